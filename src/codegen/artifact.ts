@@ -1,0 +1,60 @@
+// What a backend produces: code plus everything an engine needs to launch it.
+import type { AttentionKernel, ParamSlot, Schedule } from '../ir/kernel.js';
+
+/**
+ * A shape/launch expression over runtime sizes, as a string in a tiny grammar evaluated by
+ * runtime/shape-expr.ts: integers, the symbols B H Hkv Nq Nk D Dv, int param names, + - *, and
+ * cdiv(a, b) (ceiling division). Example: "cdiv(Nq, 64)".
+ */
+export type ShapeExpr = string;
+
+export type BindingRole = 'q' | 'k' | 'v' | 'out' | 'lse' | 'tensor' | 'summary' | 'uniforms';
+
+export interface Binding {
+  readonly name: string;
+  readonly role: BindingRole;
+  /** WGSL: @group(0) @binding(index). CUDA: position in the launcher's pointer arguments. */
+  readonly index: number;
+  readonly dtype: 'f32' | 'f16' | 'bf16' | 'i32' | 'u32';
+  readonly shape: readonly ShapeExpr[];
+  readonly access: 'read' | 'read_write';
+}
+
+export interface EntryPoint {
+  readonly name: string;
+  /** Launch order matters: summaries run before attention. */
+  readonly role: 'summary' | 'attention';
+  /** For summary entry points, the tensor summarized. */
+  readonly tensor?: string;
+  readonly workgroupSize: readonly [number, number, number];
+  /** Number of workgroups / blocks per dimension. */
+  readonly grid: readonly [ShapeExpr, ShapeExpr, ShapeExpr];
+  /** Names of the bindings this entry point uses. */
+  readonly bindings: readonly string[];
+}
+
+/** A 4-byte field of the uniform struct, in declaration order. */
+export interface UniformField {
+  readonly name: string;
+  readonly dtype: 'i32' | 'u32' | 'f32';
+  readonly offset: number;
+}
+
+export interface Artifact {
+  readonly target: 'wgsl' | 'cuda';
+  readonly name: string;
+  readonly code: string;
+  readonly entryPoints: readonly EntryPoint[];
+  readonly bindings: readonly Binding[];
+  readonly uniforms: readonly UniformField[];
+  readonly params: readonly ParamSlot[];
+  readonly schedule: Schedule;
+  /** Hash of the source text; with the schedule hash, the cache key of compiled artifacts. */
+  readonly sourceHash: string;
+  readonly scheduleHash: string;
+  /** Extra files (CUDA: the .h and the manifest JSON). */
+  readonly files?: Readonly<Record<string, string>>;
+}
+
+/** Backend renderers implement this. */
+export type Backend = (kernel: AttentionKernel, meta: { sourceHash: string; scheduleHash: string }) => Artifact;

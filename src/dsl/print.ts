@@ -1,0 +1,90 @@
+// AST → source text. Used to show generated programs (property-test counterexamples), by the
+// REPL, and as the inverse of the parser in round-trip tests. Fully parenthesised where needed.
+import type { AttentionDecl, DimRef, Expr, ParamDecl, ParamType, Program, Stmt } from './ast.js';
+
+const precedence: Record<string, number> = {
+  '||': 1,
+  '&&': 2,
+  '==': 3,
+  '!=': 3,
+  '<': 4,
+  '<=': 4,
+  '>': 4,
+  '>=': 4,
+  '+': 5,
+  '-': 5,
+  '*': 6,
+  '/': 6,
+  '%': 6,
+};
+
+function formatNumber(value: number, isFloat: boolean): string {
+  if (!isFloat) return String(Math.trunc(value));
+  const s = String(value);
+  return /[.eE]/.test(s) || !Number.isFinite(value) ? s : `${s}.0`;
+}
+
+/** Prints `e`; `ctx` is the precedence of the surrounding operator (0 = none). */
+export function printExpr(e: Expr, ctx = 0): string {
+  switch (e.kind) {
+    case 'num':
+      return e.value < 0 ? `(${formatNumber(e.value, e.isFloat)})` : formatNumber(e.value, e.isFloat);
+    case 'bool':
+      return String(e.value);
+    case 'name':
+      return e.name;
+    case 'unary': {
+      const inner = printExpr(e.operand, 7);
+      return `${e.op}${inner.startsWith('-') ? `(${inner})` : inner}`;
+    }
+    case 'binary': {
+      const p = precedence[e.op] ?? 0;
+      // Left-associative: the right operand needs parens at equal precedence.
+      const s = `${printExpr(e.left, p)} ${e.op} ${printExpr(e.right, p + 1)}`;
+      return p < ctx ? `(${s})` : s;
+    }
+    case 'ternary': {
+      const s = `${printExpr(e.cond, 1)} ? ${printExpr(e.then, 0)} : ${printExpr(e.otherwise, 0)}`;
+      return ctx > 0 ? `(${s})` : s;
+    }
+    case 'call':
+      return `${e.callee}(${e.args.map((a) => printExpr(a)).join(', ')})`;
+    case 'index':
+      return `${e.tensor}[${e.indices.map((a) => printExpr(a)).join(', ')}]`;
+  }
+}
+
+function printDim(d: DimRef): string {
+  return d.kind === 'literal' ? String(d.value) : d.name;
+}
+
+function printType(t: ParamType): string {
+  return t.kind === 'scalar' ? t.name : `${t.elem}[${t.dims.map(printDim).join(', ')}]`;
+}
+
+function printParam(p: ParamDecl): string {
+  const def = p.default ? ` = ${printExpr(p.default)}` : '';
+  return `${p.name}: ${printType(p.type)}${def}`;
+}
+
+function printStmt(s: Stmt): string {
+  switch (s.kind) {
+    case 'mask':
+      return `mask ${printExpr(s.expr)}`;
+    case 'score':
+      return `score ${printExpr(s.expr)}`;
+    case 'let':
+      return `let ${s.name} = ${printExpr(s.expr)}`;
+  }
+}
+
+export function printDecl(d: AttentionDecl): string {
+  const doc = d.doc ? d.doc.split('\n').map((l) => `// ${l}`.trimEnd()).join('\n') + '\n' : '';
+  const body = d.body.map((s) => `  ${printStmt(s)}\n`).join('');
+  return `${doc}attention ${d.name}(${d.params.map(printParam).join(', ')}) {\n${body}}\n`;
+}
+
+export function printProgram(p: Program): string {
+  const header = p.header ? p.header.split('\n').map((l) => `// ${l}`.trimEnd()).join('\n') + '\n\n' : '';
+  return header + p.decls.map(printDecl).join('\n');
+}

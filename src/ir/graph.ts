@@ -1,0 +1,80 @@
+// The graph IR: small immutable nodes {op, dtype, src, arg, span}, hash-consed per Graph so that
+// structurally equal subexpressions are the same object (common subexpressions shared for free,
+// and `a === b` is structural equality).
+import type { Span } from '../diagnostics.js';
+import { Op, type DType, type VarName } from './ops.js';
+
+export type Arg = number | boolean | string | null;
+
+export interface Node {
+  readonly id: number;
+  readonly op: Op;
+  readonly dtype: DType;
+  readonly src: readonly Node[];
+  readonly arg: Arg;
+  /** Where it came from in the source (the first occurrence wins when nodes are shared). */
+  readonly span: Span | undefined;
+}
+
+export class Graph {
+  private readonly table = new Map<string, Node>();
+  private nextId = 0;
+
+  /** Returns the unique node for (op, dtype, src, arg). */
+  node(op: Op, dtype: DType, src: readonly Node[], arg: Arg = null, span?: Span): Node {
+    const key = `${op}|${dtype}|${src.map((s) => s.id).join(',')}|${typeof arg}:${String(arg)}`;
+    const hit = this.table.get(key);
+    if (hit) return hit;
+    const n: Node = Object.freeze({ id: this.nextId++, op, dtype, src: Object.freeze([...src]), arg, span });
+    this.table.set(key, n);
+    return n;
+  }
+
+  get size(): number {
+    return this.table.size;
+  }
+
+  // Convenience constructors.
+  const(value: number | boolean, dtype?: DType): Node {
+    const t: DType = dtype ?? (typeof value === 'boolean' ? 'bool' : Number.isInteger(value) ? 'i32' : 'f32');
+    const v = t === 'i32' && typeof value === 'number' ? Math.trunc(value) | 0 : value;
+    return this.node(Op.CONST, t, [], v);
+  }
+  var(name: VarName): Node {
+    return this.node(Op.VAR, name === 'score' ? 'f32' : 'i32', [], name);
+  }
+}
+
+/** Nodes reachable from `roots`, each after its sources (a topological order). */
+export function toposort(roots: readonly Node[]): Node[] {
+  const seen = new Set<number>();
+  const out: Node[] = [];
+  const visit = (n: Node): void => {
+    if (seen.has(n.id)) return;
+    seen.add(n.id);
+    for (const s of n.src) visit(s);
+    out.push(n);
+  };
+  for (const r of roots) visit(r);
+  return out;
+}
+
+/** Rebuilds `root` bottom-up through `f` (which sees already-rewritten sources), memoised by id. */
+export function rewrite(root: Node, f: (n: Node, src: readonly Node[]) => Node): Node {
+  const memo = new Map<number, Node>();
+  for (const n of toposort([root])) {
+    const src = n.src.map((s) => memo.get(s.id)!);
+    memo.set(n.id, f(n, src));
+  }
+  return memo.get(root.id)!;
+}
+
+/** One-line s-expression, for dumps and test messages: (and (ge q k) (lt (sub q k) (param window))). */
+export function show(n: Node): string {
+  if (n.op === Op.CONST) return String(n.arg) + (n.dtype === 'f32' && Number.isInteger(n.arg) ? '.0' : '');
+  if (n.op === Op.VAR) return String(n.arg);
+  if (n.op === Op.PARAM) return `$${String(n.arg)}`;
+  const head = n.op === Op.LOAD || n.op === Op.RANGE_MIN || n.op === Op.RANGE_MAX ? `${n.op}:${String(n.arg)}` : n.op;
+  const cast = n.op === Op.CAST ? `:${n.dtype}` : '';
+  return `(${head}${cast}${n.src.map((s) => ' ' + show(s)).join('')})`;
+}

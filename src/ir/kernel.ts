@@ -1,0 +1,78 @@
+// The kernel IR: what the pass pipeline hands to a backend. The algorithm (expressions over the
+// graph IR) is separate from the Schedule (tile sizes, threads, dtypes), which is a frozen,
+// hashable value: changing the schedule never changes the algorithm.
+import type { Graph, Node } from './graph.js';
+
+export type StorageDType = 'f32' | 'f16' | 'bf16';
+
+export interface Schedule {
+  /** Queries owned by one workgroup / thread block. */
+  readonly blockQ: number;
+  /** Keys per K/V tile staged in workgroup / shared memory. */
+  readonly blockK: number;
+  /** Invocations per workgroup / threads per block. */
+  readonly threads: number;
+  /** K/V pipelining depth (1 = load then compute). */
+  readonly stages: number;
+  /** Head dim of q and k (compile-time: it sizes register arrays). */
+  readonly headDim: number;
+  /** Head dim of v and out. */
+  readonly valueDim: number;
+  /** Storage dtype of q, k, v and out. Accumulation is always f32. */
+  readonly dtype: StorageDType;
+  /** Positions per block of a tensor min/max summary (tile classification of lookups). */
+  readonly summaryBlock: number;
+}
+
+export type TileClass = 'empty' | 'full' | 'partial';
+
+/**
+ * How a (q-tile, k-tile) is classified. `static`: the same class for every tile (e.g. no mask →
+ * full). `dynamic`: two bool expressions over the tile-bound vars q_lo q_hi k_lo k_hi (inclusive
+ * positions), b, h, params and RANGE_MIN/RANGE_MAX of tensors: if `canBeTrue` is false the tile
+ * is empty (skip it); else if `canBeFalse` is false the tile is full (no predicate evaluated);
+ * otherwise partial (predicate per element). Both are sound over-approximations.
+ */
+export type TileClassifier =
+  | { readonly kind: 'static'; readonly value: TileClass }
+  | { readonly kind: 'dynamic'; readonly canBeTrue: Node; readonly canBeFalse: Node };
+
+export interface ParamSlot {
+  readonly name: string;
+  readonly dtype: 'i32' | 'f32' | 'bool';
+  /** undefined = required at run time. */
+  readonly default: number | undefined;
+}
+
+/** A tensor dimension: a named runtime size, a literal, or an int param's value. */
+export type ShapeDim =
+  | { readonly kind: 'size'; readonly name: 'Nk' | 'Nq' | 'H' | 'Hkv' | 'B' }
+  | { readonly kind: 'literal'; readonly value: number }
+  | { readonly kind: 'param'; readonly name: string };
+
+export interface TensorSlot {
+  readonly name: string;
+  readonly dtype: 'i32' | 'f32';
+  readonly dims: readonly ShapeDim[];
+}
+
+/** A 1-D tensor that tile classification reads through RANGE_MIN/RANGE_MAX. */
+export interface SummarySlot {
+  readonly tensor: string;
+}
+
+export interface AttentionKernel {
+  readonly kind: 'attention';
+  readonly name: string;
+  readonly graph: Graph;
+  /** f32 expression of VAR score, b, h, q, k, params, loads. `VAR score` itself = no modifier. */
+  readonly score: Node;
+  /** bool expression of b, h, q, k, params, loads. `CONST true` = no mask. */
+  readonly mask: Node;
+  readonly tiles: TileClassifier;
+  readonly params: readonly ParamSlot[];
+  readonly tensors: readonly TensorSlot[];
+  readonly summaries: readonly SummarySlot[];
+  readonly outputs: { readonly lse: boolean };
+  readonly schedule: Schedule;
+}
