@@ -75,4 +75,10 @@ export interface AttentionKernel {
   readonly summaries: readonly SummarySlot[];
   readonly outputs: { readonly lse: boolean };
   readonly schedule: Schedule;
+  /**
+   * Subexpressions of `mask`/`score` that depend only on b, h, q, sizes and params (e.g. the
+   * `doc[q]` of a document mask): a backend may compute them once per query row, outside the
+   * key loop. Optional — evaluating them inline is equally correct.
+   */
+  readonly rowInvariants?: readonly Node[];
 }

@@ -1,0 +1,45 @@
+// Human-readable IR dumps (`attnc compile --dump-ir=<pass>`, the REPL's `:ir`): SSA-style lines so
+// sharing is visible, one block per expression.
+import { toposort, type Node } from './graph.js';
+import { Op } from './ops.js';
+import type { AttentionIR } from './program.js';
+
+function ssa(roots: readonly [string, Node][]): string[] {
+  const names = new Map<number, string>();
+  const lines: string[] = [];
+  const ref = (n: Node): string => names.get(n.id) ?? '?';
+  for (const n of toposort(roots.map(([, r]) => r))) {
+    if (n.op === Op.CONST) names.set(n.id, String(n.arg) + (n.dtype === 'f32' && Number.isInteger(n.arg) ? '.0' : ''));
+    else if (n.op === Op.VAR) names.set(n.id, String(n.arg));
+    else if (n.op === Op.PARAM) names.set(n.id, `$${String(n.arg)}`);
+    else {
+      const name = `%${names.size}`;
+      names.set(n.id, name);
+      const arg = n.arg === null ? '' : ` ${String(n.arg)}`;
+      lines.push(`  ${name}: ${n.dtype} = ${n.op}${arg}(${n.src.map(ref).join(', ')})`);
+    }
+  }
+  for (const [label, r] of roots) lines.push(`  ${label} = ${ref(r)}`);
+  return lines;
+}
+
+export function dumpIR(ir: AttentionIR, after: string): string {
+  const out: string[] = [`; ${ir.name} after ${after}`];
+  const params = ir.params.map((p) => `${p.name}: ${p.dtype}${p.default === undefined ? '' : ` = ${p.default}`}`);
+  const tensors = ir.tensors.map(
+    (t) => `${t.name}: ${t.dtype}[${t.dims.map((d) => (d.kind === 'literal' ? d.value : d.name)).join(', ')}]`,
+  );
+  out.push(`params: ${[...params, ...tensors].join(', ') || '(none)'}`);
+  out.push(`outputs: out${ir.outputs.lse ? ', lse' : ''}`);
+  const roots: [string, Node][] = [
+    ['mask', ir.mask],
+    ['score', ir.score],
+  ];
+  if (ir.tiles?.kind === 'dynamic') roots.push(['can_be_true', ir.tiles.canBeTrue], ['can_be_false', ir.tiles.canBeFalse]);
+  out.push('exprs:', ...ssa(roots));
+  if (ir.tiles) out.push(`tiles: ${ir.tiles.kind === 'static' ? `static ${ir.tiles.value}` : 'dynamic (per tile)'}`);
+  if (ir.summaries?.length) out.push(`summaries: ${ir.summaries.map((s) => s.tensor).join(', ')}`);
+  if (ir.rowInvariants?.length) out.push(`row-invariant: ${ir.rowInvariants.length} subexpression(s) hoisted`);
+  if (ir.schedule) out.push(`schedule: ${JSON.stringify(ir.schedule)}`);
+  return out.join('\n') + '\n';
+}

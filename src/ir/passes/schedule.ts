@@ -1,0 +1,81 @@
+// schedule: choose tile sizes, threads and dtypes for a target within its limits. The schedule is
+// a frozen value separate from the algorithm; user overrides win, then the target's candidate
+// list is tried in order (largest tiles first) until one fits the device.
+import type { Schedule, StorageDType } from '../kernel.js';
+import type { AttentionIR } from '../program.js';
+import type { Target } from './legalize.js';
+
+export interface TargetLimits {
+  /** Bytes of workgroup / shared memory one workgroup may use. */
+  readonly maxWorkgroupStorageBytes: number;
+  /** Invocations per workgroup / threads per block. */
+  readonly maxInvocations: number;
+  /** WGSL only: whether f16 storage may be used. */
+  readonly shaderF16: boolean;
+}
+
+/** Portable defaults: WebGPU's guaranteed minimums; CUDA's 48 KiB static shared memory. */
+export const defaultLimits: Readonly<Record<Target, TargetLimits>> = {
+  wgsl: { maxWorkgroupStorageBytes: 16384, maxInvocations: 256, shaderF16: false },
+  cuda: { maxWorkgroupStorageBytes: 49152, maxInvocations: 1024, shaderF16: true },
+};
+
+export interface ScheduleRequest {
+  readonly headDim: number;
+  readonly valueDim?: number;
+  readonly dtype?: StorageDType;
+  /** Explicit overrides (e.g. from `--block-q`, the autotuner, or a test). */
+  readonly overrides?: Partial<Schedule>;
+}
+
+type Candidate = Pick<Schedule, 'blockQ' | 'blockK' | 'threads' | 'stages'>;
+
+/**
+ * Candidates per target, preferred first. WGSL: one invocation per query row, K/V tiles staged
+ * in workgroup memory — modest tiles, because software adapters (lavapipe, SwiftShader)
+ * zero-initialise workgroup memory at pipeline creation and slow down with large arrays.
+ * CUDA: 64-query blocks of 4 warps over 64-key tiles.
+ */
+const candidates: Readonly<Record<Target, readonly Candidate[]>> = {
+  wgsl: [
+    { blockQ: 64, blockK: 32, threads: 64, stages: 1 },
+    { blockQ: 64, blockK: 16, threads: 64, stages: 1 },
+    { blockQ: 32, blockK: 16, threads: 32, stages: 1 },
+    { blockQ: 32, blockK: 8, threads: 32, stages: 1 },
+    { blockQ: 16, blockK: 4, threads: 16, stages: 1 },
+  ],
+  cuda: [
+    { blockQ: 64, blockK: 64, threads: 128, stages: 1 },
+    { blockQ: 64, blockK: 32, threads: 128, stages: 1 },
+    { blockQ: 32, blockK: 32, threads: 64, stages: 1 },
+    { blockQ: 16, blockK: 16, threads: 32, stages: 1 },
+  ],
+};
+
+export function chooseSchedule(
+  target: Target,
+  req: ScheduleRequest,
+  limits: TargetLimits,
+  footprint: (s: Schedule) => number,
+): Schedule {
+  const base = {
+    headDim: req.headDim,
+    valueDim: req.valueDim ?? req.headDim,
+    dtype: req.dtype ?? (target === 'cuda' ? 'bf16' : 'f32'),
+    summaryBlock: 16,
+  } as const;
+  const o = req.overrides ?? {};
+  for (const c of candidates[target]) {
+    const s: Schedule = Object.freeze({ ...base, ...c, ...o });
+    if (s.threads <= limits.maxInvocations && footprint(s) <= limits.maxWorkgroupStorageBytes) return s;
+  }
+  const last = Object.freeze({ ...base, ...candidates[target].at(-1)!, ...o });
+  throw new Error(
+    `no ${target} schedule fits: head dim ${base.headDim}/${base.valueDim} needs ${footprint(last)} bytes of ` +
+      `workgroup memory even with ${last.blockK}-key tiles; the device allows ${limits.maxWorkgroupStorageBytes}`,
+  );
+}
+
+export function scheduleIR(ir: AttentionIR, schedule: Schedule): AttentionIR {
+  return { ...ir, schedule };
+}

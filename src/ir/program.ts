@@ -1,0 +1,39 @@
+// The program as it flows through the pass pipeline: the graph-level attention op (mask and
+// score expressions, inputs, outputs) that passes refine until it is a complete AttentionKernel.
+import type { Graph, Node } from './graph.js';
+import type { AttentionKernel, ParamSlot, Schedule, SummarySlot, TensorSlot, TileClassifier } from './kernel.js';
+
+export interface AttentionIR {
+  readonly name: string;
+  readonly graph: Graph;
+  readonly score: Node;
+  readonly mask: Node;
+  readonly params: readonly ParamSlot[];
+  readonly tensors: readonly TensorSlot[];
+  readonly outputs: { readonly lse: boolean };
+  /** Set by analyze-tiles. */
+  readonly tiles?: TileClassifier;
+  readonly summaries?: readonly SummarySlot[];
+  /** Set by fuse. */
+  readonly rowInvariants?: readonly Node[];
+  /** Set by schedule. */
+  readonly schedule?: Schedule;
+}
+
+export function toKernel(ir: AttentionIR): AttentionKernel {
+  if (!ir.tiles || !ir.schedule) throw new Error(`internal: ${ir.name} was not tiled and scheduled`);
+  return {
+    kind: 'attention',
+    name: ir.name,
+    graph: ir.graph,
+    score: ir.score,
+    mask: ir.mask,
+    tiles: ir.tiles,
+    params: ir.params,
+    tensors: ir.tensors,
+    summaries: ir.summaries ?? [],
+    outputs: ir.outputs,
+    schedule: ir.schedule,
+    ...(ir.rowInvariants ? { rowInvariants: ir.rowInvariants } : {}),
+  };
+}
