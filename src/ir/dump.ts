@@ -9,7 +9,8 @@ function ssa(roots: readonly [string, Node][]): string[] {
   const lines: string[] = [];
   const ref = (n: Node): string => names.get(n.id) ?? '?';
   for (const n of toposort(roots.map(([, r]) => r))) {
-    if (n.op === Op.CONST) names.set(n.id, String(n.arg) + (n.dtype === 'f32' && Number.isInteger(n.arg) ? '.0' : ''));
+    if (n.op === Op.CONST)
+      names.set(n.id, String(n.arg) + (n.dtype === 'f32' && Number.isInteger(n.arg) ? '.0' : ''));
     else if (n.op === Op.VAR) names.set(n.id, String(n.arg));
     else if (n.op === Op.PARAM) names.set(n.id, `$${String(n.arg)}`);
     else {
@@ -25,9 +26,12 @@ function ssa(roots: readonly [string, Node][]): string[] {
 
 export function dumpIR(ir: AttentionIR, after: string): string {
   const out: string[] = [`; ${ir.name} after ${after}`];
-  const params = ir.params.map((p) => `${p.name}: ${p.dtype}${p.default === undefined ? '' : ` = ${p.default}`}`);
+  const params = ir.params.map(
+    (p) => `${p.name}: ${p.dtype}${p.default === undefined ? '' : ` = ${p.default}`}`,
+  );
   const tensors = ir.tensors.map(
-    (t) => `${t.name}: ${t.dtype}[${t.dims.map((d) => (d.kind === 'literal' ? d.value : d.name)).join(', ')}]`,
+    (t) =>
+      `${t.name}: ${t.dtype}[${t.dims.map((d) => (d.kind === 'literal' ? d.value : d.name)).join(', ')}]`,
   );
   out.push(`params: ${[...params, ...tensors].join(', ') || '(none)'}`);
   out.push(`outputs: out${ir.outputs.lse ? ', lse' : ''}`);
@@ -35,11 +39,14 @@ export function dumpIR(ir: AttentionIR, after: string): string {
     ['mask', ir.mask],
     ['score', ir.score],
   ];
-  if (ir.tiles?.kind === 'dynamic') roots.push(['can_be_true', ir.tiles.canBeTrue], ['can_be_false', ir.tiles.canBeFalse]);
+  if (ir.tiles?.kind === 'dynamic')
+    roots.push(['can_be_true', ir.tiles.canBeTrue], ['can_be_false', ir.tiles.canBeFalse]);
   out.push('exprs:', ...ssa(roots));
-  if (ir.tiles) out.push(`tiles: ${ir.tiles.kind === 'static' ? `static ${ir.tiles.value}` : 'dynamic (per tile)'}`);
+  if (ir.tiles)
+    out.push(`tiles: ${ir.tiles.kind === 'static' ? `static ${ir.tiles.value}` : 'dynamic (per tile)'}`);
   if (ir.summaries?.length) out.push(`summaries: ${ir.summaries.map((s) => s.tensor).join(', ')}`);
-  if (ir.rowInvariants?.length) out.push(`row-invariant: ${ir.rowInvariants.length} subexpression(s) hoisted`);
+  if (ir.rowInvariants?.length)
+    out.push(`row-invariant: ${ir.rowInvariants.length} subexpression(s) hoisted`);
   if (ir.schedule) out.push(`schedule: ${JSON.stringify(ir.schedule)}`);
   return out.join('\n') + '\n';
 }

@@ -74,7 +74,8 @@ export function show(n: Node): string {
   if (n.op === Op.CONST) return String(n.arg) + (n.dtype === 'f32' && Number.isInteger(n.arg) ? '.0' : '');
   if (n.op === Op.VAR) return String(n.arg);
   if (n.op === Op.PARAM) return `$${String(n.arg)}`;
-  const head = n.op === Op.LOAD || n.op === Op.RANGE_MIN || n.op === Op.RANGE_MAX ? `${n.op}:${String(n.arg)}` : n.op;
+  const head =
+    n.op === Op.LOAD || n.op === Op.RANGE_MIN || n.op === Op.RANGE_MAX ? `${n.op}:${String(n.arg)}` : n.op;
   const cast = n.op === Op.CAST ? `:${n.dtype}` : '';
   return `(${head}${cast}${n.src.map((s) => ' ' + show(s)).join('')})`;
 }

@@ -54,7 +54,7 @@ export function applyOp(n: Node, a: readonly Value[]): Value {
     case Op.DIV:
       return isInt ? floorDiv(num(x), num(y)) : f32(num(x) / num(y));
     case Op.MOD:
-      return isInt ? floorMod(num(x), num(y)) : f32(num(x) - Math.floor(num(x) / num(y)) * num(y));
+      return isInt ? floorMod(num(x), num(y)) : f32(num(x) % num(y)); // f32 % truncates, like fmod
     case Op.NEG:
       return wrap(-num(x));
     case Op.MIN:
@@ -137,7 +137,13 @@ export function evaluate(root: Node, env: InterpEnv, memo = new Map<number, Valu
     case Op.RANGE_MIN:
     case Op.RANGE_MAX: {
       const [lo, hi] = root.src.map((s) => num(evaluate(s, env, memo)));
-      v = rangeReduce(env, root.arg as string, lo ?? 0, hi ?? 0, root.op === Op.RANGE_MIN ? Math.min : Math.max);
+      v = rangeReduce(
+        env,
+        root.arg as string,
+        lo ?? 0,
+        hi ?? 0,
+        root.op === Op.RANGE_MIN ? Math.min : Math.max,
+      );
       break;
     }
     default:

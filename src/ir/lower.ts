@@ -80,14 +80,22 @@ class Lowerer {
     const g = this.g;
     switch (e.kind) {
       case 'num':
-        return g.node(Op.CONST, e.isFloat ? 'f32' : 'i32', [], e.isFloat ? Math.fround(e.value) : e.value | 0, e.span);
+        return g.node(
+          Op.CONST,
+          e.isFloat ? 'f32' : 'i32',
+          [],
+          e.isFloat ? Math.fround(e.value) : e.value | 0,
+          e.span,
+        );
       case 'bool':
         return g.node(Op.CONST, 'bool', [], e.value, e.span);
       case 'name':
         return this.name(e.name, e.span, inScore);
       case 'unary': {
         const x = this.expr(e.operand, inScore);
-        return e.op === '!' ? g.node(Op.NOT, 'bool', [x], null, e.span) : g.node(Op.NEG, x.dtype, [x], null, e.span);
+        return e.op === '!'
+          ? g.node(Op.NOT, 'bool', [x], null, e.span)
+          : g.node(Op.NEG, x.dtype, [x], null, e.span);
       }
       case 'binary': {
         const op = binaryOps[e.op];
@@ -95,7 +103,8 @@ class Lowerer {
         const r = this.expr(e.right, inScore);
         if (op === Op.AND || op === Op.OR) return g.node(op, 'bool', [l, r], null, e.span);
         const [a, b] = this.promote(l, r);
-        const isCompare = op === Op.LT || op === Op.LE || op === Op.GT || op === Op.GE || op === Op.EQ || op === Op.NE;
+        const isCompare =
+          op === Op.LT || op === Op.LE || op === Op.GT || op === Op.GE || op === Op.EQ || op === Op.NE;
         return g.node(op, isCompare ? 'bool' : a.dtype, [a, b], null, e.span);
       }
       case 'ternary': {

@@ -10,7 +10,8 @@ export const Op = {
   // Tile summaries (O(N) per-tile min/max of a tensor; see passes/analyze-tiles.ts).
   RANGE_MIN: 'range_min', // arg: tensor name; src: [lo, hi] — min of t[lo..hi] (1-D), OOB counts as 0
   RANGE_MAX: 'range_max', // arg: tensor name; src: [lo, hi]
-  // Arithmetic (int or f32). DIV/MOD on ints are floor division / floor modulo, x/0 = x%0 = 0.
+  // Arithmetic (int or f32). DIV/MOD on ints are floor division / floor modulo, x/0 = x%0 = 0;
+  // f32 MOD truncates (C fmod, WGSL %).
   ADD: 'add',
   SUB: 'sub',
   MUL: 'mul',
@@ -71,4 +72,12 @@ export type VarName = (typeof varNames)[number];
 
 export const binaryArith: ReadonlySet<Op> = new Set([Op.ADD, Op.SUB, Op.MUL, Op.DIV, Op.MOD, Op.MIN, Op.MAX]);
 export const comparisons: ReadonlySet<Op> = new Set([Op.LT, Op.LE, Op.GT, Op.GE, Op.EQ, Op.NE]);
-export const unaryFloat: ReadonlySet<Op> = new Set([Op.EXP, Op.LOG, Op.EXP2, Op.LOG2, Op.SQRT, Op.TANH, Op.FLOOR]);
+export const unaryFloat: ReadonlySet<Op> = new Set([
+  Op.EXP,
+  Op.LOG,
+  Op.EXP2,
+  Op.LOG2,
+  Op.SQRT,
+  Op.TANH,
+  Op.FLOOR,
+]);

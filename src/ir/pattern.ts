@@ -7,7 +7,12 @@ import { Op } from './ops.js';
 export type Pattern =
   | { readonly kind: 'any'; readonly name?: string; readonly where?: (n: Node) => boolean }
   | { readonly kind: 'const'; readonly name?: string; readonly value?: number | boolean }
-  | { readonly kind: 'op'; readonly ops: readonly Op[]; readonly src: readonly Pattern[]; readonly name?: string };
+  | {
+      readonly kind: 'op';
+      readonly ops: readonly Op[];
+      readonly src: readonly Pattern[];
+      readonly name?: string;
+    };
 
 export type Bindings = Record<string, Node>;
 
@@ -58,7 +63,11 @@ export interface Rule {
   readonly rewrite: (b: Bindings, g: Graph, n: Node) => Node | undefined;
 }
 
-export const rule = (name: string, pattern: Pattern, rewrite: Rule['rewrite']): Rule => ({ name, pattern, rewrite });
+export const rule = (name: string, pattern: Pattern, rewrite: Rule['rewrite']): Rule => ({
+  name,
+  pattern,
+  rewrite,
+});
 
 /** Applies the first matching rule, repeatedly, until none matches (a local fixpoint). */
 export function applyRules(rules: readonly Rule[], g: Graph, n: Node, limit = 64): Node {

@@ -42,8 +42,10 @@ export const passes: readonly Pass[] = [
   { name: 'legalize', run: (ir, ctx) => legalize(ir, ctx.target, ctx.diagnostics) },
 ];
 
-export const passNames = (target: Target): string[] =>
-  ['lower', ...passes.map((p) => (p.name === 'legalize' ? `legalize-${target}` : p.name))];
+export const passNames = (target: Target): string[] => [
+  'lower',
+  ...passes.map((p) => (p.name === 'legalize' ? `legalize-${target}` : p.name)),
+];
 
 /** Runs the pipeline; `observe` sees the IR after each pass (for --dump-ir and verify in tests). */
 export function runPipeline(

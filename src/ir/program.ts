@@ -1,7 +1,14 @@
 // The program as it flows through the pass pipeline: the graph-level attention op (mask and
 // score expressions, inputs, outputs) that passes refine until it is a complete AttentionKernel.
 import type { Graph, Node } from './graph.js';
-import type { AttentionKernel, ParamSlot, Schedule, SummarySlot, TensorSlot, TileClassifier } from './kernel.js';
+import type {
+  AttentionKernel,
+  ParamSlot,
+  Schedule,
+  SummarySlot,
+  TensorSlot,
+  TileClassifier,
+} from './kernel.js';
 
 export interface AttentionIR {
   readonly name: string;

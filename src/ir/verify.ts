@@ -13,9 +13,11 @@ function checkNode(n: Node, ir: AttentionIR, allowedVars: ReadonlySet<string>, w
   const srcTypes = n.src.map((s) => s.dtype);
   const same = srcTypes.every((t) => t === srcTypes[0]);
   if (binaryArith.has(n.op) || n.op === Op.NEG || n.op === Op.ABS) {
-    if (n.dtype === 'bool' || !srcTypes.every((t) => t === n.dtype)) bad('arithmetic operand/result dtypes differ');
+    if (n.dtype === 'bool' || !srcTypes.every((t) => t === n.dtype))
+      bad('arithmetic operand/result dtypes differ');
   } else if (comparisons.has(n.op)) {
-    if (n.dtype !== 'bool' || n.src.length !== 2 || !same) bad('comparison needs two operands of one dtype → bool');
+    if (n.dtype !== 'bool' || n.src.length !== 2 || !same)
+      bad('comparison needs two operands of one dtype → bool');
   } else if (n.op === Op.AND || n.op === Op.OR || n.op === Op.NOT) {
     if (n.dtype !== 'bool' || srcTypes.some((t) => t !== 'bool')) bad('logic on non-bool');
   } else if (n.op === Op.SELECT) {
@@ -30,7 +32,8 @@ function checkNode(n: Node, ir: AttentionIR, allowedVars: ReadonlySet<string>, w
     if (!p || p.dtype !== n.dtype) bad('undeclared or mistyped param');
   } else if (n.op === Op.LOAD) {
     const t = ir.tensors.find((x) => x.name === n.arg);
-    if (!t || t.dtype !== n.dtype || t.dims.length !== n.src.length) bad('load of unknown tensor or wrong rank');
+    if (!t || t.dtype !== n.dtype || t.dims.length !== n.src.length)
+      bad('load of unknown tensor or wrong rank');
     if (srcTypes.some((x) => x !== 'i32')) bad('non-int index');
   } else if (n.op === Op.RANGE_MIN || n.op === Op.RANGE_MAX) {
     if (!ir.summaries?.some((s) => s.tensor === n.arg)) bad('range of a tensor with no summary');
@@ -45,11 +48,15 @@ export function verify(ir: AttentionIR): string[] {
     ['score', ir.score, new Set([...elementVars, 'score'])],
   ];
   if (ir.tiles?.kind === 'dynamic') {
-    exprs.push(['tiles.canBeTrue', ir.tiles.canBeTrue, tileVars], ['tiles.canBeFalse', ir.tiles.canBeFalse, tileVars]);
+    exprs.push(
+      ['tiles.canBeTrue', ir.tiles.canBeTrue, tileVars],
+      ['tiles.canBeFalse', ir.tiles.canBeFalse, tileVars],
+    );
   }
   if (ir.mask.dtype !== 'bool') errs.push('mask is not bool');
   if (ir.score.dtype !== 'f32') errs.push('score is not f32');
-  for (const [where, root, vars] of exprs) for (const n of toposort([root])) errs.push(...checkNode(n, ir, vars, where));
+  for (const [where, root, vars] of exprs)
+    for (const n of toposort([root])) errs.push(...checkNode(n, ir, vars, where));
   const s = ir.schedule;
   if (s && (s.blockQ < 1 || s.blockK < 1 || s.threads < 1 || s.headDim < 1 || s.valueDim < 1))
     errs.push('schedule has a non-positive size');

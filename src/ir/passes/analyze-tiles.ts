@@ -12,7 +12,9 @@ import { simplifyExpr } from './simplify.js';
 export function analyzeTiles(ir: AttentionIR): AttentionIR {
   const g = ir.graph;
   const used = new Set<string>();
-  const oneDimInt = new Set(ir.tensors.filter((t) => t.dtype === 'i32' && t.dims.length === 1).map((t) => t.name));
+  const oneDimInt = new Set(
+    ir.tensors.filter((t) => t.dtype === 'i32' && t.dims.length === 1).map((t) => t.name),
+  );
   const range = analyzeIntervals(ir.mask, {
     g,
     summarizable: (t) => oneDimInt.has(t),
@@ -24,7 +26,8 @@ export function analyzeTiles(ir: AttentionIR): AttentionIR {
   let tiles: TileClassifier;
   if (canBeTrue.op === Op.CONST && canBeTrue.arg === false) tiles = { kind: 'static', value: 'empty' };
   else if (canBeFalse.op === Op.CONST && canBeFalse.arg === false) tiles = { kind: 'static', value: 'full' };
-  else if (canBeTrue.op === Op.CONST && canBeFalse.op === Op.CONST) tiles = { kind: 'static', value: 'partial' };
+  else if (canBeTrue.op === Op.CONST && canBeFalse.op === Op.CONST)
+    tiles = { kind: 'static', value: 'partial' };
   else tiles = { kind: 'dynamic', canBeTrue, canBeFalse };
   // Only summaries the simplified classifier still reads are computed.
   const reads = new Set<string>();

@@ -92,7 +92,8 @@ function rangeOf(n: Node, src: readonly Range[], ctx: IntervalContext): Range {
     }
     if (!isNum(b) || !isNum(c)) return 'top';
     // The hull of the branches the condition can take.
-    const hull = (x: Node, y: Node, op: Op): Node => sel(not(cc.f), x, sel(not(cc.t), y, g.node(op, T, [x, y])));
+    const hull = (x: Node, y: Node, op: Op): Node =>
+      sel(not(cc.f), x, sel(not(cc.t), y, g.node(op, T, [x, y])));
     return { lo: hull(b.lo, c.lo, Op.MIN), hi: hull(b.hi, c.hi, Op.MAX) };
   }
 
@@ -121,7 +122,10 @@ function rangeOf(n: Node, src: readonly Range[], ctx: IntervalContext): Range {
       case Op.EQ:
       case Op.NE: {
         const overlap = and(cmp(Op.LE, x.lo, y.hi), cmp(Op.LE, y.lo, x.hi));
-        const sameSingleton = and(and(cmp(Op.EQ, x.lo, x.hi), cmp(Op.EQ, y.lo, y.hi)), cmp(Op.EQ, x.lo, y.lo));
+        const sameSingleton = and(
+          and(cmp(Op.EQ, x.lo, x.hi), cmp(Op.EQ, y.lo, y.hi)),
+          cmp(Op.EQ, x.lo, y.lo),
+        );
         const eq = { t: overlap, f: not(sameSingleton) };
         return n.op === Op.EQ ? eq : { t: eq.f, f: eq.t };
       }
@@ -147,7 +151,12 @@ function numericRange(n: Node, src: readonly NumRange[], g: Graph): Range {
     case Op.NEG:
       return { lo: g.node(Op.NEG, T, [x.hi]), hi: g.node(Op.NEG, T, [x.lo]) };
     case Op.MUL: {
-      const p = [op2(Op.MUL, x.lo, y!.lo), op2(Op.MUL, x.lo, y!.hi), op2(Op.MUL, x.hi, y!.lo), op2(Op.MUL, x.hi, y!.hi)];
+      const p = [
+        op2(Op.MUL, x.lo, y!.lo),
+        op2(Op.MUL, x.lo, y!.hi),
+        op2(Op.MUL, x.hi, y!.lo),
+        op2(Op.MUL, x.hi, y!.hi),
+      ];
       const fold = (op: Op): Node => p.slice(1).reduce((acc, v) => op2(op, acc, v), p[0]!);
       return { lo: fold(Op.MIN), hi: fold(Op.MAX) };
     }

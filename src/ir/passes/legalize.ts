@@ -9,19 +9,28 @@ import { simplifyExpr } from './simplify.js';
 
 export type Target = 'wgsl' | 'cuda';
 
-const isF32 = (n: { dtype: string }): boolean => n.dtype === 'f32';
-
-/** Rules every target shares: WGSL's and CUDA's float `%` truncate; ours is floor modulo. */
-const floorModF32: Rule = rule('f32 floor mod', P(Op.MOD, X('x', isF32), X('y')), ({ x, y }, g) =>
-  g.node(Op.SUB, 'f32', [
-    x!,
-    g.node(Op.MUL, 'f32', [g.node(Op.FLOOR, 'f32', [g.node(Op.DIV, 'f32', [x!, y!])]), y!]),
-  ]),
+/**
+ * WGSL: some drivers compute tanh as sinh/cosh and return NaN once they overflow (|x| > ~89);
+ * tanh is ±1 in f32 well before |x| = 15, so clamping the argument is exact and portable.
+ */
+const clampTanhArgument: Rule = rule(
+  'wgsl tanh clamp',
+  P(
+    Op.TANH,
+    X('x', (n) => !(n.op === Op.MIN && n.src[1]?.op === Op.CONST)),
+  ),
+  ({ x }, g) => {
+    const clamped = g.node(Op.MIN, 'f32', [
+      g.node(Op.MAX, 'f32', [x!, g.const(-15, 'f32')]),
+      g.const(15, 'f32'),
+    ]);
+    return g.node(Op.TANH, 'f32', [clamped]);
+  },
 );
 
 const targetRules: Readonly<Record<Target, readonly Rule[]>> = {
-  wgsl: [floorModF32],
-  cuda: [floorModF32],
+  wgsl: [clampTanhArgument],
+  cuda: [], // CUDA's tanhf is defined on all of f32; nothing to rewrite yet
 };
 
 export function legalize(ir: AttentionIR, target: Target, diags: Diagnostic[]): AttentionIR {

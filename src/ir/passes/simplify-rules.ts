@@ -16,7 +16,10 @@ const isInt = (n: Node): boolean => n.dtype === 'i32';
 
 export const simplifyRules: readonly Rule[] = [
   rule('constant fold', X('x', foldable), ({ x }, g) => {
-    const v = applyOp(x!, x!.src.map((s) => s.arg as number | boolean));
+    const v = applyOp(
+      x!,
+      x!.src.map((s) => s.arg as number | boolean),
+    );
     // Folding that produces a non-finite f32 is kept symbolic: backends and reference agree anyway.
     if (typeof v === 'number' && !Number.isFinite(v)) return undefined;
     return g.const(v, x!.dtype);
@@ -36,8 +39,14 @@ export const simplifyRules: readonly Rule[] = [
   rule('(x + c1) + c2', P(Op.ADD, P(Op.ADD, X('x'), C('a')), C('b')), ({ x, a, b }, g, n) =>
     g.node(Op.ADD, n.dtype, [x!, g.node(Op.ADD, n.dtype, [a!, b!])]),
   ),
-  rule('c + x → x + c', P(Op.ADD, C('c'), X('x', (n) => n.op !== Op.CONST)), ({ c, x }, g, n) =>
-    g.node(Op.ADD, n.dtype, [x!, c!]),
+  rule(
+    'c + x → x + c',
+    P(
+      Op.ADD,
+      C('c'),
+      X('x', (n) => n.op !== Op.CONST),
+    ),
+    ({ c, x }, g, n) => g.node(Op.ADD, n.dtype, [x!, c!]),
   ),
   // Logic.
   rule('!!x', P(Op.NOT, P(Op.NOT, X('x'))), ({ x }) => x),

@@ -1,0 +1,31 @@
+// `attnc check FILE`: diagnostics only.
+import { renderDiagnostics, hasErrors } from '../diagnostics.js';
+import { frontend } from '../dsl/index.js';
+import { UsageError } from './errors.js';
+
+export function checkCommand(source: string, file: string): number {
+  const fe = frontend(source, file);
+  if (fe.diagnostics.length) process.stderr.write(renderDiagnostics(fe.diagnostics, source) + '\n');
+  if (hasErrors(fe.diagnostics)) {
+    const n = fe.diagnostics.filter((d) => d.severity === 'error').length;
+    process.stderr.write(`\n${file}: ${n} error${n === 1 ? '' : 's'}\n`);
+    return 1;
+  }
+  const names = fe.decls.map((d) => d.decl.name).join(', ');
+  process.stdout.write(`${file}: ok (${fe.decls.length} attention: ${names})\n`);
+  return 0;
+}
+
+/** `--param window=128 --param scale_it=true` → { window: 128, scale_it: true }. */
+export function parseParamAssignments(list: readonly string[]): Record<string, number | boolean> {
+  const out: Record<string, number | boolean> = {};
+  for (const item of list) {
+    const m = /^([A-Za-z_]\w*)=(.+)$/.exec(item);
+    if (!m) throw new UsageError(`--param expects NAME=VALUE, got \`${item}\``);
+    const [, name, raw] = m as unknown as [string, string, string];
+    if (raw === 'true' || raw === 'false') out[name] = raw === 'true';
+    else if (Number.isFinite(Number(raw))) out[name] = Number(raw);
+    else throw new UsageError(`--param ${name}: \`${raw}\` is not a number or true/false`);
+  }
+  return out;
+}

@@ -1,0 +1,75 @@
+// `attnc compile FILE --target wgsl|cuda [--out DIR] [--dump-ir=PASS]`.
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { compile } from '../compile.js';
+import { dumpIR } from '../ir/dump.js';
+import type { StorageDType } from '../ir/kernel.js';
+import { passNames } from '../ir/pipeline.js';
+import type { Target } from '../ir/passes/legalize.js';
+import { UsageError } from './errors.js';
+
+export interface CompileFlags {
+  target?: string | undefined;
+  out?: string | undefined;
+  'dump-ir'?: string | undefined;
+  entry?: string | undefined;
+  dim?: string | undefined;
+  'value-dim'?: string | undefined;
+  dtype?: string | undefined;
+  'no-lse'?: boolean | undefined;
+}
+
+export function positiveInt(flag: string, raw: string | undefined, fallback: number): number {
+  if (raw === undefined) return fallback;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n <= 0)
+    throw new UsageError(`--${flag} expects a positive integer, got \`${raw}\``);
+  return n;
+}
+
+export function parseDtype(raw: string | undefined, fallback: StorageDType): StorageDType {
+  if (raw === undefined) return fallback;
+  if (raw === 'f32' || raw === 'f16' || raw === 'bf16') return raw;
+  throw new UsageError(`--dtype expects f32, f16 or bf16, got \`${raw}\``);
+}
+
+export function compileCommand(source: string, file: string, f: CompileFlags): number {
+  const target = f.target ?? 'wgsl';
+  if (target !== 'wgsl' && target !== 'cuda')
+    throw new UsageError(`--target expects wgsl or cuda, got \`${target}\``);
+  const dump = f['dump-ir'];
+  if (dump !== undefined && !passNames(target).includes(dump))
+    throw new UsageError(`--dump-ir: unknown pass \`${dump}\` (passes: ${passNames(target).join(', ')})`);
+  const headDim = positiveInt('dim', f.dim, 64);
+  const { artifact } = compile(source, {
+    target: target as Target,
+    file,
+    ...(f.entry ? { entry: f.entry } : {}),
+    headDim,
+    valueDim: positiveInt('value-dim', f['value-dim'], headDim),
+    dtype: parseDtype(f.dtype, target === 'cuda' ? 'bf16' : 'f32'),
+    lse: !f['no-lse'],
+    observe: (pass, ir) => {
+      if (pass === dump) process.stdout.write(dumpIR(ir, pass));
+    },
+  });
+  if (dump !== undefined) return 0;
+  const ext = target === 'wgsl' ? 'wgsl' : 'cu';
+  const { code, files, ...rest } = artifact;
+  const manifest = JSON.stringify({ ...rest, code: `${artifact.name}.${ext}` }, null, 2) + '\n';
+  if (!f.out) {
+    process.stdout.write(code);
+    return 0;
+  }
+  mkdirSync(f.out, { recursive: true });
+  const written: Record<string, string> = { [`${artifact.name}.${ext}`]: code, ...files };
+  if (!files || !Object.keys(files).some((n) => n.endsWith('.json')))
+    written[`${artifact.name}.json`] = manifest;
+  for (const [name, text] of Object.entries(written)) writeFileSync(join(f.out, name), text);
+  process.stdout.write(
+    `wrote ${Object.keys(written)
+      .map((n) => join(f.out!, n))
+      .join(', ')}\n`,
+  );
+  return 0;
+}

@@ -1,0 +1,86 @@
+#!/usr/bin/env node
+// attnc — the command line. Subcommands: check, compile, run. User errors print diagnostics (or a
+// one-line message) and exit 1, never a stack trace; internal errors exit 2.
+import { readFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { CompileError } from '../diagnostics.js';
+import { compileCommand } from './compile-command.js';
+import { checkCommand, parseParamAssignments } from './check-command.js';
+import { UsageError } from './errors.js';
+import { runCommand } from './run-command.js';
+
+const usage = `usage:
+  attnc check FILE
+  attnc compile FILE --target wgsl|cuda [--out DIR] [--dump-ir=PASS] [--entry NAME]
+                     [--dim N] [--value-dim N] [--dtype f32|f16|bf16] [--no-lse]
+  attnc run FILE [--nq N] [--nk N] [--heads N] [--kv-heads N] [--batch N] [--dim N]
+                 [--dtype f32|f16] [--param NAME=VALUE ...] [--seed N] [--repeat N] [--entry NAME]
+`;
+
+function readSource(file: string): string {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new UsageError(`cannot read ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+  }
+}
+
+async function main(argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      target: { type: 'string' },
+      out: { type: 'string' },
+      'dump-ir': { type: 'string' },
+      entry: { type: 'string' },
+      dim: { type: 'string' },
+      'value-dim': { type: 'string' },
+      dtype: { type: 'string' },
+      'no-lse': { type: 'boolean' },
+      nq: { type: 'string' },
+      nk: { type: 'string' },
+      heads: { type: 'string' },
+      'kv-heads': { type: 'string' },
+      batch: { type: 'string' },
+      param: { type: 'string', multiple: true },
+      seed: { type: 'string' },
+      repeat: { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+  const [command, file] = positionals;
+  if (values.help || !command) {
+    process.stdout.write(usage);
+    return command || values.help ? 0 : 1;
+  }
+  if (!file) throw new UsageError(`${command}: missing FILE\n${usage}`);
+  const source = readSource(file);
+  const params = parseParamAssignments(values.param ?? []);
+  switch (command) {
+    case 'check':
+      return checkCommand(source, file);
+    case 'compile':
+      return compileCommand(source, file, values);
+    case 'run':
+      return runCommand(source, file, values, params);
+    default:
+      throw new UsageError(`unknown command \`${command}\`\n${usage}`);
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (e: unknown) => {
+    if (e instanceof CompileError) {
+      process.stderr.write(e.message + '\n');
+      process.exit(1);
+    }
+    if (e instanceof UsageError || (e as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
+      process.stderr.write(`attnc: ${(e as Error).message}\n`);
+      process.exit(1);
+    }
+    process.stderr.write(`attnc: internal error: ${(e as Error).stack ?? String(e)}\n`);
+    process.exit(2);
+  },
+);

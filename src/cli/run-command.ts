@@ -1,0 +1,56 @@
+// `attnc run FILE [shape flags]`: execute on WebGPU and compare with the dense reference.
+import { parseDtype, positiveInt, type CompileFlags } from './compile-command.js';
+import { UsageError } from './errors.js';
+import { runKernel } from './run-kernel.js';
+
+export interface RunFlags extends CompileFlags {
+  nq?: string | undefined;
+  nk?: string | undefined;
+  heads?: string | undefined;
+  'kv-heads'?: string | undefined;
+  batch?: string | undefined;
+  seed?: string | undefined;
+  repeat?: string | undefined;
+}
+
+const fmt = (x: number): string => (x === 0 ? '0' : x.toExponential(2));
+
+export async function runCommand(
+  source: string,
+  file: string,
+  f: RunFlags,
+  params: Record<string, number | boolean>,
+): Promise<number> {
+  const H = positiveInt('heads', f.heads, 4);
+  const Hkv = positiveInt('kv-heads', f['kv-heads'], H);
+  if (H % Hkv !== 0) throw new UsageError(`--heads (${H}) must be a multiple of --kv-heads (${Hkv})`);
+  const Nk = positiveInt('nk', f.nk, 1024);
+  const dtype = parseDtype(f.dtype, 'f32');
+  if (dtype === 'bf16') throw new UsageError('WebGPU has no bf16 storage: use --dtype f32 or f16');
+  const r = await runKernel(source, {
+    file,
+    ...(f.entry ? { entry: f.entry } : {}),
+    B: positiveInt('batch', f.batch, 1),
+    H,
+    Hkv,
+    Nq: positiveInt('nq', f.nq, Nk),
+    Nk,
+    D: positiveInt('dim', f.dim, 64),
+    dtype,
+    params,
+    seed: positiveInt('seed', f.seed, 1),
+    repeats: positiveInt('repeat', f.repeat, 3),
+  });
+  const ok =
+    r.out.relError <= r.tolerance && r.out.nanCount === 0 && (!r.lse || r.lse.relError <= r.tolerance);
+  const total = r.tiles.empty + r.tiles.full + r.tiles.partial;
+  const lines = [
+    `${r.name}: ${ok ? 'agrees with the reference' : 'DISAGREES with the reference'} (tolerance ${fmt(r.tolerance)})`,
+    `  out  max abs error ${fmt(r.out.maxAbsError)}, relative ${fmt(r.out.relError)}${r.out.nanCount ? `, ${r.out.nanCount} NaN` : ''}`,
+    ...(r.lse ? [`  lse  max abs error ${fmt(r.lse.maxAbsError)}, relative ${fmt(r.lse.relError)}`] : []),
+    `  mask density ${(r.density * 100).toFixed(1)}%; tiles (head 0): ${r.tiles.full} full, ${r.tiles.partial} partial, ${r.tiles.empty} empty of ${total}`,
+    `  time: compile ${r.compileMs.toFixed(1)} ms, pipeline ${r.pipelineMs.toFixed(1)} ms, kernel ${r.gpuMs.toFixed(2)} ms (best of runs)`,
+  ];
+  process.stdout.write(lines.join('\n') + '\n');
+  return ok ? 0 : 1;
+}

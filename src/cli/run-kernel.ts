@@ -1,0 +1,114 @@
+// `attnc run`: compile for this machine's WebGPU device, execute on random inputs, and compare
+// with the dense float64 reference. Shared by the CLI and (later) the REPL's `:run`.
+import { compile } from '../compile.js';
+import type { StorageDType } from '../ir/kernel.js';
+import { tileCounts } from '../ir/tile-stats.js';
+import { declPredicates } from '../runtime/ast-eval.js';
+import { compareArrays, type Agreement } from '../runtime/compare.js';
+import { randomNormal, randomTensor, rng, tensorLength } from '../runtime/inputs.js';
+import { referenceAttention } from '../runtime/reference.js';
+import { createKernel, deviceLimits, getDevice } from '../runtime/webgpu.js';
+
+export interface RunOptions {
+  readonly file: string;
+  readonly entry?: string;
+  readonly B: number;
+  readonly H: number;
+  readonly Hkv: number;
+  readonly Nq: number;
+  readonly Nk: number;
+  readonly D: number;
+  readonly dtype: StorageDType;
+  readonly params: Readonly<Record<string, number | boolean>>;
+  readonly seed: number;
+  readonly repeats: number;
+}
+
+export interface RunReport {
+  readonly name: string;
+  readonly out: Agreement;
+  readonly lse: Agreement | undefined;
+  readonly density: number;
+  readonly tiles: { empty: number; full: number; partial: number };
+  readonly compileMs: number;
+  readonly pipelineMs: number;
+  readonly gpuMs: number;
+  readonly tolerance: number;
+}
+
+export async function runKernel(source: string, o: RunOptions): Promise<RunReport> {
+  const device = await getDevice();
+  const t0 = performance.now();
+  const { artifact, kernel, decl } = compile(source, {
+    target: 'wgsl',
+    file: o.file,
+    ...(o.entry ? { entry: o.entry } : {}),
+    headDim: o.D,
+    dtype: o.dtype,
+    limits: deviceLimits(device),
+  });
+  const t1 = performance.now();
+  const gpuKernel = await createKernel(device, artifact);
+  const t2 = performance.now();
+
+  const rand = rng(o.seed);
+  const sizes = { B: o.B, H: o.H, Hkv: o.Hkv, Nq: o.Nq, Nk: o.Nk };
+  const params: Record<string, number | boolean> = {};
+  for (const p of kernel.params) {
+    const v = o.params[p.name] ?? p.default;
+    if (v !== undefined) params[p.name] = v;
+  }
+  const tensors: Record<string, Int32Array | Float32Array> = {};
+  for (const t of kernel.tensors) tensors[t.name] = randomTensor(t, tensorLength(t, sizes, params), rand);
+  const q = randomNormal(o.B * o.H * o.Nq * o.D, rand);
+  const k = randomNormal(o.B * o.Hkv * o.Nk * o.D, rand);
+  const v = randomNormal(o.B * o.Hkv * o.Nk * o.D, rand);
+
+  let result = await gpuKernel.run({ q, k, v, ...sizes, tensors, params });
+  let best = result.gpuMs ?? Infinity;
+  for (let i = 1; i < o.repeats; i++) {
+    const r = await gpuKernel.run({ q, k, v, ...sizes, tensors, params });
+    best = Math.min(best, r.gpuMs ?? Infinity);
+    result = r;
+  }
+  gpuKernel.destroy();
+
+  const envTensors = Object.fromEntries(
+    kernel.tensors.map((t) => [t.name, { data: tensors[t.name]!, shape: shapeOf(t.dims, sizes, params) }]),
+  );
+  const sizeVars = { ...sizes, D: o.D };
+  const pred = declPredicates(decl.decl, { params, tensors: envTensors, sizes: sizeVars });
+  const ref = referenceAttention({ q, k, v, ...sizes, Hq: o.H, D: o.D, Dv: o.D }, pred);
+  let allowed = 0;
+  for (const m of ref.mask) allowed += m;
+  const tiles = tileCounts(kernel, {
+    b: 0,
+    h: 0,
+    Nq: o.Nq,
+    Nk: o.Nk,
+    qOffset: o.Nk - o.Nq,
+    kOffset: 0,
+    env: { params, tensors: envTensors, vars: { ...sizeVars } },
+  });
+  return {
+    name: kernel.name,
+    out: compareArrays(result.out, ref.out),
+    lse: result.lse ? compareArrays(result.lse, ref.lse) : undefined,
+    density: allowed / ref.mask.length,
+    tiles,
+    compileMs: t1 - t0,
+    pipelineMs: t2 - t1,
+    gpuMs: best,
+    tolerance: o.dtype === 'f32' ? 1e-5 : 5e-3,
+  };
+}
+
+function shapeOf(
+  dims: readonly { kind: string; name?: string; value?: number }[],
+  sizes: Record<string, number>,
+  params: Record<string, number | boolean>,
+): number[] {
+  return dims.map((d) =>
+    d.kind === 'literal' ? d.value! : d.kind === 'param' ? Number(params[d.name!]) : sizes[d.name!]!,
+  );
+}

@@ -1,0 +1,108 @@
+// The public compiler entry: source text → checked AST → graph IR → passes → backend artifact.
+// Every phase reports diagnostics; this function throws one CompileError holding all of them.
+import type { Artifact } from './codegen/artifact.js';
+import { targets } from './codegen/targets.js';
+import { CompileError, error, hasErrors, noSpan, type Diagnostic } from './diagnostics.js';
+import type { CheckedDecl } from './dsl/checker.js';
+import { frontend } from './dsl/index.js';
+import type { Program } from './dsl/ast.js';
+import { hashString, hashValue } from './hash.js';
+import type { AttentionKernel, Schedule, StorageDType } from './ir/kernel.js';
+import { lowerDecl } from './ir/lower.js';
+import type { Target } from './ir/passes/legalize.js';
+import { defaultLimits, type TargetLimits } from './ir/passes/schedule.js';
+import { runPipeline } from './ir/pipeline.js';
+import { toKernel, type AttentionIR } from './ir/program.js';
+
+export interface CompileOptions {
+  readonly target: Target;
+  /** File name used in diagnostics. */
+  readonly file?: string;
+  /** Which `attention` declaration to compile; default: the first. */
+  readonly entry?: string;
+  readonly headDim?: number;
+  readonly valueDim?: number;
+  readonly dtype?: StorageDType;
+  /** The device's limits (from the runtime); defaults are the target's portable minimums. */
+  readonly limits?: Partial<TargetLimits>;
+  /** Schedule overrides (tile sizes, threads, …). */
+  readonly schedule?: Partial<Schedule>;
+  /** Emit the log-sum-exp side output (default true). */
+  readonly lse?: boolean;
+  /** Sees the IR after each pass (`--dump-ir`, verify in tests). */
+  readonly observe?: (pass: string, ir: AttentionIR) => void;
+}
+
+export interface Compiled {
+  readonly artifact: Artifact;
+  readonly kernel: AttentionKernel;
+  readonly decl: CheckedDecl;
+  readonly program: Program;
+}
+
+/** Parses and checks; returns the chosen declaration or throws a CompileError. */
+export function checkSource(
+  source: string,
+  file = '<input>',
+  entry?: string,
+): { program: Program; decl: CheckedDecl } {
+  const fe = frontend(source, file);
+  const diags: Diagnostic[] = [...fe.diagnostics];
+  if (hasErrors(diags)) throw new CompileError(diags, source);
+  const decl = entry === undefined ? fe.decls[0] : fe.decls.find((d) => d.decl.name === entry);
+  if (!decl) {
+    const names = fe.decls.map((d) => d.decl.name).join(', ') || 'none';
+    const span = { file, line: 1, column: 1, offset: 0, length: 1 };
+    throw new CompileError(
+      [
+        error(
+          entry
+            ? `no attention named \`${entry}\` (declared: ${names})`
+            : 'no `attention` declaration in this file',
+          span,
+        ),
+      ],
+      source,
+    );
+  }
+  return { program: fe.program, decl };
+}
+
+export function compile(source: string, options: CompileOptions): Compiled {
+  const file = options.file ?? '<input>';
+  const { program, decl } = checkSource(source, file, options.entry);
+  const target = targets[options.target];
+  const diagnostics: Diagnostic[] = [];
+  const headDim = options.headDim ?? 64;
+  let ir: AttentionIR;
+  try {
+    ir = runPipeline(
+      lowerDecl(decl.decl, decl.defaults, { lse: options.lse ?? true }),
+      {
+        target: options.target,
+        limits: { ...defaultLimits[options.target], ...options.limits },
+        request: {
+          headDim,
+          valueDim: options.valueDim ?? headDim,
+          ...(options.dtype ? { dtype: options.dtype } : {}),
+          ...(options.schedule ? { overrides: options.schedule } : {}),
+        },
+        footprint: target.footprint,
+        diagnostics,
+      },
+      options.observe,
+    );
+  } catch (e) {
+    // Schedule failures are user-facing (a head dim too large for the device, say).
+    throw new CompileError([error((e as Error).message, decl.decl.nameSpan)], source);
+  }
+  // Target diagnostics have no source position of their own: point at the declaration.
+  const located = diagnostics.map((d) => (d.span === noSpan ? { ...d, span: decl.decl.nameSpan } : d));
+  if (hasErrors(located)) throw new CompileError(located, source);
+  const kernel = toKernel(ir);
+  const artifact = target.render(kernel, {
+    sourceHash: hashString(source),
+    scheduleHash: hashValue(kernel.schedule),
+  });
+  return { artifact, kernel, decl, program };
+}

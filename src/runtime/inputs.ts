@@ -1,0 +1,65 @@
+// Deterministic random inputs for `attnc run`, the REPL and tests: q/k/v plus contents for the
+// kernel's tensor params that make sense for the stdlib (ids as sorted segments, positive floats).
+import type { TensorSlot } from '../ir/kernel.js';
+
+/** mulberry32: a tiny seeded PRNG, so runs are reproducible from `--seed`. */
+export function rng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+export function randomNormal(n: number, rand: () => number, scale = 1): Float32Array {
+  const out = new Float32Array(n);
+  for (let i = 0; i < n; i++) {
+    const u = Math.max(rand(), 1e-12);
+    out[i] = Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * rand()) * scale;
+  }
+  return out;
+}
+
+export interface Sizes {
+  readonly B: number;
+  readonly H: number;
+  readonly Hkv: number;
+  readonly Nq: number;
+  readonly Nk: number;
+}
+
+export function tensorLength(
+  t: TensorSlot,
+  sizes: Sizes,
+  params: Readonly<Record<string, number | boolean>>,
+): number {
+  return t.dims.reduce((acc, d) => {
+    if (d.kind === 'literal') return acc * d.value;
+    if (d.kind === 'param') return acc * Number(params[d.name] ?? 0);
+    return acc * sizes[d.name];
+  }, 1);
+}
+
+/**
+ * i32 tensors: sorted segment ids 0..(≈8 segments), with the first segment id 0 — documents for
+ * `doc`, and text (0) / image (>0) spans alternating for `span`-style masks. f32 tensors:
+ * values in [0.5, 1.5], positive so gains and slopes are valid.
+ */
+export function randomTensor(t: TensorSlot, length: number, rand: () => number): Int32Array | Float32Array {
+  if (t.dtype === 'f32') {
+    const out = new Float32Array(length);
+    for (let i = 0; i < length; i++) out[i] = 0.5 + rand();
+    return out;
+  }
+  const out = new Int32Array(length);
+  const segments = Math.max(1, Math.min(8, Math.floor(length / 16)));
+  let id = 0;
+  for (let i = 0; i < length; i++) {
+    if (i > 0 && rand() < segments / length) id++;
+    out[i] = id;
+  }
+  return out;
+}

@@ -1,0 +1,152 @@
+// The dense reference every kernel is checked against (DESIGN §2). Deliberately naive: float64,
+// an explicit N×N mask, a two-pass softmax per row. It shares no code with src/ir or codegen, so
+// a bug in the compiler cannot hide by being reproduced here.
+
+export interface RefInputs {
+  /** [B, Hq, Nq, D], row-major, contiguous. */
+  q: ArrayLike<number>;
+  /** [B, Hkv, Nk, D]. */
+  k: ArrayLike<number>;
+  /** [B, Hkv, Nk, Dv]. */
+  v: ArrayLike<number>;
+  B: number;
+  Hq: number;
+  Hkv: number;
+  Nq: number;
+  Nk: number;
+  D: number;
+  Dv: number;
+  /** Position of query row 0; default Nk − Nq (bottom-right aligned). */
+  qOffset?: number;
+  /** Position of key row 0; default 0. */
+  kOffset?: number;
+  /** Score scale; default 1/sqrt(D). Rounded to f32 either way, as kernels receive it. */
+  scale?: number;
+}
+
+export interface RefPredicates {
+  /** Whether query position `q` may see key position `k` (positions, not row indices). */
+  mask?: (b: number, h: number, q: number, k: number) => boolean;
+  /** Maps the scaled score `s` to the final score; applied before the mask. */
+  score?: (s: number, b: number, h: number, q: number, k: number) => number;
+}
+
+export interface RefResult {
+  /** [B, Hq, Nq, Dv]. */
+  out: Float64Array;
+  /** [B, Hq, Nq], natural log; −Infinity for rows with no allowed key. */
+  lse: Float64Array;
+  /** [B, Hq, Nq, Nk], 1 where the pair is allowed. */
+  mask: Uint8Array;
+  /** [B, Hq, Nk]: Σ_i p_ij, the per-key attention mass (unnormalized). */
+  importance: Float64Array;
+}
+
+function checkDim(name: string, value: number, min: number): void {
+  if (!Number.isInteger(value) || value < min) {
+    throw new Error(`referenceAttention: ${name} must be an integer >= ${min}, got ${value}`);
+  }
+}
+
+function checkBuffer(name: string, buf: ArrayLike<number>, dims: Record<string, number>): void {
+  const expected = Object.values(dims).reduce((a, b) => a * b, 1);
+  if (buf.length !== expected) {
+    const shape = Object.entries(dims)
+      .map(([n, d]) => `${n}=${d}`)
+      .join(', ');
+    throw new Error(
+      `referenceAttention: buffer '${name}' has length ${buf.length}, expected ${expected} for shape [${shape}]`,
+    );
+  }
+}
+
+function validate(inp: RefInputs): void {
+  checkDim('B', inp.B, 0);
+  checkDim('Hq', inp.Hq, 1);
+  checkDim('Hkv', inp.Hkv, 1);
+  checkDim('Nq', inp.Nq, 0);
+  checkDim('Nk', inp.Nk, 0);
+  checkDim('D', inp.D, 1);
+  checkDim('Dv', inp.Dv, 0);
+  if (inp.Hq % inp.Hkv !== 0) {
+    throw new Error(`referenceAttention: Hq (${inp.Hq}) must be a multiple of Hkv (${inp.Hkv})`);
+  }
+  const { B, Hq, Hkv, Nq, Nk, D, Dv } = inp;
+  checkBuffer('q', inp.q, { B, Hq, Nq, D });
+  checkBuffer('k', inp.k, { B, Hkv, Nk, D });
+  checkBuffer('v', inp.v, { B, Hkv, Nk, Dv });
+  for (const name of ['qOffset', 'kOffset'] as const) {
+    const off = inp[name];
+    if (off !== undefined && !Number.isInteger(off)) {
+      throw new Error(`referenceAttention: ${name} must be an integer, got ${off}`);
+    }
+  }
+}
+
+/** Dense attention in float64 per DESIGN §2, with GQA, offsets, masks and score modifiers. */
+export function referenceAttention(inp: RefInputs, pred: RefPredicates): RefResult {
+  validate(inp);
+  const { q, k, v, B, Hq, Hkv, Nq, Nk, D, Dv } = inp;
+  const qOffset = inp.qOffset ?? Nk - Nq;
+  const kOffset = inp.kOffset ?? 0;
+  // DESIGN §2: the scale is an f32 value; using the same rounded constant keeps the reference
+  // from differing from every kernel by a systematic 1-ulp factor.
+  const scale = Math.fround(inp.scale ?? 1 / Math.sqrt(D));
+  const group = Hq / Hkv;
+  const { mask: maskFn, score: scoreFn } = pred;
+
+  const out = new Float64Array(B * Hq * Nq * Dv);
+  const lse = new Float64Array(B * Hq * Nq);
+  const mask = new Uint8Array(B * Hq * Nq * Nk);
+  const importance = new Float64Array(B * Hq * Nk);
+  const s = new Float64Array(Nk);
+
+  for (let b = 0; b < B; b++) {
+    for (let h = 0; h < Hq; h++) {
+      const kvh = Math.floor(h / group);
+      const kBase = (b * Hkv + kvh) * Nk;
+      const impBase = (b * Hq + h) * Nk;
+      for (let i = 0; i < Nq; i++) {
+        const row = (b * Hq + h) * Nq + i;
+        const qPos = i + qOffset;
+        const qBase = row * D;
+        let max = -Infinity;
+        for (let j = 0; j < Nk; j++) {
+          const kPos = j + kOffset;
+          const allowed = maskFn ? Boolean(maskFn(b, h, qPos, kPos)) : true;
+          mask[row * Nk + j] = allowed ? 1 : 0;
+          if (!allowed) continue;
+          const kRow = (kBase + j) * D;
+          let dot = 0;
+          for (let d = 0; d < D; d++) dot += (q[qBase + d] as number) * (k[kRow + d] as number);
+          let sc = scale * dot;
+          if (scoreFn) sc = scoreFn(sc, b, h, qPos, kPos);
+          s[j] = sc;
+          // A NaN score is skipped here but still poisons the sum below, so it shows loudly.
+          if (sc > max) max = sc;
+        }
+        // No allowed key (or every allowed score is −inf): the row contributes nothing.
+        if (max === -Infinity) {
+          lse[row] = -Infinity;
+          continue;
+        }
+        let sum = 0;
+        for (let j = 0; j < Nk; j++) {
+          if (mask[row * Nk + j]) sum += Math.exp((s[j] as number) - max);
+        }
+        const oBase = row * Dv;
+        for (let j = 0; j < Nk; j++) {
+          if (!mask[row * Nk + j]) continue;
+          const p = Math.exp((s[j] as number) - max) / sum;
+          importance[impBase + j] = (importance[impBase + j] as number) + p;
+          const vRow = (kBase + j) * Dv;
+          for (let d = 0; d < Dv; d++) {
+            out[oBase + d] = (out[oBase + d] as number) + p * (v[vRow + d] as number);
+          }
+        }
+        lse[row] = max + Math.log(sum);
+      }
+    }
+  }
+  return { out, lse, mask, importance };
+}

@@ -1,0 +1,23 @@
+// Golden files: the emitted WGSL and CUDA of every stdlib kernel, so code changes show up as
+// reviewable diffs. Regenerate with `UPDATE_GOLDEN=1 npx vitest run test/golden.test.ts`.
+import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { compile } from '../src/compile.js';
+
+const update = process.env.UPDATE_GOLDEN === '1';
+const stdlib = readdirSync('stdlib').filter((f) => f.endsWith('.attn'));
+const targets = [
+  { target: 'wgsl', ext: 'wgsl', dtype: 'f32' },
+  { target: 'cuda', ext: 'cu', dtype: 'bf16' },
+] as const;
+
+describe.each(targets)('golden $target', ({ target, ext, dtype }) => {
+  it.each(stdlib)('%s', (file) => {
+    const source = readFileSync(`stdlib/${file}`, 'utf8');
+    const { artifact } = compile(source, { target, file: `stdlib/${file}`, headDim: 64, dtype });
+    const path = `test/golden/${file.replace(/\.attn$/, '')}.${ext}`;
+    if (update || (!existsSync(path) && !process.env.CI)) writeFileSync(path, artifact.code);
+    expect(existsSync(path), `${path} missing: run with UPDATE_GOLDEN=1`).toBe(true);
+    expect(artifact.code).toBe(readFileSync(path, 'utf8'));
+  });
+});

@@ -1,0 +1,105 @@
+import { readFileSync, readdirSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { checkSource } from '../../src/compile.js';
+import { Graph, show } from '../../src/ir/graph.js';
+import { lowerDecl } from '../../src/ir/lower.js';
+import { Op } from '../../src/ir/ops.js';
+import { simplifyExpr } from '../../src/ir/passes/simplify.js';
+import { defaultLimits } from '../../src/ir/passes/schedule.js';
+import { passNames, runPipeline } from '../../src/ir/pipeline.js';
+import { toKernel, type AttentionIR } from '../../src/ir/program.js';
+import { tileCounts } from '../../src/ir/tile-stats.js';
+import { verify } from '../../src/ir/verify.js';
+import { dumpIR } from '../../src/ir/dump.js';
+
+const stdlib = readdirSync('stdlib').filter((f) => f.endsWith('.attn'));
+
+function pipeline(source: string, observe?: (pass: string, ir: AttentionIR) => void): AttentionIR {
+  const { decl } = checkSource(source, 'test.attn');
+  return runPipeline(
+    lowerDecl(decl.decl, decl.defaults),
+    {
+      target: 'wgsl',
+      limits: defaultLimits.wgsl,
+      request: { headDim: 16, overrides: { blockQ: 16, blockK: 16, threads: 16 } },
+      footprint: () => 0,
+      diagnostics: [],
+    },
+    observe,
+  );
+}
+
+describe('simplify', () => {
+  it('folds constants and identities, and shares structure', () => {
+    const g = new Graph();
+    const q = g.var('q');
+    const k = g.var('k');
+    const e = g.node(Op.AND, 'bool', [
+      g.const(true),
+      g.node(Op.LT, 'bool', [
+        g.node(Op.ADD, 'i32', [
+          g.node(Op.SUB, 'i32', [q, k]),
+          g.node(Op.MUL, 'i32', [g.const(2), g.const(3)]),
+        ]),
+        g.node(Op.ADD, 'i32', [g.node(Op.SUB, 'i32', [q, q]), g.const(10)]),
+      ]),
+    ]);
+    expect(show(simplifyExpr(g, e))).toBe('(lt (add (sub q k) 6) 10)');
+    expect(g.node(Op.SUB, 'i32', [q, k])).toBe(g.node(Op.SUB, 'i32', [q, k]));
+  });
+  it('keeps int semantics when folding (floor division, division by zero)', () => {
+    const g = new Graph();
+    const div = (a: number, b: number) => simplifyExpr(g, g.node(Op.DIV, 'i32', [g.const(a), g.const(b)]));
+    expect(div(-7, 2).arg).toBe(-4);
+    expect(div(7, 0).arg).toBe(0);
+    expect(simplifyExpr(g, g.node(Op.MOD, 'i32', [g.const(-7), g.const(3)])).arg).toBe(2);
+  });
+});
+
+describe('pipeline on the stdlib', () => {
+  it.each(stdlib)('%s verifies after every pass', (file) => {
+    const seen: string[] = [];
+    pipeline(readFileSync(`stdlib/${file}`, 'utf8'), (pass, ir) => {
+      seen.push(pass);
+      expect(verify(ir), `${file} after ${pass}`).toEqual([]);
+    });
+    expect(seen).toEqual(passNames('wgsl'));
+  });
+
+  it('classifies static patterns exactly, without a dense mask', () => {
+    const counts = (file: string, params: Record<string, number> = {}) => {
+      const k = toKernel(pipeline(readFileSync(`stdlib/${file}`, 'utf8')));
+      const defaults = Object.fromEntries(k.params.map((p) => [p.name, p.default ?? 0]));
+      return tileCounts(k, {
+        b: 0,
+        h: 0,
+        Nq: 64,
+        Nk: 64,
+        qOffset: 0,
+        kOffset: 0,
+        env: { params: { ...defaults, ...params }, vars: { B: 1, H: 1, Hkv: 1, Nq: 64, Nk: 64, D: 16 } },
+      });
+    };
+    expect(counts('full.attn')).toEqual({ empty: 0, full: 16, partial: 0 });
+    expect(counts('causal.attn')).toEqual({ empty: 6, full: 6, partial: 4 });
+    // Window 16 over 16×16 tiles: the diagonal and the tile below it are partial, the rest empty.
+    expect(counts('sliding_window.attn', { window: 16 })).toEqual({ empty: 9, full: 0, partial: 7 });
+    expect(counts('sliding_window.attn', { window: 33 })).toEqual({ empty: 7, full: 3, partial: 6 });
+    expect(counts('prefix_lm.attn', { prefix: 32 })).toEqual({ empty: 5, full: 9, partial: 2 });
+  });
+
+  it('uses per-block summaries for tensor lookups', () => {
+    const ir = pipeline(readFileSync('stdlib/document.attn', 'utf8'));
+    expect(ir.tiles?.kind).toBe('dynamic');
+    expect(ir.summaries).toEqual([{ tensor: 'doc' }]);
+    expect(ir.rowInvariants?.map(show)).toEqual(['(load:doc q)']);
+  });
+
+  it('dumps readable IR', () => {
+    let text = '';
+    pipeline(readFileSync('stdlib/sink_window.attn', 'utf8'), (pass, ir) => {
+      if (pass === 'analyze-tiles') text = dumpIR(ir, pass);
+    });
+    expect(text).toMatchInlineSnapshot();
+  });
+});
