@@ -79,12 +79,25 @@ function printStmt(s: Stmt): string {
 }
 
 export function printDecl(d: AttentionDecl): string {
-  const doc = d.doc ? d.doc.split('\n').map((l) => `// ${l}`.trimEnd()).join('\n') + '\n' : '';
+  const doc = d.doc
+    ? d.doc
+        .split('\n')
+        .map((l) => `// ${l}`.trimEnd())
+        .join('\n') + '\n'
+    : '';
   const body = d.body.map((s) => `  ${printStmt(s)}\n`).join('');
   return `${doc}attention ${d.name}(${d.params.map(printParam).join(', ')}) {\n${body}}\n`;
 }
 
 export function printProgram(p: Program): string {
-  const header = p.header ? p.header.split('\n').map((l) => `// ${l}`.trimEnd()).join('\n') + '\n\n' : '';
+  // A lone comment block right above the first declaration is both the header and its doc (see
+  // attachComments in lexer.ts): print it once.
+  const shown = p.header === p.decls[0]?.doc ? '' : p.header;
+  const header = shown
+    ? shown
+        .split('\n')
+        .map((l) => `// ${l}`.trimEnd())
+        .join('\n') + '\n\n'
+    : '';
   return header + p.decls.map(printDecl).join('\n');
 }

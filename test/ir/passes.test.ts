@@ -100,6 +100,35 @@ describe('pipeline on the stdlib', () => {
     pipeline(readFileSync('stdlib/sink_window.attn', 'utf8'), (pass, ir) => {
       if (pass === 'analyze-tiles') text = dumpIR(ir, pass);
     });
-    expect(text).toMatchInlineSnapshot();
+    expect(text).toMatchInlineSnapshot(`
+      "; sink_window after analyze-tiles
+      params: window: i32 = 1024, sinks: i32 = 4
+      outputs: out, lse
+      exprs:
+        %0: bool = ge(q, k)
+        %1: i32 = sub(q, k)
+        %2: bool = lt(%1, $window)
+        %3: bool = lt(k, $sinks)
+        %4: bool = or(%2, %3)
+        %5: bool = and(%0, %4)
+        %6: bool = ge(q_hi, k_lo)
+        %7: i32 = sub(q_lo, k_hi)
+        %8: bool = lt(%7, $window)
+        %9: bool = lt(k_lo, $sinks)
+        %10: bool = or(%8, %9)
+        %11: bool = and(%6, %10)
+        %12: bool = lt(q_lo, k_hi)
+        %13: i32 = sub(q_hi, k_lo)
+        %14: bool = ge(%13, $window)
+        %15: bool = ge(k_hi, $sinks)
+        %16: bool = and(%14, %15)
+        %17: bool = or(%12, %16)
+        mask = %5
+        score = score
+        can_be_true = %11
+        can_be_false = %17
+      tiles: dynamic (per tile)
+      "
+    `);
   });
 });

@@ -1,0 +1,134 @@
+// The DSL frontend: source text → AST (+ lexer/parser diagnostics) → checked declarations.
+// Never throws on bad input; the REPL calls it on every keystroke.
+import { EOF, type IRecognitionException, type IToken } from 'chevrotain';
+import { error, hasErrors, type Diagnostic, type Span } from '../diagnostics.js';
+import type { Program } from './ast.js';
+import { checkProgram, type CheckedDecl } from './checker.js';
+import { cstToAst } from './cst-to-ast.js';
+import { attachComments, lex } from './lexer.js';
+import { parseTokens, splitParseMessage } from './parser.js';
+
+export type { CheckedDecl, ValueType } from './checker.js';
+export { checkProgram } from './checker.js';
+export { isHole } from './cst-to-ast.js';
+
+const isReal = (t: IToken | undefined): t is IToken =>
+  t !== undefined && t.tokenType !== EOF && t.startOffset >= 0 && Number.isFinite(t.startOffset);
+
+function tokenSpan(t: IToken, file: string): Span {
+  return {
+    file,
+    line: t.startLine ?? 1,
+    column: t.startColumn ?? 1,
+    offset: t.startOffset,
+    length: t.image.length,
+  };
+}
+
+/** The position just after `t` (where a missing `)` belongs). */
+function afterToken(t: IToken, file: string): Span {
+  const line = t.endLine ?? t.startLine ?? 1;
+  const column = (t.endColumn ?? t.startColumn ?? 0) + 1;
+  return { file, line, column, offset: (t.endOffset ?? t.startOffset) + 1, length: 1 };
+}
+
+function endOfSource(source: string, file: string): Span {
+  const lastBreak = source.lastIndexOf('\n');
+  const line = source.split('\n').length;
+  return { file, line, column: source.length - lastBreak, offset: source.length, length: 1 };
+}
+
+/** Tokens that, found on a later line, mean something is *missing* before them. */
+const closers = new Set(['RBrace', 'RParen', 'RBracket', 'Attention', 'Mask', 'Score', 'Let']);
+
+/**
+ * Where to point for a parse error: at the offending token, unless something is missing at the
+ * end of a line (the next token is the end of file, or a closer or statement keyword on a later
+ * line); then just after the last good token, where the missing piece belongs.
+ */
+function errorSpan(e: IRecognitionException, source: string, file: string): Span {
+  const prev = (e as { previousToken?: IToken }).previousToken;
+  const tok = e.token;
+  if (isReal(prev)) {
+    const missing =
+      !isReal(tok) || (closers.has(tok.tokenType.name) && (tok.startLine ?? 0) > (prev.endLine ?? 0));
+    if (missing) return afterToken(prev, file);
+  }
+  return isReal(tok) ? tokenSpan(tok, file) : endOfSource(source, file);
+}
+
+export function parseProgram(source: string, file: string): { program: Program; diagnostics: Diagnostic[] } {
+  const lexed = lex(source);
+  const { cst, errors } = parseTokens(lexed.tokens);
+  const built = cstToAst(cst, file, attachComments(lexed.tokens, lexed.comments));
+  const diagnostics: Diagnostic[] = lexed.errors.map((e) =>
+    error(e.message, { file, line: e.line, column: e.column, offset: e.offset, length: e.length }, e.hint),
+  );
+  const seen = new Set<number>();
+  for (const e of errors) {
+    const span = errorSpan(e, source, file);
+    // Recovery can report the same spot twice (rule and repetition re-sync); keep the first.
+    if (seen.has(span.offset)) continue;
+    seen.add(span.offset);
+    const { message, hint } = splitParseMessage(e.message);
+    diagnostics.push(error(message, span, hint));
+  }
+  diagnostics.push(...built.diagnostics.filter((d) => !seen.has(d.span.offset)));
+  return { program: built.program, diagnostics: sortByPosition(diagnostics) };
+}
+
+export interface FrontendResult {
+  readonly program: Program;
+  /** Declarations that are free of errors (safe to lower), in source order. */
+  readonly decls: CheckedDecl[];
+  /** Every lexer, parser and checker diagnostic, in source order. */
+  readonly diagnostics: Diagnostic[];
+}
+
+/**
+ * The source regions of each parameter and statement: from its start to the start of the next
+ * one (or the end of its declaration), so a missing `)` after a statement falls in its region.
+ */
+function regions(program: Program): [number, number][] {
+  return program.decls.flatMap((d) => {
+    const starts = [...d.params, ...d.body].map((u) => u.span.offset);
+    const end = d.span.offset + d.span.length;
+    return starts.map((s, i): [number, number] => [s, starts[i + 1] ?? end]);
+  });
+}
+
+/**
+ * Checker errors in a parameter or statement that also has a syntax error are dropped: recovery
+ * repaired that piece by guessing, and errors about the guess are noise.
+ */
+function withoutCascades(program: Program, parse: Diagnostic[], check: Diagnostic[]): Diagnostic[] {
+  const inside = (o: number, [a, b]: [number, number]): boolean => o >= a && o <= b;
+  const broken = regions(program).filter((r) => parse.some((d) => inside(d.span.offset, r)));
+  return check.filter((d) => !broken.some((r) => inside(d.span.offset, r)));
+}
+
+export function frontend(source: string, file: string): FrontendResult {
+  const parsed = parseProgram(source, file);
+  const checked = checkProgram(parsed.program);
+  const checks = withoutCascades(parsed.program, parsed.diagnostics, checked.diagnostics);
+  const diagnostics = sortByPosition([...parsed.diagnostics, ...checks]);
+  if (parsed.program.decls.length === 0 && !hasErrors(diagnostics)) {
+    const at: Span = { file, line: 1, column: 1, offset: 0, length: 1 };
+    diagnostics.push(
+      error('expected at least one `attention` declaration', at, 'like `attention full() { }`'),
+    );
+  }
+  // A declaration with a syntax error inside it was checked (for more errors) but is not usable.
+  const errorsAt = diagnostics.filter((d) => d.severity === 'error').map((d) => d.span.offset);
+  const decls = checked.decls.filter(
+    ({ decl: { span } }) => !errorsAt.some((o) => o >= span.offset && o <= span.offset + span.length),
+  );
+  return { program: parsed.program, decls, diagnostics };
+}
+
+function sortByPosition(ds: Diagnostic[]): Diagnostic[] {
+  return ds
+    .map((d, i) => ({ d, i }))
+    .sort((a, b) => a.d.span.offset - b.d.span.offset || a.i - b.i)
+    .map((x) => x.d);
+}

@@ -1,0 +1,288 @@
+// Tokens of the .attn language. Comments are kept in a token group (not the parser's input) so
+// that the file header and the doc comment above each `attention` can be recovered afterwards.
+import { createToken, Lexer, type IToken, type TokenType } from 'chevrotain';
+
+export const Identifier = createToken({
+  name: 'Identifier',
+  pattern: /[A-Za-z_][A-Za-z0-9_]*/,
+  label: 'a name',
+});
+
+// `longer_alt` makes `maskx` an identifier rather than `mask` followed by `x`.
+const keyword = (name: string, word: string): TokenType =>
+  createToken({ name, pattern: new RegExp(word), longer_alt: Identifier, label: `\`${word}\`` });
+
+export const Attention = keyword('Attention', 'attention');
+export const Mask = keyword('Mask', 'mask');
+export const Score = keyword('Score', 'score');
+export const Let = keyword('Let', 'let');
+export const True = keyword('True', 'true');
+export const False = keyword('False', 'false');
+export const IntKw = keyword('IntKw', 'int');
+export const F32Kw = keyword('F32Kw', 'f32');
+export const BoolKw = keyword('BoolKw', 'bool');
+export const I32Kw = keyword('I32Kw', 'i32');
+
+export const WhiteSpace = createToken({
+  name: 'WhiteSpace',
+  pattern: /[ \t\r\n\f\v]+/,
+  group: Lexer.SKIPPED,
+  line_breaks: true,
+});
+export const LineComment = createToken({ name: 'LineComment', pattern: /\/\/[^\n]*/, group: 'comments' });
+export const BlockComment = createToken({
+  name: 'BlockComment',
+  pattern: /\/\*[\s\S]*?\*\//,
+  group: 'comments',
+  line_breaks: true,
+});
+// Matched only when BlockComment fails, i.e. there is no closing `*/`: reported as an error
+// instead of lexing the rest of the file as `/`, `*`, ….
+export const UnterminatedComment = createToken({
+  name: 'UnterminatedComment',
+  pattern: /\/\*[\s\S]*/,
+  group: 'unterminated',
+  line_breaks: true,
+});
+
+// f32 literals need a `.` or an exponent; anything else made of digits is an int.
+export const FloatLit = createToken({
+  name: 'FloatLit',
+  pattern: /\d+\.\d*(?:[eE][+-]?\d+)?|\d+[eE][+-]?\d+/,
+  label: 'a number',
+});
+export const IntLit = createToken({ name: 'IntLit', pattern: /\d+/, label: 'an integer' });
+
+const punct = (name: string, text: string, categories?: TokenType[]): TokenType =>
+  createToken({
+    name,
+    pattern: new RegExp(text.replace(/[|&?*+()[\]{}/.]/g, '\\$&')),
+    label: `\`${text}\``,
+    ...(categories ? { categories } : {}),
+  });
+
+// Operator categories: the parser consumes "any additive operator" etc. per precedence level.
+export const AddOp = createToken({ name: 'AddOp', pattern: Lexer.NA, label: '`+` or `-`' });
+export const MulOp = createToken({ name: 'MulOp', pattern: Lexer.NA, label: '`*`, `/` or `%`' });
+export const RelOp = createToken({ name: 'RelOp', pattern: Lexer.NA, label: 'a comparison' });
+export const EqOp = createToken({ name: 'EqOp', pattern: Lexer.NA, label: '`==` or `!=`' });
+export const AndOp = createToken({ name: 'AndOp', pattern: Lexer.NA, label: '`&&`' });
+export const OrOp = createToken({ name: 'OrOp', pattern: Lexer.NA, label: '`||`' });
+
+export const OrOr = punct('OrOr', '||', [OrOp]);
+export const AndAnd = punct('AndAnd', '&&', [AndOp]);
+// Common typos (`&`, `|`, and `=` for `==`) parse as the operator they were meant to be; the AST
+// builder reports them. That avoids a cascade of errors from the rest of the expression.
+export const Amp = punct('Amp', '&', [AndOp]);
+export const Pipe = punct('Pipe', '|', [OrOp]);
+export const EqEq = punct('EqEq', '==', [EqOp]);
+export const NotEq = punct('NotEq', '!=', [EqOp]);
+export const Le = punct('Le', '<=', [RelOp]);
+export const Ge = punct('Ge', '>=', [RelOp]);
+export const Lt = punct('Lt', '<', [RelOp]);
+export const Gt = punct('Gt', '>', [RelOp]);
+export const Plus = punct('Plus', '+', [AddOp]);
+export const Minus = punct('Minus', '-', [AddOp]);
+export const Star = punct('Star', '*', [MulOp]);
+export const Slash = punct('Slash', '/', [MulOp]);
+export const Percent = punct('Percent', '%', [MulOp]);
+export const Bang = punct('Bang', '!');
+export const Equals = punct('Equals', '=', [EqOp]);
+export const Question = punct('Question', '?');
+export const Colon = punct('Colon', ':');
+export const Comma = punct('Comma', ',');
+export const LParen = punct('LParen', '(');
+export const RParen = punct('RParen', ')');
+export const LBrace = punct('LBrace', '{');
+export const RBrace = punct('RBrace', '}');
+export const LBracket = punct('LBracket', '[');
+export const RBracket = punct('RBracket', ']');
+
+/** Order matters: comments before `/`, longer operators before their prefixes, floats before ints. */
+export const allTokens: TokenType[] = [
+  WhiteSpace,
+  LineComment,
+  BlockComment,
+  UnterminatedComment,
+  Attention,
+  Mask,
+  Score,
+  Let,
+  True,
+  False,
+  IntKw,
+  F32Kw,
+  BoolKw,
+  I32Kw,
+  Identifier,
+  FloatLit,
+  IntLit,
+  OrOr,
+  AndAnd,
+  Amp,
+  Pipe,
+  EqEq,
+  NotEq,
+  Le,
+  Ge,
+  Lt,
+  Gt,
+  Plus,
+  Minus,
+  Star,
+  Slash,
+  Percent,
+  Bang,
+  Equals,
+  Question,
+  Colon,
+  Comma,
+  LParen,
+  RParen,
+  LBrace,
+  RBrace,
+  LBracket,
+  RBracket,
+  AddOp,
+  MulOp,
+  RelOp,
+  EqOp,
+  AndOp,
+  OrOp,
+];
+
+// Only `\n` (and so `\r\n`) ends a line, matching how renderDiagnostic splits the source.
+const lexer = new Lexer(allTokens, {
+  positionTracking: 'full',
+  lineTerminatorsPattern: /\n/g,
+  lineTerminatorCharacters: ['\n'],
+  ensureOptimizations: true,
+});
+
+export interface LexError {
+  readonly offset: number;
+  readonly line: number;
+  readonly column: number;
+  readonly length: number;
+  readonly message: string;
+  readonly hint?: string;
+}
+
+export interface LexResult {
+  readonly tokens: IToken[];
+  readonly comments: IToken[];
+  readonly errors: LexError[];
+}
+
+const charHints: Record<string, string> = {
+  ';': 'statements need no `;`',
+  '.': 'write numbers with a leading digit, like `0.5`',
+  '"': 'the language has no strings',
+  "'": 'the language has no strings',
+};
+
+export function lex(source: string): LexResult {
+  const r = lexer.tokenize(source);
+  const errors: LexError[] = r.errors.map((e) => {
+    const text = source.slice(e.offset, e.offset + e.length);
+    const first = text.codePointAt(0) ?? 0;
+    const shown = first > 0x20 && first < 0x7f ? `\`${String.fromCodePoint(first)}\`` : `U+${hex(first)}`;
+    const hint = charHints[text[0] ?? ''];
+    const message =
+      e.length > 1 ? `unexpected characters starting with ${shown}` : `unexpected character ${shown}`;
+    const base = { offset: e.offset, line: e.line ?? 1, column: e.column ?? 1, length: e.length, message };
+    return hint === undefined ? base : { ...base, hint };
+  });
+  for (const t of r.groups['unterminated'] ?? []) {
+    errors.push({
+      offset: t.startOffset,
+      line: t.startLine ?? 1,
+      column: t.startColumn ?? 1,
+      length: 2,
+      message: 'unterminated block comment',
+      hint: 'add `*/` to close it',
+    });
+  }
+  errors.sort((a, b) => a.offset - b.offset);
+  return { tokens: r.tokens, comments: r.groups['comments'] ?? [], errors };
+}
+
+function hex(n: number): string {
+  return n.toString(16).toUpperCase().padStart(4, '0');
+}
+
+/** The text of one comment: `//` and one space stripped; a block comment's lines without `*`. */
+function commentLines(t: IToken): string[] {
+  if (t.image.startsWith('//')) return [t.image.replace(/^\/\/+ ?/, '').trimEnd()];
+  const body = t.image.slice(2, -2).split('\n');
+  const lines = body.map((l) => l.replace(/^\s*\*? ?/, '').trimEnd());
+  while (lines.length > 0 && lines[0] === '') lines.shift();
+  while (lines.length > 0 && lines[lines.length - 1] === '') lines.pop();
+  return lines;
+}
+
+interface CommentBlock {
+  /** How many non-comment tokens precede the block. */
+  readonly before: number;
+  readonly endLine: number;
+  readonly lines: string[];
+}
+
+/**
+ * Groups comments that sit on their own lines (not trailing code) into blocks of consecutive
+ * lines with no code in between. A blank line or a line of code ends a block.
+ */
+function commentBlocks(tokens: readonly IToken[], comments: readonly IToken[]): CommentBlock[] {
+  const blocks: CommentBlock[] = [];
+  let ti = 0;
+  let current: { before: number; endLine: number; lines: string[] } | undefined;
+  for (const c of comments) {
+    while (ti < tokens.length && (tokens[ti]?.startOffset ?? Infinity) < c.startOffset) ti++;
+    const prevEnd = ti > 0 ? (tokens[ti - 1]?.endLine ?? 0) : 0;
+    const start = c.startLine ?? 1;
+    const end = c.endLine ?? start;
+    if (prevEnd >= start) {
+      current = undefined; // a trailing comment like `mask causal // …` is nobody's doc
+      continue;
+    }
+    if (current && current.before === ti && start <= current.endLine + 1) {
+      current.lines.push(...commentLines(c));
+      current.endLine = end;
+    } else {
+      current = { before: ti, endLine: end, lines: commentLines(c) };
+      blocks.push(current);
+    }
+  }
+  return blocks;
+}
+
+export interface AttachedComments {
+  /** Comment lines at the top of the file (blocks separated by one empty line). */
+  readonly header: string;
+  /** Doc text per `attention` keyword, keyed by that token's start offset. */
+  readonly docs: ReadonlyMap<number, string>;
+}
+
+/**
+ * Doc of a declaration = the comment block ending on the line right above its `attention`.
+ * Header = the comment blocks before the first token. When the only top-of-file block is also
+ * the first declaration's doc (the usual single-pattern stdlib file), it is both; otherwise the
+ * first declaration's doc block is not repeated in the header.
+ */
+export function attachComments(tokens: readonly IToken[], comments: readonly IToken[]): AttachedComments {
+  const blocks = commentBlocks(tokens, comments);
+  const docs = new Map<number, string>();
+  const docBlocks = new Set<CommentBlock>();
+  tokens.forEach((t, i) => {
+    if (t.tokenType !== Attention) return;
+    const last = blocks.findLast((b) => b.before === i);
+    if (last && last.endLine >= (t.startLine ?? 1) - 1) {
+      docs.set(t.startOffset, last.lines.join('\n'));
+      docBlocks.add(last);
+    }
+  });
+  let top = blocks.filter((b) => b.before === 0);
+  if (top.length > 1) top = top.filter((b) => !docBlocks.has(b));
+  const header = top.map((b) => b.lines.join('\n')).join('\n\n');
+  return { header, docs };
+}
