@@ -74,13 +74,14 @@ export function compile(source: string, options: CompileOptions): Compiled {
   const target = targets[options.target];
   const diagnostics: Diagnostic[] = [];
   const headDim = options.headDim ?? 64;
+  const limits = { ...defaultLimits[options.target], ...options.limits };
   let ir: AttentionIR;
   try {
     ir = runPipeline(
       lowerDecl(decl.decl, decl.defaults, { lse: options.lse ?? true }),
       {
         target: options.target,
-        limits: { ...defaultLimits[options.target], ...options.limits },
+        limits,
         request: {
           headDim,
           valueDim: options.valueDim ?? headDim,
@@ -100,9 +101,13 @@ export function compile(source: string, options: CompileOptions): Compiled {
   const located = diagnostics.map((d) => (d.span === noSpan ? { ...d, span: decl.decl.nameSpan } : d));
   if (hasErrors(located)) throw new CompileError(located, source);
   const kernel = toKernel(ir);
-  const artifact = target.render(kernel, {
-    sourceHash: hashString(source),
-    scheduleHash: hashValue(kernel.schedule),
-  });
+  const meta = { sourceHash: hashString(source), scheduleHash: hashValue(kernel.schedule) };
+  let artifact: Artifact;
+  try {
+    artifact = target.render(kernel, meta, limits);
+  } catch (e) {
+    // A schedule the device cannot run (user overrides beyond its limits, f16 without shader-f16).
+    throw new CompileError([error((e as Error).message, decl.decl.nameSpan)], source);
+  }
   return { artifact, kernel, decl, program };
 }

@@ -24,7 +24,9 @@ export interface Diagnostic {
 export const noSpan: Span = { file: '<internal>', line: 1, column: 1, offset: 0, length: 1 };
 
 export function error(message: string, span: Span, hint?: string): Diagnostic {
-  return hint === undefined ? { severity: 'error', message, span } : { severity: 'error', message, span, hint };
+  return hint === undefined
+    ? { severity: 'error', message, span }
+    : { severity: 'error', message, span, hint };
 }
 
 export function hasErrors(diags: readonly Diagnostic[]): boolean {

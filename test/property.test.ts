@@ -92,5 +92,6 @@ describe('WGSL kernels agree with the dense reference on random programs', () =>
       ),
       { numRuns: runs },
     );
-  });
+    // Each case builds a new pipeline: lavapipe compiles a shader in ~0.5–1.5 s.
+  }, 1_200_000);
 });

@@ -255,8 +255,9 @@ describe('ast-eval: f32, promotion and names', () => {
     expect(val(call('exp2', f32(3)))).toBe(8);
     expect(val(call('floor', neg(f32(1.5))))).toBe(-2);
     expect(val(bin('<', int(16777217), f32(16777216)))).toBe(false); // the int rounds to f32 first
-    // f32 `%` truncates like C fmod / WGSL (only int `%` is floor modulo).
-    expect(val(bin('%', neg(f32(7)), f32(2)))).toBe(-1);
+    // f32 `%` is floor modulo like int `%`: the result takes the divisor's sign.
+    expect(val(bin('%', neg(f32(7)), f32(2)))).toBe(1);
+    expect(val(bin('%', f32(7.5), neg(f32(2))))).toBe(-0.5);
     expect(val(bin('%', neg(int(7)), int(2)))).toBe(1);
   });
 

@@ -5,6 +5,7 @@ import type { StorageDType } from '../ir/kernel.js';
 import { tileCounts } from '../ir/tile-stats.js';
 import { declPredicates } from '../runtime/ast-eval.js';
 import { compareArrays, type Agreement } from '../runtime/compare.js';
+import { fromF16, toF16 } from '../runtime/f16.js';
 import { randomNormal, randomTensor, rng, tensorLength } from '../runtime/inputs.js';
 import { referenceAttention } from '../runtime/reference.js';
 import { createKernel, deviceLimits, getDevice } from '../runtime/webgpu.js';
@@ -64,10 +65,14 @@ export async function runKernel(source: string, o: RunOptions): Promise<RunRepor
   const k = randomNormal(o.B * o.Hkv * o.Nk * o.D, rand);
   const v = randomNormal(o.B * o.Hkv * o.Nk * o.D, rand);
 
-  let result = await gpuKernel.run({ q, k, v, ...sizes, tensors, params });
+  // f16 kernels take f16 bits; the reference sees the same rounded values.
+  const store = (x: Float32Array): Float32Array | Uint16Array => (o.dtype === 'f16' ? toF16(x) : x);
+  if (o.dtype === 'f16') for (const x of [q, k, v]) x.set(fromF16(toF16(x)));
+  const inputs = { q: store(q), k: store(k), v: store(v), ...sizes, tensors, params };
+  let result = await gpuKernel.run(inputs);
   let best = result.gpuMs ?? Infinity;
   for (let i = 1; i < o.repeats; i++) {
-    const r = await gpuKernel.run({ q, k, v, ...sizes, tensors, params });
+    const r = await gpuKernel.run(inputs);
     best = Math.min(best, r.gpuMs ?? Infinity);
     result = r;
   }

@@ -57,4 +57,7 @@ export interface Artifact {
 }
 
 /** Backend renderers implement this. */
-export type Backend = (kernel: AttentionKernel, meta: { sourceHash: string; scheduleHash: string }) => Artifact;
+export type Backend = (
+  kernel: AttentionKernel,
+  meta: { sourceHash: string; scheduleHash: string },
+) => Artifact;

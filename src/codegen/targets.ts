@@ -2,16 +2,26 @@
 // (the schedule pass fits tile sizes to the device with it).
 import type { Schedule } from '../ir/kernel.js';
 import type { Target } from '../ir/passes/legalize.js';
-import type { Backend } from './artifact.js';
+import type { Artifact } from './artifact.js';
+import type { AttentionKernel } from '../ir/kernel.js';
+import type { TargetLimits } from '../ir/passes/schedule.js';
 import { cudaBackend, cudaSharedBytes } from './cuda/index.js';
 import { wgslBackend, wgslWorkgroupBytes } from './wgsl/index.js';
 
 export interface TargetBackend {
-  readonly render: Backend;
+  /** Renders a kernel; `limits` lets a backend reject what the device cannot run. */
+  readonly render: (
+    kernel: AttentionKernel,
+    meta: { sourceHash: string; scheduleHash: string },
+    limits: TargetLimits,
+  ) => Artifact;
   readonly footprint: (s: Schedule) => number;
 }
 
 export const targets: Readonly<Record<Target, TargetBackend>> = {
-  wgsl: { render: wgslBackend, footprint: wgslWorkgroupBytes },
-  cuda: { render: cudaBackend, footprint: cudaSharedBytes },
+  wgsl: {
+    render: (kernel, meta, limits) => wgslBackend(kernel, meta, limits),
+    footprint: wgslWorkgroupBytes,
+  },
+  cuda: { render: (kernel, meta) => cudaBackend(kernel, meta), footprint: cudaSharedBytes },
 };

@@ -60,7 +60,12 @@ export type TensorDimName = (typeof tensorDimNames)[number];
 
 export type ParamType =
   | { readonly kind: 'scalar'; readonly name: ScalarTypeName; readonly span: Span }
-  | { readonly kind: 'tensor'; readonly elem: ElemTypeName; readonly dims: readonly DimRef[]; readonly span: Span };
+  | {
+      readonly kind: 'tensor';
+      readonly elem: ElemTypeName;
+      readonly dims: readonly DimRef[];
+      readonly span: Span;
+    };
 
 export interface ParamDecl {
   readonly name: string;
@@ -74,7 +79,13 @@ export interface ParamDecl {
 export type Stmt =
   | { readonly kind: 'mask'; readonly expr: Expr; readonly span: Span }
   | { readonly kind: 'score'; readonly expr: Expr; readonly span: Span }
-  | { readonly kind: 'let'; readonly name: string; readonly nameSpan: Span; readonly expr: Expr; readonly span: Span };
+  | {
+      readonly kind: 'let';
+      readonly name: string;
+      readonly nameSpan: Span;
+      readonly expr: Expr;
+      readonly span: Span;
+    };
 
 export interface AttentionDecl {
   readonly kind: 'attention';

@@ -143,7 +143,16 @@ function intOp(op: BinaryOp, a: number, b: number): number {
 }
 
 function f32Op(op: BinaryOp, a: number, b: number): number {
-  const r = op === '+' ? a + b : op === '-' ? a - b : op === '*' ? a * b : op === '/' ? a / b : a % b;
+  const r =
+    op === '+'
+      ? a + b
+      : op === '-'
+        ? a - b
+        : op === '*'
+          ? a * b
+          : op === '/'
+            ? a / b
+            : a - Math.fround(b * Math.floor(Math.fround(a / b)));
   return Math.fround(r);
 }
 

@@ -7,6 +7,7 @@ import type { AttentionIR } from './program.js';
 function ssa(roots: readonly [string, Node][]): string[] {
   const names = new Map<number, string>();
   const lines: string[] = [];
+  let next = 0;
   const ref = (n: Node): string => names.get(n.id) ?? '?';
   for (const n of toposort(roots.map(([, r]) => r))) {
     if (n.op === Op.CONST)
@@ -14,7 +15,7 @@ function ssa(roots: readonly [string, Node][]): string[] {
     else if (n.op === Op.VAR) names.set(n.id, String(n.arg));
     else if (n.op === Op.PARAM) names.set(n.id, `$${String(n.arg)}`);
     else {
-      const name = `%${names.size}`;
+      const name = `%${next++}`;
       names.set(n.id, name);
       const arg = n.arg === null ? '' : ` ${String(n.arg)}`;
       lines.push(`  ${name}: ${n.dtype} = ${n.op}${arg}(${n.src.map(ref).join(', ')})`);

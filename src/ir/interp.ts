@@ -54,7 +54,7 @@ export function applyOp(n: Node, a: readonly Value[]): Value {
     case Op.DIV:
       return isInt ? floorDiv(num(x), num(y)) : f32(num(x) / num(y));
     case Op.MOD:
-      return isInt ? floorMod(num(x), num(y)) : f32(num(x) % num(y)); // f32 % truncates, like fmod
+      return isInt ? floorMod(num(x), num(y)) : f32(num(x) - f32(num(y) * Math.floor(f32(num(x) / num(y)))));
     case Op.NEG:
       return wrap(-num(x));
     case Op.MIN:

@@ -11,7 +11,7 @@ export const Op = {
   RANGE_MIN: 'range_min', // arg: tensor name; src: [lo, hi] — min of t[lo..hi] (1-D), OOB counts as 0
   RANGE_MAX: 'range_max', // arg: tensor name; src: [lo, hi]
   // Arithmetic (int or f32). DIV/MOD on ints are floor division / floor modulo, x/0 = x%0 = 0;
-  // f32 MOD truncates (C fmod, WGSL %).
+  // f32 MOD is floor modulo too: a - b * floor(a / b).
   ADD: 'add',
   SUB: 'sub',
   MUL: 'mul',

@@ -89,9 +89,9 @@ const arithF32: Record<ArithOp, (a: number, b: number) => number> = {
   '-': (a, b) => Math.fround(a - b),
   '*': (a, b) => Math.fround(a * b),
   '/': (a, b) => Math.fround(a / b),
-  // LANGUAGE.md only pins int `%`. f32 `%` truncates (C fmod, WGSL's f32 `%`, and the checker's
-  // constant folding); JS `%` on doubles is exactly that, and exact for f32 operands.
-  '%': (a, b) => Math.fround(a % b),
+  // f32 `%` is floor modulo like int `%` (LANGUAGE.md), rounded step by step as a kernel
+  // computing a - b * floor(a / b) in f32 does.
+  '%': (a, b) => Math.fround(a - Math.fround(b * Math.floor(Math.fround(a / b)))),
 };
 
 const compare: Record<CmpOp, (a: number, b: number) => boolean> = {

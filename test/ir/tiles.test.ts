@@ -65,7 +65,7 @@ describe('tile classification', () => {
                 }
         },
       ),
-      { numRuns: 300 },
+      { numRuns: 200 },
     );
   });
 });

@@ -1,0 +1,200 @@
+// The flash-attention entry point of a WGSL module. Thread mapping: one workgroup per
+// (q-tile, head, batch), invocation r owns query row qt*BLOCK_Q + r, with that row of q and its
+// f32 accumulator in private arrays. Per k-tile: the workgroup classifies the tile, then
+// stages the tile's K and V rows in workgroup memory (contiguous, so loads coalesce), then each
+// row scores the tile's keys (pass 1, tile max) and folds them into its running softmax (pass 2).
+// Barriers stay in uniform control flow: per-row and per-class work sits inside `if`s between them.
+import type { Schedule, TileClass } from '../../ir/kernel.js';
+import type { Linearized } from '../linearize.js';
+
+export type ClassMode = TileClass | 'dynamic';
+
+export interface AttentionParts {
+  readonly schedule: Schedule;
+  readonly mode: ClassMode;
+  readonly lse: boolean;
+  /** Row-invariant subexpressions of mask and score (computed once per row). */
+  readonly row: Linearized;
+  /** The mask, for partial tiles (absent when no tile is partial). */
+  readonly mask: Linearized | undefined;
+  /** The score expression over `score` (= scale·<q,k>). */
+  readonly score: Linearized;
+}
+
+const pad = (lines: readonly string[], n: number): string[] => lines.map((l) => (l ? ' '.repeat(n) + l : l));
+
+function load(dtype: Schedule['dtype'], expr: string): string {
+  return dtype === 'f16' ? `f32(${expr})` : expr;
+}
+
+function store(dtype: Schedule['dtype'], expr: string): string {
+  return dtype === 'f16' ? `f16(${expr})` : expr;
+}
+
+/** Writes this row's normalised output (0 and lse -inf when no key was allowed). */
+function epilogue(p: AttentionParts): string[] {
+  const dt = p.schedule.dtype;
+  return [
+    '  if (!row_ok) { return; }',
+    '  let o_base = (bh * Nq + row) * VALUE_DIM;',
+    '  // l_run > 0 iff the row saw an allowed key; otherwise the row is all zeros.',
+    '  let inv_l = select(0.0f, 1.0f / l_run, l_run > 0.0f);',
+    '  for (var d = 0u; d < VALUE_DIM; d++) {',
+    `    out_buf[o_base + d] = ${store(dt, 'acc[d] * inv_l')};`,
+    '  }',
+    ...(p.lse
+      ? [
+          '  if (l_run > 0.0f) {',
+          '    lse_buf[bh * Nq + row] = m_run + log(l_run);',
+          '  } else {',
+          '    lse_buf[bh * Nq + row] = bitcast<f32>(neg_inf_bits); // -inf',
+          '  }',
+        ]
+      : []),
+  ];
+}
+
+/** A kernel whose every tile is empty: no K/V reads at all. */
+function emptyBody(p: AttentionParts): string {
+  const dt = p.schedule.dtype;
+  return [
+    '@compute @workgroup_size(BLOCK_Q)',
+    'fn attention(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {',
+    '  let Nq = u32(u.Nq);',
+    '  let bh = wg.z * u32(u.H) + wg.y;',
+    '  let row = wg.x * BLOCK_Q + lid;',
+    '  if (row >= Nq) { return; }',
+    '  for (var d = 0u; d < VALUE_DIM; d++) {',
+    `    out_buf[(bh * Nq + row) * VALUE_DIM + d] = ${store(dt, '0.0f')};`,
+    '  }',
+    ...(p.lse ? ['  lse_buf[bh * Nq + row] = bitcast<f32>(neg_inf_bits); // -inf'] : []),
+    '}',
+  ].join('\n');
+}
+
+/** Scores the key in column j of the tile into `s` (MASKED when the mask rejects it). */
+function scoreKey(p: AttentionParts): string[] {
+  const dot = [
+    'var dot = 0.0f;',
+    'for (var d = 0u; d < HEAD_DIM; d++) {',
+    '  dot += qrow[d] * k_tile[j * HEAD_DIM + d];',
+    '}',
+    'let score = u.scale * dot;',
+    ...p.score.stmts,
+    `s = ${p.score.roots[0]};`,
+  ];
+  if (p.mode === 'full') return dot;
+  const mask = p.mask!;
+  const evalMask = [...mask.stmts, `allowed = ${mask.roots[0]};`];
+  return [
+    'var allowed = true;',
+    ...(p.mode === 'dynamic' ? ['if (cls == TILE_PARTIAL) {', ...pad(evalMask, 2), '}'] : evalMask),
+    'if (allowed) {',
+    ...pad(dot, 2),
+    '}',
+  ];
+}
+
+export function attentionBody(p: AttentionParts): string {
+  if (p.mode === 'empty') return emptyBody(p);
+  const s = p.schedule;
+  const dt = s.dtype;
+  const dynamic = p.mode === 'dynamic';
+  // Every invocation classifies the tile itself (same inputs, same class): no workgroup variable
+  // or extra barrier is needed to share it, and the class costs a few ALU ops and cached reads.
+  const classify = dynamic
+    ? [
+        '    let cls = tile_class(b, h, q_lo, q_hi, u.k_offset + i32(k0), u.k_offset + i32(k_end) - 1i);',
+        '    workgroupBarrier(); // the previous tile is no longer read',
+        '    if (cls != TILE_EMPTY) {',
+      ]
+    : ['    workgroupBarrier(); // the previous tile is no longer read', '    {'];
+  return [
+    `var<workgroup> k_tile: array<f32, ${s.blockK * s.headDim}>; // BLOCK_K x HEAD_DIM`,
+    `var<workgroup> v_tile: array<f32, ${s.blockK * s.valueDim}>; // BLOCK_K x VALUE_DIM`,
+    '',
+    '@compute @workgroup_size(BLOCK_Q)',
+    'fn attention(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {',
+    '  let Nq = u32(u.Nq);',
+    '  let Nk = u32(u.Nk);',
+    '  let b = i32(wg.z);',
+    '  let h = i32(wg.y);',
+    '  let bh = wg.z * u32(u.H) + wg.y;',
+    '  // GQA: query head h reads kv head h / (H / Hkv).',
+    '  let kv_row0 = (wg.z * u32(u.Hkv) + wg.y / (u32(u.H) / u32(u.Hkv))) * Nk;',
+    '  let row = wg.x * BLOCK_Q + lid;',
+    '  let row_ok = row < Nq;',
+    '  let q = i32(row) + u.q_offset;',
+    '  let q_lo = u.q_offset + i32(wg.x * BLOCK_Q);',
+    '  let q_hi = u.q_offset + i32(min((wg.x + 1u) * BLOCK_Q, Nq)) - 1i;',
+    '',
+    '  var qrow: array<f32, HEAD_DIM>;',
+    '  if (row_ok) {',
+    '    for (var d = 0u; d < HEAD_DIM; d++) {',
+    `      qrow[d] = ${load(dt, 'q_buf[(bh * Nq + row) * HEAD_DIM + d]')};`,
+    '    }',
+    '  }',
+    ...(p.row.stmts.length
+      ? ['  // Parts of mask and score that depend only on the row.', ...pad(p.row.stmts, 2)]
+      : []),
+    '',
+    '  var m_run = MASKED; // running max of allowed scores',
+    '  var l_run = 0.0f; // running sum of exp(score - m_run)',
+    '  var acc: array<f32, VALUE_DIM>;',
+    '  var s_tile: array<f32, BLOCK_K>;',
+    '  let n_tiles = (Nk + BLOCK_K - 1u) / BLOCK_K;',
+    '  for (var kt = 0u; kt < n_tiles; kt++) {',
+    '    let k0 = kt * BLOCK_K;',
+    '    // Key loops run over [k0, k_end), not over a length min(BLOCK_K, ...): the same trips, but',
+    '    // LLVM-based drivers (lavapipe) then do not fully unroll them, which cut compile time ~10x.',
+    '    let k_end = min(k0 + BLOCK_K, Nk);',
+    ...classify,
+    '      let base = kv_row0 + k0;',
+    '      for (var e = lid; e < (k_end - k0) * HEAD_DIM; e += BLOCK_Q) {',
+    `        k_tile[e] = ${load(dt, 'k_buf[base * HEAD_DIM + e]')};`,
+    '      }',
+    '      for (var e = lid; e < (k_end - k0) * VALUE_DIM; e += BLOCK_Q) {',
+    `        v_tile[e] = ${load(dt, 'v_buf[base * VALUE_DIM + e]')};`,
+    '      }',
+    '    }',
+    '    workgroupBarrier(); // the tile is staged',
+    // No `continue` here: it would make the barriers of later iterations non-uniform.
+    `    if (${dynamic ? 'cls != TILE_EMPTY && ' : ''}row_ok) {`,
+    '      // Pass 1: scores of this tile and their max.',
+    '      var m_tile = MASKED;',
+    '      for (var kj = k0; kj < k_end; kj++) {',
+    '        let j = kj - k0;',
+    '        let k = u.k_offset + i32(kj);',
+    '        var s = MASKED;',
+    ...pad(scoreKey(p), 8),
+    '        s_tile[j] = s;',
+    '        m_tile = max(m_tile, s);',
+    '      }',
+    '      // Pass 2 (if some key was allowed): rescale the running state to the new max, add the tile.',
+    '      if (m_tile > MASKED) {',
+    '        let m_new = max(m_run, m_tile);',
+    '        let corr = exp(m_run - m_new);',
+    '        l_run *= corr;',
+    '        for (var d = 0u; d < VALUE_DIM; d++) {',
+    '          acc[d] *= corr;',
+    '        }',
+    '        for (var kj = k0; kj < k_end; kj++) {',
+    '          let j = kj - k0;',
+    '          let sj = s_tile[j];',
+    '          if (sj > MASKED) {',
+    '            let pj = exp(sj - m_new);',
+    '            l_run += pj;',
+    '            for (var d = 0u; d < VALUE_DIM; d++) {',
+    '              acc[d] += pj * v_tile[j * VALUE_DIM + d];',
+    '            }',
+    '          }',
+    '        }',
+    '        m_run = m_new;',
+    '      }',
+    '    }',
+    '  }',
+    '',
+    ...epilogue(p),
+    '}',
+  ].join('\n');
+}

@@ -1,0 +1,107 @@
+// The binding and uniform layout of a WGSL attention artifact: which buffers exist, at which
+// @binding index, with what dtype and shape expression, and the uniform struct's fields. Kept apart
+// from the code text so the runtime and engines can rely on it without parsing WGSL.
+import type { AttentionKernel, ShapeDim, TensorSlot } from '../../ir/kernel.js';
+import type { Binding, ShapeExpr, UniformField } from '../artifact.js';
+import { paramField, summaryVar, tensorVar } from './rules.js';
+
+/** Fields every kernel's uniform struct starts with, before the params. */
+export const fixedUniforms = [
+  ['q_offset', 'i32'],
+  ['k_offset', 'i32'],
+  ['scale', 'f32'],
+  ['B', 'i32'],
+  ['H', 'i32'],
+  ['Hkv', 'i32'],
+  ['Nq', 'i32'],
+  ['Nk', 'i32'],
+] as const;
+
+export interface WgslLayout {
+  readonly bindings: readonly Binding[];
+  readonly uniforms: readonly UniformField[];
+  /** WGSL variable name of each binding (by binding name). */
+  readonly vars: ReadonlyMap<string, string>;
+}
+
+export const summaryBinding = (tensor: string): string => `${tensor}_summary`;
+
+export function shapeDimExpr(d: ShapeDim): ShapeExpr {
+  return d.kind === 'literal' ? String(d.value) : d.name;
+}
+
+/** Number of summary blocks of a 1-D tensor, as a shape expression. */
+export function summaryBlocksExpr(t: TensorSlot, block: number): ShapeExpr {
+  return `cdiv(${shapeDimExpr(t.dims[0]!)}, ${block})`;
+}
+
+export function wgslLayout(kernel: AttentionKernel): WgslLayout {
+  const s = kernel.schedule;
+  const storage = s.dtype === 'f16' ? 'f16' : 'f32';
+  const bindings: Binding[] = [];
+  const vars = new Map<string, string>();
+  const add = (b: Omit<Binding, 'index'>, wgslVar: string): void => {
+    if (vars.has(b.name)) {
+      throw new Error(`WGSL: binding name "${b.name}" is used twice; rename the tensor "${b.name}"`);
+    }
+    bindings.push({ ...b, index: bindings.length });
+    vars.set(b.name, wgslVar);
+  };
+  add({ name: 'q', role: 'q', dtype: storage, shape: ['B', 'H', 'Nq', 'D'], access: 'read' }, 'q_buf');
+  add({ name: 'k', role: 'k', dtype: storage, shape: ['B', 'Hkv', 'Nk', 'D'], access: 'read' }, 'k_buf');
+  add({ name: 'v', role: 'v', dtype: storage, shape: ['B', 'Hkv', 'Nk', 'Dv'], access: 'read' }, 'v_buf');
+  add(
+    { name: 'out', role: 'out', dtype: storage, shape: ['B', 'H', 'Nq', 'Dv'], access: 'read_write' },
+    'out_buf',
+  );
+  if (kernel.outputs.lse) {
+    add({ name: 'lse', role: 'lse', dtype: 'f32', shape: ['B', 'H', 'Nq'], access: 'read_write' }, 'lse_buf');
+  }
+  for (const t of kernel.tensors) {
+    const shape = t.dims.map(shapeDimExpr);
+    add({ name: t.name, role: 'tensor', dtype: t.dtype, shape, access: 'read' }, tensorVar(t.name));
+  }
+  for (const { tensor } of kernel.summaries) {
+    const t = kernel.tensors.find((x) => x.name === tensor);
+    if (!t) throw new Error(`WGSL: summary of "${tensor}", which the kernel does not declare as a tensor`);
+    if (t.dims.length !== 1) {
+      throw new Error(`WGSL: tile summaries need a 1-D tensor; "${tensor}" has ${t.dims.length} dims`);
+    }
+    // Two values per block: min then max.
+    const shape = [summaryBlocksExpr(t, s.summaryBlock), '2'];
+    add(
+      { name: summaryBinding(tensor), role: 'summary', dtype: t.dtype, shape, access: 'read_write' },
+      summaryVar(tensor),
+    );
+  }
+  const uniforms: UniformField[] = [];
+  for (const [name, dtype] of fixedUniforms) uniforms.push({ name, dtype, offset: 4 * uniforms.length });
+  for (const p of kernel.params) {
+    if (uniforms.some((f) => f.name === p.name)) {
+      throw new Error(`WGSL: param "${p.name}" clashes with the built-in uniform of the same name`);
+    }
+    const dtype = p.dtype === 'bool' ? 'u32' : p.dtype;
+    uniforms.push({ name: p.name, dtype, offset: 4 * uniforms.length });
+  }
+  const words = String(uniforms.length);
+  add({ name: 'uniforms', role: 'uniforms', dtype: 'u32', shape: [words], access: 'read' }, 'u');
+  return { bindings, uniforms, vars };
+}
+
+/** The WGSL declarations of the layout: the uniform struct and one variable per binding. */
+export function layoutSource(kernel: AttentionKernel, layout: WgslLayout): string {
+  const params = new Set(kernel.params.map((p) => p.name));
+  const fields = layout.uniforms.map(
+    (f) => `  ${params.has(f.name) ? paramField(f.name) : f.name}: ${f.dtype},`,
+  );
+  const lines = ['struct Uniforms {', ...fields, '}', ''];
+  for (const b of layout.bindings) {
+    const v = layout.vars.get(b.name)!;
+    const decl =
+      b.role === 'uniforms'
+        ? `var<uniform> ${v}: Uniforms;`
+        : `var<storage, ${b.access}> ${v}: array<${b.dtype}>;`;
+    lines.push(`@group(0) @binding(${b.index}) ${decl} // ${b.name}: ${b.dtype}[${b.shape.join(', ')}]`);
+  }
+  return lines.join('\n');
+}

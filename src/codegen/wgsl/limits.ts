@@ -1,0 +1,69 @@
+// What a WGSL schedule needs from a device, and the check that it fits. The schedule pass calls
+// wgslWorkgroupBytes (or wgslScheduleProblem) to pick tile sizes; the backend and the runtime call
+// checkWgslSchedule and refuse schedules that would fail pipeline creation on the device.
+import type { Schedule } from '../../ir/kernel.js';
+
+export interface WgslLimits {
+  /** GPUSupportedLimits.maxComputeWorkgroupStorageSize. */
+  maxWorkgroupStorageBytes: number;
+  /** min(maxComputeInvocationsPerWorkgroup, maxComputeWorkgroupSizeX). */
+  maxInvocations: number;
+  /** Whether the device has the `shader-f16` feature. */
+  shaderF16: boolean;
+}
+
+/** The limits every WebGPU device guarantees (`shader-f16` is optional, so it is off). */
+export const defaultWgslLimits: Readonly<WgslLimits> = Object.freeze({
+  maxWorkgroupStorageBytes: 16384,
+  maxInvocations: 256,
+  shaderF16: false,
+});
+
+/** Workgroup memory of the attention entry point: one K and one V tile, staged as f32. */
+export function wgslWorkgroupBytes(s: Schedule): number {
+  return 4 * s.blockK * (s.headDim + s.valueDim);
+}
+
+const positiveInt = (x: number): boolean => Number.isInteger(x) && x >= 1;
+
+/**
+ * Why `s` cannot run under `limits` (undefined when it can). Without `limits`, only what holds on
+ * every device is checked (the runtime checks the rest against the device it runs on).
+ */
+export function wgslScheduleProblem(s: Schedule, limits?: WgslLimits): string | undefined {
+  const name = `schedule (blockQ=${s.blockQ}, blockK=${s.blockK}, threads=${s.threads}, D=${s.headDim}, Dv=${s.valueDim}, ${s.dtype})`;
+  for (const key of [
+    'blockQ',
+    'blockK',
+    'threads',
+    'stages',
+    'headDim',
+    'valueDim',
+    'summaryBlock',
+  ] as const) {
+    if (!positiveInt(s[key])) return `${name}: ${key} must be a positive integer, got ${s[key]}`;
+  }
+  if (s.dtype === 'bf16') {
+    return `${name}: bf16 storage is not supported by the WGSL backend (WebGPU has no bf16 type); use f16 or f32`;
+  }
+  if (s.threads !== s.blockQ) {
+    return `${name}: the WGSL kernel runs one invocation per query row, so threads must equal blockQ`;
+  }
+  if (!limits) return undefined;
+  if (s.dtype === 'f16' && !limits.shaderF16) {
+    return `${name}: f16 storage needs the WebGPU feature "shader-f16", which this device lacks; use f32`;
+  }
+  if (s.threads > limits.maxInvocations) {
+    return `${name}: ${s.threads} invocations per workgroup exceed the device limit of ${limits.maxInvocations}`;
+  }
+  const bytes = wgslWorkgroupBytes(s);
+  if (bytes > limits.maxWorkgroupStorageBytes) {
+    return `${name}: needs ${bytes} bytes of workgroup memory (4·blockK·(D+Dv)), the device allows ${limits.maxWorkgroupStorageBytes}; lower blockK`;
+  }
+  return undefined;
+}
+
+export function checkWgslSchedule(s: Schedule, limits?: WgslLimits): void {
+  const problem = wgslScheduleProblem(s, limits);
+  if (problem !== undefined) throw new Error(`WGSL backend: ${problem}`);
+}

@@ -1,0 +1,17 @@
+// attnc's public API: the compiler core. It imports nothing Node-only, so it bundles for browsers.
+export { compile, checkSource, type CompileOptions, type Compiled } from './compile.js';
+export {
+  CompileError,
+  renderDiagnostic,
+  renderDiagnostics,
+  type Diagnostic,
+  type Span,
+} from './diagnostics.js';
+export { frontend, parseProgram } from './dsl/index.js';
+export { printDecl, printProgram } from './dsl/print.js';
+export type { Program, AttentionDecl, Expr } from './dsl/ast.js';
+export type { Artifact, Binding, EntryPoint, UniformField, ShapeExpr } from './codegen/artifact.js';
+export type { AttentionKernel, Schedule, StorageDType, TileClass } from './ir/kernel.js';
+export { dumpIR } from './ir/dump.js';
+export { passNames } from './ir/pipeline.js';
+export { tileCounts, classifyTile } from './ir/tile-stats.js';

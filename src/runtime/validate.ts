@@ -1,0 +1,207 @@
+// Checks run inputs against an artifact before anything reaches the GPU: sizes, every buffer's
+// typed-array kind and length, params and offsets. All problems are reported at once, each naming
+// the buffer (or param) and the expected vs actual shape/dtype.
+import type { Artifact, Binding } from '../codegen/artifact.js';
+import { evalShapeExpr, ShapeExprError, type ShapeEnv } from './shape-expr.js';
+
+export interface RunInputs {
+  /** [B, H, Nq, D]: Float32Array for f32 kernels, Uint16Array of f16 bits for f16 kernels. */
+  q: Float32Array | Uint16Array;
+  /** [B, Hkv, Nk, D]. */
+  k: Float32Array | Uint16Array;
+  /** [B, Hkv, Nk, Dv]. */
+  v: Float32Array | Uint16Array;
+  B: number;
+  /** Query heads. */
+  H: number;
+  Hkv: number;
+  Nq: number;
+  Nk: number;
+  /** Tensor params by name: Int32Array for i32 tensors, Float32Array for f32 ones. */
+  tensors?: Record<string, Int32Array | Float32Array>;
+  /** Scalar params by name; params with a default may be left out. */
+  params?: Record<string, number | boolean>;
+  /** Position of query row 0 (default Nk − Nq). */
+  qOffset?: number;
+  /** Position of key row 0 (default 0). */
+  kOffset?: number;
+  /** Score scale (default 1/sqrt(D), rounded to f32). */
+  scale?: number;
+}
+
+export interface ResolvedRun {
+  readonly sizes: Readonly<{
+    B: number;
+    H: number;
+    Hkv: number;
+    Nq: number;
+    Nk: number;
+    D: number;
+    Dv: number;
+  }>;
+  /** Sizes and int params: the environment of the artifact's shape expressions. */
+  readonly env: ShapeEnv;
+  readonly qOffset: number;
+  readonly kOffset: number;
+  /** f32-rounded. */
+  readonly scale: number;
+  /** Every param's value (bools as 0/1). */
+  readonly params: ReadonlyMap<string, number>;
+  /** Evaluated shape of every binding but the uniforms. */
+  readonly shapes: ReadonlyMap<string, readonly number[]>;
+}
+
+export class InputError extends Error {
+  constructor(readonly issues: readonly string[]) {
+    super(issues.length === 1 ? issues[0] : `invalid inputs:\n  ${issues.join('\n  ')}`);
+    this.name = 'InputError';
+  }
+}
+
+const I32_MAX = 2147483647;
+const isI32 = (x: unknown): x is number =>
+  typeof x === 'number' && Number.isInteger(x) && x >= -I32_MAX - 1 && x <= I32_MAX;
+
+const product = (xs: readonly number[]): number => xs.reduce((a, b) => a * b, 1);
+
+function kindOf(x: unknown): string {
+  if (x === undefined || x === null) return String(x);
+  if (ArrayBuffer.isView(x))
+    return `${x.constructor.name} of ${(x as unknown as ArrayLike<number>).length} elements`;
+  if (Array.isArray(x)) return `a plain Array of ${x.length} elements`;
+  return typeof x;
+}
+
+/** The typed array a binding's data must come in. */
+export function arrayKindFor(dtype: Binding['dtype']): {
+  name: string;
+  ctor: new (n: number) => ArrayLike<number>;
+} {
+  switch (dtype) {
+    case 'f32':
+      return { name: 'Float32Array', ctor: Float32Array };
+    case 'f16':
+      return { name: 'Uint16Array', ctor: Uint16Array };
+    case 'i32':
+      return { name: 'Int32Array', ctor: Int32Array };
+    default:
+      throw new Error(`no host array kind for ${dtype} bindings`);
+  }
+}
+
+function checkSizes(inputs: RunInputs): string[] {
+  const issues: string[] = [];
+  for (const name of ['B', 'H', 'Hkv', 'Nq', 'Nk'] as const) {
+    const v: unknown = inputs[name];
+    const min = name === 'H' || name === 'Hkv' ? 1 : 0;
+    if (!isI32(v) || v < min) issues.push(`size ${name}: expected an integer ≥ ${min}, got ${String(v)}`);
+  }
+  if (issues.length === 0 && inputs.H % inputs.Hkv !== 0) {
+    issues.push(
+      `sizes: H (${inputs.H}) must be a multiple of Hkv (${inputs.Hkv}) (query head h reads kv head h / (H / Hkv))`,
+    );
+  }
+  return issues;
+}
+
+function resolveParams(artifact: Artifact, inputs: RunInputs, issues: string[]): Map<string, number> {
+  const out = new Map<string, number>();
+  const given = inputs.params ?? {};
+  for (const name of Object.keys(given)) {
+    if (!artifact.params.some((p) => p.name === name)) {
+      const known = artifact.params.map((p) => p.name).join(', ') || 'none';
+      issues.push(`param "${name}": the kernel has no such param (params: ${known})`);
+    }
+  }
+  for (const p of artifact.params) {
+    const v: unknown = given[p.name] ?? p.default;
+    if (v === undefined) {
+      issues.push(`param "${p.name}": missing (${p.dtype}, no default)`);
+    } else if (p.dtype === 'bool') {
+      if (typeof v === 'boolean') out.set(p.name, v ? 1 : 0);
+      else if (given[p.name] === undefined && (v === 0 || v === 1)) out.set(p.name, v);
+      else issues.push(`param "${p.name}": expected a boolean, got ${typeof v} ${String(v)}`);
+    } else if (p.dtype === 'i32') {
+      if (isI32(v)) out.set(p.name, v);
+      else issues.push(`param "${p.name}": expected an i32 (integer), got ${typeof v} ${String(v)}`);
+    } else if (typeof v === 'number' && !Number.isNaN(v)) {
+      out.set(p.name, Math.fround(v));
+    } else {
+      issues.push(`param "${p.name}": expected an f32 number, got ${typeof v} ${String(v)}`);
+    }
+  }
+  return out;
+}
+
+/** Why the q/k/v length is off, when it looks like a head-dim mismatch. */
+function headDimHint(len: number, lead: number, D: number): string {
+  if (lead <= 0 || len % lead !== 0 || len / lead === D) return '';
+  return ` (that is a head dim of ${len / lead}; this kernel was compiled for ${D})`;
+}
+
+/** Validates `inputs` for `artifact`; throws one InputError listing every problem. */
+export function validateRun(artifact: Artifact, inputs: RunInputs): ResolvedRun {
+  if (artifact.target !== 'wgsl')
+    throw new InputError([`artifact "${artifact.name}" targets ${artifact.target}, not wgsl`]);
+  const sizeIssues = checkSizes(inputs);
+  if (sizeIssues.length) throw new InputError(sizeIssues);
+  const issues: string[] = [];
+  const params = resolveParams(artifact, inputs, issues);
+  const D = artifact.schedule.headDim;
+  const Dv = artifact.schedule.valueDim;
+  const sizes = { B: inputs.B, H: inputs.H, Hkv: inputs.Hkv, Nq: inputs.Nq, Nk: inputs.Nk, D, Dv };
+  const env: Record<string, number> = { ...sizes };
+  for (const p of artifact.params)
+    if (p.dtype === 'i32' && params.has(p.name)) env[p.name] = params.get(p.name)!;
+
+  const shapes = new Map<string, number[]>();
+  const tensors = inputs.tensors ?? {};
+  for (const name of Object.keys(tensors)) {
+    if (!artifact.bindings.some((b) => b.role === 'tensor' && b.name === name)) {
+      const known = artifact.bindings.filter((b) => b.role === 'tensor').map((b) => b.name);
+      issues.push(`tensor "${name}": the kernel has no such tensor (tensors: ${known.join(', ') || 'none'})`);
+    }
+  }
+  for (const b of artifact.bindings) {
+    if (b.role === 'uniforms') continue;
+    let shape: number[];
+    try {
+      shape = b.shape.map((e) => evalShapeExpr(e, env));
+    } catch (e) {
+      if (!(e instanceof ShapeExprError)) throw e;
+      issues.push(`${b.role === 'tensor' ? 'tensor' : 'buffer'} "${b.name}": ${e.message}`);
+      continue;
+    }
+    if (shape.some((d) => d < 0)) {
+      issues.push(`buffer "${b.name}": shape [${b.shape.join(', ')}] evaluates to [${shape.join(', ')}]`);
+      continue;
+    }
+    shapes.set(b.name, shape);
+    if (b.role === 'out' || b.role === 'lse' || b.role === 'summary') continue;
+    const data: unknown = b.role === 'tensor' ? tensors[b.name] : inputs[b.role as 'q' | 'k' | 'v'];
+    const kind = arrayKindFor(b.dtype);
+    const n = product(shape);
+    const ok = data instanceof kind.ctor && (data as ArrayLike<number>).length === n;
+    if (!ok) {
+      const what = b.role === 'tensor' ? 'tensor' : 'input';
+      const as = b.dtype === 'f16' ? ', as a Uint16Array of f16 bits' : '';
+      const lead = b.role === 'q' ? inputs.B * inputs.H * inputs.Nq : inputs.B * inputs.Hkv * inputs.Nk;
+      const hint =
+        b.role !== 'tensor' && ArrayBuffer.isView(data)
+          ? headDimHint((data as unknown as ArrayLike<number>).length, lead, b.role === 'v' ? Dv : D)
+          : '';
+      issues.push(
+        `${what} "${b.name}": expected ${b.dtype}[${shape.join(', ')}] (${n} elements${as}), got ${kindOf(data)}${hint}`,
+      );
+    }
+  }
+
+  const qOffset = inputs.qOffset ?? inputs.Nk - inputs.Nq;
+  const kOffset = inputs.kOffset ?? 0;
+  if (!isI32(qOffset)) issues.push(`qOffset: expected an i32 (integer), got ${String(qOffset)}`);
+  if (!isI32(kOffset)) issues.push(`kOffset: expected an i32 (integer), got ${String(kOffset)}`);
+  const scale = Math.fround(inputs.scale ?? 1 / Math.sqrt(D));
+  if (!Number.isFinite(scale)) issues.push(`scale: expected a finite number, got ${String(inputs.scale)}`);
+  if (issues.length) throw new InputError(issues);
+  return { sizes, env, qOffset, kOffset, scale, params, shapes };
+}

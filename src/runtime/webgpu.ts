@@ -1,0 +1,264 @@
+// Runs WGSL artifacts on WebGPU (the device comes from device.ts: Dawn in Node, navigator.gpu in
+// browsers). Pipelines are created once per kernel; buffers per run, freed after it.
+import type { Artifact, Binding } from '../codegen/artifact.js';
+import { checkWgslSchedule } from '../codegen/wgsl/limits.js';
+import { deviceLimits } from './device.js';
+import { fromF16 } from './f16.js';
+import { evalShapeExpr } from './shape-expr.js';
+import { packUniforms, uniformBytes } from './uniforms.js';
+import { validateRun, type RunInputs } from './validate.js';
+
+export { deviceLimits, getDevice } from './device.js';
+export type { RunInputs } from './validate.js';
+
+export interface RunResult {
+  /** [B, H, Nq, Dv] (f16 kernels: converted to f32). */
+  out: Float32Array;
+  /** [B, H, Nq], natural log; −inf for rows with no allowed key. */
+  lse?: Float32Array;
+  /** GPU time of all passes from timestamp queries; else wall time from submit to mapped results. */
+  gpuMs?: number;
+  /** Debug runs only: each summary buffer ([blocks, 2] min/max pairs), by tensor name. */
+  summaries?: Record<string, Int32Array | Float32Array>;
+}
+
+export interface KernelOptions {
+  /** Poison outputs and summaries (NaN / garbage) before each run and return the summaries, so
+   * tests catch anything the kernel fails to write. */
+  readonly debug?: boolean;
+}
+
+export interface GpuKernel {
+  run(inputs: RunInputs): Promise<RunResult>;
+  destroy(): void;
+}
+
+// GPUBufferUsage / GPUShaderStage bits, spelled out so a device made elsewhere works without the
+// globals that the `webgpu` package installs.
+const MAP_READ = 0x1;
+const COPY_SRC = 0x4;
+const COPY_DST = 0x8;
+const UNIFORM = 0x40;
+const STORAGE = 0x80;
+const QUERY_RESOLVE = 0x200;
+const COMPUTE_STAGE = 0x4;
+
+/** A WGSL compile error with the offending shader line under it. */
+function formatCompileErrors(artifact: Artifact, messages: readonly GPUCompilationMessage[]): string {
+  const lines = artifact.code.split('\n');
+  const parts = messages.map((m) => {
+    const src = lines[m.lineNum - 1] ?? '';
+    const gutter = String(m.lineNum).length;
+    const caret = ' '.repeat(Math.max(0, m.linePos - 1)) + '^'.repeat(Math.max(1, Math.min(m.length, 80)));
+    return `${m.lineNum}:${m.linePos}: ${m.message}\n  ${m.lineNum} | ${src}\n  ${' '.repeat(gutter)} | ${caret}`;
+  });
+  return `WGSL of kernel "${artifact.name}" does not compile:\n${parts.join('\n')}`;
+}
+
+function bufferType(b: Binding): GPUBufferBindingType {
+  if (b.role === 'uniforms') return 'uniform';
+  return b.access === 'read' ? 'read-only-storage' : 'storage';
+}
+
+const elementBytes = (b: Binding): number => (b.dtype === 'f16' ? 2 : 4);
+/** Buffer sizes are multiples of 4 (copy alignment) and never 0 (bindings must be non-empty). */
+const paddedBytes = (bytes: number): number => Math.max(16, Math.ceil(bytes / 4) * 4);
+
+/** Compiles `artifact`'s pipelines once; each run() allocates its buffers and frees them after. */
+export async function createKernel(
+  device: GPUDevice,
+  artifact: Artifact,
+  options: KernelOptions = {},
+): Promise<GpuKernel> {
+  if (artifact.target !== 'wgsl')
+    throw new Error(`createKernel: artifact "${artifact.name}" targets ${artifact.target}, not wgsl`);
+  checkWgslSchedule(artifact.schedule, deviceLimits(device));
+  const storageCount = artifact.bindings.filter((b) => b.role !== 'uniforms').length;
+  if (storageCount > device.limits.maxStorageBuffersPerShaderStage) {
+    throw new Error(
+      `kernel "${artifact.name}" binds ${storageCount} storage buffers; the device allows ${device.limits.maxStorageBuffersPerShaderStage}`,
+    );
+  }
+
+  device.pushErrorScope('validation');
+  const module = device.createShaderModule({ code: artifact.code, label: artifact.name });
+  const info = await module.getCompilationInfo();
+  const moduleError = await device.popErrorScope();
+  const errors = info.messages.filter((m) => m.type === 'error');
+  if (errors.length) throw new Error(formatCompileErrors(artifact, errors));
+  if (moduleError) throw new Error(`WGSL of kernel "${artifact.name}": ${moduleError.message}`);
+
+  // One explicit layout for all entry points, so a single bind group serves every pass.
+  const bindGroupLayout = device.createBindGroupLayout({
+    label: artifact.name,
+    entries: artifact.bindings.map((b) => ({
+      binding: b.index,
+      visibility: COMPUTE_STAGE,
+      buffer: { type: bufferType(b) },
+    })),
+  });
+  const layout = device.createPipelineLayout({ bindGroupLayouts: [bindGroupLayout] });
+  const pipelines = await Promise.all(
+    artifact.entryPoints.map(async (ep) => {
+      try {
+        return await device.createComputePipelineAsync({
+          label: `${artifact.name}.${ep.name}`,
+          layout,
+          compute: { module, entryPoint: ep.name },
+        });
+      } catch (e) {
+        throw new Error(`kernel "${artifact.name}", entry point ${ep.name}: ${(e as Error).message}`);
+      }
+    }),
+  );
+  const timestamps = device.features.has('timestamp-query');
+  let destroyed = false;
+
+  async function run(inputs: RunInputs): Promise<RunResult> {
+    if (destroyed) throw new Error(`kernel "${artifact.name}" was destroyed`);
+    const r = validateRun(artifact, inputs);
+    const owned: GPUBuffer[] = [];
+    const make = (label: string, size: number, usage: number): GPUBuffer => {
+      const buf = device.createBuffer({ label, size, usage });
+      owned.push(buf);
+      return buf;
+    };
+    let scopes = 0;
+    try {
+      device.pushErrorScope('validation');
+      device.pushErrorScope('out-of-memory');
+      scopes = 2;
+      const buffers = new Map<string, GPUBuffer>();
+      const readbacks: { name: string; src: GPUBuffer; dst: GPUBuffer; binding: Binding; n: number }[] = [];
+      for (const b of artifact.bindings) {
+        if (b.role === 'uniforms') {
+          const u = make('uniforms', uniformBytes(artifact), UNIFORM | COPY_DST);
+          device.queue.writeBuffer(u, 0, packUniforms(artifact, r));
+          buffers.set(b.name, u);
+          continue;
+        }
+        const n = r.shapes.get(b.name)!.reduce((x, y) => x * y, 1);
+        const size = paddedBytes(n * elementBytes(b));
+        if (size > device.limits.maxStorageBufferBindingSize) {
+          throw new Error(
+            `buffer "${b.name}" needs ${size} bytes; the device binds at most ${device.limits.maxStorageBufferBindingSize}`,
+          );
+        }
+        const written = b.role === 'out' || b.role === 'lse' || b.role === 'summary';
+        const buf = make(b.name, size, STORAGE | COPY_DST | (written ? COPY_SRC : 0));
+        buffers.set(b.name, buf);
+        if (!written) {
+          const data = b.role === 'tensor' ? inputs.tensors![b.name]! : inputs[b.role as 'q' | 'k' | 'v'];
+          upload(device, buf, data, size);
+        } else {
+          if (options.debug) poison(device, buf, b, size);
+          if (b.role !== 'summary' || options.debug) {
+            readbacks.push({
+              name: b.name,
+              src: buf,
+              binding: b,
+              n,
+              dst: make(`${b.name}.read`, size, MAP_READ | COPY_DST),
+            });
+          }
+        }
+      }
+      const bindGroup = device.createBindGroup({
+        layout: bindGroupLayout,
+        entries: artifact.bindings.map((b) => ({
+          binding: b.index,
+          resource: { buffer: buffers.get(b.name)! },
+        })),
+      });
+
+      const encoder = device.createCommandEncoder({ label: artifact.name });
+      const querySet = timestamps ? device.createQuerySet({ type: 'timestamp', count: 2 }) : undefined;
+      const pass = encoder.beginComputePass(
+        querySet
+          ? { timestampWrites: { querySet, beginningOfPassWriteIndex: 0, endOfPassWriteIndex: 1 } }
+          : {},
+      );
+      // Dispatches in one pass are ordered, and storage writes of one are visible to the next:
+      // summaries are complete before attention reads them.
+      artifact.entryPoints.forEach((ep, i) => {
+        const grid = ep.grid.map((g) => evalShapeExpr(g, r.env)) as [number, number, number];
+        const max = device.limits.maxComputeWorkgroupsPerDimension;
+        if (grid.some((g) => g > max)) {
+          throw new Error(`${ep.name}: grid [${grid.join(', ')}] exceeds ${max} workgroups per dimension`);
+        }
+        if (grid.some((g) => g === 0)) return;
+        pass.setPipeline(pipelines[i]!);
+        pass.setBindGroup(0, bindGroup);
+        pass.dispatchWorkgroups(...grid);
+      });
+      pass.end();
+      let stamps: GPUBuffer | undefined;
+      if (querySet) {
+        const resolved = make('timestamps', 16, QUERY_RESOLVE | COPY_SRC);
+        stamps = make('timestamps.read', 16, MAP_READ | COPY_DST);
+        encoder.resolveQuerySet(querySet, 0, 2, resolved, 0);
+        encoder.copyBufferToBuffer(resolved, 0, stamps, 0, 16);
+      }
+      for (const rb of readbacks) encoder.copyBufferToBuffer(rb.src, 0, rb.dst, 0, rb.src.size);
+      const t0 = performance.now();
+      device.queue.submit([encoder.finish()]);
+      scopes = 0;
+      const oom = await device.popErrorScope();
+      const invalid = await device.popErrorScope();
+      if (oom || invalid) throw new Error(`kernel "${artifact.name}": ${(invalid ?? oom)!.message}`);
+      await Promise.all([...readbacks.map((rb) => rb.dst.mapAsync(1)), stamps?.mapAsync(1)]);
+      const wallMs = performance.now() - t0;
+      querySet?.destroy();
+
+      const result: RunResult = { out: new Float32Array(0) };
+      for (const rb of readbacks) {
+        const bytes = rb.dst.getMappedRange().slice(0, rb.n * elementBytes(rb.binding));
+        const data =
+          rb.binding.dtype === 'f16'
+            ? fromF16(new Uint16Array(bytes))
+            : rb.binding.dtype === 'i32'
+              ? new Int32Array(bytes)
+              : new Float32Array(bytes);
+        if (rb.binding.role === 'out') result.out = data as Float32Array;
+        else if (rb.binding.role === 'lse') result.lse = data as Float32Array;
+        else (result.summaries ??= {})[rb.name.replace(/_summary$/, '')] = data;
+      }
+      result.gpuMs = wallMs;
+      if (stamps) {
+        const [begin, end] = new BigInt64Array(stamps.getMappedRange());
+        const ns = Number(end! - begin!);
+        if (ns > 0) result.gpuMs = ns / 1e6;
+      }
+      return result;
+    } finally {
+      // A throw while encoding leaves our error scopes open; close them so later calls are unaffected.
+      for (; scopes > 0; scopes--) void device.popErrorScope();
+      for (const b of owned) b.destroy();
+    }
+  }
+
+  return {
+    run,
+    destroy() {
+      destroyed = true;
+    },
+  };
+}
+
+function upload(device: GPUDevice, buf: GPUBuffer, data: ArrayBufferView, size: number): void {
+  // writeBuffer needs a multiple of 4 bytes: odd-length f16 data goes through a padded copy.
+  if (data.byteLength % 4 === 0) {
+    if (data.byteLength > 0) device.queue.writeBuffer(buf, 0, data.buffer, data.byteOffset, data.byteLength);
+    return;
+  }
+  const padded = new Uint8Array(size);
+  padded.set(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
+  device.queue.writeBuffer(buf, 0, padded);
+}
+
+/** Fills an output with NaN (floats) or a sentinel (ints) so unwritten elements show. */
+function poison(device: GPUDevice, buf: GPUBuffer, b: Binding, size: number): void {
+  const words = new Uint32Array(size / 4);
+  words.fill(b.dtype === 'f16' ? 0x7e007e00 : b.dtype === 'i32' ? 0x5eadbeef : 0x7fc00000);
+  device.queue.writeBuffer(buf, 0, words);
+}
