@@ -14,11 +14,25 @@ export interface TargetLimits {
   readonly shaderF16: boolean;
 }
 
-/** Portable defaults: WebGPU's guaranteed minimums; CUDA's 48 KiB static shared memory. */
+/**
+ * Portable defaults: WebGPU's guaranteed minimums; for CUDA the 99 KiB of opt-in dynamic shared
+ * memory every sm_80+ part has (the launcher raises the 48 KiB default).
+ */
 export const defaultLimits: Readonly<Record<Target, TargetLimits>> = {
   wgsl: { maxWorkgroupStorageBytes: 16384, maxInvocations: 256, shaderF16: false },
-  cuda: { maxWorkgroupStorageBytes: 49152, maxInvocations: 1024, shaderF16: true },
+  cuda: { maxWorkgroupStorageBytes: 101376, maxInvocations: 1024, shaderF16: true },
 };
+
+/**
+ * CUDA SIMT: each thread holds blockQ·(D+Dv)/threads q and accumulator values in registers;
+ * above ~64 the kernel spills, so wide heads get more threads (D=128 → 256).
+ */
+const registerBudget = 64;
+function fitThreads(target: Target, c: Candidate, headDim: number, valueDim: number): Candidate {
+  if (target !== 'cuda') return c;
+  const need = Math.ceil((c.blockQ * (headDim + valueDim)) / registerBudget / 32) * 32;
+  return { ...c, threads: Math.min(1024, Math.max(c.threads, need)) };
+}
 
 export interface ScheduleRequest {
   readonly headDim: number;
@@ -66,7 +80,11 @@ export function chooseSchedule(
   } as const;
   const o = req.overrides ?? {};
   for (const c of candidates[target]) {
-    const s: Schedule = Object.freeze({ ...base, ...c, ...o });
+    const s: Schedule = Object.freeze({
+      ...base,
+      ...fitThreads(target, c, base.headDim, base.valueDim),
+      ...o,
+    });
     if (s.threads <= limits.maxInvocations && footprint(s) <= limits.maxWorkgroupStorageBytes) return s;
   }
   const last = Object.freeze({ ...base, ...candidates[target].at(-1)!, ...o });

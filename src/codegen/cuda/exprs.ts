@@ -1,0 +1,138 @@
+// The kernel's expressions rendered to CUDA C statements for an attention core: the tile
+// classifier, and the per-element score and mask with loop-invariant parts hoisted (per row into
+// registers, per key into shared memory). The core defines the names these statements use; this
+// file and the cores agree on them through `CoreExprs`.
+import { Graph, rewrite, toposort, type Node } from '../../ir/graph.js';
+import type { AttentionKernel } from '../../ir/kernel.js';
+import { Op, unaryFloat, type DType } from '../../ir/ops.js';
+import { linearize } from '../linearize.js';
+import { ARGS, cudaRenderer, cudaType, type CudaContext } from './rules.js';
+
+/** How tiles are classified, after resolving static classifiers at codegen time. */
+export type ClassMode = 'empty' | 'full' | 'partial' | 'dynamic';
+
+export interface Hoist {
+  /** Array name: `hq<n>` (registers, indexed by row r) or `hk<n>` (shared memory, by key kk). */
+  readonly name: string;
+  readonly type: string;
+}
+
+export interface CoreExprs {
+  readonly mode: ClassMode;
+  /** Statements defining `can_true` / `can_false` (dynamic mode) from q_lo q_hi k_lo k_hi b h. */
+  readonly classify: readonly string[];
+  /** Per-row values: statements over `qpos` `b` `h` that assign `hq<n>[r]`. */
+  readonly rowHoists: readonly Hoist[];
+  readonly rowStmts: readonly string[];
+  /** Per-key values of a tile: statements over `kpos` `b` `h` that assign `hk<n>[kk]`. */
+  readonly keyHoists: readonly Hoist[];
+  readonly keyStmts: readonly string[];
+  /** Per element, over `qpos` `kpos` `x` (the natural-units score) and the hoists. */
+  readonly elemStmts: readonly string[];
+  /** The modified score (natural units), or null when the score is unmodified. */
+  readonly score: string | null;
+  /** The mask (a bool), or null when no tile ever evaluates it. */
+  readonly mask: string | null;
+}
+
+const sizeVars = (): Record<string, string> => ({
+  B: `${ARGS}.B`,
+  H: `${ARGS}.H`,
+  Hkv: `${ARGS}.Hkv`,
+  Nq: `${ARGS}.Nq`,
+  Nk: `${ARGS}.Nk`,
+  D: 'D',
+});
+
+const isLeaf = (n: Node): boolean => n.op === Op.CONST || n.op === Op.VAR || n.op === Op.PARAM;
+const usesVar = (n: Node, names: readonly string[]): boolean =>
+  toposort([n]).some((m) => m.op === Op.VAR && names.includes(String(m.arg)));
+// Worth a shared-memory slot per key: memory reads and transcendental or division work.
+const costly = (n: Node): boolean =>
+  toposort([n]).some((m) => m.op === Op.LOAD || unaryFloat.has(m.op) || m.op === Op.DIV || m.op === Op.MOD);
+
+export function classMode(kernel: AttentionKernel): ClassMode {
+  return kernel.tiles.kind === 'dynamic' ? 'dynamic' : kernel.tiles.value;
+}
+
+/**
+ * Maximal subexpressions of `roots` that do not depend on `variant` vars (so they are invariant
+ * over the loop those vars index) and satisfy `pick`.
+ */
+function invariants(roots: readonly Node[], variant: readonly string[], pick: (n: Node) => boolean): Node[] {
+  const varies = new Set<number>();
+  const order = toposort(roots);
+  for (const n of order) {
+    if ((n.op === Op.VAR && variant.includes(String(n.arg))) || n.src.some((s) => varies.has(s.id)))
+      varies.add(n.id);
+  }
+  const out = new Map<number, Node>();
+  const consider = (s: Node): void => {
+    if (!varies.has(s.id) && !isLeaf(s) && pick(s)) out.set(s.id, s);
+  };
+  for (const n of order) if (varies.has(n.id)) n.src.forEach(consider);
+  roots.forEach(consider);
+  return [...out.values()];
+}
+
+/** Copies `roots` into a scratch graph with each replaced node turned into a named VAR leaf. */
+function relink(roots: readonly Node[], replaced: ReadonlyMap<number, string>): Node[] {
+  const g = new Graph();
+  return roots.map((root) =>
+    rewrite(root, (n, src) => {
+      const name = replaced.get(n.id);
+      return name !== undefined
+        ? g.node(Op.VAR, n.dtype, [], name)
+        : g.node(n.op, n.dtype, src, n.arg, n.span);
+    }),
+  );
+}
+
+export function coreExprs(kernel: AttentionKernel, cx: Omit<CudaContext, 'vars'>): CoreExprs {
+  const mode = classMode(kernel);
+  const render = (roots: readonly Node[], vars: Record<string, string>, prefix: string) =>
+    linearize(roots, cudaRenderer({ ...cx, vars: { ...sizeVars(), ...vars } }), prefix);
+
+  let classify: string[] = [];
+  if (kernel.tiles.kind === 'dynamic') {
+    const tileVars = { b: 'b', h: 'h', q_lo: 'q_lo', q_hi: 'q_hi', k_lo: 'k_lo', k_hi: 'k_hi' };
+    const c = render([kernel.tiles.canBeTrue, kernel.tiles.canBeFalse], tileVars, 'c');
+    classify = [...c.stmts, `const bool can_true = ${c.roots[0]};`, `const bool can_false = ${c.roots[1]};`];
+  }
+
+  const scoreRoot = kernel.score.op === Op.VAR && kernel.score.arg === 'score' ? null : kernel.score;
+  const maskRoot = mode === 'dynamic' || mode === 'partial' ? kernel.mask : null;
+  const roots = mode === 'empty' ? [] : [scoreRoot, maskRoot].filter((n): n is Node => n !== null);
+
+  const rowNodes = invariants(roots, ['k', 'score'], () => true);
+  const keyNodes = invariants(roots, ['q', 'score'], (n) => usesVar(n, ['k']) && costly(n));
+  const replaced = new Map<number, string>();
+  const hoists = (nodes: Node[], prefix: string, index: string): Hoist[] =>
+    nodes.map((n, i) => {
+      replaced.set(n.id, `${prefix}${i}[${index}]`);
+      return { name: `${prefix}${i}`, type: cudaType[n.dtype as DType] };
+    });
+  const rowHoists = hoists(rowNodes, 'hq', 'r');
+  const keyHoists = hoists(keyNodes, 'hk', 'kk');
+
+  const rows = render(rowNodes, { b: 'b', h: 'h', q: 'qpos' }, 'r');
+  const keys = render(keyNodes, { b: 'b', h: 'h', k: 'kpos' }, 'kh');
+  const hoistVars = Object.fromEntries([...replaced.values()].map((v) => [v, v]));
+  const elem = render(
+    relink(roots, replaced),
+    { b: 'b', h: 'h', q: 'qpos', k: 'kpos', score: 'x', ...hoistVars },
+    'e',
+  );
+  const elemRoot = (n: Node | null): string | null => (n === null ? null : elem.roots[roots.indexOf(n)]!);
+  return {
+    mode,
+    classify,
+    rowHoists,
+    rowStmts: [...rows.stmts, ...rowHoists.map((h, i) => `${h.name}[r] = ${rows.roots[i]};`)],
+    keyHoists,
+    keyStmts: [...keys.stmts, ...keyHoists.map((h, i) => `${h.name}[kk] = ${keys.roots[i]};`)],
+    elemStmts: elem.stmts,
+    score: elemRoot(scoreRoot),
+    mask: elemRoot(maskRoot),
+  };
+}

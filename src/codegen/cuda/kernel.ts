@@ -1,0 +1,304 @@
+// Renders an AttentionKernel to a CUDA artifact: a self-contained .cu (summary kernels, the
+// attention kernel from an attention core, and an extern "C" launcher), a C header and a JSON
+// manifest. The core (simt.ts today) is the only part that depends on the compute units used.
+import { show, toposort } from '../../ir/graph.js';
+import type { AttentionKernel, Schedule } from '../../ir/kernel.js';
+import type { Artifact, Binding, EntryPoint, UniformField } from '../artifact.js';
+import { classMode, coreExprs } from './exprs.js';
+import {
+  alignmentOf,
+  attentionEntry,
+  errorName,
+  headerText,
+  initName,
+  launcherText,
+  launchName,
+  SUMMARY_THREADS,
+  summaryElemsName,
+  summaryEntry,
+  summaryKernels,
+} from './launcher.js';
+import { cudaLayout, type CudaLayout } from './layout.js';
+import { checkCudaSchedule, cudaLimits, type CudaLimits } from './plan.js';
+import { dimLabel, helperSource, type CudaContext } from './rules.js';
+import { simtCore, type AttentionCore, type CoreOutput } from './simt.js';
+
+export interface CudaMeta {
+  readonly sourceHash: string;
+  readonly scheduleHash: string;
+}
+
+const storage: Readonly<Record<Schedule['dtype'], { ty: string; to: string; from: string }>> = {
+  f32: { ty: 'float', to: 'x', from: 'x' },
+  f16: { ty: '__half', to: '__half2float(x)', from: '__float2half_rn(x)' },
+  bf16: { ty: '__nv_bfloat16', to: '__bfloat162float(x)', from: '__float2bfloat16_rn(x)' },
+};
+
+function prelude(k: AttentionKernel, layout: CudaLayout): string {
+  const s = k.schedule;
+  const st = storage[s.dtype];
+  return [
+    `using Args = ::${layout.struct};`,
+    `typedef ${st.ty} T; // storage type of q, k, v, out (${s.dtype}); all arithmetic is f32`,
+    `constexpr int D = ${s.headDim}, DV = ${s.valueDim};`,
+    'constexpr float LOG2E = 1.4426950408889634f, LN2 = 0.6931471805599453f;',
+    `__device__ __forceinline__ float to_f32(T x) { return ${st.to}; }`,
+    `__device__ __forceinline__ T from_f32(float x) { return ${st.from}; }`,
+    '',
+    '// N storage elements, aligned so that one load or store moves all of them.',
+    'template <int N>',
+    'struct alignas(N * sizeof(T)) VecT {',
+    '  T v[N];',
+    '  static __device__ __forceinline__ VecT zero() {',
+    '    VecT z;',
+    '#pragma unroll',
+    '    for (int i = 0; i < N; ++i) z.v[i] = from_f32(0.f);',
+    '    return z;',
+    '  }',
+    '};',
+    '',
+    'template <int N>',
+    '__device__ __forceinline__ void store_f32(float* dst, const VecT<N>& x) {',
+    '  if constexpr (N % 4 == 0) {',
+    '#pragma unroll',
+    '    for (int i = 0; i < N; i += 4)',
+    '      *reinterpret_cast<float4*>(dst + i) =',
+    '          make_float4(to_f32(x.v[i]), to_f32(x.v[i + 1]), to_f32(x.v[i + 2]), to_f32(x.v[i + 3]));',
+    '  } else if constexpr (N == 2) {',
+    '    *reinterpret_cast<float2*>(dst) = make_float2(to_f32(x.v[0]), to_f32(x.v[1]));',
+    '  } else {',
+    '    dst[0] = to_f32(x.v[0]);',
+    '  }',
+    '}',
+    '',
+    'template <bool V>',
+    'struct Flag {',
+    '  static constexpr bool value = V;',
+    '};',
+  ].join('\n');
+}
+
+function banner(k: AttentionKernel, meta: CudaMeta, core: CoreOutput): string[] {
+  const s = k.schedule;
+  const tiles =
+    k.tiles.kind === 'static'
+      ? [`//   static: every tile is ${k.tiles.value}`]
+      : [
+          '//   dynamic, per (q-tile, k-tile), from inclusive position bounds q_lo..q_hi, k_lo..k_hi:',
+          `//     empty (skipped, nothing loaded) unless canBeTrue = ${show(k.tiles.canBeTrue)}`,
+          `//     full (no predicate evaluated)   unless canBeFalse = ${show(k.tiles.canBeFalse)}`,
+          '//     partial otherwise (predicate per element)',
+        ];
+  const mapping = Object.entries(core.mapping)
+    .map(([key, v]) => `${key}=${v}`)
+    .join(' ');
+  return [
+    `// attnc kernel "${k.name}" for CUDA (${cudaLimits.arch}). Generated code: do not edit.`,
+    `// source ${meta.sourceHash}, schedule ${meta.scheduleHash}`,
+    `//   score: ${show(k.score)}`,
+    `//   mask:  ${show(k.mask)}`,
+    `// schedule: blockQ=${s.blockQ} blockK=${s.blockK} threads=${s.threads} D=${s.headDim} Dv=${s.valueDim} ${s.dtype} summaryBlock=${s.summaryBlock}`,
+    `// mapping: ${mapping}`,
+    '// tiles:',
+    ...tiles,
+    '// Semantics: query row i has position q = i + q_offset, key j has k = j + k_offset; GQA kv head',
+    '// h / (H / Hkv); scores scale * <q, k> then the modifier then the mask; a row with no allowed',
+    '// key gives out = 0 and lse = -inf.',
+  ];
+}
+
+/** Renders `kernel` with the given attention core (default: the SIMT core for its schedule). */
+export function renderCuda(
+  kernel: AttentionKernel,
+  meta: CudaMeta,
+  opts: { limits?: CudaLimits; core?: AttentionCore } = {},
+): Artifact {
+  if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(kernel.name))
+    throw new Error(`CUDA: "${kernel.name}" is not a C identifier`);
+  const plan = checkCudaSchedule(kernel.schedule, opts.limits ?? cudaLimits);
+  const layout = cudaLayout(kernel);
+  const cx: Omit<CudaContext, 'vars'> = {
+    params: new Map(kernel.params.map((p) => [p.name, p])),
+    tensors: new Map(kernel.tensors.map((t) => [t.name, t])),
+    field: layout.field,
+    summaryBlock: kernel.schedule.summaryBlock,
+    used: new Set(),
+  };
+  const exprs = coreExprs(kernel, cx);
+  const core = (opts.core ?? simtCore(plan)).render({ kernel, exprs, entry: attentionEntry(kernel) });
+  const ns = `attnc_${kernel.name}`;
+  const align = alignmentOf(kernel, core);
+  const top = banner(kernel, meta, core);
+  const header = headerText(kernel, layout, align);
+  const helpers = helperSource({ ...cx, vars: {} });
+  const code = [
+    ...top,
+    '#include <cuda_runtime.h>',
+    '#include <cuda_fp16.h>',
+    '#include <cuda_bf16.h>',
+    '#include <limits.h>',
+    '#include <math.h>',
+    '#include <stdarg.h>',
+    '#include <stdint.h>',
+    '#include <stdio.h>',
+    '#include <string.h>',
+    '',
+    header,
+    '',
+    `namespace ${ns} {`,
+    prelude(kernel, layout),
+    ...(helpers ? ['', helpers] : []),
+    ...(kernel.summaries.length ? ['', summaryKernels(kernel, layout)] : []),
+    '',
+    core.code,
+    `} // namespace ${ns}`,
+    '',
+    '// ---- host code: argument checks and launches ----',
+    launcherText(kernel, layout, core, ns),
+    '',
+  ].join('\n');
+
+  const artifact: Artifact = {
+    target: 'cuda',
+    name: kernel.name,
+    code,
+    entryPoints: entryPoints(kernel, core),
+    bindings: bindings(kernel, layout),
+    uniforms: layout.fields
+      .filter((f) => f.ctype !== 'ptr')
+      .map((f): UniformField => ({
+        name: f.field,
+        dtype: f.ctype === 'f32' ? 'f32' : 'i32',
+        offset: f.offset,
+      })),
+    params: kernel.params,
+    schedule: kernel.schedule,
+    sourceHash: meta.sourceHash,
+    scheduleHash: meta.scheduleHash,
+  };
+  const manifest = {
+    target: 'cuda',
+    name: kernel.name,
+    sourceHash: meta.sourceHash,
+    scheduleHash: meta.scheduleHash,
+    arch: cudaLimits.arch,
+    files: { code: `${kernel.name}.cu`, header: `${kernel.name}.h` },
+    functions: {
+      launch: launchName(kernel),
+      lastError: errorName(kernel),
+      argsInit: initName(kernel),
+      summaryElems: Object.fromEntries(
+        kernel.summaries.map((s) => [s.tensor, summaryElemsName(kernel, s.tensor)]),
+      ),
+    },
+    args: {
+      struct: layout.struct,
+      bytes: layout.bytes,
+      fields: layout.fields.map(({ decl: _d, ...f }) => f),
+    },
+    alignment: align,
+    mapping: core.mapping,
+    sharedBytes: core.smemBytes,
+    tiles: tileInfo(kernel),
+    outputs: kernel.outputs,
+    tensors: kernel.tensors,
+    summaries: kernel.summaries,
+    params: kernel.params,
+    schedule: kernel.schedule,
+    bindings: artifact.bindings,
+    uniforms: artifact.uniforms,
+    entryPoints: artifact.entryPoints,
+    expr: exprGraph(kernel),
+  };
+  return {
+    ...artifact,
+    files: {
+      [`${kernel.name}.h`]: [...top.slice(0, 2), header, ''].join('\n'),
+      [`${kernel.name}.json`]: JSON.stringify(manifest, null, 2) + '\n',
+    },
+  };
+}
+
+function entryPoints(k: AttentionKernel, core: CoreOutput): EntryPoint[] {
+  const SB = k.schedule.summaryBlock;
+  const summaries = k.summaries.map((s): EntryPoint => {
+    const dim = dimLabel(k.tensors.find((t) => t.name === s.tensor)!.dims[0]!);
+    return {
+      name: summaryEntry(k, s.tensor),
+      role: 'summary',
+      tensor: s.tensor,
+      workgroupSize: [SUMMARY_THREADS, 1, 1],
+      grid: [`cdiv(cdiv(${dim}, ${SB}), ${SUMMARY_THREADS / 32})`, '1', '1'],
+      bindings: [s.tensor, `${s.tensor}_summary`],
+    };
+  });
+  const used = ['q', 'k', 'v', 'out', ...(k.outputs.lse ? ['lse'] : []), ...k.tensors.map((t) => t.name)];
+  return [
+    ...summaries,
+    {
+      name: attentionEntry(k),
+      role: 'attention',
+      workgroupSize: [core.threads, 1, 1],
+      grid: [`cdiv(Nq, ${k.schedule.blockQ})`, 'H', 'B'],
+      bindings: [...used, ...k.summaries.map((s) => `${s.tensor}_summary`)],
+    },
+  ];
+}
+
+function bindings(k: AttentionKernel, layout: CudaLayout): Binding[] {
+  const s = k.schedule;
+  const dt = s.dtype;
+  const shapes: Record<string, { dtype: Binding['dtype']; shape: string[]; access: Binding['access'] }> = {
+    q: { dtype: dt, shape: ['B', 'H', 'Nq', String(s.headDim)], access: 'read' },
+    k: { dtype: dt, shape: ['B', 'Hkv', 'Nk', String(s.headDim)], access: 'read' },
+    v: { dtype: dt, shape: ['B', 'Hkv', 'Nk', String(s.valueDim)], access: 'read' },
+    out: { dtype: dt, shape: ['B', 'H', 'Nq', String(s.valueDim)], access: 'read_write' },
+    lse: { dtype: 'f32', shape: ['B', 'H', 'Nq'], access: 'read_write' },
+  };
+  return layout.fields
+    .filter((f) => f.ctype === 'ptr')
+    .map((f, index): Binding => {
+      const t = k.tensors.find((x) => x.name === f.name.replace(/_summary$/, ''));
+      if (f.role === 'tensor' && t)
+        return {
+          name: f.name,
+          role: 'tensor',
+          index,
+          dtype: t.dtype,
+          shape: t.dims.map(dimLabel),
+          access: 'read',
+        };
+      if (f.role === 'summary' && t) {
+        const blocks = `cdiv(${dimLabel(t.dims[0]!)}, ${s.summaryBlock})`;
+        return {
+          name: f.name,
+          role: 'summary',
+          index,
+          dtype: t.dtype,
+          shape: [blocks, '2'],
+          access: 'read_write',
+        };
+      }
+      const b = shapes[f.role]!;
+      return { name: f.name, role: f.role as Binding['role'], index, ...b };
+    });
+}
+
+function tileInfo(k: AttentionKernel): Record<string, string> {
+  const t = k.tiles;
+  return t.kind === 'static'
+    ? { kind: 'static', value: t.value, mode: classMode(k) }
+    : { kind: 'dynamic', canBeTrue: show(t.canBeTrue), canBeFalse: show(t.canBeFalse), mode: classMode(k) };
+}
+
+/** The score and mask DAGs as plain data, so reference implementations can evaluate them. */
+function exprGraph(k: AttentionKernel): object {
+  const nodes = toposort([k.score, k.mask]).map((n) => ({
+    id: n.id,
+    op: n.op,
+    dtype: n.dtype,
+    src: n.src.map((x) => x.id),
+    arg: n.arg,
+  }));
+  return { nodes, score: k.score.id, mask: k.mask.id };
+}

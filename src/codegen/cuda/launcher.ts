@@ -1,0 +1,246 @@
+// Host side of a CUDA artifact: the C header (args struct and prototypes), the per-tensor summary
+// kernels, and the extern "C" launcher that validates arguments and launches summaries, then
+// attention, on the caller's stream.
+import type { AttentionKernel, ShapeDim } from '../../ir/kernel.js';
+import type { CudaLayout } from './layout.js';
+import { ARGS, dimText, f32Literal, i32Literal } from './rules.js';
+import type { CoreOutput } from './simt.js';
+
+/** Threads per summary block: one warp per summary block of positions. */
+export const SUMMARY_THREADS = 256;
+const SUMMARY_WARPS = SUMMARY_THREADS / 32;
+
+export const launchName = (k: AttentionKernel): string => `attnc_${k.name}_launch`;
+export const errorName = (k: AttentionKernel): string => `attnc_${k.name}_last_error`;
+export const initName = (k: AttentionKernel): string => `attnc_${k.name}_args_init`;
+export const summaryElemsName = (k: AttentionKernel, t: string): string =>
+  `attnc_${k.name}_summary_elems_${t}`;
+export const attentionEntry = (k: AttentionKernel): string => `attnc_${k.name}_attention`;
+export const summaryEntry = (k: AttentionKernel, t: string): string => `attnc_${k.name}_summary_${t}`;
+
+const dimOf = (k: AttentionKernel, t: string): ShapeDim => {
+  const slot = k.tensors.find((x) => x.name === t);
+  if (!slot || slot.dims.length !== 1)
+    throw new Error(`CUDA: tile summaries need a 1-D tensor, "${t}" is not one`);
+  return slot.dims[0]!;
+};
+
+/** The C header: also pasted verbatim at the top of the .cu, so either compiles alone. */
+export function headerText(k: AttentionKernel, layout: CudaLayout, align: number): string {
+  const guard = `ATTNC_${k.name.toUpperCase()}_H`;
+  const s = k.schedule;
+  const fieldDoc: Record<string, string> = {
+    q: `[B, H, Nq, ${s.headDim}] ${s.dtype}`,
+    k: `[B, Hkv, Nk, ${s.headDim}] ${s.dtype}`,
+    v: `[B, Hkv, Nk, ${s.valueDim}] ${s.dtype}`,
+    out: `[B, H, Nq, ${s.valueDim}] ${s.dtype}, written`,
+    lse: '[B, H, Nq] f32, natural log, written; may be NULL',
+    q_offset: 'position of query row 0 (args_init: Nk - Nq)',
+    k_offset: 'position of key row 0 (args_init: 0)',
+    scale: `scores are scale * <q, k> (args_init: 1/sqrt(${s.headDim}))`,
+  };
+  for (const f of layout.fields) {
+    if (f.role === 'tensor') fieldDoc[f.field] = 'user tensor, row-major';
+    if (f.role === 'summary')
+      fieldDoc[f.field] = `scratch: ${summaryElemsName(k, f.name.replace(/_summary$/, ''))}() elements`;
+    if (f.role === 'param') {
+      const p = k.params.find((x) => x.name === f.name)!;
+      fieldDoc[f.field] =
+        `param ${p.dtype}${p.default === undefined ? ', required' : `, default ${String(p.default)}`}`;
+    }
+  }
+  const fields = layout.fields.map(
+    (f) => `  ${f.decl};${fieldDoc[f.field] ? ` /* ${fieldDoc[f.field]} */` : ''}`,
+  );
+  return [
+    `#ifndef ${guard}`,
+    `#define ${guard}`,
+    '#include <stddef.h>',
+    '#include <cuda_runtime_api.h>',
+    '',
+    '#ifndef ATTNC_STATUS_CODES',
+    '#define ATTNC_STATUS_CODES',
+    '#define ATTNC_OK 0',
+    '#define ATTNC_ERR_ARGS 1 /* bad sizes, NULL or misaligned pointers */',
+    '#define ATTNC_ERR_CUDA 2 /* a CUDA call failed (no device, launch configuration, ...) */',
+    '#endif',
+    '',
+    '#ifdef __cplusplus',
+    'extern "C" {',
+    '#endif',
+    '',
+    `/* Device pointers, contiguous row-major; q, k, v and out must be ${align}-byte aligned. */`,
+    `typedef struct ${layout.struct} {`,
+    ...fields,
+    `} ${layout.struct};`,
+    '',
+    '/* Zeroes *args, sets the sizes and every default (offsets, scale, params with defaults). */',
+    `void ${initName(k)}(${layout.struct}* args, int B, int H, int Hkv, int Nq, int Nk);`,
+    ...k.summaries.map(
+      (t) =>
+        `/* Elements (${t.tensor}'s type) of ${t.tensor}'s summary scratch. */\nsize_t ${summaryElemsName(k, t.tensor)}(const ${layout.struct}* args);`,
+    ),
+    '/* Validates args and launches on `stream`; ATTNC_OK, or a code with a message in last_error. */',
+    `int ${launchName(k)}(const ${layout.struct}* args, cudaStream_t stream);`,
+    '/* The calling thread\'s last error message ("" after a successful launch). */',
+    `const char* ${errorName(k)}(void);`,
+    '',
+    '#ifdef __cplusplus',
+    '}',
+    '#endif',
+    `#endif /* ${guard} */`,
+  ].join('\n');
+}
+
+/** One kernel per summarized tensor: [min, max] of each summaryBlock positions, a warp per block. */
+export function summaryKernels(k: AttentionKernel, layout: CudaLayout): string {
+  const SB = k.schedule.summaryBlock;
+  return k.summaries
+    .map(({ tensor }) => {
+      const slot = k.tensors.find((x) => x.name === tensor)!;
+      const isInt = slot.dtype === 'i32';
+      const [ty, lo, hi, fmin, fmax] = isInt
+        ? ['int', 'INT_MIN', 'INT_MAX', 'min', 'max']
+        : ['float', '-INFINITY', 'INFINITY', 'fminf', 'fmaxf'];
+      const src = `${ARGS}.${layout.field(`tensor:${tensor}`)}`;
+      const dst = `${ARGS}.${layout.field(`summary:${tensor}`)}`;
+      return [
+        `extern "C" __global__ void __launch_bounds__(${SUMMARY_THREADS}) ${summaryEntry(k, tensor)}(const Args ${ARGS}) {`,
+        `  const int len = ${dimText(dimOf(k, tensor), layout.field)};`,
+        `  const int blk = blockIdx.x * ${SUMMARY_WARPS} + threadIdx.x / 32, lane = threadIdx.x % 32;`,
+        `  if (blk >= (len + ${SB} - 1) / ${SB}) return; // a whole warp`,
+        `  ${ty} mn = ${hi}, mx = ${lo};`,
+        `  const int end = min(len - blk * ${SB}, ${SB});`,
+        `  for (int i = lane; i < end; i += 32) {`,
+        `    const ${ty} x = __ldg(${src} + (size_t)blk * ${SB} + i);`,
+        `    mn = ${fmin}(mn, x);`,
+        `    mx = ${fmax}(mx, x);`,
+        '  }',
+        '#pragma unroll',
+        '  for (int off = 16; off > 0; off >>= 1) {',
+        `    mn = ${fmin}(mn, __shfl_xor_sync(0xffffffffu, mn, off));`,
+        `    mx = ${fmax}(mx, __shfl_xor_sync(0xffffffffu, mx, off));`,
+        '  }',
+        '  if (lane == 0) {',
+        `    ${dst}[2 * blk] = mn;`,
+        `    ${dst}[2 * blk + 1] = mx;`,
+        '  }',
+        '}',
+      ].join('\n');
+    })
+    .join('\n\n');
+}
+
+/** Bytes of alignment the launcher requires of q, k, v and out (their vector loads). */
+export const alignmentOf = (k: AttentionKernel, core: CoreOutput): number =>
+  core.vectorElems * (k.schedule.dtype === 'f32' ? 4 : 2);
+
+/** Host code, after the namespace's device code (it refers to names in it). */
+export function launcherText(k: AttentionKernel, layout: CudaLayout, core: CoreOutput, ns: string): string {
+  const S = layout.struct;
+  const s = k.schedule;
+  const name = k.name;
+  const f = (key: string): string => `a.${layout.field(key)}`;
+  const identityScore = k.score.op === 'var' && k.score.arg === 'score';
+  const align = alignmentOf(k, core);
+  const dimC = (d: ShapeDim): string => dimText(d, layout.field);
+  const paramDims = [
+    ...new Set(k.tensors.flatMap((t) => t.dims.filter((d) => d.kind === 'param').map((d) => d.name))),
+  ];
+  const defaults = k.params.map((p) => {
+    const v = p.default === undefined ? 0 : Number(p.default);
+    return `  ${ARGS}->${layout.field(`param:${p.name}`)} = ${p.dtype === 'f32' ? f32Literal(v) : i32Literal(v)};`;
+  });
+  const checks = [
+    `if (a.B < 1 || a.H < 1 || a.Hkv < 1 || a.Nq < 0 || a.Nk < 0)`,
+    `  return fail(ATTNC_ERR_ARGS, "need B, H, Hkv >= 1 and Nq, Nk >= 0 (got B=%d H=%d Hkv=%d Nq=%d Nk=%d)", a.B, a.H, a.Hkv, a.Nq, a.Nk);`,
+    `if (a.H % a.Hkv != 0) return fail(ATTNC_ERR_ARGS, "H (%d) must be a multiple of Hkv (%d)", a.H, a.Hkv);`,
+    `if (a.H > 65535 || a.B > 65535) return fail(ATTNC_ERR_ARGS, "H (%d) and B (%d) must be at most 65535", a.H, a.B);`,
+    ...paramDims.map(
+      (p) =>
+        `if (${f(`param:${p}`)} < 0) return fail(ATTNC_ERR_ARGS, "param ${p} sizes a tensor and must be >= 0 (got %d)", ${f(`param:${p}`)});`,
+    ),
+    `if (a.Nq == 0) return ATTNC_OK;`,
+    `if (!ptr_ok(a.q, ${align}) || !ptr_ok(a.out, ${align}) || (a.Nk > 0 && (!ptr_ok(a.k, ${align}) || !ptr_ok(a.v, ${align}))))`,
+    `  return fail(ATTNC_ERR_ARGS, "q, k, v and out must be non-NULL and ${align}-byte aligned");`,
+    ...k.tensors.map((t) => {
+      const n = t.dims.map((d) => `(long long)${dimC(d)}`).join(' * ');
+      return `if (${n} > 0 && ${f(`tensor:${t.name}`)} == NULL) return fail(ATTNC_ERR_ARGS, "tensor ${t.name} is NULL");`;
+    }),
+    ...k.summaries.map(
+      ({ tensor }) =>
+        `if (${dimC(dimOf(k, tensor))} > 0 && ${f(`summary:${tensor}`)} == NULL) return fail(ATTNC_ERR_ARGS, "summary scratch ${layout.field(`summary:${tensor}`)} is NULL");`,
+    ),
+  ];
+  const summaries = k.summaries.flatMap(({ tensor }) => [
+    `{`,
+    `  const int len = ${dimC(dimOf(k, tensor))};`,
+    `  if (len > 0) {`,
+    `    const int blocks = (len + ${s.summaryBlock} - 1) / ${s.summaryBlock};`,
+    `    ${ns}::${summaryEntry(k, tensor)}<<<(blocks + ${SUMMARY_WARPS - 1}) / ${SUMMARY_WARPS}, ${SUMMARY_THREADS}, 0, stream>>>(a);`,
+    `    const cudaError_t e = cudaGetLastError();`,
+    `    if (e != cudaSuccess) return fail(ATTNC_ERR_CUDA, "summary of ${tensor}: %s", cudaGetErrorString(e));`,
+    `  }`,
+    `}`,
+  ]);
+  const entry = `${ns}::${attentionEntry(k)}`;
+  return [
+    `namespace ${ns} {`,
+    'static thread_local char last_error[512] = "";',
+    'static int fail(int code, const char* fmt, ...) {',
+    `  int n = snprintf(last_error, sizeof last_error, "attnc_${name}: ");`,
+    '  va_list ap;',
+    '  va_start(ap, fmt);',
+    '  vsnprintf(last_error + n, sizeof last_error - n, fmt, ap);',
+    '  va_end(ap);',
+    '  return code;',
+    '}',
+    'static bool ptr_ok(const void* p, size_t align) { return p != NULL && (uintptr_t)p % align == 0; }',
+    `} // namespace ${ns}`,
+    '',
+    `extern "C" const char* ${errorName(k)}(void) { return ${ns}::last_error; }`,
+    '',
+    `extern "C" void ${initName(k)}(${S}* ${ARGS}, int B, int H, int Hkv, int Nq, int Nk) {`,
+    `  memset(${ARGS}, 0, sizeof *${ARGS});`,
+    `  ${ARGS}->B = B; ${ARGS}->H = H; ${ARGS}->Hkv = Hkv; ${ARGS}->Nq = Nq; ${ARGS}->Nk = Nk;`,
+    `  ${ARGS}->q_offset = Nk - Nq;`,
+    `  ${ARGS}->k_offset = 0;`,
+    `  ${ARGS}->scale = 1.0f / sqrtf(${s.headDim}.0f);`,
+    ...defaults,
+    '}',
+    ...k.summaries.flatMap(({ tensor }) => [
+      '',
+      `extern "C" size_t ${summaryElemsName(k, tensor)}(const ${S}* args) {`,
+      `  const ${S}& a = *args;`,
+      `  const int len = ${dimC(dimOf(k, tensor))};`,
+      `  return len > 0 ? 2 * (size_t)((len + ${s.summaryBlock} - 1) / ${s.summaryBlock}) : 0;`,
+      '}',
+    ]),
+    '',
+    `extern "C" int ${launchName(k)}(const ${S}* args, cudaStream_t stream) {`,
+    `  using ${ns}::fail;`,
+    `  using ${ns}::ptr_ok;`,
+    `  ${ns}::last_error[0] = '\\0';`,
+    `  if (args == NULL) return fail(ATTNC_ERR_ARGS, "args is NULL");`,
+    `  const ${S}& a = *args;`,
+    ...checks.map((c) => `  ${c}`),
+    ...summaries.map((c) => `  ${c}`),
+    `  // ${identityScore ? 'log2(e) folds into the q scale: scores come out in base 2 for exp2f.' : 'The score modifier needs natural-units scores; log2(e) is applied after it.'}`,
+    `  const float qscale = a.scale${identityScore ? ` * ${ns}::LOG2E` : ''};`,
+    `  const size_t smem = ${core.smemBytes};`,
+    ...(core.smemBytes > 48 * 1024
+      ? [
+          `  {`,
+          `    const cudaError_t e = cudaFuncSetAttribute(${entry}, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);`,
+          `    if (e != cudaSuccess) return fail(ATTNC_ERR_CUDA, "cannot reserve %zu bytes of shared memory: %s", smem, cudaGetErrorString(e));`,
+          `  }`,
+        ]
+      : []),
+    `  const dim3 grid((a.Nq + ${s.blockQ - 1}) / ${s.blockQ}, a.H, a.B);`,
+    `  ${entry}<<<grid, ${core.threads}, smem, stream>>>(a, qscale);`,
+    `  const cudaError_t e = cudaGetLastError();`,
+    `  if (e != cudaSuccess) return fail(ATTNC_ERR_CUDA, "attention: %s", cudaGetErrorString(e));`,
+    `  return ATTNC_OK;`,
+    '}',
+  ].join('\n');
+}

@@ -1,0 +1,91 @@
+// The launcher's args struct: one C struct per kernel, shared by the header (C), the kernels (it is
+// passed to them by value) and the manifest (field offsets, so an FFI such as Python ctypes can
+// build it without a C compiler). Pointers come first and every scalar is 4 bytes, so the layout
+// is the same under every LP64 C or C++ compiler.
+import type { AttentionKernel } from '../../ir/kernel.js';
+
+export type ArgRole =
+  'q' | 'k' | 'v' | 'out' | 'lse' | 'tensor' | 'summary' | 'size' | 'offset' | 'scale' | 'param';
+
+export interface ArgField {
+  /** C field name (attnc names, renamed with a trailing '_' if they collide or are C keywords). */
+  readonly field: string;
+  /** The attnc name: the tensor, param or size it holds. */
+  readonly name: string;
+  readonly role: ArgRole;
+  readonly ctype: 'ptr' | 'i32' | 'f32';
+  /** C declaration, e.g. `const int* doc`. */
+  readonly decl: string;
+  readonly offset: number;
+}
+
+export interface CudaLayout {
+  readonly struct: string;
+  readonly fields: readonly ArgField[];
+  /** Field name of a key: 'q' 'k' 'v' 'out' 'lse' 'B' … 'scale', 'tensor:x', 'summary:x', 'param:x'. */
+  readonly field: (key: string) => string;
+  readonly bytes: number;
+}
+
+// Names the struct or C/C++ would not accept as a user field.
+const cKeywords = new Set(
+  (
+    'auto bool break case catch char class const constexpr continue default delete do double else enum ' +
+    'explicit extern false float for friend goto if inline int long mutable namespace new noexcept nullptr ' +
+    'operator private protected public register restrict return short signed sizeof static struct switch ' +
+    'template this throw true try typedef typename union unsigned using virtual void volatile while ' +
+    '_Bool _Complex _Imaginary alignas alignof decltype static_assert thread_local'
+  ).split(' '),
+);
+
+export function cudaLayout(kernel: AttentionKernel): CudaLayout {
+  const taken = new Set<string>(cKeywords);
+  const byKey = new Map<string, string>();
+  const ptrs: Omit<ArgField, 'offset'>[] = [];
+  const scalars: Omit<ArgField, 'offset'>[] = [];
+  const add = (key: string, name: string, role: ArgRole, ctype: ArgField['ctype'], cdecl: string): void => {
+    let field = name;
+    while (taken.has(field)) field += '_';
+    taken.add(field);
+    byKey.set(key, field);
+    (ctype === 'ptr' ? ptrs : scalars).push({ field, name, role, ctype, decl: cdecl.replace('$', field) });
+  };
+  add('q', 'q', 'q', 'ptr', 'const void* $');
+  add('k', 'k', 'k', 'ptr', 'const void* $');
+  add('v', 'v', 'v', 'ptr', 'const void* $');
+  add('out', 'out', 'out', 'ptr', 'void* $');
+  if (kernel.outputs.lse) add('lse', 'lse', 'lse', 'ptr', 'float* $');
+  for (const s of ['B', 'H', 'Hkv', 'Nq', 'Nk'] as const) add(s, s, 'size', 'i32', 'int $');
+  add('q_offset', 'q_offset', 'offset', 'i32', 'int $');
+  add('k_offset', 'k_offset', 'offset', 'i32', 'int $');
+  add('scale', 'scale', 'scale', 'f32', 'float $');
+  // User names after the built-in ones, so a built-in field keeps its documented name.
+  for (const t of kernel.tensors)
+    add(`tensor:${t.name}`, t.name, 'tensor', 'ptr', `const ${cty(t.dtype)}* $`);
+  for (const s of kernel.summaries) {
+    const t = kernel.tensors.find((x) => x.name === s.tensor);
+    if (!t) throw new Error(`CUDA: summary of undeclared tensor "${s.tensor}"`);
+    add(`summary:${t.name}`, `${t.name}_summary`, 'summary', 'ptr', `${cty(t.dtype)}* $`);
+  }
+  for (const p of kernel.params)
+    add(
+      `param:${p.name}`,
+      p.name,
+      'param',
+      p.dtype === 'f32' ? 'f32' : 'i32',
+      `${p.dtype === 'f32' ? 'float' : 'int'} $`,
+    );
+  const fields: ArgField[] = [
+    ...ptrs.map((f, i) => ({ ...f, offset: 8 * i })),
+    ...scalars.map((f, i) => ({ ...f, offset: 8 * ptrs.length + 4 * i })),
+  ];
+  const field = (key: string): string => {
+    const f = byKey.get(key);
+    if (f === undefined) throw new Error(`CUDA: no args field for "${key}"`);
+    return f;
+  };
+  const raw = 8 * ptrs.length + 4 * scalars.length;
+  return { struct: `AttncArgs_${kernel.name}`, fields, field, bytes: Math.ceil(raw / 8) * 8 };
+}
+
+const cty = (t: 'i32' | 'f32'): string => (t === 'i32' ? 'int' : 'float');

@@ -1,0 +1,131 @@
+// What the CUDA backend can run, and how the SIMT attention core maps a Schedule onto threads.
+// The schedule pass can call cudaScheduleProblem to pick tile sizes; the backend refuses schedules
+// it cannot run with the same message.
+import type { Schedule } from '../../ir/kernel.js';
+
+export interface CudaLimits {
+  readonly maxThreadsPerBlock: number;
+  /** Opt-in dynamic shared memory per block (sm_90: 227 KiB). */
+  readonly maxSharedBytes: number;
+  /** Shared memory a block may use without cudaFuncSetAttribute. */
+  readonly defaultSharedBytes: number;
+  readonly warpSize: number;
+  readonly storageTypes: readonly Schedule['dtype'][];
+  /** Tensor-core generation the core uses (none yet: the SIMT core runs on FMA units). */
+  readonly tensorCores: 'none';
+  readonly arch: string;
+}
+
+export const cudaLimits: CudaLimits = Object.freeze({
+  maxThreadsPerBlock: 1024,
+  maxSharedBytes: 227 * 1024,
+  defaultSharedBytes: 48 * 1024,
+  warpSize: 32,
+  storageTypes: Object.freeze(['f32', 'f16', 'bf16'] as const),
+  tensorCores: 'none',
+  arch: 'sm_90a',
+});
+
+/**
+ * How the SIMT core lays out a block. `groups` groups of `tpr` consecutive lanes each own `rows`
+ * query rows; a group splits the head dims among its lanes (lane g owns the `vw`-wide chunks
+ * g, g+tpr, g+2·tpr, …, so the lanes of a group read consecutive shared memory) and combines the
+ * partial q·k dots with `log2(tpr)` xor-shuffles. Keys are processed `kc` at a time per online
+ * softmax update, which bounds the registers that hold scores.
+ */
+export interface SimtPlan {
+  readonly rows: number;
+  readonly tpr: number;
+  readonly groups: number;
+  readonly vw: number;
+  readonly kc: number;
+  /** Elements per 16-byte-or-less global vector load of q/k/v/out (also their alignment). */
+  readonly gv: number;
+  readonly elemBytes: number;
+  /** Dynamic shared memory: the f32 K and V tiles. */
+  readonly smemBytes: number;
+}
+
+const positiveInt = (x: number): boolean => Number.isInteger(x) && x >= 1;
+const isPow2 = (x: number): boolean => positiveInt(x) && (x & (x - 1)) === 0;
+
+/** Shared memory of the attention kernel: one K and one V tile, staged as f32. */
+export function cudaSharedBytes(s: Schedule): number {
+  return 4 * s.blockK * (s.headDim + s.valueDim);
+}
+
+function largestDivisorAtMost(n: number, cap: number): number {
+  for (let d = Math.min(n, cap); d > 1; d--) if (n % d === 0) return d;
+  return 1;
+}
+
+/** Picks the thread mapping, or says why there is none. */
+export function simtPlan(s: Schedule): SimtPlan | string {
+  const D = s.headDim;
+  const Dv = s.valueDim;
+  const candidates: { rows: number; tpr: number }[] = [];
+  for (const rows of [1, 2, 4]) {
+    if (s.blockQ % rows !== 0) continue;
+    const groups = s.blockQ / rows;
+    if (s.threads % groups !== 0) continue;
+    const tpr = s.threads / groups;
+    if (!isPow2(tpr) || tpr > 32 || D % tpr !== 0 || Dv % tpr !== 0) continue;
+    candidates.push({ rows, tpr });
+  }
+  // 8 lanes a row balances FMA, shared-memory and shuffle throughput best on sm_90 (per key and
+  // warp: 2·(D+Dv)·rows/tpr FMAs, (D+Dv)/tpr/vw loads, rows·log2(tpr) shuffles).
+  candidates.sort(
+    (x, y) => Math.abs(Math.log2(x.tpr) - 3) - Math.abs(Math.log2(y.tpr) - 3) || y.rows - x.rows,
+  );
+  const best = candidates[0];
+  if (!best) {
+    return `threads must be blockQ·tpr/rows for a power-of-two tpr ≤ 32 dividing D and Dv and rows in {1, 2, 4} dividing blockQ (e.g. threads = 2·blockQ, 4·blockQ or 8·blockQ)`;
+  }
+  const { rows, tpr } = best;
+  const vw = [4, 2, 1].find((w) => D % (w * tpr) === 0 && Dv % (w * tpr) === 0)!;
+  const elemBytes = s.dtype === 'f32' ? 4 : 2;
+  const gv = [16 / elemBytes, 4, 2, 1].find((w) => D % w === 0 && Dv % w === 0)!;
+  return {
+    rows,
+    tpr,
+    groups: s.blockQ / rows,
+    vw,
+    kc: largestDivisorAtMost(s.blockK, 32 / rows),
+    gv,
+    elemBytes,
+    smemBytes: cudaSharedBytes(s),
+  };
+}
+
+/** Why `s` cannot run on the CUDA backend (undefined when it can). */
+export function cudaScheduleProblem(s: Schedule, limits: CudaLimits = cudaLimits): string | undefined {
+  const name = `schedule (blockQ=${s.blockQ}, blockK=${s.blockK}, threads=${s.threads}, D=${s.headDim}, Dv=${s.valueDim}, ${s.dtype})`;
+  for (const key of [
+    'blockQ',
+    'blockK',
+    'threads',
+    'stages',
+    'headDim',
+    'valueDim',
+    'summaryBlock',
+  ] as const) {
+    if (!positiveInt(s[key])) return `${name}: ${key} must be a positive integer, got ${s[key]}`;
+  }
+  if (!limits.storageTypes.includes(s.dtype)) return `${name}: storage dtype ${s.dtype} is not supported`;
+  if (s.threads > limits.maxThreadsPerBlock) {
+    return `${name}: ${s.threads} threads per block exceed the limit of ${limits.maxThreadsPerBlock}`;
+  }
+  if (s.threads > 32 && s.threads % 32 !== 0) return `${name}: threads above 32 must be a multiple of 32`;
+  const bytes = cudaSharedBytes(s);
+  if (bytes > limits.maxSharedBytes) {
+    return `${name}: needs ${bytes} bytes of shared memory (4·blockK·(D+Dv)), the limit is ${limits.maxSharedBytes}; lower blockK`;
+  }
+  const plan = simtPlan(s);
+  return typeof plan === 'string' ? `${name}: ${plan}` : undefined;
+}
+
+export function checkCudaSchedule(s: Schedule, limits: CudaLimits = cudaLimits): SimtPlan {
+  const problem = cudaScheduleProblem(s, limits);
+  if (problem !== undefined) throw new Error(`CUDA backend: ${problem}`);
+  return simtPlan(s) as SimtPlan;
+}

@@ -1,0 +1,281 @@
+// The CUDA C rule table: one entry per graph-IR op, rendering CUDA C text from operand text. Ops
+// whose C meaning differs from attnc semantics (int floor division, wrapping int arithmetic —
+// signed overflow is undefined in C++ and the optimizer exploits it —, bounds-checked loads, tile
+// summaries, saturating casts) render as calls to `__device__` helpers, and `helperSource` emits
+// only the helpers that rendering used.
+import type { Node } from '../../ir/graph.js';
+import type { ParamSlot, ShapeDim, TensorSlot } from '../../ir/kernel.js';
+import { Op, type DType } from '../../ir/ops.js';
+import type { Renderer } from '../linearize.js';
+
+/** What rules need beyond the node: C text of vars, args-struct fields of params and tensors. */
+export interface CudaContext {
+  /** C text of each VAR the surrounding code defines (attnc vars, and hoisted values by name). */
+  readonly vars: Readonly<Record<string, string>>;
+  readonly params: ReadonlyMap<string, ParamSlot>;
+  readonly tensors: ReadonlyMap<string, TensorSlot>;
+  /** Args-struct field of a param, tensor or summary scratch (keys 'param:x', 'tensor:x', 'summary:x'). */
+  readonly field: (key: string) => string;
+  /** Positions per block of the min/max summaries that RANGE_MIN/RANGE_MAX read. */
+  readonly summaryBlock: number;
+  /** Helpers referenced so far ('floordiv_i', 'load:doc', 'range:doc', …); filled by rules. */
+  readonly used: Set<string>;
+}
+
+export type Rule = (n: Node, a: readonly string[], cx: CudaContext) => string;
+
+export const cudaType: Readonly<Record<DType, string>> = { i32: 'int', f32: 'float', bool: 'bool' };
+
+/** Ranges over more blocks than this return the full value range (sound, and bounded work per tile). */
+export const rangeMaxBlocks = 64;
+
+const I32_MIN = -2147483648;
+
+/** The args struct is visible as `a` in every kernel and helper. */
+export const ARGS = 'a';
+
+function need(cx: CudaContext, helper: string): void {
+  cx.used.add(helper);
+}
+
+/** An f32 literal that rounds to the same f32 as `v`. */
+export function f32Literal(v: number): string {
+  const x = Math.fround(v);
+  if (Number.isNaN(x)) return 'NAN';
+  if (!Number.isFinite(x)) return x > 0 ? 'INFINITY' : '(-INFINITY)';
+  if (Object.is(x, -0)) return '(-0.0f)';
+  // The shortest text of the given value when it names the same f32 (0.1, not 0.10000000149…).
+  let s = Math.fround(Number(String(v))) === x ? String(v) : String(x);
+  if (!/[.eE]/.test(s)) s += '.0';
+  return x < 0 ? `(${s}f)` : `${s}f`;
+}
+
+export function i32Literal(v: number): string {
+  const x = v | 0;
+  if (x === I32_MIN) return '(-2147483647 - 1)';
+  return x < 0 ? `(${x})` : String(x);
+}
+
+/** C text of a tensor dimension (an int) inside a kernel or helper. */
+export function dimText(d: ShapeDim, field: (key: string) => string): string {
+  if (d.kind === 'literal') return i32Literal(d.value);
+  if (d.kind === 'param') return `${ARGS}.${field(`param:${d.name}`)}`;
+  return `${ARGS}.${d.name}`;
+}
+
+function tensorOf(n: Node, cx: CudaContext): TensorSlot {
+  const t = cx.tensors.get(String(n.arg));
+  if (!t) throw new Error(`CUDA: ${n.op} reads tensor "${String(n.arg)}", which the kernel does not declare`);
+  return t;
+}
+
+/** `(x)` → `x` when the parentheses wrap the whole text: function arguments need none. */
+export function bare(s: string): string {
+  if (!s.startsWith('(') || !s.endsWith(')')) return s;
+  let depth = 0;
+  for (let i = 0; i < s.length; i++) {
+    if (s[i] === '(') depth++;
+    else if (s[i] === ')') depth--;
+    if (depth === 0 && i < s.length - 1) return s;
+  }
+  return s.slice(1, -1);
+}
+const args = (a: readonly string[]): string => a.map(bare).join(', ');
+
+const bin =
+  (op: string): Rule =>
+  (_n, a) =>
+    `${a[0]} ${op} ${a[1]}`;
+/** An f32 function, or an int helper (wrapping / floor semantics) when the node is i32. */
+const arith =
+  (f32: (a: readonly string[]) => string, intHelper: string): Rule =>
+  (n, a, cx) => {
+    if (n.dtype !== 'i32') return f32(a);
+    need(cx, intHelper);
+    return `${intHelper}(${args(a)})`;
+  };
+const call =
+  (fn: string): Rule =>
+  (_n, a) =>
+    `${fn}(${args(a)})`;
+
+export const cudaRules: Readonly<Record<Op, Rule>> = {
+  [Op.CONST]: (n) => {
+    if (n.dtype === 'bool') return n.arg ? 'true' : 'false';
+    const v = Number(n.arg);
+    return n.dtype === 'i32' ? i32Literal(v) : f32Literal(v);
+  },
+  [Op.VAR]: (n, _a, cx) => {
+    const text = cx.vars[String(n.arg)];
+    if (text === undefined) throw new Error(`CUDA: variable "${String(n.arg)}" is not available here`);
+    return text;
+  },
+  [Op.PARAM]: (n, _a, cx) => {
+    const p = cx.params.get(String(n.arg));
+    if (!p) throw new Error(`CUDA: unknown param "${String(n.arg)}"`);
+    // Bool params travel as int so that the args struct has one C layout in C and C++.
+    const ref = `${ARGS}.${cx.field(`param:${p.name}`)}`;
+    return p.dtype === 'bool' ? `(${ref} != 0)` : ref;
+  },
+  [Op.LOAD]: (n, a, cx) => {
+    const t = tensorOf(n, cx);
+    if (a.length !== t.dims.length) {
+      throw new Error(`CUDA: tensor "${t.name}" has ${t.dims.length} dims but is indexed with ${a.length}`);
+    }
+    need(cx, `load:${t.name}`);
+    return `load_${t.name}(${args([ARGS, ...a])})`;
+  },
+  [Op.RANGE_MIN]: (n, a, cx) => {
+    need(cx, `range:${tensorOf(n, cx).name}`);
+    return `range_min_${String(n.arg)}(${args([ARGS, ...a])})`;
+  },
+  [Op.RANGE_MAX]: (n, a, cx) => {
+    need(cx, `range:${tensorOf(n, cx).name}`);
+    return `range_max_${String(n.arg)}(${args([ARGS, ...a])})`;
+  },
+  [Op.ADD]: arith((a) => `${a[0]} + ${a[1]}`, 'add_i'),
+  [Op.SUB]: arith((a) => `${a[0]} - ${a[1]}`, 'sub_i'),
+  [Op.MUL]: arith((a) => `${a[0]} * ${a[1]}`, 'mul_i'),
+  [Op.DIV]: arith((a) => `${a[0]} / ${a[1]}`, 'floordiv_i'),
+  [Op.MOD]: (n, a, cx) => {
+    const h = n.dtype === 'i32' ? 'floormod_i' : 'floormod_f';
+    need(cx, h);
+    return `${h}(${args(a)})`;
+  },
+  [Op.NEG]: arith((a) => `-${a[0]}`, 'neg_i'),
+  [Op.MIN]: (n, a) => `${n.dtype === 'i32' ? 'min' : 'fminf'}(${args(a)})`,
+  [Op.MAX]: (n, a) => `${n.dtype === 'i32' ? 'max' : 'fmaxf'}(${args(a)})`,
+  [Op.ABS]: arith((a) => `fabsf(${args(a)})`, 'abs_i'),
+  [Op.LT]: bin('<'),
+  [Op.LE]: bin('<='),
+  [Op.GT]: bin('>'),
+  [Op.GE]: bin('>='),
+  [Op.EQ]: bin('=='),
+  [Op.NE]: bin('!='),
+  [Op.AND]: bin('&&'),
+  [Op.OR]: bin('||'),
+  [Op.NOT]: (_n, a) => `!${a[0]}`,
+  [Op.SELECT]: (_n, a) => `${a[0]} ? ${a[1]} : ${a[2]}`,
+  // The accurate libdevice functions, not the __expf-style intrinsics: scores feed a softmax whose
+  // reference is float64, and these run once per score at most.
+  [Op.EXP]: call('expf'),
+  [Op.LOG]: call('logf'),
+  [Op.EXP2]: call('exp2f'),
+  [Op.LOG2]: call('log2f'),
+  [Op.SQRT]: call('sqrtf'),
+  [Op.TANH]: call('tanhf'),
+  [Op.FLOOR]: call('floorf'),
+  [Op.CAST]: (n, a, cx) => {
+    const from = n.src[0]?.dtype ?? n.dtype;
+    if (from === n.dtype) return a[0]!;
+    if (n.dtype === 'bool') return from === 'f32' ? `${a[0]} != 0.0f` : `${a[0]} != 0`;
+    if (from === 'bool') return n.dtype === 'f32' ? `(${a[0]} ? 1.0f : 0.0f)` : `(${a[0]} ? 1 : 0)`;
+    if (n.dtype === 'f32') return `(float)${a[0]}`;
+    need(cx, 'f2i');
+    return `f2i(${args(a)})`;
+  },
+};
+
+/** A linearize.ts Renderer over the rule table. */
+export function cudaRenderer(cx: CudaContext): Renderer {
+  return {
+    op: (n, args) => cudaRules[n.op](n, args, cx),
+    type: (t) => cudaType[t],
+    declare: (name, t, value) => `const ${cudaType[t]} ${name} = ${value};`,
+  };
+}
+
+const D = '__device__ __forceinline__';
+const fixedHelpers: Readonly<Record<string, string>> = {
+  // Two's-complement wrapping, like every other attnc backend (and unlike signed C arithmetic).
+  add_i: `${D} int add_i(int a, int b) { return (int)((unsigned)a + (unsigned)b); }`,
+  sub_i: `${D} int sub_i(int a, int b) { return (int)((unsigned)a - (unsigned)b); }`,
+  mul_i: `${D} int mul_i(int a, int b) { return (int)((unsigned)a * (unsigned)b); }`,
+  neg_i: `${D} int neg_i(int a) { return (int)(0u - (unsigned)a); }`,
+  abs_i: `${D} int abs_i(int a) { return a < 0 ? (int)(0u - (unsigned)a) : a; }`,
+  // Floor division with x / 0 = 0 (C's '/' truncates, and traps or is undefined on 0 and INT_MIN / -1).
+  floordiv_i: `${D} int floordiv_i(int a, int b) {
+  if (b == 0) return 0;
+  if (b == -1) return (int)(0u - (unsigned)a);
+  const int t = a / b;
+  return (t * b != a && ((a < 0) != (b < 0))) ? t - 1 : t;
+}`,
+  // Floor modulo (the result has the divisor's sign) with x % 0 = 0.
+  floormod_i: `${D} int floormod_i(int a, int b) {
+  if (b == 0 || b == -1) return 0;
+  const int r = a % b;
+  return (r != 0 && ((r < 0) != (b < 0))) ? r + b : r;
+}`,
+  floormod_f: `${D} float floormod_f(float a, float b) { return a - b * floorf(a / b); }`,
+  // Truncation toward zero, saturating at the int range, NaN -> 0 (cvt.rzi.s32.f32 does exactly
+  // this; a plain (int) cast of an out-of-range float is undefined behaviour in C++).
+  f2i: `${D} int f2i(float x) { return __float2int_rz(x); }`,
+};
+
+export function dimLabel(d: ShapeDim): string {
+  return d.kind === 'literal' ? String(d.value) : d.name;
+}
+
+function loadHelper(t: TensorSlot, field: (key: string) => string): string {
+  const ty = cudaType[t.dtype];
+  const params = t.dims.map((_, i) => `int i${i}`).join(', ');
+  const dims = t.dims.map((d, i) => `  const int d${i} = ${dimText(d, field)};`);
+  const oob = t.dims.map((_, i) => `i${i} < 0 || i${i} >= d${i}`).join(' || ');
+  let idx = '(long long)i0';
+  for (let i = 1; i < t.dims.length; i++) idx = `(${idx}) * d${i} + i${i}`;
+  return [
+    `// ${t.name}: ${t.dtype}[${t.dims.map(dimLabel).join(', ')}], row-major; indices out of range read 0.`,
+    `${D} ${ty} load_${t.name}(const Args& ${ARGS}, ${params}) {`,
+    ...dims,
+    `  if (${oob}) return 0;`,
+    `  return __ldg(${ARGS}.${field(`tensor:${t.name}`)} + ${idx});`,
+    `}`,
+  ].join('\n');
+}
+
+function rangeHelper(t: TensorSlot, block: number, field: (key: string) => string): string {
+  const ty = cudaType[t.dtype];
+  const [lowest, highest] = t.dtype === 'i32' ? ['INT_MIN', 'INT_MAX'] : ['-INFINITY', 'INFINITY'];
+  const s = `${ARGS}.${field(`summary:${t.name}`)}`;
+  const fn = (which: 'min' | 'max'): string[] => {
+    const [empty, wide, pick] =
+      which === 'min'
+        ? [highest, lowest, t.dtype === 'i32' ? 'min' : 'fminf']
+        : [lowest, highest, t.dtype === 'i32' ? 'max' : 'fmaxf'];
+    return [
+      `${D} ${ty} range_${which}_${t.name}(const Args& ${ARGS}, int lo, int hi) {`,
+      `  const int len = ${dimText(t.dims[0]!, field)};`,
+      `  if (hi < lo) return ${empty};`,
+      `  ${ty} r = (lo < 0 || hi >= len) ? (${ty})0 : ${empty};`,
+      `  const int first = max(lo, 0), last = min(hi, len - 1);`,
+      `  if (first > last) return r;`,
+      `  const int b0 = first / ${block}, b1 = last / ${block};`,
+      `  if (b1 - b0 >= ${rangeMaxBlocks}) return ${wide};`,
+      `  for (int blk = b0; blk <= b1; ++blk) r = ${pick}(r, __ldg(${s} + 2 * blk + ${which === 'min' ? 0 : 1}));`,
+      `  return r;`,
+      `}`,
+    ];
+  };
+  return [
+    `// min / max of ${t.name}[lo..hi] from its per-block summary ([min, max] pairs, ${block} positions a`,
+    `// block). Whole blocks make the result possibly wider than exact: sound for tile classification.`,
+    `// Positions outside [0, len) read 0; spans over ${rangeMaxBlocks} blocks give the full ${ty} range.`,
+    ...fn('min'),
+    ...fn('max'),
+  ].join('\n');
+}
+
+/** Source of every helper in `cx.used`, in a stable order (inside the kernel's namespace). */
+export function helperSource(cx: CudaContext): string {
+  const out: string[] = [];
+  for (const [name, src] of Object.entries(fixedHelpers)) if (cx.used.has(name)) out.push(src);
+  for (const t of [...cx.tensors.values()].sort((a, b) => (a.name < b.name ? -1 : 1))) {
+    if (cx.used.has(`load:${t.name}`)) out.push(loadHelper(t, cx.field));
+    if (cx.used.has(`range:${t.name}`)) {
+      if (t.dims.length !== 1)
+        throw new Error(`CUDA: tile summaries need a 1-D tensor, "${t.name}" has ${t.dims.length} dims`);
+      out.push(rangeHelper(t, cx.summaryBlock, cx.field));
+    }
+  }
+  return out.join('\n\n');
+}

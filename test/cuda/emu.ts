@@ -1,0 +1,197 @@
+// Runs the device code of a CUDA artifact on the CPU, so that CI (which has no GPU) executes the
+// kernels it compile-checks. A small shim maps CUDA's block model onto fibers (ucontext): one
+// per CUDA thread, barriers per block for __syncthreads and per warp for shuffles, __shared__ as
+// function statics (blocks run one after another). Host code (the launcher) is cut off; the
+// driver below plays its part from a spec file the test writes.
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Artifact } from '../../src/codegen/artifact.js';
+import type { AttentionKernel } from '../../src/ir/kernel.js';
+import { expectOk, run } from './support.js';
+
+const shim = String.raw`
+#include <algorithm>
+#include <functional>
+#include <climits>
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <math.h>
+#include <memory>
+#include <string>
+#include <ucontext.h>
+#include <vector>
+using std::max;
+using std::min;
+#define __global__
+#define __device__
+#define __host__
+#define __forceinline__ inline
+#define __launch_bounds__(...)
+#define __shared__ static
+typedef void* cudaStream_t;
+struct dim3 { unsigned x = 1, y = 1, z = 1; };
+dim3 threadIdx, blockIdx;
+struct alignas(16) float4 { float x, y, z, w; };
+struct alignas(8) float2 { float x, y; };
+inline float4 make_float4(float x, float y, float z, float w) { return {x, y, z, w}; }
+inline float2 make_float2(float x, float y) { return {x, y}; }
+template <class T> inline T __ldg(const T* p) { return *p; }
+inline int __float2int_rz(float x) {
+  if (x != x) return 0;
+  if (x >= 2147483648.f) return INT_MAX;
+  if (x <= -2147483648.f) return INT_MIN;
+  return (int)x;
+}
+struct __nv_bfloat16 { uint16_t bits; };
+inline float __bfloat162float(__nv_bfloat16 x) { uint32_t u = (uint32_t)x.bits << 16; float f; memcpy(&f, &u, 4); return f; }
+inline __nv_bfloat16 __float2bfloat16_rn(float f) {
+  uint32_t u; memcpy(&u, &f, 4);
+  if ((u & 0x7fffffffu) > 0x7f800000u) return {0x7fc0};
+  u += 0x7fffu + ((u >> 16) & 1u);
+  return {(uint16_t)(u >> 16)};
+}
+struct __half { _Float16 h; };
+inline float __half2float(__half x) { return (float)x.h; }
+inline __half __float2half_rn(float f) { return {(_Float16)f}; }
+namespace emu {
+// Cooperative fibers: one per CUDA thread, all on one OS thread. A barrier yields until its
+// generation moves on, so warps and blocks synchronise without OS context switches.
+struct Fiber { ucontext_t ctx; std::vector<char> stack; bool done = false; };
+inline ucontext_t sched;
+inline std::vector<Fiber>* fibers;
+inline unsigned current;
+inline std::function<void()>* body;
+inline void yield() { swapcontext(&(*fibers)[current].ctx, &sched); }
+struct Barrier {
+  unsigned n = 0, count = 0, gen = 0;
+  void wait() {
+    if (++count == n) { count = 0; ++gen; return; }
+    const unsigned g = gen;
+    while (gen == g) yield();
+  }
+};
+struct Warp { Barrier bar; alignas(8) unsigned char slot[32][8]; };
+inline Barrier block_bar;
+inline std::vector<Warp> warps;
+inline float4* dyn_smem;
+inline void entry() { (*body)(); (*fibers)[current].done = true; }
+template <class F> void launch(dim3 grid, unsigned threads, size_t smem, F fn) {
+  std::vector<float4> dyn(smem / 16 + 1);
+  memset(dyn.data(), 0xff, dyn.size() * sizeof(float4)); // garbage, as on a GPU
+  dyn_smem = dyn.data();
+  std::function<void()> f = fn;
+  body = &f;
+  std::vector<Fiber> fs(threads);
+  fibers = &fs;
+  for (auto& x : fs) x.stack.resize(256 * 1024);
+  for (unsigned z = 0; z < grid.z; ++z)
+    for (unsigned y = 0; y < grid.y; ++y)
+      for (unsigned x = 0; x < grid.x; ++x) {
+        block_bar = Barrier{threads};
+        warps.assign((threads + 31) / 32, Warp{});
+        for (unsigned w = 0; w < warps.size(); ++w) warps[w].bar.n = std::min(32u, threads - 32 * w);
+        for (auto& fb : fs) {
+          fb.done = false;
+          getcontext(&fb.ctx);
+          fb.ctx.uc_stack.ss_sp = fb.stack.data();
+          fb.ctx.uc_stack.ss_size = fb.stack.size();
+          fb.ctx.uc_link = &sched;
+          makecontext(&fb.ctx, entry, 0);
+        }
+        blockIdx = {x, y, z};
+        for (bool alive = true; alive;) {
+          alive = false;
+          for (unsigned t = 0; t < threads; ++t) {
+            if (fs[t].done) continue;
+            current = t;
+            threadIdx = {t, 0, 0};
+            swapcontext(&sched, &fs[t].ctx);
+            alive = alive || !fs[t].done;
+          }
+        }
+      }
+}
+}  // namespace emu
+inline void __syncthreads() { emu::block_bar.wait(); }
+template <class V> V __shfl_xor_sync(unsigned, V v, int off) {
+  const unsigned me = threadIdx.x;
+  auto& w = emu::warps[me / 32];
+  memcpy(w.slot[me % 32], &v, sizeof v);
+  w.bar.wait();
+  V r;
+  memcpy(&r, w.slot[(me % 32) ^ off], sizeof r);
+  w.bar.wait();
+  return r;
+}
+`;
+
+const driver = (struct: string, calls: readonly string[]) => String.raw`
+// Spec lines: "i32|f32 OFFSET VALUE", "in|out OFFSET BYTES PATH", "qscale VALUE",
+// "launch ENTRY GX GY GZ THREADS SMEM".
+int main(int argc, char** argv) {
+  alignas(16) static unsigned char args[sizeof(${struct})];
+  float qscale = 1.f;
+  std::vector<std::pair<std::string, std::pair<void*, size_t>>> outs;
+  FILE* f = fopen(argv[1], "r");
+  char kind[16], path[4096];
+  while (fscanf(f, "%15s", kind) == 1) {
+    std::string k = kind;
+    if (k == "i32" || k == "f32") {
+      size_t off; double v; fscanf(f, "%zu %lf", &off, &v);
+      if (k == "i32") { int x = (int)v; memcpy(args + off, &x, 4); } else { float x = (float)v; memcpy(args + off, &x, 4); }
+    } else if (k == "in" || k == "out") {
+      size_t off, bytes; fscanf(f, "%zu %zu %4095s", &off, &bytes, path);
+      void* p = aligned_alloc(64, (bytes + 63) / 64 * 64 + 64);
+      memset(p, 0xff, bytes); // poison: NaN in every float format
+      if (k == "in") { FILE* g = fopen(path, "rb"); if (bytes && fread(p, 1, bytes, g) != bytes) return 3; fclose(g); }
+      else outs.push_back({path, {p, bytes}});
+      memcpy(args + off, &p, sizeof p);
+    } else if (k == "qscale") {
+      fscanf(f, "%f", &qscale);
+    } else if (k == "launch") {
+      int entry; dim3 grid; unsigned threads; size_t smem;
+      fscanf(f, "%d %u %u %u %u %zu", &entry, &grid.x, &grid.y, &grid.z, &threads, &smem);
+      const ${struct}& a = *reinterpret_cast<const ${struct}*>(args);
+      switch (entry) {
+${calls.map((c, i) => `        case ${i}: emu::launch(grid, threads, smem, [&] { ${c}; }); break;`).join('\n')}
+      }
+    }
+  }
+  for (auto& [path, buf] : outs) { FILE* g = fopen(path.c_str(), "wb"); fwrite(buf.first, 1, buf.second, g); fclose(g); }
+  return 0;
+}
+`;
+
+/** The .cu's device part (up to the end of its namespace) made host-compilable, plus a driver. */
+export function emulationSource(a: Artifact, k: AttentionKernel): string {
+  const ns = `attnc_${k.name}`;
+  const end = a.code.indexOf(`} // namespace ${ns}`);
+  const device = a.code
+    .slice(0, end + `} // namespace ${ns}`.length)
+    .split('\n')
+    .filter((l) => !l.startsWith('#include'))
+    .join('\n')
+    .replace('extern __shared__ float4 smem4[];', 'float4* smem4 = emu::dyn_smem;');
+  const calls = a.entryPoints.map((e) =>
+    e.role === 'attention' ? `${ns}::${e.name}(a, qscale)` : `${ns}::${e.name}(a)`,
+  );
+  return [shim, device, driver(`AttncArgs_${k.name}`, calls)].join('\n');
+}
+
+/** Compiles the emulation of `a` in `dir`; returns the executable's path. */
+export async function buildEmulation(dir: string, a: Artifact, k: AttentionKernel): Promise<string> {
+  const src = join(dir, `${k.name}.emu.cpp`);
+  writeFileSync(src, emulationSource(a, k));
+  const exe = join(dir, `${k.name}.emu`);
+  expectOk(await run('g++', ['-std=c++20', '-O1', '-w', src, '-o', exe]), `g++ (CPU emulation of ${k.name})`);
+  return exe;
+}
+
+/** Runs the emulation on a spec file (see the driver above). */
+export async function runEmulation(exe: string, specPath: string): Promise<void> {
+  expectOk(await run(exe, [specPath]), `emulated kernel ${exe}`);
+}

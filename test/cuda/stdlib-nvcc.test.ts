@@ -1,0 +1,33 @@
+// Every stdlib kernel, compiled from its .attn through the whole pipeline, builds with
+// nvcc -arch=sm_90a in bf16 at D=64 and D=128 (one translation unit per configuration: artifacts
+// are namespaced, so this also checks they coexist).
+import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, it } from 'vitest';
+import { compile } from '../../src/compile.js';
+import { expectOk, run, scratchDir, writeArtifact } from './support.js';
+
+const NVCC = process.env.NVCC ?? 'nvcc';
+const stdlib = readdirSync('stdlib').filter((f) => f.endsWith('.attn'));
+
+describe('stdlib CUDA compiles with nvcc', () => {
+  for (const headDim of [64, 128]) {
+    it(`all ${stdlib.length} stdlib kernels, bf16, D=${headDim}`, async () => {
+      const dir = scratchDir(`stdlib-${headDim}`);
+      const parts = stdlib.map((file) => {
+        const { artifact } = compile(readFileSync(`stdlib/${file}`, 'utf8'), {
+          target: 'cuda',
+          file: `stdlib/${file}`,
+          headDim,
+          dtype: 'bf16',
+        });
+        writeArtifact(dir, artifact);
+        return artifact.code;
+      });
+      const tu = join(dir, 'stdlib.cu');
+      writeFileSync(tu, parts.join('\n'));
+      const flags = ['-arch=sm_90a', '-std=c++17', '-Xcompiler', '-Wall', '-Werror', 'all-warnings'];
+      expectOk(await run(NVCC, [...flags, '-c', tu, '-o', join(dir, 'stdlib.o')]), `nvcc ${tu}`);
+    }, 600_000);
+  }
+});

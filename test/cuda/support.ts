@@ -1,0 +1,92 @@
+// Shared helpers of the CUDA tests: kernel variants, rendering, and running compilers. CI has two
+// cores and vitest runs two test files at once, so each file runs one compiler at a time.
+import { execFile } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Artifact } from '../../src/codegen/artifact.js';
+import { renderCuda } from '../../src/codegen/cuda/index.js';
+import type { AttentionKernel, Schedule, StorageDType } from '../../src/ir/kernel.js';
+import {
+  documentKernel,
+  fullKernel,
+  slidingWindowKernel,
+  softcapAlibiKernel,
+  testSchedule,
+} from '../support/hand-kernels.js';
+
+export const handKernels: Readonly<Record<string, (s?: Schedule) => AttentionKernel>> = {
+  full: fullKernel,
+  sliding_window: slidingWindowKernel,
+  document: documentKernel,
+  softcap_alibi: softcapAlibiKernel,
+};
+
+export const dtypes: readonly StorageDType[] = ['f32', 'f16', 'bf16'];
+
+export const meta = { sourceHash: 'test-source', scheduleHash: 'test-schedule' };
+
+/** A kernel under another name (so several variants can share one C++ translation unit). */
+export function renamed(k: AttentionKernel, name: string): AttentionKernel {
+  return { ...k, name };
+}
+
+export function render(k: AttentionKernel): Artifact {
+  return renderCuda(k, meta);
+}
+
+export function scratchDir(label: string): string {
+  return mkdtempSync(join(tmpdir(), `attnc-cuda-${label}-`));
+}
+
+/** Writes the .cu, .h and .json of `a` into `dir`; returns the .cu path. */
+export function writeArtifact(dir: string, a: Artifact): string {
+  const cu = join(dir, `${a.name}.cu`);
+  writeFileSync(cu, a.code);
+  for (const [name, text] of Object.entries(a.files ?? {})) writeFileSync(join(dir, name), text);
+  return cu;
+}
+
+export interface RunResult {
+  readonly code: number;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+const MAX_PARALLEL = Number(process.env.ATTNC_TEST_JOBS ?? 1);
+let running = 0;
+const waiting: (() => void)[] = [];
+
+/** Runs a program (queued: at most MAX_PARALLEL at once per test file); never rejects. */
+export async function run(
+  cmd: string,
+  args: readonly string[],
+  cwd?: string,
+  timeoutMs = 300_000,
+): Promise<RunResult> {
+  if (running >= MAX_PARALLEL) await new Promise<void>((resolve) => waiting.push(resolve));
+  running++;
+  try {
+    return await new Promise<RunResult>((resolve) => {
+      execFile(cmd, [...args], { cwd, timeout: timeoutMs, maxBuffer: 64 << 20 }, (err, stdout, stderr) => {
+        const code = err ? (typeof err.code === 'number' ? err.code : 1) : 0;
+        resolve({ code, stdout: String(stdout), stderr: String(stderr) || (err ? String(err.message) : '') });
+      });
+    });
+  } finally {
+    running--;
+    waiting.shift()?.();
+  }
+}
+
+/** Throws with the tool's own output when it failed. */
+export function expectOk(r: RunResult, what: string): void {
+  if (r.code !== 0)
+    throw new Error(`${what} failed (exit ${r.code}):\n${r.stderr}\n${r.stdout}`.slice(0, 20_000));
+}
+
+export const CUDA_INCLUDE = process.env.CUDA_HOME
+  ? join(process.env.CUDA_HOME, 'include')
+  : '/usr/local/cuda/include';
+export const testScheduleWith = (over: Partial<Schedule>): Schedule =>
+  Object.freeze({ ...testSchedule, ...over });
