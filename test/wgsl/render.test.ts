@@ -12,9 +12,6 @@ import {
   wgslWorkgroupBytes,
 } from '../../src/codegen/wgsl/index.js';
 import { f32Literal, i32Literal, type WgslContext } from '../../src/codegen/wgsl/rules.js';
-import { Graph, type Node } from '../../src/ir/graph.js';
-import type { AttentionKernel } from '../../src/ir/kernel.js';
-import { Op } from '../../src/ir/ops.js';
 import {
   documentKernel,
   fullKernel,

@@ -1,6 +1,7 @@
 // What the CUDA backend can run, and how the SIMT attention core maps a Schedule onto threads.
 // The schedule pass can call cudaScheduleProblem to pick tile sizes; the backend refuses schedules
 // it cannot run with the same message.
+import { describeSchedule, positiveInt, scheduleShapeProblem } from '../common.js';
 import type { Schedule } from '../../ir/kernel.js';
 
 export interface CudaLimits {
@@ -46,7 +47,6 @@ export interface SimtPlan {
   readonly smemBytes: number;
 }
 
-const positiveInt = (x: number): boolean => Number.isInteger(x) && x >= 1;
 const isPow2 = (x: number): boolean => positiveInt(x) && (x & (x - 1)) === 0;
 
 /** Shared memory of the attention kernel: one K and one V tile, staged as f32. */
@@ -99,18 +99,9 @@ export function simtPlan(s: Schedule): SimtPlan | string {
 
 /** Why `s` cannot run on the CUDA backend (undefined when it can). */
 export function cudaScheduleProblem(s: Schedule, limits: CudaLimits = cudaLimits): string | undefined {
-  const name = `schedule (blockQ=${s.blockQ}, blockK=${s.blockK}, threads=${s.threads}, D=${s.headDim}, Dv=${s.valueDim}, ${s.dtype})`;
-  for (const key of [
-    'blockQ',
-    'blockK',
-    'threads',
-    'stages',
-    'headDim',
-    'valueDim',
-    'summaryBlock',
-  ] as const) {
-    if (!positiveInt(s[key])) return `${name}: ${key} must be a positive integer, got ${s[key]}`;
-  }
+  const name = describeSchedule(s);
+  const shape = scheduleShapeProblem(s);
+  if (shape) return shape;
   if (!limits.storageTypes.includes(s.dtype)) return `${name}: storage dtype ${s.dtype} is not supported`;
   if (s.threads > limits.maxThreadsPerBlock) {
     return `${name}: ${s.threads} threads per block exceed the limit of ${limits.maxThreadsPerBlock}`;

@@ -3,6 +3,7 @@
 // signed overflow is undefined in C++ and the optimizer exploits it —, bounds-checked loads, tile
 // summaries, saturating casts) render as calls to `__device__` helpers, and `helperSource` emits
 // only the helpers that rendering used.
+import { I32_MIN, rangeMaxBlocks } from '../common.js';
 import type { Node } from '../../ir/graph.js';
 import type { ParamSlot, ShapeDim, TensorSlot } from '../../ir/kernel.js';
 import { Op, type DType } from '../../ir/ops.js';
@@ -26,10 +27,7 @@ export type Rule = (n: Node, a: readonly string[], cx: CudaContext) => string;
 
 export const cudaType: Readonly<Record<DType, string>> = { i32: 'int', f32: 'float', bool: 'bool' };
 
-/** Ranges over more blocks than this return the full value range (sound, and bounded work per tile). */
-export const rangeMaxBlocks = 64;
-
-const I32_MIN = -2147483648;
+export { rangeMaxBlocks } from '../common.js';
 
 /** The args struct is visible as `a` in every kernel and helper. */
 export const ARGS = 'a';

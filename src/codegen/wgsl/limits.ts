@@ -1,6 +1,7 @@
 // What a WGSL schedule needs from a device, and the check that it fits. The schedule pass calls
 // wgslWorkgroupBytes (or wgslScheduleProblem) to pick tile sizes; the backend and the runtime call
 // checkWgslSchedule and refuse schedules that would fail pipeline creation on the device.
+import { describeSchedule, scheduleShapeProblem } from '../common.js';
 import type { Schedule } from '../../ir/kernel.js';
 
 export interface WgslLimits {
@@ -24,25 +25,14 @@ export function wgslWorkgroupBytes(s: Schedule): number {
   return 4 * s.blockK * (s.headDim + s.valueDim);
 }
 
-const positiveInt = (x: number): boolean => Number.isInteger(x) && x >= 1;
-
 /**
  * Why `s` cannot run under `limits` (undefined when it can). Without `limits`, only what holds on
  * every device is checked (the runtime checks the rest against the device it runs on).
  */
 export function wgslScheduleProblem(s: Schedule, limits?: WgslLimits): string | undefined {
-  const name = `schedule (blockQ=${s.blockQ}, blockK=${s.blockK}, threads=${s.threads}, D=${s.headDim}, Dv=${s.valueDim}, ${s.dtype})`;
-  for (const key of [
-    'blockQ',
-    'blockK',
-    'threads',
-    'stages',
-    'headDim',
-    'valueDim',
-    'summaryBlock',
-  ] as const) {
-    if (!positiveInt(s[key])) return `${name}: ${key} must be a positive integer, got ${s[key]}`;
-  }
+  const name = describeSchedule(s);
+  const shape = scheduleShapeProblem(s);
+  if (shape) return shape;
   if (s.dtype === 'bf16') {
     return `${name}: bf16 storage is not supported by the WGSL backend (WebGPU has no bf16 type); use f16 or f32`;
   }

@@ -2,6 +2,7 @@
 // WGSL built-in differs from attnc semantics (int floor division, bounds-checked loads, tile
 // summaries, saturating casts) render as calls to helper functions, and `helperSource` emits only
 // the helpers that rendering actually used.
+import { I32_MIN, rangeMaxBlocks } from '../common.js';
 import type { Node } from '../../ir/graph.js';
 import type { ParamSlot, ShapeDim, TensorSlot } from '../../ir/kernel.js';
 import { Op, type DType, type VarName } from '../../ir/ops.js';
@@ -23,10 +24,7 @@ export type Rule = (n: Node, a: readonly string[], cx: WgslContext) => string;
 
 export const wgslType: Readonly<Record<DType, string>> = { i32: 'i32', f32: 'f32', bool: 'bool' };
 
-/** Ranges over more blocks than this return the full value range (sound, and bounded work per tile). */
-export const rangeMaxBlocks = 64;
-
-const I32_MIN = -2147483648;
+export { rangeMaxBlocks } from '../common.js';
 
 // Uniform field and module-variable names, shared with kernel.ts.
 export const paramField = (name: string): string => `p_${name}`;
