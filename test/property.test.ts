@@ -6,6 +6,7 @@ import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
 import { compile } from '../src/compile.js';
 import { printDecl } from '../src/dsl/print.js';
+import { verify } from '../src/ir/verify.js';
 import { declPredicates } from '../src/runtime/ast-eval.js';
 import { compareArrays } from '../src/runtime/compare.js';
 import { referenceAttention } from '../src/runtime/reference.js';
@@ -30,6 +31,8 @@ async function check(
     valueDim: shape.Dv,
     limits: deviceLimits(device),
     schedule: { blockQ: tile, threads: tile, blockK: tile },
+    // Every pass must leave well-formed IR.
+    observe: (pass, ir) => expect(verify(ir), `IR after ${pass}`).toEqual([]),
   });
   const inputs = makeInputs(shape, seed, { magnitude });
   const params = Object.fromEntries(decl.defaults);

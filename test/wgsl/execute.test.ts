@@ -222,7 +222,8 @@ const hasF16 = (await getDevice()).features.has('shader-f16');
 
 describe('f16 storage (rel. error ≤ 2e-3)', () => {
   const f16 = withSchedule(testSchedule, { dtype: 'f16' });
-  it.skipIf(!hasF16)('sliding window and document kernels in f16', async () => {
+  // CI's lavapipe has shader-f16, so CI always runs this (and fails without it); elsewhere it is skipped.
+  it.skipIf(!hasF16 && !process.env.CI)('sliding window and document kernels in f16', async () => {
     expectAgreement(
       await runCase(slidingWindowKernel(f16), { B: 1, H: 2, Hkv: 1, Nq: 37, Nk: 45 }, { mask: window(8) }),
       2e-3,
