@@ -1,6 +1,8 @@
 // `attnc run`: compile for this machine's WebGPU device, execute on random inputs, and compare
 // with the dense float64 reference. Shared by the CLI and (later) the REPL's `:run`.
 import { compile } from '../compile.js';
+import { didYouMean } from '../dsl/checker.js';
+import { UsageError } from './errors.js';
 import type { StorageDType } from '../ir/kernel.js';
 import { tileCounts } from '../ir/tile-stats.js';
 import { declPredicates } from '../runtime/ast-eval.js';
@@ -54,6 +56,15 @@ export async function runKernel(source: string, o: RunOptions): Promise<RunRepor
 
   const rand = rng(o.seed);
   const sizes = { B: o.B, H: o.H, Hkv: o.Hkv, Nq: o.Nq, Nk: o.Nk };
+  const known = new Set(kernel.params.map((p) => p.name));
+  for (const name of Object.keys(o.params))
+    if (!known.has(name)) {
+      const hint = didYouMean(name, [...known]);
+      throw new UsageError(
+        `--param ${name}: ${kernel.name} has no scalar param \`${name}\`` +
+          (hint ? ` (${hint})` : ` (params: ${[...known].join(', ') || 'none'})`),
+      );
+    }
   const params: Record<string, number | boolean> = {};
   for (const p of kernel.params) {
     const v = o.params[p.name] ?? p.default;
