@@ -1,20 +1,27 @@
 #!/usr/bin/env node
-// attnc — the command line. Subcommands: check, compile, run. User errors print diagnostics (or a
-// one-line message) and exit 1, never a stack trace; internal errors exit 2.
+// attnc — the command line. Subcommands: check, compile, run, viz, repl. User errors print
+// diagnostics (or a one-line message) and exit 1, never a stack trace; internal errors exit 2.
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { CompileError } from '../diagnostics.js';
 import { compileCommand } from './compile-command.js';
 import { checkCommand, parseParamAssignments } from './check-command.js';
 import { UsageError } from './errors.js';
+import { startRepl } from './repl/index.js';
 import { runCommand } from './run-command.js';
+import { vizCommand } from './viz-command.js';
 
 const usage = `usage:
   attnc check FILE
   attnc compile FILE --target wgsl|cuda [--out DIR] [--dump-ir=PASS] [--entry NAME]
                      [--dim N] [--value-dim N] [--dtype f32|f16|bf16] [--no-lse]
+                     [--emit ts|js]   (wgsl: a self-contained module with a typed createKernel)
   attnc run FILE [--nq N] [--nk N] [--heads N] [--kv-heads N] [--batch N] [--dim N]
                  [--dtype f32|f16] [--param NAME=VALUE ...] [--seed N] [--repeat N] [--entry NAME]
+  attnc viz FILE --out mask.svg|mask.png [--nq N] [--nk N] [--head I] [--batch I] [--heads N]
+                 [--kv-heads N] [--param NAME=VALUE ...] [--seed N] [--entry NAME]
+                 (--head/--batch: which slice to draw)
+  attnc repl [FILE]       (history in $ATTNC_HOME/history, default ~/.attnc/history)
 `;
 
 function readSource(file: string): string {
@@ -38,6 +45,7 @@ async function main(argv: string[]): Promise<number> {
       'value-dim': { type: 'string' },
       dtype: { type: 'string' },
       'no-lse': { type: 'boolean' },
+      emit: { type: 'string' },
       nq: { type: 'string' },
       nk: { type: 'string' },
       heads: { type: 'string' },
@@ -46,6 +54,7 @@ async function main(argv: string[]): Promise<number> {
       param: { type: 'string', multiple: true },
       seed: { type: 'string' },
       repeat: { type: 'string' },
+      head: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -54,6 +63,7 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(usage);
     return command || values.help ? 0 : 1;
   }
+  if (command === 'repl') return startRepl({ file });
   if (!file) throw new UsageError(`${command}: missing FILE\n${usage}`);
   const source = readSource(file);
   const params = parseParamAssignments(values.param ?? []);
@@ -64,6 +74,8 @@ async function main(argv: string[]): Promise<number> {
       return compileCommand(source, file, values);
     case 'run':
       return runCommand(source, file, values, params);
+    case 'viz':
+      return vizCommand(source, file, values, params);
     default:
       throw new UsageError(`unknown command \`${command}\`\n${usage}`);
   }

@@ -1,0 +1,128 @@
+// `:set NAME=VALUE …` / `:unset NAME`: shape settings (nq, nk, heads, …) and param values. A
+// param is checked against the declaring kernel's type; a name no kernel declares is refused
+// (a typo should not silently do nothing).
+import type { ParamSlot } from '../../ir/kernel.js';
+import { defaultSettings, ReplError, type Session, type Settings } from './session.js';
+
+type Key = keyof Settings;
+
+/** Spellings accepted by :set (and offered by completion), mapped to settings. */
+export const settingNames: Readonly<Record<string, Key>> = {
+  nq: 'nq',
+  nk: 'nk',
+  heads: 'heads',
+  'kv-heads': 'kvHeads',
+  kv_heads: 'kvHeads',
+  batch: 'batch',
+  dim: 'dim',
+  dtype: 'dtype',
+  head: 'head',
+  seed: 'seed',
+  repeat: 'repeat',
+};
+
+function intValue(name: string, raw: string, min: number): number {
+  const n = Number(raw);
+  if (!raw || !Number.isInteger(n) || n < min)
+    throw new ReplError(`${name} expects an integer ≥ ${min}, got \`${raw}\``);
+  return n;
+}
+
+function setSetting(s: Settings, key: Key, name: string, raw: string): void {
+  if (key === 'dtype') {
+    if (raw !== 'f32' && raw !== 'f16' && raw !== 'bf16')
+      throw new ReplError(`dtype expects f32, f16 or bf16, got \`${raw}\``);
+    s.dtype = raw;
+  } else {
+    s[key] = intValue(name, raw, key === 'head' || key === 'seed' ? 0 : 1);
+  }
+}
+
+export function paramValue(slot: Pick<ParamSlot, 'name' | 'dtype'>, raw: string): number | boolean {
+  if (slot.dtype === 'bool') {
+    if (raw === 'true' || raw === 'false') return raw === 'true';
+    throw new ReplError(`param \`${slot.name}\` is a bool: use true or false, got \`${raw}\``);
+  }
+  const n = Number(raw);
+  if (!raw || !Number.isFinite(n))
+    throw new ReplError(`param \`${slot.name}\` expects a number, got \`${raw}\``);
+  if (slot.dtype === 'i32' && !Number.isInteger(n))
+    throw new ReplError(`param \`${slot.name}\` is an int, got \`${raw}\``);
+  return n;
+}
+
+/** The slot of param `name` in the current kernel, else in any defined kernel. */
+function findParam(session: Session, name: string): ParamSlot | undefined {
+  const defs = [...session.defs.values()].reverse();
+  for (const d of defs) {
+    const slot = session.compiled(d).kernel.params.find((p) => p.name === name);
+    if (slot) return slot;
+  }
+  return undefined;
+}
+
+export function describeSettings(session: Session): string {
+  const s = session.settings;
+  const shape = [
+    `nq=${s.nq}`,
+    `nk=${s.nk}`,
+    `heads=${s.heads}`,
+    `kv-heads=${s.kvHeads ?? s.heads}`,
+    `batch=${s.batch}`,
+    `dim=${s.dim}`,
+    `dtype=${s.dtype ?? 'default'}`,
+    `head=${s.head}`,
+    `seed=${s.seed}`,
+    `repeat=${s.repeat}`,
+  ].join(' ');
+  const cur = session.current;
+  const params = cur
+    ? session.compiled(cur).kernel.params.map((p) => {
+        const set = Object.hasOwn(session.params, p.name);
+        const v = set ? session.params[p.name] : p.default;
+        return `${p.name}=${v === undefined ? '(required)' : String(v)}${set ? '' : ' (default)'}`;
+      })
+    : [];
+  return `shape: ${shape}\nparams${cur ? ` of ${cur.name}` : ''}: ${params.join(' ') || '(none)'}`;
+}
+
+export function setCommand(session: Session, rest: string): void {
+  const items = rest
+    .replace(/\s*=\s*/g, '=')
+    .split(/\s+/)
+    .filter(Boolean);
+  if (!items.length) {
+    session.print(describeSettings(session));
+    return;
+  }
+  for (const item of items) {
+    const m = /^([A-Za-z_][\w-]*)=(.*)$/.exec(item);
+    if (!m) throw new ReplError(`:set expects NAME=VALUE, got \`${item}\``);
+    const [, name, raw] = m as unknown as [string, string, string];
+    const key = settingNames[name];
+    if (key) {
+      setSetting(session.settings, key, name, raw);
+      continue;
+    }
+    const slot = findParam(session, name);
+    if (!slot) {
+      const declared = session.current
+        ? session.compiled(session.current).kernel.params.map((p) => p.name)
+        : [];
+      throw new ReplError(
+        `no setting or param \`${name}\` (settings: ${Object.keys(settingNames).join(', ')}; params: ${declared.join(', ') || 'none'})`,
+      );
+    }
+    session.params[name] = paramValue(slot, raw);
+  }
+  session.print(items.join(' '));
+}
+
+/** Back to the default: a setting's, or a param's declared default. */
+export function unsetCommand(session: Session, rest: string): void {
+  for (const name of rest.split(/\s+/).filter(Boolean)) {
+    const key = settingNames[name];
+    if (key) Object.assign(session.settings, { [key]: defaultSettings[key] });
+    else delete session.params[name];
+  }
+}

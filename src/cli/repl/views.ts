@@ -1,0 +1,100 @@
+// `:mask` and `:stats`: the current kernel's mask and tile classes at the session's shape.
+import { maskGrid, type MaskGridOptions } from '../../viz/grid.js';
+import { densityText, tileText } from '../../viz/style.js';
+import { ReplError, type Session } from './session.js';
+import { drawMask, termCells } from './term-mask.js';
+
+function size(raw: string | undefined, fallback: number, what: string): number {
+  if (raw === undefined) return fallback;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n <= 0) throw new ReplError(`:mask expects positive ${what}, got \`${raw}\``);
+  return n;
+}
+
+/** Grid options shared by :mask and :stats: the session's shape, seed and params. */
+function gridOptions(session: Session, nq: number, nk: number): MaskGridOptions {
+  const s = session.settings;
+  return {
+    nq,
+    nk,
+    h: s.head,
+    heads: Math.max(s.heads, s.head + 1),
+    kvHeads: s.kvHeads ?? Math.max(s.heads, s.head + 1),
+    batch: s.batch,
+    params: session.paramsFor(session.requireCurrent()),
+    seed: s.seed,
+  };
+}
+
+/** `:mask [nq nk]` (one number: a square mask). */
+export function maskCommand(session: Session, args: readonly string[]): void {
+  const def = session.requireCurrent();
+  const nq = size(args[0], session.settings.nq, 'nq');
+  const nk = size(args[1], args[0] === undefined ? session.settings.nk : nq, 'nk');
+  const t0 = performance.now();
+  const compiled = session.compiled(def);
+  const cells = termCells(nq, nk, session.out);
+  const grid = maskGrid(compiled, { ...gridOptions(session, nq, nk), ...cells });
+  session.print(drawMask(grid, session.out, performance.now() - t0));
+}
+
+export function formatBytes(n: number): string {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let i = 0;
+  while (n >= 1024 && i < units.length - 1) {
+    n /= 1024;
+    i++;
+  }
+  return `${i === 0 ? n : n.toFixed(1)} ${units[i]}`;
+}
+
+/** Heads evaluated one by one up to this many (b, h) slices; beyond, head `head` stands for all. */
+const PER_HEAD_LIMIT = 32;
+
+/**
+ * `:stats`: density, tile counts and an estimate of the bytes the WGSL kernel moves. Each
+ * (q-tile) workgroup loads every non-empty K/V tile once; Q is read and O (+ lse) written once.
+ */
+export function statsCommand(session: Session): void {
+  const def = session.requireCurrent();
+  const s = session.settings;
+  const { kernel } = session.compiled(def);
+  const { blockQ, blockK, headDim: D, valueDim: Dv } = kernel.schedule;
+  const B = s.batch;
+  const H = Math.max(s.heads, s.head + 1);
+  const base = gridOptions(session, s.nq, s.nk);
+  const perHead = B * H <= PER_HEAD_LIMIT;
+  const shown = maskGrid(session.compiled(def), { ...base, cols: 1, rows: 1 });
+  let nonEmpty = 0;
+  let density = 0;
+  if (perHead) {
+    for (let b = 0; b < B; b++)
+      for (let h = 0; h < H; h++) {
+        const g = maskGrid(session.compiled(def), { ...base, b, h, cols: 1, rows: 1 });
+        nonEmpty += g.tiles.counts.full + g.tiles.counts.partial;
+        density += g.density / (B * H);
+      }
+  } else {
+    nonEmpty = (shown.tiles.counts.full + shown.tiles.counts.partial) * B * H;
+    density = shown.density;
+  }
+  const bytes = (s.dtype ?? 'f32') === 'f32' ? 4 : 2;
+  const rows = B * H * s.nq;
+  const kv = nonEmpty * blockK * (D + Dv) * bytes;
+  const lse = kernel.outputs.lse ? rows * 4 : 0;
+  const qo = rows * (D + Dv) * bytes + lse;
+  const allTiles = shown.tiles.rows * shown.tiles.cols * B * H;
+  const dense = allTiles * blockK * (D + Dv) * bytes + qo;
+  const heads = perHead ? `summed over B·H = ${B * H} head(s)` : `head ${s.head} × B·H = ${B * H}`;
+  session.print(
+    [
+      `${kernel.name}: nq=${s.nq} nk=${s.nk} B=${B} H=${H} D=${D} Dv=${Dv} ${s.dtype ?? 'f32'}, WGSL tiles ${blockQ}×${blockK}`,
+      `  ${densityText({ ...shown, density })}${B * H > 1 ? (perHead ? ' (mean over heads)' : ` (head ${s.head})`) : ''}`,
+      `  ${tileText(shown)} (head ${s.head})`,
+      `  bytes moved (estimate, ${heads}):`,
+      `    K/V = non-empty tiles × blockK × (D + Dv) × bytes/elem = ${nonEmpty} × ${blockK} × ${D + Dv} × ${bytes} = ${formatBytes(kv)}`,
+      `    Q/O = B·H·Nq × (D + Dv) × bytes/elem${lse ? ' + lse B·H·Nq × 4' : ''} = ${rows} × ${D + Dv} × ${bytes}${lse ? ` + ${rows} × 4` : ''} = ${formatBytes(qo)}`,
+      `    total ${formatBytes(kv + qo)}; dense (every tile) ${formatBytes(dense)}: ${((1 - (kv + qo) / dense) * 100).toFixed(0)}% saved`,
+    ].join('\n'),
+  );
+}

@@ -1,0 +1,76 @@
+// `attnc viz FILE --out mask.svg|mask.png`: the reference mask of one (batch, head) slice as a
+// token-level heatmap with the kernel's tile grid and classes, a legend and the density.
+import { writeFileSync } from 'node:fs';
+import { extname } from 'node:path';
+import { compile } from '../compile.js';
+import { GridError, maskGrid, type ParamValues } from '../viz/grid.js';
+import { renderPng } from '../viz/png.js';
+import { renderSvg } from '../viz/svg.js';
+import { densityText, tileText } from '../viz/style.js';
+import { positiveInt } from './compile-command.js';
+import { UsageError } from './errors.js';
+
+export interface VizFlags {
+  out?: string | undefined;
+  entry?: string | undefined;
+  nq?: string | undefined;
+  nk?: string | undefined;
+  head?: string | undefined;
+  batch?: string | undefined;
+  heads?: string | undefined;
+  'kv-heads'?: string | undefined;
+  dim?: string | undefined;
+  seed?: string | undefined;
+}
+
+/** Largest picture, in cells per axis: a token per pixel up to 1024 tokens, downsampled beyond. */
+const MAX_CELLS = 1024;
+
+function index(flag: string, raw: string | undefined): number {
+  if (raw === undefined) return 0;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 0) throw new UsageError(`--${flag} expects an index ≥ 0, got \`${raw}\``);
+  return n;
+}
+
+export function vizCommand(source: string, file: string, f: VizFlags, params: ParamValues): number {
+  const out = f.out;
+  if (!out) throw new UsageError('viz: missing --out FILE.svg or FILE.png');
+  const format = extname(out).toLowerCase();
+  if (format !== '.svg' && format !== '.png')
+    throw new UsageError(`viz: --out must end in .svg or .png, got \`${out}\``);
+  const compiled = compile(source, {
+    target: 'wgsl',
+    file,
+    ...(f.entry ? { entry: f.entry } : {}),
+    headDim: positiveInt('dim', f.dim, 64),
+  });
+  const nk = positiveInt('nk', f.nk, 1024);
+  const h = index('head', f.head);
+  const b = index('batch', f.batch);
+  const heads = positiveInt('heads', f.heads, h + 1);
+  let grid;
+  try {
+    grid = maskGrid(compiled, {
+      nq: positiveInt('nq', f.nq, nk),
+      nk,
+      b,
+      h,
+      heads,
+      kvHeads: positiveInt('kv-heads', f['kv-heads'], heads),
+      batch: b + 1,
+      params,
+      seed: positiveInt('seed', f.seed, 1),
+      cols: MAX_CELLS,
+      rows: MAX_CELLS,
+      // A picture is not latency-bound: evaluate every pair, trusting the classifier for nothing.
+      exact: true,
+    });
+  } catch (e) {
+    if (e instanceof GridError) throw new UsageError(`viz: ${e.message}`);
+    throw e;
+  }
+  writeFileSync(out, format === '.svg' ? renderSvg(grid) : renderPng(grid).png);
+  process.stdout.write(`wrote ${out}: ${grid.name}, ${densityText(grid)}; ${tileText(grid)}\n`);
+  return 0;
+}

@@ -1,0 +1,245 @@
+// The mask grid behind `attnc viz` and the REPL's `:mask`/`:stats`: the reference mask of one
+// (b, h) slice (declPredicates — the oracle's semantics, bottom-right aligned, q_offset = Nk − Nq)
+// downsampled into at most cols × rows cells, next to the kernel's own tile classes (classifyTile,
+// exactly as the kernels compute them).
+import { compile, type Compiled } from '../compile.js';
+import type { AttentionKernel, TileClass } from '../ir/kernel.js';
+import { classifyTile, type TileGridOptions } from '../ir/tile-stats.js';
+import { declPredicates } from '../runtime/ast-eval.js';
+import { randomTensor, rng, tensorLength } from '../runtime/inputs.js';
+import { fillCells, SAMPLES_PER_CELL, type Axis } from './sample.js';
+
+export type CellState = 'allowed' | 'masked' | 'mixed';
+export type ParamValues = Readonly<Record<string, number | boolean>>;
+
+/** A user-facing problem with the inputs of a grid (a param with no value, a bad type). */
+export class GridError extends Error {}
+
+export interface MaskGridOptions {
+  readonly nq: number;
+  readonly nk: number;
+  /** The batch and head of the slice drawn (default 0). */
+  readonly b?: number;
+  readonly h?: number;
+  /** Sizes the program sees as B, H, Hkv, D (defaults: b + 1, h + 1, H, the schedule's). */
+  readonly batch?: number;
+  readonly heads?: number;
+  readonly kvHeads?: number;
+  readonly params?: ParamValues;
+  /** Tensor params; missing ones get deterministic random content, as `attnc run` does. */
+  readonly tensors?: Readonly<Record<string, Int32Array | Float32Array>>;
+  readonly seed?: number;
+  /** At most this many cells per axis (default 1024). */
+  readonly cols?: number;
+  readonly rows?: number;
+  /**
+   * Evaluate every pair, even in tiles the classifier proves empty or full. Off, those tiles take
+   * their class's value after a spot check of 5 pairs each, which is what makes `:mask` at 1024
+   * tokens take a few ms instead of 10–60.
+   */
+  readonly exact?: boolean;
+  /** For source input: which declaration, and the file name in diagnostics. */
+  readonly entry?: string;
+  readonly file?: string;
+}
+
+export interface TileGrid {
+  readonly blockQ: number;
+  readonly blockK: number;
+  readonly rows: number;
+  readonly cols: number;
+  /** Row-major [qt · cols + kt]. */
+  readonly classes: readonly TileClass[];
+  readonly counts: Readonly<Record<TileClass, number>>;
+}
+
+/**
+ * Extension point for routing/selection programs (a later issue): the blocks a program selected
+ * for given inputs, drawn as an outline layer over the mask by both renderers.
+ */
+export interface SelectionLayer {
+  readonly label: string;
+  readonly blockQ: number;
+  readonly blockK: number;
+  /** Row-major [qBlock · ceil(nk / blockK) + kBlock], 1 = selected. */
+  readonly selected: Uint8Array;
+}
+
+export interface MaskGrid {
+  readonly name: string;
+  readonly nq: number;
+  readonly nk: number;
+  readonly qOffset: number;
+  readonly b: number;
+  readonly h: number;
+  readonly rows: number;
+  readonly cols: number;
+  /** Cell row r holds queries [rowStart[r], rowStart[r + 1]); likewise columns and keys. */
+  readonly rowStart: Int32Array;
+  readonly colStart: Int32Array;
+  /** Allowed fraction of each cell, row-major. */
+  readonly fraction: Float32Array;
+  /** Allowed fraction of all pairs (an estimate when `sampled`). */
+  readonly density: number;
+  /** True when some axis is longer than SAMPLE_ABOVE and cells were sampled, not counted. */
+  readonly sampled: boolean;
+  readonly samplesPerCell: number;
+  readonly tiles: TileGrid;
+  /** Tiles whose class the reference contradicts (a compiler bug; always 0 unless broken). */
+  readonly unsoundTiles: number;
+  /** The param values used, defaults filled in. */
+  readonly params: ParamValues;
+  readonly selection?: SelectionLayer;
+}
+
+/** Axes longer than this are sampled (SAMPLES_PER_CELL evenly spaced tokens per cell). */
+export const SAMPLE_ABOVE = 4096;
+export { SAMPLES_PER_CELL };
+
+export function cellState(g: MaskGrid, r: number, c: number): CellState {
+  const f = g.fraction[r * g.cols + c] ?? 0;
+  return f >= 1 ? 'allowed' : f <= 0 ? 'masked' : 'mixed';
+}
+
+/** Param values for `kernel`: given ones (type-checked), else defaults; unknown names ignored. */
+export function resolveParams(
+  kernel: AttentionKernel,
+  given: ParamValues = {},
+): Record<string, number | boolean> {
+  const out: Record<string, number | boolean> = {};
+  for (const p of kernel.params) {
+    const v = Object.hasOwn(given, p.name) ? given[p.name] : p.default;
+    if (v === undefined)
+      throw new GridError(`param \`${p.name}\` has no default: give it a value (${p.name}=VALUE)`);
+    if (p.dtype === 'bool' ? typeof v !== 'boolean' && v !== 0 && v !== 1 : typeof v !== 'number')
+      throw new GridError(`param \`${p.name}\` is ${p.dtype}, got ${String(v)}`);
+    if (p.dtype === 'i32' && !Number.isInteger(v))
+      throw new GridError(`param \`${p.name}\` is an int, got ${String(v)}`);
+    out[p.name] = v;
+  }
+  return out;
+}
+
+type Sizes = { B: number; H: number; Hkv: number; Nq: number; Nk: number; D: number };
+
+/** Tensor params: given, else random from `seed` in declaration order (as runKernel draws them). */
+function tensorEnv(
+  kernel: AttentionKernel,
+  sizes: Sizes,
+  params: ParamValues,
+  given: MaskGridOptions['tensors'],
+  seed: number,
+): Record<string, { data: Int32Array | Float32Array; shape: number[] }> {
+  const rand = rng(seed);
+  const out: Record<string, { data: Int32Array | Float32Array; shape: number[] }> = {};
+  for (const t of kernel.tensors) {
+    const shape = t.dims.map((d) =>
+      d.kind === 'literal' ? d.value : d.kind === 'param' ? Number(params[d.name]) : sizes[d.name],
+    );
+    const drawn = randomTensor(t, tensorLength(t, sizes, params), rand);
+    const data = given && Object.hasOwn(given, t.name) ? given[t.name]! : drawn;
+    const want = shape.reduce((a, b) => a * b, 1);
+    if (data.length !== want)
+      throw new GridError(`tensor \`${t.name}\` has ${data.length} elements, expected ${want}`);
+    out[t.name] = { data, shape };
+  }
+  return out;
+}
+
+/** Bucket boundaries of `n` items into `cells` nearly equal cells. */
+function starts(n: number, cells: number): Int32Array {
+  const s = new Int32Array(cells + 1);
+  for (let c = 0; c <= cells; c++) s[c] = Math.floor((c * n) / cells);
+  return s;
+}
+
+function positiveInt(name: string, v: number): number {
+  if (!Number.isInteger(v) || v <= 0) throw new GridError(`${name} must be a positive integer, got ${v}`);
+  return v;
+}
+
+export function maskGrid(input: string | Compiled, o: MaskGridOptions): MaskGrid {
+  const compiled =
+    typeof input === 'string'
+      ? compile(input, {
+          target: 'wgsl',
+          ...(o.file ? { file: o.file } : {}),
+          ...(o.entry ? { entry: o.entry } : {}),
+        })
+      : input;
+  const { kernel, decl } = compiled;
+  const nq = positiveInt('nq', o.nq);
+  const nk = positiveInt('nk', o.nk);
+  const b = o.b ?? 0;
+  const h = o.h ?? 0;
+  const H = o.heads ?? h + 1;
+  const sizes: Sizes = {
+    B: o.batch ?? b + 1,
+    H,
+    Hkv: o.kvHeads ?? H,
+    Nq: nq,
+    Nk: nk,
+    D: kernel.schedule.headDim,
+  };
+  if (b >= sizes.B || h >= sizes.H)
+    throw new GridError(`slice b=${b}, h=${h} is outside B=${sizes.B}, H=${sizes.H}`);
+  const params = resolveParams(kernel, o.params);
+  const tensors = tensorEnv(kernel, sizes, params, o.tensors, o.seed ?? 1);
+  const qOffset = nk - nq;
+
+  const tileOpts: TileGridOptions = {
+    b,
+    h,
+    Nq: nq,
+    Nk: nk,
+    qOffset,
+    kOffset: 0,
+    env: { params, tensors, vars: { ...sizes } },
+  };
+  const { blockQ, blockK } = kernel.schedule;
+  const tRows = Math.ceil(nq / blockQ);
+  const tCols = Math.ceil(nk / blockK);
+  const classes: TileClass[] = [];
+  const counts = { empty: 0, full: 0, partial: 0 };
+  for (let qt = 0; qt < tRows; qt++)
+    for (let kt = 0; kt < tCols; kt++) {
+      const c = classifyTile(kernel, tileOpts, qt, kt);
+      classes.push(c);
+      counts[c]++;
+    }
+
+  const rows = Math.min(nq, Math.max(1, Math.floor(o.rows ?? 1024)));
+  const cols = Math.min(nk, Math.max(1, Math.floor(o.cols ?? 1024)));
+  const rowStart = starts(nq, rows);
+  const colStart = starts(nk, cols);
+  const sampled = nq > SAMPLE_ABOVE || nk > SAMPLE_ABOVE;
+  const qAxis: Axis = { n: nq, starts: rowStart, block: blockQ, sample: nq > SAMPLE_ABOVE };
+  const kAxis: Axis = { n: nk, starts: colStart, block: blockK, sample: nk > SAMPLE_ABOVE };
+  const pred = declPredicates(decl.decl, { params, tensors, sizes }, { types: decl.types });
+  const filled = fillCells(qAxis, kAxis, {
+    mask: (i, j) => pred.mask(b, h, i + qOffset, j),
+    classes,
+    tileCols: tCols,
+    exact: o.exact ?? false,
+  });
+
+  return {
+    name: kernel.name,
+    nq,
+    nk,
+    qOffset,
+    b,
+    h,
+    rows,
+    cols,
+    rowStart,
+    colStart,
+    fraction: filled.fraction,
+    density: filled.density,
+    sampled,
+    samplesPerCell: sampled ? SAMPLES_PER_CELL : 1,
+    tiles: { blockQ, blockK, rows: tRows, cols: tCols, classes, counts },
+    unsoundTiles: filled.unsoundTiles,
+    params,
+  };
+}

@@ -1,0 +1,157 @@
+// The REPL session without a terminal: input splitting, statements added to the current kernel,
+// every command's output and errors (which never throw), completion and the history file.
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { dispatch } from '../../src/cli/repl/commands.js';
+import { complete } from '../../src/cli/repl/complete.js';
+import { HISTORY_SIZE, HistoryFile, historyPath, loadHistory } from '../../src/cli/repl/history.js';
+import { appendStatement, needsMore } from '../../src/cli/repl/input.js';
+import { Session } from '../../src/cli/repl/session.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'attnc-session-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+function session(): { s: Session; out: () => string; type: (...lines: string[]) => Promise<string> } {
+  let text = '';
+  const s = new Session({ write: (t) => void (text += t), columns: 100, rows: 40, color: false }, dispatch);
+  const type = async (...lines: string[]): Promise<string> => {
+    const start = text.length;
+    for (const l of lines) expect(await s.input(l)).toBe(false);
+    return text.slice(start);
+  };
+  return { s, out: () => text, type };
+}
+
+describe('input', () => {
+  it('keeps reading while braces or parens are open, or an attention header lacks its {', () => {
+    expect(needsMore('attention a() {', 'attention a() {')).toBe(true);
+    expect(needsMore('attention a() {\n  mask causal\n}', '}')).toBe(false);
+    expect(needsMore('attention a() { // }', 'attention a() { // }')).toBe(true);
+    expect(needsMore('attention a(\n  w: int = 3', '  w: int = 3')).toBe(true);
+    expect(needsMore('attention a()', 'attention a()')).toBe(true);
+    expect(needsMore('attention a()\n', '')).toBe(false); // an empty line gives up: diagnostics follow
+    expect(needsMore('}', '}')).toBe(false);
+    expect(needsMore('mask causal', 'mask causal')).toBe(false);
+  });
+
+  it('appends a statement as the last line of the body', () => {
+    expect(appendStatement('attention a() {\n  mask causal\n}', 'mask k > 2')).toBe(
+      'attention a() {\n  mask causal\n  mask k > 2\n}',
+    );
+    expect(appendStatement('attention a() { }', 'mask k > 2')).toBe('attention a() {\n  mask k > 2\n}');
+  });
+});
+
+describe('Session', () => {
+  it('defines, redefines, and adds bare statements to the current kernel', async () => {
+    const { s, type } = session();
+    expect(await type('attention a() {', '  mask causal', '}')).toBe('defined a (current)\n');
+    expect(await type('attention b() { }')).toBe('defined b (current)\n');
+    expect(await type('mask k < 2')).toBe('redefined b (current)\n');
+    expect(s.current?.source).toBe('attention b() {\n  mask k < 2\n}');
+    expect(await type('mask k <')).toMatch(/^error: .*\n --> <repl>:3:11/);
+    expect(s.current?.source).toBe('attention b() {\n  mask k < 2\n}');
+    expect(await type(':use a', ':list')).toBe('current: a\n  b\n* a\n');
+  });
+
+  it('prints :stats with the bytes formula', async () => {
+    const { type } = session();
+    await type('attention c() { mask causal }');
+    const out = await type(':stats');
+    expect(out).toContain('c: nq=1024 nk=1024 B=1 H=1 D=64 Dv=64 f32, WGSL tiles 64×32');
+    expect(out).toContain('density 50.0%');
+    expect(out).toContain('tiles 64×32: 240 full, 32 partial, 240 empty of 512 (head 0)');
+    expect(out).toContain(
+      'K/V = non-empty tiles × blockK × (D + Dv) × bytes/elem = 272 × 32 × 128 × 4 = 4.3 MiB',
+    );
+    expect(out).toContain(
+      'Q/O = B·H·Nq × (D + Dv) × bytes/elem + lse B·H·Nq × 4 = 1024 × 128 × 4 + 1024 × 4',
+    );
+    await type(':set heads=2 dtype=f16');
+    expect(await type(':stats')).toContain('= 544 × 32 × 128 × 2 = 4.3 MiB');
+  });
+
+  it(':emit, :ir, :set, :unset, :show and their errors', async () => {
+    const { type } = session();
+    expect(await type(':mask')).toBe('error: no attention defined yet: type one, or :load FILE\n');
+    await type('attention w(window: int = 4, on: bool = true) { mask on && q - k < window }');
+    expect(await type(':emit wgsl')).toContain('@compute');
+    expect(await type(':emit cuda')).toContain('extern "C"');
+    expect(await type(':emit ptx')).toBe('error: :emit expects wgsl or cuda\n');
+    expect(await type(':ir simplify')).toMatch(/^; w after simplify\n/);
+    expect(await type(':ir')).toMatch(/^; w after legalize-wgsl\n/);
+    expect(await type(':ir nope')).toMatch(/^error: unknown pass `nope`/);
+    expect(await type(':set window=2.5')).toBe('error: param `window` is an int, got `2.5`\n');
+    expect(await type(':set on=1')).toMatch(/is a bool: use true or false/);
+    expect(await type(':set dtype=f64')).toMatch(/dtype expects f32, f16 or bf16/);
+    expect(await type(':set window = 9 on=false nq=64')).toBe('window=9 on=false nq=64\n');
+    expect(await type(':set')).toContain('params of w: window=9 on=false');
+    await type(':unset window nq');
+    expect(await type(':set')).toMatch(/shape: nq=1024 .*\nparams of w: window=4 \(default\) on=false/);
+    expect(await type(':show')).toBe(
+      'attention w(window: int = 4, on: bool = true) { mask on && q - k < window }\n',
+    );
+    expect(await type(':frobnicate')).toBe('error: unknown command `:frobnicate` (:help lists them)\n');
+    expect(await type(':help')).toContain(':mask [nq [nk]]');
+  });
+
+  it('reports a param without a value instead of throwing', async () => {
+    const { type } = session();
+    await type('attention w(window: int) { mask q - k < window }');
+    expect(await type(':mask 8 8')).toBe(
+      'error: param `window` has no default: give it a value (window=VALUE)\n',
+    );
+    await type(':set window=3');
+    expect(await type(':mask 8 8')).toContain('density');
+  });
+
+  it(':save and :load keep every definition, the current one last', async () => {
+    const { s, type } = session();
+    const file = join(dir, 'two.attn');
+    await type('attention a() { mask causal }', 'attention b() { }', ':use a', `:save ${file}`);
+    expect(readFileSync(file, 'utf8')).toBe('attention b() { }\n\nattention a() { mask causal }\n');
+    const other = session();
+    expect(await other.type(`:load ${file}`)).toBe(`loaded b, a from ${file}; current: a\n`);
+    expect([...other.s.defs.keys()]).toEqual([...s.defs.keys()]);
+    expect(await other.type(':load /nonexistent.attn')).toBe(
+      'error: cannot read /nonexistent.attn: ENOENT\n',
+    );
+  });
+});
+
+describe('completion', () => {
+  it('completes commands, their arguments, params and builtins', async () => {
+    const { s, type } = session();
+    await type('attention w(window: int = 4) { let far = q - k > window\n mask !far }');
+    expect(complete(s, ':ma')).toEqual([[':mask'], ':ma']);
+    expect(complete(s, ':ir s')).toEqual([['schedule', 'simplify'], 's']);
+    expect(complete(s, ':set wi')).toEqual([['window='], 'wi']);
+    expect(complete(s, ':emit ')).toEqual([['cuda', 'wgsl'], '']);
+    expect(complete(s, 'mask cau')).toEqual([['causal'], 'cau']);
+    expect(complete(s, 'mask q - k < win')).toEqual([['window'], 'win']);
+    expect(complete(s, 'mask fa')[0]).toEqual(['false', 'far']);
+    expect(complete(s, 'mask ex')[0]).toEqual(['exp', 'exp2']);
+    expect(complete(s, 'atten')[0]).toEqual(['attention']);
+    expect(complete(s, ':load stdlib/sli')).toEqual([['stdlib/sliding_window.attn'], 'stdlib/sli']);
+    expect(complete(s, ':run --kv')).toEqual([['--kv-heads'], '--kv']);
+  });
+});
+
+describe('history', () => {
+  it('lives under $ATTNC_HOME, appends lines without repeats, and keeps the last HISTORY_SIZE', () => {
+    expect(historyPath({ ATTNC_HOME: '/x/y' })).toBe('/x/y/history');
+    expect(historyPath({ HOME: '/h' }).endsWith('/.attnc/history')).toBe(true);
+    const path = join(dir, 'sub', 'history');
+    const h = new HistoryFile(path, () => undefined);
+    for (const l of [':mask', ':mask', '', 'attention a() {', ':quit']) h.append(l);
+    expect(readFileSync(path, 'utf8')).toBe(':mask\nattention a() {\n:quit\n');
+    expect(loadHistory(path)).toEqual([':quit', 'attention a() {', ':mask']);
+    writeFileSync(path, Array.from({ length: HISTORY_SIZE + 5 }, (_, i) => `l${i}`).join('\n') + '\n');
+    const lines = loadHistory(path);
+    expect(lines.length).toBe(HISTORY_SIZE);
+    expect(lines[0]).toBe(`l${HISTORY_SIZE + 4}`);
+    expect(readFileSync(path, 'utf8').split('\n').filter(Boolean).length).toBe(HISTORY_SIZE);
+  });
+});

@@ -1,0 +1,51 @@
+// `attnc viz`: writes the picture the flags ask for, refuses bad flags with a usage error.
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { PNG } from 'pngjs';
+import { afterAll, describe, expect, it, vi } from 'vitest';
+import { UsageError } from '../../src/cli/errors.js';
+import { vizCommand } from '../../src/cli/viz-command.js';
+import { palette } from '../../src/viz/style.js';
+import { pngLayout } from '../../src/viz/png.js';
+import { maskGrid } from '../../src/viz/grid.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'attnc-viz-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+const source = readFileSync('stdlib/sliding_window.attn', 'utf8');
+vi.spyOn(process.stdout, 'write').mockImplementation(() => true);
+
+describe('attnc viz', () => {
+  it('writes a PNG of the requested slice and shape', () => {
+    const out = join(dir, 'mask.png');
+    const flags = { out, nq: '32', nk: '96', head: '1' };
+    expect(vizCommand(source, 'sw.attn', flags, { window: 16 })).toBe(0);
+    const image = PNG.sync.read(readFileSync(out));
+    const l = pngLayout(maskGrid(source, { nq: 32, nk: 96, h: 1, params: { window: 16 } }));
+    expect([image.width, image.height]).toEqual([l.width, l.height]);
+    const px = (r: number, c: number): number[] => {
+      const i = ((l.heatY + r * l.scale + 2) * image.width + l.heatX + c * l.scale + 2) * 4;
+      return [...image.data.subarray(i, i + 3)];
+    };
+    // Row 0 is query position 64: keys 49..64 allowed.
+    expect(px(0, 64)).toEqual([...palette.allowed]);
+    expect(px(0, 65)).toEqual([...palette.masked]);
+    expect(px(0, 48)).toEqual([...palette.masked]);
+  });
+
+  it('writes an SVG with the density', () => {
+    const out = join(dir, 'mask.svg');
+    vizCommand(source, 'sw.attn', { out, nq: '64', nk: '64' }, { window: 8 });
+    expect(readFileSync(out, 'utf8')).toMatch(/<text id="density"[^>]*>density 11\.\d%<\/text>/);
+  });
+
+  it('refuses an unknown format, a missing --out and a missing param value', () => {
+    expect(() => vizCommand(source, 'sw.attn', { out: join(dir, 'x.jpg') }, {})).toThrow(UsageError);
+    expect(() => vizCommand(source, 'sw.attn', {}, {})).toThrow(/--out/);
+    const needs = 'attention w(window: int) { mask q - k < window }';
+    expect(() => vizCommand(needs, 'w.attn', { out: join(dir, 'w.svg'), nq: '8' }, {})).toThrow(/no default/);
+    expect(() => vizCommand(source, 'sw.attn', { out: join(dir, 'h.svg'), head: '-1' }, {})).toThrow(
+      UsageError,
+    );
+  });
+});
