@@ -1,6 +1,9 @@
-// `attnc compile FILE --target wgsl|cuda [--out DIR] [--dump-ir=PASS]`.
+// `attnc compile FILE --target wgsl|cuda [--out DIR] [--dump-ir=PASS] [--emit ts|js]`.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import type { Artifact } from '../codegen/artifact.js';
+import { emitKernelModule } from '../codegen/emit-ts.js';
+import { formatFiles } from '../codegen/emit-ts-format.js';
 import { compile } from '../compile.js';
 import { dumpIR } from '../ir/dump.js';
 import type { StorageDType } from '../ir/kernel.js';
@@ -17,6 +20,7 @@ export interface CompileFlags {
   'value-dim'?: string | undefined;
   dtype?: string | undefined;
   'no-lse'?: boolean | undefined;
+  emit?: string | undefined;
 }
 
 export function positiveInt(flag: string, raw: string | undefined, fallback: number): number {
@@ -33,10 +37,15 @@ export function parseDtype(raw: string | undefined, fallback: StorageDType): Sto
   throw new UsageError(`--dtype expects f32, f16 or bf16, got \`${raw}\``);
 }
 
-export function compileCommand(source: string, file: string, f: CompileFlags): number {
+export function compileCommand(source: string, file: string, f: CompileFlags): number | Promise<number> {
   const target = f.target ?? 'wgsl';
   if (target !== 'wgsl' && target !== 'cuda')
     throw new UsageError(`--target expects wgsl or cuda, got \`${target}\``);
+  const emit = f.emit;
+  if (emit !== undefined && emit !== 'ts' && emit !== 'js')
+    throw new UsageError(`--emit expects ts or js, got \`${emit}\``);
+  if (emit !== undefined && target !== 'wgsl')
+    throw new UsageError(`--emit ${emit} needs --target wgsl (a CUDA artifact is .cu + .h + .json)`);
   const dump = f['dump-ir'];
   if (dump !== undefined && !passNames(target).includes(dump))
     throw new UsageError(`--dump-ir: unknown pass \`${dump}\` (passes: ${passNames(target).join(', ')})`);
@@ -54,6 +63,7 @@ export function compileCommand(source: string, file: string, f: CompileFlags): n
     },
   });
   if (dump !== undefined) return 0;
+  if (emit !== undefined) return emitModule(artifact, source, file, emit, f.out);
   const ext = target === 'wgsl' ? 'wgsl' : 'cu';
   const { code, files, ...rest } = artifact;
   const manifest = JSON.stringify({ ...rest, code: `${artifact.name}.${ext}` }, null, 2) + '\n';
@@ -69,6 +79,30 @@ export function compileCommand(source: string, file: string, f: CompileFlags): n
   process.stdout.write(
     `wrote ${Object.keys(written)
       .map((n) => join(f.out!, n))
+      .join(', ')}\n`,
+  );
+  return 0;
+}
+
+/** `--emit ts|js`: the artifact as a self-contained module (codegen/emit-ts.ts), formatted. */
+async function emitModule(
+  artifact: Artifact,
+  source: string,
+  file: string,
+  lang: 'ts' | 'js',
+  out: string | undefined,
+): Promise<number> {
+  const files = await formatFiles(emitKernelModule(artifact, { lang, source, file }).files);
+  const main = `${artifact.name}.${lang}`;
+  if (!out) {
+    process.stdout.write(files[main]!);
+    return 0;
+  }
+  mkdirSync(out, { recursive: true });
+  for (const [name, text] of Object.entries(files)) writeFileSync(join(out, name), text);
+  process.stdout.write(
+    `wrote ${Object.keys(files)
+      .map((n) => join(out, n))
       .join(', ')}\n`,
   );
   return 0;

@@ -1,0 +1,197 @@
+// The kernel-independent argument checks of an emitted TypeScript/JS module (emit-ts-kernel.ts has
+// the GPU half; emit-ts.ts writes the kernel-specific parts: the WGSL, the tables, the types and
+// `resolve`, which evaluates shapes and grids and packs the uniforms). It is text, not code this
+// package runs: a generated module must import nothing.
+// TypeScript-only syntax is wrapped in «…» so one text yields both languages (emit-ts.ts strips
+// the markers for TS and the marked spans for JS).
+
+export const runtimeSource = `
+// ---- The runtime: the same in every attnc module; the kernel-specific parts are above. ----
+
+// GPUBufferUsage / GPUShaderStage / GPUMapMode bits, spelled out so that a device made elsewhere
+// (Dawn in Node) works without the globals a browser defines.
+const MAP_READ = 0x1;
+const COPY_SRC = 0x4;
+const COPY_DST = 0x8;
+const UNIFORM = 0x40;
+const STORAGE = 0x80;
+const COMPUTE = 0x4;
+
+«type Binding = KernelBinding;
+type Role = KernelBinding['role'];
+type Buffers = Record<string, GPUBuffer>;
+/** A launch's evaluated shapes (by binding name), grids (by entry point) and packed uniforms. */
+interface Resolved {
+  shapes: Record<string, number[]>;
+  grids: [number, number, number][];
+  uniforms: ArrayBuffer;
+}»
+
+/** Bind group 0 of every entry point: one explicit layout, so a single bind group serves every pass. */
+export const bindGroupLayoutEntries«: GPUBindGroupLayoutEntry[]» = bindings.map((b) => ({
+  binding: b.binding,
+  visibility: COMPUTE,
+  buffer: { type: b.type },
+}));
+
+/** Invalid arguments: every problem at once, each naming the buffer, size or param. */
+export class KernelInputError extends Error {
+  «readonly issues: readonly string[];»
+  constructor(issues«: readonly string[]») {
+    super(
+      \`kernel "\${kernelName}": \` +
+        (issues.length === 1 ? issues[0] : \`invalid arguments:\\n  \${issues.join('\\n  ')}\`),
+    );
+    this.name = 'KernelInputError';
+    this.issues = issues;
+  }
+}
+
+const isI32 = (x«: unknown»)«: x is number» =>
+  typeof x === 'number' && Number.isInteger(x) && x >= -2147483648 && x <= 2147483647;
+
+function describe(x«: unknown»)«: string» {
+  if (ArrayBuffer.isView(x)) {
+    return \`\${x.constructor.name} of \${(x «as unknown as ArrayLike<number>»).length} elements\`;
+  }
+  if (Array.isArray(x)) return \`a plain Array of \${x.length} elements\`;
+  return typeof x === 'object' && x !== null ? 'an object' : \`\${typeof x} \${String(x)}\`;
+}
+
+function checkSizes(raw«: unknown»)«: Sizes» {
+  const s = (typeof raw === 'object' && raw !== null ? raw : {}) «as Record<string, unknown>»;
+  const issues«: string[]» = [];
+  if (typeof raw !== 'object' || raw === null) issues.push(\`sizes: expected { B, H, Hkv, Nq, Nk }, got \${describe(raw)}\`);
+  for (const name of ['B', 'H', 'Hkv', 'Nq', 'Nk']) {
+    const v = s[name];
+    const min = name === 'H' || name === 'Hkv' ? 1 : 0;
+    if (!isI32(v) || v < min) issues.push(\`size \${name}: expected an integer >= \${min}, got \${describe(v)}\`);
+  }
+  const sizes = s «as unknown as Sizes»;
+  if (issues.length === 0 && sizes.H % sizes.Hkv !== 0) {
+    issues.push(\`sizes: H (\${sizes.H}) must be a multiple of Hkv (\${sizes.Hkv}) (query head h reads kv head h / (H / Hkv))\`);
+  }
+  if (issues.length > 0) throw new KernelInputError(issues);
+  return { B: sizes.B, H: sizes.H, Hkv: sizes.Hkv, Nq: sizes.Nq, Nk: sizes.Nk };
+}
+
+function unknownKeys(what«: string», obj«: unknown», known«: readonly string[]», issues«: string[]»)«: void» {
+  if (obj === undefined) return;
+  if (typeof obj !== 'object' || obj === null) {
+    issues.push(\`\${what}s: expected an object, got \${describe(obj)}\`);
+    return;
+  }
+  for (const key of Object.keys(obj)) {
+    if (!known.includes(key)) {
+      issues.push(\`\${what} "\${key}": the kernel has no such \${what} (known: \${known.join(', ') || 'none'})\`);
+    }
+  }
+}
+
+/** Position, offset and scale arguments, shared by every kernel. */
+function launchScalars(o«: LaunchOptions», s«: Sizes», issues«: string[]») {
+  const qOffset = o.qOffset ?? s.Nk - s.Nq;
+  const kOffset = o.kOffset ?? 0;
+  const scale = Math.fround(o.scale ?? 1 / Math.sqrt(schedule.headDim));
+  if (!isI32(qOffset)) issues.push(\`qOffset: expected an i32 (integer), got \${describe(qOffset)}\`);
+  if (!isI32(kOffset)) issues.push(\`kOffset: expected an i32 (integer), got \${describe(kOffset)}\`);
+  if (!Number.isFinite(scale)) issues.push(\`scale: expected a finite number, got \${describe(o.scale)}\`);
+  return { qOffset, kOffset, scale };
+}
+
+function checkShapes(shapes«: Record<string, number[]>»)«: void» {
+  const bad = Object.entries(shapes).filter(([, shape]) => shape.some((d) => !(d >= 0)));
+  if (bad.length > 0) {
+    throw new KernelInputError(bad.map(([name, shape]) => \`buffer "\${name}": its shape evaluates to [\${shape.join(', ')}]\`));
+  }
+}
+
+const count = (shape«: readonly number[]»)«: number» => shape.reduce((a, b) => a * b, 1);
+const elementBytes = (b«: Binding»)«: number» => (b.dtype === 'f16' ? 2 : 4);
+/** Buffer sizes are multiples of 4 (copies) and never 0 (bindings must not be empty). */
+const bufferBytes = (b«: Binding», shape«: readonly number[]»)«: number» =>
+  Math.max(16, Math.ceil((count(shape) * elementBytes(b)) / 4) * 4);
+const isInput = (role«: Role»)«: boolean» => role === 'q' || role === 'k' || role === 'v' || role === 'tensor';
+const isOutput = (role«: Role»)«: boolean» => role === 'out' || role === 'lse';
+
+/** "f32[B=1, H=2, Nq=300, D=64]": the shape expressions with their values. */
+function shapeText(b«: Binding», shape«: readonly number[]»)«: string» {
+  const dims = b.shape.map((e, i) => (e === String(shape[i]) ? e : \`\${e}=\${shape[i]}\`));
+  return \`\${b.dtype}[\${dims.join(', ')}]\`;
+}
+
+const hostArrays = { f32: Float32Array, f16: Uint16Array, i32: Int32Array, u32: Uint32Array };
+
+function checkHostInputs(args«: Record<string, unknown>», r«: Resolved»)«: void» {
+  const issues«: string[]» = [];
+  unknownKeys('argument', args, [...bindings.filter((b) => isInput(b.role)).map((b) => b.name), ...launchKeys], issues);
+  for (const b of bindings) {
+    if (!isInput(b.role)) continue;
+    const shape = r.shapes[b.name]«!»;
+    const data = args[b.name];
+    const ctor = hostArrays[b.dtype];
+    if (!(data instanceof ctor) || data.length !== count(shape)) {
+      const bits = b.dtype === 'f16' ? ' of f16 bits' : '';
+      issues.push(
+        \`\${b.role === 'tensor' ? 'tensor' : 'input'} "\${b.name}": expected \${shapeText(b, shape)} (\${count(shape)} elements, a \${ctor.name}\${bits}), got \${describe(data)}\`,
+      );
+    }
+  }
+  if (issues.length > 0) throw new KernelInputError(issues);
+}
+
+function checkGpuBuffers(args«: Record<string, unknown>», r«: Resolved»)«: void» {
+  const issues«: string[]» = [];
+  const names = bindings.filter((b) => isInput(b.role) || isOutput(b.role)).map((b) => b.name);
+  unknownKeys('argument', args, [...names, ...launchKeys], issues);
+  for (const b of bindings) {
+    if (!isInput(b.role) && !isOutput(b.role)) continue;
+    const buf = args[b.name] «as { size?: unknown } | undefined»;
+    const need = count(r.shapes[b.name]«!») * elementBytes(b);
+    if (typeof buf !== 'object' || buf === null || typeof buf.size !== 'number') {
+      issues.push(\`buffer "\${b.name}": expected a GPUBuffer holding \${shapeText(b, r.shapes[b.name]«!»)}, got \${describe(buf)}\`);
+    } else if (buf.size < need) {
+      issues.push(\`buffer "\${b.name}": \${shapeText(b, r.shapes[b.name]«!»)} needs \${need} bytes, the GPUBuffer has \${buf.size}\`);
+    }
+  }
+  if (issues.length > 0) throw new KernelInputError(issues);
+}
+`;
+
+export const cdivSource = `
+/** Ceiling division of the shape and grid expressions (sizes are non-negative integers). */
+function cdiv(a«: number», b«: number»)«: number» {
+  if (!(b > 0)) throw new KernelInputError([\`cdiv(\${a}, \${b}): the divisor must be positive\`]);
+  return Math.ceil(a / b);
+}
+`;
+
+export const intParamSource = `
+function intParam(name«: string», v«: unknown», fallback«: number | undefined», issues«: string[]»)«: number» {
+  const x = v === undefined ? fallback : v;
+  if (x === undefined) issues.push(\`param "\${name}": missing (i32, no default)\`);
+  else if (!isI32(x)) issues.push(\`param "\${name}": expected an i32 (integer), got \${describe(x)}\`);
+  else return x;
+  return 0;
+}
+`;
+
+export const floatParamSource = `
+function floatParam(name«: string», v«: unknown», fallback«: number | undefined», issues«: string[]»)«: number» {
+  const x = v === undefined ? fallback : v;
+  if (x === undefined) issues.push(\`param "\${name}": missing (f32, no default)\`);
+  else if (typeof x !== 'number' || Number.isNaN(x)) issues.push(\`param "\${name}": expected an f32 number, got \${describe(x)}\`);
+  else return Math.fround(x);
+  return 0;
+}
+`;
+
+export const boolParamSource = `
+function boolParam(name«: string», v«: unknown», fallback«: number | undefined», issues«: string[]»)«: number» {
+  if (v === undefined && fallback !== undefined) return fallback;
+  if (v === undefined) issues.push(\`param "\${name}": missing (bool, no default)\`);
+  else if (typeof v !== 'boolean') issues.push(\`param "\${name}": expected a boolean, got \${describe(v)}\`);
+  else return v ? 1 : 0;
+  return 0;
+}
+`;

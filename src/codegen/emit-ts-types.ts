@@ -1,0 +1,133 @@
+// The type declarations of an emitted module (emit-ts.ts): the tables' shapes, and the dispatch and
+// encode arguments, which list exactly this kernel's buffers (with their TypedArray types) and
+// params (optional where they have a default). Shared by the .ts module and the JS module's .d.ts.
+import type { Artifact, Binding } from './artifact.js';
+
+const hostArray: Record<Binding['dtype'], string> = {
+  f32: 'Float32Array',
+  f16: 'Uint16Array',
+  i32: 'Int32Array',
+  u32: 'Uint32Array',
+  bf16: 'never',
+};
+
+const paramType = { i32: 'number', f32: 'number', bool: 'boolean' } as const;
+
+/** `f32[B, H, Nq, D=64]`: the shape with D/Dv's values, for doc comments. */
+function shapeDoc(b: Binding, a: Artifact): string {
+  const dims = b.shape.map((d) =>
+    d === 'D' ? `D=${a.schedule.headDim}` : d === 'Dv' ? `Dv=${a.schedule.valueDim}` : d,
+  );
+  const what = b.dtype === 'f16' ? 'f16 bits' : b.dtype;
+  return `${what}[${dims.join(', ')}]`;
+}
+
+export function kernelTypes(a: Artifact): string {
+  const inputs = a.bindings.filter((b) => ['q', 'k', 'v', 'tensor'].includes(b.role));
+  const outputs = a.bindings.filter((b) => b.role === 'out' || b.role === 'lse');
+  const anyRequired = a.params.some((p) => p.default === undefined);
+  const params = a.params.map((p) => {
+    const opt = p.default === undefined ? '' : '?';
+    const dflt =
+      p.default === undefined
+        ? 'required'
+        : `default ${p.dtype === 'bool' ? String(p.default === 1) : p.default}`;
+    return `  /** ${p.dtype}, ${dflt} */\n  ${p.name}${opt}: ${paramType[p.dtype]};`;
+  });
+  const member = (b: Binding, type: string, note = ''): string =>
+    `  /** ${note}${shapeDoc(b, a)} */\n  ${b.name}: ${type};`;
+  const s = a.schedule;
+  const scheduleFields = Object.entries(s).map(([k, v]) =>
+    k === 'dtype' ? `  readonly dtype: 'f32' | 'f16' | 'bf16';` : `  readonly ${k}: ${typeof v};`,
+  );
+  return [
+    '/** Runtime sizes of one launch. */',
+    'export interface Sizes {',
+    '  /** Batch. */\n  B: number;',
+    '  /** Query heads. */\n  H: number;',
+    '  /** Key/value heads (H must be a multiple: GQA/MQA). */\n  Hkv: number;',
+    '  /** Query rows. */\n  Nq: number;',
+    '  /** Key rows. */\n  Nk: number;',
+    '}',
+    ...(a.params.length > 0
+      ? ['', "/** The kernel's params (runtime uniforms). */", 'export interface Params {', ...params, '}']
+      : []),
+    '',
+    '/** Everything of a launch besides its buffers. */',
+    'export interface LaunchOptions {',
+    '  sizes: Sizes;',
+    ...(a.params.length > 0 ? [`  params${anyRequired ? '' : '?'}: Params;`] : []),
+    '  /** Position of query row 0 (default Nk - Nq: the queries are the last Nq positions). */',
+    '  qOffset?: number;',
+    '  /** Position of key row 0 (default 0). */',
+    '  kOffset?: number;',
+    `  /** Score scale (default 1/sqrt(${s.headDim}), rounded to f32). */`,
+    '  scale?: number;',
+    '}',
+    '',
+    '/** dispatch(): host arrays in, host arrays out (buffers made and freed per call). */',
+    'export interface DispatchArgs extends LaunchOptions {',
+    ...inputs.map((b) => member(b, hostArray[b.dtype], b.role === 'tensor' ? 'tensor ' : '')),
+    '}',
+    '',
+    'export interface DispatchResult {',
+    ...outputs.map((b) =>
+      member(
+        b,
+        'Float32Array',
+        b.role === 'lse' ? 'natural log, -Infinity for rows with no allowed key: ' : '',
+      ),
+    ),
+    '}',
+    '',
+    '/** encode()/prepare(): GPUBuffers the caller owns (STORAGE usage), read and written in place. */',
+    'export interface EncodeArgs extends LaunchOptions {',
+    ...inputs.map((b) => member(b, 'GPUBuffer', b.role === 'tensor' ? 'tensor ' : '')),
+    ...outputs.map((b) => member(b, 'GPUBuffer', 'written: ')),
+    '}',
+    '',
+    '/** A launch bound once (uniforms, summary scratch, bind group), encoded any number of times. */',
+    'export interface PreparedLaunch {',
+    '  encode(encoder: GPUCommandEncoder): void;',
+    "  /** Frees the launch's own buffers (after the last submit that uses them). */",
+    '  destroy(): void;',
+    '}',
+    '',
+    'export interface Kernel {',
+    '  /** Uploads, runs (summaries, then attention), reads back. */',
+    '  dispatch(args: DispatchArgs): Promise<DispatchResult>;',
+    '  /** Records one compute pass into `encoder`; the caller submits. */',
+    '  encode(encoder: GPUCommandEncoder, args: EncodeArgs): void;',
+    '  /** Binds a launch once, for engines that replay it every step. */',
+    '  prepare(args: EncodeArgs): PreparedLaunch;',
+    '  destroy(): void;',
+    '}',
+    '',
+    'export interface KernelSchedule {',
+    ...scheduleFields,
+    '}',
+    '',
+    'export interface KernelBinding {',
+    '  readonly name: string;',
+    '  /** @group(0) @binding(n). */',
+    '  readonly binding: number;',
+    "  readonly role: 'q' | 'k' | 'v' | 'out' | 'lse' | 'tensor' | 'summary' | 'uniforms';",
+    "  readonly dtype: 'f32' | 'f16' | 'i32' | 'u32';",
+    '  /** Expressions over B H Hkv Nq Nk D Dv and int params; cdiv(a, b) is ceiling division. */',
+    '  readonly shape: readonly string[];',
+    '  readonly type: GPUBufferBindingType;',
+    '}',
+    '',
+    'export interface KernelEntryPoint {',
+    '  readonly name: string;',
+    "  readonly role: 'summary' | 'attention';",
+    '  readonly workgroupSize: readonly [number, number, number];',
+    '  readonly grid: readonly [string, string, string];',
+    '}',
+    '',
+    'export interface UniformLayout {',
+    '  readonly bytes: number;',
+    "  readonly fields: readonly { readonly name: string; readonly dtype: 'i32' | 'u32' | 'f32'; readonly offset: number }[];",
+    '}',
+  ].join('\n');
+}

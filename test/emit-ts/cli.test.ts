@@ -1,0 +1,51 @@
+// `attnc compile --emit ts|js` through the built CLI (`npm test` builds first): files written,
+// prettier-clean, and usage errors for what cannot be emitted.
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import * as prettier from 'prettier';
+import { describe, expect, it } from 'vitest';
+
+const cli = 'dist/src/cli/main.js';
+const attnc = (...args: string[]) => {
+  const r = spawnSync(process.execPath, [cli, ...args], { encoding: 'utf8' });
+  return { code: r.status, out: r.stdout, err: r.stderr };
+};
+const style = { singleQuote: true, printWidth: 110, trailingComma: 'all', parser: 'typescript' } as const;
+
+describe('attnc compile --emit', () => {
+  it('is built', () => expect(existsSync(cli), 'run `npm run build` first').toBe(true));
+
+  it('--emit ts --out DIR writes one formatted module', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'attnc-emit-'));
+    const r = attnc('compile', 'stdlib/document.attn', '--target', 'wgsl', '--emit', 'ts', '--out', dir);
+    expect(r.code, r.err).toBe(0);
+    expect(r.out).toBe(`wrote ${join(dir, 'document.ts')}\n`);
+    const text = readFileSync(join(dir, 'document.ts'), 'utf8');
+    expect(await prettier.check(text, style)).toBe(true);
+    expect(text).toContain('export async function createKernel(device: GPUDevice): Promise<Kernel>');
+    expect(text).not.toMatch(/^import /m);
+  });
+
+  it('--emit js writes the module and its .d.ts; without --out the module goes to stdout', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'attnc-emit-'));
+    const r = attnc('compile', 'stdlib/softcap.attn', '--emit', 'js', '--out', dir, '--dim', '16');
+    expect(r.code, r.err).toBe(0);
+    for (const f of ['softcap.js', 'softcap.d.ts']) {
+      expect(await prettier.check(readFileSync(join(dir, f), 'utf8'), style), f).toBe(true);
+    }
+    const stdout = attnc('compile', 'stdlib/softcap.attn', '--emit', 'js', '--dim', '16');
+    expect(stdout.code, stdout.err).toBe(0);
+    expect(stdout.out).toBe(readFileSync(join(dir, 'softcap.js'), 'utf8'));
+  });
+
+  it('usage errors: --emit with --target cuda, an unknown language', () => {
+    const cuda = attnc('compile', 'stdlib/softcap.attn', '--target', 'cuda', '--emit', 'ts');
+    expect(cuda.code).toBe(1);
+    expect(cuda.err).toContain('--emit ts needs --target wgsl');
+    const bad = attnc('compile', 'stdlib/softcap.attn', '--emit', 'py');
+    expect(bad.code).toBe(1);
+    expect(bad.err).toContain('--emit expects ts or js, got `py`');
+  });
+});

@@ -1,0 +1,27 @@
+// The Node examples run and pass their own reference checks (they use the built CLI and dist/:
+// `npm test` builds first). The browser example has its own test in test/browser.
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+
+const node = (...args: string[]) => {
+  const r = spawnSync(process.execPath, args, { encoding: 'utf8', timeout: 120_000 });
+  return { code: r.status, out: r.stdout, err: r.stderr };
+};
+
+describe('examples/', () => {
+  it('is built', () => expect(existsSync('dist/src/cli/main.js'), 'run `npm run build` first').toBe(true));
+
+  it('engine-loop.mjs: 4 layers (GQA, different masks/params) on the GPU, every layer checked', () => {
+    const r = node('examples/engine-loop.mjs', '--steps', '2', '--tokens', '96');
+    expect(r.code, r.out + r.err).toBe(0);
+    expect(r.out).toMatch(/^step 1: [\d.]+ ms \(4 layers, 1 submit\)$/m);
+    expect(r.out.match(/agrees with the reference/g)).toHaveLength(4);
+  });
+
+  it('custom-mask.mjs: compile a mask from a string and run it', () => {
+    const r = node('examples/custom-mask.mjs');
+    expect(r.code, r.out + r.err).toBe(0);
+    expect(r.out).toMatch(/strided_local: relative error/);
+  });
+});
