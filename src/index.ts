@@ -15,3 +15,6 @@ export type { AttentionKernel, Schedule, StorageDType, TileClass } from './ir/ke
 export { dumpIR } from './ir/dump.js';
 export { passNames } from './ir/pipeline.js';
 export { tileCounts, classifyTile } from './ir/tile-stats.js';
+export { maskGrid, type MaskGrid, type MaskGridOptions } from './viz/grid.js';
+export { renderSvg } from './viz/svg.js';
+export { emitKernelModule } from './codegen/emit-ts.js';
