@@ -4,7 +4,7 @@ import type { Artifact } from './codegen/artifact.js';
 import { targets } from './codegen/targets.js';
 import { CompileError, error, hasErrors, noSpan, type Diagnostic } from './diagnostics.js';
 import type { CheckedDecl } from './dsl/checker.js';
-import { frontend } from './dsl/index.js';
+import { frontend, sparsitySpan, usesDataDependentSparsity } from './dsl/index.js';
 import type { Program } from './dsl/ast.js';
 import { hashString, hashValue } from './hash.js';
 import type { AttentionKernel, Schedule, StorageDType } from './ir/kernel.js';
@@ -71,6 +71,18 @@ export function checkSource(
 export function compile(source: string, options: CompileOptions): Compiled {
   const file = options.file ?? '<input>';
   const { program, decl } = checkSource(source, file, options.entry);
+  // The language and the reference know routing/selection; the IR and backends do not yet.
+  const sparsity = sparsitySpan(decl.decl);
+  if (usesDataDependentSparsity(decl.decl) && sparsity)
+    throw new CompileError(
+      [
+        error(
+          'routing/selection is not yet supported by the code generators (it checks and runs in the reference)',
+          sparsity,
+        ),
+      ],
+      source,
+    );
   const target = targets[options.target];
   const diagnostics: Diagnostic[] = [];
   const headDim = options.headDim ?? 64;

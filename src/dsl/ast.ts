@@ -87,12 +87,77 @@ export type Stmt =
       readonly span: Span;
     };
 
+// ---- data-dependent sparsity: `route`, `select`, `emit` (docs/LANGUAGE.md, "Pooling, routing
+// and selection"). They live in `AttentionDecl.sparsity`, not in `body`: code that walks the
+// body (lowering, the oracle's interpreter) sees only the static statements it understands.
+
+/** How the rows of one block are pooled into one vector: `mean(k)`, `max(q)`, … */
+export const poolReducers = ['mean', 'max', 'lnmean', 'first'] as const;
+export type PoolReducer = (typeof poolReducers)[number];
+
+/** One side of an affinity `A . B`: the raw `q`/`k`, or a reducer applied to it. */
+export interface AffinitySide {
+  /** `'raw'` for a bare `q` / `k`. */
+  readonly reducer: PoolReducer | 'raw';
+  readonly span: Span;
+}
+
+/** `by QSIDE . KSIDE`: the affinity `scale · <pooled q, pooled k>` that ranks candidates (q first). */
+export interface Affinity {
+  readonly q: AffinitySide;
+  readonly k: AffinitySide;
+  readonly span: Span;
+}
+
+/** What one selected id stands for: a fixed-size block, a variable chunk, or (`select`) a key. */
+export type SelectionUnit =
+  /** `blocks(n)`: key position p is in block floor(p / n); `n` is a constant int. */
+  | { readonly kind: 'blocks'; readonly size: Expr; readonly span: Span }
+  /** `chunks(ids)`: position p is in chunk ids[p], an `i32[kv]` tensor (non-decreasing, ≥ 0). */
+  | { readonly kind: 'chunks'; readonly tensor: string; readonly tensorSpan: Span; readonly span: Span };
+
+/** Where the selection comes from: ranked here, or read from an index tensor (`from idx`). */
+export type SelectionSource =
+  | { readonly kind: 'topk'; readonly count: Expr; readonly by: Affinity; readonly span: Span }
+  | { readonly kind: 'from'; readonly tensor: string; readonly tensorSpan: Span; readonly span: Span };
+
+/** `force first(n)` / `force local(n)`: ids always selected, on top of the top-k. */
+export interface ForcedUnits {
+  readonly kind: 'first' | 'local';
+  readonly count: Expr;
+  readonly span: Span;
+}
+
+/**
+ * `route UNIT SOURCE …` (blocks or chunks), `select SOURCE …` (single keys), or `emit [UNIT]
+ * topk(…) by …` (compute and write the selection, but attend as if there were none).
+ * Clauses: `vote heads|groups`, `force first(n) local(n)`, `emit indices`.
+ */
+export interface SparsityStmt {
+  readonly kind: 'route' | 'select' | 'emit';
+  readonly keywordSpan: Span;
+  /** Absent for `select` (the unit is one key) and for a token-level `emit`. */
+  readonly unit?: SelectionUnit;
+  readonly source: SelectionSource;
+  /** Soft voting: one selection shared by all query heads, or by each kv head's group. */
+  readonly vote?: { readonly over: 'heads' | 'groups'; readonly span: Span };
+  readonly force: readonly ForcedUnits[];
+  /** `emit indices` on `route`/`select`: the selection is also a kernel output. */
+  readonly emitIndices?: Span;
+  readonly span: Span;
+}
+
 export interface AttentionDecl {
   readonly kind: 'attention';
   readonly name: string;
   readonly nameSpan: Span;
   readonly params: readonly ParamDecl[];
   readonly body: readonly Stmt[];
+  /**
+   * The `route`/`select`/`emit` statements in source order (the checker allows one); absent
+   * when there are none, so declarations built without them compare equal.
+   */
+  readonly sparsity?: readonly SparsityStmt[];
   /** The `//` comment lines directly above the declaration (the method it implements). */
   readonly doc: string;
   readonly span: Span;

@@ -4,6 +4,7 @@
 import { error, type Diagnostic, type Span } from '../diagnostics.js';
 import type { AttentionDecl, DimRef, Expr, ParamDecl, Program, Stmt } from './ast.js';
 import { tensorDimNames } from './ast.js';
+import { checkSparsity } from './check-sparsity.js';
 import { hasHole, isHole, isMissingType } from './cst-to-ast.js';
 import {
   binaryResult,
@@ -18,8 +19,10 @@ import {
   type ConstValue,
   type ValueType,
 } from './builtins.js';
+import { didYouMean } from './suggest.js';
 
 export type { ValueType } from './builtins.js';
+export { didYouMean, editDistance } from './suggest.js';
 
 export interface CheckedDecl {
   readonly decl: AttentionDecl;
@@ -40,10 +43,16 @@ type Binding =
   | { readonly kind: 'tensor'; readonly type: ValueType; readonly rank: number }
   | { readonly kind: 'let'; readonly type: ValueType | undefined; readonly usesScore: boolean };
 
-/** Where an expression sits: decides whether `score` is visible and whether names are allowed. */
-type Ctx = 'mask' | 'score' | 'let' | 'default';
+/**
+ * Where an expression sits: decides whether `score` is visible and whether names are allowed.
+ * 'uniform' is a count of a routing statement: fixed for the whole kernel (no b/h/q/k, lets or
+ * lookups), but unlike a default it may name params and sizes.
+ */
+type Ctx = 'mask' | 'score' | 'let' | 'default' | 'uniform';
 
 const INT_MAX = 2 ** 31 - 1;
+/** Builtins that are fixed for the whole kernel (sizes); the others vary per query/key pair. */
+const sizeNames = new Set(['B', 'H', 'Hkv', 'Nq', 'Nk', 'D']);
 const arithmetic = new Set(['+', '-', '*', '/', '%']);
 const dimNames: readonly string[] = tensorDimNames;
 const onLine = (s: Span): string => `line ${s.line}`;
@@ -51,6 +60,7 @@ const isType = (r: string): r is ValueType => r === 'int' || r === 'f32' || r ==
 /** Quotes code in a message: q('x') is `x`. */
 const q = (code: string): string => `\`${code}\``;
 const plural = (n: number, what: string): string => `${n} ${what}${n === 1 ? '' : 's'}`;
+const uniformHint = 'counts and block sizes take literals, scalar parameters and sizes like `Nk`';
 
 export function checkProgram(p: Program): { decls: CheckedDecl[]; diagnostics: Diagnostic[] } {
   const diagnostics: Diagnostic[] = [];
@@ -98,6 +108,12 @@ class DeclChecker {
       if (s.kind === 'score') firstScore ??= s.span;
       this.stmt(s);
     }
+    checkSparsity(this.decl.sparsity ?? [], {
+      err: (m, span, hint) => this.err(m, span, hint),
+      uniform: (e) => this.expr(e, 'uniform'),
+      fold: (e) => foldConst(e, (x) => this.types.get(x)),
+      params: this.decl.params,
+    });
     return { decl: this.decl, types: this.types, defaults: this.defaults };
   }
 
@@ -263,6 +279,10 @@ class DeclChecker {
     if (name === '') return undefined; // a parse hole, already reported
     if (ctx === 'default') return this.notConstant(`${q(name)}`, span);
     const b = this.scope.get(name);
+    if (ctx === 'uniform' && (this.allLets.has(name) || (b?.kind === 'builtin' && !sizeNames.has(name)))) {
+      const what = this.allLets.has(name) ? `${q(name)} is a \`let\`, which` : q(name);
+      return this.err(`${what} varies across the kernel`, span, uniformHint);
+    }
     if (b?.kind === 'tensor') return this.err(`${q(name)} is a tensor; index it like \`${name}[…]\``, span);
     if (name === 'score' || (b?.kind === 'let' && b.usesScore)) {
       if (ctx === 'mask') {
@@ -309,6 +329,7 @@ class DeclChecker {
   private index(e: Extract<Expr, { kind: 'index' }>, ctx: Ctx): ValueType | undefined {
     const idx = e.indices.map((a) => this.expr(a, ctx));
     if (ctx === 'default') return this.notConstant('a tensor lookup', e.span);
+    if (ctx === 'uniform') return this.err('a tensor lookup varies across the kernel', e.span, uniformHint);
     const b = this.scope.get(e.tensor);
     if (b === undefined) {
       const tensors = [...this.scope].filter(([, x]) => x.kind === 'tensor').map(([n]) => n);
@@ -335,33 +356,4 @@ class DeclChecker {
     });
     return b.type;
   }
-}
-
-/** Optimal-string-alignment distance: Levenshtein plus adjacent transpositions (`sikns`). */
-export function editDistance(a: string, b: string): number {
-  let prev2: number[] = [];
-  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    const row = [i];
-    for (let j = 1; j <= b.length; j++) {
-      const sub = (prev[j - 1] ?? 0) + (a[i - 1] === b[j - 1] ? 0 : 1);
-      let v = Math.min((prev[j] ?? 0) + 1, (row[j - 1] ?? 0) + 1, sub);
-      const swapped = i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1];
-      if (swapped) v = Math.min(v, (prev2[j - 2] ?? 0) + 1);
-      row.push(v);
-    }
-    [prev2, prev] = [prev, row];
-  }
-  return prev[b.length] ?? 0;
-}
-
-/** A "did you mean" hint for the closest candidate, if one is close enough to be a typo. */
-export function didYouMean(name: string, candidates: readonly string[]): string | undefined {
-  const limit = Math.max(1, Math.floor(name.length / 3));
-  let best: { name: string; d: number } | undefined;
-  for (const c of candidates) {
-    const d = editDistance(name.toLowerCase(), c.toLowerCase());
-    if (d <= limit && d < name.length && (best === undefined || d < best.d)) best = { name: c, d };
-  }
-  return best && `did you mean ${q(best.name)}?`;
 }

@@ -4,8 +4,19 @@
 // reported it, and the checker gives holes no type and no further errors.
 import type { CstNode, IToken } from 'chevrotain';
 import { error, type Diagnostic, type Span } from '../diagnostics.js';
-import type { AttentionDecl, BinaryOp, DimRef, Expr, ParamDecl, ParamType, Program, Stmt } from './ast.js';
+import type {
+  AttentionDecl,
+  BinaryOp,
+  DimRef,
+  Expr,
+  ParamDecl,
+  ParamType,
+  Program,
+  SparsityStmt,
+  Stmt,
+} from './ast.js';
 import { tensorDimNames } from './ast.js';
+import { buildSparsity, type AstBuilder } from './cst-sparsity.js';
 import type { AttachedComments } from './lexer.js';
 
 type Tok = IToken[] | undefined;
@@ -52,6 +63,7 @@ interface StmtCh {
   Identifier?: Tok;
   Equals?: Tok;
   expression?: Node;
+  sparsityStmt?: Node;
 }
 interface ExprCh {
   cond?: Node;
@@ -136,7 +148,7 @@ export function cover(a: Span, b: Span): Span {
 /** Operator typos the grammar accepts (so the rest of the expression parses) and we report. */
 const typoOps: Record<string, BinaryOp> = { '=': '==', '&': '&&', '|': '||' };
 
-class Builder {
+class Builder implements AstBuilder {
   readonly diags: Diagnostic[] = [];
   /** Where the last real token ended: holes and inserted tokens get a span here. */
   private last: Span;
@@ -164,6 +176,10 @@ class Builder {
     return s;
   }
 
+  isReal(t: IToken | undefined): t is IToken {
+    return isReal(t);
+  }
+
   hole(): Expr {
     return { kind: 'name', name: '', span: this.span(undefined) };
   }
@@ -180,12 +196,22 @@ class Builder {
     const nameTok = c.Identifier?.[0];
     const nameSpan = this.span(nameTok);
     const params = (c.param ?? []).map((p) => this.param(p));
-    const body = (c.statement ?? []).flatMap((s) => this.stmt(s));
+    const body: Stmt[] = [];
+    const sparsity: SparsityStmt[] = [];
+    for (const s of c.statement ?? []) {
+      const routing = ch<StmtCh>(s).sparsityStmt?.[0];
+      const built = routing === undefined ? undefined : buildSparsity(this, routing);
+      if (routing === undefined) body.push(...this.stmt(s));
+      else if (built) sparsity.push(built);
+    }
+    const spans = [...body, ...sparsity].map((x) => x.span).sort((x, y) => x.offset - y.offset);
     const close = c.RBrace?.[0];
-    const last = isReal(close) ? this.span(close) : (body.at(-1)?.span ?? params.at(-1)?.span ?? nameSpan);
+    const last = isReal(close) ? this.span(close) : (spans.at(-1) ?? params.at(-1)?.span ?? nameSpan);
     const doc = (kw && this.comments.docs.get(kw.startOffset)) ?? '';
     const name = isReal(nameTok) ? nameTok.image : '';
-    return { kind: 'attention', name, nameSpan, params, body, doc, span: cover(start, last) };
+    const decl = { kind: 'attention', name, nameSpan, params, body, doc, span: cover(start, last) } as const;
+    // Only present when used, so declarations without routing compare equal to hand-built ones.
+    return sparsity.length > 0 ? { ...decl, sparsity } : decl;
   }
 
   param(n: CstNode): ParamDecl {

@@ -2,7 +2,7 @@
 // Never throws on bad input; the REPL calls it on every keystroke.
 import { EOF, type IRecognitionException, type IToken } from 'chevrotain';
 import { error, hasErrors, type Diagnostic, type Span } from '../diagnostics.js';
-import type { Program } from './ast.js';
+import type { AttentionDecl, Program } from './ast.js';
 import { checkProgram, type CheckedDecl } from './checker.js';
 import { cstToAst } from './cst-to-ast.js';
 import { attachComments, lex } from './lexer.js';
@@ -39,7 +39,18 @@ function endOfSource(source: string, file: string): Span {
 }
 
 /** Tokens that, found on a later line, mean something is *missing* before them. */
-const closers = new Set(['RBrace', 'RParen', 'RBracket', 'Attention', 'Mask', 'Score', 'Let']);
+const closers = new Set([
+  'RBrace',
+  'RParen',
+  'RBracket',
+  'Attention',
+  'Mask',
+  'Score',
+  'Let',
+  'Route',
+  'Select',
+  'Emit',
+]);
 
 /**
  * Where to point for a parse error: at the offending token, unless something is missing at the
@@ -91,7 +102,9 @@ export interface FrontendResult {
  */
 function regions(program: Program): [number, number][] {
   return program.decls.flatMap((d) => {
-    const starts = [...d.params, ...d.body].map((u) => u.span.offset);
+    const starts = [...d.params, ...d.body, ...(d.sparsity ?? [])]
+      .map((u) => u.span.offset)
+      .sort((a, b) => a - b);
     const end = d.span.offset + d.span.length;
     return starts.map((s, i): [number, number] => [s, starts[i + 1] ?? end]);
   });
@@ -131,4 +144,18 @@ function sortByPosition(ds: Diagnostic[]): Diagnostic[] {
     .map((d, i) => ({ d, i }))
     .sort((a, b) => a.d.span.offset - b.d.span.offset || a.i - b.i)
     .map((x) => x.d);
+}
+
+/**
+ * True if `decl` uses data-dependent sparsity (`route`, `select` or `emit`): the kernel itself
+ * decides which keys matter. The code generators do not implement it yet, so compile() rejects
+ * such a declaration with a positioned diagnostic at `sparsitySpan(decl)`.
+ */
+export function usesDataDependentSparsity(decl: AttentionDecl): boolean {
+  return (decl.sparsity?.length ?? 0) > 0;
+}
+
+/** The span of the first `route`/`select`/`emit` statement of `decl`, if any. */
+export function sparsitySpan(decl: AttentionDecl): Span | undefined {
+  return decl.sparsity?.[0]?.span;
 }

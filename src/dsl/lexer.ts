@@ -23,6 +23,49 @@ export const F32Kw = keyword('F32Kw', 'f32');
 export const BoolKw = keyword('BoolKw', 'bool');
 export const I32Kw = keyword('I32Kw', 'i32');
 
+// Words of the routing statements are *soft* keywords: tokens of their own (so the grammar can
+// tell its clauses apart) that also count as an Identifier, so `let first = …` or a parameter
+// named `top`, `local` or `from` keep working as they did before these statements existed.
+const softKeyword = (name: string, word: string): TokenType =>
+  createToken({
+    name,
+    pattern: new RegExp(word),
+    longer_alt: Identifier,
+    categories: [Identifier],
+    label: `\`${word}\``,
+  });
+
+export const Route = softKeyword('Route', 'route');
+export const Select = softKeyword('Select', 'select');
+export const Emit = softKeyword('Emit', 'emit');
+export const Topk = softKeyword('Topk', 'topk');
+export const By = softKeyword('By', 'by');
+export const From = softKeyword('From', 'from');
+export const Vote = softKeyword('Vote', 'vote');
+export const Force = softKeyword('Force', 'force');
+export const Blocks = softKeyword('Blocks', 'blocks');
+export const Chunks = softKeyword('Chunks', 'chunks');
+export const Indices = softKeyword('Indices', 'indices');
+export const First = softKeyword('First', 'first');
+export const Local = softKeyword('Local', 'local');
+/** Statement keywords of the routing statements (for messages and error positions). */
+export const sparsityKeywords: readonly TokenType[] = [Route, Select, Emit];
+const softKeywords = [
+  Route,
+  Select,
+  Emit,
+  Topk,
+  By,
+  From,
+  Vote,
+  Force,
+  Blocks,
+  Chunks,
+  Indices,
+  First,
+  Local,
+];
+
 export const WhiteSpace = createToken({
   name: 'WhiteSpace',
   pattern: /[ \t\r\n\f\v]+/,
@@ -87,6 +130,8 @@ export const Star = punct('Star', '*', [MulOp]);
 export const Slash = punct('Slash', '/', [MulOp]);
 export const Percent = punct('Percent', '%', [MulOp]);
 export const Bang = punct('Bang', '!');
+/** The affinity operator of `by mean(q) . mean(k)`. */
+export const Dot = punct('Dot', '.');
 export const Equals = punct('Equals', '=', [EqOp]);
 export const Question = punct('Question', '?');
 export const Colon = punct('Colon', ':');
@@ -114,6 +159,7 @@ export const allTokens: TokenType[] = [
   F32Kw,
   BoolKw,
   I32Kw,
+  ...softKeywords,
   Identifier,
   FloatLit,
   IntLit,
@@ -133,6 +179,7 @@ export const allTokens: TokenType[] = [
   Slash,
   Percent,
   Bang,
+  Dot,
   Equals,
   Question,
   Colon,
@@ -176,7 +223,6 @@ export interface LexResult {
 
 const charHints: Record<string, string> = {
   ';': 'statements need no `;`',
-  '.': 'write numbers with a leading digit, like `0.5`',
   '"': 'the language has no strings',
   "'": 'the language has no strings',
 };

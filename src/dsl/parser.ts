@@ -2,7 +2,6 @@
 // hide the errors after it; the CST may then have missing children (see cst-to-ast.ts).
 // One rule per precedence level, loosest first: ?: || && (== !=) (< <= > >=) (+ -) (* / %) unary.
 import {
-  CstParser,
   EOF,
   type CstNode,
   type IParserErrorMessageProvider,
@@ -11,6 +10,7 @@ import {
   type TokenType,
 } from 'chevrotain';
 import * as T from './lexer.js';
+import { SparsityRules } from './parser-sparsity.js';
 
 /** Separates a parse message from its hint inside chevrotain's single message string. */
 const HINT = '\u0001';
@@ -27,7 +27,7 @@ const expectations: Record<string, string> = {
   'attentionDecl/LParen': '`(` to open the parameter list',
   'attentionDecl/RParen': '`)` to close the parameter list',
   'attentionDecl/LBrace': '`{` to open the declaration body',
-  'attentionDecl/RBrace': 'a statement (`let`, `mask` or `score`) or `}`',
+  'attentionDecl/RBrace': 'a statement (`let`, `mask`, `score`, `route`, `select` or `emit`) or `}`',
   'param/Identifier': 'a parameter name',
   'param/Colon': '`:` and a type after the parameter name',
   'dims/LBracket': '`[` and the dimensions of the tensor',
@@ -38,16 +38,39 @@ const expectations: Record<string, string> = {
   'atom/RParen': '`)` to close the parenthesis',
   'callArgs/RParen': '`)` to close the argument list',
   'indexArgs/RBracket': '`]` to close the index list',
+  'unit/LParen': '`(` after the unit',
+  'unit/RParen': '`)` to close the unit',
+  'unit/Identifier': 'the name of an `i32[kv]` tensor of chunk ids',
+  'source/LParen': '`(` and how many to keep',
+  'source/RParen': '`)` after the count',
+  'source/By': '`by` and an affinity like `mean(q) . mean(k)`',
+  'source/Dot': '`.` between the query side and the key side',
+  'source/Identifier': 'the name of an index tensor after `from`',
+  'affinitySide/Identifier': '`q`, `k`, or a pooling like `mean(k)`',
+  'affinitySide/RParen': '`)` to close the pooling',
+  'clause/Identifier': '`heads` or `groups` after `vote`',
+  'clause/Indices': '`indices` after `emit`',
+  'forced/LParen': '`(` and a count',
+  'forced/RParen': '`)` after the count',
 };
 
 const alternatives: Record<string, string> = {
   atom: 'an expression',
   unaryExpr: 'an expression',
   indexArgs: 'an index expression',
-  statement: 'a statement (`let`, `mask` or `score`)',
+  statement: 'a statement (`let`, `mask`, `score`, `route`, `select` or `emit`)',
   typeSpec: 'a type (`int`, `f32`, `bool`, or a tensor type like `f32[heads]`)',
   dims: 'a dimension (`kv`, `queries`, `heads`, `kv_heads`, `batch`, a positive int, or an int parameter)',
   dim: 'a dimension (`kv`, `queries`, `heads`, `kv_heads`, `batch`, a positive int, or an int parameter)',
+  unit: 'a unit (`blocks(n)` or `chunks(ids)`)',
+  source: '`topk(n) by …` or `from idx`',
+  clause: '`vote`, `force` or `emit indices`',
+  forced: '`first(n)` or `local(n)`',
+};
+
+/** What a repetition needs at least once, per rule (where that differs from `alternatives`). */
+const earlyExits: Record<string, string> = {
+  clause: '`first(n)` or `local(n)` after `force`',
 };
 
 function describe(t: IToken | undefined): string {
@@ -69,6 +92,7 @@ function hintFor(
   if (ruleName === 'program' && [T.Mask, T.Score, T.Let].includes(actual.tokenType)) {
     return 'statements go inside `attention NAME(…) { … }`';
   }
+  if (actual.tokenType === T.Dot && want !== 'Dot') return 'write numbers with a leading digit, like `0.5`';
   const startsValue = [T.Identifier, T.IntLit, T.FloatLit].includes(actual.tokenType);
   if (startsValue && ruleName === 'attentionDecl' && want === 'RParen') return 'separate parameters with `,`';
   if (startsValue && (ruleName === 'callArgs' || ruleName === 'indexArgs'))
@@ -101,7 +125,8 @@ const errorMessageProvider: IParserErrorMessageProvider = {
     const firsts = expectedIterationPaths
       .map((path) => path[0])
       .filter((t): t is TokenType => t !== undefined);
-    return message(alternatives[ruleName] ?? oneOf(firsts), ruleName, undefined, actual[0]);
+    const what = earlyExits[ruleName] ?? alternatives[ruleName] ?? oneOf(firsts);
+    return message(what, ruleName, undefined, actual[0]);
   },
 };
 
@@ -111,7 +136,7 @@ function oneOf(types: readonly TokenType[]): string {
   return `${labels.slice(0, -1).join(', ')} or ${labels[labels.length - 1]}`;
 }
 
-class AttnParser extends CstParser {
+class AttnParser extends SparsityRules {
   constructor() {
     super(T.allTokens, { recoveryEnabled: true, errorMessageProvider, maxLookahead: 2 });
     this.performSelfAnalysis();
@@ -194,6 +219,7 @@ class AttnParser extends CstParser {
           this.SUBRULE2(this.expression);
         },
       },
+      { ALT: () => this.SUBRULE(this.sparsityStmt) },
     ]);
   });
 
@@ -238,6 +264,9 @@ class AttnParser extends CstParser {
       { ALT: () => this.CONSUME(T.False) },
       { ALT: () => this.CONSUME(T.Score) },
       {
+        // `route`/`select`/`emit` are names too, except where they plainly start a statement:
+        // then an expression cut short (`mask causal &&`) reports the missing operand there.
+        GATE: () => !this.startsSparsity(),
         ALT: () => {
           this.CONSUME(T.Identifier);
           this.OPTION(() =>

@@ -1,6 +1,16 @@
 // AST → source text. Used to show generated programs (property-test counterexamples), by the
 // REPL, and as the inverse of the parser in round-trip tests. Fully parenthesised where needed.
-import type { AttentionDecl, DimRef, Expr, ParamDecl, ParamType, Program, Stmt } from './ast.js';
+import type {
+  AffinitySide,
+  AttentionDecl,
+  DimRef,
+  Expr,
+  ParamDecl,
+  ParamType,
+  Program,
+  SparsityStmt,
+  Stmt,
+} from './ast.js';
 
 const precedence: Record<string, number> = {
   '||': 1,
@@ -58,7 +68,7 @@ function printDim(d: DimRef): string {
   return d.kind === 'literal' ? String(d.value) : d.name;
 }
 
-function printType(t: ParamType): string {
+export function printType(t: ParamType): string {
   return t.kind === 'scalar' ? t.name : `${t.elem}[${t.dims.map(printDim).join(', ')}]`;
 }
 
@@ -78,6 +88,40 @@ function printStmt(s: Stmt): string {
   }
 }
 
+function printSide(s: AffinitySide, operand: 'q' | 'k'): string {
+  return s.reducer === 'raw' ? operand : `${s.reducer}(${operand})`;
+}
+
+/** Canonical clause order: verb, unit, source, `vote`, `force`, `emit indices`. */
+export function printSparsity(s: SparsityStmt): string {
+  const parts: string[] = [s.kind];
+  if (s.unit?.kind === 'blocks') parts.push(`blocks(${printExpr(s.unit.size)})`);
+  if (s.unit?.kind === 'chunks') parts.push(`chunks(${s.unit.tensor})`);
+  const src = s.source;
+  if (src.kind === 'from') parts.push(`from ${src.tensor}`);
+  else
+    parts.push(`topk(${printExpr(src.count)}) by ${printSide(src.by.q, 'q')} . ${printSide(src.by.k, 'k')}`);
+  if (s.vote) parts.push(`vote ${s.vote.over}`);
+  if (s.force.length > 0)
+    parts.push(
+      `force ${[...s.force]
+        .sort((a, b) => a.kind.localeCompare(b.kind))
+        .map((f) => `${f.kind}(${printExpr(f.count)})`)
+        .join(' ')}`,
+    );
+  if (s.emitIndices) parts.push('emit indices');
+  return parts.join(' ');
+}
+
+/** The body and the routing statements in source order (routing first where spans tie). */
+function statements(d: AttentionDecl): string[] {
+  const all = [
+    ...(d.sparsity ?? []).map((s) => ({ at: s.span.offset, text: printSparsity(s) })),
+    ...d.body.map((s) => ({ at: s.span.offset, text: printStmt(s) })),
+  ];
+  return all.sort((a, b) => a.at - b.at).map((x) => x.text);
+}
+
 export function printDecl(d: AttentionDecl): string {
   const doc = d.doc
     ? d.doc
@@ -85,7 +129,9 @@ export function printDecl(d: AttentionDecl): string {
         .map((l) => `// ${l}`.trimEnd())
         .join('\n') + '\n'
     : '';
-  const body = d.body.map((s) => `  ${printStmt(s)}\n`).join('');
+  const body = statements(d)
+    .map((s) => `  ${s}\n`)
+    .join('');
   return `${doc}attention ${d.name}(${d.params.map(printParam).join(', ')}) {\n${body}}\n`;
 }
 

@@ -51,6 +51,14 @@ describe('attnc CLI', () => {
     expect(r.out).toContain('range_min doc');
   });
 
+  it('routing programs check, but compiling them is a positioned error until the backends support it', () => {
+    expect(attnc('check', 'stdlib/routing/biformer.attn').code).toBe(0);
+    const r = attnc('compile', 'stdlib/routing/biformer.attn', '--target', 'wgsl');
+    expect(r.code).toBe(1);
+    expect(r.err).toContain('routing/selection is not yet supported by the code generators');
+    expect(r.err).toContain('stdlib/routing/biformer.attn:5:3');
+  });
+
   it('bad flags are one-line errors with exit 1', () => {
     expect(attnc('compile', 'stdlib/causal.attn', '--target', 'metal').err).toMatch(
       /^attnc: --target expects wgsl or cuda/,

@@ -96,12 +96,12 @@ attention b(t: f32[heads]) {
   it('a missing `}` before the next declaration', () => {
     expect(render(`attention a() {\n  mask causal\n\nattention b() {\n  mask k < 4\n}`))
       .toMatchInlineSnapshot(`
-      "error: expected a statement (\`let\`, \`mask\` or \`score\`) or \`}\`, found \`attention\`
-       --> x.attn:2:14
-        |
-      2 |   mask causal
-        |              ^ is a \`}\` missing above?"
-    `);
+        "error: expected a statement (\`let\`, \`mask\`, \`score\`, \`route\`, \`select\` or \`emit\`) or \`}\`, found \`attention\`
+         --> x.attn:2:14
+          |
+        2 |   mask causal
+          |              ^ is a \`}\` missing above?"
+      `);
   });
 
   it('`=` for `==`, and a stray `;`', () => {

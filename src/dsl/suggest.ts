@@ -1,0 +1,31 @@
+// "Did you mean …?" hints: the closest known name to a misspelt one. Shared by the checker and
+// the AST builder (which names the routing clauses' words).
+
+/** Optimal-string-alignment distance: Levenshtein plus adjacent transpositions (`sikns`). */
+export function editDistance(a: string, b: string): number {
+  let prev2: number[] = [];
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const row = [i];
+    for (let j = 1; j <= b.length; j++) {
+      const sub = (prev[j - 1] ?? 0) + (a[i - 1] === b[j - 1] ? 0 : 1);
+      let v = Math.min((prev[j] ?? 0) + 1, (row[j - 1] ?? 0) + 1, sub);
+      const swapped = i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1];
+      if (swapped) v = Math.min(v, (prev2[j - 2] ?? 0) + 1);
+      row.push(v);
+    }
+    [prev2, prev] = [prev, row];
+  }
+  return prev[b.length] ?? 0;
+}
+
+/** A "did you mean" hint for the closest candidate, if one is close enough to be a typo. */
+export function didYouMean(name: string, candidates: readonly string[]): string | undefined {
+  const limit = Math.max(1, Math.floor(name.length / 3));
+  let best: { name: string; d: number } | undefined;
+  for (const c of candidates) {
+    const d = editDistance(name.toLowerCase(), c.toLowerCase());
+    if (d <= limit && d < name.length && (best === undefined || d < best.d)) best = { name: c, d };
+  }
+  return best && `did you mean \`${best.name}\`?`;
+}
