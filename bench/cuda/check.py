@@ -266,7 +266,7 @@ def main():
     print(f'checked {len(results)} variants in {time.time() - t0:.0f} s', flush=True)
     sanitized = summary['sanitizer']
     for v in filter(None, args.sanitize.split(',')):
-        if v not in ok_builds or not shutil.which('compute-sanitizer') or left() < 200:
+        if v not in ok_builds or not shutil.which('compute-sanitizer') or left() < 60:
             continue
         for tool in ('memcheck', 'racecheck'):
             cmd = ['compute-sanitizer', '--tool', tool, '--error-exitcode', '9', sys.executable, __file__,

@@ -11,7 +11,10 @@
 //   perfParams: { window: 1024 }                 values for the timings (default: params);
 //   tensors: { doc: { kind: 'segments', maxLen: 300 } | { kind: 'uniform', lo, hi } | { kind: 'ints', lo, hi } };
 //   dtypes, headDims: the variants to emit (default all three dtypes, D = 64 and 128);
-//   perf: time at benchmark sizes too (bf16, D = 128 variants).
+//   perf: time at benchmark sizes too (bf16, D = 128 variants);
+//   pattern: the benchmark pattern it implements (bench/cuda/bench.py times it beside FlexAttention).
+// `--engine mma` builds f16/bf16 variants with the tensor-core engine (mmaSchedule below) instead
+// of the SIMT schedule; an entry's `schedule` still overrides single fields (e.g. blockQ, stages).
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -74,6 +77,22 @@ export function benchSchedule(headDim, dtype) {
     valueDim: headDim,
     dtype,
     summaryBlock: 64,
+    engine: 'simt',
+  });
+}
+
+/** The tensor-core engine's default: 8 warps × 16 rows, 64-key tiles, double-buffered. */
+export function mmaSchedule(headDim, dtype) {
+  return Object.freeze({
+    blockQ: 128,
+    blockK: 64,
+    threads: 256,
+    stages: 2,
+    headDim,
+    valueDim: headDim,
+    dtype,
+    summaryBlock: 64,
+    engine: 'mma',
   });
 }
 
@@ -108,13 +127,17 @@ async function main() {
   for (const l of lists) {
     list.push(...(l === 'hand' ? defaultList : (await import(pathToFileURL(resolve(l)).href)).default));
   }
+  const engine = opt('--engine') ?? 'simt';
   const out = resolve(opt('--out') ?? join(root, 'bench/build/cuda'));
   mkdirSync(out, { recursive: true });
   const index = [];
   for (const entry of list) {
     for (const dtype of entry.dtypes ?? ['bf16', 'f16', 'f32']) {
       for (const headDim of entry.headDims ?? [64, 128]) {
-        const schedule = { ...benchSchedule(headDim, dtype), ...(entry.schedule ?? {}) };
+        if (engine === 'mma' && dtype === 'f32') continue; // no 16-bit tensor-core path for f32
+        const basis = engine === 'mma' ? mmaSchedule(headDim, dtype) : benchSchedule(headDim, dtype);
+        const schedule = { ...basis, ...(entry.schedule ?? {}) };
+        const t0 = performance.now(); // source → CUDA text: frontend, passes and rendering
         const base = entry.source ? await sourceKernel(entry, schedule) : handKernel(entry, schedule);
         const variant = `${entry.name}_${dtype}_d${headDim}`;
         // Each variant gets its own C names, so any set of them can share a process or a binary.
@@ -123,6 +146,7 @@ async function main() {
           sourceHash: `bench:${entry.name}`,
           scheduleHash: JSON.stringify(schedule),
         });
+        const renderMs = performance.now() - t0;
         writeFileSync(join(out, `${variant}.cu`), artifact.code);
         for (const [file, text] of Object.entries(artifact.files ?? {})) writeFileSync(join(out, file), text);
         index.push({
@@ -136,6 +160,10 @@ async function main() {
           perfParams: entry.perfParams ?? {},
           tensors: entry.tensors ?? {},
           perf: Boolean(entry.perf) && dtype === 'bf16' && headDim === 128,
+          pattern: entry.pattern ?? null,
+          engine: schedule.engine ?? 'simt',
+          schedule,
+          renderMs: Math.round(renderMs * 100) / 100,
         });
       }
     }

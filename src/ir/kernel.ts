@@ -22,7 +22,15 @@ export interface Schedule {
   readonly dtype: StorageDType;
   /** Positions per block of a tensor min/max summary (tile classification of lookups). */
   readonly summaryBlock: number;
+  /**
+   * CUDA compute engine: 'simt' (FMA units, any dtype and head dim) or 'mma' (tensor cores,
+   * mma.sync; f16/bf16 with head dims that are multiples of 64). Absent means 'simt', so that
+   * backends without a choice (WGSL) keep their schedule values, and hashes, unchanged.
+   */
+  readonly engine?: Engine;
 }
+
+export type Engine = 'simt' | 'mma';
 
 export type TileClass = 'empty' | 'full' | 'partial';
 

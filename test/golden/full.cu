@@ -1,9 +1,9 @@
 // attnc kernel "full" for CUDA (sm_90a). Generated code: do not edit.
-// source dab8045374ed40e6, schedule deffd139be02e927
+// source dab8045374ed40e6, schedule 60ff6ac44cf0974b
 //   score: score
 //   mask:  true
-// schedule: blockQ=64 blockK=64 threads=128 D=64 Dv=64 bf16 summaryBlock=16
-// mapping: core=simt rowsPerThread=4 threadsPerRow=8 smemVectorWidth=4 keysPerSoftmaxStep=8 globalVectorElems=8
+// schedule: blockQ=128 blockK=64 threads=256 D=64 Dv=64 bf16 summaryBlock=16 engine=mma stages=2
+// mapping: core=mma instruction=mma.sync.m16n8k16.bf16 warps=8 rowsPerWarp=16 stages=2 swizzle=16B-chunk xor row%8 globalVectorElems=8
 // tiles:
 //   static: every tile is full
 // Semantics: query row i has position q = i + q_offset, key j has k = j + k_offset; GQA kv head
@@ -103,176 +103,225 @@ struct Flag {
   static constexpr bool value = V;
 };
 
-constexpr int BQ = 64, BK = 64, THREADS = 128;
-constexpr int ROWS = 4, TPR = 8, VW = 4, KC = 8, GV = 8;
-constexpr unsigned LANES = THREADS >= 32 ? 0xffffffffu : ((1u << THREADS) - 1u);
-static_assert(BQ == ROWS * (THREADS / TPR), "rows x groups must cover the q tile");
+constexpr int BQ = 128, BK = 64, WARPS = 8, THREADS = WARPS * 32;
+constexpr int NT = BK / 8; // key n-tiles of a warp's score block
+constexpr bool Q_REGS = true; // Q fragments held in registers across tiles
+static_assert(BQ == 16 * WARPS && BK % 16 == 0 && D % 64 == 0 && DV % 64 == 0, "mma tiling");
 
+// Element offset of (row, col) in a [rows][W] 16-bit tile whose 16-byte chunks are XOR-swizzled
+// by row % 8 (col a multiple of 8): the 8 rows an ldmatrix phase reads, and the chunks a
+// cp.async phase writes, fall in 8 distinct 16-byte bank groups, so neither conflicts.
+template <int W>
+__device__ __forceinline__ int swz(int row, int col) {
+  return row * W + ((((col >> 3) ^ row) & 7) | ((col >> 3) & ~7)) * 8;
+}
+
+__device__ __forceinline__ unsigned smem_addr(const void* p) {
+  return static_cast<unsigned>(__cvta_generic_to_shared(p));
+}
+
+// 16 bytes global → shared, bypassing L1; src_bytes = 0 zero-fills (rows past the end).
+__device__ __forceinline__ void cp_async16(void* dst, const void* src, bool valid) {
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(smem_addr(dst)), "l"(src),
+               "r"(valid ? 16 : 0)
+               : "memory");
+}
+__device__ __forceinline__ void cp_commit() { asm volatile("cp.async.commit_group;\n" ::: "memory"); }
 template <int N>
-__device__ __forceinline__ void ld_smem(float (&dst)[N], const float* src) {
-  if constexpr (N == 4) {
-    const float4 t = *reinterpret_cast<const float4*>(src);
-    dst[0] = t.x; dst[1] = t.y; dst[2] = t.z; dst[3] = t.w;
-  } else if constexpr (N == 2) {
-    const float2 t = *reinterpret_cast<const float2*>(src);
-    dst[0] = t.x; dst[1] = t.y;
-  } else {
-    dst[0] = src[0];
+__device__ __forceinline__ void cp_wait() { asm volatile("cp.async.wait_group %0;\n" ::"n"(N) : "memory"); }
+
+// Rows [0, ROWS) of a [.., W] matrix from `src` (row 0 = src) into swizzled `dst`; rows at or
+// past `valid_rows` are zero-filled (never read), so tails need no other care.
+template <int W, int ROWS>
+__device__ __forceinline__ void load_rows(T* dst, const T* src, int valid_rows, int tid) {
+  constexpr int CH = W / 8, TOTAL = ROWS * CH, ITERS = (TOTAL + THREADS - 1) / THREADS;
+#pragma unroll
+  for (int it = 0; it < ITERS; ++it) {
+    const int idx = tid + it * THREADS, r = idx / CH, c = idx % CH;
+    if (TOTAL % THREADS == 0 || idx < TOTAL) {
+      const bool ok = r < valid_rows;
+      cp_async16(dst + swz<W>(r, c * 8), src + (size_t)(ok ? r : 0) * W + c * 8, ok);
+    }
   }
 }
 
-// Stages rows [kt*BK, kt*BK + BK) of a [Nk, W] matrix as f32; rows past Nk read 0. Fully
-// unrolled so every thread has all its loads in flight before the first store.
-template <int W>
-__device__ __forceinline__ void load_tile(float* dst, const T* src, int kt, int Nk, int tid) {
-  constexpr int PER_ROW = W / GV, TOTAL = BK * PER_ROW, ITERS = (TOTAL + THREADS - 1) / THREADS;
-  VecT<GV> x[ITERS];
-#pragma unroll
-  for (int it = 0; it < ITERS; ++it) {
-    const int idx = tid + it * THREADS, j = idx / PER_ROW, c = idx % PER_ROW, key = kt * BK + j;
-    if (idx < TOTAL && key < Nk) x[it] = *reinterpret_cast<const VecT<GV>*>(src + (size_t)key * W + c * GV);
-    else x[it] = VecT<GV>::zero();
-  }
-#pragma unroll
-  for (int it = 0; it < ITERS; ++it) {
-    const int idx = tid + it * THREADS;
-    if (idx < TOTAL) store_f32(dst + idx * GV, x[it]);
-  }
+__device__ __forceinline__ void ldsm_x4(unsigned (&r)[4], const T* p) {
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0, %1, %2, %3}, [%4];\n"
+               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+               : "r"(smem_addr(p)));
+}
+__device__ __forceinline__ void ldsm_x4_t(unsigned (&r)[4], const T* p) {
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0, %1, %2, %3}, [%4];\n"
+               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+               : "r"(smem_addr(p)));
+}
+
+// c += a·b for one m16n8k16 tile: a row-major 16×16 (4 regs), b column-major 16×8 (2 regs).
+__device__ __forceinline__ void mma16816(float (&c)[4], const unsigned (&a)[4], unsigned b0, unsigned b1) {
+  asm("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, "
+      "{%0, %1, %2, %3};\n"
+      : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+}
+
+// Two f32 → one register of two 16-bit values, `lo` in the low half (the lower column).
+__device__ __forceinline__ unsigned pack2(float lo, float hi) {
+  __nv_bfloat162 v = __floats2bfloat162_rn(lo, hi);
+  return *reinterpret_cast<unsigned*>(&v);
 }
 
 extern "C" __global__ void __launch_bounds__(THREADS) attnc_full_attention(const Args a, const float qscale) {
   extern __shared__ float4 smem4[];
-  float* Ks = reinterpret_cast<float*>(smem4); // [BK][D]
-  float* Vs = Ks + BK * D;                      // [BK][DV]
-  const int tid = threadIdx.x, g = tid % TPR;
-  const int row0 = blockIdx.x * BQ + (tid / TPR) * ROWS;
-  const int h = blockIdx.y, b = blockIdx.z;
-  const int hkv = h / (a.H / a.Hkv);
+  T* Qs = reinterpret_cast<T*>(smem4); // [BQ][D], swizzled
+  T* Ks = Qs + BQ * D;                  // [2][BK][D]
+  T* Vs = Ks + 2 * BK * D;              // [2][BK][DV]
+  const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32, g = lane / 4, t4 = lane % 4;
+  const int h = blockIdx.y, b = blockIdx.z, hkv = h / (a.H / a.Hkv);
+  // Last q-tile first: under causal-like masks it has the most tiles, so the long blocks start
+  // early and the short ones fill the tail of the grid.
+  const int q0 = (gridDim.x - 1 - blockIdx.x) * BQ;
   const T* kg = static_cast<const T*>(a.k) + (size_t)(b * a.Hkv + hkv) * a.Nk * D;
   const T* vg = static_cast<const T*>(a.v) + (size_t)(b * a.Hkv + hkv) * a.Nk * DV;
-  (void)kg; (void)vg; (void)b; (void)h;
+  const int nkt = (a.Nk + BK - 1) / BK;
+  (void)kg; (void)vg; (void)b; (void)h; (void)g; (void)nkt;
+  load_rows<D, BQ>(Qs, static_cast<const T*>(a.q) + ((size_t)(b * a.H + h) * a.Nq + q0) * D, a.Nq - q0, tid);
 
-  // This lane's dims (chunks g, g+TPR, … of VW) of each of its rows: q pre-scaled, accumulators.
-  float qr[ROWS][D / TPR], acc[ROWS][DV / TPR], m[ROWS], l[ROWS];
+  // This lane's rows: g and g + 8 of the warp's 16. Accumulators o[n] cover dv 8n..8n+7.
+  const int row_r[2] = {q0 + warp * 16 + g, q0 + warp * 16 + g + 8};
+  const int qpos_r[2] = {row_r[0] + a.q_offset, row_r[1] + a.q_offset};
+  (void)qpos_r;
+  float o[DV / 8][4], m[2] = {-INFINITY, -INFINITY}, l[2] = {0.f, 0.f};
 #pragma unroll
-  for (int r = 0; r < ROWS; ++r) {
-    const int i = row0 + r;
-    const T* qrow = static_cast<const T*>(a.q) + ((size_t)(b * a.H + h) * a.Nq + i) * D;
+  for (int n = 0; n < DV / 8; ++n) o[n][0] = o[n][1] = o[n][2] = o[n][3] = 0.f;
+
+  unsigned qf[Q_REGS ? D / 16 : 1][4];
+  // One K/V tile in shared memory. Only MASKED tiles (partial, or past Nk) test per element.
+  auto tile = [&](auto masked, const int kt, const int buf) {
+    constexpr bool MASKED = decltype(masked)::value;
+    const T* Kb = Ks + buf * (BK * D);
+    const T* Vb = Vs + buf * (BK * DV);
+    const int kbase = kt * BK;
+    (void)kbase;
+    float s[NT][4];
 #pragma unroll
-    for (int t = 0; t < D / (VW * TPR); ++t) {
-      const VecT<VW> x = i < a.Nq ? *reinterpret_cast<const VecT<VW>*>(qrow + VW * (g + TPR * t)) : VecT<VW>::zero();
+    for (int j = 0; j < NT; ++j) s[j][0] = s[j][1] = s[j][2] = s[j][3] = 0.f;
 #pragma unroll
-      for (int u = 0; u < VW; ++u) qr[r][t * VW + u] = to_f32(x.v[u]) * qscale;
+    for (int ks = 0; ks < D / 16; ++ks) {
+      unsigned qa[4];
+      if constexpr (Q_REGS) { qa[0] = qf[ks][0]; qa[1] = qf[ks][1]; qa[2] = qf[ks][2]; qa[3] = qf[ks][3]; }
+      else ldsm_x4(qa, Qs + swz<D>(warp * 16 + (lane & 7) + ((lane >> 3) & 1) * 8, ks * 16 + (lane >> 4) * 8));
+#pragma unroll
+      for (int j = 0; j < NT; j += 2) {
+        unsigned kf[4]; // n-tiles j and j+1 of Kᵀ, k-step ks
+        ldsm_x4(kf, Kb + swz<D>(j * 8 + (lane & 7) + (lane >> 4) * 8, ks * 16 + ((lane >> 3) & 1) * 8));
+        mma16816(s[j], qa, kf[0], kf[1]);
+        mma16816(s[j + 1], qa, kf[2], kf[3]);
+      }
     }
 #pragma unroll
-    for (int d = 0; d < DV / TPR; ++d) acc[r][d] = 0.f;
-    m[r] = -INFINITY;
-    l[r] = 0.f;
-  }
-
-  // One K/V tile in shared memory: scores, modifier, mask, online softmax, P·V. Only MASKED
-  // tiles test the mask per element; TAIL tiles drop keys past Nk.
-  auto tile = [&](auto masked, auto tail_flag, const int kt) {
-    constexpr bool MASKED = decltype(masked)::value;
-    constexpr bool TAIL = decltype(tail_flag)::value;
-    (void)MASKED;
-    const int kbase = kt * BK;
-#pragma unroll 1
-    for (int c0 = 0; c0 < BK; c0 += KC) {
-      float s[ROWS][KC];
+    for (int j = 0; j < NT; ++j) {
 #pragma unroll
-      for (int jj = 0; jj < KC; ++jj) {
-        const float* krow = Ks + (c0 + jj) * D;
-#pragma unroll
-        for (int r = 0; r < ROWS; ++r) s[r][jj] = 0.f;
-#pragma unroll
-        for (int t = 0; t < D / (VW * TPR); ++t) {
-          float kv[VW];
-          ld_smem<VW>(kv, krow + VW * (g + TPR * t));
-#pragma unroll
-          for (int r = 0; r < ROWS; ++r)
-#pragma unroll
-            for (int u = 0; u < VW; ++u) s[r][jj] = fmaf(qr[r][t * VW + u], kv[u], s[r][jj]);
-        }
+      for (int e = 0; e < 4; ++e) {
+        const int r = e >> 1, kk = j * 8 + t4 * 2 + (e & 1);
+        const int qpos = qpos_r[r];
+        (void)r; (void)kk; (void)qpos;
+        float y = s[j][e] * qscale;
+        if constexpr (MASKED) { if (kbase + kk >= a.Nk) y = -INFINITY; }
+        s[j][e] = y;
       }
-      // Each lane holds a partial dot over its dims; the xor butterfly leaves the sum in all lanes.
+    }
+    // Online softmax (base 2) per row; a row is spread over the 4 lanes of a quad. A row with
+    // nothing allowed yet keeps m = -inf, and `base` keeps exp2 away from inf - inf.
 #pragma unroll
-      for (int off = TPR / 2; off > 0; off >>= 1)
+    for (int r = 0; r < 2; ++r) {
+      float mx = m[r];
 #pragma unroll
-        for (int r = 0; r < ROWS; ++r)
+      for (int j = 0; j < NT; ++j) mx = fmaxf(mx, fmaxf(s[j][2 * r], s[j][2 * r + 1]));
+      mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
+      mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
+      const float base = mx == -INFINITY ? 0.f : mx;
+      const float alpha = exp2f(m[r] - base);
+      float sum = 0.f;
 #pragma unroll
-          for (int jj = 0; jj < KC; ++jj) s[r][jj] += __shfl_xor_sync(LANES, s[r][jj], off);
-#pragma unroll
-      for (int r = 0; r < ROWS; ++r) {
-        const int qpos = row0 + r + a.q_offset;
-        (void)qpos;
-#pragma unroll
-        for (int jj = 0; jj < KC; ++jj) {
-          const int kk = c0 + jj;
-          float y = s[r][jj];
-          if constexpr (TAIL) { if (kbase + kk >= a.Nk) y = -INFINITY; }
-          s[r][jj] = y;
-        }
-        // Online softmax over this chunk (base 2). A row with nothing allowed yet keeps m = -inf;
-        // `base` keeps exp2 away from inf - inf.
-        float mx = m[r];
-#pragma unroll
-        for (int jj = 0; jj < KC; ++jj) mx = fmaxf(mx, s[r][jj]);
-        const float base = mx == -INFINITY ? 0.f : mx;
-        const float alpha = exp2f(m[r] - base);
-        float sum = 0.f;
-#pragma unroll
-        for (int jj = 0; jj < KC; ++jj) {
-          s[r][jj] = exp2f(s[r][jj] - base);
-          sum += s[r][jj];
-        }
-        m[r] = mx;
-        l[r] = l[r] * alpha + sum;
-#pragma unroll
-        for (int d = 0; d < DV / TPR; ++d) acc[r][d] *= alpha;
+      for (int j = 0; j < NT; ++j) {
+        s[j][2 * r] = exp2f(s[j][2 * r] - base);
+        s[j][2 * r + 1] = exp2f(s[j][2 * r + 1] - base);
+        sum += s[j][2 * r] + s[j][2 * r + 1];
       }
+      m[r] = mx;
+      l[r] = l[r] * alpha + sum; // this lane's share; the quad is summed once, at the end
 #pragma unroll
-      for (int jj = 0; jj < KC; ++jj) {
-        const float* vrow = Vs + (c0 + jj) * DV;
+      for (int n = 0; n < DV / 8; ++n) {
+        o[n][2 * r] *= alpha;
+        o[n][2 * r + 1] *= alpha;
+      }
+    }
+    // P·V: the score accumulators of n-tiles 2kv, 2kv+1 are exactly the A fragment of k-step kv.
 #pragma unroll
-        for (int t = 0; t < DV / (VW * TPR); ++t) {
-          float vv[VW];
-          ld_smem<VW>(vv, vrow + VW * (g + TPR * t));
+    for (int kv = 0; kv < BK / 16; ++kv) {
+      const unsigned pa[4] = {pack2(s[2 * kv][0], s[2 * kv][1]), pack2(s[2 * kv][2], s[2 * kv][3]),
+                              pack2(s[2 * kv + 1][0], s[2 * kv + 1][1]), pack2(s[2 * kv + 1][2], s[2 * kv + 1][3])};
 #pragma unroll
-          for (int r = 0; r < ROWS; ++r)
-#pragma unroll
-            for (int u = 0; u < VW; ++u) acc[r][t * VW + u] = fmaf(s[r][jj], vv[u], acc[r][t * VW + u]);
-        }
+      for (int n = 0; n < DV / 8; n += 2) {
+        unsigned vf[4]; // n-tiles n and n+1 of V, k-step kv (transposed: V is [key][dv])
+        ldsm_x4_t(vf, Vb + swz<DV>(kv * 16 + (lane & 7) + ((lane >> 3) & 1) * 8, n * 8 + (lane >> 4) * 8));
+        mma16816(o[n], pa, vf[0], vf[1]);
+        mma16816(o[n + 1], pa, vf[2], vf[3]);
       }
     }
   };
 
-  const int nkt = (a.Nk + BK - 1) / BK;
-  for (int kt = 0; kt < nkt; ++kt) {
-    __syncthreads(); // the previous tile is no longer read
-    load_tile<D>(Ks, kg, kt, a.Nk, tid);
-    load_tile<DV>(Vs, vg, kt, a.Nk, tid);
+  auto next_tile = [&](const int kt, bool& full) {
+    full = true;
+    return kt;
+  };
+  auto load_kv = [&](const int kt, const int buf) {
+    load_rows<D, BK>(Ks + buf * (BK * D), kg + (size_t)kt * BK * D, a.Nk - kt * BK, tid);
+    load_rows<DV, BK>(Vs + buf * (BK * DV), vg + (size_t)kt * BK * DV, a.Nk - kt * BK, tid);
+  };
+  bool kt_full, nk_full;
+  int kt = next_tile(0, kt_full), buf = 0;
+  if (kt < nkt) load_kv(kt, 0);
+  cp_commit();
+  cp_wait<0>(); // Q and the first K/V tile
+  __syncthreads();
+  // This warp's 16 rows of Q as A fragments (qf), one per 16-wide k-step, if they stay in
+  // registers; otherwise each tile re-reads them from shared memory (wide heads: fewer registers).
+  if constexpr (Q_REGS) {
+#pragma unroll
+    for (int ks = 0; ks < D / 16; ++ks)
+      ldsm_x4(qf[ks], Qs + swz<D>(warp * 16 + (lane & 7) + ((lane >> 3) & 1) * 8, ks * 16 + (lane >> 4) * 8));
+  }
+  while (kt < nkt) {
+    const int nk = next_tile(kt + 1, nk_full);
+    if (nk < nkt) load_kv(nk, buf ^ 1); // the next tile streams in while this one computes
+    cp_commit();
+    cp_wait<1>();
     __syncthreads();
     const bool tail = (kt + 1) * BK > a.Nk;
-    if (tail) tile(Flag<false>{}, Flag<true>{}, kt); else tile(Flag<false>{}, Flag<false>{}, kt);
+    if (tail || !kt_full) tile(Flag<true>{}, kt, buf);
+    else tile(Flag<false>{}, kt, buf); // full tile: no predicate
+    __syncthreads(); // every warp is done with `buf` before it is refilled
+    buf ^= 1;
+    kt = nk;
+    kt_full = nk_full;
   }
 
-  // out = acc / l (0 for a row with no allowed key), lse = ln(sum exp) (-inf for such a row).
+  // out = o / l (0 for a row with no allowed key), lse = ln(sum exp) (-inf for such a row).
 #pragma unroll
-  for (int r = 0; r < ROWS; ++r) {
-    const int i = row0 + r;
+  for (int r = 0; r < 2; ++r) {
+    float sum = l[r];
+    sum += __shfl_xor_sync(0xffffffffu, sum, 1);
+    sum += __shfl_xor_sync(0xffffffffu, sum, 2);
+    const int i = row_r[r];
     if (i >= a.Nq) continue;
     const size_t row = (size_t)(b * a.H + h) * a.Nq + i;
-    const float inv = l[r] > 0.f ? 1.f / l[r] : 0.f;
+    const float inv = sum > 0.f ? 1.f / sum : 0.f;
     T* orow = static_cast<T*>(a.out) + row * DV;
 #pragma unroll
-    for (int t = 0; t < DV / (VW * TPR); ++t) {
-      VecT<VW> o;
-#pragma unroll
-      for (int u = 0; u < VW; ++u) o.v[u] = from_f32(acc[r][t * VW + u] * inv);
-      *reinterpret_cast<VecT<VW>*>(orow + VW * (g + TPR * t)) = o;
-    }
-    if (a.lse != nullptr && g == 0) a.lse[row] = l[r] > 0.f ? (m[r] + log2f(l[r])) * LN2 : -INFINITY;
+    for (int n = 0; n < DV / 8; ++n)
+      *reinterpret_cast<unsigned*>(orow + n * 8 + t4 * 2) = pack2(o[n][2 * r] * inv, o[n][2 * r + 1] * inv);
+    if (a.lse != nullptr && t4 == 0) a.lse[row] = sum > 0.f ? (m[r] + log2f(sum)) * LN2 : -INFINITY;
   }
 }
 } // namespace attnc_full
@@ -316,9 +365,13 @@ extern "C" int attnc_full_launch(const AttncArgs_full* args, cudaStream_t stream
     return fail(ATTNC_ERR_ARGS, "q, k, v and out must be non-NULL and 16-byte aligned");
   // log2(e) folds into the q scale: scores come out in base 2 for exp2f.
   const float qscale = a.scale * attnc_full::LOG2E;
-  const size_t smem = 32768;
-  const dim3 grid((a.Nq + 63) / 64, a.H, a.B);
-  attnc_full::attnc_full_attention<<<grid, 128, smem, stream>>>(a, qscale);
+  const size_t smem = 49152;
+  {
+    const cudaError_t e = cudaFuncSetAttribute(attnc_full::attnc_full_attention, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
+    if (e != cudaSuccess) return fail(ATTNC_ERR_CUDA, "cannot reserve %zu bytes of shared memory: %s", smem, cudaGetErrorString(e));
+  }
+  const dim3 grid((a.Nq + 127) / 128, a.H, a.B);
+  attnc_full::attnc_full_attention<<<grid, 256, smem, stream>>>(a, qscale);
   const cudaError_t e = cudaGetLastError();
   if (e != cudaSuccess) return fail(ATTNC_ERR_CUDA, "attention: %s", cudaGetErrorString(e));
   return ATTNC_OK;

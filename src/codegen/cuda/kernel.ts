@@ -19,8 +19,10 @@ import {
   summaryKernels,
 } from './launcher.js';
 import { cudaLayout, type CudaLayout } from './layout.js';
-import { checkCudaSchedule, cudaLimits, type CudaLimits } from './plan.js';
+import { checkCudaSchedule, cudaLimits, cudaScheduleProblem, type CudaLimits } from './plan.js';
 import { dimLabel, helperSource, type CudaContext } from './rules.js';
+import { mmaCore } from './mma.js';
+import { mmaPlan } from './mma-plan.js';
 import { simtCore, type AttentionCore, type CoreOutput } from './simt.js';
 
 export interface CudaMeta {
@@ -97,7 +99,7 @@ function banner(k: AttentionKernel, meta: CudaMeta, core: CoreOutput): string[] 
     `// source ${meta.sourceHash}, schedule ${meta.scheduleHash}`,
     `//   score: ${show(k.score)}`,
     `//   mask:  ${show(k.mask)}`,
-    `// schedule: blockQ=${s.blockQ} blockK=${s.blockK} threads=${s.threads} D=${s.headDim} Dv=${s.valueDim} ${s.dtype} summaryBlock=${s.summaryBlock}`,
+    `// schedule: blockQ=${s.blockQ} blockK=${s.blockK} threads=${s.threads} D=${s.headDim} Dv=${s.valueDim} ${s.dtype} summaryBlock=${s.summaryBlock}${s.engine === 'mma' ? ` engine=mma stages=${s.stages}` : ''}`,
     `// mapping: ${mapping}`,
     '// tiles:',
     ...tiles,
@@ -107,7 +109,18 @@ function banner(k: AttentionKernel, meta: CudaMeta, core: CoreOutput): string[] 
   ];
 }
 
-/** Renders `kernel` with the given attention core (default: the SIMT core for its schedule). */
+/** The core the schedule's engine names: tensor cores (mma.sync) or FMA units (SIMT). */
+function checkSchedule(s: Schedule, limits: CudaLimits): void {
+  const problem = cudaScheduleProblem(s, limits);
+  if (problem !== undefined) throw new Error(`CUDA backend: ${problem}`);
+}
+
+function defaultCore(kernel: AttentionKernel, limits: CudaLimits): AttentionCore {
+  if (kernel.schedule.engine === 'mma') return mmaCore(mmaPlan(kernel.schedule, limits.maxSharedBytes));
+  return simtCore(checkCudaSchedule(kernel.schedule, limits));
+}
+
+/** Renders `kernel` with the given attention core (default: the core of its schedule's engine). */
 export function renderCuda(
   kernel: AttentionKernel,
   meta: CudaMeta,
@@ -115,7 +128,6 @@ export function renderCuda(
 ): Artifact {
   if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(kernel.name))
     throw new Error(`CUDA: "${kernel.name}" is not a C identifier`);
-  const plan = checkCudaSchedule(kernel.schedule, opts.limits ?? cudaLimits);
   const layout = cudaLayout(kernel);
   const cx: Omit<CudaContext, 'vars'> = {
     params: new Map(kernel.params.map((p) => [p.name, p])),
@@ -125,7 +137,13 @@ export function renderCuda(
     used: new Set(),
   };
   const exprs = coreExprs(kernel, cx);
-  const core = (opts.core ?? simtCore(plan)).render({ kernel, exprs, entry: attentionEntry(kernel) });
+  const limits = opts.limits ?? cudaLimits;
+  if (opts.core) checkSchedule(kernel.schedule, limits);
+  const core = (opts.core ?? defaultCore(kernel, limits)).render({
+    kernel,
+    exprs,
+    entry: attentionEntry(kernel),
+  });
   const ns = `attnc_${kernel.name}`;
   const align = alignmentOf(kernel, core);
   const top = banner(kernel, meta, core);

@@ -228,7 +228,9 @@ export function launcherText(k: AttentionKernel, layout: CudaLayout, core: CoreO
     `  // ${identityScore ? 'log2(e) folds into the q scale: scores come out in base 2 for exp2f.' : 'The score modifier needs natural-units scores; log2(e) is applied after it.'}`,
     `  const float qscale = a.scale${identityScore ? ` * ${ns}::LOG2E` : ''};`,
     `  const size_t smem = ${core.smemBytes};`,
-    ...(core.smemBytes > 48 * 1024
+    // Static __shared__ arrays (per-key hoists, a few KiB at most) count against the 48 KiB
+    // default too, so dynamic sizes just under it need the opt-in as well.
+    ...(core.smemBytes > 44 * 1024
       ? [
           `  {`,
           `    const cudaError_t e = cudaFuncSetAttribute(${entry}, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);`,

@@ -3,6 +3,7 @@
 // it cannot run with the same message.
 import { describeSchedule, positiveInt, scheduleShapeProblem } from '../common.js';
 import type { Schedule } from '../../ir/kernel.js';
+import { mmaScheduleProblem, mmaSharedBytes } from './mma-plan.js';
 
 export interface CudaLimits {
   readonly maxThreadsPerBlock: number;
@@ -49,8 +50,9 @@ export interface SimtPlan {
 
 const isPow2 = (x: number): boolean => positiveInt(x) && (x & (x - 1)) === 0;
 
-/** Shared memory of the attention kernel: one K and one V tile, staged as f32. */
+/** Shared memory of the attention kernel: SIMT stages one K and one V tile as f32 (mma: mma-plan.ts). */
 export function cudaSharedBytes(s: Schedule): number {
+  if (s.engine === 'mma') return mmaSharedBytes(s);
   return 4 * s.blockK * (s.headDim + s.valueDim);
 }
 
@@ -99,6 +101,7 @@ export function simtPlan(s: Schedule): SimtPlan | string {
 
 /** Why `s` cannot run on the CUDA backend (undefined when it can). */
 export function cudaScheduleProblem(s: Schedule, limits: CudaLimits = cudaLimits): string | undefined {
+  if (s.engine === 'mma') return mmaScheduleProblem(s, limits.maxSharedBytes);
   const name = describeSchedule(s);
   const shape = scheduleShapeProblem(s);
   if (shape) return shape;

@@ -42,7 +42,7 @@ export interface ScheduleRequest {
   readonly overrides?: Partial<Schedule>;
 }
 
-type Candidate = Pick<Schedule, 'blockQ' | 'blockK' | 'threads' | 'stages'>;
+type Candidate = Pick<Schedule, 'blockQ' | 'blockK' | 'threads' | 'stages'> & Pick<Schedule, 'engine'>;
 
 /**
  * Candidates per target, preferred first. WGSL: one invocation per query row, K/V tiles staged
@@ -59,12 +59,34 @@ const candidates: Readonly<Record<Target, readonly Candidate[]>> = {
     { blockQ: 16, blockK: 4, threads: 16, stages: 1 },
   ],
   cuda: [
+    // Tensor cores (f16/bf16, D and Dv in {64, 128}; see mmaFits): a warp per 16 query rows,
+    // 8 warps sharing double-buffered 64-key K/V tiles (96 KiB of shared memory at D = 128).
+    { blockQ: 128, blockK: 64, threads: 256, stages: 2, engine: 'mma' },
+    { blockQ: 64, blockK: 64, threads: 128, stages: 2, engine: 'mma' },
+    // SIMT (FMA units): any dtype and head dim.
     { blockQ: 64, blockK: 64, threads: 128, stages: 1 },
     { blockQ: 64, blockK: 32, threads: 128, stages: 1 },
     { blockQ: 32, blockK: 32, threads: 64, stages: 1 },
     { blockQ: 16, blockK: 16, threads: 32, stages: 1 },
   ],
 };
+
+/**
+ * Whether the mma (tensor-core) engine suits `s`: 16-bit storage, head dims it is tuned for, and a
+ * warp per 16 rows (user overrides of blockQ or threads can break that: then SIMT is chosen).
+ */
+function mmaFits(s: Schedule): boolean {
+  const dims = [64, 128];
+  return (
+    s.dtype !== 'f32' &&
+    dims.includes(s.headDim) &&
+    dims.includes(s.valueDim) &&
+    s.threads === 2 * s.blockQ &&
+    s.blockQ % 16 === 0 &&
+    s.blockK % 16 === 0 &&
+    s.stages <= 2
+  );
+}
 
 export function chooseSchedule(
   target: Target,
@@ -80,14 +102,17 @@ export function chooseSchedule(
   } as const;
   const o = req.overrides ?? {};
   for (const c of candidates[target]) {
+    if (c.engine === 'mma' && o.engine === 'simt') continue;
     const s: Schedule = Object.freeze({
       ...base,
-      ...fitThreads(target, c, base.headDim, base.valueDim),
+      ...(c.engine === 'mma' ? c : fitThreads(target, c, base.headDim, base.valueDim)),
+      ...(target === 'cuda' && c.engine === undefined ? { engine: 'simt' as const } : {}),
       ...o,
     });
+    if (s.engine === 'mma' && !mmaFits(s)) continue;
     if (s.threads <= limits.maxInvocations && footprint(s) <= limits.maxWorkgroupStorageBytes) return s;
   }
-  const last = Object.freeze({ ...base, ...candidates[target].at(-1)!, ...o });
+  const last = Object.freeze({ ...base, ...candidates[target].at(-1)!, ...o, engine: undefined });
   throw new Error(
     `no ${target} schedule fits: head dim ${base.headDim}/${base.valueDim} needs ${footprint(last)} bytes of ` +
       `workgroup memory even with ${last.blockK}-key tiles; the device allows ${limits.maxWorkgroupStorageBytes}`,
