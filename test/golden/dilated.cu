@@ -1,13 +1,13 @@
 // attnc kernel "dilated" for CUDA (sm_90a). Generated code: do not edit.
 // source a992a140bb844e5e, schedule 60ff6ac44cf0974b
 //   score: score
-//   mask:  (and (ge q k) (eq (mod (sub q k) $dilation) 0))
+//   mask:  (and (ge q k) (eq (mod q $dilation) (mod k $dilation)))
 // schedule: blockQ=128 blockK=64 threads=256 D=64 Dv=64 bf16 summaryBlock=16 engine=mma stages=2
 // mapping: core=mma instruction=mma.sync.m16n8k16.bf16 warps=8 rowsPerWarp=16 stages=2 swizzle=16B-chunk xor row%8 globalVectorElems=8
 // tiles:
 //   dynamic, per (q-tile, k-tile), from inclusive position bounds q_lo..q_hi, k_lo..k_hi:
-//     empty (skipped, nothing loaded) unless canBeTrue = (and (ge q_hi k_lo) (and (le (select (eq (div (sub q_lo k_hi) $dilation) (div (sub q_hi k_lo) $dilation)) (mod (sub q_lo k_hi) $dilation) (select (gt $dilation 0) 0 (select (lt $dilation 0) (add $dilation 1) 0))) 0) (le 0 (select (eq (div (sub q_lo k_hi) $dilation) (div (sub q_hi k_lo) $dilation)) (mod (sub q_hi k_lo) $dilation) (select (gt $dilation 0) (sub $dilation 1) 0)))))
-//     full (no predicate evaluated)   unless canBeFalse = (or (lt q_lo k_hi) (not (and (eq (select (eq (div (sub q_lo k_hi) $dilation) (div (sub q_hi k_lo) $dilation)) (mod (sub q_lo k_hi) $dilation) (select (gt $dilation 0) 0 (select (lt $dilation 0) (add $dilation 1) 0))) (select (eq (div (sub q_lo k_hi) $dilation) (div (sub q_hi k_lo) $dilation)) (mod (sub q_hi k_lo) $dilation) (select (gt $dilation 0) (sub $dilation 1) 0))) (eq (select (eq (div (sub q_lo k_hi) $dilation) (div (sub q_hi k_lo) $dilation)) (mod (sub q_lo k_hi) $dilation) (select (gt $dilation 0) 0 (select (lt $dilation 0) (add $dilation 1) 0))) 0))))
+//     empty (skipped, nothing loaded) unless canBeTrue = (and (ge q_hi k_lo) (and (le (select (eq (div q_lo $dilation) (div q_hi $dilation)) (mod q_lo $dilation) (select (gt $dilation 0) 0 (select (lt $dilation 0) (add $dilation 1) 0))) (select (eq (div k_lo $dilation) (div k_hi $dilation)) (mod k_hi $dilation) (select (gt $dilation 0) (sub $dilation 1) 0))) (le (select (eq (div k_lo $dilation) (div k_hi $dilation)) (mod k_lo $dilation) (select (gt $dilation 0) 0 (select (lt $dilation 0) (add $dilation 1) 0))) (select (eq (div q_lo $dilation) (div q_hi $dilation)) (mod q_hi $dilation) (select (gt $dilation 0) (sub $dilation 1) 0)))))
+//     full (no predicate evaluated)   unless canBeFalse = (or (lt q_lo k_hi) (not (and (and (eq (select (eq (div q_lo $dilation) (div q_hi $dilation)) (mod q_lo $dilation) (select (gt $dilation 0) 0 (select (lt $dilation 0) (add $dilation 1) 0))) (select (eq (div q_lo $dilation) (div q_hi $dilation)) (mod q_hi $dilation) (select (gt $dilation 0) (sub $dilation 1) 0))) (eq (select (eq (div k_lo $dilation) (div k_hi $dilation)) (mod k_lo $dilation) (select (gt $dilation 0) 0 (select (lt $dilation 0) (add $dilation 1) 0))) (select (eq (div k_lo $dilation) (div k_hi $dilation)) (mod k_hi $dilation) (select (gt $dilation 0) (sub $dilation 1) 0)))) (eq (select (eq (div q_lo $dilation) (div q_hi $dilation)) (mod q_lo $dilation) (select (gt $dilation 0) 0 (select (lt $dilation 0) (add $dilation 1) 0))) (select (eq (div k_lo $dilation) (div k_hi $dilation)) (mod k_lo $dilation) (select (gt $dilation 0) 0 (select (lt $dilation 0) (add $dilation 1) 0)))))))
 //     partial otherwise (predicate per element)
 // Semantics: query row i has position q = i + q_offset, key j has k = j + k_offset; GQA kv head
 // h / (H / Hkv); scores scale * <q, k> then the modifier then the mask; a row with no allowed
@@ -196,6 +196,8 @@ extern "C" __global__ void __launch_bounds__(THREADS) attnc_dilated_attention(co
   T* Qs = reinterpret_cast<T*>(smem4); // [BQ][D], swizzled
   T* Ks = Qs + BQ * D;                  // [2][BK][D]
   T* Vs = Ks + 2 * BK * D;              // [2][BK][DV]
+  int hq0[2];
+  __shared__ int hk0[BK];
   const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32, g = lane / 4, t4 = lane % 4;
   const int h = blockIdx.y, b = blockIdx.z, hkv = h / (a.H / a.Hkv);
   // Last q-tile first: under causal-like masks it has the most tiles, so the long blocks start
@@ -216,6 +218,13 @@ extern "C" __global__ void __launch_bounds__(THREADS) attnc_dilated_attention(co
   float o[DV / 8][4], m[2] = {-INFINITY, -INFINITY}, l[2] = {0.f, 0.f};
 #pragma unroll
   for (int n = 0; n < DV / 8; ++n) o[n][0] = o[n][1] = o[n][2] = o[n][3] = 0.f;
+#pragma unroll
+  for (int r = 0; r < 2; ++r) {
+    const int qpos = qpos_r[r];
+    (void)qpos;
+    const int r0 = floormod_i(qpos, a.dilation);
+    hq0[r] = r0;
+  }
 
   unsigned qf[Q_REGS ? D / 16 : 1][4];
   // One K/V tile in shared memory. Only MASKED tiles (partial, or past Nk) test per element.
@@ -250,7 +259,7 @@ extern "C" __global__ void __launch_bounds__(THREADS) attnc_dilated_attention(co
         (void)r; (void)kk; (void)qpos;
         const int kpos = a.k_offset + kbase + kk;
         const float x = s[j][e] * qscale;
-        const bool e0 = (qpos >= kpos) && ((floormod_i(sub_i(qpos, kpos), a.dilation)) == 0);
+        const bool e0 = (qpos >= kpos) && (hq0[r] == hk0[kk]);
         float y = x;
         if constexpr (MASKED) { if (kbase + kk >= a.Nk) y = -INFINITY; }
         /* predicate */
@@ -303,16 +312,19 @@ extern "C" __global__ void __launch_bounds__(THREADS) attnc_dilated_attention(co
   auto classify = [&](const int kt, bool& full) -> bool {
     const int k_lo = a.k_offset + kt * BK;
     const int k_hi = a.k_offset + min((kt + 1) * BK, a.Nk) - 1;
-    const int c0 = sub_i(q_lo, k_hi);
-    const int c1 = sub_i(q_hi, k_lo);
-    const bool c2 = (floordiv_i(c0, a.dilation)) == (floordiv_i(c1, a.dilation));
-    const bool c3 = a.dilation > 0;
-    const int c4 = c2 ? (floormod_i(c0, a.dilation)) : (c3 ? 0 : ((a.dilation < 0) ? (add_i(a.dilation, 1)) : 0));
-    const int c5 = c2 ? (floormod_i(c1, a.dilation)) : (c3 ? (sub_i(a.dilation, 1)) : 0);
-    const bool c6 = (q_hi >= k_lo) && ((c4 <= 0) && (0 <= c5));
-    const bool c7 = (q_lo < k_hi) || (!((c4 == c5) && (c4 == 0)));
-    const bool can_true = c6;
-    const bool can_false = c7;
+    const bool c0 = (floordiv_i(q_lo, a.dilation)) == (floordiv_i(q_hi, a.dilation));
+    const bool c1 = a.dilation > 0;
+    const int c2 = c1 ? 0 : ((a.dilation < 0) ? (add_i(a.dilation, 1)) : 0);
+    const int c3 = c0 ? (floormod_i(q_lo, a.dilation)) : c2;
+    const bool c4 = (floordiv_i(k_lo, a.dilation)) == (floordiv_i(k_hi, a.dilation));
+    const int c5 = c1 ? (sub_i(a.dilation, 1)) : 0;
+    const int c6 = c4 ? (floormod_i(k_hi, a.dilation)) : c5;
+    const int c7 = c4 ? (floormod_i(k_lo, a.dilation)) : c2;
+    const int c8 = c0 ? (floormod_i(q_hi, a.dilation)) : c5;
+    const bool c9 = (q_hi >= k_lo) && ((c3 <= c6) && (c7 <= c8));
+    const bool c10 = (q_lo < k_hi) || (!(((c3 == c8) && (c7 == c6)) && (c3 == c7)));
+    const bool can_true = c9;
+    const bool can_false = c10;
     full = !can_false;
     return can_true;
   };
@@ -355,6 +367,12 @@ extern "C" __global__ void __launch_bounds__(THREADS) attnc_dilated_attention(co
     if (nk < nkt) load_kv(nk, buf ^ 1); // the next tile streams in while this one computes
     cp_commit();
     cp_wait<1>();
+    __syncthreads();
+    for (int kk = tid; kk < BK; kk += THREADS) {
+      const int kpos = a.k_offset + kt * BK + kk;
+      const int kh0 = floormod_i(kpos, a.dilation);
+      hk0[kk] = kh0;
+    }
     __syncthreads();
     const bool tail = (kt + 1) * BK > a.Nk;
     if (tail || !kt_full) tile(Flag<true>{}, kt, buf);

@@ -6,12 +6,12 @@
 // qt*BLOCK_Q + r. K/V tiles of BLOCK_K keys are staged in workgroup memory (f32); each row keeps
 // a running max, sum and f32 accumulator (online softmax), normalised at the end. A row with
 // no allowed key writes 0 (and lse = -inf).
-//   mask  = (and (ge q k) (eq (mod (sub q k) $dilation) 0))
+//   mask  = (and (ge q k) (eq (mod q $dilation) (mod k $dilation)))
 //   score = score
 // Tile classes:
 //   dynamic, per (q-tile, k-tile), from tile bounds q_lo..q_hi, k_lo..k_hi (positions):
-//     empty (skipped, no loads) unless canBeTrue = (and (ge q_hi k_lo) (and (le (select (eq (div (sub q_lo k_hi) $dilation) (div (sub q_hi k_lo) $dilation)) (mod (sub q_lo k_hi) $dilation) (select (gt $dilation 0) 0 (select (lt $dilation 0) (add $dilation 1) 0))) 0) (le 0 (select (eq (div (sub q_lo k_hi) $dilation) (div (sub q_hi k_lo) $dilation)) (mod (sub q_hi k_lo) $dilation) (select (gt $dilation 0) (sub $dilation 1) 0)))))
-//     full (no mask evaluated)  unless canBeFalse = (or (lt q_lo k_hi) (not (and (eq (select (eq (div (sub q_lo k_hi) $dilation) (div (sub q_hi k_lo) $dilation)) (mod (sub q_lo k_hi) $dilation) (select (gt $dilation 0) 0 (select (lt $dilation 0) (add $dilation 1) 0))) (select (eq (div (sub q_lo k_hi) $dilation) (div (sub q_hi k_lo) $dilation)) (mod (sub q_hi k_lo) $dilation) (select (gt $dilation 0) (sub $dilation 1) 0))) (eq (select (eq (div (sub q_lo k_hi) $dilation) (div (sub q_hi k_lo) $dilation)) (mod (sub q_lo k_hi) $dilation) (select (gt $dilation 0) 0 (select (lt $dilation 0) (add $dilation 1) 0))) 0))))
+//     empty (skipped, no loads) unless canBeTrue = (and (ge q_hi k_lo) (and (le (select (eq (div q_lo $dilation) (div q_hi $dilation)) (mod q_lo $dilation) (select (gt $dilation 0) 0 (select (lt $dilation 0) (add $dilation 1) 0))) (select (eq (div k_lo $dilation) (div k_hi $dilation)) (mod k_hi $dilation) (select (gt $dilation 0) (sub $dilation 1) 0))) (le (select (eq (div k_lo $dilation) (div k_hi $dilation)) (mod k_lo $dilation) (select (gt $dilation 0) 0 (select (lt $dilation 0) (add $dilation 1) 0))) (select (eq (div q_lo $dilation) (div q_hi $dilation)) (mod q_hi $dilation) (select (gt $dilation 0) (sub $dilation 1) 0)))))
+//     full (no mask evaluated)  unless canBeFalse = (or (lt q_lo k_hi) (not (and (and (eq (select (eq (div q_lo $dilation) (div q_hi $dilation)) (mod q_lo $dilation) (select (gt $dilation 0) 0 (select (lt $dilation 0) (add $dilation 1) 0))) (select (eq (div q_lo $dilation) (div q_hi $dilation)) (mod q_hi $dilation) (select (gt $dilation 0) (sub $dilation 1) 0))) (eq (select (eq (div k_lo $dilation) (div k_hi $dilation)) (mod k_lo $dilation) (select (gt $dilation 0) 0 (select (lt $dilation 0) (add $dilation 1) 0))) (select (eq (div k_lo $dilation) (div k_hi $dilation)) (mod k_hi $dilation) (select (gt $dilation 0) (sub $dilation 1) 0)))) (eq (select (eq (div q_lo $dilation) (div q_hi $dilation)) (mod q_lo $dilation) (select (gt $dilation 0) 0 (select (lt $dilation 0) (add $dilation 1) 0))) (select (eq (div k_lo $dilation) (div k_hi $dilation)) (mod k_lo $dilation) (select (gt $dilation 0) 0 (select (lt $dilation 0) (add $dilation 1) 0)))))))
 //     partial otherwise (mask evaluated per element)
 // Tails (lengths that are not tile multiples) are bounds-checked, not classified.
 
@@ -65,16 +65,19 @@ fn floor_mod_i32(a: i32, b: i32) -> i32 {
 }
 
 fn tile_class(b: i32, h: i32, q_lo: i32, q_hi: i32, k_lo: i32, k_hi: i32) -> u32 {
-  let tc0: i32 = q_lo - k_hi;
-  let tc1: i32 = q_hi - k_lo;
-  let tc2: bool = (floor_div_i32(tc0, u.p_dilation)) == (floor_div_i32(tc1, u.p_dilation));
-  let tc3: bool = u.p_dilation > 0i;
-  let tc4: i32 = select((select((select(0i, (u.p_dilation + 1i), (u.p_dilation < 0i))), 0i, tc3)), (floor_mod_i32(tc0, u.p_dilation)), tc2);
-  let tc5: i32 = select((select(0i, (u.p_dilation - 1i), tc3)), (floor_mod_i32(tc1, u.p_dilation)), tc2);
-  let tc6: bool = (q_hi >= k_lo) && ((tc4 <= 0i) && (0i <= tc5));
-  let tc7: bool = (q_lo < k_hi) || (!((tc4 == tc5) && (tc4 == 0i)));
-  if (!tc6) { return TILE_EMPTY; }
-  if (!tc7) { return TILE_FULL; }
+  let tc0: bool = (floor_div_i32(q_lo, u.p_dilation)) == (floor_div_i32(q_hi, u.p_dilation));
+  let tc1: bool = u.p_dilation > 0i;
+  let tc2: i32 = select((select(0i, (u.p_dilation + 1i), (u.p_dilation < 0i))), 0i, tc1);
+  let tc3: i32 = select(tc2, (floor_mod_i32(q_lo, u.p_dilation)), tc0);
+  let tc4: bool = (floor_div_i32(k_lo, u.p_dilation)) == (floor_div_i32(k_hi, u.p_dilation));
+  let tc5: i32 = select(0i, (u.p_dilation - 1i), tc1);
+  let tc6: i32 = select(tc5, (floor_mod_i32(k_hi, u.p_dilation)), tc4);
+  let tc7: i32 = select(tc2, (floor_mod_i32(k_lo, u.p_dilation)), tc4);
+  let tc8: i32 = select(tc5, (floor_mod_i32(q_hi, u.p_dilation)), tc0);
+  let tc9: bool = (q_hi >= k_lo) && ((tc3 <= tc6) && (tc7 <= tc8));
+  let tc10: bool = (q_lo < k_hi) || (!(((tc3 == tc8) && (tc7 == tc6)) && (tc3 == tc7)));
+  if (!tc9) { return TILE_EMPTY; }
+  if (!tc10) { return TILE_FULL; }
   return TILE_PARTIAL;
 }
 
@@ -102,6 +105,8 @@ fn attention(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_ind
       qrow[d] = q_buf[(bh * Nq + row) * HEAD_DIM + d];
     }
   }
+  // Parts of mask and score that depend only on the row.
+  let rw0: i32 = floor_mod_i32(q, u.p_dilation);
 
   var m_run = MASKED; // running max of allowed scores
   var l_run = 0.0f; // running sum of exp(score - m_run)
@@ -134,7 +139,7 @@ fn attention(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_ind
         var s = MASKED;
         var allowed = true;
         if (cls == TILE_PARTIAL) {
-          let mk0: bool = (q >= k) && ((floor_mod_i32((q - k), u.p_dilation)) == 0i);
+          let mk0: bool = (q >= k) && (rw0 == (floor_mod_i32(k, u.p_dilation)));
           allowed = mk0;
         }
         if (allowed) {

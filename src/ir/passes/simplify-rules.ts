@@ -48,6 +48,15 @@ export const simplifyRules: readonly Rule[] = [
     ),
     ({ c, x }, g, n) => g.node(Op.ADD, n.dtype, [x!, c!]),
   ),
+  // Dilation: (a - b) % d == 0  ⟺  a % d == b % d for floor modulo (and both are true for d = 0).
+  // The right side splits into a per-row and a per-key value that `fuse` hoists out of the inner
+  // loop, instead of a floor modulo per (row, key) pair.
+  rule(
+    '(a - b) % d == 0 → a % d == b % d',
+    P([Op.EQ, Op.NE], P(Op.MOD, P(Op.SUB, X('a', isInt), X('b')), X('d')), C('z', 0)),
+    ({ a, b, d }, g, n) =>
+      g.node(n.op, 'bool', [g.node(Op.MOD, 'i32', [a!, d!]), g.node(Op.MOD, 'i32', [b!, d!])]),
+  ),
   // Logic.
   rule('!!x', P(Op.NOT, P(Op.NOT, X('x'))), ({ x }) => x),
   rule('true && x', P(Op.AND, C('c', true), X('x')), ({ x }) => x),
