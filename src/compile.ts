@@ -4,7 +4,7 @@ import type { Artifact } from './codegen/artifact.js';
 import { targets } from './codegen/targets.js';
 import { CompileError, error, hasErrors, noSpan, type Diagnostic } from './diagnostics.js';
 import type { CheckedDecl } from './dsl/checker.js';
-import { frontend, sparsitySpan, usesDataDependentSparsity } from './dsl/index.js';
+import { frontend } from './dsl/index.js';
 import type { Program } from './dsl/ast.js';
 import { hashString, hashValue } from './hash.js';
 import type { AttentionKernel, Schedule, StorageDType } from './ir/kernel.js';
@@ -12,6 +12,7 @@ import { lowerDecl } from './ir/lower.js';
 import type { Target } from './ir/passes/legalize.js';
 import { defaultLimits, type TargetLimits } from './ir/passes/schedule.js';
 import { runPipeline } from './ir/pipeline.js';
+import { capacityShapeExpr, unsupportedRouting } from './ir/routing.js';
 import { toKernel, type AttentionIR } from './ir/program.js';
 
 export interface CompileOptions {
@@ -71,18 +72,10 @@ export function checkSource(
 export function compile(source: string, options: CompileOptions): Compiled {
   const file = options.file ?? '<input>';
   const { program, decl } = checkSource(source, file, options.entry);
-  // The language and the reference know routing/selection; the IR and backends do not yet.
-  const sparsity = sparsitySpan(decl.decl);
-  if (usesDataDependentSparsity(decl.decl) && sparsity)
-    throw new CompileError(
-      [
-        error(
-          'routing/selection is not yet supported by the code generators (it checks and runs in the reference)',
-          sparsity,
-        ),
-      ],
-      source,
-    );
+  // Block routing compiles for WGSL; the other sparsity constructs check and run in the reference
+  // only, so they are rejected here at their own position.
+  const unsupported = unsupportedRouting(decl.decl, options.target);
+  if (unsupported) throw new CompileError([error(unsupported.message, unsupported.span)], source);
   const target = targets[options.target];
   const diagnostics: Diagnostic[] = [];
   const headDim = options.headDim ?? 64;
@@ -112,6 +105,13 @@ export function compile(source: string, options: CompileOptions): Compiled {
   // Target diagnostics have no source position of their own: point at the declaration.
   const located = diagnostics.map((d) => (d.span === noSpan ? { ...d, span: decl.decl.nameSpan } : d));
   if (hasErrors(located)) throw new CompileError(located, source);
+  if (ir.routing && capacityShapeExpr(ir.routing) === undefined) {
+    // The index output is sized by a shape expression, which has + - * but no division or calls.
+    const at = decl.decl.sparsity?.[0]?.span ?? decl.decl.nameSpan;
+    const msg =
+      'routing counts must use only + - * of literals, int params and sizes (they size the indices output)';
+    throw new CompileError([error(msg, at)], source);
+  }
   const kernel = toKernel(ir);
   const meta = { sourceHash: hashString(source), scheduleHash: hashValue(kernel.schedule) };
   let artifact: Artifact;

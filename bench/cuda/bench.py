@@ -197,7 +197,8 @@ def main():
 
 
 def table(res):
-    lines = [f'attnc mma vs FlexAttention vs SDPA, {res["device"]}, torch {res["torch"]}, bf16 B={res["B"]} H={res["H"]} D={res["D"]}',
+    engines = sorted({r.get('engine') or 'mma' for r in res['rows']}) or ['mma']
+    lines = [f'attnc {"+".join(engines)} vs FlexAttention vs SDPA, {res["device"]}, torch {res["torch"]}, bf16 B={res["B"]} H={res["H"]} D={res["D"]}',
              '', '| pattern | S | attnc ms | attnc TFLOP/s | Flex ms | Flex TFLOP/s | ×Flex | SDPA ms | ×SDPA |',
              '|---|---|---|---|---|---|---|---|---|']
     for r in res['rows']:

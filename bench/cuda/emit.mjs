@@ -13,8 +13,8 @@
 //   dtypes, headDims: the variants to emit (default all three dtypes, D = 64 and 128);
 //   perf: time at benchmark sizes too (bf16, D = 128 variants);
 //   pattern: the benchmark pattern it implements (bench/cuda/bench.py times it beside FlexAttention).
-// `--engine mma` builds f16/bf16 variants with the tensor-core engine (mmaSchedule below) instead
-// of the SIMT schedule; an entry's `schedule` still overrides single fields (e.g. blockQ, stages).
+// `--engine mma` (or `wgmma`) builds f16/bf16 variants with a tensor-core engine (mmaSchedule,
+// wgmmaSchedule below) instead of the SIMT schedule; an entry's `schedule` still overrides single fields (e.g. blockQ, stages).
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -96,6 +96,14 @@ export function mmaSchedule(headDim, dtype) {
   });
 }
 
+/**
+ * The Hopper wgmma engine's default for the bench: 2 warpgroups × 64 rows over 128-key tiles,
+ * double-buffered (160 KiB of shared memory at D = 128).
+ */
+export function wgmmaSchedule(headDim, dtype) {
+  return Object.freeze({ ...mmaSchedule(headDim, dtype), blockK: 128, engine: 'wgmma' });
+}
+
 function handKernel(entry, schedule) {
   const make = hand[entry.hand];
   if (typeof make !== 'function') throw new Error(`entry ${entry.name}: no hand kernel "${entry.hand}"`);
@@ -134,8 +142,13 @@ async function main() {
   for (const entry of list) {
     for (const dtype of entry.dtypes ?? ['bf16', 'f16', 'f32']) {
       for (const headDim of entry.headDims ?? [64, 128]) {
-        if (engine === 'mma' && dtype === 'f32') continue; // no 16-bit tensor-core path for f32
-        const basis = engine === 'mma' ? mmaSchedule(headDim, dtype) : benchSchedule(headDim, dtype);
+        if (engine !== 'simt' && dtype === 'f32') continue; // no 16-bit tensor-core path for f32
+        const basis =
+          engine === 'mma'
+            ? mmaSchedule(headDim, dtype)
+            : engine === 'wgmma'
+              ? wgmmaSchedule(headDim, dtype)
+              : benchSchedule(headDim, dtype);
         const schedule = { ...basis, ...(entry.schedule ?? {}) };
         const t0 = performance.now(); // source → CUDA text: frontend, passes and rendering
         const base = entry.source ? await sourceKernel(entry, schedule) : handKernel(entry, schedule);

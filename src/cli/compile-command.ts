@@ -92,7 +92,13 @@ async function emitModule(
   lang: 'ts' | 'js',
   out: string | undefined,
 ): Promise<number> {
-  const files = await formatFiles(emitKernelModule(artifact, { lang, source, file }).files);
+  let emitted: ReturnType<typeof emitKernelModule>;
+  try {
+    emitted = emitKernelModule(artifact, { lang, source, file });
+  } catch (e) {
+    throw new UsageError((e as Error).message); // a kernel the module format cannot express
+  }
+  const files = await formatFiles(emitted.files);
   const main = `${artifact.name}.${lang}`;
   if (!out) {
     process.stdout.write(files[main]!);

@@ -5,11 +5,12 @@ import { didYouMean } from '../dsl/checker.js';
 import { UsageError } from './errors.js';
 import type { StorageDType } from '../ir/kernel.js';
 import { tileCounts } from '../ir/tile-stats.js';
-import { declPredicates } from '../runtime/ast-eval.js';
+import { declPredicates, declRouting } from '../runtime/ast-eval.js';
 import { compareArrays, type Agreement } from '../runtime/compare.js';
 import { fromF16, toF16 } from '../runtime/f16.js';
 import { randomNormal, randomTensor, rng, tensorLength } from '../runtime/inputs.js';
-import { referenceAttention } from '../runtime/reference.js';
+import { referenceAttention, type RefInputs, type RefResult } from '../runtime/reference.js';
+import { checkSelection, referenceRouting, type RoutingResult } from '../runtime/reference-routing.js';
 import { createKernel, deviceLimits, getDevice } from '../runtime/webgpu.js';
 
 export interface RunOptions {
@@ -37,6 +38,17 @@ export interface RunReport {
   readonly pipelineMs: number;
   readonly gpuMs: number;
   readonly tolerance: number;
+  /** Routing kernels: the oracle's selection and how the kernel's indices compare with it. */
+  readonly routing?: RoutingReport;
+}
+
+export interface RoutingReport {
+  /** Selected blocks / blocks present, over (batch, head, query row) (LANGUAGE.md, Density). */
+  readonly blockDensity: number;
+  /** Attended (query, key) pairs / all pairs. */
+  readonly pairDensity: number;
+  /** 'exact': the oracle's ids; 'near-tie': a valid top-k within f32 rounding; else what is wrong. */
+  readonly indices: 'exact' | 'near-tie' | string;
 }
 
 export async function runKernel(source: string, o: RunOptions): Promise<RunReport> {
@@ -94,7 +106,22 @@ export async function runKernel(source: string, o: RunOptions): Promise<RunRepor
   );
   const sizeVars = { ...sizes, D: o.D };
   const pred = declPredicates(decl.decl, { params, tensors: envTensors, sizes: sizeVars });
-  const ref = referenceAttention({ q, k, v, ...sizes, Hq: o.H, D: o.D, Dv: o.D }, pred);
+  const inp: RefInputs = { q, k, v, ...sizes, Hq: o.H, D: o.D, Dv: o.D };
+  const spec = declRouting(decl.decl, { params, tensors: envTensors, sizes: sizeVars });
+  let ref: RefResult;
+  let routing: RoutingReport | undefined;
+  if (spec === undefined) ref = referenceAttention(inp, pred);
+  else {
+    const oracle = referenceRouting(inp, spec, pred.mask);
+    const verdict = judgeIndices(oracle, result.indices);
+    // At an f32 near-tie the kernel may keep another valid top-k: compare attention on its own.
+    const mask =
+      verdict === 'near-tie' && result.indices
+        ? referenceRouting(inp, { ...spec, source: fromIndices(result.indices, oracle) }, pred.mask).mask
+        : oracle.mask;
+    ref = referenceAttention(inp, { mask, score: pred.score });
+    routing = { blockDensity: oracle.density, pairDensity: oracle.pairDensity, indices: verdict };
+  }
   let allowed = 0;
   for (const m of ref.mask) allowed += m;
   const tiles = tileCounts(kernel, {
@@ -109,14 +136,33 @@ export async function runKernel(source: string, o: RunOptions): Promise<RunRepor
   return {
     name: kernel.name,
     out: compareArrays(result.out, ref.out),
-    lse: result.lse ? compareArrays(result.lse, ref.lse) : undefined,
+    lse: result.lse ? compareArrays(result.lse, ref.lse, 1) : undefined,
     density: allowed / ref.mask.length,
     tiles,
     compileMs: t1 - t0,
     pipelineMs: t2 - t1,
     gpuMs: best,
     tolerance: o.dtype === 'f32' ? 1e-5 : 5e-3,
+    ...(routing ? { routing } : {}),
   };
+}
+
+const fromIndices = (indices: Int32Array, r: RoutingResult) =>
+  ({ kind: 'from', indices, groups: r.G, capacity: r.K }) as const;
+
+/** The kernel's index output against the oracle's (DESIGN §2: near-ties may differ validly). */
+function judgeIndices(r: RoutingResult, got: Int32Array | undefined): RoutingReport['indices'] {
+  if (!got) return 'the kernel wrote no indices';
+  if (got.length !== r.indices.length) return `${got.length} indices, expected ${r.indices.length}`;
+  if (got.every((x, i) => x === r.indices[i])) return 'exact';
+  for (let b = 0; b < r.B; b++)
+    for (let g = 0; g < r.G; g++)
+      for (let i = 0; i < r.Nq; i++) {
+        const at = ((b * r.G + g) * r.Nq + i) * r.K;
+        const why = checkSelection(r, b, g, i, got.subarray(at, at + r.K), 1e-4);
+        if (why) return `row (b ${b}, group ${g}, query ${i}): ${why}`;
+      }
+  return 'near-tie';
 }
 
 function shapeOf(

@@ -8,7 +8,12 @@ import type { AttentionKernel, ParamSlot, Schedule } from '../ir/kernel.js';
  */
 export type ShapeExpr = string;
 
-export type BindingRole = 'q' | 'k' | 'v' | 'out' | 'lse' | 'tensor' | 'summary' | 'uniforms';
+/**
+ * `scratch`: a buffer one pass writes and a later pass reads (routing's pooled blocks); `indices`:
+ * the selected block ids of a routing kernel, an output (`[B, H, Nq, K]` i32, −1 padded).
+ */
+export type BindingRole =
+  'q' | 'k' | 'v' | 'out' | 'lse' | 'tensor' | 'summary' | 'uniforms' | 'scratch' | 'indices';
 
 export interface Binding {
   readonly name: string;
@@ -22,8 +27,8 @@ export interface Binding {
 
 export interface EntryPoint {
   readonly name: string;
-  /** Launch order matters: summaries run before attention. */
-  readonly role: 'summary' | 'attention';
+  /** Launch order matters: summaries, then routing (pool, top-k), then attention. */
+  readonly role: 'summary' | 'routing' | 'attention';
   /** For summary entry points, the tensor summarized. */
   readonly tensor?: string;
   readonly workgroupSize: readonly [number, number, number];

@@ -219,6 +219,14 @@ function checkNames(a: Artifact): void {
   }
   if (a.target !== 'wgsl')
     throw new Error(`emit ts: artifact "${a.name}" targets ${a.target}; use --target wgsl`);
+  // Routing kernels need scratch buffers and an indices output the module does not manage yet;
+  // refuse rather than emit a module that fails at run time.
+  const unsupported = a.bindings.filter((b) => b.role === 'scratch' || b.role === 'indices');
+  if (unsupported.length)
+    throw new Error(
+      `emit ts: "${a.name}" routes (bindings ${unsupported.map((b) => b.name).join(', ')}); ` +
+        'generated modules do not support routing kernels yet — use the attnc runtime (createKernel)',
+    );
 }
 
 /** The module for `artifact` (a WGSL artifact). Throws on names the module cannot express. */

@@ -148,8 +148,8 @@ function sortByPosition(ds: Diagnostic[]): Diagnostic[] {
 
 /**
  * True if `decl` uses data-dependent sparsity (`route`, `select` or `emit`): the kernel itself
- * decides which keys matter. The code generators do not implement it yet, so compile() rejects
- * such a declaration with a positioned diagnostic at `sparsitySpan(decl)`.
+ * decides which keys matter. compile() lowers what the code generators implement (block routing
+ * on WGSL) and rejects the rest with a positioned diagnostic at `sparsitySpan(decl)`.
  */
 export function usesDataDependentSparsity(decl: AttentionDecl): boolean {
   return (decl.sparsity?.length ?? 0) > 0;

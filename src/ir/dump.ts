@@ -3,6 +3,7 @@
 import { toposort, type Node } from './graph.js';
 import { Op } from './ops.js';
 import type { AttentionIR } from './program.js';
+import { dumpRouting } from './routing.js';
 
 function ssa(roots: readonly [string, Node][]): string[] {
   const names = new Map<number, string>();
@@ -35,7 +36,7 @@ export function dumpIR(ir: AttentionIR, after: string): string {
       `${t.name}: ${t.dtype}[${t.dims.map((d) => (d.kind === 'literal' ? d.value : d.name)).join(', ')}]`,
   );
   out.push(`params: ${[...params, ...tensors].join(', ') || '(none)'}`);
-  out.push(`outputs: out${ir.outputs.lse ? ', lse' : ''}`);
+  out.push(`outputs: out${ir.outputs.lse ? ', lse' : ''}${ir.routing ? ', indices' : ''}`);
   const roots: [string, Node][] = [
     ['mask', ir.mask],
     ['score', ir.score],
@@ -48,6 +49,7 @@ export function dumpIR(ir: AttentionIR, after: string): string {
   if (ir.summaries?.length) out.push(`summaries: ${ir.summaries.map((s) => s.tensor).join(', ')}`);
   if (ir.rowInvariants?.length)
     out.push(`row-invariant: ${ir.rowInvariants.length} subexpression(s) hoisted`);
+  if (ir.routing) out.push(...dumpRouting(ir.routing));
   if (ir.schedule) out.push(`schedule: ${JSON.stringify(ir.schedule)}`);
   return out.join('\n') + '\n';
 }

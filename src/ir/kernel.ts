@@ -2,6 +2,7 @@
 // graph IR) is separate from the Schedule (tile sizes, threads, dtypes), which is a frozen,
 // hashable value: changing the schedule never changes the algorithm.
 import type { Graph, Node } from './graph.js';
+import type { RoutingPlan } from './routing.js';
 
 export type StorageDType = 'f32' | 'f16' | 'bf16';
 
@@ -24,13 +25,14 @@ export interface Schedule {
   readonly summaryBlock: number;
   /**
    * CUDA compute engine: 'simt' (FMA units, any dtype and head dim) or 'mma' (tensor cores,
-   * mma.sync; f16/bf16 with head dims that are multiples of 64). Absent means 'simt', so that
+   * mma.sync; f16/bf16 with head dims that are multiples of 64) or 'wgmma' (Hopper warpgroup MMA,
+   * f16/bf16 at D = 64/128; chosen only by override until verified). Absent means 'simt', so that
    * backends without a choice (WGSL) keep their schedule values, and hashes, unchanged.
    */
   readonly engine?: Engine;
 }
 
-export type Engine = 'simt' | 'mma';
+export type Engine = 'simt' | 'mma' | 'wgmma';
 
 export type TileClass = 'empty' | 'full' | 'partial';
 
@@ -89,4 +91,9 @@ export interface AttentionKernel {
    * key loop. Optional — evaluating them inline is equally correct.
    */
   readonly rowInvariants?: readonly Node[];
+  /**
+   * Block routing: the backend runs pool → affinity/top-k passes before the attention, writes the
+   * selected block ids to an `indices` output, and the attention visits only selected blocks.
+   */
+  readonly routing?: RoutingPlan;
 }

@@ -7,6 +7,8 @@ import { Graph, type Node } from './graph.js';
 import type { ParamSlot, ShapeDim, TensorSlot } from './kernel.js';
 import { Op, type DType, type VarName } from './ops.js';
 import type { AttentionIR } from './program.js';
+import { routingSource, type RoutingPlan } from './routing.js';
+import { simplifyExpr } from './passes/simplify.js';
 
 const indexVars: Readonly<Record<string, VarName>> = {
   b: 'b',
@@ -187,6 +189,8 @@ export function lowerDecl(
     params.push({ name: p.name, dtype, default: d === undefined ? undefined : Number(d) });
     L.scope.set(p.name, L.g.node(Op.PARAM, dtype, [], p.name, p.nameSpan));
   }
+  // Routing counts read params and sizes only, so they are lowered before any `let` is in scope.
+  const routing = lowerRouting(decl, L);
   let mask = L.g.const(true);
   let score = L.g.var('score');
   for (const s of decl.body) {
@@ -202,5 +206,26 @@ export function lowerDecl(
     params,
     tensors: [...L.tensors.values()],
     outputs: { lse: options.lse ?? true },
+    ...(routing ? { routing } : {}),
+  };
+}
+
+/** The routing plan of a `route blocks(n) topk(k) by …` statement (undefined for the rest). */
+function lowerRouting(decl: AttentionDecl, L: Lowerer): RoutingPlan | undefined {
+  const src = routingSource(decl);
+  if (!src) return undefined;
+  // Counts are constant-folded so `8` and `4 + 4` give the same plan (and schedule hash).
+  const count = (e: Expr | undefined): Node =>
+    e ? simplifyExpr(L.g, L.cast(L.expr(e, false), 'i32')) : L.g.const(0, 'i32');
+  const size = count(src.size);
+  if (size.op !== Op.CONST) throw new Error('internal: the routing block size is not a constant');
+  return {
+    blockSize: Number(size.arg),
+    q: src.q,
+    k: src.k,
+    topk: count(src.topk),
+    first: count(src.first),
+    local: count(src.local),
+    ...(src.vote ? { vote: src.vote } : {}),
   };
 }

@@ -9,6 +9,7 @@ import type {
   TensorSlot,
   TileClassifier,
 } from './kernel.js';
+import type { RoutingPlan } from './routing.js';
 
 export interface AttentionIR {
   readonly name: string;
@@ -18,6 +19,8 @@ export interface AttentionIR {
   readonly params: readonly ParamSlot[];
   readonly tensors: readonly TensorSlot[];
   readonly outputs: { readonly lse: boolean };
+  /** Block routing (set by lowering): pool → affinity → top-k before the attention. */
+  readonly routing?: RoutingPlan;
   /** Set by analyze-tiles. */
   readonly tiles?: TileClassifier;
   readonly summaries?: readonly SummarySlot[];
@@ -42,5 +45,6 @@ export function toKernel(ir: AttentionIR): AttentionKernel {
     outputs: ir.outputs,
     schedule: ir.schedule,
     ...(ir.rowInvariants ? { rowInvariants: ir.rowInvariants } : {}),
+    ...(ir.routing ? { routing: ir.routing } : {}),
   };
 }

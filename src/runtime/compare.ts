@@ -7,7 +7,16 @@ export interface Agreement {
   readonly nanCount: number;
 }
 
-export function compareArrays(actual: ArrayLike<number>, expected: ArrayLike<number>): Agreement {
+/**
+ * `floor` bounds the denominator from below: for log quantities (lse) an error is absolute in
+ * log space (relative in the softmax normaliser), so lse is compared with floor 1 — otherwise a
+ * batch whose lse values all sit near 0 would turn a 1e-6 error into a large "relative" one.
+ */
+export function compareArrays(
+  actual: ArrayLike<number>,
+  expected: ArrayLike<number>,
+  floor = 1e-30,
+): Agreement {
   if (actual.length !== expected.length)
     throw new Error(`compare: length ${actual.length} does not match reference length ${expected.length}`);
   let maxAbs = 0;
@@ -23,6 +32,6 @@ export function compareArrays(actual: ArrayLike<number>, expected: ArrayLike<num
     if (Number.isFinite(e)) maxRef = Math.max(maxRef, Math.abs(e));
     maxAbs = Math.max(maxAbs, Number.isNaN(d) ? Infinity : d);
   }
-  const relError = maxAbs === 0 ? 0 : maxAbs / Math.max(maxRef, 1e-30);
+  const relError = maxAbs === 0 ? 0 : maxAbs / Math.max(maxRef, floor);
   return { maxAbsError: maxAbs, relError, nanCount };
 }

@@ -178,6 +178,7 @@ export function validateRun(artifact: Artifact, inputs: RunInputs): ResolvedRun 
     }
     shapes.set(b.name, shape);
     if (b.role === 'out' || b.role === 'lse' || b.role === 'summary') continue;
+    if (b.role === 'scratch' || b.role === 'indices') continue;
     const data: unknown = b.role === 'tensor' ? tensors[b.name] : inputs[b.role as 'q' | 'k' | 'v'];
     const kind = arrayKindFor(b.dtype);
     const n = product(shape);
@@ -200,6 +201,9 @@ export function validateRun(artifact: Artifact, inputs: RunInputs): ResolvedRun 
   const kOffset = inputs.kOffset ?? 0;
   if (!isI32(qOffset)) issues.push(`qOffset: expected an i32 (integer), got ${String(qOffset)}`);
   if (!isI32(kOffset)) issues.push(`kOffset: expected an i32 (integer), got ${String(kOffset)}`);
+  // Routed ids are absolute block ids and −1 pads an index row: key positions must be >= 0.
+  if (artifact.bindings.some((b) => b.role === 'indices') && kOffset < 0)
+    issues.push(`kOffset: routing needs key positions >= 0, got ${kOffset}`);
   const scale = Math.fround(inputs.scale ?? 1 / Math.sqrt(D));
   if (!Number.isFinite(scale)) issues.push(`scale: expected a finite number, got ${String(inputs.scale)}`);
   if (issues.length) throw new InputError(issues);

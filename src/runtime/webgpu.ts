@@ -18,6 +18,8 @@ export interface RunResult {
   lse?: Float32Array;
   /** GPU time of all passes from timestamp queries; else wall time from submit to mapped results. */
   gpuMs?: number;
+  /** Routing kernels: the selected block ids, [B, H, Nq, K] ascending, padded with −1. */
+  indices?: Int32Array;
   /** Debug runs only: each summary buffer ([blocks, 2] min/max pairs), by tensor name. */
   summaries?: Record<string, Int32Array | Float32Array>;
 }
@@ -144,7 +146,12 @@ export async function createKernel(
             `buffer "${b.name}" needs ${size} bytes; the device binds at most ${device.limits.maxStorageBufferBindingSize}`,
           );
         }
-        const written = b.role === 'out' || b.role === 'lse' || b.role === 'summary';
+        const written =
+          b.role === 'out' ||
+          b.role === 'lse' ||
+          b.role === 'summary' ||
+          b.role === 'scratch' ||
+          b.role === 'indices';
         const buf = make(b.name, size, STORAGE | COPY_DST | (written ? COPY_SRC : 0));
         buffers.set(b.name, buf);
         if (!written) {
@@ -152,7 +159,8 @@ export async function createKernel(
           upload(device, buf, data, size);
         } else {
           if (options.debug) poison(device, buf, b, size);
-          if (b.role !== 'summary' || options.debug) {
+          const internal = b.role === 'summary' || b.role === 'scratch';
+          if (b.role !== 'scratch' && (!internal || options.debug)) {
             readbacks.push({
               name: b.name,
               src: buf,
@@ -221,6 +229,7 @@ export async function createKernel(
               : new Float32Array(bytes);
         if (rb.binding.role === 'out') result.out = data as Float32Array;
         else if (rb.binding.role === 'lse') result.lse = data as Float32Array;
+        else if (rb.binding.role === 'indices') result.indices = data as Int32Array;
         else (result.summaries ??= {})[rb.name.replace(/_summary$/, '')] = data;
       }
       result.gpuMs = wallMs;

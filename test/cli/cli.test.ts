@@ -51,12 +51,17 @@ describe('attnc CLI', () => {
     expect(r.out).toContain('range_min doc');
   });
 
-  it('routing programs check, but compiling them is a positioned error until the backends support it', () => {
+  it('block routing compiles for WGSL; CUDA and the other constructs are positioned errors', () => {
     expect(attnc('check', 'stdlib/routing/biformer.attn').code).toBe(0);
-    const r = attnc('compile', 'stdlib/routing/biformer.attn', '--target', 'wgsl');
+    expect(attnc('compile', 'stdlib/routing/biformer.attn', '--target', 'wgsl').code).toBe(0);
+    const r = attnc('compile', 'stdlib/routing/biformer.attn', '--target', 'cuda');
     expect(r.code).toBe(1);
-    expect(r.err).toContain('routing/selection is not yet supported by the code generators');
+    expect(r.err).toContain('routing/selection is not yet supported by the CUDA backend');
     expect(r.err).toContain('stdlib/routing/biformer.attn:5:3');
+    const v = attnc('compile', 'stdlib/routing/tokenselect.attn', '--target', 'wgsl');
+    expect(v.code).toBe(1);
+    expect(v.err).toContain('`select` is not yet supported by the code generators');
+    expect(v.err).toContain('stdlib/routing/tokenselect.attn:7:3');
   });
 
   it('bad flags are one-line errors with exit 1', () => {

@@ -1,9 +1,9 @@
 // attnc kernel "full" for CUDA (sm_90a). Generated code: do not edit.
-// source dab8045374ed40e6, schedule 60ff6ac44cf0974b
+// source dab8045374ed40e6, schedule 0f4cfeb9697f1888
 //   score: score
 //   mask:  true
-// schedule: blockQ=128 blockK=64 threads=256 D=64 Dv=64 bf16 summaryBlock=16 engine=mma stages=2
-// mapping: core=mma instruction=mma.sync.m16n8k16.bf16 warps=8 rowsPerWarp=16 stages=2 swizzle=16B-chunk xor row%8 globalVectorElems=8
+// schedule: blockQ=128 blockK=128 threads=256 D=64 Dv=64 bf16 summaryBlock=16 engine=wgmma stages=2
+// mapping: core=wgmma instruction=wgmma.mma_async.m64nNk16.bf16 warpgroups=2 rowsPerWarpgroup=64 stages=2 swizzle=128B (64-wide panels) globalVectorElems=8
 // tiles:
 //   static: every tile is full
 // Semantics: query row i has position q = i + q_offset, key j has k = j + k_offset; GQA kv head
@@ -103,10 +103,10 @@ struct Flag {
   static constexpr bool value = V;
 };
 
-constexpr int BQ = 128, BK = 64, WARPS = 8, THREADS = WARPS * 32;
+constexpr int BQ = 128, BK = 128, WARPS = 8, THREADS = WARPS * 32;
 constexpr int NT = BK / 8; // key n-tiles of a warp's score block
-constexpr bool Q_REGS = true; // Q fragments held in registers across tiles
-static_assert(BQ == 16 * WARPS && BK % 16 == 0 && D % 64 == 0 && DV % 64 == 0, "mma tiling");
+static_assert(BQ == 16 * WARPS && BQ % 64 == 0 && BK % 16 == 0, "wgmma tiling");
+static_assert((D == 64 || D == 128) && (DV == 64 || DV == 128), "wgmma head dims");
 
 // Element offset of (row, col) in a [rows][W] 16-bit tile whose 16-byte chunks are XOR-swizzled
 // by row % 8 (col a multiple of 8): the 8 rows an ldmatrix phase reads, and the chunks a
@@ -170,11 +170,117 @@ __device__ __forceinline__ unsigned pack2(float lo, float hi) {
   return *reinterpret_cast<unsigned*>(&v);
 }
 
-extern "C" __global__ void __launch_bounds__(THREADS) attnc_full_attention(const Args a, const float qscale) {
-  extern __shared__ float4 smem4[];
-  T* Qs = reinterpret_cast<T*>(smem4); // [BQ][D], swizzled
-  T* Ks = Qs + BQ * D;                  // [2][BK][D]
-  T* Vs = Ks + 2 * BK * D;              // [2][BK][DV]
+// wgmma exists only in sm_90a SASS; `-arch=sm_90a` also emits compute_90 PTX, which gets
+// empty wgmma helpers and a kernel that traps (a GPU without sm_90a features never runs it).
+#ifndef ATTNC_SM90A
+#if defined(__CUDA_ARCH__) && !defined(__CUDA_ARCH_FEAT_SM90_ALL)
+#define ATTNC_SM90A 0
+#else
+#define ATTNC_SM90A 1
+#endif
+#endif
+
+// Element offset of (row, col) in a [ROWS][W] tile kept as W/64 panels of [ROWS][64]: a panel
+// row is one 128-byte line whose 16-byte chunks are XOR-swizzled by row % 8 — wgmma's 128B
+// swizzle, which the hardware applies from address bits, hence 1024-byte-aligned tiles.
+template <int ROWS>
+__device__ __forceinline__ int pswz(int row, int col) {
+  return (col >> 6) * (ROWS * 64) + row * 64 + ((((col >> 3) ^ row) & 7) << 3);
+}
+
+// load_rows into the panel layout; rows at or past `valid_rows` are zero-filled.
+template <int W, int ROWS>
+__device__ __forceinline__ void load_panel(T* dst, const T* src, int valid_rows, int tid) {
+  constexpr int CH = W / 8, TOTAL = ROWS * CH, ITERS = (TOTAL + THREADS - 1) / THREADS;
+#pragma unroll
+  for (int it = 0; it < ITERS; ++it) {
+    const int idx = tid + it * THREADS, r = idx / CH, c = idx % CH;
+    if (TOTAL % THREADS == 0 || idx < TOTAL) {
+      const bool ok = r < valid_rows;
+      cp_async16(dst + pswz<ROWS>(r, c * 8), src + (size_t)(ok ? r : 0) * W + c * 8, ok);
+    }
+  }
+}
+
+// Matrix descriptor of a 128B-swizzled operand at p: 8-row groups 1024 bytes apart (SBO);
+// `lbo` is the byte stride between 64-wide panels along M/N (MN-major operands only).
+__device__ __forceinline__ uint64_t desc128(const T* p, unsigned lbo) {
+  return (uint64_t)((smem_addr(p) & 0x3FFFFu) >> 4) | ((uint64_t)(lbo >> 4) << 16) | (64ull << 32) |
+         (1ull << 62);
+}
+
+__device__ __forceinline__ void wg_fence() {
+#if ATTNC_SM90A
+  asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory");
+#endif
+}
+__device__ __forceinline__ void wg_commit() {
+#if ATTNC_SM90A
+  asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory");
+#endif
+}
+__device__ __forceinline__ void wg_wait0() {
+#if ATTNC_SM90A
+  asm volatile("wgmma.wait_group.sync.aligned 0;\n" ::: "memory");
+#endif
+}
+// cp.async writes shared memory through the generic proxy; wgmma reads it through the async one.
+__device__ __forceinline__ void proxy_fence() { asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory"); }
+// Pins accumulators after a wait: without it the compiler may read them before the wgmma ends.
+template <int N>
+__device__ __forceinline__ void acc_fence(float (&d)[N][4]) {
+#pragma unroll
+  for (int j = 0; j < N; ++j)
+#pragma unroll
+    for (int e = 0; e < 4; ++e) asm volatile("" : "+f"(d[j][e])::"memory");
+}
+
+__device__ __forceinline__ void wg_qk(float (&d)[16][4], uint64_t a, uint64_t db) {
+#if ATTNC_SM90A
+  asm volatile(
+      "{\n.reg .pred p;\n"
+      "setp.ne.b32 p, %66, 0;\n"
+      "wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16 {%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, %32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, %48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63}, %64, %65, p, 1, 1, 0, 0;\n}\n"
+      :
+        "+f"(d[0][0]), "+f"(d[0][1]), "+f"(d[0][2]), "+f"(d[0][3]), "+f"(d[1][0]), "+f"(d[1][1]), "+f"(d[1][2]), "+f"(d[1][3]),
+        "+f"(d[2][0]), "+f"(d[2][1]), "+f"(d[2][2]), "+f"(d[2][3]), "+f"(d[3][0]), "+f"(d[3][1]), "+f"(d[3][2]), "+f"(d[3][3]),
+        "+f"(d[4][0]), "+f"(d[4][1]), "+f"(d[4][2]), "+f"(d[4][3]), "+f"(d[5][0]), "+f"(d[5][1]), "+f"(d[5][2]), "+f"(d[5][3]),
+        "+f"(d[6][0]), "+f"(d[6][1]), "+f"(d[6][2]), "+f"(d[6][3]), "+f"(d[7][0]), "+f"(d[7][1]), "+f"(d[7][2]), "+f"(d[7][3]),
+        "+f"(d[8][0]), "+f"(d[8][1]), "+f"(d[8][2]), "+f"(d[8][3]), "+f"(d[9][0]), "+f"(d[9][1]), "+f"(d[9][2]), "+f"(d[9][3]),
+        "+f"(d[10][0]), "+f"(d[10][1]), "+f"(d[10][2]), "+f"(d[10][3]), "+f"(d[11][0]), "+f"(d[11][1]), "+f"(d[11][2]), "+f"(d[11][3]),
+        "+f"(d[12][0]), "+f"(d[12][1]), "+f"(d[12][2]), "+f"(d[12][3]), "+f"(d[13][0]), "+f"(d[13][1]), "+f"(d[13][2]), "+f"(d[13][3]),
+        "+f"(d[14][0]), "+f"(d[14][1]), "+f"(d[14][2]), "+f"(d[14][3]), "+f"(d[15][0]), "+f"(d[15][1]), "+f"(d[15][2]), "+f"(d[15][3])
+      : "l"(a), "l"(db), "r"(1)
+      : "memory");
+#endif
+}
+
+template <int P>
+__device__ __forceinline__ void wg_pv(float (&d)[8][4], const unsigned (&a)[4], uint64_t db) {
+#if ATTNC_SM90A
+  asm volatile(
+      "{\n.reg .pred p;\n"
+      "setp.ne.b32 p, %37, 0;\n"
+      "wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16 {%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31}, {%32, %33, %34, %35}, %36, p, 1, 1, 1;\n}\n"
+      :
+        "+f"(d[P * 8 + 0][0]), "+f"(d[P * 8 + 0][1]), "+f"(d[P * 8 + 0][2]), "+f"(d[P * 8 + 0][3]), "+f"(d[P * 8 + 1][0]), "+f"(d[P * 8 + 1][1]), "+f"(d[P * 8 + 1][2]), "+f"(d[P * 8 + 1][3]),
+        "+f"(d[P * 8 + 2][0]), "+f"(d[P * 8 + 2][1]), "+f"(d[P * 8 + 2][2]), "+f"(d[P * 8 + 2][3]), "+f"(d[P * 8 + 3][0]), "+f"(d[P * 8 + 3][1]), "+f"(d[P * 8 + 3][2]), "+f"(d[P * 8 + 3][3]),
+        "+f"(d[P * 8 + 4][0]), "+f"(d[P * 8 + 4][1]), "+f"(d[P * 8 + 4][2]), "+f"(d[P * 8 + 4][3]), "+f"(d[P * 8 + 5][0]), "+f"(d[P * 8 + 5][1]), "+f"(d[P * 8 + 5][2]), "+f"(d[P * 8 + 5][3]),
+        "+f"(d[P * 8 + 6][0]), "+f"(d[P * 8 + 6][1]), "+f"(d[P * 8 + 6][2]), "+f"(d[P * 8 + 6][3]), "+f"(d[P * 8 + 7][0]), "+f"(d[P * 8 + 7][1]), "+f"(d[P * 8 + 7][2]), "+f"(d[P * 8 + 7][3])
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(db), "r"(1)
+      : "memory");
+#endif
+}
+
+extern "C" __global__ void __launch_bounds__(THREADS, 1) attnc_full_attention(const Args a, const float qscale) {
+#if !ATTNC_SM90A
+  __trap(); // the compute_90 PTX image: no wgmma there
+#endif
+  extern __shared__ __align__(1024) unsigned char smem_raw[];
+  // wgmma swizzles by address bits: every tile starts on a 1024-byte boundary.
+  T* Qs = reinterpret_cast<T*>(smem_raw + ((1024u - (smem_addr(smem_raw) & 1023u)) & 1023u));
+  T* Ks = Qs + BQ * D;                  // [2][BK][D], 64-wide panels
+  T* Vs = Ks + 2 * BK * D; // [2][BK][DV], 64-wide panels
   const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32, g = lane / 4, t4 = lane % 4;
   const int h = blockIdx.y, b = blockIdx.z, hkv = h / (a.H / a.Hkv);
   // Last q-tile first: under causal-like masks it has the most tiles, so the long blocks start
@@ -184,7 +290,7 @@ extern "C" __global__ void __launch_bounds__(THREADS) attnc_full_attention(const
   const T* vg = static_cast<const T*>(a.v) + (size_t)(b * a.Hkv + hkv) * a.Nk * DV;
   const int nkt = (a.Nk + BK - 1) / BK;
   (void)kg; (void)vg; (void)b; (void)h; (void)g; (void)nkt;
-  load_rows<D, BQ>(Qs, static_cast<const T*>(a.q) + ((size_t)(b * a.H + h) * a.Nq + q0) * D, a.Nq - q0, tid);
+  load_panel<D, BQ>(Qs, static_cast<const T*>(a.q) + ((size_t)(b * a.H + h) * a.Nq + q0) * D, a.Nq - q0, tid);
 
   // This lane's rows: g and g + 8 of the warp's 16. Accumulators o[n] cover dv 8n..8n+7.
   const int row_r[2] = {q0 + warp * 16 + g, q0 + warp * 16 + g + 8};
@@ -194,7 +300,8 @@ extern "C" __global__ void __launch_bounds__(THREADS) attnc_full_attention(const
 #pragma unroll
   for (int n = 0; n < DV / 8; ++n) o[n][0] = o[n][1] = o[n][2] = o[n][3] = 0.f;
 
-  unsigned qf[Q_REGS ? D / 16 : 1][4];
+  // This warpgroup's 64 rows of Q: rows 64·wg.. of each panel.
+  const T* Qw = Qs + (warp / 4) * 64 * 64;
   // One K/V tile in shared memory. Only MASKED tiles (partial, or past Nk) test per element.
   auto tile = [&](auto masked, const int kt, const int buf) {
     constexpr bool MASKED = decltype(masked)::value;
@@ -205,19 +312,15 @@ extern "C" __global__ void __launch_bounds__(THREADS) attnc_full_attention(const
     float s[NT][4];
 #pragma unroll
     for (int j = 0; j < NT; ++j) s[j][0] = s[j][1] = s[j][2] = s[j][3] = 0.f;
+    // S = Q·Kᵀ, both K-major: a k16 step is 32 bytes along a panel row, every 4th a new panel.
+    wg_fence();
 #pragma unroll
-    for (int ks = 0; ks < D / 16; ++ks) {
-      unsigned qa[4];
-      if constexpr (Q_REGS) { qa[0] = qf[ks][0]; qa[1] = qf[ks][1]; qa[2] = qf[ks][2]; qa[3] = qf[ks][3]; }
-      else ldsm_x4(qa, Qs + swz<D>(warp * 16 + (lane & 7) + ((lane >> 3) & 1) * 8, ks * 16 + (lane >> 4) * 8));
-#pragma unroll
-      for (int j = 0; j < NT; j += 2) {
-        unsigned kf[4]; // n-tiles j and j+1 of Kᵀ, k-step ks
-        ldsm_x4(kf, Kb + swz<D>(j * 8 + (lane & 7) + (lane >> 4) * 8, ks * 16 + ((lane >> 3) & 1) * 8));
-        mma16816(s[j], qa, kf[0], kf[1]);
-        mma16816(s[j + 1], qa, kf[2], kf[3]);
-      }
-    }
+    for (int ks = 0; ks < D / 16; ++ks)
+      wg_qk(s, desc128(Qw + (ks >> 2) * (BQ * 64) + (ks & 3) * 16, 16),
+            desc128(Kb + (ks >> 2) * (BK * 64) + (ks & 3) * 16, 16));
+    wg_commit();
+    wg_wait0();
+    acc_fence(s);
 #pragma unroll
     for (int j = 0; j < NT; ++j) {
 #pragma unroll
@@ -256,19 +359,20 @@ extern "C" __global__ void __launch_bounds__(THREADS) attnc_full_attention(const
         o[n][2 * r + 1] *= alpha;
       }
     }
-    // P·V: the score accumulators of n-tiles 2kv, 2kv+1 are exactly the A fragment of k-step kv.
+    // O += P·V: n-tiles 2kv, 2kv+1 of S are the A fragment of k-step kv; V is MN-major, 16 keys
+    // a step (two 8-row groups), one dv panel per wgmma.
+    acc_fence(o);
+    wg_fence();
 #pragma unroll
     for (int kv = 0; kv < BK / 16; ++kv) {
       const unsigned pa[4] = {pack2(s[2 * kv][0], s[2 * kv][1]), pack2(s[2 * kv][2], s[2 * kv][3]),
                               pack2(s[2 * kv + 1][0], s[2 * kv + 1][1]), pack2(s[2 * kv + 1][2], s[2 * kv + 1][3])};
-#pragma unroll
-      for (int n = 0; n < DV / 8; n += 2) {
-        unsigned vf[4]; // n-tiles n and n+1 of V, k-step kv (transposed: V is [key][dv])
-        ldsm_x4_t(vf, Vb + swz<DV>(kv * 16 + (lane & 7) + ((lane >> 3) & 1) * 8, n * 8 + (lane >> 4) * 8));
-        mma16816(o[n], pa, vf[0], vf[1]);
-        mma16816(o[n + 1], pa, vf[2], vf[3]);
-      }
+      wg_pv<0>(o, pa, desc128(Vb + kv * 16 * 64, 1024));
+      if constexpr (DV == 128) wg_pv<1>(o, pa, desc128(Vb + BK * 64 + kv * 16 * 64, 1024));
     }
+    wg_commit();
+    wg_wait0();
+    acc_fence(o);
   };
 
   auto next_tile = [&](const int kt, bool& full) {
@@ -276,27 +380,22 @@ extern "C" __global__ void __launch_bounds__(THREADS) attnc_full_attention(const
     return kt;
   };
   auto load_kv = [&](const int kt, const int buf) {
-    load_rows<D, BK>(Ks + buf * (BK * D), kg + (size_t)kt * BK * D, a.Nk - kt * BK, tid);
-    load_rows<DV, BK>(Vs + buf * (BK * DV), vg + (size_t)kt * BK * DV, a.Nk - kt * BK, tid);
+    load_panel<D, BK>(Ks + buf * (BK * D), kg + (size_t)kt * BK * D, a.Nk - kt * BK, tid);
+    load_panel<DV, BK>(Vs + buf * (BK * DV), vg + (size_t)kt * BK * DV, a.Nk - kt * BK, tid);
   };
   bool kt_full, nk_full;
   int kt = next_tile(0, kt_full), buf = 0;
   if (kt < nkt) load_kv(kt, 0);
   cp_commit();
   cp_wait<0>(); // Q and the first K/V tile
+  proxy_fence();
   __syncthreads();
-  // This warp's 16 rows of Q as A fragments (qf), one per 16-wide k-step, if they stay in
-  // registers; otherwise each tile re-reads them from shared memory (wide heads: fewer registers).
-  if constexpr (Q_REGS) {
-#pragma unroll
-    for (int ks = 0; ks < D / 16; ++ks)
-      ldsm_x4(qf[ks], Qs + swz<D>(warp * 16 + (lane & 7) + ((lane >> 3) & 1) * 8, ks * 16 + (lane >> 4) * 8));
-  }
   while (kt < nkt) {
     const int nk = next_tile(kt + 1, nk_full);
     if (nk < nkt) load_kv(nk, buf ^ 1); // the next tile streams in while this one computes
     cp_commit();
     cp_wait<1>();
+    proxy_fence();
     __syncthreads();
     const bool tail = (kt + 1) * BK > a.Nk;
     if (tail || !kt_full) tile(Flag<true>{}, kt, buf);
@@ -365,7 +464,7 @@ extern "C" int attnc_full_launch(const AttncArgs_full* args, cudaStream_t stream
     return fail(ATTNC_ERR_ARGS, "q, k, v and out must be non-NULL and 16-byte aligned");
   // log2(e) folds into the q scale: scores come out in base 2 for exp2f.
   const float qscale = a.scale * attnc_full::LOG2E;
-  const size_t smem = 49152;
+  const size_t smem = 82944;
   {
     const cudaError_t e = cudaFuncSetAttribute(attnc_full::attnc_full_attention, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
     if (e != cudaSuccess) return fail(ATTNC_ERR_CUDA, "cannot reserve %zu bytes of shared memory: %s", smem, cudaGetErrorString(e));

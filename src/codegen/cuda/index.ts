@@ -18,9 +18,11 @@ export { cudaRenderer, cudaRules } from './rules.js';
 export { cudaLayout, type ArgField, type CudaLayout } from './layout.js';
 export { mmaCore } from './mma.js';
 export { mmaPlan, mmaScheduleProblem, mmaSharedBytes, type MmaPlan } from './mma-plan.js';
+export { wgmmaCore } from './wgmma.js';
+export { wgmmaPlan, wgmmaScheduleProblem, wgmmaSharedBytes, type WgmmaPlan } from './wgmma-plan.js';
 export { simtCore, type AttentionCore, type CoreOutput, type CoreSpec } from './simt.js';
 
-/** Renders for sm_90a with the core of the schedule's engine (SIMT or mma.sync). */
+/** Renders for sm_90a with the core of the schedule's engine (SIMT, mma.sync or wgmma). */
 export const cudaBackend: Backend = (kernel, meta) => renderCuda(kernel, meta);
 
 /** A backend for other limits (e.g. a smaller shared-memory budget). */

@@ -23,6 +23,8 @@ import { checkCudaSchedule, cudaLimits, cudaScheduleProblem, type CudaLimits } f
 import { dimLabel, helperSource, type CudaContext } from './rules.js';
 import { mmaCore } from './mma.js';
 import { mmaPlan } from './mma-plan.js';
+import { wgmmaCore } from './wgmma.js';
+import { wgmmaPlan } from './wgmma-plan.js';
 import { simtCore, type AttentionCore, type CoreOutput } from './simt.js';
 
 export interface CudaMeta {
@@ -99,7 +101,7 @@ function banner(k: AttentionKernel, meta: CudaMeta, core: CoreOutput): string[] 
     `// source ${meta.sourceHash}, schedule ${meta.scheduleHash}`,
     `//   score: ${show(k.score)}`,
     `//   mask:  ${show(k.mask)}`,
-    `// schedule: blockQ=${s.blockQ} blockK=${s.blockK} threads=${s.threads} D=${s.headDim} Dv=${s.valueDim} ${s.dtype} summaryBlock=${s.summaryBlock}${s.engine === 'mma' ? ` engine=mma stages=${s.stages}` : ''}`,
+    `// schedule: blockQ=${s.blockQ} blockK=${s.blockK} threads=${s.threads} D=${s.headDim} Dv=${s.valueDim} ${s.dtype} summaryBlock=${s.summaryBlock}${s.engine === 'mma' || s.engine === 'wgmma' ? ` engine=${s.engine} stages=${s.stages}` : ''}`,
     `// mapping: ${mapping}`,
     '// tiles:',
     ...tiles,
@@ -109,7 +111,7 @@ function banner(k: AttentionKernel, meta: CudaMeta, core: CoreOutput): string[] 
   ];
 }
 
-/** The core the schedule's engine names: tensor cores (mma.sync) or FMA units (SIMT). */
+/** The core the schedule's engine names: tensor cores (wgmma, mma.sync) or FMA units (SIMT). */
 function checkSchedule(s: Schedule, limits: CudaLimits): void {
   const problem = cudaScheduleProblem(s, limits);
   if (problem !== undefined) throw new Error(`CUDA backend: ${problem}`);
@@ -117,6 +119,7 @@ function checkSchedule(s: Schedule, limits: CudaLimits): void {
 
 function defaultCore(kernel: AttentionKernel, limits: CudaLimits): AttentionCore {
   if (kernel.schedule.engine === 'mma') return mmaCore(mmaPlan(kernel.schedule, limits.maxSharedBytes));
+  if (kernel.schedule.engine === 'wgmma') return wgmmaCore(wgmmaPlan(kernel.schedule, limits.maxSharedBytes));
   return simtCore(checkCudaSchedule(kernel.schedule, limits));
 }
 

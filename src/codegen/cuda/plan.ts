@@ -4,6 +4,7 @@
 import { describeSchedule, positiveInt, scheduleShapeProblem } from '../common.js';
 import type { Schedule } from '../../ir/kernel.js';
 import { mmaScheduleProblem, mmaSharedBytes } from './mma-plan.js';
+import { wgmmaScheduleProblem, wgmmaSharedBytes } from './wgmma-plan.js';
 
 export interface CudaLimits {
   readonly maxThreadsPerBlock: number;
@@ -53,6 +54,7 @@ const isPow2 = (x: number): boolean => positiveInt(x) && (x & (x - 1)) === 0;
 /** Shared memory of the attention kernel: SIMT stages one K and one V tile as f32 (mma: mma-plan.ts). */
 export function cudaSharedBytes(s: Schedule): number {
   if (s.engine === 'mma') return mmaSharedBytes(s);
+  if (s.engine === 'wgmma') return wgmmaSharedBytes(s);
   return 4 * s.blockK * (s.headDim + s.valueDim);
 }
 
@@ -102,6 +104,7 @@ export function simtPlan(s: Schedule): SimtPlan | string {
 /** Why `s` cannot run on the CUDA backend (undefined when it can). */
 export function cudaScheduleProblem(s: Schedule, limits: CudaLimits = cudaLimits): string | undefined {
   if (s.engine === 'mma') return mmaScheduleProblem(s, limits.maxSharedBytes);
+  if (s.engine === 'wgmma') return wgmmaScheduleProblem(s, limits.maxSharedBytes);
   const name = describeSchedule(s);
   const shape = scheduleShapeProblem(s);
   if (shape) return shape;

@@ -19,6 +19,11 @@ export interface AttentionParts {
   readonly mask: Linearized | undefined;
   /** The score expression over `score` (= scale·<q,k>). */
   readonly score: Linearized;
+  /**
+   * Block routing (codegen/wgsl/routing.ts): a tile is visited only if some row selected one of
+   * its blocks, and a key only if its row selected its block (on top of the static mask).
+   */
+  readonly routed?: boolean;
 }
 
 const pad = (lines: readonly string[], n: number): string[] => lines.map((l) => (l ? ' '.repeat(n) + l : l));
@@ -74,6 +79,23 @@ function emptyBody(p: AttentionParts): string {
 
 /** Scores the key in column j of the tile into `s` (MASKED when the mask rejects it). */
 function scoreKey(p: AttentionParts): string[] {
+  const inner = staticScoreKey(p);
+  if (!p.routed) return inner;
+  // Keys ascend, so the row's (ascending) selection is walked once per row, not searched.
+  return [
+    'let kid = route_floor_div(k, ROUTE_BLOCK);',
+    'loop {',
+    '  if (sel_id >= kid) { break; }',
+    '  sel_p++;',
+    '  sel_id = route_sel(sel_base, sel_p, sel_cap);',
+    '}',
+    'if (sel_id == kid) {',
+    ...pad(inner, 2),
+    '}',
+  ];
+}
+
+function staticScoreKey(p: AttentionParts): string[] {
   const dot = [
     'var dot = 0.0f;',
     'for (var d = 0u; d < HEAD_DIM; d++) {',
@@ -99,6 +121,7 @@ export function attentionBody(p: AttentionParts): string {
   if (p.mode === 'empty') return emptyBody(p);
   const s = p.schedule;
   const dt = s.dtype;
+  const routed = p.routed === true;
   const dynamic = p.mode === 'dynamic';
   // Every invocation classifies the tile itself (same inputs, same class): no workgroup variable
   // or extra barrier is needed to share it, and the class costs a few ALU ops and cached reads.
@@ -109,7 +132,34 @@ export function attentionBody(p: AttentionParts): string {
         '    if (cls != TILE_EMPTY) {',
       ]
     : ['    workgroupBarrier(); // the previous tile is no longer read', '    {'];
+  if (routed) {
+    const cls = dynamic
+      ? 'tile_class(b, h, q_lo, q_hi, u.k_offset + i32(k0), u.k_offset + i32(k_end) - 1i)'
+      : p.mode === 'full'
+        ? 'TILE_FULL'
+        : 'TILE_PARTIAL';
+    classify.splice(
+      0,
+      classify.length,
+      '    // Routing: visit the tile only if some row selected one of its blocks.',
+      '    let kid_lo = route_floor_div(u.k_offset + i32(k0), ROUTE_BLOCK);',
+      '    let kid_hi = route_floor_div(u.k_offset + i32(k_end) - 1i, ROUTE_BLOCK);',
+      '    loop {',
+      '      if (sel_id >= kid_lo) { break; }',
+      '      sel_p++;',
+      '      sel_id = route_sel(sel_base, sel_p, sel_cap);',
+      '    }',
+      '    if (lid == 0u) { tile_hit = 0u; }',
+      '    workgroupBarrier();',
+      '    if (sel_id <= kid_hi) { tile_hit = 1u; }',
+      '    workgroupBarrier();',
+      `    let cls = select(TILE_EMPTY, ${cls}, tile_hit != 0u);`,
+      '    workgroupBarrier(); // the previous tile is no longer read',
+      '    if (cls != TILE_EMPTY) {',
+    );
+  }
   return [
+    ...(routed ? ['var<workgroup> tile_hit: u32; // some row selected a block of the tile'] : []),
     `var<workgroup> k_tile: array<f32, ${s.blockK * s.headDim}>; // BLOCK_K x HEAD_DIM`,
     `var<workgroup> v_tile: array<f32, ${s.blockK * s.valueDim}>; // BLOCK_K x VALUE_DIM`,
     '',
@@ -137,6 +187,16 @@ export function attentionBody(p: AttentionParts): string {
     ...(p.row.stmts.length
       ? ['  // Parts of mask and score that depend only on the row.', ...pad(p.row.stmts, 2)]
       : []),
+    ...(routed
+      ? [
+          "  // This row's selected block ids (ascending), walked as the keys ascend.",
+          '  let sel_cap = route_cap();',
+          '  let sel_base = (route_group_row(wg.z, wg.y) * Nq + row) * sel_cap;',
+          '  var sel_p = 0u;',
+          '  var sel_id = I32_MAX;',
+          '  if (row_ok) { sel_id = route_sel(sel_base, 0u, sel_cap); }',
+        ]
+      : []),
     '',
     '  var m_run = MASKED; // running max of allowed scores',
     '  var l_run = 0.0f; // running sum of exp(score - m_run)',
@@ -159,7 +219,7 @@ export function attentionBody(p: AttentionParts): string {
     '    }',
     '    workgroupBarrier(); // the tile is staged',
     // No `continue` here: it would make the barriers of later iterations non-uniform.
-    `    if (${dynamic ? 'cls != TILE_EMPTY && ' : ''}row_ok) {`,
+    `    if (${dynamic || routed ? 'cls != TILE_EMPTY && ' : ''}row_ok) {`,
     '      // Pass 1: scores of this tile and their max.',
     '      var m_tile = MASKED;',
     '      for (var kj = k0; kj < k_end; kj++) {',

@@ -9,6 +9,7 @@ import { linearize, type Linearized } from '../linearize.js';
 import { checkWgslSchedule, type WgslLimits } from './limits.js';
 import { attentionBody, type ClassMode } from './attention.js';
 import { layoutSource, summaryBinding, summaryBlocksExpr, wgslLayout } from './layout.js';
+import { routingEntries, routingHelpers } from './routing.js';
 import { dimText, helperSource, summaryVar, tensorVar, wgslRenderer, type WgslContext } from './rules.js';
 
 /** Invocations per workgroup of the summary passes (one block of positions each). */
@@ -93,6 +94,13 @@ function headerComment(kernel: AttentionKernel, meta: { sourceHash: string; sche
     '// Tile classes:',
     ...tiles,
     '// Tails (lengths that are not tile multiples) are bounds-checked, not classified.',
+    ...(kernel.routing
+      ? [
+          "// Block routing: route_pool_k/_q pool blocks into route_pool, route_topk writes each row's",
+          '// selected block ids to `indices` (ascending, -1 padded); the attention loads a k-tile only',
+          '// if some row selected one of its blocks, and scores a key only if its row selected it.',
+        ]
+      : []),
   ].join('\n');
 }
 
@@ -187,7 +195,9 @@ export function renderWgsl(kernel: AttentionKernel, meta: WgslMeta, limits?: Wgs
     mode === 'partial' || mode === 'dynamic' ? linearize([kernel.mask], r, 'mk', bound) : undefined;
   const score = linearize([kernel.score], r, 'sc', bound);
 
-  const body = attentionBody({ schedule: s, mode, lse: kernel.outputs.lse, row, mask, score });
+  const routed = kernel.routing !== undefined;
+  const body = attentionBody({ schedule: s, mode, lse: kernel.outputs.lse, row, mask, score, routed });
+  const routing = kernel.routing && renderRouting(kernel, kernel.routing, cx, classRoots);
 
   // Tensors and summaries the attention pass reads (in classification, mask or score).
   const attnRoots = mode === 'empty' ? [] : [...classRoots, ...elementRoots];
@@ -213,10 +223,12 @@ export function renderWgsl(kernel: AttentionKernel, meta: WgslMeta, limits?: Wgs
     .filter((b) => {
       if (b.role === 'tensor') return loaded.has(b.name);
       if (b.role === 'summary') return [...summarized].some((t) => summaryBinding(t) === b.name);
+      if (b.role === 'scratch') return false;
       if (mode === 'empty') return b.role === 'out' || b.role === 'lse' || b.role === 'uniforms';
       return true;
     })
     .map((b) => b.name);
+  if (routing) entries.push(...routing.entries);
   entries.push({
     name: 'attention',
     role: 'attention',
@@ -232,6 +244,7 @@ export function renderWgsl(kernel: AttentionKernel, meta: WgslMeta, limits?: Wgs
     layoutSource(kernel, layout),
     helperSource(cx(elementVars)) || undefined,
     classifier,
+    routing?.source,
     ...summaries.map((t) => summaryEntry(t, s.summaryBlock, dimText(t.dims[0]!))),
     body,
   ];
@@ -246,5 +259,28 @@ export function renderWgsl(kernel: AttentionKernel, meta: WgslMeta, limits?: Wgs
     schedule: s,
     sourceHash: meta.sourceHash,
     scheduleHash: meta.scheduleHash,
+  };
+}
+
+/** The routing passes' WGSL and launch records (after the summaries, before the attention). */
+function renderRouting(
+  kernel: AttentionKernel,
+  plan: NonNullable<AttentionKernel['routing']>,
+  cx: (vars: Partial<Record<VarName, string>>) => WgslContext,
+  classRoots: readonly Node[],
+): { source: string; entries: EntryPoint[] } {
+  const mode = classMode(kernel);
+  const counts = linearize([plan.topk, plan.first, plan.local], wgslRenderer(cx(sizeVars)), 'rc');
+  // Candidacy evaluates the static mask pair by pair where the classifier cannot decide.
+  const pairwise = mode === 'partial' || mode === 'dynamic';
+  const mask = pairwise ? linearize([kernel.mask], wgslRenderer(cx(elementVars)), 'rm') : undefined;
+  const roots = [...classRoots, ...(pairwise ? [kernel.mask] : [])];
+  const reads = [
+    ...tensorsRead(roots, new Set([Op.LOAD])),
+    ...[...tensorsRead(roots, new Set([Op.RANGE_MIN, Op.RANGE_MAX]))].map(summaryBinding),
+  ];
+  return {
+    source: routingHelpers(kernel.schedule, plan, { counts, mask, mode }),
+    entries: routingEntries(plan, reads),
   };
 }

@@ -2,7 +2,9 @@
 // @binding index, with what dtype and shape expression, and the uniform struct's fields. Kept apart
 // from the code text so the runtime and engines can rely on it without parsing WGSL.
 import type { AttentionKernel, ShapeDim, TensorSlot } from '../../ir/kernel.js';
+import { capacityShapeExpr, routingGroups } from '../../ir/routing.js';
 import type { Binding, ShapeExpr, UniformField } from '../artifact.js';
+import { routingScratchShape } from './routing.js';
 import { paramField, summaryVar, tensorVar } from './rules.js';
 
 /** Fields every kernel's uniform struct starts with, before the params. */
@@ -72,6 +74,25 @@ export function wgslLayout(kernel: AttentionKernel): WgslLayout {
     add(
       { name: summaryBinding(tensor), role: 'summary', dtype: t.dtype, shape, access: 'read_write' },
       summaryVar(tensor),
+    );
+  }
+  if (kernel.routing) {
+    const cap = capacityShapeExpr(kernel.routing);
+    if (cap === undefined) throw new Error('WGSL: the routing counts are not shape expressions');
+    const scratch = routingScratchShape(kernel.routing);
+    add(
+      { name: 'route_pool', role: 'scratch', dtype: 'f32', shape: [scratch], access: 'read_write' },
+      'route_pool',
+    );
+    add(
+      {
+        name: 'indices',
+        role: 'indices',
+        dtype: 'i32',
+        shape: ['B', routingGroups(kernel.routing), 'Nq', cap],
+        access: 'read_write',
+      },
+      'route_indices',
     );
   }
   const uniforms: UniformField[] = [];

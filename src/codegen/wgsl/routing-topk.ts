@@ -1,0 +1,205 @@
+// The `route_topk` entry point of block routing (see routing.ts for the pipeline): one invocation
+// per (query unit, selection group, batch). It writes forced candidates, then `k` rounds, each
+// taking the best block *strictly after* the previous pick in the order (metric desc, id asc):
+// no per-unit array is needed (k and the block count are runtime values), and the ranking is
+// deterministic, since the same f32 arithmetic ranks each block in every round.
+// Without a vote the metric is the affinity of the group's one head, and candidacy is tested
+// lazily (only for a block about to become the round's best). With `vote`, the metric is
+// Σ_h softmax_h(affinity) over the voting heads, each head's softmax over its own candidates: a
+// first sweep stores each voter's (max, sum) in the scratch buffer; a block is a candidate if it
+// is one for some voter, and a head whose affinities are all -inf casts no vote.
+import type { Schedule } from '../../ir/kernel.js';
+import type { RoutingPlan } from '../../ir/routing.js';
+
+const load = (s: Schedule, e: string): string => (s.dtype === 'f16' ? `f32(${e})` : e);
+
+/** Module-scope helpers the top-k needs: affinity, voter range, the vote's metric. */
+function helpers(s: Schedule, r: RoutingPlan): string[] {
+  const qAt =
+    r.q === 'raw'
+      ? ['  let q_at = ((u32(b) * u32(u.H) + u32(h)) * u32(u.Nq) + u32(r_lo)) * HEAD_DIM;']
+      : [
+          '  let nqb = u32((u.Nq + ROUTE_BLOCK - 1i) / ROUTE_BLOCK) + 1u;',
+          '  let q_at = route_q_base() + ((u32(b) * u32(u.H) + u32(h)) * nqb + unit) * HEAD_DIM;',
+        ];
+  const qVal = r.q === 'raw' ? load(s, 'q_buf[q_at + d]') : 'route_pool[q_at + d]';
+  const voters =
+    r.vote === 'heads'
+      ? 'vec2<i32>(0i, u.H)'
+      : r.vote === 'groups'
+        ? 'vec2<i32>(g * (u.H / u.Hkv), (g + 1i) * (u.H / u.Hkv))'
+        : 'vec2<i32>(g, g + 1i)';
+  const out = [
+    '// scale · <q of the unit for head h, pooled keys of block id>; NaN ranks as -inf (tested by',
+    '// bits: NaN comparisons may be folded away).',
+    'fn route_aff(b: i32, h: i32, unit: u32, r_lo: i32, id: i32) -> f32 {',
+    ...qAt,
+    '  let nkb = u32((u.Nk + ROUTE_BLOCK - 1i) / ROUTE_BLOCK) + 1u;',
+    '  let kvh = u32(h) / (u32(u.H) / u32(u.Hkv));',
+    '  let kb0 = route_floor_div(u.k_offset, ROUTE_BLOCK);',
+    '  let k_at = ((u32(b) * u32(u.Hkv) + kvh) * nkb + u32(id - kb0)) * HEAD_DIM;',
+    '  var dot = 0.0f;',
+    `  for (var d = 0u; d < HEAD_DIM; d++) { dot += ${qVal} * route_pool[k_at + d]; }`,
+    '  let m = u.scale * dot;',
+    '  if ((bitcast<u32>(m) & 0x7fffffffu) > 0x7f800000u) { return bitcast<f32>(neg_inf_bits); }',
+    '  return m;',
+    '}',
+    '',
+    '// The query heads [x, y) that rank for selection group g.',
+    'fn route_voters(g: i32) -> vec2<i32> {',
+    `  return ${voters};`,
+    '}',
+  ];
+  if (!r.vote) return out;
+  return [
+    ...out,
+    '',
+    '// (max, sum of exp) of head h for unit `unit` in the scratch buffer.',
+    'fn route_stats_at(b: i32, h: i32, unit: u32) -> u32 {',
+    `  let units = ${r.q === 'raw' ? 'u32(u.Nq)' : 'u32((u.Nq + ROUTE_BLOCK - 1i) / ROUTE_BLOCK) + 1u'};`,
+    '  return route_vote_base() + ((u32(b) * u32(u.H) + u32(h)) * units + unit) * 2u;',
+    '}',
+    '',
+    '// (Σ over voters of softmax_h(affinity of id), 1 if id is a candidate for some voter, else 0).',
+    'fn route_vote(b: i32, g: i32, unit: u32, r_lo: i32, q_lo: i32, q_hi: i32, id: i32) -> vec2<f32> {',
+    '  let hs = route_voters(g);',
+    '  var sum = 0.0f;',
+    '  var cand = 0.0f;',
+    '  for (var h = hs.x; h < hs.y; h++) {',
+    '    if (!route_candidate(b, h, q_lo, q_hi, id)) { continue; }',
+    '    cand = 1.0f;',
+    '    let at = route_stats_at(b, h, unit);',
+    '    let m = route_pool[at];',
+    '    if (!(m > bitcast<f32>(neg_inf_bits))) { continue; } // no finite affinity: no vote',
+    '    sum += exp(route_aff(b, h, unit, r_lo, id) - m) / route_pool[at + 1u];',
+    '  }',
+    '  return vec2<f32>(sum, cand);',
+    '}',
+  ];
+}
+
+/** The voters' softmax statistics over their own candidates (vote only). */
+const voteStats = [
+  "  // Each voter: max and sum of exp of its candidates' affinities (its softmax).",
+  '  let hs = route_voters(g);',
+  '  for (var h = hs.x; h < hs.y; h++) {',
+  '    var m = bitcast<f32>(neg_inf_bits);',
+  '    for (var id = kb0; id <= kb1; id++) {',
+  '      if (route_candidate(b, h, q_lo, q_hi, id)) { m = max(m, route_aff(b, h, unit, r_lo, id)); }',
+  '    }',
+  '    var z = 0.0f;',
+  '    if (m > bitcast<f32>(neg_inf_bits)) {',
+  '      for (var id = kb0; id <= kb1; id++) {',
+  '        if (route_candidate(b, h, q_lo, q_hi, id)) { z += exp(route_aff(b, h, unit, r_lo, id) - m); }',
+  '      }',
+  '    }',
+  '    let at = route_stats_at(b, h, unit);',
+  '    route_pool[at] = m;',
+  '    route_pool[at + 1u] = z;',
+  '  }',
+];
+
+export function topkSource(s: Schedule, r: RoutingPlan): string {
+  const pooled = r.q !== 'raw';
+  const unit = pooled
+    ? [
+        '  let unit = gid.x;',
+        '  let own = route_floor_div(u.q_offset, ROUTE_BLOCK) + i32(unit);',
+        '  let r_lo = max(own * ROUTE_BLOCK, u.q_offset) - u.q_offset;',
+        '  let r_hi = min((own + 1i) * ROUTE_BLOCK, u.q_offset + u.Nq) - u.q_offset;',
+        '  if (r_lo >= r_hi) { return; }',
+      ]
+    : [
+        '  let unit = gid.x;',
+        '  let r_lo = i32(unit);',
+        '  if (r_lo >= u.Nq) { return; }',
+        '  let r_hi = r_lo + 1i;',
+        '  let own = route_floor_div(r_lo + u.q_offset, ROUTE_BLOCK);',
+      ];
+  const cand = r.vote
+    ? 'route_vote(b, g, unit, r_lo, q_lo, q_hi, id).y > 0.0f'
+    : 'route_candidate(b, g, q_lo, q_hi, id)';
+  // One block's rank this round: the vote tests candidacy itself; an affinity tests it lazily.
+  const rank = r.vote
+    ? [
+        '      let mv = route_vote(b, g, unit, r_lo, q_lo, q_hi, id);',
+        '      if (mv.y == 0.0f) { continue; }',
+        '      let m = mv.x;',
+        '      if (have_last && !(m < last_m || (m == last_m && id > last_id))) { continue; }',
+        '      // Ids ascend, so a tie keeps the lower id.',
+        '      if (found && !(m > best_m)) { continue; }',
+      ]
+    : [
+        '      let m = route_aff(b, g, unit, r_lo, id);',
+        '      if (have_last && !(m < last_m || (m == last_m && id > last_id))) { continue; }',
+        '      // Ids ascend, so a tie keeps the lower id.',
+        '      if (found && !(m > best_m)) { continue; }',
+        '      if (!route_candidate(b, g, q_lo, q_hi, id)) { continue; }',
+      ];
+  return [
+    ...helpers(s, r),
+    '',
+    '@compute @workgroup_size(64)',
+    'fn route_topk(@builtin(global_invocation_id) gid: vec3<u32>) {',
+    '  let b = i32(gid.z);',
+    '  let g = i32(gid.y); // selection group: the head, its kv head, or 0',
+    ...unit,
+    '  let q_lo = r_lo + u.q_offset;',
+    '  let q_hi = r_hi - 1i + u.q_offset;',
+    '  let c = route_counts();',
+    '  let cap = route_cap();',
+    '  let kb0 = route_floor_div(u.k_offset, ROUTE_BLOCK);',
+    '  // The last key block (inclusive); kb0 - 1 when the call has no keys.',
+    '  let kb1 = select(kb0 - 1i, route_floor_div(u.k_offset + u.Nk - 1i, ROUTE_BLOCK), u.Nk > 0i);',
+    ...(r.vote ? voteStats : []),
+    '  let base = (gid.z * route_groups() + gid.y) * u32(u.Nq) * cap;',
+    '  let out0 = base + u32(r_lo) * cap;',
+    '  var n = 0u;',
+    '  // Forced blocks that are candidates, ascending.',
+    '  for (var id = kb0; id <= kb1; id++) {',
+    `    if (route_forced(id, own, c) && ${cand}) {`,
+    '      route_indices[out0 + n] = id;',
+    '      n++;',
+    '    }',
+    '  }',
+    '  // Ranked blocks, best first: each round takes the best block strictly after the last pick.',
+    '  var have_last = false;',
+    '  var last_m = 0.0f;',
+    '  var last_id = 0i;',
+    '  for (var round = 0i; round < c.x; round++) {',
+    '    var found = false;',
+    '    var best_m = 0.0f;',
+    '    var best_id = 0i;',
+    '    for (var id = kb0; id <= kb1; id++) {',
+    '      if (route_forced(id, own, c)) { continue; }',
+    ...rank,
+    '      found = true;',
+    '      best_m = m;',
+    '      best_id = id;',
+    '    }',
+    '    if (!found) { break; }',
+    '    route_indices[out0 + n] = best_id;',
+    '    n++;',
+    '    have_last = true;',
+    '    last_m = best_m;',
+    '    last_id = best_id;',
+    '  }',
+    '  // Ascending order (insertion sort of at most cap ids), then -1 padding.',
+    '  for (var i = 1u; i < n; i++) {',
+    '    let x = route_indices[out0 + i];',
+    '    var j = i;',
+    '    while (j > 0u && route_indices[out0 + j - 1u] > x) {',
+    '      route_indices[out0 + j] = route_indices[out0 + j - 1u];',
+    '      j--;',
+    '    }',
+    '    route_indices[out0 + j] = x;',
+    '  }',
+    '  for (var i = n; i < cap; i++) { route_indices[out0 + i] = -1i; }',
+    '  // The other rows of the unit share the selection.',
+    '  for (var row = r_lo + 1i; row < r_hi; row++) {',
+    '    let o = base + u32(row) * cap;',
+    '    for (var i = 0u; i < cap; i++) { route_indices[o + i] = route_indices[out0 + i]; }',
+    '  }',
+    '}',
+  ].join('\n');
+}

@@ -1,0 +1,231 @@
+// WGSL entry points of block routing (ir/routing.ts RoutingPlan), run before the attention:
+//   route_pool_k  one workgroup per (key block, kv head, batch): pools the block's keys into the
+//                 `route_pool` scratch buffer;
+//   route_pool_q  the same for query blocks (pooled query sides only);
+//   route_topk    one invocation per (query unit, selection group, batch): forced blocks, then
+//                 a deterministic top-k of the other candidates (routing-topk.ts), written to
+//                 the unit's rows of `indices` in ascending order, padded with -1.
+// Candidacy (some pair of the unit and the block allowed by the static mask) goes through the
+// tile classifier on the (unit rows x block keys) ranges, and pair by pair only where the
+// classifier says partial (route_candidate).
+import type { Schedule } from '../../ir/kernel.js';
+import { routingGroups, type RoutingPlan } from '../../ir/routing.js';
+import type { EntryPoint } from '../artifact.js';
+import type { Linearized } from '../linearize.js';
+import type { ClassMode } from './attention.js';
+import { topkSource } from './routing-topk.js';
+
+const POOL_THREADS = 64;
+const TOPK_THREADS = 64;
+
+/**
+ * Scratch words: pooled keys [B, Hkv, KB, D], then pooled queries [B, H, QB, D] (pooled query
+ * sides), then (vote) each head's softmax (max, sum) per query unit [B, H, units, 2].
+ */
+export function routingScratchShape(r: RoutingPlan): string {
+  const n = r.blockSize;
+  const parts = [`B * Hkv * (cdiv(Nk, ${n}) + 1) * D`];
+  if (r.q !== 'raw') parts.push(`B * H * (cdiv(Nq, ${n}) + 1) * D`);
+  if (r.vote) parts.push(`B * H * ${r.q === 'raw' ? 'Nq' : `(cdiv(Nq, ${n}) + 1)`} * 2`);
+  return parts.join(' + ');
+}
+
+const load = (s: Schedule, e: string): string => (s.dtype === 'f16' ? `f32(${e})` : e);
+
+/** Accumulator init, fold and finish of one reducer over `x` (rows `len` of them). */
+function reducer(red: RoutingPlan['k']): { init: string; fold: string; finish: string } {
+  switch (red) {
+    case 'mean':
+      return { init: '0.0f', fold: 'acc + x', finish: 'acc / f32(len)' };
+    case 'lnmean':
+      // DHSA's length normalisation: mean · sqrt(len).
+      return { init: '0.0f', fold: 'acc + x', finish: 'acc * (sqrt(f32(len)) / f32(len))' };
+    case 'max':
+      return { init: 'bitcast<f32>(neg_inf_bits)', fold: 'max(acc, x)', finish: 'acc' };
+    case 'first':
+      return { init: '0.0f', fold: 'select(acc, x, p == p_lo)', finish: 'acc' };
+  }
+}
+
+function poolEntry(s: Schedule, r: RoutingPlan, side: 'k' | 'q'): string {
+  const red = reducer(side === 'k' ? r.k : (r.q as RoutingPlan['k']));
+  const [N, off, heads, buf, base] =
+    side === 'k'
+      ? ['u.Nk', 'u.k_offset', 'u.Hkv', 'k_buf', '0u']
+      : ['u.Nq', 'u.q_offset', 'u.H', 'q_buf', 'route_q_base()'];
+  return [
+    `// Pools the ${side === 'k' ? 'keys' : 'queries'} of block floor(off/n) + wg.x (its rows present in the call).`,
+    `@compute @workgroup_size(${POOL_THREADS})`,
+    `fn route_pool_${side}(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {`,
+    `  let N = ${N};`,
+    `  let off = ${off};`,
+    '  let id = route_floor_div(off, ROUTE_BLOCK) + i32(wg.x);',
+    '  let p_lo = max(id * ROUTE_BLOCK, off);',
+    '  let p_hi = min((id + 1i) * ROUTE_BLOCK, off + N); // exclusive',
+    '  if (p_lo >= p_hi) { return; }',
+    '  let len = p_hi - p_lo;',
+    `  let nblk = u32((N + ROUTE_BLOCK - 1i) / ROUTE_BLOCK) + 1u;`,
+    `  let bh = wg.z * u32(${heads}) + wg.y;`,
+    '  let row0 = bh * u32(N);',
+    `  let out0 = ${base} + (bh * nblk + wg.x) * HEAD_DIM;`,
+    `  for (var d = lid; d < HEAD_DIM; d += ${POOL_THREADS}u) {`,
+    `    var acc = ${red.init};`,
+    '    for (var p = p_lo; p < p_hi; p++) {',
+    `      let x = ${load(s, `${buf}[(row0 + u32(p - off)) * HEAD_DIM + d]`)};`,
+    `      acc = ${red.fold};`,
+    '    }',
+    `    route_pool[out0 + d] = ${red.finish};`,
+    '  }',
+    '}',
+  ].join('\n');
+}
+
+/** `fn route_candidate`: whether the static mask allows some pair of the unit and block `id`. */
+function candidateFn(mode: ClassMode, mask: Linearized | undefined): string {
+  const byClass =
+    mode === 'dynamic'
+      ? [
+          '  let cls = tile_class(b, h, q_lo, q_hi, k_lo, k_hi);',
+          '  if (cls == TILE_EMPTY) { return false; }',
+          '  if (cls == TILE_FULL) { return true; }',
+        ]
+      : mode === 'full'
+        ? ['  return true;']
+        : mode === 'empty'
+          ? ['  return false;']
+          : [];
+  const pairs =
+    mode === 'dynamic' || mode === 'partial'
+      ? [
+          '  // Partial: find one allowed pair (at most BLOCK x unit rows of them).',
+          '  for (var q = q_lo; q <= q_hi; q++) {',
+          '    for (var k = k_lo; k <= k_hi; k++) {',
+          '      if (route_mask(b, h, q, k)) { return true; }',
+          '    }',
+          '  }',
+          '  return false;',
+        ]
+      : [];
+  const maskFn = mask
+    ? [
+        'fn route_mask(b: i32, h: i32, q: i32, k: i32) -> bool {',
+        ...mask.stmts.map((l) => `  ${l}`),
+        `  return ${mask.roots[0]};`,
+        '}',
+        '',
+      ]
+    : [];
+  return [
+    ...maskFn,
+    'fn route_candidate(b: i32, h: i32, q_lo: i32, q_hi: i32, id: i32) -> bool {',
+    '  let k_lo = max(id * ROUTE_BLOCK, u.k_offset);',
+    '  let k_hi = min((id + 1i) * ROUTE_BLOCK, u.k_offset + u.Nk) - 1i;',
+    '  if (k_lo > k_hi) { return false; }',
+    ...byClass,
+    ...pairs,
+    '}',
+  ].join('\n');
+}
+
+export interface RoutingParts {
+  /** The counts (k, first, local) as a linearized i32 triple over sizes and params. */
+  readonly counts: Linearized;
+  /** The static mask over b h q k, for pair-by-pair candidacy (partial/dynamic modes). */
+  readonly mask: Linearized | undefined;
+  readonly mode: ClassMode;
+}
+
+/** Constants and helpers shared by the routing passes and the attention. */
+export function routingHelpers(s: Schedule, r: RoutingPlan, p: RoutingParts): string {
+  const kb = `(u32((u.Nk + ROUTE_BLOCK - 1i) / ROUTE_BLOCK) + 1u)`;
+  return [
+    `const ROUTE_BLOCK: i32 = ${r.blockSize}i;`,
+    '',
+    'fn route_floor_div(a: i32, b: i32) -> i32 {',
+    '  let q = a / b;',
+    '  return select(q, q - 1i, a % b != 0i && (a < 0i) != (b < 0i));',
+    '}',
+    '',
+    '// (topk, force first, force local), each clamped to >= 0.',
+    'fn route_counts() -> vec3<i32> {',
+    ...p.counts.stmts.map((l) => `  ${l}`),
+    `  return max(vec3<i32>(${p.counts.roots.join(', ')}), vec3<i32>(0i));`,
+    '}',
+    '',
+    '// Ids per row of `indices`: topk + first + local.',
+    'fn route_cap() -> u32 {',
+    '  let c = route_counts();',
+    '  return u32(c.x + c.y + c.z);',
+    '}',
+    '',
+    '// Where the pooled queries start in route_pool (after the pooled keys).',
+    'fn route_q_base() -> u32 {',
+    `  return u32(u.B) * u32(u.Hkv) * ${kb} * HEAD_DIM;`,
+    '}',
+    '',
+    "// Where the voters' softmax statistics start in route_pool (after the pooled queries).",
+    'fn route_vote_base() -> u32 {',
+    r.q === 'raw'
+      ? '  return route_q_base();'
+      : '  return route_q_base() + u32(u.B) * u32(u.H) * (u32((u.Nq + ROUTE_BLOCK - 1i) / ROUTE_BLOCK) + 1u) * HEAD_DIM;',
+    '}',
+    '',
+    '// G, the selection groups of `indices` [B, G, Nq, K].',
+    'fn route_groups() -> u32 {',
+    `  return ${{ H: 'u32(u.H)', Hkv: 'u32(u.Hkv)', '1': '1u' }[routingGroups(r)]};`,
+    '}',
+    '',
+    '// b * G + (the selection group of head h): the row block of `indices` that head h reads.',
+    'fn route_group_row(b: u32, h: u32) -> u32 {',
+    `  return ${groupRow(r)};`,
+    '}',
+    '',
+    'fn route_forced(id: i32, own: i32, c: vec3<i32>) -> bool {',
+    '  return id < c.y || (id > own - c.z && id <= own);',
+    '}',
+    '',
+    '// Selected id p of an index row (ascending), or I32_MAX past its end.',
+    'fn route_sel(base: u32, p: u32, cap: u32) -> i32 {',
+    '  if (p >= cap) { return I32_MAX; }',
+    '  let v = route_indices[base + p];',
+    '  return select(v, I32_MAX, v < 0i);',
+    '}',
+    '',
+    candidateFn(p.mode, p.mask),
+    '',
+    poolEntry(s, r, 'k'),
+    ...(r.q === 'raw' ? [] : ['', poolEntry(s, r, 'q')]),
+    '',
+    topkSource(s, r),
+  ].join('\n');
+}
+
+function groupRow(r: RoutingPlan): string {
+  if (r.vote === 'heads') return 'b';
+  if (r.vote === 'groups') return 'b * u32(u.Hkv) + h / (u32(u.H) / u32(u.Hkv))';
+  return 'b * u32(u.H) + h';
+}
+
+/** Launch records of the routing passes (they run after the summaries, before the attention). */
+export function routingEntries(r: RoutingPlan, maskBindings: readonly string[]): EntryPoint[] {
+  const kb = `cdiv(Nk, ${r.blockSize}) + 1`;
+  const pool = (side: 'k' | 'q'): EntryPoint => ({
+    name: `route_pool_${side}`,
+    role: 'routing',
+    workgroupSize: [POOL_THREADS, 1, 1],
+    grid: side === 'k' ? [kb, 'Hkv', 'B'] : [`cdiv(Nq, ${r.blockSize}) + 1`, 'H', 'B'],
+    bindings: [side, 'route_pool', 'uniforms'],
+  });
+  const units = r.q === 'raw' ? 'Nq' : `cdiv(Nq, ${r.blockSize}) + 1`;
+  return [
+    pool('k'),
+    ...(r.q === 'raw' ? [] : [pool('q')]),
+    {
+      name: 'route_topk',
+      role: 'routing',
+      workgroupSize: [TOPK_THREADS, 1, 1],
+      grid: [`cdiv(${units}, ${TOPK_THREADS})`, routingGroups(r), 'B'],
+      bindings: [...(r.q === 'raw' ? ['q'] : []), 'route_pool', 'indices', ...maskBindings, 'uniforms'],
+    },
+  ];
+}

@@ -1,0 +1,238 @@
+// Block routing on WGSL against the float64 oracle (src/runtime/reference-routing.ts): random
+// shapes (ragged first and last blocks through offsets, k above the block count, all-forced,
+// GQA, Nq ≠ Nk) over a fixed set of programs covering every reducer, raw and pooled query sides
+// and every tile-class mode of the static mask. The kernel's indices must equal the oracle's,
+// except at f32 near-ties (DESIGN §2): there its selection must pass checkSelection, and the
+// attention is compared with the oracle run on the kernel's own selection.
+import fc from 'fast-check';
+import { afterAll, describe, expect, it } from 'vitest';
+import { readFileSync } from 'node:fs';
+import { runKernel } from '../src/cli/run-kernel.js';
+import { compile, type Compiled } from '../src/compile.js';
+import { verify } from '../src/ir/verify.js';
+import { declPredicates, declRouting } from '../src/runtime/ast-eval.js';
+import { compareArrays } from '../src/runtime/compare.js';
+import { randomNormal, rng } from '../src/runtime/inputs.js';
+import { referenceAttention, type RefInputs } from '../src/runtime/reference.js';
+import { checkSelection, nearTieGap, referenceRouting } from '../src/runtime/reference-routing.js';
+import { createKernel, deviceLimits, getDevice, type GpuKernel } from '../src/runtime/webgpu.js';
+
+const runs = Number(process.env.ATTNC_ROUTING_RUNS ?? 48);
+const force = 'force first(f) local(l)';
+const params = 'top: int = 2, f: int = 0, l: int = 0';
+
+/** [source, head dim, tile]: each compiles once; shapes and counts vary per case. */
+const programs: readonly (readonly [string, number, number])[] = [
+  [`attention p(${params}) { route blocks(8) topk(top) by mean(q) . mean(k) }`, 8, 8],
+  [`attention p(${params}) { route blocks(5) topk(top) by max(q) . lnmean(k) ${force}\n mask causal }`, 8, 8],
+  [`attention p(${params}) { route blocks(3) topk(top) by q . mean(k) ${force}\n mask causal }`, 4, 4],
+  [
+    `attention p(${params}, w: int = 9) { route blocks(7) topk(top) by first(q) . first(k) ${force}\n mask q - k < w && q >= k }`,
+    8,
+    8,
+  ],
+  [
+    `attention p(${params}) { route blocks(4) topk(top) by lnmean(q) . max(k) ${force}\n mask (q + 2 * k) % 3 != 1 }`,
+    16,
+    8,
+  ],
+  [
+    `attention p(${params}, doc: i32[kv]) { route blocks(6) topk(top) by q . first(k) ${force}\n mask doc[q] == doc[k] }`,
+    8,
+    16,
+  ],
+  [`attention p(${params}) { route blocks(1) topk(top) by mean(q) . mean(k) ${force}\n mask causal }`, 4, 4],
+  [
+    `attention p(${params}) { route blocks(16) topk(top) by mean(q) . mean(k) ${force}\n mask causal\n score score + 0.25 * float(k % 3) }`,
+    8,
+    8,
+  ],
+  // Soft voting: per GQA group (NSA) and across all heads, with a head-dependent mask.
+  [
+    `attention p(${params}) { route blocks(4) topk(top) by q . mean(k) vote groups ${force}\n mask causal }`,
+    8,
+    8,
+  ],
+  [
+    `attention p(${params}) { route blocks(6) topk(top) by mean(q) . max(k) vote heads ${force}\n mask (k + h) % 4 != 0 || q >= k }`,
+    8,
+    8,
+  ],
+];
+
+const compiled = new Map<number, { c: Compiled; gpu: GpuKernel }>();
+let executed = 0;
+let nearTies = 0;
+
+async function kernelFor(i: number): Promise<{ c: Compiled; gpu: GpuKernel }> {
+  const hit = compiled.get(i);
+  if (hit) return hit;
+  const [source, D, tile] = programs[i]!;
+  const device = await getDevice();
+  const c = compile(source, {
+    target: 'wgsl',
+    file: 'routing.attn',
+    headDim: D,
+    limits: deviceLimits(device),
+    schedule: { blockQ: tile, threads: tile, blockK: tile },
+    observe: (pass, ir) => expect(verify(ir), `IR after ${pass}`).toEqual([]),
+  });
+  const entry = { c, gpu: await createKernel(device, c.artifact, { debug: true }) };
+  compiled.set(i, entry);
+  return entry;
+}
+
+interface Case {
+  readonly program: number;
+  readonly B: number;
+  readonly Hkv: number;
+  readonly group: number;
+  readonly Nq: number;
+  readonly Nk: number;
+  readonly qOffset: number | undefined;
+  readonly kOffset: number;
+  readonly top: number;
+  readonly f: number;
+  readonly l: number;
+  readonly seed: number;
+}
+
+const arbCase: fc.Arbitrary<Case> = fc.record({
+  program: fc.integer({ min: 0, max: programs.length - 1 }),
+  B: fc.integer({ min: 1, max: 2 }),
+  Hkv: fc.integer({ min: 1, max: 2 }),
+  group: fc.constantFrom(1, 1, 2, 3),
+  Nq: fc.integer({ min: 1, max: 48 }),
+  Nk: fc.integer({ min: 1, max: 64 }),
+  qOffset: fc.option(fc.integer({ min: -6, max: 40 }), { nil: undefined }),
+  kOffset: fc.constantFrom(0, 0, 3, 13),
+  // k above the block count, zero, and "all forced" (f = 99) all occur.
+  top: fc.constantFrom(0, 1, 2, 3, 5, 40),
+  f: fc.constantFrom(0, 0, 1, 2, 99),
+  l: fc.constantFrom(0, 0, 1, 2),
+  seed: fc.integer(),
+});
+
+async function check(t: Case): Promise<void> {
+  const { c, gpu } = await kernelFor(t.program);
+  const D = programs[t.program]![1];
+  const H = t.Hkv * t.group;
+  const { B, Hkv, Nq, Nk } = t;
+  const rand = rng(t.seed);
+  const q = randomNormal(B * H * Nq * D, rand);
+  const k = randomNormal(B * Hkv * Nk * D, rand);
+  const v = randomNormal(B * Hkv * Nk * D, rand);
+  const doc = Int32Array.from({ length: Nk }, (_, i) => Math.floor(i / 11) + (i % 7 === 3 ? 1 : 0));
+  const docs: Record<string, Int32Array> = c.kernel.tensors.length ? { doc } : {};
+  const ps: Record<string, number> = { top: t.top, f: t.f, l: t.l };
+  for (const p of c.kernel.params) if (!(p.name in ps) && p.default !== undefined) ps[p.name] = p.default;
+  const offsets = { ...(t.qOffset !== undefined ? { qOffset: t.qOffset } : {}), kOffset: t.kOffset };
+  const res = await gpu.run({ q, k, v, B, H, Hkv, Nq, Nk, params: ps, tensors: docs, ...offsets });
+
+  const sizes = { B, H, Hkv, Nq, Nk, D };
+  const tensors = Object.fromEntries(Object.entries(docs).map(([n, x]) => [n, { data: x, shape: [Nk] }]));
+  const env = { params: ps, tensors, sizes };
+  const inp: RefInputs = { q, k, v, B, Hq: H, Hkv, Nq, Nk, D, Dv: D, ...offsets };
+  const pred = declPredicates(c.decl.decl, env);
+  const spec = declRouting(c.decl.decl, env)!;
+  const routing = referenceRouting(inp, spec, pred.mask);
+  const where = `\n${programs[t.program]![0]}\ncase ${JSON.stringify(t)}`;
+  const got = res.indices!;
+  expect(got.length, `indices length${where}`).toBe(routing.indices.length);
+  let mask = routing.mask;
+  const same = got.every((x, i) => x === routing.indices[i]);
+  if (!same) {
+    // Only an f32 near-tie may reorder the top-k: the kernel's pick must still be a valid top-k.
+    const gap = nearTieGap(routing);
+    expect(gap.relative, `indices differ without a near-tie${where}`).toBeLessThan(1e-4);
+    nearTies++;
+    const G = routing.G;
+    for (let b = 0; b < B; b++)
+      for (let h = 0; h < G; h++)
+        for (let i = 0; i < Nq; i++) {
+          const row = got.subarray(
+            ((b * H + h) * Nq + i) * routing.K,
+            ((b * H + h) * Nq + i + 1) * routing.K,
+          );
+          expect(checkSelection(routing, b, h, i, row, 1e-4), `row ${b},${h},${i}${where}`).toBeUndefined();
+        }
+    const own = { kind: 'from', indices: got, groups: G, capacity: routing.K } as const;
+    mask = referenceRouting(inp, { ...spec, source: own }, pred.mask).mask;
+  }
+  const ref = referenceAttention(inp, { mask, score: pred.score });
+  const out = compareArrays(res.out, ref.out);
+  const lse = compareArrays(res.lse!, ref.lse, 1);
+  executed++;
+  expect(out.nanCount, `NaN in out${where}`).toBe(0);
+  expect(out.relError, `out${where}`).toBeLessThanOrEqual(1e-5);
+  expect(lse.relError, `lse${where}`).toBeLessThanOrEqual(1e-5);
+}
+
+describe('block routing on WGSL: exact ties and NaN', () => {
+  it('ties go to the lower block id and a NaN affinity ranks as -inf', async () => {
+    const device = await getDevice();
+    const src = 'attention t(top: int = 2) { route blocks(4) topk(top) by mean(q) . mean(k) }';
+    const { artifact, decl } = compile(src, { target: 'wgsl', headDim: 4, limits: deviceLimits(device) });
+    const gpu = await createKernel(device, artifact, { debug: true });
+    const [B, H, Hkv, Nq, Nk, D] = [1, 1, 1, 8, 20, 4];
+    // q = 0: every affinity is 0 (a tie), except block 1's, which a NaN key makes NaN.
+    const q = new Float32Array(B * H * Nq * D);
+    const k = randomNormal(Nk * D, rng(5));
+    k[5 * D + 2] = Number.NaN;
+    const v = randomNormal(Nk * D, rng(6));
+    try {
+      const res = await gpu.run({ q, k, v, B, H, Hkv, Nq, Nk, params: { top: 2 } });
+      const sizes = { B, H, Hkv, Nq, Nk, D };
+      const env = { params: { top: 2 }, tensors: {}, sizes };
+      const inp: RefInputs = { q, k, v, B, Hq: H, Hkv, Nq, Nk, D, Dv: D };
+      const routing = referenceRouting(inp, declRouting(decl.decl, env)!);
+      // Blocks 0..4; block 1 ranks last, so the two lowest tied ids are 0 and 2.
+      expect(Array.from(routing.indices.subarray(0, 2))).toEqual([0, 2]);
+      expect(Array.from(res.indices!)).toEqual(Array.from(routing.indices));
+      const ref = referenceAttention(inp, {
+        mask: routing.mask,
+        score: declPredicates(decl.decl, env).score,
+      });
+      expect(compareArrays(res.out, ref.out).relError).toBeLessThanOrEqual(1e-5);
+    } finally {
+      gpu.destroy();
+    }
+  });
+});
+
+describe('attnc run on the stdlib routing kernels', () => {
+  const base = { B: 1, H: 4, Hkv: 2, Nq: 200, Nk: 256, D: 64, params: {}, seed: 3, repeats: 1 };
+  it.each([
+    ['biformer', 'f32'],
+    ['cca', 'f32'],
+    ['landmark', 'f16'],
+    ['nsa_select', 'f32'],
+    ['biformer', 'f16'],
+  ] as const)('%s (%s) agrees with the oracle and reports the block density', async (name, dtype) => {
+    const file = `stdlib/routing/${name}.attn`;
+    const r = await runKernel(readFileSync(file, 'utf8'), { ...base, file, dtype });
+    expect(r.routing?.indices).toBe('exact');
+    expect(r.routing!.blockDensity).toBeGreaterThan(0);
+    expect(r.routing!.blockDensity).toBeLessThanOrEqual(1);
+    expect(r.out.nanCount).toBe(0);
+    expect(r.out.relError).toBeLessThanOrEqual(r.tolerance);
+    expect(r.lse!.relError).toBeLessThanOrEqual(r.tolerance);
+  });
+});
+
+describe('block routing on WGSL agrees with the float64 oracle', () => {
+  afterAll(() => {
+    for (const { gpu } of compiled.values()) gpu.destroy();
+    expect(executed).toBeGreaterThanOrEqual(Math.min(runs, 40));
+    if (nearTies > 0) console.log(`routing-wgsl: ${nearTies} near-tie case(s) checked with checkSelection`);
+  });
+  it(`${runs} random shapes × ${programs.length} programs`, async () => {
+    await fc.assert(
+      fc.asyncProperty(arbCase, (t) => check(t)),
+      {
+        numRuns: runs,
+        ...(process.env.ATTNC_ROUTING_SEED ? { seed: Number(process.env.ATTNC_ROUTING_SEED) } : {}),
+      },
+    );
+  }, 300_000);
+});
