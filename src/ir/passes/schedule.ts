@@ -15,12 +15,13 @@ export interface TargetLimits {
 }
 
 /**
- * Portable defaults: WebGPU's guaranteed minimums; for CUDA the 99 KiB of opt-in dynamic shared
- * memory every sm_80+ part has (the launcher raises the 48 KiB default).
+ * Defaults: WebGPU's guaranteed minimums; for CUDA the 227 KiB of opt-in dynamic shared memory of
+ * sm_90 (Hopper), the architecture the CUDA target is built for (`-arch=sm_90a`; the launcher
+ * raises the 48 KiB default). Pass `limits` for a smaller part (sm_80/86: 99 KiB).
  */
 export const defaultLimits: Readonly<Record<Target, TargetLimits>> = {
   wgsl: { maxWorkgroupStorageBytes: 16384, maxInvocations: 256, shaderF16: false },
-  cuda: { maxWorkgroupStorageBytes: 101376, maxInvocations: 1024, shaderF16: true },
+  cuda: { maxWorkgroupStorageBytes: 232448, maxInvocations: 1024, shaderF16: true },
 };
 
 /**
