@@ -8,7 +8,7 @@ import { tileCounts } from '../ir/tile-stats.js';
 import { declPredicates, declRouting } from '../runtime/ast-eval.js';
 import { compareArrays, type Agreement } from '../runtime/compare.js';
 import { fromF16, toF16 } from '../runtime/f16.js';
-import { randomNormal, randomTensor, rng, tensorLength } from '../runtime/inputs.js';
+import { randomNormal, randomTensor, rng, tensorLength, tensorShape } from '../runtime/inputs.js';
 import { referenceAttention, type RefInputs, type RefResult } from '../runtime/reference.js';
 import { checkSelection, referenceRouting, type RoutingResult } from '../runtime/reference-routing.js';
 import { createKernel, deviceLimits, getDevice } from '../runtime/webgpu.js';
@@ -102,7 +102,7 @@ export async function runKernel(source: string, o: RunOptions): Promise<RunRepor
   gpuKernel.destroy();
 
   const envTensors = Object.fromEntries(
-    kernel.tensors.map((t) => [t.name, { data: tensors[t.name]!, shape: shapeOf(t.dims, sizes, params) }]),
+    kernel.tensors.map((t) => [t.name, { data: tensors[t.name]!, shape: tensorShape(t, sizes, params) }]),
   );
   const sizeVars = { ...sizes, D: o.D };
   const pred = declPredicates(decl.decl, { params, tensors: envTensors, sizes: sizeVars });
@@ -163,14 +163,4 @@ function judgeIndices(r: RoutingResult, got: Int32Array | undefined): RoutingRep
         if (why) return `row (b ${b}, group ${g}, query ${i}): ${why}`;
       }
   return 'near-tie';
-}
-
-function shapeOf(
-  dims: readonly { kind: string; name?: string; value?: number }[],
-  sizes: Record<string, number>,
-  params: Record<string, number | boolean>,
-): number[] {
-  return dims.map((d) =>
-    d.kind === 'literal' ? d.value! : d.kind === 'param' ? Number(params[d.name!]) : sizes[d.name!]!,
-  );
 }

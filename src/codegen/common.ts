@@ -23,3 +23,14 @@ export function scheduleShapeProblem(s: Schedule): string | undefined {
       return `${describeSchedule(s)}: ${key} must be a positive integer, got ${s[key]}`;
   return undefined;
 }
+
+/**
+ * The shortest decimal text of an f32 (0.1, not 0.10000000149…) that still names the same f32,
+ * always with a '.' or exponent so C and WGSL read it as floating point. `v` must be finite.
+ */
+export function f32DecimalText(v: number): string {
+  const x = Math.fround(v);
+  let s = Math.fround(Number(String(v))) === x ? String(v) : String(x);
+  if (!/[.eE]/.test(s)) s += '.0';
+  return s;
+}

@@ -31,16 +31,23 @@ export interface Sizes {
   readonly Nk: number;
 }
 
+/** A tensor param's concrete shape: named sizes, literals and int params resolved. */
+export function tensorShape(
+  t: TensorSlot,
+  sizes: Sizes,
+  params: Readonly<Record<string, number | boolean>>,
+): number[] {
+  return t.dims.map((d) =>
+    d.kind === 'literal' ? d.value : d.kind === 'param' ? Number(params[d.name] ?? 0) : sizes[d.name],
+  );
+}
+
 export function tensorLength(
   t: TensorSlot,
   sizes: Sizes,
   params: Readonly<Record<string, number | boolean>>,
 ): number {
-  return t.dims.reduce((acc, d) => {
-    if (d.kind === 'literal') return acc * d.value;
-    if (d.kind === 'param') return acc * Number(params[d.name] ?? 0);
-    return acc * sizes[d.name];
-  }, 1);
+  return tensorShape(t, sizes, params).reduce((a, b) => a * b, 1);
 }
 
 /**

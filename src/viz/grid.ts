@@ -6,7 +6,7 @@ import { compile, type Compiled } from '../compile.js';
 import type { AttentionKernel, TileClass } from '../ir/kernel.js';
 import { classifyTile, type TileGridOptions } from '../ir/tile-stats.js';
 import { declPredicates } from '../runtime/ast-eval.js';
-import { randomTensor, rng, tensorLength } from '../runtime/inputs.js';
+import { randomTensor, rng, tensorLength, tensorShape } from '../runtime/inputs.js';
 import { fillCells, SAMPLES_PER_CELL, type Axis } from './sample.js';
 
 export type CellState = 'allowed' | 'masked' | 'mixed';
@@ -133,9 +133,7 @@ function tensorEnv(
   const rand = rng(seed);
   const out: Record<string, { data: Int32Array | Float32Array; shape: number[] }> = {};
   for (const t of kernel.tensors) {
-    const shape = t.dims.map((d) =>
-      d.kind === 'literal' ? d.value : d.kind === 'param' ? Number(params[d.name]) : sizes[d.name],
-    );
+    const shape = tensorShape(t, sizes, params);
     const drawn = randomTensor(t, tensorLength(t, sizes, params), rand);
     const data = given && Object.hasOwn(given, t.name) ? given[t.name]! : drawn;
     const want = shape.reduce((a, b) => a * b, 1);

@@ -7,16 +7,7 @@ import type { Artifact } from '../../src/codegen/artifact.js';
 import type { AttentionKernel, StorageDType } from '../../src/ir/kernel.js';
 import { runEmulation } from './emu.js';
 import { dimValue, referenceAttention, type Problem } from './reference.js';
-
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { rng } from '../../src/runtime/inputs.js';
 
 const f32bits = (x: number): number => new Uint32Array(new Float32Array([x]).buffer)[0]!;
 function f16bits(x: number): number {

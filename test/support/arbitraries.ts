@@ -5,6 +5,7 @@
 import fc from 'fast-check';
 import { noSpan } from '../../src/diagnostics.js';
 import type { AttentionDecl, BinaryOp, Expr, ParamDecl, Stmt } from '../../src/dsl/ast.js';
+import { rng } from '../../src/runtime/inputs.js';
 
 // ---- AST builders (dummy spans) ----
 
@@ -332,17 +333,6 @@ export interface Inputs {
   v: Float32Array;
   /** Buffers for every tensor arbProgram may declare (a program uses a subset). */
   tensors: Record<TensorName, TensorValue>;
-}
-
-/** mulberry32: a tiny deterministic PRNG, so inputs are a pure function of (shape, seed). */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 /**

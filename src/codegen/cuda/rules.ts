@@ -3,7 +3,7 @@
 // signed overflow is undefined in C++ and the optimizer exploits it —, bounds-checked loads, tile
 // summaries, saturating casts) render as calls to `__device__` helpers, and `helperSource` emits
 // only the helpers that rendering used.
-import { I32_MIN, rangeMaxBlocks } from '../common.js';
+import { I32_MIN, f32DecimalText, rangeMaxBlocks } from '../common.js';
 import type { Node } from '../../ir/graph.js';
 import type { ParamSlot, ShapeDim, TensorSlot } from '../../ir/kernel.js';
 import { Op, type DType } from '../../ir/ops.js';
@@ -42,9 +42,7 @@ export function f32Literal(v: number): string {
   if (Number.isNaN(x)) return 'NAN';
   if (!Number.isFinite(x)) return x > 0 ? 'INFINITY' : '(-INFINITY)';
   if (Object.is(x, -0)) return '(-0.0f)';
-  // The shortest text of the given value when it names the same f32 (0.1, not 0.10000000149…).
-  let s = Math.fround(Number(String(v))) === x ? String(v) : String(x);
-  if (!/[.eE]/.test(s)) s += '.0';
+  const s = f32DecimalText(v);
   return x < 0 ? `(${s}f)` : `${s}f`;
 }
 

@@ -2,7 +2,7 @@
 // WGSL built-in differs from attnc semantics (int floor division, bounds-checked loads, tile
 // summaries, saturating casts) render as calls to helper functions, and `helperSource` emits only
 // the helpers that rendering actually used.
-import { I32_MIN, rangeMaxBlocks } from '../common.js';
+import { I32_MIN, f32DecimalText, rangeMaxBlocks } from '../common.js';
 import type { Node } from '../../ir/graph.js';
 import type { ParamSlot, ShapeDim, TensorSlot } from '../../ir/kernel.js';
 import { Op, type DType, type VarName } from '../../ir/ops.js';
@@ -45,9 +45,7 @@ export function f32Literal(v: number, cx: WgslContext): string {
     return `f32_bits(${bits})`;
   }
   if (Object.is(x, -0)) return '(-0.0f)';
-  // The shortest text of the given value when it names the same f32 (0.1, not 0.10000000149…).
-  let s = Math.fround(Number(String(v))) === x ? String(v) : String(x);
-  if (!/[.eE]/.test(s)) s += '.0';
+  const s = f32DecimalText(v);
   return x < 0 ? `(${s}f)` : `${s}f`;
 }
 
