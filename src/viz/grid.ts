@@ -87,6 +87,8 @@ export interface MaskGrid {
   readonly tiles: TileGrid;
   /** Tiles whose class the reference contradicts (a compiler bug; always 0 unless broken). */
   readonly unsoundTiles: number;
+  /** Mask predicate calls the picture took (full and empty tiles cost five probes each). */
+  readonly maskEvaluations: number;
   /** The param values used, defaults filled in. */
   readonly params: ParamValues;
   readonly selection?: SelectionLayer;
@@ -238,6 +240,7 @@ export function maskGrid(input: string | Compiled, o: MaskGridOptions): MaskGrid
     samplesPerCell: sampled ? SAMPLES_PER_CELL : 1,
     tiles: { blockQ, blockK, rows: tRows, cols: tCols, classes, counts },
     unsoundTiles: filled.unsoundTiles,
+    maskEvaluations: filled.maskEvaluations,
     params,
   };
 }

@@ -309,13 +309,15 @@ describe('random programs', () => {
 });
 
 describe('parser instance', () => {
-  it('is fast enough to run on every keystroke', () => {
-    const source = languageExamples;
-    frontend(source, 'warm');
-    const start = performance.now();
-    for (let i = 0; i < 200; i++) frontend(source, 'x');
-    const perRun = (performance.now() - start) / 200;
-    console.log(`frontend: ${perRun.toFixed(3)} ms per run`);
-    expect(perRun).toBeLessThan(5); // milliseconds; typically well under 1
+  // One chevrotain instance is reused for every parse (grammar analysis is the expensive part;
+  // its per-keystroke cost is measured in bench/host.mjs). Reuse must not leak state.
+  it('is reused without leaking errors or tokens between parses', () => {
+    const clean = frontend(languageExamples, 'a');
+    expect(clean.diagnostics).toEqual([]);
+    const broken = frontend('attention x( { mask q <', 'b');
+    expect(broken.diagnostics.length).toBeGreaterThan(0);
+    const again = frontend(languageExamples, 'a');
+    expect(again.diagnostics).toEqual([]);
+    expect(stripSpans(again.program)).toEqual(stripSpans(clean.program));
   });
 });
