@@ -55,7 +55,7 @@ export async function runCommand(
     `  mask density ${(r.density * 100).toFixed(1)}%; tiles (head 0): ${r.tiles.full} full, ${r.tiles.partial} partial, ${r.tiles.empty} empty of ${total}`,
     ...(r.routing
       ? [
-          `  routing: selected-block density ${(r.routing.blockDensity * 100).toFixed(1)}%, pair density ${(r.routing.pairDensity * 100).toFixed(1)}%; indices ${r.routing.indices === 'exact' ? 'match the reference' : r.routing.indices === 'near-tie' ? 'differ only at f32 near-ties (valid top-k)' : `WRONG: ${r.routing.indices}`}`,
+          `  routing: selected-${r.routing.unit} density ${(r.routing.blockDensity * 100).toFixed(1)}%, pair density ${(r.routing.pairDensity * 100).toFixed(1)}%; indices ${r.routing.indices === 'exact' ? 'match the reference' : r.routing.indices === 'near-tie' ? 'differ only at f32 near-ties (valid top-k)' : `WRONG: ${r.routing.indices}`}`,
         ]
       : []),
     `  time: compile ${r.compileMs.toFixed(1)} ms, pipeline ${r.pipelineMs.toFixed(1)} ms, kernel ${r.gpuMs.toFixed(2)} ms (best of runs)`,

@@ -43,7 +43,9 @@ export interface RunReport {
 }
 
 export interface RoutingReport {
-  /** Selected blocks / blocks present, over (batch, head, query row) (LANGUAGE.md, Density). */
+  /** What an id is: a block, a chunk or (`select`) a key. */
+  readonly unit: 'block' | 'chunk' | 'key';
+  /** Selected ids / ids present, over (batch, head, query row) (LANGUAGE.md, Density). */
   readonly blockDensity: number;
   /** Attended (query, key) pairs / all pairs. */
   readonly pairDensity: number;
@@ -84,6 +86,12 @@ export async function runKernel(source: string, o: RunOptions): Promise<RunRepor
   }
   const tensors: Record<string, Int32Array | Float32Array> = {};
   for (const t of kernel.tensors) tensors[t.name] = randomTensor(t, tensorLength(t, sizes, params), rand);
+  // A reused selection (`… from idx`): ids of the call's keys (or blocks), some −1 padding.
+  const from = kernel.routing?.from;
+  if (from) {
+    const ids = Math.ceil(o.Nk / kernel.routing!.blockSize);
+    tensors[from.tensor] = Int32Array.from(tensors[from.tensor]!, () => Math.floor(rand() * (ids + 1)) - 1);
+  }
   const q = randomNormal(o.B * o.H * o.Nq * o.D, rand);
   const k = randomNormal(o.B * o.Hkv * o.Nk * o.D, rand);
   const v = randomNormal(o.B * o.Hkv * o.Nk * o.D, rand);
@@ -120,7 +128,8 @@ export async function runKernel(source: string, o: RunOptions): Promise<RunRepor
         ? referenceRouting(inp, { ...spec, source: fromIndices(result.indices, oracle) }, pred.mask).mask
         : oracle.mask;
     ref = referenceAttention(inp, { mask, score: pred.score });
-    routing = { blockDensity: oracle.density, pairDensity: oracle.pairDensity, indices: verdict };
+    const unit = spec.unit.kind === 'blocks' ? 'block' : spec.unit.kind === 'chunks' ? 'chunk' : 'key';
+    routing = { unit, blockDensity: oracle.density, pairDensity: oracle.pairDensity, indices: verdict };
   }
   let allowed = 0;
   for (const m of ref.mask) allowed += m;

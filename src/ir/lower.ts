@@ -7,7 +7,7 @@ import { Graph, type Node } from './graph.js';
 import type { ParamSlot, ShapeDim, TensorSlot } from './kernel.js';
 import { Op, type DType, type VarName } from './ops.js';
 import type { AttentionIR } from './program.js';
-import { routingSource, type RoutingPlan } from './routing.js';
+import { routingSource, type RoutingFrom, type RoutingPlan } from './routing.js';
 import { simplifyExpr } from './passes/simplify.js';
 
 const indexVars: Readonly<Record<string, VarName>> = {
@@ -210,22 +210,55 @@ export function lowerDecl(
   };
 }
 
-/** The routing plan of a `route blocks(n) topk(k) by …` statement (undefined for the rest). */
+/** The routing plan of a `route blocks(n)` / `select` / `emit` statement (undefined for chunks). */
 function lowerRouting(decl: AttentionDecl, L: Lowerer): RoutingPlan | undefined {
   const src = routingSource(decl);
   if (!src) return undefined;
   // Counts are constant-folded so `8` and `4 + 4` give the same plan (and schedule hash).
   const count = (e: Expr | undefined): Node =>
     e ? simplifyExpr(L.g, L.cast(L.expr(e, false), 'i32')) : L.g.const(0, 'i32');
-  const size = count(src.size);
+  const size = src.size ? count(src.size) : L.g.const(1, 'i32');
   if (size.op !== Op.CONST) throw new Error('internal: the routing block size is not a constant');
   return {
     blockSize: Number(size.arg),
     q: src.q,
     k: src.k,
-    topk: count(src.topk),
+    // `from t`: the row capacity of t stands where the top-k count would (it sizes `indices`).
+    topk: src.from ? fromCapacity(src.from, L) : count(src.topk),
     first: count(src.first),
     local: count(src.local),
     ...(src.vote ? { vote: src.vote } : {}),
+    ...(src.size || src.chunks ? {} : { unit: 'tokens' as const }),
+    ...(src.chunks ? { chunks: src.chunks } : {}),
+    ...(src.from ? { from: lowerFrom(src.from, L) } : {}),
+    ...(src.restrict === false ? { restrict: false as const } : {}),
   };
+}
+
+/** The capacity K of `from t`'s [batch, G, queries, K] as an i32 node (literal, int param or size). */
+function fromCapacity(tensor: string, L: Lowerer): Node {
+  const cap = L.tensors.get(tensor)?.dims[3];
+  if (!cap) throw new Error(`internal: the index tensor "${tensor}" has no capacity dim`);
+  if (cap.kind === 'literal') return L.g.const(cap.value, 'i32');
+  if (cap.kind === 'size') return L.g.var(cap.name);
+  const p = L.scope.get(cap.name);
+  if (!p || p.dtype !== 'i32') throw new Error(`internal: "${cap.name}" is not an int param`);
+  return p;
+}
+
+/** `from t`: the selection groups and capacity of t's declared [batch, G, queries, K] shape. */
+function lowerFrom(tensor: string, L: Lowerer): RoutingFrom {
+  const t = L.tensors.get(tensor);
+  const [g, cap] = [t?.dims[1], t?.dims[3]];
+  if (!t || t.dims.length !== 4 || !g || !cap)
+    throw new Error(`internal: the index tensor "${tensor}" is not [batch, G, queries, K]`);
+  const groups =
+    g.kind === 'size' && (g.name === 'H' || g.name === 'Hkv')
+      ? g.name
+      : g.kind === 'literal' && g.value === 1
+        ? '1'
+        : undefined;
+  if (groups === undefined) throw new Error(`internal: the index tensor "${tensor}" has no selection groups`);
+  const capacity = cap.kind === 'literal' ? String(cap.value) : cap.name;
+  return { tensor, groups, capacity };
 }

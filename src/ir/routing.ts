@@ -1,8 +1,9 @@
-// Block routing in the kernel IR (docs/LANGUAGE.md, "Pooling, routing and selection"): the
-// `route blocks(n) topk(k) by P(q) . P(k) [force first(f) local(l)]` statement becomes a
-// RoutingPlan that the backend expands into a pipeline pool(k) → pool(q) → affinity + top-k →
-// sparse attention. The selection is an [B, H, Nq, K] index output (K = k + f + l): O(N·k)
-// memory, never an N×N mask. Constructs the backends do not implement yet are named by
+// Routing and selection in the kernel IR (docs/LANGUAGE.md, "Pooling, routing and selection"):
+// a `route blocks(n)|chunks(t) …`, `select …` or `emit …` statement becomes a RoutingPlan that
+// the backend expands into passes before the attention — pool(k) → pool(q) → affinity + top-k
+// for blocks and chunks, a parallel radix select for tokens, a sort of the given rows for
+// `from` (docs/DESIGN-NOTES.md). The selection is an [B, G, Nq, K] index output (K = k + f + l):
+// O(N·k) memory, never an N×N mask. Constructs a backend does not implement yet are named by
 // `unsupportedRouting` so compile() can reject them with a positioned error.
 import type { AttentionDecl, Expr, PoolReducer, SparsityStmt } from '../dsl/ast.js';
 import type { Span } from '../diagnostics.js';
@@ -27,10 +28,38 @@ export interface RoutingPlan {
    * all heads (`heads`), ranked by the sum over voters of each head's softmax of affinities.
    */
   readonly vote?: 'heads' | 'groups';
+  /**
+   * `select` (token-level): an id is a key position. The plan then reads as blocks(1) by q .
+   * first(k) (a one-key block pools to the key itself), so a backend without a token path may
+   * run it as block routing; the WGSL backend ranks with a parallel radix select instead
+   * (codegen/wgsl/routing-select.ts).
+   */
+  readonly unit?: 'tokens';
+  /**
+   * `… from t`: the selection is read from the index tensor `t` ([B, groups, Nq, capacity]),
+   * not ranked (`topk` is then t's capacity, the ids a row reads); `force` adds to it.
+   */
+  readonly from?: RoutingFrom;
+  /**
+   * `chunks(t)`: the id of position p is t[p] (an `i32[kv]` tensor, non-decreasing, >= 0);
+   * `blockSize` is then 1 and meaningless.
+   */
+  readonly chunks?: string;
+  /** `emit`: the selection is written to `indices`, the attention is the static mask alone. */
+  readonly restrict?: false;
+}
+
+export interface RoutingFrom {
+  readonly tensor: string;
+  /** The selection groups of the tensor's dim 1 (heads, kv_heads or 1). */
+  readonly groups: 'H' | 'Hkv' | '1';
+  /** The tensor's dim 3 as a shape expression (a literal or an int param). */
+  readonly capacity: string;
 }
 
 /** The selection groups G of the `indices` output [B, G, Nq, K], as a shape symbol. */
 export function routingGroups(r: RoutingPlan): 'H' | 'Hkv' | '1' {
+  if (r.from) return r.from.groups;
   return r.vote === 'heads' ? '1' : r.vote === 'groups' ? 'Hkv' : 'H';
 }
 
@@ -51,12 +80,21 @@ export function unsupportedRouting(
     message: `${what} is not yet supported by the code generators (it checks and runs in the reference)`,
     span,
   });
+  if (target === 'cuda') {
+    // CUDA: ranked block routing (codegen/cuda/routing*.ts); tokens, emit, from and chunks
+    // (codegen/cuda/select*.ts). Every key side is pooled (a token is a one-key block).
+    if (s.unit && s.source.kind === 'topk' && s.source.by.k.reducer === 'raw')
+      return {
+        message: 'a raw key side is not yet supported by the CUDA backend (it runs in the reference)',
+        span: s.source.by.k.span,
+      };
+    return undefined;
+  }
   if (target !== 'wgsl')
-    return { message: 'routing/selection is not yet supported by the CUDA backend', span: s.span };
-  if (s.kind !== 'route') return no(`\`${s.kind}\``, s.keywordSpan);
-  if (s.unit?.kind !== 'blocks') return no('`route chunks(…)`', s.unit?.span ?? s.span);
-  if (s.source.kind !== 'topk') return no('`route … from`', s.source.span);
-  if (s.source.by.k.reducer === 'raw') return no('a raw key side', s.source.by.k.span);
+    return { message: `routing/selection is not yet supported by the ${target} backend`, span: s.span };
+  // WGSL: everything the checker accepts (blocks, chunks and tokens; ranked or `from`).
+  if (s.unit && s.source.kind === 'topk' && s.source.by.k.reducer === 'raw')
+    return no('a raw key side', s.source.by.k.span);
   return undefined;
 }
 
@@ -77,12 +115,27 @@ export function countShapeExpr(n: Node): string | undefined {
 /** K of the index output, `k + first + local`, as a shape expression (undefined: see above). */
 export function capacityShapeExpr(r: RoutingPlan): string | undefined {
   const parts = [r.topk, r.first, r.local].map(countShapeExpr);
+  if (r.from) parts[0] = r.from.capacity;
   return parts.every((p) => p !== undefined) ? parts.join(' + ') : undefined;
 }
 
 /** Structural checks of a plan (ir/verify.ts calls this). */
-export function verifyRouting(r: RoutingPlan, paramDtype: (name: string) => string | undefined): string[] {
+export function verifyRouting(
+  r: RoutingPlan,
+  paramDtype: (name: string) => string | undefined,
+  tensor?: (name: string) => { readonly dtype: string; readonly dims: readonly unknown[] } | undefined,
+): string[] {
   const errs: string[] = [];
+  // The tensors a plan reads: chunk ids are i32[kv], a reused selection i32[batch, G, queries, K].
+  const expect = [
+    ...(r.chunks ? [[r.chunks, 1, 'chunks'] as const] : []),
+    ...(r.from ? [[r.from.tensor, 4, 'from'] as const] : []),
+  ];
+  for (const [name, rank, what] of tensor ? expect : []) {
+    const t = tensor!(name);
+    if (!t || t.dtype !== 'i32' || t.dims.length !== rank)
+      errs.push(`routing.${what}: "${name}" is not a declared i32 tensor of rank ${rank}`);
+  }
   if (!Number.isInteger(r.blockSize) || r.blockSize < 1)
     errs.push(`routing: block size ${r.blockSize} is not an integer >= 1`);
   if (r.k === ('raw' as string)) errs.push('routing: the key side must be pooled');
@@ -110,39 +163,60 @@ export function verifyRouting(r: RoutingPlan, paramDtype: (name: string) => stri
 /** Human-readable lines for --dump-ir. */
 export function dumpRouting(r: RoutingPlan): string[] {
   const side = (x: string, t: string): string => (x === 'raw' ? t : `${x}(${t})`);
+  const unit = r.unit === 'tokens' ? 'tokens' : r.chunks ? `chunks(${r.chunks})` : `blocks(${r.blockSize})`;
+  const source = r.from
+    ? `from ${r.from.tensor}`
+    : `topk(${show(r.topk)}) by ${side(r.q, 'q')} . ${r.unit === 'tokens' ? 'k' : side(r.k, 'k')}`;
+  const passes = r.from
+    ? 'route_from (sort, dedupe, forced)'
+    : r.unit === 'tokens'
+      ? `${r.vote ? 'sel_vote_max → sel_vote_sum → ' : ''}8 × (sel_hist → sel_pick) → sel_write → sel_sort`
+      : `pool_k${r.q === 'raw' ? '' : ' → pool_q'} → route_topk`;
+  const attention = r.restrict === false ? 'attention (static mask only)' : 'attention (selected ids only)';
   return [
-    `routing: blocks(${r.blockSize}) topk(${show(r.topk)}) by ${side(r.q, 'q')} . ${side(r.k, 'k')}` +
+    `routing: ${r.restrict === false ? 'emit ' : ''}${unit} ${source}` +
       `${r.vote ? ` vote ${r.vote}` : ''} force first(${show(r.first)}) local(${show(r.local)})`,
-    `  pipeline: pool_k${r.q === 'raw' ? '' : ' → pool_q'} → route_topk → attention (selected blocks only)`,
-    `  indices: i32[B, ${routingGroups(r)}, Nq, ${capacityShapeExpr(r) ?? '?'}] (ascending block ids, −1 padded)`,
+    `  pipeline: ${passes} → ${attention}`,
+    `  indices: i32[B, ${routingGroups(r)}, Nq, ${capacityShapeExpr(r) ?? '?'}] (ascending ids, −1 padded)`,
   ];
 }
 
 /** The AST pieces lowering needs; lowering turns each count into a graph node. */
 export function routingSource(decl: AttentionDecl):
   | {
-      readonly size: Expr;
+      /** Absent for token-level `select`/`emit` (one-key blocks) and chunks. */
+      readonly size?: Expr;
+      /** `chunks(t)`: the chunk-id tensor. */
+      readonly chunks?: string;
       readonly q: PoolReducer | 'raw';
       readonly k: PoolReducer;
-      readonly topk: Expr;
+      /** Absent for `from`. */
+      readonly topk?: Expr;
+      /** `from t`: the index tensor's name. */
+      readonly from?: string;
       readonly first?: Expr;
       readonly local?: Expr;
       readonly vote?: 'heads' | 'groups';
+      readonly restrict?: false;
     }
   | undefined {
   const s = decl.sparsity?.[0];
-  if (!s || s.kind !== 'route' || s.unit?.kind !== 'blocks' || s.source.kind !== 'topk') return undefined;
-  const k = s.source.by.k.reducer;
+  if (!s) return undefined;
+  const src = s.source;
+  // A token is a one-key block: its `first` pooling is the key itself.
+  const k = src.kind === 'topk' && s.unit ? src.by.k.reducer : 'first';
   if (k === 'raw') return undefined;
   const first = s.force.find((f) => f.kind === 'first')?.count;
   const local = s.force.find((f) => f.kind === 'local')?.count;
   return {
-    size: s.unit.size,
-    q: s.source.by.q.reducer,
+    ...(s.unit?.kind === 'blocks' ? { size: s.unit.size } : {}),
+    ...(s.unit?.kind === 'chunks' ? { chunks: s.unit.tensor } : {}),
+    q: src.kind === 'topk' ? src.by.q.reducer : 'raw',
     k,
-    topk: s.source.count,
+    ...(src.kind === 'topk' ? { topk: src.count } : { from: src.tensor }),
     ...(first ? { first } : {}),
     ...(local ? { local } : {}),
     ...(s.vote ? { vote: s.vote.over } : {}),
+    ...(s.kind === 'emit' ? { restrict: false as const } : {}),
   };
 }

@@ -86,6 +86,14 @@ describe('routing plan', () => {
     expect(errs).toContain('not a shape expression');
   });
 
+  it('verify rejects chunk and index tensors the kernel does not declare as i32', () => {
+    const ir = irs(biformer).get('lower')!;
+    const from = { tensor: 'idx', groups: 'H', capacity: '4' } as const;
+    const errs = verify({ ...ir, routing: { ...ir.routing!, chunks: 'ids', from } }).join('\n');
+    expect(errs).toContain('routing.chunks: "ids" is not a declared i32 tensor of rank 1');
+    expect(errs).toContain('routing.from: "idx" is not a declared i32 tensor of rank 4');
+  });
+
   it('--dump-ir shows the routing pipeline and the indices output', () => {
     const dump = dumpIR(irs(biformer).get('schedule')!, 'schedule');
     expect(dump).toContain('outputs: out, lse, indices');
@@ -133,23 +141,42 @@ describe('routing artifact (WGSL)', () => {
   });
 });
 
-describe('constructs not compiled yet are positioned errors', () => {
-  const cases: [string, string, string][] = [
-    ['attention s() { select topk(8) by q . k }', '`select`', '1:17'],
-    ['attention s(c: i32[kv]) { route chunks(c) topk(2) by mean(q) . mean(k) }', '`route chunks(…)`', '1:33'],
-    ['attention s() { emit topk(8) by q . k }', '`emit`', '1:17'],
-    ['attention s(i: i32[batch, heads, queries, 4]) { route blocks(8) from i }', '`route … from`', '1:65'],
-  ];
-  it.each(cases)('%s', (src, what, at) => {
-    const e = compileError(src);
-    expect(e.message).toContain(`${what} is not yet supported by the code generators`);
-    expect(e.message).toContain(`r.attn:${at}`);
+describe('token selection, emit and from compile for WGSL', () => {
+  const names = (src: string): string[] =>
+    compile(src, { target: 'wgsl' }).artifact.entryPoints.map((e) => e.name);
+  it('select ranks with a radix select over the keys, then sorts each row', () => {
+    const rounds = Array.from({ length: 8 }, () => ['sel_hist', 'sel_pick']).flat();
+    expect(names('attention s() { select topk(8) by q . k }')).toEqual([
+      'sel_init',
+      ...rounds,
+      'sel_write',
+      'route_sort',
+      'attention',
+    ]);
+    expect(names('attention s() { select topk(8) by q . k vote heads }').slice(1, 3)).toEqual([
+      'sel_vote_max',
+      'sel_vote_sum',
+    ]);
   });
+  it('from only sorts the tensor rows; emit attends under the static mask alone', () => {
+    const from = 'attention s(i: i32[batch, heads, queries, 4]) { route blocks(8) from i }';
+    expect(names(from)).toEqual(['route_sort', 'attention']);
+    const { artifact } = compile(from, { target: 'wgsl' });
+    expect(artifact.bindings.find((b) => b.name === 'indices')!.shape).toEqual(['B', 'H', 'Nq', '4 + 0 + 0']);
+    const emit = compile('attention s() { emit topk(8) by q . k\n mask causal }', { target: 'wgsl' });
+    expect(emit.artifact.code).not.toContain('route_sel(sel_base');
+    const select = compile('attention s() { select topk(8) by q . k\n mask causal }', { target: 'wgsl' });
+    expect(select.artifact.code).toContain('route_sel(sel_base');
+  });
+});
 
-  it('routing on CUDA', () => {
-    const e = compileError(biformer, 'cuda');
-    expect(e.message).toContain('routing/selection is not yet supported by the CUDA backend');
-    expect(e.message).toContain('r.attn:5:3');
+describe('constructs not compiled yet are positioned errors', () => {
+  it('token selection compiles on CUDA now (test/cuda/select*.test.ts run it)', () => {
+    const a = compile('attention s() {\n  select topk(8) by q . k\n}', {
+      target: 'cuda',
+      headDim: 64,
+    }).artifact;
+    expect(a.code).toContain('attnc_s_sel_topk');
   });
 
   it('counts the index shape cannot express', () => {

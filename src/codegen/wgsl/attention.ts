@@ -83,7 +83,7 @@ function scoreKey(p: AttentionParts): string[] {
   if (!p.routed) return inner;
   // Keys ascend, so the row's (ascending) selection is walked once per row, not searched.
   return [
-    'let kid = route_floor_div(k, ROUTE_BLOCK);',
+    'let kid = route_id(k);',
     'loop {',
     '  if (sel_id >= kid) { break; }',
     '  sel_p++;',
@@ -95,7 +95,8 @@ function scoreKey(p: AttentionParts): string[] {
   ];
 }
 
-function staticScoreKey(p: AttentionParts): string[] {
+/** Scores key column j of the tile for the row's `qrow` (decode.ts reuses it for its lanes). */
+export function staticScoreKey(p: AttentionParts): string[] {
   const dot = [
     'var dot = 0.0f;',
     'for (var d = 0u; d < HEAD_DIM; d++) {',
@@ -142,8 +143,8 @@ export function attentionBody(p: AttentionParts): string {
       0,
       classify.length,
       '    // Routing: visit the tile only if some row selected one of its blocks.',
-      '    let kid_lo = route_floor_div(u.k_offset + i32(k0), ROUTE_BLOCK);',
-      '    let kid_hi = route_floor_div(u.k_offset + i32(k_end) - 1i, ROUTE_BLOCK);',
+      '    let kid_lo = route_id(u.k_offset + i32(k0));',
+      '    let kid_hi = route_id(u.k_offset + i32(k_end) - 1i);',
       '    loop {',
       '      if (sel_id >= kid_lo) { break; }',
       '      sel_p++;',

@@ -18,10 +18,7 @@ function helpers(s: Schedule, r: RoutingPlan): string[] {
   const qAt =
     r.q === 'raw'
       ? ['  let q_at = ((u32(b) * u32(u.H) + u32(h)) * u32(u.Nq) + u32(r_lo)) * HEAD_DIM;']
-      : [
-          '  let nqb = u32((u.Nq + ROUTE_BLOCK - 1i) / ROUTE_BLOCK) + 1u;',
-          '  let q_at = route_q_base() + ((u32(b) * u32(u.H) + u32(h)) * nqb + unit) * HEAD_DIM;',
-        ];
+      : ['  let q_at = route_q_base() + ((u32(b) * u32(u.H) + u32(h)) * route_qslots() + unit) * HEAD_DIM;'];
   const qVal = r.q === 'raw' ? load(s, 'q_buf[q_at + d]') : 'route_pool[q_at + d]';
   const voters =
     r.vote === 'heads'
@@ -30,14 +27,12 @@ function helpers(s: Schedule, r: RoutingPlan): string[] {
         ? 'vec2<i32>(g * (u.H / u.Hkv), (g + 1i) * (u.H / u.Hkv))'
         : 'vec2<i32>(g, g + 1i)';
   const out = [
-    '// scale · <q of the unit for head h, pooled keys of block id>; NaN ranks as -inf (tested by',
+    '// scale · <q of the unit for head h, pooled keys of key slot s>; NaN ranks as -inf (tested by',
     '// bits: NaN comparisons may be folded away).',
-    'fn route_aff(b: i32, h: i32, unit: u32, r_lo: i32, id: i32) -> f32 {',
+    'fn route_aff(b: i32, h: i32, unit: u32, r_lo: i32, s: i32) -> f32 {',
     ...qAt,
-    '  let nkb = u32((u.Nk + ROUTE_BLOCK - 1i) / ROUTE_BLOCK) + 1u;',
     '  let kvh = u32(h) / (u32(u.H) / u32(u.Hkv));',
-    '  let kb0 = route_floor_div(u.k_offset, ROUTE_BLOCK);',
-    '  let k_at = ((u32(b) * u32(u.Hkv) + kvh) * nkb + u32(id - kb0)) * HEAD_DIM;',
+    '  let k_at = ((u32(b) * u32(u.Hkv) + kvh) * route_kslots() + u32(s)) * HEAD_DIM;',
     '  var dot = 0.0f;',
     `  for (var d = 0u; d < HEAD_DIM; d++) { dot += ${qVal} * route_pool[k_at + d]; }`,
     '  let m = u.scale * dot;',
@@ -56,22 +51,23 @@ function helpers(s: Schedule, r: RoutingPlan): string[] {
     '',
     '// (max, sum of exp) of head h for unit `unit` in the scratch buffer.',
     'fn route_stats_at(b: i32, h: i32, unit: u32) -> u32 {',
-    `  let units = ${r.q === 'raw' ? 'u32(u.Nq)' : 'u32((u.Nq + ROUTE_BLOCK - 1i) / ROUTE_BLOCK) + 1u'};`,
+    `  let units = ${r.q === 'raw' ? 'u32(u.Nq)' : 'route_qslots()'};`,
     '  return route_vote_base() + ((u32(b) * u32(u.H) + u32(h)) * units + unit) * 2u;',
     '}',
     '',
-    '// (Σ over voters of softmax_h(affinity of id), 1 if id is a candidate for some voter, else 0).',
-    'fn route_vote(b: i32, g: i32, unit: u32, r_lo: i32, q_lo: i32, q_hi: i32, id: i32) -> vec2<f32> {',
+    '// (Σ over voters of softmax_h(affinity of key slot s, keys kr), 1 if it is a candidate for',
+    '// some voter, else 0).',
+    'fn route_vote(b: i32, g: i32, unit: u32, r_lo: i32, q_lo: i32, q_hi: i32, s: i32, kr: vec2<i32>) -> vec2<f32> {',
     '  let hs = route_voters(g);',
     '  var sum = 0.0f;',
     '  var cand = 0.0f;',
     '  for (var h = hs.x; h < hs.y; h++) {',
-    '    if (!route_candidate(b, h, q_lo, q_hi, id)) { continue; }',
+    '    if (!route_candidate_keys(b, h, q_lo, q_hi, kr.x, kr.y - 1i)) { continue; }',
     '    cand = 1.0f;',
     '    let at = route_stats_at(b, h, unit);',
     '    let m = route_pool[at];',
     '    if (!(m > bitcast<f32>(neg_inf_bits))) { continue; } // no finite affinity: no vote',
-    '    sum += exp(route_aff(b, h, unit, r_lo, id) - m) / route_pool[at + 1u];',
+    '    sum += exp(route_aff(b, h, unit, r_lo, s) - m) / route_pool[at + 1u];',
     '  }',
     '  return vec2<f32>(sum, cand);',
     '}',
@@ -84,13 +80,17 @@ const voteStats = [
   '  let hs = route_voters(g);',
   '  for (var h = hs.x; h < hs.y; h++) {',
   '    var m = bitcast<f32>(neg_inf_bits);',
-  '    for (var id = kb0; id <= kb1; id++) {',
-  '      if (route_candidate(b, h, q_lo, q_hi, id)) { m = max(m, route_aff(b, h, unit, r_lo, id)); }',
+  '    for (var s = 0i; s < nslots; s++) {',
+  '      let kr = route_slot_range(s, u.k_offset, u.Nk);',
+  '      if (kr.x >= kr.y) { continue; }',
+  '      if (route_candidate_keys(b, h, q_lo, q_hi, kr.x, kr.y - 1i)) { m = max(m, route_aff(b, h, unit, r_lo, s)); }',
   '    }',
   '    var z = 0.0f;',
   '    if (m > bitcast<f32>(neg_inf_bits)) {',
-  '      for (var id = kb0; id <= kb1; id++) {',
-  '        if (route_candidate(b, h, q_lo, q_hi, id)) { z += exp(route_aff(b, h, unit, r_lo, id) - m); }',
+  '      for (var s = 0i; s < nslots; s++) {',
+  '        let kr = route_slot_range(s, u.k_offset, u.Nk);',
+  '        if (kr.x >= kr.y) { continue; }',
+  '        if (route_candidate_keys(b, h, q_lo, q_hi, kr.x, kr.y - 1i)) { z += exp(route_aff(b, h, unit, r_lo, s) - m); }',
   '      }',
   '    }',
   '    let at = route_stats_at(b, h, unit);',
@@ -104,25 +104,26 @@ export function topkSource(s: Schedule, r: RoutingPlan): string {
   const unit = pooled
     ? [
         '  let unit = gid.x;',
-        '  let own = route_floor_div(u.q_offset, ROUTE_BLOCK) + i32(unit);',
-        '  let r_lo = max(own * ROUTE_BLOCK, u.q_offset) - u.q_offset;',
-        '  let r_hi = min((own + 1i) * ROUTE_BLOCK, u.q_offset + u.Nq) - u.q_offset;',
-        '  if (r_lo >= r_hi) { return; }',
+        '  let qr = route_slot_range(i32(unit), u.q_offset, u.Nq);',
+        '  if (qr.x >= qr.y) { return; }',
+        '  let own = route_id(qr.x);',
+        '  let r_lo = qr.x - u.q_offset;',
+        '  let r_hi = qr.y - u.q_offset;',
       ]
     : [
         '  let unit = gid.x;',
         '  let r_lo = i32(unit);',
         '  if (r_lo >= u.Nq) { return; }',
         '  let r_hi = r_lo + 1i;',
-        '  let own = route_floor_div(r_lo + u.q_offset, ROUTE_BLOCK);',
+        '  let own = route_id(r_lo + u.q_offset);',
       ];
   const cand = r.vote
-    ? 'route_vote(b, g, unit, r_lo, q_lo, q_hi, id).y > 0.0f'
-    : 'route_candidate(b, g, q_lo, q_hi, id)';
+    ? 'route_vote(b, g, unit, r_lo, q_lo, q_hi, s, kr).y > 0.0f'
+    : 'route_candidate_keys(b, g, q_lo, q_hi, kr.x, kr.y - 1i)';
   // One block's rank this round: the vote tests candidacy itself; an affinity tests it lazily.
   const rank = r.vote
     ? [
-        '      let mv = route_vote(b, g, unit, r_lo, q_lo, q_hi, id);',
+        '      let mv = route_vote(b, g, unit, r_lo, q_lo, q_hi, s, kr);',
         '      if (mv.y == 0.0f) { continue; }',
         '      let m = mv.x;',
         '      if (have_last && !(m < last_m || (m == last_m && id > last_id))) { continue; }',
@@ -130,11 +131,11 @@ export function topkSource(s: Schedule, r: RoutingPlan): string {
         '      if (found && !(m > best_m)) { continue; }',
       ]
     : [
-        '      let m = route_aff(b, g, unit, r_lo, id);',
+        '      let m = route_aff(b, g, unit, r_lo, s);',
         '      if (have_last && !(m < last_m || (m == last_m && id > last_id))) { continue; }',
         '      // Ids ascend, so a tie keeps the lower id.',
         '      if (found && !(m > best_m)) { continue; }',
-        '      if (!route_candidate(b, g, q_lo, q_hi, id)) { continue; }',
+        '      if (!route_candidate_keys(b, g, q_lo, q_hi, kr.x, kr.y - 1i)) { continue; }',
       ];
   return [
     ...helpers(s, r),
@@ -148,15 +149,17 @@ export function topkSource(s: Schedule, r: RoutingPlan): string {
     '  let q_hi = r_hi - 1i + u.q_offset;',
     '  let c = route_counts();',
     '  let cap = route_cap();',
-    '  let kb0 = route_floor_div(u.k_offset, ROUTE_BLOCK);',
-    '  // The last key block (inclusive); kb0 - 1 when the call has no keys.',
-    '  let kb1 = select(kb0 - 1i, route_floor_div(u.k_offset + u.Nk - 1i, ROUTE_BLOCK), u.Nk > 0i);',
+    '  // Key slots: blocks (or chunk starts) of the call, ascending in id; empty ones are skipped.',
+    '  let nslots = i32(route_kslots());',
     ...(r.vote ? voteStats : []),
     '  let base = (gid.z * route_groups() + gid.y) * u32(u.Nq) * cap;',
     '  let out0 = base + u32(r_lo) * cap;',
     '  var n = 0u;',
     '  // Forced blocks that are candidates, ascending.',
-    '  for (var id = kb0; id <= kb1; id++) {',
+    '  for (var s = 0i; s < nslots; s++) {',
+    '    let kr = route_slot_range(s, u.k_offset, u.Nk);',
+    '    if (kr.x >= kr.y) { continue; }',
+    '    let id = route_id(kr.x);',
     `    if (route_forced(id, own, c) && ${cand}) {`,
     '      route_indices[out0 + n] = id;',
     '      n++;',
@@ -170,7 +173,10 @@ export function topkSource(s: Schedule, r: RoutingPlan): string {
     '    var found = false;',
     '    var best_m = 0.0f;',
     '    var best_id = 0i;',
-    '    for (var id = kb0; id <= kb1; id++) {',
+    '    for (var s = 0i; s < nslots; s++) {',
+    '      let kr = route_slot_range(s, u.k_offset, u.Nk);',
+    '      if (kr.x >= kr.y) { continue; }',
+    '      let id = route_id(kr.x);',
     '      if (route_forced(id, own, c)) { continue; }',
     ...rank,
     '      found = true;',

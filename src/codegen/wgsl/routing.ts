@@ -7,13 +7,19 @@
 //                 the unit's rows of `indices` in ascending order, padded with -1.
 // Candidacy (some pair of the unit and the block allowed by the static mask) goes through the
 // tile classifier on the (unit rows x block keys) ranges, and pair by pair only where the
-// classifier says partial (route_candidate).
+// classifier says partial (route_candidate). The passes index blocks — or chunks, `chunks(t)`,
+// by the row where each starts — through "slots" (route_slot_range, route_id). Token selection
+// (routing-select.ts) and `from` (routing-sort.ts) replace pool + top-k with their own passes
+// but share the helpers here; the attention reads `indices` the same way for all of them.
 import type { Schedule } from '../../ir/kernel.js';
 import { routingGroups, type RoutingPlan } from '../../ir/routing.js';
 import type { EntryPoint } from '../artifact.js';
 import type { Linearized } from '../linearize.js';
 import type { ClassMode } from './attention.js';
+import { selectEntries, selectSource } from './routing-select.js';
+import { sortEntry, sortSource } from './routing-sort.js';
 import { topkSource } from './routing-topk.js';
+import { tensorVar } from './rules.js';
 
 const POOL_THREADS = 64;
 const TOPK_THREADS = 64;
@@ -23,11 +29,56 @@ const TOPK_THREADS = 64;
  * sides), then (vote) each head's softmax (max, sum) per query unit [B, H, units, 2].
  */
 export function routingScratchShape(r: RoutingPlan): string {
-  const n = r.blockSize;
-  const parts = [`B * Hkv * (cdiv(Nk, ${n}) + 1) * D`];
-  if (r.q !== 'raw') parts.push(`B * H * (cdiv(Nq, ${n}) + 1) * D`);
-  if (r.vote) parts.push(`B * H * ${r.q === 'raw' ? 'Nq' : `(cdiv(Nq, ${n}) + 1)`} * 2`);
+  const [kslots, qslots] = slotShapes(r);
+  const parts = [`B * Hkv * ${kslots} * D`];
+  if (r.q !== 'raw') parts.push(`B * H * ${qslots} * D`);
+  if (r.vote) parts.push(`B * H * ${r.q === 'raw' ? 'Nq' : qslots} * 2`);
   return parts.join(' + ');
+}
+
+/**
+ * Slots of the key and query sides (shape expressions): the blocks a call can touch (one more
+ * than cdiv: an offset can split a block at each end), or one per row for chunks, where slot s
+ * is used only if row s starts a chunk.
+ */
+function slotShapes(r: RoutingPlan): [string, string] {
+  if (r.chunks) return ['Nk', 'Nq'];
+  return [`(cdiv(Nk, ${r.blockSize}) + 1)`, `(cdiv(Nq, ${r.blockSize}) + 1)`];
+}
+
+/** WGSL: ids of positions, slot counts and the positions of a slot (blocks or chunks). */
+function slotHelpers(r: RoutingPlan): string[] {
+  if (r.chunks) {
+    const t = tensorVar(r.chunks);
+    return [
+      `// Chunk id of position p: ${r.chunks}[p] (runtime/validate.ts checks it is non-decreasing, >= 0).`,
+      `fn route_id(p: i32) -> i32 { return ${t}[u32(clamp(p, 0i, i32(arrayLength(&${t})) - 1i))]; }`,
+      'fn route_kslots() -> u32 { return u32(u.Nk); }',
+      'fn route_qslots() -> u32 { return u32(u.Nq); }',
+      '',
+      '// Positions [x, y) of the chunk that starts at row s of a side (rows at positions off ...',
+      '// off + N - 1); empty unless row s starts a chunk.',
+      'fn route_slot_range(s: i32, off: i32, N: i32) -> vec2<i32> {',
+      '  if (s < 0i || s >= N) { return vec2<i32>(0i, 0i); }',
+      '  let id = route_id(off + s);',
+      '  if (s > 0i && route_id(off + s - 1i) == id) { return vec2<i32>(0i, 0i); }',
+      '  var e = s + 1i;',
+      '  while (e < N && route_id(off + e) == id) { e++; }',
+      '  return vec2<i32>(off + s, off + e);',
+      '}',
+    ];
+  }
+  return [
+    'fn route_id(p: i32) -> i32 { return route_floor_div(p, ROUTE_BLOCK); }',
+    'fn route_kslots() -> u32 { return u32((u.Nk + ROUTE_BLOCK - 1i) / ROUTE_BLOCK) + 1u; }',
+    'fn route_qslots() -> u32 { return u32((u.Nq + ROUTE_BLOCK - 1i) / ROUTE_BLOCK) + 1u; }',
+    '',
+    '// Positions [x, y) of the s-th block a side (rows at positions off ... off + N - 1) touches.',
+    'fn route_slot_range(s: i32, off: i32, N: i32) -> vec2<i32> {',
+    '  let id = route_floor_div(off, ROUTE_BLOCK) + s;',
+    '  return vec2<i32>(max(id * ROUTE_BLOCK, off), min((id + 1i) * ROUTE_BLOCK, off + N));',
+    '}',
+  ];
 }
 
 const load = (s: Schedule, e: string): string => (s.dtype === 'f16' ? `f32(${e})` : e);
@@ -54,17 +105,17 @@ function poolEntry(s: Schedule, r: RoutingPlan, side: 'k' | 'q'): string {
       ? ['u.Nk', 'u.k_offset', 'u.Hkv', 'k_buf', '0u']
       : ['u.Nq', 'u.q_offset', 'u.H', 'q_buf', 'route_q_base()'];
   return [
-    `// Pools the ${side === 'k' ? 'keys' : 'queries'} of block floor(off/n) + wg.x (its rows present in the call).`,
+    `// Pools the ${side === 'k' ? 'keys' : 'queries'} of slot wg.x (its rows present in the call).`,
     `@compute @workgroup_size(${POOL_THREADS})`,
     `fn route_pool_${side}(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {`,
     `  let N = ${N};`,
     `  let off = ${off};`,
-    '  let id = route_floor_div(off, ROUTE_BLOCK) + i32(wg.x);',
-    '  let p_lo = max(id * ROUTE_BLOCK, off);',
-    '  let p_hi = min((id + 1i) * ROUTE_BLOCK, off + N); // exclusive',
+    '  let pr = route_slot_range(i32(wg.x), off, N);',
+    '  let p_lo = pr.x;',
+    '  let p_hi = pr.y; // exclusive',
     '  if (p_lo >= p_hi) { return; }',
     '  let len = p_hi - p_lo;',
-    `  let nblk = u32((N + ROUTE_BLOCK - 1i) / ROUTE_BLOCK) + 1u;`,
+    `  let nblk = route_${side}slots();`,
     `  let bh = wg.z * u32(${heads}) + wg.y;`,
     '  let row0 = bh * u32(N);',
     `  let out0 = ${base} + (bh * nblk + wg.x) * HEAD_DIM;`,
@@ -120,6 +171,11 @@ function candidateFn(mode: ClassMode, mask: Linearized | undefined): string {
     'fn route_candidate(b: i32, h: i32, q_lo: i32, q_hi: i32, id: i32) -> bool {',
     '  let k_lo = max(id * ROUTE_BLOCK, u.k_offset);',
     '  let k_hi = min((id + 1i) * ROUTE_BLOCK, u.k_offset + u.Nk) - 1i;',
+    '  return route_candidate_keys(b, h, q_lo, q_hi, k_lo, k_hi);',
+    '}',
+    '',
+    '// The same for the keys at positions k_lo ..= k_hi (a block or a chunk).',
+    'fn route_candidate_keys(b: i32, h: i32, q_lo: i32, q_hi: i32, k_lo: i32, k_hi: i32) -> bool {',
     '  if (k_lo > k_hi) { return false; }',
     ...byClass,
     ...pairs,
@@ -137,7 +193,7 @@ export interface RoutingParts {
 
 /** Constants and helpers shared by the routing passes and the attention. */
 export function routingHelpers(s: Schedule, r: RoutingPlan, p: RoutingParts): string {
-  const kb = `(u32((u.Nk + ROUTE_BLOCK - 1i) / ROUTE_BLOCK) + 1u)`;
+  const kb = 'route_kslots()';
   return [
     `const ROUTE_BLOCK: i32 = ${r.blockSize}i;`,
     '',
@@ -145,6 +201,8 @@ export function routingHelpers(s: Schedule, r: RoutingPlan, p: RoutingParts): st
     '  let q = a / b;',
     '  return select(q, q - 1i, a % b != 0i && (a < 0i) != (b < 0i));',
     '}',
+    '',
+    ...slotHelpers(r),
     '',
     '// (topk, force first, force local), each clamped to >= 0.',
     'fn route_counts() -> vec3<i32> {',
@@ -167,7 +225,7 @@ export function routingHelpers(s: Schedule, r: RoutingPlan, p: RoutingParts): st
     'fn route_vote_base() -> u32 {',
     r.q === 'raw'
       ? '  return route_q_base();'
-      : '  return route_q_base() + u32(u.B) * u32(u.H) * (u32((u.Nq + ROUTE_BLOCK - 1i) / ROUTE_BLOCK) + 1u) * HEAD_DIM;',
+      : '  return route_q_base() + u32(u.B) * u32(u.H) * route_qslots() * HEAD_DIM;',
     '}',
     '',
     '// G, the selection groups of `indices` [B, G, Nq, K].',
@@ -193,30 +251,40 @@ export function routingHelpers(s: Schedule, r: RoutingPlan, p: RoutingParts): st
     '',
     candidateFn(p.mode, p.mask),
     '',
-    poolEntry(s, r, 'k'),
-    ...(r.q === 'raw' ? [] : ['', poolEntry(s, r, 'q')]),
-    '',
-    topkSource(s, r),
+    ...passSources(s, r, p),
   ].join('\n');
 }
 
+/** The passes that fill `indices`: pooled block top-k, token radix select, or `from` + sort. */
+function passSources(s: Schedule, r: RoutingPlan, p: RoutingParts): string[] {
+  if (r.from) return [sortSource(r, p.mode)];
+  if (r.unit === 'tokens') return [selectSource(s, r, p.mode), '', sortSource(r, p.mode)];
+  return [poolEntry(s, r, 'k'), ...(r.q === 'raw' ? [] : ['', poolEntry(s, r, 'q')]), '', topkSource(s, r)];
+}
+
 function groupRow(r: RoutingPlan): string {
-  if (r.vote === 'heads') return 'b';
-  if (r.vote === 'groups') return 'b * u32(u.Hkv) + h / (u32(u.H) / u32(u.Hkv))';
+  const groups = routingGroups(r);
+  if (groups === '1') return 'b';
+  if (groups === 'Hkv') return 'b * u32(u.Hkv) + h / (u32(u.H) / u32(u.Hkv))';
   return 'b * u32(u.H) + h';
 }
 
 /** Launch records of the routing passes (they run after the summaries, before the attention). */
 export function routingEntries(r: RoutingPlan, maskBindings: readonly string[]): EntryPoint[] {
-  const kb = `cdiv(Nk, ${r.blockSize}) + 1`;
+  if (r.from) return [sortEntry(r, maskBindings)];
+  if (r.unit === 'tokens') return [...selectEntries(r, maskBindings), sortEntry(r, maskBindings)];
+  const [kb, qb] = r.chunks ? ['Nk', 'Nq'] : [`cdiv(Nk, ${r.blockSize}) + 1`, `cdiv(Nq, ${r.blockSize}) + 1`];
+  // The chunk-id tensor rides on the pool entry, so the runtime knows which tensor to validate.
+  const chunks = r.chunks ? { tensor: r.chunks } : {};
   const pool = (side: 'k' | 'q'): EntryPoint => ({
     name: `route_pool_${side}`,
     role: 'routing',
+    ...chunks,
     workgroupSize: [POOL_THREADS, 1, 1],
-    grid: side === 'k' ? [kb, 'Hkv', 'B'] : [`cdiv(Nq, ${r.blockSize}) + 1`, 'H', 'B'],
-    bindings: [side, 'route_pool', 'uniforms'],
+    grid: side === 'k' ? [kb, 'Hkv', 'B'] : [qb, 'H', 'B'],
+    bindings: [side, 'route_pool', ...(r.chunks ? [r.chunks] : []), 'uniforms'],
   });
-  const units = r.q === 'raw' ? 'Nq' : `cdiv(Nq, ${r.blockSize}) + 1`;
+  const units = r.q === 'raw' ? 'Nq' : qb;
   return [
     pool('k'),
     ...(r.q === 'raw' ? [] : [pool('q')]),
@@ -225,7 +293,14 @@ export function routingEntries(r: RoutingPlan, maskBindings: readonly string[]):
       role: 'routing',
       workgroupSize: [TOPK_THREADS, 1, 1],
       grid: [`cdiv(${units}, ${TOPK_THREADS})`, routingGroups(r), 'B'],
-      bindings: [...(r.q === 'raw' ? ['q'] : []), 'route_pool', 'indices', ...maskBindings, 'uniforms'],
+      bindings: [
+        ...(r.q === 'raw' ? ['q'] : []),
+        'route_pool',
+        'indices',
+        ...(r.chunks ? [r.chunks] : []),
+        ...maskBindings,
+        'uniforms',
+      ],
     },
   ];
 }
