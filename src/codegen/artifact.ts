@@ -29,7 +29,10 @@ export interface EntryPoint {
   readonly name: string;
   /** Launch order matters: summaries, then routing (pool, top-k), then attention. */
   readonly role: 'summary' | 'routing' | 'attention';
-  /** For summary entry points, the tensor summarized. */
+  /**
+   * For summary entry points, the tensor summarized; for chunk routing's pool pass, the chunk-id
+   * tensor (the runtime validates it: ≥ 0, non-decreasing, covering the call's positions).
+   */
   readonly tensor?: string;
   readonly workgroupSize: readonly [number, number, number];
   /** Number of workgroups / blocks per dimension. */
@@ -59,6 +62,23 @@ export interface Artifact {
   readonly scheduleHash: string;
   /** Extra files (CUDA: the .h and the manifest JSON). */
   readonly files?: Readonly<Record<string, string>>;
+  /**
+   * WGSL decode mode (split-KV with an lse merge) for few queries over a long KV. Optional for
+   * engines: `entryPoints` alone is correct for every shape; this is faster when Nq ≤ maxNq.
+   */
+  readonly decode?: DecodeVariant;
+}
+
+/**
+ * A second module with the same inputs and outputs plus a scratch binding: run its entry points
+ * (summaries, attention_split, attention_merge) instead of the main ones.
+ */
+export interface DecodeVariant {
+  /** Use it for Nq ≤ maxNq (correct for any Nq, but only meant for few rows). */
+  readonly maxNq: number;
+  /** Keys per split (the split count is cdiv(Nk, splitKeys)). */
+  readonly splitKeys: number;
+  readonly artifact: Artifact;
 }
 
 /** Backend renderers implement this. */

@@ -1,6 +1,6 @@
 // Runs WGSL artifacts on WebGPU (the device comes from device.ts: Dawn in Node, navigator.gpu in
 // browsers). Pipelines are created once per kernel; buffers per run, freed after it.
-import type { Artifact, Binding } from '../codegen/artifact.js';
+import type { Artifact, Binding, DecodeVariant } from '../codegen/artifact.js';
 import { checkWgslSchedule } from '../codegen/wgsl/limits.js';
 import { deviceLimits } from './device.js';
 import { fromF16 } from './f16.js';
@@ -22,12 +22,20 @@ export interface RunResult {
   indices?: Int32Array;
   /** Debug runs only: each summary buffer ([blocks, 2] min/max pairs), by tensor name. */
   summaries?: Record<string, Int32Array | Float32Array>;
+  /** Set when the run took decode mode (artifact.decode): the number of KV splits. */
+  decodeSplits?: number;
 }
 
 export interface KernelOptions {
   /** Poison outputs and summaries (NaN / garbage) before each run and return the summaries, so
    * tests catch anything the kernel fails to write. */
   readonly debug?: boolean;
+  /**
+   * Decode mode (split-KV + lse merge, for artifacts that carry `decode`): 'auto' (default) takes
+   * it when Nq ≤ decode.maxNq and the KV spans at least two splits and the scratch fits the
+   * device; 'always' whenever the artifact has it; 'never' runs the main entry points only.
+   */
+  readonly decode?: 'auto' | 'always' | 'never';
 }
 
 export interface GpuKernel {
@@ -82,43 +90,20 @@ export async function createKernel(
     );
   }
 
-  device.pushErrorScope('validation');
-  const module = device.createShaderModule({ code: artifact.code, label: artifact.name });
-  const info = await module.getCompilationInfo();
-  const moduleError = await device.popErrorScope();
-  const errors = info.messages.filter((m) => m.type === 'error');
-  if (errors.length) throw new Error(formatCompileErrors(artifact, errors));
-  if (moduleError) throw new Error(`WGSL of kernel "${artifact.name}": ${moduleError.message}`);
-
-  // One explicit layout for all entry points, so a single bind group serves every pass.
-  const bindGroupLayout = device.createBindGroupLayout({
-    label: artifact.name,
-    entries: artifact.bindings.map((b) => ({
-      binding: b.index,
-      visibility: COMPUTE_STAGE,
-      buffer: { type: bufferType(b) },
-    })),
-  });
-  const layout = device.createPipelineLayout({ bindGroupLayouts: [bindGroupLayout] });
-  const pipelines = await Promise.all(
-    artifact.entryPoints.map(async (ep) => {
-      try {
-        return await device.createComputePipelineAsync({
-          label: `${artifact.name}.${ep.name}`,
-          layout,
-          compute: { module, entryPoint: ep.name },
-        });
-      } catch (e) {
-        throw new Error(`kernel "${artifact.name}", entry point ${ep.name}: ${(e as Error).message}`);
-      }
-    }),
-  );
+  const main = await compileModule(device, artifact);
+  // The decode module is compiled on its first use (most kernels never run in decode mode).
+  let decodeModule: Promise<CompiledModule> | undefined;
   const timestamps = device.features.has('timestamp-query');
   let destroyed = false;
 
   async function run(inputs: RunInputs): Promise<RunResult> {
     if (destroyed) throw new Error(`kernel "${artifact.name}" was destroyed`);
-    const r = validateRun(artifact, inputs);
+    const decode = artifact.decode;
+    const decodeSplits = decode && chooseDecode(device, decode, inputs, options.decode ?? 'auto');
+    if (decode && decodeSplits) decodeModule ??= compileModule(device, decode.artifact);
+    const art = decode && decodeSplits ? decode.artifact : artifact;
+    const { bindGroupLayout, pipelines } = decode && decodeSplits ? await decodeModule! : main;
+    const r = validateRun(art, inputs);
     const owned: GPUBuffer[] = [];
     const make = (label: string, size: number, usage: number): GPUBuffer => {
       const buf = device.createBuffer({ label, size, usage });
@@ -132,10 +117,10 @@ export async function createKernel(
       scopes = 2;
       const buffers = new Map<string, GPUBuffer>();
       const readbacks: { name: string; src: GPUBuffer; dst: GPUBuffer; binding: Binding; n: number }[] = [];
-      for (const b of artifact.bindings) {
+      for (const b of art.bindings) {
         if (b.role === 'uniforms') {
-          const u = make('uniforms', uniformBytes(artifact), UNIFORM | COPY_DST);
-          device.queue.writeBuffer(u, 0, packUniforms(artifact, r));
+          const u = make('uniforms', uniformBytes(art), UNIFORM | COPY_DST);
+          device.queue.writeBuffer(u, 0, packUniforms(art, r));
           buffers.set(b.name, u);
           continue;
         }
@@ -173,7 +158,7 @@ export async function createKernel(
       }
       const bindGroup = device.createBindGroup({
         layout: bindGroupLayout,
-        entries: artifact.bindings.map((b) => ({
+        entries: art.bindings.map((b) => ({
           binding: b.index,
           resource: { buffer: buffers.get(b.name)! },
         })),
@@ -188,7 +173,7 @@ export async function createKernel(
       );
       // Dispatches in one pass are ordered, and storage writes of one are visible to the next:
       // summaries are complete before attention reads them.
-      artifact.entryPoints.forEach((ep, i) => {
+      art.entryPoints.forEach((ep, i) => {
         const grid = ep.grid.map((g) => evalShapeExpr(g, r.env)) as [number, number, number];
         const max = device.limits.maxComputeWorkgroupsPerDimension;
         if (grid.some((g) => g > max)) {
@@ -218,7 +203,7 @@ export async function createKernel(
       const wallMs = performance.now() - t0;
       querySet?.destroy();
 
-      const result: RunResult = { out: new Float32Array(0) };
+      const result: RunResult = { out: new Float32Array(0), ...(decodeSplits ? { decodeSplits } : {}) };
       for (const rb of readbacks) {
         const bytes = rb.dst.getMappedRange().slice(0, rb.n * elementBytes(rb.binding));
         const data =
@@ -252,6 +237,83 @@ export async function createKernel(
       destroyed = true;
     },
   };
+}
+
+interface CompiledModule {
+  readonly bindGroupLayout: GPUBindGroupLayout;
+  readonly pipelines: readonly GPUComputePipeline[];
+}
+
+/** Compiles one WGSL module and a pipeline per entry point, all under one bind group layout. */
+async function compileModule(device: GPUDevice, artifact: Artifact): Promise<CompiledModule> {
+  device.pushErrorScope('validation');
+  const module = device.createShaderModule({ code: artifact.code, label: artifact.name });
+  const info = await module.getCompilationInfo();
+  const moduleError = await device.popErrorScope();
+  const errors = info.messages.filter((m) => m.type === 'error');
+  if (errors.length) throw new Error(formatCompileErrors(artifact, errors));
+  if (moduleError) throw new Error(`WGSL of kernel "${artifact.name}": ${moduleError.message}`);
+
+  // One explicit layout for all entry points, so a single bind group serves every pass.
+  const bindGroupLayout = device.createBindGroupLayout({
+    label: artifact.name,
+    entries: artifact.bindings.map((b) => ({
+      binding: b.index,
+      visibility: COMPUTE_STAGE,
+      buffer: { type: bufferType(b) },
+    })),
+  });
+  const layout = device.createPipelineLayout({ bindGroupLayouts: [bindGroupLayout] });
+  // An entry point may be launched several times (token selection's radix rounds): one pipeline
+  // per name.
+  const byName = new Map<string, Promise<GPUComputePipeline>>();
+  const pipelines = await Promise.all(
+    artifact.entryPoints.map(async (ep) => {
+      try {
+        const hit = byName.get(ep.name);
+        if (hit) return await hit;
+        const made = device.createComputePipelineAsync({
+          label: `${artifact.name}.${ep.name}`,
+          layout,
+          compute: { module, entryPoint: ep.name },
+        });
+        byName.set(ep.name, made);
+        return await made;
+      } catch (e) {
+        throw new Error(`kernel "${artifact.name}", entry point ${ep.name}: ${(e as Error).message}`);
+      }
+    }),
+  );
+  return { bindGroupLayout, pipelines };
+}
+
+/**
+ * The KV split count when this run should take decode mode, else 0. Sizes are only read here
+ * (validateRun checks them); invalid ones fall through to the main path, which reports them.
+ */
+function chooseDecode(
+  device: GPUDevice,
+  decode: DecodeVariant,
+  inputs: RunInputs,
+  mode: 'auto' | 'always' | 'never',
+): number {
+  const { Nq, Nk, B, H, Hkv } = inputs;
+  if (mode === 'never' || ![Nq, Nk, B, H, Hkv].every((x) => Number.isSafeInteger(x) && x >= 0)) return 0;
+  if (Hkv === 0 || H % Hkv !== 0) return 0;
+  const splits = Math.ceil(Nk / decode.splitKeys);
+  const storage = decode.artifact.bindings.filter((b) => b.role !== 'uniforms').length;
+  if (storage > device.limits.maxStorageBuffersPerShaderStage) {
+    if (mode === 'auto') return 0;
+    throw new Error(
+      `decode mode of kernel "${decode.artifact.name}" binds ${storage} storage buffers; the device allows ${device.limits.maxStorageBuffersPerShaderStage}`,
+    );
+  }
+  if (mode === 'always') return Math.max(splits, 1);
+  if (Nq > decode.maxNq || splits < 2) return 0;
+  const s = decode.artifact.schedule;
+  const rowTiles = Math.ceil(((H / Hkv) * Nq) / s.blockQ);
+  const scratchBytes = 4 * B * Hkv * rowTiles * splits * s.blockQ * (s.valueDim + 2);
+  return scratchBytes <= device.limits.maxStorageBufferBindingSize ? splits : 0;
 }
 
 function upload(device: GPUDevice, buf: GPUBuffer, data: ArrayBufferView, size: number): void {

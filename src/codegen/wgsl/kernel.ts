@@ -8,6 +8,7 @@ import type { Artifact, EntryPoint } from '../artifact.js';
 import { linearize, type Linearized } from '../linearize.js';
 import { checkWgslSchedule, type WgslLimits } from './limits.js';
 import { attentionBody, type ClassMode } from './attention.js';
+import { hasDecodeVariant, renderDecode } from './decode.js';
 import { layoutSource, summaryBinding, summaryBlocksExpr, wgslLayout } from './layout.js';
 import { routingEntries, routingHelpers } from './routing.js';
 import { dimText, helperSource, summaryVar, tensorVar, wgslRenderer, type WgslContext } from './rules.js';
@@ -195,8 +196,10 @@ export function renderWgsl(kernel: AttentionKernel, meta: WgslMeta, limits?: Wgs
     mode === 'partial' || mode === 'dynamic' ? linearize([kernel.mask], r, 'mk', bound) : undefined;
   const score = linearize([kernel.score], r, 'sc', bound);
 
-  const routed = kernel.routing !== undefined;
-  const body = attentionBody({ schedule: s, mode, lse: kernel.outputs.lse, row, mask, score, routed });
+  // `emit` writes the selection but attends under the static mask alone.
+  const routed = kernel.routing !== undefined && kernel.routing.restrict !== false;
+  const parts = { schedule: s, mode, lse: kernel.outputs.lse, row, mask, score, routed };
+  const body = attentionBody(parts);
   const routing = kernel.routing && renderRouting(kernel, kernel.routing, cx, classRoots);
 
   // Tensors and summaries the attention pass reads (in classification, mask or score).
@@ -237,17 +240,33 @@ export function renderWgsl(kernel: AttentionKernel, meta: WgslMeta, limits?: Wgs
     bindings: attnBindings,
   });
 
+  const helpers = helperSource(cx(elementVars)) || undefined;
+  const summarySources = summaries.map((t) => summaryEntry(t, s.summaryBlock, dimText(t.dims[0]!)));
   const sections = [
     headerComment(kernel, meta),
     s.dtype === 'f16' ? 'enable f16;' : undefined,
     constants(s),
     layoutSource(kernel, layout),
-    helperSource(cx(elementVars)) || undefined,
+    helpers,
     classifier,
     routing?.source,
-    ...summaries.map((t) => summaryEntry(t, s.summaryBlock, dimText(t.dims[0]!))),
+    ...summarySources,
     body,
   ];
+  // Decode mode (split-KV + lse merge, decode.ts): a second module the runtime picks for few queries.
+  const decode = hasDecodeVariant(kernel)
+    ? renderDecode({
+        kernel,
+        meta,
+        layout,
+        prefix: s.dtype === 'f16' ? 'enable f16;' : undefined,
+        constants: constants(s),
+        shared: [helpers, classifier, ...summarySources],
+        parts,
+        summaryEntries: entries.filter((e) => e.role === 'summary'),
+        attentionBindings: attnBindings,
+      })
+    : undefined;
   return {
     target: 'wgsl',
     name: kernel.name,
@@ -259,6 +278,7 @@ export function renderWgsl(kernel: AttentionKernel, meta: WgslMeta, limits?: Wgs
     schedule: s,
     sourceHash: meta.sourceHash,
     scheduleHash: meta.scheduleHash,
+    ...(decode ? { decode } : {}),
   };
 }
 

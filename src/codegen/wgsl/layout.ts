@@ -5,6 +5,7 @@ import type { AttentionKernel, ShapeDim, TensorSlot } from '../../ir/kernel.js';
 import { capacityShapeExpr, routingGroups } from '../../ir/routing.js';
 import type { Binding, ShapeExpr, UniformField } from '../artifact.js';
 import { routingScratchShape } from './routing.js';
+import { selectStateShape } from './routing-select.js';
 import { paramField, summaryVar, tensorVar } from './rules.js';
 
 /** Fields every kernel's uniform struct starts with, before the params. */
@@ -79,11 +80,18 @@ export function wgslLayout(kernel: AttentionKernel): WgslLayout {
   if (kernel.routing) {
     const cap = capacityShapeExpr(kernel.routing);
     if (cap === undefined) throw new Error('WGSL: the routing counts are not shape expressions');
-    const scratch = routingScratchShape(kernel.routing);
-    add(
-      { name: 'route_pool', role: 'scratch', dtype: 'f32', shape: [scratch], access: 'read_write' },
-      'route_pool',
-    );
+    const r = kernel.routing;
+    // Pooled blocks (block top-k) or the radix select's atomic state (token select); `from` needs none.
+    if (!r.from && r.unit !== 'tokens') {
+      const scratch = routingScratchShape(r);
+      add(
+        { name: 'route_pool', role: 'scratch', dtype: 'f32', shape: [scratch], access: 'read_write' },
+        'route_pool',
+      );
+    } else if (!r.from) {
+      const shape = [selectStateShape(r)];
+      add({ name: 'route_state', role: 'scratch', dtype: 'u32', shape, access: 'read_write' }, 'route_state');
+    }
     add(
       {
         name: 'indices',
@@ -109,6 +117,9 @@ export function wgslLayout(kernel: AttentionKernel): WgslLayout {
   return { bindings, uniforms, vars };
 }
 
+/** Scratch bindings that passes update with atomics (token selection's radix state). */
+const atomicBindings: ReadonlySet<string> = new Set(['route_state']);
+
 /** The WGSL declarations of the layout: the uniform struct and one variable per binding. */
 export function layoutSource(kernel: AttentionKernel, layout: WgslLayout): string {
   const params = new Set(kernel.params.map((p) => p.name));
@@ -121,7 +132,7 @@ export function layoutSource(kernel: AttentionKernel, layout: WgslLayout): strin
     const decl =
       b.role === 'uniforms'
         ? `var<uniform> ${v}: Uniforms;`
-        : `var<storage, ${b.access}> ${v}: array<${b.dtype}>;`;
+        : `var<storage, ${b.access}> ${v}: array<${atomicBindings.has(b.name) ? `atomic<${b.dtype}>` : b.dtype}>;`;
     lines.push(`@group(0) @binding(${b.index}) ${decl} // ${b.name}: ${b.dtype}[${b.shape.join(', ')}]`);
   }
   return lines.join('\n');

@@ -1,0 +1,250 @@
+// The two entry points of a WGSL decode module (flash-decoding: few queries over a long KV).
+//
+// attention_split: one workgroup per (KV split, row tile, kv head, batch). Its rows are the GQA
+// group's query heads × the Nq query rows ("packed rows" p = head_in_group·Nq + row), so one K/V
+// tile staged in workgroup memory serves every query head that reads it. When there are fewer
+// packed rows than invocations, the spare lanes split the tile's keys: lane = t·rows + p takes
+// keys k0+t, k0+t+T, … (T lanes per row). Every lane keeps its own online softmax and writes an
+// unnormalised partial (acc[Dv], m, l) to `decode_part`.
+//
+// attention_merge: one workgroup per (query row, head, batch) combines the row's partials with
+// the log-sum-exp: M = max m_i over partials with l_i > 0, L = Σ l_i·e^(m_i−M),
+// out = Σ acc_i·e^(m_i−M) / L, lse = M + log L; a row with no partial (L = 0) gets 0 and −inf.
+import type { AttentionParts } from './attention.js';
+import { staticScoreKey } from './attention.js';
+
+/** K/V tiles per split: a split covers DECODE_SPLIT_TILES·BLOCK_K keys. */
+export const DECODE_SPLIT_TILES = 32;
+/** Invocations of the merge workgroup (they share the Dv columns of one row). */
+export const MERGE_THREADS = 64;
+
+const pad = (lines: readonly string[], n: number): string[] => lines.map((l) => (l ? ' '.repeat(n) + l : l));
+
+const load = (dtype: string, expr: string): string => (dtype === 'f16' ? `f32(${expr})` : expr);
+const store = (dtype: string, expr: string): string => (dtype === 'f16' ? `f16(${expr})` : expr);
+
+/**
+ * WGSL helpers both entry points use to agree on the partials' layout:
+ * decode_part[((((b·Hkv + hk)·row_tiles + rt)·n_splits + split)·BLOCK_Q + lane)·(Dv + 2) + c].
+ */
+export function decodeGeometry(): string {
+  return [
+    '// Decode geometry, shared by attention_split and attention_merge (they must agree).',
+    'struct DecodeGeom {',
+    '  group: u32, // query heads per kv head',
+    '  packed: u32, // group * Nq rows per kv head',
+    '  row_tiles: u32, // workgroups of BLOCK_Q packed rows',
+    '  n_splits: u32,',
+    '}',
+    'fn decode_geom() -> DecodeGeom {',
+    '  let group = u32(u.H) / u32(u.Hkv);',
+    '  let packed = group * u32(u.Nq);',
+    '  let n_tiles = (u32(u.Nk) + BLOCK_K - 1u) / BLOCK_K;',
+    '  return DecodeGeom(group, packed, (packed + BLOCK_Q - 1u) / BLOCK_Q,',
+    '                    (n_tiles + DECODE_SPLIT_TILES - 1u) / DECODE_SPLIT_TILES);',
+    '}',
+    '// Packed rows in row tile rt, and the lanes that share each of them (the key stride).',
+    'fn decode_rows(g: DecodeGeom, rt: u32) -> u32 { return min(g.packed - rt * BLOCK_Q, BLOCK_Q); }',
+    'fn decode_lanes(rows: u32) -> u32 { return clamp(BLOCK_Q / rows, 1u, BLOCK_K); }',
+    'fn decode_slot(g: DecodeGeom, b: u32, hk: u32, rt: u32, split: u32, lane: u32) -> u32 {',
+    '  return ((((b * u32(u.Hkv) + hk) * g.row_tiles + rt) * g.n_splits + split) * BLOCK_Q + lane) * (VALUE_DIM + 2u);',
+    '}',
+  ].join('\n');
+}
+
+/**
+ * Dynamic classes: one classification of the whole split per lane first; a split that no lane
+ * needs (most of a long KV under a sliding window) skips its tile loop. kt_end stays uniform: it
+ * changes only on a value read by workgroupUniformLoad.
+ */
+const skipEmptySplit = [
+  '  // Skip the split if it is empty for every lane.',
+  '  if (row_ok && kt_begin < kt_end) {',
+  '    let k_last = min(kt_end * BLOCK_K, Nk) - 1u;',
+  '    let c = tile_class(b, h, q, q, u.k_offset + i32(kt_begin * BLOCK_K), u.k_offset + i32(k_last));',
+  '    if (c != TILE_EMPTY) { decode_hit = 1u; }',
+  '  }',
+  '  if (workgroupUniformLoad(&decode_hit) == 0u) { kt_end = kt_begin; }',
+  '  workgroupBarrier(); // every lane has read decode_hit',
+  '  if (lid == 0u) { decode_hit = 0u; }',
+];
+
+export function decodeSplitBody(p: AttentionParts): string {
+  const s = p.schedule;
+  const dt = s.dtype;
+  const dynamic = p.mode === 'dynamic';
+  // Lanes hold different heads and rows, so each classifies its own (h, q) against the tile; the
+  // workgroup stages the tile if any lane needs it (a flag read back uniformly).
+  const visit = dynamic
+    ? [
+        '    var cls = TILE_EMPTY;',
+        '    if (row_ok) {',
+        '      cls = tile_class(b, h, q, q, u.k_offset + i32(k0), u.k_offset + i32(k_end) - 1i);',
+        '    }',
+        '    workgroupBarrier(); // the previous tile is no longer read',
+        '    if (cls != TILE_EMPTY) { decode_hit = 1u; }',
+        '    if (workgroupUniformLoad(&decode_hit) != 0u) {',
+      ]
+    : ['    workgroupBarrier(); // the previous tile is no longer read', '    {'];
+  return [
+    `var<workgroup> k_tile: array<f32, ${s.blockK * s.headDim}>; // BLOCK_K x HEAD_DIM`,
+    `var<workgroup> v_tile: array<f32, ${s.blockK * s.valueDim}>; // BLOCK_K x VALUE_DIM`,
+    ...(dynamic ? ['var<workgroup> decode_hit: u32; // some lane needs the tile'] : []),
+    '',
+    '// grid: (n_splits * row_tiles, Hkv, B)',
+    '@compute @workgroup_size(BLOCK_Q)',
+    'fn attention_split(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {',
+    '  let Nq = u32(u.Nq);',
+    '  let Nk = u32(u.Nk);',
+    '  let g = decode_geom();',
+    '  let split = wg.x / g.row_tiles;',
+    '  let rt = wg.x % g.row_tiles;',
+    '  let rows = decode_rows(g, rt);',
+    '  let lanes = decode_lanes(rows);',
+    '  let t = lid / rows; // this lane takes keys k0 + t, k0 + t + lanes, ...',
+    '  let pk = rt * BLOCK_Q + lid % rows;',
+    '  let row_ok = t < lanes;',
+    '  let row = pk % Nq;',
+    '  let b = i32(wg.z);',
+    '  let h = i32(wg.y * g.group + pk / Nq);',
+    '  let bh = wg.z * u32(u.H) + u32(h);',
+    '  let kv_row0 = (wg.z * u32(u.Hkv) + wg.y) * Nk;',
+    '  let q = i32(row) + u.q_offset;',
+    '',
+    '  var qrow: array<f32, HEAD_DIM>;',
+    '  if (row_ok) {',
+    '    for (var d = 0u; d < HEAD_DIM; d++) {',
+    `      qrow[d] = ${load(dt, 'q_buf[(bh * Nq + row) * HEAD_DIM + d]')};`,
+    '    }',
+    '  }',
+    ...(p.row.stmts.length
+      ? ['  // Parts of mask and score that depend only on the row.', ...pad(p.row.stmts, 2)]
+      : []),
+    '',
+    '  var m_run = MASKED; // running max of allowed scores',
+    '  var l_run = 0.0f; // running sum of exp(score - m_run)',
+    '  var acc: array<f32, VALUE_DIM>;',
+    '  var s_tile: array<f32, BLOCK_K>;',
+    '  let n_tiles = (Nk + BLOCK_K - 1u) / BLOCK_K;',
+    '  let kt_begin = split * DECODE_SPLIT_TILES;',
+    `  ${dynamic ? 'var' : 'let'} kt_end = min(kt_begin + DECODE_SPLIT_TILES, n_tiles);`,
+    ...(dynamic ? skipEmptySplit : []),
+    '  for (var kt = kt_begin; kt < kt_end; kt++) {',
+    '    let k0 = kt * BLOCK_K;',
+    '    let k_end = min(k0 + BLOCK_K, Nk);',
+    ...visit,
+    '      let base = kv_row0 + k0;',
+    '      for (var e = lid; e < (k_end - k0) * HEAD_DIM; e += BLOCK_Q) {',
+    `        k_tile[e] = ${load(dt, 'k_buf[base * HEAD_DIM + e]')};`,
+    '      }',
+    '      for (var e = lid; e < (k_end - k0) * VALUE_DIM; e += BLOCK_Q) {',
+    `        v_tile[e] = ${load(dt, 'v_buf[base * VALUE_DIM + e]')};`,
+    '      }',
+    '    }',
+    '    workgroupBarrier(); // the tile is staged (and every lane has read decode_hit)',
+    ...(dynamic ? ['    if (lid == 0u) { decode_hit = 0u; }'] : []),
+    `    if (${dynamic ? 'cls != TILE_EMPTY && ' : ''}row_ok) {`,
+    '      var m_tile = MASKED;',
+    '      for (var kj = k0 + t; kj < k_end; kj += lanes) {',
+    '        let j = kj - k0;',
+    '        let k = u.k_offset + i32(kj);',
+    '        var s = MASKED;',
+    ...pad(staticScoreKey(p), 8),
+    '        s_tile[j] = s;',
+    '        m_tile = max(m_tile, s);',
+    '      }',
+    '      if (m_tile > MASKED) {',
+    '        let m_new = max(m_run, m_tile);',
+    '        let corr = exp(m_run - m_new);',
+    '        l_run *= corr;',
+    '        for (var d = 0u; d < VALUE_DIM; d++) {',
+    '          acc[d] *= corr;',
+    '        }',
+    '        for (var kj = k0 + t; kj < k_end; kj += lanes) {',
+    '          let j = kj - k0;',
+    '          let sj = s_tile[j];',
+    '          if (sj > MASKED) {',
+    '            let pj = exp(sj - m_new);',
+    '            l_run += pj;',
+    '            for (var d = 0u; d < VALUE_DIM; d++) {',
+    '              acc[d] += pj * v_tile[j * VALUE_DIM + d];',
+    '            }',
+    '          }',
+    '        }',
+    '        m_run = m_new;',
+    '      }',
+    '    }',
+    '  }',
+    '',
+    '  if (!row_ok) { return; }',
+    '  let slot = decode_slot(g, wg.z, wg.y, rt, split, lid);',
+    '  if (l_run > 0.0f) { // the merge reads acc only where l > 0',
+    '    for (var d = 0u; d < VALUE_DIM; d++) {',
+    '      decode_part[slot + d] = acc[d];',
+    '    }',
+    '  }',
+    '  decode_part[slot + VALUE_DIM] = m_run;',
+    '  decode_part[slot + VALUE_DIM + 1u] = l_run; // 0: the lane saw no allowed key',
+    '}',
+  ].join('\n');
+}
+
+export function decodeMergeBody(p: AttentionParts): string {
+  const dt = p.schedule.dtype;
+  return [
+    '// grid: (Nq, H, B); the workgroup shares the Dv columns of one output row.',
+    `@compute @workgroup_size(${MERGE_THREADS})`,
+    'fn attention_merge(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {',
+    '  let Nq = u32(u.Nq);',
+    '  let g = decode_geom();',
+    '  let row = wg.x;',
+    '  let h = wg.y;',
+    '  let bh = wg.z * u32(u.H) + h;',
+    '  let pk = (h % g.group) * Nq + row;',
+    '  let rt = pk / BLOCK_Q;',
+    '  let rows = decode_rows(g, rt);',
+    '  let lanes = decode_lanes(rows);',
+    '  let first = pk % BLOCK_Q; // lane t of this row is first + t * rows',
+    '  let hk = h / g.group;',
+    '  var m = MASKED;',
+    '  for (var sp = 0u; sp < g.n_splits; sp++) {',
+    '    for (var t = 0u; t < lanes; t++) {',
+    '      let slot = decode_slot(g, wg.z, hk, rt, sp, first + t * rows);',
+    '      if (decode_part[slot + VALUE_DIM + 1u] > 0.0f) { m = max(m, decode_part[slot + VALUE_DIM]); }',
+    '    }',
+    '  }',
+    '  var l = 0.0f;',
+    '  for (var sp = 0u; sp < g.n_splits; sp++) {',
+    '    for (var t = 0u; t < lanes; t++) {',
+    '      let slot = decode_slot(g, wg.z, hk, rt, sp, first + t * rows);',
+    '      let li = decode_part[slot + VALUE_DIM + 1u];',
+    '      if (li > 0.0f) { l += li * exp(decode_part[slot + VALUE_DIM] - m); }',
+    '    }',
+    '  }',
+    '  let inv_l = select(0.0f, 1.0f / l, l > 0.0f);',
+    '  let o_base = (bh * Nq + row) * VALUE_DIM;',
+    `  for (var d = lid; d < VALUE_DIM; d += ${MERGE_THREADS}u) {`,
+    '    var o = 0.0f;',
+    '    for (var sp = 0u; sp < g.n_splits; sp++) {',
+    '      for (var t = 0u; t < lanes; t++) {',
+    '        let slot = decode_slot(g, wg.z, hk, rt, sp, first + t * rows);',
+    '        let li = decode_part[slot + VALUE_DIM + 1u];',
+    '        if (li > 0.0f) { o += decode_part[slot + d] * exp(decode_part[slot + VALUE_DIM] - m); }',
+    '      }',
+    '    }',
+    `    out_buf[o_base + d] = ${store(dt, 'o * inv_l')};`,
+    '  }',
+    ...(p.lse
+      ? [
+          '  if (lid == 0u) {',
+          '    if (l > 0.0f) {',
+          '      lse_buf[bh * Nq + row] = m + log(l);',
+          '    } else {',
+          '      lse_buf[bh * Nq + row] = bitcast<f32>(neg_inf_bits); // -inf',
+          '    }',
+          '  }',
+        ]
+      : []),
+    '}',
+  ].join('\n');
+}

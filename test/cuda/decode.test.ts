@@ -1,0 +1,104 @@
+// CUDA decode mode (split-KV + lse merge, src/codegen/cuda/decode.ts): every non-routed stdlib
+// kernel carries it and compiles with nvcc for sm_90a (bf16 D=128, f32 D=64) without spills, and
+// the launcher takes it for few queries over a long KV (checked on the host: without a GPU the
+// decode path fails at its scratch allocation, the prefill path at its launch).
+import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { hasCudaDecode } from '../../src/codegen/cuda/decode.js';
+import { compile } from '../../src/compile.js';
+import { expectOk, render, run, scratchDir, writeArtifact } from './support.js';
+
+const NVCC = process.env.NVCC ?? 'nvcc';
+const stdlib = readdirSync('stdlib').filter((f) => f.endsWith('.attn'));
+const cudaOf = (file: string, dtype: 'bf16' | 'f32', D: number) =>
+  compile(readFileSync(join('stdlib', file), 'utf8'), { target: 'cuda', file, headDim: D, dtype });
+
+describe('CUDA decode mode', () => {
+  const dir = scratchDir('decode');
+
+  it('every stdlib kernel has a decode path that nvcc compiles (bf16 D=128 without spills)', async () => {
+    const parts: string[] = [];
+    for (const file of stdlib) {
+      for (const [dtype, D] of [
+        ['bf16', 128],
+        ['f32', 64],
+      ] as const) {
+        const { kernel } = cudaOf(file, dtype, D);
+        expect(hasCudaDecode(kernel), file).toBe(true);
+        const name = `${kernel.name}_${dtype}`;
+        const code = render({ ...kernel, name }).code;
+        expect(code).toContain(`attnc_${name}::dec::launch(a, stream)`);
+        parts.push(code);
+      }
+    }
+    const tu = join(dir, 'decode_all.cu');
+    writeFileSync(tu, parts.join('\n'));
+    const flags = [
+      '-arch=sm_90a',
+      '-std=c++17',
+      '-Xcompiler',
+      '-Wall',
+      '-Werror',
+      'all-warnings',
+      '-Xptxas',
+      '-v',
+    ];
+    const r = await run(NVCC, [...flags, '-c', tu, '-o', `${tu}.o`]);
+    expectOk(r, `nvcc ${tu}`);
+    const reports = r.stderr
+      .split("Compiling entry function '")
+      .filter((x) => x.includes('3dec12split_kernel'));
+    expect(reports.length).toBe(2 * stdlib.length);
+    // The benchmarked configuration (bf16, D = 128) must not spill; f32 may spill a few bytes.
+    for (const rep of reports.filter((x) => x.includes('_bf16')))
+      expect(rep).toMatch(/ 0 bytes spill stores/);
+  }, 600_000);
+
+  it('routed kernels, all-empty masks and odd head dims have none', () => {
+    const routed = compile('attention r() {\n  route blocks(16) topk(2) by mean(q) . mean(k)\n}', {
+      target: 'wgsl',
+      headDim: 16,
+    });
+    expect(hasCudaDecode(routed.kernel)).toBe(false);
+    const empty = compile('attention e() {\n  mask false\n}', { target: 'cuda', headDim: 64 });
+    expect(hasCudaDecode(empty.kernel)).toBe(false);
+    const odd = compile('attention o() {\n  mask causal\n}', { target: 'cuda', headDim: 12, dtype: 'f32' });
+    expect(hasCudaDecode(odd.kernel)).toBe(false);
+    expect(odd.artifact.code).not.toContain('::dec::');
+  });
+
+  it('the launcher takes decode mode for Nq <= 16 and Nk >= 1024 only', async () => {
+    const { artifact } = cudaOf('sliding_window.attn', 'f32', 64);
+    const cu = writeArtifact(dir, artifact);
+    const main = join(dir, 'decode_main.cu');
+    writeFileSync(
+      main,
+      `#include "${cu}"
+#include <stdio.h>
+static void show(int code) { printf("%d|%s\\n", code, attnc_sliding_window_last_error()); }
+int main(void) {
+  AttncArgs_sliding_window a;
+  static char dev[1 << 12] __attribute__((aligned(64)));
+  const int shapes[4][2] = {{1, 2048}, {16, 1024}, {17, 2048}, {1, 1023}};
+  for (int i = 0; i < 4; ++i) {
+    attnc_sliding_window_args_init(&a, 1, 8, 2, shapes[i][0], shapes[i][1]);
+    a.q = dev; a.k = dev; a.v = dev; a.out = dev;
+    show(attnc_sliding_window_launch(&a, 0));
+  }
+  return 0;
+}
+`,
+    );
+    const exe = join(dir, 'decode_main');
+    expectOk(await run(NVCC, ['-arch=sm_90a', '-std=c++17', main, '-o', exe]), 'nvcc (decode launcher test)');
+    const r = await run(exe, []);
+    expectOk(r, exe);
+    const lines = r.stdout.trim().split('\n');
+    expect(lines[0]).toMatch(/^2\|attnc_sliding_window: decode scratch/); // no GPU here: the scratch pool or allocation fails
+    expect(lines[1]).toMatch(/^2\|attnc_sliding_window: decode scratch/); // no GPU here: the scratch pool or allocation fails
+    expect(lines[2]).not.toMatch(/decode/);
+    expect(lines[3]).not.toMatch(/decode/);
+    expect(lines[2]).toMatch(/^2\|/);
+  }, 300_000);
+});
