@@ -204,7 +204,8 @@ def main():
     ap.add_argument('--result')
     ap.add_argument('--time', help='comma-separated variants to time (child process)')
     ap.add_argument('--launch-only', action='store_true')
-    ap.add_argument('--sanitize', default='', help='comma-separated variants to run under compute-sanitizer')
+    ap.add_argument('--sanitize', default='', help='comma-separated variants to run under compute-sanitizer ("perf": all benchmark variants)')
+    ap.add_argument('--sanitize-jobs', type=int, default=6, help='compute-sanitizer runs at once')
     ap.add_argument('--budget', type=float, default=540, help='seconds; later phases are cut to fit')
     args = ap.parse_args()
     if args.worker:
@@ -212,7 +213,8 @@ def main():
     if args.time:
         return timer(args)
     os.makedirs(args.out, exist_ok=True)
-    index = [e for e in json.load(open(os.path.join(args.build, 'index.json'))) if args.only in e['variant']]
+    index = [e for e in json.load(open(os.path.join(args.build, 'index.json')))
+             if any(o in e['variant'] for o in args.only.split(','))]  # comma-separated substrings
     t0 = time.time()
     with concurrent.futures.ThreadPoolExecutor(args.jobs) as pool:
         builds = list(pool.map(lambda e: build(args.build, e), index))
@@ -265,18 +267,28 @@ def main():
     save()
     print(f'checked {len(results)} variants in {time.time() - t0:.0f} s', flush=True)
     sanitized = summary['sanitizer']
-    for v in filter(None, args.sanitize.split(',')):
-        if v not in ok_builds or not shutil.which('compute-sanitizer') or left() < 60:
-            continue
-        for tool in ('memcheck', 'racecheck'):
-            cmd = ['compute-sanitizer', '--tool', tool, '--error-exitcode', '9', sys.executable, __file__,
-                   '--build', args.build, '--worker', v, '--launch-only']
-            try:
-                r = subprocess.run(cmd, capture_output=True, text=True, timeout=max(10, min(150, left() - 150)))
-                sanitized.append(dict(variant=v, tool=tool, exit=r.returncode, tail=(r.stdout + r.stderr)[-1500:]))
-            except subprocess.TimeoutExpired:
-                sanitized.append(dict(variant=v, tool=tool, exit=None, tail='timed out'))
-            print(f'{tool} {v}: exit {sanitized[-1]["exit"]}', flush=True)
+    # `--sanitize perf` means every benchmark (perf) variant; several run at once (small launches).
+    wanted = [x for x in args.sanitize.split(',') if x]
+    if 'perf' in wanted:
+        wanted = [e['variant'] for e in index if e.get('perf')] + [x for x in wanted if x != 'perf']
+    wanted = [v for v in wanted if v in ok_builds]
+
+    def sanitize(job):
+        v, tool = job
+        cmd = ['compute-sanitizer', '--tool', tool, '--error-exitcode', '9', sys.executable, __file__,
+               '--build', args.build, '--worker', v, '--launch-only']
+        try:
+            r = subprocess.run(cmd, capture_output=True, text=True, timeout=max(10, min(150, left() - 120)))
+            res = dict(variant=v, tool=tool, exit=r.returncode, tail=(r.stdout + r.stderr)[-1500:])
+        except subprocess.TimeoutExpired:
+            res = dict(variant=v, tool=tool, exit=None, tail='timed out')
+        print(f'{tool} {v}: exit {res["exit"]}', flush=True)
+        return res
+
+    if wanted and shutil.which('compute-sanitizer') and left() > 60:
+        jobs = [(v, tool) for v in wanted for tool in ('memcheck', 'racecheck')]
+        with concurrent.futures.ThreadPoolExecutor(args.sanitize_jobs) as pool:
+            sanitized.extend(pool.map(sanitize, jobs))
     save()
     passed = [r['variant'] for r in results if not r.get('crashed') and all(c['ok'] for c in r['cases'])]
     if passed and not args.dry_run and left() > 90:

@@ -13,7 +13,7 @@
 //   dtypes, headDims: the variants to emit (default all three dtypes, D = 64 and 128);
 //   perf: time at benchmark sizes too (bf16, D = 128 variants);
 //   pattern: the benchmark pattern it implements (bench/cuda/bench.py times it beside FlexAttention).
-// `--engine mma` (or `wgmma`) builds f16/bf16 variants with a tensor-core engine (mmaSchedule,
+// `--engine mma` (or `wgmma`, `wgmma-ws`) builds f16/bf16 variants with a tensor-core engine (mmaSchedule,
 // wgmmaSchedule below) instead of the SIMT schedule; an entry's `schedule` still overrides single fields (e.g. blockQ, stages).
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
@@ -65,6 +65,15 @@ export const defaultList = [
     schedule: { blockQ: 128, blockK: 32, threads: 256, summaryBlock: 1 },
   },
 ];
+
+/**
+ * The warp-specialized Hopper engine (wgmma-ws): wgmmaSchedule's tiles plus a TMA producer
+ * warpgroup (384 threads) over a 2-stage mbarrier ring (unmasked kernels: 176-key tiles,
+ * as the schedule pass picks; give `schedule: { blockK: 176 }` in the list).
+ */
+export function wgmmaWsSchedule(headDim, dtype) {
+  return Object.freeze({ ...wgmmaSchedule(headDim, dtype), threads: 384, engine: 'wgmma-ws' });
+}
 
 /** The SIMT core wants blockQ·(D+Dv)/threads ≤ 64 (q and accumulator registers per thread). */
 export function benchSchedule(headDim, dtype) {
@@ -148,7 +157,9 @@ async function main() {
             ? mmaSchedule(headDim, dtype)
             : engine === 'wgmma'
               ? wgmmaSchedule(headDim, dtype)
-              : benchSchedule(headDim, dtype);
+              : engine === 'wgmma-ws'
+                ? wgmmaWsSchedule(headDim, dtype)
+                : benchSchedule(headDim, dtype);
         const schedule = { ...basis, ...(entry.schedule ?? {}) };
         const t0 = performance.now(); // source → CUDA text: frontend, passes and rendering
         const base = entry.source ? await sourceKernel(entry, schedule) : handKernel(entry, schedule);

@@ -1,6 +1,6 @@
 // Human-readable IR dumps (`attnc compile --dump-ir=<pass>`, the REPL's `:ir`): SSA-style lines so
 // sharing is visible, one block per expression.
-import { toposort, type Node } from './graph.js';
+import { show, toposort, type Node } from './graph.js';
 import { Op } from './ops.js';
 import type { AttentionIR } from './program.js';
 import { dumpRouting } from './routing.js';
@@ -46,6 +46,13 @@ export function dumpIR(ir: AttentionIR, after: string): string {
   out.push('exprs:', ...ssa(roots));
   if (ir.tiles)
     out.push(`tiles: ${ir.tiles.kind === 'static' ? `static ${ir.tiles.value}` : 'dynamic (per tile)'}`);
+  if (ir.residue) {
+    const r = ir.residue;
+    const t = r.tiles.kind === 'static' ? `static ${r.tiles.value}` : 'dynamic (per tile)';
+    out.push(
+      `residue classes: q % d == k % d with d = ${show(r.modulus)}; per class mask ${show(r.mask)}, tiles ${t}`,
+    );
+  }
   if (ir.summaries?.length) out.push(`summaries: ${ir.summaries.map((s) => s.tensor).join(', ')}`);
   if (ir.rowInvariants?.length)
     out.push(`row-invariant: ${ir.rowInvariants.length} subexpression(s) hoisted`);

@@ -30,9 +30,18 @@ export interface Schedule {
    * backends without a choice (WGSL) keep their schedule values, and hashes, unchanged.
    */
   readonly engine?: Engine;
+  /**
+   * How the CUDA tensor-core engines find a q-tile's non-empty K/V tiles: 'bounds' (warp ballots
+   * find the first and last, then tiles in between are classified one by one) or 'ballot' (32
+   * tiles per warp ballot, so long runs of empty tiles in between cost little: two-range masks
+   * such as sinks + window). Absent: 'ballot' when the classifier reads tensor summaries, else
+   * 'bounds'. A tuning choice; never changes results.
+   */
+  readonly tileScan?: 'ballot' | 'bounds';
 }
 
-export type Engine = 'simt' | 'mma' | 'wgmma';
+/** 'wgmma-ws': as wgmma, with a TMA producer warpgroup and mbarrier stages (warp-specialized). */
+export type Engine = 'simt' | 'mma' | 'wgmma' | 'wgmma-ws';
 
 export type TileClass = 'empty' | 'full' | 'partial';
 
@@ -46,6 +55,19 @@ export type TileClass = 'empty' | 'full' | 'partial';
 export type TileClassifier =
   | { readonly kind: 'static'; readonly value: TileClass }
   | { readonly kind: 'dynamic'; readonly canBeTrue: Node; readonly canBeFalse: Node };
+
+/**
+ * Residue classes of a dilation conjunct `q % d == k % d` of the mask (pass residue-classes): a
+ * backend may run each class r (positions ≡ r mod |d|; one class when d = 0) on its own, with
+ * `mask` (the kernel's mask with that conjunct replaced by true) and `tiles` (its classifier,
+ * sound for a class tile's bounding position interval).
+ */
+export interface ResidueClasses {
+  /** d: an i32 literal (|d| ≥ 2) or an int param. */
+  readonly modulus: Node;
+  readonly mask: Node;
+  readonly tiles: TileClassifier;
+}
 
 export interface ParamSlot {
   readonly name: string;
@@ -96,4 +118,6 @@ export interface AttentionKernel {
    * selected block ids to an `indices` output, and the attention visits only selected blocks.
    */
   readonly routing?: RoutingPlan;
+  /** Dilated masks: the residue-class decomposition a tensor-core CUDA engine runs. Optional. */
+  readonly residue?: ResidueClasses;
 }

@@ -3,6 +3,7 @@ import type { Diagnostic } from '../diagnostics.js';
 import type { Schedule } from './kernel.js';
 import { analyzeTiles } from './passes/analyze-tiles.js';
 import { fuse } from './passes/fuse.js';
+import { residueClasses } from './passes/residue-classes.js';
 import { legalize, type Target } from './passes/legalize.js';
 import { chooseSchedule, scheduleIR, type ScheduleRequest, type TargetLimits } from './passes/schedule.js';
 import { simplifyExpr } from './passes/simplify.js';
@@ -31,12 +32,14 @@ export const passes: readonly Pass[] = [
   },
   // 2. Classify tiles on the simplified, still target-neutral mask.
   { name: 'analyze-tiles', run: analyzeTiles },
+  // 2b. Dilated masks: the residue-class decomposition (needs the simplified mask's conjuncts).
+  { name: 'residue-classes', run: residueClasses },
   // 3. Plan hoisting of row-invariant work into the fused kernel (needs the final expressions).
   { name: 'fuse', run: fuse },
   // 4. Pick tile sizes within the target's limits (independent of the expressions above).
   {
     name: 'schedule',
-    run: (ir, ctx) => scheduleIR(ir, chooseSchedule(ctx.target, ctx.request, ctx.limits, ctx.footprint)),
+    run: (ir, ctx) => scheduleIR(ir, chooseSchedule(ctx.target, ctx.request, ctx.limits, ctx.footprint, ir)),
   },
   // 5. Target rewrites last, so generic simplification cannot undo them; named per target.
   { name: 'legalize', run: (ir, ctx) => legalize(ir, ctx.target, ctx.diagnostics) },

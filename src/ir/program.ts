@@ -4,6 +4,7 @@ import type { Graph, Node } from './graph.js';
 import type {
   AttentionKernel,
   ParamSlot,
+  ResidueClasses,
   Schedule,
   SummarySlot,
   TensorSlot,
@@ -24,6 +25,8 @@ export interface AttentionIR {
   /** Set by analyze-tiles. */
   readonly tiles?: TileClassifier;
   readonly summaries?: readonly SummarySlot[];
+  /** Set by residue-classes (dilated masks only). */
+  readonly residue?: ResidueClasses;
   /** Set by fuse. */
   readonly rowInvariants?: readonly Node[];
   /** Set by schedule. */
@@ -46,5 +49,6 @@ export function toKernel(ir: AttentionIR): AttentionKernel {
     schedule: ir.schedule,
     ...(ir.rowInvariants ? { rowInvariants: ir.rowInvariants } : {}),
     ...(ir.routing ? { routing: ir.routing } : {}),
+    ...(ir.residue ? { residue: ir.residue } : {}),
   };
 }

@@ -4,6 +4,7 @@ import { show, toposort, type Node } from './graph.js';
 import { Op, binaryArith, comparisons, unaryFloat, varNames } from './ops.js';
 import type { AttentionIR } from './program.js';
 import { verifyRouting } from './routing.js';
+import { verifyResidue } from './passes/residue-classes.js';
 
 const elementVars = new Set(['b', 'h', 'q', 'k', 'B', 'H', 'Hkv', 'Nq', 'Nk', 'D']);
 const tileVars = new Set(['b', 'h', 'q_lo', 'q_hi', 'k_lo', 'k_hi', 'B', 'H', 'Hkv', 'Nq', 'Nk', 'D']);
@@ -58,8 +59,26 @@ export function verify(ir: AttentionIR): string[] {
   if (ir.score.dtype !== 'f32') errs.push('score is not f32');
   for (const [where, root, vars] of exprs)
     for (const n of toposort([root])) errs.push(...checkNode(n, ir, vars, where));
+  if (ir.residue) {
+    const r = ir.residue;
+    const more: [string, Node, ReadonlySet<string>][] = [['residue.mask', r.mask, elementVars]];
+    if (r.tiles.kind === 'dynamic')
+      more.push(
+        ['residue.canBeTrue', r.tiles.canBeTrue, tileVars],
+        ['residue.canBeFalse', r.tiles.canBeFalse, tileVars],
+      );
+    for (const [where, root, vars] of more)
+      for (const n of toposort([root])) errs.push(...checkNode(n, ir, vars, where));
+    errs.push(...verifyResidue(ir));
+  }
   if (ir.routing)
-    errs.push(...verifyRouting(ir.routing, (name) => ir.params.find((p) => p.name === name)?.dtype));
+    errs.push(
+      ...verifyRouting(
+        ir.routing,
+        (name) => ir.params.find((p) => p.name === name)?.dtype,
+        (name) => ir.tensors.find((t) => t.name === name),
+      ),
+    );
   const s = ir.schedule;
   if (s && (s.blockQ < 1 || s.blockK < 1 || s.threads < 1 || s.headDim < 1 || s.valueDim < 1))
     errs.push('schedule has a non-positive size');

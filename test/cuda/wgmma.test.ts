@@ -1,5 +1,6 @@
-// The Hopper warpgroup-MMA engine (wgmma), the CUDA default for f16/bf16 at D = 64/128: the
-// schedule pass picks it, every stdlib kernel builds for sm_90a in both dtypes and head dims with
+// The Hopper warpgroup-MMA engine (wgmma), asked for by `engine: 'wgmma'` (the CUDA default for
+// f16/bf16 at D = 64/128 is wgmma-ws, see wgmma-ws.test.ts, except dilated and routed kernels,
+// which keep wgmma): every stdlib kernel builds for sm_90a in both dtypes and head dims with
 // no warning and no register spill, and the generated code has the promised structure (wgmma
 // from 128B-swizzled shared memory, empty tiles never loaded). Numerics: bench/cuda/check.py on
 // an H100 (docs/PERFORMANCE.md); the CPU emulator cannot run wgmma.
@@ -22,11 +23,12 @@ const build = (file: string, headDim: number, dtype: StorageDType, large = false
     file: `stdlib/${file}`,
     headDim,
     dtype,
+    schedule: { engine: 'wgmma' },
     ...(large ? { limits: bigSmem } : {}),
   });
 
 describe('wgmma engine selection', () => {
-  it('the default for 16-bit storage at D = 64 and 128; 128-key tiles where shared memory allows', () => {
+  it('asked for at D = 64 and 128: 128-key tiles where shared memory allows', () => {
     for (const dtype of ['bf16', 'f16'] as const) {
       const base = { engine: 'wgmma', blockQ: 128, threads: 256, stages: 2 };
       expect(build('causal.attn', 64, dtype).artifact.schedule).toMatchObject({ ...base, blockK: 128 });
@@ -36,6 +38,7 @@ describe('wgmma engine selection', () => {
         target: 'cuda',
         headDim: 128,
         dtype,
+        schedule: { engine: 'wgmma' },
         limits: { maxWorkgroupStorageBytes: 101376 },
       });
       expect(sm80.artifact.schedule).toMatchObject({ ...base, blockK: 64 });

@@ -7,6 +7,7 @@ import type { AttentionKernel } from '../../ir/kernel.js';
 import { Op, unaryFloat, type DType } from '../../ir/ops.js';
 import { linearize } from '../linearize.js';
 import { ARGS, cudaRenderer, cudaType, type CudaContext } from './rules.js';
+import { residueActive } from './residue.js';
 
 /** How tiles are classified, after resolving static classifiers at codegen time. */
 export type ClassMode = 'empty' | 'full' | 'partial' | 'dynamic';
@@ -33,6 +34,13 @@ export interface CoreExprs {
   readonly score: string | null;
   /** The mask (a bool), or null when no tile ever evaluates it. */
   readonly mask: string | null;
+  /**
+   * Residue-class mapping (residue.ts): the C text of the dilation d, or null for the plain row
+   * order. When set, `classify`, `mask` and the hoists are those of the per-class mask.
+   */
+  readonly residue: { readonly modulus: string } | null;
+  /** Whether the score modifier reads per-key hoists (then full tiles need them too). */
+  readonly scoreUsesKeyHoists: boolean;
 }
 
 const sizeVars = (): Record<string, string> => ({
@@ -88,10 +96,19 @@ function relink(roots: readonly Node[], replaced: ReadonlyMap<number, string>): 
   );
 }
 
-export function coreExprs(kernel: AttentionKernel, cx: Omit<CudaContext, 'vars'>): CoreExprs {
+export function coreExprs(full: AttentionKernel, cx: Omit<CudaContext, 'vars'>): CoreExprs {
+  // Inside a residue class the dilation conjunct is true: render the per-class mask and classifier.
+  const residue = residueActive(full) ? full.residue! : undefined;
+  const kernel = residue ? { ...full, mask: residue.mask, tiles: residue.tiles } : full;
   const mode = classMode(kernel);
   const render = (roots: readonly Node[], vars: Record<string, string>, prefix: string) =>
     linearize(roots, cudaRenderer({ ...cx, vars: { ...sizeVars(), ...vars } }), prefix);
+  let modulus: string | null = null;
+  if (residue) {
+    const m = render([residue.modulus], {}, 'rm');
+    if (m.stmts.length) throw new Error('internal: a residue modulus is a literal or a param');
+    modulus = m.roots[0]!;
+  }
 
   let classify: string[] = [];
   if (kernel.tiles.kind === 'dynamic') {
@@ -134,5 +151,8 @@ export function coreExprs(kernel: AttentionKernel, cx: Omit<CudaContext, 'vars'>
     elemStmts: elem.stmts,
     score: elemRoot(scoreRoot),
     mask: elemRoot(maskRoot),
+    residue: modulus === null ? null : { modulus },
+    scoreUsesKeyHoists:
+      scoreRoot !== null && toposort([scoreRoot]).some((n) => keyNodes.some((h) => h.id === n.id)),
   };
 }

@@ -20,6 +20,14 @@ export { mmaCore } from './mma.js';
 export { mmaPlan, mmaScheduleProblem, mmaSharedBytes, type MmaPlan } from './mma-plan.js';
 export { wgmmaCore } from './wgmma.js';
 export { wgmmaPlan, wgmmaScheduleProblem, wgmmaSharedBytes, type WgmmaPlan } from './wgmma-plan.js';
+export { wgmmaWsCore } from './wgmma-ws.js';
+export {
+  PRODUCER_THREADS,
+  wgmmaWsPlan,
+  wgmmaWsScheduleProblem,
+  wgmmaWsSharedBytes,
+  type WgmmaWsPlan,
+} from './wgmma-ws-plan.js';
 export { simtCore, type AttentionCore, type CoreOutput, type CoreSpec } from './simt.js';
 
 /** Renders for sm_90a with the core of the schedule's engine (SIMT, mma.sync or wgmma). */

@@ -9,6 +9,7 @@ import { mmaDeviceHelpers } from './mma-device.js';
 import { coreBody, indent, loopCode, softmaxCode } from './mma-body.js';
 import type { MmaPlan } from './mma-plan.js';
 import type { AttentionCore } from './simt.js';
+import { residueHelpers } from './residue.js';
 
 /** The per-tile body: scores, element step, online softmax, P·V (MASKED: mask and tail checks). */
 function tileLambda(e: CoreExprs, plan: MmaPlan): string[] {
@@ -80,6 +81,7 @@ export function mmaCore(plan: MmaPlan): AttentionCore {
         'static_assert(BQ == 16 * WARPS && BK % 16 == 0 && D % 64 == 0 && DV % 64 == 0, "mma tiling");',
         '',
         ...mmaDeviceHelpers(s.dtype),
+        ...residueHelpers(kernel, 'load_rows', 'swz<W>(r, c * 8)'),
         '',
         `extern "C" __global__ void __launch_bounds__(THREADS) ${entry}(const Args a, const float qscale) {`,
         ...coreBody(
@@ -95,7 +97,7 @@ export function mmaCore(plan: MmaPlan): AttentionCore {
             qLoad: 'load_rows',
             tile: ['unsigned qf[Q_REGS ? D / 16 : 1][4];', ...tileLambda(e, plan)],
           },
-          loopCode(e, plan.stages, kernel.summaries.length > 0, {
+          loopCode(e, plan.stages, s.tileScan ? s.tileScan === 'ballot' : kernel.summaries.length > 0, {
             loader: 'load_rows',
             afterWait: [],
             qInit: qFragments(),

@@ -5,6 +5,7 @@ import { describeSchedule, positiveInt, scheduleShapeProblem } from '../common.j
 import type { Schedule } from '../../ir/kernel.js';
 import { mmaScheduleProblem, mmaSharedBytes } from './mma-plan.js';
 import { wgmmaScheduleProblem, wgmmaSharedBytes } from './wgmma-plan.js';
+import { wgmmaWsScheduleProblem, wgmmaWsSharedBytes } from './wgmma-ws-plan.js';
 
 export interface CudaLimits {
   readonly maxThreadsPerBlock: number;
@@ -55,6 +56,7 @@ const isPow2 = (x: number): boolean => positiveInt(x) && (x & (x - 1)) === 0;
 export function cudaSharedBytes(s: Schedule): number {
   if (s.engine === 'mma') return mmaSharedBytes(s);
   if (s.engine === 'wgmma') return wgmmaSharedBytes(s);
+  if (s.engine === 'wgmma-ws') return wgmmaWsSharedBytes(s);
   return 4 * s.blockK * (s.headDim + s.valueDim);
 }
 
@@ -105,6 +107,7 @@ export function simtPlan(s: Schedule): SimtPlan | string {
 export function cudaScheduleProblem(s: Schedule, limits: CudaLimits = cudaLimits): string | undefined {
   if (s.engine === 'mma') return mmaScheduleProblem(s, limits.maxSharedBytes);
   if (s.engine === 'wgmma') return wgmmaScheduleProblem(s, limits.maxSharedBytes);
+  if (s.engine === 'wgmma-ws') return wgmmaWsScheduleProblem(s, limits.maxSharedBytes);
   const name = describeSchedule(s);
   const shape = scheduleShapeProblem(s);
   if (shape) return shape;

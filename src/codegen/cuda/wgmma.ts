@@ -9,6 +9,7 @@ import type { CoreExprs } from './exprs.js';
 import { wgmmaDeviceHelpers } from './wgmma-device.js';
 import type { WgmmaPlan } from './wgmma-plan.js';
 import type { AttentionCore } from './simt.js';
+import { residueHelpers } from './residue.js';
 
 const indent = (lines: readonly string[], pad: string): string[] =>
   lines.map((l) => (l && !l.startsWith('#') ? pad + l : l));
@@ -67,6 +68,7 @@ export function wgmmaCore(plan: WgmmaPlan): AttentionCore {
         'static_assert((D == 64 || D == 128) && (DV == 64 || DV == 128), "wgmma head dims");',
         '',
         ...wgmmaDeviceHelpers(s),
+        ...residueHelpers(kernel, 'load_panel', 'pswz<ROWS>(r, c * 8)'),
         '',
         `extern "C" __global__ void __launch_bounds__(THREADS, 1) ${entry}(const Args a, const float qscale) {`,
         ...coreBody(
@@ -86,10 +88,11 @@ export function wgmmaCore(plan: WgmmaPlan): AttentionCore {
             qLoad: 'load_panel',
             tile: tileLambda(e),
           },
-          loopCode(e, plan.stages, kernel.summaries.length > 0, {
+          loopCode(e, plan.stages, s.tileScan ? s.tileScan === 'ballot' : kernel.summaries.length > 0, {
             loader: 'load_panel',
             afterWait: ['proxy_fence();'],
             qInit: [],
+            hoistOnMaskedTilesOnly: true,
           }),
         ),
       ];

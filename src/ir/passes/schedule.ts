@@ -60,11 +60,22 @@ const candidates: Readonly<Record<Target, readonly Candidate[]>> = {
     { blockQ: 16, blockK: 4, threads: 16, stages: 1 },
   ],
   cuda: [
+    // Warp-specialized Hopper engine (wgmma-ws, see wgmmaWsFits): the wgmma tiles plus a TMA
+    // producer warpgroup (threads = 2·blockQ + 128) over a 2-stage mbarrier ring; 1.1–1.3× wgmma
+    // on the H100 (3 stages measured no faster). Unmasked kernels take 176-key tiles, as
+    // FlashAttention-3 does (+4% on full at 16K; causal is 5% slower with them).
+    { blockQ: 128, blockK: 176, threads: 384, stages: 2, engine: 'wgmma-ws' },
+    { blockQ: 128, blockK: 128, threads: 384, stages: 2, engine: 'wgmma-ws' },
+    { blockQ: 128, blockK: 64, threads: 384, stages: 2, engine: 'wgmma-ws' },
     // Hopper warpgroup MMA (wgmma; as mma, see wgmmaFits): 2 warpgroups × 64 query rows over
     // double-buffered 128-key K/V tiles (160 KiB at D = 128, so under the default 99 KiB budget
     // D = 128 takes 64-key tiles). 1.6–1.8× the mma engine on the H100 (docs/PERFORMANCE.md).
     { blockQ: 128, blockK: 128, threads: 256, stages: 2, engine: 'wgmma' },
     { blockQ: 128, blockK: 64, threads: 256, stages: 2, engine: 'wgmma' },
+    // One warpgroup over 64-key tiles: the tile of block routing with 64-blocks and a pooled
+    // query side (every q-tile one selection, every key tile one block: 2.3× the 128 × 128
+    // schedule on the H100, docs/PERFORMANCE.md "Block routing").
+    { blockQ: 64, blockK: 64, threads: 128, stages: 2, engine: 'wgmma' },
     // Tensor cores by mma.sync (engine: 'mma' selects it): a warp per 16 query rows, 8 warps
     // sharing double-buffered 64-key K/V tiles (96 KiB of shared memory at D = 128).
     { blockQ: 128, blockK: 64, threads: 256, stages: 2, engine: 'mma' },
@@ -94,9 +105,35 @@ function mmaFits(s: Schedule): boolean {
   );
 }
 
+/**
+ * Whether the warp-specialized wgmma engine can run `s`: wgmma's tiles with a producer warpgroup
+ * on top (threads = 2·blockQ + 128), 2–4 stages, key tiles up to 192.
+ */
+function wgmmaWsFits(s: Schedule): boolean {
+  // Key tiles up to 192 (the consumers hold more registers than wgmma's warpgroups).
+  const consumers = { ...s, threads: s.threads - 128, stages: 2, blockK: Math.min(s.blockK, 128) };
+  return wgmmaFits(consumers) && s.blockK <= 192 && s.stages >= 2 && s.stages <= 4;
+}
+
 /** Whether the Hopper wgmma engine can run `s`: as mma, plus a warpgroup per 64 rows. */
 function wgmmaFits(s: Schedule): boolean {
   return mmaFits(s) && s.blockQ % 64 === 0 && s.blockQ <= 128 && s.blockK <= 128;
+}
+
+/** What of the kernel the engine choice depends on (the IR when the pass runs). */
+export interface ScheduleKernelFacts {
+  /** Dilated masks: the residue-class decomposition, which the mma/wgmma engines run. */
+  readonly residue?: unknown;
+  /** Block routing, which the wgmma-ws engine does not run. */
+  readonly routing?: {
+    readonly blockSize: number;
+    readonly q: string;
+    readonly unit?: string;
+    readonly chunks?: string;
+    readonly restrict?: false;
+  };
+  /** The tile classifier: statically `full` (no mask) suits wider key tiles. */
+  readonly tiles?: { readonly kind: string; readonly value?: string };
 }
 
 export function chooseSchedule(
@@ -104,6 +141,7 @@ export function chooseSchedule(
   req: ScheduleRequest,
   limits: TargetLimits,
   footprint: (s: Schedule) => number,
+  kernel: ScheduleKernelFacts = {},
 ): Schedule {
   const base = {
     headDim: req.headDim,
@@ -112,9 +150,30 @@ export function chooseSchedule(
     summaryBlock: 16,
   } as const;
   const o = req.overrides ?? {};
+  // Pooled block routing over 64-blocks wants 64 × 64 tiles: a q-tile then shares one selection
+  // and a selected block is a whole tile, so selected tiles run unmasked.
+  const r = kernel.routing;
+  const routed64 =
+    r !== undefined &&
+    r.blockSize === 64 &&
+    r.q !== 'raw' &&
+    r.unit === undefined &&
+    r.chunks === undefined &&
+    r.restrict !== false &&
+    o.blockQ === undefined &&
+    o.blockK === undefined;
   for (const c of candidates[target]) {
+    if (routed64 && c.engine === 'wgmma' && c.blockQ !== 64) continue;
     // An explicit engine skips the other tensor-core engines' candidates (their tiles suit them).
     if (c.engine !== undefined && o.engine !== undefined && c.engine !== o.engine) continue;
+    // wgmma-ws is not chosen unasked for dilated kernels (wgmma runs their residue classes, 2.6×
+    // faster) or routed ones (no routing on it); its 176-key tiles only for unmasked kernels.
+    if (c.engine === 'wgmma-ws' && o.engine !== 'wgmma-ws') {
+      if (kernel.residue !== undefined || kernel.routing !== undefined) continue;
+    }
+    if (c.engine === 'wgmma-ws' && c.blockK > 128 && o.blockK === undefined) {
+      if (kernel.tiles?.kind !== 'static' || kernel.tiles.value !== 'full') continue;
+    }
     const s: Schedule = Object.freeze({
       ...base,
       ...(c.engine !== undefined ? c : fitThreads(target, c, base.headDim, base.valueDim)),
@@ -123,6 +182,7 @@ export function chooseSchedule(
     });
     if (s.engine === 'mma' && !mmaFits(s)) continue;
     if (s.engine === 'wgmma' && !wgmmaFits(s)) continue;
+    if (s.engine === 'wgmma-ws' && !wgmmaWsFits(s)) continue;
     if (s.threads <= limits.maxInvocations && footprint(s) <= limits.maxWorkgroupStorageBytes) return s;
   }
   const last = Object.freeze({ ...base, ...candidates[target].at(-1)!, ...o, engine: undefined });

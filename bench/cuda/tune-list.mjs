@@ -1,0 +1,76 @@
+// The autotuner's search space (bench/cuda/table.py): for each DESIGN §6 pattern, a handful of
+// candidate schedules, each compiled as its own variant `std_<pattern>__<candidate>` (bf16,
+// D = 128, checked, sanitized, then timed at every benchmark size; the fastest is the table row).
+// Candidates are data: an engine is one line in `candidates` (perf-tma's warp-specialized
+// `wgmma-ws` is listed; the committed 2026-11-24 table predates it). A candidate that fails the
+// check or the sanitizer is not timed, so a new line cannot make the table wrong.
+//   npm run build && node bench/cuda/emit.mjs --engine wgmma --list bench/cuda/tune-list.mjs --out bench/build/cuda-table
+// The list also carries check-only variants of the residue-class permutation (dilated kernels with
+// other moduli, both tensor-core engines, f16 and D = 64), which are not timed.
+import base from './stdlib-list.mjs';
+
+const wg = (blockQ, blockK) => ({ engine: 'wgmma', blockQ, blockK, threads: 2 * blockQ, stages: 2 });
+export const candidates = [
+  { id: 'wg_q128_k128', schedule: wg(128, 128) },
+  { id: 'wg_q128_k64', schedule: wg(128, 64) },
+  { id: 'wg_q64_k128', schedule: wg(64, 128) },
+  { id: 'wg_q64_k64', schedule: wg(64, 64) },
+  { id: 'wg_q128_k32', schedule: wg(128, 32), only: ['document', 'sink_window', 'dilated'] },
+  // The tile scan (Schedule.tileScan): 32 tiles per ballot skips the empty run between a sink
+  // tile and the window; the per-tile walk saves the ballots' registers on contiguous ranges.
+  {
+    id: 'wg_q128_k128_ballot',
+    schedule: { ...wg(128, 128), tileScan: 'ballot' },
+    only: ['sink_window', 'prefix_lm'],
+  },
+  { id: 'wg_q64_k64_ballot', schedule: { ...wg(64, 64), tileScan: 'ballot' }, only: ['sink_window'] },
+  { id: 'wg_q128_k128_bounds', schedule: { ...wg(128, 128), tileScan: 'bounds' }, only: ['document'] },
+  { id: 'ws_q128_k128', schedule: { engine: 'wgmma-ws', blockQ: 128, blockK: 128, threads: 384, stages: 2 } },
+];
+
+const patterns = ['full', 'causal', 'sliding_window', 'sink_window', 'prefix_lm', 'document', 'dilated'];
+
+const tuned = patterns.flatMap((pattern) => {
+  const e = base.find((x) => x.name === `std_${pattern}`);
+  if (!e) throw new Error(`tune-list: no stdlib entry for ${pattern}`);
+  return candidates
+    .filter((c) => !c.only || c.only.includes(pattern))
+    .map((c) => ({
+      ...e,
+      name: `${e.name}__${c.id}`,
+      dtypes: ['bf16'],
+      headDims: [128],
+      schedule: c.schedule,
+      perf: true,
+      pattern,
+      candidate: c.id,
+    }));
+});
+
+const dilated = base.find((x) => x.name === 'std_dilated');
+const checkOnly = (name, extra) => ({ ...dilated, name, perf: false, pattern: null, ...extra });
+const residueChecks = [
+  checkOnly('res_dilated3', { params: { dilation: 3 }, dtypes: ['bf16', 'f16'], headDims: [64, 128] }),
+  checkOnly('res_dilated3_mma', {
+    params: { dilation: 3 },
+    dtypes: ['f16'],
+    headDims: [64, 128],
+    schedule: { engine: 'mma', blockK: 64 },
+  }),
+  checkOnly('res_dilated_neg5_k64', {
+    params: { dilation: -5 },
+    dtypes: ['bf16'],
+    headDims: [128],
+    schedule: { blockK: 64 },
+  }),
+  checkOnly('res_dilated0', { params: { dilation: 0 }, dtypes: ['bf16'], headDims: [64] }),
+  checkOnly('res_dilated_big', { params: { dilation: 1500 }, dtypes: ['bf16'], headDims: [64] }),
+  checkOnly('res_dilated_window', {
+    source: 'bench/cuda/kernels/dilated_window.attn',
+    params: { window: 300, dilation: 3 },
+    dtypes: ['bf16'],
+    headDims: [64, 128],
+  }),
+];
+
+export default [...tuned, ...residueChecks];

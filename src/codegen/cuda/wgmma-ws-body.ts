@@ -1,0 +1,109 @@
+// The two roles of the warp-specialized Hopper core. The producer (one warp of the last
+// warpgroup) walks the same tile sequence as the consumers — next_tile() of mma-tiles, so empty
+// tiles are never loaded — and streams each visited K/V tile by TMA into a ring of `STAGES`
+// buffers: it waits until the consumers have released a buffer (its `empty` mbarrier), then
+// arms its `full` mbarrier with the tile's byte count and issues the copies. The consumers wait
+// on `full`, compute the tile (full tiles predicate-free, partial and tail tiles masked), and
+// release it, one arrival per warp.
+import type { CoreExprs } from './exprs.js';
+import { indent } from './mma-body.js';
+import { classifyCode } from './mma-tiles.js';
+
+/** Per-key hoists of a tile, computed by the consumers between two consumer-only barriers. */
+function keyHoistCode(e: CoreExprs): string[] {
+  if (!e.keyHoists.length) return [];
+  return [
+    "consumer_sync(); // every consumer is done with the previous tile's values",
+    'for (int kk = tid; kk < BK; kk += CTHREADS) {',
+    '  const int kpos = a.k_offset + kt * BK + kk;',
+    ...indent(e.keyStmts, '  '),
+    '}',
+    'consumer_sync();',
+  ];
+}
+
+/** The producer's loop: Q once, then every visited K/V tile through the stage ring. */
+export function producerCode(): string[] {
+  return [
+    'int st = 0;',
+    'bool wrapped = false; // past the first lap: a buffer is free once its `empty` phase completes',
+    'unsigned ph = 0;',
+    'if (lane == 0) {',
+    '  mbar_expect_tx(qbar, BQ * D * (int)sizeof(T));',
+    '  tma_panels<D, BQ>(Qs, tmq, q0, b * a.H + h, qbar);',
+    '}',
+    'bool kt_full;',
+    'for (int kt = next_tile(0, kt_full); kt < nkt; kt = next_tile(kt + 1, kt_full)) {',
+    '  if (wrapped) mbar_wait(&empty_bar[st], ph ^ 1u);',
+    '  if (lane == 0) {',
+    '    mbar_expect_tx(&full_bar[st], BK * (D + DV) * (int)sizeof(T));',
+    '    tma_panels<D, BK>(Ks + st * (BK * D), tmk, kt * BK, b * a.Hkv + hkv, &full_bar[st]);',
+    '    tma_panels<DV, BK>(Vs + st * (BK * DV), tmv, kt * BK, b * a.Hkv + hkv, &full_bar[st]);',
+    '  }',
+    '  __syncwarp();',
+    '  if (++st == STAGES) {',
+    '    st = 0;',
+    '    ph ^= 1u;',
+    '    wrapped = true;',
+    '  }',
+    '}',
+    '(void)kt_full;',
+  ];
+}
+
+/** The consumers' loop over the same tiles; `tile` is the wgmma tile lambda. */
+export function consumerLoopCode(e: CoreExprs): string[] {
+  return [
+    'mbar_wait(qbar, 0);',
+    'int st = 0;',
+    'unsigned ph = 0;',
+    'bool kt_full, nk_full;',
+    'int kt = next_tile(0, kt_full);',
+    'while (kt < nkt) {',
+    '  // Classify the next tile while this one is (or is still being) copied in.',
+    '  const int nk = next_tile(kt + 1, nk_full);',
+    '  mbar_wait(&full_bar[st], ph);',
+    ...indent(keyHoistCode(e), '  '),
+    '  const bool tail = (kt + 1) * BK > a.Nk;',
+    '  if (tail || !kt_full) tile(Flag<true>{}, kt, st);',
+    '  else tile(Flag<false>{}, kt, st); // full tile: no predicate',
+    "  // This warp's wgmmas have read the buffer (wait_group 0): hand it back to the producer.",
+    '  __syncwarp();',
+    '  if (lane == 0) mbar_arrive(&empty_bar[st]);',
+    '  if (++st == STAGES) {',
+    '    st = 0;',
+    '    ph ^= 1u;',
+    '  }',
+    '  kt = nk;',
+    '  kt_full = nk_full;',
+    '}',
+  ];
+}
+
+/** The tile sequence both roles walk (ballots per warp, so each warp may run it alone). */
+export function tileWalkCode(e: CoreExprs, readsMemory: boolean): string[] {
+  return classifyCode(e, readsMemory);
+}
+
+/** out = o / l (0 for a row with no allowed key), lse = ln(sum exp) (-inf for such a row). */
+export function epilogueCode(lse: boolean): string[] {
+  return [
+    '#pragma unroll',
+    'for (int r = 0; r < 2; ++r) {',
+    '  float sum = l[r];',
+    '  sum += __shfl_xor_sync(0xffffffffu, sum, 1);',
+    '  sum += __shfl_xor_sync(0xffffffffu, sum, 2);',
+    '  const int i = row_r[r];',
+    '  if (i >= a.Nq) continue;',
+    '  const size_t row = (size_t)(b * a.H + h) * a.Nq + i;',
+    '  const float inv = sum > 0.f ? 1.f / sum : 0.f;',
+    '  T* orow = static_cast<T*>(a.out) + row * DV;',
+    '#pragma unroll',
+    '  for (int n = 0; n < DV / 8; ++n)',
+    '    *reinterpret_cast<unsigned*>(orow + n * 8 + t4 * 2) = pack2(o[n][2 * r] * inv, o[n][2 * r + 1] * inv);',
+    ...(lse
+      ? ['  if (a.lse != nullptr && t4 == 0) a.lse[row] = sum > 0.f ? (m[r] + log2f(sum)) * LN2 : -INFINITY;']
+      : []),
+    '}',
+  ];
+}

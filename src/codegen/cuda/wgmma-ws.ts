@@ -1,0 +1,213 @@
+// The warp-specialized Hopper (sm_90a) core, engine 'wgmma-ws' — FlashAttention-3's structure:
+// consumer warpgroups (64 query rows each) run the wgmma core's tile (S = Q·Kᵀ and O += P·V as
+// warpgroup MMAs from 128B-swizzled shared memory, mask and online softmax from mma-body), while
+// a producer warpgroup, after giving most of its registers to them (setmaxnreg), streams Q and the
+// visited K/V tiles in by TMA through an mbarrier ring `stages` deep. Consumers never issue a
+// load and never wait at a CTA barrier; the host side builds the tensor maps per launch.
+import type { AttentionKernel } from '../../ir/kernel.js';
+import type { CoreExprs } from './exprs.js';
+import type { LaunchHook } from './launcher.js';
+import { indent, softmaxCode } from './mma-body.js';
+import type { AttentionCore, CoreOutput } from './simt.js';
+import { consumerLoopCode, epilogueCode, producerCode, tileWalkCode } from './wgmma-ws-body.js';
+import { overlapLoopCode } from './wgmma-ws-overlap.js';
+import { tmaHostCode, wgmmaWsDeviceHelpers } from './wgmma-ws-device.js';
+import { PRODUCER_THREADS, type WgmmaWsPlan } from './wgmma-ws-plan.js';
+
+/** One K/V tile from ring buffer `st`: the wgmma core's tile, on this warpgroup's 64 rows. */
+function tileLambda(e: CoreExprs, pingpong: boolean): string[] {
+  return [
+    "// This warpgroup's 64 rows of Q: rows 64·wg.. of each panel.",
+    'const T* Qw = Qs + (warp / 4) * 64 * 64;',
+    '// Only MASKED tiles (partial, or past Nk) test per element.',
+    'auto tile = [&](auto masked, const int kt, const int st) {',
+    '  constexpr bool MASKED = decltype(masked)::value;',
+    '  const T* Kb = Ks + st * (BK * D);',
+    '  const T* Vb = Vs + st * (BK * DV);',
+    '  const int kbase = kt * BK;',
+    '  (void)kbase;',
+    '  float s[NT][4];',
+    '#pragma unroll',
+    '  for (int j = 0; j < NT; ++j) s[j][0] = s[j][1] = s[j][2] = s[j][3] = 0.f;',
+    '  // S = Q·Kᵀ, both K-major: a k16 step is 32 bytes along a panel row, every 4th a new panel.',
+    ...(pingpong ? ["  pp_sync(); // the other warpgroup's S = Q·Kᵀ is issued"] : []),
+    '  wg_fence();',
+    '#pragma unroll',
+    '  for (int ks = 0; ks < D / 16; ++ks)',
+    '    wg_qk(s, desc128(Qw + (ks >> 2) * (BQ * 64) + (ks & 3) * 16, 16),',
+    '          desc128(Kb + (ks >> 2) * (BK * 64) + (ks & 3) * 16, 16));',
+    '  wg_commit();',
+    ...(pingpong ? ['  pp_arrive(); // its turn'] : []),
+    '  wg_wait0();',
+    '  acc_fence(s);',
+    ...indent(softmaxCode(e), '  '),
+    '  // O += P·V: n-tiles 2kv, 2kv+1 of S are the A fragment of k-step kv; V is MN-major.',
+    '  acc_fence(o);',
+    '  wg_fence();',
+    '#pragma unroll',
+    '  for (int kv = 0; kv < BK / 16; ++kv) {',
+    '    const unsigned pa[4] = {pack2(s[2 * kv][0], s[2 * kv][1]), pack2(s[2 * kv][2], s[2 * kv][3]),',
+    '                            pack2(s[2 * kv + 1][0], s[2 * kv + 1][1]), pack2(s[2 * kv + 1][2], s[2 * kv + 1][3])};',
+    '    wg_pv<0>(o, pa, desc128(Vb + kv * 16 * 64, 1024));',
+    '    if constexpr (DV == 128) wg_pv<1>(o, pa, desc128(Vb + BK * 64 + kv * 16 * 64, 1024));',
+    '  }',
+    '  wg_commit();',
+    '  wg_wait0();',
+    '  acc_fence(o);',
+    '};',
+  ];
+}
+
+// Named barriers 2 and 3, one per consumer warpgroup: a warpgroup waits at its own before issuing
+// S = Q·Kᵀ and arrives at the other's after; warpgroup 1 arrives once up front, so 0 goes first.
+// Both walk the same tiles, so syncs and arrivals pair up (the last arrival is left pending).
+const pingpongCode = [
+  'const int wg = warp / 4;',
+  'auto pp_sync = [&]() { asm volatile("bar.sync %0, %1;\\n" ::"r"(2 + wg), "n"(CTHREADS) : "memory"); };',
+  'auto pp_arrive = [&]() { asm volatile("bar.arrive %0, %1;\\n" ::"r"(3 - wg), "n"(CTHREADS) : "memory"); };',
+  'if (wg == 1) pp_arrive();',
+];
+
+/** The consumer branch: per-row state, the tile loop, then out and lse. */
+function consumerCode(kernel: AttentionKernel, e: CoreExprs, plan: WgmmaWsPlan): string[] {
+  return [
+    ...(plan.regs ? [`regs_inc<${plan.regs.consumer}>();`] : []),
+    ...e.rowHoists.map((h) => `${h.type} ${h.name}[2];`),
+    "// This lane's rows: g and g + 8 of the warp's 16. Accumulators o[n] cover dv 8n..8n+7.",
+    'const int row_r[2] = {q0 + warp * 16 + g, q0 + warp * 16 + g + 8};',
+    'const int qpos_r[2] = {row_r[0] + a.q_offset, row_r[1] + a.q_offset};',
+    '(void)qpos_r;',
+    'float o[DV / 8][4], m[2] = {-INFINITY, -INFINITY}, l[2] = {0.f, 0.f};',
+    '#pragma unroll',
+    'for (int n = 0; n < DV / 8; ++n) o[n][0] = o[n][1] = o[n][2] = o[n][3] = 0.f;',
+    ...(e.rowStmts.length
+      ? [
+          '#pragma unroll',
+          'for (int r = 0; r < 2; ++r) {',
+          '  const int qpos = qpos_r[r];',
+          '  (void)qpos;',
+          ...indent(e.rowStmts, '  '),
+          '}',
+        ]
+      : []),
+    ...(e.mode === 'empty'
+      ? ['// Every tile is empty: no key is ever loaded.']
+      : plan.overlap
+        ? overlapLoopCode(e)
+        : [...(plan.pingpong ? pingpongCode : []), ...tileLambda(e, plan.pingpong), ...consumerLoopCode(e)]),
+    ...epilogueCode(kernel.outputs.lse),
+  ];
+}
+
+function kernelCode(kernel: AttentionKernel, e: CoreExprs, plan: WgmmaWsPlan, entry: string): string[] {
+  const s = kernel.schedule;
+  const walk = e.mode === 'empty' ? [] : tileWalkCode(e, kernel.summaries.length > 0);
+  return [
+    `constexpr int BQ = ${s.blockQ}, BK = ${s.blockK}, STAGES = ${plan.stages};`,
+    `constexpr int CWARPS = ${plan.consumers * 4}, CTHREADS = CWARPS * 32, THREADS = CTHREADS + ${PRODUCER_THREADS};`,
+    "constexpr int NT = BK / 8; // key n-tiles of a warp's score block",
+    'static_assert(BQ == 16 * CWARPS && BQ % 64 == 0 && BK % 16 == 0 && BK <= 256, "wgmma-ws tiling");',
+    'static_assert((D == 64 || D == 128) && (DV == 64 || DV == 128), "wgmma-ws head dims");',
+    '',
+    ...wgmmaWsDeviceHelpers(s),
+    '',
+    ...tmaHostCode(s),
+    '',
+    `extern "C" __global__ void __launch_bounds__(THREADS, 1) ${entry}(const Args a, const float qscale,`,
+    '    const __grid_constant__ TmaMap tmq, const __grid_constant__ TmaMap tmk, const __grid_constant__ TmaMap tmv) {',
+    '#if !ATTNC_SM90A',
+    '  __trap(); // the compute_90 PTX image: no wgmma there',
+    '#endif',
+    '  extern __shared__ __align__(1024) unsigned char smem_raw[];',
+    '  // TMA writes and wgmma reads 128B-swizzled tiles: each starts on a 1024-byte boundary.',
+    '  T* Qs = reinterpret_cast<T*>(smem_raw + ((1024u - (smem_addr(smem_raw) & 1023u)) & 1023u));',
+    '  T* Ks = Qs + BQ * D;              // [STAGES][BK][D], 64-wide panels',
+    '  T* Vs = Ks + STAGES * BK * D;     // [STAGES][BK][DV], 64-wide panels',
+    '  uint64_t* full_bar = reinterpret_cast<uint64_t*>(Vs + STAGES * BK * DV); // tile landed',
+    '  uint64_t* empty_bar = full_bar + STAGES; // every consumer warp is done with the buffer',
+    '  uint64_t* qbar = empty_bar + STAGES;',
+    ...indent(
+      e.keyHoists.map((h) => `__shared__ ${h.type} ${h.name}[BK];`),
+      '  ',
+    ),
+    '  const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32, g = lane / 4, t4 = lane % 4;',
+    '  const int h = blockIdx.y, b = blockIdx.z, hkv = h / (a.H / a.Hkv);',
+    '  // Last q-tile first: under causal-like masks it has the most tiles, so the long blocks start',
+    '  // early and the short ones fill the tail of the grid.',
+    '  const int q0 = (gridDim.x - 1 - blockIdx.x) * BQ;',
+    '  const int nkt = (a.Nk + BK - 1) / BK;',
+    '  (void)Qs; (void)Ks; (void)Vs; (void)lane; (void)g; (void)t4; (void)hkv; (void)nkt; (void)tmq; (void)tmk; (void)tmv;',
+    ...(e.mode === 'dynamic'
+      ? ['  const int q_lo = a.q_offset + q0;', '  const int q_hi = a.q_offset + min(q0 + BQ, a.Nq) - 1;']
+      : []),
+    '  if (tid == 0) {',
+    '#pragma unroll',
+    '    for (int i = 0; i < STAGES; ++i) {',
+    '      mbar_init(&full_bar[i], 1);',
+    '      mbar_init(&empty_bar[i], CWARPS);',
+    '    }',
+    '    mbar_init(qbar, 1);',
+    '    // Visible to the other threads (the barrier below) and to the TMA unit (async proxy).',
+    '    asm volatile("fence.mbarrier_init.release.cluster;\\n" ::: "memory");',
+    '    proxy_fence();',
+    '  }',
+    '  __syncthreads(); // the last CTA-wide barrier: the roles part here',
+    ...indent(walk, '  '),
+    '  if (warp >= CWARPS) {',
+    ...(plan.regs ? [`    regs_dec<${plan.regs.producer}>();`] : []),
+    ...(e.mode === 'empty'
+      ? []
+      : ['    if (warp == CWARPS) {', ...indent(producerCode(), '      '), '    }']),
+    '  } else {',
+    ...indent(consumerCode(kernel, e, plan), '    '),
+    '  }',
+    '}',
+  ];
+}
+
+export function wgmmaWsCore(asked: WgmmaWsPlan): AttentionCore {
+  // Ping-pong pairs two consumer warpgroups; the overlapped loop has its own schedule.
+  const plan = { ...asked, pingpong: asked.pingpong && asked.consumers === 2 && !asked.overlap };
+  return {
+    id: 'wgmma-ws',
+    render: ({ kernel, exprs: e, entry }) => {
+      const s = kernel.schedule;
+      // Per-key hoists are static __shared__ arrays (4 bytes a key) beside the dynamic tiles.
+      const hoistBytes = 4 * s.blockK * e.keyHoists.length;
+      if (plan.smemBytes + hoistBytes > plan.sharedLimit) {
+        throw new Error(
+          `CUDA backend: kernel "${kernel.name}" on the wgmma-ws engine needs ${plan.smemBytes + hoistBytes} bytes of shared memory (${hoistBytes} for per-key values), the limit is ${plan.sharedLimit}; use stages: ${Math.max(2, plan.stages - 1)}`,
+        );
+      }
+      const launchHook: LaunchHook = {
+        setup: (ns) => [
+          `${ns}::TmaMap tma[3];`,
+          `if (const char* why = ${ns}::make_tma_maps(a, tma)) return fail(ATTNC_ERR_CUDA, "%s", why);`,
+        ],
+        kernelArgs: ['tma[0]', 'tma[1]', 'tma[2]'],
+      };
+      const out: CoreOutput & { readonly launchHook: LaunchHook } = {
+        code: kernelCode(kernel, e, plan, entry).join('\n'),
+        threads: s.threads,
+        smemBytes: plan.smemBytes,
+        vectorElems: 8,
+        mapping: {
+          core: 'wgmma-ws',
+          instruction: `wgmma.mma_async.m64nNk16.${s.dtype}`,
+          consumerWarpgroups: plan.consumers,
+          producerWarpgroups: 1,
+          rowsPerWarpgroup: 64,
+          stages: plan.stages,
+          overlap: plan.overlap ? 'next S = Q·Kᵀ and softmax under this P·V' : 'none',
+          pingpong: plan.pingpong ? 'consumer warpgroups alternate S = Q·Kᵀ (named barriers 2, 3)' : 'none',
+          loads: 'TMA (cp.async.bulk.tensor.3d) on mbarriers; the launcher builds the q/k/v tensor maps',
+          registers: plan.regs ? `setmaxnreg ${plan.regs.producer}/${plan.regs.consumer}` : 'launch bound',
+          swizzle: '128B (64-wide panels)',
+          globalVectorElems: 8,
+        },
+        launchHook,
+      };
+      return out;
+    },
+  };
+}
