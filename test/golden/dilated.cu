@@ -107,23 +107,6 @@ struct Flag {
   static constexpr bool value = V;
 };
 
-__device__ __forceinline__ int add_i(int a, int b) { return (int)((unsigned)a + (unsigned)b); }
-
-__device__ __forceinline__ int sub_i(int a, int b) { return (int)((unsigned)a - (unsigned)b); }
-
-__device__ __forceinline__ int floordiv_i(int a, int b) {
-  if (b == 0) return 0;
-  if (b == -1) return (int)(0u - (unsigned)a);
-  const int t = a / b;
-  return (t * b != a && ((a < 0) != (b < 0))) ? t - 1 : t;
-}
-
-__device__ __forceinline__ int floormod_i(int a, int b) {
-  if (b == 0 || b == -1) return 0;
-  const int r = a % b;
-  return (r != 0 && ((r < 0) != (b < 0))) ? r + b : r;
-}
-
 constexpr int BQ = 128, BK = 128, WARPS = 8, THREADS = WARPS * 32;
 constexpr int NT = BK / 8; // key n-tiles of a warp's score block
 static_assert(BQ == 16 * WARPS && BQ % 64 == 0 && BK % 16 == 0, "wgmma tiling");
@@ -293,6 +276,52 @@ __device__ __forceinline__ void wg_pv(float (&d)[8][4], const unsigned (&a)[4], 
 #endif
 }
 
+// Residue classes of q % d == k % d: under floor modulo, classes mod m = |d| (one class for
+// d = 0). Unit u is q-tile u / C of row class c = u % C (C = min(m, Nq) classes hold rows):
+// rows row0 + step·i for class-local i in [q0, min(q0 + BQ, nq)), keys key0 + step·j, j < nk.
+struct ResidueUnit {
+  int row0, step, q0, nq, key0, nk;
+};
+__host__ __device__ inline long long residue_modulus(int d) {
+  return d == 0 ? 1ll : d < 0 ? -(long long)d : (long long)d;
+}
+__host__ __device__ inline int residue_units(int d, int Nq, int BQ) {
+  if (Nq <= 0) return 0;
+  const long long m = residue_modulus(d), classes = m < Nq ? m : Nq, rows = (Nq + m - 1) / m;
+  return (int)(classes * ((rows + BQ - 1) / BQ));
+}
+__host__ __device__ inline ResidueUnit residue_unit(int unit, int d, int Nq, int Nk, int q_offset, int k_offset, int BQ) {
+  const long long m = residue_modulus(d), classes = m < Nq ? m : Nq;
+  const int c = (int)(unit % classes);
+  ResidueUnit u;
+  u.row0 = c;
+  u.q0 = (int)(unit / classes) * BQ;
+  u.nq = (int)((Nq - 1 - c) / m) + 1;
+  // Keys of the class: (k_offset + j) ≡ (q_offset + c) (mod m).
+  const long long r = ((long long)q_offset + c - k_offset) % m, key0 = r < 0 ? r + m : r;
+  u.key0 = (int)(key0 < Nk ? key0 : Nk);
+  u.nk = key0 < Nk ? (int)((Nk - 1 - key0) / m) + 1 : 0;
+  // A modulus above both lengths leaves at most one row and key per class: any step that large
+  // indexes the same elements, and this one keeps index arithmetic in int range.
+  const long long big = (long long)(Nq > Nk ? Nq : Nk) + 1;
+  u.step = (int)(m < big ? m : big);
+  return u;
+}
+
+// load_panel over rows `stride` elements apart (a residue class's rows or keys).
+template <int W, int ROWS>
+__device__ __forceinline__ void load_panel_strided(T* dst, const T* src, size_t stride, int valid_rows, int tid) {
+  constexpr int CH = W / 8, TOTAL = ROWS * CH, ITERS = (TOTAL + THREADS - 1) / THREADS;
+#pragma unroll
+  for (int it = 0; it < ITERS; ++it) {
+    const int idx = tid + it * THREADS, r = idx / CH, c = idx % CH;
+    if (TOTAL % THREADS == 0 || idx < TOTAL) {
+      const bool ok = r < valid_rows;
+      cp_async16(dst + pswz<ROWS>(r, c * 8), src + (size_t)(ok ? r : 0) * stride + c * 8, ok);
+    }
+  }
+}
+
 extern "C" __global__ void __launch_bounds__(THREADS, 1) attnc_dilated_attention(const Args a, const float qscale) {
 #if !ATTNC_SM90A
   __trap(); // the compute_90 PTX image: no wgmma there
@@ -302,201 +331,184 @@ extern "C" __global__ void __launch_bounds__(THREADS, 1) attnc_dilated_attention
   T* Qs = reinterpret_cast<T*>(smem_raw + ((1024u - (smem_addr(smem_raw) & 1023u)) & 1023u));
   T* Ks = Qs + BQ * D;                  // [2][BK][D], 64-wide panels
   T* Vs = Ks + 2 * BK * D; // [2][BK][DV], 64-wide panels
-  int hq0[2];
-  __shared__ int hk0[BK];
   const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32, g = lane / 4, t4 = lane % 4;
   const int h = blockIdx.y, b = blockIdx.z, hkv = h / (a.H / a.Hkv);
-  // Last q-tile first: under causal-like masks it has the most tiles, so the long blocks start
-  // early and the short ones fill the tail of the grid.
-  const int q0 = (gridDim.x - 1 - blockIdx.x) * BQ;
   const T* kg = static_cast<const T*>(a.k) + (size_t)(b * a.Hkv + hkv) * a.Nk * D;
   const T* vg = static_cast<const T*>(a.v) + (size_t)(b * a.Hkv + hkv) * a.Nk * DV;
-  const int nkt = (a.Nk + BK - 1) / BK;
-  (void)kg; (void)vg; (void)b; (void)h; (void)g; (void)nkt;
-  const int q_lo = a.q_offset + q0;
-  const int q_hi = a.q_offset + min(q0 + BQ, a.Nq) - 1;
-  load_panel<D, BQ>(Qs, static_cast<const T*>(a.q) + ((size_t)(b * a.H + h) * a.Nq + q0) * D, a.Nq - q0, tid);
+  const int RD = a.dilation; // the dilation d (residue classes mod |d|)
+  const int units = residue_units(RD, a.Nq, BQ);
+  for (int iu = blockIdx.x; iu < units; iu += gridDim.x) {
+    const ResidueUnit ru = residue_unit(units - 1 - iu, RD, a.Nq, a.Nk, a.q_offset, a.k_offset, BQ);
+    if (ru.q0 >= ru.nq) continue; // a class with a tile fewer (uniform over the block)
+    const int q0 = ru.q0; // class-local index of the first row
+    const int nkt = (ru.nk + BK - 1) / BK;
+    (void)kg; (void)vg; (void)b; (void)h; (void)g; (void)nkt;
+    const int q_lo = a.q_offset + ru.row0 + ru.step * q0;
+    const int q_hi = a.q_offset + ru.row0 + ru.step * (min(q0 + BQ, ru.nq) - 1);
+    load_panel_strided<D, BQ>(Qs, static_cast<const T*>(a.q) + ((size_t)(b * a.H + h) * a.Nq + ru.row0 + (size_t)ru.step * q0) * D, (size_t)ru.step * D, ru.nq - q0, tid);
 
-  // This lane's rows: g and g + 8 of the warp's 16. Accumulators o[n] cover dv 8n..8n+7.
-  const int row_r[2] = {q0 + warp * 16 + g, q0 + warp * 16 + g + 8};
-  const int qpos_r[2] = {row_r[0] + a.q_offset, row_r[1] + a.q_offset};
-  (void)qpos_r;
-  float o[DV / 8][4], m[2] = {-INFINITY, -INFINITY}, l[2] = {0.f, 0.f};
+    // This lane's rows: g and g + 8 of the warp's 16. Accumulators o[n] cover dv 8n..8n+7.
+    const int li_r[2] = {q0 + warp * 16 + g, q0 + warp * 16 + g + 8}; // class-local
+    const int row_r[2] = {li_r[0] < ru.nq ? ru.row0 + ru.step * li_r[0] : a.Nq,
+                          li_r[1] < ru.nq ? ru.row0 + ru.step * li_r[1] : a.Nq};
+    const int qpos_r[2] = {row_r[0] + a.q_offset, row_r[1] + a.q_offset};
+    (void)qpos_r;
+    float o[DV / 8][4], m[2] = {-INFINITY, -INFINITY}, l[2] = {0.f, 0.f};
 #pragma unroll
-  for (int n = 0; n < DV / 8; ++n) o[n][0] = o[n][1] = o[n][2] = o[n][3] = 0.f;
-#pragma unroll
-  for (int r = 0; r < 2; ++r) {
-    const int qpos = qpos_r[r];
-    (void)qpos;
-    const int r0 = floormod_i(qpos, a.dilation);
-    hq0[r] = r0;
-  }
+    for (int n = 0; n < DV / 8; ++n) o[n][0] = o[n][1] = o[n][2] = o[n][3] = 0.f;
 
-  // This warpgroup's 64 rows of Q: rows 64·wg.. of each panel.
-  const T* Qw = Qs + (warp / 4) * 64 * 64;
-  // One K/V tile in shared memory. Only MASKED tiles (partial, or past Nk) test per element.
-  auto tile = [&](auto masked, const int kt, const int buf) {
-    constexpr bool MASKED = decltype(masked)::value;
-    const T* Kb = Ks + buf * (BK * D);
-    const T* Vb = Vs + buf * (BK * DV);
-    const int kbase = kt * BK;
-    (void)kbase;
-    float s[NT][4];
+    // This warpgroup's 64 rows of Q: rows 64·wg.. of each panel.
+    const T* Qw = Qs + (warp / 4) * 64 * 64;
+    // One K/V tile in shared memory. Only MASKED tiles (partial, or past Nk) test per element.
+    auto tile = [&](auto masked, const int kt, const int buf) {
+      constexpr bool MASKED = decltype(masked)::value;
+      const T* Kb = Ks + buf * (BK * D);
+      const T* Vb = Vs + buf * (BK * DV);
+      const int kbase = kt * BK;
+      (void)kbase;
+      float s[NT][4];
 #pragma unroll
-    for (int j = 0; j < NT; ++j) s[j][0] = s[j][1] = s[j][2] = s[j][3] = 0.f;
-    // S = Q·Kᵀ, both K-major: a k16 step is 32 bytes along a panel row, every 4th a new panel.
-    wg_fence();
+      for (int j = 0; j < NT; ++j) s[j][0] = s[j][1] = s[j][2] = s[j][3] = 0.f;
+      // S = Q·Kᵀ, both K-major: a k16 step is 32 bytes along a panel row, every 4th a new panel.
+      wg_fence();
 #pragma unroll
-    for (int ks = 0; ks < D / 16; ++ks)
-      wg_qk(s, desc128(Qw + (ks >> 2) * (BQ * 64) + (ks & 3) * 16, 16),
-            desc128(Kb + (ks >> 2) * (BK * 64) + (ks & 3) * 16, 16));
-    wg_commit();
-    wg_wait0();
-    acc_fence(s);
-#pragma unroll
-    for (int j = 0; j < NT; ++j) {
-#pragma unroll
-      for (int e = 0; e < 4; ++e) {
-        const int r = e >> 1, kk = j * 8 + t4 * 2 + (e & 1);
-        const int qpos = qpos_r[r];
-        (void)r; (void)kk; (void)qpos;
-        const int kpos = a.k_offset + kbase + kk;
-        const float x = s[j][e] * qscale;
-        const bool e0 = (qpos >= kpos) && (hq0[r] == hk0[kk]);
-        float y = x;
-        if constexpr (MASKED) { if (kbase + kk >= a.Nk) y = -INFINITY; }
-        /* predicate */
-        if constexpr (MASKED) { if (!(e0)) y = -INFINITY; }
-        (void)kpos;
-        s[j][e] = y;
-      }
-    }
-    // Online softmax (base 2) per row; a row is spread over the 4 lanes of a quad. A row with
-    // nothing allowed yet keeps m = -inf, and `base` keeps exp2 away from inf - inf.
-#pragma unroll
-    for (int r = 0; r < 2; ++r) {
-      float mx = m[r];
-#pragma unroll
-      for (int j = 0; j < NT; ++j) mx = fmaxf(mx, fmaxf(s[j][2 * r], s[j][2 * r + 1]));
-      mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
-      mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
-      const float base = mx == -INFINITY ? 0.f : mx;
-      const float alpha = exp2f(m[r] - base);
-      float sum = 0.f;
+      for (int ks = 0; ks < D / 16; ++ks)
+        wg_qk(s, desc128(Qw + (ks >> 2) * (BQ * 64) + (ks & 3) * 16, 16),
+              desc128(Kb + (ks >> 2) * (BK * 64) + (ks & 3) * 16, 16));
+      wg_commit();
+      wg_wait0();
+      acc_fence(s);
 #pragma unroll
       for (int j = 0; j < NT; ++j) {
-        s[j][2 * r] = exp2f(s[j][2 * r] - base);
-        s[j][2 * r + 1] = exp2f(s[j][2 * r + 1] - base);
-        sum += s[j][2 * r] + s[j][2 * r + 1];
-      }
-      m[r] = mx;
-      l[r] = l[r] * alpha + sum; // this lane's share; the quad is summed once, at the end
 #pragma unroll
-      for (int n = 0; n < DV / 8; ++n) {
-        o[n][2 * r] *= alpha;
-        o[n][2 * r + 1] *= alpha;
+        for (int e = 0; e < 4; ++e) {
+          const int r = e >> 1, kk = j * 8 + t4 * 2 + (e & 1);
+          const int qpos = qpos_r[r];
+          (void)r; (void)kk; (void)qpos;
+          const int kpos = a.k_offset + ru.key0 + ru.step * (kbase + kk);
+          const float x = s[j][e] * qscale;
+          const bool e0 = qpos >= kpos;
+          float y = x;
+          if constexpr (MASKED) { if (kbase + kk >= ru.nk) y = -INFINITY; }
+          /* predicate */
+          if constexpr (MASKED) { if (!(e0)) y = -INFINITY; }
+          (void)kpos;
+          s[j][e] = y;
+        }
       }
-    }
-    // O += P·V: n-tiles 2kv, 2kv+1 of S are the A fragment of k-step kv; V is MN-major, 16 keys
-    // a step (two 8-row groups), one dv panel per wgmma.
-    acc_fence(o);
-    wg_fence();
+      // Online softmax (base 2) per row; a row is spread over the 4 lanes of a quad. A row with
+      // nothing allowed yet keeps m = -inf, and `base` keeps exp2 away from inf - inf.
 #pragma unroll
-    for (int kv = 0; kv < BK / 16; ++kv) {
-      const unsigned pa[4] = {pack2(s[2 * kv][0], s[2 * kv][1]), pack2(s[2 * kv][2], s[2 * kv][3]),
-                              pack2(s[2 * kv + 1][0], s[2 * kv + 1][1]), pack2(s[2 * kv + 1][2], s[2 * kv + 1][3])};
-      wg_pv<0>(o, pa, desc128(Vb + kv * 16 * 64, 1024));
-      if constexpr (DV == 128) wg_pv<1>(o, pa, desc128(Vb + BK * 64 + kv * 16 * 64, 1024));
-    }
-    wg_commit();
-    wg_wait0();
-    acc_fence(o);
-  };
+      for (int r = 0; r < 2; ++r) {
+        float mx = m[r];
+#pragma unroll
+        for (int j = 0; j < NT; ++j) mx = fmaxf(mx, fmaxf(s[j][2 * r], s[j][2 * r + 1]));
+        mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
+        mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
+        const float base = mx == -INFINITY ? 0.f : mx;
+        const float alpha = exp2f(m[r] - base);
+        float sum = 0.f;
+#pragma unroll
+        for (int j = 0; j < NT; ++j) {
+          s[j][2 * r] = exp2f(s[j][2 * r] - base);
+          s[j][2 * r + 1] = exp2f(s[j][2 * r + 1] - base);
+          sum += s[j][2 * r] + s[j][2 * r + 1];
+        }
+        m[r] = mx;
+        l[r] = l[r] * alpha + sum; // this lane's share; the quad is summed once, at the end
+#pragma unroll
+        for (int n = 0; n < DV / 8; ++n) {
+          o[n][2 * r] *= alpha;
+          o[n][2 * r + 1] *= alpha;
+        }
+      }
+      // O += P·V: n-tiles 2kv, 2kv+1 of S are the A fragment of k-step kv; V is MN-major, 16 keys
+      // a step (two 8-row groups), one dv panel per wgmma.
+      acc_fence(o);
+      wg_fence();
+#pragma unroll
+      for (int kv = 0; kv < BK / 16; ++kv) {
+        const unsigned pa[4] = {pack2(s[2 * kv][0], s[2 * kv][1]), pack2(s[2 * kv][2], s[2 * kv][3]),
+                                pack2(s[2 * kv + 1][0], s[2 * kv + 1][1]), pack2(s[2 * kv + 1][2], s[2 * kv + 1][3])};
+        wg_pv<0>(o, pa, desc128(Vb + kv * 16 * 64, 1024));
+        if constexpr (DV == 128) wg_pv<1>(o, pa, desc128(Vb + BK * 64 + kv * 16 * 64, 1024));
+      }
+      wg_commit();
+      wg_wait0();
+      acc_fence(o);
+    };
 
-  auto classify = [&](const int kt, bool& full) -> bool {
-    const int k_lo = a.k_offset + kt * BK;
-    const int k_hi = a.k_offset + min((kt + 1) * BK, a.Nk) - 1;
-    const bool c0 = (floordiv_i(q_lo, a.dilation)) == (floordiv_i(q_hi, a.dilation));
-    const bool c1 = a.dilation > 0;
-    const int c2 = c1 ? 0 : ((a.dilation < 0) ? (add_i(a.dilation, 1)) : 0);
-    const int c3 = c0 ? (floormod_i(q_lo, a.dilation)) : c2;
-    const bool c4 = (floordiv_i(k_lo, a.dilation)) == (floordiv_i(k_hi, a.dilation));
-    const int c5 = c1 ? (sub_i(a.dilation, 1)) : 0;
-    const int c6 = c4 ? (floormod_i(k_hi, a.dilation)) : c5;
-    const int c7 = c4 ? (floormod_i(k_lo, a.dilation)) : c2;
-    const int c8 = c0 ? (floormod_i(q_hi, a.dilation)) : c5;
-    const bool c9 = (q_hi >= k_lo) && ((c3 <= c6) && (c7 <= c8));
-    const bool c10 = (q_lo < k_hi) || (!(((c3 == c8) && (c7 == c6)) && (c3 == c7)));
-    const bool can_true = c9;
-    const bool can_false = c10;
-    full = !can_false;
-    return can_true;
-  };
-  int first = nkt, last = -1;
-  for (int base = 0; base < nkt; base += 32) {
-    bool f = false;
-    const unsigned bits = __ballot_sync(0xffffffffu, base + lane < nkt && classify(base + lane, f));
-    if (bits) { first = base + __ffs(bits) - 1; break; }
-  }
-  for (int base = nkt - 1; base >= first; base -= 32) {
-    bool f = false;
-    const unsigned bits = __ballot_sync(0xffffffffu, base - lane >= first && classify(base - lane, f));
-    if (bits) { last = base - (__ffs(bits) - 1); break; }
-  }
-  auto next_tile = [&](int kt, bool& full) {
-    full = false;
-    for (kt = max(kt, first); kt <= last; ++kt)
-      if (classify(kt, full)) return kt; // empty tile: skipped, nothing loaded
-    return nkt;
-  };
-  auto load_kv = [&](const int kt, const int buf) {
-    load_panel<D, BK>(Ks + buf * (BK * D), kg + (size_t)kt * BK * D, a.Nk - kt * BK, tid);
-    load_panel<DV, BK>(Vs + buf * (BK * DV), vg + (size_t)kt * BK * DV, a.Nk - kt * BK, tid);
-  };
-  bool kt_full, nk_full;
-  int kt = next_tile(0, kt_full), buf = 0;
-  if (kt < nkt) load_kv(kt, 0);
-  cp_commit();
-  cp_wait<0>(); // Q and the first K/V tile
-  proxy_fence();
-  __syncthreads();
-  while (kt < nkt) {
-    const int nk = next_tile(kt + 1, nk_full);
-    if (nk < nkt) load_kv(nk, buf ^ 1); // the next tile streams in while this one computes
+    auto classify = [&](const int kt, bool& full) -> bool {
+      const int k_lo = a.k_offset + ru.key0 + ru.step * (kt * BK);
+      const int k_hi = a.k_offset + ru.key0 + ru.step * (min((kt + 1) * BK, ru.nk) - 1);
+      const bool c0 = q_hi >= k_lo;
+      const bool c1 = q_lo < k_hi;
+      const bool can_true = c0;
+      const bool can_false = c1;
+      full = !can_false;
+      return can_true;
+    };
+    int first = nkt, last = -1;
+    for (int base = 0; base < nkt; base += 32) {
+      bool f = false;
+      const unsigned bits = __ballot_sync(0xffffffffu, base + lane < nkt && classify(base + lane, f));
+      if (bits) { first = base + __ffs(bits) - 1; break; }
+    }
+    for (int base = nkt - 1; base >= first; base -= 32) {
+      bool f = false;
+      const unsigned bits = __ballot_sync(0xffffffffu, base - lane >= first && classify(base - lane, f));
+      if (bits) { last = base - (__ffs(bits) - 1); break; }
+    }
+    auto next_tile = [&](int kt, bool& full) {
+      full = false;
+      for (kt = max(kt, first); kt <= last; ++kt)
+        if (classify(kt, full)) return kt; // empty tile: skipped, nothing loaded
+      return nkt;
+    };
+    auto load_kv = [&](const int kt, const int buf) {
+      load_panel_strided<D, BK>(Ks + buf * (BK * D), kg + ((size_t)ru.key0 + (size_t)ru.step * kt * BK) * D, (size_t)ru.step * D, ru.nk - kt * BK, tid);
+      load_panel_strided<DV, BK>(Vs + buf * (BK * DV), vg + ((size_t)ru.key0 + (size_t)ru.step * kt * BK) * DV, (size_t)ru.step * DV, ru.nk - kt * BK, tid);
+    };
+    bool kt_full, nk_full;
+    int kt = next_tile(0, kt_full), buf = 0;
+    if (kt < nkt) load_kv(kt, 0);
     cp_commit();
-    cp_wait<1>();
+    cp_wait<0>(); // Q and the first K/V tile
     proxy_fence();
     __syncthreads();
-    for (int kk = tid; kk < BK; kk += THREADS) {
-      const int kpos = a.k_offset + kt * BK + kk;
-      const int kh0 = floormod_i(kpos, a.dilation);
-      hk0[kk] = kh0;
+    while (kt < nkt) {
+      const int nk = next_tile(kt + 1, nk_full);
+      if (nk < nkt) load_kv(nk, buf ^ 1); // the next tile streams in while this one computes
+      cp_commit();
+      cp_wait<1>();
+      proxy_fence();
+      __syncthreads();
+      const bool tail = (kt + 1) * BK > ru.nk;
+      if (tail || !kt_full) tile(Flag<true>{}, kt, buf);
+      else tile(Flag<false>{}, kt, buf); // full tile: no predicate
+      __syncthreads(); // every warp is done with `buf` before it is refilled
+      buf ^= 1;
+      kt = nk;
+      kt_full = nk_full;
     }
-    __syncthreads();
-    const bool tail = (kt + 1) * BK > a.Nk;
-    if (tail || !kt_full) tile(Flag<true>{}, kt, buf);
-    else tile(Flag<false>{}, kt, buf); // full tile: no predicate
-    __syncthreads(); // every warp is done with `buf` before it is refilled
-    buf ^= 1;
-    kt = nk;
-    kt_full = nk_full;
-  }
 
-  // out = o / l (0 for a row with no allowed key), lse = ln(sum exp) (-inf for such a row).
+    // out = o / l (0 for a row with no allowed key), lse = ln(sum exp) (-inf for such a row).
 #pragma unroll
-  for (int r = 0; r < 2; ++r) {
-    float sum = l[r];
-    sum += __shfl_xor_sync(0xffffffffu, sum, 1);
-    sum += __shfl_xor_sync(0xffffffffu, sum, 2);
-    const int i = row_r[r];
-    if (i >= a.Nq) continue;
-    const size_t row = (size_t)(b * a.H + h) * a.Nq + i;
-    const float inv = sum > 0.f ? 1.f / sum : 0.f;
-    T* orow = static_cast<T*>(a.out) + row * DV;
+    for (int r = 0; r < 2; ++r) {
+      float sum = l[r];
+      sum += __shfl_xor_sync(0xffffffffu, sum, 1);
+      sum += __shfl_xor_sync(0xffffffffu, sum, 2);
+      const int i = row_r[r];
+      if (i >= a.Nq) continue;
+      const size_t row = (size_t)(b * a.H + h) * a.Nq + i;
+      const float inv = sum > 0.f ? 1.f / sum : 0.f;
+      T* orow = static_cast<T*>(a.out) + row * DV;
 #pragma unroll
-    for (int n = 0; n < DV / 8; ++n)
-      *reinterpret_cast<unsigned*>(orow + n * 8 + t4 * 2) = pack2(o[n][2 * r] * inv, o[n][2 * r + 1] * inv);
-    if (a.lse != nullptr && t4 == 0) a.lse[row] = sum > 0.f ? (m[r] + log2f(sum)) * LN2 : -INFINITY;
+      for (int n = 0; n < DV / 8; ++n)
+        *reinterpret_cast<unsigned*>(orow + n * 8 + t4 * 2) = pack2(o[n][2 * r] * inv, o[n][2 * r + 1] * inv);
+      if (a.lse != nullptr && t4 == 0) a.lse[row] = sum > 0.f ? (m[r] + log2f(sum)) * LN2 : -INFINITY;
+    }
+    __syncthreads(); // shared memory is reused by the next unit
   }
 }
 } // namespace attnc_dilated
@@ -513,6 +525,308 @@ static int fail(int code, const char* fmt, ...) {
   return code;
 }
 static bool ptr_ok(const void* p, size_t align) { return p != NULL && (uintptr_t)p % align == 0; }
+} // namespace attnc_dilated
+
+namespace attnc_dilated {
+namespace dec {
+// ---- decode mode (split-KV + lse merge): codegen/cuda/decode.ts ----
+constexpr int MT = 4, GROUPS = 16, KPG = 2, TILE = GROUPS * KPG, THREADS = 8 * GROUPS;
+constexpr int VW = 8, CD = D / (8 * VW), CV = DV / (8 * VW);
+__device__ __forceinline__ int add_i(int a, int b) { return (int)((unsigned)a + (unsigned)b); }
+
+__device__ __forceinline__ int sub_i(int a, int b) { return (int)((unsigned)a - (unsigned)b); }
+
+__device__ __forceinline__ int floordiv_i(int a, int b) {
+  if (b == 0) return 0;
+  if (b == -1) return (int)(0u - (unsigned)a);
+  const int t = a / b;
+  return (t * b != a && ((a < 0) != (b < 0))) ? t - 1 : t;
+}
+
+__device__ __forceinline__ int floormod_i(int a, int b) {
+  if (b == 0 || b == -1) return 0;
+  const int r = a % b;
+  return (r != 0 && ((r < 0) != (b < 0))) ? r + b : r;
+}
+// Tile class of rows q_lo..q_hi x keys k_lo..k_hi (positions): 0 empty, 1 full, 2 partial.
+__device__ __forceinline__ int tile_class(const Args& a, int b, int h, int q_lo, int q_hi, int k_lo, int k_hi) {
+  const bool ct0 = (floordiv_i(q_lo, a.dilation)) == (floordiv_i(q_hi, a.dilation));
+  const bool ct1 = a.dilation > 0;
+  const int ct2 = ct1 ? 0 : ((a.dilation < 0) ? (add_i(a.dilation, 1)) : 0);
+  const bool ct3 = (floordiv_i(k_lo, a.dilation)) == (floordiv_i(k_hi, a.dilation));
+  const int ct4 = ct1 ? (sub_i(a.dilation, 1)) : 0;
+  const bool ct5 = (q_hi >= k_lo) && (((ct0 ? (floormod_i(q_lo, a.dilation)) : ct2) <= (ct3 ? (floormod_i(k_hi, a.dilation)) : ct4)) && ((ct3 ? (floormod_i(k_lo, a.dilation)) : ct2) <= (ct0 ? (floormod_i(q_hi, a.dilation)) : ct4)));
+  if (!(ct5)) return 0;
+  const bool cf0 = (floordiv_i(q_lo, a.dilation)) == (floordiv_i(q_hi, a.dilation));
+  const bool cf1 = a.dilation > 0;
+  const int cf2 = cf1 ? 0 : ((a.dilation < 0) ? (add_i(a.dilation, 1)) : 0);
+  const int cf3 = cf0 ? (floormod_i(q_lo, a.dilation)) : cf2;
+  const int cf4 = cf1 ? (sub_i(a.dilation, 1)) : 0;
+  const bool cf5 = (floordiv_i(k_lo, a.dilation)) == (floordiv_i(k_hi, a.dilation));
+  const int cf6 = cf5 ? (floormod_i(k_lo, a.dilation)) : cf2;
+  const bool cf7 = (q_lo < k_hi) || (!(((cf3 == (cf0 ? (floormod_i(q_hi, a.dilation)) : cf4)) && (cf6 == (cf5 ? (floormod_i(k_hi, a.dilation)) : cf4))) && (cf3 == cf6)));
+  return (cf7) ? 2 : 1;
+}
+__device__ __forceinline__ bool elem_mask(const Args& a, int b, int h, int qpos, int kpos) {
+  const bool m0 = (qpos >= kpos) && ((floormod_i(qpos, a.dilation)) == (floormod_i(kpos, a.dilation)));
+  return m0;
+}
+
+// Partial (acc[DV], m, l) of packed row r of a block (its lane groups combined).
+__device__ __forceinline__ size_t part_slot(const Args& a, int b, int hk, int rt, int row_tiles, int split, int n_splits, int r) {
+  return ((((size_t)b * a.Hkv + hk) * row_tiles + rt) * n_splits + split) * MT * (DV + 2) + (size_t)r * (DV + 2);
+}
+
+__global__ void __launch_bounds__(128) split_kernel(const Args a, float* __restrict__ part, int split_keys, int n_splits, int row_tiles) {
+  const int group = a.H / a.Hkv, packed = group * a.Nq;
+  const int split = blockIdx.x / row_tiles, rt = blockIdx.x % row_tiles;
+  const int hk = blockIdx.y, b = blockIdx.z;
+  const int lane = threadIdx.x & 7, g = threadIdx.x >> 3;
+  const T* __restrict__ qg = static_cast<const T*>(a.q);
+  const T* __restrict__ kg = static_cast<const T*>(a.k);
+  const T* __restrict__ vg = static_cast<const T*>(a.v);
+  [[maybe_unused]] int hr[MT], qp[MT];
+  bool rok[MT];
+  VecT<VW> qx[MT][CD]; // kept in storage type: half the registers of f32 at 16 bits
+#pragma unroll
+  for (int r = 0; r < MT; ++r) {
+    const int p = rt * MT + r;
+    rok[r] = p < packed;
+    const int pp = rok[r] ? p : 0;
+    const int row = pp % a.Nq;
+    hr[r] = hk * group + pp / a.Nq;
+    qp[r] = row + a.q_offset;
+    const T* qrow = qg + (((size_t)b * a.H + hr[r]) * a.Nq + row) * D;
+#pragma unroll
+    for (int c = 0; c < CD; ++c) {
+      qx[r][c] = *reinterpret_cast<const VecT<VW>*>(qrow + (lane + 8 * c) * VW);
+    }
+  }
+  float m[MT], l[MT], acc[MT][CV][VW];
+#pragma unroll
+  for (int r = 0; r < MT; ++r) {
+    m[r] = -INFINITY;
+    l[r] = 0.f;
+#pragma unroll
+    for (int c = 0; c < CV; ++c)
+#pragma unroll
+      for (int e = 0; e < VW; ++e) acc[r][c][e] = 0.f;
+  }
+  const int k_begin = split * split_keys, k_end = min(a.Nk, k_begin + split_keys);
+  const size_t kv0 = ((size_t)b * a.Hkv + hk) * a.Nk;
+  for (int t0 = k_begin; t0 < k_end; t0 += TILE) {
+    const int t1 = min(t0 + TILE, k_end);
+    int cls[MT];
+    bool any = false;
+#pragma unroll
+    for (int r = 0; r < MT; ++r) {
+      cls[r] = rok[r] ? tile_class(a, b, hr[r], qp[r], qp[r], t0 + a.k_offset, t1 - 1 + a.k_offset) : 0;
+      any |= cls[r] != 0;
+    }
+    if (!any) continue; // the same for every thread of the block: no K/V read
+    float sc[KPG][MT];
+    // V rows are requested with the K rows (one memory round trip per tile, not two).
+    VecT<VW> vx[KPG][CV];
+#pragma unroll
+    for (int i = 0; i < KPG; ++i) {
+      const int kj = t0 + g + GROUPS * i;
+#pragma unroll
+      for (int c = 0; c < CV; ++c)
+        vx[i][c] = kj < t1 ? *reinterpret_cast<const VecT<VW>*>(vg + (kv0 + kj) * DV + (lane + 8 * c) * VW) : VecT<VW>::zero();
+    }
+#pragma unroll
+    for (int i = 0; i < KPG; ++i) {
+      const int kj = t0 + g + GROUPS * i;
+      const bool valid = kj < t1;
+      VecT<VW> kx[CD];
+#pragma unroll
+      for (int c = 0; c < CD; ++c)
+        kx[c] = valid ? *reinterpret_cast<const VecT<VW>*>(kg + (kv0 + kj) * D + (lane + 8 * c) * VW) : VecT<VW>::zero();
+      [[maybe_unused]] const int kpos = kj + a.k_offset;
+#pragma unroll
+      for (int r = 0; r < MT; ++r) {
+        float dot = 0.f;
+#pragma unroll
+        for (int c = 0; c < CD; ++c)
+#pragma unroll
+          for (int e = 0; e < VW; ++e) dot = fmaf(to_f32(qx[r][c].v[e]), to_f32(kx[c].v[e]), dot);
+        dot += __shfl_xor_sync(0xffffffffu, dot, 1);
+        dot += __shfl_xor_sync(0xffffffffu, dot, 2);
+        dot += __shfl_xor_sync(0xffffffffu, dot, 4);
+        const float x = a.scale * dot;
+        const bool ok = valid && cls[r] != 0 && (cls[r] == 1 || elem_mask(a, b, hr[r], qp[r], kpos));
+        sc[i][r] = ok ? x * LOG2E : -INFINITY;
+      }
+    }
+#pragma unroll
+    for (int r = 0; r < MT; ++r) {
+      float mt = sc[0][r];
+#pragma unroll
+      for (int i = 1; i < KPG; ++i) mt = fmaxf(mt, sc[i][r]);
+      if (mt > -INFINITY) {
+        const float mn = fmaxf(m[r], mt), corr = exp2f(m[r] - mn);
+        l[r] *= corr;
+#pragma unroll
+        for (int c = 0; c < CV; ++c)
+#pragma unroll
+          for (int e = 0; e < VW; ++e) acc[r][c][e] *= corr;
+        m[r] = mn;
+      }
+    }
+#pragma unroll
+    for (int i = 0; i < KPG; ++i) {
+#pragma unroll
+      for (int r = 0; r < MT; ++r) {
+        const float p = sc[i][r] > -INFINITY ? exp2f(sc[i][r] - m[r]) : 0.f;
+        l[r] += p;
+#pragma unroll
+        for (int c = 0; c < CV; ++c)
+#pragma unroll
+          for (int e = 0; e < VW; ++e) acc[r][c][e] = fmaf(p, to_f32(vx[i][c].v[e]), acc[r][c][e]);
+      }
+    }
+  }
+  // Combine the 16 groups in shared memory: one partial per row and block.
+  __shared__ float sm_m[GROUPS][MT], sm_max[MT], sm_l[MT], sm_acc[MT][DV];
+  for (int i = threadIdx.x; i < MT * DV; i += THREADS) sm_acc[i / DV][i % DV] = 0.f;
+  if (threadIdx.x < MT) sm_l[threadIdx.x] = 0.f;
+  if (lane == 0)
+#pragma unroll
+    for (int r = 0; r < MT; ++r) sm_m[g][r] = l[r] > 0.f ? m[r] : -INFINITY;
+  __syncthreads();
+#pragma unroll
+  for (int r = 0; r < MT; ++r) {
+    float M = -INFINITY;
+#pragma unroll
+    for (int j = 0; j < GROUPS; ++j) M = fmaxf(M, sm_m[j][r]);
+    if (l[r] > 0.f) {
+      const float f = exp2f(m[r] - M);
+#pragma unroll
+      for (int c = 0; c < CV; ++c)
+#pragma unroll
+        for (int e = 0; e < VW; ++e) atomicAdd(&sm_acc[r][(lane + 8 * c) * VW + e], acc[r][c][e] * f);
+      if (lane == 0) atomicAdd(&sm_l[r], l[r] * f);
+    }
+    if (threadIdx.x == 0) sm_max[r] = M;
+  }
+  __syncthreads();
+  for (int i = threadIdx.x; i < MT * (DV + 2); i += THREADS) {
+    const int r = i / (DV + 2), c = i % (DV + 2);
+    if (!rok[r]) continue;
+    float* dst = part + part_slot(a, b, hk, rt, row_tiles, split, n_splits, r);
+    dst[c] = c < DV ? sm_acc[r][c] : c == DV ? sm_max[r] : sm_l[r];
+  }
+}
+
+// One block per (query row, head, batch): M = max m_i over partials with l_i > 0,
+// L = sum l_i 2^(m_i - M), out = sum acc_i 2^(m_i - M) / L, lse = (M + log2 L) ln 2.
+__global__ void __launch_bounds__(128) merge_kernel(const Args a, const float* __restrict__ part, int n_splits, int row_tiles) {
+  const int row = blockIdx.x, h = blockIdx.y, b = blockIdx.z;
+  const int group = a.H / a.Hkv, hk = h / group, p = (h % group) * a.Nq + row;
+  const int rt = p / MT, r = p % MT, n = n_splits;
+  const float* base = part + part_slot(a, b, hk, rt, row_tiles, 0, n_splits, r);
+  const size_t stride = (size_t)MT * (DV + 2); // between consecutive splits
+  // Block-wide max and sum over the splits, then each split's weight 2^(m_j - M) in shared memory.
+  extern __shared__ float w[]; // n_splits weights
+  __shared__ float red[4];
+  const int warp = threadIdx.x >> 5, ln = threadIdx.x & 31;
+  float M = -INFINITY;
+  for (int j = threadIdx.x; j < n; j += THREADS)
+    if (base[j * stride + DV + 1] > 0.f) M = fmaxf(M, base[j * stride + DV]);
+  for (int off = 16; off > 0; off >>= 1) M = fmaxf(M, __shfl_xor_sync(0xffffffffu, M, off));
+  if (ln == 0) red[warp] = M;
+  __syncthreads();
+  M = fmaxf(fmaxf(red[0], red[1]), fmaxf(red[2], red[3]));
+  __syncthreads();
+  float L = 0.f;
+  for (int j = threadIdx.x; j < n; j += THREADS) {
+    const float lj = base[j * stride + DV + 1];
+    const float wj = lj > 0.f ? exp2f(base[j * stride + DV] - M) : 0.f;
+    w[j] = wj;
+    L += lj * wj;
+  }
+  for (int off = 16; off > 0; off >>= 1) L += __shfl_xor_sync(0xffffffffu, L, off);
+  if (ln == 0) red[warp] = L;
+  __syncthreads();
+  L = red[0] + red[1] + red[2] + red[3];
+  const float inv = L > 0.f ? 1.f / L : 0.f;
+  T* og = static_cast<T*>(a.out) + (((size_t)b * a.H + h) * a.Nq + row) * DV;
+  for (int d = threadIdx.x; d < DV; d += THREADS) {
+    float o = 0.f; // every split wrote its acc (0 where l = 0)
+#pragma unroll 8
+    for (int j = 0; j < n; ++j) o = fmaf(w[j], base[j * stride + d], o);
+    og[d] = from_f32(o * inv);
+  }
+  if (threadIdx.x == 0 && a.lse != NULL)
+    a.lse[((size_t)b * a.H + h) * a.Nq + row] = L > 0.f ? (M + log2f(L)) * LN2 : -INFINITY;
+}
+} // namespace dec
+} // namespace attnc_dilated
+// ---- decode: host side ----
+namespace attnc_dilated {
+namespace dec {
+// Host: whether this launch takes decode mode (env ATTNC_DECODE=0 never, =1 always).
+static bool wanted(const Args& a) {
+  static const int env = [] {
+    const char* e = getenv("ATTNC_DECODE");
+    return e == NULL ? -1 : (e[0] == '0' ? 0 : 1);
+  }();
+  if (env == 0 || a.Nq < 1 || a.Nk < 1) return false;
+  const size_t align = VW * sizeof(T);
+  if (!ptr_ok(a.q, align) || !ptr_ok(a.k, align) || !ptr_ok(a.v, align)) return false;
+  return env == 1 || (a.Nq <= 16 && a.Nk >= 1024);
+}
+
+static int launch(const Args& a, cudaStream_t stream) {
+  static int sms = 0;
+  if (sms == 0) {
+    int dev = 0;
+    if (cudaGetDevice(&dev) != cudaSuccess || cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev) != cudaSuccess) sms = 132;
+  }
+  const int packed = (a.H / a.Hkv) * a.Nq, row_tiles = (packed + MT - 1) / MT;
+  const long long base = (long long)a.Hkv * a.B * row_tiles;
+  const int tiles = (a.Nk + TILE - 1) / TILE;
+  // About eight blocks per SM in all; each split a whole number of tiles.
+  long long want = (8LL * sms + base - 1) / base;
+  want = want < 1 ? 1 : (want > tiles ? tiles : want);
+  const int split_keys = (int)((tiles + want - 1) / want) * TILE;
+  const int n_splits = (a.Nk + split_keys - 1) / split_keys;
+  if ((long long)n_splits * row_tiles > 2147483647LL || a.Hkv > 65535)
+    return fail(ATTNC_ERR_ARGS, "decode grid too large (splits %d x row tiles %d)", n_splits, row_tiles);
+  const size_t bytes = (size_t)base * n_splits * MT * (DV + 2) * sizeof(float);
+  // Scratch comes from a pool of our own (never the device default pool, which belongs to the
+  // host application): stream-ordered, and kept between launches up to 64 MiB.
+  static cudaMemPool_t pools[64] = {}; // one per device of the process
+  int dev = 0;
+  cudaError_t pe = cudaGetDevice(&dev);
+  if (pe == cudaSuccess && (dev < 0 || dev >= 64)) return fail(ATTNC_ERR_CUDA, "decode: device %d beyond 64", dev);
+  if (pe == cudaSuccess && pools[dev] == NULL) {
+    cudaMemPoolProps props = {};
+    props.allocType = cudaMemAllocationTypePinned;
+    props.location.type = cudaMemLocationTypeDevice;
+    props.location.id = dev;
+    pe = cudaMemPoolCreate(&pools[dev], &props);
+    if (pe != cudaSuccess) pools[dev] = NULL;
+    uint64_t keep = 64ull << 20;
+    if (pe == cudaSuccess) pe = cudaMemPoolSetAttribute(pools[dev], cudaMemPoolAttrReleaseThreshold, &keep);
+  }
+  if (pe != cudaSuccess) return fail(ATTNC_ERR_CUDA, "decode scratch pool: %s", cudaGetErrorString(pe));
+  cudaMemPool_t pool = pools[dev];
+  float* part = NULL;
+  cudaError_t e = cudaMallocFromPoolAsync(reinterpret_cast<void**>(&part), bytes, pool, stream);
+  if (e != cudaSuccess) return fail(ATTNC_ERR_CUDA, "decode scratch of %zu bytes: %s", bytes, cudaGetErrorString(e));
+  split_kernel<<<dim3(n_splits * row_tiles, a.Hkv, a.B), 128, 0, stream>>>(a, part, split_keys, n_splits, row_tiles);
+  e = cudaGetLastError();
+  if (e == cudaSuccess) {
+    merge_kernel<<<dim3(a.Nq, a.H, a.B), 128, n_splits * sizeof(float), stream>>>(a, part, n_splits, row_tiles);
+    e = cudaGetLastError();
+  }
+  const cudaError_t f = cudaFreeAsync(part, stream);
+  if (e != cudaSuccess) return fail(ATTNC_ERR_CUDA, "decode attention: %s", cudaGetErrorString(e));
+  if (f != cudaSuccess) return fail(ATTNC_ERR_CUDA, "decode scratch free: %s", cudaGetErrorString(f));
+  return ATTNC_OK;
+}
+} // namespace dec
 } // namespace attnc_dilated
 
 extern "C" const char* attnc_dilated_last_error(void) { return attnc_dilated::last_error; }
@@ -539,6 +853,7 @@ extern "C" int attnc_dilated_launch(const AttncArgs_dilated* args, cudaStream_t 
   if (a.Nq == 0) return ATTNC_OK;
   if (!ptr_ok(a.q, 16) || !ptr_ok(a.out, 16) || (a.Nk > 0 && (!ptr_ok(a.k, 16) || !ptr_ok(a.v, 16))))
     return fail(ATTNC_ERR_ARGS, "q, k, v and out must be non-NULL and 16-byte aligned");
+  if (attnc_dilated::dec::wanted(a)) return attnc_dilated::dec::launch(a, stream);
   // log2(e) folds into the q scale: scores come out in base 2 for exp2f.
   const float qscale = a.scale * attnc_dilated::LOG2E;
   const size_t smem = 82944;

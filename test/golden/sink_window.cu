@@ -1,9 +1,9 @@
 // attnc kernel "sink_window" for CUDA (sm_90a). Generated code: do not edit.
-// source f7d494f42fe6fcb0, schedule 0f4cfeb9697f1888
+// source f7d494f42fe6fcb0, schedule b669b8b0987aae8d
 //   score: score
 //   mask:  (and (ge q k) (or (lt (sub q k) $window) (lt k $sinks)))
-// schedule: blockQ=128 blockK=128 threads=256 D=64 Dv=64 bf16 summaryBlock=16 engine=wgmma stages=2
-// mapping: core=wgmma instruction=wgmma.mma_async.m64nNk16.bf16 warpgroups=2 rowsPerWarpgroup=64 stages=2 swizzle=128B (64-wide panels) globalVectorElems=8
+// schedule: blockQ=128 blockK=128 threads=384 D=64 Dv=64 bf16 summaryBlock=16 engine=wgmma-ws stages=2
+// mapping: core=wgmma-ws instruction=wgmma.mma_async.m64nNk16.bf16 consumerWarpgroups=2 producerWarpgroups=1 rowsPerWarpgroup=64 stages=2 overlap=none pingpong=none loads=TMA (cp.async.bulk.tensor.3d) on mbarriers; the launcher builds the q/k/v tensor maps registers=setmaxnreg 40/232 swizzle=128B (64-wide panels) globalVectorElems=8
 // tiles:
 //   dynamic, per (q-tile, k-tile), from inclusive position bounds q_lo..q_hi, k_lo..k_hi:
 //     empty (skipped, nothing loaded) unless canBeTrue = (and (ge q_hi k_lo) (or (lt (sub q_lo k_hi) $window) (lt k_lo $sinks)))
@@ -110,10 +110,11 @@ struct Flag {
 
 __device__ __forceinline__ int sub_i(int a, int b) { return (int)((unsigned)a - (unsigned)b); }
 
-constexpr int BQ = 128, BK = 128, WARPS = 8, THREADS = WARPS * 32;
+constexpr int BQ = 128, BK = 128, STAGES = 2;
+constexpr int CWARPS = 8, CTHREADS = CWARPS * 32, THREADS = CTHREADS + 128;
 constexpr int NT = BK / 8; // key n-tiles of a warp's score block
-static_assert(BQ == 16 * WARPS && BQ % 64 == 0 && BK % 16 == 0, "wgmma tiling");
-static_assert((D == 64 || D == 128) && (DV == 64 || DV == 128), "wgmma head dims");
+static_assert(BQ == 16 * CWARPS && BQ % 64 == 0 && BK % 16 == 0 && BK <= 256, "wgmma-ws tiling");
+static_assert((D == 64 || D == 128) && (DV == 64 || DV == 128), "wgmma-ws head dims");
 
 // Element offset of (row, col) in a [rows][W] 16-bit tile whose 16-byte chunks are XOR-swizzled
 // by row % 8 (col a multiple of 8): the 8 rows an ldmatrix phase reads, and the chunks a
@@ -279,117 +280,140 @@ __device__ __forceinline__ void wg_pv(float (&d)[8][4], const unsigned (&a)[4], 
 #endif
 }
 
-extern "C" __global__ void __launch_bounds__(THREADS, 1) attnc_sink_window_attention(const Args a, const float qscale) {
+// A CUtensorMap (cuda.h), by layout: 128 opaque bytes, 128-byte aligned.
+struct alignas(128) TmaMap {
+  unsigned long long w[16];
+};
+
+// Rows [c1, c1 + box rows) of a 64-column panel at column c0 of slice c2 → dst, 128B-swizzled
+// (the hardware's pattern is pswz's); rows past the tensor's end arrive as zeros. Completes on
+// `bar` as transaction bytes (the whole box, zero-filled rows included).
+__device__ __forceinline__ void tma_load(T* dst, const TmaMap& map, int c0, int c1, int c2, uint64_t* bar) {
+  asm volatile(
+      "cp.async.bulk.tensor.3d.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1, {%2, %3, %4}], [%5];\n"
+      ::"r"(smem_addr(dst)), "l"(reinterpret_cast<uint64_t>(&map)), "r"(c0), "r"(c1), "r"(c2), "r"(smem_addr(bar))
+      : "memory");
+}
+
+// A [ROWS][W] tile as W/64 panels of [ROWS][64] (the layout desc128 addresses).
+template <int W, int ROWS>
+__device__ __forceinline__ void tma_panels(T* dst, const TmaMap& map, int row, int slice, uint64_t* bar) {
+#pragma unroll
+  for (int p = 0; p < W / 64; ++p) tma_load(dst + p * (ROWS * 64), map, p * 64, row, slice, bar);
+}
+
+__device__ __forceinline__ void mbar_init(uint64_t* bar, unsigned count) {
+  asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;\n" ::"r"(smem_addr(bar)), "r"(count) : "memory");
+}
+// The producer arrives once per stage and announces the bytes its copies will complete.
+__device__ __forceinline__ void mbar_expect_tx(uint64_t* bar, unsigned bytes) {
+  asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;\n" ::"r"(smem_addr(bar)), "r"(bytes)
+               : "memory");
+}
+__device__ __forceinline__ void mbar_arrive(uint64_t* bar) {
+  asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];\n" ::"r"(smem_addr(bar)) : "memory");
+}
+// Waits until the barrier's phase of this parity has completed. The spin stays inside one asm
+// block: a C++ loop around try_wait (e.g. with a timeout) kept ptxas from giving the consumers
+// the registers setmaxnreg grants them (measured: 412 bytes of spills at 168 registers).
+__device__ __forceinline__ void mbar_wait(uint64_t* bar, unsigned parity) {
+  asm volatile(
+      "{\n.reg .pred p;\nWAIT_%=:\nmbarrier.try_wait.parity.shared::cta.b64 p, [%0], %1;\n@!p bra WAIT_%=;\n}\n"
+      ::"r"(smem_addr(bar)), "r"(parity)
+      : "memory");
+}
+// Waits until at most N committed wgmma groups of this warpgroup are still running.
+template <int N>
+__device__ __forceinline__ void wg_wait() {
+#if ATTNC_SM90A
+  asm volatile("wgmma.wait_group.sync.aligned %0;\n" ::"n"(N) : "memory");
+#endif
+}
+// Barrier 1 among the consumer threads alone (0 is __syncthreads, which the producer has left).
+__device__ __forceinline__ void consumer_sync() { asm volatile("bar.sync 1, %0;\n" ::"n"(CTHREADS) : "memory"); }
+
+// Register reallocation between warpgroups (sm_90a; every warp of a warpgroup runs the same one).
+template <int N>
+__device__ __forceinline__ void regs_dec() {
+#if ATTNC_SM90A
+  asm volatile("setmaxnreg.dec.sync.aligned.u32 %0;\n" ::"n"(N));
+#endif
+}
+template <int N>
+__device__ __forceinline__ void regs_inc() {
+#if ATTNC_SM90A
+  asm volatile("setmaxnreg.inc.sync.aligned.u32 %0;\n" ::"n"(N));
+#endif
+}
+
+// cuTensorMapEncodeTiled by its C ABI (cuda.h enums are ints); CUresult 0 is success.
+typedef int (*EncodeTiledFn)(TmaMap*, int, unsigned, void*, const unsigned long long*, const unsigned long long*,
+                             const unsigned*, const unsigned*, int, int, int, int);
+
+static int encode_panels(EncodeTiledFn fn, TmaMap* map, const void* base, int width, int rows, int slices,
+                         int box_rows) {
+  const unsigned long long dims[3] = {(unsigned long long)width, (unsigned long long)rows, (unsigned long long)slices};
+  const unsigned long long strides[2] = {(unsigned long long)width * sizeof(T),
+                                         (unsigned long long)rows * width * sizeof(T)};
+  const unsigned box[3] = {64u, (unsigned)box_rows, 1u};
+  const unsigned elem_strides[3] = {1u, 1u, 1u};
+  return fn(map, 9, 3, const_cast<void*>(base), dims, strides, box, elem_strides, 0,
+            3 /* 128B swizzle */, 3 /* L2 256B promotion */, 0 /* zero fill */);
+}
+
+// maps[0..2] = Q, K, V. With Nk = 0 no K/V tile is ever loaded, so their maps stay zero.
+static const char* make_tma_maps(const Args& a, TmaMap* maps) {
+  static EncodeTiledFn encode = nullptr;
+  if (encode == nullptr) {
+    void* fn = nullptr;
+    cudaDriverEntryPointQueryResult found;
+    const cudaError_t e = cudaGetDriverEntryPointByVersion("cuTensorMapEncodeTiled", &fn, 12000, cudaEnableDefault, &found);
+    if (e != cudaSuccess || found != cudaDriverEntryPointSuccess || fn == nullptr)
+      return "the driver has no cuTensorMapEncodeTiled (TMA needs CUDA 12 and sm_90)";
+    encode = reinterpret_cast<EncodeTiledFn>(fn);
+  }
+  memset(maps, 0, 3 * sizeof(TmaMap));
+  if (encode_panels(encode, &maps[0], a.q, D, a.Nq, a.B * a.H, BQ) != 0) return "cannot describe q to the TMA unit";
+  if (a.Nk == 0) return nullptr;
+  if (encode_panels(encode, &maps[1], a.k, D, a.Nk, a.B * a.Hkv, BK) != 0) return "cannot describe k to the TMA unit";
+  if (encode_panels(encode, &maps[2], a.v, DV, a.Nk, a.B * a.Hkv, BK) != 0) return "cannot describe v to the TMA unit";
+  return nullptr;
+}
+
+extern "C" __global__ void __launch_bounds__(THREADS, 1) attnc_sink_window_attention(const Args a, const float qscale,
+    const __grid_constant__ TmaMap tmq, const __grid_constant__ TmaMap tmk, const __grid_constant__ TmaMap tmv) {
 #if !ATTNC_SM90A
   __trap(); // the compute_90 PTX image: no wgmma there
 #endif
   extern __shared__ __align__(1024) unsigned char smem_raw[];
-  // wgmma swizzles by address bits: every tile starts on a 1024-byte boundary.
+  // TMA writes and wgmma reads 128B-swizzled tiles: each starts on a 1024-byte boundary.
   T* Qs = reinterpret_cast<T*>(smem_raw + ((1024u - (smem_addr(smem_raw) & 1023u)) & 1023u));
-  T* Ks = Qs + BQ * D;                  // [2][BK][D], 64-wide panels
-  T* Vs = Ks + 2 * BK * D; // [2][BK][DV], 64-wide panels
+  T* Ks = Qs + BQ * D;              // [STAGES][BK][D], 64-wide panels
+  T* Vs = Ks + STAGES * BK * D;     // [STAGES][BK][DV], 64-wide panels
+  uint64_t* full_bar = reinterpret_cast<uint64_t*>(Vs + STAGES * BK * DV); // tile landed
+  uint64_t* empty_bar = full_bar + STAGES; // every consumer warp is done with the buffer
+  uint64_t* qbar = empty_bar + STAGES;
   const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32, g = lane / 4, t4 = lane % 4;
   const int h = blockIdx.y, b = blockIdx.z, hkv = h / (a.H / a.Hkv);
   // Last q-tile first: under causal-like masks it has the most tiles, so the long blocks start
   // early and the short ones fill the tail of the grid.
   const int q0 = (gridDim.x - 1 - blockIdx.x) * BQ;
-  const T* kg = static_cast<const T*>(a.k) + (size_t)(b * a.Hkv + hkv) * a.Nk * D;
-  const T* vg = static_cast<const T*>(a.v) + (size_t)(b * a.Hkv + hkv) * a.Nk * DV;
   const int nkt = (a.Nk + BK - 1) / BK;
-  (void)kg; (void)vg; (void)b; (void)h; (void)g; (void)nkt;
+  (void)Qs; (void)Ks; (void)Vs; (void)lane; (void)g; (void)t4; (void)hkv; (void)nkt; (void)tmq; (void)tmk; (void)tmv;
   const int q_lo = a.q_offset + q0;
   const int q_hi = a.q_offset + min(q0 + BQ, a.Nq) - 1;
-  load_panel<D, BQ>(Qs, static_cast<const T*>(a.q) + ((size_t)(b * a.H + h) * a.Nq + q0) * D, a.Nq - q0, tid);
-
-  // This lane's rows: g and g + 8 of the warp's 16. Accumulators o[n] cover dv 8n..8n+7.
-  const int row_r[2] = {q0 + warp * 16 + g, q0 + warp * 16 + g + 8};
-  const int qpos_r[2] = {row_r[0] + a.q_offset, row_r[1] + a.q_offset};
-  (void)qpos_r;
-  float o[DV / 8][4], m[2] = {-INFINITY, -INFINITY}, l[2] = {0.f, 0.f};
+  if (tid == 0) {
 #pragma unroll
-  for (int n = 0; n < DV / 8; ++n) o[n][0] = o[n][1] = o[n][2] = o[n][3] = 0.f;
-
-  // This warpgroup's 64 rows of Q: rows 64·wg.. of each panel.
-  const T* Qw = Qs + (warp / 4) * 64 * 64;
-  // One K/V tile in shared memory. Only MASKED tiles (partial, or past Nk) test per element.
-  auto tile = [&](auto masked, const int kt, const int buf) {
-    constexpr bool MASKED = decltype(masked)::value;
-    const T* Kb = Ks + buf * (BK * D);
-    const T* Vb = Vs + buf * (BK * DV);
-    const int kbase = kt * BK;
-    (void)kbase;
-    float s[NT][4];
-#pragma unroll
-    for (int j = 0; j < NT; ++j) s[j][0] = s[j][1] = s[j][2] = s[j][3] = 0.f;
-    // S = Q·Kᵀ, both K-major: a k16 step is 32 bytes along a panel row, every 4th a new panel.
-    wg_fence();
-#pragma unroll
-    for (int ks = 0; ks < D / 16; ++ks)
-      wg_qk(s, desc128(Qw + (ks >> 2) * (BQ * 64) + (ks & 3) * 16, 16),
-            desc128(Kb + (ks >> 2) * (BK * 64) + (ks & 3) * 16, 16));
-    wg_commit();
-    wg_wait0();
-    acc_fence(s);
-#pragma unroll
-    for (int j = 0; j < NT; ++j) {
-#pragma unroll
-      for (int e = 0; e < 4; ++e) {
-        const int r = e >> 1, kk = j * 8 + t4 * 2 + (e & 1);
-        const int qpos = qpos_r[r];
-        (void)r; (void)kk; (void)qpos;
-        const int kpos = a.k_offset + kbase + kk;
-        const float x = s[j][e] * qscale;
-        const bool e0 = (qpos >= kpos) && (((sub_i(qpos, kpos)) < a.window) || (kpos < a.sinks));
-        float y = x;
-        if constexpr (MASKED) { if (kbase + kk >= a.Nk) y = -INFINITY; }
-        /* predicate */
-        if constexpr (MASKED) { if (!(e0)) y = -INFINITY; }
-        (void)kpos;
-        s[j][e] = y;
-      }
+    for (int i = 0; i < STAGES; ++i) {
+      mbar_init(&full_bar[i], 1);
+      mbar_init(&empty_bar[i], CWARPS);
     }
-    // Online softmax (base 2) per row; a row is spread over the 4 lanes of a quad. A row with
-    // nothing allowed yet keeps m = -inf, and `base` keeps exp2 away from inf - inf.
-#pragma unroll
-    for (int r = 0; r < 2; ++r) {
-      float mx = m[r];
-#pragma unroll
-      for (int j = 0; j < NT; ++j) mx = fmaxf(mx, fmaxf(s[j][2 * r], s[j][2 * r + 1]));
-      mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
-      mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
-      const float base = mx == -INFINITY ? 0.f : mx;
-      const float alpha = exp2f(m[r] - base);
-      float sum = 0.f;
-#pragma unroll
-      for (int j = 0; j < NT; ++j) {
-        s[j][2 * r] = exp2f(s[j][2 * r] - base);
-        s[j][2 * r + 1] = exp2f(s[j][2 * r + 1] - base);
-        sum += s[j][2 * r] + s[j][2 * r + 1];
-      }
-      m[r] = mx;
-      l[r] = l[r] * alpha + sum; // this lane's share; the quad is summed once, at the end
-#pragma unroll
-      for (int n = 0; n < DV / 8; ++n) {
-        o[n][2 * r] *= alpha;
-        o[n][2 * r + 1] *= alpha;
-      }
-    }
-    // O += P·V: n-tiles 2kv, 2kv+1 of S are the A fragment of k-step kv; V is MN-major, 16 keys
-    // a step (two 8-row groups), one dv panel per wgmma.
-    acc_fence(o);
-    wg_fence();
-#pragma unroll
-    for (int kv = 0; kv < BK / 16; ++kv) {
-      const unsigned pa[4] = {pack2(s[2 * kv][0], s[2 * kv][1]), pack2(s[2 * kv][2], s[2 * kv][3]),
-                              pack2(s[2 * kv + 1][0], s[2 * kv + 1][1]), pack2(s[2 * kv + 1][2], s[2 * kv + 1][3])};
-      wg_pv<0>(o, pa, desc128(Vb + kv * 16 * 64, 1024));
-      if constexpr (DV == 128) wg_pv<1>(o, pa, desc128(Vb + BK * 64 + kv * 16 * 64, 1024));
-    }
-    wg_commit();
-    wg_wait0();
-    acc_fence(o);
-  };
-
+    mbar_init(qbar, 1);
+    // Visible to the other threads (the barrier below) and to the TMA unit (async proxy).
+    asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
+    proxy_fence();
+  }
+  __syncthreads(); // the last CTA-wide barrier: the roles part here
   auto classify = [&](const int kt, bool& full) -> bool {
     const int k_lo = a.k_offset + kt * BK;
     const int k_hi = a.k_offset + min((kt + 1) * BK, a.Nk) - 1;
@@ -417,48 +441,158 @@ extern "C" __global__ void __launch_bounds__(THREADS, 1) attnc_sink_window_atten
       if (classify(kt, full)) return kt; // empty tile: skipped, nothing loaded
     return nkt;
   };
-  auto load_kv = [&](const int kt, const int buf) {
-    load_panel<D, BK>(Ks + buf * (BK * D), kg + (size_t)kt * BK * D, a.Nk - kt * BK, tid);
-    load_panel<DV, BK>(Vs + buf * (BK * DV), vg + (size_t)kt * BK * DV, a.Nk - kt * BK, tid);
-  };
-  bool kt_full, nk_full;
-  int kt = next_tile(0, kt_full), buf = 0;
-  if (kt < nkt) load_kv(kt, 0);
-  cp_commit();
-  cp_wait<0>(); // Q and the first K/V tile
-  proxy_fence();
-  __syncthreads();
-  while (kt < nkt) {
-    const int nk = next_tile(kt + 1, nk_full);
-    if (nk < nkt) load_kv(nk, buf ^ 1); // the next tile streams in while this one computes
-    cp_commit();
-    cp_wait<1>();
-    proxy_fence();
-    __syncthreads();
-    const bool tail = (kt + 1) * BK > a.Nk;
-    if (tail || !kt_full) tile(Flag<true>{}, kt, buf);
-    else tile(Flag<false>{}, kt, buf); // full tile: no predicate
-    __syncthreads(); // every warp is done with `buf` before it is refilled
-    buf ^= 1;
-    kt = nk;
-    kt_full = nk_full;
-  }
-
-  // out = o / l (0 for a row with no allowed key), lse = ln(sum exp) (-inf for such a row).
+  if (warp >= CWARPS) {
+    regs_dec<40>();
+    if (warp == CWARPS) {
+      int st = 0;
+      bool wrapped = false; // past the first lap: a buffer is free once its `empty` phase completes
+      unsigned ph = 0;
+      if (lane == 0) {
+        mbar_expect_tx(qbar, BQ * D * (int)sizeof(T));
+        tma_panels<D, BQ>(Qs, tmq, q0, b * a.H + h, qbar);
+      }
+      bool kt_full;
+      for (int kt = next_tile(0, kt_full); kt < nkt; kt = next_tile(kt + 1, kt_full)) {
+        if (wrapped) mbar_wait(&empty_bar[st], ph ^ 1u);
+        if (lane == 0) {
+          mbar_expect_tx(&full_bar[st], BK * (D + DV) * (int)sizeof(T));
+          tma_panels<D, BK>(Ks + st * (BK * D), tmk, kt * BK, b * a.Hkv + hkv, &full_bar[st]);
+          tma_panels<DV, BK>(Vs + st * (BK * DV), tmv, kt * BK, b * a.Hkv + hkv, &full_bar[st]);
+        }
+        __syncwarp();
+        if (++st == STAGES) {
+          st = 0;
+          ph ^= 1u;
+          wrapped = true;
+        }
+      }
+      (void)kt_full;
+    }
+  } else {
+    regs_inc<232>();
+    // This lane's rows: g and g + 8 of the warp's 16. Accumulators o[n] cover dv 8n..8n+7.
+    const int row_r[2] = {q0 + warp * 16 + g, q0 + warp * 16 + g + 8};
+    const int qpos_r[2] = {row_r[0] + a.q_offset, row_r[1] + a.q_offset};
+    (void)qpos_r;
+    float o[DV / 8][4], m[2] = {-INFINITY, -INFINITY}, l[2] = {0.f, 0.f};
 #pragma unroll
-  for (int r = 0; r < 2; ++r) {
-    float sum = l[r];
-    sum += __shfl_xor_sync(0xffffffffu, sum, 1);
-    sum += __shfl_xor_sync(0xffffffffu, sum, 2);
-    const int i = row_r[r];
-    if (i >= a.Nq) continue;
-    const size_t row = (size_t)(b * a.H + h) * a.Nq + i;
-    const float inv = sum > 0.f ? 1.f / sum : 0.f;
-    T* orow = static_cast<T*>(a.out) + row * DV;
+    for (int n = 0; n < DV / 8; ++n) o[n][0] = o[n][1] = o[n][2] = o[n][3] = 0.f;
+    // This warpgroup's 64 rows of Q: rows 64·wg.. of each panel.
+    const T* Qw = Qs + (warp / 4) * 64 * 64;
+    // Only MASKED tiles (partial, or past Nk) test per element.
+    auto tile = [&](auto masked, const int kt, const int st) {
+      constexpr bool MASKED = decltype(masked)::value;
+      const T* Kb = Ks + st * (BK * D);
+      const T* Vb = Vs + st * (BK * DV);
+      const int kbase = kt * BK;
+      (void)kbase;
+      float s[NT][4];
 #pragma unroll
-    for (int n = 0; n < DV / 8; ++n)
-      *reinterpret_cast<unsigned*>(orow + n * 8 + t4 * 2) = pack2(o[n][2 * r] * inv, o[n][2 * r + 1] * inv);
-    if (a.lse != nullptr && t4 == 0) a.lse[row] = sum > 0.f ? (m[r] + log2f(sum)) * LN2 : -INFINITY;
+      for (int j = 0; j < NT; ++j) s[j][0] = s[j][1] = s[j][2] = s[j][3] = 0.f;
+      // S = Q·Kᵀ, both K-major: a k16 step is 32 bytes along a panel row, every 4th a new panel.
+      wg_fence();
+#pragma unroll
+      for (int ks = 0; ks < D / 16; ++ks)
+        wg_qk(s, desc128(Qw + (ks >> 2) * (BQ * 64) + (ks & 3) * 16, 16),
+              desc128(Kb + (ks >> 2) * (BK * 64) + (ks & 3) * 16, 16));
+      wg_commit();
+      wg_wait0();
+      acc_fence(s);
+#pragma unroll
+      for (int j = 0; j < NT; ++j) {
+#pragma unroll
+        for (int e = 0; e < 4; ++e) {
+          const int r = e >> 1, kk = j * 8 + t4 * 2 + (e & 1);
+          const int qpos = qpos_r[r];
+          (void)r; (void)kk; (void)qpos;
+          const int kpos = a.k_offset + kbase + kk;
+          const float x = s[j][e] * qscale;
+          const bool e0 = (qpos >= kpos) && (((sub_i(qpos, kpos)) < a.window) || (kpos < a.sinks));
+          float y = x;
+          if constexpr (MASKED) { if (kbase + kk >= a.Nk) y = -INFINITY; }
+          /* predicate */
+          if constexpr (MASKED) { if (!(e0)) y = -INFINITY; }
+          (void)kpos;
+          s[j][e] = y;
+        }
+      }
+      // Online softmax (base 2) per row; a row is spread over the 4 lanes of a quad. A row with
+      // nothing allowed yet keeps m = -inf, and `base` keeps exp2 away from inf - inf.
+#pragma unroll
+      for (int r = 0; r < 2; ++r) {
+        float mx = m[r];
+#pragma unroll
+        for (int j = 0; j < NT; ++j) mx = fmaxf(mx, fmaxf(s[j][2 * r], s[j][2 * r + 1]));
+        mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
+        mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
+        const float base = mx == -INFINITY ? 0.f : mx;
+        const float alpha = exp2f(m[r] - base);
+        float sum = 0.f;
+#pragma unroll
+        for (int j = 0; j < NT; ++j) {
+          s[j][2 * r] = exp2f(s[j][2 * r] - base);
+          s[j][2 * r + 1] = exp2f(s[j][2 * r + 1] - base);
+          sum += s[j][2 * r] + s[j][2 * r + 1];
+        }
+        m[r] = mx;
+        l[r] = l[r] * alpha + sum; // this lane's share; the quad is summed once, at the end
+#pragma unroll
+        for (int n = 0; n < DV / 8; ++n) {
+          o[n][2 * r] *= alpha;
+          o[n][2 * r + 1] *= alpha;
+        }
+      }
+      // O += P·V: n-tiles 2kv, 2kv+1 of S are the A fragment of k-step kv; V is MN-major.
+      acc_fence(o);
+      wg_fence();
+#pragma unroll
+      for (int kv = 0; kv < BK / 16; ++kv) {
+        const unsigned pa[4] = {pack2(s[2 * kv][0], s[2 * kv][1]), pack2(s[2 * kv][2], s[2 * kv][3]),
+                                pack2(s[2 * kv + 1][0], s[2 * kv + 1][1]), pack2(s[2 * kv + 1][2], s[2 * kv + 1][3])};
+        wg_pv<0>(o, pa, desc128(Vb + kv * 16 * 64, 1024));
+        if constexpr (DV == 128) wg_pv<1>(o, pa, desc128(Vb + BK * 64 + kv * 16 * 64, 1024));
+      }
+      wg_commit();
+      wg_wait0();
+      acc_fence(o);
+    };
+    mbar_wait(qbar, 0);
+    int st = 0;
+    unsigned ph = 0;
+    bool kt_full, nk_full;
+    int kt = next_tile(0, kt_full);
+    while (kt < nkt) {
+      // Classify the next tile while this one is (or is still being) copied in.
+      const int nk = next_tile(kt + 1, nk_full);
+      mbar_wait(&full_bar[st], ph);
+      const bool tail = (kt + 1) * BK > a.Nk;
+      if (tail || !kt_full) tile(Flag<true>{}, kt, st);
+      else tile(Flag<false>{}, kt, st); // full tile: no predicate
+      // This warp's wgmmas have read the buffer (wait_group 0): hand it back to the producer.
+      __syncwarp();
+      if (lane == 0) mbar_arrive(&empty_bar[st]);
+      if (++st == STAGES) {
+        st = 0;
+        ph ^= 1u;
+      }
+      kt = nk;
+      kt_full = nk_full;
+    }
+#pragma unroll
+    for (int r = 0; r < 2; ++r) {
+      float sum = l[r];
+      sum += __shfl_xor_sync(0xffffffffu, sum, 1);
+      sum += __shfl_xor_sync(0xffffffffu, sum, 2);
+      const int i = row_r[r];
+      if (i >= a.Nq) continue;
+      const size_t row = (size_t)(b * a.H + h) * a.Nq + i;
+      const float inv = sum > 0.f ? 1.f / sum : 0.f;
+      T* orow = static_cast<T*>(a.out) + row * DV;
+#pragma unroll
+      for (int n = 0; n < DV / 8; ++n)
+        *reinterpret_cast<unsigned*>(orow + n * 8 + t4 * 2) = pack2(o[n][2 * r] * inv, o[n][2 * r + 1] * inv);
+      if (a.lse != nullptr && t4 == 0) a.lse[row] = sum > 0.f ? (m[r] + log2f(sum)) * LN2 : -INFINITY;
+    }
   }
 }
 } // namespace attnc_sink_window
@@ -475,6 +609,281 @@ static int fail(int code, const char* fmt, ...) {
   return code;
 }
 static bool ptr_ok(const void* p, size_t align) { return p != NULL && (uintptr_t)p % align == 0; }
+} // namespace attnc_sink_window
+
+namespace attnc_sink_window {
+namespace dec {
+// ---- decode mode (split-KV + lse merge): codegen/cuda/decode.ts ----
+constexpr int MT = 4, GROUPS = 16, KPG = 2, TILE = GROUPS * KPG, THREADS = 8 * GROUPS;
+constexpr int VW = 8, CD = D / (8 * VW), CV = DV / (8 * VW);
+__device__ __forceinline__ int sub_i(int a, int b) { return (int)((unsigned)a - (unsigned)b); }
+// Tile class of rows q_lo..q_hi x keys k_lo..k_hi (positions): 0 empty, 1 full, 2 partial.
+__device__ __forceinline__ int tile_class(const Args& a, int b, int h, int q_lo, int q_hi, int k_lo, int k_hi) {
+  const bool ct0 = (q_hi >= k_lo) && (((sub_i(q_lo, k_hi)) < a.window) || (k_lo < a.sinks));
+  if (!(ct0)) return 0;
+  const bool cf0 = (q_lo < k_hi) || (((sub_i(q_hi, k_lo)) >= a.window) && (k_hi >= a.sinks));
+  return (cf0) ? 2 : 1;
+}
+__device__ __forceinline__ bool elem_mask(const Args& a, int b, int h, int qpos, int kpos) {
+  const bool m0 = (qpos >= kpos) && (((sub_i(qpos, kpos)) < a.window) || (kpos < a.sinks));
+  return m0;
+}
+
+// Partial (acc[DV], m, l) of packed row r of a block (its lane groups combined).
+__device__ __forceinline__ size_t part_slot(const Args& a, int b, int hk, int rt, int row_tiles, int split, int n_splits, int r) {
+  return ((((size_t)b * a.Hkv + hk) * row_tiles + rt) * n_splits + split) * MT * (DV + 2) + (size_t)r * (DV + 2);
+}
+
+__global__ void __launch_bounds__(128) split_kernel(const Args a, float* __restrict__ part, int split_keys, int n_splits, int row_tiles) {
+  const int group = a.H / a.Hkv, packed = group * a.Nq;
+  const int split = blockIdx.x / row_tiles, rt = blockIdx.x % row_tiles;
+  const int hk = blockIdx.y, b = blockIdx.z;
+  const int lane = threadIdx.x & 7, g = threadIdx.x >> 3;
+  const T* __restrict__ qg = static_cast<const T*>(a.q);
+  const T* __restrict__ kg = static_cast<const T*>(a.k);
+  const T* __restrict__ vg = static_cast<const T*>(a.v);
+  [[maybe_unused]] int hr[MT], qp[MT];
+  bool rok[MT];
+  VecT<VW> qx[MT][CD]; // kept in storage type: half the registers of f32 at 16 bits
+#pragma unroll
+  for (int r = 0; r < MT; ++r) {
+    const int p = rt * MT + r;
+    rok[r] = p < packed;
+    const int pp = rok[r] ? p : 0;
+    const int row = pp % a.Nq;
+    hr[r] = hk * group + pp / a.Nq;
+    qp[r] = row + a.q_offset;
+    const T* qrow = qg + (((size_t)b * a.H + hr[r]) * a.Nq + row) * D;
+#pragma unroll
+    for (int c = 0; c < CD; ++c) {
+      qx[r][c] = *reinterpret_cast<const VecT<VW>*>(qrow + (lane + 8 * c) * VW);
+    }
+  }
+  float m[MT], l[MT], acc[MT][CV][VW];
+#pragma unroll
+  for (int r = 0; r < MT; ++r) {
+    m[r] = -INFINITY;
+    l[r] = 0.f;
+#pragma unroll
+    for (int c = 0; c < CV; ++c)
+#pragma unroll
+      for (int e = 0; e < VW; ++e) acc[r][c][e] = 0.f;
+  }
+  const int k_begin = split * split_keys, k_end = min(a.Nk, k_begin + split_keys);
+  const size_t kv0 = ((size_t)b * a.Hkv + hk) * a.Nk;
+  for (int t0 = k_begin; t0 < k_end; t0 += TILE) {
+    const int t1 = min(t0 + TILE, k_end);
+    int cls[MT];
+    bool any = false;
+#pragma unroll
+    for (int r = 0; r < MT; ++r) {
+      cls[r] = rok[r] ? tile_class(a, b, hr[r], qp[r], qp[r], t0 + a.k_offset, t1 - 1 + a.k_offset) : 0;
+      any |= cls[r] != 0;
+    }
+    if (!any) continue; // the same for every thread of the block: no K/V read
+    float sc[KPG][MT];
+    // V rows are requested with the K rows (one memory round trip per tile, not two).
+    VecT<VW> vx[KPG][CV];
+#pragma unroll
+    for (int i = 0; i < KPG; ++i) {
+      const int kj = t0 + g + GROUPS * i;
+#pragma unroll
+      for (int c = 0; c < CV; ++c)
+        vx[i][c] = kj < t1 ? *reinterpret_cast<const VecT<VW>*>(vg + (kv0 + kj) * DV + (lane + 8 * c) * VW) : VecT<VW>::zero();
+    }
+#pragma unroll
+    for (int i = 0; i < KPG; ++i) {
+      const int kj = t0 + g + GROUPS * i;
+      const bool valid = kj < t1;
+      VecT<VW> kx[CD];
+#pragma unroll
+      for (int c = 0; c < CD; ++c)
+        kx[c] = valid ? *reinterpret_cast<const VecT<VW>*>(kg + (kv0 + kj) * D + (lane + 8 * c) * VW) : VecT<VW>::zero();
+      [[maybe_unused]] const int kpos = kj + a.k_offset;
+#pragma unroll
+      for (int r = 0; r < MT; ++r) {
+        float dot = 0.f;
+#pragma unroll
+        for (int c = 0; c < CD; ++c)
+#pragma unroll
+          for (int e = 0; e < VW; ++e) dot = fmaf(to_f32(qx[r][c].v[e]), to_f32(kx[c].v[e]), dot);
+        dot += __shfl_xor_sync(0xffffffffu, dot, 1);
+        dot += __shfl_xor_sync(0xffffffffu, dot, 2);
+        dot += __shfl_xor_sync(0xffffffffu, dot, 4);
+        const float x = a.scale * dot;
+        const bool ok = valid && cls[r] != 0 && (cls[r] == 1 || elem_mask(a, b, hr[r], qp[r], kpos));
+        sc[i][r] = ok ? x * LOG2E : -INFINITY;
+      }
+    }
+#pragma unroll
+    for (int r = 0; r < MT; ++r) {
+      float mt = sc[0][r];
+#pragma unroll
+      for (int i = 1; i < KPG; ++i) mt = fmaxf(mt, sc[i][r]);
+      if (mt > -INFINITY) {
+        const float mn = fmaxf(m[r], mt), corr = exp2f(m[r] - mn);
+        l[r] *= corr;
+#pragma unroll
+        for (int c = 0; c < CV; ++c)
+#pragma unroll
+          for (int e = 0; e < VW; ++e) acc[r][c][e] *= corr;
+        m[r] = mn;
+      }
+    }
+#pragma unroll
+    for (int i = 0; i < KPG; ++i) {
+#pragma unroll
+      for (int r = 0; r < MT; ++r) {
+        const float p = sc[i][r] > -INFINITY ? exp2f(sc[i][r] - m[r]) : 0.f;
+        l[r] += p;
+#pragma unroll
+        for (int c = 0; c < CV; ++c)
+#pragma unroll
+          for (int e = 0; e < VW; ++e) acc[r][c][e] = fmaf(p, to_f32(vx[i][c].v[e]), acc[r][c][e]);
+      }
+    }
+  }
+  // Combine the 16 groups in shared memory: one partial per row and block.
+  __shared__ float sm_m[GROUPS][MT], sm_max[MT], sm_l[MT], sm_acc[MT][DV];
+  for (int i = threadIdx.x; i < MT * DV; i += THREADS) sm_acc[i / DV][i % DV] = 0.f;
+  if (threadIdx.x < MT) sm_l[threadIdx.x] = 0.f;
+  if (lane == 0)
+#pragma unroll
+    for (int r = 0; r < MT; ++r) sm_m[g][r] = l[r] > 0.f ? m[r] : -INFINITY;
+  __syncthreads();
+#pragma unroll
+  for (int r = 0; r < MT; ++r) {
+    float M = -INFINITY;
+#pragma unroll
+    for (int j = 0; j < GROUPS; ++j) M = fmaxf(M, sm_m[j][r]);
+    if (l[r] > 0.f) {
+      const float f = exp2f(m[r] - M);
+#pragma unroll
+      for (int c = 0; c < CV; ++c)
+#pragma unroll
+        for (int e = 0; e < VW; ++e) atomicAdd(&sm_acc[r][(lane + 8 * c) * VW + e], acc[r][c][e] * f);
+      if (lane == 0) atomicAdd(&sm_l[r], l[r] * f);
+    }
+    if (threadIdx.x == 0) sm_max[r] = M;
+  }
+  __syncthreads();
+  for (int i = threadIdx.x; i < MT * (DV + 2); i += THREADS) {
+    const int r = i / (DV + 2), c = i % (DV + 2);
+    if (!rok[r]) continue;
+    float* dst = part + part_slot(a, b, hk, rt, row_tiles, split, n_splits, r);
+    dst[c] = c < DV ? sm_acc[r][c] : c == DV ? sm_max[r] : sm_l[r];
+  }
+}
+
+// One block per (query row, head, batch): M = max m_i over partials with l_i > 0,
+// L = sum l_i 2^(m_i - M), out = sum acc_i 2^(m_i - M) / L, lse = (M + log2 L) ln 2.
+__global__ void __launch_bounds__(128) merge_kernel(const Args a, const float* __restrict__ part, int n_splits, int row_tiles) {
+  const int row = blockIdx.x, h = blockIdx.y, b = blockIdx.z;
+  const int group = a.H / a.Hkv, hk = h / group, p = (h % group) * a.Nq + row;
+  const int rt = p / MT, r = p % MT, n = n_splits;
+  const float* base = part + part_slot(a, b, hk, rt, row_tiles, 0, n_splits, r);
+  const size_t stride = (size_t)MT * (DV + 2); // between consecutive splits
+  // Block-wide max and sum over the splits, then each split's weight 2^(m_j - M) in shared memory.
+  extern __shared__ float w[]; // n_splits weights
+  __shared__ float red[4];
+  const int warp = threadIdx.x >> 5, ln = threadIdx.x & 31;
+  float M = -INFINITY;
+  for (int j = threadIdx.x; j < n; j += THREADS)
+    if (base[j * stride + DV + 1] > 0.f) M = fmaxf(M, base[j * stride + DV]);
+  for (int off = 16; off > 0; off >>= 1) M = fmaxf(M, __shfl_xor_sync(0xffffffffu, M, off));
+  if (ln == 0) red[warp] = M;
+  __syncthreads();
+  M = fmaxf(fmaxf(red[0], red[1]), fmaxf(red[2], red[3]));
+  __syncthreads();
+  float L = 0.f;
+  for (int j = threadIdx.x; j < n; j += THREADS) {
+    const float lj = base[j * stride + DV + 1];
+    const float wj = lj > 0.f ? exp2f(base[j * stride + DV] - M) : 0.f;
+    w[j] = wj;
+    L += lj * wj;
+  }
+  for (int off = 16; off > 0; off >>= 1) L += __shfl_xor_sync(0xffffffffu, L, off);
+  if (ln == 0) red[warp] = L;
+  __syncthreads();
+  L = red[0] + red[1] + red[2] + red[3];
+  const float inv = L > 0.f ? 1.f / L : 0.f;
+  T* og = static_cast<T*>(a.out) + (((size_t)b * a.H + h) * a.Nq + row) * DV;
+  for (int d = threadIdx.x; d < DV; d += THREADS) {
+    float o = 0.f; // every split wrote its acc (0 where l = 0)
+#pragma unroll 8
+    for (int j = 0; j < n; ++j) o = fmaf(w[j], base[j * stride + d], o);
+    og[d] = from_f32(o * inv);
+  }
+  if (threadIdx.x == 0 && a.lse != NULL)
+    a.lse[((size_t)b * a.H + h) * a.Nq + row] = L > 0.f ? (M + log2f(L)) * LN2 : -INFINITY;
+}
+} // namespace dec
+} // namespace attnc_sink_window
+// ---- decode: host side ----
+namespace attnc_sink_window {
+namespace dec {
+// Host: whether this launch takes decode mode (env ATTNC_DECODE=0 never, =1 always).
+static bool wanted(const Args& a) {
+  static const int env = [] {
+    const char* e = getenv("ATTNC_DECODE");
+    return e == NULL ? -1 : (e[0] == '0' ? 0 : 1);
+  }();
+  if (env == 0 || a.Nq < 1 || a.Nk < 1) return false;
+  const size_t align = VW * sizeof(T);
+  if (!ptr_ok(a.q, align) || !ptr_ok(a.k, align) || !ptr_ok(a.v, align)) return false;
+  return env == 1 || (a.Nq <= 16 && a.Nk >= 1024);
+}
+
+static int launch(const Args& a, cudaStream_t stream) {
+  static int sms = 0;
+  if (sms == 0) {
+    int dev = 0;
+    if (cudaGetDevice(&dev) != cudaSuccess || cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev) != cudaSuccess) sms = 132;
+  }
+  const int packed = (a.H / a.Hkv) * a.Nq, row_tiles = (packed + MT - 1) / MT;
+  const long long base = (long long)a.Hkv * a.B * row_tiles;
+  const int tiles = (a.Nk + TILE - 1) / TILE;
+  // About eight blocks per SM in all; each split a whole number of tiles.
+  long long want = (8LL * sms + base - 1) / base;
+  want = want < 1 ? 1 : (want > tiles ? tiles : want);
+  const int split_keys = (int)((tiles + want - 1) / want) * TILE;
+  const int n_splits = (a.Nk + split_keys - 1) / split_keys;
+  if ((long long)n_splits * row_tiles > 2147483647LL || a.Hkv > 65535)
+    return fail(ATTNC_ERR_ARGS, "decode grid too large (splits %d x row tiles %d)", n_splits, row_tiles);
+  const size_t bytes = (size_t)base * n_splits * MT * (DV + 2) * sizeof(float);
+  // Scratch comes from a pool of our own (never the device default pool, which belongs to the
+  // host application): stream-ordered, and kept between launches up to 64 MiB.
+  static cudaMemPool_t pools[64] = {}; // one per device of the process
+  int dev = 0;
+  cudaError_t pe = cudaGetDevice(&dev);
+  if (pe == cudaSuccess && (dev < 0 || dev >= 64)) return fail(ATTNC_ERR_CUDA, "decode: device %d beyond 64", dev);
+  if (pe == cudaSuccess && pools[dev] == NULL) {
+    cudaMemPoolProps props = {};
+    props.allocType = cudaMemAllocationTypePinned;
+    props.location.type = cudaMemLocationTypeDevice;
+    props.location.id = dev;
+    pe = cudaMemPoolCreate(&pools[dev], &props);
+    if (pe != cudaSuccess) pools[dev] = NULL;
+    uint64_t keep = 64ull << 20;
+    if (pe == cudaSuccess) pe = cudaMemPoolSetAttribute(pools[dev], cudaMemPoolAttrReleaseThreshold, &keep);
+  }
+  if (pe != cudaSuccess) return fail(ATTNC_ERR_CUDA, "decode scratch pool: %s", cudaGetErrorString(pe));
+  cudaMemPool_t pool = pools[dev];
+  float* part = NULL;
+  cudaError_t e = cudaMallocFromPoolAsync(reinterpret_cast<void**>(&part), bytes, pool, stream);
+  if (e != cudaSuccess) return fail(ATTNC_ERR_CUDA, "decode scratch of %zu bytes: %s", bytes, cudaGetErrorString(e));
+  split_kernel<<<dim3(n_splits * row_tiles, a.Hkv, a.B), 128, 0, stream>>>(a, part, split_keys, n_splits, row_tiles);
+  e = cudaGetLastError();
+  if (e == cudaSuccess) {
+    merge_kernel<<<dim3(a.Nq, a.H, a.B), 128, n_splits * sizeof(float), stream>>>(a, part, n_splits, row_tiles);
+    e = cudaGetLastError();
+  }
+  const cudaError_t f = cudaFreeAsync(part, stream);
+  if (e != cudaSuccess) return fail(ATTNC_ERR_CUDA, "decode attention: %s", cudaGetErrorString(e));
+  if (f != cudaSuccess) return fail(ATTNC_ERR_CUDA, "decode scratch free: %s", cudaGetErrorString(f));
+  return ATTNC_OK;
+}
+} // namespace dec
 } // namespace attnc_sink_window
 
 extern "C" const char* attnc_sink_window_last_error(void) { return attnc_sink_window::last_error; }
@@ -502,15 +911,18 @@ extern "C" int attnc_sink_window_launch(const AttncArgs_sink_window* args, cudaS
   if (a.Nq == 0) return ATTNC_OK;
   if (!ptr_ok(a.q, 16) || !ptr_ok(a.out, 16) || (a.Nk > 0 && (!ptr_ok(a.k, 16) || !ptr_ok(a.v, 16))))
     return fail(ATTNC_ERR_ARGS, "q, k, v and out must be non-NULL and 16-byte aligned");
+  if (attnc_sink_window::dec::wanted(a)) return attnc_sink_window::dec::launch(a, stream);
   // log2(e) folds into the q scale: scores come out in base 2 for exp2f.
   const float qscale = a.scale * attnc_sink_window::LOG2E;
-  const size_t smem = 82944;
+  const size_t smem = 82984;
   {
     const cudaError_t e = cudaFuncSetAttribute(attnc_sink_window::attnc_sink_window_attention, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
     if (e != cudaSuccess) return fail(ATTNC_ERR_CUDA, "cannot reserve %zu bytes of shared memory: %s", smem, cudaGetErrorString(e));
   }
   const dim3 grid((a.Nq + 127) / 128, a.H, a.B);
-  attnc_sink_window::attnc_sink_window_attention<<<grid, 256, smem, stream>>>(a, qscale);
+  attnc_sink_window::TmaMap tma[3];
+  if (const char* why = attnc_sink_window::make_tma_maps(a, tma)) return fail(ATTNC_ERR_CUDA, "%s", why);
+  attnc_sink_window::attnc_sink_window_attention<<<grid, 384, smem, stream>>>(a, qscale, tma[0], tma[1], tma[2]);
   const cudaError_t e = cudaGetLastError();
   if (e != cudaSuccess) return fail(ATTNC_ERR_CUDA, "attention: %s", cudaGetErrorString(e));
   return ATTNC_OK;

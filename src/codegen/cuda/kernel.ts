@@ -25,7 +25,23 @@ import { mmaCore } from './mma.js';
 import { mmaPlan } from './mma-plan.js';
 import { wgmmaCore } from './wgmma.js';
 import { wgmmaPlan } from './wgmma-plan.js';
+import { wgmmaWsCore } from './wgmma-ws.js';
+import { wgmmaWsPlan } from './wgmma-ws-plan.js';
 import { simtCore, type AttentionCore, type CoreOutput } from './simt.js';
+import { routingDeviceCode, routingEntryPoints, routingManifest, routeScratchElemsName } from './routing.js';
+import {
+  routedAttentionHelpers,
+  routeSmemOffset,
+  routingBindingShapes,
+  withRouting,
+} from './routing-attn.js';
+import {
+  selectBindingShapes,
+  selectDeviceCode,
+  selectEntryPoints,
+  selectHandles,
+  selectManifest,
+} from './select-host.js';
 
 export interface CudaMeta {
   readonly sourceHash: string;
@@ -101,7 +117,7 @@ function banner(k: AttentionKernel, meta: CudaMeta, core: CoreOutput): string[] 
     `// source ${meta.sourceHash}, schedule ${meta.scheduleHash}`,
     `//   score: ${show(k.score)}`,
     `//   mask:  ${show(k.mask)}`,
-    `// schedule: blockQ=${s.blockQ} blockK=${s.blockK} threads=${s.threads} D=${s.headDim} Dv=${s.valueDim} ${s.dtype} summaryBlock=${s.summaryBlock}${s.engine === 'mma' || s.engine === 'wgmma' ? ` engine=${s.engine} stages=${s.stages}` : ''}`,
+    `// schedule: blockQ=${s.blockQ} blockK=${s.blockK} threads=${s.threads} D=${s.headDim} Dv=${s.valueDim} ${s.dtype} summaryBlock=${s.summaryBlock}${s.engine !== undefined && s.engine !== 'simt' ? ` engine=${s.engine} stages=${s.stages}` : ''}`,
     `// mapping: ${mapping}`,
     '// tiles:',
     ...tiles,
@@ -120,6 +136,8 @@ function checkSchedule(s: Schedule, limits: CudaLimits): void {
 function defaultCore(kernel: AttentionKernel, limits: CudaLimits): AttentionCore {
   if (kernel.schedule.engine === 'mma') return mmaCore(mmaPlan(kernel.schedule, limits.maxSharedBytes));
   if (kernel.schedule.engine === 'wgmma') return wgmmaCore(wgmmaPlan(kernel.schedule, limits.maxSharedBytes));
+  if (kernel.schedule.engine === 'wgmma-ws')
+    return wgmmaWsCore(wgmmaWsPlan(kernel.schedule, limits.maxSharedBytes));
   return simtCore(checkCudaSchedule(kernel.schedule, limits));
 }
 
@@ -139,7 +157,10 @@ export function renderCuda(
     summaryBlock: kernel.schedule.summaryBlock,
     used: new Set(),
   };
-  const exprs = coreExprs(kernel, cx);
+  // Token selection, emit, from and chunks (select*.ts) run their own passes; the engine's core
+  // then is the unrestricted attention (`emit`) or is not launched (the selection's own attention).
+  const selecting = selectHandles(kernel);
+  const exprs = selecting ? coreExprs(kernel, cx) : withRouting(kernel, coreExprs(kernel, cx));
   const limits = opts.limits ?? cudaLimits;
   if (opts.core) checkSchedule(kernel.schedule, limits);
   const core = (opts.core ?? defaultCore(kernel, limits)).render({
@@ -151,6 +172,10 @@ export function renderCuda(
   const align = alignmentOf(kernel, core);
   const top = banner(kernel, meta, core);
   const header = headerText(kernel, layout, align);
+  // Rendered before the helpers: the routing's candidacy test may use some.
+  const routing = selecting
+    ? selectDeviceCode(kernel, layout, cx)
+    : kernel.routing && routingDeviceCode(kernel, layout, cx);
   const helpers = helperSource({ ...cx, vars: {} });
   const code = [
     ...top,
@@ -170,6 +195,17 @@ export function renderCuda(
     prelude(kernel, layout),
     ...(helpers ? ['', helpers] : []),
     ...(kernel.summaries.length ? ['', summaryKernels(kernel, layout)] : []),
+    ...(routing && selecting ? ['', routing] : []),
+    ...(routing && !selecting
+      ? [
+          '',
+          routing,
+          '',
+          routedAttentionHelpers,
+          "// The attention keeps its tile list after the core's own dynamic shared memory.",
+          `constexpr unsigned ROUTE_SMEM_OFF = ${routeSmemOffset(core.smemBytes)};`,
+        ]
+      : []),
     '',
     core.code,
     `} // namespace ${ns}`,
@@ -211,6 +247,7 @@ export function renderCuda(
       summaryElems: Object.fromEntries(
         kernel.summaries.map((s) => [s.tensor, summaryElemsName(kernel, s.tensor)]),
       ),
+      ...(kernel.routing ? { routeScratchElems: routeScratchElemsName(kernel) } : {}),
     },
     args: {
       struct: layout.struct,
@@ -230,6 +267,7 @@ export function renderCuda(
     uniforms: artifact.uniforms,
     entryPoints: artifact.entryPoints,
     expr: exprGraph(kernel),
+    ...(kernel.routing ? { routing: selecting ? selectManifest(kernel) : routingManifest(kernel) } : {}),
   };
   return {
     ...artifact,
@@ -254,8 +292,10 @@ function entryPoints(k: AttentionKernel, core: CoreOutput): EntryPoint[] {
     };
   });
   const used = ['q', 'k', 'v', 'out', ...(k.outputs.lse ? ['lse'] : []), ...k.tensors.map((t) => t.name)];
+  if (k.routing) used.push('indices');
   return [
     ...summaries,
+    ...(k.routing ? (selectHandles(k) ? selectEntryPoints(k) : routingEntryPoints(k)) : []),
     {
       name: attentionEntry(k),
       role: 'attention',
@@ -275,6 +315,7 @@ function bindings(k: AttentionKernel, layout: CudaLayout): Binding[] {
     v: { dtype: dt, shape: ['B', 'Hkv', 'Nk', String(s.valueDim)], access: 'read' },
     out: { dtype: dt, shape: ['B', 'H', 'Nq', String(s.valueDim)], access: 'read_write' },
     lse: { dtype: 'f32', shape: ['B', 'H', 'Nq'], access: 'read_write' },
+    ...(k.routing ? (selectHandles(k) ? selectBindingShapes(k) : routingBindingShapes(k)) : {}),
   };
   return layout.fields
     .filter((f) => f.ctype === 'ptr')

@@ -5,6 +5,23 @@ import type { AttentionKernel, ShapeDim } from '../../ir/kernel.js';
 import type { CudaLayout } from './layout.js';
 import { ARGS, dimText, f32Literal, i32Literal } from './rules.js';
 import type { CoreOutput } from './simt.js';
+import { decodeLaunch, decodeSource, decodeWanted, hasCudaDecode } from './decode.js';
+import {
+  routedSmem,
+  routingFieldDoc,
+  routingHeaderLines,
+  routingHostChecks,
+  routingHostFns,
+  routingHostLaunch,
+} from './routing.js';
+import {
+  selectFieldDoc,
+  selectHandles,
+  selectHeaderLines,
+  selectHostChecks,
+  selectHostFns,
+  selectHostLaunch,
+} from './select-host.js';
 
 /** Threads per summary block: one warp per summary block of positions. */
 export const SUMMARY_THREADS = 256;
@@ -43,6 +60,8 @@ export function headerText(k: AttentionKernel, layout: CudaLayout, align: number
     if (f.role === 'tensor') fieldDoc[f.field] = 'user tensor, row-major';
     if (f.role === 'summary')
       fieldDoc[f.field] = `scratch: ${summaryElemsName(k, f.name.replace(/_summary$/, ''))}() elements`;
+    if (k.routing && (f.role === 'indices' || f.role === 'scratch'))
+      fieldDoc[f.field] = selectHandles(k) ? selectFieldDoc(k, f.role) : routingFieldDoc(k, f.role);
     if (f.role === 'param') {
       const p = k.params.find((x) => x.name === f.name)!;
       fieldDoc[f.field] =
@@ -80,6 +99,7 @@ export function headerText(k: AttentionKernel, layout: CudaLayout, align: number
       (t) =>
         `/* Elements (${t.tensor}'s type) of ${t.tensor}'s summary scratch. */\nsize_t ${summaryElemsName(k, t.tensor)}(const ${layout.struct}* args);`,
     ),
+    ...(k.routing ? (selectHandles(k) ? selectHeaderLines : routingHeaderLines)(k, layout.struct) : []),
     '/* Validates args and launches on `stream`; ATTNC_OK, or a code with a message in last_error. */',
     `int ${launchName(k)}(const ${layout.struct}* args, cudaStream_t stream);`,
     '/* The calling thread\'s last error message ("" after a successful launch). */',
@@ -135,8 +155,27 @@ export function summaryKernels(k: AttentionKernel, layout: CudaLayout): string {
 export const alignmentOf = (k: AttentionKernel, core: CoreOutput): number =>
   core.vectorElems * (k.schedule.dtype === 'f32' ? 4 : 2);
 
+/**
+ * Host-side additions of a core, e.g. the TMA tensor maps of the wgmma-ws core: statements run
+ * after the argument checks (they may `return fail(...)`; `ns` is the artifact's namespace), and
+ * extra kernel arguments after (a, qscale).
+ */
+export interface LaunchHook {
+  readonly setup: (ns: string) => readonly string[];
+  readonly kernelArgs: readonly string[];
+}
+
 /** Host code, after the namespace's device code (it refers to names in it). */
-export function launcherText(k: AttentionKernel, layout: CudaLayout, core: CoreOutput, ns: string): string {
+export function launcherText(
+  k: AttentionKernel,
+  layout: CudaLayout,
+  core: CoreOutput & { readonly launchHook?: LaunchHook },
+  ns: string,
+): string {
+  const hook = core.launchHook;
+  // Token selection, emit, from, chunks: select-host.ts; ranked block routing: routing.ts.
+  const selecting = selectHandles(k);
+  const blockRouted = k.routing !== undefined && !selecting;
   const S = layout.struct;
   const s = k.schedule;
   const name = k.name;
@@ -197,6 +236,8 @@ export function launcherText(k: AttentionKernel, layout: CudaLayout, core: CoreO
     '}',
     'static bool ptr_ok(const void* p, size_t align) { return p != NULL && (uintptr_t)p % align == 0; }',
     `} // namespace ${ns}`,
+    // Decode mode (split-KV + lse merge, decode.ts) for few queries over a long KV.
+    ...(hasCudaDecode(k) ? ['', decodeSource(k, layout, ns)] : []),
     '',
     `extern "C" const char* ${errorName(k)}(void) { return ${ns}::last_error; }`,
     '',
@@ -216,6 +257,7 @@ export function launcherText(k: AttentionKernel, layout: CudaLayout, core: CoreO
       `  return len > 0 ? 2 * (size_t)((len + ${s.summaryBlock} - 1) / ${s.summaryBlock}) : 0;`,
       '}',
     ]),
+    ...(k.routing ? ['', ...(selecting ? selectHostFns : routingHostFns)(k, S, ns)] : []),
     '',
     `extern "C" int ${launchName(k)}(const ${S}* args, cudaStream_t stream) {`,
     `  using ${ns}::fail;`,
@@ -224,13 +266,20 @@ export function launcherText(k: AttentionKernel, layout: CudaLayout, core: CoreO
     `  if (args == NULL) return fail(ATTNC_ERR_ARGS, "args is NULL");`,
     `  const ${S}& a = *args;`,
     ...checks.map((c) => `  ${c}`),
+    ...(blockRouted ? routingHostChecks(k, ns).map((c) => `  ${c}`) : []),
+    ...(selecting ? selectHostChecks(k, ns, layout).map((c) => `  ${c}`) : []),
     ...summaries.map((c) => `  ${c}`),
+    ...(blockRouted ? routingHostLaunch(k, ns).map((c) => `  ${c}`) : []),
+    ...(selecting ? selectHostLaunch(k, ns).map((c) => `  ${c}`) : []),
+    ...(hasCudaDecode(k) ? [`  if (${decodeWanted(ns)}(a)) return ${decodeLaunch(ns)}(a, stream);`] : []),
     `  // ${identityScore ? 'log2(e) folds into the q scale: scores come out in base 2 for exp2f.' : 'The score modifier needs natural-units scores; log2(e) is applied after it.'}`,
     `  const float qscale = a.scale${identityScore ? ` * ${ns}::LOG2E` : ''};`,
-    `  const size_t smem = ${core.smemBytes};`,
+    ...(blockRouted
+      ? routedSmem(entry, ns, s.blockK).map((c) => `  ${c}`)
+      : [`  const size_t smem = ${core.smemBytes};`]),
     // Static __shared__ arrays (per-key hoists, a few KiB at most) count against the 48 KiB
     // default too, so dynamic sizes just under it need the opt-in as well.
-    ...(core.smemBytes > 44 * 1024
+    ...(core.smemBytes > 44 * 1024 && !blockRouted
       ? [
           `  {`,
           `    const cudaError_t e = cudaFuncSetAttribute(${entry}, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);`,
@@ -239,7 +288,8 @@ export function launcherText(k: AttentionKernel, layout: CudaLayout, core: CoreO
         ]
       : []),
     `  const dim3 grid((a.Nq + ${s.blockQ - 1}) / ${s.blockQ}, a.H, a.B);`,
-    `  ${entry}<<<grid, ${core.threads}, smem, stream>>>(a, qscale);`,
+    ...(hook ? hook.setup(ns).map((l) => `  ${l}`) : []),
+    `  ${entry}<<<grid, ${core.threads}, smem, stream>>>(a, qscale${hook ? hook.kernelArgs.map((x) => `, ${x}`).join('') : ''});`,
     `  const cudaError_t e = cudaGetLastError();`,
     `  if (e != cudaSuccess) return fail(ATTNC_ERR_CUDA, "attention: %s", cudaGetErrorString(e));`,
     `  return ATTNC_OK;`,

@@ -5,7 +5,20 @@
 import type { AttentionKernel } from '../../ir/kernel.js';
 
 export type ArgRole =
-  'q' | 'k' | 'v' | 'out' | 'lse' | 'tensor' | 'summary' | 'size' | 'offset' | 'scale' | 'param';
+  | 'q'
+  | 'k'
+  | 'v'
+  | 'out'
+  | 'lse'
+  | 'tensor'
+  | 'summary'
+  | 'size'
+  | 'offset'
+  | 'scale'
+  | 'param'
+  // Block routing (codegen/cuda/routing.ts): the selection output and the pooled-block scratch.
+  | 'indices'
+  | 'scratch';
 
 export interface ArgField {
   /** C field name (attnc names, renamed with a trailing '_' if they collide or are C keywords). */
@@ -55,6 +68,10 @@ export function cudaLayout(kernel: AttentionKernel): CudaLayout {
   add('v', 'v', 'v', 'ptr', 'const void* $');
   add('out', 'out', 'out', 'ptr', 'void* $');
   if (kernel.outputs.lse) add('lse', 'lse', 'lse', 'ptr', 'float* $');
+  if (kernel.routing) {
+    add('indices', 'indices', 'indices', 'ptr', 'int* $');
+    add('route_scratch', 'route_scratch', 'scratch', 'ptr', 'float* $');
+  }
   for (const s of ['B', 'H', 'Hkv', 'Nq', 'Nk'] as const) add(s, s, 'size', 'i32', 'int $');
   add('q_offset', 'q_offset', 'offset', 'i32', 'int $');
   add('k_offset', 'k_offset', 'offset', 'i32', 'int $');

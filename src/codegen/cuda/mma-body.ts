@@ -6,16 +6,19 @@
 import type { AttentionKernel } from '../../ir/kernel.js';
 import type { CoreExprs } from './exprs.js';
 import { classifyCode } from './mma-tiles.js';
+import { routedOf, routeRowState, routeTileBits } from './routing-attn.js';
+import { perm } from './residue.js';
 
 export const indent = (lines: readonly string[], pad: string): string[] =>
   lines.map((l) => (l && !l.startsWith('#') ? pad + l : l));
 
 /** Modifier, tail and mask on one accumulator element s[j][e]; the result in log2 units. */
 export function elementCode(e: CoreExprs): string[] {
-  const tail = 'if constexpr (MASKED) { if (kbase + kk >= a.Nk) y = -INFINITY; }';
+  const keys = e.residue ? perm.keyCount : 'a.Nk';
+  const tail = `if constexpr (MASKED) { if (kbase + kk >= ${keys}) y = -INFINITY; }`;
   if (e.score === null && e.mask === null) return ['float y = s[j][e] * qscale;', tail, 's[j][e] = y;'];
   return [
-    'const int kpos = a.k_offset + kbase + kk;',
+    e.residue ? `const int kpos = ${perm.kpos('kbase + kk')};` : 'const int kpos = a.k_offset + kbase + kk;',
     'const float x = s[j][e] * qscale;',
     ...e.elemStmts,
     // With a modifier, qscale is the plain scale: the modifier sees natural units, then log2 e.
@@ -71,14 +74,25 @@ export function softmaxCode(e: CoreExprs): string[] {
   ];
 }
 
-function keyHoistCode(e: CoreExprs): string[] {
+function keyHoistCode(e: CoreExprs, maskedOnly: boolean): string[] {
   if (!e.keyHoists.length) return [];
-  return [
+  const code = [
     'for (int kk = tid; kk < BK; kk += THREADS) {',
-    '  const int kpos = a.k_offset + kt * BK + kk;',
+    e.residue
+      ? `  const int kpos = ${perm.kpos('kt * BK + kk')};`
+      : '  const int kpos = a.k_offset + kt * BK + kk;',
     ...indent(e.keyStmts, '  '),
     '}',
     '__syncthreads();',
+  ];
+  // A full tile evaluates no mask: when only the mask reads the hoists, it skips their loads and
+  // the barrier (kt_full and the tail test are uniform over the block).
+  if (!maskedOnly || e.scoreUsesKeyHoists || routedOf(e)) return code;
+  const keys = e.residue ? perm.keyCount : 'a.Nk';
+  return [
+    `if ((kt + 1) * BK > ${keys} || !kt_full) { // a masked tile: the mask reads the hoists`,
+    ...indent(code, '  '),
+    '}',
   ];
 }
 
@@ -90,6 +104,11 @@ export interface LoopParts {
   readonly afterWait: readonly string[];
   /** Before the loop, once Q and the first tile are in shared memory. */
   readonly qInit: readonly string[];
+  /**
+   * Skip per-key hoists on full tiles when only the mask reads them (a conditional barrier: the
+   * mma core at D = 64 spills under it for modality, so each core opts in).
+   */
+  readonly hoistOnMaskedTilesOnly?: boolean;
 }
 
 export function loopCode(e: CoreExprs, stages: number, readsMemory: boolean, p: LoopParts): string[] {
@@ -109,8 +128,12 @@ export function loopCode(e: CoreExprs, stages: number, readsMemory: boolean, p: 
   return [
     ...classifyCode(e, readsMemory),
     'auto load_kv = [&](const int kt, const int buf) {',
-    `  ${p.loader}<D, BK>(Ks + buf * (BK * D), kg + (size_t)kt * BK * D, a.Nk - kt * BK, tid);`,
-    `  ${p.loader}<DV, BK>(Vs + buf * (BK * DV), vg + (size_t)kt * BK * DV, a.Nk - kt * BK, tid);`,
+    ...(e.residue
+      ? perm.kvLoad(p.loader)
+      : [
+          `  ${p.loader}<D, BK>(Ks + buf * (BK * D), kg + (size_t)kt * BK * D, a.Nk - kt * BK, tid);`,
+          `  ${p.loader}<DV, BK>(Vs + buf * (BK * DV), vg + (size_t)kt * BK * DV, a.Nk - kt * BK, tid);`,
+        ]),
     '};',
     'bool kt_full, nk_full;',
     'int kt = next_tile(0, kt_full), buf = 0;',
@@ -125,8 +148,9 @@ export function loopCode(e: CoreExprs, stages: number, readsMemory: boolean, p: 
     ...prefetch,
     ...indent(p.afterWait, '  '),
     '  __syncthreads();',
-    ...indent(keyHoistCode(e), '  '),
-    '  const bool tail = (kt + 1) * BK > a.Nk;',
+    ...indent(keyHoistCode(e, p.hoistOnMaskedTilesOnly === true), '  '),
+    ...(routedOf(e) ? indent(routeTileBits('2'), '  ') : []),
+    `  const bool tail = (kt + 1) * BK > ${e.residue ? perm.keyCount : 'a.Nk'};`,
     '  if (tail || !kt_full) tile(Flag<true>{}, kt, buf);',
     '  else tile(Flag<false>{}, kt, buf); // full tile: no predicate',
     ...after,
@@ -147,69 +171,87 @@ export function coreBody(
     ...e.rowHoists.map((h) => `${h.type} ${h.name}[2];`),
     ...e.keyHoists.map((h) => `__shared__ ${h.type} ${h.name}[BK];`),
   ];
+  const r = e.residue;
+  // One q-tile's work: the whole block in row order, one unit of a residue class when permuted.
+  const unit = [
+    ...(r
+      ? [perm.q0]
+      : [
+          '// Last q-tile first: under causal-like masks it has the most tiles, so the long blocks start',
+          '// early and the short ones fill the tail of the grid.',
+          'const int q0 = (gridDim.x - 1 - blockIdx.x) * BQ;',
+        ]),
+    ...(r ? [] : ['const T* kg = static_cast<const T*>(a.k) + (size_t)(b * a.Hkv + hkv) * a.Nk * D;']),
+    ...(r ? [] : ['const T* vg = static_cast<const T*>(a.v) + (size_t)(b * a.Hkv + hkv) * a.Nk * DV;']),
+    r ? perm.nkt : 'const int nkt = (a.Nk + BK - 1) / BK;',
+    '(void)kg; (void)vg; (void)b; (void)h; (void)g; (void)nkt;',
+    ...(e.mode === 'dynamic'
+      ? r
+        ? perm.qBounds
+        : ['const int q_lo = a.q_offset + q0;', 'const int q_hi = a.q_offset + min(q0 + BQ, a.Nq) - 1;']
+      : []),
+    ...(e.mode === 'empty'
+      ? ['(void)Qs; (void)Ks; (void)Vs; (void)t4;']
+      : [
+          r
+            ? perm.qLoad(parts.qLoad)
+            : `${parts.qLoad}<D, BQ>(Qs, static_cast<const T*>(a.q) + ((size_t)(b * a.H + h) * a.Nq + q0) * D, a.Nq - q0, tid);`,
+        ]),
+    '',
+    "// This lane's rows: g and g + 8 of the warp's 16. Accumulators o[n] cover dv 8n..8n+7.",
+    ...(r ? perm.rows : ['const int row_r[2] = {q0 + warp * 16 + g, q0 + warp * 16 + g + 8};']),
+    'const int qpos_r[2] = {row_r[0] + a.q_offset, row_r[1] + a.q_offset};',
+    '(void)qpos_r;',
+    'float o[DV / 8][4], m[2] = {-INFINITY, -INFINITY}, l[2] = {0.f, 0.f};',
+    '#pragma unroll',
+    'for (int n = 0; n < DV / 8; ++n) o[n][0] = o[n][1] = o[n][2] = o[n][3] = 0.f;',
+    ...(e.rowStmts.length
+      ? [
+          '#pragma unroll',
+          'for (int r = 0; r < 2; ++r) {',
+          '  const int qpos = qpos_r[r];',
+          '  (void)qpos;',
+          ...indent(e.rowStmts, '  '),
+          '}',
+        ]
+      : []),
+    '',
+    ...(routedOf(e) && e.mode !== 'empty' ? routeRowState('2', 'row_r[r]') : []),
+    ...(e.mode === 'empty' ? [] : parts.tile),
+    '',
+    ...loop,
+    '',
+    '// out = o / l (0 for a row with no allowed key), lse = ln(sum exp) (-inf for such a row).',
+    '#pragma unroll',
+    'for (int r = 0; r < 2; ++r) {',
+    '  float sum = l[r];',
+    '  sum += __shfl_xor_sync(0xffffffffu, sum, 1);',
+    '  sum += __shfl_xor_sync(0xffffffffu, sum, 2);',
+    '  const int i = row_r[r];',
+    '  if (i >= a.Nq) continue;',
+    '  const size_t row = (size_t)(b * a.H + h) * a.Nq + i;',
+    '  const float inv = sum > 0.f ? 1.f / sum : 0.f;',
+    '  T* orow = static_cast<T*>(a.out) + row * DV;',
+    '#pragma unroll',
+    '  for (int n = 0; n < DV / 8; ++n)',
+    '    *reinterpret_cast<unsigned*>(orow + n * 8 + t4 * 2) = pack2(o[n][2 * r] * inv, o[n][2 * r + 1] * inv);',
+    ...(kernel.outputs.lse
+      ? ['  if (a.lse != nullptr && t4 == 0) a.lse[row] = sum > 0.f ? (m[r] + log2f(sum)) * LN2 : -INFINITY;']
+      : []),
+    '}',
+  ];
   return [
     ...indent(parts.smem, '  '),
     ...indent(decls, '  '),
     '  const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32, g = lane / 4, t4 = lane % 4;',
     '  const int h = blockIdx.y, b = blockIdx.z, hkv = h / (a.H / a.Hkv);',
-    '  // Last q-tile first: under causal-like masks it has the most tiles, so the long blocks start',
-    '  // early and the short ones fill the tail of the grid.',
-    '  const int q0 = (gridDim.x - 1 - blockIdx.x) * BQ;',
-    '  const T* kg = static_cast<const T*>(a.k) + (size_t)(b * a.Hkv + hkv) * a.Nk * D;',
-    '  const T* vg = static_cast<const T*>(a.v) + (size_t)(b * a.Hkv + hkv) * a.Nk * DV;',
-    '  const int nkt = (a.Nk + BK - 1) / BK;',
-    '  (void)kg; (void)vg; (void)b; (void)h; (void)g; (void)nkt;',
-    ...(e.mode === 'dynamic'
-      ? ['  const int q_lo = a.q_offset + q0;', '  const int q_hi = a.q_offset + min(q0 + BQ, a.Nq) - 1;']
-      : []),
-    ...(e.mode === 'empty'
-      ? ['  (void)Qs; (void)Ks; (void)Vs; (void)t4;']
-      : [
-          `  ${parts.qLoad}<D, BQ>(Qs, static_cast<const T*>(a.q) + ((size_t)(b * a.H + h) * a.Nq + q0) * D, a.Nq - q0, tid);`,
-        ]),
-    '',
-    "  // This lane's rows: g and g + 8 of the warp's 16. Accumulators o[n] cover dv 8n..8n+7.",
-    '  const int row_r[2] = {q0 + warp * 16 + g, q0 + warp * 16 + g + 8};',
-    '  const int qpos_r[2] = {row_r[0] + a.q_offset, row_r[1] + a.q_offset};',
-    '  (void)qpos_r;',
-    '  float o[DV / 8][4], m[2] = {-INFINITY, -INFINITY}, l[2] = {0.f, 0.f};',
-    '#pragma unroll',
-    '  for (int n = 0; n < DV / 8; ++n) o[n][0] = o[n][1] = o[n][2] = o[n][3] = 0.f;',
-    ...(e.rowStmts.length
+    ...(r
       ? [
-          '#pragma unroll',
-          '  for (int r = 0; r < 2; ++r) {',
-          '    const int qpos = qpos_r[r];',
-          '    (void)qpos;',
-          ...indent(e.rowStmts, '    '),
-          '  }',
+          '  const T* kg = static_cast<const T*>(a.k) + (size_t)(b * a.Hkv + hkv) * a.Nk * D;',
+          '  const T* vg = static_cast<const T*>(a.v) + (size_t)(b * a.Hkv + hkv) * a.Nk * DV;',
         ]
       : []),
-    '',
-    ...(e.mode === 'empty' ? [] : indent(parts.tile, '  ')),
-    '',
-    ...indent(loop, '  '),
-    '',
-    '  // out = o / l (0 for a row with no allowed key), lse = ln(sum exp) (-inf for such a row).',
-    '#pragma unroll',
-    '  for (int r = 0; r < 2; ++r) {',
-    '    float sum = l[r];',
-    '    sum += __shfl_xor_sync(0xffffffffu, sum, 1);',
-    '    sum += __shfl_xor_sync(0xffffffffu, sum, 2);',
-    '    const int i = row_r[r];',
-    '    if (i >= a.Nq) continue;',
-    '    const size_t row = (size_t)(b * a.H + h) * a.Nq + i;',
-    '    const float inv = sum > 0.f ? 1.f / sum : 0.f;',
-    '    T* orow = static_cast<T*>(a.out) + row * DV;',
-    '#pragma unroll',
-    '    for (int n = 0; n < DV / 8; ++n)',
-    '      *reinterpret_cast<unsigned*>(orow + n * 8 + t4 * 2) = pack2(o[n][2 * r] * inv, o[n][2 * r + 1] * inv);',
-    ...(kernel.outputs.lse
-      ? [
-          '    if (a.lse != nullptr && t4 == 0) a.lse[row] = sum > 0.f ? (m[r] + log2f(sum)) * LN2 : -INFINITY;',
-        ]
-      : []),
-    '  }',
+    ...indent(r ? perm.unitLoop(r.modulus, unit) : unit, '  '),
     '}',
   ];
 }

@@ -1,6 +1,8 @@
 // Tile scheduling of the tensor-core core: which K/V tiles a q-tile visits, in order, and
 // whether each is full. Empty tiles are found before anything is loaded for them.
 import type { CoreExprs } from './exprs.js';
+import { routedOf, routedTileScan } from './routing-attn.js';
+import { perm } from './residue.js';
 
 const indent = (lines: readonly string[], pad: string): string[] =>
   lines.map((l) => (l && !l.startsWith('#') ? pad + l : l));
@@ -61,6 +63,8 @@ const ballot = [
  * one step per 32 tiles rather than one per tile.
  */
 export function classifyCode(e: CoreExprs, readsMemory: boolean): string[] {
+  // Block routing: the selected tiles' list replaces the scan (routing-attn.ts).
+  if (routedOf(e)) return routedTileScan(e, 'q0');
   if (e.mode !== 'dynamic') {
     return [
       'auto next_tile = [&](const int kt, bool& full) {',
@@ -71,8 +75,12 @@ export function classifyCode(e: CoreExprs, readsMemory: boolean): string[] {
   }
   return [
     'auto classify = [&](const int kt, bool& full) -> bool {',
-    '  const int k_lo = a.k_offset + kt * BK;',
-    '  const int k_hi = a.k_offset + min((kt + 1) * BK, a.Nk) - 1;',
+    ...(e.residue
+      ? indent(perm.kBounds, '  ')
+      : [
+          '  const int k_lo = a.k_offset + kt * BK;',
+          '  const int k_hi = a.k_offset + min((kt + 1) * BK, a.Nk) - 1;',
+        ]),
     ...indent(e.classify, '  '),
     '  full = !can_false;',
     '  return can_true;',

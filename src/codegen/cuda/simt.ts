@@ -7,6 +7,7 @@
 import type { AttentionKernel } from '../../ir/kernel.js';
 import type { CoreExprs } from './exprs.js';
 import type { SimtPlan } from './plan.js';
+import { routedOf, routedTileScan, routeRowState, routeTileBits } from './routing-attn.js';
 
 export interface CoreSpec {
   readonly kernel: AttentionKernel;
@@ -64,6 +65,32 @@ function dispatch(mode: CoreExprs['mode']): string[] {
   return [`if (can_false) { ${call(true)} } else { ${call(false)} }`];
 }
 
+/** The tile loop of a routed kernel: selected tiles only, MASKED unless full (routing-attn.ts). */
+function routedTileLoop(e: CoreExprs, keyHoists: readonly string[]): string[] {
+  return [
+    'const int nkt = (a.Nk + BK - 1) / BK;',
+    ...(e.mode === 'dynamic'
+      ? [
+          'const int q_lo = a.q_offset + blockIdx.x * BQ;',
+          'const int q_hi = a.q_offset + min((int)(blockIdx.x + 1) * BQ, a.Nq) - 1;',
+        ]
+      : []),
+    ...routedTileScan(e, '(int)(blockIdx.x * BQ)'),
+    'bool route_full;',
+    'for (int kt = next_tile(0, route_full); kt < nkt; kt = next_tile(kt + 1, route_full)) {',
+    '  __syncthreads(); // the previous tile is no longer read',
+    '  load_tile<D>(Ks, kg, kt, a.Nk, tid);',
+    '  load_tile<DV>(Vs, vg, kt, a.Nk, tid);',
+    ...indent(keyHoists, '  '),
+    '  __syncthreads();',
+    '  const bool tail = (kt + 1) * BK > a.Nk;',
+    ...indent(routeTileBits('ROWS'), '  '),
+    '  if (!route_full) { if (tail) tile(Flag<true>{}, Flag<true>{}, kt); else tile(Flag<true>{}, Flag<false>{}, kt); }',
+    '  else if (tail) tile(Flag<false>{}, Flag<true>{}, kt); else tile(Flag<false>{}, Flag<false>{}, kt);',
+    '}',
+  ];
+}
+
 function tileLoop(e: CoreExprs): string[] {
   if (e.mode === 'empty') return ['// Every tile is empty: no key is ever loaded.'];
   const classify =
@@ -83,6 +110,7 @@ function tileLoop(e: CoreExprs): string[] {
         '}',
       ]
     : [];
+  if (routedOf(e)) return routedTileLoop(e, keyHoists);
   return [
     'const int nkt = (a.Nk + BK - 1) / BK;',
     ...(e.mode === 'dynamic'
@@ -270,6 +298,7 @@ export function simtCore(plan: SimtPlan): AttentionCore {
           : []),
         '  }',
         '',
+        ...(routedOf(e) && e.mode !== 'empty' ? indent(routeRowState('ROWS', 'row0 + r'), '  ') : []),
         ...(e.mode === 'empty' ? [] : indent(tileLambda(e), '  ')),
         '',
         ...indent(tileLoop(e), '  '),

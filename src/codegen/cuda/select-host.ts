@@ -1,0 +1,295 @@
+// Host side and artifact records of CUDA selection (select.ts): the device code in launch order,
+// the launcher's checks and launches, the scratch-size function, manifest, entry points and
+// bindings. The `indices` and `route_scratch` args fields are block routing's (layout.ts).
+import { show } from '../../ir/graph.js';
+import type { AttentionKernel } from '../../ir/kernel.js';
+import { capacityShapeExpr, routingGroups, type RoutingPlan } from '../../ir/routing.js';
+import type { Binding, EntryPoint } from '../artifact.js';
+import type { CudaLayout } from './layout.js';
+import type { CudaContext } from './rules.js';
+import {
+  pooledK,
+  pooledQ,
+  SEL_POOL_THREADS,
+  SEL_SPAN,
+  selectHelpers,
+  selectScoreCode,
+  selName,
+  selUnit,
+} from './select.js';
+import { SEL_ATTN_THREADS, selectAttnCode, vectorWidth } from './select-attn.js';
+import { SEL_FROM_THREADS, SEL_SORT_MAX, SEL_TOPK_THREADS, selectRankCode } from './select-topk.js';
+
+export { selectHandles } from './select.js';
+
+export const selScratchElemsName = (k: AttentionKernel): string => `attnc_${k.name}_route_scratch_elems`;
+
+/** Device code of every selection pass (inside the namespace; rendered before the helpers). */
+export function selectDeviceCode(
+  k: AttentionKernel,
+  layout: CudaLayout,
+  cx: Omit<CudaContext, 'vars'>,
+): string {
+  const r = k.routing!;
+  const what = r.unit === 'tokens' ? 'token selection' : r.chunks ? 'chunk routing' : 'block routing';
+  return [
+    `// ---- ${r.restrict === false ? 'emit: ' : ''}${what}${r.from ? ' from a tensor' : ''} (select.ts) ----`,
+    ...selectHelpers(k, layout, cx),
+    ...selectScoreCode(k),
+    '',
+    ...selectRankCode(k, layout),
+    ...selectAttnCode(k, layout, cx),
+  ].join('\n');
+}
+
+const launch = (
+  ns: string,
+  name: string,
+  grid: string,
+  threads: number | string,
+  smem: string,
+  what: string,
+): string[] => [
+  `  ${ns}::${name}<<<${grid}, ${threads}, ${smem}, stream>>>(a);`,
+  '  {',
+  '    const cudaError_t e = cudaGetLastError();',
+  `    if (e != cudaSuccess) return fail(ATTNC_ERR_CUDA, "${what}: %s", cudaGetErrorString(e));`,
+  '  }',
+];
+
+const optIn = (ns: string, name: string, smem: string, what: string): string[] => [
+  `  if (${smem} > 227 * 1024) return fail(ATTNC_ERR_ARGS, "${what}: %zu bytes of shared memory needed, the limit is 232448", (size_t)(${smem}));`,
+  `  if (${smem} > 48 * 1024) {`,
+  `    const cudaError_t e = cudaFuncSetAttribute(${ns}::${name}, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)(${smem}));`,
+  `    if (e != cudaSuccess) return fail(ATTNC_ERR_CUDA, "${what}: cannot reserve %zu bytes of shared memory: %s", (size_t)(${smem}), cudaGetErrorString(e));`,
+  '  }',
+];
+
+/** Host checks of the launcher (`a` the args). */
+export function selectHostChecks(k: AttentionKernel, ns: string, layout: CudaLayout): string[] {
+  const r = k.routing!;
+  const G = routingGroups(r);
+  const checks = [
+    'for (int c = 0; c < 3; ++c) {',
+    `  const long long n = ${ns}::sel_count(a, c);`,
+    `  if (n < 0 || n > (1 << 20)) return fail(ATTNC_ERR_ARGS, "routing count %s is %lld, must be in [0, 2^20]", c == 0 ? "${r.from ? `capacity of ${r.from.tensor}` : 'topk'}" : c == 1 ? "first" : "local", n);`,
+    '}',
+    `if (a.k_offset < 0) return fail(ATTNC_ERR_ARGS, "routing needs key positions >= 0 (k_offset = %d)", a.k_offset);`,
+    `if ((long long)a.B * ${ns}::sel_groups(a) * a.Nq * ${ns}::sel_cap(a) > 0 && a.indices == NULL) return fail(ATTNC_ERR_ARGS, "indices is NULL (int[B, ${G}, Nq, ${capacityShapeExpr(r)}])");`,
+    `if (${ns}::sel_scratch_size(a) > 0 && a.route_scratch == NULL) return fail(ATTNC_ERR_ARGS, "route_scratch is NULL (${selScratchElemsName(k)}() floats)");`,
+  ];
+  // Vector loads: 4-element key rows when scoring (D % 4 == 0), VW-element rows in the attention.
+  const bytes = k.schedule.dtype === 'f32' ? 4 : 2;
+  const restrict = r.restrict !== false;
+  const kAlign = Math.max(
+    restrict ? vectorWidth(k) * bytes : 1,
+    !r.from && k.schedule.headDim % 4 === 0 ? (k.schedule.headDim % 8 === 0 ? 16 : 4 * bytes) : 1,
+  );
+  const vAlign = restrict ? vectorWidth(k) * bytes : 1;
+  if (kAlign > 1 || vAlign > 1)
+    checks.push(
+      `if (a.Nk > 0 && (!ptr_ok(a.k, ${kAlign}) || !ptr_ok(a.v, ${vAlign}))) return fail(ATTNC_ERR_ARGS, "selection: k must be ${kAlign}-byte and v ${vAlign}-byte aligned");`,
+    );
+  if (r.from)
+    checks.push(
+      `if (${ns}::sel_cap(a) > ${SEL_SORT_MAX}) return fail(ATTNC_ERR_ARGS, "tensor ${r.from.tensor}: %d ids per row with the forced ones (capacity + first + local); CUDA sorts at most ${SEL_SORT_MAX}", ${ns}::sel_cap(a));`,
+    );
+  if (r.chunks) {
+    const len = `a.${layout.field(`tensor:${r.chunks}`)}`;
+    checks.push(
+      `if (a.Nk > 0 && ${len} == NULL) return fail(ATTNC_ERR_ARGS, "tensor ${r.chunks} is NULL");`,
+      `if (a.q_offset < 0 || a.k_offset != 0 || (long long)a.q_offset + a.Nq > a.Nk) return fail(ATTNC_ERR_ARGS, "tensor ${r.chunks}: chunk ids cover positions [0, %d), but the call has query positions [%d, %lld) and key positions [%d, %lld)", a.Nk, a.q_offset, (long long)a.q_offset + a.Nq, a.k_offset, (long long)a.k_offset + a.Nk);`,
+    );
+  }
+  return checks;
+}
+
+/** Host launches: selection passes, then (restricted) the attention over the selection and return. */
+export function selectHostLaunch(k: AttentionKernel, ns: string): string[] {
+  const r = k.routing!;
+  const out = ['// Selection: score, rank (indices), then the attention reads the selection.', '{'];
+  if (pooledK(r))
+    out.push(
+      '  if (a.Nk > 0) {',
+      ...launch(ns, selName(k, 'pool_k'), 'dim3(a.Nk, a.Hkv, a.B)', SEL_POOL_THREADS, '0', 'sel_pool_k').map(
+        (l) => `  ${l}`,
+      ),
+      '  }',
+    );
+  if (pooledQ(r))
+    out.push(
+      ...launch(ns, selName(k, 'pool_q'), 'dim3(a.Nq, a.H, a.B)', SEL_POOL_THREADS, '0', 'sel_pool_q'),
+    );
+  const groups = `${ns}::sel_groups(a)`;
+  if (!r.from) {
+    out.push(
+      '  if (a.Nk > 0) {',
+      `    const size_t ssmem = sizeof(float) * ((size_t)${ns}::sel_voters(a) * (${ns}::D + 2));`,
+      `    const dim3 sgrid((unsigned)((long long)${ns}::sel_nspan(a) * a.Nq), ${groups}, a.B);`,
+      ...(r.vote ? optIn(ns, selName(k, 'vote_stats'), 'ssmem', 'sel_vote_stats').map((l) => `  ${l}`) : []),
+      ...optIn(ns, selName(k, 'score'), 'ssmem', 'sel_score').map((l) => `  ${l}`),
+      ...(r.vote
+        ? launch(ns, selName(k, 'vote_stats'), 'sgrid', SEL_SPAN, 'ssmem', 'sel_vote_stats').map(
+            (l) => `  ${l}`,
+          )
+        : []),
+      ...launch(ns, selName(k, 'score'), 'sgrid', SEL_SPAN, 'ssmem', 'sel_score').map((l) => `  ${l}`),
+      '  }',
+    );
+    out.push(
+      `  if (${ns}::sel_cap(a) > 0)`,
+      ...launch(ns, selName(k, 'topk'), `dim3(a.Nq, ${groups}, a.B)`, SEL_TOPK_THREADS, '0', 'sel_topk').map(
+        (l) => `  ${l}`,
+      ),
+    );
+  } else {
+    out.push(
+      `  if (${ns}::sel_cap(a) > 0) {`,
+      '    size_t fsmem = sizeof(int);',
+      `    while (fsmem < sizeof(int) * (size_t)${ns}::sel_cap(a)) fsmem <<= 1;`,
+      ...optIn(ns, selName(k, 'from'), 'fsmem', 'sel_from').map((l) => `  ${l}`),
+      ...launch(
+        ns,
+        selName(k, 'from'),
+        `dim3(a.Nq, ${groups}, a.B)`,
+        SEL_FROM_THREADS,
+        'fsmem',
+        'sel_from',
+      ).map((l) => `  ${l}`),
+      '  }',
+    );
+  }
+  if (r.restrict !== false)
+    out.push(
+      `  const int ns = ${ns}::sel_splits(a);`,
+      ...launch(
+        ns,
+        selName(k, 'attn'),
+        'dim3((unsigned)((long long)ns * a.Nq), a.H, a.B)',
+        SEL_ATTN_THREADS,
+        '0',
+        'sel_attn',
+      ),
+      '  if (ns > 1)',
+      ...launch(ns, selName(k, 'merge'), 'dim3(a.Nq, a.H, a.B)', SEL_ATTN_THREADS, '0', 'sel_merge').map(
+        (l) => `  ${l}`,
+      ),
+      '  return ATTNC_OK;',
+    );
+  out.push('}');
+  return out;
+}
+
+/** `size_t attnc_<name>_route_scratch_elems(const Args*)`. */
+export function selectHostFns(k: AttentionKernel, struct: string, ns: string): string[] {
+  return [
+    `extern "C" size_t ${selScratchElemsName(k)}(const ${struct}* args) {`,
+    `  return ${ns}::sel_scratch_size(*args);`,
+    '}',
+  ];
+}
+
+export function selectHeaderLines(k: AttentionKernel, struct: string): string[] {
+  return [
+    '/* Floats of the route_scratch buffer (pooled rows, metrics, partials) for these sizes. */',
+    `size_t ${selScratchElemsName(k)}(const ${struct}* args);`,
+  ];
+}
+
+/** An upper bound of the scratch floats as a shape expression. */
+function scratchShape(k: AttentionKernel): string {
+  const r = k.routing!;
+  const D = k.schedule.headDim;
+  const parts: string[] = [];
+  if (pooledK(r)) parts.push(`B * Hkv * Nk * ${D}`);
+  if (pooledQ(r)) parts.push(`B * H * Nq * ${D}`);
+  if (!r.from) parts.push(`B * ${routingGroups(r)} * Nq * Nk`);
+  if (r.vote) parts.push(`B * H * Nq * cdiv(Nk, ${SEL_SPAN}) * 2`);
+  if (r.vote) parts.push('B * H * Nq * Nk');
+  if (r.restrict !== false) parts.push(`B * H * Nq * 16 * ${k.schedule.valueDim + 2}`);
+  return parts.join(' + ') || '0';
+}
+
+export function selectFieldDoc(k: AttentionKernel, role: 'indices' | 'scratch'): string {
+  const r = k.routing!;
+  return role === 'indices'
+    ? `int[B, ${routingGroups(r)}, Nq, ${capacityShapeExpr(r)}], written: selected ${selUnit(r)} ids (ascending, -1 padded)`
+    : `scratch: ${selScratchElemsName(k)}() floats`;
+}
+
+export function selectManifest(k: AttentionKernel): object {
+  const r: RoutingPlan = k.routing!;
+  return {
+    unit: selUnit(r),
+    ...(selUnit(r) === 'blocks' ? { blockSize: r.blockSize } : {}),
+    ...(r.chunks ? { chunks: r.chunks } : {}),
+    ...(r.from ? { from: r.from } : { q: r.q, k: r.k, topk: show(r.topk) }),
+    vote: r.vote ?? null,
+    first: show(r.first),
+    local: show(r.local),
+    restrict: r.restrict !== false,
+    indices: { dtype: 'i32', shape: ['B', routingGroups(r), 'Nq', capacityShapeExpr(r)] },
+    scratch: { dtype: 'f32', elemsFunction: selScratchElemsName(k), shape: [scratchShape(k)] },
+  };
+}
+
+export function selectEntryPoints(k: AttentionKernel): EntryPoint[] {
+  const r = k.routing!;
+  const G = routingGroups(r);
+  const ep = (
+    pass: string,
+    threads: number,
+    grid: [string, string, string],
+    bindings: string[],
+  ): EntryPoint => ({
+    name: selName(k, pass),
+    role: 'routing',
+    workgroupSize: [threads, 1, 1],
+    grid,
+    bindings,
+  });
+  const user = k.tensors.map((t) => t.name);
+  const span = `cdiv(Nk, ${SEL_SPAN}) * Nq`;
+  return [
+    ...(pooledK(r)
+      ? [ep('pool_k', SEL_POOL_THREADS, ['Nk', 'Hkv', 'B'], ['k', 'route_scratch', ...user])]
+      : []),
+    ...(pooledQ(r)
+      ? [ep('pool_q', SEL_POOL_THREADS, ['Nq', 'H', 'B'], ['q', 'route_scratch', ...user])]
+      : []),
+    ...(r.from
+      ? [ep('from', SEL_FROM_THREADS, ['Nq', G, 'B'], ['indices', ...user])]
+      : [
+          ...(r.vote
+            ? [ep('vote_stats', SEL_SPAN, [span, G, 'B'], ['q', 'k', 'route_scratch', ...user])]
+            : []),
+          ep('score', SEL_SPAN, [span, G, 'B'], ['q', 'k', 'route_scratch', ...user]),
+          ep('topk', SEL_TOPK_THREADS, ['Nq', G, 'B'], ['route_scratch', 'indices', ...user]),
+        ]),
+    ...(r.restrict === false
+      ? []
+      : [
+          ep(
+            'attn',
+            SEL_ATTN_THREADS,
+            ['splits * Nq', 'H', 'B'],
+            ['q', 'k', 'v', 'out', 'lse', 'indices', 'route_scratch', ...user],
+          ),
+          ep('merge', SEL_ATTN_THREADS, ['Nq', 'H', 'B'], ['route_scratch', 'out', 'lse']),
+        ]),
+  ];
+}
+
+export function selectBindingShapes(
+  k: AttentionKernel,
+): Record<'indices' | 'scratch', { dtype: Binding['dtype']; shape: string[]; access: Binding['access'] }> {
+  const r = k.routing!;
+  return {
+    indices: {
+      dtype: 'i32',
+      shape: ['B', routingGroups(r), 'Nq', capacityShapeExpr(r)!],
+      access: 'read_write',
+    },
+    scratch: { dtype: 'f32', shape: [scratchShape(k)], access: 'read_write' },
+  };
+}

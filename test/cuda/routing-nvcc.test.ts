@@ -1,0 +1,131 @@
+// Block routing on CUDA (codegen/cuda/routing*.ts): every block-routing stdlib kernel builds with
+// nvcc -arch=sm_90a on each engine (simt f32, mma and wgmma bf16) at D = 64 and 128, in one
+// translation unit per engine; the generated code has the pipeline's kernels and the launcher
+// runs them in order; raw query sides rank on tensor cores; pooled ones run covered tiles
+// predicate-free; select / route chunks stay with the selection pipeline; and the emitted CUDA of two kernels matches test/golden/routing-*.cu.
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { compile } from '../../src/compile.js';
+import type { Engine } from '../../src/ir/kernel.js';
+import { expectOk, run, scratchDir } from './support.js';
+
+const NVCC = process.env.NVCC ?? 'nvcc';
+const kernels = ['biformer', 'landmark', 'nsa_select', 'cca'] as const;
+const engines = [
+  ['simt', 'f32'],
+  ['mma', 'bf16'],
+  ['wgmma', 'bf16'],
+] as const;
+
+function cuda(file: string, engine: Engine, dtype: 'f32' | 'bf16', headDim: number, entry?: string) {
+  const src = readFileSync(`stdlib/routing/${file}.attn`, 'utf8');
+  return compile(src, {
+    target: 'cuda',
+    file: `stdlib/routing/${file}.attn`,
+    headDim,
+    dtype,
+    schedule: { engine },
+    ...(entry ? { entry } : {}),
+  }).artifact;
+}
+
+describe('block routing on CUDA', () => {
+  for (const [engine, dtype] of engines) {
+    it(`the ${kernels.length} block-routing stdlib kernels build with nvcc (${engine}, ${dtype}, D=64/128)`, async () => {
+      const dir = scratchDir(`routing-${engine}`);
+      const parts: string[] = [];
+      for (const f of kernels)
+        for (const headDim of [64, 128]) {
+          const a = cuda(f, engine, dtype, headDim, f === 'nsa_select' ? 'nsa_select' : undefined);
+          expect(a.schedule.engine).toBe(engine);
+          // Namespaced per kernel name: rename so both head dims share the translation unit.
+          parts.push(a.code.replaceAll(`attnc_${a.name}`, `attnc_${a.name}_d${headDim}`));
+        }
+      const tu = join(dir, 'routing.cu');
+      writeFileSync(tu, parts.join('\n'));
+      const flags = ['-arch=sm_90a', '-std=c++17', '-Xcompiler', '-Wall', '-Werror', 'all-warnings'];
+      expectOk(await run(NVCC, [...flags, '-c', tu, '-o', join(dir, 'routing.o')]), `nvcc ${tu}`);
+    }, 600_000);
+  }
+
+  it('runs pool → top-k → attention in order and documents indices and scratch', () => {
+    const a = cuda('nsa_select', 'wgmma', 'bf16', 128, 'nsa_select');
+    const code = a.code;
+    const launch = code.slice(code.indexOf('extern "C" int attnc_nsa_select_launch'));
+    const order = ['route_pool_k<<<', 'route_topk<<<', 'attnc_nsa_select_attention<<<'].map((s) =>
+      launch.indexOf(s),
+    );
+    expect(order.every((i) => i > 0)).toBe(true);
+    expect([...order].sort((x, y) => x - y)).toEqual(order);
+    // Raw query side: no query pooling pass.
+    expect(code).not.toContain('route_pool_q');
+    expect(a.bindings.find((b) => b.name === 'indices')).toMatchObject({
+      role: 'indices',
+      dtype: 'i32',
+      shape: ['B', 'Hkv', 'Nq', 'top + 1 + 2'],
+    });
+    expect(a.bindings.find((b) => b.name === 'route_scratch')?.role).toBe('scratch');
+    const manifest = JSON.parse(a.files!['nsa_select.json']!);
+    expect(manifest.functions.routeScratchElems).toBe('attnc_nsa_select_route_scratch_elems');
+    expect(manifest.routing).toMatchObject({ blockSize: 64, q: 'raw', k: 'mean', vote: 'groups' });
+    // pool_k, the SIMT top-k, the tensor-core top-k (the launcher picks one), the attention.
+    expect(a.entryPoints.map((e) => e.role)).toEqual(['routing', 'routing', 'routing', 'attention']);
+    const bif = cuda('biformer', 'mma', 'bf16', 64);
+    expect(bif.code).toContain('attnc_biformer_route_pool_q<<<');
+  });
+
+  it('raw-query routing in 16-bit storage ranks on tensor cores when topk fits, else on SIMT', () => {
+    const code = cuda('nsa_select', 'mma', 'bf16', 128, 'nsa_select').code;
+    const launch = code.slice(code.indexOf('extern "C" int attnc_nsa_select_launch'));
+    const tc = launch.indexOf('attnc_nsa_select_route_topk_tc<<<');
+    const simt = launch.indexOf('attnc_nsa_select_route_topk<<<');
+    expect(tc).toBeGreaterThan(0);
+    expect(simt).toBeGreaterThan(tc);
+    // The choice is made per call on the topk count, with the SIMT pass as the `else`.
+    const choice = launch.slice(0, tc);
+    expect(choice).toContain('route_count(a, 0) <= attnc_nsa_select::ROUTE_KMAX');
+    expect(launch.slice(tc, simt)).toMatch(/\} else\s+if \(/);
+    expect(code).toMatch(/mma\.sync\.aligned\.m16n8k16\.row\.col\.f32\.bf16\.bf16\.f32/);
+    // f32 storage and pooled query sides keep the SIMT top-k only.
+    expect(cuda('nsa_select', 'simt', 'f32', 64, 'nsa_select').code).not.toContain('route_topk_tc');
+    expect(cuda('biformer', 'wgmma', 'bf16', 64).code).not.toContain('route_topk_tc');
+  });
+
+  it('pooled query sides run fully selected, statically full tiles without the predicate', () => {
+    // Uniform q-tiles (one query unit) test coverage per tile; raw query sides never do.
+    const bif = cuda('biformer', 'wgmma', 'bf16', 64).code;
+    expect(bif).toContain('const bool route_uni =');
+    expect(bif).toMatch(/full = route_uni && true && !\(\(route_gaps\[kt >> 5\]/);
+    const cca = cuda('cca', 'wgmma', 'bf16', 64).code;
+    expect(cca).not.toContain('const bool route_uni');
+    expect(cca).not.toContain('route_gaps');
+  });
+
+  it('leaves token-level select and chunk routing to the selection pipeline, not these passes', () => {
+    // Since codegen/cuda/select*.ts, CUDA runs them; the block-routing passes must not claim them.
+    const cases = [
+      'attention t() {\n  select topk(8) by q . k\n}',
+      'attention t(d: i32[kv]) {\n  route chunks(d) topk(2) by mean(q) . mean(k)\n}',
+    ];
+    for (const src of cases) {
+      const a = compile(src, { target: 'cuda', headDim: 64 }).artifact;
+      const names = a.entryPoints.map((e) => e.name);
+      expect(names.some((n) => n.endsWith('_attention'))).toBe(true);
+      expect(names.some((n) => /route_(pool_k|topk)/.test(n))).toBe(false);
+      expect(a.code).not.toContain('route_tiles');
+    }
+  });
+
+  for (const [file, engine, dtype] of [
+    ['biformer', 'wgmma', 'bf16'],
+    ['cca', 'simt', 'f32'],
+  ] as const) {
+    it(`golden: ${file} (${engine})`, () => {
+      const path = `test/golden/routing-${file}.cu`;
+      const code = cuda(file, engine, dtype, 64).code;
+      if (process.env.UPDATE_GOLDEN) writeFileSync(path, code);
+      expect(code).toBe(readFileSync(path, 'utf8'));
+    });
+  }
+});

@@ -1,0 +1,167 @@
+// Runs the CUDA selection passes (src/codegen/cuda/select*.ts) in the CPU emulator (emu.ts) for
+// one case: the launcher's part (grids, shared memory, scratch size) is restated here from
+// select*.ts, and the emulator gets the few intrinsics the selection uses beyond emu.ts's shim.
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Artifact } from '../../src/codegen/artifact.js';
+import { pooledK, pooledQ, selUnit, SEL_SPAN } from '../../src/codegen/cuda/select.js';
+import type { AttentionKernel } from '../../src/ir/kernel.js';
+import { routingGroups } from '../../src/ir/routing.js';
+import { emulationSource, runEmulation } from './emu.js';
+import { expectOk, run } from './support.js';
+
+const extraShim = String.raw`
+template <class T> T atomicAdd(T* p, T v) { T o = *p; *p = o + v; return o; }
+inline unsigned __ballot_sync(unsigned, bool pred) {
+  const unsigned me = threadIdx.x;
+  auto& w = emu::warps[me / 32];
+  w.slot[me % 32][0] = pred ? 1 : 0;
+  w.bar.wait();
+  unsigned r = 0;
+  for (unsigned i = 0; i < w.bar.n; ++i) if (w.slot[i][0]) r |= 1u << i;
+  w.bar.wait();
+  return r;
+}
+inline int __popc(unsigned x) { return __builtin_popcount(x); }
+inline int __ffs(unsigned x) { return __builtin_ffs((int)x); }
+inline unsigned __match_any_sync(unsigned, unsigned value) {
+  const unsigned me = threadIdx.x;
+  auto& w = emu::warps[me / 32];
+  memcpy(w.slot[me % 32], &value, 4);
+  w.bar.wait();
+  unsigned r = 0;
+  for (unsigned i = 0; i < w.bar.n; ++i) { unsigned x; memcpy(&x, w.slot[i], 4); if (x == value) r |= 1u << i; }
+  w.bar.wait();
+  return r;
+}
+inline unsigned __float_as_uint(float f) { unsigned u; memcpy(&u, &f, 4); return u; }
+inline dim3 emu_block_dim() { dim3 d; d.x = (unsigned)emu::fibers->size(); return d; }
+#define blockDim emu_block_dim()
+`;
+
+/** Compiles the emulation of a selection artifact; returns the executable. */
+export async function buildSelectEmulation(dir: string, a: Artifact, k: AttentionKernel): Promise<string> {
+  const base = emulationSource(a, k);
+  const at = base.indexOf(`// attnc kernel "${k.name}"`);
+  const src = (base.slice(0, at) + extraShim + base.slice(at)).replaceAll(
+    'extern __shared__ float4 smem4[];',
+    'float4* smem4 = emu::dyn_smem;',
+  );
+  const path = join(dir, `${k.name}.emu.cpp`);
+  writeFileSync(path, src);
+  const exe = join(dir, `${k.name}.emu`);
+  expectOk(await run('g++', ['-std=c++20', '-O1', '-w', path, '-o', exe]), `g++ (emulation of ${k.name})`);
+  return exe;
+}
+
+export interface SelectCall {
+  readonly B: number;
+  readonly H: number;
+  readonly Hkv: number;
+  readonly Nq: number;
+  readonly Nk: number;
+  readonly qOffset: number;
+  readonly kOffset: number;
+  readonly scale: number;
+  readonly q: Float32Array;
+  readonly k: Float32Array;
+  readonly v: Float32Array;
+  readonly params: Readonly<Record<string, number>>;
+  readonly tensors: Readonly<Record<string, Int32Array>>;
+  /** k (or the `from` capacity) + first + local. */
+  readonly K: number;
+}
+
+interface Field {
+  field: string;
+  name: string;
+  role: string;
+  ctype: string;
+  offset: number;
+}
+
+/** Runs the artifact's passes in launcher order on `c`; returns indices, out and lse. */
+export async function runSelect(
+  exe: string,
+  dir: string,
+  a: Artifact,
+  kern: AttentionKernel,
+  c: SelectCall,
+): Promise<{ indices: Int32Array; out: Float32Array; lse: Float32Array }> {
+  mkdirSync(dir, { recursive: true });
+  const r = kern.routing!;
+  const s = kern.schedule;
+  const D = s.headDim;
+  const DV = s.valueDim;
+  const { B, H, Hkv, Nq, Nk, K } = c;
+  const G = { H, Hkv, '1': 1 }[routingGroups(r)];
+  const voters = { H: 1, Hkv: H / Hkv, '1': H }[routingGroups(r)];
+  const restrict = r.restrict !== false;
+  const nspan = Math.ceil(Nk / SEL_SPAN);
+  const per = selUnit(r) === 'tokens' ? 128 : 2;
+  const ns = !restrict || B * H * Nq >= 1024 ? 1 : Math.max(1, Math.min(16, Math.floor(K / per)));
+  const scratch =
+    (pooledK(r) ? B * Hkv * Nk * D : 0) +
+    (pooledQ(r) ? B * H * Nq * D : 0) +
+    (r.from ? 0 : B * G * Nq * Nk) +
+    (r.vote ? B * H * Nq * nspan * 2 : 0) +
+    (r.vote && B * H * Nq * Nk <= 2 ** 26 ? B * H * Nq * Nk : 0) +
+    (ns > 1 ? B * H * Nq * ns * (DV + 2) : 0);
+  const manifest = JSON.parse(a.files![`${kern.name}.json`]!);
+  const spec: string[] = [];
+  const input = (name: string, data: ArrayBufferView, off: number): void => {
+    const path = join(dir, name);
+    writeFileSync(path, new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
+    spec.push(`in ${off} ${data.byteLength} ${path}`);
+  };
+  const sizes: Record<string, number> = { B, H, Hkv, Nq, Nk, q_offset: c.qOffset, k_offset: c.kOffset };
+  for (const f of manifest.args.fields as Field[]) {
+    if (f.role === 'q' || f.role === 'k' || f.role === 'v') input(f.role, c[f.role], f.offset);
+    else if (f.role === 'out') spec.push(`out ${f.offset} ${B * H * Nq * DV * 4} ${join(dir, 'out.bin')}`);
+    else if (f.role === 'lse') spec.push(`out ${f.offset} ${B * H * Nq * 4} ${join(dir, 'lse.bin')}`);
+    else if (f.role === 'indices') spec.push(`out ${f.offset} ${B * G * Nq * K * 4} ${join(dir, 'idx.bin')}`);
+    else if (f.role === 'scratch') spec.push(`out ${f.offset} ${scratch * 4} ${join(dir, 'scratch.bin')}`);
+    else if (f.role === 'tensor') input(f.name, c.tensors[f.name]!, f.offset);
+    else if (f.role === 'param') spec.push(`${f.ctype} ${f.offset} ${c.params[f.name]}`);
+    else if (f.role === 'scale') spec.push(`f32 ${f.offset} ${c.scale}`);
+    else spec.push(`i32 ${f.offset} ${sizes[f.name]}`);
+  }
+  const identity = kern.score.op === 'var' && kern.score.arg === 'score';
+  spec.push(`qscale ${c.scale * (identity ? Math.LOG2E : 1)}`);
+  const entry = (suffix: string): number =>
+    a.entryPoints.findIndex((e) =>
+      suffix === 'attention' ? e.role === 'attention' : e.name.endsWith(`_sel_${suffix}`),
+    );
+  const launch = (suffix: string, grid: [number, number, number], threads: number, smem = 0): void => {
+    if (grid.every((x) => x > 0)) spec.push(`launch ${entry(suffix)} ${grid.join(' ')} ${threads} ${smem}`);
+  };
+  if (Nq > 0) {
+    if (pooledK(r)) launch('pool_k', [Nk, Hkv, B], 128);
+    if (pooledQ(r)) launch('pool_q', [Nq, H, B], 128);
+    if (!r.from) {
+      const smem = 4 * voters * (D + 2);
+      if (r.vote) launch('vote_stats', [nspan * Nq, G, B], SEL_SPAN, smem);
+      launch('score', [nspan * Nq, G, B], SEL_SPAN, smem);
+      if (K > 0) launch('topk', [Nq, G, B], 512);
+    } else if (K > 0) {
+      let smem = 4;
+      while (smem < 4 * K) smem *= 2;
+      launch('from', [Nq, G, B], 256, smem);
+    }
+    if (restrict) {
+      launch('attn', [ns * Nq, H, B], 128);
+      if (ns > 1) launch('merge', [Nq, H, B], 128);
+    } else launch('attention', [Math.ceil(Nq / s.blockQ), H, B], s.threads, manifest.sharedBytes);
+  }
+  const specPath = join(dir, 'spec.txt');
+  writeFileSync(specPath, spec.join('\n') + '\n');
+  await runEmulation(exe, specPath);
+  const read = (name: string): Uint8Array => new Uint8Array(readFileSync(join(dir, name)));
+  const buf = (u: Uint8Array): ArrayBuffer =>
+    u.buffer.slice(u.byteOffset, u.byteOffset + u.byteLength) as ArrayBuffer;
+  return {
+    indices: new Int32Array(buf(read('idx.bin'))),
+    out: new Float32Array(buf(read('out.bin'))),
+    lse: new Float32Array(buf(read('lse.bin'))),
+  };
+}

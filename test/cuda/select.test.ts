@@ -1,0 +1,261 @@
+// Token selection, `emit`, `from` and chunk routing on CUDA (src/codegen/cuda/select*.ts),
+// executed on the CPU by the emulator (select-emu.ts) and compared with the float64 oracle
+// (src/runtime/reference-routing.ts): random shapes (Nq ≠ Nk, offsets, GQA, k above the key
+// count, all forced) over programs covering voting, forced ids, every tile class of the static
+// mask, a score modifier, block- and token-level `emit`, `from` tensors with padding, duplicates
+// and out-of-range ids, and variable chunks with each pooling. Indices must equal the oracle's
+// except at f32 near-ties, where checkSelection must accept them and the attention is compared
+// with the oracle run on the kernel's own selection.
+import fc from 'fast-check';
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { compile, type Compiled } from '../../src/compile.js';
+import { declPredicates, declRouting } from '../../src/runtime/ast-eval.js';
+import { compareArrays } from '../../src/runtime/compare.js';
+import { randomNormal, rng } from '../../src/runtime/inputs.js';
+import { referenceAttention, type RefInputs } from '../../src/runtime/reference.js';
+import { checkSelection, nearTieGap, referenceRouting } from '../../src/runtime/reference-routing.js';
+import { buildSelectEmulation, runSelect } from './select-emu.js';
+import { scratchDir } from './support.js';
+
+const runs = Number(process.env.ATTNC_CUDA_SELECT_RUNS ?? 30);
+const force = 'force first(f) local(l)';
+const params = 'top: int = 2, f: int = 0, l: int = 0';
+
+/** [source, head dim]: each compiles (and builds its emulation) once. */
+const programs: readonly (readonly [string, number])[] = [
+  [`attention p(${params}) { select topk(top) by q . k }`, 8],
+  [`attention p(${params}) { select topk(top) by q . k ${force}\n mask causal }`, 4],
+  [`attention p(${params}) { select topk(top) by q . k vote heads ${force}\n mask causal }`, 8],
+  [
+    `attention p(${params}) { select topk(top) by q . k vote groups ${force}\n mask (k + h) % 3 != 0 || q >= k }`,
+    8,
+  ],
+  [
+    `attention p(${params}, doc: i32[kv]) { select topk(top) by q . k ${force}\n mask doc[q] == doc[k]\n score score + 0.5 * float(k % 2) }`,
+    8,
+  ],
+  [`attention p(${params}) { emit topk(top) by q . k vote groups ${force}\n mask causal }`, 8],
+  [`attention p(${params}) { select topk(top) by q . k emit indices\n mask q - k < 9 && q >= k }`, 4],
+  // D = 6: the scalar scoring loop and one-element attention loads.
+  [`attention p(${params}) { select topk(top) by q . k vote groups ${force}\n mask causal }`, 6],
+  [`attention p(${params}) { emit blocks(4) topk(top) by mean(q) . mean(k) ${force}\n mask causal }`, 8],
+  [
+    `attention p(${params}, idx: i32[batch, kv_heads, queries, top]) { select from idx ${force}\n mask causal }`,
+    8,
+  ],
+  [`attention p(${params}, idx: i32[batch, 1, queries, 3]) { select from idx }`, 8],
+  [
+    `attention p(${params}, idx: i32[batch, heads, queries, top]) { route blocks(4) from idx ${force}\n mask causal }`,
+    8,
+  ],
+  [
+    `attention p(${params}, ch: i32[kv]) { route chunks(ch) topk(top) by lnmean(q) . lnmean(k) ${force}\n mask causal }`,
+    8,
+  ],
+  [
+    `attention p(${params}, ch: i32[kv]) { route chunks(ch) topk(top) by q . max(k) vote groups ${force} }`,
+    8,
+  ],
+  [
+    `attention p(${params}, ch: i32[kv]) { route chunks(ch) topk(top) by first(q) . mean(k) ${force}\n mask causal }`,
+    4,
+  ],
+];
+
+const built = new Map<number, Promise<{ c: Compiled; exe: string }>>();
+const dir = scratchDir('select');
+/** One directory per program: every program's kernel is named `p`. */
+const sub = (i: number): string => {
+  const d = join(dir, `p${i}`);
+  mkdirSync(d, { recursive: true });
+  return d;
+};
+
+function kernelFor(i: number): Promise<{ c: Compiled; exe: string }> {
+  const hit = built.get(i);
+  if (hit) return hit;
+  const [source, D] = programs[i]!;
+  const c = compile(source, {
+    target: 'cuda',
+    file: 'select.attn',
+    headDim: D,
+    dtype: 'f32',
+    schedule: { engine: 'simt' },
+  });
+  const p = buildSelectEmulation(sub(i), c.artifact, c.kernel).then((exe) => ({ c, exe }));
+  built.set(i, p);
+  return p;
+}
+
+interface Case {
+  readonly program: number;
+  readonly B: number;
+  readonly Hkv: number;
+  readonly group: number;
+  readonly Nq: number;
+  readonly Nk: number;
+  readonly qOffset: number | undefined;
+  readonly kOffset: number;
+  readonly top: number;
+  readonly f: number;
+  readonly l: number;
+  readonly seed: number;
+}
+
+const arbCase: fc.Arbitrary<Case> = fc.record({
+  program: fc.integer({ min: 0, max: programs.length - 1 }),
+  B: fc.integer({ min: 1, max: 2 }),
+  Hkv: fc.integer({ min: 1, max: 2 }),
+  group: fc.constantFrom(1, 1, 2, 3),
+  Nq: fc.integer({ min: 1, max: 12 }),
+  Nk: fc.integer({ min: 1, max: 60 }),
+  qOffset: fc.option(fc.integer({ min: -6, max: 40 }), { nil: undefined }),
+  kOffset: fc.constantFrom(0, 0, 3, 13),
+  top: fc.constantFrom(0, 1, 2, 3, 7, 100),
+  f: fc.constantFrom(0, 0, 1, 3, 99),
+  l: fc.constantFrom(0, 0, 1, 4),
+  seed: fc.integer(),
+});
+
+let executed = 0;
+let nearTies = 0;
+
+async function check(t0: Case): Promise<void> {
+  const { c, exe } = await kernelFor(t0.program);
+  const chunked = c.kernel.routing?.chunks !== undefined;
+  // Chunk ids are indexed by position: the call's positions lie in [0, Nk).
+  const t = chunked
+    ? {
+        ...t0,
+        Nq: Math.min(t0.Nq, t0.Nk),
+        kOffset: 0,
+        qOffset:
+          t0.qOffset === undefined
+            ? undefined
+            : Math.max(0, Math.min(t0.qOffset, t0.Nk - Math.min(t0.Nq, t0.Nk))),
+      }
+    : t0;
+  const D = programs[t.program]![1];
+  const H = t.Hkv * t.group;
+  const { B, Hkv, Nq, Nk } = t;
+  const rand = rng(t.seed);
+  const q = randomNormal(B * H * Nq * D, rand);
+  const k = randomNormal(B * Hkv * Nk * D, rand);
+  const v = randomNormal(B * Hkv * Nk * D, rand);
+  const ps: Record<string, number> = { top: t.top, f: t.f, l: t.l };
+  const sizes = { B, H, Hkv, Nq, Nk, D };
+  const tensors: Record<string, Int32Array> = {};
+  const shapes: Record<string, number[]> = {};
+  for (const slot of c.kernel.tensors) {
+    const dim = (d: (typeof slot.dims)[number]): number =>
+      d.kind === 'literal' ? d.value : d.kind === 'param' ? ps[d.name]! : { B, H, Hkv, Nq, Nk }[d.name];
+    shapes[slot.name] = slot.dims.map(dim);
+    const n = shapes[slot.name]!.reduce((a, b) => a * b, 1);
+    if (slot.name === 'doc')
+      tensors.doc = Int32Array.from({ length: n }, (_, i) => Math.floor(i / 11) + (i % 7 === 3 ? 1 : 0));
+    else if (slot.name === 'ch') {
+      // Non-decreasing chunk ids with gaps, runs of 1 … 9.
+      let id = Math.floor(rand() * 3);
+      let left = 0;
+      tensors.ch = Int32Array.from({ length: n }, () => {
+        if (left-- <= 0) [id, left] = [id + 1 + Math.floor(rand() * 2), Math.floor(rand() * 9)];
+        return id;
+      });
+    } else {
+      const ids = c.kernel.routing?.unit === 'tokens' ? Nk + t.kOffset : 30;
+      tensors[slot.name] = Int32Array.from({ length: n }, () => Math.floor(rand() * (ids + 6)) - 3);
+    }
+  }
+  const qOffset = t.qOffset ?? Nk - Nq;
+  const scale = Math.fround(1 / Math.sqrt(D));
+  const env = {
+    params: ps,
+    tensors: Object.fromEntries(Object.entries(tensors).map(([n, x]) => [n, { data: x, shape: shapes[n]! }])),
+    sizes,
+  };
+  const inp: RefInputs = { q, k, v, B, Hq: H, Hkv, Nq, Nk, D, Dv: D, qOffset, kOffset: t.kOffset };
+  const pred = declPredicates(c.decl.decl, env);
+  const spec = declRouting(c.decl.decl, env)!;
+  const routing = referenceRouting(inp, spec, pred.mask);
+  const res = await runSelect(exe, join(dir, `p${t.program}`, `case-${executed}`), c.artifact, c.kernel, {
+    B,
+    H,
+    Hkv,
+    Nq,
+    Nk,
+    qOffset,
+    kOffset: t.kOffset,
+    scale,
+    q,
+    k,
+    v,
+    params: ps,
+    tensors,
+    K: routing.K,
+  });
+  const where = `\n${programs[t.program]![0]}\ncase ${JSON.stringify(t)}`;
+  const got = res.indices;
+  expect(got.length, `indices length${where}`).toBe(routing.indices.length);
+  let mask = routing.mask;
+  if (!got.every((x, i) => x === routing.indices[i])) {
+    const gap = nearTieGap(routing);
+    expect(
+      gap.relative,
+      `indices differ without a near-tie: got ${got.slice(0, 16)}, want ${routing.indices.slice(0, 16)}${where}`,
+    ).toBeLessThan(1e-4);
+    nearTies++;
+    for (let b = 0; b < B; b++)
+      for (let g = 0; g < routing.G; g++)
+        for (let i = 0; i < Nq; i++) {
+          const at = ((b * routing.G + g) * Nq + i) * routing.K;
+          expect(
+            checkSelection(routing, b, g, i, got.subarray(at, at + routing.K), 1e-4),
+            `row ${b},${g},${i}${where}`,
+          ).toBeUndefined();
+        }
+    const own = { kind: 'from', indices: got, groups: routing.G, capacity: routing.K } as const;
+    mask = referenceRouting(inp, { ...spec, source: own, first: 0, local: 0 }, pred.mask).mask;
+  }
+  const ref = referenceAttention(inp, { mask, score: pred.score });
+  const out = compareArrays(res.out, ref.out);
+  const lse = compareArrays(res.lse, ref.lse, 1);
+  executed++;
+  expect(out.nanCount, `NaN in out${where}`).toBe(0);
+  expect(out.relError, `out${where}`).toBeLessThanOrEqual(1e-5);
+  expect(lse.relError, `lse${where}`).toBeLessThanOrEqual(1e-5);
+}
+
+describe('CUDA selection (emulated on the CPU) agrees with the float64 oracle', () => {
+  it(`${runs} random shapes × ${programs.length} programs`, async () => {
+    await Promise.all(programs.map((_, i) => kernelFor(i)));
+    await fc.assert(
+      fc.asyncProperty(arbCase, (t) => check(t)),
+      {
+        numRuns: runs,
+        ...(process.env.ATTNC_SELECT_SEED ? { seed: Number(process.env.ATTNC_SELECT_SEED) } : {}),
+      },
+    );
+    expect(executed).toBeGreaterThanOrEqual(runs);
+    if (nearTies > 0) console.log(`cuda select: ${nearTies} near-tie case(s) checked with checkSelection`);
+  }, 900_000);
+
+  it('every program runs at least once with a fixed seed per program', async () => {
+    for (let p = 0; p < programs.length; p++)
+      await check({
+        program: p,
+        B: 1,
+        Hkv: 2,
+        group: 2,
+        Nq: 5,
+        Nk: 37,
+        qOffset: undefined,
+        kOffset: 0,
+        top: 3,
+        f: 1,
+        l: 1,
+        seed: 100 + p,
+      });
+  }, 900_000);
+});
