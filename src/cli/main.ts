@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // attnc — the command line. Subcommands: check, compile, run, viz, repl. User errors print
 // diagnostics (or a one-line message) and exit 1, never a stack trace; internal errors exit 2.
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { CompileError } from '../diagnostics.js';
 import { compileCommand } from './compile-command.js';
@@ -28,7 +29,12 @@ function readSource(file: string): string {
   try {
     return readFileSync(file, 'utf8');
   } catch (e) {
-    throw new UsageError(`cannot read ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+    const why = (e as NodeJS.ErrnoException).code ?? (e as Error).message;
+    // The routing/selection kernels live one folder down: `stdlib/biformer.attn` is a likely guess.
+    const routed = join(dirname(file), 'routing', basename(file));
+    const hint =
+      basename(dirname(file)) === 'stdlib' && existsSync(routed) ? ` (did you mean ${routed}?)` : '';
+    throw new UsageError(`cannot read ${file}: ${why}${hint}`);
   }
 }
 

@@ -51,17 +51,28 @@ describe('attnc CLI', () => {
     expect(r.out).toContain('range_min doc');
   });
 
-  it('block routing compiles for WGSL; CUDA and the other constructs are positioned errors', () => {
-    expect(attnc('check', 'stdlib/routing/biformer.attn').code).toBe(0);
-    expect(attnc('compile', 'stdlib/routing/biformer.attn', '--target', 'wgsl').code).toBe(0);
-    const r = attnc('compile', 'stdlib/routing/biformer.attn', '--target', 'cuda');
-    expect(r.code).toBe(1);
-    expect(r.err).toContain('routing/selection is not yet supported by the CUDA backend');
-    expect(r.err).toContain('stdlib/routing/biformer.attn:5:3');
-    const v = attnc('compile', 'stdlib/routing/tokenselect.attn', '--target', 'wgsl');
-    expect(v.code).toBe(1);
-    expect(v.err).toContain('`select` is not yet supported by the code generators');
-    expect(v.err).toContain('stdlib/routing/tokenselect.attn:7:3');
+  it('every routing and selection stdlib file checks and compiles for both targets', () => {
+    const files = [
+      'biformer',
+      'landmark',
+      'nsa_select',
+      'cca',
+      'dhsa',
+      'tokenselect',
+      'tidaldecode',
+      'recycled',
+    ];
+    for (const f of files) {
+      const path = `stdlib/routing/${f}.attn`;
+      expect(attnc('check', path).code, path).toBe(0);
+      for (const target of ['wgsl', 'cuda']) {
+        const r = attnc('compile', path, '--target', target);
+        expect(r.code, `${path} ${target}: ${r.err}`).toBe(0);
+        expect(r.out.length, `${path} ${target}`).toBeGreaterThan(1000);
+      }
+    }
+    // The routing entry points are in the emitted code, not just the attention.
+    expect(attnc('compile', 'stdlib/routing/biformer.attn', '--target', 'cuda').out).toContain('route_topk');
   });
 
   it('bad flags are one-line errors with exit 1', () => {
@@ -70,5 +81,8 @@ describe('attnc CLI', () => {
     );
     expect(attnc('compile', 'stdlib/causal.attn', '--dump-ir=nope').code).toBe(1);
     expect(attnc('run', 'missing.attn').err).toMatch(/^attnc: cannot read missing.attn/);
+    expect(attnc('run', 'stdlib/tokenselect.attn').err).toContain(
+      'did you mean stdlib/routing/tokenselect.attn?',
+    );
   });
 });
