@@ -7,11 +7,9 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { compile } from '../src/compile.js';
 import { printDecl } from '../src/dsl/print.js';
 import { verify } from '../src/ir/verify.js';
-import { declPredicates } from '../src/runtime/ast-eval.js';
-import { compareArrays } from '../src/runtime/compare.js';
-import { referenceAttention } from '../src/runtime/reference.js';
 import { createKernel, deviceLimits, getDevice } from '../src/runtime/webgpu.js';
 import { arbProgram, arbShape, makeInputs, type Shape } from './support/arbitraries.js';
+import { expectAgreement, runDense } from './support/oracle-cases.js';
 
 const runs = Number(process.env.ATTNC_PROPERTY_RUNS ?? 220);
 let executed = 0;
@@ -24,7 +22,7 @@ async function check(
   tile: number,
 ): Promise<void> {
   const device = await getDevice();
-  const { artifact, kernel, decl } = compile(source, {
+  const compiled = compile(source, {
     target: 'wgsl',
     file: 'prop.attn',
     headDim: shape.D,
@@ -35,41 +33,12 @@ async function check(
     observe: (pass, ir) => expect(verify(ir), `IR after ${pass}`).toEqual([]),
   });
   const inputs = makeInputs(shape, seed, { magnitude });
-  const params = Object.fromEntries(decl.defaults);
-  const tensors = Object.fromEntries(kernel.tensors.map((t) => [t.name, inputs.tensors[t.name as 'doc']]));
-  const sizes = { B: shape.B, H: shape.Hq, Hkv: shape.Hkv, Nq: shape.Nq, Nk: shape.Nk };
-  const gpu = await createKernel(device, artifact);
+  const params = Object.fromEntries(compiled.decl.defaults);
+  const gpu = await createKernel(device, compiled.artifact);
   try {
-    const res = await gpu.run({
-      q: inputs.q,
-      k: inputs.k,
-      v: inputs.v,
-      ...sizes,
-      tensors: Object.fromEntries(Object.entries(tensors).map(([n, t]) => [n, t.data])),
-      params,
-      ...(shape.qOffset !== undefined ? { qOffset: shape.qOffset } : {}),
-      ...(shape.kOffset !== undefined ? { kOffset: shape.kOffset } : {}),
-    });
-    const pred = declPredicates(decl.decl, { params, tensors, sizes: { ...sizes, D: shape.D } });
-    const ref = referenceAttention(
-      {
-        ...inputs,
-        ...sizes,
-        Hq: shape.Hq,
-        D: shape.D,
-        Dv: shape.Dv,
-        qOffset: shape.qOffset,
-        kOffset: shape.kOffset,
-      },
-      pred,
-    );
-    const out = compareArrays(res.out, ref.out);
-    const lse = compareArrays(res.lse!, ref.lse, 1);
-    executed++;
+    const { res, ref } = await runDense(gpu, compiled, shape, inputs, params);
     const where = `\n${source}\nshape ${JSON.stringify(shape)} seed ${seed} magnitude ${magnitude} tile ${tile}`;
-    expect(out.nanCount, `NaN in out${where}`).toBe(0);
-    expect(out.relError, `out${where}`).toBeLessThanOrEqual(1e-5);
-    expect(lse.relError, `lse${where}`).toBeLessThanOrEqual(1e-5);
+    expectAgreement(res, ref, where, 1e-5, () => executed++);
   } finally {
     gpu.destroy();
   }

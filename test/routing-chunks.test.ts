@@ -8,21 +8,26 @@ import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
 import { runKernel } from '../src/cli/run-kernel.js';
-import { compile, type Compiled } from '../src/compile.js';
-import { verify } from '../src/ir/verify.js';
-import { declPredicates, declRouting } from '../src/runtime/ast-eval.js';
-import { compareArrays } from '../src/runtime/compare.js';
 import { randomNormal, rng } from '../src/runtime/inputs.js';
-import { referenceAttention, type RefInputs } from '../src/runtime/reference.js';
-import { checkSelection, nearTieGap, referenceRouting } from '../src/runtime/reference-routing.js';
-import { createKernel, deviceLimits, getDevice, type GpuKernel } from '../src/runtime/webgpu.js';
+import type { RefInputs } from '../src/runtime/reference.js';
+import {
+  arbCase,
+  assertCases,
+  expectRoutedRun,
+  logNearTies,
+  routingOracle,
+  wgslKernels,
+  type BaseCase,
+  type Tally,
+  type WgslProgram,
+} from './support/oracle-cases.js';
 
 const runs = Number(process.env.ATTNC_CHUNK_RUNS ?? 40);
 const force = 'force first(f) local(l)';
 const params = 'ch: i32[kv], top: int = 2, f: int = 0, l: int = 0';
 
 /** [source, head dim, tile]. */
-const programs: readonly (readonly [string, number, number])[] = [
+const programs: readonly WgslProgram[] = [
   [
     `attention p(${params}) { route chunks(ch) topk(top) by lnmean(q) . lnmean(k) ${force}\n mask causal }`,
     8,
@@ -48,61 +53,25 @@ const programs: readonly (readonly [string, number, number])[] = [
   ],
 ];
 
-const compiled = new Map<number, { c: Compiled; gpu: GpuKernel }>();
-let executed = 0;
-let nearTies = 0;
+const { kernelFor, destroy } = wgslKernels(programs, 'chunks.attn');
+const tally: Tally = { executed: 0, nearTies: 0 };
 
-async function kernelFor(i: number): Promise<{ c: Compiled; gpu: GpuKernel }> {
-  const hit = compiled.get(i);
-  if (hit) return hit;
-  const [source, D, tile] = programs[i]!;
-  const device = await getDevice();
-  const c = compile(source, {
-    target: 'wgsl',
-    file: 'chunks.attn',
-    headDim: D,
-    limits: deviceLimits(device),
-    schedule: { blockQ: tile, threads: tile, blockK: tile },
-    observe: (pass, ir) => expect(verify(ir), `IR after ${pass}`).toEqual([]),
-  });
-  const entry = { c, gpu: await createKernel(device, c.artifact, { debug: true }) };
-  compiled.set(i, entry);
-  return entry;
-}
-
-interface Case {
-  readonly program: number;
-  readonly B: number;
-  readonly Hkv: number;
-  readonly group: number;
-  readonly Nq: number;
-  readonly Nk: number;
+interface Case extends BaseCase {
   /** Fraction of the room Nk − Nq left below the queries (q_offset). */
   readonly shift: number;
   /** Probability that a position starts a new chunk, and how far ids jump. */
   readonly cut: number;
   readonly jump: number;
-  readonly top: number;
-  readonly f: number;
-  readonly l: number;
-  readonly seed: number;
 }
 
-const arbCase: fc.Arbitrary<Case> = fc.record({
-  program: fc.integer({ min: 0, max: programs.length - 1 }),
-  B: fc.integer({ min: 1, max: 2 }),
-  Hkv: fc.integer({ min: 1, max: 2 }),
-  group: fc.constantFrom(1, 1, 2, 3),
-  Nq: fc.integer({ min: 1, max: 40 }),
-  Nk: fc.integer({ min: 1, max: 72 }),
-  shift: fc.constantFrom(0, 0.5, 1),
-  cut: fc.constantFrom(0.05, 0.2, 0.5, 1),
-  jump: fc.constantFrom(1, 1, 3),
-  top: fc.constantFrom(0, 1, 2, 3, 40),
-  f: fc.constantFrom(0, 0, 1, 2, 99),
-  l: fc.constantFrom(0, 0, 1, 2),
-  seed: fc.integer(),
-});
+const arbChunkCase: fc.Arbitrary<Case> = arbCase<Pick<Case, 'shift' | 'cut' | 'jump'>>(
+  { programs: programs.length, Nq: 40, Nk: 72, top: [0, 1, 2, 3, 40], f: [0, 0, 1, 2, 99], l: [0, 0, 1, 2] },
+  {
+    shift: fc.constantFrom(0, 0.5, 1),
+    cut: fc.constantFrom(0.05, 0.2, 0.5, 1),
+    jump: fc.constantFrom(1, 1, 3),
+  },
+);
 
 function chunkIds(n: number, cut: number, jump: number, rand: () => number): Int32Array {
   const out = new Int32Array(n);
@@ -143,53 +112,19 @@ async function check(t: Case): Promise<void> {
   };
   const env = { params: ps, tensors: envTensors, sizes: { B, H, Hkv, Nq, Nk, D } };
   const inp: RefInputs = { q, k, v, B, Hq: H, Hkv, Nq, Nk, D, Dv: D, qOffset };
-  const pred = declPredicates(c.decl.decl, env);
-  const spec = declRouting(c.decl.decl, env)!;
-  const routing = referenceRouting(inp, spec, pred.mask);
   const where = `\n${programs[t.program]![0]}\ncase ${JSON.stringify(t)} ids [${ch.join(',')}]`;
-  const got = res.indices!;
-  expect(got.length, `indices length${where}`).toBe(routing.indices.length);
-  let mask = routing.mask;
-  if (!got.every((x, i) => x === routing.indices[i])) {
-    const gap = nearTieGap(routing);
-    expect(gap.relative, `indices differ without a near-tie${where}`).toBeLessThan(1e-4);
-    nearTies++;
-    for (let b = 0; b < B; b++)
-      for (let g = 0; g < routing.G; g++)
-        for (let i = 0; i < Nq; i++) {
-          const at = ((b * routing.G + g) * Nq + i) * routing.K;
-          const row = got.subarray(at, at + routing.K);
-          expect(checkSelection(routing, b, g, i, row, 1e-4), `row ${b},${g},${i}${where}`).toBeUndefined();
-        }
-    const own = { kind: 'from', indices: got, groups: routing.G, capacity: routing.K } as const;
-    mask = referenceRouting(inp, { ...spec, source: own }, pred.mask).mask;
-  }
-  const ref = referenceAttention(inp, { mask, score: pred.score });
-  const out = compareArrays(res.out, ref.out);
-  const lse = compareArrays(res.lse!, ref.lse, 1);
-  executed++;
-  expect(out.nanCount, `NaN in out${where}`).toBe(0);
-  expect(out.relError, `out${where}`).toBeLessThanOrEqual(1e-5);
-  expect(lse.relError, `lse${where}`).toBeLessThanOrEqual(1e-5);
+  expectRoutedRun(routingOracle(c, env, inp), res, where, tally);
 }
 
-afterAll(() => {
-  for (const { gpu } of compiled.values()) gpu.destroy();
-});
+afterAll(destroy);
 
 describe('chunk routing on WGSL agrees with the float64 oracle', () => {
   afterAll(() => {
-    expect(executed).toBeGreaterThanOrEqual(Math.min(runs, 30));
-    if (nearTies > 0) console.log(`routing-chunks: ${nearTies} near-tie case(s) checked with checkSelection`);
+    expect(tally.executed).toBeGreaterThanOrEqual(Math.min(runs, 30));
+    logNearTies('routing-chunks', tally);
   });
   it(`${runs} random shapes × ${programs.length} programs`, async () => {
-    await fc.assert(
-      fc.asyncProperty(arbCase, (t) => check(t)),
-      {
-        numRuns: runs,
-        ...(process.env.ATTNC_CHUNK_SEED ? { seed: Number(process.env.ATTNC_CHUNK_SEED) } : {}),
-      },
-    );
+    await assertCases(arbChunkCase, check, runs, 'ATTNC_CHUNK_SEED');
   }, 400_000);
 });
 

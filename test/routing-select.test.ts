@@ -6,25 +6,30 @@
 // programs covering every tile-class mode of the static mask (and a block-level `emit`). Indices must equal the oracle's
 // except at f32 near-ties (DESIGN §2), where checkSelection must accept them and attention is
 // compared with the oracle run on the kernel's own selection.
-import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
 import { runKernel } from '../src/cli/run-kernel.js';
-import { compile, type Compiled } from '../src/compile.js';
-import { verify } from '../src/ir/verify.js';
-import { declPredicates, declRouting } from '../src/runtime/ast-eval.js';
-import { compareArrays } from '../src/runtime/compare.js';
 import { randomNormal, rng } from '../src/runtime/inputs.js';
-import { referenceAttention, type RefInputs } from '../src/runtime/reference.js';
-import { checkSelection, nearTieGap, referenceRouting } from '../src/runtime/reference-routing.js';
-import { createKernel, deviceLimits, getDevice, type GpuKernel } from '../src/runtime/webgpu.js';
+import type { RefInputs } from '../src/runtime/reference.js';
+import {
+  arbOffsetCase,
+  assertCases,
+  expectRoutedRun,
+  logNearTies,
+  routingOracle,
+  slotShape,
+  wgslKernels,
+  type OffsetCase,
+  type Tally,
+  type WgslProgram,
+} from './support/oracle-cases.js';
 
 const runs = Number(process.env.ATTNC_SELECT_RUNS ?? 40);
 const force = 'force first(f) local(l)';
 const params = 'top: int = 2, f: int = 0, l: int = 0';
 
 /** [source, head dim, tile]: each compiles once; shapes and counts vary per case. */
-const programs: readonly (readonly [string, number, number])[] = [
+const programs: readonly WgslProgram[] = [
   [`attention p(${params}) { select topk(top) by q . k }`, 8, 8],
   [`attention p(${params}) { select topk(top) by q . k ${force}\n mask causal }`, 4, 4],
   [`attention p(${params}) { select topk(top) by q . k vote heads ${force}\n mask causal }`, 8, 8],
@@ -54,57 +59,17 @@ const programs: readonly (readonly [string, number, number])[] = [
   ],
 ];
 
-const compiled = new Map<number, { c: Compiled; gpu: GpuKernel }>();
-let executed = 0;
-let nearTies = 0;
+const { kernelFor, destroy } = wgslKernels(programs, 'select.attn');
+const tally: Tally = { executed: 0, nearTies: 0 };
 
-async function kernelFor(i: number): Promise<{ c: Compiled; gpu: GpuKernel }> {
-  const hit = compiled.get(i);
-  if (hit) return hit;
-  const [source, D, tile] = programs[i]!;
-  const device = await getDevice();
-  const c = compile(source, {
-    target: 'wgsl',
-    file: 'select.attn',
-    headDim: D,
-    limits: deviceLimits(device),
-    schedule: { blockQ: tile, threads: tile, blockK: tile },
-    observe: (pass, ir) => expect(verify(ir), `IR after ${pass}`).toEqual([]),
-  });
-  const entry = { c, gpu: await createKernel(device, c.artifact, { debug: true }) };
-  compiled.set(i, entry);
-  return entry;
-}
-
-interface Case {
-  readonly program: number;
-  readonly B: number;
-  readonly Hkv: number;
-  readonly group: number;
-  readonly Nq: number;
-  readonly Nk: number;
-  readonly qOffset: number | undefined;
-  readonly kOffset: number;
-  readonly top: number;
-  readonly f: number;
-  readonly l: number;
-  readonly seed: number;
-}
-
-const arbCase: fc.Arbitrary<Case> = fc.record({
-  program: fc.integer({ min: 0, max: programs.length - 1 }),
-  B: fc.integer({ min: 1, max: 2 }),
-  Hkv: fc.integer({ min: 1, max: 2 }),
-  group: fc.constantFrom(1, 1, 2, 3),
-  Nq: fc.integer({ min: 1, max: 24 }),
-  Nk: fc.integer({ min: 1, max: 80 }),
-  qOffset: fc.option(fc.integer({ min: -6, max: 40 }), { nil: undefined }),
-  kOffset: fc.constantFrom(0, 0, 3, 13),
-  // k above the key count, zero, and "all forced" (f = 99) all occur.
-  top: fc.constantFrom(0, 1, 2, 3, 7, 100),
-  f: fc.constantFrom(0, 0, 1, 3, 99),
-  l: fc.constantFrom(0, 0, 1, 4),
-  seed: fc.integer(),
+// k above the key count, zero, and "all forced" (f = 99) all occur.
+const arbSelectCase = arbOffsetCase({
+  programs: programs.length,
+  Nq: 24,
+  Nk: 80,
+  top: [0, 1, 2, 3, 7, 100],
+  f: [0, 0, 1, 3, 99],
+  l: [0, 0, 1, 4],
 });
 
 /** Selected ids of the index tensor of a `from` program: padding, duplicates, out of range. */
@@ -112,7 +77,7 @@ function indexTensor(n: number, ids: number, rand: () => number): Int32Array {
   return Int32Array.from({ length: n }, () => Math.floor(rand() * (ids + 6)) - 3);
 }
 
-async function check(t: Case): Promise<void> {
+async function check(t: OffsetCase): Promise<void> {
   const { c, gpu } = await kernelFor(t.program);
   const D = programs[t.program]![1];
   const H = t.Hkv * t.group;
@@ -131,9 +96,7 @@ async function check(t: Case): Promise<void> {
       shapes.doc = [Nk];
       continue;
     }
-    const dim = (d: (typeof slot.dims)[number]): number =>
-      d.kind === 'literal' ? d.value : d.kind === 'param' ? ps[d.name]! : { B, H, Hkv, Nq, Nk }[d.name];
-    shapes[slot.name] = slot.dims.map(dim);
+    shapes[slot.name] = slotShape(slot, ps, sizes);
     const ids = slot.name === 'idx' && c.kernel.routing?.unit === 'tokens' ? Nk + t.kOffset : 30;
     tensors[slot.name] = indexTensor(
       shapes[slot.name]!.reduce((a, b) => a * b, 1),
@@ -149,60 +112,28 @@ async function check(t: Case): Promise<void> {
   );
   const env = { params: ps, tensors: envTensors, sizes };
   const inp: RefInputs = { q, k, v, B, Hq: H, Hkv, Nq, Nk, D, Dv: D, ...offsets };
-  const pred = declPredicates(c.decl.decl, env);
-  const spec = declRouting(c.decl.decl, env)!;
-  const routing = referenceRouting(inp, spec, pred.mask);
   const where = `\n${programs[t.program]![0]}\ncase ${JSON.stringify(t)}`;
-  const got = res.indices!;
-  expect(got.length, `indices length${where}`).toBe(routing.indices.length);
-  let mask = routing.mask;
-  if (!got.every((x, i) => x === routing.indices[i])) {
-    // Only an f32 near-tie may reorder the top-k: the kernel's pick must still be a valid top-k.
-    if (process.env.DBG)
-      console.log(
-        Array.from(got).slice(0, 24),
-        Array.from(routing.indices).slice(0, 24),
-        Array.from(tensors.idx ?? []).slice(0, 24),
-      );
-    const gap = nearTieGap(routing);
-    expect(gap.relative, `indices differ without a near-tie${where}`).toBeLessThan(1e-4);
-    nearTies++;
-    for (let b = 0; b < B; b++)
-      for (let g = 0; g < routing.G; g++)
-        for (let i = 0; i < Nq; i++) {
-          const at = ((b * routing.G + g) * Nq + i) * routing.K;
-          const row = got.subarray(at, at + routing.K);
-          expect(checkSelection(routing, b, g, i, row, 1e-4), `row ${b},${g},${i}${where}`).toBeUndefined();
-        }
-    const own = { kind: 'from', indices: got, groups: routing.G, capacity: routing.K } as const;
-    mask = referenceRouting(inp, { ...spec, source: own }, pred.mask).mask;
-  }
-  const ref = referenceAttention(inp, { mask, score: pred.score });
-  const out = compareArrays(res.out, ref.out);
-  const lse = compareArrays(res.lse!, ref.lse, 1);
-  executed++;
-  expect(out.nanCount, `NaN in out${where}`).toBe(0);
-  expect(out.relError, `out${where}`).toBeLessThanOrEqual(1e-5);
-  expect(lse.relError, `lse${where}`).toBeLessThanOrEqual(1e-5);
+  expectRoutedRun(routingOracle(c, env, inp), res, where, tally, {
+    onMismatch: (got, routing) => {
+      if (process.env.DBG)
+        console.log(
+          Array.from(got).slice(0, 24),
+          Array.from(routing.indices).slice(0, 24),
+          Array.from(tensors.idx ?? []).slice(0, 24),
+        );
+    },
+  });
 }
 
-afterAll(() => {
-  for (const { gpu } of compiled.values()) gpu.destroy();
-});
+afterAll(destroy);
 
 describe('token selection on WGSL agrees with the float64 oracle', () => {
   afterAll(() => {
-    expect(executed).toBeGreaterThanOrEqual(Math.min(runs, 30));
-    if (nearTies > 0) console.log(`routing-select: ${nearTies} near-tie case(s) checked with checkSelection`);
+    expect(tally.executed).toBeGreaterThanOrEqual(Math.min(runs, 30));
+    logNearTies('routing-select', tally);
   });
   it(`${runs} random shapes × ${programs.length} programs`, async () => {
-    await fc.assert(
-      fc.asyncProperty(arbCase, (t) => check(t)),
-      {
-        numRuns: runs,
-        ...(process.env.ATTNC_SELECT_SEED ? { seed: Number(process.env.ATTNC_SELECT_SEED) } : {}),
-      },
-    );
+    await assertCases(arbSelectCase, check, runs, 'ATTNC_SELECT_SEED');
   }, 400_000);
 });
 

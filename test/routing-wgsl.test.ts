@@ -4,25 +4,34 @@
 // and every tile-class mode of the static mask. The kernel's indices must equal the oracle's,
 // except at f32 near-ties (DESIGN §2): there its selection must pass checkSelection, and the
 // attention is compared with the oracle run on the kernel's own selection.
-import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
 import { runKernel } from '../src/cli/run-kernel.js';
-import { compile, type Compiled } from '../src/compile.js';
-import { verify } from '../src/ir/verify.js';
+import { compile } from '../src/compile.js';
 import { declPredicates, declRouting } from '../src/runtime/ast-eval.js';
 import { compareArrays } from '../src/runtime/compare.js';
 import { randomNormal, rng } from '../src/runtime/inputs.js';
 import { referenceAttention, type RefInputs } from '../src/runtime/reference.js';
-import { checkSelection, nearTieGap, referenceRouting } from '../src/runtime/reference-routing.js';
-import { createKernel, deviceLimits, getDevice, type GpuKernel } from '../src/runtime/webgpu.js';
+import { referenceRouting } from '../src/runtime/reference-routing.js';
+import { createKernel, deviceLimits, getDevice } from '../src/runtime/webgpu.js';
+import {
+  arbOffsetCase,
+  assertCases,
+  expectRoutedRun,
+  logNearTies,
+  routingOracle,
+  wgslKernels,
+  type OffsetCase,
+  type Tally,
+  type WgslProgram,
+} from './support/oracle-cases.js';
 
 const runs = Number(process.env.ATTNC_ROUTING_RUNS ?? 48);
 const force = 'force first(f) local(l)';
 const params = 'top: int = 2, f: int = 0, l: int = 0';
 
 /** [source, head dim, tile]: each compiles once; shapes and counts vary per case. */
-const programs: readonly (readonly [string, number, number])[] = [
+const programs: readonly WgslProgram[] = [
   [`attention p(${params}) { route blocks(8) topk(top) by mean(q) . mean(k) }`, 8, 8],
   [`attention p(${params}) { route blocks(5) topk(top) by max(q) . lnmean(k) ${force}\n mask causal }`, 8, 8],
   [`attention p(${params}) { route blocks(3) topk(top) by q . mean(k) ${force}\n mask causal }`, 4, 4],
@@ -60,60 +69,20 @@ const programs: readonly (readonly [string, number, number])[] = [
   ],
 ];
 
-const compiled = new Map<number, { c: Compiled; gpu: GpuKernel }>();
-let executed = 0;
-let nearTies = 0;
+const { kernelFor, destroy } = wgslKernels(programs, 'routing.attn');
+const tally: Tally = { executed: 0, nearTies: 0 };
 
-async function kernelFor(i: number): Promise<{ c: Compiled; gpu: GpuKernel }> {
-  const hit = compiled.get(i);
-  if (hit) return hit;
-  const [source, D, tile] = programs[i]!;
-  const device = await getDevice();
-  const c = compile(source, {
-    target: 'wgsl',
-    file: 'routing.attn',
-    headDim: D,
-    limits: deviceLimits(device),
-    schedule: { blockQ: tile, threads: tile, blockK: tile },
-    observe: (pass, ir) => expect(verify(ir), `IR after ${pass}`).toEqual([]),
-  });
-  const entry = { c, gpu: await createKernel(device, c.artifact, { debug: true }) };
-  compiled.set(i, entry);
-  return entry;
-}
-
-interface Case {
-  readonly program: number;
-  readonly B: number;
-  readonly Hkv: number;
-  readonly group: number;
-  readonly Nq: number;
-  readonly Nk: number;
-  readonly qOffset: number | undefined;
-  readonly kOffset: number;
-  readonly top: number;
-  readonly f: number;
-  readonly l: number;
-  readonly seed: number;
-}
-
-const arbCase: fc.Arbitrary<Case> = fc.record({
-  program: fc.integer({ min: 0, max: programs.length - 1 }),
-  B: fc.integer({ min: 1, max: 2 }),
-  Hkv: fc.integer({ min: 1, max: 2 }),
-  group: fc.constantFrom(1, 1, 2, 3),
-  Nq: fc.integer({ min: 1, max: 48 }),
-  Nk: fc.integer({ min: 1, max: 64 }),
-  qOffset: fc.option(fc.integer({ min: -6, max: 40 }), { nil: undefined }),
-  kOffset: fc.constantFrom(0, 0, 3, 13),
-  // k above the block count, zero, and "all forced" (f = 99) all occur.
-  top: fc.constantFrom(0, 1, 2, 3, 5, 40),
-  f: fc.constantFrom(0, 0, 1, 2, 99),
-  l: fc.constantFrom(0, 0, 1, 2),
-  seed: fc.integer(),
+// k above the block count, zero, and "all forced" (f = 99) all occur.
+const arbRoutingCase = arbOffsetCase({
+  programs: programs.length,
+  Nq: 48,
+  Nk: 64,
+  top: [0, 1, 2, 3, 5, 40],
+  f: [0, 0, 1, 2, 99],
+  l: [0, 0, 1, 2],
 });
 
-async function check(t: Case): Promise<void> {
+async function check(t: OffsetCase): Promise<void> {
   const { c, gpu } = await kernelFor(t.program);
   const D = programs[t.program]![1];
   const H = t.Hkv * t.group;
@@ -133,39 +102,8 @@ async function check(t: Case): Promise<void> {
   const tensors = Object.fromEntries(Object.entries(docs).map(([n, x]) => [n, { data: x, shape: [Nk] }]));
   const env = { params: ps, tensors, sizes };
   const inp: RefInputs = { q, k, v, B, Hq: H, Hkv, Nq, Nk, D, Dv: D, ...offsets };
-  const pred = declPredicates(c.decl.decl, env);
-  const spec = declRouting(c.decl.decl, env)!;
-  const routing = referenceRouting(inp, spec, pred.mask);
   const where = `\n${programs[t.program]![0]}\ncase ${JSON.stringify(t)}`;
-  const got = res.indices!;
-  expect(got.length, `indices length${where}`).toBe(routing.indices.length);
-  let mask = routing.mask;
-  const same = got.every((x, i) => x === routing.indices[i]);
-  if (!same) {
-    // Only an f32 near-tie may reorder the top-k: the kernel's pick must still be a valid top-k.
-    const gap = nearTieGap(routing);
-    expect(gap.relative, `indices differ without a near-tie${where}`).toBeLessThan(1e-4);
-    nearTies++;
-    const G = routing.G;
-    for (let b = 0; b < B; b++)
-      for (let h = 0; h < G; h++)
-        for (let i = 0; i < Nq; i++) {
-          const row = got.subarray(
-            ((b * H + h) * Nq + i) * routing.K,
-            ((b * H + h) * Nq + i + 1) * routing.K,
-          );
-          expect(checkSelection(routing, b, h, i, row, 1e-4), `row ${b},${h},${i}${where}`).toBeUndefined();
-        }
-    const own = { kind: 'from', indices: got, groups: G, capacity: routing.K } as const;
-    mask = referenceRouting(inp, { ...spec, source: own }, pred.mask).mask;
-  }
-  const ref = referenceAttention(inp, { mask, score: pred.score });
-  const out = compareArrays(res.out, ref.out);
-  const lse = compareArrays(res.lse!, ref.lse, 1);
-  executed++;
-  expect(out.nanCount, `NaN in out${where}`).toBe(0);
-  expect(out.relError, `out${where}`).toBeLessThanOrEqual(1e-5);
-  expect(lse.relError, `lse${where}`).toBeLessThanOrEqual(1e-5);
+  expectRoutedRun(routingOracle(c, env, inp), res, where, tally);
 }
 
 describe('block routing on WGSL: exact ties and NaN', () => {
@@ -222,17 +160,11 @@ describe('attnc run on the stdlib routing kernels', () => {
 
 describe('block routing on WGSL agrees with the float64 oracle', () => {
   afterAll(() => {
-    for (const { gpu } of compiled.values()) gpu.destroy();
-    expect(executed).toBeGreaterThanOrEqual(Math.min(runs, 40));
-    if (nearTies > 0) console.log(`routing-wgsl: ${nearTies} near-tie case(s) checked with checkSelection`);
+    destroy();
+    expect(tally.executed).toBeGreaterThanOrEqual(Math.min(runs, 40));
+    logNearTies('routing-wgsl', tally);
   });
   it(`${runs} random shapes × ${programs.length} programs`, async () => {
-    await fc.assert(
-      fc.asyncProperty(arbCase, (t) => check(t)),
-      {
-        numRuns: runs,
-        ...(process.env.ATTNC_ROUTING_SEED ? { seed: Number(process.env.ATTNC_ROUTING_SEED) } : {}),
-      },
-    );
+    await assertCases(arbRoutingCase, check, runs, 'ATTNC_ROUTING_SEED');
   }, 300_000);
 });

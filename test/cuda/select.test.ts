@@ -6,16 +6,22 @@
 // and out-of-range ids, and variable chunks with each pooling. Indices must equal the oracle's
 // except at f32 near-ties, where checkSelection must accept them and the attention is compared
 // with the oracle run on the kernel's own selection.
-import fc from 'fast-check';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { compile, type Compiled } from '../../src/compile.js';
-import { declPredicates, declRouting } from '../../src/runtime/ast-eval.js';
-import { compareArrays } from '../../src/runtime/compare.js';
 import { randomNormal, rng } from '../../src/runtime/inputs.js';
-import { referenceAttention, type RefInputs } from '../../src/runtime/reference.js';
-import { checkSelection, nearTieGap, referenceRouting } from '../../src/runtime/reference-routing.js';
+import type { RefInputs } from '../../src/runtime/reference.js';
+import {
+  arbOffsetCase,
+  assertCases,
+  expectRoutedRun,
+  logNearTies,
+  routingOracle,
+  slotShape,
+  type OffsetCase,
+  type Tally,
+} from '../support/oracle-cases.js';
 import { buildSelectEmulation, runSelect } from './select-emu.js';
 import { scratchDir } from './support.js';
 
@@ -89,40 +95,18 @@ function kernelFor(i: number): Promise<{ c: Compiled; exe: string }> {
   return p;
 }
 
-interface Case {
-  readonly program: number;
-  readonly B: number;
-  readonly Hkv: number;
-  readonly group: number;
-  readonly Nq: number;
-  readonly Nk: number;
-  readonly qOffset: number | undefined;
-  readonly kOffset: number;
-  readonly top: number;
-  readonly f: number;
-  readonly l: number;
-  readonly seed: number;
-}
-
-const arbCase: fc.Arbitrary<Case> = fc.record({
-  program: fc.integer({ min: 0, max: programs.length - 1 }),
-  B: fc.integer({ min: 1, max: 2 }),
-  Hkv: fc.integer({ min: 1, max: 2 }),
-  group: fc.constantFrom(1, 1, 2, 3),
-  Nq: fc.integer({ min: 1, max: 12 }),
-  Nk: fc.integer({ min: 1, max: 60 }),
-  qOffset: fc.option(fc.integer({ min: -6, max: 40 }), { nil: undefined }),
-  kOffset: fc.constantFrom(0, 0, 3, 13),
-  top: fc.constantFrom(0, 1, 2, 3, 7, 100),
-  f: fc.constantFrom(0, 0, 1, 3, 99),
-  l: fc.constantFrom(0, 0, 1, 4),
-  seed: fc.integer(),
+const arbSelectCase = arbOffsetCase({
+  programs: programs.length,
+  Nq: 12,
+  Nk: 60,
+  top: [0, 1, 2, 3, 7, 100],
+  f: [0, 0, 1, 3, 99],
+  l: [0, 0, 1, 4],
 });
 
-let executed = 0;
-let nearTies = 0;
+const tally: Tally = { executed: 0, nearTies: 0 };
 
-async function check(t0: Case): Promise<void> {
+async function check(t0: OffsetCase): Promise<void> {
   const { c, exe } = await kernelFor(t0.program);
   const chunked = c.kernel.routing?.chunks !== undefined;
   // Chunk ids are indexed by position: the call's positions lie in [0, Nk).
@@ -149,9 +133,7 @@ async function check(t0: Case): Promise<void> {
   const tensors: Record<string, Int32Array> = {};
   const shapes: Record<string, number[]> = {};
   for (const slot of c.kernel.tensors) {
-    const dim = (d: (typeof slot.dims)[number]): number =>
-      d.kind === 'literal' ? d.value : d.kind === 'param' ? ps[d.name]! : { B, H, Hkv, Nq, Nk }[d.name];
-    shapes[slot.name] = slot.dims.map(dim);
+    shapes[slot.name] = slotShape(slot, ps, sizes);
     const n = shapes[slot.name]!.reduce((a, b) => a * b, 1);
     if (slot.name === 'doc')
       tensors.doc = Int32Array.from({ length: n }, (_, i) => Math.floor(i / 11) + (i % 7 === 3 ? 1 : 0));
@@ -176,10 +158,9 @@ async function check(t0: Case): Promise<void> {
     sizes,
   };
   const inp: RefInputs = { q, k, v, B, Hq: H, Hkv, Nq, Nk, D, Dv: D, qOffset, kOffset: t.kOffset };
-  const pred = declPredicates(c.decl.decl, env);
-  const spec = declRouting(c.decl.decl, env)!;
-  const routing = referenceRouting(inp, spec, pred.mask);
-  const res = await runSelect(exe, join(dir, `p${t.program}`, `case-${executed}`), c.artifact, c.kernel, {
+  const oracle = routingOracle(c, env, inp);
+  const caseDir = join(dir, `p${t.program}`, `case-${tally.executed}`);
+  const res = await runSelect(exe, caseDir, c.artifact, c.kernel, {
     B,
     H,
     Hkv,
@@ -193,52 +174,19 @@ async function check(t0: Case): Promise<void> {
     v,
     params: ps,
     tensors,
-    K: routing.K,
+    K: oracle.routing.K,
   });
   const where = `\n${programs[t.program]![0]}\ncase ${JSON.stringify(t)}`;
-  const got = res.indices;
-  expect(got.length, `indices length${where}`).toBe(routing.indices.length);
-  let mask = routing.mask;
-  if (!got.every((x, i) => x === routing.indices[i])) {
-    const gap = nearTieGap(routing);
-    expect(
-      gap.relative,
-      `indices differ without a near-tie: got ${got.slice(0, 16)}, want ${routing.indices.slice(0, 16)}${where}`,
-    ).toBeLessThan(1e-4);
-    nearTies++;
-    for (let b = 0; b < B; b++)
-      for (let g = 0; g < routing.G; g++)
-        for (let i = 0; i < Nq; i++) {
-          const at = ((b * routing.G + g) * Nq + i) * routing.K;
-          expect(
-            checkSelection(routing, b, g, i, got.subarray(at, at + routing.K), 1e-4),
-            `row ${b},${g},${i}${where}`,
-          ).toBeUndefined();
-        }
-    const own = { kind: 'from', indices: got, groups: routing.G, capacity: routing.K } as const;
-    mask = referenceRouting(inp, { ...spec, source: own, first: 0, local: 0 }, pred.mask).mask;
-  }
-  const ref = referenceAttention(inp, { mask, score: pred.score });
-  const out = compareArrays(res.out, ref.out);
-  const lse = compareArrays(res.lse, ref.lse, 1);
-  executed++;
-  expect(out.nanCount, `NaN in out${where}`).toBe(0);
-  expect(out.relError, `out${where}`).toBeLessThanOrEqual(1e-5);
-  expect(lse.relError, `lse${where}`).toBeLessThanOrEqual(1e-5);
+  // The kernel's own selection already holds the forced ids.
+  expectRoutedRun(oracle, res, where, tally, { own: { first: 0, local: 0 } });
 }
 
 describe('CUDA selection (emulated on the CPU) agrees with the float64 oracle', () => {
   it(`${runs} random shapes × ${programs.length} programs`, async () => {
     await Promise.all(programs.map((_, i) => kernelFor(i)));
-    await fc.assert(
-      fc.asyncProperty(arbCase, (t) => check(t)),
-      {
-        numRuns: runs,
-        ...(process.env.ATTNC_SELECT_SEED ? { seed: Number(process.env.ATTNC_SELECT_SEED) } : {}),
-      },
-    );
-    expect(executed).toBeGreaterThanOrEqual(runs);
-    if (nearTies > 0) console.log(`cuda select: ${nearTies} near-tie case(s) checked with checkSelection`);
+    await assertCases(arbSelectCase, check, runs, 'ATTNC_SELECT_SEED');
+    expect(tally.executed).toBeGreaterThanOrEqual(runs);
+    logNearTies('cuda select', tally);
   }, 900_000);
 
   it('every program runs at least once with a fixed seed per program', async () => {
