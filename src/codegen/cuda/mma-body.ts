@@ -161,6 +161,50 @@ export function loopCode(e: CoreExprs, stages: number, readsMemory: boolean, p: 
 }
 
 /** The kernel body around the tile loop: per-block setup, then out = o / l and lse. */
+/** After `row_r` (this lane's two rows): positions, accumulators, the row-invariant statements. */
+export function rowStateCode(e: CoreExprs): string[] {
+  return [
+    'const int qpos_r[2] = {row_r[0] + a.q_offset, row_r[1] + a.q_offset};',
+    '(void)qpos_r;',
+    'float o[DV / 8][4], m[2] = {-INFINITY, -INFINITY}, l[2] = {0.f, 0.f};',
+    '#pragma unroll',
+    'for (int n = 0; n < DV / 8; ++n) o[n][0] = o[n][1] = o[n][2] = o[n][3] = 0.f;',
+    ...(e.rowStmts.length
+      ? [
+          '#pragma unroll',
+          'for (int r = 0; r < 2; ++r) {',
+          '  const int qpos = qpos_r[r];',
+          '  (void)qpos;',
+          ...indent(e.rowStmts, '  '),
+          '}',
+        ]
+      : []),
+  ];
+}
+
+/** out = o / l (0 for a row with no allowed key), lse = ln(sum exp) (-inf for such a row). */
+export function epilogueCode(lse: boolean): string[] {
+  return [
+    '#pragma unroll',
+    'for (int r = 0; r < 2; ++r) {',
+    '  float sum = l[r];',
+    '  sum += __shfl_xor_sync(0xffffffffu, sum, 1);',
+    '  sum += __shfl_xor_sync(0xffffffffu, sum, 2);',
+    '  const int i = row_r[r];',
+    '  if (i >= a.Nq) continue;',
+    '  const size_t row = (size_t)(b * a.H + h) * a.Nq + i;',
+    '  const float inv = sum > 0.f ? 1.f / sum : 0.f;',
+    '  T* orow = static_cast<T*>(a.out) + row * DV;',
+    '#pragma unroll',
+    '  for (int n = 0; n < DV / 8; ++n)',
+    '    *reinterpret_cast<unsigned*>(orow + n * 8 + t4 * 2) = pack2(o[n][2 * r] * inv, o[n][2 * r + 1] * inv);',
+    ...(lse
+      ? ['  if (a.lse != nullptr && t4 == 0) a.lse[row] = sum > 0.f ? (m[r] + log2f(sum)) * LN2 : -INFINITY;']
+      : []),
+    '}',
+  ];
+}
+
 export function coreBody(
   kernel: AttentionKernel,
   e: CoreExprs,
@@ -200,21 +244,7 @@ export function coreBody(
     '',
     "// This lane's rows: g and g + 8 of the warp's 16. Accumulators o[n] cover dv 8n..8n+7.",
     ...(r ? perm.rows : ['const int row_r[2] = {q0 + warp * 16 + g, q0 + warp * 16 + g + 8};']),
-    'const int qpos_r[2] = {row_r[0] + a.q_offset, row_r[1] + a.q_offset};',
-    '(void)qpos_r;',
-    'float o[DV / 8][4], m[2] = {-INFINITY, -INFINITY}, l[2] = {0.f, 0.f};',
-    '#pragma unroll',
-    'for (int n = 0; n < DV / 8; ++n) o[n][0] = o[n][1] = o[n][2] = o[n][3] = 0.f;',
-    ...(e.rowStmts.length
-      ? [
-          '#pragma unroll',
-          'for (int r = 0; r < 2; ++r) {',
-          '  const int qpos = qpos_r[r];',
-          '  (void)qpos;',
-          ...indent(e.rowStmts, '  '),
-          '}',
-        ]
-      : []),
+    ...rowStateCode(e),
     '',
     ...(routedOf(e) && e.mode !== 'empty' ? routeRowState('2', 'row_r[r]') : []),
     ...(e.mode === 'empty' ? [] : parts.tile),
@@ -222,23 +252,7 @@ export function coreBody(
     ...loop,
     '',
     '// out = o / l (0 for a row with no allowed key), lse = ln(sum exp) (-inf for such a row).',
-    '#pragma unroll',
-    'for (int r = 0; r < 2; ++r) {',
-    '  float sum = l[r];',
-    '  sum += __shfl_xor_sync(0xffffffffu, sum, 1);',
-    '  sum += __shfl_xor_sync(0xffffffffu, sum, 2);',
-    '  const int i = row_r[r];',
-    '  if (i >= a.Nq) continue;',
-    '  const size_t row = (size_t)(b * a.H + h) * a.Nq + i;',
-    '  const float inv = sum > 0.f ? 1.f / sum : 0.f;',
-    '  T* orow = static_cast<T*>(a.out) + row * DV;',
-    '#pragma unroll',
-    '  for (int n = 0; n < DV / 8; ++n)',
-    '    *reinterpret_cast<unsigned*>(orow + n * 8 + t4 * 2) = pack2(o[n][2 * r] * inv, o[n][2 * r + 1] * inv);',
-    ...(kernel.outputs.lse
-      ? ['  if (a.lse != nullptr && t4 == 0) a.lse[row] = sum > 0.f ? (m[r] + log2f(sum)) * LN2 : -INFINITY;']
-      : []),
-    '}',
+    ...epilogueCode(kernel.outputs.lse),
   ];
   return [
     ...indent(parts.smem, '  '),

@@ -55,7 +55,7 @@ export function cudaRoutingProblem(k: AttentionKernel): string | undefined {
 }
 
 /** A count (k, first or local) as C over the args struct, in 64-bit (host and device). */
-function countC(n: Node, layout: CudaLayout): string {
+export function countC(n: Node, layout: CudaLayout): string {
   if (n.op === Op.CONST) return `${Number(n.arg)}LL`;
   if (n.op === Op.PARAM) return `(long long)${ARGS}.${layout.field(`param:${String(n.arg)}`)}`;
   if (n.op === Op.VAR) return String(n.arg) === 'D' ? '(long long)D' : `(long long)${ARGS}.${String(n.arg)}`;
@@ -64,7 +64,8 @@ function countC(n: Node, layout: CudaLayout): string {
   return `(${countC(n.src[0]!, layout)} ${sym} ${countC(n.src[1]!, layout)})`;
 }
 
-const reducers: Readonly<Record<RoutingPlan['k'], { init: string; fold: string; finish: string }>> = {
+/** Pooling reducers as C (fold over rows `p` of a block or chunk of `len` rows); select.ts too. */
+export const reducers: Readonly<Record<RoutingPlan['k'], { init: string; fold: string; finish: string }>> = {
   mean: { init: '0.f', fold: 'acc += x', finish: 'acc / (float)len' },
   // DHSA's length normalisation: mean · sqrt(len).
   lnmean: { init: '0.f', fold: 'acc += x', finish: 'acc * (sqrtf((float)len) / (float)len)' },

@@ -17,12 +17,11 @@
 //   sel_attn      (select-attn.ts, not for `emit`) attention over each row's selected keys.
 // Memory: the metric is a float per (query unit, key): O(Nq·Nk) scratch (the WGSL path keeps
 // O(Nq·k) with 8 radix rounds over recomputed scores; here the scores are computed once).
-import { show, type Node } from '../../ir/graph.js';
 import type { AttentionKernel } from '../../ir/kernel.js';
-import { Op } from '../../ir/ops.js';
 import { routingGroups, type RoutingPlan } from '../../ir/routing.js';
 import { linearize } from '../linearize.js';
 import { classMode } from './exprs.js';
+import { countC, reducers } from './routing.js';
 import type { CudaLayout } from './layout.js';
 import { ARGS, cudaRenderer, dimText, type CudaContext } from './rules.js';
 
@@ -46,16 +45,6 @@ export const selUnit = (r: RoutingPlan): 'tokens' | 'blocks' | 'chunks' =>
   r.unit === 'tokens' ? 'tokens' : r.chunks ? 'chunks' : 'blocks';
 export const pooledK = (r: RoutingPlan): boolean => !r.from && selUnit(r) !== 'tokens';
 export const pooledQ = (r: RoutingPlan): boolean => !r.from && selUnit(r) !== 'tokens' && r.q !== 'raw';
-
-/** A count (k or the `from` capacity, first, local) as 64-bit C over the args struct. */
-function countC(n: Node, layout: CudaLayout): string {
-  if (n.op === Op.CONST) return `${Number(n.arg)}LL`;
-  if (n.op === Op.PARAM) return `(long long)${ARGS}.${layout.field(`param:${String(n.arg)}`)}`;
-  if (n.op === Op.VAR) return String(n.arg) === 'D' ? '(long long)D' : `(long long)${ARGS}.${String(n.arg)}`;
-  const sym = n.op === Op.ADD ? '+' : n.op === Op.SUB ? '-' : n.op === Op.MUL ? '*' : undefined;
-  if (sym === undefined || n.src.length !== 2) throw new Error(`CUDA: routing count ${show(n)} is not + - *`);
-  return `(${countC(n.src[0]!, layout)} ${sym} ${countC(n.src[1]!, layout)})`;
-}
 
 /** The `from` capacity (a literal or an int param) as C. */
 function capacityC(r: RoutingPlan, layout: CudaLayout): string {
@@ -233,13 +222,6 @@ export function selectHelpers(
     '}',
   ];
 }
-
-const reducers: Readonly<Record<RoutingPlan['k'], { init: string; fold: string; finish: string }>> = {
-  mean: { init: '0.f', fold: 'acc += x', finish: 'acc / (float)len' },
-  lnmean: { init: '0.f', fold: 'acc += x', finish: 'acc * (sqrtf((float)len) / (float)len)' },
-  max: { init: '-INFINITY', fold: 'acc = fmaxf(acc, x)', finish: 'acc' },
-  first: { init: '0.f', fold: 'if (p == 0) acc = x', finish: 'acc' },
-};
 
 /** Pools the rows of each slot of one side (one block per row; rows not starting a slot return). */
 function poolKernel(k: AttentionKernel, side: 'k' | 'q'): string[] {

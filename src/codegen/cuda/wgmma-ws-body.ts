@@ -84,26 +84,3 @@ export function consumerLoopCode(e: CoreExprs): string[] {
 export function tileWalkCode(e: CoreExprs, readsMemory: boolean): string[] {
   return classifyCode(e, readsMemory);
 }
-
-/** out = o / l (0 for a row with no allowed key), lse = ln(sum exp) (-inf for such a row). */
-export function epilogueCode(lse: boolean): string[] {
-  return [
-    '#pragma unroll',
-    'for (int r = 0; r < 2; ++r) {',
-    '  float sum = l[r];',
-    '  sum += __shfl_xor_sync(0xffffffffu, sum, 1);',
-    '  sum += __shfl_xor_sync(0xffffffffu, sum, 2);',
-    '  const int i = row_r[r];',
-    '  if (i >= a.Nq) continue;',
-    '  const size_t row = (size_t)(b * a.H + h) * a.Nq + i;',
-    '  const float inv = sum > 0.f ? 1.f / sum : 0.f;',
-    '  T* orow = static_cast<T*>(a.out) + row * DV;',
-    '#pragma unroll',
-    '  for (int n = 0; n < DV / 8; ++n)',
-    '    *reinterpret_cast<unsigned*>(orow + n * 8 + t4 * 2) = pack2(o[n][2 * r] * inv, o[n][2 * r + 1] * inv);',
-    ...(lse
-      ? ['  if (a.lse != nullptr && t4 == 0) a.lse[row] = sum > 0.f ? (m[r] + log2f(sum)) * LN2 : -INFINITY;']
-      : []),
-    '}',
-  ];
-}

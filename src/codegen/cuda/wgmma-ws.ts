@@ -7,9 +7,9 @@
 import type { AttentionKernel } from '../../ir/kernel.js';
 import type { CoreExprs } from './exprs.js';
 import type { LaunchHook } from './launcher.js';
-import { indent, softmaxCode } from './mma-body.js';
+import { epilogueCode, indent, rowStateCode, softmaxCode } from './mma-body.js';
 import type { AttentionCore, CoreOutput } from './simt.js';
-import { consumerLoopCode, epilogueCode, producerCode, tileWalkCode } from './wgmma-ws-body.js';
+import { consumerLoopCode, producerCode, tileWalkCode } from './wgmma-ws-body.js';
 import { overlapLoopCode } from './wgmma-ws-overlap.js';
 import { tmaHostCode, wgmmaWsDeviceHelpers } from './wgmma-ws-device.js';
 import { PRODUCER_THREADS, type WgmmaWsPlan } from './wgmma-ws-plan.js';
@@ -75,21 +75,7 @@ function consumerCode(kernel: AttentionKernel, e: CoreExprs, plan: WgmmaWsPlan):
     ...e.rowHoists.map((h) => `${h.type} ${h.name}[2];`),
     "// This lane's rows: g and g + 8 of the warp's 16. Accumulators o[n] cover dv 8n..8n+7.",
     'const int row_r[2] = {q0 + warp * 16 + g, q0 + warp * 16 + g + 8};',
-    'const int qpos_r[2] = {row_r[0] + a.q_offset, row_r[1] + a.q_offset};',
-    '(void)qpos_r;',
-    'float o[DV / 8][4], m[2] = {-INFINITY, -INFINITY}, l[2] = {0.f, 0.f};',
-    '#pragma unroll',
-    'for (int n = 0; n < DV / 8; ++n) o[n][0] = o[n][1] = o[n][2] = o[n][3] = 0.f;',
-    ...(e.rowStmts.length
-      ? [
-          '#pragma unroll',
-          'for (int r = 0; r < 2; ++r) {',
-          '  const int qpos = qpos_r[r];',
-          '  (void)qpos;',
-          ...indent(e.rowStmts, '  '),
-          '}',
-        ]
-      : []),
+    ...rowStateCode(e),
     ...(e.mode === 'empty'
       ? ['// Every tile is empty: no key is ever loaded.']
       : plan.overlap
