@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # System packages the test suite needs, installed only when missing (runs before `npm test`):
-# tmux (the REPL tests type into a real terminal), Debian's chromium (the browser example runs in
+# tmux (the REPL tests type into a real terminal), g++ (host builds of the CUDA tests), Debian's chromium (the browser example runs in
 # it), and a Mesa >= 24 lavapipe for WebGPU on machines without a GPU. nvcc cannot come from
 # Debian's repositories: it must be on PATH (it is on the CI machine image).
 set -euo pipefail
@@ -10,6 +10,8 @@ sudo_cmd=()
 missing=()
 [[ -x /usr/bin/chromium ]] || missing+=(chromium)
 command -v tmux >/dev/null || missing+=(tmux)
+# The CUDA tests build host programs (CPU emulator, launcher checks) with g++; nvcc needs it too.
+command -v g++ >/dev/null || missing+=(g++)
 if ((${#missing[@]})); then
   echo "setup-system: installing ${missing[*]}"
   "${sudo_cmd[@]}" apt-get update -qq
