@@ -118,6 +118,54 @@ export function staticScoreKey(p: AttentionParts): string[] {
   ];
 }
 
+/**
+ * One staged tile's online-softmax update of a row (`m_run`, `l_run`, `acc`): pass 1 scores the
+ * keys and takes their max, pass 2 rescales the running state and adds the tile. `first`/`step`
+ * pick which of the tile's keys this invocation takes (all of them, or every `lanes`-th in the
+ * decode split, whose lanes are merged afterwards).
+ */
+export function tileUpdate(
+  score: readonly string[],
+  walk: { readonly first: string; readonly step: string; readonly notes: boolean },
+): string[] {
+  const loop = `for (var kj = ${walk.first}; kj < k_end; ${walk.step}) {`;
+  return [
+    ...(walk.notes ? ['      // Pass 1: scores of this tile and their max.'] : []),
+    '      var m_tile = MASKED;',
+    `      ${loop}`,
+    '        let j = kj - k0;',
+    '        let k = u.k_offset + i32(kj);',
+    '        var s = MASKED;',
+    ...pad(score, 8),
+    '        s_tile[j] = s;',
+    '        m_tile = max(m_tile, s);',
+    '      }',
+    ...(walk.notes
+      ? ['      // Pass 2 (if some key was allowed): rescale the running state to the new max, add the tile.']
+      : []),
+    '      if (m_tile > MASKED) {',
+    '        let m_new = max(m_run, m_tile);',
+    '        let corr = exp(m_run - m_new);',
+    '        l_run *= corr;',
+    '        for (var d = 0u; d < VALUE_DIM; d++) {',
+    '          acc[d] *= corr;',
+    '        }',
+    `        ${loop}`,
+    '          let j = kj - k0;',
+    '          let sj = s_tile[j];',
+    '          if (sj > MASKED) {',
+    '            let pj = exp(sj - m_new);',
+    '            l_run += pj;',
+    '            for (var d = 0u; d < VALUE_DIM; d++) {',
+    '              acc[d] += pj * v_tile[j * VALUE_DIM + d];',
+    '            }',
+    '          }',
+    '        }',
+    '        m_run = m_new;',
+    '      }',
+  ];
+}
+
 export function attentionBody(p: AttentionParts): string {
   if (p.mode === 'empty') return emptyBody(p);
   const s = p.schedule;
@@ -221,37 +269,7 @@ export function attentionBody(p: AttentionParts): string {
     '    workgroupBarrier(); // the tile is staged',
     // No `continue` here: it would make the barriers of later iterations non-uniform.
     `    if (${dynamic || routed ? 'cls != TILE_EMPTY && ' : ''}row_ok) {`,
-    '      // Pass 1: scores of this tile and their max.',
-    '      var m_tile = MASKED;',
-    '      for (var kj = k0; kj < k_end; kj++) {',
-    '        let j = kj - k0;',
-    '        let k = u.k_offset + i32(kj);',
-    '        var s = MASKED;',
-    ...pad(scoreKey(p), 8),
-    '        s_tile[j] = s;',
-    '        m_tile = max(m_tile, s);',
-    '      }',
-    '      // Pass 2 (if some key was allowed): rescale the running state to the new max, add the tile.',
-    '      if (m_tile > MASKED) {',
-    '        let m_new = max(m_run, m_tile);',
-    '        let corr = exp(m_run - m_new);',
-    '        l_run *= corr;',
-    '        for (var d = 0u; d < VALUE_DIM; d++) {',
-    '          acc[d] *= corr;',
-    '        }',
-    '        for (var kj = k0; kj < k_end; kj++) {',
-    '          let j = kj - k0;',
-    '          let sj = s_tile[j];',
-    '          if (sj > MASKED) {',
-    '            let pj = exp(sj - m_new);',
-    '            l_run += pj;',
-    '            for (var d = 0u; d < VALUE_DIM; d++) {',
-    '              acc[d] += pj * v_tile[j * VALUE_DIM + d];',
-    '            }',
-    '          }',
-    '        }',
-    '        m_run = m_new;',
-    '      }',
+    ...tileUpdate(scoreKey(p), { first: 'k0', step: 'kj++', notes: true }),
     '    }',
     '  }',
     '',

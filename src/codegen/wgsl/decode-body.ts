@@ -11,7 +11,7 @@
 // the log-sum-exp: M = max m_i over partials with l_i > 0, L = Σ l_i·e^(m_i−M),
 // out = Σ acc_i·e^(m_i−M) / L, lse = M + log L; a row with no partial (L = 0) gets 0 and −inf.
 import type { AttentionParts } from './attention.js';
-import { staticScoreKey } from './attention.js';
+import { staticScoreKey, tileUpdate } from './attention.js';
 
 /** K/V tiles per split: a split covers DECODE_SPLIT_TILES·BLOCK_K keys. */
 export const DECODE_SPLIT_TILES = 32;
@@ -144,35 +144,7 @@ export function decodeSplitBody(p: AttentionParts): string {
     '    workgroupBarrier(); // the tile is staged (and every lane has read decode_hit)',
     ...(dynamic ? ['    if (lid == 0u) { decode_hit = 0u; }'] : []),
     `    if (${dynamic ? 'cls != TILE_EMPTY && ' : ''}row_ok) {`,
-    '      var m_tile = MASKED;',
-    '      for (var kj = k0 + t; kj < k_end; kj += lanes) {',
-    '        let j = kj - k0;',
-    '        let k = u.k_offset + i32(kj);',
-    '        var s = MASKED;',
-    ...pad(staticScoreKey(p), 8),
-    '        s_tile[j] = s;',
-    '        m_tile = max(m_tile, s);',
-    '      }',
-    '      if (m_tile > MASKED) {',
-    '        let m_new = max(m_run, m_tile);',
-    '        let corr = exp(m_run - m_new);',
-    '        l_run *= corr;',
-    '        for (var d = 0u; d < VALUE_DIM; d++) {',
-    '          acc[d] *= corr;',
-    '        }',
-    '        for (var kj = k0 + t; kj < k_end; kj += lanes) {',
-    '          let j = kj - k0;',
-    '          let sj = s_tile[j];',
-    '          if (sj > MASKED) {',
-    '            let pj = exp(sj - m_new);',
-    '            l_run += pj;',
-    '            for (var d = 0u; d < VALUE_DIM; d++) {',
-    '              acc[d] += pj * v_tile[j * VALUE_DIM + d];',
-    '            }',
-    '          }',
-    '        }',
-    '        m_run = m_new;',
-    '      }',
+    ...tileUpdate(staticScoreKey(p), { first: 'k0 + t', step: 'kj += lanes', notes: false }),
     '    }',
     '  }',
     '',
