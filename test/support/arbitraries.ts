@@ -216,7 +216,9 @@ export function arbScoreExpr(ctx: ExprCtx, depth = 3): Arb {
         fc.tuple(x, positive).map(([l, p]) => ast.bin('*', p, ast.call('tanh', ast.bin('/', l, p)))),
         x.map((a) => ast.call('exp', ast.call('min', a, ast.f32(2)))),
         x.map((a) => ast.call('log', ast.bin('+', ast.call('abs', a), ast.f32(1)))),
-        x.map((a) => ast.call('sqrt', ast.call('abs', a))),
+        // sqrt(|a| + 1/4), not sqrt(|a|): near 0 the slope of sqrt is unbounded, so f32 rounding in a
+        // (e.g. log(|x| + 1) for tiny x) would be amplified past any fixed tolerance.
+        x.map((a) => ast.call('sqrt', ast.bin('+', ast.call('abs', a), ast.f32(0.25)))),
         fc.tuple(fc.constantFrom('min', 'max'), x, x).map(([f, a, b]) => ast.call(f, a, b)),
         fc.tuple(x, posC).map(([a, p]) => ast.call('clamp', a, ast.neg(p), p)),
         x.map(ast.neg),
