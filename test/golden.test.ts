@@ -1,11 +1,12 @@
-// Golden files: the emitted WGSL and CUDA of every stdlib kernel, so code changes show up as
-// reviewable diffs. Regenerate with `UPDATE_GOLDEN=1 npx vitest run test/golden.test.ts`.
-import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+// Golden files: the emitted WGSL and CUDA of every static stdlib kernel, so code changes show up
+// as reviewable diffs (the routing kernels' CUDA goldens are test/golden/routing-*.cu, written by
+// test/cuda/routing-nvcc.test.ts). Regenerate with `UPDATE_GOLDEN=1 npx vitest run test/golden.test.ts`.
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { compile } from '../src/compile.js';
+import { staticStdlib as stdlib } from './support/stdlib.js';
 
 const update = process.env.UPDATE_GOLDEN === '1';
-const stdlib = readdirSync('stdlib').filter((f) => f.endsWith('.attn'));
 const targets = [
   { target: 'wgsl', ext: 'wgsl', dtype: 'f32' },
   { target: 'cuda', ext: 'cu', dtype: 'bf16' },

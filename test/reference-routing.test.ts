@@ -2,7 +2,6 @@
 // and index layouts, then properties on random shapes — the selection is a valid top-k of an
 // affinity recomputed here from the dense score matrix, and emitted indices read back `from` a
 // tensor give the same attention.
-import { readdirSync, readFileSync } from 'node:fs';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { AttentionDecl } from '../src/dsl/ast.js';
@@ -17,6 +16,7 @@ import {
   type RoutingSpec,
 } from '../src/runtime/reference-routing.js';
 import { arbShape, makeInputs, type Shape } from './support/arbitraries.js';
+import { readStdlib, routedStdlib } from './support/stdlib.js';
 
 const E = Math.E;
 const causal = (_b: number, _h: number, q: number, k: number): boolean => q >= k;
@@ -423,15 +423,15 @@ describe('referenceRouting: properties', () => {
   });
 });
 
-// ---- whole declarations: the stdlib/routing sources through the oracle ----
+// ---- whole declarations: the stdlib routing sources through the oracle ----
 
-describe('referenceDecl: stdlib/routing', () => {
+describe('referenceDecl: stdlib routing sources', () => {
   const shape: Shape = { B: 1, Hq: 4, Hkv: 2, Nq: 3, Nk: 150, D: 8, Dv: 8 };
   const data = makeInputs(shape, 7);
   const inp: RefInputs = { ...shape, q: data.q, k: data.k, v: data.v };
   const sizes = { B: 1, H: 4, Hkv: 2, Nq: 3, Nk: 150, D: 8 };
   const load = (file: string): Map<string, AttentionDecl> => {
-    const fe = frontend(readFileSync(`stdlib/routing/${file}`, 'utf8'), file);
+    const fe = frontend(readStdlib(file), file);
     expect(fe.diagnostics).toEqual([]);
     return new Map(fe.decls.map((d) => [d.decl.name, d.decl]));
   };
@@ -440,7 +440,7 @@ describe('referenceDecl: stdlib/routing', () => {
     shape: [150],
   };
 
-  it.each(readdirSync('stdlib/routing').filter((f) => f.endsWith('.attn')))('%s runs', (file) => {
+  it.each(routedStdlib)('%s runs', (file) => {
     for (const decl of load(file).values()) {
       const budget = 5;
       const idx = {

@@ -166,9 +166,9 @@ describe('a bad chunk tensor is an input error naming the buffer', () => {
   });
 });
 
-describe('attnc run stdlib/routing/dhsa.attn', () => {
+describe('attnc run stdlib/dhsa.attn', () => {
   it('agrees with the oracle and reports the chunk density', async () => {
-    const file = 'stdlib/routing/dhsa.attn';
+    const file = 'stdlib/dhsa.attn';
     const base = { B: 1, H: 4, Hkv: 2, Nq: 100, Nk: 256, D: 32, params: {}, seed: 7, repeats: 1 };
     const r = await runKernel(readFileSync(file, 'utf8'), { ...base, file, dtype: 'f32' });
     expect(['exact', 'near-tie']).toContain(r.routing?.indices);

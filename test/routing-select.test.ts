@@ -188,7 +188,7 @@ describe('attnc run on the stdlib selection kernels', () => {
   ] as const)(
     '%s %s (%s) agrees with the oracle and reports the density',
     async (name, entry, dtype, params) => {
-      const file = `stdlib/routing/${name}.attn`;
+      const file = `stdlib/${name}.attn`;
       const source = readFileSync(file, 'utf8');
       const r = await runKernel(source, { ...base, file, dtype, params, ...(entry ? { entry } : {}) });
       expect(['exact', 'near-tie']).toContain(r.routing?.indices);

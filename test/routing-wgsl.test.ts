@@ -147,7 +147,7 @@ describe('attnc run on the stdlib routing kernels', () => {
     ['nsa_select', 'f32'],
     ['biformer', 'f16'],
   ] as const)('%s (%s) agrees with the oracle and reports the block density', async (name, dtype) => {
-    const file = `stdlib/routing/${name}.attn`;
+    const file = `stdlib/${name}.attn`;
     const r = await runKernel(readFileSync(file, 'utf8'), { ...base, file, dtype });
     expect(r.routing?.indices).toBe('exact');
     expect(r.routing!.blockDensity).toBeGreaterThan(0);

@@ -13,7 +13,7 @@ const outArg = process.argv.indexOf('--out');
 const out = outArg > 0 ? process.argv[outArg + 1] : join(root, 'bench', 'build', 'cuda-routing');
 mkdirSync(out, { recursive: true });
 
-const stdlib = (f) => readFileSync(join(root, 'stdlib', 'routing', `${f}.attn`), 'utf8');
+const stdlib = (f) => readFileSync(join(root, 'stdlib', `${f}.attn`), 'utf8');
 const kernels = {
   biformer: { source: stdlib('biformer'), mask: 'none' },
   landmark: { source: stdlib('landmark'), mask: 'causal' },

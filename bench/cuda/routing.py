@@ -21,7 +21,8 @@ import torch
 sys.path.insert(0, os.path.dirname(__file__))
 from artifact import TORCH_DTYPE, Kernel  # noqa: E402
 
-# The stdlib sources' routing (stdlib/routing/*.attn), restated for the reference.
+# The stdlib sources' routing (stdlib/{biformer,landmark,nsa_select,cca}.attn), restated for
+# the reference.
 ROUTES = {
     'biformer': dict(n=64, q='mean', k='mean', top=8, first=0, local=0, vote=None),
     'biformer128': dict(n=128, q='mean', k='mean', top=8, first=0, local=0, vote=None),

@@ -1,5 +1,5 @@
 // Emits and builds (nvcc here, so the GPU machine only runs them) the selection CUDA artifacts
-// that bench/cuda/select.py checks and times: every entry of stdlib/routing/{tokenselect,
+// that bench/cuda/select.py checks and times: every entry of stdlib/{tokenselect,
 // tidaldecode,recycled,dhsa}.attn as simt f32 D=64 and wgmma bf16 D=128 (the selection passes
 // and the restricted attention are SIMT on every engine; `emit` runs the engine's attention).
 //   npm run build && node bench/cuda/select-emit.mjs [--out bench/build/cuda-select] [--no-build]
@@ -29,7 +29,7 @@ const variants = [
 const index = [];
 for (const [file, entry] of entries)
   for (const [engine, dtype, headDim] of variants) {
-    const { artifact } = compile(readFileSync(join(root, 'stdlib', 'routing', `${file}.attn`), 'utf8'), {
+    const { artifact } = compile(readFileSync(join(root, 'stdlib', `${file}.attn`), 'utf8'), {
       target: 'cuda',
       file: `${file}.attn`,
       entry,

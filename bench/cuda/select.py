@@ -19,7 +19,8 @@ import torch
 sys.path.insert(0, os.path.dirname(__file__))
 from artifact import TORCH_DTYPE, Kernel  # noqa: E402
 
-# The stdlib sources' selection (stdlib/routing/*.attn), restated for the reference. All mask causal.
+# The stdlib sources' selection (stdlib/{tokenselect,tidaldecode,recycled,dhsa}.attn), restated for
+# the reference. All mask causal.
 SPECS = {
     'tokenselect': dict(kind='topk', vote='heads', restrict=True),
     'tidal_select': dict(kind='topk', vote='groups', restrict=False),

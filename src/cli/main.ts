@@ -1,8 +1,7 @@
 #!/usr/bin/env node
 // attnc — the command line. Subcommands: check, compile, run, viz, repl. User errors print
 // diagnostics (or a one-line message) and exit 1, never a stack trace; internal errors exit 2.
-import { existsSync, readFileSync } from 'node:fs';
-import { basename, dirname, join } from 'node:path';
+import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { CompileError } from '../diagnostics.js';
 import { compileCommand } from './compile-command.js';
@@ -30,11 +29,7 @@ function readSource(file: string): string {
     return readFileSync(file, 'utf8');
   } catch (e) {
     const why = (e as NodeJS.ErrnoException).code ?? (e as Error).message;
-    // The routing/selection kernels live one folder down: `stdlib/biformer.attn` is a likely guess.
-    const routed = join(dirname(file), 'routing', basename(file));
-    const hint =
-      basename(dirname(file)) === 'stdlib' && existsSync(routed) ? ` (did you mean ${routed}?)` : '';
-    throw new UsageError(`cannot read ${file}: ${why}${hint}`);
+    throw new UsageError(`cannot read ${file}: ${why}`);
   }
 }
 

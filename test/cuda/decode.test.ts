@@ -2,15 +2,17 @@
 // kernel carries it and compiles with nvcc for sm_90a (bf16 D=128, f32 D=64) without spills, and
 // the launcher takes it for few queries over a long KV (checked on the host: without a GPU the
 // decode path fails at its scratch allocation, the prefill path at its launch).
-import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { hasCudaDecode } from '../../src/codegen/cuda/decode.js';
 import { compile } from '../../src/compile.js';
 import { expectOk, render, run, scratchDir, writeArtifact } from './support.js';
+import { staticStdlib } from '../support/stdlib.js';
 
 const NVCC = process.env.NVCC ?? 'nvcc';
-const stdlib = readdirSync('stdlib').filter((f) => f.endsWith('.attn'));
+// Mask/score kernels; the routing/selection ones build in routing-nvcc and select-nvcc.test.ts.
+const stdlib = staticStdlib;
 const cudaOf = (file: string, dtype: 'bf16' | 'f32', D: number) =>
   compile(readFileSync(join('stdlib', file), 'utf8'), { target: 'cuda', file, headDim: D, dtype });
 

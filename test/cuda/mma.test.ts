@@ -2,7 +2,7 @@
 // wgmma.test.ts) for f16/bf16 at D = 64/128; every stdlib kernel builds for sm_90a in both dtypes and head dims with no warning and no
 // register spill; and the generated code has the tile structure the design promises. The CPU
 // emulator cannot run mma PTX: numerics are checked on a GPU by bench/cuda/check.py.
-import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { renderCuda } from '../../src/codegen/cuda/index.js';
@@ -10,9 +10,11 @@ import { compile } from '../../src/compile.js';
 import type { StorageDType } from '../../src/ir/kernel.js';
 import { fullKernel, testSchedule } from '../support/hand-kernels.js';
 import { expectOk, meta, run, scratchDir } from './support.js';
+import { staticStdlib } from '../support/stdlib.js';
 
 const NVCC = process.env.NVCC ?? 'nvcc';
-const stdlib = readdirSync('stdlib').filter((f) => f.endsWith('.attn'));
+// Mask/score kernels; the routing/selection ones build in routing-nvcc and select-nvcc.test.ts.
+const stdlib = staticStdlib;
 
 // The default engine is wgmma (wgmma.test.ts); these tests ask for mma.sync explicitly.
 const build = (file: string, headDim: number, dtype: StorageDType) =>

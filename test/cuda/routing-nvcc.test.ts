@@ -19,10 +19,10 @@ const engines = [
 ] as const;
 
 function cuda(file: string, engine: Engine, dtype: 'f32' | 'bf16', headDim: number, entry?: string) {
-  const src = readFileSync(`stdlib/routing/${file}.attn`, 'utf8');
+  const src = readFileSync(`stdlib/${file}.attn`, 'utf8');
   return compile(src, {
     target: 'cuda',
-    file: `stdlib/routing/${file}.attn`,
+    file: `stdlib/${file}.attn`,
     headDim,
     dtype,
     schedule: { engine },

@@ -27,9 +27,9 @@ const engines = [
 ] as const;
 
 function cuda(file: string, entry: string, engine: Engine, dtype: 'f32' | 'bf16', headDim: number) {
-  return compile(readFileSync(`stdlib/routing/${file}.attn`, 'utf8'), {
+  return compile(readFileSync(`stdlib/${file}.attn`, 'utf8'), {
     target: 'cuda',
-    file: `stdlib/routing/${file}.attn`,
+    file: `stdlib/${file}.attn`,
     headDim,
     dtype,
     schedule: { engine },

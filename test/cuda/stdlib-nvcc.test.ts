@@ -1,14 +1,16 @@
 // Every stdlib kernel, compiled from its .attn through the whole pipeline, builds with
 // nvcc -arch=sm_90a in bf16 at D=64 and D=128 (one translation unit per configuration: artifacts
 // are namespaced, so this also checks they coexist).
-import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'vitest';
 import { compile } from '../../src/compile.js';
 import { expectOk, run, scratchDir, writeArtifact } from './support.js';
+import { staticStdlib } from '../support/stdlib.js';
 
 const NVCC = process.env.NVCC ?? 'nvcc';
-const stdlib = readdirSync('stdlib').filter((f) => f.endsWith('.attn'));
+// Mask/score kernels; the routing/selection ones build in routing-nvcc and select-nvcc.test.ts.
+const stdlib = staticStdlib;
 
 describe('stdlib CUDA compiles with nvcc', () => {
   for (const headDim of [64, 128]) {

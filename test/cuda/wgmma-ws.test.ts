@@ -5,7 +5,7 @@
 // and the generated code has the promised structure: consumers never load, the producer walks
 // the consumers' tile sequence (empty tiles never loaded), full tiles stay predicate-free.
 // Numerics: bench/ws/run.sh on an H100 (the CPU emulator cannot run wgmma or TMA).
-import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { renderCuda, wgmmaWsCore, wgmmaWsPlan, type WgmmaWsPlan } from '../../src/codegen/cuda/index.js';
@@ -14,9 +14,11 @@ import { compile } from '../../src/compile.js';
 import type { StorageDType } from '../../src/ir/kernel.js';
 import { fullKernel, testSchedule } from '../support/hand-kernels.js';
 import { expectOk, meta, run, scratchDir } from './support.js';
+import { staticStdlib } from '../support/stdlib.js';
 
 const NVCC = process.env.NVCC ?? 'nvcc';
-const stdlib = readdirSync('stdlib').filter((f) => f.endsWith('.attn'));
+// Mask/score kernels; the routing/selection ones build in routing-nvcc and select-nvcc.test.ts.
+const stdlib = staticStdlib;
 const ws = { engine: 'wgmma-ws' } as const;
 
 const build = (file: string, headDim: number, dtype: StorageDType, limits?: number) =>
@@ -62,7 +64,7 @@ describe('wgmma-ws engine selection', () => {
     // wgmma runs a dilated mask's residue classes (2.6× faster than row order at 16K).
     expect(byDefault('dilated.attn', 128, 'bf16')).toMatchObject({ engine: 'wgmma', threads: 256 });
     expect(build('dilated.attn', 128, 'bf16').artifact.schedule.engine).toBe('wgmma-ws');
-    const routed = readFileSync('stdlib/routing/biformer.attn', 'utf8');
+    const routed = readFileSync('stdlib/biformer.attn', 'utf8');
     const opts = { target: 'cuda', headDim: 64, dtype: 'bf16' } as const;
     expect(compile(routed, opts).artifact.schedule.engine).toBe('wgmma');
     expect(() => compile(routed, { ...opts, schedule: ws })).toThrow(

@@ -4,7 +4,7 @@
 // no warning and no register spill, and the generated code has the promised structure (wgmma
 // from 128B-swizzled shared memory, empty tiles never loaded). Numerics: bench/cuda/check.py on
 // an H100 (docs/PERFORMANCE.md); the CPU emulator cannot run wgmma.
-import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { renderCuda } from '../../src/codegen/cuda/index.js';
@@ -12,9 +12,11 @@ import { compile } from '../../src/compile.js';
 import type { StorageDType } from '../../src/ir/kernel.js';
 import { fullKernel, testSchedule } from '../support/hand-kernels.js';
 import { expectOk, meta, run, scratchDir } from './support.js';
+import { staticStdlib } from '../support/stdlib.js';
 
 const NVCC = process.env.NVCC ?? 'nvcc';
-const stdlib = readdirSync('stdlib').filter((f) => f.endsWith('.attn'));
+// Mask/score kernels; the routing/selection ones build in routing-nvcc and select-nvcc.test.ts.
+const stdlib = staticStdlib;
 const bigSmem = { maxWorkgroupStorageBytes: 227 * 1024 };
 
 const build = (file: string, headDim: number, dtype: StorageDType, large = false) =>

@@ -1,12 +1,12 @@
 // Parser fuzzing: arbitrary and mutated input never throws, and every diagnostic (and every AST
 // span) points inside the source with consistent line/column.
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { renderDiagnostics, type Span } from '../../src/diagnostics.js';
 import { frontend, parseProgram } from '../../src/dsl/index.js';
 import { lex } from '../../src/dsl/lexer.js';
 import { printProgram } from '../../src/dsl/print.js';
+import { readStdlib, staticStdlib } from '../support/stdlib.js';
 
 const inline = [
   `// Sliding window with attention sinks (StreamingLLM).
@@ -20,11 +20,8 @@ attention sink_window(window: int = 1024, sinks: int = 4) {
 }`,
   `attention m(on: bool = !false, s: f32 = -1.5e2) {\n  mask on ? (q - k) % 2 == 0 : k < int(s) /* c */\n}`,
 ];
-const stdlib = existsSync('stdlib')
-  ? readdirSync('stdlib')
-      .filter((f) => f.endsWith('.attn'))
-      .map((f) => readFileSync(`stdlib/${f}`, 'utf8'))
-  : [];
+// Mask/score programs; the routing statements have their own fuzzer in routing.test.ts.
+const stdlib = staticStdlib.map(readStdlib);
 const programs = stdlib.length > 0 ? [...stdlib, ...inline.slice(4)] : inline;
 
 const vocabulary = [

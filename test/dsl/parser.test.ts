@@ -1,10 +1,10 @@
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { Expr, Program } from '../../src/dsl/ast.js';
 import { frontend, parseProgram } from '../../src/dsl/index.js';
 import { printProgram } from '../../src/dsl/print.js';
 import { arbProgram } from '../support/arbitraries.js';
+import { readStdlib, staticStdlib } from '../support/stdlib.js';
 
 function parseOk(source: string): Program {
   const { program, diagnostics } = parseProgram(source, 't.attn');
@@ -267,9 +267,9 @@ attention d() {}`);
 });
 
 function examples(): { name: string; source: string }[] {
-  const files = existsSync('stdlib') ? readdirSync('stdlib').filter((f) => f.endsWith('.attn')) : [];
+  // The routing sources round-trip in routing.test.ts.
   return [
-    ...files.map((f) => ({ name: f, source: readFileSync(`stdlib/${f}`, 'utf8') })),
+    ...staticStdlib.map((f) => ({ name: f, source: readStdlib(f) })),
     { name: 'language', source: languageExamples },
     {
       name: 'mixed',

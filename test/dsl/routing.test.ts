@@ -1,6 +1,5 @@
 // The routing statements (`route`, `select`, `emit`): parsing, printing, checking, and the
-// stdlib/routing sources. docs/LANGUAGE.md, "Pooling, routing and selection", is the spec.
-import { readdirSync, readFileSync } from 'node:fs';
+// stdlib's routing sources. docs/LANGUAGE.md, "Pooling, routing and selection", is the spec.
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { renderDiagnostics, type Span } from '../../src/diagnostics.js';
@@ -8,6 +7,7 @@ import type { Program } from '../../src/dsl/ast.js';
 import { frontend, parseProgram, sparsitySpan, usesDataDependentSparsity } from '../../src/dsl/index.js';
 import { lex } from '../../src/dsl/lexer.js';
 import { printProgram } from '../../src/dsl/print.js';
+import { readStdlib, routedStdlib, staticStdlib } from '../support/stdlib.js';
 
 const render = (source: string): string => renderDiagnostics(frontend(source, 'x.attn').diagnostics, source);
 
@@ -35,8 +35,7 @@ function stripSpans(x: unknown): unknown {
 /** The only routing statement of a one-declaration program, without spans. */
 const stmtOf = (source: string): unknown => stripSpans(parseOk(source).decls[0]?.sparsity?.[0]);
 
-const routingDir = 'stdlib/routing';
-const routingFiles = readdirSync(routingDir).filter((f) => f.endsWith('.attn'));
+const routingFiles = routedStdlib;
 
 const sketches = `attention biformer(top: int = 8) {
   route blocks(64) topk(top) by mean(q) . mean(k)
@@ -130,7 +129,7 @@ describe('parsing', () => {
 describe('print → parse round trip', () => {
   const sources = [
     { name: 'sketches', source: sketches },
-    ...routingFiles.map((f) => ({ name: f, source: readFileSync(`${routingDir}/${f}`, 'utf8') })),
+    ...routingFiles.map((f) => ({ name: f, source: readStdlib(f) })),
   ];
   it.each(sources)('$name', ({ source }) => {
     const first = parseOk(source);
@@ -360,9 +359,9 @@ describe('usesDataDependentSparsity', () => {
   });
 });
 
-describe('stdlib/routing', () => {
+describe('stdlib routing sources', () => {
   it.each(routingFiles)('%s checks cleanly and names its method', (f) => {
-    const source = readFileSync(`${routingDir}/${f}`, 'utf8');
+    const source = readStdlib(f);
     const fe = frontend(source, f);
     expect(fe.diagnostics).toEqual([]);
     expect(fe.decls.length).toBe(fe.program.decls.length);
@@ -383,10 +382,22 @@ describe('stdlib/routing', () => {
     ];
     expect(routingFiles.map((f) => f.replace(/\.attn$/, '')).sort()).toEqual(names.sort());
   });
+
+  it('the files classed static (no routing plan when compiled) use no route, select or emit', () => {
+    expect(staticStdlib.length).toBeGreaterThan(0);
+    for (const f of staticStdlib) {
+      const fe = frontend(readStdlib(f), f);
+      expect(fe.diagnostics, f).toEqual([]);
+      expect(
+        fe.decls.some((d) => usesDataDependentSparsity(d.decl)),
+        f,
+      ).toBe(false);
+    }
+  });
 });
 
 describe('fuzzing routing programs', () => {
-  const programs = [sketches, ...routingFiles.map((f) => readFileSync(`${routingDir}/${f}`, 'utf8'))];
+  const programs = [sketches, ...routingFiles.map(readStdlib)];
   const words =
     'route select emit blocks chunks topk by from vote heads groups force first local indices mean max lnmean q k . ( ) , 8'.split(
       ' ',

@@ -47,7 +47,7 @@ describe('attnc compile --emit', () => {
     const bad = attnc('compile', 'stdlib/softcap.attn', '--emit', 'py');
     expect(bad.code).toBe(1);
     expect(bad.err).toContain('--emit expects ts or js, got `py`');
-    const routing = attnc('compile', 'stdlib/routing/biformer.attn', '--emit', 'ts');
+    const routing = attnc('compile', 'stdlib/biformer.attn', '--emit', 'ts');
     expect(routing.code).toBe(1);
     expect(routing.err).toMatch(/^attnc: emit ts: "biformer" routes .* do not support routing kernels yet/);
   });

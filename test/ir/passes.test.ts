@@ -1,4 +1,4 @@
-import { readFileSync, readdirSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { checkSource } from '../../src/compile.js';
 import { Graph, show } from '../../src/ir/graph.js';
@@ -11,8 +11,9 @@ import { toKernel, type AttentionIR } from '../../src/ir/program.js';
 import { tileCounts } from '../../src/ir/tile-stats.js';
 import { verify } from '../../src/ir/verify.js';
 import { dumpIR } from '../../src/ir/dump.js';
+import { staticStdlib } from '../support/stdlib.js';
 
-const stdlib = readdirSync('stdlib').filter((f) => f.endsWith('.attn'));
+const stdlib = staticStdlib;
 
 function pipeline(source: string, observe?: (pass: string, ir: AttentionIR) => void): AttentionIR {
   const { decl } = checkSource(source, 'test.attn');

@@ -10,7 +10,7 @@ import { Op } from '../../src/ir/ops.js';
 import type { AttentionIR } from '../../src/ir/program.js';
 import { verify } from '../../src/ir/verify.js';
 
-const biformer = readFileSync('stdlib/routing/biformer.attn', 'utf8');
+const biformer = readFileSync('stdlib/biformer.attn', 'utf8');
 
 function irs(source: string): Map<string, AttentionIR> {
   const seen = new Map<string, AttentionIR>();
@@ -44,7 +44,7 @@ describe('routing plan', () => {
   });
 
   it('a vote shares one selection per group: indices are [B, G, Nq, K]', () => {
-    const groups = compile(readFileSync('stdlib/routing/nsa_select.attn', 'utf8'), { target: 'wgsl' });
+    const groups = compile(readFileSync('stdlib/nsa_select.attn', 'utf8'), { target: 'wgsl' });
     expect(groups.kernel.routing?.vote).toBe('groups');
     const idx = groups.artifact.bindings.find((b) => b.role === 'indices')!;
     expect(idx.shape).toEqual(['B', 'Hkv', 'Nq', 'top + 1 + 2']);

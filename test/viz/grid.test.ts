@@ -1,6 +1,6 @@
 // The mask grid against a brute-force count over declPredicates, its tile classes against
 // tileCounts, and the fast path (classifier shortcut) against the exact one on every stdlib kernel.
-import { readdirSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { compile } from '../../src/compile.js';
 import { tileCounts } from '../../src/ir/tile-stats.js';
@@ -8,8 +8,9 @@ import { declPredicates } from '../../src/runtime/ast-eval.js';
 import { randomTensor, rng, tensorLength } from '../../src/runtime/inputs.js';
 import type { TensorSlot } from '../../src/ir/kernel.js';
 import { cellState, GridError, maskGrid, type MaskGrid } from '../../src/viz/grid.js';
+import { staticStdlib } from '../support/stdlib.js';
 
-const stdlib = readdirSync('stdlib').filter((f) => f.endsWith('.attn'));
+const stdlib = staticStdlib;
 const read = (f: string): string => readFileSync(`stdlib/${f}`, 'utf8');
 
 /** Allowed fraction per cell by evaluating every pair. */
