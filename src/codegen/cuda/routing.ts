@@ -183,6 +183,42 @@ function helpers(k: AttentionKernel, layout: CudaLayout): string[] {
   ];
 }
 
+/**
+ * `dot[u]` = the units' query sides (`qs`) · pooled key j (`pk` rows of the scratch): float4
+ * loads when D is a multiple of 4 (rows then stay 16-byte aligned), else scalar ones.
+ */
+function dotProducts(D: number): string[] {
+  const row = 'a.route_scratch + ((size_t)(b * a.Hkv + h / (a.H / a.Hkv)) * route_nk_stride(a) + j) * D';
+  const init = [
+    '    float dot[ROUTE_UT];',
+    '#pragma unroll',
+    '    for (int u = 0; u < ROUTE_UT; ++u) dot[u] = 0.f;',
+  ];
+  if (D % 4 !== 0)
+    return [
+      `    const float* pk = ${row};`,
+      ...init,
+      '    for (int d = 0; d < D; ++d) {',
+      '      const float kv = pk[d];',
+      '#pragma unroll',
+      '      for (int u = 0; u < ROUTE_UT; ++u) dot[u] = fmaf(qs[u * D + d], kv, dot[u]);',
+      '    }',
+    ];
+  return [
+    `    const float4* pk = reinterpret_cast<const float4*>(${row});`,
+    ...init,
+    '#pragma unroll 4',
+    '    for (int d4 = 0; d4 < D / 4; ++d4) {',
+    '      const float4 kv = pk[d4];',
+    '#pragma unroll',
+    '      for (int u = 0; u < ROUTE_UT; ++u) {',
+    '        const float4 qv = reinterpret_cast<const float4*>(qs + u * D)[d4];',
+    '        dot[u] = fmaf(qv.x, kv.x, fmaf(qv.y, kv.y, fmaf(qv.z, kv.z, fmaf(qv.w, kv.w, dot[u]))));',
+    '      }',
+    '    }',
+  ];
+}
+
 /** The top-k kernel (see the file comment). */
 function topkKernel(k: AttentionKernel): string[] {
   const r = k.routing!;
@@ -213,19 +249,7 @@ function topkKernel(k: AttentionKernel): string[] {
     '  __syncthreads();',
     '  for (int j = tid; j < nkb; j += blockDim.x) {',
     '    const int id = kb0 + j;',
-    '    const float4* pk = reinterpret_cast<const float4*>(a.route_scratch + ((size_t)(b * a.Hkv + h / (a.H / a.Hkv)) * route_nk_stride(a) + j) * D);',
-    '    float dot[ROUTE_UT];',
-    '#pragma unroll',
-    '    for (int u = 0; u < ROUTE_UT; ++u) dot[u] = 0.f;',
-    '#pragma unroll 4',
-    '    for (int d4 = 0; d4 < D / 4; ++d4) {',
-    '      const float4 kv = pk[d4];',
-    '#pragma unroll',
-    '      for (int u = 0; u < ROUTE_UT; ++u) {',
-    '        const float4 qv = reinterpret_cast<const float4*>(qs + u * D)[d4];',
-    '        dot[u] = fmaf(qv.x, kv.x, fmaf(qv.y, kv.y, fmaf(qv.z, kv.z, fmaf(qv.w, kv.w, dot[u]))));',
-    '      }',
-    '    }',
+    ...dotProducts(k.schedule.headDim),
     '#pragma unroll',
     '    for (int u = 0; u < ROUTE_UT; ++u) {',
     '      if (u >= nu) break;',

@@ -1,0 +1,215 @@
+// Runs the CUDA block-routing passes (src/codegen/cuda/routing.ts: route_pool_k, route_pool_q,
+// the SIMT route_topk; routing-attn.ts: the routed attention) in the CPU emulator (emu.ts) for one
+// call. The launcher's part (grids, dynamic shared memory, scratch size, the order of the passes,
+// its argument checks) is restated here from routing.ts and launcher.ts; the emulator gets the few
+// intrinsics these kernels use beyond emu.ts's shim. The tensor-core top-k (routing-topk-mma.ts,
+// inline PTX) cannot run here: callers compile f32 storage, for which it is never emitted.
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Artifact } from '../../src/codegen/artifact.js';
+import type { AttentionKernel } from '../../src/ir/kernel.js';
+import { routingGroups } from '../../src/ir/routing.js';
+import { emulationSource, runEmulation } from './emu.js';
+import { expectOk, run } from './support.js';
+
+const extraShim = String.raw`
+template <class T> T atomicOr(T* p, T v) { T o = *p; *p = o | v; return o; }
+inline void __syncwarp(unsigned = 0xffffffffu) { emu::warps[threadIdx.x / 32].bar.wait(); }
+inline unsigned __ballot_sync(unsigned, bool pred) {
+  const unsigned me = threadIdx.x;
+  auto& w = emu::warps[me / 32];
+  w.slot[me % 32][0] = pred ? 1 : 0;
+  w.bar.wait();
+  unsigned r = 0;
+  for (unsigned i = 0; i < w.bar.n; ++i) if (w.slot[i][0]) r |= 1u << i;
+  w.bar.wait();
+  return r;
+}
+inline int __popc(unsigned x) { return __builtin_popcount(x); }
+inline int __ffs(unsigned x) { return __builtin_ffs((int)x); }
+inline dim3 emu_block_dim() { dim3 d; d.x = (unsigned)emu::fibers->size(); return d; }
+#define blockDim emu_block_dim()
+#define __align__(n) alignas(n)
+`;
+
+/** The kernels' dynamic shared memory declarations, pointed at the emulator's per-launch buffer. */
+const dynamicShared: readonly (readonly [string, string])[] = [
+  ['extern __shared__ float4 route_smem4[];', 'float4* route_smem4 = emu::dyn_smem;'],
+  [
+    'extern __shared__ __align__(16) unsigned char route_dyn[];',
+    'unsigned char* route_dyn = reinterpret_cast<unsigned char*>(emu::dyn_smem);',
+  ],
+];
+
+/**
+ * emu.ts's driver poisons every output with 0xff bytes, which reads as -1 (the padding id) in
+ * `indices`: an `io` buffer is read from its file (our own poison) and written back to it, so an
+ * id the top-k forgets to write shows up.
+ */
+const ioBuffers: readonly (readonly [string, string])[] = [
+  ['k == "in" || k == "out"', 'k == "in" || k == "out" || k == "io"'],
+  ['if (k == "in") {', 'if (k != "out") {'],
+  ['else outs.push_back(', 'if (k != "in") outs.push_back('],
+];
+
+function replaceOnce(src: string, from: string, to: string): string {
+  const at = src.indexOf(from);
+  if (at < 0 || src.indexOf(from, at + from.length) >= 0)
+    throw new Error(`routing emulation: expected exactly one "${from}" in the emulated source`);
+  return src.slice(0, at) + to + src.slice(at + from.length);
+}
+
+/** Reads `constexpr <type> NAME = <int>;` from the emitted device code. */
+function constant(code: string, name: string): number {
+  const m = new RegExp(`constexpr (?:int|unsigned) ${name} = (\\d+);`).exec(code);
+  if (!m) throw new Error(`routing emulation: no constant ${name} in the emitted code`);
+  return Number(m[1]);
+}
+
+/** Compiles the emulation of a block-routing artifact; returns the executable. */
+export async function buildRoutingEmulation(dir: string, a: Artifact, k: AttentionKernel): Promise<string> {
+  if (a.entryPoints.some((e) => e.name.endsWith('_route_topk_tc')))
+    throw new Error('routing emulation: the tensor-core top-k (inline PTX) cannot run on the CPU');
+  let src = emulationSource(a, k);
+  const at = src.indexOf(`// attnc kernel "${k.name}"`);
+  src = src.slice(0, at) + extraShim + src.slice(at);
+  for (const [from, to] of [...dynamicShared, ...ioBuffers]) src = replaceOnce(src, from, to);
+  const path = join(dir, `${k.name}.emu.cpp`);
+  writeFileSync(path, src);
+  const exe = join(dir, `${k.name}.emu`);
+  expectOk(await run('g++', ['-std=c++20', '-O1', '-w', path, '-o', exe]), `g++ (emulation of ${k.name})`);
+  return exe;
+}
+
+export interface RoutingCall {
+  readonly B: number;
+  readonly H: number;
+  readonly Hkv: number;
+  readonly Nq: number;
+  readonly Nk: number;
+  readonly qOffset: number;
+  readonly kOffset: number;
+  readonly scale: number;
+  readonly q: Float32Array;
+  readonly k: Float32Array;
+  readonly v: Float32Array;
+  readonly params: Readonly<Record<string, number>>;
+  readonly tensors: Readonly<Record<string, Int32Array>>;
+  /** The routing counts k, first, local under `params` (the capacity is their sum). */
+  readonly counts: readonly [number, number, number];
+}
+
+export interface RoutingRun {
+  readonly indices: Int32Array;
+  readonly out: Float32Array;
+  readonly lse: Float32Array;
+}
+
+interface Field {
+  field: string;
+  name: string;
+  role: string;
+  ctype: string;
+  offset: number;
+}
+
+/** What `indices` holds before the call: an id no kernel writes (0x5a5a5a5a). */
+export const INDICES_POISON = 0x5a5a5a5a;
+
+const cdiv = (x: number, y: number): number => Math.ceil(x / y);
+const floorDiv = (x: number, y: number): number => Math.floor(x / y);
+
+/** Runs the artifact's passes in launcher order on `c`; returns indices, out and lse. */
+export async function runRouting(
+  exe: string,
+  dir: string,
+  a: Artifact,
+  kern: AttentionKernel,
+  c: RoutingCall,
+): Promise<RoutingRun> {
+  mkdirSync(dir, { recursive: true });
+  const r = kern.routing!;
+  const s = kern.schedule;
+  const D = s.headDim;
+  const DV = s.valueDim;
+  const { B, H, Hkv, Nq, Nk, qOffset, kOffset } = c;
+  // The launcher's argument checks (routingHostChecks): a call it refuses is the test's mistake.
+  if (kOffset < 0) throw new Error(`routing emulation: the launcher refuses k_offset = ${kOffset}`);
+  for (const n of c.counts)
+    if (n < 0 || n > 2 ** 20) throw new Error(`routing emulation: the launcher refuses count ${n}`);
+  const RB = constant(a.code, 'RB');
+  const UT = constant(a.code, 'ROUTE_UT');
+  const smemOff = constant(a.code, 'ROUTE_SMEM_OFF');
+  if (RB !== r.blockSize) throw new Error(`routing emulation: RB = ${RB}, the plan says ${r.blockSize}`);
+  const pooledQ = r.q !== 'raw';
+  const G = { H, Hkv, '1': 1 }[routingGroups(r)];
+  const cap = c.counts[0] + c.counts[1] + c.counts[2];
+  // route_scratch_size: pooled keys, then pooled queries, strides of cdiv(N, RB) + 1 blocks.
+  const scratch = B * Hkv * (cdiv(Nk, RB) + 1) * D + (pooledQ ? B * H * (cdiv(Nq, RB) + 1) * D : 0);
+  const nkb = Nk > 0 ? floorDiv(kOffset + Nk - 1, RB) - floorDiv(kOffset, RB) + 1 : 0;
+  const units = !pooledQ ? Nq : Nq > 0 ? floorDiv(qOffset + Nq - 1, RB) - floorDiv(qOffset, RB) + 1 : 0;
+  const manifest = JSON.parse(a.files![`${kern.name}.json`]!);
+  const spec: string[] = [];
+  const input = (name: string, data: ArrayBufferView, off: number, kind = 'in'): void => {
+    const path = join(dir, name);
+    writeFileSync(path, new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
+    spec.push(`${kind} ${off} ${data.byteLength} ${path}`);
+  };
+  const tensorLength = (name: string): number => c.tensors[name]?.length ?? 0;
+  const sizes: Record<string, number> = { B, H, Hkv, Nq, Nk, q_offset: qOffset, k_offset: kOffset };
+  for (const f of manifest.args.fields as Field[]) {
+    if (f.role === 'q' || f.role === 'k' || f.role === 'v') input(f.role, c[f.role], f.offset);
+    else if (f.role === 'out') spec.push(`out ${f.offset} ${B * H * Nq * DV * 4} ${join(dir, 'out.bin')}`);
+    else if (f.role === 'lse') spec.push(`out ${f.offset} ${B * H * Nq * 4} ${join(dir, 'lse.bin')}`);
+    else if (f.role === 'indices')
+      input('idx.bin', new Int32Array(B * G * Nq * cap).fill(INDICES_POISON), f.offset, 'io');
+    else if (f.role === 'scratch') spec.push(`out ${f.offset} ${scratch * 4} ${join(dir, 'scratch.bin')}`);
+    else if (f.role === 'tensor') input(f.name, c.tensors[f.name]!, f.offset);
+    else if (f.role === 'summary') {
+      const len = tensorLength(f.name.replace(/_summary$/, ''));
+      spec.push(`out ${f.offset} ${8 * cdiv(len, s.summaryBlock)} ${join(dir, `${f.name}.bin`)}`);
+    } else if (f.role === 'param') spec.push(`${f.ctype} ${f.offset} ${c.params[f.name]}`);
+    else if (f.role === 'scale') spec.push(`f32 ${f.offset} ${c.scale}`);
+    else if (f.name in sizes) spec.push(`i32 ${f.offset} ${sizes[f.name]}`);
+    else throw new Error(`routing emulation: unknown args field ${f.field} (${f.role})`);
+  }
+  const identity = kern.score.op === 'var' && kern.score.arg === 'score';
+  spec.push(`qscale ${c.scale * (identity ? Math.LOG2E : 1)}`);
+  const entry = (suffix: string): number => {
+    const i = a.entryPoints.findIndex((e) => e.name === `attnc_${kern.name}_${suffix}`);
+    if (i < 0) throw new Error(`routing emulation: no entry point ${suffix}`);
+    return i;
+  };
+  const launch = (i: number, grid: readonly number[], threads: number, smem = 0): void => {
+    if (grid.every((x) => x > 0)) spec.push(`launch ${i} ${grid.join(' ')} ${threads} ${smem}`);
+  };
+  // launcherText: nothing for Nq = 0; summaries, pool k, pool q, top-k, attention.
+  if (Nq > 0) {
+    for (const t of kern.summaries)
+      launch(
+        entry(`summary_${t.tensor}`),
+        [cdiv(cdiv(tensorLength(t.tensor), s.summaryBlock), 8), 1, 1],
+        256,
+      );
+    launch(entry('route_pool_k'), [nkb, Hkv, B], 128);
+    if (pooledQ) launch(entry('route_pool_q'), [units, H, B], 128);
+    if (cap > 0) {
+      const smem = 4 * (UT * D + UT * nkb * (r.vote ? 2 : 1) + 2 * UT);
+      launch(entry('route_topk'), [cdiv(units, UT), G, B], 128, smem);
+    }
+    const smem = smemOff + 8 * cdiv(cdiv(Nk, s.blockK), 32);
+    launch(entry('attention'), [cdiv(Nq, s.blockQ), H, B], s.threads, smem);
+  }
+  const specPath = join(dir, 'spec.txt');
+  writeFileSync(specPath, spec.join('\n') + '\n');
+  await runEmulation(exe, specPath);
+  const read = (name: string): ArrayBuffer => {
+    const u = new Uint8Array(readFileSync(join(dir, name)));
+    return u.buffer.slice(u.byteOffset, u.byteOffset + u.byteLength) as ArrayBuffer;
+  };
+  return {
+    indices: new Int32Array(read('idx.bin')),
+    out: new Float32Array(read('out.bin')),
+    lse: new Float32Array(read('lse.bin')),
+  };
+}
