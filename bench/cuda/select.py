@@ -34,7 +34,7 @@ CASES = [
     dict(B=2, H=8, Hkv=2, Nq=48, Nk=1500, budget=100, stride=16, top=4),
     dict(B=1, H=8, Hkv=2, Nq=1, Nk=6000, budget=2048, stride=16, top=4),  # decode: split + merge
     dict(B=1, H=4, Hkv=2, Nq=300, Nk=300, budget=100, stride=8, top=3),
-    # B·H·Nq·Nk > 2^26: the vote's scoring pass recomputes the affinities instead of keeping them.
+    # B·H·Nq·Nk (67M) exceeds the scoring round's budget (2^24 floats): the vote's scoring pass recomputes the affinities.
     dict(B=1, H=8, Hkv=2, Nq=1024, Nk=8200, budget=64, stride=16, top=4, only='topk'),
 ]
 

@@ -3,6 +3,7 @@
 // select*.ts, and the emulator gets the few intrinsics the selection uses beyond emu.ts's shim.
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { expect } from 'vitest';
 import type { Artifact } from '../../src/codegen/artifact.js';
 import { pooledK, pooledQ, selUnit, SEL_SPAN } from '../../src/codegen/cuda/select.js';
 import type { AttentionKernel } from '../../src/ir/kernel.js';
@@ -39,6 +40,13 @@ inline dim3 emu_block_dim() { dim3 d; d.x = (unsigned)emu::fibers->size(); retur
 #define blockDim emu_block_dim()
 `;
 
+/**
+ * Floor of a scoring round's scratch in the emulation (ATTNC_SEL_ROUND_FLOATS; 2^24 in a real
+ * build): small, so the test shapes score in several rounds unless k is large (the other term of
+ * the round budget, 8 × the indices) — both the one-round and the multi-round launches run.
+ */
+export const EMU_ROUND_FLOATS = 64;
+
 /** Compiles the emulation of a selection artifact; returns the executable. */
 export async function buildSelectEmulation(dir: string, a: Artifact, k: AttentionKernel): Promise<string> {
   const base = emulationSource(a, k);
@@ -50,7 +58,18 @@ export async function buildSelectEmulation(dir: string, a: Artifact, k: Attentio
   const path = join(dir, `${k.name}.emu.cpp`);
   writeFileSync(path, src);
   const exe = join(dir, `${k.name}.emu`);
-  expectOk(await run('g++', ['-std=c++20', '-O1', '-w', path, '-o', exe]), `g++ (emulation of ${k.name})`);
+  expectOk(
+    await run('g++', [
+      '-std=c++20',
+      '-O1',
+      '-w',
+      `-DATTNC_SEL_ROUND_FLOATS=${EMU_ROUND_FLOATS}`,
+      path,
+      '-o',
+      exe,
+    ]),
+    `g++ (emulation of ${k.name})`,
+  );
   return exe;
 }
 
@@ -80,14 +99,30 @@ interface Field {
   offset: number;
 }
 
-/** Runs the artifact's passes in launcher order on `c`; returns indices, out and lse. */
+/** Query rows per scoring round, as select.ts's sel_rows computes them. */
+export function roundRows(
+  c: Pick<SelectCall, 'B' | 'H' | 'Nq' | 'Nk' | 'K'>,
+  G: number,
+  vote: boolean,
+): {
+  rows: number;
+  budget: number;
+} {
+  const { B, H, Nq, Nk, K } = c;
+  const per = B * (G * Nk + (vote ? H * Math.ceil(Nk / SEL_SPAN) * 2 : 0));
+  const budget = Math.max(EMU_ROUND_FLOATS, 8 * B * G * Nq * K);
+  const nq = Math.max(Nq, 1);
+  return { rows: Math.max(1, Math.min(nq, per > 0 ? Math.floor(budget / per) : nq)), budget };
+}
+
+/** Runs the artifact's passes in launcher order on `c`; returns indices, out, lse and the rounds. */
 export async function runSelect(
   exe: string,
   dir: string,
   a: Artifact,
   kern: AttentionKernel,
   c: SelectCall,
-): Promise<{ indices: Int32Array; out: Float32Array; lse: Float32Array }> {
+): Promise<{ indices: Int32Array; out: Float32Array; lse: Float32Array; rounds: number }> {
   mkdirSync(dir, { recursive: true });
   const r = kern.routing!;
   const s = kern.schedule;
@@ -100,12 +135,13 @@ export async function runSelect(
   const nspan = Math.ceil(Nk / SEL_SPAN);
   const per = selUnit(r) === 'tokens' ? 128 : 2;
   const ns = !restrict || B * H * Nq >= 1024 ? 1 : Math.max(1, Math.min(16, Math.floor(K / per)));
+  const { rows, budget } = roundRows(c, G, r.vote !== undefined);
   const scratch =
     (pooledK(r) ? B * Hkv * Nk * D : 0) +
     (pooledQ(r) ? B * H * Nq * D : 0) +
-    (r.from ? 0 : B * G * Nq * Nk) +
-    (r.vote ? B * H * Nq * nspan * 2 : 0) +
-    (r.vote && B * H * Nq * Nk <= 2 ** 26 ? B * H * Nq * Nk : 0) +
+    (r.from ? 0 : B * G * rows * Nk) +
+    (r.vote ? B * H * rows * nspan * 2 : 0) +
+    (r.vote && B * H * rows * Nk <= budget ? B * H * rows * Nk : 0) +
     (ns > 1 ? B * H * Nq * ns * (DV + 2) : 0);
   const manifest = JSON.parse(a.files![`${kern.name}.json`]!);
   const spec: string[] = [];
@@ -114,7 +150,17 @@ export async function runSelect(
     writeFileSync(path, new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
     spec.push(`in ${off} ${data.byteLength} ${path}`);
   };
-  const sizes: Record<string, number> = { B, H, Hkv, Nq, Nk, q_offset: c.qOffset, k_offset: c.kOffset };
+  const sizes: Record<string, number> = {
+    B,
+    H,
+    Hkv,
+    Nq,
+    Nk,
+    q_offset: c.qOffset,
+    k_offset: c.kOffset,
+    sel_row0: 0,
+  };
+  let row0At = -1;
   for (const f of manifest.args.fields as Field[]) {
     if (f.role === 'q' || f.role === 'k' || f.role === 'v') input(f.role, c[f.role], f.offset);
     else if (f.role === 'out') spec.push(`out ${f.offset} ${B * H * Nq * DV * 4} ${join(dir, 'out.bin')}`);
@@ -124,7 +170,10 @@ export async function runSelect(
     else if (f.role === 'tensor') input(f.name, c.tensors[f.name]!, f.offset);
     else if (f.role === 'param') spec.push(`${f.ctype} ${f.offset} ${c.params[f.name]}`);
     else if (f.role === 'scale') spec.push(`f32 ${f.offset} ${c.scale}`);
-    else spec.push(`i32 ${f.offset} ${sizes[f.name]}`);
+    else if (f.role === 'round') {
+      row0At = f.offset;
+      spec.push(`i32 ${f.offset} 0`);
+    } else spec.push(`i32 ${f.offset} ${sizes[f.name]}`);
   }
   const identity = kern.score.op === 'var' && kern.score.arg === 'score';
   spec.push(`qscale ${c.scale * (identity ? Math.LOG2E : 1)}`);
@@ -140,9 +189,14 @@ export async function runSelect(
     if (pooledQ(r)) launch('pool_q', [Nq, H, B], 128);
     if (!r.from) {
       const smem = 4 * voters * (D + 2);
-      if (r.vote) launch('vote_stats', [nspan * Nq, G, B], SEL_SPAN, smem);
-      launch('score', [nspan * Nq, G, B], SEL_SPAN, smem);
-      if (K > 0) launch('topk', [Nq, G, B], 512);
+      expect(row0At, 'the args have a sel_row0 field').toBeGreaterThanOrEqual(0);
+      for (let r0 = 0; r0 < Nq; r0 += rows) {
+        const nr = Math.min(rows, Nq - r0);
+        spec.push(`i32 ${row0At} ${r0}`);
+        if (r.vote) launch('vote_stats', [nspan * nr, G, B], SEL_SPAN, smem);
+        launch('score', [nspan * nr, G, B], SEL_SPAN, smem);
+        if (K > 0) launch('topk', [nr, G, B], 512);
+      }
     } else if (K > 0) {
       let smem = 4;
       while (smem < 4 * K) smem *= 2;
@@ -163,5 +217,6 @@ export async function runSelect(
     indices: new Int32Array(buf(read('idx.bin'))),
     out: new Float32Array(buf(read('out.bin'))),
     lse: new Float32Array(buf(read('lse.bin'))),
+    rounds: r.from ? 0 : Math.ceil(Nq / rows),
   };
 }

@@ -55,6 +55,7 @@ export function headerText(k: AttentionKernel, layout: CudaLayout, align: number
     q_offset: 'position of query row 0 (args_init: Nk - Nq)',
     k_offset: 'position of key row 0 (args_init: 0)',
     scale: `scores are scale * <q, k> (args_init: 1/sqrt(${s.headDim}))`,
+    sel_row0: 'internal: the launcher sets it per scoring round (leave 0)',
   };
   for (const f of layout.fields) {
     if (f.role === 'tensor') fieldDoc[f.field] = 'user tensor, row-major';

@@ -3,6 +3,7 @@
 // build it without a C compiler). Pointers come first and every scalar is 4 bytes, so the layout
 // is the same under every LP64 C or C++ compiler.
 import type { AttentionKernel } from '../../ir/kernel.js';
+import { selectHandles } from './select.js';
 
 export type ArgRole =
   | 'q'
@@ -18,7 +19,9 @@ export type ArgRole =
   | 'param'
   // Block routing (codegen/cuda/routing.ts): the selection output and the pooled-block scratch.
   | 'indices'
-  | 'scratch';
+  | 'scratch'
+  // Selection (codegen/cuda/select.ts): the first query row of a scoring round, set by the launcher.
+  | 'round';
 
 export interface ArgField {
   /** C field name (attnc names, renamed with a trailing '_' if they collide or are C keywords). */
@@ -76,6 +79,8 @@ export function cudaLayout(kernel: AttentionKernel): CudaLayout {
   add('q_offset', 'q_offset', 'offset', 'i32', 'int $');
   add('k_offset', 'k_offset', 'offset', 'i32', 'int $');
   add('scale', 'scale', 'scale', 'f32', 'float $');
+  if (kernel.routing && selectHandles(kernel) && !kernel.routing.from)
+    add('sel_row0', 'sel_row0', 'round', 'i32', 'int $');
   // User names after the built-in ones, so a built-in field keeps its documented name.
   for (const t of kernel.tensors)
     add(`tensor:${t.name}`, t.name, 'tensor', 'ptr', `const ${cty(t.dtype)}* $`);

@@ -7,16 +7,8 @@ import { capacityShapeExpr, routingGroups, type RoutingPlan } from '../../ir/rou
 import type { Binding, EntryPoint } from '../artifact.js';
 import type { CudaLayout } from './layout.js';
 import type { CudaContext } from './rules.js';
-import {
-  pooledK,
-  pooledQ,
-  SEL_POOL_THREADS,
-  SEL_SPAN,
-  selectHelpers,
-  selectScoreCode,
-  selName,
-  selUnit,
-} from './select.js';
+import { pooledK, pooledQ, SEL_POOL_THREADS, SEL_SPAN, selectHelpers, selName, selUnit } from './select.js';
+import { selectScoreCode } from './select-score.js';
 import { SEL_ATTN_THREADS, selectAttnCode, vectorWidth } from './select-attn.js';
 import { SEL_FROM_THREADS, SEL_SORT_MAX, SEL_TOPK_THREADS, selectRankCode } from './select-topk.js';
 
@@ -49,8 +41,9 @@ const launch = (
   threads: number | string,
   smem: string,
   what: string,
+  args = 'a',
 ): string[] => [
-  `  ${ns}::${name}<<<${grid}, ${threads}, ${smem}, stream>>>(a);`,
+  `  ${ns}::${name}<<<${grid}, ${threads}, ${smem}, stream>>>(${args});`,
   '  {',
   '    const cudaError_t e = cudaGetLastError();',
   `    if (e != cudaSuccess) return fail(ATTNC_ERR_CUDA, "${what}: %s", cudaGetErrorString(e));`,
@@ -122,25 +115,38 @@ export function selectHostLaunch(k: AttentionKernel, ns: string): string[] {
     );
   const groups = `${ns}::sel_groups(a)`;
   if (!r.from) {
+    // Scoring rounds of sel_rows query rows: route_scratch holds one round's metrics.
     out.push(
-      '  if (a.Nk > 0) {',
-      `    const size_t ssmem = sizeof(float) * ((size_t)${ns}::sel_voters(a) * (${ns}::D + 2));`,
-      `    const dim3 sgrid((unsigned)((long long)${ns}::sel_nspan(a) * a.Nq), ${groups}, a.B);`,
-      ...(r.vote ? optIn(ns, selName(k, 'vote_stats'), 'ssmem', 'sel_vote_stats').map((l) => `  ${l}`) : []),
-      ...optIn(ns, selName(k, 'score'), 'ssmem', 'sel_score').map((l) => `  ${l}`),
+      `  const size_t ssmem = sizeof(float) * ((size_t)${ns}::sel_voters(a) * (${ns}::D + 2));`,
+      ...(r.vote ? optIn(ns, selName(k, 'vote_stats'), 'ssmem', 'sel_vote_stats') : []),
+      ...optIn(ns, selName(k, 'score'), 'ssmem', 'sel_score'),
+      `  const int rows = ${ns}::sel_rows(a);`,
+      '  for (int r0 = 0; r0 < a.Nq; r0 += rows) {',
+      `    ${ns}::Args ra = a;`,
+      '    ra.sel_row0 = r0;',
+      '    const unsigned nr = (unsigned)min(rows, a.Nq - r0);',
+      '    if (a.Nk > 0) {',
+      `      const dim3 sgrid((unsigned)${ns}::sel_nspan(a) * nr, ${groups}, a.B);`,
       ...(r.vote
-        ? launch(ns, selName(k, 'vote_stats'), 'sgrid', SEL_SPAN, 'ssmem', 'sel_vote_stats').map(
-            (l) => `  ${l}`,
+        ? launch(ns, selName(k, 'vote_stats'), 'sgrid', SEL_SPAN, 'ssmem', 'sel_vote_stats', 'ra').map(
+            (l) => `    ${l}`,
           )
         : []),
-      ...launch(ns, selName(k, 'score'), 'sgrid', SEL_SPAN, 'ssmem', 'sel_score').map((l) => `  ${l}`),
-      '  }',
-    );
-    out.push(
-      `  if (${ns}::sel_cap(a) > 0)`,
-      ...launch(ns, selName(k, 'topk'), `dim3(a.Nq, ${groups}, a.B)`, SEL_TOPK_THREADS, '0', 'sel_topk').map(
-        (l) => `  ${l}`,
+      ...launch(ns, selName(k, 'score'), 'sgrid', SEL_SPAN, 'ssmem', 'sel_score', 'ra').map(
+        (l) => `    ${l}`,
       ),
+      '    }',
+      `    if (${ns}::sel_cap(a) > 0)`,
+      ...launch(
+        ns,
+        selName(k, 'topk'),
+        `dim3(nr, ${groups}, a.B)`,
+        SEL_TOPK_THREADS,
+        '0',
+        'sel_topk',
+        'ra',
+      ).map((l) => `    ${l}`),
+      '  }',
     );
   } else {
     out.push(
@@ -196,6 +202,14 @@ export function selectHeaderLines(k: AttentionKernel, struct: string): string[] 
   ];
 }
 
+/** Query rows per scoring round (`rows` in scratchShape), as select.ts's sel_rows computes it. */
+function roundRows(k: AttentionKernel): string {
+  const r = k.routing!;
+  const G = routingGroups(r);
+  const per = `B * (${G} * Nk${r.vote ? ` + H * cdiv(Nk, ${SEL_SPAN}) * 2` : ''})`;
+  return `min(Nq, max(1, max(2^24, 8 * B * ${G} * Nq * ${capacityShapeExpr(r)}) / (${per})))`;
+}
+
 /** An upper bound of the scratch floats as a shape expression. */
 function scratchShape(k: AttentionKernel): string {
   const r = k.routing!;
@@ -203,9 +217,9 @@ function scratchShape(k: AttentionKernel): string {
   const parts: string[] = [];
   if (pooledK(r)) parts.push(`B * Hkv * Nk * ${D}`);
   if (pooledQ(r)) parts.push(`B * H * Nq * ${D}`);
-  if (!r.from) parts.push(`B * ${routingGroups(r)} * Nq * Nk`);
-  if (r.vote) parts.push(`B * H * Nq * cdiv(Nk, ${SEL_SPAN}) * 2`);
-  if (r.vote) parts.push('B * H * Nq * Nk');
+  if (!r.from) parts.push(`B * ${routingGroups(r)} * rows * Nk`);
+  if (r.vote) parts.push(`B * H * rows * cdiv(Nk, ${SEL_SPAN}) * 2`);
+  if (r.vote) parts.push('B * H * rows * Nk');
   if (r.restrict !== false) parts.push(`B * H * Nq * 16 * ${k.schedule.valueDim + 2}`);
   return parts.join(' + ') || '0';
 }
@@ -229,7 +243,12 @@ export function selectManifest(k: AttentionKernel): object {
     local: show(r.local),
     restrict: r.restrict !== false,
     indices: { dtype: 'i32', shape: ['B', routingGroups(r), 'Nq', capacityShapeExpr(r)] },
-    scratch: { dtype: 'f32', elemsFunction: selScratchElemsName(k), shape: [scratchShape(k)] },
+    scratch: {
+      dtype: 'f32',
+      elemsFunction: selScratchElemsName(k),
+      shape: [scratchShape(k)],
+      ...(r.from ? {} : { rows: roundRows(k) }),
+    },
   };
 }
 

@@ -1,0 +1,246 @@
+// The pooling and scoring passes of CUDA selection (select.ts has the pipeline and the helpers
+// they call): sel_pool_k / sel_pool_q pool each slot's rows; sel_vote_stats and sel_score score
+// one round of query rows against every key slot (the round's metrics in route_scratch).
+import type { AttentionKernel } from '../../ir/kernel.js';
+import type { RoutingPlan } from '../../ir/routing.js';
+import { reducers } from './routing.js';
+import { pooledK, pooledQ, SEL_POOL_THREADS, selName } from './select.js';
+
+/** Pools the rows of each slot of one side (one block per row; rows not starting a slot return). */
+function poolKernel(k: AttentionKernel, side: 'k' | 'q'): string[] {
+  const r = k.routing!;
+  const red = reducers[side === 'k' ? r.k : (r.q as RoutingPlan['k'])];
+  const [N, off, heads, src, base] =
+    side === 'k'
+      ? ['a.Nk', 'a.k_offset', 'a.Hkv', 'a.k', '0']
+      : ['a.Nq', 'a.q_offset', 'a.H', 'a.q', 'sel_pq_off(a)'];
+  return [
+    `extern "C" __global__ void __launch_bounds__(${SEL_POOL_THREADS}) ${selName(k, `pool_${side}`)}(const Args a) {`,
+    '  const int i = blockIdx.x;',
+    `  if (i >= ${N} || !sel_starts(a, ${off}, i)) return;`,
+    `  const int len = sel_end(a, ${off}, ${N}, i) - i;`,
+    `  const size_t bh = (size_t)blockIdx.z * ${heads} + blockIdx.y;`,
+    `  const T* rows = static_cast<const T*>(${src}) + (bh * ${N} + i) * D;`,
+    `  float* dst = a.route_scratch + ${base} + (bh * ${N} + i) * D;`,
+    `  for (int d = threadIdx.x; d < D; d += ${SEL_POOL_THREADS}) {`,
+    `    float acc = ${red.init};`,
+    '    for (int p = 0; p < len; ++p) {',
+    '      const float x = to_f32(rows[(size_t)p * D + d]);',
+    `      ${red.fold};`,
+    '    }',
+    `    dst[d] = ${red.finish};`,
+    '  }',
+    '}',
+  ];
+}
+
+/**
+ * The scoring passes. Block (span, query unit i, group g, batch b); thread t scores slot
+ * span·SEL_SPAN + t for each voter. `stats`: write the voters' (max, Σ exp) over the span;
+ * otherwise: write the metric (the vote, from the merged statistics, or the one affinity).
+ */
+function scoreKernel(k: AttentionKernel, pass: 'vote_stats' | 'score'): string[] {
+  const r = k.routing!;
+  const vote = r.vote !== undefined;
+  const qSrc = pooledQ(r)
+    ? 'a.route_scratch[sel_pq_off(a) + ((size_t)(b * a.H + h) * a.Nq + i) * D + d]'
+    : 'to_f32(static_cast<const T*>(a.q)[((size_t)(b * a.H + h) * a.Nq + i) * D + d])';
+  const kRow = pooledK(r)
+    ? 'const float* kr = a.route_scratch + ((size_t)(b * a.Hkv + kvh) * a.Nk + j) * D;'
+    : 'const T* kr = static_cast<const T*>(a.k) + ((size_t)(b * a.Hkv + kvh) * a.Nk + j) * D;';
+  const kx = pooledK(r) ? 'kr[d]' : 'to_f32(kr[d])';
+  const head = [
+    `extern "C" __global__ void __launch_bounds__(SEL_SPAN) ${selName(k, pass)}(const Args a) {`,
+    '  extern __shared__ float4 smem4[];',
+    "  float* qs = reinterpret_cast<float*>(smem4); // [voters][D] the unit's query side per voter",
+    '  float* vs = qs + (size_t)sel_voters(a) * D;  // [voters][2] merged vote statistics',
+    '  const int nspan = sel_nspan(a), tid = threadIdx.x;',
+    '  const int rows = sel_rows(a), li = blockIdx.x / nspan; // li: the row within the round',
+    '  const int i = a.sel_row0 + li, span = blockIdx.x % nspan, g = blockIdx.y, b = blockIdx.z;',
+    `  if (i >= a.Nq || !sel_unit_starts(a, i)) return; // a whole block`,
+    '  const int i1 = sel_unit_end(a, i), nv = sel_voters(a), h0 = sel_voter0(a, g);',
+    '  for (int t = tid; t < nv * D; t += blockDim.x) {',
+    '    const int h = h0 + t / D, d = t % D;',
+    `    qs[t] = ${qSrc};`,
+    '  }',
+    '  const int j = span * SEL_SPAN + tid;',
+    '  const bool slot = j < a.Nk && sel_starts(a, a.k_offset, j);',
+    '  const int j1 = slot ? sel_end(a, a.k_offset, a.Nk, j) : j;',
+    "  // The round's vote partials [B, H, rows, nspan, 2] and kept affinities [B, H, rows, Nk].",
+    `  float* vst = a.route_scratch + sel_vst_off(a) + ((size_t)(b * a.H + h0) * rows + li) * nspan * 2;`,
+    '  (void)vst; (void)vs;',
+  ];
+  // Block-wide max / sum over the 32-float `red` array (all threads call it).
+  // Affinities of up to SEL_VPC voters that share a kv head at once (one key read serves them),
+  // then `body` per voter with `v`, `x` (the affinity, NaN unless a candidate) and `cand`.
+  const voters = (body: string[]): string[] => [
+    '  for (int v0 = 0; v0 < nv;) {',
+    '    const int per = a.H / a.Hkv, kvh = (h0 + v0) / per;',
+    '    const int nu = min(min(SEL_VPC, nv - v0), (kvh + 1) * per - (h0 + v0));',
+    '    float xs[SEL_VPC];',
+    '    bool cs[SEL_VPC], anyc = false;',
+    '#pragma unroll',
+    '    for (int u = 0; u < SEL_VPC; ++u) {',
+    '      cs[u] = u < nu && slot && sel_candidate(a, b, h0 + v0 + u, i, i1, j, j1);',
+    '      xs[u] = 0.f;',
+    '      anyc = anyc || cs[u];',
+    '    }',
+    '    if (anyc) {',
+    `      ${kRow}`,
+    ...(pooledK(r) || k.schedule.dtype === 'f32'
+      ? []
+      : [
+          '      if constexpr (D % 8 == 0) {',
+          '        // 16-byte key loads: each lane reads its own row, so wider loads waste less of a sector.',
+          '        for (int d = 0; d < D; d += 8) {',
+          '          const VecT<8> k8 = *reinterpret_cast<const VecT<8>*>(kr + d);',
+          '          float kf[8];',
+          '#pragma unroll',
+          '          for (int e = 0; e < 8; ++e) kf[e] = to_f32(k8.v[e]);',
+          '#pragma unroll',
+          '          for (int u = 0; u < SEL_VPC; ++u)',
+          '            if (u < nu) {',
+          '              const float4 q0 = *reinterpret_cast<const float4*>(qs + (v0 + u) * D + d);',
+          '              const float4 q1 = *reinterpret_cast<const float4*>(qs + (v0 + u) * D + d + 4);',
+          '              xs[u] = fmaf(q0.x, kf[0], fmaf(q0.y, kf[1], fmaf(q0.z, kf[2], fmaf(q0.w, kf[3], xs[u]))));',
+          '              xs[u] = fmaf(q1.x, kf[4], fmaf(q1.y, kf[5], fmaf(q1.z, kf[6], fmaf(q1.w, kf[7], xs[u]))));',
+          '            }',
+          '        }',
+          '      } else',
+        ]),
+    '      if constexpr (D % 4 == 0) {',
+    '        for (int d = 0; d < D; d += 4) {',
+    '          const float4 kx = sel_ld4(kr + d);',
+    '#pragma unroll',
+    '          for (int u = 0; u < SEL_VPC; ++u)',
+    '            if (u < nu) {',
+    '              const float4 qx = *reinterpret_cast<const float4*>(qs + (v0 + u) * D + d);',
+    '              xs[u] = fmaf(qx.x, kx.x, fmaf(qx.y, kx.y, fmaf(qx.z, kx.z, fmaf(qx.w, kx.w, xs[u]))));',
+    '            }',
+    '        }',
+    '      } else {',
+    '        for (int d = 0; d < D; ++d) {',
+    `          const float kx = ${kx};`,
+    '#pragma unroll',
+    '          for (int u = 0; u < SEL_VPC; ++u)',
+    '            if (u < nu) xs[u] = fmaf(qs[(v0 + u) * D + d], kx, xs[u]);',
+    '        }',
+    '      }',
+    '    }',
+    '#pragma unroll',
+    '    for (int u = 0; u < SEL_VPC; ++u) {',
+    '      if (u >= nu) break; // block-uniform',
+    '      const int v = v0 + u;',
+    '      (void)v;',
+    '      const bool cand = cs[u];',
+    '      float x = NAN;',
+    '      if (cand) {',
+    '        x = a.scale * xs[u];',
+    '        if (isnan(x)) x = -INFINITY; // NaN ranks as -inf',
+    '      }',
+    ...body.map((l) => `    ${l}`),
+    '    }',
+    '    v0 += nu;',
+    '  }',
+  ];
+  if (pass === 'vote_stats')
+    return [
+      ...head,
+      '  __shared__ float red[32];',
+      '  const bool keep = sel_keep_aff(a);',
+      '  float* aff = a.route_scratch + sel_aff_off(a) + ((size_t)(b * a.H + h0) * rows + li) * a.Nk + j;',
+      '  __syncthreads();',
+      ...voters([
+        '  const float mx = sel_block_max(cand ? x : -INFINITY, red);',
+        '  const float z = sel_block_sum(cand && mx > -INFINITY ? expf(x - mx) : 0.f, red);',
+        '  if (tid == 0) { vst[((size_t)v * rows * nspan + span) * 2] = mx; vst[((size_t)v * rows * nspan + span) * 2 + 1] = z; }',
+        '  if (keep && j < a.Nk) aff[(size_t)v * rows * a.Nk] = x;',
+      ]),
+      '}',
+    ];
+  return [
+    ...head,
+    ...(vote
+      ? [
+          "  // Each voter's softmax statistics, merged over the spans in order (deterministic).",
+          '  // A warp per voter, lanes over the spans, then a fixed shuffle tree (deterministic).',
+          '  for (int v = tid >> 5; v < nv; v += (int)(blockDim.x >> 5)) {',
+          '    const int lane = tid & 31;',
+          '    const float* p = vst + (size_t)v * rows * nspan * 2;',
+          '    float mx = -INFINITY, z = 0.f;',
+          '    for (int s = lane; s < nspan; s += 32) mx = fmaxf(mx, p[2 * s]);',
+          '    for (int o = 16; o > 0; o >>= 1) mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, o));',
+          '    if (mx > -INFINITY)',
+          '      for (int s = lane; s < nspan; s += 32) if (p[2 * s] > -INFINITY) z += p[2 * s + 1] * expf(p[2 * s] - mx);',
+          '    for (int o = 16; o > 0; o >>= 1) z += __shfl_xor_sync(0xffffffffu, z, o);',
+          '    if (lane == 0) { vs[2 * v] = mx; vs[2 * v + 1] = z; }',
+          '  }',
+        ]
+      : []),
+    '  __syncthreads();',
+    '  if (j >= a.Nk) return;',
+    '  float metric = 0.f;',
+    '  bool any = false;',
+    ...(vote
+      ? [
+          '  if (sel_keep_aff(a)) {',
+          "    // The voters' affinities from sel_vote_stats (NaN: not a candidate for that voter).",
+          '    const float* aff = a.route_scratch + sel_aff_off(a) + ((size_t)(b * a.H + h0) * rows + li) * a.Nk + j;',
+          '    for (int v = 0; v < nv; ++v) {',
+          '      const float x = aff[(size_t)v * rows * a.Nk];',
+          '      if (isnan(x)) continue;',
+          '      any = true;',
+          '      if (vs[2 * v] > -INFINITY) metric += expf(x - vs[2 * v]) / vs[2 * v + 1];',
+          '    }',
+          '    sel_met_row(a, b, g, i)[j] = any ? metric : NAN;',
+          '    return;',
+          '  }',
+        ]
+      : []),
+    ...voters([
+      ...(vote
+        ? ['  if (cand && vs[2 * v] > -INFINITY) metric += expf(x - vs[2 * v]) / vs[2 * v + 1];']
+        : ['  if (cand) metric = x;']),
+      '  any = any || cand;',
+    ]),
+    '  sel_met_row(a, b, g, i)[j] = any ? metric : NAN;',
+    '}',
+  ];
+}
+
+const blockReductions = [
+  '// Block-wide reductions through `red` (32 floats); every thread of the block calls them.',
+  '__device__ float sel_block_max(float x, float* red) {',
+  '  for (int o = 16; o > 0; o >>= 1) x = fmaxf(x, __shfl_xor_sync(0xffffffffu, x, o));',
+  '  __syncthreads();',
+  '  if ((threadIdx.x & 31) == 0) red[threadIdx.x >> 5] = x;',
+  '  __syncthreads();',
+  '  x = -INFINITY;',
+  '  for (int w = 0; w < (int)(blockDim.x >> 5); ++w) x = fmaxf(x, red[w]);',
+  '  return x;',
+  '}',
+  '__device__ float sel_block_sum(float x, float* red) {',
+  '  for (int o = 16; o > 0; o >>= 1) x += __shfl_xor_sync(0xffffffffu, x, o);',
+  '  __syncthreads();',
+  '  if ((threadIdx.x & 31) == 0) red[threadIdx.x >> 5] = x;',
+  '  __syncthreads();',
+  '  x = 0.f;',
+  '  for (int w = 0; w < (int)(blockDim.x >> 5); ++w) x += red[w];',
+  '  return x;',
+  '}',
+];
+
+/** Device code of the pooling and scoring passes (after selectHelpers). */
+export function selectScoreCode(k: AttentionKernel): string[] {
+  const r = k.routing!;
+  if (r.from) return [];
+  return [
+    ...(pooledK(r) ? ['', ...poolKernel(k, 'k')] : []),
+    ...(pooledQ(r) ? ['', ...poolKernel(k, 'q')] : []),
+    '',
+    ...blockReductions,
+    ...(r.vote ? ['', ...scoreKernel(k, 'vote_stats')] : []),
+    '',
+    ...scoreKernel(k, 'score'),
+  ];
+}
