@@ -28,7 +28,8 @@ import { wgmmaPlan } from './wgmma-plan.js';
 import { wgmmaWsCore } from './wgmma-ws.js';
 import { wgmmaWsPlan } from './wgmma-ws-plan.js';
 import { simtCore, type AttentionCore, type CoreOutput } from './simt.js';
-import { routingDeviceCode, routingEntryPoints, routingManifest, routeScratchElemsName } from './routing.js';
+import { routingEntryPoints, routingManifest } from './routing-host.js';
+import { routingDeviceCode, routeScratchElemsName } from './routing.js';
 import {
   routedAttentionHelpers,
   routeSmemOffset,

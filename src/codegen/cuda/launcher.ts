@@ -13,7 +13,7 @@ import {
   routingHostChecks,
   routingHostFns,
   routingHostLaunch,
-} from './routing.js';
+} from './routing-host.js';
 import {
   selectFieldDoc,
   selectHandles,
