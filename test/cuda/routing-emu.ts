@@ -4,31 +4,19 @@
 // its argument checks) is restated here from routing.ts and launcher.ts; the emulator gets the few
 // intrinsics these kernels use beyond emu.ts's shim. The tensor-core top-k (routing-topk-mma.ts,
 // inline PTX) cannot run here: callers compile f32 storage, for which it is never emitted.
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Artifact } from '../../src/codegen/artifact.js';
 import type { AttentionKernel } from '../../src/ir/kernel.js';
 import { routingGroups } from '../../src/ir/routing.js';
-import { emulationSource, runEmulation } from './emu.js';
+import { emulationSource } from './emu.js';
+import { EmuSpec, warpIntrinsics, type ArgField, type EmuCall } from './emu-call.js';
 import { expectOk, run } from './support.js';
 
 const extraShim = String.raw`
 template <class T> T atomicOr(T* p, T v) { T o = *p; *p = o | v; return o; }
 inline void __syncwarp(unsigned = 0xffffffffu) { emu::warps[threadIdx.x / 32].bar.wait(); }
-inline unsigned __ballot_sync(unsigned, bool pred) {
-  const unsigned me = threadIdx.x;
-  auto& w = emu::warps[me / 32];
-  w.slot[me % 32][0] = pred ? 1 : 0;
-  w.bar.wait();
-  unsigned r = 0;
-  for (unsigned i = 0; i < w.bar.n; ++i) if (w.slot[i][0]) r |= 1u << i;
-  w.bar.wait();
-  return r;
-}
-inline int __popc(unsigned x) { return __builtin_popcount(x); }
-inline int __ffs(unsigned x) { return __builtin_ffs((int)x); }
-inline dim3 emu_block_dim() { dim3 d; d.x = (unsigned)emu::fibers->size(); return d; }
-#define blockDim emu_block_dim()
+${warpIntrinsics}
 #define __align__(n) alignas(n)
 `;
 
@@ -81,20 +69,7 @@ export async function buildRoutingEmulation(dir: string, a: Artifact, k: Attenti
   return exe;
 }
 
-export interface RoutingCall {
-  readonly B: number;
-  readonly H: number;
-  readonly Hkv: number;
-  readonly Nq: number;
-  readonly Nk: number;
-  readonly qOffset: number;
-  readonly kOffset: number;
-  readonly scale: number;
-  readonly q: Float32Array;
-  readonly k: Float32Array;
-  readonly v: Float32Array;
-  readonly params: Readonly<Record<string, number>>;
-  readonly tensors: Readonly<Record<string, Int32Array>>;
+export interface RoutingCall extends EmuCall {
   /** The routing counts k, first, local under `params` (the capacity is their sum). */
   readonly counts: readonly [number, number, number];
 }
@@ -103,14 +78,6 @@ export interface RoutingRun {
   readonly indices: Int32Array;
   readonly out: Float32Array;
   readonly lse: Float32Array;
-}
-
-interface Field {
-  field: string;
-  name: string;
-  role: string;
-  ctype: string;
-  offset: number;
 }
 
 /** What `indices` holds before the call: an id no kernel writes (0x5a5a5a5a). */
@@ -131,7 +98,6 @@ export async function runRouting(
   const r = kern.routing!;
   const s = kern.schedule;
   const D = s.headDim;
-  const DV = s.valueDim;
   const { B, H, Hkv, Nq, Nk, qOffset, kOffset } = c;
   // The launcher's argument checks (routingHostChecks): a call it refuses is the test's mistake.
   if (kOffset < 0) throw new Error(`routing emulation: the launcher refuses k_offset = ${kOffset}`);
@@ -149,48 +115,28 @@ export async function runRouting(
   const nkb = Nk > 0 ? floorDiv(kOffset + Nk - 1, RB) - floorDiv(kOffset, RB) + 1 : 0;
   const units = !pooledQ ? Nq : Nq > 0 ? floorDiv(qOffset + Nq - 1, RB) - floorDiv(qOffset, RB) + 1 : 0;
   const manifest = JSON.parse(a.files![`${kern.name}.json`]!);
-  const spec: string[] = [];
-  const input = (name: string, data: ArrayBufferView, off: number, kind = 'in'): void => {
-    const path = join(dir, name);
-    writeFileSync(path, new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
-    spec.push(`${kind} ${off} ${data.byteLength} ${path}`);
-  };
-  const tensorLength = (name: string): number => c.tensors[name]?.length ?? 0;
+  const spec = new EmuSpec(dir);
   const sizes: Record<string, number> = { B, H, Hkv, Nq, Nk, q_offset: qOffset, k_offset: kOffset };
-  for (const f of manifest.args.fields as Field[]) {
-    if (f.role === 'q' || f.role === 'k' || f.role === 'v') input(f.role, c[f.role], f.offset);
-    else if (f.role === 'out') spec.push(`out ${f.offset} ${B * H * Nq * DV * 4} ${join(dir, 'out.bin')}`);
-    else if (f.role === 'lse') spec.push(`out ${f.offset} ${B * H * Nq * 4} ${join(dir, 'lse.bin')}`);
-    else if (f.role === 'indices')
-      input('idx.bin', new Int32Array(B * G * Nq * cap).fill(INDICES_POISON), f.offset, 'io');
-    else if (f.role === 'scratch') spec.push(`out ${f.offset} ${scratch * 4} ${join(dir, 'scratch.bin')}`);
-    else if (f.role === 'tensor') input(f.name, c.tensors[f.name]!, f.offset);
-    else if (f.role === 'summary') {
-      const len = tensorLength(f.name.replace(/_summary$/, ''));
-      spec.push(`out ${f.offset} ${8 * cdiv(len, s.summaryBlock)} ${join(dir, `${f.name}.bin`)}`);
-    } else if (f.role === 'param') spec.push(`${f.ctype} ${f.offset} ${c.params[f.name]}`);
-    else if (f.role === 'scale') spec.push(`f32 ${f.offset} ${c.scale}`);
-    else if (f.name in sizes) spec.push(`i32 ${f.offset} ${sizes[f.name]}`);
+  for (const f of manifest.args.fields as ArgField[]) {
+    if (spec.commonField(f, c, kern)) continue;
+    if (f.role === 'indices')
+      spec.input('idx.bin', new Int32Array(B * G * Nq * cap).fill(INDICES_POISON), f.offset, 'io');
+    else if (f.role === 'scratch') spec.output(f.offset, scratch * 4, 'scratch.bin');
+    else if (f.name in sizes) spec.line(`i32 ${f.offset} ${sizes[f.name]}`);
     else throw new Error(`routing emulation: unknown args field ${f.field} (${f.role})`);
   }
-  const identity = kern.score.op === 'var' && kern.score.arg === 'score';
-  spec.push(`qscale ${c.scale * (identity ? Math.LOG2E : 1)}`);
+  spec.qscale(kern, c.scale);
   const entry = (suffix: string): number => {
     const i = a.entryPoints.findIndex((e) => e.name === `attnc_${kern.name}_${suffix}`);
     if (i < 0) throw new Error(`routing emulation: no entry point ${suffix}`);
     return i;
   };
   const launch = (i: number, grid: readonly number[], threads: number, smem = 0): void => {
-    if (grid.every((x) => x > 0)) spec.push(`launch ${i} ${grid.join(' ')} ${threads} ${smem}`);
+    if (grid.every((x) => x > 0)) spec.line(`launch ${i} ${grid.join(' ')} ${threads} ${smem}`);
   };
   // launcherText: nothing for Nq = 0; summaries, pool k, pool q, top-k, attention.
   if (Nq > 0) {
-    for (const t of kern.summaries)
-      launch(
-        entry(`summary_${t.tensor}`),
-        [cdiv(cdiv(tensorLength(t.tensor), s.summaryBlock), 8), 1, 1],
-        256,
-      );
+    spec.summaries(a, kern, c);
     launch(entry('route_pool_k'), [nkb, Hkv, B], 128);
     if (pooledQ) launch(entry('route_pool_q'), [units, H, B], 128);
     if (cap > 0) {
@@ -200,16 +146,10 @@ export async function runRouting(
     const smem = smemOff + 8 * cdiv(cdiv(Nk, s.blockK), 32);
     launch(entry('attention'), [cdiv(Nq, s.blockQ), H, B], s.threads, smem);
   }
-  const specPath = join(dir, 'spec.txt');
-  writeFileSync(specPath, spec.join('\n') + '\n');
-  await runEmulation(exe, specPath);
-  const read = (name: string): ArrayBuffer => {
-    const u = new Uint8Array(readFileSync(join(dir, name)));
-    return u.buffer.slice(u.byteOffset, u.byteOffset + u.byteLength) as ArrayBuffer;
-  };
+  await spec.run(exe);
   return {
-    indices: new Int32Array(read('idx.bin')),
-    out: new Float32Array(read('out.bin')),
-    lse: new Float32Array(read('lse.bin')),
+    indices: new Int32Array(spec.read('idx.bin')),
+    out: new Float32Array(spec.read('out.bin')),
+    lse: new Float32Array(spec.read('lse.bin')),
   };
 }

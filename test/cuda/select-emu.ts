@@ -1,30 +1,20 @@
 // Runs the CUDA selection passes (src/codegen/cuda/select*.ts) in the CPU emulator (emu.ts) for
 // one case: the launcher's part (grids, shared memory, scratch size) is restated here from
 // select*.ts, and the emulator gets the few intrinsics the selection uses beyond emu.ts's shim.
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect } from 'vitest';
 import type { Artifact } from '../../src/codegen/artifact.js';
 import { pooledK, pooledQ, selUnit, SEL_SPAN } from '../../src/codegen/cuda/select.js';
 import type { AttentionKernel } from '../../src/ir/kernel.js';
 import { routingGroups } from '../../src/ir/routing.js';
-import { emulationSource, runEmulation } from './emu.js';
+import { emulationSource } from './emu.js';
+import { EmuSpec, warpIntrinsics, type ArgField, type EmuCall } from './emu-call.js';
 import { expectOk, run } from './support.js';
 
 const extraShim = String.raw`
 template <class T> T atomicAdd(T* p, T v) { T o = *p; *p = o + v; return o; }
-inline unsigned __ballot_sync(unsigned, bool pred) {
-  const unsigned me = threadIdx.x;
-  auto& w = emu::warps[me / 32];
-  w.slot[me % 32][0] = pred ? 1 : 0;
-  w.bar.wait();
-  unsigned r = 0;
-  for (unsigned i = 0; i < w.bar.n; ++i) if (w.slot[i][0]) r |= 1u << i;
-  w.bar.wait();
-  return r;
-}
-inline int __popc(unsigned x) { return __builtin_popcount(x); }
-inline int __ffs(unsigned x) { return __builtin_ffs((int)x); }
+${warpIntrinsics}
 inline unsigned __match_any_sync(unsigned, unsigned value) {
   const unsigned me = threadIdx.x;
   auto& w = emu::warps[me / 32];
@@ -36,8 +26,6 @@ inline unsigned __match_any_sync(unsigned, unsigned value) {
   return r;
 }
 inline unsigned __float_as_uint(float f) { unsigned u; memcpy(&u, &f, 4); return u; }
-inline dim3 emu_block_dim() { dim3 d; d.x = (unsigned)emu::fibers->size(); return d; }
-#define blockDim emu_block_dim()
 `;
 
 /**
@@ -73,30 +61,9 @@ export async function buildSelectEmulation(dir: string, a: Artifact, k: Attentio
   return exe;
 }
 
-export interface SelectCall {
-  readonly B: number;
-  readonly H: number;
-  readonly Hkv: number;
-  readonly Nq: number;
-  readonly Nk: number;
-  readonly qOffset: number;
-  readonly kOffset: number;
-  readonly scale: number;
-  readonly q: Float32Array;
-  readonly k: Float32Array;
-  readonly v: Float32Array;
-  readonly params: Readonly<Record<string, number>>;
-  readonly tensors: Readonly<Record<string, Int32Array>>;
+export interface SelectCall extends EmuCall {
   /** k (or the `from` capacity) + first + local. */
   readonly K: number;
-}
-
-interface Field {
-  field: string;
-  name: string;
-  role: string;
-  ctype: string;
-  offset: number;
 }
 
 /** Query rows per scoring round, as select.ts's sel_rows computes them. */
@@ -144,47 +111,29 @@ export async function runSelect(
     (r.vote && B * H * rows * Nk <= budget ? B * H * rows * Nk : 0) +
     (ns > 1 ? B * H * Nq * ns * (DV + 2) : 0);
   const manifest = JSON.parse(a.files![`${kern.name}.json`]!);
-  const spec: string[] = [];
-  const input = (name: string, data: ArrayBufferView, off: number): void => {
-    const path = join(dir, name);
-    writeFileSync(path, new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
-    spec.push(`in ${off} ${data.byteLength} ${path}`);
-  };
-  const sizes: Record<string, number> = {
-    B,
-    H,
-    Hkv,
-    Nq,
-    Nk,
-    q_offset: c.qOffset,
-    k_offset: c.kOffset,
-    sel_row0: 0,
-  };
+  const spec = new EmuSpec(dir);
+  const sizes: Record<string, number> = { B, H, Hkv, Nq, Nk, q_offset: c.qOffset, k_offset: c.kOffset };
   let row0At = -1;
-  for (const f of manifest.args.fields as Field[]) {
-    if (f.role === 'q' || f.role === 'k' || f.role === 'v') input(f.role, c[f.role], f.offset);
-    else if (f.role === 'out') spec.push(`out ${f.offset} ${B * H * Nq * DV * 4} ${join(dir, 'out.bin')}`);
-    else if (f.role === 'lse') spec.push(`out ${f.offset} ${B * H * Nq * 4} ${join(dir, 'lse.bin')}`);
-    else if (f.role === 'indices') spec.push(`out ${f.offset} ${B * G * Nq * K * 4} ${join(dir, 'idx.bin')}`);
-    else if (f.role === 'scratch') spec.push(`out ${f.offset} ${scratch * 4} ${join(dir, 'scratch.bin')}`);
-    else if (f.role === 'tensor') input(f.name, c.tensors[f.name]!, f.offset);
-    else if (f.role === 'param') spec.push(`${f.ctype} ${f.offset} ${c.params[f.name]}`);
-    else if (f.role === 'scale') spec.push(`f32 ${f.offset} ${c.scale}`);
+  for (const f of manifest.args.fields as ArgField[]) {
+    if (spec.commonField(f, c, kern)) continue;
+    if (f.role === 'indices') spec.output(f.offset, B * G * Nq * K * 4, 'idx.bin');
+    else if (f.role === 'scratch') spec.output(f.offset, scratch * 4, 'scratch.bin');
     else if (f.role === 'round') {
       row0At = f.offset;
-      spec.push(`i32 ${f.offset} 0`);
-    } else spec.push(`i32 ${f.offset} ${sizes[f.name]}`);
+      spec.line(`i32 ${f.offset} 0`);
+    } else if (f.name in sizes) spec.line(`i32 ${f.offset} ${sizes[f.name]}`);
+    else throw new Error(`selection emulation: unknown args field ${f.field} (${f.role})`);
   }
-  const identity = kern.score.op === 'var' && kern.score.arg === 'score';
-  spec.push(`qscale ${c.scale * (identity ? Math.LOG2E : 1)}`);
+  spec.qscale(kern, c.scale);
   const entry = (suffix: string): number =>
     a.entryPoints.findIndex((e) =>
       suffix === 'attention' ? e.role === 'attention' : e.name.endsWith(`_sel_${suffix}`),
     );
   const launch = (suffix: string, grid: [number, number, number], threads: number, smem = 0): void => {
-    if (grid.every((x) => x > 0)) spec.push(`launch ${entry(suffix)} ${grid.join(' ')} ${threads} ${smem}`);
+    if (grid.every((x) => x > 0)) spec.line(`launch ${entry(suffix)} ${grid.join(' ')} ${threads} ${smem}`);
   };
   if (Nq > 0) {
+    spec.summaries(a, kern, c);
     if (pooledK(r)) launch('pool_k', [Nk, Hkv, B], 128);
     if (pooledQ(r)) launch('pool_q', [Nq, H, B], 128);
     if (!r.from) {
@@ -192,7 +141,7 @@ export async function runSelect(
       expect(row0At, 'the args have a sel_row0 field').toBeGreaterThanOrEqual(0);
       for (let r0 = 0; r0 < Nq; r0 += rows) {
         const nr = Math.min(rows, Nq - r0);
-        spec.push(`i32 ${row0At} ${r0}`);
+        spec.line(`i32 ${row0At} ${r0}`);
         if (r.vote) launch('vote_stats', [nspan * nr, G, B], SEL_SPAN, smem);
         launch('score', [nspan * nr, G, B], SEL_SPAN, smem);
         if (K > 0) launch('topk', [nr, G, B], 512);
@@ -207,16 +156,11 @@ export async function runSelect(
       if (ns > 1) launch('merge', [Nq, H, B], 128);
     } else launch('attention', [Math.ceil(Nq / s.blockQ), H, B], s.threads, manifest.sharedBytes);
   }
-  const specPath = join(dir, 'spec.txt');
-  writeFileSync(specPath, spec.join('\n') + '\n');
-  await runEmulation(exe, specPath);
-  const read = (name: string): Uint8Array => new Uint8Array(readFileSync(join(dir, name)));
-  const buf = (u: Uint8Array): ArrayBuffer =>
-    u.buffer.slice(u.byteOffset, u.byteOffset + u.byteLength) as ArrayBuffer;
+  await spec.run(exe);
   return {
-    indices: new Int32Array(buf(read('idx.bin'))),
-    out: new Float32Array(buf(read('out.bin'))),
-    lse: new Float32Array(buf(read('lse.bin'))),
+    indices: new Int32Array(spec.read('idx.bin')),
+    out: new Float32Array(spec.read('out.bin')),
+    lse: new Float32Array(spec.read('lse.bin')),
     rounds: r.from ? 0 : Math.ceil(Nq / rows),
   };
 }
