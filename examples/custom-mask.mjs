@@ -30,7 +30,7 @@ const { out, lse, gpuMs } = await kernel.run({ q, k, v, B, H, Hkv, Nq, Nk, param
 const params = { window: 64, stride: 16 };
 const pred = declPredicates(decl.decl, { params, tensors: {}, sizes: { B, H, Hkv, Nq, Nk, D } });
 const ref = referenceAttention({ q, k, v, B, Hq: H, Hkv, Nq, Nk, D, Dv: D }, pred);
-const err = compareArrays(out, ref.out);
+const err = compareArrays(out, ref.out, ref.outScale);
 console.log(
   `${artifact.name}: relative error ${err.relError.toExponential(2)} (lse ${compareArrays(lse, ref.lse, 1).relError.toExponential(2)}), ${gpuMs?.toFixed(2)} ms`,
 );

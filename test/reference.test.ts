@@ -48,6 +48,18 @@ describe('referenceAttention: hand-computed cases', () => {
     expectClose(r.importance, [1, 1]);
   });
 
+  it('outScale is max Σ p·|v|: the size of the terms an output sums, not |out|', () => {
+    // Row 0 weights (a, b) over v = (1, -3) in dim 0: out = a - 3b, terms a + 3b.
+    const r = referenceAttention({ ...twoByTwo, v: [1, 2, -3, 4] }, {});
+    const a = E / (E + 1);
+    const b = 1 / (E + 1);
+    expect(r.outScale).toBeCloseTo(Math.max(a + 3 * b, 2 * a + 4 * b, b + 3 * a, 2 * b + 4 * a), 12);
+    // Uniform weights over keys with cancelling values: out is 0, the scale is the mean |v|.
+    const flat = referenceAttention(inputs({ q: [0], k: [0, 0, 0, 0], v: [1, -1, 2, -2], Nk: 4 }), {});
+    expectClose(flat.out, [0]);
+    expect(flat.outScale).toBeCloseTo(1.5, 12);
+  });
+
   it('2×2 causal', () => {
     const r = referenceAttention(twoByTwo, { mask: (_b, _h, q, k) => q >= k });
     const a = E / (E + 1);

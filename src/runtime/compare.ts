@@ -1,6 +1,7 @@
 // How kernels are compared with the reference: the norm-wise relative error
 // max|a − b| / max|b| (a row of zeros in both is an exact match), plus a NaN check, since a NaN
-// anywhere must fail rather than vanish inside a max.
+// anywhere must fail rather than vanish inside a max. `out` is compared with the reference's
+// outScale as the floor (max Σ p·|v|, the size of the terms an output sums), lse with floor 1.
 export interface Agreement {
   readonly maxAbsError: number;
   readonly relError: number;

@@ -40,6 +40,12 @@ export interface RefResult {
   mask: Uint8Array;
   /** [B, Hq, Nk]: Σ_i p_ij, the per-key attention mass (unnormalized). */
   importance: Float64Array;
+  /**
+   * max over rows and dims of Σ_j p_j·|v_jd|: the magnitude of the terms each output sums. An f32
+   * sum's error grows with it, not with |out| (uniform weights over many v of both signs give an
+   * |out| far below it), so `out` is compared relative to it (compareArrays' floor).
+   */
+  outScale: number;
 }
 
 function checkDim(name: string, value: number, min: number): void {
@@ -100,6 +106,8 @@ export function referenceAttention(inp: RefInputs, pred: RefPredicates): RefResu
   const mask = new Uint8Array(B * Hq * Nq * Nk);
   const importance = new Float64Array(B * Hq * Nk);
   const s = new Float64Array(Nk);
+  const absOut = new Float64Array(Dv);
+  let outScale = 0;
 
   for (let b = 0; b < B; b++) {
     for (let h = 0; h < Hq; h++) {
@@ -135,18 +143,22 @@ export function referenceAttention(inp: RefInputs, pred: RefPredicates): RefResu
           if (mask[row * Nk + j]) sum += Math.exp((s[j] as number) - max);
         }
         const oBase = row * Dv;
+        absOut.fill(0);
         for (let j = 0; j < Nk; j++) {
           if (!mask[row * Nk + j]) continue;
           const p = Math.exp((s[j] as number) - max) / sum;
           importance[impBase + j] = (importance[impBase + j] as number) + p;
           const vRow = (kBase + j) * Dv;
           for (let d = 0; d < Dv; d++) {
-            out[oBase + d] = (out[oBase + d] as number) + p * (v[vRow + d] as number);
+            const pv = p * (v[vRow + d] as number);
+            out[oBase + d] = (out[oBase + d] as number) + pv;
+            absOut[d] = (absOut[d] as number) + Math.abs(pv);
           }
         }
+        for (let d = 0; d < Dv; d++) outScale = Math.max(outScale, absOut[d] as number);
         lse[row] = max + Math.log(sum);
       }
     }
   }
-  return { out, lse, mask, importance };
+  return { out, lse, mask, importance, outScale };
 }

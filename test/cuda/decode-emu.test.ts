@@ -115,7 +115,7 @@ int main() {
     pred,
   );
   const tol = dtype === 'bf16' ? 1e-2 : 1e-5;
-  const o = compareArrays(out, ref.out);
+  const o = compareArrays(out, ref.out, ref.outScale);
   const l = compareArrays(lse, ref.lse, 1);
   const where = `${file} ${dtype} ${JSON.stringify(c)} splitKeys ${splitKeys}`;
   expect(o.nanCount, where).toBe(0);

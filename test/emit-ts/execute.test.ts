@@ -29,10 +29,10 @@ async function load(e: Emitted): Promise<GeneratedModule> {
 
 function expectAgrees(
   res: { out: Float32Array; lse?: Float32Array },
-  ref: { out: ArrayLike<number>; lse: ArrayLike<number> },
+  ref: { out: ArrayLike<number>; lse: ArrayLike<number>; outScale: number },
   what: string,
 ): void {
-  const out = compareArrays(res.out, ref.out);
+  const out = compareArrays(res.out, ref.out, ref.outScale);
   expect(out.nanCount, `NaN in out, ${what}`).toBe(0);
   expect(out.relError, `out, ${what}`).toBeLessThanOrEqual(TOL);
   if (res.lse) {

@@ -221,12 +221,12 @@ export function expectRoutedRun(
 /** out (NaN-free) and lse (floor 1) within `tol` of the reference; `compared` runs once both are compared. */
 export function expectAgreement(
   res: { readonly out: Float32Array; readonly lse?: Float32Array },
-  ref: { readonly out: ArrayLike<number>; readonly lse: ArrayLike<number> },
+  ref: { readonly out: ArrayLike<number>; readonly lse: ArrayLike<number>; readonly outScale: number },
   where: string,
   tol: number,
   compared?: () => void,
 ): void {
-  const out = compareArrays(res.out, ref.out);
+  const out = compareArrays(res.out, ref.out, ref.outScale);
   const lse = compareArrays(res.lse!, ref.lse, 1);
   compared?.();
   expect(out.nanCount, `NaN in out${where}`).toBe(0);

@@ -108,7 +108,7 @@ export async function runCase(kernel: AttentionKernel, c: Case, pred: RefPredica
   return {
     res,
     ref,
-    out: compareArrays(res.out, ref.out),
+    out: compareArrays(res.out, ref.out, ref.outScale),
     lse: res.lse ? compareArrays(res.lse, ref.lse, 1) : undefined,
   };
 }
