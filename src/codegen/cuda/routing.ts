@@ -79,17 +79,22 @@ function poolKernel(k: AttentionKernel, side: 'k' | 'q'): string[] {
     `  const size_t bh = (size_t)blockIdx.z * ${heads} + blockIdx.y;`,
     `  const T* rows = static_cast<const T*>(${src}) + (bh * ${N} + (p_lo - ${off})) * D;`,
     `  float* dst = a.route_scratch + ${base} + (bh * ${nb} + blockIdx.x) * D;`,
-    `  for (int d = threadIdx.x; d < D; d += ${ROUTE_THREADS}) {`,
-    `    float acc = ${red.init};`,
-    '    for (int p = 0; p < len; ++p) {',
-    '      const float x = to_f32(rows[(size_t)p * D + d]);',
-    `      ${red.fold};`,
-    '    }',
-    `    dst[d] = ${red.finish};`,
-    '  }',
+    ...poolRows(red, ROUTE_THREADS),
     '}',
   ];
 }
+
+/** The reduction of `len` rows at `rows` (stride D) into `dst[0, D)`, a thread per dim. */
+export const poolRows = (red: (typeof reducers)[RoutingPlan['k']], threads: number): string[] => [
+  `  for (int d = threadIdx.x; d < D; d += ${threads}) {`,
+  `    float acc = ${red.init};`,
+  '    for (int p = 0; p < len; ++p) {',
+  '      const float x = to_f32(rows[(size_t)p * D + d]);',
+  `      ${red.fold};`,
+  '    }',
+  `    dst[d] = ${red.finish};`,
+  '  }',
+];
 
 /** Shared helpers: constants, counts, groups and scratch offsets (host and device). */
 function helpers(k: AttentionKernel, layout: CudaLayout): string[] {

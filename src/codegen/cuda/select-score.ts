@@ -3,7 +3,7 @@
 // one round of query rows against every key slot (the round's metrics in route_scratch).
 import type { AttentionKernel } from '../../ir/kernel.js';
 import type { RoutingPlan } from '../../ir/routing.js';
-import { reducers } from './routing.js';
+import { poolRows, reducers } from './routing.js';
 import { pooledK, pooledQ, SEL_POOL_THREADS, selName } from './select.js';
 
 /** Pools the rows of each slot of one side (one block per row; rows not starting a slot return). */
@@ -22,14 +22,7 @@ function poolKernel(k: AttentionKernel, side: 'k' | 'q'): string[] {
     `  const size_t bh = (size_t)blockIdx.z * ${heads} + blockIdx.y;`,
     `  const T* rows = static_cast<const T*>(${src}) + (bh * ${N} + i) * D;`,
     `  float* dst = a.route_scratch + ${base} + (bh * ${N} + i) * D;`,
-    `  for (int d = threadIdx.x; d < D; d += ${SEL_POOL_THREADS}) {`,
-    `    float acc = ${red.init};`,
-    '    for (int p = 0; p < len; ++p) {',
-    '      const float x = to_f32(rows[(size_t)p * D + d]);',
-    `      ${red.fold};`,
-    '    }',
-    `    dst[d] = ${red.finish};`,
-    '  }',
+    ...poolRows(red, SEL_POOL_THREADS),
     '}',
   ];
 }
