@@ -42,6 +42,8 @@ function scoreKernel(k: AttentionKernel, pass: 'vote_stats' | 'score'): string[]
     ? 'const float* kr = a.route_scratch + ((size_t)(b * a.Hkv + kvh) * a.Nk + j) * D;'
     : 'const T* kr = static_cast<const T*>(a.k) + ((size_t)(b * a.Hkv + kvh) * a.Nk + j) * D;';
   const kx = pooledK(r) ? 'kr[d]' : 'to_f32(kr[d])';
+  // The round's kept affinities [B, H, rows, Nk]: this thread's slot j of voter h0's row li.
+  const affAt = 'a.route_scratch + sel_aff_off(a) + ((size_t)(b * a.H + h0) * rows + li) * a.Nk + j';
   const head = [
     `extern "C" __global__ void __launch_bounds__(SEL_SPAN) ${selName(k, pass)}(const Args a) {`,
     '  extern __shared__ float4 smem4[];',
@@ -141,7 +143,7 @@ function scoreKernel(k: AttentionKernel, pass: 'vote_stats' | 'score'): string[]
       ...head,
       '  __shared__ float red[32];',
       '  const bool keep = sel_keep_aff(a);',
-      '  float* aff = a.route_scratch + sel_aff_off(a) + ((size_t)(b * a.H + h0) * rows + li) * a.Nk + j;',
+      `  float* aff = ${affAt};`,
       '  __syncthreads();',
       ...voters([
         '  const float mx = sel_block_max(cand ? x : -INFINITY, red);',
@@ -178,7 +180,7 @@ function scoreKernel(k: AttentionKernel, pass: 'vote_stats' | 'score'): string[]
       ? [
           '  if (sel_keep_aff(a)) {',
           "    // The voters' affinities from sel_vote_stats (NaN: not a candidate for that voter).",
-          '    const float* aff = a.route_scratch + sel_aff_off(a) + ((size_t)(b * a.H + h0) * rows + li) * a.Nk + j;',
+          `    const float* aff = ${affAt};`,
           '    for (int v = 0; v < nv; ++v) {',
           '      const float x = aff[(size_t)v * rows * a.Nk];',
           '      if (isnan(x)) continue;',
