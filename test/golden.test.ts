@@ -4,7 +4,7 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { compile } from '../src/compile.js';
-import { staticStdlib as stdlib } from './support/stdlib.js';
+import { readStdlib, staticStdlib as stdlib, stdlibPath } from './support/stdlib.js';
 
 const update = process.env.UPDATE_GOLDEN === '1';
 const targets = [
@@ -14,8 +14,8 @@ const targets = [
 
 describe.each(targets)('golden $target', ({ target, ext, dtype }) => {
   it.each(stdlib)('%s', (file) => {
-    const source = readFileSync(`stdlib/${file}`, 'utf8');
-    const { artifact } = compile(source, { target, file: `stdlib/${file}`, headDim: 64, dtype });
+    const source = readStdlib(file);
+    const { artifact } = compile(source, { target, file: stdlibPath(file), headDim: 64, dtype });
     const path = `test/golden/${file.replace(/\.attn$/, '')}.${ext}`;
     if (update || (!existsSync(path) && !process.env.CI)) writeFileSync(path, artifact.code);
     expect(existsSync(path), `${path} missing: run with UPDATE_GOLDEN=1`).toBe(true);

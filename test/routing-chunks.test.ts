@@ -11,6 +11,8 @@ import { runKernel } from '../src/cli/run-kernel.js';
 import { randomNormal, rng } from '../src/runtime/inputs.js';
 import type { RefInputs } from '../src/runtime/reference.js';
 import {
+  FORCE_CLAUSE,
+  COUNT_PARAMS,
   arbCase,
   assertCases,
   expectRoutedRun,
@@ -23,31 +25,38 @@ import {
 } from './support/oracle-cases.js';
 
 const runs = Number(process.env.ATTNC_CHUNK_RUNS ?? 40);
-const force = 'force first(f) local(l)';
-const params = 'ch: i32[kv], top: int = 2, f: int = 0, l: int = 0';
+const params = `ch: i32[kv], ${COUNT_PARAMS}`;
 
 /** [source, head dim, tile]. */
 const programs: readonly WgslProgram[] = [
   [
-    `attention p(${params}) { route chunks(ch) topk(top) by lnmean(q) . lnmean(k) ${force}\n mask causal }`,
+    `attention p(${params}) { route chunks(ch) topk(top) by lnmean(q) . lnmean(k) ${FORCE_CLAUSE}\n mask causal }`,
     8,
     8,
   ],
-  [`attention p(${params}) { route chunks(ch) topk(top) by mean(q) . max(k) ${force} }`, 8, 8],
-  [`attention p(${params}) { route chunks(ch) topk(top) by q . first(k) ${force}\n mask causal }`, 4, 4],
+  [`attention p(${params}) { route chunks(ch) topk(top) by mean(q) . max(k) ${FORCE_CLAUSE} }`, 8, 8],
   [
-    `attention p(${params}) { route chunks(ch) topk(top) by first(q) . mean(k) vote groups ${force}\n mask causal }`,
+    `attention p(${params}) { route chunks(ch) topk(top) by q . first(k) ${FORCE_CLAUSE}\n mask causal }`,
+    4,
+    4,
+  ],
+  [
+    `attention p(${params}) { route chunks(ch) topk(top) by first(q) . mean(k) vote groups ${FORCE_CLAUSE}\n mask causal }`,
     8,
     8,
   ],
   [
-    `attention p(${params}) { route chunks(ch) topk(top) by q . mean(k) vote heads ${force}\n mask (k + h) % 3 != 1 }`,
+    `attention p(${params}) { route chunks(ch) topk(top) by q . mean(k) vote heads ${FORCE_CLAUSE}\n mask (k + h) % 3 != 1 }`,
     8,
     16,
   ],
-  [`attention p(${params}) { emit chunks(ch) topk(top) by max(q) . lnmean(k) ${force}\n mask causal }`, 8, 8],
   [
-    `attention p(${params}, idx: i32[batch, heads, queries, top]) { route chunks(ch) from idx ${force}\n mask causal }`,
+    `attention p(${params}) { emit chunks(ch) topk(top) by max(q) . lnmean(k) ${FORCE_CLAUSE}\n mask causal }`,
+    8,
+    8,
+  ],
+  [
+    `attention p(${params}, idx: i32[batch, heads, queries, top]) { route chunks(ch) from idx ${FORCE_CLAUSE}\n mask causal }`,
     8,
     8,
   ],

@@ -12,6 +12,8 @@ import { runKernel } from '../src/cli/run-kernel.js';
 import { randomNormal, rng } from '../src/runtime/inputs.js';
 import type { RefInputs } from '../src/runtime/reference.js';
 import {
+  FORCE_CLAUSE,
+  COUNT_PARAMS,
   arbOffsetCase,
   assertCases,
   expectRoutedRun,
@@ -23,37 +25,52 @@ import {
   type Tally,
   type WgslProgram,
 } from './support/oracle-cases.js';
+import { stdlibPath } from './support/stdlib.js';
 
 const runs = Number(process.env.ATTNC_SELECT_RUNS ?? 40);
-const force = 'force first(f) local(l)';
-const params = 'top: int = 2, f: int = 0, l: int = 0';
 
 /** [source, head dim, tile]: each compiles once; shapes and counts vary per case. */
 const programs: readonly WgslProgram[] = [
-  [`attention p(${params}) { select topk(top) by q . k }`, 8, 8],
-  [`attention p(${params}) { select topk(top) by q . k ${force}\n mask causal }`, 4, 4],
-  [`attention p(${params}) { select topk(top) by q . k vote heads ${force}\n mask causal }`, 8, 8],
+  [`attention p(${COUNT_PARAMS}) { select topk(top) by q . k }`, 8, 8],
+  [`attention p(${COUNT_PARAMS}) { select topk(top) by q . k ${FORCE_CLAUSE}\n mask causal }`, 4, 4],
   [
-    `attention p(${params}) { select topk(top) by q . k vote groups ${force}\n mask (k + h) % 3 != 0 || q >= k }`,
+    `attention p(${COUNT_PARAMS}) { select topk(top) by q . k vote heads ${FORCE_CLAUSE}\n mask causal }`,
     8,
     8,
   ],
   [
-    `attention p(${params}, doc: i32[kv]) { select topk(top) by q . k ${force}\n mask doc[q] == doc[k]\n score score + 0.5 * float(k % 2) }`,
+    `attention p(${COUNT_PARAMS}) { select topk(top) by q . k vote groups ${FORCE_CLAUSE}\n mask (k + h) % 3 != 0 || q >= k }`,
+    8,
+    8,
+  ],
+  [
+    `attention p(${COUNT_PARAMS}, doc: i32[kv]) { select topk(top) by q . k ${FORCE_CLAUSE}\n mask doc[q] == doc[k]\n score score + 0.5 * float(k % 2) }`,
     8,
     16,
   ],
-  [`attention p(${params}) { emit topk(top) by q . k vote groups ${force}\n mask causal }`, 8, 8],
-  [`attention p(${params}) { select topk(top) by q . k emit indices\n mask q - k < 9 && q >= k }`, 4, 8],
-  [`attention p(${params}) { emit blocks(4) topk(top) by mean(q) . mean(k) ${force}\n mask causal }`, 8, 8],
   [
-    `attention p(${params}, idx: i32[batch, kv_heads, queries, top]) { select from idx ${force}\n mask causal }`,
+    `attention p(${COUNT_PARAMS}) { emit topk(top) by q . k vote groups ${FORCE_CLAUSE}\n mask causal }`,
     8,
     8,
   ],
-  [`attention p(${params}, idx: i32[batch, 1, queries, 3]) { select from idx }`, 8, 8],
   [
-    `attention p(${params}, idx: i32[batch, heads, queries, top]) { route blocks(4) from idx ${force}\n mask causal }`,
+    `attention p(${COUNT_PARAMS}) { select topk(top) by q . k emit indices\n mask q - k < 9 && q >= k }`,
+    4,
+    8,
+  ],
+  [
+    `attention p(${COUNT_PARAMS}) { emit blocks(4) topk(top) by mean(q) . mean(k) ${FORCE_CLAUSE}\n mask causal }`,
+    8,
+    8,
+  ],
+  [
+    `attention p(${COUNT_PARAMS}, idx: i32[batch, kv_heads, queries, top]) { select from idx ${FORCE_CLAUSE}\n mask causal }`,
+    8,
+    8,
+  ],
+  [`attention p(${COUNT_PARAMS}, idx: i32[batch, 1, queries, 3]) { select from idx }`, 8, 8],
+  [
+    `attention p(${COUNT_PARAMS}, idx: i32[batch, heads, queries, top]) { route blocks(4) from idx ${FORCE_CLAUSE}\n mask causal }`,
     8,
     8,
   ],
@@ -188,7 +205,7 @@ describe('attnc run on the stdlib selection kernels', () => {
   ] as const)(
     '%s %s (%s) agrees with the oracle and reports the density',
     async (name, entry, dtype, params) => {
-      const file = `stdlib/${name}.attn`;
+      const file = stdlibPath(`${name}.attn`);
       const source = readFileSync(file, 'utf8');
       const r = await runKernel(source, { ...base, file, dtype, params, ...(entry ? { entry } : {}) });
       expect(['exact', 'near-tie']).toContain(r.routing?.indices);

@@ -15,6 +15,8 @@ import { referenceAttention, type RefInputs } from '../src/runtime/reference.js'
 import { referenceRouting } from '../src/runtime/reference-routing.js';
 import { createKernel, deviceLimits, getDevice } from '../src/runtime/webgpu.js';
 import {
+  FORCE_CLAUSE,
+  COUNT_PARAMS,
   arbOffsetCase,
   assertCases,
   expectRoutedRun,
@@ -25,45 +27,56 @@ import {
   type Tally,
   type WgslProgram,
 } from './support/oracle-cases.js';
+import { stdlibPath } from './support/stdlib.js';
 
 const runs = Number(process.env.ATTNC_ROUTING_RUNS ?? 48);
-const force = 'force first(f) local(l)';
-const params = 'top: int = 2, f: int = 0, l: int = 0';
 
 /** [source, head dim, tile]: each compiles once; shapes and counts vary per case. */
 const programs: readonly WgslProgram[] = [
-  [`attention p(${params}) { route blocks(8) topk(top) by mean(q) . mean(k) }`, 8, 8],
-  [`attention p(${params}) { route blocks(5) topk(top) by max(q) . lnmean(k) ${force}\n mask causal }`, 8, 8],
-  [`attention p(${params}) { route blocks(3) topk(top) by q . mean(k) ${force}\n mask causal }`, 4, 4],
+  [`attention p(${COUNT_PARAMS}) { route blocks(8) topk(top) by mean(q) . mean(k) }`, 8, 8],
   [
-    `attention p(${params}, w: int = 9) { route blocks(7) topk(top) by first(q) . first(k) ${force}\n mask q - k < w && q >= k }`,
+    `attention p(${COUNT_PARAMS}) { route blocks(5) topk(top) by max(q) . lnmean(k) ${FORCE_CLAUSE}\n mask causal }`,
     8,
     8,
   ],
   [
-    `attention p(${params}) { route blocks(4) topk(top) by lnmean(q) . max(k) ${force}\n mask (q + 2 * k) % 3 != 1 }`,
+    `attention p(${COUNT_PARAMS}) { route blocks(3) topk(top) by q . mean(k) ${FORCE_CLAUSE}\n mask causal }`,
+    4,
+    4,
+  ],
+  [
+    `attention p(${COUNT_PARAMS}, w: int = 9) { route blocks(7) topk(top) by first(q) . first(k) ${FORCE_CLAUSE}\n mask q - k < w && q >= k }`,
+    8,
+    8,
+  ],
+  [
+    `attention p(${COUNT_PARAMS}) { route blocks(4) topk(top) by lnmean(q) . max(k) ${FORCE_CLAUSE}\n mask (q + 2 * k) % 3 != 1 }`,
     16,
     8,
   ],
   [
-    `attention p(${params}, doc: i32[kv]) { route blocks(6) topk(top) by q . first(k) ${force}\n mask doc[q] == doc[k] }`,
+    `attention p(${COUNT_PARAMS}, doc: i32[kv]) { route blocks(6) topk(top) by q . first(k) ${FORCE_CLAUSE}\n mask doc[q] == doc[k] }`,
     8,
     16,
   ],
-  [`attention p(${params}) { route blocks(1) topk(top) by mean(q) . mean(k) ${force}\n mask causal }`, 4, 4],
   [
-    `attention p(${params}) { route blocks(16) topk(top) by mean(q) . mean(k) ${force}\n mask causal\n score score + 0.25 * float(k % 3) }`,
+    `attention p(${COUNT_PARAMS}) { route blocks(1) topk(top) by mean(q) . mean(k) ${FORCE_CLAUSE}\n mask causal }`,
+    4,
+    4,
+  ],
+  [
+    `attention p(${COUNT_PARAMS}) { route blocks(16) topk(top) by mean(q) . mean(k) ${FORCE_CLAUSE}\n mask causal\n score score + 0.25 * float(k % 3) }`,
     8,
     8,
   ],
   // Soft voting: per GQA group (NSA) and across all heads, with a head-dependent mask.
   [
-    `attention p(${params}) { route blocks(4) topk(top) by q . mean(k) vote groups ${force}\n mask causal }`,
+    `attention p(${COUNT_PARAMS}) { route blocks(4) topk(top) by q . mean(k) vote groups ${FORCE_CLAUSE}\n mask causal }`,
     8,
     8,
   ],
   [
-    `attention p(${params}) { route blocks(6) topk(top) by mean(q) . max(k) vote heads ${force}\n mask (k + h) % 4 != 0 || q >= k }`,
+    `attention p(${COUNT_PARAMS}) { route blocks(6) topk(top) by mean(q) . max(k) vote heads ${FORCE_CLAUSE}\n mask (k + h) % 4 != 0 || q >= k }`,
     8,
     8,
   ],
@@ -147,7 +160,7 @@ describe('attnc run on the stdlib routing kernels', () => {
     ['nsa_select', 'f32'],
     ['biformer', 'f16'],
   ] as const)('%s (%s) agrees with the oracle and reports the block density', async (name, dtype) => {
-    const file = `stdlib/${name}.attn`;
+    const file = stdlibPath(`${name}.attn`);
     const r = await runKernel(readFileSync(file, 'utf8'), { ...base, file, dtype });
     expect(r.routing?.indices).toBe('exact');
     expect(r.routing!.blockDensity).toBeGreaterThan(0);

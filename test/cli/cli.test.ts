@@ -5,6 +5,7 @@ import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { stdlibPath } from '../support/stdlib.js';
 
 const cli = 'dist/src/cli/main.js';
 const attnc = (...args: string[]) => {
@@ -63,7 +64,7 @@ describe('attnc CLI', () => {
       'recycled',
     ];
     for (const f of files) {
-      const path = `stdlib/${f}.attn`;
+      const path = stdlibPath(`${f}.attn`);
       expect(attnc('check', path).code, path).toBe(0);
       for (const target of ['wgsl', 'cuda']) {
         const r = attnc('compile', path, '--target', target);

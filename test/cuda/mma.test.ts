@@ -10,7 +10,7 @@ import { compile } from '../../src/compile.js';
 import type { StorageDType } from '../../src/ir/kernel.js';
 import { fullKernel, testSchedule } from '../support/hand-kernels.js';
 import { expectOk, meta, run, scratchDir } from './support.js';
-import { staticStdlib } from '../support/stdlib.js';
+import { readStdlib, staticStdlib, stdlibPath } from '../support/stdlib.js';
 
 const NVCC = process.env.NVCC ?? 'nvcc';
 // Mask/score kernels; the routing/selection ones build in routing-nvcc and select-nvcc.test.ts.
@@ -18,9 +18,9 @@ const stdlib = staticStdlib;
 
 // The default engine is wgmma (wgmma.test.ts); these tests ask for mma.sync explicitly.
 const build = (file: string, headDim: number, dtype: StorageDType) =>
-  compile(readFileSync(`stdlib/${file}`, 'utf8'), {
+  compile(readStdlib(file), {
     target: 'cuda',
-    file: `stdlib/${file}`,
+    file: stdlibPath(file),
     headDim,
     dtype,
     schedule: { engine: 'mma' },

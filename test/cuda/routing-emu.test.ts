@@ -21,6 +21,8 @@ import type { Schedule } from '../../src/ir/kernel.js';
 import { randomNormal, rng } from '../../src/runtime/inputs.js';
 import type { RefInputs } from '../../src/runtime/reference.js';
 import {
+  FORCE_CLAUSE,
+  COUNT_PARAMS,
   arbOffsetCase,
   assertCases,
   expectRoutedRun,
@@ -34,8 +36,6 @@ import { buildRoutingEmulation, runRouting, type RoutingRun } from './routing-em
 import { scratchDir } from './support.js';
 
 const runs = Number(process.env.ATTNC_CUDA_ROUTING_RUNS ?? 100);
-const force = 'force first(f) local(l)';
-const params = 'top: int = 2, f: int = 0, l: int = 0';
 
 type Tiles = Partial<Pick<Schedule, 'blockQ' | 'blockK' | 'threads'>>;
 const tile = (n: number, threads = 4 * n): Tiles => ({ blockQ: n, blockK: n, threads });
@@ -43,59 +43,67 @@ const tile = (n: number, threads = 4 * n): Tiles => ({ blockQ: n, blockK: n, thr
 /** [source, head dim, tiles]: each compiles (and builds its emulation) once. */
 const programs: readonly (readonly [string, number, Tiles])[] = [
   // No static mask: uniform q-tiles run covered tiles predicate-free (gap bits matter).
-  [`attention p(${params}) { route blocks(8) topk(top) by mean(q) . mean(k) ${force} }`, 8, tile(8)],
   [
-    `attention p(${params}) { route blocks(5) topk(top) by max(q) . lnmean(k) ${force}\n mask causal }`,
+    `attention p(${COUNT_PARAMS}) { route blocks(8) topk(top) by mean(q) . mean(k) ${FORCE_CLAUSE} }`,
     8,
     tile(8),
   ],
-  [`attention p(${params}) { route blocks(3) topk(top) by q . mean(k) ${force}\n mask causal }`, 4, tile(4)],
   [
-    `attention p(${params}, w: int = 9) { route blocks(7) topk(top) by first(q) . first(k) ${force}\n mask q - k < w && q >= k }`,
+    `attention p(${COUNT_PARAMS}) { route blocks(5) topk(top) by max(q) . lnmean(k) ${FORCE_CLAUSE}\n mask causal }`,
+    8,
+    tile(8),
+  ],
+  [
+    `attention p(${COUNT_PARAMS}) { route blocks(3) topk(top) by q . mean(k) ${FORCE_CLAUSE}\n mask causal }`,
+    4,
+    tile(4),
+  ],
+  [
+    `attention p(${COUNT_PARAMS}, w: int = 9) { route blocks(7) topk(top) by first(q) . first(k) ${FORCE_CLAUSE}\n mask q - k < w && q >= k }`,
     8,
     tile(8),
   ],
   // A mask the tile classifier calls partial everywhere: route_candidate's pair-by-pair search.
   [
-    `attention p(${params}) { route blocks(4) topk(top) by lnmean(q) . max(k) ${force}\n mask (q + 2 * k) % 3 != 1 }`,
+    `attention p(${COUNT_PARAMS}) { route blocks(4) topk(top) by lnmean(q) . max(k) ${FORCE_CLAUSE}\n mask (q + 2 * k) % 3 != 1 }`,
     16,
     tile(8),
   ],
   [
-    `attention p(${params}, doc: i32[kv]) { route blocks(6) topk(top) by q . first(k) ${force}\n mask doc[q] == doc[k] }`,
+    `attention p(${COUNT_PARAMS}, doc: i32[kv]) { route blocks(6) topk(top) by q . first(k) ${FORCE_CLAUSE}\n mask doc[q] == doc[k] }`,
     8,
     tile(16),
   ],
   [
-    `attention p(${params}) { route blocks(1) topk(top) by mean(q) . mean(k) ${force}\n mask causal }`,
+    `attention p(${COUNT_PARAMS}) { route blocks(1) topk(top) by mean(q) . mean(k) ${FORCE_CLAUSE}\n mask causal }`,
     4,
     tile(4),
   ],
   [
-    `attention p(${params}) { route blocks(16) topk(top) by mean(q) . mean(k) ${force}\n mask causal\n score score + 0.25 * float(k % 3) }`,
+    `attention p(${COUNT_PARAMS}) { route blocks(16) topk(top) by mean(q) . mean(k) ${FORCE_CLAUSE}\n mask causal\n score score + 0.25 * float(k % 3) }`,
     8,
     tile(8),
   ],
   // Soft voting: per GQA group (NSA) and across all heads, with a head-dependent mask.
   [
-    `attention p(${params}) { route blocks(4) topk(top) by q . mean(k) vote groups ${force}\n mask causal }`,
+    `attention p(${COUNT_PARAMS}) { route blocks(4) topk(top) by q . mean(k) vote groups ${FORCE_CLAUSE}\n mask causal }`,
     8,
     tile(8),
   ],
   [
-    `attention p(${params}) { route blocks(6) topk(top) by mean(q) . max(k) vote heads ${force}\n mask (k + h) % 4 != 0 || q >= k }`,
+    `attention p(${COUNT_PARAMS}) { route blocks(6) topk(top) by mean(q) . max(k) vote heads ${FORCE_CLAUSE}\n mask (k + h) % 4 != 0 || q >= k }`,
     8,
     tile(8),
   ],
   // The default SIMT schedule (64 × 64 tiles): several routing blocks per tile.
   [
-    `attention p(${params}) { route blocks(32) topk(top) by mean(q) . first(k) ${force}\n mask causal }`,
+    `attention p(${COUNT_PARAMS}) { route blocks(32) topk(top) by mean(q) . first(k) ${FORCE_CLAUSE}\n mask causal }`,
     8,
     {},
   ],
   // D = 6: head dims that are not a multiple of 4 (the top-k's dot product).
   [
-    `attention p(${params}) { route blocks(4) topk(top) by q . max(k) ${force}\n mask causal }`,
+    `attention p(${COUNT_PARAMS}) { route blocks(4) topk(top) by q . max(k) ${FORCE_CLAUSE}\n mask causal }`,
     6,
     tile(8, 16),
   ],

@@ -9,6 +9,7 @@ import { describe, expect, it } from 'vitest';
 import { compile } from '../../src/compile.js';
 import type { Engine } from '../../src/ir/kernel.js';
 import { expectOk, run, scratchDir } from './support.js';
+import { readStdlib, stdlibPath } from '../support/stdlib.js';
 
 const NVCC = process.env.NVCC ?? 'nvcc';
 const kernels = ['biformer', 'landmark', 'nsa_select', 'cca'] as const;
@@ -19,10 +20,10 @@ const engines = [
 ] as const;
 
 function cuda(file: string, engine: Engine, dtype: 'f32' | 'bf16', headDim: number, entry?: string) {
-  const src = readFileSync(`stdlib/${file}.attn`, 'utf8');
+  const src = readStdlib(`${file}.attn`);
   return compile(src, {
     target: 'cuda',
-    file: `stdlib/${file}.attn`,
+    file: stdlibPath(`${file}.attn`),
     headDim,
     dtype,
     schedule: { engine },

@@ -6,10 +6,10 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { readFileSync } from 'node:fs';
 import { compile } from '../../src/compile.js';
 import type { Engine } from '../../src/ir/kernel.js';
 import { expectOk, run, scratchDir } from './support.js';
+import { readStdlib, stdlibPath } from '../support/stdlib.js';
 
 const NVCC = process.env.NVCC ?? 'nvcc';
 const kernels = [
@@ -27,9 +27,9 @@ const engines = [
 ] as const;
 
 function cuda(file: string, entry: string, engine: Engine, dtype: 'f32' | 'bf16', headDim: number) {
-  return compile(readFileSync(`stdlib/${file}.attn`, 'utf8'), {
+  return compile(readStdlib(`${file}.attn`), {
     target: 'cuda',
-    file: `stdlib/${file}.attn`,
+    file: stdlibPath(`${file}.attn`),
     headDim,
     dtype,
     schedule: { engine },

@@ -14,6 +14,8 @@ import { compile, type Compiled } from '../../src/compile.js';
 import { randomNormal, rng } from '../../src/runtime/inputs.js';
 import type { RefInputs } from '../../src/runtime/reference.js';
 import {
+  FORCE_CLAUSE,
+  COUNT_PARAMS,
   arbOffsetCase,
   assertCases,
   expectRoutedRun,
@@ -27,46 +29,47 @@ import { buildSelectEmulation, runSelect } from './select-emu.js';
 import { scratchDir } from './support.js';
 
 const runs = Number(process.env.ATTNC_CUDA_SELECT_RUNS ?? 30);
-const force = 'force first(f) local(l)';
-const params = 'top: int = 2, f: int = 0, l: int = 0';
 
 /** [source, head dim]: each compiles (and builds its emulation) once. */
 const programs: readonly (readonly [string, number])[] = [
-  [`attention p(${params}) { select topk(top) by q . k }`, 8],
-  [`attention p(${params}) { select topk(top) by q . k ${force}\n mask causal }`, 4],
-  [`attention p(${params}) { select topk(top) by q . k vote heads ${force}\n mask causal }`, 8],
+  [`attention p(${COUNT_PARAMS}) { select topk(top) by q . k }`, 8],
+  [`attention p(${COUNT_PARAMS}) { select topk(top) by q . k ${FORCE_CLAUSE}\n mask causal }`, 4],
+  [`attention p(${COUNT_PARAMS}) { select topk(top) by q . k vote heads ${FORCE_CLAUSE}\n mask causal }`, 8],
   [
-    `attention p(${params}) { select topk(top) by q . k vote groups ${force}\n mask (k + h) % 3 != 0 || q >= k }`,
+    `attention p(${COUNT_PARAMS}) { select topk(top) by q . k vote groups ${FORCE_CLAUSE}\n mask (k + h) % 3 != 0 || q >= k }`,
     8,
   ],
   [
-    `attention p(${params}, doc: i32[kv]) { select topk(top) by q . k ${force}\n mask doc[q] == doc[k]\n score score + 0.5 * float(k % 2) }`,
+    `attention p(${COUNT_PARAMS}, doc: i32[kv]) { select topk(top) by q . k ${FORCE_CLAUSE}\n mask doc[q] == doc[k]\n score score + 0.5 * float(k % 2) }`,
     8,
   ],
-  [`attention p(${params}) { emit topk(top) by q . k vote groups ${force}\n mask causal }`, 8],
-  [`attention p(${params}) { select topk(top) by q . k emit indices\n mask q - k < 9 && q >= k }`, 4],
+  [`attention p(${COUNT_PARAMS}) { emit topk(top) by q . k vote groups ${FORCE_CLAUSE}\n mask causal }`, 8],
+  [`attention p(${COUNT_PARAMS}) { select topk(top) by q . k emit indices\n mask q - k < 9 && q >= k }`, 4],
   // D = 6: the scalar scoring loop and one-element attention loads.
-  [`attention p(${params}) { select topk(top) by q . k vote groups ${force}\n mask causal }`, 6],
-  [`attention p(${params}) { emit blocks(4) topk(top) by mean(q) . mean(k) ${force}\n mask causal }`, 8],
+  [`attention p(${COUNT_PARAMS}) { select topk(top) by q . k vote groups ${FORCE_CLAUSE}\n mask causal }`, 6],
   [
-    `attention p(${params}, idx: i32[batch, kv_heads, queries, top]) { select from idx ${force}\n mask causal }`,
-    8,
-  ],
-  [`attention p(${params}, idx: i32[batch, 1, queries, 3]) { select from idx }`, 8],
-  [
-    `attention p(${params}, idx: i32[batch, heads, queries, top]) { route blocks(4) from idx ${force}\n mask causal }`,
+    `attention p(${COUNT_PARAMS}) { emit blocks(4) topk(top) by mean(q) . mean(k) ${FORCE_CLAUSE}\n mask causal }`,
     8,
   ],
   [
-    `attention p(${params}, ch: i32[kv]) { route chunks(ch) topk(top) by lnmean(q) . lnmean(k) ${force}\n mask causal }`,
+    `attention p(${COUNT_PARAMS}, idx: i32[batch, kv_heads, queries, top]) { select from idx ${FORCE_CLAUSE}\n mask causal }`,
+    8,
+  ],
+  [`attention p(${COUNT_PARAMS}, idx: i32[batch, 1, queries, 3]) { select from idx }`, 8],
+  [
+    `attention p(${COUNT_PARAMS}, idx: i32[batch, heads, queries, top]) { route blocks(4) from idx ${FORCE_CLAUSE}\n mask causal }`,
     8,
   ],
   [
-    `attention p(${params}, ch: i32[kv]) { route chunks(ch) topk(top) by q . max(k) vote groups ${force} }`,
+    `attention p(${COUNT_PARAMS}, ch: i32[kv]) { route chunks(ch) topk(top) by lnmean(q) . lnmean(k) ${FORCE_CLAUSE}\n mask causal }`,
     8,
   ],
   [
-    `attention p(${params}, ch: i32[kv]) { route chunks(ch) topk(top) by first(q) . mean(k) ${force}\n mask causal }`,
+    `attention p(${COUNT_PARAMS}, ch: i32[kv]) { route chunks(ch) topk(top) by q . max(k) vote groups ${FORCE_CLAUSE} }`,
+    8,
+  ],
+  [
+    `attention p(${COUNT_PARAMS}, ch: i32[kv]) { route chunks(ch) topk(top) by first(q) . mean(k) ${FORCE_CLAUSE}\n mask causal }`,
     4,
   ],
 ];

@@ -1,12 +1,12 @@
 // Every stdlib kernel, compiled from its .attn through the whole pipeline, builds with
 // nvcc -arch=sm_90a in bf16 at D=64 and D=128 (one translation unit per configuration: artifacts
 // are namespaced, so this also checks they coexist).
-import { readFileSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'vitest';
 import { compile } from '../../src/compile.js';
 import { expectOk, run, scratchDir, writeArtifact } from './support.js';
-import { staticStdlib } from '../support/stdlib.js';
+import { readStdlib, staticStdlib, stdlibPath } from '../support/stdlib.js';
 
 const NVCC = process.env.NVCC ?? 'nvcc';
 // Mask/score kernels; the routing/selection ones build in routing-nvcc and select-nvcc.test.ts.
@@ -17,9 +17,9 @@ describe('stdlib CUDA compiles with nvcc', () => {
     it(`all ${stdlib.length} stdlib kernels, bf16, D=${headDim}`, async () => {
       const dir = scratchDir(`stdlib-${headDim}`);
       const parts = stdlib.map((file) => {
-        const { artifact } = compile(readFileSync(`stdlib/${file}`, 'utf8'), {
+        const { artifact } = compile(readStdlib(file), {
           target: 'cuda',
-          file: `stdlib/${file}`,
+          file: stdlibPath(file),
           headDim,
           dtype: 'bf16',
         });

@@ -14,7 +14,7 @@ import { compile } from '../../src/compile.js';
 import type { StorageDType } from '../../src/ir/kernel.js';
 import { fullKernel, testSchedule } from '../support/hand-kernels.js';
 import { expectOk, meta, run, scratchDir } from './support.js';
-import { staticStdlib } from '../support/stdlib.js';
+import { readStdlib, staticStdlib, stdlibPath } from '../support/stdlib.js';
 
 const NVCC = process.env.NVCC ?? 'nvcc';
 // Mask/score kernels; the routing/selection ones build in routing-nvcc and select-nvcc.test.ts.
@@ -22,9 +22,9 @@ const stdlib = staticStdlib;
 const ws = { engine: 'wgmma-ws' } as const;
 
 const build = (file: string, headDim: number, dtype: StorageDType, limits?: number) =>
-  compile(readFileSync(`stdlib/${file}`, 'utf8'), {
+  compile(readStdlib(file), {
     target: 'cuda',
-    file: `stdlib/${file}`,
+    file: stdlibPath(file),
     headDim,
     dtype,
     schedule: ws,
@@ -33,9 +33,9 @@ const build = (file: string, headDim: number, dtype: StorageDType, limits?: numb
 
 describe('wgmma-ws engine selection', () => {
   const byDefault = (file: string, headDim: number, dtype: StorageDType, limits?: number) =>
-    compile(readFileSync(`stdlib/${file}`, 'utf8'), {
+    compile(readStdlib(file), {
       target: 'cuda',
-      file: `stdlib/${file}`,
+      file: stdlibPath(file),
       headDim,
       dtype,
       ...(limits !== undefined ? { limits: { maxWorkgroupStorageBytes: limits } } : {}),

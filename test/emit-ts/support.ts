@@ -13,6 +13,7 @@ import { declPredicates } from '../../src/runtime/ast-eval.js';
 import { randomNormal, rng } from '../../src/runtime/inputs.js';
 import { referenceAttention, type RefResult } from '../../src/runtime/reference.js';
 import { evalShapeExpr } from '../../src/runtime/shape-expr.js';
+import { stdlibPath } from '../support/stdlib.js';
 
 /** Source with a required int param, a bool param and a tensor whose shape is a param. */
 export const customSource = `attention custom(n: int, flag: bool = true, gain: f32[n]) {
@@ -31,7 +32,7 @@ export async function emitStdlib(
   lang: EmitLanguage = 'ts',
   options: Partial<CompileOptions> = {},
 ): Promise<Emitted> {
-  const file = `stdlib/${name}.attn`;
+  const file = stdlibPath(`${name}.attn`);
   return emitSource(readFileSync(file, 'utf8'), lang, { file, ...options });
 }
 

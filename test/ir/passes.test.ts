@@ -11,7 +11,7 @@ import { toKernel, type AttentionIR } from '../../src/ir/program.js';
 import { tileCounts } from '../../src/ir/tile-stats.js';
 import { verify } from '../../src/ir/verify.js';
 import { dumpIR } from '../../src/ir/dump.js';
-import { staticStdlib } from '../support/stdlib.js';
+import { readStdlib, staticStdlib } from '../support/stdlib.js';
 
 const stdlib = staticStdlib;
 
@@ -60,7 +60,7 @@ describe('simplify', () => {
 describe('pipeline on the stdlib', () => {
   it.each(stdlib)('%s verifies after every pass', (file) => {
     const seen: string[] = [];
-    pipeline(readFileSync(`stdlib/${file}`, 'utf8'), (pass, ir) => {
+    pipeline(readStdlib(file), (pass, ir) => {
       seen.push(pass);
       expect(verify(ir), `${file} after ${pass}`).toEqual([]);
     });
@@ -69,7 +69,7 @@ describe('pipeline on the stdlib', () => {
 
   it('classifies static patterns exactly, without a dense mask', () => {
     const counts = (file: string, params: Record<string, number> = {}) => {
-      const k = toKernel(pipeline(readFileSync(`stdlib/${file}`, 'utf8')));
+      const k = toKernel(pipeline(readStdlib(file)));
       const defaults = Object.fromEntries(k.params.map((p) => [p.name, p.default ?? 0]));
       return tileCounts(k, {
         b: 0,

@@ -112,6 +112,10 @@ export function arbCase<E extends object>(
   }) as unknown as fc.Arbitrary<BaseCase & E>;
 }
 
+/** The count params and force clause the routing tests' programs declare; the cases draw top, f, l. */
+export const COUNT_PARAMS = 'top: int = 2, f: int = 0, l: int = 0';
+export const FORCE_CLAUSE = 'force first(f) local(l)';
+
 /** Random cases with query offsets in [−6, 40] or the default, and key offsets 0, 3 or 13. */
 export function arbOffsetCase(o: CaseBounds): fc.Arbitrary<OffsetCase> {
   return arbCase<Pick<OffsetCase, 'qOffset' | 'kOffset'>>(o, {

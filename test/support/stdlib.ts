@@ -3,12 +3,13 @@
 // written for the static kernels only (goldens, the CUDA engines' nvcc sweeps, decode, viz), so
 // they take `staticStdlib`; the routing tests take `routedStdlib`.
 //
-// The split is read off the compiler, not a name list: a file is routed iff one of its
-// declarations compiles (WGSL, which takes every routing construct) to a kernel with a routing
-// plan (`AttentionKernel.routing`). A new stdlib file lands in the right list by itself.
+// The split is read off the language, not a name list: a file is routed iff one of its
+// declarations has a sparsity statement (`AttentionDecl.sparsity`: route, select or emit — what
+// the compiler lowers to a routing plan). Only the front end runs (parse and check), so importing
+// this module stays cheap. A new stdlib file lands in the right list by itself.
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { compile } from '../../src/compile.js';
+import { checkSource } from '../../src/compile.js';
 
 export const STDLIB_DIR = 'stdlib';
 
@@ -24,16 +25,9 @@ export const stdlibPath = (file: string): string => join(STDLIB_DIR, file);
 
 export const readStdlib = (file: string): string => readFileSync(stdlibPath(file), 'utf8');
 
-/** Whether any declaration of the file compiles to a kernel with a routing plan. */
-function isRouted(file: string): boolean {
-  const source = readStdlib(file);
-  const path = stdlibPath(file);
-  const first = compile(source, { target: 'wgsl', file: path });
-  if (first.kernel.routing) return true;
-  return first.program.decls
-    .slice(1)
-    .some((d) => compile(source, { target: 'wgsl', file: path, entry: d.name }).kernel.routing !== undefined);
-}
+/** Whether any declaration of the file has a `route`, `select` or `emit` statement. */
+const isRouted = (file: string): boolean =>
+  checkSource(readStdlib(file), stdlibPath(file)).program.decls.some((d) => (d.sparsity?.length ?? 0) > 0);
 
 const routed = new Set(stdlibFiles().filter(isRouted));
 

@@ -1,6 +1,5 @@
 // The mask grid against a brute-force count over declPredicates, its tile classes against
 // tileCounts, and the fast path (classifier shortcut) against the exact one on every stdlib kernel.
-import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { compile } from '../../src/compile.js';
 import { tileCounts } from '../../src/ir/tile-stats.js';
@@ -8,10 +7,10 @@ import { declPredicates } from '../../src/runtime/ast-eval.js';
 import { randomTensor, rng, tensorLength } from '../../src/runtime/inputs.js';
 import type { TensorSlot } from '../../src/ir/kernel.js';
 import { cellState, GridError, maskGrid, type MaskGrid } from '../../src/viz/grid.js';
-import { staticStdlib } from '../support/stdlib.js';
+import { readStdlib, staticStdlib } from '../support/stdlib.js';
 
 const stdlib = staticStdlib;
-const read = (f: string): string => readFileSync(`stdlib/${f}`, 'utf8');
+const read = readStdlib;
 
 /** Allowed fraction per cell by evaluating every pair. */
 function bruteForce(source: string, g: MaskGrid, tensors: Record<string, Int32Array | Float32Array> = {}) {
