@@ -1,9 +1,10 @@
 // What the selection and routing emulations (select-emu.ts, routing-emu.ts) share: the warp
 // intrinsics their kernels use beyond emu.ts's shim, the call they run, and a writer for the
 // driver's spec file (args fields, inputs, outputs and launches; format in emu.ts's driver).
-import { readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Artifact } from '../../src/codegen/artifact.js';
+import type { Compiled } from '../../src/compile.js';
 import type { AttentionKernel } from '../../src/ir/kernel.js';
 import { runEmulation } from './emu.js';
 
@@ -123,4 +124,26 @@ export class EmuSpec {
     const u = new Uint8Array(readFileSync(join(this.dir, name)));
     return u.buffer.slice(u.byteOffset, u.byteOffset + u.byteLength) as ArrayBuffer;
   }
+}
+
+/**
+ * Program i's compiled kernel and emulator executable, built once per test file, each in its own
+ * directory `<dir>/p<i>` (every test program's kernel is named `p`).
+ */
+export function emulatedPrograms(
+  dir: string,
+  compileProgram: (i: number) => Compiled,
+  build: (dir: string, a: Artifact, k: AttentionKernel) => Promise<string>,
+): (i: number) => Promise<{ c: Compiled; exe: string }> {
+  const built = new Map<number, Promise<{ c: Compiled; exe: string }>>();
+  return (i) => {
+    const hit = built.get(i);
+    if (hit) return hit;
+    const d = join(dir, `p${i}`);
+    mkdirSync(d, { recursive: true });
+    const c = compileProgram(i);
+    const p = build(d, c.artifact, c.kernel).then((exe) => ({ c, exe }));
+    built.set(i, p);
+    return p;
+  };
 }

@@ -13,7 +13,6 @@
 // oracle's (they start poisoned, so an unwritten id fails) except at f32 near-ties, where
 // checkSelection must accept them and the attention is compared with the oracle run on the
 // kernel's own selection (expectRoutedRun, as the WGSL routing tests do).
-import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { compile, type Compiled } from '../../src/compile.js';
@@ -33,6 +32,7 @@ import {
   type Tally,
 } from '../support/oracle-cases.js';
 import { buildRoutingEmulation, runRouting, type RoutingRun } from './routing-emu.js';
+import { emulatedPrograms } from './emu-call.js';
 import { scratchDir } from './support.js';
 
 const runs = Number(process.env.ATTNC_CUDA_ROUTING_RUNS ?? 100);
@@ -109,14 +109,7 @@ const programs: readonly (readonly [string, number, Tiles])[] = [
   ],
 ];
 
-const built = new Map<number, Promise<{ c: Compiled; exe: string }>>();
 const dir = scratchDir('routing-emu');
-/** One directory per program: every program's kernel is named `p`. */
-const sub = (i: number): string => {
-  const d = join(dir, `p${i}`);
-  mkdirSync(d, { recursive: true });
-  return d;
-};
 
 function compileFor(source: string, D: number, tiles: Tiles): Compiled {
   return compile(source, {
@@ -128,15 +121,14 @@ function compileFor(source: string, D: number, tiles: Tiles): Compiled {
   });
 }
 
-function kernelFor(i: number): Promise<{ c: Compiled; exe: string }> {
-  const hit = built.get(i);
-  if (hit) return hit;
-  const [source, D, tiles] = programs[i]!;
-  const c = compileFor(source, D, tiles);
-  const p = buildRoutingEmulation(sub(i), c.artifact, c.kernel).then((exe) => ({ c, exe }));
-  built.set(i, p);
-  return p;
-}
+const kernelFor = emulatedPrograms(
+  dir,
+  (i) => {
+    const [source, D, tiles] = programs[i]!;
+    return compileFor(source, D, tiles);
+  },
+  buildRoutingEmulation,
+);
 
 // k above the block count, zero, and "all forced" (f = 99) all occur; key offsets 0, 3, 13.
 const arbRoutingCase = arbOffsetCase({

@@ -7,10 +7,9 @@
 // except at f32 near-ties, where checkSelection must accept them and the attention is compared
 // with the oracle run on the kernel's own selection. Scoring runs in rounds of query rows (the
 // metric scratch is O(Nq·k + Nk)); the emulation's small round floor makes most cases multi-round.
-import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { compile, type Compiled } from '../../src/compile.js';
+import { compile } from '../../src/compile.js';
 import { randomNormal, rng } from '../../src/runtime/inputs.js';
 import type { RefInputs } from '../../src/runtime/reference.js';
 import {
@@ -26,6 +25,7 @@ import {
   type Tally,
 } from '../support/oracle-cases.js';
 import { buildSelectEmulation, runSelect } from './select-emu.js';
+import { emulatedPrograms } from './emu-call.js';
 import { scratchDir } from './support.js';
 
 const runs = Number(process.env.ATTNC_CUDA_SELECT_RUNS ?? 30);
@@ -74,30 +74,21 @@ const programs: readonly (readonly [string, number])[] = [
   ],
 ];
 
-const built = new Map<number, Promise<{ c: Compiled; exe: string }>>();
 const dir = scratchDir('select');
-/** One directory per program: every program's kernel is named `p`. */
-const sub = (i: number): string => {
-  const d = join(dir, `p${i}`);
-  mkdirSync(d, { recursive: true });
-  return d;
-};
-
-function kernelFor(i: number): Promise<{ c: Compiled; exe: string }> {
-  const hit = built.get(i);
-  if (hit) return hit;
-  const [source, D] = programs[i]!;
-  const c = compile(source, {
-    target: 'cuda',
-    file: 'select.attn',
-    headDim: D,
-    dtype: 'f32',
-    schedule: { engine: 'simt' },
-  });
-  const p = buildSelectEmulation(sub(i), c.artifact, c.kernel).then((exe) => ({ c, exe }));
-  built.set(i, p);
-  return p;
-}
+const kernelFor = emulatedPrograms(
+  dir,
+  (i) => {
+    const [source, D] = programs[i]!;
+    return compile(source, {
+      target: 'cuda',
+      file: 'select.attn',
+      headDim: D,
+      dtype: 'f32',
+      schedule: { engine: 'simt' },
+    });
+  },
+  buildSelectEmulation,
+);
 
 const arbSelectCase = arbOffsetCase({
   programs: programs.length,
