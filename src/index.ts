@@ -1,20 +1,4 @@
-// attnc's public API: the compiler core. It imports nothing Node-only, so it bundles for browsers.
-export { compile, checkSource, type CompileOptions, type Compiled } from './compile.js';
-export {
-  CompileError,
-  renderDiagnostic,
-  renderDiagnostics,
-  type Diagnostic,
-  type Span,
-} from './diagnostics.js';
-export { frontend, parseProgram } from './dsl/index.js';
-export { printDecl, printProgram } from './dsl/print.js';
-export type { Program, AttentionDecl, Expr } from './dsl/ast.js';
-export type { Artifact, Binding, EntryPoint, UniformField, ShapeExpr } from './codegen/artifact.js';
-export type { AttentionKernel, Schedule, StorageDType, TileClass } from './ir/kernel.js';
-export { dumpIR } from './ir/dump.js';
-export { passNames } from './ir/pipeline.js';
-export { tileCounts, classifyTile } from './ir/tile-stats.js';
-export { maskGrid, type MaskGrid, type MaskGridOptions } from './viz/grid.js';
-export { renderSvg } from './viz/svg.js';
-export { emitKernelModule } from './codegen/emit-ts.js';
+// attnc's public API: the compiler core with every backend (WGSL and CUDA). It imports nothing
+// Node-only, so it bundles for browsers; `attnc/wgsl` (src/wgsl.ts) is the same without CUDA.
+export * from './api.js';
+export { compile } from './compile.js';

@@ -1,3 +1,4 @@
+/// <reference types="@webgpu/types" preserve="true" />
 // The GPU half of an emitted module's runtime (emit-ts-runtime.ts has the argument checks): the
 // device check, createKernel with its pipelines, and dispatch / encode / prepare. Text in the same
 // «TypeScript-only» notation, spliced into every module by emit-ts.ts.

@@ -1,3 +1,4 @@
+/// <reference types="@webgpu/types" preserve="true" />
 // The kernel-independent argument checks of an emitted TypeScript/JS module (emit-ts-kernel.ts has
 // the GPU half; emit-ts.ts writes the kernel-specific parts: the WGSL, the tables, the types and
 // `resolve`, which evaluates shapes and grids and packs the uniforms). It is text, not code this

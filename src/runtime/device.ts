@@ -1,6 +1,8 @@
+/// <reference types="@webgpu/types" preserve="true" />
 // The process-wide WebGPU device: in Node through the `webgpu` package (Dawn; imported lazily so
 // browser bundles never see it), in browsers through navigator.gpu.
 import type { WgslLimits } from '../codegen/wgsl/limits.js';
+import { importOptional } from '../optional.js';
 
 let devicePromise: Promise<GPUDevice> | undefined;
 // Dawn's Node bindings tear down the native instance when the GPU object is garbage-collected,
@@ -15,7 +17,11 @@ async function gpuEntry(): Promise<GPU> {
   }
   // A variable specifier keeps bundlers from resolving the Node-only package.
   const name = 'webgpu';
-  const mod = (await import(/* @vite-ignore */ name)) as typeof import('webgpu');
+  const mod = await importOptional(
+    name,
+    'running kernels from Node (WebGPU through Dawn)',
+    () => import(/* @vite-ignore */ name) as Promise<typeof import('webgpu')>,
+  );
   Object.assign(globalThis, mod.globals);
   const gpu = mod.create([]);
   keepAlive.push(gpu);

@@ -9,6 +9,7 @@ export {
   type RunInputs,
 } from './webgpu.js';
 export { InputError } from './validate.js';
+export { MissingDependencyError } from '../optional.js';
 export { referenceAttention, type RefInputs, type RefPredicates, type RefResult } from './reference.js';
 export { declPredicates } from './ast-eval.js';
 export { compareArrays, type Agreement } from './compare.js';

@@ -2,7 +2,8 @@
 // (b, h) slice (declPredicates — the oracle's semantics, bottom-right aligned, q_offset = Nk − Nq)
 // downsampled into at most cols × rows cells, next to the kernel's own tile classes (classifyTile,
 // exactly as the kernels compute them).
-import { compile, type Compiled } from '../compile.js';
+import { wgslTarget } from '../codegen/wgsl/target.js';
+import { compileWith, type Compiled } from '../compile-core.js';
 import type { AttentionKernel, TileClass } from '../ir/kernel.js';
 import { classifyTile, type TileGridOptions } from '../ir/tile-stats.js';
 import { declPredicates } from '../runtime/ast-eval.js';
@@ -161,7 +162,8 @@ function positiveInt(name: string, v: number): number {
 export function maskGrid(input: string | Compiled, o: MaskGridOptions): MaskGrid {
   const compiled =
     typeof input === 'string'
-      ? compile(input, {
+      ? // The WGSL backend alone: the grid reads tile classes, so browser bundles need no CUDA.
+        compileWith({ wgsl: wgslTarget }, input, {
           target: 'wgsl',
           ...(o.file ? { file: o.file } : {}),
           ...(o.entry ? { entry: o.entry } : {}),

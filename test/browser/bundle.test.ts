@@ -33,7 +33,7 @@ function nodeImports(metafile: Metafile): string[] {
 const bareRequire = /(?<![.\w$])require\(\s*["'](?:node:)?[\w/]+["']\s*\)/;
 
 describe('the compiler core bundles for browsers', () => {
-  for (const entry of ['src/index.ts', 'src/runtime/index.ts', 'src/codegen/emit-ts.ts']) {
+  for (const entry of ['src/index.ts', 'src/wgsl.ts', 'src/runtime/index.ts', 'src/codegen/emit-ts.ts']) {
     it(`${entry}: no Node builtin, nothing external`, async () => {
       const { text, metafile } = await bundle(entry);
       expect(nodeImports(metafile)).toEqual([]);
@@ -41,6 +41,25 @@ describe('the compiler core bundles for browsers', () => {
       expect(text).not.toMatch(/from\s*["']node:|import\(\s*["']node:/);
     });
   }
+
+  it('attnc/wgsl leaves the CUDA backend out of a bundle of compile()', async () => {
+    const r = await build({
+      stdin: {
+        contents: "export { compile } from './src/wgsl.ts';",
+        resolveDir: process.cwd(),
+        loader: 'ts',
+      },
+      bundle: true,
+      platform: 'browser',
+      format: 'esm',
+      write: false,
+      metafile: true,
+      logLevel: 'silent',
+    });
+    const inputs = Object.values(r.metafile.outputs).flatMap((o) => Object.keys(o.inputs));
+    expect(inputs.some((f) => f.startsWith('src/codegen/wgsl/'))).toBe(true);
+    expect(inputs.filter((f) => f.startsWith('src/codegen/cuda/'))).toEqual([]);
+  });
 
   it('the compiler bundle runs without Node globals and compiles a kernel', async () => {
     const { text } = await bundle('src/index.ts', 'iife');

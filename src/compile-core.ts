@@ -1,0 +1,142 @@
+// The compiler: source text → checked AST → graph IR → passes → backend artifact. Every phase
+// reports diagnostics; compileWith throws one CompileError holding all of them. It imports no
+// backend: the entry points pass theirs (compile.ts all of them, wgsl.ts WGSL alone, so a
+// browser bundle of the WGSL entry carries no CUDA code).
+import type { Artifact } from './codegen/artifact.js';
+import type { TargetBackend } from './codegen/target.js';
+import { CompileError, error, hasErrors, noSpan, type Diagnostic } from './diagnostics.js';
+import type { CheckedDecl } from './dsl/checker.js';
+import { frontend } from './dsl/index.js';
+import type { Program } from './dsl/ast.js';
+import { hashString, hashValue } from './hash.js';
+import type { AttentionKernel, Schedule, StorageDType } from './ir/kernel.js';
+import { lowerDecl } from './ir/lower.js';
+import type { Target } from './ir/passes/legalize.js';
+import { defaultLimits, type TargetLimits } from './ir/passes/schedule.js';
+import { runPipeline } from './ir/pipeline.js';
+import { capacityShapeExpr, unsupportedRouting } from './ir/routing.js';
+import { toKernel, type AttentionIR } from './ir/program.js';
+
+export interface CompileOptions {
+  readonly target: Target;
+  /** File name used in diagnostics. */
+  readonly file?: string;
+  /** Which `attention` declaration to compile; default: the first. */
+  readonly entry?: string;
+  readonly headDim?: number;
+  readonly valueDim?: number;
+  readonly dtype?: StorageDType;
+  /** The device's limits (from the runtime); defaults are the target's portable minimums. */
+  readonly limits?: Partial<TargetLimits>;
+  /** Schedule overrides (tile sizes, threads, …). */
+  readonly schedule?: Partial<Schedule>;
+  /** Emit the log-sum-exp side output (default true). */
+  readonly lse?: boolean;
+  /** Sees the IR after each pass (`--dump-ir`, verify in tests). */
+  readonly observe?: (pass: string, ir: AttentionIR) => void;
+}
+
+export interface Compiled {
+  readonly artifact: Artifact;
+  readonly kernel: AttentionKernel;
+  readonly decl: CheckedDecl;
+  readonly program: Program;
+}
+
+/** Parses and checks; returns the chosen declaration or throws a CompileError. */
+export function checkSource(
+  source: string,
+  file = '<input>',
+  entry?: string,
+): { program: Program; decl: CheckedDecl } {
+  const fe = frontend(source, file);
+  const diags: Diagnostic[] = [...fe.diagnostics];
+  if (hasErrors(diags)) throw new CompileError(diags, source);
+  const decl = entry === undefined ? fe.decls[0] : fe.decls.find((d) => d.decl.name === entry);
+  if (!decl) {
+    const names = fe.decls.map((d) => d.decl.name).join(', ') || 'none';
+    const span = { file, line: 1, column: 1, offset: 0, length: 1 };
+    throw new CompileError(
+      [
+        error(
+          entry
+            ? `no attention named \`${entry}\` (declared: ${names})`
+            : 'no `attention` declaration in this file',
+          span,
+        ),
+      ],
+      source,
+    );
+  }
+  return { program: fe.program, decl };
+}
+
+/** The backends an entry point was built with, by target name. */
+export type Backends = Readonly<Partial<Record<Target, TargetBackend>>>;
+
+export function compileWith(backends: Backends, source: string, options: CompileOptions): Compiled {
+  const file = options.file ?? '<input>';
+  const { program, decl } = checkSource(source, file, options.entry);
+  const target = backends[options.target];
+  if (!target) {
+    const have = Object.keys(backends).join(', ');
+    throw new CompileError(
+      [
+        error(
+          `target \`${options.target}\` is not in this build (it has: ${have}); import from 'attnc' for every target`,
+          decl.decl.nameSpan,
+        ),
+      ],
+      source,
+    );
+  }
+  // Block routing compiles for WGSL; the other sparsity constructs check and run in the reference
+  // only, so they are rejected here at their own position.
+  const unsupported = unsupportedRouting(decl.decl, options.target);
+  if (unsupported) throw new CompileError([error(unsupported.message, unsupported.span)], source);
+  const diagnostics: Diagnostic[] = [];
+  const headDim = options.headDim ?? 64;
+  const limits = { ...defaultLimits[options.target], ...options.limits };
+  let ir: AttentionIR;
+  try {
+    ir = runPipeline(
+      lowerDecl(decl.decl, decl.defaults, { lse: options.lse ?? true }),
+      {
+        target: options.target,
+        limits,
+        request: {
+          headDim,
+          valueDim: options.valueDim ?? headDim,
+          ...(options.dtype ? { dtype: options.dtype } : {}),
+          ...(options.schedule ? { overrides: options.schedule } : {}),
+        },
+        footprint: target.footprint,
+        diagnostics,
+      },
+      options.observe,
+    );
+  } catch (e) {
+    // Schedule failures are user-facing (a head dim too large for the device, say).
+    throw new CompileError([error((e as Error).message, decl.decl.nameSpan)], source);
+  }
+  // Target diagnostics have no source position of their own: point at the declaration.
+  const located = diagnostics.map((d) => (d.span === noSpan ? { ...d, span: decl.decl.nameSpan } : d));
+  if (hasErrors(located)) throw new CompileError(located, source);
+  if (ir.routing && capacityShapeExpr(ir.routing) === undefined) {
+    // The index output is sized by a shape expression, which has + - * but no division or calls.
+    const at = decl.decl.sparsity?.[0]?.span ?? decl.decl.nameSpan;
+    const msg =
+      'routing counts must use only + - * of literals, int params and sizes (they size the indices output)';
+    throw new CompileError([error(msg, at)], source);
+  }
+  const kernel = toKernel(ir);
+  const meta = { sourceHash: hashString(source), scheduleHash: hashValue(kernel.schedule) };
+  let artifact: Artifact;
+  try {
+    artifact = target.render(kernel, meta, limits);
+  } catch (e) {
+    // A schedule the device cannot run (user overrides beyond its limits, f16 without shader-f16).
+    throw new CompileError([error((e as Error).message, decl.decl.nameSpan)], source);
+  }
+  return { artifact, kernel, decl, program };
+}

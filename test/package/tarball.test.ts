@@ -1,0 +1,115 @@
+// The published package as a new user gets it: `npm pack`, installed into an empty project (no
+// webgpu, no prettier: optional peers), type-checked by a strict consumer tsconfig that checks our
+// .d.ts files too (skipLibCheck off), and run: both compiler entries, the CLI bin, and a clear
+// error naming `webgpu` when a kernel is run without it.
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+
+const repo = resolve('.');
+const tsc = join(repo, 'node_modules/typescript/bin/tsc');
+let project = '';
+let files: string[] = [];
+
+const sh = (cmd: string, args: string[], cwd: string): string =>
+  execFileSync(cmd, args, { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 240_000 });
+
+const consumerTs = `
+import { compile, CompileError, type Artifact } from 'attnc';
+import { compile as compileWgsl } from 'attnc/wgsl';
+import { createKernel, getDevice, MissingDependencyError, type RunInputs } from 'attnc/runtime';
+
+const source = 'attention w(window: int = 8) { mask causal && q - k < window }';
+const cuda: Artifact = compile(source, { target: 'cuda' }).artifact;
+const wgsl: Artifact = compileWgsl(source, { target: 'wgsl' }).artifact;
+let rejected = '';
+try {
+  compileWgsl(source, { target: 'cuda' });
+} catch (e) {
+  if (e instanceof CompileError) rejected = e.message.split('\\n')[0] ?? '';
+}
+let missing = '';
+try {
+  const device: GPUDevice = await getDevice();
+  await createKernel(device, wgsl);
+} catch (e) {
+  if (e instanceof MissingDependencyError) missing = e.message;
+}
+const inputs: Partial<RunInputs> = { B: 1 };
+console.log(JSON.stringify({ cuda: cuda.code.includes('extern "C"'), wgsl: wgsl.code.includes('@compute'), rejected, missing, B: inputs.B }));
+`;
+
+beforeAll(() => {
+  const dir = mkdtempSync(join(tmpdir(), 'attnc-pack-'));
+  const out = JSON.parse(sh('npm', ['pack', '--json', '--pack-destination', dir], repo)) as {
+    filename: string;
+    files: { path: string }[];
+  }[];
+  files = out[0]!.files.map((f) => f.path);
+  project = join(dir, 'consumer');
+  sh('mkdir', ['-p', project], dir);
+  writeFileSync(
+    join(project, 'package.json'),
+    JSON.stringify({ name: 'consumer', private: true, type: 'module' }),
+  );
+  const tgz = join(dir, out[0]!.filename);
+  sh('npm', ['install', tgz, '--prefer-offline', '--no-audit', '--no-fund', '--loglevel=error'], project);
+  writeFileSync(join(project, 'main.ts'), consumerTs);
+  writeFileSync(
+    join(project, 'tsconfig.json'),
+    JSON.stringify({
+      compilerOptions: {
+        target: 'ES2022',
+        module: 'NodeNext',
+        moduleResolution: 'NodeNext',
+        lib: ['ES2023', 'DOM'],
+        types: [],
+        strict: true,
+        exactOptionalPropertyTypes: true,
+        noUncheckedIndexedAccess: true,
+        skipLibCheck: false,
+        outDir: 'out',
+      },
+      files: ['main.ts'],
+    }),
+  );
+  writeFileSync(join(project, 'w.attn'), 'attention w(window: int = 8) { mask causal && q - k < window }\n');
+}, 300_000);
+
+describe('the npm package', () => {
+  it('ships the compiled code, LICENSE and stdlib; no source maps, tests or benches', () => {
+    expect(files).toContain('LICENSE');
+    expect(files).toContain('dist/src/wgsl.js');
+    expect(files).toContain('dist/src/wgsl.d.ts');
+    expect(files.some((f) => f.startsWith('stdlib/'))).toBe(true);
+    expect(files.filter((f) => f.endsWith('.map'))).toEqual([]);
+    expect(files.filter((f) => /^(dist\/)?(test|bench)\//.test(f))).toEqual([]);
+  });
+
+  it('installs without its optional peers (webgpu, prettier)', () => {
+    const installed = readdirSync(join(project, 'node_modules'));
+    expect(installed).toContain('attnc');
+    expect(installed).not.toContain('webgpu');
+    expect(installed).not.toContain('prettier');
+  });
+
+  it('type-checks a strict consumer, our .d.ts files included', () => {
+    expect(() => sh(process.execPath, [tsc, '-p', '.'], project)).not.toThrow();
+    expect(existsSync(join(project, 'out/main.js'))).toBe(true);
+  });
+
+  it('runs: both entries compile, attnc/wgsl rejects cuda, a missing webgpu is named', () => {
+    const r = JSON.parse(sh(process.execPath, ['out/main.js'], project)) as Record<string, unknown>;
+    expect(r.cuda).toBe(true);
+    expect(r.wgsl).toBe(true);
+    expect(r.rejected).toMatch(/target `cuda` is not in this build.*import from 'attnc'/);
+    expect(r.missing).toMatch(/optional package `webgpu`.*npm install webgpu/);
+    expect(r.B).toBe(1);
+  });
+
+  it('the bin checks a file', () => {
+    expect(sh(join(project, 'node_modules/.bin/attnc'), ['check', 'w.attn'], project)).toMatch(/ok|w/);
+  });
+});
