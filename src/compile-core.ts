@@ -26,6 +26,11 @@ export interface CompileOptions {
   readonly headDim?: number;
   readonly valueDim?: number;
   readonly dtype?: StorageDType;
+  /**
+   * CUDA: the architecture to build for (sm_80, sm_86, sm_89, sm_90a; default sm_90a). It picks
+   * the engines that arch runs and its shared-memory budget; the header and manifest name it.
+   */
+  readonly arch?: string;
   /** The device's limits (from the runtime); defaults are the target's portable minimums. */
   readonly limits?: Partial<TargetLimits>;
   /** Schedule overrides (tile sizes, threads, …). */
@@ -96,7 +101,18 @@ export function compileWith(backends: Backends, source: string, options: Compile
   if (unsupported) throw new CompileError([error(unsupported.message, unsupported.span)], source);
   const diagnostics: Diagnostic[] = [];
   const headDim = options.headDim ?? 64;
-  const limits = { ...defaultLimits[options.target], ...options.limits };
+  if (options.arch !== undefined && !target.limitsFor)
+    throw new CompileError(
+      [error(`--arch is a CUDA option; target ${options.target} has none`, decl.decl.nameSpan)],
+      source,
+    );
+  let archLimits: Partial<TargetLimits>;
+  try {
+    archLimits = target.limitsFor?.(options.arch) ?? {};
+  } catch (e) {
+    throw new CompileError([error((e as Error).message, decl.decl.nameSpan)], source);
+  }
+  const limits: TargetLimits = { ...defaultLimits[options.target], ...archLimits, ...options.limits };
   let ir: AttentionIR;
   try {
     ir = runPipeline(

@@ -12,4 +12,9 @@ export interface TargetBackend {
     limits: TargetLimits,
   ) => Artifact;
   readonly footprint: (s: Schedule) => number;
+  /**
+   * The limits an architecture implies (CUDA: `arch` such as sm_80 → its shared memory and
+   * engines), over the target's portable defaults; throws for an arch it does not know.
+   */
+  readonly limitsFor?: (arch: string | undefined) => Partial<TargetLimits>;
 }

@@ -1,4 +1,5 @@
 // attnc kernel "alibi" for CUDA (sm_90a). Generated code: do not edit.
+// build: nvcc -arch=sm_90a -std=c++17 --shared -Xcompiler -fPIC alibi.cu -o libalibi.so
 // source b5687b4928d8e00b, schedule b669b8b0987aae8d
 //   score: (sub score (mul (exp2 (div (mul -8.0 (cast:f32 (add h 1))) (cast:f32 H))) (cast:f32 (sub q k))))
 //   mask:  (ge q k)

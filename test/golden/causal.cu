@@ -1,4 +1,5 @@
 // attnc kernel "causal" for CUDA (sm_90a). Generated code: do not edit.
+// build: nvcc -arch=sm_90a -std=c++17 --shared -Xcompiler -fPIC causal.cu -o libcausal.so
 // source 02a1598f7ee062cc, schedule b669b8b0987aae8d
 //   score: score
 //   mask:  (ge q k)

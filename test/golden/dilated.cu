@@ -1,4 +1,5 @@
 // attnc kernel "dilated" for CUDA (sm_90a). Generated code: do not edit.
+// build: nvcc -arch=sm_90a -std=c++17 --shared -Xcompiler -fPIC dilated.cu -o libdilated.so
 // source a992a140bb844e5e, schedule 0f4cfeb9697f1888
 //   score: score
 //   mask:  (and (ge q k) (eq (mod q $dilation) (mod k $dilation)))

@@ -1,4 +1,5 @@
 // attnc kernel "document" for CUDA (sm_90a). Generated code: do not edit.
+// build: nvcc -arch=sm_90a -std=c++17 --shared -Xcompiler -fPIC document.cu -o libdocument.so
 // source 6ba16ad4be1496fc, schedule b669b8b0987aae8d
 //   score: score
 //   mask:  (and (eq (load:doc q) (load:doc k)) (ge q k))

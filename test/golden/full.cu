@@ -1,4 +1,5 @@
 // attnc kernel "full" for CUDA (sm_90a). Generated code: do not edit.
+// build: nvcc -arch=sm_90a -std=c++17 --shared -Xcompiler -fPIC full.cu -o libfull.so
 // source dab8045374ed40e6, schedule 44bea5996e5b265c
 //   score: score
 //   mask:  true

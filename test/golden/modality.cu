@@ -1,4 +1,5 @@
 // attnc kernel "modality" for CUDA (sm_90a). Generated code: do not edit.
+// build: nvcc -arch=sm_90a -std=c++17 --shared -Xcompiler -fPIC modality.cu -o libmodality.so
 // source 7205de7aaa80b9fe, schedule b669b8b0987aae8d
 //   score: score
 //   mask:  (or (ge q k) (and (eq (load:span q) (load:span k)) (gt (load:span q) 0)))

@@ -1,4 +1,5 @@
 // attnc kernel "prefix_lm" for CUDA (sm_90a). Generated code: do not edit.
+// build: nvcc -arch=sm_90a -std=c++17 --shared -Xcompiler -fPIC prefix_lm.cu -o libprefix_lm.so
 // source f239b8371dbc834f, schedule b669b8b0987aae8d
 //   score: score
 //   mask:  (or (lt k $prefix) (ge q k))

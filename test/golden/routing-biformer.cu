@@ -1,4 +1,5 @@
 // attnc kernel "biformer" for CUDA (sm_90a). Generated code: do not edit.
+// build: nvcc -arch=sm_90a -std=c++17 --shared -Xcompiler -fPIC biformer.cu -o libbiformer.so
 // source e7687482a2186fe7, schedule 9a3da93f5a5881f8
 //   score: score
 //   mask:  true

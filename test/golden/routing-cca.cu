@@ -1,4 +1,5 @@
 // attnc kernel "cca" for CUDA (sm_90a). Generated code: do not edit.
+// build: nvcc -arch=sm_90a -std=c++17 --shared -Xcompiler -fPIC cca.cu -o libcca.so
 // source b1dc341f77aa67c8, schedule ea44b26ca921b928
 //   score: score
 //   mask:  (ge q k)

@@ -1,4 +1,5 @@
 // attnc kernel "sink_calibration" for CUDA (sm_90a). Generated code: do not edit.
+// build: nvcc -arch=sm_90a -std=c++17 --shared -Xcompiler -fPIC sink_calibration.cu -o libsink_calibration.so
 // source 8a8eea8e081d723a, schedule b669b8b0987aae8d
 //   score: (select (lt k $sinks) (add score (log (load:gain h))) score)
 //   mask:  (ge q k)

@@ -1,4 +1,5 @@
 // attnc kernel "sink_window" for CUDA (sm_90a). Generated code: do not edit.
+// build: nvcc -arch=sm_90a -std=c++17 --shared -Xcompiler -fPIC sink_window.cu -o libsink_window.so
 // source f7d494f42fe6fcb0, schedule b669b8b0987aae8d
 //   score: score
 //   mask:  (and (ge q k) (or (lt (sub q k) $window) (lt k $sinks)))

@@ -1,4 +1,5 @@
 // attnc kernel "sliding_window" for CUDA (sm_90a). Generated code: do not edit.
+// build: nvcc -arch=sm_90a -std=c++17 --shared -Xcompiler -fPIC sliding_window.cu -o libsliding_window.so
 // source 8c67afdc168d1e3f, schedule b669b8b0987aae8d
 //   score: score
 //   mask:  (and (ge q k) (lt (sub q k) $window))

@@ -1,4 +1,5 @@
 // attnc kernel "softcap" for CUDA (sm_90a). Generated code: do not edit.
+// build: nvcc -arch=sm_90a -std=c++17 --shared -Xcompiler -fPIC softcap.cu -o libsoftcap.so
 // source e08d9634a09fdccc, schedule b669b8b0987aae8d
 //   score: (mul $cap (tanh (div score $cap)))
 //   mask:  (ge q k)

@@ -19,6 +19,7 @@ import {
   summaryKernels,
 } from './launcher.js';
 import { cudaLayout, type CudaLayout } from './layout.js';
+import { cudaArchs } from './arch.js';
 import { checkCudaSchedule, cudaLimits, cudaScheduleProblem, type CudaLimits } from './plan.js';
 import { dimLabel, helperSource, type CudaContext } from './rules.js';
 import { mmaCore } from './mma.js';
@@ -99,7 +100,7 @@ function prelude(k: AttentionKernel, layout: CudaLayout): string {
   ].join('\n');
 }
 
-function banner(k: AttentionKernel, meta: CudaMeta, core: CoreOutput): string[] {
+function banner(k: AttentionKernel, meta: CudaMeta, core: CoreOutput, arch: string): string[] {
   const s = k.schedule;
   const tiles =
     k.tiles.kind === 'static'
@@ -114,7 +115,8 @@ function banner(k: AttentionKernel, meta: CudaMeta, core: CoreOutput): string[] 
     .map(([key, v]) => `${key}=${v}`)
     .join(' ');
   return [
-    `// attnc kernel "${k.name}" for CUDA (${cudaLimits.arch}). Generated code: do not edit.`,
+    `// attnc kernel "${k.name}" for CUDA (${arch}). Generated code: do not edit.`,
+    `// build: nvcc -arch=${arch} -std=c++17 --shared -Xcompiler -fPIC ${k.name}.cu -o lib${k.name}.so`,
     `// source ${meta.sourceHash}, schedule ${meta.scheduleHash}`,
     `//   score: ${show(k.score)}`,
     `//   mask:  ${show(k.mask)}`,
@@ -135,6 +137,9 @@ function checkSchedule(s: Schedule, limits: CudaLimits): void {
 }
 
 function defaultCore(kernel: AttentionKernel, limits: CudaLimits): AttentionCore {
+  const engine = kernel.schedule.engine ?? 'simt';
+  if (!cudaArchs[limits.arch].engines.includes(engine))
+    throw new Error(`CUDA backend: engine ${engine} does not run on ${limits.arch}`);
   if (kernel.schedule.engine === 'mma') return mmaCore(mmaPlan(kernel.schedule, limits.maxSharedBytes));
   if (kernel.schedule.engine === 'wgmma') return wgmmaCore(wgmmaPlan(kernel.schedule, limits.maxSharedBytes));
   if (kernel.schedule.engine === 'wgmma-ws')
@@ -171,7 +176,7 @@ export function renderCuda(
   });
   const ns = `attnc_${kernel.name}`;
   const align = alignmentOf(kernel, core);
-  const top = banner(kernel, meta, core);
+  const top = banner(kernel, meta, core, limits.arch);
   const header = headerText(kernel, layout, align);
   // Rendered before the helpers: the routing's candidacy test may use some.
   const routing = selecting
@@ -239,7 +244,7 @@ export function renderCuda(
     name: kernel.name,
     sourceHash: meta.sourceHash,
     scheduleHash: meta.scheduleHash,
-    arch: cudaLimits.arch,
+    arch: limits.arch,
     files: { code: `${kernel.name}.cu`, header: `${kernel.name}.h` },
     functions: {
       launch: launchName(kernel),

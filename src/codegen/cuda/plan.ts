@@ -3,6 +3,7 @@
 // it cannot run with the same message.
 import { describeSchedule, positiveInt, scheduleShapeProblem } from '../common.js';
 import type { Schedule } from '../../ir/kernel.js';
+import { cudaArchs, defaultCudaArch, type CudaArch } from './arch.js';
 import { mmaScheduleProblem, mmaSharedBytes } from './mma-plan.js';
 import { wgmmaScheduleProblem, wgmmaSharedBytes } from './wgmma-plan.js';
 import { wgmmaWsScheduleProblem, wgmmaWsSharedBytes } from './wgmma-ws-plan.js';
@@ -17,18 +18,23 @@ export interface CudaLimits {
   readonly storageTypes: readonly Schedule['dtype'][];
   /** Tensor-core generation the core uses (none yet: the SIMT core runs on FMA units). */
   readonly tensorCores: 'none';
-  readonly arch: string;
+  readonly arch: CudaArch;
 }
 
 export const cudaLimits: CudaLimits = Object.freeze({
   maxThreadsPerBlock: 1024,
-  maxSharedBytes: 227 * 1024,
+  maxSharedBytes: cudaArchs[defaultCudaArch].maxSharedBytes,
   defaultSharedBytes: 48 * 1024,
   warpSize: 32,
   storageTypes: Object.freeze(['f32', 'f16', 'bf16'] as const),
   tensorCores: 'none',
-  arch: 'sm_90a',
+  arch: defaultCudaArch,
 });
+
+/** The limits of `arch` (its shared memory; the rest as cudaLimits). */
+export function cudaLimitsFor(arch: CudaArch): CudaLimits {
+  return Object.freeze({ ...cudaLimits, arch, maxSharedBytes: cudaArchs[arch].maxSharedBytes });
+}
 
 /**
  * How the SIMT core lays out a block. `groups` groups of `tpr` consecutive lanes each own `rows`

@@ -1,7 +1,7 @@
 // schedule: choose tile sizes, threads and dtypes for a target within its limits. The schedule is
 // a frozen value separate from the algorithm; user overrides win, then the target's candidate
 // list is tried in order (largest tiles first) until one fits the device.
-import type { Schedule, StorageDType } from '../kernel.js';
+import type { Engine, Schedule, StorageDType } from '../kernel.js';
 import type { AttentionIR } from '../program.js';
 import type { Target } from './legalize.js';
 
@@ -12,6 +12,10 @@ export interface TargetLimits {
   readonly maxInvocations: number;
   /** WGSL only: whether f16 storage may be used. */
   readonly shaderF16: boolean;
+  /** CUDA only: the architecture built for (codegen/cuda/arch.ts; default sm_90a). */
+  readonly arch?: string;
+  /** CUDA only: the engines that architecture runs (undefined: all). */
+  readonly engines?: readonly Engine[];
 }
 
 /**
@@ -162,7 +166,13 @@ export function chooseSchedule(
     r.restrict !== false &&
     o.blockQ === undefined &&
     o.blockK === undefined;
+  const runs = (e: Engine | undefined): boolean => limits.engines?.includes(e ?? 'simt') ?? true;
+  if (o.engine !== undefined && !runs(o.engine))
+    throw new Error(
+      `engine ${o.engine} does not run on ${limits.arch ?? target} (it runs ${limits.engines!.join(', ')})`,
+    );
   for (const c of candidates[target]) {
+    if (!runs(c.engine)) continue;
     if (routed64 && c.engine === 'wgmma' && c.blockQ !== 64) continue;
     // An explicit engine skips the other tensor-core engines' candidates (their tiles suit them).
     if (c.engine !== undefined && o.engine !== undefined && c.engine !== o.engine) continue;
