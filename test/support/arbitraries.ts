@@ -209,6 +209,36 @@ export function arbIntExpr(ctx: ExprCtx, depth = 2): Arb {
   return intExprs(ctx, depth).ints[depth] as Arb;
 }
 
+/** Position terms of a score: float(q) / 128 and the like. */
+function positionLeaves(): Arb[] {
+  return [
+    fc
+      .tuple(fc.constantFrom('q', 'k', 'h'), fc.constantFrom(1 / 128, 1 / 32, 1 / 4))
+      .map(([n, s]) => ast.bin('*', ast.call('float', ast.name(n)), ast.f32(s))),
+    fc
+      .constantFrom(1 / 128, 1 / 32)
+      .map((s) => ast.bin('*', ast.call('float', ast.bin('-', k, q)), ast.f32(s))),
+  ];
+}
+
+/**
+ * Position terms near ±2^31: float(q) / 128 would be ~1.7e7 there and swamp the score (one f32
+ * rounding of it apart, kernel and reference would disagree), so the wrap-prone int expression is
+ * reduced mod 64 first: float((q + c) % 64) / 32 with c near the limits, and the like.
+ */
+function wrappedPositionLeaves(): Arb[] {
+  const wrapped = fc.oneof(
+    fc.constantFrom(q, k, ast.bin('-', k, q)),
+    arbNearLimit().map((c) => ast.bin('+', q, ast.int(c))),
+    bigFactor.map((c) => ast.bin('*', k, ast.int(c))),
+  );
+  return [
+    fc
+      .tuple(wrapped, fc.constantFrom(1 / 32, 1 / 4))
+      .map(([x, s]) => ast.bin('*', ast.call('float', ast.bin('%', x, ast.int(64))), ast.f32(s))),
+  ];
+}
+
 /**
  * An f32 score expression. Intermediates stay small (|x| ≲ 100): exp only of min(x, 2.0), divisors
  * are positive, position terms are scaled down — so f32 rounding stays far below test tolerances.
@@ -220,21 +250,14 @@ export function arbScoreExpr(ctx: ExprCtx, depth = 3): Arb {
   const leaves: Arb[] = [
     fc.constant(score),
     c,
-    // Near ±2^31, float(q) / 128 is ~1.7e7 and swamps the score: only h then.
-    fc
-      .tuple(
-        fc.constantFrom(...(ctx.wrap ? ['h'] : ['q', 'k', 'h'])),
-        fc.constantFrom(1 / 128, 1 / 32, 1 / 4),
-      )
-      .map(([n, s]) => ast.bin('*', ast.call('float', ast.name(n)), ast.f32(s))),
-    fc
-      .constantFrom(1 / 128, 1 / 32)
-      .map((s) => ast.bin('*', ast.call('float', ast.bin('-', k, q)), ast.f32(s))),
+    ...(ctx.wrap ? wrappedPositionLeaves() : positionLeaves()),
     ...ctx.f32Names.map((n) => fc.constant(ast.name(n))),
   ];
   if (ctx.tensors.includes('slopes')) {
+    // ALiBi; near the limits k - q can be ~2^31, so it is reduced mod 64 there too.
     const slope = ast.index('slopes', ast.name('h'));
-    leaves.push(fc.constant(ast.bin('*', slope, ast.call('float', ast.bin('-', k, q)))));
+    const distance = ctx.wrap ? ast.bin('%', ast.bin('-', k, q), ast.int(64)) : ast.bin('-', k, q);
+    leaves.push(fc.constant(ast.bin('*', slope, ast.call('float', distance))));
   }
   const positive: Arb = ctx.f32Names.length
     ? oneof(
