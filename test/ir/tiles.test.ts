@@ -1,22 +1,11 @@
 // Tile classification must never call a tile empty when some pair in it is allowed, nor full when
 // some pair is masked — checked against the dense mask on random programs, shapes, tile sizes and
-// offsets. It also checks that the lowered IR's mask agrees pair-for-pair with the independent AST
-// interpreter behind the reference (a lowering bug would show here first).
+// offsets (test/support/tile-check.ts). It also checks that the lowered IR's mask agrees
+// pair-for-pair with the independent AST interpreter behind the reference.
 import fc from 'fast-check';
-import { describe, expect, it } from 'vitest';
-import { printDecl } from '../../src/dsl/print.js';
-import { checkProgram } from '../../src/dsl/checker.js';
-import { evaluate } from '../../src/ir/interp.js';
-import type { AttentionKernel } from '../../src/ir/kernel.js';
-import { lowerDecl } from '../../src/ir/lower.js';
-import { analyzeTiles } from '../../src/ir/passes/analyze-tiles.js';
-import { simplifyExpr } from '../../src/ir/passes/simplify.js';
-import { toKernel } from '../../src/ir/program.js';
-import { classifyTile } from '../../src/ir/tile-stats.js';
-import { verify } from '../../src/ir/verify.js';
-import { declPredicates } from '../../src/runtime/ast-eval.js';
-import { testSchedule } from '../support/hand-kernels.js';
-import { arbProgram, arbShape, makeInputs } from '../support/arbitraries.js';
+import { describe, it } from 'vitest';
+import { arbProgram, arbShape } from '../support/arbitraries.js';
+import { checkTiles } from '../support/tile-check.js';
 
 describe('tile classification', () => {
   it('never marks a tile empty or full wrongly (random programs)', () => {
@@ -27,43 +16,7 @@ describe('tile classification', () => {
         fc.integer({ min: 1, max: 20 }),
         fc.integer({ min: 1, max: 20 }),
         fc.integer(),
-        (decl, shape, blockQ, blockK, seed) => {
-          const checked = checkProgram({ kind: 'program', file: 'prop.attn', decls: [decl], header: '' });
-          expect(checked.diagnostics, printDecl(decl)).toEqual([]);
-          const lowered = lowerDecl(decl, checked.decls[0]!.defaults);
-          const g = lowered.graph;
-          const ir = analyzeTiles({ ...lowered, mask: simplifyExpr(g, lowered.mask) });
-          expect(verify(ir)).toEqual([]);
-          const kernel: AttentionKernel = toKernel({ ...ir, schedule: { ...testSchedule, blockQ, blockK } });
-          const inputs = makeInputs(shape, seed);
-          const params = Object.fromEntries(checked.decls[0]!.defaults);
-          const sizes = { B: shape.B, H: shape.Hq, Hkv: shape.Hkv, Nq: shape.Nq, Nk: shape.Nk, D: shape.D };
-          const env = { params, tensors: inputs.tensors, vars: sizes };
-          const ref = declPredicates(decl, { params, tensors: inputs.tensors, sizes });
-          const qOffset = shape.qOffset ?? shape.Nk - shape.Nq;
-          const kOffset = shape.kOffset ?? 0;
-          for (let b = 0; b < shape.B; b++)
-            for (let h = 0; h < shape.Hq; h++)
-              for (let qt = 0; qt * blockQ < shape.Nq; qt++)
-                for (let kt = 0; kt * blockK < shape.Nk; kt++) {
-                  const cls = classifyTile(
-                    kernel,
-                    { b, h, Nq: shape.Nq, Nk: shape.Nk, qOffset, kOffset, env },
-                    qt,
-                    kt,
-                  );
-                  for (let i = qt * blockQ; i < Math.min((qt + 1) * blockQ, shape.Nq); i++)
-                    for (let j = kt * blockK; j < Math.min((kt + 1) * blockK, shape.Nk); j++) {
-                      const q = i + qOffset;
-                      const k = j + kOffset;
-                      const allowed = evaluate(kernel.mask, { ...env, vars: { ...sizes, b, h, q, k } });
-                      const where = `${printDecl(decl)} b=${b} h=${h} q=${q} k=${k} tile=(${qt},${kt}) ${cls}`;
-                      expect(allowed, `IR mask vs reference mask: ${where}`).toBe(ref.mask(b, h, q, k));
-                      if (cls === 'empty') expect(allowed, where).toBe(false);
-                      if (cls === 'full') expect(allowed, where).toBe(true);
-                    }
-                }
-        },
+        (decl, shape, blockQ, blockK, seed) => void checkTiles(decl, shape, blockQ, blockK, seed),
       ),
       { numRuns: 200 },
     );

@@ -73,6 +73,11 @@ export interface ExprCtx {
   /** f32 params in scope; divisors only through max(p, 1.0), so any value is safe. */
   readonly f32Names: readonly string[];
   readonly tensors: readonly TensorName[];
+  /**
+   * Wrap-prone int arithmetic: constants near ±2^31, products with large factors and of two
+   * variables, divisions by −1 — so sums and products wrap at 32 bits somewhere in a tile.
+   */
+  readonly wrap?: boolean;
 }
 
 type Arb = fc.Arbitrary<Expr>;
@@ -80,6 +85,25 @@ const shrinky = { withCrossShrink: true };
 const oneof = (...arbs: Arb[]): Arb => fc.oneof(shrinky, ...arbs);
 const q = ast.name('q');
 const k = ast.name('k');
+
+const I32_MAX = 2147483647;
+
+/**
+ * An int within `spread` of ±2^31 (never the literal 2^31 itself, which is no int): printed as a
+ * literal, or as `MAX - c` / `-MAX - c` so the checker sees only in-range literals.
+ */
+export function arbNearLimit(spread = 4096): fc.Arbitrary<number> {
+  return fc
+    .tuple(fc.boolean(), fc.integer({ min: 0, max: spread }))
+    .map(([top, d]) => (top ? I32_MAX - d : -I32_MAX + d));
+}
+
+/** A large factor: products of positions with it wrap. */
+const bigFactor = fc.oneof(
+  fc.integer({ min: 1 << 16, max: 1 << 30 }),
+  fc.integer({ min: -(1 << 30), max: -(1 << 16) }),
+  fc.constantFrom(46341, -46341, 65536, I32_MAX),
+);
 
 /** Leaves favour q and k: masks that do not relate them tend to be all-true or all-false. */
 function intLeaf(ctx: ExprCtx): Arb {
@@ -89,12 +113,15 @@ function intLeaf(ctx: ExprCtx): Arb {
     { weight: 4, arbitrary: fc.constantFrom(q, k) },
     { weight: 2, arbitrary: fc.integer({ min: -8, max: 64 }).map(ast.int) },
     { weight: 1, arbitrary: fc.constantFrom(...others) },
+    ...(ctx.wrap ? [{ weight: 2, arbitrary: arbNearLimit().map(ast.int) }] : []),
   );
 }
 
 /** A divisor: a nonzero constant of either sign, occasionally a param (0 is fine: x / 0 = 0). */
 function divisor(ctx: ExprCtx): Arb {
-  const c = fc.integer({ min: -8, max: 8 }).map((n) => ast.int(n === 0 ? 2 : n));
+  const small = fc.integer({ min: -8, max: 8 }).map((n) => ast.int(n === 0 ? 2 : n));
+  // −1 (MIN / −1 wraps) and divisors near the limits (quotients 0, ±1) when wrap-prone.
+  const c = ctx.wrap ? oneof(small, fc.constant(ast.int(-1)), arbNearLimit().map(ast.int)) : small;
   return ctx.intNames.length === 0
     ? c
     : fc.oneof(
@@ -142,6 +169,13 @@ function intExprs(ctx: ExprCtx, depth: number): { ints: Arb[]; bools: Arb[] } {
       ints[0] as Arb,
       fc.tuple(fc.constantFrom<BinaryOp>('+', '-'), i, i).map(([op, l, r]) => ast.bin(op, l, r)),
       fc.tuple(i, small).map(([l, r]) => ast.bin('*', l, r)),
+      ...(ctx.wrap
+        ? [
+            fc.tuple(i, bigFactor).map(([l, r]) => ast.bin('*', l, ast.int(r))),
+            fc.tuple(i, i).map(([l, r]) => ast.bin('*', l, r)),
+            i.map(ast.neg),
+          ]
+        : []),
       fc.tuple(fc.constantFrom<BinaryOp>('/', '%'), i, divisor(ctx)).map(([op, l, r]) => ast.bin(op, l, r)),
       fc.tuple(fc.constantFrom('min', 'max'), i, i).map(([f, a, b]) => ast.call(f, a, b)),
       i.map((a) => ast.call('abs', a)),
@@ -175,6 +209,36 @@ export function arbIntExpr(ctx: ExprCtx, depth = 2): Arb {
   return intExprs(ctx, depth).ints[depth] as Arb;
 }
 
+/** Position terms of a score: float(q) / 128 and the like. */
+function positionLeaves(): Arb[] {
+  return [
+    fc
+      .tuple(fc.constantFrom('q', 'k', 'h'), fc.constantFrom(1 / 128, 1 / 32, 1 / 4))
+      .map(([n, s]) => ast.bin('*', ast.call('float', ast.name(n)), ast.f32(s))),
+    fc
+      .constantFrom(1 / 128, 1 / 32)
+      .map((s) => ast.bin('*', ast.call('float', ast.bin('-', k, q)), ast.f32(s))),
+  ];
+}
+
+/**
+ * Position terms near ±2^31: float(q) / 128 would be ~1.7e7 there and swamp the score (one f32
+ * rounding of it apart, kernel and reference would disagree), so the wrap-prone int expression is
+ * reduced mod 64 first: float((q + c) % 64) / 32 with c near the limits, and the like.
+ */
+function wrappedPositionLeaves(): Arb[] {
+  const wrapped = fc.oneof(
+    fc.constantFrom(q, k, ast.bin('-', k, q)),
+    arbNearLimit().map((c) => ast.bin('+', q, ast.int(c))),
+    bigFactor.map((c) => ast.bin('*', k, ast.int(c))),
+  );
+  return [
+    fc
+      .tuple(wrapped, fc.constantFrom(1 / 32, 1 / 4))
+      .map(([x, s]) => ast.bin('*', ast.call('float', ast.bin('%', x, ast.int(64))), ast.f32(s))),
+  ];
+}
+
 /**
  * An f32 score expression. Intermediates stay small (|x| ≲ 100): exp only of min(x, 2.0), divisors
  * are positive, position terms are scaled down — so f32 rounding stays far below test tolerances.
@@ -186,17 +250,14 @@ export function arbScoreExpr(ctx: ExprCtx, depth = 3): Arb {
   const leaves: Arb[] = [
     fc.constant(score),
     c,
-    fc
-      .tuple(fc.constantFrom('q', 'k', 'h'), fc.constantFrom(1 / 128, 1 / 32, 1 / 4))
-      .map(([n, s]) => ast.bin('*', ast.call('float', ast.name(n)), ast.f32(s))),
-    fc
-      .constantFrom(1 / 128, 1 / 32)
-      .map((s) => ast.bin('*', ast.call('float', ast.bin('-', k, q)), ast.f32(s))),
+    ...(ctx.wrap ? wrappedPositionLeaves() : positionLeaves()),
     ...ctx.f32Names.map((n) => fc.constant(ast.name(n))),
   ];
   if (ctx.tensors.includes('slopes')) {
+    // ALiBi; near the limits k - q can be ~2^31, so it is reduced mod 64 there too.
     const slope = ast.index('slopes', ast.name('h'));
-    leaves.push(fc.constant(ast.bin('*', slope, ast.call('float', ast.bin('-', k, q)))));
+    const distance = ctx.wrap ? ast.bin('%', ast.bin('-', k, q), ast.int(64)) : ast.bin('-', k, q);
+    leaves.push(fc.constant(ast.bin('*', slope, ast.call('float', distance))));
   }
   const positive: Arb = ctx.f32Names.length
     ? oneof(
@@ -242,10 +303,16 @@ const tensorDecls: Record<TensorName, ParamDecl> = {
  * default), maybe tensors `doc: i32[kv]`, `keep: i32[kv]`, `slopes: f32[heads]`, maybe a
  * `let d0 = …`, one or two masks and maybe a score.
  */
-export function arbProgram(opts: { depth?: number } = {}): fc.Arbitrary<AttentionDecl> {
+export function arbProgram(opts: { depth?: number; wrap?: boolean } = {}): fc.Arbitrary<AttentionDecl> {
   const depth = opts.depth ?? 3;
+  const wrap = opts.wrap ?? false;
   const header = fc.record({
-    ints: fc.array(fc.integer({ min: -2, max: 48 }), { maxLength: 2 }),
+    ints: fc.array(
+      wrap ? fc.oneof(fc.integer({ min: -2, max: 48 }), arbNearLimit()) : fc.integer({ min: -2, max: 48 }),
+      {
+        maxLength: 2,
+      },
+    ),
     f32: fc.option(fc.integer({ min: 1, max: 64 }), { nil: undefined }),
     doc: fc.boolean(),
     keep: fc.boolean(),
@@ -261,11 +328,13 @@ export function arbProgram(opts: { depth?: number } = {}): fc.Arbitrary<Attentio
       intNames: params.slice(0, hd.ints.length).map((p) => p.name),
       f32Names: [],
       tensors,
+      wrap,
     };
     const ctx: ExprCtx = {
       intNames: hd.useLet ? [...base.intNames, 'd0'] : base.intNames,
       f32Names: hd.f32 !== undefined ? ['c0'] : [],
       tensors,
+      wrap,
     };
     return fc
       .record({
@@ -306,9 +375,27 @@ function mostlyDefault(arb: fc.Arbitrary<number>): fc.Arbitrary<number | undefin
   return fc.oneof(shrinky, { weight: 3, arbitrary: fc.constant(undefined) }, { weight: 1, arbitrary: arb });
 }
 
+/**
+ * Offsets that put positions at the ends of int32 — every position still inside it, and every
+ * difference q − k too (the span the runtime accepts): queries at the top with keys at the top or
+ * at 0.., or both at the bottom.
+ */
+function nearLimitOffsets(Nq: number, Nk: number): fc.Arbitrary<{ qOffset: number; kOffset: number }> {
+  const top = (n: number, s: number): number => I32_MAX - n + 1 - s;
+  const bottom = (s: number): number => -I32_MAX - 1 + s;
+  const slack = fc.integer({ min: 0, max: 40 });
+  return fc.oneof(
+    fc.tuple(slack, slack).map(([a, b]) => ({ qOffset: top(Nq, a), kOffset: top(Nk, b) })),
+    fc.tuple(slack, fc.integer({ min: 0, max: 64 })).map(([a, k]) => ({ qOffset: top(Nq, a), kOffset: k })),
+    fc.tuple(slack, slack).map(([a, b]) => ({ qOffset: bottom(a), kOffset: bottom(b) })),
+  );
+}
+
 /** Shapes that are not tile multiples, GQA ratios 1–3, Nq ≠ Nk both ways, optional offsets. */
-export function arbShape(opts: { maxN?: number } = {}): fc.Arbitrary<Shape> {
+export function arbShape(opts: { maxN?: number; nearLimits?: boolean } = {}): fc.Arbitrary<Shape> {
   const maxN = opts.maxN ?? 200;
+  if (opts.nearLimits)
+    return arbShape({ maxN }).chain((s) => nearLimitOffsets(s.Nq, s.Nk).map((o): Shape => ({ ...s, ...o })));
   return fc
     .record({
       B: fc.integer({ min: 1, max: 2 }),

@@ -13,6 +13,7 @@ const foldable = (n: Node): boolean =>
   n.op !== Op.RANGE_MAX;
 
 const isInt = (n: Node): boolean => n.dtype === 'i32';
+const isPosition = (n: Node): boolean => n.op === Op.VAR && (n.arg === 'q' || n.arg === 'k');
 
 export const simplifyRules: readonly Rule[] = [
   rule('constant fold', X('x', foldable), ({ x }, g) => {
@@ -20,8 +21,8 @@ export const simplifyRules: readonly Rule[] = [
       x!,
       x!.src.map((s) => s.arg as number | boolean),
     );
-    // Folding that produces a non-finite f32 is kept symbolic: backends and reference agree anyway.
-    if (typeof v === 'number' && !Number.isFinite(v)) return undefined;
+    // Non-finite f32 results fold too: the renderers spell them as bit patterns (a WGSL
+    // const-expression that overflows or divides by zero is a shader-creation error).
     return g.const(v, x!.dtype);
   }),
   // Identities.
@@ -48,12 +49,14 @@ export const simplifyRules: readonly Rule[] = [
     ),
     ({ c, x }, g, n) => g.node(Op.ADD, n.dtype, [x!, c!]),
   ),
-  // Dilation: (a - b) % d == 0  ⟺  a % d == b % d for floor modulo (and both are true for d = 0).
-  // The right side splits into a per-row and a per-key value that `fuse` hoists out of the inner
-  // loop, instead of a floor modulo per (row, key) pair.
+  // Dilation: (q - k) % d == 0  ⟺  q % d == k % d for floor modulo (and both are true for d = 0),
+  // as long as q - k does not wrap — which is why only the positions themselves qualify: their
+  // span is bounded at run time (docs/LANGUAGE.md), an arbitrary a - b is not. The right side
+  // splits into a per-row and a per-key value that `fuse` hoists out of the inner loop, instead of
+  // a floor modulo per (row, key) pair.
   rule(
-    '(a - b) % d == 0 → a % d == b % d',
-    P([Op.EQ, Op.NE], P(Op.MOD, P(Op.SUB, X('a', isInt), X('b')), X('d')), C('z', 0)),
+    '(q - k) % d == 0 → q % d == k % d',
+    P([Op.EQ, Op.NE], P(Op.MOD, P(Op.SUB, X('a', isPosition), X('b', isPosition)), X('d')), C('z', 0)),
     ({ a, b, d }, g, n) =>
       g.node(n.op, 'bool', [g.node(Op.MOD, 'i32', [a!, d!]), g.node(Op.MOD, 'i32', [b!, d!])]),
   ),
