@@ -5,6 +5,7 @@ import { error, type Diagnostic, type Span } from '../diagnostics.js';
 import type { AttentionDecl, DimRef, Expr, ParamDecl, Program, Stmt } from './ast.js';
 import { tensorDimNames } from './ast.js';
 import { checkSparsity } from './check-sparsity.js';
+import { inlinedDepth, limits } from './limits.js';
 import { hasHole, isHole, isMissingType } from './cst-to-ast.js';
 import {
   binaryResult,
@@ -89,6 +90,9 @@ class DeclChecker {
   private readonly allLets = new Map<string, Span>();
   /** Set while checking a `let` whose expression mentions `score` (directly or via a let). */
   private usesScore = false;
+  /** Depth of each `let` with the lets it uses written out, as lowering writes them. */
+  private readonly letDepths = new Map<string, number>();
+  private masks = 0;
 
   constructor(private readonly decl: AttentionDecl) {
     for (const [name, v] of Object.entries(builtinVars))
@@ -187,7 +191,28 @@ class DeclChecker {
     }
   }
 
+  /**
+   * The limits that need the `let`s resolved (docs/LANGUAGE.md, "Limits"); the token-level ones
+   * were checked before parsing. Returns the depth to record for a `let` (0 once reported).
+   */
+  private statementLimits(s: Stmt): number {
+    if (s.kind === 'mask' && ++this.masks === limits.masks + 1) {
+      const kw = { ...s.span, length: 'mask'.length };
+      this.err(`too many \`mask\` statements: the limit is ${limits.masks}`, kw, 'combine them with `&&`');
+    }
+    const depth = inlinedDepth(s.expr, this.letDepths);
+    if (depth <= limits.depth) return depth;
+    const hint = 'lowering writes each `let` out where it is used; simplify the chain of `let`s';
+    this.err(
+      `expression too deep: ${depth} levels with its \`let\`s written out, the limit is ${limits.depth}`,
+      s.expr.span,
+      hint,
+    );
+    return 0;
+  }
+
   private stmt(s: Stmt): void {
+    const depth = this.statementLimits(s);
     if (s.kind === 'let') {
       this.usesScore = false;
       const t = this.expr(s.expr, 'let');
@@ -197,6 +222,7 @@ class DeclChecker {
       const what = prev?.kind === 'builtin' ? 'builtin' : 'parameter';
       if (prev) return void this.err(`\`let ${s.name}\` shadows the ${what} ${q(s.name)}`, s.nameSpan);
       this.scope.set(s.name, { kind: 'let', type: t, usesScore: this.usesScore });
+      this.letDepths.set(s.name, depth);
       return;
     }
     const t = this.expr(s.expr, s.kind);
