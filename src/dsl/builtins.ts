@@ -199,31 +199,64 @@ export function convertConst(v: ConstValue, to: ValueType): ConstValue {
   return Number.isNaN(x) ? 0 : Math.max(-(2 ** 31), Math.min(2 ** 31 - 1, Math.trunc(x)));
 }
 
+const INT_MIN = -(2 ** 31);
+const INT_MAX = 2 ** 31 - 1;
+
+/**
+ * The mathematically exact result of int `a op b` (before the 32-bit wrap), for the operators
+ * that can leave the int range: + - * and `/` (only INT_MIN / -1). Products of two ints may not
+ * be exact in a double, but are then far outside the range, which is all that matters here.
+ */
+function exactIntOp(op: BinaryOp, a: number, b: number): number | undefined {
+  if (op === '+') return a + b;
+  if (op === '-') return a - b;
+  if (op === '*') return a * b;
+  if (op === '/') return b === 0 ? 0 : Math.floor(a / b);
+  return undefined;
+}
+
+/** Called with a constant int subexpression whose exact value is outside the int range. */
+export type OnOverflow = (e: Expr, exact: number) => void;
+
+const outside = (x: number): boolean => x < INT_MIN || x > INT_MAX;
+
 /**
  * Evaluates a constant expression (literals and operators only) given each node's checked type;
- * `undefined` if it contains a name, call or lookup. Used for parameter defaults.
+ * `undefined` if it contains a name, call or lookup. Used for parameter defaults and counts.
+ * Int arithmetic wraps at 32 bits, as at run time; `onOverflow` hears of every subexpression
+ * that wrapped (a count or default that silently wrapped would be a wrong answer).
  */
-export function foldConst(e: Expr, typeOf: (e: Expr) => ValueType | undefined): ConstValue | undefined {
+export function foldConst(
+  e: Expr,
+  typeOf: (e: Expr) => ValueType | undefined,
+  onOverflow?: OnOverflow,
+): ConstValue | undefined {
   const t = typeOf(e) ?? 'int';
+  const fold = (x: Expr): ConstValue | undefined => foldConst(x, typeOf, onOverflow);
   switch (e.kind) {
     case 'num':
       return e.isFloat ? Math.fround(e.value) : e.value;
     case 'bool':
       return e.value;
     case 'unary': {
-      const a = foldConst(e.operand, typeOf);
-      return a === undefined ? undefined : foldUnary(e.op, a, t);
+      const a = fold(e.operand);
+      if (a === undefined) return undefined;
+      if (e.op === '-' && t === 'int' && outside(-Number(a))) onOverflow?.(e, -Number(a));
+      return foldUnary(e.op, a, t);
     }
     case 'binary': {
       const ot = promote(typeOf(e.left) ?? 'int', typeOf(e.right) ?? 'int') ?? 'bool';
-      const a = foldConst(e.left, typeOf);
-      const b = foldConst(e.right, typeOf);
+      const a = fold(e.left);
+      const b = fold(e.right);
       if (a === undefined || b === undefined) return undefined;
-      return foldBinary(e.op, convertConst(a, ot), convertConst(b, ot), ot);
+      const [x, y] = [convertConst(a, ot), convertConst(b, ot)];
+      const exact = ot === 'int' ? exactIntOp(e.op, Number(x), Number(y)) : undefined;
+      if (exact !== undefined && outside(exact)) onOverflow?.(e, exact);
+      return foldBinary(e.op, x, y, ot);
     }
     case 'ternary': {
-      const c = foldConst(e.cond, typeOf);
-      const v = c === undefined ? undefined : foldConst(c ? e.then : e.otherwise, typeOf);
+      const c = fold(e.cond);
+      const v = c === undefined ? undefined : fold(c ? e.then : e.otherwise);
       return v === undefined ? undefined : convertConst(v, t);
     }
     default:

@@ -13,11 +13,16 @@ export interface SparsityCheckCtx {
   err(message: string, span: Span, hint?: string): void;
   /** Types `e` as a value fixed for the whole kernel; undefined if it is ill-typed (reported). */
   uniform(e: Expr): ValueType | undefined;
-  /** The value of a checked constant expression; undefined if it is not constant. */
-  fold(e: Expr): ConstValue | undefined;
+  /**
+   * The value of a checked constant expression; undefined if it is not constant, `overflowed`
+   * if its int arithmetic left the int range (already reported).
+   */
+  fold(e: Expr): ConstValue | typeof overflowed | undefined;
   readonly params: readonly ParamDecl[];
 }
 
+/** What `fold` gives for a constant whose int arithmetic overflowed (reported by the checker). */
+export const overflowed = Symbol('overflowed');
 const q = (code: string): string => `\`${code}\``;
 const onLine = (s: Span): string => `line ${s.line}`;
 /** The name of the kernel output a selection is written to (`emit`, `emit indices`). */
@@ -66,6 +71,7 @@ class StmtChecker {
       return undefined;
     }
     const v = this.ctx.fold(e);
+    if (v === overflowed) return undefined;
     if (typeof v === 'number' && v < min) {
       this.ctx.err(`${q(what)} must be at least ${min}, found ${v}`, e.span);
       return undefined;
@@ -88,6 +94,7 @@ class StmtChecker {
       const before = ctx.uniform(u.size);
       if (before === undefined) return;
       const v = ctx.fold(u.size);
+      if (v === overflowed) return;
       if (before !== 'int' || typeof v !== 'number') {
         const hint = "it shapes the kernel's tiles; write a literal like `blocks(64)`";
         ctx.err('the block size must be a constant int', u.size.span, hint);

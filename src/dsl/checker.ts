@@ -4,7 +4,8 @@
 import { error, type Diagnostic, type Span } from '../diagnostics.js';
 import type { AttentionDecl, DimRef, Expr, ParamDecl, Program, Stmt } from './ast.js';
 import { tensorDimNames } from './ast.js';
-import { checkSparsity } from './check-sparsity.js';
+import { checkSparsity, overflowed } from './check-sparsity.js';
+import { inlinedDepth, limits } from './limits.js';
 import { hasHole, isHole, isMissingType } from './cst-to-ast.js';
 import {
   binaryResult,
@@ -51,6 +52,8 @@ type Binding =
 type Ctx = 'mask' | 'score' | 'let' | 'default' | 'uniform';
 
 const INT_MAX = 2 ** 31 - 1;
+/** An integer as digits while a double holds it exactly, else in exponent form (`about 1e+20`). */
+const bigValue = (x: number): string => (Number.isSafeInteger(x) ? String(x) : `about ${x.toPrecision(3)}`);
 /** Builtins that are fixed for the whole kernel (sizes); the others vary per query/key pair. */
 const sizeNames = new Set(['B', 'H', 'Hkv', 'Nq', 'Nk', 'D']);
 const arithmetic = new Set(['+', '-', '*', '/', '%']);
@@ -89,6 +92,9 @@ class DeclChecker {
   private readonly allLets = new Map<string, Span>();
   /** Set while checking a `let` whose expression mentions `score` (directly or via a let). */
   private usesScore = false;
+  /** Depth of each `let` with the lets it uses written out, as lowering writes them. */
+  private readonly letDepths = new Map<string, number>();
+  private masks = 0;
 
   constructor(private readonly decl: AttentionDecl) {
     for (const [name, v] of Object.entries(builtinVars))
@@ -111,7 +117,7 @@ class DeclChecker {
     checkSparsity(this.decl.sparsity ?? [], {
       err: (m, span, hint) => this.err(m, span, hint),
       uniform: (e) => this.expr(e, 'uniform'),
-      fold: (e) => foldConst(e, (x) => this.types.get(x)),
+      fold: (e) => this.fold(e),
       params: this.decl.params,
     });
     return { decl: this.decl, types: this.types, defaults: this.defaults };
@@ -161,8 +167,27 @@ class DeclChecker {
       this.err(`the default of ${q(p.name)} must be ${type}, found ${t}`, e.span);
       return;
     }
-    const v = foldConst(e, (x) => this.types.get(x));
-    if (v !== undefined) this.defaults.set(p.name, convertConst(v, type));
+    const v = this.fold(e);
+    if (v !== undefined && v !== overflowed) this.defaults.set(p.name, convertConst(v, type));
+  }
+
+  /**
+   * The value of a checked constant expression (undefined if it is not constant). Int arithmetic
+   * that leaves the int range is an error here: a default or count must not wrap silently.
+   */
+  private fold(e: Expr): ConstValue | typeof overflowed | undefined {
+    let wrapped = false;
+    const v = foldConst(
+      e,
+      (x) => this.types.get(x),
+      (at, exact) => {
+        if (wrapped) return;
+        wrapped = true;
+        const hint = 'an int holds -2147483648 to 2147483647; use a smaller value';
+        this.err(`this constant overflows int: its value ${bigValue(exact)} is out of range`, at.span, hint);
+      },
+    );
+    return wrapped ? overflowed : v;
   }
 
   private dim(d: DimRef, p: ParamDecl): void {
@@ -187,7 +212,28 @@ class DeclChecker {
     }
   }
 
+  /**
+   * The limits that need the `let`s resolved (docs/LANGUAGE.md, "Limits"); the token-level ones
+   * were checked before parsing. Returns the depth to record for a `let` (0 once reported).
+   */
+  private statementLimits(s: Stmt): number {
+    if (s.kind === 'mask' && ++this.masks === limits.masks + 1) {
+      const kw = { ...s.span, length: 'mask'.length };
+      this.err(`too many \`mask\` statements: the limit is ${limits.masks}`, kw, 'combine them with `&&`');
+    }
+    const depth = inlinedDepth(s.expr, this.letDepths);
+    if (depth <= limits.depth) return depth;
+    const hint = 'lowering writes each `let` out where it is used; simplify the chain of `let`s';
+    this.err(
+      `expression too deep: ${depth} levels with its \`let\`s written out, the limit is ${limits.depth}`,
+      s.expr.span,
+      hint,
+    );
+    return 0;
+  }
+
   private stmt(s: Stmt): void {
+    const depth = this.statementLimits(s);
     if (s.kind === 'let') {
       this.usesScore = false;
       const t = this.expr(s.expr, 'let');
@@ -197,6 +243,7 @@ class DeclChecker {
       const what = prev?.kind === 'builtin' ? 'builtin' : 'parameter';
       if (prev) return void this.err(`\`let ${s.name}\` shadows the ${what} ${q(s.name)}`, s.nameSpan);
       this.scope.set(s.name, { kind: 'let', type: t, usesScore: this.usesScore });
+      this.letDepths.set(s.name, depth);
       return;
     }
     const t = this.expr(s.expr, s.kind);
@@ -214,9 +261,7 @@ class DeclChecker {
   private infer(e: Expr, ctx: Ctx): ValueType | undefined {
     switch (e.kind) {
       case 'num':
-        if (!e.isFloat && e.value > INT_MAX)
-          this.err(`integer literal ${e.value} is too large for int`, e.span);
-        return e.isFloat ? 'f32' : 'int';
+        return this.literal(e);
       case 'bool':
         return 'bool';
       case 'name':
@@ -249,6 +294,19 @@ class DeclChecker {
       case 'index':
         return this.index(e, ctx);
     }
+  }
+
+  /** Literals must fit their type: an int in 32 bits, an f32 below its largest finite value. */
+  private literal(e: Extract<Expr, { kind: 'num' }>): ValueType {
+    if (!e.isFloat && e.value > INT_MAX) {
+      const hint = 'the largest int is 2147483647';
+      this.err(`integer literal ${bigValue(e.value)} is too large for int`, e.span, hint);
+    }
+    if (e.isFloat && !Number.isFinite(Math.fround(e.value))) {
+      const hint = 'the largest f32 is about 3.4e38; write `1.0 / 0.0` for infinity';
+      this.err(`f32 literal ${e.value} is too large for f32`, e.span, hint);
+    }
+    return e.isFloat ? 'f32' : 'int';
   }
 
   private binary(e: Extract<Expr, { kind: 'binary' }>, ctx: Ctx): ValueType | undefined {

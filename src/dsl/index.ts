@@ -6,6 +6,7 @@ import type { AttentionDecl, Program } from './ast.js';
 import { checkProgram, type CheckedDecl } from './checker.js';
 import { cstToAst } from './cst-to-ast.js';
 import { attachComments, lex } from './lexer.js';
+import { checkSourceSize, checkTokenLimits } from './limits.js';
 import { parseTokens, splitParseMessage } from './parser.js';
 
 export type { CheckedDecl, ValueType } from './checker.js';
@@ -69,12 +70,18 @@ function errorSpan(e: IRecognitionException, source: string, file: string): Span
 }
 
 export function parseProgram(source: string, file: string): { program: Program; diagnostics: Diagnostic[] } {
+  const empty: Program = { kind: 'program', file, decls: [], header: '' };
+  // Limits first (docs/LANGUAGE.md, "Limits"): the phases after them recurse over expressions.
+  const tooLarge = checkSourceSize(source, file);
+  if (tooLarge) return { program: empty, diagnostics: [tooLarge] };
   const lexed = lex(source);
-  const { cst, errors } = parseTokens(lexed.tokens);
-  const built = cstToAst(cst, file, attachComments(lexed.tokens, lexed.comments));
   const diagnostics: Diagnostic[] = lexed.errors.map((e) =>
     error(e.message, { file, line: e.line, column: e.column, offset: e.offset, length: e.length }, e.hint),
   );
+  const overLimits = checkTokenLimits(lexed.tokens, file);
+  if (overLimits.length > 0) return { program: empty, diagnostics: capped([...diagnostics, ...overLimits]) };
+  const { cst, errors } = parseTokens(lexed.tokens);
+  const built = cstToAst(cst, file, attachComments(lexed.tokens, lexed.comments));
   const seen = new Set<number>();
   for (const e of errors) {
     const span = errorSpan(e, source, file);
@@ -85,7 +92,20 @@ export function parseProgram(source: string, file: string): { program: Program; 
     diagnostics.push(error(message, span, hint));
   }
   diagnostics.push(...built.diagnostics.filter((d) => !seen.has(d.span.offset)));
-  return { program: built.program, diagnostics: sortByPosition(diagnostics) };
+  return { program: built.program, diagnostics: capped(diagnostics) };
+}
+
+/** At most this many diagnostics per source: a megabyte of garbage needs no million messages. */
+export const maxDiagnostics = 100;
+
+/** The first `maxDiagnostics` diagnostics in source order, and a note saying how many were left out. */
+function capped(ds: Diagnostic[]): Diagnostic[] {
+  const sorted = sortByPosition(ds);
+  const kept = sorted.slice(0, maxDiagnostics);
+  const last = kept.at(-1);
+  if (last === undefined || kept.length === sorted.length) return sorted;
+  const left = sorted.length - kept.length;
+  return [...kept, error(`${left} more errors after this one are not shown`, last.span, 'fix these first')];
 }
 
 export interface FrontendResult {
@@ -124,7 +144,7 @@ export function frontend(source: string, file: string): FrontendResult {
   const parsed = parseProgram(source, file);
   const checked = checkProgram(parsed.program);
   const checks = withoutCascades(parsed.program, parsed.diagnostics, checked.diagnostics);
-  const diagnostics = sortByPosition([...parsed.diagnostics, ...checks]);
+  const diagnostics = capped([...parsed.diagnostics, ...checks]);
   if (parsed.program.decls.length === 0 && !hasErrors(diagnostics)) {
     const at: Span = { file, line: 1, column: 1, offset: 0, length: 1 };
     diagnostics.push(

@@ -44,8 +44,10 @@ export function printExpr(e: Expr, ctx = 0): string {
     case 'name':
       return e.name;
     case 'unary': {
+      // `- -x`, not `--x` (which reads like a decrement) nor `-(-x)`: parentheses would count
+      // against the nesting limit, and a printed program must parse wherever its source did.
       const inner = printExpr(e.operand, 7);
-      return `${e.op}${inner.startsWith('-') ? `(${inner})` : inner}`;
+      return `${e.op}${inner.startsWith('-') ? ' ' : ''}${inner}`;
     }
     case 'binary': {
       const p = precedence[e.op] ?? 0;

@@ -115,7 +115,10 @@ describe('operators and calls', () => {
     ['score exp(score, 1.0)', '`exp` takes 1 argument, found 2'],
     ['score exp(causal)', '`exp` takes numbers, found bool'],
     ['score max(1, causal)', '`max` takes numbers, found bool'],
-    ['mask q < 3000000000', 'integer literal 3000000000 is too large for int'],
+    [
+      'mask q < 3000000000',
+      'integer literal 3000000000 is too large for int [the largest int is 2147483647]',
+    ],
   ])('%s', (body, message) => {
     expect(inDecl('', body)).toEqual([message]);
   });
@@ -189,7 +192,7 @@ describe('tensor params', () => {
 describe('scalar defaults', () => {
   it('evaluates constant defaults with the language’s int and f32 semantics', () => {
     const d = checked(`attention t(a: int = 7 / -2, b2: int = -7 % 3, c: int = 5 / 0, e: f32 = 30,
-  f: f32 = -3 * 2 + 1.5, g: bool = !(1 < 2) || false, h2: int = true ? 2 : 3, i: int = 2147483647 + 1,
+  f: f32 = -3 * 2 + 1.5, g: bool = !(1 < 2) || false, h2: int = true ? 2 : 3, i: int = -2147483647 - 1,
   j: f32 = 0.1, m: f32 = 7.5 % 2.0, n: int) {}`);
     expect(Object.fromEntries(d.defaults)).toEqual({
       a: -4,
