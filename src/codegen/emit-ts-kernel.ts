@@ -109,8 +109,9 @@ export async function createKernel(device«: GPUDevice»)«: Promise<Kernel>» {
     pass.end();
   }
 
-  function prepare(args«: EncodeArgs»)«: PreparedLaunch» {
+  function prepare(args«: EncodeArgs», call = 'prepare(args)')«: PreparedLaunch» {
     alive();
+    checkArgsObject(call, args);
     const r = resolve(args);
     const given = args «as unknown as Record<string, unknown>»;
     checkGpuBuffers(given, r);
@@ -129,6 +130,7 @@ export async function createKernel(device«: GPUDevice»)«: Promise<Kernel>» {
 
   async function dispatch(args«: DispatchArgs»)«: Promise<DispatchResult>» {
     alive();
+    checkArgsObject('dispatch(args)', args);
     const r = resolve(args);
     const host = args «as unknown as Record<string, unknown>»;
     checkHostInputs(host, r);
@@ -200,7 +202,11 @@ export async function createKernel(device«: GPUDevice»)«: Promise<Kernel>» {
     encode(encoder«: GPUCommandEncoder», args«: EncodeArgs») {
       // The launch's small buffers (uniforms, summaries) must outlive the submit, which comes later:
       // they are left to garbage collection. prepare() + destroy() frees them deterministically.
-      prepare(args).encode(encoder);
+      const e = encoder «as unknown as { beginComputePass?: unknown } | null»;
+      if (typeof e !== 'object' || e === null || typeof e.beginComputePass !== 'function') {
+        throw new KernelInputError([\`encode(encoder, args): expected a GPUCommandEncoder, got \${describe(encoder)}\`]);
+      }
+      prepare(args, 'encode(encoder, args)').encode(encoder);
     },
     destroy() {
       destroyed = true;

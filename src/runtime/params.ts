@@ -11,11 +11,13 @@ export const I32_MAX = 2147483647;
 export const isI32 = (x: unknown): x is number =>
   typeof x === 'number' && Number.isInteger(x) && x >= I32_MIN && x <= I32_MAX;
 
-/** "number 1e+40", "boolean true", "string 3", "undefined". */
+/** "number 1e+40", "boolean true", "undefined", "a plain Array of 2 elements" (the emitted module's words). */
 export function describeValue(x: unknown): string {
   if (x === undefined || x === null) return String(x);
-  if (typeof x === 'object') return Array.isArray(x) ? 'an array' : 'an object';
-  return `${typeof x} ${String(x)}`;
+  if (ArrayBuffer.isView(x))
+    return `${x.constructor.name} of ${(x as unknown as ArrayLike<number>).length} elements`;
+  if (Array.isArray(x)) return `a plain Array of ${x.length} elements`;
+  return typeof x === 'object' ? 'an object' : `${typeof x} ${String(x)}`;
 }
 
 /** What the param type accepts, for messages. */

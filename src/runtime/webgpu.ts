@@ -6,7 +6,8 @@ import { deviceLimits } from './device.js';
 import { fromF16 } from './f16.js';
 import { evalShapeExpr } from './shape-expr.js';
 import { packUniforms, uniformBytes } from './uniforms.js';
-import { validateRun, type RunInputs } from './validate.js';
+import { describeValue } from './params.js';
+import { InputError, validateRun, type RunInputs } from './validate.js';
 
 export { deviceLimits, getDevice } from './device.js';
 export type { RunInputs } from './validate.js';
@@ -98,6 +99,10 @@ export async function createKernel(
 
   async function run(inputs: RunInputs): Promise<RunResult> {
     if (destroyed) throw new Error(`kernel "${artifact.name}" was destroyed`);
+    if (typeof inputs !== 'object' || inputs === null || Array.isArray(inputs))
+      throw new InputError([
+        `run(inputs): expected an object { q, k, v, B, H, Hkv, Nq, Nk, ... }, got ${describeValue(inputs)}`,
+      ]);
     const decode = artifact.decode;
     const decodeSplits = decode && chooseDecode(device, decode, inputs, options.decode ?? 'auto');
     if (decode && decodeSplits) decodeModule ??= compileModule(device, decode.artifact);
