@@ -21,6 +21,16 @@ describe('GpuKernel.run arguments', () => {
     });
     await expect(wrapped).rejects.toBeInstanceOf(InputError);
     await expect(wrapped).rejects.toThrow(/^qOffset: query positions \[2147483644, 2147483651\] leave int32/);
+    // A grid past the device's per-dimension limit is an input problem, raised before any upload.
+    const B = (await getDevice()).limits.maxComputeWorkgroupsPerDimension + 1;
+    const big = kernel.run({
+      ...{ q: new Float32Array(B * 16), k: new Float32Array(B * 16), v: new Float32Array(B * 16) },
+      ...{ B, H: 1, Hkv: 1, Nq: 1, Nk: 1 },
+    });
+    await expect(big).rejects.toBeInstanceOf(InputError);
+    await expect(big).rejects.toThrow(
+      `attention: grid [1, 1, ${B}] exceeds ${B - 1} workgroups per dimension`,
+    );
     kernel.destroy();
   });
 });
