@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { parseParamAssignments } from '../../src/cli/check-command.js';
 import { UsageError } from '../../src/cli/errors.js';
+import { paramValue } from '../../src/cli/repl/settings.js';
 import { vizCommand } from '../../src/cli/viz-command.js';
 
 const cli = 'dist/src/cli/main.js';
@@ -48,6 +49,18 @@ describe('--param parsing', () => {
       '--param window: ` ` is not a number or true/false',
     );
     expect(parseParamAssignments(['window=-3', 'on=true'])).toEqual({ window: -3, on: true });
+  });
+});
+
+describe("the REPL's :set", () => {
+  it('refuses what would wrap or overflow, with the runtime words', () => {
+    expect(() => paramValue({ name: 'window', dtype: 'i32' }, '4294967298')).toThrow(
+      `param "window" (i32): ${INT}, got number 4294967298`,
+    );
+    expect(() => paramValue({ name: 'cap', dtype: 'f32' }, '1e39')).toThrow(
+      `param "cap" (f32): ${F32}, got number 1e+39`,
+    );
+    expect(paramValue({ name: 'cap', dtype: 'f32' }, '-2.5')).toBe(-2.5);
   });
 });
 
