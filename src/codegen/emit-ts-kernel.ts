@@ -120,6 +120,7 @@ export async function createKernel(device«: GPUDevice»)«: Promise<Kernel>» {
     return {
       encode(encoder«: GPUCommandEncoder») {
         alive();
+        checkEncoder('prepared.encode(encoder)', encoder);
         record(encoder, r, bindGroup);
       },
       destroy() {
@@ -202,10 +203,7 @@ export async function createKernel(device«: GPUDevice»)«: Promise<Kernel>» {
     encode(encoder«: GPUCommandEncoder», args«: EncodeArgs») {
       // The launch's small buffers (uniforms, summaries) must outlive the submit, which comes later:
       // they are left to garbage collection. prepare() + destroy() frees them deterministically.
-      const e = encoder «as unknown as { beginComputePass?: unknown } | null»;
-      if (typeof e !== 'object' || e === null || typeof e.beginComputePass !== 'function') {
-        throw new KernelInputError([\`encode(encoder, args): expected a GPUCommandEncoder, got \${describe(encoder)}\`]);
-      }
+      checkEncoder('encode(encoder, args)', encoder);
       prepare(args, 'encode(encoder, args)').encode(encoder);
     },
     destroy() {

@@ -161,6 +161,13 @@ function checkArgsObject(call«: string», args«: unknown»)«: void» {
   }
 }
 
+function checkEncoder(call«: string», encoder«: unknown»)«: void» {
+  const e = encoder «as { beginComputePass?: unknown } | null»;
+  if (typeof e !== 'object' || e === null || typeof e.beginComputePass !== 'function') {
+    throw new KernelInputError([\`\${call}: expected a GPUCommandEncoder, got \${describe(encoder)}\`]);
+  }
+}
+
 /**
  * The caller's GPUBuffers: each must be one (with STORAGE usage, unmapped, large enough, a multiple
  * of 4 bytes as storage bindings need), and an output may not also be bound as another argument

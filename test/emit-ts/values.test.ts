@@ -104,6 +104,7 @@ describe('arguments that are not an object', () => {
 
   it('encode and prepare name the bad argument', async () => {
     const encoder = device.createCommandEncoder();
+    const buf = () => device.createBuffer({ size: 8 * D * 4, usage: 0x80 });
     expect(await issuesOf(() => kernel.encode(encoder, null as unknown as object))).toEqual([
       'encode(encoder, args): expected an object of buffers, sizes and params, got null',
     ]);
@@ -113,6 +114,11 @@ describe('arguments that are not an object', () => {
     expect(await issuesOf(() => kernel.encode(null as unknown as GPUCommandEncoder, {}))).toEqual([
       'encode(encoder, args): expected a GPUCommandEncoder, got null',
     ]);
+    const prepared = kernel.prepare({ q: buf(), k: buf(), v: buf(), out: buf(), lse: buf(), sizes });
+    expect(await issuesOf(() => prepared.encode({} as GPUCommandEncoder))).toEqual([
+      'prepared.encode(encoder): expected a GPUCommandEncoder, got an object',
+    ]);
+    prepared.destroy();
   });
 });
 
