@@ -24,7 +24,8 @@ export function parseParamAssignments(list: readonly string[]): Record<string, n
     if (!m) throw new UsageError(`--param expects NAME=VALUE, got \`${item}\``);
     const [, name, raw] = m as unknown as [string, string, string];
     if (raw === 'true' || raw === 'false') out[name] = raw === 'true';
-    else if (Number.isFinite(Number(raw))) out[name] = Number(raw);
+    else if (raw.trim() !== '' && Number.isFinite(Number(raw)))
+      out[name] = Number(raw); // Number(' ') is 0
     else throw new UsageError(`--param ${name}: \`${raw}\` is not a number or true/false`);
   }
   return out;

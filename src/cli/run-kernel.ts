@@ -8,6 +8,7 @@ import { tileCounts } from '../ir/tile-stats.js';
 import { declPredicates, declRouting } from '../runtime/ast-eval.js';
 import { compareArrays, type Agreement } from '../runtime/compare.js';
 import { fromF16, toF16 } from '../runtime/f16.js';
+import { paramProblem } from '../runtime/params.js';
 import { randomNormal, randomTensor, rng, tensorLength, tensorShape } from '../runtime/inputs.js';
 import { referenceAttention, type RefInputs, type RefResult } from '../runtime/reference.js';
 import { checkSelection, referenceRouting, type RoutingResult } from '../runtime/reference-routing.js';
@@ -81,6 +82,8 @@ export async function runKernel(source: string, o: RunOptions): Promise<RunRepor
     }
   const params: Record<string, number | boolean> = {};
   for (const p of kernel.params) {
+    const problem = p.name in o.params ? paramProblem(p.name, p.dtype, o.params[p.name]) : undefined;
+    if (problem) throw new UsageError(`--${problem}`);
     const v = o.params[p.name] ?? p.default;
     if (v !== undefined) params[p.name] = v;
   }

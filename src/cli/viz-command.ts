@@ -7,6 +7,7 @@ import { GridError, maskGrid, type ParamValues } from '../viz/grid.js';
 import { renderPng } from '../viz/png.js';
 import { renderSvg } from '../viz/svg.js';
 import { densityText, tileText } from '../viz/style.js';
+import { paramProblem } from '../runtime/params.js';
 import { positiveInt } from './compile-command.js';
 import { UsageError } from './errors.js';
 
@@ -26,10 +27,12 @@ export interface VizFlags {
 /** Largest picture, in cells per axis: a token per pixel up to 1024 tokens, downsampled beyond. */
 const MAX_CELLS = 1024;
 
-function index(flag: string, raw: string | undefined): number {
+/** An index flag in [0, count): a value outside names the flag and the valid range. */
+function index(flag: string, raw: string | undefined, count: number, why: string): number {
   if (raw === undefined) return 0;
   const n = Number(raw);
-  if (!Number.isInteger(n) || n < 0) throw new UsageError(`--${flag} expects an index ≥ 0, got \`${raw}\``);
+  if (!Number.isInteger(n) || n < 0 || n >= count)
+    throw new UsageError(`--${flag} expects an index in [0, ${count - 1}] (${why}), got \`${raw}\``);
   return n;
 }
 
@@ -45,10 +48,16 @@ export function vizCommand(source: string, file: string, f: VizFlags, params: Pa
     ...(f.entry ? { entry: f.entry } : {}),
     headDim: positiveInt('dim', f.dim, 64),
   });
+  for (const p of compiled.kernel.params) {
+    const problem = p.name in params ? paramProblem(p.name, p.dtype, params[p.name]) : undefined;
+    if (problem) throw new UsageError(`viz: --${problem}`);
+  }
   const nk = positiveInt('nk', f.nk, 1024);
-  const h = index('head', f.head);
-  const b = index('batch', f.batch);
-  const heads = positiveInt('heads', f.heads, h + 1);
+  // One head and one batch unless --heads says more: an index past them is a typo, not a reason
+  // to size (and draw random tensors for) that many heads.
+  const heads = positiveInt('heads', f.heads, 1);
+  const h = index('head', f.head, heads, `--heads ${heads}`);
+  const b = index('batch', f.batch, 1, 'viz draws a batch of 1');
   let grid;
   try {
     grid = maskGrid(compiled, {

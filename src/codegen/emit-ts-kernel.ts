@@ -110,8 +110,9 @@ export async function createKernel(device«: GPUDevice»)«: Promise<Kernel>» {
     pass.end();
   }
 
-  function prepare(args«: EncodeArgs»)«: PreparedLaunch» {
+  function prepare(args«: EncodeArgs», call = 'prepare(args)')«: PreparedLaunch» {
     alive();
+    checkArgsObject(call, args);
     const r = resolve(args);
     const given = args «as unknown as Record<string, unknown>»;
     checkGpuBuffers(given, r);
@@ -120,6 +121,7 @@ export async function createKernel(device«: GPUDevice»)«: Promise<Kernel>» {
     return {
       encode(encoder«: GPUCommandEncoder») {
         alive();
+        checkEncoder('prepared.encode(encoder)', encoder);
         record(encoder, r, bindGroup);
       },
       destroy() {
@@ -130,6 +132,7 @@ export async function createKernel(device«: GPUDevice»)«: Promise<Kernel>» {
 
   async function dispatch(args«: DispatchArgs»)«: Promise<DispatchResult>» {
     alive();
+    checkArgsObject('dispatch(args)', args);
     const r = resolve(args);
     const host = args «as unknown as Record<string, unknown>»;
     checkHostInputs(host, r);
@@ -201,7 +204,8 @@ export async function createKernel(device«: GPUDevice»)«: Promise<Kernel>» {
     encode(encoder«: GPUCommandEncoder», args«: EncodeArgs») {
       // The launch's small buffers (uniforms, summaries) must outlive the submit, which comes later:
       // they are left to garbage collection. prepare() + destroy() frees them deterministically.
-      prepare(args).encode(encoder);
+      checkEncoder('encode(encoder, args)', encoder);
+      prepare(args, 'encode(encoder, args)').encode(encoder);
     },
     destroy() {
       destroyed = true;

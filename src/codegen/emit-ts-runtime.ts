@@ -52,6 +52,7 @@ const isI32 = (x«: unknown»)«: x is number» =>
   typeof x === 'number' && Number.isInteger(x) && x >= -2147483648 && x <= 2147483647;
 
 function describe(x«: unknown»)«: string» {
+  if (x === undefined || x === null) return String(x);
   if (ArrayBuffer.isView(x)) {
     return \`\${x.constructor.name} of \${(x «as unknown as ArrayLike<number>»).length} elements\`;
   }
@@ -89,15 +90,28 @@ function unknownKeys(what«: string», obj«: unknown», known«: readonly strin
   }
 }
 
-/** Position, offset and scale arguments, shared by every kernel. */
+/**
+ * Position, offset and scale arguments, shared by every kernel. Positions are i32 in the shader
+ * (query row r sits at qOffset + r): offsets whose last row leaves int32 would wrap, so are refused.
+ */
 function launchScalars(o«: LaunchOptions», s«: Sizes», issues«: string[]») {
   const qOffset = o.qOffset ?? s.Nk - s.Nq;
   const kOffset = o.kOffset ?? 0;
-  const scale = Math.fround(o.scale ?? 1 / Math.sqrt(schedule.headDim));
-  if (!isI32(qOffset)) issues.push(\`qOffset: expected an i32 (integer), got \${describe(qOffset)}\`);
-  if (!isI32(kOffset)) issues.push(\`kOffset: expected an i32 (integer), got \${describe(kOffset)}\`);
-  if (!Number.isFinite(scale)) issues.push(\`scale: expected a finite number, got \${describe(o.scale)}\`);
+  const rawScale«: unknown» = o.scale ?? 1 / Math.sqrt(schedule.headDim);
+  const scale = typeof rawScale === 'number' ? Math.fround(rawScale) : NaN;
+  position('qOffset', 'query', qOffset, s.Nq, 'Nq', issues);
+  position('kOffset', 'key', kOffset, s.Nk, 'Nk', issues);
+  if (!Number.isFinite(scale)) issues.push(\`scale: expected a finite number within f32 range, got \${describe(o.scale)}\`);
   return { qOffset, kOffset, scale };
+}
+
+function position(what«: string», side«: string», offset«: unknown», rows«: number», rowsName«: string», issues«: string[]»)«: void» {
+  if (!isI32(offset)) issues.push(\`\${what}: expected an i32 (integer), got \${describe(offset)}\`);
+  else if (rows > 0 && offset + rows - 1 > 2147483647) {
+    issues.push(
+      \`\${what}: \${side} positions [\${offset}, \${offset + rows - 1}] leave int32 (\${what} + \${rowsName} - 1 must be <= 2147483647; got \${what} = \${offset}, \${rowsName} = \${rows})\`,
+    );
+  }
 }
 
 function checkShapes(shapes«: Record<string, number[]>»)«: void» {
@@ -141,19 +155,54 @@ function checkHostInputs(args«: Record<string, unknown>», r«: Resolved»)«: 
   if (issues.length > 0) throw new KernelInputError(issues);
 }
 
+/** dispatch/encode/prepare take one arguments object; anything else is named, not a TypeError. */
+function checkArgsObject(call«: string», args«: unknown»)«: void» {
+  if (typeof args !== 'object' || args === null || Array.isArray(args)) {
+    throw new KernelInputError([\`\${call}: expected an object of buffers, sizes and params, got \${describe(args)}\`]);
+  }
+}
+
+function checkEncoder(call«: string», encoder«: unknown»)«: void» {
+  const e = encoder «as { beginComputePass?: unknown } | null»;
+  if (typeof e !== 'object' || e === null || typeof e.beginComputePass !== 'function') {
+    throw new KernelInputError([\`\${call}: expected a GPUCommandEncoder, got \${describe(encoder)}\`]);
+  }
+}
+
+/**
+ * The caller's GPUBuffers: each must be one (with STORAGE usage, unmapped, large enough, a multiple
+ * of 4 bytes as storage bindings need), and an output may not also be bound as another argument
+ * (a writable binding may not alias). Dawn would only log these at submit, after encode returned.
+ */
 function checkGpuBuffers(args«: Record<string, unknown>», r«: Resolved»)«: void» {
   const issues«: string[]» = [];
   const names = bindings.filter((b) => isInput(b.role) || isOutput(b.role)).map((b) => b.name);
   unknownKeys('argument', args, [...names, ...launchKeys], issues);
   for (const b of bindings) {
     if (!isInput(b.role) && !isOutput(b.role)) continue;
-    const buf = args[b.name] «as { size?: unknown } | undefined»;
-    const need = count(r.shapes[b.name]«!») * elementBytes(b);
-    if (typeof buf !== 'object' || buf === null || typeof buf.size !== 'number') {
-      issues.push(\`buffer "\${b.name}": expected a GPUBuffer holding \${shapeText(b, r.shapes[b.name]«!»)}, got \${describe(buf)}\`);
-    } else if (buf.size < need) {
-      issues.push(\`buffer "\${b.name}": \${shapeText(b, r.shapes[b.name]«!»)} needs \${need} bytes, the GPUBuffer has \${buf.size}\`);
+    const buf = args[b.name] «as { size?: unknown; usage?: unknown; mapState?: unknown } | undefined»;
+    const shape = shapeText(b, r.shapes[b.name]«!»);
+    const need = Math.max(4, Math.ceil((count(r.shapes[b.name]«!») * elementBytes(b)) / 4) * 4);
+    if (typeof buf !== 'object' || buf === null || typeof buf.size !== 'number' || typeof buf.usage !== 'number') {
+      issues.push(\`buffer "\${b.name}": expected a GPUBuffer holding \${shape}, got \${describe(buf)}\`);
+      continue;
     }
+    if ((buf.usage & STORAGE) === 0) {
+      issues.push(\`buffer "\${b.name}": the GPUBuffer lacks STORAGE usage (usage 0x\${buf.usage.toString(16)}); create it with GPUBufferUsage.STORAGE\`);
+    }
+    if (buf.mapState !== undefined && buf.mapState !== 'unmapped') {
+      issues.push(\`buffer "\${b.name}": the GPUBuffer is \${String(buf.mapState)}; unmap it before encoding\`);
+    }
+    if (buf.size < need) {
+      issues.push(\`buffer "\${b.name}": \${shape} needs \${need} bytes, the GPUBuffer has \${buf.size}\`);
+    } else if (buf.size % 4 !== 0) {
+      issues.push(\`buffer "\${b.name}": storage bindings need a size that is a multiple of 4, the GPUBuffer has \${buf.size} bytes\`);
+    }
+  }
+  for (const b of bindings) {
+    if (!isOutput(b.role)) continue;
+    const twin = names.find((n) => n !== b.name && args[n] === args[b.name] && args[n] !== undefined);
+    if (twin !== undefined) issues.push(\`buffer "\${b.name}": the same GPUBuffer is passed as "\${twin}"; an output needs a buffer of its own\`);
   }
   if (issues.length > 0) throw new KernelInputError(issues);
 }
@@ -167,11 +216,13 @@ function cdiv(a«: number», b«: number»)«: number» {
 }
 `;
 
+// The param helpers follow src/runtime/params.ts's rule and words (test/emit-ts/values.test.ts
+// checks they agree): no int32 wrap, no f32 rounding to ±Inf, booleans only for bools.
 export const intParamSource = `
 function intParam(name«: string», v«: unknown», fallback«: number | undefined», issues«: string[]»)«: number» {
   const x = v === undefined ? fallback : v;
   if (x === undefined) issues.push(\`param "\${name}": missing (i32, no default)\`);
-  else if (!isI32(x)) issues.push(\`param "\${name}": expected an i32 (integer), got \${describe(x)}\`);
+  else if (!isI32(x)) issues.push(\`param "\${name}" (i32): expected an integer in [-2147483648, 2147483647], got \${describe(x)}\`);
   else return x;
   return 0;
 }
@@ -181,8 +232,9 @@ export const floatParamSource = `
 function floatParam(name«: string», v«: unknown», fallback«: number | undefined», issues«: string[]»)«: number» {
   const x = v === undefined ? fallback : v;
   if (x === undefined) issues.push(\`param "\${name}": missing (f32, no default)\`);
-  else if (typeof x !== 'number' || Number.isNaN(x)) issues.push(\`param "\${name}": expected an f32 number, got \${describe(x)}\`);
-  else return Math.fround(x);
+  else if (typeof x !== 'number' || !Number.isFinite(Math.fround(x))) {
+    issues.push(\`param "\${name}" (f32): expected a finite number within f32 range (|x| < 3.4028235e38), got \${describe(x)}\`);
+  } else return Math.fround(x);
   return 0;
 }
 `;
@@ -191,7 +243,7 @@ export const boolParamSource = `
 function boolParam(name«: string», v«: unknown», fallback«: number | undefined», issues«: string[]»)«: number» {
   if (v === undefined && fallback !== undefined) return fallback;
   if (v === undefined) issues.push(\`param "\${name}": missing (bool, no default)\`);
-  else if (typeof v !== 'boolean') issues.push(\`param "\${name}": expected a boolean, got \${describe(v)}\`);
+  else if (typeof v !== 'boolean') issues.push(\`param "\${name}" (bool): expected true or false, got \${describe(v)}\`);
   else return v ? 1 : 0;
   return 0;
 }

@@ -2,6 +2,7 @@
 // typed-array kind and length, params and offsets. All problems are reported at once, each naming
 // the buffer (or param) and the expected vs actual shape/dtype.
 import type { Artifact, Binding } from '../codegen/artifact.js';
+import { describeValue, isI32, paramProblem, paramWord, positionProblem } from './params.js';
 import { evalShapeExpr, ShapeExprError, type ShapeEnv } from './shape-expr.js';
 
 export interface RunInputs {
@@ -58,12 +59,8 @@ export class InputError extends Error {
   }
 }
 
-const I32_MAX = 2147483647;
 /** codegen/wgsl/routing-sort.ts SORT_MAX (not imported: the runtime stays free of codegen code). */
 const ROUTE_SORT_MAX = 4096;
-const isI32 = (x: unknown): x is number =>
-  typeof x === 'number' && Number.isInteger(x) && x >= -I32_MAX - 1 && x <= I32_MAX;
-
 const product = (xs: readonly number[]): number => xs.reduce((a, b) => a * b, 1);
 
 function kindOf(x: unknown): string {
@@ -116,21 +113,17 @@ function resolveParams(artifact: Artifact, inputs: RunInputs, issues: string[]):
     }
   }
   for (const p of artifact.params) {
-    const v: unknown = given[p.name] ?? p.default;
+    const fromCaller = given[p.name] !== undefined;
+    const v: unknown = fromCaller ? given[p.name] : p.default;
     if (v === undefined) {
       issues.push(`param "${p.name}": missing (${p.dtype}, no default)`);
-    } else if (p.dtype === 'bool') {
-      if (typeof v === 'boolean') out.set(p.name, v ? 1 : 0);
-      else if (given[p.name] === undefined && (v === 0 || v === 1)) out.set(p.name, v);
-      else issues.push(`param "${p.name}": expected a boolean, got ${typeof v} ${String(v)}`);
-    } else if (p.dtype === 'i32') {
-      if (isI32(v)) out.set(p.name, v);
-      else issues.push(`param "${p.name}": expected an i32 (integer), got ${typeof v} ${String(v)}`);
-    } else if (typeof v === 'number' && !Number.isNaN(v)) {
-      out.set(p.name, Math.fround(v));
-    } else {
-      issues.push(`param "${p.name}": expected an f32 number, got ${typeof v} ${String(v)}`);
+      continue;
     }
+    // Declared bool defaults are stored as 0/1.
+    const value = !fromCaller && p.dtype === 'bool' ? v === 1 : v;
+    const problem = paramProblem(p.name, p.dtype, value);
+    if (problem) issues.push(problem);
+    else out.set(p.name, paramWord(p.dtype, value as number | boolean));
   }
   return out;
 }
@@ -201,8 +194,15 @@ export function validateRun(artifact: Artifact, inputs: RunInputs): ResolvedRun 
 
   const qOffset = inputs.qOffset ?? inputs.Nk - inputs.Nq;
   const kOffset = inputs.kOffset ?? 0;
-  if (!isI32(qOffset)) issues.push(`qOffset: expected an i32 (integer), got ${String(qOffset)}`);
-  if (!isI32(kOffset)) issues.push(`kOffset: expected an i32 (integer), got ${String(kOffset)}`);
+  for (const [what, offset, rows, rowsName] of [
+    ['qOffset', qOffset, inputs.Nq, 'Nq'],
+    ['kOffset', kOffset, inputs.Nk, 'Nk'],
+  ] as const) {
+    const problem = isI32(offset)
+      ? positionProblem(what, offset, rows, rowsName)
+      : `${what}: expected an i32 (integer), got ${String(offset)}`;
+    if (problem) issues.push(problem);
+  }
   // Routed ids are absolute block ids and −1 pads an index row: key positions must be >= 0.
   if (artifact.bindings.some((b) => b.role === 'indices') && kOffset < 0)
     issues.push(`kOffset: routing needs key positions >= 0, got ${kOffset}`);
@@ -217,8 +217,10 @@ export function validateRun(artifact: Artifact, inputs: RunInputs): ResolvedRun 
   const chunkTensor = artifact.entryPoints.find((e) => e.role === 'routing' && e.tensor)?.tensor;
   if (chunkTensor !== undefined && isI32(qOffset) && isI32(kOffset))
     issues.push(...checkChunkIds(chunkTensor, tensors[chunkTensor], inputs, qOffset, kOffset));
-  const scale = Math.fround(inputs.scale ?? 1 / Math.sqrt(D));
-  if (!Number.isFinite(scale)) issues.push(`scale: expected a finite number, got ${String(inputs.scale)}`);
+  const rawScale: unknown = inputs.scale ?? 1 / Math.sqrt(D);
+  const scale = typeof rawScale === 'number' ? Math.fround(rawScale) : NaN;
+  if (!Number.isFinite(scale))
+    issues.push(`scale: expected a finite number within f32 range, got ${describeValue(inputs.scale)}`);
   if (issues.length) throw new InputError(issues);
   return { sizes, env, qOffset, kOffset, scale, params, shapes };
 }

@@ -5,9 +5,10 @@ import type { Artifact, Binding, DecodeVariant } from '../codegen/artifact.js';
 import { checkWgslSchedule } from '../codegen/wgsl/limits.js';
 import { deviceLimits } from './device.js';
 import { fromF16 } from './f16.js';
-import { evalShapeExpr } from './shape-expr.js';
+import { evalShapeExpr, type ShapeEnv } from './shape-expr.js';
 import { packUniforms, uniformBytes } from './uniforms.js';
-import { validateRun, type RunInputs } from './validate.js';
+import { describeValue } from './params.js';
+import { InputError, validateRun, type RunInputs } from './validate.js';
 
 export { deviceLimits, getDevice } from './device.js';
 export type { RunInputs } from './validate.js';
@@ -99,12 +100,17 @@ export async function createKernel(
 
   async function run(inputs: RunInputs): Promise<RunResult> {
     if (destroyed) throw new Error(`kernel "${artifact.name}" was destroyed`);
+    if (typeof inputs !== 'object' || inputs === null || Array.isArray(inputs))
+      throw new InputError([
+        `run(inputs): expected an object { q, k, v, B, H, Hkv, Nq, Nk, ... }, got ${describeValue(inputs)}`,
+      ]);
     const decode = artifact.decode;
     const decodeSplits = decode && chooseDecode(device, decode, inputs, options.decode ?? 'auto');
     if (decode && decodeSplits) decodeModule ??= compileModule(device, decode.artifact);
     const art = decode && decodeSplits ? decode.artifact : artifact;
     const { bindGroupLayout, pipelines } = decode && decodeSplits ? await decodeModule! : main;
     const r = validateRun(art, inputs);
+    const grids = launchGrids(device, art, r.env);
     const owned: GPUBuffer[] = [];
     const make = (label: string, size: number, usage: number): GPUBuffer => {
       const buf = device.createBuffer({ label, size, usage });
@@ -128,9 +134,9 @@ export async function createKernel(
         const n = r.shapes.get(b.name)!.reduce((x, y) => x * y, 1);
         const size = paddedBytes(n * elementBytes(b));
         if (size > device.limits.maxStorageBufferBindingSize) {
-          throw new Error(
+          throw new InputError([
             `buffer "${b.name}" needs ${size} bytes; the device binds at most ${device.limits.maxStorageBufferBindingSize}`,
-          );
+          ]);
         }
         const written =
           b.role === 'out' ||
@@ -174,12 +180,8 @@ export async function createKernel(
       );
       // Dispatches in one pass are ordered, and storage writes of one are visible to the next:
       // summaries are complete before attention reads them.
-      art.entryPoints.forEach((ep, i) => {
-        const grid = ep.grid.map((g) => evalShapeExpr(g, r.env)) as [number, number, number];
-        const max = device.limits.maxComputeWorkgroupsPerDimension;
-        if (grid.some((g) => g > max)) {
-          throw new Error(`${ep.name}: grid [${grid.join(', ')}] exceeds ${max} workgroups per dimension`);
-        }
+      art.entryPoints.forEach((_, i) => {
+        const grid = grids[i]!;
         if (grid.some((g) => g === 0)) return;
         pass.setPipeline(pipelines[i]!);
         pass.setBindGroup(0, bindGroup);
@@ -238,6 +240,27 @@ export async function createKernel(
       destroyed = true;
     },
   };
+}
+
+/** Each entry point's workgroup grid; sizes past the device's per-dimension limit are bad inputs. */
+function launchGrids(
+  device: GPUDevice,
+  artifact: Artifact,
+  env: ShapeEnv,
+): [number, number, number][] {
+  const max = device.limits.maxComputeWorkgroupsPerDimension;
+  const grids = artifact.entryPoints.map(
+    (ep) => ep.grid.map((g) => evalShapeExpr(g, env)) as [number, number, number],
+  );
+  const issues = grids.flatMap((grid, i) =>
+    grid.some((g) => g > max)
+      ? [
+          `${artifact.entryPoints[i]!.name}: grid [${grid.join(', ')}] exceeds ${max} workgroups per dimension`,
+        ]
+      : [],
+  );
+  if (issues.length) throw new InputError(issues);
+  return grids;
 }
 
 interface CompiledModule {

@@ -256,8 +256,8 @@ describe('input validation names the buffer and its expected shape', () => {
     expect(err.message).toContain('param "n": missing (i32, no default)');
     err = await errorOf(() => kernel.dispatch({ ...base, params: { n: 2.5, flag: 1 } }));
     expect(err.issues).toEqual([
-      'param "n": expected an i32 (integer), got number 2.5',
-      'param "flag": expected a boolean, got number 1',
+      'param "n" (i32): expected an integer in [-2147483648, 2147483647], got number 2.5',
+      'param "flag" (bool): expected true or false, got number 1',
     ]);
     err = await errorOf(() => kernel.dispatch({ ...base, params: { n: 4 } }));
     expect(err.message).toContain(

@@ -40,6 +40,13 @@ extern "C" {
 #endif
 
 /* Device pointers, contiguous row-major; q, k, v and out must be 16-byte aligned. */
+/* Limits the launcher checks (ATTNC_ERR_ARGS past them), so that no 32-bit index overflows:
+ *   1 <= B, H <= 65535, B * H <= 2^31 - 1, Hkv >= 1, H % Hkv == 0;
+ *   0 <= Nq, Nk <= 2146435072 (2^31 - 2^20), and so are params that size a tensor;
+ *   positions fit an int: q_offset + Nq - 1 <= 2^31 - 1 and k_offset + Nk - 1 <= 2^31 - 1;
+ *   scale and f32 params are finite;
+ *   q, k, v, out 16-byte aligned; lse 4-byte (when not NULL).
+ * Element offsets are 64-bit. */
 typedef struct AttncArgs_sink_window {
   const void* q; /* [B, H, Nq, 64] bf16 */
   const void* k; /* [B, Hkv, Nk, 64] bf16 */
@@ -835,6 +842,8 @@ static bool wanted(const Args& a) {
     return e == NULL ? -1 : (e[0] == '0' ? 0 : 1);
   }();
   if (env == 0 || a.Nq < 1 || a.Nk < 1) return false;
+  // The decode kernels pack a KV head's (H / Hkv) · Nq query rows in an int: past that, prefill.
+  if ((long long)(a.H / a.Hkv) * a.Nq > 2147483647LL - MT) return false;
   const size_t align = VW * sizeof(T);
   if (!ptr_ok(a.q, align) || !ptr_ok(a.k, align) || !ptr_ok(a.v, align)) return false;
   return env == 1 || (a.Nq <= 16 && a.Nk >= 1024);
@@ -914,9 +923,15 @@ extern "C" int attnc_sink_window_launch(const AttncArgs_sink_window* args, cudaS
     return fail(ATTNC_ERR_ARGS, "need B, H, Hkv >= 1 and Nq, Nk >= 0 (got B=%d H=%d Hkv=%d Nq=%d Nk=%d)", a.B, a.H, a.Hkv, a.Nq, a.Nk);
   if (a.H % a.Hkv != 0) return fail(ATTNC_ERR_ARGS, "H (%d) must be a multiple of Hkv (%d)", a.H, a.Hkv);
   if (a.H > 65535 || a.B > 65535) return fail(ATTNC_ERR_ARGS, "H (%d) and B (%d) must be at most 65535", a.H, a.B);
+  if ((long long)a.B * a.H > 2147483647LL) return fail(ATTNC_ERR_ARGS, "B * H (%d * %d) must be at most 2147483647", a.B, a.H);
+  if (a.Nq > 2146435072 || a.Nk > 2146435072) return fail(ATTNC_ERR_ARGS, "Nq (%d) and Nk (%d) must be at most 2146435072 (2^31 - 2^20)", a.Nq, a.Nk);
+  if (a.Nq > 0 && (long long)a.q_offset + a.Nq - 1 > 2147483647LL) return fail(ATTNC_ERR_ARGS, "query positions [%d, %lld] leave int32 (q_offset + Nq - 1 must be <= 2147483647; got q_offset = %d, Nq = %d)", a.q_offset, (long long)a.q_offset + a.Nq - 1, a.q_offset, a.Nq);
+  if (a.Nk > 0 && (long long)a.k_offset + a.Nk - 1 > 2147483647LL) return fail(ATTNC_ERR_ARGS, "key positions [%d, %lld] leave int32 (k_offset + Nk - 1 must be <= 2147483647; got k_offset = %d, Nk = %d)", a.k_offset, (long long)a.k_offset + a.Nk - 1, a.k_offset, a.Nk);
+  if (!isfinite(a.scale)) return fail(ATTNC_ERR_ARGS, "scale must be finite (got %g)", (double)a.scale);
   if (a.Nq == 0) return ATTNC_OK;
   if (!ptr_ok(a.q, 16) || !ptr_ok(a.out, 16) || (a.Nk > 0 && (!ptr_ok(a.k, 16) || !ptr_ok(a.v, 16))))
     return fail(ATTNC_ERR_ARGS, "q, k, v and out must be non-NULL and 16-byte aligned");
+  if ((uintptr_t)a.lse % 4 != 0) return fail(ATTNC_ERR_ARGS, "lse must be 4-byte aligned (got %p)", (const void*)a.lse);
   if (attnc_sink_window::dec::wanted(a)) return attnc_sink_window::dec::launch(a, stream);
   // log2(e) folds into the q scale: scores come out in base 2 for exp2f.
   const float qscale = a.scale * attnc_sink_window::LOG2E;

@@ -83,7 +83,9 @@ describe('Session', () => {
     expect(await type(':ir simplify')).toMatch(/^; w after simplify\n/);
     expect(await type(':ir')).toMatch(/^; w after legalize-wgsl\n/);
     expect(await type(':ir nope')).toMatch(/^error: unknown pass `nope`/);
-    expect(await type(':set window=2.5')).toBe('error: param `window` is an int, got `2.5`\n');
+    expect(await type(':set window=2.5')).toBe(
+      'error: param "window" (i32): expected an integer in [-2147483648, 2147483647], got number 2.5\n',
+    );
     expect(await type(':set on=1')).toMatch(/is a bool: use true or false/);
     expect(await type(':set dtype=f64')).toMatch(/dtype expects f32, f16 or bf16/);
     expect(await type(':set window = 9 on=false nq=64')).toBe('window=9 on=false nq=64\n');

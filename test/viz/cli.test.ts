@@ -18,7 +18,7 @@ vi.spyOn(process.stdout, 'write').mockImplementation(() => true);
 describe('attnc viz', () => {
   it('writes a PNG of the requested slice and shape', () => {
     const out = join(dir, 'mask.png');
-    const flags = { out, nq: '32', nk: '96', head: '1' };
+    const flags = { out, nq: '32', nk: '96', head: '1', heads: '2' };
     expect(vizCommand(source, 'sw.attn', flags, { window: 16 })).toBe(0);
     const image = PNG.sync.read(readFileSync(out));
     const l = pngLayout(maskGrid(source, { nq: 32, nk: 96, h: 1, params: { window: 16 } }));

@@ -105,7 +105,7 @@ describe('input validation', () => {
     };
     expect(validateRun(sw, base).params.get('window')).toBe(8);
     expect(() => validateRun(sw, { ...base, params: { window: 2.5 } })).toThrow(
-      'param "window": expected an i32 (integer), got number 2.5',
+      'param "window" (i32): expected an integer in [-2147483648, 2147483647], got number 2.5',
     );
     expect(() => validateRun(sw, { ...base, params: { widow: 2 } })).toThrow(
       'param "widow": the kernel has no such param (params: window)',

@@ -2,6 +2,7 @@
 // param is checked against the declaring kernel's type; a name no kernel declares is refused
 // (a typo should not silently do nothing).
 import type { ParamSlot } from '../../ir/kernel.js';
+import { paramProblem } from '../../runtime/params.js';
 import { defaultSettings, ReplError, type Session, type Settings } from './session.js';
 
 type Key = keyof Settings;
@@ -44,10 +45,10 @@ export function paramValue(slot: Pick<ParamSlot, 'name' | 'dtype'>, raw: string)
     throw new ReplError(`param \`${slot.name}\` is a bool: use true or false, got \`${raw}\``);
   }
   const n = Number(raw);
-  if (!raw || !Number.isFinite(n))
-    throw new ReplError(`param \`${slot.name}\` expects a number, got \`${raw}\``);
-  if (slot.dtype === 'i32' && !Number.isInteger(n))
-    throw new ReplError(`param \`${slot.name}\` is an int, got \`${raw}\``);
+  if (!raw || Number.isNaN(n)) throw new ReplError(`param \`${slot.name}\` expects a number, got \`${raw}\``);
+  // The runtime's rule: no int32 wrap, no f32 overflow to ±Inf.
+  const problem = paramProblem(slot.name, slot.dtype, n);
+  if (problem) throw new ReplError(problem);
   return n;
 }
 

@@ -336,6 +336,8 @@ export function decodeSource(k: AttentionKernel, layout: CudaLayout, ns: string)
     "    return e == NULL ? -1 : (e[0] == '0' ? 0 : 1);",
     '  }();',
     '  if (env == 0 || a.Nq < 1 || a.Nk < 1) return false;',
+    "  // The decode kernels pack a KV head's (H / Hkv) · Nq query rows in an int: past that, prefill.",
+    '  if ((long long)(a.H / a.Hkv) * a.Nq > 2147483647LL - MT) return false;',
     `  const size_t align = VW * sizeof(T);`,
     `  if (!ptr_ok(${f('q')}, align) || !ptr_ok(${f('k')}, align) || !ptr_ok(${f('v')}, align)) return false;`,
     `  return env == 1 || (a.Nq <= ${DECODE_MAX_NQ} && a.Nk >= ${DECODE_MIN_NK});`,

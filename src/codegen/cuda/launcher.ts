@@ -5,6 +5,7 @@ import type { AttentionKernel, ShapeDim } from '../../ir/kernel.js';
 import type { CudaLayout } from './layout.js';
 import { ARGS, dimText, f32Literal, i32Literal } from './rules.js';
 import type { CoreOutput } from './simt.js';
+import { limitsComment, pointerChecks, valueChecks } from './launcher-checks.js';
 import { decodeLaunch, decodeSource, decodeWanted, hasCudaDecode } from './decode.js';
 import {
   routedSmem,
@@ -90,6 +91,7 @@ export function headerText(k: AttentionKernel, layout: CudaLayout, align: number
     '#endif',
     '',
     `/* Device pointers, contiguous row-major; q, k, v and out must be ${align}-byte aligned. */`,
+    ...limitsComment(layout, align),
     `typedef struct ${layout.struct} {`,
     ...fields,
     `} ${layout.struct};`,
@@ -180,38 +182,13 @@ export function launcherText(
   const S = layout.struct;
   const s = k.schedule;
   const name = k.name;
-  const f = (key: string): string => `a.${layout.field(key)}`;
   const identityScore = k.score.op === 'var' && k.score.arg === 'score';
   const align = alignmentOf(k, core);
   const dimC = (d: ShapeDim): string => dimText(d, layout.field);
-  const paramDims = [
-    ...new Set(k.tensors.flatMap((t) => t.dims.filter((d) => d.kind === 'param').map((d) => d.name))),
-  ];
   const defaults = k.params.map((p) => {
     const v = p.default === undefined ? 0 : Number(p.default);
     return `  ${ARGS}->${layout.field(`param:${p.name}`)} = ${p.dtype === 'f32' ? f32Literal(v) : i32Literal(v)};`;
   });
-  const checks = [
-    `if (a.B < 1 || a.H < 1 || a.Hkv < 1 || a.Nq < 0 || a.Nk < 0)`,
-    `  return fail(ATTNC_ERR_ARGS, "need B, H, Hkv >= 1 and Nq, Nk >= 0 (got B=%d H=%d Hkv=%d Nq=%d Nk=%d)", a.B, a.H, a.Hkv, a.Nq, a.Nk);`,
-    `if (a.H % a.Hkv != 0) return fail(ATTNC_ERR_ARGS, "H (%d) must be a multiple of Hkv (%d)", a.H, a.Hkv);`,
-    `if (a.H > 65535 || a.B > 65535) return fail(ATTNC_ERR_ARGS, "H (%d) and B (%d) must be at most 65535", a.H, a.B);`,
-    ...paramDims.map(
-      (p) =>
-        `if (${f(`param:${p}`)} < 0) return fail(ATTNC_ERR_ARGS, "param ${p} sizes a tensor and must be >= 0 (got %d)", ${f(`param:${p}`)});`,
-    ),
-    `if (a.Nq == 0) return ATTNC_OK;`,
-    `if (!ptr_ok(a.q, ${align}) || !ptr_ok(a.out, ${align}) || (a.Nk > 0 && (!ptr_ok(a.k, ${align}) || !ptr_ok(a.v, ${align}))))`,
-    `  return fail(ATTNC_ERR_ARGS, "q, k, v and out must be non-NULL and ${align}-byte aligned");`,
-    ...k.tensors.map((t) => {
-      const n = t.dims.map((d) => `(long long)${dimC(d)}`).join(' * ');
-      return `if (${n} > 0 && ${f(`tensor:${t.name}`)} == NULL) return fail(ATTNC_ERR_ARGS, "tensor ${t.name} is NULL");`;
-    }),
-    ...k.summaries.map(
-      ({ tensor }) =>
-        `if (${dimC(dimOf(k, tensor))} > 0 && ${f(`summary:${tensor}`)} == NULL) return fail(ATTNC_ERR_ARGS, "summary scratch ${layout.field(`summary:${tensor}`)} is NULL");`,
-    ),
-  ];
   const summaries = k.summaries.flatMap(({ tensor }) => [
     `{`,
     `  const int len = ${dimC(dimOf(k, tensor))};`,
@@ -266,7 +243,9 @@ export function launcherText(
     `  ${ns}::last_error[0] = '\\0';`,
     `  if (args == NULL) return fail(ATTNC_ERR_ARGS, "args is NULL");`,
     `  const ${S}& a = *args;`,
-    ...checks.map((c) => `  ${c}`),
+    ...valueChecks(k, layout).map((c) => `  ${c}`),
+    `  if (a.Nq == 0) return ATTNC_OK;`,
+    ...pointerChecks(k, layout, align).map((c) => `  ${c}`),
     ...(blockRouted ? routingHostChecks(k, ns).map((c) => `  ${c}`) : []),
     ...(selecting ? selectHostChecks(k, ns, layout).map((c) => `  ${c}`) : []),
     ...summaries.map((c) => `  ${c}`),

@@ -1,0 +1,96 @@
+// The launcher's argument checks (inside `attnc_<name>_launch`, `a` the args) and the limits the
+// header states. The kernels index with 32-bit ints wherever a value provably fits: (batch, head)
+// row indices b·H + h, tile counts (Nk + BK − 1) / BK, tile ends (kt + 1)·BK, positions
+// q_offset + i; element offsets into q, k, v, out, lse and scratch are 64-bit (size_t). These
+// limits are what makes "provably" true, so a launch past them is refused, never run wrapped.
+import type { AttentionKernel, ShapeDim } from '../../ir/kernel.js';
+import type { CudaLayout } from './layout.js';
+import { dimText } from './rules.js';
+
+/** Largest Nq, Nk and tensor-sizing param: tile rounding (+ up to 2^20) stays below 2^31. */
+export const MAX_ROWS = 2 ** 31 - 2 ** 20;
+const INT_MAX = 2 ** 31 - 1;
+
+/** Bytes of alignment of the pointers besides q, k, v and out (their element or vector type). */
+function pointerAlignments(layout: CudaLayout): { field: string; align: number }[] {
+  return layout.fields
+    .filter((f) => f.ctype === 'ptr' && !['q', 'k', 'v', 'out'].includes(f.role))
+    .map((f) => ({ field: f.field, align: f.role === 'scratch' ? 16 : 4 })); // route scratch: float4 loads
+}
+
+/** The header's statement of the limits (a C comment). */
+export function limitsComment(layout: CudaLayout, align: number): string[] {
+  const others = pointerAlignments(layout);
+  const by = (n: number): string =>
+    others
+      .filter((p) => p.align === n)
+      .map((p) => p.field)
+      .join(', ');
+  return [
+    '/* Limits the launcher checks (ATTNC_ERR_ARGS past them), so that no 32-bit index overflows:',
+    ' *   1 <= B, H <= 65535, B * H <= 2^31 - 1, Hkv >= 1, H % Hkv == 0;',
+    ` *   0 <= Nq, Nk <= ${MAX_ROWS} (2^31 - 2^20), and so are params that size a tensor;`,
+    ' *   positions fit an int: q_offset + Nq - 1 <= 2^31 - 1 and k_offset + Nk - 1 <= 2^31 - 1;',
+    ' *   scale and f32 params are finite;',
+    ` *   q, k, v, out ${align}-byte aligned` +
+      (by(4) ? `; ${by(4)} 4-byte` : '') +
+      (by(16) ? `; ${by(16)} 16-byte` : '') +
+      ' (when not NULL).',
+    ' * Element offsets are 64-bit. */',
+  ];
+}
+
+/** Sizes, positions, scale and params: checked before any pointer. */
+export function valueChecks(k: AttentionKernel, layout: CudaLayout): string[] {
+  const f = (key: string): string => `a.${layout.field(key)}`;
+  const paramDims = [
+    ...new Set(k.tensors.flatMap((t) => t.dims.filter((d) => d.kind === 'param').map((d) => d.name))),
+  ];
+  return [
+    `if (a.B < 1 || a.H < 1 || a.Hkv < 1 || a.Nq < 0 || a.Nk < 0)`,
+    `  return fail(ATTNC_ERR_ARGS, "need B, H, Hkv >= 1 and Nq, Nk >= 0 (got B=%d H=%d Hkv=%d Nq=%d Nk=%d)", a.B, a.H, a.Hkv, a.Nq, a.Nk);`,
+    `if (a.H % a.Hkv != 0) return fail(ATTNC_ERR_ARGS, "H (%d) must be a multiple of Hkv (%d)", a.H, a.Hkv);`,
+    `if (a.H > 65535 || a.B > 65535) return fail(ATTNC_ERR_ARGS, "H (%d) and B (%d) must be at most 65535", a.H, a.B);`,
+    `if ((long long)a.B * a.H > ${INT_MAX}LL) return fail(ATTNC_ERR_ARGS, "B * H (%d * %d) must be at most ${INT_MAX}", a.B, a.H);`,
+    `if (a.Nq > ${MAX_ROWS} || a.Nk > ${MAX_ROWS}) return fail(ATTNC_ERR_ARGS, "Nq (%d) and Nk (%d) must be at most ${MAX_ROWS} (2^31 - 2^20)", a.Nq, a.Nk);`,
+    ...(['q', 'k'] as const).map((s) => {
+      const [n, side] = s === 'q' ? ['Nq', 'query'] : ['Nk', 'key'];
+      return `if (a.${n} > 0 && (long long)a.${s}_offset + a.${n} - 1 > ${INT_MAX}LL) return fail(ATTNC_ERR_ARGS, "${side} positions [%d, %lld] leave int32 (${s}_offset + ${n} - 1 must be <= ${INT_MAX}; got ${s}_offset = %d, ${n} = %d)", a.${s}_offset, (long long)a.${s}_offset + a.${n} - 1, a.${s}_offset, a.${n});`;
+    }),
+    `if (!isfinite(a.scale)) return fail(ATTNC_ERR_ARGS, "scale must be finite (got %g)", (double)a.scale);`,
+    ...k.params
+      .filter((p) => p.dtype === 'f32')
+      .map(
+        (p) =>
+          `if (!isfinite(${f(`param:${p.name}`)})) return fail(ATTNC_ERR_ARGS, "param ${p.name} (f32) must be finite (got %g)", (double)${f(`param:${p.name}`)});`,
+      ),
+    ...paramDims.map(
+      (p) =>
+        `if (${f(`param:${p}`)} < 0 || ${f(`param:${p}`)} > ${MAX_ROWS}) return fail(ATTNC_ERR_ARGS, "param ${p} sizes a tensor and must be in [0, ${MAX_ROWS}] (got %d)", ${f(`param:${p}`)});`,
+    ),
+  ];
+}
+
+/** Pointers: q, k, v, out present and vector-aligned, tensors and summaries present, every other
+ * pointer aligned to its loads. Run after the `Nq == 0` early return. */
+export function pointerChecks(k: AttentionKernel, layout: CudaLayout, align: number): string[] {
+  const f = (key: string): string => `a.${layout.field(key)}`;
+  const dimC = (d: ShapeDim): string => dimText(d, layout.field);
+  const summaryLen = (t: string): string => dimC(k.tensors.find((x) => x.name === t)!.dims[0]!);
+  return [
+    `if (!ptr_ok(a.q, ${align}) || !ptr_ok(a.out, ${align}) || (a.Nk > 0 && (!ptr_ok(a.k, ${align}) || !ptr_ok(a.v, ${align}))))`,
+    `  return fail(ATTNC_ERR_ARGS, "q, k, v and out must be non-NULL and ${align}-byte aligned");`,
+    ...k.tensors.map((t) => {
+      const n = t.dims.map((d) => `(long long)${dimC(d)}`).join(' * ');
+      return `if (${n} > 0 && ${f(`tensor:${t.name}`)} == NULL) return fail(ATTNC_ERR_ARGS, "tensor ${t.name} is NULL");`;
+    }),
+    ...k.summaries.map(
+      ({ tensor }) =>
+        `if (${summaryLen(tensor)} > 0 && ${f(`summary:${tensor}`)} == NULL) return fail(ATTNC_ERR_ARGS, "summary scratch ${layout.field(`summary:${tensor}`)} is NULL");`,
+    ),
+    ...pointerAlignments(layout).map(
+      ({ field, align: n }) =>
+        `if ((uintptr_t)a.${field} % ${n} != 0) return fail(ATTNC_ERR_ARGS, "${field} must be ${n}-byte aligned (got %p)", (const void*)a.${field});`,
+    ),
+  ];
+}

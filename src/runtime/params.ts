@@ -1,0 +1,70 @@
+// The one rule for a scalar param's value, wherever a value enters: the runtime (validateRun),
+// `attnc run` / `viz` / the REPL's :set, and (as text that mirrors it, pinned by a parity test)
+// the emitted TS/JS module. A value the kernel cannot hold exactly in its uniform is refused, never
+// wrapped (int32 `| 0`) or saturated (f32 rounding to ±Inf).
+
+export type ParamDtype = 'i32' | 'f32' | 'bool';
+
+export const I32_MIN = -2147483648;
+export const I32_MAX = 2147483647;
+
+export const isI32 = (x: unknown): x is number =>
+  typeof x === 'number' && Number.isInteger(x) && x >= I32_MIN && x <= I32_MAX;
+
+/** "number 1e+40", "boolean true", "undefined", "a plain Array of 2 elements" (the emitted module's words). */
+export function describeValue(x: unknown): string {
+  if (x === undefined || x === null) return String(x);
+  if (ArrayBuffer.isView(x))
+    return `${x.constructor.name} of ${(x as unknown as ArrayLike<number>).length} elements`;
+  if (Array.isArray(x)) return `a plain Array of ${x.length} elements`;
+  return typeof x === 'object' ? 'an object' : `${typeof x} ${String(x)}`;
+}
+
+/** What the param type accepts, for messages. */
+export function paramTypeText(dtype: ParamDtype): string {
+  switch (dtype) {
+    case 'i32':
+      return `an integer in [${I32_MIN}, ${I32_MAX}]`;
+    case 'f32':
+      return 'a finite number within f32 range (|x| < 3.4028235e38)';
+    case 'bool':
+      return 'true or false';
+  }
+}
+
+/** Why `value` cannot be param `name` of type `dtype`, or undefined when it can. */
+export function paramProblem(name: string, dtype: ParamDtype, value: unknown): string | undefined {
+  const ok =
+    dtype === 'bool'
+      ? typeof value === 'boolean'
+      : dtype === 'i32'
+        ? isI32(value)
+        : typeof value === 'number' && Number.isFinite(Math.fround(value));
+  if (ok) return undefined;
+  return `param "${name}" (${dtype}): expected ${paramTypeText(dtype)}, got ${describeValue(value)}`;
+}
+
+/** The uniform word of a checked value: bools as 0/1, f32 rounded. */
+export function paramWord(dtype: ParamDtype, value: number | boolean): number {
+  if (typeof value === 'boolean') return value ? 1 : 0;
+  return dtype === 'f32' ? Math.fround(value) : value;
+}
+
+/**
+ * Offsets whose positions leave int32: the kernels compute positions as i32 (query row r is at
+ * qOffset + r, key row c at kOffset + c), so the last row must still fit, or positions wrap and
+ * masks answer for the wrong positions. `offset` itself is checked to be an i32 by the caller.
+ */
+export function positionProblem(
+  what: 'qOffset' | 'kOffset',
+  offset: number,
+  rows: number,
+  rowsName: 'Nq' | 'Nk',
+): string | undefined {
+  if (rows <= 0 || offset + rows - 1 <= I32_MAX) return undefined;
+  const side = what === 'qOffset' ? 'query' : 'key';
+  return (
+    `${what}: ${side} positions [${offset}, ${offset + rows - 1}] leave int32 ` +
+    `(${what} + ${rowsName} - 1 must be <= ${I32_MAX}; got ${what} = ${offset}, ${rowsName} = ${rows})`
+  );
+}

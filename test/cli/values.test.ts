@@ -1,0 +1,93 @@
+// `attnc run` / `attnc viz` refuse param values the kernel cannot hold (int32 wrap, f32 overflow,
+// wrong type) and slice indices past the sizes drawn, each as a one-line error naming the flag or
+// param, its type and the value (issue #9 items 4, 6). Runs the built CLI; `run` needs WebGPU
+// (node scripts/with-gpu.mjs), which it reaches only after compiling.
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { parseParamAssignments } from '../../src/cli/check-command.js';
+import { UsageError } from '../../src/cli/errors.js';
+import { paramValue } from '../../src/cli/repl/settings.js';
+import { vizCommand } from '../../src/cli/viz-command.js';
+
+const cli = 'dist/src/cli/main.js';
+const attnc = (...args: string[]) => {
+  const r = spawnSync(process.execPath, [cli, ...args], { encoding: 'utf8', timeout: 60_000 });
+  return { code: r.status, err: r.stderr };
+};
+/** The CLI's own lines (Dawn prints adapter warnings of its own). */
+const attncLines = (err: string): string[] => err.split('\n').filter((l) => l.startsWith('attnc'));
+
+const INT = 'expected an integer in [-2147483648, 2147483647]';
+const F32 = 'expected a finite number within f32 range (|x| < 3.4028235e38)';
+
+describe('attnc run --param', () => {
+  it.each([
+    ['window=1e40', `attnc: --param "window" (i32): ${INT}, got number 1e+40`],
+    ['window=1.5', `attnc: --param "window" (i32): ${INT}, got number 1.5`],
+    ['window=true', `attnc: --param "window" (i32): ${INT}, got boolean true`],
+    ['window=2147483648', `attnc: --param "window" (i32): ${INT}, got number 2147483648`],
+  ])('sliding_window %s: one line, exit 1', (param, line) => {
+    const r = attnc('run', 'stdlib/sliding_window.attn', '--nq', '8', '--nk', '8', '--param', param);
+    expect(attncLines(r.err)).toEqual([line]);
+    expect(r.err).not.toMatch(/\n\s+at /);
+    expect(r.code).toBe(1);
+  });
+
+  it('an f32 param that rounds to Infinity is refused, not run as +Inf', () => {
+    const r = attnc('run', 'stdlib/softcap.attn', '--nq', '8', '--nk', '8', '--param', 'cap=1e40');
+    expect(attncLines(r.err)).toEqual([`attnc: --param "cap" (f32): ${F32}, got number 1e+40`]);
+    expect(r.code).toBe(1);
+  });
+});
+
+describe('--param parsing', () => {
+  it('a blank value is no number (Number(" ") is 0)', () => {
+    expect(() => parseParamAssignments(['window= '])).toThrow(
+      '--param window: ` ` is not a number or true/false',
+    );
+    expect(parseParamAssignments(['window=-3', 'on=true'])).toEqual({ window: -3, on: true });
+  });
+});
+
+describe("the REPL's :set", () => {
+  it('refuses what would wrap or overflow, with the runtime words', () => {
+    expect(() => paramValue({ name: 'window', dtype: 'i32' }, '4294967298')).toThrow(
+      `param "window" (i32): ${INT}, got number 4294967298`,
+    );
+    expect(() => paramValue({ name: 'cap', dtype: 'f32' }, '1e39')).toThrow(
+      `param "cap" (f32): ${F32}, got number 1e+39`,
+    );
+    expect(paramValue({ name: 'cap', dtype: 'f32' }, '-2.5')).toBe(-2.5);
+  });
+});
+
+describe('attnc viz', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'attnc-viz-values-'));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  const source = readFileSync('stdlib/sliding_window.attn', 'utf8');
+  const viz = (flags: Record<string, string>, params: Record<string, number | boolean>) => () =>
+    vizCommand(source, 'sw.attn', { out: join(dir, 'm.svg'), nq: '8', nk: '8', ...flags }, params);
+
+  it('refuses a param that would wrap (it drew window=2 for 4294967298)', () => {
+    expect(viz({}, { window: 4294967298 })).toThrow(
+      new UsageError(`viz: --param "window" (i32): ${INT}, got number 4294967298`),
+    );
+    expect(viz({}, { window: true })).toThrow(/--param "window" \(i32\)/);
+  });
+
+  it('refuses a head or batch index outside the sizes drawn, naming the flag and the range', () => {
+    expect(viz({ head: '99' }, {})).toThrow(
+      new UsageError('--head expects an index in [0, 0] (--heads 1), got `99`'),
+    );
+    expect(viz({ head: '4', heads: '4' }, {})).toThrow(
+      '--head expects an index in [0, 3] (--heads 4), got `4`',
+    );
+    expect(viz({ batch: '7' }, {})).toThrow(
+      new UsageError('--batch expects an index in [0, 0] (viz draws a batch of 1), got `7`'),
+    );
+    expect(viz({ head: '3', heads: '4' }, {})()).toBe(0);
+  });
+});
