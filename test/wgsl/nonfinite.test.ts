@@ -3,6 +3,7 @@
 // routed kernel, each compared with the reference under the contract (test/support/nonfinite.ts).
 import { afterAll, describe, expect, it } from 'vitest';
 import { compile } from '../../src/compile.js';
+import { toF16 } from '../../src/runtime/f16.js';
 import { referenceDecl } from '../../src/runtime/reference-routing.js';
 import { createKernel, deviceLimits, getDevice, type GpuKernel } from '../../src/runtime/webgpu.js';
 import { expectContract, plantedInputs, type NfShape, type Plant } from '../support/nonfinite.js';
@@ -23,13 +24,15 @@ const ROUTED = `attention nf_routed(ninf: int = -1, pinf: int = -1) {
 }`;
 
 const kernels: GpuKernel[] = [];
+// CI's lavapipe has shader-f16 (so CI always runs the f16 case); elsewhere it may be skipped.
+const hasF16 = (await getDevice()).features.has('shader-f16');
 afterAll(() => kernels.forEach((k) => k.destroy()));
 
 async function check(
   source: string,
   shape: Omit<NfShape, 'D' | 'Dv'>,
   plants: readonly Plant[],
-  opts: { params?: Record<string, number>; decode?: 'always' | 'never'; seed?: number } = {},
+  opts: { params?: Record<string, number>; decode?: 'always' | 'never'; seed?: number; f16?: boolean } = {},
 ): Promise<void> {
   const device = await getDevice();
   const c = compile(source, {
@@ -38,6 +41,7 @@ async function check(
     headDim: D,
     limits: deviceLimits(device),
     schedule: { blockQ: TILE, threads: TILE, blockK: TILE },
+    ...(opts.f16 ? { dtype: 'f16' as const } : {}),
   });
   const gpu = await createKernel(device, c.artifact, { debug: true, decode: opts.decode ?? 'never' });
   kernels.push(gpu);
@@ -45,13 +49,15 @@ async function check(
   const inputs = plantedInputs(s, opts.seed ?? 3, plants);
   const params = { ...Object.fromEntries(c.decl.defaults), ...opts.params };
   const sizes = { B: s.B, H: s.H, Hkv: s.Hkv, Nq: s.Nq, Nk: s.Nk };
-  const res = await gpu.run({ ...inputs, ...sizes, params });
+  // Planted inputs are multiples of 1/64 in [-1, 1] (or NaN/Inf): exact in f16.
+  const stored = opts.f16 ? { q: toF16(inputs.q), k: toF16(inputs.k), v: toF16(inputs.v) } : inputs;
+  const res = await gpu.run({ ...stored, ...sizes, params });
   const env = { params, tensors: {}, sizes: { ...sizes, D } };
   const ref = referenceDecl(c.decl.decl, { ...inputs, ...sizes, Hq: s.H, D, Dv: D }, env);
   const where = ` (${c.kernel.name}, ${JSON.stringify(shape)}${res.decodeSplits ? `, ${res.decodeSplits} splits` : ''})`;
   if (opts.decode === 'always' && !(res.decodeSplits! > 1)) throw new Error(`no split-KV decode${where}`);
   if (ref.routing) expect([...res.indices!], `indices${where}`).toEqual([...ref.routing.indices]);
-  expectContract(res, ref, where, 1e-5);
+  expectContract(res, ref, where, opts.f16 ? 2e-3 : 1e-5);
 }
 
 const NaN_ = Number.NaN;
@@ -89,6 +95,15 @@ describe('WGSL kernels follow the non-finite contract', () => {
       decode: 'always',
       params: { pinf: 450, ninf: 698 },
     });
+  });
+
+  it.skipIf(!hasF16 && !process.env.CI)('f16 storage: NaN stores as NaN, in prefill and decode', async () => {
+    const plants: Plant[] = [
+      ['k', 0, 0, 6, 3, NaN_],
+      ['v', 0, 0, 3, 5, Inf],
+    ];
+    await check(SCORED, { B: 1, H: 1, Hkv: 1, Nq: 12, Nk: 12 }, plants, { f16: true });
+    await check(SCORED, { B: 1, H: 1, Hkv: 1, Nq: 2, Nk: 300 }, plants, { f16: true, decode: 'always' });
   });
 
   it('block routing: non-finite scores and NaN v of a selected key', async () => {
