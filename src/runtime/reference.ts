@@ -38,7 +38,7 @@ export interface RefResult {
   lse: Float64Array;
   /** [B, Hq, Nq, Nk], 1 where the pair is allowed. */
   mask: Uint8Array;
-  /** [B, Hq, Nk]: Σ_i p_ij, the per-key attention mass (unnormalized). */
+  /** [B, Hq, Nk]: Σ_i p_ij, the per-key attention mass (unnormalized; NaN rows add nothing). */
   importance: Float64Array;
   /**
    * max over rows and dims of Σ_j p_j·|v_jd|: the magnitude of the terms each output sums. An f32
