@@ -63,6 +63,15 @@ describe('referenceAttention: non-finite values', () => {
     expect(masked.lse[0]).toBeCloseTo(Math.log(Math.E + Math.E ** 3), 12);
   });
 
+  it('a NaN q·k poisons the row even where the score expression makes it finite', () => {
+    const clamp = (s: number) => (s < 100 ? s : 0); // NaN < 100 is false: 0
+    const r = referenceAttention(row([1, NaN, 2], [1, 2, 3]), { score: clamp });
+    expect(Number.isNaN(r.out[0]) && Number.isNaN(r.lse[0])).toBe(true);
+    // +inf q·k is not poisonous by itself: the expression's finite 0 is the score.
+    const inf = referenceAttention(row([1, Infinity, 2], [1, 2, 3]), { score: clamp });
+    expect(inf.lse[0]).toBeCloseTo(Math.log(Math.E + 1 + Math.E ** 2), 12);
+  });
+
   it('-Infinity scores weigh 0, and a row of only -Infinity scores is empty', () => {
     const minus = (s: number, _b: number, _h: number, _q: number, k: number) => (k === 2 ? -Infinity : s);
     const r = referenceAttention(row([0, 0, 5], [2, 4, NaN]), { score: minus });

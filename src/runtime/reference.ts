@@ -127,7 +127,7 @@ export function referenceAttention(inp: RefInputs, pred: RefPredicates): RefResu
         const qBase = row * D;
         const oBase = row * Dv;
         // docs/LANGUAGE.md "Non-finite values": the max runs over the finite scores of allowed
-        // keys; a NaN or +inf score of an allowed key poisons the whole row.
+        // keys; a NaN q·k or a NaN or +inf score of an allowed key poisons the whole row.
         let max = -Infinity;
         let poisoned = false;
         for (let j = 0; j < Nk; j++) {
@@ -139,10 +139,12 @@ export function referenceAttention(inp: RefInputs, pred: RefPredicates): RefResu
           const kRow = (kBase + j) * D;
           let dot = 0;
           for (let d = 0; d < D; d++) dot += (q[qBase + d] as number) * (k[kRow + d] as number);
-          let sc = scale * dot;
-          if (scoreFn) sc = scoreFn(sc, b, h, qPos, kPos);
+          const raw = scale * dot;
+          const sc = scoreFn ? scoreFn(raw, b, h, qPos, kPos) : raw;
           s[j] = sc;
-          if (Number.isNaN(sc) || sc === Infinity) poisoned = true;
+          // A NaN q·k poisons the row whatever the score expression makes of it (a NaN in q or
+          // in an allowed k is a NaN row, as in dense attention); so does a NaN or +inf score.
+          if (Number.isNaN(raw) || Number.isNaN(sc) || sc === Infinity) poisoned = true;
           else if (sc > max) max = sc;
         }
         // Keys of weight 0 (disallowed, or score -inf) never enter the sum, but a kernel may

@@ -27,13 +27,14 @@ const Inf = Number.POSITIVE_INFINITY;
 const dir = scratchDir('nonfinite-emu');
 
 // k == ninf: log(0) = -inf (weight 0); k == pinf: exp(> 88) = +inf; k == nan: log(-1) = NaN.
+// Elsewhere a NaN q·k would become 0.0 (NaN < 100 is false): it must poison the row anyway.
 const SCORED = `attention nf_scored(ninf: int = -1, pinf: int = -1, nan: int = -1) {
-  score k == ninf ? log(score - score) : (k == pinf ? exp(score + 1000.0) : (k == nan ? log(score - score - 1.0) : score))
+  score k == ninf ? log(score - score) : (k == pinf ? exp(score + 1000.0) : (k == nan ? log(score - score - 1.0) : (score < 100.0 ? score : 0.0)))
   mask causal
 }`;
 const SELECTED = `attention nf_selected(top: int = 260, pinf: int = -1) {
   select topk(top) by q . k
-  score k == pinf ? exp(score + 1000.0) : score
+  score k == pinf ? exp(score + 1000.0) : (score < 100.0 ? score : 0.0)
   mask causal
 }`;
 
@@ -237,7 +238,7 @@ describe.concurrent('CUDA kernels (emulated) follow the non-finite contract', ()
     }
   }, 300_000);
 
-  it('token selection with two attention splits and their merge: +inf score, NaN v', async () => {
+  it('token selection with two attention splits and their merge: +inf score, NaN q and v', async () => {
     const c = compileCuda(SELECTED);
     const kdir = join(dir, 'select');
     mkdirSync(kdir, { recursive: true });
@@ -253,6 +254,8 @@ describe.concurrent('CUDA kernels (emulated) follow the non-finite contract', ()
         plants: [['v', 0, 0, 10, 3, NaN_]],
         params: { pinf: 5 },
       },
+      // A NaN q row: its affinities rank as -inf (the lowest ids are picked), its q·k are NaN.
+      { shape: { B: 1, H: 1, Hkv: 1, Nq: 2, Nk: 300 }, plants: [['q', 0, 0, 1, 4, NaN_]] },
     ];
     for (const [i, call] of calls.entries()) {
       const { s, inputs, params } = prepare(c, call);

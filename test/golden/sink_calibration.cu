@@ -523,6 +523,7 @@ extern "C" __global__ void __launch_bounds__(THREADS, 1) attnc_sink_calibration_
           const float e0 = (kpos < a.sinks) ? (x + hq0[r]) : x;
           const bool e1 = qpos >= kpos;
           float y = (e0) * LOG2E;
+          if (isnan(x)) y = x;
           if constexpr (MASKED) { if (kbase + kk >= a.Nk) y = -INFINITY; }
           /* predicate */
           if constexpr (MASKED) { if (!(e1)) y = -INFINITY; }
@@ -735,7 +736,7 @@ __global__ void __launch_bounds__(128) split_kernel(const Args a, float* __restr
         dot += __shfl_xor_sync(0xffffffffu, dot, 4);
         const float x = a.scale * dot;
         const bool ok = valid && cls[r] != 0 && (cls[r] == 1 || elem_mask(a, b, hr[r], qp[r], kpos));
-        sc[i][r] = ok ? elem_score(a, b, hr[r], qp[r], kpos, x) * LOG2E : -INFINITY;
+        sc[i][r] = ok ? (isnan(x) ? x : elem_score(a, b, hr[r], qp[r], kpos, x)) * LOG2E : -INFINITY;
       }
     }
 #pragma unroll

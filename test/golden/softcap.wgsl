@@ -123,6 +123,7 @@ fn attention(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_ind
             dot += qrow[d] * k_tile[j * HEAD_DIM + d];
           }
           let score = u.scale * dot;
+          if ((bitcast<u32>(score) & 0x7fffffffu) > 0x7f800000u) { row_nan = true; }
           let sc0: f32 = u.p_cap * (tanh(clamp((min((max((score / u.p_cap), (-15.0f))), 15.0f)), -15.0f, 15.0f)));
           s = sc0;
         }

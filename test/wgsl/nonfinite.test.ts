@@ -2,7 +2,8 @@
 // masked keys) and non-finite scores from a score expression, in prefill, split-KV decode and a
 // routed kernel, each compared with the reference under the contract (test/support/nonfinite.ts).
 import { afterAll, describe, expect, it } from 'vitest';
-import { compile } from '../../src/compile.js';
+import fc from 'fast-check';
+import { compile, type Compiled } from '../../src/compile.js';
 import { toF16 } from '../../src/runtime/f16.js';
 import { referenceDecl } from '../../src/runtime/reference-routing.js';
 import { createKernel, deviceLimits, getDevice, type GpuKernel } from '../../src/runtime/webgpu.js';
@@ -12,9 +13,10 @@ const D = 8;
 const TILE = 8;
 
 // k == ninf: log(0) = -inf (weight 0); k == pinf: exp(> 88) = +inf; k == nan: log(-1) = NaN.
+// Elsewhere a NaN q·k would become 0.0 (NaN < 100 is false): it must poison the row anyway.
 // The non-finite values come from the inputs, not from constants.
 const SCORED = `attention nf_scored(ninf: int = -1, pinf: int = -1, nan: int = -1) {
-  score k == ninf ? log(score - score) : (k == pinf ? exp(score + 1000.0) : (k == nan ? log(score - score - 1.0) : score))
+  score k == ninf ? log(score - score) : (k == pinf ? exp(score + 1000.0) : (k == nan ? log(score - score - 1.0) : (score < 100.0 ? score : 0.0)))
   mask causal
 }`;
 const ROUTED = `attention nf_routed(ninf: int = -1, pinf: int = -1) {
@@ -28,23 +30,45 @@ const kernels: GpuKernel[] = [];
 const hasF16 = (await getDevice()).features.has('shader-f16');
 afterAll(() => kernels.forEach((k) => k.destroy()));
 
+/** Each (program, dtype, decode mode) compiles once per file. */
+const built = new Map<string, Promise<{ c: Compiled; gpu: GpuKernel }>>();
+function kernelFor(source: string, f16: boolean, decode: 'always' | 'never') {
+  const key = `${f16}/${decode}/${source}`;
+  let hit = built.get(key);
+  if (!hit) {
+    hit = (async () => {
+      const device = await getDevice();
+      const c = compile(source, {
+        target: 'wgsl',
+        file: 'nonfinite.attn',
+        headDim: D,
+        limits: deviceLimits(device),
+        schedule: { blockQ: TILE, threads: TILE, blockK: TILE },
+        ...(f16 ? { dtype: 'f16' as const } : {}),
+      });
+      const gpu = await createKernel(device, c.artifact, { debug: true, decode });
+      kernels.push(gpu);
+      return { c, gpu };
+    })();
+    built.set(key, hit);
+  }
+  return hit;
+}
+
 async function check(
   source: string,
   shape: Omit<NfShape, 'D' | 'Dv'>,
   plants: readonly Plant[],
-  opts: { params?: Record<string, number>; decode?: 'always' | 'never'; seed?: number; f16?: boolean } = {},
+  opts: {
+    params?: Record<string, number>;
+    decode?: 'always' | 'never';
+    seed?: number;
+    f16?: boolean;
+    /** The case need not produce a NaN (random plants may all land on masked keys). */
+    nanOptional?: boolean;
+  } = {},
 ): Promise<void> {
-  const device = await getDevice();
-  const c = compile(source, {
-    target: 'wgsl',
-    file: 'nonfinite.attn',
-    headDim: D,
-    limits: deviceLimits(device),
-    schedule: { blockQ: TILE, threads: TILE, blockK: TILE },
-    ...(opts.f16 ? { dtype: 'f16' as const } : {}),
-  });
-  const gpu = await createKernel(device, c.artifact, { debug: true, decode: opts.decode ?? 'never' });
-  kernels.push(gpu);
+  const { c, gpu } = await kernelFor(source, opts.f16 === true, opts.decode ?? 'never');
   const s: NfShape = { ...shape, D, Dv: D };
   const inputs = plantedInputs(s, opts.seed ?? 3, plants);
   const params = { ...Object.fromEntries(c.decl.defaults), ...opts.params };
@@ -57,7 +81,7 @@ async function check(
   const where = ` (${c.kernel.name}, ${JSON.stringify(shape)}${res.decodeSplits ? `, ${res.decodeSplits} splits` : ''})`;
   if (opts.decode === 'always' && !(res.decodeSplits! > 1)) throw new Error(`no split-KV decode${where}`);
   if (ref.routing) expect([...res.indices!], `indices${where}`).toEqual([...ref.routing.indices]);
-  expectContract(res, ref, where, opts.f16 ? 2e-3 : 1e-5);
+  expectContract(res, ref, where, opts.f16 ? 2e-3 : 1e-5, { nanOptional: opts.nanOptional === true });
 }
 
 const NaN_ = Number.NaN;
@@ -110,5 +134,57 @@ describe('WGSL kernels follow the non-finite contract', () => {
     await check(ROUTED, { B: 1, H: 2, Hkv: 1, Nq: 32, Nk: 32 }, [['v', 0, 0, 30, 4, NaN_]], {
       params: { pinf: 20, ninf: 1 },
     });
+  });
+  // Random shapes, programs and plants (a few NaN/±Inf in q, k, v; non-finite score positions).
+  const SLIDING = `attention nf_window(window: int = 5) { mask causal && q - k < window }`;
+  const programs = [SCORED, SLIDING];
+  const special = fc.constantFrom(NaN_, Inf, -Inf);
+  const arbCase = fc
+    .record({
+      program: fc.nat(programs.length - 1),
+      H: fc.constantFrom(1, 2),
+      Nq: fc.integer({ min: 1, max: 24 }),
+      extraK: fc.integer({ min: 0, max: 12 }),
+      seed: fc.nat(1000),
+      n: fc.integer({ min: 1, max: 3 }),
+    })
+    .chain((t) =>
+      fc.record({
+        t: fc.constant(t),
+        plants: fc.array(
+          fc.tuple(
+            fc.constantFrom('q', 'k', 'v'),
+            fc.nat(t.H - 1),
+            fc.nat(t.Nq + t.extraK - 1),
+            fc.nat(D - 1),
+            special,
+          ),
+          { minLength: t.n, maxLength: t.n },
+        ),
+        scores: fc.array(fc.integer({ min: -1, max: t.Nq + t.extraK - 1 }), { minLength: 3, maxLength: 3 }),
+      }),
+    );
+  it('property: random plants and non-finite scores agree with the reference', async () => {
+    await fc.assert(
+      fc.asyncProperty(arbCase, async ({ t, plants, scores }) => {
+        const Nk = t.Nq + t.extraK;
+        // An infinite q·k through SCORED's `score - score` is platform-defined on WGSL (compilers
+        // may fold it to 0; docs/LANGUAGE.md): there q and k get NaN only.
+        const value = (n: string, x: number) => (n !== 'v' && t.program === 0 ? NaN_ : x);
+        const fit = plants.map(([n, h, row, d, x]): Plant => [
+          n,
+          0,
+          h,
+          n === 'q' ? row % t.Nq : row,
+          d,
+          value(n, x),
+        ]);
+        const [ninf, pinf, nan] = scores as [number, number, number];
+        const params: Record<string, number> = t.program === 0 ? { ninf, pinf, nan } : {};
+        const shape = { B: 1, H: t.H, Hkv: t.H, Nq: t.Nq, Nk };
+        await check(programs[t.program]!, shape, fit, { params, seed: t.seed, nanOptional: true });
+      }),
+      { numRuns: 25 },
+    );
   });
 });

@@ -118,7 +118,8 @@ export function decodeSource(k: AttentionKernel, layout: CudaLayout, ns: string)
   const classExpr = dynamic
     ? 'tile_class(a, b, hr[r], qp[r], qp[r], t0 + a.k_offset, t1 - 1 + a.k_offset)'
     : String(staticClass);
-  const scoreExpr = identity ? 'x' : 'elem_score(a, b, hr[r], qp[r], kpos, x)';
+  // A NaN q·k poisons the row whatever the modifier makes of it (docs/LANGUAGE.md).
+  const scoreExpr = identity ? 'x' : '(isnan(x) ? x : elem_score(a, b, hr[r], qp[r], kpos, x))';
   const allowExpr = needMask
     ? 'valid && cls[r] != 0 && (cls[r] == 1 || elem_mask(a, b, hr[r], qp[r], kpos))'
     : 'valid && cls[r] != 0';

@@ -23,6 +23,9 @@ export function elementCode(e: CoreExprs): string[] {
     ...e.elemStmts,
     // With a modifier, qscale is the plain scale: the modifier sees natural units, then log2 e.
     e.score === null ? 'float y = x;' : `float y = (${e.score}) * LOG2E;`,
+    // A NaN q·k poisons the row whatever the modifier makes of it (docs/LANGUAGE.md); a select,
+    // only in kernels with a modifier.
+    ...(e.score === null ? [] : ['if (isnan(x)) y = x;']),
     tail,
     ...(e.mask === null
       ? []

@@ -109,7 +109,8 @@ function attnKernel(k: AttentionKernel, cx: Omit<CudaContext, 'vars'>): string[]
     '    (void)kpos; (void)x;',
     ...e.stmts.map((t) => `    ${t}`),
     `    if (!(${e.roots[0]})) return;`,
-    `    const float sc = ${identity ? 'x' : e.roots[1]};`,
+    // A NaN q·k poisons the row whatever the modifier makes of it (docs/LANGUAGE.md).
+    `    const float sc = ${identity ? 'x' : `isnan(x) ? x : ${e.roots[1]}`};`,
     '    if (sc == -INFINITY) return; // weighs nothing',
     '    // A NaN or +inf score makes pw (and so l) NaN: the row comes out NaN (docs/LANGUAGE.md).',
     '    const float mn = fmaxf(m, sc);',

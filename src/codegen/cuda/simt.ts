@@ -48,6 +48,8 @@ function elementCode(e: CoreExprs): string[] {
     'const float x = s[r][jj];',
     ...e.elemStmts,
     e.score === null ? 'float y = x;' : `float y = ${e.score} * LOG2E;`,
+    // A NaN q·k poisons the row whatever the modifier makes of it (docs/LANGUAGE.md).
+    ...(e.score === null ? [] : ['if (isnan(x)) y = x;']),
     'if constexpr (TAIL) { if (kbase + kk >= a.Nk) y = -INFINITY; }',
     ...(e.mask === null
       ? []

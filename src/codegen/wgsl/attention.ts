@@ -115,12 +115,16 @@ function scoreKey(p: AttentionParts): string[] {
 
 /** Scores key column j of the tile for the row's `qrow` (decode.ts reuses it for its lanes). */
 export function staticScoreKey(p: AttentionParts): string[] {
+  // With a score expression, a NaN q·k is flagged before it: WGSL compilers may assume finite
+  // floats and fold it away (`score - score` to 0), and a NaN q or k must poison the row anyway.
+  const identity = p.score.stmts.length === 0 && p.score.roots[0] === 'score';
   const dot = [
     'var dot = 0.0f;',
     'for (var d = 0u; d < HEAD_DIM; d++) {',
     '  dot += qrow[d] * k_tile[j * HEAD_DIM + d];',
     '}',
     'let score = u.scale * dot;',
+    ...(identity ? [] : ['if ((bitcast<u32>(score) & 0x7fffffffu) > 0x7f800000u) { row_nan = true; }']),
     ...p.score.stmts,
     `s = ${p.score.roots[0]};`,
   ];
