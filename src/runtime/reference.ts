@@ -27,18 +27,18 @@ export interface RefInputs {
 export interface RefPredicates {
   /** Whether query position `q` may see key position `k` (positions, not row indices). */
   mask?: (b: number, h: number, q: number, k: number) => boolean;
-  /** Maps the scaled score `s` to the final score; applied before the mask. */
+  /** Maps the scaled score `s` to the final score; evaluated only for pairs the mask allows. */
   score?: (s: number, b: number, h: number, q: number, k: number) => number;
 }
 
 export interface RefResult {
-  /** [B, Hq, Nq, Dv]. */
+  /** [B, Hq, Nq, Dv]; a row with a NaN or +Infinity score is NaN (docs/LANGUAGE.md "Non-finite values"). */
   out: Float64Array;
-  /** [B, Hq, Nq], natural log; −Infinity for rows with no allowed key. */
+  /** [B, Hq, Nq], natural log; −Infinity for rows with no allowed key, NaN for a poisoned row. */
   lse: Float64Array;
   /** [B, Hq, Nq, Nk], 1 where the pair is allowed. */
   mask: Uint8Array;
-  /** [B, Hq, Nk]: Σ_i p_ij, the per-key attention mass (unnormalized). */
+  /** [B, Hq, Nk]: Σ_i p_ij, the per-key attention mass (unnormalized; NaN rows add nothing). */
   importance: Float64Array;
   /**
    * max over rows and dims of Σ_j p_j·|v_jd|: the magnitude of the terms each output sums. An f32
@@ -46,6 +46,12 @@ export interface RefResult {
    * |out| far below it), so `out` is compared relative to it (compareArrays' floor).
    */
   outScale: number;
+  /**
+   * [B, Hq, Nq, Dv], 1 where a kernel may answer NaN although `out` is not NaN: a column whose
+   * `out` is ±Infinity (an infinite v), or one where a key of weight 0 (disallowed, or score
+   * −Infinity) has a non-finite v. compareArrays takes it as its `nanAllowed`.
+   */
+  outNaNAllowed: Uint8Array;
 }
 
 function checkDim(name: string, value: number, min: number): void {
@@ -105,6 +111,7 @@ export function referenceAttention(inp: RefInputs, pred: RefPredicates): RefResu
   const lse = new Float64Array(B * Hq * Nq);
   const mask = new Uint8Array(B * Hq * Nq * Nk);
   const importance = new Float64Array(B * Hq * Nk);
+  const outNaNAllowed = new Uint8Array(B * Hq * Nq * Dv);
   const s = new Float64Array(Nk);
   const absOut = new Float64Array(Dv);
   let outScale = 0;
@@ -118,47 +125,73 @@ export function referenceAttention(inp: RefInputs, pred: RefPredicates): RefResu
         const row = (b * Hq + h) * Nq + i;
         const qPos = i + qOffset;
         const qBase = row * D;
+        const oBase = row * Dv;
+        // docs/LANGUAGE.md "Non-finite values": the max runs over the finite scores of allowed
+        // keys; a NaN q·k or a NaN or +inf score of an allowed key poisons the whole row.
         let max = -Infinity;
+        let poisoned = false;
         for (let j = 0; j < Nk; j++) {
           const kPos = j + kOffset;
           const allowed = maskFn ? Boolean(maskFn(b, h, qPos, kPos)) : true;
           mask[row * Nk + j] = allowed ? 1 : 0;
+          // A disallowed pair's score is never computed: its k (and score expression) cannot matter.
           if (!allowed) continue;
           const kRow = (kBase + j) * D;
           let dot = 0;
           for (let d = 0; d < D; d++) dot += (q[qBase + d] as number) * (k[kRow + d] as number);
-          let sc = scale * dot;
-          if (scoreFn) sc = scoreFn(sc, b, h, qPos, kPos);
+          const raw = scale * dot;
+          const sc = scoreFn ? scoreFn(raw, b, h, qPos, kPos) : raw;
           s[j] = sc;
-          // A NaN score is skipped here but still poisons the sum below, so it shows loudly.
-          if (sc > max) max = sc;
+          // A NaN q·k poisons the row whatever the score expression makes of it (a NaN in q or
+          // in an allowed k is a NaN row, as in dense attention); so does a NaN or +inf score.
+          if (Number.isNaN(raw) || Number.isNaN(sc) || sc === Infinity) poisoned = true;
+          else if (sc > max) max = sc;
         }
-        // No allowed key (or every allowed score is −inf): the row contributes nothing.
+        // Keys of weight 0 (disallowed, or score -inf) never enter the sum, but a kernel may
+        // still multiply their v by 0 (a tensor-core P·V over a partial tile): where such a v
+        // is not finite, NaN is an accepted answer for that column (never a finite wrong one).
+        for (let j = 0; j < Nk; j++) {
+          if (mask[row * Nk + j] && s[j] !== -Infinity) continue;
+          const vRow = (kBase + j) * Dv;
+          for (let d = 0; d < Dv; d++) {
+            if (!Number.isFinite(v[vRow + d] as number)) outNaNAllowed[oBase + d] = 1;
+          }
+        }
+        if (poisoned) {
+          out.fill(NaN, oBase, oBase + Dv);
+          lse[row] = NaN;
+          continue;
+        }
+        // No allowed key (or every allowed score is -inf): the row contributes nothing.
         if (max === -Infinity) {
           lse[row] = -Infinity;
           continue;
         }
         let sum = 0;
         for (let j = 0; j < Nk; j++) {
-          if (mask[row * Nk + j]) sum += Math.exp((s[j] as number) - max);
+          if (mask[row * Nk + j] && s[j] !== -Infinity) sum += Math.exp((s[j] as number) - max);
         }
-        const oBase = row * Dv;
         absOut.fill(0);
         for (let j = 0; j < Nk; j++) {
-          if (!mask[row * Nk + j]) continue;
+          if (!mask[row * Nk + j] || s[j] === -Infinity) continue;
           const p = Math.exp((s[j] as number) - max) / sum;
           importance[impBase + j] = (importance[impBase + j] as number) + p;
           const vRow = (kBase + j) * Dv;
           for (let d = 0; d < Dv; d++) {
             const pv = p * (v[vRow + d] as number);
             out[oBase + d] = (out[oBase + d] as number) + pv;
-            absOut[d] = (absOut[d] as number) + Math.abs(pv);
+            // A non-finite v shows in `out` itself; the error floor stays the finite terms' size.
+            if (Number.isFinite(pv)) absOut[d] = (absOut[d] as number) + Math.abs(pv);
           }
         }
-        for (let d = 0; d < Dv; d++) outScale = Math.max(outScale, absOut[d] as number);
+        for (let d = 0; d < Dv; d++) {
+          outScale = Math.max(outScale, absOut[d] as number);
+          // An infinite v makes out ±inf here; a kernel's running rescale (inf·0) may turn it NaN.
+          if (Math.abs(out[oBase + d] as number) === Infinity) outNaNAllowed[oBase + d] = 1;
+        }
         lse[row] = max + Math.log(sum);
       }
     }
   }
-  return { out, lse, mask, importance, outScale };
+  return { out, lse, mask, importance, outScale, outNaNAllowed };
 }

@@ -83,6 +83,7 @@ fn attention(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_ind
 
   var m_run = MASKED; // running max of allowed scores
   var l_run = 0.0f; // running sum of exp(score - m_run)
+  var row_nan = false; // an allowed score was NaN or +inf: the row is NaN
   var acc: array<f32, VALUE_DIM>;
   var s_tile: array<f32, BLOCK_K>;
   let n_tiles = (Nk + BLOCK_K - 1u) / BLOCK_K;
@@ -125,6 +126,8 @@ fn attention(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_ind
         }
         s_tile[j] = s;
         m_tile = max(m_tile, s);
+        let s_bits = bitcast<u32>(s);
+        if ((s_bits & 0x7fffffffu) > 0x7f800000u || s_bits == 0x7f800000u) { row_nan = true; }
       }
       // Pass 2 (if some key was allowed): rescale the running state to the new max, add the tile.
       if (m_tile > MASKED) {
@@ -154,10 +157,13 @@ fn attention(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_ind
   let o_base = (bh * Nq + row) * VALUE_DIM;
   // l_run > 0 iff the row saw an allowed key; otherwise the row is all zeros.
   let inv_l = select(0.0f, 1.0f / l_run, l_run > 0.0f);
+  let nan = bitcast<f32>(neg_inf_bits | 0x00400000u);
   for (var d = 0u; d < VALUE_DIM; d++) {
-    out_buf[o_base + d] = acc[d] * inv_l;
+    out_buf[o_base + d] = select(acc[d] * inv_l, nan, row_nan);
   }
-  if (l_run > 0.0f) {
+  if (row_nan) {
+    lse_buf[bh * Nq + row] = nan;
+  } else if (l_run > 0.0f) {
     lse_buf[bh * Nq + row] = m_run + log(l_run);
   } else {
     lse_buf[bh * Nq + row] = bitcast<f32>(neg_inf_bits); // -inf

@@ -722,12 +722,12 @@ extern "C" __global__ void __launch_bounds__(THREADS, 1) attnc_biformer_attentio
     const int i = row_r[r];
     if (i >= a.Nq) continue;
     const size_t row = (size_t)(b * a.H + h) * a.Nq + i;
-    const float inv = sum > 0.f ? 1.f / sum : 0.f;
+    const float inv = sum == 0.f ? 0.f : 1.f / sum;
     T* orow = static_cast<T*>(a.out) + row * DV;
 #pragma unroll
     for (int n = 0; n < DV / 8; ++n)
       *reinterpret_cast<unsigned*>(orow + n * 8 + t4 * 2) = pack2(o[n][2 * r] * inv, o[n][2 * r + 1] * inv);
-    if (a.lse != nullptr && t4 == 0) a.lse[row] = sum > 0.f ? (m[r] + log2f(sum)) * LN2 : -INFINITY;
+    if (a.lse != nullptr && t4 == 0) a.lse[row] = sum == 0.f ? -INFINITY : (m[r] + log2f(sum)) * LN2;
   }
 }
 } // namespace attnc_biformer

@@ -566,13 +566,14 @@ extern "C" __global__ void __launch_bounds__(THREADS) attnc_cca_attention(const 
     else if (tail) tile(Flag<false>{}, Flag<true>{}, kt); else tile(Flag<false>{}, Flag<false>{}, kt);
   }
 
-  // out = acc / l (0 for a row with no allowed key), lse = ln(sum exp) (-inf for such a row).
+  // out = acc / l, lse = ln(sum exp). l == 0: no allowed key (out 0, lse -inf). A NaN or +inf
+  // score reaches l through exp2 (NaN - base, inf - inf), so l is NaN and so are out and lse.
 #pragma unroll
   for (int r = 0; r < ROWS; ++r) {
     const int i = row0 + r;
     if (i >= a.Nq) continue;
     const size_t row = (size_t)(b * a.H + h) * a.Nq + i;
-    const float inv = l[r] > 0.f ? 1.f / l[r] : 0.f;
+    const float inv = l[r] == 0.f ? 0.f : 1.f / l[r];
     T* orow = static_cast<T*>(a.out) + row * DV;
 #pragma unroll
     for (int t = 0; t < DV / (VW * TPR); ++t) {
@@ -581,7 +582,7 @@ extern "C" __global__ void __launch_bounds__(THREADS) attnc_cca_attention(const 
       for (int u = 0; u < VW; ++u) o.v[u] = from_f32(acc[r][t * VW + u] * inv);
       *reinterpret_cast<VecT<VW>*>(orow + VW * (g + TPR * t)) = o;
     }
-    if (a.lse != nullptr && g == 0) a.lse[row] = l[r] > 0.f ? (m[r] + log2f(l[r])) * LN2 : -INFINITY;
+    if (a.lse != nullptr && g == 0) a.lse[row] = l[r] == 0.f ? -INFINITY : (m[r] + log2f(l[r])) * LN2;
   }
 }
 } // namespace attnc_cca

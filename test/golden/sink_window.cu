@@ -597,12 +597,12 @@ extern "C" __global__ void __launch_bounds__(THREADS, 1) attnc_sink_window_atten
       const int i = row_r[r];
       if (i >= a.Nq) continue;
       const size_t row = (size_t)(b * a.H + h) * a.Nq + i;
-      const float inv = sum > 0.f ? 1.f / sum : 0.f;
+      const float inv = sum == 0.f ? 0.f : 1.f / sum;
       T* orow = static_cast<T*>(a.out) + row * DV;
 #pragma unroll
       for (int n = 0; n < DV / 8; ++n)
         *reinterpret_cast<unsigned*>(orow + n * 8 + t4 * 2) = pack2(o[n][2 * r] * inv, o[n][2 * r + 1] * inv);
-      if (a.lse != nullptr && t4 == 0) a.lse[row] = sum > 0.f ? (m[r] + log2f(sum)) * LN2 : -INFINITY;
+      if (a.lse != nullptr && t4 == 0) a.lse[row] = sum == 0.f ? -INFINITY : (m[r] + log2f(sum)) * LN2;
     }
   }
 }
@@ -747,7 +747,9 @@ __global__ void __launch_bounds__(128) split_kernel(const Args a, float* __restr
     for (int i = 0; i < KPG; ++i) {
 #pragma unroll
       for (int r = 0; r < MT; ++r) {
-        const float p = sc[i][r] > -INFINITY ? exp2f(sc[i][r] - m[r]) : 0.f;
+        // -inf (masked) weighs 0; a NaN or +inf score gives p = NaN (NaN - m, inf - inf), which
+        // makes l NaN: the row comes out NaN (docs/LANGUAGE.md "Non-finite values").
+        const float p = sc[i][r] == -INFINITY ? 0.f : exp2f(sc[i][r] - m[r]);
         l[r] += p;
 #pragma unroll
         for (int c = 0; c < CV; ++c)
@@ -762,14 +764,14 @@ __global__ void __launch_bounds__(128) split_kernel(const Args a, float* __restr
   if (threadIdx.x < MT) sm_l[threadIdx.x] = 0.f;
   if (lane == 0)
 #pragma unroll
-    for (int r = 0; r < MT; ++r) sm_m[g][r] = l[r] > 0.f ? m[r] : -INFINITY;
+    for (int r = 0; r < MT; ++r) sm_m[g][r] = l[r] != 0.f ? m[r] : -INFINITY; // l NaN: poisoned, kept
   __syncthreads();
 #pragma unroll
   for (int r = 0; r < MT; ++r) {
     float M = -INFINITY;
 #pragma unroll
     for (int j = 0; j < GROUPS; ++j) M = fmaxf(M, sm_m[j][r]);
-    if (l[r] > 0.f) {
+    if (l[r] != 0.f) { // a NaN l carries into sm_l
       const float f = exp2f(m[r] - M);
 #pragma unroll
       for (int c = 0; c < CV; ++c)
@@ -788,8 +790,9 @@ __global__ void __launch_bounds__(128) split_kernel(const Args a, float* __restr
   }
 }
 
-// One block per (query row, head, batch): M = max m_i over partials with l_i > 0,
-// L = sum l_i 2^(m_i - M), out = sum acc_i 2^(m_i - M) / L, lse = (M + log2 L) ln 2.
+// One block per (query row, head, batch): M = max m_i over partials with l_i != 0,
+// L = sum l_i 2^(m_i - M), out = sum acc_i 2^(m_i - M) / L, lse = (M + log2 L) ln 2. L == 0:
+// an empty row (out 0, lse -inf); a partial with l NaN (a NaN or +inf score) makes L NaN.
 __global__ void __launch_bounds__(128) merge_kernel(const Args a, const float* __restrict__ part, int n_splits, int row_tiles) {
   const int row = blockIdx.x, h = blockIdx.y, b = blockIdx.z;
   const int group = a.H / a.Hkv, hk = h / group, p = (h % group) * a.Nq + row;
@@ -802,7 +805,7 @@ __global__ void __launch_bounds__(128) merge_kernel(const Args a, const float* _
   const int warp = threadIdx.x >> 5, ln = threadIdx.x & 31;
   float M = -INFINITY;
   for (int j = threadIdx.x; j < n; j += THREADS)
-    if (base[j * stride + DV + 1] > 0.f) M = fmaxf(M, base[j * stride + DV]);
+    if (base[j * stride + DV + 1] != 0.f) M = fmaxf(M, base[j * stride + DV]);
   for (int off = 16; off > 0; off >>= 1) M = fmaxf(M, __shfl_xor_sync(0xffffffffu, M, off));
   if (ln == 0) red[warp] = M;
   __syncthreads();
@@ -811,7 +814,7 @@ __global__ void __launch_bounds__(128) merge_kernel(const Args a, const float* _
   float L = 0.f;
   for (int j = threadIdx.x; j < n; j += THREADS) {
     const float lj = base[j * stride + DV + 1];
-    const float wj = lj > 0.f ? exp2f(base[j * stride + DV] - M) : 0.f;
+    const float wj = lj != 0.f ? exp2f(base[j * stride + DV] - M) : 0.f;
     w[j] = wj;
     L += lj * wj;
   }
@@ -819,7 +822,7 @@ __global__ void __launch_bounds__(128) merge_kernel(const Args a, const float* _
   if (ln == 0) red[warp] = L;
   __syncthreads();
   L = red[0] + red[1] + red[2] + red[3];
-  const float inv = L > 0.f ? 1.f / L : 0.f;
+  const float inv = L == 0.f ? 0.f : 1.f / L;
   T* og = static_cast<T*>(a.out) + (((size_t)b * a.H + h) * a.Nq + row) * DV;
   for (int d = threadIdx.x; d < DV; d += THREADS) {
     float o = 0.f; // every split wrote its acc (0 where l = 0)
@@ -828,7 +831,7 @@ __global__ void __launch_bounds__(128) merge_kernel(const Args a, const float* _
     og[d] = from_f32(o * inv);
   }
   if (threadIdx.x == 0 && a.lse != NULL)
-    a.lse[((size_t)b * a.H + h) * a.Nq + row] = L > 0.f ? (M + log2f(L)) * LN2 : -INFINITY;
+    a.lse[((size_t)b * a.H + h) * a.Nq + row] = L == 0.f ? -INFINITY : (M + log2f(L)) * LN2;
 }
 } // namespace dec
 } // namespace attnc_sink_window

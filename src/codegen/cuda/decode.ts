@@ -118,7 +118,8 @@ export function decodeSource(k: AttentionKernel, layout: CudaLayout, ns: string)
   const classExpr = dynamic
     ? 'tile_class(a, b, hr[r], qp[r], qp[r], t0 + a.k_offset, t1 - 1 + a.k_offset)'
     : String(staticClass);
-  const scoreExpr = identity ? 'x' : 'elem_score(a, b, hr[r], qp[r], kpos, x)';
+  // A NaN q·k poisons the row whatever the modifier makes of it (docs/LANGUAGE.md).
+  const scoreExpr = identity ? 'x' : '(isnan(x) ? x : elem_score(a, b, hr[r], qp[r], kpos, x))';
   const allowExpr = needMask
     ? 'valid && cls[r] != 0 && (cls[r] == 1 || elem_mask(a, b, hr[r], qp[r], kpos))'
     : 'valid && cls[r] != 0';
@@ -237,7 +238,9 @@ export function decodeSource(k: AttentionKernel, layout: CudaLayout, ns: string)
     '    for (int i = 0; i < KPG; ++i) {',
     '#pragma unroll',
     '      for (int r = 0; r < MT; ++r) {',
-    '        const float p = sc[i][r] > -INFINITY ? exp2f(sc[i][r] - m[r]) : 0.f;',
+    '        // -inf (masked) weighs 0; a NaN or +inf score gives p = NaN (NaN - m, inf - inf), which',
+    '        // makes l NaN: the row comes out NaN (docs/LANGUAGE.md "Non-finite values").',
+    '        const float p = sc[i][r] == -INFINITY ? 0.f : exp2f(sc[i][r] - m[r]);',
     '        l[r] += p;',
     '#pragma unroll',
     '        for (int c = 0; c < CV; ++c)',
@@ -252,14 +255,14 @@ export function decodeSource(k: AttentionKernel, layout: CudaLayout, ns: string)
     '  if (threadIdx.x < MT) sm_l[threadIdx.x] = 0.f;',
     '  if (lane == 0)',
     '#pragma unroll',
-    '    for (int r = 0; r < MT; ++r) sm_m[g][r] = l[r] > 0.f ? m[r] : -INFINITY;',
+    '    for (int r = 0; r < MT; ++r) sm_m[g][r] = l[r] != 0.f ? m[r] : -INFINITY; // l NaN: poisoned, kept',
     '  __syncthreads();',
     '#pragma unroll',
     '  for (int r = 0; r < MT; ++r) {',
     '    float M = -INFINITY;',
     '#pragma unroll',
     '    for (int j = 0; j < GROUPS; ++j) M = fmaxf(M, sm_m[j][r]);',
-    '    if (l[r] > 0.f) {',
+    '    if (l[r] != 0.f) { // a NaN l carries into sm_l',
     '      const float f = exp2f(m[r] - M);',
     '#pragma unroll',
     '      for (int c = 0; c < CV; ++c)',
@@ -278,8 +281,9 @@ export function decodeSource(k: AttentionKernel, layout: CudaLayout, ns: string)
     '  }',
     '}',
     '',
-    '// One block per (query row, head, batch): M = max m_i over partials with l_i > 0,',
-    '// L = sum l_i 2^(m_i - M), out = sum acc_i 2^(m_i - M) / L, lse = (M + log2 L) ln 2.',
+    '// One block per (query row, head, batch): M = max m_i over partials with l_i != 0,',
+    '// L = sum l_i 2^(m_i - M), out = sum acc_i 2^(m_i - M) / L, lse = (M + log2 L) ln 2. L == 0:',
+    '// an empty row (out 0, lse -inf); a partial with l NaN (a NaN or +inf score) makes L NaN.',
     '__global__ void __launch_bounds__(128) merge_kernel(const Args a, const float* __restrict__ part, int n_splits, int row_tiles) {',
     '  const int row = blockIdx.x, h = blockIdx.y, b = blockIdx.z;',
     '  const int group = a.H / a.Hkv, hk = h / group, p = (h % group) * a.Nq + row;',
@@ -292,7 +296,7 @@ export function decodeSource(k: AttentionKernel, layout: CudaLayout, ns: string)
     '  const int warp = threadIdx.x >> 5, ln = threadIdx.x & 31;',
     '  float M = -INFINITY;',
     '  for (int j = threadIdx.x; j < n; j += THREADS)',
-    '    if (base[j * stride + DV + 1] > 0.f) M = fmaxf(M, base[j * stride + DV]);',
+    '    if (base[j * stride + DV + 1] != 0.f) M = fmaxf(M, base[j * stride + DV]);',
     '  for (int off = 16; off > 0; off >>= 1) M = fmaxf(M, __shfl_xor_sync(0xffffffffu, M, off));',
     '  if (ln == 0) red[warp] = M;',
     '  __syncthreads();',
@@ -301,7 +305,7 @@ export function decodeSource(k: AttentionKernel, layout: CudaLayout, ns: string)
     '  float L = 0.f;',
     '  for (int j = threadIdx.x; j < n; j += THREADS) {',
     '    const float lj = base[j * stride + DV + 1];',
-    '    const float wj = lj > 0.f ? exp2f(base[j * stride + DV] - M) : 0.f;',
+    '    const float wj = lj != 0.f ? exp2f(base[j * stride + DV] - M) : 0.f;',
     '    w[j] = wj;',
     '    L += lj * wj;',
     '  }',
@@ -309,7 +313,7 @@ export function decodeSource(k: AttentionKernel, layout: CudaLayout, ns: string)
     '  if (ln == 0) red[warp] = L;',
     '  __syncthreads();',
     '  L = red[0] + red[1] + red[2] + red[3];',
-    '  const float inv = L > 0.f ? 1.f / L : 0.f;',
+    '  const float inv = L == 0.f ? 0.f : 1.f / L;',
     `  T* og = static_cast<T*>(${f('out')}) + (((size_t)b * a.H + h) * a.Nq + row) * DV;`,
     '  for (int d = threadIdx.x; d < DV; d += THREADS) {',
     '    float o = 0.f; // every split wrote its acc (0 where l = 0)',
@@ -320,7 +324,7 @@ export function decodeSource(k: AttentionKernel, layout: CudaLayout, ns: string)
     ...(lse
       ? [
           `  if (threadIdx.x == 0 && ${lse} != NULL)`,
-          `    ${lse}[((size_t)b * a.H + h) * a.Nq + row] = L > 0.f ? (M + log2f(L)) * LN2 : -INFINITY;`,
+          `    ${lse}[((size_t)b * a.H + h) * a.Nq + row] = L == 0.f ? -INFINITY : (M + log2f(L)) * LN2;`,
         ]
       : []),
     '}',

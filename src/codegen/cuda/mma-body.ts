@@ -23,6 +23,9 @@ export function elementCode(e: CoreExprs): string[] {
     ...e.elemStmts,
     // With a modifier, qscale is the plain scale: the modifier sees natural units, then log2 e.
     e.score === null ? 'float y = x;' : `float y = (${e.score}) * LOG2E;`,
+    // A NaN q·k poisons the row whatever the modifier makes of it (docs/LANGUAGE.md); a select,
+    // only in kernels with a modifier.
+    ...(e.score === null ? [] : ['if (isnan(x)) y = x;']),
     tail,
     ...(e.mask === null
       ? []
@@ -182,7 +185,11 @@ export function rowStateCode(e: CoreExprs): string[] {
   ];
 }
 
-/** out = o / l (0 for a row with no allowed key), lse = ln(sum exp) (-inf for such a row). */
+/**
+ * out = o / l, lse = ln(sum exp). l == 0: no allowed key (out 0, lse -inf). A NaN or +inf score
+ * reaches l through exp2 (NaN - base, inf - inf) whatever fmaxf dropped from the row max, so l
+ * is NaN and so are out and lse (docs/LANGUAGE.md "Non-finite values"): no per-element test.
+ */
 export function epilogueCode(lse: boolean): string[] {
   return [
     '#pragma unroll',
@@ -193,13 +200,15 @@ export function epilogueCode(lse: boolean): string[] {
     '  const int i = row_r[r];',
     '  if (i >= a.Nq) continue;',
     '  const size_t row = (size_t)(b * a.H + h) * a.Nq + i;',
-    '  const float inv = sum > 0.f ? 1.f / sum : 0.f;',
+    '  const float inv = sum == 0.f ? 0.f : 1.f / sum;',
     '  T* orow = static_cast<T*>(a.out) + row * DV;',
     '#pragma unroll',
     '  for (int n = 0; n < DV / 8; ++n)',
     '    *reinterpret_cast<unsigned*>(orow + n * 8 + t4 * 2) = pack2(o[n][2 * r] * inv, o[n][2 * r + 1] * inv);',
     ...(lse
-      ? ['  if (a.lse != nullptr && t4 == 0) a.lse[row] = sum > 0.f ? (m[r] + log2f(sum)) * LN2 : -INFINITY;']
+      ? [
+          '  if (a.lse != nullptr && t4 == 0) a.lse[row] = sum == 0.f ? -INFINITY : (m[r] + log2f(sum)) * LN2;',
+        ]
       : []),
     '}',
   ];

@@ -48,6 +48,8 @@ function elementCode(e: CoreExprs): string[] {
     'const float x = s[r][jj];',
     ...e.elemStmts,
     e.score === null ? 'float y = x;' : `float y = ${e.score} * LOG2E;`,
+    // A NaN q·k poisons the row whatever the modifier makes of it (docs/LANGUAGE.md).
+    ...(e.score === null ? [] : ['if (isnan(x)) y = x;']),
     'if constexpr (TAIL) { if (kbase + kk >= a.Nk) y = -INFINITY; }',
     ...(e.mask === null
       ? []
@@ -303,13 +305,14 @@ export function simtCore(plan: SimtPlan): AttentionCore {
         '',
         ...indent(tileLoop(e), '  '),
         '',
-        '  // out = acc / l (0 for a row with no allowed key), lse = ln(sum exp) (-inf for such a row).',
+        '  // out = acc / l, lse = ln(sum exp). l == 0: no allowed key (out 0, lse -inf). A NaN or +inf',
+        '  // score reaches l through exp2 (NaN - base, inf - inf), so l is NaN and so are out and lse.',
         '#pragma unroll',
         '  for (int r = 0; r < ROWS; ++r) {',
         '    const int i = row0 + r;',
         '    if (i >= a.Nq) continue;',
         '    const size_t row = (size_t)(b * a.H + h) * a.Nq + i;',
-        '    const float inv = l[r] > 0.f ? 1.f / l[r] : 0.f;',
+        '    const float inv = l[r] == 0.f ? 0.f : 1.f / l[r];',
         '    T* orow = static_cast<T*>(a.out) + row * DV;',
         '#pragma unroll',
         '    for (int t = 0; t < DV / (VW * TPR); ++t) {',
@@ -320,7 +323,7 @@ export function simtCore(plan: SimtPlan): AttentionCore {
         '    }',
         ...(kernel.outputs.lse
           ? [
-              '    if (a.lse != nullptr && g == 0) a.lse[row] = l[r] > 0.f ? (m[r] + log2f(l[r])) * LN2 : -INFINITY;',
+              '    if (a.lse != nullptr && g == 0) a.lse[row] = l[r] == 0.f ? -INFINITY : (m[r] + log2f(l[r])) * LN2;',
             ]
           : []),
         '  }',

@@ -36,7 +36,22 @@ function store(dtype: Schedule['dtype'], expr: string): string {
   return dtype === 'f16' ? `f16(${expr})` : expr;
 }
 
-/** Writes this row's normalised output (0 and lse -inf when no key was allowed). */
+/**
+ * A NaN built at run time: WGSL rejects a non-finite constant, and neg_inf_bits is a variable.
+ * (docs/LANGUAGE.md "Non-finite values": the out and lse of a row with a NaN or +inf score.)
+ */
+export const NAN_F32 = 'bitcast<f32>(neg_inf_bits | 0x00400000u)';
+
+/**
+ * Sets `row_nan` when score `s` is NaN or +inf. The test is on the bits: WGSL lets a compiler
+ * assume floats are finite, so `s != s` or a NaN-dropping max() could not be relied on.
+ */
+export const flagPoisonedScore = [
+  'let s_bits = bitcast<u32>(s);',
+  'if ((s_bits & 0x7fffffffu) > 0x7f800000u || s_bits == 0x7f800000u) { row_nan = true; }',
+];
+
+/** Writes this row's normalised output (0 and lse -inf when no key was allowed, NaN when poisoned). */
 function epilogue(p: AttentionParts): string[] {
   const dt = p.schedule.dtype;
   return [
@@ -44,12 +59,15 @@ function epilogue(p: AttentionParts): string[] {
     '  let o_base = (bh * Nq + row) * VALUE_DIM;',
     '  // l_run > 0 iff the row saw an allowed key; otherwise the row is all zeros.',
     '  let inv_l = select(0.0f, 1.0f / l_run, l_run > 0.0f);',
+    `  let nan = ${NAN_F32};`,
     '  for (var d = 0u; d < VALUE_DIM; d++) {',
-    `    out_buf[o_base + d] = ${store(dt, 'acc[d] * inv_l')};`,
+    `    out_buf[o_base + d] = ${store(dt, 'select(acc[d] * inv_l, nan, row_nan)')};`,
     '  }',
     ...(p.lse
       ? [
-          '  if (l_run > 0.0f) {',
+          '  if (row_nan) {',
+          '    lse_buf[bh * Nq + row] = nan;',
+          '  } else if (l_run > 0.0f) {',
           '    lse_buf[bh * Nq + row] = m_run + log(l_run);',
           '  } else {',
           '    lse_buf[bh * Nq + row] = bitcast<f32>(neg_inf_bits); // -inf',
@@ -97,12 +115,16 @@ function scoreKey(p: AttentionParts): string[] {
 
 /** Scores key column j of the tile for the row's `qrow` (decode.ts reuses it for its lanes). */
 export function staticScoreKey(p: AttentionParts): string[] {
+  // With a score expression, a NaN q·k is flagged before it: WGSL compilers may assume finite
+  // floats and fold it away (`score - score` to 0), and a NaN q or k must poison the row anyway.
+  const identity = p.score.stmts.length === 0 && p.score.roots[0] === 'score';
   const dot = [
     'var dot = 0.0f;',
     'for (var d = 0u; d < HEAD_DIM; d++) {',
     '  dot += qrow[d] * k_tile[j * HEAD_DIM + d];',
     '}',
     'let score = u.scale * dot;',
+    ...(identity ? [] : ['if ((bitcast<u32>(score) & 0x7fffffffu) > 0x7f800000u) { row_nan = true; }']),
     ...p.score.stmts,
     `s = ${p.score.roots[0]};`,
   ];
@@ -119,8 +141,9 @@ export function staticScoreKey(p: AttentionParts): string[] {
 }
 
 /**
- * One staged tile's online-softmax update of a row (`m_run`, `l_run`, `acc`): pass 1 scores the
- * keys and takes their max, pass 2 rescales the running state and adds the tile. `first`/`step`
+ * One staged tile's online-softmax update of a row (`m_run`, `l_run`, `acc`, `row_nan`): pass 1
+ * scores the keys, takes their max and flags a NaN or +inf score, pass 2 rescales the running
+ * state and adds the tile (a flagged row's state is discarded at the end). `first`/`step`
  * pick which of the tile's keys this invocation takes (all of them, or every `lanes`-th in the
  * decode split, whose lanes are merged afterwards).
  */
@@ -139,6 +162,7 @@ export function tileUpdate(
     ...pad(score, 8),
     '        s_tile[j] = s;',
     '        m_tile = max(m_tile, s);',
+    ...pad(flagPoisonedScore, 8),
     '      }',
     ...(walk.notes
       ? ['      // Pass 2 (if some key was allowed): rescale the running state to the new max, add the tile.']
@@ -249,6 +273,7 @@ export function attentionBody(p: AttentionParts): string {
     '',
     '  var m_run = MASKED; // running max of allowed scores',
     '  var l_run = 0.0f; // running sum of exp(score - m_run)',
+    '  var row_nan = false; // an allowed score was NaN or +inf: the row is NaN',
     '  var acc: array<f32, VALUE_DIM>;',
     '  var s_tile: array<f32, BLOCK_K>;',
     '  let n_tiles = (Nk + BLOCK_K - 1u) / BLOCK_K;',

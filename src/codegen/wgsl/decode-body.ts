@@ -9,9 +9,10 @@
 //
 // attention_merge: one workgroup per (query row, head, batch) combines the row's partials with
 // the log-sum-exp: M = max m_i over partials with l_i > 0, L = Σ l_i·e^(m_i−M),
-// out = Σ acc_i·e^(m_i−M) / L, lse = M + log L; a row with no partial (L = 0) gets 0 and −inf.
+// out = Σ acc_i·e^(m_i−M) / L, lse = M + log L; a row with no partial (L = 0) gets 0 and −inf,
+// and a row with a poisoned partial (l_i NaN: a NaN or +inf score) gets NaN in out and lse.
 import type { AttentionParts } from './attention.js';
-import { staticScoreKey, tileUpdate } from './attention.js';
+import { NAN_F32, staticScoreKey, tileUpdate } from './attention.js';
 
 /** K/V tiles per split: a split covers DECODE_SPLIT_TILES·BLOCK_K keys. */
 export const DECODE_SPLIT_TILES = 32;
@@ -123,6 +124,7 @@ export function decodeSplitBody(p: AttentionParts): string {
     '',
     '  var m_run = MASKED; // running max of allowed scores',
     '  var l_run = 0.0f; // running sum of exp(score - m_run)',
+    '  var row_nan = false; // an allowed score was NaN or +inf: the row is NaN',
     '  var acc: array<f32, VALUE_DIM>;',
     '  var s_tile: array<f32, BLOCK_K>;',
     '  let n_tiles = (Nk + BLOCK_K - 1u) / BLOCK_K;',
@@ -150,13 +152,14 @@ export function decodeSplitBody(p: AttentionParts): string {
     '',
     '  if (!row_ok) { return; }',
     '  let slot = decode_slot(g, wg.z, wg.y, rt, split, lid);',
+    `  if (row_nan) { l_run = ${NAN_F32}; } // the merge makes the row NaN`,
     '  if (l_run > 0.0f) { // the merge reads acc only where l > 0',
     '    for (var d = 0u; d < VALUE_DIM; d++) {',
     '      decode_part[slot + d] = acc[d];',
     '    }',
     '  }',
     '  decode_part[slot + VALUE_DIM] = m_run;',
-    '  decode_part[slot + VALUE_DIM + 1u] = l_run; // 0: the lane saw no allowed key',
+    '  decode_part[slot + VALUE_DIM + 1u] = l_run; // 0: the lane saw no allowed key; NaN: poisoned',
     '}',
   ].join('\n');
 }
@@ -179,10 +182,13 @@ export function decodeMergeBody(p: AttentionParts): string {
     '  let first = pk % BLOCK_Q; // lane t of this row is first + t * rows',
     '  let hk = h / g.group;',
     '  var m = MASKED;',
+    '  var row_nan = false; // some partial saw a NaN or +inf score (its l is NaN)',
     '  for (var sp = 0u; sp < g.n_splits; sp++) {',
     '    for (var t = 0u; t < lanes; t++) {',
     '      let slot = decode_slot(g, wg.z, hk, rt, sp, first + t * rows);',
-    '      if (decode_part[slot + VALUE_DIM + 1u] > 0.0f) { m = max(m, decode_part[slot + VALUE_DIM]); }',
+    '      let li = decode_part[slot + VALUE_DIM + 1u];',
+    '      if ((bitcast<u32>(li) & 0x7fffffffu) > 0x7f800000u) { row_nan = true; }',
+    '      if (li > 0.0f) { m = max(m, decode_part[slot + VALUE_DIM]); }',
     '    }',
     '  }',
     '  var l = 0.0f;',
@@ -194,6 +200,7 @@ export function decodeMergeBody(p: AttentionParts): string {
     '    }',
     '  }',
     '  let inv_l = select(0.0f, 1.0f / l, l > 0.0f);',
+    `  let nan = ${NAN_F32};`,
     '  let o_base = (bh * Nq + row) * VALUE_DIM;',
     `  for (var d = lid; d < VALUE_DIM; d += ${MERGE_THREADS}u) {`,
     '    var o = 0.0f;',
@@ -204,12 +211,14 @@ export function decodeMergeBody(p: AttentionParts): string {
     '        if (li > 0.0f) { o += decode_part[slot + d] * exp(decode_part[slot + VALUE_DIM] - m); }',
     '      }',
     '    }',
-    `    out_buf[o_base + d] = ${store(dt, 'o * inv_l')};`,
+    `    out_buf[o_base + d] = ${store(dt, 'select(o * inv_l, nan, row_nan)')};`,
     '  }',
     ...(p.lse
       ? [
           '  if (lid == 0u) {',
-          '    if (l > 0.0f) {',
+          '    if (row_nan) {',
+          '      lse_buf[bh * Nq + row] = nan;',
+          '    } else if (l > 0.0f) {',
           '      lse_buf[bh * Nq + row] = m + log(l);',
           '    } else {',
           '      lse_buf[bh * Nq + row] = bitcast<f32>(neg_inf_bits); // -inf',
