@@ -1,14 +1,16 @@
 #!/usr/bin/env node
 // attnc — the command line. Subcommands: check, compile, run, viz, repl. User errors print
-// diagnostics (or a one-line message) and exit 1, never a stack trace; internal errors exit 2.
-import { readFileSync } from 'node:fs';
+// diagnostics (or a one-line message) and exit 1, never a stack trace; a kernel that disagrees
+// with the reference exits 3; only internal errors exit 2 (exit.ts).
 import { parseArgs } from 'node:util';
 import { CompileError } from '../diagnostics.js';
 import { compileCommand } from './compile-command.js';
 import { checkCommand, parseParamAssignments } from './check-command.js';
 import { UsageError } from './errors.js';
+import { EXIT, userErrorMessage } from './exit.js';
 import { startRepl } from './repl/index.js';
 import { runCommand } from './run-command.js';
+import { readSourceFile } from './source-file.js';
 import { vizCommand } from './viz-command.js';
 
 const usage = `usage:
@@ -22,16 +24,11 @@ const usage = `usage:
                  [--kv-heads N] [--param NAME=VALUE ...] [--seed N] [--entry NAME]
                  (--head/--batch: which slice to draw)
   attnc repl [FILE]       (history in $ATTNC_HOME/history, default ~/.attnc/history)
-`;
 
-function readSource(file: string): string {
-  try {
-    return readFileSync(file, 'utf8');
-  } catch (e) {
-    const why = (e as NodeJS.ErrnoException).code ?? (e as Error).message;
-    throw new UsageError(`cannot read ${file}: ${why}`);
-  }
-}
+exit status: 0 success; 1 usage or input error (flags, files, diagnostics, sizes the device
+cannot hold); 2 internal error (a bug: please report it); 3 \`attnc run\`: the kernel
+disagrees with the reference
+`;
 
 async function main(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
@@ -66,7 +63,7 @@ async function main(argv: string[]): Promise<number> {
   }
   if (command === 'repl') return startRepl({ file });
   if (!file) throw new UsageError(`${command}: missing FILE\n${usage}`);
-  const source = readSource(file);
+  const source = readSourceFile(file);
   const params = parseParamAssignments(values.param ?? []);
   switch (command) {
     case 'check':
@@ -87,13 +84,14 @@ main(process.argv.slice(2)).then(
   (e: unknown) => {
     if (e instanceof CompileError) {
       process.stderr.write(e.message + '\n');
-      process.exit(1);
+      process.exit(EXIT.userError);
     }
-    if (e instanceof UsageError || (e as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
-      process.stderr.write(`attnc: ${(e as Error).message}\n`);
-      process.exit(1);
+    const message = userErrorMessage(e);
+    if (message !== undefined) {
+      process.stderr.write(`attnc: ${message}\n`);
+      process.exit(EXIT.userError);
     }
     process.stderr.write(`attnc: internal error: ${(e as Error).stack ?? String(e)}\n`);
-    process.exit(2);
+    process.exit(EXIT.internal);
   },
 );

@@ -1,6 +1,7 @@
 // `attnc run FILE [shape flags]`: execute on WebGPU and compare with the dense reference.
 import { parseDtype, positiveInt, type CompileFlags } from './compile-command.js';
 import { UsageError } from './errors.js';
+import { EXIT } from './exit.js';
 import { runKernel } from './run-kernel.js';
 
 export interface RunFlags extends CompileFlags {
@@ -61,5 +62,5 @@ export async function runCommand(
     `  time: compile ${r.compileMs.toFixed(1)} ms, pipeline ${r.pipelineMs.toFixed(1)} ms, kernel ${r.gpuMs.toFixed(2)} ms (best of runs)`,
   ];
   process.stdout.write(lines.join('\n') + '\n');
-  return ok ? 0 : 1;
+  return ok ? EXIT.ok : EXIT.disagrees;
 }
