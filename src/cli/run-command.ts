@@ -2,7 +2,7 @@
 import { parseDtype, positiveInt, type CompileFlags } from './compile-command.js';
 import { UsageError } from './errors.js';
 import { EXIT } from './exit.js';
-import { runKernel } from './run-kernel.js';
+import { runKernel, type RunReport } from './run-kernel.js';
 
 export interface RunFlags extends CompileFlags {
   nq?: string | undefined;
@@ -42,12 +42,7 @@ export async function runCommand(
     seed: positiveInt('seed', f.seed, 1),
     repeats: positiveInt('repeat', f.repeat, 3),
   });
-  const indicesOk = !r.routing || r.routing.indices === 'exact' || r.routing.indices === 'near-tie';
-  const ok =
-    indicesOk &&
-    r.out.relError <= r.tolerance &&
-    r.out.nanCount === 0 &&
-    (!r.lse || r.lse.relError <= r.tolerance);
+  const ok = agrees(r);
   const total = r.tiles.empty + r.tiles.full + r.tiles.partial;
   const lines = [
     `${r.name}: ${ok ? 'agrees with the reference' : 'DISAGREES with the reference'} (tolerance ${fmt(r.tolerance)})`,
@@ -63,4 +58,15 @@ export async function runCommand(
   ];
   process.stdout.write(lines.join('\n') + '\n');
   return ok ? EXIT.ok : EXIT.disagrees;
+}
+
+/** Whether a run agrees with the reference: exit 0, else EXIT.disagrees (3). */
+export function agrees(r: RunReport): boolean {
+  const indicesOk = !r.routing || r.routing.indices === 'exact' || r.routing.indices === 'near-tie';
+  return (
+    indicesOk &&
+    r.out.relError <= r.tolerance &&
+    r.out.nanCount === 0 &&
+    (!r.lse || r.lse.relError <= r.tolerance)
+  );
 }

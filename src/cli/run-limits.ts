@@ -1,7 +1,7 @@
 // What `attnc run` (and the REPL's :run) can hold, checked before anything is allocated: sizes are
 // int32, every GPU buffer fits the device's per-buffer limits, every launch grid fits its
-// per-dimension limit, and the dense float64 reference (which keeps a B·H·Nq·Nk mask and does
-// B·H·Nq·Nk·(D + Dv) multiply-adds on one CPU core) finishes in reasonable time and memory.
+// per-dimension limit, and the dense float64 reference (which keeps a B·H·Nq·Nk mask and spends
+// about (D + Dv + 24) multiply-add times per pair on one CPU core) ends in reasonable time and memory.
 // Each failure is one UsageError naming the sizes and the limit, instead of an allocation crash,
 // a GPU fault or an unbounded wait.
 import type { Artifact, Binding } from '../codegen/artifact.js';
@@ -25,8 +25,10 @@ export interface RunDeviceLimits {
 }
 
 const I32_MAX = 2147483647;
-/** Reference multiply-adds allowed: about half a minute of float64 on one core. */
+/** Reference work allowed, in multiply-add times: under a minute of float64 on one busy core. */
 export const MAX_REFERENCE_WORK = 2 ** 34;
+/** The reference's per-pair cost beyond the dot products (mask, score, exp), in multiply-adds (measured). */
+const PAIR_OVERHEAD = 24;
 /** Bytes of the reference's B·H·Nq·Nk mask allowed. */
 export const MAX_REFERENCE_MASK = 2 ** 30;
 
@@ -125,16 +127,16 @@ export function checkRunFits(
     limits.maxStorageBufferBindingSize <= limits.maxBufferSize
       ? 'maxStorageBufferBindingSize'
       : 'maxBufferSize';
-  for (const art of artifact.decode ? [artifact, artifact.decode.artifact] : [artifact]) {
-    const all = buffers(art, env);
-    const largest = all.reduce<Sized | undefined>((m, b) => (!m || b.bytes > m.bytes ? b : m), undefined);
-    if (largest && largest.bytes > perBuffer) {
-      const total = all.reduce((n, b) => n + b.bytes, 0);
-      throw new UsageError(
-        `${flags}: needs ${formatSize(total)} of buffers, "${largest.name}" [${largest.shape.join(', ')}] ` +
-          `alone ${formatSize(largest.bytes)}; the device allows ${formatSize(perBuffer)} per buffer (${limitName})`,
-      );
-    }
+  // The decode variant is only chosen when its scratch fits (runtime/webgpu.ts chooseDecode), so
+  // the main artifact's buffers are what must fit.
+  const all = buffers(artifact, env);
+  const largest = all.reduce<Sized | undefined>((m, b) => (!m || b.bytes > m.bytes ? b : m), undefined);
+  if (largest && largest.bytes > perBuffer) {
+    const total = all.reduce((n, b) => n + b.bytes, 0);
+    throw new UsageError(
+      `${flags}: needs ${formatSize(total)} of buffers, "${largest.name}" [${largest.shape.join(', ')}] ` +
+        `alone ${formatSize(largest.bytes)}; the device allows ${formatSize(perBuffer)} per buffer (${limitName})`,
+    );
   }
   checkGrids(artifact, env, limits.maxComputeWorkgroupsPerDimension, flags);
 
@@ -144,10 +146,11 @@ export function checkRunFits(
       `${flags}: the dense reference keeps a B·H·Nq·Nk mask of ${formatSize(pairs)}; ` +
         `attnc run allows ${formatSize(MAX_REFERENCE_MASK)}: use smaller sizes`,
     );
-  const work = pairs * (D + Dv);
+  const work = pairs * (D + Dv + PAIR_OVERHEAD);
   if (work > MAX_REFERENCE_WORK)
     throw new UsageError(
-      `${flags}: the float64 reference would do ${work.toExponential(2)} multiply-adds ` +
-        `(B·H·Nq·Nk·(D + Dv)); attnc run allows ${MAX_REFERENCE_WORK.toExponential(2)} (about half a minute): use smaller sizes`,
+      `${flags}: the float64 reference would do about ${work.toExponential(1)} multiply-adds ` +
+        `(B·H·Nq·Nk·(D + Dv + ${PAIR_OVERHEAD})); attnc run allows ${MAX_REFERENCE_WORK.toExponential(1)} ` +
+        `(about a minute on one core): use smaller sizes`,
     );
 }

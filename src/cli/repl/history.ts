@@ -3,7 +3,7 @@
 import { appendFileSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { ensureDirectory, pathError } from '../out-path.js';
+import { ensureDirectory, OutputPathError, pathError } from '../out-path.js';
 
 export const HISTORY_SIZE = 1000;
 
@@ -68,7 +68,10 @@ export class HistoryFile {
 
   private disable(e: unknown): void {
     this.failed = true;
-    const why = pathError(this.path, e)?.message ?? `cannot write ${this.path}: ${(e as Error).message}`;
+    const why =
+      e instanceof OutputPathError
+        ? e.message
+        : (pathError(this.path, e)?.message ?? `cannot write ${this.path}: ${(e as Error).message}`);
     this.warn(`history: ${why}; this session keeps no history`);
   }
 }
