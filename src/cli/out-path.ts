@@ -91,11 +91,18 @@ export function ensureDirectory(path: string): void {
   }
 }
 
-/** writeFileSync with file-system errors as one-line OutputPathErrors. */
+/**
+ * writeFileSync with file-system errors as one-line OutputPathErrors. A FIFO or socket is refused:
+ * opening one for writing waits for a reader, possibly forever.
+ */
 export function writeOutput(path: string, data: string | Uint8Array): void {
   try {
+    const st = statSync(path, { throwIfNoEntry: false });
+    if (st && (st.isFIFO() || st.isSocket()))
+      throw new OutputPathError(path, 'it is a FIFO or socket (writing would wait for a reader)');
     writeFileSync(path, data);
   } catch (e) {
+    if (e instanceof OutputPathError) throw e;
     rethrow(path, e);
   }
 }

@@ -14,6 +14,15 @@ export interface RunFlags extends CompileFlags {
   repeat?: string | undefined;
 }
 
+/** Timing repeats at most: more measures nothing new and only makes a run look hung. */
+export const MAX_REPEAT = 100;
+
+export function repeatCount(raw: string | undefined, fallback: number): number {
+  const n = positiveInt('repeat', raw, fallback);
+  if (n > MAX_REPEAT) throw new UsageError(`--repeat ${n}: at most ${MAX_REPEAT}`);
+  return n;
+}
+
 const fmt = (x: number): string => (x === 0 ? '0' : x.toExponential(2));
 
 export async function runCommand(
@@ -40,7 +49,7 @@ export async function runCommand(
     dtype,
     params,
     seed: positiveInt('seed', f.seed, 1),
-    repeats: positiveInt('repeat', f.repeat, 3),
+    repeats: repeatCount(f.repeat, 3),
   });
   const ok = agrees(r);
   const total = r.tiles.empty + r.tiles.full + r.tiles.partial;

@@ -67,6 +67,15 @@ describe('--out onto paths that cannot be written', () => {
     );
   });
 
+  it('viz --out onto a FIFO: refused instead of waiting for a reader forever', () => {
+    const fifo = join(dir, 'fifo.svg');
+    expect(spawnSync('mkfifo', [fifo]).status).toBe(0);
+    expectOneLineError(
+      attnc('viz', src, '--nq', '64', '--out', fifo),
+      /cannot write .*fifo\.svg: it is a FIFO or socket/,
+    );
+  });
+
   it('compile --out into a new nested directory still works', () => {
     const out = join(dir, 'a', 'b', 'c');
     const r = attnc('compile', src, '--out', out);
@@ -88,6 +97,10 @@ describe('run: sizes the device or the reference cannot hold', () => {
       attnc('run', src, '--nq', '100000', '--nk', '100000', '--dim', '128'),
       /--nq 100000 --nk 100000 --dim 128: needs .* of buffers, "q" \[1, 4, 100000, 128\] alone 205 MB; the device allows .* per buffer \((maxStorageBufferBindingSize|maxBufferSize)\)$/,
     );
+  });
+
+  it('--repeat is bounded', () => {
+    expectOneLineError(attnc('run', src, '--repeat', '99999999'), /^attnc: --repeat 99999999: at most 100$/);
   });
 
   it('--batch 99999999999 is not an int32', () => {
