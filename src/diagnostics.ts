@@ -34,26 +34,67 @@ export function hasErrors(diags: readonly Diagnostic[]): boolean {
 }
 
 /**
+ * Characters that must not reach a terminal raw from a source file or a name: C0 controls (an
+ * ESC starts a terminal escape sequence), DEL, C1 controls, and the bidi overrides, isolates and
+ * marks that reorder what a reader sees (the "Trojan Source" characters). Tab is handled apart;
+ * newline is kept (multi-line messages), and never occurs inside one source line.
+ */
+const UNSAFE = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/;
+const UNSAFE_ALL = new RegExp(UNSAFE.source, 'g');
+const TAB_WIDTH = 4;
+
+/** One character as shown: `\x1B`, `\u202E`, a tab as spaces, anything else as itself. */
+function displayChar(ch: string): string {
+  if (ch === '\t') return ' '.repeat(TAB_WIDTH);
+  if (!UNSAFE.test(ch)) return ch;
+  const code = ch.charCodeAt(0);
+  return code <= 0xff
+    ? `\\x${code.toString(16).toUpperCase().padStart(2, '0')}`
+    : `\\u${code.toString(16).toUpperCase().padStart(4, '0')}`;
+}
+
+/**
+ * `text` safe to print: control and bidi characters become visible escapes (`\x1B`, `\u202E`)
+ * and tabs spaces. Used for source lines, names, paths and messages in diagnostics and CLI errors.
+ */
+export function escapeControl(text: string): string {
+  return text.replace(UNSAFE_ALL, displayChar).replace(/\t/g, ' '.repeat(TAB_WIDTH));
+}
+
+/**
+ * A source line as printed, with the caret under the span: each character's escaped form may be
+ * wider than one column, so the caret is laid out over the same display strings.
+ */
+function lineAndCaret(text: string, column: number, length: number): { shown: string; caret: string } {
+  const shown = Array.from(text.split(''), displayChar);
+  const start = Math.min(Math.max(0, column - 1), shown.length);
+  const end = Math.min(shown.length, start + Math.max(1, length));
+  const width = (from: number, to: number): number => shown.slice(from, to).reduce((n, s) => n + s.length, 0);
+  const caretWidth = Math.max(1, width(start, end));
+  return { shown: shown.join(''), caret: ' '.repeat(width(0, start)) + '^'.repeat(caretWidth) };
+}
+
+/**
  * Renders a diagnostic like rustc:
  *   error: unknown name `windw`
  *    --> stdlib/x.attn:3:17
  *     |
  *   3 |   mask causal && windw > 0
  *     |                  ^^^^^
+ * Every piece of user text (message, path, source line, hint) is printed through escapeControl.
  */
 export function renderDiagnostic(d: Diagnostic, source: string | undefined): string {
   const { file, line, column } = d.span;
-  const head = `${d.severity}: ${d.message}\n --> ${file}:${line}:${column}`;
+  const head = `${d.severity}: ${escapeControl(d.message)}\n --> ${escapeControl(file)}:${line}:${column}`;
   if (source === undefined) return head;
   const lines = source.split(/\r?\n/);
   const text = lines[line - 1];
   if (text === undefined) return head;
   const gutter = String(line).length;
   const pad = ' '.repeat(gutter);
-  const caretLen = Math.max(1, Math.min(d.span.length, text.length - column + 1));
-  const caret = ' '.repeat(Math.max(0, column - 1)) + '^'.repeat(caretLen);
-  const hint = d.hint ? ` ${d.hint}` : '';
-  return `${head}\n${pad} |\n${line} | ${text}\n${pad} | ${caret}${hint}`;
+  const { shown, caret } = lineAndCaret(text, column, d.span.length);
+  const hint = d.hint ? ` ${escapeControl(d.hint)}` : '';
+  return `${head}\n${pad} |\n${line} | ${shown}\n${pad} | ${caret}${hint}`;
 }
 
 export function renderDiagnostics(diags: readonly Diagnostic[], source: string | undefined): string {

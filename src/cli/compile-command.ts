@@ -1,5 +1,4 @@
 // `attnc compile FILE --target wgsl|cuda [--out DIR] [--dump-ir=PASS] [--emit ts|js]`.
-import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Artifact } from '../codegen/artifact.js';
 import { emitKernelModule } from '../codegen/emit-ts.js';
@@ -10,6 +9,7 @@ import type { StorageDType } from '../ir/kernel.js';
 import { passNames } from '../ir/pipeline.js';
 import type { Target } from '../ir/passes/legalize.js';
 import { UsageError } from './errors.js';
+import { ensureDirectory, writeOutput } from './out-path.js';
 
 export interface CompileFlags {
   target?: string | undefined;
@@ -71,11 +71,11 @@ export function compileCommand(source: string, file: string, f: CompileFlags): n
     process.stdout.write(code);
     return 0;
   }
-  mkdirSync(f.out, { recursive: true });
+  ensureDirectory(f.out);
   const written: Record<string, string> = { [`${artifact.name}.${ext}`]: code, ...files };
   if (!files || !Object.keys(files).some((n) => n.endsWith('.json')))
     written[`${artifact.name}.json`] = manifest;
-  for (const [name, text] of Object.entries(written)) writeFileSync(join(f.out, name), text);
+  for (const [name, text] of Object.entries(written)) writeOutput(join(f.out, name), text);
   process.stdout.write(
     `wrote ${Object.keys(written)
       .map((n) => join(f.out!, n))
@@ -104,8 +104,8 @@ async function emitModule(
     process.stdout.write(files[main]!);
     return 0;
   }
-  mkdirSync(out, { recursive: true });
-  for (const [name, text] of Object.entries(files)) writeFileSync(join(out, name), text);
+  ensureDirectory(out);
+  for (const [name, text] of Object.entries(files)) writeOutput(join(out, name), text);
   process.stdout.write(
     `wrote ${Object.keys(files)
       .map((n) => join(out, n))

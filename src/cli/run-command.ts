@@ -1,7 +1,8 @@
 // `attnc run FILE [shape flags]`: execute on WebGPU and compare with the dense reference.
 import { parseDtype, positiveInt, type CompileFlags } from './compile-command.js';
 import { UsageError } from './errors.js';
-import { runKernel } from './run-kernel.js';
+import { EXIT } from './exit.js';
+import { runKernel, type RunReport } from './run-kernel.js';
 
 export interface RunFlags extends CompileFlags {
   nq?: string | undefined;
@@ -11,6 +12,15 @@ export interface RunFlags extends CompileFlags {
   batch?: string | undefined;
   seed?: string | undefined;
   repeat?: string | undefined;
+}
+
+/** Timing repeats at most: more measures nothing new and only makes a run look hung. */
+export const MAX_REPEAT = 100;
+
+export function repeatCount(raw: string | undefined, fallback: number): number {
+  const n = positiveInt('repeat', raw, fallback);
+  if (n > MAX_REPEAT) throw new UsageError(`--repeat ${n}: at most ${MAX_REPEAT}`);
+  return n;
 }
 
 const fmt = (x: number): string => (x === 0 ? '0' : x.toExponential(2));
@@ -39,14 +49,9 @@ export async function runCommand(
     dtype,
     params,
     seed: positiveInt('seed', f.seed, 1),
-    repeats: positiveInt('repeat', f.repeat, 3),
+    repeats: repeatCount(f.repeat, 3),
   });
-  const indicesOk = !r.routing || r.routing.indices === 'exact' || r.routing.indices === 'near-tie';
-  const ok =
-    indicesOk &&
-    r.out.relError <= r.tolerance &&
-    r.out.nanCount === 0 &&
-    (!r.lse || r.lse.relError <= r.tolerance);
+  const ok = agrees(r);
   const total = r.tiles.empty + r.tiles.full + r.tiles.partial;
   const lines = [
     `${r.name}: ${ok ? 'agrees with the reference' : 'DISAGREES with the reference'} (tolerance ${fmt(r.tolerance)})`,
@@ -61,5 +66,16 @@ export async function runCommand(
     `  time: compile ${r.compileMs.toFixed(1)} ms, pipeline ${r.pipelineMs.toFixed(1)} ms, kernel ${r.gpuMs.toFixed(2)} ms (best of runs)`,
   ];
   process.stdout.write(lines.join('\n') + '\n');
-  return ok ? 0 : 1;
+  return ok ? EXIT.ok : EXIT.disagrees;
+}
+
+/** Whether a run agrees with the reference: exit 0, else EXIT.disagrees (3). */
+export function agrees(r: RunReport): boolean {
+  const indicesOk = !r.routing || r.routing.indices === 'exact' || r.routing.indices === 'near-tie';
+  return (
+    indicesOk &&
+    r.out.relError <= r.tolerance &&
+    r.out.nanCount === 0 &&
+    (!r.lse || r.lse.relError <= r.tolerance)
+  );
 }

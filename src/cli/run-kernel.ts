@@ -3,6 +3,7 @@
 import { compile } from '../compile.js';
 import { didYouMean } from '../dsl/checker.js';
 import { UsageError } from './errors.js';
+import { checkRunFits } from './run-limits.js';
 import type { StorageDType } from '../ir/kernel.js';
 import { tileCounts } from '../ir/tile-stats.js';
 import { declPredicates, declRouting } from '../runtime/ast-eval.js';
@@ -55,7 +56,7 @@ export interface RoutingReport {
 }
 
 export async function runKernel(source: string, o: RunOptions): Promise<RunReport> {
-  const device = await getDevice();
+  const device = await deviceForRun();
   const t0 = performance.now();
   const { artifact, kernel, decl } = compile(source, {
     target: 'wgsl',
@@ -66,8 +67,6 @@ export async function runKernel(source: string, o: RunOptions): Promise<RunRepor
     limits: deviceLimits(device),
   });
   const t1 = performance.now();
-  const gpuKernel = await createKernel(device, artifact);
-  const t2 = performance.now();
 
   const rand = rng(o.seed);
   const sizes = { B: o.B, H: o.H, Hkv: o.Hkv, Nq: o.Nq, Nk: o.Nk };
@@ -87,6 +86,10 @@ export async function runKernel(source: string, o: RunOptions): Promise<RunRepor
     const v = o.params[p.name] ?? p.default;
     if (v !== undefined) params[p.name] = v;
   }
+  // Before any allocation: a size the device or the reference cannot hold is a one-line error.
+  checkRunFits(artifact, { ...sizes, D: o.D }, params, device.limits);
+  const gpuKernel = await createKernel(device, artifact);
+  const t2 = performance.now();
   const tensors: Record<string, Int32Array | Float32Array> = {};
   for (const t of kernel.tensors) tensors[t.name] = randomTensor(t, tensorLength(t, sizes, params), rand);
   // A reused selection (`… from idx`): ids of the call's keys (or blocks), some −1 padding.
@@ -175,4 +178,13 @@ function judgeIndices(r: RoutingResult, got: Int32Array | undefined): RoutingRep
         if (why) return `row (b ${b}, group ${g}, query ${i}): ${why}`;
       }
   return 'near-tie';
+}
+
+/** The WebGPU device; no adapter is the machine's state, not a bug: a one-line UsageError. */
+async function deviceForRun(): Promise<GPUDevice> {
+  try {
+    return await getDevice();
+  } catch (e) {
+    throw new UsageError((e as Error).message);
+  }
 }

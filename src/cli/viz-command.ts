@@ -1,6 +1,5 @@
 // `attnc viz FILE --out mask.svg|mask.png`: the reference mask of one (batch, head) slice as a
 // token-level heatmap with the kernel's tile grid and classes, a legend and the density.
-import { writeFileSync } from 'node:fs';
 import { extname } from 'node:path';
 import { compile } from '../compile.js';
 import { GridError, maskGrid, type ParamValues } from '../viz/grid.js';
@@ -10,6 +9,7 @@ import { densityText, tileText } from '../viz/style.js';
 import { paramProblem } from '../runtime/params.js';
 import { positiveInt } from './compile-command.js';
 import { UsageError } from './errors.js';
+import { writeOutput } from './out-path.js';
 
 export interface VizFlags {
   out?: string | undefined;
@@ -79,7 +79,7 @@ export function vizCommand(source: string, file: string, f: VizFlags, params: Pa
     if (e instanceof GridError) throw new UsageError(`viz: ${e.message}`);
     throw e;
   }
-  writeFileSync(out, format === '.svg' ? renderSvg(grid) : renderPng(grid).png);
+  writeOutput(out, format === '.svg' ? renderSvg(grid) : renderPng(grid).png);
   process.stdout.write(`wrote ${out}: ${grid.name}, ${densityText(grid)}; ${tileText(grid)}\n`);
   return 0;
 }

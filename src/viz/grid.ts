@@ -4,11 +4,12 @@
 // exactly as the kernels compute them).
 import { wgslTarget } from '../codegen/wgsl/target.js';
 import { compileWith, type Compiled } from '../compile-core.js';
-import type { AttentionKernel, TileClass } from '../ir/kernel.js';
-import { classifyTile, type TileGridOptions } from '../ir/tile-stats.js';
+import type { AttentionKernel } from '../ir/kernel.js';
+import type { TileGridOptions } from '../ir/tile-stats.js';
 import { declPredicates } from '../runtime/ast-eval.js';
 import { randomTensor, rng, tensorLength, tensorShape } from '../runtime/inputs.js';
-import { fillCells, SAMPLES_PER_CELL, type Axis } from './sample.js';
+import { fillCells, isSampled, samplesPerCell, SAMPLES_PER_CELL, type Axis } from './sample.js';
+import { tileGrid, type TileGrid } from './tiles.js';
 
 export type CellState = 'allowed' | 'masked' | 'mixed';
 export type ParamValues = Readonly<Record<string, number | boolean>>;
@@ -44,16 +45,6 @@ export interface MaskGridOptions {
   readonly file?: string;
 }
 
-export interface TileGrid {
-  readonly blockQ: number;
-  readonly blockK: number;
-  readonly rows: number;
-  readonly cols: number;
-  /** Row-major [qt · cols + kt]. */
-  readonly classes: readonly TileClass[];
-  readonly counts: Readonly<Record<TileClass, number>>;
-}
-
 /**
  * Extension point for routing/selection programs (a later issue): the blocks a program selected
  * for given inputs, drawn as an outline layer over the mask by both renderers.
@@ -82,7 +73,7 @@ export interface MaskGrid {
   readonly fraction: Float32Array;
   /** Allowed fraction of all pairs (an estimate when `sampled`). */
   readonly density: number;
-  /** True when some axis is longer than SAMPLE_ABOVE and cells were sampled, not counted. */
+  /** True when cells were sampled (samplesPerCell tokens per cell and axis), not counted. */
   readonly sampled: boolean;
   readonly samplesPerCell: number;
   readonly tiles: TileGrid;
@@ -95,9 +86,8 @@ export interface MaskGrid {
   readonly selection?: SelectionLayer;
 }
 
-/** Axes longer than this are sampled (SAMPLES_PER_CELL evenly spaced tokens per cell). */
-export const SAMPLE_ABOVE = 4096;
 export { SAMPLES_PER_CELL };
+export type { TileGrid };
 
 export function cellState(g: MaskGrid, r: number, c: number): CellState {
   const f = g.fraction[r * g.cols + c] ?? 0;
@@ -137,6 +127,15 @@ function tensorEnv(
   const out: Record<string, { data: Int32Array | Float32Array; shape: number[] }> = {};
   for (const t of kernel.tensors) {
     const shape = tensorShape(t, sizes, params);
+    const length = shape.reduce((a, b) => a * b, 1);
+    if (shape.some((d) => !Number.isInteger(d) || d < 0))
+      throw new GridError(
+        `tensor \`${t.name}\` would have shape [${shape.join(', ')}]: dimensions are integers ≥ 0`,
+      );
+    if (length > MAX_TENSOR_ELEMENTS)
+      throw new GridError(
+        `tensor \`${t.name}\` [${shape.join(', ')}] would have ${length} elements; pictures draw at most ${MAX_TENSOR_ELEMENTS}`,
+      );
     const drawn = randomTensor(t, tensorLength(t, sizes, params), rand);
     const data = given && Object.hasOwn(given, t.name) ? given[t.name]! : drawn;
     const want = shape.reduce((a, b) => a * b, 1);
@@ -154,8 +153,14 @@ function starts(n: number, cells: number): Int32Array {
   return s;
 }
 
+/** Positions are int32 (DESIGN §2). */
+const I32_MAX = 2147483647;
+/** Elements of drawn tensor params at most (512 MB of int32). */
+export const MAX_TENSOR_ELEMENTS = 2 ** 27;
+
 function positiveInt(name: string, v: number): number {
-  if (!Number.isInteger(v) || v <= 0) throw new GridError(`${name} must be a positive integer, got ${v}`);
+  if (!Number.isInteger(v) || v <= 0 || v > I32_MAX)
+    throw new GridError(`${name} must be a positive int32 (1 to ${I32_MAX}), got ${v}`);
   return v;
 }
 
@@ -198,30 +203,21 @@ export function maskGrid(input: string | Compiled, o: MaskGridOptions): MaskGrid
     kOffset: 0,
     env: { params, tensors, vars: { ...sizes } },
   };
-  const { blockQ, blockK } = kernel.schedule;
-  const tRows = Math.ceil(nq / blockQ);
-  const tCols = Math.ceil(nk / blockK);
-  const classes: TileClass[] = [];
-  const counts = { empty: 0, full: 0, partial: 0 };
-  for (let qt = 0; qt < tRows; qt++)
-    for (let kt = 0; kt < tCols; kt++) {
-      const c = classifyTile(kernel, tileOpts, qt, kt);
-      classes.push(c);
-      counts[c]++;
-    }
+  const tiles = tileGrid(kernel, tileOpts);
 
   const rows = Math.min(nq, Math.max(1, Math.floor(o.rows ?? 1024)));
   const cols = Math.min(nk, Math.max(1, Math.floor(o.cols ?? 1024)));
   const rowStart = starts(nq, rows);
   const colStart = starts(nk, cols);
-  const sampled = nq > SAMPLE_ABOVE || nk > SAMPLE_ABOVE;
-  const qAxis: Axis = { n: nq, starts: rowStart, block: blockQ, sample: nq > SAMPLE_ABOVE };
-  const kAxis: Axis = { n: nk, starts: colStart, block: blockK, sample: nk > SAMPLE_ABOVE };
+  const perCell = samplesPerCell(rowStart, colStart);
+  const sampled = isSampled(rowStart, perCell) || isSampled(colStart, perCell);
+  const qAxis: Axis = { n: nq, starts: rowStart, block: tiles.blockQ, perCell };
+  const kAxis: Axis = { n: nk, starts: colStart, block: tiles.blockK, perCell };
   const pred = declPredicates(decl.decl, { params, tensors, sizes }, { types: decl.types });
   const filled = fillCells(qAxis, kAxis, {
     mask: (i, j) => pred.mask(b, h, i + qOffset, j),
-    classes,
-    tileCols: tCols,
+    classes: tiles.classes,
+    tileCols: tiles.cols,
     exact: o.exact ?? false,
   });
 
@@ -239,8 +235,8 @@ export function maskGrid(input: string | Compiled, o: MaskGridOptions): MaskGrid
     fraction: filled.fraction,
     density: filled.density,
     sampled,
-    samplesPerCell: sampled ? SAMPLES_PER_CELL : 1,
-    tiles: { blockQ, blockK, rows: tRows, cols: tCols, classes, counts },
+    samplesPerCell: sampled ? perCell : 1,
+    tiles,
     unsoundTiles: filled.unsoundTiles,
     maskEvaluations: filled.maskEvaluations,
     params,

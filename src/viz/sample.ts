@@ -1,9 +1,14 @@
-// Counting allowed pairs per grid cell. Every pair once when the axis is short enough, else a few
-// evenly spaced tokens per cell; pairs inside tiles the kernel's classifier proves empty or full
-// take that value without calling the predicate (after a spot check), unless `exact`.
+// Counting allowed pairs per grid cell. Every pair once when there are at most MAX_PAIRS of them,
+// else a few evenly spaced tokens per cell and axis (as many as keep the sampled pairs within
+// MAX_PAIRS, so the cost never grows with Nq·Nk); pairs inside tiles the kernel's classifier
+// proves empty or full take that value without calling the predicate (after a spot check),
+// unless `exact`.
 import type { TileClass } from '../ir/kernel.js';
 
+/** Most tokens sampled per cell and axis. */
 export const SAMPLES_PER_CELL = 8;
+/** Most predicate evaluations of a picture's pairs (a 4096 × 4096 mask exactly; ~0.5 s). */
+export const MAX_PAIRS = 4096 * 4096;
 
 export interface Axis {
   /** Tokens on this axis. */
@@ -12,8 +17,33 @@ export interface Axis {
   readonly starts: Int32Array;
   /** Tile size of the kernel's schedule along this axis. */
   readonly block: number;
-  /** Sample SAMPLES_PER_CELL tokens per cell instead of taking every token. */
-  readonly sample: boolean;
+  /** Tokens taken per cell at most (Infinity: every token). */
+  readonly perCell: number;
+}
+
+/** Tokens an axis contributes when each cell takes at most `cap`. */
+function taken(starts: Int32Array, cap: number): number {
+  let n = 0;
+  for (let c = 0; c + 1 < starts.length; c++) n += Math.min(cap, starts[c + 1]! - starts[c]!);
+  return n;
+}
+
+/**
+ * Tokens per cell to take on both axes: every token when all pairs fit MAX_PAIRS, else the most
+ * (≤ SAMPLES_PER_CELL, ≥ 1) that keep the sampled pairs within it.
+ */
+export function samplesPerCell(rowStart: Int32Array, colStart: Int32Array): number {
+  const nq = rowStart[rowStart.length - 1]!;
+  const nk = colStart[colStart.length - 1]!;
+  if (nq * nk <= MAX_PAIRS) return Infinity;
+  let cap = SAMPLES_PER_CELL;
+  while (cap > 1 && taken(rowStart, cap) * taken(colStart, cap) > MAX_PAIRS) cap--;
+  return cap;
+}
+
+/** Whether taking `cap` tokens per cell leaves some out (the density is then an estimate). */
+export function isSampled(starts: Int32Array, cap: number): boolean {
+  return taken(starts, cap) < starts[starts.length - 1]!;
 }
 
 interface Samples {
@@ -33,7 +63,7 @@ function samples(a: Axis): Samples {
   for (let c = 0; c < cells; c++) {
     const lo = a.starts[c]!;
     const extent = a.starts[c + 1]! - lo;
-    const s = a.sample ? Math.min(extent, SAMPLES_PER_CELL) : extent;
+    const s = Math.min(extent, a.perCell);
     for (let t = 0; t < s; t++) {
       index.push(s === extent ? lo + t : lo + Math.round((t * (extent - 1)) / Math.max(1, s - 1)));
       cell.push(c);

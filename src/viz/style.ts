@@ -44,10 +44,17 @@ export function densityText(g: MaskGrid): string {
 }
 
 export function tileText(g: MaskGrid): string {
-  const { counts, blockQ, blockK } = g.tiles;
+  const t = g.tiles;
+  const { counts } = t;
   const total = counts.full + counts.partial + counts.empty;
   const bad = g.unsoundTiles ? `; ${g.unsoundTiles} tile(s) contradict the reference!` : '';
-  return `tiles ${blockQ}×${blockK}: ${counts.full} full, ${counts.partial} partial, ${counts.empty} empty of ${total}${bad}`;
+  const classes = `${counts.full} full, ${counts.partial} partial, ${counts.empty} empty of ${total}`;
+  if (t.mergeQ === 1 && t.mergeK === 1) return `tiles ${t.blockQ}×${t.blockK}: ${classes}${bad}`;
+  const all = Math.ceil(g.nq / t.kernelBlockQ) * Math.ceil(g.nk / t.kernelBlockK);
+  return (
+    `tiles ${t.kernelBlockQ}×${t.kernelBlockK}: ${all} in all, classified in boxes of ` +
+    `${t.mergeQ}×${t.mergeK} tiles (too many to show one by one): ${classes} boxes${bad}`
+  );
 }
 
 /** "1 cell = 2×1 tokens" when downsampled (the first cell's extent; cells differ by ≤ 1). */

@@ -1,10 +1,12 @@
 // The REPL's `:commands`. Every failure is printed (diagnostics for programs, `error: …` for the
 // rest) and the session goes on; nothing a user types can end it except :quit and Ctrl-D.
-import { readFileSync, writeFileSync } from 'node:fs';
 import { compile } from '../../compile.js';
-import { CompileError } from '../../diagnostics.js';
+import { CompileError, escapeControl } from '../../diagnostics.js';
 import { dumpIR } from '../../ir/dump.js';
 import { passNames } from '../../ir/pipeline.js';
+import { userErrorMessage } from '../exit.js';
+import { writeOutput } from '../out-path.js';
+import { readSourceFile } from '../source-file.js';
 import { runCommand } from './run.js';
 import { REPL_FILE, ReplError, type Session } from './session.js';
 import { setCommand, unsetCommand } from './settings.js';
@@ -50,12 +52,7 @@ function ir(s: Session, args: string[]): void {
 function load(s: Session, rest: string): void {
   const file = rest.trim();
   if (!file) throw new ReplError(':load expects a FILE');
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (e) {
-    throw new ReplError(`cannot read ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
-  }
+  const text = readSourceFile(file);
   const names = s.define(text, file);
   s.print(
     names.length
@@ -70,7 +67,7 @@ function save(s: Session, rest: string): void {
   const defs = [...s.defs.values()];
   if (!defs.length) throw new ReplError('nothing to save: no attention defined');
   // Definition order with the current kernel last, so :load restores it as current.
-  writeFileSync(file, defs.map((d) => d.source.trimEnd() + '\n').join('\n'));
+  writeOutput(file, defs.map((d) => d.source.trimEnd() + '\n').join('\n'));
   s.print(`saved ${defs.map((d) => d.name).join(', ')} to ${file}`);
 }
 
@@ -127,7 +124,9 @@ export const commands: Readonly<Record<string, Command>> = {
     usage: ':show [NAME]',
     help: 'print a definition (default: the current one)',
     run: (s, a) =>
-      s.print((a[0] ? s.defs.get(a[0]) : s.requireCurrent())?.source ?? `no attention \`${a[0]}\``),
+      s.print(
+        escapeControl((a[0] ? s.defs.get(a[0]) : s.requireCurrent())?.source ?? `no attention \`${a[0]}\``),
+      ),
   },
   use: { usage: ':use NAME', help: 'make NAME the current kernel', run: use },
   quit: { usage: ':quit', help: 'leave (also :q, :exit, Ctrl-D)', run: () => true },
@@ -150,7 +149,11 @@ export function helpText(): string {
 }
 
 function report(s: Session, e: unknown): false {
-  s.print(e instanceof CompileError ? e.message : `error: ${(e as Error).message}`);
+  s.print(
+    e instanceof CompileError
+      ? e.message
+      : `error: ${userErrorMessage(e) ?? escapeControl((e as Error).message)}`,
+  );
   return false;
 }
 

@@ -5,6 +5,7 @@
 // above the banner instead of in the middle of a typed line.
 import { createInterface } from 'node:readline';
 import { getDevice } from '../../runtime/device.js';
+import { userErrorMessage } from '../exit.js';
 import { dispatch } from './commands.js';
 import { complete } from './complete.js';
 import { HISTORY_SIZE, HistoryFile, historyPath, loadHistory } from './history.js';
@@ -64,8 +65,12 @@ export async function startRepl(o: ReplOptions = {}): Promise<number> {
   };
   const done = (quit: boolean): void => (quit ? rl.close() : prompt());
   const fail = (e: unknown): void => {
-    // Commands catch their own errors; this is the last line of defence for the session.
-    session.print(`internal error: ${(e as Error).stack ?? String(e)}`);
+    // Commands catch their own errors; this is the last line of defence for the session: a
+    // user error (a limit hit) is one line, only a bug gets its stack trace.
+    const message = userErrorMessage(e);
+    session.print(
+      message !== undefined ? `error: ${message}` : `internal error: ${(e as Error).stack ?? String(e)}`,
+    );
     prompt();
   };
   const enqueue = (p: Promise<void>): void => {

@@ -2,6 +2,7 @@
 // process-wide, so it stays warm between runs), compared with the dense reference.
 import { parseArgs } from 'node:util';
 import { parseParamAssignments } from '../check-command.js';
+import { MAX_REPEAT } from '../run-command.js';
 import { runKernel } from '../run-kernel.js';
 import { REPL_FILE, ReplError, type Session } from './session.js';
 
@@ -23,6 +24,11 @@ function int(flag: string, raw: string | undefined, fallback: number): number {
   const n = Number(raw);
   if (!Number.isInteger(n) || n <= 0)
     throw new ReplError(`--${flag} expects a positive integer, got \`${raw}\``);
+  return n;
+}
+
+function repeats(n: number): number {
+  if (n > MAX_REPEAT) throw new ReplError(`repeat ${n}: at most ${MAX_REPEAT}`);
   return n;
 }
 
@@ -66,7 +72,7 @@ export async function runCommand(session: Session, args: string[]): Promise<void
     dtype,
     params,
     seed: v.seed === undefined ? s.seed : int('seed', v.seed, 1),
-    repeats: int('repeat', v.repeat, s.repeat),
+    repeats: repeats(int('repeat', v.repeat, s.repeat)),
   });
   const total = performance.now() - t0;
   const ok =

@@ -5,6 +5,7 @@ import { compile, type Compiled } from '../../compile.js';
 import { CompileError, renderDiagnostics } from '../../diagnostics.js';
 import { frontend } from '../../dsl/index.js';
 import type { StorageDType } from '../../ir/kernel.js';
+import { userErrorMessage } from '../exit.js';
 import { appendStatement, isStatement, needsMore } from './input.js';
 import type { Screen } from './term-mask.js';
 
@@ -106,8 +107,15 @@ export class Session {
     const text = this.pending.join('\n');
     if (needsMore(text, line)) return false;
     this.pending = [];
-    if (isStatement(text)) this.addStatement(text);
-    else this.define(text, REPL_FILE);
+    try {
+      if (isStatement(text)) this.addStatement(text);
+      else this.define(text, REPL_FILE);
+    } catch (e) {
+      // A limit the input hit (too deep to parse): one line, the session goes on.
+      const message = userErrorMessage(e);
+      if (message === undefined) throw e;
+      this.print(`error: ${message}`);
+    }
     return false;
   }
 

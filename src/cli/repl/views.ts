@@ -50,6 +50,8 @@ export function formatBytes(n: number): string {
 
 /** Heads evaluated one by one up to this many (b, h) slices; beyond, head `head` stands for all. */
 const PER_HEAD_LIMIT = 32;
+/** …and up to this many tiles classified over all of them. */
+const PER_HEAD_TILES = 2 ** 17;
 
 /**
  * `:stats`: density, tile counts and an estimate of the bytes the WGSL kernel moves. Each
@@ -63,19 +65,20 @@ export function statsCommand(session: Session): void {
   const B = s.batch;
   const H = Math.max(s.heads, s.head + 1);
   const base = gridOptions(session, s.nq, s.nk);
-  const perHead = B * H <= PER_HEAD_LIMIT;
   const shown = maskGrid(session.compiled(def), { ...base, cols: 1, rows: 1 });
+  // Per head only while that stays cheap: every slice costs a tile classification.
+  const perHead = B * H <= PER_HEAD_LIMIT && B * H * shown.tiles.classes.length <= PER_HEAD_TILES;
   let nonEmpty = 0;
   let density = 0;
   if (perHead) {
     for (let b = 0; b < B; b++)
       for (let h = 0; h < H; h++) {
         const g = maskGrid(session.compiled(def), { ...base, b, h, cols: 1, rows: 1 });
-        nonEmpty += g.tiles.counts.full + g.tiles.counts.partial;
+        nonEmpty += g.tiles.kernelCounts.full + g.tiles.kernelCounts.partial;
         density += g.density / (B * H);
       }
   } else {
-    nonEmpty = (shown.tiles.counts.full + shown.tiles.counts.partial) * B * H;
+    nonEmpty = (shown.tiles.kernelCounts.full + shown.tiles.kernelCounts.partial) * B * H;
     density = shown.density;
   }
   const bytes = (s.dtype ?? 'f32') === 'f32' ? 4 : 2;
@@ -83,7 +86,7 @@ export function statsCommand(session: Session): void {
   const kv = nonEmpty * blockK * (D + Dv) * bytes;
   const lse = kernel.outputs.lse ? rows * 4 : 0;
   const qo = rows * (D + Dv) * bytes + lse;
-  const allTiles = shown.tiles.rows * shown.tiles.cols * B * H;
+  const allTiles = Math.ceil(s.nq / blockQ) * Math.ceil(s.nk / blockK) * B * H;
   const dense = allTiles * blockK * (D + Dv) * bytes + qo;
   const heads = perHead ? `summed over B·H = ${B * H} head(s)` : `head ${s.head} × B·H = ${B * H}`;
   session.print(

@@ -1,0 +1,48 @@
+// The CLI's exit codes (README, CLI section; `attnc --help`) and which errors are the user's.
+import { escapeControl } from '../diagnostics.js';
+import { InputError } from '../runtime/validate.js';
+import { ShapeExprError } from '../runtime/shape-expr.js';
+import { GridError } from '../viz/grid.js';
+import { UsageError } from './errors.js';
+import { OutputPathError } from './out-path.js';
+import { SourceFileError } from './source-file.js';
+
+export const EXIT = {
+  ok: 0,
+  /** Bad usage or input: flags, files, programs, sizes the device cannot hold. */
+  userError: 1,
+  /** A bug in attnc (printed with its stack trace, to be reported). */
+  internal: 2,
+  /** `attnc run`: the kernel ran but disagrees with the dense reference. */
+  disagrees: 3,
+} as const;
+
+const userErrors: readonly (abstract new (...a: never[]) => Error)[] = [
+  UsageError,
+  OutputPathError,
+  SourceFileError,
+  GridError,
+  InputError,
+  ShapeExprError,
+];
+
+/**
+ * The message to print for a user error (one line per problem, control characters escaped), or
+ * undefined for an internal error. The emitted module's KernelInputError is matched by name: it
+ * is a class of generated code, not of this package.
+ */
+export function userErrorMessage(e: unknown): string | undefined {
+  if (!(e instanceof Error)) return undefined;
+  if (isStackOverflow(e))
+    return 'the program is nested too deeply for attnc (it ran out of stack): split the expression with `let`';
+  const user =
+    userErrors.some((c) => e instanceof c) ||
+    e.name === 'KernelInputError' ||
+    (e as { code?: unknown }).code?.toString().startsWith('ERR_PARSE_ARGS') === true;
+  return user ? escapeControl(e.message) : undefined;
+}
+
+/** V8's "Maximum call stack size exceeded": a limit the input hit, not a crash to report. */
+export function isStackOverflow(e: unknown): boolean {
+  return e instanceof RangeError && /call stack/i.test(e.message);
+}

@@ -1,0 +1,28 @@
+// Reading a `.attn` file the user named (the CLI's FILE, the REPL's :load): only a regular file of
+// a sane size, so `/dev/zero`, a FIFO or a directory is a one-line error instead of a hang or an
+// out-of-memory crash.
+import { readFileSync, statSync } from 'node:fs';
+import { escapeControl } from '../diagnostics.js';
+
+/** Larger sources are refused before reading (the 5 MB stress sources of issue 9 fit easily). */
+export const MAX_SOURCE_BYTES = 64 * 1024 * 1024;
+
+export class SourceFileError extends Error {
+  override name = 'SourceFileError';
+}
+
+export function readSourceFile(path: string): string {
+  const fail = (why: string): never => {
+    throw new SourceFileError(`cannot read ${escapeControl(path)}: ${why}`);
+  };
+  try {
+    const st = statSync(path);
+    if (st.isDirectory()) fail('it is a directory');
+    if (!st.isFile()) fail('not a regular file');
+    if (st.size > MAX_SOURCE_BYTES) fail(`${st.size} bytes; sources are limited to ${MAX_SOURCE_BYTES}`);
+    return readFileSync(path, 'utf8');
+  } catch (e) {
+    if (e instanceof SourceFileError) throw e;
+    return fail((e as NodeJS.ErrnoException).code ?? (e as Error).message);
+  }
+}

@@ -1,0 +1,134 @@
+// Hostile paths and sizes against the built CLI (issue 9, items 6 and 8): each is one line on
+// stderr naming what is wrong, exit 1, no stack trace, and it ends promptly — never a hang on a
+// pseudo file system, an allocation crash or an unbounded wait for the reference.
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+
+const cli = 'dist/src/cli/main.js';
+/** A hang guard, not a timing assertion: each case takes a second or two. */
+const BOUND_MS = 30_000;
+
+function attnc(...args: string[]) {
+  const r = spawnSync(process.execPath, [cli, ...args], { encoding: 'utf8', timeout: BOUND_MS });
+  return { code: r.status, out: r.stdout, err: r.stderr, timedOut: r.error !== undefined };
+}
+
+/** Exit 1 with exactly one line, `attnc: …` matching `what`, and no stack trace. */
+function expectOneLineError(r: ReturnType<typeof attnc>, what: RegExp): void {
+  expect(r.timedOut, 'ended within the bound').toBe(false);
+  const lines = r.err.split('\n').filter((l) => l && !/^Warning: /.test(l)); // Dawn's start-up notes
+  expect(lines, r.err).toHaveLength(1);
+  expect(lines[0]).toMatch(/^attnc: /);
+  expect(lines[0]).toMatch(what);
+  expect(r.err).not.toMatch(/\n\s+at /);
+  expect(r.code).toBe(1);
+}
+
+const dir = mkdtempSync(join(tmpdir(), 'attnc-hostile-'));
+const aFile = join(dir, 'afile');
+writeFileSync(aFile, 'not a directory\n');
+const src = 'stdlib/causal.attn';
+
+describe('--out onto paths that cannot be written', () => {
+  it('compile --out: an existing file, /dev/null, below a file, under /proc, under /sys', () => {
+    expectOneLineError(
+      attnc('compile', src, '--out', aFile),
+      /^attnc: cannot write .*afile: it exists and is not a directory$/,
+    );
+    expectOneLineError(attnc('compile', src, '--out', '/dev/null'), /cannot write \/dev\/null: /);
+    expectOneLineError(
+      attnc('compile', src, '--out', join(aFile, 'sub')),
+      /cannot write .*afile\/sub: .*\(ENOTDIR\)$/,
+    );
+    // Node 20's recursive mkdir loops forever here: this used to hang.
+    expectOneLineError(attnc('compile', src, '--out', '/proc/x'), /cannot write \/proc\/x: .*\(ENOENT\)$/);
+    expectOneLineError(attnc('compile', src, '--out', '/proc/x/y/z'), /cannot write \/proc\/x\/y\/z: /);
+    expectOneLineError(attnc('compile', src, '--emit', 'js', '--out', '/proc/x'), /cannot write \/proc\/x: /);
+    expectOneLineError(
+      attnc('compile', src, '--out', '/sys/attnc-test'),
+      /cannot write \/sys\/attnc-test: .*\(E[A-Z]+\)$/,
+    );
+  });
+
+  it('viz --out: under /proc, below a file, onto a directory', () => {
+    expectOneLineError(
+      attnc('viz', src, '--nq', '64', '--out', '/proc/x/m.svg'),
+      /cannot write \/proc\/x\/m\.svg: .*\(ENOENT\)$/,
+    );
+    expectOneLineError(attnc('viz', src, '--nq', '64', '--out', join(aFile, 'm.png')), /\(ENOTDIR\)$/);
+    const asDir = join(dir, 'd.svg');
+    mkdirSync(asDir);
+    expectOneLineError(
+      attnc('viz', src, '--nq', '64', '--out', asDir),
+      /cannot write .*d\.svg: it is a directory \(EISDIR\)$/,
+    );
+  });
+
+  it('viz --out onto a FIFO: refused instead of waiting for a reader forever', () => {
+    const fifo = join(dir, 'fifo.svg');
+    expect(spawnSync('mkfifo', [fifo]).status).toBe(0);
+    expectOneLineError(
+      attnc('viz', src, '--nq', '64', '--out', fifo),
+      /cannot write .*fifo\.svg: it is a FIFO or socket/,
+    );
+  });
+
+  it('compile --out into a new nested directory still works', () => {
+    const out = join(dir, 'a', 'b', 'c');
+    const r = attnc('compile', src, '--out', out);
+    expect(r.code, r.err).toBe(0);
+    expect(r.out).toContain(join(out, 'causal.wgsl'));
+  });
+});
+
+describe('sources that are not regular files', () => {
+  it('/dev/zero, a directory: one line instead of reading forever', () => {
+    expectOneLineError(attnc('check', '/dev/zero'), /^attnc: cannot read \/dev\/zero: not a regular file$/);
+    expectOneLineError(attnc('check', dir), /cannot read .*: it is a directory$/);
+  });
+});
+
+describe('run: sizes the device or the reference cannot hold', () => {
+  it('--nq 100000 --nk 100000 --dim 128 names the buffer and the device limit', () => {
+    expectOneLineError(
+      attnc('run', src, '--nq', '100000', '--nk', '100000', '--dim', '128'),
+      /--nq 100000 --nk 100000 --dim 128: needs .* of buffers, "q" \[1, 4, 100000, 128\] alone 205 MB; the device allows .* per buffer \((maxStorageBufferBindingSize|maxBufferSize)\)$/,
+    );
+  });
+
+  it('--repeat is bounded', () => {
+    expectOneLineError(attnc('run', src, '--repeat', '99999999'), /^attnc: --repeat 99999999: at most 100$/);
+  });
+
+  it('--batch 99999999999 is not an int32', () => {
+    expectOneLineError(
+      attnc('run', src, '--batch', '99999999999'),
+      /--batch 99999999999: sizes are int32, at most 2147483647$/,
+    );
+  });
+
+  it('sizes whose float64 reference would run for minutes are refused up front', () => {
+    expectOneLineError(
+      attnc('run', src, '--nq', '65536', '--nk', '65536', '--heads', '1', '--dim', '8'),
+      /--nq 65536 --nk 65536 --dim 8: the dense reference keeps a B·H·Nq·Nk mask of 4\.29 GB/,
+    );
+    expectOneLineError(
+      attnc('run', src, '--nq', '32768', '--nk', '32768', '--heads', '1', '--dim', '8'),
+      /--nq 32768 --nk 32768 --dim 8: the float64 reference would do about .* multiply-adds/,
+    );
+  });
+});
+
+describe('viz: huge masks are bounded', () => {
+  it('--nq 1000000 --nk 1000000 draws a sampled picture and says so', () => {
+    const out = join(dir, 'huge.png');
+    const r = attnc('viz', 'stdlib/sink_window.attn', '--nq', '1000000', '--nk', '1000000', '--out', out);
+    expect(r.timedOut, 'ended within the bound').toBe(false);
+    expect(r.code, r.err).toBe(0);
+    expect(r.out).toMatch(/estimated: \d tokens sampled per cell and axis/);
+    expect(r.out).toMatch(/classified in boxes of \d+×\d+ tiles/);
+  });
+});
