@@ -88,6 +88,15 @@ def check_param(name, param, value):
         raise ArgumentError(f'{where} is f32: expected a number, got {type(value).__name__} {value!r}')
 
 
+def check_scalars(name, q_offset, k_offset, scale):
+    """q_offset and k_offset: None or an int in the i32 range; scale: None or a number."""
+    for what, value in (('q_offset', q_offset), ('k_offset', k_offset)):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or not I32_MIN <= value <= I32_MAX):
+            raise ArgumentError(f'{name}: {what} must be an int in the i32 range, got {value!r}')
+    if scale is not None and (isinstance(scale, bool) or not isinstance(scale, (int, float))):
+        raise ArgumentError(f'{name}: scale must be a number, got {type(scale).__name__} {scale!r}')
+
+
 def check_tensor(name, slot, info, q_device, sizes, params):
     where = f'{name}: tensor {slot.name}'
     if info is None:

@@ -3,11 +3,20 @@ from the manifest's fields and offsets (ArgsLayout), and the launcher's exported
 from the built shared library (Kernel). Callers pass device pointers as ints."""
 import ctypes
 
-from .call import check_param
+from .call import check_param, check_scalars
 from .errors import ArgumentError, LaunchError, ManifestError
-from .manifest import I32_MAX, I32_MIN, SIZE_NAMES
+from .manifest import I32_MAX, SIZE_NAMES
 
-CTYPES = {'ptr': ctypes.c_void_p, 'i32': ctypes.c_int32, 'f32': ctypes.c_float}
+# The manifests' field types (ptr, i32 and f32 today; the wider ones keep newer layouts loadable).
+CTYPES = {
+    'ptr': ctypes.c_void_p,
+    'i32': ctypes.c_int32,
+    'u32': ctypes.c_uint32,
+    'i64': ctypes.c_int64,
+    'u64': ctypes.c_uint64,
+    'f32': ctypes.c_float,
+    'f64': ctypes.c_double,
+}
 
 
 class ArgsLayout:
@@ -37,15 +46,12 @@ class ArgsLayout:
         setattr(args, self.manifest.field('param', param.name), value)
 
     def set_offsets(self, args, q_offset=None, k_offset=None, scale=None):
+        """Overrides args_init's defaults (q_offset Nk - Nq, k_offset 0, scale 1/sqrt(D)) where given."""
+        check_scalars(self.manifest.name, q_offset, k_offset, scale)
         for name, value in (('q_offset', q_offset), ('k_offset', k_offset)):
-            if value is None:
-                continue
-            if isinstance(value, bool) or not isinstance(value, int) or not I32_MIN <= value <= I32_MAX:
-                raise ArgumentError(f'{self.manifest.name}: {name} must be an int in the i32 range, got {value!r}')
-            setattr(args, self.manifest.field('offset', name), value)
+            if value is not None:
+                setattr(args, self.manifest.field('offset', name), value)
         if scale is not None:
-            if isinstance(scale, bool) or not isinstance(scale, (int, float)):
-                raise ArgumentError(f'{self.manifest.name}: scale must be a number, got {type(scale).__name__} {scale!r}')
             setattr(args, self.manifest.field('scale'), scale)
 
 

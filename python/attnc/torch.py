@@ -9,6 +9,8 @@ under $ATTNC_CACHE (default ~/.cache/attnc); `load_artifact` takes the output di
 `attnc compile --target cuda` (no Node needed). Either returns an `Attention`: calling it runs a
 torch.library custom op (torch.ops.attnc.<kernel>_<hash>, with a fake implementation, so
 torch.compile(fullgraph=True) traces it without a graph break) on torch's current CUDA stream.
+There is one op per load configuration (source, entry, the fixed options); when the dtype or dims
+are left to each call, the op builds and dispatches to one library per (dtype, D, Dv, arch).
 
 Inputs: CUDA tensors q [B, H, Nq, D], k [B, Hkv, Nk, D], v [B, Hkv, Nk, Dv] (H a multiple of Hkv),
 bf16, f16 or f32. Views whose layout is not contiguous BHND (e.g. BNHD through .transpose(1, 2))
@@ -27,7 +29,7 @@ import torch
 
 from . import build
 from ._ops import DTYPE_NAMES, artifact_family, device_arch, op_name, register, source_family
-from .call import TensorInfo, bind_call
+from .call import TensorInfo, bind_call, check_scalars
 from .errors import ArgumentError, NoBackwardError
 from .manifest import Manifest
 
@@ -87,6 +89,7 @@ class Attention:
         m = self.manifest
         infos = dict(q=_info(q), k=_info(k), v=_info(v))
         bound = bind_call(m, infos, params_and_tensors, _info, self.dtype, self.head_dim, self.value_dim)
+        check_scalars(self.name, q_offset, k_offset, scale)
         tensors = [params_and_tensors[n] for n in bound.tensor_names]
         if torch.is_grad_enabled():
             for role, t in [('q', q), ('k', k), ('v', v)] + list(zip(bound.tensor_names, tensors)):
@@ -95,6 +98,7 @@ class Attention:
                         f'{self.name}: {role} requires grad, and attnc kernels have no backward yet; call under '
                         'torch.no_grad() or torch.inference_mode(), or pass detached tensors'
                     )
+        scale = None if scale is None else float(scale)
         out, lse, indices = self.op(q, k, v, tensors, bound.int_params(m), bound.float_params(m), q_offset, k_offset, scale)
         return AttentionOutput(out, lse if m.has_lse else None, indices if m.has_indices else None)
 

@@ -51,6 +51,27 @@ def test_per_call_dtype_and_head_dim(dtype):
         assert_close((r.out, r.lse), reference(q, k, v, causal), dtype)
 
 
+def test_decode_shapes_empty_inputs_and_a_side_stream():
+    attn = attnc.torch.load('stdlib/causal.attn', dtype=torch.bfloat16, head_dim=64)
+    for Nq, Nk in ((1, 1337), (7, 4000)):  # decode: the split-KV path
+        q, k, v = qkv(Nq=Nq, Nk=Nk)
+        r = attn(q, k, v)
+        assert_close((r.out, r.lse), reference(q, k, v, causal), torch.bfloat16)
+    q, k, v = qkv(Nq=0, Nk=50)
+    r = attn(q, k, v)
+    assert r.out.shape == (2, 8, 0, 64) and r.lse.shape == (2, 8, 0)
+    q, k, v = qkv(Nq=5, Nk=0)
+    r = attn(q, k, v)  # no key at all: every row is empty
+    assert (r.out == 0).all() and (r.lse == float('-inf')).all()
+    q, k, v = qkv(Nq=500, Nk=500)
+    side = torch.cuda.Stream()
+    side.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(side):
+        r = attn(q, k, v)
+    torch.cuda.current_stream().wait_stream(side)
+    assert_close((r.out, r.lse), reference(q, k, v, causal), torch.bfloat16)
+
+
 def test_strided_bnhd_inputs_are_copied_to_bhnd():
     attn = attnc.torch.load('stdlib/document.attn', dtype=torch.bfloat16, head_dim=64)
     q, k, v = qkv(Nq=300, Nk=300, bnhd=True)
@@ -108,6 +129,9 @@ def test_torch_compile_fullgraph_matches_eager():
         return r.out.float().sum(-1) + r.lse
 
     compiled = torch.compile(layer, fullgraph=True)
+    lazy = attnc.torch.load('stdlib/causal.attn')  # dtype and dims per call: built inside the compiled graph's op
+    out = torch.compile(lambda q, k, v: lazy(q, k, v).out, fullgraph=True)(*qkv(Nq=100, Nk=100, dtype=torch.float16))
+    assert out.dtype == torch.float16 and out.isfinite().all()
     torch.testing.assert_close(compiled(q, k, v, ids), layer(q, k, v, ids), rtol=1e-5, atol=1e-5)
     q2, k2, v2 = qkv(Nq=300, Nk=310)  # new sizes: a recompile, still no graph break
     ids2 = segments(310)
