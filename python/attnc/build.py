@@ -135,42 +135,57 @@ def _run(command, what, cwd=None):
     return r.stdout
 
 
+def _cached(out, cwd):
+    """(manifest path or None, the CLI if one was found): the cached artifact stands when it was
+    written by the compiler build found now, or when no compiler is found here."""
+    meta_path = os.path.join(out, 'attnc-build.json')
+    if not os.path.isfile(meta_path):
+        return None, None
+    with open(meta_path) as f:
+        meta = json.load(f)
+    manifest = os.path.join(out, meta['manifest'])
+    if not os.path.isfile(manifest):
+        return None, None
+    try:
+        cli = find_cli(cwd)
+    except BuildError:
+        return manifest, None
+    return (manifest if meta.get('compiler') == cli.fingerprint() else None), cli
+
+
+def _compile_into(tmp, cli, source, source_path, options, cwd):
+    """Runs the CLI writing into `tmp` and records the build; the manifest's file name."""
+    src, run_in = source_path, cwd
+    if src is None:  # source text: a file the diagnostics name as `source.attn`
+        src, run_in = 'source.attn', tmp
+        with open(os.path.join(tmp, src), 'w') as f:
+            f.write(source)
+    _run(cli.command + ['compile', src, '--out', tmp] + options.cli_args(), f'attnc compile {source_path or "(source text)"}', run_in)
+    if source_path is None:
+        os.remove(os.path.join(tmp, src))
+    manifest = os.path.basename(find_manifest(tmp))
+    with open(os.path.join(tmp, 'attnc-build.json'), 'w') as f:
+        json.dump(dict(manifest=manifest, compiler=cli.fingerprint(), options=options.as_dict(), cli=cli.command), f, indent=1)
+    return manifest
+
+
 def compile_artifact(source, source_path, options, cache=None, cwd=None):
     """The manifest path of `source` compiled with `options`, from the cache or the attnc CLI."""
     cache = cache or cache_dir()
-    key = artifact_key(source, options)
-    out = os.path.join(cache, 'artifacts', key[:32])
-    meta_path = os.path.join(out, 'attnc-build.json')
+    out = os.path.join(cache, 'artifacts', artifact_key(source, options)[:32])
     with _locked(out + '.lock'):
-        cli = None
-        if os.path.isfile(meta_path):
-            with open(meta_path) as f:
-                meta = json.load(f)
-            try:
-                cli = find_cli(cwd)
-            except BuildError:
-                return os.path.join(out, meta['manifest'])  # no compiler here: the cached build stands
-            if meta.get('compiler') == cli.fingerprint():
-                return os.path.join(out, meta['manifest'])
+        manifest, cli = _cached(out, cwd)
+        if manifest is not None:
+            return manifest
         cli = cli or find_cli(cwd)
         tmp = tempfile.mkdtemp(prefix='tmp-', dir=os.path.join(cache, 'artifacts'))
         try:
-            src, run_in = source_path, cwd
-            if src is None:  # source text: a file the diagnostics name as `source.attn`
-                src, run_in = 'source.attn', tmp
-                with open(os.path.join(tmp, src), 'w') as f:
-                    f.write(source)
-            _run(cli.command + ['compile', src, '--out', tmp] + options.cli_args(), f'attnc compile {source_path or "(source text)"}', run_in)
-            if source_path is None:
-                os.remove(os.path.join(tmp, src))
-            manifest = os.path.basename(find_manifest(tmp))
-            with open(os.path.join(tmp, 'attnc-build.json'), 'w') as f:
-                json.dump(dict(manifest=manifest, compiler=cli.fingerprint(), options=options.as_dict(), cli=cli.command), f, indent=1)
+            name = _compile_into(tmp, cli, source, source_path, options, cwd)
             shutil.rmtree(out, ignore_errors=True)
             os.replace(tmp, out)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
-    return os.path.join(out, manifest)
+    return os.path.join(out, name)
 
 
 def find_nvcc():
