@@ -1,47 +1,31 @@
 """The harness side of an attnc CUDA artifact: its shared library loaded with ctypes (the args
-struct built from the manifest's layout), and random inputs, poisoned outputs and a filled args
-struct for one run."""
+struct built from the manifest's layout, by the attnc Python package in python/attnc), and random
+inputs, poisoned outputs and a filled args struct for one run."""
 import ctypes
-import json
 import math
 import os
+import sys
 
 import torch
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', '..', 'python'))
+from attnc.kernel import Kernel as _Kernel  # noqa: E402
+from attnc.manifest import Manifest  # noqa: E402
 
 TORCH_DTYPE = {'f32': torch.float32, 'f16': torch.float16, 'bf16': torch.bfloat16}
 
 
-class Kernel:
-    """A compiled artifact: its manifest, the args struct as ctypes, and the exported functions."""
+class Kernel(_Kernel):
+    """A compiled artifact as the harnesses use it: the raw manifest (m), its fields grouped by
+    role, and attnc.kernel.Kernel's ctypes struct (Args) and functions (init, launch, ...)."""
 
     def __init__(self, build_dir, entry):
-        with open(os.path.join(build_dir, entry['manifest'])) as f:
-            self.m = json.load(f)
-        ctype = {'ptr': ctypes.c_void_p, 'i32': ctypes.c_int32, 'f32': ctypes.c_float}
-        fields = sorted(self.m['args']['fields'], key=lambda f: f['offset'])
-        self.fields = fields
-        self.Args = type('Args', (ctypes.Structure,), {'_fields_': [(f['field'], ctype[f['ctype']]) for f in fields]})
-        assert ctypes.sizeof(self.Args) == self.m['args']['bytes'], 'ctypes size differs from the manifest'
-        for f in fields:
-            assert getattr(self.Args, f['field']).offset == f['offset'], f'offset of {f["field"]} differs'
-        self.lib = ctypes.CDLL(os.path.join(build_dir, entry['variant'] + '.so'))
-        fn = self.m['functions']
-        self.init = self.lib[fn['argsInit']]
-        self.init.argtypes = [ctypes.POINTER(self.Args)] + [ctypes.c_int] * 5
-        self.init.restype = None
-        self.launch_fn = self.lib[fn['launch']]
-        self.launch_fn.argtypes = [ctypes.POINTER(self.Args), ctypes.c_void_p]
-        self.launch_fn.restype = ctypes.c_int
-        self.err = self.lib[fn['lastError']]
-        self.err.restype = ctypes.c_char_p
-        self.summary_elems = {}
-        for t, name in fn['summaryElems'].items():
-            f = self.lib[name]
-            f.argtypes = [ctypes.POINTER(self.Args)]
-            f.restype = ctypes.c_size_t
-            self.summary_elems[t] = f
+        manifest = Manifest.from_file(os.path.join(build_dir, entry['manifest']))
+        super().__init__(manifest, os.path.join(build_dir, entry['variant'] + '.so'))
+        self.m = manifest.data
+        self.fields = manifest.fields
         self.by_role = {}
-        for f in fields:
+        for f in self.fields:
             self.by_role.setdefault(f['role'], []).append(f)
 
     def field(self, role, name=None):
@@ -49,10 +33,6 @@ class Kernel:
             if name is None or f['name'] == name:
                 return f['field']
         raise KeyError((role, name))
-
-    def launch(self, args, stream):
-        code = self.launch_fn(ctypes.byref(args), stream)
-        return code, self.err().decode()
 
 
 def dim_value(d, sizes, params):

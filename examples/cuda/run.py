@@ -1,19 +1,16 @@
 #!/usr/bin/env python3
 """Embedding attnc's CUDA output in PyTorch: `attnc compile --target cuda --out DIR` writes a .cu
-(an extern "C" launcher), a .h and a JSON manifest; this script compiles each .cu with nvcc into a
-shared library, wraps it as a callable over torch tensors (ctypes; the args struct is built from the
-manifest by bench/cuda/artifact.py's Kernel), launches it on PyTorch's current stream and checks it
-against a float64 PyTorch reference written independently here.
+(an extern "C" launcher), a .h and a JSON manifest; this script loads each with the attnc Python
+package (python/attnc: `attnc.torch.load_artifact` builds the .cu with nvcc for this GPU, cached,
+and wraps it as a torch custom op launched on PyTorch's current stream) and checks it against a
+float64 PyTorch reference written independently here.
 
   npm run build && bash examples/cuda/emit.sh              # where Node is
   python3 examples/cuda/run.py [--build examples/cuda/build] [--out DIR]   # on the GPU machine
 """
 import argparse
-import ctypes
 import math
 import os
-import shutil
-import subprocess
 import sys
 import time
 
@@ -21,63 +18,12 @@ import torch
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.dont_write_bytecode = True  # no __pycache__ beside the sources
-sys.path.insert(0, os.path.join(HERE, '..', '..', 'bench', 'cuda'))
-from artifact import TORCH_DTYPE, Kernel  # noqa: E402
+sys.path.insert(0, os.path.join(HERE, '..', '..', 'python'))
+import attnc.torch  # noqa: E402
 
+TORCH_DTYPE = {'f32': torch.float32, 'f16': torch.float16, 'bf16': torch.bfloat16}
 TOL = {'f32': 1e-4, 'f16': 3e-3, 'bf16': 2e-2}  # relative L2 error of out (as bench/cuda/check.py)
 LSE_TOL = 1e-3  # max abs error of lse, computed in f32 for every storage dtype
-
-
-class AttncAttention:
-    """One attnc kernel as a PyTorch callable: out, lse = attn(q, k, v, *, tensors and params)."""
-
-    def __init__(self, build_dir, name):
-        self.kernel = Kernel(build_dir, {'manifest': name + '.json', 'variant': name})
-        self.m = self.kernel.m
-        self.dtype = TORCH_DTYPE[self.m['schedule']['dtype']]
-        self.scratch = {}  # summary scratch, reused across calls
-
-    def __call__(self, q, k, v, q_offset=None, k_offset=None, scale=None, **named):
-        K, m = self.kernel, self.m
-        B, H, Nq, D = q.shape
-        _, Hkv, Nk, _ = k.shape
-        for t in (q, k, v):
-            assert t.is_cuda and t.is_contiguous() and t.dtype == self.dtype, f'{m["name"]}: q/k/v must be contiguous CUDA {self.dtype}'
-        out = torch.empty(B, H, Nq, m['schedule']['valueDim'], dtype=self.dtype, device=q.device)
-        lse = torch.empty(B, H, Nq, dtype=torch.float32, device=q.device)
-        args = K.Args()
-        K.init(ctypes.byref(args), B, H, Hkv, Nq, Nk)  # sizes, default offsets, scale and params
-        for role, t in (('q', q), ('k', k), ('v', v), ('out', out), ('lse', lse)):
-            setattr(args, K.field(role), t.data_ptr())
-        if q_offset is not None:
-            args.q_offset = q_offset
-        if k_offset is not None:
-            args.k_offset = k_offset
-        if scale is not None:
-            args.scale = scale
-        for p in m['params']:
-            value = named.pop(p['name'], p['default'])
-            if value is None:
-                raise TypeError(f'{m["name"]}: param {p["name"]} is required')
-            setattr(args, K.field('param', p['name']), value)
-        for slot in m['tensors']:
-            t = named.pop(slot['name'])
-            want = torch.int32 if slot['dtype'] == 'i32' else torch.float32
-            assert t.is_cuda and t.is_contiguous() and t.dtype == want, f'tensor {slot["name"]} must be contiguous CUDA {want}'
-            setattr(args, K.field('tensor', slot['name']), t.data_ptr())
-        if named:
-            raise TypeError(f'{m["name"]}: unknown arguments {sorted(named)}')
-        for name, elems in K.summary_elems.items():
-            n = max(1, elems(ctypes.byref(args)))
-            buf = self.scratch.get(name)
-            if buf is None or buf.numel() < n:
-                dtype = torch.int32 if next(s for s in m['tensors'] if s['name'] == name)['dtype'] == 'i32' else torch.float32
-                buf = self.scratch[name] = torch.empty(n, dtype=dtype, device=q.device)
-            setattr(args, K.field('summary', name + '_summary'), buf.data_ptr())
-        code, msg = K.launch(args, torch.cuda.current_stream().cuda_stream)
-        if code != 0:
-            raise RuntimeError(f'{m["name"]}: launch failed ({code}): {msg}')
-        return out, lse
 
 
 def reference(q, k, v, scale, q_offset, k_offset, mask_fn, score_fn=None):
@@ -137,15 +83,15 @@ CASES = [
 
 def check(attn, spec, case, seed):
     gen = torch.Generator().manual_seed(seed)
-    m = attn.m
+    m, dtype = attn.manifest.data, TORCH_DTYPE[attn.dtype]
     D, Dv = m['schedule']['headDim'], m['schedule']['valueDim']
     B, H, Hkv, Nq, Nk = (case[x] for x in ('B', 'H', 'Hkv', 'Nq', 'Nk'))
-    q = torch.randn(B, H, Nq, D, generator=gen).to('cuda', attn.dtype)
-    k = torch.randn(B, Hkv, Nk, D, generator=gen).to('cuda', attn.dtype)
-    v = torch.randn(B, Hkv, Nk, Dv, generator=gen).to('cuda', attn.dtype)
+    q = torch.randn(B, H, Nq, D, generator=gen).to('cuda', dtype)
+    k = torch.randn(B, Hkv, Nk, D, generator=gen).to('cuda', dtype)
+    v = torch.randn(B, Hkv, Nk, Dv, generator=gen).to('cuda', dtype)
     named = spec['named'](Nk, H, gen)
     q_off, k_off = case.get('q_offset', Nk - Nq), case.get('k_offset', 0)
-    out, lse = attn(q, k, v, q_offset=q_off, k_offset=k_off, **named)
+    out, lse, _ = attn(q, k, v, q_offset=q_off, k_offset=k_off, **named)
     torch.cuda.synchronize()
     scale = float(torch.tensor(1 / math.sqrt(D), dtype=torch.float32))  # kernels get it rounded to f32
     score = spec['score'](named) if 'score' in spec else None
@@ -161,9 +107,9 @@ def check(attn, spec, case, seed):
 def time_ms(attn, spec, N=4096, H=16, Hkv=4, iters=20):
     """Mean ms per call, CUDA-event timed: the wrapper's per-call Python/ctypes work included."""
     gen = torch.Generator().manual_seed(0)
-    D = attn.m['schedule']['headDim']
-    q = torch.randn(1, H, N, D, generator=gen).to('cuda', attn.dtype)
-    k, v = (torch.randn(1, Hkv, N, D, generator=gen).to('cuda', attn.dtype) for _ in range(2))
+    D, dtype = attn.head_dim, TORCH_DTYPE[attn.dtype]
+    q = torch.randn(1, H, N, D, generator=gen).to('cuda', dtype)
+    k, v = (torch.randn(1, Hkv, N, D, generator=gen).to('cuda', dtype) for _ in range(2))
     named = spec['named'](N, H, gen)
     for _ in range(3):
         attn(q, k, v, **named)
@@ -184,15 +130,10 @@ def main():
     lines = [f'attnc CUDA embedding example: {torch.cuda.get_device_name()}, torch {torch.__version__}', '']
     all_ok = True
     for name, spec in KERNELS.items():
-        cu, so = (os.path.join(args.build, name + ext) for ext in ('.cu', '.so'))
         t0 = time.time()
-        nvcc = [shutil.which('nvcc') or '/usr/local/cuda/bin/nvcc', '-O3', '-arch=sm_90a', '--shared', '-Xcompiler', '-fPIC', '-o', so, cu]
-        r = subprocess.run(nvcc, capture_output=True, text=True)
-        if r.returncode != 0:
-            sys.exit(f'{" ".join(nvcc)} failed:\n{r.stdout}{r.stderr}')
-        attn = AttncAttention(args.build, name)
-        s = attn.m['schedule']
-        lines.append(f'{name}: {s["dtype"]}, D={s["headDim"]}, engine {s.get("engine", "simt")}; nvcc {time.time() - t0:.1f} s')
+        attn = attnc.torch.load_artifact(os.path.join(args.build, name + '.json'))  # nvcc on first use, then cached
+        s = attn.manifest.data['schedule']
+        lines.append(f'{name}: {s["dtype"]}, D={s["headDim"]}, engine {s.get("engine", "simt")}; load {time.time() - t0:.1f} s')
         for i, case in enumerate(CASES):
             ok, text = check(attn, spec, case, 100 + i)
             all_ok &= ok

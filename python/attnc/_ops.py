@@ -1,0 +1,161 @@
+"""The torch side of a kernel: a family of builds of one kernel (per dtype and head dims, built on
+first use) behind one torch.library custom op, its fake (meta) implementation for torch.compile,
+and the launch on torch's current CUDA stream. Imported only by attnc.torch."""
+import hashlib
+import os
+import re
+import threading
+from typing import List, Optional, Tuple
+
+import torch
+
+from . import build
+from .kernel import Kernel
+from .manifest import Manifest
+
+DTYPE_NAMES = {torch.float32: 'f32', torch.float16: 'f16', torch.bfloat16: 'bf16', torch.int32: 'i32'}
+TORCH_DTYPES = {name: dtype for dtype, name in DTYPE_NAMES.items()}
+
+
+def device_arch(device):
+    major, minor = torch.cuda.get_device_capability(device)
+    return build.arch_for_capability(major, minor)
+
+
+def _aligned(t, alignment):
+    """t as a contiguous tensor whose data starts on `alignment` bytes. Strided views (BNHD via
+    transpose) are copied: the kernels take contiguous BHND for now (taking strides is future work)."""
+    t = t.contiguous()
+    if t.numel() and t.data_ptr() % alignment:
+        t = t.clone()
+    return t
+
+
+class KernelFamily:
+    """One kernel's builds: `manifest` is its interface (params, tensors, outputs); `variant(dtype,
+    D, Dv, arch)` gives the Manifest to build for a call."""
+
+    def __init__(self, manifest, variant, library_for=None):
+        self.manifest = manifest
+        self.variant = variant
+        self.library_for = library_for or (lambda m, arch: build.build_library(m, arch))
+        self.kernels = {}
+        self.lock = threading.Lock()
+
+    def kernel(self, dtype, D, Dv, device):
+        arch = device_arch(device)
+        key = (dtype, D, Dv, arch.name)
+        with self.lock:
+            if key not in self.kernels:
+                m = self.variant(dtype, D, Dv, arch)
+                self.kernels[key] = Kernel(m, self.library_for(m, arch))
+            return self.kernels[key]
+
+    def outputs_like(self, q, k, v, int_params):
+        """Empty out, lse, indices (zero-size where the kernel writes none) for these inputs."""
+        m = self.manifest
+        B, H, Nq = q.shape[0], q.shape[1], q.shape[2]
+        out = q.new_empty((B, H, Nq, v.shape[3]))
+        lse = q.new_empty((B, H, Nq) if m.has_lse else (0,), dtype=torch.float32)
+        if m.has_indices:
+            sizes = dict(B=B, H=H, Hkv=k.shape[1], Nq=Nq, Nk=k.shape[2])
+            names = [p.name for p in m.params if p.dtype == 'i32']
+            shape = m.indices_shape(sizes, dict(zip(names, int_params)))
+        else:
+            shape = (0,)
+        return out, lse, q.new_empty(shape, dtype=torch.int32)
+
+    def run(self, q, k, v, tensors, int_params, float_params, q_offset, k_offset, scale):
+        out, lse, indices = self.outputs_like(q, k, v, int_params)
+        B, H, Nq, D = q.shape
+        Hkv, Nk = k.shape[1], k.shape[2]
+        if out.numel() == 0:
+            return out, lse, indices
+        if Nk == 0:  # no key to attend: every row is empty (out 0, lse -inf, no index selected)
+            return out.zero_(), lse.fill_(float('-inf')), indices.fill_(-1)
+        kern = self.kernel(DTYPE_NAMES[q.dtype], D, v.shape[3], q.device)
+        m = kern.manifest
+        q, k, v = (_aligned(t, m.alignment) for t in (q, k, v))
+        tensors = [t.contiguous() for t in tensors]
+        with torch.cuda.device(q.device):
+            args = kern.new_args(dict(B=B, H=H, Hkv=Hkv, Nq=Nq, Nk=Nk))
+            kern.set_offsets(args, q_offset, k_offset, scale)
+            ints, floats = iter(int_params), iter(float_params)
+            for p in m.params:
+                kern.set_param(args, p, next(ints) if p.dtype == 'i32' else next(floats))
+            keep = [q, k, v, out]  # alive until the launch is queued (the allocator orders frees by stream)
+            for role, t in (('q', q), ('k', k), ('v', v), ('out', out), ('lse', lse), ('indices', indices)):
+                if role in ('q', 'k', 'v', 'out') or (role == 'lse' and m.has_lse) or (role == 'indices' and m.has_indices):
+                    kern.set_pointer(args, role, t.data_ptr())
+            for slot, t in zip(m.tensors, tensors):
+                kern.set_pointer(args, 'tensor', t.data_ptr(), slot.name)
+            for name, (elems, dtype) in kern.summary_sizes(args).items():
+                buf = torch.empty(elems, dtype=TORCH_DTYPES[dtype], device=q.device)
+                kern.set_pointer(args, 'summary', buf.data_ptr(), f'{name}_summary')
+                keep.append(buf)
+            elems = kern.route_scratch_size(args)
+            if elems is not None:
+                buf = torch.empty(elems, dtype=torch.float32, device=q.device)
+                kern.set_pointer(args, 'scratch', buf.data_ptr())
+                keep.append(buf)
+            kern.launch_or_raise(args, torch.cuda.current_stream(q.device).cuda_stream)
+        return out, lse, indices
+
+
+_registered = {}  # op name -> KernelFamily (one op per kernel configuration per process)
+
+
+def op_name(kernel_name, identity):
+    """A valid, unique op name: the kernel's name and a hash of what identifies its builds."""
+    stem = re.sub(r'[^0-9A-Za-z_]', '_', kernel_name) or 'kernel'
+    return f'{stem}_{hashlib.sha256(identity.encode()).hexdigest()[:16]}'
+
+
+def register(name, family):
+    """The family registered as torch.ops.attnc.<name> (the one registered before under the same
+    name, if any) and its op overload."""
+    if name in _registered:
+        return _registered[name], getattr(torch.ops.attnc, name).default
+
+    def attnc_kernel(
+        q: torch.Tensor,
+        k: torch.Tensor,
+        v: torch.Tensor,
+        tensors: List[torch.Tensor],
+        int_params: List[int],
+        float_params: List[float],
+        q_offset: Optional[int],
+        k_offset: Optional[int],
+        scale: Optional[float],
+    ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        return family.run(q, k, v, tensors, int_params, float_params, q_offset, k_offset, scale)
+
+    def fake(q, k, v, tensors, int_params, float_params, q_offset, k_offset, scale):
+        return family.outputs_like(q, k, v, int_params)
+
+    op = torch.library.custom_op(f'attnc::{name}', attnc_kernel, mutates_args=(), device_types='cuda')
+    op.register_fake(fake)
+    _registered[name] = family
+    return family, getattr(torch.ops.attnc, name).default
+
+
+def artifact_family(manifest):
+    """A compiled artifact's family: its one build (a .so beside the .cu, no older than it, is used as is)."""
+    beside = os.path.join(manifest.directory, manifest.name + '.so')
+
+    def library_for(m, arch):
+        if os.path.isfile(beside) and os.path.getmtime(beside) >= os.path.getmtime(m.code_path):
+            return beside
+        return build.build_library(m, arch)
+
+    return KernelFamily(manifest, lambda dtype, D, Dv, arch: manifest, library_for)
+
+
+def source_family(manifest, source, source_path, entry, lse):
+    """A source's family: each (dtype, D, Dv, arch) is compiled by the CLI (or found in the cache)."""
+
+    def variant(dtype, D, Dv, arch):
+        options = build.BuildOptions(entry, dtype, D, None if Dv == D else Dv, lse, arch.name)
+        return Manifest.from_file(build.compile_artifact(source, source_path, options))
+
+    return KernelFamily(manifest, variant)

@@ -1,0 +1,232 @@
+"""Building kernels: .attn source -> CUDA artifact (the attnc CLI) -> shared library (nvcc), both
+cached under $ATTNC_CACHE (default ~/.cache/attnc). Artifacts are keyed by (source, entry, build
+options, arch) and remember the compiler build that wrote them (recompiled when a different build
+is found; reused when no CLI is around, so a cache filled where Node is works where it is not);
+libraries are keyed by (the .cu's bytes, arch, nvcc version)."""
+import contextlib
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+
+from . import __version__
+from .cli import find_cli, source_roots
+from .errors import BuildError
+from .manifest import STORAGE_DTYPES, Manifest, find_manifest
+
+
+class Arch:
+    """A CUDA target: its name in the CLI and manifests, nvcc's -arch, and extra CLI flags."""
+
+    def __init__(self, name, nvcc_arch, cli_args=()):
+        self.name, self.nvcc_arch, self.cli_args = name, nvcc_arch, tuple(cli_args)
+
+
+# Compute capability -> target. The compiler emits sm_90a code only so far; issue #12 item 2 adds
+# --arch to the CLI, and then each arch is one entry here, e.g.
+#   (8, 0): Arch('sm_80', 'sm_80', ('--arch', 'sm_80')),
+ARCHS = {
+    (9, 0): Arch('sm_90a', 'sm_90a'),
+}
+
+
+def arch_for_capability(major, minor):
+    arch = ARCHS.get((major, minor))
+    if arch is None:
+        have = ', '.join(f'{a.name} (compute capability {m}.{n})' for (m, n), a in sorted(ARCHS.items()))
+        raise BuildError(
+            f'this GPU is sm_{major}{minor} (compute capability {major}.{minor}); attnc builds CUDA kernels for {have} '
+            'only so far (other archs are issue #12 item 2, not yet in the compiler)'
+        )
+    return arch
+
+
+def arch_by_name(name):
+    for arch in ARCHS.values():
+        if arch.name == name:
+            return arch
+    raise BuildError(f'unknown arch {name!r}; attnc builds for {", ".join(a.name for a in ARCHS.values())}')
+
+
+def cache_dir():
+    return os.path.abspath(os.path.expanduser(os.environ.get('ATTNC_CACHE') or os.path.join('~', '.cache', 'attnc')))
+
+
+class BuildOptions:
+    """What the CLI compiles a source with: entry (None: the file's first), dtype, head and value
+    dims (value_dim None: the head dim), whether to write lse, and the arch."""
+
+    def __init__(self, entry=None, dtype='bf16', head_dim=64, value_dim=None, lse=True, arch='sm_90a'):
+        if dtype not in STORAGE_DTYPES:
+            raise BuildError(f'dtype {dtype!r}: attnc kernels are built for {", ".join(STORAGE_DTYPES)}')
+        for what, dim in (('head_dim', head_dim), ('value_dim', value_dim)):
+            if dim is not None and (isinstance(dim, bool) or not isinstance(dim, int) or dim < 1):
+                raise BuildError(f'{what} must be a positive int, got {dim!r}')
+        self.entry, self.dtype, self.head_dim, self.value_dim = entry, dtype, head_dim, value_dim
+        self.lse, self.arch = bool(lse), arch
+
+    def as_dict(self):
+        return dict(entry=self.entry, dtype=self.dtype, head_dim=self.head_dim, value_dim=self.value_dim, lse=self.lse, arch=self.arch)
+
+    def cli_args(self):
+        args = ['--target', 'cuda', '--dim', str(self.head_dim), '--dtype', self.dtype]
+        if self.value_dim is not None:
+            args += ['--value-dim', str(self.value_dim)]
+        if self.entry is not None:
+            args += ['--entry', self.entry]
+        if not self.lse:
+            args.append('--no-lse')
+        return args + list(arch_by_name(self.arch).cli_args)
+
+
+def _hash(obj):
+    return hashlib.sha256(json.dumps(obj, sort_keys=True).encode()).hexdigest()
+
+
+def artifact_key(source, options):
+    """The artifact cache key: the source text, the build options and this package's version."""
+    return _hash(dict(kind='artifact', source=source, options=options.as_dict(), package=__version__))
+
+
+def library_key(code, arch, nvcc_version):
+    """The library cache key: the .cu's bytes, the arch and nvcc's `--version` text."""
+    return _hash(dict(kind='library', code=hashlib.sha256(code).hexdigest(), arch=arch.name, nvcc=nvcc_version))
+
+
+def read_source(path_or_source, cwd=None):
+    """(text, path or None): a path to a .attn file (relative paths may also name a file of an
+    attnc package, e.g. stdlib/document.attn), or the source text itself (it has a '{')."""
+    if '{' in path_or_source or '\n' in path_or_source:
+        return path_or_source, None
+    bases = [cwd or os.getcwd()] + source_roots(cwd)
+    for base in bases:
+        path = os.path.join(base, path_or_source)
+        if os.path.isfile(path):
+            with open(path) as f:
+                return f.read(), path
+    tried = ', '.join(bases)
+    raise BuildError(f'{path_or_source}: no such .attn file (looked in {tried}); pass a path or the source text')
+
+
+@contextlib.contextmanager
+def _locked(path):
+    """Holds an exclusive lock on `path` (so ranks of one job build a kernel once)."""
+    import fcntl
+
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, 'a') as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def _run(command, what, cwd=None):
+    try:
+        r = subprocess.run(command, capture_output=True, text=True, cwd=cwd)
+    except OSError as e:
+        raise BuildError(f'{what}: cannot run {command[0]}: {e.strerror}') from None
+    if r.returncode != 0:
+        output = (r.stderr + r.stdout).strip()
+        raise BuildError(f'{what} failed (exit {r.returncode}): {" ".join(command)}\n{output[-6000:]}')
+    return r.stdout
+
+
+def _cached(out, cwd):
+    """(manifest path or None, the CLI if one was found): the cached artifact stands when it was
+    written by the compiler build found now, or when no compiler is found here."""
+    meta_path = os.path.join(out, 'attnc-build.json')
+    if not os.path.isfile(meta_path):
+        return None, None
+    with open(meta_path) as f:
+        meta = json.load(f)
+    manifest = os.path.join(out, meta['manifest'])
+    if not os.path.isfile(manifest):
+        return None, None
+    try:
+        cli = find_cli(cwd)
+    except BuildError:
+        return manifest, None
+    return (manifest if meta.get('compiler') == cli.fingerprint() else None), cli
+
+
+def _compile_into(tmp, cli, source, source_path, options, cwd):
+    """Runs the CLI writing into `tmp` and records the build; the manifest's file name."""
+    src, run_in = source_path, cwd
+    if src is None:  # source text: a file the diagnostics name as `source.attn`
+        src, run_in = 'source.attn', tmp
+        with open(os.path.join(tmp, src), 'w') as f:
+            f.write(source)
+    _run(cli.command + ['compile', src, '--out', tmp] + options.cli_args(), f'attnc compile {source_path or "(source text)"}', run_in)
+    if source_path is None:
+        os.remove(os.path.join(tmp, src))
+    manifest = os.path.basename(find_manifest(tmp))
+    with open(os.path.join(tmp, 'attnc-build.json'), 'w') as f:
+        json.dump(dict(manifest=manifest, compiler=cli.fingerprint(), options=options.as_dict(), cli=cli.command), f, indent=1)
+    return manifest
+
+
+def compile_artifact(source, source_path, options, cache=None, cwd=None):
+    """The manifest path of `source` compiled with `options`, from the cache or the attnc CLI."""
+    cache = cache or cache_dir()
+    out = os.path.join(cache, 'artifacts', artifact_key(source, options)[:32])
+    with _locked(out + '.lock'):
+        manifest, cli = _cached(out, cwd)
+        if manifest is not None:
+            return manifest
+        cli = cli or find_cli(cwd)
+        tmp = tempfile.mkdtemp(prefix='tmp-', dir=os.path.join(cache, 'artifacts'))
+        try:
+            name = _compile_into(tmp, cli, source, source_path, options, cwd)
+            shutil.rmtree(out, ignore_errors=True)
+            os.replace(tmp, out)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+    return os.path.join(out, name)
+
+
+def find_nvcc():
+    for candidate in (os.environ.get('NVCC'), shutil.which('nvcc'), os.path.join(os.environ.get('CUDA_HOME') or '/usr/local/cuda', 'bin', 'nvcc')):
+        if candidate and os.path.isfile(candidate) and os.access(candidate, os.X_OK):
+            return candidate
+    raise BuildError('nvcc (the CUDA toolkit) was not found: put it on PATH, or set NVCC or CUDA_HOME')
+
+
+_nvcc_versions = {}
+
+
+def nvcc_version(nvcc):
+    if nvcc not in _nvcc_versions:
+        _nvcc_versions[nvcc] = _run([nvcc, '--version'], 'nvcc --version').strip()
+    return _nvcc_versions[nvcc]
+
+
+def build_library(manifest, arch, cache=None):
+    """The path of `manifest`'s .cu built into a shared library for `arch`, from the cache or nvcc."""
+    if manifest.arch != arch.name:
+        raise BuildError(f'{manifest.where}: the artifact targets {manifest.arch}, this GPU needs {arch.name}; recompile it for {arch.name}')
+    with open(manifest.code_path, 'rb') as f:
+        code = f.read()
+    nvcc = find_nvcc()
+    key = library_key(code, arch, nvcc_version(nvcc))
+    lib_dir = os.path.join(cache or cache_dir(), 'lib')
+    so = os.path.join(lib_dir, f'{manifest.name}-{key[:32]}.so')
+    with _locked(so + '.lock'):
+        if os.path.isfile(so):
+            return so
+        tmp = so + f'.tmp{os.getpid()}'
+        command = [nvcc, '-O3', f'-arch={arch.nvcc_arch}', '--shared', '-Xcompiler', '-fPIC', '-o', tmp, manifest.code_path]
+        try:
+            _run(command, f'nvcc {manifest.code_path}')
+            os.replace(tmp, so)
+        finally:
+            if os.path.exists(tmp):
+                os.remove(tmp)
+    return so
+
+
+def load_manifest(path):
+    return Manifest.from_file(find_manifest(path))

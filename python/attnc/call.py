@@ -1,0 +1,135 @@
+"""Checking one call's arguments against a kernel's manifest, without torch: q/k/v shapes, dtypes
+and devices, params and tensors by keyword. Every message names the kernel and the argument, and
+says what was expected and what came. Tensors are seen through TensorInfo, so the torch layer
+describes its tensors and the pure tests describe fakes."""
+from .errors import ArgumentError
+from .manifest import I32_MAX, I32_MIN, STORAGE_DTYPES
+
+QKV_DIMS = {'q': '[B, H, Nq, D]', 'k': '[B, Hkv, Nk, D]', 'v': '[B, Hkv, Nk, Dv]'}
+
+
+class TensorInfo:
+    """What the checks need of a tensor: shape (tuple of ints), dtype name ('bf16', 'i32', or the
+    framework's name for others), device (compared with ==), whether it is on a CUDA device."""
+
+    def __init__(self, shape, dtype, device, is_cuda=True):
+        self.shape, self.dtype, self.device, self.is_cuda = tuple(shape), dtype, device, is_cuda
+
+
+class BoundCall:
+    """A checked call: sizes, the build options it needs, and params and tensors in manifest order."""
+
+    def __init__(self, sizes, dtype, head_dim, value_dim, params, tensor_names):
+        self.sizes, self.dtype, self.head_dim, self.value_dim = sizes, dtype, head_dim, value_dim
+        self.params = params  # name -> value, defaults filled in
+        self.tensor_names = tensor_names
+
+    def int_params(self, manifest):
+        return [int(self.params[p.name]) for p in manifest.params if p.dtype == 'i32']
+
+    def float_params(self, manifest):
+        return [float(self.params[p.name]) for p in manifest.params if p.dtype != 'i32']
+
+
+def _shape_text(shape):
+    return '[' + ', '.join(str(d) for d in shape) + ']'
+
+
+def check_qkv(name, infos, dtype=None, head_dim=None, value_dim=None):
+    """Sizes {B, H, Hkv, Nq, Nk} and (dtype, D, Dv) of q, k, v; raises ArgumentError naming the
+    offending tensor. dtype/head_dim/value_dim, when given, are what the kernel was built for."""
+    for role in ('q', 'k', 'v'):
+        info = infos[role]
+        if info is None:
+            raise ArgumentError(f'{name}: {role} must be a tensor {QKV_DIMS[role]}')
+        if len(info.shape) != 4:
+            raise ArgumentError(f'{name}: {role} must be 4-D {QKV_DIMS[role]}, got shape {_shape_text(info.shape)}')
+        if not info.is_cuda:
+            raise ArgumentError(f'{name}: {role} must be on a CUDA device, got {info.device}')
+    q, k, v = infos['q'], infos['k'], infos['v']
+    for role, info in (('k', k), ('v', v)):
+        if info.device != q.device:
+            raise ArgumentError(f'{name}: {role} is on {info.device}, q on {q.device}; they must share a device')
+        if info.dtype != q.dtype:
+            raise ArgumentError(f'{name}: q, k and v must share a dtype: q is {q.dtype}, {role} is {info.dtype}')
+    if q.dtype not in STORAGE_DTYPES:
+        raise ArgumentError(f'{name}: q, k, v are {q.dtype}; attnc kernels take {", ".join(STORAGE_DTYPES)}')
+    if dtype is not None and q.dtype != dtype:
+        raise ArgumentError(f'{name}: this kernel was built for {dtype}, q/k/v are {q.dtype} (load with dtype=None to build per call dtype)')
+    B, H, Nq, D = q.shape
+    if k.shape[0] != B or v.shape[0] != B:
+        raise ArgumentError(f'{name}: batch sizes differ: q {B}, k {k.shape[0]}, v {v.shape[0]}')
+    if v.shape[1:3] != k.shape[1:3]:
+        raise ArgumentError(f'{name}: k {_shape_text(k.shape)} and v {_shape_text(v.shape)} must agree on [B, Hkv, Nk]')
+    Hkv, Nk = k.shape[1], k.shape[2]
+    if k.shape[3] != D:
+        raise ArgumentError(f'{name}: q and k head dims differ: q {D}, k {k.shape[3]}')
+    if Hkv < 1 or H % Hkv != 0:
+        raise ArgumentError(f'{name}: q heads H = {H} must be a multiple of k/v heads Hkv = {Hkv} (GQA)')
+    Dv = v.shape[3]
+    if head_dim is not None and D != head_dim:
+        raise ArgumentError(f'{name}: this kernel was built for head dim {head_dim}, q/k have {D} (load with head_dim=None to build per call)')
+    if value_dim is not None and Dv != value_dim:
+        raise ArgumentError(f'{name}: this kernel was built for value dim {value_dim}, v has {Dv} (load with value_dim=None to build per call)')
+    for size, value in (('B', B), ('H', H), ('Nq', Nq), ('Nk', Nk)):
+        if value > I32_MAX:
+            raise ArgumentError(f'{name}: {size} = {value} does not fit in int32')
+    return dict(B=B, H=H, Hkv=Hkv, Nq=Nq, Nk=Nk), q.dtype, D, Dv
+
+
+def check_param(name, param, value):
+    where = f'{name}: param {param.name}'
+    if param.dtype == 'i32':
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ArgumentError(f'{where} is i32: expected an int, got {type(value).__name__} {value!r}')
+        if not I32_MIN <= value <= I32_MAX:
+            raise ArgumentError(f'{where} is i32: {value} is outside [{I32_MIN}, {I32_MAX}]')
+    elif isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ArgumentError(f'{where} is f32: expected a number, got {type(value).__name__} {value!r}')
+
+
+def check_scalars(name, q_offset, k_offset, scale):
+    """q_offset and k_offset: None or an int in the i32 range; scale: None or a number."""
+    for what, value in (('q_offset', q_offset), ('k_offset', k_offset)):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or not I32_MIN <= value <= I32_MAX):
+            raise ArgumentError(f'{name}: {what} must be an int in the i32 range, got {value!r}')
+    if scale is not None and (isinstance(scale, bool) or not isinstance(scale, (int, float))):
+        raise ArgumentError(f'{name}: scale must be a number, got {type(scale).__name__} {scale!r}')
+
+
+def check_tensor(name, slot, info, q_device, sizes, params):
+    where = f'{name}: tensor {slot.name}'
+    if info is None:
+        raise ArgumentError(f'{where} must be a tensor {slot.describe()}')
+    if info.dtype != slot.dtype:
+        raise ArgumentError(f'{where} must be {slot.dtype}, got {info.dtype}')
+    if info.device != q_device:
+        raise ArgumentError(f'{where} is on {info.device}, q on {q_device}; they must share a device')
+    want = slot.shape(sizes, params)
+    if info.shape != want:
+        dims = ', '.join(slot.dim_names())
+        raise ArgumentError(f'{where} must have shape [{dims}] = {_shape_text(want)}, got {_shape_text(info.shape)}')
+
+
+def bind_call(manifest, infos, named, describe, dtype=None, head_dim=None, value_dim=None):
+    """Checks q/k/v (infos: role -> TensorInfo or None) and the keyword arguments `named` (params
+    and tensors; describe(value) gives a tensor's TensorInfo or None for non-tensors)."""
+    name = manifest.name
+    sizes, call_dtype, D, Dv = check_qkv(name, infos, dtype, head_dim, value_dim)
+    known = [p.name for p in manifest.params] + [t.name for t in manifest.tensors]
+    for key in named:
+        if key not in known:
+            takes = '; '.join(manifest.interface_summary()) or 'no params or tensors'
+            raise ArgumentError(f'{name}: unknown argument {key!r} (this kernel takes {takes})')
+    params = {}
+    for p in manifest.params:
+        value = named.get(p.name, p.default)
+        if value is None:
+            raise ArgumentError(f'{name}: param {p.name} ({p.dtype}) has no default; pass {p.name}=...')
+        check_param(name, p, value)
+        params[p.name] = value
+    for slot in manifest.tensors:
+        if slot.name not in named:
+            raise ArgumentError(f'{name}: missing tensor {slot.name}: {slot.describe()}; pass {slot.name}=...')
+        check_tensor(name, slot, describe(named[slot.name]), infos['q'].device, sizes, params)
+    return BoundCall(sizes, call_dtype, D, Dv, params, [t.name for t in manifest.tensors])

@@ -1,0 +1,153 @@
+"""A CUDA artifact's JSON manifest (written by `attnc compile --target cuda`), read into what a
+caller needs: the args struct's fields, the kernel's params and tensors with their shapes, its
+outputs (lse, routing indices) and the launcher's exported functions. Pure Python: no torch."""
+import json
+import os
+
+from .errors import ManifestError
+from .shape_expr import evaluate
+
+STORAGE_DTYPES = ('f32', 'f16', 'bf16')  # q/k/v/out dtypes a kernel can be built for
+SIZE_NAMES = ('B', 'H', 'Hkv', 'Nq', 'Nk')  # the sizes args_init takes, in its order
+I32_MIN, I32_MAX = -(2**31), 2**31 - 1
+
+
+class Param:
+    """A scalar param: name, dtype ('i32' or 'f32') and default (None when the caller must give it)."""
+
+    def __init__(self, name, dtype, default):
+        self.name, self.dtype, self.default = name, dtype, default
+
+    def describe(self):
+        return f'{self.dtype}, default {self.default}' if self.default is not None else f'{self.dtype}, required'
+
+
+class TensorSlot:
+    """A user tensor the kernel reads (document ids, gains, reused indices): dtype 'i32' or 'f32'."""
+
+    def __init__(self, name, dtype, dims):
+        self.name, self.dtype, self.dims = name, dtype, dims
+
+    def dim_names(self):
+        """The shape as the source declares it, e.g. ['B', 'Hkv', 'Nq', 'budget']."""
+        return [str(d['value']) if d['kind'] == 'literal' else d['name'] for d in self.dims]
+
+    def shape(self, sizes, params):
+        """The shape for these sizes (dict of SIZE_NAMES) and param values (dict name -> int)."""
+        out = []
+        for d in self.dims:
+            if d['kind'] == 'literal':
+                out.append(int(d['value']))
+            elif d['kind'] == 'param':
+                out.append(int(params[d['name']]))
+            elif d['kind'] == 'size':
+                out.append(sizes[d['name']])
+            else:
+                raise ManifestError(f'tensor {self.name}: unknown dim kind {d["kind"]!r}')
+        return tuple(out)
+
+    def describe(self):
+        return f'{self.dtype} [{", ".join(self.dim_names())}]'
+
+
+def _need(data, where, *keys):
+    node = data
+    for i, key in enumerate(keys):
+        if not isinstance(node, dict) or key not in node:
+            dotted = '.'.join(keys[: i + 1])
+            raise ManifestError(f'{where}: the manifest lacks "{dotted}" (written by another attnc version?)')
+        node = node[key]
+    return node
+
+
+class Manifest:
+    """One compiled kernel's manifest; `directory` holds its .cu (and .h, and maybe a built .so)."""
+
+    def __init__(self, data, directory, where='manifest'):
+        if not isinstance(data, dict) or data.get('target') != 'cuda':
+            raise ManifestError(f'{where}: not a CUDA manifest (target {data.get("target") if isinstance(data, dict) else None!r})')
+        self.data, self.directory, self.where = data, directory, where
+        self.name = _need(data, where, 'name')
+        self.arch = data.get('arch', 'sm_90a')  # manifests before the arch field were Hopper-only
+        self.code_file = _need(data, where, 'files', 'code')
+        fn = _need(data, where, 'functions')
+        for key in ('launch', 'lastError', 'argsInit'):
+            _need(data, where, 'functions', key)
+        self.functions = fn
+        self.fields = sorted(_need(data, where, 'args', 'fields'), key=lambda f: f['offset'])
+        self.struct_bytes = _need(data, where, 'args', 'bytes')
+        schedule = _need(data, where, 'schedule')
+        self.dtype = _need(data, where, 'schedule', 'dtype')
+        self.head_dim = _need(data, where, 'schedule', 'headDim')
+        self.value_dim = schedule.get('valueDim', self.head_dim)
+        self.engine = schedule.get('engine', 'simt')
+        self.alignment = data.get('alignment', 16)
+        self.params = [Param(p['name'], p['dtype'], p.get('default')) for p in _need(data, where, 'params')]
+        self.tensors = [TensorSlot(t['name'], t['dtype'], t['dims']) for t in _need(data, where, 'tensors')]
+        roles = {f['role'] for f in self.fields}
+        self.has_lse = 'lse' in roles
+        self.has_indices = 'indices' in roles
+        self.indices_dims = _need(data, where, 'routing', 'indices', 'shape') if self.has_indices else None
+        self.summary_functions = dict(fn.get('summaryElems', {}))
+        self.route_scratch_function = fn.get('routeScratchElems') if 'scratch' in roles else None
+        if 'scratch' in roles and self.route_scratch_function is None:
+            raise ManifestError(f'{where}: the args have a route scratch buffer but functions lack "routeScratchElems"')
+
+    @classmethod
+    def from_file(cls, path):
+        try:
+            with open(path) as f:
+                data = json.load(f)
+        except OSError as e:
+            raise ManifestError(f'{path}: cannot read the manifest ({e.strerror})') from None
+        except json.JSONDecodeError as e:
+            raise ManifestError(f'{path}: not JSON ({e})') from None
+        return cls(data, os.path.dirname(os.path.abspath(path)), path)
+
+    @property
+    def code_path(self):
+        return os.path.join(self.directory, self.code_file)
+
+    def field(self, role, name=None):
+        """The struct field with this role (and name, for params, tensors and summaries)."""
+        for f in self.fields:
+            if f['role'] == role and (name is None or f['name'] == name):
+                return f['field']
+        raise ManifestError(f'{self.where}: no args field with role {role!r}' + (f' named {name!r}' if name else ''))
+
+    def param(self, name):
+        return next((p for p in self.params if p.name == name), None)
+
+    def indices_shape(self, sizes, params):
+        """The shape of the routing `indices` output, e.g. [B, Hkv, Nq, top + 1 + 2] evaluated."""
+        env = dict(sizes)
+        env.update({p.name: params[p.name] for p in self.params if p.dtype == 'i32' and p.name in params})
+        return tuple(evaluate(d, env) for d in self.indices_dims)
+
+    def interface_summary(self):
+        """One line per keyword argument, for error messages and docs."""
+        lines = [f'{p.name}: param {p.describe()}' for p in self.params]
+        lines += [f'{t.name}: tensor {t.describe()}' for t in self.tensors]
+        return lines
+
+
+def find_manifest(path):
+    """The manifest path for `path`: a .json file, or a directory holding exactly one manifest."""
+    if os.path.isdir(path):
+        found = sorted(n for n in os.listdir(path) if n.endswith('.json') and _is_manifest(os.path.join(path, n)))
+        if len(found) != 1:
+            what = 'no CUDA manifest' if not found else f'{len(found)} manifests ({", ".join(found)}); name one'
+            raise ManifestError(f'{path}: {what} (expected the output directory of `attnc compile --target cuda`)')
+        return os.path.join(path, found[0])
+    if not os.path.exists(path):
+        raise ManifestError(f'{path}: no such file or directory')
+    return path
+
+
+def _is_manifest(path):
+    try:
+        with open(path) as f:
+            data = json.load(f)
+    except (OSError, ValueError):
+        return False
+    return isinstance(data, dict) and data.get('target') == 'cuda' and 'args' in data

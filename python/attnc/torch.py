@@ -1,0 +1,136 @@
+"""attnc kernels as PyTorch ops.
+
+    import attnc.torch
+    attn = attnc.torch.load("stdlib/document.attn")          # or the .attn source text
+    out = attn(q, k, v, doc=ids).out                          # q [B, H, Nq, D], k/v [B, Hkv, Nk, D]
+
+`load` compiles the source with the attnc CLI and the result with nvcc for this GPU, both cached
+under $ATTNC_CACHE (default ~/.cache/attnc); `load_artifact` takes the output directory of
+`attnc compile --target cuda` (no Node needed). Either returns an `Attention`: calling it runs a
+torch.library custom op (torch.ops.attnc.<kernel>_<hash>, with a fake implementation, so
+torch.compile(fullgraph=True) traces it without a graph break) on torch's current CUDA stream.
+There is one op per load configuration (source, entry, the fixed options); when the dtype or dims
+are left to each call, the op builds and dispatches to one library per (dtype, D, Dv, arch).
+
+Inputs: CUDA tensors q [B, H, Nq, D], k [B, Hkv, Nk, D], v [B, Hkv, Nk, Dv] (H a multiple of Hkv),
+bf16, f16 or f32. Views whose layout is not contiguous BHND (e.g. BNHD through .transpose(1, 2))
+are copied to contiguous BHND first: the kernels do not take strides yet. Params and tensors of the
+kernel go by keyword. There is no backward: inputs that require grad raise NoBackwardError unless
+grad is off (torch.no_grad(), torch.inference_mode()).
+
+The result is an AttentionOutput named tuple (out, lse, indices): out [B, H, Nq, Dv] in the input
+dtype; lse [B, H, Nq] float32 (natural log; None when loaded with lse=False); indices int32 (the
+routing/selection kernels' selected blocks or tokens, ascending, -1 padded, shape from the
+manifest, e.g. [B, Hkv, Nq, top + 1 + 2]; None for other kernels)."""
+import json
+from typing import NamedTuple, Optional
+
+import torch
+
+from . import build
+from ._ops import DTYPE_NAMES, artifact_family, device_arch, op_name, register, source_family
+from .call import TensorInfo, bind_call, check_scalars
+from .errors import ArgumentError, NoBackwardError
+from .manifest import Manifest
+
+if not hasattr(torch.library, 'custom_op'):
+    raise ImportError(f'attnc.torch needs torch >= 2.4 (torch.library.custom_op); this is torch {torch.__version__}')
+
+__all__ = ['Attention', 'AttentionOutput', 'load', 'load_artifact']
+
+_DTYPE_ALIASES = {'bf16': 'bf16', 'bfloat16': 'bf16', 'f16': 'f16', 'float16': 'f16', 'half': 'f16', 'f32': 'f32', 'float32': 'f32', 'float': 'f32'}
+
+
+class AttentionOutput(NamedTuple):
+    out: torch.Tensor
+    lse: Optional[torch.Tensor]
+    indices: Optional[torch.Tensor]
+
+
+def _info(t):
+    if not isinstance(t, torch.Tensor):
+        return None
+    return TensorInfo(tuple(t.shape), DTYPE_NAMES.get(t.dtype, str(t.dtype).replace('torch.', '')), t.device, t.is_cuda)
+
+
+def _dtype_name(dtype):
+    if dtype is None:
+        return None
+    name = DTYPE_NAMES.get(dtype) if isinstance(dtype, torch.dtype) else _DTYPE_ALIASES.get(str(dtype))
+    if name not in ('bf16', 'f16', 'f32'):
+        raise ArgumentError(f'dtype {dtype!r}: attnc kernels are built for torch.bfloat16, torch.float16 or torch.float32 (or None: per call)')
+    return name
+
+
+def _current_arch():
+    if torch.cuda.is_available():
+        return device_arch(torch.cuda.current_device())
+    return next(iter(build.ARCHS.values()))
+
+
+class Attention:
+    """One attnc kernel as a callable: attn(q, k, v, *, q_offset=None, k_offset=None, scale=None,
+    **params_and_tensors) -> AttentionOutput. q_offset defaults to Nk - Nq (bottom-right aligned),
+    k_offset to 0, scale to 1/sqrt(D)."""
+
+    def __init__(self, family, op, dtype=None, head_dim=None, value_dim=None):
+        self.family, self.op = family, op  # op: torch.ops.attnc.<op_name>.default
+        self.manifest = family.manifest
+        self.name = self.manifest.name
+        self.dtype, self.head_dim, self.value_dim = dtype, head_dim, value_dim
+
+    def __repr__(self):
+        built = self.dtype or 'per call dtype'
+        dims = f'D={self.head_dim}' if self.head_dim else 'D per call'
+        takes = ', '.join(self.manifest.interface_summary()) or 'no params or tensors'
+        return f'<attnc kernel {self.name} ({built}, {dims}; takes {takes}) as {self.op}>'
+
+    def __call__(self, q, k, v, *, q_offset=None, k_offset=None, scale=None, **params_and_tensors):
+        m = self.manifest
+        infos = dict(q=_info(q), k=_info(k), v=_info(v))
+        bound = bind_call(m, infos, params_and_tensors, _info, self.dtype, self.head_dim, self.value_dim)
+        check_scalars(self.name, q_offset, k_offset, scale)
+        tensors = [params_and_tensors[n] for n in bound.tensor_names]
+        if torch.is_grad_enabled():
+            for role, t in [('q', q), ('k', k), ('v', v)] + list(zip(bound.tensor_names, tensors)):
+                if t.requires_grad:
+                    raise NoBackwardError(
+                        f'{self.name}: {role} requires grad, and attnc kernels have no backward yet; call under '
+                        'torch.no_grad() or torch.inference_mode(), or pass detached tensors'
+                    )
+        scale = None if scale is None else float(scale)
+        out, lse, indices = self.op(q, k, v, tensors, bound.int_params(m), bound.float_params(m), q_offset, k_offset, scale)
+        return AttentionOutput(out, lse if m.has_lse else None, indices if m.has_indices else None)
+
+
+def load(path_or_source, entry=None, dtype=None, head_dim=None, value_dim=None, lse=True):
+    """The kernel of a .attn file (a path; relative paths may also name a file of the attnc package,
+    e.g. stdlib/document.attn) or of its source text. entry: which `attention` block (default the
+    first). dtype (torch.bfloat16/float16/float32 or 'bf16'/'f16'/'f32'), head_dim and value_dim fix
+    the build; None builds per call from the inputs (each variant is built once and cached)."""
+    dtype = _dtype_name(dtype)
+    source, path = build.read_source(str(path_or_source))
+    vd = None if value_dim is None or value_dim == (head_dim or 64) else value_dim
+    options = build.BuildOptions(entry, dtype or 'bf16', head_dim or 64, vd, lse, _current_arch().name)
+    manifest = Manifest.from_file(build.compile_artifact(source, path, options))
+    identity = repr((source, entry, dtype, head_dim, value_dim, bool(lse)))
+    family, op = register(op_name(manifest.name, identity), source_family(manifest, source, path, entry, lse))
+    fixed_vd = value_dim if value_dim is not None else head_dim
+    attn = Attention(family, op, dtype, head_dim, fixed_vd)
+    if dtype is not None and head_dim is not None and torch.cuda.is_available():
+        family.kernel(dtype, head_dim, fixed_vd, torch.device('cuda', torch.cuda.current_device()))  # build now: errors at load
+    return attn
+
+
+def load_artifact(dir_or_manifest):
+    """The kernel of a compiled CUDA artifact: the --out directory of `attnc compile --target cuda`
+    (holding one manifest) or the manifest .json. Its .cu is built with nvcc for this GPU (cached),
+    unless a .so of the same name, no older than the .cu, sits beside it."""
+    manifest = build.load_manifest(str(dir_or_manifest))
+    with open(manifest.code_path, 'rb') as f:
+        identity = f.read().decode(errors='replace') + json.dumps(manifest.data, sort_keys=True)
+    family, op = register(op_name(manifest.name, identity), artifact_family(manifest))
+    attn = Attention(family, op, manifest.dtype, manifest.head_dim, manifest.value_dim)
+    if torch.cuda.is_available():
+        family.kernel(manifest.dtype, manifest.head_dim, manifest.value_dim, torch.device('cuda', torch.cuda.current_device()))
+    return attn

@@ -1,0 +1,32 @@
+"""Every kernel build the GPU tests use, so prepare.py can compile them where Node is (the GPU
+machine has none) into the artifact cache the tests read. No torch here."""
+import os
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(os.path.dirname(HERE))
+ARTIFACTS = os.path.join(HERE, '.artifacts')
+CACHE = os.path.join(ARTIFACTS, 'cache')  # $ATTNC_CACHE of the test run
+SOFTCAP_F32_DIR = os.path.join(ARTIFACTS, 'softcap_f32')  # a CLI --out directory, for load_artifact
+
+WINDOW_SOURCE = """
+attention local_window(window: int = 48) {
+  mask causal && q - k < window
+}
+"""
+
+# (path or source, BuildOptions keywords): load(..., dtype, head_dim) with both fixed compiles
+# exactly that; dtype=None or head_dim=None compiles an interface build (bf16, 64) at load and
+# one build per call dtype and head dims.
+BUILDS = [
+    ('stdlib/document.attn', dict(dtype='bf16', head_dim=64)),
+    ('stdlib/document.attn', dict(dtype='bf16', head_dim=64, lse=False)),
+    ('stdlib/document.attn', dict(dtype='bf16', head_dim=128)),
+    ('stdlib/softcap.attn', dict(dtype='f16', head_dim=64)),
+    ('stdlib/causal.attn', dict(dtype='bf16', head_dim=64)),
+    ('stdlib/causal.attn', dict(dtype='f16', head_dim=64)),
+    ('stdlib/causal.attn', dict(dtype='f32', head_dim=64)),
+    ('stdlib/causal.attn', dict(dtype='bf16', head_dim=128)),
+    ('stdlib/sink_calibration.attn', dict(dtype='bf16', head_dim=64)),
+    ('stdlib/nsa_select.attn', dict(dtype='bf16', head_dim=64)),
+    (WINDOW_SOURCE, dict(dtype='f16', head_dim=64)),
+]
