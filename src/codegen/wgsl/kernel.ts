@@ -72,6 +72,19 @@ function classMode(kernel: AttentionKernel): ClassMode {
   return kernel.tiles.kind === 'dynamic' ? 'dynamic' : kernel.tiles.value;
 }
 
+const rowHeader = [
+  '// Attention: one workgroup per (q-tile, head, batch); invocation r owns query row',
+  '// qt*BLOCK_Q + r. K/V tiles of BLOCK_K keys are staged in workgroup memory (f32); each row keeps',
+  '// a running max, sum and f32 accumulator (online softmax), normalised at the end. A row with',
+  '// no allowed key writes 0 (and lse = -inf).',
+];
+const coopHeader = [
+  '// Attention (coop engine): one workgroup per (q-tile, head, batch); 4 invocations share each',
+  '// query row and each holds a register block of S and of the f32 accumulator (online softmax over',
+  '// K/V tiles staged in workgroup memory). A row with no allowed key writes 0 (and lse = -inf).',
+  '// Decode mode (artifact.decode) runs the row engine.',
+];
+
 function headerComment(kernel: AttentionKernel, meta: { sourceHash: string; scheduleHash: string }): string {
   const s = kernel.schedule;
   const tiles =
@@ -88,10 +101,7 @@ function headerComment(kernel: AttentionKernel, meta: { sourceHash: string; sche
     `// source ${meta.sourceHash}, schedule ${meta.scheduleHash}:`,
     `//   blockQ=${s.blockQ} blockK=${s.blockK} threads=${s.threads} stages=${s.stages} D=${s.headDim} Dv=${s.valueDim} dtype=${s.dtype} summaryBlock=${s.summaryBlock}`,
     '//',
-    '// Attention: one workgroup per (q-tile, head, batch); invocation r owns query row',
-    '// qt*BLOCK_Q + r. K/V tiles of BLOCK_K keys are staged in workgroup memory (f32); each row keeps',
-    '// a running max, sum and f32 accumulator (online softmax), normalised at the end. A row with',
-    '// no allowed key writes 0 (and lse = -inf).',
+    ...(isCoop(s) ? coopHeader : rowHeader),
     `//   mask  = ${show(kernel.mask)}`,
     `//   score = ${show(kernel.score)}`,
     '// Tile classes:',

@@ -2,10 +2,10 @@
 // source e08d9634a09fdccc, schedule 49cb9ef883abe256:
 //   blockQ=64 blockK=16 threads=128 stages=1 D=128 Dv=128 dtype=f32 summaryBlock=16
 //
-// Attention: one workgroup per (q-tile, head, batch); invocation r owns query row
-// qt*BLOCK_Q + r. K/V tiles of BLOCK_K keys are staged in workgroup memory (f32); each row keeps
-// a running max, sum and f32 accumulator (online softmax), normalised at the end. A row with
-// no allowed key writes 0 (and lse = -inf).
+// Attention (coop engine): one workgroup per (q-tile, head, batch); 4 invocations share each
+// query row and each holds a register block of S and of the f32 accumulator (online softmax over
+// K/V tiles staged in workgroup memory). A row with no allowed key writes 0 (and lse = -inf).
+// Decode mode (artifact.decode) runs the row engine.
 //   mask  = (ge q k)
 //   score = (mul $cap (tanh (min (max (div score $cap) -15.0) 15.0)))
 // Tile classes:
