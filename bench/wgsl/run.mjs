@@ -3,7 +3,7 @@
 // checked against the dense float64 reference on a small shape before anything is timed.
 //
 //   npm run build && node scripts/with-gpu.mjs node bench/wgsl/run.mjs [--quick] [--out file.json]
-//     [--engines row,coop] [--reps 3]
+//     [--engines row,coop,coop:64x16x64] [--reps 3] [--only causal,full] [--no-decode]
 //
 // Uses only dist/, node_modules/webgpu (through dist's device) and node built-ins, so it runs on a
 // GPU machine that has Node and the webgpu package and nothing else. Times are GPU times from
@@ -49,14 +49,16 @@ function fill(n, seed) {
   return a;
 }
 
+/**
+ * An engine name with optional tiles: 'row', 'coop' (the schedule's choice for the device) or
+ * 'coop:64x16x128' (blockQ x blockK x threads; add 'x0' to turn subgroup reductions off).
+ */
 function compileFor(spec, D, engine, limits) {
-  return compile(spec.source, {
-    target: 'wgsl',
-    file: `${spec.name}.attn`,
-    headDim: D,
-    limits,
-    wgslEngine: engine,
-  }).artifact;
+  const [name, tiles] = engine.split(':');
+  const [blockQ, blockK, threads, sg] = (tiles ?? '').split('x').map(Number);
+  const schedule = tiles ? { blockQ, blockK, threads, ...(sg === 0 ? { subgroups: false } : {}) } : undefined;
+  const options = { target: 'wgsl', file: `${spec.name}.attn`, headDim: D, limits, wgslEngine: name };
+  return compile(spec.source, schedule ? { ...options, schedule } : options).artifact;
 }
 
 /** Correctness on a small shape: rel. error of out and lse against the float64 reference. */
@@ -96,8 +98,10 @@ async function best(kernel, inputs) {
   return ms;
 }
 
+const only = option('--only', undefined)?.split(',');
+
 async function prefill(device, limits, rows) {
-  for (const spec of kernels) {
+  for (const spec of kernels.filter((k) => !only || only.includes(k.name))) {
     for (const D of sizes.dims) {
       for (const engine of engines) {
         const artifact = compileFor(spec, D, engine, limits);
@@ -200,7 +204,7 @@ rows.push({
 });
 report(rows.at(-1));
 await prefill(device, limits, rows);
-await decode(device, limits, rows);
+if (!flag('--no-decode')) await decode(device, limits, rows);
 console.log(`done in ${((Date.now() - started) / 1000).toFixed(1)} s`);
 if (out) {
   const result = { date: new Date().toISOString(), quick, timing, limits, rows };
