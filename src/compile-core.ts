@@ -35,6 +35,11 @@ export interface CompileOptions {
   readonly limits?: Partial<TargetLimits>;
   /** Schedule overrides (tile sizes, threads, …). */
   readonly schedule?: Partial<Schedule>;
+  /**
+   * WGSL engine: 'row' (default; an invocation per query row, best on CPU adapters) or 'coop'
+   * (cooperative workgroups, for GPUs). Kernels coop does not run (block routing) keep 'row'.
+   */
+  readonly wgslEngine?: 'row' | 'coop';
   /** Emit the log-sum-exp side output (default true). */
   readonly lse?: boolean;
   /** Sees the IR after each pass (`--dump-ir`, verify in tests). */
@@ -74,6 +79,13 @@ export function checkSource(
     );
   }
   return { program: fe.program, decl };
+}
+
+/** The schedule overrides of `options`, with the WGSL engine choice folded in. */
+function scheduleOverrides(options: CompileOptions): { overrides?: Partial<Schedule> } {
+  const coop = options.target === 'wgsl' && options.wgslEngine === 'coop';
+  if (!coop) return options.schedule ? { overrides: options.schedule } : {};
+  return { overrides: { ...options.schedule, wgslEngine: 'coop' } };
 }
 
 /** The backends an entry point was built with, by target name. */
@@ -124,7 +136,7 @@ export function compileWith(backends: Backends, source: string, options: Compile
           headDim,
           valueDim: options.valueDim ?? headDim,
           ...(options.dtype ? { dtype: options.dtype } : {}),
-          ...(options.schedule ? { overrides: options.schedule } : {}),
+          ...scheduleOverrides(options),
         },
         footprint: target.footprint,
         diagnostics,

@@ -7,16 +7,35 @@ import { compile } from '../src/compile.js';
 import { readStdlib, staticStdlib as stdlib, stdlibPath } from './support/stdlib.js';
 
 const update = process.env.UPDATE_GOLDEN === '1';
+/** The H200's WebGPU adapter (48 KiB workgroup memory, subgroups): the coop engine's target. */
+const gpuLimits = { maxWorkgroupStorageBytes: 49152, maxInvocations: 1024, subgroups: true };
 const targets = [
-  { target: 'wgsl', ext: 'wgsl', dtype: 'f32' },
-  { target: 'cuda', ext: 'cu', dtype: 'bf16' },
+  { target: 'wgsl', ext: 'wgsl', dtype: 'f32', dir: '' },
+  { target: 'cuda', ext: 'cu', dtype: 'bf16', dir: '' },
+  // The coop WGSL engine (test/golden/coop/): D = 128 on a GPU adapter's limits.
+  {
+    target: 'wgsl',
+    ext: 'wgsl',
+    dtype: 'f32',
+    dir: 'coop/',
+    engine: 'coop',
+    limits: gpuLimits,
+    headDim: 128,
+  },
 ] as const;
 
-describe.each(targets)('golden $target', ({ target, ext, dtype }) => {
+describe.each(targets)('golden $target $dir', (t) => {
+  const { target, ext, dtype, dir } = t;
   it.each(stdlib)('%s', (file) => {
     const source = readStdlib(file);
-    const { artifact } = compile(source, { target, file: stdlibPath(file), headDim: 64, dtype });
-    const path = `test/golden/${file.replace(/\.attn$/, '')}.${ext}`;
+    const { artifact } = compile(source, {
+      target,
+      file: stdlibPath(file),
+      headDim: 'headDim' in t ? t.headDim : 64,
+      dtype,
+      ...('engine' in t ? { wgslEngine: t.engine, limits: t.limits } : {}),
+    });
+    const path = `test/golden/${dir}${file.replace(/\.attn$/, '')}.${ext}`;
     if (update || (!existsSync(path) && !process.env.CI)) writeFileSync(path, artifact.code);
     expect(existsSync(path), `${path} missing: run with UPDATE_GOLDEN=1`).toBe(true);
     expect(artifact.code).toBe(readFileSync(path, 'utf8'));

@@ -6,29 +6,51 @@ import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
 import { compile } from '../src/compile.js';
 import { printDecl } from '../src/dsl/print.js';
+import type { Schedule } from '../src/ir/kernel.js';
 import { verify } from '../src/ir/verify.js';
 import { createKernel, deviceLimits, getDevice } from '../src/runtime/webgpu.js';
 import { arbProgram, arbShape, makeInputs, type Shape } from './support/arbitraries.js';
 import { expectAgreement, runDense } from './support/oracle-cases.js';
 
 const runs = Number(process.env.ATTNC_PROPERTY_RUNS ?? 220);
+/** The coop engine gets fewer cases: the row engine's 220 keep the ≥ 200 contract. */
+const coopRuns = Number(process.env.ATTNC_COOP_PROPERTY_RUNS ?? 12);
 let executed = 0;
+let rowRan = false;
+
+type Engine = 'row' | 'coop';
+
+/**
+ * Tile overrides per engine: the row engine an invocation per row; the coop engine 4 lanes per
+ * row, two rows per invocation, 16- or 32-row tiles (lavapipe compiles those in seconds; some
+ * other shapes take it a minute), subgroup reductions on or off.
+ */
+function engineSchedule(engine: Engine, tile: number, variant: number): Partial<Schedule> {
+  if (engine === 'row') return { blockQ: tile, threads: tile, blockK: tile };
+  const t = tile === 8 ? 16 : tile;
+  return { blockQ: t, threads: 2 * t, blockK: t, subgroups: variant % 2 === 0 };
+}
 
 async function check(
+  engine: Engine,
   source: string,
   shape: Shape,
   seed: number,
   magnitude: number,
   tile: number,
+  variant: number,
 ): Promise<void> {
   const device = await getDevice();
+  const limits = deviceLimits(device);
+  const schedule = engineSchedule(engine, tile, variant);
   const compiled = compile(source, {
     target: 'wgsl',
     file: 'prop.attn',
     headDim: shape.D,
     valueDim: shape.Dv,
-    limits: deviceLimits(device),
-    schedule: { blockQ: tile, threads: tile, blockK: tile },
+    limits,
+    wgslEngine: engine,
+    schedule: { ...schedule, subgroups: schedule.subgroups === true && limits.subgroups === true },
     // Every pass must leave well-formed IR.
     observe: (pass, ir) => expect(verify(ir), `IR after ${pass}`).toEqual([]),
   });
@@ -37,8 +59,10 @@ async function check(
   const gpu = await createKernel(device, compiled.artifact);
   try {
     const { res, ref } = await runDense(gpu, compiled, shape, inputs, params);
-    const where = `\n${source}\nshape ${JSON.stringify(shape)} seed ${seed} magnitude ${magnitude} tile ${tile}`;
-    expectAgreement(res, ref, where, 1e-5, () => executed++);
+    const where = `\n${source}\nshape ${JSON.stringify(shape)} seed ${seed} magnitude ${magnitude} tile ${tile} engine ${engine} ${JSON.stringify(compiled.artifact.schedule)}`;
+    expectAgreement(res, ref, where, 1e-5, () => {
+      if (engine === 'row') executed++;
+    });
   } finally {
     gpu.destroy();
   }
@@ -47,23 +71,40 @@ async function check(
 describe('WGSL kernels agree with the dense reference on random programs', () => {
   afterAll(() => {
     // The run count is part of the contract (≥ 200 executed cases per CI run).
-    if (runs >= 200) expect(executed).toBeGreaterThanOrEqual(200);
+    if (runs >= 200 && rowRan) expect(executed).toBeGreaterThanOrEqual(200);
   });
-  it(`${runs} random programs × shapes`, async () => {
-    await fc.assert(
-      fc.asyncProperty(
-        arbProgram(),
-        arbShape({ maxN: 80 }),
-        fc.integer(),
-        // Large magnitudes only where the scale 1/sqrt(D) is exact (D = 16, 64), so scores are
-        // exact in f32 and a 1e-5 bound is meaningful for scores in the thousands.
-        fc.constantFrom(1, 1, 1, 32),
-        fc.constantFrom(8, 16, 32),
-        (decl, shape, seed, magnitude, tile) =>
-          check(printDecl(decl), shape, seed, shape.D === 16 || shape.D === 64 ? magnitude : 1, tile),
-      ),
-      { numRuns: runs },
-    );
-    // Each case builds a new pipeline: lavapipe compiles a shader in ~0.5–1.5 s.
-  }, 1_200_000);
+  it.each([
+    ['row', runs],
+    ['coop', coopRuns],
+  ] as const)(
+    '%s engine: %i random programs × shapes',
+    async (engine, numRuns) => {
+      if (engine === 'row') rowRan = true;
+      await fc.assert(
+        fc.asyncProperty(
+          arbProgram(),
+          arbShape({ maxN: 80 }),
+          fc.integer(),
+          // Large magnitudes only where the scale 1/sqrt(D) is exact (D = 16, 64), so scores are
+          // exact in f32 and a 1e-5 bound is meaningful for scores in the thousands.
+          fc.constantFrom(1, 1, 1, 32),
+          fc.constantFrom(8, 16, 32),
+          fc.nat(5),
+          (decl, shape, seed, magnitude, tile, variant) =>
+            check(
+              engine,
+              printDecl(decl),
+              shape,
+              seed,
+              shape.D === 16 || shape.D === 64 ? magnitude : 1,
+              tile,
+              variant,
+            ),
+        ),
+        { numRuns },
+      );
+      // Each case builds a new pipeline: lavapipe compiles a shader in ~0.5–1.5 s.
+    },
+    1_200_000,
+  );
 });

@@ -38,6 +38,14 @@ export interface Schedule {
    * 'bounds'. A tuning choice; never changes results.
    */
   readonly tileScan?: 'ballot' | 'bounds';
+  /**
+   * WGSL engine: absent = the row engine (an invocation per query row, for CPU adapters), 'coop' =
+   * the cooperative engine (codegen/wgsl/coop.ts: register-blocked S and O over a workgroup, for
+   * GPUs). Absent by default so row kernels keep their schedule hashes.
+   */
+  readonly wgslEngine?: 'coop';
+  /** WGSL coop engine: reduce row maxima with subgroup shuffles (needs the `subgroups` feature). */
+  readonly subgroups?: boolean;
 }
 
 /** 'wgmma-ws': as wgmma, with a TMA producer warpgroup and mbarrier stages (warp-specialized). */

@@ -38,7 +38,8 @@ async function requestDevice(): Promise<GPUDevice> {
     );
   }
   keepAlive.push(adapter);
-  const requiredFeatures = (['shader-f16', 'timestamp-query'] as const).filter((f) =>
+  // subgroups: the coop WGSL engine reduces row maxima with subgroup shuffles when it is there.
+  const requiredFeatures = (['shader-f16', 'timestamp-query', 'subgroups'] as const).filter((f) =>
     adapter.features.has(f),
   );
   const a = adapter.limits;
@@ -75,5 +76,6 @@ export function deviceLimits(device: GPUDevice): WgslLimits {
     maxWorkgroupStorageBytes: l.maxComputeWorkgroupStorageSize,
     maxInvocations: Math.min(l.maxComputeInvocationsPerWorkgroup, l.maxComputeWorkgroupSizeX),
     shaderF16: device.features.has('shader-f16'),
+    subgroups: device.features.has('subgroups'),
   };
 }

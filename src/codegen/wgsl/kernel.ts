@@ -8,6 +8,8 @@ import type { Artifact, EntryPoint } from '../artifact.js';
 import { linearize, type Linearized } from '../linearize.js';
 import { checkWgslSchedule, type WgslLimits } from './limits.js';
 import { attentionBody, type ClassMode } from './attention.js';
+import { coopBody, rowSchedule } from './coop-select.js';
+import { isCoop } from './coop-geometry.js';
 import { hasDecodeVariant, renderDecode } from './decode.js';
 import { layoutSource, summaryBinding, summaryBlocksExpr, wgslLayout } from './layout.js';
 import { routingEntries, routingHelpers } from './routing.js';
@@ -70,6 +72,19 @@ function classMode(kernel: AttentionKernel): ClassMode {
   return kernel.tiles.kind === 'dynamic' ? 'dynamic' : kernel.tiles.value;
 }
 
+const rowHeader = [
+  '// Attention: one workgroup per (q-tile, head, batch); invocation r owns query row',
+  '// qt*BLOCK_Q + r. K/V tiles of BLOCK_K keys are staged in workgroup memory (f32); each row keeps',
+  '// a running max, sum and f32 accumulator (online softmax), normalised at the end. A row with',
+  '// no allowed key writes 0 (and lse = -inf).',
+];
+const coopHeader = [
+  '// Attention (coop engine): one workgroup per (q-tile, head, batch); 4 invocations share each',
+  '// query row and each holds a register block of S and of the f32 accumulator (online softmax over',
+  '// K/V tiles staged in workgroup memory). A row with no allowed key writes 0 (and lse = -inf).',
+  '// Decode mode (artifact.decode) runs the row engine.',
+];
+
 function headerComment(kernel: AttentionKernel, meta: { sourceHash: string; scheduleHash: string }): string {
   const s = kernel.schedule;
   const tiles =
@@ -86,10 +101,7 @@ function headerComment(kernel: AttentionKernel, meta: { sourceHash: string; sche
     `// source ${meta.sourceHash}, schedule ${meta.scheduleHash}:`,
     `//   blockQ=${s.blockQ} blockK=${s.blockK} threads=${s.threads} stages=${s.stages} D=${s.headDim} Dv=${s.valueDim} dtype=${s.dtype} summaryBlock=${s.summaryBlock}`,
     '//',
-    '// Attention: one workgroup per (q-tile, head, batch); invocation r owns query row',
-    '// qt*BLOCK_Q + r. K/V tiles of BLOCK_K keys are staged in workgroup memory (f32); each row keeps',
-    '// a running max, sum and f32 accumulator (online softmax), normalised at the end. A row with',
-    '// no allowed key writes 0 (and lse = -inf).',
+    ...(isCoop(s) ? coopHeader : rowHeader),
     `//   mask  = ${show(kernel.mask)}`,
     `//   score = ${show(kernel.score)}`,
     '// Tile classes:',
@@ -199,7 +211,7 @@ export function renderWgsl(kernel: AttentionKernel, meta: WgslMeta, limits?: Wgs
   // `emit` writes the selection but attends under the static mask alone.
   const routed = kernel.routing !== undefined && kernel.routing.restrict !== false;
   const parts = { schedule: s, mode, lse: kernel.outputs.lse, row, mask, score, routed };
-  const body = attentionBody(parts);
+  const body = isCoop(s) ? coopBody(kernel, layout, cx(elementVars), mode) : attentionBody(parts);
   const routing = kernel.routing && renderRouting(kernel, kernel.routing, cx, classRoots);
 
   // Tensors and summaries the attention pass reads (in classification, mask or score).
@@ -245,6 +257,7 @@ export function renderWgsl(kernel: AttentionKernel, meta: WgslMeta, limits?: Wgs
   const sections = [
     headerComment(kernel, meta),
     s.dtype === 'f16' ? 'enable f16;' : undefined,
+    isCoop(s) && s.subgroups === true ? 'enable subgroups;' : undefined,
     constants(s),
     layoutSource(kernel, layout),
     helpers,
@@ -256,13 +269,14 @@ export function renderWgsl(kernel: AttentionKernel, meta: WgslMeta, limits?: Wgs
   // Decode mode (split-KV + lse merge, decode.ts): a second module the runtime picks for few queries.
   const decode = hasDecodeVariant(kernel)
     ? renderDecode({
-        kernel,
+        kernel: isCoop(s) ? { ...kernel, schedule: rowSchedule(s) } : kernel,
         meta,
         layout,
         prefix: s.dtype === 'f16' ? 'enable f16;' : undefined,
-        constants: constants(s),
+        constants: constants(isCoop(s) ? rowSchedule(s) : s),
         shared: [helpers, classifier, ...summarySources],
-        parts,
+        // The coop engine has no decode module of its own yet: decode runs the row engine's.
+        parts: isCoop(s) ? { ...parts, schedule: rowSchedule(s) } : parts,
         summaryEntries: entries.filter((e) => e.role === 'summary'),
         attentionBindings: attnBindings,
       })

@@ -4,6 +4,7 @@
 // checkWgslSchedule and refuse schedules that would fail pipeline creation on the device.
 import { describeSchedule, scheduleShapeProblem } from '../common.js';
 import type { Schedule } from '../../ir/kernel.js';
+import { coopScheduleProblem, coopWorkgroupBytes, isCoop } from './coop-geometry.js';
 
 export interface WgslLimits {
   /** GPUSupportedLimits.maxComputeWorkgroupStorageSize. */
@@ -12,6 +13,8 @@ export interface WgslLimits {
   maxInvocations: number;
   /** Whether the device has the `shader-f16` feature. */
   shaderF16: boolean;
+  /** Whether the device has the `subgroups` feature (the coop engine's row reductions use it). */
+  subgroups?: boolean;
 }
 
 /** The limits every WebGPU device guarantees (`shader-f16` is optional, so it is off). */
@@ -21,8 +24,12 @@ export const defaultWgslLimits: Readonly<WgslLimits> = Object.freeze({
   shaderF16: false,
 });
 
-/** Workgroup memory of the attention entry point: one K and one V tile, staged as f32. */
+/**
+ * Workgroup memory of the attention entry point: row engine, one K and one V tile staged as f32;
+ * coop engine, see coopWorkgroupBytes.
+ */
 export function wgslWorkgroupBytes(s: Schedule): number {
+  if (isCoop(s)) return coopWorkgroupBytes(s);
   return 4 * s.blockK * (s.headDim + s.valueDim);
 }
 
@@ -37,19 +44,25 @@ export function wgslScheduleProblem(s: Schedule, limits?: WgslLimits): string | 
   if (s.dtype === 'bf16') {
     return `${name}: bf16 storage is not supported by the WGSL backend (WebGPU has no bf16 type); use f16 or f32`;
   }
-  if (s.threads !== s.blockQ) {
+  const coop = isCoop(s) ? coopScheduleProblem(s) : undefined;
+  if (coop !== undefined) return `${name}: ${coop}`;
+  if (!isCoop(s) && s.threads !== s.blockQ) {
     return `${name}: the WGSL kernel runs one invocation per query row, so threads must equal blockQ`;
   }
   if (!limits) return undefined;
   if (s.dtype === 'f16' && !limits.shaderF16) {
     return `${name}: f16 storage needs the WebGPU feature "shader-f16", which this device lacks; use f32`;
   }
+  if (s.subgroups === true && limits.subgroups !== true) {
+    return `${name}: subgroup reductions need the WebGPU feature "subgroups", which this device lacks`;
+  }
   if (s.threads > limits.maxInvocations) {
     return `${name}: ${s.threads} invocations per workgroup exceed the device limit of ${limits.maxInvocations}`;
   }
   const bytes = wgslWorkgroupBytes(s);
   if (bytes > limits.maxWorkgroupStorageBytes) {
-    return `${name}: needs ${bytes} bytes of workgroup memory (4·blockK·(D+Dv)), the device allows ${limits.maxWorkgroupStorageBytes}; lower blockK`;
+    const formula = isCoop(s) ? 'coop engine' : '4·blockK·(D+Dv)';
+    return `${name}: needs ${bytes} bytes of workgroup memory (${formula}), the device allows ${limits.maxWorkgroupStorageBytes}; lower blockK`;
   }
   return undefined;
 }

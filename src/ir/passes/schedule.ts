@@ -16,6 +16,8 @@ export interface TargetLimits {
   readonly arch?: string;
   /** CUDA only: the engines that architecture runs (undefined: all). */
   readonly engines?: readonly Engine[];
+  /** WGSL only: whether the `subgroups` feature may be used (the coop engine's row reductions). */
+  readonly subgroups?: boolean;
 }
 
 /**
@@ -93,6 +95,32 @@ const candidates: Readonly<Record<Target, readonly Candidate[]>> = {
 };
 
 /**
+ * The WGSL coop engine (codegen/wgsl/coop.ts, chosen by `wgslEngine: 'coop'`): a workgroup of
+ * threads = 2·blockQ (four lanes per row, two rows per invocation) over K/V tiles staged in turn;
+ * the largest tile that fits the device's workgroup memory first.
+ */
+const coopCandidates: readonly Candidate[] = [
+  { blockQ: 64, blockK: 64, threads: 128, stages: 1 },
+  { blockQ: 64, blockK: 32, threads: 128, stages: 1 },
+  { blockQ: 64, blockK: 16, threads: 128, stages: 1 },
+  { blockQ: 32, blockK: 32, threads: 64, stages: 1 },
+  { blockQ: 32, blockK: 16, threads: 64, stages: 1 },
+  { blockQ: 16, blockK: 16, threads: 32, stages: 1 },
+  { blockQ: 16, blockK: 8, threads: 32, stages: 1 },
+  { blockQ: 8, blockK: 8, threads: 16, stages: 1 },
+];
+
+/**
+ * Kernels the coop engine does not run (block routing, all-empty masks, head dims that are not
+ * multiples of 4): they keep the row engine.
+ */
+function coopRuns(req: ScheduleRequest, kernel: ScheduleKernelFacts): boolean {
+  const dims = [req.headDim, req.valueDim ?? req.headDim];
+  const empty = kernel.tiles?.kind === 'static' && kernel.tiles.value === 'empty';
+  return kernel.routing === undefined && !empty && dims.every((d) => d % 4 === 0);
+}
+
+/**
  * Whether the mma (tensor-core) engine suits `s`: 16-bit storage, head dims it is tuned for, and a
  * warp per 16 rows (user overrides of blockQ or threads can break that: then SIMT is chosen).
  */
@@ -153,7 +181,18 @@ export function chooseSchedule(
     dtype: req.dtype ?? (target === 'cuda' ? 'bf16' : 'f32'),
     summaryBlock: 16,
   } as const;
-  const o = req.overrides ?? {};
+  let o = req.overrides ?? {};
+  let list = candidates[target];
+  if (target === 'wgsl' && o.wgslEngine === 'coop') {
+    if (coopRuns(req, kernel)) {
+      list = coopCandidates;
+      // Subgroup reductions wherever the device has them (an override can turn them off).
+      o = { subgroups: limits.subgroups === true, ...o };
+    } else {
+      const { wgslEngine: _engine, subgroups: _subgroups, ...rest } = o;
+      o = rest;
+    }
+  }
   // Pooled block routing over 64-blocks wants 64 × 64 tiles: a q-tile then shares one selection
   // and a selected block is a whole tile, so selected tiles run unmasked.
   const r = kernel.routing;
@@ -171,7 +210,7 @@ export function chooseSchedule(
     throw new Error(
       `engine ${o.engine} does not run on ${limits.arch ?? target} (it runs ${limits.engines!.join(', ')})`,
     );
-  for (const c of candidates[target]) {
+  for (const c of list) {
     if (!runs(c.engine)) continue;
     if (routed64 && c.engine === 'wgmma' && c.blockQ !== 64) continue;
     // An explicit engine skips the other tensor-core engines' candidates (their tiles suit them).
@@ -195,7 +234,7 @@ export function chooseSchedule(
     if (s.engine === 'wgmma-ws' && !wgmmaWsFits(s)) continue;
     if (s.threads <= limits.maxInvocations && footprint(s) <= limits.maxWorkgroupStorageBytes) return s;
   }
-  const last = Object.freeze({ ...base, ...candidates[target].at(-1)!, ...o, engine: undefined });
+  const last = Object.freeze({ ...base, ...list.at(-1)!, ...o, engine: undefined });
   throw new Error(
     `no ${target} schedule fits: head dim ${base.headDim}/${base.valueDim} needs ${footprint(last)} bytes of ` +
       `workgroup memory even with ${last.blockK}-key tiles; the device allows ${limits.maxWorkgroupStorageBytes}`,

@@ -1,0 +1,214 @@
+// WGSL benchmark: the row engine and the coop engine on one adapter, with a register-tiled
+// matmul as that adapter's ceiling, all in one process. Correctness first: every kernel is
+// checked against the dense float64 reference on a small shape before anything is timed.
+//
+//   npm run build && node scripts/with-gpu.mjs node bench/wgsl/run.mjs [--quick] [--out file.json]
+//     [--engines row,coop,coop:64x16x64] [--reps 3] [--only causal,full] [--no-decode]
+//
+// Uses only dist/, node_modules/webgpu (through dist's device) and node built-ins, so it runs on a
+// GPU machine that has Node and the webgpu package and nothing else. Times are GPU times from
+// timestamp queries where the adapter has them, else wall time from submit to the results.
+import { writeFileSync } from 'node:fs';
+import { compile } from '../../dist/src/compile.js';
+import { compareArrays } from '../../dist/src/runtime/compare.js';
+import { referenceAttention } from '../../dist/src/runtime/reference.js';
+import { createKernel, deviceLimits, getDevice } from '../../dist/src/runtime/webgpu.js';
+import { runMatmul } from './matmul.mjs';
+import { kernels } from './kernels.mjs';
+
+const args = process.argv.slice(2);
+const flag = (name) => args.includes(name);
+const option = (name, fallback) => {
+  const i = args.indexOf(name);
+  return i >= 0 && i + 1 < args.length ? args[i + 1] : fallback;
+};
+const quick = flag('--quick');
+const out = option('--out', undefined);
+const engines = option('--engines', 'row,coop').split(',');
+const reps = Number(option('--reps', quick ? 2 : 3));
+
+const sizes = quick
+  ? { prefillN: [256, 512], dims: [64, 128], heads: 2, decodeNk: [4096], decodeH: [8, 2], matmul: 256 }
+  : {
+      prefillN: [4096, 16384],
+      dims: [64, 128],
+      heads: 8,
+      decodeNk: [32768, 131072],
+      decodeH: [32, 8],
+      matmul: 4096,
+    };
+
+/** Deterministic inputs in [-1, 1) (a small LCG: fast for 64M values). */
+function fill(n, seed) {
+  const a = new Float32Array(n);
+  let x = (seed * 2654435761) >>> 0;
+  for (let i = 0; i < n; i++) {
+    x = (Math.imul(x, 1664525) + 1013904223) >>> 0;
+    a[i] = x / 2147483648 - 1;
+  }
+  return a;
+}
+
+/**
+ * An engine name with optional tiles: 'row', 'coop' (the schedule's choice for the device) or
+ * 'coop:64x16x128' (blockQ x blockK x threads; add 'x0' to turn subgroup reductions off).
+ */
+function compileFor(spec, D, engine, limits) {
+  const [name, tiles] = engine.split(':');
+  const [blockQ, blockK, threads, sg] = (tiles ?? '').split('x').map(Number);
+  const schedule = tiles ? { blockQ, blockK, threads, ...(sg === 0 ? { subgroups: false } : {}) } : undefined;
+  const options = { target: 'wgsl', file: `${spec.name}.attn`, headDim: D, limits, wgslEngine: name };
+  return compile(spec.source, schedule ? { ...options, schedule } : options).artifact;
+}
+
+/** Correctness on a small shape: rel. error of out and lse against the float64 reference. */
+async function check(device, spec, artifact, D) {
+  const shape = { B: 1, H: 2, Hkv: 1, Nq: 67, Nk: 67 };
+  const tensors = spec.tensors(shape.Nk);
+  const params = spec.params(shape.Nk);
+  const inputs = {
+    ...shape,
+    q: fill(2 * 67 * D, 1),
+    k: fill(67 * D, 2),
+    v: fill(67 * D, 3),
+    tensors,
+    params,
+  };
+  const k = await createKernel(device, artifact, { decode: 'never' });
+  try {
+    const res = await k.run(inputs);
+    const ref = referenceAttention(
+      { ...inputs, Hq: shape.H, D, Dv: D },
+      { mask: spec.mask(tensors, params) },
+    );
+    const o = compareArrays(res.out, ref.out, ref.outScale);
+    const l = compareArrays(res.lse, ref.lse, 1);
+    const err = Math.max(o.relError, l.relError);
+    if (!(err <= 1e-4) || o.nanCount > 0)
+      throw new Error(`${artifact.name} D=${D}: rel. error ${err} vs reference`);
+    return err;
+  } finally {
+    k.destroy();
+  }
+}
+
+async function best(kernel, inputs) {
+  let ms = Infinity;
+  for (let i = 0; i < reps; i++) ms = Math.min(ms, (await kernel.run(inputs)).gpuMs);
+  return ms;
+}
+
+const only = option('--only', undefined)?.split(',');
+
+async function prefill(device, limits, rows) {
+  for (const spec of kernels.filter((k) => !only || only.includes(k.name))) {
+    for (const D of sizes.dims) {
+      for (const engine of engines) {
+        const artifact = compileFor(spec, D, engine, limits);
+        const err = await check(device, spec, artifact, D);
+        const kernel = await createKernel(device, artifact, { decode: 'never' });
+        try {
+          for (const N of sizes.prefillN) {
+            const H = sizes.heads;
+            const n = H * N * D;
+            const tensors = spec.tensors(N);
+            const params = spec.params(N);
+            const inputs = {
+              B: 1,
+              H,
+              Hkv: H,
+              Nq: N,
+              Nk: N,
+              q: fill(n, 1),
+              k: fill(n, 2),
+              v: fill(n, 3),
+              tensors,
+              params,
+            };
+            const ms = await best(kernel, inputs);
+            const flops = 4 * H * D * spec.pairs(N, tensors, params);
+            const s = artifact.schedule;
+            rows.push({
+              kind: 'prefill',
+              kernel: spec.name,
+              engine,
+              N,
+              D,
+              H,
+              ms,
+              tflops: flops / ms / 1e9,
+              relError: err,
+              schedule: `${s.blockQ}x${s.blockK}/${s.threads}${s.subgroups ? ' sg' : ''}`,
+            });
+            report(rows.at(-1));
+          }
+        } finally {
+          kernel.destroy();
+        }
+      }
+    }
+  }
+}
+
+async function decode(device, limits, rows) {
+  const spec = kernels.find((k) => k.name === 'causal');
+  const [H, Hkv] = sizes.decodeH;
+  const D = 128;
+  for (const engine of engines) {
+    const artifact = compileFor(spec, D, engine, limits);
+    await check(device, spec, artifact, D);
+    const kernel = await createKernel(device, artifact, { decode: 'auto' });
+    try {
+      for (const Nk of sizes.decodeNk) {
+        const kv = Hkv * Nk * D;
+        const inputs = { B: 1, H, Hkv, Nq: 1, Nk, q: fill(H * D, 1), k: fill(kv, 2), v: fill(kv, 3) };
+        const ms = await best(kernel, inputs);
+        const bytes = 2 * kv * 4;
+        rows.push({ kind: 'decode', kernel: 'causal', engine, N: Nk, D, H, Hkv, ms, gbps: bytes / ms / 1e6 });
+        report(rows.at(-1));
+      }
+    } finally {
+      kernel.destroy();
+    }
+  }
+}
+
+function report(r) {
+  const rate = r.tflops !== undefined ? `${r.tflops.toFixed(3)} TFLOP/s` : `${r.gbps.toFixed(1)} GB/s`;
+  const shape = r.kind === 'decode' ? `Nk=${r.N} H=${r.H}/${r.Hkv}` : `N=${r.N}`;
+  console.log(
+    `${r.kind.padEnd(8)} ${r.kernel.padEnd(15)} ${String(r.engine).padEnd(6)} D=${String(r.D).padEnd(4)}` +
+      ` ${shape.padEnd(20)} ${r.ms.toFixed(3).padStart(10)} ms  ${rate}${r.schedule ? `  [${r.schedule}]` : ''}`,
+  );
+}
+
+const device = await getDevice();
+const limits = deviceLimits(device);
+const timing = device.features.has('timestamp-query') ? 'timestamp-query' : 'wall (onSubmittedWorkDone)';
+console.log(
+  `adapter limits: ${limits.maxWorkgroupStorageBytes} B workgroup memory, ${limits.maxInvocations} invocations,` +
+    ` subgroups ${limits.subgroups ? 'yes' : 'no'}, f16 ${limits.shaderF16 ? 'yes' : 'no'}; timing: ${timing}`,
+);
+const rows = [];
+const started = Date.now();
+const matmul = await runMatmul(device, sizes.matmul, reps);
+rows.push({
+  kind: 'matmul',
+  kernel: 'matmul 128x128/8x8',
+  engine: '-',
+  N: sizes.matmul,
+  D: 0,
+  ms: matmul.ms,
+  tflops: matmul.tflops,
+  relError: matmul.relError,
+});
+report(rows.at(-1));
+await prefill(device, limits, rows);
+if (!flag('--no-decode')) await decode(device, limits, rows);
+console.log(`done in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+if (out) {
+  const result = { date: new Date().toISOString(), quick, timing, limits, rows };
+  writeFileSync(out, JSON.stringify(result, null, 2) + '\n');
+  console.log(`wrote ${out}`);
+}
+process.exit(0);

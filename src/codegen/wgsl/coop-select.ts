@@ -1,0 +1,31 @@
+// Glue between the WGSL module renderer (kernel.ts) and the coop engine (coop.ts): the coop entry
+// point's expressions, and the row-engine schedule its decode module runs on.
+import type { AttentionKernel, Schedule } from '../../ir/kernel.js';
+import { linearize } from '../linearize.js';
+import type { ClassMode } from './attention.js';
+import { coopAttentionBody } from './coop.js';
+import type { WgslLayout } from './layout.js';
+import { wgslRenderer, type WgslContext } from './rules.js';
+
+/**
+ * The coop `attention` entry point. Mask and score are rendered whole per element (the row
+ * engine hoists their row-invariant parts; here an invocation owns several rows).
+ */
+export function coopBody(
+  kernel: AttentionKernel,
+  layout: WgslLayout,
+  cx: WgslContext,
+  mode: ClassMode,
+): string {
+  if (mode === 'empty') throw new Error('WGSL coop: an all-empty kernel runs on the row engine');
+  const r = wgslRenderer(cx);
+  const mask = mode === 'full' ? undefined : linearize([kernel.mask], r, 'mk');
+  const score = linearize([kernel.score], r, 'sc');
+  return coopAttentionBody({ schedule: kernel.schedule, mode, lse: kernel.outputs.lse, mask, score, layout });
+}
+
+/** The row-engine schedule with the coop schedule's tiles (decode mode runs the row engine). */
+export function rowSchedule(s: Schedule): Schedule {
+  const { wgslEngine: _engine, subgroups: _subgroups, ...rest } = s;
+  return Object.freeze({ ...rest, threads: s.blockQ });
+}
