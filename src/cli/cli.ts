@@ -17,6 +17,7 @@ const usage = `usage:
   attnc compile FILE --target wgsl|cuda [--out DIR] [--dump-ir=PASS] [--entry NAME]
                      [--dim N] [--value-dim N] [--dtype f32|f16|bf16] [--no-lse]
                      [--emit ts|js]   (wgsl: a self-contained module with a typed createKernel)
+                     [--arch sm_80|sm_86|sm_89|sm_90a]   (cuda; default sm_90a)
   attnc run FILE [--nq N] [--nk N] [--heads N] [--kv-heads N] [--batch N] [--dim N]
                  [--dtype f32|f16] [--param NAME=VALUE ...] [--seed N] [--repeat N] [--entry NAME]
   attnc viz FILE --out mask.svg|mask.png [--nq N] [--nk N] [--head I] [--batch I] [--heads N]
@@ -41,6 +42,7 @@ async function dispatch(argv: readonly string[]): Promise<number> {
       dim: { type: 'string' },
       'value-dim': { type: 'string' },
       dtype: { type: 'string' },
+      arch: { type: 'string' },
       'no-lse': { type: 'boolean' },
       emit: { type: 'string' },
       nq: { type: 'string' },

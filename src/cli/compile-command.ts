@@ -21,6 +21,7 @@ export interface CompileFlags {
   dtype?: string | undefined;
   'no-lse'?: boolean | undefined;
   emit?: string | undefined;
+  arch?: string | undefined;
 }
 
 export function positiveInt(flag: string, raw: string | undefined, fallback: number): number {
@@ -46,6 +47,8 @@ export function compileCommand(source: string, file: string, f: CompileFlags): n
     throw new UsageError(`--emit expects ts or js, got \`${emit}\``);
   if (emit !== undefined && target !== 'wgsl')
     throw new UsageError(`--emit ${emit} needs --target wgsl (a CUDA artifact is .cu + .h + .json)`);
+  if (f.arch !== undefined && target !== 'cuda')
+    throw new UsageError(`--arch ${f.arch} needs --target cuda (it picks the CUDA architecture)`);
   const dump = f['dump-ir'];
   if (dump !== undefined && !passNames(target).includes(dump))
     throw new UsageError(`--dump-ir: unknown pass \`${dump}\` (passes: ${passNames(target).join(', ')})`);
@@ -54,6 +57,7 @@ export function compileCommand(source: string, file: string, f: CompileFlags): n
     target: target as Target,
     file,
     ...(f.entry ? { entry: f.entry } : {}),
+    ...(f.arch !== undefined ? { arch: f.arch } : {}),
     headDim,
     valueDim: positiveInt('value-dim', f['value-dim'], headDim),
     dtype: parseDtype(f.dtype, target === 'cuda' ? 'bf16' : 'f32'),

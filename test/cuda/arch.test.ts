@@ -2,6 +2,7 @@
 // engines an arch runs (mma.sync from sm_80, warpgroup MMA on sm_90a alone), the header and the
 // manifest name the arch, bad requests are positioned errors, and every stdlib declaration
 // builds with nvcc -arch=sm_80 (warnings as errors).
+import { spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -51,6 +52,22 @@ describe('CUDA architectures', () => {
     } catch (e) {
       expect((e as CompileError).message).toMatch(/causal\.attn|<input>:\d+:\d+/);
     }
+  });
+
+  it('the CLI takes --arch for CUDA and refuses it for WGSL', () => {
+    const cli = (...args: string[]) =>
+      spawnSync(process.execPath, ['dist/src/cli/main.js', 'compile', 'stdlib/causal.attn', ...args], {
+        encoding: 'utf8',
+      });
+    const ok = cli('--target', 'cuda', '--arch', 'sm_86');
+    expect(ok.status).toBe(0);
+    expect(ok.stdout).toContain('nvcc -arch=sm_86');
+    const wgsl = cli('--arch', 'sm_86');
+    expect(wgsl.status).toBe(1);
+    expect(wgsl.stderr).toMatch(/--arch sm_86 needs --target cuda/);
+    const unknown = cli('--target', 'cuda', '--arch', 'sm_70');
+    expect(unknown.status).toBe(1);
+    expect(unknown.stderr).toMatch(/unknown CUDA arch `sm_70`[\s\S]*causal\.attn:\d+:\d+/);
   });
 
   it('maps compute capabilities to archs', () => {
