@@ -6,9 +6,11 @@ import { describe, expect, it } from 'vitest';
 import { checkSource } from '../../src/compile.js';
 import { Graph, type Node } from '../../src/ir/graph.js';
 import { evaluate } from '../../src/ir/interp.js';
+import { declPredicates } from '../../src/runtime/ast-eval.js';
 import type { TileClass } from '../../src/ir/kernel.js';
 import { wrapGuards, I32_MAX, I32_MIN } from '../../src/ir/passes/wrap-guards.js';
 import { arbNearLimit, arbProgram, arbShape, type Shape } from '../support/arbitraries.js';
+import { identitiesSource } from '../support/int-identities.js';
 import { checkTiles } from '../support/tile-check.js';
 
 /** Ints biased toward the cases that matter: 0, ±1, the limits, their neighbours, √2^31. */
@@ -95,4 +97,22 @@ describe('tile classification under int32 wrap (random wrap-prone programs)', ()
       { numRuns: 120 },
     );
   });
+});
+
+describe('int edge cases in the reference and the IR (folded and at run time)', () => {
+  for (const folded of [false, true])
+    it(folded ? 'folded at compile time' : 'computed at run time', () => {
+      const source = identitiesSource('ids', folded);
+      // The reference holds every identity (causal && identities is true on the diagonal) ...
+      const { decl } = checkSource(source, 'ids.attn');
+      const sizes = { B: 1, H: 1, Hkv: 1, Nq: 8, Nk: 8, D: 16 };
+      const ref = declPredicates(decl.decl, {
+        params: Object.fromEntries(decl.defaults),
+        tensors: {},
+        sizes,
+      });
+      for (const p of [0, 5, -3]) expect(ref.mask(0, 0, p, p), `${source} at q = k = ${p}`).toBe(true);
+      // ... and the lowered, simplified IR agrees with it pair for pair (checkTiles).
+      expect(tilesOf(source, { Nq: 8, Nk: 8 }, 8).partial).toBe(1);
+    });
 });
