@@ -57,6 +57,11 @@ describe('WGSL under int32 wrap and with non-finite constants', () => {
       await agrees(identitiesSource('ids', folded), shape16);
     }, 60_000);
 
+  it('f32 arithmetic in a mask (the classifier guards it with is_finite)', async () => {
+    const source = 'attention fmask(c: f32 = 0.5) { mask float(q - k) * c < 3.0 && float(k) * c >= -8.0 }';
+    await agrees(source, { ...shape16, Nq: 48, Nk: 40 }, 3, 8);
+  }, 60_000);
+
   it('a sliding window with every position near the top of int32', async () => {
     const shape = { ...shape16, Nq: 40, Nk: 56, qOffset: I32_MAX - 39, kOffset: I32_MAX - 60 };
     await agrees('attention m() { mask causal && q - k < 9 }', shape, 2, 8);

@@ -27,6 +27,8 @@ const programs: [string, string][] = [
   ],
   ['int edge cases at run time', identitiesSource('ids_runtime', false)],
   ['int edge cases folded', identitiesSource('ids_folded', true)],
+  // f32 arithmetic in a mask: the classifier guards it with is_finite (a NaN would compare false).
+  ['f32 mask', 'attention fmask(c: f32 = 0.5) { mask float(q - k) * c < 3.0 && float(k) * c >= -8.0 }'],
   ['products', 'attention products() { mask q * 1073741824 >= 0 || k * 65537 < q * 3 || -q == q }'],
   // Random wrap-prone programs (fixed seed under CI, like every property test).
   ...fc

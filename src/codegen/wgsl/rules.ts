@@ -147,6 +147,10 @@ export const wgslRules: Readonly<Record<Op, Rule>> = {
   // tanh(±15) already rounds to ±1 in f32, so clamping changes nothing else.
   [Op.TANH]: (_n, a) => `tanh(clamp(${a[0]}, -15.0f, 15.0f))`,
   [Op.FLOOR]: call('floor'),
+  [Op.IS_FINITE]: (_n, a, cx) => {
+    need(cx, 'f32_is_finite');
+    return `f32_is_finite(${a[0]})`;
+  },
   [Op.CAST]: (n, a, cx) => {
     const from = n.src[0]?.dtype ?? n.dtype;
     if (from === n.dtype) return a[0]!;
@@ -185,6 +189,10 @@ const fixedHelpers: Readonly<Record<string, string>> = {
   let r = a % b;
   if (r != 0i && ((r < 0i) != (b < 0i))) { return r + b; }
   return r;
+}`,
+  // Neither NaN nor ±inf, read off the exponent bits (a comparison could be folded away).
+  f32_is_finite: `fn f32_is_finite(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7f800000u) != 0x7f800000u;
 }`,
   floor_mod_f32: `fn floor_mod_f32(a: f32, b: f32) -> f32 {
   return a - b * floor(a / b);

@@ -60,6 +60,8 @@ export const simplifyRules: readonly Rule[] = [
     ({ a, b, d }, g, n) =>
       g.node(n.op, 'bool', [g.node(Op.MOD, 'i32', [a!, d!]), g.node(Op.MOD, 'i32', [b!, d!])]),
   ),
+  // An int converted to f32 is at most 2^31 in magnitude: finite (interval guards ask).
+  rule('is_finite(float(int))', P(Op.IS_FINITE, P(Op.CAST, X('x', isInt))), (_, g) => g.const(true)),
   // Logic.
   rule('!!x', P(Op.NOT, P(Op.NOT, X('x'))), ({ x }) => x),
   rule('true && x', P(Op.AND, C('c', true), X('x')), ({ x }) => x),
