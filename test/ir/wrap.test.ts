@@ -66,6 +66,12 @@ describe('tile classification under int32 wrap (pinned)', () => {
     ['q - k at the top', 'attention m() { mask q - k + 100 > 0 }', { qOffset: I32_MAX - 105, kOffset: 0 }],
     ['a param near the limit', 'attention m(w: int = 2147483647) { mask k + w >= q }', {}],
     ['lookup index wraps', 'attention m(doc: i32[kv]) { mask doc[q + 2147483647] == 0 }', {}],
+    // (a - k) % d == 0 is not a % d == k % d once a - k wraps (a = q + c here).
+    [
+      'dilation of a wrapping difference',
+      'attention m() { mask (q + 2147483000 - k) % 3 == 0 }',
+      { qOffset: 100, kOffset: -1000 },
+    ],
     // f32: sqrt of a negative is NaN, and NaN compares false both ways.
     ['sqrt of a negative', 'attention m() { mask sqrt(float(q - k)) >= 0.0 }', {}],
     ['log of a negative', 'attention m() { mask !(log(float(k - q)) < 100.0) }', {}],
