@@ -100,7 +100,7 @@ describe('tile classification under int32 wrap (random wrap-prone programs)', ()
         fc.integer(),
         (decl, shape, blockQ, blockK, seed) => void checkTiles(decl, shape, blockQ, blockK, seed),
       ),
-      { numRuns: 120 },
+      { numRuns: 80 },
     );
   });
 });
