@@ -8,6 +8,7 @@ import { printDecl } from '../src/dsl/print.js';
 import { verify } from '../src/ir/verify.js';
 import { createKernel, deviceLimits, getDevice } from '../src/runtime/webgpu.js';
 import { arbProgram, arbShape, makeInputs, type Shape } from './support/arbitraries.js';
+import { identitiesSource } from './support/int-identities.js';
 import { expectAgreement, runDense } from './support/oracle-cases.js';
 
 const I32_MAX = 2147483647;
@@ -51,6 +52,16 @@ describe('WGSL under int32 wrap and with non-finite constants', () => {
     await agrees(source, shape16);
   }, 60_000);
 
+  for (const folded of [false, true])
+    it(`int edge cases (wrap, floor division, saturating int()) ${folded ? 'folded' : 'at run time'}`, async () => {
+      await agrees(identitiesSource('ids', folded), shape16);
+    }, 60_000);
+
+  it('f32 arithmetic in a mask (the classifier guards it with is_finite)', async () => {
+    const source = 'attention fmask(c: f32 = 0.5) { mask float(q - k) * c < 3.0 && float(k) * c >= -8.0 }';
+    await agrees(source, { ...shape16, Nq: 48, Nk: 40 }, 3, 8);
+  }, 60_000);
+
   it('a sliding window with every position near the top of int32', async () => {
     const shape = { ...shape16, Nq: 40, Nk: 56, qOffset: I32_MAX - 39, kOffset: I32_MAX - 60 };
     await agrees('attention m() { mask causal && q - k < 9 }', shape, 2, 8);
@@ -65,7 +76,7 @@ describe('WGSL under int32 wrap and with non-finite constants', () => {
         fc.constantFrom(8, 16),
         (decl, shape, seed, tile) => agrees(printDecl(decl), shape, seed, tile),
       ),
-      { numRuns: 6 },
+      { numRuns: Number(process.env.ATTNC_WRAP_GPU_RUNS ?? 2) },
     );
   }, 300_000);
 });

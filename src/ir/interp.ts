@@ -97,6 +97,8 @@ export function applyOp(n: Node, a: readonly Value[]): Value {
       return f32(Math.tanh(num(x)));
     case Op.FLOOR:
       return f32(Math.floor(num(x)));
+    case Op.IS_FINITE:
+      return Number.isFinite(num(x));
     case Op.CAST:
       if (n.dtype === 'i32') return n.src[0]?.dtype === 'bool' ? num(x) : truncToI32(num(x));
       if (n.dtype === 'f32') return f32(num(x));

@@ -42,6 +42,9 @@ export const Op = {
   TANH: 'tanh',
   FLOOR: 'floor',
   CAST: 'cast', // dtype is the target; int→f32 converts, f32→int truncates toward zero
+  // f32 → bool: neither NaN nor ±inf. Not in the language; interval analysis guards with it, and
+  // backends test the bits, since WGSL lets a compiler assume that no f32 is NaN or inf.
+  IS_FINITE: 'is_finite',
 } as const;
 export type Op = (typeof Op)[keyof typeof Op];
 

@@ -24,6 +24,9 @@ function checkNode(n: Node, ir: AttentionIR, allowedVars: ReadonlySet<string>, w
     if (n.dtype !== 'bool' || srcTypes.some((t) => t !== 'bool')) bad('logic on non-bool');
   } else if (n.op === Op.SELECT) {
     if (srcTypes[0] !== 'bool' || srcTypes[1] !== n.dtype || srcTypes[2] !== n.dtype) bad('select typing');
+  } else if (n.op === Op.IS_FINITE) {
+    if (n.dtype !== 'bool' || srcTypes.length !== 1 || srcTypes[0] !== 'f32')
+      bad('is_finite needs one f32 → bool');
   } else if (unaryFloat.has(n.op)) {
     if (n.dtype !== 'f32' || srcTypes[0] !== 'f32') bad('float math on non-f32');
   } else if (n.op === Op.VAR) {

@@ -128,7 +128,8 @@ function evalNode(n: Node, env: Env): Val {
       return Math.floor(x);
     case Op.CAST:
       if (n.dtype === 'bool') return x !== 0;
-      if (n.dtype === 'f32') return x;
+      // int → f32 rounds on the GPU (16777217 → 16777216), and masks may compare the result exactly.
+      if (n.dtype === 'f32') return n.src[0]?.dtype === 'i32' ? Math.fround(x) : x;
       if (Number.isNaN(x)) return 0;
       return Math.max(-2147483648, Math.min(2147483647, Math.trunc(x)));
   }

@@ -161,6 +161,8 @@ export const cudaRules: Readonly<Record<Op, Rule>> = {
   [Op.SQRT]: call('sqrtf'),
   [Op.TANH]: call('tanhf'),
   [Op.FLOOR]: call('floorf'),
+  // Without fast-math (attnc never passes it) isfinite is exact.
+  [Op.IS_FINITE]: call('isfinite'),
   [Op.CAST]: (n, a, cx) => {
     const from = n.src[0]?.dtype ?? n.dtype;
     if (from === n.dtype) return a[0]!;

@@ -147,6 +147,10 @@ export const wgslRules: Readonly<Record<Op, Rule>> = {
   // tanh(±15) already rounds to ±1 in f32, so clamping changes nothing else.
   [Op.TANH]: (_n, a) => `tanh(clamp(${a[0]}, -15.0f, 15.0f))`,
   [Op.FLOOR]: call('floor'),
+  [Op.IS_FINITE]: (_n, a, cx) => {
+    need(cx, 'f32_is_finite');
+    return `f32_is_finite(${a[0]})`;
+  },
   [Op.CAST]: (n, a, cx) => {
     const from = n.src[0]?.dtype ?? n.dtype;
     if (from === n.dtype) return a[0]!;
@@ -186,14 +190,21 @@ const fixedHelpers: Readonly<Record<string, string>> = {
   if (r != 0i && ((r < 0i) != (b < 0i))) { return r + b; }
   return r;
 }`,
+  // Neither NaN nor ±inf, read off the exponent bits (a comparison could be folded away).
+  f32_is_finite: `fn f32_is_finite(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7f800000u) != 0x7f800000u;
+}`,
   floor_mod_f32: `fn floor_mod_f32(a: f32, b: f32) -> f32 {
   return a - b * floor(a / b);
 }`,
-  // Truncation toward zero, saturating at the i32 range (WGSL leaves out-of-range conversions
-  // implementation-defined in older drivers); NaN converts to 0.
+  // Truncation toward zero, saturating at the i32 range (docs/LANGUAGE.md: every f32 >= 2^31,
+  // +inf included, gives 2147483647; WGSL's own i32() saturates at 2147483520, the largest f32
+  // below 2^31); NaN converts to 0. NaN is found in the bits: WGSL lets a compiler assume no NaN
+  // and fold x != x to false (lavapipe does).
   f32_to_i32: `fn f32_to_i32(x: f32) -> i32 {
-  if (x != x) { return 0i; }
-  return i32(clamp(x, -2147483648.0f, 2147483520.0f));
+  if ((bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u) { return 0i; }
+  if (x >= 2147483648.0f) { return 2147483647i; }
+  return i32(max(x, -2147483648.0f));
 }`,
 };
 

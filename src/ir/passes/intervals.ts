@@ -34,7 +34,7 @@ export interface IntervalContext {
   readonly useSummary: (tensor: string) => void;
 }
 
-export const isNum = (r: Range): r is NumRange => r !== 'top' && 'lo' in r;
+const isNum = (r: Range): r is NumRange => r !== 'top' && 'lo' in r;
 const isBool = (r: Range): r is BoolRange => r !== 'top' && 't' in r;
 
 export function analyzeIntervals(root: Node, ctx: IntervalContext): Range {

@@ -50,8 +50,8 @@ export const simplifyRules: readonly Rule[] = [
     ({ c, x }, g, n) => g.node(Op.ADD, n.dtype, [x!, c!]),
   ),
   // Dilation: (q - k) % d == 0  ⟺  q % d == k % d for floor modulo (and both are true for d = 0),
-  // as long as q - k does not wrap — which is why only the positions themselves qualify: their
-  // span is bounded at run time (docs/LANGUAGE.md), an arbitrary a - b is not. The right side
+  // as long as q - k does not wrap — which is why only the positions themselves qualify: q - k
+  // fits in int32 by the position contract (docs/LANGUAGE.md), an arbitrary a - b need not. The right side
   // splits into a per-row and a per-key value that `fuse` hoists out of the inner loop, instead of
   // a floor modulo per (row, key) pair.
   rule(
@@ -60,6 +60,8 @@ export const simplifyRules: readonly Rule[] = [
     ({ a, b, d }, g, n) =>
       g.node(n.op, 'bool', [g.node(Op.MOD, 'i32', [a!, d!]), g.node(Op.MOD, 'i32', [b!, d!])]),
   ),
+  // An int converted to f32 is at most 2^31 in magnitude: finite (interval guards ask).
+  rule('is_finite(float(int))', P(Op.IS_FINITE, P(Op.CAST, X('x', isInt))), (_, g) => g.const(true)),
   // Logic.
   rule('!!x', P(Op.NOT, P(Op.NOT, X('x'))), ({ x }) => x),
   rule('true && x', P(Op.AND, C('c', true), X('x')), ({ x }) => x),

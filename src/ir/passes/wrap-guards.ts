@@ -9,8 +9,6 @@ import { Op } from '../ops.js';
 
 export const I32_MAX = 2147483647;
 export const I32_MIN = -2147483648;
-/** The largest finite f32. */
-export const F32_MAX = 3.4028234663852886e38;
 
 export interface WrapGuards {
   /** a + b leaves the i32 range (as integers). */
@@ -70,8 +68,7 @@ export function wrapGuards(g: Graph): WrapGuards {
         all(lt(a, i(0)), lt(b, i(0)), lt(a, neg(div(i(-I32_MAX), b)))),
       ),
     isMin: (a) => cmp(Op.EQ, a, i(I32_MIN)),
-    // NaN and ±inf both fail |x| ≤ F32_MAX.
-    finite: (x) => cmp(Op.LE, g.node(Op.ABS, 'f32', [x]), g.const(F32_MAX, 'f32')),
+    finite: (x) => g.node(Op.IS_FINITE, 'bool', [x]),
     and,
     or,
     not,
