@@ -4,6 +4,7 @@
 // reported fast, before any recursive phase runs.
 import { describe, expect, it } from 'vitest';
 import { compile } from '../../src/compile.js';
+import { CompileError } from '../../src/diagnostics.js';
 import { frontend, parseProgram } from '../../src/dsl/index.js';
 import { lex } from '../../src/dsl/lexer.js';
 import { limits } from '../../src/dsl/limits.js';
@@ -132,6 +133,14 @@ describe('hostile input of issue #9', () => {
       expect(ds[0]?.span.offset).toBeGreaterThan(0);
     });
   }
+
+  it('compile() goes through the same limits: a CompileError, not a RangeError', () => {
+    const source = `attention m() {\n  mask ${'!'.repeat(deep)}true\n}`;
+    for (const target of ['wgsl', 'cuda'] as const) {
+      expect(() => compile(source, { target })).toThrow(CompileError);
+      expect(() => compile(source, { target })).toThrow(/expression too long/);
+    }
+  });
 
   it('a 5 MB single expression: one diagnostic, fast', () => {
     const source = `attention m() { mask ${Array(900_000).fill('q>=k').join('&&')} }`;
