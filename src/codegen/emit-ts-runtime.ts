@@ -95,9 +95,10 @@ function unknownKeys(what«: string», obj«: unknown», known«: readonly strin
  * (query row r sits at qOffset + r): offsets whose last row leaves int32 would wrap, so are refused.
  */
 function launchScalars(o«: LaunchOptions», s«: Sizes», issues«: string[]») {
-  const qOffset = o.qOffset ?? s.Nk - s.Nq;
-  const kOffset = o.kOffset ?? 0;
-  const rawScale«: unknown» = o.scale ?? 1 / Math.sqrt(schedule.headDim);
+  // Only undefined means "the default": a null is a value, and refused like any other non-number.
+  const qOffset = o.qOffset === undefined ? s.Nk - s.Nq : o.qOffset;
+  const kOffset = o.kOffset === undefined ? 0 : o.kOffset;
+  const rawScale«: unknown» = o.scale === undefined ? 1 / Math.sqrt(schedule.headDim) : o.scale;
   const scale = typeof rawScale === 'number' ? Math.fround(rawScale) : NaN;
   position('qOffset', 'query', qOffset, s.Nq, 'Nq', issues);
   position('kOffset', 'key', kOffset, s.Nk, 'Nk', issues);

@@ -192,8 +192,9 @@ export function validateRun(artifact: Artifact, inputs: RunInputs): ResolvedRun 
     }
   }
 
-  const qOffset = inputs.qOffset ?? inputs.Nk - inputs.Nq;
-  const kOffset = inputs.kOffset ?? 0;
+  // Only undefined means "the default": a null is a value, and refused like any other non-integer.
+  const qOffset = inputs.qOffset === undefined ? inputs.Nk - inputs.Nq : inputs.qOffset;
+  const kOffset = inputs.kOffset === undefined ? 0 : inputs.kOffset;
   for (const [what, offset, rows, rowsName] of [
     ['qOffset', qOffset, inputs.Nq, 'Nq'],
     ['kOffset', kOffset, inputs.Nk, 'Nk'],
@@ -217,7 +218,7 @@ export function validateRun(artifact: Artifact, inputs: RunInputs): ResolvedRun 
   const chunkTensor = artifact.entryPoints.find((e) => e.role === 'routing' && e.tensor)?.tensor;
   if (chunkTensor !== undefined && isI32(qOffset) && isI32(kOffset))
     issues.push(...checkChunkIds(chunkTensor, tensors[chunkTensor], inputs, qOffset, kOffset));
-  const rawScale: unknown = inputs.scale ?? 1 / Math.sqrt(D);
+  const rawScale: unknown = inputs.scale === undefined ? 1 / Math.sqrt(D) : inputs.scale;
   const scale = typeof rawScale === 'number' ? Math.fround(rawScale) : NaN;
   if (!Number.isFinite(scale))
     issues.push(`scale: expected a finite number within f32 range, got ${describeValue(inputs.scale)}`);

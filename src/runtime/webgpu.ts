@@ -243,11 +243,7 @@ export async function createKernel(
 }
 
 /** Each entry point's workgroup grid; sizes past the device's per-dimension limit are bad inputs. */
-function launchGrids(
-  device: GPUDevice,
-  artifact: Artifact,
-  env: ShapeEnv,
-): [number, number, number][] {
+function launchGrids(device: GPUDevice, artifact: Artifact, env: ShapeEnv): [number, number, number][] {
   const max = device.limits.maxComputeWorkgroupsPerDimension;
   const grids = artifact.entryPoints.map(
     (ep) => ep.grid.map((g) => evalShapeExpr(g, env)) as [number, number, number],

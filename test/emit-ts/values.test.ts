@@ -86,6 +86,14 @@ describe('positions stay inside int32', () => {
     expect(() => validateRun(artifact, { ...args, ...sizes })).toThrow(new InputError([want]));
   });
 
+  it('null is no default: refused like any other non-integer', async () => {
+    const args = { ...host(), sizes, qOffset: null, kOffset: 1, scale: null };
+    expect(await issuesOf(() => kernel.dispatch(args))).toEqual([
+      'qOffset: expected an i32 (integer), got null',
+      'scale: expected a finite number within f32 range, got null',
+    ]);
+  });
+
   it('kOffset likewise; the last positions that fit run', async () => {
     expect(await issuesOf(() => kernel.dispatch({ ...host(), sizes, kOffset: 2147483641 }))).toEqual([
       positionProblem('kOffset', 2147483641, 8, 'Nk'),

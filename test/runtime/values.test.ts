@@ -53,6 +53,11 @@ describe('positions stay inside int32', () => {
   it('refuses offsets that are no int32 themselves', () => {
     expect(issues({ qOffset: -2147483649 })).toEqual(['qOffset: expected an i32 (integer), got -2147483649']);
     expect(issues({ kOffset: 2 ** 31 })).toEqual(['kOffset: expected an i32 (integer), got 2147483648']);
+    // null is no "use the default" (only undefined is): it was silently the default offset.
+    expect(issues({ qOffset: null as unknown as number, scale: null as unknown as number })).toEqual([
+      'qOffset: expected an i32 (integer), got null',
+      'scale: expected a finite number within f32 range, got null',
+    ]);
   });
 });
 
