@@ -4,6 +4,7 @@
 // scores from a score expression, compared with the reference (test/support/nonfinite.ts).
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { DEVICE_END, decodeSource } from '../../src/codegen/cuda/decode.js';
 import { cudaLayout } from '../../src/codegen/cuda/layout.js';
@@ -37,6 +38,36 @@ const SELECTED = `attention nf_selected(top: int = 260, pinf: int = -1) {
   score k == pinf ? exp(score + 1000.0) : (score < 100.0 ? score : 0.0)
   mask causal
 }`;
+
+const special = fc.constantFrom(NaN_, Inf, -Inf);
+const arbCall: fc.Arbitrary<Call> = fc
+  .record({
+    H: fc.constantFrom(1, 2),
+    Nq: fc.integer({ min: 1, max: 20 }),
+    extra: fc.integer({ min: 0, max: 10 }),
+  })
+  .chain(({ H, Nq, extra }) =>
+    fc.record({
+      shape: fc.constant({ B: 1, H, Hkv: 1, Nq, Nk: Nq + extra }),
+      plants: fc.array(
+        fc
+          .tuple(
+            fc.constantFrom('q', 'k', 'v'),
+            fc.nat(H - 1),
+            fc.nat(Nq + extra - 1),
+            fc.nat(D - 1),
+            special,
+          )
+          .map(([t, h, row, d, x]): Plant => [t, 0, t === 'q' ? h : 0, t === 'q' ? row % Nq : row, d, x]),
+        { minLength: 1, maxLength: 3 },
+      ),
+      params: fc.record({
+        ninf: fc.integer({ min: -1, max: Nq + extra - 1 }),
+        pinf: fc.integer({ min: -1, max: Nq + extra - 1 }),
+        nan: fc.integer({ min: -1, max: Nq + extra - 1 }),
+      }),
+    }),
+  );
 
 const compileCuda = (source: string): Compiled =>
   compile(source, {
@@ -213,6 +244,19 @@ describe.concurrent('CUDA kernels (emulated) follow the non-finite contract', ()
       const res = await prefill(c, exe, caseDir, emuCall(s, inputs, params));
       expectContract(res, reference(c, s, inputs, params), ` (simt prefill case ${i})`, 2e-5);
     }
+    // Random shapes, plants (NaN/±Inf anywhere: CUDA's f32 is IEEE) and non-finite score positions.
+    let n = 0;
+    await fc.assert(
+      fc.asyncProperty(arbCall, async (call) => {
+        const { s, inputs, params } = prepare(c, call);
+        const caseDir = join(kdir, `random-${n++}`);
+        mkdirSync(caseDir, { recursive: true });
+        const res = await prefill(c, exe, caseDir, emuCall(s, inputs, params));
+        const ref = reference(c, s, inputs, params);
+        expectContract(res, ref, ` (simt prefill ${JSON.stringify(call)})`, 2e-5, { nanOptional: true });
+      }),
+      { numRuns: 8 },
+    );
   }, 300_000);
 
   it('split-KV decode: a poisoned split makes the merged row NaN; NaN v of a masked key', async () => {
@@ -227,7 +271,7 @@ describe.concurrent('CUDA kernels (emulated) follow the non-finite contract', ()
       },
       // Rows 0..2 at positions 97..99: key 60 (+inf) poisons every row, key 98 (-inf) weighs 0.
       { shape: { B: 1, H: 2, Hkv: 1, Nq: 3, Nk: 100 }, plants: [], params: { pinf: 60, ninf: 98 } },
-      // NaN in split 0 only, every score of it: the split's m stays -inf, its l is NaN.
+      // A NaN q: every score NaN, so each split's m stays -inf and its l is NaN.
       { shape: { B: 1, H: 1, Hkv: 1, Nq: 1, Nk: 100 }, plants: [['q', 0, 0, 0, 0, NaN_]] },
     ];
     const exe = await buildDecode(c);
