@@ -39,7 +39,14 @@ export function userErrorMessage(e: unknown): string | undefined {
     userErrors.some((c) => e instanceof c) ||
     e.name === 'KernelInputError' ||
     (e as { code?: unknown }).code?.toString().startsWith('ERR_PARSE_ARGS') === true;
-  return user ? escapeControl(e.message) : undefined;
+  if (!user) return undefined;
+  // InputError / KernelInputError list their problems on separate lines: one line here.
+  const issues = (e as { issues?: unknown }).issues;
+  const text =
+    Array.isArray(issues) && issues.length > 1
+      ? `invalid inputs: ${issues.map(String).join('; ')}`
+      : e.message;
+  return escapeControl(text);
 }
 
 /** V8's "Maximum call stack size exceeded": a limit the input hit, not a crash to report. */

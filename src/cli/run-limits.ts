@@ -65,8 +65,10 @@ interface Sized {
   readonly bytes: number;
 }
 
-/** Storage buffers of `artifact` with their evaluated shapes (ones that do not evaluate: skipped,
- * the runtime's validation names them). */
+/**
+ * Storage buffers of `artifact` with their evaluated shapes (ones that do not evaluate are
+ * skipped: the runtime's validation names them).
+ */
 function buffers(artifact: Artifact, env: Readonly<Record<string, number>>): Sized[] {
   const out: Sized[] = [];
   for (const b of artifact.bindings) {
@@ -103,6 +105,48 @@ function checkGrids(
   }
 }
 
+/** The largest buffer against the per-buffer limits (the smaller of the two names the limit). */
+function checkBuffers(
+  artifact: Artifact,
+  env: Readonly<Record<string, number>>,
+  limits: RunDeviceLimits,
+  flags: string,
+): void {
+  const perBuffer = Math.min(limits.maxStorageBufferBindingSize, limits.maxBufferSize);
+  const limitName =
+    limits.maxStorageBufferBindingSize <= limits.maxBufferSize
+      ? 'maxStorageBufferBindingSize'
+      : 'maxBufferSize';
+  // The decode variant is only chosen when its scratch fits (runtime/webgpu.ts chooseDecode), so
+  // the main artifact's buffers are what must fit.
+  const all = buffers(artifact, env);
+  const largest = all.reduce<Sized | undefined>((m, b) => (!m || b.bytes > m.bytes ? b : m), undefined);
+  if (!largest || largest.bytes <= perBuffer) return;
+  const total = all.reduce((n, b) => n + b.bytes, 0);
+  throw new UsageError(
+    `${flags}: needs ${formatSize(total)} of buffers, "${largest.name}" [${largest.shape.join(', ')}] ` +
+      `alone ${formatSize(largest.bytes)}; the device allows ${formatSize(perBuffer)} per buffer (${limitName})`,
+  );
+}
+
+/** The dense reference's mask memory and time. */
+function checkReference(sizes: RunSizes, Dv: number, flags: string): void {
+  const { B, H, Nq, Nk, D } = sizes;
+  const pairs = B * H * Nq * Nk;
+  if (pairs > MAX_REFERENCE_MASK)
+    throw new UsageError(
+      `${flags}: the dense reference keeps a B·H·Nq·Nk mask of ${formatSize(pairs)}; ` +
+        `attnc run allows ${formatSize(MAX_REFERENCE_MASK)}: use smaller sizes`,
+    );
+  const work = pairs * (D + Dv + PAIR_OVERHEAD);
+  if (work > MAX_REFERENCE_WORK)
+    throw new UsageError(
+      `${flags}: the float64 reference would do about ${work.toExponential(1)} multiply-adds ` +
+        `(B·H·Nq·Nk·(D + Dv + ${PAIR_OVERHEAD})); attnc run allows ${MAX_REFERENCE_WORK.toExponential(1)} ` +
+        `(about a minute on one core): use smaller sizes`,
+    );
+}
+
 /**
  * Throws a one-line UsageError when a run of `artifact` at `sizes` cannot be held by `limits` or
  * by the reference; returns normally otherwise. `params`: the int params shapes may use.
@@ -122,35 +166,7 @@ export function checkRunFits(
   const env: Record<string, number> = { B, H, Hkv, Nq, Nk, D, Dv };
   for (const [name, v] of Object.entries(params)) if (typeof v === 'number') env[name] = v;
 
-  const perBuffer = Math.min(limits.maxStorageBufferBindingSize, limits.maxBufferSize);
-  const limitName =
-    limits.maxStorageBufferBindingSize <= limits.maxBufferSize
-      ? 'maxStorageBufferBindingSize'
-      : 'maxBufferSize';
-  // The decode variant is only chosen when its scratch fits (runtime/webgpu.ts chooseDecode), so
-  // the main artifact's buffers are what must fit.
-  const all = buffers(artifact, env);
-  const largest = all.reduce<Sized | undefined>((m, b) => (!m || b.bytes > m.bytes ? b : m), undefined);
-  if (largest && largest.bytes > perBuffer) {
-    const total = all.reduce((n, b) => n + b.bytes, 0);
-    throw new UsageError(
-      `${flags}: needs ${formatSize(total)} of buffers, "${largest.name}" [${largest.shape.join(', ')}] ` +
-        `alone ${formatSize(largest.bytes)}; the device allows ${formatSize(perBuffer)} per buffer (${limitName})`,
-    );
-  }
+  checkBuffers(artifact, env, limits, flags);
   checkGrids(artifact, env, limits.maxComputeWorkgroupsPerDimension, flags);
-
-  const pairs = B * H * Nq * Nk;
-  if (pairs > MAX_REFERENCE_MASK)
-    throw new UsageError(
-      `${flags}: the dense reference keeps a B·H·Nq·Nk mask of ${formatSize(pairs)}; ` +
-        `attnc run allows ${formatSize(MAX_REFERENCE_MASK)}: use smaller sizes`,
-    );
-  const work = pairs * (D + Dv + PAIR_OVERHEAD);
-  if (work > MAX_REFERENCE_WORK)
-    throw new UsageError(
-      `${flags}: the float64 reference would do about ${work.toExponential(1)} multiply-adds ` +
-        `(B·H·Nq·Nk·(D + Dv + ${PAIR_OVERHEAD})); attnc run allows ${MAX_REFERENCE_WORK.toExponential(1)} ` +
-        `(about a minute on one core): use smaller sizes`,
-    );
+  checkReference(sizes, Dv, flags);
 }

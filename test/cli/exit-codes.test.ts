@@ -71,3 +71,21 @@ describe('exit statuses', () => {
     expect(internal.err).toMatch(/^attnc: internal error: TypeError: boom\n\s+at /);
   });
 });
+
+describe('user errors are one line', () => {
+  it('an InputError with several problems is joined onto one line', async () => {
+    const { InputError } = await import('../../src/runtime/validate.js');
+    const { userErrorMessage } = await import('../../src/cli/exit.js');
+    const e = new InputError([
+      'size Nq: expected an integer ≥ 0, got -1',
+      'qOffset: expected an i32 (integer), got NaN',
+    ]);
+    expect(e.message).toContain('\n');
+    expect(userErrorMessage(e)).toBe(
+      'invalid inputs: size Nq: expected an integer ≥ 0, got -1; qOffset: expected an i32 (integer), got NaN',
+    );
+    const kernelInput = Object.assign(new Error('a\nb'), { name: 'KernelInputError', issues: ['a', 'b'] });
+    expect(userErrorMessage(kernelInput)).toBe('invalid inputs: a; b');
+    expect(userErrorMessage(new TypeError('x'))).toBeUndefined();
+  });
+});

@@ -1,9 +1,8 @@
-// Fuzzing the CLI and the API with hostile flags, values, paths, sizes, offsets and params (issue
-// 9): only documented outcomes may come out. The CLI (in-process, output captured; and a few
-// cases as a real subprocess) exits 0, 1 or 3, never prints a stack trace or "internal error",
-// ends within a bound, and a run that exits 0 says it agrees with the reference. The API
-// (`compile`, and createKernel(...).run on WebGPU) throws only CompileError / InputError, and a
-// run it accepts agrees with the float64 reference.
+// Fuzzing the CLI with hostile flags, values, paths, sizes and params (issue 9): only documented
+// outcomes may come out. In-process (output captured) and as a real subprocess, it exits 0 or 1
+// (3, a kernel that disagrees with the reference, is reported as a bug), never prints a stack
+// trace or "internal error" or a raw control character, ends within a bound, and a run that
+// exits 0 says it agrees with the reference. The API is fuzzed in fuzz-api.test.ts.
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -11,13 +10,6 @@ import { join } from 'node:path';
 import fc from 'fast-check';
 import { afterAll, describe, expect, it, vi } from 'vitest';
 import { runCli } from '../../src/cli/cli.js';
-import { compile } from '../../src/compile.js';
-import { CompileError } from '../../src/diagnostics.js';
-import { compareArrays } from '../../src/runtime/compare.js';
-import { randomNormal, rng } from '../../src/runtime/inputs.js';
-import { referenceAttention } from '../../src/runtime/reference.js';
-import { InputError } from '../../src/runtime/validate.js';
-import { createKernel, deviceLimits, getDevice } from '../../src/runtime/webgpu.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'attnc-fuzz-'));
 const aFile = join(dir, 'afile');
@@ -33,7 +25,7 @@ afterAll(() => vi.restoreAllMocks());
 const scale = Number(process.env.ATTNC_FUZZ_SCALE ?? 1);
 
 /** Outcomes seen, so the fuzz can show it reached real work and not only errors. */
-const seen = { cliRunOk: 0, cliOk: 0, cliUserError: 0, apiRunOk: 0, apiInputError: 0 };
+const seen = { cliRunOk: 0, cliOk: 0, cliUserError: 0 };
 
 /** A hang guard per case, not a timing assertion. */
 const CASE_BOUND_MS = 20_000;
@@ -253,120 +245,9 @@ describe('CLI fuzz', () => {
   });
 });
 
-// --- the API ----------------------------------------------------------------------------------
-
-const hostileNumber = fc.oneof(
-  fc.integer({ min: 0, max: 40 }),
-  fc.constantFrom(-1, 0.5, NaN, Infinity, -Infinity, 2 ** 31, 2 ** 31 - 1, -(2 ** 31), 1e12, 99999999999),
-);
-
-describe('API fuzz', () => {
-  it('compile throws only CompileError, whatever the options', () => {
-    fc.assert(
-      fc.property(
-        fc.constantFrom(
-          'attention c() { mask causal }',
-          'attention w(w: int = 4) { mask q - k < w }',
-          '\x1b(((',
-          '',
-        ),
-        fc.record(
-          {
-            target: fc.constantFrom('wgsl', 'cuda'),
-            headDim: hostileNumber,
-            valueDim: hostileNumber,
-            entry: fc.constantFrom('c', 'w', 'nope'),
-            dtype: fc.constantFrom('f32', 'f16', 'bf16'),
-          },
-          { requiredKeys: ['target'] },
-        ),
-        (source, options) => {
-          try {
-            compile(source, options as Parameters<typeof compile>[1]);
-          } catch (e) {
-            expect(e, `${JSON.stringify(options)}: ${(e as Error).stack}`).toBeInstanceOf(CompileError);
-          }
-        },
-      ),
-      { numRuns: 150 * scale },
-    );
-  });
-
-  it('createKernel(...).run throws only InputError on hostile inputs, and what it runs agrees', async () => {
-    const device = await getDevice();
-    const source = 'attention w(w: int = 6) { mask causal && q - k < w }';
-    const { artifact } = compile(source, { target: 'wgsl', headDim: 8, limits: deviceLimits(device) });
-    const kernel = await createKernel(device, artifact);
-    /** Mostly sane, sometimes hostile: each field on its own, so most draws still run. */
-    const mostly = (sane: fc.Arbitrary<number>) =>
-      fc.oneof({ arbitrary: sane, weight: 7 }, { arbitrary: hostileNumber, weight: 1 });
-    const shapes = fc.record({
-      B: mostly(fc.integer({ min: 1, max: 2 })),
-      H: mostly(fc.integer({ min: 1, max: 2 })),
-      Nq: mostly(fc.integer({ min: 0, max: 40 })),
-      Nk: mostly(fc.integer({ min: 1, max: 40 })),
-      qOffset: fc.option(mostly(fc.integer({ min: -50, max: 50 })), { nil: undefined }),
-      kOffset: fc.option(mostly(fc.integer({ min: 0, max: 50 })), { nil: undefined }),
-      w: fc.option(mostly(fc.integer({ min: -3, max: 50 })), { nil: undefined }),
-      lengthSkew: fc.constantFrom(0, 0, 0, 0, 0, -1, 1),
-    });
-    try {
-      await fc.assert(
-        fc.asyncProperty(shapes, async (s) => {
-          const len = (n: number): number =>
-            Number.isSafeInteger(n) && n >= 0 && n * 8 <= 1 << 20 ? n * 8 + s.lengthSkew : 0;
-          const qLen = len(s.B * s.H * s.Nq);
-          const kLen = len(s.B * s.H * s.Nk);
-          const rand = rng(7);
-          const q = randomNormal(Math.max(0, qLen), rand);
-          const k = randomNormal(Math.max(0, kLen), rand);
-          const v = randomNormal(Math.max(0, kLen), rand);
-          const inputs = {
-            q,
-            k,
-            v,
-            B: s.B,
-            H: s.H,
-            Hkv: s.H,
-            Nq: s.Nq,
-            Nk: s.Nk,
-            ...(s.qOffset === undefined ? {} : { qOffset: s.qOffset }),
-            ...(s.kOffset === undefined ? {} : { kOffset: s.kOffset }),
-            ...(s.w === undefined ? {} : { params: { w: s.w } }),
-          };
-          let result;
-          try {
-            result = await kernel.run(inputs);
-          } catch (e) {
-            expect(e, `${JSON.stringify(s)}: ${(e as Error).stack}`).toBeInstanceOf(InputError);
-            seen.apiInputError++;
-            return;
-          }
-          const w = s.w ?? 6;
-          const qOffset = s.qOffset ?? s.Nk - s.Nq;
-          const kOffset = s.kOffset ?? 0;
-          const ref = referenceAttention(
-            { q, k, v, B: s.B, Hq: s.H, Hkv: s.H, Nq: s.Nq, Nk: s.Nk, D: 8, Dv: 8, qOffset, kOffset },
-            { mask: (_b, _h, qp, kp) => qp >= kp && qp - kp < w },
-          );
-          const agreement = compareArrays(result.out, ref.out, ref.outScale);
-          expect(agreement.relError, JSON.stringify(s)).toBeLessThanOrEqual(1e-5);
-          expect(agreement.nanCount, JSON.stringify(s)).toBe(0);
-          seen.apiRunOk++;
-        }),
-        { numRuns: 80 * scale },
-      );
-    } finally {
-      kernel.destroy();
-    }
-  });
-});
-
 describe('fuzz coverage', () => {
-  it('reached real work: runs that agree with the reference, not only errors', () => {
+  it('reached real work: runs that agree with the reference and user errors', () => {
     expect(seen.cliRunOk, JSON.stringify(seen)).toBeGreaterThanOrEqual(5 * scale);
     expect(seen.cliUserError, JSON.stringify(seen)).toBeGreaterThanOrEqual(5 * scale);
-    expect(seen.apiRunOk, JSON.stringify(seen)).toBeGreaterThanOrEqual(10 * scale);
-    expect(seen.apiInputError, JSON.stringify(seen)).toBeGreaterThanOrEqual(10 * scale);
   });
 });

@@ -21,7 +21,17 @@ export class Tmux {
   }
 
   start(name: string, command: string, width = 120, height = 40): void {
-    this.tmux('new-session', '-d', '-x', String(width), '-y', String(height), '-s', name, command);
+    // Right after kill-server the old server may still be exiting on this socket, and the new
+    // session dies with it ("server exited unexpectedly"): try again a few times.
+    for (let attempt = 1; ; attempt++) {
+      try {
+        this.tmux('new-session', '-d', '-x', String(width), '-y', String(height), '-s', name, command);
+        return;
+      } catch (e) {
+        if (attempt >= 5 || !/server exited unexpectedly/.test(String(e))) throw e;
+        execFileSync('sleep', ['0.2']);
+      }
+    }
   }
 
   /** Literal text, no Enter. */
