@@ -18,6 +18,8 @@ export interface DecodeCase {
   readonly mode?: 'auto' | 'always' | 'never';
   readonly params?: Record<string, number>;
   readonly tolerance?: number;
+  /** WGSL engine of the main module (decode mode runs the row engine's split-KV module either way). */
+  readonly engine?: 'row' | 'coop';
 }
 
 /** Runs `c` and checks out/lse against the reference; returns the run for further assertions. */
@@ -32,7 +34,8 @@ export async function checkDecode(c: DecodeCase): Promise<RunResult> {
     valueDim: shape.Dv,
     limits: deviceLimits(device),
     ...(c.dtype ? { dtype: c.dtype } : {}),
-    schedule: { blockQ: tile, threads: tile, blockK: c.blockK ?? tile },
+    schedule: { blockQ: tile, threads: c.engine === 'coop' ? 2 * tile : tile, blockK: c.blockK ?? tile },
+    ...(c.engine ? { wgslEngine: c.engine } : {}),
   });
   const inputs = makeInputs(shape, c.seed ?? 1, { magnitude: c.magnitude ?? 1 });
   const params = { ...Object.fromEntries(compiled.decl.defaults), ...c.params };

@@ -1,7 +1,7 @@
 // WGSL kernels executed on WebGPU (lavapipe on CI) agree with the dense float64 reference:
 // tails that are not tile multiples, Nq ≠ Nk, GQA, offsets, fully masked rows, large scores,
 // int semantics, several schedules and f16 storage.
-import { describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Graph, type Node } from '../../src/ir/graph.js';
 import type { AttentionKernel } from '../../src/ir/kernel.js';
 import { Op } from '../../src/ir/ops.js';
@@ -21,6 +21,7 @@ import {
   randomDocs,
   render,
   runCase,
+  useEngine,
   withSchedule,
 } from './harness.js';
 
@@ -30,151 +31,161 @@ const slopes = Float32Array.from([0.5, 0.25, 0.125, 0.0625]);
 const softcapAlibi = (cap: number) => (s: number, _b: number, h: number, q: number, k: number) =>
   cap * Math.tanh(s / cap) - slopes[h]! * (q - k);
 
-describe('WGSL attention matches the reference (f32, rel. error ≤ 1e-5)', () => {
-  it('full: GQA 2:1, B=2, Nq ≠ Nk, neither a tile multiple', async () => {
-    for (const [Nq, Nk] of [
-      [37, 45],
-      [45, 37],
-      [1, 70],
-    ] as const) {
-      const o = await runCase(fullKernel(), { B: 2, H: 4, Hkv: 2, Nq, Nk, seed: Nq }, {});
-      expectAgreement(o, 1e-5, `Nq=${Nq} Nk=${Nk}`);
-    }
-  });
+describe.each(['row', 'coop'] as const)(
+  'WGSL attention, %s engine, matches the reference (f32, rel. error ≤ 1e-5)',
+  (engine) => {
+    beforeEach(() => useEngine(engine));
+    afterEach(() => useEngine('row'));
 
-  it('sliding window: default and explicit window, explicit offsets', async () => {
-    const o = await runCase(
-      slidingWindowKernel(),
-      { B: 1, H: 2, Hkv: 1, Nq: 37, Nk: 53 },
-      { mask: window(8) },
-    );
-    expectAgreement(o, 1e-5);
-    const c = {
-      B: 1,
-      H: 2,
-      Hkv: 2,
-      Nq: 40,
-      Nk: 40,
-      params: { window: 21 },
-      qOffset: 7,
-      kOffset: -5,
-      seed: 3,
-    };
-    expectAgreement(await runCase(slidingWindowKernel(), c, { mask: window(21) }), 1e-5, 'offsets');
-  });
+    it('full: GQA 2:1, B=2, Nq ≠ Nk, neither a tile multiple', async () => {
+      for (const [Nq, Nk] of [
+        [37, 45],
+        [45, 37],
+        [1, 70],
+      ] as const) {
+        const o = await runCase(fullKernel(), { B: 2, H: 4, Hkv: 2, Nq, Nk, seed: Nq }, {});
+        expectAgreement(o, 1e-5, `Nq=${Nq} Nk=${Nk}`);
+      }
+    });
 
-  it('window = 0 masks every row: out 0, lse -inf, no NaN', async () => {
-    const o = await runCase(
-      slidingWindowKernel(),
-      { B: 1, H: 2, Hkv: 1, Nq: 20, Nk: 33, params: { window: 0 } },
-      {
-        mask: window(0),
-      },
-    );
-    expect([...o.res.out].every((x) => x === 0)).toBe(true);
-    expect([...o.res.lse!].every((x) => x === -Infinity)).toBe(true);
-  });
+    it('sliding window: default and explicit window, explicit offsets', async () => {
+      const o = await runCase(
+        slidingWindowKernel(),
+        { B: 1, H: 2, Hkv: 1, Nq: 37, Nk: 53 },
+        { mask: window(8) },
+      );
+      expectAgreement(o, 1e-5);
+      const c = {
+        B: 1,
+        H: 2,
+        Hkv: 2,
+        Nq: 40,
+        Nk: 40,
+        params: { window: 21 },
+        qOffset: 7,
+        kOffset: -5,
+        seed: 3,
+      };
+      expectAgreement(await runCase(slidingWindowKernel(), c, { mask: window(21) }), 1e-5, 'offsets');
+    });
 
-  it('empty lengths: Nk = 0 gives empty rows, Nq = 0 an empty output', async () => {
-    const o = await runCase(
-      documentKernel(),
-      { B: 1, H: 2, Hkv: 1, Nq: 5, Nk: 0, tensors: { doc: new Int32Array(0) } },
-      {},
-    );
-    expect([...o.res.out].every((x) => x === 0)).toBe(true);
-    expect([...o.res.lse!].every((x) => x === -Infinity)).toBe(true);
-    const e = await runCase(fullKernel(), { B: 1, H: 2, Hkv: 1, Nq: 0, Nk: 9 }, {});
-    expect([e.res.out.length, e.res.lse!.length]).toEqual([0, 0]);
-  });
-
-  it('causal with Nq > Nk: the first rows see no key (out 0, lse -inf)', async () => {
-    const o = await runCase(
-      softcapAlibiKernel(),
-      { B: 1, H: 4, Hkv: 2, Nq: 40, Nk: 19, tensors: { slopes }, params: { cap: 3 } },
-      { mask: causal, score: softcapAlibi(3) },
-    );
-    expectAgreement(o, 1e-5);
-    expect(o.res.lse![0]).toBe(-Infinity);
-    expect(o.res.lse![20]).toBe(-Infinity);
-    expect(Number.isFinite(o.res.lse![21])).toBe(true);
-  });
-
-  it('document mask with random segments', async () => {
-    const Nk = 70;
-    const doc = randomDocs(Nk, 5, 7);
-    const mask = (_b: number, _h: number, q: number, k: number) => doc[q] === doc[k] && q >= k;
-    const o = await runCase(documentKernel(), { B: 2, H: 2, Hkv: 1, Nq: 70, Nk, tensors: { doc } }, { mask });
-    expectAgreement(o, 1e-5);
-  });
-
-  it('large-magnitude scores (thousands) neither overflow nor lose accuracy', async () => {
-    // Integer inputs and scale 1 make scores exact in f32, so 1e-5 is meaningful at |s| ~ 1e4.
-    const c = { B: 1, H: 2, Hkv: 2, Nq: 33, Nk: 41, values: { kind: 'int', range: 30 }, scale: 1 } as const;
-    const o = await runCase(fullKernel(), c, {});
-    expectAgreement(o, 1e-5);
-    expect(Math.max(...o.res.lse!)).toBeGreaterThan(1000);
-    const w = await runCase(slidingWindowKernel(), { ...c, params: { window: 5 } }, { mask: window(5) });
-    expectAgreement(w, 1e-5, 'window');
-  });
-
-  it('other schedules: blockQ 32 / blockK 8, D=32 with Dv=8, blockK 64 with tails', async () => {
-    const a = withSchedule(testSchedule, { blockQ: 32, threads: 32, blockK: 8 });
-    expectAgreement(
-      await runCase(slidingWindowKernel(a), { B: 1, H: 2, Hkv: 1, Nq: 50, Nk: 61 }, { mask: window(8) }),
-      1e-5,
-    );
-    const b = withSchedule(testSchedule, { headDim: 32, valueDim: 8 });
-    expectAgreement(await runCase(fullKernel(b), { B: 1, H: 3, Hkv: 1, Nq: 17, Nk: 29 }, {}), 1e-5, 'Dv=8');
-    const c = withSchedule(testSchedule, { blockK: 64, blockQ: 8, threads: 8 });
-    const doc = randomDocs(100, 4, 2);
-    const mask = (_b: number, _h: number, q: number, k: number) => doc[q] === doc[k] && q >= k;
-    const o = await runCase(
-      documentKernel(c),
-      { B: 1, H: 1, Hkv: 1, Nq: 100, Nk: 100, tensors: { doc } },
-      { mask },
-    );
-    expectAgreement(o, 1e-5, 'blockK 64');
-  });
-
-  it('int semantics: floor division/modulo with negatives and zero, truncating int(), f32 mod', async () => {
-    const o = await runCase(
-      intSemanticsKernel(),
-      // Negative positions (kOffset < 0) exercise floor semantics; integer inputs with scale 1/8
-      // keep scores exact so int(score / 2) truncates identically on both sides.
-      { B: 1, H: 2, Hkv: 1, Nq: 30, Nk: 37, kOffset: -20, values: { kind: 'int', range: 3 }, scale: 0.125 },
-      {
-        mask: (_b, _h, q, k) => floorMod(q + k, 3) !== 1 || q === k,
-        score: (s, _b, h, q, k) => {
-          const c = h === 0 ? -3 : 0; // the divisor depends on the head: 0 on head 1
-          const t = Math.trunc(s * 0.5);
-          return (
-            s * 0.5 +
-            floorDiv(q - k, c) * 0.1 +
-            floorMod(q - k, c) * 0.05 +
-            floorDiv(k, 4) * 0.01 +
-            t * 0.1 +
-            (s - 1.5 * Math.floor(s / 1.5)) * 0.2 +
-            Math.abs(q - k) * 0.001
-          );
+    it('window = 0 masks every row: out 0, lse -inf, no NaN', async () => {
+      const o = await runCase(
+        slidingWindowKernel(),
+        { B: 1, H: 2, Hkv: 1, Nq: 20, Nk: 33, params: { window: 0 } },
+        {
+          mask: window(0),
         },
-      },
-    );
-    expectAgreement(o, 1e-5);
-  });
+      );
+      expect([...o.res.out].every((x) => x === 0)).toBe(true);
+      expect([...o.res.lse!].every((x) => x === -Infinity)).toBe(true);
+    });
 
-  it('a static-empty kernel writes zeros and -inf without reading K/V', async () => {
-    const g = new Graph();
-    const k: AttentionKernel = {
-      ...fullKernel(),
-      graph: g,
-      mask: g.const(false),
-      tiles: { kind: 'static', value: 'empty' },
-    };
-    const o = await runCase(k, { B: 1, H: 1, Hkv: 1, Nq: 19, Nk: 5 }, { mask: () => false });
-    expect([...o.res.out].every((x) => x === 0)).toBe(true);
-    expect([...o.res.lse!].every((x) => x === -Infinity)).toBe(true);
-  });
-});
+    it('empty lengths: Nk = 0 gives empty rows, Nq = 0 an empty output', async () => {
+      const o = await runCase(
+        documentKernel(),
+        { B: 1, H: 2, Hkv: 1, Nq: 5, Nk: 0, tensors: { doc: new Int32Array(0) } },
+        {},
+      );
+      expect([...o.res.out].every((x) => x === 0)).toBe(true);
+      expect([...o.res.lse!].every((x) => x === -Infinity)).toBe(true);
+      const e = await runCase(fullKernel(), { B: 1, H: 2, Hkv: 1, Nq: 0, Nk: 9 }, {});
+      expect([e.res.out.length, e.res.lse!.length]).toEqual([0, 0]);
+    });
+
+    it('causal with Nq > Nk: the first rows see no key (out 0, lse -inf)', async () => {
+      const o = await runCase(
+        softcapAlibiKernel(),
+        { B: 1, H: 4, Hkv: 2, Nq: 40, Nk: 19, tensors: { slopes }, params: { cap: 3 } },
+        { mask: causal, score: softcapAlibi(3) },
+      );
+      expectAgreement(o, 1e-5);
+      expect(o.res.lse![0]).toBe(-Infinity);
+      expect(o.res.lse![20]).toBe(-Infinity);
+      expect(Number.isFinite(o.res.lse![21])).toBe(true);
+    });
+
+    it('document mask with random segments', async () => {
+      const Nk = 70;
+      const doc = randomDocs(Nk, 5, 7);
+      const mask = (_b: number, _h: number, q: number, k: number) => doc[q] === doc[k] && q >= k;
+      const o = await runCase(
+        documentKernel(),
+        { B: 2, H: 2, Hkv: 1, Nq: 70, Nk, tensors: { doc } },
+        { mask },
+      );
+      expectAgreement(o, 1e-5);
+    });
+
+    it('large-magnitude scores (thousands) neither overflow nor lose accuracy', async () => {
+      // Integer inputs and scale 1 make scores exact in f32, so 1e-5 is meaningful at |s| ~ 1e4.
+      const c = { B: 1, H: 2, Hkv: 2, Nq: 33, Nk: 41, values: { kind: 'int', range: 30 }, scale: 1 } as const;
+      const o = await runCase(fullKernel(), c, {});
+      expectAgreement(o, 1e-5);
+      expect(Math.max(...o.res.lse!)).toBeGreaterThan(1000);
+      const w = await runCase(slidingWindowKernel(), { ...c, params: { window: 5 } }, { mask: window(5) });
+      expectAgreement(w, 1e-5, 'window');
+    });
+
+    it('other schedules: blockQ 32 / blockK 8, D=32 with Dv=8, blockK 64 with tails', async () => {
+      const a = withSchedule(testSchedule, { blockQ: 32, threads: 32, blockK: 8 });
+      expectAgreement(
+        await runCase(slidingWindowKernel(a), { B: 1, H: 2, Hkv: 1, Nq: 50, Nk: 61 }, { mask: window(8) }),
+        1e-5,
+      );
+      const b = withSchedule(testSchedule, { headDim: 32, valueDim: 8 });
+      expectAgreement(await runCase(fullKernel(b), { B: 1, H: 3, Hkv: 1, Nq: 17, Nk: 29 }, {}), 1e-5, 'Dv=8');
+      const c = withSchedule(testSchedule, { blockK: 64, blockQ: 8, threads: 8 });
+      const doc = randomDocs(100, 4, 2);
+      const mask = (_b: number, _h: number, q: number, k: number) => doc[q] === doc[k] && q >= k;
+      const o = await runCase(
+        documentKernel(c),
+        { B: 1, H: 1, Hkv: 1, Nq: 100, Nk: 100, tensors: { doc } },
+        { mask },
+      );
+      expectAgreement(o, 1e-5, 'blockK 64');
+    });
+
+    it('int semantics: floor division/modulo with negatives and zero, truncating int(), f32 mod', async () => {
+      const o = await runCase(
+        intSemanticsKernel(),
+        // Negative positions (kOffset < 0) exercise floor semantics; integer inputs with scale 1/8
+        // keep scores exact so int(score / 2) truncates identically on both sides.
+        { B: 1, H: 2, Hkv: 1, Nq: 30, Nk: 37, kOffset: -20, values: { kind: 'int', range: 3 }, scale: 0.125 },
+        {
+          mask: (_b, _h, q, k) => floorMod(q + k, 3) !== 1 || q === k,
+          score: (s, _b, h, q, k) => {
+            const c = h === 0 ? -3 : 0; // the divisor depends on the head: 0 on head 1
+            const t = Math.trunc(s * 0.5);
+            return (
+              s * 0.5 +
+              floorDiv(q - k, c) * 0.1 +
+              floorMod(q - k, c) * 0.05 +
+              floorDiv(k, 4) * 0.01 +
+              t * 0.1 +
+              (s - 1.5 * Math.floor(s / 1.5)) * 0.2 +
+              Math.abs(q - k) * 0.001
+            );
+          },
+        },
+      );
+      expectAgreement(o, 1e-5);
+    });
+
+    it('a static-empty kernel writes zeros and -inf without reading K/V', async () => {
+      const g = new Graph();
+      const k: AttentionKernel = {
+        ...fullKernel(),
+        graph: g,
+        mask: g.const(false),
+        tiles: { kind: 'static', value: 'empty' },
+      };
+      const o = await runCase(k, { B: 1, H: 1, Hkv: 1, Nq: 19, Nk: 5 }, { mask: () => false });
+      expect([...o.res.out].every((x) => x === 0)).toBe(true);
+      expect([...o.res.lse!].every((x) => x === -Infinity)).toBe(true);
+    });
+  },
+);
 
 describe('the runtime', () => {
   it('rejects bad inputs before anything reaches the GPU', async () => {
@@ -220,7 +231,9 @@ describe('the runtime', () => {
 
 const hasF16 = (await getDevice()).features.has('shader-f16');
 
-describe('f16 storage (rel. error ≤ 2e-3)', () => {
+describe.each(['row', 'coop'] as const)('f16 storage, %s engine (rel. error ≤ 2e-3)', (engine) => {
+  beforeEach(() => useEngine(engine));
+  afterEach(() => useEngine('row'));
   const f16 = withSchedule(testSchedule, { dtype: 'f16' });
   // CI's lavapipe has shader-f16, so CI always runs this (and fails without it); elsewhere it is skipped.
   it.skipIf(!hasF16 && !process.env.CI)('sliding window and document kernels in f16', async () => {

@@ -60,10 +60,40 @@ function values(n: number, rand: () => number, spec: Case['values']): Float32Arr
   return randomNormal(n, rand);
 }
 
+export type WgslEngine = 'row' | 'coop';
+let engine: WgslEngine = 'row';
+
+/** The engine runCase renders for (tests set it in a beforeEach of a describe.each over engines). */
+export function useEngine(e: WgslEngine): void {
+  engine = e;
+}
+
+/**
+ * `kernel` on the current engine. Coop: the same tiles with 4 lanes per row and 2 rows per
+ * invocation (8-row tiles become 16: lavapipe compiles those much faster), subgroup reductions
+ * where the device has them. Kernels the coop engine does not run (all-empty, routed) stay as
+ * they are.
+ */
+export function onEngine(kernel: AttentionKernel, subgroups: boolean): AttentionKernel {
+  const empty = kernel.tiles.kind === 'static' && kernel.tiles.value === 'empty';
+  if (engine === 'row' || empty || kernel.routing) return kernel;
+  const blockQ = Math.max(16, kernel.schedule.blockQ);
+  const schedule = {
+    ...kernel.schedule,
+    blockQ,
+    threads: 2 * blockQ,
+    wgslEngine: 'coop' as const,
+    subgroups,
+  };
+  return { ...kernel, schedule: Object.freeze(schedule) };
+}
+
 /** Runs `kernel` on `c` (debug mode: outputs poisoned first) and compares with the reference. */
-export async function runCase(kernel: AttentionKernel, c: Case, pred: RefPredicates): Promise<Outcome> {
+export async function runCase(rowKernel: AttentionKernel, c: Case, pred: RefPredicates): Promise<Outcome> {
   const device = await getDevice();
-  const artifact = renderWgsl(kernel, meta, deviceLimits(device));
+  const limits = deviceLimits(device);
+  const kernel = onEngine(rowKernel, limits.subgroups === true);
+  const artifact = renderWgsl(kernel, meta, limits);
   const s = kernel.schedule;
   const rand = rng(c.seed ?? 1);
   let q = values(c.B * c.H * c.Nq * s.headDim, rand, c.values);

@@ -103,6 +103,9 @@ fn attention(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_ind
   let row0 = wg.x * BLOCK_Q;
   let q_lo = u.q_offset + i32(row0);
   let q_hi = u.q_offset + i32(min(row0 + BLOCK_Q, Nq)) - 1i;
+  // CO_D4, as a bound the compiler cannot fold (Nk >= 0): LLVM-based drivers (lavapipe) fully
+  // unroll constant loops around the register-indexed ones and took ~10x longer to compile.
+  let d4_loop = select(CO_D4, 0u, u.Nk < 0i);
   // Stage Q (rows past Nq are zero); the first tile’s barrier publishes it.
   for (var e = lid; e < BLOCK_Q * CO_D4; e += CO_THREADS) {
     let r = e / CO_D4;
@@ -141,7 +144,7 @@ fn attention(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_ind
       // Explicitly zeroed: some drivers do not re-zero a `var` declared inside a loop.
       var sblk: array<array<f32, CO_SC>, CO_RM>;
       for (var i = 0u; i < CO_RM; i++) { for (var c = 0u; c < CO_SC; c++) { sblk[i][c] = 0.0f; } }
-      for (var d = 0u; d < CO_D4; d++) {
+      for (var d = 0u; d < d4_loop; d++) {
         var kk: array<vec4<f32>, CO_SC>;
         for (var c = 0u; c < CO_SC; c++) { kk[c] = co_kv[(lane + 4u * c) * CO_KVS + d]; }
         for (var i = 0u; i < CO_RM; i++) {
@@ -205,7 +208,7 @@ fn attention(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_ind
       }
       workgroupBarrier(); // V is staged
       // O += P·V; every lane of a row reads the whole P row, so each sums l itself.
-      for (var j = 0u; j < BLOCK_K; j++) {
+      for (var j = 0u; j < k_end - k0; j++) {
         var vv: array<vec4<f32>, CO_OC>;
         for (var c = 0u; c < CO_OC; c++) { vv[c] = co_kv[j * CO_KVS + lane + 4u * c]; }
         for (var i = 0u; i < CO_RM; i++) {
