@@ -79,7 +79,7 @@ function checkSizes(raw«: unknown»)«: Sizes» {
 
 function unknownKeys(what«: string», obj«: unknown», known«: readonly string[]», issues«: string[]»)«: void» {
   if (obj === undefined) return;
-  if (typeof obj !== 'object' || obj === null) {
+  if (typeof obj !== 'object' || obj === null || Array.isArray(obj)) {
     issues.push(\`\${what}s: expected an object, got \${describe(obj)}\`);
     return;
   }

@@ -105,7 +105,10 @@ function checkSizes(inputs: RunInputs): string[] {
 
 function resolveParams(artifact: Artifact, inputs: RunInputs, issues: string[]): Map<string, number> {
   const out = new Map<string, number>();
-  const given = inputs.params ?? {};
+  const raw: unknown = inputs.params;
+  if (raw !== undefined && (typeof raw !== 'object' || raw === null || Array.isArray(raw)))
+    issues.push(`params: expected an object of param values, got ${describeValue(raw)}`);
+  const given = (typeof raw === 'object' && raw !== null ? raw : {}) as Record<string, unknown>;
   for (const name of Object.keys(given)) {
     if (!artifact.params.some((p) => p.name === name)) {
       const known = artifact.params.map((p) => p.name).join(', ') || 'none';
@@ -150,7 +153,16 @@ export function validateRun(artifact: Artifact, inputs: RunInputs): ResolvedRun 
     if (p.dtype === 'i32' && params.has(p.name)) env[p.name] = params.get(p.name)!;
 
   const shapes = new Map<string, number[]>();
-  const tensors = inputs.tensors ?? {};
+  const rawTensors: unknown = inputs.tensors;
+  if (
+    rawTensors !== undefined &&
+    (typeof rawTensors !== 'object' || rawTensors === null || Array.isArray(rawTensors))
+  )
+    issues.push(`tensors: expected an object of typed arrays by name, got ${describeValue(rawTensors)}`);
+  const tensors = (typeof rawTensors === 'object' && rawTensors !== null ? rawTensors : {}) as Record<
+    string,
+    Int32Array | Float32Array
+  >;
   for (const name of Object.keys(tensors)) {
     if (!artifact.bindings.some((b) => b.role === 'tensor' && b.name === name)) {
       const known = artifact.bindings.filter((b) => b.role === 'tensor').map((b) => b.name);

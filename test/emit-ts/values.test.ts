@@ -86,6 +86,12 @@ describe('positions stay inside int32', () => {
     expect(() => validateRun(artifact, { ...args, ...sizes })).toThrow(new InputError([want]));
   });
 
+  it('params must be an object (an array was silently the defaults)', async () => {
+    expect(await issuesOf(() => kernel.dispatch({ ...host(), sizes, params: [] }))).toEqual([
+      'params: expected an object, got a plain Array of 0 elements',
+    ]);
+  });
+
   it('null is no default: refused like any other non-integer', async () => {
     const args = { ...host(), sizes, qOffset: null, kOffset: 1, scale: null };
     expect(await issuesOf(() => kernel.dispatch(args))).toEqual([

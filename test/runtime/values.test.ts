@@ -124,6 +124,17 @@ describe('params are refused rather than wrapped or saturated', () => {
   });
 });
 
+describe('argument containers', () => {
+  it('params and tensors that are no objects are refused (params: true was silently the defaults)', () => {
+    expect(issues({ params: true as unknown as RunInputs['params'] })).toEqual([
+      'params: expected an object of param values, got boolean true',
+    ]);
+    expect(issues({ tensors: 5 as unknown as RunInputs['tensors'] })).toEqual([
+      'tensors: expected an object of typed arrays by name, got number 5',
+    ]);
+  });
+});
+
 describe('scale', () => {
   it('must be a number that stays finite as an f32', () => {
     expect(issues({ scale: 1e39 })).toEqual([
