@@ -102,6 +102,7 @@ function launchScalars(o«: LaunchOptions», s«: Sizes», issues«: string[]»)
   const scale = typeof rawScale === 'number' ? Math.fround(rawScale) : NaN;
   position('qOffset', 'query', qOffset, s.Nq, 'Nq', issues);
   position('kOffset', 'key', kOffset, s.Nk, 'Nk', issues);
+  if (issues.length === 0) span(qOffset« as number», s.Nq, kOffset« as number», s.Nk, issues);
   if (!Number.isFinite(scale)) issues.push(\`scale: expected a finite number within f32 range, got \${describe(o.scale)}\`);
   return { qOffset, kOffset, scale };
 }
@@ -113,6 +114,17 @@ function position(what«: string», side«: string», offset«: unknown», rows�
       \`\${what}: \${side} positions [\${offset}, \${offset + rows - 1}] leave int32 (\${what} + \${rowsName} - 1 must be <= 2147483647; got \${what} = \${offset}, \${rowsName} = \${rows})\`,
     );
   }
+}
+
+// Every q − k must fit int32 too (docs/LANGUAGE.md): the runtime's spanProblem, in its words.
+function span(qOffset«: number», Nq«: number», kOffset«: number», Nk«: number», issues«: string[]»)«: void» {
+  if (Nq <= 0 || Nk <= 0) return;
+  const hi = qOffset + Nq - 1 - kOffset;
+  const lo = qOffset - (kOffset + Nk - 1);
+  if (hi <= 2147483647 && lo >= -2147483648) return;
+  issues.push(
+    \`qOffset, kOffset: q - k ranges over [\${lo}, \${hi}], which leaves int32 (query positions [\${qOffset}, \${qOffset + Nq - 1}], key positions [\${kOffset}, \${kOffset + Nk - 1}])\`,
+  );
 }
 
 function checkShapes(shapes«: Record<string, number[]>»)«: void» {

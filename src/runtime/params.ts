@@ -55,6 +55,22 @@ export function paramWord(dtype: ParamDtype, value: number | boolean): number {
  * qOffset + r, key row c at kOffset + c), so the last row must still fit, or positions wrap and
  * masks answer for the wrong positions. `offset` itself is checked to be an i32 by the caller.
  */
+/**
+ * Why the query and key positions are too far apart, or undefined: every difference q − k must
+ * fit int32 too (docs/LANGUAGE.md, "Int arithmetic"), since masks compute it and the dilation
+ * rewrite (q − k) % d → q % d, k % d relies on it not wrapping. Positions must fit first.
+ */
+export function spanProblem(qOffset: number, Nq: number, kOffset: number, Nk: number): string | undefined {
+  if (Nq <= 0 || Nk <= 0) return undefined;
+  const hi = qOffset + Nq - 1 - kOffset;
+  const lo = qOffset - (kOffset + Nk - 1);
+  if (hi <= I32_MAX && lo >= -I32_MAX - 1) return undefined;
+  return (
+    `qOffset, kOffset: q - k ranges over [${lo}, ${hi}], which leaves int32 ` +
+    `(query positions [${qOffset}, ${qOffset + Nq - 1}], key positions [${kOffset}, ${kOffset + Nk - 1}])`
+  );
+}
+
 export function positionProblem(
   what: 'qOffset' | 'kOffset',
   offset: number,

@@ -2,7 +2,7 @@
 // typed-array kind and length, params and offsets. All problems are reported at once, each naming
 // the buffer (or param) and the expected vs actual shape/dtype.
 import type { Artifact, Binding } from '../codegen/artifact.js';
-import { describeValue, isI32, paramProblem, paramWord, positionProblem } from './params.js';
+import { describeValue, isI32, paramProblem, paramWord, positionProblem, spanProblem } from './params.js';
 import { evalShapeExpr, ShapeExprError, type ShapeEnv } from './shape-expr.js';
 
 export interface RunInputs {
@@ -215,6 +215,10 @@ export function validateRun(artifact: Artifact, inputs: RunInputs): ResolvedRun 
       ? positionProblem(what, offset, rows, rowsName)
       : `${what}: expected an i32 (integer), got ${String(offset)}`;
     if (problem) issues.push(problem);
+  }
+  if (isI32(qOffset) && isI32(kOffset) && !issues.some((i) => /Offset:/.test(i))) {
+    const span = spanProblem(qOffset, inputs.Nq, kOffset, inputs.Nk);
+    if (span) issues.push(span);
   }
   // Routed ids are absolute block ids and −1 pads an index row: key positions must be >= 0.
   if (artifact.bindings.some((b) => b.role === 'indices') && kOffset < 0)

@@ -23,11 +23,21 @@ const cases: [string, string][] = [
   // Issue #9: row 0 would see 5 keys, the kernel saw none (positions wrapped).
   [
     'a.q_offset = 2147483644; a.k_offset = 2147483640;',
-    'query positions [2147483644, 2147483651] leave int32 (q_offset + Nq - 1 must be <= 2147483647; got q_offset = 2147483644, Nq = 8)',
+    'query positions [2147483644, 2147483651] are too close to the int32 limit (q_offset + Nq - 1 must be <= 2147482623, 2^31 - 1 - 1024: tile padding; got q_offset = 2147483644, Nq = 8)',
   ],
   [
     'a.k_offset = 2147483641;',
-    'key positions [2147483641, 2147483648] leave int32 (k_offset + Nk - 1 must be <= 2147483647; got k_offset = 2147483641, Nk = 8)',
+    'key positions [2147483641, 2147483648] are too close to the int32 limit (k_offset + Nk - 1 must be <= 2147482623, 2^31 - 1 - 1024: tile padding; got k_offset = 2147483641, Nk = 8)',
+  ],
+  // Inside int32 but within a tile's padding of its end: padding rows' positions would wrap.
+  [
+    'a.k_offset = 2147483000;',
+    'key positions [2147483000, 2147483007] are too close to the int32 limit (k_offset + Nk - 1 must be <= 2147482623',
+  ],
+  // Positions fit, their difference does not: q - k in a mask (and the dilation rewrite) would wrap.
+  [
+    'a.q_offset = 2000000000; a.k_offset = -2000000000;',
+    'q - k ranges over [3999999993, 4000000007], which leaves int32 (q_offset = 2000000000, k_offset = -2000000000)',
   ],
   ['a.B = 65535; a.H = 65535; a.Hkv = 1;', 'B * H (65535 * 65535) must be at most 2147483647'],
   ['a.Nk = 2147483647;', `Nq (8) and Nk (2147483647) must be at most ${MAX_ROWS} (2^31 - 2^20)`],
@@ -49,7 +59,8 @@ describe('the CUDA launcher validates values and limits on the host', () => {
     const header = compiled.artifact.files!['lim.h']!;
     expect(header).toContain('B * H <= 2^31 - 1');
     expect(header).toContain(`0 <= Nq, Nk <= ${MAX_ROWS} (2^31 - 2^20)`);
-    expect(header).toContain('q_offset + Nq - 1 <= 2^31 - 1 and k_offset + Nk - 1 <= 2^31 - 1');
+    expect(header).toContain('q_offset + Nq - 1 and k_offset + Nk - 1 <= 2^31 - 1 - 1024;');
+    expect(header).toContain('every q - k fits an int');
     expect(header).toMatch(/lse, doc, gain, doc_summary 4-byte/);
   });
 
@@ -83,7 +94,7 @@ ${calls.join('\n')}
   a.q = NULL;
   show(attnc_lim_launch(&a, 0));
   /* The last positions that fit pass the checks (then fail for want of a GPU, or run). */
-  reset(&a); a.q_offset = 2147483640; a.k_offset = 2147483640;
+  reset(&a); a.q_offset = 2147482616; a.k_offset = 2147482616;
   show(attnc_lim_launch(&a, 0));
   return 0;
 }

@@ -5,7 +5,7 @@
 // thrown by encode itself rather than logged by Dawn at submit (issue #9 items 3, 4, 13).
 import { beforeAll, describe, expect, it } from 'vitest';
 import { compile } from '../../src/compile.js';
-import { paramProblem, positionProblem } from '../../src/runtime/params.js';
+import { paramProblem, positionProblem, spanProblem } from '../../src/runtime/params.js';
 import { InputError, validateRun } from '../../src/runtime/validate.js';
 import { getDevice } from '../../src/runtime/webgpu.js';
 import { emitSource, importModule, type GeneratedKernel, type GeneratedModule } from './support.js';
@@ -81,6 +81,15 @@ describe('positions stay inside int32', () => {
   it('qOffset 2147483644 with Nq = 8 is refused as the runtime refuses it', async () => {
     const args = { ...host(), sizes, qOffset: 2147483644, kOffset: 2147483640 };
     const want = positionProblem('qOffset', 2147483644, 8, 'Nq')!;
+    expect(await issuesOf(() => kernel.dispatch(args))).toEqual([want]);
+    const artifact = compile(source, { target: 'wgsl', headDim: D }).artifact;
+    expect(() => validateRun(artifact, { ...args, ...sizes })).toThrow(new InputError([want]));
+  });
+
+  it('q - k leaving int32 is refused as the runtime refuses it', async () => {
+    const args = { ...host(), sizes, qOffset: 2000000000, kOffset: -2000000000 };
+    const want = spanProblem(2000000000, 8, -2000000000, 8)!;
+    expect(want).toMatch(/q - k ranges over/);
     expect(await issuesOf(() => kernel.dispatch(args))).toEqual([want]);
     const artifact = compile(source, { target: 'wgsl', headDim: D }).artifact;
     expect(() => validateRun(artifact, { ...args, ...sizes })).toThrow(new InputError([want]));

@@ -50,6 +50,16 @@ describe('positions stay inside int32', () => {
     expect(issues({ qOffset: -2147483648, kOffset: -2147483648 })).toEqual([]);
   });
 
+  it('refuses positions whose differences q - k leave int32 (masks compute them)', () => {
+    expect(issues({ qOffset: 2000000000, kOffset: -2000000000 })).toEqual([
+      'qOffset, kOffset: q - k ranges over [3999999993, 4000000007], which leaves int32 (query positions [2000000000, 2000000007], key positions [-2000000000, -1999999993])',
+    ]);
+    expect(issues({ qOffset: -2147483648, kOffset: 2147483640 })).toEqual([
+      'qOffset, kOffset: q - k ranges over [-4294967295, -4294967281], which leaves int32 (query positions [-2147483648, -2147483641], key positions [2147483640, 2147483647])',
+    ]);
+    expect(issues({ qOffset: 2147483640, kOffset: 0 })).toEqual([]);
+  });
+
   it('refuses offsets that are no int32 themselves', () => {
     expect(issues({ qOffset: -2147483649 })).toEqual(['qOffset: expected an i32 (integer), got -2147483649']);
     expect(issues({ kOffset: 2 ** 31 })).toEqual(['kOffset: expected an i32 (integer), got 2147483648']);

@@ -30,13 +30,28 @@ export function limitsComment(layout: CudaLayout, align: number): string[] {
     '/* Limits the launcher checks (ATTNC_ERR_ARGS past them), so that no 32-bit index overflows:',
     ' *   1 <= B, H <= 65535, B * H <= 2^31 - 1, Hkv >= 1, H % Hkv == 0;',
     ` *   0 <= Nq, Nk <= ${MAX_ROWS} (2^31 - 2^20), and so are params that size a tensor;`,
-    ' *   positions fit an int: q_offset + Nq - 1 <= 2^31 - 1 and k_offset + Nk - 1 <= 2^31 - 1;',
+    ` *   positions fit an int with ${PAD_ROOM} to spare (the kernels compute positions of a tile's`,
+    ` *   padding rows): q_offset + Nq - 1 and k_offset + Nk - 1 <= 2^31 - 1 - ${PAD_ROOM};`,
+    ' *   every q - k fits an int (masks compute it);',
     ' *   scale and f32 params are finite;',
     ` *   q, k, v, out ${align}-byte aligned` +
       (by(4) ? `; ${by(4)} 4-byte` : '') +
       (by(16) ? `; ${by(16)} 16-byte` : '') +
       ' (when not NULL).',
     ' * Element offsets are 64-bit. */',
+  ];
+}
+
+/** Headroom below 2^31 − 1 for the positions of a tile's padding rows and keys (tiles ≤ 192). */
+export const PAD_ROOM = 1024;
+
+/** Every q − k fits int32 (the runtime's spanProblem, docs/LANGUAGE.md "Int arithmetic"). */
+function spanChecks(): string[] {
+  const hi = '(long long)a.q_offset + a.Nq - 1 - a.k_offset';
+  const lo = '(long long)a.q_offset - ((long long)a.k_offset + a.Nk - 1)';
+  return [
+    `if (a.Nq > 0 && a.Nk > 0 && (${hi} > ${INT_MAX}LL || ${lo} < -${INT_MAX}LL - 1))`,
+    `  return fail(ATTNC_ERR_ARGS, "q - k ranges over [%lld, %lld], which leaves int32 (q_offset = %d, k_offset = %d)", ${lo}, ${hi}, a.q_offset, a.k_offset);`,
   ];
 }
 
@@ -55,8 +70,10 @@ export function valueChecks(k: AttentionKernel, layout: CudaLayout): string[] {
     `if (a.Nq > ${MAX_ROWS} || a.Nk > ${MAX_ROWS}) return fail(ATTNC_ERR_ARGS, "Nq (%d) and Nk (%d) must be at most ${MAX_ROWS} (2^31 - 2^20)", a.Nq, a.Nk);`,
     ...(['q', 'k'] as const).map((s) => {
       const [n, side] = s === 'q' ? ['Nq', 'query'] : ['Nk', 'key'];
-      return `if (a.${n} > 0 && (long long)a.${s}_offset + a.${n} - 1 > ${INT_MAX}LL) return fail(ATTNC_ERR_ARGS, "${side} positions [%d, %lld] leave int32 (${s}_offset + ${n} - 1 must be <= ${INT_MAX}; got ${s}_offset = %d, ${n} = %d)", a.${s}_offset, (long long)a.${s}_offset + a.${n} - 1, a.${s}_offset, a.${n});`;
+      const top = INT_MAX - PAD_ROOM;
+      return `if (a.${n} > 0 && (long long)a.${s}_offset + a.${n} - 1 > ${top}LL) return fail(ATTNC_ERR_ARGS, "${side} positions [%d, %lld] are too close to the int32 limit (${s}_offset + ${n} - 1 must be <= ${top}, 2^31 - 1 - ${PAD_ROOM}: tile padding; got ${s}_offset = %d, ${n} = %d)", a.${s}_offset, (long long)a.${s}_offset + a.${n} - 1, a.${s}_offset, a.${n});`;
     }),
+    ...spanChecks(),
     `if (!isfinite(a.scale)) return fail(ATTNC_ERR_ARGS, "scale must be finite (got %g)", (double)a.scale);`,
     ...k.params
       .filter((p) => p.dtype === 'f32')

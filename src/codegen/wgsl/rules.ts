@@ -143,9 +143,10 @@ export const wgslRules: Readonly<Record<Op, Rule>> = {
   [Op.EXP2]: call('exp2'),
   [Op.LOG2]: call('log2'),
   [Op.SQRT]: call('sqrt'),
-  // Some drivers compute tanh as a ratio of exponentials that overflows to NaN for |x| ≳ 44;
-  // tanh(±15) already rounds to ±1 in f32, so clamping changes nothing else.
-  [Op.TANH]: (_n, a) => `tanh(clamp(${a[0]}, -15.0f, 15.0f))`,
+  [Op.TANH]: (_n, a, cx) => {
+    need(cx, 'tanh_f32');
+    return `tanh_f32(${a[0]})`;
+  },
   [Op.FLOOR]: call('floor'),
   [Op.IS_FINITE]: (_n, a, cx) => {
     need(cx, 'f32_is_finite');
@@ -193,6 +194,23 @@ const fixedHelpers: Readonly<Record<string, string>> = {
   // Neither NaN nor ±inf, read off the exponent bits (a comparison could be folded away).
   f32_is_finite: `fn f32_is_finite(x: f32) -> bool {
   return (bitcast<u32>(x) & 0x7f800000u) != 0x7f800000u;
+}`,
+  // tanh to f32 accuracy. Drivers' own tanh is often (e^2x - 1) / (e^2x + 1): all relative
+  // precision is lost near 0 (softcap with a large cap: score / cap is small) and it overflows to
+  // NaN for |x| >~ 44. Near 0 a Taylor polynomial (next term < 1e-11 relative at 0.125); beyond,
+  // (1 - e) / (1 + e) with e = exp(-2|x|) <= 0.78; tanh(15) rounds to 1. NaN is found in the bits.
+  tanh_f32: `fn tanh_f32(x: f32) -> f32 {
+  if ((bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u) { return x; }
+  let a = min(abs(x), 15.0f);
+  var t: f32;
+  if (a < 0.125f) {
+    let s = a * a;
+    t = a * (1.0f + s * (-0.33333334f + s * (0.13333334f + s * (-0.053968254f + s * 0.021869488f))));
+  } else {
+    let e = exp(-2.0f * a);
+    t = (1.0f - e) / (1.0f + e);
+  }
+  return select(t, -t, x < 0.0f);
 }`,
   floor_mod_f32: `fn floor_mod_f32(a: f32, b: f32) -> f32 {
   return a - b * floor(a / b);
