@@ -33,16 +33,18 @@ const num = fc.oneof(
     '',
   ),
 );
-const path = fc.constantFrom(
+/** Hostile places to write; nothing outside the temporary directory can be changed by them. */
+const writePath = fc.constantFrom(
   join(dir, 'saved.attn'),
   join(dir, 'afile', 'sub.attn'),
-  join(dir, 'missing.attn'),
+  join(dir, 'missing-dir', 'x.attn'),
   dir,
   '/proc/x/y.attn',
-  '/dev/zero',
   '/dev/null',
-  'stdlib/sink_window.attn',
-  'stdlib/document.attn',
+);
+const readPath = fc.oneof(
+  writePath,
+  fc.constantFrom('/dev/zero', 'stdlib/sink_window.attn', 'stdlib/document.attn'),
 );
 const setting = fc.constantFrom(
   'nq',
@@ -72,8 +74,8 @@ const line = fc.oneof(
     ':ir nope',
   ),
   fc.constantFrom(':unset nq', ':unset dim', ':unset window', ':use nope', ':use sw', ':bogus', ':'),
-  path.map((p) => `:load ${p}`),
-  path.map((p) => `:save ${p}`),
+  readPath.map((p) => `:load ${p}`),
+  writePath.map((p) => `:save ${p}`),
   fc.constantFrom(
     'attention sw(window: int = 8) { mask causal && q - k < window }',
     'attention c() { mask causal }',
