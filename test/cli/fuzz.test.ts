@@ -70,7 +70,7 @@ const outPath = fc.constantFrom(
   '/proc/x/m.svg',
   '/dev/null',
   '/sys/attnc-fuzz.svg',
-  'o.txt',
+  join(dir, 'o.txt'),
   '',
 );
 const file = fc.constantFrom(

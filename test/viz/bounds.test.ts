@@ -9,8 +9,6 @@ import { densityText, tileText } from '../../src/viz/style.js';
 import { MAX_SHOWN_TILES } from '../../src/viz/tiles.js';
 import { readStdlib } from '../support/stdlib.js';
 
-const probes = 5 * MAX_SHOWN_TILES;
-
 describe('mask grids of huge masks', () => {
   it('10^6 × 10^6 at 1024 × 1024 cells: bounded evaluations and tiles, sampled, and said so', () => {
     const compiled = compile(readStdlib('sink_window.attn'), { target: 'wgsl' });
