@@ -88,12 +88,30 @@ function scheduleOverrides(options: CompileOptions): { overrides?: Partial<Sched
   return { overrides: { ...options.schedule, wgslEngine: 'coop' } };
 }
 
+const TARGETS: readonly string[] = ['wgsl', 'cuda'];
+const DTYPES: readonly string[] = ['f32', 'f16', 'bf16'];
+
+/** Why the options (from JS callers, not type-checked) are malformed, or undefined. */
+function optionsProblem(o: CompileOptions): string | undefined {
+  const show = (v: unknown): string => (typeof v === 'string' ? `\`${v}\`` : String(v));
+  if (!TARGETS.includes(o.target)) return `unknown target ${show(o.target)} (targets: ${TARGETS.join(', ')})`;
+  if (o.dtype !== undefined && !DTYPES.includes(o.dtype))
+    return `unknown dtype ${show(o.dtype)} (dtypes: ${DTYPES.join(', ')})`;
+  if (o.lse !== undefined && typeof o.lse !== 'boolean')
+    return `option lse: expected a boolean, got ${show(o.lse)}`;
+  if (o.wgslEngine !== undefined && o.wgslEngine !== 'row' && o.wgslEngine !== 'coop')
+    return `option wgslEngine: expected row or coop, got ${show(o.wgslEngine)}`;
+  return undefined;
+}
+
 /** The backends an entry point was built with, by target name. */
 export type Backends = Readonly<Partial<Record<Target, TargetBackend>>>;
 
 export function compileWith(backends: Backends, source: string, options: CompileOptions): Compiled {
   const file = options.file ?? '<input>';
   const { program, decl } = checkSource(source, file, options.entry);
+  const optionProblem = optionsProblem(options);
+  if (optionProblem) throw new CompileError([error(optionProblem, decl.decl.nameSpan)], source);
   const target = backends[options.target];
   if (!target) {
     const have = Object.keys(backends).join(', ');
