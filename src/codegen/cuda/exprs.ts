@@ -115,6 +115,10 @@ export function coreExprs(full: AttentionKernel, cx: Omit<CudaContext, 'vars'>):
     const tileVars = { b: 'b', h: 'h', q_lo: 'q_lo', q_hi: 'q_hi', k_lo: 'k_lo', k_hi: 'k_hi' };
     const c = render([kernel.tiles.canBeTrue, kernel.tiles.canBeFalse], tileVars, 'c');
     classify = [...c.stmts, `const bool can_true = ${c.roots[0]};`, `const bool can_false = ${c.roots[1]};`];
+    // A mask that never reads k (or q) leaves its tile bounds unused: -Werror would refuse that.
+    const text = classify.join('\n');
+    const unused = ['q_lo', 'q_hi', 'k_lo', 'k_hi'].filter((v) => !new RegExp(`\\b${v}\\b`).test(text));
+    if (unused.length) classify.push(unused.map((v) => `(void)${v};`).join(' '));
   }
 
   const scoreRoot = kernel.score.op === Op.VAR && kernel.score.arg === 'score' ? null : kernel.score;

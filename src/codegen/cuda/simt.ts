@@ -45,6 +45,7 @@ function elementCode(e: CoreExprs): string[] {
   }
   return [
     'const int kpos = a.k_offset + kbase + kk;',
+    '(void)kpos; // a mask that never reads k',
     'const float x = s[r][jj];',
     ...e.elemStmts,
     e.score === null ? 'float y = x;' : `float y = ${e.score} * LOG2E;`,
