@@ -3,7 +3,7 @@ import { defineConfig } from 'vitest/config';
 export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
-    setupFiles: ['test/support/fast-check-seed.ts'],
+    setupFiles: ['test/support/fast-check-seed.ts', 'test/support/timeouts.ts'],
     // GPU tests share one Dawn device per process; lavapipe is CPU-bound on 2 cores.
     pool: 'forks',
     maxWorkers: 2,

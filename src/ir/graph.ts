@@ -70,12 +70,38 @@ export function rewrite(root: Node, f: (n: Node, src: readonly Node[]) => Node):
 }
 
 /** One-line s-expression, for dumps and test messages: (and (ge q k) (lt (sub q k) (param window))). */
-export function show(n: Node): string {
-  if (n.op === Op.CONST) return String(n.arg) + (n.dtype === 'f32' && Number.isInteger(n.arg) ? '.0' : '');
-  if (n.op === Op.VAR) return String(n.arg);
-  if (n.op === Op.PARAM) return `$${String(n.arg)}`;
-  const head =
-    n.op === Op.LOAD || n.op === Op.RANGE_MIN || n.op === Op.RANGE_MAX ? `${n.op}:${String(n.arg)}` : n.op;
-  const cast = n.op === Op.CAST ? `:${n.dtype}` : '';
-  return `(${head}${cast}${n.src.map((s) => ' ' + show(s)).join('')})`;
+/** Characters `show` writes at most: the IR is a DAG, and its tree can be exponentially larger. */
+export const SHOW_LIMIT = 4000;
+
+/**
+ * The node as an s-expression, cut with `…` past `limit` characters: headers and diagnostics
+ * print predicates whose trees can grow exponentially (x · (x + 1) · … shares subterms), so the
+ * walk stops when the text is long enough instead of visiting the whole tree.
+ */
+export function show(n: Node, limit = SHOW_LIMIT): string {
+  const out: string[] = [];
+  let left = limit;
+  const put = (s: string): void => {
+    out.push(s);
+    left -= s.length;
+  };
+  const walk = (m: Node): void => {
+    if (left <= 0) return;
+    if (m.op === Op.CONST)
+      return put(String(m.arg) + (m.dtype === 'f32' && Number.isInteger(m.arg) ? '.0' : ''));
+    if (m.op === Op.VAR) return put(String(m.arg));
+    if (m.op === Op.PARAM) return put(`$${String(m.arg)}`);
+    const head =
+      m.op === Op.LOAD || m.op === Op.RANGE_MIN || m.op === Op.RANGE_MAX ? `${m.op}:${String(m.arg)}` : m.op;
+    put(`(${head}${m.op === Op.CAST ? `:${m.dtype}` : ''}`);
+    for (const s of m.src) {
+      if (left <= 0) break;
+      put(' ');
+      walk(s);
+    }
+    put(')');
+  };
+  walk(n);
+  const text = out.join('');
+  return left < 0 || text.length > limit ? `${text.slice(0, limit)} …` : text;
 }

@@ -144,7 +144,7 @@ describe('stdlib on the mma engine compiles with nvcc, without spills', () => {
         // One line per kernel: the attention kernels and the summary kernels of lookups.
         expect(props.length).toBeGreaterThanOrEqual(stdlib.length);
         for (const line of props) expect(line).toMatch(/\b0 bytes spill stores, 0 bytes spill loads/);
-      }, 120_000);
+      });
     }
   }
 });

@@ -257,7 +257,7 @@ describe.concurrent('CUDA kernels (emulated) follow the non-finite contract', ()
       }),
       { numRuns: 8 },
     );
-  }, 300_000);
+  });
 
   it('split-KV decode: a poisoned split makes the merged row NaN; NaN v of a masked key', async () => {
     const c = compileCuda(SCORED);
@@ -280,7 +280,7 @@ describe.concurrent('CUDA kernels (emulated) follow the non-finite contract', ()
       const res = await decode(c, exe, join(dir, 'decode', `case-${i}`), emuCall(s, inputs, params), 32);
       expectContract(res, reference(c, s, inputs, params), ` (decode ${JSON.stringify(call)})`, 2e-5);
     }
-  }, 300_000);
+  });
 
   it('token selection with two attention splits and their merge: +inf score, NaN q and v', async () => {
     const c = compileCuda(SELECTED);
@@ -311,5 +311,5 @@ describe.concurrent('CUDA kernels (emulated) follow the non-finite contract', ()
       expect([...res.indices], `indices (select case ${i})`).toEqual([...ref.routing!.indices]);
       expectContract(res, ref, ` (select case ${i})`, 2e-5);
     }
-  }, 300_000);
+  });
 });

@@ -224,7 +224,7 @@ describe('wgmma-ws host side', () => {
       ].join('\n'),
     );
     expectOk(await run(NVCC, ['-std=c++17', '-c', src, '-o', join(dir, 'abi.o')]), 'nvcc abi.cu');
-  }, 60_000);
+  });
 });
 
 // Whole artifacts (-c: device code and the host launcher with its tensor maps), one translation

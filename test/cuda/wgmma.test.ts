@@ -130,6 +130,6 @@ describe('stdlib on the wgmma engine compiles with nvcc, without spills', () => 
       const props = r.stderr.split('\n').filter((l) => /spill stores/.test(l));
       expect(props.length).toBeGreaterThanOrEqual(2 * stdlib.length);
       for (const line of props) expect(line).toMatch(/\b0 bytes spill stores, 0 bytes spill loads/);
-    }, 120_000);
+    });
   }
 });
