@@ -4,6 +4,7 @@
 import { error, type Diagnostic, type Span } from '../diagnostics.js';
 import type { AttentionDecl, DimRef, Expr, ParamDecl, Program, Stmt } from './ast.js';
 import { tensorDimNames } from './ast.js';
+import { checkLiteral, foldChecked, INT_MAX } from './check-constants.js';
 import { checkSparsity, overflowed } from './check-sparsity.js';
 import { inlinedDepth, limits } from './limits.js';
 import { hasHole, isHole, isMissingType } from './cst-to-ast.js';
@@ -12,7 +13,6 @@ import {
   builtinFunctions,
   builtinVars,
   convertConst,
-  foldConst,
   isNumeric,
   operandKind,
   promote,
@@ -51,9 +51,6 @@ type Binding =
  */
 type Ctx = 'mask' | 'score' | 'let' | 'default' | 'uniform';
 
-const INT_MAX = 2 ** 31 - 1;
-/** An integer as digits while a double holds it exactly, else in exponent form (`about 1e+20`). */
-const bigValue = (x: number): string => (Number.isSafeInteger(x) ? String(x) : `about ${x.toPrecision(3)}`);
 /** Builtins that are fixed for the whole kernel (sizes); the others vary per query/key pair. */
 const sizeNames = new Set(['B', 'H', 'Hkv', 'Nq', 'Nk', 'D']);
 const arithmetic = new Set(['+', '-', '*', '/', '%']);
@@ -171,23 +168,12 @@ class DeclChecker {
     if (v !== undefined && v !== overflowed) this.defaults.set(p.name, convertConst(v, type));
   }
 
-  /**
-   * The value of a checked constant expression (undefined if it is not constant). Int arithmetic
-   * that leaves the int range is an error here: a default or count must not wrap silently.
-   */
   private fold(e: Expr): ConstValue | typeof overflowed | undefined {
-    let wrapped = false;
-    const v = foldConst(
+    return foldChecked(
       e,
       (x) => this.types.get(x),
-      (at, exact) => {
-        if (wrapped) return;
-        wrapped = true;
-        const hint = 'an int holds -2147483648 to 2147483647; use a smaller value';
-        this.err(`this constant overflows int: its value ${bigValue(exact)} is out of range`, at.span, hint);
-      },
+      (m, span, hint) => this.err(m, span, hint),
     );
-    return wrapped ? overflowed : v;
   }
 
   private dim(d: DimRef, p: ParamDecl): void {
@@ -261,7 +247,7 @@ class DeclChecker {
   private infer(e: Expr, ctx: Ctx): ValueType | undefined {
     switch (e.kind) {
       case 'num':
-        return this.literal(e);
+        return checkLiteral(e, (m, span, hint) => this.err(m, span, hint));
       case 'bool':
         return 'bool';
       case 'name':
@@ -294,19 +280,6 @@ class DeclChecker {
       case 'index':
         return this.index(e, ctx);
     }
-  }
-
-  /** Literals must fit their type: an int in 32 bits, an f32 below its largest finite value. */
-  private literal(e: Extract<Expr, { kind: 'num' }>): ValueType {
-    if (!e.isFloat && e.value > INT_MAX) {
-      const hint = 'the largest int is 2147483647';
-      this.err(`integer literal ${bigValue(e.value)} is too large for int`, e.span, hint);
-    }
-    if (e.isFloat && !Number.isFinite(Math.fround(e.value))) {
-      const hint = 'the largest f32 is about 3.4e38; write `1.0 / 0.0` for infinity';
-      this.err(`f32 literal ${e.value} is too large for f32`, e.span, hint);
-    }
-    return e.isFloat ? 'f32' : 'int';
   }
 
   private binary(e: Extract<Expr, { kind: 'binary' }>, ctx: Ctx): ValueType | undefined {

@@ -1,6 +1,6 @@
 // The DSL frontend: source text → AST (+ lexer/parser diagnostics) → checked declarations.
 // Never throws on bad input; the REPL calls it on every keystroke.
-import { EOF, type IRecognitionException, type IToken } from 'chevrotain';
+import { EOF, type CstNode, type IRecognitionException, type IToken } from 'chevrotain';
 import { error, hasErrors, type Diagnostic, type Span } from '../diagnostics.js';
 import type { AttentionDecl, Program } from './ast.js';
 import { checkProgram, type CheckedDecl } from './checker.js';
@@ -80,8 +80,14 @@ export function parseProgram(source: string, file: string): { program: Program; 
   );
   const overLimits = checkTokenLimits(lexed.tokens, file);
   if (overLimits.length > 0) return { program: empty, diagnostics: capped([...diagnostics, ...overLimits]) };
-  const { cst, errors } = parseTokens(lexed.tokens);
-  const built = cstToAst(cst, file, attachComments(lexed.tokens, lexed.comments));
+  const { cst, errors, outOfStackAt } = parseTokens(lexed.tokens);
+  if (outOfStackAt)
+    diagnostics.push(
+      outOfStack(isReal(outOfStackAt) ? tokenSpan(outOfStackAt, file) : endOfSource(source, file)),
+    );
+  const built = outOfStackAt
+    ? { program: empty, diagnostics: [] }
+    : buildAst(cst, file, lexed, errors, source);
   const seen = new Set<number>();
   for (const e of errors) {
     const span = errorSpan(e, source, file);
@@ -106,6 +112,45 @@ function capped(ds: Diagnostic[]): Diagnostic[] {
   if (last === undefined || kept.length === sorted.length) return sorted;
   const left = sorted.length - kept.length;
   return [...kept, error(`${left} more errors after this one are not shown`, last.span, 'fix these first')];
+}
+
+/**
+ * Past the token-level limits, the recursive phases cannot run out of stack on a program that
+ * parses cleanly. Error recovery can join broken pieces into one deeper expression, though; the
+ * phases that still run on such a program catch the overflow and say so here.
+ */
+function outOfStack(at: Span): Diagnostic {
+  const hint = 'the syntax errors before this point joined several expressions; fix those first';
+  return error('too deeply nested to read on', at, hint);
+}
+
+/** The AST (see cstToAst); out of stack on a recovered CST, an empty program and a diagnostic. */
+function buildAst(
+  cst: CstNode,
+  file: string,
+  lexed: ReturnType<typeof lex>,
+  errors: readonly IRecognitionException[],
+  source: string,
+): { program: Program; diagnostics: Diagnostic[] } {
+  try {
+    return cstToAst(cst, file, attachComments(lexed.tokens, lexed.comments));
+  } catch (e) {
+    if (!(e instanceof RangeError)) throw e;
+    const first = errors[0];
+    const at = first ? errorSpan(first, source, file) : endOfSource(source, file);
+    return { program: { kind: 'program', file, decls: [], header: '' }, diagnostics: [outOfStack(at)] };
+  }
+}
+
+/** checkProgram, catching an overflow on a recovered (syntax-error) program like buildAst. */
+function checkRecovered(program: Program, parse: readonly Diagnostic[]): ReturnType<typeof checkProgram> {
+  try {
+    return checkProgram(program);
+  } catch (e) {
+    const first = parse.find((d) => d.severity === 'error');
+    if (!(e instanceof RangeError) || first === undefined) throw e;
+    return { decls: [], diagnostics: [outOfStack(first.span)] };
+  }
 }
 
 export interface FrontendResult {
@@ -142,7 +187,7 @@ function withoutCascades(program: Program, parse: Diagnostic[], check: Diagnosti
 
 export function frontend(source: string, file: string): FrontendResult {
   const parsed = parseProgram(source, file);
-  const checked = checkProgram(parsed.program);
+  const checked = checkRecovered(parsed.program, parsed.diagnostics);
   const checks = withoutCascades(parsed.program, parsed.diagnostics, checked.diagnostics);
   const diagnostics = capped([...parsed.diagnostics, ...checks]);
   if (parsed.program.decls.length === 0 && !hasErrors(diagnostics)) {

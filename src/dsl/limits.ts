@@ -11,6 +11,9 @@
 //   an expression's AST depth is at most its operator count (≤ `operators`).
 // - `let`s are written out by lowering, so the checker bounds the *inlined* depth (`depth`), and
 //   the masks of a declaration become a chain of `&&` (≤ `masks`).
+// This reasoning holds for a source that parses cleanly (its expressions are the ones the token
+// scan saw). Error recovery can join broken pieces into one expression; the front end catches
+// running out of stack on such a source (index.ts), and only clean declarations are lowered.
 import type { IToken, TokenType } from 'chevrotain';
 import { error, type Diagnostic, type Span } from '../diagnostics.js';
 import type { Expr } from './ast.js';

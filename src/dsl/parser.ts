@@ -142,6 +142,11 @@ class AttnParser extends SparsityRules {
     this.performSelfAnalysis();
   }
 
+  /** The token the parser is at (where it stopped, after an overflow). */
+  nextToken(): IToken {
+    return this.LA(1);
+  }
+
   readonly program = this.RULE('program', () => {
     this.MANY(() => this.SUBRULE(this.attentionDecl));
     this.CONSUME(EOF);
@@ -324,11 +329,24 @@ const parser = new AttnParser();
 export interface ParseResult {
   readonly cst: CstNode;
   readonly errors: readonly IRecognitionException[];
+  /**
+   * Set when the parser ran out of stack (the CST is then empty): only possible where error
+   * recovery joined several expressions into one, each within the limits of limits.ts.
+   */
+  readonly outOfStackAt?: IToken;
 }
 
 /** Parses lexed tokens (comments excluded). Never throws. */
 export function parseTokens(tokens: IToken[]): ParseResult {
   parser.input = tokens;
-  const cst = parser.program();
-  return { cst, errors: parser.errors };
+  try {
+    const cst = parser.program();
+    return { cst, errors: parser.errors };
+  } catch (e) {
+    if (!(e instanceof RangeError)) throw e;
+    const at = parser.nextToken();
+    const errors = parser.errors;
+    parser.input = []; // resets the rule stack the overflow left behind
+    return { cst: { name: 'program', children: {} }, errors, outOfStackAt: at };
+  }
 }

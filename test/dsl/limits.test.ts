@@ -134,6 +134,20 @@ describe('hostile input of issue #9', () => {
     });
   }
 
+  // Each piece is within the limits, but error recovery joins pieces left open (a `?` without
+  // its `:`) into one expression: the front end reports it rather than overflowing.
+  for (const separator of ['{', '}', 'mask', 'let x =', 'score score', ') {']) {
+    it(`80 unfinished conditionals joined by recovery across \`${separator}\``, () => {
+      const pieces = Array.from({ length: 80 }, () => 'true ? '.repeat(limits.operators / 2));
+      for (const head of ['attention m() { mask ', 'attention m(x: int = ']) {
+        const source = head + pieces.join(` ${separator} `) + ' q';
+        const ds = within(10, () => withHalfTheStack(() => frontend(source, 'f.attn').diagnostics));
+        expect(ds.length).toBeGreaterThan(0);
+        expect(ds.every((d) => d.severity === 'error' && d.span.offset <= source.length)).toBe(true);
+      }
+    });
+  }
+
   it('compile() goes through the same limits: a CompileError, not a RangeError', () => {
     const source = `attention m() {\n  mask ${'!'.repeat(deep)}true\n}`;
     for (const target of ['wgsl', 'cuda'] as const) {
