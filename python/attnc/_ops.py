@@ -76,30 +76,37 @@ class KernelFamily:
         kern = self.kernel(DTYPE_NAMES[q.dtype], D, v.shape[3], q.device)
         m = kern.manifest
         q, k, v = (_aligned(t, m.alignment) for t in (q, k, v))
-        tensors = [t.contiguous() for t in tensors]
+        pointers = [('q', q), ('k', k), ('v', v), ('out', out)]
+        pointers += [('lse', lse)] if m.has_lse else []
+        pointers += [('indices', indices)] if m.has_indices else []
         with torch.cuda.device(q.device):
             args = kern.new_args(dict(B=B, H=H, Hkv=Hkv, Nq=Nq, Nk=Nk))
             kern.set_offsets(args, q_offset, k_offset, scale)
             ints, floats = iter(int_params), iter(float_params)
             for p in m.params:
                 kern.set_param(args, p, next(ints) if p.dtype == 'i32' else next(floats))
-            keep = [q, k, v, out]  # alive until the launch is queued (the allocator orders frees by stream)
-            for role, t in (('q', q), ('k', k), ('v', v), ('out', out), ('lse', lse), ('indices', indices)):
-                if role in ('q', 'k', 'v', 'out') or (role == 'lse' and m.has_lse) or (role == 'indices' and m.has_indices):
-                    kern.set_pointer(args, role, t.data_ptr())
+            for role, t in pointers:
+                kern.set_pointer(args, role, t.data_ptr())
+            tensors = [t.contiguous() for t in tensors]
             for slot, t in zip(m.tensors, tensors):
                 kern.set_pointer(args, 'tensor', t.data_ptr(), slot.name)
-            for name, (elems, dtype) in kern.summary_sizes(args).items():
-                buf = torch.empty(elems, dtype=TORCH_DTYPES[dtype], device=q.device)
-                kern.set_pointer(args, 'summary', buf.data_ptr(), f'{name}_summary')
-                keep.append(buf)
-            elems = kern.route_scratch_size(args)
-            if elems is not None:
-                buf = torch.empty(elems, dtype=torch.float32, device=q.device)
-                kern.set_pointer(args, 'scratch', buf.data_ptr())
-                keep.append(buf)
+            scratch = self._scratch(kern, args, q.device)  # freed after the launch is queued: the allocator orders reuse by stream
             kern.launch_or_raise(args, torch.cuda.current_stream(q.device).cuda_stream)
+        del scratch
         return out, lse, indices
+
+    @staticmethod
+    def _scratch(kern, args, device):
+        """The launcher's scratch buffers (per-tensor summaries, routing scratch), pointed to by args."""
+        buffers = []
+        for name, (elems, dtype) in kern.summary_sizes(args).items():
+            buffers.append(torch.empty(elems, dtype=TORCH_DTYPES[dtype], device=device))
+            kern.set_pointer(args, 'summary', buffers[-1].data_ptr(), f'{name}_summary')
+        elems = kern.route_scratch_size(args)
+        if elems is not None:
+            buffers.append(torch.empty(elems, dtype=torch.float32, device=device))
+            kern.set_pointer(args, 'scratch', buffers[-1].data_ptr())
+        return buffers
 
 
 _registered = {}  # op name -> KernelFamily (one op per kernel configuration per process)
