@@ -104,47 +104,49 @@ async function prefill(device, limits, rows) {
   for (const spec of kernels.filter((k) => !only || only.includes(k.name))) {
     for (const D of sizes.dims) {
       for (const engine of engines) {
-        const artifact = compileFor(spec, D, engine, limits);
-        const err = await check(device, spec, artifact, D);
-        const kernel = await createKernel(device, artifact, { decode: 'never' });
-        try {
-          for (const N of sizes.prefillN) {
-            const H = sizes.heads;
-            const n = H * N * D;
-            const tensors = spec.tensors(N);
-            const params = spec.params(N);
-            const inputs = {
-              B: 1,
-              H,
-              Hkv: H,
-              Nq: N,
-              Nk: N,
-              q: fill(n, 1),
-              k: fill(n, 2),
-              v: fill(n, 3),
-              tensors,
-              params,
-            };
-            const ms = await best(kernel, inputs);
-            const flops = 4 * H * D * spec.pairs(N, tensors, params);
-            const s = artifact.schedule;
-            rows.push({
-              kind: 'prefill',
-              kernel: spec.name,
-              engine,
-              N,
-              D,
-              H,
-              ms,
-              tflops: flops / ms / 1e9,
-              relError: err,
-              schedule: `${s.blockQ}x${s.blockK}/${s.threads}${s.subgroups ? ' sg' : ''}`,
-            });
-            report(rows.at(-1));
+        await attempt(rows, { kind: 'prefill', kernel: spec.name, engine, D }, async () => {
+          const artifact = compileFor(spec, D, engine, limits);
+          const err = await check(device, spec, artifact, D);
+          const kernel = await createKernel(device, artifact, { decode: 'never' });
+          try {
+            for (const N of sizes.prefillN) {
+              const H = sizes.heads;
+              const n = H * N * D;
+              const tensors = spec.tensors(N);
+              const params = spec.params(N);
+              const inputs = {
+                B: 1,
+                H,
+                Hkv: H,
+                Nq: N,
+                Nk: N,
+                q: fill(n, 1),
+                k: fill(n, 2),
+                v: fill(n, 3),
+                tensors,
+                params,
+              };
+              const ms = await best(kernel, inputs);
+              const flops = 4 * H * D * spec.pairs(N, tensors, params);
+              const s = artifact.schedule;
+              rows.push({
+                kind: 'prefill',
+                kernel: spec.name,
+                engine,
+                N,
+                D,
+                H,
+                ms,
+                tflops: flops / ms / 1e9,
+                relError: err,
+                schedule: `${s.blockQ}x${s.blockK}/${s.threads}${s.subgroups ? ' sg' : ''}`,
+              });
+              report(rows.at(-1));
+            }
+          } finally {
+            kernel.destroy();
           }
-        } finally {
-          kernel.destroy();
-        }
+        });
       }
     }
   }
@@ -155,21 +157,47 @@ async function decode(device, limits, rows) {
   const [H, Hkv] = sizes.decodeH;
   const D = 128;
   for (const engine of engines) {
-    const artifact = compileFor(spec, D, engine, limits);
-    await check(device, spec, artifact, D);
-    const kernel = await createKernel(device, artifact, { decode: 'auto' });
-    try {
-      for (const Nk of sizes.decodeNk) {
-        const kv = Hkv * Nk * D;
-        const inputs = { B: 1, H, Hkv, Nq: 1, Nk, q: fill(H * D, 1), k: fill(kv, 2), v: fill(kv, 3) };
-        const ms = await best(kernel, inputs);
-        const bytes = 2 * kv * 4;
-        rows.push({ kind: 'decode', kernel: 'causal', engine, N: Nk, D, H, Hkv, ms, gbps: bytes / ms / 1e6 });
-        report(rows.at(-1));
+    await attempt(rows, { kind: 'decode', kernel: 'causal', engine, D }, async () => {
+      const artifact = compileFor(spec, D, engine, limits);
+      await check(device, spec, artifact, D);
+      const kernel = await createKernel(device, artifact, { decode: 'auto' });
+      try {
+        for (const Nk of sizes.decodeNk) {
+          const kv = Hkv * Nk * D;
+          const inputs = { B: 1, H, Hkv, Nq: 1, Nk, q: fill(H * D, 1), k: fill(kv, 2), v: fill(kv, 3) };
+          const ms = await best(kernel, inputs);
+          const bytes = 2 * kv * 4;
+          rows.push({
+            kind: 'decode',
+            kernel: 'causal',
+            engine,
+            N: Nk,
+            D,
+            H,
+            Hkv,
+            ms,
+            gbps: bytes / ms / 1e6,
+          });
+          report(rows.at(-1));
+        }
+      } finally {
+        kernel.destroy();
       }
-    } finally {
-      kernel.destroy();
-    }
+    });
+  }
+}
+
+/**
+ * Runs one kernel's check and timings; a failure (wrong result, a pipeline the device refuses) is
+ * recorded as a row with `error` and printed, and the benchmark goes on with the next kernel.
+ */
+async function attempt(rows, what, body) {
+  try {
+    await body();
+  } catch (e) {
+    const error = String(e?.message ?? e).split('\n')[0];
+    rows.push({ ...what, error });
+    console.log(`FAILED ${what.kind} ${what.kernel} ${what.engine} D=${what.D}: ${error}`);
   }
 }
 
@@ -205,10 +233,11 @@ rows.push({
 report(rows.at(-1));
 await prefill(device, limits, rows);
 if (!flag('--no-decode')) await decode(device, limits, rows);
-console.log(`done in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+const failed = rows.filter((r) => r.error !== undefined).length;
+console.log(`done in ${((Date.now() - started) / 1000).toFixed(1)} s${failed ? `, ${failed} FAILED` : ''}`);
 if (out) {
   const result = { date: new Date().toISOString(), quick, timing, limits, rows };
   writeFileSync(out, JSON.stringify(result, null, 2) + '\n');
   console.log(`wrote ${out}`);
 }
-process.exit(0);
+process.exit(failed ? 1 : 0);

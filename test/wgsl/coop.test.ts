@@ -40,6 +40,15 @@ describe('coop engine selection', () => {
     const odd = compile(causal, { target: 'wgsl', headDim: 6, wgslEngine: 'coop' });
     expect(odd.kernel.schedule.wgslEngine).toBeUndefined();
     expect(odd.kernel.schedule.threads).toBe(odd.kernel.schedule.blockQ);
+    // A threads override sized for coop lanes does not break the fallback.
+    const tiles = { blockQ: 16, blockK: 16, threads: 32 };
+    const empty = compile('attention none() {\n  mask false\n}\n', {
+      target: 'wgsl',
+      headDim: 8,
+      wgslEngine: 'coop',
+      schedule: tiles,
+    });
+    expect([empty.kernel.schedule.wgslEngine, empty.kernel.schedule.threads]).toEqual([undefined, 16]);
   });
 
   it('names what is wrong with a coop schedule it cannot run', () => {

@@ -189,8 +189,9 @@ export function chooseSchedule(
       // Subgroup reductions wherever the device has them (an override can turn them off).
       o = { subgroups: limits.subgroups === true, ...o };
     } else {
-      const { wgslEngine: _engine, subgroups: _subgroups, ...rest } = o;
-      o = rest;
+      // The row engine runs an invocation per row: a threads override meant for coop lanes goes.
+      const { wgslEngine: _engine, subgroups: _subgroups, threads: _threads, ...rest } = o;
+      o = rest.blockQ !== undefined ? { ...rest, threads: rest.blockQ } : rest;
     }
   }
   // Pooled block routing over 64-blocks wants 64 × 64 tiles: a q-tile then shares one selection
