@@ -18,7 +18,7 @@ def main(argv=None):
     c.add_argument('--head-dim', type=int, default=64)
     c.add_argument('--value-dim', type=int, default=None)
     c.add_argument('--no-lse', action='store_true')
-    c.add_argument('--arch', default=next(iter(ARCHS.values())).name, choices=[a.name for a in ARCHS.values()])
+    c.add_argument('--arch', default='sm_90a', choices=sorted({a.name for a in ARCHS.values()}))
     c.add_argument('--cache', default=None, help='cache directory (default $ATTNC_CACHE, else ~/.cache/attnc)')
     args = ap.parse_args(argv)
     try:

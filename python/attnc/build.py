@@ -24,21 +24,24 @@ class Arch:
         self.name, self.nvcc_arch, self.cli_args = name, nvcc_arch, tuple(cli_args)
 
 
-# Compute capability -> target. The compiler emits sm_90a code only so far; issue #12 item 2 adds
-# --arch to the CLI, and then each arch is one entry here, e.g.
-#   (8, 0): Arch('sm_80', 'sm_80', ('--arch', 'sm_80')),
+# Compute capability -> target (the CLI's --arch; src/codegen/cuda/arch.ts archOfCapability). A
+# cubin for sm_8y runs on 8.z with z >= y, so 8.7 (Orin) takes sm_86 code. sm_90a is Hopper only.
 ARCHS = {
-    (9, 0): Arch('sm_90a', 'sm_90a'),
+    (8, 0): Arch('sm_80', 'sm_80', ('--arch', 'sm_80')),
+    (8, 6): Arch('sm_86', 'sm_86', ('--arch', 'sm_86')),
+    (8, 7): Arch('sm_86', 'sm_86', ('--arch', 'sm_86')),
+    (8, 9): Arch('sm_89', 'sm_89', ('--arch', 'sm_89')),
+    (9, 0): Arch('sm_90a', 'sm_90a', ('--arch', 'sm_90a')),
 }
 
 
 def arch_for_capability(major, minor):
     arch = ARCHS.get((major, minor))
     if arch is None:
-        have = ', '.join(f'{a.name} (compute capability {m}.{n})' for (m, n), a in sorted(ARCHS.items()))
+        have = ', '.join(f'{m}.{n}' for (m, n) in sorted(ARCHS))
         raise BuildError(
-            f'this GPU is sm_{major}{minor} (compute capability {major}.{minor}); attnc builds CUDA kernels for {have} '
-            'only so far (other archs are issue #12 item 2, not yet in the compiler)'
+            f'this GPU is sm_{major}{minor} (compute capability {major}.{minor}); attnc builds CUDA kernels for '
+            f'compute capabilities {have} (sm_80, sm_86, sm_89, sm_90a)'
         )
     return arch
 

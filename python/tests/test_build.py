@@ -63,16 +63,20 @@ def test_build_options_are_checked():
         BuildOptions(value_dim='64')
     assert BuildOptions(entry='e', dtype='f16', head_dim=128, value_dim=64, lse=False).cli_args() == [
         '--target', 'cuda', '--dim', '128', '--dtype', 'f16', '--value-dim', '64', '--entry', 'e', '--no-lse',
+        '--arch', 'sm_90a',
     ]  # fmt: skip
 
 
-def test_arch_table_names_what_this_gpu_lacks():
+def test_arch_table_maps_capabilities_and_names_what_this_gpu_lacks():
     assert arch_for_capability(9, 0).nvcc_arch == 'sm_90a'
+    assert arch_for_capability(8, 0).cli_args == ('--arch', 'sm_80')
+    assert arch_for_capability(8, 7).name == 'sm_86'  # an sm_86 cubin runs on 8.7
+    assert arch_for_capability(8, 9).nvcc_arch == 'sm_89'
     with pytest.raises(BuildError) as e:
-        arch_for_capability(8, 9)
+        arch_for_capability(7, 5)
     assert str(e.value) == (
-        'this GPU is sm_89 (compute capability 8.9); attnc builds CUDA kernels for sm_90a (compute capability 9.0) '
-        'only so far (other archs are issue #12 item 2, not yet in the compiler)'
+        'this GPU is sm_75 (compute capability 7.5); attnc builds CUDA kernels for '
+        'compute capabilities 8.0, 8.6, 8.7, 8.9, 9.0 (sm_80, sm_86, sm_89, sm_90a)'
     )
 
 

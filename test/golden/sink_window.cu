@@ -43,7 +43,9 @@ extern "C" {
 /* Limits the launcher checks (ATTNC_ERR_ARGS past them), so that no 32-bit index overflows:
  *   1 <= B, H <= 65535, B * H <= 2^31 - 1, Hkv >= 1, H % Hkv == 0;
  *   0 <= Nq, Nk <= 2146435072 (2^31 - 2^20), and so are params that size a tensor;
- *   positions fit an int: q_offset + Nq - 1 <= 2^31 - 1 and k_offset + Nk - 1 <= 2^31 - 1;
+ *   positions fit an int with 1024 to spare (the kernels compute positions of a tile's
+ *   padding rows): q_offset + Nq - 1 and k_offset + Nk - 1 <= 2^31 - 1 - 1024;
+ *   every q - k fits an int (masks compute it);
  *   scale and f32 params are finite;
  *   q, k, v, out 16-byte aligned; lse 4-byte (when not NULL).
  * Element offsets are 64-bit. */
@@ -928,8 +930,10 @@ extern "C" int attnc_sink_window_launch(const AttncArgs_sink_window* args, cudaS
   if (a.H > 65535 || a.B > 65535) return fail(ATTNC_ERR_ARGS, "H (%d) and B (%d) must be at most 65535", a.H, a.B);
   if ((long long)a.B * a.H > 2147483647LL) return fail(ATTNC_ERR_ARGS, "B * H (%d * %d) must be at most 2147483647", a.B, a.H);
   if (a.Nq > 2146435072 || a.Nk > 2146435072) return fail(ATTNC_ERR_ARGS, "Nq (%d) and Nk (%d) must be at most 2146435072 (2^31 - 2^20)", a.Nq, a.Nk);
-  if (a.Nq > 0 && (long long)a.q_offset + a.Nq - 1 > 2147483647LL) return fail(ATTNC_ERR_ARGS, "query positions [%d, %lld] leave int32 (q_offset + Nq - 1 must be <= 2147483647; got q_offset = %d, Nq = %d)", a.q_offset, (long long)a.q_offset + a.Nq - 1, a.q_offset, a.Nq);
-  if (a.Nk > 0 && (long long)a.k_offset + a.Nk - 1 > 2147483647LL) return fail(ATTNC_ERR_ARGS, "key positions [%d, %lld] leave int32 (k_offset + Nk - 1 must be <= 2147483647; got k_offset = %d, Nk = %d)", a.k_offset, (long long)a.k_offset + a.Nk - 1, a.k_offset, a.Nk);
+  if (a.Nq > 0 && (long long)a.q_offset + a.Nq - 1 > 2147482623LL) return fail(ATTNC_ERR_ARGS, "query positions [%d, %lld] are too close to the int32 limit (q_offset + Nq - 1 must be <= 2147482623, 2^31 - 1 - 1024: tile padding; got q_offset = %d, Nq = %d)", a.q_offset, (long long)a.q_offset + a.Nq - 1, a.q_offset, a.Nq);
+  if (a.Nk > 0 && (long long)a.k_offset + a.Nk - 1 > 2147482623LL) return fail(ATTNC_ERR_ARGS, "key positions [%d, %lld] are too close to the int32 limit (k_offset + Nk - 1 must be <= 2147482623, 2^31 - 1 - 1024: tile padding; got k_offset = %d, Nk = %d)", a.k_offset, (long long)a.k_offset + a.Nk - 1, a.k_offset, a.Nk);
+  if (a.Nq > 0 && a.Nk > 0 && ((long long)a.q_offset + a.Nq - 1 - a.k_offset > 2147483647LL || (long long)a.q_offset - ((long long)a.k_offset + a.Nk - 1) < -2147483647LL - 1))
+    return fail(ATTNC_ERR_ARGS, "q - k ranges over [%lld, %lld], which leaves int32 (q_offset = %d, k_offset = %d)", (long long)a.q_offset - ((long long)a.k_offset + a.Nk - 1), (long long)a.q_offset + a.Nq - 1 - a.k_offset, a.q_offset, a.k_offset);
   if (!isfinite(a.scale)) return fail(ATTNC_ERR_ARGS, "scale must be finite (got %g)", (double)a.scale);
   if (a.Nq == 0) return ATTNC_OK;
   if (!ptr_ok(a.q, 16) || !ptr_ok(a.out, 16) || (a.Nk > 0 && (!ptr_ok(a.k, 16) || !ptr_ok(a.v, 16))))

@@ -25,12 +25,14 @@ export const defaultWgslLimits: Readonly<WgslLimits> = Object.freeze({
 });
 
 /**
- * Workgroup memory of the attention entry point: row engine, one K and one V tile staged as f32;
- * coop engine, see coopWorkgroupBytes.
+ * Workgroup memory of the row engine's entry points: one K and one V tile staged as f32, plus one
+ * u32 flag (the decode split's `decode_hit`, a routed tile's `tile_hit`), which WGSL rounds to 16
+ * bytes: without it a decode module of 32 keys at D = 64 took 16400 bytes of the 16384 every
+ * device guarantees. Coop engine: see coopWorkgroupBytes.
  */
 export function wgslWorkgroupBytes(s: Schedule): number {
   if (isCoop(s)) return coopWorkgroupBytes(s);
-  return 4 * s.blockK * (s.headDim + s.valueDim);
+  return 4 * s.blockK * (s.headDim + s.valueDim) + 16;
 }
 
 /**

@@ -60,7 +60,10 @@ type Candidate = Pick<Schedule, 'blockQ' | 'blockK' | 'threads' | 'stages'> & Pi
 const candidates: Readonly<Record<Target, readonly Candidate[]>> = {
   wgsl: [
     { blockQ: 64, blockK: 32, threads: 64, stages: 1 },
+    // 24 and 12 keys: the largest tiles whose K, V and a flag word fit 16 KiB at D = 64 / 128.
+    { blockQ: 64, blockK: 24, threads: 64, stages: 1 },
     { blockQ: 64, blockK: 16, threads: 64, stages: 1 },
+    { blockQ: 64, blockK: 12, threads: 64, stages: 1 },
     { blockQ: 32, blockK: 16, threads: 32, stages: 1 },
     { blockQ: 32, blockK: 8, threads: 32, stages: 1 },
     { blockQ: 16, blockK: 4, threads: 16, stages: 1 },

@@ -51,6 +51,20 @@ struct Uniforms {
 @group(0) @binding(4) var<storage, read_write> lse_buf: array<f32>; // lse: f32[B, H, Nq]
 @group(0) @binding(5) var<uniform> u: Uniforms; // uniforms: u32[9]
 
+fn tanh_f32(x: f32) -> f32 {
+  if ((bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u) { return x; }
+  let a = min(abs(x), 15.0f);
+  var t: f32;
+  if (a < 0.125f) {
+    let s = a * a;
+    t = a * (1.0f + s * (-0.33333334f + s * (0.13333334f + s * (-0.053968254f + s * 0.021869488f))));
+  } else {
+    let e = exp(-2.0f * a);
+    t = (1.0f - e) / (1.0f + e);
+  }
+  return select(t, -t, x < 0.0f);
+}
+
 fn tile_class(b: i32, h: i32, q_lo: i32, q_hi: i32, k_lo: i32, k_hi: i32) -> u32 {
   let tc0: bool = q_hi >= k_lo;
   let tc1: bool = q_lo < k_hi;
@@ -160,7 +174,7 @@ fn attention(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_ind
           }
           if (allowed) {
             let score = u.scale * sblk[i][c];
-            let sc0: f32 = u.p_cap * (tanh(clamp((min((max((score / u.p_cap), (-15.0f))), 15.0f)), -15.0f, 15.0f)));
+            let sc0: f32 = u.p_cap * (tanh_f32((min((max((score / u.p_cap), (-15.0f))), 15.0f))));
             s = sc0;
             let bits = bitcast<u32>(s);
             if ((bits & 0x7fffffffu) > 0x7f800000u || bits == 0x7f800000u) {
