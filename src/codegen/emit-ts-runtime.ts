@@ -121,7 +121,7 @@ function span(qOffset«: number», Nq«: number», kOffset«: number», Nk«: nu
   if (Nq <= 0 || Nk <= 0) return;
   const hi = qOffset + Nq - 1 - kOffset;
   const lo = qOffset - (kOffset + Nk - 1);
-  if (hi <= 2147483647 && lo >= -2147483648) return;
+  if (hi <= 2147483647 && lo >= -2147483647) return;
   issues.push(
     \`qOffset, kOffset: q - k ranges over [\${lo}, \${hi}], which leaves int32 (query positions [\${qOffset}, \${qOffset + Nq - 1}], key positions [\${kOffset}, \${kOffset + Nk - 1}])\`,
   );

@@ -74,11 +74,16 @@ export function rewrite(root: Node, f: (n: Node, src: readonly Node[]) => Node):
 export const SHOW_LIMIT = 4000;
 
 /**
- * The node as an s-expression, cut with `…` past `limit` characters: headers and diagnostics
+ * The node as an s-expression, cut with `…` past SHOW_LIMIT characters: headers and diagnostics
  * print predicates whose trees can grow exponentially (x · (x + 1) · … shares subterms), so the
  * walk stops when the text is long enough instead of visiting the whole tree.
  */
-export function show(n: Node, limit = SHOW_LIMIT): string {
+export function show(n: Node): string {
+  return showAtMost(n, SHOW_LIMIT);
+}
+
+/** show with another limit (a separate function: `nodes.map(show)` passes an index). */
+export function showAtMost(n: Node, limit: number): string {
   const out: string[] = [];
   let left = limit;
   const put = (s: string): void => {

@@ -64,7 +64,7 @@ export function spanProblem(qOffset: number, Nq: number, kOffset: number, Nk: nu
   if (Nq <= 0 || Nk <= 0) return undefined;
   const hi = qOffset + Nq - 1 - kOffset;
   const lo = qOffset - (kOffset + Nk - 1);
-  if (hi <= I32_MAX && lo >= -I32_MAX - 1) return undefined;
+  if (hi <= I32_MAX && lo >= -I32_MAX) return undefined; // k − q = −(q − k) must fit too
   return (
     `qOffset, kOffset: q - k ranges over [${lo}, ${hi}], which leaves int32 ` +
     `(query positions [${qOffset}, ${qOffset + Nq - 1}], key positions [${kOffset}, ${kOffset + Nk - 1}])`

@@ -21,7 +21,7 @@ const programs: [string, string][] = [
     'issue #9 non-finite constants',
     `attention nonfinite() {
       score max(score, -1.0 / 0.0) + float(int(0.0 / 0.0)) + float(int(1.0 / 0.0)) * 1e-9
-        + float(int(-1.0 / 0.0)) * 1e-9 + tanh(1.0 / 0.0) + exp(-1.0 / 0.0) + min(1e39, 0.5)
+        + float(int(-1.0 / 0.0)) * 1e-9 + tanh(1.0 / 0.0) + exp(-1.0 / 0.0) + min(1.0 / 0.0, 0.5)
       mask causal && 1.0 / 0.0 > float(q) && log(0.0) < float(k)
     }`,
   ],

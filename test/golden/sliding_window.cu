@@ -7,8 +7,8 @@
 // mapping: core=wgmma-ws instruction=wgmma.mma_async.m64nNk16.bf16 consumerWarpgroups=2 producerWarpgroups=1 rowsPerWarpgroup=64 stages=2 overlap=none pingpong=none loads=TMA (cp.async.bulk.tensor.3d) on mbarriers; the launcher builds the q/k/v tensor maps registers=setmaxnreg 40/232 swizzle=128B (64-wide panels) globalVectorElems=8
 // tiles:
 //   dynamic, per (q-tile, k-tile), from inclusive position bounds q_lo..q_hi, k_lo..k_hi:
-//     empty (skipped, nothing loaded) unless canBeTrue = (and (ge q_hi k_lo) (or (or (or (and (lt k_hi 0) (gt q_lo (add k_hi 2147483647))) (and (gt k_hi 0) (lt q_lo (add k_hi -2147483648)))) (or (and (lt k_lo 0) (gt q_hi (add k_lo 2147483647))) (and (gt k_lo 0) (lt q_hi (add k_lo -2147483648))))) (lt (sub q_lo k_hi) $window)))
-//     full (no predicate evaluated)   unless canBeFalse = (or (lt q_lo k_hi) (or (or (or (and (lt k_hi 0) (gt q_lo (add k_hi 2147483647))) (and (gt k_hi 0) (lt q_lo (add k_hi -2147483648)))) (or (and (lt k_lo 0) (gt q_hi (add k_lo 2147483647))) (and (gt k_lo 0) (lt q_hi (add k_lo -2147483648))))) (ge (sub q_hi k_lo) $window)))
+//     empty (skipped, nothing loaded) unless canBeTrue = (and (ge q_hi k_lo) (lt (sub q_lo k_hi) $window))
+//     full (no predicate evaluated)   unless canBeFalse = (or (lt q_lo k_hi) (ge (sub q_hi k_lo) $window))
 //     partial otherwise (predicate per element)
 // Semantics: query row i has position q = i + q_offset, key j has k = j + k_offset; GQA kv head
 // h / (H / Hkv); scores scale * <q, k> then the modifier then the mask; a row with no allowed
@@ -116,8 +116,6 @@ template <bool V>
 struct Flag {
   static constexpr bool value = V;
 };
-
-__device__ __forceinline__ int add_i(int a, int b) { return (int)((unsigned)a + (unsigned)b); }
 
 __device__ __forceinline__ int sub_i(int a, int b) { return (int)((unsigned)a - (unsigned)b); }
 
@@ -428,11 +426,10 @@ extern "C" __global__ void __launch_bounds__(THREADS, 1) attnc_sliding_window_at
   auto classify = [&](const int kt, bool& full) -> bool {
     const int k_lo = a.k_offset + kt * BK;
     const int k_hi = a.k_offset + min((kt + 1) * BK, a.Nk) - 1;
-    const bool c0 = (((k_hi < 0) && (q_lo > (add_i(k_hi, 2147483647)))) || ((k_hi > 0) && (q_lo < (add_i(k_hi, -2147483647 - 1))))) || (((k_lo < 0) && (q_hi > (add_i(k_lo, 2147483647)))) || ((k_lo > 0) && (q_hi < (add_i(k_lo, -2147483647 - 1)))));
-    const bool c1 = (q_hi >= k_lo) && (c0 || ((sub_i(q_lo, k_hi)) < a.window));
-    const bool c2 = (q_lo < k_hi) || (c0 || ((sub_i(q_hi, k_lo)) >= a.window));
-    const bool can_true = c1;
-    const bool can_false = c2;
+    const bool c0 = (q_hi >= k_lo) && ((sub_i(q_lo, k_hi)) < a.window);
+    const bool c1 = (q_lo < k_hi) || ((sub_i(q_hi, k_lo)) >= a.window);
+    const bool can_true = c0;
+    const bool can_false = c1;
     full = !can_false;
     return can_true;
   };
@@ -628,14 +625,12 @@ namespace dec {
 // ---- decode mode (split-KV + lse merge): codegen/cuda/decode.ts ----
 constexpr int MT = 4, GROUPS = 16, KPG = 2, TILE = GROUPS * KPG, THREADS = 8 * GROUPS;
 constexpr int VW = 8, CD = D / (8 * VW), CV = DV / (8 * VW);
-__device__ __forceinline__ int add_i(int a, int b) { return (int)((unsigned)a + (unsigned)b); }
-
 __device__ __forceinline__ int sub_i(int a, int b) { return (int)((unsigned)a - (unsigned)b); }
 // Tile class of rows q_lo..q_hi x keys k_lo..k_hi (positions): 0 empty, 1 full, 2 partial.
 __device__ __forceinline__ int tile_class(const Args& a, int b, int h, int q_lo, int q_hi, int k_lo, int k_hi) {
-  const bool ct0 = (q_hi >= k_lo) && (((((k_hi < 0) && (q_lo > (add_i(k_hi, 2147483647)))) || ((k_hi > 0) && (q_lo < (add_i(k_hi, -2147483647 - 1))))) || (((k_lo < 0) && (q_hi > (add_i(k_lo, 2147483647)))) || ((k_lo > 0) && (q_hi < (add_i(k_lo, -2147483647 - 1)))))) || ((sub_i(q_lo, k_hi)) < a.window));
+  const bool ct0 = (q_hi >= k_lo) && ((sub_i(q_lo, k_hi)) < a.window);
   if (!(ct0)) return 0;
-  const bool cf0 = (q_lo < k_hi) || (((((k_hi < 0) && (q_lo > (add_i(k_hi, 2147483647)))) || ((k_hi > 0) && (q_lo < (add_i(k_hi, -2147483647 - 1))))) || (((k_lo < 0) && (q_hi > (add_i(k_lo, 2147483647)))) || ((k_lo > 0) && (q_hi < (add_i(k_lo, -2147483647 - 1)))))) || ((sub_i(q_hi, k_lo)) >= a.window));
+  const bool cf0 = (q_lo < k_hi) || ((sub_i(q_hi, k_lo)) >= a.window);
   return (cf0) ? 2 : 1;
 }
 __device__ __forceinline__ bool elem_mask(const Args& a, int b, int h, int qpos, int kpos) {
@@ -930,7 +925,7 @@ extern "C" int attnc_sliding_window_launch(const AttncArgs_sliding_window* args,
   if (a.Nq > 2146435072 || a.Nk > 2146435072) return fail(ATTNC_ERR_ARGS, "Nq (%d) and Nk (%d) must be at most 2146435072 (2^31 - 2^20)", a.Nq, a.Nk);
   if (a.Nq > 0 && (long long)a.q_offset + a.Nq - 1 > 2147482623LL) return fail(ATTNC_ERR_ARGS, "query positions [%d, %lld] are too close to the int32 limit (q_offset + Nq - 1 must be <= 2147482623, 2^31 - 1 - 1024: tile padding; got q_offset = %d, Nq = %d)", a.q_offset, (long long)a.q_offset + a.Nq - 1, a.q_offset, a.Nq);
   if (a.Nk > 0 && (long long)a.k_offset + a.Nk - 1 > 2147482623LL) return fail(ATTNC_ERR_ARGS, "key positions [%d, %lld] are too close to the int32 limit (k_offset + Nk - 1 must be <= 2147482623, 2^31 - 1 - 1024: tile padding; got k_offset = %d, Nk = %d)", a.k_offset, (long long)a.k_offset + a.Nk - 1, a.k_offset, a.Nk);
-  if (a.Nq > 0 && a.Nk > 0 && ((long long)a.q_offset + a.Nq - 1 - a.k_offset > 2147483647LL || (long long)a.q_offset - ((long long)a.k_offset + a.Nk - 1) < -2147483647LL - 1))
+  if (a.Nq > 0 && a.Nk > 0 && ((long long)a.q_offset + a.Nq - 1 - a.k_offset > 2147483647LL || (long long)a.q_offset - ((long long)a.k_offset + a.Nk - 1) < -2147483647LL))
     return fail(ATTNC_ERR_ARGS, "q - k ranges over [%lld, %lld], which leaves int32 (q_offset = %d, k_offset = %d)", (long long)a.q_offset - ((long long)a.k_offset + a.Nk - 1), (long long)a.q_offset + a.Nq - 1 - a.k_offset, a.q_offset, a.k_offset);
   if (!isfinite(a.scale)) return fail(ATTNC_ERR_ARGS, "scale must be finite (got %g)", (double)a.scale);
   if (a.Nq == 0) return ATTNC_OK;

@@ -5,7 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import { compile } from '../../src/compile.js';
 import { Graph } from '../../src/ir/graph.js';
-import { show, SHOW_LIMIT } from '../../src/ir/graph.js';
+import { show, showAtMost, SHOW_LIMIT } from '../../src/ir/graph.js';
 import { Op } from '../../src/ir/ops.js';
 
 const factors = Array.from({ length: 11 }, (_, i) => `(q - k + ${i})`).join(' * ');
@@ -26,7 +26,7 @@ describe('show', () => {
     const text = show(x);
     expect(text.length).toBeLessThanOrEqual(SHOW_LIMIT + 2);
     expect(text.endsWith(' …')).toBe(true);
-    expect(show(x, 20)).toBe('(add (add (add (add  …');
+    expect(showAtMost(x, 20)).toBe('(add (add (add (add  …');
   });
 
   it.each(['wgsl', 'cuda'] as const)(

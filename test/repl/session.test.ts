@@ -60,17 +60,17 @@ describe('Session', () => {
     const { type } = session();
     await type('attention c() { mask causal }');
     const out = await type(':stats');
-    expect(out).toContain('c: nq=1024 nk=1024 B=1 H=1 D=64 Dv=64 f32, WGSL tiles 64×32');
+    expect(out).toContain('c: nq=1024 nk=1024 B=1 H=1 D=64 Dv=64 f32, WGSL tiles 64×24');
     expect(out).toContain('density 50.0%');
-    expect(out).toContain('tiles 64×32: 240 full, 32 partial, 240 empty of 512 (head 0)');
+    expect(out).toContain('tiles 64×24: 315 full, 53 partial, 320 empty of 688 (head 0)');
     expect(out).toContain(
-      'K/V = non-empty tiles × blockK × (D + Dv) × bytes/elem = 272 × 32 × 128 × 4 = 4.3 MiB',
+      'K/V = non-empty tiles × blockK × (D + Dv) × bytes/elem = 368 × 24 × 128 × 4 = 4.3 MiB',
     );
     expect(out).toContain(
       'Q/O = B·H·Nq × (D + Dv) × bytes/elem + lse B·H·Nq × 4 = 1024 × 128 × 4 + 1024 × 4',
     );
     await type(':set heads=2 dtype=f16');
-    expect(await type(':stats')).toContain('= 544 × 32 × 128 × 2 = 4.3 MiB');
+    expect(await type(':stats')).toContain('= 736 × 24 × 128 × 2 = 4.3 MiB');
   });
 
   it(':emit, :ir, :set, :unset, :show and their errors', async () => {

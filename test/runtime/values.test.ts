@@ -58,6 +58,11 @@ describe('positions stay inside int32', () => {
       'qOffset, kOffset: q - k ranges over [-4294967295, -4294967281], which leaves int32 (query positions [-2147483648, -2147483641], key positions [2147483640, 2147483647])',
     ]);
     expect(issues({ qOffset: 2147483640, kOffset: 0 })).toEqual([]);
+    // k - q = 2^31 would wrap: |q - k| must stay within 2^31 - 1 both ways.
+    expect(issues({ qOffset: -2147483648, kOffset: -7 })).toEqual([
+      'qOffset, kOffset: q - k ranges over [-2147483648, -2147483634], which leaves int32 (query positions [-2147483648, -2147483641], key positions [-7, 0])',
+    ]);
+    expect(issues({ qOffset: -2147483648, kOffset: -8 })).toEqual([]);
   });
 
   it('refuses offsets that are no int32 themselves', () => {

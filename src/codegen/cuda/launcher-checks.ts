@@ -50,7 +50,7 @@ function spanChecks(): string[] {
   const hi = '(long long)a.q_offset + a.Nq - 1 - a.k_offset';
   const lo = '(long long)a.q_offset - ((long long)a.k_offset + a.Nk - 1)';
   return [
-    `if (a.Nq > 0 && a.Nk > 0 && (${hi} > ${INT_MAX}LL || ${lo} < -${INT_MAX}LL - 1))`,
+    `if (a.Nq > 0 && a.Nk > 0 && (${hi} > ${INT_MAX}LL || ${lo} < -${INT_MAX}LL))`,
     `  return fail(ATTNC_ERR_ARGS, "q - k ranges over [%lld, %lld], which leaves int32 (q_offset = %d, k_offset = %d)", ${lo}, ${hi}, a.q_offset, a.k_offset);`,
   ];
 }

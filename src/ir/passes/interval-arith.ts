@@ -8,6 +8,14 @@ import { Op } from '../ops.js';
 import type { NumRange, Range } from './intervals.js';
 import { wrapGuards } from './wrap-guards.js';
 
+const isPos = (n: Node | undefined, v: 'q' | 'k'): boolean => n?.op === Op.VAR && n.arg === v;
+
+/** `q - k` or `k - q`: a difference of two positions. */
+function isPositionDifference(n: Node): boolean {
+  const [a, b] = n.src;
+  return (isPos(a, 'q') && isPos(b, 'k')) || (isPos(a, 'k') && isPos(b, 'q'));
+}
+
 export function numericRange(n: Node, src: readonly NumRange[], g: Graph): Range {
   const T = n.dtype;
   const w = wrapGuards(g);
@@ -34,6 +42,11 @@ export function numericRange(n: Node, src: readonly NumRange[], g: Graph): Range
         not(w.or(w.addOverflows(x.lo, y!.lo), w.addOverflows(x.hi, y!.hi))),
       );
     case Op.SUB:
+      // q − k and k − q never wrap: the runtime, emitted modules and CUDA launcher refuse offsets
+      // that put two positions 2^31 or more apart (docs/LANGUAGE.md, "Int arithmetic"), so the
+      // windows of sliding-window masks classify with no guard on the hot path.
+      if (isPositionDifference(n))
+        return { lo: op2(Op.SUB, x.lo, y!.hi), hi: op2(Op.SUB, x.hi, y!.lo), ok: okXY };
       return guarded(op2(Op.SUB, x.lo, y!.hi), op2(Op.SUB, x.hi, y!.lo), () =>
         not(w.or(w.subOverflows(x.lo, y!.hi), w.subOverflows(x.hi, y!.lo))),
       );

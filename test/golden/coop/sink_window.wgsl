@@ -10,8 +10,8 @@
 //   score = score
 // Tile classes:
 //   dynamic, per (q-tile, k-tile), from tile bounds q_lo..q_hi, k_lo..k_hi (positions):
-//     empty (skipped, no loads) unless canBeTrue = (and (ge q_hi k_lo) (or (or (or (or (and (lt k_hi 0) (gt q_lo (add k_hi 2147483647))) (and (gt k_hi 0) (lt q_lo (add k_hi -2147483648)))) (or (and (lt k_lo 0) (gt q_hi (add k_lo 2147483647))) (and (gt k_lo 0) (lt q_hi (add k_lo -2147483648))))) (lt (sub q_lo k_hi) $window)) (lt k_lo $sinks)))
-//     full (no mask evaluated)  unless canBeFalse = (or (lt q_lo k_hi) (and (or (or (or (and (lt k_hi 0) (gt q_lo (add k_hi 2147483647))) (and (gt k_hi 0) (lt q_lo (add k_hi -2147483648)))) (or (and (lt k_lo 0) (gt q_hi (add k_lo 2147483647))) (and (gt k_lo 0) (lt q_hi (add k_lo -2147483648))))) (ge (sub q_hi k_lo) $window)) (ge k_hi $sinks)))
+//     empty (skipped, no loads) unless canBeTrue = (and (ge q_hi k_lo) (or (lt (sub q_lo k_hi) $window) (lt k_lo $sinks)))
+//     full (no mask evaluated)  unless canBeFalse = (or (lt q_lo k_hi) (and (ge (sub q_hi k_lo) $window) (ge k_hi $sinks)))
 //     partial otherwise (mask evaluated per element)
 // Tails (lengths that are not tile multiples) are bounds-checked, not classified.
 
@@ -53,11 +53,10 @@ struct Uniforms {
 @group(0) @binding(5) var<uniform> u: Uniforms; // uniforms: u32[10]
 
 fn tile_class(b: i32, h: i32, q_lo: i32, q_hi: i32, k_lo: i32, k_hi: i32) -> u32 {
-  let tc0: bool = (((k_hi < 0i) && (q_lo > (k_hi + 2147483647i))) || ((k_hi > 0i) && (q_lo < (k_hi + (-2147483647i - 1i))))) || (((k_lo < 0i) && (q_hi > (k_lo + 2147483647i))) || ((k_lo > 0i) && (q_hi < (k_lo + (-2147483647i - 1i)))));
-  let tc1: bool = (q_hi >= k_lo) && ((tc0 || ((q_lo - k_hi) < u.p_window)) || (k_lo < u.p_sinks));
-  let tc2: bool = (q_lo < k_hi) || ((tc0 || ((q_hi - k_lo) >= u.p_window)) && (k_hi >= u.p_sinks));
-  if (!tc1) { return TILE_EMPTY; }
-  if (!tc2) { return TILE_FULL; }
+  let tc0: bool = (q_hi >= k_lo) && (((q_lo - k_hi) < u.p_window) || (k_lo < u.p_sinks));
+  let tc1: bool = (q_lo < k_hi) || (((q_hi - k_lo) >= u.p_window) && (k_hi >= u.p_sinks));
+  if (!tc0) { return TILE_EMPTY; }
+  if (!tc1) { return TILE_FULL; }
   return TILE_PARTIAL;
 }
 
