@@ -1,5 +1,6 @@
 // The CLI's exit codes (README, CLI section; `attnc --help`) and which errors are the user's.
 import { escapeControl } from '../diagnostics.js';
+import { MissingDependencyError } from '../optional.js';
 import { InputError } from '../runtime/validate.js';
 import { ShapeExprError } from '../runtime/shape-expr.js';
 import { GridError } from '../viz/grid.js';
@@ -24,6 +25,7 @@ const userErrors: readonly (abstract new (...a: never[]) => Error)[] = [
   GridError,
   InputError,
   ShapeExprError,
+  MissingDependencyError,
 ];
 
 /**
