@@ -87,5 +87,9 @@ describe('user errors are one line', () => {
     const kernelInput = Object.assign(new Error('a\nb'), { name: 'KernelInputError', issues: ['a', 'b'] });
     expect(userErrorMessage(kernelInput)).toBe('invalid inputs: a; b');
     expect(userErrorMessage(new TypeError('x'))).toBeUndefined();
+    const { MissingDependencyError } = await import('../../src/optional.js');
+    expect(userErrorMessage(new MissingDependencyError('webgpu', 'running kernels'))).toBe(
+      'running kernels needs the optional package `webgpu`: install it with `npm install webgpu`',
+    );
   });
 });
