@@ -4,21 +4,13 @@
 // cases in CI) and bench/parser-fuzz.mjs (10^5 cases, run against dist/).
 import { lex } from '../../src/dsl/lexer.js';
 import { limits } from '../../src/dsl/limits.js';
+import { rng } from '../../src/runtime/inputs.js';
 
 /** A uniform number in [0, 1). */
 export type Rng = () => number;
 
-/** mulberry32: small, fast, and good enough to draw test cases. */
-export function seeded(seed: number): Rng {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** The runtime's seeded PRNG (mulberry32), so a case is reproducible from its seed. */
+export const seeded: (seed: number) => Rng = rng;
 
 const below = (rng: Rng, n: number): number => Math.floor(rng() * n);
 const pick = <T>(rng: Rng, xs: readonly T[]): T => xs[below(rng, xs.length)]!;
