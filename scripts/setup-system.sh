@@ -12,7 +12,7 @@ missing=()
 command -v tmux >/dev/null || missing+=(tmux)
 # The CUDA tests build host programs (CPU emulator, launcher checks) with g++; nvcc needs it too.
 command -v g++ >/dev/null || missing+=(g++)
-python3 -c 'import pytest' 2>/dev/null || missing+=(python3-pytest) # python/tests (the Python package's pure tests)
+/usr/bin/python3 -c 'import pytest' 2>/dev/null || missing+=(python3-pytest) # python/tests (the Python package's pure tests)
 if ((${#missing[@]})); then
   echo "setup-system: installing ${missing[*]}"
   "${sudo_cmd[@]}" apt-get update -qq
