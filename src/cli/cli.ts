@@ -1,8 +1,10 @@
 // attnc's command line, callable in-process (the fuzz test does; main.ts is the executable). Subcommands: check, compile, run, viz, repl. User errors print
 // diagnostics (or a one-line message) and exit 1, never a stack trace; a kernel that disagrees
 // with the reference exits 3; only internal errors exit 2 (exit.ts).
+import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { CompileError } from '../diagnostics.js';
+import { commands, foreignFlags, isCommand } from './commands.js';
 import { compileCommand } from './compile-command.js';
 import { checkCommand, parseParamAssignments } from './check-command.js';
 import { UsageError } from './errors.js';
@@ -12,23 +14,26 @@ import { runCommand } from './run-command.js';
 import { readSourceFile } from './source-file.js';
 import { vizCommand } from './viz-command.js';
 
-const usage = `usage:
-  attnc check FILE
-  attnc compile FILE --target wgsl|cuda [--out DIR] [--dump-ir=PASS] [--entry NAME]
-                     [--dim N] [--value-dim N] [--dtype f32|f16|bf16] [--no-lse]
-                     [--emit ts|js]   (wgsl: a self-contained module with a typed createKernel)
-                     [--arch sm_80|sm_86|sm_89|sm_90a]   (cuda; default sm_90a)
-  attnc run FILE [--nq N] [--nk N] [--heads N] [--kv-heads N] [--batch N] [--dim N]
-                 [--dtype f32|f16] [--param NAME=VALUE ...] [--seed N] [--repeat N] [--entry NAME]
-  attnc viz FILE --out mask.svg|mask.png [--nq N] [--nk N] [--head I] [--batch I] [--heads N]
-                 [--kv-heads N] [--param NAME=VALUE ...] [--seed N] [--entry NAME]
-                 (--head/--batch: which slice to draw)
-  attnc repl [FILE]       (history in $ATTNC_HOME/history, default ~/.attnc/history)
-
-exit status: 0 success; 1 usage or input error (flags, files, diagnostics, sizes the device
+const exitStatus = `exit status: 0 success; 1 usage or input error (flags, files, diagnostics, sizes the device
 cannot hold); 2 internal error (a bug: please report it); 3 \`attnc run\`: the kernel
 disagrees with the reference
 `;
+
+const usage = `usage:
+${Object.values(commands)
+  .map((c) => `  ${c.usage}`)
+  .join('\n')}
+  attnc --version
+
+${exitStatus}`;
+
+/** The package's version, from the package.json two folders above dist/src/cli. */
+function version(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as {
+    version: string;
+  };
+  return `attnc ${pkg.version}\n`;
+}
 
 async function dispatch(argv: readonly string[]): Promise<number> {
   const { values, positionals } = parseArgs({
@@ -55,15 +60,32 @@ async function dispatch(argv: readonly string[]): Promise<number> {
       repeat: { type: 'string' },
       head: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
+      version: { type: 'boolean', short: 'V' },
     },
   });
-  const [command, file] = positionals;
-  if (values.help || !command) {
-    process.stdout.write(usage);
-    return command || values.help ? 0 : 1;
+  const [command, file, ...extra] = positionals;
+  if (values.version) {
+    process.stdout.write(version());
+    return EXIT.ok;
   }
+  if (!command) {
+    process.stdout.write(usage);
+    return values.help ? EXIT.ok : EXIT.userError;
+  }
+  if (!isCommand(command))
+    throw new UsageError(
+      `unknown command \`${command}\` (commands: ${Object.keys(commands).join(', ')}; see attnc --help)`,
+    );
+  const own = `usage: ${commands[command].usage}\n`;
+  if (values.help) {
+    process.stdout.write(own);
+    return EXIT.ok;
+  }
+  const foreign = foreignFlags(command, values);
+  if (foreign.length) throw new UsageError(`${command} does not take ${foreign.join(', ')}\n${own}`);
+  if (extra.length) throw new UsageError(`${command}: unexpected argument \`${extra[0]}\`\n${own}`);
   if (command === 'repl') return startRepl({ file });
-  if (!file) throw new UsageError(`${command}: missing FILE\n${usage}`);
+  if (!file) throw new UsageError(`${command}: missing FILE\n${own}`);
   const source = readSourceFile(file);
   const params = parseParamAssignments(values.param ?? []);
   switch (command) {
@@ -75,8 +97,6 @@ async function dispatch(argv: readonly string[]): Promise<number> {
       return runCommand(source, file, values, params);
     case 'viz':
       return vizCommand(source, file, values, params);
-    default:
-      throw new UsageError(`unknown command \`${command}\`\n${usage}`);
   }
 }
 

@@ -1,0 +1,48 @@
+// The subcommands as data: each one's usage lines and the flags it takes. cli.ts prints a
+// command's own usage for `attnc COMMAND --help` and refuses flags another command owns.
+
+export type CommandName = 'check' | 'compile' | 'run' | 'viz' | 'repl';
+
+export interface CommandSpec {
+  readonly usage: string;
+  /** Flags besides --help (names as parseArgs keys). */
+  readonly flags: readonly string[];
+}
+
+const shapeFlags = ['nq', 'nk', 'heads', 'kv-heads', 'batch', 'param', 'seed', 'entry'];
+
+export const commands: Readonly<Record<CommandName, CommandSpec>> = {
+  check: { usage: 'attnc check FILE', flags: [] },
+  compile: {
+    usage: `attnc compile FILE --target wgsl|cuda [--out DIR] [--dump-ir=PASS] [--entry NAME]
+                     [--dim N] [--value-dim N] [--dtype f32|f16|bf16] [--no-lse]
+                     [--emit ts|js]   (wgsl: a self-contained module with a typed createKernel)
+                     [--arch sm_80|sm_86|sm_89|sm_90a]   (cuda; default sm_90a)`,
+    flags: ['target', 'out', 'dump-ir', 'entry', 'dim', 'value-dim', 'dtype', 'no-lse', 'emit', 'arch'],
+  },
+  run: {
+    usage: `attnc run FILE [--nq N] [--nk N] [--heads N] [--kv-heads N] [--batch N] [--dim N]
+                 [--dtype f32|f16] [--param NAME=VALUE ...] [--seed N] [--repeat N] [--entry NAME]`,
+    flags: [...shapeFlags, 'dim', 'dtype', 'repeat'],
+  },
+  viz: {
+    usage: `attnc viz FILE --out mask.svg|mask.png [--nq N] [--nk N] [--head I] [--batch I] [--heads N]
+                 [--kv-heads N] [--dim N] [--param NAME=VALUE ...] [--seed N] [--entry NAME]
+                 (--head/--batch: which slice to draw)`,
+    flags: [...shapeFlags, 'out', 'head', 'dim'],
+  },
+  repl: {
+    usage: 'attnc repl [FILE]       (history in $ATTNC_HOME/history, default ~/.attnc/history)',
+    flags: [],
+  },
+};
+
+export const isCommand = (x: string): x is CommandName => Object.hasOwn(commands, x);
+
+/** The flags given that `command` does not take, as `--flag` words. */
+export function foreignFlags(command: CommandName, given: Readonly<Record<string, unknown>>): string[] {
+  const own = new Set([...commands[command].flags, 'help']);
+  return Object.keys(given)
+    .filter((f) => given[f] !== undefined && !own.has(f))
+    .map((f) => `--${f}`);
+}

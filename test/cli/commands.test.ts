@@ -1,0 +1,45 @@
+// Subcommands as data (src/cli/commands.ts): --version, a command's own --help, flags checked per
+// command (`check f.attn --nq 5 --emit ts` was accepted), an unknown command named before any
+// file is read (it reported ENOENT for the file), and stray arguments refused.
+import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+
+const attnc = (...args: string[]) =>
+  spawnSync(process.execPath, ['dist/src/cli/main.js', ...args], { encoding: 'utf8' });
+const { version } = JSON.parse(readFileSync('package.json', 'utf8')) as { version: string };
+
+describe('attnc subcommands', () => {
+  it('--version and -V print the package version', () => {
+    for (const flag of ['--version', '-V']) {
+      const r = attnc(flag);
+      expect(r.status).toBe(0);
+      expect(r.stdout).toBe(`attnc ${version}\n`);
+    }
+  });
+
+  it('COMMAND --help prints that command usage alone', () => {
+    const r = attnc('compile', '--help');
+    expect(r.status).toBe(0);
+    expect(r.stdout).toMatch(/^usage: attnc compile FILE --target wgsl\|cuda/);
+    expect(r.stdout).not.toContain('attnc viz');
+    expect(attnc('--help').stdout).toContain('attnc --version');
+  });
+
+  it("refuses another command's flags, naming them", () => {
+    const r = attnc('check', 'stdlib/causal.attn', '--nq', '5', '--emit', 'ts');
+    expect(r.status).toBe(1);
+    expect(r.stderr).toMatch(/^attnc: check does not take --nq, --emit\nusage: attnc check FILE/);
+  });
+
+  it('an unknown command is named before any file is read; stray arguments are refused', () => {
+    const unknown = attnc('frob', 'no-such-file.attn');
+    expect(unknown.status).toBe(1);
+    expect(unknown.stderr).toBe(
+      'attnc: unknown command `frob` (commands: check, compile, run, viz, repl; see attnc --help)\n',
+    );
+    const extra = attnc('check', 'stdlib/causal.attn', 'stdlib/full.attn');
+    expect(extra.status).toBe(1);
+    expect(extra.stderr).toContain('check: unexpected argument `stdlib/full.attn`');
+  });
+});
