@@ -48,6 +48,7 @@ async function dispatch(argv: readonly string[]): Promise<number> {
       'value-dim': { type: 'string' },
       dtype: { type: 'string' },
       arch: { type: 'string' },
+      'shader-f16': { type: 'boolean' },
       'no-lse': { type: 'boolean' },
       emit: { type: 'string' },
       nq: { type: 'string' },

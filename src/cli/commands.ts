@@ -17,8 +17,21 @@ export const commands: Readonly<Record<CommandName, CommandSpec>> = {
     usage: `attnc compile FILE --target wgsl|cuda [--out DIR] [--dump-ir=PASS] [--entry NAME]
                      [--dim N] [--value-dim N] [--dtype f32|f16|bf16] [--no-lse]
                      [--emit ts|js]   (wgsl: a self-contained module with a typed createKernel)
-                     [--arch sm_80|sm_86|sm_89|sm_90a]   (cuda; default sm_90a)`,
-    flags: ['target', 'out', 'dump-ir', 'entry', 'dim', 'value-dim', 'dtype', 'no-lse', 'emit', 'arch'],
+                     [--arch sm_80|sm_86|sm_89|sm_90a]   (cuda; default sm_90a)
+                     [--shader-f16]   (wgsl: the target device has shader-f16, for --dtype f16)`,
+    flags: [
+      'target',
+      'out',
+      'dump-ir',
+      'entry',
+      'dim',
+      'value-dim',
+      'dtype',
+      'no-lse',
+      'emit',
+      'arch',
+      'shader-f16',
+    ],
   },
   run: {
     usage: `attnc run FILE [--nq N] [--nk N] [--heads N] [--kv-heads N] [--batch N] [--dim N]

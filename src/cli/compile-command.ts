@@ -1,5 +1,5 @@
 // `attnc compile FILE --target wgsl|cuda [--out DIR] [--dump-ir=PASS] [--emit ts|js]`.
-import { join } from 'node:path';
+import { basename, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import type { Artifact } from '../codegen/artifact.js';
 import { emitKernelModule } from '../codegen/emit-ts.js';
 import { formatFiles } from '../codegen/emit-ts-format.js';
@@ -22,6 +22,13 @@ export interface CompileFlags {
   'no-lse'?: boolean | undefined;
   emit?: string | undefined;
   arch?: string | undefined;
+  'shader-f16'?: boolean | undefined;
+}
+
+/** `file` relative to the working directory, or its base name when it lies outside it. */
+export function portableName(file: string): string {
+  const rel = relative(process.cwd(), resolve(file));
+  return rel === '' || rel.startsWith('..') || isAbsolute(rel) ? basename(file) : rel.split(sep).join('/');
 }
 
 export function positiveInt(flag: string, raw: string | undefined, fallback: number): number {
@@ -52,10 +59,15 @@ export function compileCommand(source: string, file: string, f: CompileFlags): n
   const dump = f['dump-ir'];
   if (dump !== undefined && !passNames(target).includes(dump))
     throw new UsageError(`--dump-ir: unknown pass \`${dump}\` (passes: ${passNames(target).join(', ')})`);
+  if (f['shader-f16'] && target !== 'wgsl') throw new UsageError('--shader-f16 needs --target wgsl');
   const headDim = positiveInt('dim', f.dim, 64);
+  // Generated files name their source, and must not carry this machine's absolute paths.
+  const name = portableName(file);
   const { artifact } = compile(source, {
     target: target as Target,
-    file,
+    file: name,
+    // Offline WGSL for a device known to have shader-f16 (the portable default lacks it).
+    ...(f['shader-f16'] ? { limits: { shaderF16: true } } : {}),
     ...(f.entry ? { entry: f.entry } : {}),
     ...(f.arch !== undefined ? { arch: f.arch } : {}),
     headDim,
@@ -67,7 +79,7 @@ export function compileCommand(source: string, file: string, f: CompileFlags): n
     },
   });
   if (dump !== undefined) return 0;
-  if (emit !== undefined) return emitModule(artifact, source, file, emit, f.out);
+  if (emit !== undefined) return emitModule(artifact, source, name, emit, f.out);
   const ext = target === 'wgsl' ? 'wgsl' : 'cu';
   const { code, files, ...rest } = artifact;
   const manifest = JSON.stringify({ ...rest, code: `${artifact.name}.${ext}` }, null, 2) + '\n';

@@ -2,7 +2,9 @@
 // command (`check f.attn --nq 5 --emit ts` was accepted), an unknown command named before any
 // file is read (it reported ENOENT for the file), and stray arguments refused.
 import { spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 
 const attnc = (...args: string[]) =>
@@ -41,5 +43,28 @@ describe('attnc subcommands', () => {
     const extra = attnc('check', 'stdlib/causal.attn', 'stdlib/full.attn');
     expect(extra.status).toBe(1);
     expect(extra.stderr).toContain('check: unexpected argument `stdlib/full.attn`');
+  });
+
+  it('generated files name their source relative to the working directory, never by an absolute path', () => {
+    const out = mkdtempSync(join(tmpdir(), 'attnc-names-'));
+    const absolute = resolve('stdlib/causal.attn');
+    expect(attnc('compile', absolute, '--target', 'wgsl', '--emit', 'ts', '--out', out).status).toBe(0);
+    const text = readdirSync(out)
+      .map((f) => readFileSync(join(out, f), 'utf8'))
+      .join('\n');
+    expect(text).toContain('from stdlib/causal.attn');
+    expect(text).not.toContain(absolute);
+  });
+
+  it('--shader-f16 compiles f16 WGSL offline for a device that has the feature', () => {
+    const without = attnc('compile', 'stdlib/causal.attn', '--dtype', 'f16');
+    expect(without.status).toBe(1);
+    expect(without.stderr).toContain('(CLI: --shader-f16)');
+    const f16 = attnc('compile', 'stdlib/causal.attn', '--dtype', 'f16', '--shader-f16');
+    expect(f16.status).toBe(0);
+    expect(f16.stdout).toContain('enable f16;');
+    expect(attnc('compile', 'stdlib/causal.attn', '--target', 'cuda', '--shader-f16').stderr).toContain(
+      '--shader-f16 needs --target wgsl',
+    );
   });
 });

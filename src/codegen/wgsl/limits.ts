@@ -53,7 +53,7 @@ export function wgslScheduleProblem(s: Schedule, limits?: WgslLimits): string | 
   }
   if (!limits) return undefined;
   if (s.dtype === 'f16' && !limits.shaderF16) {
-    return `${name}: f16 storage needs the WebGPU feature "shader-f16", which this device lacks; use f32`;
+    return `${name}: f16 storage needs the WebGPU feature "shader-f16", which this device lacks; use f32, or limits { shaderF16: true } (CLI: --shader-f16) for a device that has it`;
   }
   if (s.subgroups === true && limits.subgroups !== true) {
     return `${name}: subgroup reductions need the WebGPU feature "subgroups", which this device lacks`;
