@@ -207,19 +207,21 @@ export function validateRun(artifact: Artifact, inputs: RunInputs): ResolvedRun 
   // Only undefined means "the default": a null is a value, and refused like any other non-integer.
   const qOffset = inputs.qOffset === undefined ? inputs.Nk - inputs.Nq : inputs.qOffset;
   const kOffset = inputs.kOffset === undefined ? 0 : inputs.kOffset;
-  for (const [what, offset, rows, rowsName] of [
-    ['qOffset', qOffset, inputs.Nq, 'Nq'],
-    ['kOffset', kOffset, inputs.Nk, 'Nk'],
-  ] as const) {
+  const positionProblems = (
+    [
+      ['qOffset', qOffset, inputs.Nq, 'Nq'],
+      ['kOffset', kOffset, inputs.Nk, 'Nk'],
+    ] as const
+  ).flatMap(([what, offset, rows, rowsName]) => {
     const problem = isI32(offset)
       ? positionProblem(what, offset, rows, rowsName)
       : `${what}: expected an i32 (integer), got ${String(offset)}`;
-    if (problem) issues.push(problem);
-  }
-  if (isI32(qOffset) && isI32(kOffset) && !issues.some((i) => /Offset:/.test(i))) {
-    const span = spanProblem(qOffset, inputs.Nq, kOffset, inputs.Nk);
-    if (span) issues.push(span);
-  }
+    return problem ? [problem] : [];
+  });
+  issues.push(...positionProblems);
+  // The span is only meaningful once both offsets are valid positions.
+  const span = positionProblems.length ? undefined : spanProblem(qOffset, inputs.Nq, kOffset, inputs.Nk);
+  if (span) issues.push(span);
   // Routed ids are absolute block ids and −1 pads an index row: key positions must be >= 0.
   if (artifact.bindings.some((b) => b.role === 'indices') && kOffset < 0)
     issues.push(`kOffset: routing needs key positions >= 0, got ${kOffset}`);

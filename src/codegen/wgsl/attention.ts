@@ -9,6 +9,24 @@ import type { Linearized } from '../linearize.js';
 
 export type ClassMode = TileClass | 'dynamic';
 
+/**
+ * The prefill entry point's signature and the values both engines (this row engine, coop.ts)
+ * derive from the workgroup id: sizes, (b, h), the (batch, head) row and the GQA kv row base.
+ */
+export function attentionEntryHead(workgroupSize: string): string[] {
+  return [
+    `@compute @workgroup_size(${workgroupSize})`,
+    'fn attention(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {',
+    '  let Nq = u32(u.Nq);',
+    '  let Nk = u32(u.Nk);',
+    '  let b = i32(wg.z);',
+    '  let h = i32(wg.y);',
+    '  let bh = wg.z * u32(u.H) + wg.y;',
+    '  // GQA: query head h reads kv head h / (H / Hkv).',
+    '  let kv_row0 = (wg.z * u32(u.Hkv) + wg.y / (u32(u.H) / u32(u.Hkv))) * Nk;',
+  ];
+}
+
 export interface AttentionParts {
   readonly schedule: Schedule;
   readonly mode: ClassMode;
@@ -236,15 +254,7 @@ export function attentionBody(p: AttentionParts): string {
     `var<workgroup> k_tile: array<f32, ${s.blockK * s.headDim}>; // BLOCK_K x HEAD_DIM`,
     `var<workgroup> v_tile: array<f32, ${s.blockK * s.valueDim}>; // BLOCK_K x VALUE_DIM`,
     '',
-    '@compute @workgroup_size(BLOCK_Q)',
-    'fn attention(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {',
-    '  let Nq = u32(u.Nq);',
-    '  let Nk = u32(u.Nk);',
-    '  let b = i32(wg.z);',
-    '  let h = i32(wg.y);',
-    '  let bh = wg.z * u32(u.H) + wg.y;',
-    '  // GQA: query head h reads kv head h / (H / Hkv).',
-    '  let kv_row0 = (wg.z * u32(u.Hkv) + wg.y / (u32(u.H) / u32(u.Hkv))) * Nk;',
+    ...attentionEntryHead('BLOCK_Q'),
     '  let row = wg.x * BLOCK_Q + lid;',
     '  let row_ok = row < Nq;',
     '  let q = i32(row) + u.q_offset;',

@@ -14,7 +14,7 @@
 // per-row flag, not NaN arithmetic, which Vulkan drivers need not preserve); −inf weighs 0.
 import type { Schedule } from '../../ir/kernel.js';
 import type { Linearized } from '../linearize.js';
-import type { ClassMode } from './attention.js';
+import { attentionEntryHead, type ClassMode } from './attention.js';
 import { COOP_LANES, coopGeometry } from './coop-geometry.js';
 import type { WgslLayout } from './layout.js';
 
@@ -254,15 +254,7 @@ export function coopAttentionBody(p: CoopParts): string {
     ...vec4Views(p),
     ...declarations(p),
     '',
-    '@compute @workgroup_size(CO_THREADS)',
-    'fn attention(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {',
-    '  let Nq = u32(u.Nq);',
-    '  let Nk = u32(u.Nk);',
-    '  let b = i32(wg.z);',
-    '  let h = i32(wg.y);',
-    '  let bh = wg.z * u32(u.H) + wg.y;',
-    '  // GQA: query head h reads kv head h / (H / Hkv).',
-    '  let kv_row0 = (wg.z * u32(u.Hkv) + wg.y / (u32(u.H) / u32(u.Hkv))) * Nk;',
+    ...attentionEntryHead('CO_THREADS'),
     '  let lane = lid % 4u;',
     '  let r0 = (lid / 4u) * CO_RM; // first tile row of this invocation',
     '  let row0 = wg.x * BLOCK_Q;',
