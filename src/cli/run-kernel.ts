@@ -3,7 +3,7 @@
 import { compile } from '../compile.js';
 import { didYouMean } from '../dsl/checker.js';
 import { UsageError } from './errors.js';
-import { checkRunFits } from './run-limits.js';
+import { checkRunFits, type RunSizes } from './run-limits.js';
 import type { StorageDType } from '../ir/kernel.js';
 import { tileCounts } from '../ir/tile-stats.js';
 import { declPredicates, declRouting } from '../runtime/ast-eval.js';
@@ -15,15 +15,9 @@ import { referenceAttention, type RefInputs, type RefResult } from '../runtime/r
 import { checkSelection, referenceRouting, type RoutingResult } from '../runtime/reference-routing.js';
 import { createKernel, deviceLimits, getDevice } from '../runtime/webgpu.js';
 
-export interface RunOptions {
+export interface RunOptions extends RunSizes {
   readonly file: string;
   readonly entry?: string;
-  readonly B: number;
-  readonly H: number;
-  readonly Hkv: number;
-  readonly Nq: number;
-  readonly Nk: number;
-  readonly D: number;
   readonly dtype: StorageDType;
   readonly params: Readonly<Record<string, number | boolean>>;
   readonly seed: number;
