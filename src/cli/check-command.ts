@@ -2,9 +2,20 @@
 import { renderDiagnostics, hasErrors } from '../diagnostics.js';
 import { frontend } from '../dsl/index.js';
 import { UsageError } from './errors.js';
+import { diagnosticJson, head, writeJson } from './json.js';
 
-export function checkCommand(source: string, file: string): number {
+export function checkCommand(source: string, file: string, json = false): number {
   const fe = frontend(source, file);
+  if (json) {
+    const code = hasErrors(fe.diagnostics) ? 1 : 0;
+    writeJson({
+      ...head('check', code),
+      file,
+      attentions: code === 0 ? fe.decls.map((d) => d.decl.name) : [],
+      diagnostics: fe.diagnostics.map(diagnosticJson),
+    });
+    return code;
+  }
   if (fe.diagnostics.length) process.stderr.write(renderDiagnostics(fe.diagnostics, source) + '\n');
   if (hasErrors(fe.diagnostics)) {
     const n = fe.diagnostics.filter((d) => d.severity === 'error').length;

@@ -9,6 +9,7 @@ import { compileCommand } from './compile-command.js';
 import { checkCommand, parseParamAssignments } from './check-command.js';
 import { UsageError } from './errors.js';
 import { EXIT, userErrorMessage } from './exit.js';
+import { errorDocument, wantsJson, writeJson, type JsonErrorKind } from './json.js';
 import { startRepl } from './repl/index.js';
 import { runCommand } from './run-command.js';
 import { readSourceFile } from './source-file.js';
@@ -60,6 +61,7 @@ async function dispatch(argv: readonly string[]): Promise<number> {
       seed: { type: 'string' },
       repeat: { type: 'string' },
       head: { type: 'string' },
+      json: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
       version: { type: 'boolean', short: 'V' },
     },
@@ -91,7 +93,7 @@ async function dispatch(argv: readonly string[]): Promise<number> {
   const params = parseParamAssignments(values.param ?? []);
   switch (command) {
     case 'check':
-      return checkCommand(source, file);
+      return checkCommand(source, file, values.json === true);
     case 'compile':
       return compileCommand(source, file, values);
     case 'run':
@@ -110,16 +112,20 @@ export async function runCli(argv: readonly string[]): Promise<number> {
   try {
     return await dispatch(argv);
   } catch (e) {
+    const json = wantsJson(argv);
+    const fail = (code: number, kind: JsonErrorKind, message: string, human: string): number => {
+      if (json) writeJson(errorDocument(argv.find(isCommand) ?? '', code, kind, e, message));
+      // With --json a user error is all in the document; a bug's stack still goes to stderr.
+      if (!json || kind === 'internal') process.stderr.write(human);
+      return code;
+    };
     if (e instanceof CompileError) {
-      process.stderr.write(e.message + '\n');
-      return EXIT.userError;
+      const summary = e.diagnostics.map((d) => d.message).join('; ');
+      return fail(EXIT.userError, 'diagnostics', summary, e.message + '\n');
     }
     const message = userErrorMessage(e);
-    if (message !== undefined) {
-      process.stderr.write(`attnc: ${message}\n`);
-      return EXIT.userError;
-    }
-    process.stderr.write(`attnc: internal error: ${(e as Error).stack ?? String(e)}\n`);
-    return EXIT.internal;
+    if (message !== undefined) return fail(EXIT.userError, 'usage', message, `attnc: ${message}\n`);
+    const stack = `attnc: internal error: ${(e as Error).stack ?? String(e)}\n`;
+    return fail(EXIT.internal, 'internal', String(e), stack);
   }
 }

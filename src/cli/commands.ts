@@ -12,13 +12,14 @@ export interface CommandSpec {
 const shapeFlags = ['nq', 'nk', 'heads', 'kv-heads', 'batch', 'param', 'seed', 'entry'];
 
 export const commands: Readonly<Record<CommandName, CommandSpec>> = {
-  check: { usage: 'attnc check FILE', flags: [] },
+  check: { usage: 'attnc check FILE [--json]', flags: ['json'] },
   compile: {
     usage: `attnc compile FILE --target wgsl|cuda [--out DIR] [--dump-ir=PASS] [--entry NAME]
                      [--dim N] [--value-dim N] [--dtype f32|f16|bf16] [--no-lse]
                      [--emit ts|js]   (wgsl: a self-contained module with a typed createKernel)
                      [--arch sm_80|sm_86|sm_89|sm_90a]   (cuda; default sm_90a)
-                     [--shader-f16]   (wgsl: the target device has shader-f16, for --dtype f16)`,
+                     [--shader-f16]   (wgsl: the target device has shader-f16, for --dtype f16)
+                     [--json]   (one JSON document on stdout: docs/CLI.md)`,
     flags: [
       'target',
       'out',
@@ -31,12 +32,14 @@ export const commands: Readonly<Record<CommandName, CommandSpec>> = {
       'emit',
       'arch',
       'shader-f16',
+      'json',
     ],
   },
   run: {
     usage: `attnc run FILE [--nq N] [--nk N] [--heads N] [--kv-heads N] [--batch N] [--dim N]
-                 [--dtype f32|f16] [--param NAME=VALUE ...] [--seed N] [--repeat N] [--entry NAME]`,
-    flags: [...shapeFlags, 'dim', 'dtype', 'repeat'],
+                 [--dtype f32|f16] [--param NAME=VALUE ...] [--seed N] [--repeat N] [--entry NAME]
+                 [--json]`,
+    flags: [...shapeFlags, 'dim', 'dtype', 'repeat', 'json'],
   },
   viz: {
     usage: `attnc viz FILE --out mask.svg|mask.png [--nq N] [--nk N] [--head I] [--batch I] [--heads N]

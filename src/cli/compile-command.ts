@@ -9,6 +9,7 @@ import type { StorageDType } from '../ir/kernel.js';
 import { passNames } from '../ir/pipeline.js';
 import type { Target } from '../ir/passes/legalize.js';
 import { UsageError } from './errors.js';
+import { head, writeJson } from './json.js';
 import { ensureDirectory, writeOutput } from './out-path.js';
 
 export interface CompileFlags {
@@ -23,6 +24,7 @@ export interface CompileFlags {
   emit?: string | undefined;
   arch?: string | undefined;
   'shader-f16'?: boolean | undefined;
+  json?: boolean | undefined;
 }
 
 /** `file` relative to the working directory, or its base name when it lies outside it. */
@@ -63,6 +65,7 @@ export function compileCommand(source: string, file: string, f: CompileFlags): n
   const headDim = positiveInt('dim', f.dim, 64);
   // Generated files name their source, and must not carry this machine's absolute paths.
   const name = portableName(file);
+  let ir = '';
   const { artifact } = compile(source, {
     target: target as Target,
     file: name,
@@ -74,58 +77,78 @@ export function compileCommand(source: string, file: string, f: CompileFlags): n
     valueDim: positiveInt('value-dim', f['value-dim'], headDim),
     dtype: parseDtype(f.dtype, target === 'cuda' ? 'bf16' : 'f32'),
     lse: !f['no-lse'],
-    observe: (pass, ir) => {
-      if (pass === dump) process.stdout.write(dumpIR(ir, pass));
+    // Printed as soon as the pass ran (a later pass may fail: the dump is what helps then).
+    observe: (pass, dumped) => {
+      if (pass !== dump) return;
+      if (f.json) ir = dumpIR(dumped, pass);
+      else process.stdout.write(dumpIR(dumped, pass));
     },
   });
-  if (dump !== undefined) return 0;
-  if (emit !== undefined) return emitModule(artifact, source, name, emit, f.out);
-  const ext = target === 'wgsl' ? 'wgsl' : 'cu';
-  const { code, files, ...rest } = artifact;
-  const manifest = JSON.stringify({ ...rest, code: `${artifact.name}.${ext}` }, null, 2) + '\n';
-  if (!f.out) {
-    process.stdout.write(code);
+  const output: CompileOutput = { artifact, file: name, json: f.json === true, out: f.out };
+  if (dump !== undefined) {
+    if (output.json) writeJson({ ...head('compile', 0), kernel: artifact.name, pass: dump, ir });
     return 0;
   }
-  ensureDirectory(f.out);
-  const written: Record<string, string> = { [`${artifact.name}.${ext}`]: code, ...files };
+  if (emit !== undefined) return emitModule(output, source, emit);
+  const ext = target === 'wgsl' ? 'wgsl' : 'cu';
+  const { code, files, ...rest } = artifact;
+  const main = `${artifact.name}.${ext}`;
+  const written: Record<string, string> = { [main]: code, ...files };
   if (!files || !Object.keys(files).some((n) => n.endsWith('.json')))
-    written[`${artifact.name}.json`] = manifest;
-  for (const [name, text] of Object.entries(written)) writeOutput(join(f.out, name), text);
-  process.stdout.write(
-    `wrote ${Object.keys(written)
-      .map((n) => join(f.out!, n))
-      .join(', ')}\n`,
-  );
+    written[`${artifact.name}.json`] = JSON.stringify({ ...rest, code: main }, null, 2) + '\n';
+  return report(output, written, main);
+}
+
+interface CompileOutput {
+  readonly artifact: Artifact;
+  /** The source's portable name (what generated files cite). */
+  readonly file: string;
+  readonly json: boolean;
+  /** --out DIR, or undefined for the main file on stdout. */
+  readonly out: string | undefined;
+}
+
+/**
+ * Writes the files into --out (or the main one to stdout), then says what was written: a line
+ * of paths, or with --json the compile document (docs/CLI.md).
+ */
+function report(o: CompileOutput, files: Record<string, string>, main: string, emit?: string): number {
+  const paths = o.out === undefined ? [] : Object.keys(files).map((n) => join(o.out!, n));
+  if (o.out !== undefined) {
+    ensureDirectory(o.out);
+    for (const [name, text] of Object.entries(files)) writeOutput(join(o.out, name), text);
+  }
+  if (o.json) {
+    const a = o.artifact;
+    writeJson({
+      ...head('compile', 0),
+      file: o.file,
+      target: a.target,
+      ...(emit !== undefined ? { emit } : {}),
+      kernel: a.name,
+      sourceHash: a.sourceHash,
+      scheduleHash: a.scheduleHash,
+      schedule: a.schedule,
+      entryPoints: a.entryPoints,
+      bindings: a.bindings,
+      params: a.params,
+      files: paths,
+      // Without --out the main file travels inside the document, not beside it.
+      ...(o.out === undefined ? { code: files[main] } : {}),
+    });
+  } else if (o.out === undefined) process.stdout.write(files[main]!);
+  else process.stdout.write(`wrote ${paths.join(', ')}\n`);
   return 0;
 }
 
 /** `--emit ts|js`: the artifact as a self-contained module (codegen/emit-ts.ts), formatted. */
-async function emitModule(
-  artifact: Artifact,
-  source: string,
-  file: string,
-  lang: 'ts' | 'js',
-  out: string | undefined,
-): Promise<number> {
+async function emitModule(o: CompileOutput, source: string, lang: 'ts' | 'js'): Promise<number> {
   let emitted: ReturnType<typeof emitKernelModule>;
   try {
-    emitted = emitKernelModule(artifact, { lang, source, file });
+    emitted = emitKernelModule(o.artifact, { lang, source, file: o.file });
   } catch (e) {
     throw new UsageError((e as Error).message); // a kernel the module format cannot express
   }
   const files = await formatFiles(emitted.files);
-  const main = `${artifact.name}.${lang}`;
-  if (!out) {
-    process.stdout.write(files[main]!);
-    return 0;
-  }
-  ensureDirectory(out);
-  for (const [name, text] of Object.entries(files)) writeOutput(join(out, name), text);
-  process.stdout.write(
-    `wrote ${Object.keys(files)
-      .map((n) => join(out, n))
-      .join(', ')}\n`,
-  );
-  return 0;
+  return report(o, files, `${o.artifact.name}.${lang}`, lang);
 }

@@ -2,7 +2,9 @@
 import { parseDtype, positiveInt, type CompileFlags } from './compile-command.js';
 import { UsageError } from './errors.js';
 import { EXIT } from './exit.js';
-import { runKernel, type RunReport } from './run-kernel.js';
+import { head, writeJson } from './json.js';
+import { startProgress } from './progress.js';
+import { runKernel, type RunOptions, type RunPhase, type RunReport } from './run-kernel.js';
 
 export interface RunFlags extends CompileFlags {
   nq?: string | undefined;
@@ -13,6 +15,14 @@ export interface RunFlags extends CompileFlags {
   seed?: string | undefined;
   repeat?: string | undefined;
 }
+
+const phaseText: Readonly<Record<RunPhase, string>> = {
+  device: 'requesting a WebGPU device',
+  compile: 'compiling',
+  gpu: 'running the kernel on the GPU',
+  reference: 'computing the float64 reference on the CPU',
+  compare: 'comparing with the reference',
+};
 
 /** Timing repeats at most: more measures nothing new and only makes a run look hung. */
 export const MAX_REPEAT = 100;
@@ -37,7 +47,7 @@ export async function runCommand(
   const Nk = positiveInt('nk', f.nk, 1024);
   const dtype = parseDtype(f.dtype, 'f32');
   if (dtype === 'bf16') throw new UsageError('WebGPU has no bf16 storage: use --dtype f32 or f16');
-  const r = await runKernel(source, {
+  const options: RunOptions = {
     file,
     ...(f.entry ? { entry: f.entry } : {}),
     B: positiveInt('batch', f.batch, 1),
@@ -50,8 +60,22 @@ export async function runCommand(
     params,
     seed: positiveInt('seed', f.seed, 1),
     repeats: repeatCount(f.repeat, 3),
-  });
+  };
+  const progress = await startProgress({ stream: process.stderr, json: f.json === true, env: process.env });
+  let r: RunReport;
+  try {
+    r = await runKernel(source, { ...options, onPhase: (p) => progress.phase(phaseText[p]) });
+  } finally {
+    progress.done();
+  }
   const ok = agrees(r);
+  const code = ok ? EXIT.ok : EXIT.disagrees;
+  if (f.json) {
+    const { B, H: heads, Hkv: kvHeads, Nq, Nk: keys, D } = options;
+    const sizes = { B, H: heads, Hkv: kvHeads, Nq, Nk: keys, D };
+    writeJson({ ...head('run', code), file, agrees: ok, sizes, dtype, ...r });
+    return code;
+  }
   const total = r.tiles.empty + r.tiles.full + r.tiles.partial;
   const lines = [
     `${r.name}: ${ok ? 'agrees with the reference' : 'DISAGREES with the reference'} (tolerance ${fmt(r.tolerance)})`,
@@ -63,10 +87,10 @@ export async function runCommand(
           `  routing: selected-${r.routing.unit} density ${(r.routing.blockDensity * 100).toFixed(1)}%, pair density ${(r.routing.pairDensity * 100).toFixed(1)}%; indices ${r.routing.indices === 'exact' ? 'match the reference' : r.routing.indices === 'near-tie' ? 'differ only at f32 near-ties (valid top-k)' : `WRONG: ${r.routing.indices}`}`,
         ]
       : []),
-    `  time: compile ${r.compileMs.toFixed(1)} ms, pipeline ${r.pipelineMs.toFixed(1)} ms, kernel ${r.gpuMs.toFixed(2)} ms (best of runs)`,
+    `  time: compile ${r.compileMs.toFixed(1)} ms, pipeline ${r.pipelineMs.toFixed(1)} ms, kernel ${r.gpuMs.toFixed(2)} ms (best of runs), reference ${r.referenceMs.toFixed(0)} ms`,
   ];
   process.stdout.write(lines.join('\n') + '\n');
-  return ok ? EXIT.ok : EXIT.disagrees;
+  return code;
 }
 
 /** Whether a run agrees with the reference: exit 0, else EXIT.disagrees (3). */

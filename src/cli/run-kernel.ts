@@ -22,6 +22,24 @@ export interface RunOptions extends RunSizes {
   readonly params: Readonly<Record<string, number | boolean>>;
   readonly seed: number;
   readonly repeats: number;
+  /** Told as each phase starts (the CLI's progress spinner). */
+  readonly onPhase?: (phase: RunPhase) => void;
+}
+
+/** The phases of a run, in order. */
+export type RunPhase = 'device' | 'compile' | 'gpu' | 'reference' | 'compare';
+
+/** Bytes of each buffer the run moved to and from the device. */
+export interface RunBytes {
+  readonly q: number;
+  readonly k: number;
+  readonly v: number;
+  /** The program's own tensors (lookups, ids). */
+  readonly tensors: number;
+  readonly out: number;
+  readonly lse: number;
+  readonly indices: number;
+  readonly total: number;
 }
 
 export interface RunReport {
@@ -33,6 +51,9 @@ export interface RunReport {
   readonly compileMs: number;
   readonly pipelineMs: number;
   readonly gpuMs: number;
+  /** The dense float64 reference on the CPU (and the routing oracle). */
+  readonly referenceMs: number;
+  readonly bytes: RunBytes;
   readonly tolerance: number;
   /** Routing kernels: the oracle's selection and how the kernel's indices compare with it. */
   readonly routing?: RoutingReport;
@@ -50,7 +71,10 @@ export interface RoutingReport {
 }
 
 export async function runKernel(source: string, o: RunOptions): Promise<RunReport> {
+  const phase = o.onPhase ?? (() => {});
+  phase('device');
   const device = await deviceForRun();
+  phase('compile');
   const t0 = performance.now();
   const { artifact, kernel, decl } = compile(source, {
     target: 'wgsl',
@@ -100,6 +124,7 @@ export async function runKernel(source: string, o: RunOptions): Promise<RunRepor
   const store = (x: Float32Array): Float32Array | Uint16Array => (o.dtype === 'f16' ? toF16(x) : x);
   if (o.dtype === 'f16') for (const x of [q, k, v]) x.set(fromF16(toF16(x)));
   const inputs = { q: store(q), k: store(k), v: store(v), ...sizes, tensors, params };
+  phase('gpu');
   let result = await gpuKernel.run(inputs);
   let best = result.gpuMs ?? Infinity;
   for (let i = 1; i < o.repeats; i++) {
@@ -109,6 +134,8 @@ export async function runKernel(source: string, o: RunOptions): Promise<RunRepor
   }
   gpuKernel.destroy();
 
+  phase('reference');
+  const t3 = performance.now();
   const envTensors = Object.fromEntries(
     kernel.tensors.map((t) => [t.name, { data: tensors[t.name]!, shape: tensorShape(t, sizes, params) }]),
   );
@@ -131,6 +158,8 @@ export async function runKernel(source: string, o: RunOptions): Promise<RunRepor
     const unit = spec.unit.kind === 'blocks' ? 'block' : spec.unit.kind === 'chunks' ? 'chunk' : 'key';
     routing = { unit, blockDensity: oracle.density, pairDensity: oracle.pairDensity, indices: verdict };
   }
+  const t4 = performance.now();
+  phase('compare');
   let allowed = 0;
   for (const m of ref.mask) allowed += m;
   const tiles = tileCounts(kernel, {
@@ -151,9 +180,29 @@ export async function runKernel(source: string, o: RunOptions): Promise<RunRepor
     compileMs: t1 - t0,
     pipelineMs: t2 - t1,
     gpuMs: best,
+    referenceMs: t4 - t3,
+    bytes: runBytes(inputs, result, o.dtype === 'f16' ? 2 : 4),
     tolerance: o.dtype === 'f32' ? 1e-5 : 5e-3,
     ...(routing ? { routing } : {}),
   };
+}
+
+function runBytes(
+  i: { q: ArrayBufferView; k: ArrayBufferView; v: ArrayBufferView; tensors: Record<string, ArrayBufferView> },
+  r: { out: Float32Array; lse?: ArrayBufferView | undefined; indices?: ArrayBufferView | undefined },
+  outElementBytes: number,
+): RunBytes {
+  const tensors = Object.values(i.tensors).reduce((n, t) => n + t.byteLength, 0);
+  const b = {
+    q: i.q.byteLength,
+    k: i.k.byteLength,
+    v: i.v.byteLength,
+    tensors,
+    out: r.out.length * outElementBytes, // read back as f32, stored in the kernel's dtype
+    lse: r.lse?.byteLength ?? 0,
+    indices: r.indices?.byteLength ?? 0,
+  };
+  return { ...b, total: Object.values(b).reduce((n, x) => n + x, 0) };
 }
 
 const fromIndices = (indices: Int32Array, r: RoutingResult) =>

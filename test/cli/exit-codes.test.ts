@@ -21,6 +21,8 @@ function fakeReport(outError: number): RunReport {
     compileMs: 1,
     pipelineMs: 1,
     gpuMs: 1,
+    referenceMs: 1,
+    bytes: { q: 4, k: 4, v: 4, tensors: 0, out: 4, lse: 0, indices: 0, total: 16 },
     tolerance: 1e-5,
   };
 }

@@ -1,0 +1,170 @@
+// `--json` (docs/CLI.md): check, compile and run write exactly one JSON document on stdout, for
+// success and failure alike, with the exit codes unchanged. In-process, with the GPU run stubbed
+// (its real figures are exercised by the GPU tests of run-kernel); one spawned check proves that
+// nothing else reaches the real stdout.
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import type { RunReport } from '../../src/cli/run-kernel.js';
+
+const report = vi.hoisted(() => ({ current: undefined as unknown }));
+vi.mock('../../src/cli/run-kernel.js', () => ({ runKernel: async () => report.current }));
+
+const { runCli } = await import('../../src/cli/cli.js');
+
+type Doc = Record<string, unknown> & { diagnostics?: Record<string, unknown>[] };
+
+async function json(argv: string[]): Promise<{ code: number; doc: Doc; err: string }> {
+  let out = '';
+  let err = '';
+  const o = vi.spyOn(process.stdout, 'write').mockImplementation((s) => ((out += String(s)), true));
+  const e = vi.spyOn(process.stderr, 'write').mockImplementation((s) => ((err += String(s)), true));
+  try {
+    const code = await runCli([...argv, '--json']);
+    return { code, doc: JSON.parse(out) as Doc, err };
+  } finally {
+    o.mockRestore();
+    e.mockRestore();
+  }
+}
+
+function typo(): string {
+  const file = join(mkdtempSync(join(tmpdir(), 'attnc-json-')), 'typo.attn');
+  writeFileSync(file, 'attention w(window: int = 8) {\n  mask causal && q - k < windw\n}\n');
+  return file;
+}
+
+const fakeReport = (err: number): RunReport => ({
+  name: 'causal',
+  out: { maxAbsError: err, relError: err, nanCount: 0 },
+  lse: undefined,
+  density: 0.5,
+  tiles: { empty: 1, full: 1, partial: 1 },
+  compileMs: 1,
+  pipelineMs: 2,
+  gpuMs: 3,
+  referenceMs: 4,
+  bytes: { q: 8, k: 8, v: 8, tensors: 0, out: 8, lse: 0, indices: 0, total: 32 },
+  tolerance: 1e-5,
+});
+
+afterEach(() => {
+  report.current = undefined;
+});
+
+describe('--json', () => {
+  it('check: ok with the attention names; stderr stays empty', async () => {
+    const r = await json(['check', 'stdlib/causal.attn']);
+    expect(r.code).toBe(0);
+    expect(r.doc).toMatchObject({ schema: 1, command: 'check', ok: true, exitCode: 0 });
+    expect(r.doc.attentions).toEqual(['causal']);
+    expect(r.doc.diagnostics).toEqual([]);
+    expect(r.err).toBe('');
+  });
+
+  it('check: diagnostics with file, line, column, length, severity, message; exit 1', async () => {
+    const file = typo();
+    const r = await json(['check', file]);
+    expect(r.code).toBe(1);
+    expect(r.doc).toMatchObject({ command: 'check', ok: false, exitCode: 1 });
+    expect(r.doc.diagnostics).toEqual([
+      {
+        file,
+        line: 2,
+        column: 26,
+        length: 5,
+        severity: 'error',
+        message: 'unknown name `windw`',
+        hint: 'did you mean `window`?',
+      },
+    ]);
+    expect(r.err).toBe('');
+  });
+
+  it('compile --out: files written, kernel, schedule, entry points, bindings', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'attnc-json-'));
+    const r = await json(['compile', 'stdlib/softcap.attn', '--target', 'cuda', '--out', dir]);
+    expect(r.code).toBe(0);
+    expect(r.doc).toMatchObject({ command: 'compile', ok: true, target: 'cuda', kernel: 'softcap' });
+    expect(r.doc.files).toEqual(
+      expect.arrayContaining([join(dir, 'softcap.cu'), join(dir, 'softcap.h'), join(dir, 'softcap.json')]),
+    );
+    expect(r.doc.schedule).toMatchObject({ dtype: 'bf16', headDim: 64 });
+    expect(r.doc.entryPoints).toEqual(
+      expect.arrayContaining([expect.objectContaining({ role: 'attention' })]),
+    );
+    expect(r.doc.bindings).toEqual(
+      expect.arrayContaining([expect.objectContaining({ name: 'q', role: 'q' })]),
+    );
+    expect(r.doc).not.toHaveProperty('code');
+  });
+
+  it('compile without --out carries the code in the document; --dump-ir carries the IR', async () => {
+    const r = await json(['compile', 'stdlib/causal.attn']);
+    expect(r.doc.files).toEqual([]);
+    expect(r.doc.code).toMatch(/@compute/);
+    const ir = await json(['compile', 'stdlib/causal.attn', '--dump-ir=fuse']);
+    expect(ir.doc).toMatchObject({ ok: true, kernel: 'causal', pass: 'fuse' });
+    expect(ir.doc.ir).toEqual(expect.any(String));
+  });
+
+  it('compile errors: the program diagnostics, or the usage message; exit 1', async () => {
+    const bad = await json(['compile', typo()]);
+    expect(bad.code).toBe(1);
+    expect(bad.doc).toMatchObject({ ok: false, exitCode: 1, error: { kind: 'diagnostics' } });
+    expect(bad.doc.diagnostics?.[0]).toMatchObject({ line: 2, column: 26, length: 5, severity: 'error' });
+    const usage = await json(['compile', 'stdlib/causal.attn', '--target', 'metal']);
+    expect(usage.code).toBe(1);
+    expect(usage.doc).toMatchObject({
+      command: 'compile',
+      ok: false,
+      error: { kind: 'usage', message: '--target expects wgsl or cuda, got `metal`' },
+    });
+    expect(usage.err).toBe('');
+  });
+
+  it('run: comparison figures, timings and bytes; a disagreement is exit 3', async () => {
+    report.current = fakeReport(0);
+    const ok = await json(['run', 'stdlib/causal.attn', '--nk', '64']);
+    expect(ok.code).toBe(0);
+    expect(ok.doc).toMatchObject({
+      command: 'run',
+      ok: true,
+      agrees: true,
+      sizes: { B: 1, H: 4, Hkv: 4, Nq: 64, Nk: 64, D: 64 },
+      dtype: 'f32',
+      out: { relError: 0 },
+      compileMs: 1,
+      gpuMs: 3,
+      referenceMs: 4,
+      bytes: { total: 32 },
+    });
+    report.current = fakeReport(0.5);
+    const bad = await json(['run', 'stdlib/causal.attn']);
+    expect(bad.code).toBe(3);
+    expect(bad.doc).toMatchObject({ ok: false, exitCode: 3, agrees: false });
+  });
+
+  it('an internal error: a document of kind internal on stdout, the stack on stderr, exit 2', async () => {
+    report.current = Promise.reject(new TypeError('boom'));
+    const r = await json(['run', 'stdlib/causal.attn']);
+    expect(r.code).toBe(2);
+    expect(r.doc).toMatchObject({
+      command: 'run',
+      ok: false,
+      error: { kind: 'internal', message: 'TypeError: boom' },
+    });
+    expect(r.err).toMatch(/internal error: TypeError: boom\n\s+at /);
+  });
+
+  it('the built CLI writes the document and nothing else to stdout', () => {
+    const r = spawnSync(process.execPath, ['dist/src/cli/main.js', 'check', typo(), '--json'], {
+      encoding: 'utf8',
+    });
+    expect(r.status).toBe(1);
+    expect((JSON.parse(r.stdout) as Doc).ok).toBe(false);
+    expect(r.stderr).toBe('');
+  });
+});
