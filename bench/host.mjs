@@ -1,9 +1,13 @@
 // Host-side speed of the compiler's interactive paths (no GPU): the frontend parse the REPL runs
 // on every keystroke, compile() per target for every stdlib kernel, and the REPL's :mask picture
 // at 1024 × 1024. These were once timed unit tests; timings belong here, as data.
-// Usage (after npm run build): node bench/host.mjs [--out bench/results/host-DATE.json]
+// `cli startup`: the wall time of `attnc check stdlib/causal.attn` through the package's bin (the
+// bundled executable, scripts/build-cli.mjs), median of spawns, beside bare `node -e 0` and the
+// unbundled tsc output, so a loaded machine can be told from a slow CLI (issue 12 asks ≤ 150 ms).
+// Usage (after npm run build): node bench/host.mjs [--out bench/results/host-DATE.json] [--startup-only]
+import { spawnSync } from 'node:child_process';
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { cpus } from 'node:os';
+import { cpus, loadavg } from 'node:os';
 import { compile } from '../dist/src/compile.js';
 import { frontend } from '../dist/src/dsl/index.js';
 import { maskGrid } from '../dist/src/viz/grid.js';
@@ -22,7 +26,47 @@ function median(fn, n = 15) {
   return t[Math.floor(n / 2)];
 }
 
-const files = readdirSync('stdlib').filter((f) => f.endsWith('.attn'));
+/** Wall ms of each of `n` spawns of `node ARGS…`, interleaved across variants (same load). */
+function spawnTimes(variants, n) {
+  const times = variants.map(() => []);
+  for (let i = 0; i < n; i++)
+    variants.forEach((args, j) => {
+      const t0 = performance.now();
+      const r = spawnSync(process.execPath, args, { stdio: 'ignore' });
+      times[j].push(performance.now() - t0);
+      if (r.status !== 0) throw new Error(`node ${args.join(' ')} exited ${r.status}`);
+    });
+  return times.map((t) => {
+    t.sort((a, b) => a - b);
+    return { medianMs: t[Math.floor(t.length / 2)], minMs: t[0] };
+  });
+}
+
+function cliStartup(n = 21) {
+  const bin = JSON.parse(readFileSync('package.json', 'utf8')).bin.attnc;
+  const check = ['check', 'stdlib/causal.attn'];
+  const [node, bundled, unbundled] = spawnTimes(
+    [
+      ['-e', '0'],
+      [bin, ...check],
+      ['dist/src/cli/main.js', ...check],
+    ],
+    n,
+  );
+  // Spawn times scale with the machine's load: keep it beside them.
+  const load = loadavg()[0].toFixed(1);
+  return {
+    command: `node ${bin} check stdlib/causal.attn`,
+    spawns: n,
+    loadAverage1m: load,
+    bundled,
+    node,
+    unbundled,
+  };
+}
+
+const startupOnly = process.argv.includes('--startup-only');
+const files = startupOnly ? [] : readdirSync('stdlib').filter((f) => f.endsWith('.attn'));
 const rows = files.map((f) => {
   const src = readFileSync(`stdlib/${f}`, 'utf8');
   return {
@@ -39,6 +83,7 @@ const out = {
   machine: `${cpus()[0]?.model ?? 'cpu'} × ${cpus().length}, node ${process.version}`,
   note: 'median ms; maskGrid = the REPL :mask picture at 1024×1024 on a 116×31 grid',
   rows,
+  cliStartup: cliStartup(),
 };
 const arg = process.argv.indexOf('--out');
 if (arg > 0) writeFileSync(process.argv[arg + 1], JSON.stringify(out, null, 2) + '\n');
@@ -48,3 +93,8 @@ for (const r of rows)
   console.log(
     `| ${r.kernel} | ${r.parseMs.toFixed(2)} | ${r.wgslMs.toFixed(1)} | ${r.cudaMs.toFixed(1)} | ${r.maskGridMs.toFixed(1)} |`,
   );
+const st = out.cliStartup;
+const ms = (x) => `${x.medianMs.toFixed(0)} ms (min ${x.minMs.toFixed(0)})`;
+console.log(
+  `\ncli startup, median of ${st.spawns}: ${st.command} ${ms(st.bundled)}; node -e 0 ${ms(st.node)}; unbundled ${ms(st.unbundled)}; load average ${st.loadAverage1m} on ${cpus().length} cores`,
+);

@@ -5,15 +5,11 @@ import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { CompileError } from '../diagnostics.js';
 import { commands, foreignFlags, isCommand } from './commands.js';
-import { compileCommand } from './compile-command.js';
 import { checkCommand, parseParamAssignments } from './check-command.js';
 import { UsageError } from './errors.js';
 import { EXIT, userErrorMessage } from './exit.js';
 import { errorDocument, wantsJson, writeJson, type JsonErrorKind } from './json.js';
-import { startRepl } from './repl/index.js';
-import { runCommand } from './run-command.js';
 import { readSourceFile } from './source-file.js';
-import { vizCommand } from './viz-command.js';
 
 const exitStatus = `exit status: 0 success; 1 usage or input error (flags, files, diagnostics, sizes the device
 cannot hold); 2 internal error (a bug: please report it); 3 \`attnc run\`: the kernel
@@ -28,12 +24,20 @@ ${Object.values(commands)
 
 ${exitStatus}`;
 
-/** The package's version, from the package.json two folders above dist/src/cli. */
+/**
+ * The package's version, from the nearest package.json named attnc above this file: dist/src/cli
+ * (tsc) and dist/cli or dist/cli/chunks (the bundled executable) sit at different depths.
+ */
 function version(): string {
-  const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as {
-    version: string;
-  };
-  return `attnc ${pkg.version}\n`;
+  for (let dir = new URL('.', import.meta.url); ; dir = new URL('..', dir)) {
+    try {
+      const pkg = JSON.parse(readFileSync(new URL('package.json', dir), 'utf8')) as Record<string, unknown>;
+      if (pkg.name === 'attnc') return `attnc ${String(pkg.version)}\n`;
+    } catch {
+      // no (readable) package.json here: look one folder up
+    }
+    if (dir.pathname === '/') return 'attnc (unknown version)\n';
+  }
 }
 
 async function dispatch(argv: readonly string[]): Promise<number> {
@@ -87,7 +91,9 @@ async function dispatch(argv: readonly string[]): Promise<number> {
   const foreign = foreignFlags(command, values);
   if (foreign.length) throw new UsageError(`${command} does not take ${foreign.join(', ')}\n${own}`);
   if (extra.length) throw new UsageError(`${command}: unexpected argument \`${extra[0]}\`\n${own}`);
-  if (command === 'repl') return startRepl({ file });
+  // Commands other than check load their modules on demand: `attnc check` must start fast
+  // (the bundled CLI splits at these imports; scripts/build-cli.mjs).
+  if (command === 'repl') return (await import('./repl/index.js')).startRepl({ file });
   if (!file) throw new UsageError(`${command}: missing FILE\n${own}`);
   const source = readSourceFile(file);
   const params = parseParamAssignments(values.param ?? []);
@@ -95,11 +101,11 @@ async function dispatch(argv: readonly string[]): Promise<number> {
     case 'check':
       return checkCommand(source, file, values.json === true);
     case 'compile':
-      return compileCommand(source, file, values);
+      return (await import('./compile-command.js')).compileCommand(source, file, values);
     case 'run':
-      return runCommand(source, file, values, params);
+      return (await import('./run-command.js')).runCommand(source, file, values, params);
     case 'viz':
-      return vizCommand(source, file, values, params);
+      return (await import('./viz-command.js')).vizCommand(source, file, values, params);
   }
 }
 

@@ -3,7 +3,6 @@ import { escapeControl } from '../diagnostics.js';
 import { MissingDependencyError } from '../optional.js';
 import { InputError } from '../runtime/validate.js';
 import { ShapeExprError } from '../runtime/shape-expr.js';
-import { GridError } from '../viz/grid.js';
 import { UsageError } from './errors.js';
 import { OutputPathError } from './out-path.js';
 import { SourceFileError } from './source-file.js';
@@ -18,15 +17,24 @@ export const EXIT = {
   disagrees: 3,
 } as const;
 
-const userErrors: readonly (abstract new (...a: never[]) => Error)[] = [
+type ErrorClass = abstract new (...a: never[]) => Error;
+
+const userErrors: ErrorClass[] = [
   UsageError,
   OutputPathError,
   SourceFileError,
-  GridError,
   InputError,
   ShapeExprError,
   MissingDependencyError,
 ];
+
+/**
+ * Adds user-error classes of a module the CLI loads lazily (viz's GridError, with the whole
+ * compiler behind it): importing them here would load that module for every command.
+ */
+export function registerUserErrors(...classes: ErrorClass[]): void {
+  for (const c of classes) if (!userErrors.includes(c)) userErrors.push(c);
+}
 
 /**
  * The message to print for a user error (one line per problem, control characters escaped), or

@@ -1,6 +1,7 @@
 // Tokens of the .attn language. Comments are kept in a token group (not the parser's input) so
 // that the file header and the doc comment above each `attention` can be recovered afterwards.
 import { createToken, Lexer, type IToken, type TokenType } from 'chevrotain';
+import { skipGrammarChecks } from './grammar-checks.js';
 
 export const Identifier = createToken({
   name: 'Identifier',
@@ -204,6 +205,7 @@ const lexer = new Lexer(allTokens, {
   lineTerminatorsPattern: /\n/g,
   lineTerminatorCharacters: ['\n'],
   ensureOptimizations: true,
+  skipValidations: skipGrammarChecks,
 });
 
 export interface LexError {

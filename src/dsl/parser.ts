@@ -11,6 +11,7 @@ import {
 } from 'chevrotain';
 import * as T from './lexer.js';
 import { SparsityRules } from './parser-sparsity.js';
+import { skipGrammarChecks } from './grammar-checks.js';
 
 /** Separates a parse message from its hint inside chevrotain's single message string. */
 const HINT = '\u0001';
@@ -138,7 +139,12 @@ function oneOf(types: readonly TokenType[]): string {
 
 class AttnParser extends SparsityRules {
   constructor() {
-    super(T.allTokens, { recoveryEnabled: true, errorMessageProvider, maxLookahead: 2 });
+    super(T.allTokens, {
+      recoveryEnabled: true,
+      errorMessageProvider,
+      maxLookahead: 2,
+      skipValidations: skipGrammarChecks,
+    });
     this.performSelfAnalysis();
   }
 

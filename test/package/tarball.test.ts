@@ -109,7 +109,16 @@ describe('the npm package', () => {
     expect(r.B).toBe(1);
   });
 
-  it('the bin checks a file', () => {
-    expect(sh(join(project, 'node_modules/.bin/attnc'), ['check', 'w.attn'], project)).toMatch(/ok|w/);
+  it('the bin is the bundled executable and runs from the installed package', () => {
+    expect(files).toContain('dist/cli/attnc.js');
+    const bin = join(project, 'node_modules/.bin/attnc');
+    expect(sh(bin, ['check', 'w.attn'], project)).toBe('w.attn: ok (1 attention: w)\n');
+    expect(sh(bin, ['--version'], project)).toMatch(/^attnc \d+\.\d+\.\d+\n$/);
+    // Another command's lazily loaded chunk, and --json, work from the package too.
+    const doc = JSON.parse(sh(bin, ['compile', 'w.attn', '--target', 'cuda', '--json'], project)) as {
+      ok: boolean;
+      kernel: string;
+    };
+    expect(doc).toMatchObject({ ok: true, kernel: 'w' });
   });
 });
