@@ -66,6 +66,7 @@ async function dispatch(argv: readonly string[]): Promise<number> {
       repeat: { type: 'string' },
       head: { type: 'string' },
       json: { type: 'boolean' },
+      'install-lavapipe': { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
       version: { type: 'boolean', short: 'V' },
     },
@@ -94,6 +95,10 @@ async function dispatch(argv: readonly string[]): Promise<number> {
   // Commands other than check load their modules on demand: `attnc check` must start fast
   // (the bundled CLI splits at these imports; scripts/build-cli.mjs).
   if (command === 'repl') return (await import('./repl/index.js')).startRepl({ file });
+  if (command === 'doctor') {
+    if (file !== undefined) throw new UsageError(`doctor: unexpected argument \`${file}\`\n${own}`);
+    return (await import('./doctor/index.js')).doctorCommand(values);
+  }
   if (!file) throw new UsageError(`${command}: missing FILE\n${own}`);
   const source = readSourceFile(file);
   const params = parseParamAssignments(values.param ?? []);

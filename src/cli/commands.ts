@@ -1,7 +1,7 @@
 // The subcommands as data: each one's usage lines and the flags it takes. cli.ts prints a
 // command's own usage for `attnc COMMAND --help` and refuses flags another command owns.
 
-export type CommandName = 'check' | 'compile' | 'run' | 'viz' | 'repl';
+export type CommandName = 'check' | 'compile' | 'run' | 'viz' | 'repl' | 'doctor';
 
 export interface CommandSpec {
   readonly usage: string;
@@ -50,6 +50,11 @@ export const commands: Readonly<Record<CommandName, CommandSpec>> = {
   repl: {
     usage: 'attnc repl [FILE]       (history in $ATTNC_HOME/history, default ~/.attnc/history)',
     flags: [],
+  },
+  doctor: {
+    usage: `attnc doctor [--install-lavapipe] [--json]   (Node, webgpu, adapters, Vulkan drivers, nvcc:
+                 what is missing and what to do; --install-lavapipe: a CPU Vulkan driver, Debian/Ubuntu)`,
+    flags: ['install-lavapipe', 'json'],
   },
 };
 

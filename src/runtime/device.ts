@@ -3,18 +3,17 @@
 // browser bundles never see it), in browsers through navigator.gpu.
 import type { WgslLimits } from '../codegen/wgsl/limits.js';
 import { importOptional } from '../optional.js';
+import { useInstalledLavapipe } from './lavapipe.js';
 
 let devicePromise: Promise<GPUDevice> | undefined;
 // Dawn's Node bindings tear down the native instance when the GPU object is garbage-collected,
 // crashing the process under a live device (seen as pthread assertion failures): keep them alive.
 const keepAlive: unknown[] = [];
 
-async function gpuEntry(): Promise<GPU> {
-  const nav = (globalThis as { navigator?: { gpu?: GPU } }).navigator;
-  if (nav?.gpu) return nav.gpu;
-  if (typeof process === 'undefined' || !process.versions?.node) {
-    throw new Error('no WebGPU: navigator.gpu is undefined in this browser');
-  }
+const isNode = (): boolean => typeof process !== 'undefined' && !!process.versions?.node;
+
+/** Node: a new Dawn instance (it reads the Vulkan loader's environment as it is now). */
+async function dawnInstance(): Promise<GPU> {
   // A variable specifier keeps bundlers from resolving the Node-only package.
   const name = 'webgpu';
   const mod = await importOptional(
@@ -28,15 +27,37 @@ async function gpuEntry(): Promise<GPU> {
   return gpu;
 }
 
-async function requestDevice(): Promise<GPUDevice> {
-  const gpu = await gpuEntry();
-  const adapter = await gpu.requestAdapter();
-  if (!adapter) {
-    throw new Error(
-      'no WebGPU adapter: run `npm run gpu:setup` (a CPU Vulkan driver, Mesa lavapipe) and run through ' +
-        '`node scripts/with-gpu.mjs <command>`, or use a machine with a GPU',
-    );
+/** How an adapter was found: the browser's or the machine's own, or the per-user lavapipe. */
+export type AdapterSource = 'browser' | 'native' | 'lavapipe';
+
+/**
+ * The default adapter, or undefined when there is none. In Node with no adapter, the lavapipe
+ * that `attnc doctor --install-lavapipe` installed (runtime/lavapipe.ts) is tried next.
+ */
+export async function findAdapter(): Promise<{ adapter: GPUAdapter; source: AdapterSource } | undefined> {
+  const nav = (globalThis as { navigator?: { gpu?: GPU } }).navigator;
+  if (nav?.gpu) {
+    const adapter = await nav.gpu.requestAdapter();
+    return adapter ? { adapter, source: 'browser' } : undefined;
   }
+  if (!isNode()) throw new Error('no WebGPU: navigator.gpu is undefined in this browser');
+  const native = await (await dawnInstance()).requestAdapter();
+  if (native) return { adapter: native, source: 'native' };
+  if (!(await useInstalledLavapipe())) return undefined;
+  const lavapipe = await (await dawnInstance()).requestAdapter();
+  return lavapipe ? { adapter: lavapipe, source: 'lavapipe' } : undefined;
+}
+
+/** Names commands of the installed package (not the repository's scripts). */
+export const NO_ADAPTER_MESSAGE =
+  'no WebGPU adapter: run `npx attnc doctor` to see what is missing; on Debian or Ubuntu ' +
+  '`npx attnc doctor --install-lavapipe` installs a CPU Vulkan driver (Mesa lavapipe) for your user; ' +
+  'or use a machine with a GPU';
+
+async function requestDevice(): Promise<GPUDevice> {
+  const found = await findAdapter();
+  if (!found) throw new Error(NO_ADAPTER_MESSAGE);
+  const { adapter } = found;
   keepAlive.push(adapter);
   // subgroups: the coop WGSL engine reduces row maxima with subgroup shuffles when it is there.
   const requiredFeatures = (['shader-f16', 'timestamp-query', 'subgroups'] as const).filter((f) =>

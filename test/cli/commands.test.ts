@@ -38,7 +38,7 @@ describe('attnc subcommands', () => {
     const unknown = attnc('frob', 'no-such-file.attn');
     expect(unknown.status).toBe(1);
     expect(unknown.stderr).toBe(
-      'attnc: unknown command `frob` (commands: check, compile, run, viz, repl; see attnc --help)\n',
+      'attnc: unknown command `frob` (commands: check, compile, run, viz, repl, doctor; see attnc --help)\n',
     );
     const extra = attnc('check', 'stdlib/causal.attn', 'stdlib/full.attn');
     expect(extra.status).toBe(1);
