@@ -5,15 +5,11 @@
 // above the banner instead of in the middle of a typed line.
 import { createInterface } from 'node:readline';
 import { getDevice } from '../../runtime/device.js';
-import { GridError } from '../../viz/grid.js';
-import { registerUserErrors, userErrorMessage } from '../exit.js';
+import { userErrorMessage } from '../exit.js';
 import { dispatch } from './commands.js';
 import { complete } from './complete.js';
 import { HISTORY_SIZE, HistoryFile, historyPath, loadHistory } from './history.js';
 import { Session, type Output } from './session.js';
-
-// `:mask` draws through viz/grid: its errors are the user's (cli.ts loads the REPL lazily).
-registerUserErrors(GridError);
 
 export interface ReplOptions {
   /** Loaded at start, like `:load FILE`. */

@@ -1,8 +1,12 @@
 // `:mask` and `:stats`: the current kernel's mask and tile classes at the session's shape.
-import { maskGrid, type MaskGridOptions } from '../../viz/grid.js';
+import { GridError, maskGrid, type MaskGridOptions } from '../../viz/grid.js';
+import { registerUserErrors } from '../exit.js';
 import { densityText, tileText } from '../../viz/style.js';
 import { ReplError, type Session } from './session.js';
 import { drawMask, termCells } from './term-mask.js';
+
+// maskGrid's errors are the user's (exit.ts cannot import viz/grid: the compiler is behind it).
+registerUserErrors(GridError);
 
 function size(raw: string | undefined, fallback: number, what: string): number {
   if (raw === undefined) return fallback;
