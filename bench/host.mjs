@@ -6,7 +6,7 @@
 // unbundled tsc output, so a loaded machine can be told from a slow CLI (issue 12 asks ≤ 150 ms).
 // Usage (after npm run build): node bench/host.mjs [--out bench/results/host-DATE.json] [--startup-only]
 import { spawnSync } from 'node:child_process';
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { compile } from '../dist/src/compile.js';
 import { frontend } from '../dist/src/dsl/index.js';
@@ -26,20 +26,34 @@ function median(fn, n = 15) {
   return t[Math.floor(n / 2)];
 }
 
-/** Wall ms of each of `n` spawns of `node ARGS…`, interleaved across variants (same load). */
+// GNU time, when there, gives each spawn's CPU time (user + sys): unlike wall time it hardly
+// moves with the machine's load.
+const gnuTime = existsSync('/usr/bin/time');
+
+/** One spawn of `node ARGS…`: wall ms, and CPU ms when GNU time is there. */
+function spawnOnce(args) {
+  const [cmd, argv] = gnuTime
+    ? ['/usr/bin/time', ['-f', '%U %S', process.execPath, ...args]]
+    : [process.execPath, args];
+  const t0 = performance.now();
+  const r = spawnSync(cmd, argv, { stdio: ['ignore', 'ignore', 'pipe'], encoding: 'utf8' });
+  const wall = performance.now() - t0;
+  if (r.status !== 0) throw new Error(`node ${args.join(' ')} exited ${r.status}: ${r.stderr}`);
+  const [user, sys] = (r.stderr.trim().split('\n').at(-1) ?? '').split(' ').map(Number);
+  return { wall, cpu: gnuTime ? (user + sys) * 1000 : undefined };
+}
+
+const med = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+
+/** Each variant's median and min wall ms (and median CPU ms), spawns interleaved (same load). */
 function spawnTimes(variants, n) {
-  const times = variants.map(() => []);
-  for (let i = 0; i < n; i++)
-    variants.forEach((args, j) => {
-      const t0 = performance.now();
-      const r = spawnSync(process.execPath, args, { stdio: 'ignore' });
-      times[j].push(performance.now() - t0);
-      if (r.status !== 0) throw new Error(`node ${args.join(' ')} exited ${r.status}`);
-    });
-  return times.map((t) => {
-    t.sort((a, b) => a - b);
-    return { medianMs: t[Math.floor(t.length / 2)], minMs: t[0] };
-  });
+  const runs = variants.map(() => []);
+  for (let i = 0; i < n; i++) variants.forEach((args, j) => runs[j].push(spawnOnce(args)));
+  return runs.map((r) => ({
+    medianMs: med(r.map((x) => x.wall)),
+    minMs: Math.min(...r.map((x) => x.wall)),
+    ...(gnuTime ? { cpuMedianMs: med(r.map((x) => x.cpu)) } : {}),
+  }));
 }
 
 function cliStartup(n = 21) {
@@ -94,7 +108,8 @@ for (const r of rows)
     `| ${r.kernel} | ${r.parseMs.toFixed(2)} | ${r.wgslMs.toFixed(1)} | ${r.cudaMs.toFixed(1)} | ${r.maskGridMs.toFixed(1)} |`,
   );
 const st = out.cliStartup;
-const ms = (x) => `${x.medianMs.toFixed(0)} ms (min ${x.minMs.toFixed(0)})`;
+const ms = (x) =>
+  `${x.medianMs.toFixed(0)} ms (min ${x.minMs.toFixed(0)}${x.cpuMedianMs !== undefined ? `, CPU ${x.cpuMedianMs.toFixed(0)}` : ''})`;
 console.log(
   `\ncli startup, median of ${st.spawns}: ${st.command} ${ms(st.bundled)}; node -e 0 ${ms(st.node)}; unbundled ${ms(st.unbundled)}; load average ${st.loadAverage1m} on ${cpus().length} cores`,
 );
