@@ -36,7 +36,7 @@ function probes(over: Partial<DoctorProbes> = {}): DoctorProbes {
   return {
     nodeVersion: () => 'v20.20.2',
     webgpuVersion: async () => '0.6.2',
-    adapter: async () => undefined,
+    adapters: async () => [],
     vulkan: () => noVulkan,
     nvcc: () => undefined,
     distro: () => ['debian'],
@@ -65,9 +65,9 @@ describe('attnc doctor report', () => {
   });
 
   it('no webgpu package: it says to install it and does not look for an adapter', async () => {
-    const adapter = vi.fn(async () => lavapipeAdapter);
-    const r = await examine(probes({ webgpuVersion: async () => undefined, adapter }));
-    expect(adapter).not.toHaveBeenCalled();
+    const adapters = vi.fn(async () => [lavapipeAdapter]);
+    const r = await examine(probes({ webgpuVersion: async () => undefined, adapters }));
+    expect(adapters).not.toHaveBeenCalled();
     expect(status(r, 'webgpu')).toMatchObject({
       status: 'missing',
       fix: expect.stringContaining('npm install webgpu'),
@@ -79,7 +79,7 @@ describe('attnc doctor report', () => {
     const vulkan = { ...noVulkan, loader: '/usr/lib/x86_64-linux-gnu/libvulkan.so.1' };
     const installed = { ...vulkan, userLavapipe: { ...vulkan.userLavapipe, installed: true } };
     const r = await examine(
-      probes({ adapter: async () => lavapipeAdapter, vulkan: () => installed, nvcc: () => '13.0' }),
+      probes({ adapters: async () => [lavapipeAdapter], vulkan: () => installed, nvcc: () => '13.0' }),
     );
     expect(r.canRunKernels).toBe(true);
     expect(r.checks.every((c) => c.status === 'ok')).toBe(true);
@@ -92,8 +92,24 @@ describe('attnc doctor report', () => {
     expect(text).toContain('nvcc 13.0');
   });
 
+  it('several adapters: the runtime uses the first; the others are listed', async () => {
+    const gpu = {
+      ...lavapipeAdapter,
+      source: 'native' as const,
+      vendor: 'nvidia',
+      architecture: 'hopper',
+      description: 'NVIDIA H200',
+    };
+    const r = await examine(probes({ adapters: async () => [gpu, lavapipeAdapter] }));
+    expect(r.adapter).toEqual(gpu);
+    expect(r.adapters).toHaveLength(2);
+    const text = renderReport(r);
+    expect(text).toMatch(/ok {6}NVIDIA H200 \(nvidia hopper\)\n/);
+    expect(text).toContain('also: llvmpipe: Mesa 25.0.7 (mesa software)');
+  });
+
   it('an adapter request that throws is reported, not raised', async () => {
-    const r = await examine(probes({ adapter: async () => Promise.reject(new Error('Dawn exploded')) }));
+    const r = await examine(probes({ adapters: async () => Promise.reject(new Error('Dawn exploded')) }));
     expect(r.adapterError).toBe('Dawn exploded');
     expect(status(r, 'adapter')?.summary).toContain('the adapter request failed: Dawn exploded');
   });
@@ -124,7 +140,7 @@ describe('attnc doctor --json', () => {
       expect.arrayContaining([expect.objectContaining({ id: 'adapter', status: 'missing' })]),
     );
     out = '';
-    expect(await doctorCommand({ json: true }, probes({ adapter: async () => lavapipeAdapter }))).toBe(0);
+    expect(await doctorCommand({ json: true }, probes({ adapters: async () => [lavapipeAdapter] }))).toBe(0);
     expect(JSON.parse(out)).toMatchObject({
       ok: true,
       adapter: { source: 'lavapipe', features: expect.arrayContaining(['shader-f16']) },

@@ -35,8 +35,11 @@ export interface DoctorProbes {
   nodeVersion(): string;
   /** The optional `webgpu` package's version, or undefined when it is not installed. */
   webgpuVersion(): Promise<string | undefined>;
-  /** The adapter the runtime would use (its lookup, lavapipe fallback included). */
-  adapter(): Promise<AdapterFacts | undefined>;
+  /**
+   * The adapters found: first the one the runtime would use (its lookup, lavapipe fallback
+   * included), then any other that a high-performance or low-power request returns. Empty: none.
+   */
+  adapters(): Promise<readonly AdapterFacts[]>;
   vulkan(): VulkanFacts;
   /** `nvcc --version`'s release (e.g. "13.0"), or undefined when nvcc is not on PATH. */
   nvcc(): string | undefined;
@@ -55,10 +58,30 @@ const KEY_LIMITS = [
   'maxComputeWorkgroupsPerDimension',
 ] as const;
 
-async function adapterFacts(): Promise<AdapterFacts | undefined> {
+async function adapters(): Promise<readonly AdapterFacts[]> {
   const found = await findAdapter();
-  if (!found) return undefined;
-  const { adapter, source } = found;
+  if (!found) return [];
+  const all = [facts(found.adapter, found.source)];
+  if (found.source === 'browser') return all;
+  // The same Vulkan environment the runtime settled on (findAdapter may have set it).
+  const name = 'webgpu';
+  const { create } = (await import(/* @vite-ignore */ name)) as typeof import('webgpu');
+  const gpu = create([]);
+  for (const powerPreference of ['high-performance', 'low-power'] as const) {
+    const a = await gpu.requestAdapter({ powerPreference });
+    const f = a && facts(a, found.source);
+    if (f && !all.some((x) => sameAdapter(x, f))) all.push(f);
+  }
+  return all;
+}
+
+const sameAdapter = (a: AdapterFacts, b: AdapterFacts) =>
+  a.vendor === b.vendor &&
+  a.architecture === b.architecture &&
+  a.device === b.device &&
+  a.description === b.description;
+
+function facts(adapter: GPUAdapter, source: AdapterSource): AdapterFacts {
   const info = adapter.info;
   const limits: Record<string, number> = {};
   for (const k of KEY_LIMITS) limits[k] = adapter.limits[k];
@@ -133,7 +156,7 @@ function distro(): readonly string[] {
 export const machineProbes: DoctorProbes = {
   nodeVersion: () => process.version,
   webgpuVersion,
-  adapter: adapterFacts,
+  adapters,
   vulkan: vulkanFacts,
   nvcc: nvccRelease,
   distro,

@@ -16,7 +16,9 @@ export interface DoctorCheck {
 export interface DoctorReport {
   readonly node: string;
   readonly webgpu: string | undefined;
+  /** The adapter the runtime uses (the first of `adapters`). */
   readonly adapter: AdapterFacts | undefined;
+  readonly adapters: readonly AdapterFacts[];
   /** Why the adapter request failed, when it threw rather than finding none. */
   readonly adapterError?: string;
   readonly vulkan: VulkanFacts;
@@ -34,19 +36,21 @@ export async function examine(p: DoctorProbes): Promise<DoctorReport> {
   // Before the adapter request: its lavapipe fallback sets VK_DRIVER_FILES in this process.
   const vulkan = p.vulkan();
   const webgpu = await p.webgpuVersion();
-  let adapter: AdapterFacts | undefined;
+  let adapters: readonly AdapterFacts[] = [];
   let adapterError: string | undefined;
   if (webgpu !== undefined) {
     try {
-      adapter = await p.adapter();
+      adapters = await p.adapters();
     } catch (e) {
       adapterError = (e as Error).message;
     }
   }
+  const adapter = adapters[0];
   const facts = {
     node: p.nodeVersion(),
     webgpu,
     adapter,
+    adapters,
     vulkan,
     nvcc: p.nvcc(),
     distro: p.distro(),
@@ -182,6 +186,11 @@ export function renderReport(r: DoctorReport): string {
   for (const c of r.checks) {
     lines.push(`  ${c.status.padEnd(8)}${escapeControl(c.summary)}`);
     if (c.id === 'adapter' && r.adapter) lines.push(...adapterLines(r.adapter));
+    if (c.id === 'adapter')
+      for (const other of r.adapters.slice(1))
+        lines.push(
+          `          also: ${escapeControl(other.description || other.device)} (${other.vendor} ${other.architecture})`,
+        );
     if (c.fix) lines.push(`          fix: ${escapeControl(c.fix)}`);
   }
   lines.push(r.canRunKernels ? 'kernels can run here.' : 'kernels cannot run here yet: see the fixes above.');
