@@ -51,6 +51,7 @@ async function dispatch(argv: readonly string[]): Promise<number> {
       'shader-f16': { type: 'boolean' },
       'no-lse': { type: 'boolean' },
       emit: { type: 'string' },
+      'shared-runtime': { type: 'boolean' },
       nq: { type: 'string' },
       nk: { type: 'string' },
       heads: { type: 'string' },

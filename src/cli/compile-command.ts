@@ -1,7 +1,7 @@
 // `attnc compile FILE --target wgsl|cuda [--out DIR] [--dump-ir=PASS] [--emit ts|js]`.
 import { basename, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import type { Artifact } from '../codegen/artifact.js';
-import { emitKernelModule } from '../codegen/emit-ts.js';
+import { emitKernelModule, emitRuntimeModule } from '../codegen/emit-ts.js';
 import { formatFiles } from '../codegen/emit-ts-format.js';
 import { compile } from '../compile.js';
 import { dumpIR } from '../ir/dump.js';
@@ -21,6 +21,7 @@ export interface CompileFlags {
   dtype?: string | undefined;
   'no-lse'?: boolean | undefined;
   emit?: string | undefined;
+  'shared-runtime'?: boolean | undefined;
   arch?: string | undefined;
   'shader-f16'?: boolean | undefined;
 }
@@ -54,6 +55,10 @@ export function compileCommand(source: string, file: string, f: CompileFlags): n
     throw new UsageError(`--emit expects ts or js, got \`${emit}\``);
   if (emit !== undefined && target !== 'wgsl')
     throw new UsageError(`--emit ${emit} needs --target wgsl (a CUDA artifact is .cu + .h + .json)`);
+  if (f['shared-runtime'] && (emit === undefined || f.out === undefined))
+    throw new UsageError(
+      '--shared-runtime needs --emit ts|js and --out DIR (the runtime is a file of its own)',
+    );
   if (f.arch !== undefined && target !== 'cuda')
     throw new UsageError(`--arch ${f.arch} needs --target cuda (it picks the CUDA architecture)`);
   const dump = f['dump-ir'];
@@ -79,7 +84,8 @@ export function compileCommand(source: string, file: string, f: CompileFlags): n
     },
   });
   if (dump !== undefined) return 0;
-  if (emit !== undefined) return emitModule(artifact, source, name, emit, f.out);
+  if (emit !== undefined)
+    return emitModule(artifact, source, name, emit, f.out, f['shared-runtime'] ?? false);
   const ext = target === 'wgsl' ? 'wgsl' : 'cu';
   const { code, files, ...rest } = artifact;
   const manifest = JSON.stringify({ ...rest, code: `${artifact.name}.${ext}` }, null, 2) + '\n';
@@ -100,21 +106,27 @@ export function compileCommand(source: string, file: string, f: CompileFlags): n
   return 0;
 }
 
-/** `--emit ts|js`: the artifact as a self-contained module (codegen/emit-ts.ts), formatted. */
+/**
+ * `--emit ts|js`: the artifact as a module (codegen/emit-ts.ts), formatted; self-contained, or
+ * with `--shared-runtime` importing attnc-runtime.ts|js, written beside it.
+ */
 async function emitModule(
   artifact: Artifact,
   source: string,
   file: string,
   lang: 'ts' | 'js',
   out: string | undefined,
+  sharedRuntime: boolean,
 ): Promise<number> {
   let emitted: ReturnType<typeof emitKernelModule>;
   try {
-    emitted = emitKernelModule(artifact, { lang, source, file });
+    emitted = emitKernelModule(artifact, { lang, source, file, sharedRuntime });
   } catch (e) {
     throw new UsageError((e as Error).message); // a kernel the module format cannot express
   }
-  const files = await formatFiles(emitted.files);
+  // The shared runtime is written with each module: the same text for every module of one attnc.
+  const runtime = sharedRuntime ? emitRuntimeModule(lang) : {};
+  const files = await formatFiles({ ...emitted.files, ...runtime });
   const main = `${artifact.name}.${lang}`;
   if (!out) {
     process.stdout.write(files[main]!);
