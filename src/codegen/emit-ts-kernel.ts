@@ -68,6 +68,37 @@ function launchKey(c«: CheckedLaunch»)«: string» {
 }
 
 /**
+ * The KV splits when a launch takes decode mode, else 0: the attnc runtime's rule (few query rows,
+ * two splits at least, the device binds the scratch and runs the grids).
+ */
+function decodeSplits(spec«: KernelSpec», device«: GPUDevice», r«: Resolved»)«: number» {
+  const d = spec.decode;
+  if (!d) return 0;
+  const splits = Math.ceil(r.env.Nk«!» / d.splitKeys);
+  if (r.env.Nq«!» > d.maxNq || splits < 2) return 0;
+  const l = device.limits;
+  if (d.bindings.filter((b) => b.type !== 'uniform').length > l.maxStorageBuffersPerShaderStage) return 0;
+  const { shapes, grids } = d.layout(r.env);
+  const scratch = d.bindings.filter((b) => b.role === 'scratch' || b.role === 'summary');
+  if (scratch.some((b) => bufferBytes(b, shapes[b.name]«!») > l.maxStorageBufferBindingSize)) return 0;
+  return grids.some((g) => g.some((x) => x > l.maxComputeWorkgroupsPerDimension)) ? 0 : splits;
+}
+
+/** The decode module and pipelines, made on a kernel's first decode launch (most never take one). */
+function decodeKernel(k«: KernelGpu», d«: DecodeSpec»)«: KernelGpu» {
+  const { device, spec } = k;
+  const name = \`\${spec.kernelName}.decode\`;
+  const module = device.createShaderModule({ label: name, code: d.wgsl });
+  const layout = device.createBindGroupLayout({ label: name, entries: layoutEntries(d.bindings) });
+  const pipelineLayout = device.createPipelineLayout({ label: name, bindGroupLayouts: [layout] });
+  const pipelines = d.entryPoints.map((ep) =>
+    device.createComputePipeline({ label: \`\${name}.\${ep.name}\`, layout: pipelineLayout, compute: { module, entryPoint: ep.name } }),
+  );
+  const decodeSpec = { ...spec, bindings: d.bindings, entryPoints: d.entryPoints, wgsl: d.wgsl };
+  return { spec: decodeSpec, device, layout, pipelines, alive: k.alive };
+}
+
+/**
  * Compiles the WGSL and its pipelines for \`device\` (once); the kernel then runs any number of times.
  * Throws if the device lacks the limits or features the schedule needs.
  */
@@ -91,13 +122,20 @@ async function instantiate(spec«: KernelSpec», device«: GPUDevice»)«: Promi
     ),
   );
   let destroyed = false;
-  const k«: KernelGpu» = {
+  let decodeGpu«: KernelGpu | undefined»;
+  const k«: MainGpu» = {
     spec,
     device,
     layout,
     pipelines,
     alive() {
       if (destroyed) throw new Error(\`kernel "\${kernelName}" was destroyed\`);
+    },
+    choose(r«: Resolved»)«: Variant» {
+      const splits = decodeSplits(spec, device, r);
+      if (splits === 0) return { g: k, r, splits };
+      decodeGpu ??= decodeKernel(k, spec.decode«!»);
+      return { g: decodeGpu, r: { ...spec.decode«!».layout(r.env), uniforms: r.uniforms, env: r.env }, splits };
     },
   };
   const encoded = new Map«<string, RuntimeLaunch>»();

@@ -14,6 +14,18 @@ interface KernelGpu {
   alive(): void;
 }
 
+/** The main kernel, which picks the variant (main or decode) each launch runs. */
+interface MainGpu extends KernelGpu {
+  choose(r: Resolved): Variant;
+}
+
+/** What a launch runs: pipelines, its shapes and grids, and its KV splits (0: the main path). */
+interface Variant {
+  readonly g: KernelGpu;
+  readonly r: Resolved;
+  readonly splits: number;
+}
+
 /** A launch's arguments, checked: its options (all but the buffers), resolved, and its bound buffers. */
 interface CheckedLaunch {
   readonly options: Record<string, unknown>;
@@ -22,6 +34,7 @@ interface CheckedLaunch {
 }
 
 interface RuntimeLaunch {
+  readonly decodeSplits: number;
   encode(encoder: GPUCommandEncoder): void;
   update(changes: object): void;
   destroy(): void;
@@ -48,11 +61,11 @@ function checkLaunch(k«: KernelGpu», args«: unknown», call«: string»)«: C
   return { options, r, bound };
 }
 
-/** Summary scratch for \`r\`, grown where too small; true when a buffer was replaced. */
+/** Summary and decode scratch for \`r\`, grown where too small; true when a buffer was replaced. */
 function fitScratch(k«: KernelGpu», r«: Resolved», scratch«: Record<string, GPUBuffer>»)«: boolean» {
   let grown = false;
   for (const b of k.spec.bindings) {
-    if (b.role !== 'summary') continue;
+    if (b.role !== 'summary' && b.role !== 'scratch') continue;
     const size = bufferBytes(b, r.shapes[b.name]«!»);
     const old = scratch[b.name];
     if (old && old.size >= size) continue;
@@ -68,7 +81,7 @@ function fitScratch(k«: KernelGpu», r«: Resolved», scratch«: Record<string,
 
 function bindGroupOf(k«: KernelGpu», bound«: Record<string, BoundBuffer>», uniforms«: GPUBuffer», scratch«: Record<string, GPUBuffer>»)«: GPUBindGroup» {
   const resource = (b«: KernelBinding»)«: GPUBufferBinding» =>
-    b.role === 'uniforms' ? { buffer: uniforms } : b.role === 'summary' ? { buffer: scratch[b.name]«!» } : bound[b.name]«!»;
+    b.role === 'uniforms' ? { buffer: uniforms } : scratch[b.name] ? { buffer: scratch[b.name]«!» } : bound[b.name]«!»;
   return k.device.createBindGroup({
     label: k.spec.kernelName,
     layout: k.layout,
@@ -113,25 +126,29 @@ function mergeOptions(kernel«: string», options«: Record<string, unknown>», 
 const isPlain = (x«: unknown»)«: x is Record<string, unknown>» => typeof x === 'object' && x !== null && !Array.isArray(x);
 
 /** A checked launch made real: its uniform buffer, summary scratch and bind group, made once. */
-function createLaunch(k«: KernelGpu», checked«: CheckedLaunch»)«: RuntimeLaunch» {
+function createLaunch(k«: MainGpu», checked«: CheckedLaunch»)«: RuntimeLaunch» {
   const { spec, device } = k;
   let { options, r } = checked;
   const { bound } = checked;
+  let v = k.choose(r);
   const uniforms = device.createBuffer({ label: \`\${spec.kernelName}.uniforms\`, size: spec.uniformLayout.bytes, usage: UNIFORM | COPY_DST });
   device.queue.writeBuffer(uniforms, 0, r.uniforms);
   const scratch«: Record<string, GPUBuffer>» = {};
-  fitScratch(k, r, scratch);
-  let bindGroup = bindGroupOf(k, bound, uniforms, scratch);
+  fitScratch(v.g, v.r, scratch);
+  let bindGroup = bindGroupOf(v.g, bound, uniforms, scratch);
   let live = true;
   const usable = (call«: string»)«: void» => {
     k.alive();
     if (!live) throw new Error(\`kernel "\${spec.kernelName}": \${call} on a destroyed launch\`);
   };
   return {
+    get decodeSplits() {
+      return v.splits;
+    },
     encode(encoder«: GPUCommandEncoder») {
       usable('encode');
       checkEncoder(spec.kernelName, 'prepared.encode(encoder)', encoder);
-      record(k, encoder, r, bindGroup);
+      record(v.g, encoder, v.r, bindGroup);
     },
     update(changes«: object») {
       usable('update');
@@ -139,10 +156,11 @@ function createLaunch(k«: KernelGpu», checked«: CheckedLaunch»)«: RuntimeLa
       const r2 = spec.resolve(next);
       checkGrids(spec, device, r2);
       checkBound(spec, bound, r2);
-      // Every check passed: only now does the launch change.
-      if (fitScratch(k, r2, scratch)) bindGroup = bindGroupOf(k, bound, uniforms, scratch);
+      // Every check passed: only now does the launch change (its variant too, as Nq and Nk say).
+      const v2 = k.choose(r2);
+      if (fitScratch(v2.g, v2.r, scratch) || v2.g !== v.g) bindGroup = bindGroupOf(v2.g, bound, uniforms, scratch);
       device.queue.writeBuffer(uniforms, 0, r2.uniforms);
-      [options, r] = [next, r2];
+      [options, r, v] = [next, r2, v2];
     },
     destroy() {
       live = false;

@@ -19,6 +19,24 @@ interface Resolved {
   readonly shapes: Record<string, number[]>;
   readonly grids: [number, number, number][];
   readonly uniforms: ArrayBuffer;
+  /** Sizes and int params, for decode mode's layout. */
+  readonly env: Readonly<Record<string, number>>;
+}
+
+/** Decode mode's shapes (its scratch included) and grids for one launch. */
+interface DecodeLayout {
+  readonly shapes: Record<string, number[]>;
+  readonly grids: [number, number, number][];
+}
+
+/** A kernel's decode variant (split-KV + lse merge): taken for Nq <= maxNq over >= 2 splits. */
+interface DecodeSpec {
+  readonly maxNq: number;
+  readonly splitKeys: number;
+  readonly bindings: readonly KernelBinding[];
+  readonly entryPoints: readonly KernelEntryPoint[];
+  readonly wgsl: string;
+  layout(e: Readonly<Record<string, number>>): DecodeLayout;
 }
 
 /** What the runtime needs of one kernel: its tables, its WGSL, and its \`resolve\`. */
@@ -33,6 +51,7 @@ interface KernelSpec {
   readonly wgsl: string;
   /** Checks sizes, params, offsets and scale; evaluates shapes and grids; packs the uniforms. */
   resolve(o: object): Resolved;
+  readonly decode?: DecodeSpec;
 }`;
 
 export const runtimeSource = `

@@ -58,9 +58,9 @@ export const runtimeId = fnv1a(sharedCode + genericTypes);
 const sharedExports = [...coreImports, ...moreImports, ...allParams.map((p) => paramHelpers[p])];
 
 /** The import lines of a kernel module that uses the shared runtime. */
-export function runtimeImports(params: readonly ParamKind[]): string {
+export function runtimeImports(params: readonly ParamKind[], decode: boolean): string {
   const values = [...coreImports, ...moreImports, ...params.map((p) => paramHelpers[p])].sort();
-  const types = [...genericTypeNames, 'KernelSpec', 'Resolved'].sort();
+  const types = [...genericTypeNames, 'KernelSpec', 'Resolved', ...(decode ? ['DecodeLayout'] : [])].sort();
   return [
     `import { ${values.join(', ')} } from '${runtimeImport}';`,
     `«import type { ${types.join(', ')} } from '${runtimeImport}';»`,
@@ -101,7 +101,7 @@ export function emitRuntimeModule(lang: 'ts' | 'js'): Record<string, string> {
       idLine,
       sharedCode,
       exportLine,
-      'export type { KernelSpec, Resolved };',
+      'export type { DecodeLayout, DecodeSpec, KernelSpec, Resolved };',
     ]
       .join('\n\n')
       .replace(/[«»]/g, '');
@@ -118,7 +118,7 @@ function runtimeDeclarations(): string {
     sharedHeader('js').replace(/^\/\/ Imports nothing.*$/m, '// Types of the module beside this file.'),
     genericTypes,
     runtimeTypesSource.trim(),
-    'export type { KernelSpec, Resolved };',
+    'export type { DecodeLayout, DecodeSpec, KernelSpec, Resolved };',
     `export declare const runtimeId: ${JSON.stringify(runtimeId)};`,
     'export declare class KernelInputError extends Error {',
     '  readonly issues: readonly string[];',

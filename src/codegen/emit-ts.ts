@@ -6,8 +6,17 @@
 // Shape and grid expressions are compiled to code here, so the module needs no expression evaluator.
 // Browser-safe and synchronous; formatting (prettier) lives in emit-ts-format.ts.
 import type { ParamSlot } from '../ir/kernel.js';
-import { shapeExprNames } from '../runtime/shape-expr.js';
-import type { Artifact, Binding, ShapeExpr } from './artifact.js';
+import type { Artifact } from './artifact.js';
+import {
+  bindingRows,
+  entryPointRows,
+  gridsLiteral,
+  lit,
+  shapesLiteral,
+  sizeNames,
+  templateLiteral,
+} from './emit-ts-exprs.js';
+import { decodeSource, decodeSpecMember, usableDecode } from './emit-ts-decode.js';
 import { declarations, header, sharedTypeImports } from './emit-ts-header.js';
 import { inlineRuntime, runtimeIdCheck, runtimeImports, sharedTypeExports } from './emit-ts-shared.js';
 import { genericTypes, kernelTypes } from './emit-ts-types.js';
@@ -27,6 +36,11 @@ export interface EmitModuleOptions {
    * instead of carrying a copy of it. Default false: the module is self-contained.
    */
   readonly sharedRuntime?: boolean;
+  /**
+   * Carry the artifact's WGSL decode variant (split-KV + merge, taken per launch for few query
+   * rows over a long KV, as the attnc runtime does). Default true; false leaves it out (smaller).
+   */
+  readonly decode?: boolean;
 }
 
 export interface EmittedModule {
@@ -36,48 +50,8 @@ export interface EmittedModule {
 
 /** Dispatch/encode arguments besides the buffers; a tensor of one of these names cannot be emitted. */
 const launchKeys = ['sizes', 'params', 'qOffset', 'kOffset', 'scale'] as const;
-const sizeNames = new Set(['B', 'H', 'Hkv', 'Nq', 'Nk']);
 const tsMarkers = /[«»]/g;
 const tsOnly = /«[^«»]*»/g;
-
-/**
- * A JS string as a template literal. Non-ASCII and control characters but \n and \t are escaped:
- * no «» marker can hide inside, and a \r survives (a template literal would normalize CRLF).
- */
-export function templateLiteral(text: string): string {
-  const body = text
-    .replace(/\\/g, '\\\\')
-    .replace(/`/g, '\\`')
-    .replace(/\$\{/g, '\\${')
-    .replace(/[^\x09\x0a\x20-\x7e]/gu, (c) => `\\u{${c.codePointAt(0)!.toString(16)}}`);
-  return '`' + body + '`';
-}
-
-/** A JS string literal, ASCII only. */
-const lit = (s: string): string =>
-  JSON.stringify(s).replace(/[^\x00-\x7e]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
-
-/**
- * A shape expression (artifact.ts grammar) as TS over `e` (sizes and int params); D and Dv are
- * compile-time constants. The grammar's operators and precedence are JS's, so tokens map 1:1.
- */
-export function shapeExprToTs(expr: ShapeExpr, artifact: Artifact): string {
-  shapeExprNames(expr); // parses: a malformed expression fails here, with its position
-  const ints = new Set(artifact.params.filter((p) => p.dtype === 'i32').map((p) => p.name));
-  const consts: Record<string, number> = { D: artifact.schedule.headDim, Dv: artifact.schedule.valueDim };
-  const out: string[] = [];
-  const re = /\s*(?:(\d+)|([A-Za-z_][A-Za-z0-9_]*)|(\S))/gy;
-  for (let m = re.exec(expr); m && m.index < expr.length; m = re.exec(expr)) {
-    const [, int, name, op] = m;
-    if (int !== undefined) out.push(int);
-    else if (op !== undefined) out.push(op === '-' ? ' -' : op);
-    else if (name === 'cdiv' && expr.slice(re.lastIndex).trimStart().startsWith('(')) out.push('cdiv');
-    else if (name !== undefined && (ints.has(name) || sizeNames.has(name))) out.push(`e.${name}`);
-    else if (name !== undefined && consts[name] !== undefined) out.push(String(consts[name]));
-    else throw new Error(`emit ts: shape expression "${expr}" uses "${name}", which is no size or int param`);
-  }
-  return out.join('');
-}
 
 function paramHelper(p: ParamSlot): string {
   return p.dtype === 'i32' ? 'intParam' : p.dtype === 'f32' ? 'floatParam' : 'boolParam';
@@ -111,15 +85,11 @@ function resolveSource(a: Artifact): string {
     '  if (issues.length > 0) throw new KernelInputError(issues, kernelName);',
     `  const e = { B: s.B, H: s.H, Hkv: s.Hkv, Nq: s.Nq, Nk: s.Nk${ints.map((x) => `, ${x}`).join('')} };`,
     '  const shapes«: Record<string, number[]>» = {',
-    ...a.bindings
-      .filter((b) => b.role !== 'uniforms')
-      .map((b) => `    ${b.name}: [${b.shape.map((d) => shapeExprToTs(d, a)).join(', ')}],`),
+    ...shapesLiteral(a, '    '),
     '  };',
     '  checkShapes(kernelName, shapes);',
     '  const grids«: [number, number, number][]» = [',
-    ...a.entryPoints.map(
-      (ep) => `    [${ep.grid.map((g) => shapeExprToTs(g, a)).join(', ')}], // ${ep.name}`,
-    ),
+    ...gridsLiteral(a, '    '),
     '  ];',
     '  const u = new DataView(new ArrayBuffer(uniformLayout.bytes));',
   );
@@ -136,12 +106,9 @@ function resolveSource(a: Artifact): string {
     const set = f.dtype === 'f32' ? 'setFloat32' : f.dtype === 'u32' ? 'setUint32' : 'setInt32';
     lines.push(`  u.${set}(${f.offset}, ${value}, true); // ${f.name}: ${f.dtype}`);
   }
-  lines.push('  return { shapes, grids, uniforms: u.buffer };', '}');
+  lines.push('  return { shapes, grids, uniforms: u.buffer, env: e };', '}');
   return lines.join('\n');
 }
-
-const bindingType = (b: Binding): string =>
-  b.role === 'uniforms' ? 'uniform' : b.access === 'read' ? 'read-only-storage' : 'storage';
 
 /** The tables: schedule, bindings, entry points, uniform layout, device needs. */
 function tablesSource(a: Artifact, source: string | undefined): string {
@@ -150,16 +117,8 @@ function tablesSource(a: Artifact, source: string | undefined): string {
   const maxWorkgroup = Math.max(
     ...a.entryPoints.map((ep) => ep.workgroupSize[0] * ep.workgroupSize[1] * ep.workgroupSize[2]),
   );
-  const bindings = a.bindings.map(
-    (b) =>
-      `  { name: ${lit(b.name)}, binding: ${b.index}, role: ${lit(b.role)}, dtype: ${lit(b.dtype)}, ` +
-      `shape: [${b.shape.map(lit).join(', ')}], type: ${lit(bindingType(b))} },`,
-  );
-  const entryPoints = a.entryPoints.map(
-    (ep) =>
-      `  { name: ${lit(ep.name)}, role: ${lit(ep.role)}, workgroupSize: [${ep.workgroupSize.join(', ')}], ` +
-      `grid: [${ep.grid.map(lit).join(', ')}] },`,
-  );
+  const bindings = bindingRows(a);
+  const entryPoints = entryPointRows(a);
   const fields = a.uniforms.map(
     (f) => `    { name: ${lit(f.name)}, dtype: ${lit(f.dtype)}, offset: ${f.offset} },`,
   );
@@ -218,19 +177,23 @@ export function emitKernelModule(artifact: Artifact, options: EmitModuleOptions 
   const lang = options.lang ?? 'ts';
   const shared = options.sharedRuntime ?? false;
   const a = artifact;
-  const usesCdiv =
-    a.entryPoints.some((ep) => ep.grid.some((g) => g.includes('cdiv'))) ||
-    a.bindings.some((b) => b.shape.some((d) => d.includes('cdiv')));
+  const decode = options.decode === false ? undefined : usableDecode(a);
+  const usesCdiv = [a, ...(decode ? [decode] : [])].some(
+    (x) =>
+      x.entryPoints.some((ep) => ep.grid.some((g) => g.includes('cdiv'))) ||
+      x.bindings.some((b) => b.shape.some((d) => d.includes('cdiv'))),
+  );
   const kinds = (['int', 'float', 'bool'] as const).filter((kind) =>
     a.params.some((p) => p.dtype === { int: 'i32', float: 'f32', bool: 'bool' }[kind]),
   );
   const types = [shared ? sharedTypeExports : genericTypes, kernelTypes(a)].join('\n\n');
   const body = [
-    shared ? runtimeImports(kinds) : inlineRuntime(kinds),
+    shared ? runtimeImports(kinds, decode !== undefined) : inlineRuntime(kinds),
     tablesSource(a, options.source),
     resolveSource(a),
+    decode ? decodeSource(a, decode) : '',
     usesCdiv ? cdivSource : '',
-    createKernelExport(shared),
+    createKernelExport(shared, decode ? decodeSpecMember(a) : undefined),
     `/** The WGSL module (every entry point). */\nexport const wgsl = ${templateLiteral(a.code)};`,
   ].join('\n\n');
   const info = { ...options, lang, sharedRuntime: shared };
@@ -270,7 +233,7 @@ function splitImports(body: string): [string, string] {
 }
 
 /** createKernel and the module's other runtime-made exports. */
-function createKernelExport(shared: boolean): string {
+function createKernelExport(shared: boolean, decodeMember: string | undefined): string {
   return [
     '/** Bind group 0 of every entry point: one explicit layout, so a single bind group serves every pass. */',
     'export const bindGroupLayoutEntries«: GPUBindGroupLayoutEntry[]» = layoutEntries(bindings);',
@@ -286,6 +249,7 @@ function createKernelExport(shared: boolean): string {
     '  const spec«: KernelSpec» = {',
     '    ...{ kernelName, schedule, bindings, entryPoints, uniformLayout, workgroupStorageBytes, maxWorkgroupSize, wgsl },',
     "    resolve: resolve «as KernelSpec['resolve']»,",
+    ...(decodeMember ? [decodeMember] : []),
     '  };',
     '  return (await instantiate(spec, device)) «as unknown as Kernel»;',
     '}',
@@ -293,3 +257,4 @@ function createKernelExport(shared: boolean): string {
 }
 
 export { emitRuntimeModule, runtimeName } from './emit-ts-shared.js';
+export { shapeExprToTs, templateLiteral } from './emit-ts-exprs.js';

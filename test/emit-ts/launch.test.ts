@@ -345,4 +345,61 @@ describe('prepared launches: update() and allocation-free encode', () => {
     launch.destroy();
     kernel.destroy();
   });
+
+  it('decode mode: few rows over a long KV run split-KV (scratch made once, grown by update); more rows switch back', async () => {
+    const e = await emitStdlib('document', 'js');
+    const kernel = await kernelOf(e);
+    const D = 32;
+    const [H, maxNq, maxNk] = [2, 40, 3000];
+    const full = inputsFor(e.compiled, { B: 1, H, Hkv: 1, Nq: maxNq, Nk: maxNk });
+    const doc = Int32Array.from({ length: maxNk }, (_, i) => Math.floor(i / 700));
+    const bufs = {
+      q: upload(full.q),
+      k: upload(full.k),
+      v: upload(full.v),
+      doc: upload(doc),
+      out: buffer(4 * full.q.length),
+      lse: buffer(4 * H * maxNq),
+    };
+    // B = Hkv = 1: a launch of Nq rows and Nk keys reads the first H * Nq rows of q, Nk of k and v.
+    const check = async (Nq: number, Nk: number, what: string) => {
+      const c: Case = { B: 1, H, Hkv: 1, Nq, Nk, tensors: { doc: doc.subarray(0, Nk) } };
+      const slice = {
+        q: full.q.subarray(0, H * Nq * D),
+        k: full.k.subarray(0, Nk * D),
+        v: full.v.subarray(0, Nk * D),
+      };
+      const got = { out: await read(bufs.out, 0, H * Nq * D), lse: await read(bufs.lse, 0, H * Nq) };
+      expectAgrees(got, referenceFor(e.compiled, c, slice), what);
+    };
+    const launch = kernel.prepare({ ...bufs, sizes: { B: 1, H, Hkv: 1, Nq: 4, Nk: 1500 } });
+    expect(launch.decodeSplits).toBe(2);
+    run(launch);
+    await check(4, 1500, 'decode, 2 splits');
+    // The doc summary and the split scratch grow: two buffers, nothing else.
+    expect(await buffersMadeBy(() => launch.update({ sizes: { Nk: 3000 } }))).toBe(2);
+    expect(launch.decodeSplits).toBe(3);
+    run(launch);
+    await check(4, 3000, 'decode, 3 splits');
+    expect(await buffersMadeBy(() => launch.update({ sizes: { Nk: 2500 } }))).toBe(0);
+    launch.update({ sizes: { Nq: maxNq } });
+    expect(launch.decodeSplits).toBe(0);
+    run(launch);
+    await check(maxNq, 2500, 'main path, Nq = 40');
+    const res = await kernel.dispatch({
+      q: full.q.subarray(0, H * 3 * D),
+      k: full.k,
+      v: full.v,
+      doc,
+      sizes: { B: 1, H, Hkv: 1, Nq: 3, Nk: maxNk },
+    });
+    const c: Case = { B: 1, H, Hkv: 1, Nq: 3, Nk: maxNk, tensors: { doc } };
+    expectAgrees(
+      res as { out: Float32Array; lse: Float32Array },
+      referenceFor(e.compiled, c, { ...full, q: full.q.subarray(0, H * 3 * D) }),
+      'dispatch, decode',
+    );
+    launch.destroy();
+    kernel.destroy();
+  });
 });

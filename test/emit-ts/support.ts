@@ -184,6 +184,7 @@ export interface GeneratedModule {
   kernelName: string;
 }
 export interface GeneratedLaunch {
+  readonly decodeSplits: number;
   encode(encoder: GPUCommandEncoder): void;
   update(changes: object): void;
   destroy(): void;
