@@ -2,6 +2,7 @@
 // { buffer, offset, size } ranges of larger buffers, prepared launches updated in place
 // (sizes, offsets, params), and encode loops that allocate nothing. Run on lavapipe, compared
 // with the dense float64 reference (and, for ranges, bit for bit with whole buffers).
+import fc from 'fast-check';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { compareArrays } from '../../src/runtime/compare.js';
 import { getDevice } from '../../src/runtime/webgpu.js';
@@ -402,4 +403,71 @@ describe('prepared launches: update() and allocation-free encode', () => {
     launch.destroy();
     kernel.destroy();
   });
+});
+
+describe('ranges fuzz: a KernelInputError, or a launch Dawn accepts', () => {
+  const runs = Number(process.env.ATTNC_PROPERTY_RUNS ?? 60);
+
+  it(`${runs} random offsets and sizes of q, k, out and lse`, async () => {
+    const e = await emitStdlib('causal', 'js');
+    const mod = await importModule<GeneratedModule>('causal_fuzz', e.files['causal.js']!);
+    const kernel = await mod.createKernel(device);
+    const sizes = { B: 1, H: 2, Hkv: 1, Nq: 5, Nk: 9 };
+    const big = buffer(16 * align);
+    const outs = buffer(16 * align);
+    const lses = buffer(16 * align);
+    const v = buffer(9 * 32 * 4);
+    const offset = fc.oneof(
+      { weight: 4, arbitrary: fc.nat(7).map((i) => i * align) },
+      { weight: 1, arbitrary: fc.oneof(fc.nat(9 * align), fc.constantFrom(-align, 0.5, NaN)) },
+    );
+    const size = fc.option(
+      fc.oneof(
+        fc.nat(8 * align),
+        fc.nat(2 * align).map((x) => x * 4),
+      ),
+      {
+        nil: undefined,
+        freq: 2,
+      },
+    );
+    const range = (buf: GPUBuffer) =>
+      fc.record({ offset, size }).map(({ offset, size }) => ({
+        buffer: buf,
+        offset,
+        ...(size === undefined ? {} : { size }),
+      }));
+    let accepted = 0;
+    await fc.assert(
+      fc.asyncProperty(
+        range(big),
+        range(big),
+        range(outs),
+        fc.oneof(range(lses), range(outs)),
+        async (q, k, out, lse) => {
+          device.pushErrorScope('validation');
+          let refused = false;
+          try {
+            const launch = kernel.prepare({ q, k, v, out, lse, sizes });
+            const encoder = device.createCommandEncoder();
+            launch.encode(encoder);
+            device.queue.submit([encoder.finish()]);
+            launch.destroy();
+          } catch (err) {
+            expect(err, String(err)).toBeInstanceOf(mod.KernelInputError);
+            refused = true;
+          }
+          const dawn = await device.popErrorScope();
+          expect(
+            dawn?.message ?? null,
+            JSON.stringify({ q, k, out, lse }, (key, x) => (key === 'buffer' ? undefined : x)),
+          ).toBeNull();
+          if (!refused) accepted++;
+        },
+      ),
+      { numRuns: runs },
+    );
+    expect(accepted).toBeGreaterThan(0);
+    kernel.destroy();
+  }, 300_000);
 });
