@@ -52,6 +52,7 @@ async function dispatch(argv: readonly string[]): Promise<number> {
       'no-lse': { type: 'boolean' },
       emit: { type: 'string' },
       'shared-runtime': { type: 'boolean' },
+      'no-decode': { type: 'boolean' },
       nq: { type: 'string' },
       nk: { type: 'string' },
       heads: { type: 'string' },

@@ -22,6 +22,7 @@ export interface CompileFlags {
   'no-lse'?: boolean | undefined;
   emit?: string | undefined;
   'shared-runtime'?: boolean | undefined;
+  'no-decode'?: boolean | undefined;
   arch?: string | undefined;
   'shader-f16'?: boolean | undefined;
 }
@@ -55,6 +56,8 @@ export function compileCommand(source: string, file: string, f: CompileFlags): n
     throw new UsageError(`--emit expects ts or js, got \`${emit}\``);
   if (emit !== undefined && target !== 'wgsl')
     throw new UsageError(`--emit ${emit} needs --target wgsl (a CUDA artifact is .cu + .h + .json)`);
+  if (f['no-decode'] && emit === undefined)
+    throw new UsageError('--no-decode needs --emit ts|js (it leaves the decode variant out of the module)');
   if (f['shared-runtime'] && (emit === undefined || f.out === undefined))
     throw new UsageError(
       '--shared-runtime needs --emit ts|js and --out DIR (the runtime is a file of its own)',
@@ -84,8 +87,10 @@ export function compileCommand(source: string, file: string, f: CompileFlags): n
     },
   });
   if (dump !== undefined) return 0;
-  if (emit !== undefined)
-    return emitModule(artifact, source, name, emit, f.out, f['shared-runtime'] ?? false);
+  if (emit !== undefined) {
+    const module = { sharedRuntime: f['shared-runtime'] ?? false, decode: !f['no-decode'] };
+    return emitModule(artifact, { source, file: name, lang: emit }, module, f.out);
+  }
   const ext = target === 'wgsl' ? 'wgsl' : 'cu';
   const { code, files, ...rest } = artifact;
   const manifest = JSON.stringify({ ...rest, code: `${artifact.name}.${ext}` }, null, 2) + '\n';
@@ -108,24 +113,24 @@ export function compileCommand(source: string, file: string, f: CompileFlags): n
 
 /**
  * `--emit ts|js`: the artifact as a module (codegen/emit-ts.ts), formatted; self-contained, or
- * with `--shared-runtime` importing attnc-runtime.ts|js, written beside it.
+ * with `--shared-runtime` importing attnc-runtime.ts|js, written beside it; `--no-decode` leaves
+ * the decode variant out.
  */
 async function emitModule(
   artifact: Artifact,
-  source: string,
-  file: string,
-  lang: 'ts' | 'js',
+  what: { source: string; file: string; lang: 'ts' | 'js' },
+  module: { sharedRuntime: boolean; decode: boolean },
   out: string | undefined,
-  sharedRuntime: boolean,
 ): Promise<number> {
+  const { lang } = what;
   let emitted: ReturnType<typeof emitKernelModule>;
   try {
-    emitted = emitKernelModule(artifact, { lang, source, file, sharedRuntime });
+    emitted = emitKernelModule(artifact, { ...what, ...module });
   } catch (e) {
     throw new UsageError((e as Error).message); // a kernel the module format cannot express
   }
   // The shared runtime is written with each module: the same text for every module of one attnc.
-  const runtime = sharedRuntime ? emitRuntimeModule(lang) : {};
+  const runtime = module.sharedRuntime ? emitRuntimeModule(lang) : {};
   const files = await formatFiles({ ...emitted.files, ...runtime });
   const main = `${artifact.name}.${lang}`;
   if (!out) {

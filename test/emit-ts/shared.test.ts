@@ -27,7 +27,10 @@ const docs = (n: number) => Int32Array.from({ length: n }, (_, i) => Math.floor(
 async function engineFiles(
   lang: 'ts' | 'js',
 ): Promise<{ files: Record<string, string>; emitted: Emitted[] }> {
-  const emitted = [await emitStdlib('document', lang, {}, true), await emitStdlib('softcap', lang, {}, true)];
+  const emitted = [
+    await emitStdlib('document', lang, {}, { sharedRuntime: true }),
+    await emitStdlib('softcap', lang, {}, { sharedRuntime: true }),
+  ];
   const files = Object.assign({}, await emitRuntime(lang), ...emitted.map((e) => e.files)) as Record<
     string,
     string

@@ -7,7 +7,12 @@ import { dirname, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import ts from 'typescript';
 import { compile, type Compiled, type CompileOptions } from '../../src/compile.js';
-import { emitKernelModule, emitRuntimeModule, type EmitLanguage } from '../../src/codegen/emit-ts.js';
+import {
+  emitKernelModule,
+  emitRuntimeModule,
+  type EmitLanguage,
+  type EmitModuleOptions,
+} from '../../src/codegen/emit-ts.js';
 import { formatFiles } from '../../src/codegen/emit-ts-format.js';
 import { declPredicates } from '../../src/runtime/ast-eval.js';
 import { randomNormal, rng } from '../../src/runtime/inputs.js';
@@ -31,24 +36,27 @@ export async function emitStdlib(
   name: string,
   lang: EmitLanguage = 'ts',
   options: Partial<CompileOptions> = {},
-  sharedRuntime = false,
+  module: ModuleOptions = {},
 ): Promise<Emitted> {
   const file = stdlibPath(`${name}.attn`);
-  return emitSource(readFileSync(file, 'utf8'), lang, { file, ...options }, sharedRuntime);
+  return emitSource(readFileSync(file, 'utf8'), lang, { file, ...options }, module);
 }
+
+/** emitKernelModule's options besides the language and source. */
+export type ModuleOptions = Pick<EmitModuleOptions, 'sharedRuntime' | 'decode'>;
 
 /** The kernel module alone; with sharedRuntime it imports ./attnc-runtime.js (emitRuntimeModule). */
 export async function emitSource(
   source: string,
   lang: EmitLanguage = 'ts',
   options: Partial<CompileOptions> = {},
-  sharedRuntime = false,
+  module: ModuleOptions = {},
 ): Promise<Emitted> {
   const compiled = compile(source, { target: 'wgsl', headDim: 32, ...options });
   const { files } = emitKernelModule(compiled.artifact, {
     lang,
     source,
-    sharedRuntime,
+    ...module,
     ...(options.file ? { file: options.file } : {}),
   });
   return { compiled, files: await formatFiles(files) };

@@ -44,6 +44,7 @@ const cases: [string, () => Promise<Emitted>][] = [
   ['softcap (f32 param)', () => emitStdlib('softcap')],
   ['causal (no params, no tensors)', () => emitStdlib('causal')],
   ['causal without lse', () => emitStdlib('causal', 'ts', { lse: false })],
+  ['causal without its decode variant', () => emitStdlib('causal', 'ts', {}, { decode: false })],
   ['custom (required param, bool, tensor shaped by a param)', () => emitSource(customSource)],
   [
     'sliding_window, f16 storage',
