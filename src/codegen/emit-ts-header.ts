@@ -33,7 +33,7 @@ export function header(a: Artifact, o: HeaderInfo): string {
     '//   const kernel = await createKernel(device);',
     `//   const { out${a.bindings.some((b) => b.role === 'lse') ? ', lse' : ''} } = await kernel.dispatch({ q, k, v, ${tensors.join('')}sizes: { B, H, Hkv, Nq, Nk } });`,
     '//   const launch = kernel.prepare({ q, k, v, out, ... }); // GPUBuffers or { buffer, offset, size } the engine owns',
-    '//   launch.encode(encoder); launch.update({ sizes: { Nk } }); // allocate nothing',
+    '//   launch.encode(encoder); // allocates nothing; launch.update({ sizes: { Nk } }) between submits',
   ].join('\n');
 }
 
