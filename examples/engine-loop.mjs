@@ -1,8 +1,9 @@
 // An engine-style loop around generated kernel modules: 4 layers of attention with different masks
 // and params, GQA (4 query heads over 2 kv heads), tensors kept on the GPU between layers (layer
 // l's output is layer l+1's queries), and one submit per step. The kernels come from
-// `attnc compile --emit js`, generated here into examples/build/engine/; at run time the loop uses
-// only them and the `webgpu` package (Dawn). attnc's dense reference checks every layer at the end.
+// `attnc compile --emit js --shared-runtime`, generated here into examples/build/engine/ (three
+// kernel modules and the one attnc-runtime.js they import); at run time the loop uses only them and
+// the `webgpu` package (Dawn). attnc's dense reference checks every layer at the end.
 //
 //   npm run build && node scripts/with-gpu.mjs node examples/engine-loop.mjs [--steps N] [--tokens N]
 import { execFileSync } from 'node:child_process';
@@ -21,7 +22,8 @@ const sizes = { B, H, Hkv, Nq: T, Nk: T };
 // 1. Generate the modules (an engine would do this at build time and commit or bundle them).
 const outDir = join(root, 'examples/build/engine');
 for (const name of ['sliding_window', 'softcap', 'document']) {
-  const args = ['compile', `stdlib/${name}.attn`, '--target', 'wgsl', '--emit', 'js', '--dim', String(D)];
+  const args = ['compile', `stdlib/${name}.attn`, '--target', 'wgsl', '--emit', 'js', '--shared-runtime'];
+  args.push('--dim', String(D));
   execFileSync(process.execPath, [join(root, 'dist/src/cli/main.js'), ...args, '--out', outDir], {
     cwd: root,
   });
@@ -81,8 +83,9 @@ for (const layer of layers) {
   };
   for (const [name, data] of Object.entries(layer.tensors ?? {})) bufs[name] = gpuBuffer(data);
   layer.bufs = bufs;
-  // Bound once (uniforms, summary scratch, bind group); encoded every step. A launch whose sizes
-  // change per step (decode) would call kernel.encode(encoder, args) instead.
+  // Bound once (uniforms, summary scratch, bind group); encoded every step, allocating nothing. A
+  // launch whose sizes change per step (decode) calls layer.launch.update({ sizes: { Nk } }) between
+  // submits; buffers may also be { buffer, offset, size } ranges of one large allocation.
   layer.launch = kernels[layer.kernel].prepare({
     ...bufs,
     sizes,

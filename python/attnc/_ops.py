@@ -11,6 +11,7 @@ import torch
 
 from . import build
 from .kernel import Kernel
+from .layout import copy_reason
 from .manifest import Manifest
 
 DTYPE_NAMES = {torch.float32: 'f32', torch.float16: 'f16', torch.bfloat16: 'bf16', torch.int32: 'i32'}
@@ -22,13 +23,14 @@ def device_arch(device):
     return build.arch_for_capability(major, minor)
 
 
-def _aligned(t, alignment):
-    """t as a contiguous tensor whose data starts on `alignment` bytes. Strided views (BNHD via
-    transpose) are copied: the kernels take contiguous BHND for now (taking strides is future work)."""
-    t = t.contiguous()
-    if t.numel() and t.data_ptr() % alignment:
-        t = t.clone()
-    return t
+def _readable(t, alignment):
+    """t as the kernel reads it (attnc.layout): contiguous BHND starting on `alignment` bytes. Such a
+    tensor is passed as it is; another layout is copied to contiguous BHND; a misaligned one cloned."""
+    reason = copy_reason(tuple(t.shape), t.stride(), t.data_ptr(), alignment)
+    if reason == 'layout':
+        t = t.contiguous()
+        reason = copy_reason(tuple(t.shape), t.stride(), t.data_ptr(), alignment)
+    return t.clone(memory_format=torch.contiguous_format) if reason == 'alignment' else t
 
 
 class KernelFamily:
@@ -75,7 +77,7 @@ class KernelFamily:
             return out.zero_(), lse.fill_(float('-inf')), indices.fill_(-1)
         kern = self.kernel(DTYPE_NAMES[q.dtype], D, v.shape[3], q.device)
         m = kern.manifest
-        q, k, v = (_aligned(t, m.alignment) for t in (q, k, v))
+        q, k, v = (_readable(t, m.alignment) for t in (q, k, v))
         pointers = [('q', q), ('k', k), ('v', v), ('out', out)]
         pointers += [('lse', lse)] if m.has_lse else []
         pointers += [('indices', indices)] if m.has_indices else []
@@ -87,7 +89,7 @@ class KernelFamily:
                 kern.set_param(args, p, next(ints) if p.dtype == 'i32' else next(floats))
             for role, t in pointers:
                 kern.set_pointer(args, role, t.data_ptr())
-            tensors = [t.contiguous() for t in tensors]
+            tensors = [_readable(t, 4) for t in tensors]
             for slot, t in zip(m.tensors, tensors):
                 kern.set_pointer(args, 'tensor', t.data_ptr(), slot.name)
             scratch = self._scratch(kern, args, q.device)  # freed after the launch is queued: the allocator orders reuse by stream

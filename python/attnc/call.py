@@ -55,7 +55,10 @@ def check_qkv(name, infos, dtype=None, head_dim=None, value_dim=None):
     if q.dtype not in STORAGE_DTYPES:
         raise ArgumentError(f'{name}: q, k, v are {q.dtype}; attnc kernels take {", ".join(STORAGE_DTYPES)}')
     if dtype is not None and q.dtype != dtype:
-        raise ArgumentError(f'{name}: this kernel was built for {dtype}, q/k/v are {q.dtype} (load with dtype=None to build per call dtype)')
+        raise ArgumentError(
+            f'{name}: this kernel was built for {dtype}, q/k/v are {q.dtype} '
+            f"(pass dtype='{dtype}' to cast them, or load with dtype=None to build per call dtype)"
+        )
     B, H, Nq, D = q.shape
     if k.shape[0] != B or v.shape[0] != B:
         raise ArgumentError(f'{name}: batch sizes differ: q {B}, k {k.shape[0]}, v {v.shape[0]}')
@@ -109,6 +112,21 @@ def check_tensor(name, slot, info, q_device, sizes, params):
     if info.shape != want:
         dims = ', '.join(slot.dim_names())
         raise ArgumentError(f'{where} must have shape [{dims}] = {_shape_text(want)}, got {_shape_text(info.shape)}')
+
+
+CALL_KEYWORDS = ('q', 'k', 'v', 'q_offset', 'k_offset', 'scale', 'dtype')
+
+
+def check_interface(manifest):
+    """Refuses a kernel whose param or tensor has the name of a call argument (q, scale, dtype...):
+    attn(..., dtype=x) could not reach it."""
+    names = [p.name for p in manifest.params] + [t.name for t in manifest.tensors]
+    clash = [n for n in names if n in CALL_KEYWORDS]
+    if clash:
+        raise ArgumentError(
+            f'{manifest.name}: {", ".join(clash)} would be passed by keyword, but attn() takes '
+            f'{", ".join(CALL_KEYWORDS)} itself; rename it in the .attn source'
+        )
 
 
 def bind_call(manifest, infos, named, describe, dtype=None, head_dim=None, value_dim=None):

@@ -13,10 +13,12 @@ There is one op per load configuration (source, entry, the fixed options); when 
 are left to each call, the op builds and dispatches to one library per (dtype, D, Dv, arch).
 
 Inputs: CUDA tensors q [B, H, Nq, D], k [B, Hkv, Nk, D], v [B, Hkv, Nk, Dv] (H a multiple of Hkv),
-bf16, f16 or f32. Views whose layout is not contiguous BHND (e.g. BNHD through .transpose(1, 2))
-are copied to contiguous BHND first: the kernels do not take strides yet. Params and tensors of the
-kernel go by keyword. There is no backward: inputs that require grad raise NoBackwardError unless
-grad is off (torch.no_grad(), torch.inference_mode()).
+bf16, f16 or f32, positionally or by keyword (q=, k=, v=). Any layout: contiguous BHND tensors are
+read in place; others (BNHD views through .transpose(1, 2), token slices, expanded k/v) are copied
+to contiguous BHND once per call, as attnc.layout describes (the kernels do not take strides yet).
+dtype= per call casts q, k, v to that dtype first (a copy; out comes back in it). Params and
+tensors of the kernel go by keyword. There is no backward: inputs that require grad raise
+NoBackwardError unless grad is off (torch.no_grad(), torch.inference_mode()).
 
 The result is an AttentionOutput named tuple (out, lse, indices): out [B, H, Nq, Dv] in the input
 dtype; lse [B, H, Nq] float32 (natural log; None when loaded with lse=False); indices int32 (the
@@ -28,18 +30,16 @@ from typing import NamedTuple, Optional
 import torch
 
 from . import build
-from ._ops import DTYPE_NAMES, artifact_family, device_arch, op_name, register, source_family
-from .call import TensorInfo, bind_call, check_scalars
-from .errors import ArgumentError, NoBackwardError
+from ._ops import DTYPE_NAMES, TORCH_DTYPES, artifact_family, device_arch, op_name, register, source_family
+from .call import TensorInfo, bind_call, check_interface, check_scalars
+from .errors import NoBackwardError
+from .layout import call_dtype, dtype_name
 from .manifest import Manifest
 
 if not hasattr(torch.library, 'custom_op'):
     raise ImportError(f'attnc.torch needs torch >= 2.4 (torch.library.custom_op); this is torch {torch.__version__}')
 
 __all__ = ['Attention', 'AttentionOutput', 'load', 'load_artifact']
-
-_DTYPE_ALIASES = {'bf16': 'bf16', 'bfloat16': 'bf16', 'f16': 'f16', 'float16': 'f16', 'half': 'f16', 'f32': 'f32', 'float32': 'f32', 'float': 'f32'}
-
 
 class AttentionOutput(NamedTuple):
     out: torch.Tensor
@@ -53,15 +53,6 @@ def _info(t):
     return TensorInfo(tuple(t.shape), DTYPE_NAMES.get(t.dtype, str(t.dtype).replace('torch.', '')), t.device, t.is_cuda)
 
 
-def _dtype_name(dtype):
-    if dtype is None:
-        return None
-    name = DTYPE_NAMES.get(dtype) if isinstance(dtype, torch.dtype) else _DTYPE_ALIASES.get(str(dtype))
-    if name not in ('bf16', 'f16', 'f32'):
-        raise ArgumentError(f'dtype {dtype!r}: attnc kernels are built for torch.bfloat16, torch.float16 or torch.float32 (or None: per call)')
-    return name
-
-
 def _current_arch():
     if torch.cuda.is_available():
         return device_arch(torch.cuda.current_device())
@@ -70,12 +61,14 @@ def _current_arch():
 
 class Attention:
     """One attnc kernel as a callable: attn(q, k, v, *, q_offset=None, k_offset=None, scale=None,
-    **params_and_tensors) -> AttentionOutput. q_offset defaults to Nk - Nq (bottom-right aligned),
-    k_offset to 0, scale to 1/sqrt(D)."""
+    dtype=None, **params_and_tensors) -> AttentionOutput. q_offset defaults to Nk - Nq (bottom-right
+    aligned), k_offset to 0, scale to 1/sqrt(D); dtype (torch.bfloat16/float16/float32 or a name)
+    casts q, k, v to it first, None takes them as they come."""
 
     def __init__(self, family, op, dtype=None, head_dim=None, value_dim=None):
         self.family, self.op = family, op  # op: torch.ops.attnc.<op_name>.default
         self.manifest = family.manifest
+        check_interface(self.manifest)
         self.name = self.manifest.name
         self.dtype, self.head_dim, self.value_dim = dtype, head_dim, value_dim
 
@@ -85,8 +78,12 @@ class Attention:
         takes = ', '.join(self.manifest.interface_summary()) or 'no params or tensors'
         return f'<attnc kernel {self.name} ({built}, {dims}; takes {takes}) as {self.op}>'
 
-    def __call__(self, q, k, v, *, q_offset=None, k_offset=None, scale=None, **params_and_tensors):
+    def __call__(self, q, k, v, *, q_offset=None, k_offset=None, scale=None, dtype=None, **params_and_tensors):
         m = self.manifest
+        given = [_info(t) for t in (q, k, v)]
+        cast = call_dtype(self.name, dtype_name(dtype), self.dtype, [i.dtype if i else None for i in given])
+        if cast is not None:  # a copy, rounded to the call's dtype: out comes back in it
+            q, k, v = (t.to(TORCH_DTYPES[cast]) if isinstance(t, torch.Tensor) else t for t in (q, k, v))
         infos = dict(q=_info(q), k=_info(k), v=_info(v))
         bound = bind_call(m, infos, params_and_tensors, _info, self.dtype, self.head_dim, self.value_dim)
         check_scalars(self.name, q_offset, k_offset, scale)
@@ -108,7 +105,7 @@ def load(path_or_source, entry=None, dtype=None, head_dim=None, value_dim=None, 
     e.g. stdlib/document.attn) or of its source text. entry: which `attention` block (default the
     first). dtype (torch.bfloat16/float16/float32 or 'bf16'/'f16'/'f32'), head_dim and value_dim fix
     the build; None builds per call from the inputs (each variant is built once and cached)."""
-    dtype = _dtype_name(dtype)
+    dtype = dtype_name(dtype)
     source, path = build.read_source(str(path_or_source))
     vd = None if value_dim is None or value_dim == (head_dim or 64) else value_dim
     options = build.BuildOptions(entry, dtype or 'bf16', head_dim or 64, vd, lse, _current_arch().name)

@@ -82,6 +82,53 @@ def test_strided_bnhd_inputs_are_copied_to_bhnd():
     assert torch.equal(r.out, attn(q.contiguous(), k.contiguous(), v.contiguous(), doc=ids).out)
 
 
+def test_other_layouts_agree_with_their_contiguous_copies():
+    attn = attnc.torch.load('stdlib/causal.attn', dtype=torch.bfloat16, head_dim=64)
+    q, k, v = qkv(Nq=300, Nk=300)
+    want = attn(q, k, v)
+    longer = qkv(Nq=400, Nk=400)[0]
+    q_slice = longer[:, :, 50:350]  # a slice along tokens: not contiguous
+    assert not q_slice.is_contiguous()
+    assert torch.equal(attn(q_slice, k, v).out, attn(q_slice.contiguous(), k, v).out)
+    ke, ve = k[:, :1].expand(2, 2, 300, 64), v[:, :1].expand(2, 2, 300, 64)  # stride 0 over kv heads
+    assert ke.stride(1) == 0
+    assert torch.equal(attn(q, ke, ve).out, attn(q, ke.contiguous(), ve.contiguous()).out)
+    flat = torch.empty(q.numel() + 1, dtype=q.dtype, device='cuda')
+    shifted = flat[1:].view_as(q)  # contiguous, but 2 bytes off the kernel's alignment
+    shifted.copy_(q)
+    assert shifted.is_contiguous() and shifted.data_ptr() % 16
+    r = attn(shifted, k, v)
+    assert torch.equal(r.out, want.out) and torch.equal(r.lse, want.lse)
+
+
+def test_bnhd_views_under_torch_compile():
+    attn = attnc.torch.load('stdlib/document.attn', dtype=torch.bfloat16, head_dim=64)
+    q, k, v = qkv(Nq=200, Nk=200, bnhd=True)
+    ids = segments(200)
+    compiled = torch.compile(lambda q, k, v, ids: attn(q, k, v, doc=ids).out, fullgraph=True)
+    eager = attn(q.contiguous(), k.contiguous(), v.contiguous(), doc=ids).out
+    assert torch.equal(compiled(q, k, v, ids), eager)
+
+
+def test_per_call_dtype_casts_and_keyword_inputs():
+    attn = attnc.torch.load('stdlib/causal.attn', dtype=torch.bfloat16, head_dim=64)
+    q, k, v = qkv(Nq=128, Nk=128, dtype=torch.float32)
+    r = attn(q=q, k=k, v=v, dtype=torch.bfloat16)
+    assert r.out.dtype == torch.bfloat16
+    rounded = [t.to(torch.bfloat16) for t in (q, k, v)]
+    assert_close((r.out, r.lse), reference(*rounded, causal), torch.bfloat16)
+    with pytest.raises(attnc.ArgumentError, match="pass dtype='bf16' to cast them"):
+        attn(q, k, v)
+    with pytest.raises(attnc.ArgumentError, match="dtype='f16' asked of a kernel built for bf16"):
+        attn(q, k, v, dtype='f16')
+    lazy = attnc.torch.load('stdlib/causal.attn')  # dtype per call: the cast picks the build
+    r = lazy(q, k, v, dtype='half')
+    assert r.out.dtype == torch.float16
+    assert_close((r.out, r.lse), reference(*(t.half() for t in (q, k, v)), causal), torch.float16)
+    compiled = torch.compile(lambda q, k, v: attn(q, k, v, dtype=torch.bfloat16).out, fullgraph=True)
+    assert torch.equal(compiled(q, k, v), attn(*rounded).out)
+
+
 def test_source_text_and_lse_off():
     attn = attnc.torch.load(WINDOW_SOURCE, dtype=torch.float16, head_dim=64)
     q, k, v = qkv(Nq=100, Nk=400, dtype=torch.float16)

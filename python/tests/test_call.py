@@ -5,7 +5,7 @@ import re
 
 import pytest
 
-from attnc.call import TensorInfo, bind_call
+from attnc.call import TensorInfo, bind_call, check_interface
 from attnc.errors import ArgumentError
 from attnc.manifest import Manifest
 
@@ -115,8 +115,22 @@ def test_qkv_mistakes(manifests):
 
 def test_build_options_are_checked(manifests):
     cap = manifests['softcap']
-    fails('softcap: this kernel was built for f16, q/k/v are bf16 (load with dtype=None to build per call dtype)', cap, built=('f16', None, None))
+    fails(
+        "softcap: this kernel was built for f16, q/k/v are bf16 (pass dtype='f16' to cast them, or load with dtype=None to build per call dtype)",
+        cap,
+        built=('f16', None, None),
+    )
     fails('softcap: this kernel was built for head dim 128, q/k have 64 (load with head_dim=None to build per call)', cap, built=(None, 128, None))
     fails('softcap: this kernel was built for value dim 32, v has 64 (load with value_dim=None to build per call)', cap, built=(None, None, 32))
     b = bind(cap, infos=qkv(D=128, Dv=32, dtype='f16'), built=('f16', 128, 32))
     assert (b.head_dim, b.value_dim) == (128, 32)
+
+
+def test_a_param_named_like_a_call_argument_is_refused(artifacts):
+    with open(os.path.join(artifacts['softcap'], 'softcap.json')) as f:
+        data = json.load(f)
+    check_interface(Manifest(data, artifacts['softcap']))
+    data['params'][0]['name'] = 'dtype'
+    message = 'softcap: dtype would be passed by keyword, but attn() takes q, k, v, q_offset, k_offset, scale, dtype itself; rename it in the .attn source'
+    with pytest.raises(ArgumentError, match='^' + re.escape(message) + '$'):
+        check_interface(Manifest(data, artifacts['softcap']))

@@ -56,6 +56,8 @@ async function dispatch(argv: readonly string[]): Promise<number> {
       'shader-f16': { type: 'boolean' },
       'no-lse': { type: 'boolean' },
       emit: { type: 'string' },
+      'shared-runtime': { type: 'boolean' },
+      'no-decode': { type: 'boolean' },
       nq: { type: 'string' },
       nk: { type: 'string' },
       heads: { type: 'string' },

@@ -17,6 +17,8 @@ export const commands: Readonly<Record<CommandName, CommandSpec>> = {
     usage: `attnc compile FILE --target wgsl|cuda [--out DIR] [--dump-ir=PASS] [--entry NAME]
                      [--dim N] [--value-dim N] [--dtype f32|f16|bf16] [--no-lse]
                      [--emit ts|js]   (wgsl: a self-contained module with a typed createKernel)
+                     [--shared-runtime]   (with --emit and --out: modules import one attnc-runtime)
+                     [--no-decode]   (with --emit: leave out the split-KV decode variant; smaller)
                      [--arch sm_80|sm_86|sm_89|sm_90a]   (cuda; default sm_90a)
                      [--shader-f16]   (wgsl: the target device has shader-f16, for --dtype f16)
                      [--json]   (one JSON document on stdout: docs/CLI.md)`,
@@ -30,6 +32,8 @@ export const commands: Readonly<Record<CommandName, CommandSpec>> = {
       'dtype',
       'no-lse',
       'emit',
+      'shared-runtime',
+      'no-decode',
       'arch',
       'shader-f16',
       'json',

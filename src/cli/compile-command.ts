@@ -1,7 +1,7 @@
 // `attnc compile FILE --target wgsl|cuda [--out DIR] [--dump-ir=PASS] [--emit ts|js]`.
 import { basename, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import type { Artifact } from '../codegen/artifact.js';
-import { emitKernelModule } from '../codegen/emit-ts.js';
+import { emitKernelModule, emitRuntimeModule } from '../codegen/emit-ts.js';
 import { formatFiles } from '../codegen/emit-ts-format.js';
 import { compile } from '../compile.js';
 import { dumpIR } from '../ir/dump.js';
@@ -22,6 +22,8 @@ export interface CompileFlags {
   dtype?: string | undefined;
   'no-lse'?: boolean | undefined;
   emit?: string | undefined;
+  'shared-runtime'?: boolean | undefined;
+  'no-decode'?: boolean | undefined;
   arch?: string | undefined;
   'shader-f16'?: boolean | undefined;
   json?: boolean | undefined;
@@ -89,7 +91,10 @@ export function compileCommand(source: string, file: string, f: CompileFlags): n
     if (output.json) writeJson({ ...head('compile', 0), kernel: artifact.name, pass: dump, ir });
     return 0;
   }
-  if (emit !== undefined) return emitModule(output, source, emit);
+  if (emit !== undefined) {
+    const module = { sharedRuntime: f['shared-runtime'] ?? false, decode: !f['no-decode'] };
+    return emitModule(output, source, emit, module);
+  }
   const ext = target === 'wgsl' ? 'wgsl' : 'cu';
   const { code, files, ...rest } = artifact;
   const main = `${artifact.name}.${ext}`;
@@ -142,13 +147,20 @@ function report(o: CompileOutput, files: Record<string, string>, main: string, e
 }
 
 /** `--emit ts|js`: the artifact as a self-contained module (codegen/emit-ts.ts), formatted. */
-async function emitModule(o: CompileOutput, source: string, lang: 'ts' | 'js'): Promise<number> {
+async function emitModule(
+  o: CompileOutput,
+  source: string,
+  lang: 'ts' | 'js',
+  module: { sharedRuntime: boolean; decode: boolean },
+): Promise<number> {
   let emitted: ReturnType<typeof emitKernelModule>;
   try {
-    emitted = emitKernelModule(o.artifact, { lang, source, file: o.file });
+    emitted = emitKernelModule(o.artifact, { lang, source, file: o.file, ...module });
   } catch (e) {
     throw new UsageError((e as Error).message); // a kernel the module format cannot express
   }
-  const files = await formatFiles(emitted.files);
+  // The shared runtime is written with each module: the same text for every module of one attnc.
+  const runtime = module.sharedRuntime ? emitRuntimeModule(lang) : {};
+  const files = await formatFiles({ ...emitted.files, ...runtime });
   return report(o, files, `${o.artifact.name}.${lang}`, lang);
 }

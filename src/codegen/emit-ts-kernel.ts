@@ -1,19 +1,21 @@
 /// <reference types="@webgpu/types" preserve="true" />
-// The GPU half of an emitted module's runtime (emit-ts-runtime.ts has the argument checks): the
-// device check, createKernel with its pipelines, and dispatch / encode / prepare. Text in the same
-// «TypeScript-only» notation, spliced into every module by emit-ts.ts.
+// The GPU half of an emitted module's runtime (emit-ts-runtime.ts has the argument checks,
+// emit-ts-launch.ts the prepared launch): the device check, and \`instantiate\`, which compiles a
+// kernel's pipelines once and gives dispatch / encode / prepare. Text in the same «TypeScript-only»
+// notation, spliced into every module or written once as the shared runtime (emit-ts.ts).
 
 export const createKernelSource = `
 /** Refuses a device this schedule cannot run on (pipeline creation would fail less clearly). */
-function checkDevice(device«: GPUDevice»)«: void» {
+function checkDevice(spec«: KernelSpec», device«: GPUDevice»)«: void» {
+  const { kernelName, schedule, bindings } = spec;
   const l = device.limits;
   const problems«: string[]» = [];
-  if (workgroupStorageBytes > l.maxComputeWorkgroupStorageSize) {
-    problems.push(\`needs \${workgroupStorageBytes} bytes of workgroup memory, the device allows \${l.maxComputeWorkgroupStorageSize}\`);
+  if (spec.workgroupStorageBytes > l.maxComputeWorkgroupStorageSize) {
+    problems.push(\`needs \${spec.workgroupStorageBytes} bytes of workgroup memory, the device allows \${l.maxComputeWorkgroupStorageSize}\`);
   }
   const invocations = Math.min(l.maxComputeInvocationsPerWorkgroup, l.maxComputeWorkgroupSizeX);
-  if (maxWorkgroupSize > invocations) {
-    problems.push(\`needs \${maxWorkgroupSize} invocations per workgroup, the device allows \${invocations}\`);
+  if (spec.maxWorkgroupSize > invocations) {
+    problems.push(\`needs \${spec.maxWorkgroupSize} invocations per workgroup, the device allows \${invocations}\`);
   }
   const storage = bindings.filter((b) => b.type !== 'uniform').length;
   if (storage > l.maxStorageBuffersPerShaderStage) {
@@ -42,12 +44,67 @@ function f16ToF32(bits«: Uint16Array»)«: Float32Array» {
   return out;
 }
 
+«interface RuntimeKernel {
+  dispatch(args: object): Promise<Record<string, Float32Array>>;
+  encode(encoder: GPUCommandEncoder, args: object): void;
+  prepare(args: object): RuntimeLaunch;
+  destroy(): void;
+}»
+
+/** Launches kernel.encode() made, by arguments, so a loop re-encoding the same launch allocates nothing. */
+const ENCODE_CACHE = 32;
+const bufferIds = new WeakMap«<object, number>»();
+let lastBufferId = 0;
+function bufferId(b«: object»)«: number» {
+  let id = bufferIds.get(b);
+  if (id === undefined) bufferIds.set(b, (id = ++lastBufferId));
+  return id;
+}
+
+/** Two launches with equal keys bind the same ranges with the same uniforms and grids. */
+function launchKey(c«: CheckedLaunch»)«: string» {
+  const ranges = Object.entries(c.bound).map(([name, b]) => \`\${name}:\${bufferId(b.buffer)}:\${b.offset}:\${b.size}\`);
+  return [new Uint8Array(c.r.uniforms).join(','), JSON.stringify(c.r.grids), JSON.stringify(c.r.shapes), ...ranges].join('|');
+}
+
+/**
+ * The KV splits when a launch takes decode mode, else 0: the attnc runtime's rule (few query rows,
+ * two splits at least, the device binds the scratch and runs the grids).
+ */
+function decodeSplits(spec«: KernelSpec», device«: GPUDevice», r«: Resolved»)«: number» {
+  const d = spec.decode;
+  if (!d) return 0;
+  const splits = Math.ceil(r.env.Nk«!» / d.splitKeys);
+  if (r.env.Nq«!» > d.maxNq || splits < 2) return 0;
+  const l = device.limits;
+  if (d.bindings.filter((b) => b.type !== 'uniform').length > l.maxStorageBuffersPerShaderStage) return 0;
+  const { shapes, grids } = d.layout(r.env);
+  const scratch = d.bindings.filter((b) => b.role === 'scratch' || b.role === 'summary');
+  if (scratch.some((b) => bufferBytes(b, shapes[b.name]«!») > l.maxStorageBufferBindingSize)) return 0;
+  return grids.some((g) => g.some((x) => x > l.maxComputeWorkgroupsPerDimension)) ? 0 : splits;
+}
+
+/** The decode module and pipelines, made on a kernel's first decode launch (most never take one). */
+function decodeKernel(k«: KernelGpu», d«: DecodeSpec»)«: KernelGpu» {
+  const { device, spec } = k;
+  const name = \`\${spec.kernelName}.decode\`;
+  const module = device.createShaderModule({ label: name, code: d.wgsl });
+  const layout = device.createBindGroupLayout({ label: name, entries: layoutEntries(d.bindings) });
+  const pipelineLayout = device.createPipelineLayout({ label: name, bindGroupLayouts: [layout] });
+  const pipelines = d.entryPoints.map((ep) =>
+    device.createComputePipeline({ label: \`\${name}.\${ep.name}\`, layout: pipelineLayout, compute: { module, entryPoint: ep.name } }),
+  );
+  const decodeSpec = { ...spec, bindings: d.bindings, entryPoints: d.entryPoints, wgsl: d.wgsl };
+  return { spec: decodeSpec, device, layout, pipelines, alive: k.alive };
+}
+
 /**
  * Compiles the WGSL and its pipelines for \`device\` (once); the kernel then runs any number of times.
  * Throws if the device lacks the limits or features the schedule needs.
  */
-export async function createKernel(device«: GPUDevice»)«: Promise<Kernel>» {
-  checkDevice(device);
+async function instantiate(spec«: KernelSpec», device«: GPUDevice»)«: Promise<RuntimeKernel>» {
+  const { kernelName, wgsl } = spec;
+  checkDevice(spec, device);
   device.pushErrorScope('validation');
   const module = device.createShaderModule({ label: kernelName, code: wgsl });
   const info = await module.getCompilationInfo();
@@ -57,85 +114,38 @@ export async function createKernel(device«: GPUDevice»)«: Promise<Kernel>» {
     const lines = errors.map((m) => \`\${m.lineNum}:\${m.linePos}: \${m.message}\`);
     throw new Error(\`kernel "\${kernelName}": the WGSL does not compile: \${[...lines, moduleError?.message ?? ''].join('\\n')}\`);
   }
-  const bindGroupLayout = device.createBindGroupLayout({ label: kernelName, entries: bindGroupLayoutEntries });
-  const layout = device.createPipelineLayout({ label: kernelName, bindGroupLayouts: [bindGroupLayout] });
+  const layout = device.createBindGroupLayout({ label: kernelName, entries: layoutEntries(spec.bindings) });
+  const pipelineLayout = device.createPipelineLayout({ label: kernelName, bindGroupLayouts: [layout] });
   const pipelines = await Promise.all(
-    entryPoints.map((ep) =>
-      device.createComputePipelineAsync({ label: \`\${kernelName}.\${ep.name}\`, layout, compute: { module, entryPoint: ep.name } }),
+    spec.entryPoints.map((ep) =>
+      device.createComputePipelineAsync({ label: \`\${kernelName}.\${ep.name}\`, layout: pipelineLayout, compute: { module, entryPoint: ep.name } }),
     ),
   );
   let destroyed = false;
-  const alive = ()«: void» => {
-    if (destroyed) throw new Error(\`kernel "\${kernelName}" was destroyed\`);
+  let decodeGpu«: KernelGpu | undefined»;
+  const k«: MainGpu» = {
+    spec,
+    device,
+    layout,
+    pipelines,
+    alive() {
+      if (destroyed) throw new Error(\`kernel "\${kernelName}" was destroyed\`);
+    },
+    choose(r«: Resolved»)«: Variant» {
+      const splits = decodeSplits(spec, device, r);
+      if (splits === 0) return { g: k, r, splits };
+      decodeGpu ??= decodeKernel(k, spec.decode«!»);
+      return { g: decodeGpu, r: { ...spec.decode«!».layout(r.env), uniforms: r.uniforms, env: r.env }, splits };
+    },
   };
+  const encoded = new Map«<string, RuntimeLaunch>»();
 
-  /** The uniform buffer and summary scratch of one launch, joined with the caller's buffers. */
-  function bindAll(r«: Resolved», given«: Buffers», owned«: GPUBuffer[]»)«: GPUBindGroup» {
-    const all«: Buffers» = { ...given };
-    for (const b of bindings) {
-      if (b.role === 'uniforms') {
-        const u = device.createBuffer({ label: \`\${kernelName}.uniforms\`, size: uniformLayout.bytes, usage: UNIFORM | COPY_DST });
-        device.queue.writeBuffer(u, 0, r.uniforms);
-        owned.push(u);
-        all[b.name] = u;
-      } else if (b.role === 'summary') {
-        const size = bufferBytes(b, r.shapes[b.name]«!»);
-        const s = device.createBuffer({ label: \`\${kernelName}.\${b.name}\`, size, usage: STORAGE });
-        owned.push(s);
-        all[b.name] = s;
-      }
-    }
-    const max = device.limits.maxComputeWorkgroupsPerDimension;
-    r.grids.forEach((g, i) => {
-      if (g.some((x) => x > max)) {
-        throw new KernelInputError([\`entry point \${entryPoints[i]«!».name}: grid [\${g.join(', ')}] exceeds \${max} workgroups per dimension\`]);
-      }
-    });
-    return device.createBindGroup({
-      label: kernelName,
-      layout: bindGroupLayout,
-      entries: bindings.map((b) => ({ binding: b.binding, resource: { buffer: all[b.name]«!» } })),
-    });
-  }
-
-  /** One compute pass: summaries first (dispatches in a pass run in order, each seeing the last's writes). */
-  function record(encoder«: GPUCommandEncoder», r«: Resolved», bindGroup«: GPUBindGroup»)«: void» {
-    const pass = encoder.beginComputePass({ label: kernelName });
-    pass.setBindGroup(0, bindGroup);
-    r.grids.forEach((g, i) => {
-      if (g.some((x) => x === 0)) return;
-      pass.setPipeline(pipelines[i]«!»);
-      pass.dispatchWorkgroups(g[0], g[1], g[2]);
-    });
-    pass.end();
-  }
-
-  function prepare(args«: EncodeArgs», call = 'prepare(args)')«: PreparedLaunch» {
-    alive();
-    checkArgsObject(call, args);
-    const r = resolve(args);
-    const given = args «as unknown as Record<string, unknown>»;
-    checkGpuBuffers(given, r);
-    const owned«: GPUBuffer[]» = [];
-    const bindGroup = bindAll(r, given «as Buffers», owned);
-    return {
-      encode(encoder«: GPUCommandEncoder») {
-        alive();
-        checkEncoder('prepared.encode(encoder)', encoder);
-        record(encoder, r, bindGroup);
-      },
-      destroy() {
-        for (const b of owned.splice(0)) b.destroy();
-      },
-    };
-  }
-
-  async function dispatch(args«: DispatchArgs»)«: Promise<DispatchResult>» {
-    alive();
-    checkArgsObject('dispatch(args)', args);
-    const r = resolve(args);
-    const host = args «as unknown as Record<string, unknown>»;
-    checkHostInputs(host, r);
+  async function dispatch(args«: object»)«: Promise<Record<string, Float32Array>>» {
+    k.alive();
+    checkArgsObject(kernelName, 'dispatch(args)', args);
+    const host = args «as Record<string, unknown>»;
+    const r = spec.resolve(host);
+    checkHostInputs(spec, host, r);
     const owned«: GPUBuffer[]» = [];
     const make = (label«: string», size«: number», usage«: number»)«: GPUBuffer» => {
       const buf = device.createBuffer({ label: \`\${kernelName}.\${label}\`, size, usage });
@@ -143,18 +153,20 @@ export async function createKernel(device«: GPUDevice»)«: Promise<Kernel>» {
       return buf;
     };
     let scopes = 0;
+    let launch«: RuntimeLaunch | undefined»;
     try {
       device.pushErrorScope('validation');
       device.pushErrorScope('out-of-memory');
       scopes = 2;
-      const given«: Buffers» = {};
-      const reads«: { b: Binding; src: GPUBuffer; dst: GPUBuffer; n: number }[]» = [];
-      for (const b of bindings) {
+      const given«: Record<string, unknown>» = {};
+      for (const key of launchKeys) if (key in host) given[key] = host[key];
+      const reads«: { b: KernelBinding; src: GPUBuffer; dst: GPUBuffer; n: number }[]» = [];
+      for (const b of spec.bindings) {
         if (!isInput(b.role) && !isOutput(b.role)) continue;
         const shape = r.shapes[b.name]«!»;
         const size = bufferBytes(b, shape);
         if (size > device.limits.maxStorageBufferBindingSize) {
-          throw new KernelInputError([\`buffer "\${b.name}" (\${shapeText(b, shape)}) needs \${size} bytes; the device binds at most \${device.limits.maxStorageBufferBindingSize}\`]);
+          throw new KernelInputError([\`buffer "\${b.name}" (\${shapeText(b, shape)}) needs \${size} bytes; the device binds at most \${device.limits.maxStorageBufferBindingSize}\`], kernelName);
         }
         if (isInput(b.role)) {
           const buf = make(b.name, size, STORAGE | COPY_DST);
@@ -174,9 +186,9 @@ export async function createKernel(device«: GPUDevice»)«: Promise<Kernel>» {
           reads.push({ b, src: buf, dst: make(\`\${b.name}.read\`, size, MAP_READ | COPY_DST), n: count(shape) });
         }
       }
-      const bindGroup = bindAll(r, given, owned);
+      launch = createLaunch(k, checkLaunch(k, given, 'dispatch(args)'));
       const encoder = device.createCommandEncoder({ label: kernelName });
-      record(encoder, r, bindGroup);
+      launch.encode(encoder);
       for (const rb of reads) encoder.copyBufferToBuffer(rb.src, 0, rb.dst, 0, rb.src.size);
       device.queue.submit([encoder.finish()]);
       scopes = 0;
@@ -190,25 +202,34 @@ export async function createKernel(device«: GPUDevice»)«: Promise<Kernel>» {
         const bytes = rb.dst.getMappedRange().slice(0, rb.n * elementBytes(rb.b));
         result[rb.b.name] = rb.b.dtype === 'f16' ? f16ToF32(new Uint16Array(bytes)) : new Float32Array(bytes);
       }
-      return result «as unknown as DispatchResult»;
+      return result;
     } finally {
       // A throw while encoding leaves the error scopes open: close them so later calls are unaffected.
       for (; scopes > 0; scopes--) void device.popErrorScope();
+      launch?.destroy();
       for (const b of owned) b.destroy();
     }
   }
 
   return {
     dispatch,
-    prepare,
-    encode(encoder«: GPUCommandEncoder», args«: EncodeArgs») {
-      // The launch's small buffers (uniforms, summaries) must outlive the submit, which comes later:
-      // they are left to garbage collection. prepare() + destroy() frees them deterministically.
-      checkEncoder('encode(encoder, args)', encoder);
-      prepare(args, 'encode(encoder, args)').encode(encoder);
+    prepare: (args«: object») => createLaunch(k, checkLaunch(k, args, 'prepare(args)')),
+    encode(encoder«: GPUCommandEncoder», args«: object») {
+      checkEncoder(kernelName, 'encode(encoder, args)', encoder);
+      const checked = checkLaunch(k, args, 'encode(encoder, args)');
+      // The same launch again (a loop) reuses its uniforms and bind group. A launch leaving the
+      // cache is not destroyed (a submit may still need it): garbage collection frees it.
+      const key = launchKey(checked);
+      let launch = encoded.get(key);
+      if (launch) encoded.delete(key);
+      else launch = createLaunch(k, checked);
+      encoded.set(key, launch);
+      if (encoded.size > ENCODE_CACHE) encoded.delete(encoded.keys().next().value«!»);
+      launch.encode(encoder);
     },
     destroy() {
       destroyed = true;
+      encoded.clear();
     },
   };
 }

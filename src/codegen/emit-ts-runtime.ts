@@ -1,13 +1,61 @@
 /// <reference types="@webgpu/types" preserve="true" />
-// The kernel-independent argument checks of an emitted TypeScript/JS module (emit-ts-kernel.ts has
-// the GPU half; emit-ts.ts writes the kernel-specific parts: the WGSL, the tables, the types and
-// `resolve`, which evaluates shapes and grids and packs the uniforms). It is text, not code this
-// package runs: a generated module must import nothing.
+// The kernel-independent argument checks of an emitted TypeScript/JS module (emit-ts-buffers.ts
+// checks the caller's GPU buffers, emit-ts-kernel.ts and emit-ts-launch.ts are the GPU half;
+// emit-ts.ts writes the kernel-specific parts: the WGSL, the tables, the types and `resolve`,
+// which evaluates shapes and grids and packs the uniforms). It is text, not code this package
+// runs: spliced into each module (self-contained) or written once as attnc-runtime.ts that every
+// module imports (emit-ts-shared.ts). Nothing here may name a kernel-specific value: what the
+// runtime needs of a kernel comes in a KernelSpec.
 // TypeScript-only syntax is wrapped in «…» so one text yields both languages (emit-ts.ts strips
 // the markers for TS and the marked spans for JS).
 
+/**
+ * The runtime's own types (TypeScript and .d.ts only): kernel-independent; the kernel module's
+ * public types are emit-ts-types.ts's.
+ */
+export const runtimeTypesSource = `
+/** A launch's evaluated shapes (by binding name), grids (by entry point) and packed uniforms. */
+interface Resolved {
+  readonly shapes: Record<string, number[]>;
+  readonly grids: [number, number, number][];
+  readonly uniforms: ArrayBuffer;
+  /** Sizes and int params, for decode mode's layout. */
+  readonly env: Readonly<Record<string, number>>;
+}
+
+/** Decode mode's shapes (its scratch included) and grids for one launch. */
+interface DecodeLayout {
+  readonly shapes: Record<string, number[]>;
+  readonly grids: [number, number, number][];
+}
+
+/** A kernel's decode variant (split-KV + lse merge): taken for Nq <= maxNq over >= 2 splits. */
+interface DecodeSpec {
+  readonly maxNq: number;
+  readonly splitKeys: number;
+  readonly bindings: readonly KernelBinding[];
+  readonly entryPoints: readonly KernelEntryPoint[];
+  readonly wgsl: string;
+  layout(e: Readonly<Record<string, number>>): DecodeLayout;
+}
+
+/** What the runtime needs of one kernel: its tables, its WGSL, and its \`resolve\`. */
+interface KernelSpec {
+  readonly kernelName: string;
+  readonly schedule: { readonly dtype: string; readonly headDim: number };
+  readonly bindings: readonly KernelBinding[];
+  readonly entryPoints: readonly KernelEntryPoint[];
+  readonly uniformLayout: UniformLayout;
+  readonly workgroupStorageBytes: number;
+  readonly maxWorkgroupSize: number;
+  readonly wgsl: string;
+  /** Checks sizes, params, offsets and scale; evaluates shapes and grids; packs the uniforms. */
+  resolve(o: object): Resolved;
+  readonly decode?: DecodeSpec;
+}`;
+
 export const runtimeSource = `
-// ---- The runtime: the same in every attnc module; the kernel-specific parts are above. ----
+// ---- The runtime: the same in every attnc module; the kernel-specific parts come in a KernelSpec. ----
 
 // GPUBufferUsage / GPUShaderStage / GPUMapMode bits, spelled out so that a device made elsewhere
 // (Dawn in Node) works without the globals a browser defines.
@@ -18,29 +66,22 @@ const UNIFORM = 0x40;
 const STORAGE = 0x80;
 const COMPUTE = 0x4;
 
-«type Binding = KernelBinding;
-type Role = KernelBinding['role'];
-type Buffers = Record<string, GPUBuffer>;
-/** A launch's evaluated shapes (by binding name), grids (by entry point) and packed uniforms. */
-interface Resolved {
-  shapes: Record<string, number[]>;
-  grids: [number, number, number][];
-  uniforms: ArrayBuffer;
-}»
+/** Launch arguments besides the buffers; a tensor of one of these names cannot be emitted. */
+const launchKeys = ['sizes', 'params', 'qOffset', 'kOffset', 'scale'];
+
+«type Role = KernelBinding['role'];»
 
 /** Bind group 0 of every entry point: one explicit layout, so a single bind group serves every pass. */
-export const bindGroupLayoutEntries«: GPUBindGroupLayoutEntry[]» = bindings.map((b) => ({
-  binding: b.binding,
-  visibility: COMPUTE,
-  buffer: { type: b.type },
-}));
+function layoutEntries(bindings«: readonly KernelBinding[]»)«: GPUBindGroupLayoutEntry[]» {
+  return bindings.map((b) => ({ binding: b.binding, visibility: COMPUTE, buffer: { type: b.type } }));
+}
 
 /** Invalid arguments: every problem at once, each naming the buffer, size or param. */
-export class KernelInputError extends Error {
+class KernelInputError extends Error {
   «readonly issues: readonly string[];»
-  constructor(issues«: readonly string[]») {
+  constructor(issues«: readonly string[]», kernel = '') {
     super(
-      \`kernel "\${kernelName}": \` +
+      (kernel ? \`kernel "\${kernel}": \` : '') +
         (issues.length === 1 ? issues[0] : \`invalid arguments:\\n  \${issues.join('\\n  ')}\`),
     );
     this.name = 'KernelInputError';
@@ -60,7 +101,7 @@ function describe(x«: unknown»)«: string» {
   return typeof x === 'object' && x !== null ? 'an object' : \`\${typeof x} \${String(x)}\`;
 }
 
-function checkSizes(raw«: unknown»)«: Sizes» {
+function checkSizes(kernel«: string», raw«: unknown»)«: Sizes» {
   const s = (typeof raw === 'object' && raw !== null ? raw : {}) «as Record<string, unknown>»;
   const issues«: string[]» = [];
   if (typeof raw !== 'object' || raw === null) issues.push(\`sizes: expected { B, H, Hkv, Nq, Nk }, got \${describe(raw)}\`);
@@ -73,7 +114,7 @@ function checkSizes(raw«: unknown»)«: Sizes» {
   if (issues.length === 0 && sizes.H % sizes.Hkv !== 0) {
     issues.push(\`sizes: H (\${sizes.H}) must be a multiple of Hkv (\${sizes.Hkv}) (query head h reads kv head h / (H / Hkv))\`);
   }
-  if (issues.length > 0) throw new KernelInputError(issues);
+  if (issues.length > 0) throw new KernelInputError(issues, kernel);
   return { B: sizes.B, H: sizes.H, Hkv: sizes.Hkv, Nq: sizes.Nq, Nk: sizes.Nk };
 }
 
@@ -94,17 +135,17 @@ function unknownKeys(what«: string», obj«: unknown», known«: readonly strin
  * Position, offset and scale arguments, shared by every kernel. Positions are i32 in the shader
  * (query row r sits at qOffset + r): offsets whose last row leaves int32 would wrap, so are refused.
  */
-function launchScalars(o«: LaunchOptions», s«: Sizes», issues«: string[]») {
+function launchScalars(o«: { qOffset?: unknown; kOffset?: unknown; scale?: unknown }», s«: Sizes», headDim«: number», issues«: string[]») {
   // Only undefined means "the default": a null is a value, and refused like any other non-number.
   const qOffset = o.qOffset === undefined ? s.Nk - s.Nq : o.qOffset;
   const kOffset = o.kOffset === undefined ? 0 : o.kOffset;
-  const rawScale«: unknown» = o.scale === undefined ? 1 / Math.sqrt(schedule.headDim) : o.scale;
+  const rawScale«: unknown» = o.scale === undefined ? 1 / Math.sqrt(headDim) : o.scale;
   const scale = typeof rawScale === 'number' ? Math.fround(rawScale) : NaN;
   position('qOffset', 'query', qOffset, s.Nq, 'Nq', issues);
   position('kOffset', 'key', kOffset, s.Nk, 'Nk', issues);
   if (issues.length === 0) span(qOffset« as number», s.Nq, kOffset« as number», s.Nk, issues);
   if (!Number.isFinite(scale)) issues.push(\`scale: expected a finite number within f32 range, got \${describe(o.scale)}\`);
-  return { qOffset, kOffset, scale };
+  return { qOffset: qOffset« as number», kOffset: kOffset« as number», scale };
 }
 
 function position(what«: string», side«: string», offset«: unknown», rows«: number», rowsName«: string», issues«: string[]»)«: void» {
@@ -127,34 +168,36 @@ function span(qOffset«: number», Nq«: number», kOffset«: number», Nk«: nu
   );
 }
 
-function checkShapes(shapes«: Record<string, number[]>»)«: void» {
+function checkShapes(kernel«: string», shapes«: Record<string, number[]>»)«: void» {
   const bad = Object.entries(shapes).filter(([, shape]) => shape.some((d) => !(d >= 0)));
   if (bad.length > 0) {
-    throw new KernelInputError(bad.map(([name, shape]) => \`buffer "\${name}": its shape evaluates to [\${shape.join(', ')}]\`));
+    throw new KernelInputError(bad.map(([name, shape]) => \`buffer "\${name}": its shape evaluates to [\${shape.join(', ')}]\`), kernel);
   }
 }
 
 const count = (shape«: readonly number[]»)«: number» => shape.reduce((a, b) => a * b, 1);
-const elementBytes = (b«: Binding»)«: number» => (b.dtype === 'f16' ? 2 : 4);
-/** Buffer sizes are multiples of 4 (copies) and never 0 (bindings must not be empty). */
-const bufferBytes = (b«: Binding», shape«: readonly number[]»)«: number» =>
-  Math.max(16, Math.ceil((count(shape) * elementBytes(b)) / 4) * 4);
+const elementBytes = (b«: KernelBinding»)«: number» => (b.dtype === 'f16' ? 2 : 4);
+/** Bytes a binding of this shape reads or writes, rounded up to the 4 that storage bindings need. */
+const neededBytes = (b«: KernelBinding», shape«: readonly number[]»)«: number» =>
+  Math.max(4, Math.ceil((count(shape) * elementBytes(b)) / 4) * 4);
+/** Buffers the module makes itself: never 0 bytes (bindings must not be empty), 16 at least. */
+const bufferBytes = (b«: KernelBinding», shape«: readonly number[]»)«: number» => Math.max(16, neededBytes(b, shape));
 const isInput = (role«: Role»)«: boolean» => role === 'q' || role === 'k' || role === 'v' || role === 'tensor';
 const isOutput = (role«: Role»)«: boolean» => role === 'out' || role === 'lse';
 
 /** "f32[B=1, H=2, Nq=300, D=64]": the shape expressions with their values. */
-function shapeText(b«: Binding», shape«: readonly number[]»)«: string» {
+function shapeText(b«: KernelBinding», shape«: readonly number[]»)«: string» {
   const dims = b.shape.map((e, i) => (e === String(shape[i]) ? e : \`\${e}=\${shape[i]}\`));
   return \`\${b.dtype}[\${dims.join(', ')}]\`;
 }
 
 const hostArrays = { f32: Float32Array, f16: Uint16Array, i32: Int32Array, u32: Uint32Array };
 
-function checkHostInputs(args«: Record<string, unknown>», r«: Resolved»)«: void» {
+function checkHostInputs(spec«: KernelSpec», args«: Record<string, unknown>», r«: Resolved»)«: void» {
   const issues«: string[]» = [];
-  unknownKeys('argument', args, [...bindings.filter((b) => isInput(b.role)).map((b) => b.name), ...launchKeys], issues);
-  for (const b of bindings) {
-    if (!isInput(b.role)) continue;
+  const inputs = spec.bindings.filter((b) => isInput(b.role));
+  unknownKeys('argument', args, [...inputs.map((b) => b.name), ...launchKeys], issues);
+  for (const b of inputs) {
     const shape = r.shapes[b.name]«!»;
     const data = args[b.name];
     const ctor = hostArrays[b.dtype];
@@ -165,67 +208,21 @@ function checkHostInputs(args«: Record<string, unknown>», r«: Resolved»)«: 
       );
     }
   }
-  if (issues.length > 0) throw new KernelInputError(issues);
+  if (issues.length > 0) throw new KernelInputError(issues, spec.kernelName);
 }
 
 /** dispatch/encode/prepare take one arguments object; anything else is named, not a TypeError. */
-function checkArgsObject(call«: string», args«: unknown»)«: void» {
+function checkArgsObject(kernel«: string», call«: string», args«: unknown»)«: void» {
   if (typeof args !== 'object' || args === null || Array.isArray(args)) {
-    throw new KernelInputError([\`\${call}: expected an object of buffers, sizes and params, got \${describe(args)}\`]);
+    throw new KernelInputError([\`\${call}: expected an object of buffers, sizes and params, got \${describe(args)}\`], kernel);
   }
 }
 
-function checkEncoder(call«: string», encoder«: unknown»)«: void» {
+function checkEncoder(kernel«: string», call«: string», encoder«: unknown»)«: void» {
   const e = encoder «as { beginComputePass?: unknown } | null»;
   if (typeof e !== 'object' || e === null || typeof e.beginComputePass !== 'function') {
-    throw new KernelInputError([\`\${call}: expected a GPUCommandEncoder, got \${describe(encoder)}\`]);
+    throw new KernelInputError([\`\${call}: expected a GPUCommandEncoder, got \${describe(encoder)}\`], kernel);
   }
-}
-
-/**
- * The caller's GPUBuffers: each must be one (with STORAGE usage, unmapped, large enough, a multiple
- * of 4 bytes as storage bindings need), and an output may not also be bound as another argument
- * (a writable binding may not alias). Dawn would only log these at submit, after encode returned.
- */
-function checkGpuBuffers(args«: Record<string, unknown>», r«: Resolved»)«: void» {
-  const issues«: string[]» = [];
-  const names = bindings.filter((b) => isInput(b.role) || isOutput(b.role)).map((b) => b.name);
-  unknownKeys('argument', args, [...names, ...launchKeys], issues);
-  for (const b of bindings) {
-    if (!isInput(b.role) && !isOutput(b.role)) continue;
-    const buf = args[b.name] «as { size?: unknown; usage?: unknown; mapState?: unknown } | undefined»;
-    const shape = shapeText(b, r.shapes[b.name]«!»);
-    const need = Math.max(4, Math.ceil((count(r.shapes[b.name]«!») * elementBytes(b)) / 4) * 4);
-    if (typeof buf !== 'object' || buf === null || typeof buf.size !== 'number' || typeof buf.usage !== 'number') {
-      issues.push(\`buffer "\${b.name}": expected a GPUBuffer holding \${shape}, got \${describe(buf)}\`);
-      continue;
-    }
-    if ((buf.usage & STORAGE) === 0) {
-      issues.push(\`buffer "\${b.name}": the GPUBuffer lacks STORAGE usage (usage 0x\${buf.usage.toString(16)}); create it with GPUBufferUsage.STORAGE\`);
-    }
-    if (buf.mapState !== undefined && buf.mapState !== 'unmapped') {
-      issues.push(\`buffer "\${b.name}": the GPUBuffer is \${String(buf.mapState)}; unmap it before encoding\`);
-    }
-    if (buf.size < need) {
-      issues.push(\`buffer "\${b.name}": \${shape} needs \${need} bytes, the GPUBuffer has \${buf.size}\`);
-    } else if (buf.size % 4 !== 0) {
-      issues.push(\`buffer "\${b.name}": storage bindings need a size that is a multiple of 4, the GPUBuffer has \${buf.size} bytes\`);
-    }
-  }
-  for (const b of bindings) {
-    if (!isOutput(b.role)) continue;
-    const twin = names.find((n) => n !== b.name && args[n] === args[b.name] && args[n] !== undefined);
-    if (twin !== undefined) issues.push(\`buffer "\${b.name}": the same GPUBuffer is passed as "\${twin}"; an output needs a buffer of its own\`);
-  }
-  if (issues.length > 0) throw new KernelInputError(issues);
-}
-`;
-
-export const cdivSource = `
-/** Ceiling division of the shape and grid expressions (sizes are non-negative integers). */
-function cdiv(a«: number», b«: number»)«: number» {
-  if (!(b > 0)) throw new KernelInputError([\`cdiv(\${a}, \${b}): the divisor must be positive\`]);
-  return Math.ceil(a / b);
 }
 `;
 

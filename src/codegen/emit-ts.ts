@@ -1,20 +1,25 @@
-// `attnc compile --target wgsl --emit ts|js`: a WGSL artifact as a self-contained TypeScript (or
-// JS + .d.ts) module an engine can import: the WGSL, its bind-group and uniform layouts, and a typed
-// createKernel(device) whose dispatch/encode arguments list exactly this kernel's buffers and params.
+// `attnc compile --target wgsl --emit ts|js`: a WGSL artifact as a TypeScript (or JS + .d.ts)
+// module an engine can import: the WGSL, its bind-group and uniform layouts, and a typed
+// createKernel(device) whose dispatch/encode/prepare arguments list exactly this kernel's buffers
+// and params. Self-contained by default; with sharedRuntime it imports the runtime that every
+// module of an engine shares (emit-ts-shared.ts).
 // Shape and grid expressions are compiled to code here, so the module needs no expression evaluator.
 // Browser-safe and synchronous; formatting (prettier) lives in emit-ts-format.ts.
 import type { ParamSlot } from '../ir/kernel.js';
-import { shapeExprNames } from '../runtime/shape-expr.js';
-import type { Artifact, Binding, ShapeExpr } from './artifact.js';
+import type { Artifact } from './artifact.js';
 import {
-  boolParamSource,
-  cdivSource,
-  floatParamSource,
-  intParamSource,
-  runtimeSource,
-} from './emit-ts-runtime.js';
-import { createKernelSource } from './emit-ts-kernel.js';
-import { kernelTypes } from './emit-ts-types.js';
+  bindingRows,
+  entryPointRows,
+  gridsLiteral,
+  lit,
+  shapesLiteral,
+  sizeNames,
+  templateLiteral,
+} from './emit-ts-exprs.js';
+import { decodeSource, decodeSpecMember, usableDecode } from './emit-ts-decode.js';
+import { declarations, header, sharedTypeImports } from './emit-ts-header.js';
+import { inlineRuntime, runtimeIdCheck, runtimeImports, sharedTypeExports } from './emit-ts-shared.js';
+import { genericTypes, kernelTypes } from './emit-ts-types.js';
 import { wgslWorkgroupBytes } from './wgsl/limits.js';
 
 export type EmitLanguage = 'ts' | 'js';
@@ -26,6 +31,16 @@ export interface EmitModuleOptions {
   readonly source?: string;
   /** The source's file name, for the header comment. */
   readonly file?: string;
+  /**
+   * Import the runtime from `./attnc-runtime.js` (emitRuntimeModule writes it, once per engine)
+   * instead of carrying a copy of it. Default false: the module is self-contained.
+   */
+  readonly sharedRuntime?: boolean;
+  /**
+   * Carry the artifact's WGSL decode variant (split-KV + merge, taken per launch for few query
+   * rows over a long KV, as the attnc runtime does). Default true; false leaves it out (smaller).
+   */
+  readonly decode?: boolean;
 }
 
 export interface EmittedModule {
@@ -35,48 +50,8 @@ export interface EmittedModule {
 
 /** Dispatch/encode arguments besides the buffers; a tensor of one of these names cannot be emitted. */
 const launchKeys = ['sizes', 'params', 'qOffset', 'kOffset', 'scale'] as const;
-const sizeNames = new Set(['B', 'H', 'Hkv', 'Nq', 'Nk']);
 const tsMarkers = /[«»]/g;
 const tsOnly = /«[^«»]*»/g;
-
-/**
- * A JS string as a template literal. Non-ASCII and control characters but \n and \t are escaped:
- * no «» marker can hide inside, and a \r survives (a template literal would normalize CRLF).
- */
-export function templateLiteral(text: string): string {
-  const body = text
-    .replace(/\\/g, '\\\\')
-    .replace(/`/g, '\\`')
-    .replace(/\$\{/g, '\\${')
-    .replace(/[^\x09\x0a\x20-\x7e]/gu, (c) => `\\u{${c.codePointAt(0)!.toString(16)}}`);
-  return '`' + body + '`';
-}
-
-/** A JS string literal, ASCII only. */
-const lit = (s: string): string =>
-  JSON.stringify(s).replace(/[^\x00-\x7e]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
-
-/**
- * A shape expression (artifact.ts grammar) as TS over `e` (sizes and int params); D and Dv are
- * compile-time constants. The grammar's operators and precedence are JS's, so tokens map 1:1.
- */
-export function shapeExprToTs(expr: ShapeExpr, artifact: Artifact): string {
-  shapeExprNames(expr); // parses: a malformed expression fails here, with its position
-  const ints = new Set(artifact.params.filter((p) => p.dtype === 'i32').map((p) => p.name));
-  const consts: Record<string, number> = { D: artifact.schedule.headDim, Dv: artifact.schedule.valueDim };
-  const out: string[] = [];
-  const re = /\s*(?:(\d+)|([A-Za-z_][A-Za-z0-9_]*)|(\S))/gy;
-  for (let m = re.exec(expr); m && m.index < expr.length; m = re.exec(expr)) {
-    const [, int, name, op] = m;
-    if (int !== undefined) out.push(int);
-    else if (op !== undefined) out.push(op === '-' ? ' -' : op);
-    else if (name === 'cdiv' && expr.slice(re.lastIndex).trimStart().startsWith('(')) out.push('cdiv');
-    else if (name !== undefined && (ints.has(name) || sizeNames.has(name))) out.push(`e.${name}`);
-    else if (name !== undefined && consts[name] !== undefined) out.push(String(consts[name]));
-    else throw new Error(`emit ts: shape expression "${expr}" uses "${name}", which is no size or int param`);
-  }
-  return out.join('');
-}
 
 function paramHelper(p: ParamSlot): string {
   return p.dtype === 'i32' ? 'intParam' : p.dtype === 'f32' ? 'floatParam' : 'boolParam';
@@ -88,7 +63,7 @@ function resolveSource(a: Artifact): string {
   const lines = [
     '/** Checks sizes, params, offsets and scale; evaluates shapes and grids; packs the uniforms. */',
     'function resolve(o«: LaunchOptions»)«: Resolved» {',
-    '  const s = checkSizes(o.sizes);',
+    '  const s = checkSizes(kernelName, o.sizes);',
     '  const issues«: string[]» = [];',
     '  const given = (o «as { params?: unknown }»).params;',
     `  unknownKeys('param', given, [${params.map((p) => lit(p.name)).join(', ')}], issues);`,
@@ -106,19 +81,15 @@ function resolveSource(a: Artifact): string {
   }
   const ints = params.filter((p) => p.dtype === 'i32').map((p) => `${p.name}: params.${p.name}`);
   lines.push(
-    '  const { qOffset, kOffset, scale } = launchScalars(o, s, issues);',
-    '  if (issues.length > 0) throw new KernelInputError(issues);',
+    '  const { qOffset, kOffset, scale } = launchScalars(o, s, schedule.headDim, issues);',
+    '  if (issues.length > 0) throw new KernelInputError(issues, kernelName);',
     `  const e = { B: s.B, H: s.H, Hkv: s.Hkv, Nq: s.Nq, Nk: s.Nk${ints.map((x) => `, ${x}`).join('')} };`,
     '  const shapes«: Record<string, number[]>» = {',
-    ...a.bindings
-      .filter((b) => b.role !== 'uniforms')
-      .map((b) => `    ${b.name}: [${b.shape.map((d) => shapeExprToTs(d, a)).join(', ')}],`),
+    ...shapesLiteral(a, '    '),
     '  };',
-    '  checkShapes(shapes);',
+    '  checkShapes(kernelName, shapes);',
     '  const grids«: [number, number, number][]» = [',
-    ...a.entryPoints.map(
-      (ep) => `    [${ep.grid.map((g) => shapeExprToTs(g, a)).join(', ')}], // ${ep.name}`,
-    ),
+    ...gridsLiteral(a, '    '),
     '  ];',
     '  const u = new DataView(new ArrayBuffer(uniformLayout.bytes));',
   );
@@ -135,12 +106,9 @@ function resolveSource(a: Artifact): string {
     const set = f.dtype === 'f32' ? 'setFloat32' : f.dtype === 'u32' ? 'setUint32' : 'setInt32';
     lines.push(`  u.${set}(${f.offset}, ${value}, true); // ${f.name}: ${f.dtype}`);
   }
-  lines.push('  return { shapes, grids, uniforms: u.buffer };', '}');
+  lines.push('  return { shapes, grids, uniforms: u.buffer, env: e };', '}');
   return lines.join('\n');
 }
-
-const bindingType = (b: Binding): string =>
-  b.role === 'uniforms' ? 'uniform' : b.access === 'read' ? 'read-only-storage' : 'storage';
 
 /** The tables: schedule, bindings, entry points, uniform layout, device needs. */
 function tablesSource(a: Artifact, source: string | undefined): string {
@@ -149,16 +117,8 @@ function tablesSource(a: Artifact, source: string | undefined): string {
   const maxWorkgroup = Math.max(
     ...a.entryPoints.map((ep) => ep.workgroupSize[0] * ep.workgroupSize[1] * ep.workgroupSize[2]),
   );
-  const bindings = a.bindings.map(
-    (b) =>
-      `  { name: ${lit(b.name)}, binding: ${b.index}, role: ${lit(b.role)}, dtype: ${lit(b.dtype)}, ` +
-      `shape: [${b.shape.map(lit).join(', ')}], type: ${lit(bindingType(b))} },`,
-  );
-  const entryPoints = a.entryPoints.map(
-    (ep) =>
-      `  { name: ${lit(ep.name)}, role: ${lit(ep.role)}, workgroupSize: [${ep.workgroupSize.join(', ')}], ` +
-      `grid: [${ep.grid.map(lit).join(', ')}] },`,
-  );
+  const bindings = bindingRows(a);
+  const entryPoints = entryPointRows(a);
   const fields = a.uniforms.map(
     (f) => `    { name: ${lit(f.name)}, dtype: ${lit(f.dtype)}, offset: ${f.offset} },`,
   );
@@ -188,24 +148,6 @@ function tablesSource(a: Artifact, source: string | undefined): string {
     '};',
     `const workgroupStorageBytes = ${wgslWorkgroupBytes(s)};`,
     `const maxWorkgroupSize = ${maxWorkgroup};`,
-    `const launchKeys = [${launchKeys.map(lit).join(', ')}];`,
-  ].join('\n');
-}
-
-function header(a: Artifact, o: EmitModuleOptions, lang: EmitLanguage): string {
-  const s = a.schedule;
-  const from = o.file ? ` from ${o.file}` : '';
-  const tensors = a.bindings.filter((b) => b.role === 'tensor').map((b) => `${b.name}, `);
-  return [
-    `// attnc kernel "${a.name}"${from}: WGSL, ${s.dtype} storage, D = ${s.headDim}, Dv = ${s.valueDim}.`,
-    `// Generated by \`attnc compile --target wgsl --emit ${lang}\`: regenerate rather than edit.`,
-    '// Self-contained: imports nothing at run time' +
-      (lang === 'ts' ? '; type-checks against @webgpu/types.' : '; types in the .d.ts beside it.'),
-    `// sourceHash ${a.sourceHash}, scheduleHash ${a.scheduleHash}`,
-    '//',
-    '//   const kernel = await createKernel(device);',
-    `//   const { out${a.bindings.some((b) => b.role === 'lse') ? ', lse' : ''} } = await kernel.dispatch({ q, k, v, ${tensors.join('')}sizes: { B, H, Hkv, Nq, Nk } });`,
-    '//   kernel.encode(encoder, { q, k, v, out, ... }); // GPUBuffers the engine owns',
   ].join('\n');
 }
 
@@ -233,53 +175,86 @@ function checkNames(a: Artifact): void {
 export function emitKernelModule(artifact: Artifact, options: EmitModuleOptions = {}): EmittedModule {
   checkNames(artifact);
   const lang = options.lang ?? 'ts';
+  const shared = options.sharedRuntime ?? false;
   const a = artifact;
-  const helpers = [
-    a.entryPoints.some((ep) => ep.grid.some((g) => g.includes('cdiv'))) ||
-    a.bindings.some((b) => b.shape.some((d) => d.includes('cdiv')))
-      ? cdivSource
-      : '',
-    a.params.some((p) => p.dtype === 'i32') ? intParamSource : '',
-    a.params.some((p) => p.dtype === 'f32') ? floatParamSource : '',
-    a.params.some((p) => p.dtype === 'bool') ? boolParamSource : '',
-  ];
-  const types = kernelTypes(a);
+  const decode = options.decode === false ? undefined : usableDecode(a);
+  const usesCdiv = [a, ...(decode ? [decode] : [])].some(
+    (x) =>
+      x.entryPoints.some((ep) => ep.grid.some((g) => g.includes('cdiv'))) ||
+      x.bindings.some((b) => b.shape.some((d) => d.includes('cdiv'))),
+  );
+  const kinds = (['int', 'float', 'bool'] as const).filter((kind) =>
+    a.params.some((p) => p.dtype === { int: 'i32', float: 'f32', bool: 'bool' }[kind]),
+  );
+  const types = [shared ? sharedTypeExports : genericTypes, kernelTypes(a)].join('\n\n');
   const body = [
+    shared ? runtimeImports(kinds, decode !== undefined) : inlineRuntime(kinds),
     tablesSource(a, options.source),
     resolveSource(a),
-    runtimeSource,
-    createKernelSource,
-    ...helpers,
+    decode ? decodeSource(a, decode) : '',
+    usesCdiv ? cdivSource : '',
+    createKernelExport(shared, decode ? decodeSpecMember(a) : undefined),
     `/** The WGSL module (every entry point). */\nexport const wgsl = ${templateLiteral(a.code)};`,
   ].join('\n\n');
+  const info = { ...options, lang, sharedRuntime: shared };
   if (lang === 'ts') {
-    const text = [header(a, options, 'ts'), types, body].join('\n\n').replace(tsMarkers, '');
+    // The runtime imports come first: a module's imports precede its code.
+    const [imports, rest] = shared ? splitImports(body) : ['', body];
+    const text = [header(a, info), imports, types, rest]
+      .filter((x) => x !== '')
+      .join('\n\n')
+      .replace(tsMarkers, '');
     return { files: { [`${a.name}.ts`]: text + '\n' } };
   }
-  const js = [header(a, options, 'js'), body].join('\n\n').replace(tsOnly, '');
+  const js = [header(a, info), body].join('\n\n').replace(tsOnly, '');
   const dts = [
-    header(a, options, 'js').replace(/^\/\/ Self-contained.*$/m, '// Types of the module beside this file.'),
+    header(a, { ...info, dts: true }),
+    shared ? sharedTypeImports() : '',
     types,
-    declarations(options.source !== undefined),
-  ].join('\n\n');
+    declarations(options.source !== undefined, shared),
+  ]
+    .filter((x) => x !== '')
+    .join('\n\n');
   return { files: { [`${a.name}.js`]: js + '\n', [`${a.name}.d.ts`]: dts + '\n' } };
 }
 
-/** The .d.ts half of the JS module: its values' types. */
-function declarations(withSource: boolean): string {
+const cdivSource = `
+/** Ceiling division of the shape and grid expressions (sizes are non-negative integers). */
+function cdiv(a«: number», b«: number»)«: number» {
+  if (!(b > 0)) throw new KernelInputError([\`cdiv(\${a}, \${b}): the divisor must be positive\`], kernelName);
+  return Math.ceil(a / b);
+}
+`;
+
+/** The import lines at the head of `body`, and the rest. */
+function splitImports(body: string): [string, string] {
+  const end = body.indexOf('\n\n');
+  return [body.slice(0, end), body.slice(end + 2)];
+}
+
+/** createKernel and the module's other runtime-made exports. */
+function createKernelExport(shared: boolean, decodeMember: string | undefined): string {
   return [
-    'export declare const kernelName: string;',
-    ...(withSource ? ['export declare const source: string;'] : []),
-    'export declare const schedule: KernelSchedule;',
-    'export declare const bindings: readonly KernelBinding[];',
-    'export declare const entryPoints: readonly KernelEntryPoint[];',
-    'export declare const uniformLayout: UniformLayout;',
-    'export declare const bindGroupLayoutEntries: GPUBindGroupLayoutEntry[];',
-    'export declare const wgsl: string;',
-    'export declare class KernelInputError extends Error {',
-    '  readonly issues: readonly string[];',
-    '  constructor(issues: readonly string[]);',
+    '/** Bind group 0 of every entry point: one explicit layout, so a single bind group serves every pass. */',
+    'export const bindGroupLayoutEntries«: GPUBindGroupLayoutEntry[]» = layoutEntries(bindings);',
+    '',
+    'export { KernelInputError };',
+    '',
+    '/**',
+    ' * Compiles the WGSL and its pipelines for `device` (once); the kernel then runs any number of times.',
+    ' * Throws if the device lacks the limits or features the schedule needs.',
+    ' */',
+    'export async function createKernel(device«: GPUDevice»)«: Promise<Kernel>» {',
+    ...(shared ? [runtimeIdCheck] : []),
+    '  const spec«: KernelSpec» = {',
+    '    ...{ kernelName, schedule, bindings, entryPoints, uniformLayout, workgroupStorageBytes, maxWorkgroupSize, wgsl },',
+    "    resolve: resolve «as KernelSpec['resolve']»,",
+    ...(decodeMember ? [decodeMember] : []),
+    '  };',
+    '  return (await instantiate(spec, device)) «as unknown as Kernel»;',
     '}',
-    'export declare function createKernel(device: GPUDevice): Promise<Kernel>;',
   ].join('\n');
 }
+
+export { emitRuntimeModule, runtimeName } from './emit-ts-shared.js';
+export { shapeExprToTs, templateLiteral } from './emit-ts-exprs.js';

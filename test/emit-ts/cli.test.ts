@@ -40,6 +40,18 @@ describe('attnc compile --emit', () => {
     expect(stdout.out).toBe(readFileSync(join(dir, 'softcap.js'), 'utf8'));
   });
 
+  it('--no-decode leaves the decode variant out (smaller); without --emit it is a usage error', () => {
+    const full = attnc('compile', 'stdlib/causal.attn', '--emit', 'js', '--dim', '16');
+    const lean = attnc('compile', 'stdlib/causal.attn', '--emit', 'js', '--dim', '16', '--no-decode');
+    expect([full.code, lean.code], full.err + lean.err).toEqual([0, 0]);
+    expect(full.out).toContain('const decodeWgsl = `');
+    expect(lean.out).not.toContain('decodeWgsl');
+    expect(lean.out.length).toBeLessThan(full.out.length);
+    const bare = attnc('compile', 'stdlib/causal.attn', '--no-decode');
+    expect(bare.code).toBe(1);
+    expect(bare.err).toContain('--no-decode needs --emit ts|js');
+  });
+
   it('usage errors: --emit with --target cuda, an unknown language', () => {
     const cuda = attnc('compile', 'stdlib/softcap.attn', '--target', 'cuda', '--emit', 'ts');
     expect(cuda.code).toBe(1);

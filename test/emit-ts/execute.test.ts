@@ -238,7 +238,7 @@ describe('input validation names the buffer and its expected shape', () => {
     const encoder = (await getDevice()).createCommandEncoder();
     err = await errorOf(async () => kernel.encode(encoder, { q, sizes }));
     expect(err.message).toMatch(
-      /buffer "q": expected a GPUBuffer holding f32\[B=1, H=2, Nq=5, D=32\], got Float32Array/,
+      /buffer "q": expected a GPUBuffer or \{ buffer, offset\?, size\? \} holding f32\[B=1, H=2, Nq=5, D=32\], got Float32Array/,
     );
     expect(err.message).toContain('buffer "lse": expected a GPUBuffer');
     kernel.destroy();

@@ -7,7 +7,12 @@ import { dirname, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import ts from 'typescript';
 import { compile, type Compiled, type CompileOptions } from '../../src/compile.js';
-import { emitKernelModule, type EmitLanguage } from '../../src/codegen/emit-ts.js';
+import {
+  emitKernelModule,
+  emitRuntimeModule,
+  type EmitLanguage,
+  type EmitModuleOptions,
+} from '../../src/codegen/emit-ts.js';
 import { formatFiles } from '../../src/codegen/emit-ts-format.js';
 import { declPredicates } from '../../src/runtime/ast-eval.js';
 import { randomNormal, rng } from '../../src/runtime/inputs.js';
@@ -31,23 +36,55 @@ export async function emitStdlib(
   name: string,
   lang: EmitLanguage = 'ts',
   options: Partial<CompileOptions> = {},
+  module: ModuleOptions = {},
 ): Promise<Emitted> {
   const file = stdlibPath(`${name}.attn`);
-  return emitSource(readFileSync(file, 'utf8'), lang, { file, ...options });
+  return emitSource(readFileSync(file, 'utf8'), lang, { file, ...options }, module);
 }
 
+/** emitKernelModule's options besides the language and source. */
+export type ModuleOptions = Pick<EmitModuleOptions, 'sharedRuntime' | 'decode'>;
+
+/** The kernel module alone; with sharedRuntime it imports ./attnc-runtime.js (emitRuntimeModule). */
 export async function emitSource(
   source: string,
   lang: EmitLanguage = 'ts',
   options: Partial<CompileOptions> = {},
+  module: ModuleOptions = {},
 ): Promise<Emitted> {
   const compiled = compile(source, { target: 'wgsl', headDim: 32, ...options });
   const { files } = emitKernelModule(compiled.artifact, {
     lang,
     source,
+    ...module,
     ...(options.file ? { file: options.file } : {}),
   });
   return { compiled, files: await formatFiles(files) };
+}
+
+/** The shared runtime's files, formatted as the CLI writes them. */
+export async function emitRuntime(lang: EmitLanguage): Promise<Record<string, string>> {
+  return formatFiles(emitRuntimeModule(lang));
+}
+
+/**
+ * Writes modules into one fresh folder under their own names (TypeScript transpiled to .js, as a
+ * bundler would) and imports `mains` from it, so their `./attnc-runtime.js` imports resolve to
+ * one module.
+ */
+export async function importFolder<T>(files: Record<string, string>, mains: readonly string[]): Promise<T[]> {
+  tmp ??= mkdtempSync(join(tmpdir(), 'attnc-emit-'));
+  const dir = mkdtempSync(join(tmp, 'set-'));
+  for (const [name, text] of Object.entries(files)) {
+    if (name.endsWith('.d.ts')) continue;
+    const js = name.endsWith('.ts')
+      ? ts.transpileModule(text, {
+          compilerOptions: { target: ts.ScriptTarget.ES2022, module: ts.ModuleKind.ESNext },
+        }).outputText
+      : text;
+    writeFileSync(join(dir, name.replace(/\.ts$/, '.js')), js);
+  }
+  return Promise.all(mains.map(async (m) => (await import(pathToFileURL(join(dir, `${m}.js`)).href)) as T));
 }
 
 const require = createRequire(import.meta.url);
@@ -154,10 +191,16 @@ export interface GeneratedModule {
   KernelInputError: new (issues: readonly string[]) => Error & { issues: readonly string[] };
   kernelName: string;
 }
+export interface GeneratedLaunch {
+  readonly decodeSplits: number;
+  encode(encoder: GPUCommandEncoder): void;
+  update(changes: object): void;
+  destroy(): void;
+}
 export interface GeneratedKernel {
   dispatch(args: object): Promise<{ out: Float32Array; lse?: Float32Array }>;
   encode(encoder: GPUCommandEncoder, args: object): void;
-  prepare(args: object): { encode(encoder: GPUCommandEncoder): void; destroy(): void };
+  prepare(args: object): GeneratedLaunch;
   destroy(): void;
 }
 

@@ -25,8 +25,10 @@ export async function use(device: GPUDevice, encoder: GPUCommandEncoder, buf: GP
   const r: DispatchResult = await kernel.dispatch({ ${host}, sizes${params}, qOffset: 0, scale: 0.5 });
   ${lse}
   kernel.encode(encoder, { ${gpu}, sizes${params} });
-  const launch = kernel.prepare({ ${gpu}, sizes${params}, kOffset: 1 });
+  const ranges = { ${gpu.replace('q: buf', 'q: { buffer: buf, offset: 256, size: 64 }')} };
+  const launch = kernel.prepare({ ...ranges, sizes${params}, kOffset: 1 });
   launch.encode(encoder);
+  launch.update({ sizes: { Nk: 3 }, qOffset: undefined, scale: 0.5 });
   launch.destroy();
   kernel.destroy();
   const layout: GPUBindGroupLayoutDescriptor = { entries: bindGroupLayoutEntries };
@@ -42,6 +44,7 @@ const cases: [string, () => Promise<Emitted>][] = [
   ['softcap (f32 param)', () => emitStdlib('softcap')],
   ['causal (no params, no tensors)', () => emitStdlib('causal')],
   ['causal without lse', () => emitStdlib('causal', 'ts', { lse: false })],
+  ['causal without its decode variant', () => emitStdlib('causal', 'ts', {}, { decode: false })],
   ['custom (required param, bool, tensor shaped by a param)', () => emitSource(customSource)],
   [
     'sliding_window, f16 storage',
@@ -117,11 +120,26 @@ export async function use(device: GPUDevice): Promise<void> {
     boolAsNumber: ', params: { n: 2, flag: 1 }',
     unknownParam: ', params: { n: 2, window: 3 }',
   };
+  const update = (module: string, changes: string) => `import { createKernel } from './${module}.js';
+export async function use(device: GPUDevice, buf: GPUBuffer, args: Parameters<Awaited<ReturnType<typeof createKernel>>['prepare']>[0]): Promise<void> {
+  void buf;
+  (await createKernel(device)).prepare(args).update(${changes});
+}
+`;
+  const updateCalls: Record<string, [string, string]> = {
+    updateGood: ['custom', '{ params: { flag: false }, sizes: { Nq: 3 } }'],
+    updateWrongParam: ['custom', '{ params: { n: true } }'],
+    updateParamsWithoutParams: ['document', '{ params: {} }'],
+    updateBuffer: ['document', '{ q: buf }'],
+  };
   let errors: Record<string, string> = {};
   beforeAll(async () => {
     const doc = (await emitStdlib('document')).files;
     const cus = (await emitSource(customSource)).files;
     const groups: Record<string, Record<string, string>> = {};
+    for (const [key, [module, changes]] of Object.entries(updateCalls)) {
+      groups[key] = { ...(module === 'document' ? doc : cus), 'use.ts': update(module, changes) };
+    }
     for (const [key, [args, method]] of Object.entries(documentCalls)) {
       groups[key] = { ...doc, 'use.ts': call(args, method) };
     }
@@ -153,6 +171,13 @@ export async function use(device: GPUDevice): Promise<void> {
     expect(errors.prepareHostArray).toMatch(
       /Type 'Float32Array.*' is missing the following properties from type 'GPUBuffer'/s,
     );
+  });
+
+  it("prepared.update takes sizes, offsets, scale and the kernel's params, each optional; no buffers", () => {
+    expect(errors.updateGood).toBe('');
+    expect(errors.updateWrongParam).toMatch(/'boolean' is not assignable to type 'number'/);
+    expect(errors.updateParamsWithoutParams).toMatch(/TS2353.*'params' does not exist/s);
+    expect(errors.updateBuffer).toMatch(/TS2353.*'q' does not exist/s);
   });
 
   it('params: required ones must be given, names and types must match', () => {

@@ -188,7 +188,7 @@ describe('encode: GPUBuffers a bind group can take', () => {
     expect(issues).toEqual([
       'buffer "k": the GPUBuffer is mapped; unmap it before encoding',
       'buffer "lse": f32[B=1, H=1, Nq=8] needs 32 bytes, the GPUBuffer has 16',
-      'buffer "out": the same GPUBuffer is passed as "v"; an output needs a buffer of its own',
+      'buffer "out": the same GPUBuffer is passed as "v"; an output needs a buffer no input reads',
     ]);
     for (const b of made) b.destroy();
   });
