@@ -6,6 +6,7 @@ import type { AttentionDecl, DimRef, Expr, ParamDecl, Program, Stmt } from './as
 import { tensorDimNames } from './ast.js';
 import { checkLiteral, foldChecked, INT_MAX } from './check-constants.js';
 import { checkSparsity, overflowed } from './check-sparsity.js';
+import { checkStorage } from './check-storage.js';
 import { inlinedDepth, limits } from './limits.js';
 import { hasHole, isHole, isMissingType } from './cst-to-ast.js';
 import {
@@ -111,12 +112,14 @@ class DeclChecker {
       if (s.kind === 'score') firstScore ??= s.span;
       this.stmt(s);
     }
-    checkSparsity(this.decl.sparsity ?? [], {
-      err: (m, span, hint) => this.err(m, span, hint),
-      uniform: (e) => this.expr(e, 'uniform'),
-      fold: (e) => this.fold(e),
+    const ctx = {
+      err: (m: string, span: Span, hint?: string) => this.err(m, span, hint),
+      uniform: (e: Expr) => this.expr(e, 'uniform'),
+      fold: (e: Expr) => this.fold(e),
       params: this.decl.params,
-    });
+    };
+    checkSparsity(this.decl.sparsity ?? [], ctx);
+    checkStorage(this.decl.storage ?? [], this.decl.importance ?? [], ctx);
     return { decl: this.decl, types: this.types, defaults: this.defaults };
   }
 

@@ -51,6 +51,8 @@ const closers = new Set([
   'Route',
   'Select',
   'Emit',
+  'Store',
+  'Importance',
 ]);
 
 /**

@@ -48,6 +48,16 @@ export const Chunks = softKeyword('Chunks', 'chunks');
 export const Indices = softKeyword('Indices', 'indices');
 export const First = softKeyword('First', 'first');
 export const Local = softKeyword('Local', 'local');
+// K/V storage statements (`store`, `importance`) and the heads of their clauses.
+export const Store = softKeyword('Store', 'store');
+export const Importance = softKeyword('Importance', 'importance');
+export const ScaleKw = softKeyword('ScaleKw', 'scale');
+export const Zero = softKeyword('Zero', 'zero');
+export const Norm = softKeyword('Norm', 'norm');
+export const Recent = softKeyword('Recent', 'recent');
+export const Salient = softKeyword('Salient', 'salient');
+export const Per = softKeyword('Per', 'per');
+export const Group = softKeyword('Group', 'group');
 /** Statement keywords of the routing statements (for messages and error positions). */
 export const sparsityKeywords: readonly TokenType[] = [Route, Select, Emit];
 const softKeywords = [
@@ -64,6 +74,15 @@ const softKeywords = [
   Indices,
   First,
   Local,
+  Store,
+  Importance,
+  ScaleKw,
+  Zero,
+  Norm,
+  Recent,
+  Salient,
+  Per,
+  Group,
 ];
 
 export const WhiteSpace = createToken({

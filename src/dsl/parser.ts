@@ -10,7 +10,7 @@ import {
   type TokenType,
 } from 'chevrotain';
 import * as T from './lexer.js';
-import { SparsityRules } from './parser-sparsity.js';
+import { StorageRules, storageAlternatives, storageExpectations } from './parser-storage.js';
 
 /** Separates a parse message from its hint inside chevrotain's single message string. */
 const HINT = '\u0001';
@@ -27,7 +27,8 @@ const expectations: Record<string, string> = {
   'attentionDecl/LParen': '`(` to open the parameter list',
   'attentionDecl/RParen': '`)` to close the parameter list',
   'attentionDecl/LBrace': '`{` to open the declaration body',
-  'attentionDecl/RBrace': 'a statement (`let`, `mask`, `score`, `route`, `select` or `emit`) or `}`',
+  'attentionDecl/RBrace':
+    'a statement (`let`, `mask`, `score`, `route`, `select`, `emit`, `store` or `importance`) or `}`',
   'param/Identifier': 'a parameter name',
   'param/Colon': '`:` and a type after the parameter name',
   'dims/LBracket': '`[` and the dimensions of the tensor',
@@ -52,13 +53,14 @@ const expectations: Record<string, string> = {
   'clause/Indices': '`indices` after `emit`',
   'forced/LParen': '`(` and a count',
   'forced/RParen': '`)` after the count',
+  ...storageExpectations,
 };
 
 const alternatives: Record<string, string> = {
   atom: 'an expression',
   unaryExpr: 'an expression',
   indexArgs: 'an index expression',
-  statement: 'a statement (`let`, `mask`, `score`, `route`, `select` or `emit`)',
+  statement: 'a statement (`let`, `mask`, `score`, `route`, `select`, `emit`, `store` or `importance`)',
   typeSpec: 'a type (`int`, `f32`, `bool`, or a tensor type like `f32[heads]`)',
   dims: 'a dimension (`kv`, `queries`, `heads`, `kv_heads`, `batch`, a positive int, or an int parameter)',
   dim: 'a dimension (`kv`, `queries`, `heads`, `kv_heads`, `batch`, a positive int, or an int parameter)',
@@ -66,6 +68,7 @@ const alternatives: Record<string, string> = {
   source: '`topk(n) by …` or `from idx`',
   clause: '`vote`, `force` or `emit indices`',
   forced: '`first(n)` or `local(n)`',
+  ...storageAlternatives,
 };
 
 /** What a repetition needs at least once, per rule (where that differs from `alternatives`). */
@@ -136,7 +139,7 @@ function oneOf(types: readonly TokenType[]): string {
   return `${labels.slice(0, -1).join(', ')} or ${labels[labels.length - 1]}`;
 }
 
-class AttnParser extends SparsityRules {
+class AttnParser extends StorageRules {
   constructor() {
     super(T.allTokens, { recoveryEnabled: true, errorMessageProvider, maxLookahead: 2 });
     this.performSelfAnalysis();
@@ -225,6 +228,8 @@ class AttnParser extends SparsityRules {
         },
       },
       { ALT: () => this.SUBRULE(this.sparsityStmt) },
+      { ALT: () => this.SUBRULE(this.storageStmt) },
+      { ALT: () => this.SUBRULE(this.importanceStmt) },
     ]);
   });
 
@@ -271,7 +276,7 @@ class AttnParser extends SparsityRules {
       {
         // `route`/`select`/`emit` are names too, except where they plainly start a statement:
         // then an expression cut short (`mask causal &&`) reports the missing operand there.
-        GATE: () => !this.startsSparsity(),
+        GATE: () => !this.startsSparsity() && !this.startsStorage(),
         ALT: () => {
           this.CONSUME(T.Identifier);
           this.OPTION(() =>
