@@ -1,6 +1,10 @@
 // Deterministic random inputs for `attnc run`, the REPL and tests: q/k/v plus contents for the
 // kernel's tensor params that make sense for the stdlib (ids as sorted segments, positive floats).
 import type { TensorSlot } from '../ir/kernel.js';
+import type { QuantFormat, SalientBy } from '../quant/format.js';
+import type { CacheSizes, QuantCache } from '../quant/layout.js';
+import type { SalientMarks } from '../quant/marks.js';
+import { quantize } from '../quant/quantize.js';
 
 /** mulberry32: a tiny seeded PRNG, so runs are reproducible from `--seed`. */
 export function rng(seed: number): () => number {
@@ -69,4 +73,47 @@ export function randomTensor(t: TensorSlot, length: number, rand: () => number):
     out[i] = id;
   }
   return out;
+}
+
+/**
+ * Random marks of salient tokens for a `salient … from t` clause: flags [B, Hkv, Nk] with about
+ * `fraction` of the tokens set, or an index list [B, Hkv, n] of distinct tokens (−1 padded).
+ */
+export function randomSalientMarks(
+  by: SalientBy,
+  s: CacheSizes,
+  rand: () => number,
+  n = Math.ceil(s.Nk / 8),
+  fraction = 0.125,
+): SalientMarks {
+  if (by === 'flags') {
+    const data = new Int32Array(s.B * s.Hkv * s.Nk);
+    for (let i = 0; i < data.length; i++) data[i] = rand() < fraction ? 1 : 0;
+    return { by, data, n: s.Nk };
+  }
+  const data = new Int32Array(s.B * s.Hkv * n).fill(-1);
+  for (let bh = 0; bh < s.B * s.Hkv; bh++) {
+    const tokens = [...Array(s.Nk).keys()];
+    for (let i = tokens.length - 1; i > 0; i--) {
+      const j = Math.floor(rand() * (i + 1));
+      [tokens[i], tokens[j]] = [tokens[j]!, tokens[i]!];
+    }
+    tokens.slice(0, n).forEach((t, i) => (data[bh * n + i] = t));
+  }
+  return { by, data, n };
+}
+
+/**
+ * A random quantized cache for `attnc run` and tests: normal f32 values (times `scale`) quantized
+ * into format `f`. `raw` is what was quantized; kernels read `cache`.
+ */
+export function randomQuantizedCache(
+  f: QuantFormat,
+  s: CacheSizes,
+  rand: () => number,
+  marks?: SalientMarks,
+  scale = 1,
+): { raw: Float32Array; cache: QuantCache } {
+  const raw = randomNormal(s.B * s.Hkv * s.Nk * s.D, rand, scale);
+  return { raw, cache: quantize(f, raw, s, marks) };
 }
