@@ -95,14 +95,28 @@ export function writeFloat(t: StoredFloats, i: number, x: number): number {
 export function roundUpTo(dtype: 'f16' | 'f32', x: number): number {
   const v = Math.fround(x);
   if (dtype === 'f32') {
+    if (v < minScale.f32) return minScale.f32;
     if (v >= x) return v === Infinity ? 3.4028234663852886e38 : v;
     f32[0] = v;
     u32[0] = u32[0]! + 1;
     return f32[0]!;
   }
+  if (v < minScale.f16) return minScale.f16;
   let h = f32ToF16Bits(v);
   if (f16BitsToF32(h) < v) h++;
   return h >= 0x7c00 ? 65504 : f16BitsToF32(h);
+}
+
+/**
+ * The smallest scale of each dtype: its smallest positive value that is a normal f32 (the f16
+ * subnormal 2^-24; for f32, 2^-126, as GPUs may flush f32 subnormals to zero).
+ */
+export const minScale = { f16: 2 ** -24, f32: 2 ** -126 } as const;
+
+/** `x` as an f32, with f32 subnormals flushed to a zero of the same sign (as GPUs may). */
+export function flushSubnormal(x: number): number {
+  const v = Math.fround(x);
+  return Math.abs(v) < 2 ** -126 ? (Object.is(v, -0) || v < 0 ? -0 : 0) : v;
 }
 
 /** `x` rounded to nearest in `dtype`, saturating at the largest finite value. */

@@ -3,7 +3,15 @@
 // of the group saturates) and zero point, then each code rounded half to even and clamped.
 // Every step is one correctly rounded f32 operation, so a kernel can match it bit for bit.
 import { codesPerWord, elemBits, fp8Max, intCodeRange } from './elem.js';
-import { allocFloats, fp8Encode, readFloat, roundNearestSat, roundUpTo, writeFloat } from './floats.js';
+import {
+  allocFloats,
+  flushSubnormal,
+  fp8Encode,
+  readFloat,
+  roundNearestSat,
+  roundUpTo,
+  writeFloat,
+} from './floats.js';
 import { validateFormat, type IntStorageElem, type QuantFormat } from './format.js';
 import {
   recentCount,
@@ -40,8 +48,14 @@ interface GroupStats {
  * Quantizes `x` ([B, Hkv, Nk, D] f32, finite) into format `f`. `marks` says which tokens are
  * salient when the format has them.
  */
-export function quantize(f: QuantFormat, x: Float32Array, s: CacheSizes, marks?: SalientMarks): QuantCache {
-  checkInput(x, s);
+export function quantize(
+  f: QuantFormat,
+  input: Float32Array,
+  s: CacheSizes,
+  marks?: SalientMarks,
+): QuantCache {
+  checkInput(input, s);
+  const x = input.map(flushSubnormal);
   validateFormat(f);
   const wide = f.kind === 'int' ? f.salient?.elem : undefined;
   if (wide && marks === undefined)
