@@ -169,7 +169,13 @@ export interface FrontendResult {
  */
 function regions(program: Program): [number, number][] {
   return program.decls.flatMap((d) => {
-    const starts = [...d.params, ...d.body, ...(d.sparsity ?? [])]
+    const starts = [
+      ...d.params,
+      ...d.body,
+      ...(d.sparsity ?? []),
+      ...(d.storage ?? []),
+      ...(d.importance ?? []),
+    ]
       .map((u) => u.span.offset)
       .sort((a, b) => a - b);
     const end = d.span.offset + d.span.length;
