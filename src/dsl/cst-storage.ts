@@ -19,6 +19,7 @@ import {
   type StoredTensor,
 } from './ast-storage.js';
 import type { AstBuilder } from './cst-sparsity.js';
+import { cover } from './holes.js';
 import { didYouMean } from './suggest.js';
 
 type Tok = IToken[] | undefined;
@@ -57,12 +58,6 @@ interface ClauseCh {
 const ch = <C>(n: CstNode | undefined): C => (n?.children ?? {}) as C;
 const q = (code: string): string => `\`${code}\``;
 const list = (words: readonly string[]): string => words.map(q).join(', ');
-
-function cover(a: Span, b: Span): Span {
-  const [first, second] = a.offset <= b.offset ? [a, b] : [b, a];
-  const end = Math.max(first.offset + first.length, second.offset + second.length);
-  return { ...first, length: end - first.offset };
-}
 
 type Clauses = {
   scale?: ScaleClause;

@@ -19,7 +19,10 @@ import { tensorDimNames } from './ast.js';
 import type { ImportanceRequest, StorageDecl } from './ast-storage.js';
 import { buildSparsity, type AstBuilder } from './cst-sparsity.js';
 import { buildImportance, buildStorage } from './cst-storage.js';
-import type { AttachedComments } from './lexer.js';
+import type { AttachedComments } from './comments.js';
+import { cover, isHole } from './holes.js';
+
+export { cover, hasHole, isHole, isMissingType } from './holes.js';
 
 type Tok = IToken[] | undefined;
 type Node = CstNode[] | undefined;
@@ -109,45 +112,9 @@ interface ArgsCh {
 
 const ch = <C>(n: CstNode | undefined): C => (n?.children ?? {}) as C;
 
-/** True for the placeholder left where recovery dropped an expression. */
-export function isHole(e: Expr): boolean {
-  return e.kind === 'name' && e.name === '';
-}
-
-/** True if `e` contains a hole anywhere. */
-export function hasHole(e: Expr): boolean {
-  switch (e.kind) {
-    case 'name':
-      return isHole(e);
-    case 'unary':
-      return hasHole(e.operand);
-    case 'binary':
-      return hasHole(e.left) || hasHole(e.right);
-    case 'ternary':
-      return hasHole(e.cond) || hasHole(e.then) || hasHole(e.otherwise);
-    case 'call':
-      return e.args.some(hasHole);
-    case 'index':
-      return e.indices.some(hasHole);
-    default:
-      return false;
-  }
-}
-
-/** True for the type recovery made up for a parameter written without one (`f(x) { … }`). */
-export function isMissingType(t: ParamType): boolean {
-  return t.span.length === 0;
-}
-
 /** Tokens inserted by recovery have offset -1 and an empty image. */
 const isReal = (t: IToken | undefined): t is IToken =>
   t !== undefined && t.startOffset >= 0 && Number.isFinite(t.startOffset) && !t.isInsertedInRecovery;
-
-export function cover(a: Span, b: Span): Span {
-  const [first, second] = a.offset <= b.offset ? [a, b] : [b, a];
-  const end = Math.max(first.offset + first.length, second.offset + second.length);
-  return { ...first, length: end - first.offset };
-}
 
 const push = <T>(into: T[], x: T | undefined): void => {
   if (x !== undefined) into.push(x);

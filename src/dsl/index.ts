@@ -5,7 +5,8 @@ import { error, hasErrors, type Diagnostic, type Span } from '../diagnostics.js'
 import type { AttentionDecl, Program } from './ast.js';
 import { checkProgram, type CheckedDecl } from './checker.js';
 import { cstToAst } from './cst-to-ast.js';
-import { attachComments, lex } from './lexer.js';
+import { attachComments } from './comments.js';
+import { lex } from './lexer.js';
 import { checkSourceSize, checkTokenLimits } from './limits.js';
 import { parseTokens, splitParseMessage } from './parser.js';
 
