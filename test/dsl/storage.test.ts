@@ -10,6 +10,7 @@ import { frontend } from '../../src/dsl/index.js';
 import { printProgram } from '../../src/dsl/print.js';
 import { checkedFormats, type QuantFormat } from '../../src/quant/format.js';
 import { formatArb } from '../quant/arbitrary.js';
+import { byteMutation, seeded, tokenMutation } from './fuzz-sources.js';
 
 const decl = (
   body: string,
@@ -243,6 +244,34 @@ describe('compile()', () => {
       expect(fe.diagnostics).toEqual([]);
       expect(printProgram(frontend(printProgram(fe.program), f).program)).toBe(printProgram(fe.program));
       expect(() => compile(src, { target: 'wgsl', file: f })).toThrow(/code generators do not support/);
+    }
+  });
+});
+
+describe('store fuzz', () => {
+  it('mutated storage programs never throw; diagnostics point inside the source; clean ones print back', () => {
+    const seeds = ['kivi.attn', 'zipcache.attn'].map((f) => readFileSync(`examples/quant/${f}`, 'utf8'));
+    seeds.push(
+      decl(
+        '  store k e4m3 scale f32 per tensor\n  store v int4 scale f32 per token group 8 zero f32\n  importance sum',
+      ),
+    );
+    const seed = fc.readConfigureGlobal().seed ?? Date.now();
+    const rng = seeded(seed);
+    for (let i = 0; i < 600; i++) {
+      const base = seeds[i % seeds.length]!;
+      const src = i % 2 === 0 ? tokenMutation(rng, base) : byteMutation(rng, base);
+      const where = `seed ${seed}, case ${i}:\n${src}`;
+      const fe = frontend(src, 'f.attn');
+      for (const d of fe.diagnostics) {
+        const ok = d.span.offset >= 0 && d.span.offset + d.span.length <= src.length + 1;
+        if (!ok) throw new Error(`span outside the source: ${JSON.stringify(d.span)} in ${where}`);
+      }
+      if (fe.diagnostics.length > 0) continue;
+      const printed = printProgram(fe.program);
+      const again = frontend(printed, 'f.attn');
+      if (again.diagnostics.length > 0 || printProgram(again.program) !== printed)
+        throw new Error(`print round trip broke for ${where}\nprinted:\n${printed}`);
     }
   });
 });
