@@ -6,7 +6,16 @@ import type { QuantFormat } from '../src/quant/format.js';
 import { quantize } from '../src/quant/quantize.js';
 import { randomNormal, randomQuantizedCache, randomSalientMarks, rng } from '../src/runtime/inputs.js';
 import { referenceAttention, type RefInputs } from '../src/runtime/reference.js';
-import { dequantizedInputs, referenceDequantize } from '../src/runtime/reference-quant.js';
+import {
+  dequantizedInputs,
+  referenceDequantize,
+  referenceStoredDecl,
+} from '../src/runtime/reference-quant.js';
+import { readFileSync } from 'node:fs';
+import { frontend } from '../src/dsl/index.js';
+import { checkedFormats } from '../src/quant/format.js';
+import { salientFlags } from '../src/quant/marks.js';
+import { dequantize } from '../src/quant/dequantize.js';
 
 describe('importance, normalized', () => {
   it('divides each key’s attention mass by the number of queries that may see it', () => {
@@ -105,5 +114,37 @@ describe('random quantized inputs', () => {
       expect(ids.slice(5)).toEqual([-1, -1]);
       expect(new Set(ids.slice(0, 5))).toEqual(new Set([0, 1, 2, 3, 4]));
     }
+  });
+});
+
+describe('referenceStoredDecl', () => {
+  it('runs examples/quant/zipcache.attn: salient tokens from its tensor param, causal mask, importance', () => {
+    const src = readFileSync('examples/quant/zipcache.attn', 'utf8');
+    const checked = frontend(src, 'zipcache.attn').decls[0]!;
+    const formats = checkedFormats(checked);
+    const f = formats.k!;
+    const s = { B: 1, Hkv: 2, Nk: 21, D: 16 };
+    const rand = rng(5);
+    const marks = randomSalientMarks('flags', s, rand, s.Nk, 0.25);
+    const k = randomQuantizedCache(f, s, rand, marks).cache;
+    const v = randomQuantizedCache(f, s, rand, marks).cache;
+    const q = randomNormal(4 * 5 * 16, rand);
+    const inp: RefInputs = { q, k: [], v: [], B: 1, Hq: 4, Hkv: 2, Nq: 5, Nk: 21, D: 16, Dv: 16 };
+    const env = {
+      params: {},
+      tensors: { salient: { data: marks.data, shape: [1, 2, 21] } },
+      sizes: { B: 1, H: 4, Hkv: 2, Nq: 5, Nk: 21, D: 16 },
+    };
+    const r = referenceStoredDecl(checked, inp, env, { k, v });
+    // The same attention, by hand: the kernel-facing dequantizer's values under a causal mask.
+    const flags = salientFlags(marks, s);
+    const byHand = referenceAttention(
+      { ...inp, k: dequantize(f, k, s, flags), v: dequantize(f, v, s, flags) },
+      { mask: (_b, _h, qp, kp) => qp >= kp },
+    );
+    expect(r.out).toEqual(byHand.out);
+    expect(r.importanceNormalized).toEqual(byHand.importanceNormalized);
+    expect(() => referenceStoredDecl(checked, inp, env, { k })).toThrow(/pass caches.v/);
+    expect(() => referenceStoredDecl(checked, inp, { ...env, tensors: {} }, { k, v })).toThrow(/'salient'/);
   });
 });

@@ -2,10 +2,14 @@
 // apart from src/quant's kernel-facing code so that one cannot hide a bug of the other: fp8 and
 // 16-bit floats decode through tables and arithmetic (not bit operations), codes are read from
 // each word by division, and the scale group of an element is located from the definition.
-// Only the format types and the cache container are shared.
-import type { QuantFormat } from '../quant/format.js';
+// Shared with src/quant: the format types, the cache container and how a `store` statement
+// becomes a format (checkedFormats).
+import type { CheckedDecl } from '../dsl/checker.js';
+import { checkedFormats, type QuantFormat } from '../quant/format.js';
 import type { CacheSizes, QuantCache, StoredFloats } from '../quant/layout.js';
 import type { SalientMarks } from '../quant/marks.js';
+import type { EvalEnv } from './ast-eval.js';
+import { referenceDecl } from './reference-routing.js';
 import type { RefInputs } from './reference.js';
 
 /** All 256 values of an fp8 format, by code: sign · 2^(e − bias) · (1 + m/2^M), subnormals at e = 0. */
@@ -153,4 +157,44 @@ export function dequantizedInputs<I extends RefInputs>(
     ...(stored.k ? { k: read(stored.k, inp.D) } : {}),
     ...(stored.v ? { v: read(stored.v, inp.Dv) } : {}),
   };
+}
+
+/**
+ * The oracle for a declaration with `store` statements: its caches (quantized by the caller,
+ * e.g. with src/quant's `quantize`) read through their formats, salient marks taken from the
+ * tensor param each `salient … from t` names (in `env`), then referenceDecl as for any other
+ * declaration.
+ */
+export function referenceStoredDecl(
+  checked: CheckedDecl,
+  inp: RefInputs,
+  env: EvalEnv,
+  caches: { k?: QuantCache; v?: QuantCache },
+): ReturnType<typeof referenceDecl> {
+  const formats = checkedFormats(checked);
+  const stored: { k?: StoredCache; v?: StoredCache } = {};
+  for (const which of ['k', 'v'] as const) {
+    const format = formats[which];
+    if (format === undefined) continue;
+    const cache = caches[which];
+    if (cache === undefined)
+      throw new Error(`referenceStoredDecl: the ${which} cache is stored quantized; pass caches.${which}`);
+    const tensor = formats.salientTensor?.[which];
+    const marks = tensor === undefined ? undefined : marksOf(format, tensor, env);
+    stored[which] = { format, cache, ...(marks ? { marks } : {}) };
+  }
+  return referenceDecl(checked.decl, dequantizedInputs(inp, stored), env);
+}
+
+function marksOf(f: QuantFormat, tensor: string, env: EvalEnv): SalientMarks | undefined {
+  if (f.kind !== 'int' || !f.salient) return undefined;
+  const t = env.tensors[tensor];
+  if (t === undefined)
+    throw new Error(`referenceStoredDecl: tensor '${tensor}' (the salient tokens) is missing`);
+  const n = t.shape[2];
+  if (t.shape.length !== 3 || n === undefined)
+    throw new Error(
+      `referenceStoredDecl: tensor '${tensor}' must be [B, Hkv, N], got [${t.shape.join(', ')}]`,
+    );
+  return { by: f.salient.by, data: Int32Array.from(t.data), n };
 }
