@@ -108,3 +108,27 @@ export function cacheBytes(f: QuantFormat, s: CacheSizes): number {
   const size = { u32: 4, f32: 4, f16: 2, bf16: 2 } as const;
   return cacheLayout(f, s).reduce((n, t) => n + size[t.dtype] * t.shape.reduce((a, b) => a * b, 1), 0);
 }
+
+/** One tensor of a cache with its data, ready to upload (f16/bf16 as bits, u32 words). */
+export interface CacheTensor extends LayoutTensor {
+  readonly data: Uint32Array | Uint16Array | Float32Array;
+}
+
+/**
+ * The tensors of cache `q` in layout order, each checked against the shape and dtype the format
+ * gives it (a missing or misshapen tensor is an error naming it): what a kernel binds.
+ */
+export function cacheTensors(f: QuantFormat, q: QuantCache, s: CacheSizes): CacheTensor[] {
+  return cacheLayout(f, s).map((t) => {
+    const held = q[t.name];
+    if (held === undefined) throw new Error(`cache of format ${f.elem}: tensor '${t.name}' is missing`);
+    const data = held instanceof Uint32Array ? held : held.data;
+    const dtype = held instanceof Uint32Array ? 'u32' : held.dtype;
+    const n = t.shape.reduce((a, b) => a * b, 1);
+    if (dtype !== t.dtype || data.length !== n)
+      throw new Error(
+        `cache of format ${f.elem}: tensor '${t.name}' is ${dtype} × ${data.length}, expected ${t.dtype} [${t.shape.join(', ')}] (${n})`,
+      );
+    return { ...t, data };
+  });
+}

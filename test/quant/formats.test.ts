@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { dequantize } from '../../src/quant/dequantize.js';
 import { bf16Bits, bf16Value, fp8Decode, fp8Encode, readFloat, roundUpTo } from '../../src/quant/floats.js';
 import { validateFormat, type QuantFormat } from '../../src/quant/format.js';
-import { cacheBytes, cacheLayout } from '../../src/quant/layout.js';
+import { cacheBytes, cacheLayout, cacheTensors } from '../../src/quant/layout.js';
 import { quantize, roundHalfEven } from '../../src/quant/quantize.js';
 import { referenceDequantize } from '../../src/runtime/reference-quant.js';
 
@@ -178,5 +178,31 @@ describe('layout', () => {
     ]);
     const fp8: QuantFormat = { kind: 'fp8', elem: 'e5m2' };
     expect(cacheBytes(fp8, s)).toBe(2 * 3 * 37 * 5 * 4);
+  });
+
+  it('cacheTensors hands out the tensors in layout order and names a misshapen one', () => {
+    const f: QuantFormat = {
+      kind: 'int',
+      elem: 'int4',
+      scale: { dtype: 'f16', per: { kind: 'channel', group: 8 } },
+      zero: 'f32',
+      recent: { tokens: 3, dtype: 'bf16' },
+    };
+    const sizes = { B: 1, Hkv: 2, Nk: 11, D: 9 };
+    const q = quantize(
+      f,
+      new Float32Array(2 * 11 * 9).map((_, i) => Math.sin(i)),
+      sizes,
+    );
+    expect(cacheTensors(f, q, sizes).map((t) => [t.name, t.dtype, t.data.length])).toEqual([
+      ['codes', 'u32', 2 * 11 * 2],
+      ['scale', 'f16', 2 * 2 * 9],
+      ['zero', 'f32', 2 * 2 * 9],
+      ['recent', 'bf16', 2 * 3 * 9],
+    ]);
+    expect(() => cacheTensors(f, { ...q, zero: undefined }, sizes)).toThrow(/tensor 'zero' is missing/);
+    expect(() => cacheTensors(f, q, { ...sizes, Nk: 12 })).toThrow(
+      /tensor 'codes' is u32 × 44, expected u32 \[1, 2, 12, 2\]/,
+    );
   });
 });
