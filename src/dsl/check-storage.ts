@@ -10,6 +10,8 @@ import { printType } from './print.js';
 import { didYouMean } from './suggest.js';
 
 const q = (code: string): string => `\`${code}\``;
+/** The name of the kernel output an `importance` statement requests. */
+export const importanceOutput = 'importance';
 const onLine = (s: Span): string => `line ${s.line}`;
 
 export function checkStorage(
@@ -31,6 +33,15 @@ export function checkStorage(
   for (const s of importance.slice(1)) {
     const hint = first && `the first is on ${onLine(first.keywordSpan)}`;
     ctx.err('only one `importance` statement is allowed', s.keywordSpan, hint);
+  }
+  const clash = ctx.params.find((p) => p.name === importanceOutput);
+  if (first && clash) {
+    const hint = `the kernel writes the output ${q(importanceOutput)}; rename the parameter`;
+    ctx.err(
+      `parameter ${q(importanceOutput)} clashes with the output of \`importance\``,
+      clash.nameSpan,
+      hint,
+    );
   }
 }
 

@@ -202,6 +202,13 @@ describe('store diagnostics', () => {
     );
   });
 
+  it('a parameter named like the importance output clashes with it', () => {
+    expect(diags(decl('  importance sum', 'importance: f32[kv]'))).toEqual([
+      '1:13+10 parameter `importance` clashes with the output of `importance`',
+    ]);
+    expect(diags(decl('  mask importance[k] > 0.0', 'importance: f32[kv]'))).toEqual([]);
+  });
+
   it('a broken statement does not hide the next one', () => {
     expect(
       diags(decl('  store k int3 scale f16 per token\n  store v int4 scale f16 per token group 4')),
