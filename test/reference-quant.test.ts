@@ -4,7 +4,13 @@
 import { describe, expect, it } from 'vitest';
 import type { QuantFormat } from '../src/quant/format.js';
 import { quantize } from '../src/quant/quantize.js';
-import { randomNormal, randomQuantizedCache, randomSalientMarks, rng } from '../src/runtime/inputs.js';
+import {
+  randomNormal,
+  randomQuantizedCache,
+  randomSalientMarks,
+  randomStoredInputs,
+  rng,
+} from '../src/runtime/inputs.js';
 import { referenceAttention, type RefInputs } from '../src/runtime/reference.js';
 import {
   dequantizedInputs,
@@ -146,5 +152,20 @@ describe('referenceStoredDecl', () => {
     expect(r.importanceNormalized).toEqual(byHand.importanceNormalized);
     expect(() => referenceStoredDecl(checked, inp, env, { k })).toThrow(/pass caches.v/);
     expect(() => referenceStoredDecl(checked, inp, { ...env, tensors: {} }, { k, v })).toThrow(/'salient'/);
+  });
+});
+
+describe('randomStoredInputs', () => {
+  it('quantizes both caches of examples/quant/zipcache.attn with one set of salient marks', () => {
+    const src = readFileSync('examples/quant/zipcache.attn', 'utf8');
+    const formats = checkedFormats(frontend(src, 'zipcache.attn').decls[0]!);
+    const s = { B: 2, Hkv: 1, Nk: 13, D: 16, Dv: 32 };
+    const inp = randomStoredInputs(formats, s, rng(9));
+    expect(Object.keys(inp.salient)).toEqual(['salient']);
+    expect(inp.salient['salient']!.data.length).toBe(2 * 13);
+    expect(inp.raw.k!.length).toBe(2 * 13 * 16);
+    expect(inp.raw.v!.length).toBe(2 * 13 * 32);
+    expect(inp.caches.v!.codes.length).toBe(2 * 13 * 2);
+    expect(inp.caches.v!.codesHi!.length).toBe(2 * 13 * 4);
   });
 });

@@ -1,7 +1,7 @@
 // Deterministic random inputs for `attnc run`, the REPL and tests: q/k/v plus contents for the
 // kernel's tensor params that make sense for the stdlib (ids as sorted segments, positive floats).
 import type { TensorSlot } from '../ir/kernel.js';
-import type { QuantFormat, SalientBy } from '../quant/format.js';
+import type { KVFormats, QuantFormat, SalientBy } from '../quant/format.js';
 import type { CacheSizes, QuantCache } from '../quant/layout.js';
 import type { SalientMarks } from '../quant/marks.js';
 import { quantize } from '../quant/quantize.js';
@@ -116,4 +116,45 @@ export function randomQuantizedCache(
 ): { raw: Float32Array; cache: QuantCache } {
   const raw = randomNormal(s.B * s.Hkv * s.Nk * s.D, rand, scale);
   return { raw, cache: quantize(f, raw, s, marks) };
+}
+
+/** What `attnc run` feeds a kernel with `store` statements, beside q and the tensor params. */
+export interface StoredInputs {
+  /** The quantized caches, for the kernel's buffers and the oracle. */
+  readonly caches: { k?: QuantCache; v?: QuantCache };
+  /** The f32 values they were quantized from. */
+  readonly raw: { k?: Float32Array; v?: Float32Array };
+  /** Contents for each salient tensor param, by name (flags or an index list). */
+  readonly salient: Record<string, SalientMarks>;
+}
+
+/**
+ * Random caches for a declaration's formats: [B, Hkv, Nk, D] keys and [B, Hkv, Nk, Dv] values,
+ * normal f32 quantized; a salient tensor shared by k and v gets one set of marks. `salientN`
+ * is the last dimension of an index-list tensor (its declared size).
+ */
+export function randomStoredInputs(
+  formats: KVFormats,
+  s: { B: number; Hkv: number; Nk: number; D: number; Dv: number },
+  rand: () => number,
+  salientN: (tensor: string) => number = () => Math.ceil(s.Nk / 8),
+): StoredInputs {
+  const caches: { k?: QuantCache; v?: QuantCache } = {};
+  const raw: { k?: Float32Array; v?: Float32Array } = {};
+  const salient: Record<string, SalientMarks> = {};
+  for (const which of ['k', 'v'] as const) {
+    const f = formats[which];
+    if (f === undefined) continue;
+    const sizes = { B: s.B, Hkv: s.Hkv, Nk: s.Nk, D: which === 'k' ? s.D : s.Dv };
+    const tensor = formats.salientTensor?.[which];
+    let marks: SalientMarks | undefined;
+    if (f.kind === 'int' && f.salient && tensor !== undefined) {
+      marks = salient[tensor] ?? randomSalientMarks(f.salient.by, sizes, rand, salientN(tensor));
+      salient[tensor] = marks;
+    }
+    const made = randomQuantizedCache(f, sizes, rand, marks);
+    caches[which] = made.cache;
+    raw[which] = made.raw;
+  }
+  return { caches, raw, salient };
 }
