@@ -130,6 +130,16 @@ describe('store', () => {
     );
   });
 
+  it('the LANGUAGE.md examples check cleanly and print back', () => {
+    const doc = readFileSync('docs/LANGUAGE.md', 'utf8');
+    const section = doc.slice(doc.indexOf('## K/V storage formats'));
+    const block = /```\n([\s\S]*?)```/.exec(section)?.[1] ?? '';
+    const fe = frontend(block, 'LANGUAGE.md');
+    expect(fe.diagnostics).toEqual([]);
+    expect(fe.decls.map((d) => d.decl.name)).toEqual(['kivi', 'zipcache', 'fp8_cache']);
+    expect(printProgram(frontend(printProgram(fe.program), 'x').program)).toBe(printProgram(fe.program));
+  });
+
   it('its words stay usable as names', () => {
     const src =
       'attention t(scale: f32 = 2.0, norm: int = 1, group: int = 2, per: int = 3, zero: int = 0) {\n' +
