@@ -219,6 +219,15 @@ describe('store diagnostics', () => {
     expect(diags(decl('  mask importance[k] > 0.0', 'importance: f32[kv]'))).toEqual([]);
   });
 
+  it('an expression cut short before `store` or `importance` is reported where it ends', () => {
+    expect(diags('attention a() {\n  mask causal &&\n  store k int8 scale f16 per token\n}')).toEqual([
+      '2:17+1 expected an expression, found `store`',
+    ]);
+    expect(diags('attention a() {\n  mask causal &&\n  importance sum\n}')).toEqual([
+      '2:17+1 expected an expression, found `importance`',
+    ]);
+  });
+
   it('a broken statement does not hide the next one', () => {
     expect(
       diags(decl('  store k int3 scale f16 per token\n  store v int4 scale f16 per token group 4')),
