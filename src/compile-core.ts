@@ -16,6 +16,7 @@ import { defaultLimits, type TargetLimits } from './ir/passes/schedule.js';
 import { runPipeline } from './ir/pipeline.js';
 import { capacityShapeExpr, unsupportedRouting } from './ir/routing.js';
 import { toKernel, type AttentionIR } from './ir/program.js';
+import { unsupportedStorage } from './ir/storage-support.js';
 
 export interface CompileOptions {
   readonly target: Target;
@@ -127,7 +128,7 @@ export function compileWith(backends: Backends, source: string, options: Compile
   }
   // Block routing compiles for WGSL; the other sparsity constructs check and run in the reference
   // only, so they are rejected here at their own position.
-  const unsupported = unsupportedRouting(decl.decl, options.target);
+  const unsupported = unsupportedRouting(decl.decl, options.target) ?? unsupportedStorage(decl.decl);
   if (unsupported) throw new CompileError([error(unsupported.message, unsupported.span)], source);
   const diagnostics: Diagnostic[] = [];
   const headDim = options.headDim ?? 64;

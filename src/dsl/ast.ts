@@ -1,6 +1,10 @@
 // The typed AST the parser produces (via a CST visitor) and the checker validates.
 // Every node carries the Span of the source text it came from.
 import type { Span } from '../diagnostics.js';
+import type { ImportanceRequest, StorageDecl } from './ast-storage.js';
+
+export type * from './ast-storage.js';
+export { floatDTypes, halfDTypes, isIntElem, storageElems } from './ast-storage.js';
 
 export type BinaryOp = '+' | '-' | '*' | '/' | '%' | '<' | '<=' | '>' | '>=' | '==' | '!=' | '&&' | '||';
 export type UnaryOp = '-' | '!';
@@ -158,6 +162,10 @@ export interface AttentionDecl {
    * when there are none, so declarations built without them compare equal.
    */
   readonly sparsity?: readonly SparsityStmt[];
+  /** The `store` statements in source order (K/V storage formats); absent when there are none. */
+  readonly storage?: readonly StorageDecl[];
+  /** The `importance` statements in source order (the checker allows one); absent when none. */
+  readonly importance?: readonly ImportanceRequest[];
   /** The `//` comment lines directly above the declaration (the method it implements). */
   readonly doc: string;
   readonly span: Span;

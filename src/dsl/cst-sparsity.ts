@@ -14,6 +14,7 @@ import {
   type SelectionUnit,
   type SparsityStmt,
 } from './ast.js';
+import { cover } from './holes.js';
 import { didYouMean } from './suggest.js';
 
 type Tok = IToken[] | undefined;
@@ -74,13 +75,6 @@ interface ForcedCh {
 
 const ch = <C>(n: CstNode | undefined): C => (n?.children ?? {}) as C;
 const q = (code: string): string => `\`${code}\``;
-
-/** As in cst-to-ast.ts (a copy: importing it would make the two modules import each other). */
-function cover(a: Span, b: Span): Span {
-  const [first, second] = a.offset <= b.offset ? [a, b] : [b, a];
-  const end = Math.max(first.offset + first.length, second.offset + second.length);
-  return { ...first, length: end - first.offset };
-}
 
 class SparsityBuilder {
   /** The last real piece read: pieces are read in source order, so it ends what is built. */

@@ -16,8 +16,13 @@ import type {
   Stmt,
 } from './ast.js';
 import { tensorDimNames } from './ast.js';
+import type { ImportanceRequest, StorageDecl } from './ast-storage.js';
 import { buildSparsity, type AstBuilder } from './cst-sparsity.js';
-import type { AttachedComments } from './lexer.js';
+import { buildImportance, buildStorage } from './cst-storage.js';
+import type { AttachedComments } from './comments.js';
+import { cover, isHole } from './holes.js';
+
+export { cover, hasHole, isHole, isMissingType } from './holes.js';
 
 type Tok = IToken[] | undefined;
 type Node = CstNode[] | undefined;
@@ -64,6 +69,8 @@ interface StmtCh {
   Equals?: Tok;
   expression?: Node;
   sparsityStmt?: Node;
+  storageStmt?: Node;
+  importanceStmt?: Node;
 }
 interface ExprCh {
   cond?: Node;
@@ -105,45 +112,13 @@ interface ArgsCh {
 
 const ch = <C>(n: CstNode | undefined): C => (n?.children ?? {}) as C;
 
-/** True for the placeholder left where recovery dropped an expression. */
-export function isHole(e: Expr): boolean {
-  return e.kind === 'name' && e.name === '';
-}
-
-/** True if `e` contains a hole anywhere. */
-export function hasHole(e: Expr): boolean {
-  switch (e.kind) {
-    case 'name':
-      return isHole(e);
-    case 'unary':
-      return hasHole(e.operand);
-    case 'binary':
-      return hasHole(e.left) || hasHole(e.right);
-    case 'ternary':
-      return hasHole(e.cond) || hasHole(e.then) || hasHole(e.otherwise);
-    case 'call':
-      return e.args.some(hasHole);
-    case 'index':
-      return e.indices.some(hasHole);
-    default:
-      return false;
-  }
-}
-
-/** True for the type recovery made up for a parameter written without one (`f(x) { … }`). */
-export function isMissingType(t: ParamType): boolean {
-  return t.span.length === 0;
-}
-
 /** Tokens inserted by recovery have offset -1 and an empty image. */
 const isReal = (t: IToken | undefined): t is IToken =>
   t !== undefined && t.startOffset >= 0 && Number.isFinite(t.startOffset) && !t.isInsertedInRecovery;
 
-export function cover(a: Span, b: Span): Span {
-  const [first, second] = a.offset <= b.offset ? [a, b] : [b, a];
-  const end = Math.max(first.offset + first.length, second.offset + second.length);
-  return { ...first, length: end - first.offset };
-}
+const push = <T>(into: T[], x: T | undefined): void => {
+  if (x !== undefined) into.push(x);
+};
 
 /** Operator typos the grammar accepts (so the rest of the expression parses) and we report. */
 const typoOps: Record<string, BinaryOp> = { '=': '==', '&': '&&', '|': '||' };
@@ -198,20 +173,31 @@ class Builder implements AstBuilder {
     const params = (c.param ?? []).map((p) => this.param(p));
     const body: Stmt[] = [];
     const sparsity: SparsityStmt[] = [];
+    const storage: StorageDecl[] = [];
+    const importance: ImportanceRequest[] = [];
     for (const s of c.statement ?? []) {
-      const routing = ch<StmtCh>(s).sparsityStmt?.[0];
-      const built = routing === undefined ? undefined : buildSparsity(this, routing);
-      if (routing === undefined) body.push(...this.stmt(s));
-      else if (built) sparsity.push(built);
+      const sc = ch<StmtCh>(s);
+      const [routing, store, imp] = [sc.sparsityStmt?.[0], sc.storageStmt?.[0], sc.importanceStmt?.[0]];
+      if (routing) push(sparsity, buildSparsity(this, routing));
+      else if (store) push(storage, buildStorage(this, store));
+      else if (imp) push(importance, buildImportance(this, imp));
+      else body.push(...this.stmt(s));
     }
-    const spans = [...body, ...sparsity].map((x) => x.span).sort((x, y) => x.offset - y.offset);
+    const spans = [...body, ...sparsity, ...storage, ...importance]
+      .map((x) => x.span)
+      .sort((x, y) => x.offset - y.offset);
     const close = c.RBrace?.[0];
     const last = isReal(close) ? this.span(close) : (spans.at(-1) ?? params.at(-1)?.span ?? nameSpan);
     const doc = (kw && this.comments.docs.get(kw.startOffset)) ?? '';
     const name = isReal(nameTok) ? nameTok.image : '';
     const decl = { kind: 'attention', name, nameSpan, params, body, doc, span: cover(start, last) } as const;
-    // Only present when used, so declarations without routing compare equal to hand-built ones.
-    return sparsity.length > 0 ? { ...decl, sparsity } : decl;
+    // Only present when used, so declarations without them compare equal to hand-built ones.
+    return {
+      ...decl,
+      ...(sparsity.length > 0 ? { sparsity } : {}),
+      ...(storage.length > 0 ? { storage } : {}),
+      ...(importance.length > 0 ? { importance } : {}),
+    };
   }
 
   param(n: CstNode): ParamDecl {

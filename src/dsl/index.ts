@@ -5,7 +5,8 @@ import { error, hasErrors, type Diagnostic, type Span } from '../diagnostics.js'
 import type { AttentionDecl, Program } from './ast.js';
 import { checkProgram, type CheckedDecl } from './checker.js';
 import { cstToAst } from './cst-to-ast.js';
-import { attachComments, lex } from './lexer.js';
+import { attachComments } from './comments.js';
+import { lex } from './lexer.js';
 import { checkSourceSize, checkTokenLimits } from './limits.js';
 import { parseTokens, splitParseMessage } from './parser.js';
 
@@ -51,6 +52,8 @@ const closers = new Set([
   'Route',
   'Select',
   'Emit',
+  'Store',
+  'Importance',
 ]);
 
 /**
@@ -167,7 +170,13 @@ export interface FrontendResult {
  */
 function regions(program: Program): [number, number][] {
   return program.decls.flatMap((d) => {
-    const starts = [...d.params, ...d.body, ...(d.sparsity ?? [])]
+    const starts = [
+      ...d.params,
+      ...d.body,
+      ...(d.sparsity ?? []),
+      ...(d.storage ?? []),
+      ...(d.importance ?? []),
+    ]
       .map((u) => u.span.offset)
       .sort((a, b) => a - b);
     const end = d.span.offset + d.span.length;

@@ -49,6 +49,16 @@ export const Chunks = softKeyword('Chunks', 'chunks');
 export const Indices = softKeyword('Indices', 'indices');
 export const First = softKeyword('First', 'first');
 export const Local = softKeyword('Local', 'local');
+// K/V storage statements (`store`, `importance`) and the heads of their clauses.
+export const Store = softKeyword('Store', 'store');
+export const Importance = softKeyword('Importance', 'importance');
+export const ScaleKw = softKeyword('ScaleKw', 'scale');
+export const Zero = softKeyword('Zero', 'zero');
+export const Norm = softKeyword('Norm', 'norm');
+export const Recent = softKeyword('Recent', 'recent');
+export const Salient = softKeyword('Salient', 'salient');
+export const Per = softKeyword('Per', 'per');
+export const Group = softKeyword('Group', 'group');
 /** Statement keywords of the routing statements (for messages and error positions). */
 export const sparsityKeywords: readonly TokenType[] = [Route, Select, Emit];
 const softKeywords = [
@@ -65,6 +75,15 @@ const softKeywords = [
   Indices,
   First,
   Local,
+  Store,
+  Importance,
+  ScaleKw,
+  Zero,
+  Norm,
+  Recent,
+  Salient,
+  Per,
+  Group,
 ];
 
 export const WhiteSpace = createToken({
@@ -257,80 +276,4 @@ export function lex(source: string): LexResult {
 
 function hex(n: number): string {
   return n.toString(16).toUpperCase().padStart(4, '0');
-}
-
-/** The text of one comment: `//` and one space stripped; a block comment's lines without `*`. */
-function commentLines(t: IToken): string[] {
-  if (t.image.startsWith('//')) return [t.image.replace(/^\/\/+ ?/, '').trimEnd()];
-  const body = t.image.slice(2, -2).split('\n');
-  const lines = body.map((l) => l.replace(/^\s*\*? ?/, '').trimEnd());
-  while (lines.length > 0 && lines[0] === '') lines.shift();
-  while (lines.length > 0 && lines[lines.length - 1] === '') lines.pop();
-  return lines;
-}
-
-interface CommentBlock {
-  /** How many non-comment tokens precede the block. */
-  readonly before: number;
-  readonly endLine: number;
-  readonly lines: string[];
-}
-
-/**
- * Groups comments that sit on their own lines (not trailing code) into blocks of consecutive
- * lines with no code in between. A blank line or a line of code ends a block.
- */
-function commentBlocks(tokens: readonly IToken[], comments: readonly IToken[]): CommentBlock[] {
-  const blocks: CommentBlock[] = [];
-  let ti = 0;
-  let current: { before: number; endLine: number; lines: string[] } | undefined;
-  for (const c of comments) {
-    while (ti < tokens.length && (tokens[ti]?.startOffset ?? Infinity) < c.startOffset) ti++;
-    const prevEnd = ti > 0 ? (tokens[ti - 1]?.endLine ?? 0) : 0;
-    const start = c.startLine ?? 1;
-    const end = c.endLine ?? start;
-    if (prevEnd >= start) {
-      current = undefined; // a trailing comment like `mask causal // …` is nobody's doc
-      continue;
-    }
-    if (current && current.before === ti && start <= current.endLine + 1) {
-      current.lines.push(...commentLines(c));
-      current.endLine = end;
-    } else {
-      current = { before: ti, endLine: end, lines: commentLines(c) };
-      blocks.push(current);
-    }
-  }
-  return blocks;
-}
-
-export interface AttachedComments {
-  /** Comment lines at the top of the file (blocks separated by one empty line). */
-  readonly header: string;
-  /** Doc text per `attention` keyword, keyed by that token's start offset. */
-  readonly docs: ReadonlyMap<number, string>;
-}
-
-/**
- * Doc of a declaration = the comment block ending on the line right above its `attention`.
- * Header = the comment blocks before the first token. When the only top-of-file block is also
- * the first declaration's doc (the usual single-pattern stdlib file), it is both; otherwise the
- * first declaration's doc block is not repeated in the header.
- */
-export function attachComments(tokens: readonly IToken[], comments: readonly IToken[]): AttachedComments {
-  const blocks = commentBlocks(tokens, comments);
-  const docs = new Map<number, string>();
-  const docBlocks = new Set<CommentBlock>();
-  tokens.forEach((t, i) => {
-    if (t.tokenType !== Attention) return;
-    const last = blocks.findLast((b) => b.before === i);
-    if (last && last.endLine >= (t.startLine ?? 1) - 1) {
-      docs.set(t.startOffset, last.lines.join('\n'));
-      docBlocks.add(last);
-    }
-  });
-  let top = blocks.filter((b) => b.before === 0);
-  if (top.length > 1) top = top.filter((b) => !docBlocks.has(b));
-  const header = top.map((b) => b.lines.join('\n')).join('\n\n');
-  return { header, docs };
 }

@@ -11,6 +11,7 @@ import type {
   SparsityStmt,
   Stmt,
 } from './ast.js';
+import { printImportance, printStorage } from './print-storage.js';
 
 const precedence: Record<string, number> = {
   '||': 1,
@@ -115,10 +116,12 @@ export function printSparsity(s: SparsityStmt): string {
   return parts.join(' ');
 }
 
-/** The body and the routing statements in source order (routing first where spans tie). */
+/** The body, routing and storage statements in source order (routing first where spans tie). */
 function statements(d: AttentionDecl): string[] {
   const all = [
     ...(d.sparsity ?? []).map((s) => ({ at: s.span.offset, text: printSparsity(s) })),
+    ...(d.storage ?? []).map((s) => ({ at: s.span.offset, text: printStorage(s, (e) => printExpr(e)) })),
+    ...(d.importance ?? []).map((s) => ({ at: s.span.offset, text: printImportance(s) })),
     ...d.body.map((s) => ({ at: s.span.offset, text: printStmt(s) })),
   ];
   return all.sort((a, b) => a.at - b.at).map((x) => x.text);

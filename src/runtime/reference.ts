@@ -41,6 +41,11 @@ export interface RefResult {
   /** [B, Hq, Nk]: Σ_i p_ij, the per-key attention mass (unnormalized; NaN rows add nothing). */
   importance: Float64Array;
   /**
+   * [B, Hq, Nk]: `importance` divided by the number of query rows whose mask allows key j (the
+   * queries that may see it, as ZipCache normalizes); 0 for a key no query may see.
+   */
+  importanceNormalized: Float64Array;
+  /**
    * max over rows and dims of Σ_j p_j·|v_jd|: the magnitude of the terms each output sums. An f32
    * sum's error grows with it, not with |out| (uniform weights over many v of both signs give an
    * |out| far below it), so `out` is compared relative to it (compareArrays' floor).
@@ -193,5 +198,24 @@ export function referenceAttention(inp: RefInputs, pred: RefPredicates): RefResu
       }
     }
   }
-  return { out, lse, mask, importance, outScale, outNaNAllowed };
+  const importanceNormalized = normalizeImportance(importance, mask, B * Hq, Nq, Nk);
+  return { out, lse, mask, importance, importanceNormalized, outScale, outNaNAllowed };
+}
+
+/** importance[bh, j] / #{i : mask[bh, i, j]}, 0 where no row may see key j. */
+function normalizeImportance(
+  importance: Float64Array,
+  mask: Uint8Array,
+  heads: number,
+  Nq: number,
+  Nk: number,
+): Float64Array {
+  const out = new Float64Array(importance.length);
+  for (let bh = 0; bh < heads; bh++)
+    for (let j = 0; j < Nk; j++) {
+      let seen = 0;
+      for (let i = 0; i < Nq; i++) seen += mask[(bh * Nq + i) * Nk + j] as number;
+      out[bh * Nk + j] = seen === 0 ? 0 : (importance[bh * Nk + j] as number) / seen;
+    }
+  return out;
 }

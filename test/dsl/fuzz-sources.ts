@@ -150,6 +150,9 @@ const vocabulary = [
     ' ',
   ),
   ...'blocks chunks from vote force first local indices mean max heads groups kv abs clamp exp'.split(' '),
+  ...'store importance scale zero norm recent salient per group token channel tensor int8 int4 int2 e4m3 e5m2 f16 bf16 sum normalized'.split(
+    ' ',
+  ),
   ...'0 12 1.5 2. 1e-3 1e40 2147483648 ( ) { } [ ] , : = == != < <= > >= + - * / % ! && || ? . & |'.split(
     ' ',
   ),

@@ -1,0 +1,133 @@
+// Parse error messages of the .attn grammar (parser.ts): what each rule wanted, phrased for
+// people, with a hint where a common mistake is likely. chevrotain takes one message string, so
+// the hint travels inside it after a separator (splitParseMessage takes it apart).
+import { EOF, type IParserErrorMessageProvider, type IToken, type TokenType } from 'chevrotain';
+import * as T from './lexer.js';
+import { storageAlternatives, storageExpectations } from './parser-storage.js';
+
+/** Separates a parse message from its hint inside chevrotain's single message string. */
+const HINT = '\u0001';
+
+export function splitParseMessage(m: string): { message: string; hint?: string } {
+  const i = m.indexOf(HINT);
+  return i < 0 ? { message: m } : { message: m.slice(0, i), hint: m.slice(i + 1) };
+}
+
+/** What the parser wanted, per `rule/TokenName`, phrased for people. */
+const expectations: Record<string, string> = {
+  'program/EOF': '`attention`',
+  'attentionDecl/Identifier': 'a name after `attention`',
+  'attentionDecl/LParen': '`(` to open the parameter list',
+  'attentionDecl/RParen': '`)` to close the parameter list',
+  'attentionDecl/LBrace': '`{` to open the declaration body',
+  'attentionDecl/RBrace':
+    'a statement (`let`, `mask`, `score`, `route`, `select`, `emit`, `store` or `importance`) or `}`',
+  'param/Identifier': 'a parameter name',
+  'param/Colon': '`:` and a type after the parameter name',
+  'dims/LBracket': '`[` and the dimensions of the tensor',
+  'dims/RBracket': '`,` or `]` in the dimension list',
+  'statement/Identifier': 'a name after `let`',
+  'statement/Equals': '`=` after the name',
+  'expression/Colon': '`:` of the conditional expression',
+  'atom/RParen': '`)` to close the parenthesis',
+  'callArgs/RParen': '`)` to close the argument list',
+  'indexArgs/RBracket': '`]` to close the index list',
+  'unit/LParen': '`(` after the unit',
+  'unit/RParen': '`)` to close the unit',
+  'unit/Identifier': 'the name of an `i32[kv]` tensor of chunk ids',
+  'source/LParen': '`(` and how many to keep',
+  'source/RParen': '`)` after the count',
+  'source/By': '`by` and an affinity like `mean(q) . mean(k)`',
+  'source/Dot': '`.` between the query side and the key side',
+  'source/Identifier': 'the name of an index tensor after `from`',
+  'affinitySide/Identifier': '`q`, `k`, or a pooling like `mean(k)`',
+  'affinitySide/RParen': '`)` to close the pooling',
+  'clause/Identifier': '`heads` or `groups` after `vote`',
+  'clause/Indices': '`indices` after `emit`',
+  'forced/LParen': '`(` and a count',
+  'forced/RParen': '`)` after the count',
+  ...storageExpectations,
+};
+
+const alternatives: Record<string, string> = {
+  atom: 'an expression',
+  unaryExpr: 'an expression',
+  indexArgs: 'an index expression',
+  statement: 'a statement (`let`, `mask`, `score`, `route`, `select`, `emit`, `store` or `importance`)',
+  typeSpec: 'a type (`int`, `f32`, `bool`, or a tensor type like `f32[heads]`)',
+  dims: 'a dimension (`kv`, `queries`, `heads`, `kv_heads`, `batch`, a positive int, or an int parameter)',
+  dim: 'a dimension (`kv`, `queries`, `heads`, `kv_heads`, `batch`, a positive int, or an int parameter)',
+  unit: 'a unit (`blocks(n)` or `chunks(ids)`)',
+  source: '`topk(n) by …` or `from idx`',
+  clause: '`vote`, `force` or `emit indices`',
+  forced: '`first(n)` or `local(n)`',
+  ...storageAlternatives,
+};
+
+/** What a repetition needs at least once, per rule (where that differs from `alternatives`). */
+const earlyExits: Record<string, string> = {
+  clause: '`first(n)` or `local(n)` after `force`',
+};
+
+function describe(t: IToken | undefined): string {
+  if (t === undefined || t.tokenType === EOF) return 'end of file';
+  return t.image.length > 20 ? `\`${t.image.slice(0, 20)}…\`` : `\`${t.image}\``;
+}
+
+const isKeyword = (t: IToken): boolean => /^[a-z][a-z0-9]*$/.test(t.image) && t.tokenType !== T.Identifier;
+
+function hintFor(
+  ruleName: string,
+  expected: TokenType | undefined,
+  actual: IToken | undefined,
+): string | undefined {
+  if (actual === undefined) return undefined;
+  const want = expected?.name;
+  if (want === 'Identifier' && isKeyword(actual)) return `\`${actual.image}\` is a reserved word`;
+  if (actual.tokenType === T.Attention && want === 'RBrace') return 'is a `}` missing above?';
+  if (ruleName === 'program' && [T.Mask, T.Score, T.Let].includes(actual.tokenType)) {
+    return 'statements go inside `attention NAME(…) { … }`';
+  }
+  if (actual.tokenType === T.Dot && want !== 'Dot') return 'write numbers with a leading digit, like `0.5`';
+  const startsValue = [T.Identifier, T.IntLit, T.FloatLit].includes(actual.tokenType);
+  if (startsValue && ruleName === 'attentionDecl' && want === 'RParen') return 'separate parameters with `,`';
+  if (startsValue && (ruleName === 'callArgs' || ruleName === 'indexArgs'))
+    return 'separate arguments with `,`';
+  return undefined;
+}
+
+function message(what: string, ruleName: string, expected: TokenType | undefined, actual?: IToken): string {
+  const hint = hintFor(ruleName, expected, actual);
+  const m = `expected ${what}, found ${describe(actual)}`;
+  return hint === undefined ? m : `${m}${HINT}${hint}`;
+}
+
+const label = (t: TokenType): string => t.LABEL ?? t.name;
+
+export const errorMessageProvider: IParserErrorMessageProvider = {
+  buildMismatchTokenMessage({ expected, actual, ruleName }) {
+    const what = expectations[`${ruleName}/${expected.name}`] ?? label(expected);
+    return message(what, ruleName, expected, actual);
+  },
+  buildNotAllInputParsedMessage({ firstRedundant, ruleName }) {
+    return message('`attention`', ruleName, undefined, firstRedundant);
+  },
+  buildNoViableAltMessage({ expectedPathsPerAlt, actual, ruleName }) {
+    const firsts = expectedPathsPerAlt.flatMap((alt) => alt.map((path) => path[0]));
+    const what = alternatives[ruleName] ?? oneOf(firsts.filter((t): t is TokenType => t !== undefined));
+    return message(what, ruleName, undefined, actual[0]);
+  },
+  buildEarlyExitMessage({ expectedIterationPaths, actual, ruleName }) {
+    const firsts = expectedIterationPaths
+      .map((path) => path[0])
+      .filter((t): t is TokenType => t !== undefined);
+    const what = earlyExits[ruleName] ?? alternatives[ruleName] ?? oneOf(firsts);
+    return message(what, ruleName, undefined, actual[0]);
+  },
+};
+
+function oneOf(types: readonly TokenType[]): string {
+  const labels = [...new Set(types.map(label))];
+  if (labels.length <= 1) return labels[0] ?? 'something else';
+  return `${labels.slice(0, -1).join(', ')} or ${labels[labels.length - 1]}`;
+}

@@ -1,0 +1,103 @@
+// The grammar of `store` and `importance` (docs/LANGUAGE.md, "K/V storage formats"), as a base
+// class of the .attn parser (see parser-sparsity.ts for why a base class). Element types,
+// dtypes and granularities are read as plain words: the AST builder (cst-storage.ts) checks
+// them with a did-you-mean, which reads better than a parser's list of expected tokens.
+import * as T from './lexer.js';
+import { SparsityRules } from './parser-sparsity.js';
+
+/** Parse messages of these rules, per `rule/TokenName` (merged into parser.ts's table). */
+export const storageExpectations: Record<string, string> = {
+  'storageStmt/Identifier': '`k`, `v` or `kv` after `store`',
+  'storageClause/Per': '`per` and what one scale covers (`tensor`, `token` or `channel`)',
+  'storageClause/From': '`from` and the tensor that marks the salient tokens',
+  'storageClause/Identifier': 'the name of the tensor that marks the salient tokens',
+  'scaleUnit/Identifier': '`tensor`, `token` or `channel` after `per`',
+  'storageWord/Identifier': 'a type like `int4`, `e4m3`, `f16` or `f32`',
+};
+
+/** Alternatives' descriptions of these rules (merged into parser.ts's table). */
+export const storageAlternatives: Record<string, string> = {
+  storageWord: 'a type like `int4`, `e4m3`, `f16` or `f32`',
+  storageClause: '`scale`, `zero`, `norm`, `recent` or `salient`',
+};
+
+export abstract class StorageRules extends SparsityRules {
+  /** True at `store NAME` or `importance NAME`: a statement, not a name in an expression. */
+  protected startsStorage(): boolean {
+    const verb = this.LA(1).tokenType;
+    return (verb === T.Store || verb === T.Importance) && this.LA(2).tokenType === T.Identifier;
+  }
+
+  // `store TARGET ELEM CLAUSE*`: loose on purpose (any clause, any order, repeats); the AST
+  // builder and the checker explain what is wrong.
+  readonly storageStmt = this.RULE('storageStmt', () => {
+    this.CONSUME(T.Store);
+    this.CONSUME(T.Identifier);
+    this.SUBRULE(this.storageWord, { LABEL: 'elem' });
+    this.MANY(() => this.SUBRULE(this.storageClause));
+  });
+
+  readonly importanceStmt = this.RULE('importanceStmt', () => {
+    this.CONSUME(T.Importance);
+    this.CONSUME(T.Identifier);
+  });
+
+  /** A type word: a name (`int4`, `e4m3`, `f16`, `bf16`) or a type keyword (`f32`, `int`, …). */
+  readonly storageWord = this.RULE('storageWord', () => {
+    this.OR([
+      { ALT: () => this.CONSUME(T.Identifier) },
+      { ALT: () => this.CONSUME(T.F32Kw) },
+      { ALT: () => this.CONSUME(T.IntKw) },
+      { ALT: () => this.CONSUME(T.I32Kw) },
+      { ALT: () => this.CONSUME(T.BoolKw) },
+    ]);
+  });
+
+  readonly storageClause = this.RULE('storageClause', () => {
+    this.OR([
+      {
+        ALT: () => {
+          this.CONSUME(T.ScaleKw);
+          this.SUBRULE(this.storageWord, { LABEL: 'dtype' });
+          this.CONSUME(T.Per);
+          this.SUBRULE(this.scaleUnit);
+          this.OPTION(() => {
+            this.CONSUME(T.Group);
+            this.SUBRULE(this.expression);
+          });
+        },
+      },
+      {
+        ALT: () => {
+          this.CONSUME(T.Zero);
+          this.SUBRULE1(this.storageWord, { LABEL: 'dtype' });
+        },
+      },
+      {
+        ALT: () => {
+          this.CONSUME(T.Norm);
+          this.SUBRULE2(this.storageWord, { LABEL: 'dtype' });
+        },
+      },
+      {
+        ALT: () => {
+          this.CONSUME(T.Recent);
+          this.SUBRULE1(this.expression);
+          this.SUBRULE3(this.storageWord, { LABEL: 'dtype' });
+        },
+      },
+      {
+        ALT: () => {
+          this.CONSUME(T.Salient);
+          this.SUBRULE4(this.storageWord, { LABEL: 'dtype' });
+          this.CONSUME(T.From);
+          this.CONSUME1(T.Identifier, { LABEL: 'tensor' });
+        },
+      },
+    ]);
+  });
+
+  readonly scaleUnit = this.RULE('scaleUnit', () => {
+    this.CONSUME(T.Identifier);
+  });
+}
