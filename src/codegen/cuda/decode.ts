@@ -9,7 +9,7 @@
 // tile empty for every row of the block is not loaded. At the end the 16 groups' states are
 // combined in shared memory into one unnormalised partial (acc[Dv], m, l) per row and block, in a
 // stream-ordered scratch buffer; a merge kernel combines a row's partials (one per split) by
-// log-sum-exp into out and lse.
+// log-sum-exp into out and lse (merge.ts).
 //
 // The launcher takes this path when Nq ≤ 16 and Nk ≥ 1024 (env ATTNC_DECODE=0 disables it, =1
 // forces it for any Nq ≥ 1, Nk ≥ 1), after the summaries and before the engine's attention.
@@ -17,6 +17,7 @@ import type { AttentionKernel } from '../../ir/kernel.js';
 import { Op } from '../../ir/ops.js';
 import { linearize } from '../linearize.js';
 import type { CudaLayout } from './layout.js';
+import { cudaMergeBody } from './merge.js';
 import { ARGS, cudaRenderer, helperSource, type CudaContext } from './rules.js';
 
 /** Packed rows (query head × query row) per block. */
@@ -290,43 +291,17 @@ export function decodeSource(k: AttentionKernel, layout: CudaLayout, ns: string)
     '  const int rt = p / MT, r = p % MT, n = n_splits;',
     '  const float* base = part + part_slot(a, b, hk, rt, row_tiles, 0, n_splits, r);',
     '  const size_t stride = (size_t)MT * (DV + 2); // between consecutive splits',
-    "  // Block-wide max and sum over the splits, then each split's weight 2^(m_j - M) in shared memory.",
-    '  extern __shared__ float w[]; // n_splits weights',
-    '  __shared__ float red[4];',
-    '  const int warp = threadIdx.x >> 5, ln = threadIdx.x & 31;',
-    '  float M = -INFINITY;',
-    '  for (int j = threadIdx.x; j < n; j += THREADS)',
-    '    if (base[j * stride + DV + 1] != 0.f) M = fmaxf(M, base[j * stride + DV]);',
-    '  for (int off = 16; off > 0; off >>= 1) M = fmaxf(M, __shfl_xor_sync(0xffffffffu, M, off));',
-    '  if (ln == 0) red[warp] = M;',
-    '  __syncthreads();',
-    '  M = fmaxf(fmaxf(red[0], red[1]), fmaxf(red[2], red[3]));',
-    '  __syncthreads();',
-    '  float L = 0.f;',
-    '  for (int j = threadIdx.x; j < n; j += THREADS) {',
-    '    const float lj = base[j * stride + DV + 1];',
-    '    const float wj = lj != 0.f ? exp2f(base[j * stride + DV] - M) : 0.f;',
-    '    w[j] = wj;',
-    '    L += lj * wj;',
-    '  }',
-    '  for (int off = 16; off > 0; off >>= 1) L += __shfl_xor_sync(0xffffffffu, L, off);',
-    '  if (ln == 0) red[warp] = L;',
-    '  __syncthreads();',
-    '  L = red[0] + red[1] + red[2] + red[3];',
-    '  const float inv = L == 0.f ? 0.f : 1.f / L;',
-    `  T* og = static_cast<T*>(${f('out')}) + (((size_t)b * a.H + h) * a.Nq + row) * DV;`,
-    '  for (int d = threadIdx.x; d < DV; d += THREADS) {',
-    '    float o = 0.f; // every split wrote its acc (0 where l = 0)',
-    '#pragma unroll 8',
-    '    for (int j = 0; j < n; ++j) o = fmaf(w[j], base[j * stride + d], o);',
-    '    og[d] = from_f32(o * inv);',
-    '  }',
-    ...(lse
-      ? [
-          `  if (threadIdx.x == 0 && ${lse} != NULL)`,
-          `    ${lse}[((size_t)b * a.H + h) * a.Nq + row] = L == 0.f ? -INFINITY : (M + log2f(L)) * LN2;`,
-        ]
-      : []),
+    ...cudaMergeBody({
+      strategy: 'block',
+      base: 'log2',
+      threads: 'THREADS',
+      records: { first: 'base', stride: 'stride', count: 'n', countLabel: 'n_splits' },
+      sink: {
+        decl: `T* og = static_cast<T*>(${f('out')}) + (((size_t)b * a.H + h) * a.Nq + row) * DV;`,
+        at: (d) => `og[${d}]`,
+        lse: lse ? { ptr: lse, index: '((size_t)b * a.H + h) * a.Nq + row' } : undefined,
+      },
+    }),
     '}',
     `} // namespace ${decodeNs}`,
     `} // namespace ${ns}`,

@@ -5,13 +5,14 @@
 // the groups merge through shared memory. Loop trip counts are warp-uniform (tokens: 4 ids per
 // warp step; blocks and chunks: a warp walks one id's keys, 4 at a time), so every shuffle has the
 // whole warp. A row's selection is cut into `sel_splits` pieces when rows are few (decoding);
-// sel_merge then combines the pieces' (acc, max, sum) by log-sum-exp, in order.
+// sel_merge then combines the pieces' (acc, max, sum) by log-sum-exp, in order (merge.ts).
 // The static mask and the score modifier are evaluated per selected key (the selection is
 // already sparse, so there is no tile classification).
 import type { AttentionKernel } from '../../ir/kernel.js';
 import { Op } from '../../ir/ops.js';
 import { linearize } from '../linearize.js';
 import type { CudaLayout } from './layout.js';
+import { cudaMergeBody } from './merge.js';
 import { cudaRenderer, type CudaContext } from './rules.js';
 import { selName, selUnit } from './select.js';
 
@@ -168,23 +169,16 @@ function mergeKernel(k: AttentionKernel): string[] {
     '  const int i = blockIdx.x, h = blockIdx.y, b = blockIdx.z, ns = sel_splits(a);',
     '  const size_t orow = (size_t)(b * a.H + h) * a.Nq + i;',
     '  const float* part = a.route_scratch + sel_part_off(a) + orow * ns * (DV + 2);',
-    '  float M = -INFINITY, L = 0.f;',
-    '  for (int s = 0; s < ns; ++s) M = fmaxf(M, part[s * (DV + 2) + DV]);',
-    '  // As in the split: l == 0 is an empty partial, l NaN a poisoned one (L becomes NaN).',
-    '  for (int s = 0; s < ns; ++s) {',
-    '    const float ls = part[s * (DV + 2) + DV + 1];',
-    '    if (ls != 0.f) L += ls * expf(part[s * (DV + 2) + DV] - M);',
-    '  }',
-    '  for (int d = threadIdx.x; d < DV; d += blockDim.x) {',
-    '    float o = 0.f;',
-    '    for (int s = 0; s < ns; ++s) {',
-    '      if (part[s * (DV + 2) + DV + 1] != 0.f) o += part[s * (DV + 2) + d] * expf(part[s * (DV + 2) + DV] - M);',
-    '    }',
-    '    static_cast<T*>(a.out)[orow * DV + d] = from_f32(L == 0.f ? 0.f : o / L);',
-    '  }',
-    ...(k.outputs.lse
-      ? ['  if (threadIdx.x == 0 && a.lse != NULL) a.lse[orow] = L == 0.f ? -INFINITY : M + logf(L);']
-      : []),
+    ...cudaMergeBody({
+      strategy: 'serial',
+      base: 'ln',
+      threads: 'blockDim.x',
+      records: { first: 'part', stride: '(DV + 2)', count: 'ns' },
+      sink: {
+        at: (d) => `static_cast<T*>(a.out)[orow * DV + ${d}]`,
+        lse: k.outputs.lse ? { ptr: 'a.lse', index: 'orow' } : undefined,
+      },
+    }),
     '}',
   ];
 }
