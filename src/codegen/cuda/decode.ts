@@ -17,6 +17,8 @@ import type { AttentionKernel } from '../../ir/kernel.js';
 import { Op } from '../../ir/ops.js';
 import { linearize } from '../linearize.js';
 import type { CudaLayout } from './layout.js';
+import { decodeKvRow0, decodeKvVector } from './kv-load-simt.js';
+import { K_ROWS, V_ROWS } from './kv-rows.js';
 import { cudaMergeBody } from './merge.js';
 import { ARGS, cudaRenderer, helperSource, type CudaContext } from './rules.js';
 
@@ -175,7 +177,7 @@ export function decodeSource(k: AttentionKernel, layout: CudaLayout, ns: string)
     '      for (int e = 0; e < VW; ++e) acc[r][c][e] = 0.f;',
     '  }',
     '  const int k_begin = split * split_keys, k_end = min(a.Nk, k_begin + split_keys);',
-    '  const size_t kv0 = ((size_t)b * a.Hkv + hk) * a.Nk;',
+    `  ${decodeKvRow0}`,
     '  for (int t0 = k_begin; t0 < k_end; t0 += TILE) {',
     '    const int t1 = min(t0 + TILE, k_end);',
     '    int cls[MT];',
@@ -194,7 +196,7 @@ export function decodeSource(k: AttentionKernel, layout: CudaLayout, ns: string)
     '      const int kj = t0 + g + GROUPS * i;',
     '#pragma unroll',
     '      for (int c = 0; c < CV; ++c)',
-    '        vx[i][c] = kj < t1 ? *reinterpret_cast<const VecT<VW>*>(vg + (kv0 + kj) * DV + (lane + 8 * c) * VW) : VecT<VW>::zero();',
+    `        vx[i][c] = ${decodeKvVector(V_ROWS, 'vg', 'kj < t1')};`,
     '    }',
     '#pragma unroll',
     '    for (int i = 0; i < KPG; ++i) {',
@@ -203,7 +205,7 @@ export function decodeSource(k: AttentionKernel, layout: CudaLayout, ns: string)
     '      VecT<VW> kx[CD];',
     '#pragma unroll',
     '      for (int c = 0; c < CD; ++c)',
-    '        kx[c] = valid ? *reinterpret_cast<const VecT<VW>*>(kg + (kv0 + kj) * D + (lane + 8 * c) * VW) : VecT<VW>::zero();',
+    `        kx[c] = ${decodeKvVector(K_ROWS, 'kg', 'valid')};`,
     '      [[maybe_unused]] const int kpos = kj + a.k_offset;',
     '#pragma unroll',
     '      for (int r = 0; r < MT; ++r) {',

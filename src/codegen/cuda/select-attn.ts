@@ -12,6 +12,8 @@ import type { AttentionKernel } from '../../ir/kernel.js';
 import { Op } from '../../ir/ops.js';
 import { linearize } from '../linearize.js';
 import type { CudaLayout } from './layout.js';
+import { selectKvVector } from './kv-load-simt.js';
+import { K_ROWS, V_ROWS, kvHeadPtrDecls } from './kv-rows.js';
 import { cudaMergeBody } from './merge.js';
 import { cudaRenderer, type CudaContext } from './rules.js';
 import { selName, selUnit } from './select.js';
@@ -71,8 +73,7 @@ function attnKernel(k: AttentionKernel, cx: Omit<CudaContext, 'vars'>): string[]
     '  const int p0 = min(cap, sp * per), p1 = min(cap, p0 + per);',
     '  const int* row = a.indices + ((size_t)(b * sel_groups(a) + sel_group(a, h)) * a.Nq + i) * cap;',
     '  const int kvh = h / (a.H / a.Hkv), qpos = i + a.q_offset;',
-    '  const T* kp = static_cast<const T*>(a.k) + (size_t)(b * a.Hkv + kvh) * a.Nk * D;',
-    '  const T* vp = static_cast<const T*>(a.v) + (size_t)(b * a.Hkv + kvh) * a.Nk * DV;',
+    ...kvHeadPtrDecls({ k: 'kp', v: 'vp' }, 'b', 'kvh').map((l) => `  ${l}`),
     '  const T* qp = static_cast<const T*>(a.q) + ((size_t)(b * a.H + h) * a.Nq + i) * D;',
     '  float qv[SEL_NC][SEL_VW], acc[SEL_NCV][SEL_VW];',
     '#pragma unroll',
@@ -95,7 +96,7 @@ function attnKernel(k: AttentionKernel, cx: Omit<CudaContext, 'vars'>): string[]
     '      for (int c = 0; c < SEL_NC; ++c) {',
     '        const int d = (c * 8 + ln) * SEL_VW;',
     '        if (d < D) {',
-    '          const VecT<SEL_VW> kx = *reinterpret_cast<const VecT<SEL_VW>*>(kp + (size_t)j * D + d);',
+    `          const VecT<SEL_VW> kx = ${selectKvVector(K_ROWS, 'kp')};`,
     '#pragma unroll',
     '          for (int x = 0; x < SEL_VW; ++x) dot = fmaf(qv[c][x], to_f32(kx.v[x]), dot);',
     '        }',
@@ -122,7 +123,7 @@ function attnKernel(k: AttentionKernel, cx: Omit<CudaContext, 'vars'>): string[]
     '    for (int c = 0; c < SEL_NCV; ++c) {',
     '      const int d = (c * 8 + ln) * SEL_VW;',
     '      if (d < DV) {',
-    '        const VecT<SEL_VW> vx = *reinterpret_cast<const VecT<SEL_VW>*>(vp + (size_t)j * DV + d);',
+    `        const VecT<SEL_VW> vx = ${selectKvVector(V_ROWS, 'vp')};`,
     '#pragma unroll',
     '        for (int x = 0; x < SEL_VW; ++x) acc[c][x] = fmaf(pw, to_f32(vx.v[x]), acc[c][x] * corr);',
     '      }',

@@ -6,6 +6,8 @@
 // [cdiv(Nq, blockQ), H, B] with `threads` threads and `smemBytes` of dynamic shared memory.
 import type { AttentionKernel } from '../../ir/kernel.js';
 import type { CoreExprs } from './exprs.js';
+import { simtLoadKv, simtLoadTile } from './kv-load-simt.js';
+import { kvHeadPtrDecls } from './kv-rows.js';
 import type { SimtPlan } from './plan.js';
 import { routedOf, routedTileScan, routeRowState, routeTileBits } from './routing-attn.js';
 
@@ -82,8 +84,7 @@ function routedTileLoop(e: CoreExprs, keyHoists: readonly string[]): string[] {
     'bool route_full;',
     'for (int kt = next_tile(0, route_full); kt < nkt; kt = next_tile(kt + 1, route_full)) {',
     '  __syncthreads(); // the previous tile is no longer read',
-    '  load_tile<D>(Ks, kg, kt, a.Nk, tid);',
-    '  load_tile<DV>(Vs, vg, kt, a.Nk, tid);',
+    ...indent(simtLoadKv, '  '),
     ...indent(keyHoists, '  '),
     '  __syncthreads();',
     '  const bool tail = (kt + 1) * BK > a.Nk;',
@@ -125,8 +126,7 @@ function tileLoop(e: CoreExprs): string[] {
     'for (int kt = 0; kt < nkt; ++kt) {',
     ...indent(classify, '  '),
     '  __syncthreads(); // the previous tile is no longer read',
-    '  load_tile<D>(Ks, kg, kt, a.Nk, tid);',
-    '  load_tile<DV>(Vs, vg, kt, a.Nk, tid);',
+    ...indent(simtLoadKv, '  '),
     ...indent(keyHoists, '  '),
     '  __syncthreads();',
     '  const bool tail = (kt + 1) * BK > a.Nk;',
@@ -242,24 +242,7 @@ export function simtCore(plan: SimtPlan): AttentionCore {
         '  }',
         '}',
         '',
-        '// Stages rows [kt*BK, kt*BK + BK) of a [Nk, W] matrix as f32; rows past Nk read 0. Fully',
-        '// unrolled so every thread has all its loads in flight before the first store.',
-        'template <int W>',
-        '__device__ __forceinline__ void load_tile(float* dst, const T* src, int kt, int Nk, int tid) {',
-        '  constexpr int PER_ROW = W / GV, TOTAL = BK * PER_ROW, ITERS = (TOTAL + THREADS - 1) / THREADS;',
-        '  VecT<GV> x[ITERS];',
-        '#pragma unroll',
-        '  for (int it = 0; it < ITERS; ++it) {',
-        '    const int idx = tid + it * THREADS, j = idx / PER_ROW, c = idx % PER_ROW, key = kt * BK + j;',
-        '    if (idx < TOTAL && key < Nk) x[it] = *reinterpret_cast<const VecT<GV>*>(src + (size_t)key * W + c * GV);',
-        '    else x[it] = VecT<GV>::zero();',
-        '  }',
-        '#pragma unroll',
-        '  for (int it = 0; it < ITERS; ++it) {',
-        '    const int idx = tid + it * THREADS;',
-        '    if (idx < TOTAL) store_f32(dst + idx * GV, x[it]);',
-        '  }',
-        '}',
+        ...simtLoadTile(),
         '',
         `extern "C" __global__ void __launch_bounds__(THREADS) ${entry}(const Args a, const float qscale) {`,
         '  extern __shared__ float4 smem4[];',
@@ -270,8 +253,7 @@ export function simtCore(plan: SimtPlan): AttentionCore {
         '  const int row0 = blockIdx.x * BQ + (tid / TPR) * ROWS;',
         '  const int h = blockIdx.y, b = blockIdx.z;',
         '  const int hkv = h / (a.H / a.Hkv);',
-        '  const T* kg = static_cast<const T*>(a.k) + (size_t)(b * a.Hkv + hkv) * a.Nk * D;',
-        '  const T* vg = static_cast<const T*>(a.v) + (size_t)(b * a.Hkv + hkv) * a.Nk * DV;',
+        ...indent(kvHeadPtrDecls({ k: 'kg', v: 'vg' }, 'b', 'hkv'), '  '),
         '  (void)kg; (void)vg; (void)b; (void)h;',
         '',
         "  // This lane's dims (chunks g, g+TPR, … of VW) of each of its rows: q pre-scaled, accumulators.",

@@ -11,6 +11,7 @@
 // the backend's log-sum-exp merge (merge.ts).
 import type { AttentionParts } from './attention.js';
 import { NAN_F32, staticScoreKey, tileUpdate } from './attention.js';
+import { kvRow0, stageKvTile } from './kv-load.js';
 import { wgslMergeBody } from './merge.js';
 
 /** K/V tiles per split: a split covers DECODE_SPLIT_TILES·BLOCK_K keys. */
@@ -107,7 +108,7 @@ export function decodeSplitBody(p: AttentionParts): string {
     '  let b = i32(wg.z);',
     '  let h = i32(wg.y * g.group + pk / Nq);',
     '  let bh = wg.z * u32(u.H) + u32(h);',
-    '  let kv_row0 = (wg.z * u32(u.Hkv) + wg.y) * Nk;',
+    `  let kv_row0 = ${kvRow0('wg.z', 'wg.y')};`,
     '  let q = i32(row) + u.q_offset;',
     '',
     '  var qrow: array<f32, HEAD_DIM>;',
@@ -133,13 +134,7 @@ export function decodeSplitBody(p: AttentionParts): string {
     '    let k0 = kt * BLOCK_K;',
     '    let k_end = min(k0 + BLOCK_K, Nk);',
     ...visit,
-    '      let base = kv_row0 + k0;',
-    '      for (var e = lid; e < (k_end - k0) * HEAD_DIM; e += BLOCK_Q) {',
-    `        k_tile[e] = ${load(dt, 'k_buf[base * HEAD_DIM + e]')};`,
-    '      }',
-    '      for (var e = lid; e < (k_end - k0) * VALUE_DIM; e += BLOCK_Q) {',
-    `        v_tile[e] = ${load(dt, 'v_buf[base * VALUE_DIM + e]')};`,
-    '      }',
+    ...pad(stageKvTile(dt, 'BLOCK_Q'), 6),
     '    }',
     '    workgroupBarrier(); // the tile is staged (and every lane has read decode_hit)',
     ...(dynamic ? ['    if (lid == 0u) { decode_hit = 0u; }'] : []),
