@@ -14,13 +14,15 @@
 // The launcher takes this path when Nq ≤ 16 and Nk ≥ 1024 (env ATTNC_DECODE=0 disables it, =1
 // forces it for any Nq ≥ 1, Nk ≥ 1), after the summaries and before the engine's attention.
 import type { AttentionKernel } from '../../ir/kernel.js';
-import { Op } from '../../ir/ops.js';
-import { linearize } from '../linearize.js';
-import type { CudaLayout } from './layout.js';
+import { decodeElementFns } from './decode-elements.js';
+import { decodeHostSource } from './decode-host.js';
 import { decodeKvRow0, decodeKvVector } from './kv-load-simt.js';
 import { K_ROWS, V_ROWS } from './kv-rows.js';
+import type { CudaLayout } from './layout.js';
 import { cudaMergeBody } from './merge.js';
-import { ARGS, cudaRenderer, helperSource, type CudaContext } from './rules.js';
+import { helperSource, type CudaContext } from './rules.js';
+
+export { DECODE_MAX_NQ, DECODE_MIN_NK } from './decode-host.js';
 
 /** Packed rows (query head × query row) per block. */
 export const DECODE_ROWS = 4;
@@ -28,8 +30,6 @@ export const DECODE_ROWS = 4;
 const GROUPS = 16;
 /** Keys per group per tile (a tile is GROUPS · KPG = 32 keys). */
 const KPG = 2;
-export const DECODE_MAX_NQ = 16;
-export const DECODE_MIN_NK = 1024;
 
 /** Elements per vector load: 16 bytes or less, dividing D and Dv into 8-lane chunks. */
 function vectorWidth(k: AttentionKernel): number {
@@ -65,55 +65,7 @@ export function decodeSource(k: AttentionKernel, layout: CudaLayout, ns: string)
     summaryBlock: s.summaryBlock,
     used: new Set(),
   };
-  const sizes = {
-    B: `${ARGS}.B`,
-    H: `${ARGS}.H`,
-    Hkv: `${ARGS}.Hkv`,
-    Nq: `${ARGS}.Nq`,
-    Nk: `${ARGS}.Nk`,
-    D: 'D',
-  };
-  const render = (root: Parameters<typeof linearize>[0][number], vars: Record<string, string>, p: string) =>
-    linearize([root], cudaRenderer({ ...cx, vars: { ...sizes, ...vars } }), p);
-  const ind = (xs: readonly string[]): string[] => xs.map((x) => `  ${x}`);
-  const dynamic = k.tiles.kind === 'dynamic';
-  const staticClass = k.tiles.kind === 'static' ? (k.tiles.value === 'full' ? 1 : 2) : 2;
-  const fns: string[] = [];
-  if (k.tiles.kind === 'dynamic') {
-    const tv = { b: 'b', h: 'h', q_lo: 'q_lo', q_hi: 'q_hi', k_lo: 'k_lo', k_hi: 'k_hi' };
-    const t = render(k.tiles.canBeTrue, tv, 'ct');
-    const f = render(k.tiles.canBeFalse, tv, 'cf');
-    fns.push(
-      '// Tile class of rows q_lo..q_hi x keys k_lo..k_hi (positions): 0 empty, 1 full, 2 partial.',
-      '__device__ __forceinline__ int tile_class(const Args& a, int b, int h, int q_lo, int q_hi, int k_lo, int k_hi) {',
-      ...ind(t.stmts),
-      `  if (!(${t.roots[0]})) return 0;`,
-      ...ind(f.stmts),
-      `  return (${f.roots[0]}) ? 2 : 1;`,
-      '}',
-    );
-  }
-  const ev = { b: 'b', h: 'h', q: 'qpos', k: 'kpos' };
-  const needMask = k.tiles.kind === 'dynamic' || staticClass === 2;
-  if (needMask) {
-    const m = render(k.mask, ev, 'm');
-    fns.push(
-      '__device__ __forceinline__ bool elem_mask(const Args& a, int b, int h, int qpos, int kpos) {',
-      ...ind(m.stmts),
-      `  return ${m.roots[0]};`,
-      '}',
-    );
-  }
-  const identity = k.score.op === Op.VAR && k.score.arg === 'score';
-  if (!identity) {
-    const sc = render(k.score, { ...ev, score: 'x' }, 'sc');
-    fns.push(
-      '__device__ __forceinline__ float elem_score(const Args& a, int b, int h, int qpos, int kpos, float x) {',
-      ...ind(sc.stmts),
-      `  return ${sc.roots[0]};`,
-      '}',
-    );
-  }
+  const { fns, dynamic, staticClass, needMask, identity } = decodeElementFns(k, cx);
   const helpers = helperSource(cx);
   const vw = vectorWidth(k);
   const f = (key: string): string => `a.${layout.field(key)}`;
@@ -308,72 +260,6 @@ export function decodeSource(k: AttentionKernel, layout: CudaLayout, ns: string)
     `} // namespace ${decodeNs}`,
     `} // namespace ${ns}`,
     DEVICE_END,
-    `namespace ${ns} {`,
-    `namespace ${decodeNs} {`,
-    '// Host: whether this launch takes decode mode (env ATTNC_DECODE=0 never, =1 always).',
-    'static bool wanted(const Args& a) {',
-    '  static const int env = [] {',
-    '    const char* e = getenv("ATTNC_DECODE");',
-    "    return e == NULL ? -1 : (e[0] == '0' ? 0 : 1);",
-    '  }();',
-    '  if (env == 0 || a.Nq < 1 || a.Nk < 1) return false;',
-    "  // The decode kernels pack a KV head's (H / Hkv) · Nq query rows in an int: past that, prefill.",
-    '  if ((long long)(a.H / a.Hkv) * a.Nq > 2147483647LL - MT) return false;',
-    `  const size_t align = VW * sizeof(T);`,
-    `  if (!ptr_ok(${f('q')}, align) || !ptr_ok(${f('k')}, align) || !ptr_ok(${f('v')}, align)) return false;`,
-    `  return env == 1 || (a.Nq <= ${DECODE_MAX_NQ} && a.Nk >= ${DECODE_MIN_NK});`,
-    '}',
-    '',
-    'static int launch(const Args& a, cudaStream_t stream) {',
-    '  static int sms = 0;',
-    '  if (sms == 0) {',
-    '    int dev = 0;',
-    '    if (cudaGetDevice(&dev) != cudaSuccess || cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev) != cudaSuccess) sms = 132;',
-    '  }',
-    '  const int packed = (a.H / a.Hkv) * a.Nq, row_tiles = (packed + MT - 1) / MT;',
-    '  const long long base = (long long)a.Hkv * a.B * row_tiles;',
-    '  const int tiles = (a.Nk + TILE - 1) / TILE;',
-    '  // About eight blocks per SM in all; each split a whole number of tiles.',
-    '  long long want = (8LL * sms + base - 1) / base;',
-    '  want = want < 1 ? 1 : (want > tiles ? tiles : want);',
-    '  const int split_keys = (int)((tiles + want - 1) / want) * TILE;',
-    '  const int n_splits = (a.Nk + split_keys - 1) / split_keys;',
-    '  if ((long long)n_splits * row_tiles > 2147483647LL || a.Hkv > 65535)',
-    '    return fail(ATTNC_ERR_ARGS, "decode grid too large (splits %d x row tiles %d)", n_splits, row_tiles);',
-    '  const size_t bytes = (size_t)base * n_splits * MT * (DV + 2) * sizeof(float);',
-    '  // Scratch comes from a pool of our own (never the device default pool, which belongs to the',
-    '  // host application): stream-ordered, and kept between launches up to 64 MiB.',
-    '  static cudaMemPool_t pools[64] = {}; // one per device of the process',
-    '  int dev = 0;',
-    '  cudaError_t pe = cudaGetDevice(&dev);',
-    '  if (pe == cudaSuccess && (dev < 0 || dev >= 64)) return fail(ATTNC_ERR_CUDA, "decode: device %d beyond 64", dev);',
-    '  if (pe == cudaSuccess && pools[dev] == NULL) {',
-    '    cudaMemPoolProps props = {};',
-    '    props.allocType = cudaMemAllocationTypePinned;',
-    '    props.location.type = cudaMemLocationTypeDevice;',
-    '    props.location.id = dev;',
-    '    pe = cudaMemPoolCreate(&pools[dev], &props);',
-    '    if (pe != cudaSuccess) pools[dev] = NULL;',
-    '    uint64_t keep = 64ull << 20;',
-    '    if (pe == cudaSuccess) pe = cudaMemPoolSetAttribute(pools[dev], cudaMemPoolAttrReleaseThreshold, &keep);',
-    '  }',
-    '  if (pe != cudaSuccess) return fail(ATTNC_ERR_CUDA, "decode scratch pool: %s", cudaGetErrorString(pe));',
-    '  cudaMemPool_t pool = pools[dev];',
-    '  float* part = NULL;',
-    '  cudaError_t e = cudaMallocFromPoolAsync(reinterpret_cast<void**>(&part), bytes, pool, stream);',
-    '  if (e != cudaSuccess) return fail(ATTNC_ERR_CUDA, "decode scratch of %zu bytes: %s", bytes, cudaGetErrorString(e));',
-    '  split_kernel<<<dim3(n_splits * row_tiles, a.Hkv, a.B), 128, 0, stream>>>(a, part, split_keys, n_splits, row_tiles);',
-    '  e = cudaGetLastError();',
-    '  if (e == cudaSuccess) {',
-    '    merge_kernel<<<dim3(a.Nq, a.H, a.B), 128, n_splits * sizeof(float), stream>>>(a, part, n_splits, row_tiles);',
-    '    e = cudaGetLastError();',
-    '  }',
-    '  const cudaError_t f = cudaFreeAsync(part, stream);',
-    '  if (e != cudaSuccess) return fail(ATTNC_ERR_CUDA, "decode attention: %s", cudaGetErrorString(e));',
-    '  if (f != cudaSuccess) return fail(ATTNC_ERR_CUDA, "decode scratch free: %s", cudaGetErrorString(f));',
-    '  return ATTNC_OK;',
-    '}',
-    `} // namespace ${decodeNs}`,
-    `} // namespace ${ns}`,
+    ...decodeHostSource(f, ns, decodeNs),
   ].join('\n');
 }
