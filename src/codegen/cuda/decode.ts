@@ -17,7 +17,7 @@ import type { AttentionKernel } from '../../ir/kernel.js';
 import { decodeElementFns } from './decode-elements.js';
 import { decodeHostSource } from './decode-host.js';
 import { decodeKvRow0, decodeKvVector } from './kv-load-simt.js';
-import { K_ROWS, V_ROWS } from './kv-rows.js';
+import { K_ROWS, V_ROWS, kvTensorPtr } from './kv-rows.js';
 import type { CudaLayout } from './layout.js';
 import { cudaMergeBody } from './merge.js';
 import { helperSource, type CudaContext } from './rules.js';
@@ -99,8 +99,8 @@ export function decodeSource(k: AttentionKernel, layout: CudaLayout, ns: string)
     '  const int hk = blockIdx.y, b = blockIdx.z;',
     '  const int lane = threadIdx.x & 7, g = threadIdx.x >> 3;',
     `  const T* __restrict__ qg = static_cast<const T*>(${f('q')});`,
-    `  const T* __restrict__ kg = static_cast<const T*>(${f('k')});`,
-    `  const T* __restrict__ vg = static_cast<const T*>(${f('v')});`,
+    `  const T* __restrict__ kg = ${kvTensorPtr(f('k'))};`,
+    `  const T* __restrict__ vg = ${kvTensorPtr(f('v'))};`,
     '  [[maybe_unused]] int hr[MT], qp[MT];',
     '  bool rok[MT];',
     '  VecT<VW> qx[MT][CD]; // kept in storage type: half the registers of f32 at 16 bits',

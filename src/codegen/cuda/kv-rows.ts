@@ -28,6 +28,11 @@ export function kvHeadPtrDecls(names: { k: string; v: string }, b: string, hkv: 
   ];
 }
 
+/** Pointer (const T*) to the whole K or V tensor (`field`: its Args member), for global rows. */
+export function kvTensorPtr(field: string): string {
+  return `static_cast<const T*>(${field})`;
+}
+
 /** Global row (size_t) of key 0 of kv head `hkv` of batch `b`, for engines that index whole tensors. */
 export function kvHeadRow(b: string, hkv: string): string {
   return `((size_t)${b} * a.Hkv + ${hkv}) * a.Nk`;
