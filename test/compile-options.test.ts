@@ -59,3 +59,22 @@ describe('CUDA schedule refusals name the rule that refused', () => {
     );
   });
 });
+
+describe('the CUDA schedule pass and renderer share one fit rule', () => {
+  it('never picks a schedule the renderer then refuses', () => {
+    const engines = [undefined, 'simt', 'mma', 'wgmma', 'wgmma-ws'] as const;
+    for (const engine of engines)
+      for (const headDim of [5, 64, 96, 128])
+        for (const threads of [undefined, 48, 64, 384]) {
+          const schedule = { ...(engine ? { engine } : {}), ...(threads ? { threads } : {}) };
+          try {
+            compile('attention full() { }', { target: 'cuda', headDim, schedule });
+          } catch (e) {
+            // Refusals come from the schedule pass, saying why; never from the renderer afterwards.
+            expect((e as Error).message, JSON.stringify({ headDim, schedule })).toMatch(
+              /no cuda schedule fits: /,
+            );
+          }
+        }
+  });
+});
