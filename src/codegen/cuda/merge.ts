@@ -2,8 +2,9 @@
 // row's keys into splits (decode mode, selected-key attention). A split leaves one partial record
 // per row, [acc[DV], m, l] (acc unnormalised, m the running max, l the sum of exponentials); the
 // merge combines a row's records:
-//   M = max m_j (over records with l_j != 0), L = Σ l_j·e(m_j − M), out = Σ acc_j·e(m_j − M) / L,
-//   lse = M + log L (in the natural base),
+//   M = max m_j, L = Σ l_j·e(m_j − M), out = Σ acc_j·e(m_j − M) / L, lse = M + log L (natural
+//   base), the sums over records with l_j != 0 (block: M too; serial: M over all, an empty
+//   record's m being -inf),
 // where e is 2^x (`log2` scores, as decode keeps them) or e^x (`ln`). L == 0 is a row with no
 // allowed key (out 0, lse -inf); a record with l NaN (a NaN or +inf score) makes L, and the row,
 // NaN (docs/LANGUAGE.md "Non-finite values").
@@ -40,8 +41,6 @@ export interface CudaMerge {
   readonly sink: MergeSink;
   /** Block size (block strategy: a multiple of 32, at most 128). */
   readonly threads: string;
-  /** Loop variable over records (the serial strategy's name for it). */
-  readonly split?: string;
 }
 
 /** Field c of record j: the accumulator column, `m` or `l`. */
@@ -108,7 +107,7 @@ function blockMerge(m: CudaMerge): string[] {
 function serialMerge(m: CudaMerge): string[] {
   const r = m.records;
   const n = r.count;
-  const s = m.split ?? 's';
+  const s = 's'; // the record (split) index
   const ex = exp(m.base);
   const lse = m.sink.lse;
   const mj = field(r, s, M_FIELD);
