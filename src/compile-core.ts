@@ -157,7 +157,7 @@ export function compileWith(backends: Backends, source: string, options: Compile
           ...(options.dtype ? { dtype: options.dtype } : {}),
           ...scheduleOverrides(options),
         },
-        footprint: target.footprint,
+        schedule: target.schedule,
         diagnostics,
       },
       options.observe,

@@ -28,3 +28,53 @@ describe('compile() options', () => {
     expect(fails({ target: 'cuda' }, compileWgsl)).toThrow(/target `cuda` is not in this build.*'attnc'/);
   });
 });
+
+describe('CUDA schedule refusals name the rule that refused', () => {
+  const full = 'attention full() { }';
+  const cuda = (o: Partial<CompileOptions>) => () =>
+    compile(full, { target: 'cuda', ...o } as CompileOptions);
+
+  it("an asked engine's head-dim rule, not a memory figure (it used to say 768 bytes at D = 6)", () => {
+    for (const engine of ['mma', 'wgmma'] as const) {
+      const refused = cuda({ headDim: 6, schedule: { engine } });
+      expect(refused).toThrow(CompileError);
+      expect(refused).toThrow(new RegExp(`no cuda schedule fits: .*the ${engine} engine needs headDim in`));
+      expect(refused).not.toThrow(/bytes of workgroup memory/);
+    }
+  });
+
+  it('memory when the device is too small for every tile the engine could run', () => {
+    const small = cuda({ headDim: 128, arch: 'sm_86', schedule: { engine: 'mma', blockK: 128 } });
+    expect(small).toThrow(
+      /needs 147456 bytes of workgroup memory even with 128-key tiles; the device allows 101376/,
+    );
+  });
+
+  it("the user's limits bound the schedule and the renderer alike", () => {
+    const limits = { maxWorkgroupStorageBytes: 60000 };
+    const { artifact } = compile(full, { target: 'cuda', headDim: 128, limits });
+    expect(artifact.schedule).toMatchObject({ engine: 'simt', blockQ: 64, blockK: 32 }); // 32 KiB of f32 K/V
+    expect(cuda({ headDim: 128, limits, schedule: { blockK: 128, engine: 'mma' } })).toThrow(
+      /the device allows 60000/,
+    );
+  });
+});
+
+describe('the CUDA schedule pass and renderer share one fit rule', () => {
+  it('never picks a schedule the renderer then refuses', () => {
+    const engines = [undefined, 'simt', 'mma', 'wgmma', 'wgmma-ws'] as const;
+    for (const engine of engines)
+      for (const headDim of [5, 64, 96, 128])
+        for (const threads of [undefined, 48, 64, 384]) {
+          const schedule = { ...(engine ? { engine } : {}), ...(threads ? { threads } : {}) };
+          try {
+            compile('attention full() { }', { target: 'cuda', headDim, schedule });
+          } catch (e) {
+            // Refusals come from the schedule pass, saying why; never from the renderer afterwards.
+            expect((e as Error).message, JSON.stringify({ headDim, schedule })).toMatch(
+              /no cuda schedule fits: /,
+            );
+          }
+        }
+  });
+});

@@ -1,17 +1,19 @@
-// What a backend gives the compiler: a renderer plus its workgroup-memory footprint function
-// (the schedule pass fits tile sizes to the device with it).
-import type { AttentionKernel, Schedule } from '../ir/kernel.js';
-import type { TargetLimits } from '../ir/passes/schedule.js';
+// What a backend gives the compiler: a renderer, and its part of the schedule pass (candidates
+// and fit rule, ir/passes/schedule.ts), so the engines a backend has and the rules they follow
+// live in the backend.
+import type { AttentionKernel } from '../ir/kernel.js';
+import type { ScheduleRules, TargetLimits } from '../ir/passes/schedule.js';
 import type { Artifact } from './artifact.js';
 
 export interface TargetBackend {
-  /** Renders a kernel; `limits` lets a backend reject what the device cannot run. */
+  /** Renders a kernel; `limits` (the user's, over the target's defaults) lets it reject what the device cannot run. */
   readonly render: (
     kernel: AttentionKernel,
     meta: { sourceHash: string; scheduleHash: string },
     limits: TargetLimits,
   ) => Artifact;
-  readonly footprint: (s: Schedule) => number;
+  /** The schedules the pass may pick, preferred first, and the rule they must pass. */
+  readonly schedule: ScheduleRules;
   /**
    * The limits an architecture implies (CUDA: `arch` such as sm_80 → its shared memory and
    * engines), over the target's portable defaults; throws for an arch it does not know.

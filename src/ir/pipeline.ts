@@ -1,11 +1,16 @@
 // The pass pipeline: a plain ordered list. Each pass is a pure function AttentionIR → AttentionIR.
 import type { Diagnostic } from '../diagnostics.js';
-import type { Schedule } from './kernel.js';
 import { analyzeTiles } from './passes/analyze-tiles.js';
 import { fuse } from './passes/fuse.js';
 import { residueClasses } from './passes/residue-classes.js';
 import { legalize, type Target } from './passes/legalize.js';
-import { chooseSchedule, scheduleIR, type ScheduleRequest, type TargetLimits } from './passes/schedule.js';
+import {
+  chooseSchedule,
+  scheduleIR,
+  type ScheduleRequest,
+  type ScheduleRules,
+  type TargetLimits,
+} from './passes/schedule.js';
 import { simplifyExpr } from './passes/simplify.js';
 import type { AttentionIR } from './program.js';
 
@@ -13,8 +18,8 @@ export interface PassContext {
   readonly target: Target;
   readonly limits: TargetLimits;
   readonly request: ScheduleRequest;
-  /** The backend's workgroup-memory footprint of a schedule (bytes). */
-  readonly footprint: (s: Schedule) => number;
+  /** The backend's schedule candidates and fit rule. */
+  readonly schedule: ScheduleRules;
   readonly diagnostics: Diagnostic[];
 }
 
@@ -39,7 +44,7 @@ export const passes: readonly Pass[] = [
   // 4. Pick tile sizes within the target's limits (independent of the expressions above).
   {
     name: 'schedule',
-    run: (ir, ctx) => scheduleIR(ir, chooseSchedule(ctx.target, ctx.request, ctx.limits, ctx.footprint, ir)),
+    run: (ir, ctx) => scheduleIR(ir, chooseSchedule(ctx.target, ctx.request, ctx.limits, ctx.schedule, ir)),
   },
   // 5. Target rewrites last, so generic simplification cannot undo them; named per target.
   { name: 'legalize', run: (ir, ctx) => legalize(ir, ctx.target, ctx.diagnostics) },

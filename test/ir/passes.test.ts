@@ -7,6 +7,7 @@ import { Op } from '../../src/ir/ops.js';
 import { simplifyExpr } from '../../src/ir/passes/simplify.js';
 import { defaultLimits } from '../../src/ir/passes/schedule.js';
 import { passNames, runPipeline } from '../../src/ir/pipeline.js';
+import { wgslScheduleRules } from '../../src/codegen/wgsl/schedule-rules.js';
 import { toKernel, type AttentionIR } from '../../src/ir/program.js';
 import { tileCounts } from '../../src/ir/tile-stats.js';
 import { verify } from '../../src/ir/verify.js';
@@ -23,7 +24,7 @@ function pipeline(source: string, observe?: (pass: string, ir: AttentionIR) => v
       target: 'wgsl',
       limits: defaultLimits.wgsl,
       request: { headDim: 16, overrides: { blockQ: 16, blockK: 16, threads: 16 } },
-      footprint: () => 0,
+      schedule: wgslScheduleRules,
       diagnostics: [],
     },
     observe,

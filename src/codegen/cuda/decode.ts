@@ -9,15 +9,20 @@
 // tile empty for every row of the block is not loaded. At the end the 16 groups' states are
 // combined in shared memory into one unnormalised partial (acc[Dv], m, l) per row and block, in a
 // stream-ordered scratch buffer; a merge kernel combines a row's partials (one per split) by
-// log-sum-exp into out and lse.
+// log-sum-exp into out and lse (merge.ts).
 //
 // The launcher takes this path when Nq ≤ 16 and Nk ≥ 1024 (env ATTNC_DECODE=0 disables it, =1
 // forces it for any Nq ≥ 1, Nk ≥ 1), after the summaries and before the engine's attention.
 import type { AttentionKernel } from '../../ir/kernel.js';
-import { Op } from '../../ir/ops.js';
-import { linearize } from '../linearize.js';
+import { decodeElementFns } from './decode-elements.js';
+import { decodeHostSource } from './decode-host.js';
+import { decodeKvRow0, decodeKvVector } from './kv-load-simt.js';
+import { K_ROWS, V_ROWS, kvTensorPtr } from './kv-rows.js';
 import type { CudaLayout } from './layout.js';
-import { ARGS, cudaRenderer, helperSource, type CudaContext } from './rules.js';
+import { cudaMergeBody } from './merge.js';
+import { helperSource, type CudaContext } from './rules.js';
+
+export { DECODE_MAX_NQ, DECODE_MIN_NK } from './decode-host.js';
 
 /** Packed rows (query head × query row) per block. */
 export const DECODE_ROWS = 4;
@@ -25,8 +30,6 @@ export const DECODE_ROWS = 4;
 const GROUPS = 16;
 /** Keys per group per tile (a tile is GROUPS · KPG = 32 keys). */
 const KPG = 2;
-export const DECODE_MAX_NQ = 16;
-export const DECODE_MIN_NK = 1024;
 
 /** Elements per vector load: 16 bytes or less, dividing D and Dv into 8-lane chunks. */
 function vectorWidth(k: AttentionKernel): number {
@@ -62,55 +65,7 @@ export function decodeSource(k: AttentionKernel, layout: CudaLayout, ns: string)
     summaryBlock: s.summaryBlock,
     used: new Set(),
   };
-  const sizes = {
-    B: `${ARGS}.B`,
-    H: `${ARGS}.H`,
-    Hkv: `${ARGS}.Hkv`,
-    Nq: `${ARGS}.Nq`,
-    Nk: `${ARGS}.Nk`,
-    D: 'D',
-  };
-  const render = (root: Parameters<typeof linearize>[0][number], vars: Record<string, string>, p: string) =>
-    linearize([root], cudaRenderer({ ...cx, vars: { ...sizes, ...vars } }), p);
-  const ind = (xs: readonly string[]): string[] => xs.map((x) => `  ${x}`);
-  const dynamic = k.tiles.kind === 'dynamic';
-  const staticClass = k.tiles.kind === 'static' ? (k.tiles.value === 'full' ? 1 : 2) : 2;
-  const fns: string[] = [];
-  if (k.tiles.kind === 'dynamic') {
-    const tv = { b: 'b', h: 'h', q_lo: 'q_lo', q_hi: 'q_hi', k_lo: 'k_lo', k_hi: 'k_hi' };
-    const t = render(k.tiles.canBeTrue, tv, 'ct');
-    const f = render(k.tiles.canBeFalse, tv, 'cf');
-    fns.push(
-      '// Tile class of rows q_lo..q_hi x keys k_lo..k_hi (positions): 0 empty, 1 full, 2 partial.',
-      '__device__ __forceinline__ int tile_class(const Args& a, int b, int h, int q_lo, int q_hi, int k_lo, int k_hi) {',
-      ...ind(t.stmts),
-      `  if (!(${t.roots[0]})) return 0;`,
-      ...ind(f.stmts),
-      `  return (${f.roots[0]}) ? 2 : 1;`,
-      '}',
-    );
-  }
-  const ev = { b: 'b', h: 'h', q: 'qpos', k: 'kpos' };
-  const needMask = k.tiles.kind === 'dynamic' || staticClass === 2;
-  if (needMask) {
-    const m = render(k.mask, ev, 'm');
-    fns.push(
-      '__device__ __forceinline__ bool elem_mask(const Args& a, int b, int h, int qpos, int kpos) {',
-      ...ind(m.stmts),
-      `  return ${m.roots[0]};`,
-      '}',
-    );
-  }
-  const identity = k.score.op === Op.VAR && k.score.arg === 'score';
-  if (!identity) {
-    const sc = render(k.score, { ...ev, score: 'x' }, 'sc');
-    fns.push(
-      '__device__ __forceinline__ float elem_score(const Args& a, int b, int h, int qpos, int kpos, float x) {',
-      ...ind(sc.stmts),
-      `  return ${sc.roots[0]};`,
-      '}',
-    );
-  }
+  const { fns, dynamic, staticClass, needMask, identity } = decodeElementFns(k, cx);
   const helpers = helperSource(cx);
   const vw = vectorWidth(k);
   const f = (key: string): string => `a.${layout.field(key)}`;
@@ -144,8 +99,8 @@ export function decodeSource(k: AttentionKernel, layout: CudaLayout, ns: string)
     '  const int hk = blockIdx.y, b = blockIdx.z;',
     '  const int lane = threadIdx.x & 7, g = threadIdx.x >> 3;',
     `  const T* __restrict__ qg = static_cast<const T*>(${f('q')});`,
-    `  const T* __restrict__ kg = static_cast<const T*>(${f('k')});`,
-    `  const T* __restrict__ vg = static_cast<const T*>(${f('v')});`,
+    `  const T* __restrict__ kg = ${kvTensorPtr(f('k'))};`,
+    `  const T* __restrict__ vg = ${kvTensorPtr(f('v'))};`,
     '  [[maybe_unused]] int hr[MT], qp[MT];',
     '  bool rok[MT];',
     '  VecT<VW> qx[MT][CD]; // kept in storage type: half the registers of f32 at 16 bits',
@@ -174,7 +129,7 @@ export function decodeSource(k: AttentionKernel, layout: CudaLayout, ns: string)
     '      for (int e = 0; e < VW; ++e) acc[r][c][e] = 0.f;',
     '  }',
     '  const int k_begin = split * split_keys, k_end = min(a.Nk, k_begin + split_keys);',
-    '  const size_t kv0 = ((size_t)b * a.Hkv + hk) * a.Nk;',
+    `  ${decodeKvRow0}`,
     '  for (int t0 = k_begin; t0 < k_end; t0 += TILE) {',
     '    const int t1 = min(t0 + TILE, k_end);',
     '    int cls[MT];',
@@ -193,7 +148,7 @@ export function decodeSource(k: AttentionKernel, layout: CudaLayout, ns: string)
     '      const int kj = t0 + g + GROUPS * i;',
     '#pragma unroll',
     '      for (int c = 0; c < CV; ++c)',
-    '        vx[i][c] = kj < t1 ? *reinterpret_cast<const VecT<VW>*>(vg + (kv0 + kj) * DV + (lane + 8 * c) * VW) : VecT<VW>::zero();',
+    `        vx[i][c] = ${decodeKvVector(V_ROWS, 'vg', 'kj < t1')};`,
     '    }',
     '#pragma unroll',
     '    for (int i = 0; i < KPG; ++i) {',
@@ -202,7 +157,7 @@ export function decodeSource(k: AttentionKernel, layout: CudaLayout, ns: string)
     '      VecT<VW> kx[CD];',
     '#pragma unroll',
     '      for (int c = 0; c < CD; ++c)',
-    '        kx[c] = valid ? *reinterpret_cast<const VecT<VW>*>(kg + (kv0 + kj) * D + (lane + 8 * c) * VW) : VecT<VW>::zero();',
+    `        kx[c] = ${decodeKvVector(K_ROWS, 'kg', 'valid')};`,
     '      [[maybe_unused]] const int kpos = kj + a.k_offset;',
     '#pragma unroll',
     '      for (int r = 0; r < MT; ++r) {',
@@ -290,113 +245,21 @@ export function decodeSource(k: AttentionKernel, layout: CudaLayout, ns: string)
     '  const int rt = p / MT, r = p % MT, n = n_splits;',
     '  const float* base = part + part_slot(a, b, hk, rt, row_tiles, 0, n_splits, r);',
     '  const size_t stride = (size_t)MT * (DV + 2); // between consecutive splits',
-    "  // Block-wide max and sum over the splits, then each split's weight 2^(m_j - M) in shared memory.",
-    '  extern __shared__ float w[]; // n_splits weights',
-    '  __shared__ float red[4];',
-    '  const int warp = threadIdx.x >> 5, ln = threadIdx.x & 31;',
-    '  float M = -INFINITY;',
-    '  for (int j = threadIdx.x; j < n; j += THREADS)',
-    '    if (base[j * stride + DV + 1] != 0.f) M = fmaxf(M, base[j * stride + DV]);',
-    '  for (int off = 16; off > 0; off >>= 1) M = fmaxf(M, __shfl_xor_sync(0xffffffffu, M, off));',
-    '  if (ln == 0) red[warp] = M;',
-    '  __syncthreads();',
-    '  M = fmaxf(fmaxf(red[0], red[1]), fmaxf(red[2], red[3]));',
-    '  __syncthreads();',
-    '  float L = 0.f;',
-    '  for (int j = threadIdx.x; j < n; j += THREADS) {',
-    '    const float lj = base[j * stride + DV + 1];',
-    '    const float wj = lj != 0.f ? exp2f(base[j * stride + DV] - M) : 0.f;',
-    '    w[j] = wj;',
-    '    L += lj * wj;',
-    '  }',
-    '  for (int off = 16; off > 0; off >>= 1) L += __shfl_xor_sync(0xffffffffu, L, off);',
-    '  if (ln == 0) red[warp] = L;',
-    '  __syncthreads();',
-    '  L = red[0] + red[1] + red[2] + red[3];',
-    '  const float inv = L == 0.f ? 0.f : 1.f / L;',
-    `  T* og = static_cast<T*>(${f('out')}) + (((size_t)b * a.H + h) * a.Nq + row) * DV;`,
-    '  for (int d = threadIdx.x; d < DV; d += THREADS) {',
-    '    float o = 0.f; // every split wrote its acc (0 where l = 0)',
-    '#pragma unroll 8',
-    '    for (int j = 0; j < n; ++j) o = fmaf(w[j], base[j * stride + d], o);',
-    '    og[d] = from_f32(o * inv);',
-    '  }',
-    ...(lse
-      ? [
-          `  if (threadIdx.x == 0 && ${lse} != NULL)`,
-          `    ${lse}[((size_t)b * a.H + h) * a.Nq + row] = L == 0.f ? -INFINITY : (M + log2f(L)) * LN2;`,
-        ]
-      : []),
+    ...cudaMergeBody({
+      strategy: 'block',
+      base: 'log2',
+      threads: 'THREADS',
+      records: { first: 'base', stride: 'stride', count: 'n', countLabel: 'n_splits' },
+      sink: {
+        decl: `T* og = static_cast<T*>(${f('out')}) + (((size_t)b * a.H + h) * a.Nq + row) * DV;`,
+        at: (d) => `og[${d}]`,
+        lse: lse ? { ptr: lse, index: '((size_t)b * a.H + h) * a.Nq + row' } : undefined,
+      },
+    }),
     '}',
     `} // namespace ${decodeNs}`,
     `} // namespace ${ns}`,
     DEVICE_END,
-    `namespace ${ns} {`,
-    `namespace ${decodeNs} {`,
-    '// Host: whether this launch takes decode mode (env ATTNC_DECODE=0 never, =1 always).',
-    'static bool wanted(const Args& a) {',
-    '  static const int env = [] {',
-    '    const char* e = getenv("ATTNC_DECODE");',
-    "    return e == NULL ? -1 : (e[0] == '0' ? 0 : 1);",
-    '  }();',
-    '  if (env == 0 || a.Nq < 1 || a.Nk < 1) return false;',
-    "  // The decode kernels pack a KV head's (H / Hkv) · Nq query rows in an int: past that, prefill.",
-    '  if ((long long)(a.H / a.Hkv) * a.Nq > 2147483647LL - MT) return false;',
-    `  const size_t align = VW * sizeof(T);`,
-    `  if (!ptr_ok(${f('q')}, align) || !ptr_ok(${f('k')}, align) || !ptr_ok(${f('v')}, align)) return false;`,
-    `  return env == 1 || (a.Nq <= ${DECODE_MAX_NQ} && a.Nk >= ${DECODE_MIN_NK});`,
-    '}',
-    '',
-    'static int launch(const Args& a, cudaStream_t stream) {',
-    '  static int sms = 0;',
-    '  if (sms == 0) {',
-    '    int dev = 0;',
-    '    if (cudaGetDevice(&dev) != cudaSuccess || cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev) != cudaSuccess) sms = 132;',
-    '  }',
-    '  const int packed = (a.H / a.Hkv) * a.Nq, row_tiles = (packed + MT - 1) / MT;',
-    '  const long long base = (long long)a.Hkv * a.B * row_tiles;',
-    '  const int tiles = (a.Nk + TILE - 1) / TILE;',
-    '  // About eight blocks per SM in all; each split a whole number of tiles.',
-    '  long long want = (8LL * sms + base - 1) / base;',
-    '  want = want < 1 ? 1 : (want > tiles ? tiles : want);',
-    '  const int split_keys = (int)((tiles + want - 1) / want) * TILE;',
-    '  const int n_splits = (a.Nk + split_keys - 1) / split_keys;',
-    '  if ((long long)n_splits * row_tiles > 2147483647LL || a.Hkv > 65535)',
-    '    return fail(ATTNC_ERR_ARGS, "decode grid too large (splits %d x row tiles %d)", n_splits, row_tiles);',
-    '  const size_t bytes = (size_t)base * n_splits * MT * (DV + 2) * sizeof(float);',
-    '  // Scratch comes from a pool of our own (never the device default pool, which belongs to the',
-    '  // host application): stream-ordered, and kept between launches up to 64 MiB.',
-    '  static cudaMemPool_t pools[64] = {}; // one per device of the process',
-    '  int dev = 0;',
-    '  cudaError_t pe = cudaGetDevice(&dev);',
-    '  if (pe == cudaSuccess && (dev < 0 || dev >= 64)) return fail(ATTNC_ERR_CUDA, "decode: device %d beyond 64", dev);',
-    '  if (pe == cudaSuccess && pools[dev] == NULL) {',
-    '    cudaMemPoolProps props = {};',
-    '    props.allocType = cudaMemAllocationTypePinned;',
-    '    props.location.type = cudaMemLocationTypeDevice;',
-    '    props.location.id = dev;',
-    '    pe = cudaMemPoolCreate(&pools[dev], &props);',
-    '    if (pe != cudaSuccess) pools[dev] = NULL;',
-    '    uint64_t keep = 64ull << 20;',
-    '    if (pe == cudaSuccess) pe = cudaMemPoolSetAttribute(pools[dev], cudaMemPoolAttrReleaseThreshold, &keep);',
-    '  }',
-    '  if (pe != cudaSuccess) return fail(ATTNC_ERR_CUDA, "decode scratch pool: %s", cudaGetErrorString(pe));',
-    '  cudaMemPool_t pool = pools[dev];',
-    '  float* part = NULL;',
-    '  cudaError_t e = cudaMallocFromPoolAsync(reinterpret_cast<void**>(&part), bytes, pool, stream);',
-    '  if (e != cudaSuccess) return fail(ATTNC_ERR_CUDA, "decode scratch of %zu bytes: %s", bytes, cudaGetErrorString(e));',
-    '  split_kernel<<<dim3(n_splits * row_tiles, a.Hkv, a.B), 128, 0, stream>>>(a, part, split_keys, n_splits, row_tiles);',
-    '  e = cudaGetLastError();',
-    '  if (e == cudaSuccess) {',
-    '    merge_kernel<<<dim3(a.Nq, a.H, a.B), 128, n_splits * sizeof(float), stream>>>(a, part, n_splits, row_tiles);',
-    '    e = cudaGetLastError();',
-    '  }',
-    '  const cudaError_t f = cudaFreeAsync(part, stream);',
-    '  if (e != cudaSuccess) return fail(ATTNC_ERR_CUDA, "decode attention: %s", cudaGetErrorString(e));',
-    '  if (f != cudaSuccess) return fail(ATTNC_ERR_CUDA, "decode scratch free: %s", cudaGetErrorString(f));',
-    '  return ATTNC_OK;',
-    '}',
-    `} // namespace ${decodeNs}`,
-    `} // namespace ${ns}`,
+    ...decodeHostSource(f, ns, decodeNs),
   ].join('\n');
 }

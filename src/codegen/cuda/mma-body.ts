@@ -7,6 +7,8 @@ import type { AttentionKernel } from '../../ir/kernel.js';
 import type { CoreExprs } from './exprs.js';
 import { classifyCode } from './mma-tiles.js';
 import { routedOf, routeRowState, routeTileBits } from './routing-attn.js';
+import { mmaLoadKv } from './kv-load-mma.js';
+import { kvHeadPtrDecls } from './kv-rows.js';
 import { perm } from './residue.js';
 
 export const indent = (lines: readonly string[], pad: string): string[] =>
@@ -131,12 +133,7 @@ export function loopCode(e: CoreExprs, stages: number, readsMemory: boolean, p: 
   return [
     ...classifyCode(e, readsMemory),
     'auto load_kv = [&](const int kt, const int buf) {',
-    ...(e.residue
-      ? perm.kvLoad(p.loader)
-      : [
-          `  ${p.loader}<D, BK>(Ks + buf * (BK * D), kg + (size_t)kt * BK * D, a.Nk - kt * BK, tid);`,
-          `  ${p.loader}<DV, BK>(Vs + buf * (BK * DV), vg + (size_t)kt * BK * DV, a.Nk - kt * BK, tid);`,
-        ]),
+    ...mmaLoadKv(p.loader, e.residue !== null),
     '};',
     'bool kt_full, nk_full;',
     'int kt = next_tile(0, kt_full), buf = 0;',
@@ -234,8 +231,7 @@ export function coreBody(
           '// early and the short ones fill the tail of the grid.',
           'const int q0 = (gridDim.x - 1 - blockIdx.x) * BQ;',
         ]),
-    ...(r ? [] : ['const T* kg = static_cast<const T*>(a.k) + (size_t)(b * a.Hkv + hkv) * a.Nk * D;']),
-    ...(r ? [] : ['const T* vg = static_cast<const T*>(a.v) + (size_t)(b * a.Hkv + hkv) * a.Nk * DV;']),
+    ...(r ? [] : kvHeadPtrDecls({ k: 'kg', v: 'vg' }, 'b', 'hkv')),
     r ? perm.nkt : 'const int nkt = (a.Nk + BK - 1) / BK;',
     '(void)kg; (void)vg; (void)b; (void)h; (void)g; (void)nkt;',
     ...(e.mode === 'dynamic'
@@ -268,12 +264,7 @@ export function coreBody(
     ...indent(decls, '  '),
     '  const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32, g = lane / 4, t4 = lane % 4;',
     '  const int h = blockIdx.y, b = blockIdx.z, hkv = h / (a.H / a.Hkv);',
-    ...(r
-      ? [
-          '  const T* kg = static_cast<const T*>(a.k) + (size_t)(b * a.Hkv + hkv) * a.Nk * D;',
-          '  const T* vg = static_cast<const T*>(a.v) + (size_t)(b * a.Hkv + hkv) * a.Nk * DV;',
-        ]
-      : []),
+    ...(r ? indent(kvHeadPtrDecls({ k: 'kg', v: 'vg' }, 'b', 'hkv'), '  ') : []),
     ...indent(r ? perm.unitLoop(r.modulus, unit) : unit, '  '),
     '}',
   ];

@@ -2,6 +2,7 @@
 // mma.sync m16n8k16 and f32 → 16-bit packing. Plain PTX wrappers, so the generated kernel needs
 // no CUTLASS/CuTe and builds with nvcc alone.
 import type { Schedule } from '../../ir/kernel.js';
+import { cpAsyncLoader } from './kv-load-mma.js';
 
 const packers: Readonly<Record<'f16' | 'bf16', string>> = {
   bf16: '__nv_bfloat162 v = __floats2bfloat162_rn(lo, hi);',
@@ -34,20 +35,15 @@ export function mmaDeviceHelpers(dtype: Schedule['dtype']): string[] {
     'template <int N>',
     '__device__ __forceinline__ void cp_wait() { asm volatile("cp.async.wait_group %0;\\n" ::"n"(N) : "memory"); }',
     '',
-    '// Rows [0, ROWS) of a [.., W] matrix from `src` (row 0 = src) into swizzled `dst`; rows at or',
-    '// past `valid_rows` are zero-filled (never read), so tails need no other care.',
-    'template <int W, int ROWS>',
-    '__device__ __forceinline__ void load_rows(T* dst, const T* src, int valid_rows, int tid) {',
-    '  constexpr int CH = W / 8, TOTAL = ROWS * CH, ITERS = (TOTAL + THREADS - 1) / THREADS;',
-    '#pragma unroll',
-    '  for (int it = 0; it < ITERS; ++it) {',
-    '    const int idx = tid + it * THREADS, r = idx / CH, c = idx % CH;',
-    '    if (TOTAL % THREADS == 0 || idx < TOTAL) {',
-    '      const bool ok = r < valid_rows;',
-    '      cp_async16(dst + swz<W>(r, c * 8), src + (size_t)(ok ? r : 0) * W + c * 8, ok);',
-    '    }',
-    '  }',
-    '}',
+    ...cpAsyncLoader({
+      name: 'load_rows',
+      swizzle: 'swz<W>(r, c * 8)',
+      strided: false,
+      comment: [
+        '// Rows [0, ROWS) of a [.., W] matrix from `src` (row 0 = src) into swizzled `dst`; rows at or',
+        '// past `valid_rows` are zero-filled (never read), so tails need no other care.',
+      ],
+    }),
     '',
     '__device__ __forceinline__ void ldsm_x4(unsigned (&r)[4], const T* p) {',
     '  asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0, %1, %2, %3}, [%4];\\n"',

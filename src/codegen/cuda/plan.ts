@@ -3,7 +3,8 @@
 // it cannot run with the same message.
 import { describeSchedule, positiveInt, scheduleShapeProblem } from '../common.js';
 import type { Schedule } from '../../ir/kernel.js';
-import { cudaArchs, defaultCudaArch, type CudaArch } from './arch.js';
+import type { TargetLimits } from '../../ir/passes/schedule.js';
+import { cudaArchs, defaultCudaArch, isCudaArch, type CudaArch } from './arch.js';
 import { mmaScheduleProblem, mmaSharedBytes } from './mma-plan.js';
 import { wgmmaScheduleProblem, wgmmaSharedBytes } from './wgmma-plan.js';
 import { wgmmaWsScheduleProblem, wgmmaWsSharedBytes } from './wgmma-ws-plan.js';
@@ -30,6 +31,19 @@ export const cudaLimits: CudaLimits = Object.freeze({
   tensorCores: 'none',
   arch: defaultCudaArch,
 });
+
+/**
+ * The CUDA limits of the compiler's limits (the user's over the target's and arch's defaults):
+ * what the renderer checks and the schedule pass fits to.
+ */
+export function cudaLimitsOf(limits: TargetLimits): CudaLimits {
+  return {
+    ...cudaLimits,
+    arch: isCudaArch(limits.arch) ? limits.arch : defaultCudaArch,
+    maxThreadsPerBlock: limits.maxInvocations,
+    maxSharedBytes: limits.maxWorkgroupStorageBytes,
+  };
+}
 
 /** The limits of `arch` (its shared memory; the rest as cudaLimits). */
 export function cudaLimitsFor(arch: CudaArch): CudaLimits {

@@ -7,6 +7,7 @@
 // expensive (last q-tiles) first, so a few blocks take a second, cheapest unit when the classes'
 // tiles outnumber the grid.
 import type { AttentionKernel } from '../../ir/kernel.js';
+import { cpAsyncLoader } from './kv-load-mma.js';
 
 /** Engines whose cores implement the permuted mapping (the mma-body.ts family). */
 const permutingEngines: ReadonlySet<string> = new Set(['mma', 'wgmma']);
@@ -55,21 +56,12 @@ export const residueUnitSource: readonly string[] = [
 
 /** `NAME_strided<W, ROWS>(dst, src, stride, valid_rows, tid)`: `loader` with rows `stride` apart. */
 export function stridedLoader(loader: string, swizzle: string): string[] {
-  return [
-    `// ${loader} over rows \`stride\` elements apart (a residue class's rows or keys).`,
-    'template <int W, int ROWS>',
-    `__device__ __forceinline__ void ${loader}_strided(T* dst, const T* src, size_t stride, int valid_rows, int tid) {`,
-    '  constexpr int CH = W / 8, TOTAL = ROWS * CH, ITERS = (TOTAL + THREADS - 1) / THREADS;',
-    '#pragma unroll',
-    '  for (int it = 0; it < ITERS; ++it) {',
-    '    const int idx = tid + it * THREADS, r = idx / CH, c = idx % CH;',
-    '    if (TOTAL % THREADS == 0 || idx < TOTAL) {',
-    '      const bool ok = r < valid_rows;',
-    `      cp_async16(dst + ${swizzle}, src + (size_t)(ok ? r : 0) * stride + c * 8, ok);`,
-    '    }',
-    '  }',
-    '}',
-  ];
+  return cpAsyncLoader({
+    name: `${loader}_strided`,
+    swizzle,
+    strided: true,
+    comment: [`// ${loader} over rows \`stride\` elements apart (a residue class's rows or keys).`],
+  });
 }
 
 /** The helpers a permuted core adds after its device helpers. */
@@ -109,9 +101,5 @@ export const perm = {
   kBounds: [
     'const int k_lo = a.k_offset + ru.key0 + ru.step * (kt * BK);',
     'const int k_hi = a.k_offset + ru.key0 + ru.step * (min((kt + 1) * BK, ru.nk) - 1);',
-  ],
-  kvLoad: (loader: string): string[] => [
-    `  ${loader}_strided<D, BK>(Ks + buf * (BK * D), kg + ((size_t)ru.key0 + (size_t)ru.step * kt * BK) * D, (size_t)ru.step * D, ru.nk - kt * BK, tid);`,
-    `  ${loader}_strided<DV, BK>(Vs + buf * (BK * DV), vg + ((size_t)ru.key0 + (size_t)ru.step * kt * BK) * DV, (size_t)ru.step * DV, ru.nk - kt * BK, tid);`,
   ],
 };

@@ -16,58 +16,23 @@
 //   - at the end a thread per row merges the forced blocks that are candidates with the ranked
 //     ids, ascending, pads with -1, as the SIMT pass does (same candidacy: route_candidate).
 // The launcher takes this pass when topk ≤ ROUTE_KMAX, the SIMT pass otherwise.
-import type { Node } from '../../ir/graph.js';
 import type { AttentionKernel } from '../../ir/kernel.js';
-import { routingGroups } from '../../ir/routing.js';
-import type { EntryPoint } from '../artifact.js';
-import { linearize } from '../linearize.js';
-import { classMode } from './exprs.js';
-import { cudaRenderer, type CudaContext } from './rules.js';
+import {
+  ROUTE_TC_THREADS,
+  chunkClassFn,
+  mmaHelper,
+  routeTopkTcName,
+  stageAndScoreLambdas,
+} from './routing-topk-mma-parts.js';
+import type { CudaContext } from './rules.js';
 
-export const ROUTE_TC_THREADS = 128;
-export const routeTopkTcName = (k: AttentionKernel): string => `attnc_${k.name}_route_topk_tc`;
+export { ROUTE_TC_THREADS, routeTopkTcName } from './routing-topk-mma-parts.js';
+export { tensorTopkEntry, tensorTopkHostLaunch } from './routing-topk-mma-host.js';
 
 /** Whether `k` gets the tensor-core top-k: raw query side, 16-bit storage, D a multiple of 16. */
 export function hasTensorTopk(k: AttentionKernel): boolean {
   const r = k.routing;
   return !!r && r.q === 'raw' && k.schedule.dtype !== 'f32' && k.schedule.headDim % 16 === 0;
-}
-
-/** `route_chunk_class`: 0 no (row, key) pair of the ranges is allowed, 1 all are, 2 some. */
-function chunkClassFn(k: AttentionKernel, cx: Omit<CudaContext, 'vars'>): string[] {
-  const mode = classMode(k);
-  const head = [
-    '__device__ int route_chunk_class(const Args& a, const int b, const int h, const int q_lo, const int q_hi, const int id_lo, const int id_hi) {',
-    '  const int k_lo = max(id_lo * RB, a.k_offset), k_hi = min(id_hi * RB + RB, a.k_offset + a.Nk) - 1;',
-    '  if (k_lo > k_hi || q_lo > q_hi) return 0;',
-    '  (void)b; (void)h;',
-  ];
-  if (mode === 'full') return [...head, '  return 1;', '}'];
-  if (mode === 'empty') return [...head, '  return 0;', '}'];
-  if (mode === 'partial' || k.tiles.kind !== 'dynamic') return [...head, '  return 2;', '}'];
-  const sizes = { B: 'a.B', H: 'a.H', Hkv: 'a.Hkv', Nq: 'a.Nq', Nk: 'a.Nk', D: 'D' };
-  const vars = { ...sizes, b: 'b', h: 'h', q_lo: 'q_lo', q_hi: 'q_hi', k_lo: 'k_lo', k_hi: 'k_hi' };
-  const roots: Node[] = [k.tiles.canBeTrue, k.tiles.canBeFalse];
-  const c = linearize(roots, cudaRenderer({ ...cx, vars }), 'cc');
-  return [
-    ...head,
-    ...c.stmts.map((s) => `  ${s}`),
-    `  if (!(${c.roots[0]})) return 0;`,
-    `  return (${c.roots[1]}) ? 2 : 1;`,
-    '}',
-  ];
-}
-
-function mmaHelper(dtype: 'f16' | 'bf16'): string[] {
-  return [
-    '// c += a·b, m16n8k16, 16-bit inputs, f32 accumulators (the PTX of mma-device.ts, own name).',
-    '__device__ __forceinline__ void route_mma(float (&c)[4], const unsigned (&x)[4], const unsigned b0, const unsigned b1) {',
-    `  asm("mma.sync.aligned.m16n8k16.row.col.f32.${dtype}.${dtype}.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, "`,
-    '      "{%0, %1, %2, %3};\\n"',
-    '      : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])',
-    '      : "r"(x[0]), "r"(x[1]), "r"(x[2]), "r"(x[3]), "r"(b0), "r"(b1));',
-    '}',
-  ];
 }
 
 /** The tensor-core top-k kernel and its helpers (device code, after routing.ts's helpers). */
@@ -130,61 +95,7 @@ export function tensorTopkDeviceCode(k: AttentionKernel, cx: Omit<CudaContext, '
     '  // Forced: id < c_first or flo <= id <= own (32-bit: the launcher bounds the counts by 2^20).',
     '  const int c_first32 = (int)c_first, flo[2] = {lown[0] - (int)c_local + 1, lown[1] - (int)c_local + 1};',
     '  __syncthreads();',
-    '  // Stages pooled keys of chunk c0 of kv head hkv as (hi, lo) 16-bit parts; blocks past nkb are 0.',
-    '  auto stage = [&](const int c0, const int hkv) {',
-    '    const float* src = a.route_scratch + (size_t)(b * a.Hkv + hkv) * route_nk_stride(a) * D;',
-    `    constexpr int PER = ROUTE_KC * (D / 4) / ${ROUTE_TC_THREADS}, BATCH = PER < 4 ? PER : 4;`,
-    '#pragma unroll 1',
-    '    for (int it0 = 0; it0 < PER; it0 += BATCH) {',
-    '      float4 x[BATCH]; // BATCH loads in flight before the first conversion',
-    '#pragma unroll',
-    '      for (int u = 0; u < BATCH; ++u) {',
-    `        const int i = tid + (it0 + u) * ${ROUTE_TC_THREADS}, j = i / (D / 4), d = (i % (D / 4)) * 4;`,
-    '        x[u] = c0 + j < nkb ? __ldg(reinterpret_cast<const float4*>(src + (size_t)(c0 + j) * D + d))',
-    '                            : make_float4(0.f, 0.f, 0.f, 0.f);',
-    '      }',
-    '#pragma unroll',
-    '      for (int u = 0; u < BATCH; ++u) {',
-    `        const int i = tid + (it0 + u) * ${ROUTE_TC_THREADS}, j = i / (D / 4), d = (i % (D / 4)) * 4;`,
-    '        const float xs[4] = {x[u].x, x[u].y, x[u].z, x[u].w};',
-    '#pragma unroll',
-    '        for (int c = 0; c < 4; ++c) {',
-    '          const T hi = from_f32(xs[c]);',
-    '          khi[j * ROUTE_KP + d + c] = hi;',
-    '          klo[j * ROUTE_KP + d + c] = from_f32(xs[c] - to_f32(hi));',
-    '        }',
-    '      }',
-    '    }',
-    '  };',
-    '  // acc = a.scale · q_h · k over the staged chunk: the 16 rows of this warp × 64 blocks.',
-    '  auto scores = [&](const int h, float (&acc)[ROUTE_KC / 8][4]) {',
-    '    const T* q = static_cast<const T*>(a.q) + (size_t)(b * a.H + h) * a.Nq * D;',
-    '    const int r0 = wr0 + gq, r1 = wr0 + gq + 8;',
-    '#pragma unroll',
-    '    for (int j = 0; j < ROUTE_KC / 8; ++j) acc[j][0] = acc[j][1] = acc[j][2] = acc[j][3] = 0.f;',
-    '#pragma unroll 2',
-    '    for (int kk = 0; kk < D / 16; ++kk) {',
-    '      const int d = kk * 16 + 2 * t4;',
-    '      unsigned qa[4];',
-    '      qa[0] = r0 < a.Nq ? __ldg(reinterpret_cast<const unsigned*>(q + (size_t)r0 * D + d)) : 0u;',
-    '      qa[1] = r1 < a.Nq ? __ldg(reinterpret_cast<const unsigned*>(q + (size_t)r1 * D + d)) : 0u;',
-    '      qa[2] = r0 < a.Nq ? __ldg(reinterpret_cast<const unsigned*>(q + (size_t)r0 * D + d + 8)) : 0u;',
-    '      qa[3] = r1 < a.Nq ? __ldg(reinterpret_cast<const unsigned*>(q + (size_t)r1 * D + d + 8)) : 0u;',
-    '#pragma unroll',
-    '      for (int j = 0; j < ROUTE_KC / 8; ++j) {',
-    '        const int o = (j * 8 + gq) * ROUTE_KP + d;',
-    '        route_mma(acc[j], qa, *reinterpret_cast<const unsigned*>(khi + o), *reinterpret_cast<const unsigned*>(khi + o + 8));',
-    '        route_mma(acc[j], qa, *reinterpret_cast<const unsigned*>(klo + o), *reinterpret_cast<const unsigned*>(klo + o + 8));',
-    '      }',
-    '    }',
-    '#pragma unroll',
-    '    for (int j = 0; j < ROUTE_KC / 8; ++j)',
-    '#pragma unroll',
-    '      for (int e = 0; e < 4; ++e) {',
-    '        const float x = a.scale * acc[j][e];',
-    '        acc[j][e] = isnan(x) ? -INFINITY : x; // NaN ranks as -inf',
-    '      }',
-    '  };',
+    ...stageAndScoreLambdas(),
     "  // Bit j * 4 + e: element (j, e) of chunk c0 is a candidate of voter h (cls: the warp's chunk class).",
     '  auto candidates = [&](const int cls, const int h, const int c0) -> unsigned {',
     '    unsigned bits = 0u;',
@@ -355,35 +266,4 @@ export function tensorTopkDeviceCode(k: AttentionKernel, cx: Omit<CudaContext, '
     '  }',
     '}',
   ].join('\n');
-}
-
-/** Host launch of the tensor-core top-k (when topk ≤ ROUTE_KMAX), else falls through. */
-export function tensorTopkHostLaunch(k: AttentionKernel, ns: string): string[] {
-  const name = `${ns}::${routeTopkTcName(k)}`;
-  return [
-    `if (a.Nq > 0 && ${ns}::route_cap(a) > 0 && ${ns}::route_count(a, 0) <= ${ns}::ROUTE_KMAX) {`,
-    `  // Raw queries: tensor-core affinities + streaming top-k (routing-topk-mma.ts).`,
-    `  const size_t tsmem = ${ns}::route_tc_smem(a, (int)${ns}::route_count(a, 0));`,
-    `  if (tsmem > 227 * 1024) return fail(ATTNC_ERR_ARGS, "routing: %d voters need %zu bytes of top-k shared memory, the limit is 232448", ${ns}::route_voters(a), tsmem);`,
-    `  if (tsmem > 48 * 1024) {`,
-    `    const cudaError_t e = cudaFuncSetAttribute(${name}, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)tsmem);`,
-    `    if (e != cudaSuccess) return fail(ATTNC_ERR_CUDA, "route_topk_tc: cannot reserve %zu bytes of shared memory: %s", tsmem, cudaGetErrorString(e));`,
-    `  }`,
-    `  const dim3 tgrid((a.Nq + ${ns}::ROUTE_MQ - 1) / ${ns}::ROUTE_MQ, ${ns}::route_groups(a), a.B);`,
-    `  ${name}<<<tgrid, ${ROUTE_TC_THREADS}, tsmem, stream>>>(a);`,
-    `  const cudaError_t e = cudaGetLastError();`,
-    `  if (e != cudaSuccess) return fail(ATTNC_ERR_CUDA, "route_topk_tc: %s", cudaGetErrorString(e));`,
-    `} else`,
-  ];
-}
-
-/** Launch record of the tensor-core top-k (informational: the launcher picks it or the SIMT one). */
-export function tensorTopkEntry(k: AttentionKernel): EntryPoint {
-  return {
-    name: routeTopkTcName(k),
-    role: 'routing',
-    workgroupSize: [ROUTE_TC_THREADS, 1, 1],
-    grid: ['cdiv(Nq, 64)', routingGroups(k.routing!), 'B'],
-    bindings: ['q', 'route_scratch', 'indices', ...k.tensors.map((t) => t.name)],
-  };
 }

@@ -5,13 +5,16 @@
 // the groups merge through shared memory. Loop trip counts are warp-uniform (tokens: 4 ids per
 // warp step; blocks and chunks: a warp walks one id's keys, 4 at a time), so every shuffle has the
 // whole warp. A row's selection is cut into `sel_splits` pieces when rows are few (decoding);
-// sel_merge then combines the pieces' (acc, max, sum) by log-sum-exp, in order.
+// sel_merge then combines the pieces' (acc, max, sum) by log-sum-exp, in order (merge.ts).
 // The static mask and the score modifier are evaluated per selected key (the selection is
 // already sparse, so there is no tile classification).
 import type { AttentionKernel } from '../../ir/kernel.js';
 import { Op } from '../../ir/ops.js';
 import { linearize } from '../linearize.js';
 import type { CudaLayout } from './layout.js';
+import { selectKvVector } from './kv-load-simt.js';
+import { K_ROWS, V_ROWS, kvHeadPtrDecls } from './kv-rows.js';
+import { cudaMergeBody } from './merge.js';
 import { cudaRenderer, type CudaContext } from './rules.js';
 import { selName, selUnit } from './select.js';
 
@@ -70,8 +73,7 @@ function attnKernel(k: AttentionKernel, cx: Omit<CudaContext, 'vars'>): string[]
     '  const int p0 = min(cap, sp * per), p1 = min(cap, p0 + per);',
     '  const int* row = a.indices + ((size_t)(b * sel_groups(a) + sel_group(a, h)) * a.Nq + i) * cap;',
     '  const int kvh = h / (a.H / a.Hkv), qpos = i + a.q_offset;',
-    '  const T* kp = static_cast<const T*>(a.k) + (size_t)(b * a.Hkv + kvh) * a.Nk * D;',
-    '  const T* vp = static_cast<const T*>(a.v) + (size_t)(b * a.Hkv + kvh) * a.Nk * DV;',
+    ...kvHeadPtrDecls({ k: 'kp', v: 'vp' }, 'b', 'kvh').map((l) => `  ${l}`),
     '  const T* qp = static_cast<const T*>(a.q) + ((size_t)(b * a.H + h) * a.Nq + i) * D;',
     '  float qv[SEL_NC][SEL_VW], acc[SEL_NCV][SEL_VW];',
     '#pragma unroll',
@@ -94,7 +96,7 @@ function attnKernel(k: AttentionKernel, cx: Omit<CudaContext, 'vars'>): string[]
     '      for (int c = 0; c < SEL_NC; ++c) {',
     '        const int d = (c * 8 + ln) * SEL_VW;',
     '        if (d < D) {',
-    '          const VecT<SEL_VW> kx = *reinterpret_cast<const VecT<SEL_VW>*>(kp + (size_t)j * D + d);',
+    `          const VecT<SEL_VW> kx = ${selectKvVector(K_ROWS, 'kp')};`,
     '#pragma unroll',
     '          for (int x = 0; x < SEL_VW; ++x) dot = fmaf(qv[c][x], to_f32(kx.v[x]), dot);',
     '        }',
@@ -121,7 +123,7 @@ function attnKernel(k: AttentionKernel, cx: Omit<CudaContext, 'vars'>): string[]
     '    for (int c = 0; c < SEL_NCV; ++c) {',
     '      const int d = (c * 8 + ln) * SEL_VW;',
     '      if (d < DV) {',
-    '        const VecT<SEL_VW> vx = *reinterpret_cast<const VecT<SEL_VW>*>(vp + (size_t)j * DV + d);',
+    `        const VecT<SEL_VW> vx = ${selectKvVector(V_ROWS, 'vp')};`,
     '#pragma unroll',
     '        for (int x = 0; x < SEL_VW; ++x) acc[c][x] = fmaf(pw, to_f32(vx.v[x]), acc[c][x] * corr);',
     '      }',
@@ -168,23 +170,16 @@ function mergeKernel(k: AttentionKernel): string[] {
     '  const int i = blockIdx.x, h = blockIdx.y, b = blockIdx.z, ns = sel_splits(a);',
     '  const size_t orow = (size_t)(b * a.H + h) * a.Nq + i;',
     '  const float* part = a.route_scratch + sel_part_off(a) + orow * ns * (DV + 2);',
-    '  float M = -INFINITY, L = 0.f;',
-    '  for (int s = 0; s < ns; ++s) M = fmaxf(M, part[s * (DV + 2) + DV]);',
-    '  // As in the split: l == 0 is an empty partial, l NaN a poisoned one (L becomes NaN).',
-    '  for (int s = 0; s < ns; ++s) {',
-    '    const float ls = part[s * (DV + 2) + DV + 1];',
-    '    if (ls != 0.f) L += ls * expf(part[s * (DV + 2) + DV] - M);',
-    '  }',
-    '  for (int d = threadIdx.x; d < DV; d += blockDim.x) {',
-    '    float o = 0.f;',
-    '    for (int s = 0; s < ns; ++s) {',
-    '      if (part[s * (DV + 2) + DV + 1] != 0.f) o += part[s * (DV + 2) + d] * expf(part[s * (DV + 2) + DV] - M);',
-    '    }',
-    '    static_cast<T*>(a.out)[orow * DV + d] = from_f32(L == 0.f ? 0.f : o / L);',
-    '  }',
-    ...(k.outputs.lse
-      ? ['  if (threadIdx.x == 0 && a.lse != NULL) a.lse[orow] = L == 0.f ? -INFINITY : M + logf(L);']
-      : []),
+    ...cudaMergeBody({
+      strategy: 'serial',
+      base: 'ln',
+      threads: 'blockDim.x',
+      records: { first: 'part', stride: '(DV + 2)', count: 'ns' },
+      sink: {
+        at: (d) => `static_cast<T*>(a.out)[orow * DV + ${d}]`,
+        lse: k.outputs.lse ? { ptr: 'a.lse', index: 'orow' } : undefined,
+      },
+    }),
     '}',
   ];
 }

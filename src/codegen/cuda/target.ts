@@ -1,22 +1,13 @@
 import type { TargetBackend } from '../target.js';
 import { cudaArchs, defaultCudaArch, isCudaArch } from './arch.js';
-import { cudaSharedBytes, renderCuda } from './index.js';
-import { cudaLimits } from './plan.js';
+import { renderCuda } from './index.js';
+import { cudaLimitsOf } from './plan.js';
+import { cudaScheduleRules } from './schedule-rules.js';
 
 export const cudaTarget: TargetBackend = {
   // The user's limits reach the renderer too, so it checks what the schedule pass fitted.
-  render: (kernel, meta, limits) => {
-    const arch = isCudaArch(limits.arch) ? limits.arch : defaultCudaArch;
-    return renderCuda(kernel, meta, {
-      limits: {
-        ...cudaLimits,
-        arch,
-        maxThreadsPerBlock: limits.maxInvocations,
-        maxSharedBytes: limits.maxWorkgroupStorageBytes,
-      },
-    });
-  },
-  footprint: cudaSharedBytes,
+  render: (kernel, meta, limits) => renderCuda(kernel, meta, { limits: cudaLimitsOf(limits) }),
+  schedule: cudaScheduleRules,
   limitsFor: (arch) => {
     const a = arch ?? defaultCudaArch;
     if (!isCudaArch(a))

@@ -2,6 +2,7 @@
 // layout that wgmma descriptors address, its cp.async loader, matrix descriptors, and the
 // warpgroup MMAs themselves as plain PTX (no CUTLASS/CuTe: the kernel builds with nvcc alone).
 import type { Schedule } from '../../ir/kernel.js';
+import { cpAsyncLoader } from './kv-load-mma.js';
 import { mmaDeviceHelpers } from './mma-device.js';
 
 /**
@@ -70,19 +71,12 @@ export function wgmmaDeviceHelpers(s: Schedule): string[] {
     '  return (col >> 6) * (ROWS * 64) + row * 64 + ((((col >> 3) ^ row) & 7) << 3);',
     '}',
     '',
-    '// load_rows into the panel layout; rows at or past `valid_rows` are zero-filled.',
-    'template <int W, int ROWS>',
-    '__device__ __forceinline__ void load_panel(T* dst, const T* src, int valid_rows, int tid) {',
-    '  constexpr int CH = W / 8, TOTAL = ROWS * CH, ITERS = (TOTAL + THREADS - 1) / THREADS;',
-    '#pragma unroll',
-    '  for (int it = 0; it < ITERS; ++it) {',
-    '    const int idx = tid + it * THREADS, r = idx / CH, c = idx % CH;',
-    '    if (TOTAL % THREADS == 0 || idx < TOTAL) {',
-    '      const bool ok = r < valid_rows;',
-    '      cp_async16(dst + pswz<ROWS>(r, c * 8), src + (size_t)(ok ? r : 0) * W + c * 8, ok);',
-    '    }',
-    '  }',
-    '}',
+    ...cpAsyncLoader({
+      name: 'load_panel',
+      swizzle: 'pswz<ROWS>(r, c * 8)',
+      strided: false,
+      comment: ['// load_rows into the panel layout; rows at or past `valid_rows` are zero-filled.'],
+    }),
     '',
     '// Matrix descriptor of a 128B-swizzled operand at p: 8-row groups 1024 bytes apart (SBO);',
     '// `lbo` is the byte stride between 64-wide panels along M/N (MN-major operands only).',

@@ -6,6 +6,7 @@
 // on `full`, compute the tile (full tiles predicate-free, partial and tail tiles masked), and
 // release it, one arrival per warp.
 import type { CoreExprs } from './exprs.js';
+import { tmaLoadKv } from './kv-load-tma.js';
 import { indent } from './mma-body.js';
 import { classifyCode } from './mma-tiles.js';
 
@@ -37,8 +38,7 @@ export function producerCode(): string[] {
     '  if (wrapped) mbar_wait(&empty_bar[st], ph ^ 1u);',
     '  if (lane == 0) {',
     '    mbar_expect_tx(&full_bar[st], BK * (D + DV) * (int)sizeof(T));',
-    '    tma_panels<D, BK>(Ks + st * (BK * D), tmk, kt * BK, b * a.Hkv + hkv, &full_bar[st]);',
-    '    tma_panels<DV, BK>(Vs + st * (BK * DV), tmv, kt * BK, b * a.Hkv + hkv, &full_bar[st]);',
+    ...tmaLoadKv,
     '  }',
     '  __syncwarp();',
     '  if (++st == STAGES) {',

@@ -5,6 +5,7 @@
 // artifact needs neither cuda.h nor -lcuda (cuTensorMapEncodeTiled comes from the runtime's
 // cudaGetDriverEntryPointByVersion).
 import type { Schedule } from '../../ir/kernel.js';
+import { tmaKvMaps } from './kv-load-tma.js';
 import { wgmmaDeviceHelpers } from './wgmma-device.js';
 
 /** CUtensorMapDataType of the storage type (cuda.h: FLOAT16 = 6, BFLOAT16 = 9). */
@@ -123,8 +124,7 @@ export function tmaHostCode(s: Schedule): string[] {
     '  memset(maps, 0, 3 * sizeof(TmaMap));',
     '  if (encode_panels(encode, &maps[0], a.q, D, a.Nq, a.B * a.H, BQ) != 0) return "cannot describe q to the TMA unit";',
     '  if (a.Nk == 0) return nullptr;',
-    '  if (encode_panels(encode, &maps[1], a.k, D, a.Nk, a.B * a.Hkv, BK) != 0) return "cannot describe k to the TMA unit";',
-    '  if (encode_panels(encode, &maps[2], a.v, DV, a.Nk, a.B * a.Hkv, BK) != 0) return "cannot describe v to the TMA unit";',
+    ...tmaKvMaps,
     '  return nullptr;',
     '}',
   ];

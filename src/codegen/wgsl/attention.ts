@@ -6,6 +6,7 @@
 // Barriers stay in uniform control flow: per-row and per-class work sits inside `if`s between them.
 import type { Schedule, TileClass } from '../../ir/kernel.js';
 import type { Linearized } from '../linearize.js';
+import { kvRow0, stageKvTile } from './kv-load.js';
 
 export type ClassMode = TileClass | 'dynamic';
 
@@ -23,7 +24,7 @@ export function attentionEntryHead(workgroupSize: string): string[] {
     '  let h = i32(wg.y);',
     '  let bh = wg.z * u32(u.H) + wg.y;',
     '  // GQA: query head h reads kv head h / (H / Hkv).',
-    '  let kv_row0 = (wg.z * u32(u.Hkv) + wg.y / (u32(u.H) / u32(u.Hkv))) * Nk;',
+    `  let kv_row0 = ${kvRow0('wg.z', 'wg.y / (u32(u.H) / u32(u.Hkv))')};`,
   ];
 }
 
@@ -293,13 +294,7 @@ export function attentionBody(p: AttentionParts): string {
     '    // LLVM-based drivers (lavapipe) then do not fully unroll them, which cut compile time ~10x.',
     '    let k_end = min(k0 + BLOCK_K, Nk);',
     ...classify,
-    '      let base = kv_row0 + k0;',
-    '      for (var e = lid; e < (k_end - k0) * HEAD_DIM; e += BLOCK_Q) {',
-    `        k_tile[e] = ${load(dt, 'k_buf[base * HEAD_DIM + e]')};`,
-    '      }',
-    '      for (var e = lid; e < (k_end - k0) * VALUE_DIM; e += BLOCK_Q) {',
-    `        v_tile[e] = ${load(dt, 'v_buf[base * VALUE_DIM + e]')};`,
-    '      }',
+    ...pad(stageKvTile(dt, 'BLOCK_Q'), 6),
     '    }',
     '    workgroupBarrier(); // the tile is staged',
     // No `continue` here: it would make the barriers of later iterations non-uniform.

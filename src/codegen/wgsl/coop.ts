@@ -16,6 +16,7 @@ import type { Schedule } from '../../ir/kernel.js';
 import type { Linearized } from '../linearize.js';
 import { attentionEntryHead, type ClassMode } from './attention.js';
 import { COOP_LANES, coopGeometry } from './coop-geometry.js';
+import { stageKvVec4 } from './kv-load.js';
 import type { WgslLayout } from './layout.js';
 
 export interface CoopParts {
@@ -75,19 +76,6 @@ function declarations(p: CoopParts): string[] {
       : [`var<workgroup> co_red: array<f32, ${s.blockQ * COOP_LANES}>; // lanes' row maxima`]),
     'var<workgroup> co_bad: array<atomic<u32>, BLOCK_Q>; // row saw a NaN or +inf allowed score',
     'var<workgroup> co_cls: array<u32, 2>; // tile class, double-buffered by tile parity',
-  ];
-}
-
-/** Stages rows [k0, k0+BLOCK_K) of a K or V buffer into co_kv (rows past Nk are zero). */
-function stageKv(buf: string, width: string): string[] {
-  return [
-    `for (var e = lid; e < BLOCK_K * ${width}; e += CO_THREADS) {`,
-    `  let j = e / ${width};`,
-    `  let c = e % ${width};`,
-    '  var x = vec4<f32>(0.0f);',
-    `  if (k0 + j < Nk) { x = vec4<f32>(${buf}[(kv_row0 + k0 + j) * ${width} + c]); }`,
-    '  co_kv[j * CO_KVS + c] = x;',
-    '}',
   ];
 }
 
@@ -154,7 +142,7 @@ function reduceRowMax(p: CoopParts): string[] {
 
 function tileBody(p: CoopParts): string[] {
   return [
-    ...stageKv('k_buf4', 'CO_D4'),
+    ...stageKvVec4('k_buf4', 'CO_D4'),
     'workgroupBarrier(); // K is staged',
     '// S = Q·K^T for this invocation\u2019s rows r0.. and keys lane + 4c.',
     '// Explicitly zeroed: some drivers do not re-zero a `var` declared inside a loop.',
@@ -183,7 +171,7 @@ function tileBody(p: CoopParts): string[] {
     '  }',
     '}',
     'workgroupBarrier(); // P is written and K is no longer read',
-    ...stageKv('v_buf4', 'CO_DV4'),
+    ...stageKvVec4('v_buf4', 'CO_DV4'),
     'workgroupBarrier(); // V is staged',
     '// O += P·V; every lane of a row reads the whole P row, so each sums l itself.',
     'for (var j = 0u; j < k_end - k0; j++) {',

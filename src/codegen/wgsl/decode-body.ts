@@ -8,11 +8,11 @@
 // unnormalised partial (acc[Dv], m, l) to `decode_part`.
 //
 // attention_merge: one workgroup per (query row, head, batch) combines the row's partials with
-// the log-sum-exp: M = max m_i over partials with l_i > 0, L = Σ l_i·e^(m_i−M),
-// out = Σ acc_i·e^(m_i−M) / L, lse = M + log L; a row with no partial (L = 0) gets 0 and −inf,
-// and a row with a poisoned partial (l_i NaN: a NaN or +inf score) gets NaN in out and lse.
+// the backend's log-sum-exp merge (merge.ts).
 import type { AttentionParts } from './attention.js';
 import { NAN_F32, staticScoreKey, tileUpdate } from './attention.js';
+import { kvRow0, stageKvTile } from './kv-load.js';
+import { wgslMergeBody } from './merge.js';
 
 /** K/V tiles per split: a split covers DECODE_SPLIT_TILES·BLOCK_K keys. */
 export const DECODE_SPLIT_TILES = 32;
@@ -22,7 +22,6 @@ export const MERGE_THREADS = 64;
 const pad = (lines: readonly string[], n: number): string[] => lines.map((l) => (l ? ' '.repeat(n) + l : l));
 
 const load = (dtype: string, expr: string): string => (dtype === 'f16' ? `f32(${expr})` : expr);
-const store = (dtype: string, expr: string): string => (dtype === 'f16' ? `f16(${expr})` : expr);
 
 /**
  * WGSL helpers both entry points use to agree on the partials' layout:
@@ -109,7 +108,7 @@ export function decodeSplitBody(p: AttentionParts): string {
     '  let b = i32(wg.z);',
     '  let h = i32(wg.y * g.group + pk / Nq);',
     '  let bh = wg.z * u32(u.H) + u32(h);',
-    '  let kv_row0 = (wg.z * u32(u.Hkv) + wg.y) * Nk;',
+    `  let kv_row0 = ${kvRow0('wg.z', 'wg.y')};`,
     '  let q = i32(row) + u.q_offset;',
     '',
     '  var qrow: array<f32, HEAD_DIM>;',
@@ -135,13 +134,7 @@ export function decodeSplitBody(p: AttentionParts): string {
     '    let k0 = kt * BLOCK_K;',
     '    let k_end = min(k0 + BLOCK_K, Nk);',
     ...visit,
-    '      let base = kv_row0 + k0;',
-    '      for (var e = lid; e < (k_end - k0) * HEAD_DIM; e += BLOCK_Q) {',
-    `        k_tile[e] = ${load(dt, 'k_buf[base * HEAD_DIM + e]')};`,
-    '      }',
-    '      for (var e = lid; e < (k_end - k0) * VALUE_DIM; e += BLOCK_Q) {',
-    `        v_tile[e] = ${load(dt, 'v_buf[base * VALUE_DIM + e]')};`,
-    '      }',
+    ...pad(stageKvTile(dt, 'BLOCK_Q'), 6),
     '    }',
     '    workgroupBarrier(); // the tile is staged (and every lane has read decode_hit)',
     ...(dynamic ? ['    if (lid == 0u) { decode_hit = 0u; }'] : []),
@@ -164,8 +157,22 @@ export function decodeSplitBody(p: AttentionParts): string {
   ].join('\n');
 }
 
+/** The row's records: one per split and per lane that shared the row's keys. */
+function eachDecodeRecord(indent: number, body: readonly string[]): string[] {
+  return pad(
+    [
+      'for (var sp = 0u; sp < g.n_splits; sp++) {',
+      '  for (var t = 0u; t < lanes; t++) {',
+      '    let slot = decode_slot(g, wg.z, hk, rt, sp, first + t * rows);',
+      ...pad(body, 4),
+      '  }',
+      '}',
+    ],
+    indent,
+  );
+}
+
 export function decodeMergeBody(p: AttentionParts): string {
-  const dt = p.schedule.dtype;
   return [
     '// grid: (Nq, H, B); the workgroup shares the Dv columns of one output row.',
     `@compute @workgroup_size(${MERGE_THREADS})`,
@@ -181,51 +188,13 @@ export function decodeMergeBody(p: AttentionParts): string {
     '  let lanes = decode_lanes(rows);',
     '  let first = pk % BLOCK_Q; // lane t of this row is first + t * rows',
     '  let hk = h / g.group;',
-    '  var m = MASKED;',
-    '  var row_nan = false; // some partial saw a NaN or +inf score (its l is NaN)',
-    '  for (var sp = 0u; sp < g.n_splits; sp++) {',
-    '    for (var t = 0u; t < lanes; t++) {',
-    '      let slot = decode_slot(g, wg.z, hk, rt, sp, first + t * rows);',
-    '      let li = decode_part[slot + VALUE_DIM + 1u];',
-    '      if ((bitcast<u32>(li) & 0x7fffffffu) > 0x7f800000u) { row_nan = true; }',
-    '      if (li > 0.0f) { m = max(m, decode_part[slot + VALUE_DIM]); }',
-    '    }',
-    '  }',
-    '  var l = 0.0f;',
-    '  for (var sp = 0u; sp < g.n_splits; sp++) {',
-    '    for (var t = 0u; t < lanes; t++) {',
-    '      let slot = decode_slot(g, wg.z, hk, rt, sp, first + t * rows);',
-    '      let li = decode_part[slot + VALUE_DIM + 1u];',
-    '      if (li > 0.0f) { l += li * exp(decode_part[slot + VALUE_DIM] - m); }',
-    '    }',
-    '  }',
-    '  let inv_l = select(0.0f, 1.0f / l, l > 0.0f);',
-    `  let nan = ${NAN_F32};`,
-    '  let o_base = (bh * Nq + row) * VALUE_DIM;',
-    `  for (var d = lid; d < VALUE_DIM; d += ${MERGE_THREADS}u) {`,
-    '    var o = 0.0f;',
-    '    for (var sp = 0u; sp < g.n_splits; sp++) {',
-    '      for (var t = 0u; t < lanes; t++) {',
-    '        let slot = decode_slot(g, wg.z, hk, rt, sp, first + t * rows);',
-    '        let li = decode_part[slot + VALUE_DIM + 1u];',
-    '        if (li > 0.0f) { o += decode_part[slot + d] * exp(decode_part[slot + VALUE_DIM] - m); }',
-    '      }',
-    '    }',
-    `    out_buf[o_base + d] = ${store(dt, 'select(o * inv_l, nan, row_nan)')};`,
-    '  }',
-    ...(p.lse
-      ? [
-          '  if (lid == 0u) {',
-          '    if (row_nan) {',
-          '      lse_buf[bh * Nq + row] = nan;',
-          '    } else if (l > 0.0f) {',
-          '      lse_buf[bh * Nq + row] = m + log(l);',
-          '    } else {',
-          '      lse_buf[bh * Nq + row] = bitcast<f32>(neg_inf_bits); // -inf',
-          '    }',
-          '  }',
-        ]
-      : []),
+    ...wgslMergeBody({
+      records: { buffer: 'decode_part', each: eachDecodeRecord },
+      dtype: p.schedule.dtype,
+      threads: MERGE_THREADS,
+      outBase: '(bh * Nq + row) * VALUE_DIM',
+      lseIndex: p.lse ? 'bh * Nq + row' : undefined,
+    }),
     '}',
   ].join('\n');
 }

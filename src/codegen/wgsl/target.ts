@@ -1,7 +1,8 @@
 import type { TargetBackend } from '../target.js';
-import { wgslBackend, wgslWorkgroupBytes } from './index.js';
+import { wgslBackend } from './index.js';
+import { wgslScheduleRules } from './schedule-rules.js';
 
 export const wgslTarget: TargetBackend = {
   render: (kernel, meta, limits) => wgslBackend(kernel, meta, limits),
-  footprint: wgslWorkgroupBytes,
+  schedule: wgslScheduleRules,
 };

@@ -1,0 +1,128 @@
+// The CUDA backend's part of the schedule pass (ir/passes/schedule.ts): its candidates, preferred
+// first, and its fit rule, which is the renderer's own check (plan.ts, mma-plan.ts, wgmma-plan.ts,
+// wgmma-ws-plan.ts) under the user's limits, so the pass never picks what the renderer refuses.
+import { describeSchedule } from '../common.js';
+import type { Engine, Schedule } from '../../ir/kernel.js';
+import {
+  wants64Tiles,
+  type Candidate,
+  type ScheduleBase,
+  type ScheduleKernelFacts,
+  type ScheduleMisfit,
+  type ScheduleRules,
+  type TargetLimits,
+} from '../../ir/passes/schedule.js';
+import { cudaLimitsOf, cudaScheduleProblem, cudaSharedBytes } from './plan.js';
+
+/**
+ * Preferred first: 64-query blocks of 4 warps over 64-key tiles and up. The tensor-core engines
+ * are offered for 16-bit storage at the head dims they are tuned for (tensorCoreTuned).
+ */
+const candidates: readonly Candidate[] = [
+  // Warp-specialized Hopper engine (wgmma-ws): the wgmma tiles plus a TMA producer warpgroup
+  // (threads = 2·blockQ + 128) over a 2-stage mbarrier ring; 1.1–1.3× wgmma on the H100 (3 stages
+  // measured no faster). Unmasked kernels take 176-key tiles, as FlashAttention-3 does (+4% on
+  // full at 16K; causal is 5% slower with them).
+  { blockQ: 128, blockK: 176, threads: 384, stages: 2, engine: 'wgmma-ws' },
+  { blockQ: 128, blockK: 128, threads: 384, stages: 2, engine: 'wgmma-ws' },
+  { blockQ: 128, blockK: 64, threads: 384, stages: 2, engine: 'wgmma-ws' },
+  // Hopper warpgroup MMA (wgmma): 2 warpgroups × 64 query rows over double-buffered 128-key K/V
+  // tiles (160 KiB at D = 128, so under the default 99 KiB budget D = 128 takes 64-key tiles).
+  // 1.6–1.8× the mma engine on the H100 (docs/PERFORMANCE.md).
+  { blockQ: 128, blockK: 128, threads: 256, stages: 2, engine: 'wgmma' },
+  { blockQ: 128, blockK: 64, threads: 256, stages: 2, engine: 'wgmma' },
+  // One warpgroup over 64-key tiles: the tile of block routing with 64-blocks and a pooled
+  // query side (every q-tile one selection, every key tile one block: 2.3× the 128 × 128
+  // schedule on the H100, docs/PERFORMANCE.md "Block routing").
+  { blockQ: 64, blockK: 64, threads: 128, stages: 2, engine: 'wgmma' },
+  // Tensor cores by mma.sync (engine: 'mma' selects it): a warp per 16 query rows, 8 warps
+  // sharing double-buffered 64-key K/V tiles (96 KiB of shared memory at D = 128).
+  { blockQ: 128, blockK: 64, threads: 256, stages: 2, engine: 'mma' },
+  { blockQ: 64, blockK: 64, threads: 128, stages: 2, engine: 'mma' },
+  // SIMT (FMA units): any dtype and head dim.
+  { blockQ: 64, blockK: 64, threads: 128, stages: 1 },
+  { blockQ: 64, blockK: 32, threads: 128, stages: 1 },
+  { blockQ: 32, blockK: 32, threads: 64, stages: 1 },
+  { blockQ: 16, blockK: 16, threads: 32, stages: 1 },
+];
+
+/**
+ * SIMT: each thread holds blockQ·(D+Dv)/threads q and accumulator values in registers; above ~64
+ * the kernel spills, so wide heads get more threads (D=128 → 256).
+ */
+const registerBudget = 64;
+function fitThreads(c: Candidate, headDim: number, valueDim: number): Candidate {
+  const need = Math.ceil((c.blockQ * (headDim + valueDim)) / registerBudget / 32) * 32;
+  return { ...c, threads: Math.min(1024, Math.max(c.threads, need)) };
+}
+
+/** Head dims the tensor-core engines are scheduled for (their cores render more from a schedule). */
+const tunedDims = [64, 128];
+function tensorCoreTuned(s: Schedule): boolean {
+  return s.dtype !== 'f32' && tunedDims.includes(s.headDim) && tunedDims.includes(s.valueDim);
+}
+
+function cudaCandidates(
+  base: ScheduleBase,
+  o: Partial<Schedule>,
+  kernel: ScheduleKernelFacts,
+  limits: TargetLimits,
+): Schedule[] {
+  const runs = (e: Engine | undefined): boolean => limits.engines?.includes(e ?? 'simt') ?? true;
+  if (o.engine !== undefined && !runs(o.engine))
+    throw new Error(
+      `engine ${o.engine} does not run on ${limits.arch ?? 'cuda'} (it runs ${limits.engines!.join(', ')})`,
+    );
+  const routed64 = wants64Tiles(kernel, o);
+  const out: Schedule[] = [];
+  for (const c of candidates) {
+    if (!runs(c.engine)) continue;
+    if (routed64 && c.engine === 'wgmma' && c.blockQ !== 64) continue;
+    // An explicit engine skips the other tensor-core engines' candidates (their tiles suit them).
+    if (c.engine !== undefined && o.engine !== undefined && c.engine !== o.engine) continue;
+    // wgmma-ws is not chosen unasked for dilated kernels (wgmma runs their residue classes, 2.6×
+    // faster) or routed ones (no routing on it); its 176-key tiles only for unmasked kernels.
+    if (c.engine === 'wgmma-ws' && o.engine !== 'wgmma-ws') {
+      if (kernel.residue !== undefined || kernel.routing !== undefined) continue;
+    }
+    if (c.engine === 'wgmma-ws' && c.blockK > 128 && o.blockK === undefined) {
+      if (kernel.tiles?.kind !== 'static' || kernel.tiles.value !== 'full') continue;
+    }
+    const s: Schedule = Object.freeze({
+      ...base,
+      ...(c.engine !== undefined ? c : fitThreads(c, base.headDim, base.valueDim)),
+      ...(c.engine === undefined ? { engine: 'simt' as const } : {}),
+      ...o,
+    });
+    // Unasked, a tensor-core engine is tried only where it is tuned (else SIMT runs).
+    if (o.engine === undefined && s.engine !== 'simt' && !tensorCoreTuned(s)) continue;
+    out.push(s);
+  }
+  return out;
+}
+
+/**
+ * The renderer's check: first the engine's own rules (with unbounded resources), then the
+ * device's threads and shared memory from the user's limits.
+ */
+function cudaMisfit(s: Schedule, limits: TargetLimits): ScheduleMisfit | undefined {
+  const cl = cudaLimitsOf(limits);
+  const unbounded = { ...cl, maxThreadsPerBlock: Infinity, maxSharedBytes: Infinity };
+  const problem = cudaScheduleProblem(s, unbounded);
+  if (problem !== undefined) return { kind: 'engine', reason: problem };
+  const engine = s.engine ?? 'simt';
+  if (engine !== 'simt' && !tensorCoreTuned(s)) {
+    const reason = `${describeSchedule(s)}: the ${engine} engine is scheduled for 16-bit storage and headDim and valueDim in {${tunedDims.join(', ')}} only`;
+    return { kind: 'engine', reason };
+  }
+  if (s.threads > cl.maxThreadsPerBlock || cudaSharedBytes(s) > cl.maxSharedBytes)
+    return { kind: 'resources' };
+  return undefined;
+}
+
+export const cudaScheduleRules: ScheduleRules = {
+  defaultDtype: 'bf16',
+  footprint: cudaSharedBytes,
+  candidates: cudaCandidates,
+  misfit: cudaMisfit,
+};

@@ -1,0 +1,88 @@
+// The WGSL backend's part of the schedule pass (ir/passes/schedule.ts): its candidates for the row
+// and coop engines, preferred first, and its fit rule (the device's invocations and workgroup
+// memory; the renderer's other checks, limits.ts, name what a user override gets wrong).
+import type { Schedule } from '../../ir/kernel.js';
+import type {
+  Candidate,
+  ScheduleBase,
+  ScheduleKernelFacts,
+  ScheduleMisfit,
+  ScheduleRules,
+  TargetLimits,
+} from '../../ir/passes/schedule.js';
+import { wgslWorkgroupBytes } from './limits.js';
+
+/**
+ * The row engine: one invocation per query row, K/V tiles staged in workgroup memory — modest
+ * tiles, because software adapters (lavapipe, SwiftShader) zero-initialise workgroup memory at
+ * pipeline creation and slow down with large arrays.
+ */
+const rowCandidates: readonly Candidate[] = [
+  { blockQ: 64, blockK: 32, threads: 64, stages: 1 },
+  // 24 and 12 keys: the largest tiles whose K, V and a flag word fit 16 KiB at D = 64 / 128.
+  { blockQ: 64, blockK: 24, threads: 64, stages: 1 },
+  { blockQ: 64, blockK: 16, threads: 64, stages: 1 },
+  { blockQ: 64, blockK: 12, threads: 64, stages: 1 },
+  { blockQ: 32, blockK: 16, threads: 32, stages: 1 },
+  { blockQ: 32, blockK: 8, threads: 32, stages: 1 },
+  { blockQ: 16, blockK: 4, threads: 16, stages: 1 },
+];
+
+/**
+ * The coop engine (coop.ts, chosen by `wgslEngine: 'coop'`): a workgroup of threads = 2·blockQ
+ * (four lanes per row, two rows per invocation) over K/V tiles staged in turn; the largest tile
+ * that fits the device's workgroup memory first.
+ */
+const coopCandidates: readonly Candidate[] = [
+  { blockQ: 64, blockK: 64, threads: 128, stages: 1 },
+  { blockQ: 64, blockK: 32, threads: 128, stages: 1 },
+  { blockQ: 64, blockK: 16, threads: 128, stages: 1 },
+  { blockQ: 32, blockK: 32, threads: 64, stages: 1 },
+  { blockQ: 32, blockK: 16, threads: 64, stages: 1 },
+  { blockQ: 16, blockK: 16, threads: 32, stages: 1 },
+  { blockQ: 16, blockK: 8, threads: 32, stages: 1 },
+  { blockQ: 8, blockK: 8, threads: 16, stages: 1 },
+];
+
+/**
+ * Kernels the coop engine does not run (block routing, all-empty masks, head dims that are not
+ * multiples of 4): they keep the row engine.
+ */
+function coopRuns(base: ScheduleBase, kernel: ScheduleKernelFacts): boolean {
+  const empty = kernel.tiles?.kind === 'static' && kernel.tiles.value === 'empty';
+  return kernel.routing === undefined && !empty && [base.headDim, base.valueDim].every((d) => d % 4 === 0);
+}
+
+function wgslCandidates(
+  base: ScheduleBase,
+  overrides: Partial<Schedule>,
+  kernel: ScheduleKernelFacts,
+  limits: TargetLimits,
+): Schedule[] {
+  let o = overrides;
+  let list = rowCandidates;
+  if (o.wgslEngine === 'coop') {
+    if (coopRuns(base, kernel)) {
+      list = coopCandidates;
+      // Subgroup reductions wherever the device has them (an override can turn them off).
+      o = { subgroups: limits.subgroups === true, ...o };
+    } else {
+      // The row engine runs an invocation per row: a threads override meant for coop lanes goes.
+      const { wgslEngine: _engine, subgroups: _subgroups, threads: _threads, ...rest } = o;
+      o = rest.blockQ !== undefined ? { ...rest, threads: rest.blockQ } : rest;
+    }
+  }
+  return list.map((c) => Object.freeze({ ...base, ...c, ...o }));
+}
+
+function wgslMisfit(s: Schedule, limits: TargetLimits): ScheduleMisfit | undefined {
+  const fits = s.threads <= limits.maxInvocations && wgslWorkgroupBytes(s) <= limits.maxWorkgroupStorageBytes;
+  return fits ? undefined : { kind: 'resources' };
+}
+
+export const wgslScheduleRules: ScheduleRules = {
+  defaultDtype: 'f32',
+  footprint: wgslWorkgroupBytes,
+  candidates: wgslCandidates,
+  misfit: wgslMisfit,
+};
