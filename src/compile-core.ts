@@ -14,7 +14,8 @@ import { lowerDecl } from './ir/lower.js';
 import type { Target } from './ir/passes/legalize.js';
 import { defaultLimits, type TargetLimits } from './ir/passes/schedule.js';
 import { runPipeline } from './ir/pipeline.js';
-import { capacityShapeExpr, unsupportedRouting } from './ir/routing.js';
+import { capacityShapeExpr } from './ir/routing.js';
+import { unsupportedRouting } from './ir/routing-check.js';
 import { toKernel, type AttentionIR } from './ir/program.js';
 
 export interface CompileOptions {

@@ -3,7 +3,7 @@
 import { show, toposort, type Node } from './graph.js';
 import { Op } from './ops.js';
 import type { AttentionIR } from './program.js';
-import { dumpRouting } from './routing.js';
+import { dumpRouting } from './routing-check.js';
 
 function ssa(roots: readonly [string, Node][]): string[] {
   const names = new Map<number, string>();

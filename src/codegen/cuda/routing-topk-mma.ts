@@ -18,7 +18,8 @@
 // The launcher takes this pass when topk ≤ ROUTE_KMAX, the SIMT pass otherwise.
 import type { Node } from '../../ir/graph.js';
 import type { AttentionKernel } from '../../ir/kernel.js';
-import { routingGroups } from '../../ir/routing.js';
+import { isRankedBlocks, routingGroups } from '../../ir/routing.js';
+import { rankedBlocksOf } from './routing-case.js';
 import type { EntryPoint } from '../artifact.js';
 import { linearize } from '../linearize.js';
 import { classMode } from './exprs.js';
@@ -30,7 +31,13 @@ export const routeTopkTcName = (k: AttentionKernel): string => `attnc_${k.name}_
 /** Whether `k` gets the tensor-core top-k: raw query side, 16-bit storage, D a multiple of 16. */
 export function hasTensorTopk(k: AttentionKernel): boolean {
   const r = k.routing;
-  return !!r && r.q === 'raw' && k.schedule.dtype !== 'f32' && k.schedule.headDim % 16 === 0;
+  return (
+    !!r &&
+    isRankedBlocks(r) &&
+    r.source.q === 'raw' &&
+    k.schedule.dtype !== 'f32' &&
+    k.schedule.headDim % 16 === 0
+  );
 }
 
 /** `route_chunk_class`: 0 no (row, key) pair of the ranges is allowed, 1 all are, 2 some. */
@@ -72,15 +79,15 @@ function mmaHelper(dtype: 'f16' | 'bf16'): string[] {
 
 /** The tensor-core top-k kernel and its helpers (device code, after routing.ts's helpers). */
 export function tensorTopkDeviceCode(k: AttentionKernel, cx: Omit<CudaContext, 'vars'>): string {
-  const r = k.routing!;
-  const vote = r.vote !== undefined;
+  const over = rankedBlocksOf(k).source.vote;
+  const vote = over !== undefined;
   const voters =
-    r.vote === 'heads'
+    over === 'heads'
       ? ['0', 'a.H']
-      : r.vote === 'groups'
+      : over === 'groups'
         ? ['g * (a.H / a.Hkv)', '(g + 1) * (a.H / a.Hkv)']
         : ['g', 'g + 1'];
-  const nvoters = r.vote === 'heads' ? 'a.H' : r.vote === 'groups' ? 'a.H / a.Hkv' : '1';
+  const nvoters = over === 'heads' ? 'a.H' : over === 'groups' ? 'a.H / a.Hkv' : '1';
   const dtype = k.schedule.dtype as 'f16' | 'bf16';
   return [
     '// ---- block routing, raw queries: affinities on tensor cores + streaming top-k (routing-topk-mma.ts) ----',

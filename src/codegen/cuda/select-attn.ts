@@ -13,7 +13,7 @@ import { Op } from '../../ir/ops.js';
 import { linearize } from '../linearize.js';
 import type { CudaLayout } from './layout.js';
 import { cudaRenderer, type CudaContext } from './rules.js';
-import { selName, selUnit } from './select.js';
+import { selName } from './select.js';
 
 export const SEL_ATTN_THREADS = 128;
 
@@ -39,7 +39,7 @@ function attnKernel(k: AttentionKernel, cx: Omit<CudaContext, 'vars'>): string[]
   };
   const identity = k.score.op === Op.VAR && k.score.arg === 'score';
   const e = linearize([k.mask, ...(identity ? [] : [k.score])], cudaRenderer({ ...cx, vars }), 'se');
-  const tokens = selUnit(r) === 'tokens';
+  const tokens = r.unit.kind === 'tokens';
   const walk = tokens
     ? [
         '  // Tokens: each warp step takes 4 ids, one per lane group.',
@@ -195,6 +195,6 @@ export function selectAttnCode(
   _layout: CudaLayout,
   cx: Omit<CudaContext, 'vars'>,
 ): string[] {
-  if (k.routing!.restrict === false) return [];
+  if (k.routing!.attention === 'static-mask') return [];
   return ['', ...attnKernel(k, cx), '', ...mergeKernel(k)];
 }

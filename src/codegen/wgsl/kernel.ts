@@ -4,6 +4,7 @@
 import { show, toposort, type Node } from '../../ir/graph.js';
 import type { AttentionKernel, Schedule, TensorSlot } from '../../ir/kernel.js';
 import { Op, type VarName } from '../../ir/ops.js';
+import { attendsSelected } from '../../ir/routing.js';
 import type { Artifact, EntryPoint } from '../artifact.js';
 import { linearize, type Linearized } from '../linearize.js';
 import { checkWgslSchedule, type WgslLimits } from './limits.js';
@@ -209,7 +210,7 @@ export function renderWgsl(kernel: AttentionKernel, meta: WgslMeta, limits?: Wgs
   const score = linearize([kernel.score], r, 'sc', bound);
 
   // `emit` writes the selection but attends under the static mask alone.
-  const routed = kernel.routing !== undefined && kernel.routing.restrict !== false;
+  const routed = kernel.routing !== undefined && attendsSelected(kernel.routing);
   const parts = { schedule: s, mode, lse: kernel.outputs.lse, row, mask, score, routed };
   const body = isCoop(s) ? coopBody(kernel, layout, cx(elementVars), mode) : attentionBody(parts);
   const routing = kernel.routing && renderRouting(kernel, kernel.routing, cx, classRoots);
@@ -304,7 +305,7 @@ function renderRouting(
   classRoots: readonly Node[],
 ): { source: string; entries: EntryPoint[] } {
   const mode = classMode(kernel);
-  const counts = linearize([plan.topk, plan.first, plan.local], wgslRenderer(cx(sizeVars)), 'rc');
+  const counts = linearize([plan.source.count, plan.first, plan.local], wgslRenderer(cx(sizeVars)), 'rc');
   // Candidacy evaluates the static mask pair by pair where the classifier cannot decide.
   const pairwise = mode === 'partial' || mode === 'dynamic';
   const mask = pairwise ? linearize([kernel.mask], wgslRenderer(cx(elementVars)), 'rm') : undefined;

@@ -2,7 +2,7 @@
 // @binding index, with what dtype and shape expression, and the uniform struct's fields. Kept apart
 // from the code text so the runtime and engines can rely on it without parsing WGSL.
 import type { AttentionKernel, ShapeDim, TensorSlot } from '../../ir/kernel.js';
-import { capacityShapeExpr, routingGroups } from '../../ir/routing.js';
+import { capacityShapeExpr, isPoolRank, routingGroups, routingPasses } from '../../ir/routing.js';
 import type { Binding, ShapeExpr, UniformField } from '../artifact.js';
 import { routingScratchShape } from './routing.js';
 import { selectStateShape } from './routing-select.js';
@@ -82,13 +82,13 @@ export function wgslLayout(kernel: AttentionKernel): WgslLayout {
     if (cap === undefined) throw new Error('WGSL: the routing counts are not shape expressions');
     const r = kernel.routing;
     // Pooled blocks (block top-k) or the radix select's atomic state (token select); `from` needs none.
-    if (!r.from && r.unit !== 'tokens') {
+    if (isPoolRank(r)) {
       const scratch = routingScratchShape(r);
       add(
         { name: 'route_pool', role: 'scratch', dtype: 'f32', shape: [scratch], access: 'read_write' },
         'route_pool',
       );
-    } else if (!r.from) {
+    } else if (routingPasses(r) === 'token-select') {
       const shape = [selectStateShape(r)];
       add({ name: 'route_state', role: 'scratch', dtype: 'u32', shape, access: 'read_write' }, 'route_state');
     }

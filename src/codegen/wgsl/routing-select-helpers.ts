@@ -3,7 +3,7 @@
 // metric (affinity, or the soft vote over the group's heads), the 64-bit prefix comparison of the
 // radix select, and where each row's state and histogram live in `route_state`.
 import type { Schedule } from '../../ir/kernel.js';
-import { routingGroups, type RoutingPlan } from '../../ir/routing.js';
+import { routingGroups, routingVote, type RoutingPlan } from '../../ir/routing.js';
 import type { ClassMode } from './attention.js';
 
 /** Keys one invocation scans per pass. */
@@ -24,12 +24,12 @@ function allowedFn(mode: ClassMode): string[] {
 export function selectHelpers(s: Schedule, r: RoutingPlan, mode: ClassMode): string[] {
   const G = { H: 'u.H', Hkv: 'u.Hkv', '1': '1i' }[routingGroups(r)];
   const heads =
-    r.vote === 'heads'
+    routingVote(r) === 'heads'
       ? 'vec2<i32>(0i, u.H)'
-      : r.vote === 'groups'
+      : routingVote(r) === 'groups'
         ? 'vec2<i32>(g * (u.H / u.Hkv), (g + 1i) * (u.H / u.Hkv))'
         : 'vec2<i32>(g, g + 1i)';
-  const metric = r.vote
+  const metric = routingVote(r)
     ? [
         '  // Soft vote: Σ over voters of softmax_h(affinity), each over its own candidates.',
         '  var sum = 0.0f;',
@@ -85,7 +85,7 @@ export function selectHelpers(s: Schedule, r: RoutingPlan, mode: ClassMode): str
     '  return m;',
     '}',
     '',
-    ...(r.vote
+    ...(routingVote(r)
       ? [
           "// (max key, sum lo, sum hi) of head h for query row `row`, after the rows' state.",
           'fn sel_vote_at(b: i32, h: i32, row: i32) -> u32 {',

@@ -3,6 +3,7 @@
 // list is tried in order (largest tiles first) until one fits the device.
 import type { Engine, Schedule, StorageDType } from '../kernel.js';
 import type { AttentionIR } from '../program.js';
+import { pooledQuery, type RoutingPlan } from '../routing.js';
 import type { Target } from './legalize.js';
 
 export interface TargetLimits {
@@ -160,13 +161,7 @@ export interface ScheduleKernelFacts {
   /** Dilated masks: the residue-class decomposition, which the mma/wgmma engines run. */
   readonly residue?: unknown;
   /** Block routing, which the wgmma-ws engine does not run. */
-  readonly routing?: {
-    readonly blockSize: number;
-    readonly q: string;
-    readonly unit?: string;
-    readonly chunks?: string;
-    readonly restrict?: false;
-  };
+  readonly routing?: RoutingPlan;
   /** The tile classifier: statically `full` (no mask) suits wider key tiles. */
   readonly tiles?: { readonly kind: string; readonly value?: string };
 }
@@ -202,11 +197,10 @@ export function chooseSchedule(
   const r = kernel.routing;
   const routed64 =
     r !== undefined &&
-    r.blockSize === 64 &&
-    r.q !== 'raw' &&
-    r.unit === undefined &&
-    r.chunks === undefined &&
-    r.restrict !== false &&
+    r.unit.kind === 'blocks' &&
+    r.unit.size === 64 &&
+    pooledQuery(r) &&
+    r.attention === 'selected' &&
     o.blockQ === undefined &&
     o.blockK === undefined;
   const runs = (e: Engine | undefined): boolean => limits.engines?.includes(e ?? 'simt') ?? true;
