@@ -4,6 +4,7 @@
 import type { AttentionDecl, BinaryOp, DimRef, Expr, SelectionUnit } from '../dsl/ast.js';
 import type { Span } from '../diagnostics.js';
 import { Graph, type Node } from './graph.js';
+import { uniformFormats, type TensorFormats } from './formats.js';
 import type { ParamSlot, ShapeDim, TensorSlot } from './kernel.js';
 import { Op, type DType, type VarName } from './ops.js';
 import type { AttentionIR } from './program.js';
@@ -175,7 +176,7 @@ class Lowerer {
 export function lowerDecl(
   decl: AttentionDecl,
   defaults: ReadonlyMap<string, number | boolean>,
-  options: { lse?: boolean } = {},
+  options: { lse?: boolean; formats?: TensorFormats } = {},
 ): AttentionIR {
   const L = new Lowerer();
   const params: ParamSlot[] = [];
@@ -206,6 +207,7 @@ export function lowerDecl(
     params,
     tensors: [...L.tensors.values()],
     outputs: { lse: options.lse ?? true },
+    formats: options.formats ?? uniformFormats('f32'),
     ...(routing ? { routing } : {}),
   };
 }

@@ -16,6 +16,7 @@
 //   - at the end a thread per row merges the forced blocks that are candidates with the ranked
 //     ids, ascending, pads with -1, as the SIMT pass does (same candidacy: route_candidate).
 // The launcher takes this pass when topk ≤ ROUTE_KMAX, the SIMT pass otherwise.
+import { sharedStorage } from '../../ir/formats.js';
 import type { Node } from '../../ir/graph.js';
 import type { AttentionKernel } from '../../ir/kernel.js';
 import { isRankedBlocks, routingGroups } from '../../ir/routing.js';
@@ -35,7 +36,7 @@ export function hasTensorTopk(k: AttentionKernel): boolean {
     !!r &&
     isRankedBlocks(r) &&
     r.source.q === 'raw' &&
-    k.schedule.dtype !== 'f32' &&
+    sharedStorage(k.formats) !== 'f32' &&
     k.schedule.headDim % 16 === 0
   );
 }
@@ -88,7 +89,7 @@ export function tensorTopkDeviceCode(k: AttentionKernel, cx: Omit<CudaContext, '
         ? ['g * (a.H / a.Hkv)', '(g + 1) * (a.H / a.Hkv)']
         : ['g', 'g + 1'];
   const nvoters = over === 'heads' ? 'a.H' : over === 'groups' ? 'a.H / a.Hkv' : '1';
-  const dtype = k.schedule.dtype as 'f16' | 'bf16';
+  const dtype = sharedStorage(k.formats) as 'f16' | 'bf16';
   return [
     '// ---- block routing, raw queries: affinities on tensor cores + streaming top-k (routing-topk-mma.ts) ----',
     'constexpr int ROUTE_MQ = 64;   // query rows per block (a warp per 16)',

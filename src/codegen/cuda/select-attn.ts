@@ -8,6 +8,7 @@
 // sel_merge then combines the pieces' (acc, max, sum) by log-sum-exp, in order.
 // The static mask and the score modifier are evaluated per selected key (the selection is
 // already sparse, so there is no tile classification).
+import { elementBytes } from '../../ir/formats.js';
 import type { AttentionKernel } from '../../ir/kernel.js';
 import { Op } from '../../ir/ops.js';
 import { linearize } from '../linearize.js';
@@ -20,7 +21,7 @@ export const SEL_ATTN_THREADS = 128;
 /** Elements per vector load: 16 bytes or less, dividing D and Dv into 8-lane chunks (else 1). */
 export function vectorWidth(k: AttentionKernel): number {
   const s = k.schedule;
-  const bytes = s.dtype === 'f32' ? 4 : 2;
+  const bytes = elementBytes(k.formats.k);
   for (const vw of [8, 4, 2]) {
     if (vw * bytes <= 16 && s.headDim % (8 * vw) === 0 && s.valueDim % (8 * vw) === 0) return vw;
   }

@@ -1,6 +1,7 @@
 // Host side and artifact records of CUDA selection (select.ts): the device code in launch order,
 // the launcher's checks and launches, the scratch-size function, manifest, entry points and
 // bindings. The `indices` and `route_scratch` args fields are block routing's (layout.ts).
+import { elementBytes } from '../../ir/formats.js';
 import { show } from '../../ir/graph.js';
 import type { AttentionKernel } from '../../ir/kernel.js';
 import {
@@ -83,7 +84,7 @@ export function selectHostChecks(k: AttentionKernel, ns: string, layout: CudaLay
     `if (${ns}::sel_scratch_size(a) > 0 && a.route_scratch == NULL) return fail(ATTNC_ERR_ARGS, "route_scratch is NULL (${selScratchElemsName(k)}() floats)");`,
   ];
   // Vector loads: 4-element key rows when scoring (D % 4 == 0), VW-element rows in the attention.
-  const bytes = k.schedule.dtype === 'f32' ? 4 : 2;
+  const bytes = elementBytes(k.formats.k);
   const restrict = attendsSelected(r);
   const kAlign = Math.max(
     restrict ? vectorWidth(k) * bytes : 1,

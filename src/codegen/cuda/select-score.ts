@@ -84,7 +84,7 @@ function scoreKernel(k: AttentionKernel, pass: 'vote_stats' | 'score'): string[]
     '    }',
     '    if (anyc) {',
     `      ${kRow}`,
-    ...(pooled.k || k.schedule.dtype === 'f32'
+    ...(pooled.k || k.formats.k.dtype === 'f32'
       ? []
       : [
           '      if constexpr (D % 8 == 0) {',

@@ -20,6 +20,7 @@
 // max(ATTNC_SEL_ROUND_FLOATS = 2^24, 8 × the indices) floats, so the scratch is O(Nq·k + Nk),
 // never O(Nq·Nk); decoding (few rows) runs in one round. The WGSL path keeps O(Nq·k) with 8 radix
 // rounds over recomputed scores; here a round's scores are computed once.
+import { sharedStorage } from '../../ir/formats.js';
 import type { AttentionKernel } from '../../ir/kernel.js';
 import {
   attendsSelected,
@@ -121,7 +122,7 @@ export function selectHelpers(
     `constexpr int SEL_SPAN = ${SEL_SPAN}; // key slots per scoring block`,
     ...(from ? [] : ['constexpr int SEL_VPC = 8; // voters scored together (they share a kv head)']),
     '__device__ __forceinline__ float4 sel_ld4(const float* p) { return *reinterpret_cast<const float4*>(p); }',
-    ...(k.schedule.dtype === 'f32'
+    ...(sharedStorage(k.formats) === 'f32'
       ? []
       : [
           '__device__ __forceinline__ float4 sel_ld4(const T* p) {',

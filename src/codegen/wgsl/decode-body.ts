@@ -72,7 +72,7 @@ const skipEmptySplit = [
 
 export function decodeSplitBody(p: AttentionParts): string {
   const s = p.schedule;
-  const dt = s.dtype;
+  const f = p.formats;
   const dynamic = p.mode === 'dynamic';
   // Lanes hold different heads and rows, so each classifies its own (h, q) against the tile; the
   // workgroup stages the tile if any lane needs it (a flag read back uniformly).
@@ -115,7 +115,7 @@ export function decodeSplitBody(p: AttentionParts): string {
     '  var qrow: array<f32, HEAD_DIM>;',
     '  if (row_ok) {',
     '    for (var d = 0u; d < HEAD_DIM; d++) {',
-    `      qrow[d] = ${load(dt, 'q_buf[(bh * Nq + row) * HEAD_DIM + d]')};`,
+    `      qrow[d] = ${load(f.q.dtype, 'q_buf[(bh * Nq + row) * HEAD_DIM + d]')};`,
     '    }',
     '  }',
     ...(p.row.stmts.length
@@ -137,10 +137,10 @@ export function decodeSplitBody(p: AttentionParts): string {
     ...visit,
     '      let base = kv_row0 + k0;',
     '      for (var e = lid; e < (k_end - k0) * HEAD_DIM; e += BLOCK_Q) {',
-    `        k_tile[e] = ${load(dt, 'k_buf[base * HEAD_DIM + e]')};`,
+    `        k_tile[e] = ${load(f.k.dtype, 'k_buf[base * HEAD_DIM + e]')};`,
     '      }',
     '      for (var e = lid; e < (k_end - k0) * VALUE_DIM; e += BLOCK_Q) {',
-    `        v_tile[e] = ${load(dt, 'v_buf[base * VALUE_DIM + e]')};`,
+    `        v_tile[e] = ${load(f.v.dtype, 'v_buf[base * VALUE_DIM + e]')};`,
     '      }',
     '    }',
     '    workgroupBarrier(); // the tile is staged (and every lane has read decode_hit)',
@@ -165,7 +165,7 @@ export function decodeSplitBody(p: AttentionParts): string {
 }
 
 export function decodeMergeBody(p: AttentionParts): string {
-  const dt = p.schedule.dtype;
+  const dt = p.formats.out.dtype;
   return [
     '// grid: (Nq, H, B); the workgroup shares the Dv columns of one output row.',
     `@compute @workgroup_size(${MERGE_THREADS})`,

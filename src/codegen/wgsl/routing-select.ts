@@ -17,7 +17,7 @@
 //   route_sort    (routing-sort.ts) one workgroup per row sorts it ascending and pads with -1.
 // Memory: a few words and a 256-bin histogram per row (+3 words per row and head with vote),
 // never a score per (row, key): O(Nq·(k + 256)) in all.
-import type { Schedule } from '../../ir/kernel.js';
+import type { TensorFormats } from '../../ir/formats.js';
 import { routingGroups, routingVote, type RoutingPlan } from '../../ir/routing.js';
 import type { EntryPoint } from '../artifact.js';
 import type { ClassMode } from './attention.js';
@@ -182,8 +182,8 @@ function entries(r: RoutingPlan): string[] {
 }
 
 /** WGSL of the token selection passes (after the shared routing helpers). */
-export function selectSource(s: Schedule, r: RoutingPlan, mode: ClassMode): string {
-  return [...selectHelpers(s, r, mode), '', ...entries(r)].join('\n');
+export function selectSource(f: TensorFormats, r: RoutingPlan, mode: ClassMode): string {
+  return [...selectHelpers(f, r, mode), '', ...entries(r)].join('\n');
 }
 
 /** Launch records of the token selection, ending with the row sort (routing-sort.ts). */

@@ -8,18 +8,19 @@
 // Σ_h softmax_h(affinity) over the voting heads, each head's softmax over its own candidates: a
 // first sweep stores each voter's (max, sum) in the scratch buffer; a block is a candidate if it
 // is one for some voter, and a head whose affinities are all -inf casts no vote.
-import type { Schedule } from '../../ir/kernel.js';
+import type { TensorFormat, TensorFormats } from '../../ir/formats.js';
 import type { PoolRankPlan } from '../../ir/routing.js';
 
-const load = (s: Schedule, e: string): string => (s.dtype === 'f16' ? `f32(${e})` : e);
+/** A load of one stored element, widened to f32. */
+const load = (f: TensorFormat, e: string): string => (f.dtype === 'f16' ? `f32(${e})` : e);
 
 /** Module-scope helpers the top-k needs: affinity, voter range, the vote's metric. */
-function helpers(s: Schedule, r: PoolRankPlan): string[] {
+function helpers(f: TensorFormats, r: PoolRankPlan): string[] {
   const qAt =
     r.source.q === 'raw'
       ? ['  let q_at = ((u32(b) * u32(u.H) + u32(h)) * u32(u.Nq) + u32(r_lo)) * HEAD_DIM;']
       : ['  let q_at = route_q_base() + ((u32(b) * u32(u.H) + u32(h)) * route_qslots() + unit) * HEAD_DIM;'];
-  const qVal = r.source.q === 'raw' ? load(s, 'q_buf[q_at + d]') : 'route_pool[q_at + d]';
+  const qVal = r.source.q === 'raw' ? load(f.q, 'q_buf[q_at + d]') : 'route_pool[q_at + d]';
   const voters =
     r.source.vote === 'heads'
       ? 'vec2<i32>(0i, u.H)'
@@ -99,7 +100,7 @@ const voteStats = [
   '  }',
 ];
 
-export function topkSource(s: Schedule, r: PoolRankPlan): string {
+export function topkSource(f: TensorFormats, r: PoolRankPlan): string {
   const pooled = r.source.q !== 'raw';
   const unit = pooled
     ? [
@@ -138,7 +139,7 @@ export function topkSource(s: Schedule, r: PoolRankPlan): string {
         '      if (!route_candidate_keys(b, g, q_lo, q_hi, kr.x, kr.y - 1i)) { continue; }',
       ];
   return [
-    ...helpers(s, r),
+    ...helpers(f, r),
     '',
     '@compute @workgroup_size(64)',
     'fn route_topk(@builtin(global_invocation_id) gid: vec3<u32>) {',

@@ -11,7 +11,7 @@
 // by the row where each starts — through "slots" (route_slot_range, route_id). Token selection
 // (routing-select.ts) and `from` (routing-sort.ts) replace pool + top-k with their own passes
 // but share the helpers here; the attention reads `indices` the same way for all of them.
-import type { Schedule } from '../../ir/kernel.js';
+import type { TensorFormat, TensorFormats } from '../../ir/formats.js';
 import {
   isPoolRank,
   pooledQuery,
@@ -91,7 +91,8 @@ function slotHelpers(r: RoutingPlan): string[] {
   ];
 }
 
-const load = (s: Schedule, e: string): string => (s.dtype === 'f16' ? `f32(${e})` : e);
+/** A load of one stored element, widened to f32. */
+const load = (f: TensorFormat, e: string): string => (f.dtype === 'f16' ? `f32(${e})` : e);
 
 /** Accumulator init, fold and finish of one reducer over `x` (rows `len` of them). */
 function reducer(red: PoolReducer): { init: string; fold: string; finish: string } {
@@ -108,7 +109,7 @@ function reducer(red: PoolReducer): { init: string; fold: string; finish: string
   }
 }
 
-function poolEntry(s: Schedule, r: PoolRankPlan, side: 'k' | 'q'): string {
+function poolEntry(f: TensorFormats, r: PoolRankPlan, side: 'k' | 'q'): string {
   const red = reducer(side === 'k' ? r.source.k : (r.source.q as PoolReducer));
   const [N, off, heads, buf, base] =
     side === 'k'
@@ -132,7 +133,7 @@ function poolEntry(s: Schedule, r: PoolRankPlan, side: 'k' | 'q'): string {
     `  for (var d = lid; d < HEAD_DIM; d += ${POOL_THREADS}u) {`,
     `    var acc = ${red.init};`,
     '    for (var p = p_lo; p < p_hi; p++) {',
-    `      let x = ${load(s, `${buf}[(row0 + u32(p - off)) * HEAD_DIM + d]`)};`,
+    `      let x = ${load(f[side], `${buf}[(row0 + u32(p - off)) * HEAD_DIM + d]`)};`,
     `      acc = ${red.fold};`,
     '    }',
     `    route_pool[out0 + d] = ${red.finish};`,
@@ -202,7 +203,7 @@ export interface RoutingParts {
 }
 
 /** Constants and helpers shared by the routing passes and the attention. */
-export function routingHelpers(s: Schedule, r: RoutingPlan, p: RoutingParts): string {
+export function routingHelpers(f: TensorFormats, r: RoutingPlan, p: RoutingParts): string {
   const kb = 'route_kslots()';
   return [
     `const ROUTE_BLOCK: i32 = ${unitBlockSize(r)}i;`,
@@ -261,21 +262,21 @@ export function routingHelpers(s: Schedule, r: RoutingPlan, p: RoutingParts): st
     '',
     candidateFn(p.mode, p.mask),
     '',
-    ...passSources(s, r, p),
+    ...passSources(f, r, p),
   ].join('\n');
 }
 
 /** The passes that fill `indices`: pooled block top-k, token radix select, or `from` + sort. */
-function passSources(s: Schedule, r: RoutingPlan, p: RoutingParts): string[] {
+function passSources(f: TensorFormats, r: RoutingPlan, p: RoutingParts): string[] {
   switch (routingPasses(r)) {
     case 'read-from':
       return [sortSource(r, p.mode)];
     case 'token-select':
-      return [selectSource(s, r, p.mode), '', sortSource(r, p.mode)];
+      return [selectSource(f, r, p.mode), '', sortSource(r, p.mode)];
     case 'pool-rank': {
       const pr = poolRankOf(r);
-      const q = pr.source.q === 'raw' ? [] : ['', poolEntry(s, pr, 'q')];
-      return [poolEntry(s, pr, 'k'), ...q, '', topkSource(s, pr)];
+      const q = pr.source.q === 'raw' ? [] : ['', poolEntry(f, pr, 'q')];
+      return [poolEntry(f, pr, 'k'), ...q, '', topkSource(f, pr)];
     }
   }
 }

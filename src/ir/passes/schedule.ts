@@ -1,7 +1,8 @@
-// schedule: choose tile sizes, threads and dtypes for a target within its limits. The schedule is
+// schedule: choose tile sizes, threads and engine for a target within its limits. The schedule is
 // a frozen value separate from the algorithm; user overrides win, then the target's candidate
 // list is tried in order (largest tiles first) until one fits the device.
-import type { Engine, Schedule, StorageDType } from '../kernel.js';
+import { sharedStorage, type TensorFormats } from '../formats.js';
+import type { Engine, Schedule } from '../kernel.js';
 import type { AttentionIR } from '../program.js';
 import { pooledQuery, type RoutingPlan } from '../routing.js';
 import type { Target } from './legalize.js';
@@ -45,7 +46,6 @@ function fitThreads(target: Target, c: Candidate, headDim: number, valueDim: num
 export interface ScheduleRequest {
   readonly headDim: number;
   readonly valueDim?: number;
-  readonly dtype?: StorageDType;
   /** Explicit overrides (e.g. from `--block-q`, the autotuner, or a test). */
   readonly overrides?: Partial<Schedule>;
 }
@@ -125,13 +125,13 @@ function coopRuns(req: ScheduleRequest, kernel: ScheduleKernelFacts): boolean {
 }
 
 /**
- * Whether the mma (tensor-core) engine suits `s`: 16-bit storage, head dims it is tuned for, and a
- * warp per 16 rows (user overrides of blockQ or threads can break that: then SIMT is chosen).
+ * Whether the mma (tensor-core) engine suits `s`: head dims it is tuned for, and a warp per 16
+ * rows (user overrides of blockQ or threads can break that: then SIMT is chosen). The tensor-core
+ * engines also need 16-bit storage (chooseSchedule checks the formats).
  */
 function mmaFits(s: Schedule): boolean {
   const dims = [64, 128];
   return (
-    s.dtype !== 'f32' &&
     dims.includes(s.headDim) &&
     dims.includes(s.valueDim) &&
     s.threads === 2 * s.blockQ &&
@@ -162,6 +162,8 @@ export interface ScheduleKernelFacts {
   readonly residue?: unknown;
   /** Block routing, which the wgmma-ws engine does not run. */
   readonly routing?: RoutingPlan;
+  /** Storage of q, k, v and out: the tensor-core engines need 16-bit elements. */
+  readonly formats?: TensorFormats;
   /** The tile classifier: statically `full` (no mask) suits wider key tiles. */
   readonly tiles?: { readonly kind: string; readonly value?: string };
 }
@@ -176,11 +178,11 @@ export function chooseSchedule(
   const base = {
     headDim: req.headDim,
     valueDim: req.valueDim ?? req.headDim,
-    dtype: req.dtype ?? (target === 'cuda' ? 'bf16' : 'f32'),
     summaryBlock: 16,
   } as const;
   let o = req.overrides ?? {};
   let list = candidates[target];
+  const sixteenBit = kernel.formats !== undefined && sharedStorage(kernel.formats) !== 'f32';
   if (target === 'wgsl' && o.wgslEngine === 'coop') {
     if (coopRuns(req, kernel)) {
       list = coopCandidates;
@@ -227,6 +229,7 @@ export function chooseSchedule(
       ...(target === 'cuda' && c.engine === undefined ? { engine: 'simt' as const } : {}),
       ...o,
     });
+    if (s.engine !== undefined && s.engine !== 'simt' && !sixteenBit) continue;
     if (s.engine === 'mma' && !mmaFits(s)) continue;
     if (s.engine === 'wgmma' && !wgmmaFits(s)) continue;
     if (s.engine === 'wgmma-ws' && !wgmmaWsFits(s)) continue;
