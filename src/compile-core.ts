@@ -9,12 +9,15 @@ import type { CheckedDecl } from './dsl/checker.js';
 import { frontend } from './dsl/index.js';
 import type { Program } from './dsl/ast.js';
 import { hashString, hashValue } from './hash.js';
+import { artifactSchedule } from './codegen/common.js';
+import { defaultStorage, uniformFormats } from './ir/formats.js';
 import type { AttentionKernel, Schedule, StorageDType } from './ir/kernel.js';
 import { lowerDecl } from './ir/lower.js';
 import type { Target } from './ir/passes/legalize.js';
 import { defaultLimits, type TargetLimits } from './ir/passes/schedule.js';
 import { runPipeline } from './ir/pipeline.js';
-import { capacityShapeExpr, unsupportedRouting } from './ir/routing.js';
+import { capacityShapeExpr } from './ir/routing.js';
+import { unsupportedRouting } from './ir/routing-check.js';
 import { toKernel, type AttentionIR } from './ir/program.js';
 import { unsupportedStorage } from './ir/storage-support.js';
 
@@ -147,14 +150,16 @@ export function compileWith(backends: Backends, source: string, options: Compile
   let ir: AttentionIR;
   try {
     ir = runPipeline(
-      lowerDecl(decl.decl, decl.defaults, { lse: options.lse ?? true }),
+      lowerDecl(decl.decl, decl.defaults, {
+        lse: options.lse ?? true,
+        formats: uniformFormats(options.dtype ?? defaultStorage(options.target)),
+      }),
       {
         target: options.target,
         limits,
         request: {
           headDim,
           valueDim: options.valueDim ?? headDim,
-          ...(options.dtype ? { dtype: options.dtype } : {}),
           ...scheduleOverrides(options),
         },
         schedule: target.schedule,
@@ -177,7 +182,9 @@ export function compileWith(backends: Backends, source: string, options: Compile
     throw new CompileError([error(msg, at)], source);
   }
   const kernel = toKernel(ir);
-  const meta = { sourceHash: hashString(source), scheduleHash: hashValue(kernel.schedule) };
+  // The artifact's schedule record (the schedule with the storage dtype, as the runtime and
+  // emitted modules read it) is what is hashed, so hashes did not change when formats split off.
+  const meta = { sourceHash: hashString(source), scheduleHash: hashValue(artifactSchedule(kernel)) };
   let artifact: Artifact;
   try {
     artifact = target.render(kernel, meta, limits);

@@ -106,7 +106,7 @@ async function check(t: Case): Promise<void> {
   const ch = chunkIds(Nk, t.cut, t.jump, rand);
   const ps: Record<string, number> = { top: t.top, f: t.f, l: t.l };
   // `from idx`: chunk ids around the call's, with −1/−2 padding, duplicates and absent ids.
-  const fromIdx = c.kernel.routing?.from !== undefined;
+  const fromIdx = c.kernel.routing?.source.kind === 'from';
   const idxShape = [B, H, Nq, t.top];
   const idx = Int32Array.from(
     { length: fromIdx ? B * H * Nq * t.top : 0 },

@@ -114,7 +114,7 @@ async function check(t: OffsetCase): Promise<void> {
       continue;
     }
     shapes[slot.name] = slotShape(slot, ps, sizes);
-    const ids = slot.name === 'idx' && c.kernel.routing?.unit === 'tokens' ? Nk + t.kOffset : 30;
+    const ids = slot.name === 'idx' && c.kernel.routing?.unit.kind === 'tokens' ? Nk + t.kOffset : 30;
     tensors[slot.name] = indexTensor(
       shapes[slot.name]!.reduce((a, b) => a * b, 1),
       ids,

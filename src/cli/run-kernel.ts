@@ -6,6 +6,7 @@ import { UsageError } from './errors.js';
 import { checkRunFits, type RunSizes } from './run-limits.js';
 import type { StorageDType } from '../ir/kernel.js';
 import { tileCounts } from '../ir/tile-stats.js';
+import { routingFrom, unitBlockSize } from '../ir/routing.js';
 import { declPredicates, declRouting } from '../runtime/ast-eval.js';
 import { compareArrays, type Agreement } from '../runtime/compare.js';
 import { fromF16, toF16 } from '../runtime/f16.js';
@@ -111,9 +112,9 @@ export async function runKernel(source: string, o: RunOptions): Promise<RunRepor
   const tensors: Record<string, Int32Array | Float32Array> = {};
   for (const t of kernel.tensors) tensors[t.name] = randomTensor(t, tensorLength(t, sizes, params), rand);
   // A reused selection (`… from idx`): ids of the call's keys (or blocks), some −1 padding.
-  const from = kernel.routing?.from;
+  const from = kernel.routing && routingFrom(kernel.routing);
   if (from) {
-    const ids = Math.ceil(o.Nk / kernel.routing!.blockSize);
+    const ids = Math.ceil(o.Nk / unitBlockSize(kernel.routing!));
     tensors[from.tensor] = Int32Array.from(tensors[from.tensor]!, () => Math.floor(rand() * (ids + 1)) - 1);
   }
   const q = randomNormal(o.B * o.H * o.Nq * o.D, rand);

@@ -1,5 +1,5 @@
 // What a backend produces: code plus everything an engine needs to launch it.
-import type { AttentionKernel, ParamSlot, Schedule } from '../ir/kernel.js';
+import type { AttentionKernel, ParamSlot, Schedule, StorageDType } from '../ir/kernel.js';
 
 /**
  * A shape/launch expression over runtime sizes, as a string in a tiny grammar evaluated by
@@ -48,6 +48,12 @@ export interface UniformField {
   readonly offset: number;
 }
 
+/**
+ * The schedule as an artifact records it: the schedule's choices plus the storage dtype of q, k,
+ * v and out (codegen/common.ts artifactSchedule), for the runtime, emitted modules and manifests.
+ */
+export type ArtifactSchedule = Schedule & { readonly dtype: StorageDType };
+
 export interface Artifact {
   readonly target: 'wgsl' | 'cuda';
   readonly name: string;
@@ -56,7 +62,7 @@ export interface Artifact {
   readonly bindings: readonly Binding[];
   readonly uniforms: readonly UniformField[];
   readonly params: readonly ParamSlot[];
-  readonly schedule: Schedule;
+  readonly schedule: ArtifactSchedule;
   /** Hash of the source text; with the schedule hash, the cache key of compiled artifacts. */
   readonly sourceHash: string;
   readonly scheduleHash: string;

@@ -1,5 +1,7 @@
 // Facts every backend shares, so the renderers differ only in syntax.
-import type { Schedule } from '../ir/kernel.js';
+import { sharedStorage } from '../ir/formats.js';
+import type { AttentionKernel, Schedule, StorageDType } from '../ir/kernel.js';
+import type { ArtifactSchedule } from './artifact.js';
 
 /**
  * RANGE_MIN/RANGE_MAX over more summary blocks than this return the full value range: sound (the
@@ -11,17 +13,27 @@ export const I32_MIN = -2147483648;
 
 export const positiveInt = (x: number): boolean => Number.isInteger(x) && x >= 1;
 
-/** A one-line description of a schedule for error messages. */
-export const describeSchedule = (s: Schedule): string =>
-  `schedule (blockQ=${s.blockQ}, blockK=${s.blockK}, threads=${s.threads}, D=${s.headDim}, Dv=${s.valueDim}, ${s.dtype})`;
+/** A one-line description of a schedule and the storage it runs on, for error messages. */
+export const describeSchedule = (s: Schedule, storage: StorageDType): string =>
+  `schedule (blockQ=${s.blockQ}, blockK=${s.blockK}, threads=${s.threads}, D=${s.headDim}, Dv=${s.valueDim}, ${storage})`;
 
 /** What is wrong with a schedule on any backend: every size a positive integer. */
-export function scheduleShapeProblem(s: Schedule): string | undefined {
+export function scheduleShapeProblem(s: Schedule, storage: StorageDType): string | undefined {
   const keys = ['blockQ', 'blockK', 'threads', 'stages', 'headDim', 'valueDim', 'summaryBlock'] as const;
   for (const key of keys)
     if (!positiveInt(s[key]))
-      return `${describeSchedule(s)}: ${key} must be a positive integer, got ${s[key]}`;
+      return `${describeSchedule(s, storage)}: ${key} must be a positive integer, got ${s[key]}`;
   return undefined;
+}
+
+/**
+ * The artifact's schedule record: the schedule with the one storage dtype of q, k, v and out
+ * after the head dims, in the key order (and so the JSON and hash) it had when the dtype was a
+ * schedule field — the runtime, emitted modules and manifests read it.
+ */
+export function artifactSchedule(k: AttentionKernel): ArtifactSchedule {
+  const { headDim, valueDim, ...rest } = k.schedule;
+  return Object.freeze({ headDim, valueDim, dtype: sharedStorage(k.formats), ...rest });
 }
 
 /**

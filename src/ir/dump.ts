@@ -2,8 +2,9 @@
 // sharing is visible, one block per expression.
 import { show, toposort, type Node } from './graph.js';
 import { Op } from './ops.js';
+import type { TensorFormat } from './formats.js';
 import type { AttentionIR } from './program.js';
-import { dumpRouting } from './routing.js';
+import { dumpRouting } from './routing-check.js';
 
 function ssa(roots: readonly [string, Node][]): string[] {
   const names = new Map<number, string>();
@@ -37,6 +38,9 @@ export function dumpIR(ir: AttentionIR, after: string): string {
   );
   out.push(`params: ${[...params, ...tensors].join(', ') || '(none)'}`);
   out.push(`outputs: out${ir.outputs.lse ? ', lse' : ''}${ir.routing ? ', indices' : ''}`);
+  const f = ir.formats;
+  const format = (t: TensorFormat): string => t.dtype;
+  out.push(`formats: q ${format(f.q)}, k ${format(f.k)}, v ${format(f.v)}, out ${format(f.out)}`);
   const roots: [string, Node][] = [
     ['mask', ir.mask],
     ['score', ir.score],

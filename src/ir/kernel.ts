@@ -1,10 +1,12 @@
 // The kernel IR: what the pass pipeline hands to a backend. The algorithm (expressions over the
-// graph IR) is separate from the Schedule (tile sizes, threads, dtypes), which is a frozen,
-// hashable value: changing the schedule never changes the algorithm.
+// graph IR) is separate from the storage formats of q, k, v and out (ir/formats.ts) and from the
+// Schedule (tile sizes, threads, engine), which is a frozen, hashable value: changing the
+// schedule never changes the algorithm.
+import type { TensorFormats } from './formats.js';
 import type { Graph, Node } from './graph.js';
 import type { RoutingPlan } from './routing.js';
 
-export type StorageDType = 'f32' | 'f16' | 'bf16';
+export type { StorageDType, TensorFormat, TensorFormats } from './formats.js';
 
 export interface Schedule {
   /** Queries owned by one workgroup / thread block. */
@@ -19,8 +21,6 @@ export interface Schedule {
   readonly headDim: number;
   /** Head dim of v and out. */
   readonly valueDim: number;
-  /** Storage dtype of q, k, v and out. Accumulation is always f32. */
-  readonly dtype: StorageDType;
   /** Positions per block of a tensor min/max summary (tile classification of lookups). */
   readonly summaryBlock: number;
   /**
@@ -114,6 +114,8 @@ export interface AttentionKernel {
   readonly tensors: readonly TensorSlot[];
   readonly summaries: readonly SummarySlot[];
   readonly outputs: { readonly lse: boolean };
+  /** How q, k, v and out are stored (a load widens to f32, a store narrows). */
+  readonly formats: TensorFormats;
   readonly schedule: Schedule;
   /**
    * Subexpressions of `mask`/`score` that depend only on b, h, q, sizes and params (e.g. the

@@ -1,13 +1,14 @@
 // Lowering: a checked AST declaration → graph IR (AttentionIR). Types are re-derived from the
 // IR builder's dtypes (int→i32, f32, bool) with the language's promotion rule (an int meeting an
 // f32 is cast); the checker has already rejected ill-typed programs, so mismatches here are bugs.
-import type { AttentionDecl, BinaryOp, DimRef, Expr } from '../dsl/ast.js';
+import type { AttentionDecl, BinaryOp, DimRef, Expr, SelectionUnit } from '../dsl/ast.js';
 import type { Span } from '../diagnostics.js';
 import { Graph, type Node } from './graph.js';
+import { uniformFormats, type TensorFormats } from './formats.js';
 import type { ParamSlot, ShapeDim, TensorSlot } from './kernel.js';
 import { Op, type DType, type VarName } from './ops.js';
 import type { AttentionIR } from './program.js';
-import { routingSource, type RoutingFrom, type RoutingPlan } from './routing.js';
+import type { FromSource, RoutingPlan, RoutingUnit } from './routing.js';
 import { simplifyExpr } from './passes/simplify.js';
 
 const indexVars: Readonly<Record<string, VarName>> = {
@@ -175,7 +176,7 @@ class Lowerer {
 export function lowerDecl(
   decl: AttentionDecl,
   defaults: ReadonlyMap<string, number | boolean>,
-  options: { lse?: boolean } = {},
+  options: { lse?: boolean; formats?: TensorFormats } = {},
 ): AttentionIR {
   const L = new Lowerer();
   const params: ParamSlot[] = [];
@@ -206,33 +207,49 @@ export function lowerDecl(
     params,
     tensors: [...L.tensors.values()],
     outputs: { lse: options.lse ?? true },
+    formats: options.formats ?? uniformFormats('f32'),
     ...(routing ? { routing } : {}),
   };
 }
 
-/** The routing plan of a `route blocks(n)` / `select` / `emit` statement (undefined for chunks). */
+/** The routing plan of a `route` / `select` / `emit` statement, a union mirroring the AST's. */
 function lowerRouting(decl: AttentionDecl, L: Lowerer): RoutingPlan | undefined {
-  const src = routingSource(decl);
-  if (!src) return undefined;
-  // Counts are constant-folded so `8` and `4 + 4` give the same plan (and schedule hash).
+  const s = decl.sparsity?.[0];
+  if (!s) return undefined;
+  const src = s.source;
+  // A token is a one-key block: its `first` pooling is the key itself.
+  const k = src.kind === 'topk' && s.unit ? src.by.k.reducer : 'first';
+  if (k === 'raw') return undefined;
+  // Counts are constant-folded so `8` and `4 + 4` give the same plan.
   const count = (e: Expr | undefined): Node =>
     e ? simplifyExpr(L.g, L.cast(L.expr(e, false), 'i32')) : L.g.const(0, 'i32');
-  const size = src.size ? count(src.size) : L.g.const(1, 'i32');
-  if (size.op !== Op.CONST) throw new Error('internal: the routing block size is not a constant');
+  const forced = (kind: 'first' | 'local'): Node => count(s.force.find((f) => f.kind === kind)?.count);
   return {
-    blockSize: Number(size.arg),
-    q: src.q,
-    k: src.k,
-    // `from t`: the row capacity of t stands where the top-k count would (it sizes `indices`).
-    topk: src.from ? fromCapacity(src.from, L) : count(src.topk),
-    first: count(src.first),
-    local: count(src.local),
-    ...(src.vote ? { vote: src.vote } : {}),
-    ...(src.size || src.chunks ? {} : { unit: 'tokens' as const }),
-    ...(src.chunks ? { chunks: src.chunks } : {}),
-    ...(src.from ? { from: lowerFrom(src.from, L) } : {}),
-    ...(src.restrict === false ? { restrict: false as const } : {}),
+    unit: lowerUnit(s.unit, count, L),
+    source:
+      src.kind === 'topk'
+        ? {
+            kind: 'topk',
+            count: count(src.count),
+            q: src.by.q.reducer,
+            k,
+            ...(s.vote ? { vote: s.vote.over } : {}),
+          }
+        : lowerFrom(src.tensor, L),
+    first: forced('first'),
+    local: forced('local'),
+    attention: s.kind === 'emit' ? 'static-mask' : 'selected',
   };
+}
+
+function lowerUnit(u: SelectionUnit | undefined, count: (e: Expr) => Node, L: Lowerer): RoutingUnit {
+  // Tokens and chunks position ids in one-position steps: the i32 1 they step by is interned
+  // here, where a block size is, so graph node ids (in the CUDA manifest) do not depend on the unit.
+  const size = u?.kind === 'blocks' ? count(u.size) : L.g.const(1, 'i32');
+  if (u === undefined) return { kind: 'tokens' };
+  if (u.kind === 'chunks') return { kind: 'chunks', tensor: u.tensor };
+  if (size.op !== Op.CONST) throw new Error('internal: the routing block size is not a constant');
+  return { kind: 'blocks', size: Number(size.arg) };
 }
 
 /** The capacity K of `from t`'s [batch, G, queries, K] as an i32 node (literal, int param or size). */
@@ -247,7 +264,7 @@ function fromCapacity(tensor: string, L: Lowerer): Node {
 }
 
 /** `from t`: the selection groups and capacity of t's declared [batch, G, queries, K] shape. */
-function lowerFrom(tensor: string, L: Lowerer): RoutingFrom {
+function lowerFrom(tensor: string, L: Lowerer): FromSource {
   const t = L.tensors.get(tensor);
   const [g, cap] = [t?.dims[1], t?.dims[3]];
   if (!t || t.dims.length !== 4 || !g || !cap)
@@ -260,5 +277,6 @@ function lowerFrom(tensor: string, L: Lowerer): RoutingFrom {
         : undefined;
   if (groups === undefined) throw new Error(`internal: the index tensor "${tensor}" has no selection groups`);
   const capacity = cap.kind === 'literal' ? String(cap.value) : cap.name;
-  return { tensor, groups, capacity };
+  // The row capacity stands where a ranked source has its top-k count (it sizes `indices`).
+  return { kind: 'from', tensor, groups, capacity, count: fromCapacity(tensor, L) };
 }

@@ -10,6 +10,7 @@ import type {
   TensorSlot,
   TileClassifier,
 } from './kernel.js';
+import type { TensorFormats } from './formats.js';
 import type { RoutingPlan } from './routing.js';
 
 export interface AttentionIR {
@@ -20,6 +21,8 @@ export interface AttentionIR {
   readonly params: readonly ParamSlot[];
   readonly tensors: readonly TensorSlot[];
   readonly outputs: { readonly lse: boolean };
+  /** Storage formats of q, k, v and out (set by lowering, from the compile options). */
+  readonly formats: TensorFormats;
   /** Block routing (set by lowering): pool → affinity → top-k before the attention. */
   readonly routing?: RoutingPlan;
   /** Set by analyze-tiles. */
@@ -46,6 +49,7 @@ export function toKernel(ir: AttentionIR): AttentionKernel {
     tensors: ir.tensors,
     summaries: ir.summaries ?? [],
     outputs: ir.outputs,
+    formats: ir.formats,
     schedule: ir.schedule,
     ...(ir.rowInvariants ? { rowInvariants: ir.rowInvariants } : {}),
     ...(ir.routing ? { routing: ir.routing } : {}),

@@ -3,7 +3,7 @@
 import { show, toposort, type Node } from './graph.js';
 import { Op, binaryArith, comparisons, unaryFloat, varNames } from './ops.js';
 import type { AttentionIR } from './program.js';
-import { verifyRouting } from './routing.js';
+import { verifyRouting } from './routing-check.js';
 import { verifyResidue } from './passes/residue-classes.js';
 
 const elementVars = new Set(['b', 'h', 'q', 'k', 'B', 'H', 'Hkv', 'Nq', 'Nk', 'D']);

@@ -1,5 +1,6 @@
 // Runs one emulated case (emu.ts) of a rendered kernel and compares it with the float64 reference.
 // Inputs are multiples of 1/64 in [-2, 2], exact in bf16 and f16, so only the output is rounded.
+import { sharedStorage } from '../../src/ir/formats.js';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect } from 'vitest';
@@ -105,12 +106,12 @@ export async function runCase(
     return path;
   };
   const sizeOf: Record<string, number> = {
-    out: c.B * c.H * c.Nq * s.valueDim * (s.dtype === 'f32' ? 4 : 2),
+    out: c.B * c.H * c.Nq * s.valueDim * (sharedStorage(k.formats) === 'f32' ? 4 : 2),
     lse: c.B * c.H * c.Nq * 4,
   };
   for (const f of manifest.args.fields as ArgsField[]) {
     if (f.role === 'q' || f.role === 'k' || f.role === 'v') {
-      const bytes = encode(p[f.role], s.dtype);
+      const bytes = encode(p[f.role], sharedStorage(k.formats));
       spec.push(`in ${f.offset} ${bytes.length} ${file(f.role, bytes)}`);
     } else if (f.role === 'out' || f.role === 'lse') {
       spec.push(`out ${f.offset} ${sizeOf[f.role]} ${join(caseDir, `${f.role}.out`)}`);
@@ -150,9 +151,9 @@ export async function runCase(
   await runEmulation(exe, specPath);
 
   const ref = referenceAttention(k, p);
-  const out = decode(new Uint8Array(readFileSync(join(caseDir, 'out.out'))), s.dtype);
+  const out = decode(new Uint8Array(readFileSync(join(caseDir, 'out.out'))), sharedStorage(k.formats));
   const lse = new Float32Array(new Uint8Array(readFileSync(join(caseDir, 'lse.out'))).buffer);
-  const tol = s.dtype === 'f32' ? 2e-5 : s.dtype === 'f16' ? 2e-3 : 1.6e-2;
+  const tol = sharedStorage(k.formats) === 'f32' ? 2e-5 : sharedStorage(k.formats) === 'f16' ? 2e-3 : 1.6e-2;
   let maxOut = 0;
   let maxLse = 0;
   for (let i = 0; i < out.length; i++)

@@ -3,7 +3,7 @@
 // rows, Nk = 0, every tile class, summaries, hoisting, and all three storage dtypes.
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import type { Schedule } from '../../src/ir/kernel.js';
+import type { TestSchedule } from '../support/hand-kernels.js';
 import { buildEmulation } from './emu.js';
 import { runCase, type Case } from './emu-case.js';
 import { handKernels, render, renamed, scratchDir, testScheduleWith } from './support.js';
@@ -16,7 +16,7 @@ const cases: readonly Case[] = [
   { label: 'small window', B: 1, H: 2, Hkv: 1, Nq: 40, Nk: 40, params: { window: 5, cap: 0.75 } },
 ];
 
-const schedules: readonly [string, Schedule][] = [
+const schedules: readonly [string, TestSchedule][] = [
   ['f32 rows4 tpr4', testScheduleWith({ dtype: 'f32' })],
   ['bf16 rows2 tpr8 vw2 64 threads', testScheduleWith({ dtype: 'bf16', threads: 64 })],
   [

@@ -6,7 +6,7 @@ import { cudaScheduleProblem, renderCuda } from '../../src/codegen/cuda/index.js
 import { Graph } from '../../src/ir/graph.js';
 import type { AttentionKernel } from '../../src/ir/kernel.js';
 import { Op } from '../../src/ir/ops.js';
-import { dtypes, handKernels, meta, render, testScheduleWith } from './support.js';
+import { dtypes, handKernels, meta, render, scheduleAndFormats, testScheduleWith } from './support.js';
 
 const kernelBody = (code: string): string => code.slice(code.indexOf('_attention(const Args a'));
 
@@ -147,16 +147,16 @@ describe('cuda backend: rendering', () => {
   });
 
   it('refuses schedules it cannot run, with the reason', () => {
-    expect(cudaScheduleProblem(testScheduleWith({ threads: 48 }))).toMatch(/multiple of 32/);
-    expect(cudaScheduleProblem(testScheduleWith({ blockK: 512, headDim: 128, valueDim: 128 }))).toMatch(
+    expect(cudaScheduleProblem(...scheduleAndFormats({ threads: 48 }))).toMatch(/multiple of 32/);
+    expect(cudaScheduleProblem(...scheduleAndFormats({ blockK: 512, headDim: 128, valueDim: 128 }))).toMatch(
       /shared memory/,
     );
-    expect(cudaScheduleProblem(testScheduleWith({ threads: 1024 }))).toMatch(/tpr/);
+    expect(cudaScheduleProblem(...scheduleAndFormats({ threads: 1024 }))).toMatch(/tpr/);
     expect(() => renderCuda(handKernels.full!(testScheduleWith({ threads: 48 })), meta)).toThrow(
       /CUDA backend/,
     );
     expect(
-      cudaScheduleProblem(testScheduleWith({ blockQ: 64, threads: 256, headDim: 128, valueDim: 128 })),
+      cudaScheduleProblem(...scheduleAndFormats({ blockQ: 64, threads: 256, headDim: 128, valueDim: 128 })),
     ).toBeUndefined();
   });
 

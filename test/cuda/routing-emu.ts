@@ -8,7 +8,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Artifact } from '../../src/codegen/artifact.js';
 import type { AttentionKernel } from '../../src/ir/kernel.js';
-import { routingGroups } from '../../src/ir/routing.js';
+import { isRankedBlocks, routingGroups } from '../../src/ir/routing.js';
 import { emulationSource } from './emu.js';
 import { EmuSpec, warpIntrinsics, type ArgField, type EmuCall } from './emu-call.js';
 import { expectOk, run } from './support.js';
@@ -96,6 +96,7 @@ export async function runRouting(
 ): Promise<RoutingRun> {
   mkdirSync(dir, { recursive: true });
   const r = kern.routing!;
+  if (!isRankedBlocks(r)) throw new Error('routing emulation: the plan is not ranked blocks');
   const s = kern.schedule;
   const D = s.headDim;
   const { B, H, Hkv, Nq, Nk, qOffset, kOffset } = c;
@@ -106,8 +107,8 @@ export async function runRouting(
   const RB = constant(a.code, 'RB');
   const UT = constant(a.code, 'ROUTE_UT');
   const smemOff = constant(a.code, 'ROUTE_SMEM_OFF');
-  if (RB !== r.blockSize) throw new Error(`routing emulation: RB = ${RB}, the plan says ${r.blockSize}`);
-  const pooledQ = r.q !== 'raw';
+  if (RB !== r.unit.size) throw new Error(`routing emulation: RB = ${RB}, the plan says ${r.unit.size}`);
+  const pooledQ = r.source.q !== 'raw';
   const G = { H, Hkv, '1': 1 }[routingGroups(r)];
   const cap = c.counts[0] + c.counts[1] + c.counts[2];
   // route_scratch_size: pooled keys, then pooled queries, strides of cdiv(N, RB) + 1 blocks.
@@ -140,7 +141,7 @@ export async function runRouting(
     launch(entry('route_pool_k'), [nkb, Hkv, B], 128);
     if (pooledQ) launch(entry('route_pool_q'), [units, H, B], 128);
     if (cap > 0) {
-      const smem = 4 * (UT * D + UT * nkb * (r.vote ? 2 : 1) + 2 * UT);
+      const smem = 4 * (UT * D + UT * nkb * (r.source.vote ? 2 : 1) + 2 * UT);
       launch(entry('route_topk'), [cdiv(units, UT), G, B], 128, smem);
     }
     const smem = smemOff + 8 * cdiv(cdiv(Nk, s.blockK), 32);

@@ -5,9 +5,9 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect } from 'vitest';
 import type { Artifact } from '../../src/codegen/artifact.js';
-import { pooledK, pooledQ, selUnit, SEL_SPAN } from '../../src/codegen/cuda/select.js';
+import { SEL_SPAN } from '../../src/codegen/cuda/select.js';
 import type { AttentionKernel } from '../../src/ir/kernel.js';
-import { routingGroups } from '../../src/ir/routing.js';
+import { attendsSelected, pooledSides, routingGroups, routingVote } from '../../src/ir/routing.js';
 import { emulationSource } from './emu.js';
 import { EmuSpec, warpIntrinsics, type ArgField, type EmuCall } from './emu-call.js';
 import { expectOk, run } from './support.js';
@@ -98,17 +98,20 @@ export async function runSelect(
   const { B, H, Hkv, Nq, Nk, K } = c;
   const G = { H, Hkv, '1': 1 }[routingGroups(r)];
   const voters = { H: 1, Hkv: H / Hkv, '1': H }[routingGroups(r)];
-  const restrict = r.restrict !== false;
+  const restrict = attendsSelected(r);
+  const pooled = pooledSides(r);
+  const vote = routingVote(r);
+  const from = r.source.kind === 'from';
   const nspan = Math.ceil(Nk / SEL_SPAN);
-  const per = selUnit(r) === 'tokens' ? 128 : 2;
+  const per = r.unit.kind === 'tokens' ? 128 : 2;
   const ns = !restrict || B * H * Nq >= 1024 ? 1 : Math.max(1, Math.min(16, Math.floor(K / per)));
-  const { rows, budget } = roundRows(c, G, r.vote !== undefined);
+  const { rows, budget } = roundRows(c, G, vote !== undefined);
   const scratch =
-    (pooledK(r) ? B * Hkv * Nk * D : 0) +
-    (pooledQ(r) ? B * H * Nq * D : 0) +
-    (r.from ? 0 : B * G * rows * Nk) +
-    (r.vote ? B * H * rows * nspan * 2 : 0) +
-    (r.vote && B * H * rows * Nk <= budget ? B * H * rows * Nk : 0) +
+    (pooled.k ? B * Hkv * Nk * D : 0) +
+    (pooled.q ? B * H * Nq * D : 0) +
+    (from ? 0 : B * G * rows * Nk) +
+    (vote ? B * H * rows * nspan * 2 : 0) +
+    (vote && B * H * rows * Nk <= budget ? B * H * rows * Nk : 0) +
     (ns > 1 ? B * H * Nq * ns * (DV + 2) : 0);
   const manifest = JSON.parse(a.files![`${kern.name}.json`]!);
   const spec = new EmuSpec(dir);
@@ -134,15 +137,15 @@ export async function runSelect(
   };
   if (Nq > 0) {
     spec.summaries(a, kern, c);
-    if (pooledK(r)) launch('pool_k', [Nk, Hkv, B], 128);
-    if (pooledQ(r)) launch('pool_q', [Nq, H, B], 128);
-    if (!r.from) {
+    if (pooled.k) launch('pool_k', [Nk, Hkv, B], 128);
+    if (pooled.q) launch('pool_q', [Nq, H, B], 128);
+    if (!from) {
       const smem = 4 * voters * (D + 2);
       expect(row0At, 'the args have a sel_row0 field').toBeGreaterThanOrEqual(0);
       for (let r0 = 0; r0 < Nq; r0 += rows) {
         const nr = Math.min(rows, Nq - r0);
         spec.line(`i32 ${row0At} ${r0}`);
-        if (r.vote) launch('vote_stats', [nspan * nr, G, B], SEL_SPAN, smem);
+        if (vote) launch('vote_stats', [nspan * nr, G, B], SEL_SPAN, smem);
         launch('score', [nspan * nr, G, B], SEL_SPAN, smem);
         if (K > 0) launch('topk', [nr, G, B], 512);
       }
@@ -161,6 +164,6 @@ export async function runSelect(
     indices: new Int32Array(spec.read('idx.bin')),
     out: new Float32Array(spec.read('out.bin')),
     lse: new Float32Array(spec.read('lse.bin')),
-    rounds: r.from ? 0 : Math.ceil(Nq / rows),
+    rounds: from ? 0 : Math.ceil(Nq / rows),
   };
 }

@@ -105,7 +105,7 @@ let multiRound = 0;
 
 async function check(t0: OffsetCase): Promise<void> {
   const { c, exe } = await kernelFor(t0.program);
-  const chunked = c.kernel.routing?.chunks !== undefined;
+  const chunked = c.kernel.routing?.unit.kind === 'chunks';
   // Chunk ids are indexed by position: the call's positions lie in [0, Nk).
   const t = chunked
     ? {
@@ -143,7 +143,7 @@ async function check(t0: OffsetCase): Promise<void> {
         return id;
       });
     } else {
-      const ids = c.kernel.routing?.unit === 'tokens' ? Nk + t.kOffset : 30;
+      const ids = c.kernel.routing?.unit.kind === 'tokens' ? Nk + t.kOffset : 30;
       tensors[slot.name] = Int32Array.from({ length: n }, () => Math.floor(rand() * (ids + 6)) - 3);
     }
   }

@@ -1,5 +1,6 @@
 // Shared helpers of the CUDA tests: kernel variants, rendering, and running compilers. CI has two
 // cores and vitest runs two test files at once, so each file runs one compiler at a time.
+import { uniformFormats, type TensorFormats } from '../../src/ir/formats.js';
 import { execFile } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -13,9 +14,10 @@ import {
   slidingWindowKernel,
   softcapAlibiKernel,
   testSchedule,
+  type TestSchedule,
 } from '../support/hand-kernels.js';
 
-export const handKernels: Readonly<Record<string, (s?: Schedule) => AttentionKernel>> = {
+export const handKernels: Readonly<Record<string, (s?: TestSchedule) => AttentionKernel>> = {
   full: fullKernel,
   sliding_window: slidingWindowKernel,
   document: documentKernel,
@@ -88,5 +90,11 @@ export function expectOk(r: RunResult, what: string): void {
 export const CUDA_INCLUDE = process.env.CUDA_HOME
   ? join(process.env.CUDA_HOME, 'include')
   : '/usr/local/cuda/include';
-export const testScheduleWith = (over: Partial<Schedule>): Schedule =>
+export const testScheduleWith = (over: Partial<TestSchedule>): TestSchedule =>
   Object.freeze({ ...testSchedule, ...over });
+
+/** testScheduleWith split as the backend takes it: the schedule and the storage formats. */
+export function scheduleAndFormats(over: Partial<TestSchedule>): [Schedule, TensorFormats] {
+  const { dtype, ...schedule } = testScheduleWith(over);
+  return [schedule, uniformFormats(dtype)];
+}

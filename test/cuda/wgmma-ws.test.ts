@@ -147,7 +147,7 @@ describe('wgmma-ws code structure', () => {
 
   const withPlan = (file: string, over: Partial<WgmmaWsPlan>) => {
     const { kernel } = build(file, 128, 'bf16');
-    const plan = { ...wgmmaWsPlan(kernel.schedule, 227 * 1024), ...over };
+    const plan = { ...wgmmaWsPlan(kernel.schedule, kernel.formats, 227 * 1024), ...over };
     return renderCuda(kernel, meta, { core: wgmmaWsCore(plan) }).code;
   };
 
@@ -177,8 +177,8 @@ describe('wgmma-ws code structure', () => {
   it('per-key values that overflow shared memory are refused with the way out', () => {
     // document hoists one per-key value (512 bytes at 128 keys): over a budget 100 bytes too small.
     const { kernel } = build('document.attn', 128, 'bf16');
-    const need = wgmmaWsPlan(kernel.schedule, 227 * 1024).smemBytes;
-    const plan = { ...wgmmaWsPlan(kernel.schedule, 227 * 1024), sharedLimit: need + 412 };
+    const need = wgmmaWsPlan(kernel.schedule, kernel.formats, 227 * 1024).smemBytes;
+    const plan = { ...wgmmaWsPlan(kernel.schedule, kernel.formats, 227 * 1024), sharedLimit: need + 412 };
     expect(() => renderCuda(kernel, meta, { core: wgmmaWsCore(plan) })).toThrow(
       /needs \d+ bytes of shared memory \(512 for per-key values\).*use stages: 2/,
     );

@@ -106,6 +106,7 @@ describe('pipeline on the stdlib', () => {
       "; sink_window after analyze-tiles
       params: window: i32 = 1024, sinks: i32 = 4
       outputs: out, lse
+      formats: q f32, k f32, v f32, out f32
       exprs:
         %0: bool = ge(q, k)
         %1: i32 = sub(q, k)

@@ -37,15 +37,19 @@ describe('routing plan', () => {
     for (const [pass, ir] of irs(src)) {
       expect(verify(ir), pass).toEqual([]);
       const r = ir.routing!;
-      expect(r).toMatchObject({ blockSize: 16, q: 'raw', k: 'max' });
-      expect(r.topk.op).toBe(Op.ADD);
+      expect(r).toMatchObject({
+        unit: { kind: 'blocks', size: 16 },
+        source: { kind: 'topk', q: 'raw', k: 'max' },
+        attention: 'selected',
+      });
+      expect(r.source.count.op).toBe(Op.ADD);
       expect([r.first.arg, r.local.arg]).toEqual([1, 2]);
     }
   });
 
   it('a vote shares one selection per group: indices are [B, G, Nq, K]', () => {
     const groups = compile(readFileSync('stdlib/nsa_select.attn', 'utf8'), { target: 'wgsl' });
-    expect(groups.kernel.routing?.vote).toBe('groups');
+    expect(groups.kernel.routing?.source).toMatchObject({ kind: 'topk', vote: 'groups' });
     const idx = groups.artifact.bindings.find((b) => b.role === 'indices')!;
     expect(idx.shape).toEqual(['B', 'Hkv', 'Nq', 'top + 1 + 2']);
     const topk = groups.artifact.entryPoints.find((e) => e.name === 'route_topk')!;
@@ -73,8 +77,8 @@ describe('routing plan', () => {
       ...ir,
       routing: {
         ...ir.routing!,
-        blockSize: 0,
-        topk: g.var('q'),
+        unit: { kind: 'blocks', size: 0 },
+        source: { kind: 'topk', count: g.var('q'), q: 'raw', k: 'mean' },
         first: g.node(Op.PARAM, 'f32', [], 'top'),
         local: g.node(Op.DIV, 'i32', [g.var('Nk'), g.const(2)]),
       },
@@ -88,8 +92,16 @@ describe('routing plan', () => {
 
   it('verify rejects chunk and index tensors the kernel does not declare as i32', () => {
     const ir = irs(biformer).get('lower')!;
-    const from = { tensor: 'idx', groups: 'H', capacity: '4' } as const;
-    const errs = verify({ ...ir, routing: { ...ir.routing!, chunks: 'ids', from } }).join('\n');
+    const g = ir.graph;
+    const from = {
+      kind: 'from',
+      tensor: 'idx',
+      groups: 'H',
+      capacity: '4',
+      count: g.const(4, 'i32'),
+    } as const;
+    const routing = { ...ir.routing!, unit: { kind: 'chunks', tensor: 'ids' }, source: from } as const;
+    const errs = verify({ ...ir, routing }).join('\n');
     expect(errs).toContain('routing.chunks: "ids" is not a declared i32 tensor of rank 1');
     expect(errs).toContain('routing.from: "idx" is not a declared i32 tensor of rank 4');
   });

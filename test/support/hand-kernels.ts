@@ -1,10 +1,18 @@
 // Hand-built AttentionKernels, for testing backends independently of the frontend and passes.
 // Each mirrors what the pass pipeline produces for a small .attn program (shown in comments).
 import { Graph, type Node } from '../../src/ir/graph.js';
-import type { AttentionKernel, Schedule, TileClassifier } from '../../src/ir/kernel.js';
+import type { ArtifactSchedule } from '../../src/codegen/artifact.js';
+import { uniformFormats } from '../../src/ir/formats.js';
+import type { AttentionKernel, TileClassifier } from '../../src/ir/kernel.js';
 import { Op } from '../../src/ir/ops.js';
 
-export const testSchedule: Schedule = Object.freeze({
+/**
+ * What a hand-built kernel is made from: its schedule plus the one storage dtype of q, k, v and
+ * out (the kernel's formats), in one record as an artifact shows it.
+ */
+export type TestSchedule = ArtifactSchedule;
+
+export const testSchedule: TestSchedule = Object.freeze({
   blockQ: 16,
   blockK: 16,
   threads: 16,
@@ -19,8 +27,9 @@ function kernel(
   name: string,
   g: Graph,
   parts: Partial<AttentionKernel>,
-  schedule: Schedule,
+  stored: TestSchedule,
 ): AttentionKernel {
+  const { dtype, ...schedule } = stored;
   return {
     kind: 'attention',
     name,
@@ -32,7 +41,8 @@ function kernel(
     tensors: [],
     summaries: [],
     outputs: { lse: true },
-    schedule,
+    formats: uniformFormats(dtype),
+    schedule: Object.freeze(schedule),
     ...parts,
   };
 }

@@ -33,7 +33,8 @@ export function checkTiles(
   const g = lowered.graph;
   const ir = analyzeTiles({ ...lowered, mask: simplifyExpr(g, lowered.mask) });
   expect(verify(ir)).toEqual([]);
-  const kernel: AttentionKernel = toKernel({ ...ir, schedule: { ...testSchedule, blockQ, blockK } });
+  const { dtype: _storage, ...schedule } = testSchedule;
+  const kernel: AttentionKernel = toKernel({ ...ir, schedule: { ...schedule, blockQ, blockK } });
   const inputs = makeInputs(shape, seed);
   const params = Object.fromEntries(checked.decls[0]!.defaults);
   const sizes = { B: shape.B, H: shape.Hq, Hkv: shape.Hkv, Nq: shape.Nq, Nk: shape.Nk, D: shape.D };

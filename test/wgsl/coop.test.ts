@@ -52,7 +52,7 @@ describe('coop engine selection', () => {
   });
 
   it('names what is wrong with a coop schedule it cannot run', () => {
-    const s = compile(causal, { target: 'wgsl', headDim: 64, wgslEngine: 'coop' }).kernel.schedule;
+    const s = compile(causal, { target: 'wgsl', headDim: 64, wgslEngine: 'coop' }).artifact.schedule;
     expect(wgslScheduleProblem({ ...s, threads: 3 * s.blockQ })).toMatch(/threads must divide 4·blockQ/);
     expect(wgslScheduleProblem({ ...s, blockK: 6 })).toMatch(/blockK to be a multiple of 4/);
     const noSubgroups = { maxWorkgroupStorageBytes: 49152, maxInvocations: 1024, shaderF16: false };

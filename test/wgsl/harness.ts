@@ -1,10 +1,11 @@
 // Shared by the WGSL GPU tests: render a kernel, run it on the process's WebGPU device and
 // compare with the dense float64 reference (src/runtime/reference.ts).
+import type { TestSchedule } from '../support/hand-kernels.js';
 import { expect } from 'vitest';
 import { renderWgsl } from '../../src/codegen/wgsl/index.js';
 import type { Artifact } from '../../src/codegen/artifact.js';
 import { Graph, type Node } from '../../src/ir/graph.js';
-import type { AttentionKernel, Schedule } from '../../src/ir/kernel.js';
+import type { AttentionKernel } from '../../src/ir/kernel.js';
 import { Op } from '../../src/ir/ops.js';
 import { compareArrays, type Agreement } from '../../src/runtime/compare.js';
 import { fromF16, toF16 } from '../../src/runtime/f16.js';
@@ -25,7 +26,7 @@ export function render(kernel: AttentionKernel): Artifact {
   return renderWgsl(kernel, meta);
 }
 
-export function withSchedule(base: Schedule, over: Partial<Schedule>): Schedule {
+export function withSchedule(base: TestSchedule, over: Partial<TestSchedule>): TestSchedule {
   return Object.freeze({ ...base, ...over });
 }
 
@@ -100,7 +101,7 @@ export async function runCase(rowKernel: AttentionKernel, c: Case, pred: RefPred
   let k = values(c.B * c.Hkv * c.Nk * s.headDim, rand, c.values);
   let v = values(c.B * c.Hkv * c.Nk * s.valueDim, rand, c.values);
   const inputs: RunInputs = { q, k, v, B: c.B, H: c.H, Hkv: c.Hkv, Nq: c.Nq, Nk: c.Nk };
-  if (s.dtype === 'f16') {
+  if (kernel.formats.q.dtype === 'f16') {
     // The reference sees exactly the values the kernel stores.
     [inputs.q, inputs.k, inputs.v] = [toF16(q), toF16(k), toF16(v)];
     [q, k, v] = [fromF16(inputs.q), fromF16(inputs.k), fromF16(inputs.v)];

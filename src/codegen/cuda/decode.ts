@@ -13,6 +13,7 @@
 //
 // The launcher takes this path when Nq ≤ 16 and Nk ≥ 1024 (env ATTNC_DECODE=0 disables it, =1
 // forces it for any Nq ≥ 1, Nk ≥ 1), after the summaries and before the engine's attention.
+import { elementBytes } from '../../ir/formats.js';
 import type { AttentionKernel } from '../../ir/kernel.js';
 import { decodeElementFns } from './decode-elements.js';
 import { decodeHostSource } from './decode-host.js';
@@ -34,7 +35,7 @@ const KPG = 2;
 /** Elements per vector load: 16 bytes or less, dividing D and Dv into 8-lane chunks. */
 function vectorWidth(k: AttentionKernel): number {
   const s = k.schedule;
-  const bytes = s.dtype === 'f32' ? 4 : 2;
+  const bytes = elementBytes(k.formats.k);
   for (const vw of [8, 4, 2, 1]) {
     if (vw * bytes <= 16 && s.headDim % (8 * vw) === 0 && s.valueDim % (8 * vw) === 0) return vw;
   }

@@ -2,8 +2,10 @@
 // attention kernel from an attention core, and an extern "C" launcher), a C header and a JSON
 // manifest. The core (simt.ts today) is the only part that depends on the compute units used.
 import { show, toposort } from '../../ir/graph.js';
-import type { AttentionKernel, Schedule } from '../../ir/kernel.js';
+import { sharedStorage } from '../../ir/formats.js';
+import type { AttentionKernel, StorageDType } from '../../ir/kernel.js';
 import type { Artifact, Binding, EntryPoint, UniformField } from '../artifact.js';
+import { artifactSchedule } from '../common.js';
 import { classMode, coreExprs } from './exprs.js';
 import {
   alignmentOf,
@@ -50,7 +52,7 @@ export interface CudaMeta {
   readonly scheduleHash: string;
 }
 
-const storage: Readonly<Record<Schedule['dtype'], { ty: string; to: string; from: string }>> = {
+const storage: Readonly<Record<StorageDType, { ty: string; to: string; from: string }>> = {
   f32: { ty: 'float', to: 'x', from: 'x' },
   f16: { ty: '__half', to: '__half2float(x)', from: '__float2half_rn(x)' },
   bf16: { ty: '__nv_bfloat16', to: '__bfloat162float(x)', from: '__float2bfloat16_rn(x)' },
@@ -58,10 +60,12 @@ const storage: Readonly<Record<Schedule['dtype'], { ty: string; to: string; from
 
 function prelude(k: AttentionKernel, layout: CudaLayout): string {
   const s = k.schedule;
-  const st = storage[s.dtype];
+  // One C type T for q, k, v and out: their formats are one float type (sharedStorage checks).
+  const dtype = sharedStorage(k.formats);
+  const st = storage[dtype];
   return [
     `using Args = ::${layout.struct};`,
-    `typedef ${st.ty} T; // storage type of q, k, v, out (${s.dtype}); all arithmetic is f32`,
+    `typedef ${st.ty} T; // storage type of q, k, v, out (${dtype}); all arithmetic is f32`,
     `constexpr int D = ${s.headDim}, DV = ${s.valueDim};`,
     'constexpr float LOG2E = 1.4426950408889634f, LN2 = 0.6931471805599453f;',
     `__device__ __forceinline__ float to_f32(T x) { return ${st.to}; }`,
@@ -120,7 +124,7 @@ function banner(k: AttentionKernel, meta: CudaMeta, core: CoreOutput, arch: stri
     `// source ${meta.sourceHash}, schedule ${meta.scheduleHash}`,
     `//   score: ${show(k.score)}`,
     `//   mask:  ${show(k.mask)}`,
-    `// schedule: blockQ=${s.blockQ} blockK=${s.blockK} threads=${s.threads} D=${s.headDim} Dv=${s.valueDim} ${s.dtype} summaryBlock=${s.summaryBlock}${s.engine !== undefined && s.engine !== 'simt' ? ` engine=${s.engine} stages=${s.stages}` : ''}`,
+    `// schedule: blockQ=${s.blockQ} blockK=${s.blockK} threads=${s.threads} D=${s.headDim} Dv=${s.valueDim} ${sharedStorage(k.formats)} summaryBlock=${s.summaryBlock}${s.engine !== undefined && s.engine !== 'simt' ? ` engine=${s.engine} stages=${s.stages}` : ''}`,
     `// mapping: ${mapping}`,
     '// tiles:',
     ...tiles,
@@ -131,8 +135,8 @@ function banner(k: AttentionKernel, meta: CudaMeta, core: CoreOutput, arch: stri
 }
 
 /** The core the schedule's engine names: tensor cores (wgmma, mma.sync) or FMA units (SIMT). */
-function checkSchedule(s: Schedule, limits: CudaLimits): void {
-  const problem = cudaScheduleProblem(s, limits);
+function checkSchedule(k: AttentionKernel, limits: CudaLimits): void {
+  const problem = cudaScheduleProblem(k.schedule, k.formats, limits);
   if (problem !== undefined) throw new Error(`CUDA backend: ${problem}`);
 }
 
@@ -140,11 +144,11 @@ function defaultCore(kernel: AttentionKernel, limits: CudaLimits): AttentionCore
   const engine = kernel.schedule.engine ?? 'simt';
   if (!cudaArchs[limits.arch].engines.includes(engine))
     throw new Error(`CUDA backend: engine ${engine} does not run on ${limits.arch}`);
-  if (kernel.schedule.engine === 'mma') return mmaCore(mmaPlan(kernel.schedule, limits.maxSharedBytes));
-  if (kernel.schedule.engine === 'wgmma') return wgmmaCore(wgmmaPlan(kernel.schedule, limits.maxSharedBytes));
-  if (kernel.schedule.engine === 'wgmma-ws')
-    return wgmmaWsCore(wgmmaWsPlan(kernel.schedule, limits.maxSharedBytes));
-  return simtCore(checkCudaSchedule(kernel.schedule, limits));
+  const { schedule: s, formats: f } = kernel;
+  if (s.engine === 'mma') return mmaCore(mmaPlan(s, f, limits.maxSharedBytes));
+  if (s.engine === 'wgmma') return wgmmaCore(wgmmaPlan(s, f, limits.maxSharedBytes));
+  if (s.engine === 'wgmma-ws') return wgmmaWsCore(wgmmaWsPlan(s, f, limits.maxSharedBytes));
+  return simtCore(checkCudaSchedule(s, f, limits));
 }
 
 /** Renders `kernel` with the given attention core (default: the core of its schedule's engine). */
@@ -168,7 +172,7 @@ export function renderCuda(
   const selecting = selectHandles(kernel);
   const exprs = selecting ? coreExprs(kernel, cx) : withRouting(kernel, coreExprs(kernel, cx));
   const limits = opts.limits ?? cudaLimits;
-  if (opts.core) checkSchedule(kernel.schedule, limits);
+  if (opts.core) checkSchedule(kernel, limits);
   const core = (opts.core ?? defaultCore(kernel, limits)).render({
     kernel,
     exprs,
@@ -235,7 +239,7 @@ export function renderCuda(
         offset: f.offset,
       })),
     params: kernel.params,
-    schedule: kernel.schedule,
+    schedule: artifactSchedule(kernel),
     sourceHash: meta.sourceHash,
     scheduleHash: meta.scheduleHash,
   };
@@ -268,7 +272,7 @@ export function renderCuda(
     tensors: kernel.tensors,
     summaries: kernel.summaries,
     params: kernel.params,
-    schedule: kernel.schedule,
+    schedule: artifactSchedule(kernel),
     bindings: artifact.bindings,
     uniforms: artifact.uniforms,
     entryPoints: artifact.entryPoints,
@@ -314,12 +318,12 @@ function entryPoints(k: AttentionKernel, core: CoreOutput): EntryPoint[] {
 
 function bindings(k: AttentionKernel, layout: CudaLayout): Binding[] {
   const s = k.schedule;
-  const dt = s.dtype;
+  const f = k.formats;
   const shapes: Record<string, { dtype: Binding['dtype']; shape: string[]; access: Binding['access'] }> = {
-    q: { dtype: dt, shape: ['B', 'H', 'Nq', String(s.headDim)], access: 'read' },
-    k: { dtype: dt, shape: ['B', 'Hkv', 'Nk', String(s.headDim)], access: 'read' },
-    v: { dtype: dt, shape: ['B', 'Hkv', 'Nk', String(s.valueDim)], access: 'read' },
-    out: { dtype: dt, shape: ['B', 'H', 'Nq', String(s.valueDim)], access: 'read_write' },
+    q: { dtype: f.q.dtype, shape: ['B', 'H', 'Nq', String(s.headDim)], access: 'read' },
+    k: { dtype: f.k.dtype, shape: ['B', 'Hkv', 'Nk', String(s.headDim)], access: 'read' },
+    v: { dtype: f.v.dtype, shape: ['B', 'Hkv', 'Nk', String(s.valueDim)], access: 'read' },
+    out: { dtype: f.out.dtype, shape: ['B', 'H', 'Nq', String(s.valueDim)], access: 'read_write' },
     lse: { dtype: 'f32', shape: ['B', 'H', 'Nq'], access: 'read_write' },
     ...(k.routing ? (selectHandles(k) ? selectBindingShapes(k) : routingBindingShapes(k)) : {}),
   };

@@ -1,6 +1,7 @@
 // Host side of a CUDA artifact: the C header (args struct and prototypes), the per-tensor summary
 // kernels, and the extern "C" launcher that validates arguments and launches summaries, then
 // attention, on the caller's stream.
+import { elementBytes } from '../../ir/formats.js';
 import type { AttentionKernel, ShapeDim } from '../../ir/kernel.js';
 import type { CudaLayout } from './layout.js';
 import { ARGS, dimText, f32Literal, i32Literal } from './rules.js';
@@ -47,11 +48,12 @@ const dimOf = (k: AttentionKernel, t: string): ShapeDim => {
 export function headerText(k: AttentionKernel, layout: CudaLayout, align: number): string {
   const guard = `ATTNC_${k.name.toUpperCase()}_H`;
   const s = k.schedule;
+  const f = k.formats;
   const fieldDoc: Record<string, string> = {
-    q: `[B, H, Nq, ${s.headDim}] ${s.dtype}`,
-    k: `[B, Hkv, Nk, ${s.headDim}] ${s.dtype}`,
-    v: `[B, Hkv, Nk, ${s.valueDim}] ${s.dtype}`,
-    out: `[B, H, Nq, ${s.valueDim}] ${s.dtype}, written`,
+    q: `[B, H, Nq, ${s.headDim}] ${f.q.dtype}`,
+    k: `[B, Hkv, Nk, ${s.headDim}] ${f.k.dtype}`,
+    v: `[B, Hkv, Nk, ${s.valueDim}] ${f.v.dtype}`,
+    out: `[B, H, Nq, ${s.valueDim}] ${f.out.dtype}, written`,
     lse: '[B, H, Nq] f32, natural log, written; may be NULL',
     q_offset: 'position of query row 0 (args_init: Nk - Nq)',
     k_offset: 'position of key row 0 (args_init: 0)',
@@ -156,7 +158,7 @@ export function summaryKernels(k: AttentionKernel, layout: CudaLayout): string {
 
 /** Bytes of alignment the launcher requires of q, k, v and out (their vector loads). */
 export const alignmentOf = (k: AttentionKernel, core: CoreOutput): number =>
-  core.vectorElems * (k.schedule.dtype === 'f32' ? 4 : 2);
+  core.vectorElems * elementBytes(k.formats.k);
 
 /**
  * Host-side additions of a core, e.g. the TMA tensor maps of the wgmma-ws core: statements run

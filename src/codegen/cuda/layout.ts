@@ -3,7 +3,7 @@
 // build it without a C compiler). Pointers come first and every scalar is 4 bytes, so the layout
 // is the same under every LP64 C or C++ compiler.
 import type { AttentionKernel } from '../../ir/kernel.js';
-import { selectHandles } from './select.js';
+import { selectHandles } from './routing-case.js';
 
 export type ArgRole =
   | 'q'
@@ -79,7 +79,8 @@ export function cudaLayout(kernel: AttentionKernel): CudaLayout {
   add('q_offset', 'q_offset', 'offset', 'i32', 'int $');
   add('k_offset', 'k_offset', 'offset', 'i32', 'int $');
   add('scale', 'scale', 'scale', 'f32', 'float $');
-  if (kernel.routing && selectHandles(kernel) && !kernel.routing.from)
+  // Selection ranked here scores in rounds of query rows (select.ts); `from` reads its rows whole.
+  if (kernel.routing?.source.kind === 'topk' && selectHandles(kernel))
     add('sel_row0', 'sel_row0', 'round', 'i32', 'int $');
   // User names after the built-in ones, so a built-in field keeps its documented name.
   for (const t of kernel.tensors)

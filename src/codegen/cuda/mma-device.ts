@@ -1,7 +1,7 @@
 // Device helpers of the tensor-core core: cp.async into a swizzled shared-memory tile, ldmatrix,
 // mma.sync m16n8k16 and f32 → 16-bit packing. Plain PTX wrappers, so the generated kernel needs
 // no CUTLASS/CuTe and builds with nvcc alone.
-import type { Schedule } from '../../ir/kernel.js';
+import type { StorageDType } from '../../ir/kernel.js';
 import { cpAsyncLoader } from './kv-load-mma.js';
 
 const packers: Readonly<Record<'f16' | 'bf16', string>> = {
@@ -10,7 +10,7 @@ const packers: Readonly<Record<'f16' | 'bf16', string>> = {
 };
 
 /** The helpers for 16-bit storage `dtype` (the prelude's T); they use THREADS from the core. */
-export function mmaDeviceHelpers(dtype: Schedule['dtype']): string[] {
+export function mmaDeviceHelpers(dtype: StorageDType): string[] {
   if (dtype === 'f32') throw new Error('CUDA mma core: f32 storage has no 16-bit mma');
   return [
     '// Element offset of (row, col) in a [rows][W] 16-bit tile whose 16-byte chunks are XOR-swizzled',

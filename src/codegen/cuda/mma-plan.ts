@@ -1,6 +1,7 @@
 // What the tensor-core (mma.sync) core can run, and how it maps a Schedule onto warps. Kept apart
 // from plan.ts (the SIMT mapping) so each engine states its own constraints; plan.ts dispatches.
 import { describeSchedule, scheduleShapeProblem } from '../common.js';
+import { sharedStorage, type TensorFormats } from '../../ir/formats.js';
 import type { Schedule } from '../../ir/kernel.js';
 
 /**
@@ -26,11 +27,16 @@ export function mmaSharedBytes(s: Schedule): number {
 }
 
 /** Why the mma core cannot run `s` (undefined when it can). */
-export function mmaScheduleProblem(s: Schedule, maxSharedBytes: number): string | undefined {
-  const name = describeSchedule(s);
-  const shape = scheduleShapeProblem(s);
+export function mmaScheduleProblem(
+  s: Schedule,
+  formats: TensorFormats,
+  maxSharedBytes: number,
+): string | undefined {
+  const storage = sharedStorage(formats);
+  const name = describeSchedule(s, storage);
+  const shape = scheduleShapeProblem(s, storage);
   if (shape) return shape;
-  if (s.dtype === 'f32')
+  if (storage === 'f32')
     return `${name}: the mma engine needs f16 or bf16 storage (use engine 'simt' for f32)`;
   // 128-byte swizzle: a row must span at least 8 16-byte chunks; above 256 the accumulators spill.
   for (const [key, d] of [
@@ -53,8 +59,8 @@ export function mmaScheduleProblem(s: Schedule, maxSharedBytes: number): string 
   return undefined;
 }
 
-export function mmaPlan(s: Schedule, maxSharedBytes: number): MmaPlan {
-  const problem = mmaScheduleProblem(s, maxSharedBytes);
+export function mmaPlan(s: Schedule, formats: TensorFormats, maxSharedBytes: number): MmaPlan {
+  const problem = mmaScheduleProblem(s, formats, maxSharedBytes);
   if (problem !== undefined) throw new Error(`CUDA backend: ${problem}`);
   return {
     warps: s.threads / 32,

@@ -4,6 +4,7 @@
 // online softmax stays in registers (base 2, log2 e folded into the score scale). The fused
 // modifier and mask apply per accumulator element, whose (row, key) the fragment layout fixes:
 // element e of n-tile j of lane (g = lane/4, t = lane%4) is row g + 8·(e/2), key 8j + 2t + e%2.
+import { sharedStorage } from '../../ir/formats.js';
 import type { CoreExprs } from './exprs.js';
 import { mmaDeviceHelpers } from './mma-device.js';
 import { coreBody, indent, loopCode, softmaxCode } from './mma-body.js';
@@ -80,7 +81,7 @@ export function mmaCore(plan: MmaPlan): AttentionCore {
         `constexpr bool Q_REGS = ${plan.qInRegisters}; // Q fragments held in registers across tiles`,
         'static_assert(BQ == 16 * WARPS && BK % 16 == 0 && D % 64 == 0 && DV % 64 == 0, "mma tiling");',
         '',
-        ...mmaDeviceHelpers(s.dtype),
+        ...mmaDeviceHelpers(sharedStorage(kernel.formats)),
         ...residueHelpers(kernel, 'load_rows', 'swz<W>(r, c * 8)'),
         '',
         `extern "C" __global__ void __launch_bounds__(THREADS) ${entry}(const Args a, const float qscale) {`,
@@ -111,7 +112,7 @@ export function mmaCore(plan: MmaPlan): AttentionCore {
         vectorElems: 8,
         mapping: {
           core: 'mma',
-          instruction: `mma.sync.m16n8k16.${s.dtype}`,
+          instruction: `mma.sync.m16n8k16.${sharedStorage(kernel.formats)}`,
           warps: plan.warps,
           rowsPerWarp: 16,
           stages: plan.stages,

@@ -2,7 +2,8 @@
 // The schedule pass can call cudaScheduleProblem to pick tile sizes; the backend refuses schedules
 // it cannot run with the same message.
 import { describeSchedule, positiveInt, scheduleShapeProblem } from '../common.js';
-import type { Schedule } from '../../ir/kernel.js';
+import { elementBytes, sharedStorage, type TensorFormats } from '../../ir/formats.js';
+import type { Schedule, StorageDType } from '../../ir/kernel.js';
 import type { TargetLimits } from '../../ir/passes/schedule.js';
 import { cudaArchs, defaultCudaArch, isCudaArch, type CudaArch } from './arch.js';
 import { mmaScheduleProblem, mmaSharedBytes } from './mma-plan.js';
@@ -16,7 +17,7 @@ export interface CudaLimits {
   /** Shared memory a block may use without cudaFuncSetAttribute. */
   readonly defaultSharedBytes: number;
   readonly warpSize: number;
-  readonly storageTypes: readonly Schedule['dtype'][];
+  readonly storageTypes: readonly StorageDType[];
   /** Tensor-core generation the core uses (none yet: the SIMT core runs on FMA units). */
   readonly tensorCores: 'none';
   readonly arch: CudaArch;
@@ -86,7 +87,7 @@ function largestDivisorAtMost(n: number, cap: number): number {
 }
 
 /** Picks the thread mapping, or says why there is none. */
-export function simtPlan(s: Schedule): SimtPlan | string {
+export function simtPlan(s: Schedule, formats: TensorFormats): SimtPlan | string {
   const D = s.headDim;
   const Dv = s.valueDim;
   const candidates: { rows: number; tpr: number }[] = [];
@@ -109,7 +110,8 @@ export function simtPlan(s: Schedule): SimtPlan | string {
   }
   const { rows, tpr } = best;
   const vw = [4, 2, 1].find((w) => D % (w * tpr) === 0 && Dv % (w * tpr) === 0)!;
-  const elemBytes = s.dtype === 'f32' ? 4 : 2;
+  // Global loads of q, k and v are vectorized to 16 bytes of their (one) element type.
+  const elemBytes = elementBytes(formats.k);
   const gv = [16 / elemBytes, 4, 2, 1].find((w) => D % w === 0 && Dv % w === 0)!;
   return {
     rows,
@@ -124,14 +126,19 @@ export function simtPlan(s: Schedule): SimtPlan | string {
 }
 
 /** Why `s` cannot run on the CUDA backend (undefined when it can). */
-export function cudaScheduleProblem(s: Schedule, limits: CudaLimits = cudaLimits): string | undefined {
-  if (s.engine === 'mma') return mmaScheduleProblem(s, limits.maxSharedBytes);
-  if (s.engine === 'wgmma') return wgmmaScheduleProblem(s, limits.maxSharedBytes);
-  if (s.engine === 'wgmma-ws') return wgmmaWsScheduleProblem(s, limits.maxSharedBytes);
-  const name = describeSchedule(s);
-  const shape = scheduleShapeProblem(s);
+export function cudaScheduleProblem(
+  s: Schedule,
+  formats: TensorFormats,
+  limits: CudaLimits = cudaLimits,
+): string | undefined {
+  if (s.engine === 'mma') return mmaScheduleProblem(s, formats, limits.maxSharedBytes);
+  if (s.engine === 'wgmma') return wgmmaScheduleProblem(s, formats, limits.maxSharedBytes);
+  if (s.engine === 'wgmma-ws') return wgmmaWsScheduleProblem(s, formats, limits.maxSharedBytes);
+  const storage = sharedStorage(formats);
+  const name = describeSchedule(s, storage);
+  const shape = scheduleShapeProblem(s, storage);
   if (shape) return shape;
-  if (!limits.storageTypes.includes(s.dtype)) return `${name}: storage dtype ${s.dtype} is not supported`;
+  if (!limits.storageTypes.includes(storage)) return `${name}: storage dtype ${storage} is not supported`;
   if (s.threads > limits.maxThreadsPerBlock) {
     return `${name}: ${s.threads} threads per block exceed the limit of ${limits.maxThreadsPerBlock}`;
   }
@@ -140,12 +147,16 @@ export function cudaScheduleProblem(s: Schedule, limits: CudaLimits = cudaLimits
   if (bytes > limits.maxSharedBytes) {
     return `${name}: needs ${bytes} bytes of shared memory (4·blockK·(D+Dv)), the limit is ${limits.maxSharedBytes}; lower blockK`;
   }
-  const plan = simtPlan(s);
+  const plan = simtPlan(s, formats);
   return typeof plan === 'string' ? `${name}: ${plan}` : undefined;
 }
 
-export function checkCudaSchedule(s: Schedule, limits: CudaLimits = cudaLimits): SimtPlan {
-  const problem = cudaScheduleProblem(s, limits);
+export function checkCudaSchedule(
+  s: Schedule,
+  formats: TensorFormats,
+  limits: CudaLimits = cudaLimits,
+): SimtPlan {
+  const problem = cudaScheduleProblem(s, formats, limits);
   if (problem !== undefined) throw new Error(`CUDA backend: ${problem}`);
-  return simtPlan(s) as SimtPlan;
+  return simtPlan(s, formats) as SimtPlan;
 }

@@ -12,7 +12,8 @@
 // the static mask makes full runs predicate-free (MASKED = false). Other visited tiles are
 // MASKED; selected tiles that are partial for the static mask still evaluate it (the conjunction).
 import type { AttentionKernel } from '../../ir/kernel.js';
-import { capacityShapeExpr, routingGroups, type RoutingPlan } from '../../ir/routing.js';
+import { capacityShapeExpr, routingGroups, type RankedBlocksPlan } from '../../ir/routing.js';
+import { rankedBlocksOf } from './routing-case.js';
 import type { Binding } from '../artifact.js';
 import type { CoreExprs } from './exprs.js';
 import { cudaRoutingProblem, routingScratchShape } from './routing.js';
@@ -35,13 +36,13 @@ export function routedOf(e: CoreExprs): RoutedTiles | undefined {
  * The core expressions of a routed kernel: the mask also requires the key's block to be selected
  * by the row, and no tile is `full` any more (its rows may select different blocks).
  */
-export function routedExprs(e: CoreExprs, r: RoutingPlan): CoreExprs {
+export function routedExprs(e: CoreExprs, r: RankedBlocksPlan): CoreExprs {
   const hit = 'route_hit(route_bits[r], route_kid0, kpos)';
   return {
     ...e,
     mode: e.mode === 'full' ? 'partial' : e.mode,
     mask: e.mask === null ? hit : `${hit} && (${e.mask})`,
-    routed: { blockSize: r.blockSize, pooledQ: r.q !== 'raw', staticMode: e.mode },
+    routed: { blockSize: r.unit.size, pooledQ: r.source.q !== 'raw', staticMode: e.mode },
   } as RoutedExprs;
 }
 
@@ -211,7 +212,7 @@ export function withRouting(k: AttentionKernel, exprs: CoreExprs): CoreExprs {
   if (problem) throw new Error(problem);
   if (exprs.residue)
     throw new Error('CUDA backend: block routing with a dilated (residue-class) mask is not supported');
-  return routedExprs(exprs, k.routing);
+  return routedExprs(exprs, rankedBlocksOf(k));
 }
 
 /** Byte offset of the tile bitmap: after the core's dynamic shared memory, 16-byte aligned. */
@@ -221,7 +222,7 @@ export const routeSmemOffset = (coreBytes: number): number => Math.ceil(coreByte
 export function routingBindingShapes(
   k: AttentionKernel,
 ): Record<'indices' | 'scratch', { dtype: Binding['dtype']; shape: string[]; access: Binding['access'] }> {
-  const r = k.routing!;
+  const r = rankedBlocksOf(k);
   return {
     indices: {
       dtype: 'i32',

@@ -5,6 +5,7 @@ import { show } from '../../ir/graph.js';
 import type { AttentionKernel } from '../../ir/kernel.js';
 import { capacityShapeExpr, routingGroups } from '../../ir/routing.js';
 import type { EntryPoint } from '../artifact.js';
+import { rankedBlocksOf } from './routing-case.js';
 import { routePoolName, routeScratchElemsName, routingScratchShape } from './routing.js';
 import { hasTensorTopk, tensorTopkEntry, tensorTopkHostLaunch } from './routing-topk-mma.js';
 import { ROUTE_THREADS, routeTopkName, unitsPerBlock } from './routing-topk.js';
@@ -24,7 +25,7 @@ export function routingHostChecks(k: AttentionKernel, ns: string): string[] {
 
 /** Host launches of the routing passes, on `stream`, before the attention. */
 export function routingHostLaunch(k: AttentionKernel, ns: string): string[] {
-  const r = k.routing!;
+  const r = rankedBlocksOf(k);
   const pool = (side: 'k' | 'q'): string[] => {
     const [n, heads] = side === 'k' ? ['a.Nk', 'a.Hkv'] : ['a.Nq', 'a.H'];
     const off = side === 'k' ? 'a.k_offset' : 'a.q_offset';
@@ -40,7 +41,7 @@ export function routingHostLaunch(k: AttentionKernel, ns: string): string[] {
   return [
     '// Block routing: pool, then rank (indices), then the attention reads the selection.',
     ...pool('k'),
-    ...(r.q === 'raw' ? [] : pool('q')),
+    ...(r.source.q === 'raw' ? [] : pool('q')),
     ...(hasTensorTopk(k) ? tensorTopkHostLaunch(k, ns) : []),
     `if (${ns}::route_units(a) > 0 && ${ns}::route_cap(a) > 0) {`,
     `  const size_t rsmem = ${ns}::route_topk_smem(a);`,
@@ -76,28 +77,26 @@ export function routingHeaderLines(k: AttentionKernel, struct: string): string[]
 
 /** Launch records of the routing passes (informational for CUDA: the launcher runs them). */
 export function routingEntryPoints(k: AttentionKernel): EntryPoint[] {
-  const r = k.routing!;
-  const units = r.q === 'raw' ? 'Nq' : `cdiv(Nq, ${r.blockSize}) + 1`;
+  const r = rankedBlocksOf(k);
+  const n = r.unit.size;
+  const units = r.source.q === 'raw' ? 'Nq' : `cdiv(Nq, ${n}) + 1`;
   const pool = (side: 'k' | 'q'): EntryPoint => ({
     name: routePoolName(k, side),
     role: 'routing',
     workgroupSize: [ROUTE_THREADS, 1, 1],
-    grid:
-      side === 'k'
-        ? [`cdiv(Nk, ${r.blockSize}) + 1`, 'Hkv', 'B']
-        : [`cdiv(Nq, ${r.blockSize}) + 1`, 'H', 'B'],
+    grid: side === 'k' ? [`cdiv(Nk, ${n}) + 1`, 'Hkv', 'B'] : [`cdiv(Nq, ${n}) + 1`, 'H', 'B'],
     bindings: [side, 'route_scratch'],
   });
   return [
     pool('k'),
-    ...(r.q === 'raw' ? [] : [pool('q')]),
+    ...(r.source.q === 'raw' ? [] : [pool('q')]),
     {
       name: routeTopkName(k),
       role: 'routing',
       workgroupSize: [ROUTE_THREADS, 1, 1],
       grid: [`cdiv(${units}, ${unitsPerBlock(r)})`, routingGroups(r), 'B'],
       bindings: [
-        ...(r.q === 'raw' ? ['q'] : []),
+        ...(r.source.q === 'raw' ? ['q'] : []),
         'route_scratch',
         'indices',
         ...k.tensors.map((t) => t.name),
@@ -109,13 +108,13 @@ export function routingEntryPoints(k: AttentionKernel): EntryPoint[] {
 
 /** The manifest's routing record: what a caller needs to size `indices` and `route_scratch`. */
 export function routingManifest(k: AttentionKernel): object {
-  const r = k.routing!;
+  const r = rankedBlocksOf(k);
   return {
-    blockSize: r.blockSize,
-    q: r.q,
-    k: r.k,
-    vote: r.vote ?? null,
-    topk: show(r.topk),
+    blockSize: r.unit.size,
+    q: r.source.q,
+    k: r.source.k,
+    vote: r.source.vote ?? null,
+    topk: show(r.source.count),
     first: show(r.first),
     local: show(r.local),
     indices: { dtype: 'i32', shape: ['B', routingGroups(r), 'Nq', capacityShapeExpr(r)] },

@@ -25,6 +25,9 @@ import {
   stageAndScoreLambdas,
 } from './routing-topk-mma-parts.js';
 import type { CudaContext } from './rules.js';
+import { sharedStorage } from '../../ir/formats.js';
+import { isRankedBlocks } from '../../ir/routing.js';
+import { rankedBlocksOf } from './routing-case.js';
 
 export { ROUTE_TC_THREADS, routeTopkTcName } from './routing-topk-mma-parts.js';
 export { tensorTopkEntry, tensorTopkHostLaunch } from './routing-topk-mma-host.js';
@@ -32,21 +35,27 @@ export { tensorTopkEntry, tensorTopkHostLaunch } from './routing-topk-mma-host.j
 /** Whether `k` gets the tensor-core top-k: raw query side, 16-bit storage, D a multiple of 16. */
 export function hasTensorTopk(k: AttentionKernel): boolean {
   const r = k.routing;
-  return !!r && r.q === 'raw' && k.schedule.dtype !== 'f32' && k.schedule.headDim % 16 === 0;
+  return (
+    !!r &&
+    isRankedBlocks(r) &&
+    r.source.q === 'raw' &&
+    sharedStorage(k.formats) !== 'f32' &&
+    k.schedule.headDim % 16 === 0
+  );
 }
 
 /** The tensor-core top-k kernel and its helpers (device code, after routing.ts's helpers). */
 export function tensorTopkDeviceCode(k: AttentionKernel, cx: Omit<CudaContext, 'vars'>): string {
-  const r = k.routing!;
-  const vote = r.vote !== undefined;
+  const over = rankedBlocksOf(k).source.vote;
+  const vote = over !== undefined;
   const voters =
-    r.vote === 'heads'
+    over === 'heads'
       ? ['0', 'a.H']
-      : r.vote === 'groups'
+      : over === 'groups'
         ? ['g * (a.H / a.Hkv)', '(g + 1) * (a.H / a.Hkv)']
         : ['g', 'g + 1'];
-  const nvoters = r.vote === 'heads' ? 'a.H' : r.vote === 'groups' ? 'a.H / a.Hkv' : '1';
-  const dtype = k.schedule.dtype as 'f16' | 'bf16';
+  const nvoters = over === 'heads' ? 'a.H' : over === 'groups' ? 'a.H / a.Hkv' : '1';
+  const dtype = sharedStorage(k.formats) as 'f16' | 'bf16';
   return [
     '// ---- block routing, raw queries: affinities on tensor cores + streaming top-k (routing-topk-mma.ts) ----',
     'constexpr int ROUTE_MQ = 64;   // query rows per block (a warp per 16)',

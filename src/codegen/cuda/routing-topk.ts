@@ -7,7 +7,8 @@
 // mask's verdict on a unit × block) is tested only for a block about to win a round.
 import type { Node } from '../../ir/graph.js';
 import type { AttentionKernel } from '../../ir/kernel.js';
-import type { RoutingPlan } from '../../ir/routing.js';
+import type { RankedBlocksPlan } from '../../ir/routing.js';
+import { rankedBlocksOf } from './routing-case.js';
 import { linearize } from '../linearize.js';
 import { classMode } from './exprs.js';
 import { cudaRenderer, type CudaContext } from './rules.js';
@@ -15,7 +16,7 @@ import { cudaRenderer, type CudaContext } from './rules.js';
 export const ROUTE_THREADS = 128;
 
 /** Query units per top-k block: raw query rows share each pooled key read 16 ways. */
-export const unitsPerBlock = (r: RoutingPlan): number => (r.q === 'raw' ? 16 : 4);
+export const unitsPerBlock = (r: RankedBlocksPlan): number => (r.source.q === 'raw' ? 16 : 4);
 
 export const routeTopkName = (k: AttentionKernel): string => `attnc_${k.name}_route_topk`;
 
@@ -96,19 +97,19 @@ function dotProducts(D: number): string[] {
 
 /** The top-k kernel (see the file comment). */
 export function routeTopkKernel(k: AttentionKernel): string[] {
-  const r = k.routing!;
-  const vote = r.vote !== undefined;
+  const { vote: over, q } = rankedBlocksOf(k).source;
+  const vote = over !== undefined;
   const voters =
-    r.vote === 'heads'
+    over === 'heads'
       ? ['0', 'a.H']
-      : r.vote === 'groups'
+      : over === 'groups'
         ? ['g * (a.H / a.Hkv)', '(g + 1) * (a.H / a.Hkv)']
         : ['g', 'g + 1'];
   const qRow =
-    r.q === 'raw'
+    q === 'raw'
       ? 'static_cast<const T*>(a.q) + ((size_t)(b * a.H + h) * a.Nq + r_lo[u]) * D'
       : 'a.route_scratch + route_q_base(a) + ((size_t)(b * a.H + h) * route_nq_stride(a) + (U0 + u)) * D';
-  const qLoad = r.q === 'raw' ? 'to_f32(src[d])' : 'src[d]';
+  const qLoad = q === 'raw' ? 'to_f32(src[d])' : 'src[d]';
   // Affinities of voter h for every (unit, block) into `dst`: NaN marks a non-candidate.
   const affinities = (dst: string): string[] => [
     "  __syncthreads(); // qs and the previous voter's arrays are free",

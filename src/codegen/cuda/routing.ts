@@ -15,7 +15,13 @@
 import { show, type Node } from '../../ir/graph.js';
 import type { AttentionKernel } from '../../ir/kernel.js';
 import { Op } from '../../ir/ops.js';
-import { capacityShapeExpr, routingGroups, type RoutingPlan } from '../../ir/routing.js';
+import {
+  capacityShapeExpr,
+  routingGroups,
+  type PoolReducer,
+  type RankedBlocksPlan,
+} from '../../ir/routing.js';
+import { cudaRoutingPath, rankedBlocksOf } from './routing-case.js';
 import type { CudaLayout } from './layout.js';
 import { ARGS, type CudaContext } from './rules.js';
 import { hasTensorTopk, tensorTopkDeviceCode } from './routing-topk-mma.js';
@@ -29,15 +35,16 @@ export const routeScratchElemsName = (k: AttentionKernel): string => `attnc_${k.
 export function cudaRoutingProblem(k: AttentionKernel): string | undefined {
   const r = k.routing;
   if (!r) return undefined;
-  if (r.unit === 'tokens' || r.from || r.restrict === false)
+  if (cudaRoutingPath(r) !== 'ranked-blocks')
     return 'CUDA backend: only `route blocks(n) topk(k) by …` routing is supported (not select, emit or from)';
   const engine = k.schedule.engine ?? 'simt';
   if (engine !== 'simt' && engine !== 'mma' && engine !== 'wgmma')
     return `CUDA backend: block routing runs on the simt, mma and wgmma engines, not ${engine}`;
   // The attention keeps, per row and k-tile, a 32-bit mask of the routing blocks the tile touches.
-  const span = Math.floor((k.schedule.blockK - 1) / r.blockSize) + 2;
+  const size = rankedBlocksOf(k).unit.size;
+  const span = Math.floor((k.schedule.blockK - 1) / size) + 2;
   if (span > 32)
-    return `CUDA backend: routing blocks(${r.blockSize}) are too small for ${k.schedule.blockK}-key tiles (a tile may touch at most 32 blocks; use blocks of at least ${Math.ceil(k.schedule.blockK / 30)} or a smaller blockK)`;
+    return `CUDA backend: routing blocks(${size}) are too small for ${k.schedule.blockK}-key tiles (a tile may touch at most 32 blocks; use blocks of at least ${Math.ceil(k.schedule.blockK / 30)} or a smaller blockK)`;
   if (capacityShapeExpr(r) === undefined)
     return 'CUDA backend: routing counts must be + - * of literals, params and sizes';
   return undefined;
@@ -54,7 +61,7 @@ export function countC(n: Node, layout: CudaLayout): string {
 }
 
 /** Pooling reducers as C (fold over rows `p` of a block or chunk of `len` rows); select.ts too. */
-export const reducers: Readonly<Record<RoutingPlan['k'], { init: string; fold: string; finish: string }>> = {
+export const reducers: Readonly<Record<PoolReducer, { init: string; fold: string; finish: string }>> = {
   mean: { init: '0.f', fold: 'acc += x', finish: 'acc / (float)len' },
   // DHSA's length normalisation: mean · sqrt(len).
   lnmean: { init: '0.f', fold: 'acc += x', finish: 'acc * (sqrtf((float)len) / (float)len)' },
@@ -63,8 +70,8 @@ export const reducers: Readonly<Record<RoutingPlan['k'], { init: string; fold: s
 };
 
 function poolKernel(k: AttentionKernel, side: 'k' | 'q'): string[] {
-  const r = k.routing!;
-  const red = reducers[side === 'k' ? r.k : (r.q as RoutingPlan['k'])];
+  const { source } = rankedBlocksOf(k);
+  const red = reducers[side === 'k' ? source.k : (source.q as PoolReducer)];
   const [N, off, heads, src, nb, base] =
     side === 'k'
       ? ['a.Nk', 'a.k_offset', 'a.Hkv', 'a.k', 'route_nk_stride(a)', '0']
@@ -85,7 +92,7 @@ function poolKernel(k: AttentionKernel, side: 'k' | 'q'): string[] {
 }
 
 /** The reduction of `len` rows at `rows` (stride D) into `dst[0, D)`, a thread per dim. */
-export const poolRows = (red: (typeof reducers)[RoutingPlan['k']], threads: number): string[] => [
+export const poolRows = (red: (typeof reducers)[PoolReducer], threads: number): string[] => [
   `  for (int d = threadIdx.x; d < D; d += ${threads}) {`,
   `    float acc = ${red.init};`,
   '    for (int p = 0; p < len; ++p) {',
@@ -98,21 +105,22 @@ export const poolRows = (red: (typeof reducers)[RoutingPlan['k']], threads: numb
 
 /** Shared helpers: constants, counts, groups and scratch offsets (host and device). */
 function helpers(k: AttentionKernel, layout: CudaLayout): string[] {
-  const r = k.routing!;
+  const r = rankedBlocksOf(k);
+  const { vote, q } = r.source;
   const HD = '__host__ __device__ __forceinline__';
   const groups = { H: 'a.H', Hkv: 'a.Hkv', '1': '1' }[routingGroups(r)];
-  const groupOf = r.vote === 'heads' ? '0' : r.vote === 'groups' ? 'h / (a.H / a.Hkv)' : 'h';
+  const groupOf = vote === 'heads' ? '0' : vote === 'groups' ? 'h / (a.H / a.Hkv)' : 'h';
   return [
-    `constexpr int RB = ${r.blockSize}; // routing block size: key position p is in block floor(p / RB)`,
+    `constexpr int RB = ${r.unit.size}; // routing block size: key position p is in block floor(p / RB)`,
     `constexpr int ROUTE_UT = ${unitsPerBlock(r)}; // query units per top-k block`,
-    `constexpr bool ROUTE_POOLED_Q = ${r.q !== 'raw'};`,
+    `constexpr bool ROUTE_POOLED_Q = ${q !== 'raw'};`,
     `${HD} int route_floor_div(int x, int y) {`,
     '  const int t = x / y;',
     '  return (t * y != x && ((x < 0) != (y < 0))) ? t - 1 : t;',
     '}',
     '// The counts k, first, local (64-bit: the launcher checks they are in [0, INT_MAX)).',
     `${HD} long long route_count(const Args& a, const int which) {`,
-    `  return which == 0 ? ${countC(r.topk, layout)} : which == 1 ? ${countC(r.first, layout)} : ${countC(r.local, layout)};`,
+    `  return which == 0 ? ${countC(r.source.count, layout)} : which == 1 ? ${countC(r.first, layout)} : ${countC(r.local, layout)};`,
     '}',
     `${HD} int route_cap(const Args& a) { return (int)(route_count(a, 0) + route_count(a, 1) + route_count(a, 2)); }`,
     `// G of indices [B, G, Nq, K], and the selection group a query head reads.`,
@@ -123,7 +131,7 @@ function helpers(k: AttentionKernel, layout: CudaLayout): string[] {
     `${HD} int route_nq_stride(const Args& a) { return (a.Nq + RB - 1) / RB + 1; }`,
     `${HD} size_t route_q_base(const Args& a) { return (size_t)a.B * a.Hkv * route_nk_stride(a) * D; }`,
     `${HD} size_t route_scratch_size(const Args& a) {`,
-    `  return route_q_base(a)${r.q === 'raw' ? '' : ' + (size_t)a.B * a.H * route_nq_stride(a) * D'};`,
+    `  return route_q_base(a)${q === 'raw' ? '' : ' + (size_t)a.B * a.H * route_nq_stride(a) * D'};`,
     '}',
     '// Key blocks of the call: kb0 .. kb0 + nkb - 1; query units: blocks (pooled) or rows (raw).',
     `${HD} int route_kb0(const Args& a) { return route_floor_div(a.k_offset, RB); }`,
@@ -133,7 +141,7 @@ function helpers(k: AttentionKernel, layout: CudaLayout): string[] {
     '  return a.Nq > 0 ? route_floor_div(a.q_offset + a.Nq - 1, RB) - route_floor_div(a.q_offset, RB) + 1 : 0;',
     '}',
     `${HD} size_t route_topk_smem(const Args& a) {`,
-    `  return sizeof(float) * ((size_t)ROUTE_UT * D + (size_t)ROUTE_UT * route_nkb(a) * ${r.vote ? 2 : 1} + 2 * ROUTE_UT);`,
+    `  return sizeof(float) * ((size_t)ROUTE_UT * D + (size_t)ROUTE_UT * route_nkb(a) * ${vote ? 2 : 1} + 2 * ROUTE_UT);`,
     '}',
   ];
 }
@@ -144,7 +152,7 @@ export function routingDeviceCode(
   layout: CudaLayout,
   cx: Omit<CudaContext, 'vars'>,
 ): string {
-  const r = k.routing!;
+  const r = rankedBlocksOf(k);
   return [
     '// ---- block routing: pool keys (and queries), rank, write `indices` ----',
     ...helpers(k, layout),
@@ -152,7 +160,7 @@ export function routingDeviceCode(
     ...routeCandidateFn(k, cx),
     '',
     ...poolKernel(k, 'k'),
-    ...(r.q === 'raw' ? [] : ['', ...poolKernel(k, 'q')]),
+    ...(r.source.q === 'raw' ? [] : ['', ...poolKernel(k, 'q')]),
     '',
     ...routeTopkKernel(k),
     ...(hasTensorTopk(k) ? ['', tensorTopkDeviceCode(k, cx)] : []),
@@ -160,8 +168,8 @@ export function routingDeviceCode(
 }
 
 /** Shape expression of the scratch buffer (an upper bound: strides of cdiv(N, n) + 1 blocks). */
-export function routingScratchShape(r: RoutingPlan, headDim: number): string {
-  const parts = [`B * Hkv * (cdiv(Nk, ${r.blockSize}) + 1) * ${headDim}`];
-  if (r.q !== 'raw') parts.push(`B * H * (cdiv(Nq, ${r.blockSize}) + 1) * ${headDim}`);
+export function routingScratchShape(r: RankedBlocksPlan, headDim: number): string {
+  const parts = [`B * Hkv * (cdiv(Nk, ${r.unit.size}) + 1) * ${headDim}`];
+  if (r.source.q !== 'raw') parts.push(`B * H * (cdiv(Nq, ${r.unit.size}) + 1) * ${headDim}`);
   return parts.join(' + ');
 }

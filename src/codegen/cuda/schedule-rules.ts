@@ -2,6 +2,7 @@
 // first, and its fit rule, which is the renderer's own check (plan.ts, mma-plan.ts, wgmma-plan.ts,
 // wgmma-ws-plan.ts) under the user's limits, so the pass never picks what the renderer refuses.
 import { describeSchedule } from '../common.js';
+import { sharedStorage, type TensorFormats } from '../../ir/formats.js';
 import type { Engine, Schedule } from '../../ir/kernel.js';
 import {
   wants64Tiles,
@@ -58,8 +59,8 @@ function fitThreads(c: Candidate, headDim: number, valueDim: number): Candidate 
 
 /** Head dims the tensor-core engines are scheduled for (their cores render more from a schedule). */
 const tunedDims = [64, 128];
-function tensorCoreTuned(s: Schedule): boolean {
-  return s.dtype !== 'f32' && tunedDims.includes(s.headDim) && tunedDims.includes(s.valueDim);
+function tensorCoreTuned(s: Schedule, formats: TensorFormats): boolean {
+  return sharedStorage(formats) !== 'f32' && tunedDims.includes(s.headDim) && tunedDims.includes(s.valueDim);
 }
 
 function cudaCandidates(
@@ -95,7 +96,7 @@ function cudaCandidates(
       ...o,
     });
     // Unasked, a tensor-core engine is tried only where it is tuned (else SIMT runs).
-    if (o.engine === undefined && s.engine !== 'simt' && !tensorCoreTuned(s)) continue;
+    if (o.engine === undefined && s.engine !== 'simt' && !tensorCoreTuned(s, kernel.formats)) continue;
     out.push(s);
   }
   return out;
@@ -105,14 +106,14 @@ function cudaCandidates(
  * The renderer's check: first the engine's own rules (with unbounded resources), then the
  * device's threads and shared memory from the user's limits.
  */
-function cudaMisfit(s: Schedule, limits: TargetLimits): ScheduleMisfit | undefined {
+function cudaMisfit(s: Schedule, formats: TensorFormats, limits: TargetLimits): ScheduleMisfit | undefined {
   const cl = cudaLimitsOf(limits);
   const unbounded = { ...cl, maxThreadsPerBlock: Infinity, maxSharedBytes: Infinity };
-  const problem = cudaScheduleProblem(s, unbounded);
+  const problem = cudaScheduleProblem(s, formats, unbounded);
   if (problem !== undefined) return { kind: 'engine', reason: problem };
   const engine = s.engine ?? 'simt';
-  if (engine !== 'simt' && !tensorCoreTuned(s)) {
-    const reason = `${describeSchedule(s)}: the ${engine} engine is scheduled for 16-bit storage and headDim and valueDim in {${tunedDims.join(', ')}} only`;
+  if (engine !== 'simt' && !tensorCoreTuned(s, formats)) {
+    const reason = `${describeSchedule(s, sharedStorage(formats))}: the ${engine} engine is scheduled for 16-bit storage and headDim and valueDim in {${tunedDims.join(', ')}} only`;
     return { kind: 'engine', reason };
   }
   if (s.threads > cl.maxThreadsPerBlock || cudaSharedBytes(s) > cl.maxSharedBytes)
@@ -121,7 +122,6 @@ function cudaMisfit(s: Schedule, limits: TargetLimits): ScheduleMisfit | undefin
 }
 
 export const cudaScheduleRules: ScheduleRules = {
-  defaultDtype: 'bf16',
   footprint: cudaSharedBytes,
   candidates: cudaCandidates,
   misfit: cudaMisfit,

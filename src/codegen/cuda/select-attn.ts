@@ -8,6 +8,7 @@
 // sel_merge then combines the pieces' (acc, max, sum) by log-sum-exp, in order (merge.ts).
 // The static mask and the score modifier are evaluated per selected key (the selection is
 // already sparse, so there is no tile classification).
+import { elementBytes } from '../../ir/formats.js';
 import type { AttentionKernel } from '../../ir/kernel.js';
 import { Op } from '../../ir/ops.js';
 import { linearize } from '../linearize.js';
@@ -16,14 +17,14 @@ import { selectKvVector } from './kv-load-simt.js';
 import { K_ROWS, V_ROWS, kvHeadPtrDecls } from './kv-rows.js';
 import { cudaMergeBody } from './merge.js';
 import { cudaRenderer, type CudaContext } from './rules.js';
-import { selName, selUnit } from './select.js';
+import { selName } from './select.js';
 
 export const SEL_ATTN_THREADS = 128;
 
 /** Elements per vector load: 16 bytes or less, dividing D and Dv into 8-lane chunks (else 1). */
 export function vectorWidth(k: AttentionKernel): number {
   const s = k.schedule;
-  const bytes = s.dtype === 'f32' ? 4 : 2;
+  const bytes = elementBytes(k.formats.k);
   for (const vw of [8, 4, 2]) {
     if (vw * bytes <= 16 && s.headDim % (8 * vw) === 0 && s.valueDim % (8 * vw) === 0) return vw;
   }
@@ -42,7 +43,7 @@ function attnKernel(k: AttentionKernel, cx: Omit<CudaContext, 'vars'>): string[]
   };
   const identity = k.score.op === Op.VAR && k.score.arg === 'score';
   const e = linearize([k.mask, ...(identity ? [] : [k.score])], cudaRenderer({ ...cx, vars }), 'se');
-  const tokens = selUnit(r) === 'tokens';
+  const tokens = r.unit.kind === 'tokens';
   const walk = tokens
     ? [
         '  // Tokens: each warp step takes 4 ids, one per lane group.',
@@ -190,6 +191,6 @@ export function selectAttnCode(
   _layout: CudaLayout,
   cx: Omit<CudaContext, 'vars'>,
 ): string[] {
-  if (k.routing!.restrict === false) return [];
+  if (k.routing!.attention === 'static-mask') return [];
   return ['', ...attnKernel(k, cx), '', ...mergeKernel(k)];
 }

@@ -1,18 +1,28 @@
 // Host side and artifact records of CUDA selection (select.ts): the device code in launch order,
 // the launcher's checks and launches, the scratch-size function, manifest, entry points and
 // bindings. The `indices` and `route_scratch` args fields are block routing's (layout.ts).
+import { elementBytes } from '../../ir/formats.js';
 import { show } from '../../ir/graph.js';
 import type { AttentionKernel } from '../../ir/kernel.js';
-import { capacityShapeExpr, routingGroups, type RoutingPlan } from '../../ir/routing.js';
+import {
+  attendsSelected,
+  capacityShapeExpr,
+  chunkTensor,
+  pooledSides,
+  routingFrom,
+  routingGroups,
+  routingVote,
+  type RoutingPlan,
+} from '../../ir/routing.js';
 import type { Binding, EntryPoint } from '../artifact.js';
 import type { CudaLayout } from './layout.js';
 import type { CudaContext } from './rules.js';
-import { pooledK, pooledQ, SEL_POOL_THREADS, SEL_SPAN, selectHelpers, selName, selUnit } from './select.js';
+import { SEL_POOL_THREADS, SEL_SPAN, selectHelpers, selName } from './select.js';
 import { selectScoreCode } from './select-score.js';
 import { SEL_ATTN_THREADS, selectAttnCode, vectorWidth } from './select-attn.js';
 import { SEL_FROM_THREADS, SEL_SORT_MAX, SEL_TOPK_THREADS, selectRankCode } from './select-topk.js';
 
-export { selectHandles } from './select.js';
+export { selectHandles } from './routing-case.js';
 
 export const selScratchElemsName = (k: AttentionKernel): string => `attnc_${k.name}_route_scratch_elems`;
 
@@ -23,9 +33,9 @@ export function selectDeviceCode(
   cx: Omit<CudaContext, 'vars'>,
 ): string {
   const r = k.routing!;
-  const what = r.unit === 'tokens' ? 'token selection' : r.chunks ? 'chunk routing' : 'block routing';
+  const what = { tokens: 'token selection', chunks: 'chunk routing', blocks: 'block routing' }[r.unit.kind];
   return [
-    `// ---- ${r.restrict === false ? 'emit: ' : ''}${what}${r.from ? ' from a tensor' : ''} (select.ts) ----`,
+    `// ---- ${attendsSelected(r) ? '' : 'emit: '}${what}${r.source.kind === 'from' ? ' from a tensor' : ''} (select.ts) ----`,
     ...selectHelpers(k, layout, cx),
     ...selectScoreCode(k),
     '',
@@ -61,37 +71,39 @@ const optIn = (ns: string, name: string, smem: string, what: string): string[] =
 /** Host checks of the launcher (`a` the args). */
 export function selectHostChecks(k: AttentionKernel, ns: string, layout: CudaLayout): string[] {
   const r = k.routing!;
+  const from = routingFrom(r);
+  const chunks = chunkTensor(r);
   const G = routingGroups(r);
   const checks = [
     'for (int c = 0; c < 3; ++c) {',
     `  const long long n = ${ns}::sel_count(a, c);`,
-    `  if (n < 0 || n > (1 << 20)) return fail(ATTNC_ERR_ARGS, "routing count %s is %lld, must be in [0, 2^20]", c == 0 ? "${r.from ? `capacity of ${r.from.tensor}` : 'topk'}" : c == 1 ? "first" : "local", n);`,
+    `  if (n < 0 || n > (1 << 20)) return fail(ATTNC_ERR_ARGS, "routing count %s is %lld, must be in [0, 2^20]", c == 0 ? "${from ? `capacity of ${from.tensor}` : 'topk'}" : c == 1 ? "first" : "local", n);`,
     '}',
     `if (a.k_offset < 0) return fail(ATTNC_ERR_ARGS, "routing needs key positions >= 0 (k_offset = %d)", a.k_offset);`,
     `if ((long long)a.B * ${ns}::sel_groups(a) * a.Nq * ${ns}::sel_cap(a) > 0 && a.indices == NULL) return fail(ATTNC_ERR_ARGS, "indices is NULL (int[B, ${G}, Nq, ${capacityShapeExpr(r)}])");`,
     `if (${ns}::sel_scratch_size(a) > 0 && a.route_scratch == NULL) return fail(ATTNC_ERR_ARGS, "route_scratch is NULL (${selScratchElemsName(k)}() floats)");`,
   ];
   // Vector loads: 4-element key rows when scoring (D % 4 == 0), VW-element rows in the attention.
-  const bytes = k.schedule.dtype === 'f32' ? 4 : 2;
-  const restrict = r.restrict !== false;
+  const bytes = elementBytes(k.formats.k);
+  const restrict = attendsSelected(r);
   const kAlign = Math.max(
     restrict ? vectorWidth(k) * bytes : 1,
-    !r.from && k.schedule.headDim % 4 === 0 ? (k.schedule.headDim % 8 === 0 ? 16 : 4 * bytes) : 1,
+    !from && k.schedule.headDim % 4 === 0 ? (k.schedule.headDim % 8 === 0 ? 16 : 4 * bytes) : 1,
   );
   const vAlign = restrict ? vectorWidth(k) * bytes : 1;
   if (kAlign > 1 || vAlign > 1)
     checks.push(
       `if (a.Nk > 0 && (!ptr_ok(a.k, ${kAlign}) || !ptr_ok(a.v, ${vAlign}))) return fail(ATTNC_ERR_ARGS, "selection: k must be ${kAlign}-byte and v ${vAlign}-byte aligned");`,
     );
-  if (r.from)
+  if (from)
     checks.push(
-      `if (${ns}::sel_cap(a) > ${SEL_SORT_MAX}) return fail(ATTNC_ERR_ARGS, "tensor ${r.from.tensor}: %d ids per row with the forced ones (capacity + first + local); CUDA sorts at most ${SEL_SORT_MAX}", ${ns}::sel_cap(a));`,
+      `if (${ns}::sel_cap(a) > ${SEL_SORT_MAX}) return fail(ATTNC_ERR_ARGS, "tensor ${from.tensor}: %d ids per row with the forced ones (capacity + first + local); CUDA sorts at most ${SEL_SORT_MAX}", ${ns}::sel_cap(a));`,
     );
-  if (r.chunks) {
-    const len = `a.${layout.field(`tensor:${r.chunks}`)}`;
+  if (chunks) {
+    const len = `a.${layout.field(`tensor:${chunks}`)}`;
     checks.push(
-      `if (a.Nk > 0 && ${len} == NULL) return fail(ATTNC_ERR_ARGS, "tensor ${r.chunks} is NULL");`,
-      `if (a.q_offset < 0 || a.k_offset != 0 || (long long)a.q_offset + a.Nq > a.Nk) return fail(ATTNC_ERR_ARGS, "tensor ${r.chunks}: chunk ids cover positions [0, %d), but the call has query positions [%d, %lld) and key positions [%d, %lld)", a.Nk, a.q_offset, (long long)a.q_offset + a.Nq, a.k_offset, (long long)a.k_offset + a.Nk);`,
+      `if (a.Nk > 0 && ${len} == NULL) return fail(ATTNC_ERR_ARGS, "tensor ${chunks} is NULL");`,
+      `if (a.q_offset < 0 || a.k_offset != 0 || (long long)a.q_offset + a.Nq > a.Nk) return fail(ATTNC_ERR_ARGS, "tensor ${chunks}: chunk ids cover positions [0, %d), but the call has query positions [%d, %lld) and key positions [%d, %lld)", a.Nk, a.q_offset, (long long)a.q_offset + a.Nq, a.k_offset, (long long)a.k_offset + a.Nk);`,
     );
   }
   return checks;
@@ -100,8 +112,10 @@ export function selectHostChecks(k: AttentionKernel, ns: string, layout: CudaLay
 /** Host launches: selection passes, then (restricted) the attention over the selection and return. */
 export function selectHostLaunch(k: AttentionKernel, ns: string): string[] {
   const r = k.routing!;
+  const pooled = pooledSides(r);
+  const vote = routingVote(r);
   const out = ['// Selection: score, rank (indices), then the attention reads the selection.', '{'];
-  if (pooledK(r))
+  if (pooled.k)
     out.push(
       '  if (a.Nk > 0) {',
       ...launch(ns, selName(k, 'pool_k'), 'dim3(a.Nk, a.Hkv, a.B)', SEL_POOL_THREADS, '0', 'sel_pool_k').map(
@@ -109,16 +123,16 @@ export function selectHostLaunch(k: AttentionKernel, ns: string): string[] {
       ),
       '  }',
     );
-  if (pooledQ(r))
+  if (pooled.q)
     out.push(
       ...launch(ns, selName(k, 'pool_q'), 'dim3(a.Nq, a.H, a.B)', SEL_POOL_THREADS, '0', 'sel_pool_q'),
     );
   const groups = `${ns}::sel_groups(a)`;
-  if (!r.from) {
+  if (r.source.kind === 'topk') {
     // Scoring rounds of sel_rows query rows: route_scratch holds one round's metrics.
     out.push(
       `  const size_t ssmem = sizeof(float) * ((size_t)${ns}::sel_voters(a) * (${ns}::D + 2));`,
-      ...(r.vote ? optIn(ns, selName(k, 'vote_stats'), 'ssmem', 'sel_vote_stats') : []),
+      ...(vote ? optIn(ns, selName(k, 'vote_stats'), 'ssmem', 'sel_vote_stats') : []),
       ...optIn(ns, selName(k, 'score'), 'ssmem', 'sel_score'),
       `  const int rows = ${ns}::sel_rows(a);`,
       '  for (int r0 = 0; r0 < a.Nq; r0 += rows) {',
@@ -127,7 +141,7 @@ export function selectHostLaunch(k: AttentionKernel, ns: string): string[] {
       '    const unsigned nr = (unsigned)min(rows, a.Nq - r0);',
       '    if (a.Nk > 0) {',
       `      const dim3 sgrid((unsigned)${ns}::sel_nspan(a) * nr, ${groups}, a.B);`,
-      ...(r.vote
+      ...(vote
         ? launch(ns, selName(k, 'vote_stats'), 'sgrid', SEL_SPAN, 'ssmem', 'sel_vote_stats', 'ra').map(
             (l) => `    ${l}`,
           )
@@ -165,7 +179,7 @@ export function selectHostLaunch(k: AttentionKernel, ns: string): string[] {
       '  }',
     );
   }
-  if (r.restrict !== false)
+  if (attendsSelected(r))
     out.push(
       `  const int ns = ${ns}::sel_splits(a);`,
       ...launch(
@@ -206,7 +220,7 @@ export function selectHeaderLines(k: AttentionKernel, struct: string): string[] 
 function roundRows(k: AttentionKernel): string {
   const r = k.routing!;
   const G = routingGroups(r);
-  const per = `B * (${G} * Nk${r.vote ? ` + H * cdiv(Nk, ${SEL_SPAN}) * 2` : ''})`;
+  const per = `B * (${G} * Nk${routingVote(r) ? ` + H * cdiv(Nk, ${SEL_SPAN}) * 2` : ''})`;
   return `min(Nq, max(1, max(2^24, 8 * B * ${G} * Nq * ${capacityShapeExpr(r)}) / (${per})))`;
 }
 
@@ -215,39 +229,43 @@ function scratchShape(k: AttentionKernel): string {
   const r = k.routing!;
   const D = k.schedule.headDim;
   const parts: string[] = [];
-  if (pooledK(r)) parts.push(`B * Hkv * Nk * ${D}`);
-  if (pooledQ(r)) parts.push(`B * H * Nq * ${D}`);
-  if (!r.from) parts.push(`B * ${routingGroups(r)} * rows * Nk`);
-  if (r.vote) parts.push(`B * H * rows * cdiv(Nk, ${SEL_SPAN}) * 2`);
-  if (r.vote) parts.push('B * H * rows * Nk');
-  if (r.restrict !== false) parts.push(`B * H * Nq * 16 * ${k.schedule.valueDim + 2}`);
+  const pooled = pooledSides(r);
+  if (pooled.k) parts.push(`B * Hkv * Nk * ${D}`);
+  if (pooled.q) parts.push(`B * H * Nq * ${D}`);
+  if (r.source.kind === 'topk') parts.push(`B * ${routingGroups(r)} * rows * Nk`);
+  if (routingVote(r)) parts.push(`B * H * rows * cdiv(Nk, ${SEL_SPAN}) * 2`);
+  if (routingVote(r)) parts.push('B * H * rows * Nk');
+  if (attendsSelected(r)) parts.push(`B * H * Nq * 16 * ${k.schedule.valueDim + 2}`);
   return parts.join(' + ') || '0';
 }
 
 export function selectFieldDoc(k: AttentionKernel, role: 'indices' | 'scratch'): string {
   const r = k.routing!;
   return role === 'indices'
-    ? `int[B, ${routingGroups(r)}, Nq, ${capacityShapeExpr(r)}], written: selected ${selUnit(r)} ids (ascending, -1 padded)`
+    ? `int[B, ${routingGroups(r)}, Nq, ${capacityShapeExpr(r)}], written: selected ${r.unit.kind} ids (ascending, -1 padded)`
     : `scratch: ${selScratchElemsName(k)}() floats`;
 }
 
 export function selectManifest(k: AttentionKernel): object {
   const r: RoutingPlan = k.routing!;
+  const src = r.source;
   return {
-    unit: selUnit(r),
-    ...(selUnit(r) === 'blocks' ? { blockSize: r.blockSize } : {}),
-    ...(r.chunks ? { chunks: r.chunks } : {}),
-    ...(r.from ? { from: r.from } : { q: r.q, k: r.k, topk: show(r.topk) }),
-    vote: r.vote ?? null,
+    unit: r.unit.kind,
+    ...(r.unit.kind === 'blocks' ? { blockSize: r.unit.size } : {}),
+    ...(r.unit.kind === 'chunks' ? { chunks: r.unit.tensor } : {}),
+    ...(src.kind === 'from'
+      ? { from: { tensor: src.tensor, groups: src.groups, capacity: src.capacity } }
+      : { q: src.q, k: src.k, topk: show(src.count) }),
+    vote: routingVote(r) ?? null,
     first: show(r.first),
     local: show(r.local),
-    restrict: r.restrict !== false,
+    restrict: attendsSelected(r),
     indices: { dtype: 'i32', shape: ['B', routingGroups(r), 'Nq', capacityShapeExpr(r)] },
     scratch: {
       dtype: 'f32',
       elemsFunction: selScratchElemsName(k),
       shape: [scratchShape(k)],
-      ...(r.from ? {} : { rows: roundRows(k) }),
+      ...(src.kind === 'from' ? {} : { rows: roundRows(k) }),
     },
   };
 }
@@ -255,6 +273,7 @@ export function selectManifest(k: AttentionKernel): object {
 export function selectEntryPoints(k: AttentionKernel): EntryPoint[] {
   const r = k.routing!;
   const G = routingGroups(r);
+  const pooled = pooledSides(r);
   const ep = (
     pass: string,
     threads: number,
@@ -270,22 +289,20 @@ export function selectEntryPoints(k: AttentionKernel): EntryPoint[] {
   const user = k.tensors.map((t) => t.name);
   const span = `cdiv(Nk, ${SEL_SPAN}) * Nq`;
   return [
-    ...(pooledK(r)
+    ...(pooled.k
       ? [ep('pool_k', SEL_POOL_THREADS, ['Nk', 'Hkv', 'B'], ['k', 'route_scratch', ...user])]
       : []),
-    ...(pooledQ(r)
-      ? [ep('pool_q', SEL_POOL_THREADS, ['Nq', 'H', 'B'], ['q', 'route_scratch', ...user])]
-      : []),
-    ...(r.from
+    ...(pooled.q ? [ep('pool_q', SEL_POOL_THREADS, ['Nq', 'H', 'B'], ['q', 'route_scratch', ...user])] : []),
+    ...(r.source.kind === 'from'
       ? [ep('from', SEL_FROM_THREADS, ['Nq', G, 'B'], ['indices', ...user])]
       : [
-          ...(r.vote
+          ...(routingVote(r)
             ? [ep('vote_stats', SEL_SPAN, [span, G, 'B'], ['q', 'k', 'route_scratch', ...user])]
             : []),
           ep('score', SEL_SPAN, [span, G, 'B'], ['q', 'k', 'route_scratch', ...user]),
           ep('topk', SEL_TOPK_THREADS, ['Nq', G, 'B'], ['route_scratch', 'indices', ...user]),
         ]),
-    ...(r.restrict === false
+    ...(r.attention === 'static-mask'
       ? []
       : [
           ep(

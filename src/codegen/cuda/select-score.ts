@@ -2,14 +2,15 @@
 // they call): sel_pool_k / sel_pool_q pool each slot's rows; sel_vote_stats and sel_score score
 // one round of query rows against every key slot (the round's metrics in route_scratch).
 import type { AttentionKernel } from '../../ir/kernel.js';
-import type { RoutingPlan } from '../../ir/routing.js';
+import { pooledSides, rankedSource, routingVote, type PoolReducer } from '../../ir/routing.js';
 import { poolRows, reducers } from './routing.js';
-import { pooledK, pooledQ, SEL_POOL_THREADS, selName } from './select.js';
+import { SEL_POOL_THREADS, selName } from './select.js';
 
 /** Pools the rows of each slot of one side (one block per row; rows not starting a slot return). */
 function poolKernel(k: AttentionKernel, side: 'k' | 'q'): string[] {
-  const r = k.routing!;
-  const red = reducers[side === 'k' ? r.k : (r.q as RoutingPlan['k'])];
+  const source = rankedSource(k.routing!);
+  if (!source) throw new Error('internal: CUDA selection pools the sides of a ranked plan only');
+  const red = reducers[side === 'k' ? source.k : (source.q as PoolReducer)];
   const [N, off, heads, src, base] =
     side === 'k'
       ? ['a.Nk', 'a.k_offset', 'a.Hkv', 'a.k', '0']
@@ -34,14 +35,15 @@ function poolKernel(k: AttentionKernel, side: 'k' | 'q'): string[] {
  */
 function scoreKernel(k: AttentionKernel, pass: 'vote_stats' | 'score'): string[] {
   const r = k.routing!;
-  const vote = r.vote !== undefined;
-  const qSrc = pooledQ(r)
+  const vote = routingVote(r) !== undefined;
+  const pooled = pooledSides(r);
+  const qSrc = pooled.q
     ? 'a.route_scratch[sel_pq_off(a) + ((size_t)(b * a.H + h) * a.Nq + i) * D + d]'
     : 'to_f32(static_cast<const T*>(a.q)[((size_t)(b * a.H + h) * a.Nq + i) * D + d])';
-  const kRow = pooledK(r)
+  const kRow = pooled.k
     ? 'const float* kr = a.route_scratch + ((size_t)(b * a.Hkv + kvh) * a.Nk + j) * D;'
     : 'const T* kr = static_cast<const T*>(a.k) + ((size_t)(b * a.Hkv + kvh) * a.Nk + j) * D;';
-  const kx = pooledK(r) ? 'kr[d]' : 'to_f32(kr[d])';
+  const kx = pooled.k ? 'kr[d]' : 'to_f32(kr[d])';
   // The round's kept affinities [B, H, rows, Nk]: this thread's slot j of voter h0's row li.
   const affAt = 'a.route_scratch + sel_aff_off(a) + ((size_t)(b * a.H + h0) * rows + li) * a.Nk + j';
   const head = [
@@ -82,7 +84,7 @@ function scoreKernel(k: AttentionKernel, pass: 'vote_stats' | 'score'): string[]
     '    }',
     '    if (anyc) {',
     `      ${kRow}`,
-    ...(pooledK(r) || k.schedule.dtype === 'f32'
+    ...(pooled.k || k.formats.k.dtype === 'f32'
       ? []
       : [
           '      if constexpr (D % 8 == 0) {',
@@ -228,13 +230,14 @@ const blockReductions = [
 /** Device code of the pooling and scoring passes (after selectHelpers). */
 export function selectScoreCode(k: AttentionKernel): string[] {
   const r = k.routing!;
-  if (r.from) return [];
+  if (r.source.kind === 'from') return [];
+  const pooled = pooledSides(r);
   return [
-    ...(pooledK(r) ? ['', ...poolKernel(k, 'k')] : []),
-    ...(pooledQ(r) ? ['', ...poolKernel(k, 'q')] : []),
+    ...(pooled.k ? ['', ...poolKernel(k, 'k')] : []),
+    ...(pooled.q ? ['', ...poolKernel(k, 'q')] : []),
     '',
     ...blockReductions,
-    ...(r.vote ? ['', ...scoreKernel(k, 'vote_stats')] : []),
+    ...(r.source.vote ? ['', ...scoreKernel(k, 'vote_stats')] : []),
     '',
     ...scoreKernel(k, 'score'),
   ];

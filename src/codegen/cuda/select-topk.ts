@@ -9,6 +9,7 @@
 //             compared, never used as addresses), plus the forced candidates, bitonic-sorted in
 //             shared memory, deduplicated, −1 padded.
 import type { AttentionKernel } from '../../ir/kernel.js';
+import type { FromSource } from '../../ir/routing.js';
 import type { CudaLayout } from './layout.js';
 import { selName } from './select.js';
 
@@ -176,9 +177,8 @@ function topkKernel(k: AttentionKernel): string[] {
   ];
 }
 
-function fromKernel(k: AttentionKernel, layout: CudaLayout): string[] {
-  const r = k.routing!;
-  const src = `a.${layout.field(`tensor:${r.from!.tensor}`)}`;
+function fromKernel(k: AttentionKernel, from: FromSource, layout: CudaLayout): string[] {
+  const src = `a.${layout.field(`tensor:${from.tensor}`)}`;
   return [
     `extern "C" __global__ void __launch_bounds__(${SEL_FROM_THREADS}) ${selName(k, 'from')}(const Args a) {`,
     '  extern __shared__ float4 smem4[];',
@@ -243,5 +243,11 @@ function fromKernel(k: AttentionKernel, layout: CudaLayout): string[] {
 
 /** Device code of the ranking (or `from`) pass. */
 export function selectRankCode(k: AttentionKernel, layout: CudaLayout): string[] {
-  return k.routing!.from ? fromKernel(k, layout) : topkKernel(k);
+  const source = k.routing!.source;
+  switch (source.kind) {
+    case 'from':
+      return fromKernel(k, source, layout);
+    case 'topk':
+      return topkKernel(k);
+  }
 }

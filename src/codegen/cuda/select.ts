@@ -20,8 +20,17 @@
 // max(ATTNC_SEL_ROUND_FLOATS = 2^24, 8 × the indices) floats, so the scratch is O(Nq·k + Nk),
 // never O(Nq·Nk); decoding (few rows) runs in one round. The WGSL path keeps O(Nq·k) with 8 radix
 // rounds over recomputed scores; here a round's scores are computed once.
+import { sharedStorage } from '../../ir/formats.js';
 import type { AttentionKernel } from '../../ir/kernel.js';
-import { routingGroups, type RoutingPlan } from '../../ir/routing.js';
+import {
+  attendsSelected,
+  pooledSides,
+  routingFrom,
+  routingGroups,
+  routingVote,
+  type FromSource,
+  type RoutingUnit,
+} from '../../ir/routing.js';
 import { linearize } from '../linearize.js';
 import { classMode } from './exprs.js';
 import { countC } from './routing.js';
@@ -32,30 +41,33 @@ import { ARGS, cudaRenderer, dimText, type CudaContext } from './rules.js';
 export const SEL_SPAN = 256;
 export const SEL_POOL_THREADS = 128;
 
-/** Whether this file (not routing.ts's ranked block routing) runs `k`'s routing. */
-export function selectHandles(k: AttentionKernel): boolean {
-  const r = k.routing;
-  return (
-    r !== undefined &&
-    (r.unit === 'tokens' || r.from !== undefined || r.chunks !== undefined || r.restrict === false)
-  );
-}
-
 export const selName = (k: AttentionKernel, pass: string): string => `attnc_${k.name}_sel_${pass}`;
 
-/** What an id stands for. */
-export const selUnit = (r: RoutingPlan): 'tokens' | 'blocks' | 'chunks' =>
-  r.unit === 'tokens' ? 'tokens' : r.chunks ? 'chunks' : 'blocks';
-export const pooledK = (r: RoutingPlan): boolean => !r.from && selUnit(r) !== 'tokens';
-export const pooledQ = (r: RoutingPlan): boolean => !r.from && selUnit(r) !== 'tokens' && r.q !== 'raw';
-
 /** The `from` capacity (a literal or an int param) as C. */
-function capacityC(r: RoutingPlan, layout: CudaLayout): string {
-  const c = r.from!.capacity;
+function capacityC(from: FromSource, layout: CudaLayout): string {
+  const c = from.capacity;
   return /^\d+$/.test(c) ? `${c}LL` : `(long long)${ARGS}.${layout.field(`param:${c}`)}`;
 }
 
 const HD = '__host__ __device__ __forceinline__';
+
+/** The body of `sel_id(a, p)`: the id of position p for the plan's unit. */
+function selIdOf(k: AttentionKernel, unit: RoutingUnit, layout: CudaLayout): string[] {
+  switch (unit.kind) {
+    case 'tokens':
+      return ['  return p;'];
+    case 'blocks':
+      return [`  const int t = p / ${unit.size};`, `  return (t * ${unit.size} != p && p < 0) ? t - 1 : t;`];
+    case 'chunks': {
+      const chunkLen = dimText(k.tensors.find((t) => t.name === unit.tensor)!.dims[0]!, layout.field);
+      return [
+        `  // Chunk id of position p (the launcher checks the call's positions lie in [0, ${chunkLen})).`,
+        `  const int n = ${chunkLen};`,
+        `  return n > 0 ? __ldg(a.${layout.field(`tensor:${unit.tensor}`)} + min(max(p, 0), n - 1)) : 0;`,
+      ];
+    }
+  }
+}
 
 /** Constants, counts, groups, scratch offsets (host and device), ids and slots (device). */
 export function selectHelpers(
@@ -64,27 +76,18 @@ export function selectHelpers(
   cx: Omit<CudaContext, 'vars'>,
 ): string[] {
   const r = k.routing!;
-  const unit = selUnit(r);
+  const unit = r.unit;
+  const from = routingFrom(r);
+  const pooled = pooledSides(r);
+  const vote = routingVote(r);
   const G = routingGroups(r);
   const groups = { H: 'a.H', Hkv: 'a.Hkv', '1': '1' }[G];
   const groupOf = { H: 'h', Hkv: 'h / (a.H / a.Hkv)', '1': '0' }[G];
   const voter0 = { H: 'g', Hkv: 'g * (a.H / a.Hkv)', '1': '0' }[G];
   const voters = { H: '1', Hkv: 'a.H / a.Hkv', '1': 'a.H' }[G];
-  const kcount = r.from ? capacityC(r, layout) : countC(r.topk, layout);
-  const restrict = r.restrict !== false;
-  const chunkLen = r.chunks
-    ? dimText(k.tensors.find((t) => t.name === r.chunks)!.dims[0]!, layout.field)
-    : '';
-  const idOf =
-    unit === 'tokens'
-      ? ['  return p;']
-      : unit === 'blocks'
-        ? [`  const int t = p / ${r.blockSize};`, `  return (t * ${r.blockSize} != p && p < 0) ? t - 1 : t;`]
-        : [
-            `  // Chunk id of position p (the launcher checks the call's positions lie in [0, ${chunkLen})).`,
-            `  const int n = ${chunkLen};`,
-            `  return n > 0 ? __ldg(a.${layout.field(`tensor:${r.chunks}`)} + min(max(p, 0), n - 1)) : 0;`,
-          ];
+  const kcount = from ? capacityC(from, layout) : countC(r.source.count, layout);
+  const restrict = attendsSelected(r);
+  const idOf = selIdOf(k, unit, layout);
   const mode = classMode(k);
   const m = linearize(
     [k.mask],
@@ -117,9 +120,9 @@ export function selectHelpers(
           ];
   return [
     `constexpr int SEL_SPAN = ${SEL_SPAN}; // key slots per scoring block`,
-    ...(r.from ? [] : ['constexpr int SEL_VPC = 8; // voters scored together (they share a kv head)']),
+    ...(from ? [] : ['constexpr int SEL_VPC = 8; // voters scored together (they share a kv head)']),
     '__device__ __forceinline__ float4 sel_ld4(const float* p) { return *reinterpret_cast<const float4*>(p); }',
-    ...(k.schedule.dtype === 'f32'
+    ...(sharedStorage(k.formats) === 'f32'
       ? []
       : [
           '__device__ __forceinline__ float4 sel_ld4(const T* p) {',
@@ -142,7 +145,7 @@ export function selectHelpers(
     "// Attention splits of a row's selection (partials merged by sel_merge): enough blocks for few rows.",
     `${HD} int sel_splits(const Args& a) {`,
     `  if (!SEL_RESTRICT || (long long)a.B * a.H * a.Nq >= 1024) return 1;`,
-    `  const int per = ${unit === 'tokens' ? 128 : 2}; // ids per split`,
+    `  const int per = ${unit.kind === 'tokens' ? 128 : 2}; // ids per split`,
     '  return max(1, min(16, sel_cap(a) / per));',
     '}',
     '#ifndef ATTNC_SEL_ROUND_FLOATS',
@@ -155,18 +158,18 @@ export function selectHelpers(
     '}',
     '// Query rows per scoring round (score + topk); rounds start at multiples of it.',
     `${HD} int sel_rows(const Args& a) {`,
-    `  const long long per = (long long)a.B * ((long long)sel_groups(a) * a.Nk${r.vote ? ' + (long long)a.H * sel_nspan(a) * 2' : ''});`,
+    `  const long long per = (long long)a.B * ((long long)sel_groups(a) * a.Nk${vote ? ' + (long long)a.H * sel_nspan(a) * 2' : ''});`,
     '  const long long nq = max(a.Nq, 1);',
     '  return (int)max(1LL, min(nq, per > 0 ? sel_round_budget(a) / per : nq));',
     '}',
     '// route_scratch (floats): pooled keys, pooled queries, metrics, vote partials, attention partials.',
-    `${HD} size_t sel_pk_size(const Args& a) { return ${pooledK(r) ? '(size_t)a.B * a.Hkv * a.Nk * D' : '0'}; }`,
-    `${HD} size_t sel_pq_size(const Args& a) { return ${pooledQ(r) ? '(size_t)a.B * a.H * a.Nq * D' : '0'}; }`,
-    `${HD} size_t sel_met_size(const Args& a) { return ${r.from ? '0' : '(size_t)a.B * sel_groups(a) * sel_rows(a) * a.Nk'}; }`,
-    `${HD} size_t sel_vst_size(const Args& a) { return ${r.vote ? '(size_t)a.B * a.H * sel_rows(a) * sel_nspan(a) * 2' : '0'}; }`,
+    `${HD} size_t sel_pk_size(const Args& a) { return ${pooled.k ? '(size_t)a.B * a.Hkv * a.Nk * D' : '0'}; }`,
+    `${HD} size_t sel_pq_size(const Args& a) { return ${pooled.q ? '(size_t)a.B * a.H * a.Nq * D' : '0'}; }`,
+    `${HD} size_t sel_met_size(const Args& a) { return ${from ? '0' : '(size_t)a.B * sel_groups(a) * sel_rows(a) * a.Nk'}; }`,
+    `${HD} size_t sel_vst_size(const Args& a) { return ${vote ? '(size_t)a.B * a.H * sel_rows(a) * sel_nspan(a) * 2' : '0'}; }`,
     "// Vote: the voters' affinities of a round are kept for the scoring pass when they fit the round",
     '// budget (decoding), so it reads them instead of the keys; otherwise it recomputes them.',
-    `${HD} bool sel_keep_aff(const Args& a) { return ${r.vote ? '(long long)a.B * a.H * sel_rows(a) * a.Nk <= sel_round_budget(a)' : '(void)a, false'}; }`,
+    `${HD} bool sel_keep_aff(const Args& a) { return ${vote ? '(long long)a.B * a.H * sel_rows(a) * a.Nk <= sel_round_budget(a)' : '(void)a, false'}; }`,
     `${HD} size_t sel_aff_size(const Args& a) { return sel_keep_aff(a) ? (size_t)a.B * a.H * sel_rows(a) * a.Nk : 0; }`,
     `${HD} size_t sel_part_size(const Args& a) { return sel_splits(a) > 1 ? (size_t)a.B * a.H * a.Nq * sel_splits(a) * (DV + 2) : 0; }`,
     `${HD} size_t sel_pq_off(const Args& a) { return sel_pk_size(a); }`,
@@ -175,7 +178,7 @@ export function selectHelpers(
     `${HD} size_t sel_aff_off(const Args& a) { return sel_vst_off(a) + sel_vst_size(a); }`,
     `${HD} size_t sel_part_off(const Args& a) { return sel_aff_off(a) + sel_aff_size(a); }`,
     `${HD} size_t sel_scratch_size(const Args& a) { return sel_part_off(a) + sel_part_size(a); }`,
-    ...(r.from
+    ...(from
       ? []
       : [
           '// The metric row of query row i (of the current round) for group g: [B, G, rows, Nk].',
@@ -186,33 +189,33 @@ export function selectHelpers(
     '',
     '// The id of position p.',
     '__device__ __forceinline__ int sel_id(const Args& a, const int p) {',
-    ...(unit === 'chunks' ? [] : ['  (void)a;']),
+    ...(unit.kind === 'chunks' ? [] : ['  (void)a;']),
     ...idOf,
     '}',
     '// Whether row i of a side (positions off + i) starts a slot, and the end of the slot it starts.',
     '__device__ __forceinline__ bool sel_starts(const Args& a, const int off, const int i) {',
-    `  return ${unit === 'tokens' ? '(void)a, (void)off, (void)i, true' : 'i == 0 || sel_id(a, off + i) != sel_id(a, off + i - 1)'};`,
+    `  return ${unit.kind === 'tokens' ? '(void)a, (void)off, (void)i, true' : 'i == 0 || sel_id(a, off + i) != sel_id(a, off + i - 1)'};`,
     '}',
     '__device__ __forceinline__ int sel_end(const Args& a, const int off, const int N, const int i) {',
-    unit === 'tokens' ? '  (void)a; (void)off; (void)N;' : '',
-    unit === 'tokens'
+    unit.kind === 'tokens' ? '  (void)a; (void)off; (void)N;' : '',
+    unit.kind === 'tokens'
       ? '  return i + 1;'
       : '  const int id = sel_id(a, off + i);\n  int e = i + 1;\n  while (e < N && sel_id(a, off + e) == id) ++e;\n  return e;',
     '}',
     '// Query units: the rows of a slot for a pooled query side, else each row alone.',
     '__device__ __forceinline__ bool sel_unit_starts(const Args& a, const int i) {',
-    `  return ${pooledQ(r) ? 'sel_starts(a, a.q_offset, i)' : '(void)a, (void)i, true'};`,
+    `  return ${pooled.q ? 'sel_starts(a, a.q_offset, i)' : '(void)a, (void)i, true'};`,
     '}',
     '__device__ __forceinline__ int sel_unit_end(const Args& a, const int i) {',
-    `  return ${pooledQ(r) ? 'sel_end(a, a.q_offset, a.Nq, i)' : '(void)a, i + 1'};`,
+    `  return ${pooled.q ? 'sel_end(a, a.q_offset, a.Nq, i)' : '(void)a, i + 1'};`,
     '}',
     '// Key rows [lo, hi) of id in this call (empty when no key of the call has it).',
     '__device__ __forceinline__ void sel_range(const Args& a, const int id, int& lo, int& hi) {',
-    ...(unit === 'tokens'
+    ...(unit.kind === 'tokens'
       ? ['  lo = id - a.k_offset;', '  hi = (lo >= 0 && lo < a.Nk) ? lo + 1 : lo;']
-      : unit === 'blocks'
+      : unit.kind === 'blocks'
         ? [
-            `  const long long p0 = (long long)id * ${r.blockSize}, p1 = p0 + ${r.blockSize};`,
+            `  const long long p0 = (long long)id * ${unit.size}, p1 = p0 + ${unit.size};`,
             '  lo = (int)max(0LL, min((long long)a.Nk, p0 - a.k_offset));',
             '  hi = (int)max((long long)lo, min((long long)a.Nk, p1 - a.k_offset));',
           ]

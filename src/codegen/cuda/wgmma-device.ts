@@ -1,7 +1,7 @@
 // Device helpers of the Hopper (sm_90a) core on top of the mma core's: the 128-byte-swizzle tile
 // layout that wgmma descriptors address, its cp.async loader, matrix descriptors, and the
 // warpgroup MMAs themselves as plain PTX (no CUTLASS/CuTe: the kernel builds with nvcc alone).
-import type { Schedule } from '../../ir/kernel.js';
+import type { Schedule, StorageDType } from '../../ir/kernel.js';
 import { cpAsyncLoader } from './kv-load-mma.js';
 import { mmaDeviceHelpers } from './mma-device.js';
 
@@ -48,10 +48,10 @@ function wgmmaFn(
 }
 
 /** The helpers for 16-bit storage `dtype`; S = Q·Kᵀ is m64n{BK}, O += P·V is DV/64 × m64n64. */
-export function wgmmaDeviceHelpers(s: Schedule): string[] {
-  if (s.dtype === 'f32') throw new Error('CUDA wgmma core: f32 storage has no 16-bit wgmma');
+export function wgmmaDeviceHelpers(s: Schedule, dtype: StorageDType): string[] {
+  if (dtype === 'f32') throw new Error('CUDA wgmma core: f32 storage has no 16-bit wgmma');
   return [
-    ...mmaDeviceHelpers(s.dtype),
+    ...mmaDeviceHelpers(dtype),
     '',
     '// wgmma exists only in sm_90a SASS; `-arch=sm_90a` also emits compute_90 PTX, which gets',
     '// empty wgmma helpers and a kernel that traps (a GPU without sm_90a features never runs it).',
@@ -111,10 +111,10 @@ export function wgmmaDeviceHelpers(s: Schedule): string[] {
     '    for (int e = 0; e < 4; ++e) asm volatile("" : "+f"(d[j][e])::"memory");',
     '}',
     '',
-    ...wgmmaFn('wg_qk', s.blockK, s.dtype, false, false),
+    ...wgmmaFn('wg_qk', s.blockK, dtype, false, false),
     '',
     // P·V one 64-wide dv panel at a time: an n64 B operand is one swizzle atom wide, so only the
     // 1024-byte stride between 8-key groups matters, whichever descriptor field the hardware reads.
-    ...wgmmaFn('wg_pv', 64, s.dtype, true, true, s.valueDim / 8),
+    ...wgmmaFn('wg_pv', 64, dtype, true, true, s.valueDim / 8),
   ];
 }

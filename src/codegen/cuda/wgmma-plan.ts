@@ -1,6 +1,7 @@
 // What the Hopper warpgroup-MMA core can run. A warpgroup (4 warps) owns 64 query rows; blockQ
 // rows take blockQ/64 warpgroups, which share the K/V tiles in shared memory.
 import { describeSchedule, scheduleShapeProblem } from '../common.js';
+import { sharedStorage, type TensorFormats } from '../../ir/formats.js';
 import type { Schedule } from '../../ir/kernel.js';
 
 export interface WgmmaPlan {
@@ -16,11 +17,16 @@ export function wgmmaSharedBytes(s: Schedule): number {
 }
 
 /** Why the wgmma core cannot run `s` (undefined when it can). */
-export function wgmmaScheduleProblem(s: Schedule, maxSharedBytes: number): string | undefined {
-  const name = describeSchedule(s);
-  const shape = scheduleShapeProblem(s);
+export function wgmmaScheduleProblem(
+  s: Schedule,
+  formats: TensorFormats,
+  maxSharedBytes: number,
+): string | undefined {
+  const storage = sharedStorage(formats);
+  const name = describeSchedule(s, storage);
+  const shape = scheduleShapeProblem(s, storage);
   if (shape) return shape;
-  if (s.dtype === 'f32') return `${name}: the wgmma engine needs f16 or bf16 storage`;
+  if (storage === 'f32') return `${name}: the wgmma engine needs f16 or bf16 storage`;
   for (const [key, d] of [
     ['headDim', s.headDim],
     ['valueDim', s.valueDim],
@@ -41,8 +47,8 @@ export function wgmmaScheduleProblem(s: Schedule, maxSharedBytes: number): strin
   return undefined;
 }
 
-export function wgmmaPlan(s: Schedule, maxSharedBytes: number): WgmmaPlan {
-  const problem = wgmmaScheduleProblem(s, maxSharedBytes);
+export function wgmmaPlan(s: Schedule, formats: TensorFormats, maxSharedBytes: number): WgmmaPlan {
+  const problem = wgmmaScheduleProblem(s, formats, maxSharedBytes);
   if (problem !== undefined) throw new Error(`CUDA backend: ${problem}`);
   return { warpgroups: s.blockQ / 64, stages: s.stages, smemBytes: wgmmaSharedBytes(s) };
 }

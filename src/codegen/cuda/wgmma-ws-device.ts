@@ -4,7 +4,7 @@
 // waits and arrivals, named barriers and setmaxnreg. Plain PTX and the driver's C ABI: the
 // artifact needs neither cuda.h nor -lcuda (cuTensorMapEncodeTiled comes from the runtime's
 // cudaGetDriverEntryPointByVersion).
-import type { Schedule } from '../../ir/kernel.js';
+import type { Schedule, StorageDType } from '../../ir/kernel.js';
 import { tmaKvMaps } from './kv-load-tma.js';
 import { wgmmaDeviceHelpers } from './wgmma-device.js';
 
@@ -14,10 +14,10 @@ export const tmaDataType: Readonly<Record<'f16' | 'bf16', number>> = { f16: 6, b
 export const TMA_SWIZZLE_128B = 3;
 export const TMA_L2_256B = 3;
 
-export function wgmmaWsDeviceHelpers(s: Schedule): string[] {
-  if (s.dtype === 'f32') throw new Error('CUDA wgmma-ws core: f32 storage has no 16-bit wgmma');
+export function wgmmaWsDeviceHelpers(s: Schedule, dtype: StorageDType): string[] {
+  if (dtype === 'f32') throw new Error('CUDA wgmma-ws core: f32 storage has no 16-bit wgmma');
   return [
-    ...wgmmaDeviceHelpers(s),
+    ...wgmmaDeviceHelpers(s, dtype),
     '',
     '// A CUtensorMap (cuda.h), by layout: 128 opaque bytes, 128-byte aligned.',
     'struct alignas(128) TmaMap {',
@@ -92,8 +92,8 @@ export function wgmmaWsDeviceHelpers(s: Schedule): string[] {
  * tensor maps of one launch, or returns why it cannot. Each tensor is seen as 3-D (columns, rows,
  * batch·heads) with a box of 64 columns × `rows` rows: one 128-byte-swizzled panel per copy.
  */
-export function tmaHostCode(s: Schedule): string[] {
-  if (s.dtype === 'f32') throw new Error('CUDA wgmma-ws core: f32 storage has no TMA path here');
+export function tmaHostCode(dtype: StorageDType): string[] {
+  if (dtype === 'f32') throw new Error('CUDA wgmma-ws core: f32 storage has no TMA path here');
   return [
     '// cuTensorMapEncodeTiled by its C ABI (cuda.h enums are ints); CUresult 0 is success.',
     'typedef int (*EncodeTiledFn)(TmaMap*, int, unsigned, void*, const unsigned long long*, const unsigned long long*,',
@@ -106,7 +106,7 @@ export function tmaHostCode(s: Schedule): string[] {
     '                                         (unsigned long long)rows * width * sizeof(T)};',
     '  const unsigned box[3] = {64u, (unsigned)box_rows, 1u};',
     '  const unsigned elem_strides[3] = {1u, 1u, 1u};',
-    `  return fn(map, ${tmaDataType[s.dtype]}, 3, const_cast<void*>(base), dims, strides, box, elem_strides, 0,`,
+    `  return fn(map, ${tmaDataType[dtype]}, 3, const_cast<void*>(base), dims, strides, box, elem_strides, 0,`,
     `            ${TMA_SWIZZLE_128B} /* 128B swizzle */, ${TMA_L2_256B} /* L2 256B promotion */, 0 /* zero fill */);`,
     '}',
     '',

@@ -3,6 +3,7 @@
 // the TMA copies of Q and of every visited K/V tile into a `stages`-deep ring of shared-memory
 // buffers guarded by mbarriers, so the consumers never load and never meet at a CTA barrier.
 import { describeSchedule, scheduleShapeProblem } from '../common.js';
+import { sharedStorage, type TensorFormats } from '../../ir/formats.js';
 import type { Schedule } from '../../ir/kernel.js';
 
 /** Threads of the producer warpgroup, on top of the 2·blockQ consumer threads. */
@@ -45,11 +46,16 @@ export function wgmmaWsSharedBytes(s: Schedule): number {
 }
 
 /** Why the warp-specialized core cannot run `s` (undefined when it can). */
-export function wgmmaWsScheduleProblem(s: Schedule, maxSharedBytes: number): string | undefined {
-  const name = describeSchedule(s);
-  const shape = scheduleShapeProblem(s);
+export function wgmmaWsScheduleProblem(
+  s: Schedule,
+  formats: TensorFormats,
+  maxSharedBytes: number,
+): string | undefined {
+  const storage = sharedStorage(formats);
+  const name = describeSchedule(s, storage);
+  const shape = scheduleShapeProblem(s, storage);
   if (shape) return shape;
-  if (s.dtype === 'f32') return `${name}: the wgmma-ws engine needs f16 or bf16 storage`;
+  if (storage === 'f32') return `${name}: the wgmma-ws engine needs f16 or bf16 storage`;
   for (const [key, d] of [
     ['headDim', s.headDim],
     ['valueDim', s.valueDim],
@@ -71,8 +77,8 @@ export function wgmmaWsScheduleProblem(s: Schedule, maxSharedBytes: number): str
   return undefined;
 }
 
-export function wgmmaWsPlan(s: Schedule, maxSharedBytes: number): WgmmaWsPlan {
-  const problem = wgmmaWsScheduleProblem(s, maxSharedBytes);
+export function wgmmaWsPlan(s: Schedule, formats: TensorFormats, maxSharedBytes: number): WgmmaWsPlan {
+  const problem = wgmmaWsScheduleProblem(s, formats, maxSharedBytes);
   if (problem !== undefined) throw new Error(`CUDA backend: ${problem}`);
   const consumers = s.blockQ / 64;
   // 64K registers per SM, one CTA: the producer warpgroup keeps 40 (its tile walk evaluates the

@@ -4,6 +4,7 @@
 // a producer warpgroup, after giving most of its registers to them (setmaxnreg), streams Q and the
 // visited K/V tiles in by TMA through an mbarrier ring `stages` deep. Consumers never issue a
 // load and never wait at a CTA barrier; the host side builds the tensor maps per launch.
+import { sharedStorage } from '../../ir/formats.js';
 import type { AttentionKernel } from '../../ir/kernel.js';
 import type { CoreExprs } from './exprs.js';
 import type { LaunchHook } from './launcher.js';
@@ -95,9 +96,9 @@ function kernelCode(kernel: AttentionKernel, e: CoreExprs, plan: WgmmaWsPlan, en
     'static_assert(BQ == 16 * CWARPS && BQ % 64 == 0 && BK % 16 == 0 && BK <= 256, "wgmma-ws tiling");',
     'static_assert((D == 64 || D == 128) && (DV == 64 || DV == 128), "wgmma-ws head dims");',
     '',
-    ...wgmmaWsDeviceHelpers(s),
+    ...wgmmaWsDeviceHelpers(s, sharedStorage(kernel.formats)),
     '',
-    ...tmaHostCode(s),
+    ...tmaHostCode(sharedStorage(kernel.formats)),
     '',
     `extern "C" __global__ void __launch_bounds__(THREADS, 1) ${entry}(const Args a, const float qscale,`,
     '    const __grid_constant__ TmaMap tmq, const __grid_constant__ TmaMap tmk, const __grid_constant__ TmaMap tmv) {',
@@ -179,7 +180,7 @@ export function wgmmaWsCore(asked: WgmmaWsPlan): AttentionCore {
         vectorElems: 8,
         mapping: {
           core: 'wgmma-ws',
-          instruction: `wgmma.mma_async.m64nNk16.${s.dtype}`,
+          instruction: `wgmma.mma_async.m64nNk16.${sharedStorage(kernel.formats)}`,
           consumerWarpgroups: plan.consumers,
           producerWarpgroups: 1,
           rowsPerWarpgroup: 64,

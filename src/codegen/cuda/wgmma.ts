@@ -4,6 +4,7 @@
 // V MN-major). Tiles sit in the 128-byte-swizzle panel layout wgmma reads; cp.async double-buffers
 // K/V as in the mma core (TMA and warp specialization are later steps, docs/PERFORMANCE.md). The
 // accumulators keep the mma.sync per-n-tile layout, so mask, softmax and epilogue are mma-body's.
+import { sharedStorage } from '../../ir/formats.js';
 import { coreBody, loopCode, softmaxCode } from './mma-body.js';
 import type { CoreExprs } from './exprs.js';
 import { wgmmaDeviceHelpers } from './wgmma-device.js';
@@ -67,7 +68,7 @@ export function wgmmaCore(plan: WgmmaPlan): AttentionCore {
         'static_assert(BQ == 16 * WARPS && BQ % 64 == 0 && BK % 16 == 0, "wgmma tiling");',
         'static_assert((D == 64 || D == 128) && (DV == 64 || DV == 128), "wgmma head dims");',
         '',
-        ...wgmmaDeviceHelpers(s),
+        ...wgmmaDeviceHelpers(s, sharedStorage(kernel.formats)),
         ...residueHelpers(kernel, 'load_panel', 'pswz<ROWS>(r, c * 8)'),
         '',
         `extern "C" __global__ void __launch_bounds__(THREADS, 1) ${entry}(const Args a, const float qscale) {`,
@@ -103,7 +104,7 @@ export function wgmmaCore(plan: WgmmaPlan): AttentionCore {
         vectorElems: 8,
         mapping: {
           core: 'wgmma',
-          instruction: `wgmma.mma_async.m64nNk16.${s.dtype}`,
+          instruction: `wgmma.mma_async.m64nNk16.${sharedStorage(kernel.formats)}`,
           warpgroups: plan.warpgroups,
           rowsPerWarpgroup: 64,
           stages: plan.stages,

@@ -4,6 +4,7 @@
 // stages the tile's K and V rows in workgroup memory (contiguous, so loads coalesce), then each
 // row scores the tile's keys (pass 1, tile max) and folds them into its running softmax (pass 2).
 // Barriers stay in uniform control flow: per-row and per-class work sits inside `if`s between them.
+import type { StorageDType, TensorFormats } from '../../ir/formats.js';
 import type { Schedule, TileClass } from '../../ir/kernel.js';
 import type { Linearized } from '../linearize.js';
 import { kvRow0, stageKvTile } from './kv-load.js';
@@ -30,6 +31,8 @@ export function attentionEntryHead(workgroupSize: string): string[] {
 
 export interface AttentionParts {
   readonly schedule: Schedule;
+  /** Storage of q, k, v and out: each load widens its tensor's elements, the store narrows. */
+  readonly formats: TensorFormats;
   readonly mode: ClassMode;
   readonly lse: boolean;
   /** Row-invariant subexpressions of mask and score (computed once per row). */
@@ -47,11 +50,11 @@ export interface AttentionParts {
 
 const pad = (lines: readonly string[], n: number): string[] => lines.map((l) => (l ? ' '.repeat(n) + l : l));
 
-function load(dtype: Schedule['dtype'], expr: string): string {
+function load(dtype: StorageDType, expr: string): string {
   return dtype === 'f16' ? `f32(${expr})` : expr;
 }
 
-function store(dtype: Schedule['dtype'], expr: string): string {
+function store(dtype: StorageDType, expr: string): string {
   return dtype === 'f16' ? `f16(${expr})` : expr;
 }
 
@@ -72,7 +75,7 @@ export const flagPoisonedScore = [
 
 /** Writes this row's normalised output (0 and lse -inf when no key was allowed, NaN when poisoned). */
 function epilogue(p: AttentionParts): string[] {
-  const dt = p.schedule.dtype;
+  const dt = p.formats.out.dtype;
   return [
     '  if (!row_ok) { return; }',
     '  let o_base = (bh * Nq + row) * VALUE_DIM;',
@@ -98,7 +101,7 @@ function epilogue(p: AttentionParts): string[] {
 
 /** A kernel whose every tile is empty: no K/V reads at all. */
 function emptyBody(p: AttentionParts): string {
-  const dt = p.schedule.dtype;
+  const dt = p.formats.out.dtype;
   return [
     '@compute @workgroup_size(BLOCK_Q)',
     'fn attention(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {',
@@ -212,7 +215,7 @@ export function tileUpdate(
 export function attentionBody(p: AttentionParts): string {
   if (p.mode === 'empty') return emptyBody(p);
   const s = p.schedule;
-  const dt = s.dtype;
+  const f = p.formats;
   const routed = p.routed === true;
   const dynamic = p.mode === 'dynamic';
   // Every invocation classifies the tile itself (same inputs, same class): no workgroup variable
@@ -265,7 +268,7 @@ export function attentionBody(p: AttentionParts): string {
     '  var qrow: array<f32, HEAD_DIM>;',
     '  if (row_ok) {',
     '    for (var d = 0u; d < HEAD_DIM; d++) {',
-    `      qrow[d] = ${load(dt, 'q_buf[(bh * Nq + row) * HEAD_DIM + d]')};`,
+    `      qrow[d] = ${load(f.q.dtype, 'q_buf[(bh * Nq + row) * HEAD_DIM + d]')};`,
     '    }',
     '  }',
     ...(p.row.stmts.length
@@ -294,7 +297,7 @@ export function attentionBody(p: AttentionParts): string {
     '    // LLVM-based drivers (lavapipe) then do not fully unroll them, which cut compile time ~10x.',
     '    let k_end = min(k0 + BLOCK_K, Nk);',
     ...classify,
-    ...pad(stageKvTile(dt, 'BLOCK_Q'), 6),
+    ...pad(stageKvTile(f, 'BLOCK_Q'), 6),
     '    }',
     '    workgroupBarrier(); // the tile is staged',
     // No `continue` here: it would make the barriers of later iterations non-uniform.

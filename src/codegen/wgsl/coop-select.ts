@@ -21,7 +21,8 @@ export function coopBody(
   const r = wgslRenderer(cx);
   const mask = mode === 'full' ? undefined : linearize([kernel.mask], r, 'mk');
   const score = linearize([kernel.score], r, 'sc');
-  return coopAttentionBody({ schedule: kernel.schedule, mode, lse: kernel.outputs.lse, mask, score, layout });
+  const { schedule, formats } = kernel;
+  return coopAttentionBody({ schedule, formats, mode, lse: kernel.outputs.lse, mask, score, layout });
 }
 
 /** The row-engine schedule with the coop schedule's tiles (decode mode runs the row engine). */

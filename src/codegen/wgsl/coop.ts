@@ -12,6 +12,7 @@
 // Barriers are in uniform control flow: the tile class is made uniform by workgroupUniformLoad.
 // Non-finite scores: NaN or +inf among a row's allowed scores makes its output and lse NaN (a
 // per-row flag, not NaN arithmetic, which Vulkan drivers need not preserve); −inf weighs 0.
+import { sharedStorage, type TensorFormats } from '../../ir/formats.js';
 import type { Schedule } from '../../ir/kernel.js';
 import type { Linearized } from '../linearize.js';
 import { attentionEntryHead, type ClassMode } from './attention.js';
@@ -21,6 +22,8 @@ import type { WgslLayout } from './layout.js';
 
 export interface CoopParts {
   readonly schedule: Schedule;
+  /** Storage of q, k, v and out (vec4 views of one element type: sharedStorage). */
+  readonly formats: TensorFormats;
   /** 'empty' kernels stay on the row engine (the schedule pass never picks coop for them). */
   readonly mode: Exclude<ClassMode, 'empty'>;
   readonly lse: boolean;
@@ -41,7 +44,7 @@ function bindingIndex(layout: WgslLayout, name: string): number {
 
 /** vec4 views of q, k, v and out (the same bindings as the scalar arrays; only these are used here). */
 function vec4Views(p: CoopParts): string[] {
-  const t = p.schedule.dtype === 'f16' ? 'f16' : 'f32';
+  const t = sharedStorage(p.formats) === 'f16' ? 'f16' : 'f32';
   const view = (name: string, access: string, v: string): string =>
     `@group(0) @binding(${bindingIndex(p.layout, name)}) var<storage, ${access}> ${v}: array<vec4<${t}>>;`;
   return [
@@ -187,7 +190,7 @@ function tileBody(p: CoopParts): string[] {
 }
 
 function epilogue(p: CoopParts): string[] {
-  const out = (x: string): string => (p.schedule.dtype === 'f16' ? `vec4<f16>(${x})` : x);
+  const out = (x: string): string => (p.formats.out.dtype === 'f16' ? `vec4<f16>(${x})` : x);
   return [
     'workgroupBarrier(); // the rows\u2019 NaN flags are final',
     'let nan = bitcast<f32>(co_nan_bits);',

@@ -71,7 +71,7 @@ const skipEmptySplit = [
 
 export function decodeSplitBody(p: AttentionParts): string {
   const s = p.schedule;
-  const dt = s.dtype;
+  const f = p.formats;
   const dynamic = p.mode === 'dynamic';
   // Lanes hold different heads and rows, so each classifies its own (h, q) against the tile; the
   // workgroup stages the tile if any lane needs it (a flag read back uniformly).
@@ -114,7 +114,7 @@ export function decodeSplitBody(p: AttentionParts): string {
     '  var qrow: array<f32, HEAD_DIM>;',
     '  if (row_ok) {',
     '    for (var d = 0u; d < HEAD_DIM; d++) {',
-    `      qrow[d] = ${load(dt, 'q_buf[(bh * Nq + row) * HEAD_DIM + d]')};`,
+    `      qrow[d] = ${load(f.q.dtype, 'q_buf[(bh * Nq + row) * HEAD_DIM + d]')};`,
     '    }',
     '  }',
     ...(p.row.stmts.length
@@ -134,7 +134,7 @@ export function decodeSplitBody(p: AttentionParts): string {
     '    let k0 = kt * BLOCK_K;',
     '    let k_end = min(k0 + BLOCK_K, Nk);',
     ...visit,
-    ...pad(stageKvTile(dt, 'BLOCK_Q'), 6),
+    ...pad(stageKvTile(f, 'BLOCK_Q'), 6),
     '    }',
     '    workgroupBarrier(); // the tile is staged (and every lane has read decode_hit)',
     ...(dynamic ? ['    if (lid == 0u) { decode_hit = 0u; }'] : []),
@@ -173,6 +173,7 @@ function eachDecodeRecord(indent: number, body: readonly string[]): string[] {
 }
 
 export function decodeMergeBody(p: AttentionParts): string {
+  const dt = p.formats.out.dtype;
   return [
     '// grid: (Nq, H, B); the workgroup shares the Dv columns of one output row.',
     `@compute @workgroup_size(${MERGE_THREADS})`,
@@ -190,7 +191,7 @@ export function decodeMergeBody(p: AttentionParts): string {
     '  let hk = h / g.group;',
     ...wgslMergeBody({
       records: { buffer: 'decode_part', each: eachDecodeRecord },
-      dtype: p.schedule.dtype,
+      dtype: dt,
       threads: MERGE_THREADS,
       outBase: '(bh * Nq + row) * VALUE_DIM',
       lseIndex: p.lse ? 'bh * Nq + row' : undefined,

@@ -3,6 +3,7 @@
 // meet a long KV. The main module's one-invocation-per-row mapping would run Nq = 1 over 64K keys
 // on a single invocation; here the key range is split across workgroups (decode-body.ts) and the
 // partials are merged by log-sum-exp. Same semantics, same tile classes, same row/score code.
+import { artifactSchedule } from '../common.js';
 import type { AttentionKernel } from '../../ir/kernel.js';
 import type { Artifact, Binding, DecodeVariant, EntryPoint } from '../artifact.js';
 import type { AttentionParts } from './attention.js';
@@ -104,7 +105,7 @@ export function renderDecode(req: DecodeRequest): DecodeVariant {
     bindings: layout.bindings,
     uniforms: layout.uniforms,
     params: req.kernel.params,
-    schedule: s,
+    schedule: artifactSchedule(req.kernel),
     sourceHash: req.meta.sourceHash,
     scheduleHash: req.meta.scheduleHash,
   };

@@ -4,6 +4,8 @@
 // with a capacity stride will change it; the stage renderers take the tensor, its storage dtype and the
 // tile geometry, which is where dequantization will plug in.
 
+import type { TensorFormats } from '../../ir/formats.js';
+
 /** K or V: its storage buffer and its row width (elements, or vec4s for coop's `*_buf4` views). */
 export interface KvTensor {
   readonly buffer: string;
@@ -43,11 +45,11 @@ export function stageKvRows(t: KvTensor, tile: string, threads: string): string[
 }
 
 /** Declares `base` (the tile's first row) and stages K and V (row attention and decode split). */
-export function stageKvTile(dtype: string, threads: string): string[] {
+export function stageKvTile(formats: TensorFormats, threads: string): string[] {
   return [
     `let base = ${kvRow('k0')};`,
-    ...stageKvRows(kTensor(dtype), 'k_tile', threads),
-    ...stageKvRows(vTensor(dtype), 'v_tile', threads),
+    ...stageKvRows(kTensor(formats.k.dtype), 'k_tile', threads),
+    ...stageKvRows(vTensor(formats.v.dtype), 'v_tile', threads),
   ];
 }
 

@@ -1,8 +1,9 @@
 // The binding and uniform layout of a WGSL attention artifact: which buffers exist, at which
 // @binding index, with what dtype and shape expression, and the uniform struct's fields. Kept apart
 // from the code text so the runtime and engines can rely on it without parsing WGSL.
+import type { TensorFormat } from '../../ir/formats.js';
 import type { AttentionKernel, ShapeDim, TensorSlot } from '../../ir/kernel.js';
-import { capacityShapeExpr, routingGroups } from '../../ir/routing.js';
+import { capacityShapeExpr, isPoolRank, routingGroups, routingPasses } from '../../ir/routing.js';
 import type { Binding, ShapeExpr, UniformField } from '../artifact.js';
 import { routingScratchShape } from './routing.js';
 import { selectStateShape } from './routing-select.js';
@@ -40,7 +41,8 @@ export function summaryBlocksExpr(t: TensorSlot, block: number): ShapeExpr {
 
 export function wgslLayout(kernel: AttentionKernel): WgslLayout {
   const s = kernel.schedule;
-  const storage = s.dtype === 'f16' ? 'f16' : 'f32';
+  const f = kernel.formats;
+  const storage = (t: TensorFormat): 'f16' | 'f32' => (t.dtype === 'f16' ? 'f16' : 'f32');
   const bindings: Binding[] = [];
   const vars = new Map<string, string>();
   const add = (b: Omit<Binding, 'index'>, wgslVar: string): void => {
@@ -50,11 +52,14 @@ export function wgslLayout(kernel: AttentionKernel): WgslLayout {
     bindings.push({ ...b, index: bindings.length });
     vars.set(b.name, wgslVar);
   };
-  add({ name: 'q', role: 'q', dtype: storage, shape: ['B', 'H', 'Nq', 'D'], access: 'read' }, 'q_buf');
-  add({ name: 'k', role: 'k', dtype: storage, shape: ['B', 'Hkv', 'Nk', 'D'], access: 'read' }, 'k_buf');
-  add({ name: 'v', role: 'v', dtype: storage, shape: ['B', 'Hkv', 'Nk', 'Dv'], access: 'read' }, 'v_buf');
+  add({ name: 'q', role: 'q', dtype: storage(f.q), shape: ['B', 'H', 'Nq', 'D'], access: 'read' }, 'q_buf');
+  add({ name: 'k', role: 'k', dtype: storage(f.k), shape: ['B', 'Hkv', 'Nk', 'D'], access: 'read' }, 'k_buf');
   add(
-    { name: 'out', role: 'out', dtype: storage, shape: ['B', 'H', 'Nq', 'Dv'], access: 'read_write' },
+    { name: 'v', role: 'v', dtype: storage(f.v), shape: ['B', 'Hkv', 'Nk', 'Dv'], access: 'read' },
+    'v_buf',
+  );
+  add(
+    { name: 'out', role: 'out', dtype: storage(f.out), shape: ['B', 'H', 'Nq', 'Dv'], access: 'read_write' },
     'out_buf',
   );
   if (kernel.outputs.lse) {
@@ -82,13 +87,13 @@ export function wgslLayout(kernel: AttentionKernel): WgslLayout {
     if (cap === undefined) throw new Error('WGSL: the routing counts are not shape expressions');
     const r = kernel.routing;
     // Pooled blocks (block top-k) or the radix select's atomic state (token select); `from` needs none.
-    if (!r.from && r.unit !== 'tokens') {
+    if (isPoolRank(r)) {
       const scratch = routingScratchShape(r);
       add(
         { name: 'route_pool', role: 'scratch', dtype: 'f32', shape: [scratch], access: 'read_write' },
         'route_pool',
       );
-    } else if (!r.from) {
+    } else if (routingPasses(r) === 'token-select') {
       const shape = [selectStateShape(r)];
       add({ name: 'route_state', role: 'scratch', dtype: 'u32', shape, access: 'read_write' }, 'route_state');
     }

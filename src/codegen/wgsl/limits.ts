@@ -2,6 +2,7 @@
 // What a WGSL schedule needs from a device, and the check that it fits. The schedule pass calls
 // wgslWorkgroupBytes (or wgslScheduleProblem) to pick tile sizes; the backend and the runtime call
 // checkWgslSchedule and refuse schedules that would fail pipeline creation on the device.
+import type { ArtifactSchedule } from '../artifact.js';
 import { describeSchedule, scheduleShapeProblem } from '../common.js';
 import type { Schedule } from '../../ir/kernel.js';
 import { coopScheduleProblem, coopWorkgroupBytes, isCoop } from './coop-geometry.js';
@@ -36,12 +37,13 @@ export function wgslWorkgroupBytes(s: Schedule): number {
 }
 
 /**
- * Why `s` cannot run under `limits` (undefined when it can). Without `limits`, only what holds on
+ * Why `s` (a schedule with its storage dtype, as an artifact records it) cannot run under
+ * `limits` (undefined when it can). Without `limits`, only what holds on
  * every device is checked (the runtime checks the rest against the device it runs on).
  */
-export function wgslScheduleProblem(s: Schedule, limits?: WgslLimits): string | undefined {
-  const name = describeSchedule(s);
-  const shape = scheduleShapeProblem(s);
+export function wgslScheduleProblem(s: ArtifactSchedule, limits?: WgslLimits): string | undefined {
+  const name = describeSchedule(s, s.dtype);
+  const shape = scheduleShapeProblem(s, s.dtype);
   if (shape) return shape;
   if (s.dtype === 'bf16') {
     return `${name}: bf16 storage is not supported by the WGSL backend (WebGPU has no bf16 type); use f16 or f32`;
@@ -69,7 +71,7 @@ export function wgslScheduleProblem(s: Schedule, limits?: WgslLimits): string | 
   return undefined;
 }
 
-export function checkWgslSchedule(s: Schedule, limits?: WgslLimits): void {
+export function checkWgslSchedule(s: ArtifactSchedule, limits?: WgslLimits): void {
   const problem = wgslScheduleProblem(s, limits);
   if (problem !== undefined) throw new Error(`WGSL backend: ${problem}`);
 }

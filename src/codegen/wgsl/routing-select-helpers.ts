@@ -2,8 +2,8 @@
 // design): the allowed-pair test, order-preserving u32 keys of f32, the affinity, the ranking
 // metric (affinity, or the soft vote over the group's heads), the 64-bit prefix comparison of the
 // radix select, and where each row's state and histogram live in `route_state`.
-import type { Schedule } from '../../ir/kernel.js';
-import { routingGroups, type RoutingPlan } from '../../ir/routing.js';
+import type { TensorFormat, TensorFormats } from '../../ir/formats.js';
+import { routingGroups, routingVote, type RoutingPlan } from '../../ir/routing.js';
 import type { ClassMode } from './attention.js';
 
 /** Keys one invocation scans per pass. */
@@ -12,7 +12,8 @@ export const SPAN = 16;
 export const ROW_WORDS = 8;
 export const BINS = 256;
 
-const load = (s: Schedule, e: string): string => (s.dtype === 'f16' ? `f32(${e})` : e);
+/** A load of one stored element, widened to f32. */
+const load = (f: TensorFormat, e: string): string => (f.dtype === 'f16' ? `f32(${e})` : e);
 
 /** Whether the static mask allows (q, k) for head h: the allowed-pair test of a token. */
 function allowedFn(mode: ClassMode): string[] {
@@ -21,15 +22,15 @@ function allowedFn(mode: ClassMode): string[] {
 }
 
 /** Module-scope WGSL the selection passes share: rank keys, affinity, metric, row state. */
-export function selectHelpers(s: Schedule, r: RoutingPlan, mode: ClassMode): string[] {
+export function selectHelpers(f: TensorFormats, r: RoutingPlan, mode: ClassMode): string[] {
   const G = { H: 'u.H', Hkv: 'u.Hkv', '1': '1i' }[routingGroups(r)];
   const heads =
-    r.vote === 'heads'
+    routingVote(r) === 'heads'
       ? 'vec2<i32>(0i, u.H)'
-      : r.vote === 'groups'
+      : routingVote(r) === 'groups'
         ? 'vec2<i32>(g * (u.H / u.Hkv), (g + 1i) * (u.H / u.Hkv))'
         : 'vec2<i32>(g, g + 1i)';
-  const metric = r.vote
+  const metric = routingVote(r)
     ? [
         '  // Soft vote: Σ over voters of softmax_h(affinity), each over its own candidates.',
         '  var sum = 0.0f;',
@@ -79,13 +80,13 @@ export function selectHelpers(s: Schedule, r: RoutingPlan, mode: ClassMode): str
     '  let kvh = u32(h) / (u32(u.H) / u32(u.Hkv));',
     '  let k_at = ((u32(b) * u32(u.Hkv) + kvh) * u32(u.Nk) + u32(j)) * HEAD_DIM;',
     '  var dot = 0.0f;',
-    `  for (var d = 0u; d < HEAD_DIM; d++) { dot += ${load(s, 'q_buf[q_at + d]')} * ${load(s, 'k_buf[k_at + d]')}; }`,
+    `  for (var d = 0u; d < HEAD_DIM; d++) { dot += ${load(f.q, 'q_buf[q_at + d]')} * ${load(f.k, 'k_buf[k_at + d]')}; }`,
     '  let m = u.scale * dot;',
     '  if ((bitcast<u32>(m) & 0x7fffffffu) > 0x7f800000u) { return bitcast<f32>(neg_inf_bits); }',
     '  return m;',
     '}',
     '',
-    ...(r.vote
+    ...(routingVote(r)
       ? [
           "// (max key, sum lo, sum hi) of head h for query row `row`, after the rows' state.",
           'fn sel_vote_at(b: i32, h: i32, row: i32) -> u32 {',

@@ -17,8 +17,8 @@
 //   route_sort    (routing-sort.ts) one workgroup per row sorts it ascending and pads with -1.
 // Memory: a few words and a 256-bin histogram per row (+3 words per row and head with vote),
 // never a score per (row, key): O(Nq·(k + 256)) in all.
-import type { Schedule } from '../../ir/kernel.js';
-import { routingGroups, type RoutingPlan } from '../../ir/routing.js';
+import type { TensorFormats } from '../../ir/formats.js';
+import { routingGroups, routingVote, type RoutingPlan } from '../../ir/routing.js';
 import type { EntryPoint } from '../artifact.js';
 import type { ClassMode } from './attention.js';
 import { BINS, ROW_WORDS, SPAN, selectHelpers } from './routing-select-helpers.js';
@@ -28,7 +28,7 @@ const THREADS = 64;
 /** u32 words of the `route_state` scratch buffer, as a shape expression. */
 export function selectStateShape(r: RoutingPlan): string {
   const rows = `B * ${routingGroups(r)} * Nq`;
-  return `${rows} * ${ROW_WORDS + BINS}${r.vote ? ' + B * H * Nq * 3' : ''}`;
+  return `${rows} * ${ROW_WORDS + BINS}${routingVote(r) ? ' + B * H * Nq * 3' : ''}`;
 }
 
 /** Header of the per-key-span passes: b, g (or h), row and this invocation's key span. */
@@ -47,7 +47,7 @@ function spanHead(name: string, over: 'groups' | 'heads'): string[] {
 }
 
 function entries(r: RoutingPlan): string[] {
-  const vote = r.vote
+  const vote = routingVote(r)
     ? [
         ...spanHead('sel_vote_max', 'heads'),
         '  let at = sel_vote_at(b, h, row);',
@@ -80,7 +80,7 @@ function entries(r: RoutingPlan): string[] {
     'fn sel_init(@builtin(global_invocation_id) gid: vec3<u32>) {',
     '  let rows = u32(u.B) * u32(sel_groups()) * u32(u.Nq);',
     '  let r = gid.x;',
-    ...(r.vote
+    ...(routingVote(r)
       ? [
           "  // Voters' statistics: one triple per (b, h, row).",
           '  let vrows = u32(u.B) * u32(u.H) * u32(u.Nq);',
@@ -182,8 +182,8 @@ function entries(r: RoutingPlan): string[] {
 }
 
 /** WGSL of the token selection passes (after the shared routing helpers). */
-export function selectSource(s: Schedule, r: RoutingPlan, mode: ClassMode): string {
-  return [...selectHelpers(s, r, mode), '', ...entries(r)].join('\n');
+export function selectSource(f: TensorFormats, r: RoutingPlan, mode: ClassMode): string {
+  return [...selectHelpers(f, r, mode), '', ...entries(r)].join('\n');
 }
 
 /** Launch records of the token selection, ending with the row sort (routing-sort.ts). */
@@ -216,7 +216,7 @@ export function selectEntries(r: RoutingPlan, maskBindings: readonly string[]): 
       grid: [`cdiv(${rows}, 64)`, '1', '1'],
       bindings: ['route_state', 'uniforms'],
     },
-    ...(r.vote ? [span('sel_vote_max', 'B * H'), span('sel_vote_sum', 'B * H')] : []),
+    ...(routingVote(r) ? [span('sel_vote_max', 'B * H'), span('sel_vote_sum', 'B * H')] : []),
     ...rounds,
     { ...span('sel_write', `B * ${G}`), bindings: [...common, 'indices'] },
   ];

@@ -6,7 +6,7 @@
 // `indices` without duplicates, negative padding or ids with no key in the call, padded with −1.
 // The attention walks that ascending row as its keys ascend. At most SORT_MAX ids per row
 // (runtime/validate.ts rejects larger capacities with the `indices` buffer's name).
-import { routingGroups, type RoutingPlan } from '../../ir/routing.js';
+import { routingFrom, routingGroups, type RoutingPlan } from '../../ir/routing.js';
 import type { EntryPoint } from '../artifact.js';
 import type { ClassMode } from './attention.js';
 import { tensorVar } from './rules.js';
@@ -16,31 +16,41 @@ export const SORT_MAX = 4096;
 const THREADS = 256;
 
 function candidate(r: RoutingPlan, mode: ClassMode): string[] {
-  if (r.chunks)
-    return [
-      '  let j0 = sort_chunk_start(id);',
-      '  let j1 = sort_chunk_start(id + 1i);',
-      '  return route_candidate_keys(b, h, q, q, u.k_offset + j0, u.k_offset + j1 - 1i);',
-    ];
-  if (r.unit !== 'tokens') return ['  return route_candidate(b, h, q, q, id);'];
-  const allowed = mode === 'full' ? 'true' : mode === 'empty' ? 'false' : 'route_mask(b, h, q, id)';
-  return ['  if (id < u.k_offset || id >= u.k_offset + u.Nk) { return false; }', `  return ${allowed};`];
+  switch (r.unit.kind) {
+    case 'chunks':
+      return [
+        '  let j0 = sort_chunk_start(id);',
+        '  let j1 = sort_chunk_start(id + 1i);',
+        '  return route_candidate_keys(b, h, q, q, u.k_offset + j0, u.k_offset + j1 - 1i);',
+      ];
+    case 'blocks':
+      return ['  return route_candidate(b, h, q, q, id);'];
+    case 'tokens': {
+      const allowed = mode === 'full' ? 'true' : mode === 'empty' ? 'false' : 'route_mask(b, h, q, id)';
+      return ['  if (id < u.k_offset || id >= u.k_offset + u.Nk) { return false; }', `  return ${allowed};`];
+    }
+  }
 }
 
 function present(r: RoutingPlan): string[] {
-  if (r.chunks)
-    return ['  let j = sort_chunk_start(id);', '  return j < u.Nk && route_id(u.k_offset + j) == id;'];
-  if (r.unit === 'tokens') return ['  return id >= u.k_offset && id < u.k_offset + u.Nk;'];
-  return [
-    '  if (u.Nk <= 0i) { return false; }',
-    '  return id >= route_floor_div(u.k_offset, ROUTE_BLOCK) &&',
-    '    id <= route_floor_div(u.k_offset + u.Nk - 1i, ROUTE_BLOCK);',
-  ];
+  switch (r.unit.kind) {
+    case 'chunks':
+      return ['  let j = sort_chunk_start(id);', '  return j < u.Nk && route_id(u.k_offset + j) == id;'];
+    case 'tokens':
+      return ['  return id >= u.k_offset && id < u.k_offset + u.Nk;'];
+    case 'blocks':
+      return [
+        '  if (u.Nk <= 0i) { return false; }',
+        '  return id >= route_floor_div(u.k_offset, ROUTE_BLOCK) &&',
+        '    id <= route_floor_div(u.k_offset + u.Nk - 1i, ROUTE_BLOCK);',
+      ];
+  }
 }
 
 /** The row's i-th unsorted id (I32_MAX: nothing). */
 function gather(r: RoutingPlan): string[] {
-  if (!r.from) {
+  const from = routingFrom(r);
+  if (!from) {
     return [
       'fn sort_gather(b: i32, g: i32, row: i32, i: u32, base: u32, cap: u32) -> i32 {',
       '  let n = min(atomicLoad(&route_state[sel_row(b, g, row) + 5u]), cap);',
@@ -48,13 +58,13 @@ function gather(r: RoutingPlan): string[] {
       '}',
     ];
   }
-  const G = { H: 'u32(u.H)', Hkv: 'u32(u.Hkv)', '1': '1u' }[r.from.groups];
+  const G = { H: 'u32(u.H)', Hkv: 'u32(u.Hkv)', '1': '1u' }[from.groups];
   return [
     'fn sort_gather(b: i32, g: i32, row: i32, i: u32, base: u32, cap: u32) -> i32 {',
     '  let c = route_counts();',
     '  let from_cap = cap - u32(c.y + c.z);',
     '  if (i < from_cap) {',
-    `    let x = ${tensorVar(r.from.tensor)}[((u32(b) * ${G} + u32(g)) * u32(u.Nq) + u32(row)) * from_cap + i];`,
+    `    let x = ${tensorVar(from.tensor)}[((u32(b) * ${G} + u32(g)) * u32(u.Nq) + u32(row)) * from_cap + i];`,
     '    return select(x, I32_MAX, x < 0i);',
     '  }',
     "  // Forced ids: first(c.y), then local(c.z) ending at the row's own id.",
@@ -79,21 +89,22 @@ export function sortSource(r: RoutingPlan, mode: ClassMode): string {
     '1': 'vec2<i32>(0i, u.H)',
   }[routingGroups(r)];
   // Chunk ids ascend with the position: a chunk's keys are found by binary search.
-  const chunkStart = r.chunks
-    ? [
-        '// The first key row whose chunk id is >= id (Nk if none).',
-        'fn sort_chunk_start(id: i32) -> i32 {',
-        '  var lo = 0i;',
-        '  var hi = u.Nk;',
-        '  while (lo < hi) {',
-        '    let mid = lo + (hi - lo) / 2i;',
-        '    if (route_id(u.k_offset + mid) < id) { lo = mid + 1i; } else { hi = mid; }',
-        '  }',
-        '  return lo;',
-        '}',
-        '',
-      ]
-    : [];
+  const chunkStart =
+    r.unit.kind === 'chunks'
+      ? [
+          '// The first key row whose chunk id is >= id (Nk if none).',
+          'fn sort_chunk_start(id: i32) -> i32 {',
+          '  var lo = 0i;',
+          '  var hi = u.Nk;',
+          '  while (lo < hi) {',
+          '    let mid = lo + (hi - lo) / 2i;',
+          '    if (route_id(u.k_offset + mid) < id) { lo = mid + 1i; } else { hi = mid; }',
+          '  }',
+          '  return lo;',
+          '}',
+          '',
+        ]
+      : [];
   return [
     ...chunkStart,
     '// The query heads [x, y) of selection group g.',
@@ -166,6 +177,11 @@ export function sortEntry(r: RoutingPlan, reads: readonly string[]): EntryPoint 
     role: 'routing',
     workgroupSize: [THREADS, 1, 1],
     grid: ['Nq', routingGroups(r), 'B'],
-    bindings: [...(r.from ? [r.from.tensor] : ['route_state']), ...reads, 'indices', 'uniforms'],
+    bindings: [
+      ...(r.source.kind === 'from' ? [r.source.tensor] : ['route_state']),
+      ...reads,
+      'indices',
+      'uniforms',
+    ],
   };
 }

@@ -8,22 +8,23 @@
 // Σ_h softmax_h(affinity) over the voting heads, each head's softmax over its own candidates: a
 // first sweep stores each voter's (max, sum) in the scratch buffer; a block is a candidate if it
 // is one for some voter, and a head whose affinities are all -inf casts no vote.
-import type { Schedule } from '../../ir/kernel.js';
-import type { RoutingPlan } from '../../ir/routing.js';
+import type { TensorFormat, TensorFormats } from '../../ir/formats.js';
+import type { PoolRankPlan } from '../../ir/routing.js';
 
-const load = (s: Schedule, e: string): string => (s.dtype === 'f16' ? `f32(${e})` : e);
+/** A load of one stored element, widened to f32. */
+const load = (f: TensorFormat, e: string): string => (f.dtype === 'f16' ? `f32(${e})` : e);
 
 /** Module-scope helpers the top-k needs: affinity, voter range, the vote's metric. */
-function helpers(s: Schedule, r: RoutingPlan): string[] {
+function helpers(f: TensorFormats, r: PoolRankPlan): string[] {
   const qAt =
-    r.q === 'raw'
+    r.source.q === 'raw'
       ? ['  let q_at = ((u32(b) * u32(u.H) + u32(h)) * u32(u.Nq) + u32(r_lo)) * HEAD_DIM;']
       : ['  let q_at = route_q_base() + ((u32(b) * u32(u.H) + u32(h)) * route_qslots() + unit) * HEAD_DIM;'];
-  const qVal = r.q === 'raw' ? load(s, 'q_buf[q_at + d]') : 'route_pool[q_at + d]';
+  const qVal = r.source.q === 'raw' ? load(f.q, 'q_buf[q_at + d]') : 'route_pool[q_at + d]';
   const voters =
-    r.vote === 'heads'
+    r.source.vote === 'heads'
       ? 'vec2<i32>(0i, u.H)'
-      : r.vote === 'groups'
+      : r.source.vote === 'groups'
         ? 'vec2<i32>(g * (u.H / u.Hkv), (g + 1i) * (u.H / u.Hkv))'
         : 'vec2<i32>(g, g + 1i)';
   const out = [
@@ -45,13 +46,13 @@ function helpers(s: Schedule, r: RoutingPlan): string[] {
     `  return ${voters};`,
     '}',
   ];
-  if (!r.vote) return out;
+  if (!r.source.vote) return out;
   return [
     ...out,
     '',
     '// (max, sum of exp) of head h for unit `unit` in the scratch buffer.',
     'fn route_stats_at(b: i32, h: i32, unit: u32) -> u32 {',
-    `  let units = ${r.q === 'raw' ? 'u32(u.Nq)' : 'route_qslots()'};`,
+    `  let units = ${r.source.q === 'raw' ? 'u32(u.Nq)' : 'route_qslots()'};`,
     '  return route_vote_base() + ((u32(b) * u32(u.H) + u32(h)) * units + unit) * 2u;',
     '}',
     '',
@@ -99,8 +100,8 @@ const voteStats = [
   '  }',
 ];
 
-export function topkSource(s: Schedule, r: RoutingPlan): string {
-  const pooled = r.q !== 'raw';
+export function topkSource(f: TensorFormats, r: PoolRankPlan): string {
+  const pooled = r.source.q !== 'raw';
   const unit = pooled
     ? [
         '  let unit = gid.x;',
@@ -117,11 +118,11 @@ export function topkSource(s: Schedule, r: RoutingPlan): string {
         '  let r_hi = r_lo + 1i;',
         '  let own = route_id(r_lo + u.q_offset);',
       ];
-  const cand = r.vote
+  const cand = r.source.vote
     ? 'route_vote(b, g, unit, r_lo, q_lo, q_hi, s, kr).y > 0.0f'
     : 'route_candidate_keys(b, g, q_lo, q_hi, kr.x, kr.y - 1i)';
   // One block's rank this round: the vote tests candidacy itself; an affinity tests it lazily.
-  const rank = r.vote
+  const rank = r.source.vote
     ? [
         '      let mv = route_vote(b, g, unit, r_lo, q_lo, q_hi, s, kr);',
         '      if (mv.y == 0.0f) { continue; }',
@@ -138,7 +139,7 @@ export function topkSource(s: Schedule, r: RoutingPlan): string {
         '      if (!route_candidate_keys(b, g, q_lo, q_hi, kr.x, kr.y - 1i)) { continue; }',
       ];
   return [
-    ...helpers(s, r),
+    ...helpers(f, r),
     '',
     '@compute @workgroup_size(64)',
     'fn route_topk(@builtin(global_invocation_id) gid: vec3<u32>) {',
@@ -151,7 +152,7 @@ export function topkSource(s: Schedule, r: RoutingPlan): string {
     '  let cap = route_cap();',
     '  // Key slots: blocks (or chunk starts) of the call, ascending in id; empty ones are skipped.',
     '  let nslots = i32(route_kslots());',
-    ...(r.vote ? voteStats : []),
+    ...(r.source.vote ? voteStats : []),
     '  let base = (gid.z * route_groups() + gid.y) * u32(u.Nq) * cap;',
     '  let out0 = base + u32(r_lo) * cap;',
     '  var n = 0u;',

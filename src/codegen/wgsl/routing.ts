@@ -11,8 +11,17 @@
 // by the row where each starts — through "slots" (route_slot_range, route_id). Token selection
 // (routing-select.ts) and `from` (routing-sort.ts) replace pool + top-k with their own passes
 // but share the helpers here; the attention reads `indices` the same way for all of them.
-import type { Schedule } from '../../ir/kernel.js';
-import { routingGroups, type RoutingPlan } from '../../ir/routing.js';
+import type { TensorFormat, TensorFormats } from '../../ir/formats.js';
+import {
+  isPoolRank,
+  pooledQuery,
+  routingGroups,
+  routingPasses,
+  unitBlockSize,
+  type PoolRankPlan,
+  type PoolReducer,
+  type RoutingPlan,
+} from '../../ir/routing.js';
 import type { EntryPoint } from '../artifact.js';
 import type { Linearized } from '../linearize.js';
 import type { ClassMode } from './attention.js';
@@ -28,11 +37,12 @@ const TOPK_THREADS = 64;
  * Scratch words: pooled keys [B, Hkv, KB, D], then pooled queries [B, H, QB, D] (pooled query
  * sides), then (vote) each head's softmax (max, sum) per query unit [B, H, units, 2].
  */
-export function routingScratchShape(r: RoutingPlan): string {
+export function routingScratchShape(r: PoolRankPlan): string {
   const [kslots, qslots] = slotShapes(r);
+  const { q, vote } = r.source;
   const parts = [`B * Hkv * ${kslots} * D`];
-  if (r.q !== 'raw') parts.push(`B * H * ${qslots} * D`);
-  if (r.vote) parts.push(`B * H * ${r.q === 'raw' ? 'Nq' : qslots} * 2`);
+  if (q !== 'raw') parts.push(`B * H * ${qslots} * D`);
+  if (vote) parts.push(`B * H * ${q === 'raw' ? 'Nq' : qslots} * 2`);
   return parts.join(' + ');
 }
 
@@ -41,17 +51,17 @@ export function routingScratchShape(r: RoutingPlan): string {
  * than cdiv: an offset can split a block at each end), or one per row for chunks, where slot s
  * is used only if row s starts a chunk.
  */
-function slotShapes(r: RoutingPlan): [string, string] {
-  if (r.chunks) return ['Nk', 'Nq'];
-  return [`(cdiv(Nk, ${r.blockSize}) + 1)`, `(cdiv(Nq, ${r.blockSize}) + 1)`];
+function slotShapes(r: PoolRankPlan): [string, string] {
+  if (r.unit.kind === 'chunks') return ['Nk', 'Nq'];
+  return [`(cdiv(Nk, ${r.unit.size}) + 1)`, `(cdiv(Nq, ${r.unit.size}) + 1)`];
 }
 
 /** WGSL: ids of positions, slot counts and the positions of a slot (blocks or chunks). */
 function slotHelpers(r: RoutingPlan): string[] {
-  if (r.chunks) {
-    const t = tensorVar(r.chunks);
+  if (r.unit.kind === 'chunks') {
+    const t = tensorVar(r.unit.tensor);
     return [
-      `// Chunk id of position p: ${r.chunks}[p] (runtime/validate.ts checks it is non-decreasing, >= 0).`,
+      `// Chunk id of position p: ${r.unit.tensor}[p] (runtime/validate.ts checks it is non-decreasing, >= 0).`,
       `fn route_id(p: i32) -> i32 { return ${t}[u32(clamp(p, 0i, i32(arrayLength(&${t})) - 1i))]; }`,
       'fn route_kslots() -> u32 { return u32(u.Nk); }',
       'fn route_qslots() -> u32 { return u32(u.Nq); }',
@@ -81,10 +91,11 @@ function slotHelpers(r: RoutingPlan): string[] {
   ];
 }
 
-const load = (s: Schedule, e: string): string => (s.dtype === 'f16' ? `f32(${e})` : e);
+/** A load of one stored element, widened to f32. */
+const load = (f: TensorFormat, e: string): string => (f.dtype === 'f16' ? `f32(${e})` : e);
 
 /** Accumulator init, fold and finish of one reducer over `x` (rows `len` of them). */
-function reducer(red: RoutingPlan['k']): { init: string; fold: string; finish: string } {
+function reducer(red: PoolReducer): { init: string; fold: string; finish: string } {
   switch (red) {
     case 'mean':
       return { init: '0.0f', fold: 'acc + x', finish: 'acc / f32(len)' };
@@ -98,8 +109,8 @@ function reducer(red: RoutingPlan['k']): { init: string; fold: string; finish: s
   }
 }
 
-function poolEntry(s: Schedule, r: RoutingPlan, side: 'k' | 'q'): string {
-  const red = reducer(side === 'k' ? r.k : (r.q as RoutingPlan['k']));
+function poolEntry(f: TensorFormats, r: PoolRankPlan, side: 'k' | 'q'): string {
+  const red = reducer(side === 'k' ? r.source.k : (r.source.q as PoolReducer));
   const [N, off, heads, buf, base] =
     side === 'k'
       ? ['u.Nk', 'u.k_offset', 'u.Hkv', 'k_buf', '0u']
@@ -122,7 +133,7 @@ function poolEntry(s: Schedule, r: RoutingPlan, side: 'k' | 'q'): string {
     `  for (var d = lid; d < HEAD_DIM; d += ${POOL_THREADS}u) {`,
     `    var acc = ${red.init};`,
     '    for (var p = p_lo; p < p_hi; p++) {',
-    `      let x = ${load(s, `${buf}[(row0 + u32(p - off)) * HEAD_DIM + d]`)};`,
+    `      let x = ${load(f[side], `${buf}[(row0 + u32(p - off)) * HEAD_DIM + d]`)};`,
     `      acc = ${red.fold};`,
     '    }',
     `    route_pool[out0 + d] = ${red.finish};`,
@@ -192,10 +203,10 @@ export interface RoutingParts {
 }
 
 /** Constants and helpers shared by the routing passes and the attention. */
-export function routingHelpers(s: Schedule, r: RoutingPlan, p: RoutingParts): string {
+export function routingHelpers(f: TensorFormats, r: RoutingPlan, p: RoutingParts): string {
   const kb = 'route_kslots()';
   return [
-    `const ROUTE_BLOCK: i32 = ${r.blockSize}i;`,
+    `const ROUTE_BLOCK: i32 = ${unitBlockSize(r)}i;`,
     '',
     'fn route_floor_div(a: i32, b: i32) -> i32 {',
     '  let q = a / b;',
@@ -223,7 +234,7 @@ export function routingHelpers(s: Schedule, r: RoutingPlan, p: RoutingParts): st
     '',
     "// Where the voters' softmax statistics start in route_pool (after the pooled queries).",
     'fn route_vote_base() -> u32 {',
-    r.q === 'raw'
+    !pooledQuery(r)
       ? '  return route_q_base();'
       : '  return route_q_base() + u32(u.B) * u32(u.H) * route_qslots() * HEAD_DIM;',
     '}',
@@ -251,15 +262,28 @@ export function routingHelpers(s: Schedule, r: RoutingPlan, p: RoutingParts): st
     '',
     candidateFn(p.mode, p.mask),
     '',
-    ...passSources(s, r, p),
+    ...passSources(f, r, p),
   ].join('\n');
 }
 
 /** The passes that fill `indices`: pooled block top-k, token radix select, or `from` + sort. */
-function passSources(s: Schedule, r: RoutingPlan, p: RoutingParts): string[] {
-  if (r.from) return [sortSource(r, p.mode)];
-  if (r.unit === 'tokens') return [selectSource(s, r, p.mode), '', sortSource(r, p.mode)];
-  return [poolEntry(s, r, 'k'), ...(r.q === 'raw' ? [] : ['', poolEntry(s, r, 'q')]), '', topkSource(s, r)];
+function passSources(f: TensorFormats, r: RoutingPlan, p: RoutingParts): string[] {
+  switch (routingPasses(r)) {
+    case 'read-from':
+      return [sortSource(r, p.mode)];
+    case 'token-select':
+      return [selectSource(f, r, p.mode), '', sortSource(r, p.mode)];
+    case 'pool-rank': {
+      const pr = poolRankOf(r);
+      const q = pr.source.q === 'raw' ? [] : ['', poolEntry(f, pr, 'q')];
+      return [poolEntry(f, pr, 'k'), ...q, '', topkSource(f, pr)];
+    }
+  }
+}
+
+function poolRankOf(r: RoutingPlan): PoolRankPlan {
+  if (!isPoolRank(r)) throw new Error('internal: WGSL pooling of a plan that ranks no pooled units');
+  return r;
 }
 
 function groupRow(r: RoutingPlan): string {
@@ -271,33 +295,47 @@ function groupRow(r: RoutingPlan): string {
 
 /** Launch records of the routing passes (they run after the summaries, before the attention). */
 export function routingEntries(r: RoutingPlan, maskBindings: readonly string[]): EntryPoint[] {
-  if (r.from) return [sortEntry(r, maskBindings)];
-  if (r.unit === 'tokens') return [...selectEntries(r, maskBindings), sortEntry(r, maskBindings)];
-  const [kb, qb] = r.chunks ? ['Nk', 'Nq'] : [`cdiv(Nk, ${r.blockSize}) + 1`, `cdiv(Nq, ${r.blockSize}) + 1`];
+  switch (routingPasses(r)) {
+    case 'read-from':
+      return [sortEntry(r, maskBindings)];
+    case 'token-select':
+      return [...selectEntries(r, maskBindings), sortEntry(r, maskBindings)];
+    case 'pool-rank':
+      return poolRankEntries(poolRankOf(r), maskBindings);
+  }
+}
+
+function poolRankEntries(r: PoolRankPlan, maskBindings: readonly string[]): EntryPoint[] {
+  const chunkIds = r.unit.kind === 'chunks' ? r.unit.tensor : undefined;
+  const [kb, qb] =
+    r.unit.kind === 'chunks'
+      ? ['Nk', 'Nq']
+      : [`cdiv(Nk, ${r.unit.size}) + 1`, `cdiv(Nq, ${r.unit.size}) + 1`];
   // The chunk-id tensor rides on the pool entry, so the runtime knows which tensor to validate.
-  const chunks = r.chunks ? { tensor: r.chunks } : {};
+  const chunks = chunkIds ? { tensor: chunkIds } : {};
   const pool = (side: 'k' | 'q'): EntryPoint => ({
     name: `route_pool_${side}`,
     role: 'routing',
     ...chunks,
     workgroupSize: [POOL_THREADS, 1, 1],
     grid: side === 'k' ? [kb, 'Hkv', 'B'] : [qb, 'H', 'B'],
-    bindings: [side, 'route_pool', ...(r.chunks ? [r.chunks] : []), 'uniforms'],
+    bindings: [side, 'route_pool', ...(chunkIds ? [chunkIds] : []), 'uniforms'],
   });
-  const units = r.q === 'raw' ? 'Nq' : qb;
+  const raw = r.source.q === 'raw';
+  const units = raw ? 'Nq' : qb;
   return [
     pool('k'),
-    ...(r.q === 'raw' ? [] : [pool('q')]),
+    ...(raw ? [] : [pool('q')]),
     {
       name: 'route_topk',
       role: 'routing',
       workgroupSize: [TOPK_THREADS, 1, 1],
       grid: [`cdiv(${units}, ${TOPK_THREADS})`, routingGroups(r), 'B'],
       bindings: [
-        ...(r.q === 'raw' ? ['q'] : []),
+        ...(raw ? ['q'] : []),
         'route_pool',
         'indices',
-        ...(r.chunks ? [r.chunks] : []),
+        ...(chunkIds ? [chunkIds] : []),
         ...maskBindings,
         'uniforms',
       ],

@@ -1,6 +1,7 @@
 // The WGSL backend's part of the schedule pass (ir/passes/schedule.ts): its candidates for the row
 // and coop engines, preferred first, and its fit rule (the device's invocations and workgroup
 // memory; the renderer's other checks, limits.ts, name what a user override gets wrong).
+import type { TensorFormats } from '../../ir/formats.js';
 import type { Schedule } from '../../ir/kernel.js';
 import type {
   Candidate,
@@ -75,13 +76,12 @@ function wgslCandidates(
   return list.map((c) => Object.freeze({ ...base, ...c, ...o }));
 }
 
-function wgslMisfit(s: Schedule, limits: TargetLimits): ScheduleMisfit | undefined {
+function wgslMisfit(s: Schedule, _formats: TensorFormats, limits: TargetLimits): ScheduleMisfit | undefined {
   const fits = s.threads <= limits.maxInvocations && wgslWorkgroupBytes(s) <= limits.maxWorkgroupStorageBytes;
   return fits ? undefined : { kind: 'resources' };
 }
 
 export const wgslScheduleRules: ScheduleRules = {
-  defaultDtype: 'f32',
   footprint: wgslWorkgroupBytes,
   candidates: wgslCandidates,
   misfit: wgslMisfit,

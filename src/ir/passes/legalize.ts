@@ -34,8 +34,8 @@ const targetRules: Readonly<Record<Target, readonly Rule[]>> = {
 };
 
 export function legalize(ir: AttentionIR, target: Target, diags: Diagnostic[]): AttentionIR {
-  const s = ir.schedule;
-  if (target === 'wgsl' && s?.dtype === 'bf16')
+  const { q, k, v, out } = ir.formats;
+  if (target === 'wgsl' && [q, k, v, out].some((f) => f.dtype === 'bf16'))
     diags.push(error('bf16 storage is not supported by WebGPU; use --dtype f16 or f32', noSpan));
   const rules = targetRules[target];
   const g = ir.graph;

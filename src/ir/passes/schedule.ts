@@ -1,8 +1,10 @@
 // schedule: choose tile sizes, threads and dtypes for a target within its limits. The schedule is
 // a frozen value separate from the algorithm; user overrides win, then the backend's candidates
 // (codegen/<target>/schedule-rules.ts) are tried in order until one passes the backend's fit rule.
-import type { Engine, Schedule, StorageDType } from '../kernel.js';
+import type { TensorFormats } from '../formats.js';
+import type { Engine, Schedule } from '../kernel.js';
 import type { AttentionIR } from '../program.js';
+import { pooledQuery, type RoutingPlan } from '../routing.js';
 import type { Target } from './legalize.js';
 
 export interface TargetLimits {
@@ -33,7 +35,6 @@ export const defaultLimits: Readonly<Record<Target, TargetLimits>> = {
 export interface ScheduleRequest {
   readonly headDim: number;
   readonly valueDim?: number;
-  readonly dtype?: StorageDType;
   /** Explicit overrides (e.g. from `--block-q`, the autotuner, or a test). */
   readonly overrides?: Partial<Schedule>;
 }
@@ -41,8 +42,8 @@ export interface ScheduleRequest {
 /** The fields of a schedule a candidate sets (the rest come from the request). */
 export type Candidate = Pick<Schedule, 'blockQ' | 'blockK' | 'threads' | 'stages'> & Pick<Schedule, 'engine'>;
 
-/** The request's part of every schedule: head dims, storage dtype, summary block. */
-export type ScheduleBase = Pick<Schedule, 'headDim' | 'valueDim' | 'dtype' | 'summaryBlock'>;
+/** The request's part of every schedule: head dims, summary block. */
+export type ScheduleBase = Pick<Schedule, 'headDim' | 'valueDim' | 'summaryBlock'>;
 
 /** Why a backend cannot run a schedule: a device resource (memory, threads) or its own rules. */
 export type ScheduleMisfit =
@@ -53,7 +54,6 @@ export type ScheduleMisfit =
  * first, and its fit rule — the same check its renderer makes, under the user's limits.
  */
 export interface ScheduleRules {
-  readonly defaultDtype: StorageDType;
   /** Workgroup / shared memory of a schedule (bytes), for the pass's resource message. */
   readonly footprint: (s: Schedule) => number;
   /** Complete schedules (request, candidate, then the user's overrides), preferred first. */
@@ -63,7 +63,7 @@ export interface ScheduleRules {
     kernel: ScheduleKernelFacts,
     limits: TargetLimits,
   ) => readonly Schedule[];
-  readonly misfit: (s: Schedule, limits: TargetLimits) => ScheduleMisfit | undefined;
+  readonly misfit: (s: Schedule, formats: TensorFormats, limits: TargetLimits) => ScheduleMisfit | undefined;
 }
 
 /** What of the kernel the engine choice depends on (the IR when the pass runs). */
@@ -71,13 +71,9 @@ export interface ScheduleKernelFacts {
   /** Dilated masks: the residue-class decomposition, which the mma/wgmma engines run. */
   readonly residue?: unknown;
   /** Block routing, which the wgmma-ws engine does not run. */
-  readonly routing?: {
-    readonly blockSize: number;
-    readonly q: string;
-    readonly unit?: string;
-    readonly chunks?: string;
-    readonly restrict?: false;
-  };
+  readonly routing?: RoutingPlan;
+  /** Storage of q, k, v and out: the tensor-core engines need 16-bit elements. */
+  readonly formats: TensorFormats;
   /** The tile classifier: statically `full` (no mask) suits wider key tiles. */
   readonly tiles?: { readonly kind: string; readonly value?: string };
 }
@@ -90,11 +86,10 @@ export function wants64Tiles(kernel: ScheduleKernelFacts, o: Partial<Schedule>):
   const r = kernel.routing;
   return (
     r !== undefined &&
-    r.blockSize === 64 &&
-    r.q !== 'raw' &&
-    r.unit === undefined &&
-    r.chunks === undefined &&
-    r.restrict !== false &&
+    r.unit.kind === 'blocks' &&
+    r.unit.size === 64 &&
+    pooledQuery(r) &&
+    r.attention === 'selected' &&
     o.blockQ === undefined &&
     o.blockK === undefined
   );
@@ -110,19 +105,18 @@ export function chooseSchedule(
   req: ScheduleRequest,
   limits: TargetLimits,
   rules: ScheduleRules,
-  kernel: ScheduleKernelFacts = {},
+  kernel: ScheduleKernelFacts,
 ): Schedule {
   const base: ScheduleBase = {
     headDim: req.headDim,
     valueDim: req.valueDim ?? req.headDim,
-    dtype: req.dtype ?? rules.defaultDtype,
     summaryBlock: 16,
   };
   const tried = rules.candidates(base, req.overrides ?? {}, kernel, limits);
   let refused: string | undefined;
   let tooBig: Schedule | undefined; // the last (smallest) candidate the device is too small for
   for (const s of tried) {
-    const misfit = rules.misfit(s, limits);
+    const misfit = rules.misfit(s, kernel.formats, limits);
     if (misfit === undefined) return s;
     if (misfit.kind === 'engine') refused ??= misfit.reason;
     else tooBig = s;
