@@ -3,6 +3,7 @@
 import type { Graph, Node } from './graph.js';
 import type {
   AttentionKernel,
+  KernelOutputs,
   ParamSlot,
   ResidueClasses,
   Schedule,
@@ -19,7 +20,7 @@ export interface AttentionIR {
   readonly mask: Node;
   readonly params: readonly ParamSlot[];
   readonly tensors: readonly TensorSlot[];
-  readonly outputs: { readonly lse: boolean };
+  readonly outputs: KernelOutputs;
   /** Block routing (set by lowering): pool → affinity → top-k before the attention. */
   readonly routing?: RoutingPlan;
   /** Set by analyze-tiles. */
