@@ -50,6 +50,7 @@ async function dispatch(argv: readonly string[]): Promise<number> {
       arch: { type: 'string' },
       'shader-f16': { type: 'boolean' },
       'no-lse': { type: 'boolean' },
+      importance: { type: 'string' },
       emit: { type: 'string' },
       nq: { type: 'string' },
       nk: { type: 'string' },

@@ -16,6 +16,7 @@ export const commands: Readonly<Record<CommandName, CommandSpec>> = {
   compile: {
     usage: `attnc compile FILE --target wgsl|cuda [--out DIR] [--dump-ir=PASS] [--entry NAME]
                      [--dim N] [--value-dim N] [--dtype f32|f16|bf16] [--no-lse]
+                     [--importance sum|normalized]   (the per-key importance output)
                      [--emit ts|js]   (wgsl: a self-contained module with a typed createKernel)
                      [--arch sm_80|sm_86|sm_89|sm_90a]   (cuda; default sm_90a)
                      [--shader-f16]   (wgsl: the target device has shader-f16, for --dtype f16)`,
@@ -28,6 +29,7 @@ export const commands: Readonly<Record<CommandName, CommandSpec>> = {
       'value-dim',
       'dtype',
       'no-lse',
+      'importance',
       'emit',
       'arch',
       'shader-f16',
@@ -35,8 +37,9 @@ export const commands: Readonly<Record<CommandName, CommandSpec>> = {
   },
   run: {
     usage: `attnc run FILE [--nq N] [--nk N] [--heads N] [--kv-heads N] [--batch N] [--dim N]
-                 [--dtype f32|f16] [--param NAME=VALUE ...] [--seed N] [--repeat N] [--entry NAME]`,
-    flags: [...shapeFlags, 'dim', 'dtype', 'repeat'],
+                 [--dtype f32|f16] [--param NAME=VALUE ...] [--seed N] [--repeat N] [--entry NAME]
+                 [--importance sum|normalized]   (also compare the importance output)`,
+    flags: [...shapeFlags, 'dim', 'dtype', 'repeat', 'importance'],
   },
   viz: {
     usage: `attnc viz FILE --out mask.svg|mask.png [--nq N] [--nk N] [--head I] [--batch I] [--heads N]

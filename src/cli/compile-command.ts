@@ -5,7 +5,7 @@ import { emitKernelModule } from '../codegen/emit-ts.js';
 import { formatFiles } from '../codegen/emit-ts-format.js';
 import { compile } from '../compile.js';
 import { dumpIR } from '../ir/dump.js';
-import type { StorageDType } from '../ir/kernel.js';
+import type { ImportanceMode, StorageDType } from '../ir/kernel.js';
 import { passNames } from '../ir/pipeline.js';
 import type { Target } from '../ir/passes/legalize.js';
 import { UsageError } from './errors.js';
@@ -20,6 +20,7 @@ export interface CompileFlags {
   'value-dim'?: string | undefined;
   dtype?: string | undefined;
   'no-lse'?: boolean | undefined;
+  importance?: string | undefined;
   emit?: string | undefined;
   arch?: string | undefined;
   'shader-f16'?: boolean | undefined;
@@ -43,6 +44,11 @@ export function parseDtype(raw: string | undefined, fallback: StorageDType): Sto
   if (raw === undefined) return fallback;
   if (raw === 'f32' || raw === 'f16' || raw === 'bf16') return raw;
   throw new UsageError(`--dtype expects f32, f16 or bf16, got \`${raw}\``);
+}
+
+export function parseImportance(raw: string | undefined): ImportanceMode | undefined {
+  if (raw === undefined || raw === 'sum' || raw === 'normalized') return raw;
+  throw new UsageError(`--importance expects sum or normalized, got \`${raw}\``);
 }
 
 export function compileCommand(source: string, file: string, f: CompileFlags): number | Promise<number> {
@@ -74,6 +80,7 @@ export function compileCommand(source: string, file: string, f: CompileFlags): n
     valueDim: positiveInt('value-dim', f['value-dim'], headDim),
     dtype: parseDtype(f.dtype, target === 'cuda' ? 'bf16' : 'f32'),
     lse: !f['no-lse'],
+    ...(f.importance !== undefined ? { importance: parseImportance(f.importance)! } : {}),
     observe: (pass, ir) => {
       if (pass === dump) process.stdout.write(dumpIR(ir, pass));
     },

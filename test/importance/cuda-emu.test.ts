@@ -69,7 +69,7 @@ async function emulate(c: Compiled, exe: string, call: EmuCall, at: string): Pro
       `launch ${attention} ${Math.ceil(call.Nq / s.blockQ)} ${call.H} ${call.B} ${s.threads} ${manifest.sharedBytes}`,
     );
   if (call.Nk > 0)
-    spec.line(`launch ${importance} ${Math.ceil(call.Nk / IMP_KEYS)} ${call.H} ${call.B} ${IMP_KEYS} 0`);
+    spec.line(`launch ${importance} ${Math.ceil(call.Nk / IMP_KEYS)} ${call.Hkv} ${call.B} ${IMP_KEYS} 0`);
   await spec.run(exe);
   return call.Nk > 0 ? new Float32Array(spec.read('importance.bin')) : new Float32Array(0);
 }
@@ -156,5 +156,10 @@ describe('CUDA importance on the CPU emulator agrees with the reference', () => 
     const source = 'attention causal() {\n  mask q >= k\n}';
     const base: Shape = { B: 1, Hq: 4, Hkv: 2, Nq: 0, Nk: 131, D: 16, Dv: 16 };
     await check(source, [base, { ...base, Nq: 1 }, { ...base, Nq: 40, Nk: 40 }], 'normalized', 16, 3);
+  }, 600_000);
+
+  it('a mask that allows nothing writes zeros (every tile statically empty)', async () => {
+    const shape: Shape = { B: 2, Hq: 4, Hkv: 2, Nq: 5, Nk: 140, D: 16, Dv: 16 };
+    await check('attention never() {\n  mask false\n}', [shape], 'sum', 16, 5);
   }, 600_000);
 });

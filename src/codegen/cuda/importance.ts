@@ -1,10 +1,11 @@
 // The importance pass of a CUDA artifact (kernel.outputs.importance): a SIMT kernel the launcher
 // runs after the attention (any engine, prefill or decode mode), reading the final lse, as a
 // backward pass does; the N×N probabilities are never stored. One block per (tile of IMP_KEYS
-// keys, query head, batch); thread j owns key k0 + j with its k row in registers (so decode, a
+// keys, kv head, batch); thread j owns key k0 + j with its k row in registers (so decode, a
 // few query rows over a long KV, is parallel over keys) and walks the query rows in tiles of
 // IMP_ROWS staged in shared memory (q rows and their lse), adding exp(score − lse) where the mask
-// allows. (row tile, key tile) pairs are classified as in the attention: empty ones are skipped,
+// allows; a block covers every query head of its kv head (GQA), so the K tile is read once.
+// (row tile, key tile) pairs are classified as in the attention: empty ones are skipped,
 // full ones evaluate no mask.
 import type { Node } from '../../ir/graph.js';
 import type { AttentionKernel, ImportanceMode } from '../../ir/kernel.js';
@@ -47,7 +48,7 @@ export function importanceEntryPoint(k: AttentionKernel): EntryPoint {
     name: importanceEntry(k),
     role: 'importance',
     workgroupSize: [IMP_KEYS, 1, 1],
-    grid: [`cdiv(Nk, ${IMP_KEYS})`, 'H', 'B'],
+    grid: [`cdiv(Nk, ${IMP_KEYS})`, 'Hkv', 'B'],
     bindings: [...reads, 'importance'],
   };
 }
@@ -78,6 +79,7 @@ export function importanceDevice(
   mode: ImportanceMode,
   cx: Omit<CudaContext, 'vars'>,
   layout: CudaLayout,
+  alignBytes: number,
 ): string {
   const cls = classMode(k);
   const f = (key: string): string => `${ARGS}.${layout.field(key)}`;
@@ -87,10 +89,18 @@ export function importanceDevice(
     `// Importance (${mode}): after the attention, from its final lse; see codegen/cuda/importance.ts.`,
     `extern "C" __global__ void __launch_bounds__(${IMP_KEYS}) ${name}(const Args ${ARGS}) {`,
     `  const int col = blockIdx.x * ${IMP_KEYS} + threadIdx.x;`,
-    `  const int bh = blockIdx.z * ${ARGS}.H + blockIdx.y;`,
   ];
   if (cls === 'empty')
-    return [...head, `  if (col < ${ARGS}.Nk) ${out} = 0.f; // the mask allows no pair`, '}'].join('\n');
+    return [
+      ...head,
+      `  if (col >= ${ARGS}.Nk) return;`,
+      `  const int group = ${ARGS}.H / ${ARGS}.Hkv;`,
+      '  for (int h = blockIdx.y * group; h < (int)(blockIdx.y + 1) * group; ++h) {',
+      `    const int bh = blockIdx.z * ${ARGS}.H + h;`,
+      `    ${out} = 0.f; // the mask allows no pair`,
+      '  }',
+      '}',
+    ].join('\n');
 
   const render = (roots: readonly Node[], vars: Record<string, string>, prefix: string) =>
     linearize(roots, cudaRenderer({ ...cx, vars: { ...sizeVars, ...vars } }), prefix);
@@ -118,8 +128,10 @@ export function importanceDevice(
         '}',
       ]
     : [];
+  const rowExprs = [...maskLines, ...score.stmts, score.roots[0]!].join('\n');
   const perRow = [
-    `const int qpos = ${ARGS}.q_offset + r0 + i;`,
+    // Declared only where read: nvcc -Werror all-warnings refuses an unused variable.
+    ...(/\bqpos\b/.test(rowExprs) ? [`const int qpos = ${ARGS}.q_offset + r0 + i;`] : []),
     ...maskLines,
     ...(mode === 'normalized' ? ['++seen;'] : []),
     'const float lse_i = imp_lse[i];',
@@ -136,12 +148,14 @@ export function importanceDevice(
   ];
   const used = [...perRow, ...classify].join('\n');
   const result = mode === 'sum' ? 'total' : 'seen > 0 ? total / (float)seen : 0.f';
+  const rows = cudaImportanceRows(k.schedule.headDim);
+  const kv = keyVector(k, alignBytes);
   return [
     ...head,
-    `  __shared__ float imp_q[${cudaImportanceRows(k.schedule.headDim)} * D];`,
-    `  __shared__ float imp_lse[${cudaImportanceRows(k.schedule.headDim)}];`,
-    `  constexpr int IMP_ROWS = ${cudaImportanceRows(k.schedule.headDim)};`,
-    '  const int b = blockIdx.z, h = blockIdx.y;',
+    `  __shared__ float imp_q[${rows} * D];`,
+    `  __shared__ float imp_lse[${rows}];`,
+    `  constexpr int IMP_ROWS = ${rows};`,
+    `  const int b = blockIdx.z, kvh = blockIdx.y, group = ${ARGS}.H / ${ARGS}.Hkv;`,
     `  const bool col_ok = col < ${ARGS}.Nk;`,
     `  const int kpos = ${ARGS}.k_offset + col;`,
     ...(k.tiles.kind === 'dynamic'
@@ -151,33 +165,50 @@ export function importanceDevice(
         ]
       : []),
     ...pad(voidUnused(['kpos'], used), 2),
-    '  // GQA: query head h reads kv head h / (H / Hkv).',
-    `  const int kvh = h / (${ARGS}.H / ${ARGS}.Hkv);`,
-    `  const T* qg = static_cast<const T*>(${f('q')}) + (size_t)bh * ${ARGS}.Nq * D;`,
-    `  const float* lse = ${f('lse')} + (size_t)bh * ${ARGS}.Nq;`,
+    `  // This thread's key row, read once (${kv}-element vectors) for every query head of the kv head.`,
     '  float krow[D];',
     `  if (col_ok && ${ARGS}.Nq > 0) {`,
-    `    const T* kg = static_cast<const T*>(${f('k')}) + ((size_t)(b * ${ARGS}.Hkv + kvh) * ${ARGS}.Nk + col) * D;`,
-    '#pragma unroll 8',
-    '    for (int d = 0; d < D; ++d) krow[d] = to_f32(kg[d]);',
-    '  }',
-    '  float total = 0.f;',
-    ...(mode === 'normalized' ? ['  int seen = 0; // rows whose mask allows this key'] : []),
-    `  for (int r0 = 0; r0 < ${ARGS}.Nq; r0 += IMP_ROWS) {`,
-    `    const int r_end = min(r0 + IMP_ROWS, ${ARGS}.Nq);`,
-    ...pad(classify, 4),
-    '    __syncthreads(); // the previous row tile is no longer read',
-    `    for (int e = threadIdx.x; e < (r_end - r0) * D; e += ${IMP_KEYS}) imp_q[e] = to_f32(qg[(size_t)r0 * D + e]);`,
-    `    for (int e = threadIdx.x; e < r_end - r0; e += ${IMP_KEYS}) imp_lse[e] = lse[r0 + e];`,
-    '    __syncthreads(); // the row tile is staged',
-    '    if (!col_ok) continue;',
-    '    for (int i = 0; i < r_end - r0; ++i) {',
-    ...pad(perRow, 6),
+    `    const VecT<${kv}>* kg = reinterpret_cast<const VecT<${kv}>*>(static_cast<const T*>(${f('k')}) + ((size_t)(b * ${ARGS}.Hkv + kvh) * ${ARGS}.Nk + col) * D);`,
+    '#pragma unroll',
+    `    for (int c = 0; c < D / ${kv}; ++c) {`,
+    `      const VecT<${kv}> x = kg[c];`,
+    '#pragma unroll',
+    `      for (int e = 0; e < ${kv}; ++e) krow[c * ${kv} + e] = to_f32(x.v[e]);`,
     '    }',
     '  }',
-    `  if (col_ok) ${out} = ${result};`,
+    '  // GQA: the query heads h of kv head kvh are kvh * group .. kvh * group + group - 1.',
+    '  for (int h = kvh * group; h < (kvh + 1) * group; ++h) {',
+    `    const int bh = b * ${ARGS}.H + h;`,
+    `    const T* qg = static_cast<const T*>(${f('q')}) + (size_t)bh * ${ARGS}.Nq * D;`,
+    `    const float* lse = ${f('lse')} + (size_t)bh * ${ARGS}.Nq;`,
+    '    float total = 0.f;',
+    ...(mode === 'normalized' ? ['    int seen = 0; // rows whose mask allows this key'] : []),
+    `    for (int r0 = 0; r0 < ${ARGS}.Nq; r0 += IMP_ROWS) {`,
+    `      const int r_end = min(r0 + IMP_ROWS, ${ARGS}.Nq);`,
+    ...pad(classify, 6),
+    '      __syncthreads(); // the previous row tile is no longer read',
+    `      for (int e = threadIdx.x; e < (r_end - r0) * D; e += ${IMP_KEYS}) imp_q[e] = to_f32(qg[(size_t)r0 * D + e]);`,
+    `      for (int e = threadIdx.x; e < r_end - r0; e += ${IMP_KEYS}) imp_lse[e] = lse[r0 + e];`,
+    '      __syncthreads(); // the row tile is staged',
+    '      if (!col_ok) continue;',
+    '      for (int i = 0; i < r_end - r0; ++i) {',
+    ...pad(perRow, 8),
+    '      }',
+    '    }',
+    `    if (col_ok) ${out} = ${result};`,
+    '  }',
     '}',
   ].join('\n');
+}
+
+/**
+ * Elements per vector load of a k row: the widest of 16 bytes, 8, 4, … that divides D and that
+ * the launcher's alignment of k (`alignBytes`) allows.
+ */
+function keyVector(k: AttentionKernel, alignBytes: number): number {
+  const size = k.schedule.dtype === 'f32' ? 4 : 2;
+  for (let n = 16 / size; n > 1; n /= 2) if (k.schedule.headDim % n === 0 && n * size <= alignBytes) return n;
+  return 1;
 }
 
 /** The launcher's checks of the pointers the pass needs (before the Nq == 0 return). */
@@ -195,7 +226,7 @@ export function importanceHost(k: AttentionKernel): string {
   return [
     `static int ${hostLaunch}(const Args& a, cudaStream_t stream) {`,
     '  if (a.Nk == 0) return ATTNC_OK;',
-    `  const dim3 grid((a.Nk + ${IMP_KEYS - 1}) / ${IMP_KEYS}, a.H, a.B);`,
+    `  const dim3 grid((a.Nk + ${IMP_KEYS - 1}) / ${IMP_KEYS}, a.Hkv, a.B);`,
     `  ${importanceEntry(k)}<<<grid, ${IMP_KEYS}, 0, stream>>>(a);`,
     '  const cudaError_t e = cudaGetLastError();',
     '  if (e != cudaSuccess) return fail(ATTNC_ERR_CUDA, "importance: %s", cudaGetErrorString(e));',

@@ -181,7 +181,7 @@ export function renderCuda(
   const header = headerText(kernel, layout, align);
   // Rendered before the helpers (as is the routing below): its mask and score may use some.
   const importance =
-    kernel.outputs.importance && importanceDevice(kernel, kernel.outputs.importance, cx, layout);
+    kernel.outputs.importance && importanceDevice(kernel, kernel.outputs.importance, cx, layout, align);
   // Rendered before the helpers: the routing's candidacy test may use some.
   const routing = selecting
     ? selectDeviceCode(kernel, layout, cx)

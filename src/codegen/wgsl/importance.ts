@@ -1,10 +1,11 @@
 // The importance entry point of a WGSL module (kernel.outputs.importance): a second pass after the
 // attention, as a backward pass runs, that turns the final lse back into probabilities without
-// ever storing the N×N matrix. One workgroup per (tile of IMP_KEYS keys, query head, batch);
+// ever storing the N×N matrix. One workgroup per (tile of IMP_KEYS keys, kv head, batch);
 // invocation j owns key k0 + j (so decode, with a handful of query rows over a long KV, is
-// parallel over keys) and walks the query rows in tiles of IMP_ROWS staged in workgroup memory
-// (q rows and their lse), adding exp(score - lse) where the mask allows. The (row tile, key tile)
-// pairs are classified as in the attention: empty ones are skipped, full ones evaluate no mask.
+// parallel over keys), reads its k row once, and for each query head of the kv head (GQA) walks
+// the query rows in tiles of IMP_ROWS staged in workgroup memory (q rows and their lse), adding
+// exp(score - lse) where the mask allows. The (row tile, key tile) pairs are classified as in the
+// attention: empty ones are skipped, full ones evaluate no mask.
 import { toposort, type Node } from '../../ir/graph.js';
 import type { AttentionKernel, ImportanceMode } from '../../ir/kernel.js';
 import { Op, type VarName } from '../../ir/ops.js';
@@ -78,7 +79,7 @@ export function renderImportance(
     name: 'importance',
     role: 'importance',
     workgroupSize: [IMP_KEYS, 1, 1],
-    grid: [`cdiv(Nk, ${IMP_KEYS})`, 'H', 'B'],
+    grid: [`cdiv(Nk, ${IMP_KEYS})`, 'Hkv', 'B'],
     bindings:
       cls === 'empty'
         ? [IMPORTANCE_BINDING, 'uniforms']
@@ -102,7 +103,10 @@ function emptySource(): string {
     'fn importance(@builtin(global_invocation_id) gid: vec3<u32>) {',
     '  let Nk = u32(u.Nk);',
     '  if (gid.x >= Nk) { return; }',
-    '  importance_buf[(gid.z * u32(u.H) + gid.y) * Nk + gid.x] = 0.0f;',
+    '  let group = u32(u.H) / u32(u.Hkv);',
+    '  for (var hq = gid.y * group; hq < (gid.y + 1u) * group; hq++) {',
+    '    importance_buf[(gid.z * u32(u.H) + hq) * Nk + gid.x] = 0.0f;',
+    '  }',
     '}',
   ].join('\n');
 }
@@ -150,8 +154,9 @@ function source(
   const result = mode === 'sum' ? 'total' : 'select(0.0f, total / f32(seen), seen > 0u)';
   return [
     '// Importance (after the attention, from its final lse): one workgroup per (tile of IMP_KEYS keys,',
-    '// head, batch); invocation j owns key k0 + j and walks the query rows in tiles of IMP_ROWS staged',
-    `// in workgroup memory, adding exp(score - lse) where the mask allows (${mode === 'sum' ? 'the sum' : 'divided by the number of rows the mask lets see the key'}).`,
+    '// kv head, batch); invocation j owns key k0 + j and, per query head of the kv head, walks the',
+    '// query rows in tiles of IMP_ROWS staged in workgroup memory, adding exp(score - lse) where the',
+    `// mask allows (${mode === 'sum' ? 'the sum' : 'divided by the number of rows the mask lets see the key'}).`,
     `const IMP_KEYS: u32 = ${IMP_KEYS}u;`,
     `const IMP_ROWS: u32 = ${rows}u;`,
     `var<workgroup> imp_q: array<f32, ${rows * headDim}>; // IMP_ROWS x HEAD_DIM`,
@@ -162,10 +167,8 @@ function source(
     '  let Nq = u32(u.Nq);',
     '  let Nk = u32(u.Nk);',
     '  let b = i32(wg.z);',
-    '  let h = i32(wg.y);',
-    '  let bh = wg.z * u32(u.H) + wg.y;',
-    '  // GQA: query head h reads kv head h / (H / Hkv).',
-    '  let kv_row0 = (wg.z * u32(u.Hkv) + wg.y / (u32(u.H) / u32(u.Hkv))) * Nk;',
+    '  let group = u32(u.H) / u32(u.Hkv);',
+    '  let kv_row0 = (wg.z * u32(u.Hkv) + wg.y) * Nk;',
     '  let col = wg.x * IMP_KEYS + lid;',
     '  let col_ok = col < Nk;',
     '  let k = u.k_offset + i32(col);',
@@ -175,39 +178,45 @@ function source(
           '  let k_hi = u.k_offset + i32(min((wg.x + 1u) * IMP_KEYS, Nk)) - 1i;',
         ]
       : []),
+    "  // This invocation's key row, read once for every query head of the kv head.",
     '  var krow: array<f32, HEAD_DIM>;',
     '  if (col_ok) {',
     '    for (var d = 0u; d < HEAD_DIM; d++) {',
     `      krow[d] = ${load('k_buf[(kv_row0 + col) * HEAD_DIM + d]')};`,
     '    }',
     '  }',
-    '  var total = 0.0f;',
-    '  var seen = 0u; // rows whose mask allows this key',
-    '  let n_tiles = (Nq + IMP_ROWS - 1u) / IMP_ROWS;',
-    '  for (var qt = 0u; qt < n_tiles; qt++) {',
-    '    let r0 = qt * IMP_ROWS;',
-    '    let r_end = min(r0 + IMP_ROWS, Nq);',
-    `    let cls = ${classify};`,
-    '    workgroupBarrier(); // the previous row tile is no longer read',
-    '    if (cls != TILE_EMPTY) {',
-    '      for (var e = lid; e < (r_end - r0) * HEAD_DIM; e += IMP_KEYS) {',
-    `        imp_q[e] = ${load('q_buf[(bh * Nq + r0) * HEAD_DIM + e]')};`,
+    '  // GQA: the query heads of kv head wg.y are wg.y * group .. wg.y * group + group - 1.',
+    '  for (var hq = wg.y * group; hq < (wg.y + 1u) * group; hq++) {',
+    '    let h = i32(hq);',
+    '    let bh = wg.z * u32(u.H) + hq;',
+    '    var total = 0.0f;',
+    '    var seen = 0u; // rows whose mask allows this key',
+    '    let n_tiles = (Nq + IMP_ROWS - 1u) / IMP_ROWS;',
+    '    for (var qt = 0u; qt < n_tiles; qt++) {',
+    '      let r0 = qt * IMP_ROWS;',
+    '      let r_end = min(r0 + IMP_ROWS, Nq);',
+    `      let cls = ${classify};`,
+    '      workgroupBarrier(); // the previous row tile is no longer read',
+    '      if (cls != TILE_EMPTY) {',
+    '        for (var e = lid; e < (r_end - r0) * HEAD_DIM; e += IMP_KEYS) {',
+    `          imp_q[e] = ${load('q_buf[(bh * Nq + r0) * HEAD_DIM + e]')};`,
+    '        }',
+    '        for (var e = lid; e < r_end - r0; e += IMP_KEYS) {',
+    '          imp_lse[e] = lse_buf[bh * Nq + r0 + e];',
+    '        }',
     '      }',
-    '      for (var e = lid; e < r_end - r0; e += IMP_KEYS) {',
-    '        imp_lse[e] = lse_buf[bh * Nq + r0 + e];',
+    '      workgroupBarrier(); // the row tile is staged',
+    '      if (cls != TILE_EMPTY && col_ok) {',
+    '        for (var row = r0; row < r_end; row++) {',
+    '          let i = row - r0;',
+    '          let q = u.q_offset + i32(row);',
+    ...pad(perRow, 10),
+    '        }',
     '      }',
     '    }',
-    '    workgroupBarrier(); // the row tile is staged',
-    '    if (cls != TILE_EMPTY && col_ok) {',
-    '      for (var row = r0; row < r_end; row++) {',
-    '        let i = row - r0;',
-    '        let q = u.q_offset + i32(row);',
-    ...pad(perRow, 8),
-    '      }',
+    '    if (col_ok) {',
+    `      importance_buf[bh * Nk + col] = ${result};`,
     '    }',
-    '  }',
-    '  if (col_ok) {',
-    `    importance_buf[bh * Nk + col] = ${result};`,
     '  }',
     '}',
   ].join('\n');
