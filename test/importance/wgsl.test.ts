@@ -9,8 +9,10 @@ import { compile } from '../../src/compile.js';
 import { printDecl } from '../../src/dsl/print.js';
 import type { ImportanceMode } from '../../src/ir/kernel.js';
 import { compareArrays } from '../../src/runtime/compare.js';
+import { toF16 } from '../../src/runtime/f16.js';
 import { referenceImportance } from '../../src/runtime/importance-ref.js';
 import { createKernel, deviceLimits, getDevice } from '../../src/runtime/webgpu.js';
+import { readStdlib } from '../support/stdlib.js';
 import { arbProgram, arbShape, makeInputs, type Shape } from '../support/arbitraries.js';
 import { runDense } from '../support/oracle-cases.js';
 
@@ -22,6 +24,8 @@ interface Case {
   readonly decode: 'auto' | 'always' | 'never';
   readonly tile: number;
   readonly seed: number;
+  /** Storage dtype (default f32); f16 inputs are exact, the importance still f32 arithmetic. */
+  readonly dtype?: 'f32' | 'f16';
 }
 
 /** Decode-like shapes: 1–4 query rows over up to 300 keys. */
@@ -41,12 +45,14 @@ async function check(source: string, shape: Shape, c: Case): Promise<void> {
         ? { blockQ: c.tile, threads: c.tile, blockK: c.tile }
         : { blockQ: 16, threads: 32, blockK: 16 },
     importance: c.mode,
+    ...(c.dtype ? { dtype: c.dtype } : {}),
   });
   const gpu = await createKernel(device, compiled.artifact, { debug: true, decode: c.decode });
   try {
     const inputs = makeInputs(shape, c.seed);
     const params = Object.fromEntries(compiled.decl.defaults);
-    const { res, ref } = await runDense(gpu, compiled, shape, inputs, params);
+    const store = c.dtype === 'f16' ? toF16 : (x: Float32Array) => x;
+    const { res, ref } = await runDense(gpu, compiled, shape, inputs, params, store);
     const expected = referenceImportance(ref, shape, c.mode);
     const where = `\n${source}\nshape ${JSON.stringify(shape)} case ${JSON.stringify(c)}`;
     expect(res.importance, `no importance output${where}`).toBeDefined();
@@ -90,6 +96,15 @@ describe('WGSL importance agrees with the reference', () => {
     const shape: Shape = { B: 1, Hq: 2, Hkv: 1, Nq: 37, Nk: 37, D: 16, Dv: 16 };
     for (const mode of ['sum', 'normalized'] as const)
       await check(source, shape, { engine: 'row', mode, decode: 'never', tile: 16, seed: 7 });
+  }, 120_000);
+
+  it('f16 storage, decode and prefill modules', async () => {
+    const device = await getDevice();
+    expect(deviceLimits(device).shaderF16, 'the test adapter has shader-f16').toBe(true);
+    const source = readStdlib('sliding_window.attn');
+    const shape: Shape = { B: 1, Hq: 4, Hkv: 2, Nq: 3, Nk: 150, D: 16, Dv: 16 };
+    for (const decode of ['always', 'never'] as const)
+      await check(source, shape, { engine: 'row', mode: 'sum', decode, tile: 16, seed: 3, dtype: 'f16' });
   }, 120_000);
 
   it('a mask that allows nothing writes zeros (every tile statically empty)', async () => {
