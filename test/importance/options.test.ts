@@ -135,6 +135,10 @@ describe('attnc --importance', () => {
     const ok = attnc('compile', 'stdlib/causal.attn', '--target', 'cuda', '--importance', 'sum');
     expect(ok.code, ok.err).toBe(0);
     expect(ok.out).toContain('attnc_causal_importance<<<');
+    // Both the decode branch and the prefill path end in the pass, as does Nq = 0 (zeros).
+    expect(ok.out).toContain('return rc != ATTNC_OK ? rc : attnc_causal::launch_importance(a, stream);');
+    expect(ok.out).toContain('if (a.Nq == 0) return attnc_causal::launch_importance(a, stream);');
+    expect(ok.out.match(/return attnc_causal::launch_importance\(a, stream\);/g)).toHaveLength(2);
     const bad = attnc('compile', 'stdlib/causal.attn', '--importance', 'avg');
     expect(bad.code).toBe(1);
     expect(bad.err).toBe('attnc: --importance expects sum or normalized, got `avg`\n');
