@@ -80,6 +80,7 @@ async function check(
   mode: ImportanceMode,
   tile: number,
   seed: number,
+  poison?: (k: Float32Array) => void,
 ) {
   const c = compileFor(source, mode, tile);
   const at = join(dir, `p${caseId++}`);
@@ -87,6 +88,7 @@ async function check(
   const exe = await buildEmulation(at, c.artifact, c.kernel);
   for (const [n, shape] of shapes.entries()) {
     const inputs = makeInputs(shape, seed + n);
+    poison?.(inputs.k);
     const params = Object.fromEntries(c.decl.defaults) as Record<string, number>;
     const used = Object.fromEntries(c.kernel.tensors.map((t) => [t.name, inputs.tensors[t.name as 'doc']]));
     const call: EmuCall = {
@@ -156,6 +158,14 @@ describe('CUDA importance on the CPU emulator agrees with the reference', () => 
     const source = 'attention causal() {\n  mask q >= k\n}';
     const base: Shape = { B: 1, Hq: 4, Hkv: 2, Nq: 0, Nk: 131, D: 16, Dv: 16 };
     await check(source, [base, { ...base, Nq: 1 }, { ...base, Nq: 40, Nk: 40 }], 'normalized', 16, 3);
+  }, 600_000);
+
+  it('a NaN key poisons the rows that see it: they add nothing (as in the reference)', async () => {
+    const shape: Shape = { B: 1, Hq: 2, Hkv: 1, Nq: 40, Nk: 40, D: 16, Dv: 16 };
+    // Key 20's row: rows 20.. see it under the causal mask and turn NaN; rows before it do not.
+    const nanKey = (k: Float32Array): void => void k.fill(NaN, 20 * 16, 21 * 16);
+    for (const mode of ['sum', 'normalized'] as const)
+      await check('attention causal() {\n  mask q >= k\n}', [shape], mode, 16, 9, nanKey);
   }, 600_000);
 
   it('a mask that allows nothing writes zeros (every tile statically empty)', async () => {

@@ -31,7 +31,12 @@ interface Case {
 /** Decode-like shapes: 1–4 query rows over up to 300 keys. */
 const arbDecodeShape = arbShape({ maxN: 300 }).map((s): Shape => ({ ...s, Nq: 1 + (s.Nq % 4) }));
 
-async function check(source: string, shape: Shape, c: Case): Promise<void> {
+async function check(
+  source: string,
+  shape: Shape,
+  c: Case,
+  poison?: (k: Float32Array) => void,
+): Promise<void> {
   const device = await getDevice();
   const compiled = compile(source, {
     target: 'wgsl',
@@ -50,6 +55,7 @@ async function check(source: string, shape: Shape, c: Case): Promise<void> {
   const gpu = await createKernel(device, compiled.artifact, { debug: true, decode: c.decode });
   try {
     const inputs = makeInputs(shape, c.seed);
+    poison?.(inputs.k);
     const params = Object.fromEntries(compiled.decl.defaults);
     const store = c.dtype === 'f16' ? toF16 : (x: Float32Array) => x;
     const { res, ref } = await runDense(gpu, compiled, shape, inputs, params, store);
@@ -105,6 +111,18 @@ describe('WGSL importance agrees with the reference', () => {
     const shape: Shape = { B: 1, Hq: 4, Hkv: 2, Nq: 3, Nk: 150, D: 16, Dv: 16 };
     for (const decode of ['always', 'never'] as const)
       await check(source, shape, { engine: 'row', mode: 'sum', decode, tile: 16, seed: 3, dtype: 'f16' });
+  }, 120_000);
+
+  it('a NaN key poisons the rows that see it: they add nothing (as in the reference)', async () => {
+    const source = 'attention causal() {\n  mask q >= k\n}';
+    const shape: Shape = { B: 1, Hq: 2, Hkv: 1, Nq: 40, Nk: 40, D: 8, Dv: 8 };
+    const nanKey = (k: Float32Array): void => void k.fill(NaN, 20 * 8, 21 * 8);
+    await check(
+      source,
+      shape,
+      { engine: 'row', mode: 'normalized', decode: 'never', tile: 16, seed: 2 },
+      nanKey,
+    );
   }, 120_000);
 
   it('a mask that allows nothing writes zeros (every tile statically empty)', async () => {
