@@ -11,7 +11,7 @@ import type { Program } from './dsl/ast.js';
 import { hashString, hashValue } from './hash.js';
 import { artifactSchedule } from './codegen/common.js';
 import { defaultStorage, uniformFormats } from './ir/formats.js';
-import type { AttentionKernel, Schedule, StorageDType } from './ir/kernel.js';
+import type { AttentionKernel, ImportanceMode, Schedule, StorageDType } from './ir/kernel.js';
 import { lowerDecl } from './ir/lower.js';
 import type { Target } from './ir/passes/legalize.js';
 import { defaultLimits, type TargetLimits } from './ir/passes/schedule.js';
@@ -44,8 +44,14 @@ export interface CompileOptions {
    * (cooperative workgroups, for GPUs). Kernels coop does not run (block routing) keep 'row'.
    */
   readonly wgslEngine?: 'row' | 'coop';
-  /** Emit the log-sum-exp side output (default true). */
+  /** Emit the log-sum-exp side output (default true; on whenever `importance` is set). */
   readonly lse?: boolean;
+  /**
+   * Emit the importance side output `importance` [B, H, Nk] f32: per key, the attention mass
+   * Σ_i p_ij of the call's query rows ('sum'), or that divided by the number of rows whose mask
+   * allows the key ('normalized', 0 for a key no row sees). Not for routing kernels.
+   */
+  readonly importance?: ImportanceMode;
   /** Sees the IR after each pass (`--dump-ir`, verify in tests). */
   readonly observe?: (pass: string, ir: AttentionIR) => void;
 }
@@ -103,6 +109,8 @@ function optionsProblem(o: CompileOptions): string | undefined {
     return `unknown dtype ${show(o.dtype)} (dtypes: ${DTYPES.join(', ')})`;
   if (o.lse !== undefined && typeof o.lse !== 'boolean')
     return `option lse: expected a boolean, got ${show(o.lse)}`;
+  if (o.importance !== undefined && o.importance !== 'sum' && o.importance !== 'normalized')
+    return `option importance: expected sum or normalized, got ${show(o.importance)}`;
   if (o.wgslEngine !== undefined && o.wgslEngine !== 'row' && o.wgslEngine !== 'coop')
     return `option wgslEngine: expected row or coop, got ${show(o.wgslEngine)}`;
   return undefined;
@@ -133,6 +141,14 @@ export function compileWith(backends: Backends, source: string, options: Compile
   // only, so they are rejected here at their own position.
   const unsupported = unsupportedRouting(decl.decl, options.target) ?? unsupportedStorage(decl.decl);
   if (unsupported) throw new CompileError([error(unsupported.message, unsupported.span)], source);
+  // The option wins over the source's `importance` statement.
+  const importance = options.importance ?? decl.decl.importance?.[0]?.variant;
+  const sparse = decl.decl.sparsity?.[0];
+  if (importance !== undefined && sparse)
+    throw new CompileError(
+      [error('the importance output is not available for routing kernels yet', sparse.span)],
+      source,
+    );
   const diagnostics: Diagnostic[] = [];
   const headDim = options.headDim ?? 64;
   if (options.arch !== undefined && !target.limitsFor)
@@ -150,10 +166,13 @@ export function compileWith(backends: Backends, source: string, options: Compile
   let ir: AttentionIR;
   try {
     ir = runPipeline(
-      lowerDecl(decl.decl, decl.defaults, {
-        lse: options.lse ?? true,
-        formats: uniformFormats(options.dtype ?? defaultStorage(options.target)),
-      }),
+      withImportance(
+        lowerDecl(decl.decl, decl.defaults, {
+          lse: options.lse ?? true,
+          formats: uniformFormats(options.dtype ?? defaultStorage(options.target)),
+        }),
+        importance,
+      ),
       {
         target: options.target,
         limits,
@@ -193,4 +212,9 @@ export function compileWith(backends: Backends, source: string, options: Compile
     throw new CompileError([error((e as Error).message, decl.decl.nameSpan)], source);
   }
   return { artifact, kernel, decl, program };
+}
+
+/** The IR with the importance output requested; its pass reads the final lse, so lse is on too. */
+function withImportance(ir: AttentionIR, importance: ImportanceMode | undefined): AttentionIR {
+  return importance === undefined ? ir : { ...ir, outputs: { lse: true, importance } };
 }

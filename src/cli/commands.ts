@@ -16,6 +16,7 @@ export const commands: Readonly<Record<CommandName, CommandSpec>> = {
   compile: {
     usage: `attnc compile FILE --target wgsl|cuda [--out DIR] [--dump-ir=PASS] [--entry NAME]
                      [--dim N] [--value-dim N] [--dtype f32|f16|bf16] [--no-lse]
+                     [--importance sum|normalized]   (the per-key importance output)
                      [--emit ts|js]   (wgsl: a self-contained module with a typed createKernel)
                      [--shared-runtime]   (with --emit and --out: modules import one attnc-runtime)
                      [--no-decode]   (with --emit: leave out the split-KV decode variant; smaller)
@@ -31,6 +32,7 @@ export const commands: Readonly<Record<CommandName, CommandSpec>> = {
       'value-dim',
       'dtype',
       'no-lse',
+      'importance',
       'emit',
       'shared-runtime',
       'no-decode',
@@ -42,8 +44,9 @@ export const commands: Readonly<Record<CommandName, CommandSpec>> = {
   run: {
     usage: `attnc run FILE [--nq N] [--nk N] [--heads N] [--kv-heads N] [--batch N] [--dim N]
                  [--dtype f32|f16] [--param NAME=VALUE ...] [--seed N] [--repeat N] [--entry NAME]
+                 [--importance sum|normalized]   (also compare the importance output)
                  [--json]`,
-    flags: [...shapeFlags, 'dim', 'dtype', 'repeat', 'json'],
+    flags: [...shapeFlags, 'dim', 'dtype', 'repeat', 'importance', 'json'],
   },
   viz: {
     usage: `attnc viz FILE --out mask.svg|mask.png [--nq N] [--nk N] [--head I] [--batch I] [--heads N]

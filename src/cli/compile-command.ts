@@ -5,7 +5,7 @@ import { emitKernelModule, emitRuntimeModule } from '../codegen/emit-ts.js';
 import { formatFiles } from '../codegen/emit-ts-format.js';
 import { compile } from '../compile.js';
 import { dumpIR } from '../ir/dump.js';
-import type { StorageDType } from '../ir/kernel.js';
+import type { ImportanceMode, StorageDType } from '../ir/kernel.js';
 import { passNames } from '../ir/pipeline.js';
 import type { Target } from '../ir/passes/legalize.js';
 import { UsageError } from './errors.js';
@@ -21,6 +21,7 @@ export interface CompileFlags {
   'value-dim'?: string | undefined;
   dtype?: string | undefined;
   'no-lse'?: boolean | undefined;
+  importance?: string | undefined;
   emit?: string | undefined;
   'shared-runtime'?: boolean | undefined;
   'no-decode'?: boolean | undefined;
@@ -47,6 +48,11 @@ export function parseDtype(raw: string | undefined, fallback: StorageDType): Sto
   if (raw === undefined) return fallback;
   if (raw === 'f32' || raw === 'f16' || raw === 'bf16') return raw;
   throw new UsageError(`--dtype expects f32, f16 or bf16, got \`${raw}\``);
+}
+
+export function parseImportance(raw: string | undefined): ImportanceMode | undefined {
+  if (raw === undefined || raw === 'sum' || raw === 'normalized') return raw;
+  throw new UsageError(`--importance expects sum or normalized, got \`${raw}\``);
 }
 
 export function compileCommand(source: string, file: string, f: CompileFlags): number | Promise<number> {
@@ -79,6 +85,7 @@ export function compileCommand(source: string, file: string, f: CompileFlags): n
     valueDim: positiveInt('value-dim', f['value-dim'], headDim),
     dtype: parseDtype(f.dtype, target === 'cuda' ? 'bf16' : 'f32'),
     lse: !f['no-lse'],
+    ...(f.importance !== undefined ? { importance: parseImportance(f.importance)! } : {}),
     // Printed as soon as the pass ran (a later pass may fail: the dump is what helps then).
     observe: (pass, dumped) => {
       if (pass !== dump) return;

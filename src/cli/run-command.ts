@@ -1,5 +1,5 @@
 // `attnc run FILE [shape flags]`: execute on WebGPU and compare with the dense reference.
-import { parseDtype, positiveInt, type CompileFlags } from './compile-command.js';
+import { parseDtype, parseImportance, positiveInt, type CompileFlags } from './compile-command.js';
 import { UsageError } from './errors.js';
 import { EXIT } from './exit.js';
 import { head, writeJson } from './json.js';
@@ -60,6 +60,7 @@ export async function runCommand(
     params,
     seed: positiveInt('seed', f.seed, 1),
     repeats: repeatCount(f.repeat, 3),
+    ...(f.importance !== undefined ? { importance: parseImportance(f.importance)! } : {}),
   };
   const progress = await startProgress({ stream: process.stderr, json: f.json === true, env: process.env });
   let r: RunReport;
@@ -81,6 +82,11 @@ export async function runCommand(
     `${r.name}: ${ok ? 'agrees with the reference' : 'DISAGREES with the reference'} (tolerance ${fmt(r.tolerance)})`,
     `  out  max abs error ${fmt(r.out.maxAbsError)}, relative ${fmt(r.out.relError)}${r.out.nanCount ? `, ${r.out.nanCount} NaN` : ''}`,
     ...(r.lse ? [`  lse  max abs error ${fmt(r.lse.maxAbsError)}, relative ${fmt(r.lse.relError)}`] : []),
+    ...(r.importance
+      ? [
+          `  importance max abs error ${fmt(r.importance.maxAbsError)}, relative ${fmt(r.importance.relError)}${r.importance.nanCount ? `, ${r.importance.nanCount} NaN` : ''}`,
+        ]
+      : []),
     `  mask density ${(r.density * 100).toFixed(1)}%; tiles (head 0): ${r.tiles.full} full, ${r.tiles.partial} partial, ${r.tiles.empty} empty of ${total}`,
     ...(r.routing
       ? [
@@ -100,6 +106,7 @@ export function agrees(r: RunReport): boolean {
     indicesOk &&
     r.out.relError <= r.tolerance &&
     r.out.nanCount === 0 &&
-    (!r.lse || r.lse.relError <= r.tolerance)
+    (!r.lse || r.lse.relError <= r.tolerance) &&
+    (!r.importance || (r.importance.relError <= r.tolerance && r.importance.nanCount === 0))
   );
 }

@@ -4,11 +4,12 @@ import { compile } from '../compile.js';
 import { didYouMean } from '../dsl/checker.js';
 import { UsageError } from './errors.js';
 import { checkRunFits, type RunSizes } from './run-limits.js';
-import type { StorageDType } from '../ir/kernel.js';
+import type { ImportanceMode, StorageDType } from '../ir/kernel.js';
 import { tileCounts } from '../ir/tile-stats.js';
 import { routingFrom, unitBlockSize } from '../ir/routing.js';
 import { declPredicates, declRouting } from '../runtime/ast-eval.js';
 import { compareArrays, type Agreement } from '../runtime/compare.js';
+import { referenceImportance } from '../runtime/importance-ref.js';
 import { fromF16, toF16 } from '../runtime/f16.js';
 import { paramProblem } from '../runtime/params.js';
 import { randomNormal, randomTensor, rng, tensorLength, tensorShape } from '../runtime/inputs.js';
@@ -23,6 +24,8 @@ export interface RunOptions extends RunSizes {
   readonly params: Readonly<Record<string, number | boolean>>;
   readonly seed: number;
   readonly repeats: number;
+  /** Compile with the importance output and compare it with the reference's. */
+  readonly importance?: ImportanceMode;
   /** Told as each phase starts (the CLI's progress spinner). */
   readonly onPhase?: (phase: RunPhase) => void;
 }
@@ -47,6 +50,8 @@ export interface RunReport {
   readonly name: string;
   readonly out: Agreement;
   readonly lse: Agreement | undefined;
+  /** Present when run with `importance`. */
+  readonly importance?: Agreement;
   readonly density: number;
   readonly tiles: { empty: number; full: number; partial: number };
   readonly compileMs: number;
@@ -84,6 +89,7 @@ export async function runKernel(source: string, o: RunOptions): Promise<RunRepor
     headDim: o.D,
     dtype: o.dtype,
     limits: deviceLimits(device),
+    ...(o.importance ? { importance: o.importance } : {}),
   });
   const t1 = performance.now();
 
@@ -176,6 +182,9 @@ export async function runKernel(source: string, o: RunOptions): Promise<RunRepor
     name: kernel.name,
     out: compareArrays(result.out, ref.out, ref.outScale),
     lse: result.lse ? compareArrays(result.lse, ref.lse, 1) : undefined,
+    ...(kernel.outputs.importance
+      ? { importance: importanceAgreement(result.importance, ref, o, kernel.outputs.importance) }
+      : {}),
     density: allowed / ref.mask.length,
     tiles,
     compileMs: t1 - t0,
@@ -231,4 +240,15 @@ async function deviceForRun(): Promise<GPUDevice> {
   } catch (e) {
     throw new UsageError((e as Error).message);
   }
+}
+
+/** The kernel's importance output against the reference's (a missing output never agrees). */
+function importanceAgreement(
+  got: Float32Array | undefined,
+  ref: RefResult,
+  o: RunOptions,
+  mode: ImportanceMode,
+): Agreement {
+  if (!got) return { maxAbsError: Infinity, relError: Infinity, nanCount: 0 };
+  return compareArrays(got, referenceImportance(ref, { B: o.B, Hq: o.H, Nq: o.Nq, Nk: o.Nk }, mode));
 }

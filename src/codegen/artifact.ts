@@ -10,10 +10,11 @@ export type ShapeExpr = string;
 
 /**
  * `scratch`: a buffer one pass writes and a later pass reads (routing's pooled blocks); `indices`:
- * the selected block ids of a routing kernel, an output (`[B, H, Nq, K]` i32, −1 padded).
+ * the selected block ids of a routing kernel, an output (`[B, H, Nq, K]` i32, −1 padded);
+ * `importance`: the importance output (`[B, H, Nk]` f32, kernel.outputs.importance).
  */
 export type BindingRole =
-  'q' | 'k' | 'v' | 'out' | 'lse' | 'tensor' | 'summary' | 'uniforms' | 'scratch' | 'indices';
+  'q' | 'k' | 'v' | 'out' | 'lse' | 'tensor' | 'summary' | 'uniforms' | 'scratch' | 'indices' | 'importance';
 
 export interface Binding {
   readonly name: string;
@@ -27,8 +28,11 @@ export interface Binding {
 
 export interface EntryPoint {
   readonly name: string;
-  /** Launch order matters: summaries, then routing (pool, top-k), then attention. */
-  readonly role: 'summary' | 'routing' | 'attention';
+  /**
+   * Launch order matters: summaries, then routing (pool, top-k), then attention, then importance
+   * (a pass over the keys that reads the attention's final lse).
+   */
+  readonly role: 'summary' | 'routing' | 'attention' | 'importance';
   /**
    * For summary entry points, the tensor summarized; for chunk routing's pool pass, the chunk-id
    * tensor (the runtime validates it: ≥ 0, non-decreasing, covering the call's positions).

@@ -161,6 +161,11 @@ function checkNames(a: Artifact): void {
   }
   if (a.target !== 'wgsl')
     throw new Error(`emit ts: artifact "${a.name}" targets ${a.target}; use --target wgsl`);
+  if (a.bindings.some((b) => b.role === 'importance'))
+    throw new Error(
+      `emit ts: "${a.name}" was compiled with the importance option (--importance); generated ` +
+        'modules do not run its pass yet — compile without it, or use the attnc runtime (createKernel)',
+    );
   // Routing kernels need scratch buffers and an indices output the module does not manage yet;
   // refuse rather than emit a module that fails at run time.
   const unsupported = a.bindings.filter((b) => b.role === 'scratch' || b.role === 'indices');

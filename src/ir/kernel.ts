@@ -101,6 +101,20 @@ export interface SummarySlot {
   readonly tensor: string;
 }
 
+/**
+ * The importance side output (what H2O / SpAtten / ZipCache-style pruning consumes): per batch,
+ * query head and key, 'sum' = Σ_i p_ij over the call's query rows; 'normalized' = that sum
+ * divided by the number of query rows whose mask allows the key (0 for a key no row sees).
+ * Backends compute it in a pass after the attention from the final lse, never storing N×N.
+ */
+export type ImportanceMode = 'sum' | 'normalized';
+
+export interface KernelOutputs {
+  readonly lse: boolean;
+  /** Absent: no importance output. Present: `importance` [B, H, Nk] f32 (lse is then true too). */
+  readonly importance?: ImportanceMode;
+}
+
 export interface AttentionKernel {
   readonly kind: 'attention';
   readonly name: string;
@@ -113,7 +127,7 @@ export interface AttentionKernel {
   readonly params: readonly ParamSlot[];
   readonly tensors: readonly TensorSlot[];
   readonly summaries: readonly SummarySlot[];
-  readonly outputs: { readonly lse: boolean };
+  readonly outputs: KernelOutputs;
   /** How q, k, v and out are stored (a load widens to f32, a store narrows). */
   readonly formats: TensorFormats;
   readonly schedule: Schedule;

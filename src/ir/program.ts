@@ -3,6 +3,7 @@
 import type { Graph, Node } from './graph.js';
 import type {
   AttentionKernel,
+  KernelOutputs,
   ParamSlot,
   ResidueClasses,
   Schedule,
@@ -20,7 +21,7 @@ export interface AttentionIR {
   readonly mask: Node;
   readonly params: readonly ParamSlot[];
   readonly tensors: readonly TensorSlot[];
-  readonly outputs: { readonly lse: boolean };
+  readonly outputs: KernelOutputs;
   /** Storage formats of q, k, v and out (set by lowering, from the compile options). */
   readonly formats: TensorFormats;
   /** Block routing (set by lowering): pool → affinity → top-k before the attention. */

@@ -185,7 +185,7 @@ export function validateRun(artifact: Artifact, inputs: RunInputs): ResolvedRun 
     }
     shapes.set(b.name, shape);
     if (b.role === 'out' || b.role === 'lse' || b.role === 'summary') continue;
-    if (b.role === 'scratch' || b.role === 'indices') continue;
+    if (b.role === 'scratch' || b.role === 'indices' || b.role === 'importance') continue;
     const data: unknown = b.role === 'tensor' ? tensors[b.name] : inputs[b.role as 'q' | 'k' | 'v'];
     const kind = arrayKindFor(b.dtype);
     const n = product(shape);

@@ -7,6 +7,7 @@ import { deviceLimits } from './device.js';
 import { fromF16 } from './f16.js';
 import { evalShapeExpr, type ShapeEnv } from './shape-expr.js';
 import { packUniforms, uniformBytes } from './uniforms.js';
+import { isWritten, storeOutput } from './webgpu-outputs.js';
 import { describeValue } from './params.js';
 import { InputError, validateRun, type RunInputs } from './validate.js';
 
@@ -20,6 +21,11 @@ export interface RunResult {
   lse?: Float32Array;
   /** GPU time of all passes from timestamp queries; else wall time from submit to mapped results. */
   gpuMs?: number;
+  /**
+   * Kernels compiled with `importance`: [B, H, Nk], per key Σ over query rows of its softmax
+   * weight ('sum'), or that divided by the number of rows whose mask allows it ('normalized').
+   */
+  importance?: Float32Array;
   /** Routing kernels: the selected block ids, [B, H, Nq, K] ascending, padded with −1. */
   indices?: Int32Array;
   /** Debug runs only: each summary buffer ([blocks, 2] min/max pairs), by tensor name. */
@@ -138,12 +144,7 @@ export async function createKernel(
             `buffer "${b.name}" needs ${size} bytes; the device binds at most ${device.limits.maxStorageBufferBindingSize}`,
           ]);
         }
-        const written =
-          b.role === 'out' ||
-          b.role === 'lse' ||
-          b.role === 'summary' ||
-          b.role === 'scratch' ||
-          b.role === 'indices';
+        const written = isWritten(b);
         const buf = make(b.name, size, STORAGE | COPY_DST | (written ? COPY_SRC : 0));
         buffers.set(b.name, buf);
         if (!written) {
@@ -215,10 +216,7 @@ export async function createKernel(
             : rb.binding.dtype === 'i32'
               ? new Int32Array(bytes)
               : new Float32Array(bytes);
-        if (rb.binding.role === 'out') result.out = data as Float32Array;
-        else if (rb.binding.role === 'lse') result.lse = data as Float32Array;
-        else if (rb.binding.role === 'indices') result.indices = data as Int32Array;
-        else (result.summaries ??= {})[rb.name.replace(/_summary$/, '')] = data;
+        storeOutput(result, rb.binding, data);
       }
       result.gpuMs = wallMs;
       if (stamps) {

@@ -255,10 +255,15 @@ describe('compile()', () => {
     }
   });
 
-  it('refuses the importance output likewise', () => {
-    expect(() => compile(decl('  importance sum'), { target: 'wgsl' })).toThrow(
-      /the `importance` output runs in the reference; code generators do not support it yet/,
-    );
+  it('compiles the importance statement into the kernel output (the option overrides it)', () => {
+    for (const target of ['wgsl', 'cuda'] as const) {
+      const sum = compile(decl('  importance sum'), { target });
+      expect(sum.kernel.outputs).toEqual({ lse: true, importance: 'sum' });
+      expect(sum.artifact.bindings.map((b) => b.name)).toContain('importance');
+      const normalized = compile(decl('  importance sum'), { target, importance: 'normalized' });
+      expect(normalized.kernel.outputs.importance).toBe('normalized');
+    }
+    expect(compile(decl(''), { target: 'wgsl' }).kernel.outputs.importance).toBeUndefined();
   });
 
   it('the examples in examples/quant check cleanly and are refused by compile()', () => {

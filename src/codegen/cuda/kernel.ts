@@ -21,6 +21,7 @@ import {
   summaryKernels,
 } from './launcher.js';
 import { cudaLayout, type CudaLayout } from './layout.js';
+import { importanceBinding, importanceDevice, importanceEntryPoint } from './importance.js';
 import { cudaArchs } from './arch.js';
 import { checkCudaSchedule, cudaLimits, cudaScheduleProblem, type CudaLimits } from './plan.js';
 import { dimLabel, helperSource, type CudaContext } from './rules.js';
@@ -182,6 +183,9 @@ export function renderCuda(
   const align = alignmentOf(kernel, core);
   const top = banner(kernel, meta, core, limits.arch);
   const header = headerText(kernel, layout, align);
+  // Rendered before the helpers (as is the routing below): its mask and score may use some.
+  const importance =
+    kernel.outputs.importance && importanceDevice(kernel, kernel.outputs.importance, cx, layout, align);
   // Rendered before the helpers: the routing's candidacy test may use some.
   const routing = selecting
     ? selectDeviceCode(kernel, layout, cx)
@@ -218,6 +222,7 @@ export function renderCuda(
       : []),
     '',
     core.code,
+    ...(importance ? ['', importance] : []),
     `} // namespace ${ns}`,
     '',
     '// ---- host code: argument checks and launches ----',
@@ -313,6 +318,7 @@ function entryPoints(k: AttentionKernel, core: CoreOutput): EntryPoint[] {
       grid: [`cdiv(Nq, ${k.schedule.blockQ})`, 'H', 'B'],
       bindings: [...used, ...k.summaries.map((s) => `${s.tensor}_summary`)],
     },
+    ...(k.outputs.importance ? [importanceEntryPoint(k)] : []),
   ];
 }
 
@@ -325,6 +331,7 @@ function bindings(k: AttentionKernel, layout: CudaLayout): Binding[] {
     v: { dtype: f.v.dtype, shape: ['B', 'Hkv', 'Nk', String(s.valueDim)], access: 'read' },
     out: { dtype: f.out.dtype, shape: ['B', 'H', 'Nq', String(s.valueDim)], access: 'read_write' },
     lse: { dtype: 'f32', shape: ['B', 'H', 'Nq'], access: 'read_write' },
+    importance: { ...importanceBinding, shape: [...importanceBinding.shape] },
     ...(k.routing ? (selectHandles(k) ? selectBindingShapes(k) : routingBindingShapes(k)) : {}),
   };
   return layout.fields

@@ -8,6 +8,7 @@ import { ARGS, dimText, f32Literal, i32Literal } from './rules.js';
 import type { CoreOutput } from './simt.js';
 import { limitsComment, pointerChecks, valueChecks } from './launcher-checks.js';
 import { decodeLaunch, decodeSource, decodeWanted, hasCudaDecode } from './decode.js';
+import { afterAttention, importanceChecks, importanceHost } from './importance.js';
 import {
   routedSmem,
   routingFieldDoc,
@@ -54,7 +55,10 @@ export function headerText(k: AttentionKernel, layout: CudaLayout, align: number
     k: `[B, Hkv, Nk, ${s.headDim}] ${f.k.dtype}`,
     v: `[B, Hkv, Nk, ${s.valueDim}] ${f.v.dtype}`,
     out: `[B, H, Nq, ${s.valueDim}] ${f.out.dtype}, written`,
-    lse: '[B, H, Nq] f32, natural log, written; may be NULL',
+    lse: k.outputs.importance
+      ? '[B, H, Nq] f32, natural log, written (the importance pass reads it)'
+      : '[B, H, Nq] f32, natural log, written; may be NULL',
+    importance: `[B, H, Nk] f32, written: per key, ${k.outputs.importance === 'normalized' ? 'the attention mass of the rows that may see it, over their number' : 'the attention mass sum_i p_ij of the query rows'}`,
     q_offset: 'position of query row 0 (args_init: Nk - Nq)',
     k_offset: 'position of key row 0 (args_init: 0)',
     scale: `scores are scale * <q, k> (args_init: 1/sqrt(${s.headDim}))`,
@@ -215,6 +219,7 @@ export function launcherText(
     '  return code;',
     '}',
     'static bool ptr_ok(const void* p, size_t align) { return p != NULL && (uintptr_t)p % align == 0; }',
+    ...(k.outputs.importance ? [importanceHost(k)] : []),
     `} // namespace ${ns}`,
     // Decode mode (split-KV + lse merge, decode.ts) for few queries over a long KV.
     ...(hasCudaDecode(k) ? ['', decodeSource(k, layout, ns)] : []),
@@ -246,14 +251,15 @@ export function launcherText(
     `  if (args == NULL) return fail(ATTNC_ERR_ARGS, "args is NULL");`,
     `  const ${S}& a = *args;`,
     ...valueChecks(k, layout).map((c) => `  ${c}`),
-    `  if (a.Nq == 0) return ATTNC_OK;`,
+    ...(k.outputs.importance ? importanceChecks(layout).map((c) => `  ${c}`) : []),
+    `  if (a.Nq == 0) return ${afterAttention(k, ns)};`,
     ...pointerChecks(k, layout, align).map((c) => `  ${c}`),
     ...(blockRouted ? routingHostChecks(k, ns).map((c) => `  ${c}`) : []),
     ...(selecting ? selectHostChecks(k, ns, layout).map((c) => `  ${c}`) : []),
     ...summaries.map((c) => `  ${c}`),
     ...(blockRouted ? routingHostLaunch(k, ns).map((c) => `  ${c}`) : []),
     ...(selecting ? selectHostLaunch(k, ns).map((c) => `  ${c}`) : []),
-    ...(hasCudaDecode(k) ? [`  if (${decodeWanted(ns)}(a)) return ${decodeLaunch(ns)}(a, stream);`] : []),
+    ...(hasCudaDecode(k) ? decodeLines(k, ns) : []),
     `  // ${identityScore ? 'log2(e) folds into the q scale: scores come out in base 2 for exp2f.' : 'The score modifier needs natural-units scores; log2(e) is applied after it.'}`,
     `  const float qscale = a.scale${identityScore ? ` * ${ns}::LOG2E` : ''};`,
     ...(blockRouted
@@ -274,7 +280,19 @@ export function launcherText(
     `  ${entry}<<<grid, ${core.threads}, smem, stream>>>(a, qscale${hook ? hook.kernelArgs.map((x) => `, ${x}`).join('') : ''});`,
     `  const cudaError_t e = cudaGetLastError();`,
     `  if (e != cudaSuccess) return fail(ATTNC_ERR_CUDA, "attention: %s", cudaGetErrorString(e));`,
-    `  return ATTNC_OK;`,
+    `  return ${afterAttention(k, ns)};`,
     '}',
   ].join('\n');
+}
+
+/** Decode mode's early return (the importance pass, if any, follows its merge). */
+function decodeLines(k: AttentionKernel, ns: string): string[] {
+  const launch = `${decodeLaunch(ns)}(a, stream)`;
+  if (!k.outputs.importance) return [`  if (${decodeWanted(ns)}(a)) return ${launch};`];
+  return [
+    `  if (${decodeWanted(ns)}(a)) {`,
+    `    const int rc = ${launch};`,
+    `    return rc != ATTNC_OK ? rc : ${afterAttention(k, ns)};`,
+    '  }',
+  ];
 }

@@ -11,6 +11,8 @@ export type ArgRole =
   | 'v'
   | 'out'
   | 'lse'
+  // The importance output (codegen/cuda/importance.ts), [B, H, Nk] f32.
+  | 'importance'
   | 'tensor'
   | 'summary'
   | 'size'
@@ -71,6 +73,7 @@ export function cudaLayout(kernel: AttentionKernel): CudaLayout {
   add('v', 'v', 'v', 'ptr', 'const void* $');
   add('out', 'out', 'out', 'ptr', 'void* $');
   if (kernel.outputs.lse) add('lse', 'lse', 'lse', 'ptr', 'float* $');
+  if (kernel.outputs.importance) add('importance', 'importance', 'importance', 'ptr', 'float* $');
   if (kernel.routing) {
     add('indices', 'indices', 'indices', 'ptr', 'int* $');
     add('route_scratch', 'route_scratch', 'scratch', 'ptr', 'float* $');

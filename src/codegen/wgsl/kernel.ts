@@ -14,6 +14,7 @@ import { attentionBody, type ClassMode } from './attention.js';
 import { coopBody, rowSchedule } from './coop-select.js';
 import { isCoop } from './coop-geometry.js';
 import { hasDecodeVariant, renderDecode } from './decode.js';
+import { renderImportance, withImportance } from './importance.js';
 import { layoutSource, summaryBinding, summaryBlocksExpr, wgslLayout } from './layout.js';
 import { routingEntries, routingHelpers } from './routing.js';
 import { dimText, helperSource, summaryVar, tensorVar, wgslRenderer, type WgslContext } from './rules.js';
@@ -251,7 +252,7 @@ export function renderWgsl(kernel: AttentionKernel, meta: WgslMeta, limits?: Wgs
     .filter((b) => {
       if (b.role === 'tensor') return loaded.has(b.name);
       if (b.role === 'summary') return [...summarized].some((t) => summaryBinding(t) === b.name);
-      if (b.role === 'scratch') return false;
+      if (b.role === 'scratch' || b.role === 'importance') return false;
       if (mode === 'empty') return b.role === 'out' || b.role === 'lse' || b.role === 'uniforms';
       return true;
     })
@@ -264,6 +265,9 @@ export function renderWgsl(kernel: AttentionKernel, meta: WgslMeta, limits?: Wgs
     grid: [`cdiv(Nq, ${s.blockQ})`, 'H', 'B'],
     bindings: attnBindings,
   });
+  // The importance pass (importance.ts) runs last: it reads the final lse.
+  const importance = kernel.outputs.importance && renderImportance(kernel, kernel.outputs.importance, cx);
+  if (importance) entries.push(importance.entry);
 
   const helpers = helperSource(cx(elementVars)) || undefined;
   const summarySources = summaries.map((t) => summaryEntry(t, s.summaryBlock, dimText(t.dims[0]!)));
@@ -278,9 +282,10 @@ export function renderWgsl(kernel: AttentionKernel, meta: WgslMeta, limits?: Wgs
     routing?.source,
     ...summarySources,
     body,
+    importance ? importance.source : undefined,
   ];
   // Decode mode (split-KV + lse merge, decode.ts): a second module the runtime picks for few queries.
-  const decode = hasDecodeVariant(kernel)
+  const decodeMain = hasDecodeVariant(kernel)
     ? renderDecode({
         kernel: isCoop(s) ? { ...kernel, schedule: rowSchedule(s) } : kernel,
         meta,
@@ -294,6 +299,7 @@ export function renderWgsl(kernel: AttentionKernel, meta: WgslMeta, limits?: Wgs
         attentionBindings: attnBindings,
       })
     : undefined;
+  const decode = decodeMain && importance ? withImportance(decodeMain, importance) : decodeMain;
   return {
     target: 'wgsl',
     name: kernel.name,

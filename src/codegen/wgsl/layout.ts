@@ -65,6 +65,13 @@ export function wgslLayout(kernel: AttentionKernel): WgslLayout {
   if (kernel.outputs.lse) {
     add({ name: 'lse', role: 'lse', dtype: 'f32', shape: ['B', 'H', 'Nq'], access: 'read_write' }, 'lse_buf');
   }
+  if (kernel.outputs.importance) {
+    const shape = ['B', 'H', 'Nk'];
+    add(
+      { name: 'importance', role: 'importance', dtype: 'f32', shape, access: 'read_write' },
+      'importance_buf',
+    );
+  }
   for (const t of kernel.tensors) {
     const shape = t.dims.map(shapeDimExpr);
     add({ name: t.name, role: 'tensor', dtype: t.dtype, shape, access: 'read' }, tensorVar(t.name));
