@@ -6,7 +6,7 @@ import { Graph, rewrite, toposort, type Node } from '../../ir/graph.js';
 import type { AttentionKernel } from '../../ir/kernel.js';
 import { Op, unaryFloat, type DType } from '../../ir/ops.js';
 import { linearize } from '../linearize.js';
-import { ARGS, cudaRenderer, cudaType, type CudaContext } from './rules.js';
+import { ARGS, cudaRenderer, cudaType, type CudaContext, type ScoreMath } from './rules.js';
 import { residueActive } from './residue.js';
 
 /** How tiles are classified, after resolving static classifiers at codegen time. */
@@ -96,13 +96,32 @@ function relink(roots: readonly Node[], replaced: ReadonlyMap<number, string>): 
   );
 }
 
+/**
+ * 'fast' score math (rules.ts: tanh.approx.f32, reciprocals of per-row divisors) on the tensor-core
+ * engines, where a per-element tanhf or IEEE division would cost more than the softmax around it.
+ * The SIMT engine, which the CPU emulator runs, stays precise. So does any kernel whose mask or
+ * tile classifier reads tanh or f32 division: the classifier bounds the mask from tile corners,
+ * which is sound only if both use the same monotone arithmetic, and tanh.approx is not known to be
+ * monotone.
+ */
+export function scoreMathOf(kernel: AttentionKernel): ScoreMath {
+  if ((kernel.schedule.engine ?? 'simt') === 'simt') return 'precise';
+  const t = kernel.tiles;
+  const guards = [kernel.mask, ...(t.kind === 'dynamic' ? [t.canBeTrue, t.canBeFalse] : [])];
+  const approximated = toposort(guards).some(
+    (n) => n.op === Op.TANH || (n.op === Op.DIV && n.dtype === 'f32'),
+  );
+  return approximated ? 'precise' : 'fast';
+}
+
 export function coreExprs(full: AttentionKernel, cx: Omit<CudaContext, 'vars'>): CoreExprs {
   // Inside a residue class the dilation conjunct is true: render the per-class mask and classifier.
   const residue = residueActive(full) ? full.residue! : undefined;
   const kernel = residue ? { ...full, mask: residue.mask, tiles: residue.tiles } : full;
   const mode = classMode(kernel);
-  const render = (roots: readonly Node[], vars: Record<string, string>, prefix: string) =>
-    linearize(roots, cudaRenderer({ ...cx, vars: { ...sizeVars(), ...vars } }), prefix);
+  // Only the per-element statements take the fast score math: hoisted values run once per row or key.
+  const render = (roots: readonly Node[], vars: Record<string, string>, prefix: string, math?: ScoreMath) =>
+    linearize(roots, cudaRenderer({ ...cx, scoreMath: math, vars: { ...sizeVars(), ...vars } }), prefix);
   let modulus: string | null = null;
   if (residue) {
     const m = render([residue.modulus], {}, 'rm');
@@ -143,6 +162,7 @@ export function coreExprs(full: AttentionKernel, cx: Omit<CudaContext, 'vars'>):
     relink(roots, replaced),
     { b: 'b', h: 'h', q: 'qpos', k: 'kpos', score: 'x', ...hoistVars },
     'e',
+    scoreMathOf(kernel),
   );
   const elemRoot = (n: Node | null): string | null => (n === null ? null : elem.roots[roots.indexOf(n)]!);
   return {
