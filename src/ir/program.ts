@@ -4,6 +4,7 @@ import type { Graph, Node } from './graph.js';
 import type {
   AttentionKernel,
   ParamSlot,
+  NeighbourhoodPatches,
   ResidueClasses,
   Schedule,
   SummarySlot,
@@ -27,6 +28,8 @@ export interface AttentionIR {
   readonly summaries?: readonly SummarySlot[];
   /** Set by residue-classes (dilated masks only). */
   readonly residue?: ResidueClasses;
+  /** Set by neighbourhood-patches (2-D neighbourhood masks only). */
+  readonly neighbourhood?: NeighbourhoodPatches;
   /** Set by fuse. */
   readonly rowInvariants?: readonly Node[];
   /** Set by schedule. */
@@ -50,5 +53,6 @@ export function toKernel(ir: AttentionIR): AttentionKernel {
     ...(ir.rowInvariants ? { rowInvariants: ir.rowInvariants } : {}),
     ...(ir.routing ? { routing: ir.routing } : {}),
     ...(ir.residue ? { residue: ir.residue } : {}),
+    ...(ir.neighbourhood ? { neighbourhood: ir.neighbourhood } : {}),
   };
 }
