@@ -10,12 +10,13 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { patchUnitSource } from '../../src/codegen/cuda/patch.js';
+import { renderCuda } from '../../src/codegen/cuda/index.js';
 import { compile } from '../../src/compile.js';
 import { dumpIR } from '../../src/ir/dump.js';
 import { show } from '../../src/ir/graph.js';
 import { rng } from '../../src/runtime/inputs.js';
 import { readStdlib, stdlibPath } from '../support/stdlib.js';
-import { scratchDir } from './support.js';
+import { meta, scratchDir } from './support.js';
 
 const cuda = (src: string, engine: 'mma' | 'wgmma' | 'simt' = 'wgmma') =>
   compile(src, {
@@ -64,6 +65,39 @@ describe('neighbourhood-patches pass', () => {
       cuda('attention t() { mask (q - k) % 2 == 0 && abs(q / 8 - k / 8) <= 1 && abs(q % 8 - k % 8) <= 1 }')
         .kernel.neighbourhood,
     ).toBeUndefined();
+  });
+});
+
+describe('patch layout in the CUDA cores', () => {
+  const src = readStdlib('neighbourhood.attn');
+  it('mma and wgmma gather Q by patch and K/V by the patch neighbourhood', () => {
+    for (const engine of ['mma', 'wgmma'] as const) {
+      const code = renderCuda(cuda(src, engine).kernel, meta).code;
+      const loader = engine === 'mma' ? 'load_rows' : 'load_panel';
+      expect(code).toContain(
+        'pu_s = patch_unit(patch_grid(PW_, a.Nq, a.Nk, a.q_offset, a.k_offset, BQ, gridDim.x)',
+      );
+      expect(code).toContain(`${loader}_gather<D, BQ>(Qs,`);
+      expect(code).toContain(`${loader}_gather<D, BK>(Ks + buf * (BK * D), kg,`);
+      expect(code).toContain('const int k_lo = a.k_offset + patch_key(pu, kt * BK);');
+      expect(code).toContain('const int nkt = (pu.nk + BK - 1) / BK;');
+      expect(code).not.toContain('residue_unit');
+    }
+  });
+
+  it('the default engine for 16-bit storage is wgmma (wgmma-ws has no patches); SIMT keeps the row order', () => {
+    const byDefault = compile(src, { target: 'cuda', headDim: 128, dtype: 'bf16' }).artifact;
+    expect(byDefault.schedule.engine).toBe('wgmma');
+    expect(byDefault.code).toContain('patch_unit(');
+    expect(renderCuda(cuda(src, 'simt').kernel, meta).code).not.toContain('patch_unit');
+    expect(renderCuda(cuda(src, 'wgmma').kernel, meta).code).toContain('patch_unit');
+    const ws = compile(src, {
+      target: 'cuda',
+      headDim: 128,
+      dtype: 'bf16',
+      schedule: { engine: 'wgmma-ws' },
+    });
+    expect(ws.artifact.code).not.toContain('patch_unit');
   });
 });
 
@@ -150,6 +184,9 @@ function cases(): Case[] {
     { W: 0, ry: 1, rx: 1, Nq: 40, Nk: 30, qo: 0, ko: 0, BQ: 16 }, // plain layout
     { W: 12, ry: 1, rx: 1, Nq: 40, Nk: 30, qo: 1 << 29, ko: 0, BQ: 16 }, // near the int range: plain
     { W: 8, ry: 2, rx: 2, Nq: 64, Nk: 0, qo: 0, ko: 0, BQ: 16 },
+    { W: 7, ry: 100000, rx: 1, Nq: 120, Nk: 150, qo: -20, ko: 10, BQ: 32 }, // box rows clamped
+    { W: 7, ry: 2, rx: 2147483647, Nq: 120, Nk: 150, qo: 5, ko: 0, BQ: 16 }, // whole image rows
+    { W: (1 << 29) + 1, ry: 0, rx: 3, Nq: 40, Nk: 40, qo: 0, ko: 0, BQ: 16 }, // W too wide: plain
   ];
   for (let i = 0; i < 40; i++)
     out.push({

@@ -1,10 +1,10 @@
 // attnc kernel "neighbourhood" for CUDA (sm_90a). Generated code: do not edit.
 // build: nvcc -arch=sm_90a -std=c++17 --shared -Xcompiler -fPIC neighbourhood.cu -o libneighbourhood.so
-// source a92ded337cdfe38d, schedule b669b8b0987aae8d
+// source a92ded337cdfe38d, schedule 0f4cfeb9697f1888
 //   score: score
 //   mask:  (and (le (abs (sub (div q $W) (div k $W))) $r) (le (abs (sub (mod q $W) (mod k $W))) $r))
-// schedule: blockQ=128 blockK=128 threads=384 D=64 Dv=64 bf16 summaryBlock=16 engine=wgmma-ws stages=2
-// mapping: core=wgmma-ws instruction=wgmma.mma_async.m64nNk16.bf16 consumerWarpgroups=2 producerWarpgroups=1 rowsPerWarpgroup=64 stages=2 overlap=none pingpong=none loads=TMA (cp.async.bulk.tensor.3d) on mbarriers; the launcher builds the q/k/v tensor maps registers=setmaxnreg 40/232 swizzle=128B (64-wide panels) globalVectorElems=8
+// schedule: blockQ=128 blockK=128 threads=256 D=64 Dv=64 bf16 summaryBlock=16 engine=wgmma stages=2
+// mapping: core=wgmma instruction=wgmma.mma_async.m64nNk16.bf16 warpgroups=2 rowsPerWarpgroup=64 stages=2 swizzle=128B (64-wide panels) globalVectorElems=8
 // tiles:
 //   dynamic, per (q-tile, k-tile), from inclusive position bounds q_lo..q_hi, k_lo..k_hi:
 //     empty (skipped, nothing loaded) unless canBeTrue = (and (or (not (and (and (and (not (and (eq $W -1) (eq q_lo -2147483648))) (not (and (eq $W -1) (eq k_lo -2147483648)))) (not (or (or (and (lt (select (gt $W 0) (div k_hi $W) (select (lt $W 0) (div k_lo $W) 0)) 0) (gt (select (gt $W 0) (div q_lo $W) (select (lt $W 0) (div q_hi $W) 0)) (add (select (gt $W 0) (div k_hi $W) (select (lt $W 0) (div k_lo $W) 0)) 2147483647))) (and (gt (select (gt $W 0) (div k_hi $W) (select (lt $W 0) (div k_lo $W) 0)) 0) (lt (select (gt $W 0) (div q_lo $W) (select (lt $W 0) (div q_hi $W) 0)) (add (select (gt $W 0) (div k_hi $W) (select (lt $W 0) (div k_lo $W) 0)) -2147483648)))) (or (and (lt (select (gt $W 0) (div k_lo $W) (select (lt $W 0) (div k_hi $W) 0)) 0) (gt (select (gt $W 0) (div q_hi $W) (select (lt $W 0) (div q_lo $W) 0)) (add (select (gt $W 0) (div k_lo $W) (select (lt $W 0) (div k_hi $W) 0)) 2147483647))) (and (gt (select (gt $W 0) (div k_lo $W) (select (lt $W 0) (div k_hi $W) 0)) 0) (lt (select (gt $W 0) (div q_hi $W) (select (lt $W 0) (div q_lo $W) 0)) (add (select (gt $W 0) (div k_lo $W) (select (lt $W 0) (div k_hi $W) 0)) -2147483648))))))) (not (eq (sub (select (gt $W 0) (div q_lo $W) (select (lt $W 0) (div q_hi $W) 0)) (select (gt $W 0) (div k_hi $W) (select (lt $W 0) (div k_lo $W) 0))) -2147483648)))) (le (select (ge (sub (select (gt $W 0) (div q_lo $W) (select (lt $W 0) (div q_hi $W) 0)) (select (gt $W 0) (div k_hi $W) (select (lt $W 0) (div k_lo $W) 0))) 0) (sub (select (gt $W 0) (div q_lo $W) (select (lt $W 0) (div q_hi $W) 0)) (select (gt $W 0) (div k_hi $W) (select (lt $W 0) (div k_lo $W) 0))) (select (le (sub (select (gt $W 0) (div q_hi $W) (select (lt $W 0) (div q_lo $W) 0)) (select (gt $W 0) (div k_lo $W) (select (lt $W 0) (div k_hi $W) 0))) 0) (neg (sub (select (gt $W 0) (div q_hi $W) (select (lt $W 0) (div q_lo $W) 0)) (select (gt $W 0) (div k_lo $W) (select (lt $W 0) (div k_hi $W) 0)))) 0)) $r)) (or (not (and (not (or (or (and (lt (select (eq (div k_lo $W) (div k_hi $W)) (mod k_hi $W) (select (gt $W 0) (sub $W 1) 0)) 0) (gt (select (eq (div q_lo $W) (div q_hi $W)) (mod q_lo $W) (select (gt $W 0) 0 (select (lt $W 0) (add $W 1) 0))) (add (select (eq (div k_lo $W) (div k_hi $W)) (mod k_hi $W) (select (gt $W 0) (sub $W 1) 0)) 2147483647))) (and (gt (select (eq (div k_lo $W) (div k_hi $W)) (mod k_hi $W) (select (gt $W 0) (sub $W 1) 0)) 0) (lt (select (eq (div q_lo $W) (div q_hi $W)) (mod q_lo $W) (select (gt $W 0) 0 (select (lt $W 0) (add $W 1) 0))) (add (select (eq (div k_lo $W) (div k_hi $W)) (mod k_hi $W) (select (gt $W 0) (sub $W 1) 0)) -2147483648)))) (or (and (lt (select (eq (div k_lo $W) (div k_hi $W)) (mod k_lo $W) (select (gt $W 0) 0 (select (lt $W 0) (add $W 1) 0))) 0) (gt (select (eq (div q_lo $W) (div q_hi $W)) (mod q_hi $W) (select (gt $W 0) (sub $W 1) 0)) (add (select (eq (div k_lo $W) (div k_hi $W)) (mod k_lo $W) (select (gt $W 0) 0 (select (lt $W 0) (add $W 1) 0))) 2147483647))) (and (gt (select (eq (div k_lo $W) (div k_hi $W)) (mod k_lo $W) (select (gt $W 0) 0 (select (lt $W 0) (add $W 1) 0))) 0) (lt (select (eq (div q_lo $W) (div q_hi $W)) (mod q_hi $W) (select (gt $W 0) (sub $W 1) 0)) (add (select (eq (div k_lo $W) (div k_hi $W)) (mod k_lo $W) (select (gt $W 0) 0 (select (lt $W 0) (add $W 1) 0))) -2147483648)))))) (not (eq (sub (select (eq (div q_lo $W) (div q_hi $W)) (mod q_lo $W) (select (gt $W 0) 0 (select (lt $W 0) (add $W 1) 0))) (select (eq (div k_lo $W) (div k_hi $W)) (mod k_hi $W) (select (gt $W 0) (sub $W 1) 0))) -2147483648)))) (le (select (ge (sub (select (eq (div q_lo $W) (div q_hi $W)) (mod q_lo $W) (select (gt $W 0) 0 (select (lt $W 0) (add $W 1) 0))) (select (eq (div k_lo $W) (div k_hi $W)) (mod k_hi $W) (select (gt $W 0) (sub $W 1) 0))) 0) (sub (select (eq (div q_lo $W) (div q_hi $W)) (mod q_lo $W) (select (gt $W 0) 0 (select (lt $W 0) (add $W 1) 0))) (select (eq (div k_lo $W) (div k_hi $W)) (mod k_hi $W) (select (gt $W 0) (sub $W 1) 0))) (select (le (sub (select (eq (div q_lo $W) (div q_hi $W)) (mod q_hi $W) (select (gt $W 0) (sub $W 1) 0)) …
@@ -139,11 +139,10 @@ __device__ __forceinline__ int floormod_i(int a, int b) {
   return (r != 0 && ((r < 0) != (b < 0))) ? r + b : r;
 }
 
-constexpr int BQ = 128, BK = 128, STAGES = 2;
-constexpr int CWARPS = 8, CTHREADS = CWARPS * 32, THREADS = CTHREADS + 128;
+constexpr int BQ = 128, BK = 128, WARPS = 8, THREADS = WARPS * 32;
 constexpr int NT = BK / 8; // key n-tiles of a warp's score block
-static_assert(BQ == 16 * CWARPS && BQ % 64 == 0 && BK % 16 == 0 && BK <= 256, "wgmma-ws tiling");
-static_assert((D == 64 || D == 128) && (DV == 64 || DV == 128), "wgmma-ws head dims");
+static_assert(BQ == 16 * WARPS && BQ % 64 == 0 && BK % 16 == 0, "wgmma tiling");
+static_assert((D == 64 || D == 128) && (DV == 64 || DV == 128), "wgmma head dims");
 
 // Element offset of (row, col) in a [rows][W] 16-bit tile whose 16-byte chunks are XOR-swizzled
 // by row % 8 (col a multiple of 8): the 8 rows an ldmatrix phase reads, and the chunks a
@@ -309,233 +308,180 @@ __device__ __forceinline__ void wg_pv(float (&d)[8][4], const unsigned (&a)[4], 
 #endif
 }
 
-// A CUtensorMap (cuda.h), by layout: 128 opaque bytes, 128-byte aligned.
-struct alignas(128) TmaMap {
-  unsigned long long w[16];
+// 2-D patches of a W-wide image (neighbourhood masks). Positions p are pixels (p / W, p % W),
+// floor division. Unit u: query rows row(i), i < BQ (Nq when pixel i is not a query), and keys
+// key(j), j < nk (indices into k). `plain`: unit u is q-tile u over all keys.
+struct PatchUnit {
+  int plain, pw_log, W, nk, q_lo, q_hi; // q_lo..q_hi: the rows' bounding positions
+  int ky0, kx0, L, first, qo, ko, Nq; // key box; 32-bit by patch_safe (registers in the tile loop)
+  long long y0, x0;
 };
-
-// Rows [c1, c1 + box rows) of a 64-column panel at column c0 of slice c2 → dst, 128B-swizzled
-// (the hardware's pattern is pswz's); rows past the tensor's end arrive as zeros. Completes on
-// `bar` as transaction bytes (the whole box, zero-filled rows included).
-__device__ __forceinline__ void tma_load(T* dst, const TmaMap& map, int c0, int c1, int c2, uint64_t* bar) {
-  asm volatile(
-      "cp.async.bulk.tensor.3d.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1, {%2, %3, %4}], [%5];\n"
-      ::"r"(smem_addr(dst)), "l"(reinterpret_cast<uint64_t>(&map)), "r"(c0), "r"(c1), "r"(c2), "r"(smem_addr(bar))
-      : "memory");
+__host__ __device__ inline long long floor_div_ll(long long a, long long b) {
+  const long long t = a / b;
+  return (t * b != a && ((a < 0) != (b < 0))) ? t - 1 : t;
 }
-
-// A [ROWS][W] tile as W/64 panels of [ROWS][64] (the layout desc128 addresses).
-template <int W, int ROWS>
-__device__ __forceinline__ void tma_panels(T* dst, const TmaMap& map, int row, int slice, uint64_t* bar) {
-#pragma unroll
-  for (int p = 0; p < W / 64; ++p) tma_load(dst + p * (ROWS * 64), map, p * 64, row, slice, bar);
+__host__ __device__ inline int pow2_ceil_log(long long n) {
+  int l = 0;
+  while ((1ll << l) < n && l < 30) ++l;
+  return l;
 }
-
-__device__ __forceinline__ void mbar_init(uint64_t* bar, unsigned count) {
-  asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;\n" ::"r"(smem_addr(bar)), "r"(count) : "memory");
+// The patch shape: PH = 2^(log BQ - pw_log) rows of PW = 2^pw_log pixels, near square, no taller
+// than the image rows the queries cover and no wider than the image (powers of two).
+__host__ __device__ inline int patch_pw_log(long long rows_span, int W, int BQ) {
+  const int bq_log = pow2_ceil_log(BQ);
+  int ph_log = bq_log / 2;
+  const int span_log = pow2_ceil_log(rows_span);
+  if (ph_log > span_log) ph_log = span_log;
+  int pw_log = bq_log - ph_log;
+  const int w_log = pow2_ceil_log(W);
+  if (pw_log > w_log) pw_log = w_log;
+  return pw_log;
 }
-// The producer arrives once per stage and announces the bytes its copies will complete.
-__device__ __forceinline__ void mbar_expect_tx(uint64_t* bar, unsigned bytes) {
-  asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;\n" ::"r"(smem_addr(bar)), "r"(bytes)
-               : "memory");
+// Positions and W within 2^29: the mask's int differences (q / W - k / W, q % W - k % W) cannot
+// wrap, and key slots and positions fit the 32-bit arithmetic of patch_key.
+__host__ __device__ inline bool patch_safe(int W, int Nq, int Nk, int qo, int ko) {
+  const long long lim = 1ll << 29;
+  return W >= 1 && W <= lim && qo >= -lim && (long long)qo + Nq <= lim && ko >= -lim && (long long)ko + Nk <= lim;
 }
-__device__ __forceinline__ void mbar_arrive(uint64_t* bar) {
-  asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];\n" ::"r"(smem_addr(bar)) : "memory");
+struct PatchGrid {
+  int plain, pw_log;
+  long long ya, rows_span, pr, pc;
+};
+__host__ __device__ inline PatchGrid patch_grid(int W, int Nq, int Nk, int qo, int ko, int BQ, int grid) {
+  PatchGrid g;
+  g.plain = 1;
+  g.pw_log = 0;
+  g.ya = g.rows_span = g.pr = 0;
+  g.pc = 1;
+  if (Nq <= 0 || !patch_safe(W, Nq, Nk, qo, ko)) return g;
+  g.ya = floor_div_ll(qo, W);
+  g.rows_span = floor_div_ll((long long)qo + Nq - 1, W) - g.ya + 1;
+  g.pw_log = patch_pw_log(g.rows_span, W, BQ);
+  const long long ph = BQ >> g.pw_log, pw = 1ll << g.pw_log;
+  g.pr = (g.rows_span + ph - 1) / ph;
+  g.pc = (W + pw - 1) / pw;
+  g.plain = g.pr * g.pc > 4ll * grid + 16;
+  return g;
 }
-// Waits until the barrier's phase of this parity has completed. The spin stays inside one asm
-// block: a C++ loop around try_wait (e.g. with a timeout) kept ptxas from giving the consumers
-// the registers setmaxnreg grants them (measured: 412 bytes of spills at 168 registers).
-__device__ __forceinline__ void mbar_wait(uint64_t* bar, unsigned parity) {
-  asm volatile(
-      "{\n.reg .pred p;\nWAIT_%=:\nmbarrier.try_wait.parity.shared::cta.b64 p, [%0], %1;\n@!p bra WAIT_%=;\n}\n"
-      ::"r"(smem_addr(bar)), "r"(parity)
-      : "memory");
+__host__ __device__ inline int patch_units(const PatchGrid& g, int Nq, int BQ) {
+  return g.plain ? (Nq + BQ - 1) / BQ : (int)(g.pr * g.pc);
 }
-// Waits until at most N committed wgmma groups of this warpgroup are still running.
-template <int N>
-__device__ __forceinline__ void wg_wait() {
-#if ATTNC_SM90A
-  asm volatile("wgmma.wait_group.sync.aligned %0;\n" ::"n"(N) : "memory");
-#endif
+// Box slots (rows ky0.., columns kx0..kx0 + L - 1) whose position is below p.
+__host__ __device__ inline long long patch_slots_below(const PatchUnit& u, long long rows, long long p) {
+  const long long py = floor_div_ll(p, u.W), px = p - py * u.W;
+  if (py < u.ky0) return 0;
+  if (py >= u.ky0 + rows) return rows * u.L;
+  const long long in_row = px - u.kx0, L = u.L;
+  return (py - u.ky0) * L + (in_row < 0 ? 0 : in_row > L ? L : in_row);
 }
-// Barrier 1 among the consumer threads alone (0 is __syncthreads, which the producer has left).
-__device__ __forceinline__ void consumer_sync() { asm volatile("bar.sync 1, %0;\n" ::"n"(CTHREADS) : "memory"); }
-
-// Register reallocation between warpgroups (sm_90a; every warp of a warpgroup runs the same one).
-template <int N>
-__device__ __forceinline__ void regs_dec() {
-#if ATTNC_SM90A
-  asm volatile("setmaxnreg.dec.sync.aligned.u32 %0;\n" ::"n"(N));
-#endif
-}
-template <int N>
-__device__ __forceinline__ void regs_inc() {
-#if ATTNC_SM90A
-  asm volatile("setmaxnreg.inc.sync.aligned.u32 %0;\n" ::"n"(N));
-#endif
-}
-
-// cuTensorMapEncodeTiled by its C ABI (cuda.h enums are ints); CUresult 0 is success.
-typedef int (*EncodeTiledFn)(TmaMap*, int, unsigned, void*, const unsigned long long*, const unsigned long long*,
-                             const unsigned*, const unsigned*, int, int, int, int);
-
-static int encode_panels(EncodeTiledFn fn, TmaMap* map, const void* base, int width, int rows, int slices,
-                         int box_rows) {
-  const unsigned long long dims[3] = {(unsigned long long)width, (unsigned long long)rows, (unsigned long long)slices};
-  const unsigned long long strides[2] = {(unsigned long long)width * sizeof(T),
-                                         (unsigned long long)rows * width * sizeof(T)};
-  const unsigned box[3] = {64u, (unsigned)box_rows, 1u};
-  const unsigned elem_strides[3] = {1u, 1u, 1u};
-  return fn(map, 9, 3, const_cast<void*>(base), dims, strides, box, elem_strides, 0,
-            3 /* 128B swizzle */, 3 /* L2 256B promotion */, 0 /* zero fill */);
-}
-
-// maps[0..2] = Q, K, V. With Nk = 0 no K/V tile is ever loaded, so their maps stay zero.
-static const char* make_tma_maps(const Args& a, TmaMap* maps) {
-  static EncodeTiledFn encode = nullptr;
-  if (encode == nullptr) {
-    void* fn = nullptr;
-    cudaDriverEntryPointQueryResult found;
-    const cudaError_t e = cudaGetDriverEntryPointByVersion("cuTensorMapEncodeTiled", &fn, 12000, cudaEnableDefault, &found);
-    if (e != cudaSuccess || found != cudaDriverEntryPointSuccess || fn == nullptr)
-      return "the driver has no cuTensorMapEncodeTiled (TMA needs CUDA 12 and sm_90)";
-    encode = reinterpret_cast<EncodeTiledFn>(fn);
+__host__ __device__ inline PatchUnit patch_unit(const PatchGrid& g, int unit, int W, int ry, int rx, int Nq, int Nk, int qo, int ko, int BQ) {
+  PatchUnit u;
+  u.plain = g.plain;
+  u.pw_log = g.pw_log;
+  u.W = W;
+  u.qo = qo;
+  u.ko = ko;
+  u.Nq = Nq;
+  u.y0 = u.x0 = u.ky0 = u.kx0 = u.first = 0;
+  u.L = 1;
+  if (g.plain) {
+    u.x0 = (long long)unit * BQ; // the q-tile's first row
+    u.nk = Nk;
+    u.q_lo = (int)(qo + u.x0);
+    u.q_hi = (int)(qo + (u.x0 + BQ < Nq ? u.x0 + BQ : Nq) - 1);
+    return u;
   }
-  memset(maps, 0, 3 * sizeof(TmaMap));
-  if (encode_panels(encode, &maps[0], a.q, D, a.Nq, a.B * a.H, BQ) != 0) return "cannot describe q to the TMA unit";
-  if (a.Nk == 0) return nullptr;
-  if (encode_panels(encode, &maps[1], a.k, D, a.Nk, a.B * a.Hkv, BK) != 0) return "cannot describe k to the TMA unit";
-  if (encode_panels(encode, &maps[2], a.v, DV, a.Nk, a.B * a.Hkv, BK) != 0) return "cannot describe v to the TMA unit";
-  return nullptr;
+  const long long ph = BQ >> g.pw_log, pw = 1ll << g.pw_log;
+  u.y0 = g.ya + (unit / g.pc) * ph;
+  u.x0 = (unit % g.pc) * pw;
+  const long long x1 = u.x0 + pw - 1 < W - 1 ? u.x0 + pw - 1 : W - 1;
+  const long long lo = u.y0 * W + u.x0, hi = (u.y0 + ph - 1) * W + x1;
+  const long long qa = lo > qo ? lo : qo, qb = hi < (long long)qo + Nq - 1 ? hi : (long long)qo + Nq - 1;
+  u.q_lo = (int)qa;
+  u.q_hi = (int)qb; // q_lo > q_hi: no query in the patch
+  u.nk = 0;
+  if (ry < 0 || rx < 0 || qa > qb) return u; // a negative radius allows nothing
+  // Box rows clamped to the image rows of the keys, so slot counts stay below Nk + 2W.
+  const long long ka = floor_div_ll(ko, W), kb = floor_div_ll((long long)ko + Nk - 1, W);
+  u.ky0 = (int)(u.y0 - ry > ka ? u.y0 - ry : ka);
+  const long long ky1 = u.y0 + ph - 1 + ry < kb ? u.y0 + ph - 1 + ry : kb;
+  const long long rows = ky1 >= u.ky0 ? ky1 - u.ky0 + 1 : 0;
+  u.kx0 = (int)(u.x0 - rx > 0 ? u.x0 - rx : 0);
+  const long long kx1 = x1 + rx < W - 1 ? x1 + rx : W - 1;
+  u.L = (int)(kx1 - u.kx0 + 1);
+  u.first = (int)patch_slots_below(u, rows, ko);
+  u.nk = (int)(patch_slots_below(u, rows, (long long)ko + Nk) - u.first);
+  return u;
+}
+// Query row of unit-local index i (Nq when pixel i is outside the image or the queries).
+__host__ __device__ inline int patch_row(const PatchUnit& u, int i) {
+  if (u.plain) return u.x0 + i < u.Nq ? (int)(u.x0 + i) : (int)u.Nq;
+  const long long x = u.x0 + (i & ((1 << u.pw_log) - 1));
+  const long long p = (u.y0 + (i >> u.pw_log)) * u.W + x - u.qo;
+  return x < u.W && p >= 0 && p < u.Nq ? (int)p : (int)u.Nq;
+}
+// Key index of unit-local key j < nk.
+__host__ __device__ inline int patch_key(const PatchUnit& u, int j) {
+  if (u.plain) return j;
+  // 32-bit: slots < Nk + 2W and positions within ±2^30 (patch_safe); one division per call.
+  const unsigned t = (unsigned)(u.first + j), L = (unsigned)u.L, row = t / L;
+  return (u.ky0 + (int)row) * u.W + u.kx0 + (int)(t - row * L) - u.ko;
 }
 
-extern "C" __global__ void __launch_bounds__(THREADS, 1) attnc_neighbourhood_attention(const Args a, const float qscale,
-    const __grid_constant__ TmaMap tmq, const __grid_constant__ TmaMap tmk, const __grid_constant__ TmaMap tmv) {
+// load_panel over gathered rows: row r of the tile is row row_of(r) of base (< 0: zeros).
+template <int W, int ROWS, class RowOf>
+__device__ __forceinline__ void load_panel_gather(T* dst, const T* base, const RowOf& row_of, int tid) {
+  constexpr int CH = W / 8, TOTAL = ROWS * CH, ITERS = (TOTAL + THREADS - 1) / THREADS;
+  // Not unrolled: each step divides (patch_key), and unrolled steps would hold their quotients
+  // in registers the score tile needs.
+#pragma unroll 1
+  for (int it = 0; it < ITERS; ++it) {
+    const int idx = tid + it * THREADS, r = idx / CH, c = idx % CH;
+    if (TOTAL % THREADS == 0 || idx < TOTAL) {
+      const int src = row_of(r);
+      const bool ok = src >= 0;
+      cp_async16(dst + pswz<ROWS>(r, c * 8), base + (size_t)(ok ? src : 0) * W + c * 8, ok);
+    }
+  }
+}
+
+extern "C" __global__ void __launch_bounds__(THREADS, 1) attnc_neighbourhood_attention(const Args a, const float qscale) {
 #if !ATTNC_SM90A
   __trap(); // the compute_90 PTX image: no wgmma there
 #endif
   extern __shared__ __align__(1024) unsigned char smem_raw[];
-  // TMA writes and wgmma reads 128B-swizzled tiles: each starts on a 1024-byte boundary.
+  // wgmma swizzles by address bits: every tile starts on a 1024-byte boundary.
   T* Qs = reinterpret_cast<T*>(smem_raw + ((1024u - (smem_addr(smem_raw) & 1023u)) & 1023u));
-  T* Ks = Qs + BQ * D;              // [STAGES][BK][D], 64-wide panels
-  T* Vs = Ks + STAGES * BK * D;     // [STAGES][BK][DV], 64-wide panels
-  uint64_t* full_bar = reinterpret_cast<uint64_t*>(Vs + STAGES * BK * DV); // tile landed
-  uint64_t* empty_bar = full_bar + STAGES; // every consumer warp is done with the buffer
-  uint64_t* qbar = empty_bar + STAGES;
+  T* Ks = Qs + BQ * D;                  // [2][BK][D], 64-wide panels
+  T* Vs = Ks + 2 * BK * D; // [2][BK][DV], 64-wide panels
+  int hq0[2];
+  int hq1[2];
   __shared__ int hk0[BK];
   __shared__ int hk1[BK];
   const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32, g = lane / 4, t4 = lane % 4;
   const int h = blockIdx.y, b = blockIdx.z, hkv = h / (a.H / a.Hkv);
-  // Last q-tile first: under causal-like masks it has the most tiles, so the long blocks start
-  // early and the short ones fill the tail of the grid.
-  const int q0 = (gridDim.x - 1 - blockIdx.x) * BQ;
-  const int nkt = (a.Nk + BK - 1) / BK;
-  (void)Qs; (void)Ks; (void)Vs; (void)lane; (void)g; (void)t4; (void)hkv; (void)nkt; (void)tmq; (void)tmk; (void)tmv;
-  const int q_lo = a.q_offset + q0;
-  const int q_hi = a.q_offset + min(q0 + BQ, a.Nq) - 1;
-  if (tid == 0) {
-#pragma unroll
-    for (int i = 0; i < STAGES; ++i) {
-      mbar_init(&full_bar[i], 1);
-      mbar_init(&empty_bar[i], CWARPS);
-    }
-    mbar_init(qbar, 1);
-    // Visible to the other threads (the barrier below) and to the TMA unit (async proxy).
-    asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
-    proxy_fence();
-  }
-  __syncthreads(); // the last CTA-wide barrier: the roles part here
-  auto classify = [&](const int kt, bool& full) -> bool {
-    const int k_lo = a.k_offset + kt * BK;
-    const int k_hi = a.k_offset + min((kt + 1) * BK, a.Nk) - 1;
-    const bool c0 = a.W == (-1);
-    const bool c1 = a.W > 0;
-    const int c2 = floordiv_i(k_hi, a.W);
-    const bool c3 = a.W < 0;
-    const int c4 = floordiv_i(k_lo, a.W);
-    const int c5 = c1 ? c2 : (c3 ? c4 : 0);
-    const int c6 = floordiv_i(q_lo, a.W);
-    const int c7 = floordiv_i(q_hi, a.W);
-    const int c8 = c1 ? c6 : (c3 ? c7 : 0);
-    const int c9 = c1 ? c4 : (c3 ? c2 : 0);
-    const int c10 = c1 ? c7 : (c3 ? c6 : 0);
-    const int c11 = sub_i(c8, c5);
-    const bool c12 = !((((!(c0 && (q_lo == (-2147483647 - 1)))) && (!(c0 && (k_lo == (-2147483647 - 1))))) && (!((((c5 < 0) && (c8 > (add_i(c5, 2147483647)))) || ((c5 > 0) && (c8 < (add_i(c5, -2147483647 - 1))))) || (((c9 < 0) && (c10 > (add_i(c9, 2147483647)))) || ((c9 > 0) && (c10 < (add_i(c9, -2147483647 - 1)))))))) && (!(c11 == (-2147483647 - 1))));
-    const bool c13 = c11 >= 0;
-    const int c14 = sub_i(c10, c9);
-    const bool c15 = c14 <= 0;
-    const bool c16 = c4 == c2;
-    const int c17 = c1 ? (sub_i(a.W, 1)) : 0;
-    const int c18 = c16 ? (floormod_i(k_hi, a.W)) : c17;
-    const bool c19 = c6 == c7;
-    const int c20 = c1 ? 0 : (c3 ? (add_i(a.W, 1)) : 0);
-    const int c21 = c19 ? (floormod_i(q_lo, a.W)) : c20;
-    const int c22 = c16 ? (floormod_i(k_lo, a.W)) : c20;
-    const int c23 = c19 ? (floormod_i(q_hi, a.W)) : c17;
-    const int c24 = sub_i(c21, c18);
-    const bool c25 = !((!((((c18 < 0) && (c21 > (add_i(c18, 2147483647)))) || ((c18 > 0) && (c21 < (add_i(c18, -2147483647 - 1))))) || (((c22 < 0) && (c23 > (add_i(c22, 2147483647)))) || ((c22 > 0) && (c23 < (add_i(c22, -2147483647 - 1))))))) && (!(c24 == (-2147483647 - 1))));
-    const bool c26 = c24 >= 0;
-    const int c27 = sub_i(c23, c22);
-    const bool c28 = c27 <= 0;
-    const bool c29 = (c12 || ((c13 ? c11 : (c15 ? (neg_i(c14)) : 0)) <= a.r)) && (c25 || ((c26 ? c24 : (c28 ? (neg_i(c27)) : 0)) <= a.r));
-    const int c30 = neg_i(c11);
-    const int c31 = neg_i(c24);
-    const bool c32 = (c12 || ((c13 ? c14 : (c15 ? c30 : (max(c30, c14)))) > a.r)) || (c25 || ((c26 ? c27 : (c28 ? c31 : (max(c31, c27)))) > a.r));
-    const bool can_true = c29;
-    const bool can_false = c32;
-    full = !can_false;
-    return can_true;
-  };
-  int first = nkt, last = -1;
-  for (int base = 0; base < nkt; base += 32) {
-    bool f = false;
-    const unsigned bits = __ballot_sync(0xffffffffu, base + lane < nkt && classify(base + lane, f));
-    if (bits) { first = base + __ffs(bits) - 1; break; }
-  }
-  for (int base = nkt - 1; base >= first; base -= 32) {
-    bool f = false;
-    const unsigned bits = __ballot_sync(0xffffffffu, base - lane >= first && classify(base - lane, f));
-    if (bits) { last = base - (__ffs(bits) - 1); break; }
-  }
-  auto next_tile = [&](int kt, bool& full) {
-    full = false;
-    for (kt = max(kt, first); kt <= last; ++kt)
-      if (classify(kt, full)) return kt; // empty tile: skipped, nothing loaded
-    return nkt;
-  };
-  if (warp >= CWARPS) {
-    regs_dec<40>();
-    if (warp == CWARPS) {
-      int st = 0;
-      bool wrapped = false; // past the first lap: a buffer is free once its `empty` phase completes
-      unsigned ph = 0;
-      if (lane == 0) {
-        mbar_expect_tx(qbar, BQ * D * (int)sizeof(T));
-        tma_panels<D, BQ>(Qs, tmq, q0, b * a.H + h, qbar);
-      }
-      bool kt_full;
-      for (int kt = next_tile(0, kt_full); kt < nkt; kt = next_tile(kt + 1, kt_full)) {
-        if (wrapped) mbar_wait(&empty_bar[st], ph ^ 1u);
-        if (lane == 0) {
-          mbar_expect_tx(&full_bar[st], BK * (D + DV) * (int)sizeof(T));
-          tma_panels<D, BK>(Ks + st * (BK * D), tmk, kt * BK, b * a.Hkv + hkv, &full_bar[st]);
-          tma_panels<DV, BK>(Vs + st * (BK * DV), tmv, kt * BK, b * a.Hkv + hkv, &full_bar[st]);
-        }
-        __syncwarp();
-        if (++st == STAGES) {
-          st = 0;
-          ph ^= 1u;
-          wrapped = true;
-        }
-      }
-      (void)kt_full;
-    }
-  } else {
-    regs_inc<232>();
-    int hq0[2];
-    int hq1[2];
+  const T* kg = static_cast<const T*>(a.k) + (size_t)(b * a.Hkv + hkv) * a.Nk * D;
+  const T* vg = static_cast<const T*>(a.v) + (size_t)(b * a.Hkv + hkv) * a.Nk * DV;
+  const int PW_ = a.W, PRY = a.r, PRX = a.r; // image width, radii
+  __shared__ PatchUnit pu_s;
+  const PatchUnit& pu = pu_s;
+  const int units = patch_units(patch_grid(PW_, a.Nq, a.Nk, a.q_offset, a.k_offset, BQ, gridDim.x), a.Nq, BQ);
+  for (int iu = blockIdx.x; iu < units; iu += gridDim.x) {
+    __syncthreads(); // every thread is done with the previous unit
+    if (threadIdx.x == 0)
+      pu_s = patch_unit(patch_grid(PW_, a.Nq, a.Nk, a.q_offset, a.k_offset, BQ, gridDim.x), iu, PW_, PRY, PRX,
+                        a.Nq, a.Nk, a.q_offset, a.k_offset, BQ);
+    __syncthreads();
+    if (pu.q_lo > pu.q_hi) continue; // no query in this patch (uniform over the block)
+    const int q0 = 0; (void)q0; // rows are gathered by patch_row
+    const int nkt = (pu.nk + BK - 1) / BK;
+    (void)kg; (void)vg; (void)b; (void)h; (void)g; (void)nkt;
+    const int q_lo = pu.q_lo;
+    const int q_hi = pu.q_hi;
+    load_panel_gather<D, BQ>(Qs, static_cast<const T*>(a.q) + (size_t)(b * a.H + h) * a.Nq * D, [&](const int r) { const int i = patch_row(pu, r); return i < a.Nq ? i : -1; }, tid);
+
     // This lane's rows: g and g + 8 of the warp's 16. Accumulators o[n] cover dv 8n..8n+7.
-    const int row_r[2] = {q0 + warp * 16 + g, q0 + warp * 16 + g + 8};
+    const int row_r[2] = {patch_row(pu, warp * 16 + g), patch_row(pu, warp * 16 + g + 8)}; // Nq: none
     const int qpos_r[2] = {row_r[0] + a.q_offset, row_r[1] + a.q_offset};
     (void)qpos_r;
     float o[DV / 8][4], m[2] = {-INFINITY, -INFINITY}, l[2] = {0.f, 0.f};
@@ -550,13 +496,14 @@ extern "C" __global__ void __launch_bounds__(THREADS, 1) attnc_neighbourhood_att
       hq0[r] = r0;
       hq1[r] = r1;
     }
+
     // This warpgroup's 64 rows of Q: rows 64·wg.. of each panel.
     const T* Qw = Qs + (warp / 4) * 64 * 64;
-    // Only MASKED tiles (partial, or past Nk) test per element.
-    auto tile = [&](auto masked, const int kt, const int st) {
+    // One K/V tile in shared memory. Only MASKED tiles (partial, or past Nk) test per element.
+    auto tile = [&](auto masked, const int kt, const int buf) {
       constexpr bool MASKED = decltype(masked)::value;
-      const T* Kb = Ks + st * (BK * D);
-      const T* Vb = Vs + st * (BK * DV);
+      const T* Kb = Ks + buf * (BK * D);
+      const T* Vb = Vs + buf * (BK * DV);
       const int kbase = kt * BK;
       (void)kbase;
       float s[NT][4];
@@ -578,11 +525,11 @@ extern "C" __global__ void __launch_bounds__(THREADS, 1) attnc_neighbourhood_att
           const int r = e >> 1, kk = j * 8 + t4 * 2 + (e & 1);
           const int qpos = qpos_r[r];
           (void)r; (void)kk; (void)qpos;
-          const int kpos = a.k_offset + kbase + kk;
+          const int kpos = a.k_offset + patch_key(pu, kbase + kk);
           const float x = s[j][e] * qscale;
           const bool e0 = ((abs_i(sub_i(hq0[r], hk0[kk]))) <= a.r) && ((abs_i(sub_i(hq1[r], hk1[kk]))) <= a.r);
           float y = x;
-          if constexpr (MASKED) { if (kbase + kk >= a.Nk) y = -INFINITY; }
+          if constexpr (MASKED) { if (kbase + kk >= pu.nk) y = -INFINITY; }
           /* predicate */
           if constexpr (MASKED) { if (!(e0)) y = -INFINITY; }
           (void)kpos;
@@ -615,7 +562,8 @@ extern "C" __global__ void __launch_bounds__(THREADS, 1) attnc_neighbourhood_att
           o[n][2 * r + 1] *= alpha;
         }
       }
-      // O += P·V: n-tiles 2kv, 2kv+1 of S are the A fragment of k-step kv; V is MN-major.
+      // O += P·V: n-tiles 2kv, 2kv+1 of S are the A fragment of k-step kv; V is MN-major, 16 keys
+      // a step (two 8-row groups), one dv panel per wgmma.
       acc_fence(o);
       wg_fence();
 #pragma unroll
@@ -629,37 +577,103 @@ extern "C" __global__ void __launch_bounds__(THREADS, 1) attnc_neighbourhood_att
       wg_wait0();
       acc_fence(o);
     };
-    mbar_wait(qbar, 0);
-    int st = 0;
-    unsigned ph = 0;
+
+    auto classify = [&](const int kt, bool& full) -> bool {
+      const int k_lo = a.k_offset + patch_key(pu, kt * BK);
+      const int k_hi = a.k_offset + patch_key(pu, min((kt + 1) * BK, pu.nk) - 1);
+      const bool c0 = a.W == (-1);
+      const bool c1 = a.W > 0;
+      const int c2 = floordiv_i(k_hi, a.W);
+      const bool c3 = a.W < 0;
+      const int c4 = floordiv_i(k_lo, a.W);
+      const int c5 = c1 ? c2 : (c3 ? c4 : 0);
+      const int c6 = floordiv_i(q_lo, a.W);
+      const int c7 = floordiv_i(q_hi, a.W);
+      const int c8 = c1 ? c6 : (c3 ? c7 : 0);
+      const int c9 = c1 ? c4 : (c3 ? c2 : 0);
+      const int c10 = c1 ? c7 : (c3 ? c6 : 0);
+      const int c11 = sub_i(c8, c5);
+      const bool c12 = !((((!(c0 && (q_lo == (-2147483647 - 1)))) && (!(c0 && (k_lo == (-2147483647 - 1))))) && (!((((c5 < 0) && (c8 > (add_i(c5, 2147483647)))) || ((c5 > 0) && (c8 < (add_i(c5, -2147483647 - 1))))) || (((c9 < 0) && (c10 > (add_i(c9, 2147483647)))) || ((c9 > 0) && (c10 < (add_i(c9, -2147483647 - 1)))))))) && (!(c11 == (-2147483647 - 1))));
+      const bool c13 = c11 >= 0;
+      const int c14 = sub_i(c10, c9);
+      const bool c15 = c14 <= 0;
+      const bool c16 = c4 == c2;
+      const int c17 = c1 ? (sub_i(a.W, 1)) : 0;
+      const int c18 = c16 ? (floormod_i(k_hi, a.W)) : c17;
+      const bool c19 = c6 == c7;
+      const int c20 = c1 ? 0 : (c3 ? (add_i(a.W, 1)) : 0);
+      const int c21 = c19 ? (floormod_i(q_lo, a.W)) : c20;
+      const int c22 = c16 ? (floormod_i(k_lo, a.W)) : c20;
+      const int c23 = c19 ? (floormod_i(q_hi, a.W)) : c17;
+      const int c24 = sub_i(c21, c18);
+      const bool c25 = !((!((((c18 < 0) && (c21 > (add_i(c18, 2147483647)))) || ((c18 > 0) && (c21 < (add_i(c18, -2147483647 - 1))))) || (((c22 < 0) && (c23 > (add_i(c22, 2147483647)))) || ((c22 > 0) && (c23 < (add_i(c22, -2147483647 - 1))))))) && (!(c24 == (-2147483647 - 1))));
+      const bool c26 = c24 >= 0;
+      const int c27 = sub_i(c23, c22);
+      const bool c28 = c27 <= 0;
+      const bool c29 = (c12 || ((c13 ? c11 : (c15 ? (neg_i(c14)) : 0)) <= a.r)) && (c25 || ((c26 ? c24 : (c28 ? (neg_i(c27)) : 0)) <= a.r));
+      const int c30 = neg_i(c11);
+      const int c31 = neg_i(c24);
+      const bool c32 = (c12 || ((c13 ? c14 : (c15 ? c30 : (max(c30, c14)))) > a.r)) || (c25 || ((c26 ? c27 : (c28 ? c31 : (max(c31, c27)))) > a.r));
+      const bool can_true = c29;
+      const bool can_false = c32;
+      full = !can_false;
+      return can_true;
+    };
+    int first = nkt, last = -1;
+    for (int base = 0; base < nkt; base += 32) {
+      bool f = false;
+      const unsigned bits = __ballot_sync(0xffffffffu, base + lane < nkt && classify(base + lane, f));
+      if (bits) { first = base + __ffs(bits) - 1; break; }
+    }
+    for (int base = nkt - 1; base >= first; base -= 32) {
+      bool f = false;
+      const unsigned bits = __ballot_sync(0xffffffffu, base - lane >= first && classify(base - lane, f));
+      if (bits) { last = base - (__ffs(bits) - 1); break; }
+    }
+    auto next_tile = [&](int kt, bool& full) {
+      full = false;
+      for (kt = max(kt, first); kt <= last; ++kt)
+        if (classify(kt, full)) return kt; // empty tile: skipped, nothing loaded
+      return nkt;
+    };
+    auto load_kv = [&](const int kt, const int buf) {
+      load_panel_gather<D, BK>(Ks + buf * (BK * D), kg, [&](const int r) { const int j = kt * BK + r; return j < pu.nk ? patch_key(pu, j) : -1; }, tid);
+      load_panel_gather<DV, BK>(Vs + buf * (BK * DV), vg, [&](const int r) { const int j = kt * BK + r; return j < pu.nk ? patch_key(pu, j) : -1; }, tid);
+    };
     bool kt_full, nk_full;
-    int kt = next_tile(0, kt_full);
+    int kt = next_tile(0, kt_full), buf = 0;
+    if (kt < nkt) load_kv(kt, 0);
+    cp_commit();
+    cp_wait<0>(); // Q and the first K/V tile
+    proxy_fence();
+    __syncthreads();
     while (kt < nkt) {
-      // Classify the next tile while this one is (or is still being) copied in.
       const int nk = next_tile(kt + 1, nk_full);
-      mbar_wait(&full_bar[st], ph);
-      consumer_sync(); // every consumer is done with the previous tile's values
-      for (int kk = tid; kk < BK; kk += CTHREADS) {
-        const int kpos = a.k_offset + kt * BK + kk;
-        const int kh0 = floordiv_i(kpos, a.W);
-        const int kh1 = floormod_i(kpos, a.W);
-        hk0[kk] = kh0;
-        hk1[kk] = kh1;
+      if (nk < nkt) load_kv(nk, buf ^ 1); // the next tile streams in while this one computes
+      cp_commit();
+      cp_wait<1>();
+      proxy_fence();
+      __syncthreads();
+      if ((kt + 1) * BK > pu.nk || !kt_full) { // a masked tile: the mask reads the hoists
+        for (int kk = tid; kk < BK; kk += THREADS) {
+          const int kpos = a.k_offset + patch_key(pu, kt * BK + kk);
+          const int kh0 = floordiv_i(kpos, a.W);
+          const int kh1 = floormod_i(kpos, a.W);
+          hk0[kk] = kh0;
+          hk1[kk] = kh1;
+        }
+        __syncthreads();
       }
-      consumer_sync();
-      const bool tail = (kt + 1) * BK > a.Nk;
-      if (tail || !kt_full) tile(Flag<true>{}, kt, st);
-      else tile(Flag<false>{}, kt, st); // full tile: no predicate
-      // This warp's wgmmas have read the buffer (wait_group 0): hand it back to the producer.
-      __syncwarp();
-      if (lane == 0) mbar_arrive(&empty_bar[st]);
-      if (++st == STAGES) {
-        st = 0;
-        ph ^= 1u;
-      }
+      const bool tail = (kt + 1) * BK > pu.nk;
+      if (tail || !kt_full) tile(Flag<true>{}, kt, buf);
+      else tile(Flag<false>{}, kt, buf); // full tile: no predicate
+      __syncthreads(); // every warp is done with `buf` before it is refilled
+      buf ^= 1;
       kt = nk;
       kt_full = nk_full;
     }
+
+    // out = o / l (0 for a row with no allowed key), lse = ln(sum exp) (-inf for such a row).
 #pragma unroll
     for (int r = 0; r < 2; ++r) {
       float sum = l[r];
@@ -675,6 +689,7 @@ extern "C" __global__ void __launch_bounds__(THREADS, 1) attnc_neighbourhood_att
         *reinterpret_cast<unsigned*>(orow + n * 8 + t4 * 2) = pack2(o[n][2 * r] * inv, o[n][2 * r + 1] * inv);
       if (a.lse != nullptr && t4 == 0) a.lse[row] = sum == 0.f ? -INFINITY : (m[r] + log2f(sum)) * LN2;
     }
+    __syncthreads(); // shared memory is reused by the next unit
   }
 }
 } // namespace attnc_neighbourhood
@@ -1076,15 +1091,13 @@ extern "C" int attnc_neighbourhood_launch(const AttncArgs_neighbourhood* args, c
   if (attnc_neighbourhood::dec::wanted(a)) return attnc_neighbourhood::dec::launch(a, stream);
   // log2(e) folds into the q scale: scores come out in base 2 for exp2f.
   const float qscale = a.scale * attnc_neighbourhood::LOG2E;
-  const size_t smem = 82984;
+  const size_t smem = 82944;
   {
     const cudaError_t e = cudaFuncSetAttribute(attnc_neighbourhood::attnc_neighbourhood_attention, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
     if (e != cudaSuccess) return fail(ATTNC_ERR_CUDA, "cannot reserve %zu bytes of shared memory: %s", smem, cudaGetErrorString(e));
   }
   const dim3 grid((a.Nq + 127) / 128, a.H, a.B);
-  attnc_neighbourhood::TmaMap tma[3];
-  if (const char* why = attnc_neighbourhood::make_tma_maps(a, tma)) return fail(ATTNC_ERR_CUDA, "%s", why);
-  attnc_neighbourhood::attnc_neighbourhood_attention<<<grid, 384, smem, stream>>>(a, qscale, tma[0], tma[1], tma[2]);
+  attnc_neighbourhood::attnc_neighbourhood_attention<<<grid, 256, smem, stream>>>(a, qscale);
   const cudaError_t e = cudaGetLastError();
   if (e != cudaSuccess) return fail(ATTNC_ERR_CUDA, "attention: %s", cudaGetErrorString(e));
   return ATTNC_OK;

@@ -8,6 +8,7 @@ import { Op, unaryFloat, type DType } from '../../ir/ops.js';
 import { linearize } from '../linearize.js';
 import { ARGS, cudaRenderer, cudaType, type CudaContext, type ScoreMath } from './rules.js';
 import { residueActive } from './residue.js';
+import { patchActive, type PatchTexts } from './patch.js';
 
 /** How tiles are classified, after resolving static classifiers at codegen time. */
 export type ClassMode = 'empty' | 'full' | 'partial' | 'dynamic';
@@ -39,6 +40,8 @@ export interface CoreExprs {
    * order. When set, `classify`, `mask` and the hoists are those of the per-class mask.
    */
   readonly residue: { readonly modulus: string } | null;
+  /** 2-D patch mapping (patch.ts): the C text of W and the radii, or null for the plain row order. */
+  readonly patch: PatchTexts | null;
   /** Whether the score modifier reads per-key hoists (then full tiles need them too). */
   readonly scoreUsesKeyHoists: boolean;
 }
@@ -128,6 +131,13 @@ export function coreExprs(full: AttentionKernel, cx: Omit<CudaContext, 'vars'>):
     if (m.stmts.length) throw new Error('internal: a residue modulus is a literal or a param');
     modulus = m.roots[0]!;
   }
+  let patch: PatchTexts | null = null;
+  if (patchActive(full)) {
+    const n = full.neighbourhood!;
+    const t = render([n.width, n.rowRadius, n.colRadius], {}, 'pn');
+    if (t.stmts.length) throw new Error('internal: a neighbourhood width or radius is a literal or a param');
+    patch = { width: t.roots[0]!, rowRadius: t.roots[1]!, colRadius: t.roots[2]! };
+  }
 
   let classify: string[] = [];
   if (kernel.tiles.kind === 'dynamic') {
@@ -176,6 +186,7 @@ export function coreExprs(full: AttentionKernel, cx: Omit<CudaContext, 'vars'>):
     score: elemRoot(scoreRoot),
     mask: elemRoot(maskRoot),
     residue: modulus === null ? null : { modulus },
+    patch,
     scoreUsesKeyHoists:
       scoreRoot !== null && toposort([scoreRoot]).some((n) => keyNodes.some((h) => h.id === n.id)),
   };

@@ -159,6 +159,8 @@ function wgmmaFits(s: Schedule): boolean {
 export interface ScheduleKernelFacts {
   /** Dilated masks: the residue-class decomposition, which the mma/wgmma engines run. */
   readonly residue?: unknown;
+  /** 2-D neighbourhood masks: the patch layout, which the mma/wgmma engines run. */
+  readonly neighbourhood?: unknown;
   /** Block routing, which the wgmma-ws engine does not run. */
   readonly routing?: {
     readonly blockSize: number;
@@ -220,9 +222,10 @@ export function chooseSchedule(
     // An explicit engine skips the other tensor-core engines' candidates (their tiles suit them).
     if (c.engine !== undefined && o.engine !== undefined && c.engine !== o.engine) continue;
     // wgmma-ws is not chosen unasked for dilated kernels (wgmma runs their residue classes, 2.6×
-    // faster) or routed ones (no routing on it); its 176-key tiles only for unmasked kernels.
+    // faster), neighbourhood ones (wgmma runs their 2-D patches: ~3× fewer keys) or routed ones (no routing on it); its 176-key tiles only for unmasked kernels.
     if (c.engine === 'wgmma-ws' && o.engine !== 'wgmma-ws') {
-      if (kernel.residue !== undefined || kernel.routing !== undefined) continue;
+      if (kernel.residue !== undefined || kernel.neighbourhood !== undefined || kernel.routing !== undefined)
+        continue;
     }
     if (c.engine === 'wgmma-ws' && c.blockK > 128 && o.blockK === undefined) {
       if (kernel.tiles?.kind !== 'static' || kernel.tiles.value !== 'full') continue;
