@@ -34,6 +34,9 @@ def params_for(pattern, S):
         'sink_window': dict(window=1024, sinks=4),
         'prefix_lm': dict(prefix=S // 4),
         'dilated': dict(dilation=2),
+        'softcap': dict(cap=30.0),
+        # A 128-wide image (S / 128 rows), 15×15 neighbourhoods.
+        'neighbourhood': dict(W=128, r=7),
     }.get(pattern, {})
 
 
@@ -57,7 +60,20 @@ def mask_mod(pattern, p, doc):
     if pattern == 'dilated':
         d = p['dilation']
         return lambda b, h, q, k: (q >= k) & ((q - k) % d == 0)
+    if pattern == 'softcap':
+        return lambda b, h, q, k: q >= k
+    if pattern == 'neighbourhood':
+        w, r = p['W'], p['r']
+        return lambda b, h, q, k: ((q // w - k // w).abs() <= r) & ((q % w - k % w).abs() <= r)
     raise ValueError(pattern)
+
+
+def score_mod(pattern, p):
+    """The pattern's score modifier for FlexAttention, or None."""
+    if pattern == 'softcap':
+        cap = p['cap']
+        return lambda score, b, h, q, k: cap * torch.tanh(score / cap)
+    return None
 
 
 def density(mod, S):

@@ -20,6 +20,9 @@ export default [
   std('dilated', { params: { dilation: 2 } }),
   std('alibi'),
   std('softcap'),
+  // A 37-wide image (odd, so neighbourhoods wrap nowhere near tile edges) in the check; the
+  // benchmark's 128-wide image with 15×15 neighbourhoods in the timings.
+  std('neighbourhood', { params: { W: 37, r: 3 }, perfParams: { W: 128, r: 7 } }),
   std('modality', { tensors: { span: { kind: 'ints', lo: 0, hi: 3 } } }),
   std('sink_calibration', { tensors: { gain: { kind: 'uniform', lo: 0.5, hi: 2.0 } }, perf: false }),
 ];

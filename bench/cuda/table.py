@@ -21,9 +21,11 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.dont_write_bytecode = True
 sys.path.insert(0, HERE)
 
-PATTERNS = ['full', 'causal', 'sliding_window', 'sink_window', 'prefix_lm', 'document', 'dilated']
+PATTERNS = ['full', 'causal', 'sliding_window', 'sink_window', 'prefix_lm', 'document', 'dilated', 'softcap',
+            'neighbourhood']
 LABEL = {'sliding_window': 'sliding_window (1024)', 'sink_window': 'sink_window (4 + 1024)',
-         'prefix_lm': 'prefix_lm (S/4)', 'document': 'document (S/16..S/4)', 'dilated': 'dilated (2)'}
+         'prefix_lm': 'prefix_lm (S/4)', 'document': 'document (S/16..S/4)', 'dilated': 'dilated (2)',
+         'softcap': 'softcap (30, causal)', 'neighbourhood': 'neighbourhood 15x15 on a 128-wide image'}
 
 
 def candidate_of(e):
@@ -73,7 +75,7 @@ def main():
         return merge(sys.argv[2:-1], sys.argv[-1])
     import torch
     from artifact import Kernel, setup
-    from bench import B, D, H, block_mask, density, mask_mod, median_ms, params_for, rel
+    from bench import B, D, H, block_mask, density, mask_mod, median_ms, params_for, rel, score_mod
     ap = argparse.ArgumentParser()
     ap.add_argument('--build', default=os.path.join(HERE, '..', 'build', 'cuda-table'))
     ap.add_argument('--check', required=True, help="check.py's cuda-check.json for this build")
@@ -161,11 +163,12 @@ def main():
                 torch.cuda.synchronize()
                 row['flex_block_mask_first_ms'] = round((time.time() - c0) * 1000, 2)
                 c0 = time.time()
-                fo = flex(t['q'], t['k'], t['v'], block_mask=bm)
+                sm = score_mod(pat, prm)
+                fo = flex(t['q'], t['k'], t['v'], score_mod=sm, block_mask=bm)
                 torch.cuda.synchronize()
                 row['flex_first_call_s'] = round(time.time() - c0, 2)
                 row['attnc_vs_flex_rel'] = rel(t['out'], fo)
-                fms = median_ms(lambda: flex(t['q'], t['k'], t['v'], block_mask=bm), iters)
+                fms = median_ms(lambda: flex(t['q'], t['k'], t['v'], score_mod=sm, block_mask=bm), iters)
                 row.update(flex_ms=round(fms, 4), flex_tflops=round(flops / fms / 1e9, 1), vs_flex=round(fms / ms, 3))
                 del fo, bm, t, a, tensors
             anchor = next((x for x in sdpa if x['S'] == S and x['pattern'] == pat), None)

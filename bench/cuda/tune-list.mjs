@@ -15,7 +15,7 @@ export const candidates = [
   { id: 'wg_q128_k64', schedule: wg(128, 64) },
   { id: 'wg_q64_k128', schedule: wg(64, 128) },
   { id: 'wg_q64_k64', schedule: wg(64, 64) },
-  { id: 'wg_q128_k32', schedule: wg(128, 32), only: ['document', 'sink_window', 'dilated'] },
+  { id: 'wg_q128_k32', schedule: wg(128, 32), only: ['document', 'sink_window', 'dilated', 'neighbourhood'] },
   // The tile scan (Schedule.tileScan): 32 tiles per ballot skips the empty run between a sink
   // tile and the window; the per-tile walk saves the ballots' registers on contiguous ranges.
   {
@@ -28,7 +28,17 @@ export const candidates = [
   { id: 'ws_q128_k128', schedule: { engine: 'wgmma-ws', blockQ: 128, blockK: 128, threads: 384, stages: 2 } },
 ];
 
-const patterns = ['full', 'causal', 'sliding_window', 'sink_window', 'prefix_lm', 'document', 'dilated'];
+const patterns = [
+  'full',
+  'causal',
+  'sliding_window',
+  'sink_window',
+  'prefix_lm',
+  'document',
+  'dilated',
+  'softcap',
+  'neighbourhood',
+];
 
 const tuned = patterns.flatMap((pattern) => {
   const e = base.find((x) => x.name === `std_${pattern}`);

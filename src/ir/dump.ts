@@ -57,6 +57,12 @@ export function dumpIR(ir: AttentionIR, after: string): string {
       `residue classes: q % d == k % d with d = ${show(r.modulus)}; per class mask ${show(r.mask)}, tiles ${t}`,
     );
   }
+  if (ir.neighbourhood) {
+    const n = ir.neighbourhood;
+    out.push(
+      `neighbourhood patches: image width W = ${show(n.width)}, radii ${show(n.rowRadius)} (rows), ${show(n.colRadius)} (columns)`,
+    );
+  }
   if (ir.summaries?.length) out.push(`summaries: ${ir.summaries.map((s) => s.tensor).join(', ')}`);
   if (ir.rowInvariants?.length)
     out.push(`row-invariant: ${ir.rowInvariants.length} subexpression(s) hoisted`);

@@ -77,6 +77,19 @@ export interface ResidueClasses {
   readonly tiles: TileClassifier;
 }
 
+/**
+ * A 2-D neighbourhood in the mask (pass neighbourhood-patches): conjuncts
+ * `abs(q / W - k / W) <= rowRadius` and `abs(q % W - k % W) <= colRadius`. A backend may run
+ * query tiles as 2-D patches of the W-wide image and visit only their neighbourhood's keys; the
+ * whole mask is still evaluated on them.
+ */
+export interface NeighbourhoodPatches {
+  /** W, the image width in positions: an i32 literal or an int param. */
+  readonly width: Node;
+  readonly rowRadius: Node;
+  readonly colRadius: Node;
+}
+
 export interface ParamSlot {
   readonly name: string;
   readonly dtype: 'i32' | 'f32' | 'bool';
@@ -144,4 +157,6 @@ export interface AttentionKernel {
   readonly routing?: RoutingPlan;
   /** Dilated masks: the residue-class decomposition a tensor-core CUDA engine runs. Optional. */
   readonly residue?: ResidueClasses;
+  /** 2-D neighbourhood masks: the patch layout a tensor-core CUDA engine runs. Optional. */
+  readonly neighbourhood?: NeighbourhoodPatches;
 }

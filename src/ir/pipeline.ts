@@ -3,6 +3,7 @@ import type { Diagnostic } from '../diagnostics.js';
 import { analyzeTiles } from './passes/analyze-tiles.js';
 import { fuse } from './passes/fuse.js';
 import { residueClasses } from './passes/residue-classes.js';
+import { neighbourhoodPatches } from './passes/neighbourhood.js';
 import { legalize, type Target } from './passes/legalize.js';
 import {
   chooseSchedule,
@@ -39,6 +40,8 @@ export const passes: readonly Pass[] = [
   { name: 'analyze-tiles', run: analyzeTiles },
   // 2b. Dilated masks: the residue-class decomposition (needs the simplified mask's conjuncts).
   { name: 'residue-classes', run: residueClasses },
+  // 2c. 2-D neighbourhood masks: the patch layout (passes/neighbourhood.ts).
+  { name: 'neighbourhood-patches', run: neighbourhoodPatches },
   // 3. Plan hoisting of row-invariant work into the fused kernel (needs the final expressions).
   { name: 'fuse', run: fuse },
   // 4. Pick tile sizes within the target's limits (independent of the expressions above).

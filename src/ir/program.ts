@@ -5,6 +5,7 @@ import type {
   AttentionKernel,
   KernelOutputs,
   ParamSlot,
+  NeighbourhoodPatches,
   ResidueClasses,
   Schedule,
   SummarySlot,
@@ -31,6 +32,8 @@ export interface AttentionIR {
   readonly summaries?: readonly SummarySlot[];
   /** Set by residue-classes (dilated masks only). */
   readonly residue?: ResidueClasses;
+  /** Set by neighbourhood-patches (2-D neighbourhood masks only). */
+  readonly neighbourhood?: NeighbourhoodPatches;
   /** Set by fuse. */
   readonly rowInvariants?: readonly Node[];
   /** Set by schedule. */
@@ -55,5 +58,6 @@ export function toKernel(ir: AttentionIR): AttentionKernel {
     ...(ir.rowInvariants ? { rowInvariants: ir.rowInvariants } : {}),
     ...(ir.routing ? { routing: ir.routing } : {}),
     ...(ir.residue ? { residue: ir.residue } : {}),
+    ...(ir.neighbourhood ? { neighbourhood: ir.neighbourhood } : {}),
   };
 }

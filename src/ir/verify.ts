@@ -5,6 +5,7 @@ import { Op, binaryArith, comparisons, unaryFloat, varNames } from './ops.js';
 import type { AttentionIR } from './program.js';
 import { verifyRouting } from './routing-check.js';
 import { verifyResidue } from './passes/residue-classes.js';
+import { verifyNeighbourhood } from './passes/neighbourhood.js';
 
 const elementVars = new Set(['b', 'h', 'q', 'k', 'B', 'H', 'Hkv', 'Nq', 'Nk', 'D']);
 const tileVars = new Set(['b', 'h', 'q_lo', 'q_hi', 'k_lo', 'k_hi', 'B', 'H', 'Hkv', 'Nq', 'Nk', 'D']);
@@ -74,6 +75,7 @@ export function verify(ir: AttentionIR): string[] {
       for (const n of toposort([root])) errs.push(...checkNode(n, ir, vars, where));
     errs.push(...verifyResidue(ir));
   }
+  errs.push(...verifyNeighbourhood(ir));
   if (ir.routing)
     errs.push(
       ...verifyRouting(

@@ -117,6 +117,12 @@ struct Flag {
   static constexpr bool value = V;
 };
 
+__device__ __forceinline__ float tanh_approx(float x) {
+  float y;
+  asm("tanh.approx.f32 %0, %1;" : "=f"(y) : "f"(x));
+  return y;
+}
+
 constexpr int BQ = 128, BK = 128, STAGES = 2;
 constexpr int CWARPS = 8, CTHREADS = CWARPS * 32, THREADS = CTHREADS + 128;
 constexpr int NT = BK / 8; // key n-tiles of a warp's score block
@@ -514,7 +520,7 @@ extern "C" __global__ void __launch_bounds__(THREADS, 1) attnc_softcap_attention
           (void)r; (void)kk; (void)qpos;
           const int kpos = a.k_offset + kbase + kk;
           const float x = s[j][e] * qscale;
-          const float e0 = a.cap * (tanhf(x / a.cap));
+          const float e0 = a.cap * (tanh_approx(x * (1.0f / a.cap)));
           const bool e1 = qpos >= kpos;
           float y = (e0) * LOG2E;
           if (isnan(x)) y = x;

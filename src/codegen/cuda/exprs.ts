@@ -6,8 +6,9 @@ import { Graph, rewrite, toposort, type Node } from '../../ir/graph.js';
 import type { AttentionKernel } from '../../ir/kernel.js';
 import { Op, unaryFloat, type DType } from '../../ir/ops.js';
 import { linearize } from '../linearize.js';
-import { ARGS, cudaRenderer, cudaType, type CudaContext } from './rules.js';
+import { ARGS, cudaRenderer, cudaType, type CudaContext, type ScoreMath } from './rules.js';
 import { residueActive } from './residue.js';
+import { patchActive, type PatchTexts } from './patch.js';
 
 /** How tiles are classified, after resolving static classifiers at codegen time. */
 export type ClassMode = 'empty' | 'full' | 'partial' | 'dynamic';
@@ -39,6 +40,8 @@ export interface CoreExprs {
    * order. When set, `classify`, `mask` and the hoists are those of the per-class mask.
    */
   readonly residue: { readonly modulus: string } | null;
+  /** 2-D patch mapping (patch.ts): the C text of W and the radii, or null for the plain row order. */
+  readonly patch: PatchTexts | null;
   /** Whether the score modifier reads per-key hoists (then full tiles need them too). */
   readonly scoreUsesKeyHoists: boolean;
 }
@@ -96,18 +99,44 @@ function relink(roots: readonly Node[], replaced: ReadonlyMap<number, string>): 
   );
 }
 
+/**
+ * 'fast' score math (rules.ts: tanh.approx.f32, reciprocals of per-row divisors) on the tensor-core
+ * engines, where a per-element tanhf or IEEE division would cost more than the softmax around it.
+ * The SIMT engine, which the CPU emulator runs, stays precise. So does any kernel whose mask or
+ * tile classifier reads tanh or f32 division: the classifier bounds the mask from tile corners,
+ * which is sound only if both use the same monotone arithmetic, and tanh.approx is not known to be
+ * monotone.
+ */
+export function scoreMathOf(kernel: AttentionKernel): ScoreMath {
+  if ((kernel.schedule.engine ?? 'simt') === 'simt') return 'precise';
+  const t = kernel.tiles;
+  const guards = [kernel.mask, ...(t.kind === 'dynamic' ? [t.canBeTrue, t.canBeFalse] : [])];
+  const approximated = toposort(guards).some(
+    (n) => n.op === Op.TANH || (n.op === Op.DIV && n.dtype === 'f32'),
+  );
+  return approximated ? 'precise' : 'fast';
+}
+
 export function coreExprs(full: AttentionKernel, cx: Omit<CudaContext, 'vars'>): CoreExprs {
   // Inside a residue class the dilation conjunct is true: render the per-class mask and classifier.
   const residue = residueActive(full) ? full.residue! : undefined;
   const kernel = residue ? { ...full, mask: residue.mask, tiles: residue.tiles } : full;
   const mode = classMode(kernel);
-  const render = (roots: readonly Node[], vars: Record<string, string>, prefix: string) =>
-    linearize(roots, cudaRenderer({ ...cx, vars: { ...sizeVars(), ...vars } }), prefix);
+  // Only the per-element statements take the fast score math: hoisted values run once per row or key.
+  const render = (roots: readonly Node[], vars: Record<string, string>, prefix: string, math?: ScoreMath) =>
+    linearize(roots, cudaRenderer({ ...cx, scoreMath: math, vars: { ...sizeVars(), ...vars } }), prefix);
   let modulus: string | null = null;
   if (residue) {
     const m = render([residue.modulus], {}, 'rm');
     if (m.stmts.length) throw new Error('internal: a residue modulus is a literal or a param');
     modulus = m.roots[0]!;
+  }
+  let patch: PatchTexts | null = null;
+  if (patchActive(full)) {
+    const n = full.neighbourhood!;
+    const t = render([n.width, n.rowRadius, n.colRadius], {}, 'pn');
+    if (t.stmts.length) throw new Error('internal: a neighbourhood width or radius is a literal or a param');
+    patch = { width: t.roots[0]!, rowRadius: t.roots[1]!, colRadius: t.roots[2]! };
   }
 
   let classify: string[] = [];
@@ -143,6 +172,7 @@ export function coreExprs(full: AttentionKernel, cx: Omit<CudaContext, 'vars'>):
     relink(roots, replaced),
     { b: 'b', h: 'h', q: 'qpos', k: 'kpos', score: 'x', ...hoistVars },
     'e',
+    scoreMathOf(kernel),
   );
   const elemRoot = (n: Node | null): string | null => (n === null ? null : elem.roots[roots.indexOf(n)]!);
   return {
@@ -156,6 +186,7 @@ export function coreExprs(full: AttentionKernel, cx: Omit<CudaContext, 'vars'>):
     score: elemRoot(scoreRoot),
     mask: elemRoot(maskRoot),
     residue: modulus === null ? null : { modulus },
+    patch,
     scoreUsesKeyHoists:
       scoreRoot !== null && toposort([scoreRoot]).some((n) => keyNodes.some((h) => h.id === n.id)),
   };

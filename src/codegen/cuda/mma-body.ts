@@ -9,18 +9,19 @@ import { classifyCode } from './mma-tiles.js';
 import { routedOf, routeRowState, routeTileBits } from './routing-attn.js';
 import { mmaLoadKv } from './kv-load-mma.js';
 import { kvHeadPtrDecls } from './kv-rows.js';
-import { perm } from './residue.js';
+import { permutationOf } from './permutation.js';
 
 export const indent = (lines: readonly string[], pad: string): string[] =>
   lines.map((l) => (l && !l.startsWith('#') ? pad + l : l));
 
 /** Modifier, tail and mask on one accumulator element s[j][e]; the result in log2 units. */
 export function elementCode(e: CoreExprs): string[] {
-  const keys = e.residue ? perm.keyCount : 'a.Nk';
+  const p = permutationOf(e);
+  const keys = p ? p.keyCount : 'a.Nk';
   const tail = `if constexpr (MASKED) { if (kbase + kk >= ${keys}) y = -INFINITY; }`;
   if (e.score === null && e.mask === null) return ['float y = s[j][e] * qscale;', tail, 's[j][e] = y;'];
   return [
-    e.residue ? `const int kpos = ${perm.kpos('kbase + kk')};` : 'const int kpos = a.k_offset + kbase + kk;',
+    p ? `const int kpos = ${p.kpos('kbase + kk')};` : 'const int kpos = a.k_offset + kbase + kk;',
     'const float x = s[j][e] * qscale;',
     ...e.elemStmts,
     // With a modifier, qscale is the plain scale: the modifier sees natural units, then log2 e.
@@ -81,11 +82,10 @@ export function softmaxCode(e: CoreExprs): string[] {
 
 function keyHoistCode(e: CoreExprs, maskedOnly: boolean): string[] {
   if (!e.keyHoists.length) return [];
+  const p = permutationOf(e);
   const code = [
     'for (int kk = tid; kk < BK; kk += THREADS) {',
-    e.residue
-      ? `  const int kpos = ${perm.kpos('kt * BK + kk')};`
-      : '  const int kpos = a.k_offset + kt * BK + kk;',
+    p ? `  const int kpos = ${p.kpos('kt * BK + kk')};` : '  const int kpos = a.k_offset + kt * BK + kk;',
     ...indent(e.keyStmts, '  '),
     '}',
     '__syncthreads();',
@@ -93,7 +93,7 @@ function keyHoistCode(e: CoreExprs, maskedOnly: boolean): string[] {
   // A full tile evaluates no mask: when only the mask reads the hoists, it skips their loads and
   // the barrier (kt_full and the tail test are uniform over the block).
   if (!maskedOnly || e.scoreUsesKeyHoists || routedOf(e)) return code;
-  const keys = e.residue ? perm.keyCount : 'a.Nk';
+  const keys = p ? p.keyCount : 'a.Nk';
   return [
     `if ((kt + 1) * BK > ${keys} || !kt_full) { // a masked tile: the mask reads the hoists`,
     ...indent(code, '  '),
@@ -118,6 +118,7 @@ export interface LoopParts {
 
 export function loopCode(e: CoreExprs, stages: number, readsMemory: boolean, p: LoopParts): string[] {
   if (e.mode === 'empty') return ['// Every tile is empty: no key is ever loaded.'];
+  const perm = permutationOf(e);
   const prefetch =
     stages > 1
       ? [
@@ -133,7 +134,7 @@ export function loopCode(e: CoreExprs, stages: number, readsMemory: boolean, p: 
   return [
     ...classifyCode(e, readsMemory),
     'auto load_kv = [&](const int kt, const int buf) {',
-    ...mmaLoadKv(p.loader, e.residue !== null),
+    ...(perm ? perm.kvLoad(p.loader) : mmaLoadKv(p.loader, false)),
     '};',
     'bool kt_full, nk_full;',
     'int kt = next_tile(0, kt_full), buf = 0;',
@@ -150,7 +151,7 @@ export function loopCode(e: CoreExprs, stages: number, readsMemory: boolean, p: 
     '  __syncthreads();',
     ...indent(keyHoistCode(e, p.hoistOnMaskedTilesOnly === true), '  '),
     ...(routedOf(e) ? indent(routeTileBits('2'), '  ') : []),
-    `  const bool tail = (kt + 1) * BK > ${e.residue ? perm.keyCount : 'a.Nk'};`,
+    `  const bool tail = (kt + 1) * BK > ${perm ? perm.keyCount : 'a.Nk'};`,
     '  if (tail || !kt_full) tile(Flag<true>{}, kt, buf);',
     '  else tile(Flag<false>{}, kt, buf); // full tile: no predicate',
     ...after,
@@ -221,34 +222,34 @@ export function coreBody(
     ...e.rowHoists.map((h) => `${h.type} ${h.name}[2];`),
     ...e.keyHoists.map((h) => `__shared__ ${h.type} ${h.name}[BK];`),
   ];
-  const r = e.residue;
+  const r = permutationOf(e);
   // One q-tile's work: the whole block in row order, one unit of a residue class when permuted.
   const unit = [
     ...(r
-      ? [perm.q0]
+      ? [r.q0]
       : [
           '// Last q-tile first: under causal-like masks it has the most tiles, so the long blocks start',
           '// early and the short ones fill the tail of the grid.',
           'const int q0 = (gridDim.x - 1 - blockIdx.x) * BQ;',
         ]),
     ...(r ? [] : kvHeadPtrDecls({ k: 'kg', v: 'vg' }, 'b', 'hkv')),
-    r ? perm.nkt : 'const int nkt = (a.Nk + BK - 1) / BK;',
+    r ? r.nkt : 'const int nkt = (a.Nk + BK - 1) / BK;',
     '(void)kg; (void)vg; (void)b; (void)h; (void)g; (void)nkt;',
     ...(e.mode === 'dynamic'
       ? r
-        ? perm.qBounds
+        ? r.qBounds
         : ['const int q_lo = a.q_offset + q0;', 'const int q_hi = a.q_offset + min(q0 + BQ, a.Nq) - 1;']
       : []),
     ...(e.mode === 'empty'
       ? ['(void)Qs; (void)Ks; (void)Vs; (void)t4;']
       : [
           r
-            ? perm.qLoad(parts.qLoad)
+            ? r.qLoad(parts.qLoad)
             : `${parts.qLoad}<D, BQ>(Qs, static_cast<const T*>(a.q) + ((size_t)(b * a.H + h) * a.Nq + q0) * D, a.Nq - q0, tid);`,
         ]),
     '',
     "// This lane's rows: g and g + 8 of the warp's 16. Accumulators o[n] cover dv 8n..8n+7.",
-    ...(r ? perm.rows : ['const int row_r[2] = {q0 + warp * 16 + g, q0 + warp * 16 + g + 8};']),
+    ...(r ? r.rows : ['const int row_r[2] = {q0 + warp * 16 + g, q0 + warp * 16 + g + 8};']),
     ...rowStateCode(e),
     '',
     ...(routedOf(e) && e.mode !== 'empty' ? routeRowState('2', 'row_r[r]') : []),
@@ -265,7 +266,7 @@ export function coreBody(
     '  const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32, g = lane / 4, t4 = lane % 4;',
     '  const int h = blockIdx.y, b = blockIdx.z, hkv = h / (a.H / a.Hkv);',
     ...(r ? indent(kvHeadPtrDecls({ k: 'kg', v: 'vg' }, 'b', 'hkv'), '  ') : []),
-    ...indent(r ? perm.unitLoop(r.modulus, unit) : unit, '  '),
+    ...indent(r ? r.unitLoop(unit) : unit, '  '),
     '}',
   ];
 }

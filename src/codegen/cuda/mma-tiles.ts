@@ -2,7 +2,7 @@
 // whether each is full. Empty tiles are found before anything is loaded for them.
 import type { CoreExprs } from './exprs.js';
 import { routedOf, routedTileScan } from './routing-attn.js';
-import { perm } from './residue.js';
+import { permutationOf } from './permutation.js';
 
 const indent = (lines: readonly string[], pad: string): string[] =>
   lines.map((l) => (l && !l.startsWith('#') ? pad + l : l));
@@ -73,9 +73,10 @@ export function classifyCode(e: CoreExprs, readsMemory: boolean): string[] {
       '};',
     ];
   }
+  const perm = permutationOf(e);
   return [
     'auto classify = [&](const int kt, bool& full) -> bool {',
-    ...(e.residue
+    ...(perm
       ? indent(perm.kBounds, '  ')
       : [
           '  const int k_lo = a.k_offset + kt * BK;',

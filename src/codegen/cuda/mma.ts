@@ -11,6 +11,7 @@ import { coreBody, indent, loopCode, softmaxCode } from './mma-body.js';
 import type { MmaPlan } from './mma-plan.js';
 import type { AttentionCore } from './simt.js';
 import { residueHelpers } from './residue.js';
+import { patchHelpers } from './patch.js';
 
 /** The per-tile body: scores, element step, online softmax, P·V (MASKED: mask and tail checks). */
 function tileLambda(e: CoreExprs, plan: MmaPlan): string[] {
@@ -83,6 +84,7 @@ export function mmaCore(plan: MmaPlan): AttentionCore {
         '',
         ...mmaDeviceHelpers(sharedStorage(kernel.formats)),
         ...residueHelpers(kernel, 'load_rows', 'swz<W>(r, c * 8)'),
+        ...patchHelpers(kernel, 'load_rows', 'swz<W>(r, c * 8)'),
         '',
         `extern "C" __global__ void __launch_bounds__(THREADS) ${entry}(const Args a, const float qscale) {`,
         ...coreBody(

@@ -4,7 +4,7 @@
 // summaries, saturating casts) render as calls to `__device__` helpers, and `helperSource` emits
 // only the helpers that rendering used.
 import { I32_MIN, f32DecimalText, rangeMaxBlocks } from '../common.js';
-import type { Node } from '../../ir/graph.js';
+import { toposort, type Node } from '../../ir/graph.js';
 import type { ParamSlot, ShapeDim, TensorSlot } from '../../ir/kernel.js';
 import { Op, type DType } from '../../ir/ops.js';
 import type { Renderer } from '../linearize.js';
@@ -21,7 +21,18 @@ export interface CudaContext {
   readonly summaryBlock: number;
   /** Helpers referenced so far ('floordiv_i', 'load:doc', 'range:doc', …); filled by rules. */
   readonly used: Set<string>;
+  /**
+   * How f32 score math is rendered. 'precise' (the default): libdevice tanhf and IEEE division.
+   * 'fast' (the tensor-core engines' per-element score, see scoreMathOf): tanh is the hardware
+   * tanh.approx.f32 (max relative error 2^-11) and division by a divisor that is the same for
+   * all keys of a row (params, literals, q, row hoists) is a multiplication by its reciprocal (relative error at most 2^-23, against
+   * 2^-24 for the division), as FlashAttention-3 does for softcap: a per-element tanhf and IEEE
+   * division cost tens of instructions each beside the two tensor-core GEMMs.
+   */
+  readonly scoreMath?: ScoreMath;
 }
+
+export type ScoreMath = 'precise' | 'fast';
 
 export type Rule = (n: Node, a: readonly string[], cx: CudaContext) => string;
 
@@ -90,6 +101,17 @@ const arith =
     need(cx, intHelper);
     return `${intHelper}(${args(a)})`;
   };
+/**
+ * Whether `n` is the same for all keys of a query row: it reads no key position, score, per-key
+ * hoist (`hk<n>[kk]`) or tensor. The compiler then computes its reciprocal once per row, not per
+ * element.
+ */
+const keyInvariant = (n: Node): boolean =>
+  toposort([n]).every((m) =>
+    m.op === Op.VAR
+      ? !['k', 'score'].includes(String(m.arg)) && !String(m.arg).startsWith('hk')
+      : m.op !== Op.LOAD && m.op !== Op.RANGE_MIN && m.op !== Op.RANGE_MAX,
+  );
 const call =
   (fn: string): Rule =>
   (_n, a) =>
@@ -132,7 +154,11 @@ export const cudaRules: Readonly<Record<Op, Rule>> = {
   [Op.ADD]: arith((a) => `${a[0]} + ${a[1]}`, 'add_i'),
   [Op.SUB]: arith((a) => `${a[0]} - ${a[1]}`, 'sub_i'),
   [Op.MUL]: arith((a) => `${a[0]} * ${a[1]}`, 'mul_i'),
-  [Op.DIV]: arith((a) => `${a[0]} / ${a[1]}`, 'floordiv_i'),
+  [Op.DIV]: (n, a, cx) => {
+    if (n.dtype === 'f32' && cx.scoreMath === 'fast' && keyInvariant(n.src[1]!))
+      return `${a[0]} * (1.0f / ${a[1]})`;
+    return arith((a) => `${a[0]} / ${a[1]}`, 'floordiv_i')(n, a, cx);
+  },
   [Op.MOD]: (n, a, cx) => {
     const h = n.dtype === 'i32' ? 'floormod_i' : 'floormod_f';
     need(cx, h);
@@ -159,7 +185,11 @@ export const cudaRules: Readonly<Record<Op, Rule>> = {
   [Op.EXP2]: call('exp2f'),
   [Op.LOG2]: call('log2f'),
   [Op.SQRT]: call('sqrtf'),
-  [Op.TANH]: call('tanhf'),
+  [Op.TANH]: (n, a, cx) => {
+    if (cx.scoreMath !== 'fast') return call('tanhf')(n, a, cx);
+    need(cx, 'tanh_approx');
+    return `tanh_approx(${args(a)})`;
+  },
   [Op.FLOOR]: call('floorf'),
   // Without fast-math (attnc never passes it) isfinite is exact.
   [Op.IS_FINITE]: call('isfinite'),
@@ -208,6 +238,13 @@ const fixedHelpers: Readonly<Record<string, string>> = {
   // Truncation toward zero, saturating at the int range, NaN -> 0 (cvt.rzi.s32.f32 does exactly
   // this; a plain (int) cast of an out-of-range float is undefined behaviour in C++).
   f2i: `${D} int f2i(float x) { return __float2int_rz(x); }`,
+  // The SFU's tanh (sm_75+), one instruction; PTX ISA: max relative error 2^-11 over the whole
+  // range, tanh(±inf) = ±1, NaN stays NaN, subnormals pass through.
+  tanh_approx: `${D} float tanh_approx(float x) {
+  float y;
+  asm("tanh.approx.f32 %0, %1;" : "=f"(y) : "f"(x));
+  return y;
+}`,
 };
 
 export function dimLabel(d: ShapeDim): string {

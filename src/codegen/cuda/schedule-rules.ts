@@ -82,9 +82,11 @@ function cudaCandidates(
     // An explicit engine skips the other tensor-core engines' candidates (their tiles suit them).
     if (c.engine !== undefined && o.engine !== undefined && c.engine !== o.engine) continue;
     // wgmma-ws is not chosen unasked for dilated kernels (wgmma runs their residue classes, 2.6×
-    // faster) or routed ones (no routing on it); its 176-key tiles only for unmasked kernels.
+    // faster), neighbourhood ones (wgmma runs their 2-D patches: ~3× fewer keys) or routed ones
+    // (no routing on it); its 176-key tiles only for unmasked kernels.
     if (c.engine === 'wgmma-ws' && o.engine !== 'wgmma-ws') {
-      if (kernel.residue !== undefined || kernel.routing !== undefined) continue;
+      if (kernel.residue !== undefined || kernel.neighbourhood !== undefined || kernel.routing !== undefined)
+        continue;
     }
     if (c.engine === 'wgmma-ws' && c.blockK > 128 && o.blockK === undefined) {
       if (kernel.tiles?.kind !== 'static' || kernel.tiles.value !== 'full') continue;

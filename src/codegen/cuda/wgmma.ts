@@ -11,6 +11,7 @@ import { wgmmaDeviceHelpers } from './wgmma-device.js';
 import type { WgmmaPlan } from './wgmma-plan.js';
 import type { AttentionCore } from './simt.js';
 import { residueHelpers } from './residue.js';
+import { patchHelpers } from './patch.js';
 
 const indent = (lines: readonly string[], pad: string): string[] =>
   lines.map((l) => (l && !l.startsWith('#') ? pad + l : l));
@@ -70,6 +71,7 @@ export function wgmmaCore(plan: WgmmaPlan): AttentionCore {
         '',
         ...wgmmaDeviceHelpers(s, sharedStorage(kernel.formats)),
         ...residueHelpers(kernel, 'load_panel', 'pswz<ROWS>(r, c * 8)'),
+        ...patchHelpers(kernel, 'load_panel', 'pswz<ROWS>(r, c * 8)'),
         '',
         `extern "C" __global__ void __launch_bounds__(THREADS, 1) ${entry}(const Args a, const float qscale) {`,
         ...coreBody(

@@ -70,6 +70,8 @@ export interface ScheduleRules {
 export interface ScheduleKernelFacts {
   /** Dilated masks: the residue-class decomposition, which the mma/wgmma engines run. */
   readonly residue?: unknown;
+  /** 2-D neighbourhood masks: the patch layout, which the mma/wgmma engines run. */
+  readonly neighbourhood?: unknown;
   /** Block routing, which the wgmma-ws engine does not run. */
   readonly routing?: RoutingPlan;
   /** Storage of q, k, v and out: the tensor-core engines need 16-bit elements. */
