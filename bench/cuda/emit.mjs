@@ -122,13 +122,15 @@ function handKernel(entry, schedule) {
 async function sourceKernel(entry, schedule) {
   const { compile } = await import(dist('src/index.js'));
   const path = resolve(root, entry.source);
+  // `defaultSchedule`: what the schedule pass picks (the CLI's choice), not the bench's basis.
+  const { dtype, headDim, ...overrides } = schedule;
   const { kernel } = compile(readFileSync(path, 'utf8'), {
     target: 'cuda',
     file: entry.source,
     ...(entry.entry ? { entry: entry.entry } : {}),
-    headDim: schedule.headDim,
-    dtype: schedule.dtype,
-    schedule,
+    headDim,
+    dtype,
+    ...(entry.defaultSchedule ? {} : { schedule: overrides }),
     limits: { maxWorkgroupStorageBytes: 227 * 1024 },
   });
   return kernel;
@@ -160,9 +162,10 @@ async function main() {
               : engine === 'wgmma-ws'
                 ? wgmmaWsSchedule(headDim, dtype)
                 : benchSchedule(headDim, dtype);
-        const schedule = { ...basis, ...(entry.schedule ?? {}) };
+        let schedule = { ...basis, ...(entry.schedule ?? {}) };
         const t0 = performance.now(); // source → CUDA text: frontend, passes and rendering
         const base = entry.source ? await sourceKernel(entry, schedule) : handKernel(entry, schedule);
+        if (entry.defaultSchedule) schedule = { ...base.schedule, dtype };
         const variant = `${entry.name}_${dtype}_d${headDim}`;
         // Each variant gets its own C names, so any set of them can share a process or a binary.
         const kernel = { ...base, name: variant };

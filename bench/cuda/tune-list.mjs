@@ -26,6 +26,8 @@ export const candidates = [
   { id: 'wg_q64_k64_ballot', schedule: { ...wg(64, 64), tileScan: 'ballot' }, only: ['sink_window'] },
   { id: 'wg_q128_k128_bounds', schedule: { ...wg(128, 128), tileScan: 'bounds' }, only: ['document'] },
   { id: 'ws_q128_k128', schedule: { engine: 'wgmma-ws', blockQ: 128, blockK: 128, threads: 384, stages: 2 } },
+  // What the schedule pass picks unasked (the CLI's and Python package's choice).
+  { id: 'default', defaultSchedule: true },
 ];
 
 const patterns = [
@@ -51,6 +53,7 @@ const tuned = patterns.flatMap((pattern) => {
       dtypes: ['bf16'],
       headDims: [128],
       schedule: c.schedule,
+      ...(c.defaultSchedule ? { defaultSchedule: true } : {}),
       perf: true,
       pattern,
       candidate: c.id,
