@@ -1,5 +1,6 @@
 // Human-readable IR dumps (`attnc compile --dump-ir=<pass>`, the REPL's `:ir`): SSA-style lines so
 // sharing is visible, one block per expression.
+import { dumpStages } from './stages.js';
 import { show, toposort, type Node } from './graph.js';
 import { Op } from './ops.js';
 import type { TensorFormat } from './formats.js';
@@ -62,5 +63,6 @@ export function dumpIR(ir: AttentionIR, after: string): string {
     out.push(`row-invariant: ${ir.rowInvariants.length} subexpression(s) hoisted`);
   if (ir.routing) out.push(...dumpRouting(ir.routing));
   if (ir.schedule) out.push(`schedule: ${JSON.stringify(ir.schedule)}`);
+  if (ir.stages) out.push(dumpStages(ir.stages));
   return out.join('\n') + '\n';
 }

@@ -2,6 +2,7 @@
 // graph IR) is separate from the storage formats of q, k, v and out (ir/formats.ts) and from the
 // Schedule (tile sizes, threads, engine), which is a frozen, hashable value: changing the
 // schedule never changes the algorithm.
+import type { Stage } from './stages.js';
 import type { TensorFormats } from './formats.js';
 import type { Graph, Node } from './graph.js';
 import type { RoutingPlan } from './routing.js';
@@ -117,6 +118,8 @@ export interface AttentionKernel {
   /** How q, k, v and out are stored (a load widens to f32, a store narrows). */
   readonly formats: TensorFormats;
   readonly schedule: Schedule;
+  /** What a backend launches, in order (ir/stages.ts); its artifact's entry points follow it. */
+  readonly stages: readonly Stage[];
   /**
    * Subexpressions of `mask`/`score` that depend only on b, h, q, sizes and params (e.g. the
    * `doc[q]` of a document mask): a backend may compute them once per query row, outside the

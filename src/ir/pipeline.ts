@@ -1,4 +1,5 @@
 // The pass pipeline: a plain ordered list. Each pass is a pure function AttentionIR → AttentionIR.
+import { kernelStages } from './stages.js';
 import type { Diagnostic } from '../diagnostics.js';
 import type { Schedule } from './kernel.js';
 import { analyzeTiles } from './passes/analyze-tiles.js';
@@ -43,6 +44,9 @@ export const passes: readonly Pass[] = [
   },
   // 5. Target rewrites last, so generic simplification cannot undo them; named per target.
   { name: 'legalize', run: (ir, ctx) => legalize(ir, ctx.target, ctx.diagnostics) },
+  // 6. The stage list every backend renders (summaries, routing passes, attention), once, from
+  //    the final summaries and routing plan, so backends do not re-derive what to launch.
+  { name: 'stages', run: (ir) => ({ ...ir, stages: kernelStages(ir) }) },
 ];
 
 export const passNames = (target: Target): string[] => [

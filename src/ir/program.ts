@@ -1,5 +1,6 @@
 // The program as it flows through the pass pipeline: the graph-level attention op (mask and
 // score expressions, inputs, outputs) that passes refine until it is a complete AttentionKernel.
+import type { Stage } from './stages.js';
 import type { Graph, Node } from './graph.js';
 import type {
   AttentionKernel,
@@ -34,10 +35,13 @@ export interface AttentionIR {
   readonly rowInvariants?: readonly Node[];
   /** Set by schedule. */
   readonly schedule?: Schedule;
+  /** Set by stages (last). */
+  readonly stages?: readonly Stage[];
 }
 
 export function toKernel(ir: AttentionIR): AttentionKernel {
-  if (!ir.tiles || !ir.schedule) throw new Error(`internal: ${ir.name} was not tiled and scheduled`);
+  if (!ir.tiles || !ir.schedule || !ir.stages)
+    throw new Error(`internal: ${ir.name} was not tiled, scheduled and staged`);
   return {
     kind: 'attention',
     name: ir.name,
@@ -51,6 +55,7 @@ export function toKernel(ir: AttentionIR): AttentionKernel {
     outputs: ir.outputs,
     formats: ir.formats,
     schedule: ir.schedule,
+    stages: ir.stages,
     ...(ir.rowInvariants ? { rowInvariants: ir.rowInvariants } : {}),
     ...(ir.routing ? { routing: ir.routing } : {}),
     ...(ir.residue ? { residue: ir.residue } : {}),

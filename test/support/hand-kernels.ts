@@ -5,6 +5,7 @@ import type { ArtifactSchedule } from '../../src/codegen/artifact.js';
 import { uniformFormats } from '../../src/ir/formats.js';
 import type { AttentionKernel, TileClassifier } from '../../src/ir/kernel.js';
 import { Op } from '../../src/ir/ops.js';
+import { kernelStages } from '../../src/ir/stages.js';
 
 /**
  * What a hand-built kernel is made from: its schedule plus the one storage dtype of q, k, v and
@@ -30,7 +31,13 @@ function kernel(
   stored: TestSchedule,
 ): AttentionKernel {
   const { dtype, ...schedule } = stored;
+  // The stage list follows the summaries and routing in `parts`, as the pipeline's `stages` pass.
+  const stages = kernelStages({
+    summaries: parts.summaries ?? [],
+    ...(parts.routing ? { routing: parts.routing } : {}),
+  });
   return {
+    stages,
     kind: 'attention',
     name,
     graph: g,

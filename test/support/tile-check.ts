@@ -13,6 +13,7 @@ import { lowerDecl } from '../../src/ir/lower.js';
 import { analyzeTiles } from '../../src/ir/passes/analyze-tiles.js';
 import { simplifyExpr } from '../../src/ir/passes/simplify.js';
 import { toKernel } from '../../src/ir/program.js';
+import { kernelStages } from '../../src/ir/stages.js';
 import { classifyTile } from '../../src/ir/tile-stats.js';
 import { verify } from '../../src/ir/verify.js';
 import { declPredicates } from '../../src/runtime/ast-eval.js';
@@ -34,7 +35,8 @@ export function checkTiles(
   const ir = analyzeTiles({ ...lowered, mask: simplifyExpr(g, lowered.mask) });
   expect(verify(ir)).toEqual([]);
   const { dtype: _storage, ...schedule } = testSchedule;
-  const kernel: AttentionKernel = toKernel({ ...ir, schedule: { ...schedule, blockQ, blockK } });
+  const staged = { ...ir, schedule: { ...schedule, blockQ, blockK }, stages: kernelStages(ir) };
+  const kernel: AttentionKernel = toKernel(staged);
   const inputs = makeInputs(shape, seed);
   const params = Object.fromEntries(checked.decls[0]!.defaults);
   const sizes = { B: shape.B, H: shape.Hq, Hkv: shape.Hkv, Nq: shape.Nq, Nk: shape.Nk, D: shape.D };

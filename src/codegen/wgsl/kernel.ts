@@ -7,19 +7,19 @@ import { show, toposort, type Node } from '../../ir/graph.js';
 import type { AttentionKernel, Schedule, TensorSlot } from '../../ir/kernel.js';
 import { Op, type VarName } from '../../ir/ops.js';
 import { attendsSelected } from '../../ir/routing.js';
-import type { Artifact, EntryPoint } from '../artifact.js';
+import type { Artifact } from '../artifact.js';
 import { linearize, type Linearized } from '../linearize.js';
 import { checkWgslSchedule, type WgslLimits } from './limits.js';
 import { attentionBody, type ClassMode } from './attention.js';
 import { coopBody, rowSchedule } from './coop-select.js';
 import { isCoop } from './coop-geometry.js';
 import { hasDecodeVariant, renderDecode } from './decode.js';
-import { layoutSource, summaryBinding, summaryBlocksExpr, wgslLayout } from './layout.js';
-import { routingEntries, routingHelpers } from './routing.js';
+import { layoutSource, summaryBinding, wgslLayout } from './layout.js';
+import { routingHelpers } from './routing.js';
+import { stageEntryPoints, SUMMARY_THREADS } from './stages.js';
 import { dimText, helperSource, summaryVar, tensorVar, wgslRenderer, type WgslContext } from './rules.js';
 
 /** Invocations per workgroup of the summary passes (one block of positions each). */
-const SUMMARY_THREADS = 64;
 
 const sizeVars = { B: 'u.B', H: 'u.H', Hkv: 'u.Hkv', Nq: 'u.Nq', Nk: 'u.Nk', D: 'i32(HEAD_DIM)' } as const;
 const elementVars: Partial<Record<VarName, string>> = {
@@ -239,14 +239,6 @@ export function renderWgsl(kernel: AttentionKernel, meta: WgslMeta, limits?: Wgs
     }
   }
   const summaries = kernel.summaries.map(({ tensor }) => tensors.get(tensor)!);
-  const entries: EntryPoint[] = summaries.map((t) => ({
-    name: `summarize_${t.name}`,
-    role: 'summary',
-    tensor: t.name,
-    workgroupSize: [SUMMARY_THREADS, 1, 1],
-    grid: [`cdiv(${summaryBlocksExpr(t, s.summaryBlock)}, ${SUMMARY_THREADS})`, '1', '1'],
-    bindings: [t.name, summaryBinding(t.name), 'uniforms'],
-  }));
   const attnBindings = layout.bindings
     .filter((b) => {
       if (b.role === 'tensor') return loaded.has(b.name);
@@ -256,14 +248,7 @@ export function renderWgsl(kernel: AttentionKernel, meta: WgslMeta, limits?: Wgs
       return true;
     })
     .map((b) => b.name);
-  if (routing) entries.push(...routing.entries);
-  entries.push({
-    name: 'attention',
-    role: 'attention',
-    workgroupSize: [s.threads, 1, 1],
-    grid: [`cdiv(Nq, ${s.blockQ})`, 'H', 'B'],
-    bindings: attnBindings,
-  });
+  const entries = stageEntryPoints({ kernel, tensors, routingReads: routing?.reads ?? [], attnBindings });
 
   const helpers = helperSource(cx(elementVars)) || undefined;
   const summarySources = summaries.map((t) => summaryEntry(t, s.summaryBlock, dimText(t.dims[0]!)));
@@ -319,7 +304,7 @@ function renderRouting(
   plan: NonNullable<AttentionKernel['routing']>,
   cx: (vars: Partial<Record<VarName, string>>) => WgslContext,
   classRoots: readonly Node[],
-): { source: string; entries: EntryPoint[] } {
+): { source: string; reads: string[] } {
   const mode = classMode(kernel);
   const counts = linearize([plan.source.count, plan.first, plan.local], wgslRenderer(cx(sizeVars)), 'rc');
   // Candidacy evaluates the static mask pair by pair where the classifier cannot decide.
@@ -332,6 +317,6 @@ function renderRouting(
   ];
   return {
     source: routingHelpers(kernel.formats, plan, { counts, mask, mode }),
-    entries: routingEntries(plan, reads),
+    reads,
   };
 }
