@@ -59,8 +59,8 @@ export function dumpIR(ir: AttentionIR, after: string): string {
     );
   }
   if (ir.summaries?.length) out.push(`summaries: ${ir.summaries.map((s) => s.tensor).join(', ')}`);
-  if (ir.rowInvariants?.length)
-    out.push(`row-invariant: ${ir.rowInvariants.length} subexpression(s) hoisted`);
+  if (ir.hoists?.row.length) out.push(`row-invariant: ${ir.hoists.row.length} subexpression(s) hoisted`);
+  if (ir.hoists?.key.length) out.push(`key-invariant: ${ir.hoists.key.length} subexpression(s) hoisted`);
   if (ir.routing) out.push(...dumpRouting(ir.routing));
   if (ir.schedule) out.push(`schedule: ${JSON.stringify(ir.schedule)}`);
   if (ir.stages) out.push(dumpStages(ir.stages));

@@ -76,6 +76,19 @@ export interface ResidueClasses {
   readonly modulus: Node;
   readonly mask: Node;
   readonly tiles: TileClassifier;
+  /** The hoisting plan of the per-class mask (set by fuse). */
+  readonly hoists?: Hoists;
+}
+
+/**
+ * The hoisting plan of the element expressions (pass fuse), which every backend renders: `row`
+ * holds the maximal subexpressions that do not depend on the key (k, score), computed once per
+ * query row; `key` those that do not depend on the query (q, score), read k and cost memory or
+ * transcendental work, computed once per key of a tile (a backend may also evaluate them inline).
+ */
+export interface Hoists {
+  readonly row: readonly Node[];
+  readonly key: readonly Node[];
 }
 
 export interface ParamSlot {
@@ -120,12 +133,8 @@ export interface AttentionKernel {
   readonly schedule: Schedule;
   /** What a backend launches, in order (ir/stages.ts); its artifact's entry points follow it. */
   readonly stages: readonly Stage[];
-  /**
-   * Subexpressions of `mask`/`score` that depend only on b, h, q, sizes and params (e.g. the
-   * `doc[q]` of a document mask): a backend may compute them once per query row, outside the
-   * key loop. Optional — evaluating them inline is equally correct.
-   */
-  readonly rowInvariants?: readonly Node[];
+  /** What the element expressions hoist out of the key loop (pass fuse). */
+  readonly hoists: Hoists;
   /**
    * Block routing: the backend runs pool → affinity/top-k passes before the attention, writes the
    * selected block ids to an `indices` output, and the attention visits only selected blocks.

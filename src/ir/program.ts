@@ -4,6 +4,7 @@ import type { Stage } from './stages.js';
 import type { Graph, Node } from './graph.js';
 import type {
   AttentionKernel,
+  Hoists,
   ParamSlot,
   ResidueClasses,
   Schedule,
@@ -32,7 +33,7 @@ export interface AttentionIR {
   /** Set by residue-classes (dilated masks only). */
   readonly residue?: ResidueClasses;
   /** Set by fuse. */
-  readonly rowInvariants?: readonly Node[];
+  readonly hoists?: Hoists;
   /** Set by schedule. */
   readonly schedule?: Schedule;
   /** Set by stages (last). */
@@ -40,8 +41,8 @@ export interface AttentionIR {
 }
 
 export function toKernel(ir: AttentionIR): AttentionKernel {
-  if (!ir.tiles || !ir.schedule || !ir.stages)
-    throw new Error(`internal: ${ir.name} was not tiled, scheduled and staged`);
+  if (!ir.tiles || !ir.schedule || !ir.stages || !ir.hoists)
+    throw new Error(`internal: ${ir.name} was not tiled, fused, scheduled and staged`);
   return {
     kind: 'attention',
     name: ir.name,
@@ -56,7 +57,7 @@ export function toKernel(ir: AttentionIR): AttentionKernel {
     formats: ir.formats,
     schedule: ir.schedule,
     stages: ir.stages,
-    ...(ir.rowInvariants ? { rowInvariants: ir.rowInvariants } : {}),
+    hoists: ir.hoists,
     ...(ir.routing ? { routing: ir.routing } : {}),
     ...(ir.residue ? { residue: ir.residue } : {}),
   };

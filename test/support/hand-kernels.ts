@@ -5,6 +5,7 @@ import type { ArtifactSchedule } from '../../src/codegen/artifact.js';
 import { uniformFormats } from '../../src/ir/formats.js';
 import type { AttentionKernel, TileClassifier } from '../../src/ir/kernel.js';
 import { Op } from '../../src/ir/ops.js';
+import { elementRoots, hoistPlan } from '../../src/ir/passes/fuse.js';
 import { kernelStages } from '../../src/ir/stages.js';
 
 /**
@@ -36,14 +37,14 @@ function kernel(
     summaries: parts.summaries ?? [],
     ...(parts.routing ? { routing: parts.routing } : {}),
   });
-  return {
+  const base = {
     stages,
-    kind: 'attention',
+    kind: 'attention' as const,
     name,
     graph: g,
     score: g.var('score'),
     mask: g.const(true),
-    tiles: { kind: 'static', value: 'full' },
+    tiles: { kind: 'static', value: 'full' } as const,
     params: [],
     tensors: [],
     summaries: [],
@@ -52,6 +53,8 @@ function kernel(
     schedule: Object.freeze(schedule),
     ...parts,
   };
+  // The hoisting plan of the final expressions, as the pipeline's `fuse` pass makes it.
+  return { hoists: hoistPlan(elementRoots(base.mask, base.score, base.tiles)), ...base };
 }
 
 const bool = (g: Graph, op: Op, a: Node, b: Node): Node => g.node(op, 'bool', [a, b]);

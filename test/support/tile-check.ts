@@ -13,6 +13,7 @@ import { lowerDecl } from '../../src/ir/lower.js';
 import { analyzeTiles } from '../../src/ir/passes/analyze-tiles.js';
 import { simplifyExpr } from '../../src/ir/passes/simplify.js';
 import { toKernel } from '../../src/ir/program.js';
+import { elementRoots, hoistPlan } from '../../src/ir/passes/fuse.js';
 import { kernelStages } from '../../src/ir/stages.js';
 import { classifyTile } from '../../src/ir/tile-stats.js';
 import { verify } from '../../src/ir/verify.js';
@@ -35,7 +36,8 @@ export function checkTiles(
   const ir = analyzeTiles({ ...lowered, mask: simplifyExpr(g, lowered.mask) });
   expect(verify(ir)).toEqual([]);
   const { dtype: _storage, ...schedule } = testSchedule;
-  const staged = { ...ir, schedule: { ...schedule, blockQ, blockK }, stages: kernelStages(ir) };
+  const hoists = hoistPlan(elementRoots(ir.mask, ir.score, ir.tiles));
+  const staged = { ...ir, hoists, schedule: { ...schedule, blockQ, blockK }, stages: kernelStages(ir) };
   const kernel: AttentionKernel = toKernel(staged);
   const inputs = makeInputs(shape, seed);
   const params = Object.fromEntries(checked.decls[0]!.defaults);

@@ -40,33 +40,11 @@ const tileVars: Partial<Record<VarName, string>> = {
   k_hi: 'k_hi',
 };
 
-const isLeaf = (n: Node): boolean => n.op === Op.CONST || n.op === Op.VAR || n.op === Op.PARAM;
-
 /** Tensors read (LOAD or RANGE) by the given expressions. */
 function tensorsRead(roots: readonly Node[], ops: ReadonlySet<Op>): Set<string> {
   const out = new Set<string>();
   for (const n of toposort(roots)) if (ops.has(n.op)) out.add(String(n.arg));
   return out;
-}
-
-/**
- * The largest subexpressions of `roots` that do not depend on the key (k, score): they are the
- * same for every key of a row, so the kernel computes them once per row.
- */
-function rowInvariants(roots: readonly Node[]): Node[] {
-  const variant = new Set<number>();
-  const order = toposort(roots);
-  for (const n of order) {
-    const perKey = n.op === Op.VAR && (n.arg === 'k' || n.arg === 'score');
-    if (perKey || n.src.some((s) => variant.has(s.id))) variant.add(n.id);
-  }
-  const hoist = new Map<number, Node>();
-  for (const n of order) {
-    if (!variant.has(n.id)) continue;
-    for (const s of n.src) if (!variant.has(s.id) && !isLeaf(s)) hoist.set(s.id, s);
-  }
-  for (const r of roots) if (!variant.has(r.id) && !isLeaf(r)) hoist.set(r.id, r);
-  return [...hoist.values()];
 }
 
 const indent = (lines: readonly string[], pad: string): string[] => lines.map((l) => (l ? pad + l : l));
@@ -205,7 +183,7 @@ export function renderWgsl(kernel: AttentionKernel, meta: WgslMeta, limits?: Wgs
   // Element expressions: row-invariant parts hoisted, the mask only where a tile is partial.
   const r = wgslRenderer(cx(elementVars));
   const elementRoots = mode === 'full' || mode === 'empty' ? [kernel.score] : [kernel.mask, kernel.score];
-  const invariants = mode === 'empty' ? [] : rowInvariants(elementRoots);
+  const invariants = kernel.hoists.row;
   const row = linearize(invariants, r, 'rw');
   const bound = new Map(invariants.map((n, i) => [n.id, row.roots[i]!]));
   const mask: Linearized | undefined =
