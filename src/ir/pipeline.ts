@@ -42,11 +42,12 @@ export const passes: readonly Pass[] = [
     name: 'schedule',
     run: (ir, ctx) => scheduleIR(ir, chooseSchedule(ctx.target, ctx.request, ctx.limits, ctx.footprint, ir)),
   },
-  // 5. Target rewrites last, so generic simplification cannot undo them; named per target.
-  { name: 'legalize', run: (ir, ctx) => legalize(ir, ctx.target, ctx.diagnostics) },
-  // 6. The stage list every backend renders (summaries, routing passes, attention), once, from
-  //    the final summaries and routing plan, so backends do not re-derive what to launch.
+  // 5. The stage list every backend renders (summaries, routing passes, attention), once, from
+  //    the final summaries and routing plan (legalize changes neither), so backends do not
+  //    re-derive what to launch.
   { name: 'stages', run: (ir) => ({ ...ir, stages: kernelStages(ir) }) },
+  // 6. Target rewrites last, so generic simplification cannot undo them; named per target.
+  { name: 'legalize', run: (ir, ctx) => legalize(ir, ctx.target, ctx.diagnostics) },
 ];
 
 export const passNames = (target: Target): string[] => [
