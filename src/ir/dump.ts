@@ -1,5 +1,6 @@
 // Human-readable IR dumps (`attnc compile --dump-ir=<pass>`, the REPL's `:ir`): SSA-style lines so
 // sharing is visible, one block per expression.
+import { dumpStages } from './stages.js';
 import { show, toposort, type Node } from './graph.js';
 import { Op } from './ops.js';
 import type { TensorFormat } from './formats.js';
@@ -64,9 +65,10 @@ export function dumpIR(ir: AttentionIR, after: string): string {
     );
   }
   if (ir.summaries?.length) out.push(`summaries: ${ir.summaries.map((s) => s.tensor).join(', ')}`);
-  if (ir.rowInvariants?.length)
-    out.push(`row-invariant: ${ir.rowInvariants.length} subexpression(s) hoisted`);
+  if (ir.hoists?.row.length) out.push(`row-invariant: ${ir.hoists.row.length} subexpression(s) hoisted`);
+  if (ir.hoists?.key.length) out.push(`key-invariant: ${ir.hoists.key.length} subexpression(s) hoisted`);
   if (ir.routing) out.push(...dumpRouting(ir.routing));
   if (ir.schedule) out.push(`schedule: ${JSON.stringify(ir.schedule)}`);
+  if (ir.stages) out.push(dumpStages(ir.stages));
   return out.join('\n') + '\n';
 }

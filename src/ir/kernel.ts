@@ -2,6 +2,7 @@
 // graph IR) is separate from the storage formats of q, k, v and out (ir/formats.ts) and from the
 // Schedule (tile sizes, threads, engine), which is a frozen, hashable value: changing the
 // schedule never changes the algorithm.
+import type { Stage } from './stages.js';
 import type { TensorFormats } from './formats.js';
 import type { Graph, Node } from './graph.js';
 import type { RoutingPlan } from './routing.js';
@@ -75,6 +76,19 @@ export interface ResidueClasses {
   readonly modulus: Node;
   readonly mask: Node;
   readonly tiles: TileClassifier;
+  /** The hoisting plan of the per-class mask (set by fuse). */
+  readonly hoists?: Hoists;
+}
+
+/**
+ * The hoisting plan of the element expressions (pass fuse), which every backend renders: `row`
+ * holds the maximal subexpressions that do not depend on the key (k, score), computed once per
+ * query row; `key` those that do not depend on the query (q, score), read k and cost memory or
+ * transcendental work, computed once per key of a tile (a backend may also evaluate them inline).
+ */
+export interface Hoists {
+  readonly row: readonly Node[];
+  readonly key: readonly Node[];
 }
 
 /**
@@ -144,12 +158,10 @@ export interface AttentionKernel {
   /** How q, k, v and out are stored (a load widens to f32, a store narrows). */
   readonly formats: TensorFormats;
   readonly schedule: Schedule;
-  /**
-   * Subexpressions of `mask`/`score` that depend only on b, h, q, sizes and params (e.g. the
-   * `doc[q]` of a document mask): a backend may compute them once per query row, outside the
-   * key loop. Optional — evaluating them inline is equally correct.
-   */
-  readonly rowInvariants?: readonly Node[];
+  /** What a backend launches, in order (ir/stages.ts); its artifact's entry points follow it. */
+  readonly stages: readonly Stage[];
+  /** What the element expressions hoist out of the key loop (pass fuse). */
+  readonly hoists: Hoists;
   /**
    * Block routing: the backend runs pool → affinity/top-k passes before the attention, writes the
    * selected block ids to an `indices` output, and the attention visits only selected blocks.

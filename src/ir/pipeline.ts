@@ -1,4 +1,5 @@
 // The pass pipeline: a plain ordered list. Each pass is a pure function AttentionIR → AttentionIR.
+import { kernelStages } from './stages.js';
 import type { Diagnostic } from '../diagnostics.js';
 import { analyzeTiles } from './passes/analyze-tiles.js';
 import { fuse } from './passes/fuse.js';
@@ -49,7 +50,11 @@ export const passes: readonly Pass[] = [
     name: 'schedule',
     run: (ir, ctx) => scheduleIR(ir, chooseSchedule(ctx.target, ctx.request, ctx.limits, ctx.schedule, ir)),
   },
-  // 5. Target rewrites last, so generic simplification cannot undo them; named per target.
+  // 5. The stage list every backend renders (summaries, routing passes, attention), once, from
+  //    the final summaries and routing plan (legalize changes neither), so backends do not
+  //    re-derive what to launch.
+  { name: 'stages', run: (ir) => ({ ...ir, stages: kernelStages(ir) }) },
+  // 6. Target rewrites last, so generic simplification cannot undo them; named per target.
   { name: 'legalize', run: (ir, ctx) => legalize(ir, ctx.target, ctx.diagnostics) },
 ];
 

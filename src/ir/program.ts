@@ -1,8 +1,10 @@
 // The program as it flows through the pass pipeline: the graph-level attention op (mask and
 // score expressions, inputs, outputs) that passes refine until it is a complete AttentionKernel.
+import type { Stage } from './stages.js';
 import type { Graph, Node } from './graph.js';
 import type {
   AttentionKernel,
+  Hoists,
   KernelOutputs,
   ParamSlot,
   NeighbourhoodPatches,
@@ -35,13 +37,16 @@ export interface AttentionIR {
   /** Set by neighbourhood-patches (2-D neighbourhood masks only). */
   readonly neighbourhood?: NeighbourhoodPatches;
   /** Set by fuse. */
-  readonly rowInvariants?: readonly Node[];
+  readonly hoists?: Hoists;
   /** Set by schedule. */
   readonly schedule?: Schedule;
+  /** Set by stages (last). */
+  readonly stages?: readonly Stage[];
 }
 
 export function toKernel(ir: AttentionIR): AttentionKernel {
-  if (!ir.tiles || !ir.schedule) throw new Error(`internal: ${ir.name} was not tiled and scheduled`);
+  if (!ir.tiles || !ir.schedule || !ir.stages || !ir.hoists)
+    throw new Error(`internal: ${ir.name} was not tiled, fused, scheduled and staged`);
   return {
     kind: 'attention',
     name: ir.name,
@@ -55,7 +60,8 @@ export function toKernel(ir: AttentionIR): AttentionKernel {
     outputs: ir.outputs,
     formats: ir.formats,
     schedule: ir.schedule,
-    ...(ir.rowInvariants ? { rowInvariants: ir.rowInvariants } : {}),
+    stages: ir.stages,
+    hoists: ir.hoists,
     ...(ir.routing ? { routing: ir.routing } : {}),
     ...(ir.residue ? { residue: ir.residue } : {}),
     ...(ir.neighbourhood ? { neighbourhood: ir.neighbourhood } : {}),

@@ -94,7 +94,8 @@ describe('pipeline on the stdlib', () => {
     const ir = pipeline(readFileSync('stdlib/document.attn', 'utf8'));
     expect(ir.tiles?.kind).toBe('dynamic');
     expect(ir.summaries).toEqual([{ tensor: 'doc' }]);
-    expect(ir.rowInvariants?.map(show)).toEqual(['(load:doc q)']);
+    expect(ir.hoists?.row.map(show)).toEqual(['(load:doc q)']);
+    expect(ir.hoists?.key.map(show)).toEqual(['(load:doc k)']);
   });
 
   it('dumps readable IR', () => {

@@ -128,7 +128,7 @@ describe('completion', () => {
     const { s, type } = session();
     await type('attention w(window: int = 4) { let far = q - k > window\n mask !far }');
     expect(complete(s, ':ma')).toEqual([[':mask'], ':ma']);
-    expect(complete(s, ':ir s')).toEqual([['schedule', 'simplify'], 's']);
+    expect(complete(s, ':ir s')).toEqual([['schedule', 'simplify', 'stages'], 's']);
     expect(complete(s, ':set wi')).toEqual([['window='], 'wi']);
     expect(complete(s, ':emit ')).toEqual([['cuda', 'wgsl'], '']);
     expect(complete(s, 'mask cau')).toEqual([['causal'], 'cau']);

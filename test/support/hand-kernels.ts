@@ -5,6 +5,8 @@ import type { ArtifactSchedule } from '../../src/codegen/artifact.js';
 import { uniformFormats } from '../../src/ir/formats.js';
 import type { AttentionKernel, TileClassifier } from '../../src/ir/kernel.js';
 import { Op } from '../../src/ir/ops.js';
+import { elementRoots, hoistPlan } from '../../src/ir/passes/fuse.js';
+import { kernelStages } from '../../src/ir/stages.js';
 
 /**
  * What a hand-built kernel is made from: its schedule plus the one storage dtype of q, k, v and
@@ -30,13 +32,19 @@ function kernel(
   stored: TestSchedule,
 ): AttentionKernel {
   const { dtype, ...schedule } = stored;
-  return {
-    kind: 'attention',
+  // The stage list follows the summaries and routing in `parts`, as the pipeline's `stages` pass.
+  const stages = kernelStages({
+    summaries: parts.summaries ?? [],
+    ...(parts.routing ? { routing: parts.routing } : {}),
+  });
+  const base = {
+    stages,
+    kind: 'attention' as const,
     name,
     graph: g,
     score: g.var('score'),
     mask: g.const(true),
-    tiles: { kind: 'static', value: 'full' },
+    tiles: { kind: 'static', value: 'full' } as const,
     params: [],
     tensors: [],
     summaries: [],
@@ -45,6 +53,8 @@ function kernel(
     schedule: Object.freeze(schedule),
     ...parts,
   };
+  // The hoisting plan of the final expressions, as the pipeline's `fuse` pass makes it.
+  return { hoists: hoistPlan(elementRoots(base.mask, base.score, base.tiles)), ...base };
 }
 
 const bool = (g: Graph, op: Op, a: Node, b: Node): Node => g.node(op, 'bool', [a, b]);

@@ -4,7 +4,7 @@
 // file and the cores agree on them through `CoreExprs`.
 import { Graph, rewrite, toposort, type Node } from '../../ir/graph.js';
 import type { AttentionKernel } from '../../ir/kernel.js';
-import { Op, unaryFloat, type DType } from '../../ir/ops.js';
+import { Op, type DType } from '../../ir/ops.js';
 import { linearize } from '../linearize.js';
 import { ARGS, cudaRenderer, cudaType, type CudaContext, type ScoreMath } from './rules.js';
 import { residueActive } from './residue.js';
@@ -55,35 +55,8 @@ const sizeVars = (): Record<string, string> => ({
   D: 'D',
 });
 
-const isLeaf = (n: Node): boolean => n.op === Op.CONST || n.op === Op.VAR || n.op === Op.PARAM;
-const usesVar = (n: Node, names: readonly string[]): boolean =>
-  toposort([n]).some((m) => m.op === Op.VAR && names.includes(String(m.arg)));
-// Worth a shared-memory slot per key: memory reads and transcendental or division work.
-const costly = (n: Node): boolean =>
-  toposort([n]).some((m) => m.op === Op.LOAD || unaryFloat.has(m.op) || m.op === Op.DIV || m.op === Op.MOD);
-
 export function classMode(kernel: AttentionKernel): ClassMode {
   return kernel.tiles.kind === 'dynamic' ? 'dynamic' : kernel.tiles.value;
-}
-
-/**
- * Maximal subexpressions of `roots` that do not depend on `variant` vars (so they are invariant
- * over the loop those vars index) and satisfy `pick`.
- */
-function invariants(roots: readonly Node[], variant: readonly string[], pick: (n: Node) => boolean): Node[] {
-  const varies = new Set<number>();
-  const order = toposort(roots);
-  for (const n of order) {
-    if ((n.op === Op.VAR && variant.includes(String(n.arg))) || n.src.some((s) => varies.has(s.id)))
-      varies.add(n.id);
-  }
-  const out = new Map<number, Node>();
-  const consider = (s: Node): void => {
-    if (!varies.has(s.id) && !isLeaf(s) && pick(s)) out.set(s.id, s);
-  };
-  for (const n of order) if (varies.has(n.id)) n.src.forEach(consider);
-  roots.forEach(consider);
-  return [...out.values()];
 }
 
 /** Copies `roots` into a scratch graph with each replaced node turned into a named VAR leaf. */
@@ -154,8 +127,11 @@ export function coreExprs(full: AttentionKernel, cx: Omit<CudaContext, 'vars'>):
   const maskRoot = mode === 'dynamic' || mode === 'partial' ? kernel.mask : null;
   const roots = mode === 'empty' ? [] : [scoreRoot, maskRoot].filter((n): n is Node => n !== null);
 
-  const rowNodes = invariants(roots, ['k', 'score'], () => true);
-  const keyNodes = invariants(roots, ['q', 'score'], (n) => usesVar(n, ['k']) && costly(n));
+  // The hoisting plan fuse made of these expressions (of the per-class mask inside a class).
+  const plan = residue ? residue.hoists : full.hoists;
+  if (!plan) throw new Error('internal: the residue classes have no hoisting plan');
+  const rowNodes = [...plan.row];
+  const keyNodes = [...plan.key];
   const replaced = new Map<number, string>();
   const hoists = (nodes: Node[], prefix: string, index: string): Hoist[] =>
     nodes.map((n, i) => {

@@ -4,7 +4,7 @@
 import { show, toposort } from '../../ir/graph.js';
 import { sharedStorage } from '../../ir/formats.js';
 import type { AttentionKernel, StorageDType } from '../../ir/kernel.js';
-import type { Artifact, Binding, EntryPoint, UniformField } from '../artifact.js';
+import type { Artifact, Binding, UniformField } from '../artifact.js';
 import { artifactSchedule } from '../common.js';
 import { classMode, coreExprs } from './exprs.js';
 import {
@@ -15,13 +15,11 @@ import {
   initName,
   launcherText,
   launchName,
-  SUMMARY_THREADS,
   summaryElemsName,
-  summaryEntry,
   summaryKernels,
 } from './launcher.js';
 import { cudaLayout, type CudaLayout } from './layout.js';
-import { importanceBinding, importanceDevice, importanceEntryPoint } from './importance.js';
+import { importanceBinding, importanceDevice } from './importance.js';
 import { cudaArchs } from './arch.js';
 import { checkCudaSchedule, cudaLimits, cudaScheduleProblem, type CudaLimits } from './plan.js';
 import { dimLabel, helperSource, type CudaContext } from './rules.js';
@@ -32,7 +30,8 @@ import { wgmmaPlan } from './wgmma-plan.js';
 import { wgmmaWsCore } from './wgmma-ws.js';
 import { wgmmaWsPlan } from './wgmma-ws-plan.js';
 import { simtCore, type AttentionCore, type CoreOutput } from './simt.js';
-import { routingEntryPoints, routingManifest } from './routing-host.js';
+import { stageEntryPoints } from './stages.js';
+import { routingManifest } from './routing-host.js';
 import { routingDeviceCode, routeScratchElemsName } from './routing.js';
 import {
   routedAttentionHelpers,
@@ -40,13 +39,7 @@ import {
   routingBindingShapes,
   withRouting,
 } from './routing-attn.js';
-import {
-  selectBindingShapes,
-  selectDeviceCode,
-  selectEntryPoints,
-  selectHandles,
-  selectManifest,
-} from './select-host.js';
+import { selectBindingShapes, selectDeviceCode, selectHandles, selectManifest } from './select-host.js';
 
 export interface CudaMeta {
   readonly sourceHash: string;
@@ -234,7 +227,7 @@ export function renderCuda(
     target: 'cuda',
     name: kernel.name,
     code,
-    entryPoints: entryPoints(kernel, core),
+    entryPoints: stageEntryPoints(kernel, core.threads),
     bindings: bindings(kernel, layout),
     uniforms: layout.fields
       .filter((f) => f.ctype !== 'ptr')
@@ -291,35 +284,6 @@ export function renderCuda(
       [`${kernel.name}.json`]: JSON.stringify(manifest, null, 2) + '\n',
     },
   };
-}
-
-function entryPoints(k: AttentionKernel, core: CoreOutput): EntryPoint[] {
-  const SB = k.schedule.summaryBlock;
-  const summaries = k.summaries.map((s): EntryPoint => {
-    const dim = dimLabel(k.tensors.find((t) => t.name === s.tensor)!.dims[0]!);
-    return {
-      name: summaryEntry(k, s.tensor),
-      role: 'summary',
-      tensor: s.tensor,
-      workgroupSize: [SUMMARY_THREADS, 1, 1],
-      grid: [`cdiv(cdiv(${dim}, ${SB}), ${SUMMARY_THREADS / 32})`, '1', '1'],
-      bindings: [s.tensor, `${s.tensor}_summary`],
-    };
-  });
-  const used = ['q', 'k', 'v', 'out', ...(k.outputs.lse ? ['lse'] : []), ...k.tensors.map((t) => t.name)];
-  if (k.routing) used.push('indices');
-  return [
-    ...summaries,
-    ...(k.routing ? (selectHandles(k) ? selectEntryPoints(k) : routingEntryPoints(k)) : []),
-    {
-      name: attentionEntry(k),
-      role: 'attention',
-      workgroupSize: [core.threads, 1, 1],
-      grid: [`cdiv(Nq, ${k.schedule.blockQ})`, 'H', 'B'],
-      bindings: [...used, ...k.summaries.map((s) => `${s.tensor}_summary`)],
-    },
-    ...(k.outputs.importance ? [importanceEntryPoint(k)] : []),
-  ];
 }
 
 function bindings(k: AttentionKernel, layout: CudaLayout): Binding[] {

@@ -75,21 +75,23 @@ export function routingHeaderLines(k: AttentionKernel, struct: string): string[]
   ];
 }
 
-/** Launch records of the routing passes (informational for CUDA: the launcher runs them). */
-export function routingEntryPoints(k: AttentionKernel): EntryPoint[] {
-  const r = rankedBlocksOf(k);
-  const n = r.unit.size;
-  const units = r.source.q === 'raw' ? 'Nq' : `cdiv(Nq, ${n}) + 1`;
-  const pool = (side: 'k' | 'q'): EntryPoint => ({
+/** Launch record of the `pool` stage of `side` (informational for CUDA: the launcher runs it). */
+export function routingPoolEntry(k: AttentionKernel, side: 'k' | 'q'): EntryPoint {
+  const n = rankedBlocksOf(k).unit.size;
+  return {
     name: routePoolName(k, side),
     role: 'routing',
     workgroupSize: [ROUTE_THREADS, 1, 1],
     grid: side === 'k' ? [`cdiv(Nk, ${n}) + 1`, 'Hkv', 'B'] : [`cdiv(Nq, ${n}) + 1`, 'H', 'B'],
     bindings: [side, 'route_scratch'],
-  });
+  };
+}
+
+/** Launch records of the `rank` stage: the top-k (and its tensor-core affinities when used). */
+export function routingRankEntries(k: AttentionKernel): EntryPoint[] {
+  const r = rankedBlocksOf(k);
+  const units = r.source.q === 'raw' ? 'Nq' : `cdiv(Nq, ${r.unit.size}) + 1`;
   return [
-    pool('k'),
-    ...(r.source.q === 'raw' ? [] : [pool('q')]),
     {
       name: routeTopkName(k),
       role: 'routing',

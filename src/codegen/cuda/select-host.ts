@@ -270,49 +270,58 @@ export function selectManifest(k: AttentionKernel): object {
   };
 }
 
-export function selectEntryPoints(k: AttentionKernel): EntryPoint[] {
+/** A launch record of selection pass `pass` (informational for CUDA: the launcher runs them). */
+const selEntry = (
+  k: AttentionKernel,
+  pass: string,
+  threads: number,
+  grid: [string, string, string],
+  bindings: string[],
+): EntryPoint => ({
+  name: selName(k, pass),
+  role: 'routing',
+  workgroupSize: [threads, 1, 1],
+  grid,
+  bindings,
+});
+
+const userTensors = (k: AttentionKernel): string[] => k.tensors.map((t) => t.name);
+
+/** Launch record of the `pool` stage of `side`. */
+export function selectPoolEntry(k: AttentionKernel, side: 'k' | 'q'): EntryPoint {
+  const grid: [string, string, string] = side === 'k' ? ['Nk', 'Hkv', 'B'] : ['Nq', 'H', 'B'];
+  return selEntry(k, `pool_${side}`, SEL_POOL_THREADS, grid, [side, 'route_scratch', ...userTensors(k)]);
+}
+
+/** Launch records of the `rank` stage: `from` reads the tensor; else (vote,) score and top-k. */
+export function selectRankEntries(k: AttentionKernel): EntryPoint[] {
   const r = k.routing!;
   const G = routingGroups(r);
-  const pooled = pooledSides(r);
-  const ep = (
-    pass: string,
-    threads: number,
-    grid: [string, string, string],
-    bindings: string[],
-  ): EntryPoint => ({
-    name: selName(k, pass),
-    role: 'routing',
-    workgroupSize: [threads, 1, 1],
-    grid,
-    bindings,
-  });
-  const user = k.tensors.map((t) => t.name);
+  const user = userTensors(k);
   const span = `cdiv(Nk, ${SEL_SPAN}) * Nq`;
+  if (r.source.kind === 'from')
+    return [selEntry(k, 'from', SEL_FROM_THREADS, ['Nq', G, 'B'], ['indices', ...user])];
   return [
-    ...(pooled.k
-      ? [ep('pool_k', SEL_POOL_THREADS, ['Nk', 'Hkv', 'B'], ['k', 'route_scratch', ...user])]
+    ...(routingVote(r)
+      ? [selEntry(k, 'vote_stats', SEL_SPAN, [span, G, 'B'], ['q', 'k', 'route_scratch', ...user])]
       : []),
-    ...(pooled.q ? [ep('pool_q', SEL_POOL_THREADS, ['Nq', 'H', 'B'], ['q', 'route_scratch', ...user])] : []),
-    ...(r.source.kind === 'from'
-      ? [ep('from', SEL_FROM_THREADS, ['Nq', G, 'B'], ['indices', ...user])]
-      : [
-          ...(routingVote(r)
-            ? [ep('vote_stats', SEL_SPAN, [span, G, 'B'], ['q', 'k', 'route_scratch', ...user])]
-            : []),
-          ep('score', SEL_SPAN, [span, G, 'B'], ['q', 'k', 'route_scratch', ...user]),
-          ep('topk', SEL_TOPK_THREADS, ['Nq', G, 'B'], ['route_scratch', 'indices', ...user]),
-        ]),
-    ...(r.attention === 'static-mask'
-      ? []
-      : [
-          ep(
-            'attn',
-            SEL_ATTN_THREADS,
-            ['splits * Nq', 'H', 'B'],
-            ['q', 'k', 'v', 'out', 'lse', 'indices', 'route_scratch', ...user],
-          ),
-          ep('merge', SEL_ATTN_THREADS, ['Nq', 'H', 'B'], ['route_scratch', 'out', 'lse']),
-        ]),
+    selEntry(k, 'score', SEL_SPAN, [span, G, 'B'], ['q', 'k', 'route_scratch', ...user]),
+    selEntry(k, 'topk', SEL_TOPK_THREADS, ['Nq', G, 'B'], ['route_scratch', 'indices', ...user]),
+  ];
+}
+
+/** The attention over each row's selected keys: split over key ranges, then merged. */
+export function selectAttentionEntries(k: AttentionKernel): EntryPoint[] {
+  const user = userTensors(k);
+  return [
+    selEntry(
+      k,
+      'attn',
+      SEL_ATTN_THREADS,
+      ['splits * Nq', 'H', 'B'],
+      ['q', 'k', 'v', 'out', 'lse', 'indices', 'route_scratch', ...user],
+    ),
+    selEntry(k, 'merge', SEL_ATTN_THREADS, ['Nq', 'H', 'B'], ['route_scratch', 'out', 'lse']),
   ];
 }
 

@@ -7,7 +7,7 @@ import { show, toposort, type Node } from '../../ir/graph.js';
 import type { AttentionKernel, Schedule, TensorSlot } from '../../ir/kernel.js';
 import { Op, type VarName } from '../../ir/ops.js';
 import { attendsSelected } from '../../ir/routing.js';
-import type { Artifact, EntryPoint } from '../artifact.js';
+import type { Artifact } from '../artifact.js';
 import { linearize, type Linearized } from '../linearize.js';
 import { checkWgslSchedule, type WgslLimits } from './limits.js';
 import { attentionBody, type ClassMode } from './attention.js';
@@ -15,12 +15,12 @@ import { coopBody, rowSchedule } from './coop-select.js';
 import { isCoop } from './coop-geometry.js';
 import { hasDecodeVariant, renderDecode } from './decode.js';
 import { renderImportance, withImportance } from './importance.js';
-import { layoutSource, summaryBinding, summaryBlocksExpr, wgslLayout } from './layout.js';
-import { routingEntries, routingHelpers } from './routing.js';
+import { layoutSource, summaryBinding, wgslLayout } from './layout.js';
+import { routingHelpers } from './routing.js';
+import { stageEntryPoints, SUMMARY_THREADS } from './stages.js';
 import { dimText, helperSource, summaryVar, tensorVar, wgslRenderer, type WgslContext } from './rules.js';
 
 /** Invocations per workgroup of the summary passes (one block of positions each). */
-const SUMMARY_THREADS = 64;
 
 const sizeVars = { B: 'u.B', H: 'u.H', Hkv: 'u.Hkv', Nq: 'u.Nq', Nk: 'u.Nk', D: 'i32(HEAD_DIM)' } as const;
 const elementVars: Partial<Record<VarName, string>> = {
@@ -41,33 +41,11 @@ const tileVars: Partial<Record<VarName, string>> = {
   k_hi: 'k_hi',
 };
 
-const isLeaf = (n: Node): boolean => n.op === Op.CONST || n.op === Op.VAR || n.op === Op.PARAM;
-
 /** Tensors read (LOAD or RANGE) by the given expressions. */
 function tensorsRead(roots: readonly Node[], ops: ReadonlySet<Op>): Set<string> {
   const out = new Set<string>();
   for (const n of toposort(roots)) if (ops.has(n.op)) out.add(String(n.arg));
   return out;
-}
-
-/**
- * The largest subexpressions of `roots` that do not depend on the key (k, score): they are the
- * same for every key of a row, so the kernel computes them once per row.
- */
-function rowInvariants(roots: readonly Node[]): Node[] {
-  const variant = new Set<number>();
-  const order = toposort(roots);
-  for (const n of order) {
-    const perKey = n.op === Op.VAR && (n.arg === 'k' || n.arg === 'score');
-    if (perKey || n.src.some((s) => variant.has(s.id))) variant.add(n.id);
-  }
-  const hoist = new Map<number, Node>();
-  for (const n of order) {
-    if (!variant.has(n.id)) continue;
-    for (const s of n.src) if (!variant.has(s.id) && !isLeaf(s)) hoist.set(s.id, s);
-  }
-  for (const r of roots) if (!variant.has(r.id) && !isLeaf(r)) hoist.set(r.id, r);
-  return [...hoist.values()];
 }
 
 const indent = (lines: readonly string[], pad: string): string[] => lines.map((l) => (l ? pad + l : l));
@@ -206,7 +184,7 @@ export function renderWgsl(kernel: AttentionKernel, meta: WgslMeta, limits?: Wgs
   // Element expressions: row-invariant parts hoisted, the mask only where a tile is partial.
   const r = wgslRenderer(cx(elementVars));
   const elementRoots = mode === 'full' || mode === 'empty' ? [kernel.score] : [kernel.mask, kernel.score];
-  const invariants = mode === 'empty' ? [] : rowInvariants(elementRoots);
+  const invariants = kernel.hoists.row;
   const row = linearize(invariants, r, 'rw');
   const bound = new Map(invariants.map((n, i) => [n.id, row.roots[i]!]));
   const mask: Linearized | undefined =
@@ -240,14 +218,6 @@ export function renderWgsl(kernel: AttentionKernel, meta: WgslMeta, limits?: Wgs
     }
   }
   const summaries = kernel.summaries.map(({ tensor }) => tensors.get(tensor)!);
-  const entries: EntryPoint[] = summaries.map((t) => ({
-    name: `summarize_${t.name}`,
-    role: 'summary',
-    tensor: t.name,
-    workgroupSize: [SUMMARY_THREADS, 1, 1],
-    grid: [`cdiv(${summaryBlocksExpr(t, s.summaryBlock)}, ${SUMMARY_THREADS})`, '1', '1'],
-    bindings: [t.name, summaryBinding(t.name), 'uniforms'],
-  }));
   const attnBindings = layout.bindings
     .filter((b) => {
       if (b.role === 'tensor') return loaded.has(b.name);
@@ -257,17 +227,15 @@ export function renderWgsl(kernel: AttentionKernel, meta: WgslMeta, limits?: Wgs
       return true;
     })
     .map((b) => b.name);
-  if (routing) entries.push(...routing.entries);
-  entries.push({
-    name: 'attention',
-    role: 'attention',
-    workgroupSize: [s.threads, 1, 1],
-    grid: [`cdiv(Nq, ${s.blockQ})`, 'H', 'B'],
-    bindings: attnBindings,
-  });
   // The importance pass (importance.ts) runs last: it reads the final lse.
   const importance = kernel.outputs.importance && renderImportance(kernel, kernel.outputs.importance, cx);
-  if (importance) entries.push(importance.entry);
+  const entries = stageEntryPoints({
+    kernel,
+    tensors,
+    routingReads: routing?.reads ?? [],
+    attnBindings,
+    importanceEntry: importance ? importance.entry : undefined,
+  });
 
   const helpers = helperSource(cx(elementVars)) || undefined;
   const summarySources = summaries.map((t) => summaryEntry(t, s.summaryBlock, dimText(t.dims[0]!)));
@@ -325,7 +293,7 @@ function renderRouting(
   plan: NonNullable<AttentionKernel['routing']>,
   cx: (vars: Partial<Record<VarName, string>>) => WgslContext,
   classRoots: readonly Node[],
-): { source: string; entries: EntryPoint[] } {
+): { source: string; reads: string[] } {
   const mode = classMode(kernel);
   const counts = linearize([plan.source.count, plan.first, plan.local], wgslRenderer(cx(sizeVars)), 'rc');
   // Candidacy evaluates the static mask pair by pair where the classifier cannot decide.
@@ -338,6 +306,6 @@ function renderRouting(
   ];
   return {
     source: routingHelpers(kernel.formats, plan, { counts, mask, mode }),
-    entries: routingEntries(plan, reads),
+    reads,
   };
 }

@@ -293,52 +293,57 @@ function groupRow(r: RoutingPlan): string {
   return 'b * u32(u.H) + h';
 }
 
-/** Launch records of the routing passes (they run after the summaries, before the attention). */
-export function routingEntries(r: RoutingPlan, maskBindings: readonly string[]): EntryPoint[] {
+/** Slot-count shape expressions of the key and query sides of a pooled plan. */
+function slotCounts(r: PoolRankPlan): [string, string] {
+  return r.unit.kind === 'chunks'
+    ? ['Nk', 'Nq']
+    : [`cdiv(Nk, ${r.unit.size}) + 1`, `cdiv(Nq, ${r.unit.size}) + 1`];
+}
+
+/** The launch record of the `pool` stage of `side` (ir/stages.ts). */
+export function routingPoolEntry(plan: RoutingPlan, side: 'k' | 'q'): EntryPoint {
+  const r = poolRankOf(plan);
+  const chunkIds = r.unit.kind === 'chunks' ? r.unit.tensor : undefined;
+  const [kb, qb] = slotCounts(r);
+  return {
+    name: `route_pool_${side}`,
+    role: 'routing',
+    // The chunk-id tensor rides on the pool entry, so the runtime knows which tensor to validate.
+    ...(chunkIds ? { tensor: chunkIds } : {}),
+    workgroupSize: [POOL_THREADS, 1, 1],
+    grid: side === 'k' ? [kb, 'Hkv', 'B'] : [qb, 'H', 'B'],
+    bindings: [side, 'route_pool', ...(chunkIds ? [chunkIds] : []), 'uniforms'],
+  };
+}
+
+/** Launch records of the `rank` stage: they fill `indices` (after pooling, before the attention). */
+export function routingRankEntries(r: RoutingPlan, maskBindings: readonly string[]): EntryPoint[] {
   switch (routingPasses(r)) {
     case 'read-from':
       return [sortEntry(r, maskBindings)];
     case 'token-select':
       return [...selectEntries(r, maskBindings), sortEntry(r, maskBindings)];
     case 'pool-rank':
-      return poolRankEntries(poolRankOf(r), maskBindings);
+      return [topkEntry(poolRankOf(r), maskBindings)];
   }
 }
 
-function poolRankEntries(r: PoolRankPlan, maskBindings: readonly string[]): EntryPoint[] {
+function topkEntry(r: PoolRankPlan, maskBindings: readonly string[]): EntryPoint {
   const chunkIds = r.unit.kind === 'chunks' ? r.unit.tensor : undefined;
-  const [kb, qb] =
-    r.unit.kind === 'chunks'
-      ? ['Nk', 'Nq']
-      : [`cdiv(Nk, ${r.unit.size}) + 1`, `cdiv(Nq, ${r.unit.size}) + 1`];
-  // The chunk-id tensor rides on the pool entry, so the runtime knows which tensor to validate.
-  const chunks = chunkIds ? { tensor: chunkIds } : {};
-  const pool = (side: 'k' | 'q'): EntryPoint => ({
-    name: `route_pool_${side}`,
-    role: 'routing',
-    ...chunks,
-    workgroupSize: [POOL_THREADS, 1, 1],
-    grid: side === 'k' ? [kb, 'Hkv', 'B'] : [qb, 'H', 'B'],
-    bindings: [side, 'route_pool', ...(chunkIds ? [chunkIds] : []), 'uniforms'],
-  });
   const raw = r.source.q === 'raw';
-  const units = raw ? 'Nq' : qb;
-  return [
-    pool('k'),
-    ...(raw ? [] : [pool('q')]),
-    {
-      name: 'route_topk',
-      role: 'routing',
-      workgroupSize: [TOPK_THREADS, 1, 1],
-      grid: [`cdiv(${units}, ${TOPK_THREADS})`, routingGroups(r), 'B'],
-      bindings: [
-        ...(raw ? ['q'] : []),
-        'route_pool',
-        'indices',
-        ...(chunkIds ? [chunkIds] : []),
-        ...maskBindings,
-        'uniforms',
-      ],
-    },
-  ];
+  const units = raw ? 'Nq' : slotCounts(r)[1];
+  return {
+    name: 'route_topk',
+    role: 'routing',
+    workgroupSize: [TOPK_THREADS, 1, 1],
+    grid: [`cdiv(${units}, ${TOPK_THREADS})`, routingGroups(r), 'B'],
+    bindings: [
+      ...(raw ? ['q'] : []),
+      'route_pool',
+      'indices',
+      ...(chunkIds ? [chunkIds] : []),
+      ...maskBindings,
+      'uniforms',
+    ],
+  };
 }
