@@ -79,6 +79,8 @@ describe('coop decode knobs', () => {
     const t = { threads: 256, lanes: 16, chunk: 2, rows: 8, splitKeys: 1024 };
     const r = retuneCoopDecode(d, t);
     expect(r.splitKeys).toBe(1024);
+    // blockQ = packed rows per workgroup: the runtime's scratch estimate rounds to those tiles.
+    expect([d.artifact.schedule.blockQ, r.artifact.schedule.blockQ]).toEqual([4, 8]);
     expect(r.artifact.code).toContain('const DC_THREADS: u32 = 256u;');
     expect(r.artifact.code).toContain('const DC_SPLIT_KEYS: u32 = 1024u;');
     const split = r.artifact.entryPoints.find((e) => e.name === 'attention_split')!;

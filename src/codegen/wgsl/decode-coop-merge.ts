@@ -6,8 +6,11 @@
 // (l_i NaN) gets NaN in out and lse (docs/LANGUAGE.md "Non-finite values").
 import type { AttentionParts } from './attention.js';
 
-/** Invocations of the merge workgroup (a power of 2: the reductions halve it). */
-export const COOP_MERGE_THREADS = 128;
+/**
+ * Invocations of the merge workgroup (a power of 2: the reductions halve it). D = 128 takes 32 of
+ * them per column pass, so each walks an eighth of the splits (256 at Nk = 128K).
+ */
+export const COOP_MERGE_THREADS = 256;
 
 export function coopDecodeMergeBody(p: AttentionParts): string {
   const f16 = p.schedule.dtype === 'f16';

@@ -4,6 +4,7 @@
 // subgroup shuffles), a workgroup serves all query heads of its kv head, and the merge spreads the
 // splits over its workgroup (decode-coop-split.ts, decode-coop-merge.ts). Same inputs, outputs,
 // tile classes, row/score code (AttentionParts) and non-finite contract as the row engine's.
+import type { Schedule } from '../../ir/kernel.js';
 import type { Binding, DecodeVariant, EntryPoint } from '../artifact.js';
 import { DECODE_MAX_NQ, type DecodeRequest } from './decode.js';
 import { COOP_MERGE_THREADS, coopDecodeMergeBody } from './decode-coop-merge.js';
@@ -44,6 +45,14 @@ function vec4Views(layout: WgslLayout, dtype: string): string {
     ),
   ].join('\n');
 }
+
+/**
+ * The decode module's schedule: the main one with blockQ = the packed rows of a workgroup, so that
+ * the runtime's scratch estimate (row tiles of blockQ rows × (Dv + 2) per split) is decode_part's
+ * size rounded up to whole row tiles, not to the main module's 64-row tiles.
+ */
+const decodeSchedule = (s: Schedule, t: CoopDecodeTuning): Schedule =>
+  Object.freeze({ ...s, blockQ: t.rows });
 
 export function renderCoopDecode(
   req: DecodeRequest,
@@ -115,8 +124,7 @@ export function renderCoopDecode(
       bindings: layout.bindings,
       uniforms: layout.uniforms,
       params: req.kernel.params,
-      // The runtime's scratch estimate (blockQ-row tiles × (Dv + 2) per split) bounds decode_part.
-      schedule: s,
+      schedule: decodeSchedule(s, tuning),
       sourceHash: req.meta.sourceHash,
       scheduleHash: req.meta.scheduleHash,
     },
@@ -138,5 +146,10 @@ export function retuneCoopDecode(variant: DecodeVariant, tuning: CoopDecodeTunin
       : ep,
   );
   const bindings = a.bindings.map((b) => (b.name === SCRATCH ? { ...b, shape: [scratchShape(tuning)] } : b));
-  return { ...variant, splitKeys: tuning.splitKeys, artifact: { ...a, code, entryPoints, bindings } };
+  const schedule = decodeSchedule(a.schedule, tuning);
+  return {
+    ...variant,
+    splitKeys: tuning.splitKeys,
+    artifact: { ...a, code, entryPoints, bindings, schedule },
+  };
 }

@@ -329,7 +329,7 @@ fn attention_split(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocati
   }
 }
 
-const DM_THREADS: u32 = 128u;
+const DM_THREADS: u32 = 256u;
 const DM_COLS: u32 = min(DC_DV4, DM_THREADS); // vec4 output columns per pass
 const DM_SUBS: u32 = DM_THREADS / DM_COLS; // split subsets per column
 var<workgroup> dm_red: array<f32, DM_THREADS>;
