@@ -106,6 +106,9 @@ const partialDots = [
 
 /** Sums the lanes' partial dots of each row; afterwards every lane of a group holds the full dots. */
 function reduceDots(subgroups: boolean): string[] {
+  // lanes_loop: a trip count LLVM-based drivers (lavapipe) cannot fold, so they do not unroll the
+  // sum (they unroll constant loops whole, which made compiles slow). The row loop stays constant:
+  // `dots` must stay in registers on GPUs (a run-time index anywhere would put it in memory).
   const viaMemory = [
     'for (var i = 0u; i < DC_ROWS; i++) {',
     '  if (i < rows) {',
@@ -113,7 +116,7 @@ function reduceDots(subgroups: boolean): string[] {
     '    workgroupBarrier(); // the lanes\u2019 partial dots are written',
     '    for (var ci = 0u; ci < DC_CHUNK; ci++) {',
     '      var t = 0.0f;',
-    '      for (var x = 0u; x < DC_LANES; x++) { t += dc_red[ci * DC_THREADS + grp * DC_LANES + x]; }',
+    '      for (var x = 0u; x < lanes_loop; x++) { t += dc_red[ci * DC_THREADS + grp * DC_LANES + x]; }',
     '      dots[i][ci] = t;',
     '    }',
     '    workgroupBarrier(); // dc_red is read',
@@ -318,6 +321,7 @@ export function coopDecodeSplitBody(p: AttentionParts, subgroups: boolean): stri
     '  let grp = lid / DC_LANES;',
     '  let b = i32(wg.z);',
     '  let kv_row0 = (wg.z * u32(u.Hkv) + wg.y) * Nk;',
+    '  let lanes_loop = select(DC_LANES, 0u, u.Nk < 0i); // DC_LANES, not folded (see reduceDots)',
     ...(subgroups
       ? [
           '  // Shuffles need each lane group inside one subgroup, in order (not promised by WebGPU).',

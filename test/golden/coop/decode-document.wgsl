@@ -171,6 +171,7 @@ fn attention_split(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocati
   let grp = lid / DC_LANES;
   let b = i32(wg.z);
   let kv_row0 = (wg.z * u32(u.Hkv) + wg.y) * Nk;
+  let lanes_loop = select(DC_LANES, 0u, u.Nk < 0i); // DC_LANES, not folded (see reduceDots)
   // Shuffles need each lane group inside one subgroup, in order (not promised by WebGPU).
   if (sg_size < DC_LANES || sg_id != lid % sg_size) { dc_nosg = 1u; }
   let use_sg = workgroupUniformLoad(&dc_nosg) == 0u;
@@ -260,7 +261,7 @@ fn attention_split(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocati
             workgroupBarrier(); // the lanes’ partial dots are written
             for (var ci = 0u; ci < DC_CHUNK; ci++) {
               var t = 0.0f;
-              for (var x = 0u; x < DC_LANES; x++) { t += dc_red[ci * DC_THREADS + grp * DC_LANES + x]; }
+              for (var x = 0u; x < lanes_loop; x++) { t += dc_red[ci * DC_THREADS + grp * DC_LANES + x]; }
               dots[i][ci] = t;
             }
             workgroupBarrier(); // dc_red is read
@@ -385,7 +386,8 @@ var<workgroup> dm_red4: array<vec4<f32>, DM_THREADS>;
 // The workgroup max (sum) of x; every invocation gets it.
 fn dm_reduce(x: f32, lid: u32, sum: bool) -> f32 {
   dm_red[lid] = x;
-  for (var w = DM_THREADS / 2u; w > 0u; w >>= 1u) {
+  // A start LLVM-based drivers (lavapipe) cannot fold: unrolled barriers took long to compile.
+  for (var w = select(DM_THREADS / 2u, 0u, u.Nk < 0i); w > 0u; w >>= 1u) {
     workgroupBarrier();
     if (lid < w) {
       let y = dm_red[lid + w];
