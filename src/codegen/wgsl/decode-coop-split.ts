@@ -267,7 +267,7 @@ const combineGroups = [
   '  decode_part[o + 3u] = a.w;',
   '}',
   'for (var i = 0u; i < DC_ROWS; i++) {',
-  '  if (lid == i && i < rows) {',
+  '  if (lid == i % DC_THREADS && i < rows) { // fewer invocations than rows: some write several',
   '    let o = dc_ml_base(g) + 2u * dc_slot(g, wg.z, wg.y, split, rt * DC_ROWS + i);',
   '    decode_part[o] = m_run[i];',
   '    decode_part[o + 1u] = l_run[i];',
