@@ -8,7 +8,8 @@ import type { Schedule } from '../../ir/kernel.js';
 import type { Binding, DecodeVariant, EntryPoint } from '../artifact.js';
 import { DECODE_MAX_NQ, type DecodeRequest } from './decode.js';
 import { COOP_MERGE_THREADS, coopDecodeMergeBody } from './decode-coop-merge.js';
-import { coopDecodeGeometry, coopDecodeSplitBody } from './decode-coop-split.js';
+import { coopDecodeGeometry } from './decode-coop-parts.js';
+import { coopDecodeSplitBody } from './decode-coop-split.js';
 import {
   checkCoopDecodeTuning,
   defaultCoopDecodeTuning,
