@@ -68,7 +68,8 @@ export async function checkDecode(c: DecodeCase): Promise<RunResult> {
 }
 
 function retuned(artifact: Artifact, tuning: Partial<CoopDecodeTuning>): Artifact {
-  if (!artifact.decode) throw new Error(`kernel "${artifact.name}" has no decode variant to re-tune`);
+  // All-empty kernels have no decode variant and stay on the row engine: nothing to re-tune.
+  if (!artifact.decode || artifact.schedule.wgslEngine !== 'coop') return artifact;
   const full = { ...defaultCoopDecodeTuning(artifact.schedule), ...tuning };
   return { ...artifact, decode: retuneCoopDecode(artifact.decode, full) };
 }
