@@ -1,6 +1,9 @@
 // Shared by the decode tests: compile a program for WGSL, run it in decode mode (split-KV + lse
 // merge) on WebGPU and compare with the dense float64 reference.
+import { retuneCoopDecode } from '../src/codegen/wgsl/decode-coop.js';
+import { defaultCoopDecodeTuning, type CoopDecodeTuning } from '../src/codegen/wgsl/decode-coop-tuning.js';
 import { compile } from '../src/compile.js';
+import type { Artifact } from '../src/codegen/artifact.js';
 import { toF16 } from '../src/runtime/f16.js';
 import { createKernel, deviceLimits, getDevice, type RunResult } from '../src/runtime/webgpu.js';
 import { makeInputs, type Shape } from './support/arbitraries.js';
@@ -18,8 +21,12 @@ export interface DecodeCase {
   readonly mode?: 'auto' | 'always' | 'never';
   readonly params?: Record<string, number>;
   readonly tolerance?: number;
-  /** WGSL engine of the main module (decode mode runs the row engine's split-KV module either way). */
+  /** WGSL engine: 'coop' runs the coop engine's split-KV module (codegen/wgsl/decode-coop*.ts). */
   readonly engine?: 'row' | 'coop';
+  /** Coop engine: knobs of its decode module other than the defaults (small splits: many of them). */
+  readonly coopTuning?: Partial<CoopDecodeTuning>;
+  /** Coop engine: false keeps subgroup operations out (lane sums through workgroup memory only). */
+  readonly subgroups?: boolean;
 }
 
 /** Runs `c` and checks out/lse against the reference; returns the run for further assertions. */
@@ -34,21 +41,35 @@ export async function checkDecode(c: DecodeCase): Promise<RunResult> {
     valueDim: shape.Dv,
     limits: deviceLimits(device),
     ...(c.dtype ? { dtype: c.dtype } : {}),
-    schedule: { blockQ: tile, threads: c.engine === 'coop' ? 2 * tile : tile, blockK: c.blockK ?? tile },
+    schedule: {
+      blockQ: tile,
+      threads: c.engine === 'coop' ? 2 * tile : tile,
+      blockK: c.blockK ?? tile,
+      ...(c.subgroups === false ? { subgroups: false } : {}),
+    },
     ...(c.engine ? { wgslEngine: c.engine } : {}),
   });
+  const artifact = c.coopTuning ? retuned(compiled.artifact, c.coopTuning) : compiled.artifact;
   const inputs = makeInputs(shape, c.seed ?? 1, { magnitude: c.magnitude ?? 1 });
   const params = { ...Object.fromEntries(compiled.decl.defaults), ...c.params };
-  const gpu = await createKernel(device, compiled.artifact, { decode: c.mode ?? 'always', debug: true });
+  const gpu = await createKernel(device, artifact, { decode: c.mode ?? 'always', debug: true });
   const f16 = c.dtype === 'f16';
   // f16 runs: the reference sees the f16-rounded inputs.
   const store = (x: Float32Array): Float32Array | Uint16Array => (f16 ? toF16(x) : x);
   try {
     const { res, ref } = await runDense(gpu, compiled, shape, inputs, params, store);
-    const where = `\n${c.source}\nshape ${JSON.stringify(shape)} seed ${c.seed ?? 1} tile ${tile} mode ${c.mode ?? 'always'}`;
+    const tuning = c.coopTuning ? ` tuning ${JSON.stringify(c.coopTuning)}` : '';
+    const where = `\n${c.source}\nshape ${JSON.stringify(shape)} seed ${c.seed ?? 1} tile ${tile} mode ${c.mode ?? 'always'}${tuning}`;
     expectAgreement(res, ref, where, c.tolerance ?? (f16 ? 2e-3 : 1e-5));
     return res;
   } finally {
     gpu.destroy();
   }
+}
+
+function retuned(artifact: Artifact, tuning: Partial<CoopDecodeTuning>): Artifact {
+  // All-empty kernels have no decode variant and stay on the row engine: nothing to re-tune.
+  if (!artifact.decode || artifact.schedule.wgslEngine !== 'coop') return artifact;
+  const full = { ...defaultCoopDecodeTuning(artifact.schedule), ...tuning };
+  return { ...artifact, decode: retuneCoopDecode(artifact.decode, full) };
 }

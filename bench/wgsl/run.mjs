@@ -3,7 +3,11 @@
 // checked against the dense float64 reference on a small shape before anything is timed.
 //
 //   npm run build && node scripts/with-gpu.mjs node bench/wgsl/run.mjs [--quick] [--out file.json]
-//     [--engines row,coop,coop:64x16x64] [--reps 3] [--only causal,full] [--no-decode]
+//     [--engines row,coop,coop:64x16x64] [--reps 3] [--only causal,full] [--no-decode] [--no-prefill]
+//     [--decode-threads 128] [--decode-lanes 32] [--decode-chunk 4] [--decode-rows 4] [--decode-split 512]
+//
+// The --decode-* options set knobs of the coop engine's decode module (comma lists are swept:
+// every combination is checked against the reference, then timed); see bench/wgsl/decode.mjs.
 //
 // Uses only dist/, node_modules/webgpu (through dist's device) and node built-ins, so it runs on a
 // GPU machine that has Node and the webgpu package and nothing else. Times are GPU times from
@@ -13,6 +17,7 @@ import { compile } from '../../dist/src/compile.js';
 import { compareArrays } from '../../dist/src/runtime/compare.js';
 import { referenceAttention } from '../../dist/src/runtime/reference.js';
 import { createKernel, deviceLimits, getDevice } from '../../dist/src/runtime/webgpu.js';
+import { decodeSweep, runDecode } from './decode.mjs';
 import { runMatmul } from './matmul.mjs';
 import { kernels } from './kernels.mjs';
 
@@ -152,41 +157,6 @@ async function prefill(device, limits, rows) {
   }
 }
 
-async function decode(device, limits, rows) {
-  const spec = kernels.find((k) => k.name === 'causal');
-  const [H, Hkv] = sizes.decodeH;
-  const D = 128;
-  for (const engine of engines) {
-    await attempt(rows, { kind: 'decode', kernel: 'causal', engine, D }, async () => {
-      const artifact = compileFor(spec, D, engine, limits);
-      await check(device, spec, artifact, D);
-      const kernel = await createKernel(device, artifact, { decode: 'auto' });
-      try {
-        for (const Nk of sizes.decodeNk) {
-          const kv = Hkv * Nk * D;
-          const inputs = { B: 1, H, Hkv, Nq: 1, Nk, q: fill(H * D, 1), k: fill(kv, 2), v: fill(kv, 3) };
-          const ms = await best(kernel, inputs);
-          const bytes = 2 * kv * 4;
-          rows.push({
-            kind: 'decode',
-            kernel: 'causal',
-            engine,
-            N: Nk,
-            D,
-            H,
-            Hkv,
-            ms,
-            gbps: bytes / ms / 1e6,
-          });
-          report(rows.at(-1));
-        }
-      } finally {
-        kernel.destroy();
-      }
-    });
-  }
-}
-
 /**
  * Runs one kernel's check and timings; a failure (wrong result, a pipeline the device refuses) is
  * recorded as a row with `error` and printed, and the benchmark goes on with the next kernel.
@@ -206,7 +176,8 @@ function report(r) {
   const shape = r.kind === 'decode' ? `Nk=${r.N} H=${r.H}/${r.Hkv}` : `N=${r.N}`;
   console.log(
     `${r.kind.padEnd(8)} ${r.kernel.padEnd(15)} ${String(r.engine).padEnd(6)} D=${String(r.D).padEnd(4)}` +
-      ` ${shape.padEnd(20)} ${r.ms.toFixed(3).padStart(10)} ms  ${rate}${r.schedule ? `  [${r.schedule}]` : ''}`,
+      ` ${shape.padEnd(20)} ${r.ms.toFixed(3).padStart(10)} ms  ${rate}${r.schedule ? `  [${r.schedule}]` : ''}` +
+      (r.kind === 'decode' ? (r.splits ? `  ${r.splits} splits` : '  (not in decode mode)') : ''),
   );
 }
 
@@ -231,8 +202,27 @@ rows.push({
   relError: matmul.relError,
 });
 report(rows.at(-1));
-await prefill(device, limits, rows);
-if (!flag('--no-decode')) await decode(device, limits, rows);
+if (!flag('--no-prefill')) await prefill(device, limits, rows);
+if (!flag('--no-decode')) {
+  const spec = kernels.find((k) => k.name === 'causal');
+  const sweep = decodeSweep(option);
+  const ctx = {
+    device,
+    limits,
+    rows,
+    engines,
+    sizes,
+    spec,
+    compileFor,
+    check,
+    reps,
+    attempt,
+    report,
+    fill,
+    sweep,
+  };
+  await runDecode(ctx);
+}
 const failed = rows.filter((r) => r.error !== undefined).length;
 console.log(`done in ${((Date.now() - started) / 1000).toFixed(1)} s${failed ? `, ${failed} FAILED` : ''}`);
 if (out) {

@@ -98,7 +98,7 @@ describe('coop engine on WebGPU', () => {
     }
   });
 
-  it('decode mode of a coop artifact (the row engine\u2019s split-KV module) agrees with the reference', async () => {
+  it('decode mode of a coop artifact (its own split-KV module, decode-coop.ts) agrees with the reference', async () => {
     const shape = { B: 1, Hq: 4, Hkv: 2, Nq: 2, Nk: 700, D: 16, Dv: 16 };
     const res = await checkDecode({ source: causal, shape, tile: 16, engine: 'coop' });
     expect(res.decodeSplits).toBeGreaterThan(1);

@@ -15,6 +15,8 @@ import {
   decodeSplitBody,
 } from './decode-body.js';
 import { layoutSource, type WgslLayout } from './layout.js';
+import { isCoop } from './coop-geometry.js';
+import { renderCoopDecode } from './decode-coop.js';
 
 /** Decode mode is used for at most this many query rows (a merge workgroup per row and head). */
 export const DECODE_MAX_NQ = 16;
@@ -43,6 +45,8 @@ export function hasDecodeVariant(kernel: AttentionKernel): boolean {
 }
 
 export function renderDecode(req: DecodeRequest): DecodeVariant {
+  // The coop engine's own split-KV module (decode-coop.ts): lanes share key rows, for GPUs.
+  if (isCoop(req.kernel.schedule)) return renderCoopDecode(req);
   const s = req.kernel.schedule;
   const splitKeys = DECODE_SPLIT_TILES * s.blockK;
   const splits = `cdiv(Nk, ${splitKeys})`;

@@ -11,7 +11,7 @@ import type { Artifact } from '../artifact.js';
 import { linearize, type Linearized } from '../linearize.js';
 import { checkWgslSchedule, type WgslLimits } from './limits.js';
 import { attentionBody, type ClassMode } from './attention.js';
-import { coopBody, rowSchedule } from './coop-select.js';
+import { coopBody } from './coop-select.js';
 import { isCoop } from './coop-geometry.js';
 import { hasDecodeVariant, renderDecode } from './decode.js';
 import { renderImportance, withImportance } from './importance.js';
@@ -64,7 +64,7 @@ const coopHeader = [
   '// Attention (coop engine): one workgroup per (q-tile, head, batch); 4 invocations share each',
   '// query row and each holds a register block of S and of the f32 accumulator (online softmax over',
   '// K/V tiles staged in workgroup memory). A row with no allowed key writes 0 (and lse = -inf).',
-  '// Decode mode (artifact.decode) runs the row engine.',
+  '// Decode mode (artifact.decode): lanes share key rows of a KV split (decode-coop.ts).',
 ];
 
 function headerComment(kernel: AttentionKernel, meta: { sourceHash: string; scheduleHash: string }): string {
@@ -255,14 +255,13 @@ export function renderWgsl(kernel: AttentionKernel, meta: WgslMeta, limits?: Wgs
   // Decode mode (split-KV + lse merge, decode.ts): a second module the runtime picks for few queries.
   const decodeMain = hasDecodeVariant(kernel)
     ? renderDecode({
-        kernel: isCoop(s) ? { ...kernel, schedule: rowSchedule(s) } : kernel,
+        kernel,
         meta,
         layout,
         prefix: usesF16(kernel) ? 'enable f16;' : undefined,
-        constants: constants(isCoop(s) ? rowSchedule(s) : s),
+        constants: constants(s),
         shared: [helpers, classifier, ...summarySources],
-        // The coop engine has no decode module of its own yet: decode runs the row engine's.
-        parts: isCoop(s) ? { ...parts, schedule: rowSchedule(s) } : parts,
+        parts,
         summaryEntries: entries.filter((e) => e.role === 'summary'),
         attentionBindings: attnBindings,
       })

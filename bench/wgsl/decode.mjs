@@ -1,0 +1,136 @@
+// Decode timings of the WGSL benchmark (run.mjs): causal, one query row per head, H / Hkv query
+// heads over f32 K/V of Nk keys, D = 128, in decode mode (split-KV + lse merge), reported as GB/s
+// of K+V read. The coop engine runs its own decode module (src/codegen/wgsl/decode-coop*.ts),
+// whose knobs can be swept: each of --decode-threads, --decode-lanes, --decode-chunk,
+// --decode-rows, --decode-split takes a comma list, and every combination is checked against the
+// reference (decode mode forced, several splits) and then timed.
+import { compareArrays } from '../../dist/src/runtime/compare.js';
+import { referenceAttention } from '../../dist/src/runtime/reference.js';
+import { createKernel } from '../../dist/src/runtime/webgpu.js';
+import { retuneCoopDecode } from '../../dist/src/codegen/wgsl/decode-coop.js';
+import { defaultCoopDecodeTuning } from '../../dist/src/codegen/wgsl/decode-coop-tuning.js';
+
+const KNOBS = [
+  ['threads', '--decode-threads'],
+  ['lanes', '--decode-lanes'],
+  ['chunk', '--decode-chunk'],
+  ['rows', '--decode-rows'],
+  ['splitKeys', '--decode-split'],
+];
+
+/** The coop decode knob sets to run: the cartesian product of the options given (else the defaults). */
+export function decodeSweep(option) {
+  let sets = [{}];
+  for (const [knob, flag] of KNOBS) {
+    const list = option(flag, undefined);
+    if (list === undefined) continue;
+    const values = list.split(',').map(Number);
+    if (values.some((x) => !Number.isSafeInteger(x) || x < 1))
+      throw new Error(`${flag}: expected a comma list of positive integers, got "${list}"`);
+    sets = sets.flatMap((s) => values.map((x) => ({ ...s, [knob]: x })));
+  }
+  return sets;
+}
+
+const describeTuning = (t) => `t${t.threads} l${t.lanes} c${t.chunk} r${t.rows} s${t.splitKeys}`;
+
+/** Decode mode forced on a small shape with several splits, against the float64 reference. */
+async function checkDecode(device, artifact, fill, H, Hkv, D, splitKeys) {
+  const Nk = 3 * splitKeys + 17;
+  const shape = { B: 1, H, Hkv, Nq: 1, Nk };
+  const inputs = { ...shape, q: fill(H * D, 1), k: fill(Hkv * Nk * D, 2), v: fill(Hkv * Nk * D, 3) };
+  const kernel = await createKernel(device, artifact, { decode: 'always' });
+  try {
+    const res = await kernel.run(inputs);
+    if (!(res.decodeSplits > 1))
+      throw new Error(`decode check: ${res.decodeSplits ?? 0} splits, expected several`);
+    const ref = referenceAttention({ ...inputs, Hq: H, D, Dv: D }, { mask: (_b, _h, q, k) => q >= k });
+    const o = compareArrays(res.out, ref.out, ref.outScale);
+    const l = compareArrays(res.lse, ref.lse, 1);
+    const err = Math.max(o.relError, l.relError);
+    if (!(err <= 1e-4) || o.nanCount > 0) throw new Error(`decode: rel. error ${err} vs reference`);
+    return err;
+  } finally {
+    kernel.destroy();
+  }
+}
+
+/**
+ * Times decode for each engine (and, for the coop engine, each knob set of the sweep); pushes a
+ * row per (engine, knobs, Nk). `ctx` carries run.mjs's helpers.
+ */
+export async function runDecode(ctx) {
+  const {
+    device,
+    limits,
+    rows,
+    engines,
+    sizes,
+    spec,
+    compileFor,
+    check,
+    reps,
+    attempt,
+    report,
+    fill,
+    sweep,
+  } = ctx;
+  const [H, Hkv] = sizes.decodeH;
+  const D = 128;
+  // Inputs once per Nk (64M floats each of K and V at 128K), shared by every engine and knob set.
+  const inputsFor = new Map();
+  const inputsAt = (Nk) => {
+    if (!inputsFor.has(Nk)) {
+      const kv = Hkv * Nk * D;
+      inputsFor.set(Nk, { B: 1, H, Hkv, Nq: 1, Nk, q: fill(H * D, 1), k: fill(kv, 2), v: fill(kv, 3) });
+    }
+    return inputsFor.get(Nk);
+  };
+  for (const engine of engines) {
+    const coop = engine.startsWith('coop');
+    for (const knobs of coop ? sweep : [{}]) {
+      const what = { kind: 'decode', kernel: 'causal', engine, D };
+      await attempt(rows, what, async () => {
+        let artifact = compileFor(spec, D, engine, limits);
+        await check(device, spec, artifact, D);
+        let tuning;
+        if (coop && artifact.decode) {
+          tuning = { ...defaultCoopDecodeTuning(artifact.schedule), ...knobs };
+          artifact = { ...artifact, decode: retuneCoopDecode(artifact.decode, tuning) };
+        }
+        const splitKeys = artifact.decode?.splitKeys ?? 0;
+        const relError = splitKeys
+          ? await checkDecode(device, artifact, fill, 4, 1, D, splitKeys)
+          : undefined;
+        const kernel = await createKernel(device, artifact, { decode: 'auto' });
+        try {
+          for (const Nk of sizes.decodeNk) {
+            const kv = Hkv * Nk * D;
+            const inputs = inputsAt(Nk);
+            let ms = Infinity;
+            let splits;
+            for (let i = 0; i < reps; i++) {
+              const res = await kernel.run(inputs);
+              ms = Math.min(ms, res.gpuMs);
+              splits = res.decodeSplits; // undefined: the run did not take decode mode
+            }
+            rows.push({
+              ...what,
+              N: Nk,
+              H,
+              Hkv,
+              ms,
+              gbps: (2 * kv * 4) / ms / 1e6,
+              relError,
+              splits,
+              ...(tuning ? { schedule: describeTuning(tuning), tuning } : {}),
+            });
+            report(rows.at(-1));
+          }
+        } finally {
+          kernel.destroy();
+        }
+      });
+    }
+  }
+}

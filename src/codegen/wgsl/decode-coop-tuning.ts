@@ -1,0 +1,85 @@
+// Knobs of the coop decode module (decode-coop.ts). Every knob reaches the WGSL only through the
+// constant block `tuningConstants` renders and through the launch manifest (`coopDecodeManifest`),
+// so a module can be re-tuned after rendering (retuneCoopDecode): the benchmark sweeps them on a
+// real GPU without a compile option per knob.
+import type { Schedule } from '../../ir/kernel.js';
+
+export interface CoopDecodeTuning {
+  /** Invocations per split workgroup (a multiple of `lanes`). */
+  readonly threads: number;
+  /** Invocations that share one key row, each owning the vec4 columns lane, lane + lanes, … (a power of 2). */
+  readonly lanes: number;
+  /** Keys each lane group loads per step (K and V of all of them are in flight together). */
+  readonly chunk: number;
+  /** Packed rows (query heads of the GQA group × query rows) per workgroup, at most 16. */
+  readonly rows: number;
+  /** Keys per KV split (a multiple of threads / lanes · chunk). */
+  readonly splitKeys: number;
+}
+
+/** Packed rows per workgroup are capped here: their tile classes are packed 2 bits each in a u32. */
+export const MAX_DECODE_ROWS = 16;
+/** Lanes per key row are capped at 32, the subgroup size of NVIDIA and the common AMD/Apple one. */
+const MAX_LANES = 32;
+
+const nextPow2 = (n: number): number => 2 ** Math.ceil(Math.log2(Math.max(n, 1)));
+
+/**
+ * The default knobs for a coop schedule: a lane per vec4 column of the wider head dim (up to 32,
+ * so a D = 128 key row is one coalesced 512-byte read), 128 invocations, 4 keys per lane group per
+ * step, 4 packed rows (one query row of a 4:1 GQA group) and splits of 512 keys (Nk = 32K over 8
+ * kv heads is already 512 workgroups).
+ */
+export function defaultCoopDecodeTuning(s: Schedule): CoopDecodeTuning {
+  const lanes = Math.min(MAX_LANES, nextPow2(Math.ceil(Math.max(s.headDim, s.valueDim) / 4)));
+  return { threads: 128, lanes, chunk: 4, rows: 4, splitKeys: 512 };
+}
+
+/** Why `t` cannot be rendered (undefined when it can); names the offending knob. */
+export function coopDecodeTuningProblem(t: CoopDecodeTuning): string | undefined {
+  const positive = (['threads', 'lanes', 'chunk', 'rows', 'splitKeys'] as const).find(
+    (k) => !Number.isSafeInteger(t[k]) || t[k] < 1,
+  );
+  if (positive) return `decode ${positive}: expected a positive integer, got ${String(t[positive])}`;
+  if (t.lanes !== nextPow2(t.lanes) || t.lanes > MAX_LANES) {
+    return `decode lanes: expected a power of 2 up to ${MAX_LANES}, got ${t.lanes}`;
+  }
+  if (t.threads % t.lanes !== 0 || t.threads > 1024) {
+    return `decode threads: expected a multiple of lanes (${t.lanes}) up to 1024, got ${t.threads}`;
+  }
+  if (t.rows > MAX_DECODE_ROWS) return `decode rows: expected at most ${MAX_DECODE_ROWS}, got ${t.rows}`;
+  const step = (t.threads / t.lanes) * t.chunk;
+  if (t.splitKeys % step !== 0) {
+    return `decode splitKeys: expected a multiple of threads / lanes · chunk = ${step}, got ${t.splitKeys}`;
+  }
+  return undefined;
+}
+
+export function checkCoopDecodeTuning(t: CoopDecodeTuning): void {
+  const problem = coopDecodeTuningProblem(t);
+  if (problem) throw new Error(problem);
+}
+
+export const TUNING_BEGIN = '// decode tuning (retuneCoopDecode replaces this block):';
+const TUNING_END = '// end of decode tuning';
+
+/** The knobs as WGSL constants, between markers that retuneCoopDecode finds. */
+export function tuningConstants(t: CoopDecodeTuning): string {
+  return [
+    TUNING_BEGIN,
+    `const DC_THREADS: u32 = ${t.threads}u; // invocations per split workgroup`,
+    `const DC_LANES: u32 = ${t.lanes}u; // invocations per key row`,
+    `const DC_CHUNK: u32 = ${t.chunk}u; // keys per lane group per step`,
+    `const DC_ROWS: u32 = ${t.rows}u; // packed rows per workgroup`,
+    `const DC_SPLIT_KEYS: u32 = ${t.splitKeys}u; // keys per split`,
+    TUNING_END,
+  ].join('\n');
+}
+
+/** The tuning block of rendered code (throws when it has none). */
+export function tuningBlock(code: string): string {
+  const begin = code.indexOf(TUNING_BEGIN);
+  const end = code.indexOf(TUNING_END, begin);
+  if (begin < 0 || end < 0) throw new Error('retuneCoopDecode: the module has no decode tuning block');
+  return code.slice(begin, end + TUNING_END.length);
+}
