@@ -29,6 +29,17 @@ describe('stages', () => {
     ]);
   });
 
+  it('the importance output is a last stage, after the attention whose lse it reads', () => {
+    for (const target of ['wgsl', 'cuda'] as const) {
+      const { kernel, artifact } = compile(doc, { target, importance: 'normalized' });
+      expect(kernel.stages.at(-1)).toEqual({ kind: 'importance', mode: 'normalized' });
+      expect(artifact.entryPoints.at(-1)!.name).toContain('importance');
+    }
+    let ir: AttentionIR | undefined;
+    compile(doc, { target: 'wgsl', importance: 'sum', observe: (_p, x) => (ir = x) });
+    expect(dumpIR(ir!, 'stages')).toContain('stages: summary(doc) → attention(all keys) → importance(sum)');
+  });
+
   it('--dump-ir prints them', () => {
     let ir: AttentionIR | undefined;
     compile(routed, { target: 'wgsl', observe: (_p, x) => (ir = x) });
