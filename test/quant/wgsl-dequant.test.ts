@@ -4,12 +4,14 @@
 // random code words (every bit pattern, fp8 NaN/Inf included) and random side tensors. Then
 // attention over random formats × granularities × shapes (GQA, Nq ≠ Nk, ragged groups, recent
 // windows, decode mode) at f32 tolerance against referenceStoredDecl.
+import { readFileSync } from 'node:fs';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { compile, type Compiled } from '../../src/compile.js';
 import { CompileError } from '../../src/diagnostics.js';
 import { checkedFormats, type QuantFormat } from '../../src/quant/format.js';
-import type { QuantCache, StoredFloats } from '../../src/quant/layout.js';
+import { cacheBytes, type QuantCache, type StoredFloats } from '../../src/quant/layout.js';
+import { runKernel } from '../../src/cli/run-kernel.js';
 import { compareArrays } from '../../src/runtime/compare.js';
 import { randomStoredInputs } from '../../src/runtime/inputs.js';
 import { referenceDequantize, referenceStoredDecl } from '../../src/runtime/reference-quant.js';
@@ -134,6 +136,27 @@ describe('WGSL dequantizing K/V loads', () => {
       { numRuns: Number(process.env.ATTNC_QUANT_GPU_RUNS ?? 8) },
     );
   }, 240_000);
+});
+
+describe('attnc run on a kernel with store statements', () => {
+  it('runs examples/quant/kivi.attn against the reference and counts the caches bytes', async () => {
+    const source = readFileSync('examples/quant/kivi.attn', 'utf8');
+    const sizes = { B: 1, H: 4, Hkv: 2, Nq: 3, Nk: 150, D: 16 };
+    const r = await runKernel(source, {
+      ...sizes,
+      file: 'kivi.attn',
+      dtype: 'f32',
+      params: {},
+      seed: 3,
+      repeats: 1,
+    });
+    expect(r.out.relError).toBeLessThan(r.tolerance);
+    expect(r.lse!.relError).toBeLessThan(r.tolerance);
+    const c = compile(source, { target: 'wgsl', headDim: 16 });
+    const f = c.kernel.formats.k;
+    if (f.kind !== 'quant') throw new Error('kivi: k is not quantized');
+    expect(r.bytes.k).toBe(cacheBytes(f.format, { B: 1, Hkv: 2, Nk: 150, D: 16 }));
+  }, 60_000);
 });
 
 describe('what quantized caches do not run in yet', () => {
