@@ -141,8 +141,7 @@ export function compileWith(backends: Backends, source: string, options: Compile
   // Block routing compiles for WGSL; the other sparsity constructs check and run in the reference
   // only, so they are rejected here at their own position.
   const unsupported =
-    unsupportedRouting(decl.decl, options.target) ??
-    unsupportedStorage(decl.decl, options.target, options.importance);
+    unsupportedRouting(decl.decl, options.target) ?? unsupportedStorage(decl.decl, options.target);
   if (unsupported) throw new CompileError([error(unsupported.message, unsupported.span)], source);
   // The option wins over the source's `importance` statement.
   const importance = options.importance ?? decl.decl.importance?.[0]?.variant;

@@ -132,7 +132,7 @@ export async function runKernel(source: string, o: RunOptions): Promise<RunRepor
   const store = (x: Float32Array): Float32Array | Uint16Array => (o.dtype === 'f16' ? toF16(x) : x);
   if (o.dtype === 'f16') for (const x of [q, k, v]) x.set(fromF16(toF16(x)));
   // Quantized caches (`store`): the kernel binds them; the reference reads the values they hold.
-  const stored = storedRun(kernel.formats, { ...sizes, D: o.D, Dv: o.D }, rand);
+  const stored = storedRun(kernel.formats, { ...sizes, D: o.D, Dv: o.D }, rand, tensors);
   if (stored.values.k) k.set(stored.values.k);
   if (stored.values.v) v.set(stored.values.v);
   const inputs = { q: store(q), k: store(k), v: store(v), ...sizes, tensors, params, caches: stored.caches };

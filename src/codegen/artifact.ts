@@ -29,7 +29,7 @@ export interface Binding {
    * holds (src/quant QuantCache: `codes` is the k/v binding itself, u32 words); the run's data
    * is `inputs.caches[role][part]`. f16/bf16 parts are bound as packed u32 words in WGSL.
    */
-  readonly part?: 'codes' | 'scale' | 'zero' | 'norm' | 'recent';
+  readonly part?: 'codes' | 'codesHi' | 'scale' | 'zero' | 'norm' | 'recent';
 }
 
 export interface EntryPoint {

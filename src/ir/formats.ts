@@ -19,6 +19,8 @@ export type QuantTensorFormat = {
   readonly kind: 'quant';
   readonly format: QuantFormat;
   readonly dtype: StorageDType;
+  /** The tensor param flagging salient tokens, when the format has them. */
+  readonly salient?: string;
 };
 
 /** One tensor's storage. */
@@ -42,9 +44,14 @@ export function uniformFormats(dtype: StorageDType): TensorFormats {
  * give them (checkedFormats); the others keep `base`'s.
  */
 export function withStoredFormats(base: TensorFormats, stored: KVFormats): TensorFormats {
-  const quant = (f: QuantFormat | undefined, t: TensorFormat): TensorFormat =>
-    f === undefined ? t : { kind: 'quant', format: f, dtype: t.dtype };
-  return { ...base, k: quant(stored.k, base.k), v: quant(stored.v, base.v) };
+  const quant = (which: 'k' | 'v', t: TensorFormat): TensorFormat => {
+    const f = stored[which];
+    const salient = stored.salientTensor?.[which];
+    return f === undefined
+      ? t
+      : { kind: 'quant', format: f, dtype: t.dtype, ...(salient ? { salient } : {}) };
+  };
+  return { ...base, k: quant('k', base.k), v: quant('v', base.v) };
 }
 
 /** Whether k or v is a quantized cache. */

@@ -10,19 +10,21 @@ const runs = 'K/V storage formats run on the WGSL backend (row engine and decode
 export function unsupportedStorage(
   decl: AttentionDecl,
   target: string,
-  /** The importance output, when the compile option asks for it (it overrides the source's). */
-  importanceOption?: string,
 ): { message: string; span: Span } | undefined {
   const store = decl.storage?.[0];
   if (!store) return undefined;
   if (target !== 'wgsl') return { message: `${runs}; ${target}: not yet`, span: store.span };
-  const salient = decl.storage?.find((s) => s.salient);
-  if (salient) return { message: `${runs}, without salient tokens for now`, span: salient.span };
+  // Salient tokens run from a flag per token; an index list would need a search per key.
+  for (const s of decl.storage ?? []) {
+    const t = s.salient && decl.params.find((p) => p.name === s.salient?.tensor);
+    const last = t && t.type.kind === 'tensor' ? t.type.dims[2] : undefined;
+    if (s.salient && !(last?.kind === 'size' && last.name === 'kv'))
+      return {
+        message: `${runs}, with salient tokens flagged per token (i32[batch, kv_heads, kv]), not listed`,
+        span: s.salient.span,
+      };
+  }
   const sparse = decl.sparsity?.[0];
   if (sparse) return { message: `${runs}, without routing for now`, span: sparse.span };
-  const importance = decl.importance?.[0];
-  if (importanceOption !== undefined && !importance)
-    return { message: `${runs}, without the importance output for now`, span: store.span };
-  if (importance) return { message: `${runs}, without the importance output for now`, span: importance.span };
   return undefined;
 }

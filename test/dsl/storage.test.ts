@@ -265,7 +265,7 @@ describe('compile()', () => {
     expect(compile(decl(''), { target: 'wgsl' }).kernel.outputs.importance).toBeUndefined();
   });
 
-  it('the examples in examples/quant check cleanly; kivi compiles for WGSL, zipcache (salient) is refused', () => {
+  it('the examples in examples/quant check cleanly and compile for WGSL', () => {
     const files = readdirSync('examples/quant').filter((f) => f.endsWith('.attn'));
     expect(files.sort()).toEqual(['kivi.attn', 'zipcache.attn']);
     for (const f of files) {
@@ -273,9 +273,7 @@ describe('compile()', () => {
       const fe = frontend(src, f);
       expect(fe.diagnostics).toEqual([]);
       expect(printProgram(frontend(printProgram(fe.program), f).program)).toBe(printProgram(fe.program));
-      if (f === 'kivi.attn')
-        expect(compile(src, { target: 'wgsl', file: f }).artifact.code).toContain('k_recent');
-      else expect(() => compile(src, { target: 'wgsl', file: f })).toThrow(/without salient tokens for now/);
+      expect(compile(src, { target: 'wgsl', file: f }).artifact.code).toContain('fn k_dequant');
     }
   });
 });

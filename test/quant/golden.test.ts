@@ -1,6 +1,6 @@
 // Golden files of the WGSL code of examples/quant (test/golden/quant/): the row engine's attention
 // and the decode module, whose K/V tile loads dequantize, so changes to the emitted dequantization
-// show up as reviewable diffs. zipcache.attn (salient tokens) is refused for now (wgsl-dequant.test.ts).
+// show up as reviewable diffs.
 // Regenerate with `UPDATE_GOLDEN=1 npx vitest run test/quant/golden.test.ts`.
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
@@ -15,7 +15,7 @@ function golden(path: string, code: string): void {
 }
 
 describe('golden WGSL of examples/quant', () => {
-  it.each(['kivi'])('%s', (name) => {
+  it.each(['kivi', 'zipcache'])('%s', (name) => {
     const file = `examples/quant/${name}.attn`;
     const { artifact } = compile(readFileSync(file, 'utf8'), { target: 'wgsl', file, headDim: 64 });
     golden(`test/golden/quant/${name}.wgsl`, artifact.code);

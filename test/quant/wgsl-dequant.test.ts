@@ -12,12 +12,14 @@ import { CompileError } from '../../src/diagnostics.js';
 import { checkedFormats, type QuantFormat } from '../../src/quant/format.js';
 import { cacheBytes, type QuantCache, type StoredFloats } from '../../src/quant/layout.js';
 import { runKernel } from '../../src/cli/run-kernel.js';
+import type { EvalEnv } from '../../src/runtime/ast-eval.js';
 import { compareArrays } from '../../src/runtime/compare.js';
+import { referenceImportance } from '../../src/runtime/importance-ref.js';
 import { randomStoredInputs } from '../../src/runtime/inputs.js';
 import { referenceDequantize, referenceStoredDecl } from '../../src/runtime/reference-quant.js';
 import { createKernel, deviceLimits, getDevice } from '../../src/runtime/webgpu.js';
 import { formatArb } from './arbitrary.js';
-import { storeStatement, withoutSalient } from './format-source.js';
+import { storeStatement, withFlaggedSalient } from './format-source.js';
 
 /** A small deterministic generator (mulberry32). */
 function rng(seed: number): () => number {
@@ -72,6 +74,7 @@ function scrambled(c: QuantCache, rand: () => number): QuantCache {
   };
   return {
     codes: words(c.codes),
+    ...(c.codesHi ? { codesHi: words(c.codesHi) } : {}),
     ...(c.scale ? { scale: floats(c.scale)! } : {}),
     ...(c.zero ? { zero: floats(c.zero)! } : {}),
     ...(c.norm ? { norm: floats(c.norm)! } : {}),
@@ -88,24 +91,29 @@ const fixed: readonly string[] = [
   'store v e4m3',
   'store v e5m2 scale f16 per channel',
   'store v e4m3 scale f32 per token group 4 norm f32 recent 2 bf16',
+  'store v int2 scale f16 per token zero f16 norm f16 salient int4 from sal',
+  'store v int4 scale f32 per token group 8 salient int8 from sal recent 4 f16',
 ];
 
 describe('WGSL dequantizing K/V loads', () => {
   for (const store of fixed)
     it(`stages the reference's values bit for bit: ${store}`, async () => {
       const s = { B: 2, H: 2, Hkv: 1, Nq: 21, Nk: 21, D: 8, Dv: 13 };
-      const c = await compileWgsl(`attention t() {\n  ${store}\n  mask q == k\n}`, s.D, s.Dv);
+      const params = store.includes('salient') ? 'sal: i32[batch, kv_heads, kv]' : '';
+      const c = await compileWgsl(`attention t(${params}) {\n  ${store}\n  mask q == k\n}`, s.D, s.Dv);
       const formats = checkedFormats(c.decl);
       const rand = rng(7);
       const made = randomStoredInputs(formats, s, rand);
       const cache = scrambled(made.caches.v!, rand);
+      const marks = made.salient.sal;
+      const tensors: Record<string, Int32Array> = marks ? { sal: marks.data } : {};
       const device = await getDevice();
       const gpu = await createKernel(device, c.artifact, { debug: true });
       try {
         const q = new Float32Array(s.B * s.H * s.Nq * s.D).map(() => rand() - 0.5);
         const k = new Float32Array(s.B * s.Hkv * s.Nk * s.D).map(() => rand() - 0.5);
-        const res = await gpu.run({ ...s, q, k, v: new Float32Array(0), caches: { v: cache } });
-        const vals = referenceDequantize(formats.v!, cache, { B: s.B, Hkv: s.Hkv, Nk: s.Nk, D: s.Dv });
+        const res = await gpu.run({ ...s, q, k, v: new Float32Array(0), caches: { v: cache }, tensors });
+        const vals = referenceDequantize(formats.v!, cache, { B: s.B, Hkv: s.Hkv, Nk: s.Nk, D: s.Dv }, marks);
         // Query row i of head h reads key i of kv head 0: out[b, h, i] = v[b, 0, i].
         const expected = new Float32Array(res.out.length);
         for (let b = 0; b < s.B; b++)
@@ -127,11 +135,12 @@ describe('WGSL dequantizing K/V loads', () => {
       D: fc.integer({ min: 1, max: 20 }),
       Dv: fc.integer({ min: 1, max: 20 }),
       decode: fc.boolean(),
+      importance: fc.boolean(),
       seed: fc.integer(),
     });
     await fc.assert(
       fc.asyncProperty(formatArb, formatArb, shape, async (kf, vf, s) => {
-        await agreesWithReference(withoutSalient(kf), withoutSalient(vf), s);
+        await agreesWithReference(withFlaggedSalient(kf), withFlaggedSalient(vf), s);
       }),
       { numRuns: Number(process.env.ATTNC_QUANT_GPU_RUNS ?? 8) },
     );
@@ -139,6 +148,21 @@ describe('WGSL dequantizing K/V loads', () => {
 });
 
 describe('attnc run on a kernel with store statements', () => {
+  it('runs examples/quant/zipcache.attn (salient flags, importance) against the reference', async () => {
+    const source = readFileSync('examples/quant/zipcache.attn', 'utf8');
+    const sizes = { B: 2, H: 2, Hkv: 1, Nq: 5, Nk: 70, D: 16 };
+    const r = await runKernel(source, {
+      ...sizes,
+      file: 'zipcache.attn',
+      dtype: 'f32',
+      params: {},
+      seed: 5,
+      repeats: 1,
+    });
+    expect(r.out.relError).toBeLessThan(r.tolerance);
+    expect(r.importance!.relError).toBeLessThan(r.tolerance);
+  }, 60_000);
+
   it('runs examples/quant/kivi.attn against the reference and counts the caches bytes', async () => {
     const source = readFileSync('examples/quant/kivi.attn', 'utf8');
     const sizes = { B: 1, H: 4, Hkv: 2, Nq: 3, Nk: 150, D: 16 };
@@ -172,19 +196,13 @@ describe('what quantized caches do not run in yet', () => {
   };
   const store = '  store kv int8 scale f32 per token';
 
-  it('refuses routing, the importance output and salient tokens at their statements', () => {
+  it('refuses routing and listed salient tokens at their statements', () => {
     expect(refused(`attention t() {\n${store}\n  select topk(8) by q . k\n}`)).toMatch(
       /^3:3 .*without routing for now/,
     );
-    expect(refused(`attention t() {\n${store}\n  importance sum\n}`)).toMatch(
-      /^3:3 .*without the importance/,
-    );
-    expect(refused(`attention t() {\n${store}\n}`, { importance: 'sum' })).toMatch(
-      /^2:3 .*without the importance/,
-    );
-    const salient =
-      'attention t(s: i32[batch, kv_heads, kv]) {\n  store kv int2 scale f16 per token salient int4 from s\n}';
-    expect(refused(salient)).toMatch(/^2:3 .*without salient tokens for now/);
+    const listed =
+      'attention t(s: i32[batch, kv_heads, 4]) {\n  store kv int2 scale f16 per token salient int4 from s\n}';
+    expect(refused(listed)).toMatch(/^2:\d+ .*salient tokens flagged per token/);
   });
 
   it('takes the row engine when coop is asked for', () => {
@@ -217,11 +235,16 @@ interface Case {
   D: number;
   Dv: number;
   decode: boolean;
+  importance: boolean;
   seed: number;
 }
 
 async function agreesWithReference(kf: QuantFormat, vf: QuantFormat, s: Case): Promise<void> {
-  const source = `attention t() {\n  ${storeStatement('k', kf)}\n  ${storeStatement('v', vf)}\n  mask causal\n}`;
+  const salient = [kf, vf].some((f) => f.kind === 'int' && f.salient);
+  const params = salient ? 'sal: i32[batch, kv_heads, kv]' : '';
+  const stores = `${storeStatement('k', kf)}\n  ${storeStatement('v', vf)}`;
+  const importance = s.importance ? '\n  importance normalized' : '';
+  const source = `attention t(${params}) {\n  ${stores}${importance}\n  mask causal\n}`;
   let c: Compiled;
   try {
     c = await compileWgsl(source, s.D, s.Dv);
@@ -240,9 +263,14 @@ async function agreesWithReference(kf: QuantFormat, vf: QuantFormat, s: Case): P
   const gpu = await createKernel(device, c.artifact, { debug: true, decode: s.decode ? 'always' : 'never' });
   try {
     const empty = new Float32Array(0);
-    const res = await gpu.run({ ...sizes, q, k: empty, v: empty, caches: stored.caches });
+    const marks = stored.salient.sal;
+    const tensors: Record<string, Int32Array> = marks ? { sal: marks.data } : {};
+    const res = await gpu.run({ ...sizes, q, k: empty, v: empty, caches: stored.caches, tensors });
     const inp = { q, k: empty, v: empty, B: s.B, Hq: H, Hkv: s.Hkv, Nq: s.Nq, Nk: s.Nk, D: s.D, Dv: s.Dv };
-    const env = { params: {}, tensors: {}, sizes: { ...sizes, D: s.D } };
+    const envTensors: EvalEnv['tensors'] = marks
+      ? { sal: { data: marks.data, shape: [s.B, s.Hkv, s.Nk] } }
+      : {};
+    const env = { params: {}, tensors: envTensors, sizes: { ...sizes, D: s.D } };
     const ref = referenceStoredDecl(c.decl, inp, env, stored.caches);
     const what = `\n${source}\n${JSON.stringify(s)}`;
     const out = compareArrays(res.out, ref.out, ref.outScale);
@@ -250,6 +278,10 @@ async function agreesWithReference(kf: QuantFormat, vf: QuantFormat, s: Case): P
     expect(out.relError, what).toBeLessThan(1e-5);
     const lse = compareArrays(res.lse!, ref.lse, 1);
     expect(lse.relError, what).toBeLessThan(1e-5);
+    if (s.importance) {
+      const want = referenceImportance(ref, { B: s.B, Hq: H, Nq: s.Nq, Nk: s.Nk }, 'normalized');
+      expect(compareArrays(res.importance!, want).relError, what).toBeLessThan(1e-5);
+    }
   } finally {
     gpu.destroy();
   }

@@ -48,7 +48,7 @@ export function stageKvRows(t: KvTensor, tile: string, threads: string): string[
 /** Stages K or V as f32: widened from floats, or dequantized from a quantized cache. */
 function stageOne(which: 'k' | 'v', f: TensorFormat, threads: string): string[] {
   const tile = `${which}_tile`;
-  if (f.kind === 'quant') return stageDequantRows(which, f, tile, threads);
+  if (f.kind === 'quant') return stageDequantRows(which, tile, threads);
   return stageKvRows(which === 'k' ? kTensor(f.dtype) : vTensor(f.dtype), tile, threads);
 }
 

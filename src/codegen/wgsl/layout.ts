@@ -5,7 +5,7 @@ import type { TensorFormat } from '../../ir/formats.js';
 import type { AttentionKernel, ShapeDim, TensorSlot } from '../../ir/kernel.js';
 import { capacityShapeExpr, isPoolRank, routingGroups, routingPasses } from '../../ir/routing.js';
 import type { Binding, ShapeExpr, UniformField } from '../artifact.js';
-import { codesBinding, partBindings, partStorageType } from './dequant.js';
+import { codesBinding, dequantFunctions, partBindings, partStorageType } from './dequant.js';
 import { routingScratchShape } from './routing.js';
 import { selectStateShape } from './routing-select.js';
 import { paramField, summaryVar, tensorVar } from './rules.js';
@@ -163,5 +163,6 @@ export function layoutSource(kernel: AttentionKernel, layout: WgslLayout): strin
         : `var<storage, ${b.access}> ${v}: array<${elementType(b)}>;`;
     lines.push(`@group(0) @binding(${b.index}) ${decl} // ${b.name}: ${b.dtype}[${b.shape.join(', ')}]`);
   }
+  lines.push(...dequantFunctions(kernel.formats));
   return lines.join('\n');
 }

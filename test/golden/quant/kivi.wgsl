@@ -54,6 +54,38 @@ struct Uniforms {
 @group(0) @binding(10) var<storage, read_write> lse_buf: array<f32>; // lse: f32[B, H, Nq]
 @group(0) @binding(11) var<uniform> u: Uniforms; // uniforms: u32[8]
 
+fn k_dequant(dq_row: u32, dq_t: u32, dq_c: u32, dq_bh: u32, Nk: u32) -> f32 {
+  let dq_first = Nk - min(128u, Nk); // the recent window's first token
+  if (dq_t >= dq_first) {
+    let dq_i = (dq_bh * 128u + dq_t - dq_first) * HEAD_DIM + dq_c;
+    return unpack2x16float(k_recent[dq_i >> 1u])[dq_i & 1u];
+  }
+  var dq_v: f32;
+  let dq_word = k_buf[dq_row * ((HEAD_DIM + 15u) / 16u) + dq_c / 16u];
+  let dq_raw = (dq_word >> ((dq_c % 16u) * 2u)) & 3u;
+  dq_v = f32(dq_raw);
+  let dq_g = (dq_bh * ((Nk + 31u) / 32u) + dq_t / 32u) * HEAD_DIM + dq_c;
+  dq_v = dq_v - unpack2x16float(k_zero[dq_g >> 1u])[dq_g & 1u];
+  dq_v = dq_v * unpack2x16float(k_scale[dq_g >> 1u])[dq_g & 1u];
+  return dq_v;
+}
+
+fn v_dequant(dq_row: u32, dq_t: u32, dq_c: u32, dq_bh: u32, Nk: u32) -> f32 {
+  let dq_first = Nk - min(128u, Nk); // the recent window's first token
+  if (dq_t >= dq_first) {
+    let dq_i = (dq_bh * 128u + dq_t - dq_first) * VALUE_DIM + dq_c;
+    return unpack2x16float(v_recent[dq_i >> 1u])[dq_i & 1u];
+  }
+  var dq_v: f32;
+  let dq_word = v_buf[dq_row * ((VALUE_DIM + 15u) / 16u) + dq_c / 16u];
+  let dq_raw = (dq_word >> ((dq_c % 16u) * 2u)) & 3u;
+  dq_v = f32(dq_raw);
+  let dq_g = dq_row * ((VALUE_DIM + 31u) / 32u) + dq_c / 32u;
+  dq_v = dq_v - unpack2x16float(v_zero[dq_g >> 1u])[dq_g & 1u];
+  dq_v = dq_v * unpack2x16float(v_scale[dq_g >> 1u])[dq_g & 1u];
+  return dq_v;
+}
+
 fn tile_class(b: i32, h: i32, q_lo: i32, q_hi: i32, k_lo: i32, k_hi: i32) -> u32 {
   let tc0: bool = q_hi >= k_lo;
   let tc1: bool = q_lo < k_hi;
@@ -104,47 +136,11 @@ fn attention(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_ind
       let base = kv_row0 + k0;
       for (var e = lid; e < (k_end - k0) * HEAD_DIM; e += BLOCK_Q) {
         let dq_j = e / HEAD_DIM;
-        let dq_c = e % HEAD_DIM;
-        let dq_t = k0 + dq_j; // the token (cache row within this batch and kv head)
-        let dq_row = base + dq_j; // the row over all batches and kv heads
-        let dq_bh = kv_row0 / Nk;
-        var dq_x: f32;
-        let dq_first = Nk - min(128u, Nk); // the recent window's first token
-        if (dq_t >= dq_first) {
-          let dq_i = (dq_bh * 128u + dq_t - dq_first) * HEAD_DIM + dq_c;
-          dq_x = unpack2x16float(k_recent[dq_i >> 1u])[dq_i & 1u];
-        } else {
-          let dq_word = k_buf[dq_row * ((HEAD_DIM + 15u) / 16u) + dq_c / 16u];
-          let dq_raw = (dq_word >> ((dq_c % 16u) * 2u)) & 3u;
-          var dq_v = f32(dq_raw);
-          let dq_g = (dq_bh * ((Nk + 31u) / 32u) + dq_t / 32u) * HEAD_DIM + dq_c;
-          dq_v = dq_v - unpack2x16float(k_zero[dq_g >> 1u])[dq_g & 1u];
-          dq_v = dq_v * unpack2x16float(k_scale[dq_g >> 1u])[dq_g & 1u];
-          dq_x = dq_v;
-        }
-        k_tile[e] = dq_x;
+        k_tile[e] = k_dequant(base + dq_j, k0 + dq_j, e % HEAD_DIM, kv_row0 / Nk, Nk);
       }
       for (var e = lid; e < (k_end - k0) * VALUE_DIM; e += BLOCK_Q) {
         let dq_j = e / VALUE_DIM;
-        let dq_c = e % VALUE_DIM;
-        let dq_t = k0 + dq_j; // the token (cache row within this batch and kv head)
-        let dq_row = base + dq_j; // the row over all batches and kv heads
-        let dq_bh = kv_row0 / Nk;
-        var dq_x: f32;
-        let dq_first = Nk - min(128u, Nk); // the recent window's first token
-        if (dq_t >= dq_first) {
-          let dq_i = (dq_bh * 128u + dq_t - dq_first) * VALUE_DIM + dq_c;
-          dq_x = unpack2x16float(v_recent[dq_i >> 1u])[dq_i & 1u];
-        } else {
-          let dq_word = v_buf[dq_row * ((VALUE_DIM + 15u) / 16u) + dq_c / 16u];
-          let dq_raw = (dq_word >> ((dq_c % 16u) * 2u)) & 3u;
-          var dq_v = f32(dq_raw);
-          let dq_g = dq_row * ((VALUE_DIM + 31u) / 32u) + dq_c / 32u;
-          dq_v = dq_v - unpack2x16float(v_zero[dq_g >> 1u])[dq_g & 1u];
-          dq_v = dq_v * unpack2x16float(v_scale[dq_g >> 1u])[dq_g & 1u];
-          dq_x = dq_v;
-        }
-        v_tile[e] = dq_x;
+        v_tile[e] = v_dequant(base + dq_j, k0 + dq_j, e % VALUE_DIM, kv_row0 / Nk, Nk);
       }
     }
     workgroupBarrier(); // the tile is staged
