@@ -14,6 +14,7 @@ import { cacheBytes, type QuantCache, type StoredFloats } from '../../src/quant/
 import { runKernel } from '../../src/cli/run-kernel.js';
 import type { EvalEnv } from '../../src/runtime/ast-eval.js';
 import { compareArrays } from '../../src/runtime/compare.js';
+import { fromF16, toF16 } from '../../src/runtime/f16.js';
 import { referenceImportance } from '../../src/runtime/importance-ref.js';
 import { randomStoredInputs } from '../../src/runtime/inputs.js';
 import { referenceDequantize, referenceStoredDecl } from '../../src/runtime/reference-quant.js';
@@ -33,13 +34,20 @@ function rng(seed: number): () => number {
   };
 }
 
-async function compileWgsl(source: string, D: number, Dv: number, tile = 8): Promise<Compiled> {
+async function compileWgsl(
+  source: string,
+  D: number,
+  Dv: number,
+  tile = 8,
+  dtype: 'f32' | 'f16' = 'f32',
+): Promise<Compiled> {
   const device = await getDevice();
   return compile(source, {
     target: 'wgsl',
     file: 'quant.attn',
     headDim: D,
     valueDim: Dv,
+    dtype,
     limits: deviceLimits(device),
     schedule: { blockQ: tile, threads: tile, blockK: tile },
   });
@@ -136,6 +144,7 @@ describe('WGSL dequantizing K/V loads', () => {
       Dv: fc.integer({ min: 1, max: 20 }),
       decode: fc.boolean(),
       importance: fc.boolean(),
+      f16: fc.boolean(),
       seed: fc.integer(),
     });
     await fc.assert(
@@ -236,6 +245,8 @@ interface Case {
   Dv: number;
   decode: boolean;
   importance: boolean;
+  /** q and out in f16 (the caches keep their formats). */
+  f16: boolean;
   seed: number;
 }
 
@@ -247,7 +258,7 @@ async function agreesWithReference(kf: QuantFormat, vf: QuantFormat, s: Case): P
   const source = `attention t(${params}) {\n  ${stores}${importance}\n  mask causal\n}`;
   let c: Compiled;
   try {
-    c = await compileWgsl(source, s.D, s.Dv);
+    c = await compileWgsl(source, s.D, s.Dv, 8, s.f16 ? 'f16' : 'f32');
   } catch (e) {
     // Groups the checker refuses for this D (a token group splitting words is fine: it is a
     // multiple of the codes per word by construction) are not this test's subject.
@@ -259,13 +270,16 @@ async function agreesWithReference(kf: QuantFormat, vf: QuantFormat, s: Case): P
   const rand = rng(s.seed);
   const stored = randomStoredInputs(checkedFormats(c.decl), { ...sizes, D: s.D, Dv: s.Dv }, rand);
   const q = new Float32Array(s.B * H * s.Nq * s.D).map(() => rand() * 2 - 1);
+  // f16 kernels take q as f16 bits; the reference sees the same rounded values.
+  if (s.f16) q.set(fromF16(toF16(q)));
   const device = await getDevice();
   const gpu = await createKernel(device, c.artifact, { debug: true, decode: s.decode ? 'always' : 'never' });
   try {
     const empty = new Float32Array(0);
     const marks = stored.salient.sal;
     const tensors: Record<string, Int32Array> = marks ? { sal: marks.data } : {};
-    const res = await gpu.run({ ...sizes, q, k: empty, v: empty, caches: stored.caches, tensors });
+    const qIn = s.f16 ? toF16(q) : q;
+    const res = await gpu.run({ ...sizes, q: qIn, k: empty, v: empty, caches: stored.caches, tensors });
     const inp = { q, k: empty, v: empty, B: s.B, Hq: H, Hkv: s.Hkv, Nq: s.Nq, Nk: s.Nk, D: s.D, Dv: s.Dv };
     const envTensors: EvalEnv['tensors'] = marks
       ? { sal: { data: marks.data, shape: [s.B, s.Hkv, s.Nk] } }
@@ -275,7 +289,8 @@ async function agreesWithReference(kf: QuantFormat, vf: QuantFormat, s: Case): P
     const what = `\n${source}\n${JSON.stringify(s)}`;
     const out = compareArrays(res.out, ref.out, ref.outScale);
     expect(out.nanCount, what).toBe(0);
-    expect(out.relError, what).toBeLessThan(1e-5);
+    // An f16 output is rounded to 11 bits.
+    expect(out.relError, what).toBeLessThan(s.f16 ? 2e-3 : 1e-5);
     const lse = compareArrays(res.lse!, ref.lse, 1);
     expect(lse.relError, what).toBeLessThan(1e-5);
     if (s.importance) {
