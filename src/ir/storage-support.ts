@@ -5,7 +5,7 @@
 import type { AttentionDecl } from '../dsl/ast.js';
 import type { Span } from '../diagnostics.js';
 
-const runs = 'K/V storage formats run on the WGSL backend (row engine and decode mode)';
+const runs = 'K/V storage formats run on the WGSL backend (row engine, decode mode) and the CUDA simt engine';
 
 export function unsupportedStorage(
   decl: AttentionDecl,
@@ -13,7 +13,8 @@ export function unsupportedStorage(
 ): { message: string; span: Span } | undefined {
   const store = decl.storage?.[0];
   if (!store) return undefined;
-  if (target !== 'wgsl') return { message: `${runs}; ${target}: not yet`, span: store.span };
+  if (target !== 'wgsl' && target !== 'cuda')
+    return { message: `${runs}; ${target}: not yet`, span: store.span };
   // Salient tokens run from a flag per token; an index list would need a search per key.
   for (const s of decl.storage ?? []) {
     const t = s.salient && decl.params.find((p) => p.name === s.salient?.tensor);
@@ -24,6 +25,9 @@ export function unsupportedStorage(
         span: s.salient.span,
       };
   }
+  const importance = decl.importance?.[0];
+  if (target === 'cuda' && importance)
+    return { message: `${runs}, on CUDA without the importance output for now`, span: importance.span };
   const sparse = decl.sparsity?.[0];
   if (sparse) return { message: `${runs}, without routing for now`, span: sparse.span };
   return undefined;
