@@ -86,6 +86,9 @@ describe.concurrent('CUDA SIMT dequantizing K/V loads (CPU emulation)', () => {
     const c = compile(src, { target: 'cuda', headDim: 128 });
     expect(c.kernel.schedule.engine).toBe('simt');
     expect(c.artifact.code).not.toContain('namespace dec');
+    // The header says what k holds; the launcher refuses a missing cache tensor.
+    expect(c.artifact.files!['t.h']).toContain('[B, Hkv, Nk, 32] u32: int8 codes of a quantized cache');
+    expect(c.artifact.code).toContain('if (a.Nk > 0 && a.k_scale == NULL) return fail(ATTNC_ERR_ARGS');
     expect(() => compile(src, { target: 'cuda', headDim: 128, schedule: { engine: 'mma' } })).toThrow(
       /quantized K\/V caches run on the simt engine; mma: not yet/,
     );
