@@ -10,7 +10,8 @@ import { frontend } from './dsl/index.js';
 import type { Program } from './dsl/ast.js';
 import { hashString, hashValue } from './hash.js';
 import { artifactSchedule } from './codegen/common.js';
-import { defaultStorage, uniformFormats } from './ir/formats.js';
+import { defaultStorage, uniformFormats, withStoredFormats } from './ir/formats.js';
+import { checkedFormats } from './quant/format.js';
 import type { AttentionKernel, ImportanceMode, Schedule, StorageDType } from './ir/kernel.js';
 import { lowerDecl } from './ir/lower.js';
 import type { Target } from './ir/passes/legalize.js';
@@ -139,7 +140,8 @@ export function compileWith(backends: Backends, source: string, options: Compile
   }
   // Block routing compiles for WGSL; the other sparsity constructs check and run in the reference
   // only, so they are rejected here at their own position.
-  const unsupported = unsupportedRouting(decl.decl, options.target) ?? unsupportedStorage(decl.decl);
+  const unsupported =
+    unsupportedRouting(decl.decl, options.target) ?? unsupportedStorage(decl.decl, options.target);
   if (unsupported) throw new CompileError([error(unsupported.message, unsupported.span)], source);
   // The option wins over the source's `importance` statement.
   const importance = options.importance ?? decl.decl.importance?.[0]?.variant;
@@ -169,7 +171,10 @@ export function compileWith(backends: Backends, source: string, options: Compile
       withImportance(
         lowerDecl(decl.decl, decl.defaults, {
           lse: options.lse ?? true,
-          formats: uniformFormats(options.dtype ?? defaultStorage(options.target)),
+          formats: withStoredFormats(
+            uniformFormats(options.dtype ?? defaultStorage(options.target)),
+            checkedFormats(decl),
+          ),
         }),
         importance,
       ),

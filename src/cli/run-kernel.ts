@@ -15,6 +15,7 @@ import { paramProblem } from '../runtime/params.js';
 import { randomNormal, randomTensor, rng, tensorLength, tensorShape } from '../runtime/inputs.js';
 import { referenceAttention, type RefInputs, type RefResult } from '../runtime/reference.js';
 import { checkSelection, referenceRouting, type RoutingResult } from '../runtime/reference-routing.js';
+import { storedRun } from '../runtime/stored-run.js';
 import { createKernel, deviceLimits, getDevice } from '../runtime/webgpu.js';
 
 export interface RunOptions extends RunSizes {
@@ -130,7 +131,11 @@ export async function runKernel(source: string, o: RunOptions): Promise<RunRepor
   // f16 kernels take f16 bits; the reference sees the same rounded values.
   const store = (x: Float32Array): Float32Array | Uint16Array => (o.dtype === 'f16' ? toF16(x) : x);
   if (o.dtype === 'f16') for (const x of [q, k, v]) x.set(fromF16(toF16(x)));
-  const inputs = { q: store(q), k: store(k), v: store(v), ...sizes, tensors, params };
+  // Quantized caches (`store`): the kernel binds them; the reference reads the values they hold.
+  const stored = storedRun(kernel.formats, { ...sizes, D: o.D, Dv: o.D }, rand, tensors);
+  if (stored.values.k) k.set(stored.values.k);
+  if (stored.values.v) v.set(stored.values.v);
+  const inputs = { q: store(q), k: store(k), v: store(v), ...sizes, tensors, params, caches: stored.caches };
   phase('gpu');
   let result = await gpuKernel.run(inputs);
   let best = result.gpuMs ?? Infinity;
@@ -191,7 +196,7 @@ export async function runKernel(source: string, o: RunOptions): Promise<RunRepor
     pipelineMs: t2 - t1,
     gpuMs: best,
     referenceMs: t4 - t3,
-    bytes: runBytes(inputs, result, o.dtype === 'f16' ? 2 : 4),
+    bytes: runBytes(inputs, result, o.dtype === 'f16' ? 2 : 4, stored.bytes),
     tolerance: o.dtype === 'f32' ? 1e-5 : 5e-3,
     ...(routing ? { routing } : {}),
   };
@@ -201,12 +206,14 @@ function runBytes(
   i: { q: ArrayBufferView; k: ArrayBufferView; v: ArrayBufferView; tensors: Record<string, ArrayBufferView> },
   r: { out: Float32Array; lse?: ArrayBufferView | undefined; indices?: ArrayBufferView | undefined },
   outElementBytes: number,
+  /** Quantized caches: their bytes replace k's / v's. */
+  cache: { k?: number; v?: number },
 ): RunBytes {
   const tensors = Object.values(i.tensors).reduce((n, t) => n + t.byteLength, 0);
   const b = {
     q: i.q.byteLength,
-    k: i.k.byteLength,
-    v: i.v.byteLength,
+    k: cache.k ?? i.k.byteLength,
+    v: cache.v ?? i.v.byteLength,
     tensors,
     out: r.out.length * outElementBytes, // read back as f32, stored in the kernel's dtype
     lse: r.lse?.byteLength ?? 0,

@@ -24,6 +24,12 @@ export interface Binding {
   readonly dtype: 'f32' | 'f16' | 'bf16' | 'i32' | 'u32';
   readonly shape: readonly ShapeExpr[];
   readonly access: 'read' | 'read_write';
+  /**
+   * Roles k and v of a quantized cache (a `store` statement): which of its tensors this binding
+   * holds (src/quant QuantCache: `codes` is the k/v binding itself, u32 words); the run's data
+   * is `inputs.caches[role][part]`. f16/bf16 parts are bound as packed u32 words in WGSL.
+   */
+  readonly part?: 'codes' | 'codesHi' | 'scale' | 'zero' | 'norm' | 'recent';
 }
 
 export interface EntryPoint {

@@ -40,7 +40,8 @@ export function dumpIR(ir: AttentionIR, after: string): string {
   out.push(`params: ${[...params, ...tensors].join(', ') || '(none)'}`);
   out.push(`outputs: out${ir.outputs.lse ? ', lse' : ''}${ir.routing ? ', indices' : ''}`);
   const f = ir.formats;
-  const format = (t: TensorFormat): string => t.dtype;
+  // A quantized cache shows its code element (its `store` statement has the rest).
+  const format = (t: TensorFormat): string => (t.kind === 'quant' ? `${t.format.elem} (store)` : t.dtype);
   out.push(`formats: q ${format(f.q)}, k ${format(f.k)}, v ${format(f.v)}, out ${format(f.out)}`);
   const roots: [string, Node][] = [
     ['mask', ir.mask],

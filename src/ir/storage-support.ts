@@ -1,16 +1,34 @@
-// K/V storage formats (`store`) check and run in the reference (src/runtime/reference-quant.ts)
-// but no code generator reads them yet: compile()
-// refuses such a declaration with one positioned error, as it does for unsupported routing
-// (`unsupportedRouting` in routing.ts), rather than emit a kernel that ignores them.
+// K/V storage formats (`store`): which kernels the code generators run them in. The WGSL backend's
+// row engine and decode module dequantize in their K/V tile load (codegen/wgsl/dequant.ts); the
+// rest is refused here with one positioned error naming what runs, as unsupported routing is
+// (`unsupportedRouting` in routing.ts), rather than emit a kernel that ignores the format.
 import type { AttentionDecl } from '../dsl/ast.js';
 import type { Span } from '../diagnostics.js';
 
-export function unsupportedStorage(decl: AttentionDecl): { message: string; span: Span } | undefined {
+const runs = 'K/V storage formats run on the WGSL backend (row engine, decode mode) and the CUDA simt engine';
+
+export function unsupportedStorage(
+  decl: AttentionDecl,
+  target: string,
+): { message: string; span: Span } | undefined {
   const store = decl.storage?.[0];
-  if (store)
-    return {
-      message: 'K/V storage formats run in the reference; code generators do not support them yet',
-      span: store.span,
-    };
+  if (!store) return undefined;
+  if (target !== 'wgsl' && target !== 'cuda')
+    return { message: `${runs}; ${target}: not yet`, span: store.span };
+  // Salient tokens run from a flag per token; an index list would need a search per key.
+  for (const s of decl.storage ?? []) {
+    const t = s.salient && decl.params.find((p) => p.name === s.salient?.tensor);
+    const last = t && t.type.kind === 'tensor' ? t.type.dims[2] : undefined;
+    if (s.salient && !(last?.kind === 'size' && last.name === 'kv'))
+      return {
+        message: `${runs}, with salient tokens flagged per token (i32[batch, kv_heads, kv]), not listed`,
+        span: s.salient.span,
+      };
+  }
+  const importance = decl.importance?.[0];
+  if (target === 'cuda' && importance)
+    return { message: `${runs}, on CUDA without the importance output for now`, span: importance.span };
+  const sparse = decl.sparsity?.[0];
+  if (sparse) return { message: `${runs}, without routing for now`, span: sparse.span };
   return undefined;
 }

@@ -4,6 +4,20 @@
 import type { Artifact, Binding } from '../codegen/artifact.js';
 import { describeValue, isI32, paramProblem, paramWord, positionProblem, spanProblem } from './params.js';
 import { evalShapeExpr, ShapeExprError, type ShapeEnv } from './shape-expr.js';
+import type { QuantCache } from '../quant/layout.js';
+
+/**
+ * The host data of an input binding: a tensor param, a cache part (quantized k/v: f16/bf16
+ * parts as their Uint16Array bits), or q / k / v.
+ */
+export function bindingData(b: Binding, inputs: RunInputs): unknown {
+  if (b.role === 'tensor') return inputs.tensors?.[b.name];
+  if (b.part !== undefined) {
+    const held = inputs.caches?.[b.role as 'k' | 'v']?.[b.part];
+    return held === undefined || ArrayBuffer.isView(held) ? held : held.data;
+  }
+  return inputs[b.role as 'q' | 'k' | 'v'];
+}
 
 export interface RunInputs {
   /** [B, H, Nq, D]: Float32Array for f32 kernels, Uint16Array of f16 bits for f16 kernels. */
@@ -18,6 +32,12 @@ export interface RunInputs {
   Hkv: number;
   Nq: number;
   Nk: number;
+  /**
+   * Kernels whose k and/or v are quantized caches (`store`): the cache's tensors (src/quant
+   * QuantCache, e.g. from `quantize`); that cache's `k` / `v` array above is then not read (pass
+   * an empty Float32Array).
+   */
+  caches?: { k?: QuantCache; v?: QuantCache };
   /** Tensor params by name: Int32Array for i32 tensors, Float32Array for f32 ones. */
   tensors?: Record<string, Int32Array | Float32Array>;
   /** Scalar params by name; params with a default may be left out. */
@@ -80,7 +100,10 @@ export function arrayKindFor(dtype: Binding['dtype']): {
     case 'f32':
       return { name: 'Float32Array', ctor: Float32Array };
     case 'f16':
+    case 'bf16':
       return { name: 'Uint16Array', ctor: Uint16Array };
+    case 'u32':
+      return { name: 'Uint32Array', ctor: Uint32Array };
     case 'i32':
       return { name: 'Int32Array', ctor: Int32Array };
     default:
@@ -186,20 +209,21 @@ export function validateRun(artifact: Artifact, inputs: RunInputs): ResolvedRun 
     shapes.set(b.name, shape);
     if (b.role === 'out' || b.role === 'lse' || b.role === 'summary') continue;
     if (b.role === 'scratch' || b.role === 'indices' || b.role === 'importance') continue;
-    const data: unknown = b.role === 'tensor' ? tensors[b.name] : inputs[b.role as 'q' | 'k' | 'v'];
+    const data: unknown = b.role === 'tensor' ? tensors[b.name] : bindingData(b, inputs);
     const kind = arrayKindFor(b.dtype);
     const n = product(shape);
     const ok = data instanceof kind.ctor && (data as ArrayLike<number>).length === n;
     if (!ok) {
       const what = b.role === 'tensor' ? 'tensor' : 'input';
-      const as = b.dtype === 'f16' ? ', as a Uint16Array of f16 bits' : '';
+      const label = b.part ? `cache tensor caches.${b.role}.${b.part}` : `${what} "${b.name}"`;
+      const as = b.dtype === 'f16' || b.dtype === 'bf16' ? `, as a Uint16Array of ${b.dtype} bits` : '';
       const lead = b.role === 'q' ? inputs.B * inputs.H * inputs.Nq : inputs.B * inputs.Hkv * inputs.Nk;
       const hint =
-        b.role !== 'tensor' && ArrayBuffer.isView(data)
+        b.role !== 'tensor' && b.part === undefined && ArrayBuffer.isView(data)
           ? headDimHint((data as unknown as ArrayLike<number>).length, lead, b.role === 'v' ? Dv : D)
           : '';
       issues.push(
-        `${what} "${b.name}": expected ${b.dtype}[${shape.join(', ')}] (${n} elements${as}), got ${kindOf(data)}${hint}`,
+        `${label}: expected ${b.dtype}[${shape.join(', ')}] (${n} elements${as}), got ${kindOf(data)}${hint}`,
       );
     }
   }

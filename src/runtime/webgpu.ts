@@ -9,7 +9,7 @@ import { evalShapeExpr, type ShapeEnv } from './shape-expr.js';
 import { packUniforms, uniformBytes } from './uniforms.js';
 import { isWritten, storeOutput } from './webgpu-outputs.js';
 import { describeValue } from './params.js';
-import { InputError, validateRun, type RunInputs } from './validate.js';
+import { bindingData, InputError, validateRun, type RunInputs } from './validate.js';
 
 export { deviceLimits, getDevice } from './device.js';
 export type { RunInputs } from './validate.js';
@@ -78,7 +78,7 @@ function bufferType(b: Binding): GPUBufferBindingType {
   return b.access === 'read' ? 'read-only-storage' : 'storage';
 }
 
-const elementBytes = (b: Binding): number => (b.dtype === 'f16' ? 2 : 4);
+const elementBytes = (b: Binding): number => (b.dtype === 'f16' || b.dtype === 'bf16' ? 2 : 4);
 /** Buffer sizes are multiples of 4 (copy alignment) and never 0 (bindings must be non-empty). */
 const paddedBytes = (bytes: number): number => Math.max(16, Math.ceil(bytes / 4) * 4);
 
@@ -148,8 +148,7 @@ export async function createKernel(
         const buf = make(b.name, size, STORAGE | COPY_DST | (written ? COPY_SRC : 0));
         buffers.set(b.name, buf);
         if (!written) {
-          const data = b.role === 'tensor' ? inputs.tensors![b.name]! : inputs[b.role as 'q' | 'k' | 'v'];
-          upload(device, buf, data, size);
+          upload(device, buf, bindingData(b, inputs) as ArrayBufferView, size);
         } else {
           if (options.debug) poison(device, buf, b, size);
           const internal = b.role === 'summary' || b.role === 'scratch';

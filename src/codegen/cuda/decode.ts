@@ -13,7 +13,7 @@
 //
 // The launcher takes this path when Nq ≤ 16 and Nk ≥ 1024 (env ATTNC_DECODE=0 disables it, =1
 // forces it for any Nq ≥ 1, Nk ≥ 1), after the summaries and before the engine's attention.
-import { elementBytes } from '../../ir/formats.js';
+import { elementBytes, hasQuantizedKv } from '../../ir/formats.js';
 import type { AttentionKernel } from '../../ir/kernel.js';
 import { decodeElementFns } from './decode-elements.js';
 import { decodeHostSource } from './decode-host.js';
@@ -42,10 +42,13 @@ function vectorWidth(k: AttentionKernel): number {
   return 0;
 }
 
-/** Whether the artifact gets a decode path: not routed, some tile non-empty, D and Dv multiples of 8. */
+/**
+ * Whether the artifact gets a decode path: not routed, some tile non-empty, D and Dv multiples
+ * of 8, K/V not quantized (those run the SIMT core for every Nq for now).
+ */
 export function hasCudaDecode(k: AttentionKernel): boolean {
   const empty = k.tiles.kind === 'static' && k.tiles.value === 'empty';
-  return k.routing === undefined && !empty && vectorWidth(k) > 0;
+  return k.routing === undefined && !empty && !hasQuantizedKv(k.formats) && vectorWidth(k) > 0;
 }
 
 const decodeNs = 'dec';

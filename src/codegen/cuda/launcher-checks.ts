@@ -15,7 +15,7 @@ const INT_MAX = 2 ** 31 - 1;
 function pointerAlignments(layout: CudaLayout): { field: string; align: number }[] {
   return layout.fields
     .filter((f) => f.ctype === 'ptr' && !['q', 'k', 'v', 'out'].includes(f.role))
-    .map((f) => ({ field: f.field, align: f.role === 'scratch' ? 16 : 4 })); // route scratch: float4 loads
+    .map((f) => ({ field: f.field, align: f.role === 'scratch' ? 16 : f.decl.includes('short') ? 2 : 4 })); // route scratch: float4 loads; 16-bit cache tensors: their element
 }
 
 /** The header's statement of the limits (a C comment). */
@@ -35,6 +35,7 @@ export function limitsComment(layout: CudaLayout, align: number): string[] {
     ' *   every q - k fits an int (masks compute it);',
     ' *   scale and f32 params are finite;',
     ` *   q, k, v, out ${align}-byte aligned` +
+      (by(2) ? `; ${by(2)} 2-byte` : '') +
       (by(4) ? `; ${by(4)} 4-byte` : '') +
       (by(16) ? `; ${by(16)} 16-byte` : '') +
       ' (when not NULL).',
@@ -105,6 +106,13 @@ export function pointerChecks(k: AttentionKernel, layout: CudaLayout, align: num
       ({ tensor }) =>
         `if (${summaryLen(tensor)} > 0 && ${f(`summary:${tensor}`)} == NULL) return fail(ATTNC_ERR_ARGS, "summary scratch ${layout.field(`summary:${tensor}`)} is NULL");`,
     ),
+    // A quantized cache's side tensors are read for every key: required when there are keys.
+    ...layout.fields
+      .filter((f) => f.role === 'cache')
+      .map(
+        (f) =>
+          `if (a.Nk > 0 && a.${f.field} == NULL) return fail(ATTNC_ERR_ARGS, "${f.field} (a tensor of the quantized cache) must not be NULL");`,
+      ),
     ...pointerAlignments(layout).map(
       ({ field, align: n }) =>
         `if ((uintptr_t)a.${field} % ${n} != 0) return fail(ATTNC_ERR_ARGS, "${field} must be ${n}-byte aligned (got %p)", (const void*)a.${field});`,

@@ -1,7 +1,8 @@
 // Host side of a CUDA artifact: the C header (args struct and prototypes), the per-tensor summary
 // kernels, and the extern "C" launcher that validates arguments and launches summaries, then
 // attention, on the caller's stream.
-import { elementBytes } from '../../ir/formats.js';
+import { elementBytes, type TensorFormat } from '../../ir/formats.js';
+import { codesPerWord } from '../../quant/elem.js';
 import type { AttentionKernel, ShapeDim } from '../../ir/kernel.js';
 import type { CudaLayout } from './layout.js';
 import { ARGS, dimText, f32Literal, i32Literal } from './rules.js';
@@ -52,8 +53,8 @@ export function headerText(k: AttentionKernel, layout: CudaLayout, align: number
   const f = k.formats;
   const fieldDoc: Record<string, string> = {
     q: `[B, H, Nq, ${s.headDim}] ${f.q.dtype}`,
-    k: `[B, Hkv, Nk, ${s.headDim}] ${f.k.dtype}`,
-    v: `[B, Hkv, Nk, ${s.valueDim}] ${f.v.dtype}`,
+    k: kvDoc(f.k, s.headDim),
+    v: kvDoc(f.v, s.valueDim),
     out: `[B, H, Nq, ${s.valueDim}] ${f.out.dtype}, written`,
     lse: k.outputs.importance
       ? '[B, H, Nq] f32, natural log, written (the importance pass reads it)'
@@ -66,6 +67,8 @@ export function headerText(k: AttentionKernel, layout: CudaLayout, align: number
   };
   for (const f of layout.fields) {
     if (f.role === 'tensor') fieldDoc[f.field] = 'user tensor, row-major';
+    if (f.role === 'cache')
+      fieldDoc[f.field] = 'quantized cache tensor (docs/LANGUAGE.md, K/V storage formats: Layout)';
     if (f.role === 'summary')
       fieldDoc[f.field] = `scratch: ${summaryElemsName(k, f.name.replace(/_summary$/, ''))}() elements`;
     if (k.routing && (f.role === 'indices' || f.role === 'scratch'))
@@ -295,4 +298,11 @@ function decodeLines(k: AttentionKernel, ns: string): string[] {
     `    return rc != ATTNC_OK ? rc : ${afterAttention(k, ns)};`,
     '  }',
   ];
+}
+
+/** The header's note on a K or V field: its shape and dtype, or the quantized cache's codes. */
+function kvDoc(f: TensorFormat, width: number): string {
+  if (f.kind === 'float') return `[B, Hkv, Nk, ${width}] ${f.dtype}`;
+  const words = Math.ceil(width / codesPerWord(f.format.elem));
+  return `[B, Hkv, Nk, ${words}] u32: ${f.format.elem} codes of a quantized cache`;
 }

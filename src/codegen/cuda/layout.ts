@@ -3,6 +3,7 @@
 // build it without a C compiler). Pointers come first and every scalar is 4 bytes, so the layout
 // is the same under every LP64 C or C++ compiler.
 import type { AttentionKernel } from '../../ir/kernel.js';
+import { cudaCacheParts } from './dequant.js';
 import { selectHandles } from './routing-case.js';
 
 export type ArgRole =
@@ -23,7 +24,9 @@ export type ArgRole =
   | 'indices'
   | 'scratch'
   // Selection (codegen/cuda/select.ts): the first query row of a scoring round, set by the launcher.
-  | 'round';
+  | 'round'
+  // A quantized K/V cache's side tensors (scales, zero points, …: codegen/cuda/dequant.ts).
+  | 'cache';
 
 export interface ArgField {
   /** C field name (attnc names, renamed with a trailing '_' if they collide or are C keywords). */
@@ -74,6 +77,12 @@ export function cudaLayout(kernel: AttentionKernel): CudaLayout {
   add('out', 'out', 'out', 'ptr', 'void* $');
   if (kernel.outputs.lse) add('lse', 'lse', 'lse', 'ptr', 'float* $');
   if (kernel.outputs.importance) add('importance', 'importance', 'importance', 'ptr', 'float* $');
+  for (const which of ['k', 'v'] as const) {
+    const f = kernel.formats[which];
+    if (f.kind === 'quant')
+      for (const { part, ctype } of cudaCacheParts(f.format))
+        add(`cache:${which}_${part}`, `${which}_${part}`, 'cache', 'ptr', `${ctype} $`);
+  }
   if (kernel.routing) {
     add('indices', 'indices', 'indices', 'ptr', 'int* $');
     add('route_scratch', 'route_scratch', 'scratch', 'ptr', 'float* $');

@@ -6,7 +6,9 @@
 // [cdiv(Nq, blockQ), H, B] with `threads` threads and `smemBytes` of dynamic shared memory.
 import type { AttentionKernel } from '../../ir/kernel.js';
 import type { CoreExprs } from './exprs.js';
+import { cudaDequantCode, quantHeadDecl } from './dequant.js';
 import { simtLoadTile } from './kv-load-simt.js';
+import { cudaLayout } from './layout.js';
 import { kvHeadPtrDecls } from './kv-rows.js';
 import type { SimtPlan } from './plan.js';
 import { routedOf, routeRowState } from './routing-attn.js';
@@ -31,6 +33,13 @@ export interface CoreOutput {
 export interface AttentionCore {
   readonly id: string;
   render(spec: CoreSpec): CoreOutput;
+}
+
+/** `kg` / `vg`: head pointers of float caches, dequantizing handles of quantized ones. */
+function headDecls(kernel: AttentionKernel): string[] {
+  const [k, v] = kvHeadPtrDecls({ k: 'kg', v: 'vg' }, 'b', 'hkv');
+  const f = kernel.formats;
+  return [quantHeadDecl('k', f.k, 'b', 'hkv') ?? k!, quantHeadDecl('v', f.v, 'b', 'hkv') ?? v!];
 }
 
 export function simtCore(plan: SimtPlan): AttentionCore {
@@ -62,6 +71,7 @@ export function simtCore(plan: SimtPlan): AttentionCore {
         '}',
         '',
         ...simtLoadTile(),
+        ...cudaDequantCode(kernel.formats, cudaLayout(kernel).field),
         '',
         `extern "C" __global__ void __launch_bounds__(THREADS) ${entry}(const Args a, const float qscale) {`,
         '  extern __shared__ float4 smem4[];',
@@ -72,7 +82,7 @@ export function simtCore(plan: SimtPlan): AttentionCore {
         '  const int row0 = blockIdx.x * BQ + (tid / TPR) * ROWS;',
         '  const int h = blockIdx.y, b = blockIdx.z;',
         '  const int hkv = h / (a.H / a.Hkv);',
-        ...indent(kvHeadPtrDecls({ k: 'kg', v: 'vg' }, 'b', 'hkv'), '  '),
+        ...indent(headDecls(kernel), '  '),
         '  (void)kg; (void)vg; (void)b; (void)h;',
         '',
         "  // This lane's dims (chunks g, g+TPR, … of VW) of each of its rows: q pre-scaled, accumulators.",

@@ -6,7 +6,8 @@
 // the query rows in tiles of IMP_ROWS staged in workgroup memory (q rows and their lse), adding
 // exp(score - lse) where the mask allows. The (row tile, key tile) pairs are classified as in the
 // attention: empty ones are skipped, full ones evaluate no mask.
-import { sharedStorage, type StorageDType } from '../../ir/formats.js';
+import { sharedStorage, type StorageDType, type TensorFormat } from '../../ir/formats.js';
+import { dequantAt } from './dequant.js';
 import { toposort, type Node } from '../../ir/graph.js';
 import type { AttentionKernel, ImportanceMode } from '../../ir/kernel.js';
 import { Op, type VarName } from '../../ir/ops.js';
@@ -94,7 +95,7 @@ export function renderImportance(
     source:
       cls === 'empty'
         ? emptySource()
-        : source(sharedStorage(kernel.formats), rows, s.headDim, cls, mask, score, mode),
+        : source(sharedStorage(kernel.formats), rows, s.headDim, cls, mask, score, mode, kernel.formats.k),
     entry,
   };
 }
@@ -123,8 +124,12 @@ function source(
   mask: { stmts: string[]; roots: string[] } | undefined,
   score: { stmts: string[]; roots: string[] },
   mode: ImportanceMode,
+  kFormat: TensorFormat,
 ): string {
   const load = (e: string): string => (dtype === 'f16' ? `f32(${e})` : e);
+  // A quantized K cache is read through its dequantizing function (dequant.ts).
+  const kAt =
+    kFormat.kind === 'quant' ? dequantAt('k', 'col', 'd') : load('k_buf[(kv_row0 + col) * HEAD_DIM + d]');
   const classify =
     cls === 'dynamic'
       ? 'tile_class(b, h, u.q_offset + i32(r0), u.q_offset + i32(r_end) - 1i, k_lo, k_hi)'
@@ -210,7 +215,7 @@ function source(
     '      if (cls != TILE_EMPTY && col_ok) {',
     '        if (!k_loaded) {',
     '          for (var d = 0u; d < HEAD_DIM; d++) {',
-    `            krow[d] = ${load('k_buf[(kv_row0 + col) * HEAD_DIM + d]')};`,
+    `            krow[d] = ${kAt};`,
     '          }',
     '          k_loaded = true;',
     '        }',

@@ -4,7 +4,8 @@
 // with a capacity stride will change it; the stage renderers take the tensor, its storage dtype and the
 // tile geometry, which is where dequantization will plug in.
 
-import type { TensorFormats } from '../../ir/formats.js';
+import type { TensorFormat, TensorFormats } from '../../ir/formats.js';
+import { stageDequantRows } from './dequant.js';
 
 /** K or V: its storage buffer and its row width (elements, or vec4s for coop's `*_buf4` views). */
 export interface KvTensor {
@@ -44,12 +45,19 @@ export function stageKvRows(t: KvTensor, tile: string, threads: string): string[
   ];
 }
 
+/** Stages K or V as f32: widened from floats, or dequantized from a quantized cache. */
+function stageOne(which: 'k' | 'v', f: TensorFormat, threads: string): string[] {
+  const tile = `${which}_tile`;
+  if (f.kind === 'quant') return stageDequantRows(which, tile, threads);
+  return stageKvRows(which === 'k' ? kTensor(f.dtype) : vTensor(f.dtype), tile, threads);
+}
+
 /** Declares `base` (the tile's first row) and stages K and V (row attention and decode split). */
 export function stageKvTile(formats: TensorFormats, threads: string): string[] {
   return [
     `let base = ${kvRow('k0')};`,
-    ...stageKvRows(kTensor(formats.k.dtype), 'k_tile', threads),
-    ...stageKvRows(vTensor(formats.v.dtype), 'v_tile', threads),
+    ...stageOne('k', formats.k, threads),
+    ...stageOne('v', formats.v, threads),
   ];
 }
 

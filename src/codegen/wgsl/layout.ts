@@ -5,6 +5,7 @@ import type { TensorFormat } from '../../ir/formats.js';
 import type { AttentionKernel, ShapeDim, TensorSlot } from '../../ir/kernel.js';
 import { capacityShapeExpr, isPoolRank, routingGroups, routingPasses } from '../../ir/routing.js';
 import type { Binding, ShapeExpr, UniformField } from '../artifact.js';
+import { codesBinding, dequantFunctions, partBindings, partStorageType } from './dequant.js';
 import { routingScratchShape } from './routing.js';
 import { selectStateShape } from './routing-select.js';
 import { paramField, summaryVar, tensorVar } from './rules.js';
@@ -43,6 +44,18 @@ export function wgslLayout(kernel: AttentionKernel): WgslLayout {
   const s = kernel.schedule;
   const f = kernel.formats;
   const storage = (t: TensorFormat): 'f16' | 'f32' => (t.dtype === 'f16' ? 'f16' : 'f32');
+  // A quantized cache binds its codes as k/v and its side tensors after them.
+  const kvBinding = (which: 'k' | 'v', t: TensorFormat, width: string): void => {
+    if (t.kind === 'quant') {
+      add(codesBinding(which, t.format), `${which}_buf`);
+      for (const p of partBindings(which, t.format)) add(p.binding, p.wgslVar);
+      return;
+    }
+    add(
+      { name: which, role: which, dtype: storage(t), shape: ['B', 'Hkv', 'Nk', width], access: 'read' },
+      `${which}_buf`,
+    );
+  };
   const bindings: Binding[] = [];
   const vars = new Map<string, string>();
   const add = (b: Omit<Binding, 'index'>, wgslVar: string): void => {
@@ -53,11 +66,8 @@ export function wgslLayout(kernel: AttentionKernel): WgslLayout {
     vars.set(b.name, wgslVar);
   };
   add({ name: 'q', role: 'q', dtype: storage(f.q), shape: ['B', 'H', 'Nq', 'D'], access: 'read' }, 'q_buf');
-  add({ name: 'k', role: 'k', dtype: storage(f.k), shape: ['B', 'Hkv', 'Nk', 'D'], access: 'read' }, 'k_buf');
-  add(
-    { name: 'v', role: 'v', dtype: storage(f.v), shape: ['B', 'Hkv', 'Nk', 'Dv'], access: 'read' },
-    'v_buf',
-  );
+  kvBinding('k', f.k, 'D');
+  kvBinding('v', f.v, 'Dv');
   add(
     { name: 'out', role: 'out', dtype: storage(f.out), shape: ['B', 'H', 'Nq', 'Dv'], access: 'read_write' },
     'out_buf',
@@ -132,6 +142,12 @@ export function wgslLayout(kernel: AttentionKernel): WgslLayout {
 /** Scratch bindings that passes update with atomics (token selection's radix state). */
 const atomicBindings: ReadonlySet<string> = new Set(['route_state']);
 
+/** The WGSL element type of a storage binding. */
+function elementType(b: Binding): string {
+  if (atomicBindings.has(b.name)) return `atomic<${b.dtype}>`;
+  return b.part !== undefined ? partStorageType(b.dtype) : b.dtype;
+}
+
 /** The WGSL declarations of the layout: the uniform struct and one variable per binding. */
 export function layoutSource(kernel: AttentionKernel, layout: WgslLayout): string {
   const params = new Set(kernel.params.map((p) => p.name));
@@ -144,8 +160,9 @@ export function layoutSource(kernel: AttentionKernel, layout: WgslLayout): strin
     const decl =
       b.role === 'uniforms'
         ? `var<uniform> ${v}: Uniforms;`
-        : `var<storage, ${b.access}> ${v}: array<${atomicBindings.has(b.name) ? `atomic<${b.dtype}>` : b.dtype}>;`;
+        : `var<storage, ${b.access}> ${v}: array<${elementType(b)}>;`;
     lines.push(`@group(0) @binding(${b.index}) ${decl} // ${b.name}: ${b.dtype}[${b.shape.join(', ')}]`);
   }
+  lines.push(...dequantFunctions(kernel.formats));
   return lines.join('\n');
 }

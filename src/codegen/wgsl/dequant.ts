@@ -1,0 +1,237 @@
+// Dequantizing K/V tile loads of the WGSL backend (docs/LANGUAGE.md, "K/V storage formats"): the
+// bindings a quantized cache adds (src/quant's cacheLayout, as shape expressions) and the WGSL that
+// turns one element's code into its f32 value with bit operations, in exactly the order the
+// language defines: ((code − zero) · scale) · norm, each an f32 operation, none fused. 16-bit
+// side tensors (f16/bf16 scales, zero points, normalizers, recent rows) are bound as u32 words
+// holding two halves each, so neither the shader-f16 feature nor a bf16 type is needed.
+import type { QuantTensorFormat, TensorFormat } from '../../ir/formats.js';
+import { codesPerWord, elemBits } from '../../quant/elem.js';
+import type { FloatDType, Granularity, HalfDType, QuantFormat } from '../../quant/format.js';
+import type { Binding, ShapeExpr } from '../artifact.js';
+import { tensorVar } from './rules.js';
+
+export type KvWhich = 'k' | 'v';
+/** A side tensor of a quantized cache (the codes are the k/v binding itself). */
+export type CachePart = 'codesHi' | 'scale' | 'zero' | 'norm' | 'recent';
+
+const widthSym = (which: KvWhich): string => (which === 'k' ? 'D' : 'Dv');
+const widthConst = (which: KvWhich): string => (which === 'k' ? 'HEAD_DIM' : 'VALUE_DIM');
+
+/** WGSL variable of a part's binding. */
+export const partVar = (which: KvWhich, part: CachePart): string => `${which}_${part}`;
+
+/** Shape expressions of the scale (and zero) tensor (layout.ts scaleShape). */
+function scaleShapeExpr(per: Granularity, D: string): ShapeExpr[] {
+  switch (per.kind) {
+    case 'tensor':
+      return ['1'];
+    case 'token':
+      return ['B', 'Hkv', 'Nk', per.group ? `cdiv(${D}, ${per.group})` : '1'];
+    case 'channel':
+      return ['B', 'Hkv', per.group ? `cdiv(Nk, ${per.group})` : '1', D];
+  }
+}
+
+/** The binding of the codes (the k or v binding itself): u32 words, [B, Hkv, Nk, words]. */
+export function codesBinding(which: KvWhich, f: QuantFormat): Omit<Binding, 'index'> {
+  const words = `cdiv(${widthSym(which)}, ${codesPerWord(f.elem)})`;
+  return {
+    name: which,
+    role: which,
+    part: 'codes',
+    dtype: 'u32',
+    shape: ['B', 'Hkv', 'Nk', words],
+    access: 'read',
+  };
+}
+
+/** The side tensors of a quantized k or v, in cacheLayout's order (after the codes). */
+export function partBindings(
+  which: KvWhich,
+  f: QuantFormat,
+): { binding: Omit<Binding, 'index'>; wgslVar: string }[] {
+  const D = widthSym(which);
+  const out: { binding: Omit<Binding, 'index'>; wgslVar: string }[] = [];
+  const add = (part: CachePart, dtype: FloatDType | HalfDType, shape: ShapeExpr[]): void => {
+    out.push({
+      binding: { name: partVar(which, part), role: which, part, dtype, shape, access: 'read' },
+      wgslVar: partVar(which, part),
+    });
+  };
+  if (f.kind === 'int' && f.salient) {
+    if (f.salient.by !== 'flags')
+      throw new Error('WGSL: salient tokens from an index list are not supported yet');
+    const words = `cdiv(${D}, ${codesPerWord(f.salient.elem)})`;
+    out.push({
+      binding: {
+        name: partVar(which, 'codesHi'),
+        role: which,
+        part: 'codesHi',
+        dtype: 'u32',
+        shape: ['B', 'Hkv', 'Nk', words],
+        access: 'read',
+      },
+      wgslVar: partVar(which, 'codesHi'),
+    });
+  }
+  if (f.scale) add('scale', f.scale.dtype, scaleShapeExpr(f.scale.per, D));
+  if (f.kind === 'int' && f.zero && f.scale) add('zero', f.zero, scaleShapeExpr(f.scale.per, D));
+  if (f.norm) add('norm', f.norm, ['B', 'Hkv', D]);
+  if (f.recent) add('recent', f.recent.dtype, ['B', 'Hkv', String(f.recent.tokens), D]);
+  return out;
+}
+
+/** WGSL storage element type of a part binding: 16-bit tensors are read as packed u32 words. */
+export const partStorageType = (dtype: Binding['dtype']): string => (dtype === 'f32' ? 'f32' : 'u32');
+
+/** Element `i` (a u32 expression, evaluated once by the caller) of a float side tensor as f32. */
+function readFloat(buf: string, dtype: FloatDType | HalfDType, i: string): string {
+  if (dtype === 'f32') return `${buf}[${i}]`;
+  const word = `${buf}[${i} >> 1u]`;
+  if (dtype === 'f16') return `unpack2x16float(${word})[${i} & 1u]`;
+  // bf16: the high half of an f32; element 2i is the word's low half.
+  return `bitcast<f32>(select(${word} << 16u, ${word} & 0xffff0000u, (${i} & 1u) == 1u))`;
+}
+
+/** Lines setting `dq_v` (a declared f32) to the value of fp8 code `dq_raw`, by bit manipulation. */
+function fp8Lines(elem: 'e4m3' | 'e5m2'): string[] {
+  const [E, M, bias] = elem === 'e4m3' ? [4, 3, 7] : [5, 2, 15];
+  const top = (1 << E) - 1;
+  const special =
+    elem === 'e4m3'
+      ? `dq_e == ${top}u && dq_m == ${(1 << M) - 1}u` // S.1111.111 is NaN; no infinities
+      : `dq_e == ${top}u`;
+  const specialValue =
+    elem === 'e4m3'
+      ? 'bitcast<f32>(dq_sign | 0x7fc00000u)'
+      : 'bitcast<f32>(dq_sign | select(0x7fc00000u, 0x7f800000u, dq_m == 0u))';
+  // Subnormals: m · 2^(1 − bias − M), an exact f32 product of normal numbers.
+  const sub = `1.0f / ${2 ** (bias + M - 1)}.0f`;
+  return [
+    'let dq_sign = (dq_raw & 0x80u) << 24u;',
+    `let dq_e = (dq_raw >> ${M}u) & ${top}u;`,
+    `let dq_m = dq_raw & ${(1 << M) - 1}u;`,
+    `if (${special}) { dq_v = ${specialValue}; }`,
+    `else if (dq_e == 0u) { dq_v = bitcast<f32>(dq_sign | bitcast<u32>(f32(dq_m) * (${sub}))); }`,
+    `else { dq_v = bitcast<f32>(dq_sign | ((dq_e + ${127 - bias}u) << 23u) | (dq_m << ${23 - M}u)); }`,
+  ];
+}
+
+/** Flat index (u32 expression) of the scale group of element (dq_row, dq_t, dq_c). */
+function scaleIndex(per: Granularity, W: string): string {
+  switch (per.kind) {
+    case 'tensor':
+      return '0u';
+    case 'token': {
+      const g = per.group ?? 0;
+      return g ? `dq_row * ((${W} + ${g - 1}u) / ${g}u) + dq_c / ${g}u` : 'dq_row';
+    }
+    case 'channel': {
+      const g = per.group ?? 0;
+      return g ? `(dq_bh * ((Nk + ${g - 1}u) / ${g}u) + dq_t / ${g}u) * ${W} + dq_c` : `dq_bh * ${W} + dq_c`;
+    }
+  }
+}
+
+/** Lines setting `dq_v` from code element (dq_row, dq_c) of `buf`, `elem` codes. */
+function rawValueLines(f: QuantFormat, elem: QuantFormat['elem'], buf: string, W: string): string[] {
+  const bits = elemBits(elem);
+  const perWord = codesPerWord(elem);
+  const words = `((${W} + ${perWord - 1}u) / ${perWord}u)`;
+  const lines = [
+    `let dq_word = ${buf}[dq_row * ${words} + dq_c / ${perWord}u];`,
+    `let dq_raw = (dq_word >> ((dq_c % ${perWord}u) * ${bits}u)) & ${(1 << bits) - 1}u;`,
+  ];
+  if (f.kind === 'fp8') return [...lines, ...fp8Lines(f.elem)];
+  if (f.zero) return [...lines, 'dq_v = f32(dq_raw);'];
+  return [...lines, `dq_v = f32(bitcast<i32>(dq_raw << ${32 - bits}u) >> ${32 - bits}u);`];
+}
+
+/** Lines returning the f32 value of a quantized element (not a recent token). */
+function codeLines(which: KvWhich, f: QuantTensorFormat): string[] {
+  const q = f.format;
+  const W = widthConst(which);
+  const wide = q.kind === 'int' ? q.salient?.elem : undefined;
+  const lines = ['var dq_v: f32;'];
+  if (wide !== undefined && f.salient !== undefined) {
+    // Salient tokens (a non-zero flag per [b, h, t]) hold wider codes in their own words.
+    lines.push(
+      `if (${tensorVar(f.salient)}[dq_row] != 0) {`,
+      ...rawValueLines(q, wide, partVar(which, 'codesHi'), W).map((l) => `  ${l}`),
+      '} else {',
+      ...rawValueLines(q, q.elem, `${which}_buf`, W).map((l) => `  ${l}`),
+      '}',
+    );
+  } else lines.push(...rawValueLines(q, q.elem, `${which}_buf`, W));
+  if (q.scale) {
+    lines.push(`let dq_g = ${scaleIndex(q.scale.per, W)};`);
+    if (q.kind === 'int' && q.zero)
+      lines.push(`dq_v = dq_v - ${readFloat(partVar(which, 'zero'), q.zero, 'dq_g')};`);
+    lines.push(`dq_v = dq_v * ${readFloat(partVar(which, 'scale'), q.scale.dtype, 'dq_g')};`);
+  }
+  if (q.norm) {
+    lines.push(`let dq_n = dq_bh * ${W} + dq_c;`);
+    lines.push(`dq_v = dq_v * ${readFloat(partVar(which, 'norm'), q.norm, 'dq_n')};`);
+  }
+  lines.push('return dq_v;');
+  return lines;
+}
+
+/** Name of the WGSL function returning one element of a quantized K or V as f32. */
+export const dequantFn = (which: KvWhich): string => `${which}_dequant`;
+
+/**
+ * The module-scope WGSL function `<k|v>_dequant(dq_row, dq_t, dq_c, dq_bh, Nk)`: element
+ * (row dq_row over all batches and kv heads = token dq_t of (batch, kv head) dq_bh, channel dq_c)
+ * as f32. Every load of a quantized K or V goes through it.
+ */
+export function dequantFunction(which: KvWhich, f: QuantTensorFormat): string[] {
+  const W = widthConst(which);
+  const recent = f.format.recent;
+  const body = recent
+    ? [
+        `let dq_first = Nk - min(${recent.tokens}u, Nk); // the recent window's first token`,
+        'if (dq_t >= dq_first) {',
+        `  let dq_i = (dq_bh * ${recent.tokens}u + dq_t - dq_first) * ${W} + dq_c;`,
+        `  return ${readFloat(partVar(which, 'recent'), recent.dtype, 'dq_i')};`,
+        '}',
+        ...codeLines(which, f),
+      ]
+    : codeLines(which, f);
+  return [
+    `fn ${dequantFn(which)}(dq_row: u32, dq_t: u32, dq_c: u32, dq_bh: u32, Nk: u32) -> f32 {`,
+    ...body.map((l) => `  ${l}`),
+    '}',
+  ];
+}
+
+/** The dequantizing functions of a kernel's quantized k and v (none for float caches). */
+export function dequantFunctions(formats: { k: TensorFormat; v: TensorFormat }): string[] {
+  const out: string[] = [];
+  if (formats.k.kind === 'quant') out.push('', ...dequantFunction('k', formats.k));
+  if (formats.v.kind === 'quant') out.push('', ...dequantFunction('v', formats.v));
+  return out;
+}
+
+/**
+ * Element (key `t`, channel `c`, u32 expressions) of this entry's (batch, kv head) of a quantized
+ * K or V, as an f32 expression; needs `kv_row0` and `Nk` in scope.
+ */
+export function dequantAt(which: KvWhich, t: string, c: string): string {
+  return `${dequantFn(which)}(kv_row0 + ${t}, ${t}, ${c}, kv_row0 / Nk, Nk)`;
+}
+
+/**
+ * Stages keys [k0, k_end) of a quantized K or V cache as f32 into `tile` ([BLOCK_K, width]),
+ * the workgroup's `threads` invocations striding over the elements. Needs `base` (kv_row0 + k0),
+ * `kv_row0`, `k0`, `k_end` and `Nk` in scope.
+ */
+export function stageDequantRows(which: KvWhich, tile: string, threads: string): string[] {
+  const W = widthConst(which);
+  return [
+    `for (var e = lid; e < (k_end - k0) * ${W}; e += ${threads}) {`,
+    `  let dq_j = e / ${W};`,
+    `  ${tile}[e] = ${dequantFn(which)}(base + dq_j, k0 + dq_j, e % ${W}, kv_row0 / Nk, Nk);`,
+    '}',
+  ];
+}
