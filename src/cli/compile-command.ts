@@ -64,6 +64,12 @@ export function compileCommand(source: string, file: string, f: CompileFlags): n
     throw new UsageError(`--emit expects ts or js, got \`${emit}\``);
   if (emit !== undefined && target !== 'wgsl')
     throw new UsageError(`--emit ${emit} needs --target wgsl (a CUDA artifact is .cu + .h + .json)`);
+  if (f['no-decode'] && emit === undefined)
+    throw new UsageError('--no-decode needs --emit ts|js (it leaves the decode variant out of the module)');
+  if (f['shared-runtime'] && (emit === undefined || f.out === undefined))
+    throw new UsageError(
+      '--shared-runtime needs --emit ts|js and --out DIR (the runtime is a file of its own)',
+    );
   if (f.arch !== undefined && target !== 'cuda')
     throw new UsageError(`--arch ${f.arch} needs --target cuda (it picks the CUDA architecture)`);
   const dump = f['dump-ir'];

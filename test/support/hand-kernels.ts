@@ -57,6 +57,15 @@ function kernel(
   return { hoists: hoistPlan(elementRoots(base.mask, base.score, base.tiles)), ...base };
 }
 
+/**
+ * `k` with its hoisting plan made again from its own mask, score and tiles: a test that spreads a
+ * hand kernel and replaces those must not keep the hoists of the expressions it replaced (they
+ * belong to another graph).
+ */
+export function rehoisted<K extends AttentionKernel>(k: K): K {
+  return { ...k, hoists: hoistPlan(elementRoots(k.mask, k.score, k.tiles)) };
+}
+
 const bool = (g: Graph, op: Op, a: Node, b: Node): Node => g.node(op, 'bool', [a, b]);
 const int = (g: Graph, op: Op, a: Node, b: Node): Node => g.node(op, 'i32', [a, b]);
 

@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { Graph, type Node } from '../../src/ir/graph.js';
 import type { AttentionKernel } from '../../src/ir/kernel.js';
 import { Op } from '../../src/ir/ops.js';
-import { documentKernel, fullKernel, testSchedule } from '../support/hand-kernels.js';
+import { documentKernel, fullKernel, rehoisted, testSchedule } from '../support/hand-kernels.js';
 import { expectAgreement, randomDocs, runCase, type Case } from './harness.js';
 
 const I32_MIN = -2147483648;
@@ -130,12 +130,12 @@ describe('tile-class machinery', () => {
 
   it('a full class evaluates no predicate: "never false" with mask false gives unmasked attention', async () => {
     const g = new Graph();
-    const k: AttentionKernel = {
+    const k: AttentionKernel = rehoisted({
       ...fullKernel(),
       graph: g,
       mask: g.const(false),
       tiles: { kind: 'dynamic', canBeTrue: g.const(true), canBeFalse: g.const(false) },
-    };
+    });
     expectAgreement(await runCase(k, { B: 1, H: 1, Hkv: 1, Nq: 21, Nk: 35 }, {}), 1e-5);
   });
 });
@@ -155,14 +155,14 @@ describe('RANGE_MIN / RANGE_MAX semantics', () => {
       f(Op.MUL, fl(range(Op.RANGE_MIN, add(k, -5), add(k, 20))), g.const(0.02)),
       g.node(Op.SELECT, 'f32', [wide, g.const(0.5), g.const(0, 'f32')]),
     ].reduce((a, t) => f(Op.ADD, a, t), s);
-    const kernel: AttentionKernel = {
+    const kernel: AttentionKernel = rehoisted({
       ...documentKernel(),
       name: 'range_semantics',
       graph: g,
       score,
       mask: g.const(true),
       tiles: { kind: 'static', value: 'full' },
-    };
+    });
     const Nk = 1100;
     // Ids from 1, so out-of-range 0s are visible in the minimum.
     const doc = randomDocs(Nk, 30, 5).map((x) => x + 1);
