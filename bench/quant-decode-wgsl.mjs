@@ -1,5 +1,5 @@
 // WGSL decode over quantized K/V caches (issue #10 item 6's WGSL row): B = 4, H = 32, Hkv = 8,
-// D = 128, one query, for f16 caches and int8 / fp8 / int4 / int2 (KIVI-style) formats. Correctness
+// D = 128, one query, for f16 (or f32, without shader-f16) caches and int8 / fp8 / int4 / int2 (KIVI-style) formats. Correctness
 // first, in the same process: each format at Nk = 600 against the reference over the values its
 // cache holds; then the timing at the requested Nk on random code words (finite scales), with the
 // bytes the kernel reads (every cache tensor, q and out) and GB/s. Usage (after npm run build):
@@ -19,8 +19,20 @@ const B = 4,
   H = 32,
   Hkv = 8,
   D = 128;
+const device = await getDevice();
+// The plain cache (and q, out) in f16 where the adapter has shader-f16, else f32 (the H200's Dawn
+// adapter has no shader-f16); quantized caches need neither.
+const dtype = process.env.DTYPE ?? (device.features.has('shader-f16') ? 'f16' : 'f32');
+const elemBytes = dtype === 'f16' ? 2 : 4;
+/** An input of `len` values from `gen` in the plain dtype (f16 bits or f32). */
+const plainArray = (len, gen) =>
+  dtype === 'f16'
+    ? Uint16Array.from({ length: len }, () => toHalf(gen()))
+    : Float32Array.from({ length: len }, gen);
+/** The values a plain input holds, as f32 (for the reference). */
+const plainValues = (a) => (dtype === 'f16' ? Float32Array.from(a, fromHalf) : a);
 const formats = {
-  f16: '',
+  [dtype]: '',
   int8: 'store kv int8 scale f16 per token',
   e4m3: 'store kv e4m3 scale f16 per token',
   int4: 'store kv int4 scale f16 per token group 32 zero f16',
@@ -28,7 +40,6 @@ const formats = {
     'store k int2 scale f16 per channel group 32 zero f16 recent 128 f16\n  store v int2 scale f16 per token group 32 zero f16 recent 128 f16',
 };
 
-const device = await getDevice();
 console.log(`adapter limits: maxStorageBufferBindingSize ${device.limits.maxStorageBufferBindingSize}`);
 const rows = [];
 for (const [name, store] of Object.entries(formats)) {
@@ -36,7 +47,7 @@ for (const [name, store] of Object.entries(formats)) {
   const { artifact, kernel } = compile(source, {
     target: 'wgsl',
     headDim: D,
-    dtype: 'f16',
+    dtype,
     limits: deviceLimits(device),
   });
   const gpu = await createKernel(device, artifact, { decode: 'always' });
@@ -54,9 +65,10 @@ for (const [name, store] of Object.entries(formats)) {
     gpu.destroy();
   }
 }
-const base = rows.find((r) => r.name === 'f16');
+const base = rows.find((r) => r.name === dtype);
 if (base)
-  for (const r of rows) console.log(`${r.name.padEnd(12)} ${(base.ms / r.ms).toFixed(2)}x the f16 cache`);
+  for (const r of rows)
+    console.log(`${r.name.padEnd(12)} ${(base.ms / r.ms).toFixed(2)}x the ${dtype} cache`);
 
 /** f16 bits of x, truncated (any f16 value will do: the reference reads the same bits back). */
 function toHalf(x) {
@@ -77,14 +89,14 @@ function fromHalf(b) {
 async function checkSmall(gpu, kernel) {
   const n = 600;
   const rand = rng(1);
-  const qBits = Uint16Array.from({ length: B * H * D }, () => toHalf(rand() * 2 - 1));
-  const q = Float32Array.from(qBits, fromHalf);
+  const qBits = plainArray(B * H * D, () => rand() * 2 - 1);
+  const q = plainValues(qBits);
   const stored = storedRun(kernel.formats, { B, Hkv, Nk: n, D, Dv: D }, rand);
-  const half = (len) => Uint16Array.from({ length: len }, () => toHalf(rand() * 2 - 1));
-  const kBits = stored.values.k ? new Uint16Array(0) : half(B * Hkv * n * D);
-  const vBits = stored.values.v ? new Uint16Array(0) : half(B * Hkv * n * D);
-  const k = stored.values.k ?? Float32Array.from(kBits, fromHalf);
-  const v = stored.values.v ?? Float32Array.from(vBits, fromHalf);
+  const plain = (len) => plainArray(len, () => rand() * 2 - 1);
+  const kBits = stored.values.k ? plainArray(0, rand) : plain(B * Hkv * n * D);
+  const vBits = stored.values.v ? plainArray(0, rand) : plain(B * Hkv * n * D);
+  const k = stored.values.k ?? plainValues(kBits);
+  const v = stored.values.v ?? plainValues(vBits);
   const res = await gpu.run({ q: qBits, k: kBits, v: vBits, B, H, Hkv, Nq: 1, Nk: n, caches: stored.caches });
   const ref = referenceAttention({ q, k, v, B, Hq: H, Hkv, Nq: 1, Nk: n, D, Dv: D }, {});
   const agree = compareArrays(res.out, ref.out, ref.outScale);
@@ -95,12 +107,12 @@ async function time(gpu, kernel, n) {
   const sizes = { B, Hkv, Nk: n, D };
   const rand = rng(2);
   const caches = {};
-  let bytes = 2 * B * H * D * 2; // q and out, f16
+  let bytes = 2 * B * H * D * elemBytes; // q and out
   const plain = {};
   for (const which of ['k', 'v']) {
     const f = kernel.formats[which];
     if (f.kind !== 'quant') {
-      plain[which] = Uint16Array.from({ length: B * Hkv * n * D }, () => toHalf(rand() - 0.5));
+      plain[which] = plainArray(B * Hkv * n * D, () => rand() - 0.5);
       bytes += plain[which].byteLength;
       continue;
     }
@@ -119,8 +131,8 @@ async function time(gpu, kernel, n) {
     caches[which] = cache;
     bytes += cacheBytes(f.format, sizes);
   }
-  const q = Uint16Array.from({ length: B * H * D }, () => toHalf(rand() - 0.5));
-  const empty = new Uint16Array(0);
+  const q = plainArray(B * H * D, () => rand() - 0.5);
+  const empty = plainArray(0, rand);
   const inputs = { q, k: plain.k ?? empty, v: plain.v ?? empty, B, H, Hkv, Nq: 1, Nk: n, caches };
   let ms = Infinity;
   for (let i = 0; i < repeats; i++) ms = Math.min(ms, (await gpu.run(inputs)).gpuMs ?? Infinity);
