@@ -42,20 +42,20 @@ describe('golden coop decode modules', () => {
 });
 
 describe('coop decode knobs', () => {
-  it('defaults: a lane per vec4 column up to 32, 512-key splits; the manifest follows them', () => {
+  it('defaults (the H200 sweep): 8 lanes per key row or a lane per vec4 column if fewer, 256-key splits; the manifest follows them', () => {
     expect(defaultCoopDecodeTuning(coopDecode('causal.attn').artifact.schedule)).toEqual({
       threads: 128,
-      lanes: 32,
-      chunk: 4,
+      lanes: 8,
+      chunk: 2,
       rows: 4,
-      splitKeys: 512,
+      splitKeys: 256,
     });
+    expect(defaultCoopDecodeTuning(coopDecode('causal.attn', 8).artifact.schedule).lanes).toBe(2); // 2 vec4 columns
     const d = coopDecode('causal.attn', 24);
-    expect(defaultCoopDecodeTuning(d.artifact.schedule).lanes).toBe(8); // 6 vec4 columns
-    expect(d.splitKeys).toBe(512);
+    expect(d.splitKeys).toBe(256);
     const split = d.artifact.entryPoints.find((e) => e.name === 'attention_split')!;
     expect(split.workgroupSize).toEqual([128, 1, 1]);
-    expect(split.grid[0]).toBe('cdiv(Nk, 512) * cdiv(cdiv(H, Hkv) * Nq, 4)');
+    expect(split.grid[0]).toBe('cdiv(Nk, 256) * cdiv(cdiv(H, Hkv) * Nq, 4)');
   });
 
   it('name the knob that is wrong', () => {

@@ -21,18 +21,22 @@ export interface CoopDecodeTuning {
 export const MAX_DECODE_ROWS = 16;
 /** Lanes per key row are capped at 32, the subgroup size of NVIDIA and the common AMD/Apple one. */
 const MAX_LANES = 32;
+/** The default lanes per key row (see defaultCoopDecodeTuning). */
+const DEFAULT_LANES = 8;
 
 const nextPow2 = (n: number): number => 2 ** Math.ceil(Math.log2(Math.max(n, 1)));
 
 /**
- * The default knobs for a coop schedule: a lane per vec4 column of the wider head dim (up to 32,
- * so a D = 128 key row is one coalesced 512-byte read), 128 invocations, 4 keys per lane group per
- * step, 4 packed rows (one query row of a 4:1 GQA group) and splits of 512 keys (Nk = 32K over 8
- * kv heads is already 512 workgroups).
+ * The default knobs for a coop schedule, from the H200 sweeps (Dawn/Vulkan, D = 128, Nk = 128K,
+ * H 32 / Hkv 8, bench/results/wgsl-decode-*h200-2026-12-03.*): 8 lanes per key row (each lane 4
+ * vec4 columns at D = 128: fewer shuffles, more loads in flight per lane) at 315 GB/s beat 16
+ * lanes (260) and 32 (213); 2 keys per lane group per step; 128 invocations; 4 packed rows (one
+ * query row of a 4:1 GQA group) and splits of 256 keys (Nk = 128K over 8 kv heads: 4096
+ * workgroups).
  */
 export function defaultCoopDecodeTuning(s: Schedule): CoopDecodeTuning {
-  const lanes = Math.min(MAX_LANES, nextPow2(Math.ceil(Math.max(s.headDim, s.valueDim) / 4)));
-  return { threads: 128, lanes, chunk: 4, rows: 4, splitKeys: 512 };
+  const lanes = Math.min(DEFAULT_LANES, nextPow2(Math.ceil(Math.max(s.headDim, s.valueDim) / 4)));
+  return { threads: 128, lanes, chunk: 2, rows: 4, splitKeys: 256 };
 }
 
 /** Why `t` cannot be rendered (undefined when it can); names the offending knob. */

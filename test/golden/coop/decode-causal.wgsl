@@ -24,10 +24,10 @@ var<private> neg_inf_bits: u32 = 0xff800000u;
 
 // decode tuning (retuneCoopDecode replaces this block):
 const DC_THREADS: u32 = 128u; // invocations per split workgroup
-const DC_LANES: u32 = 32u; // invocations per key row
-const DC_CHUNK: u32 = 4u; // keys per lane group per step
+const DC_LANES: u32 = 8u; // invocations per key row
+const DC_CHUNK: u32 = 2u; // keys per lane group per step
 const DC_ROWS: u32 = 4u; // packed rows per workgroup
-const DC_SPLIT_KEYS: u32 = 512u; // keys per split
+const DC_SPLIT_KEYS: u32 = 256u; // keys per split
 // end of decode tuning
 
 struct Uniforms {
@@ -47,7 +47,7 @@ struct Uniforms {
 @group(0) @binding(3) var<storage, read_write> out_buf: array<f32>; // out: f32[B, H, Nq, Dv]
 @group(0) @binding(4) var<storage, read_write> lse_buf: array<f32>; // lse: f32[B, H, Nq]
 @group(0) @binding(5) var<uniform> u: Uniforms; // uniforms: u32[8]
-@group(0) @binding(6) var<storage, read_write> decode_part: array<f32>; // decode_part: f32[B * Hkv * cdiv(Nk, 512) * cdiv(H, Hkv) * Nq * (Dv + 2)]
+@group(0) @binding(6) var<storage, read_write> decode_part: array<f32>; // decode_part: f32[B * Hkv * cdiv(Nk, 256) * cdiv(H, Hkv) * Nq * (Dv + 2)]
 
 // vec4 views of q, k and v for attention_split.
 @group(0) @binding(0) var<storage, read> q_buf4: array<vec4<f32>>;
