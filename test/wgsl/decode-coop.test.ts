@@ -205,11 +205,11 @@ describe('coop decode agrees with the reference', () => {
   );
 
   it(
-    'the runtime takes it in auto mode for few rows over a long KV (default knobs: 512-key splits)',
+    'the runtime takes it in auto mode for few rows over a long KV (default knobs: 256-key splits)',
     async () => {
       const auto = await coop({ source: programs.sliding, shape: shape({ Nq: 1, Nk: 1100 }), mode: 'auto' });
-      expect(auto.decodeSplits).toBe(3);
-      const short = await coop({ source: programs.sliding, shape: shape({ Nq: 1, Nk: 400 }), mode: 'auto' });
+      expect(auto.decodeSplits).toBe(5);
+      const short = await coop({ source: programs.sliding, shape: shape({ Nq: 1, Nk: 200 }), mode: 'auto' });
       expect(short.decodeSplits).toBeUndefined();
       // 'always' is correct beyond decode sizes too (Nq > 16, a single split, Nk = 0).
       await coop({ source: programs.sliding, shape: shape({ Nq: 40, Nk: 90 }) });
