@@ -4,7 +4,7 @@
 import type { AttentionKernel } from '../../ir/kernel.js';
 import { Op } from '../../ir/ops.js';
 import { linearize } from '../linearize.js';
-import { ARGS, cudaRenderer, type CudaContext } from './rules.js';
+import { cudaRenderer, cudaSizeVars, type CudaContext } from './rules.js';
 
 export interface DecodeElements {
   /** The device functions: tile_class (dynamic classes), elem_mask, elem_score (as needed). */
@@ -18,16 +18,8 @@ export interface DecodeElements {
 }
 
 export function decodeElementFns(k: AttentionKernel, cx: CudaContext): DecodeElements {
-  const sizes = {
-    B: `${ARGS}.B`,
-    H: `${ARGS}.H`,
-    Hkv: `${ARGS}.Hkv`,
-    Nq: `${ARGS}.Nq`,
-    Nk: `${ARGS}.Nk`,
-    D: 'D',
-  };
   const render = (root: Parameters<typeof linearize>[0][number], vars: Record<string, string>, p: string) =>
-    linearize([root], cudaRenderer({ ...cx, vars: { ...sizes, ...vars } }), p);
+    linearize([root], cudaRenderer({ ...cx, vars: { ...cudaSizeVars, ...vars } }), p);
   const ind = (xs: readonly string[]): string[] => xs.map((x) => `  ${x}`);
   const dynamic = k.tiles.kind === 'dynamic';
   const staticClass: 1 | 2 = k.tiles.kind === 'static' ? (k.tiles.value === 'full' ? 1 : 2) : 2;

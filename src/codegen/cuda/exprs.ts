@@ -6,7 +6,7 @@ import { Graph, rewrite, toposort, type Node } from '../../ir/graph.js';
 import type { AttentionKernel } from '../../ir/kernel.js';
 import { Op, type DType } from '../../ir/ops.js';
 import { linearize } from '../linearize.js';
-import { ARGS, cudaRenderer, cudaType, type CudaContext, type ScoreMath } from './rules.js';
+import { cudaRenderer, cudaSizeVars, cudaType, type CudaContext, type ScoreMath } from './rules.js';
 import { residueActive } from './residue.js';
 import { patchActive, type PatchTexts } from './patch.js';
 
@@ -45,15 +45,6 @@ export interface CoreExprs {
   /** Whether the score modifier reads per-key hoists (then full tiles need them too). */
   readonly scoreUsesKeyHoists: boolean;
 }
-
-const sizeVars = (): Record<string, string> => ({
-  B: `${ARGS}.B`,
-  H: `${ARGS}.H`,
-  Hkv: `${ARGS}.Hkv`,
-  Nq: `${ARGS}.Nq`,
-  Nk: `${ARGS}.Nk`,
-  D: 'D',
-});
 
 export function classMode(kernel: AttentionKernel): ClassMode {
   return kernel.tiles.kind === 'dynamic' ? 'dynamic' : kernel.tiles.value;
@@ -97,7 +88,7 @@ export function coreExprs(full: AttentionKernel, cx: Omit<CudaContext, 'vars'>):
   const mode = classMode(kernel);
   // Only the per-element statements take the fast score math: hoisted values run once per row or key.
   const render = (roots: readonly Node[], vars: Record<string, string>, prefix: string, math?: ScoreMath) =>
-    linearize(roots, cudaRenderer({ ...cx, scoreMath: math, vars: { ...sizeVars(), ...vars } }), prefix);
+    linearize(roots, cudaRenderer({ ...cx, scoreMath: math, vars: { ...cudaSizeVars, ...vars } }), prefix);
   let modulus: string | null = null;
   if (residue) {
     const m = render([residue.modulus], {}, 'rm');

@@ -14,7 +14,7 @@ import type { Binding, EntryPoint } from '../artifact.js';
 import { linearize } from '../linearize.js';
 import { classMode } from './exprs.js';
 import type { CudaLayout } from './layout.js';
-import { ARGS, cudaRenderer, type CudaContext } from './rules.js';
+import { ARGS, cudaRenderer, cudaSizeVars, type CudaContext } from './rules.js';
 
 /** Threads (keys) per block. */
 export const IMP_KEYS = 128;
@@ -56,15 +56,6 @@ export function importanceEntryPoint(k: AttentionKernel): EntryPoint {
 
 const pad = (lines: readonly string[], n: number): string[] => lines.map((l) => (l ? ' '.repeat(n) + l : l));
 
-const sizeVars = {
-  B: `${ARGS}.B`,
-  H: `${ARGS}.H`,
-  Hkv: `${ARGS}.Hkv`,
-  Nq: `${ARGS}.Nq`,
-  Nk: `${ARGS}.Nk`,
-  D: 'D',
-};
-
 /** `(void)x;` for each name the rendered text does not read (nvcc -Werror all-warnings). */
 function voidUnused(names: readonly string[], text: string): string[] {
   const unused = names.filter((v) => !new RegExp(`\\b${v}\\b`).test(text));
@@ -104,7 +95,7 @@ export function importanceDevice(
     ].join('\n');
 
   const render = (roots: readonly Node[], vars: Record<string, string>, prefix: string) =>
-    linearize(roots, cudaRenderer({ ...cx, vars: { ...sizeVars, ...vars } }), prefix);
+    linearize(roots, cudaRenderer({ ...cx, vars: { ...cudaSizeVars, ...vars } }), prefix);
   const elemVars = { b: 'b', h: 'h', q: 'qpos', k: 'kpos', score: 'x' };
   const classify: string[] = [];
   if (k.tiles.kind === 'dynamic') {

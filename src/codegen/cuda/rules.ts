@@ -43,6 +43,16 @@ export { rangeMaxBlocks } from '../common.js';
 /** The args struct is visible as `a` in every kernel and helper. */
 export const ARGS = 'a';
 
+/** The size vars of an expression, read from the launch's args (D: the compile-time head dim). */
+export const cudaSizeVars: Readonly<Record<string, string>> = Object.freeze({
+  B: `${ARGS}.B`,
+  H: `${ARGS}.H`,
+  Hkv: `${ARGS}.Hkv`,
+  Nq: `${ARGS}.Nq`,
+  Nk: `${ARGS}.Nk`,
+  D: 'D',
+});
+
 function need(cx: CudaContext, helper: string): void {
   cx.used.add(helper);
 }

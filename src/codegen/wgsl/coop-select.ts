@@ -1,6 +1,6 @@
 // Glue between the WGSL module renderer (kernel.ts) and the coop engine (coop.ts): the coop entry
 // point's expressions, and the row-engine schedule its decode module runs on.
-import type { AttentionKernel, Schedule } from '../../ir/kernel.js';
+import type { AttentionKernel } from '../../ir/kernel.js';
 import { linearize } from '../linearize.js';
 import type { ClassMode } from './attention.js';
 import { coopAttentionBody } from './coop.js';
@@ -23,10 +23,4 @@ export function coopBody(
   const score = linearize([kernel.score], r, 'sc');
   const { schedule, formats } = kernel;
   return coopAttentionBody({ schedule, formats, mode, lse: kernel.outputs.lse, mask, score, layout });
-}
-
-/** The row-engine schedule with the coop schedule's tiles (decode mode runs the row engine). */
-export function rowSchedule(s: Schedule): Schedule {
-  const { wgslEngine: _engine, subgroups: _subgroups, ...rest } = s;
-  return Object.freeze({ ...rest, threads: s.blockQ });
 }
