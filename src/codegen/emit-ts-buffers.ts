@@ -71,7 +71,10 @@ function bufferArg(b«: KernelBinding», arg«: unknown», shape«: readonly num
   const range = isBinding ? \`the binding has \${String(size)} (offset \${off} into a GPUBuffer of \${buf.size})\` : \`the GPUBuffer has \${buf.size}\`;
   if (!isByteCount(size)) issues.push(\`\${what}: size: expected a byte count (an integer >= 0), got \${describe(a.size)}\`);
   else if (size > rest) issues.push(\`\${what}: offset \${off} + size \${size} runs past the end of the GPUBuffer (\${buf.size} bytes)\`);
-  else if (size < need) issues.push(\`\${what}: \${text} needs \${need} bytes, \${range}\`);
+  else if (need > max) {
+    // Checked before the range: a buffer of exactly max bytes would read "needs N, has N".
+    issues.push(\`\${what}: \${text} needs \${need} bytes; the device binds at most \${max} per buffer (maxStorageBufferBindingSize): launch fewer heads or batches at a time\`);
+  } else if (size < need) issues.push(\`\${what}: \${text} needs \${need} bytes, \${range}\`);
   else if (size % 4 !== 0) issues.push(\`\${what}: storage bindings need a size that is a multiple of 4, \${range}\`);
   else if (size > max) issues.push(\`\${what}: the binding is \${size} bytes, the device binds at most \${max}\`);
   if (issues.length > before) return undefined;

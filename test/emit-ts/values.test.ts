@@ -192,4 +192,14 @@ describe('encode: GPUBuffers a bind group can take', () => {
     ]);
     for (const b of made) b.destroy();
   });
+
+  it('names the device limit when a tensor needs more than one binding can hold', async () => {
+    const max = device.limits.maxStorageBufferBindingSize;
+    const Nk = Math.floor(max / (D * 4)) + 1; // K needs just over the limit
+    const issues = await issuesOf(() => kernel.prepare({ ...good(), sizes: { ...sizes, Nk } }));
+    expect(issues).toContain(
+      `buffer "k": f32[B=1, Hkv=1, Nk=${Nk}, D=${D}] needs ${Nk * D * 4} bytes; the device binds at most ${max} per buffer (maxStorageBufferBindingSize): launch fewer heads or batches at a time`,
+    );
+    for (const b of made) b.destroy();
+  });
 });
