@@ -88,7 +88,10 @@ function consumerCode(kernel: AttentionKernel, e: CoreExprs, plan: WgmmaWsPlan):
 
 function kernelCode(kernel: AttentionKernel, e: CoreExprs, plan: WgmmaWsPlan, entry: string): string[] {
   const s = kernel.schedule;
-  const walk = e.mode === 'empty' ? [] : tileWalkCode(e, kernel.summaries.length > 0);
+  // Schedule.tileScan as on the other tensor-core engines: ballots by default only where the
+  // classifier reads summaries.
+  const ballot = s.tileScan ? s.tileScan === 'ballot' : kernel.summaries.length > 0;
+  const walk = e.mode === 'empty' ? [] : tileWalkCode(e, ballot);
   return [
     `constexpr int BQ = ${s.blockQ}, BK = ${s.blockK}, STAGES = ${plan.stages};`,
     `constexpr int CWARPS = ${plan.consumers * 4}, CTHREADS = CWARPS * 32, THREADS = CTHREADS + ${PRODUCER_THREADS};`,
