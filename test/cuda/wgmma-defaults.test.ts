@@ -83,3 +83,18 @@ describe('wgmma-ws honours Schedule.tileScan', () => {
     expect(build('document.attn', { ...ws, tileScan: 'bounds' }).artifact.code).toMatch(boundsScan);
   });
 });
+
+describe('wgmma-ws tuning fields', () => {
+  it('ask for the wgmma-ws engine, and are refused with another engine', () => {
+    // Unasked, dilated kernels run on wgmma; the ws fields pick wgmma-ws.
+    expect(build('dilated.attn').artifact.schedule.engine).toBe('wgmma');
+    expect(build('dilated.attn', { wsConsumers: 'fa3' }).artifact.schedule).toMatchObject({
+      engine: 'wgmma-ws',
+      wsConsumers: 'fa3',
+    });
+    expect(build('causal.attn', { wsProducerWalk: true }).artifact.schedule.engine).toBe('wgmma-ws');
+    expect(() => build('causal.attn', { engine: 'wgmma', wsConsumers: 'overlap' })).toThrow(
+      /wsConsumers and wsProducerWalk tune the wgmma-ws engine; the schedule asks for wgmma/,
+    );
+  });
+});

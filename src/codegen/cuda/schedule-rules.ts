@@ -80,12 +80,23 @@ function tensorCoreTuned(s: Schedule, formats: TensorFormats): boolean {
   return sharedStorage(formats) !== 'f32' && tunedDims.includes(s.headDim) && tunedDims.includes(s.valueDim);
 }
 
+/** The wgmma-ws tuning fields ask for that engine (another engine would ignore them). */
+function wsFieldsEngine(asked: Partial<Schedule>): Partial<Schedule> {
+  if (asked.wsConsumers === undefined && asked.wsProducerWalk === undefined) return asked;
+  if (asked.engine !== undefined && asked.engine !== 'wgmma-ws')
+    throw new Error(
+      `wsConsumers and wsProducerWalk tune the wgmma-ws engine; the schedule asks for ${asked.engine}`,
+    );
+  return { engine: 'wgmma-ws', ...asked };
+}
+
 function cudaCandidates(
   base: ScheduleBase,
-  o: Partial<Schedule>,
+  asked: Partial<Schedule>,
   kernel: ScheduleKernelFacts,
   limits: TargetLimits,
 ): Schedule[] {
+  const o = wsFieldsEngine(asked);
   const runs = (e: Engine | undefined): boolean => limits.engines?.includes(e ?? 'simt') ?? true;
   if (o.engine !== undefined && !runs(o.engine))
     throw new Error(
