@@ -9,6 +9,7 @@
 # check result from $CHECK_JSON (default $OUT/cuda-check.json). ONLY=a,b restricts both to the
 # variants whose names contain a or b, e.g. the issue-13 rows:
 #   ONLY=std_softcap,std_neighbourhood bash bench/cuda/run-table.sh 4096,16384
+# or ONLY=round2 (below) for issue 13's second round, in two calls (check, then table).
 set -o pipefail
 export PYTHONUNBUFFERED=1
 OUT=${OUT:-bench/build/table-out}
@@ -16,6 +17,14 @@ SIZES=${1:-4096,16384,32768}
 B=bench/build/cuda-table
 PHASE=${PHASE:-all}
 ONLY=${ONLY:-}
+# ONLY=round2: issue 13's second round, the wgmma-ws variants of tune-list.mjs (ballot scans,
+# FlashAttention-3 consumers, the producer's tile walk) beside the default (33 variants; the
+# sink_window default is wg_q64_k64_ballot now).
+if [ "$ONLY" = round2 ]; then
+  ONLY=
+  for p in full causal sliding_window sink_window prefix_lm document softcap; do ONLY=$ONLY,std_${p}__ws_,std_${p}__default; done
+  ONLY=${ONLY#,}
+fi
 CHECK_S=${CHECK_S:-300}
 TABLE_S=${TABLE_S:-240}
 mkdir -p $OUT

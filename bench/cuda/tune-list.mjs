@@ -10,6 +10,7 @@
 import base from './stdlib-list.mjs';
 
 const wg = (blockQ, blockK) => ({ engine: 'wgmma', blockQ, blockK, threads: 2 * blockQ, stages: 2 });
+const ws = (blockK) => ({ engine: 'wgmma-ws', blockQ: 128, blockK, threads: 384, stages: 2 });
 export const candidates = [
   { id: 'wg_q128_k128', schedule: wg(128, 128) },
   { id: 'wg_q128_k64', schedule: wg(128, 64) },
@@ -25,7 +26,42 @@ export const candidates = [
   },
   { id: 'wg_q64_k64_ballot', schedule: { ...wg(64, 64), tileScan: 'ballot' }, only: ['sink_window'] },
   { id: 'wg_q128_k128_bounds', schedule: { ...wg(128, 128), tileScan: 'bounds' }, only: ['document'] },
-  { id: 'ws_q128_k128', schedule: { engine: 'wgmma-ws', blockQ: 128, blockK: 128, threads: 384, stages: 2 } },
+  { id: 'ws_q128_k128', schedule: ws(128) },
+  // Issue 13 round two (not yet measured): wgmma-ws with the ballot scan for the gapped mask (the
+  // default now takes wg_q64_k64_ballot, the 2026-12-03 winner); FlashAttention-3's consumer
+  // schedule (Schedule.wsConsumers 'fa3': next S = Q·Kᵀ and this P·V issued together in ping-pong
+  // turns, softmax under the other warpgroup's products, one P register set) and the overlap alone;
+  // the producer's tile walk (Schedule.wsProducerWalk: consumers run no classifier, no ballots and
+  // no per-tile barrier; per-key values come through the stage ring).
+  { id: 'ws_q128_k128_ballot', schedule: { ...ws(128), tileScan: 'ballot' }, only: ['sink_window'] },
+  { id: 'ws_q128_k64_ballot', schedule: { ...ws(64), tileScan: 'ballot' }, only: ['sink_window'] },
+  {
+    id: 'ws_walk',
+    schedule: { ...ws(128), wsProducerWalk: true },
+    only: ['causal', 'sliding_window', 'document', 'prefix_lm'],
+  },
+  {
+    id: 'ws_walk_ballot',
+    schedule: { ...ws(128), wsProducerWalk: true, tileScan: 'ballot' },
+    only: ['sink_window'],
+  },
+  {
+    id: 'ws_fa3',
+    schedule: { ...ws(128), wsConsumers: 'fa3' },
+    only: ['full', 'causal', 'sliding_window', 'prefix_lm', 'softcap'],
+  },
+  { id: 'ws_fa3_k176', schedule: { ...ws(176), wsConsumers: 'fa3' }, only: ['full'] },
+  { id: 'ws_overlap', schedule: { ...ws(128), wsConsumers: 'overlap' }, only: ['full', 'causal'] },
+  {
+    id: 'ws_fa3_walk',
+    schedule: { ...ws(128), wsConsumers: 'fa3', wsProducerWalk: true },
+    only: ['causal', 'document', 'prefix_lm'],
+  },
+  {
+    id: 'ws_fa3_walk_ballot',
+    schedule: { ...ws(128), wsConsumers: 'fa3', wsProducerWalk: true, tileScan: 'ballot' },
+    only: ['sink_window'],
+  },
   // What the schedule pass picks unasked (the CLI's and Python package's choice).
   { id: 'default', defaultSchedule: true },
 ];

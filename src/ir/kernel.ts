@@ -40,6 +40,19 @@ export interface Schedule {
    */
   readonly tileScan?: 'ballot' | 'bounds';
   /**
+   * wgmma-ws consumers (absent: 'serial', a tile's S = Q·Kᵀ, softmax and P·V one after another):
+   * 'overlap' issues the next tile's S = Q·Kᵀ beside this P·V and runs its softmax under it
+   * (FlashAttention-3 §3.2); 'pingpong' has the two consumer warpgroups take turns issuing their
+   * matrix products, so one's softmax runs under the other's (§3.1); 'fa3' both. Tuning only.
+   */
+  readonly wsConsumers?: 'serial' | 'overlap' | 'pingpong' | 'fa3';
+  /**
+   * wgmma-ws: the producer warp alone classifies the tiles and computes their per-key hoists,
+   * handing the consumers each tile's index and kind through the stage ring (absent: every
+   * consumer warp walks the tile sequence too). Tuning only.
+   */
+  readonly wsProducerWalk?: boolean;
+  /**
    * WGSL engine: absent = the row engine (an invocation per query row, for CPU adapters), 'coop' =
    * the cooperative engine (codegen/wgsl/coop.ts: register-blocked S and O over a workgroup, for
    * GPUs). Absent by default so row kernels keep their schedule hashes.

@@ -52,7 +52,10 @@ describe('Schedule.tileScan', () => {
     expect(scan('ballot')).toMatch(ballot);
     expect(scan('ballot')).not.toMatch(walk);
     expect(scan('bounds')).toMatch(walk);
-    expect(scan()).toMatch(walk);
+    // Unasked, sinks + window's gap (tile-gaps.ts) takes ballots; one-range masks walk.
+    expect(scan()).toMatch(ballot);
+    const window = readFileSync('stdlib/sliding_window.attn', 'utf8');
+    expect(code(window, 'wgmma')).toMatch(walk);
     // Summary-reading classifiers default to ballots.
     expect(code(document, 'wgmma')).toMatch(ballot);
   });

@@ -157,11 +157,94 @@ describe('wgmma-ws code structure', () => {
       /const int nk = next_tile\(kt \+ 1, nk_full\);\n\s+if \(nk >= nkt\) \{[^}]*issue_pv\(p, st\);/,
     );
     expect(consumer).toMatch(
-      /mbar_wait\(&full_bar\[st2\], ph2\);\n\s+issue_qk\(s, st2\);.*\n\s+issue_pv\(p, st\);\n\s+wg_wait<1>\(\);.*\n\s+acc_fence\(s\);\n\s+unsigned p2\[BK \/ 16\]\[4\];\n\s+softmax_tile\(nk, nk_full, s, p2, alpha\);\n\s+wg_wait<0>\(\);/,
+      /mbar_wait\(&full_bar\[st2\], ph2\);\n\s+float s\[NT\]\[4\];\n\s+issue_qk\(s, st2\);.*\n\s+issue_pv\(p, st\);\n\s+wg_wait<1>\(\);.*\n\s+acc_fence\(s\);\n\s+softmax_tile\(nk, nk_full, st2, s, alpha\);\n\s+wg_wait<0>\(\);/,
     );
     const release = consumer.indexOf('mbar_arrive(&empty_bar[st])');
     expect(consumer.indexOf('o[n][0] *= alpha[0];')).toBeGreaterThan(release);
-    expect(consumer).toContain('else softmax(Flag<false>{}, kt, s, p, alpha); // full tile: no predicate');
+    expect(consumer).toContain('else softmax(Flag<false>{}, kt, st, s, alpha); // full tile: no predicate');
+    // One P register set: the next tile's P is packed only after this P·V has retired.
+    expect(consumer).not.toContain('unsigned p2[');
+    expect(consumer.indexOf('pack_p(s, p); // into the registers')).toBeGreaterThan(
+      consumer.indexOf('o[n][0] *= alpha[0];'),
+    );
+  });
+
+  it('fa3 (Schedule.wsConsumers): each warpgroup issues the next S = Q·Kᵀ and this P·V in its turn', () => {
+    const s = { engine: 'wgmma-ws', blockQ: 128, blockK: 128, threads: 384, stages: 2 } as const;
+    const c = compile(readStdlib('full.attn'), {
+      target: 'cuda',
+      headDim: 128,
+      dtype: 'bf16',
+      schedule: { ...s, wsConsumers: 'fa3' },
+    }).artifact.code;
+    const consumer = c.split('regs_inc<232>();')[1]!;
+    expect(consumer).toContain('if (wg == 1) pp_arrive();');
+    expect(consumer).toMatch(
+      /pp_sync\(\);.*\n\s+issue_qk\(s, st2\);.*\n\s+issue_pv\(p, st\);\n\s+pp_arrive\(\);/,
+    );
+    // Every issue is a turn: the first S, each pair, the last P·V (so both warpgroups pair up).
+    expect(consumer.match(/pp_sync\(\);/g)?.length).toBe(3);
+    expect(c).toMatch(
+      /overlap=next S = Q·Kᵀ and softmax under this P·V pingpong=consumer warpgroups alternate/,
+    );
+    // Ping-pong needs two consumer warpgroups; an unknown mode is refused by name.
+    const one = { ...s, blockQ: 64, threads: 256 };
+    const build1 = (schedule: object) => () =>
+      compile(readStdlib('full.attn'), { target: 'cuda', headDim: 128, dtype: 'bf16', schedule });
+    expect(build1({ ...one, wsConsumers: 'fa3' })).toThrow(/wsConsumers fa3 .* needs blockQ 128/);
+    expect(build1({ ...s, wsConsumers: 'fast' })).toThrow(
+      /wsConsumers must be one of serial, overlap, pingpong, fa3, got fast/,
+    );
+    expect(() => build1({ ...one, wsConsumers: 'overlap' })()).not.toThrow();
+  });
+
+  it('producer walk (Schedule.wsProducerWalk): consumers read each tile from the ring', () => {
+    const s = {
+      engine: 'wgmma-ws',
+      blockQ: 128,
+      blockK: 128,
+      threads: 384,
+      stages: 2,
+      wsProducerWalk: true,
+    } as const;
+    const doc = (over: object) =>
+      kernelBody(
+        compile(readStdlib('document.attn'), {
+          target: 'cuda',
+          headDim: 128,
+          dtype: 'bf16',
+          schedule: { ...s, ...over },
+        }).artifact.code,
+      );
+    for (const body of [doc({}), doc({ wsConsumers: 'fa3' })]) {
+      const split = body.indexOf('if (warp >= CWARPS)');
+      const consumer = body.slice(body.indexOf('regs_inc<232>();'));
+      // Only the producer classifies; the consumers run no classifier, ballot or shared barrier.
+      expect(body.slice(0, split)).not.toContain('auto classify');
+      expect(body.slice(split, body.indexOf('} else {', split))).toContain('auto classify');
+      expect(consumer).not.toMatch(/next_tile|__ballot_sync|consumer_sync/);
+      expect(consumer).toMatch(/const int k\w*_code = tile_code\[st2?\];/);
+      // Per-key values: a ring of them, written by the producer before its second arrival.
+      expect(body).toContain('__shared__ int tile_code[STAGES];');
+      expect(body).toContain('__shared__ int hk0_ring[STAGES][BK];');
+      expect(body).toContain('mbar_init(&full_bar[i], 2);');
+      expect(body).toMatch(
+        /hk0\[kk\] = kh0;\n\s+\}\n\s+\}\n\s+__syncwarp\(\);\n\s+if \(lane == 0\) mbar_arrive\(&full_bar\[st\]\);/,
+      );
+      expect(body).toMatch(
+        /tile_code\[st\] = 2 \* nkt;\n\s+mbar_arrive\(&full_bar\[st\]\);\n\s+mbar_arrive\(&full_bar\[st\]\);/,
+      );
+      expect(consumer).toContain('const int* hk0 = hk0_ring[st];');
+    }
+    // Without per-key values one arrival completes a stage.
+    const causal = compile(readStdlib('causal.attn'), {
+      target: 'cuda',
+      headDim: 128,
+      dtype: 'bf16',
+      schedule: s,
+    }).artifact.code;
+    expect(causal).toContain('mbar_init(&full_bar[i], 1);');
+    expect(causal).toMatch(/tile_code\[st\] = 2 \* nkt;\n\s+mbar_arrive\(&full_bar\[st\]\);\n\s+\}/);
   });
 
   it('ping-pong: each consumer warpgroup waits its turn to issue S = Q·Kᵀ', () => {
@@ -262,4 +345,49 @@ describe('stdlib on the wgmma-ws engine compiles with nvcc', () => {
       }
     }, 600_000);
   }
+});
+
+// The consumer schedules and the producer walk (Schedule.wsConsumers, wsProducerWalk) the
+// autotuner tries (bench/cuda/tune-list.mjs), in one translation unit: no warnings, no spills.
+describe('wgmma-ws consumer schedules compile with nvcc', () => {
+  it('serial / overlap / fa3, with and without the producer walk, on five masks', async () => {
+    const dir = scratchDir('ws-modes');
+    const modes = [
+      { wsConsumers: 'fa3', wsProducerWalk: true },
+      { wsConsumers: 'overlap' },
+      { wsConsumers: 'serial', wsProducerWalk: true },
+    ] as const;
+    const files = ['full.attn', 'causal.attn', 'document.attn', 'sink_window.attn', 'softcap.attn'];
+    const parts = files.flatMap((file, i) =>
+      modes.map((mode, j) => {
+        const schedule = {
+          engine: 'wgmma-ws',
+          blockQ: 128,
+          blockK: 128,
+          threads: 384,
+          stages: 2,
+          ...mode,
+        } as const;
+        const { kernel } = compile(readStdlib(file), {
+          target: 'cuda',
+          headDim: 128,
+          dtype: 'bf16',
+          schedule,
+        });
+        return renderCuda({ ...kernel, name: `${kernel.name}_m${i}${j}` }, meta).code;
+      }),
+    );
+    const tu = join(dir, 'modes.cu');
+    writeFileSync(tu, parts.join('\n'));
+    const flags = ['-arch=sm_90a', '-std=c++17', '-Werror', 'all-warnings', '-Xptxas', '-v', '-c'];
+    const r = await run(NVCC, [...flags, tu, '-o', join(dir, 'modes.o')]);
+    expectOk(r, `nvcc ${tu}`);
+    expect(r.stderr).not.toContain('C7508');
+    const lines = r.stderr.split('\n');
+    const spills = lines.flatMap((l, i) =>
+      /Function properties for \w+_attention/.test(l) ? [lines[i + 1] ?? ''] : [],
+    );
+    expect(spills.length).toBe(files.length * modes.length);
+    for (const line of spills) expect(line).toMatch(/ 0 bytes spill stores, 0 bytes spill loads/);
+  }, 600_000);
 });

@@ -1,10 +1,10 @@
 // attnc kernel "sink_window" for CUDA (sm_90a). Generated code: do not edit.
 // build: nvcc -arch=sm_90a -std=c++17 --shared -Xcompiler -fPIC sink_window.cu -o libsink_window.so
-// source f7d494f42fe6fcb0, schedule b669b8b0987aae8d
+// source f7d494f42fe6fcb0, schedule 7a8dcd70e32f774b
 //   score: score
 //   mask:  (and (ge q k) (or (lt (sub q k) $window) (lt k $sinks)))
-// schedule: blockQ=128 blockK=128 threads=384 D=64 Dv=64 bf16 summaryBlock=16 engine=wgmma-ws stages=2
-// mapping: core=wgmma-ws instruction=wgmma.mma_async.m64nNk16.bf16 consumerWarpgroups=2 producerWarpgroups=1 rowsPerWarpgroup=64 stages=2 overlap=none pingpong=none loads=TMA (cp.async.bulk.tensor.3d) on mbarriers; the launcher builds the q/k/v tensor maps registers=setmaxnreg 40/232 swizzle=128B (64-wide panels) globalVectorElems=8
+// schedule: blockQ=64 blockK=64 threads=128 D=64 Dv=64 bf16 summaryBlock=16 engine=wgmma stages=2
+// mapping: core=wgmma instruction=wgmma.mma_async.m64nNk16.bf16 warpgroups=1 rowsPerWarpgroup=64 stages=2 swizzle=128B (64-wide panels) globalVectorElems=8
 // tiles:
 //   dynamic, per (q-tile, k-tile), from inclusive position bounds q_lo..q_hi, k_lo..k_hi:
 //     empty (skipped, nothing loaded) unless canBeTrue = (and (ge q_hi k_lo) (or (lt (sub q_lo k_hi) $window) (lt k_lo $sinks)))
@@ -120,11 +120,10 @@ struct Flag {
 
 __device__ __forceinline__ int sub_i(int a, int b) { return (int)((unsigned)a - (unsigned)b); }
 
-constexpr int BQ = 128, BK = 128, STAGES = 2;
-constexpr int CWARPS = 8, CTHREADS = CWARPS * 32, THREADS = CTHREADS + 128;
+constexpr int BQ = 64, BK = 64, WARPS = 4, THREADS = WARPS * 32;
 constexpr int NT = BK / 8; // key n-tiles of a warp's score block
-static_assert(BQ == 16 * CWARPS && BQ % 64 == 0 && BK % 16 == 0 && BK <= 256, "wgmma-ws tiling");
-static_assert((D == 64 || D == 128) && (DV == 64 || DV == 128), "wgmma-ws head dims");
+static_assert(BQ == 16 * WARPS && BQ % 64 == 0 && BK % 16 == 0, "wgmma tiling");
+static_assert((D == 64 || D == 128) && (DV == 64 || DV == 128), "wgmma head dims");
 
 // Element offset of (row, col) in a [rows][W] 16-bit tile whose 16-byte chunks are XOR-swizzled
 // by row % 8 (col a multiple of 8): the 8 rows an ldmatrix phase reads, and the chunks a
@@ -253,21 +252,17 @@ __device__ __forceinline__ void acc_fence(float (&d)[N][4]) {
     for (int e = 0; e < 4; ++e) asm volatile("" : "+f"(d[j][e])::"memory");
 }
 
-__device__ __forceinline__ void wg_qk(float (&d)[16][4], uint64_t a, uint64_t db) {
+__device__ __forceinline__ void wg_qk(float (&d)[8][4], uint64_t a, uint64_t db) {
 #if ATTNC_SM90A
   asm volatile(
       "{\n.reg .pred p;\n"
-      "setp.ne.b32 p, %66, 0;\n"
-      "wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16 {%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, %32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, %48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63}, %64, %65, p, 1, 1, 0, 0;\n}\n"
+      "setp.ne.b32 p, %34, 0;\n"
+      "wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16 {%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31}, %32, %33, p, 1, 1, 0, 0;\n}\n"
       :
         "+f"(d[0][0]), "+f"(d[0][1]), "+f"(d[0][2]), "+f"(d[0][3]), "+f"(d[1][0]), "+f"(d[1][1]), "+f"(d[1][2]), "+f"(d[1][3]),
         "+f"(d[2][0]), "+f"(d[2][1]), "+f"(d[2][2]), "+f"(d[2][3]), "+f"(d[3][0]), "+f"(d[3][1]), "+f"(d[3][2]), "+f"(d[3][3]),
         "+f"(d[4][0]), "+f"(d[4][1]), "+f"(d[4][2]), "+f"(d[4][3]), "+f"(d[5][0]), "+f"(d[5][1]), "+f"(d[5][2]), "+f"(d[5][3]),
-        "+f"(d[6][0]), "+f"(d[6][1]), "+f"(d[6][2]), "+f"(d[6][3]), "+f"(d[7][0]), "+f"(d[7][1]), "+f"(d[7][2]), "+f"(d[7][3]),
-        "+f"(d[8][0]), "+f"(d[8][1]), "+f"(d[8][2]), "+f"(d[8][3]), "+f"(d[9][0]), "+f"(d[9][1]), "+f"(d[9][2]), "+f"(d[9][3]),
-        "+f"(d[10][0]), "+f"(d[10][1]), "+f"(d[10][2]), "+f"(d[10][3]), "+f"(d[11][0]), "+f"(d[11][1]), "+f"(d[11][2]), "+f"(d[11][3]),
-        "+f"(d[12][0]), "+f"(d[12][1]), "+f"(d[12][2]), "+f"(d[12][3]), "+f"(d[13][0]), "+f"(d[13][1]), "+f"(d[13][2]), "+f"(d[13][3]),
-        "+f"(d[14][0]), "+f"(d[14][1]), "+f"(d[14][2]), "+f"(d[14][3]), "+f"(d[15][0]), "+f"(d[15][1]), "+f"(d[15][2]), "+f"(d[15][3])
+        "+f"(d[6][0]), "+f"(d[6][1]), "+f"(d[6][2]), "+f"(d[6][3]), "+f"(d[7][0]), "+f"(d[7][1]), "+f"(d[7][2]), "+f"(d[7][3])
       : "l"(a), "l"(db), "r"(1)
       : "memory");
 #endif
@@ -290,140 +285,117 @@ __device__ __forceinline__ void wg_pv(float (&d)[8][4], const unsigned (&a)[4], 
 #endif
 }
 
-// A CUtensorMap (cuda.h), by layout: 128 opaque bytes, 128-byte aligned.
-struct alignas(128) TmaMap {
-  unsigned long long w[16];
-};
-
-// Rows [c1, c1 + box rows) of a 64-column panel at column c0 of slice c2 → dst, 128B-swizzled
-// (the hardware's pattern is pswz's); rows past the tensor's end arrive as zeros. Completes on
-// `bar` as transaction bytes (the whole box, zero-filled rows included).
-__device__ __forceinline__ void tma_load(T* dst, const TmaMap& map, int c0, int c1, int c2, uint64_t* bar) {
-  asm volatile(
-      "cp.async.bulk.tensor.3d.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1, {%2, %3, %4}], [%5];\n"
-      ::"r"(smem_addr(dst)), "l"(reinterpret_cast<uint64_t>(&map)), "r"(c0), "r"(c1), "r"(c2), "r"(smem_addr(bar))
-      : "memory");
-}
-
-// A [ROWS][W] tile as W/64 panels of [ROWS][64] (the layout desc128 addresses).
-template <int W, int ROWS>
-__device__ __forceinline__ void tma_panels(T* dst, const TmaMap& map, int row, int slice, uint64_t* bar) {
-#pragma unroll
-  for (int p = 0; p < W / 64; ++p) tma_load(dst + p * (ROWS * 64), map, p * 64, row, slice, bar);
-}
-
-__device__ __forceinline__ void mbar_init(uint64_t* bar, unsigned count) {
-  asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;\n" ::"r"(smem_addr(bar)), "r"(count) : "memory");
-}
-// The producer arrives once per stage and announces the bytes its copies will complete.
-__device__ __forceinline__ void mbar_expect_tx(uint64_t* bar, unsigned bytes) {
-  asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;\n" ::"r"(smem_addr(bar)), "r"(bytes)
-               : "memory");
-}
-__device__ __forceinline__ void mbar_arrive(uint64_t* bar) {
-  asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];\n" ::"r"(smem_addr(bar)) : "memory");
-}
-// Waits until the barrier's phase of this parity has completed. The spin stays inside one asm
-// block: a C++ loop around try_wait (e.g. with a timeout) kept ptxas from giving the consumers
-// the registers setmaxnreg grants them (measured: 412 bytes of spills at 168 registers).
-__device__ __forceinline__ void mbar_wait(uint64_t* bar, unsigned parity) {
-  asm volatile(
-      "{\n.reg .pred p;\nWAIT_%=:\nmbarrier.try_wait.parity.shared::cta.b64 p, [%0], %1;\n@!p bra WAIT_%=;\n}\n"
-      ::"r"(smem_addr(bar)), "r"(parity)
-      : "memory");
-}
-// Waits until at most N committed wgmma groups of this warpgroup are still running.
-template <int N>
-__device__ __forceinline__ void wg_wait() {
-#if ATTNC_SM90A
-  asm volatile("wgmma.wait_group.sync.aligned %0;\n" ::"n"(N) : "memory");
-#endif
-}
-// Barrier 1 among the consumer threads alone (0 is __syncthreads, which the producer has left).
-__device__ __forceinline__ void consumer_sync() { asm volatile("bar.sync 1, %0;\n" ::"n"(CTHREADS) : "memory"); }
-
-// Register reallocation between warpgroups (sm_90a; every warp of a warpgroup runs the same one).
-template <int N>
-__device__ __forceinline__ void regs_dec() {
-#if ATTNC_SM90A
-  asm volatile("setmaxnreg.dec.sync.aligned.u32 %0;\n" ::"n"(N));
-#endif
-}
-template <int N>
-__device__ __forceinline__ void regs_inc() {
-#if ATTNC_SM90A
-  asm volatile("setmaxnreg.inc.sync.aligned.u32 %0;\n" ::"n"(N));
-#endif
-}
-
-// cuTensorMapEncodeTiled by its C ABI (cuda.h enums are ints); CUresult 0 is success.
-typedef int (*EncodeTiledFn)(TmaMap*, int, unsigned, void*, const unsigned long long*, const unsigned long long*,
-                             const unsigned*, const unsigned*, int, int, int, int);
-
-static int encode_panels(EncodeTiledFn fn, TmaMap* map, const void* base, int width, int rows, int slices,
-                         int box_rows) {
-  const unsigned long long dims[3] = {(unsigned long long)width, (unsigned long long)rows, (unsigned long long)slices};
-  const unsigned long long strides[2] = {(unsigned long long)width * sizeof(T),
-                                         (unsigned long long)rows * width * sizeof(T)};
-  const unsigned box[3] = {64u, (unsigned)box_rows, 1u};
-  const unsigned elem_strides[3] = {1u, 1u, 1u};
-  return fn(map, 9, 3, const_cast<void*>(base), dims, strides, box, elem_strides, 0,
-            3 /* 128B swizzle */, 3 /* L2 256B promotion */, 0 /* zero fill */);
-}
-
-// maps[0..2] = Q, K, V. With Nk = 0 no K/V tile is ever loaded, so their maps stay zero.
-static const char* make_tma_maps(const Args& a, TmaMap* maps) {
-  static EncodeTiledFn encode = nullptr;
-  if (encode == nullptr) {
-    void* fn = nullptr;
-    cudaDriverEntryPointQueryResult found;
-    const cudaError_t e = cudaGetDriverEntryPointByVersion("cuTensorMapEncodeTiled", &fn, 12000, cudaEnableDefault, &found);
-    if (e != cudaSuccess || found != cudaDriverEntryPointSuccess || fn == nullptr)
-      return "the driver has no cuTensorMapEncodeTiled (TMA needs CUDA 12 and sm_90)";
-    encode = reinterpret_cast<EncodeTiledFn>(fn);
-  }
-  memset(maps, 0, 3 * sizeof(TmaMap));
-  if (encode_panels(encode, &maps[0], a.q, D, a.Nq, a.B * a.H, BQ) != 0) return "cannot describe q to the TMA unit";
-  if (a.Nk == 0) return nullptr;
-  if (encode_panels(encode, &maps[1], a.k, D, a.Nk, a.B * a.Hkv, BK) != 0) return "cannot describe k to the TMA unit";
-  if (encode_panels(encode, &maps[2], a.v, DV, a.Nk, a.B * a.Hkv, BK) != 0) return "cannot describe v to the TMA unit";
-  return nullptr;
-}
-
-extern "C" __global__ void __launch_bounds__(THREADS, 1) attnc_sink_window_attention(const Args a, const float qscale,
-    const __grid_constant__ TmaMap tmq, const __grid_constant__ TmaMap tmk, const __grid_constant__ TmaMap tmv) {
+extern "C" __global__ void __launch_bounds__(THREADS, 1) attnc_sink_window_attention(const Args a, const float qscale) {
 #if !ATTNC_SM90A
   __trap(); // the compute_90 PTX image: no wgmma there
 #endif
   extern __shared__ __align__(1024) unsigned char smem_raw[];
-  // TMA writes and wgmma reads 128B-swizzled tiles: each starts on a 1024-byte boundary.
+  // wgmma swizzles by address bits: every tile starts on a 1024-byte boundary.
   T* Qs = reinterpret_cast<T*>(smem_raw + ((1024u - (smem_addr(smem_raw) & 1023u)) & 1023u));
-  T* Ks = Qs + BQ * D;              // [STAGES][BK][D], 64-wide panels
-  T* Vs = Ks + STAGES * BK * D;     // [STAGES][BK][DV], 64-wide panels
-  uint64_t* full_bar = reinterpret_cast<uint64_t*>(Vs + STAGES * BK * DV); // tile landed
-  uint64_t* empty_bar = full_bar + STAGES; // every consumer warp is done with the buffer
-  uint64_t* qbar = empty_bar + STAGES;
+  T* Ks = Qs + BQ * D;                  // [2][BK][D], 64-wide panels
+  T* Vs = Ks + 2 * BK * D; // [2][BK][DV], 64-wide panels
   const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32, g = lane / 4, t4 = lane % 4;
   const int h = blockIdx.y, b = blockIdx.z, hkv = h / (a.H / a.Hkv);
   // Last q-tile first: under causal-like masks it has the most tiles, so the long blocks start
   // early and the short ones fill the tail of the grid.
   const int q0 = (gridDim.x - 1 - blockIdx.x) * BQ;
+  const T* kg = static_cast<const T*>(a.k) + (size_t)(b * a.Hkv + hkv) * a.Nk * D;
+  const T* vg = static_cast<const T*>(a.v) + (size_t)(b * a.Hkv + hkv) * a.Nk * DV;
   const int nkt = (a.Nk + BK - 1) / BK;
-  (void)Qs; (void)Ks; (void)Vs; (void)lane; (void)g; (void)t4; (void)hkv; (void)nkt; (void)tmq; (void)tmk; (void)tmv;
+  (void)kg; (void)vg; (void)b; (void)h; (void)g; (void)nkt;
   const int q_lo = a.q_offset + q0;
   const int q_hi = a.q_offset + min(q0 + BQ, a.Nq) - 1;
-  if (tid == 0) {
+  load_panel<D, BQ>(Qs, static_cast<const T*>(a.q) + ((size_t)(b * a.H + h) * a.Nq + q0) * D, a.Nq - q0, tid);
+
+  // This lane's rows: g and g + 8 of the warp's 16. Accumulators o[n] cover dv 8n..8n+7.
+  const int row_r[2] = {q0 + warp * 16 + g, q0 + warp * 16 + g + 8};
+  const int qpos_r[2] = {row_r[0] + a.q_offset, row_r[1] + a.q_offset};
+  (void)qpos_r;
+  float o[DV / 8][4], m[2] = {-INFINITY, -INFINITY}, l[2] = {0.f, 0.f};
 #pragma unroll
-    for (int i = 0; i < STAGES; ++i) {
-      mbar_init(&full_bar[i], 1);
-      mbar_init(&empty_bar[i], CWARPS);
+  for (int n = 0; n < DV / 8; ++n) o[n][0] = o[n][1] = o[n][2] = o[n][3] = 0.f;
+
+  // This warpgroup's 64 rows of Q: rows 64·wg.. of each panel.
+  const T* Qw = Qs + (warp / 4) * 64 * 64;
+  // One K/V tile in shared memory. Only MASKED tiles (partial, or past Nk) test per element.
+  auto tile = [&](auto masked, const int kt, const int buf) {
+    constexpr bool MASKED = decltype(masked)::value;
+    const T* Kb = Ks + buf * (BK * D);
+    const T* Vb = Vs + buf * (BK * DV);
+    const int kbase = kt * BK;
+    (void)kbase;
+    float s[NT][4];
+#pragma unroll
+    for (int j = 0; j < NT; ++j) s[j][0] = s[j][1] = s[j][2] = s[j][3] = 0.f;
+    // S = Q·Kᵀ, both K-major: a k16 step is 32 bytes along a panel row, every 4th a new panel.
+    wg_fence();
+#pragma unroll
+    for (int ks = 0; ks < D / 16; ++ks)
+      wg_qk(s, desc128(Qw + (ks >> 2) * (BQ * 64) + (ks & 3) * 16, 16),
+            desc128(Kb + (ks >> 2) * (BK * 64) + (ks & 3) * 16, 16));
+    wg_commit();
+    wg_wait0();
+    acc_fence(s);
+#pragma unroll
+    for (int j = 0; j < NT; ++j) {
+#pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        const int r = e >> 1, kk = j * 8 + t4 * 2 + (e & 1);
+        const int qpos = qpos_r[r];
+        (void)r; (void)kk; (void)qpos;
+        const int kpos = a.k_offset + kbase + kk;
+        const float x = s[j][e] * qscale;
+        const bool e0 = (qpos >= kpos) && (((sub_i(qpos, kpos)) < a.window) || (kpos < a.sinks));
+        float y = x;
+        if constexpr (MASKED) { if (kbase + kk >= a.Nk) y = -INFINITY; }
+        /* predicate */
+        if constexpr (MASKED) { if (!(e0)) y = -INFINITY; }
+        (void)kpos;
+        s[j][e] = y;
+      }
     }
-    mbar_init(qbar, 1);
-    // Visible to the other threads (the barrier below) and to the TMA unit (async proxy).
-    asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
-    proxy_fence();
-  }
-  __syncthreads(); // the last CTA-wide barrier: the roles part here
+    // Online softmax (base 2) per row; a row is spread over the 4 lanes of a quad. A row with
+    // nothing allowed yet keeps m = -inf, and `base` keeps exp2 away from inf - inf.
+#pragma unroll
+    for (int r = 0; r < 2; ++r) {
+      float mx = m[r];
+#pragma unroll
+      for (int j = 0; j < NT; ++j) mx = fmaxf(mx, fmaxf(s[j][2 * r], s[j][2 * r + 1]));
+      mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
+      mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
+      const float base = mx == -INFINITY ? 0.f : mx;
+      const float alpha = exp2f(m[r] - base);
+      float sum = 0.f;
+#pragma unroll
+      for (int j = 0; j < NT; ++j) {
+        s[j][2 * r] = exp2f(s[j][2 * r] - base);
+        s[j][2 * r + 1] = exp2f(s[j][2 * r + 1] - base);
+        sum += s[j][2 * r] + s[j][2 * r + 1];
+      }
+      m[r] = mx;
+      l[r] = l[r] * alpha + sum; // this lane's share; the quad is summed once, at the end
+#pragma unroll
+      for (int n = 0; n < DV / 8; ++n) {
+        o[n][2 * r] *= alpha;
+        o[n][2 * r + 1] *= alpha;
+      }
+    }
+    // O += P·V: n-tiles 2kv, 2kv+1 of S are the A fragment of k-step kv; V is MN-major, 16 keys
+    // a step (two 8-row groups), one dv panel per wgmma.
+    acc_fence(o);
+    wg_fence();
+#pragma unroll
+    for (int kv = 0; kv < BK / 16; ++kv) {
+      const unsigned pa[4] = {pack2(s[2 * kv][0], s[2 * kv][1]), pack2(s[2 * kv][2], s[2 * kv][3]),
+                              pack2(s[2 * kv + 1][0], s[2 * kv + 1][1]), pack2(s[2 * kv + 1][2], s[2 * kv + 1][3])};
+      wg_pv<0>(o, pa, desc128(Vb + kv * 16 * 64, 1024));
+      if constexpr (DV == 128) wg_pv<1>(o, pa, desc128(Vb + BK * 64 + kv * 16 * 64, 1024));
+    }
+    wg_commit();
+    wg_wait0();
+    acc_fence(o);
+  };
+
   auto classify = [&](const int kt, bool& full) -> bool {
     const int k_lo = a.k_offset + kt * BK;
     const int k_hi = a.k_offset + min((kt + 1) * BK, a.Nk) - 1;
@@ -434,175 +406,70 @@ extern "C" __global__ void __launch_bounds__(THREADS, 1) attnc_sink_window_atten
     full = !can_false;
     return can_true;
   };
-  int first = nkt, last = -1;
-  for (int base = 0; base < nkt; base += 32) {
-    bool f = false;
-    const unsigned bits = __ballot_sync(0xffffffffu, base + lane < nkt && classify(base + lane, f));
-    if (bits) { first = base + __ffs(bits) - 1; break; }
-  }
-  for (int base = nkt - 1; base >= first; base -= 32) {
-    bool f = false;
-    const unsigned bits = __ballot_sync(0xffffffffu, base - lane >= first && classify(base - lane, f));
-    if (bits) { last = base - (__ffs(bits) - 1); break; }
-  }
+  int scan = -32;
+  unsigned ne_bits = 0u, full_bits = 0u; // tiles scan .. scan + 31: non-empty, full
   auto next_tile = [&](int kt, bool& full) {
+    while (kt < nkt) {
+      if (kt >= scan + 32) {
+        scan = kt;
+        bool f = false;
+        const bool ne = kt + lane < nkt && classify(kt + lane, f);
+        ne_bits = __ballot_sync(0xffffffffu, ne);
+        full_bits = __ballot_sync(0xffffffffu, ne && f);
+      }
+      const unsigned rest = ne_bits & (0xffffffffu << (kt - scan));
+      if (rest) {
+        const int i = __ffs(rest) - 1;
+        full = (full_bits >> i) & 1u;
+        return scan + i;
+      }
+      kt = scan + 32;
+    }
     full = false;
-    for (kt = max(kt, first); kt <= last; ++kt)
-      if (classify(kt, full)) return kt; // empty tile: skipped, nothing loaded
     return nkt;
   };
-  if (warp >= CWARPS) {
-    regs_dec<40>();
-    if (warp == CWARPS) {
-      int st = 0;
-      bool wrapped = false; // past the first lap: a buffer is free once its `empty` phase completes
-      unsigned ph = 0;
-      if (lane == 0) {
-        mbar_expect_tx(qbar, BQ * D * (int)sizeof(T));
-        tma_panels<D, BQ>(Qs, tmq, q0, b * a.H + h, qbar);
-      }
-      bool kt_full;
-      for (int kt = next_tile(0, kt_full); kt < nkt; kt = next_tile(kt + 1, kt_full)) {
-        if (wrapped) mbar_wait(&empty_bar[st], ph ^ 1u);
-        if (lane == 0) {
-          mbar_expect_tx(&full_bar[st], BK * (D + DV) * (int)sizeof(T));
-          tma_panels<D, BK>(Ks + st * (BK * D), tmk, kt * BK, b * a.Hkv + hkv, &full_bar[st]);
-          tma_panels<DV, BK>(Vs + st * (BK * DV), tmv, kt * BK, b * a.Hkv + hkv, &full_bar[st]);
-        }
-        __syncwarp();
-        if (++st == STAGES) {
-          st = 0;
-          ph ^= 1u;
-          wrapped = true;
-        }
-      }
-      (void)kt_full;
-    }
-  } else {
-    regs_inc<232>();
-    // This lane's rows: g and g + 8 of the warp's 16. Accumulators o[n] cover dv 8n..8n+7.
-    const int row_r[2] = {q0 + warp * 16 + g, q0 + warp * 16 + g + 8};
-    const int qpos_r[2] = {row_r[0] + a.q_offset, row_r[1] + a.q_offset};
-    (void)qpos_r;
-    float o[DV / 8][4], m[2] = {-INFINITY, -INFINITY}, l[2] = {0.f, 0.f};
+  auto load_kv = [&](const int kt, const int buf) {
+    load_panel<D, BK>(Ks + buf * (BK * D), kg + (size_t)kt * BK * D, a.Nk - kt * BK, tid);
+    load_panel<DV, BK>(Vs + buf * (BK * DV), vg + (size_t)kt * BK * DV, a.Nk - kt * BK, tid);
+  };
+  bool kt_full, nk_full;
+  int kt = next_tile(0, kt_full), buf = 0;
+  if (kt < nkt) load_kv(kt, 0);
+  cp_commit();
+  cp_wait<0>(); // Q and the first K/V tile
+  proxy_fence();
+  __syncthreads();
+  while (kt < nkt) {
+    const int nk = next_tile(kt + 1, nk_full);
+    if (nk < nkt) load_kv(nk, buf ^ 1); // the next tile streams in while this one computes
+    cp_commit();
+    cp_wait<1>();
+    proxy_fence();
+    __syncthreads();
+    const bool tail = (kt + 1) * BK > a.Nk;
+    if (tail || !kt_full) tile(Flag<true>{}, kt, buf);
+    else tile(Flag<false>{}, kt, buf); // full tile: no predicate
+    __syncthreads(); // every warp is done with `buf` before it is refilled
+    buf ^= 1;
+    kt = nk;
+    kt_full = nk_full;
+  }
+
+  // out = o / l (0 for a row with no allowed key), lse = ln(sum exp) (-inf for such a row).
 #pragma unroll
-    for (int n = 0; n < DV / 8; ++n) o[n][0] = o[n][1] = o[n][2] = o[n][3] = 0.f;
-    // This warpgroup's 64 rows of Q: rows 64·wg.. of each panel.
-    const T* Qw = Qs + (warp / 4) * 64 * 64;
-    // Only MASKED tiles (partial, or past Nk) test per element.
-    auto tile = [&](auto masked, const int kt, const int st) {
-      constexpr bool MASKED = decltype(masked)::value;
-      const T* Kb = Ks + st * (BK * D);
-      const T* Vb = Vs + st * (BK * DV);
-      const int kbase = kt * BK;
-      (void)kbase;
-      float s[NT][4];
+  for (int r = 0; r < 2; ++r) {
+    float sum = l[r];
+    sum += __shfl_xor_sync(0xffffffffu, sum, 1);
+    sum += __shfl_xor_sync(0xffffffffu, sum, 2);
+    const int i = row_r[r];
+    if (i >= a.Nq) continue;
+    const size_t row = (size_t)(b * a.H + h) * a.Nq + i;
+    const float inv = sum == 0.f ? 0.f : 1.f / sum;
+    T* orow = static_cast<T*>(a.out) + row * DV;
 #pragma unroll
-      for (int j = 0; j < NT; ++j) s[j][0] = s[j][1] = s[j][2] = s[j][3] = 0.f;
-      // S = Q·Kᵀ, both K-major: a k16 step is 32 bytes along a panel row, every 4th a new panel.
-      wg_fence();
-#pragma unroll
-      for (int ks = 0; ks < D / 16; ++ks)
-        wg_qk(s, desc128(Qw + (ks >> 2) * (BQ * 64) + (ks & 3) * 16, 16),
-              desc128(Kb + (ks >> 2) * (BK * 64) + (ks & 3) * 16, 16));
-      wg_commit();
-      wg_wait0();
-      acc_fence(s);
-#pragma unroll
-      for (int j = 0; j < NT; ++j) {
-#pragma unroll
-        for (int e = 0; e < 4; ++e) {
-          const int r = e >> 1, kk = j * 8 + t4 * 2 + (e & 1);
-          const int qpos = qpos_r[r];
-          (void)r; (void)kk; (void)qpos;
-          const int kpos = a.k_offset + kbase + kk;
-          const float x = s[j][e] * qscale;
-          const bool e0 = (qpos >= kpos) && (((sub_i(qpos, kpos)) < a.window) || (kpos < a.sinks));
-          float y = x;
-          if constexpr (MASKED) { if (kbase + kk >= a.Nk) y = -INFINITY; }
-          /* predicate */
-          if constexpr (MASKED) { if (!(e0)) y = -INFINITY; }
-          (void)kpos;
-          s[j][e] = y;
-        }
-      }
-      // Online softmax (base 2) per row; a row is spread over the 4 lanes of a quad. A row with
-      // nothing allowed yet keeps m = -inf, and `base` keeps exp2 away from inf - inf.
-#pragma unroll
-      for (int r = 0; r < 2; ++r) {
-        float mx = m[r];
-#pragma unroll
-        for (int j = 0; j < NT; ++j) mx = fmaxf(mx, fmaxf(s[j][2 * r], s[j][2 * r + 1]));
-        mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
-        mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
-        const float base = mx == -INFINITY ? 0.f : mx;
-        const float alpha = exp2f(m[r] - base);
-        float sum = 0.f;
-#pragma unroll
-        for (int j = 0; j < NT; ++j) {
-          s[j][2 * r] = exp2f(s[j][2 * r] - base);
-          s[j][2 * r + 1] = exp2f(s[j][2 * r + 1] - base);
-          sum += s[j][2 * r] + s[j][2 * r + 1];
-        }
-        m[r] = mx;
-        l[r] = l[r] * alpha + sum; // this lane's share; the quad is summed once, at the end
-#pragma unroll
-        for (int n = 0; n < DV / 8; ++n) {
-          o[n][2 * r] *= alpha;
-          o[n][2 * r + 1] *= alpha;
-        }
-      }
-      // O += P·V: n-tiles 2kv, 2kv+1 of S are the A fragment of k-step kv; V is MN-major.
-      acc_fence(o);
-      wg_fence();
-#pragma unroll
-      for (int kv = 0; kv < BK / 16; ++kv) {
-        const unsigned pa[4] = {pack2(s[2 * kv][0], s[2 * kv][1]), pack2(s[2 * kv][2], s[2 * kv][3]),
-                                pack2(s[2 * kv + 1][0], s[2 * kv + 1][1]), pack2(s[2 * kv + 1][2], s[2 * kv + 1][3])};
-        wg_pv<0>(o, pa, desc128(Vb + kv * 16 * 64, 1024));
-        if constexpr (DV == 128) wg_pv<1>(o, pa, desc128(Vb + BK * 64 + kv * 16 * 64, 1024));
-      }
-      wg_commit();
-      wg_wait0();
-      acc_fence(o);
-    };
-    mbar_wait(qbar, 0);
-    int st = 0;
-    unsigned ph = 0;
-    bool kt_full, nk_full;
-    int kt = next_tile(0, kt_full);
-    while (kt < nkt) {
-      // Classify the next tile while this one is (or is still being) copied in.
-      const int nk = next_tile(kt + 1, nk_full);
-      mbar_wait(&full_bar[st], ph);
-      const bool tail = (kt + 1) * BK > a.Nk;
-      if (tail || !kt_full) tile(Flag<true>{}, kt, st);
-      else tile(Flag<false>{}, kt, st); // full tile: no predicate
-      // This warp's wgmmas have read the buffer (wait_group 0): hand it back to the producer.
-      __syncwarp();
-      if (lane == 0) mbar_arrive(&empty_bar[st]);
-      if (++st == STAGES) {
-        st = 0;
-        ph ^= 1u;
-      }
-      kt = nk;
-      kt_full = nk_full;
-    }
-#pragma unroll
-    for (int r = 0; r < 2; ++r) {
-      float sum = l[r];
-      sum += __shfl_xor_sync(0xffffffffu, sum, 1);
-      sum += __shfl_xor_sync(0xffffffffu, sum, 2);
-      const int i = row_r[r];
-      if (i >= a.Nq) continue;
-      const size_t row = (size_t)(b * a.H + h) * a.Nq + i;
-      const float inv = sum == 0.f ? 0.f : 1.f / sum;
-      T* orow = static_cast<T*>(a.out) + row * DV;
-#pragma unroll
-      for (int n = 0; n < DV / 8; ++n)
-        *reinterpret_cast<unsigned*>(orow + n * 8 + t4 * 2) = pack2(o[n][2 * r] * inv, o[n][2 * r + 1] * inv);
-      if (a.lse != nullptr && t4 == 0) a.lse[row] = sum == 0.f ? -INFINITY : (m[r] + log2f(sum)) * LN2;
-    }
+    for (int n = 0; n < DV / 8; ++n)
+      *reinterpret_cast<unsigned*>(orow + n * 8 + t4 * 2) = pack2(o[n][2 * r] * inv, o[n][2 * r + 1] * inv);
+    if (a.lse != nullptr && t4 == 0) a.lse[row] = sum == 0.f ? -INFINITY : (m[r] + log2f(sum)) * LN2;
   }
 }
 } // namespace attnc_sink_window
@@ -937,15 +804,9 @@ extern "C" int attnc_sink_window_launch(const AttncArgs_sink_window* args, cudaS
   if (attnc_sink_window::dec::wanted(a)) return attnc_sink_window::dec::launch(a, stream);
   // log2(e) folds into the q scale: scores come out in base 2 for exp2f.
   const float qscale = a.scale * attnc_sink_window::LOG2E;
-  const size_t smem = 82984;
-  {
-    const cudaError_t e = cudaFuncSetAttribute(attnc_sink_window::attnc_sink_window_attention, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
-    if (e != cudaSuccess) return fail(ATTNC_ERR_CUDA, "cannot reserve %zu bytes of shared memory: %s", smem, cudaGetErrorString(e));
-  }
-  const dim3 grid((a.Nq + 127) / 128, a.H, a.B);
-  attnc_sink_window::TmaMap tma[3];
-  if (const char* why = attnc_sink_window::make_tma_maps(a, tma)) return fail(ATTNC_ERR_CUDA, "%s", why);
-  attnc_sink_window::attnc_sink_window_attention<<<grid, 384, smem, stream>>>(a, qscale, tma[0], tma[1], tma[2]);
+  const size_t smem = 41984;
+  const dim3 grid((a.Nq + 63) / 64, a.H, a.B);
+  attnc_sink_window::attnc_sink_window_attention<<<grid, 128, smem, stream>>>(a, qscale);
   const cudaError_t e = cudaGetLastError();
   if (e != cudaSuccess) return fail(ATTNC_ERR_CUDA, "attention: %s", cudaGetErrorString(e));
   return ATTNC_OK;

@@ -13,6 +13,7 @@ import {
   type ScheduleRules,
   type TargetLimits,
 } from '../../ir/passes/schedule.js';
+import { hasGappedTileRuns } from '../../ir/passes/tile-gaps.js';
 import { cudaLimitsOf, cudaScheduleProblem, cudaSharedBytes } from './plan.js';
 
 /**
@@ -48,6 +49,22 @@ const candidates: readonly Candidate[] = [
 ];
 
 /**
+ * Masks whose live key tiles come in runs far apart (tile-gaps.ts: sinks + window) take ballot
+ * tile scans on the tensor-core engines, and 64 × 64 wgmma tiles first: the H200 table's winner
+ * (bench/results/cuda-table-h200-2026-12-03.json, bf16 D = 128: 1.00 / 2.05 ms at 16K / 32K,
+ * vs 1.16 / 2.75 for wgmma-ws 128 × 128 walking the gap tile by tile).
+ */
+const gappedFirst: Candidate = { blockQ: 64, blockK: 64, threads: 128, stages: 2, engine: 'wgmma' };
+
+/** The gapped-mask preference applies unless the user or a layout pass chose tiles or an order. */
+function gappedDefault(kernel: ScheduleKernelFacts, o: Partial<Schedule>): boolean {
+  if (o.blockQ !== undefined || o.blockK !== undefined || o.tileScan !== undefined) return false;
+  if (kernel.residue !== undefined || kernel.neighbourhood !== undefined || kernel.routing !== undefined)
+    return false;
+  return hasGappedTileRuns(kernel);
+}
+
+/**
  * SIMT: each thread holds blockQ·(D+Dv)/threads q and accumulator values in registers; above ~64
  * the kernel spills, so wide heads get more threads (D=128 → 256).
  */
@@ -63,12 +80,23 @@ function tensorCoreTuned(s: Schedule, formats: TensorFormats): boolean {
   return sharedStorage(formats) !== 'f32' && tunedDims.includes(s.headDim) && tunedDims.includes(s.valueDim);
 }
 
+/** The wgmma-ws tuning fields ask for that engine (another engine would ignore them). */
+function wsFieldsEngine(asked: Partial<Schedule>): Partial<Schedule> {
+  if (asked.wsConsumers === undefined && asked.wsProducerWalk === undefined) return asked;
+  if (asked.engine !== undefined && asked.engine !== 'wgmma-ws')
+    throw new Error(
+      `wsConsumers and wsProducerWalk tune the wgmma-ws engine; the schedule asks for ${asked.engine}`,
+    );
+  return { engine: 'wgmma-ws', ...asked };
+}
+
 function cudaCandidates(
   base: ScheduleBase,
-  o: Partial<Schedule>,
+  asked: Partial<Schedule>,
   kernel: ScheduleKernelFacts,
   limits: TargetLimits,
 ): Schedule[] {
+  const o = wsFieldsEngine(asked);
   const runs = (e: Engine | undefined): boolean => limits.engines?.includes(e ?? 'simt') ?? true;
   if (o.engine !== undefined && !runs(o.engine))
     throw new Error(
@@ -79,8 +107,9 @@ function cudaCandidates(
   if (quantized && o.engine !== undefined && o.engine !== 'simt')
     throw new Error(`quantized K/V caches run on the simt engine; ${o.engine}: not yet`);
   const routed64 = wants64Tiles(kernel, o);
+  const gapped = gappedDefault(kernel, o);
   const out: Schedule[] = [];
-  for (const c of candidates) {
+  for (const c of gapped ? [gappedFirst, ...candidates] : candidates) {
     if (!runs(c.engine)) continue;
     if (quantized && c.engine !== undefined) continue;
     if (routed64 && c.engine === 'wgmma' && c.blockQ !== 64) continue;
@@ -100,6 +129,7 @@ function cudaCandidates(
       ...base,
       ...(c.engine !== undefined ? c : fitThreads(c, base.headDim, base.valueDim)),
       ...(c.engine === undefined ? { engine: 'simt' as const } : {}),
+      ...(gapped && c.engine !== undefined ? { tileScan: 'ballot' as const } : {}),
       ...o,
     });
     // Unasked, a tensor-core engine is tried only where it is tuned (else SIMT runs).

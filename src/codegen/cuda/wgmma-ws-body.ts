@@ -4,11 +4,13 @@
 // buffers: it waits until the consumers have released a buffer (its `empty` mbarrier), then
 // arms its `full` mbarrier with the tile's byte count and issues the copies. The consumers wait
 // on `full`, compute the tile (full tiles predicate-free, partial and tail tiles masked), and
-// release it, one arrival per warp.
+// release it, one arrival per warp. With the producer walk (wgmma-ws-walk.ts) the consumers read
+// each tile's index and kind from the ring instead of walking the sequence themselves.
 import type { CoreExprs } from './exprs.js';
 import { tmaLoadKv } from './kv-load-tma.js';
 import { indent } from './mma-body.js';
 import { classifyCode } from './mma-tiles.js';
+import { endMarkCode, producerHoistCode, publishTile, readTileCode } from './wgmma-ws-walk.js';
 
 /** Per-key hoists of a tile, computed by the consumers between two consumer-only barriers. */
 function keyHoistCode(e: CoreExprs): string[] {
@@ -24,7 +26,7 @@ function keyHoistCode(e: CoreExprs): string[] {
 }
 
 /** The producer's loop: Q once, then every visited K/V tile through the stage ring. */
-export function producerCode(): string[] {
+export function producerCode(e: CoreExprs, walk: boolean): string[] {
   return [
     'int st = 0;',
     'bool wrapped = false; // past the first lap: a buffer is free once its `empty` phase completes',
@@ -37,22 +39,49 @@ export function producerCode(): string[] {
     'for (int kt = next_tile(0, kt_full); kt < nkt; kt = next_tile(kt + 1, kt_full)) {',
     '  if (wrapped) mbar_wait(&empty_bar[st], ph ^ 1u);',
     '  if (lane == 0) {',
+    ...(walk ? ['    ' + publishTile] : []),
     '    mbar_expect_tx(&full_bar[st], BK * (D + DV) * (int)sizeof(T));',
     ...tmaLoadKv,
     '  }',
-    '  __syncwarp();',
+    ...(walk && e.keyHoists.length ? indent(producerHoistCode(e), '  ') : ['  __syncwarp();']),
     '  if (++st == STAGES) {',
     '    st = 0;',
     '    ph ^= 1u;',
     '    wrapped = true;',
     '  }',
     '}',
+    ...(walk ? endMarkCode(e) : []),
     '(void)kt_full;',
   ];
 }
 
 /** The consumers' loop over the same tiles; `tile` is the wgmma tile lambda. */
-export function consumerLoopCode(e: CoreExprs): string[] {
+export function consumerLoopCode(e: CoreExprs, walk: boolean): string[] {
+  const compute = [
+    '  const bool tail = (kt + 1) * BK > a.Nk;',
+    '  if (tail || !kt_full) tile(Flag<true>{}, kt, st);',
+    '  else tile(Flag<false>{}, kt, st); // full tile: no predicate',
+    "  // This warp's wgmmas have read the buffer (wait_group 0): hand it back to the producer.",
+    '  __syncwarp();',
+    '  if (lane == 0) mbar_arrive(&empty_bar[st]);',
+    '  if (++st == STAGES) {',
+    '    st = 0;',
+    '    ph ^= 1u;',
+    '  }',
+  ];
+  if (walk) {
+    return [
+      'mbar_wait(qbar, 0);',
+      'int st = 0;',
+      'unsigned ph = 0;',
+      'for (;;) {',
+      '  mbar_wait(&full_bar[st], ph);',
+      ...indent(readTileCode('kt', 'kt_full', 'st'), '  '),
+      "  if (kt >= nkt) break; // the producer's end mark",
+      ...compute,
+      '}',
+    ];
+  }
   return [
     'mbar_wait(qbar, 0);',
     'int st = 0;',
@@ -64,16 +93,7 @@ export function consumerLoopCode(e: CoreExprs): string[] {
     '  const int nk = next_tile(kt + 1, nk_full);',
     '  mbar_wait(&full_bar[st], ph);',
     ...indent(keyHoistCode(e), '  '),
-    '  const bool tail = (kt + 1) * BK > a.Nk;',
-    '  if (tail || !kt_full) tile(Flag<true>{}, kt, st);',
-    '  else tile(Flag<false>{}, kt, st); // full tile: no predicate',
-    "  // This warp's wgmmas have read the buffer (wait_group 0): hand it back to the producer.",
-    '  __syncwarp();',
-    '  if (lane == 0) mbar_arrive(&empty_bar[st]);',
-    '  if (++st == STAGES) {',
-    '    st = 0;',
-    '    ph ^= 1u;',
-    '  }',
+    ...compute,
     '  kt = nk;',
     '  kt_full = nk_full;',
     '}',

@@ -3,13 +3,34 @@
 // and its mask and softmax run on the FMA/MUFU units as soon as S lands — so exp2 hides under the
 // P·V wgmma instead of following it. O is rescaled by the new row max only after P·V of j has
 // retired (its accumulators belong to the wgmma until then), and P of j stays untouched in its
-// registers until then as well; P of j' is packed into a second set.
+// registers until then as well: the softmax of j' leaves its probabilities in S (f32), and they
+// are packed into P's one register set only after P·V of j has retired — FlashAttention-3's
+// order, which keeps a second P set (BK/4 registers a thread, 44 at 176 keys) out of the budget.
+// With ping-pong (Schedule.wsConsumers 'fa3') each warpgroup issues its pair of matrix products
+// (the next S = Q·Kᵀ and this P·V) in its turn, so one warpgroup's softmax runs under the other's.
 import type { CoreExprs } from './exprs.js';
 import { elementCode, indent } from './mma-body.js';
+import { hoistViews, readTileCode } from './wgmma-ws-walk.js';
+
+/** How the overlapped loop is built: ping-pong turns, and the producer's tile walk. */
+export interface OverlapOptions {
+  readonly pingpong: boolean;
+  readonly walk: boolean;
+}
+
+/** The wgmma issues of one turn, between the ping-pong barriers when there are any. */
+const turn = (pp: boolean, issues: readonly string[]): string[] =>
+  pp
+    ? [
+        "pp_sync(); // the other warpgroup's matrix products are issued",
+        ...issues,
+        'pp_arrive(); // its turn',
+      ]
+    : [...issues];
 
 /** Per-key hoists of tile `kt`, computed by the consumers between two consumer-only barriers. */
-function keyHoistCode(e: CoreExprs, kt: string): string[] {
-  if (!e.keyHoists.length) return [];
+function keyHoistCode(e: CoreExprs, kt: string, walk: boolean): string[] {
+  if (!e.keyHoists.length || walk) return []; // the producer's walk computes them per stage
   return [
     "consumer_sync(); // every consumer is done with the previous tile's values",
     'for (int kk = tid; kk < BK; kk += CTHREADS) {',
@@ -21,7 +42,7 @@ function keyHoistCode(e: CoreExprs, kt: string): string[] {
 }
 
 /** The lambdas: issue S = Q·Kᵀ, mask + softmax + pack P, issue O += P·V. */
-function lambdas(e: CoreExprs): string[] {
+function lambdas(e: CoreExprs, walk: boolean): string[] {
   return [
     "// This warpgroup's 64 rows of Q: rows 64·wg.. of each panel.",
     'const T* Qw = Qs + (warp / 4) * 64 * 64;',
@@ -49,11 +70,14 @@ function lambdas(e: CoreExprs): string[] {
     '  wg_commit();',
     '};',
     '// Modifier, tail and mask (MASKED tiles only), then the online softmax (base 2) per row: new',
-    '// m and l, P packed to 16 bits, and alpha, the factor O must take once P·V of the last tile ends.',
-    'auto softmax = [&](auto masked, const int kt, float (&s)[NT][4], unsigned (&p)[BK / 16][4], float (&alpha)[2]) {',
+    '// m and l, the probabilities left in s (f32), and alpha, the factor O must take once P·V of the',
+    '// last tile ends.',
+    'auto softmax = [&](auto masked, const int kt, const int st, float (&s)[NT][4], float (&alpha)[2]) {',
     '  constexpr bool MASKED = decltype(masked)::value;',
     '  const int kbase = kt * BK;',
     '  (void)kbase;',
+    '  (void)st;',
+    ...indent(walk ? hoistViews(e, true) : [], '  '),
     '#pragma unroll',
     '  for (int j = 0; j < NT; ++j) {',
     '#pragma unroll',
@@ -84,6 +108,13 @@ function lambdas(e: CoreExprs): string[] {
     '    m[r] = mx;',
     "    l[r] = l[r] * alpha[r] + sum; // this lane's share; the quad is summed once, at the end",
     '  }',
+    '};',
+    'auto softmax_tile = [&](const int kt, const bool kt_full, const int st, float (&s)[NT][4], float (&alpha)[2]) {',
+    '  if ((kt + 1) * BK > a.Nk || !kt_full) softmax(Flag<true>{}, kt, st, s, alpha);',
+    '  else softmax(Flag<false>{}, kt, st, s, alpha); // full tile: no predicate',
+    '};',
+    '// P to 16 bits: n-tiles 2kv, 2kv+1 of S are the A fragment of k-step kv.',
+    'auto pack_p = [&](const float (&s)[NT][4], unsigned (&p)[BK / 16][4]) {',
     '#pragma unroll',
     '  for (int kv = 0; kv < BK / 16; ++kv) {',
     '    p[kv][0] = pack2(s[2 * kv][0], s[2 * kv][1]);',
@@ -92,11 +123,17 @@ function lambdas(e: CoreExprs): string[] {
     '    p[kv][3] = pack2(s[2 * kv + 1][2], s[2 * kv + 1][3]);',
     '  }',
     '};',
-    'auto softmax_tile = [&](const int kt, const bool kt_full, float (&s)[NT][4], unsigned (&p)[BK / 16][4],',
-    '                        float (&alpha)[2]) {',
-    '  if ((kt + 1) * BK > a.Nk || !kt_full) softmax(Flag<true>{}, kt, s, p, alpha);',
-    '  else softmax(Flag<false>{}, kt, s, p, alpha); // full tile: no predicate',
-    '};',
+  ];
+}
+
+/** The first visited tile: classified here, or read from the ring (its stage waited for). */
+function firstTile(walk: boolean): string[] {
+  if (!walk) return ['bool kt_full, nk_full;', 'int kt = next_tile(0, kt_full);'];
+  return [
+    'mbar_wait(&full_bar[st], ph);',
+    ...readTileCode('kt0', 'kt0_full', 'st'),
+    'int kt = kt0;',
+    'bool kt_full = kt0_full;',
   ];
 }
 
@@ -104,49 +141,64 @@ function lambdas(e: CoreExprs): string[] {
  * The overlapped loop. Invariant at the top of an iteration: P of tile kt (buffer st) is packed,
  * m and l include it, O holds every earlier tile (scaled to m).
  */
-export function overlapLoopCode(e: CoreExprs): string[] {
+export function overlapLoopCode(e: CoreExprs, o: OverlapOptions): string[] {
+  const pp = o.pingpong;
+  // The next tile: classified here, or read from the ring once its stage has landed.
+  const next = o.walk
+    ? [
+        'mbar_wait(&full_bar[st2], ph2);',
+        ...readTileCode('nk', 'nk_full', 'st2'),
+        "if (nk >= nkt) { // the producer's end mark: the last tile's P·V alone",
+      ]
+    : ['const int nk = next_tile(kt + 1, nk_full);', 'if (nk >= nkt) { // the last tile: its P·V alone'];
+  const stage2 = [
+    'int st2 = st + 1;',
+    'unsigned ph2 = ph;',
+    'if (st2 == STAGES) {',
+    '  st2 = 0;',
+    '  ph2 ^= 1u;',
+    '}',
+  ];
   return [
-    ...lambdas(e),
+    ...lambdas(e, o.walk),
     'mbar_wait(qbar, 0);',
     'int st = 0;',
     'unsigned ph = 0;',
-    'bool kt_full, nk_full;',
-    'int kt = next_tile(0, kt_full);',
+    ...firstTile(o.walk),
     'if (kt < nkt) {',
     '  unsigned p[BK / 16][4];',
     '  float alpha[2];',
     '  {',
     '    float s[NT][4];',
-    '    mbar_wait(&full_bar[st], ph);',
-    '    issue_qk(s, st);',
-    ...indent(keyHoistCode(e, 'kt'), '    '),
+    ...(o.walk ? [] : ['    mbar_wait(&full_bar[st], ph);']),
+    ...indent(turn(pp, ['issue_qk(s, st);']), '    '),
+    ...indent(keyHoistCode(e, 'kt', o.walk), '    '),
     '    wg_wait<0>();',
     '    acc_fence(s);',
-    '    softmax_tile(kt, kt_full, s, p, alpha); // O is still 0: alpha needs no applying',
+    '    softmax_tile(kt, kt_full, st, s, alpha); // O is still 0: alpha needs no applying',
+    '    pack_p(s, p);',
     '  }',
     '  for (;;) {',
-    '    const int nk = next_tile(kt + 1, nk_full);',
-    '    if (nk >= nkt) { // the last tile: its P·V alone',
-    '      issue_pv(p, st);',
+    ...indent(o.walk ? stage2 : [], '    '),
+    ...indent(next, '    '),
+    ...indent(turn(pp, ['issue_pv(p, st);']), '      '),
     '      wg_wait<0>();',
     '      acc_fence(o);',
     '      break; // (its buffer is never refilled: nothing to release)',
     '    }',
-    '    int st2 = st + 1;',
-    '    unsigned ph2 = ph;',
-    '    if (st2 == STAGES) {',
-    '      st2 = 0;',
-    '      ph2 ^= 1u;',
-    '    }',
+    ...indent(o.walk ? [] : [...stage2, 'mbar_wait(&full_bar[st2], ph2);'], '    '),
     '    float s[NT][4];',
-    '    mbar_wait(&full_bar[st2], ph2);',
-    '    issue_qk(s, st2); // the next S, ahead of this P·V on the tensor cores',
-    '    issue_pv(p, st);',
-    ...indent(keyHoistCode(e, 'nk'), '    '),
+    ...indent(
+      turn(pp, [
+        'issue_qk(s, st2); // the next S, ahead of this P·V on the tensor cores',
+        'issue_pv(p, st);',
+      ]),
+      '    ',
+    ),
+    ...indent(keyHoistCode(e, 'nk', o.walk), '    '),
     '    wg_wait<1>(); // the next S has landed; P·V may still run',
     '    acc_fence(s);',
-    '    unsigned p2[BK / 16][4];',
-    '    softmax_tile(nk, nk_full, s, p2, alpha);',
+    '    softmax_tile(nk, nk_full, st2, s, alpha);',
     '    wg_wait<0>();',
     '    acc_fence(o);',
     "    // This warp's wgmmas have read buffer st: hand it back to the producer.",
@@ -159,10 +211,7 @@ export function overlapLoopCode(e: CoreExprs): string[] {
     '      o[n][2] *= alpha[1];',
     '      o[n][3] *= alpha[1];',
     '    }',
-    '#pragma unroll',
-    '    for (int kv = 0; kv < BK / 16; ++kv)',
-    '#pragma unroll',
-    '      for (int i = 0; i < 4; ++i) p[kv][i] = p2[kv][i];',
+    '    pack_p(s, p); // into the registers P·V of kt has just finished reading',
     '    st = st2;',
     '    ph = ph2;',
     '    kt = nk;',

@@ -23,18 +23,23 @@ export interface WgmmaWsPlan {
    */
   readonly regs: { readonly producer: number; readonly consumer: number } | null;
   /**
-   * Intra-warpgroup overlap: the next tile's S = Q·Kᵀ and softmax under this tile's P·V. Off by
-   * default: measured slower on the H100 (full 475 vs 550 TFLOP/s at 16K, docs/PERFORMANCE.md).
+   * Intra-warpgroup overlap (Schedule.wsConsumers 'overlap' or 'fa3'): the next tile's S = Q·Kᵀ
+   * and softmax under this tile's P·V. Off by default: its first form (two P register sets) was
+   * measured slower on the H100 (full 475 vs 550 TFLOP/s at 16K, docs/PERFORMANCE.md).
    */
   readonly overlap: boolean;
   /**
-   * Ping-pong (two consumer warpgroups): each issues its S = Q·Kᵀ only after the other has issued
-   * its own, so the tensor cores alternate between them and one's softmax runs under the other's
-   * matrix products (FlashAttention-3's inter-warpgroup schedule). Off by default: measured
-   * slower here (full 484 vs 550 TFLOP/s at 16K).
+   * Ping-pong (Schedule.wsConsumers 'pingpong' or 'fa3'; two consumer warpgroups): each issues its
+   * matrix products only after the other has issued its own, so the tensor cores alternate between
+   * them and one's softmax runs under the other's (FlashAttention-3's inter-warpgroup schedule).
+   * Off by default: S = Q·Kᵀ alone in turns was measured slower (full 484 vs 550 TFLOP/s at 16K).
    */
   readonly pingpong: boolean;
+  /** Schedule.wsProducerWalk: the producer classifies and hoists, the consumers read the ring. */
+  readonly producerWalk: boolean;
 }
+
+const consumerModes = ['serial', 'overlap', 'pingpong', 'fa3'] as const;
 
 /** Bytes of the mbarriers: a full and an empty barrier per stage, and one for Q. */
 const barrierBytes = (stages: number): number => 8 * (2 * stages + 1);
@@ -70,6 +75,10 @@ export function wgmmaWsScheduleProblem(
   if (s.blockK % 16 !== 0 || s.blockK > 192)
     return `${name}: the wgmma-ws engine needs blockK in {16, 32, …, 192}`;
   if (s.stages < 2 || s.stages > 4) return `${name}: the wgmma-ws engine pipelines 2 to 4 stages`;
+  if (s.wsConsumers !== undefined && !consumerModes.includes(s.wsConsumers))
+    return `${name}: wsConsumers must be one of ${consumerModes.join(', ')}, got ${String(s.wsConsumers)}`;
+  if (s.wsConsumers !== undefined && /pingpong|fa3/.test(s.wsConsumers) && s.blockQ !== 128)
+    return `${name}: wsConsumers ${s.wsConsumers} alternates two consumer warpgroups: it needs blockQ 128`;
   const bytes = wgmmaWsSharedBytes(s);
   if (bytes > maxSharedBytes) {
     return `${name}: needs ${bytes} bytes of shared memory, the limit is ${maxSharedBytes}; lower stages or blockK`;
@@ -92,7 +101,8 @@ export function wgmmaWsPlan(s: Schedule, formats: TensorFormats, maxSharedBytes:
     smemBytes: wgmmaWsSharedBytes(s),
     sharedLimit: maxSharedBytes,
     regs,
-    overlap: false,
-    pingpong: false,
+    overlap: s.wsConsumers === 'overlap' || s.wsConsumers === 'fa3',
+    pingpong: s.wsConsumers === 'pingpong' || s.wsConsumers === 'fa3',
+    producerWalk: s.wsProducerWalk === true,
   };
 }

@@ -14,9 +14,10 @@ import { consumerLoopCode, producerCode, tileWalkCode } from './wgmma-ws-body.js
 import { overlapLoopCode } from './wgmma-ws-overlap.js';
 import { tmaHostCode, wgmmaWsDeviceHelpers } from './wgmma-ws-device.js';
 import { PRODUCER_THREADS, type WgmmaWsPlan } from './wgmma-ws-plan.js';
+import { fullArrivals, hoistViews, walkDecls } from './wgmma-ws-walk.js';
 
 /** One K/V tile from ring buffer `st`: the wgmma core's tile, on this warpgroup's 64 rows. */
-function tileLambda(e: CoreExprs, pingpong: boolean): string[] {
+function tileLambda(e: CoreExprs, pingpong: boolean, walk: boolean): string[] {
   return [
     "// This warpgroup's 64 rows of Q: rows 64·wg.. of each panel.",
     'const T* Qw = Qs + (warp / 4) * 64 * 64;',
@@ -27,6 +28,7 @@ function tileLambda(e: CoreExprs, pingpong: boolean): string[] {
     '  const T* Vb = Vs + st * (BK * DV);',
     '  const int kbase = kt * BK;',
     '  (void)kbase;',
+    ...indent(walk ? hoistViews(e, true) : [], '  '),
     '  float s[NT][4];',
     '#pragma unroll',
     '  for (int j = 0; j < NT; ++j) s[j][0] = s[j][1] = s[j][2] = s[j][3] = 0.f;',
@@ -79,16 +81,27 @@ function consumerCode(kernel: AttentionKernel, e: CoreExprs, plan: WgmmaWsPlan):
     ...rowStateCode(e),
     ...(e.mode === 'empty'
       ? ['// Every tile is empty: no key is ever loaded.']
-      : plan.overlap
-        ? overlapLoopCode(e)
-        : [...(plan.pingpong ? pingpongCode : []), ...tileLambda(e, plan.pingpong), ...consumerLoopCode(e)]),
+      : [
+          ...(plan.pingpong ? pingpongCode : []),
+          ...(plan.overlap
+            ? overlapLoopCode(e, { pingpong: plan.pingpong, walk: plan.producerWalk })
+            : [
+                ...tileLambda(e, plan.pingpong, plan.producerWalk),
+                ...consumerLoopCode(e, plan.producerWalk),
+              ]),
+        ]),
     ...epilogueCode(kernel.outputs.lse),
   ];
 }
 
 function kernelCode(kernel: AttentionKernel, e: CoreExprs, plan: WgmmaWsPlan, entry: string): string[] {
   const s = kernel.schedule;
-  const walk = e.mode === 'empty' ? [] : tileWalkCode(e, kernel.summaries.length > 0);
+  // Schedule.tileScan as on the other tensor-core engines: ballots by default only where the
+  // classifier reads summaries.
+  const ballot = s.tileScan ? s.tileScan === 'ballot' : kernel.summaries.length > 0;
+  const walk = e.mode === 'empty' ? [] : tileWalkCode(e, ballot);
+  // The producer's walk (Schedule.wsProducerWalk): only the producer warp classifies.
+  const producerWalk = plan.producerWalk && e.mode !== 'empty';
   return [
     `constexpr int BQ = ${s.blockQ}, BK = ${s.blockK}, STAGES = ${plan.stages};`,
     `constexpr int CWARPS = ${plan.consumers * 4}, CTHREADS = CWARPS * 32, THREADS = CTHREADS + ${PRODUCER_THREADS};`,
@@ -114,7 +127,7 @@ function kernelCode(kernel: AttentionKernel, e: CoreExprs, plan: WgmmaWsPlan, en
     '  uint64_t* empty_bar = full_bar + STAGES; // every consumer warp is done with the buffer',
     '  uint64_t* qbar = empty_bar + STAGES;',
     ...indent(
-      e.keyHoists.map((h) => `__shared__ ${h.type} ${h.name}[BK];`),
+      producerWalk ? walkDecls(e) : e.keyHoists.map((h) => `__shared__ ${h.type} ${h.name}[BK];`),
       '  ',
     ),
     '  const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32, g = lane / 4, t4 = lane % 4;',
@@ -130,7 +143,7 @@ function kernelCode(kernel: AttentionKernel, e: CoreExprs, plan: WgmmaWsPlan, en
     '  if (tid == 0) {',
     '#pragma unroll',
     '    for (int i = 0; i < STAGES; ++i) {',
-    '      mbar_init(&full_bar[i], 1);',
+    `      mbar_init(&full_bar[i], ${fullArrivals(e, producerWalk)});`,
     '      mbar_init(&empty_bar[i], CWARPS);',
     '    }',
     '    mbar_init(qbar, 1);',
@@ -139,12 +152,16 @@ function kernelCode(kernel: AttentionKernel, e: CoreExprs, plan: WgmmaWsPlan, en
     '    proxy_fence();',
     '  }',
     '  __syncthreads(); // the last CTA-wide barrier: the roles part here',
-    ...indent(walk, '  '),
+    ...indent(producerWalk ? [] : walk, '  '),
     '  if (warp >= CWARPS) {',
     ...(plan.regs ? [`    regs_dec<${plan.regs.producer}>();`] : []),
     ...(e.mode === 'empty'
       ? []
-      : ['    if (warp == CWARPS) {', ...indent(producerCode(), '      '), '    }']),
+      : [
+          '    if (warp == CWARPS) {',
+          ...indent([...(producerWalk ? walk : []), ...producerCode(e, producerWalk)], '      '),
+          '    }',
+        ]),
     '  } else {',
     ...indent(consumerCode(kernel, e, plan), '    '),
     '  }',
@@ -153,14 +170,18 @@ function kernelCode(kernel: AttentionKernel, e: CoreExprs, plan: WgmmaWsPlan, en
 }
 
 export function wgmmaWsCore(asked: WgmmaWsPlan): AttentionCore {
-  // Ping-pong pairs two consumer warpgroups; the overlapped loop has its own schedule.
-  const plan = { ...asked, pingpong: asked.pingpong && asked.consumers === 2 && !asked.overlap };
+  // Ping-pong pairs two consumer warpgroups.
+  const plan = { ...asked, pingpong: asked.pingpong && asked.consumers === 2 };
   return {
     id: 'wgmma-ws',
     render: ({ kernel, exprs: e, entry }) => {
       const s = kernel.schedule;
-      // Per-key hoists are static __shared__ arrays (4 bytes a key) beside the dynamic tiles.
-      const hoistBytes = 4 * s.blockK * e.keyHoists.length;
+      // Per-key hoists are static __shared__ arrays (4 bytes a key) beside the dynamic tiles; the
+      // producer's walk keeps one per stage, and a tile code per stage.
+      const walkRing = plan.producerWalk && e.mode !== 'empty';
+      const hoistBytes = walkRing
+        ? 4 * plan.stages * (s.blockK * e.keyHoists.length + 1)
+        : 4 * s.blockK * e.keyHoists.length;
       if (plan.smemBytes + hoistBytes > plan.sharedLimit) {
         throw new Error(
           `CUDA backend: kernel "${kernel.name}" on the wgmma-ws engine needs ${plan.smemBytes + hoistBytes} bytes of shared memory (${hoistBytes} for per-key values), the limit is ${plan.sharedLimit}; use stages: ${Math.max(2, plan.stages - 1)}`,
@@ -187,6 +208,7 @@ export function wgmmaWsCore(asked: WgmmaWsPlan): AttentionCore {
           stages: plan.stages,
           overlap: plan.overlap ? 'next S = Q·Kᵀ and softmax under this P·V' : 'none',
           pingpong: plan.pingpong ? 'consumer warpgroups alternate S = Q·Kᵀ (named barriers 2, 3)' : 'none',
+          ...(walkRing ? { tileWalk: 'producer (tile codes and per-key values through the ring)' } : {}),
           loads: 'TMA (cp.async.bulk.tensor.3d) on mbarriers; the launcher builds the q/k/v tensor maps',
           registers: plan.regs ? `setmaxnreg ${plan.regs.producer}/${plan.regs.consumer}` : 'launch bound',
           swizzle: '128B (64-wide panels)',

@@ -2,7 +2,8 @@
 // a frozen value separate from the algorithm; user overrides win, then the backend's candidates
 // (codegen/<target>/schedule-rules.ts) are tried in order until one passes the backend's fit rule.
 import type { TensorFormats } from '../formats.js';
-import type { Engine, Schedule } from '../kernel.js';
+import type { Node } from '../graph.js';
+import type { Engine, ParamSlot, Schedule } from '../kernel.js';
 import type { AttentionIR } from '../program.js';
 import { pooledQuery, type RoutingPlan } from '../routing.js';
 import type { Target } from './legalize.js';
@@ -77,7 +78,10 @@ export interface ScheduleKernelFacts {
   /** Storage of q, k, v and out: the tensor-core engines need 16-bit elements. */
   readonly formats: TensorFormats;
   /** The tile classifier: statically `full` (no mask) suits wider key tiles. */
-  readonly tiles?: { readonly kind: string; readonly value?: string };
+  readonly tiles?: { readonly kind: string; readonly value?: string; readonly canBeTrue?: Node };
+  /** Parameters (their defaults) and tensor summaries: what the tile-gap probe (tile-gaps.ts) reads. */
+  readonly params?: readonly ParamSlot[];
+  readonly summaries?: readonly unknown[];
 }
 
 /**
