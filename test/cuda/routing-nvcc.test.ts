@@ -54,9 +54,12 @@ describe('block routing on CUDA', () => {
     const a = cuda('nsa_select', 'wgmma', 'bf16', 128, 'nsa_select');
     const code = a.code;
     const launch = code.slice(code.indexOf('extern "C" int attnc_nsa_select_launch'));
-    const order = ['route_pool_k<<<', 'route_topk<<<', 'attnc_nsa_select_attention<<<'].map((s) =>
-      launch.indexOf(s),
-    );
+    const order = [
+      'route_pool_k<<<',
+      'route_topk<<<',
+      'attnc_nsa_select_token_attn<<<',
+      'attnc_nsa_select_attention<<<',
+    ].map((s) => launch.indexOf(s));
     expect(order.every((i) => i > 0)).toBe(true);
     expect([...order].sort((x, y) => x - y)).toEqual(order);
     // Raw query side: no query pooling pass.
@@ -70,8 +73,19 @@ describe('block routing on CUDA', () => {
     const manifest = JSON.parse(a.files!['nsa_select.json']!);
     expect(manifest.functions.routeScratchElems).toBe('attnc_nsa_select_route_scratch_elems');
     expect(manifest.routing).toMatchObject({ blockSize: 64, q: 'raw', k: 'mean', vote: 'groups' });
-    // pool_k, the SIMT top-k, the tensor-core top-k (the launcher picks one), the attention.
-    expect(a.entryPoints.map((e) => e.role)).toEqual(['routing', 'routing', 'routing', 'attention']);
+    // pool_k, the SIMT top-k, the tensor-core top-k (the launcher picks one), the token-granular
+    // attention (raw queries: token-attn.ts), the core attention (its fallback for unaligned pointers).
+    expect(a.entryPoints.map((e) => e.role)).toEqual([
+      'routing',
+      'routing',
+      'routing',
+      'attention',
+      'attention',
+    ]);
+    expect(a.entryPoints[3]).toMatchObject({
+      name: 'attnc_nsa_select_token_attn',
+      grid: ['cdiv(Nq * (H / Hkv), 64)', 'Hkv', 'B'],
+    });
     const bif = cuda('biformer', 'mma', 'bf16', 64);
     expect(bif.code).toContain('attnc_biformer_route_pool_q<<<');
   });
