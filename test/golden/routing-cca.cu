@@ -502,6 +502,7 @@ extern "C" __global__ void __launch_bounds__(TOK_THREADS) attnc_cca_token_attn(c
     if (a.lse != nullptr && t4 == 0) a.lse[row] = l[rr] == 0.f ? -INFINITY : (m[rr] + log2f(l[rr])) * LN2;
   }
 }
+// ---- end of the token-granular attention ----
 
 constexpr int BQ = 64, BK = 64, THREADS = 128;
 constexpr int ROWS = 4, TPR = 8, VW = 4, KC = 8, GV = 4;

@@ -167,6 +167,9 @@ function tileLoop(e: CoreExprs, p: TokenFormParts): string[] {
   ];
 }
 
+/** Ends the token attention's device code (the CPU emulation in test/cuda cuts the core after it). */
+export const TOKEN_END = '// ---- end of the token-granular attention ----';
+
 /** Device code of the token attention kernel (after routing.ts's and routing-attn.ts's helpers). */
 export function tokenAttentionDeviceCode(k: AttentionKernel, plan: TokenPlan, e: CoreExprs): string {
   const p = plan.form === 'mma' ? tokenMmaParts(k, plan) : tokenSimtParts(k, plan);
@@ -219,5 +222,6 @@ export function tokenAttentionDeviceCode(k: AttentionKernel, plan: TokenPlan, e:
       : []),
     '  }',
     '}',
+    TOKEN_END,
   ].join('\n');
 }
