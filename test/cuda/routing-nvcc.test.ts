@@ -50,6 +50,28 @@ describe('block routing on CUDA', () => {
     }, 600_000);
   }
 
+  it('the token-granular attention (mma form) of the raw-query kernels builds for sm_80', async () => {
+    const dir = scratchDir('routing-token-sm80');
+    const parts: string[] = [];
+    for (const f of ['nsa_select', 'landmark', 'cca'])
+      for (const headDim of [64, 128]) {
+        const a = compile(readStdlib(`${f}.attn`), {
+          target: 'cuda',
+          file: stdlibPath(`${f}.attn`),
+          headDim,
+          dtype: 'bf16',
+          arch: 'sm_80',
+          ...(f === 'nsa_select' ? { entry: 'nsa_select' } : {}),
+        }).artifact;
+        expect(a.code).toContain('token-granular routed attention, mma form');
+        parts.push(a.code.replaceAll(`attnc_${a.name}`, `attnc_${a.name}_d${headDim}`));
+      }
+    const tu = join(dir, 'token.cu');
+    writeFileSync(tu, parts.join('\n'));
+    const flags = ['-arch=sm_80', '-std=c++17', '-Xcompiler', '-Wall', '-Werror', 'all-warnings'];
+    expectOk(await run(NVCC, [...flags, '-c', tu, '-o', join(dir, 'token.o')]), `nvcc ${tu}`);
+  }, 600_000);
+
   it('runs pool → top-k → attention in order and documents indices and scratch', () => {
     const a = cuda('nsa_select', 'wgmma', 'bf16', 128, 'nsa_select');
     const code = a.code;
