@@ -1,7 +1,7 @@
 // Runs raw-query block routing in 16-bit storage (bf16) in the CPU emulator, with the tensor-core
 // kernels it launches on a GPU: the tensor-core top-k (routing-topk-mma.ts) and the mma form of
 // the token attention (token-attn.ts, token-mma.ts). Their inline PTX is replaced by C++ with the
-// same per-lane register semantics: mma.sync m16n8k16 (a warp exchanges its fragments through a
+// same per-lane register semantics: ldmatrix .x4 .trans, mma.sync m16n8k16 (a warp exchanges its fragments through a
 // per-warp buffer, as a shuffle does, and each lane computes its four accumulators), and cp.async
 // (a plain 16-byte copy; the wait is then a no-op). Everything else is the emitted code.
 // The launcher's part (launch order, grids, shared memory) is restated from routing-host.ts,
@@ -70,6 +70,21 @@ void emu_mma(float (&c)[4], const unsigned (&x)[4], unsigned b0, unsigned b1, F 
   }
   emu::warps[me / 32].bar.wait();
 }
+inline const void* emu_rows[32][32];
+// ldmatrix .x4 .trans: lane l gives the address of row l % 8 of matrix l / 8; register m of lane t
+// gets (row 2 (t % 4), column t / 4) and (row 2 (t % 4) + 1, column t / 4) of matrix m.
+template <class S> void emu_ldsm_t(unsigned (&r)[4], const S* p) {
+  const unsigned me = threadIdx.x, lane = me % 32;
+  emu_rows[me / 32][lane] = p;
+  emu::warps[me / 32].bar.wait();
+  for (int m = 0; m < 4; ++m) {
+    const S* r0 = static_cast<const S*>(emu_rows[me / 32][8 * m + 2 * (lane % 4)]);
+    const S* r1 = static_cast<const S*>(emu_rows[me / 32][8 * m + 2 * (lane % 4) + 1]);
+    const S two[2] = {r0[lane / 4], r1[lane / 4]};
+    memcpy(&r[m], two, 4);
+  }
+  emu::warps[me / 32].bar.wait();
+}
 `;
 
 /** The PTX helpers, replaced by their emulation (names and parameters as emitted). */
@@ -85,6 +100,10 @@ const ptxHelpers: readonly (readonly [RegExp, string])[] = [
   [
     /__device__ __forceinline__ void tok_cp_wait\(\) \{[\s\S]*?\n\}/,
     '__device__ __forceinline__ void tok_cp_wait() {}',
+  ],
+  [
+    /__device__ __forceinline__ void tok_ldsm_t\(unsigned \(&r\)\[4\], const T\* p\) \{[\s\S]*?\n\}/,
+    '__device__ __forceinline__ void tok_ldsm_t(unsigned (&r)[4], const T* p) { emu_ldsm_t<T>(r, p); }',
   ],
 ];
 
