@@ -11,6 +11,7 @@ import { compile } from '../../src/compile.js';
 import type { Engine } from '../../src/ir/kernel.js';
 import { expectOk, run, scratchDir } from './support.js';
 import { tokenPlan } from '../../src/codegen/cuda/token-form.js';
+import { evalShapeExpr } from '../../src/runtime/shape-expr.js';
 import { readStdlib, stdlibPath } from '../support/stdlib.js';
 
 const NVCC = process.env.NVCC ?? 'nvcc';
@@ -149,8 +150,10 @@ describe('block routing on CUDA', () => {
     ]);
     expect(a.entryPoints[3]).toMatchObject({
       name: 'attnc_nsa_select_token_attn',
-      grid: ['cdiv(Nq * (H / Hkv), 64)', 'Hkv', 'B'],
+      grid: ['cdiv(Nq * H, 64 * Hkv)', 'Hkv', 'B'],
     });
+    // 16 query rows per warp, 4 warps: Nq · H / Hkv = 1000 · 4 rows in 63 blocks.
+    expect(evalShapeExpr(a.entryPoints[3]!.grid[0]!, { Nq: 1000, H: 16, Hkv: 4 })).toBe(63);
     const bif = cuda('biformer', 'mma', 'bf16', 64);
     expect(bif.code).toContain('attnc_biformer_route_pool_q<<<');
   });

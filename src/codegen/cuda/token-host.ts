@@ -39,14 +39,14 @@ export function tokenHostLaunch(k: AttentionKernel, ns: string): string[] {
   ];
 }
 
-/** Launch record of the token attention (grid over stacked rows Nq · H / Hkv, kv heads, batch). */
+/** Launch record of the token attention (grid over stacked rows Nq · H / Hkv in blocks of 16 · warps, kv heads, batch; in the shape grammar, which has no division). */
 export function tokenAttentionEntry(k: AttentionKernel, plan: TokenPlan): EntryPoint {
   const used = ['q', 'k', 'v', 'out', ...(k.outputs.lse ? ['lse'] : []), ...k.tensors.map((t) => t.name)];
   return {
     name: tokenAttentionName(k),
     role: 'attention',
     workgroupSize: [32 * plan.warps, 1, 1],
-    grid: [`cdiv(Nq * (H / Hkv), ${16 * plan.warps})`, 'Hkv', 'B'],
+    grid: [`cdiv(Nq * H, ${16 * plan.warps} * Hkv)`, 'Hkv', 'B'],
     bindings: [...used, 'indices'],
   };
 }
