@@ -3,7 +3,7 @@
 // the token attention (token-attn.ts, token-mma.ts). Their inline PTX is replaced by C++ with the
 // same per-lane register semantics: ldmatrix .x4 .trans, mma.sync m16n8k16 (a warp exchanges its fragments through a
 // per-warp buffer, as a shuffle does, and each lane computes its four accumulators), and cp.async
-// (a plain 16-byte copy; the wait is then a no-op). Everything else is the emitted code.
+// (a plain 16-byte copy; commit and wait are then no-ops). Everything else is the emitted code.
 // The launcher's part (launch order, grids, shared memory) is restated from routing-host.ts,
 // routing-topk-mma-host.ts and token-host.ts, as routing-emu.ts does for the f32 passes.
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -98,8 +98,12 @@ const ptxHelpers: readonly (readonly [RegExp, string])[] = [
     '__device__ __forceinline__ void tok_cp16(T* dst, const T* src) { memcpy(dst, src, 16); }',
   ],
   [
-    /__device__ __forceinline__ void tok_cp_wait\(\) \{[\s\S]*?\n\}/,
-    '__device__ __forceinline__ void tok_cp_wait() {}',
+    /template <int N> __device__ __forceinline__ void tok_cp_wait\(\) \{[\s\S]*?\n\}/,
+    'template <int N> __device__ __forceinline__ void tok_cp_wait() {}',
+  ],
+  [
+    /__device__ __forceinline__ void tok_cp_commit\(\) \{[^\n]*\}/,
+    '__device__ __forceinline__ void tok_cp_commit() {}',
   ],
   [
     /__device__ __forceinline__ void tok_ldsm_t\(unsigned \(&r\)\[4\], const T\* p\) \{[\s\S]*?\n\}/,

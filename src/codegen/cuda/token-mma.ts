@@ -3,7 +3,8 @@
 // q from global memory once (fragments in registers, unscaled: qscale applies to the f32
 // scores), then P from the score accumulators without a trip through shared memory (the C
 // layout of two n-tiles is the A layout of one k-step). K and V tiles are staged by cp.async
-// into the warp's own shared memory, rows padded by 8 elements so fragment reads do not conflict;
+// into the warp's own shared memory (V's copies still in flight while q·k and the softmax run),
+// rows padded by 8 elements so fragment reads do not conflict;
 // rows past Nk are zero (a masked key then adds 0 · 0, never 0 · NaN).
 import { sharedStorage } from '../../ir/formats.js';
 import type { AttentionKernel } from '../../ir/kernel.js';
@@ -26,8 +27,10 @@ export function tokenMmaPtx(dtype: 'f16' | 'bf16'): string[] {
     '  const unsigned s = (unsigned)__cvta_generic_to_shared(dst);',
     '  asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\\n" ::"r"(s), "l"(src) : "memory");',
     '}',
-    '__device__ __forceinline__ void tok_cp_wait() {',
-    '  asm volatile("cp.async.commit_group;\\ncp.async.wait_group 0;\\n" ::: "memory");',
+    '// Closes a group of copies; waits until at most N groups are still in flight.',
+    '__device__ __forceinline__ void tok_cp_commit() { asm volatile("cp.async.commit_group;\\n" ::: "memory"); }',
+    'template <int N> __device__ __forceinline__ void tok_cp_wait() {',
+    '  asm volatile("cp.async.wait_group %0;\\n" ::"n"(N) : "memory");',
     '}',
     '// Four 8x8 16-bit matrices from shared memory, transposed: lane l gives the address of row l % 8',
     '// of matrix l / 8; register m of lane t holds column t / 4, rows 2 (t % 4) and 2 (t % 4) + 1.',
@@ -86,12 +89,14 @@ export function tokenMmaParts(k: AttentionKernel, _plan: TokenPlan): TokenFormPa
       '    if (kbase + kr < a.Nk) tok_cp16(Ks + kr * TOK_KP + d, kg + (size_t)(kbase + kr) * D + d);',
       '    else memset(Ks + kr * TOK_KP + d, 0, 16);',
       '  }',
+      '  tok_cp_commit();',
       '  for (int c = lane; c < TOK_BK * VC; c += 32) {',
       '    const int vr = c / VC, d = (c % VC) * 8;',
       '    if (kbase + vr < a.Nk) tok_cp16(Vs + vr * TOK_VP + d, vg + (size_t)(kbase + vr) * DV + d);',
       '    else memset(Vs + vr * TOK_VP + d, 0, 16);',
       '  }',
-      '  tok_cp_wait();',
+      '  tok_cp_commit();',
+      "  tok_cp_wait<1>(); // K has landed; V's copies overlap q·k and the softmax",
       '  __syncwarp();',
       '}',
     ],
@@ -116,6 +121,8 @@ export function tokenMmaParts(k: AttentionKernel, _plan: TokenPlan): TokenFormPa
     accumulate: [
       '// P (16 x TOK_BK, from the score registers) times V (TOK_BK x DV, staged). One transposed',
       '// ldmatrix gives the B fragments of two n-tiles: matrices (keys +0/+8) x (columns +0/+8).',
+      'tok_cp_wait<0>();',
+      '__syncwarp();',
       'const int vm = lane / 8, vrow = (vm & 1) * 8 + lane % 8, vcol = (vm >> 1) * 8;',
       '#pragma unroll',
       'for (int kk = 0; kk < TOK_BK / 16; ++kk) {',
