@@ -124,9 +124,9 @@ def flex_same_selection(t, n, H, Hkv, S, dev):
     return row
 
 
-def bench_nsa(build, index, dev, sizes, heads, flex_at, sdpa):
+def bench_nsa(build, index, dev, sizes, heads, flex_at, sdpa, save, rows):
+    """Appends a row per (S, H) to `rows` and calls save() after each."""
     e = next((x for x in index if x['variant'] == 'nsa_select_wgmma_bf16_d128'), None)
-    rows = []
     if e is None:
         return rows
     kern = Kernel(build, e)
@@ -174,6 +174,7 @@ def bench_nsa(build, index, dev, sizes, heads, flex_at, sdpa):
                     row['flex_error'] = repr(ex)[:300]
             print(json.dumps(row), flush=True)
             rows.append(row)
+            save()
             del t
             torch.cuda.empty_cache()
     return rows
@@ -224,23 +225,28 @@ def main():
         index = json.load(f)
     dev = torch.device('cuda')
     t0 = time.time()
-    checks = check(args.build, index, dev)
+    res = dict(gpu=torch.cuda.get_device_name(), checks=[], nsa=[], tokenselect=None)
+
+    def save():  # after every step: a timeout still leaves what was measured
+        res['seconds'] = round(time.time() - t0, 1)
+        if args.out:
+            os.makedirs(args.out, exist_ok=True)
+            with open(os.path.join(args.out, 'routing-token-results.json'), 'w') as f:
+                json.dump(res, f, indent=1)
+
+    res['checks'] = check(args.build, index, dev)
     print(f'checks: {time.time() - t0:.1f}s', flush=True)
-    ok = all(r['ok'] for r in checks)
-    rows, ts = [], None
+    save()
+    ok = all(r['ok'] for r in res['checks'])
     if ok and not args.check_only:
         sizes = [int(x) for x in args.sizes.split(',') if x]
         heads = [int(x) for x in args.heads.split(',') if x]
         flex_at = {tuple(int(y) for y in x.split('x')) for x in args.flex.split(',') if x}
-        rows = bench_nsa(args.build, index, dev, sizes, heads, flex_at, not args.no_sdpa)
+        bench_nsa(args.build, index, dev, sizes, heads, flex_at, not args.no_sdpa, save, res['nsa'])
         if not args.no_tokenselect:
-            ts = bench_tokenselect(args.build, index, dev, 32768)
-            print('tokenselect', json.dumps(ts), flush=True)
-    if args.out:
-        os.makedirs(args.out, exist_ok=True)
-        with open(os.path.join(args.out, 'routing-token-results.json'), 'w') as f:
-            json.dump(dict(gpu=torch.cuda.get_device_name(), checks=checks, nsa=rows, tokenselect=ts,
-                           seconds=round(time.time() - t0, 1)), f, indent=1)
+            res['tokenselect'] = bench_tokenselect(args.build, index, dev, 32768)
+            print('tokenselect', json.dumps(res['tokenselect']), flush=True)
+        save()
     sys.exit(0 if ok else 1)
 
 
