@@ -20,6 +20,12 @@ import { cudaRoutingPath } from './routing-case.js';
 
 export type TokenForm = 'mma' | 'simt';
 
+/**
+ * Dynamic shared memory a token attention block may take: under the 99 KiB of sm_86/sm_89, so
+ * that every arch runs it and an H200 SM keeps three blocks resident.
+ */
+const SMEM_BUDGET = 96 * 1024;
+
 /** The shape of the token attention: warps per block and keys per tile. */
 export interface TokenPlan {
   readonly form: TokenForm;
@@ -71,7 +77,15 @@ export function tokenPlan(k: AttentionKernel): TokenPlan | undefined {
   const s = k.schedule;
   const tensorCores =
     engine !== 'simt' && sharedStorage(k.formats) !== 'f32' && s.headDim % 16 === 0 && s.valueDim % 16 === 0;
-  const tileKeys = tileKeysFor(r.unit.size, tensorCores ? [32, 16] : [16, 8]);
-  if (tileKeys === undefined) return undefined;
-  return tensorCores ? { form: 'mma', warps: 4, tileKeys } : { form: 'simt', warps: 1, tileKeys };
+  const fits = tileKeysFor(r.unit.size, tensorCores ? [32, 16] : [16, 8]);
+  if (fits === undefined) return undefined;
+  const [D, DV] = [s.headDim, s.valueDim];
+  if (!tensorCores) {
+    // One warp; its q rows, K/V tile and P in f32 under the budget (smaller tiles for wide heads).
+    const tileKeys = [fits, 8].find((n) => n <= fits && 4 * (16 * D + n * (D + DV) + 16 * n) <= SMEM_BUDGET);
+    return tileKeys === undefined ? undefined : { form: 'simt', warps: 1, tileKeys };
+  }
+  // Up to 4 warps whose padded 16-bit K/V tiles fit the budget (D = 128: 4 warps, 70 KiB).
+  const warps = Math.min(4, Math.floor(SMEM_BUDGET / (2 * fits * (D + 8 + DV + 8))));
+  return warps < 1 ? undefined : { form: 'mma', warps, tileKeys: fits };
 }
