@@ -29,6 +29,12 @@ const dynamicShared: readonly (readonly [string, string])[] = [
   ],
 ];
 
+/** The token attention's (src/codegen/cuda/token-attn.ts), for raw-query programs. */
+const tokenShared = [
+  'extern __shared__ __align__(16) unsigned char tok_smem[];',
+  'unsigned char* tok_smem = reinterpret_cast<unsigned char*>(emu::dyn_smem);',
+] as const;
+
 /**
  * emu.ts's driver poisons every output with 0xff bytes, which reads as -1 (the padding id) in
  * `indices`: an `io` buffer is read from its file (our own poison) and written back to it, so an
@@ -62,6 +68,8 @@ export async function buildRoutingEmulation(dir: string, a: Artifact, k: Attenti
   const at = src.indexOf(`// attnc kernel "${k.name}"`);
   src = src.slice(0, at) + extraShim + src.slice(at);
   for (const [from, to] of [...dynamicShared, ...ioBuffers]) src = replaceOnce(src, from, to);
+  if (a.entryPoints.some((e) => e.name === `attnc_${k.name}_token_attn`))
+    src = replaceOnce(src, tokenShared[0], tokenShared[1]);
   const path = join(dir, `${k.name}.emu.cpp`);
   writeFileSync(path, src);
   const exe = join(dir, `${k.name}.emu`);
@@ -144,8 +152,18 @@ export async function runRouting(
       const smem = 4 * (UT * D + UT * nkb * (r.source.vote ? 2 : 1) + 2 * UT);
       launch(entry('route_topk'), [cdiv(units, UT), G, B], 128, smem);
     }
-    const smem = smemOff + 8 * cdiv(cdiv(Nk, s.blockK), 32);
-    launch(entry('attention'), [cdiv(Nq, s.blockQ), H, B], s.threads, smem);
+    const token = a.entryPoints.find((e) => e.name === `attnc_${kern.name}_token_attn`);
+    if (token) {
+      // token-host.ts: rows Nq · H / Hkv in 16-row warps; the SIMT form's shared memory per warp.
+      const warps = constant(a.code, 'TOK_WARPS');
+      const BK = constant(a.code, 'TOK_BK');
+      const DV = s.valueDim;
+      const smem = 4 * warps * (16 * D + BK * (D + DV) + 16 * BK);
+      launch(entry('token_attn'), [cdiv(Nq * (H / Hkv), 16 * warps), Hkv, B], 32 * warps, smem);
+    } else {
+      const smem = smemOff + 8 * cdiv(cdiv(Nk, s.blockK), 32);
+      launch(entry('attention'), [cdiv(Nq, s.blockQ), H, B], s.threads, smem);
+    }
   }
   await spec.run(exe);
   return {

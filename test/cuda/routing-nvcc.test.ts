@@ -1,7 +1,8 @@
 // Block routing on CUDA (codegen/cuda/routing*.ts): every block-routing stdlib kernel builds with
 // nvcc -arch=sm_90a on each engine (simt f32, mma and wgmma bf16) at D = 64 and 128, in one
 // translation unit per engine; the generated code has the pipeline's kernels and the launcher
-// runs them in order; raw query sides rank on tensor cores; pooled ones run covered tiles
+// runs them in order; raw query sides rank on tensor cores and attend per token (token-attn.ts, also
+// built for sm_80); pooled ones run covered tiles
 // predicate-free; select / route chunks stay with the selection pipeline; and the emitted CUDA of two kernels matches test/golden/routing-*.cu.
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -9,6 +10,8 @@ import { describe, expect, it } from 'vitest';
 import { compile } from '../../src/compile.js';
 import type { Engine } from '../../src/ir/kernel.js';
 import { expectOk, run, scratchDir } from './support.js';
+import { tokenPlan } from '../../src/codegen/cuda/token-form.js';
+import { evalShapeExpr } from '../../src/runtime/shape-expr.js';
 import { readStdlib, stdlibPath } from '../support/stdlib.js';
 
 const NVCC = process.env.NVCC ?? 'nvcc';
@@ -50,13 +53,79 @@ describe('block routing on CUDA', () => {
     }, 600_000);
   }
 
+  it('the token-granular attention (mma form) of the raw-query kernels builds for sm_80', async () => {
+    const dir = scratchDir('routing-token-sm80');
+    const parts: string[] = [];
+    for (const f of ['nsa_select', 'landmark', 'cca'])
+      for (const headDim of [64, 128]) {
+        const a = compile(readStdlib(`${f}.attn`), {
+          target: 'cuda',
+          file: stdlibPath(`${f}.attn`),
+          headDim,
+          dtype: 'bf16',
+          arch: 'sm_80',
+          ...(f === 'nsa_select' ? { entry: 'nsa_select' } : {}),
+        }).artifact;
+        expect(a.code).toContain('token-granular routed attention, mma form');
+        parts.push(a.code.replaceAll(`attnc_${a.name}`, `attnc_${a.name}_d${headDim}`));
+      }
+    const tu = join(dir, 'token.cu');
+    writeFileSync(tu, parts.join('\n'));
+    const flags = ['-arch=sm_80', '-std=c++17', '-Xcompiler', '-Wall', '-Werror', 'all-warnings'];
+    expectOk(await run(NVCC, [...flags, '-c', tu, '-o', join(dir, 'token.o')]), `nvcc ${tu}`);
+  }, 600_000);
+
+  it('picks the token-granular attention for raw query sides only, in the form the storage allows', () => {
+    const nsa = compile(readStdlib('nsa_select.attn'), {
+      target: 'cuda',
+      file: stdlibPath('nsa_select.attn'),
+      entry: 'nsa_select',
+      headDim: 128,
+      dtype: 'bf16',
+    });
+    expect(tokenPlan(nsa.kernel)).toEqual({ form: 'mma', warps: 4, tileKeys: 32 });
+    expect(
+      tokenPlan(
+        compile(readStdlib('nsa_select.attn'), {
+          target: 'cuda',
+          entry: 'nsa_select',
+          headDim: 64,
+          dtype: 'f32',
+          schedule: { engine: 'simt' },
+        }).kernel,
+      ),
+    ).toEqual({ form: 'simt', warps: 1, tileKeys: 16 });
+    // Pooled query sides keep the core's q-tiles (one selection per query block).
+    const bif = compile(readStdlib('biformer.attn'), { target: 'cuda', headDim: 64, dtype: 'bf16' });
+    expect(tokenPlan(bif.kernel)).toBeUndefined();
+    expect(bif.artifact.code).not.toContain('token_attn');
+    // A per-key hoisted modifier is computed once per tile for one head: the core runs it.
+    const hoisted = compile(
+      'attention t(top: int = 2) {\n  route blocks(16) topk(top) by q . mean(k)\n  mask causal\n  score score + 0.25 * float(k % 3)\n}',
+      { target: 'cuda', headDim: 64, dtype: 'bf16' },
+    );
+    expect(tokenPlan(hoisted.kernel)).toBeUndefined();
+    expect(hoisted.artifact.code).not.toContain('token_attn<<<');
+    // Small blocks: a tile's keys touch at most 32 of them (a row's bit mask).
+    const tiny = compile('attention t(top: int = 2) {\n  route blocks(3) topk(top) by q . first(k)\n}', {
+      target: 'cuda',
+      headDim: 64,
+      dtype: 'f16',
+      schedule: { engine: 'mma' },
+    });
+    expect(tokenPlan(tiny.kernel)).toEqual({ form: 'mma', warps: 4, tileKeys: 32 });
+  });
+
   it('runs pool → top-k → attention in order and documents indices and scratch', () => {
     const a = cuda('nsa_select', 'wgmma', 'bf16', 128, 'nsa_select');
     const code = a.code;
     const launch = code.slice(code.indexOf('extern "C" int attnc_nsa_select_launch'));
-    const order = ['route_pool_k<<<', 'route_topk<<<', 'attnc_nsa_select_attention<<<'].map((s) =>
-      launch.indexOf(s),
-    );
+    const order = [
+      'route_pool_k<<<',
+      'route_topk<<<',
+      'attnc_nsa_select_token_attn<<<',
+      'attnc_nsa_select_attention<<<',
+    ].map((s) => launch.indexOf(s));
     expect(order.every((i) => i > 0)).toBe(true);
     expect([...order].sort((x, y) => x - y)).toEqual(order);
     // Raw query side: no query pooling pass.
@@ -70,8 +139,21 @@ describe('block routing on CUDA', () => {
     const manifest = JSON.parse(a.files!['nsa_select.json']!);
     expect(manifest.functions.routeScratchElems).toBe('attnc_nsa_select_route_scratch_elems');
     expect(manifest.routing).toMatchObject({ blockSize: 64, q: 'raw', k: 'mean', vote: 'groups' });
-    // pool_k, the SIMT top-k, the tensor-core top-k (the launcher picks one), the attention.
-    expect(a.entryPoints.map((e) => e.role)).toEqual(['routing', 'routing', 'routing', 'attention']);
+    // pool_k, the SIMT top-k, the tensor-core top-k (the launcher picks one), the token-granular
+    // attention (raw queries: token-attn.ts), the core attention (its fallback for unaligned pointers).
+    expect(a.entryPoints.map((e) => e.role)).toEqual([
+      'routing',
+      'routing',
+      'routing',
+      'attention',
+      'attention',
+    ]);
+    expect(a.entryPoints[3]).toMatchObject({
+      name: 'attnc_nsa_select_token_attn',
+      grid: ['cdiv(Nq * H, 64 * Hkv)', 'Hkv', 'B'],
+    });
+    // 16 query rows per warp, 4 warps: Nq · H / Hkv = 1000 · 4 rows in 63 blocks.
+    expect(evalShapeExpr(a.entryPoints[3]!.grid[0]!, { Nq: 1000, H: 16, Hkv: 4 })).toBe(63);
     const bif = cuda('biformer', 'mma', 'bf16', 64);
     expect(bif.code).toContain('attnc_biformer_route_pool_q<<<');
   });

@@ -325,6 +325,185 @@ __device__ __forceinline__ bool route_hit(const unsigned bits, const int kid0, c
 // The attention keeps its tile list after the core's own dynamic shared memory.
 constexpr unsigned ROUTE_SMEM_OFF = 32768;
 
+// ---- token-granular routed attention, simt form (token-attn.ts) ----
+constexpr int TOK_WARPS = 1; // warps per block, each on its own 16 rows
+constexpr int TOK_BK = 16; // keys per staged tile
+constexpr int TOK_THREADS = 32 * TOK_WARPS;
+// Key index (0 .. Nk-1) of the last key of block id in the call (may be < 0: before the call).
+__device__ __forceinline__ long long tok_last_key(const Args& a, const int id) {
+  return min((long long)id * RB + RB, (long long)a.k_offset + a.Nk) - a.k_offset - 1;
+}
+// The first tile at or after kt holding a key of block id (INT_MAX: no id).
+__device__ __forceinline__ int tok_tile_of(const Args& a, const int id, const int kt) {
+  if (id == INT_MAX) return INT_MAX;
+  const long long lo = max((long long)id * RB, (long long)a.k_offset) - a.k_offset;
+  return (int)max((long long)kt, min(lo / TOK_BK, (long long)INT_MAX));
+}
+__device__ __forceinline__ int tok_warp_min(int v) {
+#pragma unroll
+  for (int off = 16; off > 0; off >>= 1) v = min(v, __shfl_xor_sync(0xffffffffu, v, off));
+  return v;
+}
+// Floats of one warp: q rows [16][D], K [TOK_BK][D], V [TOK_BK][DV], P [16][TOK_BK].
+constexpr int TOK_WARP_FLOATS = 16 * D + TOK_BK * (D + DV) + 16 * TOK_BK;
+constexpr int TOK_OC = (DV + 3) / 4; // output columns per thread: t4 + 4u
+__host__ __device__ __forceinline__ size_t tok_smem_bytes() {
+  return (size_t)TOK_WARPS * (sizeof(float) * TOK_WARP_FLOATS);
+}
+
+extern "C" __global__ void __launch_bounds__(TOK_THREADS) attnc_cca_token_attn(const Args a, const float qscale) {
+  extern __shared__ __align__(16) unsigned char tok_smem[];
+  const int lane = threadIdx.x % 32, warp = threadIdx.x / 32, gq = lane / 4, t4 = lane % 4;
+  const int hkv = blockIdx.y, b = blockIdx.z;
+  // This thread's two rows: query position, head, selection row and cursor.
+  const int cap = route_cap(a), G = a.H / a.Hkv;
+  const long long rows_all = (long long)a.Nq * G;
+  int row_i[2], row_q[2], row_h[2], tok_p[2], tok_id[2];
+  bool row_ok[2];
+  const int* tok_row[2];
+#pragma unroll
+  for (int rr = 0; rr < 2; ++rr) {
+    const long long R = ((long long)blockIdx.x * TOK_WARPS + warp) * 16 + gq + 8 * rr;
+    row_ok[rr] = R < rows_all;
+    row_i[rr] = row_ok[rr] ? (int)(R / G) : 0;
+    row_h[rr] = hkv * G + (row_ok[rr] ? (int)(R % G) : 0);
+    row_q[rr] = row_i[rr] + a.q_offset;
+    tok_row[rr] = row_ok[rr] && cap > 0
+        ? a.indices + ((size_t)(b * route_groups(a) + route_group(a, row_h[rr])) * a.Nq + row_i[rr]) * cap
+        : nullptr;
+    tok_p[rr] = 0;
+    tok_id[rr] = route_sel(tok_row[rr], 0, cap);
+  }
+  float* Qs = reinterpret_cast<float*>(tok_smem) + (size_t)warp * TOK_WARP_FLOATS;
+  float* Ks = Qs + 16 * D;
+  float* Vs = Ks + TOK_BK * D;
+  float* Ps = Vs + TOK_BK * DV;
+  const T* kg = static_cast<const T*>(a.k) + (size_t)(b * a.Hkv + hkv) * a.Nk * D;
+  const T* vg = static_cast<const T*>(a.v) + (size_t)(b * a.Hkv + hkv) * a.Nk * DV;
+  for (int c = lane; c < 16 * D; c += 32) {
+    const long long R = ((long long)blockIdx.x * TOK_WARPS + warp) * 16 + c / D;
+    const int i = R < rows_all ? (int)(R / G) : 0, h = hkv * G + (R < rows_all ? (int)(R % G) : 0);
+    const T* qrow = static_cast<const T*>(a.q) + ((size_t)(b * a.H + h) * a.Nq + i) * D;
+    Qs[c] = R < rows_all ? to_f32(qrow[c % D]) : 0.f;
+  }
+  float o[2][TOK_OC];
+#pragma unroll
+  for (int u = 0; u < TOK_OC; ++u) o[0][u] = o[1][u] = 0.f;
+  __syncwarp();
+  float m[2] = {-INFINITY, -INFINITY}, l[2] = {0.f, 0.f};
+  const int nkt = (a.Nk + TOK_BK - 1) / TOK_BK;
+  int kt = tok_warp_min(min(tok_tile_of(a, tok_id[0], 0), tok_tile_of(a, tok_id[1], 0)));
+#pragma unroll 1
+  while (kt < nkt) {
+    const int kbase = kt * TOK_BK;
+    for (int c = lane; c < TOK_BK * D; c += 32)
+      Ks[c] = kbase + c / D < a.Nk ? to_f32(kg[(size_t)kbase * D + c]) : 0.f;
+    for (int c = lane; c < TOK_BK * DV; c += 32)
+      Vs[c] = kbase + c / DV < a.Nk ? to_f32(vg[(size_t)kbase * DV + c]) : 0.f;
+    __syncwarp();
+    // Each row's selected blocks among the tile's (bit i: block kid0 + i; at most 32, token-form.ts).
+    const int kid0 = (a.k_offset + kbase) / RB, kid1 = (a.k_offset + min(kbase + TOK_BK, a.Nk) - 1) / RB;
+    unsigned tok_bits[2];
+#pragma unroll
+    for (int rr = 0; rr < 2; ++rr) {
+      while (tok_id[rr] < kid0) tok_id[rr] = route_sel(tok_row[rr], ++tok_p[rr], cap);
+      unsigned bits = 0u;
+      for (int pp = tok_p[rr], id = tok_id[rr]; id <= kid1; id = route_sel(tok_row[rr], ++pp, cap))
+        bits |= 1u << (id - kid0);
+      tok_bits[rr] = bits;
+    }
+    float s[TOK_BK / 8][4];
+#pragma unroll
+    for (int j = 0; j < TOK_BK / 8; ++j)
+#pragma unroll
+      for (int ee = 0; ee < 4; ++ee) {
+        const float* qv = Qs + (gq + 8 * (ee >> 1)) * D;
+        const float* kv = Ks + (j * 8 + 2 * t4 + (ee & 1)) * D;
+        float acc = 0.f;
+        for (int d = 0; d < D; ++d) acc = fmaf(qv[d], kv[d], acc);
+        s[j][ee] = acc;
+      }
+#pragma unroll
+    for (int j = 0; j < TOK_BK / 8; ++j)
+#pragma unroll
+      for (int ee = 0; ee < 4; ++ee) {
+        const int r = ee >> 1, kidx = kbase + j * 8 + 2 * t4 + (ee & 1);
+        const int kpos = a.k_offset + kidx, qpos = row_q[r], h = row_h[r];
+        (void)qpos; (void)h; (void)r;
+        const float x = s[j][ee] * qscale;
+        const bool e0 = qpos >= kpos;
+        float y = x;
+        if (kidx >= a.Nk || !route_hit(tok_bits[r], kid0, kpos) || !(e0)) y = -INFINITY;
+        s[j][ee] = y;
+      }
+#pragma unroll
+    for (int rr = 0; rr < 2; ++rr) {
+      float mx = m[rr];
+#pragma unroll
+      for (int j = 0; j < TOK_BK / 8; ++j) mx = fmaxf(mx, fmaxf(s[j][2 * rr], s[j][2 * rr + 1]));
+      mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
+      mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
+      // A row with nothing allowed yet keeps m = -inf; `base` keeps exp2 away from inf - inf.
+      const float base = mx == -INFINITY ? 0.f : mx;
+      const float alpha = exp2f(m[rr] - base);
+      float sum = 0.f;
+#pragma unroll
+      for (int j = 0; j < TOK_BK / 8; ++j)
+#pragma unroll
+        for (int e1 = 0; e1 < 2; ++e1) {
+          s[j][2 * rr + e1] = exp2f(s[j][2 * rr + e1] - base);
+          sum += s[j][2 * rr + e1];
+        }
+      m[rr] = mx;
+      l[rr] = l[rr] * alpha + sum; // this thread's columns; the quad sums at the end
+#pragma unroll
+      for (int u = 0; u < TOK_OC; ++u) o[rr][u] *= alpha;
+    }
+#pragma unroll
+    for (int j = 0; j < TOK_BK / 8; ++j)
+#pragma unroll
+      for (int ee = 0; ee < 4; ++ee) Ps[(gq + 8 * (ee >> 1)) * TOK_BK + j * 8 + 2 * t4 + (ee & 1)] = s[j][ee];
+    __syncwarp();
+#pragma unroll
+    for (int rr = 0; rr < 2; ++rr)
+#pragma unroll
+      for (int u = 0; u < TOK_OC; ++u) {
+        const int c = t4 + 4 * u;
+        if (c >= DV) continue;
+        const float* p = Ps + (gq + 8 * rr) * TOK_BK;
+        float acc = o[rr][u];
+        for (int key = 0; key < TOK_BK; ++key) acc = fmaf(p[key], Vs[key * DV + c], acc);
+        o[rr][u] = acc;
+      }
+    // Past the blocks that end in this tile; the next tile is the first one a row still needs.
+    int next = INT_MAX;
+#pragma unroll
+    for (int rr = 0; rr < 2; ++rr) {
+      while (tok_id[rr] != INT_MAX && tok_last_key(a, tok_id[rr]) < kbase + TOK_BK)
+        tok_id[rr] = route_sel(tok_row[rr], ++tok_p[rr], cap);
+      next = min(next, tok_tile_of(a, tok_id[rr], kt + 1));
+    }
+    kt = tok_warp_min(next);
+    __syncwarp(); // the staged tile is no longer read
+  }
+
+  // out = o / l, lse = ln(sum exp). l == 0: no allowed key (out 0, lse -inf); NaN stays NaN.
+#pragma unroll
+  for (int rr = 0; rr < 2; ++rr) {
+    l[rr] += __shfl_xor_sync(0xffffffffu, l[rr], 1);
+    l[rr] += __shfl_xor_sync(0xffffffffu, l[rr], 2);
+    if (!row_ok[rr]) continue;
+    const size_t row = (size_t)(b * a.H + row_h[rr]) * a.Nq + row_i[rr];
+    const float inv = l[rr] == 0.f ? 0.f : 1.f / l[rr];
+    T* orow = static_cast<T*>(a.out) + row * DV;
+#pragma unroll
+    for (int u = 0; u < TOK_OC; ++u)
+      if (t4 + 4 * u < DV) orow[t4 + 4 * u] = from_f32(o[rr][u] * inv);
+    if (a.lse != nullptr && t4 == 0) a.lse[row] = l[rr] == 0.f ? -INFINITY : (m[rr] + log2f(l[rr])) * LN2;
+  }
+}
+// ---- end of the token-granular attention ----
+
 constexpr int BQ = 64, BK = 64, THREADS = 128;
 constexpr int ROWS = 4, TPR = 8, VW = 4, KC = 8, GV = 4;
 constexpr unsigned LANES = THREADS >= 32 ? 0xffffffffu : ((1u << THREADS) - 1u);
@@ -667,6 +846,22 @@ extern "C" int attnc_cca_launch(const AttncArgs_cca* args, cudaStream_t stream) 
     attnc_cca::attnc_cca_route_topk<<<rgrid, 128, rsmem, stream>>>(a);
     const cudaError_t e = cudaGetLastError();
     if (e != cudaSuccess) return fail(ATTNC_ERR_CUDA, "route_topk: %s", cudaGetErrorString(e));
+  }
+  // Raw-query routing: the token-granular attention (simt form) instead of the core's q-tiles.
+  {
+    const float tok_qscale = a.scale * attnc_cca::LOG2E;
+    const size_t tsmem = attnc_cca::tok_smem_bytes();
+    if (tsmem > 227 * 1024) return fail(ATTNC_ERR_ARGS, "token attention: %zu bytes of shared memory, the limit is 232448", tsmem);
+    if (tsmem > 48 * 1024) {
+      const cudaError_t e = cudaFuncSetAttribute(attnc_cca::attnc_cca_token_attn, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)tsmem);
+      if (e != cudaSuccess) return fail(ATTNC_ERR_CUDA, "token attention: cannot reserve %zu bytes of shared memory: %s", tsmem, cudaGetErrorString(e));
+    }
+    const long long rows = (long long)a.Nq * (a.H / a.Hkv), per = 16LL * attnc_cca::TOK_WARPS;
+    const dim3 tgrid((unsigned)((rows + per - 1) / per), a.Hkv, a.B);
+    attnc_cca::attnc_cca_token_attn<<<tgrid, attnc_cca::TOK_THREADS, tsmem, stream>>>(a, tok_qscale);
+    const cudaError_t e = cudaGetLastError();
+    if (e != cudaSuccess) return fail(ATTNC_ERR_CUDA, "token attention: %s", cudaGetErrorString(e));
+    return ATTNC_OK;
   }
   // log2(e) folds into the q scale: scores come out in base 2 for exp2f.
   const float qscale = a.scale * attnc_cca::LOG2E;

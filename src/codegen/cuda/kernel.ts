@@ -31,6 +31,8 @@ import { wgmmaWsCore } from './wgmma-ws.js';
 import { wgmmaWsPlan } from './wgmma-ws-plan.js';
 import { simtCore, type AttentionCore, type CoreOutput } from './simt.js';
 import { stageEntryPoints } from './stages.js';
+import { tokenAttentionDeviceCode } from './token-attn.js';
+import { tokenPlan } from './token-form.js';
 import { routingManifest } from './routing-host.js';
 import { routingDeviceCode, routeScratchElemsName } from './routing.js';
 import {
@@ -164,7 +166,9 @@ export function renderCuda(
   // Token selection, emit, from and chunks (select*.ts) run their own passes; the engine's core
   // then is the unrestricted attention (`emit`) or is not launched (the selection's own attention).
   const selecting = selectHandles(kernel);
-  const exprs = selecting ? coreExprs(kernel, cx) : withRouting(kernel, coreExprs(kernel, cx));
+  const unrouted = coreExprs(kernel, cx);
+  const exprs = selecting ? unrouted : withRouting(kernel, unrouted);
+  const token = selecting ? undefined : tokenPlan(kernel);
   const limits = opts.limits ?? cudaLimits;
   if (opts.core) checkSchedule(kernel, limits);
   const core = (opts.core ?? defaultCore(kernel, limits)).render({
@@ -211,6 +215,7 @@ export function renderCuda(
           routedAttentionHelpers,
           "// The attention keeps its tile list after the core's own dynamic shared memory.",
           `constexpr unsigned ROUTE_SMEM_OFF = ${routeSmemOffset(core.smemBytes)};`,
+          ...(token ? ['', tokenAttentionDeviceCode(kernel, token, unrouted)] : []),
         ]
       : []),
     '',

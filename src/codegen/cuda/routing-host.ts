@@ -9,6 +9,7 @@ import { rankedBlocksOf } from './routing-case.js';
 import { routePoolName, routeScratchElemsName, routingScratchShape } from './routing.js';
 import { hasTensorTopk, tensorTopkEntry, tensorTopkHostLaunch } from './routing-topk-mma.js';
 import { ROUTE_THREADS, routeTopkName, unitsPerBlock } from './routing-topk.js';
+import { tokenHostLaunch } from './token-host.js';
 
 /** Host checks of the launcher (inside `attnc_<name>_launch`, `a` the args). */
 export function routingHostChecks(k: AttentionKernel, ns: string): string[] {
@@ -55,6 +56,7 @@ export function routingHostLaunch(k: AttentionKernel, ns: string): string[] {
     `  const cudaError_t e = cudaGetLastError();`,
     `  if (e != cudaSuccess) return fail(ATTNC_ERR_CUDA, "route_topk: %s", cudaGetErrorString(e));`,
     `}`,
+    ...tokenHostLaunch(k, ns),
   ];
 }
 

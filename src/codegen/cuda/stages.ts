@@ -12,6 +12,8 @@ import { selectHandles } from './routing-case.js';
 import { routingPoolEntry, routingRankEntries } from './routing-host.js';
 import { dimLabel } from './rules.js';
 import { selectAttentionEntries, selectPoolEntry, selectRankEntries } from './select-host.js';
+import { tokenAttentionEntry } from './token-host.js';
+import { tokenPlan } from './token-form.js';
 
 interface StageCx {
   readonly kernel: AttentionKernel;
@@ -44,8 +46,12 @@ const table: StageTable<EntryPoint[], StageCx> = {
     // Selection attends in its own split-and-merge kernels; the core's entry follows them (it runs
     // the unrestricted attention of `emit`, and block routing's selected tiles).
     const selected = keys === 'selected' && selectHandles(k) ? selectAttentionEntries(k) : [];
+    // Raw-query block routing attends per token (token-attn.ts); the core's entry stays as the
+    // fallback for pointers the token kernel cannot use (token-host.ts).
+    const token = keys === 'selected' ? tokenPlan(k) : undefined;
     return [
       ...selected,
+      ...(token ? [tokenAttentionEntry(k, token)] : []),
       {
         name: attentionEntry(k),
         role: 'attention',

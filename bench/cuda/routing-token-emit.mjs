@@ -1,0 +1,78 @@
+// Emits and builds (nvcc here, so the GPU machine only runs them) the artifacts that
+// bench/cuda/routing-token.py checks and times: NSA-style selection (stdlib/nsa_select.attn, raw
+// queries → the token-granular attention of src/codegen/cuda/token-attn.ts) in bf16 at D = 128 on
+// the default engine (mma form) and as simt f32 at D = 64 (the SIMT form), and TokenSelect
+// (stdlib/tokenselect.attn, the selection pipeline) in bf16 at D = 128 for its 32K prefill.
+//   npm run build && node bench/cuda/routing-token-emit.mjs [--out bench/build/cuda-token] [--no-build]
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpus } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { spawn } from 'node:child_process';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+const { compile } = await import(pathToFileURL(join(root, 'dist', 'src', 'compile.js')).href);
+const outArg = process.argv.indexOf('--out');
+const out = outArg > 0 ? process.argv[outArg + 1] : join(root, 'bench', 'build', 'cuda-token');
+mkdirSync(out, { recursive: true });
+
+// [file, entry, engine (undefined: the default), dtype, head dim, static mask]
+const variants = [
+  ['nsa_select', 'nsa_select', undefined, 'bf16', 128, 'causal'],
+  ['nsa_select', 'nsa_select', 'mma', 'bf16', 128, 'causal'],
+  ['nsa_select', 'nsa_select', 'simt', 'f32', 64, 'causal'],
+  ['tokenselect', 'tokenselect', undefined, 'bf16', 128, 'causal'],
+];
+const index = [];
+for (const [file, entry, engine, dtype, headDim, mask] of variants) {
+  const { artifact } = compile(readFileSync(join(root, 'stdlib', `${file}.attn`), 'utf8'), {
+    target: 'cuda',
+    file: `${file}.attn`,
+    entry,
+    headDim,
+    dtype,
+    ...(engine ? { schedule: { engine } } : {}),
+  });
+  const variant = `${entry}_${artifact.schedule.engine}_${dtype}_d${headDim}`;
+  writeFileSync(join(out, `${variant}.cu`), artifact.code);
+  for (const [f, text] of Object.entries(artifact.files ?? {}))
+    writeFileSync(join(out, `${variant}.${f.split('.').pop()}`), text);
+  const token = artifact.entryPoints.some((e) => e.name.endsWith('_token_attn'));
+  index.push({
+    variant,
+    kernel: entry,
+    engine: artifact.schedule.engine,
+    dtype,
+    headDim,
+    mask,
+    token,
+    manifest: `${variant}.json`,
+  });
+}
+writeFileSync(join(out, 'index.json'), JSON.stringify(index, null, 2) + '\n');
+if (!process.argv.includes('--no-build')) {
+  const nvcc = process.env.NVCC ?? 'nvcc';
+  const one = (e) =>
+    new Promise((resolve, reject) => {
+      const args = [
+        '-O3',
+        '-arch=sm_90a',
+        '--shared',
+        '-Xcompiler',
+        '-fPIC',
+        '-o',
+        join(out, `${e.variant}.so`),
+        join(out, `${e.variant}.cu`),
+      ];
+      const p = spawn(nvcc, args, { stdio: 'inherit' });
+      p.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`nvcc ${e.variant}: exit ${code}`))));
+    });
+  const queue = [...index];
+  const jobs = Math.max(1, Math.min(queue.length, cpus().length));
+  await Promise.all(
+    Array.from({ length: jobs }, async () => {
+      for (let e; (e = queue.shift());) await one(e);
+    }),
+  );
+}
+console.log(`wrote ${index.length} token-routing artifacts to ${out}`);

@@ -1,0 +1,158 @@
+// Raw-query block routing in bf16 on the mma engine, run on the CPU (routing-token-emu.ts): the
+// tensor-core top-k and the mma.sync form of the token-granular attention (token-attn.ts,
+// token-mma.ts), with their PTX emulated lane by lane. The oracle is the float64 reference on
+// the bf16-rounded inputs. The top-k ranks in about 2^-16 relative precision (split keys), so a
+// selection differing from the oracle's must still be a valid top-k within 1e-3 of the cut; the
+// attention is then compared with the reference run on the kernel's own selection, to the
+// precision of bf16 probabilities (P is rounded to bf16 before P·V, as on the GPU).
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { compile, type Compiled } from '../../src/compile.js';
+import { randomNormal, rng } from '../../src/runtime/inputs.js';
+import { referenceAttention, type RefInputs } from '../../src/runtime/reference.js';
+import { checkSelection, referenceRouting } from '../../src/runtime/reference-routing.js';
+import {
+  COUNT_PARAMS,
+  FORCE_CLAUSE,
+  arbOffsetCase,
+  assertCases,
+  expectAgreement,
+  routingOracle,
+  slotShape,
+  type OffsetCase,
+} from '../support/oracle-cases.js';
+import { emulatedPrograms } from './emu-call.js';
+import { buildTokenEmulation, fromBf16Bits, runTokenRouting, toBf16Bits } from './routing-token-emu.js';
+import { scratchDir } from './support.js';
+
+const runs = Number(process.env.ATTNC_CUDA_TOKEN_RUNS ?? 12);
+
+/** [source, head dim]: NSA-like voting, per-head selection with a modifier, 3-key blocks, blocks spanning tiles. */
+const programs: readonly (readonly [string, number])[] = [
+  [
+    `attention p(${COUNT_PARAMS}) { route blocks(8) topk(top) by q . mean(k) vote groups ${FORCE_CLAUSE}\n mask causal }`,
+    64,
+  ],
+  [
+    `attention p(${COUNT_PARAMS}, w: int = 19) { route blocks(16) topk(top) by q . max(k) ${FORCE_CLAUSE}\n mask q - k < w && q >= k\n score score + 0.25 * float((q + k) % 3) }`,
+    64,
+  ],
+  [
+    `attention p(${COUNT_PARAMS}) { route blocks(3) topk(top) by q . first(k) vote groups ${FORCE_CLAUSE}\n mask causal }`,
+    64,
+  ],
+  [`attention p(${COUNT_PARAMS}) { route blocks(24) topk(top) by q . lnmean(k) ${FORCE_CLAUSE} }`, 64],
+];
+
+const dir = scratchDir('routing-token-emu');
+
+function compileFor(source: string, D: number): Compiled {
+  return compile(source, {
+    target: 'cuda',
+    file: 'routing.attn',
+    headDim: D,
+    dtype: 'bf16',
+    schedule: { engine: 'mma' },
+  });
+}
+
+const kernelFor = emulatedPrograms(
+  dir,
+  (i) => compileFor(programs[i]![0], programs[i]![1]),
+  buildTokenEmulation,
+);
+
+const bf16 = (x: Float32Array): Float32Array => fromBf16Bits(toBf16Bits(x));
+let caseNo = 0;
+
+async function check(t: OffsetCase): Promise<void> {
+  const { c, exe } = await kernelFor(t.program);
+  const [source, D] = programs[t.program]!;
+  const where = `\n${source}\ncase ${JSON.stringify(t)}`;
+  const H = t.Hkv * t.group;
+  const { B, Hkv, Nq, Nk } = t;
+  const rand = rng(t.seed);
+  const q = bf16(randomNormal(B * H * Nq * D, rand));
+  const k = bf16(randomNormal(B * Hkv * Nk * D, rand));
+  const v = bf16(randomNormal(B * Hkv * Nk * D, rand));
+  const ps: Record<string, number> = { top: t.top, f: t.f, l: t.l };
+  for (const p of c.kernel.params)
+    if (!(p.name in ps) && p.default !== undefined) ps[p.name] = Number(p.default);
+  const sizes = { B, H, Hkv, Nq, Nk, D };
+  for (const slot of c.kernel.tensors) slotShape(slot, ps, sizes);
+  const qOffset = t.qOffset ?? Nk - Nq;
+  const inp: RefInputs = { q, k, v, B, Hq: H, Hkv, Nq, Nk, D, Dv: D, qOffset, kOffset: t.kOffset };
+  const oracle = routingOracle(c, { params: ps, tensors: {}, sizes }, inp);
+  const src = oracle.spec.source;
+  if (src.kind !== 'topk') throw new Error('block routing programs rank with topk');
+  const res = await runTokenRouting(
+    exe,
+    join(dir, `p${t.program}`, `case-${caseNo++}`),
+    c.artifact,
+    c.kernel,
+    {
+      ...{ B, H, Hkv, Nq, Nk, qOffset, kOffset: t.kOffset },
+      scale: Math.fround(1 / Math.sqrt(D)),
+      q,
+      k,
+      v,
+      params: ps,
+      tensors: {},
+      counts: [src.k, oracle.spec.first ?? 0, oracle.spec.local ?? 0],
+    },
+  );
+  const { routing } = oracle;
+  expect(res.indices.length, `indices length${where}`).toBe(routing.indices.length);
+  for (let b = 0; b < B; b++)
+    for (let g = 0; g < routing.G; g++)
+      for (let i = 0; i < Nq; i++) {
+        const at = ((b * routing.G + g) * Nq + i) * routing.K;
+        const row = res.indices.subarray(at, at + routing.K);
+        expect(checkSelection(routing, b, g, i, row, 1e-3), `row ${b},${g},${i}${where}`).toBeUndefined();
+      }
+  const own = { kind: 'from', indices: res.indices, groups: routing.G, capacity: routing.K } as const;
+  const mask = referenceRouting(inp, { ...oracle.spec, source: own }, oracle.pred.mask).mask;
+  const ref = referenceAttention(inp, { mask, score: oracle.pred.score });
+  expectAgreement(res, ref, where, 2e-2);
+}
+
+const fixed = (program: number, over: Partial<OffsetCase> = {}): OffsetCase => ({
+  program,
+  B: 1,
+  Hkv: 2,
+  group: 2,
+  Nq: 21,
+  Nk: 70,
+  qOffset: undefined,
+  kOffset: 0,
+  top: 3,
+  f: 1,
+  l: 1,
+  seed: 500 + program,
+  ...over,
+});
+
+describe('raw-query block routing in bf16: tensor-core top-k and mma token attention (emulated)', () => {
+  it('every program with fixed shapes: GQA groups of 2 and 5, offsets, all forced, k = 0', async () => {
+    await Promise.all(programs.map((_, i) => kernelFor(i)));
+    for (let p = 0; p < programs.length; p++) {
+      await check(fixed(p));
+      await check(
+        fixed(p, { Hkv: 1, group: 5, qOffset: 7, kOffset: 3, top: 40, f: 0, l: 2, Nq: 9, seed: 600 + p }),
+      );
+      await check(fixed(p, { B: 2, Hkv: 1, group: 3, top: 0, f: 99, l: 0, Nk: 20, seed: 700 + p }));
+    }
+  }, 600_000);
+
+  it(`${runs} random shapes × ${programs.length} programs`, async () => {
+    const arb = arbOffsetCase({
+      programs: programs.length,
+      Nq: 24,
+      Nk: 56,
+      top: [0, 1, 2, 3, 5, 40],
+      f: [0, 0, 1, 2, 99],
+      l: [0, 0, 1, 2],
+    });
+    await assertCases(arb, check, runs, 'ATTNC_CUDA_TOKEN_SEED');
+  }, 600_000);
+});
