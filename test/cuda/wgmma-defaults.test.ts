@@ -1,6 +1,7 @@
 // The schedule pass's tensor-core defaults for masks whose live key tiles come in runs far apart
-// (sinks + window): the tile-gap probe finds them, they take ballot tile scans and 64 × 64 wgmma
-// tiles (the H200 table's winner), and every tensor-core engine honours Schedule.tileScan.
+// (sinks + window): the tile-gap probe finds them, they take ballot tile scans and the H200
+// tables' winners (wgmma-ws with the producer's tile walk at D = 128, 64 × 64 wgmma tiles else);
+// summary-classified masks (document) take the walk with FlashAttention-3 consumers at D = 128.
 import { describe, expect, it } from 'vitest';
 import { compile } from '../../src/compile.js';
 import type { Schedule } from '../../src/ir/kernel.js';
@@ -37,17 +38,47 @@ describe('tile-gap probe', () => {
 });
 
 describe('gapped-mask defaults', () => {
-  it('sinks + window: 64 × 64 wgmma tiles with ballot scans, unasked', () => {
+  it('sinks + window at D = 128: wgmma-ws with the producer walking the tiles, ballot scans, unasked', () => {
     const { artifact } = build('sink_window.attn');
     expect(artifact.schedule).toMatchObject({
+      engine: 'wgmma-ws',
+      blockQ: 128,
+      blockK: 128,
+      wsProducerWalk: true,
+      tileScan: 'ballot',
+    });
+    expect(artifact.schedule.wsConsumers).toBeUndefined();
+    expect(artifact.code).not.toMatch(boundsScan);
+  });
+
+  it('sinks + window at D = 64 (the walk was not measured there): 64 × 64 wgmma tiles, ballot scans', () => {
+    const { artifact } = compile(readStdlib('sink_window.attn'), {
+      target: 'cuda',
+      file: stdlibPath('sink_window.attn'),
+      headDim: 64,
+      dtype: 'bf16',
+    });
+    expect(artifact.schedule).toMatchObject({ engine: 'wgmma', blockQ: 64, blockK: 64, tileScan: 'ballot' });
+    expect(artifact.code).toMatch(ballotScan);
+  });
+
+  it('an asked wgmma engine takes its 64 × 64 tiles with the ballot scan', () => {
+    expect(build('sink_window.attn', { engine: 'wgmma' }).artifact.schedule).toMatchObject({
       engine: 'wgmma',
       blockQ: 64,
       blockK: 64,
-      threads: 128,
       tileScan: 'ballot',
     });
-    expect(artifact.code).toMatch(ballotScan);
-    expect(artifact.code).not.toMatch(boundsScan);
+  });
+
+  it('summary-classified masks (document) at D = 128: the walk and FlashAttention-3 consumers', () => {
+    expect(build('document.attn').artifact.schedule).toMatchObject({
+      engine: 'wgmma-ws',
+      blockQ: 128,
+      blockK: 128,
+      wsProducerWalk: true,
+      wsConsumers: 'fa3',
+    });
   });
 
   it('an asked engine keeps its tiles but takes the ballot scan; asked tiles or scans win', () => {
@@ -70,6 +101,7 @@ describe('gapped-mask defaults', () => {
       const s = build(file).artifact.schedule;
       expect(s.engine, file).toBe('wgmma-ws');
       expect(s.tileScan, file).toBeUndefined();
+      if (file !== 'document.attn') expect(s.wsProducerWalk, file).toBeUndefined();
     }
   });
 });

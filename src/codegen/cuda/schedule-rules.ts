@@ -48,20 +48,53 @@ const candidates: readonly Candidate[] = [
   { blockQ: 16, blockK: 16, threads: 32, stages: 1 },
 ];
 
+/** A default the H200 table picked for a family of masks: tiles plus wgmma-ws tuning fields. */
+type Preferred = Candidate & Pick<Schedule, 'wsProducerWalk' | 'wsConsumers'>;
+
+const wsWalk: Preferred = {
+  blockQ: 128,
+  blockK: 128,
+  threads: 384,
+  stages: 2,
+  engine: 'wgmma-ws',
+  wsProducerWalk: true,
+};
+const wgmma64: Preferred = { blockQ: 64, blockK: 64, threads: 128, stages: 2, engine: 'wgmma' };
+
 /**
  * Masks whose live key tiles come in runs far apart (tile-gaps.ts: sinks + window) take ballot
- * tile scans on the tensor-core engines, and 64 × 64 wgmma tiles first: the H200 table's winner
- * (bench/results/cuda-table-h200-2026-12-03.json, bf16 D = 128: 1.00 / 2.05 ms at 16K / 32K,
- * vs 1.16 / 2.75 for wgmma-ws 128 × 128 walking the gap tile by tile).
+ * tile scans on the tensor-core engines; first wgmma-ws 128 × 128 with the producer walking the
+ * tiles, then wgmma 64 × 64: the H200 tables' winners (bench/results/cuda-table-h200-round2-
+ * 2026-12-03.json, bf16 D = 128: 0.93 / 1.87 ms at 16K / 32K, vs 0.99 / 2.04 for wgmma 64 × 64
+ * and 1.16 / 2.75 for wgmma-ws classifying in the consumers). The walk was measured at D = 128 only.
  */
-const gappedFirst: Candidate = { blockQ: 64, blockK: 64, threads: 128, stages: 2, engine: 'wgmma' };
+function gappedFirst(base: ScheduleBase): readonly Preferred[] {
+  return base.headDim === 128 && base.valueDim === 128 ? [wsWalk, wgmma64] : [wgmma64];
+}
 
-/** The gapped-mask preference applies unless the user or a layout pass chose tiles or an order. */
-function gappedDefault(kernel: ScheduleKernelFacts, o: Partial<Schedule>): boolean {
-  if (o.blockQ !== undefined || o.blockK !== undefined || o.tileScan !== undefined) return false;
+/**
+ * Masks classified through tensor summaries (document ids), at D = 128 where it was measured: the
+ * producer walks the tiles and the consumers ping-pong (FlashAttention-3's schedule): 1.18 / 4.62
+ * ms at 16K / 32K vs 1.31 / 4.99 for the plain wgmma-ws schedule (same table). Not for quantized
+ * K/V: the producer warpgroup converts their tiles.
+ */
+function summaryFirst(base: ScheduleBase, kernel: ScheduleKernelFacts): readonly Preferred[] {
+  if ((kernel.summaries?.length ?? 0) === 0 || hasQuantizedKv(kernel.formats)) return [];
+  return base.headDim === 128 && base.valueDim === 128 ? [{ ...wsWalk, wsConsumers: 'fa3' }] : [];
+}
+
+/** The preferences apply unless the user or a layout pass chose tiles or an order. */
+function preferredFirst(
+  base: ScheduleBase,
+  kernel: ScheduleKernelFacts,
+  o: Partial<Schedule>,
+): { readonly gapped: boolean; readonly first: readonly Preferred[] } {
+  const none = { gapped: false, first: [] };
+  if (o.blockQ !== undefined || o.blockK !== undefined || o.tileScan !== undefined) return none;
   if (kernel.residue !== undefined || kernel.neighbourhood !== undefined || kernel.routing !== undefined)
-    return false;
-  return hasGappedTileRuns(kernel);
+    return none;
+  if (hasGappedTileRuns(kernel)) return { gapped: true, first: gappedFirst(base) };
+  return { gapped: false, first: summaryFirst(base, kernel) };
 }
 
 /**
@@ -107,9 +140,9 @@ function cudaCandidates(
   if (quantized && o.engine !== undefined && o.engine !== 'simt')
     throw new Error(`quantized K/V caches run on the simt engine; ${o.engine}: not yet`);
   const routed64 = wants64Tiles(kernel, o);
-  const gapped = gappedDefault(kernel, o);
+  const { gapped, first } = preferredFirst(base, kernel, o);
   const out: Schedule[] = [];
-  for (const c of gapped ? [gappedFirst, ...candidates] : candidates) {
+  for (const c of [...first, ...candidates]) {
     if (!runs(c.engine)) continue;
     if (quantized && c.engine !== undefined) continue;
     if (routed64 && c.engine === 'wgmma' && c.blockQ !== 64) continue;
