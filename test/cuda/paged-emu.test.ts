@@ -289,3 +289,24 @@ describe.concurrent(`strided and paged K/V caches on the CUDA emulator (seed ${s
     }, 600_000);
   }
 });
+
+describe('paged K/V caches on the tensor-core engines (nvcc, warnings as errors)', () => {
+  it('stdlib/paged-decode.attn builds for wgmma (sm_90a) and mma (sm_80) at D = 64 and 128', async () => {
+    const source = readFileSync('stdlib/paged-decode.attn', 'utf8');
+    for (const [arch, engine] of [
+      ['sm_90a', 'wgmma'],
+      ['sm_80', 'mma'],
+    ] as const) {
+      const parts: string[] = [];
+      for (const headDim of [64, 128]) {
+        const a = compile(source, { target: 'cuda', headDim, dtype: 'bf16', arch }).artifact;
+        expect(a.schedule.engine).toBe(engine);
+        parts.push(a.code.replaceAll(`attnc_${a.name}`, `attnc_${a.name}_d${headDim}`));
+      }
+      const tu = join(dir, `paged-${arch}.cu`);
+      writeFileSync(tu, parts.join('\n'));
+      const flags = [`-arch=${arch}`, '-std=c++17', '-Xcompiler', '-Wall', '-Werror', 'all-warnings'];
+      expectOk(await run(process.env.NVCC ?? 'nvcc', [...flags, '-c', tu, '-o', `${tu}.o`]), `nvcc ${tu}`);
+    }
+  }, 600_000);
+});

@@ -100,3 +100,21 @@ describe('cache paged N', () => {
     expect(code).toContain('its rows would overlap');
   });
 });
+
+describe('cache paged N on other targets', () => {
+  it('WGSL refuses it at the statement (its kernels read packed rows)', () => {
+    const src = decl('  cache paged 16');
+    try {
+      compile(src, { target: 'wgsl', headDim: 16 });
+      expect.unreachable('compiled');
+    } catch (e) {
+      expect(e).toBeInstanceOf(CompileError);
+      const d = (e as CompileError).diagnostics[0]!;
+      expect([d.span.line, d.span.column, d.message]).toEqual([
+        2,
+        3,
+        'paged K/V caches compile for CUDA only for now; wgsl: not yet',
+      ]);
+    }
+  });
+});
