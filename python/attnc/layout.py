@@ -12,7 +12,7 @@ k and v are read in place in more layouts: kernels built with K/V strides (their
 `k_stride_b` .. `v_stride_n` fields, src/codegen/cuda/kv-rows.ts) take any layout whose last dim is
 contiguous and whose other strides are non-negative multiples of the kernel's vector width, with
 rows that do not overlap: a BNHD view, a slice of a preallocated cache along tokens (capacity >
-Nk), k/v expanded over batches or heads (stride 0). kv_strides says which strides to pass, or why
+Nk). k/v expanded over batches or heads (stride 0) are still copied. kv_strides says which strides to pass, or why
 the tensor is copied after all. q and out are still contiguous BHND (their strides are future
 work: each engine's q/out addressing is spread over its templates)."""
 from .errors import ArgumentError
@@ -112,7 +112,9 @@ def kv_strides(shape, strides, data_ptr, alignment, elem_bytes):
     packed = (Hkv * Nk * W, Nk * W, W)
     picked = tuple(packed[i] if shape[i] == 1 else strides[i] for i in range(3))
     vec = max(1, alignment // elem_bytes)
-    if any(s < 0 or s % vec for s in picked):
+    # Stride 0 (k/v expanded over batches or heads) is copied: the TMA unit's tensor maps (the
+    # wgmma-ws engine) are not promised to take it.
+    if any(s <= 0 or s % vec for s in picked):
         return None, 'layout'
     if Nk > 1 and picked[2] < W:
         return None, 'layout'  # rows would overlap: the launcher refuses a row stride below a row
