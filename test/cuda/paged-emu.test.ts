@@ -310,3 +310,48 @@ describe('paged K/V caches on the tensor-core engines (nvcc, warnings as errors)
     }
   }, 600_000);
 });
+
+describe('the paged launcher checks its block table on the host (no GPU needed)', () => {
+  it('a NULL table, max_pages that cannot hold Nk and a misaligned table are refused', async () => {
+    const source = `attention pl() {\n  cache paged 8\n  mask causal\n}\n`;
+    const c = compile(source, { target: 'cuda', dtype: 'f32', headDim: 16, arch: 'sm_80' });
+    const ldir = join(dir, 'launcher');
+    mkdirSync(ldir, { recursive: true });
+    const cu = join(ldir, 'pl.cu');
+    writeFileSync(cu, c.artifact.code);
+    const cases: [string, string][] = [
+      ['a.block_table = NULL;', 'block_table is NULL (a paged cache reads its keys through it)'],
+      ['a.max_pages = 2;', "the block table's max_pages = 2 pages of 8 rows hold fewer than Nk = 20 keys"],
+      ['a.block_table = (const int*)(dev + 2);', 'block_table must be 4-byte aligned'],
+    ];
+    const main = join(ldir, 'pl_main.cu');
+    writeFileSync(
+      main,
+      `#include "${cu}"
+#include <stdio.h>
+static char dev[1 << 12] __attribute__((aligned(64)));
+static void show(int code) { printf("%d|%s\\n", code, attnc_pl_last_error()); }
+static void reset(AttncArgs_pl* a) {
+  attnc_pl_args_init(a, 1, 2, 1, 4, 20);
+  a->q = dev; a->k = dev; a->v = dev; a->out = dev; a->lse = (float*)dev;
+  a->block_table = (const int*)dev;
+}
+int main(void) {
+  AttncArgs_pl a;
+  reset(&a);
+  printf("%d %lld %lld %lld\\n", a.max_pages, a.k_stride_b, a.k_stride_h, a.k_stride_n);
+${cases.map(([set]) => `  reset(&a); { ${set} } show(attnc_pl_launch(&a, 0));`).join('\n')}
+  return 0;
+}
+`,
+    );
+    const exe = join(ldir, 'pl_main');
+    expectOk(await run(process.env.NVCC ?? 'nvcc', ['-arch=sm_80', '-std=c++17', main, '-o', exe]), 'nvcc');
+    const r = await run(exe, []);
+    expectOk(r, exe);
+    const lines = r.stdout.trim().split('\n');
+    // args_init: ceil(20 / 8) pages, HND pages [Hkv, 8, 16].
+    expect(lines[0]).toBe(`3 ${1 * 8 * 16} ${8 * 16} 16`);
+    cases.forEach(([set, message], i) => expect(lines[i + 1], set).toContain(`1|attnc_pl: ${message}`));
+  }, 300_000);
+});
