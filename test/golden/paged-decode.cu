@@ -51,8 +51,8 @@ extern "C" {
  * Element offsets are 64-bit. */
 typedef struct AttncArgs_paged_decode {
   const void* q; /* [B, H, Nq, 64] bf16 */
-  const void* k; /* [B, Hkv, Nk, 64] bf16 */
-  const void* v; /* [B, Hkv, Nk, 64] bf16 */
+  const void* k; /* pages [pages, Hkv, 16, 64] bf16 as args_init's strides say (any page layout the k/v strides describe) */
+  const void* v; /* pages [pages, Hkv, 16, 64] bf16 as args_init's strides say (any page layout the k/v strides describe) */
   void* out; /* [B, H, Nq, 64] bf16, written */
   float* lse; /* [B, H, Nq] f32, natural log, written; may be NULL */
   const int* block_table; /* [B, max_pages] page ids: key j of batch b is row j % 16 of page block_table[b * max_pages + j / 16] */

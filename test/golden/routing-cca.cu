@@ -51,8 +51,8 @@ extern "C" {
  * Element offsets are 64-bit. */
 typedef struct AttncArgs_cca {
   const void* q; /* [B, H, Nq, 64] f32 */
-  const void* k; /* [B, Hkv, Nk, 64] f32 */
-  const void* v; /* [B, Hkv, Nk, 64] f32 */
+  const void* k; /* [B, Hkv, Nk, 64] f32 as args_init's strides say (any layout the strides describe) */
+  const void* v; /* [B, Hkv, Nk, 64] f32 as args_init's strides say (any layout the strides describe) */
   void* out; /* [B, H, Nq, 64] f32, written */
   float* lse; /* [B, H, Nq] f32, natural log, written; may be NULL */
   int* indices; /* int[B, H, Nq, top + 0 + 2], written: selected block ids (ascending, -1 padded) */

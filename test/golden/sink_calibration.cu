@@ -51,8 +51,8 @@ extern "C" {
  * Element offsets are 64-bit. */
 typedef struct AttncArgs_sink_calibration {
   const void* q; /* [B, H, Nq, 64] bf16 */
-  const void* k; /* [B, Hkv, Nk, 64] bf16 */
-  const void* v; /* [B, Hkv, Nk, 64] bf16 */
+  const void* k; /* [B, Hkv, Nk, 64] bf16 as args_init's strides say (any layout the strides describe) */
+  const void* v; /* [B, Hkv, Nk, 64] bf16 as args_init's strides say (any layout the strides describe) */
   void* out; /* [B, H, Nq, 64] bf16, written */
   float* lse; /* [B, H, Nq] f32, natural log, written; may be NULL */
   const float* gain; /* user tensor, row-major */

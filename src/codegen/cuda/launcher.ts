@@ -60,8 +60,8 @@ export function headerText(k: AttentionKernel, layout: CudaLayout, align: number
   const f = k.formats;
   const fieldDoc: Record<string, string> = {
     q: `[B, H, Nq, ${s.headDim}] ${f.q.dtype}`,
-    k: kvDoc(f.k, s.headDim),
-    v: kvDoc(f.v, s.valueDim),
+    k: kvDoc(f.k, s.headDim, f.paged?.pageSize),
+    v: kvDoc(f.v, s.valueDim, f.paged?.pageSize),
     out: `[B, H, Nq, ${s.valueDim}] ${f.out.dtype}, written`,
     lse: k.outputs.importance
       ? '[B, H, Nq] f32, natural log, written (the importance pass reads it)'
@@ -317,8 +317,11 @@ function decodeLines(k: AttentionKernel, ns: string): string[] {
 }
 
 /** The header's note on a K or V field: its shape and dtype, or the quantized cache's codes. */
-function kvDoc(f: TensorFormat, width: number): string {
-  if (f.kind === 'float') return `[B, Hkv, Nk, ${width}] ${f.dtype}`;
+function kvDoc(f: TensorFormat, width: number, page?: number): string {
+  if (f.kind === 'float' && page !== undefined)
+    return `pages [pages, Hkv, ${page}, ${width}] ${f.dtype} as args_init's strides say (any page layout the k/v strides describe)`;
+  if (f.kind === 'float')
+    return `[B, Hkv, Nk, ${width}] ${f.dtype} as args_init's strides say (any layout the strides describe)`;
   const words = Math.ceil(width / codesPerWord(f.format.elem));
   return `[B, Hkv, Nk, ${words}] u32: ${f.format.elem} codes of a quantized cache`;
 }
