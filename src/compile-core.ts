@@ -10,7 +10,7 @@ import { frontend } from './dsl/index.js';
 import type { Program } from './dsl/ast.js';
 import { hashString, hashValue } from './hash.js';
 import { artifactSchedule } from './codegen/common.js';
-import { defaultStorage, uniformFormats, withStoredFormats } from './ir/formats.js';
+import { defaultStorage, uniformFormats, withPagedKv, withStoredFormats } from './ir/formats.js';
 import { checkedFormats } from './quant/format.js';
 import type { AttentionKernel, ImportanceMode, Schedule, StorageDType } from './ir/kernel.js';
 import { lowerDecl } from './ir/lower.js';
@@ -171,9 +171,12 @@ export function compileWith(backends: Backends, source: string, options: Compile
       withImportance(
         lowerDecl(decl.decl, decl.defaults, {
           lse: options.lse ?? true,
-          formats: withStoredFormats(
-            uniformFormats(options.dtype ?? defaultStorage(options.target)),
-            checkedFormats(decl),
+          formats: withPagedKv(
+            withStoredFormats(
+              uniformFormats(options.dtype ?? defaultStorage(options.target)),
+              checkedFormats(decl),
+            ),
+            decl.decl.cache?.[0]?.pageSize,
           ),
         }),
         importance,

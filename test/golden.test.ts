@@ -4,7 +4,7 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { compile } from '../src/compile.js';
-import { readStdlib, staticStdlib as stdlib, stdlibPath } from './support/stdlib.js';
+import { pagedStdlib, readStdlib, staticStdlib as stdlib, stdlibPath } from './support/stdlib.js';
 
 const update = process.env.UPDATE_GOLDEN === '1';
 /** The H200's WebGPU adapter (48 KiB workgroup memory, subgroups): the coop engine's target. */
@@ -12,6 +12,8 @@ const gpuLimits = { maxWorkgroupStorageBytes: 49152, maxInvocations: 1024, subgr
 const targets = [
   { target: 'wgsl', ext: 'wgsl', dtype: 'f32', dir: '' },
   { target: 'cuda', ext: 'cu', dtype: 'bf16', dir: '' },
+  // Paged K/V caches (`cache paged N`) compile for CUDA only for now.
+  { target: 'cuda', ext: 'cu', dtype: 'bf16', dir: '', files: pagedStdlib },
   // The coop WGSL engine (test/golden/coop/): D = 128 on a GPU adapter's limits.
   {
     target: 'wgsl',
@@ -26,7 +28,7 @@ const targets = [
 
 describe.each(targets)('golden $target $dir', (t) => {
   const { target, ext, dtype, dir } = t;
-  it.each(stdlib)('%s', (file) => {
+  it.each('files' in t ? t.files : stdlib)('%s', (file) => {
     const source = readStdlib(file);
     const { artifact } = compile(source, {
       target,

@@ -11,7 +11,7 @@ import torch
 
 from . import build
 from .kernel import Kernel
-from .layout import copy_reason
+from .layout import KV_STRIDE_FIELDS, copy_reason, kv_strides, takes_kv_strides
 from .manifest import Manifest
 
 DTYPE_NAMES = {torch.float32: 'f32', torch.float16: 'f16', torch.bfloat16: 'bf16', torch.int32: 'i32'}
@@ -31,6 +31,13 @@ def _readable(t, alignment):
         t = t.contiguous()
         reason = copy_reason(tuple(t.shape), t.stride(), t.data_ptr(), alignment)
     return t.clone(memory_format=torch.contiguous_format) if reason == 'alignment' else t
+
+
+def _kv_readable(t, alignment):
+    """k or v and the strides to pass for it (attnc.layout.kv_strides): read in place when its
+    layout allows, else as _readable makes it (strides None: args_init's packed ones)."""
+    strides, _ = kv_strides(tuple(t.shape), t.stride(), t.data_ptr(), alignment, t.element_size())
+    return (t, strides) if strides is not None else (_readable(t, alignment), None)
 
 
 class KernelFamily:
@@ -77,13 +84,20 @@ class KernelFamily:
             return out.zero_(), lse.fill_(float('-inf')), indices.fill_(-1)
         kern = self.kernel(DTYPE_NAMES[q.dtype], D, v.shape[3], q.device)
         m = kern.manifest
-        q, k, v = (_readable(t, m.alignment) for t in (q, k, v))
+        q = _readable(q, m.alignment)
+        if takes_kv_strides(f['field'] for f in m.fields):
+            (k, k_strides), (v, v_strides) = _kv_readable(k, m.alignment), _kv_readable(v, m.alignment)
+        else:  # a kernel built before K/V strides (or a quantized cache): packed BHND
+            (k, k_strides), (v, v_strides) = (_readable(k, m.alignment), None), (_readable(v, m.alignment), None)
         pointers = [('q', q), ('k', k), ('v', v), ('out', out)]
         pointers += [('lse', lse)] if m.has_lse else []
         pointers += [('indices', indices)] if m.has_indices else []
         with torch.cuda.device(q.device):
             args = kern.new_args(dict(B=B, H=H, Hkv=Hkv, Nq=Nq, Nk=Nk))
             kern.set_offsets(args, q_offset, k_offset, scale)
+            for name, strides in (('k', k_strides), ('v', v_strides)):
+                for field, value in zip(KV_STRIDE_FIELDS[name], strides or ()):
+                    setattr(args, field, value)
             ints, floats = iter(int_params), iter(float_params)
             for p in m.params:
                 kern.set_param(args, p, next(ints) if p.dtype == 'i32' else next(floats))

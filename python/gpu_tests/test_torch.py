@@ -82,6 +82,28 @@ def test_strided_bnhd_inputs_are_copied_to_bhnd():
     assert torch.equal(r.out, attn(q.contiguous(), k.contiguous(), v.contiguous(), doc=ids).out)
 
 
+def test_kv_views_are_read_in_place_through_strides(monkeypatch):
+    """BNHD k/v views and slices of a preallocated cache (capacity > Nk) reach the kernel without
+    a copy (K/V strides, attnc.layout.kv_strides): prefill (mma/wgmma engines) and decode."""
+    from attnc import _ops
+
+    copied = []
+    readable = _ops._readable
+    monkeypatch.setattr(_ops, '_readable', lambda t, a: copied.append(t.data_ptr()) or readable(t, a))
+    attn = attnc.torch.load('stdlib/causal.attn', dtype=torch.bfloat16, head_dim=128)
+    for Nq, Nk in ((300, 300), (1, 3000), (5, 1500)):
+        q = qkv(Nq=Nq, Nk=Nk, D=128)[0]
+        _, k, v = qkv(Nq=Nq, Nk=Nk, D=128, bnhd=True)
+        cache_k, cache_v = (torch.randn(2, 2, Nk + 777, 128, device='cuda').to(torch.bfloat16) for _ in range(2))
+        ck, cv = cache_k[:, :, :Nk], cache_v[:, :, :Nk]  # a preallocated cache, Nk tokens filled
+        for kk, vv in ((k, v), (ck, cv)):
+            copied.clear()
+            r = attn(q, kk, vv)
+            assert kk.data_ptr() not in copied and vv.data_ptr() not in copied
+            assert_close((r.out, r.lse), reference(q, kk, vv, causal), torch.bfloat16)
+            assert torch.equal(r.out, attn(q, kk.contiguous(), vv.contiguous()).out)
+
+
 def test_other_layouts_agree_with_their_contiguous_copies():
     attn = attnc.torch.load('stdlib/causal.attn', dtype=torch.bfloat16, head_dim=64)
     q, k, v = qkv(Nq=300, Nk=300)

@@ -57,3 +57,41 @@ def test_per_call_dtype_casts_only_what_differs():
     message = "causal: dtype='f16' asked of a kernel built for bf16 (pass dtype=None, or load with dtype=None to build per call dtype)"
     with pytest.raises(ArgumentError, match='^' + re.escape(message) + '$'):
         call_dtype('causal', 'f16', 'bf16', ['f16', 'f16', 'f16'])
+
+
+# K/V read in place through the kernels' strides (attnc.layout.kv_strides).
+from attnc.layout import kv_strides, takes_kv_strides  # noqa: E402
+
+
+@pytest.mark.parametrize(
+    'what, shape, strides, expected',
+    [
+        ('contiguous BHND', BHND, BHND_STRIDES, BHND_STRIDES[:3]),
+        ('a BNHD view', BHND, BNHD_VIEW_STRIDES, BNHD_VIEW_STRIDES[:3]),
+        ('a preallocated cache of capacity 4096 sliced to 300 tokens', BHND, (H * 4096 * D, 4096 * D, D, 1), (H * 4096 * D, 4096 * D, D)),
+        ('size-1 dims take the packed stride', (1, 1, N, D), (12345, 7, D, 1), (N * D, N * D, D)),
+    ],
+)
+def test_kv_layouts_read_in_place(what, shape, strides, expected):
+    assert kv_strides(shape, strides, data_ptr=0x1000, alignment=16, elem_bytes=2) == (expected, None), what
+
+
+@pytest.mark.parametrize(
+    'what, shape, strides, data_ptr, reason',
+    [
+        ('a last dim that is not contiguous', BHND, (H * N * D * 2, N * D * 2, D * 2, 2), 0, 'layout'),
+        ('a BHDN transpose', BHND, (H * N * D, N * D, 1, N), 0, 'layout'),
+        ('rows that overlap', BHND, (H * N * D, N * D, 0, 1), 0, 'layout'),
+        ('a stride off the 8-element vector width', (B, H, N, 60), (H * N * 60, N * 60, 60, 1), 0, 'layout'),
+        ('a negative stride', BHND, (H * N * D, -N * D, D, 1), 0, 'layout'),
+        ('k/v expanded over heads (stride 0)', BHND, (N * D, 0, D, 1), 0, 'layout'),
+        ('data off the alignment', BHND, BHND_STRIDES, 0x1000 + 2, 'alignment'),
+    ],
+)
+def test_kv_layouts_copied(what, shape, strides, data_ptr, reason):
+    assert kv_strides(shape, strides, data_ptr=data_ptr, alignment=16, elem_bytes=2) == (None, reason), what
+
+
+def test_kernels_without_stride_fields_copy_as_before():
+    assert takes_kv_strides(['q', 'k', 'v', 'k_stride_b', 'k_stride_h', 'k_stride_n', 'v_stride_b', 'v_stride_h', 'v_stride_n'])
+    assert not takes_kv_strides(['q', 'k', 'v', 'out', 'B'])

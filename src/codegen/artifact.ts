@@ -14,7 +14,19 @@ export type ShapeExpr = string;
  * `importance`: the importance output (`[B, H, Nk]` f32, kernel.outputs.importance).
  */
 export type BindingRole =
-  'q' | 'k' | 'v' | 'out' | 'lse' | 'tensor' | 'summary' | 'uniforms' | 'scratch' | 'indices' | 'importance';
+  | 'q'
+  | 'k'
+  | 'v'
+  | 'out'
+  | 'lse'
+  | 'tensor'
+  | 'summary'
+  | 'uniforms'
+  | 'scratch'
+  | 'indices'
+  | 'importance'
+  // A paged K/V cache's block table ([B, max_pages] i32 page ids, `cache paged N`).
+  | 'block_table';
 
 export interface Binding {
   readonly name: string;

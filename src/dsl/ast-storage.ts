@@ -87,3 +87,16 @@ export interface ImportanceRequest {
   readonly variant: 'sum' | 'normalized';
   readonly span: Span;
 }
+
+/**
+ * `cache paged N`: K and V rows are addressed through a block table of pages of N rows (N a power
+ * of two), docs/LANGUAGE.md "Paged and strided caches".
+ */
+export interface CacheDecl {
+  readonly kind: 'cache';
+  readonly keywordSpan: Span;
+  readonly layout: 'paged';
+  readonly pageSize: number;
+  readonly pageSizeSpan: Span;
+  readonly span: Span;
+}

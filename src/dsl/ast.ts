@@ -1,7 +1,7 @@
 // The typed AST the parser produces (via a CST visitor) and the checker validates.
 // Every node carries the Span of the source text it came from.
 import type { Span } from '../diagnostics.js';
-import type { ImportanceRequest, StorageDecl } from './ast-storage.js';
+import type { CacheDecl, ImportanceRequest, StorageDecl } from './ast-storage.js';
 
 export type * from './ast-storage.js';
 export { floatDTypes, halfDTypes, isIntElem, storageElems } from './ast-storage.js';
@@ -166,6 +166,8 @@ export interface AttentionDecl {
   readonly storage?: readonly StorageDecl[];
   /** The `importance` statements in source order (the checker allows one); absent when none. */
   readonly importance?: readonly ImportanceRequest[];
+  /** The `cache paged N` statements in source order (the checker allows one); absent when none. */
+  readonly cache?: readonly CacheDecl[];
   /** The `//` comment lines directly above the declaration (the method it implements). */
   readonly doc: string;
   readonly span: Span;

@@ -8,6 +8,7 @@ import { foldChecked, INT_MAX } from './check-constants.js';
 import { ExprChecker, onLine, q } from './check-expr.js';
 import { checkSparsity, overflowed } from './check-sparsity.js';
 import { checkStorage } from './check-storage.js';
+import { checkCache } from './cache-stmt.js';
 import { inlinedDepth, limits } from './limits.js';
 import { hasHole, isMissingType } from './cst-to-ast.js';
 import { convertConst, isNumeric, type ConstValue, type ValueType } from './builtins.js';
@@ -79,6 +80,7 @@ class DeclChecker extends ExprChecker {
     };
     checkSparsity(this.decl.sparsity ?? [], ctx);
     checkStorage(this.decl.storage ?? [], this.decl.importance ?? [], ctx);
+    checkCache(this.decl, ctx);
     return { decl: this.decl, types: this.types, defaults: this.defaults };
   }
 

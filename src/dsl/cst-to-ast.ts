@@ -16,7 +16,8 @@ import type {
   Stmt,
 } from './ast.js';
 import { tensorDimNames } from './ast.js';
-import type { ImportanceRequest, StorageDecl } from './ast-storage.js';
+import type { CacheDecl, ImportanceRequest, StorageDecl } from './ast-storage.js';
+import { buildCache } from './cache-stmt.js';
 import { buildSparsity, type AstBuilder } from './cst-sparsity.js';
 import { buildImportance, buildStorage } from './cst-storage.js';
 import type { AttachedComments } from './comments.js';
@@ -71,6 +72,7 @@ interface StmtCh {
   sparsityStmt?: Node;
   storageStmt?: Node;
   importanceStmt?: Node;
+  cacheStmt?: Node;
 }
 interface ExprCh {
   cond?: Node;
@@ -175,15 +177,17 @@ class Builder implements AstBuilder {
     const sparsity: SparsityStmt[] = [];
     const storage: StorageDecl[] = [];
     const importance: ImportanceRequest[] = [];
+    const cache: CacheDecl[] = [];
     for (const s of c.statement ?? []) {
       const sc = ch<StmtCh>(s);
       const [routing, store, imp] = [sc.sparsityStmt?.[0], sc.storageStmt?.[0], sc.importanceStmt?.[0]];
       if (routing) push(sparsity, buildSparsity(this, routing));
       else if (store) push(storage, buildStorage(this, store));
       else if (imp) push(importance, buildImportance(this, imp));
+      else if (sc.cacheStmt?.[0]) push(cache, buildCache(this, sc.cacheStmt[0]));
       else body.push(...this.stmt(s));
     }
-    const spans = [...body, ...sparsity, ...storage, ...importance]
+    const spans = [...body, ...sparsity, ...storage, ...importance, ...cache]
       .map((x) => x.span)
       .sort((x, y) => x.offset - y.offset);
     const close = c.RBrace?.[0];
@@ -197,6 +201,7 @@ class Builder implements AstBuilder {
       ...(sparsity.length > 0 ? { sparsity } : {}),
       ...(storage.length > 0 ? { storage } : {}),
       ...(importance.length > 0 ? { importance } : {}),
+      ...(cache.length > 0 ? { cache } : {}),
     };
   }
 

@@ -52,6 +52,8 @@ export const Local = softKeyword('Local', 'local');
 // K/V storage statements (`store`, `importance`) and the heads of their clauses.
 export const Store = softKeyword('Store', 'store');
 export const Importance = softKeyword('Importance', 'importance');
+/** `cache paged N`: K/V rows addressed through a block table (cache-stmt.ts). */
+export const Cache = softKeyword('Cache', 'cache');
 export const ScaleKw = softKeyword('ScaleKw', 'scale');
 export const Zero = softKeyword('Zero', 'zero');
 export const Norm = softKeyword('Norm', 'norm');
@@ -77,6 +79,7 @@ const softKeywords = [
   Local,
   Store,
   Importance,
+  Cache,
   ScaleKw,
   Zero,
   Norm,

@@ -13,6 +13,8 @@ export const storageExpectations: Record<string, string> = {
   'storageClause/Identifier': 'the name of the tensor that marks the salient tokens',
   'scaleUnit/Identifier': '`tensor`, `token` or `channel` after `per`',
   'storageWord/Identifier': 'a type like `int4`, `e4m3`, `f16` or `f32`',
+  'cacheStmt/Identifier': '`paged` after `cache`',
+  'cacheStmt/IntLit': 'the page size in rows, a power of two like `64`',
 };
 
 /** Alternatives' descriptions of these rules (merged into parser.ts's table). */
@@ -22,10 +24,11 @@ export const storageAlternatives: Record<string, string> = {
 };
 
 export abstract class StorageRules extends SparsityRules {
-  /** True at `store NAME` or `importance NAME`: a statement, not a name in an expression. */
+  /** True at `store NAME`, `importance NAME` or `cache NAME`: a statement, not a name in an expression. */
   protected startsStorage(): boolean {
     const verb = this.LA(1).tokenType;
-    return (verb === T.Store || verb === T.Importance) && this.LA(2).tokenType === T.Identifier;
+    const statement = verb === T.Store || verb === T.Importance || verb === T.Cache;
+    return statement && this.LA(2).tokenType === T.Identifier;
   }
 
   // `store TARGET ELEM CLAUSE*`: loose on purpose (any clause, any order, repeats); the AST
@@ -35,6 +38,13 @@ export abstract class StorageRules extends SparsityRules {
     this.CONSUME(T.Identifier);
     this.SUBRULE(this.storageWord, { LABEL: 'elem' });
     this.MANY(() => this.SUBRULE(this.storageClause));
+  });
+
+  /** `cache paged N` (cache-stmt.ts): the layout word is checked by the AST builder. */
+  readonly cacheStmt = this.RULE('cacheStmt', () => {
+    this.CONSUME(T.Cache);
+    this.CONSUME(T.Identifier);
+    this.CONSUME(T.IntLit);
   });
 
   readonly importanceStmt = this.RULE('importanceStmt', () => {

@@ -105,6 +105,7 @@ class AttnParser extends StorageRules {
       { ALT: () => this.SUBRULE(this.sparsityStmt) },
       { ALT: () => this.SUBRULE(this.storageStmt) },
       { ALT: () => this.SUBRULE(this.importanceStmt) },
+      { ALT: () => this.SUBRULE(this.cacheStmt) },
     ]);
   });
 

@@ -12,6 +12,7 @@ import type {
   Stmt,
 } from './ast.js';
 import { printImportance, printStorage } from './print-storage.js';
+import { printCache } from './cache-stmt.js';
 
 const precedence: Record<string, number> = {
   '||': 1,
@@ -122,6 +123,7 @@ function statements(d: AttentionDecl): string[] {
     ...(d.sparsity ?? []).map((s) => ({ at: s.span.offset, text: printSparsity(s) })),
     ...(d.storage ?? []).map((s) => ({ at: s.span.offset, text: printStorage(s, (e) => printExpr(e)) })),
     ...(d.importance ?? []).map((s) => ({ at: s.span.offset, text: printImportance(s) })),
+    ...(d.cache ?? []).map((s) => ({ at: s.span.offset, text: printCache(s) })),
     ...d.body.map((s) => ({ at: s.span.offset, text: printStmt(s) })),
   ];
   return all.sort((a, b) => a.at - b.at).map((x) => x.text);

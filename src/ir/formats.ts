@@ -31,6 +31,16 @@ export interface TensorFormats {
   readonly k: TensorFormat;
   readonly v: TensorFormat;
   readonly out: TensorFormat;
+  /**
+   * K and V rows addressed through a block table of pages of `pageSize` rows (`cache paged N`,
+   * docs/LANGUAGE.md "Paged and strided caches"); absent: one run of rows per (batch, kv head).
+   */
+  readonly paged?: { readonly pageSize: number };
+}
+
+/** `f` with K/V paged in pages of `pageSize` rows (a `cache paged N` statement), or as it is. */
+export function withPagedKv(f: TensorFormats, pageSize: number | undefined): TensorFormats {
+  return pageSize === undefined ? f : { ...f, paged: { pageSize } };
 }
 
 /** q, k, v and out all stored as `dtype` (what `--dtype` asks for). */

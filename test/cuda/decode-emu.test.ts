@@ -13,6 +13,7 @@ import { compareArrays } from '../../src/runtime/compare.js';
 import { referenceAttention } from '../../src/runtime/reference.js';
 import { makeInputs } from '../support/arbitraries.js';
 import { emulationSource } from './emu.js';
+import { packedStridesCpp } from './emu-call.js';
 import { expectOk, run, scratchDir } from './support.js';
 
 interface EmuCase {
@@ -82,6 +83,7 @@ int main() {
   a.${fld('lse')} = lse.data();
   a.B = ${c.B}; a.H = ${c.H}; a.Hkv = ${c.Hkv}; a.Nq = ${c.Nq}; a.Nk = ${c.Nk};
   a.q_offset = ${c.qOffset ?? c.Nk - c.Nq}; a.k_offset = ${c.kOffset ?? 0}; a.scale = ${Math.fround(1 / Math.sqrt(D))}f;
+  ${packedStridesCpp(kernel, 'a')}
   ${kernel.params.map((p) => `a.${fld(`param:${p.name}`)} = ${Number(params[p.name])};`).join('\n  ')}
   std::vector<float> part((size_t)${c.B * c.Hkv * rowTiles * nSplits} * dec::MT * (DV + 2), NAN);
   emu::launch(dim3{${nSplits * rowTiles}, ${c.Hkv}, ${c.B}}, 128, 0, [&] { dec::split_kernel(a, part.data(), ${splitKeys}, ${nSplits}, ${rowTiles}); });

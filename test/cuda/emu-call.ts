@@ -52,6 +52,35 @@ export interface ArgField {
   offset: number;
 }
 
+/**
+ * The spec line of a K/V stride field (src/codegen/cuda/kv-rows.ts) for packed [B, Hkv, Nk, W]
+ * K/V, as args_init sets it; undefined for other fields.
+ */
+export function packedStrideLine(
+  f: { name: string; role: string; offset: number },
+  kern: AttentionKernel,
+  c: { Hkv: number; Nk: number },
+): string | undefined {
+  if (f.role !== 'stride') return undefined;
+  const w = f.name.startsWith('k_') ? kern.schedule.headDim : kern.schedule.valueDim;
+  const value = { n: w, h: c.Nk * w, b: c.Hkv * c.Nk * w }[f.name.at(-1)!];
+  if (value === undefined) throw new Error(`emulation: unknown stride field ${f.name}`);
+  return `i64 ${f.offset} ${value}`;
+}
+
+/** C++ statements giving `args` (an Args lvalue whose Hkv and Nk are set) packed K/V strides. */
+export function packedStridesCpp(kern: AttentionKernel, args: string): string {
+  const lines: string[] = [];
+  for (const t of ['k', 'v'] as const) {
+    if (kern.formats[t].kind !== 'float') continue;
+    const w = t === 'k' ? kern.schedule.headDim : kern.schedule.valueDim;
+    lines.push(
+      `${args}.${t}_stride_n = ${w}; ${args}.${t}_stride_h = (long long)${args}.Nk * ${w}; ${args}.${t}_stride_b = (long long)${args}.Hkv * ${args}.Nk * ${w};`,
+    );
+  }
+  return lines.join(' ');
+}
+
 /** Summary blocks of a (1-D) tensor of the call. */
 const summaryBlocks = (c: EmuCall, kern: AttentionKernel, tensor: string): number =>
   Math.ceil((c.tensors[tensor]?.length ?? 0) / kern.schedule.summaryBlock);
@@ -92,6 +121,7 @@ export class EmuSpec {
       this.output(f.offset, 8 * blocks, `${f.name}.bin`); // [min, max] i32 per block
     } else if (f.role === 'param') this.line(`${f.ctype} ${f.offset} ${c.params[f.name]}`);
     else if (f.role === 'scale') this.line(`f32 ${f.offset} ${c.scale}`);
+    else if (f.role === 'stride') this.line(packedStrideLine(f, kern, c)!);
     else return false;
     return true;
   }

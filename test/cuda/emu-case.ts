@@ -7,6 +7,7 @@ import { expect } from 'vitest';
 import type { Artifact } from '../../src/codegen/artifact.js';
 import type { AttentionKernel, StorageDType } from '../../src/ir/kernel.js';
 import { runEmulation } from './emu.js';
+import { packedStrideLine } from './emu-call.js';
 import { dimValue, referenceAttention, type Problem } from './reference.js';
 import { rng } from '../../src/runtime/inputs.js';
 
@@ -119,6 +120,8 @@ export async function runCase(
       const t = k.tensors.find((x) => x.name === f.name)!;
       const arr = t.dtype === 'i32' ? new Int32Array(tensors[f.name]!) : new Float32Array(tensors[f.name]!);
       spec.push(`in ${f.offset} ${arr.byteLength} ${file(f.name, new Uint8Array(arr.buffer))}`);
+    } else if (f.role === 'stride') {
+      spec.push(packedStrideLine(f, k, c)!);
     } else if (f.role === 'summary') {
       const t = k.tensors.find((x) => `${x.name}_summary` === f.name)!;
       const blocks = Math.ceil(dimValue(t.dims[0]!, p) / s.summaryBlock);

@@ -130,7 +130,7 @@ template <class V> V __shfl_xor_sync(unsigned, V v, int off) {
 `;
 
 const driver = (struct: string, calls: readonly string[]) => String.raw`
-// Spec lines: "i32|f32 OFFSET VALUE", "in|out OFFSET BYTES PATH", "qscale VALUE",
+// Spec lines: "i32|f32|i64 OFFSET VALUE", "in|out OFFSET BYTES PATH", "qscale VALUE",
 // "launch ENTRY GX GY GZ THREADS SMEM".
 int main(int argc, char** argv) {
   alignas(16) static unsigned char args[sizeof(${struct})];
@@ -140,7 +140,10 @@ int main(int argc, char** argv) {
   char kind[16], path[4096];
   while (fscanf(f, "%15s", kind) == 1) {
     std::string k = kind;
-    if (k == "i32" || k == "f32") {
+    if (k == "i64") {
+      size_t off; long long x; fscanf(f, "%zu %lld", &off, &x);
+      memcpy(args + off, &x, 8);
+    } else if (k == "i32" || k == "f32") {
       size_t off; double v; fscanf(f, "%zu %lf", &off, &v);
       if (k == "i32") { int x = (int)v; memcpy(args + off, &x, 4); } else { float x = (float)v; memcpy(args + off, &x, 4); }
     } else if (k == "in" || k == "out") {

@@ -1,6 +1,7 @@
 // The CUDA launcher refuses what its kernels' 32-bit index arithmetic cannot hold (issue #9 items
 // 3, 10): positions that leave int32, B·H past 2^31 − 1, Nq/Nk past the tile-rounding headroom,
-// non-finite scale and f32 params, tensor-sizing params past the limit, misaligned pointers.
+// non-finite scale and f32 params, tensor-sizing params past the limit, misaligned pointers, K/V
+// strides that overlap rows, are negative or break the vector loads.
 // A host program calls the launcher with bad arguments and prints its codes and messages (no GPU
 // needed: every case fails before the first CUDA call); what cannot execute is read off the code.
 import { writeFileSync } from 'node:fs';
@@ -49,6 +50,13 @@ const cases: [string, string][] = [
   ['a.doc = (const int*)(dev + 1);', 'doc must be 4-byte aligned (got 0x'],
   ['a.doc_summary = (int*)(dev + 3);', 'doc_summary must be 4-byte aligned (got 0x'],
   ['a.k = dev + 4;', 'q, k, v and out must be non-NULL and 16-byte aligned'],
+  // K/V strides (kv-rows.ts): rows that overlap, negative strides, strides off the vector width.
+  ['a.k_stride_n = 8;', 'k_stride_n (8) is smaller than a row of k (16 elements): its rows would overlap'],
+  ['a.v_stride_h = -16;', 'v strides must be >= 0 (got v_stride_b = 128, v_stride_h = -16, v_stride_n = 16)'],
+  [
+    'a.k_stride_h = 18;',
+    "k strides must be multiples of 4 elements, the kernel's vector loads (got 128, 18, 16)",
+  ],
 ];
 
 describe('the CUDA launcher validates values and limits on the host', () => {

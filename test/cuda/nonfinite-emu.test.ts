@@ -18,7 +18,7 @@ import {
   type Plant,
 } from '../support/nonfinite.js';
 import { buildEmulation, emulationSource } from './emu.js';
-import { EmuSpec, type ArgField, type EmuCall } from './emu-call.js';
+import { EmuSpec, packedStridesCpp, type ArgField, type EmuCall } from './emu-call.js';
 import { buildSelectEmulation, runSelect } from './select-emu.js';
 import { expectOk, run, scratchDir } from './support.js';
 
@@ -169,6 +169,7 @@ int main(int, char** argv) {
   ${k.params.map((p) => `{ double x; if (fscanf(cfg, "%lf", &x) != 1) return 4; a.${fld(`param:${p.name}`)} = x; }`).join('\n  ')}
   fclose(cfg);
   a.scale = ${Math.fround(1 / Math.sqrt(D))}f;
+  ${packedStridesCpp(k, 'a')}
   const size_t nq = (size_t)a.B * a.H * a.Nq, nk = (size_t)a.B * a.Hkv * a.Nk;
   auto rd = [&](const char* n, size_t bytes) { void* b = aligned_alloc(64, (bytes + 63) / 64 * 64 + 64); FILE* f = fopen((d + n).c_str(), "rb"); if (bytes && fread(b, 1, bytes, f) != bytes) exit(3); fclose(f); return b; };
   a.${fld('q')} = rd("/q.bin", nq * D * 4);

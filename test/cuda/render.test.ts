@@ -160,7 +160,7 @@ describe('cuda backend: rendering', () => {
     ).toBeUndefined();
   });
 
-  it('lays out the args struct for FFI: pointers first, 4-byte scalars after', () => {
+  it('lays out the args struct for FFI: pointers first, 64-bit K/V strides, 4-byte scalars after', () => {
     const manifest = JSON.parse(render(handKernels.softcap_alibi!()).files?.['softcap_alibi.json'] ?? '{}');
     const fields = manifest.args.fields as { field: string; ctype: string; offset: number }[];
     expect(fields.map((f) => f.field)).toEqual([
@@ -170,6 +170,12 @@ describe('cuda backend: rendering', () => {
       'out',
       'lse',
       'slopes',
+      'k_stride_b',
+      'k_stride_h',
+      'k_stride_n',
+      'v_stride_b',
+      'v_stride_h',
+      'v_stride_n',
       'B',
       'H',
       'Hkv',
@@ -180,8 +186,11 @@ describe('cuda backend: rendering', () => {
       'scale',
       'cap',
     ]);
-    expect(fields.map((f) => f.offset)).toEqual([0, 8, 16, 24, 32, 40, 48, 52, 56, 60, 64, 68, 72, 76, 80]);
-    expect(manifest.args.bytes).toBe(88);
+    expect(fields.map((f) => f.offset)).toEqual([
+      0, 8, 16, 24, 32, 40, 48, 56, 64, 72, 80, 88, 96, 100, 104, 108, 112, 116, 120, 124, 128,
+    ]);
+    expect(fields.filter((f) => f.ctype === 'i64').map((f) => f.offset % 8)).toEqual([0, 0, 0, 0, 0, 0]);
+    expect(manifest.args.bytes).toBe(136);
     expect(manifest.expr.nodes.length).toBeGreaterThan(5);
   });
 });

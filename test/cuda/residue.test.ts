@@ -60,7 +60,11 @@ describe('residue-classes pass', () => {
     for (const engine of ['mma', 'wgmma'] as const) {
       const code = renderCuda(cuda(src, engine).kernel, meta).code;
       expect(code).toContain('residue_unit(units - 1 - iu');
-      expect(code).toMatch(/load_(rows|panel)_strided<D, BK>/);
+      expect(code).toMatch(/load_(rows|panel)_strided<D, BQ>/); // the class's q rows
+      // Its keys key0 + step·j, through the K/V row handles (kv-rows.ts).
+      expect(code).toContain(
+        'KvFrom{kg, (long long)ru.key0 + (long long)ru.step * kt * BK, (long long)ru.step}',
+      );
       // The attention loop no longer evaluates the dilation per element (other entry points of
       // the same file, e.g. a decode path, may keep the plain mask).
       const loop = code.slice(code.indexOf('residue_unit(units - 1 - iu'), code.indexOf('// out = o / l'));

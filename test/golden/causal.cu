@@ -39,7 +39,7 @@
 extern "C" {
 #endif
 
-/* Device pointers, contiguous row-major; q, k, v and out must be 16-byte aligned. */
+/* Device pointers; q and out contiguous row-major, k and v addressed by their strides; q, k, v and out must be 16-byte aligned. */
 /* Limits the launcher checks (ATTNC_ERR_ARGS past them), so that no 32-bit index overflows:
  *   1 <= B, H <= 65535, B * H <= 2^31 - 1, Hkv >= 1, H % Hkv == 0;
  *   0 <= Nq, Nk <= 2146435072 (2^31 - 2^20), and so are params that size a tensor;
@@ -51,10 +51,16 @@ extern "C" {
  * Element offsets are 64-bit. */
 typedef struct AttncArgs_causal {
   const void* q; /* [B, H, Nq, 64] bf16 */
-  const void* k; /* [B, Hkv, Nk, 64] bf16 */
-  const void* v; /* [B, Hkv, Nk, 64] bf16 */
+  const void* k; /* [B, Hkv, Nk, 64] bf16 as args_init's strides say (any layout the strides describe) */
+  const void* v; /* [B, Hkv, Nk, 64] bf16 as args_init's strides say (any layout the strides describe) */
   void* out; /* [B, H, Nq, 64] bf16, written */
   float* lse; /* [B, H, Nq] f32, natural log, written; may be NULL */
+  long long k_stride_b; /* elements between batches (args_init: Hkv * Nk * W, W the row width) */
+  long long k_stride_h; /* elements between kv heads (args_init: Nk * W, W the row width) */
+  long long k_stride_n; /* elements between rows (keys) (args_init: W, W the row width) */
+  long long v_stride_b; /* elements between batches (args_init: Hkv * Nk * W, W the row width) */
+  long long v_stride_h; /* elements between kv heads (args_init: Nk * W, W the row width) */
+  long long v_stride_n; /* elements between rows (keys) (args_init: W, W the row width) */
   int B;
   int H;
   int Hkv;
@@ -116,6 +122,22 @@ struct Flag {
   static constexpr bool value = V;
 };
 
+// K/V rows of one (batch, kv head): rows rs elements apart (kv-rows.ts).
+struct KvRows {
+  const T* p;
+  long long rs;
+  __device__ __forceinline__ const T* row(long long j) const { return p + j * rs; }
+};
+// Rows first + step·r of a KvRows (a tile of keys, or a residue class's keys).
+struct KvFrom {
+  KvRows h;
+  long long first, step;
+};
+// Row r of a packed matrix (rows w apart), of a KvRows, or of a KvFrom.
+__device__ __forceinline__ const T* row_addr(const T* p, long long r, int w) { return p + r * w; }
+__device__ __forceinline__ const T* row_addr(const KvRows& h, long long r, int) { return h.row(r); }
+__device__ __forceinline__ const T* row_addr(const KvFrom& f, long long r, int) { return f.h.row(f.first + f.step * r); }
+
 constexpr int BQ = 128, BK = 128, STAGES = 2;
 constexpr int CWARPS = 8, CTHREADS = CWARPS * 32, THREADS = CTHREADS + 128;
 constexpr int NT = BK / 8; // key n-tiles of a warp's score block
@@ -146,15 +168,15 @@ __device__ __forceinline__ void cp_wait() { asm volatile("cp.async.wait_group %0
 
 // Rows [0, ROWS) of a [.., W] matrix from `src` (row 0 = src) into swizzled `dst`; rows at or
 // past `valid_rows` are zero-filled (never read), so tails need no other care.
-template <int W, int ROWS>
-__device__ __forceinline__ void load_rows(T* dst, const T* src, int valid_rows, int tid) {
+template <int W, int ROWS, class Src>
+__device__ __forceinline__ void load_rows(T* dst, const Src& src, int valid_rows, int tid) {
   constexpr int CH = W / 8, TOTAL = ROWS * CH, ITERS = (TOTAL + THREADS - 1) / THREADS;
 #pragma unroll
   for (int it = 0; it < ITERS; ++it) {
     const int idx = tid + it * THREADS, r = idx / CH, c = idx % CH;
     if (TOTAL % THREADS == 0 || idx < TOTAL) {
       const bool ok = r < valid_rows;
-      cp_async16(dst + swz<W>(r, c * 8), src + (size_t)(ok ? r : 0) * W + c * 8, ok);
+      cp_async16(dst + swz<W>(r, c * 8), row_addr(src, ok ? r : 0, W) + c * 8, ok);
     }
   }
 }
@@ -203,15 +225,15 @@ __device__ __forceinline__ int pswz(int row, int col) {
 }
 
 // load_rows into the panel layout; rows at or past `valid_rows` are zero-filled.
-template <int W, int ROWS>
-__device__ __forceinline__ void load_panel(T* dst, const T* src, int valid_rows, int tid) {
+template <int W, int ROWS, class Src>
+__device__ __forceinline__ void load_panel(T* dst, const Src& src, int valid_rows, int tid) {
   constexpr int CH = W / 8, TOTAL = ROWS * CH, ITERS = (TOTAL + THREADS - 1) / THREADS;
 #pragma unroll
   for (int it = 0; it < ITERS; ++it) {
     const int idx = tid + it * THREADS, r = idx / CH, c = idx % CH;
     if (TOTAL % THREADS == 0 || idx < TOTAL) {
       const bool ok = r < valid_rows;
-      cp_async16(dst + pswz<ROWS>(r, c * 8), src + (size_t)(ok ? r : 0) * W + c * 8, ok);
+      cp_async16(dst + pswz<ROWS>(r, c * 8), row_addr(src, ok ? r : 0, W) + c * 8, ok);
     }
   }
 }
@@ -308,6 +330,22 @@ __device__ __forceinline__ void tma_panels(T* dst, const TmaMap& map, int row, i
   for (int p = 0; p < W / 64; ++p) tma_load(dst + p * (ROWS * 64), map, p * 64, row, slice, bar);
 }
 
+// Rows [c1, c1 + box rows) of a 64-column panel at column c0 of kv head c2 of batch c3 → dst
+// (the K/V maps are 4-D: kv-load-tma.ts); completes on `bar` like tma_load.
+__device__ __forceinline__ void tma_load4(T* dst, const TmaMap& map, int c0, int c1, int c2, int c3, uint64_t* bar) {
+  asm volatile(
+      "cp.async.bulk.tensor.4d.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1, {%2, %3, %4, %5}], [%6];\n"
+      ::"r"(smem_addr(dst)), "l"(reinterpret_cast<uint64_t>(&map)), "r"(c0), "r"(c1), "r"(c2), "r"(c3), "r"(smem_addr(bar))
+      : "memory");
+}
+
+// A [ROWS][W] K/V tile (rows row.., kv head hkv, batch b) as W/64 panels of [ROWS][64].
+template <int W, int ROWS>
+__device__ __forceinline__ void tma_kv_panels(T* dst, const TmaMap& map, int row, int hkv, int b, uint64_t* bar) {
+#pragma unroll
+  for (int p = 0; p < W / 64; ++p) tma_load4(dst + p * (ROWS * 64), map, p * 64, row, hkv, b, bar);
+}
+
 __device__ __forceinline__ void mbar_init(uint64_t* bar, unsigned count) {
   asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;\n" ::"r"(smem_addr(bar)), "r"(count) : "memory");
 }
@@ -367,6 +405,18 @@ static int encode_panels(EncodeTiledFn fn, TmaMap* map, const void* base, int wi
             3 /* 128B swizzle */, 3 /* L2 256B promotion */, 0 /* zero fill */);
 }
 
+static int encode_kv_panels(EncodeTiledFn fn, TmaMap* map, const void* base, int width, int rows, int heads,
+                            int batches, long long sn, long long sh, long long sb, int box_rows) {
+  const unsigned long long dims[4] = {(unsigned long long)width, (unsigned long long)rows, (unsigned long long)heads,
+                                      (unsigned long long)batches};
+  const unsigned long long strides[3] = {(unsigned long long)sn * sizeof(T), (unsigned long long)sh * sizeof(T),
+                                         (unsigned long long)sb * sizeof(T)};
+  const unsigned box[4] = {64u, (unsigned)box_rows, 1u, 1u};
+  const unsigned elem_strides[4] = {1u, 1u, 1u, 1u};
+  return fn(map, 9, 4, const_cast<void*>(base), dims, strides, box, elem_strides, 0,
+            3 /* 128B swizzle */, 3 /* L2 256B promotion */, 0 /* zero fill */);
+}
+
 // maps[0..2] = Q, K, V. With Nk = 0 no K/V tile is ever loaded, so their maps stay zero.
 static const char* make_tma_maps(const Args& a, TmaMap* maps) {
   static EncodeTiledFn encode = nullptr;
@@ -381,8 +431,8 @@ static const char* make_tma_maps(const Args& a, TmaMap* maps) {
   memset(maps, 0, 3 * sizeof(TmaMap));
   if (encode_panels(encode, &maps[0], a.q, D, a.Nq, a.B * a.H, BQ) != 0) return "cannot describe q to the TMA unit";
   if (a.Nk == 0) return nullptr;
-  if (encode_panels(encode, &maps[1], a.k, D, a.Nk, a.B * a.Hkv, BK) != 0) return "cannot describe k to the TMA unit";
-  if (encode_panels(encode, &maps[2], a.v, DV, a.Nk, a.B * a.Hkv, BK) != 0) return "cannot describe v to the TMA unit";
+  if (encode_kv_panels(encode, &maps[1], a.k, D, a.Nk, a.Hkv, a.B, a.k_stride_n, a.k_stride_h, a.k_stride_b, BK) != 0) return "cannot describe k to the TMA unit (its strides must be multiples of 16 bytes)";
+  if (encode_kv_panels(encode, &maps[2], a.v, DV, a.Nk, a.Hkv, a.B, a.v_stride_n, a.v_stride_h, a.v_stride_b, BK) != 0) return "cannot describe v to the TMA unit (its strides must be multiples of 16 bytes)";
   return nullptr;
 }
 
@@ -462,8 +512,8 @@ extern "C" __global__ void __launch_bounds__(THREADS, 1) attnc_causal_attention(
         if (wrapped) mbar_wait(&empty_bar[st], ph ^ 1u);
         if (lane == 0) {
           mbar_expect_tx(&full_bar[st], BK * (D + DV) * (int)sizeof(T));
-          tma_panels<D, BK>(Ks + st * (BK * D), tmk, kt * BK, b * a.Hkv + hkv, &full_bar[st]);
-          tma_panels<DV, BK>(Vs + st * (BK * DV), tmv, kt * BK, b * a.Hkv + hkv, &full_bar[st]);
+          tma_kv_panels<D, BK>(Ks + st * (BK * D), tmk, kt * BK, hkv, b, &full_bar[st]);
+          tma_kv_panels<DV, BK>(Vs + st * (BK * DV), tmv, kt * BK, hkv, b, &full_bar[st]);
         }
         __syncwarp();
         if (++st == STAGES) {
@@ -615,6 +665,7 @@ static int fail(int code, const char* fmt, ...) {
   return code;
 }
 static bool ptr_ok(const void* p, size_t align) { return p != NULL && (uintptr_t)p % align == 0; }
+[[maybe_unused]] static bool kv_strides_ok(const Args& a, long long elems) { return a.k_stride_b % elems == 0 && a.k_stride_h % elems == 0 && a.k_stride_n % elems == 0 && a.v_stride_b % elems == 0 && a.v_stride_h % elems == 0 && a.v_stride_n % elems == 0; }
 } // namespace attnc_causal
 
 namespace attnc_causal {
@@ -645,8 +696,8 @@ __global__ void __launch_bounds__(128) split_kernel(const Args a, float* __restr
   const int hk = blockIdx.y, b = blockIdx.z;
   const int lane = threadIdx.x & 7, g = threadIdx.x >> 3;
   const T* __restrict__ qg = static_cast<const T*>(a.q);
-  const T* __restrict__ kg = static_cast<const T*>(a.k);
-  const T* __restrict__ vg = static_cast<const T*>(a.v);
+  const KvRows kg = KvRows{static_cast<const T*>(a.k) + (long long)b * a.k_stride_b + (long long)hk * a.k_stride_h, a.k_stride_n};
+  const KvRows vg = KvRows{static_cast<const T*>(a.v) + (long long)b * a.v_stride_b + (long long)hk * a.v_stride_h, a.v_stride_n};
   [[maybe_unused]] int hr[MT], qp[MT];
   bool rok[MT];
   VecT<VW> qx[MT][CD]; // kept in storage type: half the registers of f32 at 16 bits
@@ -675,7 +726,6 @@ __global__ void __launch_bounds__(128) split_kernel(const Args a, float* __restr
       for (int e = 0; e < VW; ++e) acc[r][c][e] = 0.f;
   }
   const int k_begin = split * split_keys, k_end = min(a.Nk, k_begin + split_keys);
-  const size_t kv0 = ((size_t)b * a.Hkv + hk) * a.Nk;
   for (int t0 = k_begin; t0 < k_end; t0 += TILE) {
     const int t1 = min(t0 + TILE, k_end);
     int cls[MT];
@@ -694,7 +744,7 @@ __global__ void __launch_bounds__(128) split_kernel(const Args a, float* __restr
       const int kj = t0 + g + GROUPS * i;
 #pragma unroll
       for (int c = 0; c < CV; ++c)
-        vx[i][c] = kj < t1 ? *reinterpret_cast<const VecT<VW>*>(vg + (kv0 + kj) * DV + (lane + 8 * c) * VW) : VecT<VW>::zero();
+        vx[i][c] = kj < t1 ? *reinterpret_cast<const VecT<VW>*>(vg.row(kj) + (lane + 8 * c) * VW) : VecT<VW>::zero();
     }
 #pragma unroll
     for (int i = 0; i < KPG; ++i) {
@@ -703,7 +753,7 @@ __global__ void __launch_bounds__(128) split_kernel(const Args a, float* __restr
       VecT<VW> kx[CD];
 #pragma unroll
       for (int c = 0; c < CD; ++c)
-        kx[c] = valid ? *reinterpret_cast<const VecT<VW>*>(kg + (kv0 + kj) * D + (lane + 8 * c) * VW) : VecT<VW>::zero();
+        kx[c] = valid ? *reinterpret_cast<const VecT<VW>*>(kg.row(kj) + (lane + 8 * c) * VW) : VecT<VW>::zero();
       [[maybe_unused]] const int kpos = kj + a.k_offset;
 #pragma unroll
       for (int r = 0; r < MT; ++r) {
@@ -841,6 +891,7 @@ static bool wanted(const Args& a) {
   if ((long long)(a.H / a.Hkv) * a.Nq > 2147483647LL - MT) return false;
   const size_t align = VW * sizeof(T);
   if (!ptr_ok(a.q, align) || !ptr_ok(a.k, align) || !ptr_ok(a.v, align)) return false;
+  if (!kv_strides_ok(a, VW)) return false; // K/V strides (kv-rows.ts) off its vector width
   return env == 1 || (a.Nq <= 16 && a.Nk >= 1024);
 }
 
@@ -904,6 +955,12 @@ extern "C" void attnc_causal_args_init(AttncArgs_causal* a, int B, int H, int Hk
   a->q_offset = Nk - Nq;
   a->k_offset = 0;
   a->scale = 1.0f / sqrtf(64.0f);
+  a->k_stride_n = 64;
+  a->k_stride_h = (long long)Nk * 64;
+  a->k_stride_b = (long long)Hkv * (long long)Nk * 64;
+  a->v_stride_n = 64;
+  a->v_stride_h = (long long)Nk * 64;
+  a->v_stride_b = (long long)Hkv * (long long)Nk * 64;
 }
 
 extern "C" int attnc_causal_launch(const AttncArgs_causal* args, cudaStream_t stream) {
@@ -927,6 +984,12 @@ extern "C" int attnc_causal_launch(const AttncArgs_causal* args, cudaStream_t st
   if (!ptr_ok(a.q, 16) || !ptr_ok(a.out, 16) || (a.Nk > 0 && (!ptr_ok(a.k, 16) || !ptr_ok(a.v, 16))))
     return fail(ATTNC_ERR_ARGS, "q, k, v and out must be non-NULL and 16-byte aligned");
   if ((uintptr_t)a.lse % 4 != 0) return fail(ATTNC_ERR_ARGS, "lse must be 4-byte aligned (got %p)", (const void*)a.lse);
+  if (a.k_stride_b < 0 || a.k_stride_h < 0 || a.k_stride_n < 0) return fail(ATTNC_ERR_ARGS, "k strides must be >= 0 (got k_stride_b = %lld, k_stride_h = %lld, k_stride_n = %lld)", a.k_stride_b, a.k_stride_h, a.k_stride_n);
+  if (a.Nk > 1 && a.k_stride_n < 64) return fail(ATTNC_ERR_ARGS, "k_stride_n (%lld) is smaller than a row of k (%d elements): its rows would overlap", a.k_stride_n, 64);
+  if (a.k_stride_b % 8 || a.k_stride_h % 8 || a.k_stride_n % 8) return fail(ATTNC_ERR_ARGS, "k strides must be multiples of 8 elements, the kernel's vector loads (got %lld, %lld, %lld)", a.k_stride_b, a.k_stride_h, a.k_stride_n);
+  if (a.v_stride_b < 0 || a.v_stride_h < 0 || a.v_stride_n < 0) return fail(ATTNC_ERR_ARGS, "v strides must be >= 0 (got v_stride_b = %lld, v_stride_h = %lld, v_stride_n = %lld)", a.v_stride_b, a.v_stride_h, a.v_stride_n);
+  if (a.Nk > 1 && a.v_stride_n < 64) return fail(ATTNC_ERR_ARGS, "v_stride_n (%lld) is smaller than a row of v (%d elements): its rows would overlap", a.v_stride_n, 64);
+  if (a.v_stride_b % 8 || a.v_stride_h % 8 || a.v_stride_n % 8) return fail(ATTNC_ERR_ARGS, "v strides must be multiples of 8 elements, the kernel's vector loads (got %lld, %lld, %lld)", a.v_stride_b, a.v_stride_h, a.v_stride_n);
   if (attnc_causal::dec::wanted(a)) return attnc_causal::dec::launch(a, stream);
   // log2(e) folds into the q scale: scores come out in base 2 for exp2f.
   const float qscale = a.scale * attnc_causal::LOG2E;

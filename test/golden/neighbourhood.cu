@@ -39,7 +39,7 @@
 extern "C" {
 #endif
 
-/* Device pointers, contiguous row-major; q, k, v and out must be 16-byte aligned. */
+/* Device pointers; q and out contiguous row-major, k and v addressed by their strides; q, k, v and out must be 16-byte aligned. */
 /* Limits the launcher checks (ATTNC_ERR_ARGS past them), so that no 32-bit index overflows:
  *   1 <= B, H <= 65535, B * H <= 2^31 - 1, Hkv >= 1, H % Hkv == 0;
  *   0 <= Nq, Nk <= 2146435072 (2^31 - 2^20), and so are params that size a tensor;
@@ -51,10 +51,16 @@ extern "C" {
  * Element offsets are 64-bit. */
 typedef struct AttncArgs_neighbourhood {
   const void* q; /* [B, H, Nq, 64] bf16 */
-  const void* k; /* [B, Hkv, Nk, 64] bf16 */
-  const void* v; /* [B, Hkv, Nk, 64] bf16 */
+  const void* k; /* [B, Hkv, Nk, 64] bf16 as args_init's strides say (any layout the strides describe) */
+  const void* v; /* [B, Hkv, Nk, 64] bf16 as args_init's strides say (any layout the strides describe) */
   void* out; /* [B, H, Nq, 64] bf16, written */
   float* lse; /* [B, H, Nq] f32, natural log, written; may be NULL */
+  long long k_stride_b; /* elements between batches (args_init: Hkv * Nk * W, W the row width) */
+  long long k_stride_h; /* elements between kv heads (args_init: Nk * W, W the row width) */
+  long long k_stride_n; /* elements between rows (keys) (args_init: W, W the row width) */
+  long long v_stride_b; /* elements between batches (args_init: Hkv * Nk * W, W the row width) */
+  long long v_stride_h; /* elements between kv heads (args_init: Nk * W, W the row width) */
+  long long v_stride_n; /* elements between rows (keys) (args_init: W, W the row width) */
   int B;
   int H;
   int Hkv;
@@ -118,6 +124,22 @@ struct Flag {
   static constexpr bool value = V;
 };
 
+// K/V rows of one (batch, kv head): rows rs elements apart (kv-rows.ts).
+struct KvRows {
+  const T* p;
+  long long rs;
+  __device__ __forceinline__ const T* row(long long j) const { return p + j * rs; }
+};
+// Rows first + step·r of a KvRows (a tile of keys, or a residue class's keys).
+struct KvFrom {
+  KvRows h;
+  long long first, step;
+};
+// Row r of a packed matrix (rows w apart), of a KvRows, or of a KvFrom.
+__device__ __forceinline__ const T* row_addr(const T* p, long long r, int w) { return p + r * w; }
+__device__ __forceinline__ const T* row_addr(const KvRows& h, long long r, int) { return h.row(r); }
+__device__ __forceinline__ const T* row_addr(const KvFrom& f, long long r, int) { return f.h.row(f.first + f.step * r); }
+
 __device__ __forceinline__ int add_i(int a, int b) { return (int)((unsigned)a + (unsigned)b); }
 
 __device__ __forceinline__ int sub_i(int a, int b) { return (int)((unsigned)a - (unsigned)b); }
@@ -168,15 +190,15 @@ __device__ __forceinline__ void cp_wait() { asm volatile("cp.async.wait_group %0
 
 // Rows [0, ROWS) of a [.., W] matrix from `src` (row 0 = src) into swizzled `dst`; rows at or
 // past `valid_rows` are zero-filled (never read), so tails need no other care.
-template <int W, int ROWS>
-__device__ __forceinline__ void load_rows(T* dst, const T* src, int valid_rows, int tid) {
+template <int W, int ROWS, class Src>
+__device__ __forceinline__ void load_rows(T* dst, const Src& src, int valid_rows, int tid) {
   constexpr int CH = W / 8, TOTAL = ROWS * CH, ITERS = (TOTAL + THREADS - 1) / THREADS;
 #pragma unroll
   for (int it = 0; it < ITERS; ++it) {
     const int idx = tid + it * THREADS, r = idx / CH, c = idx % CH;
     if (TOTAL % THREADS == 0 || idx < TOTAL) {
       const bool ok = r < valid_rows;
-      cp_async16(dst + swz<W>(r, c * 8), src + (size_t)(ok ? r : 0) * W + c * 8, ok);
+      cp_async16(dst + swz<W>(r, c * 8), row_addr(src, ok ? r : 0, W) + c * 8, ok);
     }
   }
 }
@@ -225,15 +247,15 @@ __device__ __forceinline__ int pswz(int row, int col) {
 }
 
 // load_rows into the panel layout; rows at or past `valid_rows` are zero-filled.
-template <int W, int ROWS>
-__device__ __forceinline__ void load_panel(T* dst, const T* src, int valid_rows, int tid) {
+template <int W, int ROWS, class Src>
+__device__ __forceinline__ void load_panel(T* dst, const Src& src, int valid_rows, int tid) {
   constexpr int CH = W / 8, TOTAL = ROWS * CH, ITERS = (TOTAL + THREADS - 1) / THREADS;
 #pragma unroll
   for (int it = 0; it < ITERS; ++it) {
     const int idx = tid + it * THREADS, r = idx / CH, c = idx % CH;
     if (TOTAL % THREADS == 0 || idx < TOTAL) {
       const bool ok = r < valid_rows;
-      cp_async16(dst + pswz<ROWS>(r, c * 8), src + (size_t)(ok ? r : 0) * W + c * 8, ok);
+      cp_async16(dst + pswz<ROWS>(r, c * 8), row_addr(src, ok ? r : 0, W) + c * 8, ok);
     }
   }
 }
@@ -429,8 +451,8 @@ __host__ __device__ inline int patch_key(const PatchUnit& u, int j) {
 }
 
 // load_panel over gathered rows: row r of the tile is row row_of(r) of base (< 0: zeros).
-template <int W, int ROWS, class RowOf>
-__device__ __forceinline__ void load_panel_gather(T* dst, const T* base, const RowOf& row_of, int tid) {
+template <int W, int ROWS, class Src, class RowOf>
+__device__ __forceinline__ void load_panel_gather(T* dst, const Src& base, const RowOf& row_of, int tid) {
   constexpr int CH = W / 8, TOTAL = ROWS * CH, ITERS = (TOTAL + THREADS - 1) / THREADS;
   // Not unrolled: each step divides (patch_key), and unrolled steps would hold their quotients
   // in registers the score tile needs.
@@ -440,7 +462,7 @@ __device__ __forceinline__ void load_panel_gather(T* dst, const T* base, const R
     if (TOTAL % THREADS == 0 || idx < TOTAL) {
       const int src = row_of(r);
       const bool ok = src >= 0;
-      cp_async16(dst + pswz<ROWS>(r, c * 8), base + (size_t)(ok ? src : 0) * W + c * 8, ok);
+      cp_async16(dst + pswz<ROWS>(r, c * 8), row_addr(base, ok ? src : 0, W) + c * 8, ok);
     }
   }
 }
@@ -460,8 +482,8 @@ extern "C" __global__ void __launch_bounds__(THREADS, 1) attnc_neighbourhood_att
   __shared__ int hk1[BK];
   const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32, g = lane / 4, t4 = lane % 4;
   const int h = blockIdx.y, b = blockIdx.z, hkv = h / (a.H / a.Hkv);
-  const T* kg = static_cast<const T*>(a.k) + (size_t)(b * a.Hkv + hkv) * a.Nk * D;
-  const T* vg = static_cast<const T*>(a.v) + (size_t)(b * a.Hkv + hkv) * a.Nk * DV;
+  const KvRows kg = KvRows{static_cast<const T*>(a.k) + (long long)b * a.k_stride_b + (long long)hkv * a.k_stride_h, a.k_stride_n};
+  const KvRows vg = KvRows{static_cast<const T*>(a.v) + (long long)b * a.v_stride_b + (long long)hkv * a.v_stride_h, a.v_stride_n};
   const int PW_ = a.W, PRY = a.r, PRX = a.r; // image width, radii
   __shared__ PatchUnit pu_s;
   const PatchUnit& pu = pu_s;
@@ -706,6 +728,7 @@ static int fail(int code, const char* fmt, ...) {
   return code;
 }
 static bool ptr_ok(const void* p, size_t align) { return p != NULL && (uintptr_t)p % align == 0; }
+[[maybe_unused]] static bool kv_strides_ok(const Args& a, long long elems) { return a.k_stride_b % elems == 0 && a.k_stride_h % elems == 0 && a.k_stride_n % elems == 0 && a.v_stride_b % elems == 0 && a.v_stride_h % elems == 0 && a.v_stride_n % elems == 0; }
 } // namespace attnc_neighbourhood
 
 namespace attnc_neighbourhood {
@@ -804,8 +827,8 @@ __global__ void __launch_bounds__(128) split_kernel(const Args a, float* __restr
   const int hk = blockIdx.y, b = blockIdx.z;
   const int lane = threadIdx.x & 7, g = threadIdx.x >> 3;
   const T* __restrict__ qg = static_cast<const T*>(a.q);
-  const T* __restrict__ kg = static_cast<const T*>(a.k);
-  const T* __restrict__ vg = static_cast<const T*>(a.v);
+  const KvRows kg = KvRows{static_cast<const T*>(a.k) + (long long)b * a.k_stride_b + (long long)hk * a.k_stride_h, a.k_stride_n};
+  const KvRows vg = KvRows{static_cast<const T*>(a.v) + (long long)b * a.v_stride_b + (long long)hk * a.v_stride_h, a.v_stride_n};
   [[maybe_unused]] int hr[MT], qp[MT];
   bool rok[MT];
   VecT<VW> qx[MT][CD]; // kept in storage type: half the registers of f32 at 16 bits
@@ -834,7 +857,6 @@ __global__ void __launch_bounds__(128) split_kernel(const Args a, float* __restr
       for (int e = 0; e < VW; ++e) acc[r][c][e] = 0.f;
   }
   const int k_begin = split * split_keys, k_end = min(a.Nk, k_begin + split_keys);
-  const size_t kv0 = ((size_t)b * a.Hkv + hk) * a.Nk;
   for (int t0 = k_begin; t0 < k_end; t0 += TILE) {
     const int t1 = min(t0 + TILE, k_end);
     int cls[MT];
@@ -853,7 +875,7 @@ __global__ void __launch_bounds__(128) split_kernel(const Args a, float* __restr
       const int kj = t0 + g + GROUPS * i;
 #pragma unroll
       for (int c = 0; c < CV; ++c)
-        vx[i][c] = kj < t1 ? *reinterpret_cast<const VecT<VW>*>(vg + (kv0 + kj) * DV + (lane + 8 * c) * VW) : VecT<VW>::zero();
+        vx[i][c] = kj < t1 ? *reinterpret_cast<const VecT<VW>*>(vg.row(kj) + (lane + 8 * c) * VW) : VecT<VW>::zero();
     }
 #pragma unroll
     for (int i = 0; i < KPG; ++i) {
@@ -862,7 +884,7 @@ __global__ void __launch_bounds__(128) split_kernel(const Args a, float* __restr
       VecT<VW> kx[CD];
 #pragma unroll
       for (int c = 0; c < CD; ++c)
-        kx[c] = valid ? *reinterpret_cast<const VecT<VW>*>(kg + (kv0 + kj) * D + (lane + 8 * c) * VW) : VecT<VW>::zero();
+        kx[c] = valid ? *reinterpret_cast<const VecT<VW>*>(kg.row(kj) + (lane + 8 * c) * VW) : VecT<VW>::zero();
       [[maybe_unused]] const int kpos = kj + a.k_offset;
 #pragma unroll
       for (int r = 0; r < MT; ++r) {
@@ -1000,6 +1022,7 @@ static bool wanted(const Args& a) {
   if ((long long)(a.H / a.Hkv) * a.Nq > 2147483647LL - MT) return false;
   const size_t align = VW * sizeof(T);
   if (!ptr_ok(a.q, align) || !ptr_ok(a.k, align) || !ptr_ok(a.v, align)) return false;
+  if (!kv_strides_ok(a, VW)) return false; // K/V strides (kv-rows.ts) off its vector width
   return env == 1 || (a.Nq <= 16 && a.Nk >= 1024);
 }
 
@@ -1063,6 +1086,12 @@ extern "C" void attnc_neighbourhood_args_init(AttncArgs_neighbourhood* a, int B,
   a->q_offset = Nk - Nq;
   a->k_offset = 0;
   a->scale = 1.0f / sqrtf(64.0f);
+  a->k_stride_n = 64;
+  a->k_stride_h = (long long)Nk * 64;
+  a->k_stride_b = (long long)Hkv * (long long)Nk * 64;
+  a->v_stride_n = 64;
+  a->v_stride_h = (long long)Nk * 64;
+  a->v_stride_b = (long long)Hkv * (long long)Nk * 64;
   a->W = 128;
   a->r = 7;
 }
@@ -1088,6 +1117,12 @@ extern "C" int attnc_neighbourhood_launch(const AttncArgs_neighbourhood* args, c
   if (!ptr_ok(a.q, 16) || !ptr_ok(a.out, 16) || (a.Nk > 0 && (!ptr_ok(a.k, 16) || !ptr_ok(a.v, 16))))
     return fail(ATTNC_ERR_ARGS, "q, k, v and out must be non-NULL and 16-byte aligned");
   if ((uintptr_t)a.lse % 4 != 0) return fail(ATTNC_ERR_ARGS, "lse must be 4-byte aligned (got %p)", (const void*)a.lse);
+  if (a.k_stride_b < 0 || a.k_stride_h < 0 || a.k_stride_n < 0) return fail(ATTNC_ERR_ARGS, "k strides must be >= 0 (got k_stride_b = %lld, k_stride_h = %lld, k_stride_n = %lld)", a.k_stride_b, a.k_stride_h, a.k_stride_n);
+  if (a.Nk > 1 && a.k_stride_n < 64) return fail(ATTNC_ERR_ARGS, "k_stride_n (%lld) is smaller than a row of k (%d elements): its rows would overlap", a.k_stride_n, 64);
+  if (a.k_stride_b % 8 || a.k_stride_h % 8 || a.k_stride_n % 8) return fail(ATTNC_ERR_ARGS, "k strides must be multiples of 8 elements, the kernel's vector loads (got %lld, %lld, %lld)", a.k_stride_b, a.k_stride_h, a.k_stride_n);
+  if (a.v_stride_b < 0 || a.v_stride_h < 0 || a.v_stride_n < 0) return fail(ATTNC_ERR_ARGS, "v strides must be >= 0 (got v_stride_b = %lld, v_stride_h = %lld, v_stride_n = %lld)", a.v_stride_b, a.v_stride_h, a.v_stride_n);
+  if (a.Nk > 1 && a.v_stride_n < 64) return fail(ATTNC_ERR_ARGS, "v_stride_n (%lld) is smaller than a row of v (%d elements): its rows would overlap", a.v_stride_n, 64);
+  if (a.v_stride_b % 8 || a.v_stride_h % 8 || a.v_stride_n % 8) return fail(ATTNC_ERR_ARGS, "v strides must be multiples of 8 elements, the kernel's vector loads (got %lld, %lld, %lld)", a.v_stride_b, a.v_stride_h, a.v_stride_n);
   if (attnc_neighbourhood::dec::wanted(a)) return attnc_neighbourhood::dec::launch(a, stream);
   // log2(e) folds into the q scale: scores come out in base 2 for exp2f.
   const float qscale = a.scale * attnc_neighbourhood::LOG2E;

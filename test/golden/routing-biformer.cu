@@ -36,7 +36,7 @@
 extern "C" {
 #endif
 
-/* Device pointers, contiguous row-major; q, k, v and out must be 16-byte aligned. */
+/* Device pointers; q and out contiguous row-major, k and v addressed by their strides; q, k, v and out must be 16-byte aligned. */
 /* Limits the launcher checks (ATTNC_ERR_ARGS past them), so that no 32-bit index overflows:
  *   1 <= B, H <= 65535, B * H <= 2^31 - 1, Hkv >= 1, H % Hkv == 0;
  *   0 <= Nq, Nk <= 2146435072 (2^31 - 2^20), and so are params that size a tensor;
@@ -48,12 +48,18 @@ extern "C" {
  * Element offsets are 64-bit. */
 typedef struct AttncArgs_biformer {
   const void* q; /* [B, H, Nq, 64] bf16 */
-  const void* k; /* [B, Hkv, Nk, 64] bf16 */
-  const void* v; /* [B, Hkv, Nk, 64] bf16 */
+  const void* k; /* [B, Hkv, Nk, 64] bf16 as args_init's strides say (any layout the strides describe) */
+  const void* v; /* [B, Hkv, Nk, 64] bf16 as args_init's strides say (any layout the strides describe) */
   void* out; /* [B, H, Nq, 64] bf16, written */
   float* lse; /* [B, H, Nq] f32, natural log, written; may be NULL */
   int* indices; /* int[B, H, Nq, top + 0 + 0], written: selected block ids (ascending, -1 padded) */
   float* route_scratch; /* scratch: attnc_biformer_route_scratch_elems() floats (pooled blocks) */
+  long long k_stride_b; /* elements between batches (args_init: Hkv * Nk * W, W the row width) */
+  long long k_stride_h; /* elements between kv heads (args_init: Nk * W, W the row width) */
+  long long k_stride_n; /* elements between rows (keys) (args_init: W, W the row width) */
+  long long v_stride_b; /* elements between batches (args_init: Hkv * Nk * W, W the row width) */
+  long long v_stride_h; /* elements between kv heads (args_init: Nk * W, W the row width) */
+  long long v_stride_n; /* elements between rows (keys) (args_init: W, W the row width) */
   int B;
   int H;
   int Hkv;
@@ -117,6 +123,22 @@ template <bool V>
 struct Flag {
   static constexpr bool value = V;
 };
+
+// K/V rows of one (batch, kv head): rows rs elements apart (kv-rows.ts).
+struct KvRows {
+  const T* p;
+  long long rs;
+  __device__ __forceinline__ const T* row(long long j) const { return p + j * rs; }
+};
+// Rows first + step·r of a KvRows (a tile of keys, or a residue class's keys).
+struct KvFrom {
+  KvRows h;
+  long long first, step;
+};
+// Row r of a packed matrix (rows w apart), of a KvRows, or of a KvFrom.
+__device__ __forceinline__ const T* row_addr(const T* p, long long r, int w) { return p + r * w; }
+__device__ __forceinline__ const T* row_addr(const KvRows& h, long long r, int) { return h.row(r); }
+__device__ __forceinline__ const T* row_addr(const KvFrom& f, long long r, int) { return f.h.row(f.first + f.step * r); }
 
 // ---- block routing: pool keys (and queries), rank, write `indices` ----
 constexpr int RB = 64; // routing block size: key position p is in block floor(p / RB)
@@ -360,15 +382,15 @@ __device__ __forceinline__ void cp_wait() { asm volatile("cp.async.wait_group %0
 
 // Rows [0, ROWS) of a [.., W] matrix from `src` (row 0 = src) into swizzled `dst`; rows at or
 // past `valid_rows` are zero-filled (never read), so tails need no other care.
-template <int W, int ROWS>
-__device__ __forceinline__ void load_rows(T* dst, const T* src, int valid_rows, int tid) {
+template <int W, int ROWS, class Src>
+__device__ __forceinline__ void load_rows(T* dst, const Src& src, int valid_rows, int tid) {
   constexpr int CH = W / 8, TOTAL = ROWS * CH, ITERS = (TOTAL + THREADS - 1) / THREADS;
 #pragma unroll
   for (int it = 0; it < ITERS; ++it) {
     const int idx = tid + it * THREADS, r = idx / CH, c = idx % CH;
     if (TOTAL % THREADS == 0 || idx < TOTAL) {
       const bool ok = r < valid_rows;
-      cp_async16(dst + swz<W>(r, c * 8), src + (size_t)(ok ? r : 0) * W + c * 8, ok);
+      cp_async16(dst + swz<W>(r, c * 8), row_addr(src, ok ? r : 0, W) + c * 8, ok);
     }
   }
 }
@@ -417,15 +439,15 @@ __device__ __forceinline__ int pswz(int row, int col) {
 }
 
 // load_rows into the panel layout; rows at or past `valid_rows` are zero-filled.
-template <int W, int ROWS>
-__device__ __forceinline__ void load_panel(T* dst, const T* src, int valid_rows, int tid) {
+template <int W, int ROWS, class Src>
+__device__ __forceinline__ void load_panel(T* dst, const Src& src, int valid_rows, int tid) {
   constexpr int CH = W / 8, TOTAL = ROWS * CH, ITERS = (TOTAL + THREADS - 1) / THREADS;
 #pragma unroll
   for (int it = 0; it < ITERS; ++it) {
     const int idx = tid + it * THREADS, r = idx / CH, c = idx % CH;
     if (TOTAL % THREADS == 0 || idx < TOTAL) {
       const bool ok = r < valid_rows;
-      cp_async16(dst + pswz<ROWS>(r, c * 8), src + (size_t)(ok ? r : 0) * W + c * 8, ok);
+      cp_async16(dst + pswz<ROWS>(r, c * 8), row_addr(src, ok ? r : 0, W) + c * 8, ok);
     }
   }
 }
@@ -510,8 +532,8 @@ extern "C" __global__ void __launch_bounds__(THREADS, 1) attnc_biformer_attentio
   // Last q-tile first: under causal-like masks it has the most tiles, so the long blocks start
   // early and the short ones fill the tail of the grid.
   const int q0 = (gridDim.x - 1 - blockIdx.x) * BQ;
-  const T* kg = static_cast<const T*>(a.k) + (size_t)(b * a.Hkv + hkv) * a.Nk * D;
-  const T* vg = static_cast<const T*>(a.v) + (size_t)(b * a.Hkv + hkv) * a.Nk * DV;
+  const KvRows kg = KvRows{static_cast<const T*>(a.k) + (long long)b * a.k_stride_b + (long long)hkv * a.k_stride_h, a.k_stride_n};
+  const KvRows vg = KvRows{static_cast<const T*>(a.v) + (long long)b * a.v_stride_b + (long long)hkv * a.v_stride_h, a.v_stride_n};
   const int nkt = (a.Nk + BK - 1) / BK;
   (void)kg; (void)vg; (void)b; (void)h; (void)g; (void)nkt;
   load_panel<D, BQ>(Qs, static_cast<const T*>(a.q) + ((size_t)(b * a.H + h) * a.Nq + q0) * D, a.Nq - q0, tid);
@@ -677,8 +699,8 @@ extern "C" __global__ void __launch_bounds__(THREADS, 1) attnc_biformer_attentio
     return nkt;
   };
   auto load_kv = [&](const int kt, const int buf) {
-    load_panel<D, BK>(Ks + buf * (BK * D), kg + (size_t)kt * BK * D, a.Nk - kt * BK, tid);
-    load_panel<DV, BK>(Vs + buf * (BK * DV), vg + (size_t)kt * BK * DV, a.Nk - kt * BK, tid);
+    load_panel<D, BK>(Ks + buf * (BK * D), KvFrom{kg, (long long)kt * BK, 1}, a.Nk - kt * BK, tid);
+    load_panel<DV, BK>(Vs + buf * (BK * DV), KvFrom{vg, (long long)kt * BK, 1}, a.Nk - kt * BK, tid);
   };
   bool kt_full, nk_full;
   int kt = next_tile(0, kt_full), buf = 0;
@@ -746,6 +768,7 @@ static int fail(int code, const char* fmt, ...) {
   return code;
 }
 static bool ptr_ok(const void* p, size_t align) { return p != NULL && (uintptr_t)p % align == 0; }
+[[maybe_unused]] static bool kv_strides_ok(const Args& a, long long elems) { return a.k_stride_b % elems == 0 && a.k_stride_h % elems == 0 && a.k_stride_n % elems == 0 && a.v_stride_b % elems == 0 && a.v_stride_h % elems == 0 && a.v_stride_n % elems == 0; }
 } // namespace attnc_biformer
 
 extern "C" const char* attnc_biformer_last_error(void) { return attnc_biformer::last_error; }
@@ -756,6 +779,12 @@ extern "C" void attnc_biformer_args_init(AttncArgs_biformer* a, int B, int H, in
   a->q_offset = Nk - Nq;
   a->k_offset = 0;
   a->scale = 1.0f / sqrtf(64.0f);
+  a->k_stride_n = 64;
+  a->k_stride_h = (long long)Nk * 64;
+  a->k_stride_b = (long long)Hkv * (long long)Nk * 64;
+  a->v_stride_n = 64;
+  a->v_stride_h = (long long)Nk * 64;
+  a->v_stride_b = (long long)Hkv * (long long)Nk * 64;
   a->top = 8;
 }
 
@@ -786,6 +815,14 @@ extern "C" int attnc_biformer_launch(const AttncArgs_biformer* args, cudaStream_
   if ((uintptr_t)a.lse % 4 != 0) return fail(ATTNC_ERR_ARGS, "lse must be 4-byte aligned (got %p)", (const void*)a.lse);
   if ((uintptr_t)a.indices % 4 != 0) return fail(ATTNC_ERR_ARGS, "indices must be 4-byte aligned (got %p)", (const void*)a.indices);
   if ((uintptr_t)a.route_scratch % 16 != 0) return fail(ATTNC_ERR_ARGS, "route_scratch must be 16-byte aligned (got %p)", (const void*)a.route_scratch);
+  if (a.k_stride_b < 0 || a.k_stride_h < 0 || a.k_stride_n < 0) return fail(ATTNC_ERR_ARGS, "k strides must be >= 0 (got k_stride_b = %lld, k_stride_h = %lld, k_stride_n = %lld)", a.k_stride_b, a.k_stride_h, a.k_stride_n);
+  if (a.Nk > 1 && a.k_stride_n < 64) return fail(ATTNC_ERR_ARGS, "k_stride_n (%lld) is smaller than a row of k (%d elements): its rows would overlap", a.k_stride_n, 64);
+  if (a.k_stride_b % 8 || a.k_stride_h % 8 || a.k_stride_n % 8) return fail(ATTNC_ERR_ARGS, "k strides must be multiples of 8 elements, the kernel's vector loads (got %lld, %lld, %lld)", a.k_stride_b, a.k_stride_h, a.k_stride_n);
+  if (a.Nk > 0 && !(a.k_stride_n == 64 && a.k_stride_h == (long long)a.Nk * 64 && a.k_stride_b == (long long)a.Hkv * a.Nk * 64)) return fail(ATTNC_ERR_ARGS, "this kernel needs k packed [B, Hkv, Nk, %d] (its routing pass reads keys by their packed rows); pass args_init's strides", 64);
+  if (a.v_stride_b < 0 || a.v_stride_h < 0 || a.v_stride_n < 0) return fail(ATTNC_ERR_ARGS, "v strides must be >= 0 (got v_stride_b = %lld, v_stride_h = %lld, v_stride_n = %lld)", a.v_stride_b, a.v_stride_h, a.v_stride_n);
+  if (a.Nk > 1 && a.v_stride_n < 64) return fail(ATTNC_ERR_ARGS, "v_stride_n (%lld) is smaller than a row of v (%d elements): its rows would overlap", a.v_stride_n, 64);
+  if (a.v_stride_b % 8 || a.v_stride_h % 8 || a.v_stride_n % 8) return fail(ATTNC_ERR_ARGS, "v strides must be multiples of 8 elements, the kernel's vector loads (got %lld, %lld, %lld)", a.v_stride_b, a.v_stride_h, a.v_stride_n);
+  if (a.Nk > 0 && !(a.v_stride_n == 64 && a.v_stride_h == (long long)a.Nk * 64 && a.v_stride_b == (long long)a.Hkv * a.Nk * 64)) return fail(ATTNC_ERR_ARGS, "this kernel needs v packed [B, Hkv, Nk, %d] (its routing pass reads keys by their packed rows); pass args_init's strides", 64);
   for (int c = 0; c < 3; ++c) {
     const long long n = attnc_biformer::route_count(a, c);
     if (n < 0 || n > (1 << 20)) return fail(ATTNC_ERR_ARGS, "routing count %s is %lld, must be in [0, 2^20]", c == 0 ? "topk" : c == 1 ? "first" : "local", n);

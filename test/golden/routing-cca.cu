@@ -39,7 +39,7 @@
 extern "C" {
 #endif
 
-/* Device pointers, contiguous row-major; q, k, v and out must be 16-byte aligned. */
+/* Device pointers; q and out contiguous row-major, k and v addressed by their strides; q, k, v and out must be 16-byte aligned. */
 /* Limits the launcher checks (ATTNC_ERR_ARGS past them), so that no 32-bit index overflows:
  *   1 <= B, H <= 65535, B * H <= 2^31 - 1, Hkv >= 1, H % Hkv == 0;
  *   0 <= Nq, Nk <= 2146435072 (2^31 - 2^20), and so are params that size a tensor;
@@ -51,12 +51,18 @@ extern "C" {
  * Element offsets are 64-bit. */
 typedef struct AttncArgs_cca {
   const void* q; /* [B, H, Nq, 64] f32 */
-  const void* k; /* [B, Hkv, Nk, 64] f32 */
-  const void* v; /* [B, Hkv, Nk, 64] f32 */
+  const void* k; /* [B, Hkv, Nk, 64] f32 as args_init's strides say (any layout the strides describe) */
+  const void* v; /* [B, Hkv, Nk, 64] f32 as args_init's strides say (any layout the strides describe) */
   void* out; /* [B, H, Nq, 64] f32, written */
   float* lse; /* [B, H, Nq] f32, natural log, written; may be NULL */
   int* indices; /* int[B, H, Nq, top + 0 + 2], written: selected block ids (ascending, -1 padded) */
   float* route_scratch; /* scratch: attnc_cca_route_scratch_elems() floats (pooled blocks) */
+  long long k_stride_b; /* elements between batches (args_init: Hkv * Nk * W, W the row width) */
+  long long k_stride_h; /* elements between kv heads (args_init: Nk * W, W the row width) */
+  long long k_stride_n; /* elements between rows (keys) (args_init: W, W the row width) */
+  long long v_stride_b; /* elements between batches (args_init: Hkv * Nk * W, W the row width) */
+  long long v_stride_h; /* elements between kv heads (args_init: Nk * W, W the row width) */
+  long long v_stride_n; /* elements between rows (keys) (args_init: W, W the row width) */
   int B;
   int H;
   int Hkv;
@@ -120,6 +126,22 @@ template <bool V>
 struct Flag {
   static constexpr bool value = V;
 };
+
+// K/V rows of one (batch, kv head): rows rs elements apart (kv-rows.ts).
+struct KvRows {
+  const T* p;
+  long long rs;
+  __device__ __forceinline__ const T* row(long long j) const { return p + j * rs; }
+};
+// Rows first + step·r of a KvRows (a tile of keys, or a residue class's keys).
+struct KvFrom {
+  KvRows h;
+  long long first, step;
+};
+// Row r of a packed matrix (rows w apart), of a KvRows, or of a KvFrom.
+__device__ __forceinline__ const T* row_addr(const T* p, long long r, int w) { return p + r * w; }
+__device__ __forceinline__ const T* row_addr(const KvRows& h, long long r, int) { return h.row(r); }
+__device__ __forceinline__ const T* row_addr(const KvFrom& f, long long r, int) { return f.h.row(f.first + f.step * r); }
 
 // ---- block routing: pool keys (and queries), rank, write `indices` ----
 constexpr int RB = 32; // routing block size: key position p is in block floor(p / RB)
@@ -378,8 +400,8 @@ extern "C" __global__ void __launch_bounds__(TOK_THREADS) attnc_cca_token_attn(c
   float* Ks = Qs + 16 * D;
   float* Vs = Ks + TOK_BK * D;
   float* Ps = Vs + TOK_BK * DV;
-  const T* kg = static_cast<const T*>(a.k) + (size_t)(b * a.Hkv + hkv) * a.Nk * D;
-  const T* vg = static_cast<const T*>(a.v) + (size_t)(b * a.Hkv + hkv) * a.Nk * DV;
+  const KvRows kg = KvRows{static_cast<const T*>(a.k) + (long long)b * a.k_stride_b + (long long)hkv * a.k_stride_h, a.k_stride_n};
+  const KvRows vg = KvRows{static_cast<const T*>(a.v) + (long long)b * a.v_stride_b + (long long)hkv * a.v_stride_h, a.v_stride_n};
   for (int c = lane; c < 16 * D; c += 32) {
     const long long R = ((long long)blockIdx.x * TOK_WARPS + warp) * 16 + c / D;
     const int i = R < rows_all ? (int)(R / G) : 0, h = hkv * G + (R < rows_all ? (int)(R % G) : 0);
@@ -397,9 +419,9 @@ extern "C" __global__ void __launch_bounds__(TOK_THREADS) attnc_cca_token_attn(c
   while (kt < nkt) {
     const int kbase = kt * TOK_BK;
     for (int c = lane; c < TOK_BK * D; c += 32)
-      Ks[c] = kbase + c / D < a.Nk ? to_f32(kg[(size_t)kbase * D + c]) : 0.f;
+      Ks[c] = kbase + c / D < a.Nk ? to_f32(kg.row(kbase + c / D)[c % D]) : 0.f;
     for (int c = lane; c < TOK_BK * DV; c += 32)
-      Vs[c] = kbase + c / DV < a.Nk ? to_f32(vg[(size_t)kbase * DV + c]) : 0.f;
+      Vs[c] = kbase + c / DV < a.Nk ? to_f32(vg.row(kbase + c / DV)[c % DV]) : 0.f;
     __syncwarp();
     // Each row's selected blocks among the tile's (bit i: block kid0 + i; at most 32, token-form.ts).
     const int kid0 = (a.k_offset + kbase) / RB, kid1 = (a.k_offset + min(kbase + TOK_BK, a.Nk) - 1) / RB;
@@ -525,13 +547,13 @@ __device__ __forceinline__ void ld_smem(float (&dst)[N], const float* src) {
 // Stages rows [kt*BK, kt*BK + BK) of a [Nk, W] matrix as f32; rows past Nk read 0. Fully
 // unrolled so every thread has all its loads in flight before the first store.
 template <int W>
-__device__ __forceinline__ void load_tile(float* dst, const T* src, int kt, int Nk, int tid) {
+__device__ __forceinline__ void load_tile(float* dst, const KvRows& src, int kt, int Nk, int tid) {
   constexpr int PER_ROW = W / GV, TOTAL = BK * PER_ROW, ITERS = (TOTAL + THREADS - 1) / THREADS;
   VecT<GV> x[ITERS];
 #pragma unroll
   for (int it = 0; it < ITERS; ++it) {
     const int idx = tid + it * THREADS, j = idx / PER_ROW, c = idx % PER_ROW, key = kt * BK + j;
-    if (idx < TOTAL && key < Nk) x[it] = *reinterpret_cast<const VecT<GV>*>(src + (size_t)key * W + c * GV);
+    if (idx < TOTAL && key < Nk) x[it] = *reinterpret_cast<const VecT<GV>*>(src.row(key) + c * GV);
     else x[it] = VecT<GV>::zero();
   }
 #pragma unroll
@@ -549,8 +571,8 @@ extern "C" __global__ void __launch_bounds__(THREADS) attnc_cca_attention(const 
   const int row0 = blockIdx.x * BQ + (tid / TPR) * ROWS;
   const int h = blockIdx.y, b = blockIdx.z;
   const int hkv = h / (a.H / a.Hkv);
-  const T* kg = static_cast<const T*>(a.k) + (size_t)(b * a.Hkv + hkv) * a.Nk * D;
-  const T* vg = static_cast<const T*>(a.v) + (size_t)(b * a.Hkv + hkv) * a.Nk * DV;
+  const KvRows kg = KvRows{static_cast<const T*>(a.k) + (long long)b * a.k_stride_b + (long long)hkv * a.k_stride_h, a.k_stride_n};
+  const KvRows vg = KvRows{static_cast<const T*>(a.v) + (long long)b * a.v_stride_b + (long long)hkv * a.v_stride_h, a.v_stride_n};
   (void)kg; (void)vg; (void)b; (void)h;
 
   // This lane's dims (chunks g, g+TPR, … of VW) of each of its rows: q pre-scaled, accumulators.
@@ -781,6 +803,7 @@ static int fail(int code, const char* fmt, ...) {
   return code;
 }
 static bool ptr_ok(const void* p, size_t align) { return p != NULL && (uintptr_t)p % align == 0; }
+[[maybe_unused]] static bool kv_strides_ok(const Args& a, long long elems) { return a.k_stride_b % elems == 0 && a.k_stride_h % elems == 0 && a.k_stride_n % elems == 0 && a.v_stride_b % elems == 0 && a.v_stride_h % elems == 0 && a.v_stride_n % elems == 0; }
 } // namespace attnc_cca
 
 extern "C" const char* attnc_cca_last_error(void) { return attnc_cca::last_error; }
@@ -791,6 +814,12 @@ extern "C" void attnc_cca_args_init(AttncArgs_cca* a, int B, int H, int Hkv, int
   a->q_offset = Nk - Nq;
   a->k_offset = 0;
   a->scale = 1.0f / sqrtf(64.0f);
+  a->k_stride_n = 64;
+  a->k_stride_h = (long long)Nk * 64;
+  a->k_stride_b = (long long)Hkv * (long long)Nk * 64;
+  a->v_stride_n = 64;
+  a->v_stride_h = (long long)Nk * 64;
+  a->v_stride_b = (long long)Hkv * (long long)Nk * 64;
   a->top = 16;
 }
 
@@ -821,6 +850,14 @@ extern "C" int attnc_cca_launch(const AttncArgs_cca* args, cudaStream_t stream) 
   if ((uintptr_t)a.lse % 4 != 0) return fail(ATTNC_ERR_ARGS, "lse must be 4-byte aligned (got %p)", (const void*)a.lse);
   if ((uintptr_t)a.indices % 4 != 0) return fail(ATTNC_ERR_ARGS, "indices must be 4-byte aligned (got %p)", (const void*)a.indices);
   if ((uintptr_t)a.route_scratch % 16 != 0) return fail(ATTNC_ERR_ARGS, "route_scratch must be 16-byte aligned (got %p)", (const void*)a.route_scratch);
+  if (a.k_stride_b < 0 || a.k_stride_h < 0 || a.k_stride_n < 0) return fail(ATTNC_ERR_ARGS, "k strides must be >= 0 (got k_stride_b = %lld, k_stride_h = %lld, k_stride_n = %lld)", a.k_stride_b, a.k_stride_h, a.k_stride_n);
+  if (a.Nk > 1 && a.k_stride_n < 64) return fail(ATTNC_ERR_ARGS, "k_stride_n (%lld) is smaller than a row of k (%d elements): its rows would overlap", a.k_stride_n, 64);
+  if (a.k_stride_b % 4 || a.k_stride_h % 4 || a.k_stride_n % 4) return fail(ATTNC_ERR_ARGS, "k strides must be multiples of 4 elements, the kernel's vector loads (got %lld, %lld, %lld)", a.k_stride_b, a.k_stride_h, a.k_stride_n);
+  if (a.Nk > 0 && !(a.k_stride_n == 64 && a.k_stride_h == (long long)a.Nk * 64 && a.k_stride_b == (long long)a.Hkv * a.Nk * 64)) return fail(ATTNC_ERR_ARGS, "this kernel needs k packed [B, Hkv, Nk, %d] (its routing pass reads keys by their packed rows); pass args_init's strides", 64);
+  if (a.v_stride_b < 0 || a.v_stride_h < 0 || a.v_stride_n < 0) return fail(ATTNC_ERR_ARGS, "v strides must be >= 0 (got v_stride_b = %lld, v_stride_h = %lld, v_stride_n = %lld)", a.v_stride_b, a.v_stride_h, a.v_stride_n);
+  if (a.Nk > 1 && a.v_stride_n < 64) return fail(ATTNC_ERR_ARGS, "v_stride_n (%lld) is smaller than a row of v (%d elements): its rows would overlap", a.v_stride_n, 64);
+  if (a.v_stride_b % 4 || a.v_stride_h % 4 || a.v_stride_n % 4) return fail(ATTNC_ERR_ARGS, "v strides must be multiples of 4 elements, the kernel's vector loads (got %lld, %lld, %lld)", a.v_stride_b, a.v_stride_h, a.v_stride_n);
+  if (a.Nk > 0 && !(a.v_stride_n == 64 && a.v_stride_h == (long long)a.Nk * 64 && a.v_stride_b == (long long)a.Hkv * a.Nk * 64)) return fail(ATTNC_ERR_ARGS, "this kernel needs v packed [B, Hkv, Nk, %d] (its routing pass reads keys by their packed rows); pass args_init's strides", 64);
   for (int c = 0; c < 3; ++c) {
     const long long n = attnc_cca::route_count(a, c);
     if (n < 0 || n > (1 << 20)) return fail(ATTNC_ERR_ARGS, "routing count %s is %lld, must be in [0, 2^20]", c == 0 ? "topk" : c == 1 ? "first" : "local", n);

@@ -31,8 +31,20 @@ const isRouted = (file: string): boolean =>
 
 const routed = new Set(stdlibFiles().filter(isRouted));
 
-/** Mask/score-only kernels: no route, select or emit (the whole stdlib before routing moved in). */
-export const staticStdlib: readonly string[] = stdlibFiles().filter((f) => !routed.has(f));
+/** Whether any declaration of the file reads a paged cache (`cache paged N`: CUDA only for now). */
+const isPaged = (file: string): boolean =>
+  checkSource(readStdlib(file), stdlibPath(file)).program.decls.some((d) => (d.cache?.length ?? 0) > 0);
+
+/** Kernels over paged K/V caches (`cache paged N`), which compile for CUDA's cp.async and SIMT engines. */
+export const pagedStdlib: readonly string[] = stdlibFiles().filter(isPaged);
+
+/**
+ * Mask/score-only kernels over packed caches: no route, select or emit (the whole stdlib before
+ * routing moved in), no `cache paged`.
+ */
+export const staticStdlib: readonly string[] = stdlibFiles().filter(
+  (f) => !routed.has(f) && !pagedStdlib.includes(f),
+);
 
 /** Kernels with data-dependent sparsity (block routing, chunk routing, token selection). */
 export const routedStdlib: readonly string[] = stdlibFiles().filter((f) => routed.has(f));

@@ -22,6 +22,7 @@ export function decodeHostSource(f: (key: string) => string, ns: string, decodeN
     '  if ((long long)(a.H / a.Hkv) * a.Nq > 2147483647LL - MT) return false;',
     `  const size_t align = VW * sizeof(T);`,
     `  if (!ptr_ok(${f('q')}, align) || !ptr_ok(${f('k')}, align) || !ptr_ok(${f('v')}, align)) return false;`,
+    '  if (!kv_strides_ok(a, VW)) return false; // K/V strides (kv-rows.ts) off its vector width',
     `  return env == 1 || (a.Nq <= ${DECODE_MAX_NQ} && a.Nk >= ${DECODE_MIN_NK});`,
     '}',
     '',

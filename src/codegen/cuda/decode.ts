@@ -17,8 +17,8 @@ import { elementBytes, hasQuantizedKv } from '../../ir/formats.js';
 import type { AttentionKernel } from '../../ir/kernel.js';
 import { decodeElementFns } from './decode-elements.js';
 import { decodeHostSource } from './decode-host.js';
-import { decodeKvRow0, decodeKvVector } from './kv-load-simt.js';
-import { K_ROWS, V_ROWS, kvTensorPtr } from './kv-rows.js';
+import { decodeKvVector } from './kv-load-simt.js';
+import { K_ROWS, V_ROWS, kvHeadPtrDecls } from './kv-rows.js';
 import type { CudaLayout } from './layout.js';
 import { cudaMergeBody } from './merge.js';
 import { helperSource, type CudaContext } from './rules.js';
@@ -103,8 +103,7 @@ export function decodeSource(k: AttentionKernel, layout: CudaLayout, ns: string)
     '  const int hk = blockIdx.y, b = blockIdx.z;',
     '  const int lane = threadIdx.x & 7, g = threadIdx.x >> 3;',
     `  const T* __restrict__ qg = static_cast<const T*>(${f('q')});`,
-    `  const T* __restrict__ kg = ${kvTensorPtr(f('k'))};`,
-    `  const T* __restrict__ vg = ${kvTensorPtr(f('v'))};`,
+    ...kvHeadPtrDecls({ k: 'kg', v: 'vg' }, 'b', 'hk', k.formats.paged !== undefined).map((l) => `  ${l}`),
     '  [[maybe_unused]] int hr[MT], qp[MT];',
     '  bool rok[MT];',
     '  VecT<VW> qx[MT][CD]; // kept in storage type: half the registers of f32 at 16 bits',
@@ -133,7 +132,6 @@ export function decodeSource(k: AttentionKernel, layout: CudaLayout, ns: string)
     '      for (int e = 0; e < VW; ++e) acc[r][c][e] = 0.f;',
     '  }',
     '  const int k_begin = split * split_keys, k_end = min(a.Nk, k_begin + split_keys);',
-    `  ${decodeKvRow0}`,
     '  for (int t0 = k_begin; t0 < k_end; t0 += TILE) {',
     '    const int t1 = min(t0 + TILE, k_end);',
     '    int cls[MT];',

@@ -19,6 +19,7 @@ import {
   summaryKernels,
 } from './launcher.js';
 import { cudaLayout, type CudaLayout } from './layout.js';
+import { kvRowsPrelude } from './kv-rows.js';
 import { importanceBinding, importanceDevice } from './importance.js';
 import { cudaArchs } from './arch.js';
 import { checkCudaSchedule, cudaLimits, cudaScheduleProblem, type CudaLimits } from './plan.js';
@@ -97,6 +98,8 @@ function prelude(k: AttentionKernel, layout: CudaLayout): string {
     'struct Flag {',
     '  static constexpr bool value = V;',
     '};',
+    '',
+    ...kvRowsPrelude(k.formats),
   ].join('\n');
 }
 
@@ -235,7 +238,7 @@ export function renderCuda(
     entryPoints: stageEntryPoints(kernel, core.threads),
     bindings: bindings(kernel, layout),
     uniforms: layout.fields
-      .filter((f) => f.ctype !== 'ptr')
+      .filter((f) => f.ctype !== 'ptr' && f.ctype !== 'i64') // strides: the manifest's fields
       .map((f): UniformField => ({
         name: f.field,
         dtype: f.ctype === 'f32' ? 'f32' : 'i32',
@@ -301,6 +304,7 @@ function bindings(k: AttentionKernel, layout: CudaLayout): Binding[] {
     out: { dtype: f.out.dtype, shape: ['B', 'H', 'Nq', String(s.valueDim)], access: 'read_write' },
     lse: { dtype: 'f32', shape: ['B', 'H', 'Nq'], access: 'read_write' },
     importance: { ...importanceBinding, shape: [...importanceBinding.shape] },
+    block_table: { dtype: 'i32', shape: ['B', 'max_pages'], access: 'read' },
     ...(k.routing ? (selectHandles(k) ? selectBindingShapes(k) : routingBindingShapes(k)) : {}),
   };
   return layout.fields

@@ -4,7 +4,7 @@
 // `stride` apart (a residue class's rows) are arguments; the head pointers and row offsets come
 // from kv-rows.ts. Dequantization of a K/V format will plug in here (load, convert, st.shared in
 // place of cp.async).
-import { kvRowOffset } from './kv-rows.js';
+import { kvFrom } from './kv-rows.js';
 
 export interface CpAsyncLoader {
   /** Template name: `NAME<W, ROWS>(dst, src, valid_rows, tid)` (strided: `…, stride, …`). */
@@ -17,13 +17,15 @@ export interface CpAsyncLoader {
 }
 
 export function cpAsyncLoader(l: CpAsyncLoader): string[] {
-  const stride = l.strided ? 'stride' : 'W';
+  // Packed rows `stride` apart (a residue class's Q rows), or row_addr's rows of a pointer (rows
+  // W apart: Q) or a KvFrom (K/V rows: kv-rows.ts).
+  const src = l.strided ? 'src + (size_t)(ok ? r : 0) * stride' : 'row_addr(src, ok ? r : 0, W)';
   const params = l.strided
     ? 'T* dst, const T* src, size_t stride, int valid_rows, int tid'
-    : 'T* dst, const T* src, int valid_rows, int tid';
+    : 'T* dst, const Src& src, int valid_rows, int tid';
   return [
     ...l.comment,
-    'template <int W, int ROWS>',
+    l.strided ? 'template <int W, int ROWS>' : 'template <int W, int ROWS, class Src>',
     `__device__ __forceinline__ void ${l.name}(${params}) {`,
     '  constexpr int CH = W / 8, TOTAL = ROWS * CH, ITERS = (TOTAL + THREADS - 1) / THREADS;',
     '#pragma unroll',
@@ -31,7 +33,7 @@ export function cpAsyncLoader(l: CpAsyncLoader): string[] {
     '    const int idx = tid + it * THREADS, r = idx / CH, c = idx % CH;',
     '    if (TOTAL % THREADS == 0 || idx < TOTAL) {',
     '      const bool ok = r < valid_rows;',
-    `      cp_async16(dst + ${l.swizzle}, src + ${kvRowOffset('(ok ? r : 0)', stride)} + c * 8, ok);`,
+    `      cp_async16(dst + ${l.swizzle}, ${src} + c * 8, ok);`,
     '    }',
     '  }',
     '}',
@@ -40,18 +42,15 @@ export function cpAsyncLoader(l: CpAsyncLoader): string[] {
 
 /**
  * The body of the cores' `load_kv(kt, buf)` lambda: K and V tile `kt` into buffer `buf`, all keys
- * of the head (`kg`/`vg` from kvHeadPtr) or, under residue classes, the unit's keys key0 + step·j.
+ * of the head (`kg`/`vg`: KvRows handles, kv-rows.ts) or, under residue classes, the unit's keys
+ * key0 + step·j.
  */
 export function mmaLoadKv(loader: string, residue: boolean): string[] {
-  if (residue) {
-    const row = '((size_t)ru.key0 + (size_t)ru.step * kt * BK)';
-    return [
-      `  ${loader}_strided<D, BK>(Ks + buf * (BK * D), kg + ${kvRowOffset(row, 'D', true)}, (size_t)ru.step * D, ru.nk - kt * BK, tid);`,
-      `  ${loader}_strided<DV, BK>(Vs + buf * (BK * DV), vg + ${kvRowOffset(row, 'DV', true)}, (size_t)ru.step * DV, ru.nk - kt * BK, tid);`,
-    ];
-  }
+  const [first, step, valid] = residue
+    ? ['(long long)ru.key0 + (long long)ru.step * kt * BK', '(long long)ru.step', 'ru.nk - kt * BK']
+    : ['(long long)kt * BK', '1', 'a.Nk - kt * BK'];
   return [
-    `  ${loader}<D, BK>(Ks + buf * (BK * D), kg + ${kvRowOffset('kt * BK', 'D')}, a.Nk - kt * BK, tid);`,
-    `  ${loader}<DV, BK>(Vs + buf * (BK * DV), vg + ${kvRowOffset('kt * BK', 'DV')}, a.Nk - kt * BK, tid);`,
+    `  ${loader}<D, BK>(Ks + buf * (BK * D), ${kvFrom('kg', first, step)}, ${valid}, tid);`,
+    `  ${loader}<DV, BK>(Vs + buf * (BK * DV), ${kvFrom('vg', first, step)}, ${valid}, tid);`,
   ];
 }

@@ -3,24 +3,24 @@
 // is an argument: the tensor (K or V: Args field and row width), the vector width, and the row
 // (a tile of the head, decode's split range as global rows, or a gathered selected key); the
 // addresses come from kv-rows.ts. Dequantization of a K/V format will plug in at these loads.
-import { kvHeadRow, kvRowOffset, type KvTensor } from './kv-rows.js';
+import { kvAt, type KvTensor } from './kv-rows.js';
 
 /**
  * `load_tile<W>(dst, src, kt, Nk, tid)`: stages rows [kt·BK, kt·BK + BK) of a head's K or V (src
- * from kvHeadPtr) as f32, GV-element vectors; rows past Nk read 0.
+ * a KvRows handle, kv-rows.ts) as f32, GV-element vectors; rows past Nk read 0.
  */
 export function simtLoadTile(): string[] {
   return [
     '// Stages rows [kt*BK, kt*BK + BK) of a [Nk, W] matrix as f32; rows past Nk read 0. Fully',
     '// unrolled so every thread has all its loads in flight before the first store.',
     'template <int W>',
-    '__device__ __forceinline__ void load_tile(float* dst, const T* src, int kt, int Nk, int tid) {',
+    '__device__ __forceinline__ void load_tile(float* dst, const KvRows& src, int kt, int Nk, int tid) {',
     '  constexpr int PER_ROW = W / GV, TOTAL = BK * PER_ROW, ITERS = (TOTAL + THREADS - 1) / THREADS;',
     '  VecT<GV> x[ITERS];',
     '#pragma unroll',
     '  for (int it = 0; it < ITERS; ++it) {',
     '    const int idx = tid + it * THREADS, j = idx / PER_ROW, c = idx % PER_ROW, key = kt * BK + j;',
-    `    if (idx < TOTAL && key < Nk) x[it] = *reinterpret_cast<const VecT<GV>*>(src + ${kvRowOffset('key', 'W')} + c * GV);`,
+    `    if (idx < TOTAL && key < Nk) x[it] = *reinterpret_cast<const VecT<GV>*>(${kvAt('src', 'key', 'c * GV')});`,
     '    else x[it] = VecT<GV>::zero();',
     '  }',
     '#pragma unroll',
@@ -38,19 +38,16 @@ export const simtLoadKv: readonly string[] = [
   'load_tile<DV>(Vs, vg, kt, a.Nk, tid);',
 ];
 
-/** Decode: the global row of the split's kv head (key kj's row is kv0 + kj). */
-export const decodeKvRow0 = `const size_t kv0 = ${kvHeadRow('b', 'hk')};`;
-
 /**
- * Decode: chunk c (VW elements at lane·VW + 8·c·VW) of global key `kj` of tensor `t` (pointer
- * `ptr` at the tensor start), or zero when `valid` fails.
+ * Decode: chunk c (VW elements at lane·VW + 8·c·VW) of key `kj` of tensor `t` (`handle`: its
+ * KvRows for the split's (batch, kv head), kvHeadPtrDecls), or zero when `valid` fails.
  */
-export function decodeKvVector(t: KvTensor, ptr: string, valid: string): string {
-  const at = `${ptr} + ${kvRowOffset('(kv0 + kj)', t.width, true)} + (lane + 8 * c) * VW`;
+export function decodeKvVector(_t: KvTensor, handle: string, valid: string): string {
+  const at = kvAt(handle, 'kj', '(lane + 8 * c) * VW');
   return `${valid} ? *reinterpret_cast<const VecT<VW>*>(${at}) : VecT<VW>::zero()`;
 }
 
-/** Selected-key attention: the SEL_VW-vector at column d of key j of a head pointer. */
-export function selectKvVector(t: KvTensor, ptr: string): string {
-  return `*reinterpret_cast<const VecT<SEL_VW>*>(${ptr} + ${kvRowOffset('j', t.width)} + d)`;
+/** Selected-key attention: the SEL_VW-vector at column d of key j of a KvRows handle. */
+export function selectKvVector(_t: KvTensor, handle: string): string {
+  return `*reinterpret_cast<const VecT<SEL_VW>*>(${kvAt(handle, 'j', 'd')})`;
 }

@@ -1,9 +1,22 @@
-// Where K/V rows live, for every CUDA engine: K is [B, Hkv, Nk, D] and V [B, Hkv, Nk, DV], so key
-// j of (batch b, kv head hkv) is row (b·Hkv + hkv)·Nk + j. Every K/V load of the backend (SIMT,
-// cp.async, TMA, decode, selected-key attention) takes its addresses from this file: a paged
-// cache (a block table) or a cache whose capacity differs from Nk changes these functions, not
-// the engines. The forms differ only in where the head's offset is folded in (a head pointer, a
-// global row, TMA coordinates), because each engine's emitted code is pinned as it is.
+// Where K/V rows live, for every CUDA engine. Every K/V load of the backend (SIMT, cp.async,
+// TMA, decode, selected-key attention) takes its addresses from this file.
+//
+// Strided (the default): key j of (batch b, kv head hkv) starts at element
+//   b·k_stride_b + hkv·k_stride_h + j·k_stride_n
+// of `k` (V alike with v_stride_*), the strides runtime arguments: args_init sets the packed
+// [B, Hkv, Nk, D] ones, a caller may pass a preallocated cache of capacity C > Nk (stride_h =
+// C·D), a BNHD view (stride_h = D, stride_n = Hkv·D) or any layout whose last dim is contiguous.
+//
+// Paged (`cache paged P`, formats.paged): key j of (b, hkv) is row j mod P of page
+// block_table[b·max_pages + j / P], and a page holds [Hkv, P, D] rows at k + page·k_stride_b
+// (stride_b is the page stride, FlashInfer's HND page layout by default; stride_h and stride_n
+// also describe vLLM's NHD pages [P, Hkv, D]). P is a power of two, so / and mod are a shift and
+// a mask.
+//
+// The emitted `KvRows` handle (kvRowsPrelude) is what the engines hold for a (batch, kv head):
+// `row(j)` is the address of key j's first element. `row_addr(src, r, W)` is row r of either a
+// packed pointer (rows W apart: Q tiles) or a handle, so one loader template serves both.
+import type { TensorFormats } from '../../ir/formats.js';
 
 /** K or V: which Args field holds it and the width of its rows. */
 export interface KvTensor {
@@ -15,43 +28,90 @@ export interface KvTensor {
 export const K_ROWS: KvTensor = { name: 'k', width: 'D' };
 export const V_ROWS: KvTensor = { name: 'v', width: 'DV' };
 
-/** Pointer (const T*) to key 0 of kv head `hkv` of batch `b`. */
-export function kvHeadPtr(t: KvTensor, b: string, hkv: string): string {
-  return `static_cast<const T*>(a.${t.name}) + (size_t)(${b} * a.Hkv + ${hkv}) * a.Nk * ${t.width}`;
-}
+/** Args fields of a tensor's strides (elements, 64-bit): batch (paged: page), kv head, row. */
+export const strideFields = (t: 'k' | 'v'): readonly [string, string, string] => [
+  `${t}_stride_b`,
+  `${t}_stride_h`,
+  `${t}_stride_n`,
+];
 
-/** Declarations of K and V head pointers (names.k, names.v) of kv head `hkv` of batch `b`. */
-export function kvHeadPtrDecls(names: { k: string; v: string }, b: string, hkv: string): string[] {
+/** The device code every CUDA kernel gets after its prelude: the KvRows handle and row_addr. */
+export function kvRowsPrelude(formats: TensorFormats): string[] {
+  const p = formats.paged;
+  const handle = p
+    ? [
+        `// K/V rows of one (batch, kv head) of a paged cache: pages of ${p.pageSize} rows (kv-rows.ts).`,
+        `constexpr int PAGE = ${p.pageSize}, LOG2_PAGE = ${Math.log2(p.pageSize)};`,
+        'struct KvRows {',
+        '  const T* p;         // the kv head in page 0',
+        "  const int* pages;   // this batch's row of the block table",
+        '  long long ps, rs;   // page and row strides (elements)',
+        '  __device__ __forceinline__ const T* row(long long j) const {',
+        '    return p + (long long)__ldg(pages + (j >> LOG2_PAGE)) * ps + (j & (PAGE - 1)) * rs;',
+        '  }',
+        '};',
+      ]
+    : [
+        '// K/V rows of one (batch, kv head): rows rs elements apart (kv-rows.ts).',
+        'struct KvRows {',
+        '  const T* p;',
+        '  long long rs;',
+        '  __device__ __forceinline__ const T* row(long long j) const { return p + j * rs; }',
+        '};',
+      ];
   return [
-    `const T* ${names.k} = ${kvHeadPtr(K_ROWS, b, hkv)};`,
-    `const T* ${names.v} = ${kvHeadPtr(V_ROWS, b, hkv)};`,
+    ...handle,
+    "// Rows first + step·r of a KvRows (a tile of keys, or a residue class's keys).",
+    'struct KvFrom {',
+    '  KvRows h;',
+    '  long long first, step;',
+    '};',
+    '// Row r of a packed matrix (rows w apart), of a KvRows, or of a KvFrom.',
+    '__device__ __forceinline__ const T* row_addr(const T* p, long long r, int w) { return p + r * w; }',
+    '__device__ __forceinline__ const T* row_addr(const KvRows& h, long long r, int) { return h.row(r); }',
+    '__device__ __forceinline__ const T* row_addr(const KvFrom& f, long long r, int) { return f.h.row(f.first + f.step * r); }',
   ];
 }
 
-/** Pointer (const T*) to the whole K or V tensor (`field`: its Args member), for global rows. */
-export function kvTensorPtr(field: string): string {
-  return `static_cast<const T*>(${field})`;
+/** A KvRows expression for K or V of kv head `hkv` of batch `b` (ints), inside a kernel (`a`: Args). */
+export function kvHead(t: KvTensor, b: string, hkv: string, paged: boolean): string {
+  const [sb, sh, sn] = strideFields(t.name).map((f) => `a.${f}`);
+  const base = `static_cast<const T*>(a.${t.name})`;
+  return paged
+    ? `KvRows{${base} + (long long)${hkv} * ${sh}, a.block_table + (size_t)${b} * a.max_pages, ${sb}, ${sn}}`
+    : `KvRows{${base} + (long long)${b} * ${sb} + (long long)${hkv} * ${sh}, ${sn}}`;
 }
 
-/** Global row (size_t) of key 0 of kv head `hkv` of batch `b`, for engines that index whole tensors. */
-export function kvHeadRow(b: string, hkv: string): string {
-  return `((size_t)${b} * a.Hkv + ${hkv}) * a.Nk`;
+/** Declarations of the K and V handles (names.k, names.v) of kv head `hkv` of batch `b`. */
+export function kvHeadPtrDecls(
+  names: { k: string; v: string },
+  b: string,
+  hkv: string,
+  paged: boolean,
+): string[] {
+  return [
+    `const KvRows ${names.k} = ${kvHead(K_ROWS, b, hkv, paged)};`,
+    `const KvRows ${names.v} = ${kvHead(V_ROWS, b, hkv, paged)};`,
+  ];
 }
+
+/** A KvFrom over `handle`: rows first + step·r (both long long expressions). */
+export const kvFrom = (handle: string, first: string, step = '1'): string =>
+  `KvFrom{${handle}, ${first}, ${step}}`;
+
+/** Address of element `col` of key `key` of a handle. */
+export const kvAt = (handle: string, key: string, col: string): string => `${handle}.row(${key}) + ${col}`;
 
 /**
- * Element offset of row `row` (an int, or a size_t expression when `sized`) of rows `width`
- * elements wide, from a head pointer (or from the tensor start, for a global row).
+ * TMA (strided caches only: a paged cache takes a cp.async engine): coordinates (row, kv head,
+ * batch) of key `row` of kv head `hkv` of batch `b` in the 4-D map of kvTmaShape.
  */
-export function kvRowOffset(row: string, width: string, sized = false): string {
-  return sized ? `${row} * ${width}` : `(size_t)${row} * ${width}`;
-}
-
-/** TMA coordinates (row, slice) of key `row` of kv head `hkv` of batch `b`: K/V are 3-D maps. */
 export function kvTmaCoords(row: string, b: string, hkv: string): string {
-  return `${row}, ${b} * a.Hkv + ${hkv}`;
+  return `${row}, ${hkv}, ${b}`;
 }
 
-/** The 3-D TMA shape of K or V (width, rows per slice, slices): the launcher's tensor maps. */
+/** encode_kv_panels's arguments for K or V: base, width, rows, heads, batches and the strides. */
 export function kvTmaShape(t: KvTensor): string {
-  return `a.${t.name}, ${t.width}, a.Nk, a.B * a.Hkv`;
+  const [sb, sh, sn] = strideFields(t.name).map((f) => `a.${f}`);
+  return `a.${t.name}, ${t.width}, a.Nk, a.Hkv, a.B, ${sn}, ${sh}, ${sb}`;
 }

@@ -119,3 +119,69 @@ export function pointerChecks(k: AttentionKernel, layout: CudaLayout, align: num
     ),
   ];
 }
+
+/** The K/V stride fields of the layout (float caches only: a quantized one is packed). */
+const strideFieldsOf = (layout: CudaLayout): string[] =>
+  layout.fields.filter((f) => f.role === 'stride').map((f) => f.field);
+
+/**
+ * Host helper (in the launcher's namespace): every K/V stride a multiple of `elems`, so that the
+ * kernels' vector loads (and decode's) stay aligned.
+ */
+export function stridesAlignedFn(layout: CudaLayout): string {
+  const all = strideFieldsOf(layout).map((s) => `a.${s} % elems == 0`);
+  return `[[maybe_unused]] static bool kv_strides_ok(const Args& a, long long elems) { return ${all.length ? all.join(' && ') : 'true'}; }`;
+}
+
+/**
+ * K/V strides (kv-rows.ts) and a paged cache's block table: non-negative strides, rows at least a
+ * row wide, strides that keep `vecElems`-element loads aligned; kernels that read keys outside
+ * kv-rows.ts (routing, importance) need the packed strides args_init sets. Run after the `Nq == 0`
+ * early return (with Nk == 0 nothing is read).
+ */
+export function strideChecks(k: AttentionKernel, vecElems: number): string[] {
+  const out: string[] = [];
+  for (const t of ['k', 'v'] as const) {
+    if (k.formats[t].kind !== 'float') continue;
+    const [sb, sh, sn] = [`${t}_stride_b`, `${t}_stride_h`, `${t}_stride_n`];
+    const width = String(t === 'k' ? k.schedule.headDim : k.schedule.valueDim);
+    out.push(
+      `if (a.${sb} < 0 || a.${sh} < 0 || a.${sn} < 0) return fail(ATTNC_ERR_ARGS, "${t} strides must be >= 0 (got ${sb} = %lld, ${sh} = %lld, ${sn} = %lld)", a.${sb}, a.${sh}, a.${sn});`,
+      `if (a.Nk > 1 && a.${sn} < ${width}) return fail(ATTNC_ERR_ARGS, "${sn} (%lld) is smaller than a row of ${t} (%d elements): its rows would overlap", a.${sn}, ${width});`,
+      `if (a.${sb} % ${vecElems} || a.${sh} % ${vecElems} || a.${sn} % ${vecElems}) return fail(ATTNC_ERR_ARGS, "${t} strides must be multiples of ${vecElems} elements, the kernel's vector loads (got %lld, %lld, %lld)", a.${sb}, a.${sh}, a.${sn});`,
+    );
+    if (k.routing || k.outputs.importance) {
+      const packed = `a.${sn} == ${width} && a.${sh} == (long long)a.Nk * ${width} && a.${sb} == (long long)a.Hkv * a.Nk * ${width}`;
+      const why = k.routing ? 'its routing pass' : 'its importance pass';
+      out.push(
+        `if (a.Nk > 0 && !(${packed})) return fail(ATTNC_ERR_ARGS, "this kernel needs ${t} packed [B, Hkv, Nk, %d] (${why} reads keys by their packed rows); pass args_init's strides", ${width});`,
+      );
+    }
+  }
+  const P = k.formats.paged?.pageSize;
+  if (P !== undefined)
+    out.push(
+      `if (a.Nk > 0 && a.block_table == NULL) return fail(ATTNC_ERR_ARGS, "block_table is NULL (a paged cache reads its keys through it)");`,
+      `if (a.Nk > 0 && (a.max_pages < 1 || (long long)a.max_pages * ${P} < a.Nk)) return fail(ATTNC_ERR_ARGS, "the block table's max_pages = %d pages of ${P} rows hold fewer than Nk = %d keys", a.max_pages, a.Nk);`,
+      `if ((uintptr_t)a.block_table % 4 != 0) return fail(ATTNC_ERR_ARGS, "block_table must be 4-byte aligned (got %p)", (const void*)a.block_table);`,
+    );
+  return out;
+}
+
+/** args_init's K/V strides: packed [B, Hkv, Nk, W] rows, or [pages, Hkv, P, W] pages when paged. */
+export function strideDefaults(k: AttentionKernel, args: string): string[] {
+  const P = k.formats.paged?.pageSize;
+  const out: string[] = [];
+  for (const t of ['k', 'v'] as const) {
+    if (k.formats[t].kind !== 'float') continue;
+    const w = t === 'k' ? k.schedule.headDim : k.schedule.valueDim;
+    const rows = P === undefined ? '(long long)Nk' : `${P}LL`;
+    out.push(
+      `  ${args}->${t}_stride_n = ${w};`,
+      `  ${args}->${t}_stride_h = ${rows} * ${w};`,
+      `  ${args}->${t}_stride_b = (long long)Hkv * ${rows} * ${w};`,
+    );
+  }
+  if (P !== undefined) out.push(`  ${args}->max_pages = (Nk + ${P - 1}) / ${P};`);
+  return out;
+}

@@ -7,7 +7,14 @@ import type { AttentionKernel, ShapeDim } from '../../ir/kernel.js';
 import type { CudaLayout } from './layout.js';
 import { ARGS, dimText, f32Literal, i32Literal } from './rules.js';
 import type { CoreOutput } from './simt.js';
-import { limitsComment, pointerChecks, valueChecks } from './launcher-checks.js';
+import {
+  limitsComment,
+  pointerChecks,
+  strideChecks,
+  strideDefaults,
+  stridesAlignedFn,
+  valueChecks,
+} from './launcher-checks.js';
 import { decodeLaunch, decodeSource, decodeWanted, hasCudaDecode } from './decode.js';
 import { afterAttention, importanceChecks, importanceHost } from './importance.js';
 import {
@@ -53,8 +60,8 @@ export function headerText(k: AttentionKernel, layout: CudaLayout, align: number
   const f = k.formats;
   const fieldDoc: Record<string, string> = {
     q: `[B, H, Nq, ${s.headDim}] ${f.q.dtype}`,
-    k: kvDoc(f.k, s.headDim),
-    v: kvDoc(f.v, s.valueDim),
+    k: kvDoc(f.k, s.headDim, f.paged?.pageSize),
+    v: kvDoc(f.v, s.valueDim, f.paged?.pageSize),
     out: `[B, H, Nq, ${s.valueDim}] ${f.out.dtype}, written`,
     lse: k.outputs.importance
       ? '[B, H, Nq] f32, natural log, written (the importance pass reads it)'
@@ -67,6 +74,12 @@ export function headerText(k: AttentionKernel, layout: CudaLayout, align: number
   };
   for (const f of layout.fields) {
     if (f.role === 'tensor') fieldDoc[f.field] = 'user tensor, row-major';
+    if (f.role === 'stride') fieldDoc[f.field] = strideDoc(f.field, k.formats.paged !== undefined);
+    if (f.role === 'block_table')
+      fieldDoc[f.field] =
+        `[B, max_pages] page ids: key j of batch b is row j % ${k.formats.paged?.pageSize} of page block_table[b * max_pages + j / ${k.formats.paged?.pageSize}]`;
+    if (f.role === 'max_pages')
+      fieldDoc[f.field] = 'row length of block_table (args_init: ceil(Nk / page size))';
     if (f.role === 'cache')
       fieldDoc[f.field] = 'quantized cache tensor (docs/LANGUAGE.md, K/V storage formats: Layout)';
     if (f.role === 'summary')
@@ -99,7 +112,7 @@ export function headerText(k: AttentionKernel, layout: CudaLayout, align: number
     'extern "C" {',
     '#endif',
     '',
-    `/* Device pointers, contiguous row-major; q, k, v and out must be ${align}-byte aligned. */`,
+    `/* Device pointers; q and out contiguous row-major, k and v addressed by their strides; q, k, v and out must be ${align}-byte aligned. */`,
     ...limitsComment(layout, align),
     `typedef struct ${layout.struct} {`,
     ...fields,
@@ -222,6 +235,7 @@ export function launcherText(
     '  return code;',
     '}',
     'static bool ptr_ok(const void* p, size_t align) { return p != NULL && (uintptr_t)p % align == 0; }',
+    stridesAlignedFn(layout),
     ...(k.outputs.importance ? [importanceHost(k)] : []),
     `} // namespace ${ns}`,
     // Decode mode (split-KV + lse merge, decode.ts) for few queries over a long KV.
@@ -235,6 +249,7 @@ export function launcherText(
     `  ${ARGS}->q_offset = Nk - Nq;`,
     `  ${ARGS}->k_offset = 0;`,
     `  ${ARGS}->scale = 1.0f / sqrtf(${s.headDim}.0f);`,
+    ...strideDefaults(k, ARGS),
     ...defaults,
     '}',
     ...k.summaries.flatMap(({ tensor }) => [
@@ -257,6 +272,7 @@ export function launcherText(
     ...(k.outputs.importance ? importanceChecks(layout).map((c) => `  ${c}`) : []),
     `  if (a.Nq == 0) return ${afterAttention(k, ns)};`,
     ...pointerChecks(k, layout, align).map((c) => `  ${c}`),
+    ...strideChecks(k, core.vectorElems).map((c) => `  ${c}`),
     ...(blockRouted ? routingHostChecks(k, ns).map((c) => `  ${c}`) : []),
     ...(selecting ? selectHostChecks(k, ns, layout).map((c) => `  ${c}`) : []),
     ...summaries.map((c) => `  ${c}`),
@@ -301,8 +317,20 @@ function decodeLines(k: AttentionKernel, ns: string): string[] {
 }
 
 /** The header's note on a K or V field: its shape and dtype, or the quantized cache's codes. */
-function kvDoc(f: TensorFormat, width: number): string {
-  if (f.kind === 'float') return `[B, Hkv, Nk, ${width}] ${f.dtype}`;
+function kvDoc(f: TensorFormat, width: number, page?: number): string {
+  if (f.kind === 'float' && page !== undefined)
+    return `pages [pages, Hkv, ${page}, ${width}] ${f.dtype} as args_init's strides say (any page layout the k/v strides describe)`;
+  if (f.kind === 'float')
+    return `[B, Hkv, Nk, ${width}] ${f.dtype} as args_init's strides say (any layout the strides describe)`;
   const words = Math.ceil(width / codesPerWord(f.format.elem));
   return `[B, Hkv, Nk, ${words}] u32: ${f.format.elem} codes of a quantized cache`;
+}
+
+/** The header's note on a K/V stride field (kv-rows.ts). */
+function strideDoc(field: string, paged: boolean): string {
+  const what = { b: paged ? 'pages' : 'batches', h: 'kv heads', n: 'rows (keys)' }[field.at(-1)!]!;
+  const init = { b: paged ? 'Hkv * P * W' : 'Hkv * Nk * W', h: paged ? 'P * W' : 'Nk * W', n: 'W' }[
+    field.at(-1)!
+  ]!;
+  return `elements between ${what} (args_init: ${init}, W the row width)`;
 }

@@ -1,10 +1,11 @@
 // The launcher's args struct: one C struct per kernel, shared by the header (C), the kernels (it is
 // passed to them by value) and the manifest (field offsets, so an FFI such as Python ctypes can
-// build it without a C compiler). Pointers come first and every scalar is 4 bytes, so the layout
-// is the same under every LP64 C or C++ compiler.
+// build it without a C compiler). Pointers come first, then the 64-bit strides, then the 4-byte
+// scalars, so the layout is the same under every LP64 C or C++ compiler.
 import type { AttentionKernel } from '../../ir/kernel.js';
 import { cudaCacheParts } from './dequant.js';
 import { selectHandles } from './routing-case.js';
+import { strideFields } from './kv-rows.js';
 
 export type ArgRole =
   | 'q'
@@ -26,7 +27,12 @@ export type ArgRole =
   // Selection (codegen/cuda/select.ts): the first query row of a scoring round, set by the launcher.
   | 'round'
   // A quantized K/V cache's side tensors (scales, zero points, …: codegen/cuda/dequant.ts).
-  | 'cache';
+  | 'cache'
+  // K/V element strides, 64-bit (kv-rows.ts): batch (paged: page), kv head, row.
+  | 'stride'
+  // A paged cache's block table [B, max_pages] of page ids, and max_pages (kv-rows.ts).
+  | 'block_table'
+  | 'max_pages';
 
 export interface ArgField {
   /** C field name (attnc names, renamed with a trailing '_' if they collide or are C keywords). */
@@ -34,7 +40,7 @@ export interface ArgField {
   /** The attnc name: the tensor, param or size it holds. */
   readonly name: string;
   readonly role: ArgRole;
-  readonly ctype: 'ptr' | 'i32' | 'f32';
+  readonly ctype: 'ptr' | 'i64' | 'i32' | 'f32';
   /** C declaration, e.g. `const int* doc`. */
   readonly decl: string;
   readonly offset: number;
@@ -63,13 +69,15 @@ export function cudaLayout(kernel: AttentionKernel): CudaLayout {
   const taken = new Set<string>(cKeywords);
   const byKey = new Map<string, string>();
   const ptrs: Omit<ArgField, 'offset'>[] = [];
+  const wides: Omit<ArgField, 'offset'>[] = [];
   const scalars: Omit<ArgField, 'offset'>[] = [];
   const add = (key: string, name: string, role: ArgRole, ctype: ArgField['ctype'], cdecl: string): void => {
     let field = name;
     while (taken.has(field)) field += '_';
     taken.add(field);
     byKey.set(key, field);
-    (ctype === 'ptr' ? ptrs : scalars).push({ field, name, role, ctype, decl: cdecl.replace('$', field) });
+    const into = ctype === 'ptr' ? ptrs : ctype === 'i64' ? wides : scalars;
+    into.push({ field, name, role, ctype, decl: cdecl.replace('$', field) });
   };
   add('q', 'q', 'q', 'ptr', 'const void* $');
   add('k', 'k', 'k', 'ptr', 'const void* $');
@@ -83,11 +91,16 @@ export function cudaLayout(kernel: AttentionKernel): CudaLayout {
       for (const { part, ctype } of cudaCacheParts(f.format))
         add(`cache:${which}_${part}`, `${which}_${part}`, 'cache', 'ptr', `${ctype} $`);
   }
+  if (kernel.formats.paged) add('block_table', 'block_table', 'block_table', 'ptr', 'const int* $');
+  for (const t of ['k', 'v'] as const)
+    if (kernel.formats[t].kind === 'float')
+      for (const s of strideFields(t)) add(s, s, 'stride', 'i64', 'long long $');
   if (kernel.routing) {
     add('indices', 'indices', 'indices', 'ptr', 'int* $');
     add('route_scratch', 'route_scratch', 'scratch', 'ptr', 'float* $');
   }
   for (const s of ['B', 'H', 'Hkv', 'Nq', 'Nk'] as const) add(s, s, 'size', 'i32', 'int $');
+  if (kernel.formats.paged) add('max_pages', 'max_pages', 'max_pages', 'i32', 'int $');
   add('q_offset', 'q_offset', 'offset', 'i32', 'int $');
   add('k_offset', 'k_offset', 'offset', 'i32', 'int $');
   add('scale', 'scale', 'scale', 'f32', 'float $');
@@ -110,16 +123,18 @@ export function cudaLayout(kernel: AttentionKernel): CudaLayout {
       p.dtype === 'f32' ? 'f32' : 'i32',
       `${p.dtype === 'f32' ? 'float' : 'int'} $`,
     );
+  const words = 8 * (ptrs.length + wides.length);
   const fields: ArgField[] = [
     ...ptrs.map((f, i) => ({ ...f, offset: 8 * i })),
-    ...scalars.map((f, i) => ({ ...f, offset: 8 * ptrs.length + 4 * i })),
+    ...wides.map((f, i) => ({ ...f, offset: 8 * (ptrs.length + i) })),
+    ...scalars.map((f, i) => ({ ...f, offset: words + 4 * i })),
   ];
   const field = (key: string): string => {
     const f = byKey.get(key);
     if (f === undefined) throw new Error(`CUDA: no args field for "${key}"`);
     return f;
   };
-  const raw = 8 * ptrs.length + 4 * scalars.length;
+  const raw = words + 4 * scalars.length;
   return { struct: `AttncArgs_${kernel.name}`, fields, field, bytes: Math.ceil(raw / 8) * 8 };
 }
 

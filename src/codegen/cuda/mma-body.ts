@@ -218,6 +218,7 @@ export function coreBody(
   parts: { readonly smem: readonly string[]; readonly qLoad: string; readonly tile: readonly string[] },
   loop: readonly string[],
 ): string[] {
+  const paged = kernel.formats.paged !== undefined;
   const decls = [
     ...e.rowHoists.map((h) => `${h.type} ${h.name}[2];`),
     ...e.keyHoists.map((h) => `__shared__ ${h.type} ${h.name}[BK];`),
@@ -232,7 +233,7 @@ export function coreBody(
           '// early and the short ones fill the tail of the grid.',
           'const int q0 = (gridDim.x - 1 - blockIdx.x) * BQ;',
         ]),
-    ...(r ? [] : kvHeadPtrDecls({ k: 'kg', v: 'vg' }, 'b', 'hkv')),
+    ...(r ? [] : kvHeadPtrDecls({ k: 'kg', v: 'vg' }, 'b', 'hkv', paged)),
     r ? r.nkt : 'const int nkt = (a.Nk + BK - 1) / BK;',
     '(void)kg; (void)vg; (void)b; (void)h; (void)g; (void)nkt;',
     ...(e.mode === 'dynamic'
@@ -265,7 +266,7 @@ export function coreBody(
     ...indent(decls, '  '),
     '  const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32, g = lane / 4, t4 = lane % 4;',
     '  const int h = blockIdx.y, b = blockIdx.z, hkv = h / (a.H / a.Hkv);',
-    ...(r ? indent(kvHeadPtrDecls({ k: 'kg', v: 'vg' }, 'b', 'hkv'), '  ') : []),
+    ...(r ? indent(kvHeadPtrDecls({ k: 'kg', v: 'vg' }, 'b', 'hkv', paged), '  ') : []),
     ...indent(r ? r.unitLoop(unit) : unit, '  '),
     '}',
   ];

@@ -143,12 +143,12 @@ export const patchUnitSource: readonly string[] = [
   '}',
 ];
 
-/** `NAME_gather<W, ROWS>(dst, base, row_of, tid)`: `loader` over rows row_of(r) of base (-1: zeros). */
+/** `NAME_gather<W, ROWS>(dst, base, row_of, tid)`: `loader` over rows row_of(r) of base (-1: zeros): a packed pointer or a KvRows. */
 export function gatherLoader(loader: string, swizzle: string): string[] {
   return [
     `// ${loader} over gathered rows: row r of the tile is row row_of(r) of base (< 0: zeros).`,
-    'template <int W, int ROWS, class RowOf>',
-    `__device__ __forceinline__ void ${loader}_gather(T* dst, const T* base, const RowOf& row_of, int tid) {`,
+    'template <int W, int ROWS, class Src, class RowOf>',
+    `__device__ __forceinline__ void ${loader}_gather(T* dst, const Src& base, const RowOf& row_of, int tid) {`,
     '  constexpr int CH = W / 8, TOTAL = ROWS * CH, ITERS = (TOTAL + THREADS - 1) / THREADS;',
     '  // Not unrolled: each step divides (patch_key), and unrolled steps would hold their quotients',
     '  // in registers the score tile needs.',
@@ -158,7 +158,7 @@ export function gatherLoader(loader: string, swizzle: string): string[] {
     '    if (TOTAL % THREADS == 0 || idx < TOTAL) {',
     '      const int src = row_of(r);',
     '      const bool ok = src >= 0;',
-    `      cp_async16(dst + ${swizzle}, base + (size_t)(ok ? src : 0) * W + c * 8, ok);`,
+    `      cp_async16(dst + ${swizzle}, row_addr(base, ok ? src : 0, W) + c * 8, ok);`, // kv-rows.ts
     '    }',
     '  }',
     '}',

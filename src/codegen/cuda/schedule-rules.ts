@@ -139,12 +139,18 @@ function cudaCandidates(
   const quantized = hasQuantizedKv(kernel.formats);
   if (quantized && o.engine !== undefined && o.engine !== 'simt')
     throw new Error(`quantized K/V caches run on the simt engine; ${o.engine}: not yet`);
+  // Paged caches: the TMA unit cannot zero a last page's rows past Nk (kv-load-tma.ts), so the
+  // cp.async engines (which zero-fill them) and SIMT run them.
+  const paged = kernel.formats.paged !== undefined;
+  if (paged && o.engine === 'wgmma-ws')
+    throw new Error('paged K/V caches run on the wgmma, mma and simt engines; wgmma-ws: not yet');
   const routed64 = wants64Tiles(kernel, o);
   const { gapped, first } = preferredFirst(base, kernel, o);
   const out: Schedule[] = [];
   for (const c of [...first, ...candidates]) {
     if (!runs(c.engine)) continue;
     if (quantized && c.engine !== undefined) continue;
+    if (paged && c.engine === 'wgmma-ws') continue;
     if (routed64 && c.engine === 'wgmma' && c.blockQ !== 64) continue;
     // An explicit engine skips the other tensor-core engines' candidates (their tiles suit them).
     if (c.engine !== undefined && o.engine !== undefined && c.engine !== o.engine) continue;

@@ -74,7 +74,7 @@ function attnKernel(k: AttentionKernel, cx: Omit<CudaContext, 'vars'>): string[]
     '  const int p0 = min(cap, sp * per), p1 = min(cap, p0 + per);',
     '  const int* row = a.indices + ((size_t)(b * sel_groups(a) + sel_group(a, h)) * a.Nq + i) * cap;',
     '  const int kvh = h / (a.H / a.Hkv), qpos = i + a.q_offset;',
-    ...kvHeadPtrDecls({ k: 'kp', v: 'vp' }, 'b', 'kvh').map((l) => `  ${l}`),
+    ...kvHeadPtrDecls({ k: 'kp', v: 'vp' }, 'b', 'kvh', k.formats.paged !== undefined).map((l) => `  ${l}`),
     '  const T* qp = static_cast<const T*>(a.q) + ((size_t)(b * a.H + h) * a.Nq + i) * D;',
     '  float qv[SEL_NC][SEL_VW], acc[SEL_NCV][SEL_VW];',
     '#pragma unroll',

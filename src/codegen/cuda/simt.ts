@@ -37,7 +37,7 @@ export interface AttentionCore {
 
 /** `kg` / `vg`: head pointers of float caches, dequantizing handles of quantized ones. */
 function headDecls(kernel: AttentionKernel): string[] {
-  const [k, v] = kvHeadPtrDecls({ k: 'kg', v: 'vg' }, 'b', 'hkv');
+  const [k, v] = kvHeadPtrDecls({ k: 'kg', v: 'vg' }, 'b', 'hkv', kernel.formats.paged !== undefined);
   const f = kernel.formats;
   return [quantHeadDecl('k', f.k, 'b', 'hkv') ?? k!, quantHeadDecl('v', f.v, 'b', 'hkv') ?? v!];
 }

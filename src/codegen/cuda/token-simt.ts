@@ -21,7 +21,7 @@ export function tokenSimtParts(_k: AttentionKernel, _plan: TokenPlan): TokenForm
       'float* Ks = Qs + 16 * D;',
       'float* Vs = Ks + TOK_BK * D;',
       'float* Ps = Vs + TOK_BK * DV;',
-      ...kvHeadPtrDecls({ k: 'kg', v: 'vg' }, 'b', 'hkv'),
+      ...kvHeadPtrDecls({ k: 'kg', v: 'vg' }, 'b', 'hkv', false),
       'for (int c = lane; c < 16 * D; c += 32) {',
       '  const long long R = ((long long)blockIdx.x * TOK_WARPS + warp) * 16 + c / D;',
       '  const int i = R < rows_all ? (int)(R / G) : 0, h = hkv * G + (R < rows_all ? (int)(R % G) : 0);',
@@ -35,9 +35,9 @@ export function tokenSimtParts(_k: AttentionKernel, _plan: TokenPlan): TokenForm
     ],
     stage: [
       'for (int c = lane; c < TOK_BK * D; c += 32)',
-      '  Ks[c] = kbase + c / D < a.Nk ? to_f32(kg[(size_t)kbase * D + c]) : 0.f;',
+      '  Ks[c] = kbase + c / D < a.Nk ? to_f32(kg.row(kbase + c / D)[c % D]) : 0.f;',
       'for (int c = lane; c < TOK_BK * DV; c += 32)',
-      '  Vs[c] = kbase + c / DV < a.Nk ? to_f32(vg[(size_t)kbase * DV + c]) : 0.f;',
+      '  Vs[c] = kbase + c / DV < a.Nk ? to_f32(vg.row(kbase + c / DV)[c % DV]) : 0.f;',
       '__syncwarp();',
     ],
     scores: [

@@ -5,7 +5,7 @@
 // artifact needs neither cuda.h nor -lcuda (cuTensorMapEncodeTiled comes from the runtime's
 // cudaGetDriverEntryPointByVersion).
 import type { Schedule, StorageDType } from '../../ir/kernel.js';
-import { tmaKvMaps } from './kv-load-tma.js';
+import { tmaKvDevice, tmaKvHost, tmaKvMaps } from './kv-load-tma.js';
 import { wgmmaDeviceHelpers } from './wgmma-device.js';
 
 /** CUtensorMapDataType of the storage type (cuda.h: FLOAT16 = 6, BFLOAT16 = 9). */
@@ -40,6 +40,8 @@ export function wgmmaWsDeviceHelpers(s: Schedule, dtype: StorageDType): string[]
     '#pragma unroll',
     '  for (int p = 0; p < W / 64; ++p) tma_load(dst + p * (ROWS * 64), map, p * 64, row, slice, bar);',
     '}',
+    '',
+    ...tmaKvDevice,
     '',
     '__device__ __forceinline__ void mbar_init(uint64_t* bar, unsigned count) {',
     '  asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;\\n" ::"r"(smem_addr(bar)), "r"(count) : "memory");',
@@ -109,6 +111,8 @@ export function tmaHostCode(dtype: StorageDType): string[] {
     `  return fn(map, ${tmaDataType[dtype]}, 3, const_cast<void*>(base), dims, strides, box, elem_strides, 0,`,
     `            ${TMA_SWIZZLE_128B} /* 128B swizzle */, ${TMA_L2_256B} /* L2 256B promotion */, 0 /* zero fill */);`,
     '}',
+    '',
+    ...tmaKvHost(tmaDataType[dtype], TMA_SWIZZLE_128B, TMA_L2_256B),
     '',
     '// maps[0..2] = Q, K, V. With Nk = 0 no K/V tile is ever loaded, so their maps stay zero.',
     'static const char* make_tma_maps(const Args& a, TmaMap* maps) {',

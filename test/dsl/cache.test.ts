@@ -1,0 +1,120 @@
+// `cache paged N` (docs/LANGUAGE.md, "Paged and strided caches"): parsing, the printer's round
+// trip, the layout it gives the kernel, positioned diagnostics for malformed statements, `cache`
+// as a name elsewhere, and the CUDA engines and args a paged kernel gets.
+import { describe, expect, it } from 'vitest';
+import { compile } from '../../src/compile.js';
+import { CompileError } from '../../src/diagnostics.js';
+import { frontend } from '../../src/dsl/index.js';
+import { printProgram } from '../../src/dsl/print.js';
+
+const decl = (body: string, params = ''): string => `attention t(${params}) {\n${body}\n  mask causal\n}\n`;
+
+/** `line:column+length message` of every diagnostic. */
+function diags(source: string): string[] {
+  return frontend(source, 't.attn').diagnostics.map(
+    (d) => `${d.span.line}:${d.span.column}+${d.span.length} ${d.message}`,
+  );
+}
+
+describe('cache paged N', () => {
+  it('parses, prints back and reaches the kernel as formats.paged', () => {
+    const src = decl('  cache paged 64');
+    const fe = frontend(src, 't.attn');
+    expect(fe.diagnostics).toEqual([]);
+    expect(fe.decls[0]!.decl.cache).toEqual([
+      expect.objectContaining({ kind: 'cache', layout: 'paged', pageSize: 64 }),
+    ]);
+    const printed = printProgram(fe.program!);
+    expect(printed).toContain('  cache paged 64\n');
+    expect(frontend(printed, 't.attn').diagnostics).toEqual([]);
+    const c = compile(src, { target: 'cuda', headDim: 64 });
+    expect(c.kernel.formats.paged).toEqual({ pageSize: 64 });
+    expect(compile(decl(''), { target: 'cuda', headDim: 64 }).kernel.formats.paged).toBeUndefined();
+  });
+
+  it('page sizes: powers of two from 1 to 65536, each refused one at its literal', () => {
+    for (const n of [1, 2, 16, 65536]) expect(diags(decl(`  cache paged ${n}`))).toEqual([]);
+    expect(diags(decl('  cache paged 48'))).toEqual([
+      '2:15+2 a page size must be a power of two from 1 to 65536, found 48',
+    ]);
+    expect(diags(decl('  cache paged 0'))).toEqual([
+      '2:15+1 a page size must be a power of two from 1 to 65536, found 0',
+    ]);
+    expect(diags(decl('  cache paged 131072'))).toEqual([
+      '2:15+6 a page size must be a power of two from 1 to 65536, found 131072',
+    ]);
+  });
+
+  it('an unknown layout word gets a did-you-mean; a missing size is a parse error', () => {
+    const fe = frontend(decl('  cache pagd 64'), 't.attn');
+    expect(fe.diagnostics.map((d) => [d.span.line, d.span.column, d.message, d.hint])).toEqual([
+      [2, 9, 'unknown cache layout `pagd`', 'did you mean `paged`?'],
+    ]);
+    const missing = frontend(decl('  cache paged'), 't.attn').diagnostics;
+    expect(missing.length).toBeGreaterThan(0);
+    expect(missing[0]!.message).toContain('page size');
+  });
+
+  it('one cache statement; not with store, routing or importance (each said at the statement)', () => {
+    expect(diags(decl('  cache paged 16\n  cache paged 32'))).toEqual([
+      '3:3+5 only one `cache` statement is allowed',
+    ]);
+    expect(diags(decl('  store kv int8 scale f32 per token\n  cache paged 16'))).toEqual([
+      '3:3+14 a paged cache of quantized K/V is not supported yet',
+    ]);
+    expect(diags(decl('  cache paged 16\n  select topk(8) by q . k'))).toEqual([
+      '2:3+14 a paged cache with routing or selection is not supported yet',
+    ]);
+    expect(diags(decl('  cache paged 16\n  importance sum'))).toEqual([
+      '2:3+14 a paged cache with an `importance` output is not supported yet',
+    ]);
+  });
+
+  it('`cache` stays a name elsewhere', () => {
+    expect(diags(decl('  let cache = 3\n  mask k < cache + q', 'paged: int = 1'))).toEqual([]);
+  });
+
+  it('CUDA: a paged kernel takes block_table and max_pages, never the TMA engine', () => {
+    const src = decl('  cache paged 64');
+    const c = compile(src, { target: 'cuda', headDim: 128, dtype: 'bf16' });
+    expect(c.kernel.schedule.engine).not.toBe('wgmma-ws');
+    const manifest = JSON.parse(c.artifact.files!['t.json']!);
+    const fields = manifest.args.fields.map((f: { field: string; ctype: string }) => `${f.field}:${f.ctype}`);
+    expect(fields).toEqual(
+      expect.arrayContaining(['block_table:ptr', 'max_pages:i32', 'k_stride_b:i64', 'v_stride_n:i64']),
+    );
+    const header = c.artifact.files!['t.h']!;
+    expect(header).toContain('const int* block_table;');
+    expect(header).toContain('long long k_stride_h;');
+    expect(c.artifact.code).toContain('a->max_pages = (Nk + 63) / 64;');
+    expect(() =>
+      compile(src, { target: 'cuda', headDim: 128, dtype: 'bf16', schedule: { engine: 'wgmma-ws' } }),
+    ).toThrow(CompileError);
+  });
+
+  it('CUDA: every kernel takes K/V strides, packed by args_init', () => {
+    const c = compile(decl(''), { target: 'cuda', headDim: 64, dtype: 'f16' });
+    const code = c.artifact.code;
+    expect(code).toContain('a->k_stride_h = (long long)Nk * 64;');
+    expect(code).toContain('a->v_stride_b = (long long)Hkv * (long long)Nk * 64;');
+    expect(code).toContain('its rows would overlap');
+  });
+});
+
+describe('cache paged N on other targets', () => {
+  it('WGSL refuses it at the statement (its kernels read packed rows)', () => {
+    const src = decl('  cache paged 16');
+    try {
+      compile(src, { target: 'wgsl', headDim: 16 });
+      expect.unreachable('compiled');
+    } catch (e) {
+      expect(e).toBeInstanceOf(CompileError);
+      const d = (e as CompileError).diagnostics[0]!;
+      expect([d.span.line, d.span.column, d.message]).toEqual([
+        2,
+        3,
+        'paged K/V caches compile for CUDA only for now; wgsl: not yet',
+      ]);
+    }
+  });
+});
