@@ -7,7 +7,22 @@ export const DECODE_MAX_NQ = 16;
 export const DECODE_MIN_NK = 1024;
 
 /** `f(key)`: the Args field of a tensor; `ns`/`decodeNs`: the namespaces the device part opened. */
-export function decodeHostSource(f: (key: string) => string, ns: string, decodeNs: string): string[] {
+export function decodeHostSource(
+  f: (key: string) => string,
+  ns: string,
+  decodeNs: string,
+  kvAlign?: { readonly k: string; readonly v: string; readonly more: readonly string[] },
+): string[] {
+  // Float caches load VW-element vectors; quantized ones their chunks' code words (decode-quant.ts).
+  const pointers = kvAlign
+    ? [
+        `  if (!ptr_ok(${f('q')}, VW * sizeof(T)) || !ptr_ok(${f('k')}, ${kvAlign.k}) || !ptr_ok(${f('v')}, ${kvAlign.v})) return false;`,
+        ...kvAlign.more.map((c) => `  if (!${c}) return false;`),
+      ]
+    : [
+        `  const size_t align = VW * sizeof(T);`,
+        `  if (!ptr_ok(${f('q')}, align) || !ptr_ok(${f('k')}, align) || !ptr_ok(${f('v')}, align)) return false;`,
+      ];
   return [
     `namespace ${ns} {`,
     `namespace ${decodeNs} {`,
@@ -20,8 +35,7 @@ export function decodeHostSource(f: (key: string) => string, ns: string, decodeN
     '  if (env == 0 || a.Nq < 1 || a.Nk < 1) return false;',
     "  // The decode kernels pack a KV head's (H / Hkv) · Nq query rows in an int: past that, prefill.",
     '  if ((long long)(a.H / a.Hkv) * a.Nq > 2147483647LL - MT) return false;',
-    `  const size_t align = VW * sizeof(T);`,
-    `  if (!ptr_ok(${f('q')}, align) || !ptr_ok(${f('k')}, align) || !ptr_ok(${f('v')}, align)) return false;`,
+    ...pointers,
     `  return env == 1 || (a.Nq <= ${DECODE_MAX_NQ} && a.Nk >= ${DECODE_MIN_NK});`,
     '}',
     '',

@@ -17,8 +17,9 @@ import { elementBytes, hasQuantizedKv } from '../../ir/formats.js';
 import type { AttentionKernel } from '../../ir/kernel.js';
 import { decodeElementFns } from './decode-elements.js';
 import { decodeHostSource } from './decode-host.js';
+import { decodeQuantCode, isQuantChunk, quantChunkAlign, quantVectorWidth } from './decode-quant.js';
 import { decodeKvRow0, decodeKvVector } from './kv-load-simt.js';
-import { K_ROWS, V_ROWS, kvTensorPtr } from './kv-rows.js';
+import { K_ROWS, V_ROWS, kvTensorPtr, type KvTensor } from './kv-rows.js';
 import type { CudaLayout } from './layout.js';
 import { cudaMergeBody } from './merge.js';
 import { helperSource, type CudaContext } from './rules.js';
@@ -35,6 +36,8 @@ const KPG = 2;
 /** Elements per vector load: 16 bytes or less, dividing D and Dv into 8-lane chunks. */
 function vectorWidth(k: AttentionKernel): number {
   const s = k.schedule;
+  // Quantized caches: a lane's chunk is whole code words where it can be (decode-quant.ts).
+  if (hasQuantizedKv(k.formats)) return quantVectorWidth(s.headDim, s.valueDim);
   const bytes = elementBytes(k.formats.k);
   for (const vw of [8, 4, 2, 1]) {
     if (vw * bytes <= 16 && s.headDim % (8 * vw) === 0 && s.valueDim % (8 * vw) === 0) return vw;
@@ -44,12 +47,27 @@ function vectorWidth(k: AttentionKernel): number {
 
 /**
  * Whether the artifact gets a decode path: not routed, some tile non-empty, D and Dv multiples
- * of 8, K/V not quantized (those run the SIMT core for every Nq for now).
+ * of 8. Quantized K/V caches dequantize in its chunk loads (decode-quant.ts).
  */
 export function hasCudaDecode(k: AttentionKernel): boolean {
   const empty = k.tiles.kind === 'static' && k.tiles.value === 'empty';
-  return k.routing === undefined && !empty && !hasQuantizedKv(k.formats) && vectorWidth(k) > 0;
+  return k.routing === undefined && !empty && vectorWidth(k) > 0;
 }
+
+/** K or V chunk c of key kj: a storage-type vector, or an f32 chunk of a quantized cache. */
+function kvChunk(k: AttentionKernel, t: KvTensor, ptr: string, valid: string): string {
+  if (!isQuantChunk(k.formats[t.name])) return decodeKvVector(t, ptr, valid);
+  return `${valid} ? ${t.name}_chunk(a, kv0 + kj, kj, (lane + 8 * c) * VW, bh) : FChunk{}`;
+}
+
+/** Element e of chunk `x` (an expression) of tensor t as f32. */
+function chunkElem(k: AttentionKernel, t: KvTensor, x: string): string {
+  return isQuantChunk(k.formats[t.name]) ? `${x}.v[e]` : `to_f32(${x}.v[e])`;
+}
+
+/** Declared type of a K or V chunk. */
+const chunkType = (k: AttentionKernel, t: KvTensor): string =>
+  isQuantChunk(k.formats[t.name]) ? 'FChunk' : 'VecT<VW>';
 
 const decodeNs = 'dec';
 export const decodeLaunch = (ns: string): string => `${ns}::${decodeNs}::launch`;
@@ -72,6 +90,7 @@ export function decodeSource(k: AttentionKernel, layout: CudaLayout, ns: string)
   const { fns, dynamic, staticClass, needMask, identity } = decodeElementFns(k, cx);
   const helpers = helperSource(cx);
   const vw = vectorWidth(k);
+  const quant = hasQuantizedKv(k.formats);
   const f = (key: string): string => `a.${layout.field(key)}`;
   const lse = k.outputs.lse ? f('lse') : undefined;
   const classExpr = dynamic
@@ -90,6 +109,7 @@ export function decodeSource(k: AttentionKernel, layout: CudaLayout, ns: string)
     `constexpr int MT = ${DECODE_ROWS}, GROUPS = ${GROUPS}, KPG = ${KPG}, TILE = GROUPS * KPG, THREADS = 8 * GROUPS;`,
     `constexpr int VW = ${vw}, CD = D / (8 * VW), CV = DV / (8 * VW);`,
     ...(helpers ? [helpers] : []),
+    ...decodeQuantCode(k.formats, layout.field, vw),
     ...fns,
     '',
     '// Partial (acc[DV], m, l) of packed row r of a block (its lane groups combined).',
@@ -103,8 +123,9 @@ export function decodeSource(k: AttentionKernel, layout: CudaLayout, ns: string)
     '  const int hk = blockIdx.y, b = blockIdx.z;',
     '  const int lane = threadIdx.x & 7, g = threadIdx.x >> 3;',
     `  const T* __restrict__ qg = static_cast<const T*>(${f('q')});`,
-    `  const T* __restrict__ kg = ${kvTensorPtr(f('k'))};`,
-    `  const T* __restrict__ vg = ${kvTensorPtr(f('v'))};`,
+    ...(['k', 'v'] as const)
+      .filter((w) => !isQuantChunk(k.formats[w]))
+      .map((w) => `  const T* __restrict__ ${w}g = ${kvTensorPtr(f(w))};`),
     '  [[maybe_unused]] int hr[MT], qp[MT];',
     '  bool rok[MT];',
     '  VecT<VW> qx[MT][CD]; // kept in storage type: half the registers of f32 at 16 bits',
@@ -134,6 +155,7 @@ export function decodeSource(k: AttentionKernel, layout: CudaLayout, ns: string)
     '  }',
     '  const int k_begin = split * split_keys, k_end = min(a.Nk, k_begin + split_keys);',
     `  ${decodeKvRow0}`,
+    ...(quant ? ['  [[maybe_unused]] const size_t bh = (size_t)b * a.Hkv + hk; // a cache head'] : []),
     '  for (int t0 = k_begin; t0 < k_end; t0 += TILE) {',
     '    const int t1 = min(t0 + TILE, k_end);',
     '    int cls[MT];',
@@ -146,22 +168,22 @@ export function decodeSource(k: AttentionKernel, layout: CudaLayout, ns: string)
     '    if (!any) continue; // the same for every thread of the block: no K/V read',
     '    float sc[KPG][MT];',
     '    // V rows are requested with the K rows (one memory round trip per tile, not two).',
-    '    VecT<VW> vx[KPG][CV];',
+    `    ${chunkType(k, V_ROWS)} vx[KPG][CV];`,
     '#pragma unroll',
     '    for (int i = 0; i < KPG; ++i) {',
     '      const int kj = t0 + g + GROUPS * i;',
     '#pragma unroll',
     '      for (int c = 0; c < CV; ++c)',
-    `        vx[i][c] = ${decodeKvVector(V_ROWS, 'vg', 'kj < t1')};`,
+    `        vx[i][c] = ${kvChunk(k, V_ROWS, 'vg', 'kj < t1')};`,
     '    }',
     '#pragma unroll',
     '    for (int i = 0; i < KPG; ++i) {',
     '      const int kj = t0 + g + GROUPS * i;',
     '      const bool valid = kj < t1;',
-    '      VecT<VW> kx[CD];',
+    `      ${chunkType(k, K_ROWS)} kx[CD];`,
     '#pragma unroll',
     '      for (int c = 0; c < CD; ++c)',
-    `        kx[c] = ${decodeKvVector(K_ROWS, 'kg', 'valid')};`,
+    `        kx[c] = ${kvChunk(k, K_ROWS, 'kg', 'valid')};`,
     '      [[maybe_unused]] const int kpos = kj + a.k_offset;',
     '#pragma unroll',
     '      for (int r = 0; r < MT; ++r) {',
@@ -169,7 +191,7 @@ export function decodeSource(k: AttentionKernel, layout: CudaLayout, ns: string)
     '#pragma unroll',
     '        for (int c = 0; c < CD; ++c)',
     '#pragma unroll',
-    '          for (int e = 0; e < VW; ++e) dot = fmaf(to_f32(qx[r][c].v[e]), to_f32(kx[c].v[e]), dot);',
+    `          for (int e = 0; e < VW; ++e) dot = fmaf(to_f32(qx[r][c].v[e]), ${chunkElem(k, K_ROWS, 'kx[c]')}, dot);`,
     '        dot += __shfl_xor_sync(0xffffffffu, dot, 1);',
     '        dot += __shfl_xor_sync(0xffffffffu, dot, 2);',
     '        dot += __shfl_xor_sync(0xffffffffu, dot, 4);',
@@ -204,7 +226,7 @@ export function decodeSource(k: AttentionKernel, layout: CudaLayout, ns: string)
     '#pragma unroll',
     '        for (int c = 0; c < CV; ++c)',
     '#pragma unroll',
-    '          for (int e = 0; e < VW; ++e) acc[r][c][e] = fmaf(p, to_f32(vx[i][c].v[e]), acc[r][c][e]);',
+    `          for (int e = 0; e < VW; ++e) acc[r][c][e] = fmaf(p, ${chunkElem(k, V_ROWS, 'vx[i][c]')}, acc[r][c][e]);`,
     '      }',
     '    }',
     '  }',
@@ -264,6 +286,23 @@ export function decodeSource(k: AttentionKernel, layout: CudaLayout, ns: string)
     `} // namespace ${decodeNs}`,
     `} // namespace ${ns}`,
     DEVICE_END,
-    ...decodeHostSource(f, ns, decodeNs),
+    ...decodeHostSource(f, ns, decodeNs, quant ? kvAlignment(k, vw, layout.field) : undefined),
   ].join('\n');
+}
+
+/** Host alignment (bytes) of the k and v pointers the chunk loads need, for quantized kernels. */
+function kvAlignment(
+  k: AttentionKernel,
+  vw: number,
+  field: (key: string) => string,
+): { k: string; v: string; more: string[] } {
+  const one = (t: KvTensor): string =>
+    isQuantChunk(k.formats[t.name]) ? String(quantChunkAlign(k.formats[t.name], vw)) : 'VW * sizeof(T)';
+  // A salient cache's wide codes are loaded the same way.
+  const more = (['k', 'v'] as const).flatMap((w) => {
+    const f = k.formats[w];
+    const wide = f.kind === 'quant' && f.format.kind === 'int' && f.format.salient !== undefined;
+    return wide ? [`ptr_ok(a.${field(`cache:${w}_codesHi`)}, ${quantChunkAlign(f, vw)})`] : [];
+  });
+  return { k: one(K_ROWS), v: one(V_ROWS), more };
 }
