@@ -7,6 +7,7 @@ import fc from 'fast-check';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { PIPE_SMEM_DECL } from '../../src/codegen/cuda/decode-pipe.js';
 import { DEVICE_END, decodeSource } from '../../src/codegen/cuda/decode.js';
 import { cudaCacheParts } from '../../src/codegen/cuda/dequant.js';
 import { cudaLayout } from '../../src/codegen/cuda/layout.js';
@@ -63,7 +64,8 @@ async function decodeCase(
   const base = emulationSource(c.artifact, kernel);
   const device = decodeSource(kernel, layout, ns)
     .split(DEVICE_END)[0]!
-    .replace('extern __shared__ float w[];', 'float* w = (float*)emu::dyn_smem;');
+    .replace('extern __shared__ float w[];', 'float* w = (float*)emu::dyn_smem;')
+    .replace(PIPE_SMEM_DECL, 'float4* dec_smem = emu::dyn_smem;');
   const formats = checkedFormats(c.decl);
   // One executable per format: sizes and buffers come from a spec file per shape.
   const inputs: string[] = ['q', 'k', 'v'];
@@ -88,7 +90,7 @@ int main(int argc, char** argv) {
   a.${fld('out')} = out.data();
   a.${fld('lse')} = lse.data();
   std::vector<float> part((size_t)a.B * a.Hkv * row_tiles * n_splits * dec::MT * (DV + 2), NAN);
-  emu::launch(dim3{(unsigned)(n_splits * row_tiles), (unsigned)a.Hkv, (unsigned)a.B}, 128, 0, [&] { dec::split_kernel(a, part.data(), split_keys, n_splits, row_tiles); });
+  emu::launch(dim3{(unsigned)(n_splits * row_tiles), (unsigned)a.Hkv, (unsigned)a.B}, 128, dec::SPLIT_SMEM, [&] { dec::split_kernel(a, part.data(), split_keys, n_splits, row_tiles); });
   emu::launch(dim3{(unsigned)a.Nq, (unsigned)a.H, (unsigned)a.B}, 128, n_splits * 4, [&] { dec::merge_kernel(a, part.data(), n_splits, row_tiles); });
   char path[4096];
   if (fscanf(spec, "%4095s", path) != 1) exit(6);

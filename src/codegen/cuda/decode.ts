@@ -11,12 +11,19 @@
 // stream-ordered scratch buffer; a merge kernel combines a row's partials (one per split) by
 // log-sum-exp into out and lse (merge.ts).
 //
+// K/V reach the lane groups two ways. Float caches stream through a multi-stage cp.async
+// pipeline in shared memory (decode-pipe.ts: 48 KiB in flight per block at bf16, D = 128);
+// quantized caches load each lane's chunk of code words straight into registers and dequantize
+// it there (decode-quant.ts). The host picks the split count from the SM count and how many
+// split blocks an SM holds (decode-host.ts).
+//
 // The launcher takes this path when Nq ≤ 16 and Nk ≥ 1024 (env ATTNC_DECODE=0 disables it, =1
 // forces it for any Nq ≥ 1, Nk ≥ 1), after the summaries and before the engine's attention.
 import { elementBytes, hasQuantizedKv } from '../../ir/formats.js';
 import type { AttentionKernel } from '../../ir/kernel.js';
 import { decodeElementFns } from './decode-elements.js';
 import { decodeHostSource } from './decode-host.js';
+import { pipeDeviceCode, pipelinedLoop } from './decode-pipe.js';
 import { decodeQuantCode, isQuantChunk, quantChunkAlign, quantVectorWidth } from './decode-quant.js';
 import { decodeKvRow0, decodeKvVector } from './kv-load-simt.js';
 import { K_ROWS, V_ROWS, kvTensorPtr, type KvTensor } from './kv-rows.js';
@@ -102,6 +109,83 @@ export function decodeSource(k: AttentionKernel, layout: CudaLayout, ns: string)
     ? 'valid && cls[r] != 0 && (cls[r] == 1 || elem_mask(a, b, hr[r], qp[r], kpos))'
     : 'valid && cls[r] != 0';
 
+  // The tile's bookkeeping (cls[r], any) and its scores and online softmax (t0, t1 in scope).
+  const classify: string[] = [
+    '    int cls[MT];',
+    '    bool any = false;',
+    '#pragma unroll',
+    '    for (int r = 0; r < MT; ++r) {',
+    `      cls[r] = rok[r] ? ${classExpr} : 0;`,
+    '      any |= cls[r] != 0;',
+    '    }',
+  ];
+  const tile = (load: { k: string; v: string }): string[] => [
+    '    float sc[KPG][MT];',
+    '    // V rows are requested with the K rows (one memory round trip per tile, not two).',
+    `    ${chunkType(k, V_ROWS)} vx[KPG][CV];`,
+    '#pragma unroll',
+    '    for (int i = 0; i < KPG; ++i) {',
+    '      const int kj = t0 + g + GROUPS * i;',
+    '#pragma unroll',
+    '      for (int c = 0; c < CV; ++c)',
+    `        vx[i][c] = ${load.v};`,
+    '    }',
+    '#pragma unroll',
+    '    for (int i = 0; i < KPG; ++i) {',
+    '      const int kj = t0 + g + GROUPS * i;',
+    '      const bool valid = kj < t1;',
+    `      ${chunkType(k, K_ROWS)} kx[CD];`,
+    '#pragma unroll',
+    '      for (int c = 0; c < CD; ++c)',
+    `        kx[c] = ${load.k};`,
+    '      [[maybe_unused]] const int kpos = kj + a.k_offset;',
+    '#pragma unroll',
+    '      for (int r = 0; r < MT; ++r) {',
+    '        float dot = 0.f;',
+    '#pragma unroll',
+    '        for (int c = 0; c < CD; ++c)',
+    '#pragma unroll',
+    `          for (int e = 0; e < VW; ++e) dot = fmaf(to_f32(qx[r][c].v[e]), ${chunkElem(k, K_ROWS, 'kx[c]')}, dot);`,
+    '        dot += __shfl_xor_sync(0xffffffffu, dot, 1);',
+    '        dot += __shfl_xor_sync(0xffffffffu, dot, 2);',
+    '        dot += __shfl_xor_sync(0xffffffffu, dot, 4);',
+    '        const float x = a.scale * dot;',
+    `        const bool ok = ${allowExpr};`,
+    `        sc[i][r] = ok ? ${scoreExpr} * LOG2E : -INFINITY;`,
+    '      }',
+    '    }',
+    '#pragma unroll',
+    '    for (int r = 0; r < MT; ++r) {',
+    '      float mt = sc[0][r];',
+    '#pragma unroll',
+    '      for (int i = 1; i < KPG; ++i) mt = fmaxf(mt, sc[i][r]);',
+    '      if (mt > -INFINITY) {',
+    '        const float mn = fmaxf(m[r], mt), corr = exp2f(m[r] - mn);',
+    '        l[r] *= corr;',
+    '#pragma unroll',
+    '        for (int c = 0; c < CV; ++c)',
+    '#pragma unroll',
+    '          for (int e = 0; e < VW; ++e) acc[r][c][e] *= corr;',
+    '        m[r] = mn;',
+    '      }',
+    '    }',
+    '#pragma unroll',
+    '    for (int i = 0; i < KPG; ++i) {',
+    '#pragma unroll',
+    '      for (int r = 0; r < MT; ++r) {',
+    '        // -inf (masked) weighs 0; a NaN or +inf score gives p = NaN (NaN - m, inf - inf), which',
+    '        // makes l NaN: the row comes out NaN (docs/LANGUAGE.md "Non-finite values").',
+    '        const float p = sc[i][r] == -INFINITY ? 0.f : exp2f(sc[i][r] - m[r]);',
+    '        l[r] += p;',
+    '#pragma unroll',
+    '        for (int c = 0; c < CV; ++c)',
+    '#pragma unroll',
+    `          for (int e = 0; e < VW; ++e) acc[r][c][e] = fmaf(p, ${chunkElem(k, V_ROWS, 'vx[i][c]')}, acc[r][c][e]);`,
+    '      }',
+    '    }',
+  ];
+  const pipelined = !quant;
+
   return [
     `namespace ${ns} {`,
     `namespace ${decodeNs} {`,
@@ -110,6 +194,12 @@ export function decodeSource(k: AttentionKernel, layout: CudaLayout, ns: string)
     `constexpr int VW = ${vw}, CD = D / (8 * VW), CV = DV / (8 * VW);`,
     ...(helpers ? [helpers] : []),
     ...decodeQuantCode(k.formats, layout.field, vw),
+    ...(pipelined
+      ? pipeDeviceCode(k)
+      : [
+          'constexpr int STAGES = 1;',
+          'constexpr size_t SPLIT_SMEM = 0; // K/V chunks load straight into registers',
+        ]),
     ...fns,
     '',
     '// Partial (acc[DV], m, l) of packed row r of a block (its lane groups combined).',
@@ -156,80 +246,7 @@ export function decodeSource(k: AttentionKernel, layout: CudaLayout, ns: string)
     '  const int k_begin = split * split_keys, k_end = min(a.Nk, k_begin + split_keys);',
     `  ${decodeKvRow0}`,
     ...(quant ? ['  [[maybe_unused]] const size_t bh = (size_t)b * a.Hkv + hk; // a cache head'] : []),
-    '  for (int t0 = k_begin; t0 < k_end; t0 += TILE) {',
-    '    const int t1 = min(t0 + TILE, k_end);',
-    '    int cls[MT];',
-    '    bool any = false;',
-    '#pragma unroll',
-    '    for (int r = 0; r < MT; ++r) {',
-    `      cls[r] = rok[r] ? ${classExpr} : 0;`,
-    '      any |= cls[r] != 0;',
-    '    }',
-    '    if (!any) continue; // the same for every thread of the block: no K/V read',
-    '    float sc[KPG][MT];',
-    '    // V rows are requested with the K rows (one memory round trip per tile, not two).',
-    `    ${chunkType(k, V_ROWS)} vx[KPG][CV];`,
-    '#pragma unroll',
-    '    for (int i = 0; i < KPG; ++i) {',
-    '      const int kj = t0 + g + GROUPS * i;',
-    '#pragma unroll',
-    '      for (int c = 0; c < CV; ++c)',
-    `        vx[i][c] = ${kvChunk(k, V_ROWS, 'vg', 'kj < t1')};`,
-    '    }',
-    '#pragma unroll',
-    '    for (int i = 0; i < KPG; ++i) {',
-    '      const int kj = t0 + g + GROUPS * i;',
-    '      const bool valid = kj < t1;',
-    `      ${chunkType(k, K_ROWS)} kx[CD];`,
-    '#pragma unroll',
-    '      for (int c = 0; c < CD; ++c)',
-    `        kx[c] = ${kvChunk(k, K_ROWS, 'kg', 'valid')};`,
-    '      [[maybe_unused]] const int kpos = kj + a.k_offset;',
-    '#pragma unroll',
-    '      for (int r = 0; r < MT; ++r) {',
-    '        float dot = 0.f;',
-    '#pragma unroll',
-    '        for (int c = 0; c < CD; ++c)',
-    '#pragma unroll',
-    `          for (int e = 0; e < VW; ++e) dot = fmaf(to_f32(qx[r][c].v[e]), ${chunkElem(k, K_ROWS, 'kx[c]')}, dot);`,
-    '        dot += __shfl_xor_sync(0xffffffffu, dot, 1);',
-    '        dot += __shfl_xor_sync(0xffffffffu, dot, 2);',
-    '        dot += __shfl_xor_sync(0xffffffffu, dot, 4);',
-    '        const float x = a.scale * dot;',
-    `        const bool ok = ${allowExpr};`,
-    `        sc[i][r] = ok ? ${scoreExpr} * LOG2E : -INFINITY;`,
-    '      }',
-    '    }',
-    '#pragma unroll',
-    '    for (int r = 0; r < MT; ++r) {',
-    '      float mt = sc[0][r];',
-    '#pragma unroll',
-    '      for (int i = 1; i < KPG; ++i) mt = fmaxf(mt, sc[i][r]);',
-    '      if (mt > -INFINITY) {',
-    '        const float mn = fmaxf(m[r], mt), corr = exp2f(m[r] - mn);',
-    '        l[r] *= corr;',
-    '#pragma unroll',
-    '        for (int c = 0; c < CV; ++c)',
-    '#pragma unroll',
-    '          for (int e = 0; e < VW; ++e) acc[r][c][e] *= corr;',
-    '        m[r] = mn;',
-    '      }',
-    '    }',
-    '#pragma unroll',
-    '    for (int i = 0; i < KPG; ++i) {',
-    '#pragma unroll',
-    '      for (int r = 0; r < MT; ++r) {',
-    '        // -inf (masked) weighs 0; a NaN or +inf score gives p = NaN (NaN - m, inf - inf), which',
-    '        // makes l NaN: the row comes out NaN (docs/LANGUAGE.md "Non-finite values").',
-    '        const float p = sc[i][r] == -INFINITY ? 0.f : exp2f(sc[i][r] - m[r]);',
-    '        l[r] += p;',
-    '#pragma unroll',
-    '        for (int c = 0; c < CV; ++c)',
-    '#pragma unroll',
-    `          for (int e = 0; e < VW; ++e) acc[r][c][e] = fmaf(p, ${chunkElem(k, V_ROWS, 'vx[i][c]')}, acc[r][c][e]);`,
-    '      }',
-    '    }',
-    '  }',
+    ...(pipelined ? pipelinedLoop(classify, tile) : registerLoop(k, classify, tile)),
     '  // Combine the 16 groups in shared memory: one partial per row and block.',
     '  __shared__ float sm_m[GROUPS][MT], sm_max[MT], sm_l[MT], sm_acc[MT][DV];',
     '  for (int i = threadIdx.x; i < MT * DV; i += THREADS) sm_acc[i / DV][i % DV] = 0.f;',
@@ -305,4 +322,23 @@ function kvAlignment(
     return wide ? [`ptr_ok(a.${field(`cache:${w}_codesHi`)}, ${quantChunkAlign(f, vw)})`] : [];
   });
   return { k: one(K_ROWS), v: one(V_ROWS), more };
+}
+
+/**
+ * The split kernel's key loop loading K/V chunks straight from global memory into registers, V
+ * with K (one memory round trip per tile): quantized caches, whose chunks dequantize in the load.
+ */
+function registerLoop(
+  k: AttentionKernel,
+  classify: readonly string[],
+  tile: (load: { k: string; v: string }) => string[],
+): string[] {
+  return [
+    '  for (int t0 = k_begin; t0 < k_end; t0 += TILE) {',
+    '    const int t1 = min(t0 + TILE, k_end);',
+    ...classify,
+    '    if (!any) continue; // the same for every thread of the block: no K/V read',
+    ...tile({ k: kvChunk(k, K_ROWS, 'kg', 'valid'), v: kvChunk(k, V_ROWS, 'vg', 'kj < t1') }),
+    '  }',
+  ];
 }
