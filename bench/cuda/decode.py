@@ -1,6 +1,6 @@
 """Decode mode (split-KV + lse merge, src/codegen/cuda/decode.ts) on the GPU: builds the artifacts
 of bench/cuda/decode-emit.mjs, checks them against a float32 PyTorch reference (decode shapes,
-GQA, offsets, empty rows), then times Nq=1, Nk=131072, H=32, Hkv=8, D=128 bf16 beside SDPA and
+GQA, offsets, empty rows), then times Nq=1, Nk=131072, H=32, Hkv=8, D=128 bf16 (B = 1 and 4) beside SDPA and
 FlexAttention (decoding) and the same artifact with decode mode off (ATTNC_DECODE=0).
 
     npm run build && node bench/cuda/decode-emit.mjs     # here
@@ -166,46 +166,47 @@ def main():
     # Timings: Nq=1 Nk=131072 H=32 Hkv=8 D=128 bf16.
     from torch.nn.attention.flex_attention import create_block_mask, flex_attention
     flex = torch.compile(flex_attention)
-    case = dict(B=1, H=32, Hkv=8, Nq=1, Nk=131072, D=128)
-    Nk = case['Nk']
-    bytes_kv = 2 * case['B'] * case['Hkv'] * Nk * case['D'] * 2
-    for e in index:
-        if e['dtype'] != 'bf16' or e['file'] == 'softcap':
-            continue
-        params = PARAMS.get(e['file'], {})
-        row = {'name': e['name']}
-        q, k, v, out, lse, a, launch = run(kerns[e['name']], e, case, params, dev)
-        row['attnc_decode_ms'] = median_ms(launch)
-        os.environ['ATTNC_DECODE'] = '0'
-        off = load(opt.build, e, '_off')
-        _, _, _, _, _, _, launch_off = run(off, e, case, params, dev)
-        row['attnc_no_decode_ms'] = median_ms(launch_off)
-        del os.environ['ATTNC_DECODE']
-        off_q = Nk - 1
+    # B = 1 and the issue 13 shape, B = 4 (H 32 / Hkv 8, D 128, Nk 128K).
+    for case in (dict(B=1, H=32, Hkv=8, Nq=1, Nk=131072, D=128), dict(B=4, H=32, Hkv=8, Nq=1, Nk=131072, D=128)):
+        Nk = case['Nk']
+        bytes_kv = 2 * case['B'] * case['Hkv'] * Nk * case['D'] * 2
+        for e in index:
+            if e['dtype'] != 'bf16' or e['file'] == 'softcap':
+                continue
+            params = PARAMS.get(e['file'], {})
+            row = {'name': e['name'], 'B': case['B']}
+            q, k, v, out, lse, a, launch = run(kerns[e['name']], e, case, params, dev)
+            row['attnc_decode_ms'] = median_ms(launch)
+            os.environ['ATTNC_DECODE'] = '0'
+            off = load(opt.build, e, '_off')
+            _, _, _, _, _, _, launch_off = run(off, e, case, params, dev)
+            row['attnc_no_decode_ms'] = median_ms(launch_off)
+            del os.environ['ATTNC_DECODE']
+            off_q = Nk - 1
 
-        def sdpa():
-            return torch.nn.functional.scaled_dot_product_attention(q, k, v, enable_gqa=True)
-        if e['file'] == 'full' or e['file'] == 'causal':
-            row['sdpa_ms'] = median_ms(sdpa)  # at Nq=1 bottom-right causal = full
-        try:
-            if e['file'] == 'sliding_window':
-                W = params['window']
-                mm = lambda b, h, qi, ki: (qi + off_q >= ki) & (qi + off_q - ki < W)  # noqa: E731
-                bm = create_block_mask(mm, None, None, 1, Nk, device=dev)
-            elif e['file'] == 'causal':
-                bm = create_block_mask(lambda b, h, qi, ki: qi + off_q >= ki, None, None, 1, Nk, device=dev)
-            else:
-                bm = None
-            row['flex_ms'] = median_ms(lambda: flex(q, k, v, block_mask=bm, enable_gqa=True), iters=30)
-            fo = flex(q, k, v, block_mask=bm, enable_gqa=True)
-            launch()
-            torch.cuda.synchronize()
-            row['flex_vs_attnc_max_abs'] = (fo.float() - out.float()).abs().max().item()
-        except Exception as ex:  # report, keep going
-            row['flex_error'] = str(ex)[:300]
-        row['attnc_GBps'] = bytes_kv / row['attnc_decode_ms'] / 1e6
-        print(json.dumps(row), flush=True)
-        results['timings'].append(row)
+            def sdpa():
+                return torch.nn.functional.scaled_dot_product_attention(q, k, v, enable_gqa=True)
+            if e['file'] == 'full' or e['file'] == 'causal':
+                row['sdpa_ms'] = median_ms(sdpa)  # at Nq=1 bottom-right causal = full
+            try:
+                if e['file'] == 'sliding_window':
+                    W = params['window']
+                    mm = lambda b, h, qi, ki: (qi + off_q >= ki) & (qi + off_q - ki < W)  # noqa: E731
+                    bm = create_block_mask(mm, None, None, 1, Nk, device=dev)
+                elif e['file'] == 'causal':
+                    bm = create_block_mask(lambda b, h, qi, ki: qi + off_q >= ki, None, None, 1, Nk, device=dev)
+                else:
+                    bm = None
+                row['flex_ms'] = median_ms(lambda: flex(q, k, v, block_mask=bm, enable_gqa=True), iters=30)
+                fo = flex(q, k, v, block_mask=bm, enable_gqa=True)
+                launch()
+                torch.cuda.synchronize()
+                row['flex_vs_attnc_max_abs'] = (fo.float() - out.float()).abs().max().item()
+            except Exception as ex:  # report, keep going
+                row['flex_error'] = str(ex)[:300]
+            row['attnc_GBps'] = bytes_kv / row['attnc_decode_ms'] / 1e6
+            print(json.dumps(row), flush=True)
+            results['timings'].append(row)
     json.dump(results, open(os.path.join(opt.out, 'decode.json'), 'w'), indent=2)
     print('checks failed:', fails)
 

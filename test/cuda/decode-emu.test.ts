@@ -1,10 +1,12 @@
 // CUDA decode mode executed on the CPU emulator (emu.ts: fibers per thread, warp shuffles,
 // __shared__ as statics): the split and merge kernels of src/codegen/cuda/decode.ts against the
-// dense reference, for bf16 and f32 storage, GQA, several splits and row tiles, offsets, empty rows,
+// dense reference, for bf16 and f32 storage, GQA, several splits and row tiles, long splits
+// through the cp.async pipeline, offsets, empty rows,
 // a score modifier and a tile classifier.
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { PIPE_SMEM_DECL } from '../../src/codegen/cuda/decode-pipe.js';
 import { DEVICE_END, decodeSource } from '../../src/codegen/cuda/decode.js';
 import { cudaLayout } from '../../src/codegen/cuda/layout.js';
 import { compile } from '../../src/compile.js';
@@ -47,7 +49,8 @@ async function emulate(file: string, dtype: 'bf16' | 'f32', c: EmuCase, splitKey
   const base = emulationSource(artifact, kernel);
   const device = decodeSource(kernel, layout, ns)
     .split(DEVICE_END)[0]!
-    .replace('extern __shared__ float w[];', 'float* w = (float*)emu::dyn_smem;');
+    .replace('extern __shared__ float w[];', 'float* w = (float*)emu::dyn_smem;')
+    .replace(PIPE_SMEM_DECL, 'float4* dec_smem = emu::dyn_smem;');
   const shape = {
     B: c.B,
     Hq: c.H,
@@ -86,7 +89,7 @@ int main() {
   ${packedStridesCpp(kernel, 'a')}
   ${kernel.params.map((p) => `a.${fld(`param:${p.name}`)} = ${Number(params[p.name])};`).join('\n  ')}
   std::vector<float> part((size_t)${c.B * c.Hkv * rowTiles * nSplits} * dec::MT * (DV + 2), NAN);
-  emu::launch(dim3{${nSplits * rowTiles}, ${c.Hkv}, ${c.B}}, 128, 0, [&] { dec::split_kernel(a, part.data(), ${splitKeys}, ${nSplits}, ${rowTiles}); });
+  emu::launch(dim3{${nSplits * rowTiles}, ${c.Hkv}, ${c.B}}, 128, dec::SPLIT_SMEM, [&] { dec::split_kernel(a, part.data(), ${splitKeys}, ${nSplits}, ${rowTiles}); });
   emu::launch(dim3{${c.Nq}, ${c.H}, ${c.B}}, 128, ${nSplits * 4}, [&] { dec::merge_kernel(a, part.data(), ${nSplits}, ${rowTiles}); });
   FILE* f = fopen("${join(dir, 'out.bin')}", "wb"); fwrite(out.data(), 1, out.size(), f); fclose(f);
   f = fopen("${join(dir, 'lse.bin')}", "wb"); fwrite(lse.data(), 4, lse.size(), f); fclose(f);
@@ -138,6 +141,10 @@ describe('CUDA decode kernels on the CPU emulator agree with the reference', () 
       await emulate('alibi.attn', dtype, { B: 1, H: 2, Hkv: 1, Nq: 5, Nk: 130 }, 96);
       // Every row before every key: out 0, lse -inf.
       await emulate('causal.attn', dtype, { B: 1, H: 2, Hkv: 2, Nq: 2, Nk: 70, qOffset: -5 }, 32);
+      // Splits longer than the pipeline (decode-pipe.ts: STAGES buffers reused), and tiles past
+      // every row's last key, which are neither fetched nor computed.
+      await emulate('alibi.attn', dtype, { B: 1, H: 4, Hkv: 2, Nq: 2, Nk: 400 }, 320);
+      await emulate('causal.attn', dtype, { B: 1, H: 3, Hkv: 1, Nq: 3, Nk: 700, qOffset: 100 }, 704);
     }, 600_000);
   }
 });

@@ -46,7 +46,8 @@ describe('CUDA decode mode', () => {
       '-Xptxas',
       '-v',
     ];
-    const r = await run(NVCC, [...flags, '-c', tu, '-o', `${tu}.o`]);
+    // One translation unit of 24 artifacts: minutes of nvcc on a busy CI machine.
+    const r = await run(NVCC, [...flags, '-c', tu, '-o', `${tu}.o`], undefined, 900_000);
     expectOk(r, `nvcc ${tu}`);
     const reports = r.stderr
       .split("Compiling entry function '")
@@ -55,7 +56,7 @@ describe('CUDA decode mode', () => {
     // The benchmarked configuration (bf16, D = 128) must not spill; f32 may spill a few bytes.
     for (const rep of reports.filter((x) => x.includes('_bf16')))
       expect(rep).toMatch(/ 0 bytes spill stores/);
-  }, 600_000);
+  }, 1_000_000);
 
   it('routed kernels, all-empty masks and odd head dims have none', () => {
     const routed = compile('attention r() {\n  route blocks(16) topk(2) by mean(q) . mean(k)\n}', {
@@ -97,8 +98,9 @@ int main(void) {
     const r = await run(exe, []);
     expectOk(r, exe);
     const lines = r.stdout.trim().split('\n');
-    expect(lines[0]).toMatch(/^2\|attnc_sliding_window: decode scratch/); // no GPU here: the scratch pool or allocation fails
-    expect(lines[1]).toMatch(/^2\|attnc_sliding_window: decode scratch/); // no GPU here: the scratch pool or allocation fails
+    // No GPU here: decode mode's first CUDA call (its shared-memory opt-in or scratch) fails.
+    expect(lines[0]).toMatch(/^2\|attnc_sliding_window: decode(: cannot reserve| scratch)/);
+    expect(lines[1]).toMatch(/^2\|attnc_sliding_window: decode(: cannot reserve| scratch)/);
     expect(lines[2]).not.toMatch(/decode/);
     expect(lines[3]).not.toMatch(/decode/);
     expect(lines[2]).toMatch(/^2\|/);

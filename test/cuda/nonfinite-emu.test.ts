@@ -6,6 +6,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { PIPE_SMEM_DECL } from '../../src/codegen/cuda/decode-pipe.js';
 import { DEVICE_END, decodeSource } from '../../src/codegen/cuda/decode.js';
 import { cudaLayout } from '../../src/codegen/cuda/layout.js';
 import { compile, type Compiled } from '../../src/compile.js';
@@ -154,7 +155,8 @@ async function buildDecode(c: Compiled): Promise<string> {
   mkdirSync(kdir, { recursive: true });
   const device = decodeSource(k, layout, ns)
     .split(DEVICE_END)[0]!
-    .replace('extern __shared__ float w[];', 'float* w = (float*)emu::dyn_smem;');
+    .replace('extern __shared__ float w[];', 'float* w = (float*)emu::dyn_smem;')
+    .replace(PIPE_SMEM_DECL, 'float4* dec_smem = emu::dyn_smem;');
   const fld = (key: string) => layout.field(key);
   const main = `
 inline float atomicAdd(float* p, float v) { const float o = *p; *p = o + v; return o; }
@@ -180,7 +182,7 @@ int main(int, char** argv) {
   a.${fld('lse')} = lse.data();
   const int row_tiles = ((a.H / a.Hkv) * a.Nq + dec::MT - 1) / dec::MT, n_splits = (a.Nk + split_keys - 1) / split_keys;
   std::vector<float> part((size_t)a.B * a.Hkv * row_tiles * n_splits * dec::MT * (DV + 2), NAN);
-  emu::launch(dim3{(unsigned)(n_splits * row_tiles), (unsigned)a.Hkv, (unsigned)a.B}, 128, 0, [&] { dec::split_kernel(a, part.data(), split_keys, n_splits, row_tiles); });
+  emu::launch(dim3{(unsigned)(n_splits * row_tiles), (unsigned)a.Hkv, (unsigned)a.B}, 128, dec::SPLIT_SMEM, [&] { dec::split_kernel(a, part.data(), split_keys, n_splits, row_tiles); });
   emu::launch(dim3{(unsigned)a.Nq, (unsigned)a.H, (unsigned)a.B}, 128, n_splits * 4, [&] { dec::merge_kernel(a, part.data(), n_splits, row_tiles); });
   FILE* f = fopen((d + "/out.bin").c_str(), "wb"); fwrite(out.data(), 4, out.size(), f); fclose(f);
   f = fopen((d + "/lse.bin").c_str(), "wb"); fwrite(lse.data(), 4, lse.size(), f); fclose(f);

@@ -8,6 +8,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { DEVICE_END, decodeSource } from '../../src/codegen/cuda/decode.js';
+import { PIPE_SMEM_DECL } from '../../src/codegen/cuda/decode-pipe.js';
 import { cudaLayout } from '../../src/codegen/cuda/layout.js';
 import { compile, type Compiled } from '../../src/compile.js';
 import { declPredicates } from '../../src/runtime/ast-eval.js';
@@ -164,7 +165,8 @@ async function buildDecode(c: Compiled, name: string): Promise<string> {
   mkdirSync(kdir, { recursive: true });
   const device = decodeSource(k, layout, ns)
     .split(DEVICE_END)[0]!
-    .replace('extern __shared__ float w[];', 'float* w = (float*)emu::dyn_smem;');
+    .replace('extern __shared__ float w[];', 'float* w = (float*)emu::dyn_smem;')
+    .replace(PIPE_SMEM_DECL, 'float4* dec_smem = emu::dyn_smem;');
   const paged = k.formats.paged !== undefined;
   const main = `
 inline float atomicAdd(float* p, float v) { const float o = *p; *p = o + v; return o; }
@@ -193,7 +195,7 @@ int main(int, char** argv) {
   const int packed = (a.H / a.Hkv) * a.Nq, row_tiles = (packed + dec::MT - 1) / dec::MT;
   const int n_splits = (a.Nk + split_keys - 1) / split_keys;
   std::vector<float> part((size_t)a.B * a.Hkv * row_tiles * n_splits * dec::MT * (DV + 2), NAN);
-  emu::launch(dim3{(unsigned)(n_splits * row_tiles), (unsigned)a.Hkv, (unsigned)a.B}, 128, 0, [&] { dec::split_kernel(a, part.data(), split_keys, n_splits, row_tiles); });
+  emu::launch(dim3{(unsigned)(n_splits * row_tiles), (unsigned)a.Hkv, (unsigned)a.B}, 128, dec::SPLIT_SMEM, [&] { dec::split_kernel(a, part.data(), split_keys, n_splits, row_tiles); });
   emu::launch(dim3{(unsigned)a.Nq, (unsigned)a.H, (unsigned)a.B}, 128, n_splits * 4, [&] { dec::merge_kernel(a, part.data(), n_splits, row_tiles); });
   FILE* f = fopen((d + "/out.bin").c_str(), "wb"); fwrite(out.data(), 4, out.size(), f); fclose(f);
   f = fopen((d + "/lse.bin").c_str(), "wb"); fwrite(lse.data(), 4, lse.size(), f); fclose(f);

@@ -581,6 +581,45 @@ __device__ __forceinline__ int floormod_i(int a, int b) {
   const int r = a % b;
   return (r != 0 && ((r < 0) != (b < 0))) ? r + b : r;
 }
+constexpr int STAGES = 4;
+constexpr size_t SPLIT_SMEM = (size_t)STAGES * TILE * (D + DV) * sizeof(T); // dynamic, per block
+// 16 bytes global -> shared, or 16 zero bytes when !ok (src is then not read).
+__device__ __forceinline__ void dec_cp16(void* dst, const void* src, bool ok) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"((unsigned)__cvta_generic_to_shared(dst)),
+               "l"(src), "r"(ok ? 16 : 0) : "memory");
+#else
+  if (ok) memcpy(dst, src, 16);
+  else memset(dst, 0, 16);
+#endif
+}
+__device__ __forceinline__ void dec_commit() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+  asm volatile("cp.async.commit_group;\n" ::: "memory");
+#endif
+}
+template <int N>
+__device__ __forceinline__ void dec_wait() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+  asm volatile("cp.async.wait_group %0;\n" ::"n"(N) : "memory");
+#endif
+}
+// Keys t0..t1-1 of a kv head (its KvRows handles, kv-rows.ts) into kd [TILE][D], vd [TILE][DV].
+__device__ __forceinline__ void fetch_tile(const KvRows& kg, const KvRows& vg, T* kd, T* vd, int t0, int t1) {
+  constexpr int E = 16 / sizeof(T), KC = D / E, VC = DV / E;
+#pragma unroll
+  for (int n = 0; n < (TILE * KC + THREADS - 1) / THREADS; ++n) {
+    const int i = threadIdx.x + n * THREADS, j = i / KC, c = i % KC, kj = t0 + j;
+    const bool ok = kj < t1;
+    if (i < TILE * KC) dec_cp16(kd + j * D + c * E, kg.row((ok ? kj : t0)) + c * E, ok);
+  }
+#pragma unroll
+  for (int n = 0; n < (TILE * VC + THREADS - 1) / THREADS; ++n) {
+    const int i = threadIdx.x + n * THREADS, j = i / VC, c = i % VC, kj = t0 + j;
+    const bool ok = kj < t1;
+    if (i < TILE * VC) dec_cp16(vd + j * DV + c * E, vg.row((ok ? kj : t0)) + c * E, ok);
+  }
+}
 // Tile class of rows q_lo..q_hi x keys k_lo..k_hi (positions): 0 empty, 1 full, 2 partial.
 __device__ __forceinline__ int tile_class(const Args& a, int b, int h, int q_lo, int q_hi, int k_lo, int k_hi) {
   const bool ct0 = (floordiv_i(q_lo, a.dilation)) == (floordiv_i(q_hi, a.dilation));
@@ -646,8 +685,33 @@ __global__ void __launch_bounds__(128) split_kernel(const Args a, float* __restr
       for (int e = 0; e < VW; ++e) acc[r][c][e] = 0.f;
   }
   const int k_begin = split * split_keys, k_end = min(a.Nk, k_begin + split_keys);
-  for (int t0 = k_begin; t0 < k_end; t0 += TILE) {
-    const int t1 = min(t0 + TILE, k_end);
+  // K/V tiles stream through STAGES shared-memory buffers, STAGES - 1 ahead (decode-pipe.ts).
+  extern __shared__ float4 dec_smem[];
+  T* ks = reinterpret_cast<T*>(dec_smem);
+  T* vs = ks + STAGES * TILE * D;
+  const int n_tiles = k_end > k_begin ? (k_end - k_begin + TILE - 1) / TILE : 0;
+  auto fetch = [&](int it) {
+    if (it < n_tiles) {
+      const int t0 = k_begin + it * TILE, t1 = min(t0 + TILE, k_end);
+      int cls[MT];
+      bool any = false;
+#pragma unroll
+      for (int r = 0; r < MT; ++r) {
+        cls[r] = rok[r] ? tile_class(a, b, hr[r], qp[r], qp[r], t0 + a.k_offset, t1 - 1 + a.k_offset) : 0;
+        any |= cls[r] != 0;
+      }
+      if (any) fetch_tile(kg, vg, ks + (it % STAGES) * TILE * D, vs + (it % STAGES) * TILE * DV, t0, t1);
+    }
+    dec_commit(); // one group per tile, fetched or not
+  };
+  for (int s = 0; s < STAGES - 1; ++s) fetch(s);
+  for (int it = 0; it < n_tiles; ++it) {
+    dec_wait<STAGES - 2>(); // this thread's copies of tile it have landed
+    __syncthreads(); // everyone's have, and tile it - 1's buffer is free for tile it + STAGES - 1
+    fetch(it + STAGES - 1);
+    const int t0 = k_begin + it * TILE, t1 = min(t0 + TILE, k_end);
+    const T* kt = ks + (it % STAGES) * TILE * D;
+    const T* vt = vs + (it % STAGES) * TILE * DV;
     int cls[MT];
     bool any = false;
 #pragma unroll
@@ -655,7 +719,7 @@ __global__ void __launch_bounds__(128) split_kernel(const Args a, float* __restr
       cls[r] = rok[r] ? tile_class(a, b, hr[r], qp[r], qp[r], t0 + a.k_offset, t1 - 1 + a.k_offset) : 0;
       any |= cls[r] != 0;
     }
-    if (!any) continue; // the same for every thread of the block: no K/V read
+    if (!any) continue; // the same for every thread of the block
     float sc[KPG][MT];
     // V rows are requested with the K rows (one memory round trip per tile, not two).
     VecT<VW> vx[KPG][CV];
@@ -664,7 +728,7 @@ __global__ void __launch_bounds__(128) split_kernel(const Args a, float* __restr
       const int kj = t0 + g + GROUPS * i;
 #pragma unroll
       for (int c = 0; c < CV; ++c)
-        vx[i][c] = kj < t1 ? *reinterpret_cast<const VecT<VW>*>(vg.row(kj) + (lane + 8 * c) * VW) : VecT<VW>::zero();
+        vx[i][c] = *reinterpret_cast<const VecT<VW>*>(vt + (kj - t0) * DV + (lane + 8 * c) * VW);
     }
 #pragma unroll
     for (int i = 0; i < KPG; ++i) {
@@ -673,7 +737,7 @@ __global__ void __launch_bounds__(128) split_kernel(const Args a, float* __restr
       VecT<VW> kx[CD];
 #pragma unroll
       for (int c = 0; c < CD; ++c)
-        kx[c] = valid ? *reinterpret_cast<const VecT<VW>*>(kg.row(kj) + (lane + 8 * c) * VW) : VecT<VW>::zero();
+        kx[c] = *reinterpret_cast<const VecT<VW>*>(kt + (kj - t0) * D + (lane + 8 * c) * VW);
       [[maybe_unused]] const int kpos = kj + a.k_offset;
 #pragma unroll
       for (int r = 0; r < MT; ++r) {
@@ -815,19 +879,46 @@ static bool wanted(const Args& a) {
   return env == 1 || (a.Nq <= 16 && a.Nk >= 1024);
 }
 
+// Cost of w splits for `base` (kv head, batch, row tile) blocks: blocks on the busiest SM per
+// split, between exact shares (a partial wave as fast as its blocks) and whole waves.
+static double split_cost(long long base, long long w, int sms, int resident) {
+  const long long per_sm = (base * w + sms - 1) / sms;
+  const long long waves = (per_sm + resident - 1) / resident;
+  return (double)(per_sm + waves * resident) / (2.0 * (double)w);
+}
+
 static int launch(const Args& a, cudaStream_t stream) {
-  static int sms = 0;
-  if (sms == 0) {
-    int dev = 0;
-    if (cudaGetDevice(&dev) != cudaSuccess || cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev) != cudaSuccess) sms = 132;
+  int dev = 0;
+  if (cudaGetDevice(&dev) != cudaSuccess) dev = 0;
+  if (dev < 0 || dev >= 64) return fail(ATTNC_ERR_CUDA, "decode: device %d beyond 64", dev);
+  // Per device, once: SMs, the stages' shared memory, and how many split blocks an SM holds.
+  static int sm_count[64] = {}, resident_blocks[64] = {};
+  if (resident_blocks[dev] == 0) {
+    if (cudaDeviceGetAttribute(&sm_count[dev], cudaDevAttrMultiProcessorCount, dev) != cudaSuccess) sm_count[dev] = 132;
+    if (SPLIT_SMEM > 48 * 1024) {
+      const cudaError_t e = cudaFuncSetAttribute(split_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)SPLIT_SMEM);
+      if (e != cudaSuccess) return fail(ATTNC_ERR_CUDA, "decode: cannot reserve %zu bytes of shared memory: %s", SPLIT_SMEM, cudaGetErrorString(e));
+    }
+    int n = 0;
+    if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(&n, split_kernel, 128, SPLIT_SMEM) != cudaSuccess || n < 1) n = 1;
+    resident_blocks[dev] = n;
   }
+  const int sms = sm_count[dev], resident = resident_blocks[dev];
   const int packed = (a.H / a.Hkv) * a.Nq, row_tiles = (packed + MT - 1) / MT;
   const long long base = (long long)a.Hkv * a.B * row_tiles;
   const int tiles = (a.Nk + TILE - 1) / TILE;
-  // About eight blocks per SM in all; each split a whole number of tiles.
-  long long want = (8LL * sms + base - 1) / base;
-  want = want < 1 ? 1 : (want > tiles ? tiles : want);
-  const int split_keys = (int)((tiles + want - 1) / want) * TILE;
+  // Splits: enough blocks for every SM to hold `resident` of them, then, within 1/2x..4x of
+  // that, the count that spreads blocks most evenly over the SMs (a larger count only when 3%
+  // better); each split at least 2 * STAGES tiles (its pipeline fills) and a whole number of tiles.
+  const long long most = tiles / (2 * STAGES) > 1 ? tiles / (2 * STAGES) : 1;
+  const long long fill = ((long long)resident * sms + base - 1) / base;
+  long long want = fill > most ? most : fill, best = want > 1 ? want / 2 : 1;
+  double best_cost = split_cost(base, best, sms, resident);
+  for (long long w = best + 1; w <= 4 * want && w <= most; ++w) {
+    const double c = split_cost(base, w, sms, resident);
+    if (c < 0.97 * best_cost) best = w, best_cost = c;
+  }
+  const int split_keys = (int)((tiles + best - 1) / best) * TILE;
   const int n_splits = (a.Nk + split_keys - 1) / split_keys;
   if ((long long)n_splits * row_tiles > 2147483647LL || a.Hkv > 65535)
     return fail(ATTNC_ERR_ARGS, "decode grid too large (splits %d x row tiles %d)", n_splits, row_tiles);
@@ -835,10 +926,8 @@ static int launch(const Args& a, cudaStream_t stream) {
   // Scratch comes from a pool of our own (never the device default pool, which belongs to the
   // host application): stream-ordered, and kept between launches up to 64 MiB.
   static cudaMemPool_t pools[64] = {}; // one per device of the process
-  int dev = 0;
-  cudaError_t pe = cudaGetDevice(&dev);
-  if (pe == cudaSuccess && (dev < 0 || dev >= 64)) return fail(ATTNC_ERR_CUDA, "decode: device %d beyond 64", dev);
-  if (pe == cudaSuccess && pools[dev] == NULL) {
+  cudaError_t pe = cudaSuccess;
+  if (pools[dev] == NULL) {
     cudaMemPoolProps props = {};
     props.allocType = cudaMemAllocationTypePinned;
     props.location.type = cudaMemLocationTypeDevice;
@@ -853,7 +942,7 @@ static int launch(const Args& a, cudaStream_t stream) {
   float* part = NULL;
   cudaError_t e = cudaMallocFromPoolAsync(reinterpret_cast<void**>(&part), bytes, pool, stream);
   if (e != cudaSuccess) return fail(ATTNC_ERR_CUDA, "decode scratch of %zu bytes: %s", bytes, cudaGetErrorString(e));
-  split_kernel<<<dim3(n_splits * row_tiles, a.Hkv, a.B), 128, 0, stream>>>(a, part, split_keys, n_splits, row_tiles);
+  split_kernel<<<dim3(n_splits * row_tiles, a.Hkv, a.B), 128, SPLIT_SMEM, stream>>>(a, part, split_keys, n_splits, row_tiles);
   e = cudaGetLastError();
   if (e == cudaSuccess) {
     merge_kernel<<<dim3(a.Nq, a.H, a.B), 128, n_splits * sizeof(float), stream>>>(a, part, n_splits, row_tiles);

@@ -11,14 +11,22 @@
 // stream-ordered scratch buffer; a merge kernel combines a row's partials (one per split) by
 // log-sum-exp into out and lse (merge.ts).
 //
+// K/V reach the lane groups two ways. Float caches stream through a multi-stage cp.async
+// pipeline in shared memory (decode-pipe.ts: 48 KiB in flight per block at bf16, D = 128);
+// quantized caches load each lane's chunk of code words straight into registers and dequantize
+// it there (decode-quant.ts). The host picks the split count from the SM count and how many
+// split blocks an SM holds (decode-host.ts).
+//
 // The launcher takes this path when Nq ≤ 16 and Nk ≥ 1024 (env ATTNC_DECODE=0 disables it, =1
 // forces it for any Nq ≥ 1, Nk ≥ 1), after the summaries and before the engine's attention.
 import { elementBytes, hasQuantizedKv } from '../../ir/formats.js';
 import type { AttentionKernel } from '../../ir/kernel.js';
 import { decodeElementFns } from './decode-elements.js';
 import { decodeHostSource } from './decode-host.js';
-import { decodeKvVector } from './kv-load-simt.js';
-import { K_ROWS, V_ROWS, kvHeadPtrDecls } from './kv-rows.js';
+import { pipeDeviceCode, pipelinedLoop } from './decode-pipe.js';
+import { chunkElem, chunkType, kvAlignment, registerLoop } from './decode-loads.js';
+import { decodeQuantCode, isQuantChunk, quantVectorWidth } from './decode-quant.js';
+import { K_ROWS, V_ROWS, kvHead } from './kv-rows.js';
 import type { CudaLayout } from './layout.js';
 import { cudaMergeBody } from './merge.js';
 import { helperSource, type CudaContext } from './rules.js';
@@ -35,6 +43,8 @@ const KPG = 2;
 /** Elements per vector load: 16 bytes or less, dividing D and Dv into 8-lane chunks. */
 function vectorWidth(k: AttentionKernel): number {
   const s = k.schedule;
+  // Quantized caches: a lane's chunk is whole code words where it can be (decode-quant.ts).
+  if (hasQuantizedKv(k.formats)) return quantVectorWidth(s.headDim, s.valueDim);
   const bytes = elementBytes(k.formats.k);
   for (const vw of [8, 4, 2, 1]) {
     if (vw * bytes <= 16 && s.headDim % (8 * vw) === 0 && s.valueDim % (8 * vw) === 0) return vw;
@@ -44,11 +54,11 @@ function vectorWidth(k: AttentionKernel): number {
 
 /**
  * Whether the artifact gets a decode path: not routed, some tile non-empty, D and Dv multiples
- * of 8, K/V not quantized (those run the SIMT core for every Nq for now).
+ * of 8. Quantized K/V caches dequantize in its chunk loads (decode-quant.ts).
  */
 export function hasCudaDecode(k: AttentionKernel): boolean {
   const empty = k.tiles.kind === 'static' && k.tiles.value === 'empty';
-  return k.routing === undefined && !empty && !hasQuantizedKv(k.formats) && vectorWidth(k) > 0;
+  return k.routing === undefined && !empty && vectorWidth(k) > 0;
 }
 
 const decodeNs = 'dec';
@@ -72,6 +82,7 @@ export function decodeSource(k: AttentionKernel, layout: CudaLayout, ns: string)
   const { fns, dynamic, staticClass, needMask, identity } = decodeElementFns(k, cx);
   const helpers = helperSource(cx);
   const vw = vectorWidth(k);
+  const quant = hasQuantizedKv(k.formats);
   const f = (key: string): string => `a.${layout.field(key)}`;
   const lse = k.outputs.lse ? f('lse') : undefined;
   const classExpr = dynamic
@@ -83,57 +94,8 @@ export function decodeSource(k: AttentionKernel, layout: CudaLayout, ns: string)
     ? 'valid && cls[r] != 0 && (cls[r] == 1 || elem_mask(a, b, hr[r], qp[r], kpos))'
     : 'valid && cls[r] != 0';
 
-  return [
-    `namespace ${ns} {`,
-    `namespace ${decodeNs} {`,
-    '// ---- decode mode (split-KV + lse merge): codegen/cuda/decode.ts ----',
-    `constexpr int MT = ${DECODE_ROWS}, GROUPS = ${GROUPS}, KPG = ${KPG}, TILE = GROUPS * KPG, THREADS = 8 * GROUPS;`,
-    `constexpr int VW = ${vw}, CD = D / (8 * VW), CV = DV / (8 * VW);`,
-    ...(helpers ? [helpers] : []),
-    ...fns,
-    '',
-    '// Partial (acc[DV], m, l) of packed row r of a block (its lane groups combined).',
-    '__device__ __forceinline__ size_t part_slot(const Args& a, int b, int hk, int rt, int row_tiles, int split, int n_splits, int r) {',
-    '  return ((((size_t)b * a.Hkv + hk) * row_tiles + rt) * n_splits + split) * MT * (DV + 2) + (size_t)r * (DV + 2);',
-    '}',
-    '',
-    '__global__ void __launch_bounds__(128) split_kernel(const Args a, float* __restrict__ part, int split_keys, int n_splits, int row_tiles) {',
-    '  const int group = a.H / a.Hkv, packed = group * a.Nq;',
-    '  const int split = blockIdx.x / row_tiles, rt = blockIdx.x % row_tiles;',
-    '  const int hk = blockIdx.y, b = blockIdx.z;',
-    '  const int lane = threadIdx.x & 7, g = threadIdx.x >> 3;',
-    `  const T* __restrict__ qg = static_cast<const T*>(${f('q')});`,
-    ...kvHeadPtrDecls({ k: 'kg', v: 'vg' }, 'b', 'hk', k.formats.paged !== undefined).map((l) => `  ${l}`),
-    '  [[maybe_unused]] int hr[MT], qp[MT];',
-    '  bool rok[MT];',
-    '  VecT<VW> qx[MT][CD]; // kept in storage type: half the registers of f32 at 16 bits',
-    '#pragma unroll',
-    '  for (int r = 0; r < MT; ++r) {',
-    '    const int p = rt * MT + r;',
-    '    rok[r] = p < packed;',
-    '    const int pp = rok[r] ? p : 0;',
-    '    const int row = pp % a.Nq;',
-    '    hr[r] = hk * group + pp / a.Nq;',
-    '    qp[r] = row + a.q_offset;',
-    '    const T* qrow = qg + (((size_t)b * a.H + hr[r]) * a.Nq + row) * D;',
-    '#pragma unroll',
-    '    for (int c = 0; c < CD; ++c) {',
-    '      qx[r][c] = *reinterpret_cast<const VecT<VW>*>(qrow + (lane + 8 * c) * VW);',
-    '    }',
-    '  }',
-    '  float m[MT], l[MT], acc[MT][CV][VW];',
-    '#pragma unroll',
-    '  for (int r = 0; r < MT; ++r) {',
-    '    m[r] = -INFINITY;',
-    '    l[r] = 0.f;',
-    '#pragma unroll',
-    '    for (int c = 0; c < CV; ++c)',
-    '#pragma unroll',
-    '      for (int e = 0; e < VW; ++e) acc[r][c][e] = 0.f;',
-    '  }',
-    '  const int k_begin = split * split_keys, k_end = min(a.Nk, k_begin + split_keys);',
-    '  for (int t0 = k_begin; t0 < k_end; t0 += TILE) {',
-    '    const int t1 = min(t0 + TILE, k_end);',
+  // The tile's bookkeeping (cls[r], any) and its scores and online softmax (t0, t1 in scope).
+  const classify: string[] = [
     '    int cls[MT];',
     '    bool any = false;',
     '#pragma unroll',
@@ -141,25 +103,26 @@ export function decodeSource(k: AttentionKernel, layout: CudaLayout, ns: string)
     `      cls[r] = rok[r] ? ${classExpr} : 0;`,
     '      any |= cls[r] != 0;',
     '    }',
-    '    if (!any) continue; // the same for every thread of the block: no K/V read',
+  ];
+  const tile = (load: { k: string; v: string }): string[] => [
     '    float sc[KPG][MT];',
     '    // V rows are requested with the K rows (one memory round trip per tile, not two).',
-    '    VecT<VW> vx[KPG][CV];',
+    `    ${chunkType(k, V_ROWS)} vx[KPG][CV];`,
     '#pragma unroll',
     '    for (int i = 0; i < KPG; ++i) {',
     '      const int kj = t0 + g + GROUPS * i;',
     '#pragma unroll',
     '      for (int c = 0; c < CV; ++c)',
-    `        vx[i][c] = ${decodeKvVector(V_ROWS, 'vg', 'kj < t1')};`,
+    `        vx[i][c] = ${load.v};`,
     '    }',
     '#pragma unroll',
     '    for (int i = 0; i < KPG; ++i) {',
     '      const int kj = t0 + g + GROUPS * i;',
     '      const bool valid = kj < t1;',
-    '      VecT<VW> kx[CD];',
+    `      ${chunkType(k, K_ROWS)} kx[CD];`,
     '#pragma unroll',
     '      for (int c = 0; c < CD; ++c)',
-    `        kx[c] = ${decodeKvVector(K_ROWS, 'kg', 'valid')};`,
+    `        kx[c] = ${load.k};`,
     '      [[maybe_unused]] const int kpos = kj + a.k_offset;',
     '#pragma unroll',
     '      for (int r = 0; r < MT; ++r) {',
@@ -167,7 +130,7 @@ export function decodeSource(k: AttentionKernel, layout: CudaLayout, ns: string)
     '#pragma unroll',
     '        for (int c = 0; c < CD; ++c)',
     '#pragma unroll',
-    '          for (int e = 0; e < VW; ++e) dot = fmaf(to_f32(qx[r][c].v[e]), to_f32(kx[c].v[e]), dot);',
+    `          for (int e = 0; e < VW; ++e) dot = fmaf(to_f32(qx[r][c].v[e]), ${chunkElem(k, K_ROWS, 'kx[c]')}, dot);`,
     '        dot += __shfl_xor_sync(0xffffffffu, dot, 1);',
     '        dot += __shfl_xor_sync(0xffffffffu, dot, 2);',
     '        dot += __shfl_xor_sync(0xffffffffu, dot, 4);',
@@ -202,10 +165,78 @@ export function decodeSource(k: AttentionKernel, layout: CudaLayout, ns: string)
     '#pragma unroll',
     '        for (int c = 0; c < CV; ++c)',
     '#pragma unroll',
-    '          for (int e = 0; e < VW; ++e) acc[r][c][e] = fmaf(p, to_f32(vx[i][c].v[e]), acc[r][c][e]);',
+    `          for (int e = 0; e < VW; ++e) acc[r][c][e] = fmaf(p, ${chunkElem(k, V_ROWS, 'vx[i][c]')}, acc[r][c][e]);`,
     '      }',
     '    }',
+  ];
+  const pipelined = !quant;
+
+  return [
+    `namespace ${ns} {`,
+    `namespace ${decodeNs} {`,
+    '// ---- decode mode (split-KV + lse merge): codegen/cuda/decode.ts ----',
+    `constexpr int MT = ${DECODE_ROWS}, GROUPS = ${GROUPS}, KPG = ${KPG}, TILE = GROUPS * KPG, THREADS = 8 * GROUPS;`,
+    `constexpr int VW = ${vw}, CD = D / (8 * VW), CV = DV / (8 * VW);`,
+    ...(helpers ? [helpers] : []),
+    ...decodeQuantCode(k.formats, layout.field, vw),
+    ...(pipelined
+      ? pipeDeviceCode(k)
+      : [
+          'constexpr int STAGES = 1;',
+          'constexpr size_t SPLIT_SMEM = 0; // K/V chunks load straight into registers',
+        ]),
+    ...fns,
+    '',
+    '// Partial (acc[DV], m, l) of packed row r of a block (its lane groups combined).',
+    '__device__ __forceinline__ size_t part_slot(const Args& a, int b, int hk, int rt, int row_tiles, int split, int n_splits, int r) {',
+    '  return ((((size_t)b * a.Hkv + hk) * row_tiles + rt) * n_splits + split) * MT * (DV + 2) + (size_t)r * (DV + 2);',
+    '}',
+    '',
+    '__global__ void __launch_bounds__(128) split_kernel(const Args a, float* __restrict__ part, int split_keys, int n_splits, int row_tiles) {',
+    '  const int group = a.H / a.Hkv, packed = group * a.Nq;',
+    '  const int split = blockIdx.x / row_tiles, rt = blockIdx.x % row_tiles;',
+    '  const int hk = blockIdx.y, b = blockIdx.z;',
+    '  const int lane = threadIdx.x & 7, g = threadIdx.x >> 3;',
+    `  const T* __restrict__ qg = static_cast<const T*>(${f('q')});`,
+    ...([K_ROWS, V_ROWS] as const)
+      .filter((t) => !isQuantChunk(k.formats[t.name]))
+      .map((t) => `  const KvRows ${t.name}g = ${kvHead(t, 'b', 'hk', k.formats.paged !== undefined)};`),
+    '  [[maybe_unused]] int hr[MT], qp[MT];',
+    '  bool rok[MT];',
+    '  VecT<VW> qx[MT][CD]; // kept in storage type: half the registers of f32 at 16 bits',
+    '#pragma unroll',
+    '  for (int r = 0; r < MT; ++r) {',
+    '    const int p = rt * MT + r;',
+    '    rok[r] = p < packed;',
+    '    const int pp = rok[r] ? p : 0;',
+    '    const int row = pp % a.Nq;',
+    '    hr[r] = hk * group + pp / a.Nq;',
+    '    qp[r] = row + a.q_offset;',
+    '    const T* qrow = qg + (((size_t)b * a.H + hr[r]) * a.Nq + row) * D;',
+    '#pragma unroll',
+    '    for (int c = 0; c < CD; ++c) {',
+    '      qx[r][c] = *reinterpret_cast<const VecT<VW>*>(qrow + (lane + 8 * c) * VW);',
+    '    }',
     '  }',
+    '  float m[MT], l[MT], acc[MT][CV][VW];',
+    '#pragma unroll',
+    '  for (int r = 0; r < MT; ++r) {',
+    '    m[r] = -INFINITY;',
+    '    l[r] = 0.f;',
+    '#pragma unroll',
+    '    for (int c = 0; c < CV; ++c)',
+    '#pragma unroll',
+    '      for (int e = 0; e < VW; ++e) acc[r][c][e] = 0.f;',
+    '  }',
+    '  const int k_begin = split * split_keys, k_end = min(a.Nk, k_begin + split_keys);',
+    ...(quant
+      ? [
+          '  // A quantized cache addresses its codes by global row (packed layout: decode-quant.ts).',
+          '  [[maybe_unused]] const size_t kv0 = ((size_t)b * a.Hkv + hk) * a.Nk;',
+          '  [[maybe_unused]] const size_t bh = (size_t)b * a.Hkv + hk; // a cache head',
+        ]
+      : []),
+    ...(pipelined ? pipelinedLoop(classify, tile) : registerLoop(k, classify, tile)),
     '  // Combine the 16 groups in shared memory: one partial per row and block.',
     '  __shared__ float sm_m[GROUPS][MT], sm_max[MT], sm_l[MT], sm_acc[MT][DV];',
     '  for (int i = threadIdx.x; i < MT * DV; i += THREADS) sm_acc[i / DV][i % DV] = 0.f;',
@@ -262,6 +293,6 @@ export function decodeSource(k: AttentionKernel, layout: CudaLayout, ns: string)
     `} // namespace ${decodeNs}`,
     `} // namespace ${ns}`,
     DEVICE_END,
-    ...decodeHostSource(f, ns, decodeNs),
+    ...decodeHostSource(f, ns, decodeNs, quant ? kvAlignment(k, vw, layout.field) : undefined),
   ].join('\n');
 }

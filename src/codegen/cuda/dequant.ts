@@ -153,3 +153,8 @@ export function quantHeadDecl(which: Which, f: TensorFormat, b: string, hkv: str
   if (f.kind !== 'quant') return undefined;
   return `const ${which === 'k' ? 'DqK' : 'DqV'} ${which}g{&a, (size_t)(${b} * a.Hkv + ${hkv})};`;
 }
+
+// For decode mode's chunked loads (decode-quant.ts), which decode the same elements from words
+// it has already loaded: the float readers, the fp8 lines and the scale index, as above.
+export const dequantFloatHelpers: readonly string[] = helpers.slice(2);
+export { fp8 as fp8DecodeLines, readFloat as readCacheFloat, scaleIndex as cacheScaleIndex };

@@ -1,0 +1,125 @@
+// Writes what bench/cuda/quant-decode.py checks and times: CUDA decode over bf16 and quantized K/V
+// caches (int8, fp8 e4m3, int4 and int2 KIVI-style), one artifact per format, plus correctness
+// cases: quantized caches built by src/quant, q, and the float64 reference's out and lse.
+//   npx tsc -p tsconfig.json && node bench/cuda/quant-decode-emit.mjs
+//     → bench/build/cuda-quant-decode/{index.json, <name>.{cu,json}, cases/<name>-<i>/*.bin}
+// Paged caches: add an entry to `variants` with `paged: true` once the language has them (helper
+// "paged"); quant-decode.py times every entry of index.json the same way and reads a paged
+// entry's block table layout from its manifest (see `paged_inputs` there).
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+const imp = (p) => import(pathToFileURL(join(root, 'dist/src', p)).href);
+const { compile } = await imp('compile.js');
+const { checkedFormats } = await imp('quant/format.js');
+const { cacheBytes, cacheLayout, cacheTensors } = await imp('quant/layout.js');
+const { randomStoredInputs, rng } = await imp('runtime/inputs.js');
+const { referenceStoredDecl } = await imp('runtime/reference-quant.js');
+
+const out = join(root, 'bench/build/cuda-quant-decode');
+mkdirSync(join(out, 'cases'), { recursive: true });
+const D = 128;
+const kivi = (bits) =>
+  `store k int${bits} scale f16 per channel group 32 zero f16 recent 128 f16\n` +
+  `  store v int${bits} scale f16 per token group 32 zero f16 recent 128 f16`;
+/** name, `store` statements (none: the bf16 cache itself), what it is. */
+const variants = [
+  { name: 'bf16', store: '', what: 'attnc bf16 (dense cache)' },
+  { name: 'int8', store: 'store kv int8 scale f16 per token', what: 'int8, f16 scale per token' },
+  { name: 'e4m3', store: 'store kv e4m3 scale f16 per token', what: 'fp8 e4m3, f16 scale per token' },
+  {
+    name: 'int4',
+    store: kivi(4),
+    what: 'int4 KIVI-style (k per channel g32, v per token g32, recent 128 f16)',
+  },
+  {
+    name: 'int2',
+    store: kivi(2),
+    what: 'int2 KIVI-style (k per channel g32, v per token g32, recent 128 f16)',
+  },
+];
+/** Correctness cases (decode mode is taken for Nq ≤ 16, Nk ≥ 1024), and the timed shapes. */
+const checks = [
+  { B: 2, H: 8, Hkv: 2, Nq: 1, Nk: 1500 },
+  { B: 1, H: 16, Hkv: 4, Nq: 1, Nk: 3100 },
+  { B: 1, H: 6, Hkv: 2, Nq: 3, Nk: 2100 },
+];
+const timed = [32768, 131072].map((Nk) => ({ B: 4, H: 32, Hkv: 8, Nq: 1, Nk }));
+
+const bf16Bits = (x) => {
+  const u = new Uint32Array(Float32Array.from(x).buffer);
+  return new Uint16Array(u.map((w) => w >>> 16)); // truncation: the kernel's q is exactly these values
+};
+const fromBf16 = (b) => new Float32Array(new Uint32Array(Array.from(b, (x) => x << 16)).buffer);
+const bytes = (a) => new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
+
+const index = [];
+for (const v of variants) {
+  const source = `attention qd_${v.name}() {\n  ${v.store}\n}\n`;
+  const c = compile(source, { target: 'cuda', headDim: D, dtype: 'bf16', file: `qd_${v.name}.attn` });
+  if (!c.artifact.code.includes('namespace dec {')) throw new Error(`${v.name}: no decode path`);
+  writeFileSync(join(out, `${v.name}.cu`), c.artifact.code);
+  writeFileSync(join(out, `${v.name}.json`), c.artifact.files[`${c.artifact.name}.json`]);
+  const formats = checkedFormats(c.decl);
+  const kvBytes = (s) => {
+    let n = 0;
+    for (const w of ['k', 'v']) {
+      const sizes = { B: s.B, Hkv: s.Hkv, Nk: s.Nk, D };
+      n += formats[w] ? cacheBytes(formats[w], sizes) : s.B * s.Hkv * s.Nk * D * 2;
+    }
+    return n;
+  };
+  // What each timed shape binds: tensor name (codes → the k/v field, others → cache k_<name>).
+  const layouts = timed.map((s) => ({
+    shape: s,
+    bytes: kvBytes(s),
+    tensors: ['k', 'v'].flatMap((w) =>
+      formats[w]
+        ? cacheLayout(formats[w], { B: s.B, Hkv: s.Hkv, Nk: s.Nk, D }).map((t) => ({ which: w, ...t }))
+        : [{ which: w, name: 'dense', dtype: 'bf16', shape: [s.B, s.Hkv, s.Nk, D] }],
+    ),
+  }));
+  const cases = checks.map((s, i) => {
+    const dir = join(out, 'cases', `${v.name}-${i}`);
+    mkdirSync(dir, { recursive: true });
+    const rand = rng(1000 * i + v.name.length);
+    const q = bf16Bits(Array.from({ length: s.B * s.H * s.Nq * D }, () => rand() * 2 - 1));
+    writeFileSync(join(dir, 'q.bin'), bytes(q));
+    const files = [];
+    const qf = fromBf16(q);
+    const inp = { q: qf, B: s.B, Hq: s.H, Hkv: s.Hkv, Nq: s.Nq, Nk: s.Nk, D, Dv: D };
+    const env = { params: {}, tensors: {}, sizes: { ...s, D } };
+    let ref;
+    if (v.store === '') {
+      const kv = {};
+      for (const w of ['k', 'v']) {
+        const x = bf16Bits(Array.from({ length: s.B * s.Hkv * s.Nk * D }, () => rand() * 2 - 1));
+        writeFileSync(join(dir, `${w}.bin`), bytes(x));
+        files.push({ which: w, name: 'dense', dtype: 'bf16', path: `${w}.bin` });
+        kv[w] = fromBf16(x);
+      }
+      ref = referenceStoredDecl(c.decl, { ...inp, k: kv.k, v: kv.v }, env, {});
+    } else {
+      const stored = randomStoredInputs(formats, { ...s, D, Dv: D }, rand);
+      for (const w of ['k', 'v']) {
+        const sizes = { B: s.B, Hkv: s.Hkv, Nk: s.Nk, D };
+        for (const t of cacheTensors(formats[w], stored.caches[w], sizes)) {
+          const path = `${w}_${t.name}.bin`;
+          writeFileSync(join(dir, path), bytes(t.data));
+          files.push({ which: w, name: t.name, dtype: t.dtype, path });
+        }
+      }
+      const empty = new Float32Array(0);
+      ref = referenceStoredDecl(c.decl, { ...inp, k: empty, v: empty }, env, stored.caches);
+    }
+    writeFileSync(join(dir, 'ref_out.bin'), bytes(Float32Array.from(ref.out)));
+    writeFileSync(join(dir, 'ref_lse.bin'), bytes(Float32Array.from(ref.lse)));
+    return { shape: s, dir: `cases/${v.name}-${i}`, files };
+  });
+  index.push({ name: v.name, what: v.what, manifest: `${v.name}.json`, variant: v.name, layouts, cases });
+  console.log(`${v.name}: ${cases.length} cases`);
+}
+writeFileSync(join(out, 'index.json'), JSON.stringify({ D, variants: index }, null, 2));
+console.log(`wrote ${index.length} artifacts to ${out}`);

@@ -1,0 +1,205 @@
+"""CUDA decode over quantized K/V caches on the GPU (issue 10 phase 2 item 6, issue 13 item 6):
+builds the artifacts of bench/cuda/quant-decode-emit.mjs, checks each against the float64
+reference's outputs shipped with it (quantized caches built by src/quant), then times decode at
+B = 4, H = 32, Hkv = 8, D = 128, one query, Nk = 32K and 128K: SDPA bf16, attnc bf16, int8, fp8
+e4m3, int4 and int2 (KIVI-style). Reports ms (median of 50 after warm-up, CUDA events), GB/s of
+the bytes the cache holds (codes + scales + zeros + recent rows: what a decode reads) and the
+speed-up over SDPA bf16. Results: $OUT/quant-decode.json. About 2-3 minutes.
+
+    npx tsc -p tsconfig.json && node bench/cuda/quant-decode-emit.mjs      # here
+    python3 bench/cuda/quant-decode.py --build bench/build/cuda-quant-decode   # on the GPU machine
+"""
+import argparse
+import ctypes
+import json
+import os
+import shutil
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import torch
+
+sys.path.insert(0, os.path.dirname(__file__))
+from artifact import Kernel  # noqa: E402
+
+TORCH = {'u32': torch.int32, 'f32': torch.float32, 'f16': torch.float16, 'bf16': torch.bfloat16}
+NUMPY = {'u32': np.int32, 'f32': np.float32, 'f16': np.int16, 'bf16': np.int16}
+# Speed-up over SDPA bf16 each format should reach (issue 10); bf16 itself: 0.9 (issue 13).
+TARGETS = {'bf16': 0.9, 'int8': 1.7, 'e4m3': 1.7, 'int4': 3.0, 'int2': 5.0}
+
+
+def build(d, e):
+    so = os.path.join(d, e['variant'] + '.so')
+    nvcc = shutil.which('nvcc') or '/usr/local/cuda/bin/nvcc'
+    cmd = [nvcc, '-O3', '-arch=sm_90a', '-std=c++17', '--shared', '-Xcompiler', '-fPIC', '-o', so,
+           os.path.join(d, e['variant'] + '.cu')]
+    r = subprocess.run(cmd, capture_output=True, text=True)
+    if r.returncode:
+        raise SystemExit(f'nvcc failed for {e["name"]}:\n{r.stderr[-3000:]}')
+
+
+def read(path, dtype, dev):
+    """A binary file as a GPU tensor of the cache dtype (f16/bf16 from their bits)."""
+    t = torch.from_numpy(np.fromfile(path, dtype=NUMPY[dtype]))
+    return (t.view(TORCH[dtype]) if dtype in ('f16', 'bf16') else t).to(dev)
+
+
+def bind(kern, a, which, name, t):
+    """Codes (or a dense bf16 cache) go to the k/v field, side tensors to cache k_<name>."""
+    field = kern.field(which) if name in ('codes', 'dense') else kern.field('cache', f'{which}_{name}')
+    setattr(a, field, t.data_ptr())
+
+
+def paged_inputs(kern, entry, layout):
+    """Hook for paged bf16 caches (helper "paged"): a block table and pages for `layout`; an
+    index.json entry with `paged: true` is timed like the others once this returns its tensors."""
+    raise NotImplementedError(f'{entry["name"]}: paged caches are not emitted yet')
+
+
+def launcher(kern, a):
+    stream = torch.cuda.current_stream().cuda_stream
+
+    def launch():
+        code, msg = kern.launch(a, stream)
+        if code:
+            raise RuntimeError(msg)
+    return launch
+
+
+def check(kern, build_dir, case, dev):
+    s = case['shape']
+    d = os.path.join(build_dir, case['dir'])
+    B, H, Hkv, Nq, Nk = (s[x] for x in ('B', 'H', 'Hkv', 'Nq', 'Nk'))
+    Dv = kern.m['schedule']['valueDim']
+    a = kern.Args()
+    kern.init(ctypes.byref(a), B, H, Hkv, Nq, Nk)
+    keep = [read(os.path.join(d, 'q.bin'), 'bf16', dev)]
+    setattr(a, kern.field('q'), keep[0].data_ptr())
+    for f in case['files']:
+        t = read(os.path.join(d, f['path']), f['dtype'], dev)
+        keep.append(t)
+        bind(kern, a, f['which'], f['name'], t)
+    out = torch.full((B, H, Nq, Dv), float('nan'), dtype=torch.bfloat16, device=dev)
+    lse = torch.full((B, H, Nq), float('nan'), dtype=torch.float32, device=dev)
+    setattr(a, kern.field('out'), out.data_ptr())
+    setattr(a, kern.field('lse'), lse.data_ptr())
+    launcher(kern, a)()
+    torch.cuda.synchronize()
+    ro = torch.from_numpy(np.fromfile(os.path.join(d, 'ref_out.bin'), dtype=np.float32)).to(dev)
+    rl = torch.from_numpy(np.fromfile(os.path.join(d, 'ref_lse.bin'), dtype=np.float32)).to(dev)
+    o = out.float().flatten()
+    nan = bool(torch.isnan(o).any() or torch.isnan(lse).any())
+    err_o = (o - ro).abs().max().item() / max(ro.abs().max().item(), 1e-6)
+    err_l = (lse.flatten() - rl).abs().max().item()
+    ok = not nan and err_o <= 1e-2 and err_l <= 1e-3
+    return ok, f'out rel {err_o:.2e} lse abs {err_l:.2e} nan {nan}'
+
+
+def timing_inputs(kern, layout, dev, gen):
+    """Random caches of a timed shape: any code bits (fp8: exponents kept finite), small scales."""
+    s = layout['shape']
+    a = kern.Args()
+    kern.init(ctypes.byref(a), s['B'], s['H'], s['Hkv'], s['Nq'], s['Nk'])
+    keep = {}
+    for t in layout['tensors']:
+        n = int(np.prod(t['shape']))
+        if t['dtype'] == 'u32':
+            x = torch.randint(-2**31, 2**31 - 1, (n,), generator=gen, dtype=torch.int32, device=dev) & 0x3f3f3f3f
+        elif t['name'] in ('scale', 'norm'):
+            x = (0.01 + 0.01 * torch.rand(n, generator=gen, device=dev)).to(TORCH[t['dtype']])
+        else:
+            x = torch.randn(n, generator=gen, device=dev).to(TORCH[t['dtype']])
+        keep[(t['which'], t['name'])] = x
+        bind(kern, a, t['which'], t['name'], x)
+    q = torch.randn(s['B'], s['H'], s['Nq'], 128, generator=gen, device=dev).to(torch.bfloat16)
+    out = torch.empty(s['B'], s['H'], s['Nq'], 128, dtype=torch.bfloat16, device=dev)
+    lse = torch.empty(s['B'], s['H'], s['Nq'], dtype=torch.float32, device=dev)
+    for role, t in (('q', q), ('out', out), ('lse', lse)):
+        setattr(a, kern.field(role), t.data_ptr())
+    return a, q, keep, out
+
+
+def median_ms(fn, iters=50, warmup=10):
+    for _ in range(warmup):
+        fn()
+    torch.cuda.synchronize()
+    ts = []
+    for _ in range(iters):
+        s, t = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        s.record()
+        fn()
+        t.record()
+        t.synchronize()
+        ts.append(s.elapsed_time(t))
+    ts.sort()
+    return ts[len(ts) // 2]
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument('--build', default='bench/build/cuda-quant-decode')
+    ap.add_argument('--out', default=os.environ.get('OUT', 'bench/build/quant-decode-out'))
+    opt = ap.parse_args()
+    os.makedirs(opt.out, exist_ok=True)
+    index = json.load(open(os.path.join(opt.build, 'index.json')))
+    variants = index['variants']
+    dev = 'cuda'
+    print(torch.cuda.get_device_name(), 'torch', torch.__version__, flush=True)
+    with ThreadPoolExecutor(len(variants)) as ex:
+        list(ex.map(lambda e: build(opt.build, e), variants))
+    print('built', len(variants), flush=True)
+    results = {'device': torch.cuda.get_device_name(), 'checks': [], 'timings': []}
+    kerns = {e['name']: Kernel(opt.build, e) for e in variants}
+    fails = 0
+    for e in variants:
+        for case in e['cases']:
+            ok, msg = check(kerns[e['name']], opt.build, case, dev)
+            fails += not ok
+            print(f'{"OK  " if ok else "FAIL"} {e["name"]} {case["shape"]}: {msg}', flush=True)
+            results['checks'].append({'name': e['name'], 'shape': case['shape'], 'ok': ok, 'msg': msg})
+    gen = torch.Generator(device=dev).manual_seed(0)
+    for li, shape in enumerate(l['shape'] for l in variants[0]['layouts']):
+        B, H, Hkv, Nk = shape['B'], shape['H'], shape['Hkv'], shape['Nk']
+        k = torch.randn(B, Hkv, Nk, 128, generator=gen, device=dev).to(torch.bfloat16)
+        v = torch.randn(B, Hkv, Nk, 128, generator=gen, device=dev).to(torch.bfloat16)
+        q = torch.randn(B, H, 1, 128, generator=gen, device=dev).to(torch.bfloat16)
+        sdpa_bytes = 2 * k.numel() * 2
+        sdpa_ms = median_ms(lambda: torch.nn.functional.scaled_dot_product_attention(q, k, v, enable_gqa=True))
+        row = {'shape': shape, 'impl': 'sdpa_bf16', 'ms': sdpa_ms, 'bytes': sdpa_bytes,
+               'GBps': sdpa_bytes / sdpa_ms / 1e6, 'x_sdpa': 1.0}
+        print(json.dumps(row), flush=True)
+        results['timings'].append(row)
+        del k, v, q
+        for e in variants:
+            layout = e['layouts'][li]
+            kern = kerns[e['name']]
+            if e.get('paged'):
+                a, q, keep, out = paged_inputs(kern, e, layout)
+            else:
+                a, q, keep, out = timing_inputs(kern, layout, dev, gen)
+            launch = launcher(kern, a)
+            ms = median_ms(launch)
+            row = {'shape': shape, 'impl': f'attnc_{e["name"]}', 'what': e['what'], 'ms': ms,
+                   'bytes': layout['bytes'], 'GBps': layout['bytes'] / ms / 1e6, 'x_sdpa': sdpa_ms / ms,
+                   'target_x_sdpa': TARGETS.get(e['name'])}
+            if e['name'] == 'bf16':  # the timed shape itself, against SDPA
+                kb, vb = (keep[(w, 'dense')].view(B, Hkv, Nk, 128) for w in ('k', 'v'))
+                ref = torch.nn.functional.scaled_dot_product_attention(q, kb, vb, enable_gqa=True)
+                row['max_abs_vs_sdpa'] = (out.float() - ref.float()).abs().max().item()
+            print(json.dumps(row), flush=True)
+            results['timings'].append(row)
+            del keep
+            torch.cuda.empty_cache()
+    results['checks_failed'] = fails
+    json.dump(results, open(os.path.join(opt.out, 'quant-decode.json'), 'w'), indent=2)
+    print('\n| Nk | impl | ms | GB/s | x SDPA bf16 | target |')
+    print('| ---: | --- | ---: | ---: | ---: | ---: |')
+    for r in results['timings']:
+        print(f"| {r['shape']['Nk']} | {r['impl']} | {r['ms']:.4f} | {r['GBps']:.0f} | {r['x_sdpa']:.2f} | {r.get('target_x_sdpa') or ''} |")
+    print('checks failed:', fails)
+
+
+if __name__ == '__main__':
+    main()
