@@ -25,6 +25,13 @@ export interface RefGradients {
   readonly dParams: ReadonlyMap<string, number>;
   /** ∂L/∂t[flat] by tensor name, each the tensor's length. */
   readonly dTensors: ReadonlyMap<string, Float64Array>;
+  /**
+   * Σ |term| of each param's sum: the size an f32 sum's rounding error grows with (a score that
+   * adds a constant c has ∂L/∂c = 0 exactly, a sum of terms that cancel), the floor to compare at.
+   */
+  readonly dParamsScale: ReadonlyMap<string, number>;
+  /** Per tensor, the largest Σ |term| of one element's sum (the same floor for tensor gradients). */
+  readonly dTensorsScale: ReadonlyMap<string, number>;
   /** The forward's out and lse (float64), for kernels that need them as inputs. */
   readonly out: Float64Array;
   readonly lse: Float64Array;
@@ -39,12 +46,15 @@ function addPartials(
   c: number,
   partials: Partials,
   dParams: Map<string, number>,
+  dParamsScale: Map<string, number>,
   dTensors: ReadonlyMap<string, Float64Array>,
+  dTensorsAbs: ReadonlyMap<string, Float64Array>,
 ): void {
   for (const [key, d] of partials) {
     if (key === 'score') continue;
     if (key.startsWith('$')) {
       dParams.set(key.slice(1), (dParams.get(key.slice(1)) ?? 0) + c * d);
+      dParamsScale.set(key.slice(1), (dParamsScale.get(key.slice(1)) ?? 0) + Math.abs(c * d));
       continue;
     }
     const hash = key.lastIndexOf('#');
@@ -52,6 +62,7 @@ function addPartials(
     if (!t) throw new Error(`referenceGradients: no length given for tensor '${key.slice(0, hash)}'`);
     const i = Number(key.slice(hash + 1));
     t[i] = (t[i] as number) + c * d;
+    addAt(dTensorsAbs.get(key.slice(0, hash))!, i, Math.abs(c * d));
   }
 }
 
@@ -81,7 +92,9 @@ export function referenceGradients(
   const dk = new Float64Array(k.length);
   const dv = new Float64Array(v.length);
   const dParams = new Map<string, number>();
+  const dParamsScale = new Map<string, number>();
   const dTensors = new Map(Object.entries(tensorLengths).map(([n, len]) => [n, new Float64Array(len)]));
+  const dTensorsAbs = new Map(Object.entries(tensorLengths).map(([n, len]) => [n, new Float64Array(len)]));
   const p = new Float64Array(Nk);
   const dp = new Float64Array(Nk);
   const duals: (ScoreDual | undefined)[] = new Array<ScoreDual | undefined>(Nk);
@@ -117,7 +130,7 @@ export function referenceGradients(
           const dScoreP = pj * ((dp[j] as number) - pdp); // ∂L/∂score′
           const dual = duals[j];
           const dRaw = dScoreP * (dual ? (dual.partials.get('score') ?? 0) : 1); // ∂L/∂score
-          if (dual) addPartials(dScoreP, dual.partials, dParams, dTensors);
+          if (dual) addPartials(dScoreP, dual.partials, dParams, dParamsScale, dTensors, dTensorsAbs);
           for (let d = 0; d < D; d++) {
             addAt(dq, row * D + d, scale * dRaw * (k[(kvBase + j) * D + d] as number));
             addAt(dk, (kvBase + j) * D + d, scale * dRaw * (q[row * D + d] as number));
@@ -125,5 +138,6 @@ export function referenceGradients(
         }
       }
     }
-  return { dq, dk, dv, dParams, dTensors, out: fwd.out, lse: fwd.lse };
+  const dTensorsScale = new Map([...dTensorsAbs].map(([n, a]) => [n, a.reduce((m, x) => Math.max(m, x), 0)]));
+  return { dq, dk, dv, dParams, dParamsScale, dTensors, dTensorsScale, out: fwd.out, lse: fwd.lse };
 }
