@@ -1,0 +1,363 @@
+// The CUDA SIMT backward pass (issue 14): f32, a thread per row, deterministic. The same
+// algorithm as the WGSL backward (codegen/wgsl/backward.ts, FlashAttention-2's split):
+//   bwd_dq     a thread per query row: delta = dO·O, P recomputed from the saved lse, dq; the row's
+//              contributions to the f32 param and tensor gradients go to its own slice of a
+//              `partials` scratch [rows, slots] (no atomics: each slice has one writer);
+//   bwd_dkdv   a thread per kv row, over every query row of its head group (GQA sums there);
+//   bwd_reduce a thread per gradient slot sums the partials in row order, so results do not
+//              depend on scheduling (the deterministic mode; the only mode so far).
+// Tiles are classified as in the forward (empty skipped, the mask only on partial tiles); a
+// classifier reading tensor summaries takes every tile as partial. Tensor-core engines (mma,
+// wgmma) have no backward yet.
+import { deriveScore, type ScoreGradient } from '../../ir/derive.js';
+import { toposort } from '../../ir/graph.js';
+import type { AttentionKernel, TileClass } from '../../ir/kernel.js';
+import { Op } from '../../ir/ops.js';
+import { linearize } from '../linearize.js';
+import { backwardUnsupported } from '../wgsl/backward.js';
+import {
+  ARGS,
+  cudaRenderer,
+  cudaSizeVars,
+  cudaType,
+  dimText,
+  helperSource,
+  type CudaContext,
+} from './rules.js';
+
+export interface CudaBackwardArtifact {
+  readonly kind: 'cuda-backward';
+  readonly name: string;
+  /** Device code in namespace `namespace`, then an extern "C" launcher. */
+  readonly code: string;
+  readonly namespace: string;
+  /** Args struct fields in declaration order (pointers first, then ints/floats). */
+  readonly fields: readonly { readonly name: string; readonly ctype: string }[];
+  readonly gradParams: readonly string[];
+  /** f32 tensors with a gradient: slots [offset, offset + length) of `grads` after the params. */
+  readonly gradTensors: readonly string[];
+  readonly threads: number;
+  readonly headDim: number;
+  readonly valueDim: number;
+}
+
+const THREADS = 64;
+const BLOCK = 16;
+type Mode = TileClass | 'dynamic';
+
+const field = (key: string): string => {
+  const [kind, name] = key.split(':') as [string, string];
+  if (kind === 'param') return `p_${name}`;
+  if (kind === 'tensor') return `t_${name}`;
+  throw new Error(`CUDA backward: no args field for ${key}`);
+};
+
+function modeOf(kernel: AttentionKernel): Mode {
+  const t = kernel.tiles;
+  if (t.kind === 'static') return t.value;
+  const summaries = toposort([t.canBeTrue, t.canBeFalse]).some(
+    (n) => n.op === Op.RANGE_MIN || n.op === Op.RANGE_MAX,
+  );
+  return summaries ? 'partial' : 'dynamic';
+}
+
+const indent = (lines: readonly string[], pad: string): string[] => lines.map((l) => pad + l);
+
+function maskLines(mode: Mode, mask: { stmts: string[]; roots: string[] }): string[] {
+  if (mode === 'full') return [];
+  const test = [...mask.stmts, `if (!(${mask.roots[0]!})) continue;`];
+  return mode === 'partial' ? test : ['if (cls == TILE_PARTIAL) {', ...indent(test, '  '), '}'];
+}
+
+/** Slot offset of every tensor's gradient (after the params), as C text over the args. */
+function tensorSlots(
+  kernel: AttentionKernel,
+  grad: ScoreGradient,
+  tensors: readonly string[],
+): Map<string, string> {
+  const out = new Map<string, string>();
+  let at = String(grad.params.length);
+  for (const name of tensors) {
+    out.set(name, at);
+    const t = kernel.tensors.find((x) => x.name === name)!;
+    at = `${at} + ${t.dims.map((d) => `(${dimText(d, field)})`).join(' * ')}`;
+  }
+  return out;
+}
+
+function dqKernel(
+  kernel: AttentionKernel,
+  grad: ScoreGradient,
+  mode: Mode,
+  cx: CudaContext,
+  slots: Map<string, string>,
+): string[] {
+  const r = cudaRenderer(cx);
+  const mask = linearize([kernel.mask], r, 'mk');
+  const loadIdx = grad.loads.flatMap((l) => l.load.src);
+  const roots = [
+    kernel.score,
+    grad.dScore,
+    ...grad.params.map((p) => p.d),
+    ...grad.loads.map((l) => l.d),
+    ...loadIdx,
+  ];
+  const e = linearize(roots, r, 'sc');
+  const np = grad.params.length;
+  const dLoad = e.roots.slice(2 + np, 2 + np + grad.loads.length);
+  let at = 2 + np + grad.loads.length;
+  const scatter = grad.loads.map((l, n) => {
+    const idx = e.roots.slice(at, (at += l.load.src.length));
+    const t = kernel.tensors.find((x) => x.name === l.tensor)!;
+    const ok = idx.map((x, i) => `${x} >= 0 && ${x} < ${dimText(t.dims[i]!, field)}`).join(' && ');
+    let flat = `(long long)(${idx[0]!})`;
+    for (let i = 1; i < idx.length; i++) flat = `(${flat}) * ${dimText(t.dims[i]!, field)} + ${idx[i]!}`;
+    return `if (${ok}) part[${slots.get(l.tensor)!} + ${flat}] += dsp * ${dLoad[n]!};`;
+  });
+  const pair = [
+    `const int k = ${ARGS}.k_offset + j;`,
+    ...maskLines(mode, mask),
+    'float qk = 0.f;',
+    'for (int d = 0; d < D; ++d) qk += qv[d] * a.k[(kv0 + j) * D + d];',
+    'const float score = a.scale * qk;',
+    ...e.stmts,
+    `const float p = expf(${e.roots[0]!} - lse);`,
+    'if (p == 0.f) continue; // weight 0: no gradient flows',
+    'float dp = 0.f;',
+    'for (int d = 0; d < DV; ++d) dp += go[d] * a.v[(kv0 + j) * DV + d];',
+    "const float dsp = p * (dp - delta); // dL/dscore'",
+    `const float ds = dsp * ${e.roots[1]!}; // dL/dscore`,
+    'for (int d = 0; d < D; ++d) dq[d] += ds * a.k[(kv0 + j) * D + d];',
+    ...e.roots.slice(2, 2 + np).map((x, n) => `part[${n}] += dsp * ${x};`),
+    ...scatter,
+  ];
+  const loop =
+    mode === 'empty'
+      ? []
+      : [
+          'if (lse != -INFINITY) {',
+          '  for (int k0 = 0; k0 < a.Nk; k0 += BLOCK) {',
+          '    const int k_end = min(k0 + BLOCK, a.Nk);',
+          ...(mode === 'dynamic'
+            ? [
+                '    const int cls = tile_class(a, b, h, q, q, a.k_offset + k0, a.k_offset + k_end - 1);',
+                '    if (cls == TILE_EMPTY) continue;',
+              ]
+            : []),
+          '    for (int j = k0; j < k_end; ++j) {',
+          ...indent(pair, '      '),
+          '    }',
+          '  }',
+          '}',
+        ];
+  return [
+    `__global__ void __launch_bounds__(THREADS) bwd_dq(const Args a) {`,
+    '  const long long r = (long long)blockIdx.x * THREADS + threadIdx.x;',
+    '  if (r >= (long long)a.B * a.H * a.Nq) return;',
+    '  const int i = (int)(r % a.Nq);',
+    '  const int h = (int)((r / a.Nq) % a.H);',
+    '  const int b = (int)(r / ((long long)a.Nq * a.H));',
+    '  const long long kv0 = ((long long)b * a.Hkv + h / (a.H / a.Hkv)) * a.Nk;',
+    '  const int q = a.q_offset + i;',
+    '  const float lse = a.lse[r];',
+    '  float qv[D], go[DV], dq[D];',
+    '  for (int d = 0; d < D; ++d) { qv[d] = a.q[r * D + d]; dq[d] = 0.f; }',
+    '  float delta = 0.f;',
+    '  for (int d = 0; d < DV; ++d) { go[d] = a.dout[r * DV + d]; delta += go[d] * a.out[r * DV + d]; }',
+    '  a.delta[r] = delta;',
+    "  float* part = a.partials + r * a.slots; // this row's own slice: no other writer",
+    '  for (int s = 0; s < a.slots; ++s) part[s] = 0.f;',
+    ...indent(loop, '  '),
+    '  for (int d = 0; d < D; ++d) a.dq[r * D + d] = a.scale * dq[d];',
+    '}',
+  ];
+}
+
+function dkdvKernel(kernel: AttentionKernel, grad: ScoreGradient, mode: Mode, cx: CudaContext): string[] {
+  const r = cudaRenderer(cx);
+  const mask = linearize([kernel.mask], r, 'mk');
+  const e = linearize([kernel.score, grad.dScore], r, 'sc');
+  const pair = [
+    'const int q = a.q_offset + i;',
+    ...maskLines(mode, mask),
+    'const long long row = row0 + i;',
+    'const float lse = a.lse[row];',
+    'if (lse == -INFINITY) continue; // a row with no allowed key',
+    'float qk = 0.f;',
+    'for (int d = 0; d < D; ++d) qk += a.q[row * D + d] * kv[d];',
+    'const float score = a.scale * qk;',
+    ...e.stmts,
+    `const float p = expf(${e.roots[0]!} - lse);`,
+    'if (p == 0.f) continue;',
+    'float dp = 0.f;',
+    'for (int d = 0; d < DV; ++d) dp += a.dout[row * DV + d] * vv[d];',
+    `const float ds = p * (dp - a.delta[row]) * ${e.roots[1]!};`,
+    'for (int d = 0; d < DV; ++d) dv[d] += p * a.dout[row * DV + d];',
+    'for (int d = 0; d < D; ++d) dk[d] += ds * a.q[row * D + d];',
+  ];
+  const loop =
+    mode === 'empty'
+      ? []
+      : [
+          'for (int g = 0; g < group; ++g) {',
+          '  const int h = kvh * group + g;',
+          '  const long long row0 = ((long long)b * a.H + h) * a.Nq;',
+          '  for (int i0 = 0; i0 < a.Nq; i0 += BLOCK) {',
+          '    const int i_end = min(i0 + BLOCK, a.Nq);',
+          ...(mode === 'dynamic'
+            ? [
+                '    const int cls = tile_class(a, b, h, a.q_offset + i0, a.q_offset + i_end - 1, k, k);',
+                '    if (cls == TILE_EMPTY) continue;',
+              ]
+            : []),
+          '    for (int i = i0; i < i_end; ++i) {',
+          ...indent(pair, '      '),
+          '    }',
+          '  }',
+          '}',
+        ];
+  return [
+    `__global__ void __launch_bounds__(THREADS) bwd_dkdv(const Args a) {`,
+    '  const long long r = (long long)blockIdx.x * THREADS + threadIdx.x;',
+    '  if (r >= (long long)a.B * a.Hkv * a.Nk) return;',
+    '  const int j = (int)(r % a.Nk);',
+    '  const int kvh = (int)((r / a.Nk) % a.Hkv);',
+    '  const int b = (int)(r / ((long long)a.Nk * a.Hkv));',
+    '  const int k = a.k_offset + j;',
+    '  const int group = a.H / a.Hkv;',
+    '  float kv[D], vv[DV], dk[D], dv[DV];',
+    '  for (int d = 0; d < D; ++d) { kv[d] = a.k[r * D + d]; dk[d] = 0.f; }',
+    '  for (int d = 0; d < DV; ++d) { vv[d] = a.v[r * DV + d]; dv[d] = 0.f; }',
+    ...indent(loop, '  '),
+    '  for (int d = 0; d < D; ++d) a.dk[r * D + d] = a.scale * dk[d];',
+    '  for (int d = 0; d < DV; ++d) a.dv[r * DV + d] = dv[d];',
+    '}',
+  ];
+}
+
+const reduceKernel = [
+  "// Slot s of the gradients: the rows' partials summed in row order (deterministic).",
+  '__global__ void __launch_bounds__(THREADS) bwd_reduce(const Args a) {',
+  '  const long long s = (long long)blockIdx.x * THREADS + threadIdx.x;',
+  '  if (s >= a.slots) return;',
+  '  const long long rows = (long long)a.B * a.H * a.Nq;',
+  '  float acc = 0.f;',
+  '  for (long long r = 0; r < rows; ++r) acc += a.partials[r * a.slots + s];',
+  '  a.grads[s] = acc;',
+  '}',
+];
+
+function classifier(kernel: AttentionKernel, cx: CudaContext): string[] {
+  if (kernel.tiles.kind !== 'dynamic') return [];
+  const c = linearize([kernel.tiles.canBeTrue, kernel.tiles.canBeFalse], cudaRenderer(cx), 'tc');
+  return [
+    '__device__ int tile_class(const Args& a, int b, int h, int q_lo, int q_hi, int k_lo, int k_hi) {',
+    ...indent(c.stmts, '  '),
+    `  if (!(${c.roots[0]!})) return TILE_EMPTY;`,
+    `  if (!(${c.roots[1]!})) return TILE_FULL;`,
+    '  return TILE_PARTIAL;',
+    '}',
+  ];
+}
+
+function argsFields(kernel: AttentionKernel): { name: string; ctype: string }[] {
+  const fields = [
+    ...['q', 'k', 'v', 'out', 'lse', 'dout'].map((name) => ({ name, ctype: 'const float*' })),
+    ...['dq', 'dk', 'dv', 'delta', 'partials', 'grads'].map((name) => ({ name, ctype: 'float*' })),
+    ...kernel.tensors.map((t) => ({ name: `t_${t.name}`, ctype: `const ${cudaType[t.dtype]}*` })),
+    ...['B', 'H', 'Hkv', 'Nq', 'Nk', 'q_offset', 'k_offset', 'slots'].map((name) => ({ name, ctype: 'int' })),
+    { name: 'scale', ctype: 'float' },
+    ...kernel.params.map((p) => ({ name: `p_${p.name}`, ctype: cudaType[p.dtype] })),
+  ];
+  return fields;
+}
+
+/** The CUDA backward of a compiled (forward) kernel; throws when it has none. */
+export function renderCudaBackward(kernel: AttentionKernel): CudaBackwardArtifact {
+  const why = backwardUnsupported(kernel);
+  if (why) throw new Error(why.replace('WGSL', 'CUDA'));
+  const grad = deriveScore(kernel.graph, kernel.score, kernel.params);
+  const gradTensors = [...new Set(grad.loads.map((l) => l.tensor))].sort();
+  const used = new Set<string>();
+  const cx = (vars: Record<string, string>): CudaContext => ({
+    vars: { ...cudaSizeVars, ...vars },
+    params: new Map(kernel.params.map((p) => [p.name, p])),
+    tensors: new Map(kernel.tensors.map((t) => [t.name, t])),
+    field,
+    summaryBlock: kernel.schedule.summaryBlock,
+    used,
+    scoreMath: 'precise',
+  });
+  const mode = modeOf(kernel);
+  const slots = tensorSlots(kernel, grad, gradTensors);
+  const element = cx({ b: 'b', h: 'h', q: 'q', k: 'k', score: 'score' });
+  const kernels = [
+    ...dqKernel(kernel, grad, mode, element, slots),
+    '',
+    ...dkdvKernel(kernel, grad, mode, element),
+  ];
+  const tiles =
+    mode === 'dynamic'
+      ? classifier(kernel, cx({ b: 'b', h: 'h', q_lo: 'q_lo', q_hi: 'q_hi', k_lo: 'k_lo', k_hi: 'k_hi' }))
+      : [];
+  const ns = `attnc_${kernel.name}_backward`;
+  const fields = argsFields(kernel);
+  const s = kernel.schedule;
+  const slotCount = gradTensors.length
+    ? `${slots.get(gradTensors.at(-1)!)!} + ${lengthText(kernel, gradTensors.at(-1)!)}`
+    : String(grad.params.length);
+  const code = [
+    `// attnc backward of ${kernel.name} (CUDA SIMT, f32, deterministic): see codegen/cuda/backward.ts.`,
+    '#include <cuda_runtime.h>',
+    '#include <climits>',
+    '#include <cmath>',
+    `namespace ${ns} {`,
+    `constexpr int D = ${s.headDim};`,
+    `constexpr int DV = ${s.valueDim};`,
+    `constexpr int THREADS = ${THREADS};`,
+    ...(mode === 'empty' ? [] : [`constexpr int BLOCK = ${BLOCK};`]),
+    ...(mode === 'dynamic' ? ['constexpr int TILE_EMPTY = 0, TILE_FULL = 1, TILE_PARTIAL = 2;'] : []),
+    'struct Args {',
+    ...fields.map((f) => `  ${f.ctype} ${f.name};`),
+    '};',
+    helperSource(element),
+    ...tiles,
+    ...kernels,
+    '',
+    ...reduceKernel,
+    `} // namespace ${ns}`,
+    '',
+    `// Gradient slots: ${grad.params.map((p) => p.name).join(', ') || 'no params'}${gradTensors.length ? `, then ${gradTensors.join(', ')}` : ''}.`,
+    `extern "C" int ${ns}_slots(const ${ns}::Args* args) {`,
+    `  const ${ns}::Args& ${ARGS} = *args;`,
+    `  (void)${ARGS};`,
+    `  return ${slotCount};`,
+    '}',
+    `extern "C" cudaError_t ${ns}_launch(const ${ns}::Args* a, cudaStream_t stream) {`,
+    `  using namespace ${ns};`,
+    '  const long long rows = (long long)a->B * a->H * a->Nq, keys = (long long)a->B * a->Hkv * a->Nk;',
+    '  if (rows > 0) bwd_dq<<<(unsigned)((rows + THREADS - 1) / THREADS), THREADS, 0, stream>>>(*a);',
+    '  if (keys > 0) bwd_dkdv<<<(unsigned)((keys + THREADS - 1) / THREADS), THREADS, 0, stream>>>(*a);',
+    '  if (a->slots > 0) bwd_reduce<<<(unsigned)((a->slots + THREADS - 1) / THREADS), THREADS, 0, stream>>>(*a);',
+    '  return cudaGetLastError();',
+    '}',
+    '',
+  ].join('\n');
+  return {
+    kind: 'cuda-backward',
+    name: `${kernel.name}_backward`,
+    code,
+    namespace: ns,
+    fields,
+    gradParams: grad.params.map((p) => p.name),
+    gradTensors,
+    threads: THREADS,
+    headDim: s.headDim,
+    valueDim: s.valueDim,
+  };
+}
+
+function lengthText(kernel: AttentionKernel, tensor: string): string {
+  const t = kernel.tensors.find((x) => x.name === tensor)!;
+  return t.dims.map((d) => `(${dimText(d, field)})`).join(' * ');
+}
