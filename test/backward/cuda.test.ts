@@ -95,6 +95,7 @@ const biasSource = `attention biased(temp: f32 = 1.25, bias: f32[heads, 64]) {
   score score / temp + bias[h, clamp(q - k, 0, 63)]
   mask causal
 }`;
+const emptySource = 'attention none(c: f32 = 2.0) {\n  score score * c\n  mask false\n}';
 const bias = { data: Float32Array.from({ length: 2 * 64 }, (_, i) => Math.sin(i) / 4), shape: [2, 64] };
 const gain = { data: Float32Array.from([0.5, 2.25]), shape: [2] };
 
@@ -130,6 +131,10 @@ describe('CUDA SIMT backward (CPU emulation) vs the float64 gradient reference',
     expectSmall(biased, 'bias table');
   }, 120_000);
 
+  it('a mask no pair passes: every gradient is 0', async () => {
+    expectSmall(await check(emptySource, shape({}), 2), 'mask false');
+  }, 120_000);
+
   it(`random programs (${runs})`, async () => {
     await fc.assert(
       fc.asyncProperty(
@@ -157,7 +162,9 @@ describe('CUDA SIMT backward (CPU emulation) vs the float64 gradient reference',
   it('nvcc -arch=sm_90a accepts the artifacts (warnings as errors)', async () => {
     const dir = scratchDir('bwd-nvcc');
     const sources = ['causal', 'softcap', 'alibi', 'document', 'sink_calibration'].map(stdlib);
-    const codes = [...sources, biasSource].map((s) => compileCudaBackward(s, { headDim: 64 }).backward.code);
+    const codes = [...sources, biasSource, emptySource].map(
+      (s) => compileCudaBackward(s, { headDim: 64 }).backward.code,
+    );
     const tu = join(dir, 'backward.cu');
     writeFileSync(tu, codes.join('\n'));
     const flags = ['-arch=sm_90a', '-std=c++17', '-Xcompiler', '-Wall', '-Werror', 'all-warnings'];

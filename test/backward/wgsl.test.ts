@@ -10,7 +10,7 @@ import { arbProgram, type Shape } from '../support/arbitraries.js';
 import { checkWgslBackward } from './wgsl-check.js';
 
 const TOL = 2e-5;
-const runs = Number(process.env.ATTNC_BACKWARD_WGSL_RUNS ?? 16);
+const runs = Number(process.env.ATTNC_BACKWARD_WGSL_RUNS ?? 12);
 const stdlib = (name: string): string => readFileSync(`stdlib/${name}.attn`, 'utf8');
 const shape = (s: Partial<Shape>): Shape => ({ B: 1, Hq: 2, Hkv: 1, Nq: 21, Nk: 37, D: 16, Dv: 8, ...s });
 
@@ -59,6 +59,11 @@ describe('WGSL backward vs the float64 gradient reference', () => {
     const errors = await checkWgslBackward(src, shape({ Hq: 2, Hkv: 1, Nq: 24, Nk: 24 }), 3, { tensors });
     expect(Object.keys(errors)).toEqual(['dq', 'dk', 'dv', 'd$temp', 'dbias']);
     expectSmall(errors, 'bias table');
+  }, 120_000);
+
+  it('a mask no pair passes: every gradient is 0', async () => {
+    const src = 'attention none(c: f32 = 2.0) {\n  score score * c\n  mask false\n}';
+    expectSmall(await checkWgslBackward(src, shape({}), 2), 'mask false');
   }, 120_000);
 
   it('refuses what it cannot do, naming why', () => {

@@ -92,6 +92,7 @@ function dqKernel(
   cx: CudaContext,
   slots: Map<string, string>,
 ): string[] {
+  if (mode === 'empty') return emptyKernel('bwd_dq', 'a.B * a.H * a.Nq', ['dq', 'D'], undefined, true);
   const r = cudaRenderer(cx);
   const mask = linearize([kernel.mask], r, 'mk');
   const loadIdx = grad.loads.flatMap((l) => l.load.src);
@@ -131,25 +132,22 @@ function dqKernel(
     ...e.roots.slice(2, 2 + np).map((x, n) => `part[${n}] += dsp * ${x};`),
     ...scatter,
   ];
-  const loop =
-    mode === 'empty'
-      ? []
-      : [
-          'if (lse != -INFINITY) {',
-          '  for (int k0 = 0; k0 < a.Nk; k0 += BLOCK) {',
-          '    const int k_end = min(k0 + BLOCK, a.Nk);',
-          ...(mode === 'dynamic'
-            ? [
-                '    const int cls = tile_class(a, b, h, q, q, a.k_offset + k0, a.k_offset + k_end - 1);',
-                '    if (cls == TILE_EMPTY) continue;',
-              ]
-            : []),
-          '    for (int j = k0; j < k_end; ++j) {',
-          ...indent(pair, '      '),
-          '    }',
-          '  }',
-          '}',
-        ];
+  const loop = [
+    'if (lse != -INFINITY) {',
+    '  for (int k0 = 0; k0 < a.Nk; k0 += BLOCK) {',
+    '    const int k_end = min(k0 + BLOCK, a.Nk);',
+    ...(mode === 'dynamic'
+      ? [
+          '    const int cls = tile_class(a, b, h, q, q, a.k_offset + k0, a.k_offset + k_end - 1);',
+          '    if (cls == TILE_EMPTY) continue;',
+        ]
+      : []),
+    '    for (int j = k0; j < k_end; ++j) {',
+    ...indent(pair, '      '),
+    '    }',
+    '  }',
+    '}',
+  ];
   return [
     `__global__ void __launch_bounds__(THREADS) bwd_dq(const Args a) {`,
     '  const long long r = (long long)blockIdx.x * THREADS + threadIdx.x;',
@@ -174,6 +172,8 @@ function dqKernel(
 }
 
 function dkdvKernel(kernel: AttentionKernel, grad: ScoreGradient, mode: Mode, cx: CudaContext): string[] {
+  if (mode === 'empty')
+    return emptyKernel('bwd_dkdv', 'a.B * a.Hkv * a.Nk', ['dk', 'D'], ['dv', 'DV'], false);
   const r = cudaRenderer(cx);
   const mask = linearize([kernel.mask], r, 'mk');
   const e = linearize([kernel.score, grad.dScore], r, 'sc');
@@ -195,27 +195,24 @@ function dkdvKernel(kernel: AttentionKernel, grad: ScoreGradient, mode: Mode, cx
     'for (int d = 0; d < DV; ++d) dv[d] += p * a.dout[row * DV + d];',
     'for (int d = 0; d < D; ++d) dk[d] += ds * a.q[row * D + d];',
   ];
-  const loop =
-    mode === 'empty'
-      ? []
-      : [
-          'for (int g = 0; g < group; ++g) {',
-          '  const int h = kvh * group + g;',
-          '  const long long row0 = ((long long)b * a.H + h) * a.Nq;',
-          '  for (int i0 = 0; i0 < a.Nq; i0 += BLOCK) {',
-          '    const int i_end = min(i0 + BLOCK, a.Nq);',
-          ...(mode === 'dynamic'
-            ? [
-                '    const int cls = tile_class(a, b, h, a.q_offset + i0, a.q_offset + i_end - 1, k, k);',
-                '    if (cls == TILE_EMPTY) continue;',
-              ]
-            : []),
-          '    for (int i = i0; i < i_end; ++i) {',
-          ...indent(pair, '      '),
-          '    }',
-          '  }',
-          '}',
-        ];
+  const loop = [
+    'for (int g = 0; g < group; ++g) {',
+    '  const int h = kvh * group + g;',
+    '  const long long row0 = ((long long)b * a.H + h) * a.Nq;',
+    '  for (int i0 = 0; i0 < a.Nq; i0 += BLOCK) {',
+    '    const int i_end = min(i0 + BLOCK, a.Nq);',
+    ...(mode === 'dynamic'
+      ? [
+          '    const int cls = tile_class(a, b, h, a.q_offset + i0, a.q_offset + i_end - 1, k, k);',
+          '    if (cls == TILE_EMPTY) continue;',
+        ]
+      : []),
+    '    for (int i = i0; i < i_end; ++i) {',
+    ...indent(pair, '      '),
+    '    }',
+    '  }',
+    '}',
+  ];
   return [
     `__global__ void __launch_bounds__(THREADS) bwd_dkdv(const Args a) {`,
     '  const long long r = (long long)blockIdx.x * THREADS + threadIdx.x;',
@@ -231,6 +228,27 @@ function dkdvKernel(kernel: AttentionKernel, grad: ScoreGradient, mode: Mode, cx
     ...indent(loop, '  '),
     '  for (int d = 0; d < D; ++d) a.dk[r * D + d] = a.scale * dk[d];',
     '  for (int d = 0; d < DV; ++d) a.dv[r * DV + d] = dv[d];',
+    '}',
+  ];
+}
+
+/** A mask no pair passes: every gradient is 0 (the row's partial slice too). */
+function emptyKernel(
+  name: string,
+  rows: string,
+  first: [string, string],
+  second: [string, string] | undefined,
+  partials: boolean,
+): string[] {
+  const zero = ([buf, dim]: [string, string]): string =>
+    `  for (int d = 0; d < ${dim}; ++d) a.${buf}[r * ${dim} + d] = 0.f;`;
+  return [
+    `__global__ void __launch_bounds__(THREADS) ${name}(const Args a) {`,
+    '  const long long r = (long long)blockIdx.x * THREADS + threadIdx.x;',
+    `  if (r >= (long long)${rows}) return;`,
+    zero(first),
+    ...(second ? [zero(second)] : []),
+    ...(partials ? ['  for (int s = 0; s < a.slots; ++s) a.partials[r * a.slots + s] = 0.f;'] : []),
     '}',
   ];
 }
