@@ -5,6 +5,8 @@ import { readFileSync } from 'node:fs';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { compileBackward } from '../../src/backward.js';
+import { runWgslBackward } from '../../src/runtime/backward-webgpu.js';
+import { getDevice } from '../../src/runtime/webgpu.js';
 import { printDecl } from '../../src/dsl/print.js';
 import { arbProgram, type Shape } from '../support/arbitraries.js';
 import { checkWgslBackward } from './wgsl-check.js';
@@ -64,6 +66,37 @@ describe('WGSL backward vs the float64 gradient reference', () => {
   it('a mask no pair passes: every gradient is 0', async () => {
     const src = 'attention none(c: f32 = 2.0) {\n  score score * c\n  mask false\n}';
     expectSmall(await checkWgslBackward(src, shape({}), 2), 'mask false');
+  }, 120_000);
+
+  it('bad run arguments get an error naming the argument', async () => {
+    const device = await getDevice();
+    const c = compileBackward(stdlib('sink_calibration'), { headDim: 8, valueDim: 8 });
+    const n = (len: number): Float32Array => new Float32Array(len);
+    const ok = {
+      q: n(16),
+      k: n(24),
+      v: n(24),
+      out: n(16),
+      lse: n(2),
+      dout: n(16),
+      B: 1,
+      H: 1,
+      Hkv: 1,
+      Nq: 2,
+      Nk: 3,
+      tensors: { gain: n(1) },
+    };
+    await expect(runWgslBackward(device, c.backward, { ...ok, dout: n(3) })).rejects.toThrow(
+      /dout has 3 elements, expected 16/,
+    );
+    await expect(runWgslBackward(device, c.backward, { ...ok, tensors: {} })).rejects.toThrow(
+      /tensor "gain" was not given/,
+    );
+    await expect(runWgslBackward(device, c.backward, { ...ok, H: 3, Hkv: 2 })).rejects.toThrow(
+      /H \(3\) must be a multiple of Hkv \(2\)/,
+    );
+    const res = await runWgslBackward(device, c.backward, ok);
+    expect(res.dTensors.gain).toHaveLength(1);
   }, 120_000);
 
   it('refuses what it cannot do, naming why', () => {
