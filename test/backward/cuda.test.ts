@@ -131,6 +131,12 @@ describe('CUDA SIMT backward (CPU emulation) vs the float64 gradient reference',
     expectSmall(biased, 'bias table');
   }, 120_000);
 
+  it('positions at the top of int32 (offsets near 2^31, the classifier under wrap)', async () => {
+    const top = 2147483647;
+    const s = shape({ Nq: 21, Nk: 37, qOffset: top - 21 - 4, kOffset: top - 37 - 1 });
+    expectSmall(await check(stdlib('sink_window'), s, 9, { params: { window: 6, sinks: 2 } }), 'near 2^31');
+  }, 120_000);
+
   it('a mask no pair passes: every gradient is 0', async () => {
     expectSmall(await check(emptySource, shape({}), 2), 'mask false');
   }, 120_000);

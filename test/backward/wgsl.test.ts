@@ -63,6 +63,15 @@ describe('WGSL backward vs the float64 gradient reference', () => {
     expectSmall(errors, 'bias table');
   }, 120_000);
 
+  it('positions at the top of int32 (offsets near 2^31, the classifier under wrap)', async () => {
+    const top = 2147483647;
+    const s = shape({ Nq: 21, Nk: 37, qOffset: top - 21 - 4, kOffset: top - 37 - 1 });
+    expectSmall(
+      await checkWgslBackward(stdlib('sink_window'), s, 9, { params: { window: 6, sinks: 2 } }),
+      'near 2^31',
+    );
+  }, 120_000);
+
   it('a mask no pair passes: every gradient is 0', async () => {
     const src = 'attention none(c: f32 = 2.0) {\n  score score * c\n  mask false\n}';
     expectSmall(await checkWgslBackward(src, shape({}), 2), 'mask false');
