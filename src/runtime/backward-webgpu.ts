@@ -68,7 +68,13 @@ function lengths(
     if (v === undefined) fail(art, `no value for the dimension ${e}`);
     return v;
   };
-  return new Map(art.bindings.map((b) => [b.name, b.shape.reduce((n, e) => n * dim(String(e)), 1)]));
+  const count = (b: BackwardBinding): number => b.shape.reduce((n: number, e) => n * dim(String(e)), 1);
+  const out = new Map<string, number>();
+  for (const b of art.bindings) if (!b.summaryOf) out.set(b.name, count(b));
+  // A summary: [min, max] per block of the (1-D) tensor's positions.
+  for (const b of art.bindings)
+    if (b.summaryOf) out.set(b.name, 2 * Math.ceil(out.get(b.summaryOf.tensor)! / b.summaryOf.block));
+  return out;
 }
 
 function resolveParams(
@@ -205,7 +211,7 @@ export async function runWgslBackward(
         if (data.byteLength !== 4 * n)
           fail(art, `${b.name} has ${data.byteLength / 4} elements, expected ${n} ([${b.shape.join(', ')}])`);
         if (n > 0) device.queue.writeBuffer(buf, 0, data.buffer, data.byteOffset, data.byteLength);
-      } else if (b.access === 'read_write' && b.role !== 'delta') {
+      } else if (b.access === 'read_write' && b.role !== 'delta' && b.role !== 'summary') {
         reads.push({ b, src: buf, dst: make(`${b.name}.read`, 4 * n, MAP_READ | COPY_DST), n });
       }
     }
@@ -216,6 +222,14 @@ export async function runWgslBackward(
     const enc = device.createCommandEncoder({ label: art.name });
     const pass = enc.beginComputePass();
     art.entryPoints.forEach((ep, i) => {
+      if (ep.rows === 'summary') {
+        const blocks = lens.get(`${ep.tensor}_summary`)! / 2;
+        if (blocks === 0) return;
+        pass.setPipeline(pipes[i]!);
+        pass.setBindGroup(0, group);
+        pass.dispatchWorkgroups(Math.ceil(blocks / art.summaryThreads));
+        return;
+      }
       const rows = ep.rows === 'query' ? inp.B * inp.H * inp.Nq : inp.B * inp.Hkv * inp.Nk;
       if (rows === 0) return;
       pass.setPipeline(pipes[i]!);

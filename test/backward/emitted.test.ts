@@ -20,6 +20,13 @@ describe('emitted backward modules', () => {
     }
   });
 
+  it('document masks: summary passes first, then tiles classified from them (WGSL)', () => {
+    const b = compileBackward(stdlib('document'), {}).backward;
+    expect(b.entryPoints.map((e) => e.name)).toEqual(['summarize_doc', 'bwd_dq', 'bwd_dkdv']);
+    expect(b.code).toMatch(/fn range_doc/);
+    expect(b.code.match(/if \(cls == TILE_EMPTY\)/g)).toHaveLength(2);
+  });
+
   it('evaluate no mask when every tile is full, and inline the derived ∂score′/∂score', () => {
     const src = 'attention sc(cap: f32 = 5.0) {\n  score cap * tanh(score / cap)\n}';
     const wgsl = compileBackward(src, {}).backward;

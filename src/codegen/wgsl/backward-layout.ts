@@ -6,7 +6,7 @@ import type { AttentionKernel } from '../../ir/kernel.js';
 import type { ScoreGradient } from '../../ir/derive.js';
 import type { ShapeExpr } from '../artifact.js';
 import { shapeDimExpr } from './layout.js';
-import { paramField } from './rules.js';
+import { paramField, summaryVar } from './rules.js';
 
 export type BackwardRole =
   | 'q'
@@ -22,6 +22,7 @@ export type BackwardRole =
   | 'tensor'
   | 'grad_params'
   | 'grad_tensor'
+  | 'summary'
   | 'uniforms';
 
 export interface BackwardBinding {
@@ -34,6 +35,8 @@ export interface BackwardBinding {
   readonly access: 'read' | 'read_write';
   /** The WGSL variable. */
   readonly wgslVar: string;
+  /** A tile summary: [min, max] per block of `block` positions of 1-D `tensor`. */
+  readonly summaryOf?: { readonly tensor: string; readonly block: number };
 }
 
 export interface BackwardUniform {
@@ -88,6 +91,19 @@ export function backwardLayout(
       access: 'read',
       wgslVar: `t_${t.name}`,
     });
+  for (const { tensor } of kernel.summaries) {
+    const t = kernel.tensors.find((x) => x.name === tensor)!;
+    const block = kernel.schedule.summaryBlock;
+    add({
+      name: `${tensor}_summary`,
+      role: 'summary',
+      dtype: t.dtype,
+      shape: [`cdiv(${shapeDimExpr(t.dims[0]!)}, ${block})`, '2'],
+      access: 'read_write',
+      wgslVar: summaryVar(tensor),
+      summaryOf: { tensor, block },
+    });
+  }
   const gradParams = grad.params.length;
   add({
     name: 'grad_params',

@@ -8,10 +8,10 @@
 //   bwd_dkdv one invocation per kv row: over the rows of every query head of its group (GQA
 //            sums there), dv_j += P dO_i, dk_j += dscore′·∂score′/∂score·q_i.
 // Tiles of BLOCK positions are classified as in the forward (tile_class: empty tiles skipped,
-// the mask evaluated only on partial ones). A classifier that reads tensor summaries (document
-// ids) is not evaluated here: those kernels take every tile as partial (the mask decides).
+// the mask evaluated only on partial ones); a classifier that reads tensor summaries (document
+// ids) gets them from summary passes launched first, as the forward's.
 import { deriveScore, type ScoreGradient } from '../../ir/derive.js';
-import { toposort, type Node } from '../../ir/graph.js';
+import { toposort } from '../../ir/graph.js';
 import type { AttentionKernel, TileClass } from '../../ir/kernel.js';
 import { Op, type VarName } from '../../ir/ops.js';
 import { linearize } from '../linearize.js';
@@ -23,6 +23,8 @@ import {
 } from './backward-layout.js';
 import type { BackwardUniform } from './backward-layout.js';
 import { dimText, helperSource, wgslRenderer, type WgslContext } from './rules.js';
+import { summaryEntry } from './kernel.js';
+import { SUMMARY_THREADS } from './stages.js';
 
 export interface WgslBackwardArtifact {
   readonly kind: 'wgsl-backward';
@@ -35,12 +37,20 @@ export interface WgslBackwardArtifact {
   readonly gradParams: readonly string[];
   /** f32 tensors with a gradient (a grad_<name> binding each). */
   readonly gradTensors: readonly string[];
-  /** Entry points in launch order; each covers `rows` invocations of WORKGROUP each. */
-  readonly entryPoints: readonly { readonly name: 'bwd_dq' | 'bwd_dkdv'; readonly rows: 'query' | 'key' }[];
+  /**
+   * Entry points in launch order: tile summaries (an invocation per block, SUMMARY_THREADS a
+   * workgroup, 1-D), then the two passes (an invocation per row, WORKGROUP a workgroup).
+   */
+  readonly entryPoints: readonly BackwardEntry[];
   readonly workgroupSize: number;
+  readonly summaryThreads: number;
   readonly headDim: number;
   readonly valueDim: number;
 }
+
+export type BackwardEntry =
+  | { readonly name: string; readonly rows: 'summary'; readonly tensor: string }
+  | { readonly name: 'bwd_dq' | 'bwd_dkdv'; readonly rows: 'query' | 'key' };
 
 const WORKGROUP = 64;
 const BLOCK = 16;
@@ -66,9 +76,6 @@ const tileVars: Partial<Record<VarName, string>> = {
   k_hi: 'k_hi',
 };
 
-const readsSummaries = (roots: readonly Node[]): boolean =>
-  toposort(roots).some((n) => n.op === Op.RANGE_MIN || n.op === Op.RANGE_MAX);
-
 /** Why the kernel has no WGSL backward, or undefined. */
 export function backwardUnsupported(kernel: AttentionKernel): string | undefined {
   if (kernel.routing) return 'the backward pass is not available for routing/selection kernels yet';
@@ -82,7 +89,12 @@ export function backwardUnsupported(kernel: AttentionKernel): string | undefined
 function modeOf(kernel: AttentionKernel): Mode {
   const t = kernel.tiles;
   if (t.kind === 'static') return t.value;
-  return readsSummaries([t.canBeTrue, t.canBeFalse]) ? 'partial' : 'dynamic';
+  const summarized = new Set(kernel.summaries.map((x) => x.tensor));
+  // Every summary the classifier reads must be one the kernel computes; otherwise the mask decides.
+  const ok = toposort([t.canBeTrue, t.canBeFalse]).every(
+    (n) => !(n.op === Op.RANGE_MIN || n.op === Op.RANGE_MAX) || summarized.has(String(n.arg)),
+  );
+  return ok ? 'dynamic' : 'partial';
 }
 
 const indent = (lines: readonly string[], pad: string): string[] => lines.map((l) => pad + l);
@@ -311,6 +323,8 @@ export function renderWgslBackward(kernel: AttentionKernel): WgslBackwardArtifac
     dkdvEntry(kernel, grad, mode, cx(elementVars)),
   ];
   const tiles = mode === 'dynamic' ? classifier(kernel, cx(tileVars)) : [];
+  const summaries =
+    mode === 'dynamic' ? kernel.summaries.map((x) => kernel.tensors.find((t) => t.name === x.tensor)!) : [];
   const code = [
     `// attnc backward of ${kernel.name} (WGSL, f32): see codegen/wgsl/backward.ts.`,
     `// ∂score′/∂score and the param/tensor derivatives are derived by the compiler (ir/derive.ts).`,
@@ -322,6 +336,9 @@ export function renderWgslBackward(kernel: AttentionKernel): WgslBackwardArtifac
     'const TILE_FULL: u32 = 1u;',
     'const TILE_PARTIAL: u32 = 2u;',
     `const NEG_INF_BITS: u32 = 0xff800000u; // ${NEG_INF}`,
+    'const I32_MIN: i32 = -2147483647i - 1i;',
+    'const I32_MAX: i32 = 2147483647i;',
+    'const F32_MAX: f32 = 3.4028234663852886e+38f;',
     '',
     backwardLayoutSource(kernel, bindings, uniforms),
     '',
@@ -329,6 +346,7 @@ export function renderWgslBackward(kernel: AttentionKernel): WgslBackwardArtifac
     ...gradTensors.map((t) => atomicAdd(`grad_add_${t}`, gradTensorVar(t))),
     helperSource(cx(elementVars)),
     ...tiles,
+    ...summaries.map((t) => summaryEntry(t, s.summaryBlock, dimText(t.dims[0]!))),
     ...entries,
     '',
   ].join('\n');
@@ -342,10 +360,16 @@ export function renderWgslBackward(kernel: AttentionKernel): WgslBackwardArtifac
     gradParams: grad.params.map((p) => p.name),
     gradTensors,
     entryPoints: [
+      ...summaries.map((t): BackwardEntry => ({
+        name: `summarize_${t.name}`,
+        rows: 'summary',
+        tensor: t.name,
+      })),
       { name: 'bwd_dq', rows: 'query' },
       { name: 'bwd_dkdv', rows: 'key' },
     ],
     workgroupSize: WORKGROUP,
+    summaryThreads: SUMMARY_THREADS,
     headDim: s.headDim,
     valueDim: s.valueDim,
   };
