@@ -55,19 +55,28 @@ function driver(art: CudaBackwardArtifact, c: CudaBackwardCall, dir: string): st
     slots: c.slots,
   };
   const lines: string[] = [];
+  const summaryLaunches: string[] = [];
+  const grid = (n: number): string => `dim3{${Math.max(1, Math.ceil(n / art.threads))}u, 1u, 1u}`;
   for (const f of art.fields) {
     const input = f.name in c.arrays ? c.arrays[f.name as 'q'] : c.tensors[f.name.replace(/^t_/, '')];
     if (f.ctype.endsWith('*') && input) {
       const path = join(dir, `${f.name}.bin`);
       writeFileSync(path, new Uint8Array(input.buffer, input.byteOffset, input.byteLength));
       lines.push(`  a.${f.name} = (${f.ctype})load("${path}", ${input.byteLength});`);
+    } else if (f.name.startsWith('s_')) {
+      const blocks = Math.ceil(c.tensors[f.name.slice(2)]!.length / art.summaryBlock);
+      lines.push(`  a.${f.name} = (${f.ctype})poisoned(${8 * blocks});`);
+      summaryLaunches.push(
+        blocks > 0
+          ? `  emu::launch(${grid(blocks)}, ${art.threads}, 0, [&] { ${ns}::bwd_summary_${f.name.slice(2)}(a); });`
+          : '',
+      );
     } else if (f.ctype.endsWith('*')) {
       lines.push(`  a.${f.name} = (${f.ctype})poisoned(${4 * sizes[f.name]!});`);
     } else if (f.name === 'scale') lines.push(`  a.scale = ${c.scale};`);
     else if (f.name in ints) lines.push(`  a.${f.name} = ${ints[f.name]};`);
     else lines.push(`  a.${f.name} = (${f.ctype})${c.params[f.name.replace(/^p_/, '')]};`);
   }
-  const grid = (n: number): string => `dim3{${Math.max(1, Math.ceil(n / art.threads))}u, 1u, 1u}`;
   const launch = (fn: string, n: number): string =>
     n > 0 ? `  emu::launch(${grid(n)}, ${art.threads}, 0, [&] { ${ns}::${fn}(a); });` : '';
   const save = (name: string, n: number): string =>
@@ -85,6 +94,7 @@ static void save(const char* path, const void* p, size_t bytes) { FILE* f = fope
 int main() {
   ${ns}::Args a{};
 ${lines.join('\n')}
+${summaryLaunches.join('\n')}
 ${launch('bwd_dq', rows)}
 ${launch('bwd_dkdv', keys)}
 ${launch('bwd_reduce', c.slots)}

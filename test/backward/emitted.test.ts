@@ -20,11 +20,15 @@ describe('emitted backward modules', () => {
     }
   });
 
-  it('document masks: summary passes first, then tiles classified from them (WGSL)', () => {
+  it('document masks: summary passes first, then tiles classified from them', () => {
     const b = compileBackward(stdlib('document'), {}).backward;
     expect(b.entryPoints.map((e) => e.name)).toEqual(['summarize_doc', 'bwd_dq', 'bwd_dkdv']);
     expect(b.code).toMatch(/fn range_doc/);
     expect(b.code.match(/if \(cls == TILE_EMPTY\)/g)).toHaveLength(2);
+    const cuda = compileCudaBackward(stdlib('document'), {}).backward;
+    expect(cuda.summaries).toEqual(['doc']);
+    expect(cuda.code).toMatch(/bwd_summary_doc<<</);
+    expect(cuda.code.match(/if \(cls == TILE_EMPTY\)/g)).toHaveLength(2);
   });
 
   it('evaluate no mask when every tile is full, and inline the derived ∂score′/∂score', () => {

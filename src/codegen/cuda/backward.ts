@@ -6,8 +6,8 @@
 //   bwd_dkdv   a thread per kv row, over every query row of its head group (GQA sums there);
 //   bwd_reduce a thread per gradient slot sums the partials in row order, so results do not
 //              depend on scheduling (the deterministic mode; the only mode so far).
-// Tiles are classified as in the forward (empty skipped, the mask only on partial tiles); a
-// classifier reading tensor summaries takes every tile as partial. Tensor-core engines (mma,
+// Tiles are classified as in the forward (empty skipped, the mask only on partial tiles); the
+// tensor summaries a classifier reads (document ids) come from bwd_summary_<t>, launched first. Tensor-core engines (mma,
 // wgmma) have no backward yet.
 import { deriveScore, type ScoreGradient } from '../../ir/derive.js';
 import { toposort } from '../../ir/graph.js';
@@ -36,6 +36,9 @@ export interface CudaBackwardArtifact {
   readonly gradParams: readonly string[];
   /** f32 tensors with a gradient: slots [offset, offset + length) of `grads` after the params. */
   readonly gradTensors: readonly string[];
+  /** 1-D tensors whose per-block [min, max] (`s_<name>`, 2 per block) bwd_summary_<name> writes first. */
+  readonly summaries: readonly string[];
+  readonly summaryBlock: number;
   readonly threads: number;
   readonly headDim: number;
   readonly valueDim: number;
@@ -49,16 +52,40 @@ const field = (key: string): string => {
   const [kind, name] = key.split(':') as [string, string];
   if (kind === 'param') return `p_${name}`;
   if (kind === 'tensor') return `t_${name}`;
+  if (kind === 'summary') return `s_${name}`;
   throw new Error(`CUDA backward: no args field for ${key}`);
 };
 
 function modeOf(kernel: AttentionKernel): Mode {
   const t = kernel.tiles;
   if (t.kind === 'static') return t.value;
-  const summaries = toposort([t.canBeTrue, t.canBeFalse]).some(
-    (n) => n.op === Op.RANGE_MIN || n.op === Op.RANGE_MAX,
+  // Every summary the classifier reads must be one the kernel computes; otherwise the mask decides.
+  const summarized = new Set(kernel.summaries.map((x) => x.tensor));
+  const ok = toposort([t.canBeTrue, t.canBeFalse]).every(
+    (n) => !(n.op === Op.RANGE_MIN || n.op === Op.RANGE_MAX) || summarized.has(String(n.arg)),
   );
-  return summaries ? 'partial' : 'dynamic';
+  return ok ? 'dynamic' : 'partial';
+}
+
+/** Per-block [min, max] of a 1-D tensor (a thread per block), as the forward's summary pass. */
+function summaryKernel(kernel: AttentionKernel, tensor: string): string[] {
+  const t = kernel.tensors.find((x) => x.name === tensor)!;
+  const ty = cudaType[t.dtype];
+  const [lowest, highest, lo, hi] =
+    t.dtype === 'i32' ? ['INT_MIN', 'INT_MAX', 'min', 'max'] : ['-INFINITY', 'INFINITY', 'fminf', 'fmaxf'];
+  return [
+    `__global__ void __launch_bounds__(THREADS) bwd_summary_${tensor}(const Args a) {`,
+    `  const long long len = ${dimText(t.dims[0]!, field)};`,
+    '  const long long blk = (long long)blockIdx.x * THREADS + threadIdx.x;',
+    '  const long long start = blk * SUMMARY_BLOCK;',
+    '  if (start >= len) return;',
+    '  const long long end = start + SUMMARY_BLOCK < len ? start + SUMMARY_BLOCK : len;',
+    `  ${ty} lo = ${highest}, hi = ${lowest};`,
+    `  for (long long i = start; i < end; ++i) { lo = ${lo}(lo, a.t_${tensor}[i]); hi = ${hi}(hi, a.t_${tensor}[i]); }`,
+    `  a.s_${tensor}[2 * blk] = lo;`,
+    `  a.s_${tensor}[2 * blk + 1] = hi;`,
+    '}',
+  ];
 }
 
 const indent = (lines: readonly string[], pad: string): string[] => lines.map((l) => pad + l);
@@ -278,11 +305,18 @@ function classifier(kernel: AttentionKernel, cx: CudaContext): string[] {
   ];
 }
 
-function argsFields(kernel: AttentionKernel): { name: string; ctype: string }[] {
+function argsFields(
+  kernel: AttentionKernel,
+  summaries: readonly string[],
+): { name: string; ctype: string }[] {
   const fields = [
     ...['q', 'k', 'v', 'out', 'lse', 'dout'].map((name) => ({ name, ctype: 'const float*' })),
     ...['dq', 'dk', 'dv', 'delta', 'partials', 'grads'].map((name) => ({ name, ctype: 'float*' })),
     ...kernel.tensors.map((t) => ({ name: `t_${t.name}`, ctype: `const ${cudaType[t.dtype]}*` })),
+    ...summaries.map((name) => {
+      const t = kernel.tensors.find((x) => x.name === name)!;
+      return { name: `s_${name}`, ctype: `${cudaType[t.dtype]}*` };
+    }),
     ...['B', 'H', 'Hkv', 'Nq', 'Nk', 'q_offset', 'k_offset', 'slots'].map((name) => ({ name, ctype: 'int' })),
     { name: 'scale', ctype: 'float' },
     ...kernel.params.map((p) => ({ name: `p_${p.name}`, ctype: cudaType[p.dtype] })),
@@ -319,7 +353,8 @@ export function renderCudaBackward(kernel: AttentionKernel): CudaBackwardArtifac
       ? classifier(kernel, cx({ b: 'b', h: 'h', q_lo: 'q_lo', q_hi: 'q_hi', k_lo: 'k_lo', k_hi: 'k_hi' }))
       : [];
   const ns = `attnc_${kernel.name}_backward`;
-  const fields = argsFields(kernel);
+  const summaries = mode === 'dynamic' ? kernel.summaries.map((x) => x.tensor) : [];
+  const fields = argsFields(kernel, summaries);
   const s = kernel.schedule;
   const slotCount = gradTensors.length
     ? `${slots.get(gradTensors.at(-1)!)!} + ${lengthText(kernel, gradTensors.at(-1)!)}`
@@ -339,6 +374,8 @@ export function renderCudaBackward(kernel: AttentionKernel): CudaBackwardArtifac
     ...fields.map((f) => `  ${f.ctype} ${f.name};`),
     '};',
     helperSource(element),
+    ...(summaries.length ? [`constexpr int SUMMARY_BLOCK = ${s.summaryBlock};`] : []),
+    ...summaries.flatMap((t) => summaryKernel(kernel, t)),
     ...tiles,
     ...kernels,
     '',
@@ -354,6 +391,11 @@ export function renderCudaBackward(kernel: AttentionKernel): CudaBackwardArtifac
     `extern "C" cudaError_t ${ns}_launch(const ${ns}::Args* a, cudaStream_t stream) {`,
     `  using namespace ${ns};`,
     '  const long long rows = (long long)a->B * a->H * a->Nq, keys = (long long)a->B * a->Hkv * a->Nk;',
+    ...summaries.map((t) => {
+      const len = `(long long)(${dimText(kernel.tensors.find((x) => x.name === t)!.dims[0]!, field).replaceAll(`${ARGS}.`, 'a->')})`;
+      const blocks = `(${len} + SUMMARY_BLOCK - 1) / SUMMARY_BLOCK`;
+      return `  if (${len} > 0) bwd_summary_${t}<<<(unsigned)((${blocks} + THREADS - 1) / THREADS), THREADS, 0, stream>>>(*a);`;
+    }),
     '  if (rows > 0) bwd_dq<<<(unsigned)((rows + THREADS - 1) / THREADS), THREADS, 0, stream>>>(*a);',
     '  if (keys > 0) bwd_dkdv<<<(unsigned)((keys + THREADS - 1) / THREADS), THREADS, 0, stream>>>(*a);',
     '  if (a->slots > 0) bwd_reduce<<<(unsigned)((a->slots + THREADS - 1) / THREADS), THREADS, 0, stream>>>(*a);',
@@ -369,6 +411,8 @@ export function renderCudaBackward(kernel: AttentionKernel): CudaBackwardArtifac
     fields,
     gradParams: grad.params.map((p) => p.name),
     gradTensors,
+    summaries,
+    summaryBlock: s.summaryBlock,
     threads: THREADS,
     headDim: s.headDim,
     valueDim: s.valueDim,
