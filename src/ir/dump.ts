@@ -6,6 +6,7 @@ import { Op } from './ops.js';
 import type { TensorFormat } from './formats.js';
 import type { AttentionIR } from './program.js';
 import { dumpRouting } from './routing-check.js';
+import { dumpGradient } from './derive-dump.js';
 
 function ssa(roots: readonly [string, Node][]): string[] {
   const names = new Map<number, string>();
@@ -50,6 +51,7 @@ export function dumpIR(ir: AttentionIR, after: string): string {
   if (ir.tiles?.kind === 'dynamic')
     roots.push(['can_be_true', ir.tiles.canBeTrue], ['can_be_false', ir.tiles.canBeFalse]);
   out.push('exprs:', ...ssa(roots));
+  out.push(...dumpGradient(ir, ssa));
   if (ir.tiles)
     out.push(`tiles: ${ir.tiles.kind === 'static' ? `static ${ir.tiles.value}` : 'dynamic (per tile)'}`);
   if (ir.residue) {

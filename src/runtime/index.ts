@@ -13,3 +13,5 @@ export { MissingDependencyError } from '../optional.js';
 export { referenceAttention, type RefInputs, type RefPredicates, type RefResult } from './reference.js';
 export { declPredicates } from './ast-eval.js';
 export { compareArrays, type Agreement } from './compare.js';
+export { runWgslBackward, type BackwardRunInputs, type BackwardRunResult } from './backward-webgpu.js';
+export { referenceGradients, type GradPredicates, type RefGradients } from './reference-grad.js';

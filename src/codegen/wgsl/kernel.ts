@@ -118,7 +118,7 @@ function constants(s: Schedule): string {
   ].join('\n');
 }
 
-function summaryEntry(t: TensorSlot, block: number, dimText: string): string {
+export function summaryEntry(t: TensorSlot, block: number, dimText: string): string {
   const ty = t.dtype;
   const [lowest, highest] = ty === 'i32' ? ['I32_MIN', 'I32_MAX'] : ['-F32_MAX', 'F32_MAX'];
   return [

@@ -1,0 +1,165 @@
+// The CUDA SIMT backward pass (issue 14): f32, a thread per row, deterministic. The same
+// algorithm as the WGSL backward (codegen/wgsl/backward.ts, FlashAttention-2's split):
+//   bwd_dq     a thread per query row: delta = dO·O, P recomputed from the saved lse, dq; the row's
+//              contributions to the f32 param and tensor gradients go to its own slice of a
+//              `partials` scratch [rows, slots] (no atomics: each slice has one writer);
+//   bwd_dkdv   a thread per kv row, over every query row of its head group (GQA sums there);
+//   bwd_reduce a thread per gradient slot sums the partials in row order, so results do not
+//              depend on scheduling (the deterministic mode; the only mode so far).
+// Tiles are classified as in the forward (empty skipped, the mask only on partial tiles); the
+// tensor summaries a classifier reads (document ids) come from bwd_summary_<t>, launched first.
+// Tensor-core engines (mma, wgmma) have no backward yet. The kernels are in backward-passes.ts.
+import { deriveScore } from '../../ir/derive.js';
+import type { AttentionKernel } from '../../ir/kernel.js';
+import { backwardUnsupported } from '../wgsl/backward.js';
+import { ARGS, cudaSizeVars, cudaType, dimText, helperSource, type CudaContext } from './rules.js';
+import {
+  BLOCK,
+  THREADS,
+  classifier,
+  dkdvKernel,
+  dqKernel,
+  field,
+  modeOf,
+  reduceKernel,
+  summaryKernel,
+  tensorSlots,
+} from './backward-passes.js';
+
+export interface CudaBackwardArtifact {
+  readonly kind: 'cuda-backward';
+  readonly name: string;
+  /** Device code in namespace `namespace`, then an extern "C" launcher. */
+  readonly code: string;
+  readonly namespace: string;
+  /** Args struct fields in declaration order (pointers first, then ints/floats). */
+  readonly fields: readonly { readonly name: string; readonly ctype: string }[];
+  readonly gradParams: readonly string[];
+  /** f32 tensors with a gradient: slots [offset, offset + length) of `grads` after the params. */
+  readonly gradTensors: readonly string[];
+  /** 1-D tensors whose per-block [min, max] (`s_<name>`, 2 per block) bwd_summary_<name> writes first. */
+  readonly summaries: readonly string[];
+  readonly summaryBlock: number;
+  readonly threads: number;
+  readonly headDim: number;
+  readonly valueDim: number;
+}
+
+function argsFields(
+  kernel: AttentionKernel,
+  summaries: readonly string[],
+): { name: string; ctype: string }[] {
+  const fields = [
+    ...['q', 'k', 'v', 'out', 'lse', 'dout'].map((name) => ({ name, ctype: 'const float*' })),
+    ...['dq', 'dk', 'dv', 'delta', 'partials', 'grads'].map((name) => ({ name, ctype: 'float*' })),
+    ...kernel.tensors.map((t) => ({ name: `t_${t.name}`, ctype: `const ${cudaType[t.dtype]}*` })),
+    ...summaries.map((name) => {
+      const t = kernel.tensors.find((x) => x.name === name)!;
+      return { name: `s_${name}`, ctype: `${cudaType[t.dtype]}*` };
+    }),
+    ...['B', 'H', 'Hkv', 'Nq', 'Nk', 'q_offset', 'k_offset', 'slots'].map((name) => ({ name, ctype: 'int' })),
+    { name: 'scale', ctype: 'float' },
+    ...kernel.params.map((p) => ({ name: `p_${p.name}`, ctype: cudaType[p.dtype] })),
+  ];
+  return fields;
+}
+
+/** The CUDA backward of a compiled (forward) kernel; throws when it has none. */
+export function renderCudaBackward(kernel: AttentionKernel): CudaBackwardArtifact {
+  const why = backwardUnsupported(kernel);
+  if (why) throw new Error(why.replace('WGSL', 'CUDA'));
+  const grad = deriveScore(kernel.graph, kernel.score, kernel.params);
+  const gradTensors = [...new Set(grad.loads.map((l) => l.tensor))].sort();
+  const used = new Set<string>();
+  const cx = (vars: Record<string, string>): CudaContext => ({
+    vars: { ...cudaSizeVars, ...vars },
+    params: new Map(kernel.params.map((p) => [p.name, p])),
+    tensors: new Map(kernel.tensors.map((t) => [t.name, t])),
+    field,
+    summaryBlock: kernel.schedule.summaryBlock,
+    used,
+    scoreMath: 'precise',
+  });
+  const mode = modeOf(kernel);
+  const slots = tensorSlots(kernel, grad, gradTensors);
+  const element = cx({ b: 'b', h: 'h', q: 'q', k: 'k', score: 'score' });
+  const kernels = [
+    ...dqKernel(kernel, grad, mode, element, slots),
+    '',
+    ...dkdvKernel(kernel, grad, mode, element),
+  ];
+  const tiles =
+    mode === 'dynamic'
+      ? classifier(kernel, cx({ b: 'b', h: 'h', q_lo: 'q_lo', q_hi: 'q_hi', k_lo: 'k_lo', k_hi: 'k_hi' }))
+      : [];
+  const ns = `attnc_${kernel.name}_backward`;
+  const summaries = mode === 'dynamic' ? kernel.summaries.map((x) => x.tensor) : [];
+  const fields = argsFields(kernel, summaries);
+  const s = kernel.schedule;
+  const slotCount = gradTensors.length
+    ? `${slots.get(gradTensors.at(-1)!)!} + ${lengthText(kernel, gradTensors.at(-1)!)}`
+    : String(grad.params.length);
+  const code = [
+    `// attnc backward of ${kernel.name} (CUDA SIMT, f32, deterministic): see codegen/cuda/backward.ts.`,
+    '#include <cuda_runtime.h>',
+    '#include <climits>',
+    '#include <cmath>',
+    `namespace ${ns} {`,
+    `constexpr int D = ${s.headDim};`,
+    `constexpr int DV = ${s.valueDim};`,
+    `constexpr int THREADS = ${THREADS};`,
+    ...(mode === 'empty' ? [] : [`constexpr int BLOCK = ${BLOCK};`]),
+    ...(mode === 'dynamic' ? ['constexpr int TILE_EMPTY = 0, TILE_FULL = 1, TILE_PARTIAL = 2;'] : []),
+    'struct Args {',
+    ...fields.map((f) => `  ${f.ctype} ${f.name};`),
+    '};',
+    helperSource(element),
+    ...(summaries.length ? [`constexpr int SUMMARY_BLOCK = ${s.summaryBlock};`] : []),
+    ...summaries.flatMap((t) => summaryKernel(kernel, t)),
+    ...tiles,
+    ...kernels,
+    '',
+    ...reduceKernel,
+    `} // namespace ${ns}`,
+    '',
+    `// Gradient slots: ${grad.params.map((p) => p.name).join(', ') || 'no params'}${gradTensors.length ? `, then ${gradTensors.join(', ')}` : ''}.`,
+    `extern "C" int ${ns}_slots(const ${ns}::Args* args) {`,
+    `  const ${ns}::Args& ${ARGS} = *args;`,
+    `  (void)${ARGS};`,
+    `  return ${slotCount};`,
+    '}',
+    `extern "C" cudaError_t ${ns}_launch(const ${ns}::Args* a, cudaStream_t stream) {`,
+    `  using namespace ${ns};`,
+    '  const long long rows = (long long)a->B * a->H * a->Nq, keys = (long long)a->B * a->Hkv * a->Nk;',
+    ...summaries.map((t) => {
+      const len = `(long long)(${dimText(kernel.tensors.find((x) => x.name === t)!.dims[0]!, field).replaceAll(`${ARGS}.`, 'a->')})`;
+      const blocks = `(${len} + SUMMARY_BLOCK - 1) / SUMMARY_BLOCK`;
+      return `  if (${len} > 0) bwd_summary_${t}<<<(unsigned)((${blocks} + THREADS - 1) / THREADS), THREADS, 0, stream>>>(*a);`;
+    }),
+    '  if (rows > 0) bwd_dq<<<(unsigned)((rows + THREADS - 1) / THREADS), THREADS, 0, stream>>>(*a);',
+    '  if (keys > 0) bwd_dkdv<<<(unsigned)((keys + THREADS - 1) / THREADS), THREADS, 0, stream>>>(*a);',
+    '  if (a->slots > 0) bwd_reduce<<<(unsigned)((a->slots + THREADS - 1) / THREADS), THREADS, 0, stream>>>(*a);',
+    '  return cudaGetLastError();',
+    '}',
+    '',
+  ].join('\n');
+  return {
+    kind: 'cuda-backward',
+    name: `${kernel.name}_backward`,
+    code,
+    namespace: ns,
+    fields,
+    gradParams: grad.params.map((p) => p.name),
+    gradTensors,
+    summaries,
+    summaryBlock: s.summaryBlock,
+    threads: THREADS,
+    headDim: s.headDim,
+    valueDim: s.valueDim,
+  };
+}
+
+function lengthText(kernel: AttentionKernel, tensor: string): string {
+  const t = kernel.tensors.find((x) => x.name === tensor)!;
+  return t.dims.map((d) => `(${dimText(d, field)})`).join(' * ');
+}

@@ -1,0 +1,171 @@
+// The WGSL backward pass (issue 14): f32, an invocation per row, correctness before speed. Two
+// entry points, launched in order in one compute pass (storage writes of the first are visible
+// to the second), as FlashAttention-2 splits the work so that no dq/dk/dv needs atomics:
+//   bwd_dq   one invocation per query row: delta_i = dO_i·O_i (written for the second pass), then
+//            over the row's keys P_ij = exp(score′_ij − lse_i) recomputed from the saved lse,
+//            dscore′ = P (dO_i·v_j − delta_i), dq_i += dscore′·∂score′/∂score·k_j; the f32 param
+//            gradients summed per row and the tensor gradients per lookup go to atomic buffers.
+//   bwd_dkdv one invocation per kv row: over the rows of every query head of its group (GQA
+//            sums there), dv_j += P dO_i, dk_j += dscore′·∂score′/∂score·q_i.
+// Tiles of BLOCK positions are classified as in the forward (tile_class: empty tiles skipped,
+// the mask evaluated only on partial ones); a classifier that reads tensor summaries (document
+// ids) gets them from summary passes launched first, as the forward's.
+import { deriveScore } from '../../ir/derive.js';
+import { toposort } from '../../ir/graph.js';
+import type { AttentionKernel, TileClass } from '../../ir/kernel.js';
+import { Op, type VarName } from '../../ir/ops.js';
+import {
+  backwardLayout,
+  backwardLayoutSource,
+  gradTensorVar,
+  type BackwardBinding,
+} from './backward-layout.js';
+import type { BackwardUniform } from './backward-layout.js';
+import { dimText, helperSource, type WgslContext } from './rules.js';
+import { NEG_INF, atomicAdd, classifier, dkdvEntry, dqEntry } from './backward-passes.js';
+import { summaryEntry } from './kernel.js';
+import { SUMMARY_THREADS } from './stages.js';
+
+export interface WgslBackwardArtifact {
+  readonly kind: 'wgsl-backward';
+  readonly name: string;
+  readonly code: string;
+  readonly bindings: readonly BackwardBinding[];
+  readonly uniforms: readonly BackwardUniform[];
+  readonly params: AttentionKernel['params'];
+  /** f32 params with a gradient, in grad_params slot order. */
+  readonly gradParams: readonly string[];
+  /** f32 tensors with a gradient (a grad_<name> binding each). */
+  readonly gradTensors: readonly string[];
+  /**
+   * Entry points in launch order: tile summaries (an invocation per block, SUMMARY_THREADS a
+   * workgroup, 1-D), then the two passes (an invocation per row, WORKGROUP a workgroup).
+   */
+  readonly entryPoints: readonly BackwardEntry[];
+  readonly workgroupSize: number;
+  readonly summaryThreads: number;
+  readonly headDim: number;
+  readonly valueDim: number;
+}
+
+export type BackwardEntry =
+  | { readonly name: string; readonly rows: 'summary'; readonly tensor: string }
+  | { readonly name: 'bwd_dq' | 'bwd_dkdv'; readonly rows: 'query' | 'key' };
+
+const WORKGROUP = 64;
+const BLOCK = 16;
+
+export type Mode = TileClass | 'dynamic';
+
+const sizeVars = { B: 'u.B', H: 'u.H', Hkv: 'u.Hkv', Nq: 'u.Nq', Nk: 'u.Nk', D: 'i32(HEAD_DIM)' } as const;
+const elementVars: Partial<Record<VarName, string>> = {
+  ...sizeVars,
+  b: 'b',
+  h: 'h',
+  q: 'q',
+  k: 'k',
+  score: 'score',
+};
+const tileVars: Partial<Record<VarName, string>> = {
+  ...sizeVars,
+  b: 'b',
+  h: 'h',
+  q_lo: 'q_lo',
+  q_hi: 'q_hi',
+  k_lo: 'k_lo',
+  k_hi: 'k_hi',
+};
+
+/** Why the kernel has no WGSL backward, or undefined. */
+export function backwardUnsupported(kernel: AttentionKernel): string | undefined {
+  if (kernel.routing) return 'the backward pass is not available for routing/selection kernels yet';
+  const f = kernel.formats;
+  for (const [name, t] of Object.entries(f))
+    if (t.kind !== 'float' || t.dtype !== 'f32')
+      return `the WGSL backward pass is f32 only; ${name} is stored as ${t.kind === 'quant' ? 'a quantized cache' : t.dtype}`;
+  return undefined;
+}
+
+function modeOf(kernel: AttentionKernel): Mode {
+  const t = kernel.tiles;
+  if (t.kind === 'static') return t.value;
+  const summarized = new Set(kernel.summaries.map((x) => x.tensor));
+  // Every summary the classifier reads must be one the kernel computes; otherwise the mask decides.
+  const ok = toposort([t.canBeTrue, t.canBeFalse]).every(
+    (n) => !(n.op === Op.RANGE_MIN || n.op === Op.RANGE_MAX) || summarized.has(String(n.arg)),
+  );
+  return ok ? 'dynamic' : 'partial';
+}
+
+/** The backward module of a compiled (forward) kernel; throws when backwardUnsupported says so. */
+export function renderWgslBackward(kernel: AttentionKernel): WgslBackwardArtifact {
+  const why = backwardUnsupported(kernel);
+  if (why) throw new Error(why);
+  const grad = deriveScore(kernel.graph, kernel.score, kernel.params);
+  const { bindings, uniforms, gradTensors } = backwardLayout(kernel, grad);
+  const used = new Set<string>();
+  const cx = (vars: Partial<Record<VarName, string>>): WgslContext => ({
+    vars,
+    params: new Map(kernel.params.map((p) => [p.name, p])),
+    tensors: new Map(kernel.tensors.map((t) => [t.name, t])),
+    summaryBlock: kernel.schedule.summaryBlock,
+    used,
+  });
+  const mode = modeOf(kernel);
+  const s = kernel.schedule;
+  const entries = [
+    dqEntry(kernel, grad, mode, cx(elementVars)),
+    dkdvEntry(kernel, grad, mode, cx(elementVars)),
+  ];
+  const tiles = mode === 'dynamic' ? classifier(kernel, cx(tileVars)) : [];
+  const summaries =
+    mode === 'dynamic' ? kernel.summaries.map((x) => kernel.tensors.find((t) => t.name === x.tensor)!) : [];
+  const code = [
+    `// attnc backward of ${kernel.name} (WGSL, f32): see codegen/wgsl/backward.ts.`,
+    `// ∂score′/∂score and the param/tensor derivatives are derived by the compiler (ir/derive.ts).`,
+    `const HEAD_DIM: u32 = ${s.headDim}u;`,
+    `const VALUE_DIM: u32 = ${s.valueDim}u;`,
+    `const WORKGROUP: u32 = ${WORKGROUP}u;`,
+    `const BLOCK: u32 = ${BLOCK}u;`,
+    'const TILE_EMPTY: u32 = 0u;',
+    'const TILE_FULL: u32 = 1u;',
+    'const TILE_PARTIAL: u32 = 2u;',
+    `const NEG_INF_BITS: u32 = 0xff800000u; // ${NEG_INF}`,
+    'const I32_MIN: i32 = -2147483647i - 1i;',
+    'const I32_MAX: i32 = 2147483647i;',
+    'const F32_MAX: f32 = 3.4028234663852886e+38f;',
+    '',
+    backwardLayoutSource(kernel, bindings, uniforms),
+    '',
+    atomicAdd('grad_add_param', 'grad_params'),
+    ...gradTensors.map((t) => atomicAdd(`grad_add_${t}`, gradTensorVar(t))),
+    helperSource(cx(elementVars)),
+    ...tiles,
+    ...summaries.map((t) => summaryEntry(t, s.summaryBlock, dimText(t.dims[0]!))),
+    ...entries,
+    '',
+  ].join('\n');
+  return {
+    kind: 'wgsl-backward',
+    name: `${kernel.name}_backward`,
+    code,
+    bindings,
+    uniforms,
+    params: kernel.params,
+    gradParams: grad.params.map((p) => p.name),
+    gradTensors,
+    entryPoints: [
+      ...summaries.map((t): BackwardEntry => ({
+        name: `summarize_${t.name}`,
+        rows: 'summary',
+        tensor: t.name,
+      })),
+      { name: 'bwd_dq', rows: 'query' },
+      { name: 'bwd_dkdv', rows: 'key' },
+    ],
+    workgroupSize: WORKGROUP,
+    summaryThreads: SUMMARY_THREADS,
+    headDim: s.headDim,
+    valueDim: s.valueDim,
+  };
+}

@@ -1,0 +1,179 @@
+// The CUDA SIMT backward (f32, deterministic) executed by the CPU emulator against the float64
+// gradient reference, on stdlib patterns, learnable tensors and random programs; and nvcc
+// (-arch=sm_90a, warnings as errors) accepts the artifacts.
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { compileCudaBackward } from '../../src/backward.js';
+import { printDecl } from '../../src/dsl/print.js';
+import { compareArrays } from '../../src/runtime/compare.js';
+import { rng } from '../../src/runtime/inputs.js';
+import { referenceGradients } from '../../src/runtime/reference-grad.js';
+import { arbProgram, makeInputs, type Inputs, type Shape } from '../support/arbitraries.js';
+import { expectOk, run, scratchDir } from '../cuda/support.js';
+import { emulateCudaBackward } from './cuda-emu.js';
+import { evalEnv, f32TensorLengths, gradPredicates } from './support.js';
+
+const TOL = 2e-5;
+const runs = Number(process.env.ATTNC_BACKWARD_CUDA_RUNS ?? 6);
+const stdlib = (name: string): string => readFileSync(`stdlib/${name}.attn`, 'utf8');
+const shape = (s: Partial<Shape>): Shape => ({ B: 1, Hq: 2, Hkv: 1, Nq: 19, Nk: 27, D: 16, Dv: 8, ...s });
+
+async function check(
+  source: string,
+  sh: Shape,
+  seed: number,
+  opts: { params?: Record<string, number>; tensors?: Partial<Inputs['tensors']> } = {},
+): Promise<Record<string, number>> {
+  const c = compileCudaBackward(source, { file: 'bwd.attn', headDim: sh.D, valueDim: sh.Dv });
+  const params = { ...(Object.fromEntries(c.decl.defaults) as Record<string, number>), ...opts.params };
+  const made = makeInputs(sh, seed);
+  const inputs = { ...made, tensors: { ...made.tensors, ...opts.tensors } } as Inputs;
+  const env = evalEnv(c.decl.decl, params, sh, inputs);
+  const r = rng(seed ^ 0x51ed27);
+  const dout = Float32Array.from({ length: sh.B * sh.Hq * sh.Nq * sh.Dv }, () => r() * 2 - 1);
+  const lengths = f32TensorLengths(c.decl.decl, env);
+  const ref = referenceGradients(
+    { ...sh, q: inputs.q, k: inputs.k, v: inputs.v },
+    gradPredicates(c.decl.decl, env),
+    dout,
+    lengths,
+  );
+  const tensors = Object.fromEntries(
+    c.kernel.tensors.map((t) => [t.name, inputs.tensors[t.name as 'doc'].data]),
+  );
+  const slots = c.backward.gradParams.length + c.backward.gradTensors.reduce((n, t) => n + lengths[t]!, 0);
+  const got = await emulateCudaBackward(c.backward, {
+    B: sh.B,
+    H: sh.Hq,
+    Hkv: sh.Hkv,
+    Nq: sh.Nq,
+    Nk: sh.Nk,
+    qOffset: sh.qOffset ?? sh.Nk - sh.Nq,
+    kOffset: sh.kOffset ?? 0,
+    scale: Math.fround(1 / Math.sqrt(sh.D)),
+    arrays: {
+      q: inputs.q,
+      k: inputs.k,
+      v: inputs.v,
+      out: Float32Array.from(ref.out),
+      lse: Float32Array.from(ref.lse),
+      dout,
+    },
+    tensors,
+    params,
+    slots,
+  });
+  const errors: Record<string, number> = {};
+  const cmp = (name: string, a: ArrayLike<number>, b: ArrayLike<number>, scale = 0): void => {
+    let floor = Math.max(1e-3, scale);
+    for (let i = 0; i < b.length; i++) floor = Math.max(floor, Math.abs(b[i]!));
+    const agreement = compareArrays(a, b, floor);
+    expect(agreement.nanCount, `NaN in ${name}`).toBe(0);
+    errors[name] = agreement.relError;
+  };
+  cmp('dq', got.dq, ref.dq);
+  cmp('dk', got.dk, ref.dk);
+  cmp('dv', got.dv, ref.dv);
+  c.backward.gradParams.forEach((p, i) =>
+    cmp(`d$${p}`, [got.grads[i]!], [ref.dParams.get(p) ?? 0], ref.dParamsScale.get(p)),
+  );
+  let at = c.backward.gradParams.length;
+  for (const t of c.backward.gradTensors) {
+    const n = lengths[t]!;
+    cmp(`d${t}`, got.grads.subarray(at, (at += n)), ref.dTensors.get(t)!, ref.dTensorsScale.get(t));
+  }
+  return errors;
+}
+
+const expectSmall = (errors: Record<string, number>, where: string): void => {
+  for (const [name, e] of Object.entries(errors)) expect(e, `${name} ${where}`).toBeLessThanOrEqual(TOL);
+};
+
+const biasSource = `attention biased(temp: f32 = 1.25, bias: f32[heads, 64]) {
+  score score / temp + bias[h, clamp(q - k, 0, 63)]
+  mask causal
+}`;
+const emptySource = 'attention none(c: f32 = 2.0) {\n  score score * c\n  mask false\n}';
+const bias = { data: Float32Array.from({ length: 2 * 64 }, (_, i) => Math.sin(i) / 4), shape: [2, 64] };
+const gain = { data: Float32Array.from([0.5, 2.25]), shape: [2] };
+
+describe('CUDA SIMT backward (CPU emulation) vs the float64 gradient reference', () => {
+  it.each([
+    ['causal', {}, {}],
+    ['softcap', { B: 2, Hq: 4, Hkv: 2 }, { cap: 2.5 }],
+    ['alibi', { Hq: 4, Hkv: 1 }, {}],
+    ['sliding_window', { Nq: 30, Nk: 30 }, { window: 7 }],
+    ['document', { B: 2 }, {}],
+  ] as const)(
+    '%s %j',
+    async (name, s, params) => {
+      expectSmall(await check(stdlib(name), shape(s), 11, { params: { ...params } }), name);
+    },
+    120_000,
+  );
+
+  it('learnable tensors: sink-calibration gains (offsets) and a bias table with a temperature', async () => {
+    const sink = await check(
+      stdlib('sink_calibration'),
+      shape({ Hq: 2, Hkv: 2, qOffset: 5, kOffset: 3 }),
+      5,
+      {
+        params: { sinks: 4 },
+        tensors: { gain } as never,
+      },
+    );
+    expect(Object.keys(sink)).toEqual(['dq', 'dk', 'dv', 'dgain']);
+    expectSmall(sink, 'sink_calibration');
+    const biased = await check(biasSource, shape({ Nq: 24, Nk: 24 }), 3, { tensors: { bias } as never });
+    expect(Object.keys(biased)).toEqual(['dq', 'dk', 'dv', 'd$temp', 'dbias']);
+    expectSmall(biased, 'bias table');
+  }, 120_000);
+
+  it('positions at the top of int32 (offsets near 2^31, the classifier under wrap)', async () => {
+    const top = 2147483647;
+    const s = shape({ Nq: 21, Nk: 37, qOffset: top - 21 - 4, kOffset: top - 37 - 1 });
+    expectSmall(await check(stdlib('sink_window'), s, 9, { params: { window: 6, sinks: 2 } }), 'near 2^31');
+  }, 120_000);
+
+  it('a mask no pair passes: every gradient is 0', async () => {
+    expectSmall(await check(emptySource, shape({}), 2), 'mask false');
+  }, 120_000);
+
+  it(`random programs (${runs})`, async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        arbProgram({ depth: 2 }),
+        fc.record({
+          B: fc.integer({ min: 1, max: 2 }),
+          Hkv: fc.integer({ min: 1, max: 2 }),
+          ratio: fc.integer({ min: 1, max: 3 }),
+          Nq: fc.integer({ min: 1, max: 24 }),
+          Nk: fc.integer({ min: 1, max: 24 }),
+          qOffset: fc.option(fc.integer({ min: -8, max: 30 }), { nil: undefined }),
+          kOffset: fc.option(fc.integer({ min: 0, max: 20 }), { nil: undefined }),
+        }),
+        fc.integer(),
+        async (decl, s, seed) => {
+          const sh: Shape = { ...s, Hq: s.Hkv * s.ratio, D: 16, Dv: 8 };
+          const src = printDecl(decl);
+          expectSmall(await check(src, sh, seed), `\n${src}\n${JSON.stringify(sh)} seed ${seed}`);
+        },
+      ),
+      { numRuns: runs },
+    );
+  }, 600_000);
+
+  it('nvcc -arch=sm_90a accepts the artifacts (warnings as errors)', async () => {
+    const dir = scratchDir('bwd-nvcc');
+    const sources = ['causal', 'softcap', 'alibi', 'document', 'sink_calibration'].map(stdlib);
+    const codes = [...sources, biasSource, emptySource].map(
+      (s) => compileCudaBackward(s, { headDim: 64 }).backward.code,
+    );
+    const tu = join(dir, 'backward.cu');
+    writeFileSync(tu, codes.join('\n'));
+    const flags = ['-arch=sm_90a', '-std=c++17', '-Xcompiler', '-Wall', '-Werror', 'all-warnings'];
+    expectOk(await run(process.env.NVCC ?? 'nvcc', [...flags, '-c', tu, '-o', `${tu}.o`]), `nvcc ${tu}`);
+  }, 300_000);
+});

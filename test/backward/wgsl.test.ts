@@ -1,0 +1,145 @@
+// The WGSL backward on WebGPU (lavapipe in CI) against the float64 gradient reference: stdlib
+// score modifiers and masks (static, dynamic, tensor-summary classifiers), GQA, offsets, Nq ≠ Nk,
+// then random programs.
+import { readFileSync } from 'node:fs';
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { compileBackward } from '../../src/backward.js';
+import { runWgslBackward } from '../../src/runtime/backward-webgpu.js';
+import { getDevice } from '../../src/runtime/webgpu.js';
+import { printDecl } from '../../src/dsl/print.js';
+import { arbProgram, type Shape } from '../support/arbitraries.js';
+import { checkWgslBackward } from './wgsl-check.js';
+
+const TOL = 2e-5;
+const runs = Number(process.env.ATTNC_BACKWARD_WGSL_RUNS ?? 12);
+const stdlib = (name: string): string => readFileSync(`stdlib/${name}.attn`, 'utf8');
+const shape = (s: Partial<Shape>): Shape => ({ B: 1, Hq: 2, Hkv: 1, Nq: 21, Nk: 37, D: 16, Dv: 8, ...s });
+
+const expectSmall = (errors: Record<string, number>, where: string): void => {
+  for (const [name, e] of Object.entries(errors)) expect(e, `${name} ${where}`).toBeLessThanOrEqual(TOL);
+};
+
+describe('WGSL backward vs the float64 gradient reference', () => {
+  it.each([
+    ['causal', {}, {}],
+    ['full', { Hq: 3, Hkv: 3 }, {}],
+    ['softcap', { B: 2, Hq: 4, Hkv: 2 }, { cap: 2.5 }],
+    ['alibi', { Hq: 4, Hkv: 1, Nq: 40, Nk: 40 }, {}],
+    ['sliding_window', { Nq: 50, Nk: 50 }, { window: 7 }],
+    ['sink_window', { Nq: 33, Nk: 45 }, { window: 9, sinks: 3 }],
+    ['document', { B: 2, Hq: 2, Hkv: 1 }, {}],
+    ['prefix_lm', { Nq: 30, Nk: 30 }, { prefix: 11 }],
+    ['dilated', { Nq: 25, Nk: 40 }, {}],
+  ] as const)(
+    '%s %j',
+    async (name, s, params) => {
+      const errors = await checkWgslBackward(stdlib(name), shape(s), 7, { params: { ...params } });
+      expectSmall(errors, name);
+    },
+    120_000,
+  );
+
+  it('sink calibration: the per-head gains get their gradient (offsets, Hq = Hkv)', async () => {
+    const gain = { data: Float32Array.from([0.5, 2.25]), shape: [2] };
+    const s = shape({ Hq: 2, Hkv: 2, qOffset: 5, kOffset: 3 });
+    const errors = await checkWgslBackward(stdlib('sink_calibration'), s, 5, {
+      params: { sinks: 4 },
+      tensors: { gain } as never,
+    });
+    expect(Object.keys(errors)).toEqual(['dq', 'dk', 'dv', 'dgain']);
+    expectSmall(errors, 'sink_calibration');
+  }, 120_000);
+
+  it('a learnable bias table and a temperature get their gradients', async () => {
+    const src = `attention biased(temp: f32 = 1.25, bias: f32[heads, 64]) {
+      score score / temp + bias[h, clamp(q - k, 0, 63)]
+      mask causal
+    }`;
+    const bias = Float32Array.from({ length: 2 * 64 }, (_, i) => Math.sin(i) / 4);
+    const tensors = { bias: { data: bias, shape: [2, 64] } } as never;
+    const errors = await checkWgslBackward(src, shape({ Hq: 2, Hkv: 1, Nq: 24, Nk: 24 }), 3, { tensors });
+    expect(Object.keys(errors)).toEqual(['dq', 'dk', 'dv', 'd$temp', 'dbias']);
+    expectSmall(errors, 'bias table');
+  }, 120_000);
+
+  it('positions at the top of int32 (offsets near 2^31, the classifier under wrap)', async () => {
+    const top = 2147483647;
+    const s = shape({ Nq: 21, Nk: 37, qOffset: top - 21 - 4, kOffset: top - 37 - 1 });
+    expectSmall(
+      await checkWgslBackward(stdlib('sink_window'), s, 9, { params: { window: 6, sinks: 2 } }),
+      'near 2^31',
+    );
+  }, 120_000);
+
+  it('a mask no pair passes: every gradient is 0', async () => {
+    const src = 'attention none(c: f32 = 2.0) {\n  score score * c\n  mask false\n}';
+    expectSmall(await checkWgslBackward(src, shape({}), 2), 'mask false');
+  }, 120_000);
+
+  it('bad run arguments get an error naming the argument', async () => {
+    const device = await getDevice();
+    const c = compileBackward(stdlib('sink_calibration'), { headDim: 8, valueDim: 8 });
+    const n = (len: number): Float32Array => new Float32Array(len);
+    const ok = {
+      q: n(16),
+      k: n(24),
+      v: n(24),
+      out: n(16),
+      lse: n(2),
+      dout: n(16),
+      B: 1,
+      H: 1,
+      Hkv: 1,
+      Nq: 2,
+      Nk: 3,
+      tensors: { gain: n(1) },
+    };
+    await expect(runWgslBackward(device, c.backward, { ...ok, dout: n(3) })).rejects.toThrow(
+      /dout has 3 elements, expected 16/,
+    );
+    await expect(runWgslBackward(device, c.backward, { ...ok, tensors: {} })).rejects.toThrow(
+      /tensor "gain" was not given/,
+    );
+    await expect(runWgslBackward(device, c.backward, { ...ok, H: 3, Hkv: 2 })).rejects.toThrow(
+      /H \(3\) must be a multiple of Hkv \(2\)/,
+    );
+    const res = await runWgslBackward(device, c.backward, ok);
+    expect(res.dTensors.gain).toHaveLength(1);
+  }, 120_000);
+
+  it('refuses what it cannot do, naming why', () => {
+    expect(() => compileBackward(stdlib('causal'), { dtype: 'f16', limits: { shaderF16: true } })).toThrow(
+      /f32 only; q is stored as f16/,
+    );
+    expect(() => compileBackward(stdlib('biformer'), {})).toThrow(/not available for routing/);
+  });
+
+  it(`random programs (${runs})`, async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        arbProgram({ depth: 2 }),
+        fc.record({
+          B: fc.integer({ min: 1, max: 2 }),
+          Hkv: fc.integer({ min: 1, max: 2 }),
+          ratio: fc.integer({ min: 1, max: 3 }),
+          Nq: fc.integer({ min: 1, max: 40 }),
+          Nk: fc.integer({ min: 1, max: 40 }),
+          qOffset: fc.option(fc.integer({ min: -8, max: 50 }), { nil: undefined }),
+          kOffset: fc.option(fc.integer({ min: 0, max: 20 }), { nil: undefined }),
+        }),
+        fc.integer(),
+        fc.constantFrom(8, 16),
+        async (decl, s, seed, tile) => {
+          const sh: Shape = { ...s, Hq: s.Hkv * s.ratio, D: 16, Dv: 8 };
+          const src = printDecl(decl);
+          expectSmall(
+            await checkWgslBackward(src, sh, seed, { tile }),
+            `\n${src}\n${JSON.stringify(sh)} seed ${seed}`,
+          );
+        },
+      ),
+      { numRuns: runs },
+    );
+  }, 600_000);
+});
