@@ -9,7 +9,7 @@ import type { Artifact } from '../../src/codegen/artifact.js';
 import type { AttentionKernel } from '../../src/ir/kernel.js';
 import { expectOk, run } from './support.js';
 
-const shim = String.raw`
+export const shim = String.raw`
 #include <algorithm>
 #include <functional>
 #include <climits>
