@@ -59,7 +59,7 @@ int main(int argc, char** argv) {
   ${s.format.kind === 'int' && s.format.salient?.by === 'index' ? 'a.salient_n = atoi(argv[7]);' : ''}
 ${fields.map((f) => `  a.${f} = (decltype(a.${f}))load(dir, "${f}");`).join('\n')}
   gridDim.x = 1;
-${present.map((p) => `  ${p === 'norm_pass' ? 'if (a.n > 0) ' : ''}emu::launch(gridDim, 256, 0, [&] { ${ns}::${p}(a); });`).join('\n')}
+${present.map((p) => `  emu::launch(gridDim, 256, 0, [&] { ${ns}::${p}(a); });`).join('\n')}
   for (auto& [name, v] : bufs) {
     FILE* f = fopen((dir + "/" + name + ".out").c_str(), "wb");
     fwrite(v.data(), 1, v.size() - 64, f);

@@ -79,15 +79,16 @@ function launcher(s: QuantizeSpec, attentionNs: string): string {
           `  if (a.salient_n < 0) return ${attentionNs}::fail(ATTNC_ERR_ARGS, "quantize ${s.cache}: salient_n=%d is negative", a.salient_n);`,
         ]
       : []),
-    '  if ((long)a.B * a.Hkv * a.Nk == 0) return ATTNC_OK;',
+    '  if ((long)a.B * a.Hkv == 0) return ATTNC_OK;',
+    // Tensors sized by Nk may be NULL when Nk = 0 (the normalizer and recent window may not).
     ...need.map(
       (p) =>
-        `  if (a.${p} == NULL) return ${attentionNs}::fail(ATTNC_ERR_ARGS, "quantize ${s.cache}: ${p} is NULL");`,
+        `  if (${p === 'norm' || p === 'recent' ? '' : 'a.Nk > 0 && '}a.${p} == NULL) return ${attentionNs}::fail(ATTNC_ERR_ARGS, "quantize ${s.cache}: ${p} is NULL");`,
     ),
     '  // Grid-stride passes: enough blocks to fill the device, each pass over its own index space.',
     '  const unsigned blocks = (unsigned)((long)a.B * a.Hkv * a.Nk * 4 / 256 + 1 < 65535 ? (long)a.B * a.Hkv * a.Nk * 4 / 256 + 1 : 65535);',
     '  cudaError_t e;',
-    ...(f.norm ? ['  if (a.n > 0) {', ...pass('norm_pass', 'normalizer').map((l) => '  ' + l), '  }'] : []),
+    ...(f.norm ? pass('norm_pass', 'normalizer') : []),
     ...(f.scale ? pass('scale_pass', 'scales') : []),
     ...pass('code_pass', 'codes'),
     ...(f.recent ? pass('recent_pass', 'recent window') : []),
