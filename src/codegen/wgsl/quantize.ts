@@ -7,7 +7,8 @@
 import { codesPerWord, elemBits, fp8Max, intCodeRange } from '../../quant/elem.js';
 import type { QuantFormat } from '../../quant/format.js';
 import { quantizesWhole } from '../../quant/range.js';
-import type { StorageDType } from '../../ir/kernel.js';
+import type { AttentionKernel, StorageDType } from '../../ir/kernel.js';
+import type { QuantizeModule } from '../artifact.js';
 import { fp8EncodeWgsl, quantizeMath } from './quantize-math.js';
 import { codePass, encoder, normPass, recentPass, rowHelpers, scalePass } from './quantize-passes.js';
 
@@ -132,4 +133,27 @@ export function wgslQuantizeModule(s: WgslQuantizeSpec): string {
   ]
     .filter((x) => x !== '')
     .join('\n');
+}
+
+/** The quantize module of each quantized cache of `k` (none without a `store`). */
+export function wgslQuantizeModules(
+  k: AttentionKernel,
+): Partial<Record<'k' | 'v', QuantizeModule>> | undefined {
+  const out: Partial<Record<'k' | 'v', QuantizeModule>> = {};
+  for (const cache of ['k', 'v'] as const) {
+    const f = k.formats[cache];
+    if (f.kind !== 'quant') continue;
+    const dim = cache === 'k' ? k.schedule.headDim : k.schedule.valueDim;
+    const spec: WgslQuantizeSpec = { cache, format: f.format, dim, input: f.dtype === 'f16' ? 'f16' : 'f32' };
+    out[cache] = {
+      code: wgslQuantizeModule(spec),
+      entryPoints: quantizeEntries(spec),
+      workgroupSize: QUANTIZE_WORKGROUP,
+      bindings: quantizeBindings(spec),
+      uniforms: QUANTIZE_UNIFORMS,
+      dim,
+      input: spec.input,
+    };
+  }
+  return out.k || out.v ? out : undefined;
 }
