@@ -98,7 +98,9 @@ const rows = files.map((f) => {
     kernel: f.replace(/\.attn$/, ''),
     parseMs: median(() => frontend(src, f), 50),
     wgslMs: median(() => compile(src, { target: 'wgsl', file: f })),
-    cudaMs: offered(() => median(() => compile(src, { target: 'cuda', file: f, dtype: 'bf16', headDim: 128 }))),
+    cudaMs: offered(() =>
+      median(() => compile(src, { target: 'cuda', file: f, dtype: 'bf16', headDim: 128 })),
+    ),
     maskGridMs: median(() => maskGrid(src, { nq: 1024, nk: 1024, cols: 116, rows: 31 }), 5),
   };
 });
