@@ -29,7 +29,7 @@ function bytes(q: QuantCache): Record<string, Uint8Array> {
 }
 
 /** A cache of format `f` whose every byte is 0xa5 (so a tensor the module forgets shows). */
-export function poisoned(f: QuantFormat, s: CacheSizes): QuantCache {
+function poisoned(f: QuantFormat, s: CacheSizes): QuantCache {
   const out: Record<string, unknown> = {};
   for (const t of cacheLayout(f, s)) {
     const n = t.shape.reduce((a, b) => a * b, 1);
