@@ -4,7 +4,15 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { compile } from '../src/compile.js';
-import { pagedStdlib, readStdlib, staticStdlib as stdlib, stdlibPath } from './support/stdlib.js';
+import {
+  compileOffered,
+  offeredTitle,
+  pagedStdlib,
+  readStdlib,
+  staticStdlib as stdlib,
+  storedStdlib,
+  stdlibPath,
+} from './support/stdlib.js';
 
 const update = process.env.UPDATE_GOLDEN === '1';
 /** The H200's WebGPU adapter (48 KiB workgroup memory, subgroups): the coop engine's target. */
@@ -42,4 +50,31 @@ describe.each(targets)('golden $target $dir', (t) => {
     expect(existsSync(path), `${path} missing: run with UPDATE_GOLDEN=1`).toBe(true);
     expect(artifact.code).toBe(readFileSync(path, 'utf8'));
   });
+});
+
+// Quantized-cache kernels (`store`): a golden where the target's schedule offers an engine for the
+// format, and where it does not, the title says so and no golden file is kept.
+describe.each(targets)('golden $target $dir (quantized K/V caches)', (t) => {
+  const { target, ext, dtype, dir } = t;
+  const opts = {
+    target,
+    headDim: 'headDim' in t ? t.headDim : 64,
+    dtype,
+    ...('engine' in t ? { wgslEngine: t.engine, limits: t.limits } : {}),
+  } as const;
+  const cases = storedStdlib.map((file) => ({ file, offered: compileOffered(file, opts) }));
+  it.each(cases.map((c) => ({ ...c, title: offeredTitle(c.file, `${target} ${dtype}`, c.offered) })))(
+    '$title',
+    ({ file, offered }) => {
+      const path = `test/golden/${dir}${file.replace(/\.attn$/, '')}.${ext}`;
+      if (offered.kind === 'not offered') {
+        expect(existsSync(path), `${path}: stale golden of a kernel the target no longer offers`).toBe(false);
+        return;
+      }
+      const code = offered.compiled.artifact.code;
+      if (update || (!existsSync(path) && !process.env.CI)) writeFileSync(path, code);
+      expect(existsSync(path), `${path} missing: run with UPDATE_GOLDEN=1`).toBe(true);
+      expect(code).toBe(readFileSync(path, 'utf8'));
+    },
+  );
 });

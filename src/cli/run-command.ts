@@ -4,7 +4,13 @@ import { UsageError } from './errors.js';
 import { EXIT } from './exit.js';
 import { head, writeJson } from './json.js';
 import { startProgress } from './progress.js';
-import { runKernel, type RunOptions, type RunPhase, type RunReport } from './run-kernel.js';
+import {
+  runKernel,
+  type RunOptions,
+  type RunPhase,
+  type RunReport,
+  type CacheBytesPerToken,
+} from './run-kernel.js';
 
 export interface RunFlags extends CompileFlags {
   nq?: string | undefined;
@@ -93,10 +99,18 @@ export async function runCommand(
           `  routing: selected-${r.routing.unit} density ${(r.routing.blockDensity * 100).toFixed(1)}%, pair density ${(r.routing.pairDensity * 100).toFixed(1)}%; indices ${r.routing.indices === 'exact' ? 'match the reference' : r.routing.indices === 'near-tie' ? 'differ only at f32 near-ties (valid top-k)' : `WRONG: ${r.routing.indices}`}`,
         ]
       : []),
+    ...(r.cacheBytesPerToken ? [cacheLine(r.cacheBytesPerToken)] : []),
     `  time: compile ${r.compileMs.toFixed(1)} ms, pipeline ${r.pipelineMs.toFixed(1)} ms, kernel ${r.gpuMs.toFixed(2)} ms (best of runs), reference ${r.referenceMs.toFixed(0)} ms`,
   ];
   process.stdout.write(lines.join('\n') + '\n');
   return code;
+}
+
+/** The bytes a quantized K/V cache reads per token (one row of one kv head), against plain rows. */
+function cacheLine(c: CacheBytesPerToken): string {
+  const part = (name: string, b: number | undefined) => (b === undefined ? [] : [`${name} ${b.toFixed(2)}`]);
+  const parts = [...part('k', c.k), ...part('v', c.v)].join(', ');
+  return `  K/V cache: ${c.total.toFixed(2)} bytes read per token per kv head (${parts}; ${c.plain} unquantized, ${(c.plain / c.total).toFixed(2)}x less)`;
 }
 
 /** Whether a run agrees with the reference: exit 0, else EXIT.disagrees (3). */

@@ -64,6 +64,17 @@ export interface RunReport {
   readonly tolerance: number;
   /** Routing kernels: the oracle's selection and how the kernel's indices compare with it. */
   readonly routing?: RoutingReport;
+  /** Quantized caches: bytes per token (one row of one kv head, all its tensors). */
+  readonly cacheBytesPerToken?: CacheBytesPerToken;
+}
+
+export interface CacheBytesPerToken {
+  readonly k?: number;
+  readonly v?: number;
+  /** Both caches as the kernel reads them (a plain one at the kernel's dtype). */
+  readonly total: number;
+  /** Both caches unquantized, at the kernel's dtype. */
+  readonly plain: number;
 }
 
 export interface RoutingReport {
@@ -199,6 +210,32 @@ export async function runKernel(source: string, o: RunOptions): Promise<RunRepor
     bytes: runBytes(inputs, result, o.dtype === 'f16' ? 2 : 4, stored.bytes),
     tolerance: o.dtype === 'f32' ? 1e-5 : 5e-3,
     ...(routing ? { routing } : {}),
+    ...(stored.bytes.k !== undefined || stored.bytes.v !== undefined
+      ? {
+          cacheBytesPerToken: bytesPerToken(
+            stored.bytes,
+            o.B * o.Hkv * o.Nk,
+            o.D * (o.dtype === 'f16' ? 2 : 4),
+          ),
+        }
+      : {}),
+  };
+}
+
+/** Bytes per cached token row of the quantized caches, and what plain rows of `plainRow` bytes take. */
+function bytesPerToken(
+  cache: { k?: number; v?: number },
+  rows: number,
+  plainRow: number,
+): CacheBytesPerToken {
+  const per = (b: number | undefined) => (b === undefined ? undefined : rows > 0 ? b / rows : 0);
+  const k = per(cache.k);
+  const v = per(cache.v);
+  return {
+    ...(k !== undefined ? { k } : {}),
+    ...(v !== undefined ? { v } : {}),
+    total: (k ?? plainRow) + (v ?? plainRow),
+    plain: 2 * plainRow,
   };
 }
 

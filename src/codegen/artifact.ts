@@ -95,6 +95,30 @@ export interface Artifact {
    * engines: `entryPoints` alone is correct for every shape; this is faster when Nq ≤ maxNq.
    */
   readonly decode?: DecodeVariant;
+  /**
+   * WGSL: the `quantize` module of each quantized cache (codegen/wgsl/quantize.ts), which fills it
+   * from f32/f16 rows on the device (docs/LANGUAGE.md, "Quantizing a range of rows").
+   */
+  readonly quantize?: Readonly<Partial<Record<'k' | 'v', QuantizeModule>>>;
+}
+
+/** A WGSL module with its own bindings: run `entryPoints` in order, one bind group for all. */
+export interface QuantizeModule {
+  readonly code: string;
+  readonly entryPoints: readonly string[];
+  readonly workgroupSize: number;
+  /** Binding `index` of each buffer; f16/bf16 tensors are packed in u32 words. */
+  readonly bindings: readonly {
+    readonly name: string;
+    readonly index: number;
+    readonly dtype: 'u32' | 'i32' | 'f32' | 'f16' | 'bf16';
+    readonly access: 'uniform' | 'read' | 'read_write';
+  }[];
+  /** The uniform struct's u32 fields, in order. */
+  readonly uniforms: readonly string[];
+  /** Channels per row, and the element type of the source rows `x`. */
+  readonly dim: number;
+  readonly input: 'f32' | 'f16';
 }
 
 /**

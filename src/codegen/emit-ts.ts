@@ -21,6 +21,7 @@ import { declarations, header, sharedTypeImports } from './emit-ts-header.js';
 import { inlineRuntime, runtimeIdCheck, runtimeImports, sharedTypeExports } from './emit-ts-shared.js';
 import { genericTypes, kernelTypes } from './emit-ts-types.js';
 import { wgslWorkgroupBytes } from './wgsl/limits.js';
+import { quantizeDeclarations, quantizeSource, quantizeTypes } from './emit-ts-quantize.js';
 
 export type EmitLanguage = 'ts' | 'js';
 
@@ -191,7 +192,11 @@ export function emitKernelModule(artifact: Artifact, options: EmitModuleOptions 
   const kinds = (['int', 'float', 'bool'] as const).filter((kind) =>
     a.params.some((p) => p.dtype === { int: 'i32', float: 'f32', bool: 'bool' }[kind]),
   );
-  const types = [shared ? sharedTypeExports : genericTypes, kernelTypes(a)].join('\n\n');
+  const types = [
+    shared ? sharedTypeExports : genericTypes,
+    kernelTypes(a),
+    ...(a.quantize ? [quantizeTypes(a)] : []),
+  ].join('\n\n');
   const body = [
     shared ? runtimeImports(kinds, decode !== undefined) : inlineRuntime(kinds),
     tablesSource(a, options.source),
@@ -200,6 +205,8 @@ export function emitKernelModule(artifact: Artifact, options: EmitModuleOptions 
     usesCdiv ? cdivSource : '',
     createKernelExport(shared, decode ? decodeSpecMember(a) : undefined),
     `/** The WGSL module (every entry point). */\nexport const wgsl = ${templateLiteral(a.code)};`,
+    // A quantized cache's quantize(...) (emit-ts-quantize.ts); nothing for other kernels.
+    ...(a.quantize ? [quantizeSource(a)] : []),
   ].join('\n\n');
   const info = { ...options, lang, sharedRuntime: shared };
   if (lang === 'ts') {
@@ -217,6 +224,7 @@ export function emitKernelModule(artifact: Artifact, options: EmitModuleOptions 
     shared ? sharedTypeImports() : '',
     types,
     declarations(options.source !== undefined, shared),
+    ...(a.quantize ? [quantizeDeclarations(a)] : []),
   ]
     .filter((x) => x !== '')
     .join('\n\n');

@@ -43,6 +43,7 @@ import {
   withRouting,
 } from './routing-attn.js';
 import { selectBindingShapes, selectDeviceCode, selectHandles, selectManifest } from './select-host.js';
+import { quantizeLaunchName, quantizeSource, quantizeSpecs, withQuantizeHeader } from './quantize-host.js';
 
 export interface CudaMeta {
   readonly sourceHash: string;
@@ -182,7 +183,9 @@ export function renderCuda(
   const ns = `attnc_${kernel.name}`;
   const align = alignmentOf(kernel, core);
   const top = banner(kernel, meta, core, limits.arch);
-  const header = headerText(kernel, layout, align);
+  // A quantized cache's `quantize` kernels (quantize.ts) are declared beside the attention.
+  const quantize = quantizeSpecs(kernel);
+  const header = withQuantizeHeader(headerText(kernel, layout, align), quantize);
   // Rendered before the helpers (as is the routing below): its mask and score may use some.
   const importance =
     kernel.outputs.importance && importanceDevice(kernel, kernel.outputs.importance, cx, layout, align);
@@ -228,6 +231,9 @@ export function renderCuda(
     '',
     '// ---- host code: argument checks and launches ----',
     launcherText(kernel, layout, core, ns),
+    ...(quantize.length
+      ? ['', '// ---- quantize: fills the quantized caches ----', quantizeSource(quantize, ns)]
+      : []),
     '',
   ].join('\n');
 
@@ -264,6 +270,9 @@ export function renderCuda(
         kernel.summaries.map((s) => [s.tensor, summaryElemsName(kernel, s.tensor)]),
       ),
       ...(kernel.routing ? { routeScratchElems: routeScratchElemsName(kernel) } : {}),
+      ...(quantize.length
+        ? { quantize: Object.fromEntries(quantize.map((q) => [q.cache, quantizeLaunchName(q)])) }
+        : {}),
     },
     args: {
       struct: layout.struct,

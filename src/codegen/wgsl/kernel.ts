@@ -1,6 +1,7 @@
 // Renders an AttentionKernel to a WGSL module: optional summary passes (per-block min/max of the
 // tensors that tile classification reads) and a flash-attention pass. See the header comment this
 // file emits (headerComment) for the design as engine authors see it.
+import { wgslQuantizeModules } from './quantize.js';
 import { sharedStorage } from '../../ir/formats.js';
 import { artifactSchedule } from '../common.js';
 import { show, toposort, type Node } from '../../ir/graph.js';
@@ -267,6 +268,7 @@ export function renderWgsl(kernel: AttentionKernel, meta: WgslMeta, limits?: Wgs
       })
     : undefined;
   const decode = decodeMain && importance ? withImportance(decodeMain, importance) : decodeMain;
+  const quantize = wgslQuantizeModules(kernel);
   return {
     target: 'wgsl',
     name: kernel.name,
@@ -279,6 +281,7 @@ export function renderWgsl(kernel: AttentionKernel, meta: WgslMeta, limits?: Wgs
     sourceHash: meta.sourceHash,
     scheduleHash: meta.scheduleHash,
     ...(decode ? { decode } : {}),
+    ...(quantize ? { quantize } : {}),
   };
 }
 

@@ -1,0 +1,362 @@
+// The CUDA `quantize` kernels of a quantized K or V cache (docs/LANGUAGE.md, "Quantization" and
+// "Quantizing a range of rows"): they fill the cache's tensors from f32/f16/bf16 rows, bit for bit
+// as src/quant's `quantize` does. Four passes, each a grid-stride loop, launched in order by the
+// host launcher (quantize-host.ts): the per-channel normalizer, the scale groups the call touches,
+// the code words of the rewritten rows, and the recent window. Every division and square root is
+// correctly rounded (__fdiv_rn, __fsqrt_rn) and the one addition is __fadd_rn, so nothing contracts.
+import { codesPerWord, elemBits, fp8Max, intCodeRange } from '../../quant/elem.js';
+import type { QuantFormat } from '../../quant/format.js';
+import { quantizesWhole } from '../../quant/range.js';
+import type { StorageDType } from '../../ir/kernel.js';
+
+/** What one cache's quantize kernels are generated from. */
+export interface QuantizeSpec {
+  /** The attention kernel's name (C identifiers are derived from it). */
+  readonly kernel: string;
+  readonly cache: 'k' | 'v';
+  readonly format: QuantFormat;
+  /** Channels per token row (the head dim of keys, the value dim of values). */
+  readonly dim: number;
+  /** The element type of the source rows. */
+  readonly input: StorageDType;
+}
+
+export const quantizeNamespace = (s: QuantizeSpec): string => `attnc_${s.kernel}_quantize_${s.cache}_dev`;
+export const quantizeStruct = (s: QuantizeSpec): string => `AttncQuantizeArgs_${s.kernel}_${s.cache}`;
+
+const ctype = { f32: 'float', f16: '__half', bf16: '__nv_bfloat16' } as const;
+
+/** The args struct's fields (C declarations, header-friendly), in order: pointers, then sizes. */
+export function quantizeFields(s: QuantizeSpec): string[] {
+  const f = s.format;
+  const salient = f.kind === 'int' ? f.salient : undefined;
+  const doc = (dtype: string, shape: string) => ` /* ${dtype} ${shape} */`;
+  return [
+    `const void* x;${doc(s.input, `[B, Hkv, Nk, ${s.dim}]: the source rows (those the call reads)`)}`,
+    ...(salient
+      ? [
+          `const int* salient;${doc('i32', salient.by === 'flags' ? '[B, Hkv, Nk]: non-zero = salient' : '[B, Hkv, salient_n]: token indices')}`,
+        ]
+      : []),
+    `unsigned int* codes;${doc('u32', `[B, Hkv, Nk, ${Math.ceil(s.dim / codesPerWord(f.elem))}]`)}`,
+    ...(salient
+      ? [
+          `unsigned int* codes_hi;${doc('u32', `[B, Hkv, Nk, ${Math.ceil(s.dim / codesPerWord(salient.elem))}]`)}`,
+        ]
+      : []),
+    ...(f.scale ? [`void* scale;${doc(f.scale.dtype, 'docs/LANGUAGE.md, Layout')}`] : []),
+    ...(f.kind === 'int' && f.zero ? [`void* zero;${doc(f.zero, 'as scale')}`] : []),
+    ...(f.norm ? [`void* norm;${doc(f.norm, `[B, Hkv, ${s.dim}]`)}`] : []),
+    ...(f.recent ? [`void* recent;${doc(f.recent.dtype, `[B, Hkv, ${f.recent.tokens}, ${s.dim}]`)}`] : []),
+    'int B, Hkv, Nk;',
+    'int start, n; /* quantize the token rows [start, start + n) */',
+    ...(salient?.by === 'index' ? ['int salient_n;'] : []),
+  ];
+}
+
+/** Typed views of the struct's untyped pointers. */
+function views(s: QuantizeSpec): string[] {
+  const f = s.format;
+  const view = (name: string, field: string, t: string) =>
+    `__device__ __forceinline__ ${t}* ${name}(const Args& a) { return static_cast<${t}*>(a.${field}); }`;
+  return [
+    view('px', 'x', `const ${ctype[s.input]}`),
+    ...(f.scale ? [`typedef ${ctype[f.scale.dtype]} TS;`, view('pscale', 'scale', 'TS')] : []),
+    ...(f.kind === 'int' && f.zero ? [`typedef ${ctype[f.zero]} TZ;`, view('pzero', 'zero', 'TZ')] : []),
+    ...(f.norm ? [view('pnorm', 'norm', ctype[f.norm])] : []),
+    ...(f.recent ? [view('precent', 'recent', ctype[f.recent.dtype])] : []),
+  ];
+}
+
+/** Constants describing the format, for the device code. */
+function constants(s: QuantizeSpec): string[] {
+  const f = s.format;
+  const per = f.scale?.per;
+  const gran = per === undefined ? 0 : per.kind === 'tensor' ? 1 : per.kind === 'token' ? 2 : 3;
+  const group = per && per.kind !== 'tensor' && per.group ? per.group : 0;
+  const hi = f.kind === 'int' ? f.salient?.elem : undefined;
+  const qmax = (e: typeof f.elem) =>
+    f.kind === 'fp8' ? fp8Max[f.elem as 'e4m3' | 'e5m2'] : intCodeRange(elemBits(e), !!f.zero).hi;
+  return [
+    `constexpr int D = ${s.dim};`,
+    '// Scale granularity: 0 none, 1 tensor, 2 token, 3 channel; GROUP 0 = no group.',
+    `constexpr int GRAN = ${gran}, GROUP = ${group};`,
+    `constexpr int BITS = ${elemBits(f.elem)}, WORDS = ${Math.ceil(s.dim / codesPerWord(f.elem))};`,
+    `constexpr float QMAX = ${qmax(f.elem)}.f;`,
+    ...(hi ? [`constexpr int HI_BITS = ${elemBits(hi)};`] : []),
+    `constexpr int HI_WORDS = ${hi ? Math.ceil(s.dim / codesPerWord(hi)) : 0};`,
+    `constexpr float HI_QMAX = ${hi ? qmax(hi) : 0}.f;`,
+    `constexpr int R = ${f.recent?.tokens ?? 0}; // recent tokens kept in 16 bits`,
+    `constexpr bool WHOLE = ${quantizesWhole(f)}; // any range rewrites the whole cache`,
+    `constexpr int MAX_WORDS = WORDS > HI_WORDS ? WORDS : HI_WORDS;`,
+    `using Args = ::${quantizeStruct(s)};`,
+  ];
+}
+
+/** Float helpers: loads, stores and the roundings of src/quant/floats.ts. */
+const floatHelpers = String.raw`
+__device__ __forceinline__ float flush(float v) { return fabsf(v) < 1.17549435e-38f ? copysignf(0.f, v) : v; }
+__device__ __forceinline__ float ld(const float* p, long i) { return p[i]; }
+__device__ __forceinline__ float ld(const __half* p, long i) { return __half2float(p[i]); }
+__device__ __forceinline__ float ld(const __nv_bfloat16* p, long i) { return __bfloat162float(p[i]); }
+__device__ __forceinline__ void st(float* p, long i, float v) { p[i] = v; }
+__device__ __forceinline__ void st(__half* p, long i, float v) { p[i] = __float2half_rn(v); }
+__device__ __forceinline__ void st(__nv_bfloat16* p, long i, float v) { p[i] = __float2bfloat16_rn(v); }
+// Math.min / Math.max of the model: -0 orders below +0.
+__device__ __forceinline__ float jsmin(float a, float b) { return a < b || (a == b && signbit(a)) ? a : b; }
+__device__ __forceinline__ float jsmax(float a, float b) { return a > b || (a == b && !signbit(a)) ? a : b; }
+// Rounded to nearest in the dtype of p, saturating at its largest finite value (roundNearestSat).
+__device__ __forceinline__ float rn_sat(const float*, float v) { return v; }
+__device__ __forceinline__ float rn_sat(const __half*, float v) {
+  const float r = __half2float(__float2half_rn(v));
+  return isinf(r) ? copysignf(65504.f, r) : r;
+}
+// The smallest value of the dtype of p that is >= v (v > 0), at least its smallest scale (roundUpTo).
+__device__ __forceinline__ float up(const float*, float v) { return v < 1.17549435e-38f ? 1.17549435e-38f : v; }
+__device__ __forceinline__ float up(const __half*, float v) {
+  if (v < 5.9604645e-8f) return 5.9604645e-8f;
+  unsigned short b = __half_as_ushort(__float2half_rn(v));
+  if (__half2float(__ushort_as_half(b)) < v) ++b;
+  return b >= 0x7c00 ? 65504.f : __half2float(__ushort_as_half(b));
+}`;
+
+/** The fp8 encoder of src/quant/floats.ts (fp8Encode), for an fp8 format. */
+function fp8Encoder(elem: 'e4m3' | 'e5m2'): string {
+  const mant = elem === 'e4m3' ? 3 : 2;
+  const bias = elem === 'e4m3' ? 7 : 15;
+  const maxCode = elem === 'e4m3' ? 0x7e : 0x7b;
+  return String.raw`
+// The ${elem} code nearest to x, ties to even, saturating; NaN gives 0x7f; -0 keeps its sign.
+__device__ __forceinline__ unsigned fp8_encode(float x) {
+  const unsigned bits = __float_as_uint(x);
+  const unsigned sign = (bits >> 24) & 0x80u, exp = (bits >> 23) & 0xffu, m23 = bits & 0x7fffffu;
+  if (exp == 0xffu) return m23 ? 0x7fu : sign | ${maxCode}u;
+  if (exp == 0u) return sign;
+  const int e = (int)exp - 127 + ${bias};
+  const unsigned full = m23 | 0x800000u;
+  const int shift = e >= 1 ? ${23 - mant} : ${23 - mant + 1} - e;
+  if (shift > 24) return sign;
+  unsigned q = e >= 1 ? ((unsigned)e << ${mant}) | (m23 >> shift) : full >> shift;
+  const unsigned rem = (e >= 1 ? m23 : full) & ((1u << shift) - 1u), half = 1u << (shift - 1);
+  if (rem > half || (rem == half && (q & 1u))) ++q;
+  return sign | (q < ${maxCode}u ? q : ${maxCode}u);
+}`;
+}
+
+/** Row structure: which rows are recent, salient, rewritten; scale-group indexing. */
+function rowHelpers(s: QuantizeSpec): string {
+  const f = s.format;
+  const salient = f.kind === 'int' ? f.salient : undefined;
+  const salientTest = !salient
+    ? 'return false;'
+    : salient.by === 'flags'
+      ? 'return t < first_recent(a) && a.salient[(long)bh * a.Nk + t] != 0;'
+      : [
+          'if (t >= first_recent(a)) return false;',
+          '  for (int i = 0; i < a.salient_n; ++i) if (a.salient[(long)bh * a.salient_n + i] == t) return true;',
+          '  return false;',
+        ].join('\n');
+  return String.raw`
+__device__ __forceinline__ int first_recent(const Args& a) { return a.Nk - (R < a.Nk ? R : a.Nk); }
+// Whether token t of (b, h) = bh is stored with the wider salient codes (never a recent token).
+__device__ __forceinline__ bool is_salient(const Args& a, int bh, int t) {
+  ${salientTest}
+}
+// The token rows [first, end) whose codes and scale groups this call rewrites (rewrittenRows).
+__device__ __forceinline__ void rewritten(const Args& a, int& first, int& end) {
+  first = a.start; end = a.start + a.n;
+  if (a.n == 0) return;
+  if (WHOLE) { first = 0; end = a.Nk; return; }
+  if (GRAN == 3 && GROUP) { first = first / GROUP * GROUP; end = min(a.Nk, (end + GROUP - 1) / GROUP * GROUP); }
+}
+// Scale groups along tokens and channels (scaleGroups).
+__device__ __forceinline__ int token_groups(const Args& a) {
+  return GRAN == 2 ? a.Nk : GRAN == 3 && GROUP ? (a.Nk + GROUP - 1) / GROUP : 1;
+}
+constexpr int CHANNEL_GROUPS = GRAN == 2 ? (GROUP ? (D + GROUP - 1) / GROUP : 1) : GRAN == 3 ? D : 1;
+__device__ __forceinline__ long scale_index(const Args& a, int bh, int t, int c) {
+  if (GRAN <= 1) return 0;
+  const int tg = GRAN == 2 ? t : GROUP ? t / GROUP : 0;
+  const int cg = GRAN == 3 ? c : GROUP ? c / GROUP : 0;
+  return ((long)bh * token_groups(a) + tg) * CHANNEL_GROUPS + cg;
+}
+// The value the codes approximate: x over its channel's normalizer (f32 division).
+__device__ __forceinline__ float y_at(const Args& a, int bh, int t, int c) {
+  const float x = flush(ld(px(a), ((long)bh * a.Nk + t) * D + c));
+  ${f.norm ? 'return __fdiv_rn(x, ld(pnorm(a), (long)bh * D + c));' : 'return x;'}
+}`;
+}
+
+/** Pass 1: the normalizer, per (b, h, c), from every quantized token. */
+function normPass(s: QuantizeSpec): string {
+  if (!s.format.norm) return '';
+  return String.raw`
+__global__ void __launch_bounds__(256) norm_pass(const Args a) {
+  const long total = (long)a.B * a.Hkv * D;
+  const int fr = first_recent(a);
+  for (long i = (long)blockIdx.x * 256 + threadIdx.x; i < total; i += (long)gridDim.x * 256) {
+    const int bh = (int)(i / D), c = (int)(i % D);
+    float m = 0.f;
+    for (int t = 0; t < fr; ++t) m = jsmax(m, fabsf(flush(ld(px(a), ((long)bh * a.Nk + t) * D + c))));
+    const float r = rn_sat(pnorm(a), __fsqrt_rn(m));
+    st(pnorm(a), i, r == 0.f ? 1.f : r);
+  }
+}`;
+}
+
+/** Pass 2: each scale group the call touches, from its quantized members' extremes. */
+function scalePass(s: QuantizeSpec): string {
+  const f = s.format;
+  if (!f.scale) return '';
+  const zero = f.kind === 'int' && f.zero;
+  const params =
+    f.kind === 'fp8'
+      ? [
+          'const float am = jsmax(-mn, mx);',
+          'if (am == 0.f) return;',
+          'scale = up((const TS*)0, __fdiv_rn(am, QMAX));',
+        ]
+      : zero
+        ? [
+            'const float lo = jsmin(mn, 0.f), range = __fsub_rn(jsmax(mx, 0.f), lo);',
+            'if (range == 0.f) return;',
+            'scale = up((const TS*)0, __fdiv_rn(range, wide ? HI_QMAX : QMAX));',
+            'zero = rn_sat((const TZ*)0, __fdiv_rn(-lo, scale));',
+          ]
+        : [
+            'const float am = jsmax(-mn, mx);',
+            'if (am == 0.f) return;',
+            'scale = up((const TS*)0, __fdiv_rn(am, wide ? HI_QMAX : QMAX));',
+          ];
+  return String.raw`
+// groupScale: scale (and zero point) of one group from its extremes; {1, 0} when it has none.
+__device__ __forceinline__ void group_params(float mn, float mx, int count, bool wide, float& scale, float& zero) {
+  scale = 1.f; zero = 0.f;
+  if (count == 0) return;
+  ${params.join('\n  ')}
+}
+__global__ void __launch_bounds__(256) scale_pass(const Args a) {
+  int first, end;
+  rewritten(a, first, end);
+  if (first >= end) return;
+  const int fr = first_recent(a);
+  // The token groups [tg0, tg1) holding the rewritten rows, over every (b, h) and channel group.
+  const int tg0 = GRAN == 2 ? first : GRAN == 3 && GROUP ? first / GROUP : 0;
+  const int tg1 = GRAN == 2 ? end : GRAN == 3 && GROUP ? (end + GROUP - 1) / GROUP : 1;
+  const long per_bh = (long)(tg1 - tg0) * CHANNEL_GROUPS;
+  const long total = GRAN == 1 ? 1 : (long)a.B * a.Hkv * per_bh;
+  for (long i = (long)blockIdx.x * 256 + threadIdx.x; i < total; i += (long)gridDim.x * 256) {
+    const int bh = GRAN == 1 ? 0 : (int)(i / per_bh);
+    const int tg = tg0 + (int)(i % per_bh / CHANNEL_GROUPS), cg = (int)(i % CHANNEL_GROUPS);
+    // Members: tokens [t0, t1) (quantized ones only), channels [c0, c1), heads [h0, h1).
+    const int t0 = GRAN == 2 ? tg : GRAN == 3 && GROUP ? tg * GROUP : 0;
+    const int t1 = min(fr, GRAN == 2 ? tg + 1 : GRAN == 3 && GROUP ? tg * GROUP + GROUP : a.Nk);
+    const int c0 = GRAN == 3 ? cg : GRAN == 2 && GROUP ? cg * GROUP : 0;
+    const int c1 = GRAN == 3 ? cg + 1 : GRAN == 2 && GROUP ? min(D, cg * GROUP + GROUP) : D;
+    const int h0 = GRAN == 1 ? 0 : bh, h1 = GRAN == 1 ? a.B * a.Hkv : bh + 1;
+    float mn = INFINITY, mx = -INFINITY;
+    int count = 0;
+    bool wide = false;
+    for (int hh = h0; hh < h1; ++hh)
+      for (int t = t0; t < t1; ++t) {
+        wide = wide || is_salient(a, hh, t);
+        for (int c = c0; c < c1; ++c) {
+          const float y = y_at(a, hh, t, c);
+          mn = jsmin(mn, y);
+          mx = jsmax(mx, y);
+          ++count;
+        }
+      }
+    float scale, zero;
+    group_params(mn, mx, count, wide, scale, zero);
+    const long g = GRAN == 1 ? 0 : ((long)bh * token_groups(a) + tg) * CHANNEL_GROUPS + cg;
+    st(pscale(a), g, scale);
+    ${zero ? 'st(pzero(a), g, zero);' : '(void)zero;'}
+  }
+}`;
+}
+
+/** One code: round half to even and clamp (int), or the fp8 encoding (src/quant's encode). */
+function encoder(s: QuantizeSpec): string {
+  const f = s.format;
+  const scaleOf = f.scale ? 'ld(pscale(a), g)' : '1.f';
+  if (f.kind === 'fp8')
+    return String.raw`
+__device__ __forceinline__ unsigned encode(const Args& a, long g, float v, bool) {
+  return fp8_encode(${f.scale ? `__fdiv_rn(v, ${scaleOf})` : 'v'});
+}`;
+  const asym = !!f.zero;
+  return String.raw`
+__device__ __forceinline__ unsigned encode(const Args& a, long g, float v, bool wide) {
+  const float hi = wide ? HI_QMAX : QMAX, lo = ${asym ? '0.f' : '-hi'};
+  const float q = ${asym ? `rintf(__fadd_rn(__fdiv_rn(v, ${scaleOf}), ld(pzero(a), g)))` : `rintf(__fdiv_rn(v, ${scaleOf}))`};
+  return (unsigned)(int)fminf(hi, fmaxf(lo, q));
+}`;
+}
+
+/** Pass 3: every code word of the rewritten rows (codes, and codes_hi for salient formats). */
+function codePass(s: QuantizeSpec): string {
+  const hi = s.format.kind === 'int' && s.format.salient;
+  return String.raw`
+// The word w of a row, packed from bits-bit codes: lowest channel in the lowest bits.
+__device__ __forceinline__ uint32_t pack_word(const Args& a, int bh, int t, int w, int bits, bool wide) {
+  const int per = 32 / bits;
+  uint32_t word = 0;
+  for (int j = 0; j < per; ++j) {
+    const int c = w * per + j;
+    if (c >= D) break;
+    const unsigned code = encode(a, scale_index(a, bh, t, c), y_at(a, bh, t, c), wide);
+    word |= (code & ((1u << bits) - 1u)) << (j * bits);
+  }
+  return word;
+}
+__global__ void __launch_bounds__(256) code_pass(const Args a) {
+  int first, end;
+  rewritten(a, first, end);
+  const int fr = first_recent(a);
+  const long per_bh = (long)(end - first) * MAX_WORDS;
+  const long total = (long)a.B * a.Hkv * per_bh;
+  for (long i = (long)blockIdx.x * 256 + threadIdx.x; i < total; i += (long)gridDim.x * 256) {
+    const int bh = (int)(i / per_bh), t = first + (int)(i % per_bh / MAX_WORDS), w = (int)(i % MAX_WORDS);
+    const bool recent = t >= fr, wide = is_salient(a, bh, t);
+    const long row = (long)bh * a.Nk + t;
+    if (w < WORDS) a.codes[row * WORDS + w] = recent || wide ? 0u : pack_word(a, bh, t, w, BITS, false);
+    ${hi ? 'if (w < HI_WORDS) a.codes_hi[row * HI_WORDS + w] = wide ? pack_word(a, bh, t, w, HI_BITS, true) : 0u;' : ''}
+  }
+}`;
+}
+
+/** Pass 4: the recent window, rewritten whole: row i is token Nk - min(R, Nk) + i; rows past it 0. */
+function recentPass(s: QuantizeSpec): string {
+  if (!s.format.recent) return '';
+  return String.raw`
+__global__ void __launch_bounds__(256) recent_pass(const Args a) {
+  const long total = (long)a.B * a.Hkv * R * D;
+  const int fr = first_recent(a), count = a.Nk - fr;
+  for (long i = (long)blockIdx.x * 256 + threadIdx.x; i < total; i += (long)gridDim.x * 256) {
+    const int bh = (int)(i / ((long)R * D)), r = (int)(i / D % R), c = (int)(i % D);
+    st(precent(a), i, r < count ? flush(ld(px(a), ((long)bh * a.Nk + fr + r) * D + c)) : 0.f);
+  }
+}`;
+}
+
+/** The device code of one cache's quantize kernels: a namespace after the attention's. */
+export function quantizeDevice(s: QuantizeSpec): string {
+  const f = s.format;
+  return [
+    `namespace ${quantizeNamespace(s)} {`,
+    ...constants(s),
+    floatHelpers,
+    ...views(s),
+    ...(f.kind === 'fp8' ? [fp8Encoder(f.elem)] : []),
+    rowHelpers(s),
+    normPass(s),
+    scalePass(s),
+    encoder(s),
+    codePass(s),
+    recentPass(s),
+    `} // namespace ${quantizeNamespace(s)}`,
+  ]
+    .filter((x) => x !== '')
+    .join('\n');
+}

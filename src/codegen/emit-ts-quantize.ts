@@ -1,0 +1,128 @@
+// The emitted module's `quantize(device, cache, args)`: runs the artifact's WGSL quantize module
+// of a quantized K or V cache (codegen/wgsl/quantize.ts) on buffers the engine owns, updating the
+// cache in place (docs/LANGUAGE.md, "Quantizing a range of rows"). Typed per cache: the args name
+// exactly that cache's tensors. Text uses the emitter's «TS-only» markers (emit-ts.ts).
+import type { Artifact, QuantizeModule } from './artifact.js';
+import { lit, templateLiteral } from './emit-ts-exprs.js';
+
+const tensorDoc: Record<string, string> = {
+  x: 'source rows [B, Hkv, Nk, D] (read)',
+  salient: 'salient marks, i32 (read)',
+  codes: 'u32 code words [B, Hkv, Nk, W] (written)',
+  codesHi: 'u32 salient code words (written)',
+  scale: 'scales (written)',
+  zero: 'zero points (written)',
+  norm: 'per-channel normalizer [B, Hkv, D] (written)',
+  recent: 'recent window [B, Hkv, r, D] (written)',
+};
+
+const caches = (a: Artifact): ['k' | 'v', QuantizeModule][] =>
+  (['k', 'v'] as const).flatMap((c) =>
+    a.quantize?.[c] ? [[c, a.quantize[c]!] as ['k' | 'v', QuantizeModule]] : [],
+  );
+
+/** The types of the args of each cache (TS only; empty without quantized caches). */
+export function quantizeTypes(a: Artifact): string {
+  return caches(a)
+    .map(([c, m]) =>
+      [
+        `/** Buffers and range of a ${c === 'k' ? 'key' : 'value'}-cache quantize call (16-bit tensors packed in u32 words). */`,
+        `export interface QuantizeArgs${c.toUpperCase()} {`,
+        ...m.bindings
+          .filter((b) => b.name !== 'uniforms')
+          .map(
+            (b) => `  /** ${b.dtype}: ${tensorDoc[b.name] ?? b.name} */\n  readonly ${b.name}: GPUBuffer;`,
+          ),
+        '  readonly sizes: { readonly B: number; readonly Hkv: number; readonly Nk: number };',
+        '  /** Quantize the token rows [start, start + n). */',
+        '  readonly start: number;',
+        '  readonly n: number;',
+        ...(m.bindings.some((b) => b.name === 'salient')
+          ? ['  /** The salient index list length (0 for flags). */', '  readonly salientN?: number;']
+          : []),
+        '}',
+      ].join('\n'),
+    )
+    .join('\n\n');
+}
+
+/** The .d.ts declarations of `quantizeModules` and `quantize` (JS modules). */
+export function quantizeDeclarations(a: Artifact): string {
+  const list = caches(a);
+  if (list.length === 0) return '';
+  return [
+    '/** The WGSL quantize module of each quantized cache, with its bindings and passes. */',
+    `export declare const quantizeModules: { readonly [cache in ${list.map(([c]) => lit(c)).join(' | ')}]: { readonly code: string; readonly entryPoints: readonly string[] } };`,
+    '/** Quantizes the token rows [start, start + n) of a quantized cache in place (docs/LANGUAGE.md). */',
+    ...list.map(
+      ([c]) =>
+        `export declare function quantize(device: GPUDevice, cache: ${lit(c)}, args: QuantizeArgs${c.toUpperCase()}): void;`,
+    ),
+  ].join('\n');
+}
+
+/** The tables and the `quantize` function (empty without quantized caches). */
+export function quantizeSource(a: Artifact): string {
+  const list = caches(a);
+  if (list.length === 0) return '';
+  const table = list.map(
+    ([c, m]) =>
+      `  ${c}: { code: ${templateLiteral(m.code)}, entryPoints: ${JSON.stringify(m.entryPoints)}, workgroupSize: ${m.workgroupSize}, bindings: ${JSON.stringify(m.bindings)}, uniforms: ${JSON.stringify(m.uniforms)}, dim: ${m.dim} },`,
+  );
+  const sigs = list.map(
+    ([c]) =>
+      `«export function quantize(device: GPUDevice, cache: ${lit(c)}, args: QuantizeArgs${c.toUpperCase()}): void;»`,
+  );
+  return String.raw`/** The WGSL quantize module of each quantized cache, with its bindings and passes. */
+export const quantizeModules = {
+${table.join('\n')}
+}«as const»;
+
+const quantizePipelines = new WeakMap«<GPUDevice, Map<string, { layout: GPUBindGroupLayout; pipelines: GPUComputePipeline[] }>>»();
+
+/**
+ * Quantizes the token rows [start, start + n) of a quantized cache from the source rows 'x', in
+ * place and bit for bit as attnc's quantize (docs/LANGUAGE.md, "Quantizing a range of rows"):
+ * submits one command buffer on device.queue. Throws naming a bad argument.
+ */
+${sigs.join('\n')}
+export function quantize(device«: GPUDevice», cache«: 'k' | 'v'», args«: object»)«: void» {
+  const m = (quantizeModules «as Record<string, (typeof quantizeModules)[keyof typeof quantizeModules]>»)[cache];
+  if (m === undefined) throw new Error(kernelName + ': quantize: cache ' + JSON.stringify(cache) + ' is not quantized (' + Object.keys(quantizeModules).join(', ') + ' are)');
+  const a = args «as Record<string, any>»;
+  const s = a.sizes;
+  const int = (what«: string», v«: unknown»)«: number» => {
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < 0) throw new Error(kernelName + ': quantize: ' + what + ' must be a non-negative integer, got ' + String(v));
+    return v;
+  };
+  if (typeof s !== 'object' || s === null) throw new Error(kernelName + ': quantize: sizes must be { B, Hkv, Nk }');
+  const values = { B: int('sizes.B', s.B), Hkv: int('sizes.Hkv', s.Hkv), Nk: int('sizes.Nk', s.Nk), start: int('start', a.start), n: int('n', a.n), salient_n: int('salientN', a.salientN ?? 0) };
+  if (values.start + values.n > values.Nk) throw new Error(kernelName + ': quantize: rows [' + values.start + ', ' + (values.start + values.n) + ') are not inside the cache of ' + values.Nk + ' tokens');
+  for (const b of m.bindings) if (b.name !== 'uniforms' && !(typeof a[b.name] === 'object' && a[b.name] !== null && typeof a[b.name].destroy === 'function')) throw new Error(kernelName + ': quantize: ' + b.name + ' must be a GPUBuffer');
+  let perDevice = quantizePipelines.get(device);
+  if (!perDevice) quantizePipelines.set(device, (perDevice = new Map()));
+  let compiled = perDevice.get(cache);
+  if (!compiled) {
+    const layout = device.createBindGroupLayout({ entries: m.bindings.map((b) => ({ binding: b.index, visibility: 4 /* COMPUTE */, buffer: { type: b.access === 'uniform' ? 'uniform' : b.access === 'read' ? 'read-only-storage' : 'storage' } «as GPUBufferBindingLayout» })) });
+    const module = device.createShaderModule({ code: m.code });
+    const pipelineLayout = device.createPipelineLayout({ bindGroupLayouts: [layout] });
+    const pipelines = m.entryPoints.map((entryPoint) => device.createComputePipeline({ layout: pipelineLayout, compute: { module, entryPoint } }));
+    perDevice.set(cache, (compiled = { layout, pipelines }));
+  }
+  const uniforms = device.createBuffer({ size: 16 * Math.ceil((4 * m.uniforms.length) / 16), usage: 0x40 | 0x8 /* UNIFORM | COPY_DST */ });
+  device.queue.writeBuffer(uniforms, 0, new Uint32Array(m.uniforms.map((k) => (values «as Record<string, number>»)[k]«!»)));
+  const group = device.createBindGroup({ layout: compiled.layout, entries: m.bindings.map((b) => ({ binding: b.index, resource: { buffer: b.name === 'uniforms' ? uniforms : (a[b.name] «as GPUBuffer») } })) });
+  const rows = Math.max(values.Nk, 1) * values.B * values.Hkv;
+  const workgroups = Math.min(65535, Math.max(1, Math.ceil((rows * 4) / m.workgroupSize)));
+  const encoder = device.createCommandEncoder();
+  const pass = encoder.beginComputePass();
+  pass.setBindGroup(0, group);
+  for (const p of compiled.pipelines) {
+    pass.setPipeline(p);
+    pass.dispatchWorkgroups(workgroups);
+  }
+  pass.end();
+  device.queue.submit([encoder.finish()]);
+  uniforms.destroy();
+}`;
+}

@@ -1,0 +1,1241 @@
+// attnc kernel "kivi" for CUDA (sm_90a). Generated code: do not edit.
+// build: nvcc -arch=sm_90a -std=c++17 --shared -Xcompiler -fPIC kivi.cu -o libkivi.so
+// source e156899bbd1610c0, schedule ea4d12f8bf68fd5a
+//   score: score
+//   mask:  (ge q k)
+// schedule: blockQ=64 blockK=64 threads=128 D=64 Dv=64 bf16 summaryBlock=16
+// mapping: core=simt rowsPerThread=4 threadsPerRow=8 smemVectorWidth=4 keysPerSoftmaxStep=8 globalVectorElems=4
+// tiles:
+//   dynamic, per (q-tile, k-tile), from inclusive position bounds q_lo..q_hi, k_lo..k_hi:
+//     empty (skipped, nothing loaded) unless canBeTrue = (ge q_hi k_lo)
+//     full (no predicate evaluated)   unless canBeFalse = (lt q_lo k_hi)
+//     partial otherwise (predicate per element)
+// Semantics: query row i has position q = i + q_offset, key j has k = j + k_offset; GQA kv head
+// h / (H / Hkv); scores scale * <q, k> then the modifier then the mask; a row with no allowed
+// key gives out = 0 and lse = -inf.
+#include <cuda_runtime.h>
+#include <cuda_fp16.h>
+#include <cuda_bf16.h>
+#include <limits.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#ifndef ATTNC_KIVI_H
+#define ATTNC_KIVI_H
+#include <stddef.h>
+#include <cuda_runtime_api.h>
+
+#ifndef ATTNC_STATUS_CODES
+#define ATTNC_STATUS_CODES
+#define ATTNC_OK 0
+#define ATTNC_ERR_ARGS 1 /* bad sizes, NULL or misaligned pointers */
+#define ATTNC_ERR_CUDA 2 /* a CUDA call failed (no device, launch configuration, ...) */
+#endif
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Device pointers; q and out contiguous row-major, k and v addressed by their strides; q, k, v and out must be 16-byte aligned. */
+/* Limits the launcher checks (ATTNC_ERR_ARGS past them), so that no 32-bit index overflows:
+ *   1 <= B, H <= 65535, B * H <= 2^31 - 1, Hkv >= 1, H % Hkv == 0;
+ *   0 <= Nq, Nk <= 2146435072 (2^31 - 2^20), and so are params that size a tensor;
+ *   positions fit an int with 1024 to spare (the kernels compute positions of a tile's
+ *   padding rows): q_offset + Nq - 1 and k_offset + Nk - 1 <= 2^31 - 1 - 1024;
+ *   every q - k fits an int (masks compute it);
+ *   scale and f32 params are finite;
+ *   q, k, v, out 16-byte aligned; k_scale, k_zero, k_recent, v_scale, v_zero, v_recent 2-byte; lse 4-byte (when not NULL).
+ * Element offsets are 64-bit. */
+typedef struct AttncArgs_kivi {
+  const void* q; /* [B, H, Nq, 64] bf16 */
+  const void* k; /* [B, Hkv, Nk, 4] u32: int2 codes of a quantized cache */
+  const void* v; /* [B, Hkv, Nk, 4] u32: int2 codes of a quantized cache */
+  void* out; /* [B, H, Nq, 64] bf16, written */
+  float* lse; /* [B, H, Nq] f32, natural log, written; may be NULL */
+  const unsigned short* k_scale; /* quantized cache tensor (docs/LANGUAGE.md, K/V storage formats: Layout) */
+  const unsigned short* k_zero; /* quantized cache tensor (docs/LANGUAGE.md, K/V storage formats: Layout) */
+  const unsigned short* k_recent; /* quantized cache tensor (docs/LANGUAGE.md, K/V storage formats: Layout) */
+  const unsigned short* v_scale; /* quantized cache tensor (docs/LANGUAGE.md, K/V storage formats: Layout) */
+  const unsigned short* v_zero; /* quantized cache tensor (docs/LANGUAGE.md, K/V storage formats: Layout) */
+  const unsigned short* v_recent; /* quantized cache tensor (docs/LANGUAGE.md, K/V storage formats: Layout) */
+  int B;
+  int H;
+  int Hkv;
+  int Nq;
+  int Nk;
+  int q_offset; /* position of query row 0 (args_init: Nk - Nq) */
+  int k_offset; /* position of key row 0 (args_init: 0) */
+  float scale; /* scores are scale * <q, k> (args_init: 1/sqrt(64)) */
+} AttncArgs_kivi;
+
+/* Zeroes *args, sets the sizes and every default (offsets, scale, params with defaults). */
+void attnc_kivi_args_init(AttncArgs_kivi* args, int B, int H, int Hkv, int Nq, int Nk);
+/* Validates args and launches on `stream`; ATTNC_OK, or a code with a message in last_error. */
+int attnc_kivi_launch(const AttncArgs_kivi* args, cudaStream_t stream);
+/* The calling thread's last error message ("" after a successful launch). */
+const char* attnc_kivi_last_error(void);
+
+/* Fills the quantized key cache from bf16 rows (docs/LANGUAGE.md,
+ * "Quantization"; which rows and scale groups a range rewrites: "Quantizing a range of rows").
+ * Device pointers; the launcher sets its message in last_error on failure. */
+typedef struct AttncQuantizeArgs_kivi_k {
+  const void* x; /* bf16 [B, Hkv, Nk, 64]: the source rows (those the call reads) */
+  unsigned int* codes; /* u32 [B, Hkv, Nk, 4] */
+  void* scale; /* f16 docs/LANGUAGE.md, Layout */
+  void* zero; /* f16 as scale */
+  void* recent; /* f16 [B, Hkv, 128, 64] */
+  int B, Hkv, Nk;
+  int start, n; /* quantize the token rows [start, start + n) */
+} AttncQuantizeArgs_kivi_k;
+int attnc_kivi_quantize_k(const AttncQuantizeArgs_kivi_k* args, cudaStream_t stream);
+
+/* Fills the quantized value cache from bf16 rows (docs/LANGUAGE.md,
+ * "Quantization"; which rows and scale groups a range rewrites: "Quantizing a range of rows").
+ * Device pointers; the launcher sets its message in last_error on failure. */
+typedef struct AttncQuantizeArgs_kivi_v {
+  const void* x; /* bf16 [B, Hkv, Nk, 64]: the source rows (those the call reads) */
+  unsigned int* codes; /* u32 [B, Hkv, Nk, 4] */
+  void* scale; /* f16 docs/LANGUAGE.md, Layout */
+  void* zero; /* f16 as scale */
+  void* recent; /* f16 [B, Hkv, 128, 64] */
+  int B, Hkv, Nk;
+  int start, n; /* quantize the token rows [start, start + n) */
+} AttncQuantizeArgs_kivi_v;
+int attnc_kivi_quantize_v(const AttncQuantizeArgs_kivi_v* args, cudaStream_t stream);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* ATTNC_KIVI_H */
+
+namespace attnc_kivi {
+using Args = ::AttncArgs_kivi;
+typedef __nv_bfloat16 T; // storage type of q, k, v, out (bf16); all arithmetic is f32
+constexpr int D = 64, DV = 64;
+constexpr float LOG2E = 1.4426950408889634f, LN2 = 0.6931471805599453f;
+__device__ __forceinline__ float to_f32(T x) { return __bfloat162float(x); }
+__device__ __forceinline__ T from_f32(float x) { return __float2bfloat16_rn(x); }
+
+// N storage elements, aligned so that one load or store moves all of them.
+template <int N>
+struct alignas(N * sizeof(T)) VecT {
+  T v[N];
+  static __device__ __forceinline__ VecT zero() {
+    VecT z;
+#pragma unroll
+    for (int i = 0; i < N; ++i) z.v[i] = from_f32(0.f);
+    return z;
+  }
+};
+
+template <int N>
+__device__ __forceinline__ void store_f32(float* dst, const VecT<N>& x) {
+  if constexpr (N % 4 == 0) {
+#pragma unroll
+    for (int i = 0; i < N; i += 4)
+      *reinterpret_cast<float4*>(dst + i) =
+          make_float4(to_f32(x.v[i]), to_f32(x.v[i + 1]), to_f32(x.v[i + 2]), to_f32(x.v[i + 3]));
+  } else if constexpr (N == 2) {
+    *reinterpret_cast<float2*>(dst) = make_float2(to_f32(x.v[0]), to_f32(x.v[1]));
+  } else {
+    dst[0] = to_f32(x.v[0]);
+  }
+}
+
+template <bool V>
+struct Flag {
+  static constexpr bool value = V;
+};
+
+// K/V rows of one (batch, kv head): rows rs elements apart (kv-rows.ts).
+struct KvRows {
+  const T* p;
+  long long rs;
+  __device__ __forceinline__ const T* row(long long j) const { return p + j * rs; }
+};
+// Rows first + step·r of a KvRows (a tile of keys, or a residue class's keys).
+struct KvFrom {
+  KvRows h;
+  long long first, step;
+};
+// Row r of a packed matrix (rows w apart), of a KvRows, or of a KvFrom.
+__device__ __forceinline__ const T* row_addr(const T* p, long long r, int w) { return p + r * w; }
+__device__ __forceinline__ const T* row_addr(const KvRows& h, long long r, int) { return h.row(r); }
+__device__ __forceinline__ const T* row_addr(const KvFrom& f, long long r, int) { return f.h.row(f.first + f.step * r); }
+
+constexpr int BQ = 64, BK = 64, THREADS = 128;
+constexpr int ROWS = 4, TPR = 8, VW = 4, KC = 8, GV = 4;
+constexpr unsigned LANES = THREADS >= 32 ? 0xffffffffu : ((1u << THREADS) - 1u);
+static_assert(BQ == ROWS * (THREADS / TPR), "rows x groups must cover the q tile");
+
+template <int N>
+__device__ __forceinline__ void ld_smem(float (&dst)[N], const float* src) {
+  if constexpr (N == 4) {
+    const float4 t = *reinterpret_cast<const float4*>(src);
+    dst[0] = t.x; dst[1] = t.y; dst[2] = t.z; dst[3] = t.w;
+  } else if constexpr (N == 2) {
+    const float2 t = *reinterpret_cast<const float2*>(src);
+    dst[0] = t.x; dst[1] = t.y;
+  } else {
+    dst[0] = src[0];
+  }
+}
+
+// Stages rows [kt*BK, kt*BK + BK) of a [Nk, W] matrix as f32; rows past Nk read 0. Fully
+// unrolled so every thread has all its loads in flight before the first store.
+template <int W>
+__device__ __forceinline__ void load_tile(float* dst, const KvRows& src, int kt, int Nk, int tid) {
+  constexpr int PER_ROW = W / GV, TOTAL = BK * PER_ROW, ITERS = (TOTAL + THREADS - 1) / THREADS;
+  VecT<GV> x[ITERS];
+#pragma unroll
+  for (int it = 0; it < ITERS; ++it) {
+    const int idx = tid + it * THREADS, j = idx / PER_ROW, c = idx % PER_ROW, key = kt * BK + j;
+    if (idx < TOTAL && key < Nk) x[it] = *reinterpret_cast<const VecT<GV>*>(src.row(key) + c * GV);
+    else x[it] = VecT<GV>::zero();
+  }
+#pragma unroll
+  for (int it = 0; it < ITERS; ++it) {
+    const int idx = tid + it * THREADS;
+    if (idx < TOTAL) store_f32(dst + idx * GV, x[it]);
+  }
+}
+// Quantized caches stage through the loads below; GV still sizes the float path when one is.
+static_assert(GV >= 1, "global vector width");
+__device__ __forceinline__ float dq_bits(unsigned u) { float f; memcpy(&f, &u, 4); return f; }
+__device__ __forceinline__ float dq_half(const unsigned short* p, size_t i) {
+  const unsigned b = p[i], s = (b & 0x8000u) << 16, e = (b >> 10) & 31u, m = b & 1023u;
+  if (e == 0u) return (s ? -1.f : 1.f) * ((float)m * (1.f / 16777216.f)); // m · 2^-24, exact
+  if (e == 31u) return dq_bits(s | 0x7f800000u | (m << 13));
+  return dq_bits(s | ((e + 112u) << 23) | (m << 13));
+}
+__device__ __forceinline__ float dq_bf16(const unsigned short* p, size_t i) { return dq_bits((unsigned)p[i] << 16); }
+__device__ __forceinline__ float k_dequant(const Args& a, size_t row, int t, int c, size_t bh) {
+  const int first = a.Nk - min(128, a.Nk); // the recent window's first token
+  if (t >= first) return dq_half(a.k_recent, (bh * 128 + (t - first)) * D + c);
+  float v;
+  {
+    const unsigned word = static_cast<const unsigned*>(a.k)[row * ((D + 15) / 16) + c / 16];
+    const unsigned raw = (word >> ((c % 16) * 2)) & 3u;
+    v = (float)raw;
+  }
+  const size_t g = (bh * (size_t)((a.Nk + 31) / 32) + t / 32) * D + c;
+  v = v - dq_half(a.k_zero, g);
+  v = v * dq_half(a.k_scale, g);
+  return v;
+}
+struct DqK { const Args* a; size_t bh; };
+template <int W>
+__device__ __forceinline__ void load_tile(float* dst, DqK src, int kt, int Nk, int tid) {
+  for (int idx = tid; idx < BK * W; idx += THREADS) {
+    const int j = idx / W, c = idx % W, key = kt * BK + j;
+    dst[idx] = key < Nk ? k_dequant(*src.a, src.bh * (size_t)Nk + key, key, c, src.bh) : 0.f;
+  }
+}
+__device__ __forceinline__ float v_dequant(const Args& a, size_t row, int t, int c, size_t bh) {
+  const int first = a.Nk - min(128, a.Nk); // the recent window's first token
+  if (t >= first) return dq_half(a.v_recent, (bh * 128 + (t - first)) * DV + c);
+  float v;
+  {
+    const unsigned word = static_cast<const unsigned*>(a.v)[row * ((DV + 15) / 16) + c / 16];
+    const unsigned raw = (word >> ((c % 16) * 2)) & 3u;
+    v = (float)raw;
+  }
+  const size_t g = row * ((DV + 31) / 32) + c / 32;
+  v = v - dq_half(a.v_zero, g);
+  v = v * dq_half(a.v_scale, g);
+  return v;
+}
+struct DqV { const Args* a; size_t bh; };
+template <int W>
+__device__ __forceinline__ void load_tile(float* dst, DqV src, int kt, int Nk, int tid) {
+  for (int idx = tid; idx < BK * W; idx += THREADS) {
+    const int j = idx / W, c = idx % W, key = kt * BK + j;
+    dst[idx] = key < Nk ? v_dequant(*src.a, src.bh * (size_t)Nk + key, key, c, src.bh) : 0.f;
+  }
+}
+
+extern "C" __global__ void __launch_bounds__(THREADS) attnc_kivi_attention(const Args a, const float qscale) {
+  extern __shared__ float4 smem4[];
+  float* Ks = reinterpret_cast<float*>(smem4); // [BK][D]
+  float* Vs = Ks + BK * D;                      // [BK][DV]
+  const int tid = threadIdx.x, g = tid % TPR;
+  const int row0 = blockIdx.x * BQ + (tid / TPR) * ROWS;
+  const int h = blockIdx.y, b = blockIdx.z;
+  const int hkv = h / (a.H / a.Hkv);
+  const DqK kg{&a, (size_t)(b * a.Hkv + hkv)};
+  const DqV vg{&a, (size_t)(b * a.Hkv + hkv)};
+  (void)kg; (void)vg; (void)b; (void)h;
+
+  // This lane's dims (chunks g, g+TPR, … of VW) of each of its rows: q pre-scaled, accumulators.
+  float qr[ROWS][D / TPR], acc[ROWS][DV / TPR], m[ROWS], l[ROWS];
+#pragma unroll
+  for (int r = 0; r < ROWS; ++r) {
+    const int i = row0 + r;
+    const T* qrow = static_cast<const T*>(a.q) + ((size_t)(b * a.H + h) * a.Nq + i) * D;
+#pragma unroll
+    for (int t = 0; t < D / (VW * TPR); ++t) {
+      const VecT<VW> x = i < a.Nq ? *reinterpret_cast<const VecT<VW>*>(qrow + VW * (g + TPR * t)) : VecT<VW>::zero();
+#pragma unroll
+      for (int u = 0; u < VW; ++u) qr[r][t * VW + u] = to_f32(x.v[u]) * qscale;
+    }
+#pragma unroll
+    for (int d = 0; d < DV / TPR; ++d) acc[r][d] = 0.f;
+    m[r] = -INFINITY;
+    l[r] = 0.f;
+  }
+
+  // One K/V tile in shared memory: scores, modifier, mask, online softmax, P·V. Only MASKED
+  // tiles test the mask per element; TAIL tiles drop keys past Nk.
+  auto tile = [&](auto masked, auto tail_flag, const int kt) {
+    constexpr bool MASKED = decltype(masked)::value;
+    constexpr bool TAIL = decltype(tail_flag)::value;
+    (void)MASKED;
+    const int kbase = kt * BK;
+#pragma unroll 1
+    for (int c0 = 0; c0 < BK; c0 += KC) {
+      float s[ROWS][KC];
+#pragma unroll
+      for (int jj = 0; jj < KC; ++jj) {
+        const float* krow = Ks + (c0 + jj) * D;
+#pragma unroll
+        for (int r = 0; r < ROWS; ++r) s[r][jj] = 0.f;
+#pragma unroll
+        for (int t = 0; t < D / (VW * TPR); ++t) {
+          float kv[VW];
+          ld_smem<VW>(kv, krow + VW * (g + TPR * t));
+#pragma unroll
+          for (int r = 0; r < ROWS; ++r)
+#pragma unroll
+            for (int u = 0; u < VW; ++u) s[r][jj] = fmaf(qr[r][t * VW + u], kv[u], s[r][jj]);
+        }
+      }
+      // Each lane holds a partial dot over its dims; the xor butterfly leaves the sum in all lanes.
+#pragma unroll
+      for (int off = TPR / 2; off > 0; off >>= 1)
+#pragma unroll
+        for (int r = 0; r < ROWS; ++r)
+#pragma unroll
+          for (int jj = 0; jj < KC; ++jj) s[r][jj] += __shfl_xor_sync(LANES, s[r][jj], off);
+#pragma unroll
+      for (int r = 0; r < ROWS; ++r) {
+        const int qpos = row0 + r + a.q_offset;
+        (void)qpos;
+#pragma unroll
+        for (int jj = 0; jj < KC; ++jj) {
+          const int kk = c0 + jj;
+          const int kpos = a.k_offset + kbase + kk;
+          (void)kpos; // a mask that never reads k
+          const float x = s[r][jj];
+          const bool e0 = qpos >= kpos;
+          float y = x;
+          if constexpr (TAIL) { if (kbase + kk >= a.Nk) y = -INFINITY; }
+          /* predicate */
+          if constexpr (MASKED) { if (!(e0)) y = -INFINITY; }
+          s[r][jj] = y;
+        }
+        // Online softmax over this chunk (base 2). A row with nothing allowed yet keeps m = -inf;
+        // `base` keeps exp2 away from inf - inf.
+        float mx = m[r];
+#pragma unroll
+        for (int jj = 0; jj < KC; ++jj) mx = fmaxf(mx, s[r][jj]);
+        const float base = mx == -INFINITY ? 0.f : mx;
+        const float alpha = exp2f(m[r] - base);
+        float sum = 0.f;
+#pragma unroll
+        for (int jj = 0; jj < KC; ++jj) {
+          s[r][jj] = exp2f(s[r][jj] - base);
+          sum += s[r][jj];
+        }
+        m[r] = mx;
+        l[r] = l[r] * alpha + sum;
+#pragma unroll
+        for (int d = 0; d < DV / TPR; ++d) acc[r][d] *= alpha;
+      }
+#pragma unroll
+      for (int jj = 0; jj < KC; ++jj) {
+        const float* vrow = Vs + (c0 + jj) * DV;
+#pragma unroll
+        for (int t = 0; t < DV / (VW * TPR); ++t) {
+          float vv[VW];
+          ld_smem<VW>(vv, vrow + VW * (g + TPR * t));
+#pragma unroll
+          for (int r = 0; r < ROWS; ++r)
+#pragma unroll
+            for (int u = 0; u < VW; ++u) acc[r][t * VW + u] = fmaf(s[r][jj], vv[u], acc[r][t * VW + u]);
+        }
+      }
+    }
+  };
+
+  const int nkt = (a.Nk + BK - 1) / BK;
+  const int q_lo = a.q_offset + blockIdx.x * BQ;
+  const int q_hi = a.q_offset + min((int)(blockIdx.x + 1) * BQ, a.Nq) - 1;
+  for (int kt = 0; kt < nkt; ++kt) {
+    const int k_lo = a.k_offset + kt * BK;
+    const int k_hi = a.k_offset + min((kt + 1) * BK, a.Nk) - 1;
+    const bool c0 = q_hi >= k_lo;
+    const bool c1 = q_lo < k_hi;
+    const bool can_true = c0;
+    const bool can_false = c1;
+    if (!can_true) continue; // empty tile: skipped, nothing loaded
+    __syncthreads(); // the previous tile is no longer read
+    load_tile<D>(Ks, kg, kt, a.Nk, tid);
+    load_tile<DV>(Vs, vg, kt, a.Nk, tid);
+    __syncthreads();
+    const bool tail = (kt + 1) * BK > a.Nk;
+    if (can_false) { if (tail) tile(Flag<true>{}, Flag<true>{}, kt); else tile(Flag<true>{}, Flag<false>{}, kt); } else { if (tail) tile(Flag<false>{}, Flag<true>{}, kt); else tile(Flag<false>{}, Flag<false>{}, kt); }
+  }
+
+  // out = acc / l, lse = ln(sum exp). l == 0: no allowed key (out 0, lse -inf). A NaN or +inf
+  // score reaches l through exp2 (NaN - base, inf - inf), so l is NaN and so are out and lse.
+#pragma unroll
+  for (int r = 0; r < ROWS; ++r) {
+    const int i = row0 + r;
+    if (i >= a.Nq) continue;
+    const size_t row = (size_t)(b * a.H + h) * a.Nq + i;
+    const float inv = l[r] == 0.f ? 0.f : 1.f / l[r];
+    T* orow = static_cast<T*>(a.out) + row * DV;
+#pragma unroll
+    for (int t = 0; t < DV / (VW * TPR); ++t) {
+      VecT<VW> o;
+#pragma unroll
+      for (int u = 0; u < VW; ++u) o.v[u] = from_f32(acc[r][t * VW + u] * inv);
+      *reinterpret_cast<VecT<VW>*>(orow + VW * (g + TPR * t)) = o;
+    }
+    if (a.lse != nullptr && g == 0) a.lse[row] = l[r] == 0.f ? -INFINITY : (m[r] + log2f(l[r])) * LN2;
+  }
+}
+} // namespace attnc_kivi
+
+// ---- host code: argument checks and launches ----
+namespace attnc_kivi {
+static thread_local char last_error[512] = "";
+static int fail(int code, const char* fmt, ...) {
+  int n = snprintf(last_error, sizeof last_error, "attnc_kivi: ");
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(last_error + n, sizeof last_error - n, fmt, ap);
+  va_end(ap);
+  return code;
+}
+static bool ptr_ok(const void* p, size_t align) { return p != NULL && (uintptr_t)p % align == 0; }
+[[maybe_unused]] static bool kv_strides_ok(const Args& a, long long elems) { return true; }
+} // namespace attnc_kivi
+
+namespace attnc_kivi {
+namespace dec {
+// ---- decode mode (split-KV + lse merge): codegen/cuda/decode.ts ----
+constexpr int MT = 4, GROUPS = 16, KPG = 2, TILE = GROUPS * KPG, THREADS = 8 * GROUPS;
+constexpr int VW = 8, CD = D / (8 * VW), CV = DV / (8 * VW);
+// Quantized K/V chunks (decode-quant.ts): VW channels of a row as f32, dequantized.
+__device__ __forceinline__ float dq_bits(unsigned u) { float f; memcpy(&f, &u, 4); return f; }
+__device__ __forceinline__ float dq_half(const unsigned short* p, size_t i) {
+  const unsigned b = p[i], s = (b & 0x8000u) << 16, e = (b >> 10) & 31u, m = b & 1023u;
+  if (e == 0u) return (s ? -1.f : 1.f) * ((float)m * (1.f / 16777216.f)); // m · 2^-24, exact
+  if (e == 31u) return dq_bits(s | 0x7f800000u | (m << 13));
+  return dq_bits(s | ((e + 112u) << 23) | (m << 13));
+}
+__device__ __forceinline__ float dq_bf16(const unsigned short* p, size_t i) { return dq_bits((unsigned)p[i] << 16); }
+struct FChunk { float v[VW]; };
+template <int N> struct alignas(4 * N) Words { unsigned w[N]; };
+__device__ __forceinline__ FChunk k_chunk(const Args& a, size_t row, [[maybe_unused]] int t, int col0, [[maybe_unused]] size_t bh) {
+  FChunk o;
+  const int first = a.Nk - min(128, a.Nk); // the recent window's first token
+  if (t >= first) {
+  #pragma unroll
+    for (int i = 0; i < VW; ++i) {
+      const int c = col0 + i;
+      o.v[i] = dq_half(a.k_recent, (bh * 128 + (t - first)) * D + c);
+    }
+    return o;
+  }
+  float code[VW]; // the codes as floats, before zero point and scale
+  {
+    const unsigned* wp = static_cast<const unsigned*>(a.k) + row * ((D + 15) / 16) + col0 / 16;
+    const Words<1> wd = *reinterpret_cast<const Words<1>*>(wp);
+    const int s0 = col0 % 16;
+  #pragma unroll
+    for (int i = 0; i < VW; ++i) {
+      const unsigned raw = (wd.w[i / 16] >> (((s0 + i) % 16) * 2)) & 3u;
+      code[i] = (float)raw;
+    }
+  }
+  #pragma unroll
+  for (int i = 0; i < VW; ++i) {
+    [[maybe_unused]] const int c = col0 + i;
+    float v = code[i];
+    const size_t g = (bh * (size_t)((a.Nk + 31) / 32) + t / 32) * D + c;
+    v = v - dq_half(a.k_zero, g);
+    v = v * dq_half(a.k_scale, g);
+    o.v[i] = v;
+  }
+  return o;
+}
+__device__ __forceinline__ FChunk v_chunk(const Args& a, size_t row, [[maybe_unused]] int t, int col0, [[maybe_unused]] size_t bh) {
+  FChunk o;
+  const int first = a.Nk - min(128, a.Nk); // the recent window's first token
+  if (t >= first) {
+  #pragma unroll
+    for (int i = 0; i < VW; ++i) {
+      const int c = col0 + i;
+      o.v[i] = dq_half(a.v_recent, (bh * 128 + (t - first)) * DV + c);
+    }
+    return o;
+  }
+  float code[VW]; // the codes as floats, before zero point and scale
+  {
+    const unsigned* wp = static_cast<const unsigned*>(a.v) + row * ((DV + 15) / 16) + col0 / 16;
+    const Words<1> wd = *reinterpret_cast<const Words<1>*>(wp);
+    const int s0 = col0 % 16;
+  #pragma unroll
+    for (int i = 0; i < VW; ++i) {
+      const unsigned raw = (wd.w[i / 16] >> (((s0 + i) % 16) * 2)) & 3u;
+      code[i] = (float)raw;
+    }
+  }
+  #pragma unroll
+  for (int i = 0; i < VW; ++i) {
+    [[maybe_unused]] const int c = col0 + i;
+    float v = code[i];
+    const size_t g = row * ((DV + 31) / 32) + c / 32;
+    v = v - dq_half(a.v_zero, g);
+    v = v * dq_half(a.v_scale, g);
+    o.v[i] = v;
+  }
+  return o;
+}
+constexpr int STAGES = 1;
+constexpr size_t SPLIT_SMEM = 0; // K/V chunks load straight into registers
+// Tile class of rows q_lo..q_hi x keys k_lo..k_hi (positions): 0 empty, 1 full, 2 partial.
+__device__ __forceinline__ int tile_class(const Args& a, int b, int h, int q_lo, int q_hi, int k_lo, int k_hi) {
+  const bool ct0 = q_hi >= k_lo;
+  if (!(ct0)) return 0;
+  const bool cf0 = q_lo < k_hi;
+  return (cf0) ? 2 : 1;
+}
+__device__ __forceinline__ bool elem_mask(const Args& a, int b, int h, int qpos, int kpos) {
+  const bool m0 = qpos >= kpos;
+  return m0;
+}
+
+// Partial (acc[DV], m, l) of packed row r of a block (its lane groups combined).
+__device__ __forceinline__ size_t part_slot(const Args& a, int b, int hk, int rt, int row_tiles, int split, int n_splits, int r) {
+  return ((((size_t)b * a.Hkv + hk) * row_tiles + rt) * n_splits + split) * MT * (DV + 2) + (size_t)r * (DV + 2);
+}
+
+__global__ void __launch_bounds__(128) split_kernel(const Args a, float* __restrict__ part, int split_keys, int n_splits, int row_tiles) {
+  const int group = a.H / a.Hkv, packed = group * a.Nq;
+  const int split = blockIdx.x / row_tiles, rt = blockIdx.x % row_tiles;
+  const int hk = blockIdx.y, b = blockIdx.z;
+  const int lane = threadIdx.x & 7, g = threadIdx.x >> 3;
+  const T* __restrict__ qg = static_cast<const T*>(a.q);
+  [[maybe_unused]] int hr[MT], qp[MT];
+  bool rok[MT];
+  VecT<VW> qx[MT][CD]; // kept in storage type: half the registers of f32 at 16 bits
+#pragma unroll
+  for (int r = 0; r < MT; ++r) {
+    const int p = rt * MT + r;
+    rok[r] = p < packed;
+    const int pp = rok[r] ? p : 0;
+    const int row = pp % a.Nq;
+    hr[r] = hk * group + pp / a.Nq;
+    qp[r] = row + a.q_offset;
+    const T* qrow = qg + (((size_t)b * a.H + hr[r]) * a.Nq + row) * D;
+#pragma unroll
+    for (int c = 0; c < CD; ++c) {
+      qx[r][c] = *reinterpret_cast<const VecT<VW>*>(qrow + (lane + 8 * c) * VW);
+    }
+  }
+  float m[MT], l[MT], acc[MT][CV][VW];
+#pragma unroll
+  for (int r = 0; r < MT; ++r) {
+    m[r] = -INFINITY;
+    l[r] = 0.f;
+#pragma unroll
+    for (int c = 0; c < CV; ++c)
+#pragma unroll
+      for (int e = 0; e < VW; ++e) acc[r][c][e] = 0.f;
+  }
+  const int k_begin = split * split_keys, k_end = min(a.Nk, k_begin + split_keys);
+  // A quantized cache addresses its codes by global row (packed layout: decode-quant.ts).
+  [[maybe_unused]] const size_t kv0 = ((size_t)b * a.Hkv + hk) * a.Nk;
+  [[maybe_unused]] const size_t bh = (size_t)b * a.Hkv + hk; // a cache head
+  for (int t0 = k_begin; t0 < k_end; t0 += TILE) {
+    const int t1 = min(t0 + TILE, k_end);
+    int cls[MT];
+    bool any = false;
+#pragma unroll
+    for (int r = 0; r < MT; ++r) {
+      cls[r] = rok[r] ? tile_class(a, b, hr[r], qp[r], qp[r], t0 + a.k_offset, t1 - 1 + a.k_offset) : 0;
+      any |= cls[r] != 0;
+    }
+    if (!any) continue; // the same for every thread of the block: no K/V read
+    float sc[KPG][MT];
+    // V rows are requested with the K rows (one memory round trip per tile, not two).
+    FChunk vx[KPG][CV];
+#pragma unroll
+    for (int i = 0; i < KPG; ++i) {
+      const int kj = t0 + g + GROUPS * i;
+#pragma unroll
+      for (int c = 0; c < CV; ++c)
+        vx[i][c] = kj < t1 ? v_chunk(a, kv0 + kj, kj, (lane + 8 * c) * VW, bh) : FChunk{};
+    }
+#pragma unroll
+    for (int i = 0; i < KPG; ++i) {
+      const int kj = t0 + g + GROUPS * i;
+      const bool valid = kj < t1;
+      FChunk kx[CD];
+#pragma unroll
+      for (int c = 0; c < CD; ++c)
+        kx[c] = valid ? k_chunk(a, kv0 + kj, kj, (lane + 8 * c) * VW, bh) : FChunk{};
+      [[maybe_unused]] const int kpos = kj + a.k_offset;
+#pragma unroll
+      for (int r = 0; r < MT; ++r) {
+        float dot = 0.f;
+#pragma unroll
+        for (int c = 0; c < CD; ++c)
+#pragma unroll
+          for (int e = 0; e < VW; ++e) dot = fmaf(to_f32(qx[r][c].v[e]), kx[c].v[e], dot);
+        dot += __shfl_xor_sync(0xffffffffu, dot, 1);
+        dot += __shfl_xor_sync(0xffffffffu, dot, 2);
+        dot += __shfl_xor_sync(0xffffffffu, dot, 4);
+        const float x = a.scale * dot;
+        const bool ok = valid && cls[r] != 0 && (cls[r] == 1 || elem_mask(a, b, hr[r], qp[r], kpos));
+        sc[i][r] = ok ? x * LOG2E : -INFINITY;
+      }
+    }
+#pragma unroll
+    for (int r = 0; r < MT; ++r) {
+      float mt = sc[0][r];
+#pragma unroll
+      for (int i = 1; i < KPG; ++i) mt = fmaxf(mt, sc[i][r]);
+      if (mt > -INFINITY) {
+        const float mn = fmaxf(m[r], mt), corr = exp2f(m[r] - mn);
+        l[r] *= corr;
+#pragma unroll
+        for (int c = 0; c < CV; ++c)
+#pragma unroll
+          for (int e = 0; e < VW; ++e) acc[r][c][e] *= corr;
+        m[r] = mn;
+      }
+    }
+#pragma unroll
+    for (int i = 0; i < KPG; ++i) {
+#pragma unroll
+      for (int r = 0; r < MT; ++r) {
+        // -inf (masked) weighs 0; a NaN or +inf score gives p = NaN (NaN - m, inf - inf), which
+        // makes l NaN: the row comes out NaN (docs/LANGUAGE.md "Non-finite values").
+        const float p = sc[i][r] == -INFINITY ? 0.f : exp2f(sc[i][r] - m[r]);
+        l[r] += p;
+#pragma unroll
+        for (int c = 0; c < CV; ++c)
+#pragma unroll
+          for (int e = 0; e < VW; ++e) acc[r][c][e] = fmaf(p, vx[i][c].v[e], acc[r][c][e]);
+      }
+    }
+  }
+  // Combine the 16 groups in shared memory: one partial per row and block.
+  __shared__ float sm_m[GROUPS][MT], sm_max[MT], sm_l[MT], sm_acc[MT][DV];
+  for (int i = threadIdx.x; i < MT * DV; i += THREADS) sm_acc[i / DV][i % DV] = 0.f;
+  if (threadIdx.x < MT) sm_l[threadIdx.x] = 0.f;
+  if (lane == 0)
+#pragma unroll
+    for (int r = 0; r < MT; ++r) sm_m[g][r] = l[r] != 0.f ? m[r] : -INFINITY; // l NaN: poisoned, kept
+  __syncthreads();
+#pragma unroll
+  for (int r = 0; r < MT; ++r) {
+    float M = -INFINITY;
+#pragma unroll
+    for (int j = 0; j < GROUPS; ++j) M = fmaxf(M, sm_m[j][r]);
+    if (l[r] != 0.f) { // a NaN l carries into sm_l
+      const float f = exp2f(m[r] - M);
+#pragma unroll
+      for (int c = 0; c < CV; ++c)
+#pragma unroll
+        for (int e = 0; e < VW; ++e) atomicAdd(&sm_acc[r][(lane + 8 * c) * VW + e], acc[r][c][e] * f);
+      if (lane == 0) atomicAdd(&sm_l[r], l[r] * f);
+    }
+    if (threadIdx.x == 0) sm_max[r] = M;
+  }
+  __syncthreads();
+  for (int i = threadIdx.x; i < MT * (DV + 2); i += THREADS) {
+    const int r = i / (DV + 2), c = i % (DV + 2);
+    if (!rok[r]) continue;
+    float* dst = part + part_slot(a, b, hk, rt, row_tiles, split, n_splits, r);
+    dst[c] = c < DV ? sm_acc[r][c] : c == DV ? sm_max[r] : sm_l[r];
+  }
+}
+
+// One block per (query row, head, batch): M = max m_i over partials with l_i != 0,
+// L = sum l_i 2^(m_i - M), out = sum acc_i 2^(m_i - M) / L, lse = (M + log2 L) ln 2. L == 0:
+// an empty row (out 0, lse -inf); a partial with l NaN (a NaN or +inf score) makes L NaN.
+__global__ void __launch_bounds__(128) merge_kernel(const Args a, const float* __restrict__ part, int n_splits, int row_tiles) {
+  const int row = blockIdx.x, h = blockIdx.y, b = blockIdx.z;
+  const int group = a.H / a.Hkv, hk = h / group, p = (h % group) * a.Nq + row;
+  const int rt = p / MT, r = p % MT, n = n_splits;
+  const float* base = part + part_slot(a, b, hk, rt, row_tiles, 0, n_splits, r);
+  const size_t stride = (size_t)MT * (DV + 2); // between consecutive splits
+  // Block-wide max and sum over the splits, then each split's weight 2^(m_j - M) in shared memory.
+  extern __shared__ float w[]; // n_splits weights
+  __shared__ float red[4];
+  const int warp = threadIdx.x >> 5, ln = threadIdx.x & 31;
+  float M = -INFINITY;
+  for (int j = threadIdx.x; j < n; j += THREADS)
+    if (base[j * stride + DV + 1] != 0.f) M = fmaxf(M, base[j * stride + DV]);
+  for (int off = 16; off > 0; off >>= 1) M = fmaxf(M, __shfl_xor_sync(0xffffffffu, M, off));
+  if (ln == 0) red[warp] = M;
+  __syncthreads();
+  M = fmaxf(fmaxf(red[0], red[1]), fmaxf(red[2], red[3]));
+  __syncthreads();
+  float L = 0.f;
+  for (int j = threadIdx.x; j < n; j += THREADS) {
+    const float lj = base[j * stride + DV + 1];
+    const float wj = lj != 0.f ? exp2f(base[j * stride + DV] - M) : 0.f;
+    w[j] = wj;
+    L += lj * wj;
+  }
+  for (int off = 16; off > 0; off >>= 1) L += __shfl_xor_sync(0xffffffffu, L, off);
+  if (ln == 0) red[warp] = L;
+  __syncthreads();
+  L = red[0] + red[1] + red[2] + red[3];
+  const float inv = L == 0.f ? 0.f : 1.f / L;
+  T* og = static_cast<T*>(a.out) + (((size_t)b * a.H + h) * a.Nq + row) * DV;
+  for (int d = threadIdx.x; d < DV; d += THREADS) {
+    float o = 0.f; // every split wrote its acc (0 where l = 0)
+#pragma unroll 8
+    for (int j = 0; j < n; ++j) o = fmaf(w[j], base[j * stride + d], o);
+    og[d] = from_f32(o * inv);
+  }
+  if (threadIdx.x == 0 && a.lse != NULL)
+    a.lse[((size_t)b * a.H + h) * a.Nq + row] = L == 0.f ? -INFINITY : (M + log2f(L)) * LN2;
+}
+} // namespace dec
+} // namespace attnc_kivi
+// ---- decode: host side ----
+namespace attnc_kivi {
+namespace dec {
+// Host: whether this launch takes decode mode (env ATTNC_DECODE=0 never, =1 always).
+static bool wanted(const Args& a) {
+  static const int env = [] {
+    const char* e = getenv("ATTNC_DECODE");
+    return e == NULL ? -1 : (e[0] == '0' ? 0 : 1);
+  }();
+  if (env == 0 || a.Nq < 1 || a.Nk < 1) return false;
+  // The decode kernels pack a KV head's (H / Hkv) · Nq query rows in an int: past that, prefill.
+  if ((long long)(a.H / a.Hkv) * a.Nq > 2147483647LL - MT) return false;
+  if (!ptr_ok(a.q, VW * sizeof(T)) || !ptr_ok(a.k, 4) || !ptr_ok(a.v, 4)) return false;
+  return env == 1 || (a.Nq <= 16 && a.Nk >= 1024);
+}
+
+// Cost of w splits for `base` (kv head, batch, row tile) blocks: blocks on the busiest SM per
+// split, between exact shares (a partial wave as fast as its blocks) and whole waves.
+static double split_cost(long long base, long long w, int sms, int resident) {
+  const long long per_sm = (base * w + sms - 1) / sms;
+  const long long waves = (per_sm + resident - 1) / resident;
+  return (double)(per_sm + waves * resident) / (2.0 * (double)w);
+}
+
+static int launch(const Args& a, cudaStream_t stream) {
+  int dev = 0;
+  if (cudaGetDevice(&dev) != cudaSuccess) dev = 0;
+  if (dev < 0 || dev >= 64) return fail(ATTNC_ERR_CUDA, "decode: device %d beyond 64", dev);
+  // Per device, once: SMs, the stages' shared memory, and how many split blocks an SM holds.
+  static int sm_count[64] = {}, resident_blocks[64] = {};
+  if (resident_blocks[dev] == 0) {
+    if (cudaDeviceGetAttribute(&sm_count[dev], cudaDevAttrMultiProcessorCount, dev) != cudaSuccess) sm_count[dev] = 132;
+    if (SPLIT_SMEM > 48 * 1024) {
+      const cudaError_t e = cudaFuncSetAttribute(split_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)SPLIT_SMEM);
+      if (e != cudaSuccess) return fail(ATTNC_ERR_CUDA, "decode: cannot reserve %zu bytes of shared memory: %s", SPLIT_SMEM, cudaGetErrorString(e));
+    }
+    int n = 0;
+    if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(&n, split_kernel, 128, SPLIT_SMEM) != cudaSuccess || n < 1) n = 1;
+    resident_blocks[dev] = n;
+  }
+  const int sms = sm_count[dev], resident = resident_blocks[dev];
+  const int packed = (a.H / a.Hkv) * a.Nq, row_tiles = (packed + MT - 1) / MT;
+  const long long base = (long long)a.Hkv * a.B * row_tiles;
+  const int tiles = (a.Nk + TILE - 1) / TILE;
+  // Splits: enough blocks for every SM to hold `resident` of them, then, within 1/2x..4x of
+  // that, the count that spreads blocks most evenly over the SMs (a larger count only when 3%
+  // better); each split at least 2 * STAGES tiles (its pipeline fills) and a whole number of tiles.
+  const long long most = tiles / (2 * STAGES) > 1 ? tiles / (2 * STAGES) : 1;
+  const long long fill = ((long long)resident * sms + base - 1) / base;
+  long long want = fill > most ? most : fill, best = want > 1 ? want / 2 : 1;
+  double best_cost = split_cost(base, best, sms, resident);
+  for (long long w = best + 1; w <= 4 * want && w <= most; ++w) {
+    const double c = split_cost(base, w, sms, resident);
+    if (c < 0.97 * best_cost) best = w, best_cost = c;
+  }
+  const int split_keys = (int)((tiles + best - 1) / best) * TILE;
+  const int n_splits = (a.Nk + split_keys - 1) / split_keys;
+  if ((long long)n_splits * row_tiles > 2147483647LL || a.Hkv > 65535)
+    return fail(ATTNC_ERR_ARGS, "decode grid too large (splits %d x row tiles %d)", n_splits, row_tiles);
+  const size_t bytes = (size_t)base * n_splits * MT * (DV + 2) * sizeof(float);
+  // Scratch comes from a pool of our own (never the device default pool, which belongs to the
+  // host application): stream-ordered, and kept between launches up to 64 MiB.
+  static cudaMemPool_t pools[64] = {}; // one per device of the process
+  cudaError_t pe = cudaSuccess;
+  if (pools[dev] == NULL) {
+    cudaMemPoolProps props = {};
+    props.allocType = cudaMemAllocationTypePinned;
+    props.location.type = cudaMemLocationTypeDevice;
+    props.location.id = dev;
+    pe = cudaMemPoolCreate(&pools[dev], &props);
+    if (pe != cudaSuccess) pools[dev] = NULL;
+    uint64_t keep = 64ull << 20;
+    if (pe == cudaSuccess) pe = cudaMemPoolSetAttribute(pools[dev], cudaMemPoolAttrReleaseThreshold, &keep);
+  }
+  if (pe != cudaSuccess) return fail(ATTNC_ERR_CUDA, "decode scratch pool: %s", cudaGetErrorString(pe));
+  cudaMemPool_t pool = pools[dev];
+  float* part = NULL;
+  cudaError_t e = cudaMallocFromPoolAsync(reinterpret_cast<void**>(&part), bytes, pool, stream);
+  if (e != cudaSuccess) return fail(ATTNC_ERR_CUDA, "decode scratch of %zu bytes: %s", bytes, cudaGetErrorString(e));
+  split_kernel<<<dim3(n_splits * row_tiles, a.Hkv, a.B), 128, SPLIT_SMEM, stream>>>(a, part, split_keys, n_splits, row_tiles);
+  e = cudaGetLastError();
+  if (e == cudaSuccess) {
+    merge_kernel<<<dim3(a.Nq, a.H, a.B), 128, n_splits * sizeof(float), stream>>>(a, part, n_splits, row_tiles);
+    e = cudaGetLastError();
+  }
+  const cudaError_t f = cudaFreeAsync(part, stream);
+  if (e != cudaSuccess) return fail(ATTNC_ERR_CUDA, "decode attention: %s", cudaGetErrorString(e));
+  if (f != cudaSuccess) return fail(ATTNC_ERR_CUDA, "decode scratch free: %s", cudaGetErrorString(f));
+  return ATTNC_OK;
+}
+} // namespace dec
+} // namespace attnc_kivi
+
+extern "C" const char* attnc_kivi_last_error(void) { return attnc_kivi::last_error; }
+
+extern "C" void attnc_kivi_args_init(AttncArgs_kivi* a, int B, int H, int Hkv, int Nq, int Nk) {
+  memset(a, 0, sizeof *a);
+  a->B = B; a->H = H; a->Hkv = Hkv; a->Nq = Nq; a->Nk = Nk;
+  a->q_offset = Nk - Nq;
+  a->k_offset = 0;
+  a->scale = 1.0f / sqrtf(64.0f);
+}
+
+extern "C" int attnc_kivi_launch(const AttncArgs_kivi* args, cudaStream_t stream) {
+  using attnc_kivi::fail;
+  using attnc_kivi::ptr_ok;
+  attnc_kivi::last_error[0] = '\0';
+  if (args == NULL) return fail(ATTNC_ERR_ARGS, "args is NULL");
+  const AttncArgs_kivi& a = *args;
+  if (a.B < 1 || a.H < 1 || a.Hkv < 1 || a.Nq < 0 || a.Nk < 0)
+    return fail(ATTNC_ERR_ARGS, "need B, H, Hkv >= 1 and Nq, Nk >= 0 (got B=%d H=%d Hkv=%d Nq=%d Nk=%d)", a.B, a.H, a.Hkv, a.Nq, a.Nk);
+  if (a.H % a.Hkv != 0) return fail(ATTNC_ERR_ARGS, "H (%d) must be a multiple of Hkv (%d)", a.H, a.Hkv);
+  if (a.H > 65535 || a.B > 65535) return fail(ATTNC_ERR_ARGS, "H (%d) and B (%d) must be at most 65535", a.H, a.B);
+  if ((long long)a.B * a.H > 2147483647LL) return fail(ATTNC_ERR_ARGS, "B * H (%d * %d) must be at most 2147483647", a.B, a.H);
+  if (a.Nq > 2146435072 || a.Nk > 2146435072) return fail(ATTNC_ERR_ARGS, "Nq (%d) and Nk (%d) must be at most 2146435072 (2^31 - 2^20)", a.Nq, a.Nk);
+  if (a.Nq > 0 && (long long)a.q_offset + a.Nq - 1 > 2147482623LL) return fail(ATTNC_ERR_ARGS, "query positions [%d, %lld] are too close to the int32 limit (q_offset + Nq - 1 must be <= 2147482623, 2^31 - 1 - 1024: tile padding; got q_offset = %d, Nq = %d)", a.q_offset, (long long)a.q_offset + a.Nq - 1, a.q_offset, a.Nq);
+  if (a.Nk > 0 && (long long)a.k_offset + a.Nk - 1 > 2147482623LL) return fail(ATTNC_ERR_ARGS, "key positions [%d, %lld] are too close to the int32 limit (k_offset + Nk - 1 must be <= 2147482623, 2^31 - 1 - 1024: tile padding; got k_offset = %d, Nk = %d)", a.k_offset, (long long)a.k_offset + a.Nk - 1, a.k_offset, a.Nk);
+  if (a.Nq > 0 && a.Nk > 0 && ((long long)a.q_offset + a.Nq - 1 - a.k_offset > 2147483647LL || (long long)a.q_offset - ((long long)a.k_offset + a.Nk - 1) < -2147483647LL))
+    return fail(ATTNC_ERR_ARGS, "q - k ranges over [%lld, %lld], which leaves int32 (q_offset = %d, k_offset = %d)", (long long)a.q_offset - ((long long)a.k_offset + a.Nk - 1), (long long)a.q_offset + a.Nq - 1 - a.k_offset, a.q_offset, a.k_offset);
+  if (!isfinite(a.scale)) return fail(ATTNC_ERR_ARGS, "scale must be finite (got %g)", (double)a.scale);
+  if (a.Nq == 0) return ATTNC_OK;
+  if (!ptr_ok(a.q, 16) || !ptr_ok(a.out, 16) || (a.Nk > 0 && (!ptr_ok(a.k, 16) || !ptr_ok(a.v, 16))))
+    return fail(ATTNC_ERR_ARGS, "q, k, v and out must be non-NULL and 16-byte aligned");
+  if (a.Nk > 0 && a.k_scale == NULL) return fail(ATTNC_ERR_ARGS, "k_scale (a tensor of the quantized cache) must not be NULL");
+  if (a.Nk > 0 && a.k_zero == NULL) return fail(ATTNC_ERR_ARGS, "k_zero (a tensor of the quantized cache) must not be NULL");
+  if (a.Nk > 0 && a.k_recent == NULL) return fail(ATTNC_ERR_ARGS, "k_recent (a tensor of the quantized cache) must not be NULL");
+  if (a.Nk > 0 && a.v_scale == NULL) return fail(ATTNC_ERR_ARGS, "v_scale (a tensor of the quantized cache) must not be NULL");
+  if (a.Nk > 0 && a.v_zero == NULL) return fail(ATTNC_ERR_ARGS, "v_zero (a tensor of the quantized cache) must not be NULL");
+  if (a.Nk > 0 && a.v_recent == NULL) return fail(ATTNC_ERR_ARGS, "v_recent (a tensor of the quantized cache) must not be NULL");
+  if ((uintptr_t)a.lse % 4 != 0) return fail(ATTNC_ERR_ARGS, "lse must be 4-byte aligned (got %p)", (const void*)a.lse);
+  if ((uintptr_t)a.k_scale % 2 != 0) return fail(ATTNC_ERR_ARGS, "k_scale must be 2-byte aligned (got %p)", (const void*)a.k_scale);
+  if ((uintptr_t)a.k_zero % 2 != 0) return fail(ATTNC_ERR_ARGS, "k_zero must be 2-byte aligned (got %p)", (const void*)a.k_zero);
+  if ((uintptr_t)a.k_recent % 2 != 0) return fail(ATTNC_ERR_ARGS, "k_recent must be 2-byte aligned (got %p)", (const void*)a.k_recent);
+  if ((uintptr_t)a.v_scale % 2 != 0) return fail(ATTNC_ERR_ARGS, "v_scale must be 2-byte aligned (got %p)", (const void*)a.v_scale);
+  if ((uintptr_t)a.v_zero % 2 != 0) return fail(ATTNC_ERR_ARGS, "v_zero must be 2-byte aligned (got %p)", (const void*)a.v_zero);
+  if ((uintptr_t)a.v_recent % 2 != 0) return fail(ATTNC_ERR_ARGS, "v_recent must be 2-byte aligned (got %p)", (const void*)a.v_recent);
+  if (attnc_kivi::dec::wanted(a)) return attnc_kivi::dec::launch(a, stream);
+  // log2(e) folds into the q scale: scores come out in base 2 for exp2f.
+  const float qscale = a.scale * attnc_kivi::LOG2E;
+  const size_t smem = 32768;
+  const dim3 grid((a.Nq + 63) / 64, a.H, a.B);
+  attnc_kivi::attnc_kivi_attention<<<grid, 128, smem, stream>>>(a, qscale);
+  const cudaError_t e = cudaGetLastError();
+  if (e != cudaSuccess) return fail(ATTNC_ERR_CUDA, "attention: %s", cudaGetErrorString(e));
+  return ATTNC_OK;
+}
+
+// ---- quantize: fills the quantized caches ----
+namespace attnc_kivi_quantize_k_dev {
+constexpr int D = 64;
+// Scale granularity: 0 none, 1 tensor, 2 token, 3 channel; GROUP 0 = no group.
+constexpr int GRAN = 3, GROUP = 32;
+constexpr int BITS = 2, WORDS = 4;
+constexpr float QMAX = 3.f;
+constexpr int HI_WORDS = 0;
+constexpr float HI_QMAX = 0.f;
+constexpr int R = 128; // recent tokens kept in 16 bits
+constexpr bool WHOLE = false; // any range rewrites the whole cache
+constexpr int MAX_WORDS = WORDS > HI_WORDS ? WORDS : HI_WORDS;
+using Args = ::AttncQuantizeArgs_kivi_k;
+
+__device__ __forceinline__ float flush(float v) { return fabsf(v) < 1.17549435e-38f ? copysignf(0.f, v) : v; }
+__device__ __forceinline__ float ld(const float* p, long i) { return p[i]; }
+__device__ __forceinline__ float ld(const __half* p, long i) { return __half2float(p[i]); }
+__device__ __forceinline__ float ld(const __nv_bfloat16* p, long i) { return __bfloat162float(p[i]); }
+__device__ __forceinline__ void st(float* p, long i, float v) { p[i] = v; }
+__device__ __forceinline__ void st(__half* p, long i, float v) { p[i] = __float2half_rn(v); }
+__device__ __forceinline__ void st(__nv_bfloat16* p, long i, float v) { p[i] = __float2bfloat16_rn(v); }
+// Math.min / Math.max of the model: -0 orders below +0.
+__device__ __forceinline__ float jsmin(float a, float b) { return a < b || (a == b && signbit(a)) ? a : b; }
+__device__ __forceinline__ float jsmax(float a, float b) { return a > b || (a == b && !signbit(a)) ? a : b; }
+// Rounded to nearest in the dtype of p, saturating at its largest finite value (roundNearestSat).
+__device__ __forceinline__ float rn_sat(const float*, float v) { return v; }
+__device__ __forceinline__ float rn_sat(const __half*, float v) {
+  const float r = __half2float(__float2half_rn(v));
+  return isinf(r) ? copysignf(65504.f, r) : r;
+}
+// The smallest value of the dtype of p that is >= v (v > 0), at least its smallest scale (roundUpTo).
+__device__ __forceinline__ float up(const float*, float v) { return v < 1.17549435e-38f ? 1.17549435e-38f : v; }
+__device__ __forceinline__ float up(const __half*, float v) {
+  if (v < 5.9604645e-8f) return 5.9604645e-8f;
+  unsigned short b = __half_as_ushort(__float2half_rn(v));
+  if (__half2float(__ushort_as_half(b)) < v) ++b;
+  return b >= 0x7c00 ? 65504.f : __half2float(__ushort_as_half(b));
+}
+__device__ __forceinline__ const __nv_bfloat16* px(const Args& a) { return static_cast<const __nv_bfloat16*>(a.x); }
+typedef __half TS;
+__device__ __forceinline__ TS* pscale(const Args& a) { return static_cast<TS*>(a.scale); }
+typedef __half TZ;
+__device__ __forceinline__ TZ* pzero(const Args& a) { return static_cast<TZ*>(a.zero); }
+__device__ __forceinline__ __half* precent(const Args& a) { return static_cast<__half*>(a.recent); }
+
+__device__ __forceinline__ int first_recent(const Args& a) { return a.Nk - (R < a.Nk ? R : a.Nk); }
+// Whether token t of (b, h) = bh is stored with the wider salient codes (never a recent token).
+__device__ __forceinline__ bool is_salient(const Args& a, int bh, int t) {
+  return false;
+}
+// The token rows [first, end) whose codes and scale groups this call rewrites (rewrittenRows).
+__device__ __forceinline__ void rewritten(const Args& a, int& first, int& end) {
+  first = a.start; end = a.start + a.n;
+  if (a.n == 0) return;
+  if (WHOLE) { first = 0; end = a.Nk; return; }
+  if (GRAN == 3 && GROUP) { first = first / GROUP * GROUP; end = min(a.Nk, (end + GROUP - 1) / GROUP * GROUP); }
+}
+// Scale groups along tokens and channels (scaleGroups).
+__device__ __forceinline__ int token_groups(const Args& a) {
+  return GRAN == 2 ? a.Nk : GRAN == 3 && GROUP ? (a.Nk + GROUP - 1) / GROUP : 1;
+}
+constexpr int CHANNEL_GROUPS = GRAN == 2 ? (GROUP ? (D + GROUP - 1) / GROUP : 1) : GRAN == 3 ? D : 1;
+__device__ __forceinline__ long scale_index(const Args& a, int bh, int t, int c) {
+  if (GRAN <= 1) return 0;
+  const int tg = GRAN == 2 ? t : GROUP ? t / GROUP : 0;
+  const int cg = GRAN == 3 ? c : GROUP ? c / GROUP : 0;
+  return ((long)bh * token_groups(a) + tg) * CHANNEL_GROUPS + cg;
+}
+// The value the codes approximate: x over its channel's normalizer (f32 division).
+__device__ __forceinline__ float y_at(const Args& a, int bh, int t, int c) {
+  const float x = flush(ld(px(a), ((long)bh * a.Nk + t) * D + c));
+  return x;
+}
+
+// groupScale: scale (and zero point) of one group from its extremes; {1, 0} when it has none.
+__device__ __forceinline__ void group_params(float mn, float mx, int count, bool wide, float& scale, float& zero) {
+  scale = 1.f; zero = 0.f;
+  if (count == 0) return;
+  const float lo = jsmin(mn, 0.f), range = __fsub_rn(jsmax(mx, 0.f), lo);
+  if (range == 0.f) return;
+  scale = up((const TS*)0, __fdiv_rn(range, wide ? HI_QMAX : QMAX));
+  zero = rn_sat((const TZ*)0, __fdiv_rn(-lo, scale));
+}
+__global__ void __launch_bounds__(256) scale_pass(const Args a) {
+  int first, end;
+  rewritten(a, first, end);
+  if (first >= end) return;
+  const int fr = first_recent(a);
+  // The token groups [tg0, tg1) holding the rewritten rows, over every (b, h) and channel group.
+  const int tg0 = GRAN == 2 ? first : GRAN == 3 && GROUP ? first / GROUP : 0;
+  const int tg1 = GRAN == 2 ? end : GRAN == 3 && GROUP ? (end + GROUP - 1) / GROUP : 1;
+  const long per_bh = (long)(tg1 - tg0) * CHANNEL_GROUPS;
+  const long total = GRAN == 1 ? 1 : (long)a.B * a.Hkv * per_bh;
+  for (long i = (long)blockIdx.x * 256 + threadIdx.x; i < total; i += (long)gridDim.x * 256) {
+    const int bh = GRAN == 1 ? 0 : (int)(i / per_bh);
+    const int tg = tg0 + (int)(i % per_bh / CHANNEL_GROUPS), cg = (int)(i % CHANNEL_GROUPS);
+    // Members: tokens [t0, t1) (quantized ones only), channels [c0, c1), heads [h0, h1).
+    const int t0 = GRAN == 2 ? tg : GRAN == 3 && GROUP ? tg * GROUP : 0;
+    const int t1 = min(fr, GRAN == 2 ? tg + 1 : GRAN == 3 && GROUP ? tg * GROUP + GROUP : a.Nk);
+    const int c0 = GRAN == 3 ? cg : GRAN == 2 && GROUP ? cg * GROUP : 0;
+    const int c1 = GRAN == 3 ? cg + 1 : GRAN == 2 && GROUP ? min(D, cg * GROUP + GROUP) : D;
+    const int h0 = GRAN == 1 ? 0 : bh, h1 = GRAN == 1 ? a.B * a.Hkv : bh + 1;
+    float mn = INFINITY, mx = -INFINITY;
+    int count = 0;
+    bool wide = false;
+    for (int hh = h0; hh < h1; ++hh)
+      for (int t = t0; t < t1; ++t) {
+        wide = wide || is_salient(a, hh, t);
+        for (int c = c0; c < c1; ++c) {
+          const float y = y_at(a, hh, t, c);
+          mn = jsmin(mn, y);
+          mx = jsmax(mx, y);
+          ++count;
+        }
+      }
+    float scale, zero;
+    group_params(mn, mx, count, wide, scale, zero);
+    const long g = GRAN == 1 ? 0 : ((long)bh * token_groups(a) + tg) * CHANNEL_GROUPS + cg;
+    st(pscale(a), g, scale);
+    st(pzero(a), g, zero);
+  }
+}
+
+__device__ __forceinline__ unsigned encode(const Args& a, long g, float v, bool wide) {
+  const float hi = wide ? HI_QMAX : QMAX, lo = 0.f;
+  const float q = rintf(__fadd_rn(__fdiv_rn(v, ld(pscale(a), g)), ld(pzero(a), g)));
+  return (unsigned)(int)fminf(hi, fmaxf(lo, q));
+}
+
+// The word w of a row, packed from bits-bit codes: lowest channel in the lowest bits.
+__device__ __forceinline__ uint32_t pack_word(const Args& a, int bh, int t, int w, int bits, bool wide) {
+  const int per = 32 / bits;
+  uint32_t word = 0;
+  for (int j = 0; j < per; ++j) {
+    const int c = w * per + j;
+    if (c >= D) break;
+    const unsigned code = encode(a, scale_index(a, bh, t, c), y_at(a, bh, t, c), wide);
+    word |= (code & ((1u << bits) - 1u)) << (j * bits);
+  }
+  return word;
+}
+__global__ void __launch_bounds__(256) code_pass(const Args a) {
+  int first, end;
+  rewritten(a, first, end);
+  const int fr = first_recent(a);
+  const long per_bh = (long)(end - first) * MAX_WORDS;
+  const long total = (long)a.B * a.Hkv * per_bh;
+  for (long i = (long)blockIdx.x * 256 + threadIdx.x; i < total; i += (long)gridDim.x * 256) {
+    const int bh = (int)(i / per_bh), t = first + (int)(i % per_bh / MAX_WORDS), w = (int)(i % MAX_WORDS);
+    const bool recent = t >= fr, wide = is_salient(a, bh, t);
+    const long row = (long)bh * a.Nk + t;
+    if (w < WORDS) a.codes[row * WORDS + w] = recent || wide ? 0u : pack_word(a, bh, t, w, BITS, false);
+    
+  }
+}
+
+__global__ void __launch_bounds__(256) recent_pass(const Args a) {
+  const long total = (long)a.B * a.Hkv * R * D;
+  const int fr = first_recent(a), count = a.Nk - fr;
+  for (long i = (long)blockIdx.x * 256 + threadIdx.x; i < total; i += (long)gridDim.x * 256) {
+    const int bh = (int)(i / ((long)R * D)), r = (int)(i / D % R), c = (int)(i % D);
+    st(precent(a), i, r < count ? flush(ld(px(a), ((long)bh * a.Nk + fr + r) * D + c)) : 0.f);
+  }
+}
+} // namespace attnc_kivi_quantize_k_dev
+
+extern "C" int attnc_kivi_quantize_k(const AttncQuantizeArgs_kivi_k* args, cudaStream_t stream) {
+  attnc_kivi::last_error[0] = '\0';
+  if (args == NULL) return attnc_kivi::fail(ATTNC_ERR_ARGS, "quantize k: args is NULL");
+  const AttncQuantizeArgs_kivi_k& a = *args;
+  if (a.B < 0 || a.Hkv < 0 || a.Nk < 0) return attnc_kivi::fail(ATTNC_ERR_ARGS, "quantize k: negative size B=%d Hkv=%d Nk=%d", a.B, a.Hkv, a.Nk);
+  if (a.start < 0 || a.n < 0 || a.start > a.Nk - a.n) return attnc_kivi::fail(ATTNC_ERR_ARGS, "quantize k: rows [start=%d, start + n=%d) are not inside the cache's Nk=%d tokens", a.start, a.n, a.Nk);
+  if ((long)a.B * a.Hkv == 0) return ATTNC_OK;
+  if (a.Nk > 0 && a.x == NULL) return attnc_kivi::fail(ATTNC_ERR_ARGS, "quantize k: x is NULL");
+  if (a.Nk > 0 && a.codes == NULL) return attnc_kivi::fail(ATTNC_ERR_ARGS, "quantize k: codes is NULL");
+  if (a.Nk > 0 && a.scale == NULL) return attnc_kivi::fail(ATTNC_ERR_ARGS, "quantize k: scale is NULL");
+  if (a.Nk > 0 && a.zero == NULL) return attnc_kivi::fail(ATTNC_ERR_ARGS, "quantize k: zero is NULL");
+  if (a.recent == NULL) return attnc_kivi::fail(ATTNC_ERR_ARGS, "quantize k: recent is NULL");
+  // Grid-stride passes: enough blocks to fill the device, each pass over its own index space.
+  const unsigned blocks = (unsigned)((long)a.B * a.Hkv * a.Nk * 4 / 256 + 1 < 65535 ? (long)a.B * a.Hkv * a.Nk * 4 / 256 + 1 : 65535);
+  cudaError_t e;
+  attnc_kivi_quantize_k_dev::scale_pass<<<blocks, 256, 0, stream>>>(a);
+  if ((e = cudaGetLastError()) != cudaSuccess) return attnc_kivi::fail(ATTNC_ERR_CUDA, "quantize k (scales): %s", cudaGetErrorString(e));
+  attnc_kivi_quantize_k_dev::code_pass<<<blocks, 256, 0, stream>>>(a);
+  if ((e = cudaGetLastError()) != cudaSuccess) return attnc_kivi::fail(ATTNC_ERR_CUDA, "quantize k (codes): %s", cudaGetErrorString(e));
+  attnc_kivi_quantize_k_dev::recent_pass<<<blocks, 256, 0, stream>>>(a);
+  if ((e = cudaGetLastError()) != cudaSuccess) return attnc_kivi::fail(ATTNC_ERR_CUDA, "quantize k (recent window): %s", cudaGetErrorString(e));
+  return ATTNC_OK;
+}
+
+namespace attnc_kivi_quantize_v_dev {
+constexpr int D = 64;
+// Scale granularity: 0 none, 1 tensor, 2 token, 3 channel; GROUP 0 = no group.
+constexpr int GRAN = 2, GROUP = 32;
+constexpr int BITS = 2, WORDS = 4;
+constexpr float QMAX = 3.f;
+constexpr int HI_WORDS = 0;
+constexpr float HI_QMAX = 0.f;
+constexpr int R = 128; // recent tokens kept in 16 bits
+constexpr bool WHOLE = false; // any range rewrites the whole cache
+constexpr int MAX_WORDS = WORDS > HI_WORDS ? WORDS : HI_WORDS;
+using Args = ::AttncQuantizeArgs_kivi_v;
+
+__device__ __forceinline__ float flush(float v) { return fabsf(v) < 1.17549435e-38f ? copysignf(0.f, v) : v; }
+__device__ __forceinline__ float ld(const float* p, long i) { return p[i]; }
+__device__ __forceinline__ float ld(const __half* p, long i) { return __half2float(p[i]); }
+__device__ __forceinline__ float ld(const __nv_bfloat16* p, long i) { return __bfloat162float(p[i]); }
+__device__ __forceinline__ void st(float* p, long i, float v) { p[i] = v; }
+__device__ __forceinline__ void st(__half* p, long i, float v) { p[i] = __float2half_rn(v); }
+__device__ __forceinline__ void st(__nv_bfloat16* p, long i, float v) { p[i] = __float2bfloat16_rn(v); }
+// Math.min / Math.max of the model: -0 orders below +0.
+__device__ __forceinline__ float jsmin(float a, float b) { return a < b || (a == b && signbit(a)) ? a : b; }
+__device__ __forceinline__ float jsmax(float a, float b) { return a > b || (a == b && !signbit(a)) ? a : b; }
+// Rounded to nearest in the dtype of p, saturating at its largest finite value (roundNearestSat).
+__device__ __forceinline__ float rn_sat(const float*, float v) { return v; }
+__device__ __forceinline__ float rn_sat(const __half*, float v) {
+  const float r = __half2float(__float2half_rn(v));
+  return isinf(r) ? copysignf(65504.f, r) : r;
+}
+// The smallest value of the dtype of p that is >= v (v > 0), at least its smallest scale (roundUpTo).
+__device__ __forceinline__ float up(const float*, float v) { return v < 1.17549435e-38f ? 1.17549435e-38f : v; }
+__device__ __forceinline__ float up(const __half*, float v) {
+  if (v < 5.9604645e-8f) return 5.9604645e-8f;
+  unsigned short b = __half_as_ushort(__float2half_rn(v));
+  if (__half2float(__ushort_as_half(b)) < v) ++b;
+  return b >= 0x7c00 ? 65504.f : __half2float(__ushort_as_half(b));
+}
+__device__ __forceinline__ const __nv_bfloat16* px(const Args& a) { return static_cast<const __nv_bfloat16*>(a.x); }
+typedef __half TS;
+__device__ __forceinline__ TS* pscale(const Args& a) { return static_cast<TS*>(a.scale); }
+typedef __half TZ;
+__device__ __forceinline__ TZ* pzero(const Args& a) { return static_cast<TZ*>(a.zero); }
+__device__ __forceinline__ __half* precent(const Args& a) { return static_cast<__half*>(a.recent); }
+
+__device__ __forceinline__ int first_recent(const Args& a) { return a.Nk - (R < a.Nk ? R : a.Nk); }
+// Whether token t of (b, h) = bh is stored with the wider salient codes (never a recent token).
+__device__ __forceinline__ bool is_salient(const Args& a, int bh, int t) {
+  return false;
+}
+// The token rows [first, end) whose codes and scale groups this call rewrites (rewrittenRows).
+__device__ __forceinline__ void rewritten(const Args& a, int& first, int& end) {
+  first = a.start; end = a.start + a.n;
+  if (a.n == 0) return;
+  if (WHOLE) { first = 0; end = a.Nk; return; }
+  if (GRAN == 3 && GROUP) { first = first / GROUP * GROUP; end = min(a.Nk, (end + GROUP - 1) / GROUP * GROUP); }
+}
+// Scale groups along tokens and channels (scaleGroups).
+__device__ __forceinline__ int token_groups(const Args& a) {
+  return GRAN == 2 ? a.Nk : GRAN == 3 && GROUP ? (a.Nk + GROUP - 1) / GROUP : 1;
+}
+constexpr int CHANNEL_GROUPS = GRAN == 2 ? (GROUP ? (D + GROUP - 1) / GROUP : 1) : GRAN == 3 ? D : 1;
+__device__ __forceinline__ long scale_index(const Args& a, int bh, int t, int c) {
+  if (GRAN <= 1) return 0;
+  const int tg = GRAN == 2 ? t : GROUP ? t / GROUP : 0;
+  const int cg = GRAN == 3 ? c : GROUP ? c / GROUP : 0;
+  return ((long)bh * token_groups(a) + tg) * CHANNEL_GROUPS + cg;
+}
+// The value the codes approximate: x over its channel's normalizer (f32 division).
+__device__ __forceinline__ float y_at(const Args& a, int bh, int t, int c) {
+  const float x = flush(ld(px(a), ((long)bh * a.Nk + t) * D + c));
+  return x;
+}
+
+// groupScale: scale (and zero point) of one group from its extremes; {1, 0} when it has none.
+__device__ __forceinline__ void group_params(float mn, float mx, int count, bool wide, float& scale, float& zero) {
+  scale = 1.f; zero = 0.f;
+  if (count == 0) return;
+  const float lo = jsmin(mn, 0.f), range = __fsub_rn(jsmax(mx, 0.f), lo);
+  if (range == 0.f) return;
+  scale = up((const TS*)0, __fdiv_rn(range, wide ? HI_QMAX : QMAX));
+  zero = rn_sat((const TZ*)0, __fdiv_rn(-lo, scale));
+}
+__global__ void __launch_bounds__(256) scale_pass(const Args a) {
+  int first, end;
+  rewritten(a, first, end);
+  if (first >= end) return;
+  const int fr = first_recent(a);
+  // The token groups [tg0, tg1) holding the rewritten rows, over every (b, h) and channel group.
+  const int tg0 = GRAN == 2 ? first : GRAN == 3 && GROUP ? first / GROUP : 0;
+  const int tg1 = GRAN == 2 ? end : GRAN == 3 && GROUP ? (end + GROUP - 1) / GROUP : 1;
+  const long per_bh = (long)(tg1 - tg0) * CHANNEL_GROUPS;
+  const long total = GRAN == 1 ? 1 : (long)a.B * a.Hkv * per_bh;
+  for (long i = (long)blockIdx.x * 256 + threadIdx.x; i < total; i += (long)gridDim.x * 256) {
+    const int bh = GRAN == 1 ? 0 : (int)(i / per_bh);
+    const int tg = tg0 + (int)(i % per_bh / CHANNEL_GROUPS), cg = (int)(i % CHANNEL_GROUPS);
+    // Members: tokens [t0, t1) (quantized ones only), channels [c0, c1), heads [h0, h1).
+    const int t0 = GRAN == 2 ? tg : GRAN == 3 && GROUP ? tg * GROUP : 0;
+    const int t1 = min(fr, GRAN == 2 ? tg + 1 : GRAN == 3 && GROUP ? tg * GROUP + GROUP : a.Nk);
+    const int c0 = GRAN == 3 ? cg : GRAN == 2 && GROUP ? cg * GROUP : 0;
+    const int c1 = GRAN == 3 ? cg + 1 : GRAN == 2 && GROUP ? min(D, cg * GROUP + GROUP) : D;
+    const int h0 = GRAN == 1 ? 0 : bh, h1 = GRAN == 1 ? a.B * a.Hkv : bh + 1;
+    float mn = INFINITY, mx = -INFINITY;
+    int count = 0;
+    bool wide = false;
+    for (int hh = h0; hh < h1; ++hh)
+      for (int t = t0; t < t1; ++t) {
+        wide = wide || is_salient(a, hh, t);
+        for (int c = c0; c < c1; ++c) {
+          const float y = y_at(a, hh, t, c);
+          mn = jsmin(mn, y);
+          mx = jsmax(mx, y);
+          ++count;
+        }
+      }
+    float scale, zero;
+    group_params(mn, mx, count, wide, scale, zero);
+    const long g = GRAN == 1 ? 0 : ((long)bh * token_groups(a) + tg) * CHANNEL_GROUPS + cg;
+    st(pscale(a), g, scale);
+    st(pzero(a), g, zero);
+  }
+}
+
+__device__ __forceinline__ unsigned encode(const Args& a, long g, float v, bool wide) {
+  const float hi = wide ? HI_QMAX : QMAX, lo = 0.f;
+  const float q = rintf(__fadd_rn(__fdiv_rn(v, ld(pscale(a), g)), ld(pzero(a), g)));
+  return (unsigned)(int)fminf(hi, fmaxf(lo, q));
+}
+
+// The word w of a row, packed from bits-bit codes: lowest channel in the lowest bits.
+__device__ __forceinline__ uint32_t pack_word(const Args& a, int bh, int t, int w, int bits, bool wide) {
+  const int per = 32 / bits;
+  uint32_t word = 0;
+  for (int j = 0; j < per; ++j) {
+    const int c = w * per + j;
+    if (c >= D) break;
+    const unsigned code = encode(a, scale_index(a, bh, t, c), y_at(a, bh, t, c), wide);
+    word |= (code & ((1u << bits) - 1u)) << (j * bits);
+  }
+  return word;
+}
+__global__ void __launch_bounds__(256) code_pass(const Args a) {
+  int first, end;
+  rewritten(a, first, end);
+  const int fr = first_recent(a);
+  const long per_bh = (long)(end - first) * MAX_WORDS;
+  const long total = (long)a.B * a.Hkv * per_bh;
+  for (long i = (long)blockIdx.x * 256 + threadIdx.x; i < total; i += (long)gridDim.x * 256) {
+    const int bh = (int)(i / per_bh), t = first + (int)(i % per_bh / MAX_WORDS), w = (int)(i % MAX_WORDS);
+    const bool recent = t >= fr, wide = is_salient(a, bh, t);
+    const long row = (long)bh * a.Nk + t;
+    if (w < WORDS) a.codes[row * WORDS + w] = recent || wide ? 0u : pack_word(a, bh, t, w, BITS, false);
+    
+  }
+}
+
+__global__ void __launch_bounds__(256) recent_pass(const Args a) {
+  const long total = (long)a.B * a.Hkv * R * D;
+  const int fr = first_recent(a), count = a.Nk - fr;
+  for (long i = (long)blockIdx.x * 256 + threadIdx.x; i < total; i += (long)gridDim.x * 256) {
+    const int bh = (int)(i / ((long)R * D)), r = (int)(i / D % R), c = (int)(i % D);
+    st(precent(a), i, r < count ? flush(ld(px(a), ((long)bh * a.Nk + fr + r) * D + c)) : 0.f);
+  }
+}
+} // namespace attnc_kivi_quantize_v_dev
+
+extern "C" int attnc_kivi_quantize_v(const AttncQuantizeArgs_kivi_v* args, cudaStream_t stream) {
+  attnc_kivi::last_error[0] = '\0';
+  if (args == NULL) return attnc_kivi::fail(ATTNC_ERR_ARGS, "quantize v: args is NULL");
+  const AttncQuantizeArgs_kivi_v& a = *args;
+  if (a.B < 0 || a.Hkv < 0 || a.Nk < 0) return attnc_kivi::fail(ATTNC_ERR_ARGS, "quantize v: negative size B=%d Hkv=%d Nk=%d", a.B, a.Hkv, a.Nk);
+  if (a.start < 0 || a.n < 0 || a.start > a.Nk - a.n) return attnc_kivi::fail(ATTNC_ERR_ARGS, "quantize v: rows [start=%d, start + n=%d) are not inside the cache's Nk=%d tokens", a.start, a.n, a.Nk);
+  if ((long)a.B * a.Hkv == 0) return ATTNC_OK;
+  if (a.Nk > 0 && a.x == NULL) return attnc_kivi::fail(ATTNC_ERR_ARGS, "quantize v: x is NULL");
+  if (a.Nk > 0 && a.codes == NULL) return attnc_kivi::fail(ATTNC_ERR_ARGS, "quantize v: codes is NULL");
+  if (a.Nk > 0 && a.scale == NULL) return attnc_kivi::fail(ATTNC_ERR_ARGS, "quantize v: scale is NULL");
+  if (a.Nk > 0 && a.zero == NULL) return attnc_kivi::fail(ATTNC_ERR_ARGS, "quantize v: zero is NULL");
+  if (a.recent == NULL) return attnc_kivi::fail(ATTNC_ERR_ARGS, "quantize v: recent is NULL");
+  // Grid-stride passes: enough blocks to fill the device, each pass over its own index space.
+  const unsigned blocks = (unsigned)((long)a.B * a.Hkv * a.Nk * 4 / 256 + 1 < 65535 ? (long)a.B * a.Hkv * a.Nk * 4 / 256 + 1 : 65535);
+  cudaError_t e;
+  attnc_kivi_quantize_v_dev::scale_pass<<<blocks, 256, 0, stream>>>(a);
+  if ((e = cudaGetLastError()) != cudaSuccess) return attnc_kivi::fail(ATTNC_ERR_CUDA, "quantize v (scales): %s", cudaGetErrorString(e));
+  attnc_kivi_quantize_v_dev::code_pass<<<blocks, 256, 0, stream>>>(a);
+  if ((e = cudaGetLastError()) != cudaSuccess) return attnc_kivi::fail(ATTNC_ERR_CUDA, "quantize v (codes): %s", cudaGetErrorString(e));
+  attnc_kivi_quantize_v_dev::recent_pass<<<blocks, 256, 0, stream>>>(a);
+  if ((e = cudaGetLastError()) != cudaSuccess) return attnc_kivi::fail(ATTNC_ERR_CUDA, "quantize v (recent window): %s", cudaGetErrorString(e));
+  return ATTNC_OK;
+}
