@@ -55,13 +55,28 @@ function fill(n, seed) {
 }
 
 /**
- * An engine name with optional tiles: 'row', 'coop' (the schedule's choice for the device) or
- * 'coop:64x16x128' (blockQ x blockK x threads; add 'x0' to turn subgroup reductions off).
+ * An engine name with optional knobs: 'row', 'coop' (the schedule's choice for the device) or
+ * 'coop:64x16x128' (blockQ x blockK x threads; a trailing 'x0' turns subgroup reductions off),
+ * followed by ':l8' (coopLanes), ':kv2' (coopSplitKv) or ':sg0' (no subgroups), e.g.
+ * 'coop:64x16x256:l8:kv2'.
  */
+export function engineSchedule(engine) {
+  const [name, ...knobs] = engine.split(':');
+  const schedule = {};
+  for (const knob of knobs) {
+    if (/^\d+x\d+x\d+(x0)?$/.test(knob)) {
+      const [blockQ, blockK, threads, sg] = knob.split('x').map(Number);
+      Object.assign(schedule, { blockQ, blockK, threads }, sg === 0 ? { subgroups: false } : {});
+    } else if (/^l\d+$/.test(knob)) schedule.coopLanes = Number(knob.slice(1));
+    else if (knob === 'kv2') schedule.coopSplitKv = true;
+    else if (knob === 'sg0') schedule.subgroups = false;
+    else throw new Error(`engine "${engine}": unknown knob "${knob}"`);
+  }
+  return { name, schedule: Object.keys(schedule).length > 0 ? schedule : undefined };
+}
+
 function compileFor(spec, D, engine, limits) {
-  const [name, tiles] = engine.split(':');
-  const [blockQ, blockK, threads, sg] = (tiles ?? '').split('x').map(Number);
-  const schedule = tiles ? { blockQ, blockK, threads, ...(sg === 0 ? { subgroups: false } : {}) } : undefined;
+  const { name, schedule } = engineSchedule(engine);
   const options = { target: 'wgsl', file: `${spec.name}.attn`, headDim: D, limits, wgslEngine: name };
   return compile(spec.source, schedule ? { ...options, schedule } : options).artifact;
 }

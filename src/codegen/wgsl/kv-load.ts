@@ -61,15 +61,15 @@ export function stageKvTile(formats: TensorFormats, threads: string): string[] {
   ];
 }
 
-/** Coop: stages rows [k0, k0+BLOCK_K) of a K or V buffer into co_kv (rows past Nk are zero). */
-export function stageKvVec4(buf: string, width: string): string[] {
+/** Coop: stages rows [k0, k0+BLOCK_K) of a K or V buffer into `tile` (rows past Nk are zero). */
+export function stageKvVec4(buf: string, width: string, tile = 'co_kv'): string[] {
   return [
     `for (var e = lid; e < BLOCK_K * ${width}; e += CO_THREADS) {`,
     `  let j = e / ${width};`,
     `  let c = e % ${width};`,
     '  var x = vec4<f32>(0.0f);',
     `  if (k0 + j < Nk) { x = vec4<f32>(${buf}[(${kvRow('k0 + j')}) * ${width} + c]); }`,
-    '  co_kv[j * CO_KVS + c] = x;',
+    `  ${tile}[j * CO_KVS + c] = x;`,
     '}',
   ];
 }
