@@ -3,7 +3,10 @@
 // of K+V read. The coop engine runs its own decode module (src/codegen/wgsl/decode-coop*.ts),
 // whose knobs can be swept: each of --decode-threads, --decode-lanes, --decode-chunk,
 // --decode-rows, --decode-split takes a comma list, and every combination is checked against the
-// reference (decode mode forced, several splits) and then timed.
+// reference (decode mode forced, several splits) and then timed; the timed output itself is
+// compared with a float64 reference at the timed shape (--decode-verify 0 turns that off).
+// --decode-repeat R runs the knob sets R times, every other time in reverse order (a point that
+// reads fast only once is then visible as such).
 import { compareArrays } from '../../dist/src/runtime/compare.js';
 import { referenceAttention } from '../../dist/src/runtime/reference.js';
 import { createKernel } from '../../dist/src/runtime/webgpu.js';
@@ -74,8 +77,12 @@ export async function runDecode(ctx) {
     report,
     fill,
     sweep,
+    repeat = 1,
+    verify = true,
   } = ctx;
   const [H, Hkv] = sizes.decodeH;
+  if (!(Number.isSafeInteger(repeat) && repeat >= 1))
+    throw new Error(`--decode-repeat: expected a positive integer, got ${repeat}`);
   const D = 128;
   // Inputs once per Nk (64M floats each of K and V at 128K), shared by every engine and knob set.
   const inputsFor = new Map();
@@ -86,51 +93,109 @@ export async function runDecode(ctx) {
     }
     return inputsFor.get(Nk);
   };
-  for (const engine of engines) {
-    const coop = engine.startsWith('coop');
-    for (const knobs of coop ? sweep : [{}]) {
-      const what = { kind: 'decode', kernel: 'causal', engine, D };
-      await attempt(rows, what, async () => {
-        let artifact = compileFor(spec, D, engine, limits);
-        await check(device, spec, artifact, D);
-        let tuning;
-        if (coop && artifact.decode) {
-          tuning = { ...defaultCoopDecodeTuning(artifact.schedule), ...knobs };
-          artifact = { ...artifact, decode: retuneCoopDecode(artifact.decode, tuning) };
-        }
-        const splitKeys = artifact.decode?.splitKeys ?? 0;
-        const relError = splitKeys
-          ? await checkDecode(device, artifact, fill, 4, 1, D, splitKeys)
-          : undefined;
-        const kernel = await createKernel(device, artifact, { decode: 'auto' });
-        try {
-          for (const Nk of sizes.decodeNk) {
-            const kv = Hkv * Nk * D;
-            const inputs = inputsAt(Nk);
-            let ms = Infinity;
-            let splits;
-            for (let i = 0; i < reps; i++) {
-              const res = await kernel.run(inputs);
-              ms = Math.min(ms, res.gpuMs);
-              splits = res.decodeSplits; // undefined: the run did not take decode mode
-            }
-            rows.push({
-              ...what,
-              N: Nk,
-              H,
-              Hkv,
-              ms,
-              gbps: (2 * kv * 4) / ms / 1e6,
-              relError,
-              splits,
-              ...(tuning ? { schedule: describeTuning(tuning), tuning } : {}),
-            });
-            report(rows.at(-1));
+  const expected = new Map();
+  const expectedAt = (Nk) => {
+    if (!expected.has(Nk)) expected.set(Nk, decodeReference(inputsAt(Nk), D));
+    return expected.get(Nk);
+  };
+  const order = (r) => (r % 2 === 1 ? [...sweep].reverse() : sweep);
+  for (let r = 0; r < repeat; r++)
+    for (const engine of engines) {
+      const coop = engine.startsWith('coop');
+      if (r > 0 && !coop) continue;
+      for (const knobs of coop ? order(r) : [{}]) {
+        const what = { kind: 'decode', kernel: 'causal', engine, D };
+        await attempt(rows, what, async () => {
+          let artifact = compileFor(spec, D, engine, limits);
+          await check(device, spec, artifact, D);
+          let tuning;
+          if (coop && artifact.decode) {
+            tuning = { ...defaultCoopDecodeTuning(artifact.schedule), ...knobs };
+            artifact = { ...artifact, decode: retuneCoopDecode(artifact.decode, tuning) };
           }
-        } finally {
-          kernel.destroy();
-        }
-      });
+          const splitKeys = artifact.decode?.splitKeys ?? 0;
+          const relError = splitKeys
+            ? await checkDecode(device, artifact, fill, 4, 1, D, splitKeys)
+            : undefined;
+          const kernel = await createKernel(device, artifact, { decode: 'auto' });
+          try {
+            for (const Nk of sizes.decodeNk) {
+              const kv = Hkv * Nk * D;
+              const inputs = inputsAt(Nk);
+              let ms = Infinity;
+              let splits;
+              let last;
+              for (let i = 0; i < reps; i++) {
+                const res = await kernel.run(inputs);
+                ms = Math.min(ms, res.gpuMs);
+                last = res;
+                splits = res.decodeSplits; // undefined: the run did not take decode mode
+              }
+              const verified = verify ? verifyDecode(last, expectedAt(Nk)) : undefined;
+              rows.push({
+                ...what,
+                N: Nk,
+                repeat: r,
+                ...(verified !== undefined ? { verified } : {}),
+                H,
+                Hkv,
+                ms,
+                gbps: (2 * kv * 4) / ms / 1e6,
+                relError,
+                splits,
+                ...(tuning ? { schedule: describeTuning(tuning), tuning } : {}),
+              });
+              report(rows.at(-1));
+            }
+          } finally {
+            kernel.destroy();
+          }
+        });
+      }
     }
+}
+
+/**
+ * The decode result in float64: one query row per head at position Nk - 1 (causal: every key
+ * allowed), query head h on kv head h / (H / Hkv). About 1e9 multiply-adds at Nk = 128K.
+ */
+export function decodeReference(inputs, D) {
+  const { H, Hkv, Nk, q, k, v } = inputs;
+  const out = new Float64Array(H * D);
+  const s = new Float64Array(Nk);
+  const scale = Math.fround(1 / Math.sqrt(D));
+  for (let h = 0; h < H; h++) {
+    const base = Math.floor(h / (H / Hkv)) * Nk * D;
+    let m = -Infinity;
+    for (let j = 0; j < Nk; j++) {
+      let dot = 0;
+      for (let d = 0; d < D; d++) dot += q[h * D + d] * k[base + j * D + d];
+      s[j] = scale * dot;
+      if (s[j] > m) m = s[j];
+    }
+    let l = 0;
+    const o = out.subarray(h * D, (h + 1) * D);
+    for (let j = 0; j < Nk; j++) {
+      const p = Math.exp(s[j] - m);
+      l += p;
+      for (let d = 0; d < D; d++) o[d] += p * v[base + j * D + d];
+    }
+    for (let d = 0; d < D; d++) o[d] /= l;
   }
+  return out;
+}
+
+/** Max abs error of the run's output over max |reference| (throws past 1e-4: a wrong result is not timed). */
+function verifyDecode(res, expected) {
+  let err = 0;
+  let scale = 0;
+  for (let i = 0; i < expected.length; i++) {
+    err = Math.max(err, Math.abs(res.out[i] - expected[i]));
+    scale = Math.max(scale, Math.abs(expected[i]));
+    if (Number.isNaN(res.out[i])) err = Infinity;
+  }
+  const rel = err / scale;
+  if (!(rel <= 1e-4))
+    throw new Error(`decode at the timed shape: rel. error ${rel} vs the float64 reference`);
+  return rel;
 }

@@ -32,7 +32,8 @@ const out = option('--out', undefined);
 const engines = option('--engines', 'row,coop').split(',');
 const reps = Number(option('--reps', quick ? 2 : 3));
 
-const sizes = quick
+const list = (name) => option(name, undefined)?.split(',').map(Number);
+const sizes0 = quick
   ? { prefillN: [256, 512], dims: [64, 128], heads: 2, decodeNk: [4096], decodeH: [8, 2], matmul: 256 }
   : {
       prefillN: [4096, 16384],
@@ -42,6 +43,15 @@ const sizes = quick
       decodeH: [32, 8],
       matmul: 4096,
     };
+// --n, --dims, --heads, --decode-nk and --decode-h narrow or change the shapes.
+const sizes = {
+  ...sizes0,
+  prefillN: list('--n') ?? sizes0.prefillN,
+  dims: list('--dims') ?? sizes0.dims,
+  heads: Number(option('--heads', sizes0.heads)),
+  decodeNk: list('--decode-nk') ?? sizes0.decodeNk,
+  decodeH: list('--decode-h') ?? sizes0.decodeH,
+};
 
 /** Deterministic inputs in [-1, 1) (a small LCG: fast for 64M values). */
 function fill(n, seed) {
@@ -60,7 +70,7 @@ function fill(n, seed) {
  * followed by ':l8' (coopLanes), ':kv2' (coopSplitKv) or ':sg0' (no subgroups), e.g.
  * 'coop:64x16x256:l8:kv2'.
  */
-export function engineSchedule(engine) {
+function engineSchedule(engine) {
   const [name, ...knobs] = engine.split(':');
   const schedule = {};
   for (const knob of knobs) {
@@ -120,6 +130,18 @@ async function best(kernel, inputs) {
 
 const only = option('--only', undefined)?.split(',');
 
+/** q, k and v of a prefill shape, filled once and shared by every kernel and engine. */
+const qkvCache = new Map();
+function qkvFor(N, D, H) {
+  const key = `${N}/${D}/${H}`;
+  if (!qkvCache.has(key)) {
+    if (qkvCache.size >= 2) qkvCache.clear(); // 16K x 8 heads x 128 is 64 MB a tensor
+    const n = H * N * D;
+    qkvCache.set(key, { B: 1, H, Hkv: H, Nq: N, Nk: N, q: fill(n, 1), k: fill(n, 2), v: fill(n, 3) });
+  }
+  return qkvCache.get(key);
+}
+
 async function prefill(device, limits, rows) {
   for (const spec of kernels.filter((k) => !only || only.includes(k.name))) {
     for (const D of sizes.dims) {
@@ -131,21 +153,9 @@ async function prefill(device, limits, rows) {
           try {
             for (const N of sizes.prefillN) {
               const H = sizes.heads;
-              const n = H * N * D;
               const tensors = spec.tensors(N);
               const params = spec.params(N);
-              const inputs = {
-                B: 1,
-                H,
-                Hkv: H,
-                Nq: N,
-                Nk: N,
-                q: fill(n, 1),
-                k: fill(n, 2),
-                v: fill(n, 3),
-                tensors,
-                params,
-              };
+              const inputs = { ...qkvFor(N, D, H), tensors, params };
               const ms = await best(kernel, inputs);
               const flops = 4 * H * D * spec.pairs(N, tensors, params);
               const s = artifact.schedule;
@@ -159,7 +169,9 @@ async function prefill(device, limits, rows) {
                 ms,
                 tflops: flops / ms / 1e9,
                 relError: err,
-                schedule: `${s.blockQ}x${s.blockK}/${s.threads}${s.subgroups ? ' sg' : ''}`,
+                schedule:
+                  `${s.blockQ}x${s.blockK}/${s.threads}${s.subgroups ? ' sg' : ''}` +
+                  `${s.coopLanes ? ` l${s.coopLanes}` : ''}${s.coopSplitKv ? ' kv2' : ''}`,
               });
               report(rows.at(-1));
             }
@@ -235,6 +247,8 @@ if (!flag('--no-decode')) {
     report,
     fill,
     sweep,
+    repeat: Number(option('--decode-repeat', 1)),
+    verify: option('--decode-verify', '1') !== '0',
   };
   await runDecode(ctx);
 }
