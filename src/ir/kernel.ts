@@ -58,6 +58,12 @@ export interface Schedule {
    * tile, more memory) instead of V taking K's place. Absent = one buffer. A tuning choice.
    */
   readonly coopSplitKv?: boolean;
+  /**
+   * WGSL coop engine: load the next tile's K and V into registers while this tile is computed
+   * (their latency hidden behind the arithmetic; ⌈blockK·D/4/threads⌉ vec4 registers each).
+   * Absent = off. A tuning choice.
+   */
+  readonly coopPrefetch?: boolean;
 }
 
 /** 'wgmma-ws': as wgmma, with a TMA producer warpgroup and mbarrier stages (warp-specialized). */

@@ -29,6 +29,11 @@ export interface CoopGeometry {
   readonly subgroups: boolean;
   /** Whether K and V have a buffer each (staged in one phase) instead of taking turns in one. */
   readonly splitKv: boolean;
+  /** Whether the next tile's K and V are loaded into registers while this one is computed. */
+  readonly prefetch: boolean;
+  /** vec4 registers per invocation that hold a prefetched K (V) tile. */
+  readonly kRegs: number;
+  readonly vRegs: number;
 }
 
 export const isCoop = (s: Schedule): boolean => s.wgslEngine === 'coop';
@@ -51,6 +56,9 @@ export function coopGeometry(s: Schedule): CoopGeometry {
     pStride: s.blockK + 1,
     subgroups: s.subgroups === true,
     splitKv: s.coopSplitKv === true,
+    prefetch: s.coopPrefetch === true,
+    kRegs: Math.ceil((s.blockK * d4) / s.threads),
+    vRegs: Math.ceil((s.blockK * dv4) / s.threads),
   };
 }
 

@@ -4,7 +4,7 @@
 // tile class), `k0`, `k_end`, `lane`, `r0` and `row0` are in scope there.
 import type { CoopParts } from './coop.js';
 import { coopGeometry } from './coop-geometry.js';
-import { stageKvVec4 } from './kv-load.js';
+import { loadKvRegsVec4, stageKvVec4, storeKvRegsVec4 } from './kv-load.js';
 
 export const pad = (lines: readonly string[], n: number): string[] =>
   lines.map((l) => (l ? ' '.repeat(n) + l : l));
@@ -121,10 +121,63 @@ const productPV = (vTile: string): string[] => [
   '}',
 ];
 
-/** The tile: stage K (and V), S, scores, row max, softmax, P, then V (unless staged) and P·V. */
-export function coopTileBody(p: CoopParts): string[] {
-  const middle = [...scores, ...scoreBlock(p), ...reduceRowMax(p), ...softmax];
+const loadK = (tile: string): string[] => loadKvRegsVec4('k_buf4', 'CO_D4', 'pk', 'CO_KR', tile);
+const loadV = (tile: string): string[] => loadKvRegsVec4('v_buf4', 'CO_DV4', 'pv', 'CO_VR', tile);
+
+/**
+ * The tile with prefetch (schedule.coopPrefetch): K and V of the next tile to compute are loaded
+ * into registers (pk, pv) while this one is computed, and stored to workgroup memory when its
+ * turn comes; `pf_tile` names the tile they hold (CO_NONE: none, the tile loads directly).
+ * `nextTile` renders `let nt = …` (the next tile with work, or CO_NONE).
+ */
+function prefetchedTileBody(p: CoopParts, middle: string[], nextTile: readonly string[]): string[] {
+  const direct = [
+    'if (pf_tile != kt) { // not prefetched: load it now',
+    ...pad([...loadK('kt'), ...loadV('kt')], 2),
+    '}',
+  ];
+  const storeK = storeKvRegsVec4('CO_D4', 'pk', 'CO_KR', 'co_kv');
+  const next = [...nextTile, 'pf_tile = nt;'];
   if (coopGeometry(p.schedule).splitKv) {
+    return [
+      ...direct,
+      ...storeK,
+      ...storeKvRegsVec4('CO_DV4', 'pv', 'CO_VR', 'co_v'),
+      'workgroupBarrier(); // K and V are staged',
+      ...next,
+      'if (nt != CO_NONE) {',
+      ...pad([...loadK('nt'), ...loadV('nt')], 2),
+      '}',
+      ...middle,
+      'workgroupBarrier(); // P is written',
+      ...productPV('co_v'),
+    ];
+  }
+  return [
+    ...direct,
+    ...storeK,
+    'workgroupBarrier(); // K is staged',
+    ...next,
+    'if (nt != CO_NONE) {',
+    ...pad(loadK('nt'), 2),
+    '}',
+    ...middle,
+    'workgroupBarrier(); // P is written and K is no longer read',
+    ...storeKvRegsVec4('CO_DV4', 'pv', 'CO_VR', 'co_kv'),
+    'workgroupBarrier(); // V is staged',
+    'if (nt != CO_NONE) {',
+    ...pad(loadV('nt'), 2),
+    '}',
+    ...productPV('co_kv'),
+  ];
+}
+
+/** The tile: stage K (and V), S, scores, row max, softmax, P, then V (unless staged) and P·V. */
+export function coopTileBody(p: CoopParts, nextTile: readonly string[]): string[] {
+  const middle = [...scores, ...scoreBlock(p), ...reduceRowMax(p), ...softmax];
+  const g = coopGeometry(p.schedule);
+  if (g.prefetch) return prefetchedTileBody(p, middle, nextTile);
+  if (g.splitKv) {
     return [
       ...stageKvVec4('k_buf4', 'CO_D4'),
       ...stageKvVec4('v_buf4', 'CO_DV4', 'co_v'),

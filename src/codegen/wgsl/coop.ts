@@ -71,6 +71,13 @@ function declarations(p: CoopParts): string[] {
     `const CO_QS: u32 = ${g.qStride}u; // row strides of the staged tiles (padded)`,
     `const CO_KVS: u32 = ${g.kvStride}u;`,
     `const CO_PS: u32 = ${g.pStride}u;`,
+    ...(g.prefetch
+      ? [
+          `const CO_KR: u32 = ${g.kRegs}u; // vec4 registers of a prefetched K (V) tile per invocation`,
+          `const CO_VR: u32 = ${g.vRegs}u;`,
+          'const CO_NONE: u32 = 0xffffffffu; // no tile',
+        ]
+      : []),
     '// NaN for rows with a NaN or +inf allowed score (a variable: constant NaN is a WGSL error).',
     'var<private> co_nan_bits: u32 = 0x7fc00000u;',
     `var<workgroup> co_q: array<vec4<f32>, ${s.blockQ * g.qStride}>; // Q tile`,
@@ -123,14 +130,23 @@ function entryHead(g: CoopGeometry): string[] {
  * uniformly, so its barriers stay in uniform control flow.
  */
 function tileLoop(p: CoopParts): string[] {
+  const dynamic = p.mode === 'dynamic';
+  // Prefetch's next tile: the next one of the chunk with work (none past the chunk), else the next.
+  const nextTile = dynamic
+    ? [
+        'var nt = kt + 1u;',
+        'while (nt < kt_end && co_cls[nt - kc] == TILE_EMPTY) { nt++; }',
+        'if (nt == kt_end) { nt = CO_NONE; }',
+      ]
+    : ['let nt = select(CO_NONE, kt + 1u, kt + 1u < n_tiles);'];
   const tile = (cls: string[]): string[] => [
     '  let k0 = kt * BLOCK_K;',
     '  let k_end = min(k0 + BLOCK_K, Nk);',
     ...cls,
-    ...pad(coopTileBody(p), 4),
+    ...pad(coopTileBody(p, nextTile), 4),
     '  }',
   ];
-  if (p.mode !== 'dynamic') {
+  if (!dynamic) {
     return [
       'for (var kt = 0u; kt < n_tiles; kt++) {',
       ...tile([
@@ -235,6 +251,13 @@ export function coopAttentionBody(p: CoopParts): string {
     '    for (var c = 0u; c < CO_OC; c++) { acc[i][c] = vec4<f32>(0.0f); }',
     '  }',
     `  let n_tiles = (Nk + BLOCK_K - 1u) / BLOCK_K; // ${s.blockK}-key tiles`,
+    ...(g.prefetch
+      ? [
+          '  var pk: array<vec4<f32>, CO_KR>; // K and V of tile pf_tile, prefetched',
+          '  var pv: array<vec4<f32>, CO_VR>;',
+          '  var pf_tile = CO_NONE;',
+        ]
+      : []),
     ...pad(tileLoop(p), 2),
     ...pad(epilogue(p), 2),
     '}',
