@@ -2,7 +2,7 @@
 // heads over f32 K/V of Nk keys, D = 128, in decode mode (split-KV + lse merge), reported as GB/s
 // of K+V read. The coop engine runs its own decode module (src/codegen/wgsl/decode-coop*.ts),
 // whose knobs can be swept: each of --decode-threads, --decode-lanes, --decode-chunk,
-// --decode-rows, --decode-split takes a comma list, and every combination is checked against the
+// --decode-rows, --decode-split, --decode-prefetch (0/1) takes a comma list, and every combination is checked against the
 // reference (decode mode forced, several splits) and then timed; the timed output itself is
 // compared with a float64 reference at the timed shape (--decode-verify 0 turns that off).
 // --decode-repeat R runs the knob sets R times, every other time in reverse order (a point that
@@ -19,6 +19,7 @@ const KNOBS = [
   ['chunk', '--decode-chunk'],
   ['rows', '--decode-rows'],
   ['splitKeys', '--decode-split'],
+  ['prefetch', '--decode-prefetch'],
 ];
 
 /** The coop decode knob sets to run: the cartesian product of the options given (else the defaults). */
@@ -28,14 +29,16 @@ export function decodeSweep(option) {
     const list = option(flag, undefined);
     if (list === undefined) continue;
     const values = list.split(',').map(Number);
-    if (values.some((x) => !Number.isSafeInteger(x) || x < 1))
-      throw new Error(`${flag}: expected a comma list of positive integers, got "${list}"`);
+    const least = knob === 'prefetch' ? 0 : 1;
+    if (values.some((x) => !Number.isSafeInteger(x) || x < least))
+      throw new Error(`${flag}: expected a comma list of integers from ${least}, got "${list}"`);
     sets = sets.flatMap((s) => values.map((x) => ({ ...s, [knob]: x })));
   }
   return sets;
 }
 
-const describeTuning = (t) => `t${t.threads} l${t.lanes} c${t.chunk} r${t.rows} s${t.splitKeys}`;
+const describeTuning = (t) =>
+  `t${t.threads} l${t.lanes} c${t.chunk} r${t.rows} s${t.splitKeys}${t.prefetch ? ' pf' : ''}`;
 
 /** Decode mode forced on a small shape with several splits, against the float64 reference. */
 async function checkDecode(device, artifact, fill, H, Hkv, D, splitKeys) {

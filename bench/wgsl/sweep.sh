@@ -6,7 +6,8 @@
 # time limit, so a slow part costs only itself.
 #   A: prefill knobs (coopLanes, tiles, coopSplitKv, coopPrefetch), causal, N = 16384, H = 8, D = 128 and 64;
 #   B: every benchmark kernel on the default coop schedule and the row engine (document masks);
-#   C: coop decode knobs at Nk = 128K, H 32 / 8, each knob set twice (forward, then reverse order).
+#   C: coop decode knobs at Nk = 128K, H 32 / 8 (rows per workgroup 1 or 4, prefetch, splits; the
+#      first part runs each knob set twice, forward then reverse order: is 1,260 GB/s reproducible?).
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 OUT=${OUT:-/tmp/sweep-out}
@@ -24,12 +25,16 @@ run() { # run NAME SECONDS ARGS...
   E128=coop,coop:64x16x128:pf,coop:64x16x128:l8,coop:64x16x128:l8:pf,coop:64x16x256:l8,coop:64x16x64:l8
   E128=$E128,coop:64x16x128:l16,coop:32x32x64:l8,coop:32x32x64:l8:pf,coop:32x32x128:l8,coop:32x16x64:l8:kv2
   E128=$E128,coop:32x16x64:l8:kv2:pf,coop:32x32x32,coop:16x64x64:l16,coop:64x8x128:l8:kv2:pf
-  run a128 75 --no-decode --only causal --dims 128 --n 16384 --reps 2 --engines "$E128"
+  run a128 70 --no-decode --only causal --dims 128 --n 16384 --reps 2 --engines "$E128"
   E64=coop,coop:64x32x128:pf,coop:64x32x128:l8,coop:64x32x128:l8:kv2,coop:64x32x128:l8:kv2:pf
   E64=$E64,coop:64x32x256:l8:kv2,coop:64x32x64:l8:kv2,coop:64x32x64:l8:kv2:pf,coop:64x32x128:l16:kv2
   E64=$E64,coop:32x64x128:l8,coop:32x32x64:l8:kv2:pf
-  run a64 50 --no-decode --only causal --dims 64 --n 16384 --reps 2 --engines "$E64"
+  run a64 45 --no-decode --only causal --dims 64 --n 16384 --reps 2 --engines "$E64"
   run b 35 --no-decode --only document,sliding_window --dims 64,128 --n 16384 --reps 2 --engines coop,row
-  run c 75 --no-prefill --engines coop --decode-nk 131072 --decode-h 32,8 --reps 3 --decode-repeat 2 \
-    --decode-threads 128 --decode-lanes 4,8 --decode-chunk 1,2 --decode-split 64,128,256
+  run c1 50 --no-prefill --engines coop --decode-nk 131072 --decode-h 32,8 --reps 2 --decode-repeat 2 \
+    --decode-threads 128 --decode-lanes 8 --decode-chunk 1 --decode-split 64,128,256 --decode-rows 1,4 \
+    --decode-prefetch 0,1
+  run c2 35 --no-prefill --engines coop --decode-nk 131072 --decode-h 32,8 --reps 2 \
+    --decode-threads 128 --decode-lanes 4,16 --decode-chunk 1,2 --decode-split 128 --decode-rows 1,4 \
+    --decode-prefetch 0,1
 } 2>&1 | tee "$OUT/sweep.txt"

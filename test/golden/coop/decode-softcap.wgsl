@@ -28,6 +28,7 @@ const DC_LANES: u32 = 8u; // invocations per key row
 const DC_CHUNK: u32 = 2u; // keys per lane group per step
 const DC_ROWS: u32 = 4u; // packed rows per workgroup
 const DC_SPLIT_KEYS: u32 = 256u; // keys per split
+const DC_PREFETCH: bool = false; // next step's K/V loaded before this step computes
 // end of decode tuning
 
 struct Uniforms {
@@ -175,6 +176,26 @@ fn attention_split(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocati
   let split_partial = (split_cls & 0xaaaaaaaau) != 0u;
   let k_last = select(k_begin, k_stop, split_cls != 0u);
   var n_step = 0u;
+  var kk_next: array<array<vec4<f32>, DC_KC>, DC_CHUNK>;
+  var vv_next: array<array<vec4<f32>, DC_VC>, DC_CHUNK>;
+  if (DC_PREFETCH && k_begin < k_last) { // the first step’s K and V
+    for (var ci = 0u; ci < DC_CHUNK; ci++) {
+      let kj = k_begin + ci * DC_GROUPS + grp;
+      let key = kv_row0 + kj;
+      for (var c = 0u; c < DC_KC; c++) {
+        let col = lane + c * DC_LANES;
+        var x = vec4<f32>(0.0f);
+        if (kj < min(k_begin + DC_STEP, k_stop) && col < DC_D4) { x = k_buf4[key * DC_D4 + col]; }
+        kk_next[ci][c] = x;
+      }
+      for (var c = 0u; c < DC_VC; c++) {
+        let col = lane + c * DC_LANES;
+        var x = vec4<f32>(0.0f);
+        if (kj < min(k_begin + DC_STEP, k_stop) && col < DC_DV4) { x = v_buf4[key * DC_DV4 + col]; }
+        vv_next[ci][c] = x;
+      }
+    }
+  }
   for (var k0 = k_begin; k0 < k_last; k0 += DC_STEP) {
     let k_end = min(k0 + DC_STEP, k_stop);
     var cls = split_cls; // a sub-range of a full (or empty) range is full (or empty)
@@ -185,23 +206,48 @@ fn attention_split(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocati
       }
       cls = workgroupUniformLoad(&dc_cls[n_step & 1u]);
     }
-    if (cls != 0u) { // some row has an allowed key in the step
-      var kk: array<array<vec4<f32>, DC_KC>, DC_CHUNK>;
-      var vv: array<array<vec4<f32>, DC_VC>, DC_CHUNK>;
-      for (var ci = 0u; ci < DC_CHUNK; ci++) {
-        let kj = k0 + ci * DC_GROUPS + grp;
-        let key = kv_row0 + kj;
-        for (var c = 0u; c < DC_KC; c++) {
-          let col = lane + c * DC_LANES;
-          var x = vec4<f32>(0.0f);
-          if (kj < k_end && col < DC_D4) { x = k_buf4[key * DC_D4 + col]; }
-          kk[ci][c] = x;
+    var kk: array<array<vec4<f32>, DC_KC>, DC_CHUNK>;
+    var vv: array<array<vec4<f32>, DC_VC>, DC_CHUNK>;
+    if (DC_PREFETCH) {
+      kk = kk_next;
+      vv = vv_next;
+      let k0n = k0 + DC_STEP;
+      if (k0n < k_last) {
+        for (var ci = 0u; ci < DC_CHUNK; ci++) {
+          let kj = k0n + ci * DC_GROUPS + grp;
+          let key = kv_row0 + kj;
+          for (var c = 0u; c < DC_KC; c++) {
+            let col = lane + c * DC_LANES;
+            var x = vec4<f32>(0.0f);
+            if (kj < min(k0n + DC_STEP, k_stop) && col < DC_D4) { x = k_buf4[key * DC_D4 + col]; }
+            kk_next[ci][c] = x;
+          }
+          for (var c = 0u; c < DC_VC; c++) {
+            let col = lane + c * DC_LANES;
+            var x = vec4<f32>(0.0f);
+            if (kj < min(k0n + DC_STEP, k_stop) && col < DC_DV4) { x = v_buf4[key * DC_DV4 + col]; }
+            vv_next[ci][c] = x;
+          }
         }
-        for (var c = 0u; c < DC_VC; c++) {
-          let col = lane + c * DC_LANES;
-          var x = vec4<f32>(0.0f);
-          if (kj < k_end && col < DC_DV4) { x = v_buf4[key * DC_DV4 + col]; }
-          vv[ci][c] = x;
+      }
+    }
+    if (cls != 0u) { // some row has an allowed key in the step
+      if (!DC_PREFETCH) {
+        for (var ci = 0u; ci < DC_CHUNK; ci++) {
+          let kj = k0 + ci * DC_GROUPS + grp;
+          let key = kv_row0 + kj;
+          for (var c = 0u; c < DC_KC; c++) {
+            let col = lane + c * DC_LANES;
+            var x = vec4<f32>(0.0f);
+            if (kj < k_end && col < DC_D4) { x = k_buf4[key * DC_D4 + col]; }
+            kk[ci][c] = x;
+          }
+          for (var c = 0u; c < DC_VC; c++) {
+            let col = lane + c * DC_LANES;
+            var x = vec4<f32>(0.0f);
+            if (kj < k_end && col < DC_DV4) { x = v_buf4[key * DC_DV4 + col]; }
+            vv[ci][c] = x;
+          }
         }
       }
       // This lane's share of q·k, per row and key.
