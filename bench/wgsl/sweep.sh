@@ -35,6 +35,6 @@ run() { # run NAME SECONDS ARGS...
     --decode-threads 128 --decode-lanes 8 --decode-chunk 1 --decode-split 64,128,256 --decode-rows 1,4 \
     --decode-prefetch 0,1
   run c2 35 --no-prefill --engines coop --decode-nk 131072 --decode-h 32,8 --reps 2 \
-    --decode-threads 128 --decode-lanes 4,16 --decode-chunk 1,2 --decode-split 128 --decode-rows 1,4 \
+    --decode-threads 128 --decode-lanes 4,16 --decode-chunk 1,2 --decode-split 128 --decode-rows 4 \
     --decode-prefetch 0,1
 } 2>&1 | tee "$OUT/sweep.txt"
