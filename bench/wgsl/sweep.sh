@@ -7,7 +7,8 @@
 #   A: prefill knobs (coopLanes, tiles, coopSplitKv, coopPrefetch), causal, N = 16384, H = 8, D = 128 and 64;
 #   B: every benchmark kernel on the default coop schedule and the row engine (document masks);
 #   C: coop decode knobs at Nk = 128K, H 32 / 8 (rows per workgroup 1 or 4, prefetch, splits; the
-#      first part runs each knob set twice, forward then reverse order: is 1,260 GB/s reproducible?).
+#      first part runs each knob set twice, forward then reverse order: is 1,260 GB/s reproducible?);
+#   D: prefill with Dawn's robustness transform off (what its index clamping costs).
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 OUT=${OUT:-/tmp/sweep-out}
@@ -25,11 +26,11 @@ run() { # run NAME SECONDS ARGS...
   E128=coop,coop:64x16x128:pf,coop:64x16x128:l8,coop:64x16x128:l8:pf,coop:64x16x256:l8,coop:64x16x64:l8
   E128=$E128,coop:64x16x128:l16,coop:32x32x64:l8,coop:32x32x64:l8:pf,coop:32x32x128:l8,coop:32x16x64:l8:kv2
   E128=$E128,coop:32x16x64:l8:kv2:pf,coop:32x32x32,coop:16x64x64:l16,coop:64x8x128:l8:kv2:pf
-  run a128 70 --no-decode --only causal --dims 128 --n 16384 --reps 2 --engines "$E128"
+  run a128 60 --no-decode --only causal --dims 128 --n 16384 --reps 2 --engines "$E128"
   E64=coop,coop:64x32x128:pf,coop:64x32x128:l8,coop:64x32x128:l8:kv2,coop:64x32x128:l8:kv2:pf
   E64=$E64,coop:64x32x256:l8:kv2,coop:64x32x64:l8:kv2,coop:64x32x64:l8:kv2:pf,coop:64x32x128:l16:kv2
   E64=$E64,coop:32x64x128:l8,coop:32x32x64:l8:kv2:pf
-  run a64 45 --no-decode --only causal --dims 64 --n 16384 --reps 2 --engines "$E64"
+  run a64 40 --no-decode --only causal --dims 64 --n 16384 --reps 2 --engines "$E64"
   run b 35 --no-decode --only document,sliding_window --dims 64,128 --n 16384 --reps 2 --engines coop,row
   run c1 50 --no-prefill --engines coop --decode-nk 131072 --decode-h 32,8 --reps 2 --decode-repeat 2 \
     --decode-threads 128 --decode-lanes 8 --decode-chunk 1 --decode-split 64,128,256 --decode-rows 1,4 \
@@ -37,4 +38,8 @@ run() { # run NAME SECONDS ARGS...
   run c2 35 --no-prefill --engines coop --decode-nk 131072 --decode-h 32,8 --reps 2 \
     --decode-threads 128 --decode-lanes 4,16 --decode-chunk 1,2 --decode-split 128 --decode-rows 4 \
     --decode-prefetch 0,1
+  # D: what Dawn's robustness transform costs (index clamping): diagnostics only,
+  # an engine in a browser cannot turn them off.
+  ATTNC_DAWN_FLAGS="enable-dawn-features=allow_unsafe_apis,disable_robustness disable-dawn-features=timestamp_quantization" \
+    run d 25 --no-decode --only causal --dims 128 --n 16384 --reps 2 --engines coop,coop:64x16x128:l8:pf
 } 2>&1 | tee "$OUT/sweep.txt"
