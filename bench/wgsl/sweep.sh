@@ -4,7 +4,7 @@
 # Every kernel and knob set is checked against the float64 reference before it is timed (decode:
 # also at the timed shape). Writes $OUT/sweep-*.json and $OUT/sweep.txt; each part has its own
 # time limit, so a slow part costs only itself.
-#   A: prefill knobs (coopLanes, tiles, coopSplitKv, coopPrefetch), causal, N = 16384, H = 8, D = 128 and 64;
+#   A: prefill knobs (coopLanes, tiles, coopSplitKv, coopPrefetch, coopQGlobal), causal, N = 16384, H = 8, D = 128 and 64;
 #   B: every benchmark kernel on the default coop schedule and the row engine (document masks);
 #   C: coop decode knobs at Nk = 128K, H 32 / 8 (rows per workgroup 1 or 4, prefetch, splits; the
 #      first part runs each knob set twice, forward then reverse order: is 1,260 GB/s reproducible?);
@@ -26,12 +26,14 @@ run() { # run NAME SECONDS ARGS...
   E128=coop,coop:64x16x128:pf,coop:64x16x128:l8,coop:64x16x128:l8:pf,coop:64x16x256:l8,coop:64x16x64:l8
   E128=$E128,coop:64x16x128:l16,coop:32x32x64:l8,coop:32x32x64:l8:pf,coop:32x32x128:l8,coop:32x16x64:l8:kv2
   E128=$E128,coop:32x16x64:l8:kv2:pf,coop:32x32x32,coop:16x64x64:l16,coop:64x8x128:l8:kv2:pf
-  run a128 60 --no-decode --only causal --dims 128 --n 16384 --reps 2 --engines "$E128"
+  E128=$E128,coop:64x32x128:l8:kv2:qg,coop:64x32x128:l8:qg:pf,coop:64x48x128:l8:qg,coop:64x32x256:l8:kv2:qg:pf
+  run a128 65 --no-decode --only causal --dims 128 --n 16384 --reps 2 --engines "$E128"
   E64=coop,coop:64x32x128:pf,coop:64x32x128:l8,coop:64x32x128:l8:kv2,coop:64x32x128:l8:kv2:pf
   E64=$E64,coop:64x32x256:l8:kv2,coop:64x32x64:l8:kv2,coop:64x32x64:l8:kv2:pf,coop:64x32x128:l16:kv2
-  E64=$E64,coop:32x64x128:l8,coop:32x32x64:l8:kv2:pf
+  E64=$E64,coop:32x64x128:l8,coop:32x32x64:l8:kv2:pf,coop:64x64x128:l8:qg,coop:64x64x128:l8:qg:pf
+  E64=$E64,coop:128x32x256:l8:kv2:qg
   run a64 40 --no-decode --only causal --dims 64 --n 16384 --reps 2 --engines "$E64"
-  run b 35 --no-decode --only document,sliding_window --dims 64,128 --n 16384 --reps 2 --engines coop,row
+  run b 30 --no-decode --only document,sliding_window --dims 64,128 --n 16384 --reps 2 --engines coop,row
   run c1 50 --no-prefill --engines coop --decode-nk 131072 --decode-h 32,8 --reps 2 --decode-repeat 2 \
     --decode-threads 128 --decode-lanes 8 --decode-chunk 1 --decode-split 64,128,256 --decode-rows 1,4 \
     --decode-prefetch 0,1

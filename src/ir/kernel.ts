@@ -64,6 +64,12 @@ export interface Schedule {
    * Absent = off. A tuning choice.
    */
   readonly coopPrefetch?: boolean;
+  /**
+   * WGSL coop engine: read Q from its storage buffer (through the cache) in the S loop instead of
+   * staging the Q tile in workgroup memory: frees blockQ·D·4 bytes for larger K/V tiles. Absent =
+   * staged. A tuning choice.
+   */
+  readonly coopQGlobal?: boolean;
 }
 
 /** 'wgmma-ws': as wgmma, with a TMA producer warpgroup and mbarrier stages (warp-specialized). */

@@ -64,8 +64,11 @@ describe('coop engine knobs agree with the reference (document mask, GQA, offset
       D: 32,
       schedule: { blockQ: 16, blockK: 16, threads: 32, coopLanes: 8, coopPrefetch: true, subgroups: true },
     },
-    // 16 lanes with K and V in two buffers; D = 16: lanes past Dv/4 read padding.
-    { D: 16, schedule: { blockQ: 16, blockK: 16, threads: 64, coopLanes: 16, coopSplitKv: true } },
+    // 16 lanes with K and V in two buffers, Q read from storage; D = 16: lanes past Dv/4 read padding.
+    {
+      D: 16,
+      schedule: { blockQ: 16, blockK: 16, threads: 64, coopLanes: 16, coopSplitKv: true, coopQGlobal: true },
+    },
     // 4-key tiles: 76 tiles over 3 chunks of 32 classified at once; prefetch skips empty tiles
     // inside a chunk and stops at its end.
     {

@@ -29,6 +29,8 @@ export interface CoopGeometry {
   readonly subgroups: boolean;
   /** Whether K and V have a buffer each (staged in one phase) instead of taking turns in one. */
   readonly splitKv: boolean;
+  /** Whether the S loop reads Q from storage (no Q tile in workgroup memory). */
+  readonly qGlobal: boolean;
   /** Whether the next tile's K and V are loaded into registers while this one is computed. */
   readonly prefetch: boolean;
   /** vec4 registers per invocation that hold a prefetched K (V) tile. */
@@ -56,6 +58,7 @@ export function coopGeometry(s: Schedule): CoopGeometry {
     pStride: s.blockK + 1,
     subgroups: s.subgroups === true,
     splitKv: s.coopSplitKv === true,
+    qGlobal: s.coopQGlobal === true,
     prefetch: s.coopPrefetch === true,
     kRegs: Math.ceil((s.blockK * d4) / s.threads),
     vRegs: Math.ceil((s.blockK * dv4) / s.threads),
@@ -63,7 +66,7 @@ export function coopGeometry(s: Schedule): CoopGeometry {
 }
 
 /**
- * Workgroup memory of the coop attention entry point: the Q tile, one K-or-V tile (or one of
+ * Workgroup memory of the coop attention entry point: the Q tile (unless read from storage), one K-or-V tile (or one of
  * each), the probabilities P (also the lanes' row maxima when they go through memory), the rows'
  * NaN flags, the tile classes of a chunk (a word per invocation) and the subgroup check word.
  */
@@ -71,7 +74,8 @@ export function coopWorkgroupBytes(s: Schedule): number {
   const g = coopGeometry(s);
   const kvTiles = g.splitKv ? 2 : 1;
   const words = s.blockQ + s.threads + 1;
-  return 16 * (s.blockQ * g.qStride + kvTiles * s.blockK * g.kvStride) + 4 * (s.blockQ * g.pStride + words);
+  const qTile = g.qGlobal ? 0 : s.blockQ * g.qStride;
+  return 16 * (qTile + kvTiles * s.blockK * g.kvStride) + 4 * (s.blockQ * g.pStride + words);
 }
 
 /** Why `s` cannot run on the coop engine (undefined when it can), device limits aside. */

@@ -78,7 +78,8 @@ function reduceRowMax(p: CoopParts): string[] {
   return ['if (use_sg) {', ...pad(shuffles, 2), '} else {', ...pad(rowMaxViaMemory, 2), '}'];
 }
 
-const scores = [
+/** S = Q·Kᵀ; Q from the staged tile, or from storage (schedule.coopQGlobal; q_row: rows past Nq clamped). */
+const scores = (qGlobal: boolean): string[] => [
   '// S = Q·K^T for this invocation\u2019s rows r0.. and keys lane + CO_LANES·c.',
   '// Explicitly zeroed: some drivers do not re-zero a `var` declared inside a loop.',
   'var sblk: array<array<f32, CO_SC>, CO_RM>;',
@@ -87,7 +88,7 @@ const scores = [
   '  var kk: array<vec4<f32>, CO_SC>;',
   '  for (var c = 0u; c < CO_SC; c++) { kk[c] = co_kv[(lane + CO_LANES * c) * CO_KVS + d]; }',
   '  for (var i = 0u; i < CO_RM; i++) {',
-  '    let qq = co_q[(r0 + i) * CO_QS + d];',
+  qGlobal ? '    let qq = vec4<f32>(q_buf4[q_row[i] + d]);' : '    let qq = co_q[(r0 + i) * CO_QS + d];',
   '    for (var c = 0u; c < CO_SC; c++) { sblk[i][c] += dot(qq, kk[c]); }',
   '  }',
   '}',
@@ -174,7 +175,12 @@ function prefetchedTileBody(p: CoopParts, middle: string[], nextTile: readonly s
 
 /** The tile: stage K (and V), S, scores, row max, softmax, P, then V (unless staged) and P·V. */
 export function coopTileBody(p: CoopParts, nextTile: readonly string[]): string[] {
-  const middle = [...scores, ...scoreBlock(p), ...reduceRowMax(p), ...softmax];
+  const middle = [
+    ...scores(coopGeometry(p.schedule).qGlobal),
+    ...scoreBlock(p),
+    ...reduceRowMax(p),
+    ...softmax,
+  ];
   const g = coopGeometry(p.schedule);
   if (g.prefetch) return prefetchedTileBody(p, middle, nextTile);
   if (g.splitKv) {

@@ -80,7 +80,7 @@ function declarations(p: CoopParts): string[] {
       : []),
     '// NaN for rows with a NaN or +inf allowed score (a variable: constant NaN is a WGSL error).',
     'var<private> co_nan_bits: u32 = 0x7fc00000u;',
-    `var<workgroup> co_q: array<vec4<f32>, ${s.blockQ * g.qStride}>; // Q tile`,
+    ...(g.qGlobal ? [] : [`var<workgroup> co_q: array<vec4<f32>, ${s.blockQ * g.qStride}>; // Q tile`]),
     g.splitKv
       ? `var<workgroup> co_kv: array<vec4<f32>, ${s.blockK * g.kvStride}>; // K tile`
       : `var<workgroup> co_kv: array<vec4<f32>, ${s.blockK * g.kvStride}>; // K tile, then V tile`,
@@ -215,6 +215,23 @@ function epilogue(p: CoopParts): string[] {
   ];
 }
 
+const stageQ = [
+  '  // Stage Q (rows past Nq are zero); the first tile\u2019s barrier publishes it.',
+  '  for (var e = lid; e < BLOCK_Q * CO_D4; e += CO_THREADS) {',
+  '    let r = e / CO_D4;',
+  '    let c = e % CO_D4;',
+  '    var x = vec4<f32>(0.0f);',
+  '    if (row0 + r < Nq) { x = vec4<f32>(q_buf4[(bh * Nq + row0 + r) * CO_D4 + c]); }',
+  '    co_q[r * CO_QS + c] = x;',
+  '  }',
+];
+
+/** Q read from storage: the first vec4 of each of this invocation's rows (rows past Nq read row Nq - 1, never stored). */
+const qRows = [
+  '  var q_row: array<u32, CO_RM>;',
+  '  for (var i = 0u; i < CO_RM; i++) { q_row[i] = (bh * Nq + min(row0 + r0 + i, Nq - 1u)) * CO_D4; }',
+];
+
 /** The `attention` entry point of the coop engine (plus its declarations). */
 export function coopAttentionBody(p: CoopParts): string {
   const s = p.schedule;
@@ -234,14 +251,7 @@ export function coopAttentionBody(p: CoopParts): string {
     '  // longer to compile.',
     '  let d4_loop = select(CO_D4, 0u, u.Nk < 0i);',
     ...(g.subgroups && !sgCheck(g) ? [] : ['  let lanes_loop = select(CO_LANES, 0u, u.Nk < 0i);']),
-    '  // Stage Q (rows past Nq are zero); the first tile\u2019s barrier publishes it.',
-    '  for (var e = lid; e < BLOCK_Q * CO_D4; e += CO_THREADS) {',
-    '    let r = e / CO_D4;',
-    '    let c = e % CO_D4;',
-    '    var x = vec4<f32>(0.0f);',
-    '    if (row0 + r < Nq) { x = vec4<f32>(q_buf4[(bh * Nq + row0 + r) * CO_D4 + c]); }',
-    '    co_q[r * CO_QS + c] = x;',
-    '  }',
+    ...(g.qGlobal ? qRows : stageQ),
     '  var m_run: array<f32, CO_RM>;',
     '  var l_run: array<f32, CO_RM>;',
     '  var acc: array<array<vec4<f32>, CO_OC>, CO_RM>;',
