@@ -133,6 +133,7 @@ async function best(artifact, inputs) {
 }
 
 const only = option('--only', undefined)?.split(',');
+const allRows = [];
 
 /** q, k and v of a prefill shape, filled once and shared by every kernel and engine. */
 const qkvCache = new Map();
@@ -204,7 +205,15 @@ async function attempt(rows, what, body) {
   }
 }
 
+/** Writes the rows so far to --out (after every row: a run cut short by a time limit keeps them). */
+function save() {
+  if (!out) return;
+  const result = { date: new Date().toISOString(), quick, timing, limits, rows: allRows };
+  writeFileSync(out, JSON.stringify(result, null, 2) + '\n');
+}
+
 function report(r) {
+  save();
   const rate = r.tflops !== undefined ? `${r.tflops.toFixed(3)} TFLOP/s` : `${r.gbps.toFixed(1)} GB/s`;
   const shape = r.kind === 'decode' ? `Nk=${r.N} H=${r.H}/${r.Hkv}` : `N=${r.N}`;
   console.log(
@@ -223,7 +232,7 @@ console.log(
   `adapter limits: ${limits.maxWorkgroupStorageBytes} B workgroup memory, ${limits.maxInvocations} invocations,` +
     ` subgroups ${limits.subgroups ? 'yes' : 'no'}, f16 ${limits.shaderF16 ? 'yes' : 'no'}; timing: ${timing}`,
 );
-const rows = [];
+const rows = allRows;
 const started = Date.now();
 const matmul = await runMatmul(device, sizes.matmul, reps);
 rows.push({
@@ -263,8 +272,7 @@ if (!flag('--no-decode')) {
 const failed = rows.filter((r) => r.error !== undefined).length;
 console.log(`done in ${((Date.now() - started) / 1000).toFixed(1)} s${failed ? `, ${failed} FAILED` : ''}`);
 if (out) {
-  const result = { date: new Date().toISOString(), quick, timing, limits, rows };
-  writeFileSync(out, JSON.stringify(result, null, 2) + '\n');
+  save();
   console.log(`wrote ${out}`);
 }
 process.exit(failed ? 1 : 0);

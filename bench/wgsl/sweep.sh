@@ -34,7 +34,7 @@ run() { # run NAME SECONDS ARGS...
   E64=$E64,coop:128x32x256:l8:kv2:qg
   run a64 40 --no-decode --only causal --dims 64 --n 16384 --reps 2 --engines "$E64"
   run b 30 --no-decode --only document,sliding_window --dims 64,128 --n 16384 --reps 2 --engines coop,row
-  run c1 50 --no-prefill --engines coop --decode-nk 131072 --decode-h 32,8 --reps 2 --decode-repeat 2 \
+  run c1 45 --no-prefill --engines coop --decode-nk 131072 --decode-h 32,8 --reps 2 --decode-repeat 2 \
     --decode-threads 128 --decode-lanes 8 --decode-chunk 1 --decode-split 64,128,256 --decode-rows 1,4 \
     --decode-prefetch 0,1
   run c2 35 --no-prefill --engines coop --decode-nk 131072 --decode-h 32,8 --reps 2 \
