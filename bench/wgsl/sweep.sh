@@ -2,12 +2,14 @@
 # The WGSL coop engine's knob sweep on the GPU machine, in one command of at most ~240 s:
 #   bash bench/gpu-node/run.sh bash bench/wgsl/sweep.sh        (carry .carry and dist; see pack.sh)
 # Every kernel and knob set is checked against the float64 reference before it is timed (decode:
-# also at the timed shape). Writes $OUT/sweep-*.json and $OUT/sweep.txt; each part has its own
-# time limit, so a slow part costs only itself.
-#   A: prefill knobs (coopLanes, tiles, coopSplitKv, coopPrefetch, coopQGlobal), causal, N = 16384, H = 8, D = 128 and 64;
-#   B: every benchmark kernel on the default coop schedule and the row engine (document masks);
-#   C: coop decode knobs at Nk = 128K, H 32 / 8 (rows per workgroup 1 or 4, prefetch, splits; the
-#      first part runs each knob set twice, forward then reverse order: is 1,260 GB/s reproducible?);
+# also at the timed shape); times are steady state (steady.mjs: launches back to back). Writes
+# $OUT/sweep-*.json (rewritten after every row) and $OUT/sweep.txt; each part has its own time
+# limit, so a slow part costs only itself.
+#   A: prefill knobs (coopLanes, tiles, coopSplitKv, coopPrefetch, coopQGlobal), causal,
+#      N = 16384, H = 8, D = 128 and 64;
+#   B: document and sliding-window masks on the default coop schedule and on the row engine;
+#   C: coop decode knobs at Nk = 128K, H 32 / 8 (rows per workgroup 1 or 4, prefetch, splits,
+#      lanes, chunk; c1 runs each knob set twice, forward then reverse order);
 #   D: prefill with Dawn's robustness transform off (what its index clamping costs).
 set -uo pipefail
 cd "$(dirname "$0")/../.."
