@@ -2,8 +2,8 @@
 // source a92ded337cdfe38d, schedule 49cb9ef883abe256:
 //   blockQ=64 blockK=16 threads=128 stages=1 D=128 Dv=128 dtype=f32 summaryBlock=16
 //
-// Attention (coop engine): one workgroup per (q-tile, head, batch); 4 invocations share each
-// query row and each holds a register block of S and of the f32 accumulator (online softmax over
+// Attention (coop engine): one workgroup per (q-tile, head, batch); CO_LANES invocations share
+// each query row and each holds a register block of S and of the f32 accumulator (online softmax over
 // K/V tiles staged in workgroup memory). A row with no allowed key writes 0 (and lse = -inf).
 // Decode mode (artifact.decode): lanes share key rows of a KV split (decode-coop.ts).
 //   mask  = (and (le (abs (sub (div q $W) (div k $W))) $r) (le (abs (sub (mod q $W) (mod k $W))) $r))
