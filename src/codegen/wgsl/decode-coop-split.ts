@@ -282,7 +282,7 @@ export function coopDecodeSplitBody(p: AttentionParts, subgroups: boolean): stri
     ...(dynamic ? ['    n_step++;'] : []),
     '  }',
     '',
-    ...pad(combineGroups, 2),
+    ...pad(combineGroups(subgroups), 2),
     '}',
   ].join('\n');
 }

@@ -390,20 +390,44 @@ fn attention_split(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocati
     m_run[i] = m;
     l_run[i] = select(l, bitcast<f32>(neg_inf_bits | 0x00400000u), poisoned);
   }
-  // Sum the weighted acc of the groups in dc_acc, one group at a time.
-  for (var gi = 0u; gi < DC_GROUPS; gi++) {
-    if (grp == gi) {
+  // Sum the weighted acc of the groups in dc_acc.
+  // Whole subgroups of two groups or more only (a workgroup smaller than a subgroup has none).
+  if (use_sg && sg_size >= 2u * DC_LANES && DC_THREADS % sg_size == 0u) {
+    for (var x = DC_LANES; x < sg_size; x <<= 1u) {
       for (var i = 0u; i < DC_ROWS; i++) {
-        for (var c = 0u; c < DC_VC; c++) {
-          let col = lane + c * DC_LANES;
-          if (col < DC_DV4) {
-            let e = i * DC_DV4 + col;
-            dc_acc[e] = select(vec4<f32>(0.0f), dc_acc[e], gi > 0u) + acc[i][c];
+        for (var c = 0u; c < DC_VC; c++) { acc[i][c] += subgroupShuffleXor(acc[i][c], x); }
+      }
+    }
+    let n_sg = DC_THREADS / sg_size;
+    for (var si = 0u; si < n_sg; si++) {
+      if (lid / sg_size == si && sg_id < DC_LANES) { // the subgroup’s first group holds its sum
+        for (var i = 0u; i < DC_ROWS; i++) {
+          for (var c = 0u; c < DC_VC; c++) {
+            let col = lane + c * DC_LANES;
+            if (col < DC_DV4) {
+              let e = i * DC_DV4 + col;
+              dc_acc[e] = select(vec4<f32>(0.0f), dc_acc[e], si > 0u) + acc[i][c];
+            }
           }
         }
       }
+      workgroupBarrier();
     }
-    workgroupBarrier();
+  } else {
+    for (var gi = 0u; gi < DC_GROUPS; gi++) {
+      if (grp == gi) {
+        for (var i = 0u; i < DC_ROWS; i++) {
+          for (var c = 0u; c < DC_VC; c++) {
+            let col = lane + c * DC_LANES;
+            if (col < DC_DV4) {
+              let e = i * DC_DV4 + col;
+              dc_acc[e] = select(vec4<f32>(0.0f), dc_acc[e], gi > 0u) + acc[i][c];
+            }
+          }
+        }
+      }
+      workgroupBarrier();
+    }
   }
   for (var e = lid; e < rows * DC_DV4; e += DC_THREADS) {
     let i = e / DC_DV4;
