@@ -21,14 +21,24 @@ let rowRan = false;
 type Engine = 'row' | 'coop';
 
 /**
- * Tile overrides per engine: the row engine an invocation per row; the coop engine 4 lanes per
- * row, two rows per invocation, 16- or 32-row tiles (lavapipe compiles those in seconds; some
- * other shapes take it a minute), subgroup reductions on or off.
+ * Tile overrides per engine: the row engine an invocation per row; the coop engine 4 or 8 lanes
+ * per row (two or four rows per invocation), 16- or 32-row tiles (lavapipe compiles those in
+ * seconds; some other shapes take it a minute), subgroup reductions on or off, and its tuning
+ * knobs (prefetch, two K/V buffers, Q from storage) by variant.
  */
 function engineSchedule(engine: Engine, tile: number, variant: number): Partial<Schedule> {
   if (engine === 'row') return { blockQ: tile, threads: tile, blockK: tile };
   const t = tile === 8 ? 16 : tile;
-  return { blockQ: t, threads: 2 * t, blockK: t, subgroups: variant % 2 === 0 };
+  return {
+    blockQ: t,
+    threads: 2 * t,
+    blockK: t,
+    subgroups: variant % 2 === 0,
+    coopLanes: variant >= 3 ? 8 : 4,
+    coopPrefetch: variant % 3 === 1,
+    coopSplitKv: variant % 3 === 2,
+    coopQGlobal: variant === 2 || variant === 5,
+  };
 }
 
 async function check(

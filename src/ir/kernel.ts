@@ -60,6 +60,29 @@ export interface Schedule {
   readonly wgslEngine?: 'coop';
   /** WGSL coop engine: reduce row maxima with subgroup shuffles (needs the `subgroups` feature). */
   readonly subgroups?: boolean;
+  /**
+   * WGSL coop engine: invocations that share a query row (4, 8, 16 or 32; absent = 4). More lanes
+   * give each invocation more rows (threads = lanes·blockQ / rows per invocation) and fewer columns
+   * of S and O: a larger register block per shared-memory load. A tuning choice.
+   */
+  readonly coopLanes?: number;
+  /**
+   * WGSL coop engine: stage K and V in two workgroup buffers in one phase (one barrier less per
+   * tile, more memory) instead of V taking K's place. Absent = one buffer. A tuning choice.
+   */
+  readonly coopSplitKv?: boolean;
+  /**
+   * WGSL coop engine: load the next tile's K and V into registers while this tile is computed
+   * (their latency hidden behind the arithmetic; ⌈blockK·D/4/threads⌉ vec4 registers each).
+   * Absent = off. A tuning choice.
+   */
+  readonly coopPrefetch?: boolean;
+  /**
+   * WGSL coop engine: read Q from its storage buffer (through the cache) in the S loop instead of
+   * staging the Q tile in workgroup memory: frees blockQ·D·4 bytes for larger K/V tiles. Absent =
+   * staged. A tuning choice.
+   */
+  readonly coopQGlobal?: boolean;
 }
 
 /** 'wgmma-ws': as wgmma, with a TMA producer warpgroup and mbarrier stages (warp-specialized). */

@@ -22,7 +22,10 @@ async function dawnInstance(): Promise<GPU> {
     () => import(/* @vite-ignore */ name) as Promise<typeof import('webgpu')>,
   );
   Object.assign(globalThis, mod.globals);
-  const gpu = mod.create([]);
+  // ATTNC_DAWN_FLAGS: Dawn options for benchmarks, e.g. disable-dawn-features=timestamp_quantization
+  // (Dawn rounds timestamps to 2^16 ns by default: ±6% on a 1 ms decode).
+  const flags = (typeof process !== 'undefined' ? process.env.ATTNC_DAWN_FLAGS : undefined) ?? '';
+  const gpu = mod.create(flags.split(/\s+/).filter((f) => f !== ''));
   keepAlive.push(gpu);
   return gpu;
 }

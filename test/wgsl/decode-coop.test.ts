@@ -35,7 +35,7 @@ const programs = {
 
 /** Knob settings: small splits so a few hundred keys give several (and partial last steps). */
 const tunings: readonly Partial<CoopDecodeTuning>[] = [
-  { threads: 32, chunk: 2, rows: 4, splitKeys: 64 },
+  { threads: 32, chunk: 2, rows: 4, splitKeys: 64, prefetch: 1 }, // next step loaded while this one computes
   { threads: 64, chunk: 1, rows: 3, splitKeys: 80 }, // 16 groups, one key each; ragged row tiles
   { threads: 16, chunk: 2, rows: 16, splitKeys: 128 },
 ];

@@ -4,17 +4,22 @@
 import type { Schedule } from '../../ir/kernel.js';
 
 /**
- * Invocations that share one query row. Four, so that the row max can be reduced with
- * subgroupShuffleXor(1) and (2): valid for every subgroup size WebGPU allows (4..128).
+ * Invocations that share one query row unless the schedule says otherwise (coopLanes). Four, so
+ * that the row max can be reduced with subgroupShuffleXor(1) and (2): valid for every subgroup
+ * size WebGPU allows (4..128). More lanes check the subgroup size at run time.
  */
 export const COOP_LANES = 4;
+/** The lane counts the coop engine renders (powers of two up to NVIDIA's subgroup size). */
+export const COOP_LANE_CHOICES: readonly number[] = [4, 8, 16, 32];
 
 export interface CoopGeometry {
-  /** Query rows each invocation owns (its rows of S and of the output). */
+  /** Invocations per query row (a power of two). */
+  readonly lanes: number;
+  /** Query rows each invocation owns (its rows of S and of the output, consecutive). */
   readonly rowsPerThread: number;
-  /** Score columns of a K tile each invocation owns (keys lane, lane+4, …). */
+  /** Score columns of a K tile each invocation owns (keys lane, lane + lanes, …). */
   readonly scoreCols: number;
-  /** vec4 columns of the output each invocation owns (vec4 columns lane, lane+4, …). */
+  /** vec4 columns of the output each invocation owns (vec4 columns lane, lane + lanes, …). */
   readonly outVec4s: number;
   /** Row strides of the staged tiles, in vec4 (Q, K/V) and f32 (P); padded against bank conflicts. */
   readonly qStride: number;
@@ -22,36 +27,55 @@ export interface CoopGeometry {
   readonly pStride: number;
   /** Whether the row max is reduced through subgroup shuffles (else through workgroup memory). */
   readonly subgroups: boolean;
+  /** Whether K and V have a buffer each (staged in one phase) instead of taking turns in one. */
+  readonly splitKv: boolean;
+  /** Whether the S loop reads Q from storage (no Q tile in workgroup memory). */
+  readonly qGlobal: boolean;
+  /** Whether the next tile's K and V are loaded into registers while this one is computed. */
+  readonly prefetch: boolean;
+  /** vec4 registers per invocation that hold a prefetched K (V) tile. */
+  readonly kRegs: number;
+  readonly vRegs: number;
 }
 
 export const isCoop = (s: Schedule): boolean => s.wgslEngine === 'coop';
 
 export function coopGeometry(s: Schedule): CoopGeometry {
+  const lanes = s.coopLanes ?? COOP_LANES;
   const d4 = Math.ceil(s.headDim / 4);
   const dv4 = Math.ceil(s.valueDim / 4);
-  const outVec4s = Math.ceil(dv4 / COOP_LANES);
+  const outVec4s = Math.ceil(dv4 / lanes);
   return {
-    rowsPerThread: (s.blockQ * COOP_LANES) / s.threads,
-    scoreCols: s.blockK / COOP_LANES,
+    lanes,
+    rowsPerThread: (s.blockQ * lanes) / s.threads,
+    scoreCols: s.blockK / lanes,
     outVec4s,
-    qStride: d4 + 1,
-    // V rows are read up to vec4 column 4·outVec4s − 1 (lanes past Dv/4 read padding, never stored).
-    kvStride: Math.max(d4, COOP_LANES * outVec4s) + 1,
+    // From 8 lanes up, the 8 invocations of a quarter warp (one 128-bit load phase) read one Q
+    // row: a broadcast, so the padding is not needed.
+    qStride: lanes >= 8 ? d4 : d4 + 1,
+    // V rows are read up to vec4 column lanes·outVec4s − 1 (lanes past Dv/4 read padding, never stored).
+    kvStride: Math.max(d4, lanes * outVec4s) + 1,
     pStride: s.blockK + 1,
     subgroups: s.subgroups === true,
+    splitKv: s.coopSplitKv === true,
+    qGlobal: s.coopQGlobal === true,
+    prefetch: s.coopPrefetch === true,
+    kRegs: Math.ceil((s.blockK * d4) / s.threads),
+    vRegs: Math.ceil((s.blockK * dv4) / s.threads),
   };
 }
 
 /**
- * Workgroup memory of the coop attention entry point: the Q tile, one K-or-V tile (K and V take
- * turns in the same buffer), the probabilities P, the row-max scratch (no subgroups), the rows'
- * NaN flags and the tile class words.
+ * Workgroup memory of the coop attention entry point: the Q tile (unless read from storage), one K-or-V tile (or one of
+ * each), the probabilities P (also the lanes' row maxima when they go through memory), the rows'
+ * NaN flags, the tile classes of a chunk (a word per invocation) and the subgroup check word.
  */
 export function coopWorkgroupBytes(s: Schedule): number {
   const g = coopGeometry(s);
-  const red = g.subgroups ? 0 : s.blockQ * COOP_LANES;
-  const flags = s.blockQ + 2; // co_bad (a word per row) and co_cls (two words)
-  return 16 * (s.blockQ * g.qStride + s.blockK * g.kvStride) + 4 * (s.blockQ * g.pStride + red + flags);
+  const kvTiles = g.splitKv ? 2 : 1;
+  const words = s.blockQ + s.threads + 1;
+  const qTile = g.qGlobal ? 0 : s.blockQ * g.qStride;
+  return 16 * (qTile + kvTiles * s.blockK * g.kvStride) + 4 * (s.blockQ * g.pStride + words);
 }
 
 /** Why `s` cannot run on the coop engine (undefined when it can), device limits aside. */
@@ -59,11 +83,15 @@ export function coopScheduleProblem(s: Schedule): string | undefined {
   if (s.headDim % 4 !== 0 || s.valueDim % 4 !== 0) {
     return 'the coop engine loads vec4s: head dims must be multiples of 4';
   }
-  if (s.blockK % COOP_LANES !== 0) return `the coop engine needs blockK to be a multiple of ${COOP_LANES}`;
+  const lanes = s.coopLanes ?? COOP_LANES;
+  if (!COOP_LANE_CHOICES.includes(lanes)) {
+    return `coopLanes must be one of ${COOP_LANE_CHOICES.join(', ')}, got ${String(lanes)}`;
+  }
+  if (s.blockK % lanes !== 0) return `the coop engine needs blockK to be a multiple of ${lanes} (coopLanes)`;
   if (s.stages !== 1) return 'the coop engine stages one K/V tile at a time: stages must be 1';
-  const rows = (s.blockQ * COOP_LANES) / s.threads;
+  const rows = (s.blockQ * lanes) / s.threads;
   if (!Number.isInteger(rows) || rows < 1) {
-    return `the coop engine gives each query row ${COOP_LANES} invocations: threads must divide ${COOP_LANES}·blockQ`;
+    return `the coop engine gives each query row ${lanes} invocations: threads must divide ${lanes}·blockQ`;
   }
   return undefined;
 }

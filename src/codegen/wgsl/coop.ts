@@ -1,23 +1,25 @@
 // The cooperative flash-attention entry point of a WGSL module (schedule.wgslEngine = 'coop'),
 // for GPUs: the row engine (attention.ts) gives one invocation a query row and a private
 // accumulator of Dv floats, which spills on a GPU. Here a workgroup owns BLOCK_Q query rows and
-// every row is shared by COOP_LANES (4) invocations:
+// every row is shared by CO_LANES invocations (schedule.coopLanes, 4 by default), each owning
+// CO_RM consecutive rows:
 //   - Q is staged once in workgroup memory (vec4, rows padded against bank conflicts);
-//   - per K tile: K is staged (vec4, coalesced), each invocation computes a register block of S
-//     (its CO_RM rows × the keys lane, lane+4, …), applies score and mask, reduces the row max over
-//     its 4 lanes (subgroupShuffleXor 1 and 2 — valid for any subgroup size — or workgroup memory),
+//   - per K tile (coop-tile.ts): K is staged (vec4, coalesced), each invocation computes a
+//     register block of S (its CO_RM rows × the keys lane, lane + CO_LANES, …), applies score and
+//     mask, reduces the row max over its lanes (subgroupShuffleXor, or workgroup memory),
 //     rescales its accumulators and writes P = exp(s − m) to workgroup memory;
-//   - V takes K's place in the same buffer and each invocation adds P·V to its register block of O
-//     (its CO_RM rows × the vec4 columns lane, lane+4, …).
+//   - V takes K's place in the same buffer (or has its own, schedule.coopSplitKv) and each
+//     invocation adds P·V to its register block of O (its rows × vec4 columns lane, lane + CO_LANES, …).
 // Barriers are in uniform control flow: the tile class is made uniform by workgroupUniformLoad.
 // Non-finite scores: NaN or +inf among a row's allowed scores makes its output and lse NaN (a
 // per-row flag, not NaN arithmetic, which Vulkan drivers need not preserve); −inf weighs 0.
 import { sharedStorage, type TensorFormats } from '../../ir/formats.js';
 import type { Schedule } from '../../ir/kernel.js';
 import type { Linearized } from '../linearize.js';
-import { attentionEntryHead, type ClassMode } from './attention.js';
-import { COOP_LANES, coopGeometry } from './coop-geometry.js';
-import { stageKvVec4 } from './kv-load.js';
+import type { ClassMode } from './attention.js';
+import { COOP_LANES, coopGeometry, type CoopGeometry } from './coop-geometry.js';
+import { coopTileBody, pad } from './coop-tile.js';
+import { kvRow0 } from './kv-load.js';
 import type { WgslLayout } from './layout.js';
 
 export interface CoopParts {
@@ -33,8 +35,6 @@ export interface CoopParts {
   readonly score: Linearized;
   readonly layout: WgslLayout;
 }
-
-const pad = (lines: readonly string[], n: number): string[] => lines.map((l) => (l ? ' '.repeat(n) + l : l));
 
 function bindingIndex(layout: WgslLayout, name: string): number {
   const b = layout.bindings.find((x) => x.name === name);
@@ -59,131 +59,124 @@ function vec4Views(p: CoopParts): string[] {
 function declarations(p: CoopParts): string[] {
   const s = p.schedule;
   const g = coopGeometry(s);
+  const dynamic = p.mode === 'dynamic';
   return [
     `const CO_THREADS: u32 = ${s.threads}u;`,
+    `const CO_LANES: u32 = ${g.lanes}u; // invocations per query row`,
     `const CO_RM: u32 = ${g.rowsPerThread}u; // query rows per invocation`,
-    `const CO_SC: u32 = ${g.scoreCols}u; // score columns per invocation (keys lane + 4c)`,
-    `const CO_OC: u32 = ${g.outVec4s}u; // vec4 output columns per invocation (lane + 4c)`,
+    `const CO_SC: u32 = ${g.scoreCols}u; // score columns per invocation (keys lane + CO_LANES·c)`,
+    `const CO_OC: u32 = ${g.outVec4s}u; // vec4 output columns per invocation (lane + CO_LANES·c)`,
     `const CO_D4: u32 = ${s.headDim / 4}u;`,
     `const CO_DV4: u32 = ${s.valueDim / 4}u;`,
     `const CO_QS: u32 = ${g.qStride}u; // row strides of the staged tiles (padded)`,
     `const CO_KVS: u32 = ${g.kvStride}u;`,
     `const CO_PS: u32 = ${g.pStride}u;`,
+    ...(g.prefetch
+      ? [
+          `const CO_KR: u32 = ${g.kRegs}u; // vec4 registers of a prefetched K (V) tile per invocation`,
+          `const CO_VR: u32 = ${g.vRegs}u;`,
+          'const CO_NONE: u32 = 0xffffffffu; // no tile',
+        ]
+      : []),
     '// NaN for rows with a NaN or +inf allowed score (a variable: constant NaN is a WGSL error).',
     'var<private> co_nan_bits: u32 = 0x7fc00000u;',
-    `var<workgroup> co_q: array<vec4<f32>, ${s.blockQ * g.qStride}>; // Q tile`,
-    `var<workgroup> co_kv: array<vec4<f32>, ${s.blockK * g.kvStride}>; // K tile, then V tile`,
-    `var<workgroup> co_p: array<f32, ${s.blockQ * g.pStride}>; // P = exp(s - m) of the tile`,
-    ...(g.subgroups
-      ? []
-      : [`var<workgroup> co_red: array<f32, ${s.blockQ * COOP_LANES}>; // lanes' row maxima`]),
+    ...(g.qGlobal ? [] : [`var<workgroup> co_q: array<vec4<f32>, ${s.blockQ * g.qStride}>; // Q tile`]),
+    g.splitKv
+      ? `var<workgroup> co_kv: array<vec4<f32>, ${s.blockK * g.kvStride}>; // K tile`
+      : `var<workgroup> co_kv: array<vec4<f32>, ${s.blockK * g.kvStride}>; // K tile, then V tile`,
+    ...(g.splitKv ? [`var<workgroup> co_v: array<vec4<f32>, ${s.blockK * g.kvStride}>; // V tile`] : []),
+    `var<workgroup> co_p: array<f32, ${s.blockQ * g.pStride}>; // P = exp(s - m) of the tile (or lanes’ row maxima)`,
     'var<workgroup> co_bad: array<atomic<u32>, BLOCK_Q>; // row saw a NaN or +inf allowed score',
-    'var<workgroup> co_cls: array<u32, 2>; // tile class, double-buffered by tile parity',
+    ...(dynamic
+      ? ['var<workgroup> co_cls: array<u32, CO_THREADS>; // tile classes of a chunk of tiles']
+      : []),
+    ...(sgCheck(g) ? ['var<workgroup> co_nosg: u32; // some row’s lanes are not inside one subgroup'] : []),
   ];
 }
 
-/** Scores of this invocation's block: the score expression, then the mask (partial tiles). */
-function scoreBlock(p: CoopParts): string[] {
-  const mask = p.mask;
-  const evalMask = mask ? [...mask.stmts, `allowed = ${mask.roots[0]};`] : [];
-  const masked =
-    p.mode === 'full'
-      ? []
-      : p.mode === 'dynamic'
-        ? ['if (allowed && cls == TILE_PARTIAL) {', ...pad(evalMask, 2), '}']
-        : ['if (allowed) {', ...pad(evalMask, 2), '}'];
+/** Whether shuffles need a run-time check that each row's lanes lie in one subgroup. */
+const sgCheck = (g: CoopGeometry): boolean => g.subgroups && g.lanes > COOP_LANES;
+
+/** The entry point's header (attention.ts's, plus the subgroup builtins when they are checked). */
+function entryHead(g: CoopGeometry): string[] {
+  const sg = sgCheck(g)
+    ? ', @builtin(subgroup_size) sg_size: u32, @builtin(subgroup_invocation_id) sg_id: u32'
+    : '';
   return [
-    'var m_tile: array<f32, CO_RM>;',
-    'for (var i = 0u; i < CO_RM; i++) {',
-    '  let row = row0 + r0 + i;',
-    '  let q = i32(row) + u.q_offset;',
-    '  var mx = MASKED;',
-    '  for (var c = 0u; c < CO_SC; c++) {',
-    '    let kj = k0 + lane + 4u * c;',
-    '    let k = u.k_offset + i32(kj);',
-    '    var s = MASKED;',
-    '    var allowed = row < Nq && kj < Nk;',
-    ...pad(masked, 4),
-    '    if (allowed) {',
-    '      let score = u.scale * sblk[i][c];',
-    ...pad(p.score.stmts, 6),
-    `      s = ${p.score.roots[0]};`,
-    '      let bits = bitcast<u32>(s);',
-    '      if ((bits & 0x7fffffffu) > 0x7f800000u || bits == 0x7f800000u) {',
-    '        atomicOr(&co_bad[r0 + i], 1u); // NaN or +inf: the row is NaN',
-    '        s = MASKED;',
-    '      }',
-    '    }',
-    '    sblk[i][c] = s;',
-    '    mx = max(mx, s);',
-    '  }',
-    '  m_tile[i] = mx;',
-    '}',
+    '@compute @workgroup_size(CO_THREADS)',
+    `fn attention(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32${sg}) {`,
+    '  let Nq = u32(u.Nq);',
+    '  let Nk = u32(u.Nk);',
+    '  let b = i32(wg.z);',
+    '  let h = i32(wg.y);',
+    '  let bh = wg.z * u32(u.H) + wg.y;',
+    '  // GQA: query head h reads kv head h / (H / Hkv).',
+    `  let kv_row0 = ${kvRow0('wg.z', 'wg.y / (u32(u.H) / u32(u.Hkv))')};`,
+    ...(sgCheck(g)
+      ? [
+          '  // Shuffles need each row’s lanes inside one subgroup, in order (not promised by WebGPU).',
+          '  if (sg_size < CO_LANES || sg_id != lid % sg_size) { co_nosg = 1u; }',
+          '  let use_sg = workgroupUniformLoad(&co_nosg) == 0u;',
+        ]
+      : []),
   ];
 }
 
-/** The row max over the row's COOP_LANES invocations. */
-function reduceRowMax(p: CoopParts): string[] {
-  if (coopGeometry(p.schedule).subgroups) {
+/**
+ * The tile loop. Dynamic classes: the tiles of a chunk (one per invocation) are classified at
+ * once, each invocation its own tile: classifiers over tensors read summaries, a chain of
+ * dependent loads that one invocation per tile made serial (document masks ran 4x slower than
+ * on the row engine, where every invocation classifies). Each tile's class is then read
+ * uniformly, so its barriers stay in uniform control flow.
+ */
+function tileLoop(p: CoopParts): string[] {
+  const dynamic = p.mode === 'dynamic';
+  // Prefetch's next tile: the next one of the chunk with work (none past the chunk), else the next.
+  const nextTile = dynamic
+    ? [
+        'var nt = kt + 1u;',
+        'while (nt < kt_end && co_cls[nt - kc] == TILE_EMPTY) { nt++; }',
+        'if (nt == kt_end) { nt = CO_NONE; }',
+      ]
+    : ['let nt = select(CO_NONE, kt + 1u, kt + 1u < n_tiles);'];
+  const tile = (cls: string[]): string[] => [
+    '  let k0 = kt * BLOCK_K;',
+    '  let k_end = min(k0 + BLOCK_K, Nk);',
+    ...cls,
+    ...pad(coopTileBody(p, nextTile), 4),
+    '  }',
+  ];
+  if (!dynamic) {
     return [
-      '// Lanes of a row are 4 consecutive invocations: xor 1 and 2 stay inside any subgroup.',
-      'for (var i = 0u; i < CO_RM; i++) {',
-      '  m_tile[i] = max(m_tile[i], subgroupShuffleXor(m_tile[i], 1u));',
-      '  m_tile[i] = max(m_tile[i], subgroupShuffleXor(m_tile[i], 2u));',
+      'for (var kt = 0u; kt < n_tiles; kt++) {',
+      ...tile([
+        '  workgroupBarrier(); // the previous tile is no longer read',
+        `  let cls = ${p.mode === 'full' ? 'TILE_FULL' : 'TILE_PARTIAL'};`,
+        '  {',
+      ]),
       '}',
     ];
   }
   return [
-    'for (var i = 0u; i < CO_RM; i++) { co_red[(r0 + i) * 4u + lane] = m_tile[i]; }',
-    'workgroupBarrier(); // the lanes\u2019 maxima are written',
-    'for (var i = 0u; i < CO_RM; i++) {',
-    '  let base = (r0 + i) * 4u;',
-    '  m_tile[i] = max(max(co_red[base], co_red[base + 1u]), max(co_red[base + 2u], co_red[base + 3u]));',
-    '}',
-  ];
-}
-
-function tileBody(p: CoopParts): string[] {
-  return [
-    ...stageKvVec4('k_buf4', 'CO_D4'),
-    'workgroupBarrier(); // K is staged',
-    '// S = Q·K^T for this invocation\u2019s rows r0.. and keys lane + 4c.',
-    '// Explicitly zeroed: some drivers do not re-zero a `var` declared inside a loop.',
-    'var sblk: array<array<f32, CO_SC>, CO_RM>;',
-    'for (var i = 0u; i < CO_RM; i++) { for (var c = 0u; c < CO_SC; c++) { sblk[i][c] = 0.0f; } }',
-    'for (var d = 0u; d < d4_loop; d++) {',
-    '  var kk: array<vec4<f32>, CO_SC>;',
-    '  for (var c = 0u; c < CO_SC; c++) { kk[c] = co_kv[(lane + 4u * c) * CO_KVS + d]; }',
-    '  for (var i = 0u; i < CO_RM; i++) {',
-    '    let qq = co_q[(r0 + i) * CO_QS + d];',
-    '    for (var c = 0u; c < CO_SC; c++) { sblk[i][c] += dot(qq, kk[c]); }',
+    'for (var kc = 0u; kc < n_tiles; kc += CO_THREADS) {',
+    '  var own_cls = TILE_EMPTY;',
+    '  if (kc + lid < n_tiles) {',
+    '    let t0 = (kc + lid) * BLOCK_K;',
+    '    let t_end = min(t0 + BLOCK_K, Nk);',
+    '    own_cls = tile_class(b, h, q_lo, q_hi, u.k_offset + i32(t0), u.k_offset + i32(t_end) - 1i);',
     '  }',
-    '}',
-    ...scoreBlock(p),
-    ...reduceRowMax(p),
-    '// Online softmax: rescale to the new row max, write P for the P·V step.',
-    'for (var i = 0u; i < CO_RM; i++) {',
-    '  let m_new = max(m_run[i], m_tile[i]);',
-    '  let corr = exp(m_run[i] - m_new);',
-    '  m_run[i] = m_new;',
-    '  l_run[i] *= corr;',
-    '  for (var c = 0u; c < CO_OC; c++) { acc[i][c] *= corr; }',
-    '  for (var c = 0u; c < CO_SC; c++) {',
-    '    let s = sblk[i][c];',
-    '    co_p[(r0 + i) * CO_PS + lane + 4u * c] = select(0.0f, exp(s - m_new), s > MASKED);',
-    '  }',
-    '}',
-    'workgroupBarrier(); // P is written and K is no longer read',
-    ...stageKvVec4('v_buf4', 'CO_DV4'),
-    'workgroupBarrier(); // V is staged',
-    '// O += P·V; every lane of a row reads the whole P row, so each sums l itself.',
-    'for (var j = 0u; j < k_end - k0; j++) {',
-    '  var vv: array<vec4<f32>, CO_OC>;',
-    '  for (var c = 0u; c < CO_OC; c++) { vv[c] = co_kv[j * CO_KVS + lane + 4u * c]; }',
-    '  for (var i = 0u; i < CO_RM; i++) {',
-    '    let pj = co_p[(r0 + i) * CO_PS + j];',
-    '    l_run[i] += pj;',
-    '    for (var c = 0u; c < CO_OC; c++) { acc[i][c] += pj * vv[c]; }',
+    '  workgroupBarrier(); // the previous chunk’s classes are no longer read',
+    '  co_cls[lid] = own_cls;',
+    '  let kt_end = min(kc + CO_THREADS, n_tiles);',
+    '  for (var kt = kc; kt < kt_end; kt++) {',
+    ...pad(
+      tile([
+        '  // Uniform for the barriers below; its barrier also ends the previous tile’s reads.',
+        '  let cls = workgroupUniformLoad(&co_cls[kt - kc]);',
+        '  if (cls != TILE_EMPTY) {',
+      ]),
+      2,
+    ),
     '  }',
     '}',
   ];
@@ -203,7 +196,7 @@ function epilogue(p: CoopParts): string[] {
     '    let inv_l = select(0.0f, 1.0f / l, l > 0.0f);',
     '    let o_base = (bh * Nq + row) * CO_DV4;',
     '    for (var c = 0u; c < CO_OC; c++) {',
-    '      let c4 = lane + 4u * c;',
+    '      let c4 = lane + CO_LANES * c;',
     '      if (c4 < CO_DV4) {',
     `        out_buf4[o_base + c4] = ${out('select(acc[i][c] * inv_l, vec4<f32>(nan), bad)')};`,
     '      }',
@@ -222,46 +215,43 @@ function epilogue(p: CoopParts): string[] {
   ];
 }
 
+const stageQ = [
+  '  // Stage Q (rows past Nq are zero); the first tile\u2019s barrier publishes it.',
+  '  for (var e = lid; e < BLOCK_Q * CO_D4; e += CO_THREADS) {',
+  '    let r = e / CO_D4;',
+  '    let c = e % CO_D4;',
+  '    var x = vec4<f32>(0.0f);',
+  '    if (row0 + r < Nq) { x = vec4<f32>(q_buf4[(bh * Nq + row0 + r) * CO_D4 + c]); }',
+  '    co_q[r * CO_QS + c] = x;',
+  '  }',
+];
+
+/** Q read from storage: the first vec4 of each of this invocation's rows (rows past Nq read row Nq - 1, never stored). */
+const qRows = [
+  '  var q_row: array<u32, CO_RM>;',
+  '  for (var i = 0u; i < CO_RM; i++) { q_row[i] = (bh * Nq + min(row0 + r0 + i, Nq - 1u)) * CO_D4; }',
+];
+
 /** The `attention` entry point of the coop engine (plus its declarations). */
 export function coopAttentionBody(p: CoopParts): string {
   const s = p.schedule;
-  const dynamic = p.mode === 'dynamic';
-  const staticClass = p.mode === 'full' ? 'TILE_FULL' : 'TILE_PARTIAL';
-  const classify = dynamic
-    ? [
-        '    if (lid == 0u) {',
-        '      co_cls[kt & 1u] = tile_class(b, h, q_lo, q_hi, u.k_offset + i32(k0), u.k_offset + i32(k_end) - 1i);',
-        '    }',
-        '    // Uniform for the barriers below; its barrier also ends the previous tile\u2019s reads.',
-        '    let cls = workgroupUniformLoad(&co_cls[kt & 1u]);',
-        '    if (cls != TILE_EMPTY) {',
-      ]
-    : [
-        '    workgroupBarrier(); // the previous tile is no longer read',
-        `    let cls = ${staticClass};`,
-        '    {',
-      ];
+  const g = coopGeometry(s);
   return [
     ...vec4Views(p),
     ...declarations(p),
     '',
-    ...attentionEntryHead('CO_THREADS'),
-    '  let lane = lid % 4u;',
-    '  let r0 = (lid / 4u) * CO_RM; // first tile row of this invocation',
+    ...entryHead(g),
+    '  let lane = lid % CO_LANES;',
+    '  let r0 = (lid / CO_LANES) * CO_RM; // first tile row of this invocation',
     '  let row0 = wg.x * BLOCK_Q;',
     '  let q_lo = u.q_offset + i32(row0);',
     '  let q_hi = u.q_offset + i32(min(row0 + BLOCK_Q, Nq)) - 1i;',
-    '  // CO_D4, as a bound the compiler cannot fold (Nk >= 0): LLVM-based drivers (lavapipe) fully',
-    '  // unroll constant loops around the register-indexed ones and took ~10x longer to compile.',
+    '  // CO_D4 and CO_LANES, as bounds the compiler cannot fold (Nk >= 0): LLVM-based drivers',
+    '  // (lavapipe) fully unroll constant loops around the register-indexed ones and took ~10x',
+    '  // longer to compile.',
     '  let d4_loop = select(CO_D4, 0u, u.Nk < 0i);',
-    '  // Stage Q (rows past Nq are zero); the first tile\u2019s barrier publishes it.',
-    '  for (var e = lid; e < BLOCK_Q * CO_D4; e += CO_THREADS) {',
-    '    let r = e / CO_D4;',
-    '    let c = e % CO_D4;',
-    '    var x = vec4<f32>(0.0f);',
-    '    if (row0 + r < Nq) { x = vec4<f32>(q_buf4[(bh * Nq + row0 + r) * CO_D4 + c]); }',
-    '    co_q[r * CO_QS + c] = x;',
-    '  }',
+    ...(g.subgroups && !sgCheck(g) ? [] : ['  let lanes_loop = select(CO_LANES, 0u, u.Nk < 0i);']),
+    ...(g.qGlobal ? qRows : stageQ),
     '  var m_run: array<f32, CO_RM>;',
     '  var l_run: array<f32, CO_RM>;',
     '  var acc: array<array<vec4<f32>, CO_OC>, CO_RM>;',
@@ -271,13 +261,14 @@ export function coopAttentionBody(p: CoopParts): string {
     '    for (var c = 0u; c < CO_OC; c++) { acc[i][c] = vec4<f32>(0.0f); }',
     '  }',
     `  let n_tiles = (Nk + BLOCK_K - 1u) / BLOCK_K; // ${s.blockK}-key tiles`,
-    '  for (var kt = 0u; kt < n_tiles; kt++) {',
-    '    let k0 = kt * BLOCK_K;',
-    '    let k_end = min(k0 + BLOCK_K, Nk);',
-    ...classify,
-    ...pad(tileBody(p), 6),
-    '    }',
-    '  }',
+    ...(g.prefetch
+      ? [
+          '  var pk: array<vec4<f32>, CO_KR>; // K and V of tile pf_tile, prefetched',
+          '  var pv: array<vec4<f32>, CO_VR>;',
+          '  var pf_tile = CO_NONE;',
+        ]
+      : []),
+    ...pad(tileLoop(p), 2),
     ...pad(epilogue(p), 2),
     '}',
   ].join('\n');

@@ -19,30 +19,49 @@ import { classifier, combineGroups } from './decode-coop-parts.js';
 
 const pad = (lines: readonly string[], n: number): string[] => lines.map((l) => (l ? ' '.repeat(n) + l : l));
 
-/** The step's K and V of this lane's columns, for keys k0 + ci·DC_GROUPS + grp (zero past the split). */
-const loadStep = (dt: string): string[] => {
+/**
+ * K and V of this lane's columns into `kk`, `vv` for the step of keys from `first` (keys
+ * first + ci·DC_GROUPS + grp; zero at or past `end`).
+ */
+const loadStep = (dt: string, first: string, end: string, kk: string, vv: string): string[] => {
   const f32 = (x: string): string => (dt === 'f16' ? `vec4<f32>(${x})` : x);
   return [
-    'var kk: array<array<vec4<f32>, DC_KC>, DC_CHUNK>;',
-    'var vv: array<array<vec4<f32>, DC_VC>, DC_CHUNK>;',
     'for (var ci = 0u; ci < DC_CHUNK; ci++) {',
-    '  let kj = k0 + ci * DC_GROUPS + grp;',
+    `  let kj = ${first} + ci * DC_GROUPS + grp;`,
     '  let key = kv_row0 + kj;',
     '  for (var c = 0u; c < DC_KC; c++) {',
     '    let col = lane + c * DC_LANES;',
     '    var x = vec4<f32>(0.0f);',
-    `    if (kj < k_end && col < DC_D4) { x = ${f32('k_buf4[key * DC_D4 + col]')}; }`,
-    '    kk[ci][c] = x;',
+    `    if (kj < ${end} && col < DC_D4) { x = ${f32('k_buf4[key * DC_D4 + col]')}; }`,
+    `    ${kk}[ci][c] = x;`,
     '  }',
     '  for (var c = 0u; c < DC_VC; c++) {',
     '    let col = lane + c * DC_LANES;',
     '    var x = vec4<f32>(0.0f);',
-    `    if (kj < k_end && col < DC_DV4) { x = ${f32('v_buf4[key * DC_DV4 + col]')}; }`,
-    '    vv[ci][c] = x;',
+    `    if (kj < ${end} && col < DC_DV4) { x = ${f32('v_buf4[key * DC_DV4 + col]')}; }`,
+    `    ${vv}[ci][c] = x;`,
     '  }',
     '}',
   ];
 };
+
+const kvRegs = (kk: string, vv: string): string[] => [
+  `var ${kk}: array<array<vec4<f32>, DC_KC>, DC_CHUNK>;`,
+  `var ${vv}: array<array<vec4<f32>, DC_VC>, DC_CHUNK>;`,
+];
+
+/** The step's K and V: taken from the prefetch registers (then the next step's are loaded), or loaded now. */
+const stepKv = (dt: string): string[] => [
+  ...kvRegs('kk', 'vv'),
+  'if (DC_PREFETCH) {',
+  '  kk = kk_next;',
+  '  vv = vv_next;',
+  '  let k0n = k0 + DC_STEP;',
+  '  if (k0n < k_last) {',
+  ...pad(loadStep(dt, 'k0n', 'min(k0n + DC_STEP, k_stop)', 'kk_next', 'vv_next'), 4),
+  '  }',
+  '}',
+];
 
 const partialDots = [
   "// This lane's share of q·k, per row and key.",
@@ -246,16 +265,24 @@ export function coopDecodeSplitBody(p: AttentionParts, subgroups: boolean): stri
     '  let k_begin = split * DC_SPLIT_KEYS;',
     '  let k_stop = min(k_begin + DC_SPLIT_KEYS, Nk);',
     ...splitClasses,
+    ...pad(kvRegs('kk_next', 'vv_next'), 2),
+    '  if (DC_PREFETCH && k_begin < k_last) { // the first step\u2019s K and V',
+    ...pad(loadStep(dt, 'k_begin', 'min(k_begin + DC_STEP, k_stop)', 'kk_next', 'vv_next'), 4),
+    '  }',
     '  for (var k0 = k_begin; k0 < k_last; k0 += DC_STEP) {',
     '    let k_end = min(k0 + DC_STEP, k_stop);',
     ...pad(stepClasses(p), 4),
+    ...pad(stepKv(dt), 4),
     '    if (cls != 0u) { // some row has an allowed key in the step',
-    ...pad([...loadStep(dt), ...partialDots, ...reduceDots(subgroups), ...rowUpdates(p)], 6),
+    '      if (!DC_PREFETCH) {',
+    ...pad(loadStep(dt, 'k0', 'k_end', 'kk', 'vv'), 8),
+    '      }',
+    ...pad([...partialDots, ...reduceDots(subgroups), ...rowUpdates(p)], 6),
     '    }',
     ...(dynamic ? ['    n_step++;'] : []),
     '  }',
     '',
-    ...pad(combineGroups, 2),
+    ...pad(combineGroups(subgroups), 2),
     '}',
   ].join('\n');
 }

@@ -15,6 +15,11 @@ export interface CoopDecodeTuning {
   readonly rows: number;
   /** Keys per KV split (a multiple of threads / lanes · chunk). */
   readonly splitKeys: number;
+  /**
+   * 1: each lane loads the next step's K and V into registers before computing this step (two
+   * steps of loads in flight, twice the K/V registers); 0: load, then compute. Absent = 0.
+   */
+  readonly prefetch?: number;
 }
 
 /** Packed rows per workgroup are capped here: their tile classes are packed 2 bits each in a u32. */
@@ -51,6 +56,9 @@ export function coopDecodeTuningProblem(t: CoopDecodeTuning): string | undefined
   if (t.threads % t.lanes !== 0 || t.threads > 1024) {
     return `decode threads: expected a multiple of lanes (${t.lanes}) up to 1024, got ${t.threads}`;
   }
+  if (t.prefetch !== undefined && t.prefetch !== 0 && t.prefetch !== 1) {
+    return `decode prefetch: expected 0 or 1, got ${String(t.prefetch)}`;
+  }
   if (t.rows > MAX_DECODE_ROWS) return `decode rows: expected at most ${MAX_DECODE_ROWS}, got ${t.rows}`;
   const step = (t.threads / t.lanes) * t.chunk;
   if (t.splitKeys % step !== 0) {
@@ -76,6 +84,7 @@ export function tuningConstants(t: CoopDecodeTuning): string {
     `const DC_CHUNK: u32 = ${t.chunk}u; // keys per lane group per step`,
     `const DC_ROWS: u32 = ${t.rows}u; // packed rows per workgroup`,
     `const DC_SPLIT_KEYS: u32 = ${t.splitKeys}u; // keys per split`,
+    `const DC_PREFETCH: bool = ${t.prefetch === 1}; // next step's K/V loaded before this step computes`,
     TUNING_END,
   ].join('\n');
 }

@@ -62,8 +62,8 @@ const rowHeader = [
   '// no allowed key writes 0 (and lse = -inf).',
 ];
 const coopHeader = [
-  '// Attention (coop engine): one workgroup per (q-tile, head, batch); 4 invocations share each',
-  '// query row and each holds a register block of S and of the f32 accumulator (online softmax over',
+  '// Attention (coop engine): one workgroup per (q-tile, head, batch); CO_LANES invocations share',
+  '// each query row and each holds a register block of S and of the f32 accumulator (online softmax over',
   '// K/V tiles staged in workgroup memory). A row with no allowed key writes 0 (and lse = -inf).',
   '// Decode mode (artifact.decode): lanes share key rows of a KV split (decode-coop.ts).',
 ];

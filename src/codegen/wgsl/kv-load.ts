@@ -61,15 +61,48 @@ export function stageKvTile(formats: TensorFormats, threads: string): string[] {
   ];
 }
 
-/** Coop: stages rows [k0, k0+BLOCK_K) of a K or V buffer into co_kv (rows past Nk are zero). */
-export function stageKvVec4(buf: string, width: string): string[] {
+/** Coop: stages rows [k0, k0+BLOCK_K) of a K or V buffer into `tile` (rows past Nk are zero). */
+export function stageKvVec4(buf: string, width: string, tile = 'co_kv'): string[] {
   return [
     `for (var e = lid; e < BLOCK_K * ${width}; e += CO_THREADS) {`,
     `  let j = e / ${width};`,
     `  let c = e % ${width};`,
     '  var x = vec4<f32>(0.0f);',
     `  if (k0 + j < Nk) { x = vec4<f32>(${buf}[(${kvRow('k0 + j')}) * ${width} + c]); }`,
-    '  co_kv[j * CO_KVS + c] = x;',
+    `  ${tile}[j * CO_KVS + c] = x;`,
+    '}',
+  ];
+}
+
+/**
+ * Coop prefetch: loads tile `tileIndex`'s rows of a K or V buffer into the private vec4 array
+ * `regs` (element lid + i·CO_THREADS of the [BLOCK_K, width] tile; zero past Nk), so the loads
+ * are in flight while the previous tile is computed.
+ */
+export function loadKvRegsVec4(
+  buf: string,
+  width: string,
+  regs: string,
+  count: string,
+  tileIndex: string,
+): string[] {
+  return [
+    `for (var i = 0u; i < ${count}; i++) {`,
+    '  let e = lid + i * CO_THREADS;',
+    `  let key = ${tileIndex} * BLOCK_K + e / ${width};`,
+    '  var x = vec4<f32>(0.0f);',
+    `  if (e < BLOCK_K * ${width} && key < Nk) { x = vec4<f32>(${buf}[(${kvRow('key')}) * ${width} + e % ${width}]); }`,
+    `  ${regs}[i] = x;`,
+    '}',
+  ];
+}
+
+/** Coop prefetch: stores what loadKvRegsVec4 loaded into the staged tile `tile`. */
+export function storeKvRegsVec4(width: string, regs: string, count: string, tile: string): string[] {
+  return [
+    `for (var i = 0u; i < ${count}; i++) {`,
+    '  let e = lid + i * CO_THREADS;',
+    `  if (e < BLOCK_K * ${width}) { ${tile}[(e / ${width}) * CO_KVS + e % ${width}] = ${regs}[i]; }`,
     '}',
   ];
 }

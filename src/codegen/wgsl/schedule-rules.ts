@@ -34,7 +34,10 @@ const rowCandidates: readonly Candidate[] = [
  * (four lanes per row, two rows per invocation) over K/V tiles staged in turn; the largest tile
  * that fits the device's workgroup memory first.
  */
-const coopCandidates: readonly Candidate[] = [
+/** A coop candidate may also set the engine's tuning knobs (coop-geometry.ts). */
+type CoopCandidate = Candidate & Pick<Schedule, 'coopLanes' | 'coopSplitKv' | 'coopPrefetch' | 'coopQGlobal'>;
+
+const coopCandidates: readonly CoopCandidate[] = [
   { blockQ: 64, blockK: 64, threads: 128, stages: 1 },
   { blockQ: 64, blockK: 32, threads: 128, stages: 1 },
   { blockQ: 64, blockK: 16, threads: 128, stages: 1 },
@@ -68,7 +71,7 @@ function wgslCandidates(
   limits: TargetLimits,
 ): Schedule[] {
   let o = overrides;
-  let list = rowCandidates;
+  let list: readonly CoopCandidate[] = rowCandidates;
   if (o.wgslEngine === 'coop') {
     if (coopRuns(base, kernel)) {
       list = coopCandidates;

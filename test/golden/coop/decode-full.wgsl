@@ -28,6 +28,7 @@ const DC_LANES: u32 = 8u; // invocations per key row
 const DC_CHUNK: u32 = 2u; // keys per lane group per step
 const DC_ROWS: u32 = 4u; // packed rows per workgroup
 const DC_SPLIT_KEYS: u32 = 256u; // keys per split
+const DC_PREFETCH: bool = false; // next step's K/V loaded before this step computes
 // end of decode tuning
 
 struct Uniforms {
@@ -131,26 +132,71 @@ fn attention_split(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocati
   let k_begin = split * DC_SPLIT_KEYS;
   let k_stop = min(k_begin + DC_SPLIT_KEYS, Nk);
   let k_last = k_stop;
+  var kk_next: array<array<vec4<f32>, DC_KC>, DC_CHUNK>;
+  var vv_next: array<array<vec4<f32>, DC_VC>, DC_CHUNK>;
+  if (DC_PREFETCH && k_begin < k_last) { // the first step’s K and V
+    for (var ci = 0u; ci < DC_CHUNK; ci++) {
+      let kj = k_begin + ci * DC_GROUPS + grp;
+      let key = kv_row0 + kj;
+      for (var c = 0u; c < DC_KC; c++) {
+        let col = lane + c * DC_LANES;
+        var x = vec4<f32>(0.0f);
+        if (kj < min(k_begin + DC_STEP, k_stop) && col < DC_D4) { x = k_buf4[key * DC_D4 + col]; }
+        kk_next[ci][c] = x;
+      }
+      for (var c = 0u; c < DC_VC; c++) {
+        let col = lane + c * DC_LANES;
+        var x = vec4<f32>(0.0f);
+        if (kj < min(k_begin + DC_STEP, k_stop) && col < DC_DV4) { x = v_buf4[key * DC_DV4 + col]; }
+        vv_next[ci][c] = x;
+      }
+    }
+  }
   for (var k0 = k_begin; k0 < k_last; k0 += DC_STEP) {
     let k_end = min(k0 + DC_STEP, k_stop);
     let cls = dc_all(rows, TILE_FULL);
-    if (cls != 0u) { // some row has an allowed key in the step
-      var kk: array<array<vec4<f32>, DC_KC>, DC_CHUNK>;
-      var vv: array<array<vec4<f32>, DC_VC>, DC_CHUNK>;
-      for (var ci = 0u; ci < DC_CHUNK; ci++) {
-        let kj = k0 + ci * DC_GROUPS + grp;
-        let key = kv_row0 + kj;
-        for (var c = 0u; c < DC_KC; c++) {
-          let col = lane + c * DC_LANES;
-          var x = vec4<f32>(0.0f);
-          if (kj < k_end && col < DC_D4) { x = k_buf4[key * DC_D4 + col]; }
-          kk[ci][c] = x;
+    var kk: array<array<vec4<f32>, DC_KC>, DC_CHUNK>;
+    var vv: array<array<vec4<f32>, DC_VC>, DC_CHUNK>;
+    if (DC_PREFETCH) {
+      kk = kk_next;
+      vv = vv_next;
+      let k0n = k0 + DC_STEP;
+      if (k0n < k_last) {
+        for (var ci = 0u; ci < DC_CHUNK; ci++) {
+          let kj = k0n + ci * DC_GROUPS + grp;
+          let key = kv_row0 + kj;
+          for (var c = 0u; c < DC_KC; c++) {
+            let col = lane + c * DC_LANES;
+            var x = vec4<f32>(0.0f);
+            if (kj < min(k0n + DC_STEP, k_stop) && col < DC_D4) { x = k_buf4[key * DC_D4 + col]; }
+            kk_next[ci][c] = x;
+          }
+          for (var c = 0u; c < DC_VC; c++) {
+            let col = lane + c * DC_LANES;
+            var x = vec4<f32>(0.0f);
+            if (kj < min(k0n + DC_STEP, k_stop) && col < DC_DV4) { x = v_buf4[key * DC_DV4 + col]; }
+            vv_next[ci][c] = x;
+          }
         }
-        for (var c = 0u; c < DC_VC; c++) {
-          let col = lane + c * DC_LANES;
-          var x = vec4<f32>(0.0f);
-          if (kj < k_end && col < DC_DV4) { x = v_buf4[key * DC_DV4 + col]; }
-          vv[ci][c] = x;
+      }
+    }
+    if (cls != 0u) { // some row has an allowed key in the step
+      if (!DC_PREFETCH) {
+        for (var ci = 0u; ci < DC_CHUNK; ci++) {
+          let kj = k0 + ci * DC_GROUPS + grp;
+          let key = kv_row0 + kj;
+          for (var c = 0u; c < DC_KC; c++) {
+            let col = lane + c * DC_LANES;
+            var x = vec4<f32>(0.0f);
+            if (kj < k_end && col < DC_D4) { x = k_buf4[key * DC_D4 + col]; }
+            kk[ci][c] = x;
+          }
+          for (var c = 0u; c < DC_VC; c++) {
+            let col = lane + c * DC_LANES;
+            var x = vec4<f32>(0.0f);
+            if (kj < k_end && col < DC_DV4) { x = v_buf4[key * DC_DV4 + col]; }
+            vv[ci][c] = x;
+          }
         }
       }
       // This lane's share of q·k, per row and key.
@@ -255,20 +301,44 @@ fn attention_split(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocati
     m_run[i] = m;
     l_run[i] = select(l, bitcast<f32>(neg_inf_bits | 0x00400000u), poisoned);
   }
-  // Sum the weighted acc of the groups in dc_acc, one group at a time.
-  for (var gi = 0u; gi < DC_GROUPS; gi++) {
-    if (grp == gi) {
+  // Sum the weighted acc of the groups in dc_acc.
+  // Whole subgroups of two groups or more only (a workgroup smaller than a subgroup has none).
+  if (use_sg && sg_size >= 2u * DC_LANES && DC_THREADS % sg_size == 0u) {
+    for (var x = DC_LANES; x < sg_size; x <<= 1u) {
       for (var i = 0u; i < DC_ROWS; i++) {
-        for (var c = 0u; c < DC_VC; c++) {
-          let col = lane + c * DC_LANES;
-          if (col < DC_DV4) {
-            let e = i * DC_DV4 + col;
-            dc_acc[e] = select(vec4<f32>(0.0f), dc_acc[e], gi > 0u) + acc[i][c];
+        for (var c = 0u; c < DC_VC; c++) { acc[i][c] += subgroupShuffleXor(acc[i][c], x); }
+      }
+    }
+    let n_sg = DC_THREADS / sg_size;
+    for (var si = 0u; si < n_sg; si++) {
+      if (lid / sg_size == si && sg_id < DC_LANES) { // the subgroup’s first group holds its sum
+        for (var i = 0u; i < DC_ROWS; i++) {
+          for (var c = 0u; c < DC_VC; c++) {
+            let col = lane + c * DC_LANES;
+            if (col < DC_DV4) {
+              let e = i * DC_DV4 + col;
+              dc_acc[e] = select(vec4<f32>(0.0f), dc_acc[e], si > 0u) + acc[i][c];
+            }
           }
         }
       }
+      workgroupBarrier();
     }
-    workgroupBarrier();
+  } else {
+    for (var gi = 0u; gi < DC_GROUPS; gi++) {
+      if (grp == gi) {
+        for (var i = 0u; i < DC_ROWS; i++) {
+          for (var c = 0u; c < DC_VC; c++) {
+            let col = lane + c * DC_LANES;
+            if (col < DC_DV4) {
+              let e = i * DC_DV4 + col;
+              dc_acc[e] = select(vec4<f32>(0.0f), dc_acc[e], gi > 0u) + acc[i][c];
+            }
+          }
+        }
+      }
+      workgroupBarrier();
+    }
   }
   for (var e = lid; e < rows * DC_DV4; e += DC_THREADS) {
     let i = e / DC_DV4;

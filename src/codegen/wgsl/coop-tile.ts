@@ -1,0 +1,205 @@
+// One K/V tile of the coop attention entry point (coop.ts): S = Q·Kᵀ for the invocation's
+// register block, score and mask, the row max over the row's lanes, the online-softmax update,
+// P to workgroup memory and O += P·V. Renders lines for the body of the tile loop; `cls` (the
+// tile class), `k0`, `k_end`, `lane`, `r0` and `row0` are in scope there.
+import type { CoopParts } from './coop.js';
+import { coopGeometry } from './coop-geometry.js';
+import { loadKvRegsVec4, stageKvVec4, storeKvRegsVec4 } from './kv-load.js';
+
+export const pad = (lines: readonly string[], n: number): string[] =>
+  lines.map((l) => (l ? ' '.repeat(n) + l : l));
+
+/** Scores of this invocation's block: the score expression, then the mask (partial tiles). */
+function scoreBlock(p: CoopParts): string[] {
+  const mask = p.mask;
+  const evalMask = mask ? [...mask.stmts, `allowed = ${mask.roots[0]};`] : [];
+  const masked =
+    p.mode === 'full'
+      ? []
+      : p.mode === 'dynamic'
+        ? ['if (allowed && cls == TILE_PARTIAL) {', ...pad(evalMask, 2), '}']
+        : ['if (allowed) {', ...pad(evalMask, 2), '}'];
+  return [
+    'var m_tile: array<f32, CO_RM>;',
+    'for (var i = 0u; i < CO_RM; i++) {',
+    '  let row = row0 + r0 + i;',
+    '  let q = i32(row) + u.q_offset;',
+    '  var mx = MASKED;',
+    '  for (var c = 0u; c < CO_SC; c++) {',
+    '    let kj = k0 + lane + CO_LANES * c;',
+    '    let k = u.k_offset + i32(kj);',
+    '    var s = MASKED;',
+    '    var allowed = row < Nq && kj < Nk;',
+    ...pad(masked, 4),
+    '    if (allowed) {',
+    '      let score = u.scale * sblk[i][c];',
+    ...pad(p.score.stmts, 6),
+    `      s = ${p.score.roots[0]};`,
+    '      let bits = bitcast<u32>(s);',
+    '      if ((bits & 0x7fffffffu) > 0x7f800000u || bits == 0x7f800000u) {',
+    '        atomicOr(&co_bad[r0 + i], 1u); // NaN or +inf: the row is NaN',
+    '        s = MASKED;',
+    '      }',
+    '    }',
+    '    sblk[i][c] = s;',
+    '    mx = max(mx, s);',
+    '  }',
+    '  m_tile[i] = mx;',
+    '}',
+  ];
+}
+
+/** The row max through workgroup memory (co_p is free until P is written; two barriers). */
+const rowMaxViaMemory = [
+  'for (var i = 0u; i < CO_RM; i++) { co_p[(r0 + i) * CO_LANES + lane] = m_tile[i]; }',
+  'workgroupBarrier(); // the lanes\u2019 maxima are written',
+  'for (var i = 0u; i < CO_RM; i++) {',
+  '  var mx = MASKED;',
+  '  for (var x = 0u; x < lanes_loop; x++) { mx = max(mx, co_p[(r0 + i) * CO_LANES + x]); }',
+  '  m_tile[i] = mx;',
+  '}',
+  'workgroupBarrier(); // the maxima are read: co_p takes P',
+];
+
+/** The row max over the row's CO_LANES invocations. */
+function reduceRowMax(p: CoopParts): string[] {
+  const g = coopGeometry(p.schedule);
+  if (!g.subgroups) return rowMaxViaMemory;
+  const shuffles = [
+    '// Lanes of a row are consecutive invocations: xor masks below CO_LANES stay in the row.',
+    'for (var i = 0u; i < CO_RM; i++) {',
+    ...Array.from({ length: Math.log2(g.lanes) }, (_, b) => {
+      return `  m_tile[i] = max(m_tile[i], subgroupShuffleXor(m_tile[i], ${2 ** b}u));`;
+    }),
+    '}',
+  ];
+  // Four lanes fit every subgroup size WebGPU allows; more are checked at run time (use_sg).
+  if (g.lanes <= 4) return shuffles;
+  return ['if (use_sg) {', ...pad(shuffles, 2), '} else {', ...pad(rowMaxViaMemory, 2), '}'];
+}
+
+/** S = Q·Kᵀ; Q from the staged tile, or from storage (schedule.coopQGlobal; q_row: rows past Nq clamped). */
+const scores = (qGlobal: boolean): string[] => [
+  '// S = Q·K^T for this invocation\u2019s rows r0.. and keys lane + CO_LANES·c.',
+  '// Explicitly zeroed: some drivers do not re-zero a `var` declared inside a loop.',
+  'var sblk: array<array<f32, CO_SC>, CO_RM>;',
+  'for (var i = 0u; i < CO_RM; i++) { for (var c = 0u; c < CO_SC; c++) { sblk[i][c] = 0.0f; } }',
+  'for (var d = 0u; d < d4_loop; d++) {',
+  '  var kk: array<vec4<f32>, CO_SC>;',
+  '  for (var c = 0u; c < CO_SC; c++) { kk[c] = co_kv[(lane + CO_LANES * c) * CO_KVS + d]; }',
+  '  for (var i = 0u; i < CO_RM; i++) {',
+  qGlobal ? '    let qq = vec4<f32>(q_buf4[q_row[i] + d]);' : '    let qq = co_q[(r0 + i) * CO_QS + d];',
+  '    for (var c = 0u; c < CO_SC; c++) { sblk[i][c] += dot(qq, kk[c]); }',
+  '  }',
+  '}',
+];
+
+const softmax = [
+  '// Online softmax: rescale to the new row max, write P for the P·V step.',
+  'for (var i = 0u; i < CO_RM; i++) {',
+  '  let m_new = max(m_run[i], m_tile[i]);',
+  '  let corr = exp(m_run[i] - m_new);',
+  '  m_run[i] = m_new;',
+  '  l_run[i] *= corr;',
+  '  for (var c = 0u; c < CO_OC; c++) { acc[i][c] *= corr; }',
+  '  for (var c = 0u; c < CO_SC; c++) {',
+  '    let s = sblk[i][c];',
+  '    co_p[(r0 + i) * CO_PS + lane + CO_LANES * c] = select(0.0f, exp(s - m_new), s > MASKED);',
+  '  }',
+  '}',
+];
+
+const productPV = (vTile: string): string[] => [
+  '// O += P·V; every lane of a row reads the whole P row, so each sums l itself.',
+  'for (var j = 0u; j < k_end - k0; j++) {',
+  '  var vv: array<vec4<f32>, CO_OC>;',
+  `  for (var c = 0u; c < CO_OC; c++) { vv[c] = ${vTile}[j * CO_KVS + lane + CO_LANES * c]; }`,
+  '  for (var i = 0u; i < CO_RM; i++) {',
+  '    let pj = co_p[(r0 + i) * CO_PS + j];',
+  '    l_run[i] += pj;',
+  '    for (var c = 0u; c < CO_OC; c++) { acc[i][c] += pj * vv[c]; }',
+  '  }',
+  '}',
+];
+
+const loadK = (tile: string): string[] => loadKvRegsVec4('k_buf4', 'CO_D4', 'pk', 'CO_KR', tile);
+const loadV = (tile: string): string[] => loadKvRegsVec4('v_buf4', 'CO_DV4', 'pv', 'CO_VR', tile);
+
+/**
+ * The tile with prefetch (schedule.coopPrefetch): K and V of the next tile to compute are loaded
+ * into registers (pk, pv) while this one is computed, and stored to workgroup memory when its
+ * turn comes; `pf_tile` names the tile they hold (CO_NONE: none, the tile loads directly).
+ * `nextTile` renders `let nt = …` (the next tile with work, or CO_NONE).
+ */
+function prefetchedTileBody(p: CoopParts, middle: string[], nextTile: readonly string[]): string[] {
+  const direct = [
+    'if (pf_tile != kt) { // not prefetched: load it now',
+    ...pad([...loadK('kt'), ...loadV('kt')], 2),
+    '}',
+  ];
+  const storeK = storeKvRegsVec4('CO_D4', 'pk', 'CO_KR', 'co_kv');
+  const next = [...nextTile, 'pf_tile = nt;'];
+  if (coopGeometry(p.schedule).splitKv) {
+    return [
+      ...direct,
+      ...storeK,
+      ...storeKvRegsVec4('CO_DV4', 'pv', 'CO_VR', 'co_v'),
+      'workgroupBarrier(); // K and V are staged',
+      ...next,
+      'if (nt != CO_NONE) {',
+      ...pad([...loadK('nt'), ...loadV('nt')], 2),
+      '}',
+      ...middle,
+      'workgroupBarrier(); // P is written',
+      ...productPV('co_v'),
+    ];
+  }
+  return [
+    ...direct,
+    ...storeK,
+    'workgroupBarrier(); // K is staged',
+    ...next,
+    'if (nt != CO_NONE) {',
+    ...pad(loadK('nt'), 2),
+    '}',
+    ...middle,
+    'workgroupBarrier(); // P is written and K is no longer read',
+    ...storeKvRegsVec4('CO_DV4', 'pv', 'CO_VR', 'co_kv'),
+    'workgroupBarrier(); // V is staged',
+    'if (nt != CO_NONE) {',
+    ...pad(loadV('nt'), 2),
+    '}',
+    ...productPV('co_kv'),
+  ];
+}
+
+/** The tile: stage K (and V), S, scores, row max, softmax, P, then V (unless staged) and P·V. */
+export function coopTileBody(p: CoopParts, nextTile: readonly string[]): string[] {
+  const middle = [
+    ...scores(coopGeometry(p.schedule).qGlobal),
+    ...scoreBlock(p),
+    ...reduceRowMax(p),
+    ...softmax,
+  ];
+  const g = coopGeometry(p.schedule);
+  if (g.prefetch) return prefetchedTileBody(p, middle, nextTile);
+  if (g.splitKv) {
+    return [
+      ...stageKvVec4('k_buf4', 'CO_D4'),
+      ...stageKvVec4('v_buf4', 'CO_DV4', 'co_v'),
+      'workgroupBarrier(); // K and V are staged',
+      ...middle,
+      'workgroupBarrier(); // P is written',
+      ...productPV('co_v'),
+    ];
+  }
+  return [
+    ...stageKvVec4('k_buf4', 'CO_D4'),
+    'workgroupBarrier(); // K is staged',
+    ...middle,
+    'workgroupBarrier(); // P is written and K is no longer read',
+    ...stageKvVec4('v_buf4', 'CO_DV4'),
+    'workgroupBarrier(); // V is staged',
+    ...productPV('co_kv'),
+  ];
+}
