@@ -101,7 +101,10 @@ def test_kv_views_are_read_in_place_through_strides(monkeypatch):
             r = attn(q, kk, vv)
             assert kk.data_ptr() not in copied and vv.data_ptr() not in copied
             assert_close((r.out, r.lse), reference(q, kk, vv, causal), torch.bfloat16)
-            assert torch.equal(r.out, attn(q, kk.contiguous(), vv.contiguous()).out)
+            if Nq == Nk:  # prefill: the same kernel over the same values, bit for bit
+                assert torch.equal(r.out, attn(q, kk.contiguous(), vv.contiguous()).out)
+            # Decode combines its lane groups by shared-memory atomicAdd (cuda/decode.ts): the
+            # order, so the last bits, vary from run to run; the reference check above covers it.
 
 
 def test_other_layouts_agree_with_their_contiguous_copies():
