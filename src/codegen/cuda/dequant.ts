@@ -146,6 +146,17 @@ export function cudaDequantCode(formats: TensorFormats, field: (key: string) => 
 }
 
 /**
+ * The element functions `<k|v>_dequant` alone (with their bit helpers), for engines that stage
+ * tiles their own way (the tensor-core engines: dequant-tile.ts); none when k and v are floats.
+ */
+export function cudaDequantElements(formats: TensorFormats, field: (key: string) => string): string[] {
+  const quant = (['k', 'v'] as const).filter((w) => formats[w].kind === 'quant');
+  if (quant.length === 0) return [];
+  // Without the SIMT core's GV assertion: these engines have no GV.
+  return [...helpers.slice(2), ...quant.flatMap((w) => dequantFunction(w, formats[w], field))];
+}
+
+/**
  * Declarations of the SIMT core's K and V head handles `kg` / `vg`: a `const T*` head pointer
  * for a float cache (kv-rows.ts), a DqK / DqV handle for a quantized one.
  */

@@ -2,7 +2,7 @@
 // first, and its fit rule, which is the renderer's own check (plan.ts, mma-plan.ts, wgmma-plan.ts,
 // wgmma-ws-plan.ts) under the user's limits, so the pass never picks what the renderer refuses.
 import { describeSchedule } from '../common.js';
-import { hasQuantizedKv, sharedStorage, type TensorFormats } from '../../ir/formats.js';
+import { sharedStorage, type TensorFormats } from '../../ir/formats.js';
 import type { Engine, Schedule } from '../../ir/kernel.js';
 import {
   wants64Tiles,
@@ -74,15 +74,10 @@ function cudaCandidates(
     throw new Error(
       `engine ${o.engine} does not run on ${limits.arch ?? 'cuda'} (it runs ${limits.engines!.join(', ')})`,
     );
-  // Quantized K/V caches dequantize in the SIMT core's tile load only (codegen/cuda/dequant.ts).
-  const quantized = hasQuantizedKv(kernel.formats);
-  if (quantized && o.engine !== undefined && o.engine !== 'simt')
-    throw new Error(`quantized K/V caches run on the simt engine; ${o.engine}: not yet`);
   const routed64 = wants64Tiles(kernel, o);
   const out: Schedule[] = [];
   for (const c of candidates) {
     if (!runs(c.engine)) continue;
-    if (quantized && c.engine !== undefined) continue;
     if (routed64 && c.engine === 'wgmma' && c.blockQ !== 64) continue;
     // An explicit engine skips the other tensor-core engines' candidates (their tiles suit them).
     if (c.engine !== undefined && o.engine !== undefined && c.engine !== o.engine) continue;

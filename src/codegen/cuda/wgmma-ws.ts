@@ -14,6 +14,10 @@ import { consumerLoopCode, producerCode, tileWalkCode } from './wgmma-ws-body.js
 import { overlapLoopCode } from './wgmma-ws-overlap.js';
 import { tmaHostCode, wgmmaWsDeviceHelpers } from './wgmma-ws-device.js';
 import { PRODUCER_THREADS, type WgmmaWsPlan } from './wgmma-ws-plan.js';
+import { tcDequantCode, tcDequantizes } from './dequant-tile.js';
+import { tmaKvMapsOf } from './kv-load-tma.js';
+import { cudaLayout } from './layout.js';
+import { dequantProducerCode } from './wgmma-ws-dq.js';
 
 /** One K/V tile from ring buffer `st`: the wgmma core's tile, on this warpgroup's 64 rows. */
 function tileLambda(e: CoreExprs, pingpong: boolean): string[] {
@@ -97,8 +101,12 @@ function kernelCode(kernel: AttentionKernel, e: CoreExprs, plan: WgmmaWsPlan, en
     'static_assert((D == 64 || D == 128) && (DV == 64 || DV == 128), "wgmma-ws head dims");',
     '',
     ...wgmmaWsDeviceHelpers(s, sharedStorage(kernel.formats)),
+    ...tcDequantCode(kernel.formats, cudaLayout(kernel).field, {
+      name: 'load_panel',
+      swizzle: 'pswz<ROWS>(r, c * 8)',
+    }),
     '',
-    ...tmaHostCode(sharedStorage(kernel.formats)),
+    ...tmaHostCode(sharedStorage(kernel.formats), tmaKvMapsOf(kernel.formats)),
     '',
     `extern "C" __global__ void __launch_bounds__(THREADS, 1) ${entry}(const Args a, const float qscale,`,
     '    const __grid_constant__ TmaMap tmq, const __grid_constant__ TmaMap tmk, const __grid_constant__ TmaMap tmv) {',
@@ -144,7 +152,9 @@ function kernelCode(kernel: AttentionKernel, e: CoreExprs, plan: WgmmaWsPlan, en
     ...(plan.regs ? [`    regs_dec<${plan.regs.producer}>();`] : []),
     ...(e.mode === 'empty'
       ? []
-      : ['    if (warp == CWARPS) {', ...indent(producerCode(), '      '), '    }']),
+      : tcDequantizes(kernel.formats)
+        ? indent(dequantProducerCode(kernel.formats), '    ')
+        : ['    if (warp == CWARPS) {', ...indent(producerCode(), '      '), '    }']),
     '  } else {',
     ...indent(consumerCode(kernel, e, plan), '    '),
     '  }',
