@@ -8,6 +8,8 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { Artifact } from '../../src/codegen/artifact.js';
 import { tcConverterCode } from '../../src/codegen/cuda/dequant-tile.js';
+import { cudaLayout } from '../../src/codegen/cuda/layout.js';
+import type { AttentionKernel } from '../../src/ir/kernel.js';
 import { compile } from '../../src/compile.js';
 import type { StorageDType } from '../../src/ir/formats.js';
 import { checkedFormats } from '../../src/quant/format.js';
@@ -41,8 +43,9 @@ const D = 16;
 const shape = { B: 2, Hkv: 2, Nk: 37 };
 
 /**
- * A probe kernel: block (kt, bh) converts key tile kt of head bh of K (mode 0, 2) or V (1, 3)
- * into shared memory, plainly (0, 1) or gathered in reverse key order (2, 3), and copies it to
+ * A probe kernel: block (kt, bh) converts key tile kt of head bh of K (even modes) or V (odd)
+ * into shared memory, plainly (0, 1), gathered in reverse key order (2, 3) or from code words
+ * staged in shared memory (4, 5: the wgmma-ws producer's way), and copies it to
  * out as [B·Hkv, Nk padded to whole tiles, D] (rows past Nk must be 0). The mode comes in as qscale.
  */
 function probe(which: readonly ('k' | 'v')[]): string[] {
@@ -56,6 +59,14 @@ function probe(which: readonly ('k' | 'v')[]): string[] {
     `    const ${handle[w]} hd{&a, bh, 0};`,
     '    probe_rows_gather<D, BK>(tile, hd, [&](const int r) { const int key = kt * BK + (BK - 1 - r); return key < a.Nk ? key : -1; }, tid);',
     '  }',
+    `  if (mode == ${mode + 4}) { // staged: the tile's code words copied to shared memory first`,
+    `    const ${handle[w]} hd{&a, bh, 0};`,
+    `    unsigned* cs = reinterpret_cast<unsigned*>(tile + BK * D);`,
+    `    const int rows = min(BK, a.Nk - kt * BK);`,
+    `    for (int i = tid; i < rows * ${handle[w]}::WPR; i += THREADS) cs[i] = hd.codes_row(kt * BK)[i];`,
+    '    __syncthreads();',
+    '    probe_rows_dq<D, BK, THREADS>(tile, hd + (size_t)kt * BK * D, D, a.Nk - kt * BK, tid, cs);',
+    '  }',
   ];
   return [
     'extern "C" __global__ void dq_probe(const Args a, const float qscale) {',
@@ -65,7 +76,7 @@ function probe(which: readonly ('k' | 'v')[]): string[] {
     ...which.flatMap((w) => branch(w, w === 'k' ? 0 : 1)),
     '  __syncthreads();',
     '  // Every row of the tile, those past Nk (zeros) included: keys padded to whole tiles.',
-    '  const bool reversed = mode >= 2;',
+    '  const bool reversed = mode / 2 == 1;',
     '  const size_t padded = (size_t)((a.Nk + BK - 1) / BK) * BK;',
     '  for (int idx = tid; idx < BK * D; idx += THREADS) {',
     '    const int r = idx / D, c = idx % D, key = kt * BK + (reversed ? BK - 1 - r : r);',
@@ -75,16 +86,15 @@ function probe(which: readonly ('k' | 'v')[]): string[] {
   ];
 }
 
-function probeArtifact(
-  a: Artifact,
-  name: string,
-  which: readonly ('k' | 'v')[],
-  formats: Parameters<typeof tcConverterCode>[0],
-): Artifact {
+function probeArtifact(kernel: AttentionKernel, which: readonly ('k' | 'v')[]): Artifact {
+  const a = render(kernel);
+  const name = kernel.name;
+  const formats = kernel.formats;
+  const field = cudaLayout(kernel).field;
   const end = `} // namespace attnc_${name}`;
   const at = a.code.indexOf(end);
   const extra = [
-    ...tcConverterCode(formats, { name: 'probe_rows', swizzle: 'r * W + c * 8' }),
+    ...tcConverterCode(formats, field, { name: 'probe_rows', swizzle: 'r * W + c * 8' }),
     ...probe(which),
   ];
   return {
@@ -113,7 +123,7 @@ describe.concurrent('tensor-core K/V tile converter (CPU emulation, bit for bit)
       });
       const formats = c.kernel.formats;
       const which = (['k', 'v'] as const).filter((w) => formats[w].kind === 'quant');
-      const a = probeArtifact(render(c.kernel), c.kernel.name, which, formats);
+      const a = probeArtifact(c.kernel, which);
       const exe = await buildEmulation(dir, a, c.kernel);
       const rand = rng(97 + p);
       const kv = checkedFormats(c.decl);
@@ -122,8 +132,8 @@ describe.concurrent('tensor-core K/V tile converter (CPU emulation, bit for bit)
       for (const w of which) {
         const cache = stored.caches[w]!;
         const expected = referenceDequantize(kv[w]!, cache, { ...shape, D }, marks);
-        for (const gathered of [false, true]) {
-          const mode = (w === 'k' ? 0 : 1) + (gathered ? 2 : 0);
+        for (const variant of [0, 1, 2]) {
+          const mode = (w === 'k' ? 0 : 1) + 2 * variant;
           const got = await runProbe(exe, join(dir, name, `${w}${mode}`), c, cache, marks?.data, mode, dtype);
           const padded = withZeroTail(expected, c.kernel.schedule.blockK);
           const want = dtype === 'f32' ? new Uint32Array(padded.buffer) : Uint16Array.from(padded, bf16Bits);
@@ -185,7 +195,7 @@ async function runProbe(
   spec.push(`qscale ${mode}`);
   const sched = c.kernel.schedule;
   const tiles = Math.ceil(shape.Nk / sched.blockK);
-  spec.push(`launch 0 ${tiles} ${shape.B * shape.Hkv} 1 ${sched.threads} ${sched.blockK * D * bytes}`);
+  spec.push(`launch 0 ${tiles} ${shape.B * shape.Hkv} 1 ${sched.threads} ${sched.blockK * D * (bytes + 4)}`);
   writeFileSync(join(dir, 'spec.txt'), spec.join('\n') + '\n');
   await runEmulation(exe, join(dir, 'spec.txt'));
   const u = new Uint8Array(readFileSync(join(dir, 'out.bin')));

@@ -71,6 +71,7 @@ describe.concurrent('quantized K/V on the tensor-core engines (nvcc)', () => {
       expect(code).toContain('_dq<');
       if (c.engine === 'wgmma-ws') {
         expect(code).toContain('load_panel_dq<D, BK, 128>(Ks');
+        expect(code).toContain('stage_codes<DqRowsK::WPR>(Cs, kq.codes_row(kt * BK), rows, ptid);');
         const vQuant = compiled.kernel.formats.v.kind === 'quant';
         expect(code.includes('cannot describe v to the TMA unit')).toBe(!vQuant);
         expect(code).not.toContain('cannot describe k to the TMA unit');
@@ -84,6 +85,21 @@ describe.concurrent('quantized K/V on the tensor-core engines (nvcc)', () => {
       );
     }, 600_000),
   );
+
+  it("wgmma-ws's schedule leaves room for the staged code words", () => {
+    const tiles = (store: string): [number, number] => {
+      const c = compile(`attention t() {\n  ${store}\n}`, { target: 'cuda', headDim: 128 });
+      expect(c.kernel.schedule.engine).toBe('wgmma-ws');
+      return [c.kernel.schedule.blockK, JSON.parse(c.artifact.files!['t.json']!).sharedBytes];
+    };
+    // Unmasked bf16 takes 176-key tiles; int8 codes (64 words a key) do not fit beside them.
+    expect(tiles('')[0]).toBe(176);
+    const [bk8, bytes8] = tiles('store kv int8 scale f32 per token');
+    expect(bk8).toBe(128);
+    expect(bytes8).toBe(32768 + 2 * 2 * 128 * 128 * 2 + 5 * 8 + 1024 + 128 * 64 * 4 + 16);
+    // int2 codes (8 words a key) do.
+    expect(tiles('store kv int2 scale f16 per token zero f16')[0]).toBe(176);
+  });
 
   it('a float kernel emits none of it', () => {
     const { artifact } = compile('attention f() {\n  mask causal\n}', { target: 'cuda', headDim: 128 });

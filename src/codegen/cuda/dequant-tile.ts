@@ -8,8 +8,10 @@
 // A quantized cache's head "pointer" is a handle (DqRowsK / DqRowsV) that adds element offsets
 // as a `const T*` does, so the engines' load calls (`load_rows<D, BK>(dst, kg + off, …)`,
 // strided and gathered forms included) pick the dequantizing overloads below unchanged.
-import type { TensorFormats } from '../../ir/formats.js';
+import type { TensorFormat, TensorFormats } from '../../ir/formats.js';
+import { codesPerWord } from '../../quant/elem.js';
 import { cudaDequantElements } from './dequant.js';
+import { chunkFunction } from './dequant-chunk.js';
 import { kvHeadPtrDecls } from './kv-rows.js';
 
 type Which = 'k' | 'v';
@@ -17,19 +19,26 @@ type Which = 'k' | 'v';
 const handleName = (w: Which): string => (w === 'k' ? 'DqRowsK' : 'DqRowsV');
 const quantized = (f: TensorFormats): Which[] => (['k', 'v'] as const).filter((w) => f[w].kind === 'quant');
 
-function handleStruct(which: Which): string[] {
+function handleStruct(which: Which, f: TensorFormat): string[] {
   const H = handleName(which);
+  if (f.kind !== 'quant') return [];
+  const per = codesPerWord(f.format.elem);
+  const wpr = `(${which === 'k' ? 'D' : 'DV'} + ${per - 1}) / ${per}`;
   return [
     `// Keys of one kv head of the quantized ${which} cache, offset in elements as a \`const T*\` is.`,
     `struct ${H} {`,
     '  const Args* a;',
     '  size_t bh;  // b * Hkv + hkv',
     '  size_t off; // elements past key 0 of the head (token off / W, channel off % W)',
+    `  static constexpr int WPR = ${wpr}; // code words per token`,
     `  __device__ __forceinline__ ${H} operator+(size_t n) const { return {a, bh, off + n}; }`,
-    '  // Channels c0 .. c0 + 7 of token t of the head, dequantized to f32.',
-    '  __device__ __forceinline__ void chunk8(int t, int c0, float (&v)[8]) const {',
-    '#pragma unroll',
-    `    for (int u = 0; u < 8; ++u) v[u] = ${which}_dequant(*a, bh * (size_t)a->Nk + t, t, c0 + u, bh);`,
+    "  // Token t's code words in the cache.",
+    '  __device__ __forceinline__ const unsigned* codes_row(int t) const {',
+    `    return static_cast<const unsigned*>(a->${which}) + (bh * (size_t)a->Nk + t) * WPR;`,
+    '  }',
+    '  // Channels c0 .. c0 + 7 of token t of the head, dequantized to f32; its code words at wrow.',
+    '  __device__ __forceinline__ void chunk8(int t, int c0, float (&v)[8], const unsigned* wrow) const {',
+    `    ${which}_chunk8(*a, wrow, bh * (size_t)a->Nk + t, t, c0, bh, v);`,
     '  }',
     '};',
   ];
@@ -51,15 +60,16 @@ const store8 = [
 ];
 
 /**
- * `NAME_dq<W, ROWS, NTHR>(dst, src, stride, valid_rows, tid)`: rows [0, ROWS) of a quantized
- * head (row r at element src.off + r·stride) converted into the tile at `dst` laid out by
- * `swizzle` (the engine's cp.async loader's), by NTHR threads; rows at or past valid_rows are 0.
+ * `NAME_dq<W, ROWS, NTHR>(dst, src, stride, valid_rows, tid[, staged])`: rows [0, ROWS) of a
+ * quantized head (row r at element src.off + r·stride) converted into the tile at `dst` laid out
+ * by `swizzle` (the engine's cp.async loader's), by NTHR threads; rows at or past valid_rows are
+ * 0. `staged`: row r's code words at staged + r·WPR (copied to shared memory beforehand).
  */
 export function dequantRowsConverter(name: string, swizzle: string): string[] {
   return [
     `// Rows of a quantized K/V head into ${name}'s tile layout, dequantized and narrowed to T.`,
     'template <int W, int ROWS, int NTHR, class H>',
-    `__device__ __forceinline__ void ${name}_dq(T* dst, const H& src, size_t stride, int valid_rows, int tid) {`,
+    `__device__ __forceinline__ void ${name}_dq(T* dst, const H& src, size_t stride, int valid_rows, int tid, const unsigned* staged = nullptr) {`,
     '  constexpr int CH = W / 8, TOTAL = ROWS * CH, ITERS = (TOTAL + NTHR - 1) / NTHR;',
     '  // Two chunks in flight per thread: a full unroll would inline the dequantizer ITERS·8 times.',
     '#pragma unroll 2',
@@ -67,7 +77,10 @@ export function dequantRowsConverter(name: string, swizzle: string): string[] {
     '    const int idx = tid + it * NTHR, r = idx / CH, c = idx % CH;',
     '    if (TOTAL % NTHR == 0 || idx < TOTAL) {',
     '      float v[8] = {0.f, 0.f, 0.f, 0.f, 0.f, 0.f, 0.f, 0.f};',
-    '      if (r < valid_rows) src.chunk8((int)((src.off + (size_t)r * stride) / W), c * 8, v);',
+    '      if (r < valid_rows) {',
+    '        const int t = (int)((src.off + (size_t)r * stride) / W);',
+    '        src.chunk8(t, c * 8, v, staged ? staged + (size_t)r * H::WPR : src.codes_row(t));',
+    '      }',
     `      dq_store8(dst + ${swizzle}, v);`,
     '    }',
     '  }',
@@ -96,7 +109,7 @@ function loaderOverloads(name: string, swizzle: string, H: string): string[] {
     '    if (TOTAL % THREADS == 0 || idx < TOTAL) {',
     '      const int key = row_of(r);',
     '      float v[8] = {0.f, 0.f, 0.f, 0.f, 0.f, 0.f, 0.f, 0.f};',
-    '      if (key >= 0) base.chunk8(key, c * 8, v);',
+    '      if (key >= 0) base.chunk8(key, c * 8, v, base.codes_row(key));',
     `      dq_store8(dst + ${swizzle}, v);`,
     '    }',
     '  }',
@@ -115,7 +128,7 @@ export function tcDequantCode(
   loader: TileLoader,
 ): string[] {
   if (quantized(formats).length === 0) return [];
-  return ['', ...cudaDequantElements(formats, field), ...tcConverterCode(formats, loader)];
+  return ['', ...cudaDequantElements(formats, field), ...tcConverterCode(formats, field, loader)];
 }
 
 /** A tile loader of an engine: its name and the swizzled offset of chunk (r, c) it writes. */
@@ -128,11 +141,16 @@ export interface TileLoader {
  * The handles, the converter and the loader's overloads alone, after `<k|v>_dequant` (which the
  * SIMT engine also emits: a test kernel beside it runs this converter on the CPU emulator).
  */
-export function tcConverterCode(formats: TensorFormats, loader: TileLoader): string[] {
+export function tcConverterCode(
+  formats: TensorFormats,
+  field: (key: string) => string,
+  loader: TileLoader,
+): string[] {
   const which = quantized(formats);
   if (which.length === 0) return [];
   return [
-    ...which.flatMap(handleStruct),
+    ...which.flatMap((w) => chunkFunction(w, formats[w], field)),
+    ...which.flatMap((w) => handleStruct(w, formats[w])),
     ...store8,
     ...dequantRowsConverter(loader.name, loader.swizzle),
     ...which.flatMap((w) => loaderOverloads(loader.name, loader.swizzle, handleName(w))),

@@ -14,6 +14,7 @@ import {
   type TargetLimits,
 } from '../../ir/passes/schedule.js';
 import { cudaLimitsOf, cudaScheduleProblem, cudaSharedBytes } from './plan.js';
+import { wsStagingBytes } from './wgmma-ws-dq.js';
 
 /**
  * Preferred first: 64-query blocks of 4 warps over 64-key tiles and up. The tensor-core engines
@@ -118,7 +119,9 @@ function cudaMisfit(s: Schedule, formats: TensorFormats, limits: TargetLimits): 
     const reason = `${describeSchedule(s, sharedStorage(formats))}: the ${engine} engine is scheduled for 16-bit storage and headDim and valueDim in {${tunedDims.join(', ')}} only`;
     return { kind: 'engine', reason };
   }
-  if (s.threads > cl.maxThreadsPerBlock || cudaSharedBytes(s) > cl.maxSharedBytes)
+  // wgmma-ws stages a quantized cache's code words beside its tiles (wgmma-ws-dq.ts).
+  const staging = engine === 'wgmma-ws' ? wsStagingBytes(s, formats) : 0;
+  if (s.threads > cl.maxThreadsPerBlock || cudaSharedBytes(s) + staging > cl.maxSharedBytes)
     return { kind: 'resources' };
   return undefined;
 }

@@ -17,7 +17,7 @@ import { PRODUCER_THREADS, type WgmmaWsPlan } from './wgmma-ws-plan.js';
 import { tcDequantCode, tcDequantizes } from './dequant-tile.js';
 import { tmaKvMapsOf } from './kv-load-tma.js';
 import { cudaLayout } from './layout.js';
-import { dequantProducerCode } from './wgmma-ws-dq.js';
+import { dequantProducerCode, stageCodesHelper, wsStagingBytes } from './wgmma-ws-dq.js';
 
 /** One K/V tile from ring buffer `st`: the wgmma core's tile, on this warpgroup's 64 rows. */
 function tileLambda(e: CoreExprs, pingpong: boolean): string[] {
@@ -105,6 +105,7 @@ function kernelCode(kernel: AttentionKernel, e: CoreExprs, plan: WgmmaWsPlan, en
       name: 'load_panel',
       swizzle: 'pswz<ROWS>(r, c * 8)',
     }),
+    ...(tcDequantizes(kernel.formats) ? stageCodesHelper : []),
     '',
     ...tmaHostCode(sharedStorage(kernel.formats), tmaKvMapsOf(kernel.formats)),
     '',
@@ -171,9 +172,11 @@ export function wgmmaWsCore(asked: WgmmaWsPlan): AttentionCore {
       const s = kernel.schedule;
       // Per-key hoists are static __shared__ arrays (4 bytes a key) beside the dynamic tiles.
       const hoistBytes = 4 * s.blockK * e.keyHoists.length;
-      if (plan.smemBytes + hoistBytes > plan.sharedLimit) {
+      // A quantized cache's code words are staged after the mbarriers (wgmma-ws-dq.ts).
+      const smemBytes = plan.smemBytes + wsStagingBytes(s, kernel.formats);
+      if (smemBytes + hoistBytes > plan.sharedLimit) {
         throw new Error(
-          `CUDA backend: kernel "${kernel.name}" on the wgmma-ws engine needs ${plan.smemBytes + hoistBytes} bytes of shared memory (${hoistBytes} for per-key values), the limit is ${plan.sharedLimit}; use stages: ${Math.max(2, plan.stages - 1)}`,
+          `CUDA backend: kernel "${kernel.name}" on the wgmma-ws engine needs ${smemBytes + hoistBytes} bytes of shared memory (${hoistBytes} for per-key values), the limit is ${plan.sharedLimit}; use stages: ${Math.max(2, plan.stages - 1)}`,
         );
       }
       const launchHook: LaunchHook = {
@@ -186,7 +189,7 @@ export function wgmmaWsCore(asked: WgmmaWsPlan): AttentionCore {
       const out: CoreOutput & { readonly launchHook: LaunchHook } = {
         code: kernelCode(kernel, e, plan, entry).join('\n'),
         threads: s.threads,
-        smemBytes: plan.smemBytes,
+        smemBytes,
         vectorElems: 8,
         mapping: {
           core: 'wgmma-ws',
