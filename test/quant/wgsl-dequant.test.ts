@@ -214,8 +214,9 @@ describe('what quantized caches do not run in yet', () => {
     expect(refused(listed)).toMatch(/^2:\d+ .*salient tokens flagged per token/);
   });
 
-  it('takes the row engine when coop is asked for', () => {
+  it('runs on the coop engine when asked, through <k|v>_dequant (wgsl-coop-dequant.test.ts)', () => {
     const c = compile(`attention t() {\n${store}\n}`, { target: 'wgsl', schedule: { wgslEngine: 'coop' } });
+    expect(c.kernel.schedule.wgslEngine).toBe('coop');
     expect(c.artifact.code).not.toContain('k_buf4');
   });
 

@@ -17,7 +17,7 @@ import type { Schedule } from '../../ir/kernel.js';
 import type { Linearized } from '../linearize.js';
 import { attentionEntryHead, type ClassMode } from './attention.js';
 import { COOP_LANES, coopGeometry } from './coop-geometry.js';
-import { stageKvVec4 } from './kv-load.js';
+import { stageCoopKv } from './kv-load.js';
 import type { WgslLayout } from './layout.js';
 
 export interface CoopParts {
@@ -50,8 +50,9 @@ function vec4Views(p: CoopParts): string[] {
   return [
     '// vec4 views of q, k, v and out for the coop entry point (head dims are multiples of 4).',
     view('q', 'read', 'q_buf4'),
-    view('k', 'read', 'k_buf4'),
-    view('v', 'read', 'v_buf4'),
+    // A quantized cache's binding holds u32 codes: it is read through <k|v>_dequant instead.
+    ...(p.formats.k.kind === 'float' ? [view('k', 'read', 'k_buf4')] : []),
+    ...(p.formats.v.kind === 'float' ? [view('v', 'read', 'v_buf4')] : []),
     view('out', 'read_write', 'out_buf4'),
   ];
 }
@@ -145,7 +146,7 @@ function reduceRowMax(p: CoopParts): string[] {
 
 function tileBody(p: CoopParts): string[] {
   return [
-    ...stageKvVec4('k_buf4', 'CO_D4'),
+    ...stageCoopKv('k', p.formats),
     'workgroupBarrier(); // K is staged',
     '// S = Q·K^T for this invocation\u2019s rows r0.. and keys lane + 4c.',
     '// Explicitly zeroed: some drivers do not re-zero a `var` declared inside a loop.',
@@ -174,7 +175,7 @@ function tileBody(p: CoopParts): string[] {
     '  }',
     '}',
     'workgroupBarrier(); // P is written and K is no longer read',
-    ...stageKvVec4('v_buf4', 'CO_DV4'),
+    ...stageCoopKv('v', p.formats),
     'workgroupBarrier(); // V is staged',
     '// O += P·V; every lane of a row reads the whole P row, so each sums l itself.',
     'for (var j = 0u; j < k_end - k0; j++) {',

@@ -13,15 +13,21 @@
 // Tile classes are per row (2 bits each in a u32, read uniformly through workgroupUniformLoad): a
 // split empty for every row is skipped, a step empty for every row loads nothing, full rows
 // evaluate no mask. Barriers and subgroup operations stay in uniform control flow.
-import { sharedStorage } from '../../ir/formats.js';
+import { sharedStorage, type TensorFormats } from '../../ir/formats.js';
+import { dequantVec4 } from './dequant.js';
 import type { AttentionParts } from './attention.js';
 import { classifier, combineGroups } from './decode-coop-parts.js';
 
 const pad = (lines: readonly string[], n: number): string[] => lines.map((l) => (l ? ' '.repeat(n) + l : l));
 
 /** The step's K and V of this lane's columns, for keys k0 + ci·DC_GROUPS + grp (zero past the split). */
-const loadStep = (dt: string): string[] => {
+const loadStep = (dt: string, formats: TensorFormats): string[] => {
   const f32 = (x: string): string => (dt === 'f16' ? `vec4<f32>(${x})` : x);
+  // A quantized cache: 4 channels through <k|v>_dequant (dequant.ts) instead of a vec4 view.
+  const load = (w: 'k' | 'v', W4: string): string =>
+    formats[w].kind === 'quant'
+      ? dequantVec4(w, 'key', 'kj', 'col', 'kv_row0 / Nk', 'Nk')
+      : f32(`${w}_buf4[key * ${W4} + col]`);
   return [
     'var kk: array<array<vec4<f32>, DC_KC>, DC_CHUNK>;',
     'var vv: array<array<vec4<f32>, DC_VC>, DC_CHUNK>;',
@@ -31,13 +37,13 @@ const loadStep = (dt: string): string[] => {
     '  for (var c = 0u; c < DC_KC; c++) {',
     '    let col = lane + c * DC_LANES;',
     '    var x = vec4<f32>(0.0f);',
-    `    if (kj < k_end && col < DC_D4) { x = ${f32('k_buf4[key * DC_D4 + col]')}; }`,
+    `    if (kj < k_end && col < DC_D4) { x = ${load('k', 'DC_D4')}; }`,
     '    kk[ci][c] = x;',
     '  }',
     '  for (var c = 0u; c < DC_VC; c++) {',
     '    let col = lane + c * DC_LANES;',
     '    var x = vec4<f32>(0.0f);',
-    `    if (kj < k_end && col < DC_DV4) { x = ${f32('v_buf4[key * DC_DV4 + col]')}; }`,
+    `    if (kj < k_end && col < DC_DV4) { x = ${load('v', 'DC_DV4')}; }`,
     '    vv[ci][c] = x;',
     '  }',
     '}',
@@ -250,7 +256,7 @@ export function coopDecodeSplitBody(p: AttentionParts, subgroups: boolean): stri
     '    let k_end = min(k0 + DC_STEP, k_stop);',
     ...pad(stepClasses(p), 4),
     '    if (cls != 0u) { // some row has an allowed key in the step',
-    ...pad([...loadStep(dt), ...partialDots, ...reduceDots(subgroups), ...rowUpdates(p)], 6),
+    ...pad([...loadStep(dt, p.formats), ...partialDots, ...reduceDots(subgroups), ...rowUpdates(p)], 6),
     '    }',
     ...(dynamic ? ['    n_step++;'] : []),
     '  }',

@@ -51,14 +51,8 @@ const coopCandidates: readonly Candidate[] = [
  */
 function coopRuns(base: ScheduleBase, kernel: ScheduleKernelFacts): boolean {
   const empty = kernel.tiles?.kind === 'static' && kernel.tiles.value === 'empty';
-  // Coop stages K/V as vec4 views of float rows; quantized caches take the row engine.
-  const floatKv = kernel.formats.k.kind === 'float' && kernel.formats.v.kind === 'float';
-  return (
-    kernel.routing === undefined &&
-    !empty &&
-    floatKv &&
-    [base.headDim, base.valueDim].every((d) => d % 4 === 0)
-  );
+  // Coop stages K/V as vec4s: views of float rows, or 4 channels dequantized (kv-load.ts).
+  return kernel.routing === undefined && !empty && [base.headDim, base.valueDim].every((d) => d % 4 === 0);
 }
 
 function wgslCandidates(
