@@ -1,11 +1,13 @@
 // K/V storage formats (`store`): which kernels the code generators run them in. The WGSL backend's
-// row engine and decode module dequantize in their K/V tile load (codegen/wgsl/dequant.ts); the
+// row and coop engines and decode modules dequantize in their K/V tile loads (codegen/wgsl/dequant.ts),
+// the CUDA engines in theirs (codegen/cuda/dequant.ts, dequant-tile.ts); the
 // rest is refused here with one positioned error naming what runs, as unsupported routing is
 // (`unsupportedRouting` in routing.ts), rather than emit a kernel that ignores the format.
 import type { AttentionDecl } from '../dsl/ast.js';
 import type { Span } from '../diagnostics.js';
 
-const runs = 'K/V storage formats run on the WGSL backend (row engine, decode mode) and the CUDA simt engine';
+const runs =
+  'K/V storage formats run on the WGSL backend (row and coop engines, decode mode) and every CUDA engine';
 
 export function unsupportedStorage(
   decl: AttentionDecl,
