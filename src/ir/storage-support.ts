@@ -31,6 +31,16 @@ export function unsupportedStorage(
   if (target === 'cuda' && importance)
     return { message: `${runs}, on CUDA without the importance output for now`, span: importance.span };
   const sparse = decl.sparsity?.[0];
-  if (sparse) return { message: `${runs}, without routing for now`, span: sparse.span };
+  // CUDA block routing reads K in its pooling pass alone, which dequantizes (codegen/cuda/routing.ts).
+  const cudaBlocks =
+    target === 'cuda' &&
+    sparse?.kind === 'route' &&
+    sparse.unit?.kind === 'blocks' &&
+    sparse.source.kind === 'topk';
+  if (sparse && !cudaBlocks)
+    return {
+      message: `${runs}, without routing for now (CUDA: route blocks(n) topk(k) only)`,
+      span: sparse.span,
+    };
   return undefined;
 }

@@ -251,7 +251,7 @@ describe('compile()', () => {
       expect(e).toBeInstanceOf(CompileError);
       const ds = (e as CompileError).diagnostics;
       expect(ds.map((d) => `${d.span.line}:${d.span.column} ${d.message}`)).toEqual([
-        '3:3 K/V storage formats run on the WGSL backend (row and coop engines, decode mode) and every CUDA engine, without routing for now',
+        '3:3 K/V storage formats run on the WGSL backend (row and coop engines, decode mode) and every CUDA engine, without routing for now (CUDA: route blocks(n) topk(k) only)',
       ]);
     }
   });
