@@ -31,15 +31,13 @@ export function unsupportedStorage(
   if (target === 'cuda' && importance)
     return { message: `${runs}, on CUDA without the importance output for now`, span: importance.span };
   const sparse = decl.sparsity?.[0];
-  // CUDA block routing reads K in its pooling pass alone, which dequantizes (codegen/cuda/routing.ts).
+  // WGSL routing reads K in its pooling pass and key scores, which dequantize (codegen/wgsl/
+  // routing.ts, routing-select-helpers.ts); CUDA block routing in its pooling pass (routing.ts).
   const cudaBlocks =
-    target === 'cuda' &&
-    sparse?.kind === 'route' &&
-    sparse.unit?.kind === 'blocks' &&
-    sparse.source.kind === 'topk';
-  if (sparse && !cudaBlocks)
+    sparse?.kind === 'route' && sparse.unit?.kind === 'blocks' && sparse.source.kind === 'topk';
+  if (sparse && target === 'cuda' && !cudaBlocks)
     return {
-      message: `${runs}, without routing for now (CUDA: route blocks(n) topk(k) only)`,
+      message: `${runs}, with routing on CUDA only as route blocks(n) topk(k) for now`,
       span: sparse.span,
     };
   return undefined;

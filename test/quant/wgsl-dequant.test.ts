@@ -205,10 +205,7 @@ describe('what quantized caches do not run in yet', () => {
   };
   const store = '  store kv int8 scale f32 per token';
 
-  it('refuses routing and listed salient tokens at their statements', () => {
-    expect(refused(`attention t() {\n${store}\n  select topk(8) by q . k\n}`)).toMatch(
-      /^3:3 .*without routing for now/,
-    );
+  it('refuses listed salient tokens at their statement (routing runs: wgsl-routing-dequant.test.ts)', () => {
     const listed =
       'attention t(s: i32[batch, kv_heads, 4]) {\n  store kv int2 scale f16 per token salient int4 from s\n}';
     expect(refused(listed)).toMatch(/^2:\d+ .*salient tokens flagged per token/);
