@@ -1,11 +1,13 @@
 // K/V storage formats (`store`): which kernels the code generators run them in. The WGSL backend's
-// row engine and decode module dequantize in their K/V tile load (codegen/wgsl/dequant.ts); the
+// row and coop engines and decode modules dequantize in their K/V tile loads (codegen/wgsl/dequant.ts),
+// the CUDA engines in theirs (codegen/cuda/dequant.ts, dequant-tile.ts); the
 // rest is refused here with one positioned error naming what runs, as unsupported routing is
 // (`unsupportedRouting` in routing.ts), rather than emit a kernel that ignores the format.
 import type { AttentionDecl } from '../dsl/ast.js';
 import type { Span } from '../diagnostics.js';
 
-const runs = 'K/V storage formats run on the WGSL backend (row engine, decode mode) and the CUDA simt engine';
+const runs =
+  'K/V storage formats run on the WGSL backend (row and coop engines, decode mode) and every CUDA engine';
 
 export function unsupportedStorage(
   decl: AttentionDecl,
@@ -37,6 +39,14 @@ export function unsupportedStorage(
   if (target === 'cuda' && importance)
     return { message: `${runs}, on CUDA without the importance output for now`, span: importance.span };
   const sparse = decl.sparsity?.[0];
-  if (sparse) return { message: `${runs}, without routing for now`, span: sparse.span };
+  // WGSL routing reads K in its pooling pass and key scores, which dequantize (codegen/wgsl/
+  // routing.ts, routing-select-helpers.ts); CUDA block routing in its pooling pass (routing.ts).
+  const cudaBlocks =
+    sparse?.kind === 'route' && sparse.unit?.kind === 'blocks' && sparse.source.kind === 'topk';
+  if (sparse && target === 'cuda' && !cudaBlocks)
+    return {
+      message: `${runs}, with routing on CUDA only as route blocks(n) topk(k) for now`,
+      span: sparse.span,
+    };
   return undefined;
 }

@@ -8,6 +8,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Artifact } from '../../src/codegen/artifact.js';
 import type { AttentionKernel } from '../../src/ir/kernel.js';
+import type { QuantCache } from '../../src/quant/layout.js';
 import { isRankedBlocks, routingGroups } from '../../src/ir/routing.js';
 import { emulationSource } from './emu.js';
 import { EmuSpec, warpIntrinsics, type ArgField, type EmuCall } from './emu-call.js';
@@ -80,6 +81,15 @@ export async function buildRoutingEmulation(dir: string, a: Artifact, k: Attenti
 export interface RoutingCall extends EmuCall {
   /** The routing counts k, first, local under `params` (the capacity is their sum). */
   readonly counts: readonly [number, number, number];
+  /** Quantized K/V caches (a `store` statement): their tensors instead of k / v. */
+  readonly caches?: { readonly k?: QuantCache; readonly v?: QuantCache };
+}
+
+/** One tensor (codes, scale, …) of a quantized cache as bytes. */
+function cachePart(cache: QuantCache | undefined, name: string): ArrayBufferView {
+  const held = cache?.[name as keyof QuantCache];
+  if (held === undefined) throw new Error(`routing emulation: no cache tensor ${name}`);
+  return ArrayBuffer.isView(held) ? held : held.data;
 }
 
 export interface RoutingRun {
@@ -127,8 +137,13 @@ export async function runRouting(
   const spec = new EmuSpec(dir);
   const sizes: Record<string, number> = { B, H, Hkv, Nq, Nk, q_offset: qOffset, k_offset: kOffset };
   for (const f of manifest.args.fields as ArgField[]) {
-    if (spec.commonField(f, c, kern)) continue;
-    if (f.role === 'indices')
+    const cache = f.role === 'k' || f.role === 'v' ? c.caches?.[f.role] : undefined;
+    if (cache) spec.input(f.role, cache.codes, f.offset);
+    else if (f.role === 'cache') {
+      const [which, part] = f.name.split('_') as ['k' | 'v', string];
+      spec.input(f.name, cachePart(c.caches?.[which], part), f.offset);
+    } else if (spec.commonField(f, c, kern)) continue;
+    else if (f.role === 'indices')
       spec.input('idx.bin', new Int32Array(B * G * Nq * cap).fill(INDICES_POISON), f.offset, 'io');
     else if (f.role === 'scratch') spec.output(f.offset, scratch * 4, 'scratch.bin');
     else if (f.name in sizes) spec.line(`i32 ${f.offset} ${sizes[f.name]}`);

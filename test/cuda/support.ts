@@ -1,6 +1,7 @@
 // Shared helpers of the CUDA tests: kernel variants, rendering, and running compilers. CI has two
 // cores and vitest runs two test files at once, so each file runs one compiler at a time.
 import { uniformFormats, type TensorFormats } from '../../src/ir/formats.js';
+import { expect } from 'vitest';
 import { execFile } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -97,4 +98,38 @@ export const testScheduleWith = (over: Partial<TestSchedule>): TestSchedule =>
 export function scheduleAndFormats(over: Partial<TestSchedule>): [Schedule, TensorFormats] {
   const { dtype, ...schedule } = testScheduleWith(over);
   return [schedule, uniformFormats(dtype)];
+}
+
+/**
+ * ptxas -v's spill report per function: `Function properties for NAME` followed by the line with
+ * its spill stores and loads (bytes).
+ */
+export function spillsByFunction(stderr: string): Map<string, { stores: number; loads: number }> {
+  const lines = stderr.split('\n');
+  const out = new Map<string, { stores: number; loads: number }>();
+  lines.forEach((l, i) => {
+    const name = /Function properties for (\S+)/.exec(l)?.[1];
+    const m = /(\d+) bytes spill stores, (\d+) bytes spill loads/.exec(lines[i + 1] ?? '');
+    if (name && m) out.set(name, { stores: Number(m[1]), loads: Number(m[2]) });
+  });
+  return out;
+}
+
+/**
+ * Every function of a ptxas -v report spills nothing, except those matching `known` (each a
+ * measured, explained exception), which must spill at most `knownBytes`.
+ */
+export function expectNoSpills(
+  stderr: string,
+  minFunctions: number,
+  known: readonly RegExp[] = [],
+  knownBytes = 128,
+): void {
+  const spills = spillsByFunction(stderr);
+  expect(spills.size).toBeGreaterThanOrEqual(minFunctions);
+  for (const [name, s] of spills) {
+    const limit = known.some((k) => k.test(name)) ? knownBytes : 0;
+    expect(s.stores, `${name} spill stores`).toBeLessThanOrEqual(limit);
+    expect(s.loads, `${name} spill loads`).toBeLessThanOrEqual(limit);
+  }
 }

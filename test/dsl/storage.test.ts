@@ -239,19 +239,20 @@ describe('store diagnostics', () => {
 });
 
 describe('compile()', () => {
-  it('compiles a storage format for WGSL and for the CUDA simt engine; routing refuses it at its statement', () => {
+  it('compiles a storage format for WGSL and for CUDA; CUDA token selection refuses it at its statement', () => {
     const src = decl('  store k int8 scale f16 per token\n  store v int8 scale f16 per token');
     expect(compile(src, { target: 'wgsl' }).kernel.formats.k.kind).toBe('quant');
-    expect(compile(src, { target: 'cuda' }).kernel.schedule.engine).toBe('simt');
+    expect(compile(src, { target: 'cuda' }).kernel.formats.k.kind).toBe('quant');
     const routed = decl('  store kv int8 scale f16 per token\n  select topk(8) by q . k');
+    expect(compile(routed, { target: 'wgsl' }).kernel.formats.k.kind).toBe('quant');
     try {
-      compile(routed, { target: 'wgsl' });
+      compile(routed, { target: 'cuda' });
       expect.unreachable();
     } catch (e) {
       expect(e).toBeInstanceOf(CompileError);
       const ds = (e as CompileError).diagnostics;
       expect(ds.map((d) => `${d.span.line}:${d.span.column} ${d.message}`)).toEqual([
-        '3:3 K/V storage formats run on the WGSL backend (row engine, decode mode) and the CUDA simt engine, without routing for now',
+        '3:3 K/V storage formats run on the WGSL backend (row and coop engines, decode mode) and every CUDA engine, with routing on CUDA only as route blocks(n) topk(k) for now',
       ]);
     }
   });

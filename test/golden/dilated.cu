@@ -138,6 +138,8 @@ struct KvFrom {
 __device__ __forceinline__ const T* row_addr(const T* p, long long r, int w) { return p + r * w; }
 __device__ __forceinline__ const T* row_addr(const KvRows& h, long long r, int) { return h.row(r); }
 __device__ __forceinline__ const T* row_addr(const KvFrom& f, long long r, int) { return f.h.row(f.first + f.step * r); }
+// The rows of a tile: a KvFrom over a KvRows (quantized caches have their own: dequant-tile.ts).
+__device__ __forceinline__ KvFrom kv_from(const KvRows& h, long long first, long long step) { return KvFrom{h, first, step}; }
 
 constexpr int BQ = 128, BK = 128, WARPS = 8, THREADS = WARPS * 32;
 constexpr int NT = BK / 8; // key n-tiles of a warp's score block
@@ -498,8 +500,8 @@ extern "C" __global__ void __launch_bounds__(THREADS, 1) attnc_dilated_attention
       return nkt;
     };
     auto load_kv = [&](const int kt, const int buf) {
-      load_panel<D, BK>(Ks + buf * (BK * D), KvFrom{kg, (long long)ru.key0 + (long long)ru.step * kt * BK, (long long)ru.step}, ru.nk - kt * BK, tid);
-      load_panel<DV, BK>(Vs + buf * (BK * DV), KvFrom{vg, (long long)ru.key0 + (long long)ru.step * kt * BK, (long long)ru.step}, ru.nk - kt * BK, tid);
+      load_panel<D, BK>(Ks + buf * (BK * D), kv_from(kg, (long long)ru.key0 + (long long)ru.step * kt * BK, (long long)ru.step), ru.nk - kt * BK, tid);
+      load_panel<DV, BK>(Vs + buf * (BK * DV), kv_from(vg, (long long)ru.key0 + (long long)ru.step * kt * BK, (long long)ru.step), ru.nk - kt * BK, tid);
     };
     bool kt_full, nk_full;
     int kt = next_tile(0, kt_full), buf = 0;

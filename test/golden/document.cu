@@ -141,6 +141,8 @@ struct KvFrom {
 __device__ __forceinline__ const T* row_addr(const T* p, long long r, int w) { return p + r * w; }
 __device__ __forceinline__ const T* row_addr(const KvRows& h, long long r, int) { return h.row(r); }
 __device__ __forceinline__ const T* row_addr(const KvFrom& f, long long r, int) { return f.h.row(f.first + f.step * r); }
+// The rows of a tile: a KvFrom over a KvRows (quantized caches have their own: dequant-tile.ts).
+__device__ __forceinline__ KvFrom kv_from(const KvRows& h, long long first, long long step) { return KvFrom{h, first, step}; }
 
 // doc: i32[Nk], row-major; indices out of range read 0.
 __device__ __forceinline__ int load_doc(const Args& a, int i0) {
@@ -464,7 +466,7 @@ static int encode_panels(EncodeTiledFn fn, TmaMap* map, const void* base, int wi
             3 /* 128B swizzle */, 3 /* L2 256B promotion */, 0 /* zero fill */);
 }
 
-static int encode_kv_panels(EncodeTiledFn fn, TmaMap* map, const void* base, int width, int rows, int heads,
+[[maybe_unused]] static int encode_kv_panels(EncodeTiledFn fn, TmaMap* map, const void* base, int width, int rows, int heads,
                             int batches, long long sn, long long sh, long long sb, int box_rows) {
   const unsigned long long dims[4] = {(unsigned long long)width, (unsigned long long)rows, (unsigned long long)heads,
                                       (unsigned long long)batches};

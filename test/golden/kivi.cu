@@ -1,10 +1,10 @@
 // attnc kernel "kivi" for CUDA (sm_90a). Generated code: do not edit.
 // build: nvcc -arch=sm_90a -std=c++17 --shared -Xcompiler -fPIC kivi.cu -o libkivi.so
-// source e156899bbd1610c0, schedule ea4d12f8bf68fd5a
+// source e156899bbd1610c0, schedule b669b8b0987aae8d
 //   score: score
 //   mask:  (ge q k)
-// schedule: blockQ=64 blockK=64 threads=128 D=64 Dv=64 bf16 summaryBlock=16
-// mapping: core=simt rowsPerThread=4 threadsPerRow=8 smemVectorWidth=4 keysPerSoftmaxStep=8 globalVectorElems=4
+// schedule: blockQ=128 blockK=128 threads=384 D=64 Dv=64 bf16 summaryBlock=16 engine=wgmma-ws stages=2
+// mapping: core=wgmma-ws instruction=wgmma.mma_async.m64nNk16.bf16 consumerWarpgroups=2 producerWarpgroups=1 rowsPerWarpgroup=64 stages=2 overlap=none pingpong=none loads=TMA (cp.async.bulk.tensor.3d) on mbarriers; the launcher builds the q/k/v tensor maps registers=setmaxnreg 40/232 swizzle=128B (64-wide panels) globalVectorElems=8
 // tiles:
 //   dynamic, per (q-tile, k-tile), from inclusive position bounds q_lo..q_hi, k_lo..k_hi:
 //     empty (skipped, nothing loaded) unless canBeTrue = (ge q_hi k_lo)
@@ -39,7 +39,7 @@
 extern "C" {
 #endif
 
-/* Device pointers; q and out contiguous row-major, k and v addressed by their strides; q, k, v and out must be 16-byte aligned. */
+/* Device pointers; q and out contiguous row-major, k and v addressed by their strides; q, k, v and out must be 32-byte aligned. */
 /* Limits the launcher checks (ATTNC_ERR_ARGS past them), so that no 32-bit index overflows:
  *   1 <= B, H <= 65535, B * H <= 2^31 - 1, Hkv >= 1, H % Hkv == 0;
  *   0 <= Nq, Nk <= 2146435072 (2^31 - 2^20), and so are params that size a tensor;
@@ -47,7 +47,7 @@ extern "C" {
  *   padding rows): q_offset + Nq - 1 and k_offset + Nk - 1 <= 2^31 - 1 - 1024;
  *   every q - k fits an int (masks compute it);
  *   scale and f32 params are finite;
- *   q, k, v, out 16-byte aligned; k_scale, k_zero, k_recent, v_scale, v_zero, v_recent 2-byte; lse 4-byte (when not NULL).
+ *   q, k, v, out 32-byte aligned; k_scale, k_zero, k_recent, v_scale, v_zero, v_recent 2-byte; lse 4-byte (when not NULL).
  * Element offsets are 64-bit. */
 typedef struct AttncArgs_kivi {
   const void* q; /* [B, H, Nq, 64] bf16 */
@@ -165,45 +165,261 @@ struct KvFrom {
 __device__ __forceinline__ const T* row_addr(const T* p, long long r, int w) { return p + r * w; }
 __device__ __forceinline__ const T* row_addr(const KvRows& h, long long r, int) { return h.row(r); }
 __device__ __forceinline__ const T* row_addr(const KvFrom& f, long long r, int) { return f.h.row(f.first + f.step * r); }
+// The rows of a tile: a KvFrom over a KvRows (quantized caches have their own: dequant-tile.ts).
+__device__ __forceinline__ KvFrom kv_from(const KvRows& h, long long first, long long step) { return KvFrom{h, first, step}; }
 
-constexpr int BQ = 64, BK = 64, THREADS = 128;
-constexpr int ROWS = 4, TPR = 8, VW = 4, KC = 8, GV = 4;
-constexpr unsigned LANES = THREADS >= 32 ? 0xffffffffu : ((1u << THREADS) - 1u);
-static_assert(BQ == ROWS * (THREADS / TPR), "rows x groups must cover the q tile");
+constexpr int BQ = 128, BK = 128, STAGES = 2;
+constexpr int CWARPS = 8, CTHREADS = CWARPS * 32, THREADS = CTHREADS + 128;
+constexpr int NT = BK / 8; // key n-tiles of a warp's score block
+static_assert(BQ == 16 * CWARPS && BQ % 64 == 0 && BK % 16 == 0 && BK <= 256, "wgmma-ws tiling");
+static_assert((D == 64 || D == 128) && (DV == 64 || DV == 128), "wgmma-ws head dims");
 
-template <int N>
-__device__ __forceinline__ void ld_smem(float (&dst)[N], const float* src) {
-  if constexpr (N == 4) {
-    const float4 t = *reinterpret_cast<const float4*>(src);
-    dst[0] = t.x; dst[1] = t.y; dst[2] = t.z; dst[3] = t.w;
-  } else if constexpr (N == 2) {
-    const float2 t = *reinterpret_cast<const float2*>(src);
-    dst[0] = t.x; dst[1] = t.y;
-  } else {
-    dst[0] = src[0];
-  }
-}
-
-// Stages rows [kt*BK, kt*BK + BK) of a [Nk, W] matrix as f32; rows past Nk read 0. Fully
-// unrolled so every thread has all its loads in flight before the first store.
+// Element offset of (row, col) in a [rows][W] 16-bit tile whose 16-byte chunks are XOR-swizzled
+// by row % 8 (col a multiple of 8): the 8 rows an ldmatrix phase reads, and the chunks a
+// cp.async phase writes, fall in 8 distinct 16-byte bank groups, so neither conflicts.
 template <int W>
-__device__ __forceinline__ void load_tile(float* dst, const KvRows& src, int kt, int Nk, int tid) {
-  constexpr int PER_ROW = W / GV, TOTAL = BK * PER_ROW, ITERS = (TOTAL + THREADS - 1) / THREADS;
-  VecT<GV> x[ITERS];
+__device__ __forceinline__ int swz(int row, int col) {
+  return row * W + ((((col >> 3) ^ row) & 7) | ((col >> 3) & ~7)) * 8;
+}
+
+__device__ __forceinline__ unsigned smem_addr(const void* p) {
+  return static_cast<unsigned>(__cvta_generic_to_shared(p));
+}
+
+// 16 bytes global → shared, bypassing L1; src_bytes = 0 zero-fills (rows past the end).
+__device__ __forceinline__ void cp_async16(void* dst, const void* src, bool valid) {
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(smem_addr(dst)), "l"(src),
+               "r"(valid ? 16 : 0)
+               : "memory");
+}
+__device__ __forceinline__ void cp_commit() { asm volatile("cp.async.commit_group;\n" ::: "memory"); }
+template <int N>
+__device__ __forceinline__ void cp_wait() { asm volatile("cp.async.wait_group %0;\n" ::"n"(N) : "memory"); }
+
+// Rows [0, ROWS) of a [.., W] matrix from `src` (row 0 = src) into swizzled `dst`; rows at or
+// past `valid_rows` are zero-filled (never read), so tails need no other care.
+template <int W, int ROWS, class Src>
+__device__ __forceinline__ void load_rows(T* dst, const Src& src, int valid_rows, int tid) {
+  constexpr int CH = W / 8, TOTAL = ROWS * CH, ITERS = (TOTAL + THREADS - 1) / THREADS;
 #pragma unroll
   for (int it = 0; it < ITERS; ++it) {
-    const int idx = tid + it * THREADS, j = idx / PER_ROW, c = idx % PER_ROW, key = kt * BK + j;
-    if (idx < TOTAL && key < Nk) x[it] = *reinterpret_cast<const VecT<GV>*>(src.row(key) + c * GV);
-    else x[it] = VecT<GV>::zero();
-  }
-#pragma unroll
-  for (int it = 0; it < ITERS; ++it) {
-    const int idx = tid + it * THREADS;
-    if (idx < TOTAL) store_f32(dst + idx * GV, x[it]);
+    const int idx = tid + it * THREADS, r = idx / CH, c = idx % CH;
+    if (TOTAL % THREADS == 0 || idx < TOTAL) {
+      const bool ok = r < valid_rows;
+      cp_async16(dst + swz<W>(r, c * 8), row_addr(src, ok ? r : 0, W) + c * 8, ok);
+    }
   }
 }
-// Quantized caches stage through the loads below; GV still sizes the float path when one is.
-static_assert(GV >= 1, "global vector width");
+
+__device__ __forceinline__ void ldsm_x4(unsigned (&r)[4], const T* p) {
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0, %1, %2, %3}, [%4];\n"
+               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+               : "r"(smem_addr(p)));
+}
+__device__ __forceinline__ void ldsm_x4_t(unsigned (&r)[4], const T* p) {
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0, %1, %2, %3}, [%4];\n"
+               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+               : "r"(smem_addr(p)));
+}
+
+// c += a·b for one m16n8k16 tile: a row-major 16×16 (4 regs), b column-major 16×8 (2 regs).
+__device__ __forceinline__ void mma16816(float (&c)[4], const unsigned (&a)[4], unsigned b0, unsigned b1) {
+  asm("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, "
+      "{%0, %1, %2, %3};\n"
+      : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+}
+
+// Two f32 → one register of two 16-bit values, `lo` in the low half (the lower column).
+__device__ __forceinline__ unsigned pack2(float lo, float hi) {
+  __nv_bfloat162 v = __floats2bfloat162_rn(lo, hi);
+  return *reinterpret_cast<unsigned*>(&v);
+}
+
+// wgmma exists only in sm_90a SASS; `-arch=sm_90a` also emits compute_90 PTX, which gets
+// empty wgmma helpers and a kernel that traps (a GPU without sm_90a features never runs it).
+#ifndef ATTNC_SM90A
+#if defined(__CUDA_ARCH__) && !defined(__CUDA_ARCH_FEAT_SM90_ALL)
+#define ATTNC_SM90A 0
+#else
+#define ATTNC_SM90A 1
+#endif
+#endif
+
+// Element offset of (row, col) in a [ROWS][W] tile kept as W/64 panels of [ROWS][64]: a panel
+// row is one 128-byte line whose 16-byte chunks are XOR-swizzled by row % 8 — wgmma's 128B
+// swizzle, which the hardware applies from address bits, hence 1024-byte-aligned tiles.
+template <int ROWS>
+__device__ __forceinline__ int pswz(int row, int col) {
+  return (col >> 6) * (ROWS * 64) + row * 64 + ((((col >> 3) ^ row) & 7) << 3);
+}
+
+// load_rows into the panel layout; rows at or past `valid_rows` are zero-filled.
+template <int W, int ROWS, class Src>
+__device__ __forceinline__ void load_panel(T* dst, const Src& src, int valid_rows, int tid) {
+  constexpr int CH = W / 8, TOTAL = ROWS * CH, ITERS = (TOTAL + THREADS - 1) / THREADS;
+#pragma unroll
+  for (int it = 0; it < ITERS; ++it) {
+    const int idx = tid + it * THREADS, r = idx / CH, c = idx % CH;
+    if (TOTAL % THREADS == 0 || idx < TOTAL) {
+      const bool ok = r < valid_rows;
+      cp_async16(dst + pswz<ROWS>(r, c * 8), row_addr(src, ok ? r : 0, W) + c * 8, ok);
+    }
+  }
+}
+
+// Matrix descriptor of a 128B-swizzled operand at p: 8-row groups 1024 bytes apart (SBO);
+// `lbo` is the byte stride between 64-wide panels along M/N (MN-major operands only).
+__device__ __forceinline__ uint64_t desc128(const T* p, unsigned lbo) {
+  return (uint64_t)((smem_addr(p) & 0x3FFFFu) >> 4) | ((uint64_t)(lbo >> 4) << 16) | (64ull << 32) |
+         (1ull << 62);
+}
+
+__device__ __forceinline__ void wg_fence() {
+#if ATTNC_SM90A
+  asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory");
+#endif
+}
+__device__ __forceinline__ void wg_commit() {
+#if ATTNC_SM90A
+  asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory");
+#endif
+}
+__device__ __forceinline__ void wg_wait0() {
+#if ATTNC_SM90A
+  asm volatile("wgmma.wait_group.sync.aligned 0;\n" ::: "memory");
+#endif
+}
+// cp.async writes shared memory through the generic proxy; wgmma reads it through the async one.
+__device__ __forceinline__ void proxy_fence() { asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory"); }
+// Pins accumulators after a wait: without it the compiler may read them before the wgmma ends.
+template <int N>
+__device__ __forceinline__ void acc_fence(float (&d)[N][4]) {
+#pragma unroll
+  for (int j = 0; j < N; ++j)
+#pragma unroll
+    for (int e = 0; e < 4; ++e) asm volatile("" : "+f"(d[j][e])::"memory");
+}
+
+__device__ __forceinline__ void wg_qk(float (&d)[16][4], uint64_t a, uint64_t db) {
+#if ATTNC_SM90A
+  asm volatile(
+      "{\n.reg .pred p;\n"
+      "setp.ne.b32 p, %66, 0;\n"
+      "wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16 {%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, %32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, %48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63}, %64, %65, p, 1, 1, 0, 0;\n}\n"
+      :
+        "+f"(d[0][0]), "+f"(d[0][1]), "+f"(d[0][2]), "+f"(d[0][3]), "+f"(d[1][0]), "+f"(d[1][1]), "+f"(d[1][2]), "+f"(d[1][3]),
+        "+f"(d[2][0]), "+f"(d[2][1]), "+f"(d[2][2]), "+f"(d[2][3]), "+f"(d[3][0]), "+f"(d[3][1]), "+f"(d[3][2]), "+f"(d[3][3]),
+        "+f"(d[4][0]), "+f"(d[4][1]), "+f"(d[4][2]), "+f"(d[4][3]), "+f"(d[5][0]), "+f"(d[5][1]), "+f"(d[5][2]), "+f"(d[5][3]),
+        "+f"(d[6][0]), "+f"(d[6][1]), "+f"(d[6][2]), "+f"(d[6][3]), "+f"(d[7][0]), "+f"(d[7][1]), "+f"(d[7][2]), "+f"(d[7][3]),
+        "+f"(d[8][0]), "+f"(d[8][1]), "+f"(d[8][2]), "+f"(d[8][3]), "+f"(d[9][0]), "+f"(d[9][1]), "+f"(d[9][2]), "+f"(d[9][3]),
+        "+f"(d[10][0]), "+f"(d[10][1]), "+f"(d[10][2]), "+f"(d[10][3]), "+f"(d[11][0]), "+f"(d[11][1]), "+f"(d[11][2]), "+f"(d[11][3]),
+        "+f"(d[12][0]), "+f"(d[12][1]), "+f"(d[12][2]), "+f"(d[12][3]), "+f"(d[13][0]), "+f"(d[13][1]), "+f"(d[13][2]), "+f"(d[13][3]),
+        "+f"(d[14][0]), "+f"(d[14][1]), "+f"(d[14][2]), "+f"(d[14][3]), "+f"(d[15][0]), "+f"(d[15][1]), "+f"(d[15][2]), "+f"(d[15][3])
+      : "l"(a), "l"(db), "r"(1)
+      : "memory");
+#endif
+}
+
+template <int P>
+__device__ __forceinline__ void wg_pv(float (&d)[8][4], const unsigned (&a)[4], uint64_t db) {
+#if ATTNC_SM90A
+  asm volatile(
+      "{\n.reg .pred p;\n"
+      "setp.ne.b32 p, %37, 0;\n"
+      "wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16 {%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31}, {%32, %33, %34, %35}, %36, p, 1, 1, 1;\n}\n"
+      :
+        "+f"(d[P * 8 + 0][0]), "+f"(d[P * 8 + 0][1]), "+f"(d[P * 8 + 0][2]), "+f"(d[P * 8 + 0][3]), "+f"(d[P * 8 + 1][0]), "+f"(d[P * 8 + 1][1]), "+f"(d[P * 8 + 1][2]), "+f"(d[P * 8 + 1][3]),
+        "+f"(d[P * 8 + 2][0]), "+f"(d[P * 8 + 2][1]), "+f"(d[P * 8 + 2][2]), "+f"(d[P * 8 + 2][3]), "+f"(d[P * 8 + 3][0]), "+f"(d[P * 8 + 3][1]), "+f"(d[P * 8 + 3][2]), "+f"(d[P * 8 + 3][3]),
+        "+f"(d[P * 8 + 4][0]), "+f"(d[P * 8 + 4][1]), "+f"(d[P * 8 + 4][2]), "+f"(d[P * 8 + 4][3]), "+f"(d[P * 8 + 5][0]), "+f"(d[P * 8 + 5][1]), "+f"(d[P * 8 + 5][2]), "+f"(d[P * 8 + 5][3]),
+        "+f"(d[P * 8 + 6][0]), "+f"(d[P * 8 + 6][1]), "+f"(d[P * 8 + 6][2]), "+f"(d[P * 8 + 6][3]), "+f"(d[P * 8 + 7][0]), "+f"(d[P * 8 + 7][1]), "+f"(d[P * 8 + 7][2]), "+f"(d[P * 8 + 7][3])
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(db), "r"(1)
+      : "memory");
+#endif
+}
+
+// A CUtensorMap (cuda.h), by layout: 128 opaque bytes, 128-byte aligned.
+struct alignas(128) TmaMap {
+  unsigned long long w[16];
+};
+
+// Rows [c1, c1 + box rows) of a 64-column panel at column c0 of slice c2 → dst, 128B-swizzled
+// (the hardware's pattern is pswz's); rows past the tensor's end arrive as zeros. Completes on
+// `bar` as transaction bytes (the whole box, zero-filled rows included).
+__device__ __forceinline__ void tma_load(T* dst, const TmaMap& map, int c0, int c1, int c2, uint64_t* bar) {
+  asm volatile(
+      "cp.async.bulk.tensor.3d.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1, {%2, %3, %4}], [%5];\n"
+      ::"r"(smem_addr(dst)), "l"(reinterpret_cast<uint64_t>(&map)), "r"(c0), "r"(c1), "r"(c2), "r"(smem_addr(bar))
+      : "memory");
+}
+
+// A [ROWS][W] tile as W/64 panels of [ROWS][64] (the layout desc128 addresses).
+template <int W, int ROWS>
+__device__ __forceinline__ void tma_panels(T* dst, const TmaMap& map, int row, int slice, uint64_t* bar) {
+#pragma unroll
+  for (int p = 0; p < W / 64; ++p) tma_load(dst + p * (ROWS * 64), map, p * 64, row, slice, bar);
+}
+
+// Rows [c1, c1 + box rows) of a 64-column panel at column c0 of kv head c2 of batch c3 → dst
+// (the K/V maps are 4-D: kv-load-tma.ts); completes on `bar` like tma_load.
+__device__ __forceinline__ void tma_load4(T* dst, const TmaMap& map, int c0, int c1, int c2, int c3, uint64_t* bar) {
+  asm volatile(
+      "cp.async.bulk.tensor.4d.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1, {%2, %3, %4, %5}], [%6];\n"
+      ::"r"(smem_addr(dst)), "l"(reinterpret_cast<uint64_t>(&map)), "r"(c0), "r"(c1), "r"(c2), "r"(c3), "r"(smem_addr(bar))
+      : "memory");
+}
+
+// A [ROWS][W] K/V tile (rows row.., kv head hkv, batch b) as W/64 panels of [ROWS][64].
+template <int W, int ROWS>
+__device__ __forceinline__ void tma_kv_panels(T* dst, const TmaMap& map, int row, int hkv, int b, uint64_t* bar) {
+#pragma unroll
+  for (int p = 0; p < W / 64; ++p) tma_load4(dst + p * (ROWS * 64), map, p * 64, row, hkv, b, bar);
+}
+
+__device__ __forceinline__ void mbar_init(uint64_t* bar, unsigned count) {
+  asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;\n" ::"r"(smem_addr(bar)), "r"(count) : "memory");
+}
+// The producer arrives once per stage and announces the bytes its copies will complete.
+__device__ __forceinline__ void mbar_expect_tx(uint64_t* bar, unsigned bytes) {
+  asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;\n" ::"r"(smem_addr(bar)), "r"(bytes)
+               : "memory");
+}
+__device__ __forceinline__ void mbar_arrive(uint64_t* bar) {
+  asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];\n" ::"r"(smem_addr(bar)) : "memory");
+}
+// Waits until the barrier's phase of this parity has completed. The spin stays inside one asm
+// block: a C++ loop around try_wait (e.g. with a timeout) kept ptxas from giving the consumers
+// the registers setmaxnreg grants them (measured: 412 bytes of spills at 168 registers).
+__device__ __forceinline__ void mbar_wait(uint64_t* bar, unsigned parity) {
+  asm volatile(
+      "{\n.reg .pred p;\nWAIT_%=:\nmbarrier.try_wait.parity.shared::cta.b64 p, [%0], %1;\n@!p bra WAIT_%=;\n}\n"
+      ::"r"(smem_addr(bar)), "r"(parity)
+      : "memory");
+}
+// Waits until at most N committed wgmma groups of this warpgroup are still running.
+template <int N>
+__device__ __forceinline__ void wg_wait() {
+#if ATTNC_SM90A
+  asm volatile("wgmma.wait_group.sync.aligned %0;\n" ::"n"(N) : "memory");
+#endif
+}
+// Barrier 1 among the consumer threads alone (0 is __syncthreads, which the producer has left).
+__device__ __forceinline__ void consumer_sync() { asm volatile("bar.sync 1, %0;\n" ::"n"(CTHREADS) : "memory"); }
+
+// Register reallocation between warpgroups (sm_90a; every warp of a warpgroup runs the same one).
+template <int N>
+__device__ __forceinline__ void regs_dec() {
+#if ATTNC_SM90A
+  asm volatile("setmaxnreg.dec.sync.aligned.u32 %0;\n" ::"n"(N));
+#endif
+}
+template <int N>
+__device__ __forceinline__ void regs_inc() {
+#if ATTNC_SM90A
+  asm volatile("setmaxnreg.inc.sync.aligned.u32 %0;\n" ::"n"(N));
+#endif
+}
+
 __device__ __forceinline__ float dq_bits(unsigned u) { float f; memcpy(&f, &u, 4); return f; }
 __device__ __forceinline__ float dq_half(const unsigned short* p, size_t i) {
   const unsigned b = p[i], s = (b & 0x8000u) << 16, e = (b >> 10) & 31u, m = b & 1023u;
@@ -226,14 +442,6 @@ __device__ __forceinline__ float k_dequant(const Args& a, size_t row, int t, int
   v = v * dq_half(a.k_scale, g);
   return v;
 }
-struct DqK { const Args* a; size_t bh; };
-template <int W>
-__device__ __forceinline__ void load_tile(float* dst, DqK src, int kt, int Nk, int tid) {
-  for (int idx = tid; idx < BK * W; idx += THREADS) {
-    const int j = idx / W, c = idx % W, key = kt * BK + j;
-    dst[idx] = key < Nk ? k_dequant(*src.a, src.bh * (size_t)Nk + key, key, c, src.bh) : 0.f;
-  }
-}
 __device__ __forceinline__ float v_dequant(const Args& a, size_t row, int t, int c, size_t bh) {
   const int first = a.Nk - min(128, a.Nk); // the recent window's first token
   if (t >= first) return dq_half(a.v_recent, (bh * 128 + (t - first)) * DV + c);
@@ -248,164 +456,459 @@ __device__ __forceinline__ float v_dequant(const Args& a, size_t row, int t, int
   v = v * dq_half(a.v_scale, g);
   return v;
 }
-struct DqV { const Args* a; size_t bh; };
-template <int W>
-__device__ __forceinline__ void load_tile(float* dst, DqV src, int kt, int Nk, int tid) {
-  for (int idx = tid; idx < BK * W; idx += THREADS) {
-    const int j = idx / W, c = idx % W, key = kt * BK + j;
-    dst[idx] = key < Nk ? v_dequant(*src.a, src.bh * (size_t)Nk + key, key, c, src.bh) : 0.f;
+__device__ __forceinline__ void k_chunk8(const Args& a, const unsigned* wrow, size_t row, int t, int c0, size_t bh, float (&out)[8]) {
+  if (t >= a.Nk - min(128, a.Nk)) { // recent or salient: element by element
+  #pragma unroll
+    for (int u = 0; u < 8; ++u) out[u] = k_dequant(a, row, t, c0 + u, bh);
+    return;
+  }
+  const unsigned* wp = wrow + c0 / 16;
+  unsigned w[1];
+  #pragma unroll
+  for (int i = 0; i < 1; ++i) w[i] = wp[i];
+  w[0] >>= (c0 % 16) * 2;
+  #pragma unroll
+  for (int u = 0; u < 8; ++u) {
+    const int c = c0 + u;
+    (void)c;
+    const unsigned raw = (w[(u * 2) / 32] >> ((u * 2) % 32)) & 3u;
+    float v;
+    v = (float)raw;
+    const size_t g = (bh * (size_t)((a.Nk + 31) / 32) + t / 32) * D + c;
+    v = v - dq_half(a.k_zero, g);
+    v = v * dq_half(a.k_scale, g);
+    out[u] = v;
   }
 }
-
-extern "C" __global__ void __launch_bounds__(THREADS) attnc_kivi_attention(const Args a, const float qscale) {
-  extern __shared__ float4 smem4[];
-  float* Ks = reinterpret_cast<float*>(smem4); // [BK][D]
-  float* Vs = Ks + BK * D;                      // [BK][DV]
-  const int tid = threadIdx.x, g = tid % TPR;
-  const int row0 = blockIdx.x * BQ + (tid / TPR) * ROWS;
-  const int h = blockIdx.y, b = blockIdx.z;
-  const int hkv = h / (a.H / a.Hkv);
-  const DqK kg{&a, (size_t)(b * a.Hkv + hkv)};
-  const DqV vg{&a, (size_t)(b * a.Hkv + hkv)};
-  (void)kg; (void)vg; (void)b; (void)h;
-
-  // This lane's dims (chunks g, g+TPR, … of VW) of each of its rows: q pre-scaled, accumulators.
-  float qr[ROWS][D / TPR], acc[ROWS][DV / TPR], m[ROWS], l[ROWS];
-#pragma unroll
-  for (int r = 0; r < ROWS; ++r) {
-    const int i = row0 + r;
-    const T* qrow = static_cast<const T*>(a.q) + ((size_t)(b * a.H + h) * a.Nq + i) * D;
-#pragma unroll
-    for (int t = 0; t < D / (VW * TPR); ++t) {
-      const VecT<VW> x = i < a.Nq ? *reinterpret_cast<const VecT<VW>*>(qrow + VW * (g + TPR * t)) : VecT<VW>::zero();
-#pragma unroll
-      for (int u = 0; u < VW; ++u) qr[r][t * VW + u] = to_f32(x.v[u]) * qscale;
-    }
-#pragma unroll
-    for (int d = 0; d < DV / TPR; ++d) acc[r][d] = 0.f;
-    m[r] = -INFINITY;
-    l[r] = 0.f;
+__device__ __forceinline__ void v_chunk8(const Args& a, const unsigned* wrow, size_t row, int t, int c0, size_t bh, float (&out)[8]) {
+  if (t >= a.Nk - min(128, a.Nk)) { // recent or salient: element by element
+  #pragma unroll
+    for (int u = 0; u < 8; ++u) out[u] = v_dequant(a, row, t, c0 + u, bh);
+    return;
   }
-
-  // One K/V tile in shared memory: scores, modifier, mask, online softmax, P·V. Only MASKED
-  // tiles test the mask per element; TAIL tiles drop keys past Nk.
-  auto tile = [&](auto masked, auto tail_flag, const int kt) {
-    constexpr bool MASKED = decltype(masked)::value;
-    constexpr bool TAIL = decltype(tail_flag)::value;
-    (void)MASKED;
-    const int kbase = kt * BK;
-#pragma unroll 1
-    for (int c0 = 0; c0 < BK; c0 += KC) {
-      float s[ROWS][KC];
+  const unsigned* wp = wrow + c0 / 16;
+  unsigned w[1];
+  #pragma unroll
+  for (int i = 0; i < 1; ++i) w[i] = wp[i];
+  w[0] >>= (c0 % 16) * 2;
+  #pragma unroll
+  for (int u = 0; u < 8; ++u) {
+    const int c = c0 + u;
+    (void)c;
+    const unsigned raw = (w[(u * 2) / 32] >> ((u * 2) % 32)) & 3u;
+    float v;
+    v = (float)raw;
+    const size_t g = row * ((DV + 31) / 32) + c / 32;
+    v = v - dq_half(a.v_zero, g);
+    v = v * dq_half(a.v_scale, g);
+    out[u] = v;
+  }
+}
+// Keys of one kv head of the quantized k cache, offset in elements as a `const T*` is.
+struct DqRowsK {
+  const Args* a;
+  size_t bh;  // b * Hkv + hkv
+  size_t off; // elements past key 0 of the head (token off / W, channel off % W)
+  static constexpr int WPR = (D + 15) / 16; // code words per token
+  __device__ __forceinline__ DqRowsK operator+(size_t n) const { return {a, bh, off + n}; }
+  // Token t's code words in the cache.
+  __device__ __forceinline__ const unsigned* codes_row(int t) const {
+    return static_cast<const unsigned*>(a->k) + (bh * (size_t)a->Nk + t) * WPR;
+  }
+  // Channels c0 .. c0 + 7 of token t of the head, dequantized to f32; its code words at wrow.
+  __device__ __forceinline__ void chunk8(int t, int c0, float (&v)[8], const unsigned* wrow) const {
+    k_chunk8(*a, wrow, bh * (size_t)a->Nk + t, t, c0, bh, v);
+  }
+};
+// Keys of one kv head of the quantized v cache, offset in elements as a `const T*` is.
+struct DqRowsV {
+  const Args* a;
+  size_t bh;  // b * Hkv + hkv
+  size_t off; // elements past key 0 of the head (token off / W, channel off % W)
+  static constexpr int WPR = (DV + 15) / 16; // code words per token
+  __device__ __forceinline__ DqRowsV operator+(size_t n) const { return {a, bh, off + n}; }
+  // Token t's code words in the cache.
+  __device__ __forceinline__ const unsigned* codes_row(int t) const {
+    return static_cast<const unsigned*>(a->v) + (bh * (size_t)a->Nk + t) * WPR;
+  }
+  // Channels c0 .. c0 + 7 of token t of the head, dequantized to f32; its code words at wrow.
+  __device__ __forceinline__ void chunk8(int t, int c0, float (&v)[8], const unsigned* wrow) const {
+    v_chunk8(*a, wrow, bh * (size_t)a->Nk + t, t, c0, bh, v);
+  }
+};
+// 8 dequantized values narrowed to T at dst: one 16-byte shared-memory store for 16-bit T.
+__device__ __forceinline__ void dq_store8(T* dst, const float (&v)[8]) {
+  if constexpr (sizeof(T) == 2) {
+    alignas(16) T x[8];
 #pragma unroll
-      for (int jj = 0; jj < KC; ++jj) {
-        const float* krow = Ks + (c0 + jj) * D;
+    for (int u = 0; u < 8; ++u) x[u] = from_f32(v[u]);
+    *reinterpret_cast<float4*>(dst) = *reinterpret_cast<const float4*>(x);
+  } else {
 #pragma unroll
-        for (int r = 0; r < ROWS; ++r) s[r][jj] = 0.f;
-#pragma unroll
-        for (int t = 0; t < D / (VW * TPR); ++t) {
-          float kv[VW];
-          ld_smem<VW>(kv, krow + VW * (g + TPR * t));
-#pragma unroll
-          for (int r = 0; r < ROWS; ++r)
-#pragma unroll
-            for (int u = 0; u < VW; ++u) s[r][jj] = fmaf(qr[r][t * VW + u], kv[u], s[r][jj]);
-        }
+    for (int u = 0; u < 8; ++u) dst[u] = from_f32(v[u]);
+  }
+}
+// Rows of a quantized K/V head into load_panel's tile layout, dequantized and narrowed to T.
+template <int W, int ROWS, int NTHR, class H>
+__device__ __forceinline__ void load_panel_dq(T* dst, const H& src, size_t stride, int valid_rows, int tid, const unsigned* staged = nullptr) {
+  constexpr int CH = W / 8, TOTAL = ROWS * CH, ITERS = (TOTAL + NTHR - 1) / NTHR;
+  // Two chunks in flight per thread: a full unroll would inline the dequantizer ITERS·8 times.
+#pragma unroll 2
+  for (int it = 0; it < ITERS; ++it) {
+    const int idx = tid + it * NTHR, r = idx / CH, c = idx % CH;
+    if (TOTAL % NTHR == 0 || idx < TOTAL) {
+      float v[8] = {0.f, 0.f, 0.f, 0.f, 0.f, 0.f, 0.f, 0.f};
+      if (r < valid_rows) {
+        const int t = (int)((src.off + (size_t)r * stride) / W);
+        src.chunk8(t, c * 8, v, staged ? staged + (size_t)r * H::WPR : src.codes_row(t));
       }
-      // Each lane holds a partial dot over its dims; the xor butterfly leaves the sum in all lanes.
-#pragma unroll
-      for (int off = TPR / 2; off > 0; off >>= 1)
-#pragma unroll
-        for (int r = 0; r < ROWS; ++r)
-#pragma unroll
-          for (int jj = 0; jj < KC; ++jj) s[r][jj] += __shfl_xor_sync(LANES, s[r][jj], off);
-#pragma unroll
-      for (int r = 0; r < ROWS; ++r) {
-        const int qpos = row0 + r + a.q_offset;
-        (void)qpos;
-#pragma unroll
-        for (int jj = 0; jj < KC; ++jj) {
-          const int kk = c0 + jj;
-          const int kpos = a.k_offset + kbase + kk;
-          (void)kpos; // a mask that never reads k
-          const float x = s[r][jj];
-          const bool e0 = qpos >= kpos;
-          float y = x;
-          if constexpr (TAIL) { if (kbase + kk >= a.Nk) y = -INFINITY; }
-          /* predicate */
-          if constexpr (MASKED) { if (!(e0)) y = -INFINITY; }
-          s[r][jj] = y;
-        }
-        // Online softmax over this chunk (base 2). A row with nothing allowed yet keeps m = -inf;
-        // `base` keeps exp2 away from inf - inf.
-        float mx = m[r];
-#pragma unroll
-        for (int jj = 0; jj < KC; ++jj) mx = fmaxf(mx, s[r][jj]);
-        const float base = mx == -INFINITY ? 0.f : mx;
-        const float alpha = exp2f(m[r] - base);
-        float sum = 0.f;
-#pragma unroll
-        for (int jj = 0; jj < KC; ++jj) {
-          s[r][jj] = exp2f(s[r][jj] - base);
-          sum += s[r][jj];
-        }
-        m[r] = mx;
-        l[r] = l[r] * alpha + sum;
-#pragma unroll
-        for (int d = 0; d < DV / TPR; ++d) acc[r][d] *= alpha;
-      }
-#pragma unroll
-      for (int jj = 0; jj < KC; ++jj) {
-        const float* vrow = Vs + (c0 + jj) * DV;
-#pragma unroll
-        for (int t = 0; t < DV / (VW * TPR); ++t) {
-          float vv[VW];
-          ld_smem<VW>(vv, vrow + VW * (g + TPR * t));
-#pragma unroll
-          for (int r = 0; r < ROWS; ++r)
-#pragma unroll
-            for (int u = 0; u < VW; ++u) acc[r][t * VW + u] = fmaf(s[r][jj], vv[u], acc[r][t * VW + u]);
-        }
-      }
+      dq_store8(dst + pswz<ROWS>(r, c * 8), v);
     }
-  };
+  }
+}
+// Rows first + step·r of a quantized head (kv_from, kv-rows.ts): the converter's element offsets.
+struct DqRowsKFrom {
+  DqRowsK h;
+  long long first, step;
+};
+__device__ __forceinline__ DqRowsKFrom kv_from(const DqRowsK& h, long long first, long long step) { return DqRowsKFrom{h, first, step}; }
+template <int W, int ROWS>
+__device__ __forceinline__ void load_panel(T* dst, const DqRowsKFrom& src, int valid_rows, int tid) {
+  load_panel_dq<W, ROWS, THREADS>(dst, src.h + (size_t)src.first * W, (size_t)src.step * W, valid_rows, tid);
+}
+template <int W, int ROWS>
+__device__ __forceinline__ void load_panel(T* dst, const DqRowsK& src, int valid_rows, int tid) {
+  load_panel_dq<W, ROWS, THREADS>(dst, src, W, valid_rows, tid);
+}
+template <int W, int ROWS>
+__device__ __forceinline__ void load_panel_strided(T* dst, const DqRowsK& src, size_t stride, int valid_rows, int tid) {
+  load_panel_dq<W, ROWS, THREADS>(dst, src, stride, valid_rows, tid);
+}
+// Gathered rows: row r of the tile is key row_of(r) of the head (< 0: zeros).
+template <int W, int ROWS, class RowOf>
+__device__ __forceinline__ void load_panel_gather(T* dst, const DqRowsK& base, const RowOf& row_of, int tid) {
+  constexpr int CH = W / 8, TOTAL = ROWS * CH, ITERS = (TOTAL + THREADS - 1) / THREADS;
+#pragma unroll 1
+  for (int it = 0; it < ITERS; ++it) {
+    const int idx = tid + it * THREADS, r = idx / CH, c = idx % CH;
+    if (TOTAL % THREADS == 0 || idx < TOTAL) {
+      const int key = row_of(r);
+      float v[8] = {0.f, 0.f, 0.f, 0.f, 0.f, 0.f, 0.f, 0.f};
+      if (key >= 0) base.chunk8(key, c * 8, v, base.codes_row(key));
+      dq_store8(dst + pswz<ROWS>(r, c * 8), v);
+    }
+  }
+}
+// Rows first + step·r of a quantized head (kv_from, kv-rows.ts): the converter's element offsets.
+struct DqRowsVFrom {
+  DqRowsV h;
+  long long first, step;
+};
+__device__ __forceinline__ DqRowsVFrom kv_from(const DqRowsV& h, long long first, long long step) { return DqRowsVFrom{h, first, step}; }
+template <int W, int ROWS>
+__device__ __forceinline__ void load_panel(T* dst, const DqRowsVFrom& src, int valid_rows, int tid) {
+  load_panel_dq<W, ROWS, THREADS>(dst, src.h + (size_t)src.first * W, (size_t)src.step * W, valid_rows, tid);
+}
+template <int W, int ROWS>
+__device__ __forceinline__ void load_panel(T* dst, const DqRowsV& src, int valid_rows, int tid) {
+  load_panel_dq<W, ROWS, THREADS>(dst, src, W, valid_rows, tid);
+}
+template <int W, int ROWS>
+__device__ __forceinline__ void load_panel_strided(T* dst, const DqRowsV& src, size_t stride, int valid_rows, int tid) {
+  load_panel_dq<W, ROWS, THREADS>(dst, src, stride, valid_rows, tid);
+}
+// Gathered rows: row r of the tile is key row_of(r) of the head (< 0: zeros).
+template <int W, int ROWS, class RowOf>
+__device__ __forceinline__ void load_panel_gather(T* dst, const DqRowsV& base, const RowOf& row_of, int tid) {
+  constexpr int CH = W / 8, TOTAL = ROWS * CH, ITERS = (TOTAL + THREADS - 1) / THREADS;
+#pragma unroll 1
+  for (int it = 0; it < ITERS; ++it) {
+    const int idx = tid + it * THREADS, r = idx / CH, c = idx % CH;
+    if (TOTAL % THREADS == 0 || idx < TOTAL) {
+      const int key = row_of(r);
+      float v[8] = {0.f, 0.f, 0.f, 0.f, 0.f, 0.f, 0.f, 0.f};
+      if (key >= 0) base.chunk8(key, c * 8, v, base.codes_row(key));
+      dq_store8(dst + pswz<ROWS>(r, c * 8), v);
+    }
+  }
+}
+// `rows` tokens' code words (WPR each, contiguous in the cache) → dst by the 128 producer threads.
+template <int WPR>
+__device__ __forceinline__ void stage_codes(unsigned* dst, const unsigned* src, int rows, int tid) {
+  static_assert(WPR % 4 == 0, "a token's code words are whole 16-byte copies");
+  for (int i = tid; i < rows * (WPR / 4); i += 128) cp_async16(dst + 4 * i, src + 4 * i, true);
+}
 
+// cuTensorMapEncodeTiled by its C ABI (cuda.h enums are ints); CUresult 0 is success.
+typedef int (*EncodeTiledFn)(TmaMap*, int, unsigned, void*, const unsigned long long*, const unsigned long long*,
+                             const unsigned*, const unsigned*, int, int, int, int);
+
+static int encode_panels(EncodeTiledFn fn, TmaMap* map, const void* base, int width, int rows, int slices,
+                         int box_rows) {
+  const unsigned long long dims[3] = {(unsigned long long)width, (unsigned long long)rows, (unsigned long long)slices};
+  const unsigned long long strides[2] = {(unsigned long long)width * sizeof(T),
+                                         (unsigned long long)rows * width * sizeof(T)};
+  const unsigned box[3] = {64u, (unsigned)box_rows, 1u};
+  const unsigned elem_strides[3] = {1u, 1u, 1u};
+  return fn(map, 9, 3, const_cast<void*>(base), dims, strides, box, elem_strides, 0,
+            3 /* 128B swizzle */, 3 /* L2 256B promotion */, 0 /* zero fill */);
+}
+
+[[maybe_unused]] static int encode_kv_panels(EncodeTiledFn fn, TmaMap* map, const void* base, int width, int rows, int heads,
+                            int batches, long long sn, long long sh, long long sb, int box_rows) {
+  const unsigned long long dims[4] = {(unsigned long long)width, (unsigned long long)rows, (unsigned long long)heads,
+                                      (unsigned long long)batches};
+  const unsigned long long strides[3] = {(unsigned long long)sn * sizeof(T), (unsigned long long)sh * sizeof(T),
+                                         (unsigned long long)sb * sizeof(T)};
+  const unsigned box[4] = {64u, (unsigned)box_rows, 1u, 1u};
+  const unsigned elem_strides[4] = {1u, 1u, 1u, 1u};
+  return fn(map, 9, 4, const_cast<void*>(base), dims, strides, box, elem_strides, 0,
+            3 /* 128B swizzle */, 3 /* L2 256B promotion */, 0 /* zero fill */);
+}
+
+// maps[0..2] = Q, K, V. With Nk = 0 no K/V tile is ever loaded, so their maps stay zero.
+static const char* make_tma_maps(const Args& a, TmaMap* maps) {
+  static EncodeTiledFn encode = nullptr;
+  if (encode == nullptr) {
+    void* fn = nullptr;
+    cudaDriverEntryPointQueryResult found;
+    const cudaError_t e = cudaGetDriverEntryPointByVersion("cuTensorMapEncodeTiled", &fn, 12000, cudaEnableDefault, &found);
+    if (e != cudaSuccess || found != cudaDriverEntryPointSuccess || fn == nullptr)
+      return "the driver has no cuTensorMapEncodeTiled (TMA needs CUDA 12 and sm_90)";
+    encode = reinterpret_cast<EncodeTiledFn>(fn);
+  }
+  memset(maps, 0, 3 * sizeof(TmaMap));
+  if (encode_panels(encode, &maps[0], a.q, D, a.Nq, a.B * a.H, BQ) != 0) return "cannot describe q to the TMA unit";
+  if (a.Nk == 0) return nullptr;
+  return nullptr;
+}
+
+extern "C" __global__ void __launch_bounds__(THREADS, 1) attnc_kivi_attention(const Args a, const float qscale,
+    const __grid_constant__ TmaMap tmq, const __grid_constant__ TmaMap tmk, const __grid_constant__ TmaMap tmv) {
+#if !ATTNC_SM90A
+  __trap(); // the compute_90 PTX image: no wgmma there
+#endif
+  extern __shared__ __align__(1024) unsigned char smem_raw[];
+  // TMA writes and wgmma reads 128B-swizzled tiles: each starts on a 1024-byte boundary.
+  T* Qs = reinterpret_cast<T*>(smem_raw + ((1024u - (smem_addr(smem_raw) & 1023u)) & 1023u));
+  T* Ks = Qs + BQ * D;              // [STAGES][BK][D], 64-wide panels
+  T* Vs = Ks + STAGES * BK * D;     // [STAGES][BK][DV], 64-wide panels
+  uint64_t* full_bar = reinterpret_cast<uint64_t*>(Vs + STAGES * BK * DV); // tile landed
+  uint64_t* empty_bar = full_bar + STAGES; // every consumer warp is done with the buffer
+  uint64_t* qbar = empty_bar + STAGES;
+  const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32, g = lane / 4, t4 = lane % 4;
+  const int h = blockIdx.y, b = blockIdx.z, hkv = h / (a.H / a.Hkv);
+  // Last q-tile first: under causal-like masks it has the most tiles, so the long blocks start
+  // early and the short ones fill the tail of the grid.
+  const int q0 = (gridDim.x - 1 - blockIdx.x) * BQ;
   const int nkt = (a.Nk + BK - 1) / BK;
-  const int q_lo = a.q_offset + blockIdx.x * BQ;
-  const int q_hi = a.q_offset + min((int)(blockIdx.x + 1) * BQ, a.Nq) - 1;
-  for (int kt = 0; kt < nkt; ++kt) {
+  (void)Qs; (void)Ks; (void)Vs; (void)lane; (void)g; (void)t4; (void)hkv; (void)nkt; (void)tmq; (void)tmk; (void)tmv;
+  const int q_lo = a.q_offset + q0;
+  const int q_hi = a.q_offset + min(q0 + BQ, a.Nq) - 1;
+  if (tid == 0) {
+#pragma unroll
+    for (int i = 0; i < STAGES; ++i) {
+      mbar_init(&full_bar[i], 1);
+      mbar_init(&empty_bar[i], CWARPS);
+    }
+    mbar_init(qbar, 1);
+    // Visible to the other threads (the barrier below) and to the TMA unit (async proxy).
+    asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
+    proxy_fence();
+  }
+  __syncthreads(); // the last CTA-wide barrier: the roles part here
+  auto classify = [&](const int kt, bool& full) -> bool {
     const int k_lo = a.k_offset + kt * BK;
     const int k_hi = a.k_offset + min((kt + 1) * BK, a.Nk) - 1;
     const bool c0 = q_hi >= k_lo;
     const bool c1 = q_lo < k_hi;
     const bool can_true = c0;
     const bool can_false = c1;
-    if (!can_true) continue; // empty tile: skipped, nothing loaded
-    __syncthreads(); // the previous tile is no longer read
-    load_tile<D>(Ks, kg, kt, a.Nk, tid);
-    load_tile<DV>(Vs, vg, kt, a.Nk, tid);
-    __syncthreads();
-    const bool tail = (kt + 1) * BK > a.Nk;
-    if (can_false) { if (tail) tile(Flag<true>{}, Flag<true>{}, kt); else tile(Flag<true>{}, Flag<false>{}, kt); } else { if (tail) tile(Flag<false>{}, Flag<true>{}, kt); else tile(Flag<false>{}, Flag<false>{}, kt); }
+    full = !can_false;
+    return can_true;
+  };
+  int first = nkt, last = -1;
+  for (int base = 0; base < nkt; base += 32) {
+    bool f = false;
+    const unsigned bits = __ballot_sync(0xffffffffu, base + lane < nkt && classify(base + lane, f));
+    if (bits) { first = base + __ffs(bits) - 1; break; }
   }
-
-  // out = acc / l, lse = ln(sum exp). l == 0: no allowed key (out 0, lse -inf). A NaN or +inf
-  // score reaches l through exp2 (NaN - base, inf - inf), so l is NaN and so are out and lse.
-#pragma unroll
-  for (int r = 0; r < ROWS; ++r) {
-    const int i = row0 + r;
-    if (i >= a.Nq) continue;
-    const size_t row = (size_t)(b * a.H + h) * a.Nq + i;
-    const float inv = l[r] == 0.f ? 0.f : 1.f / l[r];
-    T* orow = static_cast<T*>(a.out) + row * DV;
-#pragma unroll
-    for (int t = 0; t < DV / (VW * TPR); ++t) {
-      VecT<VW> o;
-#pragma unroll
-      for (int u = 0; u < VW; ++u) o.v[u] = from_f32(acc[r][t * VW + u] * inv);
-      *reinterpret_cast<VecT<VW>*>(orow + VW * (g + TPR * t)) = o;
+  for (int base = nkt - 1; base >= first; base -= 32) {
+    bool f = false;
+    const unsigned bits = __ballot_sync(0xffffffffu, base - lane >= first && classify(base - lane, f));
+    if (bits) { last = base - (__ffs(bits) - 1); break; }
+  }
+  auto next_tile = [&](int kt, bool& full) {
+    full = false;
+    for (kt = max(kt, first); kt <= last; ++kt)
+      if (classify(kt, full)) return kt; // empty tile: skipped, nothing loaded
+    return nkt;
+  };
+  if (warp >= CWARPS) {
+    regs_dec<40>();
+    const int ptid = tid - CTHREADS;
+    const DqRowsK kq{&a, (size_t)(b * a.Hkv + hkv), 0};
+    const DqRowsV vq{&a, (size_t)(b * a.Hkv + hkv), 0};
+    // The staging buffer: after the mbarriers, 16-byte aligned (wsStagingBytes).
+    unsigned* Cs = reinterpret_cast<unsigned*>((reinterpret_cast<size_t>(qbar + 1) + 15) & ~(size_t)15);
+    int st = 0;
+    bool wrapped = false; // past the first lap: a buffer is free once its `empty` phase completes
+    unsigned ph = 0;
+    if (ptid == 0) {
+      mbar_expect_tx(qbar, BQ * D * (int)sizeof(T));
+      tma_panels<D, BQ>(Qs, tmq, q0, b * a.H + h, qbar);
     }
-    if (a.lse != nullptr && g == 0) a.lse[row] = l[r] == 0.f ? -INFINITY : (m[r] + log2f(l[r])) * LN2;
+    bool kt_full;
+    for (int kt = next_tile(0, kt_full); kt < nkt; kt = next_tile(kt + 1, kt_full)) {
+      const int rows = min(BK, a.Nk - kt * BK);
+      // The codes of tile kt, all in flight at once, while the consumers may still read stage st.
+      stage_codes<DqRowsK::WPR>(Cs, kq.codes_row(kt * BK), rows, ptid);
+      stage_codes<DqRowsV::WPR>(Cs + BK * DqRowsK::WPR, vq.codes_row(kt * BK), rows, ptid);
+      cp_commit();
+      cp_wait<0>();
+      asm volatile("bar.sync 4, 128;\n" ::: "memory"); // every thread's copies have landed
+      if (wrapped) mbar_wait(&empty_bar[st], ph ^ 1u);
+      load_panel_dq<D, BK, 128>(Ks + st * (BK * D), kq + (size_t)kt * BK * D, D, rows, ptid, Cs);
+      load_panel_dq<DV, BK, 128>(Vs + st * (BK * DV), vq + (size_t)kt * BK * DV, DV, rows, ptid, Cs + BK * DqRowsK::WPR);
+      // Generic-proxy stores, read by wgmma (async proxy): fence, then one arrival for all 128;
+      // the barrier also ends every read of the staging buffer before the next copies.
+      proxy_fence();
+      asm volatile("bar.sync 4, 128;\n" ::: "memory");
+      if (ptid == 0) {
+        mbar_arrive(&full_bar[st]);
+      }
+      if (++st == STAGES) {
+        st = 0;
+        ph ^= 1u;
+        wrapped = true;
+      }
+    }
+    (void)kt_full;
+  } else {
+    regs_inc<232>();
+    // This lane's rows: g and g + 8 of the warp's 16. Accumulators o[n] cover dv 8n..8n+7.
+    const int row_r[2] = {q0 + warp * 16 + g, q0 + warp * 16 + g + 8};
+    const int qpos_r[2] = {row_r[0] + a.q_offset, row_r[1] + a.q_offset};
+    (void)qpos_r;
+    float o[DV / 8][4], m[2] = {-INFINITY, -INFINITY}, l[2] = {0.f, 0.f};
+#pragma unroll
+    for (int n = 0; n < DV / 8; ++n) o[n][0] = o[n][1] = o[n][2] = o[n][3] = 0.f;
+    // This warpgroup's 64 rows of Q: rows 64·wg.. of each panel.
+    const T* Qw = Qs + (warp / 4) * 64 * 64;
+    // Only MASKED tiles (partial, or past Nk) test per element.
+    auto tile = [&](auto masked, const int kt, const int st) {
+      constexpr bool MASKED = decltype(masked)::value;
+      const T* Kb = Ks + st * (BK * D);
+      const T* Vb = Vs + st * (BK * DV);
+      const int kbase = kt * BK;
+      (void)kbase;
+      float s[NT][4];
+#pragma unroll
+      for (int j = 0; j < NT; ++j) s[j][0] = s[j][1] = s[j][2] = s[j][3] = 0.f;
+      // S = Q·Kᵀ, both K-major: a k16 step is 32 bytes along a panel row, every 4th a new panel.
+      wg_fence();
+#pragma unroll
+      for (int ks = 0; ks < D / 16; ++ks)
+        wg_qk(s, desc128(Qw + (ks >> 2) * (BQ * 64) + (ks & 3) * 16, 16),
+              desc128(Kb + (ks >> 2) * (BK * 64) + (ks & 3) * 16, 16));
+      wg_commit();
+      wg_wait0();
+      acc_fence(s);
+#pragma unroll
+      for (int j = 0; j < NT; ++j) {
+#pragma unroll
+        for (int e = 0; e < 4; ++e) {
+          const int r = e >> 1, kk = j * 8 + t4 * 2 + (e & 1);
+          const int qpos = qpos_r[r];
+          (void)r; (void)kk; (void)qpos;
+          const int kpos = a.k_offset + kbase + kk;
+          const float x = s[j][e] * qscale;
+          const bool e0 = qpos >= kpos;
+          float y = x;
+          if constexpr (MASKED) { if (kbase + kk >= a.Nk) y = -INFINITY; }
+          /* predicate */
+          if constexpr (MASKED) { if (!(e0)) y = -INFINITY; }
+          (void)kpos;
+          s[j][e] = y;
+        }
+      }
+      // Online softmax (base 2) per row; a row is spread over the 4 lanes of a quad. A row with
+      // nothing allowed yet keeps m = -inf, and `base` keeps exp2 away from inf - inf.
+#pragma unroll
+      for (int r = 0; r < 2; ++r) {
+        float mx = m[r];
+#pragma unroll
+        for (int j = 0; j < NT; ++j) mx = fmaxf(mx, fmaxf(s[j][2 * r], s[j][2 * r + 1]));
+        mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
+        mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
+        const float base = mx == -INFINITY ? 0.f : mx;
+        const float alpha = exp2f(m[r] - base);
+        float sum = 0.f;
+#pragma unroll
+        for (int j = 0; j < NT; ++j) {
+          s[j][2 * r] = exp2f(s[j][2 * r] - base);
+          s[j][2 * r + 1] = exp2f(s[j][2 * r + 1] - base);
+          sum += s[j][2 * r] + s[j][2 * r + 1];
+        }
+        m[r] = mx;
+        l[r] = l[r] * alpha + sum; // this lane's share; the quad is summed once, at the end
+#pragma unroll
+        for (int n = 0; n < DV / 8; ++n) {
+          o[n][2 * r] *= alpha;
+          o[n][2 * r + 1] *= alpha;
+        }
+      }
+      // O += P·V: n-tiles 2kv, 2kv+1 of S are the A fragment of k-step kv; V is MN-major.
+      acc_fence(o);
+      wg_fence();
+#pragma unroll
+      for (int kv = 0; kv < BK / 16; ++kv) {
+        const unsigned pa[4] = {pack2(s[2 * kv][0], s[2 * kv][1]), pack2(s[2 * kv][2], s[2 * kv][3]),
+                                pack2(s[2 * kv + 1][0], s[2 * kv + 1][1]), pack2(s[2 * kv + 1][2], s[2 * kv + 1][3])};
+        wg_pv<0>(o, pa, desc128(Vb + kv * 16 * 64, 1024));
+        if constexpr (DV == 128) wg_pv<1>(o, pa, desc128(Vb + BK * 64 + kv * 16 * 64, 1024));
+      }
+      wg_commit();
+      wg_wait0();
+      acc_fence(o);
+    };
+    mbar_wait(qbar, 0);
+    int st = 0;
+    unsigned ph = 0;
+    bool kt_full, nk_full;
+    int kt = next_tile(0, kt_full);
+    while (kt < nkt) {
+      // Classify the next tile while this one is (or is still being) copied in.
+      const int nk = next_tile(kt + 1, nk_full);
+      mbar_wait(&full_bar[st], ph);
+      const bool tail = (kt + 1) * BK > a.Nk;
+      if (tail || !kt_full) tile(Flag<true>{}, kt, st);
+      else tile(Flag<false>{}, kt, st); // full tile: no predicate
+      // This warp's wgmmas have read the buffer (wait_group 0): hand it back to the producer.
+      __syncwarp();
+      if (lane == 0) mbar_arrive(&empty_bar[st]);
+      if (++st == STAGES) {
+        st = 0;
+        ph ^= 1u;
+      }
+      kt = nk;
+      kt_full = nk_full;
+    }
+#pragma unroll
+    for (int r = 0; r < 2; ++r) {
+      float sum = l[r];
+      sum += __shfl_xor_sync(0xffffffffu, sum, 1);
+      sum += __shfl_xor_sync(0xffffffffu, sum, 2);
+      const int i = row_r[r];
+      if (i >= a.Nq) continue;
+      const size_t row = (size_t)(b * a.H + h) * a.Nq + i;
+      const float inv = sum == 0.f ? 0.f : 1.f / sum;
+      T* orow = static_cast<T*>(a.out) + row * DV;
+#pragma unroll
+      for (int n = 0; n < DV / 8; ++n)
+        *reinterpret_cast<unsigned*>(orow + n * 8 + t4 * 2) = pack2(o[n][2 * r] * inv, o[n][2 * r + 1] * inv);
+      if (a.lse != nullptr && t4 == 0) a.lse[row] = sum == 0.f ? -INFINITY : (m[r] + log2f(sum)) * LN2;
+    }
   }
 }
 } // namespace attnc_kivi
@@ -835,8 +1338,8 @@ extern "C" int attnc_kivi_launch(const AttncArgs_kivi* args, cudaStream_t stream
     return fail(ATTNC_ERR_ARGS, "q - k ranges over [%lld, %lld], which leaves int32 (q_offset = %d, k_offset = %d)", (long long)a.q_offset - ((long long)a.k_offset + a.Nk - 1), (long long)a.q_offset + a.Nq - 1 - a.k_offset, a.q_offset, a.k_offset);
   if (!isfinite(a.scale)) return fail(ATTNC_ERR_ARGS, "scale must be finite (got %g)", (double)a.scale);
   if (a.Nq == 0) return ATTNC_OK;
-  if (!ptr_ok(a.q, 16) || !ptr_ok(a.out, 16) || (a.Nk > 0 && (!ptr_ok(a.k, 16) || !ptr_ok(a.v, 16))))
-    return fail(ATTNC_ERR_ARGS, "q, k, v and out must be non-NULL and 16-byte aligned");
+  if (!ptr_ok(a.q, 32) || !ptr_ok(a.out, 32) || (a.Nk > 0 && (!ptr_ok(a.k, 32) || !ptr_ok(a.v, 32))))
+    return fail(ATTNC_ERR_ARGS, "q, k, v and out must be non-NULL and 32-byte aligned");
   if (a.Nk > 0 && a.k_scale == NULL) return fail(ATTNC_ERR_ARGS, "k_scale (a tensor of the quantized cache) must not be NULL");
   if (a.Nk > 0 && a.k_zero == NULL) return fail(ATTNC_ERR_ARGS, "k_zero (a tensor of the quantized cache) must not be NULL");
   if (a.Nk > 0 && a.k_recent == NULL) return fail(ATTNC_ERR_ARGS, "k_recent (a tensor of the quantized cache) must not be NULL");
@@ -853,9 +1356,15 @@ extern "C" int attnc_kivi_launch(const AttncArgs_kivi* args, cudaStream_t stream
   if (attnc_kivi::dec::wanted(a)) return attnc_kivi::dec::launch(a, stream);
   // log2(e) folds into the q scale: scores come out in base 2 for exp2f.
   const float qscale = a.scale * attnc_kivi::LOG2E;
-  const size_t smem = 32768;
-  const dim3 grid((a.Nq + 63) / 64, a.H, a.B);
-  attnc_kivi::attnc_kivi_attention<<<grid, 128, smem, stream>>>(a, qscale);
+  const size_t smem = 87096;
+  {
+    const cudaError_t e = cudaFuncSetAttribute(attnc_kivi::attnc_kivi_attention, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
+    if (e != cudaSuccess) return fail(ATTNC_ERR_CUDA, "cannot reserve %zu bytes of shared memory: %s", smem, cudaGetErrorString(e));
+  }
+  const dim3 grid((a.Nq + 127) / 128, a.H, a.B);
+  attnc_kivi::TmaMap tma[3];
+  if (const char* why = attnc_kivi::make_tma_maps(a, tma)) return fail(ATTNC_ERR_CUDA, "%s", why);
+  attnc_kivi::attnc_kivi_attention<<<grid, 384, smem, stream>>>(a, qscale, tma[0], tma[1], tma[2]);
   const cudaError_t e = cudaGetLastError();
   if (e != cudaSuccess) return fail(ATTNC_ERR_CUDA, "attention: %s", cudaGetErrorString(e));
   return ATTNC_OK;
@@ -863,16 +1372,18 @@ extern "C" int attnc_kivi_launch(const AttncArgs_kivi* args, cudaStream_t stream
 
 // ---- quantize: fills the quantized caches ----
 namespace attnc_kivi_quantize_k_dev {
-constexpr int D = 64;
+[[maybe_unused]] constexpr int D = 64;
 // Scale granularity: 0 none, 1 tensor, 2 token, 3 channel; GROUP 0 = no group.
-constexpr int GRAN = 3, GROUP = 32;
-constexpr int BITS = 2, WORDS = 4;
-constexpr float QMAX = 3.f;
-constexpr int HI_WORDS = 0;
-constexpr float HI_QMAX = 0.f;
-constexpr int R = 128; // recent tokens kept in 16 bits
-constexpr bool WHOLE = false; // any range rewrites the whole cache
-constexpr int MAX_WORDS = WORDS > HI_WORDS ? WORDS : HI_WORDS;
+[[maybe_unused]] constexpr int GRAN = 3, GROUP = 32;
+// The divisor where GROUP is 0 (no group): nvcc warns on a folded division by zero even when unreached.
+[[maybe_unused]] constexpr int GDIV = GROUP > 0 ? GROUP : 1;
+[[maybe_unused]] constexpr int BITS = 2, WORDS = 4;
+[[maybe_unused]] constexpr float QMAX = 3.f;
+[[maybe_unused]] constexpr int HI_WORDS = 0;
+[[maybe_unused]] constexpr float HI_QMAX = 0.f;
+[[maybe_unused]] constexpr int R = 128; // recent tokens kept in 16 bits
+[[maybe_unused]] constexpr bool WHOLE = false; // any range rewrites the whole cache
+[[maybe_unused]] constexpr int MAX_WORDS = WORDS > HI_WORDS ? WORDS : HI_WORDS;
 using Args = ::AttncQuantizeArgs_kivi_k;
 
 __device__ __forceinline__ float flush(float v) { return fabsf(v) < 1.17549435e-38f ? copysignf(0.f, v) : v; }
@@ -916,17 +1427,17 @@ __device__ __forceinline__ void rewritten(const Args& a, int& first, int& end) {
   first = a.start; end = a.start + a.n;
   if (a.n == 0) return;
   if (WHOLE) { first = 0; end = a.Nk; return; }
-  if (GRAN == 3 && GROUP) { first = first / GROUP * GROUP; end = min(a.Nk, (end + GROUP - 1) / GROUP * GROUP); }
+  if (GRAN == 3 && GROUP) { first = first / GDIV * GROUP; end = min(a.Nk, (end + GROUP - 1) / GDIV * GROUP); }
 }
 // Scale groups along tokens and channels (scaleGroups).
 __device__ __forceinline__ int token_groups(const Args& a) {
-  return GRAN == 2 ? a.Nk : GRAN == 3 && GROUP ? (a.Nk + GROUP - 1) / GROUP : 1;
+  return GRAN == 2 ? a.Nk : GRAN == 3 && GROUP ? (a.Nk + GROUP - 1) / GDIV : 1;
 }
-constexpr int CHANNEL_GROUPS = GRAN == 2 ? (GROUP ? (D + GROUP - 1) / GROUP : 1) : GRAN == 3 ? D : 1;
+constexpr int CHANNEL_GROUPS = GRAN == 2 ? (GROUP ? (D + GROUP - 1) / GDIV : 1) : GRAN == 3 ? D : 1;
 __device__ __forceinline__ long scale_index(const Args& a, int bh, int t, int c) {
   if (GRAN <= 1) return 0;
-  const int tg = GRAN == 2 ? t : GROUP ? t / GROUP : 0;
-  const int cg = GRAN == 3 ? c : GROUP ? c / GROUP : 0;
+  const int tg = GRAN == 2 ? t : GROUP ? t / GDIV : 0;
+  const int cg = GRAN == 3 ? c : GROUP ? c / GDIV : 0;
   return ((long)bh * token_groups(a) + tg) * CHANNEL_GROUPS + cg;
 }
 // The value the codes approximate: x over its channel's normalizer (f32 division).
@@ -950,8 +1461,8 @@ __global__ void __launch_bounds__(256) scale_pass(const Args a) {
   if (first >= end) return;
   const int fr = first_recent(a);
   // The token groups [tg0, tg1) holding the rewritten rows, over every (b, h) and channel group.
-  const int tg0 = GRAN == 2 ? first : GRAN == 3 && GROUP ? first / GROUP : 0;
-  const int tg1 = GRAN == 2 ? end : GRAN == 3 && GROUP ? (end + GROUP - 1) / GROUP : 1;
+  const int tg0 = GRAN == 2 ? first : GRAN == 3 && GROUP ? first / GDIV : 0;
+  const int tg1 = GRAN == 2 ? end : GRAN == 3 && GROUP ? (end + GROUP - 1) / GDIV : 1;
   const long per_bh = (long)(tg1 - tg0) * CHANNEL_GROUPS;
   const long total = GRAN == 1 ? 1 : (long)a.B * a.Hkv * per_bh;
   for (long i = (long)blockIdx.x * 256 + threadIdx.x; i < total; i += (long)gridDim.x * 256) {
@@ -1052,16 +1563,18 @@ extern "C" int attnc_kivi_quantize_k(const AttncQuantizeArgs_kivi_k* args, cudaS
 }
 
 namespace attnc_kivi_quantize_v_dev {
-constexpr int D = 64;
+[[maybe_unused]] constexpr int D = 64;
 // Scale granularity: 0 none, 1 tensor, 2 token, 3 channel; GROUP 0 = no group.
-constexpr int GRAN = 2, GROUP = 32;
-constexpr int BITS = 2, WORDS = 4;
-constexpr float QMAX = 3.f;
-constexpr int HI_WORDS = 0;
-constexpr float HI_QMAX = 0.f;
-constexpr int R = 128; // recent tokens kept in 16 bits
-constexpr bool WHOLE = false; // any range rewrites the whole cache
-constexpr int MAX_WORDS = WORDS > HI_WORDS ? WORDS : HI_WORDS;
+[[maybe_unused]] constexpr int GRAN = 2, GROUP = 32;
+// The divisor where GROUP is 0 (no group): nvcc warns on a folded division by zero even when unreached.
+[[maybe_unused]] constexpr int GDIV = GROUP > 0 ? GROUP : 1;
+[[maybe_unused]] constexpr int BITS = 2, WORDS = 4;
+[[maybe_unused]] constexpr float QMAX = 3.f;
+[[maybe_unused]] constexpr int HI_WORDS = 0;
+[[maybe_unused]] constexpr float HI_QMAX = 0.f;
+[[maybe_unused]] constexpr int R = 128; // recent tokens kept in 16 bits
+[[maybe_unused]] constexpr bool WHOLE = false; // any range rewrites the whole cache
+[[maybe_unused]] constexpr int MAX_WORDS = WORDS > HI_WORDS ? WORDS : HI_WORDS;
 using Args = ::AttncQuantizeArgs_kivi_v;
 
 __device__ __forceinline__ float flush(float v) { return fabsf(v) < 1.17549435e-38f ? copysignf(0.f, v) : v; }
@@ -1105,17 +1618,17 @@ __device__ __forceinline__ void rewritten(const Args& a, int& first, int& end) {
   first = a.start; end = a.start + a.n;
   if (a.n == 0) return;
   if (WHOLE) { first = 0; end = a.Nk; return; }
-  if (GRAN == 3 && GROUP) { first = first / GROUP * GROUP; end = min(a.Nk, (end + GROUP - 1) / GROUP * GROUP); }
+  if (GRAN == 3 && GROUP) { first = first / GDIV * GROUP; end = min(a.Nk, (end + GROUP - 1) / GDIV * GROUP); }
 }
 // Scale groups along tokens and channels (scaleGroups).
 __device__ __forceinline__ int token_groups(const Args& a) {
-  return GRAN == 2 ? a.Nk : GRAN == 3 && GROUP ? (a.Nk + GROUP - 1) / GROUP : 1;
+  return GRAN == 2 ? a.Nk : GRAN == 3 && GROUP ? (a.Nk + GROUP - 1) / GDIV : 1;
 }
-constexpr int CHANNEL_GROUPS = GRAN == 2 ? (GROUP ? (D + GROUP - 1) / GROUP : 1) : GRAN == 3 ? D : 1;
+constexpr int CHANNEL_GROUPS = GRAN == 2 ? (GROUP ? (D + GROUP - 1) / GDIV : 1) : GRAN == 3 ? D : 1;
 __device__ __forceinline__ long scale_index(const Args& a, int bh, int t, int c) {
   if (GRAN <= 1) return 0;
-  const int tg = GRAN == 2 ? t : GROUP ? t / GROUP : 0;
-  const int cg = GRAN == 3 ? c : GROUP ? c / GROUP : 0;
+  const int tg = GRAN == 2 ? t : GROUP ? t / GDIV : 0;
+  const int cg = GRAN == 3 ? c : GROUP ? c / GDIV : 0;
   return ((long)bh * token_groups(a) + tg) * CHANNEL_GROUPS + cg;
 }
 // The value the codes approximate: x over its channel's normalizer (f32 division).
@@ -1139,8 +1652,8 @@ __global__ void __launch_bounds__(256) scale_pass(const Args a) {
   if (first >= end) return;
   const int fr = first_recent(a);
   // The token groups [tg0, tg1) holding the rewritten rows, over every (b, h) and channel group.
-  const int tg0 = GRAN == 2 ? first : GRAN == 3 && GROUP ? first / GROUP : 0;
-  const int tg1 = GRAN == 2 ? end : GRAN == 3 && GROUP ? (end + GROUP - 1) / GROUP : 1;
+  const int tg0 = GRAN == 2 ? first : GRAN == 3 && GROUP ? first / GDIV : 0;
+  const int tg1 = GRAN == 2 ? end : GRAN == 3 && GROUP ? (end + GROUP - 1) / GDIV : 1;
   const long per_bh = (long)(tg1 - tg0) * CHANNEL_GROUPS;
   const long total = GRAN == 1 ? 1 : (long)a.B * a.Hkv * per_bh;
   for (long i = (long)blockIdx.x * 256 + threadIdx.x; i < total; i += (long)gridDim.x * 256) {

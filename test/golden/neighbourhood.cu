@@ -139,6 +139,8 @@ struct KvFrom {
 __device__ __forceinline__ const T* row_addr(const T* p, long long r, int w) { return p + r * w; }
 __device__ __forceinline__ const T* row_addr(const KvRows& h, long long r, int) { return h.row(r); }
 __device__ __forceinline__ const T* row_addr(const KvFrom& f, long long r, int) { return f.h.row(f.first + f.step * r); }
+// The rows of a tile: a KvFrom over a KvRows (quantized caches have their own: dequant-tile.ts).
+__device__ __forceinline__ KvFrom kv_from(const KvRows& h, long long first, long long step) { return KvFrom{h, first, step}; }
 
 __device__ __forceinline__ int add_i(int a, int b) { return (int)((unsigned)a + (unsigned)b); }
 

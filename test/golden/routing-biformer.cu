@@ -139,6 +139,8 @@ struct KvFrom {
 __device__ __forceinline__ const T* row_addr(const T* p, long long r, int w) { return p + r * w; }
 __device__ __forceinline__ const T* row_addr(const KvRows& h, long long r, int) { return h.row(r); }
 __device__ __forceinline__ const T* row_addr(const KvFrom& f, long long r, int) { return f.h.row(f.first + f.step * r); }
+// The rows of a tile: a KvFrom over a KvRows (quantized caches have their own: dequant-tile.ts).
+__device__ __forceinline__ KvFrom kv_from(const KvRows& h, long long first, long long step) { return KvFrom{h, first, step}; }
 
 // ---- block routing: pool keys (and queries), rank, write `indices` ----
 constexpr int RB = 64; // routing block size: key position p is in block floor(p / RB)
@@ -699,8 +701,8 @@ extern "C" __global__ void __launch_bounds__(THREADS, 1) attnc_biformer_attentio
     return nkt;
   };
   auto load_kv = [&](const int kt, const int buf) {
-    load_panel<D, BK>(Ks + buf * (BK * D), KvFrom{kg, (long long)kt * BK, 1}, a.Nk - kt * BK, tid);
-    load_panel<DV, BK>(Vs + buf * (BK * DV), KvFrom{vg, (long long)kt * BK, 1}, a.Nk - kt * BK, tid);
+    load_panel<D, BK>(Ks + buf * (BK * D), kv_from(kg, (long long)kt * BK, 1), a.Nk - kt * BK, tid);
+    load_panel<DV, BK>(Vs + buf * (BK * DV), kv_from(vg, (long long)kt * BK, 1), a.Nk - kt * BK, tid);
   };
   bool kt_full, nk_full;
   int kt = next_tile(0, kt_full), buf = 0;

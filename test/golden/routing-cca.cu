@@ -142,6 +142,8 @@ struct KvFrom {
 __device__ __forceinline__ const T* row_addr(const T* p, long long r, int w) { return p + r * w; }
 __device__ __forceinline__ const T* row_addr(const KvRows& h, long long r, int) { return h.row(r); }
 __device__ __forceinline__ const T* row_addr(const KvFrom& f, long long r, int) { return f.h.row(f.first + f.step * r); }
+// The rows of a tile: a KvFrom over a KvRows (quantized caches have their own: dequant-tile.ts).
+__device__ __forceinline__ KvFrom kv_from(const KvRows& h, long long first, long long step) { return KvFrom{h, first, step}; }
 
 // ---- block routing: pool keys (and queries), rank, write `indices` ----
 constexpr int RB = 32; // routing block size: key position p is in block floor(p / RB)

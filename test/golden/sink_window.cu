@@ -139,6 +139,8 @@ struct KvFrom {
 __device__ __forceinline__ const T* row_addr(const T* p, long long r, int w) { return p + r * w; }
 __device__ __forceinline__ const T* row_addr(const KvRows& h, long long r, int) { return h.row(r); }
 __device__ __forceinline__ const T* row_addr(const KvFrom& f, long long r, int) { return f.h.row(f.first + f.step * r); }
+// The rows of a tile: a KvFrom over a KvRows (quantized caches have their own: dequant-tile.ts).
+__device__ __forceinline__ KvFrom kv_from(const KvRows& h, long long first, long long step) { return KvFrom{h, first, step}; }
 
 __device__ __forceinline__ int sub_i(int a, int b) { return (int)((unsigned)a - (unsigned)b); }
 
@@ -451,8 +453,8 @@ extern "C" __global__ void __launch_bounds__(THREADS, 1) attnc_sink_window_atten
     return nkt;
   };
   auto load_kv = [&](const int kt, const int buf) {
-    load_panel<D, BK>(Ks + buf * (BK * D), KvFrom{kg, (long long)kt * BK, 1}, a.Nk - kt * BK, tid);
-    load_panel<DV, BK>(Vs + buf * (BK * DV), KvFrom{vg, (long long)kt * BK, 1}, a.Nk - kt * BK, tid);
+    load_panel<D, BK>(Ks + buf * (BK * D), kv_from(kg, (long long)kt * BK, 1), a.Nk - kt * BK, tid);
+    load_panel<DV, BK>(Vs + buf * (BK * DV), kv_from(vg, (long long)kt * BK, 1), a.Nk - kt * BK, tid);
   };
   bool kt_full, nk_full;
   int kt = next_tile(0, kt_full), buf = 0;

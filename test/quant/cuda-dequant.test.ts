@@ -1,8 +1,8 @@
 // Quantized K/V caches on the CUDA SIMT engine, executed on the CPU (test/cuda/emu.ts) against the
 // oracle (referenceStoredDecl): every element type, symmetric and asymmetric, each granularity
 // with ragged groups, normalizers, recent windows and flagged salient tokens, GQA and Nq ≠ Nk.
-// The engine choice and the refusals: quantized caches take the SIMT engine (and decode mode,
-// test/cuda/decode-quant-emu.test.ts).
+// The engine choice: the SIMT engine at f32, a tensor-core engine at 16 bits (test/quant/tc-*),
+// and decode mode (test/cuda/decode-quant-emu.test.ts).
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -82,17 +82,18 @@ describe.concurrent('CUDA SIMT dequantizing K/V loads (CPU emulation)', () => {
     }
   }, 600_000);
 
-  it('takes the SIMT engine with decode mode; other engines refuse quantized caches', () => {
+  it('takes a tensor-core engine at 16 bits (SIMT at f32), with decode mode', () => {
     const src = 'attention t() {\n  store kv int8 scale f16 per token\n}';
     const c = compile(src, { target: 'cuda', headDim: 128 });
-    expect(c.kernel.schedule.engine).toBe('simt');
+    expect(c.kernel.schedule.engine).toBe('wgmma-ws');
+    expect(compile(src, { target: 'cuda', headDim: 128, dtype: 'f32' }).kernel.schedule.engine).toBe('simt');
     expect(c.artifact.code).toContain('namespace dec {');
     // The header says what k holds; the launcher refuses a missing cache tensor.
     expect(c.artifact.files!['t.h']).toContain('[B, Hkv, Nk, 32] u32: int8 codes of a quantized cache');
     expect(c.artifact.code).toContain('if (a.Nk > 0 && a.k_scale == NULL) return fail(ATTNC_ERR_ARGS');
-    expect(() => compile(src, { target: 'cuda', headDim: 128, schedule: { engine: 'mma' } })).toThrow(
-      /quantized K\/V caches run on the simt engine; mma: not yet/,
-    );
+    expect(
+      compile(src, { target: 'cuda', headDim: 128, schedule: { engine: 'mma' } }).kernel.schedule.engine,
+    ).toBe('mma');
     try {
       compile('attention t() {\n  store kv int8 scale f16 per token\n  importance sum\n}', {
         target: 'cuda',

@@ -205,17 +205,15 @@ describe('what quantized caches do not run in yet', () => {
   };
   const store = '  store kv int8 scale f32 per token';
 
-  it('refuses routing and listed salient tokens at their statements', () => {
-    expect(refused(`attention t() {\n${store}\n  select topk(8) by q . k\n}`)).toMatch(
-      /^3:3 .*without routing for now/,
-    );
+  it('refuses listed salient tokens at their statement (routing runs: wgsl-routing-dequant.test.ts)', () => {
     const listed =
       'attention t(s: i32[batch, kv_heads, 4]) {\n  store kv int2 scale f16 per token salient int4 from s\n}';
     expect(refused(listed)).toMatch(/^2:\d+ .*salient tokens flagged per token/);
   });
 
-  it('takes the row engine when coop is asked for', () => {
+  it('runs on the coop engine when asked, through <k|v>_dequant (wgsl-coop-dequant.test.ts)', () => {
     const c = compile(`attention t() {\n${store}\n}`, { target: 'wgsl', schedule: { wgslEngine: 'coop' } });
+    expect(c.kernel.schedule.wgslEngine).toBe('coop');
     expect(c.artifact.code).not.toContain('k_buf4');
   });
 

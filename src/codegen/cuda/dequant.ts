@@ -37,12 +37,12 @@ const helpers = [
   '__device__ __forceinline__ float dq_bf16(const unsigned short* p, size_t i) { return dq_bits((unsigned)p[i] << 16); }',
 ];
 
-function readFloat(ptr: string, dtype: FloatDType | HalfDType, i: string): string {
+export function readFloat(ptr: string, dtype: FloatDType | HalfDType, i: string): string {
   if (dtype === 'f32') return `${ptr}[${i}]`;
   return dtype === 'f16' ? `dq_half(${ptr}, ${i})` : `dq_bf16(${ptr}, ${i})`;
 }
 
-function fp8(elem: 'e4m3' | 'e5m2'): string[] {
+export function fp8(elem: 'e4m3' | 'e5m2'): string[] {
   const [E, M, bias] = elem === 'e4m3' ? [4, 3, 7] : [5, 2, 15];
   const top = (1 << E) - 1;
   const special = elem === 'e4m3' ? `e == ${top}u && m == ${(1 << M) - 1}u` : `e == ${top}u`;
@@ -68,7 +68,7 @@ function rawLines(f: QuantFormat, elem: QuantFormat['elem'], ptr: string, W: str
   return ['{', ...[...lines, `v = ${value};`].map((l) => `  ${l}`), '}'];
 }
 
-function scaleIndex(per: Granularity, W: string): string {
+export function scaleIndex(per: Granularity, W: string): string {
   switch (per.kind) {
     case 'tensor':
       return '0';
@@ -143,6 +143,17 @@ export function cudaDequantCode(formats: TensorFormats, field: (key: string) => 
     ...helpers,
     ...quant.flatMap((w) => [...dequantFunction(w, formats[w], field), ...loadOverload(w)]),
   ];
+}
+
+/**
+ * The element functions `<k|v>_dequant` alone (with their bit helpers), for engines that stage
+ * tiles their own way (the tensor-core engines: dequant-tile.ts); none when k and v are floats.
+ */
+export function cudaDequantElements(formats: TensorFormats, field: (key: string) => string): string[] {
+  const quant = (['k', 'v'] as const).filter((w) => formats[w].kind === 'quant');
+  if (quant.length === 0) return [];
+  // Without the SIMT core's GV assertion: these engines have no GV.
+  return [...helpers.slice(2), ...quant.flatMap((w) => dequantFunction(w, formats[w], field))];
 }
 
 /**

@@ -4,17 +4,23 @@
 // strides (kv-rows.ts), so a preallocated cache or a BNHD view is read in place. Rows past Nk
 // arrive as zeros. A paged cache does not come here: its last page's rows past Nk hold whatever
 // the pool holds, which the TMA unit cannot zero, so the schedule gives it a cp.async engine.
-// (A quantized K/V format would stage the packed tile here and dequantize in the consumers.)
+// A quantized K or V is not a TMA tensor: the producer warpgroup converts it into the stage
+// instead (wgmma-ws-dq.ts), and it gets no tensor map.
+import type { TensorFormats } from '../../ir/formats.js';
 import { K_ROWS, V_ROWS, kvTmaCoords, kvTmaShape, type KvTensor } from './kv-rows.js';
 
 const tile = (t: KvTensor): string => (t.name === 'k' ? 'Ks' : 'Vs');
 const map = (t: KvTensor): string => (t.name === 'k' ? 'tmk' : 'tmv');
 
+const request = (t: KvTensor): string =>
+  `    tma_kv_panels<${t.width}, BK>(${tile(t)} + st * (BK * ${t.width}), ${map(t)}, ${kvTmaCoords('kt * BK', 'b', 'hkv')}, &full_bar[st]);`;
+
 /** The producer's requests for K/V tile `kt` of kv head `hkv` into stage `st`. */
-export const tmaLoadKv: readonly string[] = [K_ROWS, V_ROWS].map(
-  (t) =>
-    `    tma_kv_panels<${t.width}, BK>(${tile(t)} + st * (BK * ${t.width}), ${map(t)}, ${kvTmaCoords('kt * BK', 'b', 'hkv')}, &full_bar[st]);`,
-);
+export const tmaLoadKv: readonly string[] = [K_ROWS, V_ROWS].map(request);
+
+/** The requests for those of K and V in `which` alone. */
+export const tmaLoadKvOf = (which: readonly ('k' | 'v')[]): string[] =>
+  [K_ROWS, V_ROWS].filter((t) => which.includes(t.name)).map(request);
 
 /** Device: the 4-D bulk tensor copy and the panel loop over it (after tma_load's definitions). */
 export const tmaKvDevice: readonly string[] = [
@@ -38,7 +44,7 @@ export const tmaKvDevice: readonly string[] = [
 /** Host: encode_kv_panels, the 4-D K/V map with the caller's strides (elements). */
 export function tmaKvHost(dataType: number, swizzle: number, l2: number): string[] {
   return [
-    'static int encode_kv_panels(EncodeTiledFn fn, TmaMap* map, const void* base, int width, int rows, int heads,',
+    '[[maybe_unused]] static int encode_kv_panels(EncodeTiledFn fn, TmaMap* map, const void* base, int width, int rows, int heads,',
     '                            int batches, long long sn, long long sh, long long sb, int box_rows) {',
     '  const unsigned long long dims[4] = {(unsigned long long)width, (unsigned long long)rows, (unsigned long long)heads,',
     '                                      (unsigned long long)batches};',
@@ -57,3 +63,7 @@ export const tmaKvMaps: readonly string[] = [K_ROWS, V_ROWS].map(
   (t, i) =>
     `  if (encode_kv_panels(encode, &maps[${i + 1}], ${kvTmaShape(t)}, BK) != 0) return "cannot describe ${t.name} to the TMA unit (its strides must be multiples of 16 bytes)";`,
 );
+
+/** The K/V tensor maps of make_tma_maps for `formats`: none for a quantized cache (left zero). */
+export const tmaKvMapsOf = (formats: TensorFormats): string[] =>
+  tmaKvMaps.filter((_, i) => formats[i === 0 ? 'k' : 'v'].kind !== 'quant');

@@ -70,6 +70,8 @@ export function kvRowsPrelude(formats: TensorFormats): string[] {
     '__device__ __forceinline__ const T* row_addr(const T* p, long long r, int w) { return p + r * w; }',
     '__device__ __forceinline__ const T* row_addr(const KvRows& h, long long r, int) { return h.row(r); }',
     '__device__ __forceinline__ const T* row_addr(const KvFrom& f, long long r, int) { return f.h.row(f.first + f.step * r); }',
+    '// The rows of a tile: a KvFrom over a KvRows (quantized caches have their own: dequant-tile.ts).',
+    '__device__ __forceinline__ KvFrom kv_from(const KvRows& h, long long first, long long step) { return KvFrom{h, first, step}; }',
   ];
 }
 
@@ -97,7 +99,7 @@ export function kvHeadPtrDecls(
 
 /** A KvFrom over `handle`: rows first + step·r (both long long expressions). */
 export const kvFrom = (handle: string, first: string, step = '1'): string =>
-  `KvFrom{${handle}, ${first}, ${step}}`;
+  `kv_from(${handle}, ${first}, ${step})`;
 
 /** Address of element `col` of key `key` of a handle. */
 export const kvAt = (handle: string, key: string, col: string): string => `${handle}.row(${key}) + ${col}`;

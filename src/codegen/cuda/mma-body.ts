@@ -8,7 +8,7 @@ import type { CoreExprs } from './exprs.js';
 import { classifyCode } from './mma-tiles.js';
 import { routedOf, routeRowState, routeTileBits } from './routing-attn.js';
 import { mmaLoadKv } from './kv-load-mma.js';
-import { kvHeadPtrDecls } from './kv-rows.js';
+import { tcHeadDecls } from './dequant-tile.js';
 import { permutationOf } from './permutation.js';
 
 export const indent = (lines: readonly string[], pad: string): string[] =>
@@ -233,7 +233,7 @@ export function coreBody(
           '// early and the short ones fill the tail of the grid.',
           'const int q0 = (gridDim.x - 1 - blockIdx.x) * BQ;',
         ]),
-    ...(r ? [] : kvHeadPtrDecls({ k: 'kg', v: 'vg' }, 'b', 'hkv', paged)),
+    ...(r ? [] : tcHeadDecls(kernel.formats, 'b', 'hkv', paged)),
     r ? r.nkt : 'const int nkt = (a.Nk + BK - 1) / BK;',
     '(void)kg; (void)vg; (void)b; (void)h; (void)g; (void)nkt;',
     ...(e.mode === 'dynamic'
@@ -266,7 +266,7 @@ export function coreBody(
     ...indent(decls, '  '),
     '  const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32, g = lane / 4, t4 = lane % 4;',
     '  const int h = blockIdx.y, b = blockIdx.z, hkv = h / (a.H / a.Hkv);',
-    ...(r ? indent(kvHeadPtrDecls({ k: 'kg', v: 'vg' }, 'b', 'hkv', paged), '  ') : []),
+    ...(r ? indent(tcHeadDecls(kernel.formats, 'b', 'hkv', paged), '  ') : []),
     ...indent(r ? r.unitLoop(unit) : unit, '  '),
     '}',
   ];

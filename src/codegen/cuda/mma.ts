@@ -12,6 +12,8 @@ import type { MmaPlan } from './mma-plan.js';
 import type { AttentionCore } from './simt.js';
 import { residueHelpers } from './residue.js';
 import { patchHelpers } from './patch.js';
+import { tcDequantCode } from './dequant-tile.js';
+import { cudaLayout } from './layout.js';
 
 /** The per-tile body: scores, element step, online softmax, P·V (MASKED: mask and tail checks). */
 function tileLambda(e: CoreExprs, plan: MmaPlan): string[] {
@@ -83,6 +85,10 @@ export function mmaCore(plan: MmaPlan): AttentionCore {
         'static_assert(BQ == 16 * WARPS && BK % 16 == 0 && D % 64 == 0 && DV % 64 == 0, "mma tiling");',
         '',
         ...mmaDeviceHelpers(sharedStorage(kernel.formats)),
+        ...tcDequantCode(kernel.formats, cudaLayout(kernel).field, {
+          name: 'load_rows',
+          swizzle: 'swz<W>(r, c * 8)',
+        }),
         ...residueHelpers(kernel, 'load_rows', 'swz<W>(r, c * 8)'),
         ...patchHelpers(kernel, 'load_rows', 'swz<W>(r, c * 8)'),
         '',

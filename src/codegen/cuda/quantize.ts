@@ -78,17 +78,19 @@ function constants(s: QuantizeSpec): string[] {
   const qmax = (e: typeof f.elem) =>
     f.kind === 'fp8' ? fp8Max[f.elem as 'e4m3' | 'e5m2'] : intCodeRange(elemBits(e), !!f.zero).hi;
   return [
-    `constexpr int D = ${s.dim};`,
+    `[[maybe_unused]] constexpr int D = ${s.dim};`,
     '// Scale granularity: 0 none, 1 tensor, 2 token, 3 channel; GROUP 0 = no group.',
-    `constexpr int GRAN = ${gran}, GROUP = ${group};`,
-    `constexpr int BITS = ${elemBits(f.elem)}, WORDS = ${Math.ceil(s.dim / codesPerWord(f.elem))};`,
-    `constexpr float QMAX = ${qmax(f.elem)}.f;`,
-    ...(hi ? [`constexpr int HI_BITS = ${elemBits(hi)};`] : []),
-    `constexpr int HI_WORDS = ${hi ? Math.ceil(s.dim / codesPerWord(hi)) : 0};`,
-    `constexpr float HI_QMAX = ${hi ? qmax(hi) : 0}.f;`,
-    `constexpr int R = ${f.recent?.tokens ?? 0}; // recent tokens kept in 16 bits`,
-    `constexpr bool WHOLE = ${quantizesWhole(f)}; // any range rewrites the whole cache`,
-    `constexpr int MAX_WORDS = WORDS > HI_WORDS ? WORDS : HI_WORDS;`,
+    `[[maybe_unused]] constexpr int GRAN = ${gran}, GROUP = ${group};`,
+    '// The divisor where GROUP is 0 (no group): nvcc warns on a folded division by zero even when unreached.',
+    '[[maybe_unused]] constexpr int GDIV = GROUP > 0 ? GROUP : 1;',
+    `[[maybe_unused]] constexpr int BITS = ${elemBits(f.elem)}, WORDS = ${Math.ceil(s.dim / codesPerWord(f.elem))};`,
+    `[[maybe_unused]] constexpr float QMAX = ${qmax(f.elem)}.f;`,
+    ...(hi ? [`[[maybe_unused]] constexpr int HI_BITS = ${elemBits(hi)};`] : []),
+    `[[maybe_unused]] constexpr int HI_WORDS = ${hi ? Math.ceil(s.dim / codesPerWord(hi)) : 0};`,
+    `[[maybe_unused]] constexpr float HI_QMAX = ${hi ? qmax(hi) : 0}.f;`,
+    `[[maybe_unused]] constexpr int R = ${f.recent?.tokens ?? 0}; // recent tokens kept in 16 bits`,
+    `[[maybe_unused]] constexpr bool WHOLE = ${quantizesWhole(f)}; // any range rewrites the whole cache`,
+    `[[maybe_unused]] constexpr int MAX_WORDS = WORDS > HI_WORDS ? WORDS : HI_WORDS;`,
     `using Args = ::${quantizeStruct(s)};`,
   ];
 }
@@ -167,17 +169,17 @@ __device__ __forceinline__ void rewritten(const Args& a, int& first, int& end) {
   first = a.start; end = a.start + a.n;
   if (a.n == 0) return;
   if (WHOLE) { first = 0; end = a.Nk; return; }
-  if (GRAN == 3 && GROUP) { first = first / GROUP * GROUP; end = min(a.Nk, (end + GROUP - 1) / GROUP * GROUP); }
+  if (GRAN == 3 && GROUP) { first = first / GDIV * GROUP; end = min(a.Nk, (end + GROUP - 1) / GDIV * GROUP); }
 }
 // Scale groups along tokens and channels (scaleGroups).
 __device__ __forceinline__ int token_groups(const Args& a) {
-  return GRAN == 2 ? a.Nk : GRAN == 3 && GROUP ? (a.Nk + GROUP - 1) / GROUP : 1;
+  return GRAN == 2 ? a.Nk : GRAN == 3 && GROUP ? (a.Nk + GROUP - 1) / GDIV : 1;
 }
-constexpr int CHANNEL_GROUPS = GRAN == 2 ? (GROUP ? (D + GROUP - 1) / GROUP : 1) : GRAN == 3 ? D : 1;
+constexpr int CHANNEL_GROUPS = GRAN == 2 ? (GROUP ? (D + GROUP - 1) / GDIV : 1) : GRAN == 3 ? D : 1;
 __device__ __forceinline__ long scale_index(const Args& a, int bh, int t, int c) {
   if (GRAN <= 1) return 0;
-  const int tg = GRAN == 2 ? t : GROUP ? t / GROUP : 0;
-  const int cg = GRAN == 3 ? c : GROUP ? c / GROUP : 0;
+  const int tg = GRAN == 2 ? t : GROUP ? t / GDIV : 0;
+  const int cg = GRAN == 3 ? c : GROUP ? c / GDIV : 0;
   return ((long)bh * token_groups(a) + tg) * CHANNEL_GROUPS + cg;
 }
 // The value the codes approximate: x over its channel's normalizer (f32 division).
@@ -241,8 +243,8 @@ __global__ void __launch_bounds__(256) scale_pass(const Args a) {
   if (first >= end) return;
   const int fr = first_recent(a);
   // The token groups [tg0, tg1) holding the rewritten rows, over every (b, h) and channel group.
-  const int tg0 = GRAN == 2 ? first : GRAN == 3 && GROUP ? first / GROUP : 0;
-  const int tg1 = GRAN == 2 ? end : GRAN == 3 && GROUP ? (end + GROUP - 1) / GROUP : 1;
+  const int tg0 = GRAN == 2 ? first : GRAN == 3 && GROUP ? first / GDIV : 0;
+  const int tg1 = GRAN == 2 ? end : GRAN == 3 && GROUP ? (end + GROUP - 1) / GDIV : 1;
   const long per_bh = (long)(tg1 - tg0) * CHANNEL_GROUPS;
   const long total = GRAN == 1 ? 1 : (long)a.B * a.Hkv * per_bh;
   for (long i = (long)blockIdx.x * 256 + threadIdx.x; i < total; i += (long)gridDim.x * 256) {

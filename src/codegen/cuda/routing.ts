@@ -76,6 +76,8 @@ function poolKernel(k: AttentionKernel, side: 'k' | 'q'): string[] {
     side === 'k'
       ? ['a.Nk', 'a.k_offset', 'a.Hkv', 'a.k', 'route_nk_stride(a)', '0']
       : ['a.Nq', 'a.q_offset', 'a.H', 'a.q', 'route_nq_stride(a)', 'route_q_base(a)'];
+  // A quantized K cache is pooled from its dequantized values (<k>_dequant, defined with the core).
+  if (side === 'k' && k.formats.k.kind === 'quant') return quantPoolKernel(k, red);
   return [
     `// Pools the ${side === 'k' ? 'keys' : 'queries'} of block id0 + blockIdx.x (its rows present in the call), per head.`,
     `extern "C" __global__ void __launch_bounds__(${ROUTE_THREADS}) ${routePoolName(k, side)}(const Args a) {`,
@@ -87,6 +89,32 @@ function poolKernel(k: AttentionKernel, side: 'k' | 'q'): string[] {
     `  const T* rows = static_cast<const T*>(${src}) + (bh * ${N} + (p_lo - ${off})) * D;`,
     `  float* dst = a.route_scratch + ${base} + (bh * ${nb} + blockIdx.x) * D;`,
     ...poolRows(red, ROUTE_THREADS),
+    '}',
+  ];
+}
+
+/** route_pool_k over a quantized K cache: each element through k_dequant (dequant.ts). */
+function quantPoolKernel(k: AttentionKernel, red: (typeof reducers)[PoolReducer]): string[] {
+  return [
+    '// The core defines it (after the routing passes): the dequantized element of the K cache.',
+    '__device__ __forceinline__ float k_dequant(const Args& a, size_t row, int t, int c, size_t bh);',
+    '// Pools the keys of block id0 + blockIdx.x (its rows present in the call), per kv head.',
+    `extern "C" __global__ void __launch_bounds__(${ROUTE_THREADS}) ${routePoolName(k, 'k')}(const Args a) {`,
+    '  const int id = route_floor_div(a.k_offset, RB) + (int)blockIdx.x;',
+    '  const int p_lo = max(id * RB, a.k_offset), p_hi = min(id * RB + RB, a.k_offset + a.Nk);',
+    '  const int len = p_hi - p_lo;',
+    '  if (len <= 0) return;',
+    '  const size_t bh = (size_t)blockIdx.z * a.Hkv + blockIdx.y;',
+    "  const int t0 = p_lo - a.k_offset; // the block's first token of the head",
+    '  float* dst = a.route_scratch + (bh * route_nk_stride(a) + blockIdx.x) * D;',
+    `  for (int d = threadIdx.x; d < D; d += ${ROUTE_THREADS}) {`,
+    `    float acc = ${red.init};`,
+    '    for (int p = 0; p < len; ++p) {',
+    '      const float x = k_dequant(a, bh * (size_t)a.Nk + t0 + p, t0 + p, d, bh);',
+    `      ${red.fold};`,
+    '    }',
+    `    dst[d] = ${red.finish};`,
+    '  }',
     '}',
   ];
 }

@@ -15,6 +15,7 @@ import {
 } from '../../ir/passes/schedule.js';
 import { hasGappedTileRuns } from '../../ir/passes/tile-gaps.js';
 import { cudaLimitsOf, cudaScheduleProblem, cudaSharedBytes } from './plan.js';
+import { wsStagingBytes } from './wgmma-ws-dq.js';
 
 /**
  * Preferred first: 64-query blocks of 4 warps over 64-key tiles and up. The tensor-core engines
@@ -68,8 +69,8 @@ const wgmma64: Preferred = { blockQ: 64, blockK: 64, threads: 128, stages: 2, en
  * 2026-12-03.json, bf16 D = 128: 0.93 / 1.87 ms at 16K / 32K, vs 0.99 / 2.04 for wgmma 64 × 64
  * and 1.16 / 2.75 for wgmma-ws classifying in the consumers). The walk was measured at D = 128 only.
  */
-function gappedFirst(base: ScheduleBase): readonly Preferred[] {
-  return base.headDim === 128 && base.valueDim === 128 ? [wsWalk, wgmma64] : [wgmma64];
+function gappedFirst(base: ScheduleBase, quantized: boolean): readonly Preferred[] {
+  return base.headDim === 128 && base.valueDim === 128 && !quantized ? [wsWalk, wgmma64] : [wgmma64];
 }
 
 /**
@@ -93,7 +94,8 @@ function preferredFirst(
   if (o.blockQ !== undefined || o.blockK !== undefined || o.tileScan !== undefined) return none;
   if (kernel.residue !== undefined || kernel.neighbourhood !== undefined || kernel.routing !== undefined)
     return none;
-  if (hasGappedTileRuns(kernel)) return { gapped: true, first: gappedFirst(base) };
+  if (hasGappedTileRuns(kernel))
+    return { gapped: true, first: gappedFirst(base, hasQuantizedKv(kernel.formats)) };
   return { gapped: false, first: summaryFirst(base, kernel) };
 }
 
@@ -135,10 +137,11 @@ function cudaCandidates(
     throw new Error(
       `engine ${o.engine} does not run on ${limits.arch ?? 'cuda'} (it runs ${limits.engines!.join(', ')})`,
     );
-  // Quantized K/V caches dequantize in the SIMT core's tile load only (codegen/cuda/dequant.ts).
+  // Quantized K/V caches: the tensor-core engines convert their tiles (dequant-tile.ts); the
+  // producer warpgroup of wgmma-ws does the converting, so it cannot also walk the tiles.
   const quantized = hasQuantizedKv(kernel.formats);
-  if (quantized && o.engine !== undefined && o.engine !== 'simt')
-    throw new Error(`quantized K/V caches run on the simt engine; ${o.engine}: not yet`);
+  if (quantized && o.wsProducerWalk)
+    throw new Error('wsProducerWalk: the producer warpgroup converts quantized K/V tiles; leave it out');
   // Paged caches: the TMA unit cannot zero a last page's rows past Nk (kv-load-tma.ts), so the
   // cp.async engines (which zero-fill them) and SIMT run them.
   const paged = kernel.formats.paged !== undefined;
@@ -149,7 +152,6 @@ function cudaCandidates(
   const out: Schedule[] = [];
   for (const c of [...first, ...candidates]) {
     if (!runs(c.engine)) continue;
-    if (quantized && c.engine !== undefined) continue;
     if (paged && c.engine === 'wgmma-ws') continue;
     if (routed64 && c.engine === 'wgmma' && c.blockQ !== 64) continue;
     // An explicit engine skips the other tensor-core engines' candidates (their tiles suit them).
@@ -192,7 +194,9 @@ function cudaMisfit(s: Schedule, formats: TensorFormats, limits: TargetLimits): 
     const reason = `${describeSchedule(s, sharedStorage(formats))}: the ${engine} engine is scheduled for 16-bit storage and headDim and valueDim in {${tunedDims.join(', ')}} only`;
     return { kind: 'engine', reason };
   }
-  if (s.threads > cl.maxThreadsPerBlock || cudaSharedBytes(s) > cl.maxSharedBytes)
+  // wgmma-ws stages a quantized cache's code words beside its tiles (wgmma-ws-dq.ts).
+  const staging = engine === 'wgmma-ws' ? wsStagingBytes(s, formats) : 0;
+  if (s.threads > cl.maxThreadsPerBlock || cudaSharedBytes(s) + staging > cl.maxSharedBytes)
     return { kind: 'resources' };
   return undefined;
 }

@@ -94,7 +94,7 @@ export function wgmmaWsDeviceHelpers(s: Schedule, dtype: StorageDType): string[]
  * tensor maps of one launch, or returns why it cannot. Each tensor is seen as 3-D (columns, rows,
  * batch·heads) with a box of 64 columns × `rows` rows: one 128-byte-swizzled panel per copy.
  */
-export function tmaHostCode(dtype: StorageDType): string[] {
+export function tmaHostCode(dtype: StorageDType, kvMaps: readonly string[] = tmaKvMaps): string[] {
   if (dtype === 'f32') throw new Error('CUDA wgmma-ws core: f32 storage has no TMA path here');
   return [
     '// cuTensorMapEncodeTiled by its C ABI (cuda.h enums are ints); CUresult 0 is success.',
@@ -128,7 +128,7 @@ export function tmaHostCode(dtype: StorageDType): string[] {
     '  memset(maps, 0, 3 * sizeof(TmaMap));',
     '  if (encode_panels(encode, &maps[0], a.q, D, a.Nq, a.B * a.H, BQ) != 0) return "cannot describe q to the TMA unit";',
     '  if (a.Nk == 0) return nullptr;',
-    ...tmaKvMaps,
+    ...kvMaps,
     '  return nullptr;',
     '}',
   ];

@@ -15,6 +15,10 @@ import { overlapLoopCode } from './wgmma-ws-overlap.js';
 import { tmaHostCode, wgmmaWsDeviceHelpers } from './wgmma-ws-device.js';
 import { PRODUCER_THREADS, type WgmmaWsPlan } from './wgmma-ws-plan.js';
 import { fullArrivals, hoistViews, walkDecls } from './wgmma-ws-walk.js';
+import { tcDequantCode, tcDequantizes } from './dequant-tile.js';
+import { tmaKvMapsOf } from './kv-load-tma.js';
+import { cudaLayout } from './layout.js';
+import { dequantProducerCode, stageCodesHelper, wsStagingBytes } from './wgmma-ws-dq.js';
 
 /** One K/V tile from ring buffer `st`: the wgmma core's tile, on this warpgroup's 64 rows. */
 function tileLambda(e: CoreExprs, pingpong: boolean, walk: boolean): string[] {
@@ -110,8 +114,13 @@ function kernelCode(kernel: AttentionKernel, e: CoreExprs, plan: WgmmaWsPlan, en
     'static_assert((D == 64 || D == 128) && (DV == 64 || DV == 128), "wgmma-ws head dims");',
     '',
     ...wgmmaWsDeviceHelpers(s, sharedStorage(kernel.formats)),
+    ...tcDequantCode(kernel.formats, cudaLayout(kernel).field, {
+      name: 'load_panel',
+      swizzle: 'pswz<ROWS>(r, c * 8)',
+    }),
+    ...(tcDequantizes(kernel.formats) ? stageCodesHelper : []),
     '',
-    ...tmaHostCode(sharedStorage(kernel.formats)),
+    ...tmaHostCode(sharedStorage(kernel.formats), tmaKvMapsOf(kernel.formats)),
     '',
     `extern "C" __global__ void __launch_bounds__(THREADS, 1) ${entry}(const Args a, const float qscale,`,
     '    const __grid_constant__ TmaMap tmq, const __grid_constant__ TmaMap tmk, const __grid_constant__ TmaMap tmv) {',
@@ -157,11 +166,13 @@ function kernelCode(kernel: AttentionKernel, e: CoreExprs, plan: WgmmaWsPlan, en
     ...(plan.regs ? [`    regs_dec<${plan.regs.producer}>();`] : []),
     ...(e.mode === 'empty'
       ? []
-      : [
-          '    if (warp == CWARPS) {',
-          ...indent([...(producerWalk ? walk : []), ...producerCode(e, producerWalk)], '      '),
-          '    }',
-        ]),
+      : tcDequantizes(kernel.formats)
+        ? indent(dequantProducerCode(kernel.formats), '    ')
+        : [
+            '    if (warp == CWARPS) {',
+            ...indent([...(producerWalk ? walk : []), ...producerCode(e, producerWalk)], '      '),
+            '    }',
+          ]),
     '  } else {',
     ...indent(consumerCode(kernel, e, plan), '    '),
     '  }',
@@ -182,9 +193,11 @@ export function wgmmaWsCore(asked: WgmmaWsPlan): AttentionCore {
       const hoistBytes = walkRing
         ? 4 * plan.stages * (s.blockK * e.keyHoists.length + 1)
         : 4 * s.blockK * e.keyHoists.length;
-      if (plan.smemBytes + hoistBytes > plan.sharedLimit) {
+      // A quantized cache's code words are staged after the mbarriers (wgmma-ws-dq.ts).
+      const smemBytes = plan.smemBytes + wsStagingBytes(s, kernel.formats);
+      if (smemBytes + hoistBytes > plan.sharedLimit) {
         throw new Error(
-          `CUDA backend: kernel "${kernel.name}" on the wgmma-ws engine needs ${plan.smemBytes + hoistBytes} bytes of shared memory (${hoistBytes} for per-key values), the limit is ${plan.sharedLimit}; use stages: ${Math.max(2, plan.stages - 1)}`,
+          `CUDA backend: kernel "${kernel.name}" on the wgmma-ws engine needs ${smemBytes + hoistBytes} bytes of shared memory (${hoistBytes} for per-key values), the limit is ${plan.sharedLimit}; use stages: ${Math.max(2, plan.stages - 1)}`,
         );
       }
       const launchHook: LaunchHook = {
@@ -197,7 +210,7 @@ export function wgmmaWsCore(asked: WgmmaWsPlan): AttentionCore {
       const out: CoreOutput & { readonly launchHook: LaunchHook } = {
         code: kernelCode(kernel, e, plan, entry).join('\n'),
         threads: s.threads,
-        smemBytes: plan.smemBytes,
+        smemBytes,
         vectorElems: 8,
         mapping: {
           core: 'wgmma-ws',

@@ -12,6 +12,8 @@ import type { WgmmaPlan } from './wgmma-plan.js';
 import type { AttentionCore } from './simt.js';
 import { residueHelpers } from './residue.js';
 import { patchHelpers } from './patch.js';
+import { tcDequantCode } from './dequant-tile.js';
+import { cudaLayout } from './layout.js';
 
 const indent = (lines: readonly string[], pad: string): string[] =>
   lines.map((l) => (l && !l.startsWith('#') ? pad + l : l));
@@ -70,6 +72,10 @@ export function wgmmaCore(plan: WgmmaPlan): AttentionCore {
         'static_assert((D == 64 || D == 128) && (DV == 64 || DV == 128), "wgmma head dims");',
         '',
         ...wgmmaDeviceHelpers(s, sharedStorage(kernel.formats)),
+        ...tcDequantCode(kernel.formats, cudaLayout(kernel).field, {
+          name: 'load_panel',
+          swizzle: 'pswz<ROWS>(r, c * 8)',
+        }),
         ...residueHelpers(kernel, 'load_panel', 'pswz<ROWS>(r, c * 8)'),
         ...patchHelpers(kernel, 'load_panel', 'pswz<ROWS>(r, c * 8)'),
         '',

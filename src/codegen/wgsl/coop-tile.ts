@@ -4,7 +4,7 @@
 // tile class), `k0`, `k_end`, `lane`, `r0` and `row0` are in scope there.
 import type { CoopParts } from './coop.js';
 import { coopGeometry } from './coop-geometry.js';
-import { loadKvRegsVec4, stageKvVec4, storeKvRegsVec4 } from './kv-load.js';
+import { loadKvRegsVec4, stageCoopKv, storeKvRegsVec4 } from './kv-load.js';
 
 export const pad = (lines: readonly string[], n: number): string[] =>
   lines.map((l) => (l ? ' '.repeat(n) + l : l));
@@ -185,8 +185,8 @@ export function coopTileBody(p: CoopParts, nextTile: readonly string[]): string[
   if (g.prefetch) return prefetchedTileBody(p, middle, nextTile);
   if (g.splitKv) {
     return [
-      ...stageKvVec4('k_buf4', 'CO_D4'),
-      ...stageKvVec4('v_buf4', 'CO_DV4', 'co_v'),
+      ...stageCoopKv('k', p.formats),
+      ...stageCoopKv('v', p.formats, 'co_v'),
       'workgroupBarrier(); // K and V are staged',
       ...middle,
       'workgroupBarrier(); // P is written',
@@ -194,11 +194,11 @@ export function coopTileBody(p: CoopParts, nextTile: readonly string[]): string[
     ];
   }
   return [
-    ...stageKvVec4('k_buf4', 'CO_D4'),
+    ...stageCoopKv('k', p.formats),
     'workgroupBarrier(); // K is staged',
     ...middle,
     'workgroupBarrier(); // P is written and K is no longer read',
-    ...stageKvVec4('v_buf4', 'CO_DV4'),
+    ...stageCoopKv('v', p.formats),
     'workgroupBarrier(); // V is staged',
     ...productPV('co_kv'),
   ];

@@ -50,8 +50,9 @@ function vec4Views(p: CoopParts): string[] {
   return [
     '// vec4 views of q, k, v and out for the coop entry point (head dims are multiples of 4).',
     view('q', 'read', 'q_buf4'),
-    view('k', 'read', 'k_buf4'),
-    view('v', 'read', 'v_buf4'),
+    // A quantized cache's binding holds u32 codes: it is read through <k|v>_dequant instead.
+    ...(p.formats.k.kind === 'float' ? [view('k', 'read', 'k_buf4')] : []),
+    ...(p.formats.v.kind === 'float' ? [view('v', 'read', 'v_buf4')] : []),
     view('out', 'read_write', 'out_buf4'),
   ];
 }

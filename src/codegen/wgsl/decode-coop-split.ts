@@ -13,7 +13,8 @@
 // Tile classes are per row (2 bits each in a u32, read uniformly through workgroupUniformLoad): a
 // split empty for every row is skipped, a step empty for every row loads nothing, full rows
 // evaluate no mask. Barriers and subgroup operations stay in uniform control flow.
-import { sharedStorage } from '../../ir/formats.js';
+import { sharedStorage, type TensorFormats } from '../../ir/formats.js';
+import { dequantVec4 } from './dequant.js';
 import type { AttentionParts } from './attention.js';
 import { classifier, combineGroups } from './decode-coop-parts.js';
 
@@ -23,8 +24,20 @@ const pad = (lines: readonly string[], n: number): string[] => lines.map((l) => 
  * K and V of this lane's columns into `kk`, `vv` for the step of keys from `first` (keys
  * first + ci·DC_GROUPS + grp; zero at or past `end`).
  */
-const loadStep = (dt: string, first: string, end: string, kk: string, vv: string): string[] => {
+const loadStep = (
+  dt: string,
+  formats: TensorFormats,
+  first: string,
+  end: string,
+  kk: string,
+  vv: string,
+): string[] => {
   const f32 = (x: string): string => (dt === 'f16' ? `vec4<f32>(${x})` : x);
+  // A quantized cache: 4 channels through <k|v>_dequant (dequant.ts) instead of a vec4 view.
+  const load = (w: 'k' | 'v', W4: string): string =>
+    formats[w].kind === 'quant'
+      ? dequantVec4(w, 'key', 'kj', 'col', 'kv_row0 / Nk', 'Nk')
+      : f32(`${w}_buf4[key * ${W4} + col]`);
   return [
     'for (var ci = 0u; ci < DC_CHUNK; ci++) {',
     `  let kj = ${first} + ci * DC_GROUPS + grp;`,
@@ -32,13 +45,13 @@ const loadStep = (dt: string, first: string, end: string, kk: string, vv: string
     '  for (var c = 0u; c < DC_KC; c++) {',
     '    let col = lane + c * DC_LANES;',
     '    var x = vec4<f32>(0.0f);',
-    `    if (kj < ${end} && col < DC_D4) { x = ${f32('k_buf4[key * DC_D4 + col]')}; }`,
+    `    if (kj < ${end} && col < DC_D4) { x = ${load('k', 'DC_D4')}; }`,
     `    ${kk}[ci][c] = x;`,
     '  }',
     '  for (var c = 0u; c < DC_VC; c++) {',
     '    let col = lane + c * DC_LANES;',
     '    var x = vec4<f32>(0.0f);',
-    `    if (kj < ${end} && col < DC_DV4) { x = ${f32('v_buf4[key * DC_DV4 + col]')}; }`,
+    `    if (kj < ${end} && col < DC_DV4) { x = ${load('v', 'DC_DV4')}; }`,
     `    ${vv}[ci][c] = x;`,
     '  }',
     '}',
@@ -51,14 +64,14 @@ const kvRegs = (kk: string, vv: string): string[] => [
 ];
 
 /** The step's K and V: taken from the prefetch registers (then the next step's are loaded), or loaded now. */
-const stepKv = (dt: string): string[] => [
+const stepKv = (dt: string, formats: TensorFormats): string[] => [
   ...kvRegs('kk', 'vv'),
   'if (DC_PREFETCH) {',
   '  kk = kk_next;',
   '  vv = vv_next;',
   '  let k0n = k0 + DC_STEP;',
   '  if (k0n < k_last) {',
-  ...pad(loadStep(dt, 'k0n', 'min(k0n + DC_STEP, k_stop)', 'kk_next', 'vv_next'), 4),
+  ...pad(loadStep(dt, formats, 'k0n', 'min(k0n + DC_STEP, k_stop)', 'kk_next', 'vv_next'), 4),
   '  }',
   '}',
 ];
@@ -267,15 +280,15 @@ export function coopDecodeSplitBody(p: AttentionParts, subgroups: boolean): stri
     ...splitClasses,
     ...pad(kvRegs('kk_next', 'vv_next'), 2),
     '  if (DC_PREFETCH && k_begin < k_last) { // the first step\u2019s K and V',
-    ...pad(loadStep(dt, 'k_begin', 'min(k_begin + DC_STEP, k_stop)', 'kk_next', 'vv_next'), 4),
+    ...pad(loadStep(dt, p.formats, 'k_begin', 'min(k_begin + DC_STEP, k_stop)', 'kk_next', 'vv_next'), 4),
     '  }',
     '  for (var k0 = k_begin; k0 < k_last; k0 += DC_STEP) {',
     '    let k_end = min(k0 + DC_STEP, k_stop);',
     ...pad(stepClasses(p), 4),
-    ...pad(stepKv(dt), 4),
+    ...pad(stepKv(dt, p.formats), 4),
     '    if (cls != 0u) { // some row has an allowed key in the step',
     '      if (!DC_PREFETCH) {',
-    ...pad(loadStep(dt, 'k0', 'k_end', 'kk', 'vv'), 8),
+    ...pad(loadStep(dt, p.formats, 'k0', 'k_end', 'kk', 'vv'), 8),
     '      }',
     ...pad([...partialDots, ...reduceDots(subgroups), ...rowUpdates(p)], 6),
     '    }',

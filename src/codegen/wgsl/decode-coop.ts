@@ -4,7 +4,7 @@
 // subgroup shuffles), a workgroup serves all query heads of its kv head, and the merge spreads the
 // splits over its workgroup (decode-coop-split.ts, decode-coop-merge.ts). Same inputs, outputs,
 // tile classes, row/score code (AttentionParts) and non-finite contract as the row engine's.
-import { sharedStorage } from '../../ir/formats.js';
+import { sharedStorage, type TensorFormats } from '../../ir/formats.js';
 import { artifactSchedule } from '../common.js';
 import type { Schedule } from '../../ir/kernel.js';
 import type { DecodeVariant, EntryPoint } from '../artifact.js';
@@ -35,7 +35,7 @@ const splitGrid = (t: CoopDecodeTuning): EntryPoint['grid'] => [
 ];
 
 /** vec4 views of q, k and v for attention_split (head dims are multiples of 4 on the coop engine). */
-function vec4Views(layout: WgslLayout, dtype: string): string {
+function vec4Views(layout: WgslLayout, dtype: string, formats: TensorFormats): string {
   const index = (name: string): number => {
     const b = layout.bindings.find((x) => x.name === name);
     if (!b) throw new Error(`WGSL coop decode: the layout has no "${name}" binding`);
@@ -44,9 +44,10 @@ function vec4Views(layout: WgslLayout, dtype: string): string {
   const t = dtype === 'f16' ? 'f16' : 'f32';
   return [
     '// vec4 views of q, k and v for attention_split.',
-    ...['q', 'k', 'v'].map(
-      (n) => `@group(0) @binding(${index(n)}) var<storage, read> ${n}_buf4: array<vec4<${t}>>;`,
-    ),
+    // A quantized cache's binding holds u32 codes, read through <k|v>_dequant instead.
+    ...['q', 'k', 'v']
+      .filter((n) => n === 'q' || formats[n as 'k' | 'v'].kind === 'float')
+      .map((n) => `@group(0) @binding(${index(n)}) var<storage, read> ${n}_buf4: array<vec4<${t}>>;`),
   ].join('\n');
 }
 
@@ -86,7 +87,7 @@ export function renderCoopDecode(
     req.constants,
     tuningConstants(tuning),
     layoutSource(req.kernel, layout),
-    vec4Views(layout, sharedStorage(req.kernel.formats)),
+    vec4Views(layout, sharedStorage(req.kernel.formats), req.kernel.formats),
     ...req.shared,
     coopDecodeGeometry(),
     coopDecodeSplitBody(req.parts, subgroups),

@@ -235,3 +235,36 @@ export function stageDequantRows(which: KvWhich, tile: string, threads: string):
     '}',
   ];
 }
+
+/**
+ * The coop engine's stage of rows [k0, k0 + BLOCK_K) of a quantized K or V cache into co_kv as
+ * vec4s (`W4` of them a row, rows past Nk zero), as kv-load.ts's stageKvVec4 stages float rows:
+ * each vec4 is 4 channels through `<k|v>_dequant`. Needs `kv_row0`, `k0`, `Nk`, `lid` in scope.
+ */
+export function stageDequantVec4(which: KvWhich, W4: string, tile = 'co_kv'): string[] {
+  return [
+    `for (var e = lid; e < BLOCK_K * ${W4}; e += CO_THREADS) {`,
+    `  let j = e / ${W4};`,
+    `  let c = e % ${W4};`,
+    '  var x = vec4<f32>(0.0f);',
+    '  if (k0 + j < Nk) {',
+    '    let dq_t = k0 + j;',
+    `    x = ${dequantVec4(which, 'kv_row0 + dq_t', 'dq_t', 'c', 'kv_row0 / Nk', 'Nk')};`,
+    '  }',
+    `  ${tile}[j * CO_KVS + c] = x;`,
+    '}',
+  ];
+}
+
+/** Channels 4·c4 .. 4·c4 + 3 of (row, token t) of a quantized K or V as a vec4<f32> expression. */
+export function dequantVec4(
+  which: KvWhich,
+  row: string,
+  t: string,
+  c4: string,
+  bh: string,
+  nk: string,
+): string {
+  const at = (d: number): string => `${dequantFn(which)}(${row}, ${t}, 4u * ${c4} + ${d}u, ${bh}, ${nk})`;
+  return `vec4<f32>(${at(0)}, ${at(1)}, ${at(2)}, ${at(3)})`;
+}

@@ -5,7 +5,7 @@
 // tile geometry, which is where dequantization will plug in.
 
 import type { TensorFormat, TensorFormats } from '../../ir/formats.js';
-import { stageDequantRows } from './dequant.js';
+import { stageDequantRows, stageDequantVec4 } from './dequant.js';
 
 /** K or V: its storage buffer and its row width (elements, or vec4s for coop's `*_buf4` views). */
 export interface KvTensor {
@@ -105,4 +105,11 @@ export function storeKvRegsVec4(width: string, regs: string, count: string, tile
     `  if (e < BLOCK_K * ${width}) { ${tile}[(e / ${width}) * CO_KVS + e % ${width}] = ${regs}[i]; }`,
     '}',
   ];
+}
+
+/** Coop: stages K or V tile rows into co_kv, from a float cache's vec4 view or dequantized. */
+export function stageCoopKv(which: 'k' | 'v', formats: TensorFormats, tile = 'co_kv'): string[] {
+  const width = which === 'k' ? 'CO_D4' : 'CO_DV4';
+  if (formats[which].kind === 'quant') return stageDequantVec4(which, width, tile);
+  return stageKvVec4(`${which}_buf4`, width, tile);
 }

@@ -2,6 +2,7 @@
 // design): the allowed-pair test, order-preserving u32 keys of f32, the affinity, the ranking
 // metric (affinity, or the soft vote over the group's heads), the 64-bit prefix comparison of the
 // radix select, and where each row's state and histogram live in `route_state`.
+import { dequantFn } from './dequant.js';
 import type { TensorFormat, TensorFormats } from '../../ir/formats.js';
 import { routingGroups, routingVote, type RoutingPlan } from '../../ir/routing.js';
 import type { ClassMode } from './attention.js';
@@ -14,6 +15,11 @@ export const BINS = 256;
 
 /** A load of one stored element, widened to f32. */
 const load = (f: TensorFormat, e: string): string => (f.dtype === 'f16' ? `f32(${e})` : e);
+/** Element d of key j (at k_at) of sel_aff: a float cache's, or a quantized one's through k_dequant. */
+const keyElem = (f: TensorFormat): string =>
+  f.kind === 'quant'
+    ? `${dequantFn('k')}(k_at / HEAD_DIM, u32(j), d, u32(b) * u32(u.Hkv) + kvh, u32(u.Nk))`
+    : load(f, 'k_buf[k_at + d]');
 
 /** Whether the static mask allows (q, k) for head h: the allowed-pair test of a token. */
 function allowedFn(mode: ClassMode): string[] {
@@ -80,7 +86,7 @@ export function selectHelpers(f: TensorFormats, r: RoutingPlan, mode: ClassMode)
     '  let kvh = u32(h) / (u32(u.H) / u32(u.Hkv));',
     '  let k_at = ((u32(b) * u32(u.Hkv) + kvh) * u32(u.Nk) + u32(j)) * HEAD_DIM;',
     '  var dot = 0.0f;',
-    `  for (var d = 0u; d < HEAD_DIM; d++) { dot += ${load(f.q, 'q_buf[q_at + d]')} * ${load(f.k, 'k_buf[k_at + d]')}; }`,
+    `  for (var d = 0u; d < HEAD_DIM; d++) { dot += ${load(f.q, 'q_buf[q_at + d]')} * ${keyElem(f.k)}; }`,
     '  let m = u.scale * dot;',
     '  if ((bitcast<u32>(m) & 0x7fffffffu) > 0x7f800000u) { return bitcast<f32>(neg_inf_bits); }',
     '  return m;',

@@ -11,6 +11,7 @@
 // by the row where each starts — through "slots" (route_slot_range, route_id). Token selection
 // (routing-select.ts) and `from` (routing-sort.ts) replace pool + top-k with their own passes
 // but share the helpers here; the attention reads `indices` the same way for all of them.
+import { dequantFn } from './dequant.js';
 import type { TensorFormat, TensorFormats } from '../../ir/formats.js';
 import {
   isPoolRank,
@@ -133,7 +134,7 @@ function poolEntry(f: TensorFormats, r: PoolRankPlan, side: 'k' | 'q'): string {
     `  for (var d = lid; d < HEAD_DIM; d += ${POOL_THREADS}u) {`,
     `    var acc = ${red.init};`,
     '    for (var p = p_lo; p < p_hi; p++) {',
-    `      let x = ${load(f[side], `${buf}[(row0 + u32(p - off)) * HEAD_DIM + d]`)};`,
+    `      let x = ${side === 'k' && f.k.kind === 'quant' ? dequantFn('k') + '(row0 + u32(p - off), u32(p - off), d, bh, u32(N))' : load(f[side], `${buf}[(row0 + u32(p - off)) * HEAD_DIM + d]`)};`,
     `      acc = ${red.fold};`,
     '    }',
     `    route_pool[out0 + d] = ${red.finish};`,

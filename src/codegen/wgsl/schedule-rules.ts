@@ -54,14 +54,8 @@ const coopCandidates: readonly CoopCandidate[] = [
  */
 function coopRuns(base: ScheduleBase, kernel: ScheduleKernelFacts): boolean {
   const empty = kernel.tiles?.kind === 'static' && kernel.tiles.value === 'empty';
-  // Coop stages K/V as vec4 views of float rows; quantized caches take the row engine.
-  const floatKv = kernel.formats.k.kind === 'float' && kernel.formats.v.kind === 'float';
-  return (
-    kernel.routing === undefined &&
-    !empty &&
-    floatKv &&
-    [base.headDim, base.valueDim].every((d) => d % 4 === 0)
-  );
+  // Coop stages K/V as vec4s: views of float rows, or 4 channels dequantized (kv-load.ts).
+  return kernel.routing === undefined && !empty && [base.headDim, base.valueDim].every((d) => d % 4 === 0);
 }
 
 function wgslCandidates(
@@ -86,7 +80,11 @@ function wgslCandidates(
   return list.map((c) => Object.freeze({ ...base, ...c, ...o }));
 }
 
-function wgslMisfit(s: Schedule, _formats: TensorFormats, limits: TargetLimits): ScheduleMisfit | undefined {
+function wgslMisfit(s: Schedule, formats: TensorFormats, limits: TargetLimits): ScheduleMisfit | undefined {
+  // The prefetch keeps a tile in registers as vec4 views of float rows (coop-tile.ts); a quantized
+  // cache is staged through its dequant function instead.
+  if (s.wgslEngine === 'coop' && s.coopPrefetch && (formats.k.kind === 'quant' || formats.v.kind === 'quant'))
+    return { kind: 'engine', reason: 'coopPrefetch reads float K/V rows; quantized caches stage without it' };
   const fits = s.threads <= limits.maxInvocations && wgslWorkgroupBytes(s) <= limits.maxWorkgroupStorageBytes;
   return fits ? undefined : { kind: 'resources' };
 }

@@ -2,8 +2,8 @@
 // source a7c7b118f78662c2, schedule 49cb9ef883abe256:
 //   blockQ=64 blockK=16 threads=128 stages=1 D=128 Dv=128 dtype=f32 summaryBlock=16
 //
-// Attention (coop engine): one workgroup per (q-tile, head, batch); 4 invocations share each
-// query row and each holds a register block of S and of the f32 accumulator (online softmax over
+// Attention (coop engine): one workgroup per (q-tile, head, batch); CO_LANES invocations share
+// each query row and each holds a register block of S and of the f32 accumulator (online softmax over
 // K/V tiles staged in workgroup memory). A row with no allowed key writes 0 (and lse = -inf).
 // Decode mode (artifact.decode): lanes share key rows of a KV split (decode-coop.ts).
 //   mask  = (and (ge q k) (or (ne (load:kept b h k) 0) (gt k (sub q $recent))))
@@ -80,9 +80,10 @@ fn tile_class(b: i32, h: i32, q_lo: i32, q_hi: i32, k_lo: i32, k_hi: i32) -> u32
 @group(0) @binding(2) var<storage, read> v_buf4: array<vec4<f32>>;
 @group(0) @binding(3) var<storage, read_write> out_buf4: array<vec4<f32>>;
 const CO_THREADS: u32 = 128u;
+const CO_LANES: u32 = 4u; // invocations per query row
 const CO_RM: u32 = 2u; // query rows per invocation
-const CO_SC: u32 = 4u; // score columns per invocation (keys lane + 4c)
-const CO_OC: u32 = 8u; // vec4 output columns per invocation (lane + 4c)
+const CO_SC: u32 = 4u; // score columns per invocation (keys lane + CO_LANES·c)
+const CO_OC: u32 = 8u; // vec4 output columns per invocation (lane + CO_LANES·c)
 const CO_D4: u32 = 32u;
 const CO_DV4: u32 = 32u;
 const CO_QS: u32 = 33u; // row strides of the staged tiles (padded)
@@ -92,9 +93,9 @@ const CO_PS: u32 = 17u;
 var<private> co_nan_bits: u32 = 0x7fc00000u;
 var<workgroup> co_q: array<vec4<f32>, 2112>; // Q tile
 var<workgroup> co_kv: array<vec4<f32>, 528>; // K tile, then V tile
-var<workgroup> co_p: array<f32, 1088>; // P = exp(s - m) of the tile
+var<workgroup> co_p: array<f32, 1088>; // P = exp(s - m) of the tile (or lanes’ row maxima)
 var<workgroup> co_bad: array<atomic<u32>, BLOCK_Q>; // row saw a NaN or +inf allowed score
-var<workgroup> co_cls: array<u32, 2>; // tile class, double-buffered by tile parity
+var<workgroup> co_cls: array<u32, CO_THREADS>; // tile classes of a chunk of tiles
 
 @compute @workgroup_size(CO_THREADS)
 fn attention(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
@@ -105,13 +106,14 @@ fn attention(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_ind
   let bh = wg.z * u32(u.H) + wg.y;
   // GQA: query head h reads kv head h / (H / Hkv).
   let kv_row0 = (wg.z * u32(u.Hkv) + wg.y / (u32(u.H) / u32(u.Hkv))) * Nk;
-  let lane = lid % 4u;
-  let r0 = (lid / 4u) * CO_RM; // first tile row of this invocation
+  let lane = lid % CO_LANES;
+  let r0 = (lid / CO_LANES) * CO_RM; // first tile row of this invocation
   let row0 = wg.x * BLOCK_Q;
   let q_lo = u.q_offset + i32(row0);
   let q_hi = u.q_offset + i32(min(row0 + BLOCK_Q, Nq)) - 1i;
-  // CO_D4, as a bound the compiler cannot fold (Nk >= 0): LLVM-based drivers (lavapipe) fully
-  // unroll constant loops around the register-indexed ones and took ~10x longer to compile.
+  // CO_D4 and CO_LANES, as bounds the compiler cannot fold (Nk >= 0): LLVM-based drivers
+  // (lavapipe) fully unroll constant loops around the register-indexed ones and took ~10x
+  // longer to compile.
   let d4_loop = select(CO_D4, 0u, u.Nk < 0i);
   // Stage Q (rows past Nq are zero); the first tile’s barrier publishes it.
   for (var e = lid; e < BLOCK_Q * CO_D4; e += CO_THREADS) {
@@ -130,97 +132,105 @@ fn attention(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_ind
     for (var c = 0u; c < CO_OC; c++) { acc[i][c] = vec4<f32>(0.0f); }
   }
   let n_tiles = (Nk + BLOCK_K - 1u) / BLOCK_K; // 16-key tiles
-  for (var kt = 0u; kt < n_tiles; kt++) {
-    let k0 = kt * BLOCK_K;
-    let k_end = min(k0 + BLOCK_K, Nk);
-    if (lid == 0u) {
-      co_cls[kt & 1u] = tile_class(b, h, q_lo, q_hi, u.k_offset + i32(k0), u.k_offset + i32(k_end) - 1i);
+  for (var kc = 0u; kc < n_tiles; kc += CO_THREADS) {
+    var own_cls = TILE_EMPTY;
+    if (kc + lid < n_tiles) {
+      let t0 = (kc + lid) * BLOCK_K;
+      let t_end = min(t0 + BLOCK_K, Nk);
+      own_cls = tile_class(b, h, q_lo, q_hi, u.k_offset + i32(t0), u.k_offset + i32(t_end) - 1i);
     }
-    // Uniform for the barriers below; its barrier also ends the previous tile’s reads.
-    let cls = workgroupUniformLoad(&co_cls[kt & 1u]);
-    if (cls != TILE_EMPTY) {
-      for (var e = lid; e < BLOCK_K * CO_D4; e += CO_THREADS) {
-        let j = e / CO_D4;
-        let c = e % CO_D4;
-        var x = vec4<f32>(0.0f);
-        if (k0 + j < Nk) { x = vec4<f32>(k_buf4[(kv_row0 + k0 + j) * CO_D4 + c]); }
-        co_kv[j * CO_KVS + c] = x;
-      }
-      workgroupBarrier(); // K is staged
-      // S = Q·K^T for this invocation’s rows r0.. and keys lane + 4c.
-      // Explicitly zeroed: some drivers do not re-zero a `var` declared inside a loop.
-      var sblk: array<array<f32, CO_SC>, CO_RM>;
-      for (var i = 0u; i < CO_RM; i++) { for (var c = 0u; c < CO_SC; c++) { sblk[i][c] = 0.0f; } }
-      for (var d = 0u; d < d4_loop; d++) {
-        var kk: array<vec4<f32>, CO_SC>;
-        for (var c = 0u; c < CO_SC; c++) { kk[c] = co_kv[(lane + 4u * c) * CO_KVS + d]; }
-        for (var i = 0u; i < CO_RM; i++) {
-          let qq = co_q[(r0 + i) * CO_QS + d];
-          for (var c = 0u; c < CO_SC; c++) { sblk[i][c] += dot(qq, kk[c]); }
+    workgroupBarrier(); // the previous chunk’s classes are no longer read
+    co_cls[lid] = own_cls;
+    let kt_end = min(kc + CO_THREADS, n_tiles);
+    for (var kt = kc; kt < kt_end; kt++) {
+      let k0 = kt * BLOCK_K;
+      let k_end = min(k0 + BLOCK_K, Nk);
+      // Uniform for the barriers below; its barrier also ends the previous tile’s reads.
+      let cls = workgroupUniformLoad(&co_cls[kt - kc]);
+      if (cls != TILE_EMPTY) {
+        for (var e = lid; e < BLOCK_K * CO_D4; e += CO_THREADS) {
+          let j = e / CO_D4;
+          let c = e % CO_D4;
+          var x = vec4<f32>(0.0f);
+          if (k0 + j < Nk) { x = vec4<f32>(k_buf4[(kv_row0 + k0 + j) * CO_D4 + c]); }
+          co_kv[j * CO_KVS + c] = x;
         }
-      }
-      var m_tile: array<f32, CO_RM>;
-      for (var i = 0u; i < CO_RM; i++) {
-        let row = row0 + r0 + i;
-        let q = i32(row) + u.q_offset;
-        var mx = MASKED;
-        for (var c = 0u; c < CO_SC; c++) {
-          let kj = k0 + lane + 4u * c;
-          let k = u.k_offset + i32(kj);
-          var s = MASKED;
-          var allowed = row < Nq && kj < Nk;
-          if (allowed && cls == TILE_PARTIAL) {
-            let mk0: bool = (q >= k) && (((load_kept(b, h, k)) != 0i) || (k > (q - u.p_recent)));
-            allowed = mk0;
+        workgroupBarrier(); // K is staged
+        // S = Q·K^T for this invocation’s rows r0.. and keys lane + CO_LANES·c.
+        // Explicitly zeroed: some drivers do not re-zero a `var` declared inside a loop.
+        var sblk: array<array<f32, CO_SC>, CO_RM>;
+        for (var i = 0u; i < CO_RM; i++) { for (var c = 0u; c < CO_SC; c++) { sblk[i][c] = 0.0f; } }
+        for (var d = 0u; d < d4_loop; d++) {
+          var kk: array<vec4<f32>, CO_SC>;
+          for (var c = 0u; c < CO_SC; c++) { kk[c] = co_kv[(lane + CO_LANES * c) * CO_KVS + d]; }
+          for (var i = 0u; i < CO_RM; i++) {
+            let qq = co_q[(r0 + i) * CO_QS + d];
+            for (var c = 0u; c < CO_SC; c++) { sblk[i][c] += dot(qq, kk[c]); }
           }
-          if (allowed) {
-            let score = u.scale * sblk[i][c];
-            s = score;
-            let bits = bitcast<u32>(s);
-            if ((bits & 0x7fffffffu) > 0x7f800000u || bits == 0x7f800000u) {
-              atomicOr(&co_bad[r0 + i], 1u); // NaN or +inf: the row is NaN
-              s = MASKED;
+        }
+        var m_tile: array<f32, CO_RM>;
+        for (var i = 0u; i < CO_RM; i++) {
+          let row = row0 + r0 + i;
+          let q = i32(row) + u.q_offset;
+          var mx = MASKED;
+          for (var c = 0u; c < CO_SC; c++) {
+            let kj = k0 + lane + CO_LANES * c;
+            let k = u.k_offset + i32(kj);
+            var s = MASKED;
+            var allowed = row < Nq && kj < Nk;
+            if (allowed && cls == TILE_PARTIAL) {
+              let mk0: bool = (q >= k) && (((load_kept(b, h, k)) != 0i) || (k > (q - u.p_recent)));
+              allowed = mk0;
             }
+            if (allowed) {
+              let score = u.scale * sblk[i][c];
+              s = score;
+              let bits = bitcast<u32>(s);
+              if ((bits & 0x7fffffffu) > 0x7f800000u || bits == 0x7f800000u) {
+                atomicOr(&co_bad[r0 + i], 1u); // NaN or +inf: the row is NaN
+                s = MASKED;
+              }
+            }
+            sblk[i][c] = s;
+            mx = max(mx, s);
           }
-          sblk[i][c] = s;
-          mx = max(mx, s);
+          m_tile[i] = mx;
         }
-        m_tile[i] = mx;
-      }
-      // Lanes of a row are 4 consecutive invocations: xor 1 and 2 stay inside any subgroup.
-      for (var i = 0u; i < CO_RM; i++) {
-        m_tile[i] = max(m_tile[i], subgroupShuffleXor(m_tile[i], 1u));
-        m_tile[i] = max(m_tile[i], subgroupShuffleXor(m_tile[i], 2u));
-      }
-      // Online softmax: rescale to the new row max, write P for the P·V step.
-      for (var i = 0u; i < CO_RM; i++) {
-        let m_new = max(m_run[i], m_tile[i]);
-        let corr = exp(m_run[i] - m_new);
-        m_run[i] = m_new;
-        l_run[i] *= corr;
-        for (var c = 0u; c < CO_OC; c++) { acc[i][c] *= corr; }
-        for (var c = 0u; c < CO_SC; c++) {
-          let s = sblk[i][c];
-          co_p[(r0 + i) * CO_PS + lane + 4u * c] = select(0.0f, exp(s - m_new), s > MASKED);
-        }
-      }
-      workgroupBarrier(); // P is written and K is no longer read
-      for (var e = lid; e < BLOCK_K * CO_DV4; e += CO_THREADS) {
-        let j = e / CO_DV4;
-        let c = e % CO_DV4;
-        var x = vec4<f32>(0.0f);
-        if (k0 + j < Nk) { x = vec4<f32>(v_buf4[(kv_row0 + k0 + j) * CO_DV4 + c]); }
-        co_kv[j * CO_KVS + c] = x;
-      }
-      workgroupBarrier(); // V is staged
-      // O += P·V; every lane of a row reads the whole P row, so each sums l itself.
-      for (var j = 0u; j < k_end - k0; j++) {
-        var vv: array<vec4<f32>, CO_OC>;
-        for (var c = 0u; c < CO_OC; c++) { vv[c] = co_kv[j * CO_KVS + lane + 4u * c]; }
+        // Lanes of a row are consecutive invocations: xor masks below CO_LANES stay in the row.
         for (var i = 0u; i < CO_RM; i++) {
-          let pj = co_p[(r0 + i) * CO_PS + j];
-          l_run[i] += pj;
-          for (var c = 0u; c < CO_OC; c++) { acc[i][c] += pj * vv[c]; }
+          m_tile[i] = max(m_tile[i], subgroupShuffleXor(m_tile[i], 1u));
+          m_tile[i] = max(m_tile[i], subgroupShuffleXor(m_tile[i], 2u));
+        }
+        // Online softmax: rescale to the new row max, write P for the P·V step.
+        for (var i = 0u; i < CO_RM; i++) {
+          let m_new = max(m_run[i], m_tile[i]);
+          let corr = exp(m_run[i] - m_new);
+          m_run[i] = m_new;
+          l_run[i] *= corr;
+          for (var c = 0u; c < CO_OC; c++) { acc[i][c] *= corr; }
+          for (var c = 0u; c < CO_SC; c++) {
+            let s = sblk[i][c];
+            co_p[(r0 + i) * CO_PS + lane + CO_LANES * c] = select(0.0f, exp(s - m_new), s > MASKED);
+          }
+        }
+        workgroupBarrier(); // P is written and K is no longer read
+        for (var e = lid; e < BLOCK_K * CO_DV4; e += CO_THREADS) {
+          let j = e / CO_DV4;
+          let c = e % CO_DV4;
+          var x = vec4<f32>(0.0f);
+          if (k0 + j < Nk) { x = vec4<f32>(v_buf4[(kv_row0 + k0 + j) * CO_DV4 + c]); }
+          co_kv[j * CO_KVS + c] = x;
+        }
+        workgroupBarrier(); // V is staged
+        // O += P·V; every lane of a row reads the whole P row, so each sums l itself.
+        for (var j = 0u; j < k_end - k0; j++) {
+          var vv: array<vec4<f32>, CO_OC>;
+          for (var c = 0u; c < CO_OC; c++) { vv[c] = co_kv[j * CO_KVS + lane + CO_LANES * c]; }
+          for (var i = 0u; i < CO_RM; i++) {
+            let pj = co_p[(r0 + i) * CO_PS + j];
+            l_run[i] += pj;
+            for (var c = 0u; c < CO_OC; c++) { acc[i][c] += pj * vv[c]; }
+          }
         }
       }
     }
@@ -236,7 +246,7 @@ fn attention(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_ind
       let inv_l = select(0.0f, 1.0f / l, l > 0.0f);
       let o_base = (bh * Nq + row) * CO_DV4;
       for (var c = 0u; c < CO_OC; c++) {
-        let c4 = lane + 4u * c;
+        let c4 = lane + CO_LANES * c;
         if (c4 < CO_DV4) {
           out_buf4[o_base + c4] = select(acc[i][c] * inv_l, vec4<f32>(nan), bad);
         }

@@ -1,0 +1,109 @@
+// Quantized K/V caches on the tensor-core engines (mma on sm_80, wgmma and wgmma-ws on sm_90a):
+// every element type and format feature compiles with nvcc, warnings as errors, in the plain,
+// residue-class (dilated) and patch (neighbourhood) tile loads and in wgmma-ws's producer, with a
+// float V beside a quantized K (that one still by TMA). The converter's values are checked on the
+// CPU emulator (tc-dequant-emu.test.ts); the engines' results on the GPU (bench/cuda/quant-prefill.py).
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { compile } from '../../src/compile.js';
+import type { Engine } from '../../src/ir/kernel.js';
+import { expectOk, run, scratchDir, writeArtifact } from '../cuda/support.js';
+
+interface Case {
+  readonly engine: Engine;
+  readonly store: string;
+  /** The rest of the body (a mask); causal when absent. */
+  readonly mask?: string;
+  readonly headDim?: number;
+}
+
+const dilated = 'mask causal && (q - k) % 3 == 0';
+const neighbourhood = 'mask abs(q / 64 - k / 64) <= 2 && abs(q % 64 - k % 64) <= 2';
+
+const cases: readonly Case[] = [
+  { engine: 'mma', store: 'store kv int8 scale f32 per token' },
+  {
+    engine: 'mma',
+    store:
+      'store k int2 scale f16 per channel group 5 zero f16 recent 6 f16\n  store v int4 scale f32 per tensor',
+  },
+  { engine: 'mma', store: 'store k e4m3\n  store v e5m2 scale f16 per channel', headDim: 64 },
+  { engine: 'mma', store: 'store kv int4 scale f16 per token group 8 zero f16', mask: dilated },
+  { engine: 'mma', store: 'store kv int8 scale f16 per token', mask: neighbourhood },
+  {
+    engine: 'wgmma',
+    store:
+      'store k int4 scale f16 per channel group 3 zero f16\n  store v int2 scale f16 per token group 16 zero f16',
+  },
+  {
+    engine: 'wgmma',
+    store: 'store kv e4m3 scale f32 per token group 4 norm f32 recent 2 bf16',
+    mask: dilated,
+  },
+  { engine: 'wgmma', store: 'store kv int8 scale f16 per token', mask: neighbourhood },
+  { engine: 'wgmma-ws', store: 'store kv int8 scale f32 per token' },
+  {
+    engine: 'wgmma-ws',
+    store: 'store kv int4 scale f32 per token group 8 norm f16 recent 3 bf16',
+    mask: 'mask causal',
+  },
+  { engine: 'wgmma-ws', store: 'store kv int2 scale f16 per token zero f16 norm f16 salient int4 from sal' },
+  { engine: 'wgmma-ws', store: 'store k int8 scale f16 per token', headDim: 64 },
+];
+
+const source = (c: Case, i: number): string => {
+  const params = c.store.includes('salient') ? 'sal: i32[batch, kv_heads, kv]' : '';
+  return `attention tc${i}(${params}) {\n  ${c.store}\n  ${c.mask ?? 'mask causal'}\n}`;
+};
+
+describe.concurrent('quantized K/V on the tensor-core engines (nvcc)', () => {
+  const dir = scratchDir('tcquant-nvcc');
+  cases.forEach((c, i) =>
+    it(`${c.engine}: ${c.store.replace(/\n\s*/g, '; ')}${c.mask ? ` (${c.mask})` : ''}`, async () => {
+      const compiled = compile(source(c, i), {
+        target: 'cuda',
+        headDim: c.headDim ?? 128,
+        schedule: { engine: c.engine },
+      });
+      expect(compiled.kernel.schedule.engine).toBe(c.engine);
+      const code = compiled.artifact.code;
+      // Every quantized cache goes through the converter, never a cp.async / TMA of its codes.
+      expect(code).toContain('_dq<');
+      if (c.engine === 'wgmma-ws') {
+        expect(code).toContain('load_panel_dq<D, BK, 128>(Ks');
+        expect(code).toContain('stage_codes<DqRowsK::WPR>(Cs, kq.codes_row(kt * BK), rows, ptid);');
+        const vQuant = compiled.kernel.formats.v.kind === 'quant';
+        expect(code.includes('cannot describe v to the TMA unit')).toBe(!vQuant);
+        expect(code).not.toContain('cannot describe k to the TMA unit');
+      }
+      const cu = writeArtifact(dir, compiled.artifact);
+      const arch = c.engine === 'mma' ? 'sm_80' : 'sm_90a';
+      const flags = [`-arch=${arch}`, '-std=c++17', '-Xcompiler', '-Wall', '-Werror', 'all-warnings'];
+      expectOk(
+        await run(process.env.NVCC ?? 'nvcc', [...flags, '-c', cu, '-o', join(dir, `tc${i}.o`)]),
+        `nvcc ${cu}`,
+      );
+    }, 600_000),
+  );
+
+  it("wgmma-ws's schedule leaves room for the staged code words", () => {
+    const tiles = (store: string): [number, number] => {
+      const c = compile(`attention t() {\n  ${store}\n}`, { target: 'cuda', headDim: 128 });
+      expect(c.kernel.schedule.engine).toBe('wgmma-ws');
+      return [c.kernel.schedule.blockK, JSON.parse(c.artifact.files!['t.json']!).sharedBytes];
+    };
+    // Unmasked bf16 takes 176-key tiles; int8 codes (64 words a key) do not fit beside them.
+    expect(tiles('')[0]).toBe(176);
+    const [bk8, bytes8] = tiles('store kv int8 scale f32 per token');
+    expect(bk8).toBe(128);
+    expect(bytes8).toBe(32768 + 2 * 2 * 128 * 128 * 2 + 5 * 8 + 1024 + 128 * 64 * 4 + 16);
+    // int2 codes (8 words a key) do.
+    expect(tiles('store kv int2 scale f16 per token zero f16')[0]).toBe(176);
+  });
+
+  it('a float kernel emits none of it', () => {
+    const { artifact } = compile('attention f() {\n  mask causal\n}', { target: 'cuda', headDim: 128 });
+    expect(artifact.code).not.toContain('_dq<');
+    expect(artifact.code).toContain('cannot describe k to the TMA unit');
+  });
+});
