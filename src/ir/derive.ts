@@ -26,6 +26,21 @@ export interface ScoreGradient {
   readonly loads: readonly LoadGradient[];
 }
 
+/**
+ * What a backward kernel evaluates per (query, key): the score, ∂score′/∂score, each param's and
+ * each lookup's derivative, then the lookups' index expressions (for the scatter). Both backends
+ * linearize these roots in this order and read the results back by position.
+ */
+export function gradientRoots(score: Node, grad: ScoreGradient): Node[] {
+  return [
+    score,
+    grad.dScore,
+    ...grad.params.map((p) => p.d),
+    ...grad.loads.map((l) => l.d),
+    ...grad.loads.flatMap((l) => l.load.src),
+  ];
+}
+
 /** A derivative that is identically 0 is `undefined`, so zeros never build nodes. */
 type D = Node | undefined;
 

@@ -1,6 +1,6 @@
 // The kernels of the CUDA SIMT backward (backward.ts assembles them): the dq and dk/dv passes, the
 // deterministic slot reduction, tile summaries, the tile classifier and the all-empty variant.
-import type { ScoreGradient } from '../../ir/derive.js';
+import { gradientRoots, type ScoreGradient } from '../../ir/derive.js';
 import { toposort } from '../../ir/graph.js';
 import type { AttentionKernel, TileClass } from '../../ir/kernel.js';
 import { Op } from '../../ir/ops.js';
@@ -85,15 +85,7 @@ export function dqKernel(
   if (mode === 'empty') return emptyKernel('bwd_dq', 'a.B * a.H * a.Nq', ['dq', 'D'], undefined, true);
   const r = cudaRenderer(cx);
   const mask = linearize([kernel.mask], r, 'mk');
-  const loadIdx = grad.loads.flatMap((l) => l.load.src);
-  const roots = [
-    kernel.score,
-    grad.dScore,
-    ...grad.params.map((p) => p.d),
-    ...grad.loads.map((l) => l.d),
-    ...loadIdx,
-  ];
-  const e = linearize(roots, r, 'sc');
+  const e = linearize(gradientRoots(kernel.score, grad), r, 'sc');
   const np = grad.params.length;
   const dLoad = e.roots.slice(2 + np, 2 + np + grad.loads.length);
   let at = 2 + np + grad.loads.length;

@@ -1,6 +1,6 @@
 // The entry points of the WGSL backward (backward.ts assembles the module): bwd_dq, bwd_dkdv,
 // the tile classifier and the compare-exchange f32 atomics of the gradient buffers.
-import type { ScoreGradient } from '../../ir/derive.js';
+import { gradientRoots, type ScoreGradient } from '../../ir/derive.js';
 import type { AttentionKernel } from '../../ir/kernel.js';
 import type { Mode } from './backward.js';
 import { linearize } from '../linearize.js';
@@ -54,15 +54,7 @@ export const NEG_INF = 'bitcast<f32>(0xff800000u)';
 export function dqEntry(kernel: AttentionKernel, grad: ScoreGradient, mode: Mode, cx: WgslContext): string {
   const r = wgslRenderer(cx);
   const mask = linearize([kernel.mask], r, 'mk');
-  const loadIdx = grad.loads.flatMap((l) => l.load.src);
-  const roots = [
-    kernel.score,
-    grad.dScore,
-    ...grad.params.map((p) => p.d),
-    ...grad.loads.map((l) => l.d),
-    ...loadIdx,
-  ];
-  const e = linearize(roots, r, 'sc');
+  const e = linearize(gradientRoots(kernel.score, grad), r, 'sc');
   const [score, dScore] = e.roots;
   const np = grad.params.length;
   const dParam = e.roots.slice(2, 2 + np);

@@ -23,7 +23,7 @@ import {
 import type { BackwardUniform } from './backward-layout.js';
 import { dimText, helperSource, type WgslContext } from './rules.js';
 import { NEG_INF, atomicAdd, classifier, dkdvEntry, dqEntry } from './backward-passes.js';
-import { summaryEntry } from './kernel.js';
+import { elementVars, summaryEntry, tileVars } from './kernel.js';
 import { SUMMARY_THREADS } from './stages.js';
 
 export interface WgslBackwardArtifact {
@@ -56,25 +56,6 @@ const WORKGROUP = 64;
 const BLOCK = 16;
 
 export type Mode = TileClass | 'dynamic';
-
-const sizeVars = { B: 'u.B', H: 'u.H', Hkv: 'u.Hkv', Nq: 'u.Nq', Nk: 'u.Nk', D: 'i32(HEAD_DIM)' } as const;
-const elementVars: Partial<Record<VarName, string>> = {
-  ...sizeVars,
-  b: 'b',
-  h: 'h',
-  q: 'q',
-  k: 'k',
-  score: 'score',
-};
-const tileVars: Partial<Record<VarName, string>> = {
-  ...sizeVars,
-  b: 'b',
-  h: 'h',
-  q_lo: 'q_lo',
-  q_hi: 'q_hi',
-  k_lo: 'k_lo',
-  k_hi: 'k_hi',
-};
 
 /** Why the kernel has no WGSL backward, or undefined. */
 export function backwardUnsupported(kernel: AttentionKernel): string | undefined {

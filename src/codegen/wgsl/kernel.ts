@@ -23,8 +23,16 @@ import { dimText, helperSource, summaryVar, tensorVar, wgslRenderer, type WgslCo
 
 /** Invocations per workgroup of the summary passes (one block of positions each). */
 
-const sizeVars = { B: 'u.B', H: 'u.H', Hkv: 'u.Hkv', Nq: 'u.Nq', Nk: 'u.Nk', D: 'i32(HEAD_DIM)' } as const;
-const elementVars: Partial<Record<VarName, string>> = {
+/** WGSL names of the IR's variables: sizes, per element, per tile (the backward pass shares them). */
+export const sizeVars = {
+  B: 'u.B',
+  H: 'u.H',
+  Hkv: 'u.Hkv',
+  Nq: 'u.Nq',
+  Nk: 'u.Nk',
+  D: 'i32(HEAD_DIM)',
+} as const;
+export const elementVars: Partial<Record<VarName, string>> = {
   ...sizeVars,
   b: 'b',
   h: 'h',
@@ -32,7 +40,7 @@ const elementVars: Partial<Record<VarName, string>> = {
   k: 'k',
   score: 'score',
 };
-const tileVars: Partial<Record<VarName, string>> = {
+export const tileVars: Partial<Record<VarName, string>> = {
   ...sizeVars,
   b: 'b',
   h: 'h',
