@@ -63,7 +63,7 @@ describe('residue-classes pass', () => {
       expect(code).toMatch(/load_(rows|panel)_strided<D, BQ>/); // the class's q rows
       // Its keys key0 + step·j, through the K/V row handles (kv-rows.ts).
       expect(code).toContain(
-        'KvFrom{kg, (long long)ru.key0 + (long long)ru.step * kt * BK, (long long)ru.step}',
+        'kv_from(kg, (long long)ru.key0 + (long long)ru.step * kt * BK, (long long)ru.step)',
       );
       // The attention loop no longer evaluates the dilation per element (other entry points of
       // the same file, e.g. a decode path, may keep the plain mask).
