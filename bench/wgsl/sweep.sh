@@ -29,7 +29,7 @@ run() { # run NAME SECONDS ARGS...
   E128=$E128,coop:64x16x128:l16,coop:32x32x64:l8,coop:32x32x64:l8:pf,coop:32x32x128:l8,coop:32x16x64:l8:kv2
   E128=$E128,coop:32x16x64:l8:kv2:pf,coop:32x32x32,coop:16x64x64:l16,coop:64x8x128:l8:kv2:pf
   E128=$E128,coop:64x32x128:l8:kv2:qg,coop:64x32x128:l8:qg:pf,coop:64x48x128:l8:qg,coop:64x32x256:l8:kv2:qg:pf
-  run a128 65 --no-decode --only causal --dims 128 --n 16384 --reps 2 --engines "$E128"
+  run a128 60 --no-decode --only causal --dims 128 --n 16384 --reps 2 --engines "$E128"
   E64=coop,coop:64x32x128:pf,coop:64x32x128:l8,coop:64x32x128:l8:kv2,coop:64x32x128:l8:kv2:pf
   E64=$E64,coop:64x32x256:l8:kv2,coop:64x32x64:l8:kv2,coop:64x32x64:l8:kv2:pf,coop:64x32x128:l16:kv2
   E64=$E64,coop:32x64x128:l8,coop:32x32x64:l8:kv2:pf,coop:64x64x128:l8:qg,coop:64x64x128:l8:qg:pf
@@ -39,7 +39,7 @@ run() { # run NAME SECONDS ARGS...
   run c1 45 --no-prefill --engines coop --decode-nk 131072 --decode-h 32,8 --reps 2 --decode-repeat 2 \
     --decode-threads 128 --decode-lanes 8 --decode-chunk 1 --decode-split 64,128,256 --decode-rows 1,4 \
     --decode-prefetch 0,1
-  run c2 35 --no-prefill --engines coop --decode-nk 131072 --decode-h 32,8 --reps 2 \
+  run c2 30 --no-prefill --engines coop --decode-nk 131072 --decode-h 32,8 --reps 2 \
     --decode-threads 128 --decode-lanes 4,16 --decode-chunk 1,2 --decode-split 128 --decode-rows 4 \
     --decode-prefetch 0,1
   # D: what Dawn's robustness transform costs (index clamping): diagnostics only,
