@@ -21,6 +21,16 @@ export type Granularity =
   | { readonly kind: 'token'; readonly group?: number }
   | { readonly kind: 'channel'; readonly group?: number };
 
+/**
+ * A format's scale granularity as the quantize kernels encode it: 0 no scale, 1 per tensor, 2 per
+ * token, 3 per channel; `group` 0 when the scales are not grouped.
+ */
+export function scaleGranularityCode(per: Granularity | undefined): { gran: number; group: number } {
+  const gran = per === undefined ? 0 : per.kind === 'tensor' ? 1 : per.kind === 'token' ? 2 : 3;
+  const group = per && per.kind !== 'tensor' && per.group ? per.group : 0;
+  return { gran, group };
+}
+
 export interface ScaleSpec {
   readonly dtype: FloatDType;
   readonly per: Granularity;

@@ -5,7 +5,7 @@
 // the code words of the rewritten rows, and the recent window. Every division and square root is
 // correctly rounded (__fdiv_rn, __fsqrt_rn) and the one addition is __fadd_rn, so nothing contracts.
 import { codesPerWord, elemBits, fp8Max, intCodeRange } from '../../quant/elem.js';
-import type { QuantFormat } from '../../quant/format.js';
+import { scaleGranularityCode, type QuantFormat } from '../../quant/format.js';
 import { quantizesWhole } from '../../quant/range.js';
 import type { StorageDType } from '../../ir/kernel.js';
 
@@ -71,9 +71,7 @@ function views(s: QuantizeSpec): string[] {
 /** Constants describing the format, for the device code. */
 function constants(s: QuantizeSpec): string[] {
   const f = s.format;
-  const per = f.scale?.per;
-  const gran = per === undefined ? 0 : per.kind === 'tensor' ? 1 : per.kind === 'token' ? 2 : 3;
-  const group = per && per.kind !== 'tensor' && per.group ? per.group : 0;
+  const { gran, group } = scaleGranularityCode(f.scale?.per);
   const hi = f.kind === 'int' ? f.salient?.elem : undefined;
   const qmax = (e: typeof f.elem) =>
     f.kind === 'fp8' ? fp8Max[f.elem as 'e4m3' | 'e5m2'] : intCodeRange(elemBits(e), !!f.zero).hi;

@@ -5,7 +5,7 @@
 import type { AttentionKernel } from '../../ir/kernel.js';
 import type { ScoreGradient } from '../../ir/derive.js';
 import type { ShapeExpr } from '../artifact.js';
-import { shapeDimExpr } from './layout.js';
+import { fixedUniforms, shapeDimExpr } from './layout.js';
 import { paramField, summaryVar } from './rules.js';
 
 export type BackwardRole =
@@ -45,16 +45,7 @@ export interface BackwardUniform {
   readonly offset: number;
 }
 
-const fixed = [
-  ['q_offset', 'i32'],
-  ['k_offset', 'i32'],
-  ['scale', 'f32'],
-  ['B', 'i32'],
-  ['H', 'i32'],
-  ['Hkv', 'i32'],
-  ['Nq', 'i32'],
-  ['Nk', 'i32'],
-] as const;
+const fixed = fixedUniforms;
 
 export const gradTensorVar = (name: string): string => `grad_t_${name}`;
 

@@ -5,7 +5,7 @@
 // each invocation owns whole words: two scale groups, two normalizer or recent elements, one
 // code word; a word's half outside the call's range keeps its bits.
 import { codesPerWord, elemBits, fp8Max, intCodeRange } from '../../quant/elem.js';
-import type { QuantFormat } from '../../quant/format.js';
+import { scaleGranularityCode, type QuantFormat } from '../../quant/format.js';
 import { quantizesWhole } from '../../quant/range.js';
 import type { AttentionKernel, StorageDType } from '../../ir/kernel.js';
 import type { QuantizeModule } from '../artifact.js';
@@ -87,9 +87,7 @@ function loads(s: WgslQuantizeSpec): string[] {
 
 function constants(s: WgslQuantizeSpec): string[] {
   const f = s.format;
-  const per = f.scale?.per;
-  const gran = per === undefined ? 0 : per.kind === 'tensor' ? 1 : per.kind === 'token' ? 2 : 3;
-  const group = per && per.kind !== 'tensor' && per.group ? per.group : 0;
+  const { gran, group } = scaleGranularityCode(f.scale?.per);
   const hi = f.kind === 'int' ? f.salient?.elem : undefined;
   const qmax = (e: typeof f.elem): number =>
     f.kind === 'fp8' ? fp8Max[f.elem as 'e4m3' | 'e5m2'] : intCodeRange(elemBits(e), !!f.zero).hi;
