@@ -34,9 +34,10 @@ describe('coop engine selection', () => {
     expect(portable.subgroups).toBe(false);
   });
 
-  it('leaves kernels it does not run on the row engine: block routing, head dims not multiples of 4', () => {
+  it('runs routed kernels; leaves head dims that are not multiples of 4 on the row engine', () => {
     const routed = compile(readStdlib('biformer.attn'), { target: 'wgsl', headDim: 64, wgslEngine: 'coop' });
-    expect(routed.kernel.schedule.wgslEngine).toBeUndefined();
+    expect(routed.kernel.schedule.wgslEngine).toBe('coop');
+    expect(routed.artifact.code).toContain('co_unit_keys');
     const odd = compile(causal, { target: 'wgsl', headDim: 6, wgslEngine: 'coop' });
     expect(odd.kernel.schedule.wgslEngine).toBeUndefined();
     expect(odd.kernel.schedule.threads).toBe(odd.kernel.schedule.blockQ);
