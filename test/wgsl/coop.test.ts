@@ -64,6 +64,57 @@ describe('coop engine selection', () => {
   });
 });
 
+describe('default WGSL engine by adapter', () => {
+  /** A GPUDevice stand-in: the limits and features deviceLimits reads, and its adapter info. */
+  const fakeDevice = (info: Partial<GPUAdapterInfo> | undefined): GPUDevice =>
+    ({
+      limits: {
+        maxComputeWorkgroupStorageSize: 49152,
+        maxComputeInvocationsPerWorkgroup: 1024,
+        maxComputeWorkgroupSizeX: 1024,
+      },
+      features: new Set(['subgroups']),
+      ...(info ? { adapterInfo: info } : {}),
+    }) as unknown as GPUDevice;
+  const engineOn = (device: GPUDevice): string | undefined =>
+    compile(causal, { target: 'wgsl', headDim: 64, limits: deviceLimits(device) }).kernel.schedule.wgslEngine;
+
+  it('is coop on a hardware adapter and row on CPU adapters or when the adapter is unknown', () => {
+    const nvidia = {
+      vendor: 'nvidia',
+      architecture: 'hopper',
+      device: '',
+      description: 'NVIDIA H200',
+      isFallbackAdapter: false,
+    };
+    expect(deviceLimits(fakeDevice(nvidia)).softwareAdapter).toBe(false);
+    expect(engineOn(fakeDevice(nvidia))).toBe('coop');
+    // SwiftShader does not always set isFallbackAdapter; its name says it.
+    const swiftshader = {
+      vendor: 'google',
+      architecture: '',
+      device: 'swiftshader',
+      description: '',
+      isFallbackAdapter: false,
+    };
+    expect(engineOn(fakeDevice(swiftshader))).toBeUndefined();
+    expect(engineOn(fakeDevice(undefined))).toBeUndefined();
+    // An explicit engine wins over the adapter.
+    const rowOnGpu = compile(causal, {
+      target: 'wgsl',
+      headDim: 64,
+      limits: deviceLimits(fakeDevice(nvidia)),
+      wgslEngine: 'row',
+    });
+    expect(rowOnGpu.kernel.schedule.wgslEngine).toBeUndefined();
+  });
+
+  it('lavapipe reports itself as a CPU adapter, so its kernels stay on the row engine', async () => {
+    const device = await getDevice();
+    expect(deviceLimits(device).softwareAdapter).toBe(true);
+  });
+});
+
 describe('coop engine on WebGPU', () => {
   it('a NaN in a key makes exactly the rows that see it NaN (out and lse); the others are finite', async () => {
     const device = await getDevice();
