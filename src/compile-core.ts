@@ -41,8 +41,10 @@ export interface CompileOptions {
   /** Schedule overrides (tile sizes, threads, …). */
   readonly schedule?: Partial<Schedule>;
   /**
-   * WGSL engine: 'row' (default; an invocation per query row, best on CPU adapters) or 'coop'
-   * (cooperative workgroups, for GPUs). Kernels coop does not run (block routing) keep 'row'.
+   * WGSL engine: 'row' (an invocation per query row, best on CPU adapters) or 'coop' (cooperative
+   * workgroups, for GPUs). Default: coop when `limits` come from a hardware adapter (the runtime's
+   * deviceLimits), else row. Kernels coop does not run (head dims not multiples of 4, all-empty
+   * masks) keep 'row'.
    */
   readonly wgslEngine?: 'row' | 'coop';
   /** Emit the log-sum-exp side output (default true; on whenever `importance` is set). */
@@ -92,9 +94,17 @@ export function checkSource(
   return { program: fe.program, decl };
 }
 
+/**
+ * The WGSL engine: the option, else coop on a hardware adapter (limits from the runtime's
+ * deviceLimits say softwareAdapter: false) and row otherwise (CPU adapters, or no device known).
+ */
+export function wgslEngineFor(options: Pick<CompileOptions, 'wgslEngine' | 'limits'>): 'row' | 'coop' {
+  return options.wgslEngine ?? (options.limits?.softwareAdapter === false ? 'coop' : 'row');
+}
+
 /** The schedule overrides of `options`, with the WGSL engine choice folded in. */
 function scheduleOverrides(options: CompileOptions): { overrides?: Partial<Schedule> } {
-  const coop = options.target === 'wgsl' && options.wgslEngine === 'coop';
+  const coop = options.target === 'wgsl' && wgslEngineFor(options) === 'coop';
   if (!coop) return options.schedule ? { overrides: options.schedule } : {};
   return { overrides: { ...options.schedule, wgslEngine: 'coop' } };
 }

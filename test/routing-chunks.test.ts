@@ -62,8 +62,17 @@ const programs: readonly WgslProgram[] = [
   ],
 ];
 
-const { kernelFor, destroy } = wgslKernels(programs, 'chunks.attn');
-const tally: Tally = { executed: 0, nearTies: 0 };
+// Both WGSL engines: the row engine, and the coop engine's routed tile loop (coop-route.ts).
+const engines = {
+  row: wgslKernels(programs, 'chunks.attn'),
+  coop: wgslKernels(programs, 'chunks.attn', 'coop'),
+} as const;
+type Engine = keyof typeof engines;
+const { kernelFor } = engines.row;
+const tallies: Record<Engine, Tally> = {
+  row: { executed: 0, nearTies: 0 },
+  coop: { executed: 0, nearTies: 0 },
+};
 
 interface Case extends BaseCase {
   /** Fraction of the room Nk − Nq left below the queries (q_offset). */
@@ -92,8 +101,9 @@ function chunkIds(n: number, cut: number, jump: number, rand: () => number): Int
   return out;
 }
 
-async function check(t: Case): Promise<void> {
-  const { c, gpu } = await kernelFor(t.program);
+async function check(engine: Engine, t: Case): Promise<void> {
+  const { c, gpu } = await engines[engine].kernelFor(t.program);
+  expect(c.kernel.schedule.wgslEngine).toBe(engine === 'coop' ? 'coop' : undefined);
   const D = programs[t.program]![1];
   const H = t.Hkv * t.group;
   const { B, Hkv, Nk } = t;
@@ -122,20 +132,27 @@ async function check(t: Case): Promise<void> {
   const env = { params: ps, tensors: envTensors, sizes: { B, H, Hkv, Nq, Nk, D } };
   const inp: RefInputs = { q, k, v, B, Hq: H, Hkv, Nq, Nk, D, Dv: D, qOffset };
   const where = `\n${programs[t.program]![0]}\ncase ${JSON.stringify(t)} ids [${ch.join(',')}]`;
-  expectRoutedRun(routingOracle(c, env, inp), res, where, tally);
+  expectRoutedRun(routingOracle(c, env, inp), res, `${where} (${engine} engine)`, tallies[engine]);
 }
 
-afterAll(destroy);
-
-describe('chunk routing on WGSL agrees with the float64 oracle', () => {
-  afterAll(() => {
-    expect(tally.executed).toBeGreaterThanOrEqual(Math.min(runs, 30));
-    logNearTies('routing-chunks', tally);
-  });
-  it(`${runs} random shapes × ${programs.length} programs`, async () => {
-    await assertCases(arbChunkCase, check, runs, 'ATTNC_CHUNK_SEED');
-  }, 400_000);
+afterAll(() => {
+  for (const e of Object.values(engines)) e.destroy();
 });
+
+describe.each(['row', 'coop'] as const)(
+  'chunk routing on the WGSL %s engine agrees with the float64 oracle',
+  (engine) => {
+    // The coop engine shares the selection passes: half the cases check its attention.
+    const n = engine === 'row' ? runs : Math.ceil(runs / 2);
+    afterAll(() => {
+      expect(tallies[engine].executed).toBeGreaterThanOrEqual(Math.min(n, 15));
+      logNearTies(`routing-chunks ${engine}`, tallies[engine]);
+    });
+    it(`${n} random shapes × ${programs.length} programs`, async () => {
+      await assertCases(arbChunkCase, (t) => check(engine, t), n, 'ATTNC_CHUNK_SEED');
+    }, 400_000);
+  },
+);
 
 describe('a bad chunk tensor is an input error naming the buffer', () => {
   it.each([

@@ -76,8 +76,17 @@ const programs: readonly WgslProgram[] = [
   ],
 ];
 
-const { kernelFor, destroy } = wgslKernels(programs, 'select.attn');
-const tally: Tally = { executed: 0, nearTies: 0 };
+// Both WGSL engines: the row engine, and the coop engine's routed tile loop (coop-route.ts).
+const engines = {
+  row: wgslKernels(programs, 'select.attn'),
+  coop: wgslKernels(programs, 'select.attn', 'coop'),
+} as const;
+type Engine = keyof typeof engines;
+const { kernelFor } = engines.row;
+const tallies: Record<Engine, Tally> = {
+  row: { executed: 0, nearTies: 0 },
+  coop: { executed: 0, nearTies: 0 },
+};
 
 // k above the key count, zero, and "all forced" (f = 99) all occur.
 const arbSelectCase = arbOffsetCase({
@@ -94,8 +103,9 @@ function indexTensor(n: number, ids: number, rand: () => number): Int32Array {
   return Int32Array.from({ length: n }, () => Math.floor(rand() * (ids + 6)) - 3);
 }
 
-async function check(t: OffsetCase): Promise<void> {
-  const { c, gpu } = await kernelFor(t.program);
+async function check(engine: Engine, t: OffsetCase): Promise<void> {
+  const { c, gpu } = await engines[engine].kernelFor(t.program);
+  expect(c.kernel.schedule.wgslEngine).toBe(engine === 'coop' ? 'coop' : undefined);
   const D = programs[t.program]![1];
   const H = t.Hkv * t.group;
   const { B, Hkv, Nq, Nk } = t;
@@ -130,7 +140,7 @@ async function check(t: OffsetCase): Promise<void> {
   const env = { params: ps, tensors: envTensors, sizes };
   const inp: RefInputs = { q, k, v, B, Hq: H, Hkv, Nq, Nk, D, Dv: D, ...offsets };
   const where = `\n${programs[t.program]![0]}\ncase ${JSON.stringify(t)}`;
-  expectRoutedRun(routingOracle(c, env, inp), res, where, tally, {
+  expectRoutedRun(routingOracle(c, env, inp), res, `${where} (${engine} engine)`, tallies[engine], {
     onMismatch: (got, routing) => {
       if (process.env.DBG)
         console.log(
@@ -142,17 +152,24 @@ async function check(t: OffsetCase): Promise<void> {
   });
 }
 
-afterAll(destroy);
-
-describe('token selection on WGSL agrees with the float64 oracle', () => {
-  afterAll(() => {
-    expect(tally.executed).toBeGreaterThanOrEqual(Math.min(runs, 30));
-    logNearTies('routing-select', tally);
-  });
-  it(`${runs} random shapes × ${programs.length} programs`, async () => {
-    await assertCases(arbSelectCase, check, runs, 'ATTNC_SELECT_SEED');
-  }, 400_000);
+afterAll(() => {
+  for (const e of Object.values(engines)) e.destroy();
 });
+
+describe.each(['row', 'coop'] as const)(
+  'token selection on the WGSL %s engine agrees with the float64 oracle',
+  (engine) => {
+    // The coop engine shares the selection passes: half the cases check its attention.
+    const n = engine === 'row' ? runs : Math.ceil(runs / 2);
+    afterAll(() => {
+      expect(tallies[engine].executed).toBeGreaterThanOrEqual(Math.min(n, 15));
+      logNearTies(`routing-select ${engine}`, tallies[engine]);
+    });
+    it(`${n} random shapes × ${programs.length} programs`, async () => {
+      await assertCases(arbSelectCase, (t) => check(engine, t), n, 'ATTNC_SELECT_SEED');
+    }, 400_000);
+  },
+);
 
 describe('bad selection inputs are input errors naming the buffer', () => {
   const x = (n: number): Float32Array => new Float32Array(n);

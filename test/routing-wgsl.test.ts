@@ -82,8 +82,16 @@ const programs: readonly WgslProgram[] = [
   ],
 ];
 
-const { kernelFor, destroy } = wgslKernels(programs, 'routing.attn');
-const tally: Tally = { executed: 0, nearTies: 0 };
+// Both WGSL engines: the row engine, and the coop engine's routed tile loop (coop-route.ts).
+const engines = {
+  row: wgslKernels(programs, 'routing.attn'),
+  coop: wgslKernels(programs, 'routing.attn', 'coop'),
+} as const;
+type Engine = keyof typeof engines;
+const tallies: Record<Engine, Tally> = {
+  row: { executed: 0, nearTies: 0 },
+  coop: { executed: 0, nearTies: 0 },
+};
 
 // k above the block count, zero, and "all forced" (f = 99) all occur.
 const arbRoutingCase = arbOffsetCase({
@@ -95,8 +103,9 @@ const arbRoutingCase = arbOffsetCase({
   l: [0, 0, 1, 2],
 });
 
-async function check(t: OffsetCase): Promise<void> {
-  const { c, gpu } = await kernelFor(t.program);
+async function check(engine: Engine, t: OffsetCase): Promise<void> {
+  const { c, gpu } = await engines[engine].kernelFor(t.program);
+  expect(c.kernel.schedule.wgslEngine).toBe(engine === 'coop' ? 'coop' : undefined);
   const D = programs[t.program]![1];
   const H = t.Hkv * t.group;
   const { B, Hkv, Nq, Nk } = t;
@@ -116,7 +125,7 @@ async function check(t: OffsetCase): Promise<void> {
   const env = { params: ps, tensors, sizes };
   const inp: RefInputs = { q, k, v, B, Hq: H, Hkv, Nq, Nk, D, Dv: D, ...offsets };
   const where = `\n${programs[t.program]![0]}\ncase ${JSON.stringify(t)}`;
-  expectRoutedRun(routingOracle(c, env, inp), res, where, tally);
+  expectRoutedRun(routingOracle(c, env, inp), res, `${where} (${engine} engine)`, tallies[engine]);
 }
 
 describe('block routing on WGSL: exact ties and NaN', () => {
@@ -171,13 +180,18 @@ describe('attnc run on the stdlib routing kernels', () => {
   });
 });
 
-describe('block routing on WGSL agrees with the float64 oracle', () => {
-  afterAll(() => {
-    destroy();
-    expect(tally.executed).toBeGreaterThanOrEqual(Math.min(runs, 40));
-    logNearTies('routing-wgsl', tally);
-  });
-  it(`${runs} random shapes × ${programs.length} programs`, async () => {
-    await assertCases(arbRoutingCase, check, runs, 'ATTNC_ROUTING_SEED');
-  }, 300_000);
-});
+describe.each(['row', 'coop'] as const)(
+  'block routing on the WGSL %s engine agrees with the float64 oracle',
+  (engine) => {
+    // The coop engine shares the routing passes: half the cases check its attention.
+    const n = engine === 'row' ? runs : Math.ceil(runs / 2);
+    afterAll(() => {
+      engines[engine].destroy();
+      expect(tallies[engine].executed).toBeGreaterThanOrEqual(Math.min(n, 20));
+      logNearTies(`routing-wgsl ${engine}`, tallies[engine]);
+    });
+    it(`${n} random shapes × ${programs.length} programs`, async () => {
+      await assertCases(arbRoutingCase, (t) => check(engine, t), n, 'ATTNC_ROUTING_SEED');
+    }, 300_000);
+  },
+);

@@ -22,6 +22,7 @@ export const commands: Readonly<Record<CommandName, CommandSpec>> = {
                      [--no-decode]   (with --emit: leave out the split-KV decode variant; smaller)
                      [--arch sm_80|sm_86|sm_89|sm_90a]   (cuda; default sm_90a)
                      [--shader-f16]   (wgsl: the target device has shader-f16, for --dtype f16)
+                     [--wgsl-engine row|coop]   (wgsl; default row: coop is for GPUs, row for CPU adapters)
                      [--json]   (one JSON document on stdout: docs/CLI.md)`,
     flags: [
       'target',
@@ -38,6 +39,7 @@ export const commands: Readonly<Record<CommandName, CommandSpec>> = {
       'no-decode',
       'arch',
       'shader-f16',
+      'wgsl-engine',
       'json',
     ],
   },
@@ -45,8 +47,9 @@ export const commands: Readonly<Record<CommandName, CommandSpec>> = {
     usage: `attnc run FILE [--nq N] [--nk N] [--heads N] [--kv-heads N] [--batch N] [--dim N]
                  [--dtype f32|f16] [--param NAME=VALUE ...] [--seed N] [--repeat N] [--entry NAME]
                  [--importance sum|normalized]   (also compare the importance output)
+                 [--wgsl-engine row|coop]   (default: coop on a GPU adapter, row on a CPU one)
                  [--json]`,
-    flags: [...shapeFlags, 'dim', 'dtype', 'repeat', 'importance', 'json'],
+    flags: [...shapeFlags, 'dim', 'dtype', 'repeat', 'importance', 'wgsl-engine', 'json'],
   },
   viz: {
     usage: `attnc viz FILE --out mask.svg|mask.png [--nq N] [--nk N] [--head I] [--batch I] [--heads N]

@@ -27,6 +27,7 @@ export interface CompileFlags {
   'no-decode'?: boolean | undefined;
   arch?: string | undefined;
   'shader-f16'?: boolean | undefined;
+  'wgsl-engine'?: string | undefined;
   json?: boolean | undefined;
 }
 
@@ -48,6 +49,11 @@ export function parseDtype(raw: string | undefined, fallback: StorageDType): Sto
   if (raw === undefined) return fallback;
   if (raw === 'f32' || raw === 'f16' || raw === 'bf16') return raw;
   throw new UsageError(`--dtype expects f32, f16 or bf16, got \`${raw}\``);
+}
+
+export function parseWgslEngine(raw: string | undefined): 'row' | 'coop' | undefined {
+  if (raw === undefined || raw === 'row' || raw === 'coop') return raw;
+  throw new UsageError(`--wgsl-engine expects row or coop, got \`${raw}\``);
 }
 
 export function parseImportance(raw: string | undefined): ImportanceMode | undefined {
@@ -76,6 +82,9 @@ export function compileCommand(source: string, file: string, f: CompileFlags): n
   if (dump !== undefined && !passNames(target).includes(dump))
     throw new UsageError(`--dump-ir: unknown pass \`${dump}\` (passes: ${passNames(target).join(', ')})`);
   if (f['shader-f16'] && target !== 'wgsl') throw new UsageError('--shader-f16 needs --target wgsl');
+  const wgslEngine = parseWgslEngine(f['wgsl-engine']);
+  if (wgslEngine && target !== 'wgsl')
+    throw new UsageError(`--wgsl-engine ${wgslEngine} needs --target wgsl`);
   const headDim = positiveInt('dim', f.dim, 64);
   // Generated files name their source, and must not carry this machine's absolute paths.
   const name = portableName(file);
@@ -87,6 +96,7 @@ export function compileCommand(source: string, file: string, f: CompileFlags): n
     ...(f['shader-f16'] ? { limits: { shaderF16: true } } : {}),
     ...(f.entry ? { entry: f.entry } : {}),
     ...(f.arch !== undefined ? { arch: f.arch } : {}),
+    ...(wgslEngine ? { wgslEngine } : {}),
     headDim,
     valueDim: positiveInt('value-dim', f['value-dim'], headDim),
     dtype: parseDtype(f.dtype, target === 'cuda' ? 'bf16' : 'f32'),

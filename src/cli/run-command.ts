@@ -1,5 +1,11 @@
 // `attnc run FILE [shape flags]`: execute on WebGPU and compare with the dense reference.
-import { parseDtype, parseImportance, positiveInt, type CompileFlags } from './compile-command.js';
+import {
+  parseDtype,
+  parseImportance,
+  parseWgslEngine,
+  positiveInt,
+  type CompileFlags,
+} from './compile-command.js';
 import { UsageError } from './errors.js';
 import { EXIT } from './exit.js';
 import { head, writeJson } from './json.js';
@@ -67,6 +73,7 @@ export async function runCommand(
     seed: positiveInt('seed', f.seed, 1),
     repeats: repeatCount(f.repeat, 3),
     ...(f.importance !== undefined ? { importance: parseImportance(f.importance)! } : {}),
+    ...(f['wgsl-engine'] !== undefined ? { wgslEngine: parseWgslEngine(f['wgsl-engine'])! } : {}),
   };
   const progress = await startProgress({ stream: process.stderr, json: f.json === true, env: process.env });
   let r: RunReport;

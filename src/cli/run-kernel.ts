@@ -25,6 +25,8 @@ export interface RunOptions extends RunSizes {
   readonly params: Readonly<Record<string, number | boolean>>;
   readonly seed: number;
   readonly repeats: number;
+  /** The WGSL engine; default: by adapter (coop on hardware, row on CPU adapters). */
+  readonly wgslEngine?: 'row' | 'coop';
   /** Compile with the importance output and compare it with the reference's. */
   readonly importance?: ImportanceMode;
   /** Told as each phase starts (the CLI's progress spinner). */
@@ -101,6 +103,7 @@ export async function runKernel(source: string, o: RunOptions): Promise<RunRepor
     headDim: o.D,
     dtype: o.dtype,
     limits: deviceLimits(device),
+    ...(o.wgslEngine ? { wgslEngine: o.wgslEngine } : {}),
     ...(o.importance ? { importance: o.importance } : {}),
   });
   const t1 = performance.now();

@@ -101,5 +101,18 @@ export function deviceLimits(device: GPUDevice): WgslLimits {
     maxInvocations: Math.min(l.maxComputeInvocationsPerWorkgroup, l.maxComputeWorkgroupSizeX),
     shaderF16: device.features.has('shader-f16'),
     subgroups: device.features.has('subgroups'),
+    ...softwareAdapter(device),
   };
+}
+
+/** CPU adapters by the spec's flag, or by name where an implementation does not set it. */
+const SOFTWARE_NAMES = /llvmpipe|lavapipe|swiftshader|software|microsoft basic render/i;
+
+/** Whether `device` runs on a CPU adapter (absent when the implementation does not say). */
+function softwareAdapter(device: GPUDevice): { softwareAdapter?: boolean } {
+  // GPUDevice.adapterInfo is recent (2024); older implementations leave the engine choice to the caller.
+  const info = (device as { adapterInfo?: GPUAdapterInfo }).adapterInfo;
+  if (!info) return {};
+  const names = [info.vendor, info.architecture, info.device, info.description].join(' ');
+  return { softwareAdapter: info.isFallbackAdapter === true || SOFTWARE_NAMES.test(names) };
 }

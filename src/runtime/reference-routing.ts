@@ -7,89 +7,19 @@
 import type { AttentionDecl } from '../dsl/ast.js';
 import { declPredicates, declRouting, type EvalEnv } from './ast-eval.js';
 import { referenceAttention, type RefInputs, type RefResult } from './reference.js';
+import type {
+  PoolReducer,
+  RoutingResult,
+  RoutingSpec,
+  RoutingUnit,
+  UnitSelection,
+} from './reference-routing-types.js';
 
-export type PoolReducer = 'mean' | 'max' | 'lnmean' | 'first';
-
-/** What one id stands for. Ids are absolute: block floor(p / size), chunk ids[p], or position p. */
-export type RoutingUnit =
-  | { readonly kind: 'blocks'; readonly size: number }
-  /** Chunk id per position p (the `i32[kv]` tensor): integers ≥ 0, non-decreasing. */
-  | { readonly kind: 'chunks'; readonly ids: ArrayLike<number> }
-  | { readonly kind: 'tokens' };
-
-export type RoutingSource =
-  | {
-      readonly kind: 'topk';
-      readonly k: number;
-      readonly q: PoolReducer | 'raw';
-      readonly key: PoolReducer | 'raw';
-    }
-  /** Ids per query row, `[B, groups, Nq, capacity]`; negative entries are padding. */
-  | {
-      readonly kind: 'from';
-      readonly indices: ArrayLike<number>;
-      readonly groups: number;
-      readonly capacity: number;
-    };
-
-export interface RoutingSpec {
-  readonly unit: RoutingUnit;
-  readonly source: RoutingSource;
-  readonly vote?: 'heads' | 'groups';
-  /** `force first(n)`: ids 0 … n−1. */
-  readonly first?: number;
-  /** `force local(n)`: the n ids ending at the query's own id. */
-  readonly local?: number;
-  /** False for `emit`: the selection is computed and written, attention is not restricted. */
-  readonly restrict?: boolean;
-}
-
-/** The selection of one (batch, selection group, query unit). */
-export interface UnitSelection {
-  /** Query rows that share it: one row, or the rows of a pooled query block. */
-  readonly rows: readonly number[];
-  /** The id of the query's own position (what `local` counts back from). */
-  readonly anchor: number;
-  /** Ids with at least one pair the static mask allows, for at least one voting head; ascending. */
-  readonly candidates: readonly number[];
-  /** The ranking value of each candidate: the affinity, or the vote (empty for `from`). */
-  readonly metric: ReadonlyMap<number, number>;
-  /** Forced ids that are candidates; ascending. */
-  readonly forced: readonly number[];
-  /** The other candidates, best first (ties → lower id). The top-k is its prefix. */
-  readonly ranked: readonly number[];
-  /** Forced ∪ top-k (or the ids read `from` the tensor ∪ forced); ascending. */
-  readonly selected: readonly number[];
-}
-
-export interface RoutingResult {
-  readonly spec: RoutingSpec;
-  readonly B: number;
-  readonly Nq: number;
-  /** Selection groups: Hq (per head), Hkv (`vote groups`), 1 (`vote heads`), or the tensor's. */
-  readonly G: number;
-  /** Capacity per query row: k (or the tensor's) + first + local. */
-  readonly K: number;
-  /** `[B, G, Nq, K]` selected ids per query row, ascending, padded with −1: the emitted layout. */
-  readonly indices: Int32Array;
-  /** Selection group of query head h. */
-  group(h: number): number;
-  /** The selection of query row i (not position) of batch b, group g. */
-  unitOf(b: number, g: number, i: number): UnitSelection;
-  /** Whether key position k's unit is selected for query position q (positions, as masks see them). */
-  selected(b: number, h: number, q: number, k: number): boolean;
-  /** The attention mask: static AND selected (static only when the spec does not restrict). */
-  mask(b: number, h: number, q: number, k: number): boolean;
-  /** Σ |selected| over (b, h, query row) / (B·Hq·Nq·number of ids present in the call). */
-  readonly density: number;
-  /** Allowed pairs of `mask` / (B·Hq·Nq·Nk). */
-  readonly pairDensity: number;
-}
+export type * from './reference-routing-types.js';
+import { metricValue as val } from './reference-routing-ties.js';
+export { checkSelection, nearTieGap, type TieGap } from './reference-routing-ties.js';
 
 type StaticMask = (b: number, h: number, q: number, k: number) => boolean;
-
-/** Orders NaN like −∞, so the ranking is total and deterministic. */
-const val = (x: number | undefined): number => (x === undefined || Number.isNaN(x) ? -Infinity : x);
 
 function fail(msg: string): never {
   throw new Error(`referenceRouting: ${msg}`);
@@ -328,79 +258,6 @@ function finish(
   const pairDensity = rows * Nk > 0 ? pairs / (rows * Nk) : 0;
   const { K, indices } = r;
   return { spec, B, Nq, G, K, indices, group, unitOf, selected, mask, density, pairDensity };
-}
-
-const topkOf = (r: RoutingResult): number => (r.spec.source.kind === 'topk' ? r.spec.source.k : 0);
-
-/** The smallest ranking gap at a top-k boundary: how close a kernel's f32 ranking is to a tie. */
-export interface TieGap {
-  /** metric(k-th) − metric((k+1)-th), minimised over every unit; Infinity if no unit has k+1. */
-  readonly gap: number;
-  /** `gap` relative to the larger magnitude of the two metrics (for an f32 tolerance). */
-  readonly relative: number;
-  /** Where the smallest gap is (first row of the unit). */
-  readonly at?: { readonly b: number; readonly g: number; readonly row: number };
-}
-
-/**
- * The near-tie report DESIGN §2 asks for: for every (batch, group, query unit) whose ranked
- * candidates outnumber k, the gap between the k-th and (k+1)-th. A backend's property test
- * skips (or re-checks with checkSelection) inputs whose `relative` gap is below its precision.
- */
-export function nearTieGap(r: RoutingResult): TieGap {
-  let best: TieGap = { gap: Infinity, relative: Infinity };
-  const k = topkOf(r);
-  if (k <= 0) return best;
-  for (let b = 0; b < r.B; b++)
-    for (let g = 0; g < r.G; g++)
-      for (let i = 0; i < r.Nq; i++) {
-        const u = r.unitOf(b, g, i);
-        if (u.rows[0] !== i || u.ranked.length <= k) continue;
-        const x = val(u.metric.get(u.ranked[k - 1] as number));
-        const y = val(u.metric.get(u.ranked[k] as number));
-        const gap = x - y;
-        if (gap < best.gap) {
-          const mag = Math.max(Math.abs(x), Math.abs(y));
-          best = { gap, relative: mag > 0 ? gap / mag : gap === 0 ? 0 : Infinity, at: { b, g, row: i } };
-        }
-      }
-  return best;
-}
-
-/**
- * Judges a kernel's selection for one query row against the oracle's, within `tol` (absolute, on
- * the ranking metric): the forced ids are all there, the rest are candidates, as many as the
- * top-k keeps, and none ranks more than `tol` below an unselected candidate. Returns what is
- * wrong, or undefined. `ids` may hold −1 padding, in any order.
- */
-export function checkSelection(
-  r: RoutingResult,
-  b: number,
-  g: number,
-  row: number,
-  ids: ArrayLike<number>,
-  tol: number,
-): string | undefined {
-  const u = r.unitOf(b, g, row);
-  const got = [...new Set(Array.from(ids).filter((id) => id >= 0))].sort((x, y) => x - y);
-  if (r.spec.source.kind === 'from') {
-    // Nothing is ranked: the selection is exact.
-    const same = got.length === u.selected.length && got.every((id, i) => id === u.selected[i]);
-    return same ? undefined : `selected [${got.join(', ')}], expected [${u.selected.join(', ')}]`;
-  }
-  const missing = u.forced.filter((id) => !got.includes(id));
-  if (missing.length > 0) return `forced ids ${missing.join(', ')} are missing`;
-  const cands = new Set(u.candidates);
-  const stray = got.filter((id) => !cands.has(id));
-  if (stray.length > 0) return `ids ${stray.join(', ')} are not candidates`;
-  const picked = got.filter((id) => !u.forced.includes(id));
-  const want = Math.min(topkOf(r), u.ranked.length);
-  if (picked.length !== want) return `${picked.length} ranked ids selected, expected ${want}`;
-  const chosen = new Set(picked);
-  const worst = picked.reduce((m, id) => Math.min(m, val(u.metric.get(id))), Infinity);
-  const rest = u.ranked.filter((id) => !chosen.has(id));
-  const better = rest.find((id) => val(u.metric.get(id)) > worst + tol);
-  return better === undefined ? undefined : `id ${better} ranks above a selected id by more than ${tol}`;
 }
 
 /**

@@ -28,6 +28,30 @@ describe('attnc subcommands', () => {
     expect(attnc('--help').stdout).toContain('attnc --version');
   });
 
+  it('--wgsl-engine picks the WGSL engine, checks its value and its target', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'attnc-engine-'));
+    const coop = attnc(
+      'compile',
+      'stdlib/biformer.attn',
+      '--target',
+      'wgsl',
+      '--wgsl-engine',
+      'coop',
+      '--out',
+      dir,
+    );
+    expect(coop.status).toBe(0);
+    const wgsl = readFileSync(join(dir, 'biformer.wgsl'), 'utf8');
+    expect(wgsl).toContain('var<workgroup> co_kv'); // the coop entry point, routed (coop-route.ts)
+    expect(wgsl).toContain('fn co_unit_keys');
+    const bad = attnc('compile', 'stdlib/causal.attn', '--wgsl-engine', 'fast');
+    expect(bad.status).toBe(1);
+    expect(bad.stderr).toContain('--wgsl-engine expects row or coop, got `fast`');
+    const cuda = attnc('compile', 'stdlib/causal.attn', '--target', 'cuda', '--wgsl-engine', 'coop');
+    expect(cuda.status).toBe(1);
+    expect(cuda.stderr).toContain('--wgsl-engine coop needs --target wgsl');
+  });
+
   it("refuses another command's flags, naming them", () => {
     const r = attnc('check', 'stdlib/causal.attn', '--nq', '5', '--emit', 'ts');
     expect(r.status).toBe(1);

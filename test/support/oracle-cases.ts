@@ -37,6 +37,7 @@ export interface WgslEntry {
 export function wgslKernels(
   programs: readonly WgslProgram[],
   file: string,
+  engine: 'row' | 'coop' = 'row',
 ): { kernelFor: (i: number) => Promise<WgslEntry>; destroy: () => void } {
   const compiled = new Map<number, WgslEntry>();
   return {
@@ -51,6 +52,7 @@ export function wgslKernels(
         headDim: D,
         limits: deviceLimits(device),
         schedule: { blockQ: tile, threads: tile, blockK: tile },
+        wgslEngine: engine,
         observe: (pass, ir) => expect(verify(ir), `IR after ${pass}`).toEqual([]),
       });
       const entry = { c, gpu: await createKernel(device, c.artifact, { debug: true }) };

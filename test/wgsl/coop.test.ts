@@ -34,9 +34,10 @@ describe('coop engine selection', () => {
     expect(portable.subgroups).toBe(false);
   });
 
-  it('leaves kernels it does not run on the row engine: block routing, head dims not multiples of 4', () => {
+  it('runs routed kernels; leaves head dims that are not multiples of 4 on the row engine', () => {
     const routed = compile(readStdlib('biformer.attn'), { target: 'wgsl', headDim: 64, wgslEngine: 'coop' });
-    expect(routed.kernel.schedule.wgslEngine).toBeUndefined();
+    expect(routed.kernel.schedule.wgslEngine).toBe('coop');
+    expect(routed.artifact.code).toContain('co_unit_keys');
     const odd = compile(causal, { target: 'wgsl', headDim: 6, wgslEngine: 'coop' });
     expect(odd.kernel.schedule.wgslEngine).toBeUndefined();
     expect(odd.kernel.schedule.threads).toBe(odd.kernel.schedule.blockQ);
@@ -60,6 +61,57 @@ describe('coop engine selection', () => {
     expect(() =>
       compile(causal, { target: 'wgsl', headDim: 64, wgslEngine: 'coop', schedule: { blockK: 6 } }),
     ).toThrow(/blockK to be a multiple of 4/);
+  });
+});
+
+describe('default WGSL engine by adapter', () => {
+  /** A GPUDevice stand-in: the limits and features deviceLimits reads, and its adapter info. */
+  const fakeDevice = (info: Partial<GPUAdapterInfo> | undefined): GPUDevice =>
+    ({
+      limits: {
+        maxComputeWorkgroupStorageSize: 49152,
+        maxComputeInvocationsPerWorkgroup: 1024,
+        maxComputeWorkgroupSizeX: 1024,
+      },
+      features: new Set(['subgroups']),
+      ...(info ? { adapterInfo: info } : {}),
+    }) as unknown as GPUDevice;
+  const engineOn = (device: GPUDevice): string | undefined =>
+    compile(causal, { target: 'wgsl', headDim: 64, limits: deviceLimits(device) }).kernel.schedule.wgslEngine;
+
+  it('is coop on a hardware adapter and row on CPU adapters or when the adapter is unknown', () => {
+    const nvidia = {
+      vendor: 'nvidia',
+      architecture: 'hopper',
+      device: '',
+      description: 'NVIDIA H200',
+      isFallbackAdapter: false,
+    };
+    expect(deviceLimits(fakeDevice(nvidia)).softwareAdapter).toBe(false);
+    expect(engineOn(fakeDevice(nvidia))).toBe('coop');
+    // SwiftShader does not always set isFallbackAdapter; its name says it.
+    const swiftshader = {
+      vendor: 'google',
+      architecture: '',
+      device: 'swiftshader',
+      description: '',
+      isFallbackAdapter: false,
+    };
+    expect(engineOn(fakeDevice(swiftshader))).toBeUndefined();
+    expect(engineOn(fakeDevice(undefined))).toBeUndefined();
+    // An explicit engine wins over the adapter.
+    const rowOnGpu = compile(causal, {
+      target: 'wgsl',
+      headDim: 64,
+      limits: deviceLimits(fakeDevice(nvidia)),
+      wgslEngine: 'row',
+    });
+    expect(rowOnGpu.kernel.schedule.wgslEngine).toBeUndefined();
+  });
+
+  it('lavapipe reports itself as a CPU adapter, so its kernels stay on the row engine', async () => {
+    const device = await getDevice();
+    expect(deviceLimits(device).softwareAdapter).toBe(true);
   });
 });
 

@@ -1,6 +1,7 @@
 // Glue between the WGSL module renderer (kernel.ts) and the coop engine (coop.ts): the coop entry
 // point's expressions, and the row-engine schedule its decode module runs on.
 import type { AttentionKernel } from '../../ir/kernel.js';
+import { attendsSelected } from '../../ir/routing.js';
 import { linearize } from '../linearize.js';
 import type { ClassMode } from './attention.js';
 import { coopAttentionBody } from './coop.js';
@@ -22,5 +23,7 @@ export function coopBody(
   const mask = mode === 'full' ? undefined : linearize([kernel.mask], r, 'mk');
   const score = linearize([kernel.score], r, 'sc');
   const { schedule, formats } = kernel;
-  return coopAttentionBody({ schedule, formats, mode, lse: kernel.outputs.lse, mask, score, layout });
+  // `emit` writes the selection but attends under the static mask alone.
+  const routed = kernel.routing && attendsSelected(kernel.routing) ? kernel.routing : undefined;
+  return coopAttentionBody({ schedule, formats, mode, lse: kernel.outputs.lse, mask, score, layout, routed });
 }

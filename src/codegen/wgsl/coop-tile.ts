@@ -4,6 +4,7 @@
 // tile class), `k0`, `k_end`, `lane`, `r0` and `row0` are in scope there.
 import type { CoopParts } from './coop.js';
 import { coopGeometry } from './coop-geometry.js';
+import { routedKeyCheck } from './coop-route.js';
 import { loadKvRegsVec4, stageCoopKv, storeKvRegsVec4 } from './kv-load.js';
 
 export const pad = (lines: readonly string[], n: number): string[] =>
@@ -31,6 +32,7 @@ function scoreBlock(p: CoopParts): string[] {
     '    var s = MASKED;',
     '    var allowed = row < Nq && kj < Nk;',
     ...pad(masked, 4),
+    ...(p.routed ? pad(routedKeyCheck, 4) : []),
     '    if (allowed) {',
     '      let score = u.scale * sblk[i][c];',
     ...pad(p.score.stmts, 6),

@@ -15,11 +15,13 @@
 // per-row flag, not NaN arithmetic, which Vulkan drivers need not preserve); −inf weighs 0.
 import { sharedStorage, type TensorFormats } from '../../ir/formats.js';
 import type { Schedule } from '../../ir/kernel.js';
+import type { RoutingPlan } from '../../ir/routing.js';
 import type { Linearized } from '../linearize.js';
 import type { ClassMode } from './attention.js';
 import { COOP_LANES, coopGeometry, type CoopGeometry } from './coop-geometry.js';
 import { coopTileBody, pad } from './coop-tile.js';
 import { kvRow0 } from './kv-load.js';
+import { routedChunkClasses, routedRowState, unitKeysFn } from './coop-route.js';
 import type { WgslLayout } from './layout.js';
 
 export interface CoopParts {
@@ -34,6 +36,8 @@ export interface CoopParts {
   /** The score expression over `score` (= scale·<q,k>). */
   readonly score: Linearized;
   readonly layout: WgslLayout;
+  /** Block routing attending the selection (coop-route.ts): tiles and keys gated by each row's. */
+  readonly routed: RoutingPlan | undefined;
 }
 
 function bindingIndex(layout: WgslLayout, name: string): number {
@@ -60,7 +64,6 @@ function vec4Views(p: CoopParts): string[] {
 function declarations(p: CoopParts): string[] {
   const s = p.schedule;
   const g = coopGeometry(s);
-  const dynamic = p.mode === 'dynamic';
   return [
     `const CO_THREADS: u32 = ${s.threads}u;`,
     `const CO_LANES: u32 = ${g.lanes}u; // invocations per query row`,
@@ -88,7 +91,7 @@ function declarations(p: CoopParts): string[] {
     ...(g.splitKv ? [`var<workgroup> co_v: array<vec4<f32>, ${s.blockK * g.kvStride}>; // V tile`] : []),
     `var<workgroup> co_p: array<f32, ${s.blockQ * g.pStride}>; // P = exp(s - m) of the tile (or lanes’ row maxima)`,
     'var<workgroup> co_bad: array<atomic<u32>, BLOCK_Q>; // row saw a NaN or +inf allowed score',
-    ...(dynamic
+    ...(p.mode === 'dynamic' || p.routed
       ? ['var<workgroup> co_cls: array<u32, CO_THREADS>; // tile classes of a chunk of tiles']
       : []),
     ...(sgCheck(g) ? ['var<workgroup> co_nosg: u32; // some row’s lanes are not inside one subgroup'] : []),
@@ -132,8 +135,15 @@ function entryHead(g: CoopGeometry): string[] {
  */
 function tileLoop(p: CoopParts): string[] {
   const dynamic = p.mode === 'dynamic';
+  // Routing gates the classes per chunk too (coop-route.ts), so routed kernels take the chunk loop.
+  const chunked = dynamic || p.routed;
+  const ownClass = dynamic
+    ? 'tile_class(b, h, q_lo, q_hi, u.k_offset + i32(t0), u.k_offset + i32(t_end) - 1i)'
+    : p.mode === 'full'
+      ? 'TILE_FULL'
+      : 'TILE_PARTIAL';
   // Prefetch's next tile: the next one of the chunk with work (none past the chunk), else the next.
-  const nextTile = dynamic
+  const nextTile = chunked
     ? [
         'var nt = kt + 1u;',
         'while (nt < kt_end && co_cls[nt - kc] == TILE_EMPTY) { nt++; }',
@@ -147,7 +157,7 @@ function tileLoop(p: CoopParts): string[] {
     ...pad(coopTileBody(p, nextTile), 4),
     '  }',
   ];
-  if (!dynamic) {
+  if (!chunked) {
     return [
       'for (var kt = 0u; kt < n_tiles; kt++) {',
       ...tile([
@@ -162,12 +172,11 @@ function tileLoop(p: CoopParts): string[] {
     'for (var kc = 0u; kc < n_tiles; kc += CO_THREADS) {',
     '  var own_cls = TILE_EMPTY;',
     '  if (kc + lid < n_tiles) {',
-    '    let t0 = (kc + lid) * BLOCK_K;',
-    '    let t_end = min(t0 + BLOCK_K, Nk);',
-    '    own_cls = tile_class(b, h, q_lo, q_hi, u.k_offset + i32(t0), u.k_offset + i32(t_end) - 1i);',
+    ...(dynamic ? ['    let t0 = (kc + lid) * BLOCK_K;', '    let t_end = min(t0 + BLOCK_K, Nk);'] : []),
+    `    own_cls = ${ownClass};`,
     '  }',
     '  workgroupBarrier(); // the previous chunk’s classes are no longer read',
-    '  co_cls[lid] = own_cls;',
+    ...(p.routed ? pad(routedChunkClasses(), 2) : ['  co_cls[lid] = own_cls;']),
     '  let kt_end = min(kc + CO_THREADS, n_tiles);',
     '  for (var kt = kc; kt < kt_end; kt++) {',
     ...pad(
@@ -240,6 +249,7 @@ export function coopAttentionBody(p: CoopParts): string {
   return [
     ...vec4Views(p),
     ...declarations(p),
+    ...(p.routed ? ['', ...unitKeysFn(p.routed)] : []),
     '',
     ...entryHead(g),
     '  let lane = lid % CO_LANES;',
@@ -253,6 +263,7 @@ export function coopAttentionBody(p: CoopParts): string {
     '  let d4_loop = select(CO_D4, 0u, u.Nk < 0i);',
     ...(g.subgroups && !sgCheck(g) ? [] : ['  let lanes_loop = select(CO_LANES, 0u, u.Nk < 0i);']),
     ...(g.qGlobal ? qRows : stageQ),
+    ...(p.routed ? routedRowState : []),
     '  var m_run: array<f32, CO_RM>;',
     '  var l_run: array<f32, CO_RM>;',
     '  var acc: array<array<vec4<f32>, CO_OC>, CO_RM>;',

@@ -16,6 +16,11 @@ export interface WgslLimits {
   shaderF16: boolean;
   /** Whether the device has the `subgroups` feature (the coop engine's row reductions use it). */
   subgroups?: boolean;
+  /**
+   * Whether the adapter is a CPU implementation (lavapipe, SwiftShader, WARP), where the row engine
+   * wins; on hardware (false) the default WGSL engine is coop. Unknown (undefined): row.
+   */
+  softwareAdapter?: boolean;
 }
 
 /** The limits every WebGPU device guarantees (`shader-f16` is optional, so it is off). */

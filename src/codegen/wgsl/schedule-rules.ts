@@ -49,13 +49,13 @@ const coopCandidates: readonly CoopCandidate[] = [
 ];
 
 /**
- * Kernels the coop engine does not run (block routing, all-empty masks, head dims that are not
- * multiples of 4): they keep the row engine.
+ * Kernels the coop engine does not run (all-empty masks, head dims that are not multiples of 4):
+ * they keep the row engine. Routed kernels run on it (coop-route.ts).
  */
 function coopRuns(base: ScheduleBase, kernel: ScheduleKernelFacts): boolean {
   const empty = kernel.tiles?.kind === 'static' && kernel.tiles.value === 'empty';
   // Coop stages K/V as vec4s: views of float rows, or 4 channels dequantized (kv-load.ts).
-  return kernel.routing === undefined && !empty && [base.headDim, base.valueDim].every((d) => d % 4 === 0);
+  return !empty && [base.headDim, base.valueDim].every((d) => d % 4 === 0);
 }
 
 function wgslCandidates(

@@ -21,6 +21,8 @@ export interface TargetLimits {
   readonly engines?: readonly Engine[];
   /** WGSL only: whether the `subgroups` feature may be used (the coop engine's row reductions). */
   readonly subgroups?: boolean;
+  /** WGSL only: whether the adapter is a CPU implementation (the default engine is then row, else coop). */
+  readonly softwareAdapter?: boolean;
 }
 
 /**

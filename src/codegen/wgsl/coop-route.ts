@@ -1,0 +1,109 @@
+// Block routing on the coop engine (coop.ts): the attention visits only the tiles that hold a key
+// some row of the workgroup selected, and a key only where its own row selected its unit — the
+// row engine's rule (attention.ts), with the per-row state spread over the invocation's CO_RM rows.
+// The routing passes (routing.ts) have filled `indices` with each row's selected unit ids,
+// ascending and padded with -1; route_id, route_sel, route_cap and route_group_row come from there.
+//   - Tiles: with each chunk of tiles (one tile per invocation, coop.ts tileLoop), every
+//     invocation marks the tiles its rows' selected units cover (the lanes of a row take turns
+//     over the list); the marks then gate the tile classes, which the loop reads uniformly.
+//   - Keys: each invocation walks each of its rows' ascending lists as its keys ascend (tiles in
+//     order, columns lane + CO_LANES·c in order within a tile), so a key is checked in O(1).
+import type { RoutingPlan } from '../../ir/routing.js';
+import { pad } from './coop-tile.js';
+
+/** Per-row selection state, after q_lo/q_hi: list base, walk position and current id. */
+export const routedRowState = [
+  '  // Each row\u2019s selected unit ids (ascending), walked as its keys ascend.',
+  '  let sel_cap = route_cap();',
+  '  var sel_base: array<u32, CO_RM>;',
+  '  var sel_p: array<u32, CO_RM>;',
+  '  var sel_id: array<i32, CO_RM>;',
+  '  for (var i = 0u; i < CO_RM; i++) {',
+  '    let row = row0 + r0 + i;',
+  '    sel_base[i] = (route_group_row(wg.z, wg.y) * Nq + row) * sel_cap;',
+  '    sel_p[i] = 0u;',
+  '    sel_id[i] = I32_MAX;',
+  '    if (row < Nq) { sel_id[i] = route_sel(sel_base[i], 0u, sel_cap); }',
+  '  }',
+];
+
+/** `allowed` narrowed to the keys row i selected (inside the key loop: k, i in scope). */
+export const routedKeyCheck = [
+  'if (allowed) {',
+  '  let kid = route_id(k);',
+  '  loop {',
+  '    if (sel_id[i] >= kid) { break; }',
+  '    sel_p[i]++;',
+  '    sel_id[i] = route_sel(sel_base[i], sel_p[i], sel_cap);',
+  '  }',
+  '  allowed = sel_id[i] == kid;',
+  '}',
+];
+
+/**
+ * WGSL `co_unit_keys(id)`: the key positions [x, y) of unit `id` within this call's keys
+ * (k_offset .. k_offset + Nk): arithmetic for blocks (tokens are one-key blocks), a binary
+ * search of the non-decreasing chunk ids for `chunks(t)`.
+ */
+export function unitKeysFn(r: RoutingPlan): string[] {
+  const head = 'fn co_unit_keys(id: i32) -> vec2<i32> {';
+  if (r.unit.kind !== 'chunks') {
+    return [
+      head,
+      '  let lo = u.k_offset;',
+      '  let hi = u.k_offset + u.Nk;',
+      '  return vec2<i32>(clamp(id * ROUTE_BLOCK, lo, hi), clamp((id + 1i) * ROUTE_BLOCK, lo, hi));',
+      '}',
+    ];
+  }
+  return [
+    head,
+    '  return vec2<i32>(co_first_key_at_least(id), co_first_key_at_least(id + 1i));',
+    '}',
+    '',
+    '// The first key position whose chunk id is >= id (k_offset + Nk if none).',
+    'fn co_first_key_at_least(id: i32) -> i32 {',
+    '  var lo = u.k_offset;',
+    '  var hi = u.k_offset + u.Nk;',
+    '  while (lo < hi) {',
+    '    let mid = lo + (hi - lo) / 2i;',
+    '    if (route_id(mid) < id) { lo = mid + 1i; } else { hi = mid; }',
+    '  }',
+    '  return lo;',
+    '}',
+  ];
+}
+
+/**
+ * The chunk's classes gated by the marks (replaces `co_cls[lid] = own_cls;` after the chunk's
+ * first barrier). co_cls holds the marks first (racing stores all write 1, as the row engine's
+ * tile_hit), then each invocation's own tile class, or TILE_EMPTY where no row selected a key.
+ */
+export const routedChunkClasses = (): string[] => [
+  'co_cls[lid] = 0u;',
+  'workgroupBarrier(); // the marks are cleared',
+  'for (var i = 0u; i < CO_RM; i++) {',
+  '  if (row0 + r0 + i >= Nq) { continue; }',
+  '  for (var p = lane; p < sel_cap; p += CO_LANES) {',
+  '    let id = route_sel(sel_base[i], p, sel_cap);',
+  '    if (id == I32_MAX) { break; }',
+  ...pad(markUnitTiles(), 4),
+  '  }',
+  '}',
+  'workgroupBarrier(); // the marks are written',
+  'let hit = co_cls[lid] != 0u;',
+  'workgroupBarrier(); // the marks are read',
+  'co_cls[lid] = select(TILE_EMPTY, own_cls, hit);',
+];
+
+/** Marks the tiles of the chunk [kc, kc + CO_THREADS) that unit `id`'s keys fall in. */
+function markUnitTiles(): string[] {
+  return [
+    'let keys = co_unit_keys(id) - vec2<i32>(u.k_offset);',
+    'if (keys.x < keys.y) {',
+    '  let t_lo = max(u32(keys.x) / BLOCK_K, kc);',
+    '  let t_hi = min(u32(keys.y - 1i) / BLOCK_K + 1u, min(kc + CO_THREADS, n_tiles));',
+    '  for (var t = t_lo; t < t_hi; t++) { co_cls[t - kc] = 1u; }',
+    '}',
+  ];
+}
