@@ -1,0 +1,233 @@
+"""Context parallelism for attnc kernels over torch.distributed (NCCL): ring attention and Ulysses.
+
+    import attnc.distributed as cp
+    kern = cp.load("stdlib/document.attn", dtype=torch.bfloat16, head_dim=128)
+    q, k, v, ids = (cp.shard(x, world, rank, dim) for x, dim in ((Q, 2), (K, 2), (V, 2), (IDS, 0)))
+    out, lse = cp.ring_attention(kern, q, k, v, doc=ids)       # this rank's rows, global semantics
+
+Every rank holds q, k, v (and the kv-indexed tensors the mask reads, e.g. document ids) for its
+shard of one sequence of N positions: with sharding='zigzag' (the default) the sequence is cut
+into 2P chunks and rank r holds chunks r and 2P-1-r, so a causal mask gives every rank equal
+work; 'contiguous' gives rank r the r-th of P pieces. shard()/unshard() cut and join tensors so.
+
+ring_attention passes K/V shards (and the tensor shards) around the ring with NCCL isend/irecv,
+the next step's transfer in flight while this step computes; each step launches the kernel for
+every (query chunk, key chunk) pair at their global positions (q_offset, k_offset) and merges
+the partial outputs by lse (attnc.distributed_merge). Pairs the kernel's own tile classification
+rules out (attnc.distributed_tiles: causal pairs above the diagonal, other documents' chunks)
+are skipped without a launch. ulysses_attention (attnc.distributed_ulysses) trades sequence
+shards for head shards with all_to_all and calls the kernel once over the whole sequence.
+simulate_ring/simulate_ulysses play all P ranks one after another on one GPU: the same per-rank
+code with the transfers replaced by handing tensors over, which is how the GPU tests check them."""
+import torch
+import torch.distributed as dist
+
+from . import build
+from . import torch as attnc_torch
+from .distributed_check import check_cp_kernel
+from .distributed_merge import NEG_INF, TorchOps, merge_weights
+from .distributed_plan import ring_source, shard_chunks, shard_length, step_calls
+from .distributed_source import ring_call_named
+from .distributed_source import ring_source as ring_variant_source
+from .distributed_tiles import ChunkStats, PairFilter
+from .errors import ArgumentError
+
+__all__ = ['CPKernel', 'load', 'shard', 'unshard', 'ring_attention', 'ulysses_attention', 'simulate_ring', 'simulate_ulysses']
+
+
+class CPKernel:
+    """A kernel loaded for context parallelism: `attn` (the kernel as written, for Ulysses and the
+    tile classification) and `ring` (its ring variant when the mask reads kv-indexed tensors,
+    attnc.distributed_source; else the same kernel)."""
+
+    def __init__(self, attn, ring, ring_tensors):
+        self.attn, self.ring, self.ring_tensors = attn, ring, ring_tensors
+        self.manifest = attn.manifest
+        self.kv_tensors = {t.name: t for t in ring_tensors}
+
+    def check(self, mode):
+        check_cp_kernel(self.manifest, mode)
+
+
+def load(path_or_source, entry=None, dtype=None, head_dim=None, value_dim=None):
+    """attnc.torch.load(...) with lse, and the ring variant built beside it when needed."""
+    source, _ = build.read_source(str(path_or_source))
+    attn = attnc_torch.load(path_or_source, entry, dtype, head_dim, value_dim, lse=True)
+    text, tensors = ring_variant_source(source, attn.manifest, entry)
+    ring = attnc_torch.load(text, entry, dtype, head_dim, value_dim, lse=True) if tensors else attn
+    return CPKernel(attn, ring, tensors)
+
+
+def shard(x, world_size, rank, dim=2, sharding='zigzag'):
+    """Rank `rank`'s shard of x along `dim` (the sequence dim: 2 for [B, H, N, D], 0 for ids [N])."""
+    chunks = shard_chunks(x.shape[dim], world_size, rank, sharding)
+    return torch.cat([x.narrow(dim, c.start, c.length) for c in chunks], dim=dim)
+
+
+def unshard(shards, dim=2, sharding='zigzag'):
+    """The full tensor from every rank's shard (the inverse of shard)."""
+    P = len(shards)
+    N = sum(s.shape[dim] for s in shards)
+    pieces = []
+    for r in range(P):
+        for c in shard_chunks(N, P, r, sharding):
+            pieces.append((c.start, shards[r].narrow(dim, c.local, c.length)))
+    return torch.cat([p for _, p in sorted(pieces, key=lambda x: x[0])], dim=dim)
+
+
+def _narrow(x, dim, start, length):
+    return x.narrow(dim, start, length)
+
+
+def _merge_into(acc, acc_lse, out, lse):
+    new_lse, w_acc, w_new = merge_weights(acc_lse, lse, TorchOps(torch))
+    acc.mul_(w_acc.unsqueeze(-1)).add_(out.float() * w_new.unsqueeze(-1))
+    acc_lse.copy_(new_lse)
+
+
+class RingRank:
+    """One rank of the ring: its query chunks and their running (out, lse) in float32."""
+
+    def __init__(self, kern, q, Dv, N, P, rank, sharding, named, scale, may_touch):
+        kern.check('ring')
+        self.kern, self.N, self.P, self.rank, self.sharding = kern, N, P, rank, sharding
+        self.scale, self.may_touch = scale, may_touch
+        self.chunks = shard_chunks(N, P, rank, sharding)
+        if q.shape[2] != sum(c.length for c in self.chunks):
+            raise ArgumentError(f'{kern.manifest.name}: rank {rank} holds {q.shape[2]} query rows; its {sharding} shard of N = {N} has {shard_length(N, P, rank, sharding)}')
+        self.q = [q[:, :, c.local : c.local + c.length].contiguous() for c in self.chunks]
+        self.params = {n: v for n, v in named.items() if n not in kern.kv_tensors}
+        self.own = {n: named[n] for n in kern.kv_tensors}  # this rank's shards of the kv-indexed tensors
+        B, H = q.shape[0], q.shape[1]
+        self.acc = {c.start: q.new_zeros((B, H, c.length, Dv), dtype=torch.float32) for c in self.chunks}
+        self.lse = {c.start: torch.full((B, H, c.length), NEG_INF, device=q.device) for c in self.chunks}
+        self.launches = 0
+
+    def step(self, step, k, v, kv_named):
+        """Computes against the K/V (and tensor shards kv_named) of rank ring_source(rank, step)."""
+        for call in step_calls(self.N, self.P, self.rank, step, self.sharding, self.may_touch):
+            qc, kc = call.q, call.k
+            named = ring_call_named(self.kern.ring_tensors, call, self.own, kv_named, self.params, _narrow)
+            kk, vv = (x[:, :, kc.local : kc.local + kc.length] for x in (k, v))
+            q = self.q[self.chunks.index(qc)]
+            r = self.kern.ring(q, kk, vv, q_offset=call.q_offset, k_offset=call.k_offset, scale=self.scale, **named)
+            _merge_into(self.acc[qc.start], self.lse[qc.start], r.out, r.lse)
+            self.launches += 1
+
+    def result(self, dtype):
+        """This rank's rows: out in the inputs' dtype, lse float32."""
+        out = torch.cat([self.acc[c.start] for c in self.chunks], dim=2).to(dtype)
+        return out, torch.cat([self.lse[c.start] for c in self.chunks], dim=2)
+
+
+def _stats(kern, tensors_by_rank, N, P, sharding):
+    """ChunkStats of the 1-D kv-indexed tensors, from every rank's shard ({rank: {name: shard}})."""
+    stats = {}
+    ndim = {t.name: len(t.dims) for t in kern.manifest.tensors}
+    for name in kern.kv_tensors:
+        if ndim[name] != 1:  # range_min/range_max read 1-D tensors only
+            continue
+        rows = []
+        for r in range(P):
+            for c in shard_chunks(N, P, r, sharding):
+                if c.length:
+                    piece = tensors_by_rank[r][name].narrow(0, c.local, c.length)
+                    rows.append((c.start, c.stop, piece.min(), piece.max()))
+        values = torch.stack([torch.stack([mn, mx]) for _, _, mn, mx in rows]).tolist() if rows else []
+        stats[name] = ChunkStats(N, [(a, b, int(mn), int(mx)) for (a, b, _, _), (mn, mx) in zip(rows, values)])
+    return stats
+
+
+def _pair_filter(kern, stats, named, B, H, skip=True):
+    if not skip:
+        return None
+    params = {p.name: named.get(p.name, p.default) for p in kern.manifest.params}
+    return PairFilter(kern.manifest.data.get('tiles'), params, stats, B, H)
+
+
+def simulate_ring(kern, q, k, v, world_size, sharding='zigzag', scale=None, skip=True, **named):
+    """The ring over world_size simulated ranks on one device, one after another: full q, k, v
+    [B, H, N, D] and full kv-indexed tensors in, (out, lse, launches) out."""
+    N, P = q.shape[2], world_size
+    sh = {r: {n: shard(named[n], P, r, kern.kv_tensors[n].kv_dim, sharding) for n in kern.kv_tensors} for r in range(P)}
+    stats = _stats(kern, sh, N, P, sharding)
+    may_touch = _pair_filter(kern, stats, named, q.shape[0], q.shape[1], skip)
+    kvs = [(shard(k, P, r, 2, sharding), shard(v, P, r, 2, sharding)) for r in range(P)]
+    ranks = [RingRank(kern, shard(q, P, r, 2, sharding), v.shape[3], N, P, r, sharding, dict(named, **sh[r]), scale, may_touch) for r in range(P)]
+    for s in range(P):
+        for r, rank in enumerate(ranks):
+            src = ring_source(r, s, P)
+            rank.step(s, *kvs[src], sh[src])
+    results = [rank.result(q.dtype) for rank in ranks]
+    return unshard([o for o, _ in results], 2, sharding), unshard([l for _, l in results], 2, sharding), sum(r.launches for r in ranks)
+
+
+def ring_attention(kern, q, k, v, *, N=None, group=None, sharding='zigzag', scale=None, skip=True, **named):
+    """This rank's (out, lse) of attention over the whole sequence; q, k, v [B, H(kv), N_rank, D]
+    and the kv-indexed tensors are this rank's shards (shard()). N: the sequence length (None: the
+    sum of the ranks' shard lengths, one all_reduce)."""
+    P, rank = dist.get_world_size(group), dist.get_rank(group)
+    if N is None:
+        n = torch.tensor([q.shape[2]], device=q.device, dtype=torch.int64)
+        dist.all_reduce(n, group=group)
+        N = int(n.item())
+    mine = {n_: named[n_] for n_ in kern.kv_tensors}
+    gathered = {}
+    for name, t in mine.items():  # every rank's shard of the 1-D tensors, for the pair filter's statistics
+        if t.dim() == 1:
+            parts = [t.new_empty(shard_length(N, P, r, sharding)) for r in range(P)]
+            if _equal_lengths(N, P, sharding):
+                dist.all_gather(parts, t.contiguous(), group=group)
+            else:
+                _gather_uneven(parts, t, group)
+            gathered[name] = parts
+    sh = {r: {n_: gathered[n_][r] for n_ in gathered} for r in range(P)}
+    may_touch = _pair_filter(kern, _stats(kern, sh, N, P, sharding), named, q.shape[0], q.shape[1], skip)
+    me = RingRank(kern, q, v.shape[3], N, P, rank, sharding, named, scale, may_touch)
+    cur = [k.contiguous(), v.contiguous()] + [mine[n_].contiguous() for n_ in kern.kv_tensors]
+    nxt_peer, prev_peer = (dist.get_global_rank(group, (rank + d) % P) if group else (rank + d) % P for d in (1, -1))
+    for s in range(P):
+        reqs, nxt = [], None
+        if s < P - 1:  # the next step's shard travels while this step computes
+            n_src = shard_length(N, P, ring_source(rank, s + 1, P), sharding)
+            nxt = [x.new_empty(_with_len(x, n_src, _seq_dim(kern, i))) for i, x in enumerate(cur)]
+            ops = [dist.P2POp(dist.isend, x, nxt_peer, group) for x in cur] + [dist.P2POp(dist.irecv, x, prev_peer, group) for x in nxt]
+            reqs = dist.batch_isend_irecv(ops)
+        me.step(s, cur[0], cur[1], dict(zip(kern.kv_tensors, cur[2:])))
+        for req in reqs:
+            req.wait()
+        if nxt is not None:
+            cur = nxt
+    return me.result(q.dtype)
+
+
+def _seq_dim(kern, i):
+    return 2 if i < 2 else list(kern.kv_tensors.values())[i - 2].kv_dim
+
+
+def _with_len(x, n, dim):
+    shape = list(x.shape)
+    shape[dim] = n
+    return shape
+
+
+def _equal_lengths(N, P, sharding):
+    return len({shard_length(N, P, r, sharding) for r in range(P)}) == 1
+
+
+def _gather_uneven(parts, t, group):
+    """all_gather for shards of different lengths (N not a multiple of 2P): every rank's shard by
+    all_to_all (which takes a size per peer), sending its own to all."""
+    dist.all_to_all(parts, [t.contiguous()] * len(parts), group=group)
+
+
+def ulysses_attention(kern, q, k, v, **kwargs):
+    from .distributed_ulysses import ulysses_attention as run
+
+    return run(kern, q, k, v, **kwargs)
+
+
+def simulate_ulysses(kern, q, k, v, world_size, **kwargs):
+    from .distributed_ulysses import simulate_ulysses as run
+
+    return run(kern, q, k, v, world_size, **kwargs)
