@@ -175,12 +175,8 @@ def ring_attention(kern, q, k, v, *, N=None, group=None, sharding='zigzag', scal
     gathered = {}
     for name, t in mine.items():  # every rank's shard of the 1-D tensors, for the pair filter's statistics
         if t.dim() == 1:
-            parts = [t.new_empty(shard_length(N, P, r, sharding)) for r in range(P)]
-            if _equal_lengths(N, P, sharding):
-                dist.all_gather(parts, t.contiguous(), group=group)
-            else:
-                _gather_uneven(parts, t, group)
-            gathered[name] = parts
+            lengths = [shard_length(N, P, r, sharding) for r in range(P)]
+            gathered[name] = all_to_all_rows([t] * P, lengths, 0, group)
     sh = {r: {n_: gathered[n_][r] for n_ in gathered} for r in range(P)}
     may_touch = _pair_filter(kern, _stats(kern, sh, N, P, sharding), named, q.shape[0], q.shape[1], skip)
     me = RingRank(kern, q, v.shape[3], N, P, rank, sharding, named, scale, may_touch)
@@ -211,23 +207,23 @@ def _with_len(x, n, dim):
     return shape
 
 
-def _equal_lengths(N, P, sharding):
-    return len({shard_length(N, P, r, sharding) for r in range(P)}) == 1
+def all_to_all_rows(sends, recv_lengths, dim, group=None):
+    """all_to_all of tensors whose lengths along `dim` differ (shards of N not a multiple of 2P):
+    each is padded to the longest, so gloo (equal sizes only) runs it as NCCL does; recv_lengths[r]
+    is the length that rank r sends here, and what comes back is cut to it."""
+    longest = max([s.shape[dim] for s in sends] + list(recv_lengths))
+
+    def padded(x):
+        if x.shape[dim] == longest:
+            return x.contiguous()
+        pad = list(x.shape)
+        pad[dim] = longest - x.shape[dim]
+        return torch.cat([x, x.new_zeros(pad)], dim=dim)
+
+    recv = [padded(sends[0]).new_empty(_with_len(sends[0], longest, dim)) for _ in recv_lengths]
+    dist.all_to_all(recv, [padded(s) for s in sends], group=group)
+    return [r.narrow(dim, 0, n) for r, n in zip(recv, recv_lengths)]
 
 
-def _gather_uneven(parts, t, group):
-    """all_gather for shards of different lengths (N not a multiple of 2P): every rank's shard by
-    all_to_all (which takes a size per peer), sending its own to all."""
-    dist.all_to_all(parts, [t.contiguous()] * len(parts), group=group)
-
-
-def ulysses_attention(kern, q, k, v, **kwargs):
-    from .distributed_ulysses import ulysses_attention as run
-
-    return run(kern, q, k, v, **kwargs)
-
-
-def simulate_ulysses(kern, q, k, v, world_size, **kwargs):
-    from .distributed_ulysses import simulate_ulysses as run
-
-    return run(kern, q, k, v, world_size, **kwargs)
+# Ulysses lives in its own module, which uses shard/unshard above.
+from .distributed_ulysses import simulate_ulysses, ulysses_attention  # noqa: E402

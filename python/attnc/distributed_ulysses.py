@@ -6,7 +6,7 @@ world size, else repeated to H heads first (a kv head is never split between ran
 import torch
 import torch.distributed as dist
 
-from .distributed import shard, unshard
+from .distributed import all_to_all_rows, shard, unshard
 from .distributed_plan import head_groups, shard_length
 
 
@@ -47,12 +47,6 @@ def simulate_ulysses(kern, q, k, v, world_size, sharding='zigzag', scale=None, *
     return unshard(outs, 2, sharding), unshard(lses, 2, sharding)
 
 
-def _all_to_all(sends, shapes, group):
-    recv = [sends[0].new_empty(s) for s in shapes]
-    dist.all_to_all(recv, [s.contiguous() for s in sends], group=group)
-    return recv
-
-
 def ulysses_attention(kern, q, k, v, *, N=None, group=None, sharding='zigzag', scale=None, **named):
     """This rank's (out, lse) of attention over the whole sequence, by Ulysses; q, k, v and the
     kv-indexed tensors are this rank's shards (attnc.distributed.shard)."""
@@ -64,20 +58,12 @@ def ulysses_attention(kern, q, k, v, *, N=None, group=None, sharding='zigzag', s
         N = int(n.item())
     lengths = [shard_length(N, P, r, sharding) for r in range(P)]
     mine = _head_pieces(q, k, v, P)
-    got = []
-    for i in range(3):
-        sends = [m[i] for m in mine]
-        got.append(_all_to_all(sends, [sends[0].shape[:2] + (n,) + sends[0].shape[3:] for n in lengths], group))
+    got = [all_to_all_rows([m[i] for m in mine], lengths, 2, group) for i in range(3)]
     received = list(zip(*got))
-    tensors = {}
-    for name, t in kern.kv_tensors.items():
-        x = named[name]
-        shapes = [x.shape[: t.kv_dim] + (n,) + x.shape[t.kv_dim + 1 :] for n in lengths]
-        tensors[name] = _all_to_all([x] * P, shapes, group)
+    tensors = {name: all_to_all_rows([named[name]] * P, lengths, t.kv_dim, group) for name, t in kern.kv_tensors.items()}
     params = {n_: x for n_, x in named.items() if n_ not in kern.kv_tensors}
     out, lse = _compute(kern, received, tensors, sharding, scale, params)
     rows = _split_rows(out, lse, P, sharding)
-    mine_n = q.shape[2]
-    outs = _all_to_all([r[0] for r in rows], [out.shape[:2] + (mine_n, out.shape[3])] * P, group)
-    lses = _all_to_all([r[1] for r in rows], [lse.shape[:2] + (mine_n,)] * P, group)
+    outs = all_to_all_rows([r[0] for r in rows], [q.shape[2]] * P, 2, group)
+    lses = all_to_all_rows([r[1] for r in rows], [q.shape[2]] * P, 2, group)
     return torch.cat(outs, dim=1), torch.cat(lses, dim=1)
