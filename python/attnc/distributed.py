@@ -75,6 +75,18 @@ def unshard(shards, dim=2, sharding='zigzag'):
     return torch.cat([p for _, p in sorted(pieces, key=lambda x: x[0])], dim=dim)
 
 
+def _check_tensor_shards(kern, named, rows):
+    """Each kv-indexed tensor given, as this rank's shard (as long as its q, k and v shards)."""
+    for name, t in kern.kv_tensors.items():
+        if name not in named:
+            slot = next(s for s in kern.manifest.tensors if s.name == name)
+            raise ArgumentError(f'{kern.manifest.name}: missing tensor {name}: {slot.describe()} (this rank\'s shard, attnc.distributed.shard)')
+        x = named[name]
+        if not isinstance(x, torch.Tensor) or x.dim() <= t.kv_dim or x.shape[t.kv_dim] != rows:
+            got = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
+            raise ArgumentError(f'{kern.manifest.name}: tensor {name} must be this rank\'s shard: {rows} positions along dim {t.kv_dim}, got {got}')
+
+
 def _narrow(x, dim, start, length):
     return x.narrow(dim, start, length)
 
@@ -96,6 +108,7 @@ class RingRank:
         if q.shape[2] != sum(c.length for c in self.chunks):
             raise ArgumentError(f'{kern.manifest.name}: rank {rank} holds {q.shape[2]} query rows; its {sharding} shard of N = {N} has {shard_length(N, P, rank, sharding)}')
         self.q = [q[:, :, c.local : c.local + c.length].contiguous() for c in self.chunks]
+        _check_tensor_shards(kern, named, q.shape[2])
         self.params = {n: v for n, v in named.items() if n not in kern.kv_tensors}
         self.own = {n: named[n] for n in kern.kv_tensors}  # this rank's shards of the kv-indexed tensors
         B, H = q.shape[0], q.shape[1]
@@ -149,6 +162,8 @@ def simulate_ring(kern, q, k, v, world_size, sharding='zigzag', scale=None, skip
     """The ring over world_size simulated ranks on one device, one after another: full q, k, v
     [B, H, N, D] and full kv-indexed tensors in, (out, lse, launches) out."""
     N, P = q.shape[2], world_size
+    for name in kern.kv_tensors:  # the whole sequence's tensors here: each rank gets its shard
+        _check_tensor_shards(kern, {name: named.get(name)} if name in named else {}, N)
     sh = {r: {n: shard(named[n], P, r, kern.kv_tensors[n].kv_dim, sharding) for n in kern.kv_tensors} for r in range(P)}
     stats = _stats(kern, sh, N, P, sharding)
     may_touch = _pair_filter(kern, stats, named, q.shape[0], q.shape[1], skip)
@@ -171,6 +186,7 @@ def ring_attention(kern, q, k, v, *, N=None, group=None, sharding='zigzag', scal
         n = torch.tensor([q.shape[2]], device=q.device, dtype=torch.int64)
         dist.all_reduce(n, group=group)
         N = int(n.item())
+    _check_tensor_shards(kern, named, q.shape[2])
     mine = {n_: named[n_] for n_ in kern.kv_tensors}
     gathered = {}
     for name, t in mine.items():  # every rank's shard of the 1-D tensors, for the pair filter's statistics

@@ -30,3 +30,14 @@ BUILDS = [
     ('stdlib/nsa_select.attn', dict(dtype='bf16', head_dim=64)),
     (WINDOW_SOURCE, dict(dtype='f16', head_dim=64)),
 ]
+
+# Context parallelism (test_cp.py): each kernel and its ring variant (attnc.distributed_build).
+CP_BUILDS = [
+    ('stdlib/causal.attn', dict(dtype='bf16', head_dim=64)),
+    ('stdlib/causal.attn', dict(dtype='bf16', head_dim=128)),
+    ('stdlib/document.attn', dict(dtype='bf16', head_dim=64)),
+    ('stdlib/document.attn', dict(dtype='bf16', head_dim=128)),
+    ('stdlib/modality.attn', dict(dtype='bf16', head_dim=64)),
+    ('stdlib/sliding_window.attn', dict(dtype='bf16', head_dim=64)),
+    ('stdlib/prefix_lm.attn', dict(dtype='f16', head_dim=64)),
+]

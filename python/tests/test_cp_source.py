@@ -59,3 +59,21 @@ def test_call_arguments_slice_the_shards():
     own, src = {'doc': list(range(100, 110))}, {'doc': list(range(200, 210))}
     named = ring_call_named(tensors, call, own, src, {'w': 1}, lambda x, d, s, n: x[s : s + n])
     assert named == {'w': 1, 'doc_cp_q': [102, 103, 104], 'doc_cp_k': [201, 202], 'attnc_cp_q0': 40, 'attnc_cp_k0': 10}
+
+
+def test_compile_cp_fills_the_cache_with_the_ring_variant(tmp_path):
+    from conftest import node
+
+    node()
+    from attnc.build import BuildOptions
+    from attnc.distributed_build import compile_cp
+    from attnc.manifest import Manifest
+
+    cache = str(tmp_path / 'cache')
+    original, ring = compile_cp('stdlib/document.attn', BuildOptions(dtype='bf16', head_dim=64), cache)
+    m, r = Manifest.from_file(original), Manifest.from_file(ring)
+    assert [t.name for t in m.tensors] == ['doc']
+    assert [t.name for t in r.tensors] == ['doc_cp_q', 'doc_cp_k']
+    assert [p.name for p in r.params] == ['attnc_cp_q0', 'attnc_cp_k0']
+    assert {s['tensor'] for s in r.data['summaries']} == {'doc_cp_q', 'doc_cp_k'}  # tile skipping kept
+    assert compile_cp('stdlib/causal.attn', BuildOptions(dtype='bf16', head_dim=64), cache)[1].endswith('.json')
