@@ -2,6 +2,8 @@
 the kernel and, when its mask reads kv-indexed tensors, its ring variant (attnc.distributed_source),
 into the artifact cache that attnc.distributed.load reads, so a GPU machine without Node can load
 them (as `python -m attnc compile` does for single kernels)."""
+import os
+
 from . import build
 from .distributed_source import ring_source
 from .manifest import Manifest
@@ -9,6 +11,7 @@ from .manifest import Manifest
 
 def compile_cp(path_or_source, options, cache=None):
     """(the kernel's manifest path, its ring variant's: the same path when it needs none)."""
+    cache = os.path.abspath(cache) if cache else None  # the CLI runs in a folder of its own
     source, path = build.read_source(str(path_or_source))
     manifest_path = build.compile_artifact(source, path, options, cache)
     text, tensors = ring_source(source, Manifest.from_file(manifest_path), options.entry)

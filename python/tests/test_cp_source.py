@@ -1,5 +1,7 @@
 """The ring variant's source (attnc.distributed_source): kv-indexed tensors split into the query
 chunk's and the key chunk's slices, lookups rewritten, everything else left as written."""
+import os
+
 import pytest
 
 from attnc.distributed_plan import Chunk, PairCall
@@ -61,19 +63,21 @@ def test_call_arguments_slice_the_shards():
     assert named == {'w': 1, 'doc_cp_q': [102, 103, 104], 'doc_cp_k': [201, 202], 'attnc_cp_q0': 40, 'attnc_cp_k0': 10}
 
 
-def test_compile_cp_fills_the_cache_with_the_ring_variant(tmp_path):
-    from conftest import node
+def test_compile_cp_fills_the_cache_with_the_ring_variant(tmp_path, monkeypatch):
+    from conftest import REPO, node
 
     node()
     from attnc.build import BuildOptions
     from attnc.distributed_build import compile_cp
     from attnc.manifest import Manifest
 
-    cache = str(tmp_path / 'cache')
-    original, ring = compile_cp('stdlib/document.attn', BuildOptions(dtype='bf16', head_dim=64), cache)
+    monkeypatch.chdir(tmp_path)
+    cache = 'cache'  # relative: the CLI runs elsewhere, so compile_cp makes it absolute
+    original, ring = compile_cp(os.path.join(REPO, 'stdlib', 'document.attn'), BuildOptions(dtype='bf16', head_dim=64), cache)
     m, r = Manifest.from_file(original), Manifest.from_file(ring)
     assert [t.name for t in m.tensors] == ['doc']
     assert [t.name for t in r.tensors] == ['doc_cp_q', 'doc_cp_k']
     assert [p.name for p in r.params] == ['attnc_cp_q0', 'attnc_cp_k0']
     assert {s['tensor'] for s in r.data['summaries']} == {'doc_cp_q', 'doc_cp_k'}  # tile skipping kept
-    assert compile_cp('stdlib/causal.attn', BuildOptions(dtype='bf16', head_dim=64), cache)[1].endswith('.json')
+    assert os.path.isfile(ring) and ring.startswith(str(tmp_path))
+    assert compile_cp(os.path.join(REPO, 'stdlib', 'causal.attn'), BuildOptions(dtype='bf16', head_dim=64), cache)[1].endswith('.json')
