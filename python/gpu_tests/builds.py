@@ -32,7 +32,14 @@ BUILDS = [
 ]
 
 # Context parallelism (test_cp.py): each kernel and its ring variant (attnc.distributed_build).
+SCATTER_SOURCE = """
+attention scatter(tag: i32[kv]) {
+  score score - 0.001 * float(q - k)
+  mask causal && (tag[q] * 7 + tag[k] * 3) % 5 != 0
+}
+"""
 CP_BUILDS = [
+    (SCATTER_SOURCE, dict(dtype='bf16', head_dim=64)),
     ('stdlib/causal.attn', dict(dtype='bf16', head_dim=64)),
     ('stdlib/causal.attn', dict(dtype='bf16', head_dim=128)),
     ('stdlib/document.attn', dict(dtype='bf16', head_dim=64)),

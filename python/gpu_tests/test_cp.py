@@ -8,6 +8,7 @@ import random
 
 import pytest
 import torch
+from builds import SCATTER_SOURCE
 from conftest import assert_close, causal, document_mask, lookup, qkv, reference, segments
 
 import attnc
@@ -40,7 +41,14 @@ def problem(name, N, rng):
     if name == 'prefix_lm':
         p = rng.randint(0, N)
         return 'stdlib/prefix_lm.attn', dict(prefix=p), lambda h, q, k: (k < p) | (q >= k)
+    if name == 'scatter':  # a pseudo-random mask and a score that reads positions
+        tag = torch.randint(-50, 50, (N,), dtype=torch.int32, device='cuda')
+        return SCATTER_SOURCE, dict(tag=tag), lambda h, q, k: (q >= k) & ((lookup(tag, q) * 7 + lookup(tag, k) * 3) % 5 != 0)
     return 'stdlib/causal.attn', {}, causal
+
+
+def scatter_score(s, h, qp, kp):
+    return s - 0.001 * (qp - kp).double()
 
 
 _loaded = {}
@@ -52,7 +60,7 @@ def kernel(path, dtype, D):
     return _loaded[(path, dtype, D)]
 
 
-CASES = [(name, i) for name in ('causal', 'document', 'modality', 'sliding_window', 'prefix_lm') for i in range(4)]
+CASES = [(name, i) for name in ('causal', 'document', 'modality', 'sliding_window', 'prefix_lm', 'scatter') for i in range(4)]
 
 
 @pytest.mark.parametrize('name,trial', CASES)
@@ -67,7 +75,7 @@ def test_ring_matches_the_single_kernel(name, trial):
     msg = f'{name}: N {N}, P {P}, {sharding} (ATTNC_TEST_SEED={SEED})'
     assert out.shape == (1, 4, N, 64) and lse.shape == (1, 4, N), msg
     try:
-        assert_close((out, lse), reference(q, k, v, mask), dtype)
+        assert_close((out, lse), reference(q, k, v, mask, score=scatter_score if name == 'scatter' else None), dtype)
         single = kern.attn(q, k, v, q_offset=0, **named)
         assert_close((out, lse), (single.out.double(), single.lse.double()), dtype)
     except AssertionError as e:

@@ -22,7 +22,13 @@ from attnc.errors import ArgumentError
 from attnc.manifest import Manifest
 
 SEED = 777 if os.environ.get('CI') else random.randrange(1 << 30)
-KERNELS = ['causal', 'document', 'modality', 'sliding_window', 'prefix_lm', 'softcap', 'alibi', 'nsa_select', 'heavy_hitter']
+# A pseudo-random mask (a hash of per-position tags) with a position-dependent score.
+SCATTER = """attention scatter(tag: i32[kv]) {
+  score score - 0.001 * float(q - k)
+  mask causal && (tag[q] * 7 + tag[k] * 3) % 5 != 0
+}
+"""
+KERNELS = ['scatter', 'causal', 'document', 'modality', 'sliding_window', 'prefix_lm', 'softcap', 'alibi', 'nsa_select', 'heavy_hitter']
 
 
 def compile_source(source_path, out):
@@ -38,8 +44,9 @@ def kernels(tmp_path_factory):
     """name -> (manifest, ring variant's manifest, its ring tensors)."""
     root = tmp_path_factory.mktemp('cp')
     found = {}
+    (root / 'scatter.attn').write_text(SCATTER)
     for name in KERNELS:
-        path = os.path.join(REPO, 'stdlib', f'{name}.attn')
+        path = str(root / 'scatter.attn') if name == 'scatter' else os.path.join(REPO, 'stdlib', f'{name}.attn')
         m = compile_source(path, root / name)
         with open(path) as f:
             text, tensors = ring_variant(f.read(), m)
@@ -131,11 +138,13 @@ def problem(name, rng, N):
         return {}, {'prefix': rng.randint(0, N)}
     if name == 'softcap':
         return {}, {'cap': 2.5}
+    if name == 'scatter':
+        return {'tag': [rng.randint(-50, 50) for _ in range(N)]}, {}
     return {}, {}
 
 
 @pytest.mark.parametrize('trial', range(8))
-@pytest.mark.parametrize('name', ['causal', 'document', 'modality', 'sliding_window', 'prefix_lm', 'softcap'])
+@pytest.mark.parametrize('name', ['causal', 'document', 'modality', 'sliding_window', 'prefix_lm', 'softcap', 'scatter'])
 def test_the_ring_gives_the_single_call(kernels, name, trial):
     rng = random.Random(f'{SEED}-{name}-{trial}')
     N, P, sharding = rng.randint(1, 70), rng.randint(1, 5), rng.choice(['zigzag', 'contiguous'])
