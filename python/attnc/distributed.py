@@ -87,6 +87,18 @@ def _check_tensor_shards(kern, named, rows):
             raise ArgumentError(f'{kern.manifest.name}: tensor {name} must be this rank\'s shard: {rows} positions along dim {t.kv_dim}, got {got}')
 
 
+def _check_rows(kern, q, k, v):
+    """Self-attention over one sequence: q, k and v hold the same positions (dim 2)."""
+    for role, x in (('q', q), ('k', k), ('v', v)):
+        if not isinstance(x, torch.Tensor) or x.dim() != 4:
+            raise ArgumentError(f'{kern.manifest.name}: {role} must be a 4-D tensor [B, H, N, D], got {getattr(x, "shape", type(x).__name__)}')
+    if not q.shape[2] == k.shape[2] == v.shape[2]:
+        raise ArgumentError(
+            f'{kern.manifest.name}: context parallelism is self-attention over one sequence: q, k and v must hold the same '
+            f'positions, got {q.shape[2]}, {k.shape[2]} and {v.shape[2]} rows'
+        )
+
+
 def _narrow(x, dim, start, length):
     return x.narrow(dim, start, length)
 
@@ -162,6 +174,7 @@ def simulate_ring(kern, q, k, v, world_size, sharding='zigzag', scale=None, skip
     """The ring over world_size simulated ranks on one device, one after another: full q, k, v
     [B, H, N, D] and full kv-indexed tensors in, (out, lse, launches) out."""
     N, P = q.shape[2], world_size
+    _check_rows(kern, q, k, v)
     for name in kern.kv_tensors:  # the whole sequence's tensors here: each rank gets its shard
         _check_tensor_shards(kern, {name: named.get(name)} if name in named else {}, N)
     sh = {r: {n: shard(named[n], P, r, kern.kv_tensors[n].kv_dim, sharding) for n in kern.kv_tensors} for r in range(P)}
@@ -186,6 +199,7 @@ def ring_attention(kern, q, k, v, *, N=None, group=None, sharding='zigzag', scal
         n = torch.tensor([q.shape[2]], device=q.device, dtype=torch.int64)
         dist.all_reduce(n, group=group)
         N = int(n.item())
+    _check_rows(kern, q, k, v)
     _check_tensor_shards(kern, named, q.shape[2])
     mine = {n_: named[n_] for n_ in kern.kv_tensors}
     gathered = {}

@@ -6,7 +6,7 @@ world size, else repeated to H heads first (a kv head is never split between ran
 import torch
 import torch.distributed as dist
 
-from .distributed import all_to_all_rows, shard, unshard
+from .distributed import _check_rows, _check_tensor_shards, all_to_all_rows, shard, unshard
 from .distributed_plan import head_groups, shard_length
 
 
@@ -37,6 +37,8 @@ def simulate_ulysses(kern, q, k, v, world_size, sharding='zigzag', scale=None, *
     """Ulysses over world_size simulated ranks on one device: full q, k, v and tensors in, (out,
     lse) of the whole sequence out."""
     kern.check('ulysses')
+    _check_rows(kern, q, k, v)
+    _check_tensor_shards(kern, named, q.shape[2])
     P = world_size
     params = {n: x for n, x in named.items() if n not in kern.kv_tensors}
     pieces = [_head_pieces(*(shard(x, P, r, 2, sharding) for x in (q, k, v)), P) for r in range(P)]
@@ -51,6 +53,8 @@ def ulysses_attention(kern, q, k, v, *, N=None, group=None, sharding='zigzag', s
     """This rank's (out, lse) of attention over the whole sequence, by Ulysses; q, k, v and the
     kv-indexed tensors are this rank's shards (attnc.distributed.shard)."""
     kern.check('ulysses')
+    _check_rows(kern, q, k, v)
+    _check_tensor_shards(kern, named, q.shape[2])
     P = dist.get_world_size(group)
     if N is None:
         n = torch.tensor([q.shape[2]], device=q.device, dtype=torch.int64)

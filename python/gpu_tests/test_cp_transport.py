@@ -182,3 +182,32 @@ def test_missing_or_unsharded_tensors_are_named():
         cp.simulate_ring(kern, q, k, v, 2)
     with pytest.raises(attnc.ArgumentError, match='document: tensor doc must be this rank.s shard: 40 positions along dim 0, got \\(39,\\)'):
         cp.simulate_ring(kern, q, k, v, 2, doc=ids[:39])
+    with pytest.raises(attnc.ArgumentError, match=r'document: missing tensor doc'):
+        cp.simulate_ulysses(kern, q, k, v, 2)
+
+
+def test_rows_that_are_not_one_sequence_are_refused():
+    q, k, v, ids = inputs(40)
+    kern = dense_kernel('causal')
+    with pytest.raises(attnc.ArgumentError, match='causal: context parallelism is self-attention over one sequence: .* got 40, 39 and 39 rows'):
+        cp.simulate_ring(kern, q, k[:, :, :39], v[:, :, :39], 2)
+    with pytest.raises(attnc.ArgumentError, match='causal: k must be a 4-D tensor'):
+        cp.simulate_ulysses(kern, q, k[0], v, 2)
+
+
+def test_the_torch_merge_matches_the_float_merge_on_empty_and_nan_rows():
+    from attnc.distributed import _merge_into
+    from attnc.distributed_merge import merge_rows
+
+    inf, nan = float('inf'), float('nan')
+    pairs = [(-inf, -inf), (-inf, 2.0), (3.0, -inf), (1.0, 1.0), (80.0, -80.0), (nan, 0.0), (0.5, nan)]
+    acc_lse = torch.tensor([[a for a, _ in pairs]])
+    lse = torch.tensor([[b for _, b in pairs]])
+    acc = torch.tensor([[[0.0, 0.0] if a == -inf else [1.0, -1.0] for a, _ in pairs]])
+    out = torch.tensor([[[0.0, 0.0] if b == -inf else [3.0, 5.0] for _, b in pairs]])
+    want = [merge_rows(acc[0, i].tolist(), acc_lse[0, i].item(), out[0, i].tolist(), lse[0, i].item()) for i in range(len(pairs))]
+    _merge_into(acc, acc_lse, out, lse)
+    for i, (w_out, w_lse) in enumerate(want):
+        got_out, got_lse = acc[0, i].tolist(), acc_lse[0, i].item()
+        assert got_lse == pytest.approx(w_lse, nan_ok=True) and got_out == pytest.approx(w_out, nan_ok=True), pairs[i]
+    assert acc_lse[0, 0].item() == -inf and acc[0, 0].tolist() == [0.0, 0.0]
