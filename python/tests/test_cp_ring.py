@@ -41,22 +41,22 @@ def compile_source(source_path, out):
 
 @pytest.fixture(scope='session')
 def kernels(tmp_path_factory):
-    """name -> (manifest, ring variant's manifest, its ring tensors)."""
+    """name -> (manifest, ring variant's manifest, its ring tensors); the CLI runs concurrently."""
+    from concurrent.futures import ThreadPoolExecutor
+
     root = tmp_path_factory.mktemp('cp')
-    found = {}
     (root / 'scatter.attn').write_text(SCATTER)
-    for name in KERNELS:
-        path = str(root / 'scatter.attn') if name == 'scatter' else os.path.join(REPO, 'stdlib', f'{name}.attn')
-        m = compile_source(path, root / name)
-        with open(path) as f:
-            text, tensors = ring_variant(f.read(), m)
-        ring = m
-        if tensors:
-            variant = root / f'{name}_ring.attn'
-            variant.write_text(text)
-            ring = compile_source(str(variant), root / f'{name}_ring')
-        found[name] = (m, ring, tensors)
-    return found
+    paths = {n: str(root / 'scatter.attn') if n == 'scatter' else os.path.join(REPO, 'stdlib', f'{n}.attn') for n in KERNELS}
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        manifests = dict(zip(KERNELS, pool.map(lambda n: compile_source(paths[n], root / n), KERNELS)))
+        variants = {}
+        for name in KERNELS:
+            with open(paths[name]) as f:
+                text, tensors = ring_variant(f.read(), manifests[name])
+            if tensors:
+                (root / f'{name}_ring.attn').write_text(text)
+                variants[name] = (pool.submit(compile_source, str(root / f'{name}_ring.attn'), root / f'{name}_ring'), tensors)
+        return {n: (m, variants[n][0].result() if n in variants else m, variants[n][1] if n in variants else []) for n, m in manifests.items()}
 
 
 def score_of(qp, kp):
