@@ -27,7 +27,7 @@ from . import torch as attnc_torch
 from .distributed_check import check_cp_kernel
 from .distributed_merge import NEG_INF, TorchOps, merge_weights
 from .distributed_plan import ring_source, shard_chunks, shard_length, step_calls
-from .distributed_source import ring_call_named
+from .distributed_source import ring_call_named, ring_tensors
 from .distributed_source import ring_source as ring_variant_source
 from .distributed_tiles import ChunkStats, PairFilter
 from .errors import ArgumentError
@@ -38,7 +38,8 @@ __all__ = ['CPKernel', 'load', 'shard', 'unshard', 'ring_attention', 'ulysses_at
 class CPKernel:
     """A kernel loaded for context parallelism: `attn` (the kernel as written, for Ulysses and the
     tile classification) and `ring` (its ring variant when the mask reads kv-indexed tensors,
-    attnc.distributed_source; else the same kernel)."""
+    attnc.distributed_source; else the same kernel; None when the ring cannot compute it).
+    kv_tensors: the kv-indexed tensors by name (sharded with the sequence)."""
 
     def __init__(self, attn, ring, ring_tensors):
         self.attn, self.ring, self.ring_tensors = attn, ring, ring_tensors
@@ -53,6 +54,10 @@ def load(path_or_source, entry=None, dtype=None, head_dim=None, value_dim=None):
     """attnc.torch.load(...) with lse, and the ring variant built beside it when needed."""
     source, _ = build.read_source(str(path_or_source))
     attn = attnc_torch.load(path_or_source, entry, dtype, head_dim, value_dim, lse=True)
+    try:
+        check_cp_kernel(attn.manifest, 'ring')
+    except ArgumentError:  # no ring variant: the ring refuses this kernel (RingRank says why); Ulysses may take it
+        return CPKernel(attn, None, ring_tensors(attn.manifest))
     text, tensors = ring_variant_source(source, attn.manifest, entry)
     ring = attnc_torch.load(text, entry, dtype, head_dim, value_dim, lse=True) if tensors else attn
     return CPKernel(attn, ring, tensors)

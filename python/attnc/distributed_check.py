@@ -4,7 +4,9 @@ Both schemes call the kernel on pieces of the problem and merge by lse, so the k
 plain attention (no routing/selection, importance output, paged or quantized cache: a top-k over
 all keys does not split into shards) that writes lse. The ring launches one query chunk against
 one key chunk, so its mask and score may not read Nq or Nk (the launch's sizes, not the
-sequence's); a tensor indexed by query row (a `queries` dim) has no shard rule. Ulysses gives each
+sequence's), and it may read a kv-indexed tensor (document ids) only at q or k: a launch holds the
+ids of its two chunks, not of a neighbour position such as k + 1. A tensor indexed by query row
+(a `queries` dim) has no shard rule. Ulysses gives each
 rank whole sequences for a group of heads, so its mask and score may not read h, H or Hkv, nor
 tensors with a heads dim."""
 from .errors import ArgumentError
@@ -43,9 +45,31 @@ def check_cp_kernel(manifest, mode):
     if bad:
         why = 'each launch sees a chunk, so they would be the chunk sizes' if mode == 'ring' else 'each rank sees a group of heads'
         raise ArgumentError(f'{name}: the mask or score reads {", ".join(bad)}; {mode} cannot compute it exactly ({why})')
+    if mode == 'ring':
+        _check_ring_lookups(manifest)
     for t in manifest.tensors:
         dims = [d.get('name') for d in t.dims if d['kind'] == 'size']
         if 'Nq' in dims:
             raise ArgumentError(f'{name}: tensor {t.name} has a queries dim; context parallelism shards only kv-indexed tensors')
         if mode == 'ulysses' and ('H' in dims or 'Hkv' in dims):
             raise ArgumentError(f'{name}: tensor {t.name} has a heads dim; ulysses splits heads, use the ring')
+
+
+def _check_ring_lookups(manifest):
+    """Every lookup of a kv-indexed tensor in the mask and score reads it at q or at k."""
+    kv_dim = {}
+    for t in manifest.tensors:
+        for i, d in enumerate(t.dims):
+            if d['kind'] == 'size' and d['name'] == 'Nk':
+                kv_dim[t.name] = i
+    nodes = {n['id']: n for n in manifest.data['expr']['nodes']}
+    for n in nodes.values():
+        if n['op'] != 'load' or n['arg'] not in kv_dim:
+            continue
+        index = nodes[n['src'][kv_dim[n['arg']]]]
+        if not (index['op'] == 'var' and index['arg'] in ('q', 'k')):
+            raise ArgumentError(
+                f'{manifest.name}: the mask or score reads {n["arg"]} at a position other than q or k; a ring launch '
+                'holds the values of its query and key chunks only, so the ring cannot compute it exactly '
+                '(ulysses_attention sees the whole sequence)'
+            )

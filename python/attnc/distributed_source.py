@@ -12,8 +12,9 @@ the ids. The variant takes the two slices as two tensors and the chunks' starts 
 
 so every lookup at a position of the launch's query or key chunk reads the global value (the two
 shifted lookups keep the compiler's tile summaries, so document masks still skip tiles inside a
-launch). A lookup at a position outside both chunks (`doc[k + 1]` at a chunk's end, say) reads 0,
-where the single kernel would read the id there: such kernels are not exact under the ring."""
+launch). A lookup elsewhere (`doc[k + 1]` at a chunk's end, say) would read 0 where the single
+kernel reads the id there: attnc.distributed_check refuses such kernels for the ring, from the
+manifest's mask (the written index may be any expression that comes to q or k, e.g. through a let)."""
 import re
 
 from .errors import ArgumentError

@@ -38,8 +38,15 @@ attention scatter(tag: i32[kv]) {
   mask causal && (tag[q] * 7 + tag[k] * 3) % 5 != 0
 }
 """
+# Reads the id at k + 1: the ring refuses it (a launch holds its chunks' ids only), Ulysses takes it.
+NEIGHBOUR_SOURCE = """
+attention neighbour(doc: i32[kv]) {
+  mask doc[q] == doc[k + 1] && causal
+}
+"""
 CP_BUILDS = [
     (SCATTER_SOURCE, dict(dtype='bf16', head_dim=64)),
+    (NEIGHBOUR_SOURCE, dict(dtype='bf16', head_dim=64)),
     ('stdlib/causal.attn', dict(dtype='bf16', head_dim=64)),
     ('stdlib/causal.attn', dict(dtype='bf16', head_dim=128)),
     ('stdlib/document.attn', dict(dtype='bf16', head_dim=64)),

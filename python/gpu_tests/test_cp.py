@@ -8,7 +8,7 @@ import random
 
 import pytest
 import torch
-from builds import SCATTER_SOURCE
+from builds import NEIGHBOUR_SOURCE, SCATTER_SOURCE
 from conftest import assert_close, causal, document_mask, lookup, qkv, reference, segments
 
 import attnc
@@ -127,3 +127,15 @@ def test_kernels_context_parallelism_cannot_split_are_refused():
     causal_kern = kernel('stdlib/causal.attn', torch.bfloat16, 64)
     with pytest.raises(attnc.ArgumentError, match='rank 0 holds 100 query rows'):
         cp.RingRank(causal_kern, q[:, :, :100], 64, 256, 2, 0, 'zigzag', {}, None, None)
+
+
+def test_a_lookup_off_q_and_k_is_refused_by_the_ring_and_computed_by_ulysses():
+    kern = cp.load(NEIGHBOUR_SOURCE, dtype=torch.bfloat16, head_dim=64)
+    assert kern.ring is None
+    q, k, v = qkv(B=1, H=4, Hkv=2, Nq=700, Nk=700)
+    ids = segments(700, 5, 100)
+    with pytest.raises(attnc.ArgumentError, match='neighbour: the mask or score reads doc at a position other than q or k'):
+        cp.simulate_ring(kern, q, k, v, 2, doc=ids)
+    out, lse = cp.simulate_ulysses(kern, q, k, v, 2, doc=ids)
+    ref = reference(q, k, v, lambda h, qp, kp: (lookup(ids, qp) == lookup(ids, kp + 1)) & (qp >= kp))
+    assert_close((out, lse), ref, torch.bfloat16)

@@ -28,7 +28,14 @@ SCATTER = """attention scatter(tag: i32[kv]) {
   mask causal && (tag[q] * 7 + tag[k] * 3) % 5 != 0
 }
 """
-KERNELS = ['scatter', 'causal', 'document', 'modality', 'sliding_window', 'prefix_lm', 'softcap', 'alibi', 'nsa_select', 'heavy_hitter']
+# Lookups written through a let and parentheses (still at q and k: the ring takes them), and one at
+# k + 1 (outside a launch's chunks at their ends: the ring refuses it, Ulysses takes it).
+SOURCES = {
+    'scatter': SCATTER,
+    'letq': 'attention letq(doc: i32[kv]) {\n  let p = q\n  mask doc[p] == doc[(k)] && causal\n}\n',
+    'neighbour': 'attention neighbour(doc: i32[kv]) {\n  mask doc[q] == doc[k + 1] && causal\n}\n',
+}
+KERNELS = ['scatter', 'letq', 'neighbour', 'causal', 'document', 'modality', 'sliding_window', 'prefix_lm', 'softcap', 'alibi', 'nsa_select', 'heavy_hitter']
 
 
 def compile_source(source_path, out):
@@ -45,8 +52,9 @@ def kernels(tmp_path_factory):
     from concurrent.futures import ThreadPoolExecutor
 
     root = tmp_path_factory.mktemp('cp')
-    (root / 'scatter.attn').write_text(SCATTER)
-    paths = {n: str(root / 'scatter.attn') if n == 'scatter' else os.path.join(REPO, 'stdlib', f'{n}.attn') for n in KERNELS}
+    for name, text in SOURCES.items():
+        (root / f'{name}.attn').write_text(text)
+    paths = {n: str(root / f'{n}.attn') if n in SOURCES else os.path.join(REPO, 'stdlib', f'{n}.attn') for n in KERNELS}
     with ThreadPoolExecutor(max_workers=4) as pool:
         manifests = dict(zip(KERNELS, pool.map(lambda n: compile_source(paths[n], root / n), KERNELS)))
         variants = {}
@@ -128,7 +136,7 @@ def segments(rng, n, lo, hi, zero_odds=0.0):
 
 
 def problem(name, rng, N):
-    if name == 'document':
+    if name in ('document', 'letq'):
         return {'doc': segments(rng, N, 1, 25)}, {}
     if name == 'modality':
         return {'span': segments(rng, N, 1, 12, zero_odds=0.5)}, {}
@@ -144,7 +152,7 @@ def problem(name, rng, N):
 
 
 @pytest.mark.parametrize('trial', range(8))
-@pytest.mark.parametrize('name', ['causal', 'document', 'modality', 'sliding_window', 'prefix_lm', 'softcap', 'scatter'])
+@pytest.mark.parametrize('name', ['causal', 'document', 'modality', 'sliding_window', 'prefix_lm', 'softcap', 'scatter', 'letq'])
 def test_the_ring_gives_the_single_call(kernels, name, trial):
     rng = random.Random(f'{SEED}-{name}-{trial}')
     N, P, sharding = rng.randint(1, 70), rng.randint(1, 5), rng.choice(['zigzag', 'contiguous'])
@@ -197,5 +205,9 @@ def test_which_kernels_each_mode_computes(kernels):
         check_cp_kernel(kernels['nsa_select'][0], 'ring')
     with pytest.raises(ArgumentError, match='heavy_hitter: .* this kernel has importance'):
         check_cp_kernel(kernels['heavy_hitter'][0], 'ring')
+    check_cp_kernel(kernels['letq'][0], 'ring')
+    check_cp_kernel(kernels['neighbour'][0], 'ulysses')
+    with pytest.raises(ArgumentError, match='neighbour: the mask or score reads doc at a position other than q or k; .*ulysses_attention'):
+        check_cp_kernel(kernels['neighbour'][0], 'ring')
     with pytest.raises(ArgumentError, match="mode 'tree'"):
         check_cp_kernel(kernels['causal'][0], 'tree')
