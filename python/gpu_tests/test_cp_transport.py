@@ -36,7 +36,10 @@ TILES = {
 class FakeManifest:
     def __init__(self, name):
         self.name = name
-        self.data = {'tiles': TILES[name], 'expr': {'nodes': [{'op': 'var', 'arg': a} for a in ('q', 'k', 'score')]}}
+        nodes = [{'id': i, 'op': 'var', 'arg': a, 'src': []} for i, a in enumerate(('q', 'k', 'score'))]
+        if name == 'document':  # doc[q] and doc[k]
+            nodes += [{'id': 3 + i, 'op': 'load', 'arg': 'doc', 'src': [i]} for i in range(2)]
+        self.data = {'tiles': TILES[name], 'expr': {'nodes': nodes}}
         self.fields = [{'role': r} for r in ('q', 'k', 'v', 'out', 'lse', 'offset', 'scale', 'size', 'tensor', 'summary')]
         self.has_lse = True
         self.params = []
