@@ -30,3 +30,28 @@ BUILDS = [
     ('stdlib/nsa_select.attn', dict(dtype='bf16', head_dim=64)),
     (WINDOW_SOURCE, dict(dtype='f16', head_dim=64)),
 ]
+
+# Context parallelism (test_cp.py): each kernel and its ring variant (attnc.distributed_build).
+SCATTER_SOURCE = """
+attention scatter(tag: i32[kv]) {
+  score score - 0.001 * float(q - k)
+  mask causal && (tag[q] * 7 + tag[k] * 3) % 5 != 0
+}
+"""
+# Reads the id at k + 1: the ring refuses it (a launch holds its chunks' ids only), Ulysses takes it.
+NEIGHBOUR_SOURCE = """
+attention neighbour(doc: i32[kv]) {
+  mask doc[q] == doc[k + 1] && causal
+}
+"""
+CP_BUILDS = [
+    (SCATTER_SOURCE, dict(dtype='bf16', head_dim=64)),
+    (NEIGHBOUR_SOURCE, dict(dtype='bf16', head_dim=64)),
+    ('stdlib/causal.attn', dict(dtype='bf16', head_dim=64)),
+    ('stdlib/causal.attn', dict(dtype='bf16', head_dim=128)),
+    ('stdlib/document.attn', dict(dtype='bf16', head_dim=64)),
+    ('stdlib/document.attn', dict(dtype='bf16', head_dim=128)),
+    ('stdlib/modality.attn', dict(dtype='bf16', head_dim=64)),
+    ('stdlib/sliding_window.attn', dict(dtype='bf16', head_dim=64)),
+    ('stdlib/prefix_lm.attn', dict(dtype='f16', head_dim=64)),
+]

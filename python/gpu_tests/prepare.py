@@ -6,10 +6,11 @@ import os
 import subprocess
 import sys
 
-from builds import ARTIFACTS, BUILDS, CACHE, REPO, SOFTCAP_F32_DIR
+from builds import ARTIFACTS, BUILDS, CACHE, CP_BUILDS, REPO, SOFTCAP_F32_DIR
 
 sys.path.insert(0, os.path.join(REPO, 'python'))
 from attnc.build import BuildOptions, compile_artifact, read_source  # noqa: E402
+from attnc.distributed_build import compile_cp  # noqa: E402
 
 
 def main():
@@ -17,6 +18,8 @@ def main():
     for what, options in BUILDS:
         source, path = read_source(what)
         print(compile_artifact(source, path, BuildOptions(**options), cache=CACHE))
+    for what, options in CP_BUILDS:
+        print(*compile_cp(what, BuildOptions(**options), cache=CACHE))
     cli = [os.environ.get('NODE', 'node'), os.path.join(REPO, 'dist', 'src', 'cli', 'main.js')]
     subprocess.run(cli + ['compile', 'stdlib/softcap.attn', '--target', 'cuda', '--dtype', 'f32', '--dim', '64', '--out', SOFTCAP_F32_DIR], check=True)
     print(f'ready: {ARTIFACTS}')

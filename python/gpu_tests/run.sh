@@ -2,6 +2,7 @@
 # GPU tests of the attnc Python package, on a CUDA machine with torch, pip, setuptools and pytest:
 # installs ./python (no build isolation, no deps: works offline) and runs python/gpu_tests against
 # a float64 torch reference. Writes gpu-tests.txt and gpu-tests.xml to $OUT when it is set.
+# Arguments, if any, replace the test selection (e.g. `run.sh test_cp.py test_cp_transport.py`).
 # Where Node is, first:  npm run build && python3 python/gpu_tests/prepare.py
 # (compiles the tests' kernels into python/gpu_tests/.artifacts; carry that directory along).
 set -euo pipefail
@@ -15,7 +16,7 @@ mkdir -p "$out"
 # Run from python/gpu_tests' parent with the installed package (not the source tree) on sys.path.
 cd python/gpu_tests
 set +e
-python3 -m pytest . -v -p no:cacheprovider --junitxml="$out/gpu-tests.xml" 2>&1 | tee "$out/gpu-tests.txt"
+python3 -m pytest "${@:-.}" -v -p no:cacheprovider --junitxml="$out/gpu-tests.xml" 2>&1 | tee "$out/gpu-tests.txt"
 status=${PIPESTATUS[0]}
 set -e
 python3 -c 'import attnc, torch; print(f"attnc {attnc.__file__}, torch {torch.__version__}, {torch.cuda.get_device_name()}")' | tee -a "$out/gpu-tests.txt"
