@@ -5,6 +5,7 @@
 // and checks both against the dense float64 reference (bundled too). The outcome goes into
 // <pre id="result"> with data-status="pass|fail|error" and the numbers as JSON in data-result.
 import { checkSource, compile } from '../../src/index.js';
+import { wgslWorkgroupBytes } from '../../src/codegen/wgsl/limits.js';
 import { declPredicates } from '../../src/runtime/ast-eval.js';
 import { compareArrays } from '../../src/runtime/compare.js';
 import { randomNormal, randomTensor, rng } from '../../src/runtime/inputs.js';
@@ -103,7 +104,9 @@ async function runCompiled(device: GPUDevice): Promise<Outcome> {
   const res = await kernel.run({ ...x, ...sizes, params: { window: params.window } });
   const t2 = performance.now();
   kernel.destroy();
-  const how = `compile() in this page (blockQ ${s.blockQ}, blockK ${s.blockK}, ${4 * s.blockK * 2 * D} B workgroup memory)`;
+  // compile() picks the engine from the adapter: coop on a GPU, row on a CPU adapter.
+  const engine = s.wgslEngine ?? 'row';
+  const how = `compile() in this page (${engine} engine, blockQ ${s.blockQ}, blockK ${s.blockK}, ${wgslWorkgroupBytes(s)} B workgroup memory)`;
   return outcome(artifact.name, how, res, reference(pageSource, x, D, params), t1 - t0, t2 - t1);
 }
 
@@ -111,7 +114,7 @@ function describeAdapter(adapter: GPUAdapter, device: GPUDevice): string {
   const info = adapter.info;
   const name = [info.vendor, info.architecture, info.description].filter(Boolean).join(' / ') || 'unknown';
   const l = deviceLimits(device);
-  return `adapter: ${name}\ndevice limits: ${l.maxWorkgroupStorageBytes} B workgroup storage, ${l.maxInvocations} invocations, shader-f16 ${l.shaderF16 ? 'yes' : 'no'}`;
+  return `adapter: ${name}\ndevice limits: ${l.maxWorkgroupStorageBytes} B workgroup storage, ${l.maxInvocations} invocations, shader-f16 ${l.shaderF16 ? 'yes' : 'no'}, ${l.softwareAdapter ? 'CPU' : 'GPU'} adapter`;
 }
 
 const fmt = (x: number): string => x.toExponential(2);
