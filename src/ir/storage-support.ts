@@ -1,6 +1,7 @@
 // K/V storage formats (`store`): which kernels the code generators run them in. The WGSL backend's
 // row and coop engines and decode modules dequantize in their K/V tile loads (codegen/wgsl/dequant.ts),
-// the CUDA engines in theirs (codegen/cuda/dequant.ts, dequant-tile.ts); the
+// the CUDA engines and importance pass in theirs (codegen/cuda/dequant.ts, dequant-tile.ts,
+// importance.ts); the
 // rest is refused here with one positioned error naming what runs, as unsupported routing is
 // (`unsupportedRouting` in routing.ts), rather than emit a kernel that ignores the format.
 import type { AttentionDecl } from '../dsl/ast.js';
@@ -35,9 +36,6 @@ export function unsupportedStorage(
         span: s.salient.span,
       };
   }
-  const importance = decl.importance?.[0];
-  if (target === 'cuda' && importance)
-    return { message: `${runs}, on CUDA without the importance output for now`, span: importance.span };
   const sparse = decl.sparsity?.[0];
   // WGSL routing reads K in its pooling pass and key scores, which dequantize (codegen/wgsl/
   // routing.ts, routing-select-helpers.ts); CUDA block routing in its pooling pass (routing.ts).
