@@ -36,15 +36,5 @@ export function unsupportedStorage(
         span: s.salient.span,
       };
   }
-  const sparse = decl.sparsity?.[0];
-  // WGSL routing reads K in its pooling pass and key scores, which dequantize (codegen/wgsl/
-  // routing.ts, routing-select-helpers.ts); CUDA block routing in its pooling pass (routing.ts).
-  const cudaBlocks =
-    sparse?.kind === 'route' && sparse.unit?.kind === 'blocks' && sparse.source.kind === 'topk';
-  if (sparse && target === 'cuda' && !cudaBlocks)
-    return {
-      message: `${runs}, with routing on CUDA only as route blocks(n) topk(k) for now`,
-      span: sparse.span,
-    };
   return undefined;
 }
