@@ -7,6 +7,7 @@ import { expect } from 'vitest';
 import type { Artifact } from '../../src/codegen/artifact.js';
 import { SEL_SPAN } from '../../src/codegen/cuda/select.js';
 import type { AttentionKernel } from '../../src/ir/kernel.js';
+import type { KvCacheLayout } from '../../src/runtime/kv-cache.js';
 import { attendsSelected, pooledSides, routingGroups, routingVote } from '../../src/ir/routing.js';
 import { emulationSource } from './emu.js';
 import { EmuSpec, warpIntrinsics, type ArgField, type EmuCaches, type EmuCall } from './emu-call.js';
@@ -66,6 +67,8 @@ export interface SelectCall extends EmuCall {
   readonly K: number;
   /** Quantized K/V caches (`store`): their tensors instead of k / v. */
   readonly caches?: EmuCaches;
+  /** k and v's layouts when they are not packed (strided or paged caches). */
+  readonly kvLayouts?: { readonly k: KvCacheLayout; readonly v: KvCacheLayout };
 }
 
 /** Query rows per scoring round, as select.ts's sel_rows computes them. */
@@ -120,7 +123,8 @@ export async function runSelect(
   const sizes: Record<string, number> = { B, H, Hkv, Nq, Nk, q_offset: c.qOffset, k_offset: c.kOffset };
   let row0At = -1;
   for (const f of manifest.args.fields as ArgField[]) {
-    if (spec.cacheField(f, c.caches) || spec.commonField(f, c, kern)) continue;
+    if (spec.cacheField(f, c.caches) || spec.kvLayoutField(f, c.kvLayouts)) continue;
+    if (spec.commonField(f, c, kern)) continue;
     if (f.role === 'indices') spec.output(f.offset, B * G * Nq * K * 4, 'idx.bin');
     else if (f.role === 'scratch') spec.output(f.offset, scratch * 4, 'scratch.bin');
     else if (f.role === 'round') {

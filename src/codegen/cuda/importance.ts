@@ -13,6 +13,7 @@ import type { AttentionKernel, ImportanceMode } from '../../ir/kernel.js';
 import type { Binding, EntryPoint } from '../artifact.js';
 import { linearize } from '../linearize.js';
 import { classMode } from './exprs.js';
+import { K_ROWS, kvHead } from './kv-rows.js';
 import type { CudaLayout } from './layout.js';
 import { ARGS, cudaRenderer, cudaSizeVars, type CudaContext } from './rules.js';
 
@@ -213,10 +214,16 @@ function keyRowLoad(
       ],
     };
   const kv = keyVector(k, alignBytes);
+  // A paged cache's row comes through its block table (kv-rows.ts); the launcher keeps its
+  // strides multiples of the core's vector width, which alignBytes is.
+  const row = (kRef: string): string =>
+    k.formats.paged
+      ? `${kvHead(K_ROWS, 'b', 'kvh', true)}.row(col)`
+      : `static_cast<const T*>(${kRef}) + ((size_t)(b * ${ARGS}.Hkv + kvh) * ${ARGS}.Nk + col) * D`;
   return {
     what: `${kv}-element vectors`,
     lines: (kRef) => [
-      `const VecT<${kv}>* kg = reinterpret_cast<const VecT<${kv}>*>(static_cast<const T*>(${kRef}) + ((size_t)(b * ${ARGS}.Hkv + kvh) * ${ARGS}.Nk + col) * D);`,
+      `const VecT<${kv}>* kg = reinterpret_cast<const VecT<${kv}>*>(${row(kRef)});`,
       '#pragma unroll',
       `for (int c = 0; c < D / ${kv}; ++c) {`,
       `  const VecT<${kv}> x = kg[c];`,

@@ -100,6 +100,12 @@ export function selectHostChecks(k: AttentionKernel, ns: string, layout: CudaLay
     checks.push(
       `if (a.Nk > 0 && (!ptr_ok(a.k, ${kAlign}) || !ptr_ok(a.v, ${vAlign}))) return fail(ATTNC_ERR_ARGS, "selection: k must be ${kAlign}-byte and v ${vAlign}-byte aligned");`,
     );
+  // A paged cache's rows are as aligned as its strides (kv-rows.ts): the attention's vectors need
+  // them to be multiples of its vector width (args_init's are).
+  if (k.formats.paged && restrict && vectorWidth(k) > 1)
+    checks.push(
+      `if (a.Nk > 0 && !${ns}::kv_strides_ok(a, ${vectorWidth(k)})) return fail(ATTNC_ERR_ARGS, "selection: K/V strides must be multiples of ${vectorWidth(k)} elements (its vector loads)");`,
+    );
   if (from)
     checks.push(
       `if (${ns}::sel_cap(a) > ${SEL_SORT_MAX}) return fail(ATTNC_ERR_ARGS, "tensor ${from.tensor}: %d ids per row with the forced ones (capacity + first + local); CUDA sorts at most ${SEL_SORT_MAX}", ${ns}::sel_cap(a));`,
