@@ -55,7 +55,7 @@ const isPowerOfTwo = (n: number): boolean => Number.isInteger(n) && n >= 1 && (n
 
 /**
  * One `cache` statement, a power-of-two page size, and only with what reads its rows through the
- * block table: float caches (no `store`), no routing or selection, no importance pass.
+ * block table: float caches (no `store`).
  */
 export function checkCache(decl: AttentionDecl, ctx: SparsityCheckCtx): void {
   const stmts = decl.cache ?? [];
@@ -83,20 +83,8 @@ export function checkCache(decl: AttentionDecl, ctx: SparsityCheckCtx): void {
       first.span,
       `the \`store\` statement on line ${store.keywordSpan.line} quantizes the cache; page a float cache`,
     );
-  const routing = decl.sparsity?.[0];
-  if (routing)
-    ctx.err(
-      'a paged cache with routing or selection is not supported yet',
-      first.span,
-      `the statement on line ${routing.keywordSpan.line} reads keys outside the block table`,
-    );
-  const imp = decl.importance?.[0];
-  if (imp)
-    ctx.err(
-      'a paged cache with an `importance` output is not supported yet',
-      first.span,
-      `the importance pass (line ${imp.keywordSpan.line}) reads keys outside the block table`,
-    );
+  // Routing, selection and the importance pass over a paged cache: per target, at compile time
+  // (ir/storage-support.ts; CUDA runs selection and importance through the block table).
 }
 
 export function printCache(s: CacheDecl): string {

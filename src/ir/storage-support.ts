@@ -1,6 +1,7 @@
 // K/V storage formats (`store`): which kernels the code generators run them in. The WGSL backend's
 // row and coop engines and decode modules dequantize in their K/V tile loads (codegen/wgsl/dequant.ts),
-// the CUDA engines in theirs (codegen/cuda/dequant.ts, dequant-tile.ts); the
+// the CUDA engines and importance pass in theirs (codegen/cuda/dequant.ts, dequant-tile.ts,
+// importance.ts); the
 // rest is refused here with one positioned error naming what runs, as unsupported routing is
 // (`unsupportedRouting` in routing.ts), rather than emit a kernel that ignores the format.
 import type { AttentionDecl } from '../dsl/ast.js';
@@ -9,6 +10,34 @@ import type { Span } from '../diagnostics.js';
 const runs =
   'K/V storage formats run on the WGSL backend (row and coop engines, decode mode) and every CUDA engine';
 
+/**
+ * Passes that read keys besides the attention, over a paged cache: CUDA's selection passes
+ * (select*.ts) and importance pass read through the block table (kv-rows.ts); its ranked block
+ * routing (routing.ts) and every other backend read packed rows.
+ */
+function pagedWithPasses(decl: AttentionDecl, target: string): { message: string; span: Span } | undefined {
+  const cache = decl.cache?.[0];
+  const sparse = decl.sparsity?.[0];
+  const imp = decl.importance?.[0];
+  if (!cache || (!sparse && !imp)) return undefined;
+  const where = sparse
+    ? `the statement on line ${sparse.keywordSpan.line} reads keys outside the block table`
+    : `the importance pass (line ${imp!.keywordSpan.line}) reads keys outside the block table`;
+  if (target !== 'cuda')
+    return {
+      message: `a paged cache with routing, selection or importance: CUDA only for now (${where})`,
+      span: cache.span,
+    };
+  const rankedBlocks =
+    sparse?.kind === 'route' && sparse.unit?.kind === 'blocks' && sparse.source.kind === 'topk';
+  if (rankedBlocks)
+    return {
+      message: `a paged cache with \`route blocks(n) topk(k)\` is not supported yet on CUDA (${where}); selection, emit, from and chunks are`,
+      span: cache.span,
+    };
+  return undefined;
+}
+
 export function unsupportedStorage(
   decl: AttentionDecl,
   target: string,
@@ -16,6 +45,8 @@ export function unsupportedStorage(
   // Paged caches (`cache paged N`): CUDA reads K/V rows through kv-rows.ts's block table; the
   // WGSL kernels still read packed rows, so a paged kernel there would read the wrong keys.
   const cache = decl.cache?.[0];
+  const paged = cache && pagedWithPasses(decl, target);
+  if (paged) return paged;
   if (cache && target !== 'cuda')
     return {
       message: `paged K/V caches compile for CUDA only for now; ${target}: not yet`,
@@ -35,18 +66,5 @@ export function unsupportedStorage(
         span: s.salient.span,
       };
   }
-  const importance = decl.importance?.[0];
-  if (target === 'cuda' && importance)
-    return { message: `${runs}, on CUDA without the importance output for now`, span: importance.span };
-  const sparse = decl.sparsity?.[0];
-  // WGSL routing reads K in its pooling pass and key scores, which dequantize (codegen/wgsl/
-  // routing.ts, routing-select-helpers.ts); CUDA block routing in its pooling pass (routing.ts).
-  const cudaBlocks =
-    sparse?.kind === 'route' && sparse.unit?.kind === 'blocks' && sparse.source.kind === 'topk';
-  if (sparse && target === 'cuda' && !cudaBlocks)
-    return {
-      message: `${runs}, with routing on CUDA only as route blocks(n) topk(k) for now`,
-      span: sparse.span,
-    };
   return undefined;
 }

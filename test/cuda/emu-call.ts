@@ -6,6 +6,8 @@ import { join } from 'node:path';
 import type { Artifact } from '../../src/codegen/artifact.js';
 import type { Compiled } from '../../src/compile.js';
 import type { AttentionKernel } from '../../src/ir/kernel.js';
+import type { QuantCache } from '../../src/quant/layout.js';
+import type { KvCacheLayout } from '../../src/runtime/kv-cache.js';
 import { runEmulation } from './emu.js';
 
 /** Warp votes, bit counts and blockDim (the fiber count of the launch) for the emulated C++. */
@@ -41,6 +43,19 @@ export interface EmuCall {
   readonly v: Float32Array;
   readonly params: Readonly<Record<string, number>>;
   readonly tensors: Readonly<Record<string, Int32Array>>;
+}
+
+/** Quantized K/V caches of a call (`store` statements): their tensors stand in for k / v. */
+export interface EmuCaches {
+  readonly k?: QuantCache;
+  readonly v?: QuantCache;
+}
+
+/** One tensor (codes, scale, …) of a quantized cache as bytes. */
+function cachePart(cache: QuantCache | undefined, name: string): ArrayBufferView {
+  const held = cache?.[name as keyof QuantCache];
+  if (held === undefined) throw new Error(`emulation: no cache tensor ${name}`);
+  return ArrayBuffer.isView(held) ? held : held.data;
 }
 
 /** A field of the manifest's args struct. */
@@ -104,6 +119,39 @@ export class EmuSpec {
 
   line(s: string): void {
     this.lines.push(s);
+  }
+
+  /**
+   * The k / v codes and side tensors (`cache` fields, named `<k|v>_<part>`) of the quantized
+   * caches; false for any other field (a float k or v included).
+   */
+  cacheField(f: ArgField, caches: EmuCaches | undefined): boolean {
+    const stored = f.role === 'k' || f.role === 'v' ? caches?.[f.role] : undefined;
+    if (stored) this.input(f.role, stored.codes, f.offset);
+    else if (f.role === 'cache') {
+      const [which, part] = f.name.split('_') as ['k' | 'v', string];
+      this.input(f.name, cachePart(caches?.[which], part), f.offset);
+    } else return false;
+    return true;
+  }
+
+  /**
+   * The K/V stride fields, block table and max_pages of caches laid out as `layouts` (k and v
+   * share a paged layout's table); false for any other field or when `layouts` is absent.
+   */
+  kvLayoutField(f: ArgField, layouts: { k: KvCacheLayout; v: KvCacheLayout } | undefined): boolean {
+    if (!layouts) return false;
+    const { k } = layouts;
+    if (f.role === 'stride') {
+      const l = f.name.startsWith('k_') ? layouts.k : layouts.v;
+      const value = { b: l.strides.batch, h: l.strides.head, n: l.strides.row }[f.name.at(-1)!];
+      if (value === undefined) throw new Error(`emulation: unknown stride field ${f.name}`);
+      this.line(`i64 ${f.offset} ${value}`);
+    } else if (f.role === 'block_table' && k.kind === 'paged')
+      this.input('table.bin', k.blockTable, f.offset);
+    else if (f.role === 'max_pages' && k.kind === 'paged') this.line(`i32 ${f.offset} ${k.maxPages}`);
+    else return false;
+    return true;
   }
 
   /**

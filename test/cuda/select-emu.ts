@@ -7,9 +7,10 @@ import { expect } from 'vitest';
 import type { Artifact } from '../../src/codegen/artifact.js';
 import { SEL_SPAN } from '../../src/codegen/cuda/select.js';
 import type { AttentionKernel } from '../../src/ir/kernel.js';
+import type { KvCacheLayout } from '../../src/runtime/kv-cache.js';
 import { attendsSelected, pooledSides, routingGroups, routingVote } from '../../src/ir/routing.js';
 import { emulationSource } from './emu.js';
-import { EmuSpec, warpIntrinsics, type ArgField, type EmuCall } from './emu-call.js';
+import { EmuSpec, warpIntrinsics, type ArgField, type EmuCaches, type EmuCall } from './emu-call.js';
 import { expectOk, run } from './support.js';
 
 const extraShim = String.raw`
@@ -64,6 +65,10 @@ export async function buildSelectEmulation(dir: string, a: Artifact, k: Attentio
 export interface SelectCall extends EmuCall {
   /** k (or the `from` capacity) + first + local. */
   readonly K: number;
+  /** Quantized K/V caches (`store`): their tensors instead of k / v. */
+  readonly caches?: EmuCaches;
+  /** k and v's layouts when they are not packed (strided or paged caches). */
+  readonly kvLayouts?: { readonly k: KvCacheLayout; readonly v: KvCacheLayout };
 }
 
 /** Query rows per scoring round, as select.ts's sel_rows computes them. */
@@ -118,6 +123,7 @@ export async function runSelect(
   const sizes: Record<string, number> = { B, H, Hkv, Nq, Nk, q_offset: c.qOffset, k_offset: c.kOffset };
   let row0At = -1;
   for (const f of manifest.args.fields as ArgField[]) {
+    if (spec.cacheField(f, c.caches) || spec.kvLayoutField(f, c.kvLayouts)) continue;
     if (spec.commonField(f, c, kern)) continue;
     if (f.role === 'indices') spec.output(f.offset, B * G * Nq * K * 4, 'idx.bin');
     else if (f.role === 'scratch') spec.output(f.offset, scratch * 4, 'scratch.bin');

@@ -55,19 +55,41 @@ describe('cache paged N', () => {
     expect(missing[0]!.message).toContain('page size');
   });
 
-  it('one cache statement; not with store, routing or importance (each said at the statement)', () => {
+  it('one cache statement; not with store (said at the statement)', () => {
     expect(diags(decl('  cache paged 16\n  cache paged 32'))).toEqual([
       '3:3+5 only one `cache` statement is allowed',
     ]);
     expect(diags(decl('  store kv int8 scale f32 per token\n  cache paged 16'))).toEqual([
       '3:3+14 a paged cache of quantized K/V is not supported yet',
     ]);
-    expect(diags(decl('  cache paged 16\n  select topk(8) by q . k'))).toEqual([
-      '2:3+14 a paged cache with routing or selection is not supported yet',
-    ]);
-    expect(diags(decl('  cache paged 16\n  importance sum'))).toEqual([
-      '2:3+14 a paged cache with an `importance` output is not supported yet',
-    ]);
+    // Routing, selection and importance are decided per target (ir/storage-support.ts).
+    expect(diags(decl('  cache paged 16\n  select topk(8) by q . k'))).toEqual([]);
+    expect(diags(decl('  cache paged 16\n  importance sum'))).toEqual([]);
+  });
+
+  it('CUDA runs selection and importance over a paged cache, not ranked block routing; WGSL neither', () => {
+    const refusal = (src: string, target: 'cuda' | 'wgsl'): string => {
+      try {
+        compile(src, { target, headDim: 64 });
+      } catch (e) {
+        expect(e).toBeInstanceOf(CompileError);
+        const d = (e as CompileError).diagnostics[0]!;
+        return `${d.span.line}:${d.span.column} ${d.message}`;
+      }
+      return 'compiled';
+    };
+    const select = decl('  cache paged 16\n  select topk(8) by q . k');
+    const importance = decl('  cache paged 16\n  importance sum');
+    const blocks = decl('  cache paged 16\n  route blocks(16) topk(2) by mean(q) . mean(k)');
+    expect(refusal(select, 'cuda')).toBe('compiled');
+    expect(refusal(importance, 'cuda')).toBe('compiled');
+    expect(refusal(blocks, 'cuda')).toMatch(
+      /^2:3 a paged cache with `route blocks\(n\) topk\(k\)` is not supported yet on CUDA/,
+    );
+    expect(refusal(select, 'wgsl')).toMatch(
+      /^2:3 a paged cache with routing, selection or importance: CUDA only/,
+    );
+    expect(refusal(importance, 'wgsl')).toMatch(/^2:3 .*the importance pass \(line 3\)/);
   });
 
   it('`cache` stays a name elsewhere', () => {

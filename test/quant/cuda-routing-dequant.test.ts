@@ -2,11 +2,10 @@
 // (src/codegen/cuda/routing.ts, through k_dequant), the routed attention dequantizes in its tile
 // loads. Run on the CPU emulator (SIMT, f32; test/cuda/routing-emu.ts) against the oracle over
 // the dequantized caches (referenceStoredDecl), and compiled with nvcc on the tensor-core engines.
-// Other CUDA routing (select, emit, chunks, from) is still refused; WGSL runs every kind.
+// Selection, emit, chunks and from: cuda-select-dequant.test.ts.
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { compile } from '../../src/compile.js';
-import { CompileError } from '../../src/diagnostics.js';
 import { checkedFormats } from '../../src/quant/format.js';
 import { compareArrays } from '../../src/runtime/compare.js';
 import { randomStoredInputs, rng } from '../../src/runtime/inputs.js';
@@ -105,21 +104,9 @@ describe.concurrent('CUDA block routing over quantized K/V (CPU emulation)', () 
     }
   }, 600_000);
 
-  it('still refuses token selection over quantized caches on CUDA, at the statement', () => {
-    const refused = (source: string): string => {
-      try {
-        compile(source, { target: 'cuda' });
-      } catch (e) {
-        expect(e).toBeInstanceOf(CompileError);
-        const d = (e as CompileError).diagnostics[0]!;
-        return `${d.span.line}:${d.span.column} ${d.message}`;
-      }
-      throw new Error('compiled');
-    };
+  it('compiles token selection over quantized caches on CUDA too (cuda-select-dequant.test.ts)', () => {
     const select = 'attention t() {\n  store kv int8 scale f32 per token\n  select topk(8) by q . k\n}';
-    expect(refused(select)).toMatch(
-      /^3:3 .*with routing on CUDA only as route blocks\(n\) topk\(k\) for now/,
-    );
+    expect(compile(select, { target: 'cuda' }).artifact.code).toContain('struct SelDqK {');
     // WGSL runs it (wgsl-routing-dequant.test.ts).
     expect(compile(select, { target: 'wgsl' }).kernel.formats.k.kind).toBe('quant');
   });

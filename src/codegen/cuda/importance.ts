@@ -13,6 +13,7 @@ import type { AttentionKernel, ImportanceMode } from '../../ir/kernel.js';
 import type { Binding, EntryPoint } from '../artifact.js';
 import { linearize } from '../linearize.js';
 import { classMode } from './exprs.js';
+import { K_ROWS, kvHead } from './kv-rows.js';
 import type { CudaLayout } from './layout.js';
 import { ARGS, cudaRenderer, cudaSizeVars, type CudaContext } from './rules.js';
 
@@ -55,6 +56,9 @@ export function importanceEntryPoint(k: AttentionKernel): EntryPoint {
 }
 
 const pad = (lines: readonly string[], n: number): string[] => lines.map((l) => (l ? ' '.repeat(n) + l : l));
+/** As pad, but preprocessor lines (`#pragma`) stay at column 0. */
+const padCode = (lines: readonly string[], n: number): string[] =>
+  lines.map((l) => (l.startsWith('#') ? l : pad([l], n)[0]!));
 
 /** `(void)x;` for each name the rendered text does not read (nvcc -Werror all-warnings). */
 function voidUnused(names: readonly string[], text: string): string[] {
@@ -141,7 +145,7 @@ export function importanceDevice(
   const used = [...perRow, ...classify].join('\n');
   const result = mode === 'sum' ? 'total' : 'seen > 0 ? total / (float)seen : 0.f';
   const rows = cudaImportanceRows(k.schedule.headDim);
-  const kv = keyVector(k, alignBytes);
+  const kload = keyRowLoad(k, alignBytes);
   return [
     ...head,
     `  __shared__ float imp_q[${rows} * D];`,
@@ -157,7 +161,7 @@ export function importanceDevice(
         ]
       : []),
     ...pad(voidUnused(['kpos'], used), 2),
-    `  // This thread's key row (${kv}-element vectors): read once for every query head of the kv`,
+    `  // This thread's key row (${kload.what}): read once for every query head of the kv`,
     '  // head, and only once a tile that is not empty needs it (a window over a long KV reads its',
     '  // window, not the whole KV).',
     '  float krow[D];',
@@ -178,13 +182,7 @@ export function importanceDevice(
     '      __syncthreads(); // the row tile is staged',
     '      if (!col_ok) continue;',
     '      if (!k_loaded) {',
-    `        const VecT<${kv}>* kg = reinterpret_cast<const VecT<${kv}>*>(static_cast<const T*>(${f('k')}) + ((size_t)(b * ${ARGS}.Hkv + kvh) * ${ARGS}.Nk + col) * D);`,
-    '#pragma unroll',
-    `        for (int c = 0; c < D / ${kv}; ++c) {`,
-    `          const VecT<${kv}> x = kg[c];`,
-    '#pragma unroll',
-    `          for (int e = 0; e < ${kv}; ++e) krow[c * ${kv} + e] = to_f32(x.v[e]);`,
-    '        }',
+    ...padCode(kload.lines(f('k')), 8),
     '        k_loaded = true;',
     '      }',
     '      for (int i = 0; i < r_end - r0; ++i) {',
@@ -195,6 +193,45 @@ export function importanceDevice(
     '  }',
     '}',
   ].join('\n');
+}
+
+/**
+ * The statements that fill `krow` with key `col` of kv head `kvh` (`kRef`: the k Args field):
+ * vector loads of a float cache's packed row, or, for a quantized cache, each element through
+ * `k_dequant` (dequant.ts; every engine's core defines it) — the values the attention reads.
+ */
+function keyRowLoad(
+  k: AttentionKernel,
+  alignBytes: number,
+): { what: string; lines: (kRef: string) => string[] } {
+  if (k.formats.k.kind === 'quant')
+    return {
+      what: 'dequantized',
+      lines: () => [
+        `const size_t kbh = (size_t)b * ${ARGS}.Hkv + kvh;`,
+        '#pragma unroll',
+        `for (int c = 0; c < D; ++c) krow[c] = k_dequant(${ARGS}, kbh * (size_t)${ARGS}.Nk + col, col, c, kbh);`,
+      ],
+    };
+  const kv = keyVector(k, alignBytes);
+  // A paged cache's row comes through its block table (kv-rows.ts); the launcher keeps its
+  // strides multiples of the core's vector width, which alignBytes is.
+  const row = (kRef: string): string =>
+    k.formats.paged
+      ? `${kvHead(K_ROWS, 'b', 'kvh', true)}.row(col)`
+      : `static_cast<const T*>(${kRef}) + ((size_t)(b * ${ARGS}.Hkv + kvh) * ${ARGS}.Nk + col) * D`;
+  return {
+    what: `${kv}-element vectors`,
+    lines: (kRef) => [
+      `const VecT<${kv}>* kg = reinterpret_cast<const VecT<${kv}>*>(${row(kRef)});`,
+      '#pragma unroll',
+      `for (int c = 0; c < D / ${kv}; ++c) {`,
+      `  const VecT<${kv}> x = kg[c];`,
+      '#pragma unroll',
+      `  for (int e = 0; e < ${kv}; ++e) krow[c * ${kv} + e] = to_f32(x.v[e]);`,
+      '}',
+    ],
+  };
 }
 
 /**

@@ -150,7 +150,9 @@ export function strideChecks(k: AttentionKernel, vecElems: number): string[] {
       `if (a.Nk > 1 && a.${sn} < ${width}) return fail(ATTNC_ERR_ARGS, "${sn} (%lld) is smaller than a row of ${t} (%d elements): its rows would overlap", a.${sn}, ${width});`,
       `if (a.${sb} % ${vecElems} || a.${sh} % ${vecElems} || a.${sn} % ${vecElems}) return fail(ATTNC_ERR_ARGS, "${t} strides must be multiples of ${vecElems} elements, the kernel's vector loads (got %lld, %lld, %lld)", a.${sb}, a.${sh}, a.${sn});`,
     );
-    if (k.routing || k.outputs.importance) {
+    // A paged kernel's passes read through the block table (kv-rows.ts; storage-support.ts
+    // refuses the routing that does not).
+    if ((k.routing || k.outputs.importance) && !k.formats.paged) {
       const packed = `a.${sn} == ${width} && a.${sh} == (long long)a.Nk * ${width} && a.${sb} == (long long)a.Hkv * a.Nk * ${width}`;
       const why = k.routing ? 'its routing pass' : 'its importance pass';
       out.push(

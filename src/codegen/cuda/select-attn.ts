@@ -13,11 +13,11 @@ import type { AttentionKernel } from '../../ir/kernel.js';
 import { Op } from '../../ir/ops.js';
 import { linearize } from '../linearize.js';
 import type { CudaLayout } from './layout.js';
-import { selectKvVector } from './kv-load-simt.js';
-import { K_ROWS, V_ROWS, kvHeadPtrDecls } from './kv-rows.js';
+import { K_ROWS, V_ROWS } from './kv-rows.js';
 import { cudaMergeBody } from './merge.js';
 import { cudaRenderer, type CudaContext } from './rules.js';
 import { selName } from './select.js';
+import { selectKvHeadDecls, selectKvVectorLoad } from './select-kv.js';
 
 export const SEL_ATTN_THREADS = 128;
 
@@ -44,6 +44,9 @@ function attnKernel(k: AttentionKernel, cx: Omit<CudaContext, 'vars'>): string[]
   const identity = k.score.op === Op.VAR && k.score.arg === 'score';
   const e = linearize([k.mask, ...(identity ? [] : [k.score])], cudaRenderer({ ...cx, vars }), 'se');
   const tokens = r.unit.kind === 'tokens';
+  const readsQpos = /\bqpos\b/.test([...e.stmts, ...e.roots].join('\n'));
+  const kx = selectKvVectorLoad(k.formats.k, K_ROWS, 'kp', 'kx');
+  const vx = selectKvVectorLoad(k.formats.v, V_ROWS, 'vp', 'vx');
   const walk = tokens
     ? [
         '  // Tokens: each warp step takes 4 ids, one per lane group.',
@@ -73,8 +76,9 @@ function attnKernel(k: AttentionKernel, cx: Omit<CudaContext, 'vars'>): string[]
     '  const int cap = sel_cap(a), per = (cap + ns - 1) / ns;',
     '  const int p0 = min(cap, sp * per), p1 = min(cap, p0 + per);',
     '  const int* row = a.indices + ((size_t)(b * sel_groups(a) + sel_group(a, h)) * a.Nq + i) * cap;',
-    '  const int kvh = h / (a.H / a.Hkv), qpos = i + a.q_offset;',
-    ...kvHeadPtrDecls({ k: 'kp', v: 'vp' }, 'b', 'kvh', k.formats.paged !== undefined).map((l) => `  ${l}`),
+    // Declared only where read: nvcc -Werror all-warnings refuses an unused variable.
+    `  const int kvh = h / (a.H / a.Hkv)${readsQpos ? ', qpos = i + a.q_offset' : ''};`,
+    ...selectKvHeadDecls(k.formats, 'b', 'kvh').map((l) => `  ${l}`),
     '  const T* qp = static_cast<const T*>(a.q) + ((size_t)(b * a.H + h) * a.Nq + i) * D;',
     '  float qv[SEL_NC][SEL_VW], acc[SEL_NCV][SEL_VW];',
     '#pragma unroll',
@@ -97,9 +101,9 @@ function attnKernel(k: AttentionKernel, cx: Omit<CudaContext, 'vars'>): string[]
     '      for (int c = 0; c < SEL_NC; ++c) {',
     '        const int d = (c * 8 + ln) * SEL_VW;',
     '        if (d < D) {',
-    `          const VecT<SEL_VW> kx = ${selectKvVector(K_ROWS, 'kp')};`,
+    `          ${kx.decl}`,
     '#pragma unroll',
-    '          for (int x = 0; x < SEL_VW; ++x) dot = fmaf(qv[c][x], to_f32(kx.v[x]), dot);',
+    `          for (int x = 0; x < SEL_VW; ++x) dot = fmaf(qv[c][x], ${kx.at('x')}, dot);`,
     '        }',
     '      }',
     '    }',
@@ -124,9 +128,9 @@ function attnKernel(k: AttentionKernel, cx: Omit<CudaContext, 'vars'>): string[]
     '    for (int c = 0; c < SEL_NCV; ++c) {',
     '      const int d = (c * 8 + ln) * SEL_VW;',
     '      if (d < DV) {',
-    `        const VecT<SEL_VW> vx = ${selectKvVector(V_ROWS, 'vp')};`,
+    `        ${vx.decl}`,
     '#pragma unroll',
-    '        for (int x = 0; x < SEL_VW; ++x) acc[c][x] = fmaf(pw, to_f32(vx.v[x]), acc[c][x] * corr);',
+    `        for (int x = 0; x < SEL_VW; ++x) acc[c][x] = fmaf(pw, ${vx.at('x')}, acc[c][x] * corr);`,
     '      }',
     '    }',
     '  };',

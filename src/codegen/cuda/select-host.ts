@@ -18,6 +18,7 @@ import type { Binding, EntryPoint } from '../artifact.js';
 import type { CudaLayout } from './layout.js';
 import type { CudaContext } from './rules.js';
 import { SEL_POOL_THREADS, SEL_SPAN, selectHelpers, selName } from './select.js';
+import { selDequantizes, selectKvCode } from './select-kv.js';
 import { selectScoreCode } from './select-score.js';
 import { SEL_ATTN_THREADS, selectAttnCode, vectorWidth } from './select-attn.js';
 import { SEL_FROM_THREADS, SEL_SORT_MAX, SEL_TOPK_THREADS, selectRankCode } from './select-topk.js';
@@ -37,6 +38,7 @@ export function selectDeviceCode(
   return [
     `// ---- ${attendsSelected(r) ? '' : 'emit: '}${what}${r.source.kind === 'from' ? ' from a tensor' : ''} (select.ts) ----`,
     ...selectHelpers(k, layout, cx),
+    ...selectKvCode(k.formats),
     ...selectScoreCode(k),
     '',
     ...selectRankCode(k, layout),
@@ -86,14 +88,23 @@ export function selectHostChecks(k: AttentionKernel, ns: string, layout: CudaLay
   // Vector loads: 4-element key rows when scoring (D % 4 == 0), VW-element rows in the attention.
   const bytes = elementBytes(k.formats.k);
   const restrict = attendsSelected(r);
-  const kAlign = Math.max(
-    restrict ? vectorWidth(k) * bytes : 1,
-    !from && k.schedule.headDim % 4 === 0 ? (k.schedule.headDim % 8 === 0 ? 16 : 4 * bytes) : 1,
-  );
-  const vAlign = restrict ? vectorWidth(k) * bytes : 1;
+  // A quantized cache (select-kv.ts) is read element by element: its words need no more.
+  const kAlign = selDequantizes(k.formats.k)
+    ? 1
+    : Math.max(
+        restrict ? vectorWidth(k) * bytes : 1,
+        !from && k.schedule.headDim % 4 === 0 ? (k.schedule.headDim % 8 === 0 ? 16 : 4 * bytes) : 1,
+      );
+  const vAlign = restrict && !selDequantizes(k.formats.v) ? vectorWidth(k) * elementBytes(k.formats.v) : 1;
   if (kAlign > 1 || vAlign > 1)
     checks.push(
       `if (a.Nk > 0 && (!ptr_ok(a.k, ${kAlign}) || !ptr_ok(a.v, ${vAlign}))) return fail(ATTNC_ERR_ARGS, "selection: k must be ${kAlign}-byte and v ${vAlign}-byte aligned");`,
+    );
+  // A paged cache's rows are as aligned as its strides (kv-rows.ts): the attention's vectors need
+  // them to be multiples of its vector width (args_init's are).
+  if (k.formats.paged && restrict && vectorWidth(k) > 1)
+    checks.push(
+      `if (a.Nk > 0 && !${ns}::kv_strides_ok(a, ${vectorWidth(k)})) return fail(ATTNC_ERR_ARGS, "selection: K/V strides must be multiples of ${vectorWidth(k)} elements (its vector loads)");`,
     );
   if (from)
     checks.push(

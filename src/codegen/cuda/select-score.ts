@@ -4,13 +4,19 @@
 import type { AttentionKernel } from '../../ir/kernel.js';
 import { pooledSides, rankedSource, routingVote, type PoolReducer } from '../../ir/routing.js';
 import { poolRows, reducers } from './routing.js';
+import { K_ROWS } from './kv-rows.js';
 import { SEL_POOL_THREADS, selName } from './select.js';
+import { selDequantizes, selectKvHead } from './select-kv.js';
 
 /** Pools the rows of each slot of one side (one block per row; rows not starting a slot return). */
 function poolKernel(k: AttentionKernel, side: 'k' | 'q'): string[] {
   const source = rankedSource(k.routing!);
   if (!source) throw new Error('internal: CUDA selection pools the sides of a ranked plan only');
   const red = reducers[side === 'k' ? source.k : (source.q as PoolReducer)];
+  // A quantized K cache is pooled from its dequantized values (select-kv.ts), a paged one
+  // through its block table (kv-rows.ts).
+  const dequant = side === 'k' && selDequantizes(k.formats.k);
+  const paged = side === 'k' && !dequant && k.formats.paged !== undefined;
   const [N, off, heads, src, base] =
     side === 'k'
       ? ['a.Nk', 'a.k_offset', 'a.Hkv', 'a.k', '0']
@@ -21,9 +27,27 @@ function poolKernel(k: AttentionKernel, side: 'k' | 'q'): string[] {
     `  if (i >= ${N} || !sel_starts(a, ${off}, i)) return;`,
     `  const int len = sel_end(a, ${off}, ${N}, i) - i;`,
     `  const size_t bh = (size_t)blockIdx.z * ${heads} + blockIdx.y;`,
-    `  const T* rows = static_cast<const T*>(${src}) + (bh * ${N} + i) * D;`,
-    `  float* dst = a.route_scratch + ${base} + (bh * ${N} + i) * D;`,
-    ...poolRows(red, SEL_POOL_THREADS),
+    ...(dequant
+      ? [
+          `  const SelDqK rows = ${selectKvHead(k.formats, K_ROWS, 'blockIdx.z', 'blockIdx.y')};`,
+          `  float* dst = a.route_scratch + ${base} + (bh * ${N} + i) * D;`,
+          ...poolRows(red, SEL_POOL_THREADS).map((l) =>
+            l.replace('to_f32(rows[(size_t)p * D + d])', 'rows.at(i + p, d)'),
+          ),
+        ]
+      : paged
+        ? [
+            `  const KvRows rows = ${selectKvHead(k.formats, K_ROWS, 'blockIdx.z', 'blockIdx.y')};`,
+            `  float* dst = a.route_scratch + ${base} + (bh * ${N} + i) * D;`,
+            ...poolRows(red, SEL_POOL_THREADS).map((l) =>
+              l.replace('rows[(size_t)p * D + d]', 'rows.row(i + p)[d]'),
+            ),
+          ]
+        : [
+            `  const T* rows = static_cast<const T*>(${src}) + (bh * ${N} + i) * D;`,
+            `  float* dst = a.route_scratch + ${base} + (bh * ${N} + i) * D;`,
+            ...poolRows(red, SEL_POOL_THREADS),
+          ]),
     '}',
   ];
 }
@@ -40,10 +64,21 @@ function scoreKernel(k: AttentionKernel, pass: 'vote_stats' | 'score'): string[]
   const qSrc = pooled.q
     ? 'a.route_scratch[sel_pq_off(a) + ((size_t)(b * a.H + h) * a.Nq + i) * D + d]'
     : 'to_f32(static_cast<const T*>(a.q)[((size_t)(b * a.H + h) * a.Nq + i) * D + d])';
+  // Raw keys of a quantized cache: element by element through its handle (select-kv.ts).
+  const dequant = !pooled.k && selDequantizes(k.formats.k);
+  // Raw keys of a paged cache: row j through the block table (kv-rows.ts), read element by
+  // element (a page's rows are aligned to the core's vector width only, not to 16 bytes).
+  const paged = !pooled.k && !dequant && k.formats.paged !== undefined;
   const kRow = pooled.k
     ? 'const float* kr = a.route_scratch + ((size_t)(b * a.Hkv + kvh) * a.Nk + j) * D;'
-    : 'const T* kr = static_cast<const T*>(a.k) + ((size_t)(b * a.Hkv + kvh) * a.Nk + j) * D;';
-  const kx = pooled.k ? 'kr[d]' : 'to_f32(kr[d])';
+    : dequant
+      ? `const SelDqK kr = ${selectKvHead(k.formats, K_ROWS, 'b', 'kvh')};`
+      : paged
+        ? `const T* kr = ${selectKvHead(k.formats, K_ROWS, 'b', 'kvh')}.row(j);`
+        : 'const T* kr = static_cast<const T*>(a.k) + ((size_t)(b * a.Hkv + kvh) * a.Nk + j) * D;';
+  const kx = pooled.k ? 'kr[d]' : dequant ? 'kr.at(j, d)' : 'to_f32(kr[d])';
+  // The vector paths read the row as aligned memory; quantized and paged rows take the scalar one.
+  const vectorPaths = (lines: string[]): string[] => (dequant || paged ? ['      {'] : lines);
   // The round's kept affinities [B, H, rows, Nk]: this thread's slot j of voter h0's row li.
   const affAt = 'a.route_scratch + sel_aff_off(a) + ((size_t)(b * a.H + h0) * rows + li) * a.Nk + j';
   const head = [
@@ -84,7 +119,7 @@ function scoreKernel(k: AttentionKernel, pass: 'vote_stats' | 'score'): string[]
     '    }',
     '    if (anyc) {',
     `      ${kRow}`,
-    ...(pooled.k || k.formats.k.dtype === 'f32'
+    ...(pooled.k || dequant || paged || k.formats.k.dtype === 'f32'
       ? []
       : [
           '      if constexpr (D % 8 == 0) {',
@@ -105,17 +140,19 @@ function scoreKernel(k: AttentionKernel, pass: 'vote_stats' | 'score'): string[]
           '        }',
           '      } else',
         ]),
-    '      if constexpr (D % 4 == 0) {',
-    '        for (int d = 0; d < D; d += 4) {',
-    '          const float4 kx = sel_ld4(kr + d);',
-    '#pragma unroll',
-    '          for (int u = 0; u < SEL_VPC; ++u)',
-    '            if (u < nu) {',
-    '              const float4 qx = *reinterpret_cast<const float4*>(qs + (v0 + u) * D + d);',
-    '              xs[u] = fmaf(qx.x, kx.x, fmaf(qx.y, kx.y, fmaf(qx.z, kx.z, fmaf(qx.w, kx.w, xs[u]))));',
-    '            }',
-    '        }',
-    '      } else {',
+    ...vectorPaths([
+      '      if constexpr (D % 4 == 0) {',
+      '        for (int d = 0; d < D; d += 4) {',
+      '          const float4 kx = sel_ld4(kr + d);',
+      '#pragma unroll',
+      '          for (int u = 0; u < SEL_VPC; ++u)',
+      '            if (u < nu) {',
+      '              const float4 qx = *reinterpret_cast<const float4*>(qs + (v0 + u) * D + d);',
+      '              xs[u] = fmaf(qx.x, kx.x, fmaf(qx.y, kx.y, fmaf(qx.z, kx.z, fmaf(qx.w, kx.w, xs[u]))));',
+      '            }',
+      '        }',
+      '      } else {',
+    ]),
     '        for (int d = 0; d < D; ++d) {',
     `          const float kx = ${kx};`,
     '#pragma unroll',

@@ -1,0 +1,1882 @@
+// attnc kernel "zipcache" for CUDA (sm_90a). Generated code: do not edit.
+// build: nvcc -arch=sm_90a -std=c++17 --shared -Xcompiler -fPIC zipcache.cu -o libzipcache.so
+// source 328519d4f41f53f0, schedule b669b8b0987aae8d
+//   score: score
+//   mask:  (ge q k)
+// schedule: blockQ=128 blockK=128 threads=384 D=64 Dv=64 bf16 summaryBlock=16 engine=wgmma-ws stages=2
+// mapping: core=wgmma-ws instruction=wgmma.mma_async.m64nNk16.bf16 consumerWarpgroups=2 producerWarpgroups=1 rowsPerWarpgroup=64 stages=2 overlap=none pingpong=none loads=TMA (cp.async.bulk.tensor.3d) on mbarriers; the launcher builds the q/k/v tensor maps registers=setmaxnreg 40/232 swizzle=128B (64-wide panels) globalVectorElems=8
+// tiles:
+//   dynamic, per (q-tile, k-tile), from inclusive position bounds q_lo..q_hi, k_lo..k_hi:
+//     empty (skipped, nothing loaded) unless canBeTrue = (ge q_hi k_lo)
+//     full (no predicate evaluated)   unless canBeFalse = (lt q_lo k_hi)
+//     partial otherwise (predicate per element)
+// Semantics: query row i has position q = i + q_offset, key j has k = j + k_offset; GQA kv head
+// h / (H / Hkv); scores scale * <q, k> then the modifier then the mask; a row with no allowed
+// key gives out = 0 and lse = -inf.
+#include <cuda_runtime.h>
+#include <cuda_fp16.h>
+#include <cuda_bf16.h>
+#include <limits.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#ifndef ATTNC_ZIPCACHE_H
+#define ATTNC_ZIPCACHE_H
+#include <stddef.h>
+#include <cuda_runtime_api.h>
+
+#ifndef ATTNC_STATUS_CODES
+#define ATTNC_STATUS_CODES
+#define ATTNC_OK 0
+#define ATTNC_ERR_ARGS 1 /* bad sizes, NULL or misaligned pointers */
+#define ATTNC_ERR_CUDA 2 /* a CUDA call failed (no device, launch configuration, ...) */
+#endif
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Device pointers; q and out contiguous row-major, k and v addressed by their strides; q, k, v and out must be 32-byte aligned. */
+/* Limits the launcher checks (ATTNC_ERR_ARGS past them), so that no 32-bit index overflows:
+ *   1 <= B, H <= 65535, B * H <= 2^31 - 1, Hkv >= 1, H % Hkv == 0;
+ *   0 <= Nq, Nk <= 2146435072 (2^31 - 2^20), and so are params that size a tensor;
+ *   positions fit an int with 1024 to spare (the kernels compute positions of a tile's
+ *   padding rows): q_offset + Nq - 1 and k_offset + Nk - 1 <= 2^31 - 1 - 1024;
+ *   every q - k fits an int (masks compute it);
+ *   scale and f32 params are finite;
+ *   q, k, v, out 32-byte aligned; k_scale, k_zero, k_norm, v_scale, v_zero, v_norm 2-byte; lse, importance, k_codesHi, v_codesHi, salient 4-byte (when not NULL).
+ * Element offsets are 64-bit. */
+typedef struct AttncArgs_zipcache {
+  const void* q; /* [B, H, Nq, 64] bf16 */
+  const void* k; /* [B, Hkv, Nk, 4] u32: int2 codes of a quantized cache */
+  const void* v; /* [B, Hkv, Nk, 4] u32: int2 codes of a quantized cache */
+  void* out; /* [B, H, Nq, 64] bf16, written */
+  float* lse; /* [B, H, Nq] f32, natural log, written (the importance pass reads it) */
+  float* importance; /* [B, H, Nk] f32, written: per key, the attention mass of the rows that may see it, over their number */
+  const unsigned* k_codesHi; /* quantized cache tensor (docs/LANGUAGE.md, K/V storage formats: Layout) */
+  const unsigned short* k_scale; /* quantized cache tensor (docs/LANGUAGE.md, K/V storage formats: Layout) */
+  const unsigned short* k_zero; /* quantized cache tensor (docs/LANGUAGE.md, K/V storage formats: Layout) */
+  const unsigned short* k_norm; /* quantized cache tensor (docs/LANGUAGE.md, K/V storage formats: Layout) */
+  const unsigned* v_codesHi; /* quantized cache tensor (docs/LANGUAGE.md, K/V storage formats: Layout) */
+  const unsigned short* v_scale; /* quantized cache tensor (docs/LANGUAGE.md, K/V storage formats: Layout) */
+  const unsigned short* v_zero; /* quantized cache tensor (docs/LANGUAGE.md, K/V storage formats: Layout) */
+  const unsigned short* v_norm; /* quantized cache tensor (docs/LANGUAGE.md, K/V storage formats: Layout) */
+  const int* salient; /* user tensor, row-major */
+  int B;
+  int H;
+  int Hkv;
+  int Nq;
+  int Nk;
+  int q_offset; /* position of query row 0 (args_init: Nk - Nq) */
+  int k_offset; /* position of key row 0 (args_init: 0) */
+  float scale; /* scores are scale * <q, k> (args_init: 1/sqrt(64)) */
+} AttncArgs_zipcache;
+
+/* Zeroes *args, sets the sizes and every default (offsets, scale, params with defaults). */
+void attnc_zipcache_args_init(AttncArgs_zipcache* args, int B, int H, int Hkv, int Nq, int Nk);
+/* Validates args and launches on `stream`; ATTNC_OK, or a code with a message in last_error. */
+int attnc_zipcache_launch(const AttncArgs_zipcache* args, cudaStream_t stream);
+/* The calling thread's last error message ("" after a successful launch). */
+const char* attnc_zipcache_last_error(void);
+
+/* Fills the quantized key cache from bf16 rows (docs/LANGUAGE.md,
+ * "Quantization"; which rows and scale groups a range rewrites: "Quantizing a range of rows").
+ * Device pointers; the launcher sets its message in last_error on failure. */
+typedef struct AttncQuantizeArgs_zipcache_k {
+  const void* x; /* bf16 [B, Hkv, Nk, 64]: the source rows (those the call reads) */
+  const int* salient; /* i32 [B, Hkv, Nk]: non-zero = salient */
+  unsigned int* codes; /* u32 [B, Hkv, Nk, 4] */
+  unsigned int* codes_hi; /* u32 [B, Hkv, Nk, 8] */
+  void* scale; /* f16 docs/LANGUAGE.md, Layout */
+  void* zero; /* f16 as scale */
+  void* norm; /* f16 [B, Hkv, 64] */
+  int B, Hkv, Nk;
+  int start, n; /* quantize the token rows [start, start + n) */
+} AttncQuantizeArgs_zipcache_k;
+int attnc_zipcache_quantize_k(const AttncQuantizeArgs_zipcache_k* args, cudaStream_t stream);
+
+/* Fills the quantized value cache from bf16 rows (docs/LANGUAGE.md,
+ * "Quantization"; which rows and scale groups a range rewrites: "Quantizing a range of rows").
+ * Device pointers; the launcher sets its message in last_error on failure. */
+typedef struct AttncQuantizeArgs_zipcache_v {
+  const void* x; /* bf16 [B, Hkv, Nk, 64]: the source rows (those the call reads) */
+  const int* salient; /* i32 [B, Hkv, Nk]: non-zero = salient */
+  unsigned int* codes; /* u32 [B, Hkv, Nk, 4] */
+  unsigned int* codes_hi; /* u32 [B, Hkv, Nk, 8] */
+  void* scale; /* f16 docs/LANGUAGE.md, Layout */
+  void* zero; /* f16 as scale */
+  void* norm; /* f16 [B, Hkv, 64] */
+  int B, Hkv, Nk;
+  int start, n; /* quantize the token rows [start, start + n) */
+} AttncQuantizeArgs_zipcache_v;
+int attnc_zipcache_quantize_v(const AttncQuantizeArgs_zipcache_v* args, cudaStream_t stream);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* ATTNC_ZIPCACHE_H */
+
+namespace attnc_zipcache {
+using Args = ::AttncArgs_zipcache;
+typedef __nv_bfloat16 T; // storage type of q, k, v, out (bf16); all arithmetic is f32
+constexpr int D = 64, DV = 64;
+constexpr float LOG2E = 1.4426950408889634f, LN2 = 0.6931471805599453f;
+__device__ __forceinline__ float to_f32(T x) { return __bfloat162float(x); }
+__device__ __forceinline__ T from_f32(float x) { return __float2bfloat16_rn(x); }
+
+// N storage elements, aligned so that one load or store moves all of them.
+template <int N>
+struct alignas(N * sizeof(T)) VecT {
+  T v[N];
+  static __device__ __forceinline__ VecT zero() {
+    VecT z;
+#pragma unroll
+    for (int i = 0; i < N; ++i) z.v[i] = from_f32(0.f);
+    return z;
+  }
+};
+
+template <int N>
+__device__ __forceinline__ void store_f32(float* dst, const VecT<N>& x) {
+  if constexpr (N % 4 == 0) {
+#pragma unroll
+    for (int i = 0; i < N; i += 4)
+      *reinterpret_cast<float4*>(dst + i) =
+          make_float4(to_f32(x.v[i]), to_f32(x.v[i + 1]), to_f32(x.v[i + 2]), to_f32(x.v[i + 3]));
+  } else if constexpr (N == 2) {
+    *reinterpret_cast<float2*>(dst) = make_float2(to_f32(x.v[0]), to_f32(x.v[1]));
+  } else {
+    dst[0] = to_f32(x.v[0]);
+  }
+}
+
+template <bool V>
+struct Flag {
+  static constexpr bool value = V;
+};
+
+// K/V rows of one (batch, kv head): rows rs elements apart (kv-rows.ts).
+struct KvRows {
+  const T* p;
+  long long rs;
+  __device__ __forceinline__ const T* row(long long j) const { return p + j * rs; }
+};
+// Rows first + step·r of a KvRows (a tile of keys, or a residue class's keys).
+struct KvFrom {
+  KvRows h;
+  long long first, step;
+};
+// Row r of a packed matrix (rows w apart), of a KvRows, or of a KvFrom.
+__device__ __forceinline__ const T* row_addr(const T* p, long long r, int w) { return p + r * w; }
+__device__ __forceinline__ const T* row_addr(const KvRows& h, long long r, int) { return h.row(r); }
+__device__ __forceinline__ const T* row_addr(const KvFrom& f, long long r, int) { return f.h.row(f.first + f.step * r); }
+// The rows of a tile: a KvFrom over a KvRows (quantized caches have their own: dequant-tile.ts).
+__device__ __forceinline__ KvFrom kv_from(const KvRows& h, long long first, long long step) { return KvFrom{h, first, step}; }
+
+constexpr int BQ = 128, BK = 128, STAGES = 2;
+constexpr int CWARPS = 8, CTHREADS = CWARPS * 32, THREADS = CTHREADS + 128;
+constexpr int NT = BK / 8; // key n-tiles of a warp's score block
+static_assert(BQ == 16 * CWARPS && BQ % 64 == 0 && BK % 16 == 0 && BK <= 256, "wgmma-ws tiling");
+static_assert((D == 64 || D == 128) && (DV == 64 || DV == 128), "wgmma-ws head dims");
+
+// Element offset of (row, col) in a [rows][W] 16-bit tile whose 16-byte chunks are XOR-swizzled
+// by row % 8 (col a multiple of 8): the 8 rows an ldmatrix phase reads, and the chunks a
+// cp.async phase writes, fall in 8 distinct 16-byte bank groups, so neither conflicts.
+template <int W>
+__device__ __forceinline__ int swz(int row, int col) {
+  return row * W + ((((col >> 3) ^ row) & 7) | ((col >> 3) & ~7)) * 8;
+}
+
+__device__ __forceinline__ unsigned smem_addr(const void* p) {
+  return static_cast<unsigned>(__cvta_generic_to_shared(p));
+}
+
+// 16 bytes global → shared, bypassing L1; src_bytes = 0 zero-fills (rows past the end).
+__device__ __forceinline__ void cp_async16(void* dst, const void* src, bool valid) {
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(smem_addr(dst)), "l"(src),
+               "r"(valid ? 16 : 0)
+               : "memory");
+}
+__device__ __forceinline__ void cp_commit() { asm volatile("cp.async.commit_group;\n" ::: "memory"); }
+template <int N>
+__device__ __forceinline__ void cp_wait() { asm volatile("cp.async.wait_group %0;\n" ::"n"(N) : "memory"); }
+
+// Rows [0, ROWS) of a [.., W] matrix from `src` (row 0 = src) into swizzled `dst`; rows at or
+// past `valid_rows` are zero-filled (never read), so tails need no other care.
+template <int W, int ROWS, class Src>
+__device__ __forceinline__ void load_rows(T* dst, const Src& src, int valid_rows, int tid) {
+  constexpr int CH = W / 8, TOTAL = ROWS * CH, ITERS = (TOTAL + THREADS - 1) / THREADS;
+#pragma unroll
+  for (int it = 0; it < ITERS; ++it) {
+    const int idx = tid + it * THREADS, r = idx / CH, c = idx % CH;
+    if (TOTAL % THREADS == 0 || idx < TOTAL) {
+      const bool ok = r < valid_rows;
+      cp_async16(dst + swz<W>(r, c * 8), row_addr(src, ok ? r : 0, W) + c * 8, ok);
+    }
+  }
+}
+
+__device__ __forceinline__ void ldsm_x4(unsigned (&r)[4], const T* p) {
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0, %1, %2, %3}, [%4];\n"
+               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+               : "r"(smem_addr(p)));
+}
+__device__ __forceinline__ void ldsm_x4_t(unsigned (&r)[4], const T* p) {
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0, %1, %2, %3}, [%4];\n"
+               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+               : "r"(smem_addr(p)));
+}
+
+// c += a·b for one m16n8k16 tile: a row-major 16×16 (4 regs), b column-major 16×8 (2 regs).
+__device__ __forceinline__ void mma16816(float (&c)[4], const unsigned (&a)[4], unsigned b0, unsigned b1) {
+  asm("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, "
+      "{%0, %1, %2, %3};\n"
+      : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+}
+
+// Two f32 → one register of two 16-bit values, `lo` in the low half (the lower column).
+__device__ __forceinline__ unsigned pack2(float lo, float hi) {
+  __nv_bfloat162 v = __floats2bfloat162_rn(lo, hi);
+  return *reinterpret_cast<unsigned*>(&v);
+}
+
+// wgmma exists only in sm_90a SASS; `-arch=sm_90a` also emits compute_90 PTX, which gets
+// empty wgmma helpers and a kernel that traps (a GPU without sm_90a features never runs it).
+#ifndef ATTNC_SM90A
+#if defined(__CUDA_ARCH__) && !defined(__CUDA_ARCH_FEAT_SM90_ALL)
+#define ATTNC_SM90A 0
+#else
+#define ATTNC_SM90A 1
+#endif
+#endif
+
+// Element offset of (row, col) in a [ROWS][W] tile kept as W/64 panels of [ROWS][64]: a panel
+// row is one 128-byte line whose 16-byte chunks are XOR-swizzled by row % 8 — wgmma's 128B
+// swizzle, which the hardware applies from address bits, hence 1024-byte-aligned tiles.
+template <int ROWS>
+__device__ __forceinline__ int pswz(int row, int col) {
+  return (col >> 6) * (ROWS * 64) + row * 64 + ((((col >> 3) ^ row) & 7) << 3);
+}
+
+// load_rows into the panel layout; rows at or past `valid_rows` are zero-filled.
+template <int W, int ROWS, class Src>
+__device__ __forceinline__ void load_panel(T* dst, const Src& src, int valid_rows, int tid) {
+  constexpr int CH = W / 8, TOTAL = ROWS * CH, ITERS = (TOTAL + THREADS - 1) / THREADS;
+#pragma unroll
+  for (int it = 0; it < ITERS; ++it) {
+    const int idx = tid + it * THREADS, r = idx / CH, c = idx % CH;
+    if (TOTAL % THREADS == 0 || idx < TOTAL) {
+      const bool ok = r < valid_rows;
+      cp_async16(dst + pswz<ROWS>(r, c * 8), row_addr(src, ok ? r : 0, W) + c * 8, ok);
+    }
+  }
+}
+
+// Matrix descriptor of a 128B-swizzled operand at p: 8-row groups 1024 bytes apart (SBO);
+// `lbo` is the byte stride between 64-wide panels along M/N (MN-major operands only).
+__device__ __forceinline__ uint64_t desc128(const T* p, unsigned lbo) {
+  return (uint64_t)((smem_addr(p) & 0x3FFFFu) >> 4) | ((uint64_t)(lbo >> 4) << 16) | (64ull << 32) |
+         (1ull << 62);
+}
+
+__device__ __forceinline__ void wg_fence() {
+#if ATTNC_SM90A
+  asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory");
+#endif
+}
+__device__ __forceinline__ void wg_commit() {
+#if ATTNC_SM90A
+  asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory");
+#endif
+}
+__device__ __forceinline__ void wg_wait0() {
+#if ATTNC_SM90A
+  asm volatile("wgmma.wait_group.sync.aligned 0;\n" ::: "memory");
+#endif
+}
+// cp.async writes shared memory through the generic proxy; wgmma reads it through the async one.
+__device__ __forceinline__ void proxy_fence() { asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory"); }
+// Pins accumulators after a wait: without it the compiler may read them before the wgmma ends.
+template <int N>
+__device__ __forceinline__ void acc_fence(float (&d)[N][4]) {
+#pragma unroll
+  for (int j = 0; j < N; ++j)
+#pragma unroll
+    for (int e = 0; e < 4; ++e) asm volatile("" : "+f"(d[j][e])::"memory");
+}
+
+__device__ __forceinline__ void wg_qk(float (&d)[16][4], uint64_t a, uint64_t db) {
+#if ATTNC_SM90A
+  asm volatile(
+      "{\n.reg .pred p;\n"
+      "setp.ne.b32 p, %66, 0;\n"
+      "wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16 {%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, %32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, %48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63}, %64, %65, p, 1, 1, 0, 0;\n}\n"
+      :
+        "+f"(d[0][0]), "+f"(d[0][1]), "+f"(d[0][2]), "+f"(d[0][3]), "+f"(d[1][0]), "+f"(d[1][1]), "+f"(d[1][2]), "+f"(d[1][3]),
+        "+f"(d[2][0]), "+f"(d[2][1]), "+f"(d[2][2]), "+f"(d[2][3]), "+f"(d[3][0]), "+f"(d[3][1]), "+f"(d[3][2]), "+f"(d[3][3]),
+        "+f"(d[4][0]), "+f"(d[4][1]), "+f"(d[4][2]), "+f"(d[4][3]), "+f"(d[5][0]), "+f"(d[5][1]), "+f"(d[5][2]), "+f"(d[5][3]),
+        "+f"(d[6][0]), "+f"(d[6][1]), "+f"(d[6][2]), "+f"(d[6][3]), "+f"(d[7][0]), "+f"(d[7][1]), "+f"(d[7][2]), "+f"(d[7][3]),
+        "+f"(d[8][0]), "+f"(d[8][1]), "+f"(d[8][2]), "+f"(d[8][3]), "+f"(d[9][0]), "+f"(d[9][1]), "+f"(d[9][2]), "+f"(d[9][3]),
+        "+f"(d[10][0]), "+f"(d[10][1]), "+f"(d[10][2]), "+f"(d[10][3]), "+f"(d[11][0]), "+f"(d[11][1]), "+f"(d[11][2]), "+f"(d[11][3]),
+        "+f"(d[12][0]), "+f"(d[12][1]), "+f"(d[12][2]), "+f"(d[12][3]), "+f"(d[13][0]), "+f"(d[13][1]), "+f"(d[13][2]), "+f"(d[13][3]),
+        "+f"(d[14][0]), "+f"(d[14][1]), "+f"(d[14][2]), "+f"(d[14][3]), "+f"(d[15][0]), "+f"(d[15][1]), "+f"(d[15][2]), "+f"(d[15][3])
+      : "l"(a), "l"(db), "r"(1)
+      : "memory");
+#endif
+}
+
+template <int P>
+__device__ __forceinline__ void wg_pv(float (&d)[8][4], const unsigned (&a)[4], uint64_t db) {
+#if ATTNC_SM90A
+  asm volatile(
+      "{\n.reg .pred p;\n"
+      "setp.ne.b32 p, %37, 0;\n"
+      "wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16 {%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31}, {%32, %33, %34, %35}, %36, p, 1, 1, 1;\n}\n"
+      :
+        "+f"(d[P * 8 + 0][0]), "+f"(d[P * 8 + 0][1]), "+f"(d[P * 8 + 0][2]), "+f"(d[P * 8 + 0][3]), "+f"(d[P * 8 + 1][0]), "+f"(d[P * 8 + 1][1]), "+f"(d[P * 8 + 1][2]), "+f"(d[P * 8 + 1][3]),
+        "+f"(d[P * 8 + 2][0]), "+f"(d[P * 8 + 2][1]), "+f"(d[P * 8 + 2][2]), "+f"(d[P * 8 + 2][3]), "+f"(d[P * 8 + 3][0]), "+f"(d[P * 8 + 3][1]), "+f"(d[P * 8 + 3][2]), "+f"(d[P * 8 + 3][3]),
+        "+f"(d[P * 8 + 4][0]), "+f"(d[P * 8 + 4][1]), "+f"(d[P * 8 + 4][2]), "+f"(d[P * 8 + 4][3]), "+f"(d[P * 8 + 5][0]), "+f"(d[P * 8 + 5][1]), "+f"(d[P * 8 + 5][2]), "+f"(d[P * 8 + 5][3]),
+        "+f"(d[P * 8 + 6][0]), "+f"(d[P * 8 + 6][1]), "+f"(d[P * 8 + 6][2]), "+f"(d[P * 8 + 6][3]), "+f"(d[P * 8 + 7][0]), "+f"(d[P * 8 + 7][1]), "+f"(d[P * 8 + 7][2]), "+f"(d[P * 8 + 7][3])
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(db), "r"(1)
+      : "memory");
+#endif
+}
+
+// A CUtensorMap (cuda.h), by layout: 128 opaque bytes, 128-byte aligned.
+struct alignas(128) TmaMap {
+  unsigned long long w[16];
+};
+
+// Rows [c1, c1 + box rows) of a 64-column panel at column c0 of slice c2 → dst, 128B-swizzled
+// (the hardware's pattern is pswz's); rows past the tensor's end arrive as zeros. Completes on
+// `bar` as transaction bytes (the whole box, zero-filled rows included).
+__device__ __forceinline__ void tma_load(T* dst, const TmaMap& map, int c0, int c1, int c2, uint64_t* bar) {
+  asm volatile(
+      "cp.async.bulk.tensor.3d.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1, {%2, %3, %4}], [%5];\n"
+      ::"r"(smem_addr(dst)), "l"(reinterpret_cast<uint64_t>(&map)), "r"(c0), "r"(c1), "r"(c2), "r"(smem_addr(bar))
+      : "memory");
+}
+
+// A [ROWS][W] tile as W/64 panels of [ROWS][64] (the layout desc128 addresses).
+template <int W, int ROWS>
+__device__ __forceinline__ void tma_panels(T* dst, const TmaMap& map, int row, int slice, uint64_t* bar) {
+#pragma unroll
+  for (int p = 0; p < W / 64; ++p) tma_load(dst + p * (ROWS * 64), map, p * 64, row, slice, bar);
+}
+
+// Rows [c1, c1 + box rows) of a 64-column panel at column c0 of kv head c2 of batch c3 → dst
+// (the K/V maps are 4-D: kv-load-tma.ts); completes on `bar` like tma_load.
+__device__ __forceinline__ void tma_load4(T* dst, const TmaMap& map, int c0, int c1, int c2, int c3, uint64_t* bar) {
+  asm volatile(
+      "cp.async.bulk.tensor.4d.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1, {%2, %3, %4, %5}], [%6];\n"
+      ::"r"(smem_addr(dst)), "l"(reinterpret_cast<uint64_t>(&map)), "r"(c0), "r"(c1), "r"(c2), "r"(c3), "r"(smem_addr(bar))
+      : "memory");
+}
+
+// A [ROWS][W] K/V tile (rows row.., kv head hkv, batch b) as W/64 panels of [ROWS][64].
+template <int W, int ROWS>
+__device__ __forceinline__ void tma_kv_panels(T* dst, const TmaMap& map, int row, int hkv, int b, uint64_t* bar) {
+#pragma unroll
+  for (int p = 0; p < W / 64; ++p) tma_load4(dst + p * (ROWS * 64), map, p * 64, row, hkv, b, bar);
+}
+
+__device__ __forceinline__ void mbar_init(uint64_t* bar, unsigned count) {
+  asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;\n" ::"r"(smem_addr(bar)), "r"(count) : "memory");
+}
+// The producer arrives once per stage and announces the bytes its copies will complete.
+__device__ __forceinline__ void mbar_expect_tx(uint64_t* bar, unsigned bytes) {
+  asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;\n" ::"r"(smem_addr(bar)), "r"(bytes)
+               : "memory");
+}
+__device__ __forceinline__ void mbar_arrive(uint64_t* bar) {
+  asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];\n" ::"r"(smem_addr(bar)) : "memory");
+}
+// Waits until the barrier's phase of this parity has completed. The spin stays inside one asm
+// block: a C++ loop around try_wait (e.g. with a timeout) kept ptxas from giving the consumers
+// the registers setmaxnreg grants them (measured: 412 bytes of spills at 168 registers).
+__device__ __forceinline__ void mbar_wait(uint64_t* bar, unsigned parity) {
+  asm volatile(
+      "{\n.reg .pred p;\nWAIT_%=:\nmbarrier.try_wait.parity.shared::cta.b64 p, [%0], %1;\n@!p bra WAIT_%=;\n}\n"
+      ::"r"(smem_addr(bar)), "r"(parity)
+      : "memory");
+}
+// Waits until at most N committed wgmma groups of this warpgroup are still running.
+template <int N>
+__device__ __forceinline__ void wg_wait() {
+#if ATTNC_SM90A
+  asm volatile("wgmma.wait_group.sync.aligned %0;\n" ::"n"(N) : "memory");
+#endif
+}
+// Barrier 1 among the consumer threads alone (0 is __syncthreads, which the producer has left).
+__device__ __forceinline__ void consumer_sync() { asm volatile("bar.sync 1, %0;\n" ::"n"(CTHREADS) : "memory"); }
+
+// Register reallocation between warpgroups (sm_90a; every warp of a warpgroup runs the same one).
+template <int N>
+__device__ __forceinline__ void regs_dec() {
+#if ATTNC_SM90A
+  asm volatile("setmaxnreg.dec.sync.aligned.u32 %0;\n" ::"n"(N));
+#endif
+}
+template <int N>
+__device__ __forceinline__ void regs_inc() {
+#if ATTNC_SM90A
+  asm volatile("setmaxnreg.inc.sync.aligned.u32 %0;\n" ::"n"(N));
+#endif
+}
+
+__device__ __forceinline__ float dq_bits(unsigned u) { float f; memcpy(&f, &u, 4); return f; }
+__device__ __forceinline__ float dq_half(const unsigned short* p, size_t i) {
+  const unsigned b = p[i], s = (b & 0x8000u) << 16, e = (b >> 10) & 31u, m = b & 1023u;
+  if (e == 0u) return (s ? -1.f : 1.f) * ((float)m * (1.f / 16777216.f)); // m · 2^-24, exact
+  if (e == 31u) return dq_bits(s | 0x7f800000u | (m << 13));
+  return dq_bits(s | ((e + 112u) << 23) | (m << 13));
+}
+__device__ __forceinline__ float dq_bf16(const unsigned short* p, size_t i) { return dq_bits((unsigned)p[i] << 16); }
+__device__ __forceinline__ float k_dequant(const Args& a, size_t row, int t, int c, size_t bh) {
+  float v;
+  if (a.salient[row] != 0)
+  {
+    const unsigned word = a.k_codesHi[row * ((D + 7) / 8) + c / 8];
+    const unsigned raw = (word >> ((c % 8) * 4)) & 15u;
+    v = (float)raw;
+  }
+  else
+  {
+    const unsigned word = static_cast<const unsigned*>(a.k)[row * ((D + 15) / 16) + c / 16];
+    const unsigned raw = (word >> ((c % 16) * 2)) & 3u;
+    v = (float)raw;
+  }
+  const size_t g = row;
+  v = v - dq_half(a.k_zero, g);
+  v = v * dq_half(a.k_scale, g);
+  v = v * dq_half(a.k_norm, bh * D + c);
+  return v;
+}
+__device__ __forceinline__ float v_dequant(const Args& a, size_t row, int t, int c, size_t bh) {
+  float v;
+  if (a.salient[row] != 0)
+  {
+    const unsigned word = a.v_codesHi[row * ((DV + 7) / 8) + c / 8];
+    const unsigned raw = (word >> ((c % 8) * 4)) & 15u;
+    v = (float)raw;
+  }
+  else
+  {
+    const unsigned word = static_cast<const unsigned*>(a.v)[row * ((DV + 15) / 16) + c / 16];
+    const unsigned raw = (word >> ((c % 16) * 2)) & 3u;
+    v = (float)raw;
+  }
+  const size_t g = row;
+  v = v - dq_half(a.v_zero, g);
+  v = v * dq_half(a.v_scale, g);
+  v = v * dq_half(a.v_norm, bh * DV + c);
+  return v;
+}
+__device__ __forceinline__ void k_chunk8(const Args& a, const unsigned* wrow, size_t row, int t, int c0, size_t bh, float (&out)[8]) {
+  if (a.salient[row] != 0) { // recent or salient: element by element
+  #pragma unroll
+    for (int u = 0; u < 8; ++u) out[u] = k_dequant(a, row, t, c0 + u, bh);
+    return;
+  }
+  const unsigned* wp = wrow + c0 / 16;
+  unsigned w[1];
+  #pragma unroll
+  for (int i = 0; i < 1; ++i) w[i] = wp[i];
+  w[0] >>= (c0 % 16) * 2;
+  #pragma unroll
+  for (int u = 0; u < 8; ++u) {
+    const int c = c0 + u;
+    (void)c;
+    const unsigned raw = (w[(u * 2) / 32] >> ((u * 2) % 32)) & 3u;
+    float v;
+    v = (float)raw;
+    const size_t g = row;
+    v = v - dq_half(a.k_zero, g);
+    v = v * dq_half(a.k_scale, g);
+    v = v * dq_half(a.k_norm, bh * D + c);
+    out[u] = v;
+  }
+}
+__device__ __forceinline__ void v_chunk8(const Args& a, const unsigned* wrow, size_t row, int t, int c0, size_t bh, float (&out)[8]) {
+  if (a.salient[row] != 0) { // recent or salient: element by element
+  #pragma unroll
+    for (int u = 0; u < 8; ++u) out[u] = v_dequant(a, row, t, c0 + u, bh);
+    return;
+  }
+  const unsigned* wp = wrow + c0 / 16;
+  unsigned w[1];
+  #pragma unroll
+  for (int i = 0; i < 1; ++i) w[i] = wp[i];
+  w[0] >>= (c0 % 16) * 2;
+  #pragma unroll
+  for (int u = 0; u < 8; ++u) {
+    const int c = c0 + u;
+    (void)c;
+    const unsigned raw = (w[(u * 2) / 32] >> ((u * 2) % 32)) & 3u;
+    float v;
+    v = (float)raw;
+    const size_t g = row;
+    v = v - dq_half(a.v_zero, g);
+    v = v * dq_half(a.v_scale, g);
+    v = v * dq_half(a.v_norm, bh * DV + c);
+    out[u] = v;
+  }
+}
+// Keys of one kv head of the quantized k cache, offset in elements as a `const T*` is.
+struct DqRowsK {
+  const Args* a;
+  size_t bh;  // b * Hkv + hkv
+  size_t off; // elements past key 0 of the head (token off / W, channel off % W)
+  static constexpr int WPR = (D + 15) / 16; // code words per token
+  __device__ __forceinline__ DqRowsK operator+(size_t n) const { return {a, bh, off + n}; }
+  // Token t's code words in the cache.
+  __device__ __forceinline__ const unsigned* codes_row(int t) const {
+    return static_cast<const unsigned*>(a->k) + (bh * (size_t)a->Nk + t) * WPR;
+  }
+  // Channels c0 .. c0 + 7 of token t of the head, dequantized to f32; its code words at wrow.
+  __device__ __forceinline__ void chunk8(int t, int c0, float (&v)[8], const unsigned* wrow) const {
+    k_chunk8(*a, wrow, bh * (size_t)a->Nk + t, t, c0, bh, v);
+  }
+};
+// Keys of one kv head of the quantized v cache, offset in elements as a `const T*` is.
+struct DqRowsV {
+  const Args* a;
+  size_t bh;  // b * Hkv + hkv
+  size_t off; // elements past key 0 of the head (token off / W, channel off % W)
+  static constexpr int WPR = (DV + 15) / 16; // code words per token
+  __device__ __forceinline__ DqRowsV operator+(size_t n) const { return {a, bh, off + n}; }
+  // Token t's code words in the cache.
+  __device__ __forceinline__ const unsigned* codes_row(int t) const {
+    return static_cast<const unsigned*>(a->v) + (bh * (size_t)a->Nk + t) * WPR;
+  }
+  // Channels c0 .. c0 + 7 of token t of the head, dequantized to f32; its code words at wrow.
+  __device__ __forceinline__ void chunk8(int t, int c0, float (&v)[8], const unsigned* wrow) const {
+    v_chunk8(*a, wrow, bh * (size_t)a->Nk + t, t, c0, bh, v);
+  }
+};
+// 8 dequantized values narrowed to T at dst: one 16-byte shared-memory store for 16-bit T.
+__device__ __forceinline__ void dq_store8(T* dst, const float (&v)[8]) {
+  if constexpr (sizeof(T) == 2) {
+    alignas(16) T x[8];
+#pragma unroll
+    for (int u = 0; u < 8; ++u) x[u] = from_f32(v[u]);
+    *reinterpret_cast<float4*>(dst) = *reinterpret_cast<const float4*>(x);
+  } else {
+#pragma unroll
+    for (int u = 0; u < 8; ++u) dst[u] = from_f32(v[u]);
+  }
+}
+// Rows of a quantized K/V head into load_panel's tile layout, dequantized and narrowed to T.
+template <int W, int ROWS, int NTHR, class H>
+__device__ __forceinline__ void load_panel_dq(T* dst, const H& src, size_t stride, int valid_rows, int tid, const unsigned* staged = nullptr) {
+  constexpr int CH = W / 8, TOTAL = ROWS * CH, ITERS = (TOTAL + NTHR - 1) / NTHR;
+  // Two chunks in flight per thread: a full unroll would inline the dequantizer ITERS·8 times.
+#pragma unroll 2
+  for (int it = 0; it < ITERS; ++it) {
+    const int idx = tid + it * NTHR, r = idx / CH, c = idx % CH;
+    if (TOTAL % NTHR == 0 || idx < TOTAL) {
+      float v[8] = {0.f, 0.f, 0.f, 0.f, 0.f, 0.f, 0.f, 0.f};
+      if (r < valid_rows) {
+        const int t = (int)((src.off + (size_t)r * stride) / W);
+        src.chunk8(t, c * 8, v, staged ? staged + (size_t)r * H::WPR : src.codes_row(t));
+      }
+      dq_store8(dst + pswz<ROWS>(r, c * 8), v);
+    }
+  }
+}
+// Rows first + step·r of a quantized head (kv_from, kv-rows.ts): the converter's element offsets.
+struct DqRowsKFrom {
+  DqRowsK h;
+  long long first, step;
+};
+__device__ __forceinline__ DqRowsKFrom kv_from(const DqRowsK& h, long long first, long long step) { return DqRowsKFrom{h, first, step}; }
+template <int W, int ROWS>
+__device__ __forceinline__ void load_panel(T* dst, const DqRowsKFrom& src, int valid_rows, int tid) {
+  load_panel_dq<W, ROWS, THREADS>(dst, src.h + (size_t)src.first * W, (size_t)src.step * W, valid_rows, tid);
+}
+template <int W, int ROWS>
+__device__ __forceinline__ void load_panel(T* dst, const DqRowsK& src, int valid_rows, int tid) {
+  load_panel_dq<W, ROWS, THREADS>(dst, src, W, valid_rows, tid);
+}
+template <int W, int ROWS>
+__device__ __forceinline__ void load_panel_strided(T* dst, const DqRowsK& src, size_t stride, int valid_rows, int tid) {
+  load_panel_dq<W, ROWS, THREADS>(dst, src, stride, valid_rows, tid);
+}
+// Gathered rows: row r of the tile is key row_of(r) of the head (< 0: zeros).
+template <int W, int ROWS, class RowOf>
+__device__ __forceinline__ void load_panel_gather(T* dst, const DqRowsK& base, const RowOf& row_of, int tid) {
+  constexpr int CH = W / 8, TOTAL = ROWS * CH, ITERS = (TOTAL + THREADS - 1) / THREADS;
+#pragma unroll 1
+  for (int it = 0; it < ITERS; ++it) {
+    const int idx = tid + it * THREADS, r = idx / CH, c = idx % CH;
+    if (TOTAL % THREADS == 0 || idx < TOTAL) {
+      const int key = row_of(r);
+      float v[8] = {0.f, 0.f, 0.f, 0.f, 0.f, 0.f, 0.f, 0.f};
+      if (key >= 0) base.chunk8(key, c * 8, v, base.codes_row(key));
+      dq_store8(dst + pswz<ROWS>(r, c * 8), v);
+    }
+  }
+}
+// Rows first + step·r of a quantized head (kv_from, kv-rows.ts): the converter's element offsets.
+struct DqRowsVFrom {
+  DqRowsV h;
+  long long first, step;
+};
+__device__ __forceinline__ DqRowsVFrom kv_from(const DqRowsV& h, long long first, long long step) { return DqRowsVFrom{h, first, step}; }
+template <int W, int ROWS>
+__device__ __forceinline__ void load_panel(T* dst, const DqRowsVFrom& src, int valid_rows, int tid) {
+  load_panel_dq<W, ROWS, THREADS>(dst, src.h + (size_t)src.first * W, (size_t)src.step * W, valid_rows, tid);
+}
+template <int W, int ROWS>
+__device__ __forceinline__ void load_panel(T* dst, const DqRowsV& src, int valid_rows, int tid) {
+  load_panel_dq<W, ROWS, THREADS>(dst, src, W, valid_rows, tid);
+}
+template <int W, int ROWS>
+__device__ __forceinline__ void load_panel_strided(T* dst, const DqRowsV& src, size_t stride, int valid_rows, int tid) {
+  load_panel_dq<W, ROWS, THREADS>(dst, src, stride, valid_rows, tid);
+}
+// Gathered rows: row r of the tile is key row_of(r) of the head (< 0: zeros).
+template <int W, int ROWS, class RowOf>
+__device__ __forceinline__ void load_panel_gather(T* dst, const DqRowsV& base, const RowOf& row_of, int tid) {
+  constexpr int CH = W / 8, TOTAL = ROWS * CH, ITERS = (TOTAL + THREADS - 1) / THREADS;
+#pragma unroll 1
+  for (int it = 0; it < ITERS; ++it) {
+    const int idx = tid + it * THREADS, r = idx / CH, c = idx % CH;
+    if (TOTAL % THREADS == 0 || idx < TOTAL) {
+      const int key = row_of(r);
+      float v[8] = {0.f, 0.f, 0.f, 0.f, 0.f, 0.f, 0.f, 0.f};
+      if (key >= 0) base.chunk8(key, c * 8, v, base.codes_row(key));
+      dq_store8(dst + pswz<ROWS>(r, c * 8), v);
+    }
+  }
+}
+// `rows` tokens' code words (WPR each, contiguous in the cache) → dst by the 128 producer threads.
+template <int WPR>
+__device__ __forceinline__ void stage_codes(unsigned* dst, const unsigned* src, int rows, int tid) {
+  static_assert(WPR % 4 == 0, "a token's code words are whole 16-byte copies");
+  for (int i = tid; i < rows * (WPR / 4); i += 128) cp_async16(dst + 4 * i, src + 4 * i, true);
+}
+
+// cuTensorMapEncodeTiled by its C ABI (cuda.h enums are ints); CUresult 0 is success.
+typedef int (*EncodeTiledFn)(TmaMap*, int, unsigned, void*, const unsigned long long*, const unsigned long long*,
+                             const unsigned*, const unsigned*, int, int, int, int);
+
+static int encode_panels(EncodeTiledFn fn, TmaMap* map, const void* base, int width, int rows, int slices,
+                         int box_rows) {
+  const unsigned long long dims[3] = {(unsigned long long)width, (unsigned long long)rows, (unsigned long long)slices};
+  const unsigned long long strides[2] = {(unsigned long long)width * sizeof(T),
+                                         (unsigned long long)rows * width * sizeof(T)};
+  const unsigned box[3] = {64u, (unsigned)box_rows, 1u};
+  const unsigned elem_strides[3] = {1u, 1u, 1u};
+  return fn(map, 9, 3, const_cast<void*>(base), dims, strides, box, elem_strides, 0,
+            3 /* 128B swizzle */, 3 /* L2 256B promotion */, 0 /* zero fill */);
+}
+
+[[maybe_unused]] static int encode_kv_panels(EncodeTiledFn fn, TmaMap* map, const void* base, int width, int rows, int heads,
+                            int batches, long long sn, long long sh, long long sb, int box_rows) {
+  const unsigned long long dims[4] = {(unsigned long long)width, (unsigned long long)rows, (unsigned long long)heads,
+                                      (unsigned long long)batches};
+  const unsigned long long strides[3] = {(unsigned long long)sn * sizeof(T), (unsigned long long)sh * sizeof(T),
+                                         (unsigned long long)sb * sizeof(T)};
+  const unsigned box[4] = {64u, (unsigned)box_rows, 1u, 1u};
+  const unsigned elem_strides[4] = {1u, 1u, 1u, 1u};
+  return fn(map, 9, 4, const_cast<void*>(base), dims, strides, box, elem_strides, 0,
+            3 /* 128B swizzle */, 3 /* L2 256B promotion */, 0 /* zero fill */);
+}
+
+// maps[0..2] = Q, K, V. With Nk = 0 no K/V tile is ever loaded, so their maps stay zero.
+static const char* make_tma_maps(const Args& a, TmaMap* maps) {
+  static EncodeTiledFn encode = nullptr;
+  if (encode == nullptr) {
+    void* fn = nullptr;
+    cudaDriverEntryPointQueryResult found;
+    const cudaError_t e = cudaGetDriverEntryPointByVersion("cuTensorMapEncodeTiled", &fn, 12000, cudaEnableDefault, &found);
+    if (e != cudaSuccess || found != cudaDriverEntryPointSuccess || fn == nullptr)
+      return "the driver has no cuTensorMapEncodeTiled (TMA needs CUDA 12 and sm_90)";
+    encode = reinterpret_cast<EncodeTiledFn>(fn);
+  }
+  memset(maps, 0, 3 * sizeof(TmaMap));
+  if (encode_panels(encode, &maps[0], a.q, D, a.Nq, a.B * a.H, BQ) != 0) return "cannot describe q to the TMA unit";
+  if (a.Nk == 0) return nullptr;
+  return nullptr;
+}
+
+extern "C" __global__ void __launch_bounds__(THREADS, 1) attnc_zipcache_attention(const Args a, const float qscale,
+    const __grid_constant__ TmaMap tmq, const __grid_constant__ TmaMap tmk, const __grid_constant__ TmaMap tmv) {
+#if !ATTNC_SM90A
+  __trap(); // the compute_90 PTX image: no wgmma there
+#endif
+  extern __shared__ __align__(1024) unsigned char smem_raw[];
+  // TMA writes and wgmma reads 128B-swizzled tiles: each starts on a 1024-byte boundary.
+  T* Qs = reinterpret_cast<T*>(smem_raw + ((1024u - (smem_addr(smem_raw) & 1023u)) & 1023u));
+  T* Ks = Qs + BQ * D;              // [STAGES][BK][D], 64-wide panels
+  T* Vs = Ks + STAGES * BK * D;     // [STAGES][BK][DV], 64-wide panels
+  uint64_t* full_bar = reinterpret_cast<uint64_t*>(Vs + STAGES * BK * DV); // tile landed
+  uint64_t* empty_bar = full_bar + STAGES; // every consumer warp is done with the buffer
+  uint64_t* qbar = empty_bar + STAGES;
+  const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32, g = lane / 4, t4 = lane % 4;
+  const int h = blockIdx.y, b = blockIdx.z, hkv = h / (a.H / a.Hkv);
+  // Last q-tile first: under causal-like masks it has the most tiles, so the long blocks start
+  // early and the short ones fill the tail of the grid.
+  const int q0 = (gridDim.x - 1 - blockIdx.x) * BQ;
+  const int nkt = (a.Nk + BK - 1) / BK;
+  (void)Qs; (void)Ks; (void)Vs; (void)lane; (void)g; (void)t4; (void)hkv; (void)nkt; (void)tmq; (void)tmk; (void)tmv;
+  const int q_lo = a.q_offset + q0;
+  const int q_hi = a.q_offset + min(q0 + BQ, a.Nq) - 1;
+  if (tid == 0) {
+#pragma unroll
+    for (int i = 0; i < STAGES; ++i) {
+      mbar_init(&full_bar[i], 1);
+      mbar_init(&empty_bar[i], CWARPS);
+    }
+    mbar_init(qbar, 1);
+    // Visible to the other threads (the barrier below) and to the TMA unit (async proxy).
+    asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
+    proxy_fence();
+  }
+  __syncthreads(); // the last CTA-wide barrier: the roles part here
+  auto classify = [&](const int kt, bool& full) -> bool {
+    const int k_lo = a.k_offset + kt * BK;
+    const int k_hi = a.k_offset + min((kt + 1) * BK, a.Nk) - 1;
+    const bool c0 = q_hi >= k_lo;
+    const bool c1 = q_lo < k_hi;
+    const bool can_true = c0;
+    const bool can_false = c1;
+    full = !can_false;
+    return can_true;
+  };
+  int first = nkt, last = -1;
+  for (int base = 0; base < nkt; base += 32) {
+    bool f = false;
+    const unsigned bits = __ballot_sync(0xffffffffu, base + lane < nkt && classify(base + lane, f));
+    if (bits) { first = base + __ffs(bits) - 1; break; }
+  }
+  for (int base = nkt - 1; base >= first; base -= 32) {
+    bool f = false;
+    const unsigned bits = __ballot_sync(0xffffffffu, base - lane >= first && classify(base - lane, f));
+    if (bits) { last = base - (__ffs(bits) - 1); break; }
+  }
+  auto next_tile = [&](int kt, bool& full) {
+    full = false;
+    for (kt = max(kt, first); kt <= last; ++kt)
+      if (classify(kt, full)) return kt; // empty tile: skipped, nothing loaded
+    return nkt;
+  };
+  if (warp >= CWARPS) {
+    regs_dec<40>();
+    const int ptid = tid - CTHREADS;
+    const DqRowsK kq{&a, (size_t)(b * a.Hkv + hkv), 0};
+    const DqRowsV vq{&a, (size_t)(b * a.Hkv + hkv), 0};
+    // The staging buffer: after the mbarriers, 16-byte aligned (wsStagingBytes).
+    unsigned* Cs = reinterpret_cast<unsigned*>((reinterpret_cast<size_t>(qbar + 1) + 15) & ~(size_t)15);
+    int st = 0;
+    bool wrapped = false; // past the first lap: a buffer is free once its `empty` phase completes
+    unsigned ph = 0;
+    if (ptid == 0) {
+      mbar_expect_tx(qbar, BQ * D * (int)sizeof(T));
+      tma_panels<D, BQ>(Qs, tmq, q0, b * a.H + h, qbar);
+    }
+    bool kt_full;
+    for (int kt = next_tile(0, kt_full); kt < nkt; kt = next_tile(kt + 1, kt_full)) {
+      const int rows = min(BK, a.Nk - kt * BK);
+      // The codes of tile kt, all in flight at once, while the consumers may still read stage st.
+      stage_codes<DqRowsK::WPR>(Cs, kq.codes_row(kt * BK), rows, ptid);
+      stage_codes<DqRowsV::WPR>(Cs + BK * DqRowsK::WPR, vq.codes_row(kt * BK), rows, ptid);
+      cp_commit();
+      cp_wait<0>();
+      asm volatile("bar.sync 4, 128;\n" ::: "memory"); // every thread's copies have landed
+      if (wrapped) mbar_wait(&empty_bar[st], ph ^ 1u);
+      load_panel_dq<D, BK, 128>(Ks + st * (BK * D), kq + (size_t)kt * BK * D, D, rows, ptid, Cs);
+      load_panel_dq<DV, BK, 128>(Vs + st * (BK * DV), vq + (size_t)kt * BK * DV, DV, rows, ptid, Cs + BK * DqRowsK::WPR);
+      // Generic-proxy stores, read by wgmma (async proxy): fence, then one arrival for all 128;
+      // the barrier also ends every read of the staging buffer before the next copies.
+      proxy_fence();
+      asm volatile("bar.sync 4, 128;\n" ::: "memory");
+      if (ptid == 0) {
+        mbar_arrive(&full_bar[st]);
+      }
+      if (++st == STAGES) {
+        st = 0;
+        ph ^= 1u;
+        wrapped = true;
+      }
+    }
+    (void)kt_full;
+  } else {
+    regs_inc<232>();
+    // This lane's rows: g and g + 8 of the warp's 16. Accumulators o[n] cover dv 8n..8n+7.
+    const int row_r[2] = {q0 + warp * 16 + g, q0 + warp * 16 + g + 8};
+    const int qpos_r[2] = {row_r[0] + a.q_offset, row_r[1] + a.q_offset};
+    (void)qpos_r;
+    float o[DV / 8][4], m[2] = {-INFINITY, -INFINITY}, l[2] = {0.f, 0.f};
+#pragma unroll
+    for (int n = 0; n < DV / 8; ++n) o[n][0] = o[n][1] = o[n][2] = o[n][3] = 0.f;
+    // This warpgroup's 64 rows of Q: rows 64·wg.. of each panel.
+    const T* Qw = Qs + (warp / 4) * 64 * 64;
+    // Only MASKED tiles (partial, or past Nk) test per element.
+    auto tile = [&](auto masked, const int kt, const int st) {
+      constexpr bool MASKED = decltype(masked)::value;
+      const T* Kb = Ks + st * (BK * D);
+      const T* Vb = Vs + st * (BK * DV);
+      const int kbase = kt * BK;
+      (void)kbase;
+      float s[NT][4];
+#pragma unroll
+      for (int j = 0; j < NT; ++j) s[j][0] = s[j][1] = s[j][2] = s[j][3] = 0.f;
+      // S = Q·Kᵀ, both K-major: a k16 step is 32 bytes along a panel row, every 4th a new panel.
+      wg_fence();
+#pragma unroll
+      for (int ks = 0; ks < D / 16; ++ks)
+        wg_qk(s, desc128(Qw + (ks >> 2) * (BQ * 64) + (ks & 3) * 16, 16),
+              desc128(Kb + (ks >> 2) * (BK * 64) + (ks & 3) * 16, 16));
+      wg_commit();
+      wg_wait0();
+      acc_fence(s);
+#pragma unroll
+      for (int j = 0; j < NT; ++j) {
+#pragma unroll
+        for (int e = 0; e < 4; ++e) {
+          const int r = e >> 1, kk = j * 8 + t4 * 2 + (e & 1);
+          const int qpos = qpos_r[r];
+          (void)r; (void)kk; (void)qpos;
+          const int kpos = a.k_offset + kbase + kk;
+          const float x = s[j][e] * qscale;
+          const bool e0 = qpos >= kpos;
+          float y = x;
+          if constexpr (MASKED) { if (kbase + kk >= a.Nk) y = -INFINITY; }
+          /* predicate */
+          if constexpr (MASKED) { if (!(e0)) y = -INFINITY; }
+          (void)kpos;
+          s[j][e] = y;
+        }
+      }
+      // Online softmax (base 2) per row; a row is spread over the 4 lanes of a quad. A row with
+      // nothing allowed yet keeps m = -inf, and `base` keeps exp2 away from inf - inf.
+#pragma unroll
+      for (int r = 0; r < 2; ++r) {
+        float mx = m[r];
+#pragma unroll
+        for (int j = 0; j < NT; ++j) mx = fmaxf(mx, fmaxf(s[j][2 * r], s[j][2 * r + 1]));
+        mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
+        mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
+        const float base = mx == -INFINITY ? 0.f : mx;
+        const float alpha = exp2f(m[r] - base);
+        float sum = 0.f;
+#pragma unroll
+        for (int j = 0; j < NT; ++j) {
+          s[j][2 * r] = exp2f(s[j][2 * r] - base);
+          s[j][2 * r + 1] = exp2f(s[j][2 * r + 1] - base);
+          sum += s[j][2 * r] + s[j][2 * r + 1];
+        }
+        m[r] = mx;
+        l[r] = l[r] * alpha + sum; // this lane's share; the quad is summed once, at the end
+#pragma unroll
+        for (int n = 0; n < DV / 8; ++n) {
+          o[n][2 * r] *= alpha;
+          o[n][2 * r + 1] *= alpha;
+        }
+      }
+      // O += P·V: n-tiles 2kv, 2kv+1 of S are the A fragment of k-step kv; V is MN-major.
+      acc_fence(o);
+      wg_fence();
+#pragma unroll
+      for (int kv = 0; kv < BK / 16; ++kv) {
+        const unsigned pa[4] = {pack2(s[2 * kv][0], s[2 * kv][1]), pack2(s[2 * kv][2], s[2 * kv][3]),
+                                pack2(s[2 * kv + 1][0], s[2 * kv + 1][1]), pack2(s[2 * kv + 1][2], s[2 * kv + 1][3])};
+        wg_pv<0>(o, pa, desc128(Vb + kv * 16 * 64, 1024));
+        if constexpr (DV == 128) wg_pv<1>(o, pa, desc128(Vb + BK * 64 + kv * 16 * 64, 1024));
+      }
+      wg_commit();
+      wg_wait0();
+      acc_fence(o);
+    };
+    mbar_wait(qbar, 0);
+    int st = 0;
+    unsigned ph = 0;
+    bool kt_full, nk_full;
+    int kt = next_tile(0, kt_full);
+    while (kt < nkt) {
+      // Classify the next tile while this one is (or is still being) copied in.
+      const int nk = next_tile(kt + 1, nk_full);
+      mbar_wait(&full_bar[st], ph);
+      const bool tail = (kt + 1) * BK > a.Nk;
+      if (tail || !kt_full) tile(Flag<true>{}, kt, st);
+      else tile(Flag<false>{}, kt, st); // full tile: no predicate
+      // This warp's wgmmas have read the buffer (wait_group 0): hand it back to the producer.
+      __syncwarp();
+      if (lane == 0) mbar_arrive(&empty_bar[st]);
+      if (++st == STAGES) {
+        st = 0;
+        ph ^= 1u;
+      }
+      kt = nk;
+      kt_full = nk_full;
+    }
+#pragma unroll
+    for (int r = 0; r < 2; ++r) {
+      float sum = l[r];
+      sum += __shfl_xor_sync(0xffffffffu, sum, 1);
+      sum += __shfl_xor_sync(0xffffffffu, sum, 2);
+      const int i = row_r[r];
+      if (i >= a.Nq) continue;
+      const size_t row = (size_t)(b * a.H + h) * a.Nq + i;
+      const float inv = sum == 0.f ? 0.f : 1.f / sum;
+      T* orow = static_cast<T*>(a.out) + row * DV;
+#pragma unroll
+      for (int n = 0; n < DV / 8; ++n)
+        *reinterpret_cast<unsigned*>(orow + n * 8 + t4 * 2) = pack2(o[n][2 * r] * inv, o[n][2 * r + 1] * inv);
+      if (a.lse != nullptr && t4 == 0) a.lse[row] = sum == 0.f ? -INFINITY : (m[r] + log2f(sum)) * LN2;
+    }
+  }
+}
+
+// Importance (normalized): after the attention, from its final lse; see codegen/cuda/importance.ts.
+extern "C" __global__ void __launch_bounds__(128) attnc_zipcache_importance(const Args a) {
+  const int col = blockIdx.x * 128 + threadIdx.x;
+  __shared__ float imp_q[32 * D];
+  __shared__ float imp_lse[32];
+  constexpr int IMP_ROWS = 32;
+  const int b = blockIdx.z, kvh = blockIdx.y, group = a.H / a.Hkv;
+  const bool col_ok = col < a.Nk;
+  const int kpos = a.k_offset + col;
+  const int k_lo = a.k_offset + (int)blockIdx.x * 128;
+  const int k_hi = a.k_offset + min((int)(blockIdx.x + 1) * 128, a.Nk) - 1;
+  // This thread's key row (dequantized): read once for every query head of the kv
+  // head, and only once a tile that is not empty needs it (a window over a long KV reads its
+  // window, not the whole KV).
+  float krow[D];
+  bool k_loaded = false;
+  // GQA: the query heads h of kv head kvh are kvh * group .. kvh * group + group - 1.
+  for (int h = kvh * group; h < (kvh + 1) * group; ++h) {
+    const int bh = b * a.H + h;
+    const T* qg = static_cast<const T*>(a.q) + (size_t)bh * a.Nq * D;
+    const float* lse = a.lse + (size_t)bh * a.Nq;
+    float total = 0.f;
+    int seen = 0; // rows whose mask allows this key
+    for (int r0 = 0; r0 < a.Nq; r0 += IMP_ROWS) {
+      const int r_end = min(r0 + IMP_ROWS, a.Nq);
+      const int q_lo = a.q_offset + r0, q_hi = a.q_offset + r_end - 1;
+      const bool ic0 = q_hi >= k_lo;
+      const bool ic1 = q_lo < k_hi;
+      if (!(ic0)) continue; // an empty tile: no row sees these keys
+      const bool partial = ic1;
+      __syncthreads(); // the previous row tile is no longer read
+      for (int e = threadIdx.x; e < (r_end - r0) * D; e += 128) imp_q[e] = to_f32(qg[(size_t)r0 * D + e]);
+      for (int e = threadIdx.x; e < r_end - r0; e += 128) imp_lse[e] = lse[r0 + e];
+      __syncthreads(); // the row tile is staged
+      if (!col_ok) continue;
+      if (!k_loaded) {
+        const size_t kbh = (size_t)b * a.Hkv + kvh;
+#pragma unroll
+        for (int c = 0; c < D; ++c) krow[c] = k_dequant(a, kbh * (size_t)a.Nk + col, col, c, kbh);
+        k_loaded = true;
+      }
+      for (int i = 0; i < r_end - r0; ++i) {
+        const int qpos = a.q_offset + r0 + i;
+        if (partial) {
+          const bool im0 = qpos >= kpos;
+          if (!(im0)) continue;
+        }
+        ++seen;
+        const float lse_i = imp_lse[i];
+        // A row with no allowed key (lse -inf) or a poisoned one (NaN) adds nothing.
+        if (!isfinite(lse_i)) continue;
+        float dot = 0.f;
+        #pragma unroll
+        for (int d = 0; d < D; ++d) dot += imp_q[i * D + d] * krow[d];
+        const float x = a.scale * dot;
+        const float s = x;
+        // A score of -inf weighs 0 (expf(-inf) = 0).
+        total += expf(s - lse_i);
+      }
+    }
+    if (col_ok) a.importance[(size_t)bh * a.Nk + col] = seen > 0 ? total / (float)seen : 0.f;
+  }
+}
+} // namespace attnc_zipcache
+
+// ---- host code: argument checks and launches ----
+namespace attnc_zipcache {
+static thread_local char last_error[512] = "";
+static int fail(int code, const char* fmt, ...) {
+  int n = snprintf(last_error, sizeof last_error, "attnc_zipcache: ");
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(last_error + n, sizeof last_error - n, fmt, ap);
+  va_end(ap);
+  return code;
+}
+static bool ptr_ok(const void* p, size_t align) { return p != NULL && (uintptr_t)p % align == 0; }
+[[maybe_unused]] static bool kv_strides_ok(const Args& a, long long elems) { return true; }
+static int launch_importance(const Args& a, cudaStream_t stream) {
+  if (a.Nk == 0) return ATTNC_OK;
+  const dim3 grid((a.Nk + 127) / 128, a.Hkv, a.B);
+  attnc_zipcache_importance<<<grid, 128, 0, stream>>>(a);
+  const cudaError_t e = cudaGetLastError();
+  if (e != cudaSuccess) return fail(ATTNC_ERR_CUDA, "importance: %s", cudaGetErrorString(e));
+  return ATTNC_OK;
+}
+} // namespace attnc_zipcache
+
+namespace attnc_zipcache {
+namespace dec {
+// ---- decode mode (split-KV + lse merge): codegen/cuda/decode.ts ----
+constexpr int MT = 4, GROUPS = 16, KPG = 2, TILE = GROUPS * KPG, THREADS = 8 * GROUPS;
+constexpr int VW = 8, CD = D / (8 * VW), CV = DV / (8 * VW);
+// Quantized K/V chunks (decode-quant.ts): VW channels of a row as f32, dequantized.
+__device__ __forceinline__ float dq_bits(unsigned u) { float f; memcpy(&f, &u, 4); return f; }
+__device__ __forceinline__ float dq_half(const unsigned short* p, size_t i) {
+  const unsigned b = p[i], s = (b & 0x8000u) << 16, e = (b >> 10) & 31u, m = b & 1023u;
+  if (e == 0u) return (s ? -1.f : 1.f) * ((float)m * (1.f / 16777216.f)); // m · 2^-24, exact
+  if (e == 31u) return dq_bits(s | 0x7f800000u | (m << 13));
+  return dq_bits(s | ((e + 112u) << 23) | (m << 13));
+}
+__device__ __forceinline__ float dq_bf16(const unsigned short* p, size_t i) { return dq_bits((unsigned)p[i] << 16); }
+struct FChunk { float v[VW]; };
+template <int N> struct alignas(4 * N) Words { unsigned w[N]; };
+__device__ __forceinline__ FChunk k_chunk(const Args& a, size_t row, [[maybe_unused]] int t, int col0, [[maybe_unused]] size_t bh) {
+  FChunk o;
+  float code[VW]; // the codes as floats, before zero point and scale
+  if (a.salient[row] != 0)
+  {
+    const unsigned* wp = a.k_codesHi + row * ((D + 7) / 8) + col0 / 8;
+    const Words<1> wd = *reinterpret_cast<const Words<1>*>(wp);
+    const int s0 = col0 % 8;
+  #pragma unroll
+    for (int i = 0; i < VW; ++i) {
+      const unsigned raw = (wd.w[i / 8] >> (((s0 + i) % 8) * 4)) & 15u;
+      code[i] = (float)raw;
+    }
+  }
+  else
+  {
+    const unsigned* wp = static_cast<const unsigned*>(a.k) + row * ((D + 15) / 16) + col0 / 16;
+    const Words<1> wd = *reinterpret_cast<const Words<1>*>(wp);
+    const int s0 = col0 % 16;
+  #pragma unroll
+    for (int i = 0; i < VW; ++i) {
+      const unsigned raw = (wd.w[i / 16] >> (((s0 + i) % 16) * 2)) & 3u;
+      code[i] = (float)raw;
+    }
+  }
+  #pragma unroll
+  for (int i = 0; i < VW; ++i) {
+    [[maybe_unused]] const int c = col0 + i;
+    float v = code[i];
+    const size_t g = row;
+    v = v - dq_half(a.k_zero, g);
+    v = v * dq_half(a.k_scale, g);
+    v = v * dq_half(a.k_norm, bh * D + c);
+    o.v[i] = v;
+  }
+  return o;
+}
+__device__ __forceinline__ FChunk v_chunk(const Args& a, size_t row, [[maybe_unused]] int t, int col0, [[maybe_unused]] size_t bh) {
+  FChunk o;
+  float code[VW]; // the codes as floats, before zero point and scale
+  if (a.salient[row] != 0)
+  {
+    const unsigned* wp = a.v_codesHi + row * ((DV + 7) / 8) + col0 / 8;
+    const Words<1> wd = *reinterpret_cast<const Words<1>*>(wp);
+    const int s0 = col0 % 8;
+  #pragma unroll
+    for (int i = 0; i < VW; ++i) {
+      const unsigned raw = (wd.w[i / 8] >> (((s0 + i) % 8) * 4)) & 15u;
+      code[i] = (float)raw;
+    }
+  }
+  else
+  {
+    const unsigned* wp = static_cast<const unsigned*>(a.v) + row * ((DV + 15) / 16) + col0 / 16;
+    const Words<1> wd = *reinterpret_cast<const Words<1>*>(wp);
+    const int s0 = col0 % 16;
+  #pragma unroll
+    for (int i = 0; i < VW; ++i) {
+      const unsigned raw = (wd.w[i / 16] >> (((s0 + i) % 16) * 2)) & 3u;
+      code[i] = (float)raw;
+    }
+  }
+  #pragma unroll
+  for (int i = 0; i < VW; ++i) {
+    [[maybe_unused]] const int c = col0 + i;
+    float v = code[i];
+    const size_t g = row;
+    v = v - dq_half(a.v_zero, g);
+    v = v * dq_half(a.v_scale, g);
+    v = v * dq_half(a.v_norm, bh * DV + c);
+    o.v[i] = v;
+  }
+  return o;
+}
+constexpr int STAGES = 1;
+constexpr size_t SPLIT_SMEM = 0; // K/V chunks load straight into registers
+// Tile class of rows q_lo..q_hi x keys k_lo..k_hi (positions): 0 empty, 1 full, 2 partial.
+__device__ __forceinline__ int tile_class(const Args& a, int b, int h, int q_lo, int q_hi, int k_lo, int k_hi) {
+  const bool ct0 = q_hi >= k_lo;
+  if (!(ct0)) return 0;
+  const bool cf0 = q_lo < k_hi;
+  return (cf0) ? 2 : 1;
+}
+__device__ __forceinline__ bool elem_mask(const Args& a, int b, int h, int qpos, int kpos) {
+  const bool m0 = qpos >= kpos;
+  return m0;
+}
+
+// Partial (acc[DV], m, l) of packed row r of a block (its lane groups combined).
+__device__ __forceinline__ size_t part_slot(const Args& a, int b, int hk, int rt, int row_tiles, int split, int n_splits, int r) {
+  return ((((size_t)b * a.Hkv + hk) * row_tiles + rt) * n_splits + split) * MT * (DV + 2) + (size_t)r * (DV + 2);
+}
+
+__global__ void __launch_bounds__(128) split_kernel(const Args a, float* __restrict__ part, int split_keys, int n_splits, int row_tiles) {
+  const int group = a.H / a.Hkv, packed = group * a.Nq;
+  const int split = blockIdx.x / row_tiles, rt = blockIdx.x % row_tiles;
+  const int hk = blockIdx.y, b = blockIdx.z;
+  const int lane = threadIdx.x & 7, g = threadIdx.x >> 3;
+  const T* __restrict__ qg = static_cast<const T*>(a.q);
+  [[maybe_unused]] int hr[MT], qp[MT];
+  bool rok[MT];
+  VecT<VW> qx[MT][CD]; // kept in storage type: half the registers of f32 at 16 bits
+#pragma unroll
+  for (int r = 0; r < MT; ++r) {
+    const int p = rt * MT + r;
+    rok[r] = p < packed;
+    const int pp = rok[r] ? p : 0;
+    const int row = pp % a.Nq;
+    hr[r] = hk * group + pp / a.Nq;
+    qp[r] = row + a.q_offset;
+    const T* qrow = qg + (((size_t)b * a.H + hr[r]) * a.Nq + row) * D;
+#pragma unroll
+    for (int c = 0; c < CD; ++c) {
+      qx[r][c] = *reinterpret_cast<const VecT<VW>*>(qrow + (lane + 8 * c) * VW);
+    }
+  }
+  float m[MT], l[MT], acc[MT][CV][VW];
+#pragma unroll
+  for (int r = 0; r < MT; ++r) {
+    m[r] = -INFINITY;
+    l[r] = 0.f;
+#pragma unroll
+    for (int c = 0; c < CV; ++c)
+#pragma unroll
+      for (int e = 0; e < VW; ++e) acc[r][c][e] = 0.f;
+  }
+  const int k_begin = split * split_keys, k_end = min(a.Nk, k_begin + split_keys);
+  // A quantized cache addresses its codes by global row (packed layout: decode-quant.ts).
+  [[maybe_unused]] const size_t kv0 = ((size_t)b * a.Hkv + hk) * a.Nk;
+  [[maybe_unused]] const size_t bh = (size_t)b * a.Hkv + hk; // a cache head
+  for (int t0 = k_begin; t0 < k_end; t0 += TILE) {
+    const int t1 = min(t0 + TILE, k_end);
+    int cls[MT];
+    bool any = false;
+#pragma unroll
+    for (int r = 0; r < MT; ++r) {
+      cls[r] = rok[r] ? tile_class(a, b, hr[r], qp[r], qp[r], t0 + a.k_offset, t1 - 1 + a.k_offset) : 0;
+      any |= cls[r] != 0;
+    }
+    if (!any) continue; // the same for every thread of the block: no K/V read
+    float sc[KPG][MT];
+    // V rows are requested with the K rows (one memory round trip per tile, not two).
+    FChunk vx[KPG][CV];
+#pragma unroll
+    for (int i = 0; i < KPG; ++i) {
+      const int kj = t0 + g + GROUPS * i;
+#pragma unroll
+      for (int c = 0; c < CV; ++c)
+        vx[i][c] = kj < t1 ? v_chunk(a, kv0 + kj, kj, (lane + 8 * c) * VW, bh) : FChunk{};
+    }
+#pragma unroll
+    for (int i = 0; i < KPG; ++i) {
+      const int kj = t0 + g + GROUPS * i;
+      const bool valid = kj < t1;
+      FChunk kx[CD];
+#pragma unroll
+      for (int c = 0; c < CD; ++c)
+        kx[c] = valid ? k_chunk(a, kv0 + kj, kj, (lane + 8 * c) * VW, bh) : FChunk{};
+      [[maybe_unused]] const int kpos = kj + a.k_offset;
+#pragma unroll
+      for (int r = 0; r < MT; ++r) {
+        float dot = 0.f;
+#pragma unroll
+        for (int c = 0; c < CD; ++c)
+#pragma unroll
+          for (int e = 0; e < VW; ++e) dot = fmaf(to_f32(qx[r][c].v[e]), kx[c].v[e], dot);
+        dot += __shfl_xor_sync(0xffffffffu, dot, 1);
+        dot += __shfl_xor_sync(0xffffffffu, dot, 2);
+        dot += __shfl_xor_sync(0xffffffffu, dot, 4);
+        const float x = a.scale * dot;
+        const bool ok = valid && cls[r] != 0 && (cls[r] == 1 || elem_mask(a, b, hr[r], qp[r], kpos));
+        sc[i][r] = ok ? x * LOG2E : -INFINITY;
+      }
+    }
+#pragma unroll
+    for (int r = 0; r < MT; ++r) {
+      float mt = sc[0][r];
+#pragma unroll
+      for (int i = 1; i < KPG; ++i) mt = fmaxf(mt, sc[i][r]);
+      if (mt > -INFINITY) {
+        const float mn = fmaxf(m[r], mt), corr = exp2f(m[r] - mn);
+        l[r] *= corr;
+#pragma unroll
+        for (int c = 0; c < CV; ++c)
+#pragma unroll
+          for (int e = 0; e < VW; ++e) acc[r][c][e] *= corr;
+        m[r] = mn;
+      }
+    }
+#pragma unroll
+    for (int i = 0; i < KPG; ++i) {
+#pragma unroll
+      for (int r = 0; r < MT; ++r) {
+        // -inf (masked) weighs 0; a NaN or +inf score gives p = NaN (NaN - m, inf - inf), which
+        // makes l NaN: the row comes out NaN (docs/LANGUAGE.md "Non-finite values").
+        const float p = sc[i][r] == -INFINITY ? 0.f : exp2f(sc[i][r] - m[r]);
+        l[r] += p;
+#pragma unroll
+        for (int c = 0; c < CV; ++c)
+#pragma unroll
+          for (int e = 0; e < VW; ++e) acc[r][c][e] = fmaf(p, vx[i][c].v[e], acc[r][c][e]);
+      }
+    }
+  }
+  // Combine the 16 groups in shared memory: one partial per row and block.
+  __shared__ float sm_m[GROUPS][MT], sm_max[MT], sm_l[MT], sm_acc[MT][DV];
+  for (int i = threadIdx.x; i < MT * DV; i += THREADS) sm_acc[i / DV][i % DV] = 0.f;
+  if (threadIdx.x < MT) sm_l[threadIdx.x] = 0.f;
+  if (lane == 0)
+#pragma unroll
+    for (int r = 0; r < MT; ++r) sm_m[g][r] = l[r] != 0.f ? m[r] : -INFINITY; // l NaN: poisoned, kept
+  __syncthreads();
+#pragma unroll
+  for (int r = 0; r < MT; ++r) {
+    float M = -INFINITY;
+#pragma unroll
+    for (int j = 0; j < GROUPS; ++j) M = fmaxf(M, sm_m[j][r]);
+    if (l[r] != 0.f) { // a NaN l carries into sm_l
+      const float f = exp2f(m[r] - M);
+#pragma unroll
+      for (int c = 0; c < CV; ++c)
+#pragma unroll
+        for (int e = 0; e < VW; ++e) atomicAdd(&sm_acc[r][(lane + 8 * c) * VW + e], acc[r][c][e] * f);
+      if (lane == 0) atomicAdd(&sm_l[r], l[r] * f);
+    }
+    if (threadIdx.x == 0) sm_max[r] = M;
+  }
+  __syncthreads();
+  for (int i = threadIdx.x; i < MT * (DV + 2); i += THREADS) {
+    const int r = i / (DV + 2), c = i % (DV + 2);
+    if (!rok[r]) continue;
+    float* dst = part + part_slot(a, b, hk, rt, row_tiles, split, n_splits, r);
+    dst[c] = c < DV ? sm_acc[r][c] : c == DV ? sm_max[r] : sm_l[r];
+  }
+}
+
+// One block per (query row, head, batch): M = max m_i over partials with l_i != 0,
+// L = sum l_i 2^(m_i - M), out = sum acc_i 2^(m_i - M) / L, lse = (M + log2 L) ln 2. L == 0:
+// an empty row (out 0, lse -inf); a partial with l NaN (a NaN or +inf score) makes L NaN.
+__global__ void __launch_bounds__(128) merge_kernel(const Args a, const float* __restrict__ part, int n_splits, int row_tiles) {
+  const int row = blockIdx.x, h = blockIdx.y, b = blockIdx.z;
+  const int group = a.H / a.Hkv, hk = h / group, p = (h % group) * a.Nq + row;
+  const int rt = p / MT, r = p % MT, n = n_splits;
+  const float* base = part + part_slot(a, b, hk, rt, row_tiles, 0, n_splits, r);
+  const size_t stride = (size_t)MT * (DV + 2); // between consecutive splits
+  // Block-wide max and sum over the splits, then each split's weight 2^(m_j - M) in shared memory.
+  extern __shared__ float w[]; // n_splits weights
+  __shared__ float red[4];
+  const int warp = threadIdx.x >> 5, ln = threadIdx.x & 31;
+  float M = -INFINITY;
+  for (int j = threadIdx.x; j < n; j += THREADS)
+    if (base[j * stride + DV + 1] != 0.f) M = fmaxf(M, base[j * stride + DV]);
+  for (int off = 16; off > 0; off >>= 1) M = fmaxf(M, __shfl_xor_sync(0xffffffffu, M, off));
+  if (ln == 0) red[warp] = M;
+  __syncthreads();
+  M = fmaxf(fmaxf(red[0], red[1]), fmaxf(red[2], red[3]));
+  __syncthreads();
+  float L = 0.f;
+  for (int j = threadIdx.x; j < n; j += THREADS) {
+    const float lj = base[j * stride + DV + 1];
+    const float wj = lj != 0.f ? exp2f(base[j * stride + DV] - M) : 0.f;
+    w[j] = wj;
+    L += lj * wj;
+  }
+  for (int off = 16; off > 0; off >>= 1) L += __shfl_xor_sync(0xffffffffu, L, off);
+  if (ln == 0) red[warp] = L;
+  __syncthreads();
+  L = red[0] + red[1] + red[2] + red[3];
+  const float inv = L == 0.f ? 0.f : 1.f / L;
+  T* og = static_cast<T*>(a.out) + (((size_t)b * a.H + h) * a.Nq + row) * DV;
+  for (int d = threadIdx.x; d < DV; d += THREADS) {
+    float o = 0.f; // every split wrote its acc (0 where l = 0)
+#pragma unroll 8
+    for (int j = 0; j < n; ++j) o = fmaf(w[j], base[j * stride + d], o);
+    og[d] = from_f32(o * inv);
+  }
+  if (threadIdx.x == 0 && a.lse != NULL)
+    a.lse[((size_t)b * a.H + h) * a.Nq + row] = L == 0.f ? -INFINITY : (M + log2f(L)) * LN2;
+}
+} // namespace dec
+} // namespace attnc_zipcache
+// ---- decode: host side ----
+namespace attnc_zipcache {
+namespace dec {
+// Host: whether this launch takes decode mode (env ATTNC_DECODE=0 never, =1 always).
+static bool wanted(const Args& a) {
+  static const int env = [] {
+    const char* e = getenv("ATTNC_DECODE");
+    return e == NULL ? -1 : (e[0] == '0' ? 0 : 1);
+  }();
+  if (env == 0 || a.Nq < 1 || a.Nk < 1) return false;
+  // The decode kernels pack a KV head's (H / Hkv) · Nq query rows in an int: past that, prefill.
+  if ((long long)(a.H / a.Hkv) * a.Nq > 2147483647LL - MT) return false;
+  if (!ptr_ok(a.q, VW * sizeof(T)) || !ptr_ok(a.k, 4) || !ptr_ok(a.v, 4)) return false;
+  if (!ptr_ok(a.k_codesHi, 4)) return false;
+  if (!ptr_ok(a.v_codesHi, 4)) return false;
+  return env == 1 || (a.Nq <= 16 && a.Nk >= 1024);
+}
+
+// Cost of w splits for `base` (kv head, batch, row tile) blocks: blocks on the busiest SM per
+// split, between exact shares (a partial wave as fast as its blocks) and whole waves.
+static double split_cost(long long base, long long w, int sms, int resident) {
+  const long long per_sm = (base * w + sms - 1) / sms;
+  const long long waves = (per_sm + resident - 1) / resident;
+  return (double)(per_sm + waves * resident) / (2.0 * (double)w);
+}
+
+static int launch(const Args& a, cudaStream_t stream) {
+  int dev = 0;
+  if (cudaGetDevice(&dev) != cudaSuccess) dev = 0;
+  if (dev < 0 || dev >= 64) return fail(ATTNC_ERR_CUDA, "decode: device %d beyond 64", dev);
+  // Per device, once: SMs, the stages' shared memory, and how many split blocks an SM holds.
+  static int sm_count[64] = {}, resident_blocks[64] = {};
+  if (resident_blocks[dev] == 0) {
+    if (cudaDeviceGetAttribute(&sm_count[dev], cudaDevAttrMultiProcessorCount, dev) != cudaSuccess) sm_count[dev] = 132;
+    if (SPLIT_SMEM > 48 * 1024) {
+      const cudaError_t e = cudaFuncSetAttribute(split_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)SPLIT_SMEM);
+      if (e != cudaSuccess) return fail(ATTNC_ERR_CUDA, "decode: cannot reserve %zu bytes of shared memory: %s", SPLIT_SMEM, cudaGetErrorString(e));
+    }
+    int n = 0;
+    if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(&n, split_kernel, 128, SPLIT_SMEM) != cudaSuccess || n < 1) n = 1;
+    resident_blocks[dev] = n;
+  }
+  const int sms = sm_count[dev], resident = resident_blocks[dev];
+  const int packed = (a.H / a.Hkv) * a.Nq, row_tiles = (packed + MT - 1) / MT;
+  const long long base = (long long)a.Hkv * a.B * row_tiles;
+  const int tiles = (a.Nk + TILE - 1) / TILE;
+  // Splits: enough blocks for every SM to hold `resident` of them, then, within 1/2x..4x of
+  // that, the count that spreads blocks most evenly over the SMs (a larger count only when 3%
+  // better); each split at least 2 * STAGES tiles (its pipeline fills) and a whole number of tiles.
+  const long long most = tiles / (2 * STAGES) > 1 ? tiles / (2 * STAGES) : 1;
+  const long long fill = ((long long)resident * sms + base - 1) / base;
+  long long want = fill > most ? most : fill, best = want > 1 ? want / 2 : 1;
+  double best_cost = split_cost(base, best, sms, resident);
+  for (long long w = best + 1; w <= 4 * want && w <= most; ++w) {
+    const double c = split_cost(base, w, sms, resident);
+    if (c < 0.97 * best_cost) best = w, best_cost = c;
+  }
+  const int split_keys = (int)((tiles + best - 1) / best) * TILE;
+  const int n_splits = (a.Nk + split_keys - 1) / split_keys;
+  if ((long long)n_splits * row_tiles > 2147483647LL || a.Hkv > 65535)
+    return fail(ATTNC_ERR_ARGS, "decode grid too large (splits %d x row tiles %d)", n_splits, row_tiles);
+  const size_t bytes = (size_t)base * n_splits * MT * (DV + 2) * sizeof(float);
+  // Scratch comes from a pool of our own (never the device default pool, which belongs to the
+  // host application): stream-ordered, and kept between launches up to 64 MiB.
+  static cudaMemPool_t pools[64] = {}; // one per device of the process
+  cudaError_t pe = cudaSuccess;
+  if (pools[dev] == NULL) {
+    cudaMemPoolProps props = {};
+    props.allocType = cudaMemAllocationTypePinned;
+    props.location.type = cudaMemLocationTypeDevice;
+    props.location.id = dev;
+    pe = cudaMemPoolCreate(&pools[dev], &props);
+    if (pe != cudaSuccess) pools[dev] = NULL;
+    uint64_t keep = 64ull << 20;
+    if (pe == cudaSuccess) pe = cudaMemPoolSetAttribute(pools[dev], cudaMemPoolAttrReleaseThreshold, &keep);
+  }
+  if (pe != cudaSuccess) return fail(ATTNC_ERR_CUDA, "decode scratch pool: %s", cudaGetErrorString(pe));
+  cudaMemPool_t pool = pools[dev];
+  float* part = NULL;
+  cudaError_t e = cudaMallocFromPoolAsync(reinterpret_cast<void**>(&part), bytes, pool, stream);
+  if (e != cudaSuccess) return fail(ATTNC_ERR_CUDA, "decode scratch of %zu bytes: %s", bytes, cudaGetErrorString(e));
+  split_kernel<<<dim3(n_splits * row_tiles, a.Hkv, a.B), 128, SPLIT_SMEM, stream>>>(a, part, split_keys, n_splits, row_tiles);
+  e = cudaGetLastError();
+  if (e == cudaSuccess) {
+    merge_kernel<<<dim3(a.Nq, a.H, a.B), 128, n_splits * sizeof(float), stream>>>(a, part, n_splits, row_tiles);
+    e = cudaGetLastError();
+  }
+  const cudaError_t f = cudaFreeAsync(part, stream);
+  if (e != cudaSuccess) return fail(ATTNC_ERR_CUDA, "decode attention: %s", cudaGetErrorString(e));
+  if (f != cudaSuccess) return fail(ATTNC_ERR_CUDA, "decode scratch free: %s", cudaGetErrorString(f));
+  return ATTNC_OK;
+}
+} // namespace dec
+} // namespace attnc_zipcache
+
+extern "C" const char* attnc_zipcache_last_error(void) { return attnc_zipcache::last_error; }
+
+extern "C" void attnc_zipcache_args_init(AttncArgs_zipcache* a, int B, int H, int Hkv, int Nq, int Nk) {
+  memset(a, 0, sizeof *a);
+  a->B = B; a->H = H; a->Hkv = Hkv; a->Nq = Nq; a->Nk = Nk;
+  a->q_offset = Nk - Nq;
+  a->k_offset = 0;
+  a->scale = 1.0f / sqrtf(64.0f);
+}
+
+extern "C" int attnc_zipcache_launch(const AttncArgs_zipcache* args, cudaStream_t stream) {
+  using attnc_zipcache::fail;
+  using attnc_zipcache::ptr_ok;
+  attnc_zipcache::last_error[0] = '\0';
+  if (args == NULL) return fail(ATTNC_ERR_ARGS, "args is NULL");
+  const AttncArgs_zipcache& a = *args;
+  if (a.B < 1 || a.H < 1 || a.Hkv < 1 || a.Nq < 0 || a.Nk < 0)
+    return fail(ATTNC_ERR_ARGS, "need B, H, Hkv >= 1 and Nq, Nk >= 0 (got B=%d H=%d Hkv=%d Nq=%d Nk=%d)", a.B, a.H, a.Hkv, a.Nq, a.Nk);
+  if (a.H % a.Hkv != 0) return fail(ATTNC_ERR_ARGS, "H (%d) must be a multiple of Hkv (%d)", a.H, a.Hkv);
+  if (a.H > 65535 || a.B > 65535) return fail(ATTNC_ERR_ARGS, "H (%d) and B (%d) must be at most 65535", a.H, a.B);
+  if ((long long)a.B * a.H > 2147483647LL) return fail(ATTNC_ERR_ARGS, "B * H (%d * %d) must be at most 2147483647", a.B, a.H);
+  if (a.Nq > 2146435072 || a.Nk > 2146435072) return fail(ATTNC_ERR_ARGS, "Nq (%d) and Nk (%d) must be at most 2146435072 (2^31 - 2^20)", a.Nq, a.Nk);
+  if (a.Nq > 0 && (long long)a.q_offset + a.Nq - 1 > 2147482623LL) return fail(ATTNC_ERR_ARGS, "query positions [%d, %lld] are too close to the int32 limit (q_offset + Nq - 1 must be <= 2147482623, 2^31 - 1 - 1024: tile padding; got q_offset = %d, Nq = %d)", a.q_offset, (long long)a.q_offset + a.Nq - 1, a.q_offset, a.Nq);
+  if (a.Nk > 0 && (long long)a.k_offset + a.Nk - 1 > 2147482623LL) return fail(ATTNC_ERR_ARGS, "key positions [%d, %lld] are too close to the int32 limit (k_offset + Nk - 1 must be <= 2147482623, 2^31 - 1 - 1024: tile padding; got k_offset = %d, Nk = %d)", a.k_offset, (long long)a.k_offset + a.Nk - 1, a.k_offset, a.Nk);
+  if (a.Nq > 0 && a.Nk > 0 && ((long long)a.q_offset + a.Nq - 1 - a.k_offset > 2147483647LL || (long long)a.q_offset - ((long long)a.k_offset + a.Nk - 1) < -2147483647LL))
+    return fail(ATTNC_ERR_ARGS, "q - k ranges over [%lld, %lld], which leaves int32 (q_offset = %d, k_offset = %d)", (long long)a.q_offset - ((long long)a.k_offset + a.Nk - 1), (long long)a.q_offset + a.Nq - 1 - a.k_offset, a.q_offset, a.k_offset);
+  if (!isfinite(a.scale)) return fail(ATTNC_ERR_ARGS, "scale must be finite (got %g)", (double)a.scale);
+  if (a.Nk > 0 && (!ptr_ok(a.importance, 4) || (a.Nq > 0 && !ptr_ok(a.lse, 4))))
+    return fail(ATTNC_ERR_ARGS, "importance and lse must be non-NULL and 4-byte aligned (the kernel was compiled with importance; its pass reads lse)");
+  if (a.Nq == 0) return attnc_zipcache::launch_importance(a, stream);
+  if (!ptr_ok(a.q, 32) || !ptr_ok(a.out, 32) || (a.Nk > 0 && (!ptr_ok(a.k, 32) || !ptr_ok(a.v, 32))))
+    return fail(ATTNC_ERR_ARGS, "q, k, v and out must be non-NULL and 32-byte aligned");
+  if ((long long)a.B * (long long)a.Hkv * (long long)a.Nk > 0 && a.salient == NULL) return fail(ATTNC_ERR_ARGS, "tensor salient is NULL");
+  if (a.Nk > 0 && a.k_codesHi == NULL) return fail(ATTNC_ERR_ARGS, "k_codesHi (a tensor of the quantized cache) must not be NULL");
+  if (a.Nk > 0 && a.k_scale == NULL) return fail(ATTNC_ERR_ARGS, "k_scale (a tensor of the quantized cache) must not be NULL");
+  if (a.Nk > 0 && a.k_zero == NULL) return fail(ATTNC_ERR_ARGS, "k_zero (a tensor of the quantized cache) must not be NULL");
+  if (a.Nk > 0 && a.k_norm == NULL) return fail(ATTNC_ERR_ARGS, "k_norm (a tensor of the quantized cache) must not be NULL");
+  if (a.Nk > 0 && a.v_codesHi == NULL) return fail(ATTNC_ERR_ARGS, "v_codesHi (a tensor of the quantized cache) must not be NULL");
+  if (a.Nk > 0 && a.v_scale == NULL) return fail(ATTNC_ERR_ARGS, "v_scale (a tensor of the quantized cache) must not be NULL");
+  if (a.Nk > 0 && a.v_zero == NULL) return fail(ATTNC_ERR_ARGS, "v_zero (a tensor of the quantized cache) must not be NULL");
+  if (a.Nk > 0 && a.v_norm == NULL) return fail(ATTNC_ERR_ARGS, "v_norm (a tensor of the quantized cache) must not be NULL");
+  if ((uintptr_t)a.lse % 4 != 0) return fail(ATTNC_ERR_ARGS, "lse must be 4-byte aligned (got %p)", (const void*)a.lse);
+  if ((uintptr_t)a.importance % 4 != 0) return fail(ATTNC_ERR_ARGS, "importance must be 4-byte aligned (got %p)", (const void*)a.importance);
+  if ((uintptr_t)a.k_codesHi % 4 != 0) return fail(ATTNC_ERR_ARGS, "k_codesHi must be 4-byte aligned (got %p)", (const void*)a.k_codesHi);
+  if ((uintptr_t)a.k_scale % 2 != 0) return fail(ATTNC_ERR_ARGS, "k_scale must be 2-byte aligned (got %p)", (const void*)a.k_scale);
+  if ((uintptr_t)a.k_zero % 2 != 0) return fail(ATTNC_ERR_ARGS, "k_zero must be 2-byte aligned (got %p)", (const void*)a.k_zero);
+  if ((uintptr_t)a.k_norm % 2 != 0) return fail(ATTNC_ERR_ARGS, "k_norm must be 2-byte aligned (got %p)", (const void*)a.k_norm);
+  if ((uintptr_t)a.v_codesHi % 4 != 0) return fail(ATTNC_ERR_ARGS, "v_codesHi must be 4-byte aligned (got %p)", (const void*)a.v_codesHi);
+  if ((uintptr_t)a.v_scale % 2 != 0) return fail(ATTNC_ERR_ARGS, "v_scale must be 2-byte aligned (got %p)", (const void*)a.v_scale);
+  if ((uintptr_t)a.v_zero % 2 != 0) return fail(ATTNC_ERR_ARGS, "v_zero must be 2-byte aligned (got %p)", (const void*)a.v_zero);
+  if ((uintptr_t)a.v_norm % 2 != 0) return fail(ATTNC_ERR_ARGS, "v_norm must be 2-byte aligned (got %p)", (const void*)a.v_norm);
+  if ((uintptr_t)a.salient % 4 != 0) return fail(ATTNC_ERR_ARGS, "salient must be 4-byte aligned (got %p)", (const void*)a.salient);
+  if (attnc_zipcache::dec::wanted(a)) {
+    const int rc = attnc_zipcache::dec::launch(a, stream);
+    return rc != ATTNC_OK ? rc : attnc_zipcache::launch_importance(a, stream);
+  }
+  // log2(e) folds into the q scale: scores come out in base 2 for exp2f.
+  const float qscale = a.scale * attnc_zipcache::LOG2E;
+  const size_t smem = 87096;
+  {
+    const cudaError_t e = cudaFuncSetAttribute(attnc_zipcache::attnc_zipcache_attention, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
+    if (e != cudaSuccess) return fail(ATTNC_ERR_CUDA, "cannot reserve %zu bytes of shared memory: %s", smem, cudaGetErrorString(e));
+  }
+  const dim3 grid((a.Nq + 127) / 128, a.H, a.B);
+  attnc_zipcache::TmaMap tma[3];
+  if (const char* why = attnc_zipcache::make_tma_maps(a, tma)) return fail(ATTNC_ERR_CUDA, "%s", why);
+  attnc_zipcache::attnc_zipcache_attention<<<grid, 384, smem, stream>>>(a, qscale, tma[0], tma[1], tma[2]);
+  const cudaError_t e = cudaGetLastError();
+  if (e != cudaSuccess) return fail(ATTNC_ERR_CUDA, "attention: %s", cudaGetErrorString(e));
+  return attnc_zipcache::launch_importance(a, stream);
+}
+
+// ---- quantize: fills the quantized caches ----
+namespace attnc_zipcache_quantize_k_dev {
+[[maybe_unused]] constexpr int D = 64;
+// Scale granularity: 0 none, 1 tensor, 2 token, 3 channel; GROUP 0 = no group.
+[[maybe_unused]] constexpr int GRAN = 2, GROUP = 0;
+// The divisor where GROUP is 0 (no group): nvcc warns on a folded division by zero even when unreached.
+[[maybe_unused]] constexpr int GDIV = GROUP > 0 ? GROUP : 1;
+[[maybe_unused]] constexpr int BITS = 2, WORDS = 4;
+[[maybe_unused]] constexpr float QMAX = 3.f;
+[[maybe_unused]] constexpr int HI_BITS = 4;
+[[maybe_unused]] constexpr int HI_WORDS = 8;
+[[maybe_unused]] constexpr float HI_QMAX = 15.f;
+[[maybe_unused]] constexpr int R = 0; // recent tokens kept in 16 bits
+[[maybe_unused]] constexpr bool WHOLE = true; // any range rewrites the whole cache
+[[maybe_unused]] constexpr int MAX_WORDS = WORDS > HI_WORDS ? WORDS : HI_WORDS;
+using Args = ::AttncQuantizeArgs_zipcache_k;
+
+__device__ __forceinline__ float flush(float v) { return fabsf(v) < 1.17549435e-38f ? copysignf(0.f, v) : v; }
+__device__ __forceinline__ float ld(const float* p, long i) { return p[i]; }
+__device__ __forceinline__ float ld(const __half* p, long i) { return __half2float(p[i]); }
+__device__ __forceinline__ float ld(const __nv_bfloat16* p, long i) { return __bfloat162float(p[i]); }
+__device__ __forceinline__ void st(float* p, long i, float v) { p[i] = v; }
+__device__ __forceinline__ void st(__half* p, long i, float v) { p[i] = __float2half_rn(v); }
+__device__ __forceinline__ void st(__nv_bfloat16* p, long i, float v) { p[i] = __float2bfloat16_rn(v); }
+// Math.min / Math.max of the model: -0 orders below +0.
+__device__ __forceinline__ float jsmin(float a, float b) { return a < b || (a == b && signbit(a)) ? a : b; }
+__device__ __forceinline__ float jsmax(float a, float b) { return a > b || (a == b && !signbit(a)) ? a : b; }
+// Rounded to nearest in the dtype of p, saturating at its largest finite value (roundNearestSat).
+__device__ __forceinline__ float rn_sat(const float*, float v) { return v; }
+__device__ __forceinline__ float rn_sat(const __half*, float v) {
+  const float r = __half2float(__float2half_rn(v));
+  return isinf(r) ? copysignf(65504.f, r) : r;
+}
+// The smallest value of the dtype of p that is >= v (v > 0), at least its smallest scale (roundUpTo).
+__device__ __forceinline__ float up(const float*, float v) { return v < 1.17549435e-38f ? 1.17549435e-38f : v; }
+__device__ __forceinline__ float up(const __half*, float v) {
+  if (v < 5.9604645e-8f) return 5.9604645e-8f;
+  unsigned short b = __half_as_ushort(__float2half_rn(v));
+  if (__half2float(__ushort_as_half(b)) < v) ++b;
+  return b >= 0x7c00 ? 65504.f : __half2float(__ushort_as_half(b));
+}
+__device__ __forceinline__ const __nv_bfloat16* px(const Args& a) { return static_cast<const __nv_bfloat16*>(a.x); }
+typedef __half TS;
+__device__ __forceinline__ TS* pscale(const Args& a) { return static_cast<TS*>(a.scale); }
+typedef __half TZ;
+__device__ __forceinline__ TZ* pzero(const Args& a) { return static_cast<TZ*>(a.zero); }
+__device__ __forceinline__ __half* pnorm(const Args& a) { return static_cast<__half*>(a.norm); }
+
+__device__ __forceinline__ int first_recent(const Args& a) { return a.Nk - (R < a.Nk ? R : a.Nk); }
+// Whether token t of (b, h) = bh is stored with the wider salient codes (never a recent token).
+__device__ __forceinline__ bool is_salient(const Args& a, int bh, int t) {
+  return t < first_recent(a) && a.salient[(long)bh * a.Nk + t] != 0;
+}
+// The token rows [first, end) whose codes and scale groups this call rewrites (rewrittenRows).
+__device__ __forceinline__ void rewritten(const Args& a, int& first, int& end) {
+  first = a.start; end = a.start + a.n;
+  if (a.n == 0) return;
+  if (WHOLE) { first = 0; end = a.Nk; return; }
+  if (GRAN == 3 && GROUP) { first = first / GDIV * GROUP; end = min(a.Nk, (end + GROUP - 1) / GDIV * GROUP); }
+}
+// Scale groups along tokens and channels (scaleGroups).
+__device__ __forceinline__ int token_groups(const Args& a) {
+  return GRAN == 2 ? a.Nk : GRAN == 3 && GROUP ? (a.Nk + GROUP - 1) / GDIV : 1;
+}
+constexpr int CHANNEL_GROUPS = GRAN == 2 ? (GROUP ? (D + GROUP - 1) / GDIV : 1) : GRAN == 3 ? D : 1;
+__device__ __forceinline__ long scale_index(const Args& a, int bh, int t, int c) {
+  if (GRAN <= 1) return 0;
+  const int tg = GRAN == 2 ? t : GROUP ? t / GDIV : 0;
+  const int cg = GRAN == 3 ? c : GROUP ? c / GDIV : 0;
+  return ((long)bh * token_groups(a) + tg) * CHANNEL_GROUPS + cg;
+}
+// The value the codes approximate: x over its channel's normalizer (f32 division).
+__device__ __forceinline__ float y_at(const Args& a, int bh, int t, int c) {
+  const float x = flush(ld(px(a), ((long)bh * a.Nk + t) * D + c));
+  return __fdiv_rn(x, ld(pnorm(a), (long)bh * D + c));
+}
+
+__global__ void __launch_bounds__(256) norm_pass(const Args a) {
+  const long total = (long)a.B * a.Hkv * D;
+  const int fr = first_recent(a);
+  for (long i = (long)blockIdx.x * 256 + threadIdx.x; i < total; i += (long)gridDim.x * 256) {
+    const int bh = (int)(i / D), c = (int)(i % D);
+    float m = 0.f;
+    for (int t = 0; t < fr; ++t) m = jsmax(m, fabsf(flush(ld(px(a), ((long)bh * a.Nk + t) * D + c))));
+    const float r = rn_sat(pnorm(a), __fsqrt_rn(m));
+    st(pnorm(a), i, r == 0.f ? 1.f : r);
+  }
+}
+
+// groupScale: scale (and zero point) of one group from its extremes; {1, 0} when it has none.
+__device__ __forceinline__ void group_params(float mn, float mx, int count, bool wide, float& scale, float& zero) {
+  scale = 1.f; zero = 0.f;
+  if (count == 0) return;
+  const float lo = jsmin(mn, 0.f), range = __fsub_rn(jsmax(mx, 0.f), lo);
+  if (range == 0.f) return;
+  scale = up((const TS*)0, __fdiv_rn(range, wide ? HI_QMAX : QMAX));
+  zero = rn_sat((const TZ*)0, __fdiv_rn(-lo, scale));
+}
+__global__ void __launch_bounds__(256) scale_pass(const Args a) {
+  int first, end;
+  rewritten(a, first, end);
+  if (first >= end) return;
+  const int fr = first_recent(a);
+  // The token groups [tg0, tg1) holding the rewritten rows, over every (b, h) and channel group.
+  const int tg0 = GRAN == 2 ? first : GRAN == 3 && GROUP ? first / GDIV : 0;
+  const int tg1 = GRAN == 2 ? end : GRAN == 3 && GROUP ? (end + GROUP - 1) / GDIV : 1;
+  const long per_bh = (long)(tg1 - tg0) * CHANNEL_GROUPS;
+  const long total = GRAN == 1 ? 1 : (long)a.B * a.Hkv * per_bh;
+  for (long i = (long)blockIdx.x * 256 + threadIdx.x; i < total; i += (long)gridDim.x * 256) {
+    const int bh = GRAN == 1 ? 0 : (int)(i / per_bh);
+    const int tg = tg0 + (int)(i % per_bh / CHANNEL_GROUPS), cg = (int)(i % CHANNEL_GROUPS);
+    // Members: tokens [t0, t1) (quantized ones only), channels [c0, c1), heads [h0, h1).
+    const int t0 = GRAN == 2 ? tg : GRAN == 3 && GROUP ? tg * GROUP : 0;
+    const int t1 = min(fr, GRAN == 2 ? tg + 1 : GRAN == 3 && GROUP ? tg * GROUP + GROUP : a.Nk);
+    const int c0 = GRAN == 3 ? cg : GRAN == 2 && GROUP ? cg * GROUP : 0;
+    const int c1 = GRAN == 3 ? cg + 1 : GRAN == 2 && GROUP ? min(D, cg * GROUP + GROUP) : D;
+    const int h0 = GRAN == 1 ? 0 : bh, h1 = GRAN == 1 ? a.B * a.Hkv : bh + 1;
+    float mn = INFINITY, mx = -INFINITY;
+    int count = 0;
+    bool wide = false;
+    for (int hh = h0; hh < h1; ++hh)
+      for (int t = t0; t < t1; ++t) {
+        wide = wide || is_salient(a, hh, t);
+        for (int c = c0; c < c1; ++c) {
+          const float y = y_at(a, hh, t, c);
+          mn = jsmin(mn, y);
+          mx = jsmax(mx, y);
+          ++count;
+        }
+      }
+    float scale, zero;
+    group_params(mn, mx, count, wide, scale, zero);
+    const long g = GRAN == 1 ? 0 : ((long)bh * token_groups(a) + tg) * CHANNEL_GROUPS + cg;
+    st(pscale(a), g, scale);
+    st(pzero(a), g, zero);
+  }
+}
+
+__device__ __forceinline__ unsigned encode(const Args& a, long g, float v, bool wide) {
+  const float hi = wide ? HI_QMAX : QMAX, lo = 0.f;
+  const float q = rintf(__fadd_rn(__fdiv_rn(v, ld(pscale(a), g)), ld(pzero(a), g)));
+  return (unsigned)(int)fminf(hi, fmaxf(lo, q));
+}
+
+// The word w of a row, packed from bits-bit codes: lowest channel in the lowest bits.
+__device__ __forceinline__ uint32_t pack_word(const Args& a, int bh, int t, int w, int bits, bool wide) {
+  const int per = 32 / bits;
+  uint32_t word = 0;
+  for (int j = 0; j < per; ++j) {
+    const int c = w * per + j;
+    if (c >= D) break;
+    const unsigned code = encode(a, scale_index(a, bh, t, c), y_at(a, bh, t, c), wide);
+    word |= (code & ((1u << bits) - 1u)) << (j * bits);
+  }
+  return word;
+}
+__global__ void __launch_bounds__(256) code_pass(const Args a) {
+  int first, end;
+  rewritten(a, first, end);
+  const int fr = first_recent(a);
+  const long per_bh = (long)(end - first) * MAX_WORDS;
+  const long total = (long)a.B * a.Hkv * per_bh;
+  for (long i = (long)blockIdx.x * 256 + threadIdx.x; i < total; i += (long)gridDim.x * 256) {
+    const int bh = (int)(i / per_bh), t = first + (int)(i % per_bh / MAX_WORDS), w = (int)(i % MAX_WORDS);
+    const bool recent = t >= fr, wide = is_salient(a, bh, t);
+    const long row = (long)bh * a.Nk + t;
+    if (w < WORDS) a.codes[row * WORDS + w] = recent || wide ? 0u : pack_word(a, bh, t, w, BITS, false);
+    if (w < HI_WORDS) a.codes_hi[row * HI_WORDS + w] = wide ? pack_word(a, bh, t, w, HI_BITS, true) : 0u;
+  }
+}
+} // namespace attnc_zipcache_quantize_k_dev
+
+extern "C" int attnc_zipcache_quantize_k(const AttncQuantizeArgs_zipcache_k* args, cudaStream_t stream) {
+  attnc_zipcache::last_error[0] = '\0';
+  if (args == NULL) return attnc_zipcache::fail(ATTNC_ERR_ARGS, "quantize k: args is NULL");
+  const AttncQuantizeArgs_zipcache_k& a = *args;
+  if (a.B < 0 || a.Hkv < 0 || a.Nk < 0) return attnc_zipcache::fail(ATTNC_ERR_ARGS, "quantize k: negative size B=%d Hkv=%d Nk=%d", a.B, a.Hkv, a.Nk);
+  if (a.start < 0 || a.n < 0 || a.start > a.Nk - a.n) return attnc_zipcache::fail(ATTNC_ERR_ARGS, "quantize k: rows [start=%d, start + n=%d) are not inside the cache's Nk=%d tokens", a.start, a.n, a.Nk);
+  if ((long)a.B * a.Hkv == 0) return ATTNC_OK;
+  if (a.Nk > 0 && a.x == NULL) return attnc_zipcache::fail(ATTNC_ERR_ARGS, "quantize k: x is NULL");
+  if (a.Nk > 0 && a.salient == NULL) return attnc_zipcache::fail(ATTNC_ERR_ARGS, "quantize k: salient is NULL");
+  if (a.Nk > 0 && a.codes == NULL) return attnc_zipcache::fail(ATTNC_ERR_ARGS, "quantize k: codes is NULL");
+  if (a.Nk > 0 && a.codes_hi == NULL) return attnc_zipcache::fail(ATTNC_ERR_ARGS, "quantize k: codes_hi is NULL");
+  if (a.Nk > 0 && a.scale == NULL) return attnc_zipcache::fail(ATTNC_ERR_ARGS, "quantize k: scale is NULL");
+  if (a.Nk > 0 && a.zero == NULL) return attnc_zipcache::fail(ATTNC_ERR_ARGS, "quantize k: zero is NULL");
+  if (a.norm == NULL) return attnc_zipcache::fail(ATTNC_ERR_ARGS, "quantize k: norm is NULL");
+  // Grid-stride passes: enough blocks to fill the device, each pass over its own index space.
+  const unsigned blocks = (unsigned)((long)a.B * a.Hkv * a.Nk * 4 / 256 + 1 < 65535 ? (long)a.B * a.Hkv * a.Nk * 4 / 256 + 1 : 65535);
+  cudaError_t e;
+  attnc_zipcache_quantize_k_dev::norm_pass<<<blocks, 256, 0, stream>>>(a);
+  if ((e = cudaGetLastError()) != cudaSuccess) return attnc_zipcache::fail(ATTNC_ERR_CUDA, "quantize k (normalizer): %s", cudaGetErrorString(e));
+  attnc_zipcache_quantize_k_dev::scale_pass<<<blocks, 256, 0, stream>>>(a);
+  if ((e = cudaGetLastError()) != cudaSuccess) return attnc_zipcache::fail(ATTNC_ERR_CUDA, "quantize k (scales): %s", cudaGetErrorString(e));
+  attnc_zipcache_quantize_k_dev::code_pass<<<blocks, 256, 0, stream>>>(a);
+  if ((e = cudaGetLastError()) != cudaSuccess) return attnc_zipcache::fail(ATTNC_ERR_CUDA, "quantize k (codes): %s", cudaGetErrorString(e));
+  return ATTNC_OK;
+}
+
+namespace attnc_zipcache_quantize_v_dev {
+[[maybe_unused]] constexpr int D = 64;
+// Scale granularity: 0 none, 1 tensor, 2 token, 3 channel; GROUP 0 = no group.
+[[maybe_unused]] constexpr int GRAN = 2, GROUP = 0;
+// The divisor where GROUP is 0 (no group): nvcc warns on a folded division by zero even when unreached.
+[[maybe_unused]] constexpr int GDIV = GROUP > 0 ? GROUP : 1;
+[[maybe_unused]] constexpr int BITS = 2, WORDS = 4;
+[[maybe_unused]] constexpr float QMAX = 3.f;
+[[maybe_unused]] constexpr int HI_BITS = 4;
+[[maybe_unused]] constexpr int HI_WORDS = 8;
+[[maybe_unused]] constexpr float HI_QMAX = 15.f;
+[[maybe_unused]] constexpr int R = 0; // recent tokens kept in 16 bits
+[[maybe_unused]] constexpr bool WHOLE = true; // any range rewrites the whole cache
+[[maybe_unused]] constexpr int MAX_WORDS = WORDS > HI_WORDS ? WORDS : HI_WORDS;
+using Args = ::AttncQuantizeArgs_zipcache_v;
+
+__device__ __forceinline__ float flush(float v) { return fabsf(v) < 1.17549435e-38f ? copysignf(0.f, v) : v; }
+__device__ __forceinline__ float ld(const float* p, long i) { return p[i]; }
+__device__ __forceinline__ float ld(const __half* p, long i) { return __half2float(p[i]); }
+__device__ __forceinline__ float ld(const __nv_bfloat16* p, long i) { return __bfloat162float(p[i]); }
+__device__ __forceinline__ void st(float* p, long i, float v) { p[i] = v; }
+__device__ __forceinline__ void st(__half* p, long i, float v) { p[i] = __float2half_rn(v); }
+__device__ __forceinline__ void st(__nv_bfloat16* p, long i, float v) { p[i] = __float2bfloat16_rn(v); }
+// Math.min / Math.max of the model: -0 orders below +0.
+__device__ __forceinline__ float jsmin(float a, float b) { return a < b || (a == b && signbit(a)) ? a : b; }
+__device__ __forceinline__ float jsmax(float a, float b) { return a > b || (a == b && !signbit(a)) ? a : b; }
+// Rounded to nearest in the dtype of p, saturating at its largest finite value (roundNearestSat).
+__device__ __forceinline__ float rn_sat(const float*, float v) { return v; }
+__device__ __forceinline__ float rn_sat(const __half*, float v) {
+  const float r = __half2float(__float2half_rn(v));
+  return isinf(r) ? copysignf(65504.f, r) : r;
+}
+// The smallest value of the dtype of p that is >= v (v > 0), at least its smallest scale (roundUpTo).
+__device__ __forceinline__ float up(const float*, float v) { return v < 1.17549435e-38f ? 1.17549435e-38f : v; }
+__device__ __forceinline__ float up(const __half*, float v) {
+  if (v < 5.9604645e-8f) return 5.9604645e-8f;
+  unsigned short b = __half_as_ushort(__float2half_rn(v));
+  if (__half2float(__ushort_as_half(b)) < v) ++b;
+  return b >= 0x7c00 ? 65504.f : __half2float(__ushort_as_half(b));
+}
+__device__ __forceinline__ const __nv_bfloat16* px(const Args& a) { return static_cast<const __nv_bfloat16*>(a.x); }
+typedef __half TS;
+__device__ __forceinline__ TS* pscale(const Args& a) { return static_cast<TS*>(a.scale); }
+typedef __half TZ;
+__device__ __forceinline__ TZ* pzero(const Args& a) { return static_cast<TZ*>(a.zero); }
+__device__ __forceinline__ __half* pnorm(const Args& a) { return static_cast<__half*>(a.norm); }
+
+__device__ __forceinline__ int first_recent(const Args& a) { return a.Nk - (R < a.Nk ? R : a.Nk); }
+// Whether token t of (b, h) = bh is stored with the wider salient codes (never a recent token).
+__device__ __forceinline__ bool is_salient(const Args& a, int bh, int t) {
+  return t < first_recent(a) && a.salient[(long)bh * a.Nk + t] != 0;
+}
+// The token rows [first, end) whose codes and scale groups this call rewrites (rewrittenRows).
+__device__ __forceinline__ void rewritten(const Args& a, int& first, int& end) {
+  first = a.start; end = a.start + a.n;
+  if (a.n == 0) return;
+  if (WHOLE) { first = 0; end = a.Nk; return; }
+  if (GRAN == 3 && GROUP) { first = first / GDIV * GROUP; end = min(a.Nk, (end + GROUP - 1) / GDIV * GROUP); }
+}
+// Scale groups along tokens and channels (scaleGroups).
+__device__ __forceinline__ int token_groups(const Args& a) {
+  return GRAN == 2 ? a.Nk : GRAN == 3 && GROUP ? (a.Nk + GROUP - 1) / GDIV : 1;
+}
+constexpr int CHANNEL_GROUPS = GRAN == 2 ? (GROUP ? (D + GROUP - 1) / GDIV : 1) : GRAN == 3 ? D : 1;
+__device__ __forceinline__ long scale_index(const Args& a, int bh, int t, int c) {
+  if (GRAN <= 1) return 0;
+  const int tg = GRAN == 2 ? t : GROUP ? t / GDIV : 0;
+  const int cg = GRAN == 3 ? c : GROUP ? c / GDIV : 0;
+  return ((long)bh * token_groups(a) + tg) * CHANNEL_GROUPS + cg;
+}
+// The value the codes approximate: x over its channel's normalizer (f32 division).
+__device__ __forceinline__ float y_at(const Args& a, int bh, int t, int c) {
+  const float x = flush(ld(px(a), ((long)bh * a.Nk + t) * D + c));
+  return __fdiv_rn(x, ld(pnorm(a), (long)bh * D + c));
+}
+
+__global__ void __launch_bounds__(256) norm_pass(const Args a) {
+  const long total = (long)a.B * a.Hkv * D;
+  const int fr = first_recent(a);
+  for (long i = (long)blockIdx.x * 256 + threadIdx.x; i < total; i += (long)gridDim.x * 256) {
+    const int bh = (int)(i / D), c = (int)(i % D);
+    float m = 0.f;
+    for (int t = 0; t < fr; ++t) m = jsmax(m, fabsf(flush(ld(px(a), ((long)bh * a.Nk + t) * D + c))));
+    const float r = rn_sat(pnorm(a), __fsqrt_rn(m));
+    st(pnorm(a), i, r == 0.f ? 1.f : r);
+  }
+}
+
+// groupScale: scale (and zero point) of one group from its extremes; {1, 0} when it has none.
+__device__ __forceinline__ void group_params(float mn, float mx, int count, bool wide, float& scale, float& zero) {
+  scale = 1.f; zero = 0.f;
+  if (count == 0) return;
+  const float lo = jsmin(mn, 0.f), range = __fsub_rn(jsmax(mx, 0.f), lo);
+  if (range == 0.f) return;
+  scale = up((const TS*)0, __fdiv_rn(range, wide ? HI_QMAX : QMAX));
+  zero = rn_sat((const TZ*)0, __fdiv_rn(-lo, scale));
+}
+__global__ void __launch_bounds__(256) scale_pass(const Args a) {
+  int first, end;
+  rewritten(a, first, end);
+  if (first >= end) return;
+  const int fr = first_recent(a);
+  // The token groups [tg0, tg1) holding the rewritten rows, over every (b, h) and channel group.
+  const int tg0 = GRAN == 2 ? first : GRAN == 3 && GROUP ? first / GDIV : 0;
+  const int tg1 = GRAN == 2 ? end : GRAN == 3 && GROUP ? (end + GROUP - 1) / GDIV : 1;
+  const long per_bh = (long)(tg1 - tg0) * CHANNEL_GROUPS;
+  const long total = GRAN == 1 ? 1 : (long)a.B * a.Hkv * per_bh;
+  for (long i = (long)blockIdx.x * 256 + threadIdx.x; i < total; i += (long)gridDim.x * 256) {
+    const int bh = GRAN == 1 ? 0 : (int)(i / per_bh);
+    const int tg = tg0 + (int)(i % per_bh / CHANNEL_GROUPS), cg = (int)(i % CHANNEL_GROUPS);
+    // Members: tokens [t0, t1) (quantized ones only), channels [c0, c1), heads [h0, h1).
+    const int t0 = GRAN == 2 ? tg : GRAN == 3 && GROUP ? tg * GROUP : 0;
+    const int t1 = min(fr, GRAN == 2 ? tg + 1 : GRAN == 3 && GROUP ? tg * GROUP + GROUP : a.Nk);
+    const int c0 = GRAN == 3 ? cg : GRAN == 2 && GROUP ? cg * GROUP : 0;
+    const int c1 = GRAN == 3 ? cg + 1 : GRAN == 2 && GROUP ? min(D, cg * GROUP + GROUP) : D;
+    const int h0 = GRAN == 1 ? 0 : bh, h1 = GRAN == 1 ? a.B * a.Hkv : bh + 1;
+    float mn = INFINITY, mx = -INFINITY;
+    int count = 0;
+    bool wide = false;
+    for (int hh = h0; hh < h1; ++hh)
+      for (int t = t0; t < t1; ++t) {
+        wide = wide || is_salient(a, hh, t);
+        for (int c = c0; c < c1; ++c) {
+          const float y = y_at(a, hh, t, c);
+          mn = jsmin(mn, y);
+          mx = jsmax(mx, y);
+          ++count;
+        }
+      }
+    float scale, zero;
+    group_params(mn, mx, count, wide, scale, zero);
+    const long g = GRAN == 1 ? 0 : ((long)bh * token_groups(a) + tg) * CHANNEL_GROUPS + cg;
+    st(pscale(a), g, scale);
+    st(pzero(a), g, zero);
+  }
+}
+
+__device__ __forceinline__ unsigned encode(const Args& a, long g, float v, bool wide) {
+  const float hi = wide ? HI_QMAX : QMAX, lo = 0.f;
+  const float q = rintf(__fadd_rn(__fdiv_rn(v, ld(pscale(a), g)), ld(pzero(a), g)));
+  return (unsigned)(int)fminf(hi, fmaxf(lo, q));
+}
+
+// The word w of a row, packed from bits-bit codes: lowest channel in the lowest bits.
+__device__ __forceinline__ uint32_t pack_word(const Args& a, int bh, int t, int w, int bits, bool wide) {
+  const int per = 32 / bits;
+  uint32_t word = 0;
+  for (int j = 0; j < per; ++j) {
+    const int c = w * per + j;
+    if (c >= D) break;
+    const unsigned code = encode(a, scale_index(a, bh, t, c), y_at(a, bh, t, c), wide);
+    word |= (code & ((1u << bits) - 1u)) << (j * bits);
+  }
+  return word;
+}
+__global__ void __launch_bounds__(256) code_pass(const Args a) {
+  int first, end;
+  rewritten(a, first, end);
+  const int fr = first_recent(a);
+  const long per_bh = (long)(end - first) * MAX_WORDS;
+  const long total = (long)a.B * a.Hkv * per_bh;
+  for (long i = (long)blockIdx.x * 256 + threadIdx.x; i < total; i += (long)gridDim.x * 256) {
+    const int bh = (int)(i / per_bh), t = first + (int)(i % per_bh / MAX_WORDS), w = (int)(i % MAX_WORDS);
+    const bool recent = t >= fr, wide = is_salient(a, bh, t);
+    const long row = (long)bh * a.Nk + t;
+    if (w < WORDS) a.codes[row * WORDS + w] = recent || wide ? 0u : pack_word(a, bh, t, w, BITS, false);
+    if (w < HI_WORDS) a.codes_hi[row * HI_WORDS + w] = wide ? pack_word(a, bh, t, w, HI_BITS, true) : 0u;
+  }
+}
+} // namespace attnc_zipcache_quantize_v_dev
+
+extern "C" int attnc_zipcache_quantize_v(const AttncQuantizeArgs_zipcache_v* args, cudaStream_t stream) {
+  attnc_zipcache::last_error[0] = '\0';
+  if (args == NULL) return attnc_zipcache::fail(ATTNC_ERR_ARGS, "quantize v: args is NULL");
+  const AttncQuantizeArgs_zipcache_v& a = *args;
+  if (a.B < 0 || a.Hkv < 0 || a.Nk < 0) return attnc_zipcache::fail(ATTNC_ERR_ARGS, "quantize v: negative size B=%d Hkv=%d Nk=%d", a.B, a.Hkv, a.Nk);
+  if (a.start < 0 || a.n < 0 || a.start > a.Nk - a.n) return attnc_zipcache::fail(ATTNC_ERR_ARGS, "quantize v: rows [start=%d, start + n=%d) are not inside the cache's Nk=%d tokens", a.start, a.n, a.Nk);
+  if ((long)a.B * a.Hkv == 0) return ATTNC_OK;
+  if (a.Nk > 0 && a.x == NULL) return attnc_zipcache::fail(ATTNC_ERR_ARGS, "quantize v: x is NULL");
+  if (a.Nk > 0 && a.salient == NULL) return attnc_zipcache::fail(ATTNC_ERR_ARGS, "quantize v: salient is NULL");
+  if (a.Nk > 0 && a.codes == NULL) return attnc_zipcache::fail(ATTNC_ERR_ARGS, "quantize v: codes is NULL");
+  if (a.Nk > 0 && a.codes_hi == NULL) return attnc_zipcache::fail(ATTNC_ERR_ARGS, "quantize v: codes_hi is NULL");
+  if (a.Nk > 0 && a.scale == NULL) return attnc_zipcache::fail(ATTNC_ERR_ARGS, "quantize v: scale is NULL");
+  if (a.Nk > 0 && a.zero == NULL) return attnc_zipcache::fail(ATTNC_ERR_ARGS, "quantize v: zero is NULL");
+  if (a.norm == NULL) return attnc_zipcache::fail(ATTNC_ERR_ARGS, "quantize v: norm is NULL");
+  // Grid-stride passes: enough blocks to fill the device, each pass over its own index space.
+  const unsigned blocks = (unsigned)((long)a.B * a.Hkv * a.Nk * 4 / 256 + 1 < 65535 ? (long)a.B * a.Hkv * a.Nk * 4 / 256 + 1 : 65535);
+  cudaError_t e;
+  attnc_zipcache_quantize_v_dev::norm_pass<<<blocks, 256, 0, stream>>>(a);
+  if ((e = cudaGetLastError()) != cudaSuccess) return attnc_zipcache::fail(ATTNC_ERR_CUDA, "quantize v (normalizer): %s", cudaGetErrorString(e));
+  attnc_zipcache_quantize_v_dev::scale_pass<<<blocks, 256, 0, stream>>>(a);
+  if ((e = cudaGetLastError()) != cudaSuccess) return attnc_zipcache::fail(ATTNC_ERR_CUDA, "quantize v (scales): %s", cudaGetErrorString(e));
+  attnc_zipcache_quantize_v_dev::code_pass<<<blocks, 256, 0, stream>>>(a);
+  if ((e = cudaGetLastError()) != cudaSuccess) return attnc_zipcache::fail(ATTNC_ERR_CUDA, "quantize v (codes): %s", cudaGetErrorString(e));
+  return ATTNC_OK;
+}
