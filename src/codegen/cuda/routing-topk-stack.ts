@@ -12,7 +12,8 @@
 //     pass 1 sums the voters of a token with shuffles (lanes whose gq differ in the low bits, then
 //     the two halves for G = 16) and streams the sums into per-token top-k lists in shared memory;
 //   - the end (forced blocks, ascending merge, -1 padding) is routing-topk-mma.ts's.
-// The numerics are routing-topk-mma.ts's (split keys, expf), only the order of the vote's sum differs.
+// The affinities are routing-topk-mma.ts's (split keys); exponentials are exp2 of prescaled differences
+// and votes multiply by 1 / z (within a few ulp of expf and the division), the vote's sum order differs.
 // The launcher takes it when 16 % G == 0, topk ≤ ROUTE_KMAX and q / route_scratch are aligned.
 import type { AttentionKernel } from '../../ir/kernel.js';
 import type { EntryPoint } from '../artifact.js';
