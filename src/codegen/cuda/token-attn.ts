@@ -196,8 +196,18 @@ export function tokenAttentionDeviceCode(k: AttentionKernel, plan: TokenPlan, e:
     `  return ${p.smemBytes};`,
     '}',
     '',
-    // Shared tiles: three blocks an SM (68 KiB of tiles each at D = 128) in at most 168 registers.
-    `extern "C" __global__ void __launch_bounds__(TOK_THREADS${plan.shared ? ', 3' : ''}) ${tokenAttentionName(k)}(const Args a, const float qscale) {`,
+    ...(plan.shared
+      ? [
+          '// Shared tiles on Hopper: three blocks an SM (68 KiB of tiles each at D = 128) in at most 168',
+          '// registers; sm_80 - sm_89 have room for fewer blocks: no register cap (it would spill).',
+          '#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900',
+          '#define TOK_MIN_BLOCKS 3',
+          '#else',
+          '#define TOK_MIN_BLOCKS 1',
+          '#endif',
+        ]
+      : []),
+    `extern "C" __global__ void __launch_bounds__(TOK_THREADS${plan.shared ? ', TOK_MIN_BLOCKS' : ''}) ${tokenAttentionName(k)}(const Args a, const float qscale) {`,
     '  extern __shared__ __align__(16) unsigned char tok_smem[];',
     '  const int lane = threadIdx.x % 32, warp = threadIdx.x / 32, gq = lane / 4, t4 = lane % 4;',
     '  const int hkv = blockIdx.y, b = blockIdx.z;',
