@@ -72,6 +72,7 @@ inline void mma16816(float (&c)[4], const unsigned (&a)[4], unsigned b0, unsigne
 const builtins = String.raw`
 struct alignas(16) uint4 { unsigned x, y, z, w; };
 inline float atomicAdd(float* p, float v) { const float o = *p; *p = o + v; return o; }
+inline float2 atomicAdd(float2* p, float2 v) { const float2 o = *p; p->x += v.x; p->y += v.y; return o; }
 inline float __int_as_float(int x) { float f; memcpy(&f, &x, 4); return f; }
 inline int __float_as_int(float x) { int i; memcpy(&i, &x, 4); return i; }
 inline int __ffs(unsigned x) { return __builtin_ffs((int)x); }
@@ -132,7 +133,7 @@ function driver(art: CudaBackwardMmaArtifact, c: MmaBackwardCall, dir: string): 
   const rows = c.B * c.H * c.Nq;
   const keys = c.B * c.Hkv * c.Nk;
   const D = art.headDim;
-  const threads = 128;
+  const threads = art.threads;
   const bytes: Record<string, number> = {
     dq: 2 * rows * D,
     dk: 2 * keys * D,

@@ -8,6 +8,18 @@ import { tileLambda } from './backward-mma-tile.js';
 const indent = (lines: readonly string[], pad: string): string[] =>
   lines.map((l) => (l && !l.startsWith('#') ? pad + l : l));
 
+/** dst[0] += x, dst[1] += y: one 8-byte atomic on sm_90 (dst is 8-byte aligned), two before. */
+export const add2Helper = [
+  '__device__ __forceinline__ void add2(float* dst, float x, float y) {',
+  '#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900',
+  '  atomicAdd(reinterpret_cast<float2*>(dst), make_float2(x, y));',
+  '#else',
+  '  atomicAdd(dst, x);',
+  '  atomicAdd(dst + 1, y);',
+  '#endif',
+  '}',
+];
+
 /** delta[row] = Σ dO·O over the row: DV/8 threads per row, 16-byte loads, a shuffle reduction. */
 export const preprocessKernel = [
   '__global__ void __launch_bounds__(THREADS) bwd_pre(const Args a) {',

@@ -112,22 +112,23 @@ function dsStep(x: BackwardMmaExprs): string[] {
 
 /**
  * dQ += dS·K, added into the f32 dq_acc: warp w takes query rows 16·(w % RW) and the w / RW-th
- * share of the D columns (RW = BM / 16 row blocks), 64 columns at a time.
+ * share of the D columns (RW = BM / 16 row blocks), at most 64 columns at a time; adjacent
+ * column pairs go as one 8-byte atomic where the arch has them (sm_90).
  */
 const dqStep = [
-  'constexpr int RW = BM / 16, NC = D / 8 / (WARPS / RW); // row blocks; n-tiles of a warp',
+  'constexpr int RW = BM / 16, NC = D / 8 / (WARPS / RW), NCH = NC < 8 ? NC : 8; // n-tiles of a warp, per pass',
   'const int rb = warp % RW, nc0 = (warp / RW) * NC;',
   '#pragma unroll 1',
-  'for (int nc = nc0; nc < nc0 + NC; nc += 8) {',
-  '  float acc[8][4];',
+  'for (int nc = nc0; nc < nc0 + NC; nc += NCH) {',
+  '  float acc[NCH][4];',
   '#pragma unroll',
-  '  for (int n = 0; n < 8; ++n) acc[n][0] = acc[n][1] = acc[n][2] = acc[n][3] = 0.f;',
+  '  for (int n = 0; n < NCH; ++n) acc[n][0] = acc[n][1] = acc[n][2] = acc[n][3] = 0.f;',
   '#pragma unroll',
   '  for (int ks = 0; ks < BN / 16; ++ks) {',
   '    unsigned fa[4];',
   '    ldsm_x4(fa, Ss + swz<BN>(rb * 16 + (lane & 7) + ((lane >> 3) & 1) * 8, ks * 16 + (lane >> 4) * 8));',
   '#pragma unroll',
-  '    for (int n = 0; n < 8; n += 2) {',
+  '    for (int n = 0; n < NCH; n += 2) {',
   '      unsigned fb[4];',
   '      ldsm_x4_t(fb, Ks + swz<D>(ks * 16 + (lane & 7) + ((lane >> 3) & 1) * 8, (nc + n) * 8 + (lane >> 4) * 8));',
   '      mma16816(acc[n], fa, fb[0], fb[1]);',
@@ -140,10 +141,7 @@ const dqStep = [
   '    if (i >= a.Nq) continue;',
   '    float* dst = a.dq_acc + (qrow0 + i) * D + nc * 8 + t4 * 2;',
   '#pragma unroll',
-  '    for (int n = 0; n < 8; ++n) {',
-  '      atomicAdd(dst + n * 8, acc[n][2 * r]);',
-  '      atomicAdd(dst + n * 8 + 1, acc[n][2 * r + 1]);',
-  '    }',
+  '    for (int n = 0; n < NCH; ++n) add2(dst + n * 8, acc[n][2 * r], acc[n][2 * r + 1]);',
   '  }',
   '}',
 ];

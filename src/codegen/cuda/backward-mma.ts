@@ -13,7 +13,7 @@
 import type { AttentionKernel } from '../../ir/kernel.js';
 import { sharedStorage } from '../../ir/formats.js';
 import { backwardMmaExprs, slotCountText, type BackwardMmaExprs } from './backward-mma-exprs.js';
-import { dkdvKernel, dqOutKernel, preprocessKernel } from './backward-mma-kernels.js';
+import { add2Helper, dkdvKernel, dqOutKernel, preprocessKernel } from './backward-mma-kernels.js';
 import { summaryKernel } from './backward-passes.js';
 import { mmaDeviceHelpers } from './mma-device.js';
 import { ARGS, cudaType, dimText, helperSource } from './rules.js';
@@ -25,8 +25,12 @@ import { field } from './backward-passes.js';
  * would spill (measured: 280 bytes).
  */
 export const bwdBlockQ = (headDim: number): number => (headDim <= 64 ? 64 : 32);
-export const BWD_BN = 64;
-export const BWD_WARPS = 4;
+/**
+ * Keys per CTA (a warp per 16): each (q-tile, key-tile) pair adds its BM × D block of dQ with
+ * atomics, so wider key tiles mean fewer atomics per FLOP (S²·D / BN in all).
+ */
+export const BWD_BN = 128;
+export const BWD_WARPS = BWD_BN / 16;
 const THREADS = BWD_WARPS * 32;
 
 export interface CudaBackwardMmaArtifact {
@@ -43,6 +47,8 @@ export interface CudaBackwardMmaArtifact {
   readonly summaries: readonly string[];
   /** Dynamic shared memory of bwd_dkdv (bytes). */
   readonly smemBytes: number;
+  /** Threads of every kernel (bwd_dkdv: a warp per 16 keys of a key tile). */
+  readonly threads: number;
   readonly headDim: number;
   readonly valueDim: number;
 }
@@ -159,6 +165,8 @@ export function renderCudaBackwardMma(kernel: AttentionKernel): CudaBackwardMmaA
   const body = [
     ...summaries.flatMap((t) => summaryKernel(kernel, t)),
     '',
+    ...add2Helper,
+    '',
     ...preprocessKernel,
     '',
     ...dkdvKernel(x),
@@ -178,7 +186,7 @@ export function renderCudaBackwardMma(kernel: AttentionKernel): CudaBackwardMmaA
     "constexpr int NT = BM / 8; // query n-tiles of a warp's transposed score block",
     `constexpr int SMEM = ${smemBytes};`,
     'constexpr float LOG2E = 1.4426950408889634f;',
-    'static_assert(BM % 16 == 0 && WARPS % (BM / 16) == 0 && D % (8 * 8 * (WARPS / (BM / 16))) == 0, "tiling");',
+    'static_assert(BM % 16 == 0 && BN == 16 * WARPS && WARPS % (BM / 16) == 0 && (D / 8) % (WARPS / (BM / 16)) == 0, "tiling");',
     ...(summaries.length ? [`constexpr int SUMMARY_BLOCK = ${s.summaryBlock};`] : []),
     '__device__ __forceinline__ float to_f32(T x) { return ' + st.to + '; }',
     '__device__ __forceinline__ T from_f32(float x) { return ' + st.from + '; }',
@@ -208,6 +216,7 @@ export function renderCudaBackwardMma(kernel: AttentionKernel): CudaBackwardMmaA
     gradTensors: x.gradTensors,
     summaries,
     smemBytes,
+    threads: THREADS,
     headDim: s.headDim,
     valueDim: s.valueDim,
   };
