@@ -115,6 +115,8 @@ describe('tensor-core CUDA backward (CPU emulation of mma.sync) vs the float64 g
     ['prefix_lm', { Nq: 90, Nk: 70, qOffset: 3, kOffset: 0 }, { prefix: 20 }],
     ['causal', { D: 128, Dv: 128, Nq: 50, Nk: 75 }, {}],
     ['softcap', { D: 128, Dv: 128, Nq: 40, Nk: 40 }, { cap: 3 }],
+    // 35 q-tiles: the last key tiles' ballot scans page past 32 empty q-tiles.
+    ['sliding_window', { Nq: 2200, Nk: 2200 }, { window: 40 }],
   ] as const)(
     '%s %j %j',
     async (name, s, params) => {

@@ -123,7 +123,8 @@ const dqStep = [
   '  float acc[NCH][4];',
   '#pragma unroll',
   '  for (int n = 0; n < NCH; ++n) acc[n][0] = acc[n][1] = acc[n][2] = acc[n][3] = 0.f;',
-  '#pragma unroll',
+  // Two k-steps at a time: a full unroll hoists every dS fragment and spills (softcap, modality).
+  '#pragma unroll 2',
   '  for (int ks = 0; ks < BN / 16; ++ks) {',
   '    unsigned fa[4];',
   '    ldsm_x4(fa, Ss + swz<BN>(rb * 16 + (lane & 7) + ((lane >> 3) & 1) * 8, ks * 16 + (lane >> 4) * 8));',
