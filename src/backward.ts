@@ -49,16 +49,24 @@ export interface CompiledCudaBackwardMma extends Compiled {
  */
 export function compileCudaBackwardMma(
   source: string,
-  options: Omit<CompileOptions, 'target' | 'dtype'> & { readonly dtype: 'f16' | 'bf16' },
+  options: Omit<CompileOptions, 'target' | 'dtype'> & {
+    readonly dtype: 'f16' | 'bf16';
+    /** dq without atomics and param gradients summed in a fixed order (backward-mma-dq.ts). */
+    readonly deterministic?: boolean;
+  },
 ): CompiledCudaBackwardMma {
+  const { deterministic, ...compileOptions } = options;
   const compiled = compile(source, {
-    ...options,
+    ...compileOptions,
     target: 'cuda',
     lse: true,
     schedule: { engine: 'mma', ...options.schedule },
   });
   try {
-    return { ...compiled, backward: renderCudaBackwardMma(compiled.kernel) };
+    return {
+      ...compiled,
+      backward: renderCudaBackwardMma(compiled.kernel, { deterministic: deterministic === true }),
+    };
   } catch (e) {
     throw new CompileError([error((e as Error).message, compiled.decl.decl.nameSpan)], source);
   }

@@ -56,6 +56,9 @@ function main() {
     for (const [name, text] of Object.entries(fwd.files ?? {})) writeFileSync(join(out, name), text);
     const bwd = renderCudaBackwardMma(kernel);
     writeFileSync(join(out, `${variant}_backward.cu`), bwd.code);
+    // The deterministic mode (dq by its own kernel, no atomics) under its own C names.
+    const det = renderCudaBackwardMma({ ...kernel, name: `${variant}_det` }, { deterministic: true });
+    writeFileSync(join(out, `${variant}_backward_det.cu`), det.code);
     index.push({
       variant,
       pattern: p.pattern,
@@ -72,6 +75,14 @@ function main() {
         gradParams: bwd.gradParams,
         gradTensors: bwd.gradTensors,
         smemBytes: bwd.smemBytes,
+      },
+      backwardDet: {
+        cu: `${variant}_backward_det.cu`,
+        namespace: det.namespace,
+        fields: det.fields,
+        gradParams: det.gradParams,
+        gradTensors: det.gradTensors,
+        smemBytes: det.smemBytes,
       },
     });
   }

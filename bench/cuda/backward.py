@@ -4,6 +4,7 @@ in one process, correctness first (issue 14 item 5; DESIGN §6).
 
 Reads bench/build/cuda-backward/index.json (bench/cuda/backward-emit.mjs), builds every forward
 (.cu, with lse) and backward (_backward.cu) with nvcc in parallel, then
+  (every backward twice: the atomic dq mode and the deterministic one, backward-mma-dq.ts)
   1. correctness on small shapes (B 2, H 4, S 300: ragged tails), per pattern: attnc's forward out
      and dq dk dv (and d cap for softcap) against torch autograd of a float32 reference (error ≤ 2e-2,
      or 2·Flex's own error with --check-flex, which costs a Flex compile per pattern);
@@ -62,8 +63,8 @@ CTYPES = {'int': ctypes.c_int, 'float': ctypes.c_float, 'bool': ctypes.c_bool}
 class Backward:
     """A built backward artifact: its Args struct from the emitted field list, launch and slots."""
 
-    def __init__(self, build, e):
-        meta = e['backward']
+    def __init__(self, build, e, key='backward'):
+        meta = e[key]
         self.meta = meta
         lib = ctypes.CDLL(os.path.join(build, meta['cu'][:-3] + '.so'))
 
@@ -76,6 +77,8 @@ class Backward:
         self.launch_fn.argtypes, self.launch_fn.restype = [ctypes.POINTER(Args), ctypes.c_void_p], ctypes.c_int
         self.slots_fn = lib[ns + '_slots']
         self.slots_fn.argtypes, self.slots_fn.restype = [ctypes.POINTER(Args)], ctypes.c_int
+        self.partials_fn = lib[ns + '_partials']
+        self.partials_fn.argtypes, self.partials_fn.restype = [ctypes.POINTER(Args)], ctypes.c_longlong
 
     def prepare(self, t, dout, tensors, params, sizes):
         """Args and buffers for one backward of the forward run `t` (q k v out lse) with dout."""
@@ -102,6 +105,8 @@ class Backward:
                 setattr(a, 'p_' + name, float(v) if types['p_' + name] is ctypes.c_float else int(v))
         buf['grads'] = torch.zeros(max(1, self.slots_fn(ctypes.byref(a))), device='cuda')
         a.grads = buf['grads'].data_ptr()
+        buf['partials'] = torch.zeros(max(1, self.partials_fn(ctypes.byref(a))), device='cuda')
+        a.partials = buf['partials'].data_ptr()
         return a, buf
 
     def launch(self, a, stream):
@@ -144,7 +149,7 @@ def reference(pattern, p, doc, q, k, v, dout):
     return out, grads
 
 
-def check(e, k, bk, flex, create, stream, with_flex):
+def check(e, k, bk, bdet, flex, create, stream, with_flex):
     """Small-shape correctness of one pattern: attnc and Flex against the float32 reference."""
     pat, p = e['pattern'], e['params']
     S = CHECK['S']
@@ -161,8 +166,18 @@ def check(e, k, bk, flex, create, stream, with_flex):
     doc = tensors.get('doc')
     ref_out, (rq, rk, rv, rcap) = reference(pat, params, doc, t['q'], t['k'], t['v'], dout)
     row = dict(out=rel(t['out'], ref_out), dq=rel(buf['dq'], rq), dk=rel(buf['dk'], rk), dv=rel(buf['dv'], rv))
+    da, dbuf = bdet.prepare(t, dout, tensors, params, sizes)
+    bdet.launch(da, stream)
+    bdet.launch(da, stream)
+    torch.cuda.synchronize()
+    first = dbuf['dq'].clone()
+    bdet.launch(da, stream)
+    torch.cuda.synchronize()
+    row.update(det_dq=rel(dbuf['dq'], rq), det_dk=rel(dbuf['dk'], rk), det_dv=rel(dbuf['dv'], rv),
+               det_repeatable=bool(torch.equal(first, dbuf['dq'])))
     if pat == 'softcap':
         row['dcap'] = abs(buf['grads'][0].item() - rcap.item()) / max(abs(rcap.item()), 1e-6)
+        row['det_dcap'] = abs(dbuf['grads'][0].item() - rcap.item()) / max(abs(rcap.item()), 1e-6)
     try:  # Flex's own error on the same inputs: the bar for attnc's (bf16 P and dS in both)
         if not with_flex:
             raise RuntimeError('skipped (--check-flex): each new shape costs Flex a compile')
@@ -174,12 +189,13 @@ def check(e, k, bk, flex, create, stream, with_flex):
         row.update(flex_dq=rel(fq, rq), flex_dk=rel(fk, rk), flex_dv=rel(fv, rv))
     except Exception as x:
         row['flex_error'] = repr(x)[:300]
-    row['ok'] = all(row[x] <= max(2 * row.get('flex_' + x, 0), 2e-2) for x in ('dq', 'dk', 'dv')) \
+    row['ok'] = all(row[x] <= max(2 * row.get('flex_' + x, 0), 2e-2) for x in ('dq', 'dk', 'dv', 'det_dq', 'det_dk', 'det_dv')) \
+        and row['det_repeatable'] \
         and row['out'] <= 2e-2 and row.get('dcap', 0) <= 5e-2
     return {x: (round(y, 5) if isinstance(y, float) else y) for x, y in row.items()}
 
 
-def timings(e, k, bk, flex, create, stream, S, iters):
+def timings(e, k, bk, bdet, flex, create, stream, S, iters):
     pat = e['pattern']
     p = params_for(pat, S)
     sizes = dict(B=B, H=H, Hkv=H, Nq=S, Nk=S)
@@ -196,6 +212,10 @@ def timings(e, k, bk, flex, create, stream, S, iters):
     row = dict(density=round(dens, 5))
     row['fwd_ms'] = median_ms(lambda: k.launch(a, stream), iters)
     row['bwd_ms'] = median_ms(lambda: bk.launch(ba, stream), iters)
+    da, dbuf = bdet.prepare(t, dout, tensors, params, sizes)
+    row['bwd_det_ms'] = median_ms(lambda: bdet.launch(da, stream), iters)
+    row['det_vs_atomic_dq_rel'] = rel(dbuf['dq'], buf['dq'])
+    del da, dbuf
     bm = None if mod is None else block_mask(create, mod, S)
     qf, kf, vf = (x.detach().requires_grad_() for x in (t['q'], t['k'], t['v']))
     c0 = time.time()
@@ -210,6 +230,7 @@ def timings(e, k, bk, flex, create, stream, S, iters):
     for x in ('', 'flex_'):
         row[x + 'fwd_tflops'] = round(flops / row[x + 'fwd_ms'] / 1e9, 1)
         row[x + 'bwd_tflops'] = round(2.5 * flops / row[x + 'bwd_ms'] / 1e9, 1)
+    row['bwd_det_tflops'] = round(2.5 * flops / row['bwd_det_ms'] / 1e9, 1)
     row['bwd_vs_flex'] = round(row['flex_bwd_ms'] / row['bwd_ms'], 3)
     row['fwd_bwd_vs_flex'] = round((row['flex_fwd_ms'] + row['flex_bwd_ms']) / (row['fwd_ms'] + row['bwd_ms']), 3)
     return {x: (round(y, 4) if isinstance(y, float) else y) for x, y in row.items()}
@@ -240,15 +261,15 @@ def table(res):
         else:
             flex = '/'.join(str(c.get('flex_' + x, '-')) for x in ('dq', 'dk', 'dv'))
             lines.append(f'| {pat} | {c["dq"]}/{c["dk"]}/{c["dv"]} ({flex}) | {c["ok"]} |')
-    lines += ['', '| pattern | S | fwd ms | bwd ms | bwd TFLOP/s | Flex fwd | Flex bwd | Flex bwd TFLOP/s | bwd ×Flex | fwd+bwd ×Flex | bwd ×SDPA |',
-              '|---|---|---|---|---|---|---|---|---|---|---|']
+    lines += ['', '| pattern | S | fwd ms | bwd ms | bwd TFLOP/s | det bwd ms | Flex fwd | Flex bwd | Flex bwd TFLOP/s | bwd ×Flex | fwd+bwd ×Flex | bwd ×SDPA |',
+              '|---|---|---|---|---|---|---|---|---|---|---|---|']
     for r in res['rows']:
         if 'bwd_ms' not in r:
             lines.append(f'| {r["pattern"]} | {r["S"]} | error: {r.get("error")} |')
             continue
         sd = next((x for x in res['sdpa'] if x['S'] == r['S'] and x['pattern'] == r['pattern']), None)
         vs = round(sd['bwd_ms'] / r['bwd_ms'], 3) if sd else ''
-        lines.append(f'| {r["pattern"]} | {r["S"]} | {r["fwd_ms"]} | {r["bwd_ms"]} | {r["bwd_tflops"]} | {r["flex_fwd_ms"]} | '
+        lines.append(f'| {r["pattern"]} | {r["S"]} | {r["fwd_ms"]} | {r["bwd_ms"]} | {r["bwd_tflops"]} | {r["bwd_det_ms"]} | {r["flex_fwd_ms"]} | '
                      f'{r["flex_bwd_ms"]} | {r["flex_bwd_tflops"]} | {r["bwd_vs_flex"]} | {r["fwd_bwd_vs_flex"]} | {vs} |')
     return '\n'.join(lines) + '\n'
 
@@ -271,7 +292,7 @@ def main():
     def save():
         json.dump(res, open(os.path.join(args.out, 'backward.json'), 'w'), indent=2)
 
-    cus = [e['cu'] for e in index] + [e['backward']['cu'] for e in index]
+    cus = [e['backward']['cu'] for e in index] + [e['backwardDet']['cu'] for e in index] + [e['cu'] for e in index]
     with ThreadPoolExecutor(max_workers=min(16, os.cpu_count() or 4)) as pool:
         for cu, code, log in pool.map(lambda c: build_one(args.build, c), cus):
             res['build'][cu] = dict(ok=code == 0, log=log)
@@ -284,8 +305,9 @@ def main():
     torch._dynamo.config.cache_size_limit = 256
     flex = torch.compile(flex_attention, dynamic=False)
     stream = torch.cuda.current_stream().cuda_stream
-    built = [e for e in index if res['build'][e['cu']]['ok'] and res['build'][e['backward']['cu']]['ok']]
-    kernels = {e['variant']: (Kernel(args.build, e), Backward(args.build, e)) for e in built}
+    built = [e for e in index if all(res['build'][e[x]['cu'] if x else e['cu']]['ok'] for x in ('', 'backward', 'backwardDet'))]
+    kernels = {e['variant']: (Kernel(args.build, e), Backward(args.build, e), Backward(args.build, e, 'backwardDet'))
+               for e in built}
     for e in built:
         try:
             res['check'][e['pattern']] = check(e, *kernels[e['variant']], flex, create_block_mask, stream, args.check_flex)

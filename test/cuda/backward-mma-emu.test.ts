@@ -30,7 +30,11 @@ async function check(
   source: string,
   sh: Shape,
   seed: number,
-  opts: { params?: Record<string, number>; tensors?: Partial<Inputs['tensors']> } = {},
+  opts: {
+    params?: Record<string, number>;
+    tensors?: Partial<Inputs['tensors']>;
+    deterministic?: boolean;
+  } = {},
 ): Promise<Record<string, number>> {
   const c = compileCudaBackwardMma(source, {
     file: 'bwd.attn',
@@ -121,6 +125,21 @@ describe('tensor-core CUDA backward (CPU emulation of mma.sync) vs the float64 g
     '%s %j %j',
     async (name, s, params) => {
       expectSmall(await check(stdlib(name), shape(s), 11, { params: { ...params } }), name);
+    },
+    300_000,
+  );
+
+  it.each([
+    ['causal', { B: 2, Hq: 4, Hkv: 2 }, {}],
+    ['softcap', { Nq: 150, Nk: 170 }, { cap: 2.5 }],
+    ['document', { Hq: 3, Hkv: 3 }, {}],
+    ['softcap', { D: 128, Dv: 128, Nq: 40, Nk: 40 }, { cap: 3 }],
+    ['prefix_lm', { Nq: 90, Nk: 70, qOffset: 3, kOffset: 0 }, { prefix: 20 }],
+  ] as const)(
+    'deterministic mode (dq by its own kernel): %s %j %j',
+    async (name, s, params) => {
+      const e = await check(stdlib(name), shape(s), 11, { params: { ...params }, deterministic: true });
+      expectSmall(e, `${name} deterministic`);
     },
     300_000,
   );

@@ -141,6 +141,7 @@ function driver(art: CudaBackwardMmaArtifact, c: MmaBackwardCall, dir: string): 
     delta: 4 * rows,
     dq_acc: 4 * rows * D,
     grads: 4 * Math.max(1, c.slots),
+    partials: 4 * Math.max(1, Math.ceil(c.Nq / (art.threads / 2)) * c.H * c.B * art.gradParams.length),
   };
   const ints: Record<string, number> = {
     B: c.B,
@@ -200,11 +201,26 @@ ${lines.join('\n')}
 ${summaries.join('\n')}
   emu::launch(dim3{${Math.ceil(rows / (threads / (art.valueDim / 8)))}u, 1u, 1u}, ${threads}, 0, [&] { ${ns}::bwd_pre(a); });
   emu::launch(dim3{${Math.ceil(c.Nk / BWD_BN)}u, ${c.Hkv}u, ${c.B}u}, ${threads}, ${art.smemBytes}, [&] { ${ns}::bwd_dkdv(a); });
-  emu::launch(dim3{${Math.ceil((rows * D) / 8 / threads)}u, 1u, 1u}, ${threads}, 0, [&] { ${ns}::bwd_dq_out(a); });
+${dqLaunch(art, c)}
 ${['dq', 'dk', 'dv', 'grads'].map(save).join('\n')}
   return 0;
 }
 `;
+}
+
+/** dq: the conversion of dq_acc, or (deterministic) bwd_dq and the ordered param reduction. */
+function dqLaunch(art: CudaBackwardMmaArtifact, c: MmaBackwardCall): string {
+  const ns = art.namespace;
+  const t = art.threads;
+  if (!art.deterministic)
+    return `  emu::launch(dim3{${Math.ceil((c.B * c.H * c.Nq * art.headDim) / 8 / t)}u, 1u, 1u}, ${t}, 0, [&] { ${ns}::bwd_dq_out(a); });`;
+  const tiles = Math.ceil(c.Nq / (t / 2)); // 16 rows a warp
+  return [
+    `  emu::launch(dim3{${tiles}u, ${c.H}u, ${c.B}u}, ${t}, ${art.dqSmemBytes}, [&] { ${ns}::bwd_dq(a); });`,
+    art.gradParams.length
+      ? `  emu::launch(dim3{1u, 1u, 1u}, ${t}, 0, [&] { ${ns}::bwd_reduce(a, ${tiles * c.H * c.B}); });`
+      : '',
+  ].join('\n');
 }
 
 export async function emulateMmaBackward(

@@ -59,22 +59,22 @@ export const dqOutKernel = [
 ];
 
 /**
- * `next_tile(qt, full)`: the first non-empty q-tile at or after qt for this CTA's key tile, and
- * whether it is full. Dynamic classifiers are asked 32 tiles at a time, a lane per tile (one
+ * `next_tile(qt, full)`: the first non-empty tile (of `count`) at or after qt, and whether it is
+ * full; `bounds` defines q_lo q_hi k_lo k_hi of tile qt. Dynamic classifiers are asked 32 tiles at a time, a lane per tile (one
  * step per 32 tiles for runs of empty ones, and one latency for classifiers that read summaries).
  */
-function nextTile(x: BackwardMmaExprs): string[] {
+export function nextTile(x: BackwardMmaExprs, count: string, bounds: string): string[] {
   if (x.mode !== 'dynamic') {
     return [
       'auto next_tile = [&](const int qt, bool& full) {',
       `  full = ${x.mode === 'full'};`,
-      `  return ${x.mode === 'empty' ? 'nqt' : 'qt'};`,
+      `  return ${x.mode === 'empty' ? count : 'qt'};`,
       '};',
     ];
   }
   return [
     'auto classify = [&](const int qt, bool& full) -> bool {',
-    '  const int q_lo = a.q_offset + qt * BM, q_hi = a.q_offset + min((qt + 1) * BM, a.Nq) - 1;',
+    `  ${bounds}`,
     '  (void)q_lo; (void)q_hi; (void)k_lo; (void)k_hi;',
     ...indent(x.classify, '  '),
     '  full = !can_false;',
@@ -83,11 +83,11 @@ function nextTile(x: BackwardMmaExprs): string[] {
     'int scan = -32;',
     'unsigned ne_bits = 0u, full_bits = 0u; // q-tiles scan .. scan + 31: non-empty, full',
     'auto next_tile = [&](int qt, bool& full) {',
-    '  while (qt < nqt) {',
+    `  while (qt < ${count}) {`,
     '    if (qt >= scan + 32) {',
     '      scan = qt;',
     '      bool f = false;',
-    '      const bool ne = qt + lane < nqt && classify(qt + lane, f);',
+    `      const bool ne = qt + lane < ${count} && classify(qt + lane, f);`,
     '      ne_bits = __ballot_sync(0xffffffffu, ne);',
     '      full_bits = __ballot_sync(0xffffffffu, ne && f);',
     '    }',
@@ -100,17 +100,21 @@ function nextTile(x: BackwardMmaExprs): string[] {
     '    qt = scan + 32;',
     '  }',
     '  full = false;',
-    '  return nqt;',
+    `  return ${count};`,
     '};',
   ];
 }
 
-export function dkdvKernel(x: BackwardMmaExprs): string[] {
-  const np = x.grad.params.length;
+export function dkdvKernel(x: BackwardMmaExprs, deterministic: boolean): string[] {
+  const np = deterministic ? 0 : x.grad.params.length;
   const head = [
     'const int h = hkv * group + hg;',
     'const size_t qrow0 = ((size_t)b * a.H + h) * a.Nq;',
-    ...nextTile(x),
+    ...nextTile(
+      x,
+      'nqt',
+      'const int q_lo = a.q_offset + qt * BM, q_hi = a.q_offset + min((qt + 1) * BM, a.Nq) - 1;',
+    ),
     'auto load_q = [&](const int qt, const int buf) {',
     '  const int q0 = qt * BM;',
     '  load_rows<D, BM>(Qs + buf * (BM * D), a.q + (qrow0 + q0) * D, a.Nq - q0, tid);',
@@ -126,7 +130,7 @@ export function dkdvKernel(x: BackwardMmaExprs): string[] {
     '    Ds[buf * BM + i] = d;',
     '  }',
     '};',
-    ...tileLambda(x),
+    ...tileLambda(x, deterministic),
     'bool full, nfull;',
     'int qt = next_tile(0, full), buf = 0;',
     'if (qt < nqt) load_q(qt, 0);',

@@ -22,7 +22,7 @@ const read = (c: Carried): string =>
   c.slot === undefined ? c.text : c.int ? `__float_as_int(${slotAddr(c.slot)})` : slotAddr(c.slot);
 
 /** Sᵀ = K_w·Qᵀ, or dPᵀ = V_w·dOᵀ: the A operand is this warp's 16 rows of `rows`, B the tile's rows. */
-function gemmT(acc: string, rows: string, width: string, tile: string): string[] {
+export function gemmT(acc: string, rows: string, width: string, tile: string): string[] {
   return [
     '#pragma unroll',
     `for (int j = 0; j < NT; ++j) ${acc}[j][0] = ${acc}[j][1] = ${acc}[j][2] = ${acc}[j][3] = 0.f;`,
@@ -41,11 +41,11 @@ function gemmT(acc: string, rows: string, width: string, tile: string): string[]
   ];
 }
 
-/** acc (16 keys × width) += (packed `src`ᵀ block, 16 × BM)·tile (BM × width, row-major in smem). */
-function gemmP(acc: string, src: string, width: string, tile: string): string[] {
+/** acc (16 rows × width) += (packed `src` block, 16 × depth)·tile (depth × width, row-major in smem). */
+export function gemmP(acc: string, src: string, width: string, tile: string, depth = 'BM'): string[] {
   return [
     '#pragma unroll',
-    'for (int kv = 0; kv < BM / 16; ++kv) {',
+    `for (int kv = 0; kv < ${depth} / 16; ++kv) {`,
     `  const unsigned pa[4] = {pack2(${src}[2 * kv][0], ${src}[2 * kv][1]), pack2(${src}[2 * kv][2], ${src}[2 * kv][3]),`,
     `                          pack2(${src}[2 * kv + 1][0], ${src}[2 * kv + 1][1]), pack2(${src}[2 * kv + 1][2], ${src}[2 * kv + 1][3])};`,
     '#pragma unroll',
@@ -93,7 +93,7 @@ function elementStep(x: BackwardMmaExprs): string[] {
 }
 
 /** dscore′ = P·(dP − delta); the param/tensor gradients; dS = dscore′·∂score′/∂score, in s. */
-function dsStep(x: BackwardMmaExprs): string[] {
+function dsStep(x: BackwardMmaExprs, deterministic: boolean): string[] {
   const loads = x.loads.map((l) => {
     const idx = l.index.map(read);
     const ok = idx.map((v, i) => `${v} >= 0 && ${v} < ${l.dims[i]!}`).join(' && ');
@@ -103,10 +103,12 @@ function dsStep(x: BackwardMmaExprs): string[] {
   });
   return eachElement([
     "const float dsp = s[j][e] * (dp[j][e] - Db[ql]); // dL/dscore'",
-    ...x.dParams.map((c, n) => `gp[${n}] += dsp * ${read(c)};`),
-    ...loads,
+    // Deterministic mode: the dQ kernel sums the param gradients (tensor ones are refused).
+    ...(deterministic ? [] : [...x.dParams.map((c, n) => `gp[${n}] += dsp * ${read(c)};`), ...loads]),
     `s[j][e] = dsp * ${read(x.dScore)};`,
-    'Ss[swz<BN>(ql, kl & ~7) + (kl & 7)] = from_f32(s[j][e]); // dS, [query][key]',
+    ...(deterministic
+      ? []
+      : ['Ss[swz<BN>(ql, kl & ~7) + (kl & 7)] = from_f32(s[j][e]); // dS, [query][key]']),
   ]);
 }
 
@@ -147,8 +149,8 @@ const dqStep = [
   '}',
 ];
 
-/** The `tile(masked, qt, buf)` lambda of the dK/dV kernel. */
-export function tileLambda(x: BackwardMmaExprs): string[] {
+/** The `tile(masked, qt, buf)` lambda of the dK/dV kernel (deterministic: no dQ, bwd_dq has it). */
+export function tileLambda(x: BackwardMmaExprs, deterministic: boolean): string[] {
   return [
     'auto tile = [&](auto masked, const int qt, const int buf) {',
     '  constexpr bool MASKED = decltype(masked)::value;',
@@ -164,12 +166,11 @@ export function tileLambda(x: BackwardMmaExprs): string[] {
     '  // dV += Pᵀ·dO; dPᵀ = V·dOᵀ.',
     ...indent(gemmP('dv', 's', 'DV', 'Ob'), '  '),
     ...indent(gemmT('dp', 'Vs', 'DV', 'Ob'), '  '),
-    ...indent(dsStep(x), '  '),
+    ...indent(dsStep(x, deterministic), '  '),
     '  // dK += dSᵀ·Q.',
     ...indent(gemmP('dk', 's', 'D', 'Qb'), '  '),
-    '  __syncthreads(); // dS complete in shared memory',
-    ...indent(dqStep, '  '),
-    '  __syncthreads(); // dS, this Q/dO buffer and its lse/delta are free again',
+    ...(deterministic ? [] : ['  __syncthreads(); // dS complete in shared memory', ...indent(dqStep, '  ')]),
+    '  __syncthreads(); // this Q/dO buffer and its lse/delta (and dS) are free again',
     '};',
   ];
 }

@@ -9,12 +9,15 @@
 //               skipped, full ones without the predicate);
 //   bwd_dq_out  dq = scale·dq_acc in the storage type.
 // Param and tensor gradients (f32) are added with atomics into `grads` (order-dependent in the last
-// bits: this engine's dq is too; the SIMT backward, backward.ts, is the deterministic one).
+// bits, as dq is). The deterministic mode (backward-mma-dq.ts) replaces the dq atomics by bwd_dq, a
+// kernel per q-tile over key tiles (two more GEMMs), and sums the param gradients in a fixed order;
+// tensor gradients have no deterministic tensor-core path (the SIMT backward, backward.ts, has one).
 import type { AttentionKernel } from '../../ir/kernel.js';
 import { sharedStorage } from '../../ir/formats.js';
 import { backwardMmaExprs, slotCountText, type BackwardMmaExprs } from './backward-mma-exprs.js';
 import { add2Helper, dkdvKernel, dqOutKernel, preprocessKernel } from './backward-mma-kernels.js';
 import { summaryKernel } from './backward-passes.js';
+import { dqKernel, dqSmemBytes, reduceKernel } from './backward-mma-dq.js';
 import { mmaDeviceHelpers } from './mma-device.js';
 import { ARGS, cudaType, dimText, helperSource } from './rules.js';
 import { field } from './backward-passes.js';
@@ -40,6 +43,11 @@ export interface CudaBackwardMmaArtifact {
   readonly code: string;
   readonly namespace: string;
   readonly dtype: 'f16' | 'bf16';
+  /**
+   * Deterministic mode: dq from its own kernel over key tiles (no atomics) and the param gradients
+   * from per-CTA partials summed in order; otherwise dq and the gradients are f32 atomics.
+   */
+  readonly deterministic: boolean;
   /** Args struct fields in declaration order (pointers, then ints, then floats and params). */
   readonly fields: readonly { readonly name: string; readonly ctype: string }[];
   readonly gradParams: readonly string[];
@@ -47,6 +55,8 @@ export interface CudaBackwardMmaArtifact {
   readonly summaries: readonly string[];
   /** Dynamic shared memory of bwd_dkdv (bytes). */
   readonly smemBytes: number;
+  /** Dynamic shared memory of bwd_dq (deterministic mode; bytes). */
+  readonly dqSmemBytes: number;
   /** Threads of every kernel (bwd_dkdv: a warp per 16 keys of a key tile). */
   readonly threads: number;
   readonly headDim: number;
@@ -85,7 +95,7 @@ function argsFields(
     ...['q', 'k', 'v', 'out', 'dout'].map((name) => ({ name, ctype: 'const T*' })),
     { name: 'lse', ctype: 'const float*' },
     ...['dq', 'dk', 'dv'].map((name) => ({ name, ctype: 'T*' })),
-    ...['delta', 'dq_acc', 'grads'].map((name) => ({ name, ctype: 'float*' })),
+    ...['delta', 'dq_acc', 'grads', 'partials'].map((name) => ({ name, ctype: 'float*' })),
     ...kernel.tensors.map((t) => ({ name: `t_${t.name}`, ctype: `const ${cudaType[t.dtype]}*` })),
     ...summaries.map((name) => {
       const t = kernel.tensors.find((x) => x.name === name)!;
@@ -108,8 +118,19 @@ function launcher(
   x: BackwardMmaExprs,
   ns: string,
   summaries: readonly string[],
+  deterministic: boolean,
 ): string[] {
   const a = (text: string): string => text.replaceAll(`${ARGS}.`, 'a->');
+  const np = x.grad.params.length;
+  const dqTiles = '(unsigned)((a->Nq + 16 * WARPS - 1) / (16 * WARPS))';
+  const dq = deterministic
+    ? [
+        '  err = cudaFuncSetAttribute(bwd_dq, cudaFuncAttributeMaxDynamicSharedMemorySize, DQ_SMEM);',
+        '  if (err != cudaSuccess) return err;',
+        `  bwd_dq<<<dim3(${dqTiles}, (unsigned)a->H, (unsigned)a->B), THREADS, DQ_SMEM, stream>>>(*a);`,
+        ...(np ? [`  bwd_reduce<<<1, THREADS, 0, stream>>>(*a, (int)(${dqTiles} * a->H * a->B));`] : []),
+      ]
+    : ['  bwd_dq_out<<<(unsigned)((rows * D / 8 + THREADS - 1) / THREADS), THREADS, 0, stream>>>(*a);'];
   return [
     `// Gradient slots of \`grads\`: ${x.grad.params.map((p) => p.name).join(', ') || 'no params'}${x.gradTensors.length ? `, then ${x.gradTensors.join(', ')}` : ''}.`,
     `extern "C" int ${ns}_slots(const ${ns}::Args* args) {`,
@@ -117,7 +138,13 @@ function launcher(
     `  (void)${ARGS};`,
     `  return ${slotCountText(kernel, x)};`,
     '}',
-    '// Scratch the caller provides: delta [B·H·Nq] and dq_acc [B·H·Nq·D] floats, grads [slots] floats.',
+    "// Floats of `partials` (deterministic mode's per-CTA param gradients; 0: unused).",
+    `extern "C" long long ${ns}_partials(const ${ns}::Args* a) {`,
+    deterministic && np
+      ? `  return (long long)((a->Nq + 16 * ${ns}::WARPS - 1) / (16 * ${ns}::WARPS)) * a->H * a->B * ${np};`
+      : '  (void)a;\n  return 0;',
+    '}',
+    `// Scratch the caller provides: delta [B·H·Nq] floats, grads [slots] floats, ${deterministic ? 'partials [_partials] floats' : 'dq_acc [B·H·Nq·D] floats'}.`,
     `extern "C" cudaError_t ${ns}_launch(const ${ns}::Args* a, cudaStream_t stream) {`,
     `  using namespace ${ns};`,
     '  const long long rows = (long long)a->B * a->H * a->Nq;',
@@ -129,12 +156,12 @@ function launcher(
       return `  if (${len} > 0) bwd_summary_${t}<<<(unsigned)((${blocks} + THREADS - 1) / THREADS), THREADS, 0, stream>>>(*a);`;
     }),
     '  if (slots > 0) cudaMemsetAsync(a->grads, 0, sizeof(float) * slots, stream);',
-    '  cudaMemsetAsync(a->dq_acc, 0, sizeof(float) * rows * D, stream);',
+    ...(deterministic ? [] : ['  cudaMemsetAsync(a->dq_acc, 0, sizeof(float) * rows * D, stream);']),
     '  bwd_pre<<<(unsigned)((rows + THREADS / (DV / 8) - 1) / (THREADS / (DV / 8))), THREADS, 0, stream>>>(*a);',
     '  cudaError_t err = cudaFuncSetAttribute(bwd_dkdv, cudaFuncAttributeMaxDynamicSharedMemorySize, SMEM);',
     '  if (err != cudaSuccess) return err;',
     '  if (a->Nk > 0) bwd_dkdv<<<dim3((unsigned)((a->Nk + BN - 1) / BN), (unsigned)a->Hkv, (unsigned)a->B), THREADS, SMEM, stream>>>(*a);',
-    '  bwd_dq_out<<<(unsigned)((rows * D / 8 + THREADS - 1) / THREADS), THREADS, 0, stream>>>(*a);',
+    ...dq,
     '  return cudaGetLastError();',
     '}',
     '',
@@ -142,16 +169,25 @@ function launcher(
 }
 
 /** The tensor-core backward of a compiled (forward, f16/bf16) kernel; throws when it has none. */
-export function renderCudaBackwardMma(kernel: AttentionKernel): CudaBackwardMmaArtifact {
+export function renderCudaBackwardMma(
+  kernel: AttentionKernel,
+  options: { readonly deterministic?: boolean } = {},
+): CudaBackwardMmaArtifact {
   const why = backwardMmaUnsupported(kernel);
   if (why) throw new Error(why);
+  const deterministic = options.deterministic === true;
   const dtype = sharedStorage(kernel.formats) as 'f16' | 'bf16';
   const x = backwardMmaExprs(kernel);
+  if (deterministic && x.gradTensors.length)
+    throw new Error(
+      `the deterministic tensor-core CUDA backward adds tensor gradients (${x.gradTensors.join(', ')}) with atomics only; use the SIMT backward (compileCudaBackward) for a deterministic one`,
+    );
   const s = kernel.schedule;
   const summaries = x.mode === 'dynamic' ? kernel.summaries.map((y) => y.tensor) : [];
   const fields = argsFields(kernel, summaries);
   const ns = `attnc_${kernel.name}_backward`;
   const smemBytes = backwardMmaSmemBytes(s, x.slots);
+  const dqSmem = deterministic ? dqSmemBytes(BWD_WARPS, s.headDim, s.valueDim) : 0;
   const st =
     dtype === 'bf16'
       ? {
@@ -169,9 +205,11 @@ export function renderCudaBackwardMma(kernel: AttentionKernel): CudaBackwardMmaA
     '',
     ...preprocessKernel,
     '',
-    ...dkdvKernel(x),
+    ...dkdvKernel(x, deterministic),
     '',
-    ...dqOutKernel,
+    ...(deterministic
+      ? [...dqKernel(x), '', ...reduceKernel(Math.max(1, x.grad.params.length))]
+      : dqOutKernel),
   ];
   const code = [
     `// attnc backward of ${kernel.name} (CUDA tensor cores, mma.sync ${dtype}, sm_80+): see codegen/cuda/backward-mma.ts.`,
@@ -184,7 +222,7 @@ export function renderCudaBackwardMma(kernel: AttentionKernel): CudaBackwardMmaA
     `constexpr int D = ${s.headDim}, DV = ${s.valueDim};`,
     `constexpr int BM = ${bwdBlockQ(Math.max(s.headDim, s.valueDim))}, BN = ${BWD_BN}, WARPS = ${BWD_WARPS}, THREADS = ${THREADS};`,
     "constexpr int NT = BM / 8; // query n-tiles of a warp's transposed score block",
-    `constexpr int SMEM = ${smemBytes};`,
+    `constexpr int SMEM = ${smemBytes}, DQ_SMEM = ${dqSmem};`,
     'constexpr float LOG2E = 1.4426950408889634f;',
     'static_assert(BM % 16 == 0 && BN == 16 * WARPS && WARPS % (BM / 16) == 0 && (D / 8) % (WARPS / (BM / 16)) == 0, "tiling");',
     ...(summaries.length ? [`constexpr int SUMMARY_BLOCK = ${s.summaryBlock};`] : []),
@@ -203,7 +241,7 @@ export function renderCudaBackwardMma(kernel: AttentionKernel): CudaBackwardMmaA
     ...body,
     `} // namespace ${ns}`,
     '',
-    ...launcher(kernel, x, ns, summaries),
+    ...launcher(kernel, x, ns, summaries, deterministic),
   ].join('\n');
   return {
     kind: 'cuda-backward-mma',
@@ -211,11 +249,13 @@ export function renderCudaBackwardMma(kernel: AttentionKernel): CudaBackwardMmaA
     code,
     namespace: ns,
     dtype,
+    deterministic,
     fields,
     gradParams: x.grad.params.map((p) => p.name),
     gradTensors: x.gradTensors,
     summaries,
     smemBytes,
+    dqSmemBytes: dqSmem,
     threads: THREADS,
     headDim: s.headDim,
     valueDim: s.valueDim,
