@@ -280,7 +280,7 @@ def main():
     ap.add_argument('--out', default=os.environ.get('OUT', os.path.join(HERE, '..', 'build', 'backward-out')))
     ap.add_argument('--sizes', default='4096,16384')
     ap.add_argument('--only', default='')
-    ap.add_argument('--budget', type=float, default=230, help='seconds from the start; later rows are skipped to fit')
+    ap.add_argument('--budget', type=float, default=245, help='seconds from the start; later rows are skipped to fit')
     ap.add_argument('--check-flex', action='store_true', help="also run Flex's backward on the small shapes (compiles)")
     args = ap.parse_args()
     t0 = time.time()
