@@ -6,6 +6,7 @@ import { compile, type CompileOptions, type Compiled } from './compile.js';
 import { CompileError, error } from './diagnostics.js';
 import { renderWgslBackward, type WgslBackwardArtifact } from './codegen/wgsl/backward.js';
 import { renderCudaBackward, type CudaBackwardArtifact } from './codegen/cuda/backward.js';
+import { renderCudaBackwardMma, type CudaBackwardMmaArtifact } from './codegen/cuda/backward-mma.js';
 
 export interface CompiledBackward extends Compiled {
   readonly backward: WgslBackwardArtifact;
@@ -33,6 +34,39 @@ export function compileCudaBackward(
   const compiled = compile(source, { ...options, target: 'cuda', dtype: 'f32', lse: true });
   try {
     return { ...compiled, backward: renderCudaBackward(compiled.kernel) };
+  } catch (e) {
+    throw new CompileError([error((e as Error).message, compiled.decl.decl.nameSpan)], source);
+  }
+}
+
+export interface CompiledCudaBackwardMma extends Compiled {
+  readonly backward: CudaBackwardMmaArtifact;
+}
+
+/**
+ * The CUDA forward artifact (f16/bf16, tensor-core engine unless `schedule` says otherwise) plus
+ * its tensor-core backward (mma.sync, sm_80+); a CompileError where there is none.
+ */
+export function compileCudaBackwardMma(
+  source: string,
+  options: Omit<CompileOptions, 'target' | 'dtype'> & {
+    readonly dtype: 'f16' | 'bf16';
+    /** dq without atomics and param gradients summed in a fixed order (backward-mma-dq.ts). */
+    readonly deterministic?: boolean;
+  },
+): CompiledCudaBackwardMma {
+  const { deterministic, ...compileOptions } = options;
+  const compiled = compile(source, {
+    ...compileOptions,
+    target: 'cuda',
+    lse: true,
+    schedule: { engine: 'mma', ...options.schedule },
+  });
+  try {
+    return {
+      ...compiled,
+      backward: renderCudaBackwardMma(compiled.kernel, { deterministic: deterministic === true }),
+    };
   } catch (e) {
     throw new CompileError([error((e as Error).message, compiled.decl.decl.nameSpan)], source);
   }

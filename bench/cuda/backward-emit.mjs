@@ -1,0 +1,93 @@
+// Writes the forward (with lse) and tensor-core backward CUDA artifacts of every DESIGN §6
+// pattern with a backward (bf16, D = 128) into bench/build/cuda-backward/, plus the index.json
+// that bench/cuda/backward.py reads on the GPU machine (which has no Node).
+//
+//   npx tsc -p tsconfig.json && node bench/cuda/backward-emit.mjs [--out dir]
+//
+// The forward is what the compiler picks for CUDA (the schedule pass's engine: wgmma-ws on
+// sm_90a); the backward is codegen/cuda/backward-mma.ts (mma.sync, sm_80+) from the same kernel.
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+const dist = (p) => pathToFileURL(join(root, 'dist', p)).href;
+const { compile } = await import(dist('src/index.js'));
+const { renderCuda } = await import(dist('src/codegen/cuda/index.js'));
+const { renderCudaBackwardMma } = await import(dist('src/codegen/cuda/backward-mma.js'));
+
+/** pattern → stdlib file and the values the small-shape correctness check uses. */
+export const patterns = [
+  { pattern: 'full', source: 'full' },
+  { pattern: 'causal', source: 'causal' },
+  { pattern: 'sliding_window', source: 'sliding_window', params: { window: 64 } },
+  { pattern: 'sink_window', source: 'sink_window', params: { window: 64, sinks: 4 } },
+  { pattern: 'prefix_lm', source: 'prefix_lm', params: { prefix: 75 } },
+  { pattern: 'document', source: 'document', tensors: { doc: { kind: 'segments', maxLen: 90 } } },
+  { pattern: 'dilated', source: 'dilated', params: { dilation: 2 } },
+  { pattern: 'softcap', source: 'softcap', params: { cap: 5.0 } },
+  { pattern: 'alibi', source: 'alibi' },
+  { pattern: 'neighbourhood', source: 'neighbourhood', params: { W: 16, r: 2 } },
+];
+
+function main() {
+  const args = process.argv.slice(2);
+  const outAt = args.indexOf('--out');
+  const out = resolve(outAt >= 0 ? args[outAt + 1] : join(root, 'bench/build/cuda-backward'));
+  mkdirSync(out, { recursive: true });
+  const index = [];
+  for (const p of patterns) {
+    const file = `stdlib/${p.source}.attn`;
+    const { kernel: base } = compile(readFileSync(join(root, file), 'utf8'), {
+      target: 'cuda',
+      file,
+      headDim: 128,
+      dtype: 'bf16',
+      lse: true,
+      limits: { maxWorkgroupStorageBytes: 227 * 1024 },
+    });
+    const variant = `bwd_${p.pattern}_bf16_d128`;
+    const kernel = { ...base, name: variant };
+    const fwd = renderCuda(kernel, {
+      sourceHash: `bench:${p.pattern}`,
+      scheduleHash: JSON.stringify(kernel.schedule),
+    });
+    writeFileSync(join(out, `${variant}.cu`), fwd.code);
+    for (const [name, text] of Object.entries(fwd.files ?? {})) writeFileSync(join(out, name), text);
+    const bwd = renderCudaBackwardMma(kernel);
+    writeFileSync(join(out, `${variant}_backward.cu`), bwd.code);
+    // The deterministic mode (dq by its own kernel, no atomics) under its own C names.
+    const det = renderCudaBackwardMma({ ...kernel, name: `${variant}_det` }, { deterministic: true });
+    writeFileSync(join(out, `${variant}_backward_det.cu`), det.code);
+    index.push({
+      variant,
+      pattern: p.pattern,
+      manifest: `${variant}.json`,
+      cu: `${variant}.cu`,
+      params: p.params ?? {},
+      tensors: p.tensors ?? {},
+      schedule: kernel.schedule,
+      engine: kernel.schedule.engine,
+      backward: {
+        cu: `${variant}_backward.cu`,
+        namespace: bwd.namespace,
+        fields: bwd.fields,
+        gradParams: bwd.gradParams,
+        gradTensors: bwd.gradTensors,
+        smemBytes: bwd.smemBytes,
+      },
+      backwardDet: {
+        cu: `${variant}_backward_det.cu`,
+        namespace: det.namespace,
+        fields: det.fields,
+        gradParams: det.gradParams,
+        gradTensors: det.gradTensors,
+        smemBytes: det.smemBytes,
+      },
+    });
+  }
+  writeFileSync(join(out, 'index.json'), JSON.stringify(index, null, 2) + '\n');
+  console.log(`wrote ${index.length} forward + backward pairs to ${out}`);
+}
+
+main();

@@ -1,0 +1,175 @@
+// The deterministic mode's dQ kernel of the tensor-core CUDA backward (backward-mma.ts): a CTA per
+// q-tile of BQ = 16·WARPS rows (a warp per 16 rows, the forward's layout) over the key tiles of
+// its head, skipping empty ones: dP = dO·Vᵀ, S = Q·Kᵀ, then per element P, dscore′ = P·(dP − delta)
+// and dS in place, then dQ += dS·K from the packed accumulators. No atomics: each dq row has one
+// writer. The f32 param gradients are summed here too, per thread, then over the CTA in a fixed
+// order into its own slice of `partials`; bwd_reduce adds the slices in CTA order.
+import type { BackwardMmaExprs } from './backward-mma-exprs.js';
+import { nextTile } from './backward-mma-kernels.js';
+import { gemmP, gemmT } from './backward-mma-tile.js';
+
+const indent = (lines: readonly string[], pad: string): string[] =>
+  lines.map((l) => (l && !l.startsWith('#') ? pad + l : l));
+
+/** Keys per step of bwd_dq. */
+export const DQ_BK = 64;
+
+function elementStep(x: BackwardMmaExprs): string[] {
+  const maskTest = x.mask ? [...x.mask.stmts, `ok = ok && (${x.mask.text});`] : [];
+  return [
+    '#pragma unroll',
+    'for (int j = 0; j < NT; ++j) {',
+    '#pragma unroll',
+    '  for (int e = 0; e < 4; ++e) {',
+    '    const int ql = warp * 16 + g + 8 * (e >> 1), kl = j * 8 + t4 * 2 + (e & 1);',
+    '    const int qpos = a.q_offset + q0 + ql, kpos = a.k_offset + k0 + kl;',
+    '    (void)qpos; (void)kpos;',
+    '    const float x = s[j][e] * a.scale;',
+    '    bool ok = true;',
+    '    if constexpr (MASKED) {',
+    '      ok = q0 + ql < a.Nq && k0 + kl < a.Nk;',
+    ...indent(maskTest, '      '),
+    '    }',
+    ...indent(x.elemStmts, '    '),
+    `    const float p = ok ? exp2f((${x.score}) * LOG2E - l2[e >> 1]) : 0.f;`,
+    "    const float dsp = p * (dp[j][e] - dl[e >> 1]); // dL/dscore'",
+    ...x.dParams.map((c, n) => `    if (ok) gp[${n}] += dsp * (${c.text});`),
+    `    s[j][e] = ok ? dsp * (${x.dScore.text}) : 0.f;`,
+    '  }',
+    '}',
+  ];
+}
+
+export function dqKernel(x: BackwardMmaExprs): string[] {
+  const np = x.grad.params.length;
+  const tile = [
+    'auto tile = [&](auto masked, const int kt, const int buf) {',
+    '  constexpr bool MASKED = decltype(masked)::value;',
+    '  const int k0 = kt * BK;',
+    '  const T* Kb = Ks + buf * (BK * D);',
+    '  const T* Vb = Vs + buf * (BK * DV);',
+    '  float s[NT][4], dp[NT][4];',
+    "  // dP = dO·Vᵀ and S = Q·Kᵀ for this warp's 16 rows.",
+    ...indent(gemmT('dp', 'Os', 'DV', 'Vb'), '  '),
+    ...indent(gemmT('s', 'Qs', 'D', 'Kb'), '  '),
+    ...indent(elementStep(x), '  '),
+    '  // dQ += dS·K.',
+    ...indent(gemmP('dq', 's', 'D', 'Kb', 'BK'), '  '),
+    '};',
+  ];
+  return [
+    '__global__ void __launch_bounds__(THREADS) bwd_dq(const Args a) {',
+    `  constexpr int BQ = 16 * WARPS, BK = ${DQ_BK}, NT = BK / 8; // rows, keys per step, key n-tiles`,
+    '  extern __shared__ float4 smem4[];',
+    '  T* Qs = reinterpret_cast<T*>(smem4); // [BQ][D], swizzled',
+    '  T* Os = Qs + BQ * D;                 // [BQ][DV]: dO',
+    '  T* Ks = Os + BQ * DV;                // [2][BK][D]',
+    '  T* Vs = Ks + 2 * BK * D;             // [2][BK][DV]',
+    '  const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32, g = lane / 4, t4 = lane % 4;',
+    '  const int h = blockIdx.y, b = blockIdx.z, hkv = h / (a.H / a.Hkv);',
+    '  // Last q-tile first: under causal-like masks it has the most key tiles.',
+    '  const int q0 = (gridDim.x - 1 - blockIdx.x) * BQ;',
+    '  const size_t qrow0 = ((size_t)b * a.H + h) * a.Nq, krow0 = ((size_t)b * a.Hkv + hkv) * a.Nk;',
+    '  load_rows<D, BQ>(Qs, a.q + (qrow0 + q0) * D, a.Nq - q0, tid);',
+    '  load_rows<DV, BQ>(Os, a.dout + (qrow0 + q0) * DV, a.Nq - q0, tid);',
+    "  float l2[2], dl[2]; // lse·log2 e (+inf: no gradient) and delta of this lane's two rows",
+    '#pragma unroll',
+    '  for (int r = 0; r < 2; ++r) {',
+    '    const int i = q0 + warp * 16 + g + 8 * r;',
+    '    l2[r] = INFINITY;',
+    '    dl[r] = 0.f;',
+    '    if (i < a.Nq) {',
+    '      const float v = a.lse[qrow0 + i];',
+    '      l2[r] = v == -INFINITY ? INFINITY : v * LOG2E;',
+    '      dl[r] = a.delta[qrow0 + i];',
+    '    }',
+    '  }',
+    '  const int nkt = (a.Nk + BK - 1) / BK;',
+    '  const int q_lo = a.q_offset + q0, q_hi = a.q_offset + min(q0 + BQ, a.Nq) - 1;',
+    '  const bool q_tail = q0 + BQ > a.Nq;',
+    '  (void)q_lo; (void)q_hi;',
+    '  // (next_tile walks key tiles here: its `qt` is a key-tile index.)',
+    ...indent(
+      nextTile(
+        x,
+        'nkt',
+        'const int k_lo = a.k_offset + qt * BK, k_hi = a.k_offset + min((qt + 1) * BK, a.Nk) - 1;',
+      ),
+      '  ',
+    ),
+    '  auto load_kv = [&](const int kt, const int buf) {',
+    '    load_rows<D, BK>(Ks + buf * (BK * D), a.k + (krow0 + (size_t)kt * BK) * D, a.Nk - kt * BK, tid);',
+    '    load_rows<DV, BK>(Vs + buf * (BK * DV), a.v + (krow0 + (size_t)kt * BK) * DV, a.Nk - kt * BK, tid);',
+    '  };',
+    '  float dq[D / 8][4];',
+    '#pragma unroll',
+    '  for (int n = 0; n < D / 8; ++n) dq[n][0] = dq[n][1] = dq[n][2] = dq[n][3] = 0.f;',
+    ...(np ? [`  float gp[${np}] = {};`] : []),
+    ...indent(tile, '  '),
+    '  bool full, nfull;',
+    '  int kt = next_tile(0, full), buf = 0;',
+    '  if (kt < nkt) load_kv(kt, 0);',
+    '  cp_commit();',
+    '  while (kt < nkt) {',
+    '    const int nk = next_tile(kt + 1, nfull);',
+    '    if (nk < nkt) load_kv(nk, buf ^ 1);',
+    '    cp_commit();',
+    '    cp_wait<1>();',
+    '    __syncthreads();',
+    '    if (!full || q_tail || (kt + 1) * BK > a.Nk) tile(Flag<true>{}, kt, buf);',
+    '    else tile(Flag<false>{}, kt, buf);',
+    '    __syncthreads(); // every warp is done with `buf` before it is refilled',
+    '    buf ^= 1;',
+    '    kt = nk;',
+    '    full = nfull;',
+    '  }',
+    '  cp_wait<0>();',
+    '#pragma unroll',
+    '  for (int r = 0; r < 2; ++r) {',
+    '    const int i = q0 + warp * 16 + g + 8 * r;',
+    '    if (i >= a.Nq) continue;',
+    '    T* dqr = a.dq + (qrow0 + i) * D + t4 * 2;',
+    '#pragma unroll',
+    '    for (int n = 0; n < D / 8; ++n)',
+    '      *reinterpret_cast<unsigned*>(dqr + n * 8) = pack2(a.scale * dq[n][2 * r], a.scale * dq[n][2 * r + 1]);',
+    '  }',
+    ...(np
+      ? [
+          "  // Param gradients: lanes, then warps, summed in a fixed order into this CTA's slice.",
+          `  __shared__ float red[WARPS][${np}];`,
+          '#pragma unroll',
+          `  for (int n = 0; n < ${np}; ++n) {`,
+          '    float v = gp[n];',
+          '#pragma unroll',
+          '    for (int m = 16; m > 0; m >>= 1) v += __shfl_xor_sync(0xffffffffu, v, m);',
+          '    if (lane == 0) red[warp][n] = v;',
+          '  }',
+          '  __syncthreads();',
+          `  if (tid < ${np}) {`,
+          '    float v = 0.f;',
+          '    for (int w = 0; w < WARPS; ++w) v += red[w][tid];',
+          `    a.partials[((size_t)(b * a.H + h) * gridDim.x + blockIdx.x) * ${np} + tid] = v;`,
+          '  }',
+        ]
+      : []),
+    '}',
+  ];
+}
+
+/** Param n of `grads`: the CTAs' partials summed in CTA order (deterministic). */
+export function reduceKernel(np: number): string[] {
+  return [
+    '__global__ void __launch_bounds__(THREADS) bwd_reduce(const Args a, const int ctas) {',
+    '  const int n = blockIdx.x * THREADS + threadIdx.x;',
+    `  if (n >= ${np}) return;`,
+    '  float v = 0.f;',
+    `  for (int c = 0; c < ctas; ++c) v += a.partials[(size_t)c * ${np} + n];`,
+    '  a.grads[n] = v;',
+    '}',
+  ];
+}
+
+/** Dynamic shared memory of bwd_dq (bytes). */
+export function dqSmemBytes(warps: number, headDim: number, valueDim: number): number {
+  return 2 * (16 * warps * (headDim + valueDim) + 2 * DQ_BK * (headDim + valueDim));
+}

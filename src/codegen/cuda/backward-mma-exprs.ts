@@ -1,0 +1,132 @@
+// The expressions of the tensor-core CUDA backward (backward-mma.ts), rendered to C for one
+// accumulator element of the transposed score block Sᵀ (a key row, a query column): the modified
+// score, ∂score′/∂score and the param/tensor derivatives (derive.ts), the mask, and the tile
+// classifier over a (q-tile, k-tile) pair. Values the dS step needs after the element step (the
+// non-constant derivatives and the lookups' indices) go to per-thread shared-memory slots rather
+// than registers: at D = 128 the dK and dV accumulators already hold 128 registers a thread.
+import { deriveScore, gradientRoots, type ScoreGradient } from '../../ir/derive.js';
+import type { Node } from '../../ir/graph.js';
+import type { AttentionKernel } from '../../ir/kernel.js';
+import { Op } from '../../ir/ops.js';
+import { linearize } from '../linearize.js';
+import { field, modeOf, tensorSlots, type Mode } from './backward-passes.js';
+import { scoreMathOf } from './exprs.js';
+import { cudaRenderer, cudaSizeVars, dimText, type CudaContext } from './rules.js';
+
+/** One value carried from the element step to the dS step: a literal, or a shared-memory slot. */
+export interface Carried {
+  /** C text at the element step. */
+  readonly text: string;
+  /** Shared-memory slot index, or undefined when `text` is a literal (nothing stored). */
+  readonly slot: number | undefined;
+  readonly int: boolean;
+}
+
+export interface BackwardMmaExprs {
+  readonly mode: Mode;
+  readonly grad: ScoreGradient;
+  /** Statements over qpos, kpos, x, b, h; then the modified score's text. */
+  readonly elemStmts: readonly string[];
+  readonly score: string;
+  /** The mask's statements and text (evaluated only on masked tiles); null when never needed. */
+  readonly mask: { readonly stmts: readonly string[]; readonly text: string } | null;
+  readonly dScore: Carried;
+  readonly dParams: readonly Carried[];
+  /** Per f32 lookup: its derivative, its indices, the gradient slot offset and the bounds. */
+  readonly loads: readonly {
+    readonly d: Carried;
+    readonly index: readonly Carried[];
+    readonly offset: string;
+    readonly dims: readonly string[];
+  }[];
+  /** Shared-memory slots used (32-bit words per element). */
+  readonly slots: number;
+  /** Statements over b, h, q_lo, q_hi, k_lo, k_hi defining can_true / can_false (dynamic mode). */
+  readonly classify: readonly string[];
+  readonly gradTensors: readonly string[];
+  readonly context: CudaContext;
+}
+
+const isLiteral = (n: Node): boolean => n.op === Op.CONST;
+
+export function backwardMmaExprs(kernel: AttentionKernel): BackwardMmaExprs {
+  const grad = deriveScore(kernel.graph, kernel.score, kernel.params);
+  const gradTensors = [...new Set(grad.loads.map((l) => l.tensor))].sort();
+  const used = new Set<string>();
+  const cx = (vars: Record<string, string>, fast: boolean): CudaContext => ({
+    vars: { ...cudaSizeVars, ...vars },
+    params: new Map(kernel.params.map((p) => [p.name, p])),
+    tensors: new Map(kernel.tensors.map((t) => [t.name, t])),
+    field,
+    summaryBlock: kernel.schedule.summaryBlock,
+    used,
+    // The forward's lse came from the tensor-core engines' score math: P matches it only if the
+    // backward recomputes the score the same way.
+    scoreMath: fast ? scoreMathOf({ ...kernel, schedule: { ...kernel.schedule, engine: 'mma' } }) : 'precise',
+  });
+  const mode = modeOf(kernel);
+  const elemVars = { b: 'b', h: 'h', q: 'qpos', k: 'kpos', score: 'x' };
+  const roots = gradientRoots(kernel.score, grad);
+  const e = linearize(roots, cudaRenderer(cx(elemVars, true)), 'e');
+  let slots = 0;
+  const carried = (at: number): Carried => {
+    const n = roots[at]!;
+    const int = n.dtype !== 'f32';
+    return isLiteral(n)
+      ? { text: e.roots[at]!, slot: undefined, int }
+      : { text: e.roots[at]!, slot: slots++, int };
+  };
+  const np = grad.params.length;
+  const dScore = carried(1);
+  const dParams = grad.params.map((_, i) => carried(2 + i));
+  const offsets = tensorSlots(kernel, grad, gradTensors);
+  let at = 2 + np + grad.loads.length;
+  const loads = grad.loads.map((l, n) => {
+    const d = carried(2 + np + n);
+    const index = l.load.src.map(() => carried(at++));
+    const t = kernel.tensors.find((x) => x.name === l.tensor)!;
+    return { d, index, offset: offsets.get(l.tensor)!, dims: t.dims.map((dim) => dimText(dim, field)) };
+  });
+  let mask: BackwardMmaExprs['mask'] = null;
+  if (mode === 'partial' || mode === 'dynamic') {
+    const m = linearize([kernel.mask], cudaRenderer(cx(elemVars, false)), 'mk');
+    mask = { stmts: m.stmts, text: m.roots[0]! };
+  }
+  let classify: string[] = [];
+  if (mode === 'dynamic' && kernel.tiles.kind === 'dynamic') {
+    const tileVars = { b: 'b', h: 'h', q_lo: 'q_lo', q_hi: 'q_hi', k_lo: 'k_lo', k_hi: 'k_hi' };
+    const c = linearize(
+      [kernel.tiles.canBeTrue, kernel.tiles.canBeFalse],
+      cudaRenderer(cx(tileVars, false)),
+      'c',
+    );
+    classify = [
+      ...c.stmts,
+      `const bool can_true = ${c.roots[0]!};`,
+      `const bool can_false = ${c.roots[1]!};`,
+    ];
+  }
+  return {
+    mode,
+    grad,
+    elemStmts: e.stmts,
+    score: e.roots[0]!,
+    mask,
+    dScore,
+    dParams,
+    loads,
+    slots,
+    classify,
+    gradTensors,
+    context: cx(elemVars, false),
+  };
+}
+
+/** The gradient slot count (params, then each tensor's elements) as C text over the args. */
+export function slotCountText(kernel: AttentionKernel, x: BackwardMmaExprs): string {
+  const last = x.gradTensors.at(-1);
+  if (last === undefined) return String(x.grad.params.length);
+  const t = kernel.tensors.find((y) => y.name === last)!;
+  const offset = x.loads.find((_, i) => x.grad.loads[i]!.tensor === last)!.offset;
+  return `${offset} + ${t.dims.map((d) => `(${dimText(d, field)})`).join(' * ')}`;
+}

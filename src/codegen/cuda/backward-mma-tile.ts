@@ -1,0 +1,176 @@
+// The per-q-tile body of the tensor-core dK/dV kernel (backward-mma.ts), FlashAttention-2's
+// backward with mma.sync m16n8k16. Warp w owns keys 16w..16w+15 of the CTA's key tile and holds
+// the transposed blocks Sᵀ, Pᵀ, dPᵀ, dSᵀ (16 keys × BM queries) in the forward engine's
+// accumulator layout: element e of n-tile j of lane (g, t4) is key row 16w + g + 8·(e/2), query
+// column 8j + 2·t4 + e%2. So the A operands of dV += Pᵀ·dO and dK += dSᵀ·Q are the packed
+// accumulators (as the forward's P·V), and dQ += dS·K reads dS back from shared memory with a
+// warp per 16 query rows.
+import type { BackwardMmaExprs, Carried } from './backward-mma-exprs.js';
+
+const indent = (lines: readonly string[], pad: string): string[] =>
+  lines.map((l) => (l && !l.startsWith('#') ? pad + l : l));
+
+/** Shared-memory word of carried slot `c` for this thread's element (j, e): conflict-free by lane. */
+const slotAddr = (c: number): string => `Xs[(((${c} * WARPS + warp) * NT + j) * 4 + e) * 32 + lane]`;
+
+function store(c: Carried, value: string): string[] {
+  if (c.slot === undefined) return [];
+  return [`${slotAddr(c.slot)} = ${c.int ? `__int_as_float(ok ? ${value} : 0)` : `ok ? ${value} : 0.f`};`];
+}
+
+const read = (c: Carried): string =>
+  c.slot === undefined ? c.text : c.int ? `__float_as_int(${slotAddr(c.slot)})` : slotAddr(c.slot);
+
+/** Sᵀ = K_w·Qᵀ, or dPᵀ = V_w·dOᵀ: the A operand is this warp's 16 rows of `rows`, B the tile's rows. */
+export function gemmT(acc: string, rows: string, width: string, tile: string): string[] {
+  return [
+    '#pragma unroll',
+    `for (int j = 0; j < NT; ++j) ${acc}[j][0] = ${acc}[j][1] = ${acc}[j][2] = ${acc}[j][3] = 0.f;`,
+    '#pragma unroll 2',
+    `for (int ks = 0; ks < ${width} / 16; ++ks) {`,
+    '  unsigned fa[4];',
+    `  ldsm_x4(fa, ${rows} + swz<${width}>(warp * 16 + (lane & 7) + ((lane >> 3) & 1) * 8, ks * 16 + (lane >> 4) * 8));`,
+    '#pragma unroll',
+    '  for (int j = 0; j < NT; j += 2) {',
+    '    unsigned fb[4];',
+    `    ldsm_x4(fb, ${tile} + swz<${width}>(j * 8 + (lane & 7) + (lane >> 4) * 8, ks * 16 + ((lane >> 3) & 1) * 8));`,
+    `    mma16816(${acc}[j], fa, fb[0], fb[1]);`,
+    `    mma16816(${acc}[j + 1], fa, fb[2], fb[3]);`,
+    '  }',
+    '}',
+  ];
+}
+
+/** acc (16 rows × width) += (packed `src` block, 16 × depth)·tile (depth × width, row-major in smem). */
+export function gemmP(acc: string, src: string, width: string, tile: string, depth = 'BM'): string[] {
+  return [
+    '#pragma unroll',
+    `for (int kv = 0; kv < ${depth} / 16; ++kv) {`,
+    `  const unsigned pa[4] = {pack2(${src}[2 * kv][0], ${src}[2 * kv][1]), pack2(${src}[2 * kv][2], ${src}[2 * kv][3]),`,
+    `                          pack2(${src}[2 * kv + 1][0], ${src}[2 * kv + 1][1]), pack2(${src}[2 * kv + 1][2], ${src}[2 * kv + 1][3])};`,
+    '#pragma unroll',
+    `  for (int n = 0; n < ${width} / 8; n += 2) {`,
+    '    unsigned fb[4];',
+    `    ldsm_x4_t(fb, ${tile} + swz<${width}>(kv * 16 + (lane & 7) + ((lane >> 3) & 1) * 8, n * 8 + (lane >> 4) * 8));`,
+    `    mma16816(${acc}[n], pa, fb[0], fb[1]);`,
+    `    mma16816(${acc}[n + 1], pa, fb[2], fb[3]);`,
+    '  }',
+    '}',
+  ];
+}
+
+const eachElement = (body: readonly string[]): string[] => [
+  '#pragma unroll',
+  'for (int j = 0; j < NT; ++j) {',
+  '#pragma unroll',
+  '  for (int e = 0; e < 4; ++e) {',
+  '    const int kl = warp * 16 + g + 8 * (e >> 1), ql = j * 8 + t4 * 2 + (e & 1);',
+  '    (void)kl; (void)ql;',
+  ...indent(body, '    '),
+  '  }',
+  '}',
+];
+
+/** P = exp(score′ − lse) per element (0 where masked or past the ends), and the carried values. */
+function elementStep(x: BackwardMmaExprs): string[] {
+  const carried = [x.dScore, ...x.dParams, ...x.loads.flatMap((l) => [l.d, ...l.index])];
+  const stored = carried.filter((c) => c.slot !== undefined);
+  const maskTest = x.mask ? [...x.mask.stmts, `ok = ok && (${x.mask.text});`] : [];
+  return eachElement([
+    'const int kpos = a.k_offset + k0 + kl, qpos = a.q_offset + q0 + ql;',
+    '(void)kpos; (void)qpos;',
+    'const float x = s[j][e] * a.scale;',
+    'bool ok = true;',
+    'if constexpr (MASKED) {',
+    '  ok = k0 + kl < a.Nk && q0 + ql < a.Nq;',
+    ...indent(maskTest, '  '),
+    '}',
+    ...x.elemStmts,
+    // Lb holds lse·log2 e, +inf for rows with no allowed key or past Nq: exp2 gives 0 there.
+    `s[j][e] = ok ? exp2f((${x.score}) * LOG2E - Lb[ql]) : 0.f;`,
+    ...stored.flatMap((c) => store(c, c.text)),
+  ]);
+}
+
+/** dscore′ = P·(dP − delta); the param/tensor gradients; dS = dscore′·∂score′/∂score, in s. */
+function dsStep(x: BackwardMmaExprs, deterministic: boolean): string[] {
+  const loads = x.loads.map((l) => {
+    const idx = l.index.map(read);
+    const ok = idx.map((v, i) => `${v} >= 0 && ${v} < ${l.dims[i]!}`).join(' && ');
+    let flat = `(long long)(${idx[0]!})`;
+    for (let i = 1; i < idx.length; i++) flat = `(${flat}) * ${l.dims[i]!} + ${idx[i]!}`;
+    return `if (dsp != 0.f && ${ok}) atomicAdd(a.grads + ${l.offset} + ${flat}, dsp * ${read(l.d)});`;
+  });
+  return eachElement([
+    "const float dsp = s[j][e] * (dp[j][e] - Db[ql]); // dL/dscore'",
+    // Deterministic mode: the dQ kernel sums the param gradients (tensor ones are refused).
+    ...(deterministic ? [] : [...x.dParams.map((c, n) => `gp[${n}] += dsp * ${read(c)};`), ...loads]),
+    `s[j][e] = dsp * ${read(x.dScore)};`,
+    ...(deterministic
+      ? []
+      : ['Ss[swz<BN>(ql, kl & ~7) + (kl & 7)] = from_f32(s[j][e]); // dS, [query][key]']),
+  ]);
+}
+
+/**
+ * dQ += dS·K, added into the f32 dq_acc: warp w takes query rows 16·(w % RW) and the w / RW-th
+ * share of the D columns (RW = BM / 16 row blocks), at most 64 columns at a time; adjacent
+ * column pairs go as one 8-byte atomic where the arch has them (sm_90).
+ */
+const dqStep = [
+  'constexpr int RW = BM / 16, NC = D / 8 / (WARPS / RW), NCH = NC < 8 ? NC : 8; // n-tiles of a warp, per pass',
+  'const int rb = warp % RW, nc0 = (warp / RW) * NC;',
+  '#pragma unroll 1',
+  'for (int nc = nc0; nc < nc0 + NC; nc += NCH) {',
+  '  float acc[NCH][4];',
+  '#pragma unroll',
+  '  for (int n = 0; n < NCH; ++n) acc[n][0] = acc[n][1] = acc[n][2] = acc[n][3] = 0.f;',
+  // Two k-steps at a time: a full unroll hoists every dS fragment and spills (softcap, modality).
+  '#pragma unroll 2',
+  '  for (int ks = 0; ks < BN / 16; ++ks) {',
+  '    unsigned fa[4];',
+  '    ldsm_x4(fa, Ss + swz<BN>(rb * 16 + (lane & 7) + ((lane >> 3) & 1) * 8, ks * 16 + (lane >> 4) * 8));',
+  '#pragma unroll',
+  '    for (int n = 0; n < NCH; n += 2) {',
+  '      unsigned fb[4];',
+  '      ldsm_x4_t(fb, Ks + swz<D>(ks * 16 + (lane & 7) + ((lane >> 3) & 1) * 8, (nc + n) * 8 + (lane >> 4) * 8));',
+  '      mma16816(acc[n], fa, fb[0], fb[1]);',
+  '      mma16816(acc[n + 1], fa, fb[2], fb[3]);',
+  '    }',
+  '  }',
+  '#pragma unroll',
+  '  for (int r = 0; r < 2; ++r) {',
+  '    const int i = q0 + rb * 16 + g + 8 * r;',
+  '    if (i >= a.Nq) continue;',
+  '    float* dst = a.dq_acc + (qrow0 + i) * D + nc * 8 + t4 * 2;',
+  '#pragma unroll',
+  '    for (int n = 0; n < NCH; ++n) add2(dst + n * 8, acc[n][2 * r], acc[n][2 * r + 1]);',
+  '  }',
+  '}',
+];
+
+/** The `tile(masked, qt, buf)` lambda of the dK/dV kernel (deterministic: no dQ, bwd_dq has it). */
+export function tileLambda(x: BackwardMmaExprs, deterministic: boolean): string[] {
+  return [
+    'auto tile = [&](auto masked, const int qt, const int buf) {',
+    '  constexpr bool MASKED = decltype(masked)::value;',
+    '  const int q0 = qt * BM;',
+    '  const T* Qb = Qs + buf * (BM * D);',
+    '  const T* Ob = Os + buf * (BM * DV);',
+    '  const float* Lb = Ls + buf * BM;',
+    '  const float* Db = Ds + buf * BM;',
+    '  float s[NT][4], dp[NT][4];',
+    "  // Sᵀ = K·Qᵀ for this warp's 16 keys, then P.",
+    ...indent(gemmT('s', 'Ks', 'D', 'Qb'), '  '),
+    ...indent(elementStep(x), '  '),
+    '  // dV += Pᵀ·dO; dPᵀ = V·dOᵀ.',
+    ...indent(gemmP('dv', 's', 'DV', 'Ob'), '  '),
+    ...indent(gemmT('dp', 'Vs', 'DV', 'Ob'), '  '),
+    ...indent(dsStep(x, deterministic), '  '),
+    '  // dK += dSᵀ·Q.',
+    ...indent(gemmP('dk', 's', 'D', 'Qb'), '  '),
+    ...(deterministic ? [] : ['  __syncthreads(); // dS complete in shared memory', ...indent(dqStep, '  ')]),
+    '  __syncthreads(); // this Q/dO buffer and its lse/delta (and dS) are free again',
+    '};',
+  ];
+}

@@ -1,0 +1,264 @@
+// The tensor-core CUDA backward (issue 14; sm_80+, mma.sync m16n8k16, f16/bf16 in, f32
+// accumulate), FlashAttention-2's algorithm:
+//   bwd_pre     delta = rowsum(dO∘O);
+//   bwd_dkdv    a CTA per key tile of BN keys (a warp per 16 keys) over the q-tiles of every head
+//               of its GQA group (so dK and dV are summed over the group in registers): S recomputed
+//               from q·kᵀ and the saved lse, P = exp(score′ − lse), dV += Pᵀ·dO, dP = dO·Vᵀ,
+//               dS = P∘(dP − delta)∘∂score′/∂score (derive.ts), dK += dSᵀ·Q, and dQ += dS·K added
+//               with f32 atomics into dq_acc; q-tiles are classified as in the forward (empty ones
+//               skipped, full ones without the predicate);
+//   bwd_dq_out  dq = scale·dq_acc in the storage type.
+// Param and tensor gradients (f32) are added with atomics into `grads` (order-dependent in the last
+// bits, as dq is). The deterministic mode (backward-mma-dq.ts) replaces the dq atomics by bwd_dq, a
+// kernel per q-tile over key tiles (two more GEMMs), and sums the param gradients in a fixed order;
+// tensor gradients have no deterministic tensor-core path (the SIMT backward, backward.ts, has one).
+import type { AttentionKernel } from '../../ir/kernel.js';
+import { sharedStorage } from '../../ir/formats.js';
+import { backwardMmaExprs, slotCountText, type BackwardMmaExprs } from './backward-mma-exprs.js';
+import { add2Helper, dkdvKernel, dqOutKernel, preprocessKernel } from './backward-mma-kernels.js';
+import { summaryKernel } from './backward-passes.js';
+import { dqKernel, dqSmemBytes, reduceKernel } from './backward-mma-dq.js';
+import { mmaDeviceHelpers } from './mma-device.js';
+import { ARGS, cudaType, dimText, helperSource } from './rules.js';
+import { field } from './backward-passes.js';
+
+/**
+ * Queries per step of the dK/dV loop: 64 at D = 64; 32 at D = 128, where the dK and dV
+ * accumulators take 128 registers a thread and 64-query Sᵀ and dPᵀ blocks (32 registers each)
+ * would spill (measured: 280 bytes).
+ */
+export const bwdBlockQ = (headDim: number): number => (headDim <= 64 ? 64 : 32);
+/**
+ * Keys per CTA (a warp per 16): each (q-tile, key-tile) pair adds its BM × D block of dQ with
+ * atomics, so wider key tiles mean fewer atomics per FLOP (S²·D / BN in all).
+ */
+export const BWD_BN = 128;
+export const BWD_WARPS = BWD_BN / 16;
+const THREADS = BWD_WARPS * 32;
+
+export interface CudaBackwardMmaArtifact {
+  readonly kind: 'cuda-backward-mma';
+  readonly name: string;
+  /** Device code in namespace `namespace`, then the extern "C" launcher and slot count. */
+  readonly code: string;
+  readonly namespace: string;
+  readonly dtype: 'f16' | 'bf16';
+  /**
+   * Deterministic mode: dq from its own kernel over key tiles (no atomics) and the param gradients
+   * from per-CTA partials summed in order; otherwise dq and the gradients are f32 atomics.
+   */
+  readonly deterministic: boolean;
+  /** Args struct fields in declaration order (pointers, then ints, then floats and params). */
+  readonly fields: readonly { readonly name: string; readonly ctype: string }[];
+  readonly gradParams: readonly string[];
+  readonly gradTensors: readonly string[];
+  readonly summaries: readonly string[];
+  /** Dynamic shared memory of bwd_dkdv (bytes). */
+  readonly smemBytes: number;
+  /** Dynamic shared memory of bwd_dq (deterministic mode; bytes). */
+  readonly dqSmemBytes: number;
+  /** Threads of every kernel (bwd_dkdv: a warp per 16 keys of a key tile). */
+  readonly threads: number;
+  readonly headDim: number;
+  readonly valueDim: number;
+}
+
+/** Why the mma backward cannot run `kernel` (undefined when it can). */
+export function backwardMmaUnsupported(kernel: AttentionKernel): string | undefined {
+  if (kernel.routing) return 'the backward pass is not available for routing/selection kernels yet';
+  const f = kernel.formats;
+  if (f.paged) return 'the tensor-core CUDA backward does not read paged caches yet';
+  for (const name of ['q', 'k', 'v', 'out'] as const) {
+    if (f[name].kind !== 'float')
+      return `the tensor-core CUDA backward does not read quantized caches (${name})`;
+  }
+  const dtype = sharedStorage(f);
+  if (dtype === 'f32')
+    return 'the tensor-core CUDA backward needs f16 or bf16 storage (the SIMT backward is f32)';
+  const s = kernel.schedule;
+  if (s.headDim !== s.valueDim)
+    return `the tensor-core CUDA backward needs valueDim = headDim (got ${s.valueDim} and ${s.headDim})`;
+  for (const [key, d] of [
+    ['headDim', s.headDim],
+    ['valueDim', s.valueDim],
+  ] as const) {
+    if (d !== 64 && d !== 128) return `the tensor-core CUDA backward needs ${key} 64 or 128 (got ${d})`;
+  }
+  return undefined;
+}
+
+function argsFields(
+  kernel: AttentionKernel,
+  summaries: readonly string[],
+): { name: string; ctype: string }[] {
+  return [
+    ...['q', 'k', 'v', 'out', 'dout'].map((name) => ({ name, ctype: 'const T*' })),
+    { name: 'lse', ctype: 'const float*' },
+    ...['dq', 'dk', 'dv'].map((name) => ({ name, ctype: 'T*' })),
+    ...['delta', 'dq_acc', 'grads', 'partials'].map((name) => ({ name, ctype: 'float*' })),
+    ...kernel.tensors.map((t) => ({ name: `t_${t.name}`, ctype: `const ${cudaType[t.dtype]}*` })),
+    ...summaries.map((name) => {
+      const t = kernel.tensors.find((x) => x.name === name)!;
+      return { name: `s_${name}`, ctype: `${cudaType[t.dtype]}*` };
+    }),
+    ...['B', 'H', 'Hkv', 'Nq', 'Nk', 'q_offset', 'k_offset'].map((name) => ({ name, ctype: 'int' })),
+    { name: 'scale', ctype: 'float' },
+    ...kernel.params.map((p) => ({ name: `p_${p.name}`, ctype: cudaType[p.dtype] })),
+  ];
+}
+
+export function backwardMmaSmemBytes(s: { headDim: number; valueDim: number }, carried: number): number {
+  const [BM, BN, D, DV] = [bwdBlockQ(Math.max(s.headDim, s.valueDim)), BWD_BN, s.headDim, s.valueDim];
+  const tiles = 2 * (BN * D + BN * DV + 2 * BM * D + 2 * BM * DV + BM * BN);
+  return tiles + 4 * 4 * BM + 4 * carried * BWD_WARPS * (BM / 8) * 4 * 32;
+}
+
+function launcher(
+  kernel: AttentionKernel,
+  x: BackwardMmaExprs,
+  ns: string,
+  summaries: readonly string[],
+  deterministic: boolean,
+): string[] {
+  const a = (text: string): string => text.replaceAll(`${ARGS}.`, 'a->');
+  const np = x.grad.params.length;
+  const dqTiles = '(unsigned)((a->Nq + 16 * WARPS - 1) / (16 * WARPS))';
+  const dq = deterministic
+    ? [
+        '  err = cudaFuncSetAttribute(bwd_dq, cudaFuncAttributeMaxDynamicSharedMemorySize, DQ_SMEM);',
+        '  if (err != cudaSuccess) return err;',
+        `  bwd_dq<<<dim3(${dqTiles}, (unsigned)a->H, (unsigned)a->B), THREADS, DQ_SMEM, stream>>>(*a);`,
+        ...(np ? [`  bwd_reduce<<<1, THREADS, 0, stream>>>(*a, (int)(${dqTiles} * a->H * a->B));`] : []),
+      ]
+    : ['  bwd_dq_out<<<(unsigned)((rows * D / 8 + THREADS - 1) / THREADS), THREADS, 0, stream>>>(*a);'];
+  return [
+    `// Gradient slots of \`grads\`: ${x.grad.params.map((p) => p.name).join(', ') || 'no params'}${x.gradTensors.length ? `, then ${x.gradTensors.join(', ')}` : ''}.`,
+    `extern "C" int ${ns}_slots(const ${ns}::Args* args) {`,
+    `  const ${ns}::Args& ${ARGS} = *args;`,
+    `  (void)${ARGS};`,
+    `  return ${slotCountText(kernel, x)};`,
+    '}',
+    "// Floats of `partials` (deterministic mode's per-CTA param gradients; 0: unused).",
+    `extern "C" long long ${ns}_partials(const ${ns}::Args* a) {`,
+    deterministic && np
+      ? `  return (long long)((a->Nq + 16 * ${ns}::WARPS - 1) / (16 * ${ns}::WARPS)) * a->H * a->B * ${np};`
+      : '  (void)a;\n  return 0;',
+    '}',
+    `// Scratch the caller provides: delta [B·H·Nq] floats, grads [slots] floats, ${deterministic ? 'partials [_partials] floats' : 'dq_acc [B·H·Nq·D] floats'}.`,
+    `extern "C" cudaError_t ${ns}_launch(const ${ns}::Args* a, cudaStream_t stream) {`,
+    `  using namespace ${ns};`,
+    '  const long long rows = (long long)a->B * a->H * a->Nq;',
+    `  const int slots = ${ns}_slots(a);`,
+    '  if (rows <= 0) return cudaSuccess;',
+    ...summaries.map((t) => {
+      const len = `(long long)(${a(dimText(kernel.tensors.find((y) => y.name === t)!.dims[0]!, field))})`;
+      const blocks = `(${len} + SUMMARY_BLOCK - 1) / SUMMARY_BLOCK`;
+      return `  if (${len} > 0) bwd_summary_${t}<<<(unsigned)((${blocks} + THREADS - 1) / THREADS), THREADS, 0, stream>>>(*a);`;
+    }),
+    '  if (slots > 0) cudaMemsetAsync(a->grads, 0, sizeof(float) * slots, stream);',
+    ...(deterministic ? [] : ['  cudaMemsetAsync(a->dq_acc, 0, sizeof(float) * rows * D, stream);']),
+    '  bwd_pre<<<(unsigned)((rows + THREADS / (DV / 8) - 1) / (THREADS / (DV / 8))), THREADS, 0, stream>>>(*a);',
+    '  cudaError_t err = cudaFuncSetAttribute(bwd_dkdv, cudaFuncAttributeMaxDynamicSharedMemorySize, SMEM);',
+    '  if (err != cudaSuccess) return err;',
+    '  if (a->Nk > 0) bwd_dkdv<<<dim3((unsigned)((a->Nk + BN - 1) / BN), (unsigned)a->Hkv, (unsigned)a->B), THREADS, SMEM, stream>>>(*a);',
+    ...dq,
+    '  return cudaGetLastError();',
+    '}',
+    '',
+  ];
+}
+
+/** The tensor-core backward of a compiled (forward, f16/bf16) kernel; throws when it has none. */
+export function renderCudaBackwardMma(
+  kernel: AttentionKernel,
+  options: { readonly deterministic?: boolean } = {},
+): CudaBackwardMmaArtifact {
+  const why = backwardMmaUnsupported(kernel);
+  if (why) throw new Error(why);
+  const deterministic = options.deterministic === true;
+  const dtype = sharedStorage(kernel.formats) as 'f16' | 'bf16';
+  const x = backwardMmaExprs(kernel);
+  if (deterministic && x.gradTensors.length)
+    throw new Error(
+      `the deterministic tensor-core CUDA backward adds tensor gradients (${x.gradTensors.join(', ')}) with atomics only; use the SIMT backward (compileCudaBackward) for a deterministic one`,
+    );
+  const s = kernel.schedule;
+  const summaries = x.mode === 'dynamic' ? kernel.summaries.map((y) => y.tensor) : [];
+  const fields = argsFields(kernel, summaries);
+  const ns = `attnc_${kernel.name}_backward`;
+  const smemBytes = backwardMmaSmemBytes(s, x.slots);
+  const dqSmem = deterministic ? dqSmemBytes(BWD_WARPS, s.headDim, s.valueDim) : 0;
+  const st =
+    dtype === 'bf16'
+      ? {
+          ty: '__nv_bfloat16',
+          to: '__bfloat162float(x)',
+          from: '__float2bfloat16_rn(x)',
+          inc: '#include <cuda_bf16.h>',
+        }
+      : { ty: '__half', to: '__half2float(x)', from: '__float2half_rn(x)', inc: '#include <cuda_fp16.h>' };
+  // Kernel bodies first: rendering them fills the helper set that helperSource reads.
+  const body = [
+    ...summaries.flatMap((t) => summaryKernel(kernel, t)),
+    '',
+    ...add2Helper,
+    '',
+    ...preprocessKernel,
+    '',
+    ...dkdvKernel(x, deterministic),
+    '',
+    ...(deterministic
+      ? [...dqKernel(x), '', ...reduceKernel(Math.max(1, x.grad.params.length))]
+      : dqOutKernel),
+  ];
+  const code = [
+    `// attnc backward of ${kernel.name} (CUDA tensor cores, mma.sync ${dtype}, sm_80+): see codegen/cuda/backward-mma.ts.`,
+    '#include <cuda_runtime.h>',
+    st.inc,
+    '#include <climits>',
+    '#include <cmath>',
+    `namespace ${ns} {`,
+    `typedef ${st.ty} T;`,
+    `constexpr int D = ${s.headDim}, DV = ${s.valueDim};`,
+    `constexpr int BM = ${bwdBlockQ(Math.max(s.headDim, s.valueDim))}, BN = ${BWD_BN}, WARPS = ${BWD_WARPS}, THREADS = ${THREADS};`,
+    "constexpr int NT = BM / 8; // query n-tiles of a warp's transposed score block",
+    `constexpr int SMEM = ${smemBytes};`,
+    ...(deterministic ? [`constexpr int DQ_SMEM = ${dqSmem};`] : []),
+    'constexpr float LOG2E = 1.4426950408889634f;',
+    'static_assert(BM % 16 == 0 && BN == 16 * WARPS && WARPS % (BM / 16) == 0 && (D / 8) % (WARPS / (BM / 16)) == 0, "tiling");',
+    ...(summaries.length ? [`constexpr int SUMMARY_BLOCK = ${s.summaryBlock};`] : []),
+    '__device__ __forceinline__ float to_f32(T x) { return ' + st.to + '; }',
+    '__device__ __forceinline__ T from_f32(float x) { return ' + st.from + '; }',
+    'template <bool V>',
+    'struct Flag {',
+    '  static constexpr bool value = V;',
+    '};',
+    '__device__ __forceinline__ const T* row_addr(const T* p, long long r, int w) { return p + r * w; }',
+    'struct Args {',
+    ...fields.map((f) => `  ${f.ctype} ${f.name};`),
+    '};',
+    ...mmaDeviceHelpers(dtype),
+    helperSource(x.context),
+    ...body,
+    `} // namespace ${ns}`,
+    '',
+    ...launcher(kernel, x, ns, summaries, deterministic),
+  ].join('\n');
+  return {
+    kind: 'cuda-backward-mma',
+    name: `${kernel.name}_backward`,
+    code,
+    namespace: ns,
+    dtype,
+    deterministic,
+    fields,
+    gradParams: x.grad.params.map((p) => p.name),
+    gradTensors: x.gradTensors,
+    summaries,
+    smemBytes,
+    dqSmemBytes: dqSmem,
+    threads: THREADS,
+    headDim: s.headDim,
+    valueDim: s.valueDim,
+  };
+}
