@@ -10,6 +10,7 @@ from typing import List, Optional, Tuple
 import torch
 
 from . import build
+from .backward import BackwardKernel
 from .kernel import Kernel
 from .layout import KV_STRIDE_FIELDS, copy_reason, kv_strides, takes_kv_strides
 from .manifest import Manifest
@@ -49,6 +50,7 @@ class KernelFamily:
         self.variant = variant
         self.library_for = library_for or (lambda m, arch: build.build_library(m, arch))
         self.kernels = {}
+        self.backward_kernels = {}
         self.lock = threading.Lock()
 
     def kernel(self, dtype, D, Dv, device):
@@ -59,6 +61,16 @@ class KernelFamily:
                 m = self.variant(dtype, D, Dv, arch)
                 self.kernels[key] = Kernel(m, self.library_for(m, arch))
             return self.kernels[key]
+
+    def backward_kernel(self, dtype, D, Dv, device):
+        """The backward (attnc.backward.BackwardKernel) of the build `kernel` gives for these."""
+        m = self.kernel(dtype, D, Dv, device).manifest
+        arch = device_arch(device)
+        key = (dtype, D, Dv, arch.name)
+        with self.lock:
+            if key not in self.backward_kernels:
+                self.backward_kernels[key] = BackwardKernel(m, build.build_backward_library(m, arch))
+            return self.backward_kernels[key]
 
     def outputs_like(self, q, k, v, int_params):
         """Empty out, lse, indices (zero-size where the kernel writes none) for these inputs."""
@@ -150,14 +162,21 @@ def register(name, family):
         q_offset: Optional[int],
         k_offset: Optional[int],
         scale: Optional[float],
+        param_grad: Optional[torch.Tensor],
     ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        # param_grad: the f32 params' values as a tensor when some require grad (autograd's handle
+        # for their gradients); the kernel reads float_params.
         return family.run(q, k, v, tensors, int_params, float_params, q_offset, k_offset, scale)
 
-    def fake(q, k, v, tensors, int_params, float_params, q_offset, k_offset, scale):
+    def fake(q, k, v, tensors, int_params, float_params, q_offset, k_offset, scale, param_grad):
         return family.outputs_like(q, k, v, int_params)
 
     op = torch.library.custom_op(f'attnc::{name}', attnc_kernel, mutates_args=(), device_types='cuda')
     op.register_fake(fake)
+    if family.manifest.no_backward_reason() is None:
+        from ._autograd import register_backward
+
+        register_backward(name, family, op)
     _registered[name] = family
     return family, getattr(torch.ops.attnc, name).default
 

@@ -54,6 +54,7 @@ async function dispatch(argv: readonly string[]): Promise<number> {
       dtype: { type: 'string' },
       arch: { type: 'string' },
       'shader-f16': { type: 'boolean' },
+      backward: { type: 'boolean' },
       'no-lse': { type: 'boolean' },
       importance: { type: 'string' },
       emit: { type: 'string' },

@@ -22,6 +22,7 @@ export const commands: Readonly<Record<CommandName, CommandSpec>> = {
                      [--no-decode]   (with --emit: leave out the split-KV decode variant; smaller)
                      [--arch sm_80|sm_86|sm_89|sm_90a]   (cuda; default sm_90a)
                      [--shader-f16]   (wgsl: the target device has shader-f16, for --dtype f16)
+                     [--backward]   (cuda: also NAME_backward.cu, the f32 SIMT backward, in the manifest)
                      [--json]   (one JSON document on stdout: docs/CLI.md)`,
     flags: [
       'target',
@@ -39,6 +40,7 @@ export const commands: Readonly<Record<CommandName, CommandSpec>> = {
       'arch',
       'shader-f16',
       'json',
+      'backward',
     ],
   },
   run: {
