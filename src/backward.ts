@@ -76,7 +76,16 @@ export function cudaBackwardBeside(
     };
   let b: CudaBackwardArtifact;
   try {
-    b = compileCudaBackward(source, options).backward;
+    const compiled = compileCudaBackward(source, options);
+    if (compiled.kernel.formats.paged)
+      return {
+        files: {},
+        manifest: {
+          available: false,
+          reason: 'the backward reads packed K/V; a paged cache is for inference',
+        },
+      };
+    b = compiled.backward;
   } catch (e) {
     if (!(e instanceof CompileError)) throw e;
     return {

@@ -128,7 +128,7 @@ def register_backward(name, family, forward_op):
     bwd = getattr(torch.ops.attnc, f'{name}_backward').default
 
     def setup_context(ctx, inputs, output):
-        q, k, v, tensors, int_params, float_params, q_offset, k_offset, scale, param_grad = inputs
+        q, k, v, tensors, int_params, float_params, q_offset, k_offset, scale, param_grad, *_ = inputs  # then layout, paging
         out, lse, _ = output
         ctx.save_for_backward(q, k, v, out, lse, *tensors)
         ctx.int_params, ctx.float_params = list(int_params), list(float_params)
@@ -149,7 +149,7 @@ def register_backward(name, family, forward_op):
             dparams = torch.stack(picks) if picks else grads.new_zeros((0,))
         # Non-tensor inputs get None, but an empty list is a list node of autograd's input tree: [].
         no_grad = [[] if isinstance(x, list) and not x else None for x in (ctx.int_params, ctx.float_params)]
-        return dq, dk, dv, dtensors, *no_grad, None, None, None, dparams
+        return dq, dk, dv, dtensors, *no_grad, None, None, None, dparams, None, None, None
 
     torch.library.register_autograd(f'attnc::{name}', backward, setup_context=setup_context)
     return bwd

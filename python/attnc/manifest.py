@@ -119,6 +119,10 @@ class Manifest:
         self.summary_functions = dict(fn.get('summaryElems', {}))
         self.route_scratch_function = fn.get('routeScratchElems') if 'scratch' in roles else None
         self.backward = BackwardInfo.parse(data.get('backward'), where)
+        # A paged K/V cache (`cache paged P`): k and v are page pools, keys found through block_table.
+        self.page_size = None
+        if 'block_table' in roles:
+            self.page_size = _need(data, where, 'paged', 'pageSize')
         if 'scratch' in roles and self.route_scratch_function is None:
             raise ManifestError(f'{where}: the args have a route scratch buffer but functions lack "routeScratchElems"')
 
@@ -145,6 +149,8 @@ class Manifest:
         """None when the kernel has a backward; otherwise why not, for NoBackwardError."""
         if not self.has_lse:
             return 'the backward recomputes P from lse, and this kernel was built without lse'
+        if self.page_size is not None:
+            return 'it reads a paged cache (inference only: the backward reads packed K/V)'
         if self.backward is None:
             return 'its artifact was compiled without --backward'
         return None if self.backward.available else self.backward.reason

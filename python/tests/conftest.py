@@ -23,6 +23,7 @@ KERNELS = {
     'nsa_select': ('nsa_select.attn', ['--dtype', 'bf16', '--dim', '64', '--backward']),
     'recycled_step': ('recycled.attn', ['--dtype', 'bf16', '--dim', '64', '--entry', 'recycled_step']),
     'sink_calibration': ('sink_calibration.attn', ['--dtype', 'f32', '--dim', '64', '--backward']),
+    'paged_decode': ('paged-decode.attn', ['--dtype', 'bf16', '--dim', '64', '--backward']),
     'document_nolse': ('document.attn', ['--dtype', 'f16', '--dim', '64', '--value-dim', '32', '--no-lse', '--backward']),
 }
 

@@ -21,7 +21,12 @@ function poolKernel(k: AttentionKernel, side: 'k' | 'q'): string[] {
     `  if (i >= ${N} || !sel_starts(a, ${off}, i)) return;`,
     `  const int len = sel_end(a, ${off}, ${N}, i) - i;`,
     `  const size_t bh = (size_t)blockIdx.z * ${heads} + blockIdx.y;`,
-    `  const T* rows = static_cast<const T*>(${src}) + (bh * ${N} + i) * D;`,
+    ...(side === 'k'
+      ? [
+          `  const T* rows = static_cast<const T*>(${src}) + (bh * ${N} + i) * D;`,
+          '  const long long rs = D;',
+        ]
+      : ['  const T* rows = q_row(a, blockIdx.z, blockIdx.y, i);', '  const long long rs = a.q_stride_n;']),
     `  float* dst = a.route_scratch + ${base} + (bh * ${N} + i) * D;`,
     ...poolRows(red, SEL_POOL_THREADS),
     '}',
@@ -39,7 +44,7 @@ function scoreKernel(k: AttentionKernel, pass: 'vote_stats' | 'score'): string[]
   const pooled = pooledSides(r);
   const qSrc = pooled.q
     ? 'a.route_scratch[sel_pq_off(a) + ((size_t)(b * a.H + h) * a.Nq + i) * D + d]'
-    : 'to_f32(static_cast<const T*>(a.q)[((size_t)(b * a.H + h) * a.Nq + i) * D + d])';
+    : 'to_f32(q_row(a, b, h, i)[d])';
   const kRow = pooled.k
     ? 'const float* kr = a.route_scratch + ((size_t)(b * a.Hkv + kvh) * a.Nk + j) * D;'
     : 'const T* kr = static_cast<const T*>(a.k) + ((size_t)(b * a.Hkv + kvh) * a.Nk + j) * D;';
