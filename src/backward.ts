@@ -71,3 +71,77 @@ export function compileCudaBackwardMma(
     throw new CompileError([error((e as Error).message, compiled.decl.decl.nameSpan)], source);
   }
 }
+
+/** What a CUDA manifest says of the kernel's backward (the `backward` key; `--backward` writes it). */
+export type CudaBackwardManifest =
+  | {
+      readonly available: true;
+      /** The backward's own .cu (f32 storage whatever the forward's dtype: callers cast). */
+      readonly code: string;
+      readonly launch: string;
+      /** `int <ns>_slots(const Args*)`: the length of `grads` (and of each row of `partials`). */
+      readonly slots: string;
+      readonly fields: CudaBackwardArtifact['fields'];
+      readonly gradParams: readonly string[];
+      readonly gradTensors: readonly string[];
+      readonly summaries: readonly string[];
+      readonly summaryBlock: number;
+      readonly headDim: number;
+      readonly valueDim: number;
+    }
+  | { readonly available: false; readonly reason: string };
+
+/**
+ * The backward beside a CUDA forward artifact: its .cu file (name -> text) and the manifest's
+ * `backward` entry. A kernel without one (routing/selection, quantized caches, no lse) gets
+ * `available: false` and the reason, so callers can say why instead of failing the forward.
+ */
+export function cudaBackwardBeside(
+  source: string,
+  options: Omit<CompileOptions, 'target' | 'dtype'>,
+): { files: Record<string, string>; manifest: CudaBackwardManifest } {
+  if (options.lse === false)
+    return {
+      files: {},
+      manifest: {
+        available: false,
+        reason: 'the backward needs the forward to write lse (built with --no-lse)',
+      },
+    };
+  let b: CudaBackwardArtifact;
+  try {
+    const compiled = compileCudaBackward(source, options);
+    if (compiled.kernel.formats.paged)
+      return {
+        files: {},
+        manifest: {
+          available: false,
+          reason: 'the backward reads packed K/V; a paged cache is for inference',
+        },
+      };
+    b = compiled.backward;
+  } catch (e) {
+    if (!(e instanceof CompileError)) throw e;
+    return {
+      files: {},
+      manifest: { available: false, reason: e.diagnostics.map((d) => d.message).join('; ') },
+    };
+  }
+  const code = `${b.name}.cu`;
+  return {
+    files: { [code]: b.code },
+    manifest: {
+      available: true,
+      code,
+      launch: `${b.namespace}_launch`,
+      slots: `${b.namespace}_slots`,
+      fields: b.fields,
+      gradParams: b.gradParams,
+      gradTensors: b.gradTensors,
+      summaries: b.summaries,
+      summaryBlock: b.summaryBlock,
+      headDim: b.headDim,
+      valueDim: b.valueDim,
+    },
+  };
+}

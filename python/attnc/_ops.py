@@ -10,8 +10,10 @@ from typing import List, Optional, Tuple
 import torch
 
 from . import build
+from .backward import BackwardKernel
 from .kernel import Kernel
-from .layout import KV_STRIDE_FIELDS, copy_reason, kv_strides, takes_kv_strides
+from .errors import ArgumentError
+from .layout import KV_STRIDE_FIELDS, QO_STRIDE_FIELDS, copy_reason, kv_strides, qo_strides, takes_kv_strides, takes_qo_strides
 from .manifest import Manifest
 
 DTYPE_NAMES = {torch.float32: 'f32', torch.float16: 'f16', torch.bfloat16: 'bf16', torch.int32: 'i32'}
@@ -33,6 +35,22 @@ def _readable(t, alignment):
     return t.clone(memory_format=torch.contiguous_format) if reason == 'alignment' else t
 
 
+def _q_readable(t, alignment):
+    """q and the strides to pass for it (attnc.layout.qo_strides): read in place when its layout
+    allows, else as _readable makes it (strides None: args_init's packed ones)."""
+    strides, _ = qo_strides('q', tuple(t.shape), t.stride(), t.data_ptr(), alignment, t.element_size())
+    return (t, strides) if strides is not None else (_readable(t, alignment), None)
+
+
+def _check_pages(kernel, table, kv_len, page_size, pages):
+    """The page ids the call reads (the first ceil(kv_len / P) of each row) name pages of the pool.
+    One device sync: an id out of range would read outside the pool (a fault or a wrong answer)."""
+    used = table[:, : -(-kv_len // page_size)]
+    if used.numel() and bool(((used < 0) | (used >= pages)).any()):
+        bad = used[(used < 0) | (used >= pages)][0].item()
+        raise ArgumentError(f'{kernel}: block_table holds page id {bad}, outside the pool of {pages} pages (k.shape[0])')
+
+
 def _kv_readable(t, alignment):
     """k or v and the strides to pass for it (attnc.layout.kv_strides): read in place when its
     layout allows, else as _readable makes it (strides None: args_init's packed ones)."""
@@ -49,6 +67,7 @@ class KernelFamily:
         self.variant = variant
         self.library_for = library_for or (lambda m, arch: build.build_library(m, arch))
         self.kernels = {}
+        self.backward_kernels = {}
         self.lock = threading.Lock()
 
     def kernel(self, dtype, D, Dv, device):
@@ -60,11 +79,25 @@ class KernelFamily:
                 self.kernels[key] = Kernel(m, self.library_for(m, arch))
             return self.kernels[key]
 
-    def outputs_like(self, q, k, v, int_params):
-        """Empty out, lse, indices (zero-size where the kernel writes none) for these inputs."""
+    def backward_kernel(self, dtype, D, Dv, device):
+        """The backward (attnc.backward.BackwardKernel) of the build `kernel` gives for these."""
+        m = self.kernel(dtype, D, Dv, device).manifest
+        arch = device_arch(device)
+        key = (dtype, D, Dv, arch.name)
+        with self.lock:
+            if key not in self.backward_kernels:
+                self.backward_kernels[key] = BackwardKernel(m, build.build_backward_library(m, arch))
+            return self.backward_kernels[key]
+
+    def outputs_like(self, q, k, v, int_params, out_layout='bhnd'):
+        """Empty out (in out_layout: attnc.layout.out_layout), lse, indices (zero-size where the
+        kernel writes none) for these inputs."""
         m = self.manifest
         B, H, Nq = q.shape[0], q.shape[1], q.shape[2]
-        out = q.new_empty((B, H, Nq, v.shape[3]))
+        if out_layout == 'bnhd':
+            out = q.new_empty((B, Nq, H, v.shape[3])).transpose(1, 2)
+        else:
+            out = q.new_empty((B, H, Nq, v.shape[3]))
         lse = q.new_empty((B, H, Nq) if m.has_lse else (0,), dtype=torch.float32)
         if m.has_indices:
             sizes = dict(B=B, H=H, Hkv=k.shape[1], Nq=Nq, Nk=k.shape[2])
@@ -74,17 +107,26 @@ class KernelFamily:
             shape = (0,)
         return out, lse, q.new_empty(shape, dtype=torch.int32)
 
-    def run(self, q, k, v, tensors, int_params, float_params, q_offset, k_offset, scale):
-        out, lse, indices = self.outputs_like(q, k, v, int_params)
+    def run(self, q, k, v, tensors, int_params, float_params, q_offset, k_offset, scale, out_layout='bhnd', out=None, block_table=None, kv_len=None):
+        """Runs the kernel; `out` (a [B, H, Nq, Dv] tensor any layout qo_strides takes) is written
+        in place when given, else a fresh one in out_layout is. A paged kernel takes k and v as page
+        pools [pages, Hkv, P, D], block_table i32 [B, max_pages] and kv_len keys per sequence."""
+        fresh, lse, indices = self.outputs_like(q, k, v, int_params, out_layout)
+        out = fresh if out is None else out
         B, H, Nq, D = q.shape
         Hkv, Nk = k.shape[1], k.shape[2]
+        if block_table is not None:
+            Nk = block_table.shape[1] * k.shape[2] if kv_len is None else kv_len
+            _check_pages(self.manifest.name, block_table, Nk, k.shape[2], k.shape[0])
         if out.numel() == 0:
             return out, lse, indices
         if Nk == 0:  # no key to attend: every row is empty (out 0, lse -inf, no index selected)
             return out.zero_(), lse.fill_(float('-inf')), indices.fill_(-1)
         kern = self.kernel(DTYPE_NAMES[q.dtype], D, v.shape[3], q.device)
         m = kern.manifest
-        q = _readable(q, m.alignment)
+        fields = [f['field'] for f in m.fields]
+        q, q_strides = _q_readable(q, m.alignment) if takes_qo_strides(fields) else (_readable(q, m.alignment), None)
+        out_strides = self._out_strides(m, out, fields)
         if takes_kv_strides(f['field'] for f in m.fields):
             (k, k_strides), (v, v_strides) = _kv_readable(k, m.alignment), _kv_readable(v, m.alignment)
         else:  # a kernel built before K/V strides (or a quantized cache): packed BHND
@@ -98,11 +140,18 @@ class KernelFamily:
             for name, strides in (('k', k_strides), ('v', v_strides)):
                 for field, value in zip(KV_STRIDE_FIELDS[name], strides or ()):
                     setattr(args, field, value)
+            for name, strides in (('q', q_strides), ('out', out_strides)):
+                for field, value in zip(QO_STRIDE_FIELDS[name], strides or ()):
+                    setattr(args, field, value)
             ints, floats = iter(int_params), iter(float_params)
             for p in m.params:
                 kern.set_param(args, p, next(ints) if p.dtype == 'i32' else next(floats))
             for role, t in pointers:
                 kern.set_pointer(args, role, t.data_ptr())
+            if block_table is not None:
+                block_table = block_table.contiguous()
+                kern.set_pointer(args, 'block_table', block_table.data_ptr())
+                setattr(args, m.field('max_pages'), block_table.shape[1])
             tensors = [_readable(t, 4) for t in tensors]
             for slot, t in zip(m.tensors, tensors):
                 kern.set_pointer(args, 'tensor', t.data_ptr(), slot.name)
@@ -110,6 +159,23 @@ class KernelFamily:
             kern.launch_or_raise(args, torch.cuda.current_stream(q.device).cuda_stream)
         del scratch
         return out, lse, indices
+
+    @staticmethod
+    def _out_strides(m, out, fields):
+        """out's strides for the kernel (None: packed); an out it cannot write in place is refused."""
+        if not takes_qo_strides(fields):
+            if not out.is_contiguous():
+                raise ArgumentError(f'{m.name}: this kernel was built before out strides: out must be contiguous [B, H, Nq, Dv]')
+            return None
+        strides, why = qo_strides('out', tuple(out.shape), out.stride(), out.data_ptr(), m.alignment, out.element_size())
+        if strides is None:
+            vec = max(1, m.alignment // out.element_size())
+            raise ArgumentError(
+                f'{m.name}: out (shape {list(out.shape)}, strides {list(out.stride())}) cannot be written in place: '
+                + (f'its data must start on {m.alignment} bytes' if why == 'alignment' else
+                   f'its last dim must be contiguous, its other strides positive multiples of {vec} elements, its rows disjoint')
+            )
+        return strides
 
     @staticmethod
     def _scratch(kern, args, device):
@@ -150,15 +216,49 @@ def register(name, family):
         q_offset: Optional[int],
         k_offset: Optional[int],
         scale: Optional[float],
+        param_grad: Optional[torch.Tensor],
+        out_layout: str,
+        block_table: Optional[torch.Tensor],
+        kv_len: Optional[int],
     ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        return family.run(q, k, v, tensors, int_params, float_params, q_offset, k_offset, scale)
+        # param_grad: the f32 params' values as a tensor when some require grad (autograd's handle
+        # for their gradients); the kernel reads float_params.
+        return family.run(q, k, v, tensors, int_params, float_params, q_offset, k_offset, scale, out_layout, None, block_table, kv_len)
 
-    def fake(q, k, v, tensors, int_params, float_params, q_offset, k_offset, scale):
-        return family.outputs_like(q, k, v, int_params)
+    def fake(q, k, v, tensors, int_params, float_params, q_offset, k_offset, scale, param_grad, out_layout, block_table, kv_len):
+        return family.outputs_like(q, k, v, int_params, out_layout)
 
     op = torch.library.custom_op(f'attnc::{name}', attnc_kernel, mutates_args=(), device_types='cuda')
     op.register_fake(fake)
+
+    def attnc_kernel_into(
+        q: torch.Tensor,
+        k: torch.Tensor,
+        v: torch.Tensor,
+        out: torch.Tensor,
+        tensors: List[torch.Tensor],
+        int_params: List[int],
+        float_params: List[float],
+        q_offset: Optional[int],
+        k_offset: Optional[int],
+        scale: Optional[float],
+        block_table: Optional[torch.Tensor],
+        kv_len: Optional[int],
+    ) -> Tuple[torch.Tensor, torch.Tensor]:
+        _, lse, indices = family.run(q, k, v, tensors, int_params, float_params, q_offset, k_offset, scale, out=out, block_table=block_table, kv_len=kv_len)
+        return lse, indices
+
+    def fake_into(q, k, v, out, tensors, int_params, float_params, q_offset, k_offset, scale, block_table, kv_len):
+        return family.outputs_like(q, k, v, int_params)[1:]
+
+    into = torch.library.custom_op(f'attnc::{name}_into', attnc_kernel_into, mutates_args=('out',), device_types='cuda')
+    into.register_fake(fake_into)
+    if family.manifest.no_backward_reason() is None:
+        from ._autograd import register_backward
+
+        register_backward(name, family, op)
     _registered[name] = family
+    family.into_op = getattr(torch.ops.attnc, f'{name}_into').default  # attn(..., out=t): writes t in place
     return family, getattr(torch.ops.attnc, name).default
 
 

@@ -61,7 +61,7 @@ class BuildOptions:
     """What the CLI compiles a source with: entry (None: the file's first), dtype, head and value
     dims (value_dim None: the head dim), whether to write lse, and the arch."""
 
-    def __init__(self, entry=None, dtype='bf16', head_dim=64, value_dim=None, lse=True, arch='sm_90a'):
+    def __init__(self, entry=None, dtype='bf16', head_dim=64, value_dim=None, lse=True, arch='sm_90a', backward=True):
         if dtype not in STORAGE_DTYPES:
             raise BuildError(f'dtype {dtype!r}: attnc kernels are built for {", ".join(STORAGE_DTYPES)}')
         for what, dim in (('head_dim', head_dim), ('value_dim', value_dim)):
@@ -69,9 +69,12 @@ class BuildOptions:
                 raise BuildError(f'{what} must be a positive int, got {dim!r}')
         self.entry, self.dtype, self.head_dim, self.value_dim = entry, dtype, head_dim, value_dim
         self.lse, self.arch = bool(lse), arch
+        self.backward = bool(backward)  # also the f32 backward (the CLI's --backward), for autograd
 
     def as_dict(self):
-        return dict(entry=self.entry, dtype=self.dtype, head_dim=self.head_dim, value_dim=self.value_dim, lse=self.lse, arch=self.arch)
+        return dict(
+            entry=self.entry, dtype=self.dtype, head_dim=self.head_dim, value_dim=self.value_dim, lse=self.lse, arch=self.arch, backward=self.backward
+        )
 
     def cli_args(self):
         args = ['--target', 'cuda', '--dim', str(self.head_dim), '--dtype', self.dtype]
@@ -81,6 +84,8 @@ class BuildOptions:
             args += ['--entry', self.entry]
         if not self.lse:
             args.append('--no-lse')
+        if self.backward and self.lse:  # the backward recomputes P from lse
+            args.append('--backward')
         return args + list(arch_by_name(self.arch).cli_args)
 
 
@@ -211,19 +216,29 @@ def build_library(manifest, arch, cache=None):
     """The path of `manifest`'s .cu built into a shared library for `arch`, from the cache or nvcc."""
     if manifest.arch != arch.name:
         raise BuildError(f'{manifest.where}: the artifact targets {manifest.arch}, this GPU needs {arch.name}; recompile it for {arch.name}')
-    with open(manifest.code_path, 'rb') as f:
+    return build_code(manifest.code_path, manifest.name, arch, cache)
+
+
+def build_backward_library(manifest, arch, cache=None):
+    """The path of `manifest`'s backward .cu (manifest.backward) built for `arch`."""
+    return build_code(manifest.backward_code_path, manifest.name + '_backward', arch, cache)
+
+
+def build_code(code_path, name, arch, cache=None):
+    """The path of the .cu at `code_path` built into a shared library for `arch` (cached by its bytes)."""
+    with open(code_path, 'rb') as f:
         code = f.read()
     nvcc = find_nvcc()
     key = library_key(code, arch, nvcc_version(nvcc))
     lib_dir = os.path.join(cache or cache_dir(), 'lib')
-    so = os.path.join(lib_dir, f'{manifest.name}-{key[:32]}.so')
+    so = os.path.join(lib_dir, f'{name}-{key[:32]}.so')
     with _locked(so + '.lock'):
         if os.path.isfile(so):
             return so
         tmp = so + f'.tmp{os.getpid()}'
-        command = [nvcc, '-O3', f'-arch={arch.nvcc_arch}', '--shared', '-Xcompiler', '-fPIC', '-o', tmp, manifest.code_path]
+        command = [nvcc, '-O3', f'-arch={arch.nvcc_arch}', '--shared', '-Xcompiler', '-fPIC', '-o', tmp, code_path]
         try:
-            _run(command, f'nvcc {manifest.code_path}')
+            _run(command, f'nvcc {code_path}')
             os.replace(tmp, so)
         finally:
             if os.path.exists(tmp):

@@ -80,6 +80,46 @@ def check_qkv(name, infos, dtype=None, head_dim=None, value_dim=None):
     return dict(B=B, H=H, Hkv=Hkv, Nq=Nq, Nk=Nk), q.dtype, D, Dv
 
 
+PAGED_DIMS = {'k': '[pages, Hkv, P, D]', 'v': '[pages, Hkv, P, Dv]'}
+
+
+def check_paged(name, page_size, infos, table, kv_len, dtype=None, head_dim=None, value_dim=None):
+    """A paged call (`cache paged P`): q [B, H, Nq, D]; k and v page pools [pages, Hkv, P, D]
+    (HND; an NHD pool [pages, P, Hkv, D] passes as .transpose(1, 2)); block_table i32 [B, max_pages]
+    of page ids; kv_len keys per sequence (default max_pages * P). Returns (sizes, dtype, D, Dv,
+    max_pages) with sizes' Nk = kv_len; raises ArgumentError naming the argument."""
+    P = page_size
+    pools = dict(infos)
+    if table is None:
+        raise ArgumentError(f'{name}: this kernel reads a paged cache: pass block_table= (i32 [B, max_pages] page ids, pages of {P} rows)')
+    # check_qkv's device, dtype and head-dim checks, with k/v standing in as [1, Hkv, P, D] each.
+    for role in ('k', 'v'):
+        info = infos[role]
+        if info is None or len(info.shape) != 4:
+            got = 'nothing' if info is None else f'shape {_shape_text(info.shape)}'
+            raise ArgumentError(f'{name}: {role} must be a page pool {PAGED_DIMS[role]} with P = {P}, got {got}')
+        if info.shape[2] != P:
+            raise ArgumentError(f'{name}: {role} must be a page pool {PAGED_DIMS[role]} with P = {P} (the kernel\'s page size), got shape {_shape_text(info.shape)}')
+        pools[role] = TensorInfo((infos['q'].shape[0] if infos['q'] else 1,) + info.shape[1:], info.dtype, info.device, info.is_cuda)
+    k, v = infos['k'], infos['v']
+    if k.shape[:2] != v.shape[:2]:
+        raise ArgumentError(f'{name}: k {_shape_text(k.shape)} and v {_shape_text(v.shape)} must agree on [pages, Hkv]')
+    sizes, call_dtype, D, Dv = check_qkv(name, pools, dtype, head_dim, value_dim)
+    if table.dtype != 'i32':
+        raise ArgumentError(f'{name}: block_table must be i32 (torch.int32), got {table.dtype}')
+    if table.device != infos['q'].device:
+        raise ArgumentError(f'{name}: block_table is on {table.device}, q on {infos["q"].device}; they must share a device')
+    if len(table.shape) != 2 or table.shape[0] != sizes['B'] or table.shape[1] < 1:
+        raise ArgumentError(f'{name}: block_table must be [B, max_pages] = [{sizes["B"]}, >= 1], got {_shape_text(table.shape)}')
+    max_pages = table.shape[1]
+    if kv_len is None:
+        kv_len = max_pages * P
+    if isinstance(kv_len, bool) or not isinstance(kv_len, int) or not 0 <= kv_len <= max_pages * P:
+        raise ArgumentError(f'{name}: kv_len must be an int in [0, max_pages * P] = [0, {max_pages * P}], got {kv_len!r}')
+    sizes['Nk'] = kv_len
+    return sizes, call_dtype, D, Dv, max_pages
+
+
 def check_param(name, param, value):
     where = f'{name}: param {param.name}'
     if param.dtype == 'i32':
@@ -114,7 +154,21 @@ def check_tensor(name, slot, info, q_device, sizes, params):
         raise ArgumentError(f'{where} must have shape [{dims}] = {_shape_text(want)}, got {_shape_text(info.shape)}')
 
 
-CALL_KEYWORDS = ('q', 'k', 'v', 'q_offset', 'k_offset', 'scale', 'dtype')
+def check_out(name, info, sizes, dtype, value_dim, q_device):
+    """out= of a call: a tensor [B, H, Nq, Dv] of q's dtype on q's device (its layout is checked
+    where its strides are known: attnc.layout.qo_strides)."""
+    if info is None:
+        raise ArgumentError(f'{name}: out must be a tensor [B, H, Nq, Dv] (or None for a fresh one)')
+    want = (sizes['B'], sizes['H'], sizes['Nq'], value_dim)
+    if info.shape != want:
+        raise ArgumentError(f'{name}: out must have shape [B, H, Nq, Dv] = {_shape_text(want)}, got {_shape_text(info.shape)}')
+    if info.dtype != dtype:
+        raise ArgumentError(f'{name}: out must be {dtype} like q, got {info.dtype}')
+    if info.device != q_device:
+        raise ArgumentError(f'{name}: out is on {info.device}, q on {q_device}; they must share a device')
+
+
+CALL_KEYWORDS = ('q', 'k', 'v', 'q_offset', 'k_offset', 'scale', 'dtype', 'layout', 'out', 'block_table', 'kv_len')
 
 
 def check_interface(manifest):
@@ -129,11 +183,18 @@ def check_interface(manifest):
         )
 
 
-def bind_call(manifest, infos, named, describe, dtype=None, head_dim=None, value_dim=None):
+def bind_call(manifest, infos, named, describe, dtype=None, head_dim=None, value_dim=None, block_table=None, kv_len=None):
     """Checks q/k/v (infos: role -> TensorInfo or None) and the keyword arguments `named` (params
-    and tensors; describe(value) gives a tensor's TensorInfo or None for non-tensors)."""
+    and tensors; describe(value) gives a tensor's TensorInfo or None for non-tensors); for a paged
+    kernel also block_table (a TensorInfo) and kv_len (check_paged)."""
     name = manifest.name
-    sizes, call_dtype, D, Dv = check_qkv(name, infos, dtype, head_dim, value_dim)
+    max_pages = None
+    if manifest.page_size is not None:
+        sizes, call_dtype, D, Dv, max_pages = check_paged(name, manifest.page_size, infos, block_table, kv_len, dtype, head_dim, value_dim)
+    else:
+        if block_table is not None or kv_len is not None:
+            raise ArgumentError(f'{name}: block_table= and kv_len= are for kernels over a paged cache (`cache paged P`); this one reads k and v as they are')
+        sizes, call_dtype, D, Dv = check_qkv(name, infos, dtype, head_dim, value_dim)
     known = [p.name for p in manifest.params] + [t.name for t in manifest.tensors]
     for key in named:
         if key not in known:
@@ -150,4 +211,6 @@ def bind_call(manifest, infos, named, describe, dtype=None, head_dim=None, value
         if slot.name not in named:
             raise ArgumentError(f'{name}: missing tensor {slot.name}: {slot.describe()}; pass {slot.name}=...')
         check_tensor(name, slot, describe(named[slot.name]), infos['q'].device, sizes, params)
-    return BoundCall(sizes, call_dtype, D, Dv, params, [t.name for t in manifest.tensors])
+    bound = BoundCall(sizes, call_dtype, D, Dv, params, [t.name for t in manifest.tensors])
+    bound.max_pages = max_pages
+    return bound

@@ -1,20 +1,15 @@
 """How a call's tensors reach the kernel, without torch: which inputs are read as they are and which
-are copied first, and the dtype a call runs in.
+are copied first, the layout out is written in, and the dtype a call runs in.
 
-The kernels read q, k, v (and write out) as contiguous row-major BHND: [B, H, N, D] with element
-strides (H*N*D, N*D, D, 1). Any other layout is accepted and copied once per call to contiguous
-BHND (`.contiguous()`): a BNHD view (`x.view(B, N, H, D).transpose(1, 2)`), a slice along tokens,
-an `expand`ed k/v, a last dim that is not contiguous. A contiguous BHND tensor is passed as it is,
-unless its data does not start on the kernel's alignment (a view at an odd offset): then it is
-cloned.
-
-k and v are read in place in more layouts: kernels built with K/V strides (their manifest has the
-`k_stride_b` .. `v_stride_n` fields, src/codegen/cuda/kv-rows.ts) take any layout whose last dim is
-contiguous and whose other strides are non-negative multiples of the kernel's vector width, with
-rows that do not overlap: a BNHD view, a slice of a preallocated cache along tokens (capacity >
-Nk). k/v expanded over batches or heads (stride 0) are still copied. kv_strides says which strides to pass, or why
-the tensor is copied after all. q and out are still contiguous BHND (their strides are future
-work: each engine's q/out addressing is spread over its templates)."""
+Kernels built with q/out strides (their manifest has the `q_stride_b` .. `out_stride_n` fields,
+src/codegen/cuda/qo-rows.ts) read q and write out in any layout whose last dim is contiguous and
+whose other strides are positive multiples of the kernel's vector width (qo_strides): a BNHD view
+(`x.view(B, N, H, D).transpose(1, 2)`), a slice along tokens, padded rows; out's rows must not
+overlap. k and v likewise through the K/V strides (`k_stride_b` .. `v_stride_n`, kv-rows.ts),
+which also take a preallocated cache of capacity > Nk. Other layouts (an `expand`ed tensor, a
+strided last dim) are copied once per call to contiguous BHND (`.contiguous()`), and a tensor whose
+data does not start on the kernel's alignment is cloned. Kernels built before the strides read
+contiguous BHND only. lse is always a fresh contiguous [B, H, Nq] f32."""
 from .errors import ArgumentError
 from .manifest import STORAGE_DTYPES
 
@@ -121,3 +116,65 @@ def kv_strides(shape, strides, data_ptr, alignment, elem_bytes):
     if data_ptr % alignment:
         return None, 'alignment'
     return picked, None
+
+
+QO_STRIDE_FIELDS = {
+    'q': ('q_stride_b', 'q_stride_h', 'q_stride_n'),
+    'out': ('out_stride_b', 'out_stride_h', 'out_stride_n'),
+}
+OUT_LAYOUTS = ('bhnd', 'bnhd')
+
+
+def takes_qo_strides(field_names):
+    """Whether a kernel's args struct has the q/out stride fields (src/codegen/cuda/qo-rows.ts)."""
+    names = set(field_names)
+    return all(f in names for fields in QO_STRIDE_FIELDS.values() for f in fields)
+
+
+def rows_disjoint(shape, strides):
+    """Whether the rows of a [B, H, N, W] tensor with these (b, h, n) element strides never share an
+    element (the launcher's rows_disjoint): dims of size > 1 by stride, each at least the extent
+    of the smaller ones, a row to begin with."""
+    B, H, N, W = shape
+    extent = W
+    for stride, size in sorted(zip(strides, (B, H, N))):
+        if size <= 1:
+            continue
+        if stride < extent:
+            return False
+        extent += stride * (size - 1)
+    return True
+
+
+def qo_strides(role, shape, strides, data_ptr, alignment, elem_bytes):
+    """(stride_b, stride_h, stride_n) in elements for q (read) or out (written) in place, or
+    (None, reason): 'layout' (q: copy to contiguous BHND; out: refused), 'alignment'.
+
+    As kv_strides: the last dim contiguous, strides positive multiples of alignment / elem_bytes
+    (the TMA unit and the vector loads), the data pointer aligned; out's rows must not overlap."""
+    if len(shape) != 4 or len(strides) != 4:
+        return None, 'layout'
+    B, H, N, W = shape
+    packed = (H * N * W, N * W, W)
+    if any(size == 0 for size in shape):
+        return packed, None
+    if W > 1 and strides[3] != 1:
+        return None, 'layout'
+    picked = tuple(packed[i] if shape[i] == 1 else strides[i] for i in range(3))
+    vec = max(1, alignment // elem_bytes)
+    if any(s <= 0 or s % vec for s in picked):
+        return None, 'layout'
+    if role == 'out' and not rows_disjoint(shape, picked):
+        return None, 'layout'
+    if data_ptr % alignment:
+        return None, 'alignment'
+    return picked, None
+
+
+def out_layout(kernel, layout):
+    """The layout name of a call's fresh out: 'bhnd' (default, contiguous [B, H, Nq, Dv]) or 'bnhd'
+    (a [B, H, Nq, Dv] view of contiguous [B, Nq, H, Dv] storage, as a BNHD model wants it)."""
+    name = 'bhnd' if layout is None else str(layout).lower()
+    if name not in OUT_LAYOUTS:
+        raise ArgumentError(f"{kernel}: layout={layout!r}: out comes back as 'bhnd' or 'bnhd'")
+    return name

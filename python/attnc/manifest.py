@@ -60,6 +60,34 @@ def _need(data, where, *keys):
     return node
 
 
+class BackwardInfo:
+    """The manifest's `backward` entry (`attnc compile --backward`): the f32 SIMT backward's .cu, its
+    launcher and slot-count functions, its args fields in declaration order, and which f32 params
+    and tensors get a gradient. `available` False carries the compiler's reason instead."""
+
+    def __init__(self, data, where):
+        self.available = bool(data.get('available'))
+        self.reason = data.get('reason', '')
+        if not self.available:
+            return
+        self.code_file = _need(data, where, 'code')
+        self.launch, self.slots = _need(data, where, 'launch'), _need(data, where, 'slots')
+        self.fields = [(f['name'], f['ctype']) for f in _need(data, where, 'fields')]
+        self.grad_params = list(_need(data, where, 'gradParams'))
+        self.grad_tensors = list(_need(data, where, 'gradTensors'))
+        self.summaries = list(_need(data, where, 'summaries'))
+        self.summary_block = int(_need(data, where, 'summaryBlock'))
+
+    @classmethod
+    def parse(cls, data, where):
+        """None for a manifest written without --backward (or by an attnc before it)."""
+        if data is None:
+            return None
+        if not isinstance(data, dict):
+            raise ManifestError(f'{where}: "backward" is not an object')
+        return cls(data, f'{where} (backward)')
+
+
 class Manifest:
     """One compiled kernel's manifest; `directory` holds its .cu (and .h, and maybe a built .so)."""
 
@@ -90,6 +118,11 @@ class Manifest:
         self.indices_dims = _need(data, where, 'routing', 'indices', 'shape') if self.has_indices else None
         self.summary_functions = dict(fn.get('summaryElems', {}))
         self.route_scratch_function = fn.get('routeScratchElems') if 'scratch' in roles else None
+        self.backward = BackwardInfo.parse(data.get('backward'), where)
+        # A paged K/V cache (`cache paged P`): k and v are page pools, keys found through block_table.
+        self.page_size = None
+        if 'block_table' in roles:
+            self.page_size = _need(data, where, 'paged', 'pageSize')
         if 'scratch' in roles and self.route_scratch_function is None:
             raise ManifestError(f'{where}: the args have a route scratch buffer but functions lack "routeScratchElems"')
 
@@ -107,6 +140,20 @@ class Manifest:
     @property
     def code_path(self):
         return os.path.join(self.directory, self.code_file)
+
+    @property
+    def backward_code_path(self):
+        return os.path.join(self.directory, self.backward.code_file)
+
+    def no_backward_reason(self):
+        """None when the kernel has a backward; otherwise why not, for NoBackwardError."""
+        if not self.has_lse:
+            return 'the backward recomputes P from lse, and this kernel was built without lse'
+        if self.page_size is not None:
+            return 'it reads a paged cache (inference only: the backward reads packed K/V)'
+        if self.backward is None:
+            return 'its artifact was compiled without --backward'
+        return None if self.backward.available else self.backward.reason
 
     def field(self, role, name=None):
         """The struct field with this role (and name, for params, tensors and summaries)."""

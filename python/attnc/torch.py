@@ -13,15 +13,22 @@ There is one op per load configuration (source, entry, the fixed options); when 
 are left to each call, the op builds and dispatches to one library per (dtype, D, Dv, arch).
 
 Inputs: CUDA tensors q [B, H, Nq, D], k [B, Hkv, Nk, D], v [B, Hkv, Nk, Dv] (H a multiple of Hkv),
-bf16, f16 or f32, positionally or by keyword (q=, k=, v=). Any layout: contiguous BHND tensors are
-read in place; others (BNHD views through .transpose(1, 2), token slices, expanded k/v) are copied
-to contiguous BHND once per call, as attnc.layout describes (the kernels do not take strides yet).
+bf16, f16 or f32, positionally or by keyword (q=, k=, v=). Any layout whose last dim is contiguous
+is read in place through the kernels' strides (BNHD views, token slices, padded rows); others
+(expanded tensors, a strided last dim) are copied to contiguous BHND once per call (attnc.layout).
+layout='bnhd' returns out as a BNHD view; out= writes into a given tensor (any such layout).
+Paged kernels (`cache paged P`) take k and v as page pools [pages, Hkv, P, D] with block_table=
+(int32 [B, max_pages]) and kv_len= (keys per sequence).
 dtype= per call casts q, k, v to that dtype first (a copy; out comes back in it). Params and
-tensors of the kernel go by keyword. There is no backward: inputs that require grad raise
-NoBackwardError unless grad is off (torch.no_grad(), torch.inference_mode()).
+tensors of the kernel go by keyword; an f32 param may be a one-element tensor (to get its gradient).
+
+Autograd: kernels with a compiled backward (attnc._autograd) give dq, dk, dv and the gradients of
+the f32 tensors and tensor-valued f32 params the score reads. Kernels without one (routing and
+selection kernels, lse=False, artifacts compiled without --backward) raise NoBackwardError for
+inputs that require grad unless grad is off (torch.no_grad(), torch.inference_mode()).
 
 The result is an AttentionOutput named tuple (out, lse, indices): out [B, H, Nq, Dv] in the input
-dtype; lse [B, H, Nq] float32 (natural log; None when loaded with lse=False); indices int32 (the
+dtype (the given out=, or fresh in layout=); lse [B, H, Nq] float32 (natural log; None when loaded with lse=False); indices int32 (the
 routing/selection kernels' selected blocks or tokens, ascending, -1 padded, shape from the
 manifest, e.g. [B, Hkv, Nq, top + 1 + 2]; None for other kernels)."""
 import json
@@ -31,9 +38,9 @@ import torch
 
 from . import build
 from ._ops import DTYPE_NAMES, TORCH_DTYPES, artifact_family, device_arch, op_name, register, source_family
-from .call import TensorInfo, bind_call, check_interface, check_scalars
-from .errors import NoBackwardError
-from .layout import call_dtype, dtype_name
+from .call import TensorInfo, bind_call, check_interface, check_out, check_scalars
+from .errors import ArgumentError, NoBackwardError
+from .layout import call_dtype, dtype_name, out_layout
 from .manifest import Manifest
 
 if not hasattr(torch.library, 'custom_op'):
@@ -78,26 +85,61 @@ class Attention:
         takes = ', '.join(self.manifest.interface_summary()) or 'no params or tensors'
         return f'<attnc kernel {self.name} ({built}, {dims}; takes {takes}) as {self.op}>'
 
-    def __call__(self, q, k, v, *, q_offset=None, k_offset=None, scale=None, dtype=None, **params_and_tensors):
+    def __call__(
+        self, q, k, v, *, q_offset=None, k_offset=None, scale=None, dtype=None, layout=None, out=None, block_table=None, kv_len=None, **params_and_tensors
+    ):
         m = self.manifest
         given = [_info(t) for t in (q, k, v)]
         cast = call_dtype(self.name, dtype_name(dtype), self.dtype, [i.dtype if i else None for i in given])
         if cast is not None:  # a copy, rounded to the call's dtype: out comes back in it
             q, k, v = (t.to(TORCH_DTYPES[cast]) if isinstance(t, torch.Tensor) else t for t in (q, k, v))
         infos = dict(q=_info(q), k=_info(k), v=_info(v))
-        bound = bind_call(m, infos, params_and_tensors, _info, self.dtype, self.head_dim, self.value_dim)
+        named, param_tensors = _param_values(m, params_and_tensors)
+        bound = bind_call(m, infos, named, _info, self.dtype, self.head_dim, self.value_dim, _info(block_table), kv_len)
         check_scalars(self.name, q_offset, k_offset, scale)
-        tensors = [params_and_tensors[n] for n in bound.tensor_names]
+        tensors = [named[n] for n in bound.tensor_names]
+        param_grad = None
         if torch.is_grad_enabled():
-            for role, t in [('q', q), ('k', k), ('v', v)] + list(zip(bound.tensor_names, tensors)):
-                if t.requires_grad:
-                    raise NoBackwardError(
-                        f'{self.name}: {role} requires grad, and attnc kernels have no backward yet; call under '
-                        'torch.no_grad() or torch.inference_mode(), or pass detached tensors'
-                    )
+            wanting = [role for role, t in [('q', q), ('k', k), ('v', v)] + list(zip(bound.tensor_names, tensors)) if t.requires_grad]
+            wanting += [name for name, t in param_tensors.items() if t.requires_grad]
+            why = m.no_backward_reason()
+            if wanting and why is not None:
+                raise NoBackwardError(
+                    f'{self.name}: {wanting[0]} requires grad, and this kernel has no backward ({why}); call under '
+                    'torch.no_grad() or torch.inference_mode(), or pass detached tensors'
+                )
+            if any(t.requires_grad for t in param_tensors.values()):
+                param_grad = torch.stack([_param_tensor(named, param_tensors, p.name, q.device) for p in m.params if p.dtype != 'i32'])
         scale = None if scale is None else float(scale)
-        out, lse, indices = self.op(q, k, v, tensors, bound.int_params(m), bound.float_params(m), q_offset, k_offset, scale)
+        layout = out_layout(self.name, layout)
+        ints, floats = bound.int_params(m), bound.float_params(m)
+        if out is not None:  # written in place (torch.ops.attnc.<name>_into): outside autograd
+            check_out(self.name, _info(out), bound.sizes, bound.dtype, bound.value_dim, q.device)
+            if torch.is_grad_enabled() and any(t.requires_grad for t in [q, k, v, out] + tensors + list(param_tensors.values())):
+                raise ArgumentError(f'{self.name}: out= writes a given tensor in place, outside autograd; drop out= to get gradients')
+            lse, indices = self.family.into_op(q, k, v, out, tensors, ints, floats, q_offset, k_offset, scale, block_table, kv_len)
+        else:
+            out, lse, indices = self.op(q, k, v, tensors, ints, floats, q_offset, k_offset, scale, param_grad, layout, block_table, kv_len)
         return AttentionOutput(out, lse if m.has_lse else None, indices if m.has_indices else None)
+
+
+def _param_values(manifest, named):
+    """(named with each f32 param given as a one-element float tensor replaced by its value, those
+    tensors by name). A tensor param is how its gradient is asked for; reading its value syncs."""
+    named, tensors = dict(named), {}
+    for p in manifest.params:
+        t = named.get(p.name)
+        if p.dtype == 'i32' or not isinstance(t, torch.Tensor):
+            continue
+        if t.numel() != 1 or not t.is_floating_point():
+            raise ArgumentError(f'{manifest.name}: param {p.name} is f32: a tensor for it must be one float element, got {t.dtype} shape {list(t.shape)}')
+        tensors[p.name], named[p.name] = t, float(t.detach())
+    return named, tensors
+
+
+def _param_tensor(named, tensors, name, device):
+    t = tensors.get(name)
+    return t.reshape(()).to(device=device, dtype=torch.float32) if t is not None else torch.tensor(float(named[name]), device=device)
 
 
 def load(path_or_source, entry=None, dtype=None, head_dim=None, value_dim=None, lse=True):

@@ -29,6 +29,7 @@ BUILDS = [
     ('stdlib/sink_calibration.attn', dict(dtype='bf16', head_dim=64)),
     ('stdlib/nsa_select.attn', dict(dtype='bf16', head_dim=64)),
     (WINDOW_SOURCE, dict(dtype='f16', head_dim=64)),
+    ('stdlib/paged-decode.attn', dict(dtype='bf16', head_dim=64)),
 ]
 
 # Context parallelism (test_cp.py): each kernel and its ring variant (attnc.distributed_build).

@@ -21,7 +21,7 @@ def main():
     for what, options in CP_BUILDS:
         print(*compile_cp(what, BuildOptions(**options), cache=CACHE))
     cli = [os.environ.get('NODE', 'node'), os.path.join(REPO, 'dist', 'src', 'cli', 'main.js')]
-    subprocess.run(cli + ['compile', 'stdlib/softcap.attn', '--target', 'cuda', '--dtype', 'f32', '--dim', '64', '--out', SOFTCAP_F32_DIR], check=True)
+    subprocess.run(cli + ['compile', 'stdlib/softcap.attn', '--target', 'cuda', '--dtype', 'f32', '--dim', '64', '--backward', '--out', SOFTCAP_F32_DIR], check=True)
     print(f'ready: {ARTIFACTS}')
 
 

@@ -15,14 +15,16 @@ sys.path.insert(0, PYTHON_DIR)
 sys.dont_write_bytecode = True
 
 # name -> (stdlib file, extra CLI flags): a static mask with a summarized tensor, a float param,
-# a routing kernel (indices, scratch), a tensor shaped by a param, an f32 tensor, and no lse.
+# a routing kernel (indices, scratch), a tensor shaped by a param, an f32 tensor, and no lse;
+# --backward where the kernel's backward (or the reason it has none) is under test.
 KERNELS = {
     'document': ('document.attn', ['--dtype', 'bf16', '--dim', '64']),
-    'softcap': ('softcap.attn', ['--dtype', 'f16', '--dim', '128']),
-    'nsa_select': ('nsa_select.attn', ['--dtype', 'bf16', '--dim', '64']),
+    'softcap': ('softcap.attn', ['--dtype', 'f16', '--dim', '128', '--backward']),
+    'nsa_select': ('nsa_select.attn', ['--dtype', 'bf16', '--dim', '64', '--backward']),
     'recycled_step': ('recycled.attn', ['--dtype', 'bf16', '--dim', '64', '--entry', 'recycled_step']),
-    'sink_calibration': ('sink_calibration.attn', ['--dtype', 'f32', '--dim', '64']),
-    'document_nolse': ('document.attn', ['--dtype', 'f16', '--dim', '64', '--value-dim', '32', '--no-lse']),
+    'sink_calibration': ('sink_calibration.attn', ['--dtype', 'f32', '--dim', '64', '--backward']),
+    'paged_decode': ('paged-decode.attn', ['--dtype', 'bf16', '--dim', '64', '--backward']),
+    'document_nolse': ('document.attn', ['--dtype', 'f16', '--dim', '64', '--value-dim', '32', '--no-lse', '--backward']),
 }
 
 

@@ -65,6 +65,8 @@ def test_build_options_are_checked():
         '--target', 'cuda', '--dim', '128', '--dtype', 'f16', '--value-dim', '64', '--entry', 'e', '--no-lse',
         '--arch', 'sm_90a',
     ]  # fmt: skip
+    assert BuildOptions(dtype='f32').cli_args()[-3:] == ['--backward', '--arch', 'sm_90a']
+    assert '--backward' not in BuildOptions(backward=False).cli_args()
 
 
 def test_arch_table_maps_capabilities_and_names_what_this_gpu_lacks():

@@ -131,6 +131,6 @@ def test_a_param_named_like_a_call_argument_is_refused(artifacts):
         data = json.load(f)
     check_interface(Manifest(data, artifacts['softcap']))
     data['params'][0]['name'] = 'dtype'
-    message = 'softcap: dtype would be passed by keyword, but attn() takes q, k, v, q_offset, k_offset, scale, dtype itself; rename it in the .attn source'
+    message = 'softcap: dtype would be passed by keyword, but attn() takes q, k, v, q_offset, k_offset, scale, dtype, layout, out, block_table, kv_len itself; rename it in the .attn source'
     with pytest.raises(ArgumentError, match='^' + re.escape(message) + '$'):
         check_interface(Manifest(data, artifacts['softcap']))

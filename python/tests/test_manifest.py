@@ -116,7 +116,7 @@ def test_manifest_errors_name_the_file_and_the_key(artifacts, tmp_path):
     with pytest.raises(ManifestError, match=r"field k has ctype 'i128' \(known: ptr, i32, u32, i64, u64, f32, f64\)"):
         ArgsLayout(Manifest.from_file(path))
     path = _edited(artifacts, tmp_path, 'document', lambda d: d['args'].update(bytes=96))
-    with pytest.raises(ManifestError, match=r'the args struct is 136 bytes in ctypes, 96 in the manifest'):
+    with pytest.raises(ManifestError, match=r'the args struct is 184 bytes in ctypes, 96 in the manifest'):
         ArgsLayout(Manifest.from_file(path))
     bad = tmp_path / 'bad.json'
     bad.write_text('{')

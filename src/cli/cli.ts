@@ -55,6 +55,7 @@ async function dispatch(argv: readonly string[]): Promise<number> {
       arch: { type: 'string' },
       'shader-f16': { type: 'boolean' },
       'wgsl-engine': { type: 'string' },
+      backward: { type: 'boolean' },
       'no-lse': { type: 'boolean' },
       importance: { type: 'string' },
       emit: { type: 'string' },

@@ -3,6 +3,7 @@ import { basename, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import type { Artifact } from '../codegen/artifact.js';
 import { emitKernelModule, emitRuntimeModule } from '../codegen/emit-ts.js';
 import { formatFiles } from '../codegen/emit-ts-format.js';
+import { cudaBackwardBeside } from '../backward.js';
 import { compile } from '../compile.js';
 import { dumpIR } from '../ir/dump.js';
 import type { ImportanceMode, StorageDType } from '../ir/kernel.js';
@@ -29,6 +30,7 @@ export interface CompileFlags {
   'shader-f16'?: boolean | undefined;
   'wgsl-engine'?: string | undefined;
   json?: boolean | undefined;
+  backward?: boolean | undefined;
 }
 
 /** `file` relative to the working directory, or its base name when it lies outside it. */
@@ -85,6 +87,8 @@ export function compileCommand(source: string, file: string, f: CompileFlags): n
   const wgslEngine = parseWgslEngine(f['wgsl-engine']);
   if (wgslEngine && target !== 'wgsl')
     throw new UsageError(`--wgsl-engine ${wgslEngine} needs --target wgsl`);
+  if (f.backward && (target !== 'cuda' || dump !== undefined))
+    throw new UsageError('--backward needs --target cuda (it writes the CUDA backward beside the forward)');
   const headDim = positiveInt('dim', f.dim, 64);
   // Generated files name their source, and must not carry this machine's absolute paths.
   const name = portableName(file);
@@ -124,6 +128,20 @@ export function compileCommand(source: string, file: string, f: CompileFlags): n
   const written: Record<string, string> = { [main]: code, ...files };
   if (!files || !Object.keys(files).some((n) => n.endsWith('.json')))
     written[`${artifact.name}.json`] = JSON.stringify({ ...rest, code: main }, null, 2) + '\n';
+  if (f.backward) {
+    // The f32 SIMT backward (src/backward.ts), listed in the manifest for attnc.torch's autograd.
+    const options = {
+      file: name,
+      headDim,
+      valueDim: positiveInt('value-dim', f['value-dim'], headDim),
+      lse: !f['no-lse'],
+    };
+    const bwd = cudaBackwardBeside(source, { ...options, ...(f.entry ? { entry: f.entry } : {}) });
+    const manifestName = `${artifact.name}.json`;
+    const manifest = JSON.parse(written[manifestName]!) as Record<string, unknown>;
+    written[manifestName] = JSON.stringify({ ...manifest, backward: bwd.manifest }, null, 2) + '\n';
+    Object.assign(written, bwd.files);
+  }
   return report(output, written, main);
 }
 

@@ -69,13 +69,20 @@ export interface ArgField {
 
 /**
  * The spec line of a K/V stride field (src/codegen/cuda/kv-rows.ts) for packed [B, Hkv, Nk, W]
- * K/V, as args_init sets it; undefined for other fields.
+ * K/V, or of a q/out stride field (qo-rows.ts) for packed [B, H, Nq, W], as args_init sets them;
+ * undefined for other fields.
  */
 export function packedStrideLine(
   f: { name: string; role: string; offset: number },
   kern: AttentionKernel,
-  c: { Hkv: number; Nk: number },
+  c: { H: number; Nq: number; Hkv: number; Nk: number },
 ): string | undefined {
+  if (f.role === 'qo_stride') {
+    const w = f.name.startsWith('q_') ? kern.schedule.headDim : kern.schedule.valueDim;
+    const value = { n: w, h: c.Nq * w, b: c.H * c.Nq * w }[f.name.at(-1)!];
+    if (value === undefined) throw new Error(`emulation: unknown stride field ${f.name}`);
+    return `i64 ${f.offset} ${value}`;
+  }
   if (f.role !== 'stride') return undefined;
   const w = f.name.startsWith('k_') ? kern.schedule.headDim : kern.schedule.valueDim;
   const value = { n: w, h: c.Nk * w, b: c.Hkv * c.Nk * w }[f.name.at(-1)!];
@@ -83,7 +90,7 @@ export function packedStrideLine(
   return `i64 ${f.offset} ${value}`;
 }
 
-/** C++ statements giving `args` (an Args lvalue whose Hkv and Nk are set) packed K/V strides. */
+/** C++ statements giving `args` (an Args lvalue whose sizes are set) packed K/V, q and out strides. */
 export function packedStridesCpp(kern: AttentionKernel, args: string): string {
   const lines: string[] = [];
   for (const t of ['k', 'v'] as const) {
@@ -91,6 +98,12 @@ export function packedStridesCpp(kern: AttentionKernel, args: string): string {
     const w = t === 'k' ? kern.schedule.headDim : kern.schedule.valueDim;
     lines.push(
       `${args}.${t}_stride_n = ${w}; ${args}.${t}_stride_h = (long long)${args}.Nk * ${w}; ${args}.${t}_stride_b = (long long)${args}.Hkv * ${args}.Nk * ${w};`,
+    );
+  }
+  for (const t of ['q', 'out'] as const) {
+    const w = t === 'q' ? kern.schedule.headDim : kern.schedule.valueDim;
+    lines.push(
+      `${args}.${t}_stride_n = ${w}; ${args}.${t}_stride_h = (long long)${args}.Nq * ${w}; ${args}.${t}_stride_b = (long long)${args}.H * ${args}.Nq * ${w};`,
     );
   }
   return lines.join(' ');
@@ -169,7 +182,7 @@ export class EmuSpec {
       this.output(f.offset, 8 * blocks, `${f.name}.bin`); // [min, max] i32 per block
     } else if (f.role === 'param') this.line(`${f.ctype} ${f.offset} ${c.params[f.name]}`);
     else if (f.role === 'scale') this.line(`f32 ${f.offset} ${c.scale}`);
-    else if (f.role === 'stride') this.line(packedStrideLine(f, kern, c)!);
+    else if (f.role === 'stride' || f.role === 'qo_stride') this.line(packedStrideLine(f, kern, c)!);
     else return false;
     return true;
   }

@@ -120,7 +120,7 @@ export async function runCase(
       const t = k.tensors.find((x) => x.name === f.name)!;
       const arr = t.dtype === 'i32' ? new Int32Array(tensors[f.name]!) : new Float32Array(tensors[f.name]!);
       spec.push(`in ${f.offset} ${arr.byteLength} ${file(f.name, new Uint8Array(arr.buffer))}`);
-    } else if (f.role === 'stride') {
+    } else if (f.role === 'stride' || f.role === 'qo_stride') {
       spec.push(packedStrideLine(f, k, c)!);
     } else if (f.role === 'summary') {
       const t = k.tensors.find((x) => `${x.name}_summary` === f.name)!;

@@ -146,12 +146,12 @@ int main(int argc, char** argv) {
     } else if (k == "i32" || k == "f32") {
       size_t off; double v; fscanf(f, "%zu %lf", &off, &v);
       if (k == "i32") { int x = (int)v; memcpy(args + off, &x, 4); } else { float x = (float)v; memcpy(args + off, &x, 4); }
-    } else if (k == "in" || k == "out") {
+    } else if (k == "in" || k == "out" || k == "io") { // io: read, then written back after the launches
       size_t off, bytes; fscanf(f, "%zu %zu %4095s", &off, &bytes, path);
       void* p = aligned_alloc(64, (bytes + 63) / 64 * 64 + 64);
       memset(p, 0xff, bytes); // poison: NaN in every float format
-      if (k == "in") { FILE* g = fopen(path, "rb"); if (bytes && fread(p, 1, bytes, g) != bytes) return 3; fclose(g); }
-      else outs.push_back({path, {p, bytes}});
+      if (k != "out") { FILE* g = fopen(path, "rb"); if (bytes && fread(p, 1, bytes, g) != bytes) return 3; fclose(g); }
+      if (k != "in") outs.push_back({path, {p, bytes}});
       memcpy(args + off, &p, sizeof p);
     } else if (k == "qscale") {
       fscanf(f, "%f", &qscale);

@@ -17,7 +17,7 @@ import { rng } from '../../src/runtime/inputs.js';
 import { gatherKv, scatterKv, type KvCacheLayout, type KvSizes } from '../../src/runtime/kv-cache.js';
 import { referenceAttention } from '../../src/runtime/reference.js';
 import { buildEmulation, emulationSource } from './emu.js';
-import { EmuSpec, type ArgField } from './emu-call.js';
+import { EmuSpec, packedStridesCpp, type ArgField } from './emu-call.js';
 import { expectOk, run, scratchDir } from './support.js';
 
 const D = 16;
@@ -179,6 +179,7 @@ int main(int, char** argv) {
   long long lens[3];
   FILE* cfg = fopen((d + "/cfg.txt").c_str(), "r");
   if (fscanf(cfg, "%d %d %d %d %d %d %d %d", &a.B, &a.H, &a.Hkv, &a.Nq, &a.Nk, &a.q_offset, &a.k_offset, &split_keys) != 8) return 4;
+  ${packedStridesCpp(k, 'a')} // q/out packed (and K/V, read next)
   if (fscanf(cfg, "%lld %lld %lld %lld %lld %lld", &a.k_stride_b, &a.k_stride_h, &a.k_stride_n, &a.v_stride_b, &a.v_stride_h, &a.v_stride_n) != 6) return 4;
   if (fscanf(cfg, "%lld %lld %lld", &lens[0], &lens[1], &lens[2]) != 3) return 4;
   ${paged ? 'if (fscanf(cfg, "%d", &a.max_pages) != 1) return 4;' : ''}

@@ -176,6 +176,12 @@ describe('cuda backend: rendering', () => {
       'v_stride_b',
       'v_stride_h',
       'v_stride_n',
+      'q_stride_b',
+      'q_stride_h',
+      'q_stride_n',
+      'out_stride_b',
+      'out_stride_h',
+      'out_stride_n',
       'B',
       'H',
       'Hkv',
@@ -187,10 +193,11 @@ describe('cuda backend: rendering', () => {
       'cap',
     ]);
     expect(fields.map((f) => f.offset)).toEqual([
-      0, 8, 16, 24, 32, 40, 48, 56, 64, 72, 80, 88, 96, 100, 104, 108, 112, 116, 120, 124, 128,
+      0, 8, 16, 24, 32, 40, 48, 56, 64, 72, 80, 88, 96, 104, 112, 120, 128, 136, 144, 148, 152, 156, 160, 164,
+      168, 172, 176,
     ]);
-    expect(fields.filter((f) => f.ctype === 'i64').map((f) => f.offset % 8)).toEqual([0, 0, 0, 0, 0, 0]);
-    expect(manifest.args.bytes).toBe(136);
+    expect(fields.filter((f) => f.ctype === 'i64').map((f) => f.offset % 8)).toEqual(Array(12).fill(0));
+    expect(manifest.args.bytes).toBe(184);
     expect(manifest.expr.nodes.length).toBeGreaterThan(5);
   });
 });

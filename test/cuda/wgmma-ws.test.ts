@@ -114,8 +114,10 @@ describe('wgmma-ws code structure', () => {
     expect(body).not.toMatch(/load_panel<|cp_commit\(\)|cp_wait</);
     const split = body.indexOf('if (warp >= CWARPS)');
     expect(body.slice(split)).not.toContain('__syncthreads');
-    expect(body.match(/tma_panels</g)?.length).toBe(1); // Q
-    expect(body.match(/tma_kv_panels</g)?.length).toBe(2); // K, V: 4-D maps carrying the K/V strides
+    expect(body.match(/tma_panels</g)).toBeNull();
+    // Q, K, V: 4-D maps carrying the caller's strides (qo-rows.ts, kv-rows.ts).
+    expect(body.match(/tma_kv_panels</g)?.length).toBe(3);
+    expect(body).toContain('tma_kv_panels<D, BQ>(Qs, tmq, q0, h, b, qbar);');
     expect(c).toContain('cp.async.bulk.tensor.4d.shared::cluster.global.mbarrier::complete_tx::bytes');
     expect(body).toContain('wg_qk(s, desc128(Qw');
     expect(c).not.toContain('/* predicate */');

@@ -50,10 +50,10 @@ extern "C" {
  *   q, k, v, out 32-byte aligned; k_scale, k_zero, k_recent, v_scale, v_zero, v_recent 2-byte; lse 4-byte (when not NULL).
  * Element offsets are 64-bit. */
 typedef struct AttncArgs_kivi {
-  const void* q; /* [B, H, Nq, 64] bf16 */
+  const void* q; /* [B, H, Nq, 64] bf16 at q_stride_* (args_init: packed; any layout with a contiguous last dim) */
   const void* k; /* [B, Hkv, Nk, 4] u32: int2 codes of a quantized cache */
   const void* v; /* [B, Hkv, Nk, 4] u32: int2 codes of a quantized cache */
-  void* out; /* [B, H, Nq, 64] bf16, written */
+  void* out; /* [B, H, Nq, 64] bf16, written at out_stride_* (args_init: packed) */
   float* lse; /* [B, H, Nq] f32, natural log, written; may be NULL */
   const unsigned short* k_scale; /* quantized cache tensor (docs/LANGUAGE.md, K/V storage formats: Layout) */
   const unsigned short* k_zero; /* quantized cache tensor (docs/LANGUAGE.md, K/V storage formats: Layout) */
@@ -61,6 +61,12 @@ typedef struct AttncArgs_kivi {
   const unsigned short* v_scale; /* quantized cache tensor (docs/LANGUAGE.md, K/V storage formats: Layout) */
   const unsigned short* v_zero; /* quantized cache tensor (docs/LANGUAGE.md, K/V storage formats: Layout) */
   const unsigned short* v_recent; /* quantized cache tensor (docs/LANGUAGE.md, K/V storage formats: Layout) */
+  long long q_stride_b; /* elements between batches (args_init: H * Nq * W, W the row width; a BNHD view: h W, n H * W) */
+  long long q_stride_h; /* elements between heads (args_init: Nq * W, W the row width; a BNHD view: h W, n H * W) */
+  long long q_stride_n; /* elements between rows (queries) (args_init: W, W the row width; a BNHD view: h W, n H * W) */
+  long long out_stride_b; /* elements between batches (args_init: H * Nq * W, W the row width; a BNHD view: h W, n H * W) */
+  long long out_stride_h; /* elements between heads (args_init: Nq * W, W the row width; a BNHD view: h W, n H * W) */
+  long long out_stride_n; /* elements between rows (queries) (args_init: W, W the row width; a BNHD view: h W, n H * W) */
   int B;
   int H;
   int Hkv;
@@ -167,6 +173,22 @@ __device__ __forceinline__ const T* row_addr(const KvRows& h, long long r, int) 
 __device__ __forceinline__ const T* row_addr(const KvFrom& f, long long r, int) { return f.h.row(f.first + f.step * r); }
 // The rows of a tile: a KvFrom over a KvRows (quantized caches have their own: dequant-tile.ts).
 __device__ __forceinline__ KvFrom kv_from(const KvRows& h, long long first, long long step) { return KvFrom{h, first, step}; }
+// Q rows read and output rows written through 64-bit element strides (qo-rows.ts).
+__device__ __forceinline__ const T* q_row(const Args& a, long long b, long long h, long long n) {
+  return static_cast<const T*>(a.q) + a.q_stride_b * b + a.q_stride_h * h + a.q_stride_n * n;
+}
+__device__ __forceinline__ T* out_row(const Args& a, long long b, long long h, long long n) {
+  return static_cast<T*>(a.out) + a.out_stride_b * b + a.out_stride_h * h + a.out_stride_n * n;
+}
+// Rows n0, n0 + 1, ... of one (batch, head) of q: what the tile loaders take.
+struct QRows {
+  const T* p;
+  long long rs;
+};
+__device__ __forceinline__ QRows q_rows(const Args& a, long long b, long long h, long long n0) {
+  return QRows{q_row(a, b, h, n0), a.q_stride_n};
+}
+__device__ __forceinline__ const T* row_addr(const QRows& q, long long r, int) { return q.p + r * q.rs; }
 
 constexpr int BQ = 128, BK = 128, STAGES = 2;
 constexpr int CWARPS = 8, CTHREADS = CWARPS * 32, THREADS = CTHREADS + 128;
@@ -643,17 +665,6 @@ __device__ __forceinline__ void stage_codes(unsigned* dst, const unsigned* src, 
 typedef int (*EncodeTiledFn)(TmaMap*, int, unsigned, void*, const unsigned long long*, const unsigned long long*,
                              const unsigned*, const unsigned*, int, int, int, int);
 
-static int encode_panels(EncodeTiledFn fn, TmaMap* map, const void* base, int width, int rows, int slices,
-                         int box_rows) {
-  const unsigned long long dims[3] = {(unsigned long long)width, (unsigned long long)rows, (unsigned long long)slices};
-  const unsigned long long strides[2] = {(unsigned long long)width * sizeof(T),
-                                         (unsigned long long)rows * width * sizeof(T)};
-  const unsigned box[3] = {64u, (unsigned)box_rows, 1u};
-  const unsigned elem_strides[3] = {1u, 1u, 1u};
-  return fn(map, 9, 3, const_cast<void*>(base), dims, strides, box, elem_strides, 0,
-            3 /* 128B swizzle */, 3 /* L2 256B promotion */, 0 /* zero fill */);
-}
-
 [[maybe_unused]] static int encode_kv_panels(EncodeTiledFn fn, TmaMap* map, const void* base, int width, int rows, int heads,
                             int batches, long long sn, long long sh, long long sb, int box_rows) {
   const unsigned long long dims[4] = {(unsigned long long)width, (unsigned long long)rows, (unsigned long long)heads,
@@ -678,7 +689,7 @@ static const char* make_tma_maps(const Args& a, TmaMap* maps) {
     encode = reinterpret_cast<EncodeTiledFn>(fn);
   }
   memset(maps, 0, 3 * sizeof(TmaMap));
-  if (encode_panels(encode, &maps[0], a.q, D, a.Nq, a.B * a.H, BQ) != 0) return "cannot describe q to the TMA unit";
+  if (encode_kv_panels(encode, &maps[0], a.q, D, a.Nq, a.H, a.B, a.q_stride_n, a.q_stride_h, a.q_stride_b, BQ) != 0) return "cannot describe q to the TMA unit (its strides must be multiples of 16 bytes)";
   if (a.Nk == 0) return nullptr;
   return nullptr;
 }
@@ -756,7 +767,7 @@ extern "C" __global__ void __launch_bounds__(THREADS, 1) attnc_kivi_attention(co
     unsigned ph = 0;
     if (ptid == 0) {
       mbar_expect_tx(qbar, BQ * D * (int)sizeof(T));
-      tma_panels<D, BQ>(Qs, tmq, q0, b * a.H + h, qbar);
+      tma_kv_panels<D, BQ>(Qs, tmq, q0, h, b, qbar);
     }
     bool kt_full;
     for (int kt = next_tile(0, kt_full); kt < nkt; kt = next_tile(kt + 1, kt_full)) {
@@ -901,9 +912,9 @@ extern "C" __global__ void __launch_bounds__(THREADS, 1) attnc_kivi_attention(co
       sum += __shfl_xor_sync(0xffffffffu, sum, 2);
       const int i = row_r[r];
       if (i >= a.Nq) continue;
-      const size_t row = (size_t)(b * a.H + h) * a.Nq + i;
+      const size_t row = (size_t)(b * a.H + h) * a.Nq + i; // lse stays packed
       const float inv = sum == 0.f ? 0.f : 1.f / sum;
-      T* orow = static_cast<T*>(a.out) + row * DV;
+      T* orow = out_row(a, b, h, i);
 #pragma unroll
       for (int n = 0; n < DV / 8; ++n)
         *reinterpret_cast<unsigned*>(orow + n * 8 + t4 * 2) = pack2(o[n][2 * r] * inv, o[n][2 * r + 1] * inv);
@@ -925,7 +936,20 @@ static int fail(int code, const char* fmt, ...) {
   return code;
 }
 static bool ptr_ok(const void* p, size_t align) { return p != NULL && (uintptr_t)p % align == 0; }
-[[maybe_unused]] static bool kv_strides_ok(const Args& a, long long elems) { return true; }
+[[maybe_unused]] static bool kv_strides_ok(const Args& a, long long elems) { return a.q_stride_b % elems == 0 && a.q_stride_h % elems == 0 && a.q_stride_n % elems == 0 && a.out_stride_b % elems == 0 && a.out_stride_h % elems == 0 && a.out_stride_n % elems == 0; }
+[[maybe_unused]] static bool rows_disjoint(long long sb, int nb, long long sh, int nh, long long sn, int nn, long long w) {
+  long long s[3] = {sb, sh, sn}, n[3] = {nb, nh, nn};
+  for (int i = 0; i < 3; ++i)
+    for (int j = i + 1; j < 3; ++j)
+      if (s[j] < s[i]) { long long t = s[i]; s[i] = s[j]; s[j] = t; t = n[i]; n[i] = n[j]; n[j] = t; }
+  long long extent = w;
+  for (int i = 0; i < 3; ++i) {
+    if (n[i] <= 1) continue;
+    if (s[i] < extent) return false;
+    extent += s[i] * (n[i] - 1);
+  }
+  return true;
+}
 } // namespace attnc_kivi
 
 namespace attnc_kivi {
@@ -1034,7 +1058,6 @@ __global__ void __launch_bounds__(128) split_kernel(const Args a, float* __restr
   const int split = blockIdx.x / row_tiles, rt = blockIdx.x % row_tiles;
   const int hk = blockIdx.y, b = blockIdx.z;
   const int lane = threadIdx.x & 7, g = threadIdx.x >> 3;
-  const T* __restrict__ qg = static_cast<const T*>(a.q);
   [[maybe_unused]] int hr[MT], qp[MT];
   bool rok[MT];
   VecT<VW> qx[MT][CD]; // kept in storage type: half the registers of f32 at 16 bits
@@ -1046,7 +1069,7 @@ __global__ void __launch_bounds__(128) split_kernel(const Args a, float* __restr
     const int row = pp % a.Nq;
     hr[r] = hk * group + pp / a.Nq;
     qp[r] = row + a.q_offset;
-    const T* qrow = qg + (((size_t)b * a.H + hr[r]) * a.Nq + row) * D;
+    const T* qrow = q_row(a, b, hr[r], row);
 #pragma unroll
     for (int c = 0; c < CD; ++c) {
       qx[r][c] = *reinterpret_cast<const VecT<VW>*>(qrow + (lane + 8 * c) * VW);
@@ -1205,7 +1228,7 @@ __global__ void __launch_bounds__(128) merge_kernel(const Args a, const float* _
   __syncthreads();
   L = red[0] + red[1] + red[2] + red[3];
   const float inv = L == 0.f ? 0.f : 1.f / L;
-  T* og = static_cast<T*>(a.out) + (((size_t)b * a.H + h) * a.Nq + row) * DV;
+  T* og = out_row(a, b, h, row);
   for (int d = threadIdx.x; d < DV; d += THREADS) {
     float o = 0.f; // every split wrote its acc (0 where l = 0)
 #pragma unroll 8
@@ -1318,6 +1341,12 @@ extern "C" void attnc_kivi_args_init(AttncArgs_kivi* a, int B, int H, int Hkv, i
   a->q_offset = Nk - Nq;
   a->k_offset = 0;
   a->scale = 1.0f / sqrtf(64.0f);
+  a->q_stride_n = 64;
+  a->q_stride_h = (long long)Nq * 64;
+  a->q_stride_b = (long long)H * Nq * 64;
+  a->out_stride_n = 64;
+  a->out_stride_h = (long long)Nq * 64;
+  a->out_stride_b = (long long)H * Nq * 64;
 }
 
 extern "C" int attnc_kivi_launch(const AttncArgs_kivi* args, cudaStream_t stream) {
@@ -1353,6 +1382,11 @@ extern "C" int attnc_kivi_launch(const AttncArgs_kivi* args, cudaStream_t stream
   if ((uintptr_t)a.v_scale % 2 != 0) return fail(ATTNC_ERR_ARGS, "v_scale must be 2-byte aligned (got %p)", (const void*)a.v_scale);
   if ((uintptr_t)a.v_zero % 2 != 0) return fail(ATTNC_ERR_ARGS, "v_zero must be 2-byte aligned (got %p)", (const void*)a.v_zero);
   if ((uintptr_t)a.v_recent % 2 != 0) return fail(ATTNC_ERR_ARGS, "v_recent must be 2-byte aligned (got %p)", (const void*)a.v_recent);
+  if (a.q_stride_b < 0 || a.q_stride_h < 0 || a.q_stride_n < 0) return fail(ATTNC_ERR_ARGS, "q strides must be >= 0 (got q_stride_b = %lld, q_stride_h = %lld, q_stride_n = %lld)", a.q_stride_b, a.q_stride_h, a.q_stride_n);
+  if (a.q_stride_b % 8 || a.q_stride_h % 8 || a.q_stride_n % 8) return fail(ATTNC_ERR_ARGS, "q strides must be multiples of 8 elements, the kernel's vector loads (got q_stride_b = %lld, q_stride_h = %lld, q_stride_n = %lld)", a.q_stride_b, a.q_stride_h, a.q_stride_n);
+  if (a.out_stride_b < 0 || a.out_stride_h < 0 || a.out_stride_n < 0) return fail(ATTNC_ERR_ARGS, "out strides must be >= 0 (got out_stride_b = %lld, out_stride_h = %lld, out_stride_n = %lld)", a.out_stride_b, a.out_stride_h, a.out_stride_n);
+  if (!attnc_kivi::rows_disjoint(a.out_stride_b, a.B, a.out_stride_h, a.H, a.out_stride_n, a.Nq, 64)) return fail(ATTNC_ERR_ARGS, "out strides make rows of out overlap (out_stride_b = %lld, out_stride_h = %lld, out_stride_n = %lld for [B, H, Nq, 64] = [%d, %d, %d, 64])", a.out_stride_b, a.out_stride_h, a.out_stride_n, a.B, a.H, a.Nq);
+  if (a.out_stride_b % 8 || a.out_stride_h % 8 || a.out_stride_n % 8) return fail(ATTNC_ERR_ARGS, "out strides must be multiples of 8 elements, the kernel's vector loads (got out_stride_b = %lld, out_stride_h = %lld, out_stride_n = %lld)", a.out_stride_b, a.out_stride_h, a.out_stride_n);
   if (attnc_kivi::dec::wanted(a)) return attnc_kivi::dec::launch(a, stream);
   // log2(e) folds into the q scale: scores come out in base 2 for exp2f.
   const float qscale = a.scale * attnc_kivi::LOG2E;

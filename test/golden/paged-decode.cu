@@ -50,10 +50,10 @@ extern "C" {
  *   q, k, v, out 16-byte aligned; lse, block_table 4-byte (when not NULL).
  * Element offsets are 64-bit. */
 typedef struct AttncArgs_paged_decode {
-  const void* q; /* [B, H, Nq, 64] bf16 */
+  const void* q; /* [B, H, Nq, 64] bf16 at q_stride_* (args_init: packed; any layout with a contiguous last dim) */
   const void* k; /* pages [pages, Hkv, 16, 64] bf16 as args_init's strides say (any page layout the k/v strides describe) */
   const void* v; /* pages [pages, Hkv, 16, 64] bf16 as args_init's strides say (any page layout the k/v strides describe) */
-  void* out; /* [B, H, Nq, 64] bf16, written */
+  void* out; /* [B, H, Nq, 64] bf16, written at out_stride_* (args_init: packed) */
   float* lse; /* [B, H, Nq] f32, natural log, written; may be NULL */
   const int* block_table; /* [B, max_pages] page ids: key j of batch b is row j % 16 of page block_table[b * max_pages + j / 16] */
   long long k_stride_b; /* elements between pages (args_init: Hkv * P * W, W the row width) */
@@ -62,6 +62,12 @@ typedef struct AttncArgs_paged_decode {
   long long v_stride_b; /* elements between pages (args_init: Hkv * P * W, W the row width) */
   long long v_stride_h; /* elements between kv heads (args_init: P * W, W the row width) */
   long long v_stride_n; /* elements between rows (keys) (args_init: W, W the row width) */
+  long long q_stride_b; /* elements between batches (args_init: H * Nq * W, W the row width; a BNHD view: h W, n H * W) */
+  long long q_stride_h; /* elements between heads (args_init: Nq * W, W the row width; a BNHD view: h W, n H * W) */
+  long long q_stride_n; /* elements between rows (queries) (args_init: W, W the row width; a BNHD view: h W, n H * W) */
+  long long out_stride_b; /* elements between batches (args_init: H * Nq * W, W the row width; a BNHD view: h W, n H * W) */
+  long long out_stride_h; /* elements between heads (args_init: Nq * W, W the row width; a BNHD view: h W, n H * W) */
+  long long out_stride_n; /* elements between rows (queries) (args_init: W, W the row width; a BNHD view: h W, n H * W) */
   int B;
   int H;
   int Hkv;
@@ -145,6 +151,22 @@ __device__ __forceinline__ const T* row_addr(const KvRows& h, long long r, int) 
 __device__ __forceinline__ const T* row_addr(const KvFrom& f, long long r, int) { return f.h.row(f.first + f.step * r); }
 // The rows of a tile: a KvFrom over a KvRows (quantized caches have their own: dequant-tile.ts).
 __device__ __forceinline__ KvFrom kv_from(const KvRows& h, long long first, long long step) { return KvFrom{h, first, step}; }
+// Q rows read and output rows written through 64-bit element strides (qo-rows.ts).
+__device__ __forceinline__ const T* q_row(const Args& a, long long b, long long h, long long n) {
+  return static_cast<const T*>(a.q) + a.q_stride_b * b + a.q_stride_h * h + a.q_stride_n * n;
+}
+__device__ __forceinline__ T* out_row(const Args& a, long long b, long long h, long long n) {
+  return static_cast<T*>(a.out) + a.out_stride_b * b + a.out_stride_h * h + a.out_stride_n * n;
+}
+// Rows n0, n0 + 1, ... of one (batch, head) of q: what the tile loaders take.
+struct QRows {
+  const T* p;
+  long long rs;
+};
+__device__ __forceinline__ QRows q_rows(const Args& a, long long b, long long h, long long n0) {
+  return QRows{q_row(a, b, h, n0), a.q_stride_n};
+}
+__device__ __forceinline__ const T* row_addr(const QRows& q, long long r, int) { return q.p + r * q.rs; }
 
 constexpr int BQ = 128, BK = 128, WARPS = 8, THREADS = WARPS * 32;
 constexpr int NT = BK / 8; // key n-tiles of a warp's score block
@@ -335,7 +357,7 @@ extern "C" __global__ void __launch_bounds__(THREADS, 1) attnc_paged_decode_atte
   (void)kg; (void)vg; (void)b; (void)h; (void)g; (void)nkt;
   const int q_lo = a.q_offset + q0;
   const int q_hi = a.q_offset + min(q0 + BQ, a.Nq) - 1;
-  load_panel<D, BQ>(Qs, static_cast<const T*>(a.q) + ((size_t)(b * a.H + h) * a.Nq + q0) * D, a.Nq - q0, tid);
+  load_panel<D, BQ>(Qs, q_rows(a, b, h, q0), a.Nq - q0, tid);
 
   // This lane's rows: g and g + 8 of the warp's 16. Accumulators o[n] cover dv 8n..8n+7.
   const int row_r[2] = {q0 + warp * 16 + g, q0 + warp * 16 + g + 8};
@@ -488,9 +510,9 @@ extern "C" __global__ void __launch_bounds__(THREADS, 1) attnc_paged_decode_atte
     sum += __shfl_xor_sync(0xffffffffu, sum, 2);
     const int i = row_r[r];
     if (i >= a.Nq) continue;
-    const size_t row = (size_t)(b * a.H + h) * a.Nq + i;
+    const size_t row = (size_t)(b * a.H + h) * a.Nq + i; // lse stays packed
     const float inv = sum == 0.f ? 0.f : 1.f / sum;
-    T* orow = static_cast<T*>(a.out) + row * DV;
+    T* orow = out_row(a, b, h, i);
 #pragma unroll
     for (int n = 0; n < DV / 8; ++n)
       *reinterpret_cast<unsigned*>(orow + n * 8 + t4 * 2) = pack2(o[n][2 * r] * inv, o[n][2 * r + 1] * inv);
@@ -511,7 +533,20 @@ static int fail(int code, const char* fmt, ...) {
   return code;
 }
 static bool ptr_ok(const void* p, size_t align) { return p != NULL && (uintptr_t)p % align == 0; }
-[[maybe_unused]] static bool kv_strides_ok(const Args& a, long long elems) { return a.k_stride_b % elems == 0 && a.k_stride_h % elems == 0 && a.k_stride_n % elems == 0 && a.v_stride_b % elems == 0 && a.v_stride_h % elems == 0 && a.v_stride_n % elems == 0; }
+[[maybe_unused]] static bool kv_strides_ok(const Args& a, long long elems) { return a.k_stride_b % elems == 0 && a.k_stride_h % elems == 0 && a.k_stride_n % elems == 0 && a.v_stride_b % elems == 0 && a.v_stride_h % elems == 0 && a.v_stride_n % elems == 0 && a.q_stride_b % elems == 0 && a.q_stride_h % elems == 0 && a.q_stride_n % elems == 0 && a.out_stride_b % elems == 0 && a.out_stride_h % elems == 0 && a.out_stride_n % elems == 0; }
+[[maybe_unused]] static bool rows_disjoint(long long sb, int nb, long long sh, int nh, long long sn, int nn, long long w) {
+  long long s[3] = {sb, sh, sn}, n[3] = {nb, nh, nn};
+  for (int i = 0; i < 3; ++i)
+    for (int j = i + 1; j < 3; ++j)
+      if (s[j] < s[i]) { long long t = s[i]; s[i] = s[j]; s[j] = t; t = n[i]; n[i] = n[j]; n[j] = t; }
+  long long extent = w;
+  for (int i = 0; i < 3; ++i) {
+    if (n[i] <= 1) continue;
+    if (s[i] < extent) return false;
+    extent += s[i] * (n[i] - 1);
+  }
+  return true;
+}
 } // namespace attnc_paged_decode
 
 namespace attnc_paged_decode {
@@ -580,7 +615,6 @@ __global__ void __launch_bounds__(128) split_kernel(const Args a, float* __restr
   const int split = blockIdx.x / row_tiles, rt = blockIdx.x % row_tiles;
   const int hk = blockIdx.y, b = blockIdx.z;
   const int lane = threadIdx.x & 7, g = threadIdx.x >> 3;
-  const T* __restrict__ qg = static_cast<const T*>(a.q);
   const KvRows kg = KvRows{static_cast<const T*>(a.k) + (long long)hk * a.k_stride_h, a.block_table + (size_t)b * a.max_pages, a.k_stride_b, a.k_stride_n};
   const KvRows vg = KvRows{static_cast<const T*>(a.v) + (long long)hk * a.v_stride_h, a.block_table + (size_t)b * a.max_pages, a.v_stride_b, a.v_stride_n};
   [[maybe_unused]] int hr[MT], qp[MT];
@@ -594,7 +628,7 @@ __global__ void __launch_bounds__(128) split_kernel(const Args a, float* __restr
     const int row = pp % a.Nq;
     hr[r] = hk * group + pp / a.Nq;
     qp[r] = row + a.q_offset;
-    const T* qrow = qg + (((size_t)b * a.H + hr[r]) * a.Nq + row) * D;
+    const T* qrow = q_row(a, b, hr[r], row);
 #pragma unroll
     for (int c = 0; c < CD; ++c) {
       qx[r][c] = *reinterpret_cast<const VecT<VW>*>(qrow + (lane + 8 * c) * VW);
@@ -775,7 +809,7 @@ __global__ void __launch_bounds__(128) merge_kernel(const Args a, const float* _
   __syncthreads();
   L = red[0] + red[1] + red[2] + red[3];
   const float inv = L == 0.f ? 0.f : 1.f / L;
-  T* og = static_cast<T*>(a.out) + (((size_t)b * a.H + h) * a.Nq + row) * DV;
+  T* og = out_row(a, b, h, row);
   for (int d = threadIdx.x; d < DV; d += THREADS) {
     float o = 0.f; // every split wrote its acc (0 where l = 0)
 #pragma unroll 8
@@ -897,6 +931,12 @@ extern "C" void attnc_paged_decode_args_init(AttncArgs_paged_decode* a, int B, i
   a->v_stride_h = 16LL * 64;
   a->v_stride_b = (long long)Hkv * 16LL * 64;
   a->max_pages = (Nk + 15) / 16;
+  a->q_stride_n = 64;
+  a->q_stride_h = (long long)Nq * 64;
+  a->q_stride_b = (long long)H * Nq * 64;
+  a->out_stride_n = 64;
+  a->out_stride_h = (long long)Nq * 64;
+  a->out_stride_b = (long long)H * Nq * 64;
 }
 
 extern "C" int attnc_paged_decode_launch(const AttncArgs_paged_decode* args, cudaStream_t stream) {
@@ -930,6 +970,11 @@ extern "C" int attnc_paged_decode_launch(const AttncArgs_paged_decode* args, cud
   if (a.Nk > 0 && a.block_table == NULL) return fail(ATTNC_ERR_ARGS, "block_table is NULL (a paged cache reads its keys through it)");
   if (a.Nk > 0 && (a.max_pages < 1 || (long long)a.max_pages * 16 < a.Nk)) return fail(ATTNC_ERR_ARGS, "the block table's max_pages = %d pages of 16 rows hold fewer than Nk = %d keys", a.max_pages, a.Nk);
   if ((uintptr_t)a.block_table % 4 != 0) return fail(ATTNC_ERR_ARGS, "block_table must be 4-byte aligned (got %p)", (const void*)a.block_table);
+  if (a.q_stride_b < 0 || a.q_stride_h < 0 || a.q_stride_n < 0) return fail(ATTNC_ERR_ARGS, "q strides must be >= 0 (got q_stride_b = %lld, q_stride_h = %lld, q_stride_n = %lld)", a.q_stride_b, a.q_stride_h, a.q_stride_n);
+  if (a.q_stride_b % 8 || a.q_stride_h % 8 || a.q_stride_n % 8) return fail(ATTNC_ERR_ARGS, "q strides must be multiples of 8 elements, the kernel's vector loads (got q_stride_b = %lld, q_stride_h = %lld, q_stride_n = %lld)", a.q_stride_b, a.q_stride_h, a.q_stride_n);
+  if (a.out_stride_b < 0 || a.out_stride_h < 0 || a.out_stride_n < 0) return fail(ATTNC_ERR_ARGS, "out strides must be >= 0 (got out_stride_b = %lld, out_stride_h = %lld, out_stride_n = %lld)", a.out_stride_b, a.out_stride_h, a.out_stride_n);
+  if (!attnc_paged_decode::rows_disjoint(a.out_stride_b, a.B, a.out_stride_h, a.H, a.out_stride_n, a.Nq, 64)) return fail(ATTNC_ERR_ARGS, "out strides make rows of out overlap (out_stride_b = %lld, out_stride_h = %lld, out_stride_n = %lld for [B, H, Nq, 64] = [%d, %d, %d, 64])", a.out_stride_b, a.out_stride_h, a.out_stride_n, a.B, a.H, a.Nq);
+  if (a.out_stride_b % 8 || a.out_stride_h % 8 || a.out_stride_n % 8) return fail(ATTNC_ERR_ARGS, "out strides must be multiples of 8 elements, the kernel's vector loads (got out_stride_b = %lld, out_stride_h = %lld, out_stride_n = %lld)", a.out_stride_b, a.out_stride_h, a.out_stride_n);
   if (attnc_paged_decode::dec::wanted(a)) return attnc_paged_decode::dec::launch(a, stream);
   // log2(e) folds into the q scale: scores come out in base 2 for exp2f.
   const float qscale = a.scale * attnc_paged_decode::LOG2E;

@@ -50,10 +50,10 @@ extern "C" {
  *   q, k, v, out 16-byte aligned; lse, indices 4-byte; route_scratch 16-byte (when not NULL).
  * Element offsets are 64-bit. */
 typedef struct AttncArgs_cca {
-  const void* q; /* [B, H, Nq, 64] f32 */
+  const void* q; /* [B, H, Nq, 64] f32 at q_stride_* (args_init: packed; any layout with a contiguous last dim) */
   const void* k; /* [B, Hkv, Nk, 64] f32 as args_init's strides say (any layout the strides describe) */
   const void* v; /* [B, Hkv, Nk, 64] f32 as args_init's strides say (any layout the strides describe) */
-  void* out; /* [B, H, Nq, 64] f32, written */
+  void* out; /* [B, H, Nq, 64] f32, written at out_stride_* (args_init: packed) */
   float* lse; /* [B, H, Nq] f32, natural log, written; may be NULL */
   int* indices; /* int[B, H, Nq, top + 0 + 2], written: selected block ids (ascending, -1 padded) */
   float* route_scratch; /* scratch: attnc_cca_route_scratch_elems() floats (pooled blocks) */
@@ -63,6 +63,12 @@ typedef struct AttncArgs_cca {
   long long v_stride_b; /* elements between batches (args_init: Hkv * Nk * W, W the row width) */
   long long v_stride_h; /* elements between kv heads (args_init: Nk * W, W the row width) */
   long long v_stride_n; /* elements between rows (keys) (args_init: W, W the row width) */
+  long long q_stride_b; /* elements between batches (args_init: H * Nq * W, W the row width; a BNHD view: h W, n H * W) */
+  long long q_stride_h; /* elements between heads (args_init: Nq * W, W the row width; a BNHD view: h W, n H * W) */
+  long long q_stride_n; /* elements between rows (queries) (args_init: W, W the row width; a BNHD view: h W, n H * W) */
+  long long out_stride_b; /* elements between batches (args_init: H * Nq * W, W the row width; a BNHD view: h W, n H * W) */
+  long long out_stride_h; /* elements between heads (args_init: Nq * W, W the row width; a BNHD view: h W, n H * W) */
+  long long out_stride_n; /* elements between rows (queries) (args_init: W, W the row width; a BNHD view: h W, n H * W) */
   int B;
   int H;
   int Hkv;
@@ -144,6 +150,22 @@ __device__ __forceinline__ const T* row_addr(const KvRows& h, long long r, int) 
 __device__ __forceinline__ const T* row_addr(const KvFrom& f, long long r, int) { return f.h.row(f.first + f.step * r); }
 // The rows of a tile: a KvFrom over a KvRows (quantized caches have their own: dequant-tile.ts).
 __device__ __forceinline__ KvFrom kv_from(const KvRows& h, long long first, long long step) { return KvFrom{h, first, step}; }
+// Q rows read and output rows written through 64-bit element strides (qo-rows.ts).
+__device__ __forceinline__ const T* q_row(const Args& a, long long b, long long h, long long n) {
+  return static_cast<const T*>(a.q) + a.q_stride_b * b + a.q_stride_h * h + a.q_stride_n * n;
+}
+__device__ __forceinline__ T* out_row(const Args& a, long long b, long long h, long long n) {
+  return static_cast<T*>(a.out) + a.out_stride_b * b + a.out_stride_h * h + a.out_stride_n * n;
+}
+// Rows n0, n0 + 1, ... of one (batch, head) of q: what the tile loaders take.
+struct QRows {
+  const T* p;
+  long long rs;
+};
+__device__ __forceinline__ QRows q_rows(const Args& a, long long b, long long h, long long n0) {
+  return QRows{q_row(a, b, h, n0), a.q_stride_n};
+}
+__device__ __forceinline__ const T* row_addr(const QRows& q, long long r, int) { return q.p + r * q.rs; }
 
 // ---- block routing: pool keys (and queries), rank, write `indices` ----
 constexpr int RB = 32; // routing block size: key position p is in block floor(p / RB)
@@ -204,11 +226,12 @@ extern "C" __global__ void __launch_bounds__(128) attnc_cca_route_pool_k(const A
   if (len <= 0) return;
   const size_t bh = (size_t)blockIdx.z * a.Hkv + blockIdx.y;
   const T* rows = static_cast<const T*>(a.k) + (bh * a.Nk + (p_lo - a.k_offset)) * D;
+  const long long rs = D;
   float* dst = a.route_scratch + 0 + (bh * route_nk_stride(a) + blockIdx.x) * D;
   for (int d = threadIdx.x; d < D; d += 128) {
     float acc = -INFINITY;
     for (int p = 0; p < len; ++p) {
-      const float x = to_f32(rows[(size_t)p * D + d]);
+      const float x = to_f32(rows[p * rs + d]);
       acc = fmaxf(acc, x);
     }
     dst[d] = acc;
@@ -248,7 +271,7 @@ extern "C" __global__ void __launch_bounds__(128) attnc_cca_route_topk(const Arg
       const int u = i / D, d = i % D;
       float x = 0.f;
       if (u < nu) {
-        const auto* src = static_cast<const T*>(a.q) + ((size_t)(b * a.H + h) * a.Nq + r_lo[u]) * D;
+        const auto* src = q_row(a, b, h, r_lo[u]);
         x = to_f32(src[d]);
       }
       qs[i] = x;
@@ -407,7 +430,7 @@ extern "C" __global__ void __launch_bounds__(TOK_THREADS) attnc_cca_token_attn(c
   for (int c = lane; c < 16 * D; c += 32) {
     const long long R = ((long long)blockIdx.x * TOK_WARPS + warp) * 16 + c / D;
     const int i = R < rows_all ? (int)(R / G) : 0, h = hkv * G + (R < rows_all ? (int)(R % G) : 0);
-    const T* qrow = static_cast<const T*>(a.q) + ((size_t)(b * a.H + h) * a.Nq + i) * D;
+    const T* qrow = q_row(a, b, h, i);
     Qs[c] = R < rows_all ? to_f32(qrow[c % D]) : 0.f;
   }
   float o[2][TOK_OC];
@@ -517,9 +540,9 @@ extern "C" __global__ void __launch_bounds__(TOK_THREADS) attnc_cca_token_attn(c
     l[rr] += __shfl_xor_sync(0xffffffffu, l[rr], 1);
     l[rr] += __shfl_xor_sync(0xffffffffu, l[rr], 2);
     if (!row_ok[rr]) continue;
-    const size_t row = (size_t)(b * a.H + row_h[rr]) * a.Nq + row_i[rr];
+    const size_t row = (size_t)(b * a.H + row_h[rr]) * a.Nq + row_i[rr]; // lse stays packed
     const float inv = l[rr] == 0.f ? 0.f : 1.f / l[rr];
-    T* orow = static_cast<T*>(a.out) + row * DV;
+    T* orow = out_row(a, b, row_h[rr], row_i[rr]);
 #pragma unroll
     for (int u = 0; u < TOK_OC; ++u)
       if (t4 + 4 * u < DV) orow[t4 + 4 * u] = from_f32(o[rr][u] * inv);
@@ -582,7 +605,7 @@ extern "C" __global__ void __launch_bounds__(THREADS) attnc_cca_attention(const 
 #pragma unroll
   for (int r = 0; r < ROWS; ++r) {
     const int i = row0 + r;
-    const T* qrow = static_cast<const T*>(a.q) + ((size_t)(b * a.H + h) * a.Nq + i) * D;
+    const T* qrow = q_row(a, b, h, i);
 #pragma unroll
     for (int t = 0; t < D / (VW * TPR); ++t) {
       const VecT<VW> x = i < a.Nq ? *reinterpret_cast<const VecT<VW>*>(qrow + VW * (g + TPR * t)) : VecT<VW>::zero();
@@ -778,9 +801,9 @@ extern "C" __global__ void __launch_bounds__(THREADS) attnc_cca_attention(const 
   for (int r = 0; r < ROWS; ++r) {
     const int i = row0 + r;
     if (i >= a.Nq) continue;
-    const size_t row = (size_t)(b * a.H + h) * a.Nq + i;
+    const size_t row = (size_t)(b * a.H + h) * a.Nq + i; // lse stays packed
     const float inv = l[r] == 0.f ? 0.f : 1.f / l[r];
-    T* orow = static_cast<T*>(a.out) + row * DV;
+    T* orow = out_row(a, b, h, i);
 #pragma unroll
     for (int t = 0; t < DV / (VW * TPR); ++t) {
       VecT<VW> o;
@@ -805,7 +828,20 @@ static int fail(int code, const char* fmt, ...) {
   return code;
 }
 static bool ptr_ok(const void* p, size_t align) { return p != NULL && (uintptr_t)p % align == 0; }
-[[maybe_unused]] static bool kv_strides_ok(const Args& a, long long elems) { return a.k_stride_b % elems == 0 && a.k_stride_h % elems == 0 && a.k_stride_n % elems == 0 && a.v_stride_b % elems == 0 && a.v_stride_h % elems == 0 && a.v_stride_n % elems == 0; }
+[[maybe_unused]] static bool kv_strides_ok(const Args& a, long long elems) { return a.k_stride_b % elems == 0 && a.k_stride_h % elems == 0 && a.k_stride_n % elems == 0 && a.v_stride_b % elems == 0 && a.v_stride_h % elems == 0 && a.v_stride_n % elems == 0 && a.q_stride_b % elems == 0 && a.q_stride_h % elems == 0 && a.q_stride_n % elems == 0 && a.out_stride_b % elems == 0 && a.out_stride_h % elems == 0 && a.out_stride_n % elems == 0; }
+[[maybe_unused]] static bool rows_disjoint(long long sb, int nb, long long sh, int nh, long long sn, int nn, long long w) {
+  long long s[3] = {sb, sh, sn}, n[3] = {nb, nh, nn};
+  for (int i = 0; i < 3; ++i)
+    for (int j = i + 1; j < 3; ++j)
+      if (s[j] < s[i]) { long long t = s[i]; s[i] = s[j]; s[j] = t; t = n[i]; n[i] = n[j]; n[j] = t; }
+  long long extent = w;
+  for (int i = 0; i < 3; ++i) {
+    if (n[i] <= 1) continue;
+    if (s[i] < extent) return false;
+    extent += s[i] * (n[i] - 1);
+  }
+  return true;
+}
 } // namespace attnc_cca
 
 extern "C" const char* attnc_cca_last_error(void) { return attnc_cca::last_error; }
@@ -822,6 +858,12 @@ extern "C" void attnc_cca_args_init(AttncArgs_cca* a, int B, int H, int Hkv, int
   a->v_stride_n = 64;
   a->v_stride_h = (long long)Nk * 64;
   a->v_stride_b = (long long)Hkv * (long long)Nk * 64;
+  a->q_stride_n = 64;
+  a->q_stride_h = (long long)Nq * 64;
+  a->q_stride_b = (long long)H * Nq * 64;
+  a->out_stride_n = 64;
+  a->out_stride_h = (long long)Nq * 64;
+  a->out_stride_b = (long long)H * Nq * 64;
   a->top = 16;
 }
 
@@ -860,6 +902,11 @@ extern "C" int attnc_cca_launch(const AttncArgs_cca* args, cudaStream_t stream) 
   if (a.Nk > 1 && a.v_stride_n < 64) return fail(ATTNC_ERR_ARGS, "v_stride_n (%lld) is smaller than a row of v (%d elements): its rows would overlap", a.v_stride_n, 64);
   if (a.v_stride_b % 4 || a.v_stride_h % 4 || a.v_stride_n % 4) return fail(ATTNC_ERR_ARGS, "v strides must be multiples of 4 elements, the kernel's vector loads (got %lld, %lld, %lld)", a.v_stride_b, a.v_stride_h, a.v_stride_n);
   if (a.Nk > 0 && !(a.v_stride_n == 64 && a.v_stride_h == (long long)a.Nk * 64 && a.v_stride_b == (long long)a.Hkv * a.Nk * 64)) return fail(ATTNC_ERR_ARGS, "this kernel needs v packed [B, Hkv, Nk, %d] (its routing pass reads keys by their packed rows); pass args_init's strides", 64);
+  if (a.q_stride_b < 0 || a.q_stride_h < 0 || a.q_stride_n < 0) return fail(ATTNC_ERR_ARGS, "q strides must be >= 0 (got q_stride_b = %lld, q_stride_h = %lld, q_stride_n = %lld)", a.q_stride_b, a.q_stride_h, a.q_stride_n);
+  if (a.q_stride_b % 4 || a.q_stride_h % 4 || a.q_stride_n % 4) return fail(ATTNC_ERR_ARGS, "q strides must be multiples of 4 elements, the kernel's vector loads (got q_stride_b = %lld, q_stride_h = %lld, q_stride_n = %lld)", a.q_stride_b, a.q_stride_h, a.q_stride_n);
+  if (a.out_stride_b < 0 || a.out_stride_h < 0 || a.out_stride_n < 0) return fail(ATTNC_ERR_ARGS, "out strides must be >= 0 (got out_stride_b = %lld, out_stride_h = %lld, out_stride_n = %lld)", a.out_stride_b, a.out_stride_h, a.out_stride_n);
+  if (!attnc_cca::rows_disjoint(a.out_stride_b, a.B, a.out_stride_h, a.H, a.out_stride_n, a.Nq, 64)) return fail(ATTNC_ERR_ARGS, "out strides make rows of out overlap (out_stride_b = %lld, out_stride_h = %lld, out_stride_n = %lld for [B, H, Nq, 64] = [%d, %d, %d, 64])", a.out_stride_b, a.out_stride_h, a.out_stride_n, a.B, a.H, a.Nq);
+  if (a.out_stride_b % 4 || a.out_stride_h % 4 || a.out_stride_n % 4) return fail(ATTNC_ERR_ARGS, "out strides must be multiples of 4 elements, the kernel's vector loads (got out_stride_b = %lld, out_stride_h = %lld, out_stride_n = %lld)", a.out_stride_b, a.out_stride_h, a.out_stride_n);
   for (int c = 0; c < 3; ++c) {
     const long long n = attnc_cca::route_count(a, c);
     if (n < 0 || n > (1 << 20)) return fail(ATTNC_ERR_ARGS, "routing count %s is %lld, must be in [0, 2^20]", c == 0 ? "topk" : c == 1 ? "first" : "local", n);

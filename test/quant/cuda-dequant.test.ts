@@ -15,6 +15,7 @@ import { randomStoredInputs, rng } from '../../src/runtime/inputs.js';
 import { referenceStoredDecl } from '../../src/runtime/reference-quant.js';
 import { buildEmulation, runEmulation } from '../cuda/emu.js';
 import { expectOk, render, run, scratchDir, writeArtifact } from '../cuda/support.js';
+import { packedStrideLine } from '../cuda/emu-call.js';
 
 interface Field {
   field: string;
@@ -141,6 +142,7 @@ async function runQuantCase(
     else if (f.role === 'out')
       spec.push(`out ${f.offset} ${s.B * s.H * s.Nq * D * 4} ${join(dir, 'out.bin')}`);
     else if (f.role === 'lse') spec.push(`out ${f.offset} ${s.B * s.H * s.Nq * 4} ${join(dir, 'lse.bin')}`);
+    else if (f.role === 'qo_stride') spec.push(packedStrideLine(f, c.kernel, s)!);
     else spec.push(`${f.ctype} ${f.offset} ${sizes[f.name]}`);
   }
   spec.push(`qscale ${scale * Math.LOG2E}`);

@@ -15,6 +15,7 @@ import { referenceStoredDecl } from '../../src/runtime/reference-quant.js';
 import { buildEmulation, runEmulation } from '../cuda/emu.js';
 import { scratchDir } from '../cuda/support.js';
 import { buildQuantizeEmulation, runQuantize, type QuantizeBuffers } from './quantize-emu.js';
+import { packedStrideLine } from '../cuda/emu-call.js';
 
 const stores: readonly string[] = [
   'store k int2 scale f16 per channel group 5 zero f16 recent 6 f16\n  store v int2 scale f16 per token group 16 zero f16 recent 6 f16',
@@ -107,6 +108,7 @@ describe.concurrent('CUDA quantize → SIMT attention (CPU emulation) equals the
             spec.push(`out ${f.offset} ${s.B * s.H * s.Nq * D * 4} ${join(d, 'out.bin')}`);
           else if (f.role === 'lse')
             spec.push(`out ${f.offset} ${s.B * s.H * s.Nq * 4} ${join(d, 'lse.bin')}`);
+          else if (f.role === 'qo_stride') spec.push(packedStrideLine(f, c.kernel, s)!);
           else spec.push(`${f.ctype} ${f.offset} ${scalars[f.name]}`);
         }
         spec.push(`qscale ${scale * Math.LOG2E}`);

@@ -19,6 +19,7 @@ import { randomStoredInputs, rng } from '../../src/runtime/inputs.js';
 import { referenceDequantize } from '../../src/runtime/reference-quant.js';
 import { buildEmulation, runEmulation } from '../cuda/emu.js';
 import { render, scratchDir } from '../cuda/support.js';
+import { packedStrideLine } from '../cuda/emu-call.js';
 
 interface Field {
   field: string;
@@ -189,6 +190,8 @@ async function runProbe(
       input(f.name, f.offset, part(f.name.slice(2)));
     else if (f.role === 'tensor' && marks) input(f.name, f.offset, marks);
     else if (f.role === 'out') spec.push(`out ${f.offset} ${n * bytes} ${join(dir, 'out.bin')}`);
+    else if (f.role === 'qo_stride')
+      spec.push(packedStrideLine(f, c.kernel, { Hkv: shape.Hkv, Nk: shape.Nk, H: shape.Hkv, Nq: shape.Nk })!);
     else if (f.ctype === 'i32' || f.ctype === 'f32')
       spec.push(`${f.ctype} ${f.offset} ${sizes[f.name] ?? 0}`);
   }

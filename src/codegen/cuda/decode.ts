@@ -197,7 +197,6 @@ export function decodeSource(k: AttentionKernel, layout: CudaLayout, ns: string)
     '  const int split = blockIdx.x / row_tiles, rt = blockIdx.x % row_tiles;',
     '  const int hk = blockIdx.y, b = blockIdx.z;',
     '  const int lane = threadIdx.x & 7, g = threadIdx.x >> 3;',
-    `  const T* __restrict__ qg = static_cast<const T*>(${f('q')});`,
     ...([K_ROWS, V_ROWS] as const)
       .filter((t) => !isQuantChunk(k.formats[t.name]))
       .map((t) => `  const KvRows ${t.name}g = ${kvHead(t, 'b', 'hk', k.formats.paged !== undefined)};`),
@@ -212,7 +211,7 @@ export function decodeSource(k: AttentionKernel, layout: CudaLayout, ns: string)
     '    const int row = pp % a.Nq;',
     '    hr[r] = hk * group + pp / a.Nq;',
     '    qp[r] = row + a.q_offset;',
-    '    const T* qrow = qg + (((size_t)b * a.H + hr[r]) * a.Nq + row) * D;',
+    '    const T* qrow = q_row(a, b, hr[r], row);',
     '#pragma unroll',
     '    for (int c = 0; c < CD; ++c) {',
     '      qx[r][c] = *reinterpret_cast<const VecT<VW>*>(qrow + (lane + 8 * c) * VW);',
@@ -284,7 +283,7 @@ export function decodeSource(k: AttentionKernel, layout: CudaLayout, ns: string)
       threads: 'THREADS',
       records: { first: 'base', stride: 'stride', count: 'n', countLabel: 'n_splits' },
       sink: {
-        decl: `T* og = static_cast<T*>(${f('out')}) + (((size_t)b * a.H + h) * a.Nq + row) * DV;`,
+        decl: 'T* og = out_row(a, b, h, row);',
         at: (d) => `og[${d}]`,
         lse: lse ? { ptr: lse, index: '((size_t)b * a.H + h) * a.Nq + row' } : undefined,
       },

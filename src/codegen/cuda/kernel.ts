@@ -20,6 +20,7 @@ import {
 } from './launcher.js';
 import { cudaLayout, type CudaLayout } from './layout.js';
 import { kvRowsPrelude } from './kv-rows.js';
+import { qoRowsPrelude } from './qo-rows.js';
 import { importanceBinding, importanceDevice } from './importance.js';
 import { cudaArchs } from './arch.js';
 import { checkCudaSchedule, cudaLimits, cudaScheduleProblem, type CudaLimits } from './plan.js';
@@ -101,6 +102,7 @@ function prelude(k: AttentionKernel, layout: CudaLayout): string {
     '};',
     '',
     ...kvRowsPrelude(k.formats),
+    ...qoRowsPrelude(),
   ].join('\n');
 }
 
@@ -280,6 +282,8 @@ export function renderCuda(
       fields: layout.fields.map(({ decl: _d, ...f }) => f),
     },
     alignment: align,
+    // A paged cache's page size (rows per page): callers size and check the block table by it.
+    ...(kernel.formats.paged ? { paged: { pageSize: kernel.formats.paged.pageSize } } : {}),
     mapping: core.mapping,
     sharedBytes: core.smemBytes,
     tiles: tileInfo(kernel),

@@ -122,11 +122,11 @@ export function pointerChecks(k: AttentionKernel, layout: CudaLayout, align: num
 
 /** The K/V stride fields of the layout (float caches only: a quantized one is packed). */
 const strideFieldsOf = (layout: CudaLayout): string[] =>
-  layout.fields.filter((f) => f.role === 'stride').map((f) => f.field);
+  layout.fields.filter((f) => f.role === 'stride' || f.role === 'qo_stride').map((f) => f.field);
 
 /**
- * Host helper (in the launcher's namespace): every K/V stride a multiple of `elems`, so that the
- * kernels' vector loads (and decode's) stay aligned.
+ * Host helper (in the launcher's namespace): every K/V stride, and q's and out's (qo-rows.ts), a
+ * multiple of `elems`, so that the kernels' vector loads and stores (and decode's) stay aligned.
  */
 export function stridesAlignedFn(layout: CudaLayout): string {
   const all = strideFieldsOf(layout).map((s) => `a.${s} % elems == 0`);

@@ -15,6 +15,7 @@ import {
   stridesAlignedFn,
   valueChecks,
 } from './launcher-checks.js';
+import { qoStrideChecks, qoStrideDefaults, rowsDisjointFn } from './qo-rows.js';
 import { decodeLaunch, decodeSource, decodeWanted, hasCudaDecode } from './decode.js';
 import { afterAttention, importanceChecks, importanceHost } from './importance.js';
 import {
@@ -59,10 +60,10 @@ export function headerText(k: AttentionKernel, layout: CudaLayout, align: number
   const s = k.schedule;
   const f = k.formats;
   const fieldDoc: Record<string, string> = {
-    q: `[B, H, Nq, ${s.headDim}] ${f.q.dtype}`,
+    q: `[B, H, Nq, ${s.headDim}] ${f.q.dtype} at q_stride_* (args_init: packed; any layout with a contiguous last dim)`,
     k: kvDoc(f.k, s.headDim, f.paged?.pageSize),
     v: kvDoc(f.v, s.valueDim, f.paged?.pageSize),
-    out: `[B, H, Nq, ${s.valueDim}] ${f.out.dtype}, written`,
+    out: `[B, H, Nq, ${s.valueDim}] ${f.out.dtype}, written at out_stride_* (args_init: packed)`,
     lse: k.outputs.importance
       ? '[B, H, Nq] f32, natural log, written (the importance pass reads it)'
       : '[B, H, Nq] f32, natural log, written; may be NULL',
@@ -75,6 +76,7 @@ export function headerText(k: AttentionKernel, layout: CudaLayout, align: number
   for (const f of layout.fields) {
     if (f.role === 'tensor') fieldDoc[f.field] = 'user tensor, row-major';
     if (f.role === 'stride') fieldDoc[f.field] = strideDoc(f.field, k.formats.paged !== undefined);
+    if (f.role === 'qo_stride') fieldDoc[f.field] = qoStrideDoc(f.field);
     if (f.role === 'block_table')
       fieldDoc[f.field] =
         `[B, max_pages] page ids: key j of batch b is row j % ${k.formats.paged?.pageSize} of page block_table[b * max_pages + j / ${k.formats.paged?.pageSize}]`;
@@ -236,6 +238,7 @@ export function launcherText(
     '}',
     'static bool ptr_ok(const void* p, size_t align) { return p != NULL && (uintptr_t)p % align == 0; }',
     stridesAlignedFn(layout),
+    rowsDisjointFn,
     ...(k.outputs.importance ? [importanceHost(k)] : []),
     `} // namespace ${ns}`,
     // Decode mode (split-KV + lse merge, decode.ts) for few queries over a long KV.
@@ -250,6 +253,7 @@ export function launcherText(
     `  ${ARGS}->k_offset = 0;`,
     `  ${ARGS}->scale = 1.0f / sqrtf(${s.headDim}.0f);`,
     ...strideDefaults(k, ARGS),
+    ...qoStrideDefaults(s.headDim, s.valueDim, ARGS),
     ...defaults,
     '}',
     ...k.summaries.flatMap(({ tensor }) => [
@@ -273,6 +277,7 @@ export function launcherText(
     `  if (a.Nq == 0) return ${afterAttention(k, ns)};`,
     ...pointerChecks(k, layout, align).map((c) => `  ${c}`),
     ...strideChecks(k, core.vectorElems).map((c) => `  ${c}`),
+    ...qoStrideChecks(s.valueDim, core.vectorElems, ns).map((c) => `  ${c}`),
     ...(blockRouted ? routingHostChecks(k, ns).map((c) => `  ${c}`) : []),
     ...(selecting ? selectHostChecks(k, ns, layout).map((c) => `  ${c}`) : []),
     ...summaries.map((c) => `  ${c}`),
@@ -327,6 +332,12 @@ function kvDoc(f: TensorFormat, width: number, page?: number): string {
 }
 
 /** The header's note on a K/V stride field (kv-rows.ts). */
+function qoStrideDoc(field: string): string {
+  const what = { b: 'batches', h: 'heads', n: 'rows (queries)' }[field.at(-1)!]!;
+  const init = { b: 'H * Nq * W', h: 'Nq * W', n: 'W' }[field.at(-1)!]!;
+  return `elements between ${what} (args_init: ${init}, W the row width; a BNHD view: h W, n H * W)`;
+}
+
 function strideDoc(field: string, paged: boolean): string {
   const what = { b: paged ? 'pages' : 'batches', h: 'kv heads', n: 'rows (keys)' }[field.at(-1)!]!;
   const init = { b: paged ? 'Hkv * P * W' : 'Hkv * Nk * W', h: paged ? 'P * W' : 'Nk * W', n: 'W' }[

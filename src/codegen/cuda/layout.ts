@@ -6,6 +6,7 @@ import type { AttentionKernel } from '../../ir/kernel.js';
 import { cudaCacheParts } from './dequant.js';
 import { selectHandles } from './routing-case.js';
 import { strideFields } from './kv-rows.js';
+import { qoStrideFields } from './qo-rows.js';
 
 export type ArgRole =
   | 'q'
@@ -30,6 +31,8 @@ export type ArgRole =
   | 'cache'
   // K/V element strides, 64-bit (kv-rows.ts): batch (paged: page), kv head, row.
   | 'stride'
+  // q's and out's element strides, 64-bit (qo-rows.ts): batch, head, row.
+  | 'qo_stride'
   // A paged cache's block table [B, max_pages] of page ids, and max_pages (kv-rows.ts).
   | 'block_table'
   | 'max_pages';
@@ -95,6 +98,8 @@ export function cudaLayout(kernel: AttentionKernel): CudaLayout {
   for (const t of ['k', 'v'] as const)
     if (kernel.formats[t].kind === 'float')
       for (const s of strideFields(t)) add(s, s, 'stride', 'i64', 'long long $');
+  for (const t of ['q', 'out'] as const)
+    for (const s of qoStrideFields(t)) add(s, s, 'qo_stride', 'i64', 'long long $');
   if (kernel.routing) {
     add('indices', 'indices', 'indices', 'ptr', 'int* $');
     add('route_scratch', 'route_scratch', 'scratch', 'ptr', 'float* $');

@@ -197,9 +197,9 @@ export function epilogueCode(lse: boolean): string[] {
     '  sum += __shfl_xor_sync(0xffffffffu, sum, 2);',
     '  const int i = row_r[r];',
     '  if (i >= a.Nq) continue;',
-    '  const size_t row = (size_t)(b * a.H + h) * a.Nq + i;',
+    ...(lse ? ['  const size_t row = (size_t)(b * a.H + h) * a.Nq + i; // lse stays packed'] : []),
     '  const float inv = sum == 0.f ? 0.f : 1.f / sum;',
-    '  T* orow = static_cast<T*>(a.out) + row * DV;',
+    '  T* orow = out_row(a, b, h, i);',
     '#pragma unroll',
     '  for (int n = 0; n < DV / 8; ++n)',
     '    *reinterpret_cast<unsigned*>(orow + n * 8 + t4 * 2) = pack2(o[n][2 * r] * inv, o[n][2 * r + 1] * inv);',
@@ -243,11 +243,7 @@ export function coreBody(
       : []),
     ...(e.mode === 'empty'
       ? ['(void)Qs; (void)Ks; (void)Vs; (void)t4;']
-      : [
-          r
-            ? r.qLoad(parts.qLoad)
-            : `${parts.qLoad}<D, BQ>(Qs, static_cast<const T*>(a.q) + ((size_t)(b * a.H + h) * a.Nq + q0) * D, a.Nq - q0, tid);`,
-        ]),
+      : [r ? r.qLoad(parts.qLoad) : `${parts.qLoad}<D, BQ>(Qs, q_rows(a, b, h, q0), a.Nq - q0, tid);`]),
     '',
     "// This lane's rows: g and g + 8 of the warp's 16. Accumulators o[n] cover dv 8n..8n+7.",
     ...(r ? r.rows : ['const int row_r[2] = {q0 + warp * 16 + g, q0 + warp * 16 + g + 8};']),

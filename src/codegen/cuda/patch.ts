@@ -205,7 +205,7 @@ export function patchPerm(t: PatchTexts) {
     nkt: 'const int nkt = (pu.nk + BK - 1) / BK;',
     qBounds: ['const int q_lo = pu.q_lo;', 'const int q_hi = pu.q_hi;'],
     qLoad: (loader: string): string =>
-      `${loader}_gather<D, BQ>(Qs, static_cast<const T*>(a.q) + (size_t)(b * a.H + h) * a.Nq * D, [&](const int r) { const int i = patch_row(pu, r); return i < a.Nq ? i : -1; }, tid);`,
+      `${loader}_gather<D, BQ>(Qs, q_rows(a, b, h, 0), [&](const int r) { const int i = patch_row(pu, r); return i < a.Nq ? i : -1; }, tid);`,
     rows: [
       'const int row_r[2] = {patch_row(pu, warp * 16 + g), patch_row(pu, warp * 16 + g + 8)}; // Nq: none',
     ],

@@ -89,7 +89,7 @@ export const perm = {
     'const int q_hi = a.q_offset + ru.row0 + ru.step * (min(q0 + BQ, ru.nq) - 1);',
   ],
   qLoad: (loader: string): string =>
-    `${loader}_strided<D, BQ>(Qs, static_cast<const T*>(a.q) + ((size_t)(b * a.H + h) * a.Nq + ru.row0 + (size_t)ru.step * q0) * D, (size_t)ru.step * D, ru.nq - q0, tid);`,
+    `${loader}_strided<D, BQ>(Qs, q_row(a, b, h, ru.row0 + (long long)ru.step * q0), (size_t)ru.step * a.q_stride_n, ru.nq - q0, tid);`,
   rows: [
     'const int li_r[2] = {q0 + warp * 16 + g, q0 + warp * 16 + g + 8}; // class-local',
     'const int row_r[2] = {li_r[0] < ru.nq ? ru.row0 + ru.step * li_r[0] : a.Nq,',

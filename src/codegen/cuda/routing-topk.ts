@@ -107,7 +107,7 @@ export function routeTopkKernel(k: AttentionKernel): string[] {
         : ['g', 'g + 1'];
   const qRow =
     q === 'raw'
-      ? 'static_cast<const T*>(a.q) + ((size_t)(b * a.H + h) * a.Nq + r_lo[u]) * D'
+      ? 'q_row(a, b, h, r_lo[u])'
       : 'a.route_scratch + route_q_base(a) + ((size_t)(b * a.H + h) * route_nq_stride(a) + (U0 + u)) * D';
   const qLoad = q === 'raw' ? 'to_f32(src[d])' : 'src[d]';
   // Affinities of voter h for every (unit, block) into `dst`: NaN marks a non-candidate.

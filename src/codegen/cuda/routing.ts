@@ -86,7 +86,15 @@ function poolKernel(k: AttentionKernel, side: 'k' | 'q'): string[] {
     '  const int len = p_hi - p_lo;',
     '  if (len <= 0) return;',
     `  const size_t bh = (size_t)blockIdx.z * ${heads} + blockIdx.y;`,
-    `  const T* rows = static_cast<const T*>(${src}) + (bh * ${N} + (p_lo - ${off})) * D;`,
+    ...(side === 'k'
+      ? [
+          `  const T* rows = static_cast<const T*>(${src}) + (bh * ${N} + (p_lo - ${off})) * D;`,
+          '  const long long rs = D;',
+        ]
+      : [
+          `  const T* rows = q_row(a, blockIdx.z, blockIdx.y, p_lo - ${off});`,
+          '  const long long rs = a.q_stride_n;',
+        ]),
     `  float* dst = a.route_scratch + ${base} + (bh * ${nb} + blockIdx.x) * D;`,
     ...poolRows(red, ROUTE_THREADS),
     '}',
@@ -124,7 +132,7 @@ export const poolRows = (red: (typeof reducers)[PoolReducer], threads: number): 
   `  for (int d = threadIdx.x; d < D; d += ${threads}) {`,
   `    float acc = ${red.init};`,
   '    for (int p = 0; p < len; ++p) {',
-  '      const float x = to_f32(rows[(size_t)p * D + d]);',
+  '      const float x = to_f32(rows[p * rs + d]);',
   `      ${red.fold};`,
   '    }',
   `    dst[d] = ${red.finish};`,

@@ -79,7 +79,7 @@ function attnKernel(k: AttentionKernel, cx: Omit<CudaContext, 'vars'>): string[]
     // Declared only where read: nvcc -Werror all-warnings refuses an unused variable.
     `  const int kvh = h / (a.H / a.Hkv)${readsQpos ? ', qpos = i + a.q_offset' : ''};`,
     ...selectKvHeadDecls(k.formats, 'b', 'kvh').map((l) => `  ${l}`),
-    '  const T* qp = static_cast<const T*>(a.q) + ((size_t)(b * a.H + h) * a.Nq + i) * D;',
+    '  const T* qp = q_row(a, b, h, i);',
     '  float qv[SEL_NC][SEL_VW], acc[SEL_NCV][SEL_VW];',
     '#pragma unroll',
     '  for (int c = 0; c < SEL_NC; ++c)',
@@ -156,7 +156,7 @@ function attnKernel(k: AttentionKernel, cx: Omit<CudaContext, 'vars'>): string[]
     '  for (int d = tid; d < DV; d += blockDim.x) {',
     '    float o = 0.f;',
     '    for (int t = 0; t < 16; ++t) if (gl[t] != 0.f) o += gacc[t][d] * expf(gm[t] - M);',
-    '    if (ns == 1) static_cast<T*>(a.out)[orow * DV + d] = from_f32(L == 0.f ? 0.f : o / L);',
+    '    if (ns == 1) out_row(a, b, h, i)[d] = from_f32(L == 0.f ? 0.f : o / L);',
     '    else part[d] = o;',
     '  }',
     '  if (tid == 0) {',
@@ -181,7 +181,7 @@ function mergeKernel(k: AttentionKernel): string[] {
       threads: 'blockDim.x',
       records: { first: 'part', stride: '(DV + 2)', count: 'ns' },
       sink: {
-        at: (d) => `static_cast<T*>(a.out)[orow * DV + ${d}]`,
+        at: (d) => `out_row(a, b, h, i)[${d}]`,
         lse: k.outputs.lse ? { ptr: 'a.lse', index: 'orow' } : undefined,
       },
     }),

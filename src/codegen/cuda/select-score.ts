@@ -32,7 +32,7 @@ function poolKernel(k: AttentionKernel, side: 'k' | 'q'): string[] {
           `  const SelDqK rows = ${selectKvHead(k.formats, K_ROWS, 'blockIdx.z', 'blockIdx.y')};`,
           `  float* dst = a.route_scratch + ${base} + (bh * ${N} + i) * D;`,
           ...poolRows(red, SEL_POOL_THREADS).map((l) =>
-            l.replace('to_f32(rows[(size_t)p * D + d])', 'rows.at(i + p, d)'),
+            l.replace('to_f32(rows[p * rs + d])', 'rows.at(i + p, d)'),
           ),
         ]
       : paged
@@ -40,11 +40,19 @@ function poolKernel(k: AttentionKernel, side: 'k' | 'q'): string[] {
             `  const KvRows rows = ${selectKvHead(k.formats, K_ROWS, 'blockIdx.z', 'blockIdx.y')};`,
             `  float* dst = a.route_scratch + ${base} + (bh * ${N} + i) * D;`,
             ...poolRows(red, SEL_POOL_THREADS).map((l) =>
-              l.replace('rows[(size_t)p * D + d]', 'rows.row(i + p)[d]'),
+              l.replace('rows[p * rs + d]', 'rows.row(i + p)[d]'),
             ),
           ]
         : [
-            `  const T* rows = static_cast<const T*>(${src}) + (bh * ${N} + i) * D;`,
+            ...(side === 'k'
+              ? [
+                  `  const T* rows = static_cast<const T*>(${src}) + (bh * ${N} + i) * D;`,
+                  '  const long long rs = D;',
+                ]
+              : [
+                  '  const T* rows = q_row(a, blockIdx.z, blockIdx.y, i);',
+                  '  const long long rs = a.q_stride_n;',
+                ]),
             `  float* dst = a.route_scratch + ${base} + (bh * ${N} + i) * D;`,
             ...poolRows(red, SEL_POOL_THREADS),
           ]),
@@ -63,7 +71,7 @@ function scoreKernel(k: AttentionKernel, pass: 'vote_stats' | 'score'): string[]
   const pooled = pooledSides(r);
   const qSrc = pooled.q
     ? 'a.route_scratch[sel_pq_off(a) + ((size_t)(b * a.H + h) * a.Nq + i) * D + d]'
-    : 'to_f32(static_cast<const T*>(a.q)[((size_t)(b * a.H + h) * a.Nq + i) * D + d])';
+    : 'to_f32(q_row(a, b, h, i)[d])';
   // Raw keys of a quantized cache: element by element through its handle (select-kv.ts).
   const dequant = !pooled.k && selDequantizes(k.formats.k);
   // Raw keys of a paged cache: row j through the block table (kv-rows.ts), read element by

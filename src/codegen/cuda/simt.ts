@@ -90,7 +90,7 @@ export function simtCore(plan: SimtPlan): AttentionCore {
         '#pragma unroll',
         '  for (int r = 0; r < ROWS; ++r) {',
         '    const int i = row0 + r;',
-        '    const T* qrow = static_cast<const T*>(a.q) + ((size_t)(b * a.H + h) * a.Nq + i) * D;',
+        '    const T* qrow = q_row(a, b, h, i);',
         '#pragma unroll',
         '    for (int t = 0; t < D / (VW * TPR); ++t) {',
         '      const VecT<VW> x = i < a.Nq ? *reinterpret_cast<const VecT<VW>*>(qrow + VW * (g + TPR * t)) : VecT<VW>::zero();',
@@ -123,9 +123,11 @@ export function simtCore(plan: SimtPlan): AttentionCore {
         '  for (int r = 0; r < ROWS; ++r) {',
         '    const int i = row0 + r;',
         '    if (i >= a.Nq) continue;',
-        '    const size_t row = (size_t)(b * a.H + h) * a.Nq + i;',
+        ...(kernel.outputs.lse
+          ? ['    const size_t row = (size_t)(b * a.H + h) * a.Nq + i; // lse stays packed']
+          : []),
         '    const float inv = l[r] == 0.f ? 0.f : 1.f / l[r];',
-        '    T* orow = static_cast<T*>(a.out) + row * DV;',
+        '    T* orow = out_row(a, b, h, i);',
         '#pragma unroll',
         '    for (int t = 0; t < DV / (VW * TPR); ++t) {',
         '      VecT<VW> o;',

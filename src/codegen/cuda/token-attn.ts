@@ -233,9 +233,11 @@ export function tokenAttentionDeviceCode(k: AttentionKernel, plan: TokenPlan, e:
     '    l[rr] += __shfl_xor_sync(0xffffffffu, l[rr], 1);',
     '    l[rr] += __shfl_xor_sync(0xffffffffu, l[rr], 2);',
     '    if (!row_ok[rr]) continue;',
-    '    const size_t row = (size_t)(b * a.H + row_h[rr]) * a.Nq + row_i[rr];',
+    ...(k.outputs.lse
+      ? ['    const size_t row = (size_t)(b * a.H + row_h[rr]) * a.Nq + row_i[rr]; // lse stays packed']
+      : []),
     '    const float inv = l[rr] == 0.f ? 0.f : 1.f / l[rr];',
-    '    T* orow = static_cast<T*>(a.out) + row * DV;',
+    '    T* orow = out_row(a, b, row_h[rr], row_i[rr]);',
     ...indent(p.store, '    '),
     ...(k.outputs.lse
       ? [

@@ -25,7 +25,7 @@ export function tokenSimtParts(_k: AttentionKernel, _plan: TokenPlan): TokenForm
       'for (int c = lane; c < 16 * D; c += 32) {',
       '  const long long R = ((long long)blockIdx.x * TOK_WARPS + warp) * 16 + c / D;',
       '  const int i = R < rows_all ? (int)(R / G) : 0, h = hkv * G + (R < rows_all ? (int)(R % G) : 0);',
-      '  const T* qrow = static_cast<const T*>(a.q) + ((size_t)(b * a.H + h) * a.Nq + i) * D;',
+      '  const T* qrow = q_row(a, b, h, i);',
       '  Qs[c] = R < rows_all ? to_f32(qrow[c % D]) : 0.f;',
       '}',
       'float o[2][TOK_OC];',

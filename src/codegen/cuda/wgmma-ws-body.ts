@@ -11,6 +11,7 @@ import { tmaLoadKv } from './kv-load-tma.js';
 import { indent } from './mma-body.js';
 import { classifyCode } from './mma-tiles.js';
 import { endMarkCode, producerHoistCode, publishTile, readTileCode } from './wgmma-ws-walk.js';
+import { qTmaCoords } from './qo-rows.js';
 
 /** Per-key hoists of a tile, computed by the consumers between two consumer-only barriers. */
 function keyHoistCode(e: CoreExprs): string[] {
@@ -33,7 +34,7 @@ export function producerCode(e: CoreExprs, walk: boolean): string[] {
     'unsigned ph = 0;',
     'if (lane == 0) {',
     '  mbar_expect_tx(qbar, BQ * D * (int)sizeof(T));',
-    '  tma_panels<D, BQ>(Qs, tmq, q0, b * a.H + h, qbar);',
+    `  tma_kv_panels<D, BQ>(Qs, tmq, ${qTmaCoords('q0', 'b', 'h')}, qbar);`,
     '}',
     'bool kt_full;',
     'for (int kt = next_tile(0, kt_full); kt < nkt; kt = next_tile(kt + 1, kt_full)) {',

@@ -7,6 +7,7 @@
 import type { Schedule, StorageDType } from '../../ir/kernel.js';
 import { tmaKvDevice, tmaKvHost, tmaKvMaps } from './kv-load-tma.js';
 import { wgmmaDeviceHelpers } from './wgmma-device.js';
+import { qTmaShape } from './qo-rows.js';
 
 /** CUtensorMapDataType of the storage type (cuda.h: FLOAT16 = 6, BFLOAT16 = 9). */
 export const tmaDataType: Readonly<Record<'f16' | 'bf16', number>> = { f16: 6, bf16: 9 };
@@ -101,17 +102,6 @@ export function tmaHostCode(dtype: StorageDType, kvMaps: readonly string[] = tma
     'typedef int (*EncodeTiledFn)(TmaMap*, int, unsigned, void*, const unsigned long long*, const unsigned long long*,',
     '                             const unsigned*, const unsigned*, int, int, int, int);',
     '',
-    'static int encode_panels(EncodeTiledFn fn, TmaMap* map, const void* base, int width, int rows, int slices,',
-    '                         int box_rows) {',
-    '  const unsigned long long dims[3] = {(unsigned long long)width, (unsigned long long)rows, (unsigned long long)slices};',
-    '  const unsigned long long strides[2] = {(unsigned long long)width * sizeof(T),',
-    '                                         (unsigned long long)rows * width * sizeof(T)};',
-    '  const unsigned box[3] = {64u, (unsigned)box_rows, 1u};',
-    '  const unsigned elem_strides[3] = {1u, 1u, 1u};',
-    `  return fn(map, ${tmaDataType[dtype]}, 3, const_cast<void*>(base), dims, strides, box, elem_strides, 0,`,
-    `            ${TMA_SWIZZLE_128B} /* 128B swizzle */, ${TMA_L2_256B} /* L2 256B promotion */, 0 /* zero fill */);`,
-    '}',
-    '',
     ...tmaKvHost(tmaDataType[dtype], TMA_SWIZZLE_128B, TMA_L2_256B),
     '',
     '// maps[0..2] = Q, K, V. With Nk = 0 no K/V tile is ever loaded, so their maps stay zero.',
@@ -126,7 +116,7 @@ export function tmaHostCode(dtype: StorageDType, kvMaps: readonly string[] = tma
     '    encode = reinterpret_cast<EncodeTiledFn>(fn);',
     '  }',
     '  memset(maps, 0, 3 * sizeof(TmaMap));',
-    '  if (encode_panels(encode, &maps[0], a.q, D, a.Nq, a.B * a.H, BQ) != 0) return "cannot describe q to the TMA unit";',
+    `  if (encode_kv_panels(encode, &maps[0], ${qTmaShape}, BQ) != 0) return "cannot describe q to the TMA unit (its strides must be multiples of 16 bytes)";`,
     '  if (a.Nk == 0) return nullptr;',
     ...kvMaps,
     '  return nullptr;',

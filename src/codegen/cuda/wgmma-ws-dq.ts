@@ -12,6 +12,7 @@ import { codesPerWord } from '../../quant/elem.js';
 import { wordsPerRow } from '../../quant/layout.js';
 import { producerHandleDecls } from './dequant-tile.js';
 import { tmaLoadKvOf } from './kv-load-tma.js';
+import { qTmaCoords } from './qo-rows.js';
 
 /** Named barrier of the producer warpgroup alone (1: consumers; 2, 3: ping-pong). */
 const PRODUCER_BAR = 4;
@@ -79,7 +80,7 @@ export function dequantProducerCode(formats: TensorFormats): string[] {
     'unsigned ph = 0;',
     'if (ptid == 0) {',
     '  mbar_expect_tx(qbar, BQ * D * (int)sizeof(T));',
-    '  tma_panels<D, BQ>(Qs, tmq, q0, b * a.H + h, qbar);',
+    `  tma_kv_panels<D, BQ>(Qs, tmq, ${qTmaCoords('q0', 'b', 'h')}, qbar);`,
     '}',
     'bool kt_full;',
     'for (int kt = next_tile(0, kt_full); kt < nkt; kt = next_tile(kt + 1, kt_full)) {',

@@ -1,0 +1,74 @@
+// `attnc compile --target cuda --backward` (issue 14 item 4): the f32 SIMT backward beside the
+// forward, listed in the manifest for attnc.torch's autograd; a kernel without one says why, and
+// the flag is refused where it means nothing.
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+
+const attnc = (...args: string[]) =>
+  spawnSync(process.execPath, ['dist/src/cli/main.js', ...args], { encoding: 'utf8' });
+const manifestOf = (dir: string, name: string) =>
+  JSON.parse(readFileSync(join(dir, `${name}.json`), 'utf8')) as { backward?: Record<string, unknown> };
+
+describe('attnc compile --backward', () => {
+  it('writes NAME_backward.cu and lists its functions, fields and gradient slots', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'attnc-bwd-'));
+    const r = attnc(
+      'compile',
+      'stdlib/softcap.attn',
+      '--target',
+      'cuda',
+      '--dtype',
+      'bf16',
+      '--backward',
+      '--out',
+      dir,
+    );
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout).toContain('softcap_backward.cu');
+    const b = manifestOf(dir, 'softcap').backward!;
+    expect(b).toMatchObject({
+      available: true,
+      code: 'softcap_backward.cu',
+      launch: 'attnc_softcap_backward_launch',
+      slots: 'attnc_softcap_backward_slots',
+      gradParams: ['cap'],
+      gradTensors: [],
+      headDim: 64,
+    });
+    const code = readFileSync(join(dir, 'softcap_backward.cu'), 'utf8');
+    expect(code).toContain('extern "C" cudaError_t attnc_softcap_backward_launch(');
+    expect(code).toContain('extern "C" int attnc_softcap_backward_slots(');
+    expect((b.fields as { name: string }[]).map((f) => f.name)).toContain('p_cap');
+  });
+
+  it('says why a kernel has no backward, and writes the forward anyway', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'attnc-bwd-'));
+    expect(
+      attnc('compile', 'stdlib/nsa_select.attn', '--target', 'cuda', '--backward', '--out', dir).status,
+    ).toBe(0);
+    expect(manifestOf(dir, 'nsa_select').backward).toEqual({
+      available: false,
+      reason: 'the backward pass is not available for routing/selection kernels yet',
+    });
+    expect(existsSync(join(dir, 'nsa_select.cu'))).toBe(true);
+    expect(existsSync(join(dir, 'nsa_select_backward.cu'))).toBe(false);
+    const nolse = mkdtempSync(join(tmpdir(), 'attnc-bwd-'));
+    expect(
+      attnc('compile', 'stdlib/causal.attn', '--target', 'cuda', '--no-lse', '--backward', '--out', nolse)
+        .status,
+    ).toBe(0);
+    expect(manifestOf(nolse, 'causal').backward).toMatchObject({
+      available: false,
+      reason: expect.stringContaining('lse'),
+    });
+  });
+
+  it('needs --target cuda', () => {
+    const r = attnc('compile', 'stdlib/causal.attn', '--target', 'wgsl', '--backward');
+    expect(r.status).toBe(1);
+    expect(r.stderr).toContain('--backward needs --target cuda');
+  });
+});
