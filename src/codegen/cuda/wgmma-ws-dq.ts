@@ -77,7 +77,8 @@ export function dequantProducerCode(
   field: (key: string) => string,
 ): string[] {
   if (s.wsDequant === 'serial') return serialProducerCode(formats);
-  return pipelinedProducerCode(formats, field, fastConvertible(formats));
+  const packed = s.wsDequant !== 'pipelined-scalar';
+  return pipelinedProducerCode(formats, field, fastConvertible(formats), packed);
 }
 
 /** Device code of the fast converter when the pipelined producer uses it (dequant-fast.ts). */
