@@ -1,6 +1,8 @@
 // Writes the CUDA artifacts that bench/cuda/quant-prefill.py checks and times: prefill over
 // quantized K/V caches (src/codegen/cuda/dequant-tile.ts) beside the bf16 kernel, full and causal,
-// D = 128, bf16 q/out, default sm_90a engine (wgmma-ws) plus the wgmma engine for int8:
+// D = 128, bf16 q/out: the default sm_90a engine (wgmma-ws, pipelined producer, packed converter),
+// wgmma-ws with the per-element converter (Schedule.wsDequant 'pipelined-scalar'), with the serial
+// producer ('serial') and the wgmma engine for int8:
 //   npm run build && node bench/cuda/quant-prefill-emit.mjs   → bench/build/cuda-quant-prefill/
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -19,14 +21,23 @@ const formats = {
   int4: 'store kv int4 scale f32 per token',
 };
 const masks = { full: '', causal: 'mask causal' };
-const engines = [undefined, 'wgmma'];
+// Engine variants: wgmma-ws with its pipelined producer (the default, Schedule.wsDequant) and with
+// the serial one (one tile at a time: the state before the pipeline), and the wgmma engine.
+const variants = [
+  { tag: '', schedule: {} },
+  { tag: '_serial', schedule: { engine: 'wgmma-ws', wsDequant: 'serial' }, quantOnly: true },
+  // Phase 1's pipelined producer: the per-element fast converter (the default is its packed form).
+  { tag: '_scalar', schedule: { engine: 'wgmma-ws', wsDequant: 'pipelined-scalar' }, quantOnly: true },
+  { tag: '_wgmma', schedule: { engine: 'wgmma' }, formats: ['bf16', 'int8'] },
+];
 
 const index = [];
 for (const [fmt, store] of Object.entries(formats)) {
   for (const [mask, line] of Object.entries(masks)) {
-    for (const engine of engines) {
-      if (engine !== undefined && fmt !== 'int8' && fmt !== 'bf16') continue;
-      const name = `qp_${fmt}_${mask}${engine ? `_${engine}` : ''}`;
+    for (const v of variants) {
+      if (v.quantOnly && fmt === 'bf16') continue;
+      if (v.formats && !v.formats.includes(fmt)) continue;
+      const name = `qp_${fmt}_${mask}${v.tag}`;
       const body = [store, line]
         .filter(Boolean)
         .map((l) => `  ${l}\n`)
@@ -35,7 +46,7 @@ for (const [fmt, store] of Object.entries(formats)) {
         target: 'cuda',
         headDim: 128,
         dtype: 'bf16',
-        ...(engine ? { schedule: { engine } } : {}),
+        schedule: v.schedule,
       });
       writeFileSync(join(out, `${name}.cu`), artifact.code);
       writeFileSync(join(out, `${name}.json`), artifact.files[`${artifact.name}.json`]);
@@ -45,6 +56,7 @@ for (const [fmt, store] of Object.entries(formats)) {
         fmt,
         mask,
         engine: s.engine,
+        dequant: fmt === 'bf16' || s.engine !== 'wgmma-ws' ? null : (s.wsDequant ?? 'pipelined'),
         blockK: s.blockK,
         manifest: `${name}.json`,
         variant: name,

@@ -2,10 +2,12 @@
 on the GPU: builds the artifacts of bench/cuda/quant-prefill-emit.mjs, checks every one against a
 PyTorch reference over the dequantized K/V (small ragged GQA shapes in float32, then the timed
 shape against SDPA over the same values in bf16), then times bf16 vs int8 / e4m3 / int4 K/V at
-Nq = Nk = 16384, B 2, H 16, D 128, full and causal (target: int8 within 10% of bf16).
+Nq = Nk = 16384, B 2, H 16, D 128, full and causal (target: int8 within 10% of bf16), each
+quantized format on wgmma-ws with the pipelined producer (default: packed converter), its per-element
+converter ('pipelined-scalar', phase 1) and the serial producer.
 
     npx tsc -p tsconfig.json && node bench/cuda/quant-prefill-emit.mjs          # here
-    python3 bench/cuda/quant-prefill.py --build bench/build/cuda-quant-prefill  # on the GPU (< 150 s)
+    python3 bench/cuda/quant-prefill.py --build bench/build/cuda-quant-prefill  # on the GPU (< 240 s)
 
 Results: $OUT/quant-prefill.json (checks, timings, ratio to bf16 of the same mask).
 """
@@ -195,7 +197,8 @@ def main():
         ms = median_ms(r.launch)
         f = flops / (2 if e['mask'] == 'causal' else 1)
         row = {'name': e['name'], 'fmt': e['fmt'], 'mask': e['mask'], 'engine': e['engine'],
-               'blockK': e['blockK'], 'ms': ms, 'TFLOPs': f / ms / 1e9, 'ok': ok}
+               'dequant': e.get('dequant'), 'blockK': e['blockK'], 'ms': ms, 'TFLOPs': f / ms / 1e9,
+               'ok': ok}
         results['timings'].append(row)
         del r
         torch.cuda.empty_cache()
@@ -204,6 +207,11 @@ def main():
         b = base.get((t['mask'], t['engine']))
         t['vs_bf16'] = t['ms'] / b if b else None
         print(json.dumps(t), flush=True)
+    print('\nfmt    mask    engine    producer          blockK      ms   TFLOP/s  x bf16')
+    for t in results['timings']:
+        vs = f"{t['vs_bf16']:.2f}" if t['vs_bf16'] else '-'
+        print(f"{t['fmt']:6} {t['mask']:7} {t['engine']:9} {str(t['dequant'] or '-'):17} {t['blockK']:6} "
+              f"{t['ms']:7.2f} {t['TFLOPs']:8.0f}  {vs}")
     results['seconds'] = time.time() - t0
     json.dump(results, open(os.path.join(opt.out, 'quant-prefill.json'), 'w'), indent=2)
     print('checks failed:', fails, f'({results["seconds"]:.0f} s)')

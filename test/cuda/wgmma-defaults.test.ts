@@ -126,7 +126,11 @@ describe('wgmma-ws tuning fields', () => {
     });
     expect(build('causal.attn', { wsProducerWalk: true }).artifact.schedule.engine).toBe('wgmma-ws');
     expect(() => build('causal.attn', { engine: 'wgmma', wsConsumers: 'overlap' })).toThrow(
-      /wsConsumers and wsProducerWalk tune the wgmma-ws engine; the schedule asks for wgmma/,
+      /wsConsumers, wsProducerWalk and wsDequant tune the wgmma-ws engine; the schedule asks for wgmma/,
+    );
+    expect(build('dilated.attn', { wsDequant: 'serial' }).artifact.schedule.engine).toBe('wgmma-ws');
+    expect(() => build('causal.attn', { wsDequant: 'fast' as 'serial' })).toThrow(
+      /wsDequant must be one of serial, pipelined, pipelined-scalar, got fast/,
     );
   });
 });

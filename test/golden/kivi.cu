@@ -760,41 +760,70 @@ extern "C" __global__ void __launch_bounds__(THREADS, 1) attnc_kivi_attention(co
     const int ptid = tid - CTHREADS;
     const DqRowsK kq{&a, (size_t)(b * a.Hkv + hkv), 0};
     const DqRowsV vq{&a, (size_t)(b * a.Hkv + hkv), 0};
-    // The staging buffer: after the mbarriers, 16-byte aligned (wsStagingBytes).
-    unsigned* Cs = reinterpret_cast<unsigned*>((reinterpret_cast<size_t>(qbar + 1) + 15) & ~(size_t)15);
-    int st = 0;
+    constexpr int CSLOT = BK * (DqRowsK::WPR + DqRowsV::WPR); // words of a staging slot
+    // Two staging slots after the mbarriers, 16-byte aligned, then the per-token scales (wsStagingBytes).
+    unsigned* Cs = reinterpret_cast<unsigned*>(reinterpret_cast<unsigned char*>(qbar + 1) + ((16u - (smem_addr(qbar + 1) & 15u)) & 15u));
+    constexpr int SCALE_REGS = (BK + 127) / 128;
+    // Tile n's code words into slot `slot` (one cp.async group), its scales into registers.
+    auto stage = [&](const int n, const int slot) {
+      const int rows = min(BK, a.Nk - n * BK);
+      stage_codes<DqRowsK::WPR>(Cs + slot * CSLOT + 0, kq.codes_row(n * BK), rows, ptid);
+      stage_codes<DqRowsV::WPR>(Cs + slot * CSLOT + BK * DqRowsK::WPR, vq.codes_row(n * BK), rows, ptid);
+      cp_commit();
+    };
+    auto put_scales = [&]() {
+#pragma unroll
+      for (int j = 0; j < SCALE_REGS; ++j) {
+        const int r = ptid + 128 * j;
+        if (r < BK) {
+        }
+      }
+    };
+    int st = 0, slot = 0;
     bool wrapped = false; // past the first lap: a buffer is free once its `empty` phase completes
     unsigned ph = 0;
     if (ptid == 0) {
       mbar_expect_tx(qbar, BQ * D * (int)sizeof(T));
       tma_kv_panels<D, BQ>(Qs, tmq, q0, h, b, qbar);
     }
-    bool kt_full;
-    for (int kt = next_tile(0, kt_full); kt < nkt; kt = next_tile(kt + 1, kt_full)) {
+    bool kt_full, nx_full;
+    int kt = next_tile(0, kt_full);
+    if (kt < nkt) {
+      stage(kt, 0);
+      put_scales();
+    }
+    while (kt < nkt) {
       const int rows = min(BK, a.Nk - kt * BK);
-      // The codes of tile kt, all in flight at once, while the consumers may still read stage st.
-      stage_codes<DqRowsK::WPR>(Cs, kq.codes_row(kt * BK), rows, ptid);
-      stage_codes<DqRowsV::WPR>(Cs + BK * DqRowsK::WPR, vq.codes_row(kt * BK), rows, ptid);
-      cp_commit();
-      cp_wait<0>();
-      asm volatile("bar.sync 4, 128;\n" ::: "memory"); // every thread's copies have landed
+      const int nx = next_tile(kt + 1, nx_full);
+      // The next tile's codes in flight while this one converts.
+      if (nx < nkt) {
+        stage(nx, slot ^ 1);
+        cp_wait<1>();
+      } else {
+        cp_wait<0>();
+      }
+      asm volatile("bar.sync 4, 128;\n" ::: "memory"); // tile kt's codes and scales are in shared memory
       if (wrapped) mbar_wait(&empty_bar[st], ph ^ 1u);
-      load_panel_dq<D, BK, 128>(Ks + st * (BK * D), kq + (size_t)kt * BK * D, D, rows, ptid, Cs);
-      load_panel_dq<DV, BK, 128>(Vs + st * (BK * DV), vq + (size_t)kt * BK * DV, DV, rows, ptid, Cs + BK * DqRowsK::WPR);
+      load_panel_dq<D, BK, 128>(Ks + st * (BK * D), kq + (size_t)kt * BK * D, D, rows, ptid, Cs + slot * CSLOT + 0);
+      load_panel_dq<DV, BK, 128>(Vs + st * (BK * DV), vq + (size_t)kt * BK * DV, DV, rows, ptid, Cs + slot * CSLOT + BK * DqRowsK::WPR);
       // Generic-proxy stores, read by wgmma (async proxy): fence, then one arrival for all 128;
-      // the barrier also ends every read of the staging buffer before the next copies.
+      // the barrier also ends every read of this slot and of the scales before they are rewritten.
       proxy_fence();
       asm volatile("bar.sync 4, 128;\n" ::: "memory");
       if (ptid == 0) {
         mbar_arrive(&full_bar[st]);
       }
+      if (nx < nkt) put_scales();
+      slot ^= 1;
       if (++st == STAGES) {
         st = 0;
         ph ^= 1u;
         wrapped = true;
       }
+      kt = nx;
     }
     (void)kt_full;
+    (void)nx_full;
   } else {
     regs_inc<232>();
     // This lane's rows: g and g + 8 of the warp's 16. Accumulators o[n] cover dv 8n..8n+7.
@@ -1390,7 +1419,7 @@ extern "C" int attnc_kivi_launch(const AttncArgs_kivi* args, cudaStream_t stream
   if (attnc_kivi::dec::wanted(a)) return attnc_kivi::dec::launch(a, stream);
   // log2(e) folds into the q scale: scores come out in base 2 for exp2f.
   const float qscale = a.scale * attnc_kivi::LOG2E;
-  const size_t smem = 87096;
+  const size_t smem = 91192;
   {
     const cudaError_t e = cudaFuncSetAttribute(attnc_kivi::attnc_kivi_attention, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
     if (e != cudaSuccess) return fail(ATTNC_ERR_CUDA, "cannot reserve %zu bytes of shared memory: %s", smem, cudaGetErrorString(e));

@@ -7,12 +7,13 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { Artifact } from '../../src/codegen/artifact.js';
+import { fastConverterCode, fastScale, fastScaleRead } from '../../src/codegen/cuda/dequant-fast.js';
 import { tcConverterCode } from '../../src/codegen/cuda/dequant-tile.js';
 import { cudaLayout } from '../../src/codegen/cuda/layout.js';
 import type { AttentionKernel } from '../../src/ir/kernel.js';
 import { compile } from '../../src/compile.js';
-import type { StorageDType } from '../../src/ir/formats.js';
-import { checkedFormats } from '../../src/quant/format.js';
+import type { StorageDType, TensorFormats } from '../../src/ir/formats.js';
+import { checkedFormats, type QuantFormat } from '../../src/quant/format.js';
 import { bf16Bits } from '../../src/quant/floats.js';
 import type { QuantCache } from '../../src/quant/layout.js';
 import { randomStoredInputs, rng } from '../../src/runtime/inputs.js';
@@ -38,6 +39,10 @@ const stores: readonly string[] = [
   'store kv e4m3 scale f32 per token group 4 norm f32 recent 2 bf16',
   'store kv int2 scale f16 per token zero f16 norm f16 salient int4 from sal',
   'store k int8 scale f16 per token zero f16',
+  // The wgmma-ws producer's fast converter (dequant-fast.ts) takes these (modes 6, 7 below).
+  'store k int4 scale f16 per token\n  store v int2 scale f16 per tensor',
+  'store k e4m3 scale f32 per token\n  store v e5m2',
+  'store kv int8 scale f32 per tensor',
 ];
 
 const D = 16;
@@ -46,11 +51,35 @@ const shape = { B: 2, Hkv: 2, Nk: 37 };
 /**
  * A probe kernel: block (kt, bh) converts key tile kt of head bh of K (even modes) or V (odd)
  * into shared memory, plainly (0, 1), gathered in reverse key order (2, 3) or from code words
- * staged in shared memory (4, 5: the wgmma-ws producer's way), and copies it to
+ * staged in shared memory (4, 5: the wgmma-ws producer's way; 6, 7: its fast converter, for the
+ * formats dequant-fast.ts takes), and copies it to
  * out as [B·Hkv, Nk padded to whole tiles, D] (rows past Nk must be 0). The mode comes in as qscale.
  */
-function probe(which: readonly ('k' | 'v')[]): string[] {
+function probe(
+  which: readonly ('k' | 'v')[],
+  formats: TensorFormats,
+  field: (key: string) => string,
+): string[] {
   const handle = { k: 'DqRowsK', v: 'DqRowsV' };
+  // Modes 6, 7: the fast converter from staged code words and staged per-token scales.
+  // Modes 8, 9: its packed form (Schedule.wsDequant 'pipelined'; without a device: its C forms).
+  const fast = (w: 'k' | 'v', mode: number, packed: boolean): string[] => {
+    const scale = fastScale(formats[w]);
+    if (scale === undefined) return [];
+    const read = (i: string): string => fastScaleRead(w, formats[w], field, i) ?? '0.f';
+    return [
+      `  if (mode == ${mode + (packed ? 8 : 6)}) {`,
+      `    const ${handle[w]} hd{&a, bh, 0};`,
+      '    unsigned* cs = reinterpret_cast<unsigned*>(tile + BK * D);',
+      `    float* ss = reinterpret_cast<float*>(cs + BK * ${handle[w]}::WPR);`,
+      '    const int rows = min(BK, a.Nk - kt * BK);',
+      `    for (int i = tid; i < rows * ${handle[w]}::WPR; i += THREADS) cs[i] = hd.codes_row(kt * BK)[i];`,
+      `    for (int r = tid; r < rows; r += THREADS) ss[r] = ${scale === 'token' ? read('bh * (size_t)a.Nk + kt * BK + r') : '0.f'};`,
+      '    __syncthreads();',
+      `    ${w}_tile_fast<D, BK, THREADS, ${packed}>(tile, hd, cs, ss, ${scale === 'tensor' ? read('0') : '0.f'}, kt, rows, tid);`,
+      '  }',
+    ];
+  };
   const branch = (w: 'k' | 'v', mode: number): string[] => [
     `  if (mode == ${mode}) {`,
     `    const ${handle[w]} hd{&a, bh, 0};`,
@@ -74,7 +103,10 @@ function probe(which: readonly ('k' | 'v')[]): string[] {
     '  T* tile = reinterpret_cast<T*>(emu::dyn_smem);',
     '  const int kt = blockIdx.x, tid = threadIdx.x, mode = (int)qscale;',
     '  const size_t bh = blockIdx.y;',
-    ...which.flatMap((w) => branch(w, w === 'k' ? 0 : 1)),
+    ...which.flatMap((w) => {
+      const m = w === 'k' ? 0 : 1;
+      return [...branch(w, m), ...fast(w, m, false), ...fast(w, m, true)];
+    }),
     '  __syncthreads();',
     '  // Every row of the tile, those past Nk (zeros) included: keys padded to whole tiles.',
     '  const bool reversed = mode / 2 == 1;',
@@ -96,7 +128,8 @@ function probeArtifact(kernel: AttentionKernel, which: readonly ('k' | 'v')[]): 
   const at = a.code.indexOf(end);
   const extra = [
     ...tcConverterCode(formats, field, { name: 'probe_rows', swizzle: 'r * W + c * 8' }),
-    ...probe(which),
+    ...fastConverterCode(formats, 'r * W + c * 8'),
+    ...probe(which, formats, field),
   ];
   return {
     ...a,
@@ -109,7 +142,7 @@ describe.concurrent('tensor-core K/V tile converter (CPU emulation, bit for bit)
   const dir = scratchDir('tcquant');
   const cases: { store: string; dtype: StorageDType }[] = [
     ...stores.map((store) => ({ store, dtype: 'f32' as const })),
-    ...[0, 4, 6].map((i) => ({ store: stores[i]!, dtype: 'bf16' as const })),
+    ...[0, 4, 6, 8, 9, 10].map((i) => ({ store: stores[i]!, dtype: 'bf16' as const })),
   ];
   cases.forEach(({ store, dtype }, p) =>
     it(`${dtype}: ${store.replace(/\n\s*/g, '; ')}`, async () => {
@@ -132,13 +165,17 @@ describe.concurrent('tensor-core K/V tile converter (CPU emulation, bit for bit)
       const marks = stored.salient.sal;
       for (const w of which) {
         const cache = stored.caches[w]!;
+        const special = withSpecialCodes(kv[w]!, cache);
         const expected = referenceDequantize(kv[w]!, cache, { ...shape, D }, marks);
-        for (const variant of [0, 1, 2]) {
+        const variants = fastScale(formats[w]) === undefined ? [0, 1, 2] : [0, 1, 2, 3, 4];
+        for (const variant of variants) {
           const mode = (w === 'k' ? 0 : 1) + 2 * variant;
           const got = await runProbe(exe, join(dir, name, `${w}${mode}`), c, cache, marks?.data, mode, dtype);
           const padded = withZeroTail(expected, c.kernel.schedule.blockK);
           const want = dtype === 'f32' ? new Uint32Array(padded.buffer) : Uint16Array.from(padded, bf16Bits);
-          const bad = want.findIndex((x, i) => got[i] !== x);
+          // NaN codes: any NaN (the oracle's is canonical, a kernel's keeps the code's sign).
+          const nan = dtype === 'f32' ? isNanF32 : isNanBf16;
+          const bad = want.findIndex((x, i) => got[i] !== x && !(special && nan(x) && nan(got[i]!)));
           expect(bad, `${w} mode ${mode}: element ${bad} is ${got[bad]}, the oracle's ${want[bad]}`).toBe(-1);
         }
       }
@@ -205,4 +242,23 @@ async function runProbe(
   return dtype === 'f32'
     ? new Uint32Array(u.buffer, u.byteOffset, n)
     : new Uint16Array(u.buffer, u.byteOffset, n);
+}
+
+const isNanF32 = (x: number): boolean => (x & 0x7f800000) === 0x7f800000 && (x & 0x7fffff) !== 0;
+const isNanBf16 = (x: number): boolean => (x & 0x7f80) === 0x7f80 && (x & 0x7f) !== 0;
+
+/**
+ * fp8 caches: NaN and ±Inf codes written over a few codes (quantize never writes them, so random
+ * caches lack them), for the converters' special-value paths (dequant-fast.ts falls back per
+ * chunk). Whether any were written.
+ */
+function withSpecialCodes(f: QuantFormat, cache: QuantCache): boolean {
+  if (f.kind !== 'fp8') return false;
+  const specials = f.elem === 'e4m3' ? [0x7f, 0xff] : [0x7c, 0xfc, 0x7f, 0xfe];
+  const codes = cache.codes;
+  for (let i = 0, n = 0; i < codes.length; i += 13, n++) {
+    const byte = 8 * (n % 4);
+    codes[i] = ((codes[i]! & ~(0xff << byte)) | (specials[n % specials.length]! << byte)) >>> 0;
+  }
+  return true;
 }

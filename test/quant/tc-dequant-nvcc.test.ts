@@ -5,6 +5,7 @@
 // CPU emulator (tc-dequant-emu.test.ts); the engines' results on the GPU (bench/cuda/quant-prefill.py).
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { fastConvertible } from '../../src/codegen/cuda/dequant-fast.js';
 import { compile } from '../../src/compile.js';
 import type { Engine } from '../../src/ir/kernel.js';
 import { expectOk, run, scratchDir, writeArtifact } from '../cuda/support.js';
@@ -15,6 +16,8 @@ interface Case {
   /** The rest of the body (a mask); causal when absent. */
   readonly mask?: string;
   readonly headDim?: number;
+  /** Schedule.wsDequant (wgmma-ws). */
+  readonly wsDequant?: 'serial' | 'pipelined' | 'pipelined-scalar';
 }
 
 const dilated = 'mask causal && (q - k) % 3 == 0';
@@ -49,6 +52,13 @@ const cases: readonly Case[] = [
   },
   { engine: 'wgmma-ws', store: 'store kv int2 scale f16 per token zero f16 norm f16 salient int4 from sal' },
   { engine: 'wgmma-ws', store: 'store k int8 scale f16 per token', headDim: 64 },
+  // The fast converter (dequant-fast.ts) of the pipelined producer, and the serial producer.
+  { engine: 'wgmma-ws', store: 'store kv e4m3 scale f32 per token' },
+  { engine: 'wgmma-ws', store: 'store k int4 scale f16 per token\n  store v e5m2', mask: 'mask causal' },
+  { engine: 'wgmma-ws', store: 'store k int2 scale f32 per tensor', headDim: 64 },
+  { engine: 'wgmma-ws', store: 'store kv int8 scale f32 per token', wsDequant: 'serial' },
+  { engine: 'wgmma-ws', store: 'store kv int8 scale f32 per token', wsDequant: 'pipelined-scalar' },
+  { engine: 'wgmma-ws', store: 'store kv e4m3 scale f32 per token', wsDequant: 'pipelined-scalar' },
 ];
 
 const source = (c: Case, i: number): string => {
@@ -63,15 +73,30 @@ describe.concurrent('quantized K/V on the tensor-core engines (nvcc)', () => {
       const compiled = compile(source(c, i), {
         target: 'cuda',
         headDim: c.headDim ?? 128,
-        schedule: { engine: c.engine },
+        schedule: { engine: c.engine, ...(c.wsDequant ? { wsDequant: c.wsDequant } : {}) },
       });
       expect(compiled.kernel.schedule.engine).toBe(c.engine);
       const code = compiled.artifact.code;
       // Every quantized cache goes through the converter, never a cp.async / TMA of its codes.
       expect(code).toContain('_dq<');
-      if (c.engine === 'wgmma-ws') {
+      if (c.engine === 'wgmma-ws' && c.wsDequant === 'serial') {
         expect(code).toContain('load_panel_dq<D, BK, 128>(Ks');
         expect(code).toContain('stage_codes<DqRowsK::WPR>(Cs, kq.codes_row(kt * BK), rows, ptid);');
+      }
+      if (c.engine === 'wgmma-ws' && c.wsDequant !== 'serial') {
+        // Pipelined: two staging slots; the fast converter where every quantized cache allows it,
+        // in its packed form unless 'pipelined-scalar'.
+        const fast = fastConvertible(compiled.kernel.formats);
+        const packed = c.wsDequant !== 'pipelined-scalar';
+        expect(code).toContain(
+          fast ? `k_tile_fast<D, BK, 128, ${packed}>(Ks` : 'load_panel_dq<D, BK, 128>(Ks',
+        );
+        expect(code).toContain(
+          'stage_codes<DqRowsK::WPR>(Cs + slot * CSLOT + 0, kq.codes_row(n * BK), rows, ptid);',
+        );
+        expect(code).toContain('stage(nx, slot ^ 1);');
+      }
+      if (c.engine === 'wgmma-ws') {
         const vQuant = compiled.kernel.formats.v.kind === 'quant';
         expect(code.includes('cannot describe v to the TMA unit')).toBe(!vQuant);
         expect(code).not.toContain('cannot describe k to the TMA unit');
@@ -87,8 +112,9 @@ describe.concurrent('quantized K/V on the tensor-core engines (nvcc)', () => {
   );
 
   it("wgmma-ws's schedule leaves room for the staged code words", () => {
-    const tiles = (store: string): [number, number] => {
-      const c = compile(`attention t() {\n  ${store}\n}`, { target: 'cuda', headDim: 128 });
+    const tiles = (store: string, wsDequant?: 'serial'): [number, number] => {
+      const schedule = wsDequant ? { wsDequant } : {};
+      const c = compile(`attention t() {\n  ${store}\n}`, { target: 'cuda', headDim: 128, schedule });
       expect(c.kernel.schedule.engine).toBe('wgmma-ws');
       return [c.kernel.schedule.blockK, JSON.parse(c.artifact.files!['t.json']!).sharedBytes];
     };
@@ -96,9 +122,11 @@ describe.concurrent('quantized K/V on the tensor-core engines (nvcc)', () => {
     expect(tiles('')[0]).toBe(176);
     const [bk8, bytes8] = tiles('store kv int8 scale f32 per token');
     expect(bk8).toBe(128);
-    expect(bytes8).toBe(32768 + 2 * 2 * 128 * 128 * 2 + 5 * 8 + 1024 + 128 * 64 * 4 + 16);
-    // int2 codes (8 words a key) do.
-    expect(tiles('store kv int2 scale f16 per token zero f16')[0]).toBe(176);
+    // Two slots of codes (pipelined producer) and the two per-token scale rows.
+    expect(bytes8).toBe(32768 + 2 * 2 * 128 * 128 * 2 + 5 * 8 + 1024 + 2 * 128 * 64 * 4 + 2 * 128 * 4 + 16);
+    // int2 codes (8 words a key) do in one staging slot (the serial producer), not in two.
+    expect(tiles('store kv int2 scale f16 per token zero f16', 'serial')[0]).toBe(176);
+    expect(tiles('store kv int2 scale f16 per token zero f16')[0]).toBe(128);
   });
 
   it('a float kernel emits none of it', () => {

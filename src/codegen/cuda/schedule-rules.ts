@@ -117,10 +117,11 @@ function tensorCoreTuned(s: Schedule, formats: TensorFormats): boolean {
 
 /** The wgmma-ws tuning fields ask for that engine (another engine would ignore them). */
 function wsFieldsEngine(asked: Partial<Schedule>): Partial<Schedule> {
-  if (asked.wsConsumers === undefined && asked.wsProducerWalk === undefined) return asked;
+  if (asked.wsConsumers === undefined && asked.wsProducerWalk === undefined && asked.wsDequant === undefined)
+    return asked;
   if (asked.engine !== undefined && asked.engine !== 'wgmma-ws')
     throw new Error(
-      `wsConsumers and wsProducerWalk tune the wgmma-ws engine; the schedule asks for ${asked.engine}`,
+      `wsConsumers, wsProducerWalk and wsDequant tune the wgmma-ws engine; the schedule asks for ${asked.engine}`,
     );
   return { engine: 'wgmma-ws', ...asked };
 }

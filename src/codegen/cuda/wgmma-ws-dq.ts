@@ -10,7 +10,9 @@ import type { TensorFormats } from '../../ir/formats.js';
 import type { Schedule } from '../../ir/kernel.js';
 import { codesPerWord } from '../../quant/elem.js';
 import { wordsPerRow } from '../../quant/layout.js';
+import { fastConverterCode, fastConvertible } from './dequant-fast.js';
 import { producerHandleDecls } from './dequant-tile.js';
+import { pipelinedProducerCode, tokenScaled } from './wgmma-ws-dq-pipe.js';
 import { tmaLoadKvOf } from './kv-load-tma.js';
 import { qTmaCoords } from './qo-rows.js';
 
@@ -33,7 +35,11 @@ function wordsOf(f: TensorFormats, w: 'k' | 'v', width: number): number {
  */
 export function wsStagingBytes(s: Schedule, f: TensorFormats): number {
   const words = wordsOf(f, 'k', s.headDim) + wordsOf(f, 'v', s.valueDim);
-  return words === 0 ? 0 : 4 * s.blockK * words + 16;
+  if (words === 0) return 0;
+  if (s.wsDequant === 'serial') return 4 * s.blockK * words + 16;
+  // Pipelined (wgmma-ws-dq-pipe.ts): two slots, then one f32 a key per staged per-token scale.
+  const scales = fastConvertible(f) ? tokenScaled(f).length : 0;
+  return 4 * s.blockK * (2 * words + scales) + 16;
 }
 
 /** The staging copy and the conversion of tile kt into stage st, per quantized tensor. */
@@ -66,7 +72,23 @@ export const stageCodesHelper: readonly string[] = [
 ];
 
 /** The producer's loop when k and/or v is quantized (run by every producer warp). */
-export function dequantProducerCode(formats: TensorFormats): string[] {
+export function dequantProducerCode(
+  s: Schedule,
+  formats: TensorFormats,
+  field: (key: string) => string,
+): string[] {
+  if (s.wsDequant === 'serial') return serialProducerCode(formats);
+  const packed = s.wsDequant !== 'pipelined-scalar';
+  return pipelinedProducerCode(formats, field, fastConvertible(formats), packed);
+}
+
+/** Device code of the fast converter when the pipelined producer uses it (dequant-fast.ts). */
+export function wsFastConverterCode(s: Schedule, formats: TensorFormats): string[] {
+  return s.wsDequant !== 'serial' && fastConvertible(formats) ? fastConverterCode(formats) : [];
+}
+
+/** Schedule.wsDequant 'serial': stage the tile's codes, wait, convert, arm; one tile at a time. */
+function serialProducerCode(formats: TensorFormats): string[] {
   const floats = (['k', 'v'] as const).filter((w) => formats[w].kind !== 'quant');
   const floatBytes = floats.map((w) => (w === 'k' ? 'D' : 'DV')).join(' + ');
   const { stage, convert } = tileLines(formats);

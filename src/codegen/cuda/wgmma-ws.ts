@@ -18,7 +18,7 @@ import { fullArrivals, hoistViews, walkDecls } from './wgmma-ws-walk.js';
 import { tcDequantCode, tcDequantizes } from './dequant-tile.js';
 import { tmaKvMapsOf } from './kv-load-tma.js';
 import { cudaLayout } from './layout.js';
-import { dequantProducerCode, stageCodesHelper, wsStagingBytes } from './wgmma-ws-dq.js';
+import { dequantProducerCode, stageCodesHelper, wsFastConverterCode, wsStagingBytes } from './wgmma-ws-dq.js';
 
 /** One K/V tile from ring buffer `st`: the wgmma core's tile, on this warpgroup's 64 rows. */
 function tileLambda(e: CoreExprs, pingpong: boolean, walk: boolean): string[] {
@@ -119,6 +119,7 @@ function kernelCode(kernel: AttentionKernel, e: CoreExprs, plan: WgmmaWsPlan, en
       swizzle: 'pswz<ROWS>(r, c * 8)',
     }),
     ...(tcDequantizes(kernel.formats) ? stageCodesHelper : []),
+    ...wsFastConverterCode(s, kernel.formats),
     '',
     ...tmaHostCode(sharedStorage(kernel.formats), tmaKvMapsOf(kernel.formats)),
     '',
@@ -167,7 +168,7 @@ function kernelCode(kernel: AttentionKernel, e: CoreExprs, plan: WgmmaWsPlan, en
     ...(e.mode === 'empty'
       ? []
       : tcDequantizes(kernel.formats)
-        ? indent(dequantProducerCode(kernel.formats), '    ')
+        ? indent(dequantProducerCode(s, kernel.formats, cudaLayout(kernel).field), '    ')
         : [
             '    if (warp == CWARPS) {',
             ...indent([...(producerWalk ? walk : []), ...producerCode(e, producerWalk)], '      '),
