@@ -28,6 +28,11 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 import torch
+import torch._functorch.config
+
+# The timing loops call backward repeatedly on one graph (retain_graph=True); compiled Flex graphs
+# donate their saved buffers unless told not to, and then refuse the second call (seen on the H200).
+torch._functorch.config.donated_buffer = False
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.dont_write_bytecode = True
