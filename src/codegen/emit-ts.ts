@@ -50,12 +50,36 @@ export interface EmittedModule {
 }
 
 /** Dispatch/encode arguments besides the buffers; a tensor of one of these names cannot be emitted. */
-const launchKeys = ['sizes', 'params', 'qOffset', 'kOffset', 'scale'] as const;
+const launchKeys = ['sizes', 'params', 'qOffset', 'kOffset', 'scale', 'kvCache'] as const;
 const tsMarkers = /[«»]/g;
 const tsOnly = /«[^«»]*»/g;
 
 function paramHelper(p: ParamSlot): string {
   return p.dtype === 'i32' ? 'intParam' : p.dtype === 'f32' ? 'floatParam' : 'boolParam';
+}
+
+const kvUniformFields = [
+  'k_stride_b',
+  'k_stride_h',
+  'k_stride_n',
+  'v_stride_b',
+  'v_stride_h',
+  'v_stride_n',
+  'max_pages',
+];
+
+/** What kvCacheArgs (the runtime) needs of a kernel with float K/V: its artifact.kvRows and dims. */
+function kvGeometry(a: Artifact) {
+  if (!a.kvRows) return undefined;
+  const has = (w: string): boolean => a.uniforms.some((f) => f.name === `${w}_stride_b`);
+  return {
+    D: a.schedule.headDim,
+    Dv: a.schedule.valueDim,
+    align: a.kvRows.align,
+    ...(a.kvRows.pageSize ? { pageSize: a.kvRows.pageSize } : {}),
+    k: has('k'),
+    v: has('v'),
+  };
 }
 
 /** `resolve`: validates the launch options, evaluates shapes and grids, packs the uniforms. */
@@ -81,13 +105,27 @@ function resolveSource(a: Artifact): string {
     );
   }
   const ints = params.filter((p) => p.dtype === 'i32').map((p) => `${p.name}: params.${p.name}`);
+  const kv = kvGeometry(a);
+  if (kv) ints.push(...(kv.pageSize ? ['max_pages: kv.maxPages'] : []));
   lines.push(
     '  const { qOffset, kOffset, scale } = launchScalars(o, s, schedule.headDim, issues);',
+    ...(kv
+      ? [
+          `  const kv = kvCacheArgs((o «as { kvCache?: unknown }»).kvCache, s, ${JSON.stringify(kv)}, issues);`,
+        ]
+      : [
+          '  if ((o «as { kvCache?: unknown }»).kvCache !== undefined)',
+          "    issues.push('kvCache: this kernel reads quantized K/V caches at their own packed layout; it takes no strides');",
+        ]),
     '  if (issues.length > 0) throw new KernelInputError(issues, kernelName);',
     `  const e = { B: s.B, H: s.H, Hkv: s.Hkv, Nq: s.Nq, Nk: s.Nk${ints.map((x) => `, ${x}`).join('')} };`,
     '  const shapes«: Record<string, number[]>» = {',
     ...shapesLiteral(a, '    '),
     '  };',
+    // A float K/V cache: the elements its strides address (kvCacheArgs).
+    ...(['k', 'v'] as const)
+      .filter((w) => kv?.[w])
+      .map((w) => `  if (kv.need.${w} !== undefined) shapes.${w} = [kv.need.${w}];`),
     '  checkShapes(kernelName, shapes);',
     '  const grids«: [number, number, number][]» = [',
     ...gridsLiteral(a, '    '),
@@ -99,6 +137,7 @@ function resolveSource(a: Artifact): string {
     k_offset: 'kOffset',
     scale: 'scale',
     ...Object.fromEntries([...sizeNames].map((n) => [n, `s.${n}`])),
+    ...Object.fromEntries(kvUniformFields.map((n) => [n, `kv.values.${n}«!»`])),
   };
   const paramNames = new Set(params.map((p) => p.name));
   for (const f of a.uniforms) {
@@ -107,7 +146,7 @@ function resolveSource(a: Artifact): string {
     const set = f.dtype === 'f32' ? 'setFloat32' : f.dtype === 'u32' ? 'setUint32' : 'setInt32';
     lines.push(`  u.${set}(${f.offset}, ${value}, true); // ${f.name}: ${f.dtype}`);
   }
-  lines.push('  return { shapes, grids, uniforms: u.buffer, env: e };', '}');
+  lines.push(`  return { shapes, grids, uniforms: u.buffer, env: e${kv ? ', kv' : ''} };`, '}');
   return lines.join('\n');
 }
 
