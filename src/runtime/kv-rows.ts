@@ -124,6 +124,11 @@ export function resolveKvRows(
       continue;
     }
     const l = layoutOf(w, input, s, paged, artifact.kvRows?.align ?? 1, issues);
+    // Set even when refused: the cache is then checked by its strides, not as packed rows.
+    const st = l?.strides ?? input[w] ?? packedStrides(s.Hkv, s.Nk, w === 'k' ? s.D : s.Dv);
+    uniforms.set(`${w}_stride_b`, st.batch);
+    uniforms.set(`${w}_stride_h`, st.head);
+    uniforms.set(`${w}_stride_n`, st.row);
     if (l === undefined || (P !== undefined && paged === undefined)) continue;
     const n = { B: s.B, Hkv: s.Hkv, Nk: s.Nk, W: w === 'k' ? s.D : s.Dv };
     const problem = kvCacheProblem(`kvCache.${w}`, l, n, lengths[w]);
@@ -131,9 +136,6 @@ export function resolveKvRows(
     else if (lengths[w] > U32_ELEMENTS)
       issues.push(`input "${w}": ${lengths[w]} elements; WGSL kernels address at most 2^32 (u32 offsets)`);
     else layouts[w] = l;
-    uniforms.set(`${w}_stride_b`, l.strides.batch);
-    uniforms.set(`${w}_stride_h`, l.strides.head);
-    uniforms.set(`${w}_stride_n`, l.strides.row);
   }
   return { uniforms, layouts, ...(paged ? { maxPages: paged.maxPages } : {}) };
 }
