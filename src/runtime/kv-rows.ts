@@ -25,6 +25,11 @@ export interface ResolvedKvRows {
   readonly maxPages?: number;
   /** Each float cache's layout (for the reference's gatherKv); absent for a quantized one. */
   readonly layouts: Readonly<Partial<Record<'k' | 'v', KvCacheLayout>>>;
+  /**
+   * The caches whose length their strides check (given strides, or a paged pool): any length
+   * that holds what they address. The others are packed and must be exactly [B, Hkv, Nk, W].
+   */
+  readonly addressed: ReadonlySet<'k' | 'v'>;
 }
 
 const hasStrides = (a: Artifact, w: 'k' | 'v'): boolean => a.uniforms.some((f) => f.name === `${w}_stride_b`);
@@ -92,11 +97,12 @@ export function resolveKvRows(
   issues: string[],
 ): ResolvedKvRows {
   const uniforms = new Map<string, number>();
+  const addressed = new Set<'k' | 'v'>();
   const layouts: Partial<Record<'k' | 'v', KvCacheLayout>> = {};
   const input: KvCacheInput = raw ?? {};
   if (raw !== undefined && (typeof raw !== 'object' || raw === null || Array.isArray(raw))) {
     issues.push('kvCache: expected { k?, v?, blockTable?, maxPages? }');
-    return { uniforms, layouts };
+    return { uniforms, layouts, addressed };
   }
   const P = artifact.kvRows?.pageSize;
   let paged: { P: number; maxPages: number; table: Int32Array } | undefined;
@@ -129,6 +135,8 @@ export function resolveKvRows(
     uniforms.set(`${w}_stride_b`, st.batch);
     uniforms.set(`${w}_stride_h`, st.head);
     uniforms.set(`${w}_stride_n`, st.row);
+    if (input[w] === undefined && P === undefined) continue; // packed: validate checks its shape
+    addressed.add(w);
     if (l === undefined || (P !== undefined && paged === undefined)) continue;
     const n = { B: s.B, Hkv: s.Hkv, Nk: s.Nk, W: w === 'k' ? s.D : s.Dv };
     const problem = kvCacheProblem(`kvCache.${w}`, l, n, lengths[w]);
@@ -137,7 +145,7 @@ export function resolveKvRows(
       issues.push(`input "${w}": ${lengths[w]} elements; WGSL kernels address at most 2^32 (u32 offsets)`);
     else layouts[w] = l;
   }
-  return { uniforms, layouts, ...(paged ? { maxPages: paged.maxPages } : {}) };
+  return { uniforms, layouts, addressed, ...(paged ? { maxPages: paged.maxPages } : {}) };
 }
 
 /** A paged pool (FlashInfer HND pages) holding logical K and V, for `attnc run` and tests. */

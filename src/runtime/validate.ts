@@ -196,7 +196,7 @@ export function validateRun(artifact: Artifact, inputs: RunInputs): ResolvedRun 
   if (kv.maxPages !== undefined) env.max_pages = kv.maxPages;
   // A float cache addressed by strides is as long as the caller's array (kv-rows.ts checked it).
   const strided = (b: Binding): boolean =>
-    (b.role === 'k' || b.role === 'v') && b.part === undefined && kv.uniforms.has(`${b.role}_stride_b`);
+    (b.role === 'k' || b.role === 'v') && b.part === undefined && kv.addressed.has(b.role);
 
   const shapes = new Map<string, number[]>();
   const rawTensors: unknown = inputs.tensors;

@@ -128,3 +128,49 @@ describe(`WGSL strided and paged K/V agree with the reference (seed ${seed0})`, 
       await check({ ...randomCase(seed0 + 7, kind, 'row', 'never'), dtype: 'f16' });
   }, 120_000);
 });
+
+/** The run's result with the K/V packed, and again from BNHD views (same kernel, same values). */
+async function packedVsStrided(source: string, params: Record<string, number>): Promise<void> {
+  const device = await getDevice();
+  const shape: Shape = { B: 2, Hq: 4, Hkv: 2, Nq: 37, Nk: 150, D: 16, Dv: 16 };
+  const compiled = compile(source, { target: 'wgsl', headDim: 16, limits: deviceLimits(device) });
+  const inputs = makeInputs(shape, 3);
+  const r = rng(4);
+  const n: KvSizes = { B: shape.B, Hkv: shape.Hkv, Nk: shape.Nk, W: 16 };
+  const [lk, lv] = [stridedLayout('bnhd', n, r), stridedLayout('capacity', n, r)];
+  const tensors = Object.fromEntries(
+    compiled.kernel.tensors.map((t) => [t.name, Int32Array.from({ length: 2 * 4 * 150 }, (_, i) => i % 3)]),
+  );
+  const base = { q: inputs.q, B: 2, H: 4, Hkv: 2, Nq: 37, Nk: 150, params, tensors };
+  const gpu = await createKernel(device, compiled.artifact, { decode: 'never' });
+  try {
+    const packed = await gpu.run({ ...base, k: inputs.k, v: inputs.v });
+    const strided = await gpu.run({
+      ...base,
+      k: physicalCache(inputs.k, n, lk),
+      v: physicalCache(inputs.v, n, lv),
+      kvCache: { k: lk.layout.strides, v: lv.layout.strides },
+    });
+    expect(strided.out).toEqual(packed.out);
+    expect(strided.lse).toEqual(packed.lse);
+    expect(strided.indices).toEqual(packed.indices);
+    expect(strided.importance).toEqual(packed.importance);
+    expect(packed.indices ?? packed.importance).toBeDefined();
+  } finally {
+    gpu.destroy();
+  }
+}
+
+describe('passes beside the attention read strided K/V through the same address functions', () => {
+  it('block routing (pooling pass), token selection (key scores) and the importance pass', async () => {
+    await packedVsStrided(
+      'attention br(top: int = 2) {\n  route blocks(16) topk(top) by mean(q) . mean(k)\n}\n',
+      {},
+    );
+    await packedVsStrided(
+      'attention ts(budget: int = 20) {\n  select topk(budget) by q . k vote heads\n  mask causal\n}\n',
+      {},
+    );
+    await packedVsStrided('attention hh() {\n  importance sum\n  mask causal\n}\n', {});
+  }, 240_000);
+});
