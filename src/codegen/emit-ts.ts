@@ -22,6 +22,8 @@ import { inlineRuntime, runtimeIdCheck, runtimeImports, sharedTypeExports } from
 import { genericTypes, kernelTypes } from './emit-ts-types.js';
 import { wgslWorkgroupBytes } from './wgsl/limits.js';
 import { quantizeDeclarations, quantizeSource, quantizeTypes } from './emit-ts-quantize.js';
+import { backwardSource, backwardTypes } from './emit-ts-backward.js';
+import type { WgslBackwardArtifact } from './wgsl/backward.js';
 
 export type EmitLanguage = 'ts' | 'js';
 
@@ -42,6 +44,11 @@ export interface EmitModuleOptions {
    * rows over a long KV, as the attnc runtime does). Default true; false leaves it out (smaller).
    */
   readonly decode?: boolean;
+  /**
+   * The kernel's WGSL backward module (compileBackward's `backward`): the module then exports
+   * `backward(device, args)` (emit-ts-backward.ts). Self-contained modules only, for now.
+   */
+  readonly backward?: WgslBackwardArtifact;
 }
 
 export interface EmittedModule {
@@ -223,6 +230,9 @@ export function emitKernelModule(artifact: Artifact, options: EmitModuleOptions 
   const shared = options.sharedRuntime ?? false;
   const a = artifact;
   const decode = options.decode === false ? undefined : usableDecode(a);
+  const bwd = options.backward;
+  if (bwd && shared)
+    throw new Error(`emit ${a.name}: backward() is emitted in self-contained modules only, for now`);
   const usesCdiv = [a, ...(decode ? [decode] : [])].some(
     (x) =>
       x.entryPoints.some((ep) => ep.grid.some((g) => g.includes('cdiv'))) ||
@@ -235,6 +245,7 @@ export function emitKernelModule(artifact: Artifact, options: EmitModuleOptions 
     shared ? sharedTypeExports : genericTypes,
     kernelTypes(a),
     ...(a.quantize ? [quantizeTypes(a)] : []),
+    ...(bwd ? [backwardTypes(bwd)] : []),
   ].join('\n\n');
   const body = [
     shared ? runtimeImports(kinds, decode !== undefined) : inlineRuntime(kinds),
@@ -246,6 +257,7 @@ export function emitKernelModule(artifact: Artifact, options: EmitModuleOptions 
     `/** The WGSL module (every entry point). */\nexport const wgsl = ${templateLiteral(a.code)};`,
     // A quantized cache's quantize(...) (emit-ts-quantize.ts); nothing for other kernels.
     ...(a.quantize ? [quantizeSource(a)] : []),
+    ...(bwd ? [backwardSource(bwd)] : []),
   ].join('\n\n');
   const info = { ...options, lang, sharedRuntime: shared };
   if (lang === 'ts') {
@@ -264,6 +276,12 @@ export function emitKernelModule(artifact: Artifact, options: EmitModuleOptions 
     types,
     declarations(options.source !== undefined, shared),
     ...(a.quantize ? [quantizeDeclarations(a)] : []),
+    ...(bwd
+      ? [
+          'export declare const backwardWgsl: string;',
+          'export declare function backward(device: GPUDevice, args: BackwardArgs): Promise<BackwardResult>;',
+        ]
+      : []),
   ]
     .filter((x) => x !== '')
     .join('\n\n');
