@@ -59,6 +59,7 @@ async function dispatch(argv: readonly string[]): Promise<number> {
       emit: { type: 'string' },
       'shared-runtime': { type: 'boolean' },
       'no-decode': { type: 'boolean' },
+      backward: { type: 'boolean' },
       nq: { type: 'string' },
       nk: { type: 'string' },
       heads: { type: 'string' },

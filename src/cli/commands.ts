@@ -20,6 +20,7 @@ export const commands: Readonly<Record<CommandName, CommandSpec>> = {
                      [--emit ts|js]   (wgsl: a self-contained module with a typed createKernel)
                      [--shared-runtime]   (with --emit and --out: modules import one attnc-runtime)
                      [--no-decode]   (with --emit: leave out the split-KV decode variant; smaller)
+                     [--backward]   (with --emit: the module also exports backward(): dq, dk, dv, grads)
                      [--arch sm_80|sm_86|sm_89|sm_90a]   (cuda; default sm_90a)
                      [--shader-f16]   (wgsl: the target device has shader-f16, for --dtype f16)
                      [--json]   (one JSON document on stdout: docs/CLI.md)`,
@@ -36,6 +37,7 @@ export const commands: Readonly<Record<CommandName, CommandSpec>> = {
       'emit',
       'shared-runtime',
       'no-decode',
+      'backward',
       'arch',
       'shader-f16',
       'json',

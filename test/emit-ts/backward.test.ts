@@ -2,7 +2,11 @@
 // forward dispatch gives out and lse, its backward() gives dq, dk, dv and the param/tensor
 // gradients, equal bit for bit to runWgslBackward over the same WGSL and within 1e-4 of the
 // float64 gradient reference; bad arguments are KernelInputErrors naming them.
-import { describe, expect, it } from 'vitest';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it, vi } from 'vitest';
+import { runCli } from '../../src/cli/cli.js';
 import { compileBackward } from '../../src/backward.js';
 import { emitKernelModule } from '../../src/codegen/emit-ts.js';
 import { compareArrays } from '../../src/runtime/compare.js';
@@ -125,4 +129,21 @@ describe('emitted backward()', () => {
     expect(typecheck({ ...ts, 'use.ts': use })).toEqual([]);
     expect(typecheck({ 'sc.d.ts': js['sc.d.ts']!, 'use.ts': use })).toEqual([]);
   }, 120_000);
+
+  it('attnc compile --emit ts --backward writes it; a kernel without a backward is a one-line error', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'attnc-bwd-'));
+    const err: string[] = [];
+    const o = vi.spyOn(process.stdout, 'write').mockImplementation(() => true);
+    const e = vi.spyOn(process.stderr, 'write').mockImplementation((x) => (err.push(String(x)), true));
+    try {
+      const args = ['--target', 'wgsl', '--emit', 'ts', '--backward', '--dim', '16'];
+      expect(await runCli(['compile', 'stdlib/softcap.attn', ...args, '--out', dir])).toBe(0);
+      expect(readFileSync(join(dir, 'softcap.ts'), 'utf8')).toContain('export async function backward(');
+      expect(await runCli(['compile', 'stdlib/biformer.attn', ...args])).toBe(1);
+      expect(err.join('')).toContain('--backward: the backward pass is not available for routing');
+    } finally {
+      o.mockRestore();
+      e.mockRestore();
+    }
+  });
 });
