@@ -248,7 +248,9 @@ export function emitKernelModule(artifact: Artifact, options: EmitModuleOptions 
     ...(bwd ? [backwardTypes(bwd)] : []),
   ].join('\n\n');
   const body = [
-    shared ? runtimeImports(kinds, decode !== undefined) : inlineRuntime(kinds),
+    shared
+      ? runtimeImports(kinds, decode !== undefined, a.kvRows !== undefined)
+      : inlineRuntime(kinds, a.kvRows !== undefined),
     tablesSource(a, options.source),
     resolveSource(a),
     decode ? decodeSource(a, decode) : '',
