@@ -20,8 +20,9 @@ const gpuLimits = { maxWorkgroupStorageBytes: 49152, maxInvocations: 1024, subgr
 const targets = [
   { target: 'wgsl', ext: 'wgsl', dtype: 'f32', dir: '' },
   { target: 'cuda', ext: 'cu', dtype: 'bf16', dir: '' },
-  // Paged K/V caches (`cache paged N`) compile for CUDA only for now.
+  // Paged K/V caches (`cache paged N`): a block table and address functions on both targets.
   { target: 'cuda', ext: 'cu', dtype: 'bf16', dir: '', files: pagedStdlib },
+  { target: 'wgsl', ext: 'wgsl', dtype: 'f32', dir: '', files: pagedStdlib },
   // The coop WGSL engine (test/golden/coop/): D = 128 on a GPU adapter's limits.
   {
     target: 'wgsl',

@@ -23,7 +23,7 @@ export const commands: Readonly<Record<CommandName, CommandSpec>> = {
                      [--arch sm_80|sm_86|sm_89|sm_90a]   (cuda; default sm_90a)
                      [--shader-f16]   (wgsl: the target device has shader-f16, for --dtype f16)
                      [--wgsl-engine row|coop]   (wgsl; default row: coop is for GPUs, row for CPU adapters)
-                     [--backward]   (cuda: also NAME_backward.cu, the f32 SIMT backward, in the manifest)
+                     [--backward]   (wgsl with --emit: the module exports backward(); cuda: NAME_backward.cu)
                      [--json]   (one JSON document on stdout: docs/CLI.md)`,
     flags: [
       'target',
@@ -38,11 +38,11 @@ export const commands: Readonly<Record<CommandName, CommandSpec>> = {
       'emit',
       'shared-runtime',
       'no-decode',
+      'backward',
       'arch',
       'shader-f16',
       'wgsl-engine',
       'json',
-      'backward',
     ],
   },
   run: {

@@ -1,4 +1,6 @@
 // `attnc compile FILE --target wgsl|cuda [--out DIR] [--dump-ir=PASS] [--emit ts|js]`.
+import { renderWgslBackward, type WgslBackwardArtifact } from '../codegen/wgsl/backward.js';
+import type { AttentionKernel } from '../ir/kernel.js';
 import { basename, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import type { Artifact } from '../codegen/artifact.js';
 import { emitKernelModule, emitRuntimeModule } from '../codegen/emit-ts.js';
@@ -74,6 +76,11 @@ export function compileCommand(source: string, file: string, f: CompileFlags): n
     throw new UsageError(`--emit ${emit} needs --target wgsl (a CUDA artifact is .cu + .h + .json)`);
   if (f['no-decode'] && emit === undefined)
     throw new UsageError('--no-decode needs --emit ts|js (it leaves the decode variant out of the module)');
+  // --backward: WGSL, the emitted module's backward(); CUDA, NAME_backward.cu in the manifest.
+  if (f.backward && target === 'wgsl' && (emit === undefined || f['shared-runtime']))
+    throw new UsageError(
+      '--backward on wgsl needs --emit ts|js, without --shared-runtime (a self-contained module)',
+    );
   if (f['shared-runtime'] && (emit === undefined || f.out === undefined))
     throw new UsageError(
       '--shared-runtime needs --emit ts|js and --out DIR (the runtime is a file of its own)',
@@ -87,13 +94,12 @@ export function compileCommand(source: string, file: string, f: CompileFlags): n
   const wgslEngine = parseWgslEngine(f['wgsl-engine']);
   if (wgslEngine && target !== 'wgsl')
     throw new UsageError(`--wgsl-engine ${wgslEngine} needs --target wgsl`);
-  if (f.backward && (target !== 'cuda' || dump !== undefined))
-    throw new UsageError('--backward needs --target cuda (it writes the CUDA backward beside the forward)');
+  if (f.backward && dump !== undefined) throw new UsageError('--backward does not go with --dump-ir');
   const headDim = positiveInt('dim', f.dim, 64);
   // Generated files name their source, and must not carry this machine's absolute paths.
   const name = portableName(file);
   let ir = '';
-  const { artifact } = compile(source, {
+  const { artifact, kernel } = compile(source, {
     target: target as Target,
     file: name,
     // Offline WGSL for a device known to have shader-f16 (the portable default lacks it).
@@ -104,7 +110,8 @@ export function compileCommand(source: string, file: string, f: CompileFlags): n
     headDim,
     valueDim: positiveInt('value-dim', f['value-dim'], headDim),
     dtype: parseDtype(f.dtype, target === 'cuda' ? 'bf16' : 'f32'),
-    lse: !f['no-lse'],
+    // WGSL's emitted backward() reads the forward's lse (CUDA's manifest says when there is none).
+    lse: !f['no-lse'] || (f.backward === true && target === 'wgsl'),
     ...(f.importance !== undefined ? { importance: parseImportance(f.importance)! } : {}),
     // Printed as soon as the pass ran (a later pass may fail: the dump is what helps then).
     observe: (pass, dumped) => {
@@ -119,7 +126,11 @@ export function compileCommand(source: string, file: string, f: CompileFlags): n
     return 0;
   }
   if (emit !== undefined) {
-    const module = { sharedRuntime: f['shared-runtime'] ?? false, decode: !f['no-decode'] };
+    const module = {
+      sharedRuntime: f['shared-runtime'] ?? false,
+      decode: !f['no-decode'],
+      ...(f.backward ? { backward: backwardOf(kernel) } : {}),
+    };
     return emitModule(output, source, emit, module);
   }
   const ext = target === 'wgsl' ? 'wgsl' : 'cu';
@@ -187,12 +198,21 @@ function report(o: CompileOutput, files: Record<string, string>, main: string, e
   return 0;
 }
 
+/** `--backward`: the kernel's WGSL backward module, or a one-line error saying why it has none. */
+function backwardOf(kernel: AttentionKernel): WgslBackwardArtifact {
+  try {
+    return renderWgslBackward(kernel);
+  } catch (e) {
+    throw new UsageError(`--backward: ${(e as Error).message}`);
+  }
+}
+
 /** `--emit ts|js`: the artifact as a self-contained module (codegen/emit-ts.ts), formatted. */
 async function emitModule(
   o: CompileOutput,
   source: string,
   lang: 'ts' | 'js',
-  module: { sharedRuntime: boolean; decode: boolean },
+  module: { sharedRuntime: boolean; decode: boolean; backward?: WgslBackwardArtifact },
 ): Promise<number> {
   let emitted: ReturnType<typeof emitKernelModule>;
   try {

@@ -107,6 +107,7 @@ export async function runCommand(
         ]
       : []),
     ...(r.cacheBytesPerToken ? [cacheLine(r.cacheBytesPerToken)] : []),
+    ...(r.cacheLayout ? [`  K/V cache: ${r.cacheLayout}`] : []),
     `  time: compile ${r.compileMs.toFixed(1)} ms, pipeline ${r.pipelineMs.toFixed(1)} ms, kernel ${r.gpuMs.toFixed(2)} ms (best of runs), reference ${r.referenceMs.toFixed(0)} ms`,
   ];
   process.stdout.write(lines.join('\n') + '\n');

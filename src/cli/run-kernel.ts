@@ -16,6 +16,7 @@ import { randomNormal, randomTensor, rng, tensorLength, tensorShape } from '../r
 import { referenceAttention, type RefInputs, type RefResult } from '../runtime/reference.js';
 import { checkSelection, referenceRouting, type RoutingResult } from '../runtime/reference-routing.js';
 import { storedRun } from '../runtime/stored-run.js';
+import { randomPagedRun } from '../runtime/kv-rows.js';
 import { createKernel, deviceLimits, getDevice } from '../runtime/webgpu.js';
 
 export interface RunOptions extends RunSizes {
@@ -68,6 +69,8 @@ export interface RunReport {
   readonly routing?: RoutingReport;
   /** Quantized caches: bytes per token (one row of one kv head, all its tensors). */
   readonly cacheBytesPerToken?: CacheBytesPerToken;
+  /** Paged kernels (`cache paged N`): the cache layout the run used. */
+  readonly cacheLayout?: string;
 }
 
 export interface CacheBytesPerToken {
@@ -149,7 +152,20 @@ export async function runKernel(source: string, o: RunOptions): Promise<RunRepor
   const stored = storedRun(kernel.formats, { ...sizes, D: o.D, Dv: o.D }, rand, tensors);
   if (stored.values.k) k.set(stored.values.k);
   if (stored.values.v) v.set(stored.values.v);
-  const inputs = { q: store(q), k: store(k), v: store(v), ...sizes, tensors, params, caches: stored.caches };
+  // A paged kernel reads K/V from a pool of pages through a shuffled block table.
+  const P = kernel.formats.paged?.pageSize;
+  const paged =
+    P === undefined ? undefined : randomPagedRun({ k, v }, { ...sizes, D: o.D, Dv: o.D }, P, rand);
+  const inputs = {
+    q: store(q),
+    k: store(paged ? paged.k : k),
+    v: store(paged ? paged.v : v),
+    ...sizes,
+    tensors,
+    params,
+    caches: stored.caches,
+    ...(paged ? { kvCache: paged.kvCache } : {}),
+  };
   phase('gpu');
   let result = await gpuKernel.run(inputs);
   let best = result.gpuMs ?? Infinity;
@@ -213,6 +229,7 @@ export async function runKernel(source: string, o: RunOptions): Promise<RunRepor
     bytes: runBytes(inputs, result, o.dtype === 'f16' ? 2 : 4, stored.bytes),
     tolerance: o.dtype === 'f32' ? 1e-5 : 5e-3,
     ...(routing ? { routing } : {}),
+    ...(paged ? { cacheLayout: paged.description } : {}),
     ...(stored.bytes.k !== undefined || stored.bytes.v !== undefined
       ? {
           cacheBytesPerToken: bytesPerToken(

@@ -88,6 +88,12 @@ export interface Artifact {
   /** Hash of the source text; with the schedule hash, the cache key of compiled artifacts. */
   readonly sourceHash: string;
   readonly scheduleHash: string;
+  /**
+   * WGSL: how float K/V rows are addressed (codegen/wgsl/kv-load.ts): by element strides (the
+   * `k_stride_*` / `v_stride_*` uniforms) that are multiples of `align` (the coop engines load
+   * vec4s: 4), and for `cache paged N` through the block table, in pages of `pageSize` rows.
+   */
+  readonly kvRows?: { readonly align: number; readonly pageSize?: number };
   /** Extra files (CUDA: the .h and the manifest JSON). */
   readonly files?: Readonly<Record<string, string>>;
   /**

@@ -164,19 +164,20 @@ async function instantiate(spec«: KernelSpec», device«: GPUDevice»)«: Promi
       for (const b of spec.bindings) {
         if (!isInput(b.role) && !isOutput(b.role)) continue;
         const shape = r.shapes[b.name]«!»;
-        const size = bufferBytes(b, shape);
+        // A strided K/V cache is uploaded whole (it may hold more than its strides address).
+        const data = host[b.name] «as ArrayBufferView | undefined»;
+        const size = Math.max(bufferBytes(b, shape), isInput(b.role) && data ? Math.ceil(data.byteLength / 4) * 4 : 0);
         if (size > device.limits.maxStorageBufferBindingSize) {
           throw new KernelInputError([\`buffer "\${b.name}" (\${shapeText(b, shape)}) needs \${size} bytes; the device binds at most \${device.limits.maxStorageBufferBindingSize}\`], kernelName);
         }
         if (isInput(b.role)) {
           const buf = make(b.name, size, STORAGE | COPY_DST);
-          const data = host[b.name] «as ArrayBufferView»;
           // writeBuffer wants a multiple of 4 bytes: odd-length f16 data goes through a padded copy.
-          if (data.byteLength % 4 === 0) {
-            if (data.byteLength > 0) device.queue.writeBuffer(buf, 0, data.buffer «as ArrayBuffer», data.byteOffset, data.byteLength);
+          if (data«!».byteLength % 4 === 0) {
+            if (data«!».byteLength > 0) device.queue.writeBuffer(buf, 0, data«!».buffer «as ArrayBuffer», data«!».byteOffset, data«!».byteLength);
           } else {
             const padded = new Uint8Array(size);
-            padded.set(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
+            padded.set(new Uint8Array(data«!».buffer, data«!».byteOffset, data«!».byteLength));
             device.queue.writeBuffer(buf, 0, padded);
           }
           given[b.name] = buf;

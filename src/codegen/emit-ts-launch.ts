@@ -116,7 +116,7 @@ function mergeOptions(kernel«: string», options«: Record<string, unknown>», 
   }
   if (issues.length > 0) throw new KernelInputError(issues, kernel);
   const merged = { ...options, ...c };
-  for (const key of ['sizes', 'params']) {
+  for (const key of ['sizes', 'params', 'kvCache']) {
     const [was, now] = [options[key], c[key]];
     if (isPlain(was) && isPlain(now)) merged[key] = { ...was, ...now };
   }

@@ -21,6 +21,20 @@ interface Resolved {
   readonly uniforms: ArrayBuffer;
   /** Sizes and int params, for decode mode's layout. */
   readonly env: Readonly<Record<string, number>>;
+  /** Kernels with float K/V: the launch's K/V row addressing (kvCacheArgs). */
+  readonly kv?: KvArgs;
+}
+
+/**
+ * A launch's checked K/V addressing: uniform values, the elements each cache needs where its
+ * strides are not the packed ones (paged: one page), the strides.
+ */
+interface KvArgs {
+  readonly values: Record<string, number>;
+  readonly need: Record<string, number>;
+  readonly strides: Record<string, { b: number; h: number; n: number; W: number }>;
+  readonly pageSize?: number;
+  readonly maxPages: number;
 }
 
 /** Decode mode's shapes (its scratch included) and grids for one launch. */
@@ -67,7 +81,7 @@ const STORAGE = 0x80;
 const COMPUTE = 0x4;
 
 /** Launch arguments besides the buffers; a tensor of one of these names cannot be emitted. */
-const launchKeys = ['sizes', 'params', 'qOffset', 'kOffset', 'scale'];
+const launchKeys = ['sizes', 'params', 'qOffset', 'kOffset', 'scale', 'kvCache'];
 
 «type Role = KernelBinding['role'];»
 
@@ -182,11 +196,14 @@ const neededBytes = (b«: KernelBinding», shape«: readonly number[]»)«: numb
   Math.max(4, Math.ceil((count(shape) * elementBytes(b)) / 4) * 4);
 /** Buffers the module makes itself: never 0 bytes (bindings must not be empty), 16 at least. */
 const bufferBytes = (b«: KernelBinding», shape«: readonly number[]»)«: number» => Math.max(16, neededBytes(b, shape));
-const isInput = (role«: Role»)«: boolean» => role === 'q' || role === 'k' || role === 'v' || role === 'tensor';
+const isInput = (role«: Role»)«: boolean» =>
+  role === 'q' || role === 'k' || role === 'v' || role === 'tensor' || role === 'block_table';
 const isOutput = (role«: Role»)«: boolean» => role === 'out' || role === 'lse';
 
 /** "f32[B=1, H=2, Nq=300, D=64]": the shape expressions with their values. */
 function shapeText(b«: KernelBinding», shape«: readonly number[]»)«: string» {
+  // A strided K/V cache: the elements its strides address.
+  if (shape.length !== b.shape.length) return \`\${b.dtype}[\${shape.join(', ')}] (the elements kvCache's strides address)\`;
   const dims = b.shape.map((e, i) => (e === String(shape[i]) ? e : \`\${e}=\${shape[i]}\`));
   return \`\${b.dtype}[\${dims.join(', ')}]\`;
 }
@@ -201,14 +218,38 @@ function checkHostInputs(spec«: KernelSpec», args«: Record<string, unknown>»
     const shape = r.shapes[b.name]«!»;
     const data = args[b.name];
     const ctor = hostArrays[b.dtype];
-    if (!(data instanceof ctor) || data.length !== count(shape)) {
+    // A strided cache may be longer than what its strides address.
+    const longer = r.kv !== undefined && r.kv.need[b.role] !== undefined;
+    if (!(data instanceof ctor) || (longer ? data.length < count(shape) : data.length !== count(shape))) {
       const bits = b.dtype === 'f16' ? ' of f16 bits' : '';
       issues.push(
         \`\${b.role === 'tensor' ? 'tensor' : 'input'} "\${b.name}": expected \${shapeText(b, shape)} (\${count(shape)} elements, a \${ctor.name}\${bits}), got \${describe(data)}\`,
       );
     }
   }
+  if (issues.length === 0 && r.kv && r.kv.pageSize) checkHostPages(args, r.kv, issues);
   if (issues.length > 0) throw new KernelInputError(issues, spec.kernelName);
+}
+
+/** dispatch() of a paged kernel: every page id used is a page of the host caches. */
+function checkHostPages(args«: Record<string, unknown>», kv«: KvArgs», issues«: string[]»)«: void» {
+  const table = args.block_table «as Int32Array»;
+  const s = (args «as { sizes: Sizes }»).sizes;
+  const P = kv.pageSize«!»;
+  const used = Math.ceil(s.Nk / P);
+  for (const [w, st] of Object.entries(kv.strides)) {
+    const length = (args[w] «as ArrayLike<number>»).length;
+    for (let b = 0; b < s.B; b++) {
+      for (let p = 0; p < used; p++) {
+        const id = table[b * kv.maxPages + p]«!»;
+        const end = id * st.b + (s.Hkv - 1) * st.h + (P - 1) * st.n + st.W;
+        if (id < 0 || end > length) {
+          issues.push(\`block_table[\${b}][\${p}] = \${id} is not a page of "\${w}" (\${length} elements, pages of \${st.b})\`);
+          return;
+        }
+      }
+    }
+  }
 }
 
 /** dispatch/encode/prepare take one arguments object; anything else is named, not a TypeError. */
@@ -256,5 +297,79 @@ function boolParam(name«: string», v«: unknown», fallback«: number | undefi
   else if (typeof v !== 'boolean') issues.push(\`param "\${name}" (bool): expected true or false, got \${describe(v)}\`);
   else return v ? 1 : 0;
   return 0;
+}
+`;
+
+/**
+ * Kernels with float K/V: resolve's check of the launch's \`kvCache\` (spliced in, or imported from
+ * the shared runtime, only where a kernel has one, so no module carries it unused).
+ */
+export const kvCacheArgsSource = `
+«/** A kernel's K/V row addressing as resolve passes it to kvCacheArgs (artifact.kvRows). */
+interface KvGeometry {
+  readonly D: number;
+  readonly Dv: number;
+  /** Elements every stride must be a multiple of (vec4 loads: 4). */
+  readonly align: number;
+  /** Paged kernels: rows per page. */
+  readonly pageSize?: number;
+  /** Which of k and v are float caches (a quantized one is read at its packed layout). */
+  readonly k: boolean;
+  readonly v: boolean;
+}»
+
+/**
+ * K/V row addressing (docs/LANGUAGE.md "Paged and strided caches"): kvCache's fields, named as the
+ * CUDA Args name them (k_stride_b, k_stride_h, k_stride_n, v_stride_*, max_pages), each left out
+ * taking args_init's value (packed [B, Hkv, Nk, W]; paged: HND pages [pages, Hkv, N, W]), checked
+ * as the CUDA launcher checks them. Also the elements each cache must hold.
+ */
+function kvCacheArgs(raw«: unknown», s«: Sizes», g«: KvGeometry», issues«: string[]»)«: KvArgs» {
+  const P = g.pageSize;
+  const names = [
+    ...(g.k ? ['k_stride_b', 'k_stride_h', 'k_stride_n'] : []),
+    ...(g.v ? ['v_stride_b', 'v_stride_h', 'v_stride_n'] : []),
+    ...(P ? ['max_pages'] : []),
+  ];
+  if (raw !== undefined && (typeof raw !== 'object' || raw === null || Array.isArray(raw))) {
+    issues.push(\`kvCache: expected an object of \${names.join(', ')}, got \${describe(raw)}\`);
+  } else unknownKeys('kvCache field', raw, names, issues);
+  const o = (typeof raw === 'object' && raw !== null ? raw : {}) «as Record<string, unknown>»;
+  const maxPages = o.max_pages === undefined && P ? Math.max(1, Math.ceil(s.Nk / P)) : o.max_pages;
+  const values«: Record<string, number>» = {};
+  if (P) {
+    if (!isI32(maxPages) || maxPages < 1) issues.push(\`kvCache.max_pages: expected an integer >= 1, got \${describe(maxPages)}\`);
+    else if (maxPages * P < s.Nk) issues.push(\`kvCache.max_pages: the block table's \${maxPages} pages of \${P} rows hold fewer than Nk = \${s.Nk} keys\`);
+    else values.max_pages = maxPages;
+  }
+  const need«: Record<string, number>» = {};
+  const strides«: Record<string, { b: number; h: number; n: number; W: number }>» = {};
+  for (const w of ['k', 'v']) {
+    if (!(w === 'k' ? g.k : g.v)) continue;
+    const W = w === 'k' ? g.D : g.Dv;
+    const rows = P || s.Nk;
+    const dflt«: Record<string, number>» = { b: s.Hkv * rows * W, h: rows * W, n: W };
+    const st«: Record<string, number>» = {};
+    for (const x of ['b', 'h', 'n']) {
+      const name = \`\${w}_stride_\${x}\`;
+      const v = o[name] === undefined ? dflt[x] : o[name];
+      if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0 || v >= 2 ** 32) {
+        issues.push(\`kvCache.\${name}: expected an integer in [0, 2^32) (elements), got \${describe(v)}\`);
+      } else if (v % g.align !== 0) {
+        issues.push(\`kvCache.\${name}: must be a multiple of \${g.align} elements, the kernel's vector loads (got \${v})\`);
+      }
+      st[x] = values[name] = Number(v);
+    }
+    if (s.Nk > 1 && st.n«!» < W) issues.push(\`kvCache.\${w}_stride_n: \${st.n} is smaller than a row (\${W} elements): rows would overlap\`);
+    const [lastB, lastRow] = P ? [0, Math.min(P, s.Nk) - 1] : [s.B - 1, s.Nk - 1];
+    // Packed strides keep the logical shape (and its exact length); others: what they address.
+    const packed = !P && st.b === dflt.b && st.h === dflt.h && st.n === dflt.n;
+    if (!packed) need[w] = s.Nk === 0 || s.B === 0 ? 0 : lastB * st.b«!» + (s.Hkv - 1) * st.h«!» + lastRow * st.n«!» + W;
+    strides[w] = { b: st.b«!», h: st.h«!», n: st.n«!», W };
+  }
+  for (const [w, n] of Object.entries(need)) {
+    if (n > 2 ** 32) issues.push(\`kvCache: "\${w}" would be addressed past element 2^32 (WGSL offsets are u32)\`);
+  }
+  return { values, need, strides, maxPages: Number(maxPages ?? 1), ...(P ? { pageSize: P } : {}) };
 }
 `;

@@ -11,6 +11,7 @@ import {
   boolParamSource,
   floatParamSource,
   intParamSource,
+  kvCacheArgsSource,
   runtimeSource,
   runtimeTypesSource,
 } from './emit-ts-runtime.js';
@@ -28,15 +29,23 @@ const paramSources: Record<ParamKind, string> = {
 };
 const paramHelpers: Record<ParamKind, string> = { int: 'intParam', float: 'floatParam', bool: 'boolParam' };
 
-/** The runtime's code: what every module needs, plus the param checkers of the kinds given. */
-function runtimeCode(params: readonly ParamKind[]): string {
+/**
+ * The runtime's code: what every module needs, plus the param checkers of the kinds given and,
+ * for kernels with float K/V, kvCacheArgs.
+ */
+function runtimeCode(params: readonly ParamKind[], kv: boolean): string {
   const blocks = [runtimeSource, buffersSource, launchSource, createKernelSource];
-  return [`«${runtimeTypesSource}»`, ...blocks, ...params.map((p) => paramSources[p])].join('\n');
+  return [
+    `«${runtimeTypesSource}»`,
+    ...blocks,
+    ...params.map((p) => paramSources[p]),
+    ...(kv ? [kvCacheArgsSource] : []),
+  ].join('\n');
 }
 
-/** Self-contained modules: the runtime spliced in, with only the param checkers this kernel uses. */
-export function inlineRuntime(params: readonly ParamKind[]): string {
-  return runtimeCode(params);
+/** Self-contained modules: the runtime spliced in, with only the helpers this kernel uses. */
+export function inlineRuntime(params: readonly ParamKind[], kv = false): string {
+  return runtimeCode(params, kv);
 }
 
 /** What a kernel module takes from the shared runtime (the param checkers it uses among them). */
@@ -51,15 +60,25 @@ function fnv1a(text: string): string {
 }
 
 const allParams: readonly ParamKind[] = ['int', 'float', 'bool'];
-const sharedCode = runtimeCode(allParams);
+const sharedCode = runtimeCode(allParams, true);
 /** Identifies the shared runtime's text: a module and a runtime of different attnc builds differ. */
 export const runtimeId = fnv1a(sharedCode + genericTypes);
 
-const sharedExports = [...coreImports, ...moreImports, ...allParams.map((p) => paramHelpers[p])];
+const sharedExports = [
+  ...coreImports,
+  ...moreImports,
+  ...allParams.map((p) => paramHelpers[p]),
+  'kvCacheArgs',
+];
 
 /** The import lines of a kernel module that uses the shared runtime. */
-export function runtimeImports(params: readonly ParamKind[], decode: boolean): string {
-  const values = [...coreImports, ...moreImports, ...params.map((p) => paramHelpers[p])].sort();
+export function runtimeImports(params: readonly ParamKind[], decode: boolean, kv = false): string {
+  const values = [
+    ...coreImports,
+    ...moreImports,
+    ...params.map((p) => paramHelpers[p]),
+    ...(kv ? ['kvCacheArgs'] : []),
+  ].sort();
   const types = [...genericTypeNames, 'KernelSpec', 'Resolved', ...(decode ? ['DecodeLayout'] : [])].sort();
   return [
     `import { ${values.join(', ')} } from '${runtimeImport}';`,
@@ -137,5 +156,11 @@ function runtimeDeclarations(): string {
     '  issues: string[],',
     '): { qOffset: number; kOffset: number; scale: number };',
     ...allParams.map((p) => param(paramHelpers[p])),
+    'export declare function kvCacheArgs(',
+    '  raw: unknown,',
+    '  s: Sizes,',
+    '  g: { D: number; Dv: number; align: number; pageSize?: number; k: boolean; v: boolean },',
+    '  issues: string[],',
+    '): KvArgs;',
   ].join('\n');
 }

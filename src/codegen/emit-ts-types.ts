@@ -23,7 +23,8 @@ function shapeDoc(b: Binding, a: Artifact): string {
 }
 
 export function kernelTypes(a: Artifact): string {
-  const inputs = a.bindings.filter((b) => ['q', 'k', 'v', 'tensor'].includes(b.role));
+  const inputs = a.bindings.filter((b) => ['q', 'k', 'v', 'tensor', 'block_table'].includes(b.role));
+  const kvFields = kvCacheFields(a);
   const outputs = a.bindings.filter((b) => b.role === 'out' || b.role === 'lse');
   const anyRequired = a.params.some((p) => p.default === undefined);
   const params = a.params.map((p) => {
@@ -34,8 +35,10 @@ export function kernelTypes(a: Artifact): string {
         : `default ${p.dtype === 'bool' ? String(p.default === 1) : p.default}`;
     return `  /** ${p.dtype}, ${dflt} */\n  ${p.name}${opt}: ${paramType[p.dtype]};`;
   });
+  const strided = (b: Binding): boolean =>
+    (b.role === 'k' || b.role === 'v') && a.uniforms.some((f) => f.name === `${b.role}_stride_b`);
   const member = (b: Binding, type: string, note = ''): string =>
-    `  /** ${note}${shapeDoc(b, a)} */\n  ${b.name}: ${type};`;
+    `  /** ${note}${shapeDoc(b, a)}${strided(b) ? ", or the cache kvCache's strides address" : ''}${b.role === 'block_table' ? ': page ids' : ''} */\n  ${b.name}: ${type};`;
   const s = a.schedule;
   const scheduleFields = Object.entries(s).map(([k, v]) =>
     k === 'dtype' ? `  readonly dtype: 'f32' | 'f16' | 'bf16';` : `  readonly ${k}: ${typeof v};`,
@@ -44,6 +47,7 @@ export function kernelTypes(a: Artifact): string {
     ...(a.params.length > 0
       ? ["/** The kernel's params (runtime uniforms). */", 'export interface Params {', ...params, '}', '']
       : []),
+    ...(kvFields.length > 0 ? [...kvCacheType(a, kvFields), ''] : []),
     '',
     '/** Everything of a launch besides its buffers. */',
     'export interface LaunchOptions {',
@@ -51,6 +55,9 @@ export function kernelTypes(a: Artifact): string {
     ...(a.params.length > 0 ? [`  params${anyRequired ? '' : '?'}: Params;`] : []),
     '  /** Position of query row 0 (default Nk - Nq: the queries are the last Nq positions). */',
     '  qOffset?: number;',
+    ...(kvFields.length > 0
+      ? ['  /** Where the K/V rows live (default: packed, as args_init sets it). */', '  kvCache?: KvCache;']
+      : []),
     '  /** Position of key row 0 (default 0). */',
     '  kOffset?: number;',
     `  /** Score scale (default 1/sqrt(${s.headDim}), rounded to f32). */`,
@@ -86,6 +93,7 @@ export function kernelTypes(a: Artifact): string {
     '  sizes?: Partial<Sizes>;',
     ...(a.params.length > 0 ? ['  params?: Partial<Params>;'] : []),
     '  qOffset?: number | undefined;',
+    ...(kvFields.length > 0 ? ['  kvCache?: KvCache;'] : []),
     '  kOffset?: number | undefined;',
     '  scale?: number | undefined;',
     '}',
@@ -125,6 +133,34 @@ export function kernelTypes(a: Artifact): string {
   ].join('\n');
 }
 
+/** The kvCache fields of a kernel with float K/V (CUDA's Args names), none otherwise. */
+function kvCacheFields(a: Artifact): string[] {
+  return a.uniforms.map((f) => f.name).filter((n) => /^[kv]_stride_[bhn]$/.test(n) || n === 'max_pages');
+}
+
+function kvCacheType(a: Artifact, fields: readonly string[]): string[] {
+  const P = a.kvRows?.pageSize;
+  const doc: Record<string, string> = {
+    b: P ? 'between pages (default Hkv·N·W: HND pages)' : 'between batches (default Hkv·Nk·W)',
+    h: P ? 'between kv heads in a page (default N·W)' : 'between kv heads (default Nk·W)',
+    n: P ? 'between rows in a page (default W)' : 'between rows (default W)',
+  };
+  const align = a.kvRows?.align ?? 1;
+  return [
+    '/**',
+    ' * K/V row addressing (docs/LANGUAGE.md "Paged and strided caches"), in elements, as the CUDA',
+    ` * Args name them${align > 1 ? ` (multiples of ${align})` : ''}${P ? `; pages of ${P} rows through block_table` : ''}. Each left out: its default.`,
+    ' */',
+    'export interface KvCache {',
+    ...fields.map((n) =>
+      n === 'max_pages'
+        ? '  /** Columns of block_table (default ceil(Nk / N)). */\n  max_pages?: number;'
+        : `  /** ${doc[n.at(-1)!]} */\n  ${n}?: number;`,
+    ),
+    '}',
+  ];
+}
+
 /** The types every kernel module shares (in the shared runtime, or in each self-contained module). */
 export const genericTypes = [
   '/** Runtime sizes of one launch. */',
@@ -146,7 +182,7 @@ export const genericTypes = [
   '  readonly name: string;',
   '  /** @group(0) @binding(n). */',
   '  readonly binding: number;',
-  "  readonly role: 'q' | 'k' | 'v' | 'out' | 'lse' | 'tensor' | 'summary' | 'scratch' | 'uniforms';",
+  "  readonly role: 'q' | 'k' | 'v' | 'out' | 'lse' | 'tensor' | 'summary' | 'scratch' | 'uniforms' | 'block_table';",
   "  readonly dtype: 'f32' | 'f16' | 'i32' | 'u32';",
   '  /** Expressions over B H Hkv Nq Nk D Dv and int params; cdiv(a, b) is ceiling division. */',
   '  readonly shape: readonly string[];',

@@ -22,6 +22,8 @@ import { inlineRuntime, runtimeIdCheck, runtimeImports, sharedTypeExports } from
 import { genericTypes, kernelTypes } from './emit-ts-types.js';
 import { wgslWorkgroupBytes } from './wgsl/limits.js';
 import { quantizeDeclarations, quantizeSource, quantizeTypes } from './emit-ts-quantize.js';
+import { backwardSource, backwardTypes } from './emit-ts-backward.js';
+import type { WgslBackwardArtifact } from './wgsl/backward.js';
 
 export type EmitLanguage = 'ts' | 'js';
 
@@ -42,6 +44,11 @@ export interface EmitModuleOptions {
    * rows over a long KV, as the attnc runtime does). Default true; false leaves it out (smaller).
    */
   readonly decode?: boolean;
+  /**
+   * The kernel's WGSL backward module (compileBackward's `backward`): the module then exports
+   * `backward(device, args)` (emit-ts-backward.ts). Self-contained modules only, for now.
+   */
+  readonly backward?: WgslBackwardArtifact;
 }
 
 export interface EmittedModule {
@@ -50,12 +57,36 @@ export interface EmittedModule {
 }
 
 /** Dispatch/encode arguments besides the buffers; a tensor of one of these names cannot be emitted. */
-const launchKeys = ['sizes', 'params', 'qOffset', 'kOffset', 'scale'] as const;
+const launchKeys = ['sizes', 'params', 'qOffset', 'kOffset', 'scale', 'kvCache'] as const;
 const tsMarkers = /[«»]/g;
 const tsOnly = /«[^«»]*»/g;
 
 function paramHelper(p: ParamSlot): string {
   return p.dtype === 'i32' ? 'intParam' : p.dtype === 'f32' ? 'floatParam' : 'boolParam';
+}
+
+const kvUniformFields = [
+  'k_stride_b',
+  'k_stride_h',
+  'k_stride_n',
+  'v_stride_b',
+  'v_stride_h',
+  'v_stride_n',
+  'max_pages',
+];
+
+/** What kvCacheArgs (the runtime) needs of a kernel with float K/V: its artifact.kvRows and dims. */
+function kvGeometry(a: Artifact) {
+  if (!a.kvRows) return undefined;
+  const has = (w: string): boolean => a.uniforms.some((f) => f.name === `${w}_stride_b`);
+  return {
+    D: a.schedule.headDim,
+    Dv: a.schedule.valueDim,
+    align: a.kvRows.align,
+    ...(a.kvRows.pageSize ? { pageSize: a.kvRows.pageSize } : {}),
+    k: has('k'),
+    v: has('v'),
+  };
 }
 
 /** `resolve`: validates the launch options, evaluates shapes and grids, packs the uniforms. */
@@ -81,13 +112,27 @@ function resolveSource(a: Artifact): string {
     );
   }
   const ints = params.filter((p) => p.dtype === 'i32').map((p) => `${p.name}: params.${p.name}`);
+  const kv = kvGeometry(a);
+  if (kv) ints.push(...(kv.pageSize ? ['max_pages: kv.maxPages'] : []));
   lines.push(
     '  const { qOffset, kOffset, scale } = launchScalars(o, s, schedule.headDim, issues);',
+    ...(kv
+      ? [
+          `  const kv = kvCacheArgs((o «as { kvCache?: unknown }»).kvCache, s, ${JSON.stringify(kv)}, issues);`,
+        ]
+      : [
+          '  if ((o «as { kvCache?: unknown }»).kvCache !== undefined)',
+          "    issues.push('kvCache: this kernel reads quantized K/V caches at their own packed layout; it takes no strides');",
+        ]),
     '  if (issues.length > 0) throw new KernelInputError(issues, kernelName);',
     `  const e = { B: s.B, H: s.H, Hkv: s.Hkv, Nq: s.Nq, Nk: s.Nk${ints.map((x) => `, ${x}`).join('')} };`,
     '  const shapes«: Record<string, number[]>» = {',
     ...shapesLiteral(a, '    '),
     '  };',
+    // A float K/V cache: the elements its strides address (kvCacheArgs).
+    ...(['k', 'v'] as const)
+      .filter((w) => kv?.[w])
+      .map((w) => `  if (kv.need.${w} !== undefined) shapes.${w} = [kv.need.${w}];`),
     '  checkShapes(kernelName, shapes);',
     '  const grids«: [number, number, number][]» = [',
     ...gridsLiteral(a, '    '),
@@ -99,6 +144,7 @@ function resolveSource(a: Artifact): string {
     k_offset: 'kOffset',
     scale: 'scale',
     ...Object.fromEntries([...sizeNames].map((n) => [n, `s.${n}`])),
+    ...Object.fromEntries(kvUniformFields.map((n) => [n, `kv.values.${n}«!»`])),
   };
   const paramNames = new Set(params.map((p) => p.name));
   for (const f of a.uniforms) {
@@ -107,7 +153,7 @@ function resolveSource(a: Artifact): string {
     const set = f.dtype === 'f32' ? 'setFloat32' : f.dtype === 'u32' ? 'setUint32' : 'setInt32';
     lines.push(`  u.${set}(${f.offset}, ${value}, true); // ${f.name}: ${f.dtype}`);
   }
-  lines.push('  return { shapes, grids, uniforms: u.buffer, env: e };', '}');
+  lines.push(`  return { shapes, grids, uniforms: u.buffer, env: e${kv ? ', kv' : ''} };`, '}');
   return lines.join('\n');
 }
 
@@ -184,6 +230,9 @@ export function emitKernelModule(artifact: Artifact, options: EmitModuleOptions 
   const shared = options.sharedRuntime ?? false;
   const a = artifact;
   const decode = options.decode === false ? undefined : usableDecode(a);
+  const bwd = options.backward;
+  if (bwd && shared)
+    throw new Error(`emit ${a.name}: backward() is emitted in self-contained modules only, for now`);
   const usesCdiv = [a, ...(decode ? [decode] : [])].some(
     (x) =>
       x.entryPoints.some((ep) => ep.grid.some((g) => g.includes('cdiv'))) ||
@@ -196,9 +245,12 @@ export function emitKernelModule(artifact: Artifact, options: EmitModuleOptions 
     shared ? sharedTypeExports : genericTypes,
     kernelTypes(a),
     ...(a.quantize ? [quantizeTypes(a)] : []),
+    ...(bwd ? [backwardTypes(bwd)] : []),
   ].join('\n\n');
   const body = [
-    shared ? runtimeImports(kinds, decode !== undefined) : inlineRuntime(kinds),
+    shared
+      ? runtimeImports(kinds, decode !== undefined, a.kvRows !== undefined)
+      : inlineRuntime(kinds, a.kvRows !== undefined),
     tablesSource(a, options.source),
     resolveSource(a),
     decode ? decodeSource(a, decode) : '',
@@ -207,6 +259,7 @@ export function emitKernelModule(artifact: Artifact, options: EmitModuleOptions 
     `/** The WGSL module (every entry point). */\nexport const wgsl = ${templateLiteral(a.code)};`,
     // A quantized cache's quantize(...) (emit-ts-quantize.ts); nothing for other kernels.
     ...(a.quantize ? [quantizeSource(a)] : []),
+    ...(bwd ? [backwardSource(bwd)] : []),
   ].join('\n\n');
   const info = { ...options, lang, sharedRuntime: shared };
   if (lang === 'ts') {
@@ -225,6 +278,12 @@ export function emitKernelModule(artifact: Artifact, options: EmitModuleOptions 
     types,
     declarations(options.source !== undefined, shared),
     ...(a.quantize ? [quantizeDeclarations(a)] : []),
+    ...(bwd
+      ? [
+          'export declare const backwardWgsl: string;',
+          'export declare function backward(device: GPUDevice, args: BackwardArgs): Promise<BackwardResult>;',
+        ]
+      : []),
   ]
     .filter((x) => x !== '')
     .join('\n\n');

@@ -42,16 +42,11 @@ export function unsupportedStorage(
   decl: AttentionDecl,
   target: string,
 ): { message: string; span: Span } | undefined {
-  // Paged caches (`cache paged N`): CUDA reads K/V rows through kv-rows.ts's block table; the
-  // WGSL kernels still read packed rows, so a paged kernel there would read the wrong keys.
-  const cache = decl.cache?.[0];
-  const paged = cache && pagedWithPasses(decl, target);
+  // Paged caches (`cache paged N`) run on both targets: CUDA reads K/V rows through
+  // kv-rows.ts's block table, WGSL through codegen/wgsl/kv-load.ts's address functions.
+  // Passes besides the attention that read keys: through the block table on CUDA (above).
+  const paged = pagedWithPasses(decl, target);
   if (paged) return paged;
-  if (cache && target !== 'cuda')
-    return {
-      message: `paged K/V caches compile for CUDA only for now; ${target}: not yet`,
-      span: cache.span,
-    };
   const store = decl.storage?.[0];
   if (!store) return undefined;
   if (target !== 'wgsl' && target !== 'cuda')

@@ -25,7 +25,7 @@ export function packUniforms(artifact: Artifact, run: ResolvedRun): ArrayBuffer 
   const params = new Set(artifact.params.map((p) => p.name));
   for (const f of artifact.uniforms) {
     // Params come after the fixed fields; a name is looked up where its field belongs.
-    const v = params.has(f.name) ? run.params.get(f.name) : fixed[f.name];
+    const v = params.has(f.name) ? run.params.get(f.name) : (fixed[f.name] ?? run.kv.uniforms.get(f.name));
     if (v === undefined) throw new Error(`uniform "${f.name}" has no value (artifact "${artifact.name}")`);
     if (f.dtype === 'f32') view.setFloat32(f.offset, v, true);
     else if (f.dtype === 'u32') view.setUint32(f.offset, v >>> 0, true);

@@ -5,6 +5,7 @@ import type { Artifact, Binding } from '../codegen/artifact.js';
 import { describeValue, isI32, paramProblem, paramWord, positionProblem, spanProblem } from './params.js';
 import { evalShapeExpr, ShapeExprError, type ShapeEnv } from './shape-expr.js';
 import type { QuantCache } from '../quant/layout.js';
+import { resolveKvRows, type KvCacheInput, type ResolvedKvRows } from './kv-rows.js';
 
 /**
  * The host data of an input binding: a tensor param, a cache part (quantized k/v: f16/bf16
@@ -12,6 +13,7 @@ import type { QuantCache } from '../quant/layout.js';
  */
 export function bindingData(b: Binding, inputs: RunInputs): unknown {
   if (b.role === 'tensor') return inputs.tensors?.[b.name];
+  if (b.role === 'block_table') return inputs.kvCache?.blockTable;
   if (b.part !== undefined) {
     const held = inputs.caches?.[b.role as 'k' | 'v']?.[b.part];
     return held === undefined || ArrayBuffer.isView(held) ? held : held.data;
@@ -42,6 +44,12 @@ export interface RunInputs {
   tensors?: Record<string, Int32Array | Float32Array>;
   /** Scalar params by name; params with a default may be left out. */
   params?: Record<string, number | boolean>;
+  /**
+   * Where the float K/V rows live (docs/LANGUAGE.md "Paged and strided caches"): element strides
+   * of k and v, and a paged kernel's block table. Absent: packed [B, Hkv, Nk, W] (paged: HND
+   * pages). With strides, `k` / `v` are the whole caches, of any length the strides stay inside.
+   */
+  kvCache?: KvCacheInput;
   /** Position of query row 0 (default Nk − Nq). */
   qOffset?: number;
   /** Position of key row 0 (default 0). */
@@ -68,8 +76,10 @@ export interface ResolvedRun {
   readonly scale: number;
   /** Every param's value (bools as 0/1). */
   readonly params: ReadonlyMap<string, number>;
-  /** Evaluated shape of every binding but the uniforms. */
+  /** Evaluated shape of every binding but the uniforms (a float K/V cache: [its length]). */
   readonly shapes: ReadonlyMap<string, readonly number[]>;
+  /** K/V row addressing: the stride and max_pages uniforms, each float cache's layout. */
+  readonly kv: ResolvedKvRows;
 }
 
 export class InputError extends Error {
@@ -174,6 +184,19 @@ export function validateRun(artifact: Artifact, inputs: RunInputs): ResolvedRun 
   const env: Record<string, number> = { ...sizes };
   for (const p of artifact.params)
     if (p.dtype === 'i32' && params.has(p.name)) env[p.name] = params.get(p.name)!;
+  const lengthOf = (x: unknown): number =>
+    ArrayBuffer.isView(x) ? (x as unknown as ArrayLike<number>).length : 0;
+  const kv = resolveKvRows(
+    artifact,
+    inputs.kvCache,
+    sizes,
+    { k: lengthOf(inputs.k), v: lengthOf(inputs.v) },
+    issues,
+  );
+  if (kv.maxPages !== undefined) env.max_pages = kv.maxPages;
+  // A float cache addressed by strides is as long as the caller's array (kv-rows.ts checked it).
+  const strided = (b: Binding): boolean =>
+    (b.role === 'k' || b.role === 'v') && b.part === undefined && kv.addressed.has(b.role);
 
   const shapes = new Map<string, number[]>();
   const rawTensors: unknown = inputs.tensors;
@@ -194,6 +217,20 @@ export function validateRun(artifact: Artifact, inputs: RunInputs): ResolvedRun 
   }
   for (const b of artifact.bindings) {
     if (b.role === 'uniforms') continue;
+    if (b.role === 'block_table') {
+      if (kv.maxPages !== undefined) shapes.set(b.name, [inputs.B, kv.maxPages]);
+      continue;
+    }
+    if (strided(b)) {
+      const data: unknown = bindingData(b, inputs);
+      const kind = arrayKindFor(b.dtype);
+      if (data instanceof kind.ctor) shapes.set(b.name, [lengthOf(data)]);
+      else
+        issues.push(
+          `input "${b.name}": expected a ${kind.name}${b.dtype === 'f16' ? ' of f16 bits' : ''} (the cache its strides address), got ${kindOf(data)}`,
+        );
+      continue;
+    }
     let shape: number[];
     try {
       shape = b.shape.map((e) => evalShapeExpr(e, env));
@@ -265,7 +302,7 @@ export function validateRun(artifact: Artifact, inputs: RunInputs): ResolvedRun 
   if (!Number.isFinite(scale))
     issues.push(`scale: expected a finite number within f32 range, got ${describeValue(inputs.scale)}`);
   if (issues.length) throw new InputError(issues);
-  return { sizes, env, qOffset, kOffset, scale, params, shapes };
+  return { sizes, env, qOffset, kOffset, scale, params, shapes, kv };
 }
 
 /**

@@ -123,20 +123,17 @@ describe('cache paged N', () => {
   });
 });
 
-describe('cache paged N on other targets', () => {
-  it('WGSL refuses it at the statement (its kernels read packed rows)', () => {
-    const src = decl('  cache paged 16');
-    try {
-      compile(src, { target: 'wgsl', headDim: 16 });
-      expect.unreachable('compiled');
-    } catch (e) {
-      expect(e).toBeInstanceOf(CompileError);
-      const d = (e as CompileError).diagnostics[0]!;
-      expect([d.span.line, d.span.column, d.message]).toEqual([
-        2,
-        3,
-        'paged K/V caches compile for CUDA only for now; wgsl: not yet',
-      ]);
-    }
+describe('cache paged N on WGSL', () => {
+  it('binds the block table and reads K/V rows through it (codegen/wgsl/kv-load.ts)', () => {
+    const { artifact } = compile(decl('  cache paged 16'), { target: 'wgsl', headDim: 16 });
+    expect(artifact.kvRows).toEqual({ align: 1, pageSize: 16 });
+    expect(artifact.bindings.find((b) => b.role === 'block_table')).toMatchObject({
+      name: 'block_table',
+      dtype: 'i32',
+      shape: ['B', 'max_pages'],
+    });
+    expect(artifact.uniforms.map((f) => f.name)).toContain('max_pages');
+    expect(artifact.code).toContain('const KV_PAGE_SHIFT: u32 = 4u;');
+    expect(artifact.code).toContain('k_buf[k_row(kv_b, kv_h, k0 + e / HEAD_DIM) + e % HEAD_DIM]');
   });
 });

@@ -301,7 +301,7 @@ describe('prepared launches: update() and allocation-free encode', () => {
       'param "window" (i32): expected an integer in [-2147483648, 2147483647], got number 2.5',
     ]);
     expect(refused({ q: bufs.k })).toEqual([
-      'update "q": a launch\'s buffers are fixed when it is prepared; update takes sizes, params, qOffset, kOffset, scale',
+      'update "q": a launch\'s buffers are fixed when it is prepared; update takes sizes, params, qOffset, kOffset, scale, kvCache',
     ]);
     run(launch);
     expectAgrees(await result(), ref11, 'after refused updates: unchanged');

@@ -39,6 +39,12 @@ struct Uniforms {
   Hkv: i32,
   Nq: i32,
   Nk: i32,
+  k_stride_b: u32,
+  k_stride_h: u32,
+  k_stride_n: u32,
+  v_stride_b: u32,
+  v_stride_h: u32,
+  v_stride_n: u32,
   p_prefix: i32,
 }
 
@@ -47,7 +53,11 @@ struct Uniforms {
 @group(0) @binding(2) var<storage, read> v_buf: array<f32>; // v: f32[B, Hkv, Nk, Dv]
 @group(0) @binding(3) var<storage, read_write> out_buf: array<f32>; // out: f32[B, H, Nq, Dv]
 @group(0) @binding(4) var<storage, read_write> lse_buf: array<f32>; // lse: f32[B, H, Nq]
-@group(0) @binding(5) var<uniform> u: Uniforms; // uniforms: u32[9]
+@group(0) @binding(5) var<uniform> u: Uniforms; // uniforms: u32[15]
+
+// K/V rows: where key j of (batch b, kv head h) starts (every float K/V load uses these).
+fn k_row(b: u32, h: u32, j: u32) -> u32 { return b * u.k_stride_b + h * u.k_stride_h + j * u.k_stride_n; }
+fn v_row(b: u32, h: u32, j: u32) -> u32 { return b * u.v_stride_b + h * u.v_stride_h + j * u.v_stride_n; }
 
 fn tile_class(b: i32, h: i32, q_lo: i32, q_hi: i32, k_lo: i32, k_hi: i32) -> u32 {
   let tc0: bool = (k_lo < u.p_prefix) || (q_hi >= k_lo);
@@ -68,7 +78,9 @@ fn attention(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_ind
   let h = i32(wg.y);
   let bh = wg.z * u32(u.H) + wg.y;
   // GQA: query head h reads kv head h / (H / Hkv).
-  let kv_row0 = (wg.z * u32(u.Hkv) + wg.y / (u32(u.H) / u32(u.Hkv))) * Nk;
+  let kv_b = wg.z;
+  let kv_h = wg.y / (u32(u.H) / u32(u.Hkv));
+  let kv_row0 = (kv_b * u32(u.Hkv) + kv_h) * Nk;
   let row = wg.x * BLOCK_Q + lid;
   let row_ok = row < Nq;
   let q = i32(row) + u.q_offset;
@@ -96,12 +108,11 @@ fn attention(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_ind
     let cls = tile_class(b, h, q_lo, q_hi, u.k_offset + i32(k0), u.k_offset + i32(k_end) - 1i);
     workgroupBarrier(); // the previous tile is no longer read
     if (cls != TILE_EMPTY) {
-      let base = kv_row0 + k0;
       for (var e = lid; e < (k_end - k0) * HEAD_DIM; e += BLOCK_Q) {
-        k_tile[e] = k_buf[base * HEAD_DIM + e];
+        k_tile[e] = k_buf[k_row(kv_b, kv_h, k0 + e / HEAD_DIM) + e % HEAD_DIM];
       }
       for (var e = lid; e < (k_end - k0) * VALUE_DIM; e += BLOCK_Q) {
-        v_tile[e] = v_buf[base * VALUE_DIM + e];
+        v_tile[e] = v_buf[v_row(kv_b, kv_h, k0 + e / VALUE_DIM) + e % VALUE_DIM];
       }
     }
     workgroupBarrier(); // the tile is staged

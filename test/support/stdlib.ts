@@ -31,11 +31,11 @@ const isRouted = (file: string): boolean =>
 
 const routed = new Set(stdlibFiles().filter(isRouted));
 
-/** Whether any declaration of the file reads a paged cache (`cache paged N`: CUDA only for now). */
+/** Whether any declaration of the file reads a paged cache (`cache paged N`). */
 const isPaged = (file: string): boolean =>
   checkSource(readStdlib(file), stdlibPath(file)).program.decls.some((d) => (d.cache?.length ?? 0) > 0);
 
-/** Kernels over paged K/V caches (`cache paged N`), which compile for CUDA's cp.async and SIMT engines. */
+/** Kernels over paged K/V caches (`cache paged N`): CUDA's cp.async and SIMT engines, WGSL's. */
 export const pagedStdlib: readonly string[] = stdlibFiles().filter(isPaged);
 
 /** Whether any declaration of the file has a `store` statement (a quantized K/V cache). */

@@ -146,9 +146,12 @@ describe('input validation', () => {
     const view = new DataView(
       packUniforms(sw, validateRun(sw, { ...base, params: { window: 3 }, kOffset: -2 })),
     );
-    expect(view.byteLength).toBe(48);
+    expect(view.byteLength).toBe(64);
     expect([view.getInt32(0, true), view.getInt32(4, true), view.getFloat32(8, true)]).toEqual([2, -2, 0.25]);
-    expect([12, 16, 20, 24, 28, 32].map((o) => view.getInt32(o, true))).toEqual([1, 1, 1, 3, 5, 3]);
+    expect([12, 16, 20, 24, 28].map((o) => view.getInt32(o, true))).toEqual([1, 1, 1, 3, 5]);
+    // The K/V strides (packed [1, 1, 5, 16] by default: kv-rows.ts), then the param.
+    expect([32, 36, 40, 44, 48, 52].map((o) => view.getUint32(o, true))).toEqual([80, 80, 16, 80, 80, 16]);
+    expect(view.getInt32(56, true)).toBe(3);
   });
 });
 

@@ -7,7 +7,7 @@
 import type { StorageDType, TensorFormats } from '../../ir/formats.js';
 import type { Schedule, TileClass } from '../../ir/kernel.js';
 import type { Linearized } from '../linearize.js';
-import { kvRow0, stageKvTile } from './kv-load.js';
+import { kvEntry, stageKvTile } from './kv-load.js';
 
 export type ClassMode = TileClass | 'dynamic';
 
@@ -25,7 +25,7 @@ export function attentionEntryHead(workgroupSize: string): string[] {
     '  let h = i32(wg.y);',
     '  let bh = wg.z * u32(u.H) + wg.y;',
     '  // GQA: query head h reads kv head h / (H / Hkv).',
-    `  let kv_row0 = ${kvRow0('wg.z', 'wg.y / (u32(u.H) / u32(u.Hkv))')};`,
+    ...kvEntry('wg.z', 'wg.y / (u32(u.H) / u32(u.Hkv))'),
   ];
 }
 

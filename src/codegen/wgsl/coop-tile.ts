@@ -124,8 +124,8 @@ const productPV = (vTile: string): string[] => [
   '}',
 ];
 
-const loadK = (tile: string): string[] => loadKvRegsVec4('k_buf4', 'CO_D4', 'pk', 'CO_KR', tile);
-const loadV = (tile: string): string[] => loadKvRegsVec4('v_buf4', 'CO_DV4', 'pv', 'CO_VR', tile);
+const loadK = (tile: string): string[] => loadKvRegsVec4('k', 'CO_D4', 'pk', 'CO_KR', tile);
+const loadV = (tile: string): string[] => loadKvRegsVec4('v', 'CO_DV4', 'pv', 'CO_VR', tile);
 
 /**
  * The tile with prefetch (schedule.coopPrefetch): K and V of the next tile to compute are loaded

@@ -20,7 +20,7 @@ import type { Linearized } from '../linearize.js';
 import type { ClassMode } from './attention.js';
 import { COOP_LANES, coopGeometry, type CoopGeometry } from './coop-geometry.js';
 import { coopTileBody, pad } from './coop-tile.js';
-import { kvRow0 } from './kv-load.js';
+import { kvEntry } from './kv-load.js';
 import { routedChunkClasses, routedRowState, unitKeysFn } from './coop-route.js';
 import type { WgslLayout } from './layout.js';
 
@@ -115,7 +115,7 @@ function entryHead(g: CoopGeometry): string[] {
     '  let h = i32(wg.y);',
     '  let bh = wg.z * u32(u.H) + wg.y;',
     '  // GQA: query head h reads kv head h / (H / Hkv).',
-    `  let kv_row0 = ${kvRow0('wg.z', 'wg.y / (u32(u.H) / u32(u.Hkv))')};`,
+    ...kvEntry('wg.z', 'wg.y / (u32(u.H) / u32(u.Hkv))'),
     ...(sgCheck(g)
       ? [
           '  // Shuffles need each row’s lanes inside one subgroup, in order (not promised by WebGPU).',

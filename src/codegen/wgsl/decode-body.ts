@@ -11,7 +11,7 @@
 // the backend's log-sum-exp merge (merge.ts).
 import type { AttentionParts } from './attention.js';
 import { NAN_F32, staticScoreKey, tileUpdate } from './attention.js';
-import { kvRow0, stageKvTile } from './kv-load.js';
+import { kvEntry, stageKvTile } from './kv-load.js';
 import { wgslMergeBody } from './merge.js';
 
 /** K/V tiles per split: a split covers DECODE_SPLIT_TILES·BLOCK_K keys. */
@@ -108,7 +108,7 @@ export function decodeSplitBody(p: AttentionParts): string {
     '  let b = i32(wg.z);',
     '  let h = i32(wg.y * g.group + pk / Nq);',
     '  let bh = wg.z * u32(u.H) + u32(h);',
-    `  let kv_row0 = ${kvRow0('wg.z', 'wg.y')};`,
+    ...kvEntry('wg.z', 'wg.y'),
     '  let q = i32(row) + u.q_offset;',
     '',
     '  var qrow: array<f32, HEAD_DIM>;',

@@ -13,7 +13,8 @@
 // Tile classes are per row (2 bits each in a u32, read uniformly through workgroupUniformLoad): a
 // split empty for every row is skipped, a step empty for every row loads nothing, full rows
 // evaluate no mask. Barriers and subgroup operations stay in uniform control flow.
-import { sharedStorage, type TensorFormats } from '../../ir/formats.js';
+import { hasQuantizedKv, sharedStorage, type TensorFormats } from '../../ir/formats.js';
+import { kvEntry, kvRowAt } from './kv-load.js';
 import { dequantVec4 } from './dequant.js';
 import type { AttentionParts } from './attention.js';
 import { classifier, combineGroups } from './decode-coop-parts.js';
@@ -34,24 +35,24 @@ const loadStep = (
 ): string[] => {
   const f32 = (x: string): string => (dt === 'f16' ? `vec4<f32>(${x})` : x);
   // A quantized cache: 4 channels through <k|v>_dequant (dequant.ts) instead of a vec4 view.
-  const load = (w: 'k' | 'v', W4: string): string =>
+  const load = (w: 'k' | 'v'): string =>
     formats[w].kind === 'quant'
       ? dequantVec4(w, 'key', 'kj', 'col', 'kv_row0 / Nk', 'Nk')
-      : f32(`${w}_buf4[key * ${W4} + col]`);
+      : f32(`${w}_buf4[(${kvRowAt(w, 'kj')} >> 2u) + col]`);
   return [
     'for (var ci = 0u; ci < DC_CHUNK; ci++) {',
     `  let kj = ${first} + ci * DC_GROUPS + grp;`,
-    '  let key = kv_row0 + kj;',
+    ...(hasQuantizedKv(formats) ? ['  let key = kv_row0 + kj;'] : []),
     '  for (var c = 0u; c < DC_KC; c++) {',
     '    let col = lane + c * DC_LANES;',
     '    var x = vec4<f32>(0.0f);',
-    `    if (kj < ${end} && col < DC_D4) { x = ${load('k', 'DC_D4')}; }`,
+    `    if (kj < ${end} && col < DC_D4) { x = ${load('k')}; }`,
     `    ${kk}[ci][c] = x;`,
     '  }',
     '  for (var c = 0u; c < DC_VC; c++) {',
     '    let col = lane + c * DC_LANES;',
     '    var x = vec4<f32>(0.0f);',
-    `    if (kj < ${end} && col < DC_DV4) { x = ${load('v', 'DC_DV4')}; }`,
+    `    if (kj < ${end} && col < DC_DV4) { x = ${load('v')}; }`,
     `    ${vv}[ci][c] = x;`,
     '  }',
     '}',
@@ -244,7 +245,7 @@ export function coopDecodeSplitBody(p: AttentionParts, subgroups: boolean): stri
     '  let lane = lid % DC_LANES;',
     '  let grp = lid / DC_LANES;',
     '  let b = i32(wg.z);',
-    '  let kv_row0 = (wg.z * u32(u.Hkv) + wg.y) * Nk;',
+    ...kvEntry('wg.z', 'wg.y'),
     '  let lanes_loop = select(DC_LANES, 0u, u.Nk < 0i); // DC_LANES, not folded (see reduceDots)',
     ...(subgroups
       ? [

@@ -20,6 +20,7 @@ import {
   type CoopDecodeTuning,
 } from './decode-coop-tuning.js';
 import { DECODE_SCRATCH, decodeModulePlan } from './decode-plan.js';
+import { kvRowsRecord } from './kv-load.js';
 import { layoutSource, type WgslLayout } from './layout.js';
 
 const SCRATCH = DECODE_SCRATCH;
@@ -107,6 +108,8 @@ export function renderCoopDecode(
       schedule: decodeSchedule(artifactSchedule(req.kernel), tuning),
       sourceHash: req.meta.sourceHash,
       scheduleHash: req.meta.scheduleHash,
+      // Float K/V rows load as vec4s (decode-coop-split.ts): strides in whole vec4s.
+      kvRows: kvRowsRecord(req.kernel.formats, 4),
     },
   };
 }

@@ -15,6 +15,7 @@ import {
   decodeSplitBody,
 } from './decode-body.js';
 import { decodeModulePlan } from './decode-plan.js';
+import { kvRowsRecord } from './kv-load.js';
 import { layoutSource, type WgslLayout } from './layout.js';
 import { isCoop } from './coop-geometry.js';
 import { renderCoopDecode } from './decode-coop.js';
@@ -86,6 +87,7 @@ export function renderDecode(req: DecodeRequest): DecodeVariant {
     uniforms: layout.uniforms,
     params: req.kernel.params,
     schedule: artifactSchedule(req.kernel),
+    kvRows: kvRowsRecord(req.kernel.formats, 1),
     sourceHash: req.meta.sourceHash,
     scheduleHash: req.meta.scheduleHash,
   };

@@ -8,6 +8,7 @@
 // attention: empty ones are skipped, full ones evaluate no mask.
 import { sharedStorage, type StorageDType, type TensorFormat } from '../../ir/formats.js';
 import { dequantAt } from './dequant.js';
+import { kvEntry, kvRowAt } from './kv-load.js';
 import { toposort, type Node } from '../../ir/graph.js';
 import type { AttentionKernel, ImportanceMode } from '../../ir/kernel.js';
 import { Op, type VarName } from '../../ir/ops.js';
@@ -129,7 +130,7 @@ function source(
   const load = (e: string): string => (dtype === 'f16' ? `f32(${e})` : e);
   // A quantized K cache is read through its dequantizing function (dequant.ts).
   const kAt =
-    kFormat.kind === 'quant' ? dequantAt('k', 'col', 'd') : load('k_buf[(kv_row0 + col) * HEAD_DIM + d]');
+    kFormat.kind === 'quant' ? dequantAt('k', 'col', 'd') : load(`k_buf[${kvRowAt('k', 'col')} + d]`);
   const classify =
     cls === 'dynamic'
       ? 'tile_class(b, h, u.q_offset + i32(r0), u.q_offset + i32(r_end) - 1i, k_lo, k_hi)'
@@ -177,7 +178,7 @@ function source(
     '  let Nk = u32(u.Nk);',
     '  let b = i32(wg.z);',
     '  let group = u32(u.H) / u32(u.Hkv);',
-    '  let kv_row0 = (wg.z * u32(u.Hkv) + wg.y) * Nk;',
+    ...kvEntry('wg.z', 'wg.y'),
     '  let col = wg.x * IMP_KEYS + lid;',
     '  let col_ok = col < Nk;',
     '  let k = u.k_offset + i32(col);',

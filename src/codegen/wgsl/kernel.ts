@@ -16,6 +16,7 @@ import { coopBody } from './coop-select.js';
 import { isCoop } from './coop-geometry.js';
 import { hasDecodeVariant, renderDecode } from './decode.js';
 import { renderImportance, withImportance } from './importance.js';
+import { kvRowsRecord } from './kv-load.js';
 import { layoutSource, summaryBinding, wgslLayout } from './layout.js';
 import { routingHelpers } from './routing.js';
 import { stageEntryPoints, SUMMARY_THREADS } from './stages.js';
@@ -288,6 +289,8 @@ export function renderWgsl(kernel: AttentionKernel, meta: WgslMeta, limits?: Wgs
     schedule: recorded,
     sourceHash: meta.sourceHash,
     scheduleHash: meta.scheduleHash,
+    // The coop engine loads float K/V rows as vec4s (kv-load.ts): strides in whole vec4s.
+    kvRows: kvRowsRecord(kernel.formats, isCoop(s) ? 4 : 1),
     ...(decode ? { decode } : {}),
     ...(quantize ? { quantize } : {}),
   };

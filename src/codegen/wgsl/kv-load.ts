@@ -1,46 +1,106 @@
 // K/V tile loads of the WGSL backend: every entry point that reads K or V (row attention, coop,
-// decode split) addresses its rows and stages its tiles through here. The row address is kvRow
-// (from kvRow0, the entry's first row): the place where paged caches (a block table) and caches
-// with a capacity stride will change it; the stage renderers take the tensor, its storage dtype and the
-// tile geometry, which is where dequantization will plug in.
+// decode split, routing, importance) addresses its rows through here. A float cache's rows go
+// through the tensor's address function (`k_row` / `v_row`, kvRowFunctions: element strides, and a
+// block table when paged); a quantized cache's through its dequantizing function (dequant.ts),
+// which addresses its own packed layout from `kv_row0`.
 
-import type { TensorFormat, TensorFormats } from '../../ir/formats.js';
+import { hasQuantizedKv, type TensorFormat, type TensorFormats } from '../../ir/formats.js';
 import { stageDequantRows, stageDequantVec4 } from './dequant.js';
 
 /** K or V: its storage buffer and its row width (elements, or vec4s for coop's `*_buf4` views). */
 export interface KvTensor {
+  readonly which: 'k' | 'v';
   readonly buffer: string;
   readonly width: string;
   /** Storage dtype: f16 rows widen to f32 on load. */
   readonly dtype: string;
 }
 
-export const kTensor = (dtype: string): KvTensor => ({ buffer: 'k_buf', width: 'HEAD_DIM', dtype });
-export const vTensor = (dtype: string): KvTensor => ({ buffer: 'v_buf', width: 'VALUE_DIM', dtype });
+export const kTensor = (dtype: string): KvTensor => ({
+  which: 'k',
+  buffer: 'k_buf',
+  width: 'HEAD_DIM',
+  dtype,
+});
+export const vTensor = (dtype: string): KvTensor => ({
+  which: 'v',
+  buffer: 'v_buf',
+  width: 'VALUE_DIM',
+  dtype,
+});
 
 /**
- * Row index of key 0 of (batch `b`, kv head `hkv`) in the [B, Hkv, Nk, width] K/V buffers (both
- * u32 expressions); key j's row is kv_row0 + j.
+ * The lines (2-space indented) that fix an entry's (batch, kv head) from u32 expressions: `kv_b`
+ * and `kv_h`, which float K/V rows are addressed by (kvRowAt), and `kv_row0`, the packed row of
+ * its key 0, which a quantized cache's own layout addresses rows by (dequant.ts).
  */
-export function kvRow0(b: string, hkv: string): string {
-  return `(${b} * u32(u.Hkv) + ${hkv}) * Nk`;
+export function kvEntry(b: string, hkv: string): string[] {
+  return [`  let kv_b = ${b};`, `  let kv_h = ${hkv};`, '  let kv_row0 = (kv_b * u32(u.Hkv) + kv_h) * Nk;'];
 }
 
-/** Row of key `key` (u32, from 0) of this entry's (batch, kv head): every K/V load goes through it. */
-export function kvRow(key: string): string {
-  return `kv_row0 + ${key}`;
+/**
+ * Element offset of column 0 of key `key` (u32, from 0) of this entry's (kv_b, kv_h) in a float K
+ * or V cache: every float K/V load goes through the tensor's address function (kvRowFunctions).
+ */
+export function kvRowAt(which: 'k' | 'v', key: string): string {
+  return `${which}_row(kv_b, kv_h, ${key})`;
+}
+
+/** The artifact's `kvRows` record (strides a multiple of `align`; paged pages), if K or V is float. */
+export function kvRowsRecord(
+  formats: TensorFormats,
+  align: number,
+): { align: number; pageSize?: number } | undefined {
+  if (formats.k.kind !== 'float' && formats.v.kind !== 'float') return undefined;
+  return { align, ...(formats.paged ? { pageSize: formats.paged.pageSize } : {}) };
+}
+
+/** log2 of a power of two. */
+const log2 = (n: number): number => 31 - Math.clz32(n);
+
+/**
+ * The address function of each float K/V tensor (docs/LANGUAGE.md "Paged and strided caches"):
+ * `<k|v>_row(b, h, j)`, the element offset of column 0 of key j of (batch b, kv head h), from the
+ * tensor's element strides (uniforms `<k|v>_stride_b/_h/_n`), and, for a paged cache, through the
+ * block table (key j is row j mod N of page block_table[b][j / N]; `_stride_b` is the page
+ * stride). All terms are u32: the runtime checks that every addressed element lies inside the
+ * bound buffer, so no sum of them can pass 2^32. A quantized cache has its own layout (dequant.ts).
+ */
+export function kvRowFunctions(formats: TensorFormats): string[] {
+  const floats = (['k', 'v'] as const).filter((w) => formats[w].kind === 'float');
+  if (floats.length === 0) return [];
+  const P = formats.paged?.pageSize;
+  const out = [
+    '',
+    '// K/V rows: where key j of (batch b, kv head h) starts (every float K/V load uses these).',
+  ];
+  if (P !== undefined)
+    out.push(
+      `const KV_PAGE_SHIFT: u32 = ${log2(P)}u; // pages of ${P} rows`,
+      'fn kv_page(b: u32, j: u32) -> u32 { return u32(block_table[b * u.max_pages + (j >> KV_PAGE_SHIFT)]); }',
+    );
+  for (const w of floats) {
+    const [sb, sh, sn] = [`u.${w}_stride_b`, `u.${w}_stride_h`, `u.${w}_stride_n`];
+    const body =
+      P === undefined
+        ? `b * ${sb} + h * ${sh} + j * ${sn}`
+        : `kv_page(b, j) * ${sb} + h * ${sh} + (j & ${P - 1}u) * ${sn}`;
+    out.push(`fn ${w}_row(b: u32, h: u32, j: u32) -> u32 { return ${body}; }`);
+  }
+  return out;
 }
 
 const widen = (dtype: string, expr: string): string => (dtype === 'f16' ? `f32(${expr})` : expr);
 
 /**
  * Stages keys [k0, k_end) of a K or V tensor as f32, row-major in `tile` ([BLOCK_K, width]), the
- * workgroup's `threads` invocations striding over the elements. `base` names kv_row0 + k0.
+ * workgroup's `threads` invocations striding over the elements, each row from its address.
  */
 export function stageKvRows(t: KvTensor, tile: string, threads: string): string[] {
+  const at = `${t.buffer}[${kvRowAt(t.which, `k0 + e / ${t.width}`)} + e % ${t.width}]`;
   return [
     `for (var e = lid; e < (k_end - k0) * ${t.width}; e += ${threads}) {`,
-    `  ${tile}[e] = ${widen(t.dtype, `${t.buffer}[base * ${t.width} + e]`)};`,
+    `  ${tile}[e] = ${widen(t.dtype, at)};`,
     '}',
   ];
 }
@@ -52,23 +112,29 @@ function stageOne(which: 'k' | 'v', f: TensorFormat, threads: string): string[] 
   return stageKvRows(which === 'k' ? kTensor(f.dtype) : vTensor(f.dtype), tile, threads);
 }
 
-/** Declares `base` (the tile's first row) and stages K and V (row attention and decode split). */
+/**
+ * Stages K and V (row attention and decode split); a quantized cache's staging reads `base`, the
+ * tile's first packed row.
+ */
 export function stageKvTile(formats: TensorFormats, threads: string): string[] {
   return [
-    `let base = ${kvRow('k0')};`,
+    ...(hasQuantizedKv(formats) ? ['let base = kv_row0 + k0;'] : []),
     ...stageOne('k', formats.k, threads),
     ...stageOne('v', formats.v, threads),
   ];
 }
 
-/** Coop: stages rows [k0, k0+BLOCK_K) of a K or V buffer into `tile` (rows past Nk are zero). */
-export function stageKvVec4(buf: string, width: string, tile = 'co_kv'): string[] {
+/**
+ * Coop: stages rows [k0, k0+BLOCK_K) of K or V (its `*_buf4` view) into `tile` (rows past Nk are
+ * zero); a row's vec4s start at its element offset / 4 (the runtime keeps strides multiples of 4).
+ */
+export function stageKvVec4(which: 'k' | 'v', width: string, tile = 'co_kv'): string[] {
   return [
     `for (var e = lid; e < BLOCK_K * ${width}; e += CO_THREADS) {`,
     `  let j = e / ${width};`,
     `  let c = e % ${width};`,
     '  var x = vec4<f32>(0.0f);',
-    `  if (k0 + j < Nk) { x = vec4<f32>(${buf}[(${kvRow('k0 + j')}) * ${width} + c]); }`,
+    `  if (k0 + j < Nk) { x = vec4<f32>(${which}_buf4[(${kvRowAt(which, 'k0 + j')} >> 2u) + c]); }`,
     `  ${tile}[j * CO_KVS + c] = x;`,
     '}',
   ];
@@ -80,7 +146,7 @@ export function stageKvVec4(buf: string, width: string, tile = 'co_kv'): string[
  * are in flight while the previous tile is computed.
  */
 export function loadKvRegsVec4(
-  buf: string,
+  which: 'k' | 'v',
   width: string,
   regs: string,
   count: string,
@@ -91,7 +157,7 @@ export function loadKvRegsVec4(
     '  let e = lid + i * CO_THREADS;',
     `  let key = ${tileIndex} * BLOCK_K + e / ${width};`,
     '  var x = vec4<f32>(0.0f);',
-    `  if (e < BLOCK_K * ${width} && key < Nk) { x = vec4<f32>(${buf}[(${kvRow('key')}) * ${width} + e % ${width}]); }`,
+    `  if (e < BLOCK_K * ${width} && key < Nk) { x = vec4<f32>(${which}_buf4[(${kvRowAt(which, 'key')} >> 2u) + e % ${width}]); }`,
     `  ${regs}[i] = x;`,
     '}',
   ];
@@ -111,5 +177,5 @@ export function storeKvRegsVec4(width: string, regs: string, count: string, tile
 export function stageCoopKv(which: 'k' | 'v', formats: TensorFormats, tile = 'co_kv'): string[] {
   const width = which === 'k' ? 'CO_D4' : 'CO_DV4';
   if (formats[which].kind === 'quant') return stageDequantVec4(which, width, tile);
-  return stageKvVec4(`${which}_buf4`, width, tile);
+  return stageKvVec4(which, width, tile);
 }

@@ -1,11 +1,12 @@
 // The binding and uniform layout of a WGSL attention artifact: which buffers exist, at which
 // @binding index, with what dtype and shape expression, and the uniform struct's fields. Kept apart
 // from the code text so the runtime and engines can rely on it without parsing WGSL.
-import type { TensorFormat } from '../../ir/formats.js';
+import type { TensorFormat, TensorFormats } from '../../ir/formats.js';
 import type { AttentionKernel, ShapeDim, TensorSlot } from '../../ir/kernel.js';
 import { capacityShapeExpr, isPoolRank, routingGroups, routingPasses } from '../../ir/routing.js';
 import type { Binding, ShapeExpr, UniformField } from '../artifact.js';
 import { codesBinding, dequantFunctions, partBindings, partStorageType } from './dequant.js';
+import { kvRowFunctions } from './kv-load.js';
 import { routingScratchShape } from './routing.js';
 import { selectStateShape } from './routing-select.js';
 import { paramField, summaryVar, tensorVar } from './rules.js';
@@ -21,6 +22,19 @@ export const fixedUniforms = [
   ['Nq', 'i32'],
   ['Nk', 'i32'],
 ] as const;
+
+/**
+ * The uniforms that address K/V rows (kv-load.ts): each float K/V tensor's element strides per
+ * batch (a paged cache: per page), kv head and row, and a paged cache's `max_pages` (block
+ * table columns). A quantized cache is read at its packed layout and has none.
+ */
+export function kvUniformNames(f: TensorFormats): string[] {
+  const out: string[] = [];
+  for (const w of ['k', 'v'] as const)
+    if (f[w].kind === 'float') out.push(`${w}_stride_b`, `${w}_stride_h`, `${w}_stride_n`);
+  if (f.paged) out.push('max_pages');
+  return out;
+}
 
 export interface WgslLayout {
   readonly bindings: readonly Binding[];
@@ -72,6 +86,11 @@ export function wgslLayout(kernel: AttentionKernel): WgslLayout {
     { name: 'out', role: 'out', dtype: storage(f.out), shape: ['B', 'H', 'Nq', 'Dv'], access: 'read_write' },
     'out_buf',
   );
+  if (f.paged) {
+    // `cache paged N`: K and V share one block table (kv-load.ts kvRowFunctions reads it).
+    const shape = ['B', 'max_pages'];
+    add({ name: 'block_table', role: 'block_table', dtype: 'i32', shape, access: 'read' }, 'block_table');
+  }
   if (kernel.outputs.lse) {
     add({ name: 'lse', role: 'lse', dtype: 'f32', shape: ['B', 'H', 'Nq'], access: 'read_write' }, 'lse_buf');
   }
@@ -127,6 +146,7 @@ export function wgslLayout(kernel: AttentionKernel): WgslLayout {
   }
   const uniforms: UniformField[] = [];
   for (const [name, dtype] of fixedUniforms) uniforms.push({ name, dtype, offset: 4 * uniforms.length });
+  for (const name of kvUniformNames(f)) uniforms.push({ name, dtype: 'u32', offset: 4 * uniforms.length });
   for (const p of kernel.params) {
     if (uniforms.some((f) => f.name === p.name)) {
       throw new Error(`WGSL: param "${p.name}" clashes with the built-in uniform of the same name`);
@@ -163,6 +183,6 @@ export function layoutSource(kernel: AttentionKernel, layout: WgslLayout): strin
         : `var<storage, ${b.access}> ${v}: array<${elementType(b)}>;`;
     lines.push(`@group(0) @binding(${b.index}) ${decl} // ${b.name}: ${b.dtype}[${b.shape.join(', ')}]`);
   }
-  lines.push(...dequantFunctions(kernel.formats));
+  lines.push(...dequantFunctions(kernel.formats), ...kvRowFunctions(kernel.formats));
   return lines.join('\n');
 }

@@ -84,7 +84,10 @@ export function selectHelpers(f: TensorFormats, r: RoutingPlan, mode: ClassMode)
     'fn sel_aff(b: i32, h: i32, row: i32, j: i32) -> f32 {',
     '  let q_at = ((u32(b) * u32(u.H) + u32(h)) * u32(u.Nq) + u32(row)) * HEAD_DIM;',
     '  let kvh = u32(h) / (u32(u.H) / u32(u.Hkv));',
-    '  let k_at = ((u32(b) * u32(u.Hkv) + kvh) * u32(u.Nk) + u32(j)) * HEAD_DIM;',
+    // A float cache's row comes from its address function (kv-load.ts), a quantized one's packed.
+    f.k.kind === 'quant'
+      ? '  let k_at = ((u32(b) * u32(u.Hkv) + kvh) * u32(u.Nk) + u32(j)) * HEAD_DIM;'
+      : '  let k_at = k_row(u32(b), kvh, u32(j));',
     '  var dot = 0.0f;',
     `  for (var d = 0u; d < HEAD_DIM; d++) { dot += ${load(f.q, 'q_buf[q_at + d]')} * ${keyElem(f.k)}; }`,
     '  let m = u.scale * dot;',

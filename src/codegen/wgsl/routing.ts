@@ -110,6 +110,14 @@ function reducer(red: PoolReducer): { init: string; fold: string; finish: string
   }
 }
 
+/** Element d of pooled row p: a quantized key's dequantized, a float key's at its address (kv-load.ts), a query's packed. */
+function poolElem(f: TensorFormats, side: 'k' | 'q', buf: string): string {
+  if (side === 'k' && f.k.kind === 'quant')
+    return `${dequantFn('k')}(row0 + u32(p - off), u32(p - off), d, bh, u32(N))`;
+  if (side === 'k') return load(f.k, `k_buf[k_row(wg.z, wg.y, u32(p - off)) + d]`);
+  return load(f.q, `${buf}[(row0 + u32(p - off)) * HEAD_DIM + d]`);
+}
+
 function poolEntry(f: TensorFormats, r: PoolRankPlan, side: 'k' | 'q'): string {
   const red = reducer(side === 'k' ? r.source.k : (r.source.q as PoolReducer));
   const [N, off, heads, buf, base] =
@@ -134,7 +142,7 @@ function poolEntry(f: TensorFormats, r: PoolRankPlan, side: 'k' | 'q'): string {
     `  for (var d = lid; d < HEAD_DIM; d += ${POOL_THREADS}u) {`,
     `    var acc = ${red.init};`,
     '    for (var p = p_lo; p < p_hi; p++) {',
-    `      let x = ${side === 'k' && f.k.kind === 'quant' ? dequantFn('k') + '(row0 + u32(p - off), u32(p - off), d, bh, u32(N))' : load(f[side], `${buf}[(row0 + u32(p - off)) * HEAD_DIM + d]`)};`,
+    `      let x = ${poolElem(f, side, buf)};`,
     `      acc = ${red.fold};`,
     '    }',
     `    route_pool[out0 + d] = ${red.finish};`,

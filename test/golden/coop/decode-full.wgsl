@@ -40,6 +40,12 @@ struct Uniforms {
   Hkv: i32,
   Nq: i32,
   Nk: i32,
+  k_stride_b: u32,
+  k_stride_h: u32,
+  k_stride_n: u32,
+  v_stride_b: u32,
+  v_stride_h: u32,
+  v_stride_n: u32,
 }
 
 @group(0) @binding(0) var<storage, read> q_buf: array<f32>; // q: f32[B, H, Nq, D]
@@ -47,8 +53,12 @@ struct Uniforms {
 @group(0) @binding(2) var<storage, read> v_buf: array<f32>; // v: f32[B, Hkv, Nk, Dv]
 @group(0) @binding(3) var<storage, read_write> out_buf: array<f32>; // out: f32[B, H, Nq, Dv]
 @group(0) @binding(4) var<storage, read_write> lse_buf: array<f32>; // lse: f32[B, H, Nq]
-@group(0) @binding(5) var<uniform> u: Uniforms; // uniforms: u32[8]
+@group(0) @binding(5) var<uniform> u: Uniforms; // uniforms: u32[14]
 @group(0) @binding(6) var<storage, read_write> decode_part: array<f32>; // decode_part: f32[B * Hkv * cdiv(Nk, 256) * cdiv(H, Hkv) * Nq * (Dv + 2)]
+
+// K/V rows: where key j of (batch b, kv head h) starts (every float K/V load uses these).
+fn k_row(b: u32, h: u32, j: u32) -> u32 { return b * u.k_stride_b + h * u.k_stride_h + j * u.k_stride_n; }
+fn v_row(b: u32, h: u32, j: u32) -> u32 { return b * u.v_stride_b + h * u.v_stride_h + j * u.v_stride_n; }
 
 // vec4 views of q, k and v for attention_split.
 @group(0) @binding(0) var<storage, read> q_buf4: array<vec4<f32>>;
@@ -102,7 +112,9 @@ fn attention_split(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocati
   let lane = lid % DC_LANES;
   let grp = lid / DC_LANES;
   let b = i32(wg.z);
-  let kv_row0 = (wg.z * u32(u.Hkv) + wg.y) * Nk;
+  let kv_b = wg.z;
+  let kv_h = wg.y;
+  let kv_row0 = (kv_b * u32(u.Hkv) + kv_h) * Nk;
   let lanes_loop = select(DC_LANES, 0u, u.Nk < 0i); // DC_LANES, not folded (see reduceDots)
   // Shuffles need each lane group inside one subgroup, in order (not promised by WebGPU).
   if (sg_size < DC_LANES || sg_id != lid % sg_size) { dc_nosg = 1u; }
@@ -137,17 +149,16 @@ fn attention_split(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocati
   if (DC_PREFETCH && k_begin < k_last) { // the first step’s K and V
     for (var ci = 0u; ci < DC_CHUNK; ci++) {
       let kj = k_begin + ci * DC_GROUPS + grp;
-      let key = kv_row0 + kj;
       for (var c = 0u; c < DC_KC; c++) {
         let col = lane + c * DC_LANES;
         var x = vec4<f32>(0.0f);
-        if (kj < min(k_begin + DC_STEP, k_stop) && col < DC_D4) { x = k_buf4[key * DC_D4 + col]; }
+        if (kj < min(k_begin + DC_STEP, k_stop) && col < DC_D4) { x = k_buf4[(k_row(kv_b, kv_h, kj) >> 2u) + col]; }
         kk_next[ci][c] = x;
       }
       for (var c = 0u; c < DC_VC; c++) {
         let col = lane + c * DC_LANES;
         var x = vec4<f32>(0.0f);
-        if (kj < min(k_begin + DC_STEP, k_stop) && col < DC_DV4) { x = v_buf4[key * DC_DV4 + col]; }
+        if (kj < min(k_begin + DC_STEP, k_stop) && col < DC_DV4) { x = v_buf4[(v_row(kv_b, kv_h, kj) >> 2u) + col]; }
         vv_next[ci][c] = x;
       }
     }
@@ -164,17 +175,16 @@ fn attention_split(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocati
       if (k0n < k_last) {
         for (var ci = 0u; ci < DC_CHUNK; ci++) {
           let kj = k0n + ci * DC_GROUPS + grp;
-          let key = kv_row0 + kj;
           for (var c = 0u; c < DC_KC; c++) {
             let col = lane + c * DC_LANES;
             var x = vec4<f32>(0.0f);
-            if (kj < min(k0n + DC_STEP, k_stop) && col < DC_D4) { x = k_buf4[key * DC_D4 + col]; }
+            if (kj < min(k0n + DC_STEP, k_stop) && col < DC_D4) { x = k_buf4[(k_row(kv_b, kv_h, kj) >> 2u) + col]; }
             kk_next[ci][c] = x;
           }
           for (var c = 0u; c < DC_VC; c++) {
             let col = lane + c * DC_LANES;
             var x = vec4<f32>(0.0f);
-            if (kj < min(k0n + DC_STEP, k_stop) && col < DC_DV4) { x = v_buf4[key * DC_DV4 + col]; }
+            if (kj < min(k0n + DC_STEP, k_stop) && col < DC_DV4) { x = v_buf4[(v_row(kv_b, kv_h, kj) >> 2u) + col]; }
             vv_next[ci][c] = x;
           }
         }
@@ -184,17 +194,16 @@ fn attention_split(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocati
       if (!DC_PREFETCH) {
         for (var ci = 0u; ci < DC_CHUNK; ci++) {
           let kj = k0 + ci * DC_GROUPS + grp;
-          let key = kv_row0 + kj;
           for (var c = 0u; c < DC_KC; c++) {
             let col = lane + c * DC_LANES;
             var x = vec4<f32>(0.0f);
-            if (kj < k_end && col < DC_D4) { x = k_buf4[key * DC_D4 + col]; }
+            if (kj < k_end && col < DC_D4) { x = k_buf4[(k_row(kv_b, kv_h, kj) >> 2u) + col]; }
             kk[ci][c] = x;
           }
           for (var c = 0u; c < DC_VC; c++) {
             let col = lane + c * DC_LANES;
             var x = vec4<f32>(0.0f);
-            if (kj < k_end && col < DC_DV4) { x = v_buf4[key * DC_DV4 + col]; }
+            if (kj < k_end && col < DC_DV4) { x = v_buf4[(v_row(kv_b, kv_h, kj) >> 2u) + col]; }
             vv[ci][c] = x;
           }
         }

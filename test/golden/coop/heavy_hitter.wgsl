@@ -41,6 +41,12 @@ struct Uniforms {
   Hkv: i32,
   Nq: i32,
   Nk: i32,
+  k_stride_b: u32,
+  k_stride_h: u32,
+  k_stride_n: u32,
+  v_stride_b: u32,
+  v_stride_h: u32,
+  v_stride_n: u32,
   p_recent: i32,
 }
 
@@ -51,7 +57,11 @@ struct Uniforms {
 @group(0) @binding(4) var<storage, read_write> lse_buf: array<f32>; // lse: f32[B, H, Nq]
 @group(0) @binding(5) var<storage, read_write> importance_buf: array<f32>; // importance: f32[B, H, Nk]
 @group(0) @binding(6) var<storage, read> t_kept: array<i32>; // kept: i32[B, H, Nk]
-@group(0) @binding(7) var<uniform> u: Uniforms; // uniforms: u32[9]
+@group(0) @binding(7) var<uniform> u: Uniforms; // uniforms: u32[15]
+
+// K/V rows: where key j of (batch b, kv head h) starts (every float K/V load uses these).
+fn k_row(b: u32, h: u32, j: u32) -> u32 { return b * u.k_stride_b + h * u.k_stride_h + j * u.k_stride_n; }
+fn v_row(b: u32, h: u32, j: u32) -> u32 { return b * u.v_stride_b + h * u.v_stride_h + j * u.v_stride_n; }
 
 // kept: i32[B, H, Nk], row-major; indices out of range read 0.
 fn load_kept(i0: i32, i1: i32, i2: i32) -> i32 {
@@ -105,7 +115,9 @@ fn attention(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_ind
   let h = i32(wg.y);
   let bh = wg.z * u32(u.H) + wg.y;
   // GQA: query head h reads kv head h / (H / Hkv).
-  let kv_row0 = (wg.z * u32(u.Hkv) + wg.y / (u32(u.H) / u32(u.Hkv))) * Nk;
+  let kv_b = wg.z;
+  let kv_h = wg.y / (u32(u.H) / u32(u.Hkv));
+  let kv_row0 = (kv_b * u32(u.Hkv) + kv_h) * Nk;
   let lane = lid % CO_LANES;
   let r0 = (lid / CO_LANES) * CO_RM; // first tile row of this invocation
   let row0 = wg.x * BLOCK_Q;
@@ -152,7 +164,7 @@ fn attention(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_ind
           let j = e / CO_D4;
           let c = e % CO_D4;
           var x = vec4<f32>(0.0f);
-          if (k0 + j < Nk) { x = vec4<f32>(k_buf4[(kv_row0 + k0 + j) * CO_D4 + c]); }
+          if (k0 + j < Nk) { x = vec4<f32>(k_buf4[(k_row(kv_b, kv_h, k0 + j) >> 2u) + c]); }
           co_kv[j * CO_KVS + c] = x;
         }
         workgroupBarrier(); // K is staged
@@ -218,7 +230,7 @@ fn attention(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_ind
           let j = e / CO_DV4;
           let c = e % CO_DV4;
           var x = vec4<f32>(0.0f);
-          if (k0 + j < Nk) { x = vec4<f32>(v_buf4[(kv_row0 + k0 + j) * CO_DV4 + c]); }
+          if (k0 + j < Nk) { x = vec4<f32>(v_buf4[(v_row(kv_b, kv_h, k0 + j) >> 2u) + c]); }
           co_kv[j * CO_KVS + c] = x;
         }
         workgroupBarrier(); // V is staged
@@ -275,7 +287,9 @@ fn importance(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_in
   let Nk = u32(u.Nk);
   let b = i32(wg.z);
   let group = u32(u.H) / u32(u.Hkv);
-  let kv_row0 = (wg.z * u32(u.Hkv) + wg.y) * Nk;
+  let kv_b = wg.z;
+  let kv_h = wg.y;
+  let kv_row0 = (kv_b * u32(u.Hkv) + kv_h) * Nk;
   let col = wg.x * IMP_KEYS + lid;
   let col_ok = col < Nk;
   let k = u.k_offset + i32(col);
@@ -309,7 +323,7 @@ fn importance(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_in
       if (cls != TILE_EMPTY && col_ok) {
         if (!k_loaded) {
           for (var d = 0u; d < HEAD_DIM; d++) {
-            krow[d] = k_buf[(kv_row0 + col) * HEAD_DIM + d];
+            krow[d] = k_buf[k_row(kv_b, kv_h, col) + d];
           }
           k_loaded = true;
         }

@@ -41,6 +41,12 @@ struct Uniforms {
   Hkv: i32,
   Nq: i32,
   Nk: i32,
+  k_stride_b: u32,
+  k_stride_h: u32,
+  k_stride_n: u32,
+  v_stride_b: u32,
+  v_stride_h: u32,
+  v_stride_n: u32,
 }
 
 @group(0) @binding(0) var<storage, read> q_buf: array<f32>; // q: f32[B, H, Nq, D]
@@ -50,7 +56,11 @@ struct Uniforms {
 @group(0) @binding(4) var<storage, read_write> lse_buf: array<f32>; // lse: f32[B, H, Nq]
 @group(0) @binding(5) var<storage, read> t_span: array<i32>; // span: i32[Nk]
 @group(0) @binding(6) var<storage, read_write> s_span: array<i32>; // span_summary: i32[cdiv(Nk, 16), 2]
-@group(0) @binding(7) var<uniform> u: Uniforms; // uniforms: u32[8]
+@group(0) @binding(7) var<uniform> u: Uniforms; // uniforms: u32[14]
+
+// K/V rows: where key j of (batch b, kv head h) starts (every float K/V load uses these).
+fn k_row(b: u32, h: u32, j: u32) -> u32 { return b * u.k_stride_b + h * u.k_stride_h + j * u.k_stride_n; }
+fn v_row(b: u32, h: u32, j: u32) -> u32 { return b * u.v_stride_b + h * u.v_stride_h + j * u.v_stride_n; }
 
 // span: i32[Nk], row-major; indices out of range read 0.
 fn load_span(i0: i32) -> i32 {
@@ -136,7 +146,9 @@ fn attention(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_ind
   let h = i32(wg.y);
   let bh = wg.z * u32(u.H) + wg.y;
   // GQA: query head h reads kv head h / (H / Hkv).
-  let kv_row0 = (wg.z * u32(u.Hkv) + wg.y / (u32(u.H) / u32(u.Hkv))) * Nk;
+  let kv_b = wg.z;
+  let kv_h = wg.y / (u32(u.H) / u32(u.Hkv));
+  let kv_row0 = (kv_b * u32(u.Hkv) + kv_h) * Nk;
   let lane = lid % CO_LANES;
   let r0 = (lid / CO_LANES) * CO_RM; // first tile row of this invocation
   let row0 = wg.x * BLOCK_Q;
@@ -183,7 +195,7 @@ fn attention(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_ind
           let j = e / CO_D4;
           let c = e % CO_D4;
           var x = vec4<f32>(0.0f);
-          if (k0 + j < Nk) { x = vec4<f32>(k_buf4[(kv_row0 + k0 + j) * CO_D4 + c]); }
+          if (k0 + j < Nk) { x = vec4<f32>(k_buf4[(k_row(kv_b, kv_h, k0 + j) >> 2u) + c]); }
           co_kv[j * CO_KVS + c] = x;
         }
         workgroupBarrier(); // K is staged
@@ -250,7 +262,7 @@ fn attention(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_ind
           let j = e / CO_DV4;
           let c = e % CO_DV4;
           var x = vec4<f32>(0.0f);
-          if (k0 + j < Nk) { x = vec4<f32>(v_buf4[(kv_row0 + k0 + j) * CO_DV4 + c]); }
+          if (k0 + j < Nk) { x = vec4<f32>(v_buf4[(v_row(kv_b, kv_h, k0 + j) >> 2u) + c]); }
           co_kv[j * CO_KVS + c] = x;
         }
         workgroupBarrier(); // V is staged

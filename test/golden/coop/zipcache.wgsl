@@ -135,7 +135,9 @@ fn attention(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_ind
   let h = i32(wg.y);
   let bh = wg.z * u32(u.H) + wg.y;
   // GQA: query head h reads kv head h / (H / Hkv).
-  let kv_row0 = (wg.z * u32(u.Hkv) + wg.y / (u32(u.H) / u32(u.Hkv))) * Nk;
+  let kv_b = wg.z;
+  let kv_h = wg.y / (u32(u.H) / u32(u.Hkv));
+  let kv_row0 = (kv_b * u32(u.Hkv) + kv_h) * Nk;
   let lane = lid % CO_LANES;
   let r0 = (lid / CO_LANES) * CO_RM; // first tile row of this invocation
   let row0 = wg.x * BLOCK_Q;
@@ -311,7 +313,9 @@ fn importance(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_in
   let Nk = u32(u.Nk);
   let b = i32(wg.z);
   let group = u32(u.H) / u32(u.Hkv);
-  let kv_row0 = (wg.z * u32(u.Hkv) + wg.y) * Nk;
+  let kv_b = wg.z;
+  let kv_h = wg.y;
+  let kv_row0 = (kv_b * u32(u.Hkv) + kv_h) * Nk;
   let col = wg.x * IMP_KEYS + lid;
   let col_ok = col < Nk;
   let k = u.k_offset + i32(col);

@@ -128,7 +128,9 @@ fn attention_split(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocati
   let b = i32(wg.z);
   let h = i32(wg.y * g.group + pk / Nq);
   let bh = wg.z * u32(u.H) + u32(h);
-  let kv_row0 = (wg.z * u32(u.Hkv) + wg.y) * Nk;
+  let kv_b = wg.z;
+  let kv_h = wg.y;
+  let kv_row0 = (kv_b * u32(u.Hkv) + kv_h) * Nk;
   let q = i32(row) + u.q_offset;
 
   var qrow: array<f32, HEAD_DIM>;

@@ -105,7 +105,9 @@ fn attention(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_ind
   let h = i32(wg.y);
   let bh = wg.z * u32(u.H) + wg.y;
   // GQA: query head h reads kv head h / (H / Hkv).
-  let kv_row0 = (wg.z * u32(u.Hkv) + wg.y / (u32(u.H) / u32(u.Hkv))) * Nk;
+  let kv_b = wg.z;
+  let kv_h = wg.y / (u32(u.H) / u32(u.Hkv));
+  let kv_row0 = (kv_b * u32(u.Hkv) + kv_h) * Nk;
   let row = wg.x * BLOCK_Q + lid;
   let row_ok = row < Nq;
   let q = i32(row) + u.q_offset;

@@ -1,0 +1,192 @@
+// Where a WGSL run's K/V rows live (docs/LANGUAGE.md "Paged and strided caches"): the caller's
+// `kvCache` (strides per tensor, a paged kernel's block table), checked against the artifact
+// and the arrays before anything reaches the GPU, and turned into the uniforms the kernel's
+// address functions read (codegen/wgsl/kv-load.ts: `k_stride_b/_h/_n`, `v_stride_*`, `max_pages`).
+// Absent, K and V are packed [B, Hkv, Nk, W] (a paged kernel: HND pages [pages, Hkv, N, W]).
+import type { Artifact } from '../codegen/artifact.js';
+import { kvCacheProblem, packedStrides, scatterKv, type KvCacheLayout, type KvStrides } from './kv-cache.js';
+
+/** RunInputs.kvCache: the caller's K/V layout (the CUDA Args' k_stride_*, block_table, max_pages). */
+export interface KvCacheInput {
+  /** Element strides of k: per batch (a paged cache: per page), per kv head, per row. */
+  readonly k?: KvStrides;
+  readonly v?: KvStrides;
+  /** Paged kernels (`cache paged N`): [B, maxPages] page ids, row-major. */
+  readonly blockTable?: Int32Array;
+  /** Columns of the block table; default ceil(Nk / N), as the CUDA args_init sets it. */
+  readonly maxPages?: number;
+}
+
+/** What a checked layout gives the run: uniform values, the block table's width, each cache's layout. */
+export interface ResolvedKvRows {
+  /** Uniform values by field name (k_stride_b …, max_pages). */
+  readonly uniforms: ReadonlyMap<string, number>;
+  /** Paged kernels: the block table's columns (the `max_pages` of its shape). */
+  readonly maxPages?: number;
+  /** Each float cache's layout (for the reference's gatherKv); absent for a quantized one. */
+  readonly layouts: Readonly<Partial<Record<'k' | 'v', KvCacheLayout>>>;
+  /**
+   * The caches whose length their strides check (given strides, or a paged pool): any length
+   * that holds what they address. The others are packed and must be exactly [B, Hkv, Nk, W].
+   */
+  readonly addressed: ReadonlySet<'k' | 'v'>;
+}
+
+const hasStrides = (a: Artifact, w: 'k' | 'v'): boolean => a.uniforms.some((f) => f.name === `${w}_stride_b`);
+
+/** Largest element offset a u32 address can hold: the kernel's offsets are u32 sums. */
+const U32_ELEMENTS = 2 ** 32;
+
+interface KvRunSizes {
+  readonly B: number;
+  readonly Hkv: number;
+  readonly Nk: number;
+  readonly D: number;
+  readonly Dv: number;
+}
+
+function checkedMaxPages(raw: KvCacheInput, s: KvRunSizes, P: number, issues: string[]): number {
+  const maxPages = raw.maxPages ?? Math.max(1, Math.ceil(s.Nk / P));
+  if (!Number.isSafeInteger(maxPages) || maxPages < 1 || maxPages > 2 ** 31 - 1) {
+    issues.push(`kvCache.maxPages: expected an integer >= 1, got ${String(raw.maxPages)}`);
+    return 1;
+  }
+  return maxPages;
+}
+
+/** The layout of tensor `w`, or undefined after reporting why not. */
+function layoutOf(
+  w: 'k' | 'v',
+  raw: KvCacheInput,
+  s: KvRunSizes,
+  paged: { P: number; maxPages: number; table: Int32Array } | undefined,
+  align: number,
+  issues: string[],
+): KvCacheLayout | undefined {
+  const W = w === 'k' ? s.D : s.Dv;
+  const given = raw[w];
+  const strides = given ?? packedStrides(s.Hkv, paged ? paged.P : s.Nk, W);
+  const what = `kvCache.${w}`;
+  const fields = [strides.batch, strides.head, strides.row];
+  if (typeof strides !== 'object' || !fields.every((x) => Number.isSafeInteger(x) && x >= 0)) {
+    issues.push(
+      `${what}: expected { batch, head, row } element strides (integers >= 0), got batch ${String(strides.batch)}, head ${String(strides.head)}, row ${String(strides.row)}`,
+    );
+    return undefined;
+  }
+  if (fields.some((x) => x % align !== 0)) {
+    issues.push(
+      `${what}: strides must be multiples of ${align} elements, the kernel's vector loads (got batch ${strides.batch}, head ${strides.head}, row ${strides.row})`,
+    );
+    return undefined;
+  }
+  return paged
+    ? { kind: 'paged', pageSize: paged.P, strides, blockTable: paged.table, maxPages: paged.maxPages }
+    : { kind: 'strided', strides };
+}
+
+/**
+ * Checks `raw` (RunInputs.kvCache) against `artifact` and the k / v arrays' lengths; pushes each
+ * problem (naming the argument) to `issues` and returns what the run needs.
+ */
+export function resolveKvRows(
+  artifact: Artifact,
+  raw: KvCacheInput | undefined,
+  s: KvRunSizes,
+  lengths: { k: number; v: number },
+  issues: string[],
+): ResolvedKvRows {
+  const uniforms = new Map<string, number>();
+  const addressed = new Set<'k' | 'v'>();
+  const layouts: Partial<Record<'k' | 'v', KvCacheLayout>> = {};
+  const input: KvCacheInput = raw ?? {};
+  if (raw !== undefined && (typeof raw !== 'object' || raw === null || Array.isArray(raw))) {
+    issues.push('kvCache: expected { k?, v?, blockTable?, maxPages? }');
+    return { uniforms, layouts, addressed };
+  }
+  const P = artifact.kvRows?.pageSize;
+  let paged: { P: number; maxPages: number; table: Int32Array } | undefined;
+  if (P === undefined && (input.blockTable !== undefined || input.maxPages !== undefined))
+    issues.push(
+      'kvCache.blockTable: this kernel reads packed rows; only `cache paged N` kernels take a block table',
+    );
+  if (P !== undefined) {
+    const maxPages = checkedMaxPages(input, s, P, issues);
+    const table = input.blockTable;
+    if (!(table instanceof Int32Array) || table.length !== s.B * maxPages) {
+      const got = table instanceof Int32Array ? `an Int32Array of ${table.length}` : String(table);
+      issues.push(
+        `kvCache.blockTable: a paged cache (pages of ${P} rows) reads its keys through an Int32Array [B, maxPages] = [${s.B}, ${maxPages}] of page ids, got ${got}`,
+      );
+    } else paged = { P, maxPages, table };
+    uniforms.set('max_pages', maxPages);
+  }
+  for (const w of ['k', 'v'] as const) {
+    if (!hasStrides(artifact, w)) {
+      if (input[w] !== undefined)
+        issues.push(
+          `kvCache.${w}: ${w} is a quantized cache, read at its own packed layout; it takes no strides`,
+        );
+      continue;
+    }
+    const l = layoutOf(w, input, s, paged, artifact.kvRows?.align ?? 1, issues);
+    // Set even when refused: the cache is then checked by its strides, not as packed rows.
+    const st = l?.strides ?? input[w] ?? packedStrides(s.Hkv, s.Nk, w === 'k' ? s.D : s.Dv);
+    uniforms.set(`${w}_stride_b`, st.batch);
+    uniforms.set(`${w}_stride_h`, st.head);
+    uniforms.set(`${w}_stride_n`, st.row);
+    if (input[w] === undefined && P === undefined) continue; // packed: validate checks its shape
+    addressed.add(w);
+    if (l === undefined || (P !== undefined && paged === undefined)) continue;
+    const n = { B: s.B, Hkv: s.Hkv, Nk: s.Nk, W: w === 'k' ? s.D : s.Dv };
+    const problem = kvCacheProblem(`kvCache.${w}`, l, n, lengths[w]);
+    if (problem) issues.push(problem.replace(/the cache has/, `input "${w}" has`));
+    else if (lengths[w] > U32_ELEMENTS)
+      issues.push(`input "${w}": ${lengths[w]} elements; WGSL kernels address at most 2^32 (u32 offsets)`);
+    else layouts[w] = l;
+  }
+  return { uniforms, layouts, addressed, ...(paged ? { maxPages: paged.maxPages } : {}) };
+}
+
+/** A paged pool (FlashInfer HND pages) holding logical K and V, for `attnc run` and tests. */
+export interface PagedRun {
+  readonly kvCache: KvCacheInput;
+  readonly k: Float32Array;
+  readonly v: Float32Array;
+  /** How the cache is laid out, in a line (the CLI prints it). */
+  readonly description: string;
+}
+
+/**
+ * Logical [B, Hkv, Nk, D] / [.., Dv] K and V placed in a pool of HND pages of `pageSize` rows
+ * (args_init's default strides), each sequence's pages in a shuffled order from `rand`, with one
+ * spare page in the pool, so the run reads them through a block table.
+ */
+export function randomPagedRun(
+  logical: { k: Float32Array; v: Float32Array },
+  s: KvRunSizes,
+  pageSize: number,
+  rand: () => number,
+): PagedRun {
+  const maxPages = Math.max(1, Math.ceil(s.Nk / pageSize));
+  const pool = s.B * maxPages + 1;
+  const ids = Array.from({ length: pool }, (_, i) => i);
+  for (let i = ids.length - 1; i > 0; i--) {
+    const j = Math.floor(rand() * (i + 1));
+    [ids[i], ids[j]] = [ids[j]!, ids[i]!];
+  }
+  const blockTable = Int32Array.from({ length: s.B * maxPages }, (_, i) => ids[i]!);
+  const place = (x: Float32Array, W: number): Float32Array => {
+    const strides = packedStrides(s.Hkv, pageSize, W);
+    const cache = new Float32Array(pool * strides.batch);
+    const layout: KvCacheLayout = { kind: 'paged', pageSize, strides, blockTable, maxPages };
+    scatterKv(x, cache, layout, { B: s.B, Hkv: s.Hkv, Nk: s.Nk, W });
+    return cache;
+  };
+  return {
+    kvCache: { blockTable, maxPages },
+    k: place(logical.k, s.D),
+    v: place(logical.v, s.Dv),
+    description: `paged: ${pool} HND pages [Hkv, ${pageSize}, D] in a shuffled block table [${s.B}, ${maxPages}]`,
+  };
+}
