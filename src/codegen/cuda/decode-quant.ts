@@ -1,10 +1,11 @@
 // Quantized K/V caches in CUDA decode mode (decode.ts): a lane's chunk of a key or value row, VW
-// consecutive channels from col0, as f32. The chunk's code words are loaded together (one vector
-// load when the chunk spans 2 or 4 whole words, else the one word it lies in) and decoded with
-// shifts; each element is then dequantized in exactly the order docs/LANGUAGE.md defines,
+// consecutive channels from col0, as f32. The row's packed code words come through the cp.async
+// stream into shared memory (decode-pipe.ts); the chunk's words are read together (one vector load
+// when the chunk spans 2 or 4 whole words, else the one word it lies in) and decoded with shifts;
+// each element is then dequantized in exactly the order docs/LANGUAGE.md defines,
 // ((code − zero) · scale) · norm, one f32 operation each, as the SIMT engine's k_dequant does
 // (dequant.ts), so the values are the reference's bit for bit. Recent-window tokens read their
-// 16-bit row instead; salient tokens (flagged) read the wide codes.
+// 16-bit row from global memory instead; salient tokens (flagged) read the wide codes there.
 import type { TensorFormat, TensorFormats } from '../../ir/formats.js';
 import { codesPerWord, elemBits } from '../../quant/elem.js';
 import type { QuantFormat, StorageElem } from '../../quant/format.js';
@@ -32,8 +33,11 @@ export function quantChunkAlign(f: TensorFormat, vw: number): number {
   return 4 * Math.max(chunkWords(q.elem, vw), wide ? chunkWords(wide, vw) : 1);
 }
 
-/** Statements filling `code[VW]` with chunk codes of `elem` (as floats) from word pointer `ptr`. */
-function codeLines(q: QuantFormat, elem: StorageElem, ptr: string, W: string, vw: number): string[] {
+/**
+ * Statements filling `code[VW]` with chunk codes of `elem` (as floats) from `rowWords`, an
+ * expression for the first word of the token's row (shared or global memory).
+ */
+function codeLines(q: QuantFormat, elem: StorageElem, rowWords: string, vw: number): string[] {
   const per = codesPerWord(elem);
   const bits = elemBits(elem);
   const nw = chunkWords(elem, vw);
@@ -44,7 +48,7 @@ function codeLines(q: QuantFormat, elem: StorageElem, ptr: string, W: string, vw
       : [`code[i] = ${q.zero ? '(float)raw' : `(float)((int)(raw << ${32 - bits}) >> ${32 - bits})`};`];
   return [
     '{',
-    `  const unsigned* wp = ${ptr} + row * ((${W} + ${per - 1}) / ${per}) + col0 / ${per};`,
+    `  const unsigned* wp = ${rowWords} + col0 / ${per};`,
     `  const Words<${nw}> wd = *reinterpret_cast<const Words<${nw}>*>(wp);`,
     // A chunk narrower than a word starts inside it; a wider one starts on a word boundary.
     `  const int s0 = col0 % ${per};`,
@@ -57,13 +61,15 @@ function codeLines(q: QuantFormat, elem: StorageElem, ptr: string, W: string, vw
   ];
 }
 
-/** `<which>_chunk(a, row, t, col0, bh)`: channels col0..col0+VW-1 of token t (global row). */
+/**
+ * `<which>_chunk(a, row, t, col0, bh, sw)`: channels col0..col0+VW-1 of token t (global row), its
+ * code words at `sw` (the stream's shared-memory copy of the row).
+ */
 function chunkFunction(which: Which, f: TensorFormat, field: (key: string) => string, vw: number): string[] {
   if (f.kind !== 'quant') return [];
   const q = f.format;
   const W = which === 'k' ? 'D' : 'DV';
   const p = (part: string): string => `a.${field(`cache:${which}_${part}`)}`;
-  const codes = `static_cast<const unsigned*>(a.${which})`;
   const body: string[] = ['FChunk o;'];
   if (q.recent) {
     const r = q.recent.tokens;
@@ -84,11 +90,16 @@ function chunkFunction(which: Which, f: TensorFormat, field: (key: string) => st
   if (wide !== undefined && f.salient !== undefined) {
     body.push(
       `if (a.${field(`tensor:${f.salient}`)}[row] != 0)`,
-      ...codeLines(q, wide, p('codesHi'), W, vw),
+      ...codeLines(
+        q,
+        wide,
+        `${p('codesHi')} + row * ((${W} + ${codesPerWord(wide) - 1}) / ${codesPerWord(wide)})`,
+        vw,
+      ),
       'else',
     );
   }
-  body.push(...codeLines(q, q.elem, codes, W, vw));
+  body.push(...codeLines(q, q.elem, 'sw', vw));
   const elem: string[] = ['float v = code[i];'];
   if (q.scale) {
     elem.push(`const size_t g = ${cacheScaleIndex(q.scale.per, W)};`);
@@ -106,7 +117,7 @@ function chunkFunction(which: Which, f: TensorFormat, field: (key: string) => st
     'return o;',
   );
   return [
-    `__device__ __forceinline__ FChunk ${which}_chunk(const Args& a, size_t row, [[maybe_unused]] int t, int col0, [[maybe_unused]] size_t bh) {`,
+    `__device__ __forceinline__ FChunk ${which}_chunk(const Args& a, [[maybe_unused]] size_t row, [[maybe_unused]] int t, int col0, [[maybe_unused]] size_t bh, const unsigned* sw) {`,
     ...body.map((l) => `  ${l}`),
     '}',
   ];
