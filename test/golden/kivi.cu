@@ -960,6 +960,13 @@ __device__ __forceinline__ float dq_half(const unsigned short* p, size_t i) {
   return dq_bits(s | ((e + 112u) << 23) | (m << 13));
 }
 __device__ __forceinline__ float dq_bf16(const unsigned short* p, size_t i) { return dq_bits((unsigned)p[i] << 16); }
+__device__ __forceinline__ float dec_half(const unsigned short* p, size_t i) {
+#ifdef __CUDA_ARCH__
+  return __half2float(__ushort_as_half(__ldg(p + i)));
+#else
+  return dq_half(p, i);
+#endif
+}
 struct FChunk { float v[VW]; };
 template <int N> struct alignas(4 * N) Words { unsigned w[N]; };
 __device__ __forceinline__ FChunk k_chunk(const Args& a, [[maybe_unused]] size_t row, [[maybe_unused]] int t, int col0, [[maybe_unused]] size_t bh, const unsigned* sw) {
@@ -969,7 +976,7 @@ __device__ __forceinline__ FChunk k_chunk(const Args& a, [[maybe_unused]] size_t
   #pragma unroll
     for (int i = 0; i < VW; ++i) {
       const int c = col0 + i;
-      o.v[i] = dq_half(a.k_recent, (bh * 128 + (t - first)) * D + c);
+      o.v[i] = dec_half(a.k_recent, (bh * 128 + (t - first)) * D + c);
     }
     return o;
   }
@@ -989,8 +996,8 @@ __device__ __forceinline__ FChunk k_chunk(const Args& a, [[maybe_unused]] size_t
     [[maybe_unused]] const int c = col0 + i;
     float v = code[i];
     const size_t g = (bh * (size_t)((a.Nk + 31) / 32) + t / 32) * D + c;
-    v = v - dq_half(a.k_zero, g);
-    v = v * dq_half(a.k_scale, g);
+    v = v - dec_half(a.k_zero, g);
+    v = v * dec_half(a.k_scale, g);
     o.v[i] = v;
   }
   return o;
@@ -1002,7 +1009,7 @@ __device__ __forceinline__ FChunk v_chunk(const Args& a, [[maybe_unused]] size_t
   #pragma unroll
     for (int i = 0; i < VW; ++i) {
       const int c = col0 + i;
-      o.v[i] = dq_half(a.v_recent, (bh * 128 + (t - first)) * DV + c);
+      o.v[i] = dec_half(a.v_recent, (bh * 128 + (t - first)) * DV + c);
     }
     return o;
   }
@@ -1022,8 +1029,8 @@ __device__ __forceinline__ FChunk v_chunk(const Args& a, [[maybe_unused]] size_t
     [[maybe_unused]] const int c = col0 + i;
     float v = code[i];
     const size_t g = row * ((DV + 31) / 32) + c / 32;
-    v = v - dq_half(a.v_zero, g);
-    v = v * dq_half(a.v_scale, g);
+    v = v - dec_half(a.v_zero, g);
+    v = v * dec_half(a.v_scale, g);
     o.v[i] = v;
   }
   return o;

@@ -9,9 +9,45 @@
 import type { TensorFormat, TensorFormats } from '../../ir/formats.js';
 import { codesPerWord, elemBits } from '../../quant/elem.js';
 import type { QuantFormat, StorageElem } from '../../quant/format.js';
+import type { FloatDType, HalfDType } from '../../quant/format.js';
 import { cacheScaleIndex, dequantFloatHelpers, fp8DecodeLines, readCacheFloat } from './dequant.js';
 
 type Which = 'k' | 'v';
+
+// On the device, f16 side tensors and fp8 codes convert in hardware (cvt.f32.f16; cvt.rn.f16x2.e4m3x2
+// / e5m2x2 from sm_89), exact for every finite and infinite value like the bit-level decoders of
+// dequant.ts, which the host build (the CPU emulator) and sm_80 keep; a NaN stays a NaN (its
+// payload may differ, which no output shows).
+const fastHelpers: readonly string[] = [
+  '__device__ __forceinline__ float dec_half(const unsigned short* p, size_t i) {',
+  '#ifdef __CUDA_ARCH__',
+  '  return __half2float(__ushort_as_half(__ldg(p + i)));',
+  '#else',
+  '  return dq_half(p, i);',
+  '#endif',
+  '}',
+];
+
+/** A side-tensor element as f32 (f16 through dec_half). */
+function readSide(ptr: string, dtype: FloatDType | HalfDType, i: string): string {
+  return dtype === 'f16' ? `dec_half(${ptr}, ${i})` : readCacheFloat(ptr, dtype, i);
+}
+
+/** Statements setting `v` (f32) from fp8 code `raw` (low byte). */
+function fp8Lines(elem: 'e4m3' | 'e5m2'): string[] {
+  return [
+    'float v;',
+    '#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 890',
+    '{',
+    '  unsigned h;',
+    `  asm("{ .reg .b16 a; cvt.u16.u32 a, %1; cvt.rn.f16x2.${elem}x2 %0, a; }" : "=r"(h) : "r"(raw));`,
+    '  v = __half2float(__ushort_as_half((unsigned short)(h & 0xffffu)));',
+    '}',
+    '#else',
+    ...fp8DecodeLines(elem),
+    '#endif',
+  ];
+}
 
 /** Whether a chunk of tensor `f` goes through `<which>_chunk` (a quantized cache). */
 export const isQuantChunk = (f: TensorFormat): boolean => f.kind === 'quant';
@@ -44,7 +80,7 @@ function codeLines(q: QuantFormat, elem: StorageElem, rowWords: string, vw: numb
   const mask = `${(1 << bits) - 1}u`;
   const decode =
     q.kind === 'fp8'
-      ? ['float v;', ...fp8DecodeLines(q.elem), 'code[i] = v;']
+      ? [...fp8Lines(q.elem), 'code[i] = v;']
       : [`code[i] = ${q.zero ? '(float)raw' : `(float)((int)(raw << ${32 - bits}) >> ${32 - bits})`};`];
   return [
     '{',
@@ -79,7 +115,7 @@ function chunkFunction(which: Which, f: TensorFormat, field: (key: string) => st
       '#pragma unroll',
       '  for (int i = 0; i < VW; ++i) {',
       '    const int c = col0 + i;',
-      `    o.v[i] = ${readCacheFloat(p('recent'), q.recent.dtype, `(bh * ${r} + (t - first)) * ${W} + c`)};`,
+      `    o.v[i] = ${readSide(p('recent'), q.recent.dtype, `(bh * ${r} + (t - first)) * ${W} + c`)};`,
       '  }',
       '  return o;',
       '}',
@@ -103,10 +139,10 @@ function chunkFunction(which: Which, f: TensorFormat, field: (key: string) => st
   const elem: string[] = ['float v = code[i];'];
   if (q.scale) {
     elem.push(`const size_t g = ${cacheScaleIndex(q.scale.per, W)};`);
-    if (q.kind === 'int' && q.zero) elem.push(`v = v - ${readCacheFloat(p('zero'), q.zero, 'g')};`);
-    elem.push(`v = v * ${readCacheFloat(p('scale'), q.scale.dtype, 'g')};`);
+    if (q.kind === 'int' && q.zero) elem.push(`v = v - ${readSide(p('zero'), q.zero, 'g')};`);
+    elem.push(`v = v * ${readSide(p('scale'), q.scale.dtype, 'g')};`);
   }
-  if (q.norm) elem.push(`v = v * ${readCacheFloat(p('norm'), q.norm, `bh * ${W} + c`)};`);
+  if (q.norm) elem.push(`v = v * ${readSide(p('norm'), q.norm, `bh * ${W} + c`)};`);
   body.push(
     '#pragma unroll',
     'for (int i = 0; i < VW; ++i) {',
@@ -134,6 +170,7 @@ export function decodeQuantCode(
   return [
     '// Quantized K/V chunks (decode-quant.ts): VW channels of a row as f32, dequantized.',
     ...dequantFloatHelpers,
+    ...fastHelpers,
     'struct FChunk { float v[VW]; };',
     'template <int N> struct alignas(4 * N) Words { unsigned w[N]; };',
     ...quant.flatMap((w) => chunkFunction(w, formats[w], field, vw)),
