@@ -8,7 +8,7 @@ speed-up over SDPA bf16. Every format is built once per knob variant of index.js
 src/codegen/cuda/decode-knobs.ts: nvcc -DATTNC_DEC_<KNOB>=n), and each
 variant is checked before it is timed; a variant that fails to build or check is reported and not
 timed. Results: $OUT/quant-decode.json (written after every shape). About 4-7 minutes with the
-default list (5 formats x 8 variants: the 40 nvcc builds dominate); --formats and --knobs keep a subset, --budget stops timing early.
+default list (5 formats x 7 variants: the 35 nvcc builds dominate); --formats and --knobs keep a subset, --budget stops timing early.
 
     npx tsc -p tsconfig.json && node bench/cuda/quant-decode-emit.mjs      # here
     python3 bench/cuda/quant-decode.py --build bench/build/cuda-quant-decode   # on the GPU machine

@@ -947,6 +947,9 @@ namespace dec {
 #ifndef ATTNC_DEC_SPLITS
 #define ATTNC_DEC_SPLITS 0
 #endif
+#ifndef ATTNC_DEC_VSIDES
+#define ATTNC_DEC_VSIDES 1
+#endif
 static_assert(ATTNC_DEC_GROUPS >= 4 && ATTNC_DEC_GROUPS <= 128 && ATTNC_DEC_GROUPS % 4 == 0, "ATTNC_DEC_GROUPS: 4..128, whole warps");
 static_assert(ATTNC_DEC_KPG >= 1 && ATTNC_DEC_STAGES >= 2 && ATTNC_DEC_MIN_BLOCKS >= 1 && ATTNC_DEC_SPLITS >= 0, "decode knobs");
 constexpr int MT = 4, GROUPS = ATTNC_DEC_GROUPS, KPG = ATTNC_DEC_KPG, TILE = GROUPS * KPG, THREADS = 8 * GROUPS;
@@ -965,6 +968,26 @@ __device__ __forceinline__ float dec_half(const unsigned short* p, size_t i) {
   return __half2float(__ushort_as_half(__ldg(p + i)));
 #else
   return dq_half(p, i);
+#endif
+}
+// N (a multiple of 8) f16 side values from p + g0 (16-byte aligned) in 16-byte loads, as bits.
+template <int N>
+__device__ __forceinline__ void dec_halves(const unsigned short* p, size_t g0, unsigned short (&h)[N]) {
+#pragma unroll
+  for (int j = 0; j < N / 8; ++j) {
+#ifdef __CUDA_ARCH__
+    const uint4 w = __ldg(reinterpret_cast<const uint4*>(p + g0) + j);
+    memcpy(&h[8 * j], &w, 16);
+#else
+    memcpy(&h[8 * j], p + g0 + 8 * j, 16);
+#endif
+  }
+}
+__device__ __forceinline__ float dec_half_bits(unsigned short h) {
+#ifdef __CUDA_ARCH__
+  return __half2float(__ushort_as_half(h));
+#else
+  return dq_half(&h, 0);
 #endif
 }
 struct FChunk { float v[VW]; };
@@ -988,8 +1011,30 @@ __device__ __forceinline__ FChunk k_chunk(const Args& a, [[maybe_unused]] size_t
   #pragma unroll
     for (int i = 0; i < VW; ++i) {
       const unsigned raw = (wd.w[i / 16] >> (((s0 + i) % 16) * 2)) & 3u;
+      #ifdef __CUDA_ARCH__
+      code[i] = __uint_as_float(0x4B000000u | raw) - 8388608.0f;
+      #else
       code[i] = (float)raw;
+      #endif
     }
+  }
+  if (ATTNC_DEC_VSIDES && (((size_t)a.k_scale | (size_t)a.k_zero) & 15u) == 0) {
+    unsigned short sh[VW], zh[VW];
+    {
+      [[maybe_unused]] const int c = col0;
+      const size_t g0 = (bh * (size_t)((a.Nk + 31) / 32) + t / 32) * D + c;
+      dec_halves<VW>(a.k_scale, g0, sh);
+      dec_halves<VW>(a.k_zero, g0, zh);
+    }
+    #pragma unroll
+    for (int i = 0; i < VW; ++i) {
+      [[maybe_unused]] const int c = col0 + i;
+      float v = code[i];
+      v = v - dec_half_bits(zh[i]);
+      v = v * dec_half_bits(sh[i]);
+      o.v[i] = v;
+    }
+    return o;
   }
   #pragma unroll
   for (int i = 0; i < VW; ++i) {
@@ -1021,7 +1066,11 @@ __device__ __forceinline__ FChunk v_chunk(const Args& a, [[maybe_unused]] size_t
   #pragma unroll
     for (int i = 0; i < VW; ++i) {
       const unsigned raw = (wd.w[i / 16] >> (((s0 + i) % 16) * 2)) & 3u;
+      #ifdef __CUDA_ARCH__
+      code[i] = __uint_as_float(0x4B000000u | raw) - 8388608.0f;
+      #else
       code[i] = (float)raw;
+      #endif
     }
   }
   #pragma unroll
@@ -1038,6 +1087,10 @@ __device__ __forceinline__ FChunk v_chunk(const Args& a, [[maybe_unused]] size_t
 constexpr int STAGES = ATTNC_DEC_STAGES;
 constexpr int K_ROW = 16, V_ROW = 16; // stream bytes per key
 constexpr size_t SPLIT_SMEM = (size_t)STAGES * TILE * (K_ROW + V_ROW); // dynamic, per block
+// The combine's static arrays (decode.ts); a block may have 227 KiB at most (sm_90), fewer on
+// smaller parts (the launcher checks the device and asks for the dynamic share).
+constexpr size_t SPLIT_STATIC_SMEM = sizeof(float) * ((size_t)GROUPS * MT + 2 * MT + (size_t)MT * DV);
+static_assert(SPLIT_SMEM + SPLIT_STATIC_SMEM <= 227 * 1024, "decode stream: ATTNC_DEC_STAGES x ATTNC_DEC_GROUPS x ATTNC_DEC_KPG keys need more than 227 KiB of shared memory per block: fewer stages or keys per tile");
 // Packed code rows of one cache head, ROW bytes apart.
 struct CodeRows {
   const unsigned char* p;
@@ -1352,10 +1405,15 @@ static int launch(const Args& a, cudaStream_t stream) {
   static int sm_count[64] = {}, resident_blocks[64] = {};
   if (resident_blocks[dev] == 0) {
     if (cudaDeviceGetAttribute(&sm_count[dev], cudaDevAttrMultiProcessorCount, dev) != cudaSuccess) sm_count[dev] = 132;
-    if (SPLIT_SMEM > 48 * 1024) {
-      const cudaError_t e = cudaFuncSetAttribute(split_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)SPLIT_SMEM);
-      if (e != cudaSuccess) return fail(ATTNC_ERR_CUDA, "decode: cannot reserve %zu bytes of shared memory: %s", SPLIT_SMEM, cudaGetErrorString(e));
-    }
+    int optin = 0;
+    // A limit that cannot be read is not checked: the request below then reports the device's error.
+    if (cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev) != cudaSuccess) optin = 0;
+    cudaFuncAttributes fa = {};
+    const size_t fixed = cudaFuncGetAttributes(&fa, split_kernel) == cudaSuccess ? fa.sharedSizeBytes : SPLIT_STATIC_SMEM;
+    if (optin > 0 && SPLIT_SMEM + fixed > (size_t)optin)
+      return fail(ATTNC_ERR_ARGS, "decode: ATTNC_DEC_STAGES (%d) x ATTNC_DEC_GROUPS (%d) x ATTNC_DEC_KPG (%d) keys of the decode stream need %zu bytes of shared memory per block (+ %zu static), above the %d this device allows: rebuild with fewer stages or keys per tile", STAGES, GROUPS, KPG, SPLIT_SMEM, fixed, optin);
+    const cudaError_t se = cudaFuncSetAttribute(split_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)SPLIT_SMEM);
+    if (se != cudaSuccess) return fail(ATTNC_ERR_CUDA, "decode: cannot reserve %zu bytes of shared memory: %s", SPLIT_SMEM, cudaGetErrorString(se));
     int n = 0;
     if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(&n, split_kernel, THREADS, SPLIT_SMEM) != cudaSuccess || n < 1) n = 1;
     resident_blocks[dev] = n;

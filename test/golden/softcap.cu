@@ -698,6 +698,9 @@ namespace dec {
 #ifndef ATTNC_DEC_SPLITS
 #define ATTNC_DEC_SPLITS 0
 #endif
+#ifndef ATTNC_DEC_VSIDES
+#define ATTNC_DEC_VSIDES 1
+#endif
 static_assert(ATTNC_DEC_GROUPS >= 4 && ATTNC_DEC_GROUPS <= 128 && ATTNC_DEC_GROUPS % 4 == 0, "ATTNC_DEC_GROUPS: 4..128, whole warps");
 static_assert(ATTNC_DEC_KPG >= 1 && ATTNC_DEC_STAGES >= 2 && ATTNC_DEC_MIN_BLOCKS >= 1 && ATTNC_DEC_SPLITS >= 0, "decode knobs");
 constexpr int MT = 4, GROUPS = ATTNC_DEC_GROUPS, KPG = ATTNC_DEC_KPG, TILE = GROUPS * KPG, THREADS = 8 * GROUPS;
@@ -705,6 +708,10 @@ constexpr int VW = 8, CD = D / (8 * VW), CV = DV / (8 * VW);
 constexpr int STAGES = ATTNC_DEC_STAGES;
 constexpr int K_ROW = 128, V_ROW = 128; // stream bytes per key
 constexpr size_t SPLIT_SMEM = (size_t)STAGES * TILE * (K_ROW + V_ROW); // dynamic, per block
+// The combine's static arrays (decode.ts); a block may have 227 KiB at most (sm_90), fewer on
+// smaller parts (the launcher checks the device and asks for the dynamic share).
+constexpr size_t SPLIT_STATIC_SMEM = sizeof(float) * ((size_t)GROUPS * MT + 2 * MT + (size_t)MT * DV);
+static_assert(SPLIT_SMEM + SPLIT_STATIC_SMEM <= 227 * 1024, "decode stream: ATTNC_DEC_STAGES x ATTNC_DEC_GROUPS x ATTNC_DEC_KPG keys need more than 227 KiB of shared memory per block: fewer stages or keys per tile");
 // N (16, 8 or 4) bytes global -> shared, or N zero bytes when !ok (src is then not read).
 template <int N>
 __device__ __forceinline__ void dec_cp(void* dst, const void* src, bool ok) {
@@ -1020,10 +1027,15 @@ static int launch(const Args& a, cudaStream_t stream) {
   static int sm_count[64] = {}, resident_blocks[64] = {};
   if (resident_blocks[dev] == 0) {
     if (cudaDeviceGetAttribute(&sm_count[dev], cudaDevAttrMultiProcessorCount, dev) != cudaSuccess) sm_count[dev] = 132;
-    if (SPLIT_SMEM > 48 * 1024) {
-      const cudaError_t e = cudaFuncSetAttribute(split_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)SPLIT_SMEM);
-      if (e != cudaSuccess) return fail(ATTNC_ERR_CUDA, "decode: cannot reserve %zu bytes of shared memory: %s", SPLIT_SMEM, cudaGetErrorString(e));
-    }
+    int optin = 0;
+    // A limit that cannot be read is not checked: the request below then reports the device's error.
+    if (cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev) != cudaSuccess) optin = 0;
+    cudaFuncAttributes fa = {};
+    const size_t fixed = cudaFuncGetAttributes(&fa, split_kernel) == cudaSuccess ? fa.sharedSizeBytes : SPLIT_STATIC_SMEM;
+    if (optin > 0 && SPLIT_SMEM + fixed > (size_t)optin)
+      return fail(ATTNC_ERR_ARGS, "decode: ATTNC_DEC_STAGES (%d) x ATTNC_DEC_GROUPS (%d) x ATTNC_DEC_KPG (%d) keys of the decode stream need %zu bytes of shared memory per block (+ %zu static), above the %d this device allows: rebuild with fewer stages or keys per tile", STAGES, GROUPS, KPG, SPLIT_SMEM, fixed, optin);
+    const cudaError_t se = cudaFuncSetAttribute(split_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)SPLIT_SMEM);
+    if (se != cudaSuccess) return fail(ATTNC_ERR_CUDA, "decode: cannot reserve %zu bytes of shared memory: %s", SPLIT_SMEM, cudaGetErrorString(se));
     int n = 0;
     if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(&n, split_kernel, THREADS, SPLIT_SMEM) != cudaSuccess || n < 1) n = 1;
     resident_blocks[dev] = n;

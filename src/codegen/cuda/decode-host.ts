@@ -56,10 +56,18 @@ export function decodeHostSource(
     '  static int sm_count[64] = {}, resident_blocks[64] = {};',
     '  if (resident_blocks[dev] == 0) {',
     '    if (cudaDeviceGetAttribute(&sm_count[dev], cudaDevAttrMultiProcessorCount, dev) != cudaSuccess) sm_count[dev] = 132;',
-    '    if (SPLIT_SMEM > 48 * 1024) {',
-    '      const cudaError_t e = cudaFuncSetAttribute(split_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)SPLIT_SMEM);',
-    '      if (e != cudaSuccess) return fail(ATTNC_ERR_CUDA, "decode: cannot reserve %zu bytes of shared memory: %s", SPLIT_SMEM, cudaGetErrorString(e));',
-    '    }',
+    // The stream's dynamic buffers plus the block's static arrays must fit what a block may opt in
+    // to; the dynamic share is always requested, since the static part also counts toward the
+    // default 48 KiB (a 48 KiB stream alone failed to launch, "invalid argument").
+    '    int optin = 0;',
+    "    // A limit that cannot be read is not checked: the request below then reports the device's error.",
+    '    if (cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev) != cudaSuccess) optin = 0;',
+    '    cudaFuncAttributes fa = {};',
+    '    const size_t fixed = cudaFuncGetAttributes(&fa, split_kernel) == cudaSuccess ? fa.sharedSizeBytes : SPLIT_STATIC_SMEM;',
+    '    if (optin > 0 && SPLIT_SMEM + fixed > (size_t)optin)',
+    '      return fail(ATTNC_ERR_ARGS, "decode: ATTNC_DEC_STAGES (%d) x ATTNC_DEC_GROUPS (%d) x ATTNC_DEC_KPG (%d) keys of the decode stream need %zu bytes of shared memory per block (+ %zu static), above the %d this device allows: rebuild with fewer stages or keys per tile", STAGES, GROUPS, KPG, SPLIT_SMEM, fixed, optin);',
+    '    const cudaError_t se = cudaFuncSetAttribute(split_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)SPLIT_SMEM);',
+    '    if (se != cudaSuccess) return fail(ATTNC_ERR_CUDA, "decode: cannot reserve %zu bytes of shared memory: %s", SPLIT_SMEM, cudaGetErrorString(se));',
     '    int n = 0;',
     '    if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(&n, split_kernel, THREADS, SPLIT_SMEM) != cudaSuccess || n < 1) n = 1;',
     '    resident_blocks[dev] = n;',

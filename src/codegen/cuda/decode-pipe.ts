@@ -67,6 +67,10 @@ export function pipeDeviceCode(k: AttentionKernel): string[] {
     'constexpr int STAGES = ATTNC_DEC_STAGES;',
     `constexpr int K_ROW = ${streamRow(k, K_ROWS).bytes}, V_ROW = ${streamRow(k, V_ROWS).bytes}; // stream bytes per key`,
     'constexpr size_t SPLIT_SMEM = (size_t)STAGES * TILE * (K_ROW + V_ROW); // dynamic, per block',
+    "// The combine's static arrays (decode.ts); a block may have 227 KiB at most (sm_90), fewer on",
+    '// smaller parts (the launcher checks the device and asks for the dynamic share).',
+    'constexpr size_t SPLIT_STATIC_SMEM = sizeof(float) * ((size_t)GROUPS * MT + 2 * MT + (size_t)MT * DV);',
+    'static_assert(SPLIT_SMEM + SPLIT_STATIC_SMEM <= 227 * 1024, "decode stream: ATTNC_DEC_STAGES x ATTNC_DEC_GROUPS x ATTNC_DEC_KPG keys need more than 227 KiB of shared memory per block: fewer stages or keys per tile");',
     ...(anyQuant
       ? [
           '// Packed code rows of one cache head, ROW bytes apart.',

@@ -26,7 +26,38 @@ const fastHelpers: readonly string[] = [
   '  return dq_half(p, i);',
   '#endif',
   '}',
+  '// N (a multiple of 8) f16 side values from p + g0 (16-byte aligned) in 16-byte loads, as bits.',
+  'template <int N>',
+  '__device__ __forceinline__ void dec_halves(const unsigned short* p, size_t g0, unsigned short (&h)[N]) {',
+  '#pragma unroll',
+  '  for (int j = 0; j < N / 8; ++j) {',
+  '#ifdef __CUDA_ARCH__',
+  '    const uint4 w = __ldg(reinterpret_cast<const uint4*>(p + g0) + j);',
+  '    memcpy(&h[8 * j], &w, 16);',
+  '#else',
+  '    memcpy(&h[8 * j], p + g0 + 8 * j, 16);',
+  '#endif',
+  '  }',
+  '}',
+  '__device__ __forceinline__ float dec_half_bits(unsigned short h) {',
+  '#ifdef __CUDA_ARCH__',
+  '  return __half2float(__ushort_as_half(h));',
+  '#else',
+  '  return dq_half(&h, 0);',
+  '#endif',
+  '}',
 ];
+
+/**
+ * Whether a chunk's scale (and zero) are VW consecutive f16 values, loaded as 16-byte vectors
+ * (per-channel scales, KIVI's K): VW a multiple of 8 (so is the row width, quantVectorWidth) keeps
+ * the chunk's first index a multiple of 8; the pointers' alignment is checked where the kernel
+ * runs (the same for every thread). The host build (CPU emulator) takes the same path.
+ */
+function vectorSides(q: QuantFormat, vw: number): boolean {
+  if (q.scale?.per.kind !== 'channel' || q.scale.dtype !== 'f16' || vw % 8 !== 0) return false;
+  return q.kind !== 'int' || q.zero === undefined || q.zero === 'f16';
+}
 
 /** A side-tensor element as f32 (f16 through dec_half). */
 function readSide(ptr: string, dtype: FloatDType | HalfDType, i: string): string {
@@ -45,6 +76,26 @@ function fp8Lines(elem: 'e4m3' | 'e5m2'): string[] {
     '}',
     '#else',
     ...fp8DecodeLines(elem),
+    '#endif',
+  ];
+}
+
+/**
+ * Statements setting code[i] (f32) from integer code `raw` (low `bits` bits; two's complement
+ * without a zero point). On the device by the magic number 2^23: the code ORed into the mantissa
+ * of 2^23 is the float 2^23 + code, and one exact subtraction leaves the code (a signed code's sign
+ * bit flipped first biases it by 2^(bits-1), taken off in the same subtraction) — a shift, a
+ * lop3 and a full-rate FADD per element instead of the quarter-rate I2F; the same float bit for
+ * bit. The host (CPU emulator) keeps the conversion.
+ */
+function intCodeLines(hasZero: boolean, bits: number): string[] {
+  const bias = hasZero ? 0 : 2 ** (bits - 1);
+  const biased = hasZero ? 'raw' : `(raw ^ ${bias}u)`;
+  return [
+    '#ifdef __CUDA_ARCH__',
+    `code[i] = __uint_as_float(0x4B000000u | ${biased}) - ${(2 ** 23 + bias).toFixed(1)}f;`,
+    '#else',
+    `code[i] = ${hasZero ? '(float)raw' : `(float)((int)(raw << ${32 - bits}) >> ${32 - bits})`};`,
     '#endif',
   ];
 }
@@ -79,9 +130,7 @@ function codeLines(q: QuantFormat, elem: StorageElem, rowWords: string, vw: numb
   const nw = chunkWords(elem, vw);
   const mask = `${(1 << bits) - 1}u`;
   const decode =
-    q.kind === 'fp8'
-      ? [...fp8Lines(q.elem), 'code[i] = v;']
-      : [`code[i] = ${q.zero ? '(float)raw' : `(float)((int)(raw << ${32 - bits}) >> ${32 - bits})`};`];
+    q.kind === 'fp8' ? [...fp8Lines(q.elem), 'code[i] = v;'] : intCodeLines(q.zero !== undefined, bits);
   return [
     '{',
     `  const unsigned* wp = ${rowWords} + col0 / ${per};`,
@@ -136,22 +185,44 @@ function chunkFunction(which: Which, f: TensorFormat, field: (key: string) => st
     );
   }
   body.push(...codeLines(q, q.elem, 'sw', vw));
-  const elem: string[] = ['float v = code[i];'];
-  if (q.scale) {
-    elem.push(`const size_t g = ${cacheScaleIndex(q.scale.per, W)};`);
-    if (q.kind === 'int' && q.zero) elem.push(`v = v - ${readSide(p('zero'), q.zero, 'g')};`);
-    elem.push(`v = v * ${readSide(p('scale'), q.scale.dtype, 'g')};`);
-  }
-  if (q.norm) elem.push(`v = v * ${readSide(p('norm'), q.norm, `bh * ${W} + c`)};`);
-  body.push(
+  const zero = q.kind === 'int' ? q.zero : undefined;
+  const norm = q.norm ? [`v = v * ${readSide(p('norm'), q.norm, `bh * ${W} + c`)};`] : [];
+  const perElement = (lines: readonly string[]): string[] => [
     '#pragma unroll',
     'for (int i = 0; i < VW; ++i) {',
     '  [[maybe_unused]] const int c = col0 + i;',
-    ...elem.map((l) => `  ${l}`),
+    '  float v = code[i];',
+    ...[...lines, ...norm].map((l) => `  ${l}`),
     '  o.v[i] = v;',
     '}',
     'return o;',
-  );
+  ];
+  if (q.scale && vectorSides(q, vw)) {
+    // Same values, same operations: the VW scales (and zeros) of the chunk in 16-byte loads.
+    const ptrs = [p('scale'), ...(zero ? [p('zero')] : [])].map((x) => `(size_t)${x}`).join(' | ');
+    body.push(
+      `if (ATTNC_DEC_VSIDES && ((${ptrs}) & 15u) == 0) {`,
+      '  unsigned short sh[VW], zh[VW];',
+      '  {',
+      '    [[maybe_unused]] const int c = col0;',
+      `    const size_t g0 = ${cacheScaleIndex(q.scale.per, W)};`,
+      `    dec_halves<VW>(${p('scale')}, g0, sh);`,
+      ...(zero ? [`    dec_halves<VW>(${p('zero')}, g0, zh);`] : []),
+      '  }',
+      ...perElement([
+        ...(zero ? ['v = v - dec_half_bits(zh[i]);'] : []),
+        'v = v * dec_half_bits(sh[i]);',
+      ]).map((l) => `  ${l}`),
+      '}',
+    );
+  }
+  const scalar: string[] = [];
+  if (q.scale) {
+    scalar.push(`const size_t g = ${cacheScaleIndex(q.scale.per, W)};`);
+    if (zero) scalar.push(`v = v - ${readSide(p('zero'), zero, 'g')};`);
+    scalar.push(`v = v * ${readSide(p('scale'), q.scale.dtype, 'g')};`);
+  }
+  body.push(...perElement(scalar));
   return [
     `__device__ __forceinline__ FChunk ${which}_chunk(const Args& a, [[maybe_unused]] size_t row, [[maybe_unused]] int t, int col0, [[maybe_unused]] size_t bh, const unsigned* sw) {`,
     ...body.map((l) => `  ${l}`),

@@ -11,11 +11,20 @@
 // stream-ordered scratch buffer; a merge kernel combines a row's partials (one per split) by
 // log-sum-exp into out and lse (merge.ts).
 //
-// K/V reach the lane groups two ways. Float caches stream through a multi-stage cp.async
-// pipeline in shared memory (decode-pipe.ts: 48 KiB in flight per block at bf16, D = 128);
-// quantized caches load each lane's chunk of code words straight into registers and dequantize
-// it there (decode-quant.ts). The host picks the split count from the SM count and how many
-// split blocks an SM holds (decode-host.ts).
+// K/V stream through a multi-stage cp.async pipeline in shared memory (decode-pipe.ts: 48 KiB in
+// flight per block at bf16, D = 128): float elements, or a quantized cache's packed code words,
+// which decode-quant.ts dequantizes from shared memory (integer codes by the 2^23 magic number,
+// fp8 by cvt.f16x2 on sm_89+, per-channel f16 scales in 16-byte loads). The host picks the split
+// count from the SM count and how many split blocks an SM holds (decode-host.ts); the tuning
+// knobs are decode-knobs.ts's.
+//
+// Compute bound, not bandwidth bound, for int4/int2 (H200 sweep: int4 reads 1/4 of bf16's bytes
+// yet ran 2x slower than bf16). At 4.8 TB/s an SM receives ~18 bytes a clock: 9 bf16 elements
+// (x 4 FMAs, MT rows = 36 lane-ops: bandwidth bound), but 37 int4 / 73 int2 elements, each 4 FMAs
+// + 3-4 dequantization ops (decode, zero, scale) = ~290 / ~580 lane-ops against 128 FMA lanes:
+// 2.3x / 4.6x compute bound. Tensor cores (mma.m16n8k16, the GQA group x Nq as M, the dequantized
+// f16 tile as B) take the 4 FMAs per element; f16x2 dequantization (2 elements an op) halves the
+// rest; both are needed for int2's target. Not done yet (notes: qdecode-notes.md).
 //
 // The launcher takes this path when Nq ≤ 16 and Nk ≥ 1024 (env ATTNC_DECODE=0 disables it, =1
 // forces it for any Nq ≥ 1, Nk ≥ 1), after the summaries and before the engine's attention.
@@ -185,7 +194,7 @@ export function decodeSource(k: AttentionKernel, layout: CudaLayout, ns: string)
     `namespace ${ns} {`,
     `namespace ${decodeNs} {`,
     '// ---- decode mode (split-KV + lse merge): codegen/cuda/decode.ts ----',
-    ...decodeKnobs(k),
+    ...decodeKnobs(k, identity && !needMask),
     `constexpr int MT = ${DECODE_ROWS}, GROUPS = ATTNC_DEC_GROUPS, KPG = ATTNC_DEC_KPG, TILE = GROUPS * KPG, THREADS = 8 * GROUPS;`,
     `constexpr int VW = ${vw}, CD = D / (8 * VW), CV = DV / (8 * VW);`,
     ...(helpers ? [helpers] : []),
