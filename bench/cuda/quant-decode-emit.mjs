@@ -1,11 +1,10 @@
 // Writes what bench/cuda/quant-decode.py checks and times: CUDA decode over bf16 and quantized K/V
 // caches (int8, fp8 e4m3, int4 and int2 KIVI-style), one artifact per format, plus correctness
-// cases: quantized caches built by src/quant, q, and the float64 reference's out and lse.
+// cases: quantized caches built by src/quant, q, and the float64 reference's out and lse; and the
+// knob variants (DECODE_KNOB_VARIANTS, src/codegen/cuda/decode-knobs.ts) each format is rebuilt with. `--only a,b` keeps those variants.
 //   npx tsc -p tsconfig.json && node bench/cuda/quant-decode-emit.mjs
 //     → bench/build/cuda-quant-decode/{index.json, <name>.{cu,json}, cases/<name>-<i>/*.bin}
-// Paged caches: add an entry to `variants` with `paged: true` once the language has them (helper
-// "paged"); quant-decode.py times every entry of index.json the same way and reads a paged
-// entry's block table layout from its manifest (see `paged_inputs` there).
+// Caches are packed [B, Hkv, Nk, ...] here (quant-decode.py binds no block table).
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -17,6 +16,11 @@ const { checkedFormats } = await imp('quant/format.js');
 const { cacheBytes, cacheLayout, cacheTensors } = await imp('quant/layout.js');
 const { randomStoredInputs, rng } = await imp('runtime/inputs.js');
 const { referenceStoredDecl } = await imp('runtime/reference-quant.js');
+const { DECODE_KNOB_VARIANTS: knobVariants } = await imp('codegen/cuda/decode-knobs.js');
+const onlyAt = process.argv.indexOf('--only');
+const only = onlyAt > 0 ? new Set(process.argv[onlyAt + 1].split(',')) : undefined;
+const knobs = knobVariants.filter((v) => !only || only.has(v.name));
+if (knobs.length === 0) throw new Error(`--only: none of ${knobVariants.map((v) => v.name).join(', ')}`);
 
 const out = join(root, 'bench/build/cuda-quant-decode');
 mkdirSync(join(out, 'cases'), { recursive: true });
@@ -121,5 +125,5 @@ for (const v of variants) {
   index.push({ name: v.name, what: v.what, manifest: `${v.name}.json`, variant: v.name, layouts, cases });
   console.log(`${v.name}: ${cases.length} cases`);
 }
-writeFileSync(join(out, 'index.json'), JSON.stringify({ D, variants: index }, null, 2));
+writeFileSync(join(out, 'index.json'), JSON.stringify({ D, variants: index, knobs }, null, 2));
 console.log(`wrote ${index.length} artifacts to ${out}`);

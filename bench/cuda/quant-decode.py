@@ -4,7 +4,11 @@ reference's outputs shipped with it (quantized caches built by src/quant), then 
 B = 4, H = 32, Hkv = 8, D = 128, one query, Nk = 32K and 128K: SDPA bf16, attnc bf16, int8, fp8
 e4m3, int4 and int2 (KIVI-style). Reports ms (median of 50 after warm-up, CUDA events), GB/s of
 the bytes the cache holds (codes + scales + zeros + recent rows: what a decode reads) and the
-speed-up over SDPA bf16. Results: $OUT/quant-decode.json. About 2-3 minutes.
+speed-up over SDPA bf16. Every format is built once per knob variant of index.json (DECODE_KNOB_VARIANTS of
+src/codegen/cuda/decode-knobs.ts: nvcc -DATTNC_DEC_<KNOB>=n), and each
+variant is checked before it is timed; a variant that fails to build or check is reported and not
+timed. Results: $OUT/quant-decode.json (written after every shape). About 4-7 minutes with the
+default list (5 formats x 7 variants: the 35 nvcc builds dominate); --formats and --knobs keep a subset, --budget stops timing early.
 
     npx tsc -p tsconfig.json && node bench/cuda/quant-decode-emit.mjs      # here
     python3 bench/cuda/quant-decode.py --build bench/build/cuda-quant-decode   # on the GPU machine
@@ -16,6 +20,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -30,14 +35,20 @@ NUMPY = {'u32': np.int32, 'f32': np.float32, 'f16': np.int16, 'bf16': np.int16}
 TARGETS = {'bf16': 0.9, 'int8': 1.7, 'e4m3': 1.7, 'int4': 3.0, 'int2': 5.0}
 
 
-def build(d, e):
-    so = os.path.join(d, e['variant'] + '.so')
+def knob_entry(e, knob):
+    """The index entry of format e rebuilt with a knob variant: its own shared library."""
+    return dict(e, variant=f'{e["variant"]}__{knob["name"]}', knob=knob['name'])
+
+
+def build(d, e, knob):
+    """nvcc of format e with the knob variant's -D overrides; returns an error text or None."""
+    so = os.path.join(d, knob_entry(e, knob)['variant'] + '.so')
     nvcc = shutil.which('nvcc') or '/usr/local/cuda/bin/nvcc'
-    cmd = [nvcc, '-O3', '-arch=sm_90a', '-std=c++17', '--shared', '-Xcompiler', '-fPIC', '-o', so,
+    defs = [f'-DATTNC_DEC_{k}={v}' for k, v in knob['knobs'].items()]
+    cmd = [nvcc, '-O3', '-arch=sm_90a', '-std=c++17', '--shared', '-Xcompiler', '-fPIC', *defs, '-o', so,
            os.path.join(d, e['variant'] + '.cu')]
     r = subprocess.run(cmd, capture_output=True, text=True)
-    if r.returncode:
-        raise SystemExit(f'nvcc failed for {e["name"]}:\n{r.stderr[-3000:]}')
+    return f'nvcc failed for {e["name"]} {knob["name"]}:\n{r.stderr[-2000:]}' if r.returncode else None
 
 
 def read(path, dtype, dev):
@@ -50,12 +61,6 @@ def bind(kern, a, which, name, t):
     """Codes (or a dense bf16 cache) go to the k/v field, side tensors to cache k_<name>."""
     field = kern.field(which) if name in ('codes', 'dense') else kern.field('cache', f'{which}_{name}')
     setattr(a, field, t.data_ptr())
-
-
-def paged_inputs(kern, entry, layout):
-    """Hook for paged bf16 caches (helper "paged"): a block table and pages for `layout`; an
-    index.json entry with `paged: true` is timed like the others once this returns its tensors."""
-    raise NotImplementedError(f'{entry["name"]}: paged caches are not emitted yet')
 
 
 def launcher(kern, a):
@@ -97,11 +102,9 @@ def check(kern, build_dir, case, dev):
     return ok, f'out rel {err_o:.2e} lse abs {err_l:.2e} nan {nan}'
 
 
-def timing_inputs(kern, layout, dev, gen):
+def timing_inputs(layout, dev, gen):
     """Random caches of a timed shape: any code bits (fp8: exponents kept finite), small scales."""
     s = layout['shape']
-    a = kern.Args()
-    kern.init(ctypes.byref(a), s['B'], s['H'], s['Hkv'], s['Nq'], s['Nk'])
     keep = {}
     for t in layout['tensors']:
         n = int(np.prod(t['shape']))
@@ -112,13 +115,22 @@ def timing_inputs(kern, layout, dev, gen):
         else:
             x = torch.randn(n, generator=gen, device=dev).to(TORCH[t['dtype']])
         keep[(t['which'], t['name'])] = x
-        bind(kern, a, t['which'], t['name'], x)
     q = torch.randn(s['B'], s['H'], s['Nq'], 128, generator=gen, device=dev).to(torch.bfloat16)
     out = torch.empty(s['B'], s['H'], s['Nq'], 128, dtype=torch.bfloat16, device=dev)
     lse = torch.empty(s['B'], s['H'], s['Nq'], dtype=torch.float32, device=dev)
+    return q, keep, out, lse
+
+
+def bind_timing(kern, layout, q, keep, out, lse):
+    """An Args of `kern` over the timing tensors (every knob variant of a format shares them)."""
+    s = layout['shape']
+    a = kern.Args()
+    kern.init(ctypes.byref(a), s['B'], s['H'], s['Hkv'], s['Nq'], s['Nk'])
+    for t in layout['tensors']:
+        bind(kern, a, t['which'], t['name'], keep[(t['which'], t['name'])])
     for role, t in (('q', q), ('out', out), ('lse', lse)):
         setattr(a, kern.field(role), t.data_ptr())
-    return a, q, keep, out
+    return a
 
 
 def median_ms(fn, iters=50, warmup=10):
@@ -141,25 +153,52 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument('--build', default='bench/build/cuda-quant-decode')
     ap.add_argument('--out', default=os.environ.get('OUT', 'bench/build/quant-decode-out'))
+    ap.add_argument('--formats', default='', help='comma list of formats to keep (default: all)')
+    ap.add_argument('--knobs', default='', help='comma list of knob variants to keep (default: all)')
+    ap.add_argument('--budget', type=float, default=480.0, help='seconds (from the start) after which timing stops')
     opt = ap.parse_args()
+    t_start = time.time()
     os.makedirs(opt.out, exist_ok=True)
     index = json.load(open(os.path.join(opt.build, 'index.json')))
-    variants = index['variants']
+    keep_set = lambda s: set(s.split(',')) if s else None  # noqa: E731
+    fsel, ksel = keep_set(opt.formats), keep_set(opt.knobs)
+    variants = [e for e in index['variants'] if not fsel or e['name'] in fsel]
+    knobs = [k for k in index.get('knobs', [{'name': 'default', 'knobs': {}}]) if not ksel or k['name'] in ksel]
     dev = 'cuda'
     print(torch.cuda.get_device_name(), 'torch', torch.__version__, flush=True)
-    with ThreadPoolExecutor(len(variants)) as ex:
-        list(ex.map(lambda e: build(opt.build, e), variants))
-    print('built', len(variants), flush=True)
-    results = {'device': torch.cuda.get_device_name(), 'checks': [], 'timings': []}
-    kerns = {e['name']: Kernel(opt.build, e) for e in variants}
-    fails = 0
-    for e in variants:
+    results = {'device': torch.cuda.get_device_name(), 'knobs': knobs, 'builds': [], 'checks': [],
+               'timings': []}
+    jobs = [(e, k) for e in variants for k in knobs]
+    with ThreadPoolExecutor(os.cpu_count() or 8) as ex:
+        errors = list(ex.map(lambda j: build(opt.build, *j), jobs))
+    built = []
+    for (e, k), err in zip(jobs, errors):
+        results['builds'].append({'name': e['name'], 'knob': k['name'], 'error': err})
+        if err:
+            print('BUILD FAIL', e['name'], k['name'], err[-600:], flush=True)
+        else:
+            built.append((e, k))
+    print(f'built {len(built)}/{len(jobs)} in {time.time() - t_start:.0f} s', flush=True)
+    kerns, fails, good = {}, 0, []
+    for e, k in built:
+        kern = Kernel(opt.build, knob_entry(e, k))
+        kerns[(e['name'], k['name'])] = kern
+        ok_all = True
         for case in e['cases']:
-            ok, msg = check(kerns[e['name']], opt.build, case, dev)
+            try:
+                ok, msg = check(kern, opt.build, case, dev)
+            except RuntimeError as err:  # a launch error fails this variant, not the run
+                ok, msg = False, str(err)
+                torch.cuda.synchronize()
             fails += not ok
-            print(f'{"OK  " if ok else "FAIL"} {e["name"]} {case["shape"]}: {msg}', flush=True)
-            results['checks'].append({'name': e['name'], 'shape': case['shape'], 'ok': ok, 'msg': msg})
+            ok_all &= ok
+            print(f'{"OK  " if ok else "FAIL"} {e["name"]}/{k["name"]} {case["shape"]}: {msg}', flush=True)
+            results['checks'].append({'name': e['name'], 'knob': k['name'], 'shape': case['shape'], 'ok': ok,
+                                      'msg': msg})
+        if ok_all:
+            good.append((e, k))
     gen = torch.Generator(device=dev).manual_seed(0)
+    out_path = os.path.join(opt.out, 'quant-decode.json')
     for li, shape in enumerate(l['shape'] for l in variants[0]['layouts']):
         B, H, Hkv, Nk = shape['B'], shape['H'], shape['Hkv'], shape['Nk']
         k = torch.randn(B, Hkv, Nk, 128, generator=gen, device=dev).to(torch.bfloat16)
@@ -174,31 +213,47 @@ def main():
         del k, v, q
         for e in variants:
             layout = e['layouts'][li]
-            kern = kerns[e['name']]
-            if e.get('paged'):
-                a, q, keep, out = paged_inputs(kern, e, layout)
-            else:
-                a, q, keep, out = timing_inputs(kern, layout, dev, gen)
-            launch = launcher(kern, a)
-            ms = median_ms(launch)
-            row = {'shape': shape, 'impl': f'attnc_{e["name"]}', 'what': e['what'], 'ms': ms,
-                   'bytes': layout['bytes'], 'GBps': layout['bytes'] / ms / 1e6, 'x_sdpa': sdpa_ms / ms,
-                   'target_x_sdpa': TARGETS.get(e['name'])}
-            if e['name'] == 'bf16':  # the timed shape itself, against SDPA
-                kb, vb = (keep[(w, 'dense')].view(B, Hkv, Nk, 128) for w in ('k', 'v'))
-                ref = torch.nn.functional.scaled_dot_product_attention(q, kb, vb, enable_gqa=True)
-                row['max_abs_vs_sdpa'] = (out.float() - ref.float()).abs().max().item()
-            print(json.dumps(row), flush=True)
-            results['timings'].append(row)
-            del keep
+            q, keep, out, lse = timing_inputs(layout, dev, gen)
+            for ee, kn in good:
+                if ee['name'] != e['name']:
+                    continue
+                if time.time() - t_start > opt.budget:
+                    print('budget spent: timing stops', flush=True)
+                    break
+                kern = kerns[(e['name'], kn['name'])]
+                a = bind_timing(kern, layout, q, keep, out, lse)
+                ms = median_ms(launcher(kern, a))
+                row = {'shape': shape, 'impl': f'attnc_{e["name"]}', 'knob': kn['name'], 'what': e['what'],
+                       'ms': ms, 'bytes': layout['bytes'], 'GBps': layout['bytes'] / ms / 1e6,
+                       'x_sdpa': sdpa_ms / ms, 'target_x_sdpa': TARGETS.get(e['name'])}
+                if e['name'] == 'bf16':  # the timed shape itself, against SDPA
+                    kb, vb = (keep[(w, 'dense')].view(B, Hkv, Nk, 128) for w in ('k', 'v'))
+                    ref = torch.nn.functional.scaled_dot_product_attention(q, kb, vb, enable_gqa=True)
+                    row['max_abs_vs_sdpa'] = (out.float() - ref.float()).abs().max().item()
+                print(json.dumps(row), flush=True)
+                results['timings'].append(row)
+            del keep, q, out, lse
             torch.cuda.empty_cache()
+        results['checks_failed'] = fails
+        json.dump(results, open(out_path, 'w'), indent=2)
     results['checks_failed'] = fails
-    json.dump(results, open(os.path.join(opt.out, 'quant-decode.json'), 'w'), indent=2)
-    print('\n| Nk | impl | ms | GB/s | x SDPA bf16 | target |')
-    print('| ---: | --- | ---: | ---: | ---: | ---: |')
+    results['seconds'] = time.time() - t_start
+    json.dump(results, open(out_path, 'w'), indent=2)
+    print('\n| Nk | impl | knob | ms | GB/s | x SDPA bf16 | target |')
+    print('| ---: | --- | --- | ---: | ---: | ---: | ---: |')
     for r in results['timings']:
-        print(f"| {r['shape']['Nk']} | {r['impl']} | {r['ms']:.4f} | {r['GBps']:.0f} | {r['x_sdpa']:.2f} | {r.get('target_x_sdpa') or ''} |")
-    print('checks failed:', fails)
+        print(f"| {r['shape']['Nk']} | {r['impl']} | {r.get('knob', '')} | {r['ms']:.4f} | {r['GBps']:.0f} | "
+              f"{r['x_sdpa']:.2f} | {r.get('target_x_sdpa') or ''} |")
+    best = {}
+    for r in results['timings']:
+        if 'knob' in r:
+            key = (r['shape']['Nk'], r['impl'])
+            if key not in best or r['ms'] < best[key]['ms']:
+                best[key] = r
+    print('\nbest knob per format:', flush=True)
+    for (nk, impl), r in sorted(best.items()):
+        print(f'  Nk {nk} {impl}: {r["knob"]} {r["ms"]:.4f} ms x{r["x_sdpa"]:.2f} (target {r["target_x_sdpa"]})')
+    print('checks failed:', fails, f'total {results["seconds"]:.0f} s')
 
 
 if __name__ == '__main__':

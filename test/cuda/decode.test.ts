@@ -19,8 +19,9 @@ const cudaOf = (file: string, dtype: 'bf16' | 'f32', D: number) =>
 describe('CUDA decode mode', () => {
   const dir = scratchDir('decode');
 
-  it('every stdlib kernel has a decode path that nvcc compiles (bf16 D=128 without spills)', async () => {
+  it('every stdlib kernel has a decode path that nvcc compiles (bf16 D=128 without spills, little under the register cap)', async () => {
     const parts: string[] = [];
+    const capped = new Map<string, boolean>(); // name -> default MIN_BLOCKS 3
     for (const file of stdlib) {
       for (const [dtype, D] of [
         ['bf16', 128],
@@ -32,6 +33,7 @@ describe('CUDA decode mode', () => {
         const code = render({ ...kernel, name }).code;
         expect(code).toContain(`attnc_${name}::dec::launch(a, stream)`);
         parts.push(code);
+        capped.set(name, code.includes('#define ATTNC_DEC_MIN_BLOCKS 3'));
       }
     }
     const tu = join(dir, 'decode_all.cu');
@@ -53,9 +55,17 @@ describe('CUDA decode mode', () => {
       .split("Compiling entry function '")
       .filter((x) => x.includes('3dec12split_kernel'));
     expect(reports.length).toBe(2 * stdlib.length);
-    // The benchmarked configuration (bf16, D = 128) must not spill; f32 may spill a few bytes.
-    for (const rep of reports.filter((x) => x.includes('_bf16')))
-      expect(rep).toMatch(/ 0 bytes spill stores/);
+    // bf16, D = 128 must not spill uncapped (MIN_BLOCKS 1). Kernels without a score modifier or
+    // element mask take MIN_BLOCKS 3 (170 registers: decode-knobs.ts), measured fastest on the H200
+    // even where it spills a little (KIVI int4, 138 bytes): those may spill at most 512 bytes (more
+    // is a register regression), the benchmarked full none; f32 may spill a few bytes.
+    for (const rep of reports.filter((x) => x.includes('_bf16'))) {
+      const name = /attnc_(\w+?_bf16)3dec/.exec(rep)?.[1] ?? '';
+      const stores = Number(/ (\d+) bytes spill stores/.exec(rep)?.[1]);
+      const cap = name === 'full_bf16' || capped.get(name) !== true ? 0 : 512;
+      expect(stores, name).toBeLessThanOrEqual(cap);
+    }
+    expect(capped.get('full_bf16')).toBe(true);
   }, 1_000_000);
 
   it('routed kernels, all-empty masks and odd head dims have none', () => {

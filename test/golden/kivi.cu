@@ -784,7 +784,7 @@ extern "C" __global__ void __launch_bounds__(THREADS, 1) attnc_kivi_attention(co
     unsigned ph = 0;
     if (ptid == 0) {
       mbar_expect_tx(qbar, BQ * D * (int)sizeof(T));
-      tma_kv_panels<D, BQ>(Qs, tmq, q0, h, b, qbar);
+      tma_panels<D, BQ>(Qs, tmq, q0, b * a.H + h, qbar);
     }
     bool kt_full, nx_full;
     int kt = next_tile(0, kt_full);
@@ -984,7 +984,28 @@ static bool ptr_ok(const void* p, size_t align) { return p != NULL && (uintptr_t
 namespace attnc_kivi {
 namespace dec {
 // ---- decode mode (split-KV + lse merge): codegen/cuda/decode.ts ----
-constexpr int MT = 4, GROUPS = 16, KPG = 2, TILE = GROUPS * KPG, THREADS = 8 * GROUPS;
+// Tuning knobs (decode-knobs.ts): rebuild with -DATTNC_DEC_<KNOB>=n to override.
+#ifndef ATTNC_DEC_GROUPS
+#define ATTNC_DEC_GROUPS 16
+#endif
+#ifndef ATTNC_DEC_KPG
+#define ATTNC_DEC_KPG 2
+#endif
+#ifndef ATTNC_DEC_STAGES
+#define ATTNC_DEC_STAGES 8
+#endif
+#ifndef ATTNC_DEC_MIN_BLOCKS
+#define ATTNC_DEC_MIN_BLOCKS 1
+#endif
+#ifndef ATTNC_DEC_SPLITS
+#define ATTNC_DEC_SPLITS 0
+#endif
+#ifndef ATTNC_DEC_VSIDES
+#define ATTNC_DEC_VSIDES 1
+#endif
+static_assert(ATTNC_DEC_GROUPS >= 4 && ATTNC_DEC_GROUPS <= 128 && ATTNC_DEC_GROUPS % 4 == 0, "ATTNC_DEC_GROUPS: 4..128, whole warps");
+static_assert(ATTNC_DEC_KPG >= 1 && ATTNC_DEC_STAGES >= 2 && ATTNC_DEC_MIN_BLOCKS >= 1 && ATTNC_DEC_SPLITS >= 0, "decode knobs");
+constexpr int MT = 4, GROUPS = ATTNC_DEC_GROUPS, KPG = ATTNC_DEC_KPG, TILE = GROUPS * KPG, THREADS = 8 * GROUPS;
 constexpr int VW = 8, CD = D / (8 * VW), CV = DV / (8 * VW);
 // Quantized K/V chunks (decode-quant.ts): VW channels of a row as f32, dequantized.
 __device__ __forceinline__ float dq_bits(unsigned u) { float f; memcpy(&f, &u, 4); return f; }
@@ -995,61 +1016,114 @@ __device__ __forceinline__ float dq_half(const unsigned short* p, size_t i) {
   return dq_bits(s | ((e + 112u) << 23) | (m << 13));
 }
 __device__ __forceinline__ float dq_bf16(const unsigned short* p, size_t i) { return dq_bits((unsigned)p[i] << 16); }
+__device__ __forceinline__ float dec_half(const unsigned short* p, size_t i) {
+#ifdef __CUDA_ARCH__
+  return __half2float(__ushort_as_half(__ldg(p + i)));
+#else
+  return dq_half(p, i);
+#endif
+}
+// N (a multiple of 8) f16 side values from p + g0 (16-byte aligned) in 16-byte loads, as bits.
+template <int N>
+__device__ __forceinline__ void dec_halves(const unsigned short* p, size_t g0, unsigned short (&h)[N]) {
+#pragma unroll
+  for (int j = 0; j < N / 8; ++j) {
+#ifdef __CUDA_ARCH__
+    const uint4 w = __ldg(reinterpret_cast<const uint4*>(p + g0) + j);
+    memcpy(&h[8 * j], &w, 16);
+#else
+    memcpy(&h[8 * j], p + g0 + 8 * j, 16);
+#endif
+  }
+}
+__device__ __forceinline__ float dec_half_bits(unsigned short h) {
+#ifdef __CUDA_ARCH__
+  return __half2float(__ushort_as_half(h));
+#else
+  return dq_half(&h, 0);
+#endif
+}
 struct FChunk { float v[VW]; };
 template <int N> struct alignas(4 * N) Words { unsigned w[N]; };
-__device__ __forceinline__ FChunk k_chunk(const Args& a, size_t row, [[maybe_unused]] int t, int col0, [[maybe_unused]] size_t bh) {
+__device__ __forceinline__ FChunk k_chunk(const Args& a, [[maybe_unused]] size_t row, [[maybe_unused]] int t, int col0, [[maybe_unused]] size_t bh, const unsigned* sw) {
   FChunk o;
   const int first = a.Nk - min(128, a.Nk); // the recent window's first token
   if (t >= first) {
   #pragma unroll
     for (int i = 0; i < VW; ++i) {
       const int c = col0 + i;
-      o.v[i] = dq_half(a.k_recent, (bh * 128 + (t - first)) * D + c);
+      o.v[i] = dec_half(a.k_recent, (bh * 128 + (t - first)) * D + c);
     }
     return o;
   }
   float code[VW]; // the codes as floats, before zero point and scale
   {
-    const unsigned* wp = static_cast<const unsigned*>(a.k) + row * ((D + 15) / 16) + col0 / 16;
+    const unsigned* wp = sw + col0 / 16;
     const Words<1> wd = *reinterpret_cast<const Words<1>*>(wp);
     const int s0 = col0 % 16;
   #pragma unroll
     for (int i = 0; i < VW; ++i) {
       const unsigned raw = (wd.w[i / 16] >> (((s0 + i) % 16) * 2)) & 3u;
+      #ifdef __CUDA_ARCH__
+      code[i] = __uint_as_float(0x4B000000u | raw) - 8388608.0f;
+      #else
       code[i] = (float)raw;
+      #endif
     }
+  }
+  if (ATTNC_DEC_VSIDES && (((size_t)a.k_scale | (size_t)a.k_zero) & 15u) == 0) {
+    unsigned short sh[VW], zh[VW];
+    {
+      [[maybe_unused]] const int c = col0;
+      const size_t g0 = (bh * (size_t)((a.Nk + 31) / 32) + t / 32) * D + c;
+      dec_halves<VW>(a.k_scale, g0, sh);
+      dec_halves<VW>(a.k_zero, g0, zh);
+    }
+    #pragma unroll
+    for (int i = 0; i < VW; ++i) {
+      [[maybe_unused]] const int c = col0 + i;
+      float v = code[i];
+      v = v - dec_half_bits(zh[i]);
+      v = v * dec_half_bits(sh[i]);
+      o.v[i] = v;
+    }
+    return o;
   }
   #pragma unroll
   for (int i = 0; i < VW; ++i) {
     [[maybe_unused]] const int c = col0 + i;
     float v = code[i];
     const size_t g = (bh * (size_t)((a.Nk + 31) / 32) + t / 32) * D + c;
-    v = v - dq_half(a.k_zero, g);
-    v = v * dq_half(a.k_scale, g);
+    v = v - dec_half(a.k_zero, g);
+    v = v * dec_half(a.k_scale, g);
     o.v[i] = v;
   }
   return o;
 }
-__device__ __forceinline__ FChunk v_chunk(const Args& a, size_t row, [[maybe_unused]] int t, int col0, [[maybe_unused]] size_t bh) {
+__device__ __forceinline__ FChunk v_chunk(const Args& a, [[maybe_unused]] size_t row, [[maybe_unused]] int t, int col0, [[maybe_unused]] size_t bh, const unsigned* sw) {
   FChunk o;
   const int first = a.Nk - min(128, a.Nk); // the recent window's first token
   if (t >= first) {
   #pragma unroll
     for (int i = 0; i < VW; ++i) {
       const int c = col0 + i;
-      o.v[i] = dq_half(a.v_recent, (bh * 128 + (t - first)) * DV + c);
+      o.v[i] = dec_half(a.v_recent, (bh * 128 + (t - first)) * DV + c);
     }
     return o;
   }
   float code[VW]; // the codes as floats, before zero point and scale
   {
-    const unsigned* wp = static_cast<const unsigned*>(a.v) + row * ((DV + 15) / 16) + col0 / 16;
+    const unsigned* wp = sw + col0 / 16;
     const Words<1> wd = *reinterpret_cast<const Words<1>*>(wp);
     const int s0 = col0 % 16;
   #pragma unroll
     for (int i = 0; i < VW; ++i) {
       const unsigned raw = (wd.w[i / 16] >> (((s0 + i) % 16) * 2)) & 3u;
+      #ifdef __CUDA_ARCH__
+      code[i] = __uint_as_float(0x4B000000u | raw) - 8388608.0f;
+      #else
       code[i] = (float)raw;
+      #endif
     }
   }
   #pragma unroll
@@ -1057,14 +1131,69 @@ __device__ __forceinline__ FChunk v_chunk(const Args& a, size_t row, [[maybe_unu
     [[maybe_unused]] const int c = col0 + i;
     float v = code[i];
     const size_t g = row * ((DV + 31) / 32) + c / 32;
-    v = v - dq_half(a.v_zero, g);
-    v = v * dq_half(a.v_scale, g);
+    v = v - dec_half(a.v_zero, g);
+    v = v * dec_half(a.v_scale, g);
     o.v[i] = v;
   }
   return o;
 }
-constexpr int STAGES = 1;
-constexpr size_t SPLIT_SMEM = 0; // K/V chunks load straight into registers
+constexpr int STAGES = ATTNC_DEC_STAGES;
+constexpr int K_ROW = 16, V_ROW = 16; // stream bytes per key
+constexpr size_t SPLIT_SMEM = (size_t)STAGES * TILE * (K_ROW + V_ROW); // dynamic, per block
+// The combine's static arrays (decode.ts); a block may have 227 KiB at most (sm_90), fewer on
+// smaller parts (the launcher checks the device and asks for the dynamic share).
+constexpr size_t SPLIT_STATIC_SMEM = sizeof(float) * ((size_t)GROUPS * MT + 2 * MT + (size_t)MT * DV);
+static_assert(SPLIT_SMEM + SPLIT_STATIC_SMEM <= 227 * 1024, "decode stream: ATTNC_DEC_STAGES x ATTNC_DEC_GROUPS x ATTNC_DEC_KPG keys need more than 227 KiB of shared memory per block: fewer stages or keys per tile");
+// Packed code rows of one cache head, ROW bytes apart.
+struct CodeRows {
+  const unsigned char* p;
+  long long rs;
+  __device__ __forceinline__ const unsigned char* row(long long j) const { return p + j * rs; }
+};
+// N (16, 8 or 4) bytes global -> shared, or N zero bytes when !ok (src is then not read).
+template <int N>
+__device__ __forceinline__ void dec_cp(void* dst, const void* src, bool ok) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+  const unsigned d = (unsigned)__cvta_generic_to_shared(dst);
+  if constexpr (N == 16)
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(d), "l"(src), "r"(ok ? 16 : 0) : "memory");
+  else
+    asm volatile("cp.async.ca.shared.global [%0], [%1], %2, %3;\n" ::"r"(d), "l"(src), "n"(N), "r"(ok ? N : 0) : "memory");
+#else
+  if (ok) memcpy(dst, src, N);
+  else memset(dst, 0, N);
+#endif
+}
+__device__ __forceinline__ void dec_commit() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+  asm volatile("cp.async.commit_group;\n" ::: "memory");
+#endif
+}
+template <int N>
+__device__ __forceinline__ void dec_wait() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+  asm volatile("cp.async.wait_group %0;\n" ::"n"(N) : "memory");
+#endif
+}
+// Keys t0..t1-1 of a kv head into kd [TILE][K_ROW], vd [TILE][V_ROW] (bytes).
+__device__ __forceinline__ void fetch_k(const CodeRows& kg, unsigned char* dst, int t0, int t1) {
+  constexpr int U = 16, C = K_ROW / U;
+#pragma unroll
+  for (int n = 0; n < (TILE * C + THREADS - 1) / THREADS; ++n) {
+    const int i = threadIdx.x + n * THREADS, j = i / C, c = i % C, kj = t0 + j;
+    const bool ok = kj < t1;
+    if (i < TILE * C) dec_cp<U>(dst + j * K_ROW + c * U, kg.row(ok ? kj : t0) + c * U, ok);
+  }
+}
+__device__ __forceinline__ void fetch_v(const CodeRows& vg, unsigned char* dst, int t0, int t1) {
+  constexpr int U = 16, C = V_ROW / U;
+#pragma unroll
+  for (int n = 0; n < (TILE * C + THREADS - 1) / THREADS; ++n) {
+    const int i = threadIdx.x + n * THREADS, j = i / C, c = i % C, kj = t0 + j;
+    const bool ok = kj < t1;
+    if (i < TILE * C) dec_cp<U>(dst + j * V_ROW + c * U, vg.row(ok ? kj : t0) + c * U, ok);
+  }
+}
 // Tile class of rows q_lo..q_hi x keys k_lo..k_hi (positions): 0 empty, 1 full, 2 partial.
 __device__ __forceinline__ int tile_class(const Args& a, int b, int h, int q_lo, int q_hi, int k_lo, int k_hi) {
   const bool ct0 = q_hi >= k_lo;
@@ -1082,7 +1211,7 @@ __device__ __forceinline__ size_t part_slot(const Args& a, int b, int hk, int rt
   return ((((size_t)b * a.Hkv + hk) * row_tiles + rt) * n_splits + split) * MT * (DV + 2) + (size_t)r * (DV + 2);
 }
 
-__global__ void __launch_bounds__(128) split_kernel(const Args a, float* __restrict__ part, int split_keys, int n_splits, int row_tiles) {
+__global__ void __launch_bounds__(THREADS, ATTNC_DEC_MIN_BLOCKS) split_kernel(const Args a, float* __restrict__ part, int split_keys, int n_splits, int row_tiles) {
   const int group = a.H / a.Hkv, packed = group * a.Nq;
   const int split = blockIdx.x / row_tiles, rt = blockIdx.x % row_tiles;
   const int hk = blockIdx.y, b = blockIdx.z;
@@ -1116,10 +1245,40 @@ __global__ void __launch_bounds__(128) split_kernel(const Args a, float* __restr
   }
   const int k_begin = split * split_keys, k_end = min(a.Nk, k_begin + split_keys);
   // A quantized cache addresses its codes by global row (packed layout: decode-quant.ts).
-  [[maybe_unused]] const size_t kv0 = ((size_t)b * a.Hkv + hk) * a.Nk;
+  const size_t kv0 = ((size_t)b * a.Hkv + hk) * a.Nk;
   [[maybe_unused]] const size_t bh = (size_t)b * a.Hkv + hk; // a cache head
-  for (int t0 = k_begin; t0 < k_end; t0 += TILE) {
-    const int t1 = min(t0 + TILE, k_end);
+  const CodeRows kg{static_cast<const unsigned char*>(a.k) + kv0 * K_ROW, K_ROW};
+  const CodeRows vg{static_cast<const unsigned char*>(a.v) + kv0 * V_ROW, V_ROW};
+  // K/V tiles stream through STAGES shared-memory buffers, STAGES - 1 ahead (decode-pipe.ts).
+  extern __shared__ float4 dec_smem[];
+  unsigned char* ks = reinterpret_cast<unsigned char*>(dec_smem);
+  unsigned char* vs = ks + STAGES * TILE * K_ROW;
+  const int n_tiles = k_end > k_begin ? (k_end - k_begin + TILE - 1) / TILE : 0;
+  auto fetch = [&](int it) {
+    if (it < n_tiles) {
+      const int t0 = k_begin + it * TILE, t1 = min(t0 + TILE, k_end);
+      int cls[MT];
+      bool any = false;
+#pragma unroll
+      for (int r = 0; r < MT; ++r) {
+        cls[r] = rok[r] ? tile_class(a, b, hr[r], qp[r], qp[r], t0 + a.k_offset, t1 - 1 + a.k_offset) : 0;
+        any |= cls[r] != 0;
+      }
+      if (any) {
+        fetch_k(kg, ks + (it % STAGES) * TILE * K_ROW, t0, t1);
+        fetch_v(vg, vs + (it % STAGES) * TILE * V_ROW, t0, t1);
+      }
+    }
+    dec_commit(); // one group per tile, fetched or not
+  };
+  for (int s = 0; s < STAGES - 1; ++s) fetch(s);
+  for (int it = 0; it < n_tiles; ++it) {
+    dec_wait<STAGES - 2>(); // this thread's copies of tile it have landed
+    __syncthreads(); // everyone's have, and tile it - 1's buffer is free for tile it + STAGES - 1
+    fetch(it + STAGES - 1);
+    const int t0 = k_begin + it * TILE, t1 = min(t0 + TILE, k_end);
+    const unsigned char* kt = ks + (it % STAGES) * TILE * K_ROW;
+    const unsigned char* vt = vs + (it % STAGES) * TILE * V_ROW;
     int cls[MT];
     bool any = false;
 #pragma unroll
@@ -1127,17 +1286,8 @@ __global__ void __launch_bounds__(128) split_kernel(const Args a, float* __restr
       cls[r] = rok[r] ? tile_class(a, b, hr[r], qp[r], qp[r], t0 + a.k_offset, t1 - 1 + a.k_offset) : 0;
       any |= cls[r] != 0;
     }
-    if (!any) continue; // the same for every thread of the block: no K/V read
+    if (!any) continue; // the same for every thread of the block
     float sc[KPG][MT];
-    // V rows are requested with the K rows (one memory round trip per tile, not two).
-    FChunk vx[KPG][CV];
-#pragma unroll
-    for (int i = 0; i < KPG; ++i) {
-      const int kj = t0 + g + GROUPS * i;
-#pragma unroll
-      for (int c = 0; c < CV; ++c)
-        vx[i][c] = kj < t1 ? v_chunk(a, kv0 + kj, kj, (lane + 8 * c) * VW, bh) : FChunk{};
-    }
 #pragma unroll
     for (int i = 0; i < KPG; ++i) {
       const int kj = t0 + g + GROUPS * i;
@@ -1145,7 +1295,7 @@ __global__ void __launch_bounds__(128) split_kernel(const Args a, float* __restr
       FChunk kx[CD];
 #pragma unroll
       for (int c = 0; c < CD; ++c)
-        kx[c] = valid ? k_chunk(a, kv0 + kj, kj, (lane + 8 * c) * VW, bh) : FChunk{};
+        kx[c] = valid ? k_chunk(a, kv0 + kj, kj, (lane + 8 * c) * VW, bh, reinterpret_cast<const unsigned*>(kt + (kj - t0) * K_ROW)) : FChunk{};
       [[maybe_unused]] const int kpos = kj + a.k_offset;
 #pragma unroll
       for (int r = 0; r < MT; ++r) {
@@ -1177,8 +1327,13 @@ __global__ void __launch_bounds__(128) split_kernel(const Args a, float* __restr
         m[r] = mn;
       }
     }
+    FChunk vx[KPG][CV];
 #pragma unroll
     for (int i = 0; i < KPG; ++i) {
+      const int kj = t0 + g + GROUPS * i;
+#pragma unroll
+      for (int c = 0; c < CV; ++c)
+        vx[i][c] = kj < t1 ? v_chunk(a, kv0 + kj, kj, (lane + 8 * c) * VW, bh, reinterpret_cast<const unsigned*>(vt + (kj - t0) * V_ROW)) : FChunk{};
 #pragma unroll
       for (int r = 0; r < MT; ++r) {
         // -inf (masked) weighs 0; a NaN or +inf score gives p = NaN (NaN - m, inf - inf), which
@@ -1227,7 +1382,8 @@ __global__ void __launch_bounds__(128) split_kernel(const Args a, float* __restr
 // One block per (query row, head, batch): M = max m_i over partials with l_i != 0,
 // L = sum l_i 2^(m_i - M), out = sum acc_i 2^(m_i - M) / L, lse = (M + log2 L) ln 2. L == 0:
 // an empty row (out 0, lse -inf); a partial with l NaN (a NaN or +inf score) makes L NaN.
-__global__ void __launch_bounds__(128) merge_kernel(const Args a, const float* __restrict__ part, int n_splits, int row_tiles) {
+constexpr int MERGE_THREADS = 128;
+__global__ void __launch_bounds__(MERGE_THREADS) merge_kernel(const Args a, const float* __restrict__ part, int n_splits, int row_tiles) {
   const int row = blockIdx.x, h = blockIdx.y, b = blockIdx.z;
   const int group = a.H / a.Hkv, hk = h / group, p = (h % group) * a.Nq + row;
   const int rt = p / MT, r = p % MT, n = n_splits;
@@ -1238,7 +1394,7 @@ __global__ void __launch_bounds__(128) merge_kernel(const Args a, const float* _
   __shared__ float red[4];
   const int warp = threadIdx.x >> 5, ln = threadIdx.x & 31;
   float M = -INFINITY;
-  for (int j = threadIdx.x; j < n; j += THREADS)
+  for (int j = threadIdx.x; j < n; j += MERGE_THREADS)
     if (base[j * stride + DV + 1] != 0.f) M = fmaxf(M, base[j * stride + DV]);
   for (int off = 16; off > 0; off >>= 1) M = fmaxf(M, __shfl_xor_sync(0xffffffffu, M, off));
   if (ln == 0) red[warp] = M;
@@ -1246,7 +1402,7 @@ __global__ void __launch_bounds__(128) merge_kernel(const Args a, const float* _
   M = fmaxf(fmaxf(red[0], red[1]), fmaxf(red[2], red[3]));
   __syncthreads();
   float L = 0.f;
-  for (int j = threadIdx.x; j < n; j += THREADS) {
+  for (int j = threadIdx.x; j < n; j += MERGE_THREADS) {
     const float lj = base[j * stride + DV + 1];
     const float wj = lj != 0.f ? exp2f(base[j * stride + DV] - M) : 0.f;
     w[j] = wj;
@@ -1258,7 +1414,7 @@ __global__ void __launch_bounds__(128) merge_kernel(const Args a, const float* _
   L = red[0] + red[1] + red[2] + red[3];
   const float inv = L == 0.f ? 0.f : 1.f / L;
   T* og = out_row(a, b, h, row);
-  for (int d = threadIdx.x; d < DV; d += THREADS) {
+  for (int d = threadIdx.x; d < DV; d += MERGE_THREADS) {
     float o = 0.f; // every split wrote its acc (0 where l = 0)
 #pragma unroll 8
     for (int j = 0; j < n; ++j) o = fmaf(w[j], base[j * stride + d], o);
@@ -1281,7 +1437,7 @@ static bool wanted(const Args& a) {
   if (env == 0 || a.Nq < 1 || a.Nk < 1) return false;
   // The decode kernels pack a KV head's (H / Hkv) · Nq query rows in an int: past that, prefill.
   if ((long long)(a.H / a.Hkv) * a.Nq > 2147483647LL - MT) return false;
-  if (!ptr_ok(a.q, VW * sizeof(T)) || !ptr_ok(a.k, 4) || !ptr_ok(a.v, 4)) return false;
+  if (!ptr_ok(a.q, VW * sizeof(T)) || !ptr_ok(a.k, 16) || !ptr_ok(a.v, 16)) return false;
   return env == 1 || (a.Nq <= 16 && a.Nk >= 1024);
 }
 
@@ -1301,12 +1457,17 @@ static int launch(const Args& a, cudaStream_t stream) {
   static int sm_count[64] = {}, resident_blocks[64] = {};
   if (resident_blocks[dev] == 0) {
     if (cudaDeviceGetAttribute(&sm_count[dev], cudaDevAttrMultiProcessorCount, dev) != cudaSuccess) sm_count[dev] = 132;
-    if (SPLIT_SMEM > 48 * 1024) {
-      const cudaError_t e = cudaFuncSetAttribute(split_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)SPLIT_SMEM);
-      if (e != cudaSuccess) return fail(ATTNC_ERR_CUDA, "decode: cannot reserve %zu bytes of shared memory: %s", SPLIT_SMEM, cudaGetErrorString(e));
-    }
+    int optin = 0;
+    // A limit that cannot be read is not checked: the request below then reports the device's error.
+    if (cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev) != cudaSuccess) optin = 0;
+    cudaFuncAttributes fa = {};
+    const size_t fixed = cudaFuncGetAttributes(&fa, split_kernel) == cudaSuccess ? fa.sharedSizeBytes : SPLIT_STATIC_SMEM;
+    if (optin > 0 && SPLIT_SMEM + fixed > (size_t)optin)
+      return fail(ATTNC_ERR_ARGS, "decode: ATTNC_DEC_STAGES (%d) x ATTNC_DEC_GROUPS (%d) x ATTNC_DEC_KPG (%d) keys of the decode stream need %zu bytes of shared memory per block (+ %zu static), above the %d this device allows: rebuild with fewer stages or keys per tile", STAGES, GROUPS, KPG, SPLIT_SMEM, fixed, optin);
+    const cudaError_t se = cudaFuncSetAttribute(split_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)SPLIT_SMEM);
+    if (se != cudaSuccess) return fail(ATTNC_ERR_CUDA, "decode: cannot reserve %zu bytes of shared memory: %s", SPLIT_SMEM, cudaGetErrorString(se));
     int n = 0;
-    if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(&n, split_kernel, 128, SPLIT_SMEM) != cudaSuccess || n < 1) n = 1;
+    if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(&n, split_kernel, THREADS, SPLIT_SMEM) != cudaSuccess || n < 1) n = 1;
     resident_blocks[dev] = n;
   }
   const int sms = sm_count[dev], resident = resident_blocks[dev];
@@ -1324,6 +1485,7 @@ static int launch(const Args& a, cudaStream_t stream) {
     const double c = split_cost(base, w, sms, resident);
     if (c < 0.97 * best_cost) best = w, best_cost = c;
   }
+  if (ATTNC_DEC_SPLITS > 0) best = ATTNC_DEC_SPLITS < tiles ? ATTNC_DEC_SPLITS : tiles; // a sweep's fixed count
   const int split_keys = (int)((tiles + best - 1) / best) * TILE;
   const int n_splits = (a.Nk + split_keys - 1) / split_keys;
   if ((long long)n_splits * row_tiles > 2147483647LL || a.Hkv > 65535)
@@ -1348,10 +1510,10 @@ static int launch(const Args& a, cudaStream_t stream) {
   float* part = NULL;
   cudaError_t e = cudaMallocFromPoolAsync(reinterpret_cast<void**>(&part), bytes, pool, stream);
   if (e != cudaSuccess) return fail(ATTNC_ERR_CUDA, "decode scratch of %zu bytes: %s", bytes, cudaGetErrorString(e));
-  split_kernel<<<dim3(n_splits * row_tiles, a.Hkv, a.B), 128, SPLIT_SMEM, stream>>>(a, part, split_keys, n_splits, row_tiles);
+  split_kernel<<<dim3(n_splits * row_tiles, a.Hkv, a.B), THREADS, SPLIT_SMEM, stream>>>(a, part, split_keys, n_splits, row_tiles);
   e = cudaGetLastError();
   if (e == cudaSuccess) {
-    merge_kernel<<<dim3(a.Nq, a.H, a.B), 128, n_splits * sizeof(float), stream>>>(a, part, n_splits, row_tiles);
+    merge_kernel<<<dim3(a.Nq, a.H, a.B), MERGE_THREADS, n_splits * sizeof(float), stream>>>(a, part, n_splits, row_tiles);
     e = cudaGetLastError();
   }
   const cudaError_t f = cudaFreeAsync(part, stream);

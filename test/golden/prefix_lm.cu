@@ -698,18 +698,48 @@ static bool ptr_ok(const void* p, size_t align) { return p != NULL && (uintptr_t
 namespace attnc_prefix_lm {
 namespace dec {
 // ---- decode mode (split-KV + lse merge): codegen/cuda/decode.ts ----
-constexpr int MT = 4, GROUPS = 16, KPG = 2, TILE = GROUPS * KPG, THREADS = 8 * GROUPS;
+// Tuning knobs (decode-knobs.ts): rebuild with -DATTNC_DEC_<KNOB>=n to override.
+#ifndef ATTNC_DEC_GROUPS
+#define ATTNC_DEC_GROUPS 16
+#endif
+#ifndef ATTNC_DEC_KPG
+#define ATTNC_DEC_KPG 2
+#endif
+#ifndef ATTNC_DEC_STAGES
+#define ATTNC_DEC_STAGES 4
+#endif
+#ifndef ATTNC_DEC_MIN_BLOCKS
+#define ATTNC_DEC_MIN_BLOCKS 1
+#endif
+#ifndef ATTNC_DEC_SPLITS
+#define ATTNC_DEC_SPLITS 0
+#endif
+#ifndef ATTNC_DEC_VSIDES
+#define ATTNC_DEC_VSIDES 1
+#endif
+static_assert(ATTNC_DEC_GROUPS >= 4 && ATTNC_DEC_GROUPS <= 128 && ATTNC_DEC_GROUPS % 4 == 0, "ATTNC_DEC_GROUPS: 4..128, whole warps");
+static_assert(ATTNC_DEC_KPG >= 1 && ATTNC_DEC_STAGES >= 2 && ATTNC_DEC_MIN_BLOCKS >= 1 && ATTNC_DEC_SPLITS >= 0, "decode knobs");
+constexpr int MT = 4, GROUPS = ATTNC_DEC_GROUPS, KPG = ATTNC_DEC_KPG, TILE = GROUPS * KPG, THREADS = 8 * GROUPS;
 constexpr int VW = 8, CD = D / (8 * VW), CV = DV / (8 * VW);
-constexpr int STAGES = 4;
-constexpr size_t SPLIT_SMEM = (size_t)STAGES * TILE * (D + DV) * sizeof(T); // dynamic, per block
-// 16 bytes global -> shared, or 16 zero bytes when !ok (src is then not read).
-__device__ __forceinline__ void dec_cp16(void* dst, const void* src, bool ok) {
+constexpr int STAGES = ATTNC_DEC_STAGES;
+constexpr int K_ROW = 128, V_ROW = 128; // stream bytes per key
+constexpr size_t SPLIT_SMEM = (size_t)STAGES * TILE * (K_ROW + V_ROW); // dynamic, per block
+// The combine's static arrays (decode.ts); a block may have 227 KiB at most (sm_90), fewer on
+// smaller parts (the launcher checks the device and asks for the dynamic share).
+constexpr size_t SPLIT_STATIC_SMEM = sizeof(float) * ((size_t)GROUPS * MT + 2 * MT + (size_t)MT * DV);
+static_assert(SPLIT_SMEM + SPLIT_STATIC_SMEM <= 227 * 1024, "decode stream: ATTNC_DEC_STAGES x ATTNC_DEC_GROUPS x ATTNC_DEC_KPG keys need more than 227 KiB of shared memory per block: fewer stages or keys per tile");
+// N (16, 8 or 4) bytes global -> shared, or N zero bytes when !ok (src is then not read).
+template <int N>
+__device__ __forceinline__ void dec_cp(void* dst, const void* src, bool ok) {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
-  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"((unsigned)__cvta_generic_to_shared(dst)),
-               "l"(src), "r"(ok ? 16 : 0) : "memory");
+  const unsigned d = (unsigned)__cvta_generic_to_shared(dst);
+  if constexpr (N == 16)
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(d), "l"(src), "r"(ok ? 16 : 0) : "memory");
+  else
+    asm volatile("cp.async.ca.shared.global [%0], [%1], %2, %3;\n" ::"r"(d), "l"(src), "n"(N), "r"(ok ? N : 0) : "memory");
 #else
-  if (ok) memcpy(dst, src, 16);
-  else memset(dst, 0, 16);
+  if (ok) memcpy(dst, src, N);
+  else memset(dst, 0, N);
 #endif
 }
 __device__ __forceinline__ void dec_commit() {
@@ -723,20 +753,23 @@ __device__ __forceinline__ void dec_wait() {
   asm volatile("cp.async.wait_group %0;\n" ::"n"(N) : "memory");
 #endif
 }
-// Keys t0..t1-1 of a kv head (its KvRows handles, kv-rows.ts) into kd [TILE][D], vd [TILE][DV].
-__device__ __forceinline__ void fetch_tile(const KvRows& kg, const KvRows& vg, T* kd, T* vd, int t0, int t1) {
-  constexpr int E = 16 / sizeof(T), KC = D / E, VC = DV / E;
+// Keys t0..t1-1 of a kv head into kd [TILE][K_ROW], vd [TILE][V_ROW] (bytes).
+__device__ __forceinline__ void fetch_k(const KvRows& kg, unsigned char* dst, int t0, int t1) {
+  constexpr int U = 16, C = K_ROW / U;
 #pragma unroll
-  for (int n = 0; n < (TILE * KC + THREADS - 1) / THREADS; ++n) {
-    const int i = threadIdx.x + n * THREADS, j = i / KC, c = i % KC, kj = t0 + j;
+  for (int n = 0; n < (TILE * C + THREADS - 1) / THREADS; ++n) {
+    const int i = threadIdx.x + n * THREADS, j = i / C, c = i % C, kj = t0 + j;
     const bool ok = kj < t1;
-    if (i < TILE * KC) dec_cp16(kd + j * D + c * E, kg.row((ok ? kj : t0)) + c * E, ok);
+    if (i < TILE * C) dec_cp<U>(dst + j * K_ROW + c * U, kg.row((ok ? kj : t0)) + c * (U / sizeof(T)), ok);
   }
+}
+__device__ __forceinline__ void fetch_v(const KvRows& vg, unsigned char* dst, int t0, int t1) {
+  constexpr int U = 16, C = V_ROW / U;
 #pragma unroll
-  for (int n = 0; n < (TILE * VC + THREADS - 1) / THREADS; ++n) {
-    const int i = threadIdx.x + n * THREADS, j = i / VC, c = i % VC, kj = t0 + j;
+  for (int n = 0; n < (TILE * C + THREADS - 1) / THREADS; ++n) {
+    const int i = threadIdx.x + n * THREADS, j = i / C, c = i % C, kj = t0 + j;
     const bool ok = kj < t1;
-    if (i < TILE * VC) dec_cp16(vd + j * DV + c * E, vg.row((ok ? kj : t0)) + c * E, ok);
+    if (i < TILE * C) dec_cp<U>(dst + j * V_ROW + c * U, vg.row((ok ? kj : t0)) + c * (U / sizeof(T)), ok);
   }
 }
 // Tile class of rows q_lo..q_hi x keys k_lo..k_hi (positions): 0 empty, 1 full, 2 partial.
@@ -756,13 +789,11 @@ __device__ __forceinline__ size_t part_slot(const Args& a, int b, int hk, int rt
   return ((((size_t)b * a.Hkv + hk) * row_tiles + rt) * n_splits + split) * MT * (DV + 2) + (size_t)r * (DV + 2);
 }
 
-__global__ void __launch_bounds__(128) split_kernel(const Args a, float* __restrict__ part, int split_keys, int n_splits, int row_tiles) {
+__global__ void __launch_bounds__(THREADS, ATTNC_DEC_MIN_BLOCKS) split_kernel(const Args a, float* __restrict__ part, int split_keys, int n_splits, int row_tiles) {
   const int group = a.H / a.Hkv, packed = group * a.Nq;
   const int split = blockIdx.x / row_tiles, rt = blockIdx.x % row_tiles;
   const int hk = blockIdx.y, b = blockIdx.z;
   const int lane = threadIdx.x & 7, g = threadIdx.x >> 3;
-  const KvRows kg = KvRows{static_cast<const T*>(a.k) + (long long)b * a.k_stride_b + (long long)hk * a.k_stride_h, a.k_stride_n};
-  const KvRows vg = KvRows{static_cast<const T*>(a.v) + (long long)b * a.v_stride_b + (long long)hk * a.v_stride_h, a.v_stride_n};
   [[maybe_unused]] int hr[MT], qp[MT];
   bool rok[MT];
   VecT<VW> qx[MT][CD]; // kept in storage type: half the registers of f32 at 16 bits
@@ -791,10 +822,12 @@ __global__ void __launch_bounds__(128) split_kernel(const Args a, float* __restr
       for (int e = 0; e < VW; ++e) acc[r][c][e] = 0.f;
   }
   const int k_begin = split * split_keys, k_end = min(a.Nk, k_begin + split_keys);
+  const KvRows kg = KvRows{static_cast<const T*>(a.k) + (long long)b * a.k_stride_b + (long long)hk * a.k_stride_h, a.k_stride_n};
+  const KvRows vg = KvRows{static_cast<const T*>(a.v) + (long long)b * a.v_stride_b + (long long)hk * a.v_stride_h, a.v_stride_n};
   // K/V tiles stream through STAGES shared-memory buffers, STAGES - 1 ahead (decode-pipe.ts).
   extern __shared__ float4 dec_smem[];
-  T* ks = reinterpret_cast<T*>(dec_smem);
-  T* vs = ks + STAGES * TILE * D;
+  unsigned char* ks = reinterpret_cast<unsigned char*>(dec_smem);
+  unsigned char* vs = ks + STAGES * TILE * K_ROW;
   const int n_tiles = k_end > k_begin ? (k_end - k_begin + TILE - 1) / TILE : 0;
   auto fetch = [&](int it) {
     if (it < n_tiles) {
@@ -806,7 +839,10 @@ __global__ void __launch_bounds__(128) split_kernel(const Args a, float* __restr
         cls[r] = rok[r] ? tile_class(a, b, hr[r], qp[r], qp[r], t0 + a.k_offset, t1 - 1 + a.k_offset) : 0;
         any |= cls[r] != 0;
       }
-      if (any) fetch_tile(kg, vg, ks + (it % STAGES) * TILE * D, vs + (it % STAGES) * TILE * DV, t0, t1);
+      if (any) {
+        fetch_k(kg, ks + (it % STAGES) * TILE * K_ROW, t0, t1);
+        fetch_v(vg, vs + (it % STAGES) * TILE * V_ROW, t0, t1);
+      }
     }
     dec_commit(); // one group per tile, fetched or not
   };
@@ -816,8 +852,8 @@ __global__ void __launch_bounds__(128) split_kernel(const Args a, float* __restr
     __syncthreads(); // everyone's have, and tile it - 1's buffer is free for tile it + STAGES - 1
     fetch(it + STAGES - 1);
     const int t0 = k_begin + it * TILE, t1 = min(t0 + TILE, k_end);
-    const T* kt = ks + (it % STAGES) * TILE * D;
-    const T* vt = vs + (it % STAGES) * TILE * DV;
+    const unsigned char* kt = ks + (it % STAGES) * TILE * K_ROW;
+    const unsigned char* vt = vs + (it % STAGES) * TILE * V_ROW;
     int cls[MT];
     bool any = false;
 #pragma unroll
@@ -834,7 +870,7 @@ __global__ void __launch_bounds__(128) split_kernel(const Args a, float* __restr
       const int kj = t0 + g + GROUPS * i;
 #pragma unroll
       for (int c = 0; c < CV; ++c)
-        vx[i][c] = *reinterpret_cast<const VecT<VW>*>(vt + (kj - t0) * DV + (lane + 8 * c) * VW);
+        vx[i][c] = *reinterpret_cast<const VecT<VW>*>(reinterpret_cast<const T*>(vt + (kj - t0) * V_ROW) + (lane + 8 * c) * VW);
     }
 #pragma unroll
     for (int i = 0; i < KPG; ++i) {
@@ -843,7 +879,7 @@ __global__ void __launch_bounds__(128) split_kernel(const Args a, float* __restr
       VecT<VW> kx[CD];
 #pragma unroll
       for (int c = 0; c < CD; ++c)
-        kx[c] = *reinterpret_cast<const VecT<VW>*>(kt + (kj - t0) * D + (lane + 8 * c) * VW);
+        kx[c] = *reinterpret_cast<const VecT<VW>*>(reinterpret_cast<const T*>(kt + (kj - t0) * K_ROW) + (lane + 8 * c) * VW);
       [[maybe_unused]] const int kpos = kj + a.k_offset;
 #pragma unroll
       for (int r = 0; r < MT; ++r) {
@@ -925,7 +961,8 @@ __global__ void __launch_bounds__(128) split_kernel(const Args a, float* __restr
 // One block per (query row, head, batch): M = max m_i over partials with l_i != 0,
 // L = sum l_i 2^(m_i - M), out = sum acc_i 2^(m_i - M) / L, lse = (M + log2 L) ln 2. L == 0:
 // an empty row (out 0, lse -inf); a partial with l NaN (a NaN or +inf score) makes L NaN.
-__global__ void __launch_bounds__(128) merge_kernel(const Args a, const float* __restrict__ part, int n_splits, int row_tiles) {
+constexpr int MERGE_THREADS = 128;
+__global__ void __launch_bounds__(MERGE_THREADS) merge_kernel(const Args a, const float* __restrict__ part, int n_splits, int row_tiles) {
   const int row = blockIdx.x, h = blockIdx.y, b = blockIdx.z;
   const int group = a.H / a.Hkv, hk = h / group, p = (h % group) * a.Nq + row;
   const int rt = p / MT, r = p % MT, n = n_splits;
@@ -936,7 +973,7 @@ __global__ void __launch_bounds__(128) merge_kernel(const Args a, const float* _
   __shared__ float red[4];
   const int warp = threadIdx.x >> 5, ln = threadIdx.x & 31;
   float M = -INFINITY;
-  for (int j = threadIdx.x; j < n; j += THREADS)
+  for (int j = threadIdx.x; j < n; j += MERGE_THREADS)
     if (base[j * stride + DV + 1] != 0.f) M = fmaxf(M, base[j * stride + DV]);
   for (int off = 16; off > 0; off >>= 1) M = fmaxf(M, __shfl_xor_sync(0xffffffffu, M, off));
   if (ln == 0) red[warp] = M;
@@ -944,7 +981,7 @@ __global__ void __launch_bounds__(128) merge_kernel(const Args a, const float* _
   M = fmaxf(fmaxf(red[0], red[1]), fmaxf(red[2], red[3]));
   __syncthreads();
   float L = 0.f;
-  for (int j = threadIdx.x; j < n; j += THREADS) {
+  for (int j = threadIdx.x; j < n; j += MERGE_THREADS) {
     const float lj = base[j * stride + DV + 1];
     const float wj = lj != 0.f ? exp2f(base[j * stride + DV] - M) : 0.f;
     w[j] = wj;
@@ -956,7 +993,7 @@ __global__ void __launch_bounds__(128) merge_kernel(const Args a, const float* _
   L = red[0] + red[1] + red[2] + red[3];
   const float inv = L == 0.f ? 0.f : 1.f / L;
   T* og = out_row(a, b, h, row);
-  for (int d = threadIdx.x; d < DV; d += THREADS) {
+  for (int d = threadIdx.x; d < DV; d += MERGE_THREADS) {
     float o = 0.f; // every split wrote its acc (0 where l = 0)
 #pragma unroll 8
     for (int j = 0; j < n; ++j) o = fmaf(w[j], base[j * stride + d], o);
@@ -1001,12 +1038,17 @@ static int launch(const Args& a, cudaStream_t stream) {
   static int sm_count[64] = {}, resident_blocks[64] = {};
   if (resident_blocks[dev] == 0) {
     if (cudaDeviceGetAttribute(&sm_count[dev], cudaDevAttrMultiProcessorCount, dev) != cudaSuccess) sm_count[dev] = 132;
-    if (SPLIT_SMEM > 48 * 1024) {
-      const cudaError_t e = cudaFuncSetAttribute(split_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)SPLIT_SMEM);
-      if (e != cudaSuccess) return fail(ATTNC_ERR_CUDA, "decode: cannot reserve %zu bytes of shared memory: %s", SPLIT_SMEM, cudaGetErrorString(e));
-    }
+    int optin = 0;
+    // A limit that cannot be read is not checked: the request below then reports the device's error.
+    if (cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev) != cudaSuccess) optin = 0;
+    cudaFuncAttributes fa = {};
+    const size_t fixed = cudaFuncGetAttributes(&fa, split_kernel) == cudaSuccess ? fa.sharedSizeBytes : SPLIT_STATIC_SMEM;
+    if (optin > 0 && SPLIT_SMEM + fixed > (size_t)optin)
+      return fail(ATTNC_ERR_ARGS, "decode: ATTNC_DEC_STAGES (%d) x ATTNC_DEC_GROUPS (%d) x ATTNC_DEC_KPG (%d) keys of the decode stream need %zu bytes of shared memory per block (+ %zu static), above the %d this device allows: rebuild with fewer stages or keys per tile", STAGES, GROUPS, KPG, SPLIT_SMEM, fixed, optin);
+    const cudaError_t se = cudaFuncSetAttribute(split_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)SPLIT_SMEM);
+    if (se != cudaSuccess) return fail(ATTNC_ERR_CUDA, "decode: cannot reserve %zu bytes of shared memory: %s", SPLIT_SMEM, cudaGetErrorString(se));
     int n = 0;
-    if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(&n, split_kernel, 128, SPLIT_SMEM) != cudaSuccess || n < 1) n = 1;
+    if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(&n, split_kernel, THREADS, SPLIT_SMEM) != cudaSuccess || n < 1) n = 1;
     resident_blocks[dev] = n;
   }
   const int sms = sm_count[dev], resident = resident_blocks[dev];
@@ -1024,6 +1066,7 @@ static int launch(const Args& a, cudaStream_t stream) {
     const double c = split_cost(base, w, sms, resident);
     if (c < 0.97 * best_cost) best = w, best_cost = c;
   }
+  if (ATTNC_DEC_SPLITS > 0) best = ATTNC_DEC_SPLITS < tiles ? ATTNC_DEC_SPLITS : tiles; // a sweep's fixed count
   const int split_keys = (int)((tiles + best - 1) / best) * TILE;
   const int n_splits = (a.Nk + split_keys - 1) / split_keys;
   if ((long long)n_splits * row_tiles > 2147483647LL || a.Hkv > 65535)
@@ -1048,10 +1091,10 @@ static int launch(const Args& a, cudaStream_t stream) {
   float* part = NULL;
   cudaError_t e = cudaMallocFromPoolAsync(reinterpret_cast<void**>(&part), bytes, pool, stream);
   if (e != cudaSuccess) return fail(ATTNC_ERR_CUDA, "decode scratch of %zu bytes: %s", bytes, cudaGetErrorString(e));
-  split_kernel<<<dim3(n_splits * row_tiles, a.Hkv, a.B), 128, SPLIT_SMEM, stream>>>(a, part, split_keys, n_splits, row_tiles);
+  split_kernel<<<dim3(n_splits * row_tiles, a.Hkv, a.B), THREADS, SPLIT_SMEM, stream>>>(a, part, split_keys, n_splits, row_tiles);
   e = cudaGetLastError();
   if (e == cudaSuccess) {
-    merge_kernel<<<dim3(a.Nq, a.H, a.B), 128, n_splits * sizeof(float), stream>>>(a, part, n_splits, row_tiles);
+    merge_kernel<<<dim3(a.Nq, a.H, a.B), MERGE_THREADS, n_splits * sizeof(float), stream>>>(a, part, n_splits, row_tiles);
     e = cudaGetLastError();
   }
   const cudaError_t f = cudaFreeAsync(part, stream);

@@ -50,10 +50,10 @@ extern "C" {
  *   q, k, v, out 32-byte aligned; k_scale, k_zero, k_norm, v_scale, v_zero, v_norm 2-byte; lse, importance, k_codesHi, v_codesHi, salient 4-byte (when not NULL).
  * Element offsets are 64-bit. */
 typedef struct AttncArgs_zipcache {
-  const void* q; /* [B, H, Nq, 64] bf16 */
+  const void* q; /* [B, H, Nq, 64] bf16 at q_stride_* (args_init: packed; any layout with a contiguous last dim) */
   const void* k; /* [B, Hkv, Nk, 4] u32: int2 codes of a quantized cache */
   const void* v; /* [B, Hkv, Nk, 4] u32: int2 codes of a quantized cache */
-  void* out; /* [B, H, Nq, 64] bf16, written */
+  void* out; /* [B, H, Nq, 64] bf16, written at out_stride_* (args_init: packed) */
   float* lse; /* [B, H, Nq] f32, natural log, written (the importance pass reads it) */
   float* importance; /* [B, H, Nk] f32, written: per key, the attention mass of the rows that may see it, over their number */
   const unsigned* k_codesHi; /* quantized cache tensor (docs/LANGUAGE.md, K/V storage formats: Layout) */
@@ -65,6 +65,12 @@ typedef struct AttncArgs_zipcache {
   const unsigned short* v_zero; /* quantized cache tensor (docs/LANGUAGE.md, K/V storage formats: Layout) */
   const unsigned short* v_norm; /* quantized cache tensor (docs/LANGUAGE.md, K/V storage formats: Layout) */
   const int* salient; /* user tensor, row-major */
+  long long q_stride_b; /* elements between batches (args_init: H * Nq * W, W the row width; a BNHD view: h W, n H * W) */
+  long long q_stride_h; /* elements between heads (args_init: Nq * W, W the row width; a BNHD view: h W, n H * W) */
+  long long q_stride_n; /* elements between rows (queries) (args_init: W, W the row width; a BNHD view: h W, n H * W) */
+  long long out_stride_b; /* elements between batches (args_init: H * Nq * W, W the row width; a BNHD view: h W, n H * W) */
+  long long out_stride_h; /* elements between heads (args_init: Nq * W, W the row width; a BNHD view: h W, n H * W) */
+  long long out_stride_n; /* elements between rows (queries) (args_init: W, W the row width; a BNHD view: h W, n H * W) */
   int B;
   int H;
   int Hkv;
@@ -175,6 +181,22 @@ __device__ __forceinline__ const T* row_addr(const KvRows& h, long long r, int) 
 __device__ __forceinline__ const T* row_addr(const KvFrom& f, long long r, int) { return f.h.row(f.first + f.step * r); }
 // The rows of a tile: a KvFrom over a KvRows (quantized caches have their own: dequant-tile.ts).
 __device__ __forceinline__ KvFrom kv_from(const KvRows& h, long long first, long long step) { return KvFrom{h, first, step}; }
+// Q rows read and output rows written through 64-bit element strides (qo-rows.ts).
+__device__ __forceinline__ const T* q_row(const Args& a, long long b, long long h, long long n) {
+  return static_cast<const T*>(a.q) + a.q_stride_b * b + a.q_stride_h * h + a.q_stride_n * n;
+}
+__device__ __forceinline__ T* out_row(const Args& a, long long b, long long h, long long n) {
+  return static_cast<T*>(a.out) + a.out_stride_b * b + a.out_stride_h * h + a.out_stride_n * n;
+}
+// Rows n0, n0 + 1, ... of one (batch, head) of q: what the tile loaders take.
+struct QRows {
+  const T* p;
+  long long rs;
+};
+__device__ __forceinline__ QRows q_rows(const Args& a, long long b, long long h, long long n0) {
+  return QRows{q_row(a, b, h, n0), a.q_stride_n};
+}
+__device__ __forceinline__ const T* row_addr(const QRows& q, long long r, int) { return q.p + r * q.rs; }
 
 constexpr int BQ = 128, BK = 128, STAGES = 2;
 constexpr int CWARPS = 8, CTHREADS = CWARPS * 32, THREADS = CTHREADS + 128;
@@ -665,17 +687,6 @@ __device__ __forceinline__ void stage_codes(unsigned* dst, const unsigned* src, 
 typedef int (*EncodeTiledFn)(TmaMap*, int, unsigned, void*, const unsigned long long*, const unsigned long long*,
                              const unsigned*, const unsigned*, int, int, int, int);
 
-static int encode_panels(EncodeTiledFn fn, TmaMap* map, const void* base, int width, int rows, int slices,
-                         int box_rows) {
-  const unsigned long long dims[3] = {(unsigned long long)width, (unsigned long long)rows, (unsigned long long)slices};
-  const unsigned long long strides[2] = {(unsigned long long)width * sizeof(T),
-                                         (unsigned long long)rows * width * sizeof(T)};
-  const unsigned box[3] = {64u, (unsigned)box_rows, 1u};
-  const unsigned elem_strides[3] = {1u, 1u, 1u};
-  return fn(map, 9, 3, const_cast<void*>(base), dims, strides, box, elem_strides, 0,
-            3 /* 128B swizzle */, 3 /* L2 256B promotion */, 0 /* zero fill */);
-}
-
 [[maybe_unused]] static int encode_kv_panels(EncodeTiledFn fn, TmaMap* map, const void* base, int width, int rows, int heads,
                             int batches, long long sn, long long sh, long long sb, int box_rows) {
   const unsigned long long dims[4] = {(unsigned long long)width, (unsigned long long)rows, (unsigned long long)heads,
@@ -700,7 +711,7 @@ static const char* make_tma_maps(const Args& a, TmaMap* maps) {
     encode = reinterpret_cast<EncodeTiledFn>(fn);
   }
   memset(maps, 0, 3 * sizeof(TmaMap));
-  if (encode_panels(encode, &maps[0], a.q, D, a.Nq, a.B * a.H, BQ) != 0) return "cannot describe q to the TMA unit";
+  if (encode_kv_panels(encode, &maps[0], a.q, D, a.Nq, a.H, a.B, a.q_stride_n, a.q_stride_h, a.q_stride_b, BQ) != 0) return "cannot describe q to the TMA unit (its strides must be multiples of 16 bytes)";
   if (a.Nk == 0) return nullptr;
   return nullptr;
 }
@@ -771,41 +782,70 @@ extern "C" __global__ void __launch_bounds__(THREADS, 1) attnc_zipcache_attentio
     const int ptid = tid - CTHREADS;
     const DqRowsK kq{&a, (size_t)(b * a.Hkv + hkv), 0};
     const DqRowsV vq{&a, (size_t)(b * a.Hkv + hkv), 0};
-    // The staging buffer: after the mbarriers, 16-byte aligned (wsStagingBytes).
-    unsigned* Cs = reinterpret_cast<unsigned*>((reinterpret_cast<size_t>(qbar + 1) + 15) & ~(size_t)15);
-    int st = 0;
+    constexpr int CSLOT = BK * (DqRowsK::WPR + DqRowsV::WPR); // words of a staging slot
+    // Two staging slots after the mbarriers, 16-byte aligned, then the per-token scales (wsStagingBytes).
+    unsigned* Cs = reinterpret_cast<unsigned*>(reinterpret_cast<unsigned char*>(qbar + 1) + ((16u - (smem_addr(qbar + 1) & 15u)) & 15u));
+    constexpr int SCALE_REGS = (BK + 127) / 128;
+    // Tile n's code words into slot `slot` (one cp.async group), its scales into registers.
+    auto stage = [&](const int n, const int slot) {
+      const int rows = min(BK, a.Nk - n * BK);
+      stage_codes<DqRowsK::WPR>(Cs + slot * CSLOT + 0, kq.codes_row(n * BK), rows, ptid);
+      stage_codes<DqRowsV::WPR>(Cs + slot * CSLOT + BK * DqRowsK::WPR, vq.codes_row(n * BK), rows, ptid);
+      cp_commit();
+    };
+    auto put_scales = [&]() {
+#pragma unroll
+      for (int j = 0; j < SCALE_REGS; ++j) {
+        const int r = ptid + 128 * j;
+        if (r < BK) {
+        }
+      }
+    };
+    int st = 0, slot = 0;
     bool wrapped = false; // past the first lap: a buffer is free once its `empty` phase completes
     unsigned ph = 0;
     if (ptid == 0) {
       mbar_expect_tx(qbar, BQ * D * (int)sizeof(T));
       tma_panels<D, BQ>(Qs, tmq, q0, b * a.H + h, qbar);
     }
-    bool kt_full;
-    for (int kt = next_tile(0, kt_full); kt < nkt; kt = next_tile(kt + 1, kt_full)) {
+    bool kt_full, nx_full;
+    int kt = next_tile(0, kt_full);
+    if (kt < nkt) {
+      stage(kt, 0);
+      put_scales();
+    }
+    while (kt < nkt) {
       const int rows = min(BK, a.Nk - kt * BK);
-      // The codes of tile kt, all in flight at once, while the consumers may still read stage st.
-      stage_codes<DqRowsK::WPR>(Cs, kq.codes_row(kt * BK), rows, ptid);
-      stage_codes<DqRowsV::WPR>(Cs + BK * DqRowsK::WPR, vq.codes_row(kt * BK), rows, ptid);
-      cp_commit();
-      cp_wait<0>();
-      asm volatile("bar.sync 4, 128;\n" ::: "memory"); // every thread's copies have landed
+      const int nx = next_tile(kt + 1, nx_full);
+      // The next tile's codes in flight while this one converts.
+      if (nx < nkt) {
+        stage(nx, slot ^ 1);
+        cp_wait<1>();
+      } else {
+        cp_wait<0>();
+      }
+      asm volatile("bar.sync 4, 128;\n" ::: "memory"); // tile kt's codes and scales are in shared memory
       if (wrapped) mbar_wait(&empty_bar[st], ph ^ 1u);
-      load_panel_dq<D, BK, 128>(Ks + st * (BK * D), kq + (size_t)kt * BK * D, D, rows, ptid, Cs);
-      load_panel_dq<DV, BK, 128>(Vs + st * (BK * DV), vq + (size_t)kt * BK * DV, DV, rows, ptid, Cs + BK * DqRowsK::WPR);
+      load_panel_dq<D, BK, 128>(Ks + st * (BK * D), kq + (size_t)kt * BK * D, D, rows, ptid, Cs + slot * CSLOT + 0);
+      load_panel_dq<DV, BK, 128>(Vs + st * (BK * DV), vq + (size_t)kt * BK * DV, DV, rows, ptid, Cs + slot * CSLOT + BK * DqRowsK::WPR);
       // Generic-proxy stores, read by wgmma (async proxy): fence, then one arrival for all 128;
-      // the barrier also ends every read of the staging buffer before the next copies.
+      // the barrier also ends every read of this slot and of the scales before they are rewritten.
       proxy_fence();
       asm volatile("bar.sync 4, 128;\n" ::: "memory");
       if (ptid == 0) {
         mbar_arrive(&full_bar[st]);
       }
+      if (nx < nkt) put_scales();
+      slot ^= 1;
       if (++st == STAGES) {
         st = 0;
         ph ^= 1u;
         wrapped = true;
       }
+      kt = nx;
     }
     (void)kt_full;
+    (void)nx_full;
   } else {
     regs_inc<232>();
     // This lane's rows: g and g + 8 of the warp's 16. Accumulators o[n] cover dv 8n..8n+7.
@@ -923,9 +963,9 @@ extern "C" __global__ void __launch_bounds__(THREADS, 1) attnc_zipcache_attentio
       sum += __shfl_xor_sync(0xffffffffu, sum, 2);
       const int i = row_r[r];
       if (i >= a.Nq) continue;
-      const size_t row = (size_t)(b * a.H + h) * a.Nq + i;
+      const size_t row = (size_t)(b * a.H + h) * a.Nq + i; // lse stays packed
       const float inv = sum == 0.f ? 0.f : 1.f / sum;
-      T* orow = static_cast<T*>(a.out) + row * DV;
+      T* orow = out_row(a, b, h, i);
 #pragma unroll
       for (int n = 0; n < DV / 8; ++n)
         *reinterpret_cast<unsigned*>(orow + n * 8 + t4 * 2) = pack2(o[n][2 * r] * inv, o[n][2 * r + 1] * inv);
@@ -953,7 +993,6 @@ extern "C" __global__ void __launch_bounds__(128) attnc_zipcache_importance(cons
   // GQA: the query heads h of kv head kvh are kvh * group .. kvh * group + group - 1.
   for (int h = kvh * group; h < (kvh + 1) * group; ++h) {
     const int bh = b * a.H + h;
-    const T* qg = static_cast<const T*>(a.q) + (size_t)bh * a.Nq * D;
     const float* lse = a.lse + (size_t)bh * a.Nq;
     float total = 0.f;
     int seen = 0; // rows whose mask allows this key
@@ -965,7 +1004,7 @@ extern "C" __global__ void __launch_bounds__(128) attnc_zipcache_importance(cons
       if (!(ic0)) continue; // an empty tile: no row sees these keys
       const bool partial = ic1;
       __syncthreads(); // the previous row tile is no longer read
-      for (int e = threadIdx.x; e < (r_end - r0) * D; e += 128) imp_q[e] = to_f32(qg[(size_t)r0 * D + e]);
+      for (int e = threadIdx.x; e < (r_end - r0) * D; e += 128) imp_q[e] = to_f32(q_row(a, b, h, r0 + e / D)[e % D]);
       for (int e = threadIdx.x; e < r_end - r0; e += 128) imp_lse[e] = lse[r0 + e];
       __syncthreads(); // the row tile is staged
       if (!col_ok) continue;
@@ -1011,7 +1050,20 @@ static int fail(int code, const char* fmt, ...) {
   return code;
 }
 static bool ptr_ok(const void* p, size_t align) { return p != NULL && (uintptr_t)p % align == 0; }
-[[maybe_unused]] static bool kv_strides_ok(const Args& a, long long elems) { return true; }
+[[maybe_unused]] static bool kv_strides_ok(const Args& a, long long elems) { return a.q_stride_b % elems == 0 && a.q_stride_h % elems == 0 && a.q_stride_n % elems == 0 && a.out_stride_b % elems == 0 && a.out_stride_h % elems == 0 && a.out_stride_n % elems == 0; }
+[[maybe_unused]] static bool rows_disjoint(long long sb, int nb, long long sh, int nh, long long sn, int nn, long long w) {
+  long long s[3] = {sb, sh, sn}, n[3] = {nb, nh, nn};
+  for (int i = 0; i < 3; ++i)
+    for (int j = i + 1; j < 3; ++j)
+      if (s[j] < s[i]) { long long t = s[i]; s[i] = s[j]; s[j] = t; t = n[i]; n[i] = n[j]; n[j] = t; }
+  long long extent = w;
+  for (int i = 0; i < 3; ++i) {
+    if (n[i] <= 1) continue;
+    if (s[i] < extent) return false;
+    extent += s[i] * (n[i] - 1);
+  }
+  return true;
+}
 static int launch_importance(const Args& a, cudaStream_t stream) {
   if (a.Nk == 0) return ATTNC_OK;
   const dim3 grid((a.Nk + 127) / 128, a.Hkv, a.B);
@@ -1025,7 +1077,28 @@ static int launch_importance(const Args& a, cudaStream_t stream) {
 namespace attnc_zipcache {
 namespace dec {
 // ---- decode mode (split-KV + lse merge): codegen/cuda/decode.ts ----
-constexpr int MT = 4, GROUPS = 16, KPG = 2, TILE = GROUPS * KPG, THREADS = 8 * GROUPS;
+// Tuning knobs (decode-knobs.ts): rebuild with -DATTNC_DEC_<KNOB>=n to override.
+#ifndef ATTNC_DEC_GROUPS
+#define ATTNC_DEC_GROUPS 16
+#endif
+#ifndef ATTNC_DEC_KPG
+#define ATTNC_DEC_KPG 2
+#endif
+#ifndef ATTNC_DEC_STAGES
+#define ATTNC_DEC_STAGES 8
+#endif
+#ifndef ATTNC_DEC_MIN_BLOCKS
+#define ATTNC_DEC_MIN_BLOCKS 1
+#endif
+#ifndef ATTNC_DEC_SPLITS
+#define ATTNC_DEC_SPLITS 0
+#endif
+#ifndef ATTNC_DEC_VSIDES
+#define ATTNC_DEC_VSIDES 1
+#endif
+static_assert(ATTNC_DEC_GROUPS >= 4 && ATTNC_DEC_GROUPS <= 128 && ATTNC_DEC_GROUPS % 4 == 0, "ATTNC_DEC_GROUPS: 4..128, whole warps");
+static_assert(ATTNC_DEC_KPG >= 1 && ATTNC_DEC_STAGES >= 2 && ATTNC_DEC_MIN_BLOCKS >= 1 && ATTNC_DEC_SPLITS >= 0, "decode knobs");
+constexpr int MT = 4, GROUPS = ATTNC_DEC_GROUPS, KPG = ATTNC_DEC_KPG, TILE = GROUPS * KPG, THREADS = 8 * GROUPS;
 constexpr int VW = 8, CD = D / (8 * VW), CV = DV / (8 * VW);
 // Quantized K/V chunks (decode-quant.ts): VW channels of a row as f32, dequantized.
 __device__ __forceinline__ float dq_bits(unsigned u) { float f; memcpy(&f, &u, 4); return f; }
@@ -1036,9 +1109,36 @@ __device__ __forceinline__ float dq_half(const unsigned short* p, size_t i) {
   return dq_bits(s | ((e + 112u) << 23) | (m << 13));
 }
 __device__ __forceinline__ float dq_bf16(const unsigned short* p, size_t i) { return dq_bits((unsigned)p[i] << 16); }
+__device__ __forceinline__ float dec_half(const unsigned short* p, size_t i) {
+#ifdef __CUDA_ARCH__
+  return __half2float(__ushort_as_half(__ldg(p + i)));
+#else
+  return dq_half(p, i);
+#endif
+}
+// N (a multiple of 8) f16 side values from p + g0 (16-byte aligned) in 16-byte loads, as bits.
+template <int N>
+__device__ __forceinline__ void dec_halves(const unsigned short* p, size_t g0, unsigned short (&h)[N]) {
+#pragma unroll
+  for (int j = 0; j < N / 8; ++j) {
+#ifdef __CUDA_ARCH__
+    const uint4 w = __ldg(reinterpret_cast<const uint4*>(p + g0) + j);
+    memcpy(&h[8 * j], &w, 16);
+#else
+    memcpy(&h[8 * j], p + g0 + 8 * j, 16);
+#endif
+  }
+}
+__device__ __forceinline__ float dec_half_bits(unsigned short h) {
+#ifdef __CUDA_ARCH__
+  return __half2float(__ushort_as_half(h));
+#else
+  return dq_half(&h, 0);
+#endif
+}
 struct FChunk { float v[VW]; };
 template <int N> struct alignas(4 * N) Words { unsigned w[N]; };
-__device__ __forceinline__ FChunk k_chunk(const Args& a, size_t row, [[maybe_unused]] int t, int col0, [[maybe_unused]] size_t bh) {
+__device__ __forceinline__ FChunk k_chunk(const Args& a, [[maybe_unused]] size_t row, [[maybe_unused]] int t, int col0, [[maybe_unused]] size_t bh, const unsigned* sw) {
   FChunk o;
   float code[VW]; // the codes as floats, before zero point and scale
   if (a.salient[row] != 0)
@@ -1049,18 +1149,26 @@ __device__ __forceinline__ FChunk k_chunk(const Args& a, size_t row, [[maybe_unu
   #pragma unroll
     for (int i = 0; i < VW; ++i) {
       const unsigned raw = (wd.w[i / 8] >> (((s0 + i) % 8) * 4)) & 15u;
+      #ifdef __CUDA_ARCH__
+      code[i] = __uint_as_float(0x4B000000u | raw) - 8388608.0f;
+      #else
       code[i] = (float)raw;
+      #endif
     }
   }
   else
   {
-    const unsigned* wp = static_cast<const unsigned*>(a.k) + row * ((D + 15) / 16) + col0 / 16;
+    const unsigned* wp = sw + col0 / 16;
     const Words<1> wd = *reinterpret_cast<const Words<1>*>(wp);
     const int s0 = col0 % 16;
   #pragma unroll
     for (int i = 0; i < VW; ++i) {
       const unsigned raw = (wd.w[i / 16] >> (((s0 + i) % 16) * 2)) & 3u;
+      #ifdef __CUDA_ARCH__
+      code[i] = __uint_as_float(0x4B000000u | raw) - 8388608.0f;
+      #else
       code[i] = (float)raw;
+      #endif
     }
   }
   #pragma unroll
@@ -1068,14 +1176,14 @@ __device__ __forceinline__ FChunk k_chunk(const Args& a, size_t row, [[maybe_unu
     [[maybe_unused]] const int c = col0 + i;
     float v = code[i];
     const size_t g = row;
-    v = v - dq_half(a.k_zero, g);
-    v = v * dq_half(a.k_scale, g);
-    v = v * dq_half(a.k_norm, bh * D + c);
+    v = v - dec_half(a.k_zero, g);
+    v = v * dec_half(a.k_scale, g);
+    v = v * dec_half(a.k_norm, bh * D + c);
     o.v[i] = v;
   }
   return o;
 }
-__device__ __forceinline__ FChunk v_chunk(const Args& a, size_t row, [[maybe_unused]] int t, int col0, [[maybe_unused]] size_t bh) {
+__device__ __forceinline__ FChunk v_chunk(const Args& a, [[maybe_unused]] size_t row, [[maybe_unused]] int t, int col0, [[maybe_unused]] size_t bh, const unsigned* sw) {
   FChunk o;
   float code[VW]; // the codes as floats, before zero point and scale
   if (a.salient[row] != 0)
@@ -1086,18 +1194,26 @@ __device__ __forceinline__ FChunk v_chunk(const Args& a, size_t row, [[maybe_unu
   #pragma unroll
     for (int i = 0; i < VW; ++i) {
       const unsigned raw = (wd.w[i / 8] >> (((s0 + i) % 8) * 4)) & 15u;
+      #ifdef __CUDA_ARCH__
+      code[i] = __uint_as_float(0x4B000000u | raw) - 8388608.0f;
+      #else
       code[i] = (float)raw;
+      #endif
     }
   }
   else
   {
-    const unsigned* wp = static_cast<const unsigned*>(a.v) + row * ((DV + 15) / 16) + col0 / 16;
+    const unsigned* wp = sw + col0 / 16;
     const Words<1> wd = *reinterpret_cast<const Words<1>*>(wp);
     const int s0 = col0 % 16;
   #pragma unroll
     for (int i = 0; i < VW; ++i) {
       const unsigned raw = (wd.w[i / 16] >> (((s0 + i) % 16) * 2)) & 3u;
+      #ifdef __CUDA_ARCH__
+      code[i] = __uint_as_float(0x4B000000u | raw) - 8388608.0f;
+      #else
       code[i] = (float)raw;
+      #endif
     }
   }
   #pragma unroll
@@ -1105,15 +1221,70 @@ __device__ __forceinline__ FChunk v_chunk(const Args& a, size_t row, [[maybe_unu
     [[maybe_unused]] const int c = col0 + i;
     float v = code[i];
     const size_t g = row;
-    v = v - dq_half(a.v_zero, g);
-    v = v * dq_half(a.v_scale, g);
-    v = v * dq_half(a.v_norm, bh * DV + c);
+    v = v - dec_half(a.v_zero, g);
+    v = v * dec_half(a.v_scale, g);
+    v = v * dec_half(a.v_norm, bh * DV + c);
     o.v[i] = v;
   }
   return o;
 }
-constexpr int STAGES = 1;
-constexpr size_t SPLIT_SMEM = 0; // K/V chunks load straight into registers
+constexpr int STAGES = ATTNC_DEC_STAGES;
+constexpr int K_ROW = 16, V_ROW = 16; // stream bytes per key
+constexpr size_t SPLIT_SMEM = (size_t)STAGES * TILE * (K_ROW + V_ROW); // dynamic, per block
+// The combine's static arrays (decode.ts); a block may have 227 KiB at most (sm_90), fewer on
+// smaller parts (the launcher checks the device and asks for the dynamic share).
+constexpr size_t SPLIT_STATIC_SMEM = sizeof(float) * ((size_t)GROUPS * MT + 2 * MT + (size_t)MT * DV);
+static_assert(SPLIT_SMEM + SPLIT_STATIC_SMEM <= 227 * 1024, "decode stream: ATTNC_DEC_STAGES x ATTNC_DEC_GROUPS x ATTNC_DEC_KPG keys need more than 227 KiB of shared memory per block: fewer stages or keys per tile");
+// Packed code rows of one cache head, ROW bytes apart.
+struct CodeRows {
+  const unsigned char* p;
+  long long rs;
+  __device__ __forceinline__ const unsigned char* row(long long j) const { return p + j * rs; }
+};
+// N (16, 8 or 4) bytes global -> shared, or N zero bytes when !ok (src is then not read).
+template <int N>
+__device__ __forceinline__ void dec_cp(void* dst, const void* src, bool ok) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+  const unsigned d = (unsigned)__cvta_generic_to_shared(dst);
+  if constexpr (N == 16)
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(d), "l"(src), "r"(ok ? 16 : 0) : "memory");
+  else
+    asm volatile("cp.async.ca.shared.global [%0], [%1], %2, %3;\n" ::"r"(d), "l"(src), "n"(N), "r"(ok ? N : 0) : "memory");
+#else
+  if (ok) memcpy(dst, src, N);
+  else memset(dst, 0, N);
+#endif
+}
+__device__ __forceinline__ void dec_commit() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+  asm volatile("cp.async.commit_group;\n" ::: "memory");
+#endif
+}
+template <int N>
+__device__ __forceinline__ void dec_wait() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+  asm volatile("cp.async.wait_group %0;\n" ::"n"(N) : "memory");
+#endif
+}
+// Keys t0..t1-1 of a kv head into kd [TILE][K_ROW], vd [TILE][V_ROW] (bytes).
+__device__ __forceinline__ void fetch_k(const CodeRows& kg, unsigned char* dst, int t0, int t1) {
+  constexpr int U = 16, C = K_ROW / U;
+#pragma unroll
+  for (int n = 0; n < (TILE * C + THREADS - 1) / THREADS; ++n) {
+    const int i = threadIdx.x + n * THREADS, j = i / C, c = i % C, kj = t0 + j;
+    const bool ok = kj < t1;
+    if (i < TILE * C) dec_cp<U>(dst + j * K_ROW + c * U, kg.row(ok ? kj : t0) + c * U, ok);
+  }
+}
+__device__ __forceinline__ void fetch_v(const CodeRows& vg, unsigned char* dst, int t0, int t1) {
+  constexpr int U = 16, C = V_ROW / U;
+#pragma unroll
+  for (int n = 0; n < (TILE * C + THREADS - 1) / THREADS; ++n) {
+    const int i = threadIdx.x + n * THREADS, j = i / C, c = i % C, kj = t0 + j;
+    const bool ok = kj < t1;
+    if (i < TILE * C) dec_cp<U>(dst + j * V_ROW + c * U, vg.row(ok ? kj : t0) + c * U, ok);
+  }
+}
 // Tile class of rows q_lo..q_hi x keys k_lo..k_hi (positions): 0 empty, 1 full, 2 partial.
 __device__ __forceinline__ int tile_class(const Args& a, int b, int h, int q_lo, int q_hi, int k_lo, int k_hi) {
   const bool ct0 = q_hi >= k_lo;
@@ -1131,12 +1302,11 @@ __device__ __forceinline__ size_t part_slot(const Args& a, int b, int hk, int rt
   return ((((size_t)b * a.Hkv + hk) * row_tiles + rt) * n_splits + split) * MT * (DV + 2) + (size_t)r * (DV + 2);
 }
 
-__global__ void __launch_bounds__(128) split_kernel(const Args a, float* __restrict__ part, int split_keys, int n_splits, int row_tiles) {
+__global__ void __launch_bounds__(THREADS, ATTNC_DEC_MIN_BLOCKS) split_kernel(const Args a, float* __restrict__ part, int split_keys, int n_splits, int row_tiles) {
   const int group = a.H / a.Hkv, packed = group * a.Nq;
   const int split = blockIdx.x / row_tiles, rt = blockIdx.x % row_tiles;
   const int hk = blockIdx.y, b = blockIdx.z;
   const int lane = threadIdx.x & 7, g = threadIdx.x >> 3;
-  const T* __restrict__ qg = static_cast<const T*>(a.q);
   [[maybe_unused]] int hr[MT], qp[MT];
   bool rok[MT];
   VecT<VW> qx[MT][CD]; // kept in storage type: half the registers of f32 at 16 bits
@@ -1148,7 +1318,7 @@ __global__ void __launch_bounds__(128) split_kernel(const Args a, float* __restr
     const int row = pp % a.Nq;
     hr[r] = hk * group + pp / a.Nq;
     qp[r] = row + a.q_offset;
-    const T* qrow = qg + (((size_t)b * a.H + hr[r]) * a.Nq + row) * D;
+    const T* qrow = q_row(a, b, hr[r], row);
 #pragma unroll
     for (int c = 0; c < CD; ++c) {
       qx[r][c] = *reinterpret_cast<const VecT<VW>*>(qrow + (lane + 8 * c) * VW);
@@ -1166,10 +1336,40 @@ __global__ void __launch_bounds__(128) split_kernel(const Args a, float* __restr
   }
   const int k_begin = split * split_keys, k_end = min(a.Nk, k_begin + split_keys);
   // A quantized cache addresses its codes by global row (packed layout: decode-quant.ts).
-  [[maybe_unused]] const size_t kv0 = ((size_t)b * a.Hkv + hk) * a.Nk;
+  const size_t kv0 = ((size_t)b * a.Hkv + hk) * a.Nk;
   [[maybe_unused]] const size_t bh = (size_t)b * a.Hkv + hk; // a cache head
-  for (int t0 = k_begin; t0 < k_end; t0 += TILE) {
-    const int t1 = min(t0 + TILE, k_end);
+  const CodeRows kg{static_cast<const unsigned char*>(a.k) + kv0 * K_ROW, K_ROW};
+  const CodeRows vg{static_cast<const unsigned char*>(a.v) + kv0 * V_ROW, V_ROW};
+  // K/V tiles stream through STAGES shared-memory buffers, STAGES - 1 ahead (decode-pipe.ts).
+  extern __shared__ float4 dec_smem[];
+  unsigned char* ks = reinterpret_cast<unsigned char*>(dec_smem);
+  unsigned char* vs = ks + STAGES * TILE * K_ROW;
+  const int n_tiles = k_end > k_begin ? (k_end - k_begin + TILE - 1) / TILE : 0;
+  auto fetch = [&](int it) {
+    if (it < n_tiles) {
+      const int t0 = k_begin + it * TILE, t1 = min(t0 + TILE, k_end);
+      int cls[MT];
+      bool any = false;
+#pragma unroll
+      for (int r = 0; r < MT; ++r) {
+        cls[r] = rok[r] ? tile_class(a, b, hr[r], qp[r], qp[r], t0 + a.k_offset, t1 - 1 + a.k_offset) : 0;
+        any |= cls[r] != 0;
+      }
+      if (any) {
+        fetch_k(kg, ks + (it % STAGES) * TILE * K_ROW, t0, t1);
+        fetch_v(vg, vs + (it % STAGES) * TILE * V_ROW, t0, t1);
+      }
+    }
+    dec_commit(); // one group per tile, fetched or not
+  };
+  for (int s = 0; s < STAGES - 1; ++s) fetch(s);
+  for (int it = 0; it < n_tiles; ++it) {
+    dec_wait<STAGES - 2>(); // this thread's copies of tile it have landed
+    __syncthreads(); // everyone's have, and tile it - 1's buffer is free for tile it + STAGES - 1
+    fetch(it + STAGES - 1);
+    const int t0 = k_begin + it * TILE, t1 = min(t0 + TILE, k_end);
+    const unsigned char* kt = ks + (it % STAGES) * TILE * K_ROW;
+    const unsigned char* vt = vs + (it % STAGES) * TILE * V_ROW;
     int cls[MT];
     bool any = false;
 #pragma unroll
@@ -1177,17 +1377,8 @@ __global__ void __launch_bounds__(128) split_kernel(const Args a, float* __restr
       cls[r] = rok[r] ? tile_class(a, b, hr[r], qp[r], qp[r], t0 + a.k_offset, t1 - 1 + a.k_offset) : 0;
       any |= cls[r] != 0;
     }
-    if (!any) continue; // the same for every thread of the block: no K/V read
+    if (!any) continue; // the same for every thread of the block
     float sc[KPG][MT];
-    // V rows are requested with the K rows (one memory round trip per tile, not two).
-    FChunk vx[KPG][CV];
-#pragma unroll
-    for (int i = 0; i < KPG; ++i) {
-      const int kj = t0 + g + GROUPS * i;
-#pragma unroll
-      for (int c = 0; c < CV; ++c)
-        vx[i][c] = kj < t1 ? v_chunk(a, kv0 + kj, kj, (lane + 8 * c) * VW, bh) : FChunk{};
-    }
 #pragma unroll
     for (int i = 0; i < KPG; ++i) {
       const int kj = t0 + g + GROUPS * i;
@@ -1195,7 +1386,7 @@ __global__ void __launch_bounds__(128) split_kernel(const Args a, float* __restr
       FChunk kx[CD];
 #pragma unroll
       for (int c = 0; c < CD; ++c)
-        kx[c] = valid ? k_chunk(a, kv0 + kj, kj, (lane + 8 * c) * VW, bh) : FChunk{};
+        kx[c] = valid ? k_chunk(a, kv0 + kj, kj, (lane + 8 * c) * VW, bh, reinterpret_cast<const unsigned*>(kt + (kj - t0) * K_ROW)) : FChunk{};
       [[maybe_unused]] const int kpos = kj + a.k_offset;
 #pragma unroll
       for (int r = 0; r < MT; ++r) {
@@ -1227,8 +1418,13 @@ __global__ void __launch_bounds__(128) split_kernel(const Args a, float* __restr
         m[r] = mn;
       }
     }
+    FChunk vx[KPG][CV];
 #pragma unroll
     for (int i = 0; i < KPG; ++i) {
+      const int kj = t0 + g + GROUPS * i;
+#pragma unroll
+      for (int c = 0; c < CV; ++c)
+        vx[i][c] = kj < t1 ? v_chunk(a, kv0 + kj, kj, (lane + 8 * c) * VW, bh, reinterpret_cast<const unsigned*>(vt + (kj - t0) * V_ROW)) : FChunk{};
 #pragma unroll
       for (int r = 0; r < MT; ++r) {
         // -inf (masked) weighs 0; a NaN or +inf score gives p = NaN (NaN - m, inf - inf), which
@@ -1277,7 +1473,8 @@ __global__ void __launch_bounds__(128) split_kernel(const Args a, float* __restr
 // One block per (query row, head, batch): M = max m_i over partials with l_i != 0,
 // L = sum l_i 2^(m_i - M), out = sum acc_i 2^(m_i - M) / L, lse = (M + log2 L) ln 2. L == 0:
 // an empty row (out 0, lse -inf); a partial with l NaN (a NaN or +inf score) makes L NaN.
-__global__ void __launch_bounds__(128) merge_kernel(const Args a, const float* __restrict__ part, int n_splits, int row_tiles) {
+constexpr int MERGE_THREADS = 128;
+__global__ void __launch_bounds__(MERGE_THREADS) merge_kernel(const Args a, const float* __restrict__ part, int n_splits, int row_tiles) {
   const int row = blockIdx.x, h = blockIdx.y, b = blockIdx.z;
   const int group = a.H / a.Hkv, hk = h / group, p = (h % group) * a.Nq + row;
   const int rt = p / MT, r = p % MT, n = n_splits;
@@ -1288,7 +1485,7 @@ __global__ void __launch_bounds__(128) merge_kernel(const Args a, const float* _
   __shared__ float red[4];
   const int warp = threadIdx.x >> 5, ln = threadIdx.x & 31;
   float M = -INFINITY;
-  for (int j = threadIdx.x; j < n; j += THREADS)
+  for (int j = threadIdx.x; j < n; j += MERGE_THREADS)
     if (base[j * stride + DV + 1] != 0.f) M = fmaxf(M, base[j * stride + DV]);
   for (int off = 16; off > 0; off >>= 1) M = fmaxf(M, __shfl_xor_sync(0xffffffffu, M, off));
   if (ln == 0) red[warp] = M;
@@ -1296,7 +1493,7 @@ __global__ void __launch_bounds__(128) merge_kernel(const Args a, const float* _
   M = fmaxf(fmaxf(red[0], red[1]), fmaxf(red[2], red[3]));
   __syncthreads();
   float L = 0.f;
-  for (int j = threadIdx.x; j < n; j += THREADS) {
+  for (int j = threadIdx.x; j < n; j += MERGE_THREADS) {
     const float lj = base[j * stride + DV + 1];
     const float wj = lj != 0.f ? exp2f(base[j * stride + DV] - M) : 0.f;
     w[j] = wj;
@@ -1307,8 +1504,8 @@ __global__ void __launch_bounds__(128) merge_kernel(const Args a, const float* _
   __syncthreads();
   L = red[0] + red[1] + red[2] + red[3];
   const float inv = L == 0.f ? 0.f : 1.f / L;
-  T* og = static_cast<T*>(a.out) + (((size_t)b * a.H + h) * a.Nq + row) * DV;
-  for (int d = threadIdx.x; d < DV; d += THREADS) {
+  T* og = out_row(a, b, h, row);
+  for (int d = threadIdx.x; d < DV; d += MERGE_THREADS) {
     float o = 0.f; // every split wrote its acc (0 where l = 0)
 #pragma unroll 8
     for (int j = 0; j < n; ++j) o = fmaf(w[j], base[j * stride + d], o);
@@ -1331,7 +1528,7 @@ static bool wanted(const Args& a) {
   if (env == 0 || a.Nq < 1 || a.Nk < 1) return false;
   // The decode kernels pack a KV head's (H / Hkv) · Nq query rows in an int: past that, prefill.
   if ((long long)(a.H / a.Hkv) * a.Nq > 2147483647LL - MT) return false;
-  if (!ptr_ok(a.q, VW * sizeof(T)) || !ptr_ok(a.k, 4) || !ptr_ok(a.v, 4)) return false;
+  if (!ptr_ok(a.q, VW * sizeof(T)) || !ptr_ok(a.k, 16) || !ptr_ok(a.v, 16)) return false;
   if (!ptr_ok(a.k_codesHi, 4)) return false;
   if (!ptr_ok(a.v_codesHi, 4)) return false;
   return env == 1 || (a.Nq <= 16 && a.Nk >= 1024);
@@ -1353,12 +1550,17 @@ static int launch(const Args& a, cudaStream_t stream) {
   static int sm_count[64] = {}, resident_blocks[64] = {};
   if (resident_blocks[dev] == 0) {
     if (cudaDeviceGetAttribute(&sm_count[dev], cudaDevAttrMultiProcessorCount, dev) != cudaSuccess) sm_count[dev] = 132;
-    if (SPLIT_SMEM > 48 * 1024) {
-      const cudaError_t e = cudaFuncSetAttribute(split_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)SPLIT_SMEM);
-      if (e != cudaSuccess) return fail(ATTNC_ERR_CUDA, "decode: cannot reserve %zu bytes of shared memory: %s", SPLIT_SMEM, cudaGetErrorString(e));
-    }
+    int optin = 0;
+    // A limit that cannot be read is not checked: the request below then reports the device's error.
+    if (cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev) != cudaSuccess) optin = 0;
+    cudaFuncAttributes fa = {};
+    const size_t fixed = cudaFuncGetAttributes(&fa, split_kernel) == cudaSuccess ? fa.sharedSizeBytes : SPLIT_STATIC_SMEM;
+    if (optin > 0 && SPLIT_SMEM + fixed > (size_t)optin)
+      return fail(ATTNC_ERR_ARGS, "decode: ATTNC_DEC_STAGES (%d) x ATTNC_DEC_GROUPS (%d) x ATTNC_DEC_KPG (%d) keys of the decode stream need %zu bytes of shared memory per block (+ %zu static), above the %d this device allows: rebuild with fewer stages or keys per tile", STAGES, GROUPS, KPG, SPLIT_SMEM, fixed, optin);
+    const cudaError_t se = cudaFuncSetAttribute(split_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)SPLIT_SMEM);
+    if (se != cudaSuccess) return fail(ATTNC_ERR_CUDA, "decode: cannot reserve %zu bytes of shared memory: %s", SPLIT_SMEM, cudaGetErrorString(se));
     int n = 0;
-    if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(&n, split_kernel, 128, SPLIT_SMEM) != cudaSuccess || n < 1) n = 1;
+    if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(&n, split_kernel, THREADS, SPLIT_SMEM) != cudaSuccess || n < 1) n = 1;
     resident_blocks[dev] = n;
   }
   const int sms = sm_count[dev], resident = resident_blocks[dev];
@@ -1376,6 +1578,7 @@ static int launch(const Args& a, cudaStream_t stream) {
     const double c = split_cost(base, w, sms, resident);
     if (c < 0.97 * best_cost) best = w, best_cost = c;
   }
+  if (ATTNC_DEC_SPLITS > 0) best = ATTNC_DEC_SPLITS < tiles ? ATTNC_DEC_SPLITS : tiles; // a sweep's fixed count
   const int split_keys = (int)((tiles + best - 1) / best) * TILE;
   const int n_splits = (a.Nk + split_keys - 1) / split_keys;
   if ((long long)n_splits * row_tiles > 2147483647LL || a.Hkv > 65535)
@@ -1400,10 +1603,10 @@ static int launch(const Args& a, cudaStream_t stream) {
   float* part = NULL;
   cudaError_t e = cudaMallocFromPoolAsync(reinterpret_cast<void**>(&part), bytes, pool, stream);
   if (e != cudaSuccess) return fail(ATTNC_ERR_CUDA, "decode scratch of %zu bytes: %s", bytes, cudaGetErrorString(e));
-  split_kernel<<<dim3(n_splits * row_tiles, a.Hkv, a.B), 128, SPLIT_SMEM, stream>>>(a, part, split_keys, n_splits, row_tiles);
+  split_kernel<<<dim3(n_splits * row_tiles, a.Hkv, a.B), THREADS, SPLIT_SMEM, stream>>>(a, part, split_keys, n_splits, row_tiles);
   e = cudaGetLastError();
   if (e == cudaSuccess) {
-    merge_kernel<<<dim3(a.Nq, a.H, a.B), 128, n_splits * sizeof(float), stream>>>(a, part, n_splits, row_tiles);
+    merge_kernel<<<dim3(a.Nq, a.H, a.B), MERGE_THREADS, n_splits * sizeof(float), stream>>>(a, part, n_splits, row_tiles);
     e = cudaGetLastError();
   }
   const cudaError_t f = cudaFreeAsync(part, stream);
@@ -1422,6 +1625,12 @@ extern "C" void attnc_zipcache_args_init(AttncArgs_zipcache* a, int B, int H, in
   a->q_offset = Nk - Nq;
   a->k_offset = 0;
   a->scale = 1.0f / sqrtf(64.0f);
+  a->q_stride_n = 64;
+  a->q_stride_h = (long long)Nq * 64;
+  a->q_stride_b = (long long)H * Nq * 64;
+  a->out_stride_n = 64;
+  a->out_stride_h = (long long)Nq * 64;
+  a->out_stride_b = (long long)H * Nq * 64;
 }
 
 extern "C" int attnc_zipcache_launch(const AttncArgs_zipcache* args, cudaStream_t stream) {
@@ -1466,13 +1675,18 @@ extern "C" int attnc_zipcache_launch(const AttncArgs_zipcache* args, cudaStream_
   if ((uintptr_t)a.v_zero % 2 != 0) return fail(ATTNC_ERR_ARGS, "v_zero must be 2-byte aligned (got %p)", (const void*)a.v_zero);
   if ((uintptr_t)a.v_norm % 2 != 0) return fail(ATTNC_ERR_ARGS, "v_norm must be 2-byte aligned (got %p)", (const void*)a.v_norm);
   if ((uintptr_t)a.salient % 4 != 0) return fail(ATTNC_ERR_ARGS, "salient must be 4-byte aligned (got %p)", (const void*)a.salient);
+  if (a.q_stride_b < 0 || a.q_stride_h < 0 || a.q_stride_n < 0) return fail(ATTNC_ERR_ARGS, "q strides must be >= 0 (got q_stride_b = %lld, q_stride_h = %lld, q_stride_n = %lld)", a.q_stride_b, a.q_stride_h, a.q_stride_n);
+  if (a.q_stride_b % 8 || a.q_stride_h % 8 || a.q_stride_n % 8) return fail(ATTNC_ERR_ARGS, "q strides must be multiples of 8 elements, the kernel's vector loads (got q_stride_b = %lld, q_stride_h = %lld, q_stride_n = %lld)", a.q_stride_b, a.q_stride_h, a.q_stride_n);
+  if (a.out_stride_b < 0 || a.out_stride_h < 0 || a.out_stride_n < 0) return fail(ATTNC_ERR_ARGS, "out strides must be >= 0 (got out_stride_b = %lld, out_stride_h = %lld, out_stride_n = %lld)", a.out_stride_b, a.out_stride_h, a.out_stride_n);
+  if (!attnc_zipcache::rows_disjoint(a.out_stride_b, a.B, a.out_stride_h, a.H, a.out_stride_n, a.Nq, 64)) return fail(ATTNC_ERR_ARGS, "out strides make rows of out overlap (out_stride_b = %lld, out_stride_h = %lld, out_stride_n = %lld for [B, H, Nq, 64] = [%d, %d, %d, 64])", a.out_stride_b, a.out_stride_h, a.out_stride_n, a.B, a.H, a.Nq);
+  if (a.out_stride_b % 8 || a.out_stride_h % 8 || a.out_stride_n % 8) return fail(ATTNC_ERR_ARGS, "out strides must be multiples of 8 elements, the kernel's vector loads (got out_stride_b = %lld, out_stride_h = %lld, out_stride_n = %lld)", a.out_stride_b, a.out_stride_h, a.out_stride_n);
   if (attnc_zipcache::dec::wanted(a)) {
     const int rc = attnc_zipcache::dec::launch(a, stream);
     return rc != ATTNC_OK ? rc : attnc_zipcache::launch_importance(a, stream);
   }
   // log2(e) folds into the q scale: scores come out in base 2 for exp2f.
   const float qscale = a.scale * attnc_zipcache::LOG2E;
-  const size_t smem = 87096;
+  const size_t smem = 91192;
   {
     const cudaError_t e = cudaFuncSetAttribute(attnc_zipcache::attnc_zipcache_attention, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
     if (e != cudaSuccess) return fail(ATTNC_ERR_CUDA, "cannot reserve %zu bytes of shared memory: %s", smem, cudaGetErrorString(e));

@@ -11,11 +11,20 @@
 // stream-ordered scratch buffer; a merge kernel combines a row's partials (one per split) by
 // log-sum-exp into out and lse (merge.ts).
 //
-// K/V reach the lane groups two ways. Float caches stream through a multi-stage cp.async
-// pipeline in shared memory (decode-pipe.ts: 48 KiB in flight per block at bf16, D = 128);
-// quantized caches load each lane's chunk of code words straight into registers and dequantize
-// it there (decode-quant.ts). The host picks the split count from the SM count and how many
-// split blocks an SM holds (decode-host.ts).
+// K/V stream through a multi-stage cp.async pipeline in shared memory (decode-pipe.ts: 48 KiB in
+// flight per block at bf16, D = 128): float elements, or a quantized cache's packed code words,
+// which decode-quant.ts dequantizes from shared memory (integer codes by the 2^23 magic number,
+// fp8 by cvt.f16x2 on sm_89+, per-channel f16 scales in 16-byte loads). The host picks the split
+// count from the SM count and how many split blocks an SM holds (decode-host.ts); the tuning
+// knobs are decode-knobs.ts's.
+//
+// Compute bound, not bandwidth bound, for int4/int2 (H200 sweep: int4 reads 1/4 of bf16's bytes
+// yet ran 2x slower than bf16). At 4.8 TB/s an SM receives ~18 bytes a clock: 9 bf16 elements
+// (x 4 FMAs, MT rows = 36 lane-ops: bandwidth bound), but 37 int4 / 73 int2 elements, each 4 FMAs
+// + 3-4 dequantization ops (decode, zero, scale) = ~290 / ~580 lane-ops against 128 FMA lanes:
+// 2.3x / 4.6x compute bound. Tensor cores (mma.m16n8k16, the GQA group x Nq as M, the dequantized
+// f16 tile as B) take the 4 FMAs per element; f16x2 dequantization (2 elements an op) halves the
+// rest; both are needed for int2's target. Not done yet (notes: qdecode-notes.md).
 //
 // The launcher takes this path when Nq ≤ 16 and Nk ≥ 1024 (env ATTNC_DECODE=0 disables it, =1
 // forces it for any Nq ≥ 1, Nk ≥ 1), after the summaries and before the engine's attention.
@@ -23,10 +32,11 @@ import { elementBytes, hasQuantizedKv } from '../../ir/formats.js';
 import type { AttentionKernel } from '../../ir/kernel.js';
 import { decodeElementFns } from './decode-elements.js';
 import { decodeHostSource } from './decode-host.js';
-import { pipeDeviceCode, pipelinedLoop } from './decode-pipe.js';
-import { chunkElem, chunkType, kvAlignment, registerLoop } from './decode-loads.js';
+import { decodeKnobs } from './decode-knobs.js';
+import { pipeDeviceCode, pipelinedLoop, streamHandleDecl } from './decode-pipe.js';
+import { chunkElem, chunkType, kvAlignment } from './decode-loads.js';
 import { decodeQuantCode, isQuantChunk, quantVectorWidth } from './decode-quant.js';
-import { K_ROWS, V_ROWS, kvHead } from './kv-rows.js';
+import { K_ROWS, V_ROWS } from './kv-rows.js';
 import type { CudaLayout } from './layout.js';
 import { cudaMergeBody } from './merge.js';
 import { helperSource, type CudaContext } from './rules.js';
@@ -35,10 +45,6 @@ export { DECODE_MAX_NQ, DECODE_MIN_NK } from './decode-host.js';
 
 /** Packed rows (query head × query row) per block. */
 export const DECODE_ROWS = 4;
-/** Lane groups per block (8 lanes each: 128 threads). */
-const GROUPS = 16;
-/** Keys per group per tile (a tile is GROUPS · KPG = 32 keys). */
-const KPG = 2;
 
 /** Elements per vector load: 16 bytes or less, dividing D and Dv into 8-lane chunks. */
 function vectorWidth(k: AttentionKernel): number {
@@ -104,17 +110,29 @@ export function decodeSource(k: AttentionKernel, layout: CudaLayout, ns: string)
     '      any |= cls[r] != 0;',
     '    }',
   ];
-  const tile = (load: { k: string; v: string }): string[] => [
-    '    float sc[KPG][MT];',
-    '    // V rows are requested with the K rows (one memory round trip per tile, not two).',
-    `    ${chunkType(k, V_ROWS)} vx[KPG][CV];`,
-    '#pragma unroll',
-    '    for (int i = 0; i < KPG; ++i) {',
-    '      const int kj = t0 + g + GROUPS * i;',
+  // A float cache's V vectors are read with the K vectors (a round trip per tile, not two); a
+  // quantized cache's V chunks, f32 after dequantizing, are read just before p·v, one key at a time
+  // (16 f32 registers per key held instead of KPG · 16).
+  const lateV = isQuantChunk(k.formats.v);
+  const vDecl = `${chunkType(k, V_ROWS)} vx[KPG][CV];`;
+  const vLoad = (load: string): string[] => [
     '#pragma unroll',
     '      for (int c = 0; c < CV; ++c)',
-    `        vx[i][c] = ${load.v};`,
-    '    }',
+    `        vx[i][c] = ${load};`,
+  ];
+  const tile = (load: { k: string; v: string }): string[] => [
+    '    float sc[KPG][MT];',
+    ...(lateV
+      ? []
+      : [
+          '    // V rows are requested with the K rows (one memory round trip per tile, not two).',
+          `    ${vDecl}`,
+          '#pragma unroll',
+          '    for (int i = 0; i < KPG; ++i) {',
+          '      const int kj = t0 + g + GROUPS * i;',
+          ...vLoad(load.v),
+          '    }',
+        ]),
     '#pragma unroll',
     '    for (int i = 0; i < KPG; ++i) {',
     '      const int kj = t0 + g + GROUPS * i;',
@@ -154,8 +172,10 @@ export function decodeSource(k: AttentionKernel, layout: CudaLayout, ns: string)
     '        m[r] = mn;',
     '      }',
     '    }',
+    ...(lateV ? [`    ${vDecl}`] : []),
     '#pragma unroll',
     '    for (int i = 0; i < KPG; ++i) {',
+    ...(lateV ? ['      const int kj = t0 + g + GROUPS * i;', ...vLoad(load.v)] : []),
     '#pragma unroll',
     '      for (int r = 0; r < MT; ++r) {',
     '        // -inf (masked) weighs 0; a NaN or +inf score gives p = NaN (NaN - m, inf - inf), which',
@@ -169,22 +189,17 @@ export function decodeSource(k: AttentionKernel, layout: CudaLayout, ns: string)
     '      }',
     '    }',
   ];
-  const pipelined = !quant;
 
   return [
     `namespace ${ns} {`,
     `namespace ${decodeNs} {`,
     '// ---- decode mode (split-KV + lse merge): codegen/cuda/decode.ts ----',
-    `constexpr int MT = ${DECODE_ROWS}, GROUPS = ${GROUPS}, KPG = ${KPG}, TILE = GROUPS * KPG, THREADS = 8 * GROUPS;`,
+    ...decodeKnobs(k, identity && !needMask),
+    `constexpr int MT = ${DECODE_ROWS}, GROUPS = ATTNC_DEC_GROUPS, KPG = ATTNC_DEC_KPG, TILE = GROUPS * KPG, THREADS = 8 * GROUPS;`,
     `constexpr int VW = ${vw}, CD = D / (8 * VW), CV = DV / (8 * VW);`,
     ...(helpers ? [helpers] : []),
     ...decodeQuantCode(k.formats, layout.field, vw),
-    ...(pipelined
-      ? pipeDeviceCode(k)
-      : [
-          'constexpr int STAGES = 1;',
-          'constexpr size_t SPLIT_SMEM = 0; // K/V chunks load straight into registers',
-        ]),
+    ...pipeDeviceCode(k),
     ...fns,
     '',
     '// Partial (acc[DV], m, l) of packed row r of a block (its lane groups combined).',
@@ -192,14 +207,11 @@ export function decodeSource(k: AttentionKernel, layout: CudaLayout, ns: string)
     '  return ((((size_t)b * a.Hkv + hk) * row_tiles + rt) * n_splits + split) * MT * (DV + 2) + (size_t)r * (DV + 2);',
     '}',
     '',
-    '__global__ void __launch_bounds__(128) split_kernel(const Args a, float* __restrict__ part, int split_keys, int n_splits, int row_tiles) {',
+    '__global__ void __launch_bounds__(THREADS, ATTNC_DEC_MIN_BLOCKS) split_kernel(const Args a, float* __restrict__ part, int split_keys, int n_splits, int row_tiles) {',
     '  const int group = a.H / a.Hkv, packed = group * a.Nq;',
     '  const int split = blockIdx.x / row_tiles, rt = blockIdx.x % row_tiles;',
     '  const int hk = blockIdx.y, b = blockIdx.z;',
     '  const int lane = threadIdx.x & 7, g = threadIdx.x >> 3;',
-    ...([K_ROWS, V_ROWS] as const)
-      .filter((t) => !isQuantChunk(k.formats[t.name]))
-      .map((t) => `  const KvRows ${t.name}g = ${kvHead(t, 'b', 'hk', k.formats.paged !== undefined)};`),
     '  [[maybe_unused]] int hr[MT], qp[MT];',
     '  bool rok[MT];',
     '  VecT<VW> qx[MT][CD]; // kept in storage type: half the registers of f32 at 16 bits',
@@ -231,11 +243,12 @@ export function decodeSource(k: AttentionKernel, layout: CudaLayout, ns: string)
     ...(quant
       ? [
           '  // A quantized cache addresses its codes by global row (packed layout: decode-quant.ts).',
-          '  [[maybe_unused]] const size_t kv0 = ((size_t)b * a.Hkv + hk) * a.Nk;',
+          '  const size_t kv0 = ((size_t)b * a.Hkv + hk) * a.Nk;',
           '  [[maybe_unused]] const size_t bh = (size_t)b * a.Hkv + hk; // a cache head',
         ]
       : []),
-    ...(pipelined ? pipelinedLoop(classify, tile) : registerLoop(k, classify, tile)),
+    ...([K_ROWS, V_ROWS] as const).map((t) => `  ${streamHandleDecl(k, t)}`),
+    ...pipelinedLoop(k, classify, tile),
     '  // Combine the 16 groups in shared memory: one partial per row and block.',
     '  __shared__ float sm_m[GROUPS][MT], sm_max[MT], sm_l[MT], sm_acc[MT][DV];',
     '  for (int i = threadIdx.x; i < MT * DV; i += THREADS) sm_acc[i / DV][i % DV] = 0.f;',
@@ -271,7 +284,8 @@ export function decodeSource(k: AttentionKernel, layout: CudaLayout, ns: string)
     '// One block per (query row, head, batch): M = max m_i over partials with l_i != 0,',
     '// L = sum l_i 2^(m_i - M), out = sum acc_i 2^(m_i - M) / L, lse = (M + log2 L) ln 2. L == 0:',
     '// an empty row (out 0, lse -inf); a partial with l NaN (a NaN or +inf score) makes L NaN.',
-    '__global__ void __launch_bounds__(128) merge_kernel(const Args a, const float* __restrict__ part, int n_splits, int row_tiles) {',
+    'constexpr int MERGE_THREADS = 128;',
+    '__global__ void __launch_bounds__(MERGE_THREADS) merge_kernel(const Args a, const float* __restrict__ part, int n_splits, int row_tiles) {',
     '  const int row = blockIdx.x, h = blockIdx.y, b = blockIdx.z;',
     '  const int group = a.H / a.Hkv, hk = h / group, p = (h % group) * a.Nq + row;',
     '  const int rt = p / MT, r = p % MT, n = n_splits;',
@@ -280,7 +294,7 @@ export function decodeSource(k: AttentionKernel, layout: CudaLayout, ns: string)
     ...cudaMergeBody({
       strategy: 'block',
       base: 'log2',
-      threads: 'THREADS',
+      threads: 'MERGE_THREADS',
       records: { first: 'base', stride: 'stride', count: 'n', countLabel: 'n_splits' },
       sink: {
         decl: 'T* og = out_row(a, b, h, row);',

@@ -1,0 +1,98 @@
+// The tuning knobs of CUDA decode mode (decode.ts), emitted as preprocessor defaults so that one
+// artifact can be rebuilt with `nvcc -DATTNC_DEC_<KNOB>=n` for a sweep on the GPU (bench/cuda/
+// decode-emit.mjs and quant-decode-emit.mjs list the variants; the .py scripts build and time each)
+// without a compiler change per point. The emitted defaults are what the compiler picks:
+//   GROUPS      lane groups of 8 per block (threads = 8 · GROUPS)             16
+//   KPG         keys per group per tile (a tile is GROUPS · KPG keys)         2
+//   STAGES      shared-memory tile buffers of the cp.async stream            fits STAGE_BUDGET, 2..4 (quantized 2..8)
+//   MIN_BLOCKS  __launch_bounds__ minimum blocks per SM (a register cap)     3 without a score modifier
+//               or element mask (H200 sweep, such kernels: fastest for every format at 32K and 128K
+//               keys, bf16 x0.57 -> x0.65 of SDPA, int8 x0.34 -> x0.48, small spills included);
+//               1 otherwise (unmeasured; at 170 registers those spill up to ~500 bytes)
+//   SPLITS      KV splits per (batch, kv head, row tile); 0 = the host picks  0
+//   VSIDES      per-channel f16 scales/zeros in 16-byte loads (decode-quant.ts) 1
+import { elementBytes, hasQuantizedKv, type TensorFormat } from '../../ir/formats.js';
+import type { AttentionKernel } from '../../ir/kernel.js';
+import { codesPerWord } from '../../quant/elem.js';
+
+/** Default tile of the decode stream: GROUPS · KPG keys. */
+export const DEFAULT_GROUPS = 16;
+export const DEFAULT_KPG = 2;
+/** 170 registers a thread at 128 threads: measured fastest on the H200 for every format (notes above). */
+export const LIGHT_MIN_BLOCKS = 3;
+const DEFAULT_TILE = DEFAULT_GROUPS * DEFAULT_KPG;
+/** Shared memory one block's stages may take by default: 3 blocks (MIN_BLOCKS) of 64 KiB + the static arrays fit an H100/H200 SM (228 KiB). */
+const STAGE_BUDGET = 64 * 1024;
+/** Most buffers: float caches 4 (as measured so far), quantized 8 (their packed rows are short). */
+const maxStages = (k: AttentionKernel): number => (hasQuantizedKv(k.formats) ? 8 : 4);
+
+/** Bytes one key row of K or V takes in the stream: its elements, or a quantized cache's code words. */
+export function streamRowBytes(f: TensorFormat, width: number, floatBytes: number): number {
+  if (f.kind !== 'quant') return width * floatBytes;
+  return Math.ceil(width / codesPerWord(f.format.elem)) * 4;
+}
+
+/** Bytes one default tile of K and V takes in shared memory. */
+function tileBytes(k: AttentionKernel): number {
+  const s = k.schedule;
+  const t = elementBytes(k.formats.k);
+  return (
+    DEFAULT_TILE * (streamRowBytes(k.formats.k, s.headDim, t) + streamRowBytes(k.formats.v, s.valueDim, t))
+  );
+}
+
+/** Default number of buffers: as many as fit the budget, 2 to maxStages. */
+export function decodeStages(k: AttentionKernel): number {
+  return Math.max(2, Math.min(maxStages(k), Math.floor(STAGE_BUDGET / tileBytes(k))));
+}
+
+/** The knobs, each emitted as the macro ATTNC_DEC_<name>. */
+export const DECODE_KNOB_NAMES = ['GROUPS', 'KPG', 'STAGES', 'MIN_BLOCKS', 'SPLITS', 'VSIDES'] as const;
+type KnobName = (typeof DECODE_KNOB_NAMES)[number];
+
+/**
+ * `#ifndef` defaults of the knobs (before the constants that use them). `light`: no score modifier
+ * and no per-element mask (the register cap of MIN_BLOCKS 3 measured faster there).
+ */
+export function decodeKnobs(k: AttentionKernel, light: boolean): string[] {
+  const defaults: Record<KnobName, number> = {
+    GROUPS: DEFAULT_GROUPS,
+    KPG: DEFAULT_KPG,
+    STAGES: decodeStages(k),
+    MIN_BLOCKS: light ? LIGHT_MIN_BLOCKS : 1,
+    SPLITS: 0,
+    VSIDES: 1,
+  };
+  const knobs = DECODE_KNOB_NAMES.map((n) => [n, defaults[n]] as const);
+  return [
+    '// Tuning knobs (decode-knobs.ts): rebuild with -DATTNC_DEC_<KNOB>=n to override.',
+    ...knobs.flatMap(([n, v]) => [`#ifndef ATTNC_DEC_${n}`, `#define ATTNC_DEC_${n} ${v}`, '#endif']),
+    'static_assert(ATTNC_DEC_GROUPS >= 4 && ATTNC_DEC_GROUPS <= 128 && ATTNC_DEC_GROUPS % 4 == 0, "ATTNC_DEC_GROUPS: 4..128, whole warps");',
+    'static_assert(ATTNC_DEC_KPG >= 1 && ATTNC_DEC_STAGES >= 2 && ATTNC_DEC_MIN_BLOCKS >= 1 && ATTNC_DEC_SPLITS >= 0, "decode knobs");',
+  ];
+}
+
+/** A point of the knob sweep: name → overrides (knob name without the ATTNC_DEC_ prefix). */
+export interface DecodeKnobVariant {
+  readonly name: string;
+  readonly knobs: Readonly<Partial<Record<KnobName, number>>>;
+}
+
+/**
+ * The sweep bench/cuda/quant-decode.py builds every format with (nvcc -D...), checks and times;
+ * test/cuda/decode-quant-nvcc.test.ts builds each. Keep it short: one nvcc build per format each.
+ */
+export const DECODE_KNOB_VARIANTS: readonly DecodeKnobVariant[] = [
+  { name: 'default', knobs: {} },
+  { name: 'minblocks1', knobs: { MIN_BLOCKS: 1 } }, // no register cap (quantized: no spills)
+  { name: 'minblocks4', knobs: { MIN_BLOCKS: 4 } },
+  { name: 'kpg1', knobs: { KPG: 1 } },
+  { name: 'kpg4', knobs: { KPG: 4 } },
+  { name: 'stages3', knobs: { STAGES: 3 } },
+  { name: 'stages6', knobs: { STAGES: 6 } },
+  { name: 'vsides0', knobs: { VSIDES: 0 } }, // KIVI's K scales/zeros one f16 load each
+];
+
+/** `#define` lines of a variant's overrides (for a translation unit that holds several artifacts). */
+export const knobDefines = (v: DecodeKnobVariant): string[] =>
+  Object.entries(v.knobs).map(([n, x]) => `#define ATTNC_DEC_${n} ${x}`);
