@@ -216,16 +216,16 @@ def register(name, family):
         q_offset: Optional[int],
         k_offset: Optional[int],
         scale: Optional[float],
-        param_grad: Optional[torch.Tensor],
-        out_layout: str,
-        block_table: Optional[torch.Tensor],
-        kv_len: Optional[int],
+        param_grad: Optional[torch.Tensor] = None,
+        out_layout: str = 'bhnd',
+        block_table: Optional[torch.Tensor] = None,
+        kv_len: Optional[int] = None,
     ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         # param_grad: the f32 params' values as a tensor when some require grad (autograd's handle
         # for their gradients); the kernel reads float_params.
         return family.run(q, k, v, tensors, int_params, float_params, q_offset, k_offset, scale, out_layout, None, block_table, kv_len)
 
-    def fake(q, k, v, tensors, int_params, float_params, q_offset, k_offset, scale, param_grad, out_layout, block_table, kv_len):
+    def fake(q, k, v, tensors, int_params, float_params, q_offset, k_offset, scale, param_grad=None, out_layout='bhnd', block_table=None, kv_len=None):
         return family.outputs_like(q, k, v, int_params, out_layout)
 
     op = torch.library.custom_op(f'attnc::{name}', attnc_kernel, mutates_args=(), device_types='cuda')

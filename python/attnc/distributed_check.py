@@ -12,7 +12,7 @@ tensors with a heads dim."""
 from .errors import ArgumentError
 
 MODES = ('ring', 'ulysses')
-PLAIN_ROLES = {'q', 'k', 'v', 'out', 'lse', 'stride', 'size', 'offset', 'scale', 'param', 'tensor', 'summary'}
+PLAIN_ROLES = {'q', 'k', 'v', 'out', 'lse', 'stride', 'qo_stride', 'size', 'offset', 'scale', 'param', 'tensor', 'summary'}
 LOCAL_SIZES = {'ring': ('Nq', 'Nk'), 'ulysses': ('h', 'H', 'Hkv')}
 
 
