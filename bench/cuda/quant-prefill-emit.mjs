@@ -1,8 +1,7 @@
 // Writes the CUDA artifacts that bench/cuda/quant-prefill.py checks and times: prefill over
 // quantized K/V caches (src/codegen/cuda/dequant-tile.ts) beside the bf16 kernel, full and causal,
-// D = 128, bf16 q/out: the default sm_90a engine (wgmma-ws, pipelined producer, packed converter),
-// wgmma-ws with the per-element converter (Schedule.wsDequant 'pipelined-scalar'), with the serial
-// producer ('serial') and the wgmma engine for int8:
+// D = 128, bf16 q/out: the default sm_90a engine (wgmma-ws, pipelined producer), wgmma-ws with
+// the serial producer (Schedule.wsDequant 'serial') and the wgmma engine for int8:
 //   npm run build && node bench/cuda/quant-prefill-emit.mjs   → bench/build/cuda-quant-prefill/
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -26,8 +25,6 @@ const masks = { full: '', causal: 'mask causal' };
 const variants = [
   { tag: '', schedule: {} },
   { tag: '_serial', schedule: { engine: 'wgmma-ws', wsDequant: 'serial' }, quantOnly: true },
-  // Phase 1's pipelined producer: the per-element fast converter (the default is its packed form).
-  { tag: '_scalar', schedule: { engine: 'wgmma-ws', wsDequant: 'pipelined-scalar' }, quantOnly: true },
   { tag: '_wgmma', schedule: { engine: 'wgmma' }, formats: ['bf16', 'int8'] },
 ];
 

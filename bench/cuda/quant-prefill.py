@@ -3,8 +3,7 @@ on the GPU: builds the artifacts of bench/cuda/quant-prefill-emit.mjs, checks ev
 PyTorch reference over the dequantized K/V (small ragged GQA shapes in float32, then the timed
 shape against SDPA over the same values in bf16), then times bf16 vs int8 / e4m3 / int4 K/V at
 Nq = Nk = 16384, B 2, H 16, D 128, full and causal (target: int8 within 10% of bf16), each
-quantized format on wgmma-ws with the pipelined producer (default: packed converter), its per-element
-converter ('pipelined-scalar', phase 1) and the serial producer.
+quantized format on wgmma-ws with the pipelined producer (default) and the serial one.
 
     npx tsc -p tsconfig.json && node bench/cuda/quant-prefill-emit.mjs          # here
     python3 bench/cuda/quant-prefill.py --build bench/build/cuda-quant-prefill  # on the GPU (< 240 s)
@@ -207,10 +206,10 @@ def main():
         b = base.get((t['mask'], t['engine']))
         t['vs_bf16'] = t['ms'] / b if b else None
         print(json.dumps(t), flush=True)
-    print('\nfmt    mask    engine    producer          blockK      ms   TFLOP/s  x bf16')
+    print('\nfmt    mask    engine    producer   blockK      ms   TFLOP/s  x bf16')
     for t in results['timings']:
         vs = f"{t['vs_bf16']:.2f}" if t['vs_bf16'] else '-'
-        print(f"{t['fmt']:6} {t['mask']:7} {t['engine']:9} {str(t['dequant'] or '-'):17} {t['blockK']:6} "
+        print(f"{t['fmt']:6} {t['mask']:7} {t['engine']:9} {str(t['dequant'] or '-'):10} {t['blockK']:6} "
               f"{t['ms']:7.2f} {t['TFLOPs']:8.0f}  {vs}")
     results['seconds'] = time.time() - t0
     json.dump(results, open(os.path.join(opt.out, 'quant-prefill.json'), 'w'), indent=2)

@@ -55,12 +55,10 @@ export interface Schedule {
   /**
    * wgmma-ws over quantized K/V: how the producer warpgroup converts the tiles (absent:
    * 'pipelined', two staging buffers so the next tile's code words load while this one converts,
-   * and the fast converter where the format allows, in its packed form: byte-permute int8 decode,
-   * cvt e4m3x2 on sm_89+, bf16x2 packing; 'pipelined-scalar': the same pipeline with the
-   * per-element fast converter; 'serial': one staging buffer, load then convert, the general
-   * converter). All give the same values. Tuning only.
+   * and the fast converter where the format allows; 'serial': one staging buffer, load then
+   * convert, the general converter). Tuning only.
    */
-  readonly wsDequant?: 'serial' | 'pipelined' | 'pipelined-scalar';
+  readonly wsDequant?: 'serial' | 'pipelined';
   /**
    * WGSL engine: absent = the row engine (an invocation per query row, for CPU adapters), 'coop' =
    * the cooperative engine (codegen/wgsl/coop.ts: register-blocked S and O over a workgroup, for

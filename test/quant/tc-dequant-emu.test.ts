@@ -62,13 +62,12 @@ function probe(
 ): string[] {
   const handle = { k: 'DqRowsK', v: 'DqRowsV' };
   // Modes 6, 7: the fast converter from staged code words and staged per-token scales.
-  // Modes 8, 9: its packed form (Schedule.wsDequant 'pipelined'; without a device: its C forms).
-  const fast = (w: 'k' | 'v', mode: number, packed: boolean): string[] => {
+  const fast = (w: 'k' | 'v', mode: number): string[] => {
     const scale = fastScale(formats[w]);
     if (scale === undefined) return [];
     const read = (i: string): string => fastScaleRead(w, formats[w], field, i) ?? '0.f';
     return [
-      `  if (mode == ${mode + (packed ? 8 : 6)}) {`,
+      `  if (mode == ${mode + 6}) {`,
       `    const ${handle[w]} hd{&a, bh, 0};`,
       '    unsigned* cs = reinterpret_cast<unsigned*>(tile + BK * D);',
       `    float* ss = reinterpret_cast<float*>(cs + BK * ${handle[w]}::WPR);`,
@@ -76,7 +75,7 @@ function probe(
       `    for (int i = tid; i < rows * ${handle[w]}::WPR; i += THREADS) cs[i] = hd.codes_row(kt * BK)[i];`,
       `    for (int r = tid; r < rows; r += THREADS) ss[r] = ${scale === 'token' ? read('bh * (size_t)a.Nk + kt * BK + r') : '0.f'};`,
       '    __syncthreads();',
-      `    ${w}_tile_fast<D, BK, THREADS, ${packed}>(tile, hd, cs, ss, ${scale === 'tensor' ? read('0') : '0.f'}, kt, rows, tid);`,
+      `    ${w}_tile_fast<D, BK, THREADS>(tile, hd, cs, ss, ${scale === 'tensor' ? read('0') : '0.f'}, kt, rows, tid);`,
       '  }',
     ];
   };
@@ -103,10 +102,7 @@ function probe(
     '  T* tile = reinterpret_cast<T*>(emu::dyn_smem);',
     '  const int kt = blockIdx.x, tid = threadIdx.x, mode = (int)qscale;',
     '  const size_t bh = blockIdx.y;',
-    ...which.flatMap((w) => {
-      const m = w === 'k' ? 0 : 1;
-      return [...branch(w, m), ...fast(w, m, false), ...fast(w, m, true)];
-    }),
+    ...which.flatMap((w) => [...branch(w, w === 'k' ? 0 : 1), ...fast(w, w === 'k' ? 0 : 1)]),
     '  __syncthreads();',
     '  // Every row of the tile, those past Nk (zeros) included: keys padded to whole tiles.',
     '  const bool reversed = mode / 2 == 1;',
@@ -167,7 +163,7 @@ describe.concurrent('tensor-core K/V tile converter (CPU emulation, bit for bit)
         const cache = stored.caches[w]!;
         const special = withSpecialCodes(kv[w]!, cache);
         const expected = referenceDequantize(kv[w]!, cache, { ...shape, D }, marks);
-        const variants = fastScale(formats[w]) === undefined ? [0, 1, 2] : [0, 1, 2, 3, 4];
+        const variants = fastScale(formats[w]) === undefined ? [0, 1, 2] : [0, 1, 2, 3];
         for (const variant of variants) {
           const mode = (w === 'k' ? 0 : 1) + 2 * variant;
           const got = await runProbe(exe, join(dir, name, `${w}${mode}`), c, cache, marks?.data, mode, dtype);

@@ -17,7 +17,7 @@ interface Case {
   readonly mask?: string;
   readonly headDim?: number;
   /** Schedule.wsDequant (wgmma-ws). */
-  readonly wsDequant?: 'serial' | 'pipelined' | 'pipelined-scalar';
+  readonly wsDequant?: 'serial' | 'pipelined';
 }
 
 const dilated = 'mask causal && (q - k) % 3 == 0';
@@ -57,8 +57,6 @@ const cases: readonly Case[] = [
   { engine: 'wgmma-ws', store: 'store k int4 scale f16 per token\n  store v e5m2', mask: 'mask causal' },
   { engine: 'wgmma-ws', store: 'store k int2 scale f32 per tensor', headDim: 64 },
   { engine: 'wgmma-ws', store: 'store kv int8 scale f32 per token', wsDequant: 'serial' },
-  { engine: 'wgmma-ws', store: 'store kv int8 scale f32 per token', wsDequant: 'pipelined-scalar' },
-  { engine: 'wgmma-ws', store: 'store kv e4m3 scale f32 per token', wsDequant: 'pipelined-scalar' },
 ];
 
 const source = (c: Case, i: number): string => {
@@ -83,14 +81,10 @@ describe.concurrent('quantized K/V on the tensor-core engines (nvcc)', () => {
         expect(code).toContain('load_panel_dq<D, BK, 128>(Ks');
         expect(code).toContain('stage_codes<DqRowsK::WPR>(Cs, kq.codes_row(kt * BK), rows, ptid);');
       }
-      if (c.engine === 'wgmma-ws' && c.wsDequant !== 'serial') {
-        // Pipelined: two staging slots; the fast converter where every quantized cache allows it,
-        // in its packed form unless 'pipelined-scalar'.
+      if (c.engine === 'wgmma-ws' && c.wsDequant === undefined) {
+        // Pipelined: two staging slots; the fast converter where every quantized cache allows it.
         const fast = fastConvertible(compiled.kernel.formats);
-        const packed = c.wsDequant !== 'pipelined-scalar';
-        expect(code).toContain(
-          fast ? `k_tile_fast<D, BK, 128, ${packed}>(Ks` : 'load_panel_dq<D, BK, 128>(Ks',
-        );
+        expect(code).toContain(fast ? 'k_tile_fast<D, BK>(Ks' : 'load_panel_dq<D, BK, 128>(Ks');
         expect(code).toContain(
           'stage_codes<DqRowsK::WPR>(Cs + slot * CSLOT + 0, kq.codes_row(n * BK), rows, ptid);',
         );

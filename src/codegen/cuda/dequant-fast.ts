@@ -75,9 +75,8 @@ function fp8Special(elem: 'e4m3' | 'e5m2'): string {
  * `<w>_fast8(wp, t, c0, sc, out)`: channels c0 .. c0 + 7 of the token whose code words are at wp
  * (shared memory), scale `sc` (unused without one), as 8 f32 values, bit for bit `<w>_dequant`'s.
  */
-function fast8(which: Which, f: TensorFormat, packed = false): string[] {
+function fast8(which: Which, f: TensorFormat): string[] {
   if (f.kind !== 'quant') return [];
-  if (packed) return fast8Packed(which, f) ?? renamed(fast8(which, f), which);
   const q = f.format;
   const bits = elemBits(q.elem);
   const per = codesPerWord(q.elem);
@@ -117,100 +116,6 @@ function fast8(which: Which, f: TensorFormat, packed = false): string[] {
   ];
 }
 
-/** `<w>_fast8`'s lines under the name `<w>_fast8p`. */
-const renamed = (lines: string[], which: Which): string[] =>
-  lines.map((l) => l.replace(`${which}_fast8(`, `${which}_fast8p(`));
-
-/**
- * `<w>_fast8p`: `<w>_fast8`'s values with fewer instructions where the code allows (int8: one byte
- * permute builds the f32 2^23 + biased code; e4m3 on sm_89+: one cvt decodes two codes to f16,
- * exactly, then f16 → f32 exactly; the same multiply by the scale). Undefined: no cheaper form.
- */
-function fast8Packed(which: Which, f: TensorFormat): string[] | undefined {
-  if (f.kind !== 'quant') return undefined;
-  const q = f.format;
-  const mul = q.scale !== undefined ? ' * sc' : '';
-  const head = [
-    `__device__ __forceinline__ bool ${which}_fast8p(const unsigned* wp, int c0, float sc, float (&out)[8]) {`,
-    '  const unsigned long long pair = *reinterpret_cast<const unsigned long long*>(wp + c0 / 4);',
-    '  const unsigned w[2] = {(unsigned)pair, (unsigned)(pair >> 32)};',
-  ];
-  const tail = ['  (void)sc;', '  return true;', '}'];
-  if (q.elem === 'int8')
-    return [
-      ...head,
-      '#pragma unroll',
-      '  for (int u = 0; u < 8; ++u) {',
-      '    // Byte u % 4 of the sign-flipped word under the exponent byte 0x4b: the f32 2^23 + code + 128.',
-      '    const float v = dq_bits(dq_prmt(w[u / 4] ^ 0x80808080u, 0x4b000000u, 0x7540u | (u % 4))) - 8388736.f;',
-      `    out[u] = v${mul};`,
-      '  }',
-      ...tail,
-    ];
-  if (q.elem !== 'e4m3') return undefined;
-  const special = (x: string): string => fp8Special('e4m3').replace(/w_/g, x);
-  return [
-    '#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 890',
-    ...head,
-    '  // A NaN code: the caller decodes this chunk the general way.',
-    `  if (${special('w[0]')} || ${special('w[1]')}) return false;`,
-    '#pragma unroll',
-    '  for (int p = 0; p < 4; ++p) {',
-    '    // Two e4m3 codes (low byte → low half) to two f16s: exact, e4m3 ⊂ f16; then exact f32s.',
-    '    const unsigned short two = (unsigned short)(w[p / 2] >> (16 * (p % 2)));',
-    '    unsigned h2;',
-    '    asm("cvt.rn.f16x2.e4m3x2 %0, %1;" : "=r"(h2) : "h"(two));',
-    '    const float2 f = __half22float2(*reinterpret_cast<const __half2*>(&h2));',
-    `    out[2 * p] = f.x${mul};`,
-    `    out[2 * p + 1] = f.y${mul};`,
-    '  }',
-    ...tail,
-    '#else',
-    ...renamed(fast8(which, f), which),
-    '#endif',
-  ];
-}
-
-const packedHelpers = [
-  '// PTX prmt (byte permute); its C form where there is no device (the CPU emulator).',
-  '__device__ __forceinline__ unsigned dq_prmt(unsigned a, unsigned b, unsigned s) {',
-  '#ifdef __CUDA_ARCH__',
-  '  return __byte_perm(a, b, s);',
-  '#else',
-  '  const unsigned long long x = ((unsigned long long)b << 32) | a;',
-  '  unsigned r = 0;',
-  '  for (int i = 0; i < 4; ++i) r |= (unsigned)((x >> (8 * ((s >> (4 * i)) & 7u))) & 0xffu) << (8 * i);',
-  '  return r;',
-  '#endif',
-  '}',
-  "// dq_store8's values: on the device two at a time (cvt.rn.bf16x2 / f16x2: round to nearest even,",
-  '// as from_f32) and one 16-byte store; elsewhere dq_store8 itself.',
-  '#ifdef __CUDA_ARCH__',
-  '__device__ __forceinline__ unsigned dq_pack2(__nv_bfloat16*, float lo, float hi) {',
-  '  const __nv_bfloat162 p = __floats2bfloat162_rn(lo, hi);',
-  '  return *reinterpret_cast<const unsigned*>(&p);',
-  '}',
-  '__device__ __forceinline__ unsigned dq_pack2(__half*, float lo, float hi) {',
-  '  const __half2 p = __floats2half2_rn(lo, hi);',
-  '  return *reinterpret_cast<const unsigned*>(&p);',
-  '}',
-  '#endif',
-  '// A template so that its 16-bit branch is not compiled for f32 T.',
-  'template <class U>',
-  '__device__ __forceinline__ void dq_store8p(U* dst, const float (&v)[8]) {',
-  '#ifdef __CUDA_ARCH__',
-  '  if constexpr (sizeof(U) == 2) {',
-  '    // One st.shared.v4 (through a uint4 pointer nvcc splits it into four 4-byte stores).',
-  '    asm volatile("st.shared.v4.b32 [%0], {%1, %2, %3, %4};\\n" ::"r"(smem_addr(dst)),',
-  '                 "r"(dq_pack2((U*)nullptr, v[0], v[1])), "r"(dq_pack2((U*)nullptr, v[2], v[3])),',
-  '                 "r"(dq_pack2((U*)nullptr, v[4], v[5])), "r"(dq_pack2((U*)nullptr, v[6], v[7])) : "memory");',
-  '    return;',
-  '  }',
-  '#endif',
-  '  dq_store8(dst, v);',
-  '}',
-];
-
 const hasZeroByte = [
   '// Whether any byte of x is 0 (the classic bit trick; no false positives).',
   '__device__ __forceinline__ bool dq_has_zero_byte(unsigned x) { return ((x - 0x01010101u) & ~x & 0x80808080u) != 0u; }',
@@ -228,26 +133,20 @@ function tileFunction(which: Which, f: TensorFormat, swizzle: string): string[] 
   const sc = scale === 'token' ? 'scales[r]' : scale === 'tensor' ? 'sc_tensor' : '0.f';
   return [
     `// A staged tile of the quantized ${which} cache into wgmma's swizzled panels (fast formats).`,
-    'template <int W, int ROWS, int NTHR = 128, bool PACKED = false>',
+    'template <int W, int ROWS, int NTHR = 128>',
     `__device__ __forceinline__ void ${which}_tile_fast(T* dst, const ${H}& h, const unsigned* staged, const float* scales, float sc_tensor, int kt, int rows, int tid) {`,
     '  constexpr int CH = W / 8, TOTAL = ROWS * CH, ITERS = (TOTAL + NTHR - 1) / NTHR;',
     '  (void)scales; (void)sc_tensor;',
     '#pragma unroll 4',
     '  for (int it = 0; it < ITERS; ++it) {',
-    '    // Unsigned: CH is a power of two, so / and % are a shift and a mask.',
-    '    const unsigned idx = tid + it * NTHR;',
-    '    const int r = idx / CH, c = idx % CH;',
+    '    const int idx = tid + it * NTHR, r = idx / CH, c = idx % CH;',
     '    if (TOTAL % NTHR == 0 || idx < TOTAL) {',
     '      float v[8] = {0.f, 0.f, 0.f, 0.f, 0.f, 0.f, 0.f, 0.f};',
     '      if (r < rows) {',
     `        const unsigned* wp = staged + r * ${H}::WPR;`,
-    `        const bool done = PACKED ? ${which}_fast8p(wp, c * 8, ${sc}, v) : ${which}_fast8(wp, c * 8, ${sc}, v);`,
-    '        if (!done) h.chunk8(kt * ROWS + r, c * 8, v, wp);',
+    `        if (!${which}_fast8(wp, c * 8, ${sc}, v)) h.chunk8(kt * ROWS + r, c * 8, v, wp);`,
     '      }',
-    '      if constexpr (PACKED)',
-    `        dq_store8p(dst + ${swizzle}, v);`,
-    '      else',
-    `        dq_store8(dst + ${swizzle}, v);`,
+    `      dq_store8(dst + ${swizzle}, v);`,
     '    }',
     '  }',
     '}',
@@ -262,12 +161,7 @@ export function fastConverterCode(formats: TensorFormats, swizzle = 'pswz<ROWS>(
   const which = (['k', 'v'] as const).filter((w) => fastScale(formats[w]) !== undefined);
   return [
     ...hasZeroByte,
-    ...packedHelpers,
-    ...which.flatMap((w) => [
-      ...fast8(w, formats[w]),
-      ...fast8(w, formats[w], true),
-      ...tileFunction(w, formats[w], swizzle),
-    ]),
+    ...which.flatMap((w) => [...fast8(w, formats[w]), ...tileFunction(w, formats[w], swizzle)]),
   ];
 }
 

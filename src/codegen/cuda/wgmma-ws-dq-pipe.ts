@@ -65,7 +65,7 @@ function stagingCode(f: TensorFormats, field: Field, scaled: readonly Which[]): 
 }
 
 /** The conversion of tile kt (staged in `slot`) into stage st, per quantized cache. */
-function convertLines(f: TensorFormats, fast: boolean, packed: boolean): string[] {
+function convertLines(f: TensorFormats, fast: boolean): string[] {
   const scaled = fast ? tokenScaled(f) : [];
   return quantOf(f).map((w) => {
     const [tile, width] = w === 'k' ? ['Ks', 'D'] : ['Vs', 'DV'];
@@ -76,20 +76,12 @@ function convertLines(f: TensorFormats, fast: boolean, packed: boolean): string[
     const i = scaled.indexOf(w);
     const scales = i < 0 ? 'nullptr' : `Ss + ${i} * BK`;
     const tensor = fastScale(f[w]) === 'tensor' ? `sc_${w}` : '0.f';
-    return `${w}_tile_fast<${width}, BK, 128, ${packed}>(${dst}, ${w}q, ${staged}, ${scales}, ${tensor}, kt, rows, ptid);`;
+    return `${w}_tile_fast<${width}, BK>(${dst}, ${w}q, ${staged}, ${scales}, ${tensor}, kt, rows, ptid);`;
   });
 }
 
-/**
- * The producer's loop, pipelined (`fast`: every quantized cache takes the fast converter;
- * `packed`: its packed form, dequant-fast.ts, and shared-memory loads the compiler can see as such).
- */
-export function pipelinedProducerCode(
-  formats: TensorFormats,
-  field: Field,
-  fast: boolean,
-  packed: boolean,
-): string[] {
+/** The producer's loop, pipelined (`fast`: every quantized cache takes the fast converter). */
+export function pipelinedProducerCode(formats: TensorFormats, field: Field, fast: boolean): string[] {
   const floats = (['k', 'v'] as const).filter((w) => formats[w].kind !== 'quant');
   const floatBytes = floats.map((w) => (w === 'k' ? 'D' : 'DV')).join(' + ');
   const tensorScales = fast
@@ -103,10 +95,7 @@ export function pipelinedProducerCode(
     ...tensorScales,
     `constexpr int CSLOT = BK * (${quantOf(formats).map(wprOf).join(' + ')}); // words of a staging slot`,
     '// Two staging slots after the mbarriers, 16-byte aligned, then the per-token scales (wsStagingBytes).',
-    packed
-      ? // Offset from a shared pointer (not rebuilt from an integer): ld.shared, not generic loads.
-        'unsigned* Cs = reinterpret_cast<unsigned*>(reinterpret_cast<unsigned char*>(qbar + 1) + ((16u - (smem_addr(qbar + 1) & 15u)) & 15u));'
-      : 'unsigned* Cs = reinterpret_cast<unsigned*>((reinterpret_cast<size_t>(qbar + 1) + 15) & ~(size_t)15);',
+    'unsigned* Cs = reinterpret_cast<unsigned*>((reinterpret_cast<size_t>(qbar + 1) + 15) & ~(size_t)15);',
     ...(fast && tokenScaled(formats).length ? ['float* Ss = reinterpret_cast<float*>(Cs + 2 * CSLOT);'] : []),
     ...stagingCode(formats, field, fast ? tokenScaled(formats) : []),
     'int st = 0, slot = 0;',
@@ -134,7 +123,7 @@ export function pipelinedProducerCode(
     '  }',
     `  ${producerSync} // tile kt's codes and scales are in shared memory`,
     '  if (wrapped) mbar_wait(&empty_bar[st], ph ^ 1u);',
-    ...convertLines(formats, fast, packed).map((l) => `  ${l}`),
+    ...convertLines(formats, fast).map((l) => `  ${l}`),
     '  // Generic-proxy stores, read by wgmma (async proxy): fence, then one arrival for all 128;',
     '  // the barrier also ends every read of this slot and of the scales before they are rewritten.',
     '  proxy_fence();',

@@ -78,8 +78,7 @@ export function dequantProducerCode(
   field: (key: string) => string,
 ): string[] {
   if (s.wsDequant === 'serial') return serialProducerCode(formats);
-  const packed = s.wsDequant !== 'pipelined-scalar';
-  return pipelinedProducerCode(formats, field, fastConvertible(formats), packed);
+  return pipelinedProducerCode(formats, field, fastConvertible(formats));
 }
 
 /** Device code of the fast converter when the pipelined producer uses it (dequant-fast.ts). */
