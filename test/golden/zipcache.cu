@@ -784,7 +784,7 @@ extern "C" __global__ void __launch_bounds__(THREADS, 1) attnc_zipcache_attentio
     const DqRowsV vq{&a, (size_t)(b * a.Hkv + hkv), 0};
     constexpr int CSLOT = BK * (DqRowsK::WPR + DqRowsV::WPR); // words of a staging slot
     // Two staging slots after the mbarriers, 16-byte aligned, then the per-token scales (wsStagingBytes).
-    unsigned* Cs = reinterpret_cast<unsigned*>(reinterpret_cast<unsigned char*>(qbar + 1) + ((16u - (smem_addr(qbar + 1) & 15u)) & 15u));
+    unsigned* Cs = reinterpret_cast<unsigned*>((reinterpret_cast<size_t>(qbar + 1) + 15) & ~(size_t)15);
     constexpr int SCALE_REGS = (BK + 127) / 128;
     // Tile n's code words into slot `slot` (one cp.async group), its scales into registers.
     auto stage = [&](const int n, const int slot) {

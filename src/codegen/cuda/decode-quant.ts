@@ -202,7 +202,8 @@ function chunkFunction(which: Which, f: TensorFormat, field: (key: string) => st
     const ptrs = [p('scale'), ...(zero ? [p('zero')] : [])].map((x) => `(size_t)${x}`).join(' | ');
     body.push(
       `if (ATTNC_DEC_VSIDES && ((${ptrs}) & 15u) == 0) {`,
-      '  unsigned short sh[VW], zh[VW];',
+      // Declared only where read: nvcc -Werror all-warnings refuses an unused variable.
+      `  unsigned short sh[VW]${zero ? ', zh[VW]' : ''};`,
       '  {',
       '    [[maybe_unused]] const int c = col0;',
       `    const size_t g0 = ${cacheScaleIndex(q.scale.per, W)};`,
