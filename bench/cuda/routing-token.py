@@ -39,7 +39,7 @@ GQA_CASES = [
     dict(B=1, H=64, Hkv=4, Nq=1000, Nk=1000),
     dict(B=2, H=8, Hkv=4, Nq=333, Nk=1500),  # decode-like tail: q_offset = Nk - Nq
 ]
-PASSES = ('route_pool_k', 'route_split', 'route_topk_st', 'route_topk_tc', 'route_topk', 'token_attn', 'attention')
+PASSES = ('route_pool_k', 'route_topk_tc', 'route_topk', 'token_attn', 'attention')
 
 
 def per_pass_ms(fn, iters):
@@ -124,7 +124,7 @@ def flex_same_selection(t, n, H, Hkv, S, dev):
     return row
 
 
-def bench_nsa(build, index, dev, sizes, heads, flex_at, sdpa, save, rows, local_at=()):
+def bench_nsa(build, index, dev, sizes, heads, flex_at, sdpa, save, rows):
     """Appends a row per (S, H) to `rows` and calls save() after each."""
     e = next((x for x in index if x['variant'] == 'nsa_select_wgmma_bf16_d128'), None)
     if e is None:
@@ -170,15 +170,11 @@ def bench_nsa(build, index, dev, sizes, heads, flex_at, sdpa, save, rows, local_
             print(json.dumps(row), flush=True)
             rows.append(row)
             save()
-            if (S, H) in local_at:
-                rows.append(time_local_q(kern, t, row, n, D, S, H, Hkv))
-                print('local-q', json.dumps(rows[-1]), flush=True)
-                save()
             del t
             torch.cuda.empty_cache()
     # FlexAttention last: its compile (tens of seconds per shape) must not crowd out our timings.
     for row in rows:
-        if (row['S'], row['H']) not in flex_at or 'error' in row or row['pattern'].endswith('_drifting_q'):
+        if (row['S'], row['H']) not in flex_at or 'error' in row:
             continue
         S, H = row['S'], row['H']
         t = R.run_kernel(kern, dict(B=1, H=H, Hkv=4, Nq=S, Nk=S), torch.bfloat16, D, dev, seed=7)
@@ -193,46 +189,6 @@ def bench_nsa(build, index, dev, sizes, heads, flex_at, sdpa, save, rows, local_
         del t
         torch.cuda.empty_cache()
     return rows
-
-
-def time_local_q(kern, t, base, n, D, S, H, Hkv):
-    """The same shape with queries that drift slowly along the sequence (runs of 64 tokens share a
-    direction, plus noise), as real queries do: neighbouring tokens then pick overlapping blocks, and
-    a block of warps that shares its K/V tiles (token-shared.ts) loads their union once. Random
-    queries (the rows above) pick nearly independent blocks: every token gathers its own 16."""
-    q = t['q']
-    gen = torch.Generator(device=q.device).manual_seed(11)
-    B, Hq, Nq, _ = q.shape
-    runs = torch.randn(B, Hq, (Nq + 63) // 64, D, device=q.device, generator=gen).repeat_interleave(64, 2)[:, :, :Nq]
-    q.copy_((runs + 0.5 * q.float()).to(q.dtype))
-    row = dict(base, pattern=base['pattern'] + '_slowly_drifting_q')
-    for k_ in ('sdpa_causal_ms', 'sdpa_causal_tflops'):
-        row.pop(k_, None)
-    code, msg = kern.launch(t['args'], 0)
-    torch.cuda.synchronize()
-    if code != 0:
-        row['error'] = msg
-        return row
-    iters = 10 if S * H <= 65536 * 16 else 3
-    ms = R.median_ms(lambda: kern.launch(t['args'], 0), iters)
-    passes = per_pass_ms(lambda: kern.launch(t['args'], 0), 3)
-    a = t['args']
-    pairs = attended_pairs(t['idx'], n, a.q_offset, a.k_offset, S, H // Hkv)
-    flops = 4.0 * pairs * D
-    attn = passes.get('token_attn') or passes.get('attention')
-    rank = sum(v for k_, v in passes.items() if k_.startswith('route_'))
-    row.update(ms=round(ms, 3), passes_ms=passes, attended_pairs=pairs,
-               mean_keys_per_row=round(pairs / (S * H), 1),
-               end_to_end_tflops=round(flops / ms / 1e9, 1),
-               ranking_share=round(rank / max(ms, 1e-9), 3))
-    if attn:
-        row['attention_tflops'] = round(flops / attn / 1e9, 1)
-    # How much neighbouring tokens' selections overlap: distinct blocks per 4 consecutive tokens.
-    idx = t['idx'][0, 0, : (Nq // 4) * 4].long().view(-1, 4 * t['idx'].shape[-1])
-    srt = idx.sort(-1).values
-    distinct = ((srt[:, 1:] != srt[:, :-1]) & (srt[:, 1:] >= 0)).sum(-1) + (srt[:, :1] >= 0).sum(-1)
-    row['distinct_blocks_per_4_tokens'] = round(float(distinct.float().mean()), 1)
-    return row
 
 
 def bench_tokenselect(build, index, dev, seq):
@@ -272,8 +228,6 @@ def main():
     ap.add_argument('--sizes', default='16384,65536,131072')
     ap.add_argument('--heads', default='16,64')
     ap.add_argument('--flex', default='16384x16', help='SxH pairs for FlexAttention (each compiles once)')
-    ap.add_argument('--local-q', default='65536x16,65536x64',
-                    help='SxH pairs also timed with slowly drifting queries (overlapping selections)')
     ap.add_argument('--no-sdpa', action='store_true')
     ap.add_argument('--no-tokenselect', action='store_true')
     ap.add_argument('--check-only', action='store_true')
@@ -299,8 +253,7 @@ def main():
         sizes = [int(x) for x in args.sizes.split(',') if x]
         heads = [int(x) for x in args.heads.split(',') if x]
         flex_at = {tuple(int(y) for y in x.split('x')) for x in args.flex.split(',') if x}
-        local_at = {tuple(int(y) for y in x.split('x')) for x in args.local_q.split(',') if x}
-        bench_nsa(args.build, index, dev, sizes, heads, flex_at, not args.no_sdpa, save, res['nsa'], local_at)
+        bench_nsa(args.build, index, dev, sizes, heads, flex_at, not args.no_sdpa, save, res['nsa'])
         if not args.no_tokenselect:
             res['tokenselect'] = bench_tokenselect(args.build, index, dev, 32768)
             print('tokenselect', json.dumps(res['tokenselect']), flush=True)

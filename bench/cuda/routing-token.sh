@@ -3,8 +3,7 @@
 # nsa_select artifact first (float64 routing reference, float32 attention on the kernel's own
 # indices; exit 1 on a failure, before any timing), then NSA-style at 16K/64K/128K × 16/64 query
 # heads over 4 kv heads (per pass, TFLOP/s over attended pairs, ranking share) beside FlexAttention
-# with the same selection (16K, 16 heads) and causal SDPA, 64K again with slowly drifting queries
-# (neighbouring tokens' selections overlap, as with real queries), TokenSelect prefill at 32K; then
+# with the same selection (16K, 16 heads) and causal SDPA, TokenSelect prefill at 32K; then
 # compute-sanitizer (memcheck, racecheck) on the token attention at a small GQA case.
 # Emit and build first, here:  npm run build && node bench/cuda/routing-token-emit.mjs
 # then on the GPU machine (carry bench/build/cuda-token):  bash bench/cuda/routing-token.sh

@@ -83,7 +83,7 @@ describe('block routing on CUDA', () => {
       headDim: 128,
       dtype: 'bf16',
     });
-    expect(tokenPlan(nsa.kernel)).toEqual({ form: 'mma', warps: 4, tileKeys: 64, shared: true });
+    expect(tokenPlan(nsa.kernel)).toEqual({ form: 'mma', warps: 4, tileKeys: 32 });
     expect(
       tokenPlan(
         compile(readStdlib('nsa_select.attn'), {
@@ -94,7 +94,7 @@ describe('block routing on CUDA', () => {
           schedule: { engine: 'simt' },
         }).kernel,
       ),
-    ).toEqual({ form: 'simt', warps: 1, tileKeys: 16, shared: false });
+    ).toEqual({ form: 'simt', warps: 1, tileKeys: 16 });
     // Pooled query sides keep the core's q-tiles (one selection per query block).
     const bif = compile(readStdlib('biformer.attn'), { target: 'cuda', headDim: 64, dtype: 'bf16' });
     expect(tokenPlan(bif.kernel)).toBeUndefined();
@@ -106,14 +106,14 @@ describe('block routing on CUDA', () => {
     );
     expect(tokenPlan(hoisted.kernel)).toBeUndefined();
     expect(hoisted.artifact.code).not.toContain('token_attn<<<');
-    // Small blocks: a tile's keys touch at most 32 of them (a row's bit mask): 64 keys of 3-key blocks.
+    // Small blocks: a tile's keys touch at most 32 of them (a row's bit mask).
     const tiny = compile('attention t(top: int = 2) {\n  route blocks(3) topk(top) by q . first(k)\n}', {
       target: 'cuda',
       headDim: 64,
       dtype: 'f16',
       schedule: { engine: 'mma' },
     });
-    expect(tokenPlan(tiny.kernel)).toEqual({ form: 'mma', warps: 4, tileKeys: 64, shared: true });
+    expect(tokenPlan(tiny.kernel)).toEqual({ form: 'mma', warps: 4, tileKeys: 32 });
   });
 
   it('runs pool → top-k → attention in order and documents indices and scratch', () => {
@@ -139,26 +139,21 @@ describe('block routing on CUDA', () => {
     const manifest = JSON.parse(a.files!['nsa_select.json']!);
     expect(manifest.functions.routeScratchElems).toBe('attnc_nsa_select_route_scratch_elems');
     expect(manifest.routing).toMatchObject({ blockSize: 64, q: 'raw', k: 'mean', vote: 'groups' });
-    // pool_k, the SIMT top-k, the tensor-core top-k, the in-place key split and the stacked top-k
-    // (vote groups; the launcher picks one top-k), the token-granular attention (raw queries:
-    // token-attn.ts), the core attention (its fallback for unaligned pointers).
-    expect(a.entryPoints.map((e) => e.name.replace('attnc_nsa_select_', ''))).toEqual([
-      'route_pool_k',
-      'route_topk',
-      'route_topk_tc',
-      'route_split',
-      'route_topk_st',
-      'token_attn',
+    // pool_k, the SIMT top-k, the tensor-core top-k (the launcher picks one), the token-granular
+    // attention (raw queries: token-attn.ts), the core attention (its fallback for unaligned pointers).
+    expect(a.entryPoints.map((e) => e.role)).toEqual([
+      'routing',
+      'routing',
+      'routing',
+      'attention',
       'attention',
     ]);
-    // The stacked top-k: 128 rows (tokens x the group's heads) a block of 256 threads.
-    expect(evalShapeExpr(a.entryPoints[4]!.grid[0]!, { Nq: 1000, H: 16, Hkv: 4 })).toBe(32);
-    expect(a.entryPoints[5]).toMatchObject({
+    expect(a.entryPoints[3]).toMatchObject({
       name: 'attnc_nsa_select_token_attn',
       grid: ['cdiv(Nq * H, 64 * Hkv)', 'Hkv', 'B'],
     });
     // 16 query rows per warp, 4 warps: Nq · H / Hkv = 1000 · 4 rows in 63 blocks.
-    expect(evalShapeExpr(a.entryPoints[5]!.grid[0]!, { Nq: 1000, H: 16, Hkv: 4 })).toBe(63);
+    expect(evalShapeExpr(a.entryPoints[3]!.grid[0]!, { Nq: 1000, H: 16, Hkv: 4 })).toBe(63);
     const bif = cuda('biformer', 'mma', 'bf16', 64);
     expect(bif.code).toContain('attnc_biformer_route_pool_q<<<');
   });
@@ -174,13 +169,6 @@ describe('block routing on CUDA', () => {
     const choice = launch.slice(0, tc);
     expect(choice).toContain('route_count(a, 0) <= attnc_nsa_select::ROUTE_KMAX');
     expect(launch.slice(tc, simt)).toMatch(/\} else\s+if \(/);
-    // Vote groups whose group divides 16 rank stacked (routing-topk-stack.ts) first, the others fall through.
-    const st = launch.indexOf('attnc_nsa_select_route_topk_st<<<');
-    expect(st).toBeGreaterThan(0);
-    expect(st).toBeLessThan(tc);
-    expect(launch.slice(0, st)).toContain('attnc_nsa_select::route_stack_ok(a)');
-    expect(launch.slice(0, st)).toContain('attnc_nsa_select_route_split<<<');
-    expect(launch.slice(st, tc)).toMatch(/\} else\s+if \(/);
     expect(code).toMatch(/mma\.sync\.aligned\.m16n8k16\.row\.col\.f32\.bf16\.bf16\.f32/);
     // f32 storage and pooled query sides keep the SIMT top-k only.
     expect(cuda('nsa_select', 'simt', 'f32', 64, 'nsa_select').code).not.toContain('route_topk_tc');

@@ -144,16 +144,6 @@ describe('raw-query block routing in bf16: tensor-core top-k and mma token atten
     }
   }, 600_000);
 
-  it('vote groups of 4, 8 and 16 ranked with the group stacked (routing-topk-stack.ts), over several key chunks', async () => {
-    // blocks(3) over 250 keys: 84 pooled blocks, two chunks of 64; offsets put a chunk edge mid-row.
-    await check(fixed(2, { Hkv: 1, group: 16, Nq: 19, Nk: 250, top: 5, f: 1, l: 2, seed: 801 }));
-    await check(fixed(2, { Hkv: 2, group: 8, Nq: 33, Nk: 200, qOffset: 150, top: 7, f: 0, l: 1, seed: 802 }));
-    await check(fixed(0, { Hkv: 2, group: 4, Nq: 45, Nk: 70, top: 2, f: 1, l: 1, seed: 803 }));
-    await check(
-      fixed(2, { B: 2, Hkv: 1, group: 16, Nq: 9, Nk: 230, kOffset: 5, top: 40, f: 2, l: 0, seed: 804 }),
-    );
-  }, 600_000);
-
   it(`${runs} random shapes × ${programs.length} programs`, async () => {
     const arb = arbOffsetCase({
       programs: programs.length,

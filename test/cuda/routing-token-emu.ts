@@ -29,7 +29,6 @@ ${warpIntrinsics}
 inline dim3 emu_grid;
 #define gridDim emu_grid
 inline bool __any_sync(unsigned m, bool p) { return __ballot_sync(m, p) != 0u; }
-inline bool __all_sync(unsigned m, bool p) { return __ballot_sync(m, p) == m; }
 inline int emu_block_or;
 inline int __syncthreads_or(int p) {
   emu::block_bar.wait();
@@ -112,22 +111,6 @@ const ptxHelpers: readonly (readonly [RegExp, string])[] = [
   ],
 ];
 
-/** The stacked top-k's copies (routing-topk-stack.ts; only with vote groups), emulated likewise. */
-const stackedPtxHelpers: readonly (readonly [RegExp, string])[] = [
-  [
-    /__device__ __forceinline__ void route_cp16\(T\* dst, const T\* src\) \{[\s\S]*?\n\}/,
-    '__device__ __forceinline__ void route_cp16(T* dst, const T* src) { memcpy(dst, src, 16); }',
-  ],
-  [
-    /template <int N> __device__ __forceinline__ void route_cp_wait\(\) \{[\s\S]*?\n\}/,
-    'template <int N> __device__ __forceinline__ void route_cp_wait() {}',
-  ],
-  [
-    /__device__ __forceinline__ void route_cp_commit\(\) \{[^\n]*\}/,
-    '__device__ __forceinline__ void route_cp_commit() {}',
-  ],
-];
-
 const dynamicShared: readonly (readonly [string, string])[] = [
   [
     'extern __shared__ __align__(16) unsigned char route_tc_smem_raw[];',
@@ -162,18 +145,6 @@ export async function buildTokenEmulation(dir: string, a: Artifact, k: Attention
   for (const [from, to] of dynamicShared) {
     if (!src.includes(from)) throw new Error(`token emulation: no "${from}"`);
     src = src.replace(from, to);
-  }
-  if (k.routing && isRankedBlocks(k.routing) && k.routing.source.vote === 'groups') {
-    for (const [from, to] of stackedPtxHelpers) {
-      if (src.search(from) < 0) throw new Error(`token emulation: no match for ${from}`);
-      src = src.replace(from, to);
-    }
-    const smem = 'extern __shared__ __align__(16) unsigned char route_st_smem_raw[];';
-    if (!src.includes(smem)) throw new Error(`token emulation: no "${smem}"`);
-    src = src.replace(
-      smem,
-      'unsigned char* route_st_smem_raw = reinterpret_cast<unsigned char*>(emu::dyn_smem);',
-    );
   }
   // gridDim: the grid of the launch.
   if (!src.includes('emu::launch(grid,'))
@@ -257,15 +228,7 @@ export async function runTokenRouting(
     spec.summaries(a, kern, c);
     launch(entry('route_pool_k'), [nkb, Hkv, B], 128);
     const ktop = c.counts[0];
-    const heads = H / Hkv;
-    const stacked = r.source.vote === 'groups' && 16 % heads === 0;
-    if (cap > 0 && ktop <= constant(a.code, 'ROUTE_KMAX') && stacked) {
-      // routing-topk-stack.ts: split the pooled keys in place, then rank 128 stacked rows a block.
-      if (nkb > 0) launch(entry('route_split'), [nkb, Hkv, B], 32);
-      const toks = 128 / heads;
-      const smem = 4 * 2 * 64 * (D + 8) + 8 * toks * ktop + 4 * toks;
-      launch(entry('route_topk_st'), [cdiv(Nq * heads, 128), Hkv, B], 256, smem);
-    } else if (cap > 0 && ktop <= constant(a.code, 'ROUTE_KMAX')) {
+    if (cap > 0 && ktop <= constant(a.code, 'ROUTE_KMAX')) {
       // route_tc_smem: split keys, per-row lists and counts, vote statistics.
       const nv = r.source.vote === 'heads' ? H : r.source.vote === 'groups' ? H / Hkv : 1;
       const smem = 2 * 2 * 64 * (D + 8) + 8 * 64 * ktop + 4 * 64 + (r.source.vote ? 8 * 64 * nv : 0);
@@ -277,7 +240,7 @@ export async function runTokenRouting(
     }
     const warps = constant(a.code, 'TOK_WARPS');
     const BK = constant(a.code, 'TOK_BK');
-    const smem = 2 * 2 * BK * (D + 8 + DV + 8); // two K/V tiles shared by the warps (token-shared.ts)
+    const smem = warps * 2 * BK * (D + 8 + DV + 8);
     launch(entry('token_attn'), [cdiv(Nq * (H / Hkv), 16 * warps), Hkv, B], 32 * warps, smem);
   }
   await spec.run(exe);

@@ -395,7 +395,7 @@ __device__ __forceinline__ int tok_warp_min(int v) {
 constexpr int TOK_WARP_FLOATS = 16 * D + TOK_BK * (D + DV) + 16 * TOK_BK;
 constexpr int TOK_OC = (DV + 3) / 4; // output columns per thread: t4 + 4u
 __host__ __device__ __forceinline__ size_t tok_smem_bytes() {
-  return (size_t)TOK_WARPS * sizeof(float) * TOK_WARP_FLOATS;
+  return (size_t)TOK_WARPS * (sizeof(float) * TOK_WARP_FLOATS);
 }
 
 extern "C" __global__ void __launch_bounds__(TOK_THREADS) attnc_cca_token_attn(const Args a, const float qscale) {

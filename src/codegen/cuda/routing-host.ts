@@ -7,7 +7,7 @@ import { capacityShapeExpr, routingGroups } from '../../ir/routing.js';
 import type { EntryPoint } from '../artifact.js';
 import { rankedBlocksOf } from './routing-case.js';
 import { routePoolName, routeScratchElemsName, routingScratchShape } from './routing.js';
-import { hasTensorTopk, tensorTopkEntries, tensorTopkHostLaunch } from './routing-topk-mma.js';
+import { hasTensorTopk, tensorTopkEntry, tensorTopkHostLaunch } from './routing-topk-mma.js';
 import { ROUTE_THREADS, routeTopkName, unitsPerBlock } from './routing-topk.js';
 import { tokenHostLaunch } from './token-host.js';
 
@@ -106,7 +106,7 @@ export function routingRankEntries(k: AttentionKernel): EntryPoint[] {
         ...k.tensors.map((t) => t.name),
       ],
     },
-    ...(hasTensorTopk(k) ? tensorTopkEntries(k) : []),
+    ...(hasTensorTopk(k) ? [tensorTopkEntry(k)] : []),
   ];
 }
 

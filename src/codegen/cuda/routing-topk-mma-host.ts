@@ -4,13 +4,11 @@ import type { AttentionKernel } from '../../ir/kernel.js';
 import { routingGroups } from '../../ir/routing.js';
 import type { EntryPoint } from '../artifact.js';
 import { ROUTE_TC_THREADS, routeTopkTcName } from './routing-topk-mma-parts.js';
-import { hasStackedTopk, stackedTopkEntries, stackedTopkHostLaunch } from './routing-topk-stack.js';
 
 /** Host launch of the tensor-core top-k (when topk ≤ ROUTE_KMAX), else falls through. */
 export function tensorTopkHostLaunch(k: AttentionKernel, ns: string): string[] {
   const name = `${ns}::${routeTopkTcName(k)}`;
   return [
-    ...(hasStackedTopk(k) ? stackedTopkHostLaunch(k, ns) : []),
     `if (a.Nq > 0 && ${ns}::route_cap(a) > 0 && ${ns}::route_count(a, 0) <= ${ns}::ROUTE_KMAX) {`,
     `  // Raw queries: tensor-core affinities + streaming top-k (routing-topk-mma.ts).`,
     `  const size_t tsmem = ${ns}::route_tc_smem(a, (int)${ns}::route_count(a, 0));`,
@@ -25,11 +23,6 @@ export function tensorTopkHostLaunch(k: AttentionKernel, ns: string): string[] {
     `  if (e != cudaSuccess) return fail(ATTNC_ERR_CUDA, "route_topk_tc: %s", cudaGetErrorString(e));`,
     `} else`,
   ];
-}
-
-/** Launch records of the tensor-core top-k kernels (informational: the launcher picks one or the SIMT one). */
-export function tensorTopkEntries(k: AttentionKernel): EntryPoint[] {
-  return [tensorTopkEntry(k), ...(hasStackedTopk(k) ? stackedTopkEntries(k) : [])];
 }
 
 /** Launch record of the tensor-core top-k (informational: the launcher picks it or the SIMT one). */

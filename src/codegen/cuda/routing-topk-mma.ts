@@ -28,10 +28,9 @@ import type { CudaContext } from './rules.js';
 import { sharedStorage } from '../../ir/formats.js';
 import { isRankedBlocks } from '../../ir/routing.js';
 import { rankedBlocksOf } from './routing-case.js';
-import { hasStackedTopk, stackedTopkDeviceCode } from './routing-topk-stack.js';
 
 export { ROUTE_TC_THREADS, routeTopkTcName } from './routing-topk-mma-parts.js';
-export { tensorTopkEntries, tensorTopkEntry, tensorTopkHostLaunch } from './routing-topk-mma-host.js';
+export { tensorTopkEntry, tensorTopkHostLaunch } from './routing-topk-mma-host.js';
 
 /** Whether `k` gets the tensor-core top-k: raw query side, 16-bit storage, D a multiple of 16. */
 export function hasTensorTopk(k: AttentionKernel): boolean {
@@ -275,6 +274,5 @@ export function tensorTopkDeviceCode(k: AttentionKernel, cx: Omit<CudaContext, '
     '    for (; w < cap; ++w) out[w] = -1;',
     '  }',
     '}',
-    ...(hasStackedTopk(k) ? ['', stackedTopkDeviceCode(k)] : []),
   ].join('\n');
 }

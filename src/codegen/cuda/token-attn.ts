@@ -15,15 +15,14 @@ import type { CoreExprs } from './exprs.js';
 import { indent } from './simt-tile.js';
 import { tokenAttentionName, type TokenPlan } from './token-form.js';
 import { tokenMmaParts } from './token-mma.js';
-import { sharedTileLoop } from './token-shared.js';
 import { tokenSimtParts } from './token-simt.js';
 
 /** What a form supplies to the shared kernel body (lines at kernel-body indentation). */
 export interface TokenFormParts {
   /** Device helpers before the kernel. */
   readonly helpers: readonly string[];
-  /** Dynamic shared memory of the block in bytes, as a C expression. */
-  readonly smemBytes: string;
+  /** Dynamic shared memory per warp in bytes, as a C expression. */
+  readonly smemPerWarp: string;
   /** Declarations of this warp's shared memory and its query rows (after row_q/row_h/row_ok). */
   readonly setup: readonly string[];
   /** Stages key tile `kbase` (rows past Nk are zero) into this warp's shared memory. */
@@ -129,31 +128,7 @@ const sharedHelpers = [
   '}',
 ];
 
-/** Each row's selected blocks among tile kt's (bit i: block kid0 + i; at most 32, token-form.ts). */
-const tileBits = [
-  "// Each row's selected blocks among the tile's (bit i: block kid0 + i; at most 32, token-form.ts).",
-  'const int kid0 = (a.k_offset + kbase) / RB, kid1 = (a.k_offset + min(kbase + TOK_BK, a.Nk) - 1) / RB;',
-  'unsigned tok_bits[2];',
-  '#pragma unroll',
-  'for (int rr = 0; rr < 2; ++rr) {',
-  '  while (tok_id[rr] < kid0) tok_id[rr] = route_sel(tok_row[rr], ++tok_p[rr], cap);',
-  '  unsigned bits = 0u;',
-  '  for (int pp = tok_p[rr], id = tok_id[rr]; id <= kid1; id = route_sel(tok_row[rr], ++pp, cap))',
-  '    bits |= 1u << (id - kid0);',
-  '  tok_bits[rr] = bits;',
-  '}',
-];
-
-/** The products, masking, softmax and P·V of the staged tile. */
-const tileBody = (e: CoreExprs, p: TokenFormParts): string[] => [
-  'float s[TOK_BK / 8][4];',
-  ...p.scores,
-  ...elementStep(e),
-  ...softmaxStep(p.rescale),
-  ...p.accumulate,
-];
-
-/** The walk over the tiles some row of this warp selected, each warp staging its own. */
+/** The walk over the tiles some row of this warp selected. */
 function tileLoop(e: CoreExprs, p: TokenFormParts): string[] {
   return [
     'const int nkt = (a.Nk + TOK_BK - 1) / TOK_BK;',
@@ -162,8 +137,22 @@ function tileLoop(e: CoreExprs, p: TokenFormParts): string[] {
     'while (kt < nkt) {',
     '  const int kbase = kt * TOK_BK;',
     ...indent(p.stage, '  '),
-    ...indent(tileBits, '  '),
-    ...indent(tileBody(e, p), '  '),
+    "  // Each row's selected blocks among the tile's (bit i: block kid0 + i; at most 32, token-form.ts).",
+    '  const int kid0 = (a.k_offset + kbase) / RB, kid1 = (a.k_offset + min(kbase + TOK_BK, a.Nk) - 1) / RB;',
+    '  unsigned tok_bits[2];',
+    '#pragma unroll',
+    '  for (int rr = 0; rr < 2; ++rr) {',
+    '    while (tok_id[rr] < kid0) tok_id[rr] = route_sel(tok_row[rr], ++tok_p[rr], cap);',
+    '    unsigned bits = 0u;',
+    '    for (int pp = tok_p[rr], id = tok_id[rr]; id <= kid1; id = route_sel(tok_row[rr], ++pp, cap))',
+    '      bits |= 1u << (id - kid0);',
+    '    tok_bits[rr] = bits;',
+    '  }',
+    `  float s[TOK_BK / 8][4];`,
+    ...indent(p.scores, '  '),
+    ...indent(elementStep(e), '  '),
+    ...indent(softmaxStep(p.rescale), '  '),
+    ...indent(p.accumulate, '  '),
     '  // Past the blocks that end in this tile; the next tile is the first one a row still needs.',
     '  int next = INT_MAX;',
     '#pragma unroll',
@@ -193,21 +182,10 @@ export function tokenAttentionDeviceCode(k: AttentionKernel, plan: TokenPlan, e:
     ...sharedHelpers,
     ...p.helpers,
     '__host__ __device__ __forceinline__ size_t tok_smem_bytes() {',
-    `  return ${p.smemBytes};`,
+    `  return (size_t)TOK_WARPS * (${p.smemPerWarp});`,
     '}',
     '',
-    ...(plan.shared
-      ? [
-          '// Shared tiles on Hopper: three blocks an SM (68 KiB of tiles each at D = 128) in at most 168',
-          '// registers; sm_80 - sm_89 have room for fewer blocks: no register cap (it would spill).',
-          '#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900',
-          '#define TOK_MIN_BLOCKS 3',
-          '#else',
-          '#define TOK_MIN_BLOCKS 1',
-          '#endif',
-        ]
-      : []),
-    `extern "C" __global__ void __launch_bounds__(TOK_THREADS${plan.shared ? ', TOK_MIN_BLOCKS' : ''}) ${tokenAttentionName(k)}(const Args a, const float qscale) {`,
+    `extern "C" __global__ void __launch_bounds__(TOK_THREADS) ${tokenAttentionName(k)}(const Args a, const float qscale) {`,
     '  extern __shared__ __align__(16) unsigned char tok_smem[];',
     '  const int lane = threadIdx.x % 32, warp = threadIdx.x / 32, gq = lane / 4, t4 = lane % 4;',
     '  const int hkv = blockIdx.y, b = blockIdx.z;',
@@ -225,7 +203,7 @@ export function tokenAttentionDeviceCode(k: AttentionKernel, plan: TokenPlan, e:
       : []),
     ...indent(p.setup, '  '),
     '  float m[2] = {-INFINITY, -INFINITY}, l[2] = {0.f, 0.f};',
-    ...indent(plan.shared ? sharedTileLoop(tileBits, tileBody(e, p)) : tileLoop(e, p), '  '),
+    ...indent(tileLoop(e, p), '  '),
     '',
     '  // out = o / l, lse = ln(sum exp). l == 0: no allowed key (out 0, lse -inf); NaN stays NaN.',
     '#pragma unroll',

@@ -32,12 +32,6 @@ export interface TokenPlan {
   readonly warps: number;
   /** Keys per staged tile: a multiple of 16 (mma k-steps) or 8 (simt column groups). */
   readonly tileKeys: number;
-  /**
-   * The block's warps share double-buffered K/V tiles (token-shared.ts: the union of their
-   * selections, each tile loaded once, the next one landing while this one is used); else each
-   * warp stages its own tiles.
-   */
-  readonly shared: boolean;
 }
 
 export const tokenAttentionName = (k: AttentionKernel): string => `attnc_${k.name}_token_attn`;
@@ -83,18 +77,15 @@ export function tokenPlan(k: AttentionKernel): TokenPlan | undefined {
   const s = k.schedule;
   const tensorCores =
     engine !== 'simt' && sharedStorage(k.formats) !== 'f32' && s.headDim % 16 === 0 && s.valueDim % 16 === 0;
+  const fits = tileKeysFor(r.unit.size, tensorCores ? [32, 16] : [16, 8]);
+  if (fits === undefined) return undefined;
   const [D, DV] = [s.headDim, s.valueDim];
   if (!tensorCores) {
-    const fits = tileKeysFor(r.unit.size, [16, 8]);
-    if (fits === undefined) return undefined;
     // One warp; its q rows, K/V tile and P in f32 under the budget (smaller tiles for wide heads).
     const tileKeys = [fits, 8].find((n) => n <= fits && 4 * (16 * D + n * (D + DV) + 16 * n) <= SMEM_BUDGET);
-    return tileKeys === undefined ? undefined : { form: 'simt', warps: 1, tileKeys, shared: false };
+    return tileKeys === undefined ? undefined : { form: 'simt', warps: 1, tileKeys };
   }
-  // 4 warps sharing two padded 16-bit K/V tiles of the largest size under the budget (D = 128: 64
-  // keys, 68 KiB): a 64-key routing block is one tile.
-  const tileKeys = [64, 32, 16].find(
-    (n) => tileKeysFor(r.unit.size, [n]) !== undefined && 2 * 2 * n * (D + 8 + DV + 8) <= SMEM_BUDGET,
-  );
-  return tileKeys === undefined ? undefined : { form: 'mma', warps: 4, tileKeys, shared: true };
+  // Up to 4 warps whose padded 16-bit K/V tiles fit the budget (D = 128: 4 warps, 70 KiB).
+  const warps = Math.min(4, Math.floor(SMEM_BUDGET / (2 * fits * (D + 8 + DV + 8))));
+  return warps < 1 ? undefined : { form: 'mma', warps, tileKeys: fits };
 }

@@ -42,34 +42,8 @@ export function tokenMmaPtx(dtype: 'f16' | 'bf16'): string[] {
   ];
 }
 
-export function tokenMmaParts(k: AttentionKernel, plan: TokenPlan): TokenFormParts {
+export function tokenMmaParts(k: AttentionKernel, _plan: TokenPlan): TokenFormParts {
   const dtype = sharedStorage(k.formats) as 'f16' | 'bf16';
-  const parts = ownTileParts(dtype);
-  return plan.shared ? sharedTileParts(parts) : parts;
-}
-
-/**
- * The block's warps share two K/V tiles (token-shared.ts stages them, K and V in one group, and
- * points Ks / Vs at the current one before the products): no per-warp staging or waits.
- */
-function sharedTileParts(own: TokenFormParts): TokenFormParts {
-  const wait = ['tok_cp_wait<0>();', '__syncwarp();'];
-  if (own.accumulate[2] !== wait[0] || own.accumulate[3] !== wait[1])
-    throw new Error('token-mma: the accumulate lines no longer start with the V wait');
-  return {
-    ...own,
-    smemBytes: '2 * sizeof(T) * TOK_BK * (TOK_KP + TOK_VP)',
-    setup: [
-      'const T* Ks = reinterpret_cast<const T*>(tok_smem); // the current tile (token-shared.ts moves them)',
-      'const T* Vs = Ks + TOK_BK * TOK_KP;',
-      ...own.setup.slice(2),
-    ],
-    stage: [],
-    accumulate: [...own.accumulate.slice(0, 2), ...own.accumulate.slice(4)],
-  };
-}
-
-function ownTileParts(dtype: 'f16' | 'bf16'): TokenFormParts {
   return {
     helpers: [
       'constexpr int TOK_KP = D + 8, TOK_VP = DV + 8; // padded rows of staged K and V (elements)',
@@ -84,7 +58,7 @@ function ownTileParts(dtype: 'f16' | 'bf16'): TokenFormParts {
       '__device__ __forceinline__ unsigned tok_pack(const float x0, const float x1) { return tok_pair(from_f32(x0), from_f32(x1)); }',
       '__device__ __forceinline__ unsigned tok_ld32(const T* p) { return *reinterpret_cast<const unsigned*>(p); }',
     ],
-    smemBytes: '(size_t)TOK_WARPS * sizeof(T) * TOK_BK * (TOK_KP + TOK_VP)',
+    smemPerWarp: 'sizeof(T) * TOK_BK * (TOK_KP + TOK_VP)',
     setup: [
       'T* Ks = reinterpret_cast<T*>(tok_smem) + (size_t)warp * TOK_BK * (TOK_KP + TOK_VP);',
       'T* Vs = Ks + TOK_BK * TOK_KP;',

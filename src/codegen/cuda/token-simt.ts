@@ -15,7 +15,7 @@ export function tokenSimtParts(_k: AttentionKernel, _plan: TokenPlan): TokenForm
       'constexpr int TOK_WARP_FLOATS = 16 * D + TOK_BK * (D + DV) + 16 * TOK_BK;',
       'constexpr int TOK_OC = (DV + 3) / 4; // output columns per thread: t4 + 4u',
     ],
-    smemBytes: '(size_t)TOK_WARPS * sizeof(float) * TOK_WARP_FLOATS',
+    smemPerWarp: 'sizeof(float) * TOK_WARP_FLOATS',
     setup: [
       'float* Qs = reinterpret_cast<float*>(tok_smem) + (size_t)warp * TOK_WARP_FLOATS;',
       'float* Ks = Qs + 16 * D;',
