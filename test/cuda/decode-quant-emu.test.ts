@@ -86,6 +86,9 @@ int main(int argc, char** argv) {
   int split_keys, n_splits, row_tiles;
   if (fscanf(spec, "%d %d %d %d %d %d %d %d", &a.B, &a.H, &a.Hkv, &a.Nq, &a.Nk, &split_keys, &n_splits, &row_tiles) != 8) exit(5);
   a.q_offset = a.Nk - a.Nq; a.k_offset = 0; a.scale = 1.f / sqrtf((float)D);
+  // q and out packed [B, H, Nq, W], as args_init sets their strides (qo-rows.ts).
+  a.${fld('q_stride_n')} = D; a.${fld('q_stride_h')} = (long long)a.Nq * D; a.${fld('q_stride_b')} = (long long)a.H * a.Nq * D;
+  a.${fld('out_stride_n')} = DV; a.${fld('out_stride_h')} = (long long)a.Nq * DV; a.${fld('out_stride_b')} = (long long)a.H * a.Nq * DV;
   std::vector<float> out((size_t)a.B * a.H * a.Nq * DV, NAN), lse((size_t)a.B * a.H * a.Nq, NAN);
   a.${fld('out')} = out.data();
   a.${fld('lse')} = lse.data();

@@ -36,17 +36,6 @@ const tokenShared = [
   'unsigned char* tok_smem = reinterpret_cast<unsigned char*>(emu::dyn_smem);',
 ] as const;
 
-/**
- * emu.ts's driver poisons every output with 0xff bytes, which reads as -1 (the padding id) in
- * `indices`: an `io` buffer is read from its file (our own poison) and written back to it, so an
- * id the top-k forgets to write shows up.
- */
-const ioBuffers: readonly (readonly [string, string])[] = [
-  ['k == "in" || k == "out"', 'k == "in" || k == "out" || k == "io"'],
-  ['if (k == "in") {', 'if (k != "out") {'],
-  ['else outs.push_back(', 'if (k != "in") outs.push_back('],
-];
-
 function replaceOnce(src: string, from: string, to: string): string {
   const at = src.indexOf(from);
   if (at < 0 || src.indexOf(from, at + from.length) >= 0)
@@ -68,7 +57,9 @@ export async function buildRoutingEmulation(dir: string, a: Artifact, k: Attenti
   let src = emulationSource(a, k);
   const at = src.indexOf(`// attnc kernel "${k.name}"`);
   src = src.slice(0, at) + extraShim + src.slice(at);
-  for (const [from, to] of [...dynamicShared, ...ioBuffers]) src = replaceOnce(src, from, to);
+  // `io` buffers (read from their file, our own 0xff poison, and written back, so an id the top-k
+  // forgets to write reads -1) are emu.ts's own now.
+  for (const [from, to] of dynamicShared) src = replaceOnce(src, from, to);
   if (a.entryPoints.some((e) => e.name === `attnc_${k.name}_token_attn`))
     src = replaceOnce(src, tokenShared[0], tokenShared[1]);
   const path = join(dir, `${k.name}.emu.cpp`);
