@@ -14,7 +14,32 @@ import { tmaLoadKvOf } from './kv-load-tma.js';
 type Which = 'k' | 'v';
 
 /** Named barrier of the producer warpgroup alone (1: consumers; 2, 3: ping-pong). */
-const producerSync = 'asm volatile("bar.sync 4, 128;\\n" ::: "memory");';
+/** Named barrier 4: the producer warpgroup alone (1: consumers; 2, 3: ping-pong). */
+export const producerSync = 'asm volatile("bar.sync 4, 128;\\n" ::: "memory");';
+
+/**
+ * A converted stage handed to the consumers: the generic-proxy stores fenced for wgmma, one arrival
+ * for the warpgroup (plus the TMA of a float K or V beside a quantized one). `reads` names what
+ * the barrier also ends every read of.
+ */
+export function publishStage(formats: TensorFormats, reads: string): string[] {
+  const floats = (['k', 'v'] as const).filter((w) => formats[w].kind !== 'quant');
+  const floatBytes = floats.map((w) => (w === 'k' ? 'D' : 'DV')).join(' + ');
+  return [
+    '  // Generic-proxy stores, read by wgmma (async proxy): fence, then one arrival for all 128;',
+    `  // the barrier also ends every read of ${reads}.`,
+    '  proxy_fence();',
+    `  ${producerSync}`,
+    '  if (ptid == 0) {',
+    ...(floats.length
+      ? [
+          `    mbar_expect_tx(&full_bar[st], BK * (${floatBytes}) * (int)sizeof(T));`,
+          ...tmaLoadKvOf(floats).map((l) => `  ${l}`),
+        ]
+      : ['    mbar_arrive(&full_bar[st]);']),
+    '  }',
+  ];
+}
 
 const quantOf = (f: TensorFormats): Which[] => (['k', 'v'] as const).filter((w) => f[w].kind === 'quant');
 const wprOf = (w: Which): string => `${w === 'k' ? 'DqRowsK' : 'DqRowsV'}::WPR`;
@@ -82,8 +107,6 @@ function convertLines(f: TensorFormats, fast: boolean): string[] {
 
 /** The producer's loop, pipelined (`fast`: every quantized cache takes the fast converter). */
 export function pipelinedProducerCode(formats: TensorFormats, field: Field, fast: boolean): string[] {
-  const floats = (['k', 'v'] as const).filter((w) => formats[w].kind !== 'quant');
-  const floatBytes = floats.map((w) => (w === 'k' ? 'D' : 'DV')).join(' + ');
   const tensorScales = fast
     ? quantOf(formats)
         .filter((w) => fastScale(formats[w]) === 'tensor')
@@ -124,18 +147,7 @@ export function pipelinedProducerCode(formats: TensorFormats, field: Field, fast
     `  ${producerSync} // tile kt's codes and scales are in shared memory`,
     '  if (wrapped) mbar_wait(&empty_bar[st], ph ^ 1u);',
     ...convertLines(formats, fast).map((l) => `  ${l}`),
-    '  // Generic-proxy stores, read by wgmma (async proxy): fence, then one arrival for all 128;',
-    '  // the barrier also ends every read of this slot and of the scales before they are rewritten.',
-    '  proxy_fence();',
-    `  ${producerSync}`,
-    '  if (ptid == 0) {',
-    ...(floats.length
-      ? [
-          `    mbar_expect_tx(&full_bar[st], BK * (${floatBytes}) * (int)sizeof(T));`,
-          ...tmaLoadKvOf(floats).map((l) => `  ${l}`),
-        ]
-      : ['    mbar_arrive(&full_bar[st]);']),
-    '  }',
+    ...publishStage(formats, 'this slot and of the scales before they are rewritten'),
     '  if (nx < nkt) put_scales();',
     '  slot ^= 1;',
     '  if (++st == STAGES) {',

@@ -12,13 +12,8 @@ import { codesPerWord } from '../../quant/elem.js';
 import { wordsPerRow } from '../../quant/layout.js';
 import { fastConverterCode, fastConvertible } from './dequant-fast.js';
 import { producerHandleDecls } from './dequant-tile.js';
-import { pipelinedProducerCode, tokenScaled } from './wgmma-ws-dq-pipe.js';
-import { tmaLoadKvOf } from './kv-load-tma.js';
+import { pipelinedProducerCode, producerSync, publishStage, tokenScaled } from './wgmma-ws-dq-pipe.js';
 import { qTmaCoords } from './qo-rows.js';
-
-/** Named barrier of the producer warpgroup alone (1: consumers; 2, 3: ping-pong). */
-const PRODUCER_BAR = 4;
-const producerSync = `asm volatile("bar.sync ${PRODUCER_BAR}, 128;\\n" ::: "memory");`;
 
 const quantOf = (f: TensorFormats): ('k' | 'v')[] =>
   (['k', 'v'] as const).filter((w) => f[w].kind === 'quant');
@@ -88,8 +83,6 @@ export function wsFastConverterCode(s: Schedule, formats: TensorFormats): string
 
 /** Schedule.wsDequant 'serial': stage the tile's codes, wait, convert, arm; one tile at a time. */
 function serialProducerCode(formats: TensorFormats): string[] {
-  const floats = (['k', 'v'] as const).filter((w) => formats[w].kind !== 'quant');
-  const floatBytes = floats.map((w) => (w === 'k' ? 'D' : 'DV')).join(' + ');
   const { stage, convert } = tileLines(formats);
   return [
     'const int ptid = tid - CTHREADS;',
@@ -113,18 +106,7 @@ function serialProducerCode(formats: TensorFormats): string[] {
     `  ${producerSync} // every thread's copies have landed`,
     '  if (wrapped) mbar_wait(&empty_bar[st], ph ^ 1u);',
     ...convert.map((l) => `  ${l}`),
-    '  // Generic-proxy stores, read by wgmma (async proxy): fence, then one arrival for all 128;',
-    '  // the barrier also ends every read of the staging buffer before the next copies.',
-    '  proxy_fence();',
-    `  ${producerSync}`,
-    '  if (ptid == 0) {',
-    ...(floats.length
-      ? [
-          `    mbar_expect_tx(&full_bar[st], BK * (${floatBytes}) * (int)sizeof(T));`,
-          ...tmaLoadKvOf(floats).map((l) => `  ${l}`),
-        ]
-      : ['    mbar_arrive(&full_bar[st]);']),
-    '  }',
+    ...publishStage(formats, 'the staging buffer before the next copies'),
     '  if (++st == STAGES) {',
     '    st = 0;',
     '    ph ^= 1u;',
