@@ -85,7 +85,7 @@ describe('the artifact manifest', () => {
       '4:lse:f32[B,H,Nq]:read_write',
       '5:doc:i32[Nk]:read',
       '6:doc_summary:i32[cdiv(Nk, 16),2]:read_write',
-      '7:uniforms:u32[8]:read',
+      '7:uniforms:u32[14]:read',
     ]);
     expect(a.uniforms.map((u) => `${u.name}:${u.dtype}@${u.offset}`)).toEqual([
       'q_offset:i32@0',
@@ -96,13 +96,20 @@ describe('the artifact manifest', () => {
       'Hkv:i32@20',
       'Nq:i32@24',
       'Nk:i32@28',
+      // Element strides of K and V (codegen/wgsl/kv-load.ts k_row / v_row); packed by default.
+      'k_stride_b:u32@32',
+      'k_stride_h:u32@36',
+      'k_stride_n:u32@40',
+      'v_stride_b:u32@44',
+      'v_stride_h:u32@48',
+      'v_stride_n:u32@52',
     ]);
   });
 
-  it('params follow the fixed uniforms; no lse binding without the output', () => {
+  it('params follow the fixed uniforms (sizes, offsets, scale, then the six K/V strides); no lse binding without the output', () => {
     const k = { ...slidingWindowKernel(), outputs: { lse: false } };
     const a = renderWgsl(k, meta);
-    expect(a.uniforms.at(-1)).toEqual({ name: 'window', dtype: 'i32', offset: 32 });
+    expect(a.uniforms.at(-1)).toEqual({ name: 'window', dtype: 'i32', offset: 56 });
     expect(a.bindings.some((b) => b.role === 'lse')).toBe(false);
     expect(a.code).not.toContain('lse_buf[');
     expect(() => nagaValidate(a.code)).not.toThrow();
