@@ -4,7 +4,7 @@ a dense single-call result without torch or a GPU. Ints follow the language (32-
 division and modulo, x / 0 = 0); floats are Python floats (f64), enough for these checks."""
 import math
 
-from .distributed_tiles import _floor_div, _floor_mod, _wrap
+from .distributed_tiles import COMPARE, INT_ARITH, _wrap
 
 
 def _f2i(x):
@@ -23,23 +23,8 @@ def _div_by_zero(a, b):
     return math.copysign(math.inf, a) * math.copysign(1.0, b)
 
 
-_BIN = {
-    'lt': lambda a, b: a < b,
-    'le': lambda a, b: a <= b,
-    'gt': lambda a, b: a > b,
-    'ge': lambda a, b: a >= b,
-    'eq': lambda a, b: a == b,
-    'ne': lambda a, b: a != b,
-    'min': min,
-    'max': max,
-}
-_INT = {
-    'add': lambda a, b: _wrap(a + b),
-    'sub': lambda a, b: _wrap(a - b),
-    'mul': lambda a, b: _wrap(a * b),
-    'div': _floor_div,
-    'mod': _floor_mod,
-}
+_BIN = {**COMPARE, 'min': min, 'max': max}
+_INT = INT_ARITH
 _FLOAT = {
     'add': lambda a, b: a + b,
     'sub': lambda a, b: a - b,

@@ -63,14 +63,16 @@ def parse(text):
     return tree
 
 
-_INT_OPS = {
+# Int arithmetic as the kernels compute it (wrapping i32, floor division/modulo); comparisons.
+# distributed_reference.py evaluates the manifest's expressions with the same tables.
+INT_ARITH = {
     'add': lambda a, b: _wrap(a + b),
     'sub': lambda a, b: _wrap(a - b),
     'mul': lambda a, b: _wrap(a * b),
     'div': _floor_div,
     'mod': _floor_mod,
-    'min': min,
-    'max': max,
+}
+COMPARE = {
     'lt': lambda a, b: a < b,
     'le': lambda a, b: a <= b,
     'gt': lambda a, b: a > b,
@@ -78,6 +80,7 @@ _INT_OPS = {
     'eq': lambda a, b: a == b,
     'ne': lambda a, b: a != b,
 }
+_INT_OPS = {**INT_ARITH, 'min': min, 'max': max, **COMPARE}
 
 
 def evaluate(tree, env, ranges):
