@@ -62,7 +62,20 @@ async function check(source: string, name: string, params: Record<string, number
   const base = { q: made.q, k: made.k, v: made.v, out: fwd.out, lse: fwd.lse, dout };
   const got = await mod.backward(device, { ...base, ...tensors, sizes, params });
   const runtime = await runWgslBackward(device, c.backward, { ...base, ...sizes, params, tensors });
-  expect(got).toEqual(runtime);
+  // dq, dk and dv have one writer per element: bit-equal to the runtime's. Param and tensor
+  // gradients accumulate through f32 atomics, order-dependent in the last bits (docs/BACKWARD.md).
+  expect([got.dq, got.dk, got.dv]).toEqual([runtime.dq, runtime.dk, runtime.dv]);
+  expect(Object.keys(got.dParams).sort()).toEqual(Object.keys(runtime.dParams).sort());
+  expect(Object.keys(got.dTensors).sort()).toEqual(Object.keys(runtime.dTensors).sort());
+  for (const p of Object.keys(runtime.dParams))
+    expect(
+      compareArrays([got.dParams[p]!], [runtime.dParams[p]!], 1e-3).relError,
+      `d${p}`,
+    ).toBeLessThanOrEqual(1e-6);
+  for (const t of Object.keys(runtime.dTensors))
+    expect(compareArrays(got.dTensors[t]!, runtime.dTensors[t]!, 1e-3).relError, `d${t}`).toBeLessThanOrEqual(
+      1e-6,
+    );
   const all = { ...Object.fromEntries(c.decl.defaults), ...params };
   const env = evalEnv(c.decl.decl, all, shape, made);
   const ref = referenceGradients(
