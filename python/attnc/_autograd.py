@@ -134,6 +134,9 @@ def register_backward(name, family, forward_op):
         ctx.int_params, ctx.float_params = list(int_params), list(float_params)
         ctx.offsets = (q_offset, k_offset, scale)
         ctx.param_shape = None if param_grad is None else param_grad.shape
+        # Autograd's input tree holds only the arguments the call passed (trailing defaults are not
+        # in it), so backward returns exactly that many gradients.
+        ctx.n_inputs = len(inputs)
 
     def backward(ctx, dout, dlse, _dindices):
         q, k, v, out, lse, *tensors = ctx.saved_tensors
@@ -149,7 +152,8 @@ def register_backward(name, family, forward_op):
             dparams = torch.stack(picks) if picks else grads.new_zeros((0,))
         # Non-tensor inputs get None, but an empty list is a list node of autograd's input tree: [].
         no_grad = [[] if isinstance(x, list) and not x else None for x in (ctx.int_params, ctx.float_params)]
-        return dq, dk, dv, dtensors, *no_grad, None, None, None, dparams, None, None, None
+        grads_in = (dq, dk, dv, dtensors, *no_grad, None, None, None, dparams, None, None, None)
+        return grads_in[: ctx.n_inputs]
 
     torch.library.register_autograd(f'attnc::{name}', backward, setup_context=setup_context)
     return bwd

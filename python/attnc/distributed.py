@@ -256,8 +256,33 @@ def all_to_all_rows(sends, recv_lengths, dim, group=None):
         return torch.cat([x, x.new_zeros(pad)], dim=dim)
 
     recv = [padded(sends[0]).new_empty(_with_len(sends[0], longest, dim)) for _ in recv_lengths]
-    dist.all_to_all(recv, [padded(s) for s in sends], group=group)
+    exchange = dist.all_to_all if _has_all_to_all(group) else _all_to_all_by_p2p
+    exchange(recv, [padded(s) for s in sends], group=group)
     return [r.narrow(dim, 0, n) for r, n in zip(recv, recv_lengths)]
+
+
+def _has_all_to_all(group):
+    # gloo has no all_to_all (torch 2.11 raises "Backend gloo does not support alltoall"); NCCL,
+    # MPI and UCC do.
+    return dist.get_backend(group) != 'gloo'
+
+
+def _all_to_all_by_p2p(recv, sends, group=None):
+    """all_to_all through torch.distributed's batched isend/irecv (what gloo offers): rank r's
+    sends[p] lands in rank p's recv[r]; a rank's own slot is a local copy."""
+    rank = dist.get_rank(group)
+    peers = [p for p in range(len(sends)) if p != rank]
+    recv[rank].copy_(sends[rank])
+    if not peers:
+        return
+    ops = [dist.P2POp(dist.isend, sends[p], _global(p, group), group) for p in peers]
+    ops += [dist.P2POp(dist.irecv, recv[p], _global(p, group), group) for p in peers]
+    for req in dist.batch_isend_irecv(ops):
+        req.wait()
+
+
+def _global(group_rank, group):
+    return group_rank if group is None else dist.get_global_rank(group, group_rank)
 
 
 # Ulysses lives in its own module, which uses shard/unshard above.
