@@ -134,9 +134,6 @@ def register_backward(name, family, forward_op):
         ctx.int_params, ctx.float_params = list(int_params), list(float_params)
         ctx.offsets = (q_offset, k_offset, scale)
         ctx.param_shape = None if param_grad is None else param_grad.shape
-        # Autograd's input tree holds only the arguments the call passed (trailing defaults are not
-        # in it), so backward returns exactly that many gradients.
-        ctx.n_inputs = len(inputs)
 
     def backward(ctx, dout, dlse, _dindices):
         q, k, v, out, lse, *tensors = ctx.saved_tensors
@@ -153,7 +150,10 @@ def register_backward(name, family, forward_op):
         # Non-tensor inputs get None, but an empty list is a list node of autograd's input tree: [].
         no_grad = [[] if isinstance(x, list) and not x else None for x in (ctx.int_params, ctx.float_params)]
         grads_in = (dq, dk, dv, dtensors, *no_grad, None, None, None, dparams, None, None, None)
-        return grads_in[: ctx.n_inputs]
+        # The dispatcher drops trailing arguments that equal their defaults from autograd's input
+        # tree (setup_context still sees all 13), and torch.library checks the returned structure
+        # against that tree; it hands the tree's shape to us as ctx.needs_input_grad.
+        return grads_in[: len(ctx.needs_input_grad)]
 
     torch.library.register_autograd(f'attnc::{name}', backward, setup_context=setup_context)
     return bwd
