@@ -3,9 +3,11 @@
 // (the gzip size of the bundle minus that of the bundle with the part's bytes cut out, attributed
 // through the source map). `attnc/wgsl` (src/wgsl.ts) leaves the CUDA backend out.
 //   node bench/bundle-size.mjs [--json FILE] [--chevrotain DIR]
-// --chevrotain measures another chevrotain install (DIR/node_modules/chevrotain, e.g. a newer
-// major put into a scratch project) in place of ours; nothing else changes.
-import { writeFileSync } from 'node:fs';
+// --chevrotain DIR also measures each entry with another chevrotain install in place of ours (the
+// one DIR resolves, e.g. a newer major put into a scratch project: `npm i chevrotain@12` there);
+// the JSON then holds both (`rows`, `withOtherChevrotain`).
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { gzipSync } from 'node:zlib';
 import { build } from 'esbuild';
@@ -93,7 +95,7 @@ const otherChevrotain = (dir) => ({
   },
 });
 
-async function measure(entry) {
+async function measure(entry, chevrotainDir) {
   const r = await build({
     stdin: { contents: `export { compile } from './${entry}';`, resolveDir: process.cwd(), loader: 'ts' },
     bundle: true,
@@ -105,7 +107,7 @@ async function measure(entry) {
     sourcemap: 'external',
     outfile: 'bundle.js',
     logLevel: 'silent',
-    plugins: args.chevrotain ? [otherChevrotain(args.chevrotain)] : [],
+    plugins: chevrotainDir ? [otherChevrotain(chevrotainDir)] : [],
   });
   const js = r.outputFiles
     .find((f) => f.path.endsWith('.js'))
@@ -136,22 +138,28 @@ async function measure(entry) {
   return { entry, minKB: kb(js.length), gzipKB: kb(gzip), parts };
 }
 
-const rows = [await measure('src/index.ts'), await measure('src/wgsl.ts')];
-for (const r of rows) {
-  console.log(
-    `${r.entry}: ${r.minKB} kB min, ${r.gzipKB} kB gzip${args.chevrotain ? ` (chevrotain from ${args.chevrotain})` : ''}`,
-  );
+const entries = ['src/index.ts', 'src/wgsl.ts'];
+const rows = [];
+for (const e of entries) rows.push(await measure(e));
+const other = [];
+if (args.chevrotain) for (const e of entries) other.push(await measure(e, args.chevrotain));
+const version = (dir) =>
+  JSON.parse(readFileSync(join(dir, 'node_modules/chevrotain/package.json'), 'utf8')).version;
+const otherVersion = args.chevrotain ? `chevrotain ${version(args.chevrotain)}` : '';
+const print = (r, note) => {
+  console.log(`${r.entry}: ${r.minKB} kB min, ${r.gzipKB} kB gzip${note}`);
   for (const p of r.parts)
     console.log(
       `  ${p.part.padEnd(22)} ${String(p.minKB).padStart(6)} kB min ${String(p.gzipKB).padStart(6)} kB gzip`,
     );
+};
+for (const r of rows) print(r, '');
+for (const r of other) print(r, ` (${otherVersion})`);
+if (args.json) {
+  const ours = { chevrotain: version('.') };
+  const withOther = args.chevrotain
+    ? { withOtherChevrotain: { chevrotain: version(args.chevrotain), rows: other } }
+    : {};
+  const date = new Date().toISOString().slice(0, 10);
+  writeFileSync(args.json, JSON.stringify({ date, ...ours, rows, ...withOther }, null, 2) + '\n');
 }
-if (args.json)
-  writeFileSync(
-    args.json,
-    JSON.stringify(
-      { date: new Date().toISOString().slice(0, 10), chevrotain: args.chevrotain ?? 'package', rows },
-      null,
-      2,
-    ) + '\n',
-  );
