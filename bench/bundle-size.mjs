@@ -9,7 +9,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { gzipSync } from 'node:zlib';
+import { brotliCompressSync, gzipSync } from 'node:zlib';
 import { build } from 'esbuild';
 
 const { values: args } = parseArgs({ options: { json: { type: 'string' }, chevrotain: { type: 'string' } } });
@@ -135,7 +135,13 @@ async function measure(entry, chevrotainDir) {
       gzipKB: kb(gzip - gzipSync(without(lines, owners, part)).length),
     }))
     .sort((a, b) => b.gzipKB - a.gzipKB);
-  return { entry, minKB: kb(js.length), gzipKB: kb(gzip), parts };
+  return {
+    entry,
+    minKB: kb(js.length),
+    gzipKB: kb(gzip),
+    brotliKB: kb(brotliCompressSync(js).length),
+    parts,
+  };
 }
 
 const entries = ['src/index.ts', 'src/wgsl.ts'];
@@ -147,7 +153,7 @@ const version = (dir) =>
   JSON.parse(readFileSync(join(dir, 'node_modules/chevrotain/package.json'), 'utf8')).version;
 const otherVersion = args.chevrotain ? `chevrotain ${version(args.chevrotain)}` : '';
 const print = (r, note) => {
-  console.log(`${r.entry}: ${r.minKB} kB min, ${r.gzipKB} kB gzip${note}`);
+  console.log(`${r.entry}: ${r.minKB} kB min, ${r.gzipKB} kB gzip, ${r.brotliKB} kB brotli${note}`);
   for (const p of r.parts)
     console.log(
       `  ${p.part.padEnd(22)} ${String(p.minKB).padStart(6)} kB min ${String(p.gzipKB).padStart(6)} kB gzip`,

@@ -1,6 +1,7 @@
 // What the browser entry `attnc/wgsl` may pull into a bundle: an import-graph check on esbuild's
 // metafile (sizes are benchmarks, bench/bundle-size.mjs). The whole entry must leave out the CUDA
-// backend, the backward kernels, Node-only code and the optional peers; a bundle of `compile()`
+// backend, the backward kernels, the WebGPU runtime and the float64 references, Node-only code
+// and the optional peers; a bundle of `compile()`
 // alone must also leave out what only other exports use (the TS module emitter, the runtime, the
 // reference evaluator, the visualisations, the IR dump). A failure names the import chain.
 import { build, type Metafile } from 'esbuild';
@@ -12,7 +13,7 @@ const forbiddenInEntry: readonly RegExp[] = [
   /^src\/backward\.ts$/,
   /^src\/codegen\/[^/]+\/backward/,
   /^src\/cli\//,
-  /^src\/runtime\/(webgpu|node|gpu)/,
+  /^src\/runtime\/(webgpu|device|lavapipe|backward|stored-run|reference|kv-cache)/,
   /node_modules\/(webgpu|prettier|pngjs|yocto-spinner)\//,
   /^node:/,
 ];
@@ -76,7 +77,7 @@ function forbiddenChains(meta: Metafile, patterns: readonly RegExp[]): string[] 
 }
 
 describe('attnc/wgsl import graph', () => {
-  it('the whole entry: no CUDA backend, backward kernels, Node-only code or optional peers', async () => {
+  it('the whole entry: no CUDA backend, backward kernels, GPU runtime, references, Node-only code or peers', async () => {
     const meta = await metafileOf("export * from './src/wgsl.ts';");
     expect(forbiddenChains(meta, forbiddenInEntry)).toEqual([]);
   });
