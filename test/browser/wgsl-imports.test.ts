@@ -1,9 +1,9 @@
 // What the browser entry `attnc/wgsl` may pull into a bundle: an import-graph check on esbuild's
 // metafile (sizes are benchmarks, bench/bundle-size.mjs). The whole entry must leave out the CUDA
 // backend, the backward kernels, the WebGPU runtime and the float64 references, Node-only code
-// and the optional peers; a bundle of `compile()`
-// alone must also leave out what only other exports use (the TS module emitter, the runtime, the
-// reference evaluator, the visualisations, the IR dump). A failure names the import chain.
+// and the optional peers; a bundle of `compile()` alone must also leave out what only other
+// exports use (the TS module emitter, the runtime, the AST evaluator, the visualisations, the IR
+// dump). A failure names the import chain.
 import { build, type Metafile } from 'esbuild';
 import { describe, expect, it } from 'vitest';
 
