@@ -2,17 +2,21 @@
 // into parts: each part's minified bytes (esbuild's metafile) and what it costs in the gzip bundle
 // (the gzip size of the bundle minus that of the bundle with the part's bytes cut out, attributed
 // through the source map). `attnc/wgsl` (src/wgsl.ts) leaves the CUDA backend out.
-//   node bench/bundle-size.mjs [--json FILE] [--chevrotain DIR]
+//   node bench/bundle-size.mjs [--json FILE] [--chevrotain DIR] [--stub REGEX]
 // --chevrotain DIR also measures each entry with another chevrotain install in place of ours (the
 // one DIR resolves, e.g. a newer major put into a scratch project: `npm i chevrotain@12` there);
-// the JSON then holds both (`rows`, `withOtherChevrotain`).
+// the JSON then holds both (`rows`, `withOtherChevrotain`). --stub REGEX asks what leaving code
+// out would save: each src/ module whose path matches becomes a stub whose exports throw (so the
+// bundle no longer works for what they did; the numbers are a what-if, not a build).
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { brotliCompressSync, gzipSync } from 'node:zlib';
 import { build } from 'esbuild';
 
-const { values: args } = parseArgs({ options: { json: { type: 'string' }, chevrotain: { type: 'string' } } });
+const { values: args } = parseArgs({
+  options: { json: { type: 'string' }, chevrotain: { type: 'string' }, stub: { type: 'string' } },
+});
 const kb = (n) => Math.round((n / 1024) * 10) / 10;
 
 /** The part a source file of the bundle belongs to (first match). */
@@ -95,6 +99,21 @@ const otherChevrotain = (dir) => ({
   },
 });
 
+/** Replaces matching src/ modules by stubs: each exported function or constant throws. */
+const stubs = (pattern) => ({
+  name: 'stubs',
+  setup(b) {
+    b.onLoad({ filter: /\/src\/.*\.ts$/ }, (a) => {
+      if (!pattern.test(a.path)) return undefined;
+      const source = readFileSync(a.path, 'utf8');
+      const names = [...source.matchAll(/^export (?:async )?(?:function\*?|const|let|class) (\w+)/gm)];
+      const stub = (n) =>
+        `export const ${n[1]} = () => { throw new Error('stubbed by bundle-size --stub'); };`;
+      return { contents: names.map(stub).join('\n'), loader: 'ts' };
+    });
+  },
+});
+
 async function measure(entry, chevrotainDir) {
   const r = await build({
     stdin: { contents: `export { compile } from './${entry}';`, resolveDir: process.cwd(), loader: 'ts' },
@@ -107,7 +126,10 @@ async function measure(entry, chevrotainDir) {
     sourcemap: 'external',
     outfile: 'bundle.js',
     logLevel: 'silent',
-    plugins: chevrotainDir ? [otherChevrotain(chevrotainDir)] : [],
+    plugins: [
+      ...(chevrotainDir ? [otherChevrotain(chevrotainDir)] : []),
+      ...(args.stub ? [stubs(new RegExp(args.stub))] : []),
+    ],
   });
   const js = r.outputFiles
     .find((f) => f.path.endsWith('.js'))
@@ -162,7 +184,7 @@ const print = (r, note) => {
 for (const r of rows) print(r, '');
 for (const r of other) print(r, ` (${otherVersion})`);
 if (args.json) {
-  const ours = { chevrotain: version('.') };
+  const ours = { chevrotain: version('.'), ...(args.stub ? { stubbed: args.stub } : {}) };
   const withOther = args.chevrotain
     ? { withOtherChevrotain: { chevrotain: version(args.chevrotain), rows: other } }
     : {};
