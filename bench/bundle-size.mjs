@@ -1,13 +1,120 @@
-// Browser bundle size of `compile()` per public entry (esbuild, minified, platform browser), and
-// the largest contributors. `attnc/wgsl` (src/wgsl.ts) leaves the CUDA backend out.
-//   node bench/bundle-size.mjs [--json FILE]
-import { writeFileSync } from 'node:fs';
-import { gzipSync } from 'node:zlib';
+// Browser bundle size of `compile()` per public entry (esbuild, minified, platform browser), split
+// into parts: each part's minified bytes (esbuild's metafile) and what it costs in the gzip bundle
+// (the gzip size of the bundle minus that of the bundle with the part's bytes cut out, attributed
+// through the source map). `attnc/wgsl` (src/wgsl.ts) leaves the CUDA backend out.
+//   node bench/bundle-size.mjs [--json FILE] [--chevrotain DIR] [--stub REGEX]
+// --chevrotain DIR also measures each entry with another chevrotain install in place of ours (the
+// one DIR resolves, e.g. a newer major put into a scratch project: `npm i chevrotain@12` there);
+// the JSON then holds both (`rows`, `withOtherChevrotain`). --stub REGEX asks what leaving code
+// out would save: each src/ module whose path matches becomes a stub whose exports throw (so the
+// bundle no longer works for what they did; the numbers are a what-if, not a build).
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { brotliCompressSync, gzipSync } from 'node:zlib';
 import { build } from 'esbuild';
 
+const { values: args } = parseArgs({
+  options: { json: { type: 'string' }, chevrotain: { type: 'string' }, stub: { type: 'string' } },
+});
 const kb = (n) => Math.round((n / 1024) * 10) / 10;
 
-async function measure(entry) {
+/** The part a source file of the bundle belongs to (first match). */
+const partRules = [
+  [/node_modules\/lodash-es\//, 'lodash-es'],
+  [/node_modules\/(@chevrotain\/|chevrotain\/)/, 'chevrotain'],
+  [/node_modules\//, 'other packages'],
+  [/^src\/dsl\/|^src\/diagnostics\.ts$/, 'front end (src/dsl)'],
+  [/^src\/codegen\/cuda\//, 'CUDA backend'],
+  [/^src\/codegen\/wgsl\/(routing|coop-route)/, 'WGSL routing'],
+  [/^src\/codegen\/wgsl\/(quantize|dequant)/, 'WGSL quantized K/V'],
+  [/^src\/codegen\/wgsl\/decode/, 'WGSL decode'],
+  [/^src\/codegen\/wgsl\/coop/, 'WGSL coop engine'],
+  [/^src\/codegen\/wgsl\/importance/, 'WGSL importance'],
+  [/^src\/codegen\/wgsl\//, 'WGSL core'],
+  [/^src\//, 'IR, passes, compile'],
+];
+const partOf = (file) => {
+  const f = file.replace(/^.*?\/(src\/|node_modules\/)/, (_, d) => (d === 'src/' ? d : 'node_modules/'));
+  return partRules.find(([re]) => re.test(f))?.[1] ?? 'esbuild glue';
+};
+
+const B64 = Object.fromEntries(
+  [...'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/'].map((c, i) => [c, i]),
+);
+
+/** Source-map v3 mappings → per generated line, [column, source index | -1] segments. */
+function decodeMappings(mappings) {
+  let source = 0;
+  return mappings.split(';').map((line) => {
+    let col = 0;
+    return line
+      .split(',')
+      .filter(Boolean)
+      .map((seg) => {
+        const fields = [];
+        let value = 0;
+        let shift = 0;
+        for (const c of seg) {
+          const d = B64[c];
+          value += (d & 31) << shift;
+          if (d & 32) shift += 5;
+          else {
+            fields.push(value & 1 ? -(value >>> 1) : value >>> 1);
+            value = shift = 0;
+          }
+        }
+        col += fields[0];
+        if (fields.length > 1) source += fields[1];
+        return [col, fields.length > 1 ? source : -1];
+      });
+  });
+}
+
+/** The bundle with every character esbuild attributes to `part` removed. */
+function without(lines, owners, part) {
+  return lines
+    .map((line, i) => {
+      let out = '';
+      let at = 0;
+      for (const [start, end, owner] of owners[i] ?? []) {
+        if (owner !== part) continue;
+        out += line.slice(at, start);
+        at = end;
+      }
+      return out + line.slice(at);
+    })
+    .join('\n');
+}
+
+/** Resolves `chevrotain` from `dir` (its own dependencies then resolve from there too). */
+const otherChevrotain = (dir) => ({
+  name: 'other-chevrotain',
+  setup(b) {
+    b.onResolve({ filter: /^chevrotain$/ }, (a) =>
+      a.pluginData === 'other'
+        ? undefined
+        : b.resolve('chevrotain', { kind: a.kind, resolveDir: dir, pluginData: 'other' }),
+    );
+  },
+});
+
+/** Replaces matching src/ modules by stubs: each exported function or constant throws. */
+const stubs = (pattern) => ({
+  name: 'stubs',
+  setup(b) {
+    b.onLoad({ filter: /\/src\/.*\.ts$/ }, (a) => {
+      if (!pattern.test(a.path)) return undefined;
+      const source = readFileSync(a.path, 'utf8');
+      const names = [...source.matchAll(/^export (?:async )?(?:function\*?|const|let|class) (\w+)/gm)];
+      const stub = (n) =>
+        `export const ${n[1]} = () => { throw new Error('stubbed by bundle-size --stub'); };`;
+      return { contents: names.map(stub).join('\n'), loader: 'ts' };
+    });
+  },
+});
+
+async function measure(entry, chevrotainDir) {
   const r = await build({
     stdin: { contents: `export { compile } from './${entry}';`, resolveDir: process.cwd(), loader: 'ts' },
     bundle: true,
@@ -16,32 +123,71 @@ async function measure(entry) {
     minify: true,
     write: false,
     metafile: true,
+    sourcemap: 'external',
+    outfile: 'bundle.js',
     logLevel: 'silent',
+    plugins: [
+      ...(chevrotainDir ? [otherChevrotain(chevrotainDir)] : []),
+      ...(args.stub ? [stubs(new RegExp(args.stub))] : []),
+    ],
   });
-  const bytes = r.outputFiles[0].contents;
-  const parts = {};
+  const js = r.outputFiles
+    .find((f) => f.path.endsWith('.js'))
+    .text.replace(/\n\/\/# sourceMappingURL=.*\n?$/, '');
+  const map = JSON.parse(r.outputFiles.find((f) => f.path.endsWith('.map')).text);
+  const gzip = gzipSync(js).length;
+  const lines = js.split('\n');
+  const sourcePart = map.sources.map(partOf);
+  const owners = decodeMappings(map.mappings).map((segs, i) =>
+    segs.map(([col, src], k) => [
+      col,
+      segs[k + 1]?.[0] ?? lines[i]?.length ?? col,
+      src < 0 ? 'esbuild glue' : sourcePart[src],
+    ]),
+  );
+  const minBytes = {};
   for (const out of Object.values(r.metafile.outputs))
-    for (const [file, x] of Object.entries(out.inputs)) {
-      const key = file.includes('node_modules/')
-        ? file.split('node_modules/')[1].split('/')[0]
-        : file.split('/').slice(0, 3).join('/');
-      parts[key] = (parts[key] ?? 0) + x.bytesInOutput;
-    }
-  const top = Object.entries(parts)
-    .sort((a, b) => b[1] - a[1])
-    .slice(0, 6)
-    .map(([k, v]) => ({ part: k, minKB: kb(v) }));
-  return { entry, minKB: kb(bytes.length), gzipKB: kb(gzipSync(bytes).length), top };
+    for (const [file, x] of Object.entries(out.inputs))
+      minBytes[partOf(file)] = (minBytes[partOf(file)] ?? 0) + x.bytesInOutput;
+  const parts = Object.entries(minBytes)
+    .filter(([, bytes]) => bytes > 0)
+    .map(([part, bytes]) => ({
+      part,
+      minKB: kb(bytes),
+      gzipKB: kb(gzip - gzipSync(without(lines, owners, part)).length),
+    }))
+    .sort((a, b) => b.gzipKB - a.gzipKB);
+  return {
+    entry,
+    minKB: kb(js.length),
+    gzipKB: kb(gzip),
+    brotliKB: kb(brotliCompressSync(js).length),
+    parts,
+  };
 }
 
-const rows = [await measure('src/index.ts'), await measure('src/wgsl.ts')];
-for (const r of rows)
-  console.log(
-    `${r.entry}: ${r.minKB} kB min, ${r.gzipKB} kB gzip (${r.top.map((t) => `${t.part} ${t.minKB}`).join(', ')})`,
-  );
-const at = process.argv.indexOf('--json');
-if (at > 0)
-  writeFileSync(
-    process.argv[at + 1],
-    JSON.stringify({ date: new Date().toISOString().slice(0, 10), rows }, null, 2) + '\n',
-  );
+const entries = ['src/index.ts', 'src/wgsl.ts'];
+const rows = [];
+for (const e of entries) rows.push(await measure(e));
+const other = [];
+if (args.chevrotain) for (const e of entries) other.push(await measure(e, args.chevrotain));
+const version = (dir) =>
+  JSON.parse(readFileSync(join(dir, 'node_modules/chevrotain/package.json'), 'utf8')).version;
+const otherVersion = args.chevrotain ? `chevrotain ${version(args.chevrotain)}` : '';
+const print = (r, note) => {
+  console.log(`${r.entry}: ${r.minKB} kB min, ${r.gzipKB} kB gzip, ${r.brotliKB} kB brotli${note}`);
+  for (const p of r.parts)
+    console.log(
+      `  ${p.part.padEnd(22)} ${String(p.minKB).padStart(6)} kB min ${String(p.gzipKB).padStart(6)} kB gzip`,
+    );
+};
+for (const r of rows) print(r, '');
+for (const r of other) print(r, ` (${otherVersion})`);
+if (args.json) {
+  const ours = { chevrotain: version('.'), ...(args.stub ? { stubbed: args.stub } : {}) };
+  const withOther = args.chevrotain
+    ? { withOtherChevrotain: { chevrotain: version(args.chevrotain), rows: other } }
+    : {};
+  const date = new Date().toISOString().slice(0, 10);
+  writeFileSync(args.json, JSON.stringify({ date, ...ours, rows, ...withOther }, null, 2) + '\n');
+}
