@@ -24,6 +24,7 @@ import {
 import { cudaRoutingPath, rankedBlocksOf } from './routing-case.js';
 import type { CudaLayout } from './layout.js';
 import { ARGS, type CudaContext } from './rules.js';
+import { pagedQuantRow } from './kv-rows.js';
 import { hasTensorTopk, tensorTopkDeviceCode } from './routing-topk-mma.js';
 import { ROUTE_THREADS, routeCandidateFn, routeTopkKernel, unitsPerBlock } from './routing-topk.js';
 
@@ -118,7 +119,7 @@ function quantPoolKernel(k: AttentionKernel, red: (typeof reducers)[PoolReducer]
     `  for (int d = threadIdx.x; d < D; d += ${ROUTE_THREADS}) {`,
     `    float acc = ${red.init};`,
     '    for (int p = 0; p < len; ++p) {',
-    '      const float x = k_dequant(a, bh * (size_t)a.Nk + t0 + p, t0 + p, d, bh);',
+    `      const float x = k_dequant(a, ${k.formats.paged ? pagedQuantRow('a', 'bh', 't0 + p') : 'bh * (size_t)a.Nk + t0 + p'}, t0 + p, d, bh);`,
     `      ${red.fold};`,
     '    }',
     `    dst[d] = ${red.finish};`,
