@@ -8,65 +8,11 @@
 // scale, `norm` [B, Hkv, D], the `recent` window [B, Hkv, r, D]. Salient flags are the caller's
 // logical [B, Hkv, Nk] tensor. Here: the pool shapes, the scatter of a contiguous cache into a
 // pool (pages in any order, the rest poisoned) and the gather back, which the reference reads.
-import { codesPerWord } from '../quant/elem.js';
 import type { QuantFormat } from '../quant/format.js';
-import {
-  cacheLayout,
-  scaleGroups,
-  wordsPerRow,
-  type CacheSizes,
-  type QuantCache,
-  type StoredFloats,
-} from '../quant/layout.js';
+import type { CacheSizes, QuantCache, StoredFloats } from '../quant/layout.js';
+import { pagedRows, type CachePart, type QuantPages } from '../quant/paged-layout.js';
 
-/** A block table over a pool of `pages` pages of `pageSize` rows. */
-export interface QuantPages {
-  readonly pageSize: number;
-  /** [B, maxPages] page ids, row-major. */
-  readonly blockTable: Int32Array;
-  readonly maxPages: number;
-  /** Pages in the pool. */
-  readonly pages: number;
-}
-
-type Part = keyof QuantCache;
-
-/**
- * How tensor `name` of a cache pages: rows of `rowLen` elements, `rowsPerPage` of them per (page,
- * kv head), row r of (b, h) covering tokens [r·tokensPerRow, (r + 1)·tokensPerRow); undefined
- * for a per-sequence tensor.
- */
-function pagedRows(
-  f: QuantFormat,
-  name: Part,
-  D: number,
-  P: number,
-): { rowLen: number; tokensPerRow: number } | undefined {
-  if (name === 'codes') return { rowLen: wordsPerRow(D, codesPerWord(f.elem)), tokensPerRow: 1 };
-  if (name === 'codesHi' && f.kind === 'int' && f.salient)
-    return { rowLen: wordsPerRow(D, codesPerWord(f.salient.elem)), tokensPerRow: 1 };
-  if ((name === 'scale' || name === 'zero') && f.scale) {
-    const per = f.scale.per;
-    if (per.kind === 'token') return { rowLen: scaleGroups(per, 1, D).channels, tokensPerRow: 1 };
-    if (per.kind === 'channel' && per.group) {
-      if (P % per.group !== 0)
-        throw new Error(
-          `a paged cache of ${P}-row pages cannot hold scales per channel group ${per.group} (the page size must be a multiple of the group)`,
-        );
-      return { rowLen: D, tokensPerRow: per.group };
-    }
-  }
-  return undefined;
-}
-
-/** The shape of tensor `name` of a paged cache (per-sequence tensors keep their unpaged shapes). */
-export function pagedTensorShape(f: QuantFormat, name: Part, s: CacheSizes, pages: QuantPages): number[] {
-  const rows = pagedRows(f, name, s.D, pages.pageSize);
-  const t = cacheLayout(f, s).find((x) => x.name === name);
-  if (!t) throw new Error(`a cache of format ${f.elem} has no tensor '${name}'`);
-  if (!rows) return [...t.shape];
-  return [pages.pages, s.Hkv, pages.pageSize / rows.tokensPerRow, rows.rowLen];
-}
+export { pagedTensorShape, type QuantPages } from '../quant/paged-layout.js';
 
 /** Why `pages` cannot address a cache of these sizes, or undefined. */
 export function quantPagesProblem(s: CacheSizes, pages: QuantPages): string | undefined {
@@ -127,7 +73,7 @@ function mapParts(
   move: (x: Uint32Array | StoredFloats, rows: { rowLen: number; tokensPerRow: number }) => Data,
 ): QuantCache {
   const out: Record<string, Uint32Array | StoredFloats> = {};
-  for (const [name, held] of Object.entries(q) as [Part, Uint32Array | StoredFloats | undefined][]) {
+  for (const [name, held] of Object.entries(q) as [CachePart, Uint32Array | StoredFloats | undefined][]) {
     if (held === undefined) continue;
     const rows = pagedRows(f, name, s.D, P);
     out[name] = rows ? rewrap(held, move(held, rows)) : held;

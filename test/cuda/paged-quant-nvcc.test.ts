@@ -16,6 +16,20 @@ const sources: readonly string[] = [
   `attention pqn2() {\n  cache paged 32\n  store k e4m3 scale f32 per tensor\n  store v int8 scale f16 per token\n  select topk(16) by q . k vote heads\n}`,
 ];
 
+describe('the header types a paged quantized cache', () => {
+  it('codes and row-indexed side tensors as pool pages, per-sequence tensors unpaged', () => {
+    const h = compile(sources[0]!, { target: 'cuda', headDim: 64, dtype: 'f16' }).artifact.files!['pqn0.h']!;
+    expect(h).toContain(
+      'const void* k; /* pages [pages, Hkv, 64, 4] u32: int2 codes of a paged quantized cache',
+    );
+    // Per channel group 32 of 64-row pages: 2 scale rows per page; per token group 32: 2 groups a row.
+    expect(h).toMatch(/k_scale; \/\* pages \[pages, Hkv, 2, 64\] \(scale groups\) through block_table/);
+    expect(h).toMatch(/v_zero; \/\* pages \[pages, Hkv, 64, 2\] \(scale groups\) through block_table/);
+    expect(h).toMatch(/k_recent; \/\* per sequence, not paged/);
+    expect(h).toContain('const int* block_table;');
+  });
+});
+
 describe('paged quantized K/V caches (nvcc, warnings as errors)', () => {
   for (const [arch, engine] of [
     ['sm_90a', 'wgmma'],

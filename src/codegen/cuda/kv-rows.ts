@@ -16,7 +16,8 @@
 // The emitted `KvRows` handle (kvRowsPrelude) is what the engines hold for a (batch, kv head):
 // `row(j)` is the address of key j's first element. `row_addr(src, r, W)` is row r of either a
 // packed pointer (rows W apart: Q tiles) or a handle, so one loader template serves both.
-import type { TensorFormats } from '../../ir/formats.js';
+import type { TensorFormat, TensorFormats } from '../../ir/formats.js';
+import { pagedRows, type CachePart } from '../../quant/paged-layout.js';
 
 /** K or V: which Args field holds it and the width of its rows. */
 export interface KvTensor {
@@ -138,4 +139,16 @@ export function kvTmaCoords(row: string, b: string, hkv: string): string {
 export function kvTmaShape(t: KvTensor): string {
   const [sb, sh, sn] = strideFields(t.name).map((f) => `a.${f}`);
   return `a.${t.name}, ${t.width}, a.Nk, a.Hkv, a.B, ${sn}, ${sh}, ${sb}`;
+}
+
+/**
+ * The header's note on tensor `part` of a paged quantized cache of row width `width`
+ * (quant/paged-layout.ts): pool rows through the block table, or a per-sequence tensor.
+ */
+export function pagedQuantDoc(f: TensorFormat, part: CachePart, width: number, P: number): string {
+  if (f.kind !== 'quant') return '';
+  const rows = pagedRows(f.format, part, width, P);
+  if (!rows) return 'per sequence, not paged (docs/LANGUAGE.md, K/V storage formats: Layout)';
+  const what = part === 'codes' || part === 'codesHi' ? 'u32 words' : 'scale groups';
+  return `pages [pages, Hkv, ${P / rows.tokensPerRow}, ${rows.rowLen}] (${what}) through block_table (docs/LANGUAGE.md, Paged quantized caches)`;
 }

@@ -3,6 +3,8 @@
 // attention, on the caller's stream.
 import { elementBytes, type TensorFormat } from '../../ir/formats.js';
 import { codesPerWord } from '../../quant/elem.js';
+import type { CachePart } from '../../quant/paged-layout.js';
+import { pagedQuantDoc } from './kv-rows.js';
 import type { AttentionKernel, ShapeDim } from '../../ir/kernel.js';
 import type { CudaLayout } from './layout.js';
 import { ARGS, dimText, f32Literal, i32Literal } from './rules.js';
@@ -83,7 +85,9 @@ export function headerText(k: AttentionKernel, layout: CudaLayout, align: number
     if (f.role === 'max_pages')
       fieldDoc[f.field] = 'row length of block_table (args_init: ceil(Nk / page size))';
     if (f.role === 'cache')
-      fieldDoc[f.field] = 'quantized cache tensor (docs/LANGUAGE.md, K/V storage formats: Layout)';
+      fieldDoc[f.field] = k.formats.paged
+        ? pagedCacheFieldDoc(k, f.name)
+        : 'quantized cache tensor (docs/LANGUAGE.md, K/V storage formats: Layout)';
     if (f.role === 'summary')
       fieldDoc[f.field] = `scratch: ${summaryElemsName(k, f.name.replace(/_summary$/, ''))}() elements`;
     if (k.routing && (f.role === 'indices' || f.role === 'scratch'))
@@ -322,12 +326,21 @@ function decodeLines(k: AttentionKernel, ns: string): string[] {
 }
 
 /** The header's note on a K or V field: its shape and dtype, or the quantized cache's codes. */
+/** A paged quantized cache's side tensor `name` (`k_scale`, …): its pool shape (kv-rows.ts). */
+function pagedCacheFieldDoc(k: AttentionKernel, name: string): string {
+  const [which, part] = name.split('_') as ['k' | 'v', CachePart];
+  const width = which === 'k' ? k.schedule.headDim : k.schedule.valueDim;
+  return pagedQuantDoc(k.formats[which], part, width, k.formats.paged!.pageSize);
+}
+
 function kvDoc(f: TensorFormat, width: number, page?: number): string {
   if (f.kind === 'float' && page !== undefined)
     return `pages [pages, Hkv, ${page}, ${width}] ${f.dtype} as args_init's strides say (any page layout the k/v strides describe)`;
   if (f.kind === 'float')
     return `[B, Hkv, Nk, ${width}] ${f.dtype} as args_init's strides say (any layout the strides describe)`;
   const words = Math.ceil(width / codesPerWord(f.format.elem));
+  if (page !== undefined)
+    return `pages [pages, Hkv, ${page}, ${words}] u32: ${f.format.elem} codes of a paged quantized cache (block_table; k/v strides unused)`;
   return `[B, Hkv, Nk, ${words}] u32: ${f.format.elem} codes of a quantized cache`;
 }
 
