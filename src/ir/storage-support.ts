@@ -12,8 +12,8 @@ const runs =
 
 /**
  * Passes that read keys besides the attention, over a paged cache: CUDA's selection passes
- * (select*.ts) and importance pass read through the block table (kv-rows.ts); its ranked block
- * routing (routing.ts) and every other backend read packed rows.
+ * (select*.ts), ranked block routing's pooling pass (routing.ts) and importance pass read through
+ * the block table (kv-rows.ts); other backends are refused here.
  */
 function pagedWithPasses(decl: AttentionDecl, target: string): { message: string; span: Span } | undefined {
   const cache = decl.cache?.[0];
@@ -26,13 +26,6 @@ function pagedWithPasses(decl: AttentionDecl, target: string): { message: string
   if (target !== 'cuda')
     return {
       message: `a paged cache with routing, selection or importance: CUDA only for now (${where})`,
-      span: cache.span,
-    };
-  const rankedBlocks =
-    sparse?.kind === 'route' && sparse.unit?.kind === 'blocks' && sparse.source.kind === 'topk';
-  if (rankedBlocks)
-    return {
-      message: `a paged cache with \`route blocks(n) topk(k)\` is not supported yet on CUDA (${where}); selection, emit, from and chunks are`,
       span: cache.span,
     };
   return undefined;
