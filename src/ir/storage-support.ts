@@ -13,22 +13,21 @@ const runs =
 /**
  * Passes that read keys besides the attention, over a paged cache: CUDA's selection passes
  * (select*.ts), ranked block routing's pooling pass (routing.ts) and importance pass read through
- * the block table (kv-rows.ts); other backends are refused here.
+ * the block table (kv-rows.ts); WGSL's routing, selection and importance passes through
+ * kv-load.ts's address functions (`k_row` / `v_row`). Other targets are refused.
  */
 function pagedWithPasses(decl: AttentionDecl, target: string): { message: string; span: Span } | undefined {
   const cache = decl.cache?.[0];
   const sparse = decl.sparsity?.[0];
   const imp = decl.importance?.[0];
-  if (!cache || (!sparse && !imp)) return undefined;
+  if (!cache || (!sparse && !imp) || target === 'cuda' || target === 'wgsl') return undefined;
   const where = sparse
     ? `the statement on line ${sparse.keywordSpan.line} reads keys outside the block table`
     : `the importance pass (line ${imp!.keywordSpan.line}) reads keys outside the block table`;
-  if (target !== 'cuda')
-    return {
-      message: `a paged cache with routing, selection or importance: CUDA only for now (${where})`,
-      span: cache.span,
-    };
-  return undefined;
+  return {
+    message: `a paged cache with routing, selection or importance: CUDA and WGSL only (${where})`,
+    span: cache.span,
+  };
 }
 
 export function unsupportedStorage(
