@@ -43,13 +43,6 @@ export function unsupportedStorage(
   if (!store) return undefined;
   if (target !== 'wgsl' && target !== 'cuda')
     return { message: `${runs}; ${target}: not yet`, span: store.span };
-  // A paged quantized cache (pools addressed through the block table: kv-rows.ts's kv_qrow).
-  const cache = decl.cache?.[0];
-  if (cache && target !== 'cuda')
-    return {
-      message: `a paged cache of quantized K/V (the \`store\` on line ${store.keywordSpan.line}): CUDA only for now`,
-      span: cache.span,
-    };
   // Salient tokens run from a flag per token; an index list would need a search per key.
   for (const s of decl.storage ?? []) {
     const t = s.salient && decl.params.find((p) => p.name === s.salient?.tensor);

@@ -61,8 +61,8 @@ export function wgslLayout(kernel: AttentionKernel): WgslLayout {
   // A quantized cache binds its codes as k/v and its side tensors after them.
   const kvBinding = (which: 'k' | 'v', t: TensorFormat, width: string): void => {
     if (t.kind === 'quant') {
-      add(codesBinding(which, t.format), `${which}_buf`);
-      for (const p of partBindings(which, t.format)) add(p.binding, p.wgslVar);
+      add(codesBinding(which, t.format, f.paged?.pageSize), `${which}_buf`);
+      for (const p of partBindings(which, t.format, f.paged?.pageSize)) add(p.binding, p.wgslVar);
       return;
     }
     add(
