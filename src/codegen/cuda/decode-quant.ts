@@ -16,6 +16,7 @@ import {
   fp8DecodeLines,
   readCacheFloat,
   salientFlagIndex,
+  salientFlagRef,
 } from './dequant.js';
 
 type Which = 'k' | 'v';
@@ -186,7 +187,7 @@ function chunkFunction(
   const wide = q.kind === 'int' ? q.salient?.elem : undefined;
   if (wide !== undefined && f.salient !== undefined) {
     body.push(
-      `if (a.${field(`tensor:${f.salient}`)}[${salientFlagIndex(paged)}] != 0)`,
+      `if (${salientFlagRef(f, field)}[${salientFlagIndex(paged)}] != 0)`,
       ...codeLines(
         q,
         wide,

@@ -9,7 +9,14 @@
 import type { TensorFormat } from '../../ir/formats.js';
 import { codesPerWord, elemBits } from '../../quant/elem.js';
 import type { QuantFormat } from '../../quant/format.js';
-import { fp8, readFloat, salientFlagIndex, scaleIndex, type CudaCachePart } from './dequant.js';
+import {
+  fp8,
+  readFloat,
+  salientFlagIndex,
+  salientFlagRef,
+  scaleIndex,
+  type CudaCachePart,
+} from './dequant.js';
 
 type Which = 'k' | 'v';
 
@@ -49,7 +56,7 @@ export function chunkFunction(
   const rare: string[] = [];
   if (q.recent) rare.push(`t >= a.Nk - min(${q.recent.tokens}, a.Nk)`);
   if (q.kind === 'int' && q.salient && f.salient !== undefined)
-    rare.push(`a.${field(`tensor:${f.salient}`)}[${salientFlagIndex(paged)}] != 0`);
+    rare.push(`${salientFlagRef(f, field)}[${salientFlagIndex(paged)}] != 0`);
   const body = [
     ...(rare.length
       ? [

@@ -94,6 +94,16 @@ export function scaleIndex(per: Granularity, W: string, paged = false): string {
  */
 export const salientFlagIndex = (paged: boolean): string => (paged ? 'bh * (size_t)a.Nk + t' : 'row');
 
+/**
+ * The flags a cache's salient tokens are read from: the flag tensor itself, or, for an index
+ * list, the workspace the launcher's pre-pass scatters it into (salient-list.ts).
+ */
+export function salientFlagRef(f: TensorFormat, field: (key: string) => string): string {
+  if (f.kind !== 'quant' || f.salient === undefined) throw new Error('CUDA: no salient tokens to read');
+  const list = f.format.kind === 'int' && f.format.salient?.by === 'index';
+  return `a.${field(list ? `salient:${f.salient}` : `tensor:${f.salient}`)}`;
+}
+
 /** `<which>_dequant(a, row, t, c, bh)`: element (global row, token t of head bh, channel c) as f32. */
 function dequantFunction(
   which: Which,
@@ -118,7 +128,7 @@ function dequantFunction(
   const wide = q.kind === 'int' ? q.salient?.elem : undefined;
   if (wide !== undefined && f.salient !== undefined) {
     body.push(
-      `if (a.${field(`tensor:${f.salient}`)}[${salientFlagIndex(paged)}] != 0)`,
+      `if (${salientFlagRef(f, field)}[${salientFlagIndex(paged)}] != 0)`,
       ...rawLines(q, wide, p('codesHi'), W),
       'else',
     );
