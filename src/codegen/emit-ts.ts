@@ -24,6 +24,7 @@ import { wgslWorkgroupBytes } from './wgsl/limits.js';
 import { quantizeDeclarations, quantizeSource, quantizeTypes } from './emit-ts-quantize.js';
 import { backwardSource, backwardTypes } from './emit-ts-backward.js';
 import type { WgslBackwardArtifact } from './wgsl/backward.js';
+import { isSalientFlags } from './wgsl/salient-list.js';
 
 export type EmitLanguage = 'ts' | 'js';
 
@@ -253,7 +254,10 @@ function checkNames(a: Artifact): void {
     );
   // Routing kernels need scratch buffers and an indices output the module does not manage yet;
   // refuse rather than emit a module that fails at run time.
-  const unsupported = a.bindings.filter((b) => b.role === 'scratch' || b.role === 'indices');
+  // (A salient index list's flags are scratch the module makes, as it makes summaries.)
+  const unsupported = a.bindings.filter(
+    (b) => (b.role === 'scratch' && !isSalientFlags(a, b.name)) || b.role === 'indices',
+  );
   if (unsupported.length)
     throw new Error(
       `emit ts: "${a.name}" routes (bindings ${unsupported.map((b) => b.name).join(', ')}); ` +

@@ -43,17 +43,7 @@ export function unsupportedStorage(
   if (!store) return undefined;
   if (target !== 'wgsl' && target !== 'cuda')
     return { message: `${runs}; ${target}: not yet`, span: store.span };
-  // Salient tokens run from a flag per token; an index list on CUDA through a pre-pass that
-  // scatters it into flags (codegen/cuda/salient-list.ts); WGSL: not yet.
-  if (target === 'cuda') return undefined;
-  for (const s of decl.storage ?? []) {
-    const t = s.salient && decl.params.find((p) => p.name === s.salient?.tensor);
-    const last = t && t.type.kind === 'tensor' ? t.type.dims[2] : undefined;
-    if (s.salient && !(last?.kind === 'size' && last.name === 'kv'))
-      return {
-        message: `WGSL reads salient tokens flagged per token (i32[batch, kv_heads, kv]); from an index list: CUDA only for now`,
-        span: s.salient.span,
-      };
-  }
+  // Salient tokens run from a flag tensor, or from an index list through a pre-pass that
+  // scatters it into flags (codegen/cuda/salient-list.ts, codegen/wgsl/salient-list.ts).
   return undefined;
 }

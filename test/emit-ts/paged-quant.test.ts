@@ -84,11 +84,67 @@ describe('emitted module of a paged quantized cache', () => {
     };
     const table = Int32Array.from(pages.blockTable);
     table[1] = 12;
-    await fails(
-      { ...args, block_table: table },
-      'block_table[0][1] = 12 is not a page of "k"',
-    );
+    await fails({ ...args, block_table: table }, 'block_table[0][1] = 12 is not a page of "k"');
     await fails({ ...args, kvCache: { max_pages: maxPages, pages: 13 } }, 'input "k"', '13');
     kernel.destroy();
+  }, 120_000);
+
+  it('a salient index list: the module makes the flag scratch and runs the pre-pass', async () => {
+    const device = await getDevice();
+    const src = `attention zl(nsal: int = 4, sal: i32[batch, kv_heads, nsal]) {
+  cache paged 4
+  store kv int2 scale f16 per token zero f16 salient int4 from sal
+  mask causal
+}
+`;
+    const e = await emitSource(src, 'ts', { headDim: 16 });
+    const mod = await importTs<GeneratedModule>('zl', e.files['zl.ts']!);
+    const kernel = await mod.createKernel(device);
+    const c = { B: 2, H: 2, Hkv: 1, Nq: 3, Nk: 21 };
+    const formats = checkedFormats(e.compiled.decl);
+    const rand = rng(4);
+    const n = 5;
+    const stored = randomStoredInputs(formats, { ...c, D: 16, Dv: 16 }, rand, () => n);
+    const maxPages = 6;
+    const pages: QuantPages = {
+      pageSize: 4,
+      maxPages,
+      pages: c.B * maxPages,
+      blockTable: Int32Array.from({ length: c.B * maxPages }, (_, i) => (i * 5) % (c.B * maxPages)),
+    };
+    const sizes = { B: c.B, Hkv: c.Hkv, Nk: c.Nk, D: 16 };
+    const pools = {
+      k: pageQuantCache(formats.k!, stored.caches.k!, sizes, pages),
+      v: pageQuantCache(formats.v!, stored.caches.v!, sizes, pages),
+    };
+    const buffers: Record<string, unknown> = {};
+    for (const w of ['k', 'v'] as const)
+      for (const [p, x] of Object.entries(pools[w]))
+        buffers[p === 'codes' ? w : `${w}_${p}`] = ArrayBuffer.isView(x) ? x : (x as { data: unknown }).data;
+    const q = new Float32Array(c.B * c.H * c.Nq * 16).map(() => rand() - 0.5);
+    const sal = stored.salient.sal!.data;
+    const got = await kernel.dispatch({
+      ...dispatchArgs({ ...c, params: { nsal: n } }, { q, ...buffers, sal }),
+      block_table: pages.blockTable,
+      kvCache: { max_pages: maxPages },
+    });
+    const gpu = await createKernel(device, e.compiled.artifact, { decode: 'never' });
+    try {
+      const want = await gpu.run({
+        ...c,
+        q,
+        k: new Float32Array(0),
+        v: new Float32Array(0),
+        caches: pools,
+        tensors: { sal },
+        params: { nsal: n },
+        kvCache: { blockTable: pages.blockTable, maxPages },
+      });
+      expect(Array.from(got.out).some(Number.isNaN)).toBe(false);
+      expect(got.out).toEqual(want.out);
+    } finally {
+      gpu.destroy();
+      kernel.destroy();
+    }
   }, 120_000);
 });

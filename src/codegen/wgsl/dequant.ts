@@ -9,6 +9,7 @@ import { codesPerWord, elemBits } from '../../quant/elem.js';
 import type { FloatDType, Granularity, HalfDType, QuantFormat } from '../../quant/format.js';
 import type { Binding, ShapeExpr } from '../artifact.js';
 import { tensorVar } from './rules.js';
+import { salientFlagsVar } from './salient-list.js';
 
 export type KvWhich = 'k' | 'v';
 /** A side tensor of a quantized cache (the codes are the k/v binding itself). */
@@ -74,8 +75,7 @@ export function partBindings(
     });
   };
   if (f.kind === 'int' && f.salient) {
-    if (f.salient.by !== 'flags')
-      throw new Error('WGSL: salient tokens from an index list are not supported yet');
+    // An index list's flags come from a pre-pass (salient-list.ts); the codes are the same.
     const words = `cdiv(${D}, ${codesPerWord(f.salient.elem)})`;
     out.push({
       binding: {
@@ -164,6 +164,12 @@ function rawValueLines(f: QuantFormat, elem: QuantFormat['elem'], buf: string, W
   return [...lines, `dq_v = f32(bitcast<i32>(dq_raw << ${32 - bits}u) >> ${32 - bits}u);`];
 }
 
+/** The flags a cache's salient tokens are read from: the flag tensor, or an index list's pre-pass flags. */
+function flagsOf(f: QuantTensorFormat): string {
+  const list = f.format.kind === 'int' && f.format.salient?.by === 'index';
+  return list ? salientFlagsVar(f.salient!) : tensorVar(f.salient!);
+}
+
 /** Lines returning the f32 value of a quantized element (not a recent token). */
 function codeLines(which: KvWhich, f: QuantTensorFormat, paged: boolean): string[] {
   const q = f.format;
@@ -174,7 +180,7 @@ function codeLines(which: KvWhich, f: QuantTensorFormat, paged: boolean): string
   if (wide !== undefined && f.salient !== undefined) {
     // Salient tokens (a non-zero flag per [b, h, t]) hold wider codes in their own words.
     lines.push(
-      `if (${tensorVar(f.salient)}[${paged ? 'dq_lrow' : 'dq_row'}] != 0) {`,
+      `if (${flagsOf(f)}[${paged ? 'dq_lrow' : 'dq_row'}] != 0) {`,
       ...rawValueLines(q, wide, partVar(which, 'codesHi'), W).map((l) => `  ${l}`),
       '} else {',
       ...rawValueLines(q, q.elem, `${which}_buf`, W).map((l) => `  ${l}`),

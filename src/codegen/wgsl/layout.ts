@@ -10,6 +10,7 @@ import { kvRowFunctions } from './kv-load.js';
 import { routingScratchShape } from './routing.js';
 import { selectStateShape } from './routing-select.js';
 import { paramField, summaryVar, tensorVar } from './rules.js';
+import { salientFlagsBinding, salientFlagsVar, wgslSalientLists } from './salient-list.js';
 
 /** Fields every kernel's uniform struct starts with, before the params. */
 export const fixedUniforms = [
@@ -82,6 +83,8 @@ export function wgslLayout(kernel: AttentionKernel): WgslLayout {
   add({ name: 'q', role: 'q', dtype: storage(f.q), shape: ['B', 'H', 'Nq', 'D'], access: 'read' }, 'q_buf');
   kvBinding('k', f.k, 'D');
   kvBinding('v', f.v, 'Dv');
+  // Salient index lists: the flags their pre-pass scatters them into (salient-list.ts).
+  for (const t of wgslSalientLists(kernel)) add(salientFlagsBinding(t), salientFlagsVar(t));
   add(
     { name: 'out', role: 'out', dtype: storage(f.out), shape: ['B', 'H', 'Nq', 'Dv'], access: 'read_write' },
     'out_buf',
