@@ -8,6 +8,7 @@
 // scale, `norm` [B, Hkv, D], the `recent` window [B, Hkv, r, D]. Salient flags are the caller's
 // logical [B, Hkv, Nk] tensor. Here: the pool shapes, the scatter of a contiguous cache into a
 // pool (pages in any order, the rest poisoned) and the gather back, which the reference reads.
+import type { TensorFormats } from '../ir/formats.js';
 import type { QuantFormat } from '../quant/format.js';
 import type { CacheSizes, QuantCache, StoredFloats } from '../quant/layout.js';
 import { pagedRows, type CachePart, type QuantPages } from '../quant/paged-layout.js';
@@ -118,4 +119,21 @@ export function gatherQuantPages(
     );
     return dst;
   });
+}
+
+/** The quantized caches of `formats` (contiguous) as pools over `pages` (float caches: none). */
+export function pageStoredCaches(
+  formats: TensorFormats,
+  caches: { k?: QuantCache; v?: QuantCache },
+  s: { B: number; Hkv: number; Nk: number; D: number; Dv: number },
+  pages: QuantPages,
+): { k?: QuantCache; v?: QuantCache } {
+  const out: { k?: QuantCache; v?: QuantCache } = {};
+  for (const w of ['k', 'v'] as const) {
+    const f = formats[w];
+    const c = caches[w];
+    if (f.kind !== 'quant' || !c) continue;
+    out[w] = pageQuantCache(f.format, c, { B: s.B, Hkv: s.Hkv, Nk: s.Nk, D: w === 'k' ? s.D : s.Dv }, pages);
+  }
+  return out;
 }

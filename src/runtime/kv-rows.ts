@@ -153,6 +153,8 @@ export interface PagedRun {
   readonly kvCache: KvCacheInput;
   readonly k: Float32Array;
   readonly v: Float32Array;
+  /** The block table over the pool, for a quantized cache's pools (kv-quant-pages.ts). */
+  readonly pages: { pageSize: number; blockTable: Int32Array; maxPages: number; pages: number };
   /** How the cache is laid out, in a line (the CLI prints it). */
   readonly description: string;
 }
@@ -185,6 +187,7 @@ export function randomPagedRun(
   };
   return {
     kvCache: { blockTable, maxPages },
+    pages: { pageSize, blockTable, maxPages, pages: pool },
     k: place(logical.k, s.D),
     v: place(logical.v, s.Dv),
     description: `paged: ${pool} HND pages [Hkv, ${pageSize}, D] in a shuffled block table [${s.B}, ${maxPages}]`,

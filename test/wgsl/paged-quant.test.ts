@@ -13,6 +13,7 @@ import type { QuantCache } from '../../src/quant/layout.js';
 import { randomStoredInputs, rng } from '../../src/runtime/inputs.js';
 import { pageQuantCache, type QuantPages } from '../../src/runtime/kv-quant-pages.js';
 import { createKernel, deviceLimits, getDevice } from '../../src/runtime/webgpu.js';
+import { runKernel } from '../../src/cli/run-kernel.js';
 import { formatArb } from '../quant/arbitrary.js';
 import { storeStatement, withFlaggedSalient } from '../quant/format-source.js';
 
@@ -206,4 +207,19 @@ describe(`WGSL paged quantized K/V caches equal the unpaged kernel's results (se
       gpu.destroy();
     }
   }, 60_000);
+
+  it('attnc run: a paged KIVI cache and a paged salient index list agree with the reference', async () => {
+    const sources = [
+      'attention pkivi() {\n  cache paged 32\n  store k int2 scale f16 per channel group 32 zero f16 recent 16 f16\n  store v int2 scale f16 per token group 16 zero f16 recent 16 f16\n  mask causal\n}\n',
+      'attention plist(nsal: int = 6, sal: i32[batch, kv_heads, nsal]) {\n  cache paged 8\n  store kv int4 scale f16 per token zero f16 salient int8 from sal\n  mask causal\n}\n',
+    ];
+    for (const [i, source] of sources.entries()) {
+      const r = await runKernel(source, {
+        ...{ B: 2, H: 4, Hkv: 2, Nq: 3, Nk: 90, D: 16 },
+        ...{ file: 'p.attn', dtype: 'f32', params: {}, seed: 7 + i, repeats: 1 },
+      });
+      expect(r.out.relError, source).toBeLessThan(r.tolerance);
+      expect(r.cacheLayout, source).toMatch(/^paged: /);
+    }
+  }, 120_000);
 });
