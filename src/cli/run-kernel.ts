@@ -18,6 +18,7 @@ import { checkSelection, referenceRouting, type RoutingResult } from '../runtime
 import { storedRun } from '../runtime/stored-run.js';
 import { randomPagedRun } from '../runtime/kv-rows.js';
 import { createKernel, deviceLimits, getDevice } from '../runtime/webgpu.js';
+import { pageStoredCaches } from '../runtime/kv-quant-pages.js';
 
 export interface RunOptions extends RunSizes {
   readonly file: string;
@@ -163,7 +164,10 @@ export async function runKernel(source: string, o: RunOptions): Promise<RunRepor
     ...sizes,
     tensors,
     params,
-    caches: stored.caches,
+    // A paged quantized cache: its pools through the same block table (kv-quant-pages.ts).
+    caches: paged
+      ? pageStoredCaches(kernel.formats, stored.caches, { ...sizes, D: o.D, Dv: o.D }, paged.pages)
+      : stored.caches,
     ...(paged ? { kvCache: paged.kvCache } : {}),
   };
   phase('gpu');

@@ -39,6 +39,8 @@ export function shapeExprToTs(expr: ShapeExpr, artifact: Artifact): string {
     else if (name !== undefined && (ints.has(name) || sizeNames.has(name))) out.push(`e.${name}`);
     // A paged kernel's block table width (resolve puts it in `e`).
     else if (name === 'max_pages' && artifact.kvRows?.pageSize !== undefined) out.push('e.max_pages');
+    // A paged quantized cache's pool size (kvCache.pages; resolve puts it in `e`).
+    else if (name === 'pages' && artifact.kvRows?.pageSize !== undefined) out.push('e.pages');
     else if (name !== undefined && consts[name] !== undefined) out.push(String(consts[name]));
     else throw new Error(`emit ts: shape expression "${expr}" uses "${name}", which is no size or int param`);
   }

@@ -135,7 +135,11 @@ export function kernelTypes(a: Artifact): string {
 
 /** The kvCache fields of a kernel with float K/V (CUDA's Args names), none otherwise. */
 function kvCacheFields(a: Artifact): string[] {
-  return a.uniforms.map((f) => f.name).filter((n) => /^[kv]_stride_[bhn]$/.test(n) || n === 'max_pages');
+  const fields = a.uniforms
+    .map((f) => f.name)
+    .filter((n) => /^[kv]_stride_[bhn]$/.test(n) || n === 'max_pages');
+  // A paged quantized cache: the pages in its pools (its tensors' leading dim).
+  return a.bindings.some((b) => b.shape[0] === 'pages') ? [...fields, 'pages'] : fields;
 }
 
 function kvCacheType(a: Artifact, fields: readonly string[]): string[] {
@@ -153,9 +157,11 @@ function kvCacheType(a: Artifact, fields: readonly string[]): string[] {
     ' */',
     'export interface KvCache {',
     ...fields.map((n) =>
-      n === 'max_pages'
-        ? '  /** Columns of block_table (default ceil(Nk / N)). */\n  max_pages?: number;'
-        : `  /** ${doc[n.at(-1)!]} */\n  ${n}?: number;`,
+      n === 'pages'
+        ? "  /** Pages in the quantized cache's pools [pages, Hkv, N, ·] (default B · max_pages). */\n  pages?: number;"
+        : n === 'max_pages'
+          ? '  /** Columns of block_table (default ceil(Nk / N)). */\n  max_pages?: number;'
+          : `  /** ${doc[n.at(-1)!]} */\n  ${n}?: number;`,
     ),
     '}',
   ];

@@ -24,6 +24,7 @@ import { wgslWorkgroupBytes } from './wgsl/limits.js';
 import { quantizeDeclarations, quantizeSource, quantizeTypes } from './emit-ts-quantize.js';
 import { backwardSource, backwardTypes } from './emit-ts-backward.js';
 import type { WgslBackwardArtifact } from './wgsl/backward.js';
+import { isSalientFlags } from './wgsl/salient-list.js';
 
 export type EmitLanguage = 'ts' | 'js';
 
@@ -74,6 +75,7 @@ const kvUniformFields = [
   'v_stride_n',
   'max_pages',
 ];
+// kvCache.pages sizes the pools of a paged quantized cache; it is no uniform.
 
 /** What kvCacheArgs (the runtime) needs of a kernel with float K/V: its artifact.kvRows and dims. */
 function kvGeometry(a: Artifact) {
@@ -86,7 +88,41 @@ function kvGeometry(a: Artifact) {
     ...(a.kvRows.pageSize ? { pageSize: a.kvRows.pageSize } : {}),
     k: has('k'),
     v: has('v'),
+    // A paged quantized cache's pools (codegen/wgsl/dequant.ts shapes them by `pages`).
+    ...(a.bindings.some((b) => b.shape[0] === 'pages') ? { pool: true } : {}),
   };
+}
+
+/**
+ * resolve's lines for a paged quantized cache (pools [pages, Hkv, N, ·]): kvCache.pages (default
+ * B · max_pages) sizes the pools; the rest of kvCache goes to kvCacheArgs; each quantized cache's
+ * codes get page strides (in words), so dispatch's page check (checkHostPages) refuses a page id
+ * past the pools. Only such kernels get these lines.
+ */
+function poolLines(a: Artifact, kv: NonNullable<ReturnType<typeof kvGeometry>>): string[] {
+  const P = kv.pageSize!;
+  // kvCacheArgs's geometry has no `pool` (its KvGeometry type would refuse the field).
+  const geometry = Object.fromEntries(Object.entries(kv).filter(([key]) => key !== 'pool'));
+  const words = (w: 'k' | 'v'): number | undefined => {
+    const b = a.bindings.find((x) => x.role === w && x.part === 'codes' && x.shape[0] === 'pages');
+    const per = b?.shape[3]?.match(/^cdiv\((D|Dv), (\d+)\)$/);
+    if (!b) return undefined;
+    if (!per) throw new Error(`emit ts: codes of ${w} have no word count (${b.shape.join(', ')})`);
+    return Math.ceil((per[1] === 'D' ? kv.D : kv.Dv) / Number(per[2]));
+  };
+  const strides = (['k', 'v'] as const)
+    .map((w) => [w, words(w)] as const)
+    .filter((x): x is readonly ['k' | 'v', number] => x[1] !== undefined)
+    .map(([w, W]) => `${w}: { b: s.Hkv * ${P * W}, h: ${P * W}, n: ${W}, W: ${W} }`);
+  return [
+    '  const rawKv = (o «as { kvCache?: unknown }»).kvCache;',
+    '  const { pages: rawPages, ...kvRest } = (typeof rawKv === "object" && rawKv !== null ? rawKv : {}) «as Record<string, unknown>»;',
+    `  const kv0 = kvCacheArgs(typeof rawKv === "object" && rawKv !== null ? kvRest : rawKv, s, ${JSON.stringify(geometry)}, issues);`,
+    '  const pages = rawPages === undefined ? s.B * kv0.maxPages : rawPages;',
+    '  if (!isI32(pages) || Number(pages) < 1)',
+    "    issues.push(`kvCache.pages: expected an integer >= 1 (pages in the quantized cache's pools), got ${describe(pages)}`);",
+    `  const kv = { ...kv0, strides: { ...kv0.strides, ${strides.join(', ')} } };`,
+  ];
 }
 
 /** `resolve`: validates the launch options, evaluates shapes and grids, packs the uniforms. */
@@ -114,16 +150,19 @@ function resolveSource(a: Artifact): string {
   const ints = params.filter((p) => p.dtype === 'i32').map((p) => `${p.name}: params.${p.name}`);
   const kv = kvGeometry(a);
   if (kv) ints.push(...(kv.pageSize ? ['max_pages: kv.maxPages'] : []));
+  if (kv?.pool) ints.push('pages: Number(pages)');
   lines.push(
     '  const { qOffset, kOffset, scale } = launchScalars(o, s, schedule.headDim, issues);',
-    ...(kv
-      ? [
-          `  const kv = kvCacheArgs((o «as { kvCache?: unknown }»).kvCache, s, ${JSON.stringify(kv)}, issues);`,
-        ]
-      : [
-          '  if ((o «as { kvCache?: unknown }»).kvCache !== undefined)',
-          "    issues.push('kvCache: this kernel reads quantized K/V caches at their own packed layout; it takes no strides');",
-        ]),
+    ...(kv?.pool
+      ? poolLines(a, kv)
+      : kv
+        ? [
+            `  const kv = kvCacheArgs((o «as { kvCache?: unknown }»).kvCache, s, ${JSON.stringify(kv)}, issues);`,
+          ]
+        : [
+            '  if ((o «as { kvCache?: unknown }»).kvCache !== undefined)',
+            "    issues.push('kvCache: this kernel reads quantized K/V caches at their own packed layout; it takes no strides');",
+          ]),
     '  if (issues.length > 0) throw new KernelInputError(issues, kernelName);',
     `  const e = { B: s.B, H: s.H, Hkv: s.Hkv, Nq: s.Nq, Nk: s.Nk${ints.map((x) => `, ${x}`).join('')} };`,
     '  const shapes«: Record<string, number[]>» = {',
@@ -215,7 +254,10 @@ function checkNames(a: Artifact): void {
     );
   // Routing kernels need scratch buffers and an indices output the module does not manage yet;
   // refuse rather than emit a module that fails at run time.
-  const unsupported = a.bindings.filter((b) => b.role === 'scratch' || b.role === 'indices');
+  // (A salient index list's flags are scratch the module makes, as it makes summaries.)
+  const unsupported = a.bindings.filter(
+    (b) => (b.role === 'scratch' && !isSalientFlags(a, b.name)) || b.role === 'indices',
+  );
   if (unsupported.length)
     throw new Error(
       `emit ts: "${a.name}" routes (bindings ${unsupported.map((b) => b.name).join(', ')}); ` +

@@ -5,7 +5,7 @@
 // kernel takes them at run time, packed by default.
 import type { CstNode, IToken } from 'chevrotain';
 import { error } from '../diagnostics.js';
-import type { CacheDecl } from './ast-storage.js';
+import type { CacheDecl, StorageDecl } from './ast-storage.js';
 import type { AttentionDecl } from './ast.js';
 import type { SparsityCheckCtx } from './check-sparsity.js';
 import type { AstBuilder } from './cst-sparsity.js';
@@ -54,9 +54,24 @@ export function buildCache(b: AstBuilder, n: CstNode): CacheDecl | undefined {
 const isPowerOfTwo = (n: number): boolean => Number.isInteger(n) && n >= 1 && (n & (n - 1)) === 0;
 
 /**
- * One `cache` statement, a power-of-two page size, and only with what reads its rows through the
- * block table: float caches (no `store`).
+ * A paged quantized cache keeps a per-channel scale of g tokens in the page of those tokens
+ * (docs/LANGUAGE.md, "Paged quantized caches"), so a group must not straddle two pages: the page
+ * size must be a multiple of g. (Per-token scales page with their rows; the rest is per sequence.)
  */
+function checkPagedGroups(store: StorageDecl, pageSize: number, ctx: SparsityCheckCtx): void {
+  const per = store.scale?.per;
+  if (!per || per.kind !== 'channel' || !per.group) return;
+  const g = ctx.fold(per.group);
+  if (typeof g !== 'number' || !Number.isInteger(g) || g < 1) return; // checkStorage reports it
+  if (pageSize % g !== 0)
+    ctx.err(
+      `a page of ${pageSize} rows splits the groups of ${g} tokens of \`per channel group ${g}\``,
+      per.span,
+      `a group's scale lives in its tokens' page, so the page size must be a multiple of ${g}`,
+    );
+}
+
+/** One `cache` statement, a power-of-two page size, groups of tokens that pages do not split. */
 export function checkCache(decl: AttentionDecl, ctx: SparsityCheckCtx): void {
   const stmts = decl.cache ?? [];
   const first = stmts[0];
@@ -76,13 +91,7 @@ export function checkCache(decl: AttentionDecl, ctx: SparsityCheckCtx): void {
       `pages are addressed with shifts and masks; try ${below}`,
     );
   }
-  const store = decl.storage?.[0];
-  if (store)
-    ctx.err(
-      'a paged cache of quantized K/V is not supported yet',
-      first.span,
-      `the \`store\` statement on line ${store.keywordSpan.line} quantizes the cache; page a float cache`,
-    );
+  for (const store of decl.storage ?? []) checkPagedGroups(store, n, ctx);
   // Routing, selection and the importance pass over a paged cache: per target, at compile time
   // (ir/storage-support.ts; CUDA runs selection and importance through the block table).
 }

@@ -12,30 +12,22 @@ const runs =
 
 /**
  * Passes that read keys besides the attention, over a paged cache: CUDA's selection passes
- * (select*.ts) and importance pass read through the block table (kv-rows.ts); its ranked block
- * routing (routing.ts) and every other backend read packed rows.
+ * (select*.ts), ranked block routing's pooling pass (routing.ts) and importance pass read through
+ * the block table (kv-rows.ts); WGSL's routing, selection and importance passes through
+ * kv-load.ts's address functions (`k_row` / `v_row`). Other targets are refused.
  */
 function pagedWithPasses(decl: AttentionDecl, target: string): { message: string; span: Span } | undefined {
   const cache = decl.cache?.[0];
   const sparse = decl.sparsity?.[0];
   const imp = decl.importance?.[0];
-  if (!cache || (!sparse && !imp)) return undefined;
+  if (!cache || (!sparse && !imp) || target === 'cuda' || target === 'wgsl') return undefined;
   const where = sparse
     ? `the statement on line ${sparse.keywordSpan.line} reads keys outside the block table`
     : `the importance pass (line ${imp!.keywordSpan.line}) reads keys outside the block table`;
-  if (target !== 'cuda')
-    return {
-      message: `a paged cache with routing, selection or importance: CUDA only for now (${where})`,
-      span: cache.span,
-    };
-  const rankedBlocks =
-    sparse?.kind === 'route' && sparse.unit?.kind === 'blocks' && sparse.source.kind === 'topk';
-  if (rankedBlocks)
-    return {
-      message: `a paged cache with \`route blocks(n) topk(k)\` is not supported yet on CUDA (${where}); selection, emit, from and chunks are`,
-      span: cache.span,
-    };
-  return undefined;
+  return {
+    message: `a paged cache with routing, selection or importance: CUDA and WGSL only (${where})`,
+    span: cache.span,
+  };
 }
 
 export function unsupportedStorage(
@@ -51,15 +43,7 @@ export function unsupportedStorage(
   if (!store) return undefined;
   if (target !== 'wgsl' && target !== 'cuda')
     return { message: `${runs}; ${target}: not yet`, span: store.span };
-  // Salient tokens run from a flag per token; an index list would need a search per key.
-  for (const s of decl.storage ?? []) {
-    const t = s.salient && decl.params.find((p) => p.name === s.salient?.tensor);
-    const last = t && t.type.kind === 'tensor' ? t.type.dims[2] : undefined;
-    if (s.salient && !(last?.kind === 'size' && last.name === 'kv'))
-      return {
-        message: `${runs}, with salient tokens flagged per token (i32[batch, kv_heads, kv]), not listed`,
-        span: s.salient.span,
-      };
-  }
+  // Salient tokens run from a flag tensor, or from an index list through a pre-pass that
+  // scatters it into flags (codegen/cuda/salient-list.ts, codegen/wgsl/salient-list.ts).
   return undefined;
 }

@@ -153,6 +153,8 @@ export interface PagedRun {
   readonly kvCache: KvCacheInput;
   readonly k: Float32Array;
   readonly v: Float32Array;
+  /** The block table over the pool, for a quantized cache's pools (kv-quant-pages.ts). */
+  readonly pages: { pageSize: number; blockTable: Int32Array; maxPages: number; pages: number };
   /** How the cache is laid out, in a line (the CLI prints it). */
   readonly description: string;
 }
@@ -185,8 +187,52 @@ export function randomPagedRun(
   };
   return {
     kvCache: { blockTable, maxPages },
+    pages: { pageSize, blockTable, maxPages, pages: pool },
     k: place(logical.k, s.D),
     v: place(logical.v, s.Dv),
     description: `paged: ${pool} HND pages [Hkv, ${pageSize}, D] in a shuffled block table [${s.B}, ${maxPages}]`,
   };
+}
+
+/**
+ * A paged quantized cache's pool size (shape symbol `pages` of its bindings, quant/paged-layout.ts):
+ * read off the codes of k (else v), whose rows are [pages, Hkv, P, words]; every page id the block
+ * table uses for tokens 0..Nk-1 must be one of them (WGSL clamps out-of-range reads to garbage, so
+ * the run refuses them here). Undefined when no binding is paged by pages.
+ */
+export function quantPoolPages(
+  artifact: Artifact,
+  codes: (b: Artifact['bindings'][number]) => unknown,
+  rowElems: (b: Artifact['bindings'][number]) => number | undefined,
+  s: { B: number; Nk: number },
+  table: { blockTable?: Int32Array; maxPages?: number },
+  issues: string[],
+): number | undefined {
+  const b = artifact.bindings.find((x) => x.part === 'codes' && x.shape[0] === 'pages');
+  const P = artifact.kvRows?.pageSize;
+  if (!b || P === undefined) return undefined;
+  const data = codes(b);
+  const per = rowElems(b);
+  if (!(data instanceof Uint32Array) || per === undefined || per <= 0) return undefined; // shape check reports it
+  if (data.length % per !== 0) {
+    issues.push(
+      `cache tensor caches.${b.role}.codes: a pool of pages [pages, Hkv, ${P}, words] has a multiple of ${per} words, got ${data.length}`,
+    );
+    return undefined;
+  }
+  const pages = data.length / per;
+  const t = table.blockTable;
+  const maxPages = table.maxPages ?? Math.max(1, Math.ceil(s.Nk / P));
+  if (t instanceof Int32Array && t.length === s.B * maxPages)
+    for (let i = 0; i < s.B; i++)
+      for (let p = 0; p < Math.ceil(s.Nk / P); p++) {
+        const id = t[i * maxPages + p]!;
+        if (!(id >= 0 && id < pages)) {
+          issues.push(
+            `kvCache.blockTable[${i}][${p}] = ${id} is not a page of the quantized cache's pool (${pages} pages)`,
+          );
+          return pages;
+        }
+      }
+  return pages;
 }

@@ -34,7 +34,11 @@ export function storedRun(
     if (t.kind !== 'quant') continue;
     const f = t.format;
     const sizes = { B: s.B, Hkv: s.Hkv, Nk: s.Nk, D: which === 'k' ? s.D : s.Dv };
-    const marks = t.salient === undefined ? undefined : flagsOf(tensors, t.salient, s.Nk);
+    const by = f.kind === 'int' ? f.salient?.by : undefined;
+    const marks =
+      t.salient === undefined || by === undefined
+        ? undefined
+        : marksOf(tensors, t.salient, by, by === 'flags' ? s.Nk : undefined, s.B * s.Hkv);
     const cache = randomQuantizedCache(f, sizes, rand, marks).cache;
     caches[which] = cache;
     values[which] = referenceDequantize(f, cache, sizes, marks);
@@ -43,13 +47,18 @@ export function storedRun(
   return { caches, values, bytes };
 }
 
-function flagsOf(
+/** The salient marks in tensor `name`: flags [B, Hkv, Nk], or an index list [B, Hkv, N]. */
+function marksOf(
   tensors: Readonly<Record<string, Int32Array | Float32Array>>,
   name: string,
-  Nk: number,
+  by: SalientMarks['by'],
+  Nk: number | undefined,
+  rows: number,
 ): SalientMarks {
   const t = tensors[name];
   if (!(t instanceof Int32Array))
-    throw new Error(`storedRun: the salient flags '${name}' (an Int32Array) are missing`);
-  return { by: 'flags', data: t, n: Nk };
+    throw new Error(
+      `storedRun: the salient ${by === 'flags' ? 'flags' : 'index list'} '${name}' (an Int32Array) is missing`,
+    );
+  return { by, data: t, n: Nk ?? (rows > 0 ? t.length / rows : 0) };
 }

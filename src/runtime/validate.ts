@@ -5,7 +5,7 @@ import type { Artifact, Binding } from '../codegen/artifact.js';
 import { describeValue, isI32, paramProblem, paramWord, positionProblem, spanProblem } from './params.js';
 import { evalShapeExpr, ShapeExprError, type ShapeEnv } from './shape-expr.js';
 import type { QuantCache } from '../quant/layout.js';
-import { resolveKvRows, type KvCacheInput, type ResolvedKvRows } from './kv-rows.js';
+import { quantPoolPages, resolveKvRows, type KvCacheInput, type ResolvedKvRows } from './kv-rows.js';
 
 /**
  * The host data of an input binding: a tensor param, a cache part (quantized k/v: f16/bf16
@@ -194,6 +194,22 @@ export function validateRun(artifact: Artifact, inputs: RunInputs): ResolvedRun 
     issues,
   );
   if (kv.maxPages !== undefined) env.max_pages = kv.maxPages;
+  // A paged quantized cache's pool (`pages` in its shapes): its size from its codes (kv-rows.ts).
+  const pages = quantPoolPages(
+    artifact,
+    (b) => bindingData(b, inputs),
+    (b) => {
+      try {
+        return b.shape.slice(1).reduce<number>((n, e) => n * evalShapeExpr(e, env), 1);
+      } catch {
+        return undefined;
+      }
+    },
+    inputs,
+    inputs.kvCache ?? {},
+    issues,
+  );
+  if (pages !== undefined) env.pages = pages;
   // A float cache addressed by strides is as long as the caller's array (kv-rows.ts checked it).
   const strided = (b: Binding): boolean =>
     (b.role === 'k' || b.role === 'v') && b.part === undefined && kv.addressed.has(b.role);

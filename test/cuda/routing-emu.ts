@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import type { Artifact } from '../../src/codegen/artifact.js';
 import type { AttentionKernel } from '../../src/ir/kernel.js';
 import type { QuantCache } from '../../src/quant/layout.js';
+import type { KvCacheLayout } from '../../src/runtime/kv-cache.js';
 import { isRankedBlocks, routingGroups } from '../../src/ir/routing.js';
 import { emulationSource } from './emu.js';
 import { EmuSpec, warpIntrinsics, type ArgField, type EmuCall } from './emu-call.js';
@@ -74,6 +75,8 @@ export interface RoutingCall extends EmuCall {
   readonly counts: readonly [number, number, number];
   /** Quantized K/V caches (a `store` statement): their tensors instead of k / v. */
   readonly caches?: { readonly k?: QuantCache; readonly v?: QuantCache };
+  /** Strided or paged K/V (k / v are then the physical caches): strides, block table. */
+  readonly kvLayouts?: { readonly k: KvCacheLayout; readonly v: KvCacheLayout };
 }
 
 /** One tensor (codes, scale, …) of a quantized cache as bytes. */
@@ -130,6 +133,7 @@ export async function runRouting(
   for (const f of manifest.args.fields as ArgField[]) {
     const cache = f.role === 'k' || f.role === 'v' ? c.caches?.[f.role] : undefined;
     if (cache) spec.input(f.role, cache.codes, f.offset);
+    else if (spec.kvLayoutField(f, c.kvLayouts)) continue;
     else if (f.role === 'cache') {
       const [which, part] = f.name.split('_') as ['k' | 'v', string];
       spec.input(f.name, cachePart(c.caches?.[which], part), f.offset);

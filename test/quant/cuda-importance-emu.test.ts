@@ -15,6 +15,9 @@ import type { EvalEnv } from '../../src/runtime/ast-eval.js';
 import { compareArrays } from '../../src/runtime/compare.js';
 import { randomStoredInputs, rng } from '../../src/runtime/inputs.js';
 import { referenceStoredDecl } from '../../src/runtime/reference-quant.js';
+import { packedStrides, scatterKv, type KvCacheLayout } from '../../src/runtime/kv-cache.js';
+import { pageStoredCaches, type QuantPages } from '../../src/runtime/kv-quant-pages.js';
+import type { QuantCache } from '../../src/quant/layout.js';
 import { buildEmulation } from '../cuda/emu.js';
 import { EmuSpec, type ArgField, type EmuCall } from '../cuda/emu-call.js';
 import { expectNoSpills, expectOk, run, scratchDir, writeArtifact } from '../cuda/support.js';
@@ -52,9 +55,10 @@ const shapes: readonly Shape[] = [
   { B: 1, H: 6, Hkv: 2, Nq: 1, Nk: 150 },
 ];
 
-function compileCase(name: string, store: string, body: string): Compiled {
+function compileCase(name: string, store: string, body: string, P?: number): Compiled {
   const params = store.includes('salient') ? 'sal: i32[batch, kv_heads, kv]' : '';
-  const source = `attention ${name}(${params}) {\n  ${store}\n  ${body}\n}`;
+  const cache = P ? `cache paged ${P}\n  ` : '';
+  const source = `attention ${name}(${params}) {\n  ${cache}${store}\n  ${body}\n}`;
   return compile(source, {
     target: 'cuda',
     headDim: D,
@@ -65,6 +69,36 @@ function compileCase(name: string, store: string, body: string): Compiled {
 }
 
 /** The attention then the importance pass on shape `s`; compared with the oracle. */
+/**
+ * A paged run's caches (`cache paged P`): quantized ones as pools (kv-quant-pages.ts), a float V
+ * scattered into HND pages, through one shuffled block table; NaN / poison elsewhere.
+ */
+function pagedRun(
+  c: Compiled,
+  s: Shape,
+  caches: { k?: QuantCache; v?: QuantCache },
+  v: Float32Array,
+  rand: () => number,
+) {
+  const P = c.kernel.formats.paged!.pageSize;
+  const maxPages = Math.ceil(s.Nk / P) + 1;
+  const count = s.B * maxPages + 2;
+  const ids = Array.from({ length: count }, (_, i) => i).sort(() => rand() - 0.5);
+  const blockTable = Int32Array.from({ length: s.B * maxPages }, (_, i) => ids[i]!);
+  const pages: QuantPages = { pageSize: P, maxPages, pages: count, blockTable };
+  const pools = pageStoredCaches(c.kernel.formats, caches, { ...s, D, Dv: D }, pages);
+  const layout: KvCacheLayout = {
+    kind: 'paged',
+    pageSize: P,
+    strides: packedStrides(s.Hkv, P, D),
+    blockTable,
+    maxPages,
+  };
+  const vPool = new Float32Array(count * s.Hkv * P * D).fill(Number.NaN);
+  scatterKv(v, vPool, layout, { B: s.B, Hkv: s.Hkv, Nk: s.Nk, W: D });
+  return { pools, vPool, layouts: { k: layout, v: layout } };
+}
+
 async function runCase(c: Compiled, exe: string, at: string, s: Shape, seed: number): Promise<void> {
   mkdirSync(at, { recursive: true });
   const rand = rng(seed);
@@ -73,6 +107,7 @@ async function runCase(c: Compiled, exe: string, at: string, s: Shape, seed: num
   // A float V comes as plain values (the quantized ones as caches).
   const v = new Float32Array(s.B * s.Hkv * s.Nk * D).map(() => rand() * 2 - 1);
   const marks = stored.salient.sal;
+  const paged = c.kernel.formats.paged ? pagedRun(c, s, stored.caches, v, rand) : undefined;
   const call: EmuCall = {
     ...s,
     qOffset: s.Nk - s.Nq,
@@ -80,7 +115,7 @@ async function runCase(c: Compiled, exe: string, at: string, s: Shape, seed: num
     scale: Math.fround(1 / Math.sqrt(D)),
     q,
     k: new Float32Array(0),
-    v,
+    v: paged ? paged.vPool : v,
     params: {},
     tensors: marks ? { sal: Int32Array.from(marks.data) } : {},
   };
@@ -92,7 +127,9 @@ async function runCase(c: Compiled, exe: string, at: string, s: Shape, seed: num
   const spec = new EmuSpec(at);
   const sizes: Record<string, number> = { ...s, q_offset: call.qOffset, k_offset: 0 };
   for (const f of manifest.args.fields) {
-    if (spec.cacheField(f, stored.caches) || spec.commonField(f, call, k)) continue;
+    if (spec.cacheField(f, paged ? paged.pools : stored.caches) || spec.kvLayoutField(f, paged?.layouts))
+      continue;
+    if (spec.commonField(f, call, k)) continue;
     if (f.role === 'importance') spec.output(f.offset, 4 * s.B * s.H * s.Nk, 'importance.bin');
     else if (f.name in sizes) spec.line(`i32 ${f.offset} ${sizes[f.name]}`);
     else throw new Error(`importance emulation: unexpected args field ${f.field} (${f.role})`);
@@ -120,8 +157,8 @@ async function runCase(c: Compiled, exe: string, at: string, s: Shape, seed: num
   expect(got.relError, `importance (${mode}) ${what}`).toBeLessThanOrEqual(1e-5);
 }
 
-async function check(name: string, store: string, body: string, seed: number): Promise<void> {
-  const c = compileCase(name, store, body);
+async function check(name: string, store: string, body: string, seed: number, P?: number): Promise<void> {
+  const c = compileCase(name, store, body, P);
   expect(c.kernel.outputs.importance).toBeDefined();
   const at = join(dir, name);
   mkdirSync(at, { recursive: true });
@@ -133,6 +170,18 @@ describe.concurrent('CUDA importance over quantized K caches (CPU emulation)', (
   fixed.forEach(([store, body], p) =>
     it(`${store}; ${body.replace(/\n\s*/g, '; ')}`, () => check(`qi${p}`, store, body, p), 240_000),
   );
+  // Paged quantized caches (pools through the block table; per-channel groups that divide 8).
+  fixed
+    .map(
+      ([store, body]) => [store.replace('group 3', 'group 4').replace('group 5', 'group 8'), body] as const,
+    )
+    .forEach(([store, body], p) =>
+      it(
+        `paged 8: ${store}; ${body.replace(/\n\s*/g, '; ')}`,
+        () => check(`qp${p}`, store, body, 50 + p, 8),
+        240_000,
+      ),
+    );
 
   it('random formats for k and v, both modes', async () => {
     const seed = process.env.CI ? 11 : Date.now() % 100_000;

@@ -193,22 +193,14 @@ describe('attnc run on a kernel with store statements', () => {
 });
 
 describe('what quantized caches do not run in yet', () => {
-  const refused = (source: string, options: { importance?: 'sum' } = {}): string => {
-    try {
-      compile(source, { target: 'wgsl', ...options });
-    } catch (e) {
-      expect(e).toBeInstanceOf(CompileError);
-      const d = (e as CompileError).diagnostics[0]!;
-      return `${d.span.line}:${d.span.column} ${d.message}`;
-    }
-    throw new Error('compiled');
-  };
   const store = '  store kv int8 scale f32 per token';
 
-  it('refuses listed salient tokens at their statement (routing runs: wgsl-routing-dequant.test.ts)', () => {
+  it('runs listed salient tokens through a flag pre-pass (test/wgsl/salient-list.test.ts)', () => {
     const listed =
       'attention t(s: i32[batch, kv_heads, 4]) {\n  store kv int2 scale f16 per token salient int4 from s\n}';
-    expect(refused(listed)).toMatch(/^2:\d+ .*salient tokens flagged per token/);
+    const c = compile(listed, { target: 'wgsl' });
+    expect(c.artifact.entryPoints[0]!.name).toBe('salient_flags_s');
+    expect(c.artifact.bindings.map((b) => b.name)).toContain('s_flags');
   });
 
   it('runs on the coop engine when asked, through <k|v>_dequant (wgsl-coop-dequant.test.ts)', () => {

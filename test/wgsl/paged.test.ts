@@ -174,3 +174,97 @@ describe('passes beside the attention read strided K/V through the same address 
     await packedVsStrided('attention hh() {\n  importance sum\n  mask causal\n}\n', {});
   }, 240_000);
 });
+
+/**
+ * The paged kernel of `body` over shuffled pools of pages (NaN elsewhere) against the unpaged
+ * kernel over packed K/V: the same arithmetic, so out, lse, indices and importance are equal.
+ */
+async function packedVsPaged(
+  body: string,
+  P: number,
+  shape: Shape,
+  decode: 'never' | 'always',
+): Promise<void> {
+  const device = await getDevice();
+  const limits = deviceLimits(device);
+  const opts = { target: 'wgsl' as const, headDim: shape.D, limits, wgslEngine: 'row' as const };
+  const packedC = compile(`attention unpaged() {\n${body}\n}\n`, opts);
+  const pagedC = compile(`attention paged() {\n  cache paged ${P}\n${body}\n}\n`, opts);
+  const inputs = makeInputs(shape, 5 + P);
+  const r = rng(6 + P);
+  const n: KvSizes = { B: shape.B, Hkv: shape.Hkv, Nk: shape.Nk, W: shape.D };
+  const table = pagedTable(shape, P, r);
+  const kind = r() < 0.5 ? 'hnd-pages' : 'nhd-pages';
+  const l = pagedLayout(kind, n, P, table);
+  const tensors = Object.fromEntries(
+    packedC.kernel.tensors.map((t) => [
+      t.name,
+      Int32Array.from({ length: shape.B * shape.Hq * shape.Nk }, (_, i) => i % 3),
+    ]),
+  );
+  const base = {
+    q: inputs.q,
+    B: shape.B,
+    H: shape.Hq,
+    Hkv: shape.Hkv,
+    Nq: shape.Nq,
+    Nk: shape.Nk,
+    params: {},
+    tensors,
+  };
+  const a = await createKernel(device, packedC.artifact, { decode });
+  const b = await createKernel(device, pagedC.artifact, { decode, debug: true });
+  try {
+    const packed = await a.run({ ...base, k: inputs.k, v: inputs.v });
+    const paged = await b.run({
+      ...base,
+      k: physicalCache(inputs.k, n, l),
+      v: physicalCache(inputs.v, n, l),
+      kvCache: {
+        k: l.layout.strides,
+        v: l.layout.strides,
+        blockTable: table.blockTable,
+        maxPages: table.maxPages,
+      },
+    });
+    const where = `${body} P ${P} ${kind} ${JSON.stringify(shape)}`;
+    expect(paged.out, where).toEqual(packed.out);
+    expect(paged.lse, where).toEqual(packed.lse);
+    expect(paged.indices, where).toEqual(packed.indices);
+    expect(paged.importance, where).toEqual(packed.importance);
+    expect(packed.indices ?? packed.importance, where).toBeDefined();
+  } finally {
+    a.destroy();
+    b.destroy();
+  }
+}
+
+describe('WGSL routing, selection and importance over paged K/V (the address functions, kv-load.ts)', () => {
+  const shapes: Shape[] = [
+    { B: 2, Hq: 4, Hkv: 2, Nq: 21, Nk: 75, D: 16, Dv: 16 },
+    { B: 1, Hq: 3, Hkv: 1, Nq: 2, Nk: 130, D: 8, Dv: 8 },
+  ];
+  const bodies = [
+    '  route blocks(16) topk(2) by mean(q) . mean(k)',
+    '  route blocks(8) topk(3) by q . max(k) vote groups\n  mask causal',
+    '  select topk(20) by q . k vote heads\n  mask causal',
+    '  emit topk(12) by q . k vote groups\n  mask causal',
+    '  importance normalized\n  mask causal',
+  ];
+  for (const [i, body] of bodies.entries())
+    it(
+      body.trim().replace(/\n\s*/g, '; '),
+      async () => {
+        for (const [j, shape] of shapes.entries())
+          await packedVsPaged(body, [4, 16, 1][(i + j) % 3]!, shape, j === 1 ? 'always' : 'never');
+      },
+      240_000,
+    );
+
+  it('the compiler takes them (no refusal at `cache`)', () => {
+    for (const body of bodies)
+      expect(() =>
+        compile(`attention t() {\n  cache paged 8\n${body}\n}\n`, { target: 'wgsl', headDim: 16 }),
+      ).not.toThrow();
+  });
+});

@@ -15,7 +15,7 @@ import { elementBytes } from '../../ir/formats.js';
 import type { AttentionKernel } from '../../ir/kernel.js';
 import { streamRowBytes } from './decode-knobs.js';
 import { isQuantChunk } from './decode-quant.js';
-import { K_ROWS, V_ROWS, kvAt, kvHead, type KvTensor } from './kv-rows.js';
+import { K_ROWS, V_ROWS, kvAt, kvHead, pagedQuantRow, type KvTensor } from './kv-rows.js';
 
 export { decodeStages } from './decode-knobs.js';
 
@@ -31,8 +31,11 @@ export function streamRow(k: AttentionKernel, t: KvTensor): { bytes: number; uni
 export function streamHandleDecl(k: AttentionKernel, t: KvTensor): string {
   if (!isQuantChunk(k.formats[t.name]))
     return `const KvRows ${t.name}g = ${kvHead(t, 'b', 'hk', k.formats.paged !== undefined)};`;
-  // A quantized cache's codes are packed [B, Hkv, Nk, words] (decode-quant.ts).
+  // A quantized cache's codes are packed [B, Hkv, Nk, words] (decode-quant.ts), or pages of
+  // [Hkv, P, words] through the block table (kv-rows.ts's kv_qrow).
   const row = `${t.name.toUpperCase()}_ROW`;
+  if (k.formats.paged)
+    return `const CodeRows ${t.name}g{static_cast<const unsigned char*>(a.${t.name}), ${row}, &a, bh};`;
   return `const CodeRows ${t.name}g{static_cast<const unsigned char*>(a.${t.name}) + kv0 * ${row}, ${row}};`;
 }
 
@@ -59,6 +62,29 @@ function fetchRows(k: AttentionKernel, t: KvTensor): string[] {
   ];
 }
 
+/** The handle of one cache head's code rows: packed, ROW bytes apart, or paged (kv_qrow). */
+function codeRowsStruct(paged: boolean): string[] {
+  if (!paged)
+    return [
+      '// Packed code rows of one cache head, ROW bytes apart.',
+      'struct CodeRows {',
+      '  const unsigned char* p;',
+      '  long long rs;',
+      '  __device__ __forceinline__ const unsigned char* row(long long j) const { return p + j * rs; }',
+      '};',
+    ];
+  return [
+    '// Code rows of one cache head of a paged cache: pool row kv_qrow (kv-rows.ts), ROW bytes each.',
+    'struct CodeRows {',
+    '  const unsigned char* p; // the pool',
+    '  long long rs;',
+    '  const Args* a;',
+    '  size_t bh;',
+    `  __device__ __forceinline__ const unsigned char* row(long long j) const { return p + ${pagedQuantRow('*a', 'bh', 'j')} * rs; }`,
+    '};',
+  ];
+}
+
 /** Device helpers (in namespace dec, after TILE and THREADS): the cp.async wrappers and the tile fetch. */
 export function pipeDeviceCode(k: AttentionKernel): string[] {
   const async = '#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800';
@@ -71,16 +97,7 @@ export function pipeDeviceCode(k: AttentionKernel): string[] {
     '// smaller parts (the launcher checks the device and asks for the dynamic share).',
     'constexpr size_t SPLIT_STATIC_SMEM = sizeof(float) * ((size_t)GROUPS * MT + 2 * MT + (size_t)MT * DV);',
     'static_assert(SPLIT_SMEM + SPLIT_STATIC_SMEM <= 227 * 1024, "decode stream: ATTNC_DEC_STAGES x ATTNC_DEC_GROUPS x ATTNC_DEC_KPG keys need more than 227 KiB of shared memory per block: fewer stages or keys per tile");',
-    ...(anyQuant
-      ? [
-          '// Packed code rows of one cache head, ROW bytes apart.',
-          'struct CodeRows {',
-          '  const unsigned char* p;',
-          '  long long rs;',
-          '  __device__ __forceinline__ const unsigned char* row(long long j) const { return p + j * rs; }',
-          '};',
-        ]
-      : []),
+    ...(anyQuant ? codeRowsStruct(k.formats.paged !== undefined) : []),
     '// N (16, 8 or 4) bytes global -> shared, or N zero bytes when !ok (src is then not read).',
     'template <int N>',
     '__device__ __forceinline__ void dec_cp(void* dst, const void* src, bool ok) {',
@@ -123,7 +140,8 @@ function stagedChunk(k: AttentionKernel, t: KvTensor, buf: string, valid: string
     return `*reinterpret_cast<const VecT<VW>*>(reinterpret_cast<const T*>(${row}) + (lane + 8 * c) * VW)`;
   // The recent window and salient rows read global memory: keys past the split's end stay out.
   const words = `reinterpret_cast<const unsigned*>(${row})`;
-  return `${valid} ? ${t.name}_chunk(a, kv0 + kj, kj, (lane + 8 * c) * VW, bh, ${words}) : FChunk{}`;
+  const qrow = k.formats.paged ? pagedQuantRow('a', 'bh', 'kj') : 'kv0 + kj';
+  return `${valid} ? ${t.name}_chunk(a, ${qrow}, kj, (lane + 8 * c) * VW, bh, ${words}) : FChunk{}`;
 }
 
 /**

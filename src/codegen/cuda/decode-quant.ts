@@ -10,7 +10,14 @@ import type { TensorFormat, TensorFormats } from '../../ir/formats.js';
 import { codesPerWord, elemBits } from '../../quant/elem.js';
 import type { QuantFormat, StorageElem } from '../../quant/format.js';
 import type { FloatDType, HalfDType } from '../../quant/format.js';
-import { cacheScaleIndex, dequantFloatHelpers, fp8DecodeLines, readCacheFloat } from './dequant.js';
+import {
+  cacheScaleIndex,
+  dequantFloatHelpers,
+  fp8DecodeLines,
+  readCacheFloat,
+  salientFlagIndex,
+  salientFlagRef,
+} from './dequant.js';
 
 type Which = 'k' | 'v';
 
@@ -150,7 +157,13 @@ function codeLines(q: QuantFormat, elem: StorageElem, rowWords: string, vw: numb
  * `<which>_chunk(a, row, t, col0, bh, sw)`: channels col0..col0+VW-1 of token t (global row), its
  * code words at `sw` (the stream's shared-memory copy of the row).
  */
-function chunkFunction(which: Which, f: TensorFormat, field: (key: string) => string, vw: number): string[] {
+function chunkFunction(
+  which: Which,
+  f: TensorFormat,
+  field: (key: string) => string,
+  vw: number,
+  paged: boolean,
+): string[] {
   if (f.kind !== 'quant') return [];
   const q = f.format;
   const W = which === 'k' ? 'D' : 'DV';
@@ -174,7 +187,7 @@ function chunkFunction(which: Which, f: TensorFormat, field: (key: string) => st
   const wide = q.kind === 'int' ? q.salient?.elem : undefined;
   if (wide !== undefined && f.salient !== undefined) {
     body.push(
-      `if (a.${field(`tensor:${f.salient}`)}[row] != 0)`,
+      `if (${salientFlagRef(f, field)}[${salientFlagIndex(paged)}] != 0)`,
       ...codeLines(
         q,
         wide,
@@ -206,7 +219,7 @@ function chunkFunction(which: Which, f: TensorFormat, field: (key: string) => st
       `  unsigned short sh[VW]${zero ? ', zh[VW]' : ''};`,
       '  {',
       '    [[maybe_unused]] const int c = col0;',
-      `    const size_t g0 = ${cacheScaleIndex(q.scale.per, W)};`,
+      `    const size_t g0 = ${cacheScaleIndex(q.scale.per, W, paged)};`,
       `    dec_halves<VW>(${p('scale')}, g0, sh);`,
       ...(zero ? [`    dec_halves<VW>(${p('zero')}, g0, zh);`] : []),
       '  }',
@@ -219,7 +232,7 @@ function chunkFunction(which: Which, f: TensorFormat, field: (key: string) => st
   }
   const scalar: string[] = [];
   if (q.scale) {
-    scalar.push(`const size_t g = ${cacheScaleIndex(q.scale.per, W)};`);
+    scalar.push(`const size_t g = ${cacheScaleIndex(q.scale.per, W, paged)};`);
     if (zero) scalar.push(`v = v - ${readSide(p('zero'), zero, 'g')};`);
     scalar.push(`v = v * ${readSide(p('scale'), q.scale.dtype, 'g')};`);
   }
@@ -245,6 +258,6 @@ export function decodeQuantCode(
     ...fastHelpers,
     'struct FChunk { float v[VW]; };',
     'template <int N> struct alignas(4 * N) Words { unsigned w[N]; };',
-    ...quant.flatMap((w) => chunkFunction(w, formats[w], field, vw)),
+    ...quant.flatMap((w) => chunkFunction(w, formats[w], field, vw, formats.paged !== undefined)),
   ];
 }

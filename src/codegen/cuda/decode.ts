@@ -243,7 +243,8 @@ export function decodeSource(k: AttentionKernel, layout: CudaLayout, ns: string)
     ...(quant
       ? [
           '  // A quantized cache addresses its codes by global row (packed layout: decode-quant.ts).',
-          '  const size_t kv0 = ((size_t)b * a.Hkv + hk) * a.Nk;',
+          // Paged: rows come through the block table (decode-pipe.ts), kv0 goes unused.
+          `  ${k.formats.paged ? '[[maybe_unused]] ' : ''}const size_t kv0 = ((size_t)b * a.Hkv + hk) * a.Nk;`,
           '  [[maybe_unused]] const size_t bh = (size_t)b * a.Hkv + hk; // a cache head',
         ]
       : []),

@@ -9,7 +9,14 @@
 import type { TensorFormat } from '../../ir/formats.js';
 import { codesPerWord, elemBits } from '../../quant/elem.js';
 import type { QuantFormat } from '../../quant/format.js';
-import { fp8, readFloat, scaleIndex, type CudaCachePart } from './dequant.js';
+import {
+  fp8,
+  readFloat,
+  salientFlagIndex,
+  salientFlagRef,
+  scaleIndex,
+  type CudaCachePart,
+} from './dequant.js';
 
 type Which = 'k' | 'v';
 
@@ -21,10 +28,10 @@ function decodeRaw(q: QuantFormat): string[] {
 }
 
 /** Zero point, scale and normalizer, in the language's order (dequant.ts's dequantFunction). */
-function affine(q: QuantFormat, W: string, p: (part: CudaCachePart) => string): string[] {
+function affine(q: QuantFormat, W: string, p: (part: CudaCachePart) => string, paged: boolean): string[] {
   const lines: string[] = [];
   if (q.scale) {
-    lines.push(`const size_t g = ${scaleIndex(q.scale.per, W)};`);
+    lines.push(`const size_t g = ${scaleIndex(q.scale.per, W, paged)};`);
     if (q.kind === 'int' && q.zero) lines.push(`v = v - ${readFloat(p('zero'), q.zero, 'g')};`);
     lines.push(`v = v * ${readFloat(p('scale'), q.scale.dtype, 'g')};`);
   }
@@ -33,7 +40,12 @@ function affine(q: QuantFormat, W: string, p: (part: CudaCachePart) => string): 
 }
 
 /** The chunk function of cache `which` (none for a float cache). */
-export function chunkFunction(which: Which, f: TensorFormat, field: (key: string) => string): string[] {
+export function chunkFunction(
+  which: Which,
+  f: TensorFormat,
+  field: (key: string) => string,
+  paged = false,
+): string[] {
   if (f.kind !== 'quant') return [];
   const q = f.format;
   const W = which === 'k' ? 'D' : 'DV';
@@ -44,7 +56,7 @@ export function chunkFunction(which: Which, f: TensorFormat, field: (key: string
   const rare: string[] = [];
   if (q.recent) rare.push(`t >= a.Nk - min(${q.recent.tokens}, a.Nk)`);
   if (q.kind === 'int' && q.salient && f.salient !== undefined)
-    rare.push(`a.${field(`tensor:${f.salient}`)}[row] != 0`);
+    rare.push(`${salientFlagRef(f, field)}[${salientFlagIndex(paged)}] != 0`);
   const body = [
     ...(rare.length
       ? [
@@ -68,7 +80,7 @@ export function chunkFunction(which: Which, f: TensorFormat, field: (key: string
     `  const unsigned raw = (w[(u * ${bits}) / 32] >> ((u * ${bits}) % 32)) & ${(1 << bits) - 1}u;`,
     '  float v;',
     ...decodeRaw(q).map((l) => `  ${l}`),
-    ...affine(q, W, p).map((l) => `  ${l}`),
+    ...affine(q, W, p, paged).map((l) => `  ${l}`),
     '  out[u] = v;',
     '}',
   ];

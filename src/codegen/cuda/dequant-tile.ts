@@ -12,16 +12,18 @@ import type { TensorFormat, TensorFormats } from '../../ir/formats.js';
 import { codesPerWord } from '../../quant/elem.js';
 import { cudaDequantElements } from './dequant.js';
 import { chunkFunction } from './dequant-chunk.js';
-import { kvHeadPtrDecls } from './kv-rows.js';
+import { kvHeadPtrDecls, pagedQuantRow } from './kv-rows.js';
 
 type Which = 'k' | 'v';
 
 const handleName = (w: Which): string => (w === 'k' ? 'DqRowsK' : 'DqRowsV');
 const quantized = (f: TensorFormats): Which[] => (['k', 'v'] as const).filter((w) => f[w].kind === 'quant');
 
-function handleStruct(which: Which, f: TensorFormat): string[] {
+function handleStruct(which: Which, f: TensorFormat, paged: boolean): string[] {
   const H = handleName(which);
   if (f.kind !== 'quant') return [];
+  // Token t's row in the code pools: packed, or through the block table (kv-rows.ts).
+  const row = paged ? pagedQuantRow('*a', 'bh', 't') : 'bh * (size_t)a->Nk + t';
   const per = codesPerWord(f.format.elem);
   const wpr = `(${which === 'k' ? 'D' : 'DV'} + ${per - 1}) / ${per}`;
   return [
@@ -34,11 +36,11 @@ function handleStruct(which: Which, f: TensorFormat): string[] {
     `  __device__ __forceinline__ ${H} operator+(size_t n) const { return {a, bh, off + n}; }`,
     "  // Token t's code words in the cache.",
     '  __device__ __forceinline__ const unsigned* codes_row(int t) const {',
-    `    return static_cast<const unsigned*>(a->${which}) + (bh * (size_t)a->Nk + t) * WPR;`,
+    `    return static_cast<const unsigned*>(a->${which}) + (${row}) * WPR;`,
     '  }',
     '  // Channels c0 .. c0 + 7 of token t of the head, dequantized to f32; its code words at wrow.',
     '  __device__ __forceinline__ void chunk8(int t, int c0, float (&v)[8], const unsigned* wrow) const {',
-    `    ${which}_chunk8(*a, wrow, bh * (size_t)a->Nk + t, t, c0, bh, v);`,
+    `    ${which}_chunk8(*a, wrow, ${row}, t, c0, bh, v);`,
     '  }',
     '};',
   ];
@@ -159,8 +161,8 @@ export function tcConverterCode(
   const which = quantized(formats);
   if (which.length === 0) return [];
   return [
-    ...which.flatMap((w) => chunkFunction(w, formats[w], field)),
-    ...which.flatMap((w) => handleStruct(w, formats[w])),
+    ...which.flatMap((w) => chunkFunction(w, formats[w], field, formats.paged !== undefined)),
+    ...which.flatMap((w) => handleStruct(w, formats[w], formats.paged !== undefined)),
     ...store8,
     ...dequantRowsConverter(loader.name, loader.swizzle),
     ...which.flatMap((w) => loaderOverloads(loader.name, loader.swizzle, handleName(w))),

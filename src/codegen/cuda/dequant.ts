@@ -8,6 +8,7 @@
 import type { TensorFormat, TensorFormats } from '../../ir/formats.js';
 import { codesPerWord, elemBits } from '../../quant/elem.js';
 import type { FloatDType, Granularity, HalfDType, QuantFormat } from '../../quant/format.js';
+import { pagedQuantRow } from './kv-rows.js';
 
 type Which = 'k' | 'v';
 export type CudaCachePart = 'codesHi' | 'scale' | 'zero' | 'norm' | 'recent';
@@ -68,21 +69,48 @@ function rawLines(f: QuantFormat, elem: QuantFormat['elem'], ptr: string, W: str
   return ['{', ...[...lines, `v = ${value};`].map((l) => `  ${l}`), '}'];
 }
 
-export function scaleIndex(per: Granularity, W: string): string {
+/**
+ * Index of the scale (and zero) of element (row, token t of head bh, channel c). Paged: `row` is
+ * the pool row and a page holds P / g whole groups of g tokens (the checker requires g | P), so
+ * group row / g of the pool is token t's.
+ */
+export function scaleIndex(per: Granularity, W: string, paged = false): string {
   switch (per.kind) {
     case 'tensor':
       return '0';
     case 'token':
       return per.group ? `row * ((${W} + ${per.group - 1}) / ${per.group}) + c / ${per.group}` : 'row';
     case 'channel':
+      if (per.group && paged) return `(row / ${per.group}) * ${W} + c`;
       return per.group
         ? `(bh * (size_t)((a.Nk + ${per.group - 1}) / ${per.group}) + t / ${per.group}) * ${W} + c`
         : `bh * ${W} + c`;
   }
 }
 
+/**
+ * Index of token t's salient flag: the flag tensor is the caller's logical [B, Hkv, Nk] even when
+ * the cache is paged (its row is then a pool row).
+ */
+export const salientFlagIndex = (paged: boolean): string => (paged ? 'bh * (size_t)a.Nk + t' : 'row');
+
+/**
+ * The flags a cache's salient tokens are read from: the flag tensor itself, or, for an index
+ * list, the workspace the launcher's pre-pass scatters it into (salient-list.ts).
+ */
+export function salientFlagRef(f: TensorFormat, field: (key: string) => string): string {
+  if (f.kind !== 'quant' || f.salient === undefined) throw new Error('CUDA: no salient tokens to read');
+  const list = f.format.kind === 'int' && f.format.salient?.by === 'index';
+  return `a.${field(list ? `salient:${f.salient}` : `tensor:${f.salient}`)}`;
+}
+
 /** `<which>_dequant(a, row, t, c, bh)`: element (global row, token t of head bh, channel c) as f32. */
-function dequantFunction(which: Which, f: TensorFormat, field: (part: string) => string): string[] {
+function dequantFunction(
+  which: Which,
+  f: TensorFormat,
+  field: (part: string) => string,
+  paged: boolean,
+): string[] {
   if (f.kind !== 'quant') return [];
   const q = f.format;
   const W = which === 'k' ? 'D' : 'DV';
@@ -100,14 +128,14 @@ function dequantFunction(which: Which, f: TensorFormat, field: (part: string) =>
   const wide = q.kind === 'int' ? q.salient?.elem : undefined;
   if (wide !== undefined && f.salient !== undefined) {
     body.push(
-      `if (a.${field(`tensor:${f.salient}`)}[row] != 0)`,
+      `if (${salientFlagRef(f, field)}[${salientFlagIndex(paged)}] != 0)`,
       ...rawLines(q, wide, p('codesHi'), W),
       'else',
     );
   }
   body.push(...rawLines(q, q.elem, codes, W));
   if (q.scale) {
-    body.push(`const size_t g = ${scaleIndex(q.scale.per, W)};`);
+    body.push(`const size_t g = ${scaleIndex(q.scale.per, W, paged)};`);
     if (q.kind === 'int' && q.zero) body.push(`v = v - ${readFloat(p('zero'), q.zero, 'g')};`);
     body.push(`v = v * ${readFloat(p('scale'), q.scale.dtype, 'g')};`);
   }
@@ -121,15 +149,16 @@ function dequantFunction(which: Which, f: TensorFormat, field: (part: string) =>
 }
 
 /** A head handle per quantized cache and the load_tile overload that dequantizes through it. */
-function loadOverload(which: Which): string[] {
+function loadOverload(which: Which, paged: boolean): string[] {
   const handle = which === 'k' ? 'DqK' : 'DqV';
+  const row = paged ? pagedQuantRow('*src.a', 'src.bh', 'key') : 'src.bh * (size_t)Nk + key';
   return [
     `struct ${handle} { const Args* a; size_t bh; };`,
     'template <int W>',
     `__device__ __forceinline__ void load_tile(float* dst, ${handle} src, int kt, int Nk, int tid) {`,
     '  for (int idx = tid; idx < BK * W; idx += THREADS) {',
     '    const int j = idx / W, c = idx % W, key = kt * BK + j;',
-    `    dst[idx] = key < Nk ? ${which}_dequant(*src.a, src.bh * (size_t)Nk + key, key, c, src.bh) : 0.f;`,
+    `    dst[idx] = key < Nk ? ${which}_dequant(*src.a, ${row}, key, c, src.bh) : 0.f;`,
     '  }',
     '}',
   ];
@@ -139,9 +168,10 @@ function loadOverload(which: Which): string[] {
 export function cudaDequantCode(formats: TensorFormats, field: (key: string) => string): string[] {
   const quant = (['k', 'v'] as const).filter((w) => formats[w].kind === 'quant');
   if (quant.length === 0) return [];
+  const paged = formats.paged !== undefined;
   return [
     ...helpers,
-    ...quant.flatMap((w) => [...dequantFunction(w, formats[w], field), ...loadOverload(w)]),
+    ...quant.flatMap((w) => [...dequantFunction(w, formats[w], field, paged), ...loadOverload(w, paged)]),
   ];
 }
 
@@ -153,7 +183,8 @@ export function cudaDequantElements(formats: TensorFormats, field: (key: string)
   const quant = (['k', 'v'] as const).filter((w) => formats[w].kind === 'quant');
   if (quant.length === 0) return [];
   // Without the SIMT core's GV assertion: these engines have no GV.
-  return [...helpers.slice(2), ...quant.flatMap((w) => dequantFunction(w, formats[w], field))];
+  const paged = formats.paged !== undefined;
+  return [...helpers.slice(2), ...quant.flatMap((w) => dequantFunction(w, formats[w], field, paged))];
 }
 
 /**

@@ -13,7 +13,7 @@ import type { AttentionKernel, ImportanceMode } from '../../ir/kernel.js';
 import type { Binding, EntryPoint } from '../artifact.js';
 import { linearize } from '../linearize.js';
 import { classMode } from './exprs.js';
-import { K_ROWS, kvHead } from './kv-rows.js';
+import { K_ROWS, kvHead, pagedQuantRow } from './kv-rows.js';
 import type { CudaLayout } from './layout.js';
 import { ARGS, cudaRenderer, cudaSizeVars, type CudaContext } from './rules.js';
 
@@ -209,7 +209,7 @@ function keyRowLoad(
       lines: () => [
         `const size_t kbh = (size_t)b * ${ARGS}.Hkv + kvh;`,
         '#pragma unroll',
-        `for (int c = 0; c < D; ++c) krow[c] = k_dequant(${ARGS}, kbh * (size_t)${ARGS}.Nk + col, col, c, kbh);`,
+        `for (int c = 0; c < D; ++c) krow[c] = k_dequant(${ARGS}, ${k.formats.paged ? pagedQuantRow(ARGS, 'kbh', 'col') : `kbh * (size_t)${ARGS}.Nk + col`}, col, c, kbh);`,
       ],
     };
   const kv = keyVector(k, alignBytes);

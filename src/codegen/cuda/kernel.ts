@@ -45,6 +45,7 @@ import {
 } from './routing-attn.js';
 import { selectBindingShapes, selectDeviceCode, selectHandles, selectManifest } from './select-host.js';
 import { quantizeLaunchName, quantizeSource, quantizeSpecs, withQuantizeHeader } from './quantize-host.js';
+import { salientKernels, salientLists } from './salient-list.js';
 
 export interface CudaMeta {
   readonly sourceHash: string;
@@ -214,6 +215,7 @@ export function renderCuda(
     prelude(kernel, layout),
     ...(helpers ? ['', helpers] : []),
     ...(kernel.summaries.length ? ['', summaryKernels(kernel, layout)] : []),
+    ...(salientLists(kernel).length ? ['', ...salientKernels(kernel, layout)] : []),
     ...(routing && selecting ? ['', routing] : []),
     ...(routing && !selecting
       ? [

@@ -16,7 +16,8 @@
 // The emitted `KvRows` handle (kvRowsPrelude) is what the engines hold for a (batch, kv head):
 // `row(j)` is the address of key j's first element. `row_addr(src, r, W)` is row r of either a
 // packed pointer (rows W apart: Q tiles) or a handle, so one loader template serves both.
-import type { TensorFormats } from '../../ir/formats.js';
+import type { TensorFormat, TensorFormats } from '../../ir/formats.js';
+import { pagedRows, type CachePart } from '../../quant/paged-layout.js';
 
 /** K or V: which Args field holds it and the width of its rows. */
 export interface KvTensor {
@@ -34,6 +35,27 @@ export const strideFields = (t: 'k' | 'v'): readonly [string, string, string] =>
   `${t}_stride_h`,
   `${t}_stride_n`,
 ];
+
+/**
+ * A paged quantized cache (docs/LANGUAGE.md, "Paged quantized caches"): its code pools and its
+ * row-indexed side tensors (wide codes, per-token scales and zeros, per-channel group scales) are
+ * [pages, Hkv, P, ·], addressed by the same block table as float pages; `kv_qrow` is the row of
+ * token t of cache head bh (b·Hkv + h) in them, where an unpaged cache has row bh·Nk + t.
+ */
+const quantPagedRow: readonly string[] = [
+  '// Row of token t of cache head bh (b * Hkv + h) in a paged quantized cache: [pages, Hkv, PAGE] rows.',
+  '__device__ __forceinline__ size_t kv_qrow(const Args& a, size_t bh, long long t) {',
+  '  const size_t b = bh / (size_t)a.Hkv, h = bh % (size_t)a.Hkv;',
+  '  const size_t page = (size_t)__ldg(a.block_table + b * (size_t)a.max_pages + (size_t)(t >> LOG2_PAGE));',
+  '  return (page * (size_t)a.Hkv + h) * PAGE + (size_t)(t & (PAGE - 1));',
+  '}',
+];
+
+/**
+ * The row of token `t` of cache head `bh` in a paged quantized cache's pools (C expressions; `a`
+ * an Args value); callers keep their packed `bh·Nk + t` when unpaged.
+ */
+export const pagedQuantRow = (a: string, bh: string, t: string): string => `kv_qrow(${a}, ${bh}, ${t})`;
 
 /** The device code every CUDA kernel gets after its prelude: the KvRows handle and row_addr. */
 export function kvRowsPrelude(formats: TensorFormats): string[] {
@@ -61,6 +83,7 @@ export function kvRowsPrelude(formats: TensorFormats): string[] {
       ];
   return [
     ...handle,
+    ...(p && (formats.k.kind === 'quant' || formats.v.kind === 'quant') ? quantPagedRow : []),
     "// Rows first + step·r of a KvRows (a tile of keys, or a residue class's keys).",
     'struct KvFrom {',
     '  KvRows h;',
@@ -116,4 +139,16 @@ export function kvTmaCoords(row: string, b: string, hkv: string): string {
 export function kvTmaShape(t: KvTensor): string {
   const [sb, sh, sn] = strideFields(t.name).map((f) => `a.${f}`);
   return `a.${t.name}, ${t.width}, a.Nk, a.Hkv, a.B, ${sn}, ${sh}, ${sb}`;
+}
+
+/**
+ * The header's note on tensor `part` of a paged quantized cache of row width `width`
+ * (quant/paged-layout.ts): pool rows through the block table, or a per-sequence tensor.
+ */
+export function pagedQuantDoc(f: TensorFormat, part: CachePart, width: number, P: number): string {
+  if (f.kind !== 'quant') return '';
+  const rows = pagedRows(f.format, part, width, P);
+  if (!rows) return 'per sequence, not paged (docs/LANGUAGE.md, K/V storage formats: Layout)';
+  const what = part === 'codes' || part === 'codesHi' ? 'u32 words' : 'scale groups';
+  return `pages [pages, Hkv, ${P / rows.tokensPerRow}, ${rows.rowLen}] (${what}) through block_table (docs/LANGUAGE.md, Paged quantized caches)`;
 }

@@ -3,6 +3,9 @@
 // attention, on the caller's stream.
 import { elementBytes, type TensorFormat } from '../../ir/formats.js';
 import { codesPerWord } from '../../quant/elem.js';
+import type { CachePart } from '../../quant/paged-layout.js';
+import { pagedQuantDoc } from './kv-rows.js';
+import { salientBytesFns, salientBytesName, salientHeaderLines, salientLaunch } from './salient-list.js';
 import type { AttentionKernel, ShapeDim } from '../../ir/kernel.js';
 import type { CudaLayout } from './layout.js';
 import { ARGS, dimText, f32Literal, i32Literal } from './rules.js';
@@ -77,13 +80,18 @@ export function headerText(k: AttentionKernel, layout: CudaLayout, align: number
     if (f.role === 'tensor') fieldDoc[f.field] = 'user tensor, row-major';
     if (f.role === 'stride') fieldDoc[f.field] = strideDoc(f.field, k.formats.paged !== undefined);
     if (f.role === 'qo_stride') fieldDoc[f.field] = qoStrideDoc(f.field);
+    if (f.role === 'workspace')
+      fieldDoc[f.field] =
+        `workspace: int [B, Hkv, Nk] (${salientBytesName(k, f.name.replace(/_flags$/, ''))}(args) bytes), the launcher scatters the salient index list into it`;
     if (f.role === 'block_table')
       fieldDoc[f.field] =
         `[B, max_pages] page ids: key j of batch b is row j % ${k.formats.paged?.pageSize} of page block_table[b * max_pages + j / ${k.formats.paged?.pageSize}]`;
     if (f.role === 'max_pages')
       fieldDoc[f.field] = 'row length of block_table (args_init: ceil(Nk / page size))';
     if (f.role === 'cache')
-      fieldDoc[f.field] = 'quantized cache tensor (docs/LANGUAGE.md, K/V storage formats: Layout)';
+      fieldDoc[f.field] = k.formats.paged
+        ? pagedCacheFieldDoc(k, f.name)
+        : 'quantized cache tensor (docs/LANGUAGE.md, K/V storage formats: Layout)';
     if (f.role === 'summary')
       fieldDoc[f.field] = `scratch: ${summaryElemsName(k, f.name.replace(/_summary$/, ''))}() elements`;
     if (k.routing && (f.role === 'indices' || f.role === 'scratch'))
@@ -126,6 +134,7 @@ export function headerText(k: AttentionKernel, layout: CudaLayout, align: number
       (t) =>
         `/* Elements (${t.tensor}'s type) of ${t.tensor}'s summary scratch. */\nsize_t ${summaryElemsName(k, t.tensor)}(const ${layout.struct}* args);`,
     ),
+    ...salientHeaderLines(k, layout.struct),
     ...(k.routing ? (selectHandles(k) ? selectHeaderLines : routingHeaderLines)(k, layout.struct) : []),
     '/* Validates args and launches on `stream`; ATTNC_OK, or a code with a message in last_error. */',
     `int ${launchName(k)}(const ${layout.struct}* args, cudaStream_t stream);`,
@@ -264,6 +273,7 @@ export function launcherText(
       `  return len > 0 ? 2 * (size_t)((len + ${s.summaryBlock} - 1) / ${s.summaryBlock}) : 0;`,
       '}',
     ]),
+    ...salientBytesFns(k, S),
     ...(k.routing ? ['', ...(selecting ? selectHostFns : routingHostFns)(k, S, ns)] : []),
     '',
     `extern "C" int ${launchName(k)}(const ${S}* args, cudaStream_t stream) {`,
@@ -280,6 +290,7 @@ export function launcherText(
     ...qoStrideChecks(s.valueDim, core.vectorElems, ns).map((c) => `  ${c}`),
     ...(blockRouted ? routingHostChecks(k, ns).map((c) => `  ${c}`) : []),
     ...(selecting ? selectHostChecks(k, ns, layout).map((c) => `  ${c}`) : []),
+    ...salientLaunch(k, layout, ns).map((c) => `  ${c}`),
     ...summaries.map((c) => `  ${c}`),
     ...(blockRouted ? routingHostLaunch(k, ns).map((c) => `  ${c}`) : []),
     ...(selecting ? selectHostLaunch(k, ns).map((c) => `  ${c}`) : []),
@@ -322,12 +333,21 @@ function decodeLines(k: AttentionKernel, ns: string): string[] {
 }
 
 /** The header's note on a K or V field: its shape and dtype, or the quantized cache's codes. */
+/** A paged quantized cache's side tensor `name` (`k_scale`, …): its pool shape (kv-rows.ts). */
+function pagedCacheFieldDoc(k: AttentionKernel, name: string): string {
+  const [which, part] = name.split('_') as ['k' | 'v', CachePart];
+  const width = which === 'k' ? k.schedule.headDim : k.schedule.valueDim;
+  return pagedQuantDoc(k.formats[which], part, width, k.formats.paged!.pageSize);
+}
+
 function kvDoc(f: TensorFormat, width: number, page?: number): string {
   if (f.kind === 'float' && page !== undefined)
     return `pages [pages, Hkv, ${page}, ${width}] ${f.dtype} as args_init's strides say (any page layout the k/v strides describe)`;
   if (f.kind === 'float')
     return `[B, Hkv, Nk, ${width}] ${f.dtype} as args_init's strides say (any layout the strides describe)`;
   const words = Math.ceil(width / codesPerWord(f.format.elem));
+  if (page !== undefined)
+    return `pages [pages, Hkv, ${page}, ${words}] u32: ${f.format.elem} codes of a paged quantized cache (block_table; k/v strides unused)`;
   return `[B, Hkv, Nk, ${words}] u32: ${f.format.elem} codes of a quantized cache`;
 }
 

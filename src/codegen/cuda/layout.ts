@@ -7,6 +7,7 @@ import { cudaCacheParts } from './dequant.js';
 import { selectHandles } from './routing-case.js';
 import { strideFields } from './kv-rows.js';
 import { qoStrideFields } from './qo-rows.js';
+import { salientFlagsKey, salientLists } from './salient-list.js';
 
 export type ArgRole =
   | 'q'
@@ -35,7 +36,9 @@ export type ArgRole =
   | 'qo_stride'
   // A paged cache's block table [B, max_pages] of page ids, and max_pages (kv-rows.ts).
   | 'block_table'
-  | 'max_pages';
+  | 'max_pages'
+  // Salient tokens from an index list: the flag workspace the pre-pass fills (salient-list.ts).
+  | 'workspace';
 
 export interface ArgField {
   /** C field name (attnc names, renamed with a trailing '_' if they collide or are C keywords). */
@@ -115,6 +118,7 @@ export function cudaLayout(kernel: AttentionKernel): CudaLayout {
   // User names after the built-in ones, so a built-in field keeps its documented name.
   for (const t of kernel.tensors)
     add(`tensor:${t.name}`, t.name, 'tensor', 'ptr', `const ${cty(t.dtype)}* $`);
+  for (const t of salientLists(kernel)) add(salientFlagsKey(t), `${t}_flags`, 'workspace', 'ptr', 'int* $');
   for (const s of kernel.summaries) {
     const t = kernel.tensors.find((x) => x.name === s.tensor);
     if (!t) throw new Error(`CUDA: summary of undeclared tensor "${s.tensor}"`);

@@ -24,6 +24,7 @@ import {
 import { cudaRoutingPath, rankedBlocksOf } from './routing-case.js';
 import type { CudaLayout } from './layout.js';
 import { ARGS, type CudaContext } from './rules.js';
+import { K_ROWS, kvHead, pagedQuantRow } from './kv-rows.js';
 import { hasTensorTopk, tensorTopkDeviceCode } from './routing-topk-mma.js';
 import { ROUTE_THREADS, routeCandidateFn, routeTopkKernel, unitsPerBlock } from './routing-topk.js';
 
@@ -86,17 +87,23 @@ function poolKernel(k: AttentionKernel, side: 'k' | 'q'): string[] {
     '  const int len = p_hi - p_lo;',
     '  if (len <= 0) return;',
     `  const size_t bh = (size_t)blockIdx.z * ${heads} + blockIdx.y;`,
-    ...(side === 'k'
+    ...(side === 'k' && k.formats.paged
       ? [
-          `  const T* rows = static_cast<const T*>(${src}) + (bh * ${N} + (p_lo - ${off})) * D;`,
-          '  const long long rs = D;',
+          "  // A paged cache: the block's rows through the block table (kv-rows.ts).",
+          `  const KvRows kh = ${kvHead(K_ROWS, 'blockIdx.z', 'blockIdx.y', true)};`,
+          '  const int t0 = p_lo - a.k_offset;',
         ]
-      : [
-          `  const T* rows = q_row(a, blockIdx.z, blockIdx.y, p_lo - ${off});`,
-          '  const long long rs = a.q_stride_n;',
-        ]),
+      : side === 'k'
+        ? [
+            `  const T* rows = static_cast<const T*>(${src}) + (bh * ${N} + (p_lo - ${off})) * D;`,
+            '  const long long rs = D;',
+          ]
+        : [
+            `  const T* rows = q_row(a, blockIdx.z, blockIdx.y, p_lo - ${off});`,
+            '  const long long rs = a.q_stride_n;',
+          ]),
     `  float* dst = a.route_scratch + ${base} + (bh * ${nb} + blockIdx.x) * D;`,
-    ...poolRows(red, ROUTE_THREADS),
+    ...poolRows(red, ROUTE_THREADS, side === 'k' && k.formats.paged ? 'kh.row(t0 + p)[d]' : undefined),
     '}',
   ];
 }
@@ -118,7 +125,7 @@ function quantPoolKernel(k: AttentionKernel, red: (typeof reducers)[PoolReducer]
     `  for (int d = threadIdx.x; d < D; d += ${ROUTE_THREADS}) {`,
     `    float acc = ${red.init};`,
     '    for (int p = 0; p < len; ++p) {',
-    '      const float x = k_dequant(a, bh * (size_t)a.Nk + t0 + p, t0 + p, d, bh);',
+    `      const float x = k_dequant(a, ${k.formats.paged ? pagedQuantRow('a', 'bh', 't0 + p') : 'bh * (size_t)a.Nk + t0 + p'}, t0 + p, d, bh);`,
     `      ${red.fold};`,
     '    }',
     `    dst[d] = ${red.finish};`,
@@ -127,12 +134,16 @@ function quantPoolKernel(k: AttentionKernel, red: (typeof reducers)[PoolReducer]
   ];
 }
 
-/** The reduction of `len` rows at `rows` (stride D) into `dst[0, D)`, a thread per dim. */
-export const poolRows = (red: (typeof reducers)[PoolReducer], threads: number): string[] => [
+/** The reduction of `len` rows at `rows` (stride rs; or `element`, of row p and dim d) into `dst[0, D)`, a thread per dim. */
+export const poolRows = (
+  red: (typeof reducers)[PoolReducer],
+  threads: number,
+  element = 'rows[p * rs + d]',
+): string[] => [
   `  for (int d = threadIdx.x; d < D; d += ${threads}) {`,
   `    float acc = ${red.init};`,
   '    for (int p = 0; p < len; ++p) {',
-  '      const float x = to_f32(rows[p * rs + d]);',
+  `      const float x = to_f32(${element});`,
   `      ${red.fold};`,
   '    }',
   `    dst[d] = ${red.finish};`,

@@ -7,7 +7,7 @@
 // keeps its KvRows handle and vector loads (kv-rows.ts, kv-load-simt.ts): its code is unchanged.
 import type { TensorFormat, TensorFormats } from '../../ir/formats.js';
 import { selectKvVector } from './kv-load-simt.js';
-import { K_ROWS, V_ROWS, kvHead, type KvTensor } from './kv-rows.js';
+import { K_ROWS, V_ROWS, kvHead, pagedQuantRow, type KvTensor } from './kv-rows.js';
 
 type Which = 'k' | 'v';
 
@@ -18,8 +18,9 @@ const quantized = (f: TensorFormats): Which[] => (['k', 'v'] as const).filter((w
 export const selDequantizes = (f: TensorFormat): boolean => f.kind === 'quant';
 
 /** The handle of quantized cache `w`, after the forward declaration of its element function. */
-function handle(w: Which): string[] {
+function handle(w: Which, paged: boolean): string[] {
   const H = handleName(w);
+  const row = paged ? pagedQuantRow('*a', 'bh', 'j') : 'bh * (size_t)a->Nk + j';
   return [
     `__device__ __forceinline__ float ${w}_dequant(const Args& a, size_t row, int t, int c, size_t bh);`,
     `// Keys of one kv head of the quantized ${w} cache, dequantized element by element (select-kv.ts).`,
@@ -27,7 +28,7 @@ function handle(w: Which): string[] {
     '  const Args* a;',
     '  size_t bh; // b * Hkv + hkv',
     '  __device__ __forceinline__ float at(int j, int c) const {',
-    `    return ${w}_dequant(*a, bh * (size_t)a->Nk + j, j, c, bh);`,
+    `    return ${w}_dequant(*a, ${row}, j, c, bh);`,
     '  }',
     '  template <int N>',
     '  __device__ __forceinline__ void load(int j, int c0, float (&x)[N]) const {',
@@ -41,7 +42,7 @@ function handle(w: Which): string[] {
 /** Device code of the handles (before the selection passes); none when k and v are floats. */
 export function selectKvCode(formats: TensorFormats): string[] {
   const which = quantized(formats);
-  return which.length ? ['', ...which.flatMap(handle)] : [];
+  return which.length ? ['', ...which.flatMap((w) => handle(w, formats.paged !== undefined))] : [];
 }
 
 /** A handle expression for tensor `t` of kv head `hkv` of batch `b`: KvRows, or SelDq when quantized. */

@@ -14,6 +14,7 @@ import { dimLabel } from './rules.js';
 import { selectAttentionEntries, selectPoolEntry, selectRankEntries } from './select-host.js';
 import { tokenAttentionEntry } from './token-host.js';
 import { tokenPlan } from './token-form.js';
+import { salientEntryPoints } from './salient-list.js';
 
 interface StageCx {
   readonly kernel: AttentionKernel;
@@ -65,5 +66,8 @@ const table: StageTable<EntryPoint[], StageCx> = {
 };
 
 /** The entry points of `kernel`'s artifact, one or more per stage, in launch order. */
-export const stageEntryPoints = (kernel: AttentionKernel, threads: number): EntryPoint[] =>
-  renderStages(kernel.stages, table, { kernel, threads }).flat();
+export const stageEntryPoints = (kernel: AttentionKernel, threads: number): EntryPoint[] => [
+  // Salient index lists become flags before any pass dequantizes (salient-list.ts).
+  ...salientEntryPoints(kernel),
+  ...renderStages(kernel.stages, table, { kernel, threads }).flat(),
+];

@@ -62,7 +62,7 @@ export function tokenMmaParts(k: AttentionKernel, _plan: TokenPlan): TokenFormPa
     setup: [
       'T* Ks = reinterpret_cast<T*>(tok_smem) + (size_t)warp * TOK_BK * (TOK_KP + TOK_VP);',
       'T* Vs = Ks + TOK_BK * TOK_KP;',
-      ...kvHeadPtrDecls({ k: 'kg', v: 'vg' }, 'b', 'hkv', false),
+      ...kvHeadPtrDecls({ k: 'kg', v: 'vg' }, 'b', 'hkv', k.formats.paged !== undefined),
       "// The warp's 16 query rows as A fragments (rows gq and gq + 8 in this thread).",
       'unsigned qa[D / 16][4];',
       '{',

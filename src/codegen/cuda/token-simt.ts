@@ -8,7 +8,7 @@ import { kvHeadPtrDecls } from './kv-rows.js';
 import type { TokenFormParts } from './token-attn.js';
 import type { TokenPlan } from './token-form.js';
 
-export function tokenSimtParts(_k: AttentionKernel, _plan: TokenPlan): TokenFormParts {
+export function tokenSimtParts(k: AttentionKernel, _plan: TokenPlan): TokenFormParts {
   return {
     helpers: [
       '// Floats of one warp: q rows [16][D], K [TOK_BK][D], V [TOK_BK][DV], P [16][TOK_BK].',
@@ -21,7 +21,7 @@ export function tokenSimtParts(_k: AttentionKernel, _plan: TokenPlan): TokenForm
       'float* Ks = Qs + 16 * D;',
       'float* Vs = Ks + TOK_BK * D;',
       'float* Ps = Vs + TOK_BK * DV;',
-      ...kvHeadPtrDecls({ k: 'kg', v: 'vg' }, 'b', 'hkv', false),
+      ...kvHeadPtrDecls({ k: 'kg', v: 'vg' }, 'b', 'hkv', k.formats.paged !== undefined),
       'for (int c = lane; c < 16 * D; c += 32) {',
       '  const long long R = ((long long)blockIdx.x * TOK_WARPS + warp) * 16 + c / D;',
       '  const int i = R < rows_all ? (int)(R / G) : 0, h = hkv * G + (R < rows_all ? (int)(R % G) : 0);',

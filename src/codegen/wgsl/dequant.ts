@@ -9,6 +9,7 @@ import { codesPerWord, elemBits } from '../../quant/elem.js';
 import type { FloatDType, Granularity, HalfDType, QuantFormat } from '../../quant/format.js';
 import type { Binding, ShapeExpr } from '../artifact.js';
 import { tensorVar } from './rules.js';
+import { salientFlagsVar } from './salient-list.js';
 
 export type KvWhich = 'k' | 'v';
 /** A side tensor of a quantized cache (the codes are the k/v binding itself). */
@@ -20,27 +21,41 @@ const widthConst = (which: KvWhich): string => (which === 'k' ? 'HEAD_DIM' : 'VA
 /** WGSL variable of a part's binding. */
 export const partVar = (which: KvWhich, part: CachePart): string => `${which}_${part}`;
 
-/** Shape expressions of the scale (and zero) tensor (layout.ts scaleShape). */
-function scaleShapeExpr(per: Granularity, D: string): ShapeExpr[] {
+/**
+ * Shape expressions of the scale (and zero) tensor (layout.ts scaleShape); paged (P), per-token
+ * and per-channel-group scales are pool rows (quant/paged-layout.ts).
+ */
+function scaleShapeExpr(per: Granularity, D: string, P?: number): ShapeExpr[] {
   switch (per.kind) {
     case 'tensor':
       return ['1'];
     case 'token':
-      return ['B', 'Hkv', 'Nk', per.group ? `cdiv(${D}, ${per.group})` : '1'];
+      return [...rowDims(P), per.group ? `cdiv(${D}, ${per.group})` : '1'];
     case 'channel':
+      if (P !== undefined && per.group) return [...rowDims(P, per.group), D];
       return ['B', 'Hkv', per.group ? `cdiv(Nk, ${per.group})` : '1', D];
   }
 }
 
-/** The binding of the codes (the k or v binding itself): u32 words, [B, Hkv, Nk, words]. */
-export function codesBinding(which: KvWhich, f: QuantFormat): Omit<Binding, 'index'> {
+/**
+ * Leading dims of a paged cache's pool tensor (quant/paged-layout.ts): [pages, Hkv, rows per page],
+ * `pages` the pool's page count (the runtime reads it off the codes), or the unpaged rows.
+ */
+const rowDims = (P: number | undefined, tokensPerRow = 1): ShapeExpr[] =>
+  P === undefined ? ['B', 'Hkv', 'Nk'] : ['pages', 'Hkv', String(P / tokensPerRow)];
+
+/**
+ * The binding of the codes (the k or v binding itself): u32 words, [B, Hkv, Nk, words]; a paged
+ * cache (pages of P rows): [pages, Hkv, P, words].
+ */
+export function codesBinding(which: KvWhich, f: QuantFormat, P?: number): Omit<Binding, 'index'> {
   const words = `cdiv(${widthSym(which)}, ${codesPerWord(f.elem)})`;
   return {
     name: which,
     role: which,
     part: 'codes',
     dtype: 'u32',
-    shape: ['B', 'Hkv', 'Nk', words],
+    shape: [...rowDims(P), words],
     access: 'read',
   };
 }
@@ -49,6 +64,7 @@ export function codesBinding(which: KvWhich, f: QuantFormat): Omit<Binding, 'ind
 export function partBindings(
   which: KvWhich,
   f: QuantFormat,
+  P?: number,
 ): { binding: Omit<Binding, 'index'>; wgslVar: string }[] {
   const D = widthSym(which);
   const out: { binding: Omit<Binding, 'index'>; wgslVar: string }[] = [];
@@ -59,8 +75,7 @@ export function partBindings(
     });
   };
   if (f.kind === 'int' && f.salient) {
-    if (f.salient.by !== 'flags')
-      throw new Error('WGSL: salient tokens from an index list are not supported yet');
+    // An index list's flags come from a pre-pass (salient-list.ts); the codes are the same.
     const words = `cdiv(${D}, ${codesPerWord(f.salient.elem)})`;
     out.push({
       binding: {
@@ -68,14 +83,14 @@ export function partBindings(
         role: which,
         part: 'codesHi',
         dtype: 'u32',
-        shape: ['B', 'Hkv', 'Nk', words],
+        shape: [...rowDims(P), words],
         access: 'read',
       },
       wgslVar: partVar(which, 'codesHi'),
     });
   }
-  if (f.scale) add('scale', f.scale.dtype, scaleShapeExpr(f.scale.per, D));
-  if (f.kind === 'int' && f.zero && f.scale) add('zero', f.zero, scaleShapeExpr(f.scale.per, D));
+  if (f.scale) add('scale', f.scale.dtype, scaleShapeExpr(f.scale.per, D, P));
+  if (f.kind === 'int' && f.zero && f.scale) add('zero', f.zero, scaleShapeExpr(f.scale.per, D, P));
   if (f.norm) add('norm', f.norm, ['B', 'Hkv', D]);
   if (f.recent) add('recent', f.recent.dtype, ['B', 'Hkv', String(f.recent.tokens), D]);
   return out;
@@ -118,7 +133,7 @@ function fp8Lines(elem: 'e4m3' | 'e5m2'): string[] {
 }
 
 /** Flat index (u32 expression) of the scale group of element (dq_row, dq_t, dq_c). */
-function scaleIndex(per: Granularity, W: string): string {
+function scaleIndex(per: Granularity, W: string, paged: boolean): string {
   switch (per.kind) {
     case 'tensor':
       return '0u';
@@ -128,6 +143,8 @@ function scaleIndex(per: Granularity, W: string): string {
     }
     case 'channel': {
       const g = per.group ?? 0;
+      // Paged: a page holds P / g whole groups, so the pool row's group is row / g.
+      if (g && paged) return `(dq_row / ${g}u) * ${W} + dq_c`;
       return g ? `(dq_bh * ((Nk + ${g - 1}u) / ${g}u) + dq_t / ${g}u) * ${W} + dq_c` : `dq_bh * ${W} + dq_c`;
     }
   }
@@ -147,16 +164,23 @@ function rawValueLines(f: QuantFormat, elem: QuantFormat['elem'], buf: string, W
   return [...lines, `dq_v = f32(bitcast<i32>(dq_raw << ${32 - bits}u) >> ${32 - bits}u);`];
 }
 
+/** The flags a cache's salient tokens are read from: the flag tensor, or an index list's pre-pass flags. */
+function flagsOf(f: QuantTensorFormat): string {
+  const list = f.format.kind === 'int' && f.format.salient?.by === 'index';
+  return list ? salientFlagsVar(f.salient!) : tensorVar(f.salient!);
+}
+
 /** Lines returning the f32 value of a quantized element (not a recent token). */
-function codeLines(which: KvWhich, f: QuantTensorFormat): string[] {
+function codeLines(which: KvWhich, f: QuantTensorFormat, paged: boolean): string[] {
   const q = f.format;
   const W = widthConst(which);
   const wide = q.kind === 'int' ? q.salient?.elem : undefined;
-  const lines = ['var dq_v: f32;'];
+  // Paged: dq_row is the pool row (kv_qrow); the flags stay the caller's logical [B, Hkv, Nk].
+  const lines = paged ? ['let dq_row = kv_qrow(dq_bh, dq_t);', 'var dq_v: f32;'] : ['var dq_v: f32;'];
   if (wide !== undefined && f.salient !== undefined) {
     // Salient tokens (a non-zero flag per [b, h, t]) hold wider codes in their own words.
     lines.push(
-      `if (${tensorVar(f.salient)}[dq_row] != 0) {`,
+      `if (${flagsOf(f)}[${paged ? 'dq_lrow' : 'dq_row'}] != 0) {`,
       ...rawValueLines(q, wide, partVar(which, 'codesHi'), W).map((l) => `  ${l}`),
       '} else {',
       ...rawValueLines(q, q.elem, `${which}_buf`, W).map((l) => `  ${l}`),
@@ -164,7 +188,7 @@ function codeLines(which: KvWhich, f: QuantTensorFormat): string[] {
     );
   } else lines.push(...rawValueLines(q, q.elem, `${which}_buf`, W));
   if (q.scale) {
-    lines.push(`let dq_g = ${scaleIndex(q.scale.per, W)};`);
+    lines.push(`let dq_g = ${scaleIndex(q.scale.per, W, paged)};`);
     if (q.kind === 'int' && q.zero)
       lines.push(`dq_v = dq_v - ${readFloat(partVar(which, 'zero'), q.zero, 'dq_g')};`);
     lines.push(`dq_v = dq_v * ${readFloat(partVar(which, 'scale'), q.scale.dtype, 'dq_g')};`);
@@ -185,7 +209,7 @@ export const dequantFn = (which: KvWhich): string => `${which}_dequant`;
  * (row dq_row over all batches and kv heads = token dq_t of (batch, kv head) dq_bh, channel dq_c)
  * as f32. Every load of a quantized K or V goes through it.
  */
-export function dequantFunction(which: KvWhich, f: QuantTensorFormat): string[] {
+export function dequantFunction(which: KvWhich, f: QuantTensorFormat, paged = false): string[] {
   const W = widthConst(which);
   const recent = f.format.recent;
   const body = recent
@@ -195,21 +219,38 @@ export function dequantFunction(which: KvWhich, f: QuantTensorFormat): string[] 
         `  let dq_i = (dq_bh * ${recent.tokens}u + dq_t - dq_first) * ${W} + dq_c;`,
         `  return ${readFloat(partVar(which, 'recent'), recent.dtype, 'dq_i')};`,
         '}',
-        ...codeLines(which, f),
+        ...codeLines(which, f, paged),
       ]
-    : codeLines(which, f);
+    : codeLines(which, f, paged);
+  // Paged: the caller's packed row is the logical one (the salient flags' index).
+  const row = paged ? 'dq_lrow' : 'dq_row';
   return [
-    `fn ${dequantFn(which)}(dq_row: u32, dq_t: u32, dq_c: u32, dq_bh: u32, Nk: u32) -> f32 {`,
+    `fn ${dequantFn(which)}(${row}: u32, dq_t: u32, dq_c: u32, dq_bh: u32, Nk: u32) -> f32 {`,
     ...body.map((l) => `  ${l}`),
     '}',
   ];
 }
 
 /** The dequantizing functions of a kernel's quantized k and v (none for float caches). */
-export function dequantFunctions(formats: { k: TensorFormat; v: TensorFormat }): string[] {
+export function dequantFunctions(formats: {
+  k: TensorFormat;
+  v: TensorFormat;
+  paged?: { pageSize: number };
+}): string[] {
   const out: string[] = [];
-  if (formats.k.kind === 'quant') out.push('', ...dequantFunction('k', formats.k));
-  if (formats.v.kind === 'quant') out.push('', ...dequantFunction('v', formats.v));
+  const P = formats.paged?.pageSize;
+  if (P !== undefined && (formats.k.kind === 'quant' || formats.v.kind === 'quant'))
+    out.push(
+      '',
+      '// Row of token t of cache head bh (b * Hkv + h) in a paged quantized cache: [pages, Hkv, P] rows.',
+      `fn kv_qrow(bh: u32, t: u32) -> u32 {`,
+      '  let hkv = u32(u.Hkv);',
+      `  let page = u32(block_table[(bh / hkv) * u.max_pages + (t >> ${Math.log2(P)}u)]);`,
+      `  return (page * hkv + bh % hkv) * ${P}u + (t & ${P - 1}u);`,
+      '}',
+    );
+  if (formats.k.kind === 'quant') out.push('', ...dequantFunction('k', formats.k, P !== undefined));
+  if (formats.v.kind === 'quant') out.push('', ...dequantFunction('v', formats.v, P !== undefined));
   return out;
 }
 

@@ -21,6 +21,7 @@ import { layoutSource, summaryBinding, wgslLayout } from './layout.js';
 import { routingHelpers } from './routing.js';
 import { stageEntryPoints, SUMMARY_THREADS } from './stages.js';
 import { dimText, helperSource, summaryVar, tensorVar, wgslRenderer, type WgslContext } from './rules.js';
+import { salientEntryPoints, salientSources } from './salient-list.js';
 
 /** Invocations per workgroup of the summary passes (one block of positions each). */
 
@@ -239,16 +240,23 @@ export function renderWgsl(kernel: AttentionKernel, meta: WgslMeta, limits?: Wgs
     .map((b) => b.name);
   // The importance pass (importance.ts) runs last: it reads the final lse.
   const importance = kernel.outputs.importance && renderImportance(kernel, kernel.outputs.importance, cx);
-  const entries = stageEntryPoints({
-    kernel,
-    tensors,
-    routingReads: routing?.reads ?? [],
-    attnBindings,
-    importanceEntry: importance ? importance.entry : undefined,
-  });
+  // Salient index lists become flags first (salient-list.ts), in this module and the decode ones.
+  const entries = [
+    ...salientEntryPoints(kernel),
+    ...stageEntryPoints({
+      kernel,
+      tensors,
+      routingReads: routing?.reads ?? [],
+      attnBindings,
+      importanceEntry: importance ? importance.entry : undefined,
+    }),
+  ];
 
   const helpers = helperSource(cx(elementVars)) || undefined;
-  const summarySources = summaries.map((t) => summaryEntry(t, s.summaryBlock, dimText(t.dims[0]!)));
+  const summarySources = [
+    ...salientSources(kernel, tensors),
+    ...summaries.map((t) => summaryEntry(t, s.summaryBlock, dimText(t.dims[0]!))),
+  ];
   const sections = [
     headerComment(kernel, meta),
     usesF16(kernel) ? 'enable f16;' : undefined,

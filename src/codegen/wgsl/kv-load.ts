@@ -51,7 +51,8 @@ export function kvRowsRecord(
   formats: TensorFormats,
   align: number,
 ): { align: number; pageSize?: number } | undefined {
-  if (formats.k.kind !== 'float' && formats.v.kind !== 'float') return undefined;
+  // A paged cache of quantized K and V still has its page size here (the runtime's block table).
+  if (formats.k.kind !== 'float' && formats.v.kind !== 'float' && !formats.paged) return undefined;
   return { align, ...(formats.paged ? { pageSize: formats.paged.pageSize } : {}) };
 }
 

@@ -10,6 +10,7 @@ import { kvRowFunctions } from './kv-load.js';
 import { routingScratchShape } from './routing.js';
 import { selectStateShape } from './routing-select.js';
 import { paramField, summaryVar, tensorVar } from './rules.js';
+import { salientFlagsBinding, salientFlagsVar, wgslSalientLists } from './salient-list.js';
 
 /** Fields every kernel's uniform struct starts with, before the params. */
 export const fixedUniforms = [
@@ -61,8 +62,8 @@ export function wgslLayout(kernel: AttentionKernel): WgslLayout {
   // A quantized cache binds its codes as k/v and its side tensors after them.
   const kvBinding = (which: 'k' | 'v', t: TensorFormat, width: string): void => {
     if (t.kind === 'quant') {
-      add(codesBinding(which, t.format), `${which}_buf`);
-      for (const p of partBindings(which, t.format)) add(p.binding, p.wgslVar);
+      add(codesBinding(which, t.format, f.paged?.pageSize), `${which}_buf`);
+      for (const p of partBindings(which, t.format, f.paged?.pageSize)) add(p.binding, p.wgslVar);
       return;
     }
     add(
@@ -82,6 +83,8 @@ export function wgslLayout(kernel: AttentionKernel): WgslLayout {
   add({ name: 'q', role: 'q', dtype: storage(f.q), shape: ['B', 'H', 'Nq', 'D'], access: 'read' }, 'q_buf');
   kvBinding('k', f.k, 'D');
   kvBinding('v', f.v, 'Dv');
+  // Salient index lists: the flags their pre-pass scatters them into (salient-list.ts).
+  for (const t of wgslSalientLists(kernel)) add(salientFlagsBinding(t), salientFlagsVar(t));
   add(
     { name: 'out', role: 'out', dtype: storage(f.out), shape: ['B', 'H', 'Nq', 'Dv'], access: 'read_write' },
     'out_buf',
