@@ -156,7 +156,11 @@ class KernelFamily:
             for slot, t in zip(m.tensors, tensors):
                 kern.set_pointer(args, 'tensor', t.data_ptr(), slot.name)
             scratch = self._scratch(kern, args, q.device)  # freed after the launch is queued: the allocator orders reuse by stream
-            kern.launch_or_raise(args, torch.cuda.current_stream(q.device).cuda_stream)
+            # Staged prefill (quantPrefill 'staged'): the dequantized K/V workspace, internal to this call.
+            # Launches below manifest['staged']['minNq'] query rows run fused and need none.
+            workspace = _staged_workspace(kern, args, Nq, q.device)
+            kern.launch_or_raise(args, torch.cuda.current_stream(q.device).cuda_stream, workspace)
+            del workspace
         del scratch
         return out, lse, indices
 
@@ -189,6 +193,15 @@ class KernelFamily:
             buffers.append(torch.empty(elems, dtype=torch.float32, device=device))
             kern.set_pointer(args, 'scratch', buffers[-1].data_ptr())
         return buffers
+
+
+def _staged_workspace(kern, args, Nq, device):
+    """The staged prefill's workspace for this launch, or None (no staged launch, or too few rows)."""
+    staged = kern.manifest.data.get('staged')
+    nbytes = kern.workspace_size(args)
+    if nbytes is None or staged is None or Nq < staged['minNq']:
+        return None
+    return torch.empty(max(nbytes, 16), dtype=torch.uint8, device=device)
 
 
 _registered = {}  # op name -> KernelFamily (one op per kernel configuration per process)
