@@ -221,16 +221,7 @@ function stagedLauncher(
 ): string {
   const S = layout.struct;
   const twin = floatTwin(k);
-  const names = new Set(layout.fields.map((f) => f.field));
   const align = fusedAlignment(fusedCode);
-  const copies = twinLayout.fields
-    .filter((f) => !(['k', 'v'].includes(f.role) || (f.role === 'stride' && isQuantStride(k, f.field))))
-    .map((f) => {
-      if (!names.has(f.field)) throw new Error(`CUDA staged prefill: no field ${f.field} to copy`);
-      return `  t.${f.field} = a.${f.field};`;
-    });
-  const ptr = (w: Which): string =>
-    k.formats[w].kind === 'quant' ? `  t.${w} = ${w}w;` : `  t.${w} = a.${w};`;
   return [
     `extern "C" size_t ${workspaceBytesName(k)}(const ${S}* args) {`,
     '  if (args == NULL) return 0;',
@@ -283,13 +274,29 @@ function stagedLauncher(
     '  (void)vw;',
     `  ${twinLayout.struct} t;`,
     `  ${initName(twin)}(&t, a.B, a.H, a.Hkv, a.Nq, a.Nk); // packed strides for the workspace rows`,
-    ...copies,
-    ptr('k'),
-    ptr('v'),
+    ...twinArgsCopies(k, layout, twinLayout),
     `  const int rc = ${launchName(twin)}(&t, stream);`,
     `  return rc == ATTNC_OK ? ATTNC_OK : fail(rc, "%s", ${errorName(twin)}());`,
     '}',
   ].join('\n');
+}
+
+/**
+ * Statements filling the twin's args `t` from the kernel's `a` (after args_init's packed strides):
+ * every shared field, and k / v pointing at the workspace rows `kw` / `vw` (quantized caches) or
+ * at the caller's float cache (its strides copied).
+ */
+export function twinArgsCopies(k: AttentionKernel, layout: CudaLayout, twinLayout: CudaLayout): string[] {
+  const names = new Set(layout.fields.map((f) => f.field));
+  const copies = twinLayout.fields
+    .filter((f) => !(['k', 'v'].includes(f.role) || (f.role === 'stride' && isQuantStride(k, f.field))))
+    .map((f) => {
+      if (!names.has(f.field)) throw new Error(`CUDA staged prefill: no field ${f.field} to copy`);
+      return `  t.${f.field} = a.${f.field};`;
+    });
+  const ptr = (w: Which): string =>
+    k.formats[w].kind === 'quant' ? `  t.${w} = ${w}w;` : `  t.${w} = a.${w};`;
+  return [...copies, ptr('k'), ptr('v')];
 }
 
 /** k_stride_* / v_stride_* of a quantized cache: the twin's packed workspace rows (args_init's). */
