@@ -148,7 +148,7 @@ async function runPass(
   const chunks = (quantized.length * D) / 8;
   const rowsPerBlock = Math.max(1, Math.floor(THREADS / chunks));
   const blocks = Math.ceil(shape.Nk / rowsPerBlock);
-  spec.push(`launch 0 ${blocks} ${shape.B * shape.Hkv} 1 ${rowsPerBlock * chunks} 0`);
+  spec.push(`launch 0 ${blocks} ${shape.Hkv} ${shape.B} ${rowsPerBlock * chunks} 0`);
   writeFileSync(join(dir, 'spec.txt'), spec.join('\n') + '\n');
   await runEmulation(exe, join(dir, 'spec.txt'));
   const u = new Uint8Array(readFileSync(join(dir, 'out.bin')));

@@ -133,7 +133,7 @@ async function runCase(c: Compiled, exe: string, at: string, s: (typeof shapes)[
   const { twinThreads, twinSmem } = emulated(c);
   const chunks = ((stored.caches.k ? D : 0) + D) / 8;
   const rows = Math.floor(256 / chunks);
-  spec.line(`launch 0 ${Math.ceil(s.Nk / rows)} ${s.B * s.Hkv} 1 ${rows * chunks} 0`);
+  spec.line(`launch 0 ${Math.ceil(s.Nk / rows)} ${s.Hkv} ${s.B} ${rows * chunks} 0`);
   spec.line(`launch 1 ${Math.ceil(s.Nq / kern.schedule.blockQ)} ${s.H} ${s.B} ${twinThreads} ${twinSmem}`);
   await spec.run(exe);
 

@@ -160,7 +160,7 @@ const rowElems = (k: AttentionKernel, w: Which): string =>
   k.formats[w].kind === 'quant' ? (w === 'k' ? 'D' : 'DV') : '0';
 
 /**
- * The dequant pass: block (x, bh) converts keys x·RPB .. x·RPB + RPB − 1 of head bh, one thread
+ * The dequant pass: block (x, hkv, b) converts keys x·RPB .. x·RPB + RPB − 1 of head bh, one thread
  * per 8-channel chunk of K then V, so consecutive threads read consecutive code words and write
  * consecutive 16-byte chunks.
  */
@@ -201,7 +201,8 @@ export function stagePassCode(k: AttentionKernel, fusedCode: string): string[] {
     `extern "C" __global__ void __launch_bounds__(STAGE_RPB * STAGE_CH) ${stageEntry(k)}(const Args a, T* kw, T* vw) {`,
     '  const int t = blockIdx.x * STAGE_RPB + threadIdx.x / STAGE_CH, c = threadIdx.x % STAGE_CH;',
     '  if (t >= a.Nk) return;',
-    '  const size_t bh = blockIdx.y, row = bh * (size_t)a.Nk + t;',
+    "  // (b, kv head) on grid z and y: B * Hkv may pass gridDim.y's 65535.",
+    '  const size_t bh = (size_t)blockIdx.z * a.Hkv + blockIdx.y, row = bh * (size_t)a.Nk + t;',
     '  float v[8];',
     ...(kq ? ['  if (c < STAGE_KCH) {', ...convert('k', 'c'), '  }'] : []),
     ...(vq
@@ -249,7 +250,7 @@ function stagedLauncher(
     '  if (workspace_bytes < need) return fail(ATTNC_ERR_ARGS, "workspace_bytes (%zu) is less than the %zu bytes this launch needs", workspace_bytes, need);',
     '  T* kw = static_cast<T*>(workspace);',
     `  T* vw = kw + (size_t)a.B * a.Hkv * a.Nk * ${rowElems(k, 'k')};`,
-    `  const dim3 grid((a.Nk + ${ns}::STAGE_RPB - 1) / ${ns}::STAGE_RPB, a.B * a.Hkv);`,
+    `  const dim3 grid((a.Nk + ${ns}::STAGE_RPB - 1) / ${ns}::STAGE_RPB, a.Hkv, a.B);`,
     `  ${ns}::${stageEntry(k)}<<<grid, ${ns}::STAGE_RPB * ${ns}::STAGE_CH, 0, stream>>>(a, kw, vw);`,
     '  const cudaError_t e = cudaGetLastError();',
     '  if (e != cudaSuccess) return fail(ATTNC_ERR_CUDA, "dequant pass: %s", cudaGetErrorString(e));',
