@@ -45,6 +45,7 @@ import {
 } from './routing-attn.js';
 import { selectBindingShapes, selectDeviceCode, selectHandles, selectManifest } from './select-host.js';
 import { quantizeLaunchName, quantizeSource, quantizeSpecs, withQuantizeHeader } from './quantize-host.js';
+import { cachesManifest } from './quant-manifest.js';
 
 export interface CudaMeta {
   readonly sourceHash: string;
@@ -257,6 +258,7 @@ export function renderCuda(
     sourceHash: meta.sourceHash,
     scheduleHash: meta.scheduleHash,
   };
+  const caches = cachesManifest(kernel, layout);
   const manifest = {
     target: 'cuda',
     name: kernel.name,
@@ -284,6 +286,8 @@ export function renderCuda(
     alignment: align,
     // A paged cache's page size (rows per page): callers size and check the block table by it.
     ...(kernel.formats.paged ? { paged: { pageSize: kernel.formats.paged.pageSize } } : {}),
+    // Quantized K/V: each cache's tensors (args field, dtype, shape) for callers binding them.
+    ...(caches ? { caches } : {}),
     mapping: core.mapping,
     sharedBytes: core.smemBytes,
     tiles: tileInfo(kernel),
