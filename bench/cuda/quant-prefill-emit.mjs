@@ -1,7 +1,9 @@
 // Writes the CUDA artifacts that bench/cuda/quant-prefill.py checks and times: prefill over
-// quantized K/V caches (src/codegen/cuda/dequant-tile.ts) beside the bf16 kernel, full and causal,
-// D = 128, bf16 q/out: the default sm_90a engine (wgmma-ws, pipelined producer), wgmma-ws with
-// the serial producer (Schedule.wsDequant 'serial') and the wgmma engine for int8:
+// quantized K/V caches beside the bf16 kernel, full and causal, D = 128, bf16 q/out, on the
+// default sm_90a engine (wgmma-ws). Each quantized artifact is built with Schedule.quantPrefill
+// 'staged' (src/codegen/cuda/quant-stage.ts), so one library holds both paths: `launch` (fused:
+// the wgmma-ws producer converts every tile) and `launch_staged` (a dequant pass into a
+// workspace, then the float twin), and `dequantize_kv` (the pass alone, timed on its own):
 //   npm run build && node bench/cuda/quant-prefill-emit.mjs   → bench/build/cuda-quant-prefill/
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -18,48 +20,49 @@ const formats = {
   int8: 'store kv int8 scale f32 per token',
   e4m3: 'store kv e4m3 scale f32 per token',
   int4: 'store kv int4 scale f32 per token',
+  int2: 'store kv int2 scale f32 per token',
 };
 const masks = { full: '', causal: 'mask causal' };
-// Engine variants: wgmma-ws with its pipelined producer (the default, Schedule.wsDequant) and with
-// the serial one (one tile at a time: the state before the pipeline), and the wgmma engine.
-const variants = [
-  { tag: '', schedule: {} },
-  { tag: '_serial', schedule: { engine: 'wgmma-ws', wsDequant: 'serial' }, quantOnly: true },
-  { tag: '_wgmma', schedule: { engine: 'wgmma' }, formats: ['bf16', 'int8'] },
-];
 
 const index = [];
 for (const [fmt, store] of Object.entries(formats)) {
   for (const [mask, line] of Object.entries(masks)) {
-    for (const v of variants) {
-      if (v.quantOnly && fmt === 'bf16') continue;
-      if (v.formats && !v.formats.includes(fmt)) continue;
-      const name = `qp_${fmt}_${mask}${v.tag}`;
-      const body = [store, line]
-        .filter(Boolean)
-        .map((l) => `  ${l}\n`)
-        .join('');
-      const { artifact, kernel } = compile(`attention ${name}() {\n${body}}`, {
-        target: 'cuda',
-        headDim: 128,
-        dtype: 'bf16',
-        schedule: v.schedule,
-      });
-      writeFileSync(join(out, `${name}.cu`), artifact.code);
-      writeFileSync(join(out, `${name}.json`), artifact.files[`${artifact.name}.json`]);
-      const s = kernel.schedule;
+    const name = `qp_${fmt}_${mask}`;
+    const body = [store, line]
+      .filter(Boolean)
+      .map((l) => `  ${l}\n`)
+      .join('');
+    const { artifact, kernel } = compile(`attention ${name}() {\n${body}}`, {
+      target: 'cuda',
+      headDim: 128,
+      dtype: 'bf16',
+      schedule: fmt === 'bf16' ? {} : { quantPrefill: 'staged' },
+    });
+    writeFileSync(join(out, `${name}.cu`), artifact.code);
+    const manifest = artifact.files[`${artifact.name}.json`];
+    writeFileSync(join(out, `${name}.json`), manifest);
+    const s = kernel.schedule;
+    const staged = JSON.parse(manifest).staged;
+    // bf16: one row; quantized: the fused path (its own blockK) and the staged one (the twin's).
+    const modes =
+      fmt === 'bf16'
+        ? [['plain', s.blockK]]
+        : [
+            ['fused', staged.fusedBlockK],
+            ['staged', s.blockK],
+          ];
+    for (const [mode, blockK] of modes)
       index.push({
-        name,
+        name: `${name}_${mode}`,
         fmt,
         mask,
+        mode,
         engine: s.engine,
-        dequant: fmt === 'bf16' || s.engine !== 'wgmma-ws' ? null : (s.wsDequant ?? 'pipelined'),
-        blockK: s.blockK,
+        blockK,
         manifest: `${name}.json`,
         variant: name,
       });
-    }
   }
 }
 writeFileSync(join(out, 'index.json'), JSON.stringify(index, null, 2));
-console.log(`wrote ${index.length} artifacts to ${out}`);
+console.log(`wrote ${index.length} entries (${Object.keys(formats).length * 2} artifacts) to ${out}`);

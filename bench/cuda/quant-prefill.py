@@ -1,12 +1,14 @@
-"""Prefill over quantized K/V caches on the tensor-core engines (src/codegen/cuda/dequant-tile.ts)
-on the GPU: builds the artifacts of bench/cuda/quant-prefill-emit.mjs, checks every one against a
-PyTorch reference over the dequantized K/V (small ragged GQA shapes in float32, then the timed
-shape against SDPA over the same values in bf16), then times bf16 vs int8 / e4m3 / int4 K/V at
-Nq = Nk = 16384, B 2, H 16, D 128, full and causal (target: int8 within 10% of bf16), each
-quantized format on wgmma-ws with the pipelined producer (default) and the serial one.
+"""Prefill over quantized K/V caches on the tensor-core engines on the GPU: builds the artifacts of
+bench/cuda/quant-prefill-emit.mjs, checks every entry against a PyTorch reference over the
+dequantized K/V (small ragged GQA shapes in float32, then the timed shape against SDPA over the
+same values in bf16; the staged path's workspace also bit for bit against torch's dequantized
+values rounded to bf16), then times bf16 vs int8 / e4m3 / int4 / int2 K/V at Nq = Nk = 16384 (and
+--n 32768), B 2, H 16, D 128, full and causal (target: int8 within 10% of bf16), each quantized
+format fused (the wgmma-ws producer converts every tile) and staged (quant-stage.ts: a dequant
+pass into a workspace, then the bf16 engine), and the dequant pass alone.
 
     npx tsc -p tsconfig.json && node bench/cuda/quant-prefill-emit.mjs          # here
-    python3 bench/cuda/quant-prefill.py --build bench/build/cuda-quant-prefill  # on the GPU (< 240 s)
+    python3 bench/cuda/quant-prefill.py --build bench/build/cuda-quant-prefill  # on the GPU (< 300 s)
 
 Results: $OUT/quant-prefill.json (checks, timings, ratio to bf16 of the same mask).
 """
@@ -26,7 +28,8 @@ import torch
 sys.path.insert(0, os.path.dirname(__file__))
 from artifact import Kernel  # noqa: E402
 
-QMAX = {'int8': 127.0, 'int4': 7.0, 'e4m3': 448.0}
+QMAX = {'int8': 127.0, 'int4': 7.0, 'int2': 1.0, 'e4m3': 448.0}
+BITS = {'int8': 8, 'int4': 4, 'int2': 2}
 
 
 def build(d, e):
@@ -57,7 +60,7 @@ def quantize(x, fmt):
     if fmt == 'e4m3':
         f = y.to(torch.float8_e4m3fn)
         return f.view(torch.uint8).contiguous().view(torch.int32), s, f.float() * s[..., None]
-    bits = 8 if fmt == 'int8' else 4
+    bits = BITS[fmt]
     q = torch.round(y).clamp(-QMAX[fmt], QMAX[fmt])
     return pack(q.to(torch.int32), bits), s, q * s[..., None]
 
@@ -91,12 +94,36 @@ class Run:
         setattr(a, kern.field('q'), self.q.data_ptr())
         setattr(a, kern.field('out'), self.out.data_ptr())
         setattr(a, kern.field('lse'), self.lse.data_ptr())
-        self.a, self.kern, self.case = a, kern, case
+        self.a, self.kern, self.case, self.mode = a, kern, case, e['mode']
+        self.ws = None
+        if self.mode == 'staged':
+            self.ws = torch.empty(max(kern.workspace_size(a), 16), dtype=torch.uint8, device='cuda')
 
     def launch(self):
-        code, msg = self.kern.launch(self.a, torch.cuda.current_stream().cuda_stream)
+        stream = torch.cuda.current_stream().cuda_stream
+        if self.mode == 'staged':
+            code, msg = self.kern.launch_staged(self.a, self.ws.data_ptr(), self.ws.numel(), stream)
+        else:
+            code, msg = self.kern.launch(self.a, stream)
         if code:
             raise RuntimeError(msg)
+
+    def dequantize(self):
+        """The staged path's first pass alone (into self.ws)."""
+        f = self.kern.lib[self.kern.m['functions']['dequantizeKv']]
+        f.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_size_t, ctypes.c_void_p]
+        f.restype = ctypes.c_int
+        code = f(ctypes.addressof(self.a), self.ws.data_ptr(), self.ws.numel(), torch.cuda.current_stream().cuda_stream)
+        if code:
+            raise RuntimeError(self.kern.err().decode())
+
+    def workspace_exact(self):
+        """Whether the workspace holds torch's dequantized K then V rounded to bf16, bit for bit."""
+        B, Hkv, Nk, D = self.kv['k'].shape
+        n = B * Hkv * Nk * D
+        got = self.ws[: 4 * n].view(torch.bfloat16)
+        want = torch.cat([self.kv['k'].to(torch.bfloat16).reshape(-1), self.kv['v'].to(torch.bfloat16).reshape(-1)])
+        return bool(torch.equal(got.view(torch.int16), want.view(torch.int16)))
 
 
 def reference_f32(r, causal):
@@ -130,8 +157,11 @@ def check_small(kern, e, case):
     fin = torch.isfinite(rl)
     err_l = (r.lse[fin] - rl[fin]).abs().max().item()
     err_o = rel(r.out, ro)
-    ok = not nan and err_o <= 2e-2 and err_l <= 2e-1
-    return ok, f'out rel {err_o:.2e} lse abs {err_l:.2e} nan {nan}'
+    exact = True
+    if r.mode == 'staged' and case['Nq'] >= kern.m['staged']['minNq']:  # short launches run fused: no workspace
+        exact = r.workspace_exact()
+    ok = not nan and err_o <= 2e-2 and err_l <= 2e-1 and exact
+    return ok, f'out rel {err_o:.2e} lse abs {err_l:.2e} nan {nan} workspace exact {exact}'
 
 
 def check_big(r, e):
@@ -160,25 +190,50 @@ def median_ms(fn, iters=15, warmup=3):
     return ts[len(ts) // 2]
 
 
+def time_shape(index, kerns, big, results):
+    """Checks then times every entry at one shape; returns the number of failed checks."""
+    flops = 4 * big['B'] * big['H'] * big['Nq'] * big['Nk'] * big['D']
+    fails = 0
+    for e in index:
+        r = Run(kerns[e['name']], e, big, seed=1)
+        ok, msg = check_big(r, e)
+        if r.mode == 'staged':
+            exact = r.workspace_exact()
+            ok, msg = ok and exact, f'{msg} workspace exact {exact}'
+        fails += not ok
+        print(f'{"OK  " if ok else "FAIL"} {e["name"]} N={big["Nq"]}: {msg}', flush=True)
+        results['checks'].append({'name': e['name'], 'case': big, 'ok': ok, 'msg': msg})
+        ms = median_ms(r.launch)
+        dq = median_ms(r.dequantize) if r.mode == 'staged' else None
+        f = flops / (2 if e['mask'] == 'causal' else 1)
+        results['timings'].append({'name': e['name'], 'N': big['Nq'], 'fmt': e['fmt'], 'mask': e['mask'],
+                                   'mode': e['mode'], 'engine': e['engine'], 'blockK': e['blockK'], 'ms': ms,
+                                   'dequant_ms': dq, 'TFLOPs': f / ms / 1e9, 'ok': ok})
+        del r
+        torch.cuda.empty_cache()
+    return fails
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument('--build', default='bench/build/cuda-quant-prefill')
     ap.add_argument('--out', default=os.environ.get('OUT', 'bench/build/quant-prefill-out'))
+    ap.add_argument('--n', default='16384', help='comma-separated Nq = Nk of the timed shapes')
+    ap.add_argument('--budget', type=float, default=280.0, help='seconds; later shapes are skipped past it')
     opt = ap.parse_args()
     os.makedirs(opt.out, exist_ok=True)
     t0 = time.time()
     index = json.load(open(os.path.join(opt.build, 'index.json')))
     print(torch.cuda.get_device_name(), 'torch', torch.__version__, flush=True)
+    variants = {e['variant']: e for e in index}
     with ThreadPoolExecutor(16) as ex:
-        list(ex.map(lambda e: build(opt.build, e), index))
-    print(f'built {len(index)} in {time.time() - t0:.0f} s', flush=True)
+        list(ex.map(lambda e: build(opt.build, e), variants.values()))
+    print(f'built {len(variants)} in {time.time() - t0:.0f} s', flush=True)
     results = {'checks': [], 'timings': []}
     small = [
         dict(B=1, H=4, Hkv=2, Nq=300, Nk=777, D=128),  # GQA, ragged tiles, bottom-right causal
         dict(B=2, H=2, Hkv=2, Nq=129, Nk=129, D=128),
     ]
-    big = dict(B=2, H=16, Hkv=16, Nq=16384, Nk=16384, D=128)
-    flops = 4 * big['B'] * big['H'] * big['Nq'] * big['Nk'] * big['D']
     fails = 0
     kerns = {e['name']: Kernel(opt.build, e) for e in index}
     for e in index:
@@ -187,30 +242,22 @@ def main():
             fails += not ok
             print(f'{"OK  " if ok else "FAIL"} {e["name"]} {c}: {msg}', flush=True)
             results['checks'].append({'name': e['name'], 'case': c, 'ok': ok, 'msg': msg})
-    for e in index:
-        r = Run(kerns[e['name']], e, big, seed=1)
-        ok, msg = check_big(r, e)
-        fails += not ok
-        print(f'{"OK  " if ok else "FAIL"} {e["name"]} 16K: {msg}', flush=True)
-        results['checks'].append({'name': e['name'], 'case': big, 'ok': ok, 'msg': msg})
-        ms = median_ms(r.launch)
-        f = flops / (2 if e['mask'] == 'causal' else 1)
-        row = {'name': e['name'], 'fmt': e['fmt'], 'mask': e['mask'], 'engine': e['engine'],
-               'dequant': e.get('dequant'), 'blockK': e['blockK'], 'ms': ms, 'TFLOPs': f / ms / 1e9,
-               'ok': ok}
-        results['timings'].append(row)
-        del r
-        torch.cuda.empty_cache()
-    base = {(t['mask'], t['engine']): t['ms'] for t in results['timings'] if t['fmt'] == 'bf16'}
+    for n in (int(x) for x in opt.n.split(',')):
+        if time.time() - t0 > opt.budget:
+            print(f'skipping N = {n}: past the {opt.budget:.0f} s budget', flush=True)
+            continue
+        fails += time_shape(index, kerns, dict(B=2, H=16, Hkv=16, Nq=n, Nk=n, D=128), results)
+    base = {(t['N'], t['mask']): t['ms'] for t in results['timings'] if t['fmt'] == 'bf16'}
     for t in results['timings']:
-        b = base.get((t['mask'], t['engine']))
+        b = base.get((t['N'], t['mask']))
         t['vs_bf16'] = t['ms'] / b if b else None
         print(json.dumps(t), flush=True)
-    print('\nfmt    mask    engine    producer   blockK      ms   TFLOP/s  x bf16')
+    print('\n    N fmt    mask    mode    blockK      ms  dequant ms  TFLOP/s  x bf16')
     for t in results['timings']:
         vs = f"{t['vs_bf16']:.2f}" if t['vs_bf16'] else '-'
-        print(f"{t['fmt']:6} {t['mask']:7} {t['engine']:9} {str(t['dequant'] or '-'):10} {t['blockK']:6} "
-              f"{t['ms']:7.2f} {t['TFLOPs']:8.0f}  {vs}")
+        dq = f"{t['dequant_ms']:.3f}" if t.get('dequant_ms') is not None else '-'
+        print(f"{t['N']:5} {t['fmt']:6} {t['mask']:7} {t['mode']:7} {t['blockK']:6} "
+              f"{t['ms']:7.2f} {dq:>10} {t['TFLOPs']:8.0f}  {vs}")
     results['seconds'] = time.time() - t0
     json.dump(results, open(os.path.join(opt.out, 'quant-prefill.json'), 'w'), indent=2)
     print('checks failed:', fails, f'({results["seconds"]:.0f} s)')

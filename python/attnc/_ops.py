@@ -18,6 +18,8 @@ from .manifest import Manifest
 
 DTYPE_NAMES = {torch.float32: 'f32', torch.float16: 'f16', torch.bfloat16: 'bf16', torch.int32: 'i32'}
 TORCH_DTYPES = {name: dtype for dtype, name in DTYPE_NAMES.items()}
+if hasattr(torch, 'uint32'):  # quantized codes may come as uint32 (the same 32-bit words as int32)
+    DTYPE_NAMES[torch.uint32] = 'u32'
 
 
 def device_arch(device):
@@ -89,15 +91,20 @@ class KernelFamily:
                 self.backward_kernels[key] = BackwardKernel(m, build.build_backward_library(m, arch))
             return self.backward_kernels[key]
 
+    def value_dim(self, v):
+        """Dv of a call: v's last dim, or the manifest's for a quantized v (its last dim counts words)."""
+        return self.manifest.value_dim if 'v' in self.manifest.caches else v.shape[3]
+
     def outputs_like(self, q, k, v, int_params, out_layout='bhnd'):
         """Empty out (in out_layout: attnc.layout.out_layout), lse, indices (zero-size where the
         kernel writes none) for these inputs."""
         m = self.manifest
         B, H, Nq = q.shape[0], q.shape[1], q.shape[2]
+        Dv = self.value_dim(v)
         if out_layout == 'bnhd':
-            out = q.new_empty((B, Nq, H, v.shape[3])).transpose(1, 2)
+            out = q.new_empty((B, Nq, H, Dv)).transpose(1, 2)
         else:
-            out = q.new_empty((B, H, Nq, v.shape[3]))
+            out = q.new_empty((B, H, Nq, Dv))
         lse = q.new_empty((B, H, Nq) if m.has_lse else (0,), dtype=torch.float32)
         if m.has_indices:
             sizes = dict(B=B, H=H, Hkv=k.shape[1], Nq=Nq, Nk=k.shape[2])
@@ -110,7 +117,9 @@ class KernelFamily:
     def run(self, q, k, v, tensors, int_params, float_params, q_offset, k_offset, scale, out_layout='bhnd', out=None, block_table=None, kv_len=None):
         """Runs the kernel; `out` (a [B, H, Nq, Dv] tensor any layout qo_strides takes) is written
         in place when given, else a fresh one in out_layout is. A paged kernel takes k and v as page
-        pools [pages, Hkv, P, D], block_table i32 [B, max_pages] and kv_len keys per sequence."""
+        pools [pages, Hkv, P, D], block_table i32 [B, max_pages] and kv_len keys per sequence. A
+        kernel over quantized K/V takes the codes as k / v and the caches' other tensors after its
+        own tensors in `tensors`, in the order of manifest.cache_keywords()."""
         fresh, lse, indices = self.outputs_like(q, k, v, int_params, out_layout)
         out = fresh if out is None else out
         B, H, Nq, D = q.shape
@@ -122,7 +131,7 @@ class KernelFamily:
             return out, lse, indices
         if Nk == 0:  # no key to attend: every row is empty (out 0, lse -inf, no index selected)
             return out.zero_(), lse.fill_(float('-inf')), indices.fill_(-1)
-        kern = self.kernel(DTYPE_NAMES[q.dtype], D, v.shape[3], q.device)
+        kern = self.kernel(DTYPE_NAMES[q.dtype], D, self.value_dim(v), q.device)
         m = kern.manifest
         fields = [f['field'] for f in m.fields]
         q, q_strides = _q_readable(q, m.alignment) if takes_qo_strides(fields) else (_readable(q, m.alignment), None)
@@ -152,11 +161,17 @@ class KernelFamily:
                 block_table = block_table.contiguous()
                 kern.set_pointer(args, 'block_table', block_table.data_ptr())
                 setattr(args, m.field('max_pages'), block_table.shape[1])
-            tensors = [_readable(t, 4) for t in tensors]
+            tensors, caches = [_readable(t, 4) for t in tensors[: len(m.tensors)]], [_readable(t, 16) for t in tensors[len(m.tensors) :]]
             for slot, t in zip(m.tensors, tensors):
                 kern.set_pointer(args, 'tensor', t.data_ptr(), slot.name)
+            for part, t in zip(m.cache_keywords(), caches):  # quantized caches: k_scale, v_zero, ...
+                setattr(args, part.field, t.data_ptr())
             scratch = self._scratch(kern, args, q.device)  # freed after the launch is queued: the allocator orders reuse by stream
-            kern.launch_or_raise(args, torch.cuda.current_stream(q.device).cuda_stream)
+            # Staged prefill (quantPrefill 'staged'): the dequantized K/V workspace, internal to this call.
+            # Launches below manifest['staged']['minNq'] query rows run fused and need none.
+            workspace = _staged_workspace(kern, args, Nq, q.device)
+            kern.launch_or_raise(args, torch.cuda.current_stream(q.device).cuda_stream, workspace)
+            del workspace
         del scratch
         return out, lse, indices
 
@@ -191,6 +206,15 @@ class KernelFamily:
         return buffers
 
 
+def _staged_workspace(kern, args, Nq, device):
+    """The staged prefill's workspace for this launch, or None (no staged launch, or too few rows)."""
+    staged = kern.manifest.data.get('staged')
+    nbytes = kern.workspace_size(args)
+    if nbytes is None or staged is None or Nq < staged['minNq']:
+        return None
+    return torch.empty(max(nbytes, 16), dtype=torch.uint8, device=device)
+
+
 _registered = {}  # op name -> KernelFamily (one op per kernel configuration per process)
 
 
@@ -222,7 +246,9 @@ def register(name, family):
         kv_len: Optional[int] = None,
     ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         # param_grad: the f32 params' values as a tensor when some require grad (autograd's handle
-        # for their gradients); the kernel reads float_params.
+        # for their gradients); the kernel reads float_params. tensors: the kernel's tensors, then
+        # a quantized kernel's k_scale, v_zero, ... (the staged prefill's workspace is allocated
+        # inside run, never an input).
         return family.run(q, k, v, tensors, int_params, float_params, q_offset, k_offset, scale, out_layout, None, block_table, kv_len)
 
     def fake(q, k, v, tensors, int_params, float_params, q_offset, k_offset, scale, param_grad=None, out_layout='bhnd', block_table=None, kv_len=None):
@@ -274,11 +300,11 @@ def artifact_family(manifest):
     return KernelFamily(manifest, lambda dtype, D, Dv, arch: manifest, library_for)
 
 
-def source_family(manifest, source, source_path, entry, lse):
+def source_family(manifest, source, source_path, entry, lse, quant_prefill=None):
     """A source's family: each (dtype, D, Dv, arch) is compiled by the CLI (or found in the cache)."""
 
     def variant(dtype, D, Dv, arch):
-        options = build.BuildOptions(entry, dtype, D, None if Dv == D else Dv, lse, arch.name)
+        options = build.BuildOptions(entry, dtype, D, None if Dv == D else Dv, lse, arch.name, quant_prefill=quant_prefill)
         return Manifest.from_file(build.compile_artifact(source, source_path, options))
 
     return KernelFamily(manifest, variant)

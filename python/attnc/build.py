@@ -57,11 +57,16 @@ def cache_dir():
     return os.path.abspath(os.path.expanduser(os.environ.get('ATTNC_CACHE') or os.path.join('~', '.cache', 'attnc')))
 
 
+QUANT_PREFILL = ('staged', 'fused')
+
+
 class BuildOptions:
     """What the CLI compiles a source with: entry (None: the file's first), dtype, head and value
-    dims (value_dim None: the head dim), whether to write lse, and the arch."""
+    dims (value_dim None: the head dim), whether to write lse, the arch, and for kernels over
+    quantized K/V how a prefill reads them (quant_prefill: 'staged' dequantizes them once into a
+    workspace, 'fused' converts each tile; None: the compiler's default; the CLI's --quant-prefill)."""
 
-    def __init__(self, entry=None, dtype='bf16', head_dim=64, value_dim=None, lse=True, arch='sm_90a', backward=True):
+    def __init__(self, entry=None, dtype='bf16', head_dim=64, value_dim=None, lse=True, arch='sm_90a', backward=True, quant_prefill=None):
         if dtype not in STORAGE_DTYPES:
             raise BuildError(f'dtype {dtype!r}: attnc kernels are built for {", ".join(STORAGE_DTYPES)}')
         for what, dim in (('head_dim', head_dim), ('value_dim', value_dim)):
@@ -70,11 +75,17 @@ class BuildOptions:
         self.entry, self.dtype, self.head_dim, self.value_dim = entry, dtype, head_dim, value_dim
         self.lse, self.arch = bool(lse), arch
         self.backward = bool(backward)  # also the f32 backward (the CLI's --backward), for autograd
+        if quant_prefill is not None and quant_prefill not in QUANT_PREFILL:
+            raise BuildError(f'quant_prefill {quant_prefill!r}: expected {" or ".join(map(repr, QUANT_PREFILL))} (or None)')
+        self.quant_prefill = quant_prefill
 
     def as_dict(self):
-        return dict(
+        d = dict(
             entry=self.entry, dtype=self.dtype, head_dim=self.head_dim, value_dim=self.value_dim, lse=self.lse, arch=self.arch, backward=self.backward
         )
+        if self.quant_prefill is not None:  # absent otherwise: the cache keys of other builds stay as they were
+            d['quant_prefill'] = self.quant_prefill
+        return d
 
     def cli_args(self):
         args = ['--target', 'cuda', '--dim', str(self.head_dim), '--dtype', self.dtype]
@@ -86,6 +97,8 @@ class BuildOptions:
             args.append('--no-lse')
         if self.backward and self.lse:  # the backward recomputes P from lse
             args.append('--backward')
+        if self.quant_prefill is not None:
+            args += ['--quant-prefill', self.quant_prefill]
         return args + list(arch_by_name(self.arch).cli_args)
 
 

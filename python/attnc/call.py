@@ -80,6 +80,76 @@ def check_qkv(name, infos, dtype=None, head_dim=None, value_dim=None):
     return dict(B=B, H=H, Hkv=Hkv, Nq=Nq, Nk=Nk), q.dtype, D, Dv
 
 
+CODE_DTYPES = ('i32', 'u32')  # quantized codes: 32-bit words, int32 or uint32 tensors of the same bits
+
+
+def _check_cache_tensor(name, what, spec_tensor, info, q_device, sizes, dtypes):
+    where = f'{name}: {what}'
+    if info is None:
+        raise ArgumentError(f'{where} must be a tensor {spec_tensor.describe()} (quantized cache {spec_tensor.part})')
+    if info.dtype not in dtypes:
+        raise ArgumentError(f'{where} must be {" or ".join(dtypes)} (quantized cache {spec_tensor.part}), got {info.dtype}')
+    if info.device != q_device:
+        raise ArgumentError(f'{where} is on {info.device}, q on {q_device}; they must share a device')
+    want = spec_tensor.shape(sizes)
+    if info.shape != want:
+        dims = ', '.join(spec_tensor.shape_exprs)
+        raise ArgumentError(f'{where} must have shape [{dims}] = {_shape_text(want)}, got {_shape_text(info.shape)}')
+
+
+def check_quant_qkv(manifest, infos, named, describe, dtype=None, head_dim=None):
+    """check_qkv for a kernel over quantized K/V (the manifest's `caches`): q [B, H, Nq, D] as
+    usual; a quantized k or v is its codes (int32 or uint32 words, [B, Hkv, Nk, words]), its other
+    tensors come by keyword (k_scale=, v_zero=, ...: manifest.cache_keywords()); a float k or v
+    is [B, Hkv, Nk, D or Dv] in q's dtype. D and Dv are the manifest's (the codes do not show
+    them). Returns (sizes, dtype, D, Dv)."""
+    name = manifest.name
+    q = infos['q']
+    for role in ('q', 'k', 'v'):
+        info = infos[role]
+        if info is None or len(info.shape) != 4:
+            got = 'nothing' if info is None else f'shape {_shape_text(info.shape)}'
+            what = f'the codes of a quantized cache, {manifest.caches[role].codes.describe()}' if role in manifest.caches else QKV_DIMS[role]
+            raise ArgumentError(f'{name}: {role} must be a 4-D tensor: {what}; got {got}')
+        if not info.is_cuda:
+            raise ArgumentError(f'{name}: {role} must be on a CUDA device, got {info.device}')
+        if role != 'q' and info.device != q.device:
+            raise ArgumentError(f'{name}: {role} is on {info.device}, q on {q.device}; they must share a device')
+    if q.dtype not in STORAGE_DTYPES:
+        raise ArgumentError(f'{name}: q is {q.dtype}; attnc kernels take {", ".join(STORAGE_DTYPES)}')
+    if dtype is not None and q.dtype != dtype:
+        raise ArgumentError(f'{name}: this kernel was built for {dtype}, q is {q.dtype} (pass dtype=\'{dtype}\' to cast it)')
+    B, H, Nq, D = q.shape
+    k, v = infos['k'], infos['v']
+    if k.shape[:3] != v.shape[:3]:
+        raise ArgumentError(f'{name}: k {_shape_text(k.shape)} and v {_shape_text(v.shape)} must agree on [B, Hkv, Nk]')
+    Hkv, Nk = k.shape[1], k.shape[2]
+    if k.shape[0] != B:
+        raise ArgumentError(f'{name}: batch sizes differ: q {B}, k/v {k.shape[0]}')
+    if Hkv < 1 or H % Hkv != 0:
+        raise ArgumentError(f'{name}: q heads H = {H} must be a multiple of k/v heads Hkv = {Hkv} (GQA)')
+    if D != manifest.head_dim or (head_dim is not None and D != head_dim):
+        raise ArgumentError(f'{name}: this kernel was built for head dim {manifest.head_dim}, q has {D} (quantized caches fix it: load with head_dim=)')
+    for size, value in (('B', B), ('H', H), ('Nq', Nq), ('Nk', Nk)):
+        if value > I32_MAX:
+            raise ArgumentError(f'{name}: {size} = {value} does not fit in int32')
+    sizes = dict(B=B, H=H, Hkv=Hkv, Nq=Nq, Nk=Nk)
+    Dv = manifest.value_dim
+    for role, width in (('k', D), ('v', Dv)):
+        spec = manifest.caches.get(role)
+        if spec is not None:
+            _check_cache_tensor(name, role, spec.codes, infos[role], q.device, sizes, CODE_DTYPES)
+            for t in spec.side:
+                dtypes = CODE_DTYPES if t.dtype == 'u32' else (t.dtype,)
+                _check_cache_tensor(name, t.field, t, describe(named.get(t.field)), q.device, sizes, dtypes)
+        else:
+            if infos[role].dtype != q.dtype:
+                raise ArgumentError(f'{name}: {role} (a float cache) must be {q.dtype} like q, got {infos[role].dtype}')
+            if infos[role].shape[3] != width:
+                raise ArgumentError(f'{name}: {role} must be {QKV_DIMS[role]} with last dim {width}, got {_shape_text(infos[role].shape)}')
+    return sizes, q.dtype, D, Dv
+
+
 PAGED_DIMS = {'k': '[pages, Hkv, P, D]', 'v': '[pages, Hkv, P, Dv]'}
 
 
@@ -175,11 +245,13 @@ def check_interface(manifest):
     """Refuses a kernel whose param or tensor has the name of a call argument (q, scale, dtype...):
     attn(..., dtype=x) could not reach it."""
     names = [p.name for p in manifest.params] + [t.name for t in manifest.tensors]
-    clash = [n for n in names if n in CALL_KEYWORDS]
+    cache_names = {t.field for t in manifest.cache_keywords()}
+    clash = [n for n in names if n in CALL_KEYWORDS or n in cache_names]
     if clash:
+        taken = ', '.join(CALL_KEYWORDS + tuple(sorted(cache_names)))
         raise ArgumentError(
             f'{manifest.name}: {", ".join(clash)} would be passed by keyword, but attn() takes '
-            f'{", ".join(CALL_KEYWORDS)} itself; rename it in the .attn source'
+            f'{taken} itself; rename it in the .attn source'
         )
 
 
@@ -189,13 +261,17 @@ def bind_call(manifest, infos, named, describe, dtype=None, head_dim=None, value
     kernel also block_table (a TensorInfo) and kv_len (check_paged)."""
     name = manifest.name
     max_pages = None
-    if manifest.page_size is not None:
+    if manifest.caches:
+        if block_table is not None or kv_len is not None:
+            raise ArgumentError(f'{name}: block_table= and kv_len= are for kernels over a paged cache; this one reads quantized k and v as they are')
+        sizes, call_dtype, D, Dv = check_quant_qkv(manifest, infos, named, describe, dtype, head_dim)
+    elif manifest.page_size is not None:
         sizes, call_dtype, D, Dv, max_pages = check_paged(name, manifest.page_size, infos, block_table, kv_len, dtype, head_dim, value_dim)
     else:
         if block_table is not None or kv_len is not None:
             raise ArgumentError(f'{name}: block_table= and kv_len= are for kernels over a paged cache (`cache paged P`); this one reads k and v as they are')
         sizes, call_dtype, D, Dv = check_qkv(name, infos, dtype, head_dim, value_dim)
-    known = [p.name for p in manifest.params] + [t.name for t in manifest.tensors]
+    known = [p.name for p in manifest.params] + [t.name for t in manifest.tensors] + [t.field for t in manifest.cache_keywords()]
     for key in named:
         if key not in known:
             takes = '; '.join(manifest.interface_summary()) or 'no params or tensors'
@@ -213,4 +289,5 @@ def bind_call(manifest, infos, named, describe, dtype=None, head_dim=None, value
         check_tensor(name, slot, describe(named[slot.name]), infos['q'].device, sizes, params)
     bound = BoundCall(sizes, call_dtype, D, Dv, params, [t.name for t in manifest.tensors])
     bound.max_pages = max_pages
+    bound.cache_names = [t.field for t in manifest.cache_keywords()]  # keyword tensors, manifest order
     return bound

@@ -72,6 +72,13 @@ class Kernel(ArgsLayout):
         self.summary_elems = {t: self._function(name, [pargs], ctypes.c_size_t) for t, name in manifest.summary_functions.items()}
         name = manifest.route_scratch_function
         self.route_scratch_elems = self._function(name, [pargs], ctypes.c_size_t) if name else None
+        # Staged prefill over quantized K/V (quantPrefill 'staged'): a launch entry taking a workspace.
+        ws, staged = fn.get('workspaceBytes'), fn.get('launchStaged')
+        self.workspace_bytes_fn = self._function(ws, [pargs], ctypes.c_size_t) if ws else None
+        self.launch_staged_fn = (
+            self._function(staged, [pargs, ctypes.c_void_p, ctypes.c_size_t, ctypes.c_void_p], ctypes.c_int)
+            if staged else None
+        )
 
     def _function(self, name, argtypes, restype):
         try:
@@ -99,13 +106,27 @@ class Kernel(ArgsLayout):
         """Floats of the routing/selection scratch buffer, or None when the kernel has none."""
         return None if self.route_scratch_elems is None else max(1, self.route_scratch_elems(ctypes.byref(args)))
 
+    def workspace_size(self, args):
+        """Bytes of the staged prefill's workspace for these args, or None when the kernel has no
+        staged launch (then `launch` runs it whole)."""
+        return None if self.workspace_bytes_fn is None else int(self.workspace_bytes_fn(ctypes.byref(args)))
+
+    def launch_staged(self, args, workspace_ptr, workspace_bytes, stream):
+        """The staged launch (K/V dequantized into the workspace first); (code, message)."""
+        code = self.launch_staged_fn(ctypes.byref(args), workspace_ptr, workspace_bytes, stream)
+        return code, self.err().decode(errors='replace')
+
     def launch(self, args, stream):
         """Runs the launcher on `stream` (a cudaStream_t as an int; 0 is the legacy default stream)
         and returns (code, message) as the C function reports them."""
         code = self.launch_fn(ctypes.byref(args), stream)
         return code, self.err().decode(errors='replace')
 
-    def launch_or_raise(self, args, stream):
-        code, message = self.launch(args, stream)
+    def launch_or_raise(self, args, stream, workspace=None):
+        """Launches (staged when `workspace`, a device buffer of workspace_size bytes, is given)."""
+        if workspace is not None:
+            code, message = self.launch_staged(args, workspace.data_ptr(), workspace.numel() * workspace.element_size(), stream)
+        else:
+            code, message = self.launch(args, stream)
         if code != 0:
             raise LaunchError(f'{self.manifest.name}: launch failed (code {code}): {message}')

@@ -60,6 +60,44 @@ def _need(data, where, *keys):
     return node
 
 
+class CacheTensor:
+    """One tensor of a quantized K/V cache (the manifest's `caches`): its args field, which is also
+    the keyword a call passes it by (k / v for the codes, k_scale, v_zero, ...), part ('codes',
+    'codesHi', 'scale', 'zero', 'norm', 'recent'), dtype ('u32', 'f32', 'f16', 'bf16') and shape
+    expressions over B, Hkv, Nk."""
+
+    def __init__(self, field, part, dtype, shape):
+        self.field, self.part, self.dtype, self.shape_exprs = field, part, dtype, list(shape)
+
+    def shape(self, sizes):
+        return tuple(evaluate(e, sizes) for e in self.shape_exprs)
+
+    def describe(self):
+        return f'{self.dtype} [{", ".join(self.shape_exprs)}]'
+
+
+class CacheSpec:
+    """A quantized K or V cache: its format (as the manifest writes it), its tensors in layout
+    order (codes first) and the kernel tensor flagging salient tokens, if any."""
+
+    def __init__(self, which, data, where):
+        self.which = which
+        self.format = _need(data, where, 'format')
+        self.tensors = [CacheTensor(t['field'], t['part'], t['dtype'], t['shape']) for t in _need(data, where, 'tensors')]
+        if not self.tensors or self.tensors[0].part != 'codes':
+            raise ManifestError(f'{where}: caches.{which} must list its codes first')
+        self.salient = data.get('salient')
+
+    @property
+    def codes(self):
+        return self.tensors[0]
+
+    @property
+    def side(self):
+        """The tensors besides the codes (scales, zero points, ...): the call's keywords."""
+        return self.tensors[1:]
+
+
 class BackwardInfo:
     """The manifest's `backward` entry (`attnc compile --backward`): the f32 SIMT backward's .cu, its
     launcher and slot-count functions, its args fields in declaration order, and which f32 params
@@ -119,6 +157,11 @@ class Manifest:
         self.summary_functions = dict(fn.get('summaryElems', {}))
         self.route_scratch_function = fn.get('routeScratchElems') if 'scratch' in roles else None
         self.backward = BackwardInfo.parse(data.get('backward'), where)
+        # Quantized K/V caches (`store`): k / v are the codes, the side tensors go by keyword.
+        caches = data.get('caches') or {}
+        self.caches = {w: CacheSpec(w, caches[w], f'{where} (caches.{w})') for w in ('k', 'v') if w in caches}
+        if 'cache' in roles and not self.caches:
+            raise ManifestError(f'{where}: the args have quantized cache fields but no "caches" entry (written by an attnc before it?)')
         # A paged K/V cache (`cache paged P`): k and v are page pools, keys found through block_table.
         self.page_size = None
         if 'block_table' in roles:
@@ -171,10 +214,15 @@ class Manifest:
         env.update({p.name: params[p.name] for p in self.params if p.dtype == 'i32' and p.name in params})
         return tuple(evaluate(d, env) for d in self.indices_dims)
 
+    def cache_keywords(self):
+        """The quantized caches' side tensors by keyword (k_scale, v_zero, ...), in args order."""
+        return [t for spec in self.caches.values() for t in spec.side]
+
     def interface_summary(self):
         """One line per keyword argument, for error messages and docs."""
         lines = [f'{p.name}: param {p.describe()}' for p in self.params]
         lines += [f'{t.name}: tensor {t.describe()}' for t in self.tensors]
+        lines += [f'{t.field}: quantized cache tensor {t.describe()}' for t in self.cache_keywords()]
         return lines
 
 

@@ -17,6 +17,11 @@ bf16, f16 or f32, positionally or by keyword (q=, k=, v=). Any layout whose last
 is read in place through the kernels' strides (BNHD views, token slices, padded rows); others
 (expanded tensors, a strided last dim) are copied to contiguous BHND once per call (attnc.layout).
 layout='bnhd' returns out as a BNHD view; out= writes into a given tensor (any such layout).
+Kernels over quantized K/V (`store`) take a quantized k / v as its codes (int32 or uint32 words,
+[B, Hkv, Nk, words]) and the cache's other tensors by keyword, named as in the manifest's `caches`
+and the CUDA header: k_scale=, k_zero=, k_norm=, k_recent=, k_codesHi= (and v_...), each checked
+for dtype and shape (attn.manifest.interface_summary() lists them); a staged prefill's workspace
+(quant_prefill='staged') is allocated inside the op.
 Paged kernels (`cache paged P`) take k and v as page pools [pages, Hkv, P, D] with block_table=
 (int32 [B, max_pages]) and kv_len= (keys per sequence).
 dtype= per call casts q, k, v to that dtype first (a copy; out comes back in it). Params and
@@ -89,15 +94,18 @@ class Attention:
         self, q, k, v, *, q_offset=None, k_offset=None, scale=None, dtype=None, layout=None, out=None, block_table=None, kv_len=None, **params_and_tensors
     ):
         m = self.manifest
-        given = [_info(t) for t in (q, k, v)]
-        cast = call_dtype(self.name, dtype_name(dtype), self.dtype, [i.dtype if i else None for i in given])
+        # Quantized caches (the manifest's `caches`) are codes: never cast, only the float inputs are.
+        float_roles = [role for role in ('q', 'k', 'v') if role not in m.caches]
+        given = dict(zip(('q', 'k', 'v'), (_info(t) for t in (q, k, v))))
+        cast = call_dtype(self.name, dtype_name(dtype), self.dtype, [given[r].dtype if given[r] else None for r in float_roles])
         if cast is not None:  # a copy, rounded to the call's dtype: out comes back in it
-            q, k, v = (t.to(TORCH_DTYPES[cast]) if isinstance(t, torch.Tensor) else t for t in (q, k, v))
+            q, k, v = (t.to(TORCH_DTYPES[cast]) if isinstance(t, torch.Tensor) and r in float_roles else t for r, t in zip(('q', 'k', 'v'), (q, k, v)))
         infos = dict(q=_info(q), k=_info(k), v=_info(v))
         named, param_tensors = _param_values(m, params_and_tensors)
         bound = bind_call(m, infos, named, _info, self.dtype, self.head_dim, self.value_dim, _info(block_table), kv_len)
         check_scalars(self.name, q_offset, k_offset, scale)
         tensors = [named[n] for n in bound.tensor_names]
+        tensors += [named[n] for n in bound.cache_names]  # quantized caches' k_scale=, v_zero=, ... after them
         param_grad = None
         if torch.is_grad_enabled():
             wanting = [role for role, t in [('q', q), ('k', k), ('v', v)] + list(zip(bound.tensor_names, tensors)) if t.requires_grad]
@@ -142,18 +150,21 @@ def _param_tensor(named, tensors, name, device):
     return t.reshape(()).to(device=device, dtype=torch.float32) if t is not None else torch.tensor(float(named[name]), device=device)
 
 
-def load(path_or_source, entry=None, dtype=None, head_dim=None, value_dim=None, lse=True):
+def load(path_or_source, entry=None, dtype=None, head_dim=None, value_dim=None, lse=True, quant_prefill=None):
     """The kernel of a .attn file (a path; relative paths may also name a file of the attnc package,
     e.g. stdlib/document.attn) or of its source text. entry: which `attention` block (default the
     first). dtype (torch.bfloat16/float16/float32 or 'bf16'/'f16'/'f32'), head_dim and value_dim fix
-    the build; None builds per call from the inputs (each variant is built once and cached)."""
+    the build; None builds per call from the inputs (each variant is built once and cached).
+    A kernel over quantized K/V (`store`) needs head_dim (and value_dim, if it differs) fixed;
+    quant_prefill ('staged' or 'fused', None: the compiler's default) picks how its prefill
+    reads the caches (BuildOptions)."""
     dtype = dtype_name(dtype)
     source, path = build.read_source(str(path_or_source))
     vd = None if value_dim is None or value_dim == (head_dim or 64) else value_dim
-    options = build.BuildOptions(entry, dtype or 'bf16', head_dim or 64, vd, lse, _current_arch().name)
+    options = build.BuildOptions(entry, dtype or 'bf16', head_dim or 64, vd, lse, _current_arch().name, quant_prefill=quant_prefill)
     manifest = Manifest.from_file(build.compile_artifact(source, path, options))
-    identity = repr((source, entry, dtype, head_dim, value_dim, bool(lse)))
-    family, op = register(op_name(manifest.name, identity), source_family(manifest, source, path, entry, lse))
+    identity = repr((source, entry, dtype, head_dim, value_dim, bool(lse)) + ((quant_prefill,) if quant_prefill else ()))
+    family, op = register(op_name(manifest.name, identity), source_family(manifest, source, path, entry, lse, quant_prefill))
     fixed_vd = value_dim if value_dim is not None else head_dim
     attn = Attention(family, op, dtype, head_dim, fixed_vd)
     if dtype is not None and head_dim is not None and torch.cuda.is_available():

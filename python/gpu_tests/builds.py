@@ -14,6 +14,14 @@ attention local_window(window: int = 48) {
 }
 """
 
+# int8 K/V with a per-token f32 scale (test_quant_prefill.py), staged and fused prefill.
+INT8_SOURCE = """
+attention qi8() {
+  store kv int8 scale f32 per token
+  mask causal
+}
+"""
+
 # (path or source, BuildOptions keywords): load(..., dtype, head_dim) with both fixed compiles
 # exactly that; dtype=None or head_dim=None compiles an interface build (bf16, 64) at load and
 # one build per call dtype and head dims.
@@ -30,6 +38,9 @@ BUILDS = [
     ('stdlib/nsa_select.attn', dict(dtype='bf16', head_dim=64)),
     (WINDOW_SOURCE, dict(dtype='f16', head_dim=64)),
     ('stdlib/paged-decode.attn', dict(dtype='bf16', head_dim=64)),
+    (INT8_SOURCE, dict(dtype='bf16', head_dim=128, quant_prefill='staged')),
+    (INT8_SOURCE, dict(dtype='bf16', head_dim=128, quant_prefill='fused')),
+    ('stdlib/kivi.attn', dict(dtype='bf16', head_dim=128, quant_prefill='staged')),
 ]
 
 # Context parallelism (test_cp.py): each kernel and its ring variant (attnc.distributed_build).

@@ -53,6 +53,7 @@ async function dispatch(argv: readonly string[]): Promise<number> {
       'value-dim': { type: 'string' },
       dtype: { type: 'string' },
       arch: { type: 'string' },
+      'quant-prefill': { type: 'string' },
       'shader-f16': { type: 'boolean' },
       'wgsl-engine': { type: 'string' },
       backward: { type: 'boolean' },

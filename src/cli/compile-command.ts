@@ -29,6 +29,7 @@ export interface CompileFlags {
   'shared-runtime'?: boolean | undefined;
   'no-decode'?: boolean | undefined;
   arch?: string | undefined;
+  'quant-prefill'?: string | undefined;
   'shader-f16'?: boolean | undefined;
   'wgsl-engine'?: string | undefined;
   json?: boolean | undefined;
@@ -58,6 +59,15 @@ export function parseDtype(raw: string | undefined, fallback: StorageDType): Sto
 export function parseWgslEngine(raw: string | undefined): 'row' | 'coop' | undefined {
   if (raw === undefined || raw === 'row' || raw === 'coop') return raw;
   throw new UsageError(`--wgsl-engine expects row or coop, got \`${raw}\``);
+}
+
+/** `--quant-prefill`: how a CUDA prefill reads quantized K/V (Schedule.quantPrefill). */
+export function parseQuantPrefill(raw: string | undefined, target: string): 'staged' | 'fused' | undefined {
+  if (raw === undefined) return undefined;
+  if (raw !== 'staged' && raw !== 'fused')
+    throw new UsageError(`--quant-prefill expects staged or fused, got \`${raw}\``);
+  if (target !== 'cuda') throw new UsageError(`--quant-prefill ${raw} needs --target cuda`);
+  return raw;
 }
 
 export function parseImportance(raw: string | undefined): ImportanceMode | undefined {
@@ -94,6 +104,7 @@ export function compileCommand(source: string, file: string, f: CompileFlags): n
   const wgslEngine = parseWgslEngine(f['wgsl-engine']);
   if (wgslEngine && target !== 'wgsl')
     throw new UsageError(`--wgsl-engine ${wgslEngine} needs --target wgsl`);
+  const quantPrefill = parseQuantPrefill(f['quant-prefill'], target);
   if (f.backward && dump !== undefined) throw new UsageError('--backward does not go with --dump-ir');
   const headDim = positiveInt('dim', f.dim, 64);
   // Generated files name their source, and must not carry this machine's absolute paths.
@@ -107,6 +118,8 @@ export function compileCommand(source: string, file: string, f: CompileFlags): n
     ...(f.entry ? { entry: f.entry } : {}),
     ...(f.arch !== undefined ? { arch: f.arch } : {}),
     ...(wgslEngine ? { wgslEngine } : {}),
+    // Staged: a pass dequantizes K/V into the caller's workspace once; fused: each tile converts.
+    ...(quantPrefill ? { schedule: { quantPrefill } } : {}),
     headDim,
     valueDim: positiveInt('value-dim', f['value-dim'], headDim),
     dtype: parseDtype(f.dtype, target === 'cuda' ? 'bf16' : 'f32'),

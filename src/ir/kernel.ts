@@ -60,6 +60,13 @@ export interface Schedule {
    */
   readonly wsDequant?: 'serial' | 'pipelined';
   /**
+   * CUDA prefill over quantized K/V (codegen/cuda/quant-stage.ts): 'staged' adds a launch entry
+   * taking a workspace, where a memory-bound pass dequantizes the K/V rows once (the fused tile
+   * converter's values bit for bit) and the float engine attends over them; the plain launch stays
+   * fused (absent: 'fused', every tile converted inside the attention).
+   */
+  readonly quantPrefill?: 'staged' | 'fused';
+  /**
    * WGSL engine: absent = the row engine (an invocation per query row, for CPU adapters), 'coop' =
    * the cooperative engine (codegen/wgsl/coop.ts: register-blocked S and O over a workgroup, for
    * GPUs). Absent by default so row kernels keep their schedule hashes.

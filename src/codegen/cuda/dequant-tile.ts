@@ -46,7 +46,8 @@ function handleStruct(which: Which, f: TensorFormat, paged: boolean): string[] {
   ];
 }
 
-const store8 = [
+/** `dq_store8(dst, v)`: also the staged prefill's dequant pass's store (quant-stage.ts). */
+export const store8 = [
   '// 8 dequantized values narrowed to T at dst: one 16-byte shared-memory store for 16-bit T.',
   '__device__ __forceinline__ void dq_store8(T* dst, const float (&v)[8]) {',
   '  if constexpr (sizeof(T) == 2) {',

@@ -1,8 +1,11 @@
 // The CUDA backend: renders the kernel IR to a .cu (kernels + extern "C" launcher), a C header and
 // a JSON manifest. See kernel.ts for the layout of the artifact and simt.ts for the attention core.
 import type { Backend } from '../artifact.js';
-import { renderCuda } from './kernel.js';
+import type { AttentionKernel } from '../../ir/kernel.js';
+import type { Artifact } from '../artifact.js';
+import { renderCuda, type CudaMeta } from './kernel.js';
 import type { CudaLimits } from './plan.js';
+import { renderStagedCuda } from './quant-stage.js';
 
 export { renderCuda, type CudaMeta } from './kernel.js';
 export {
@@ -30,10 +33,23 @@ export {
 } from './wgmma-ws-plan.js';
 export { simtCore, type AttentionCore, type CoreOutput, type CoreSpec } from './simt.js';
 
+export { renderStagedCuda, stagedProblem } from './quant-stage.js';
+
+/** renderCuda, or the staged-prefill artifact when the schedule asks for it (quant-stage.ts). */
+export function renderCudaArtifact(
+  kernel: AttentionKernel,
+  meta: CudaMeta,
+  opts: { limits?: CudaLimits } = {},
+): Artifact {
+  return kernel.schedule.quantPrefill === 'staged'
+    ? renderStagedCuda(kernel, meta, opts)
+    : renderCuda(kernel, meta, opts);
+}
+
 /** Renders for sm_90a with the core of the schedule's engine (SIMT, mma.sync or wgmma). */
-export const cudaBackend: Backend = (kernel, meta) => renderCuda(kernel, meta);
+export const cudaBackend: Backend = (kernel, meta) => renderCudaArtifact(kernel, meta);
 
 /** A backend for other limits (e.g. a smaller shared-memory budget). */
 export function createCudaBackend(limits: CudaLimits): Backend {
-  return (kernel, meta) => renderCuda(kernel, meta, { limits });
+  return (kernel, meta) => renderCudaArtifact(kernel, meta, { limits });
 }

@@ -46,6 +46,7 @@ import {
 import { selectBindingShapes, selectDeviceCode, selectHandles, selectManifest } from './select-host.js';
 import { quantizeLaunchName, quantizeSource, quantizeSpecs, withQuantizeHeader } from './quantize-host.js';
 import { salientKernels, salientLists } from './salient-list.js';
+import { cachesManifest } from './quant-manifest.js';
 
 export interface CudaMeta {
   readonly sourceHash: string;
@@ -259,6 +260,7 @@ export function renderCuda(
     sourceHash: meta.sourceHash,
     scheduleHash: meta.scheduleHash,
   };
+  const caches = cachesManifest(kernel, layout);
   const manifest = {
     target: 'cuda',
     name: kernel.name,
@@ -286,6 +288,8 @@ export function renderCuda(
     alignment: align,
     // A paged cache's page size (rows per page): callers size and check the block table by it.
     ...(kernel.formats.paged ? { paged: { pageSize: kernel.formats.paged.pageSize } } : {}),
+    // Quantized K/V: each cache's tensors (args field, dtype, shape) for callers binding them.
+    ...(caches ? { caches } : {}),
     mapping: core.mapping,
     sharedBytes: core.smemBytes,
     tiles: tileInfo(kernel),

@@ -196,7 +196,8 @@ function cudaMisfit(s: Schedule, formats: TensorFormats, limits: TargetLimits): 
     return { kind: 'engine', reason };
   }
   // wgmma-ws stages a quantized cache's code words beside its tiles (wgmma-ws-dq.ts).
-  const staging = engine === 'wgmma-ws' ? wsStagingBytes(s, formats) : 0;
+  // (Staged prefill, quant-stage.ts: the schedule is the float twin's; the fused fallback fits its own.)
+  const staging = engine === 'wgmma-ws' && s.quantPrefill !== 'staged' ? wsStagingBytes(s, formats) : 0;
   if (s.threads > cl.maxThreadsPerBlock || cudaSharedBytes(s) + staging > cl.maxSharedBytes)
     return { kind: 'resources' };
   return undefined;

@@ -1,12 +1,12 @@
 import type { TargetBackend } from '../target.js';
 import { cudaArchs, defaultCudaArch, isCudaArch } from './arch.js';
-import { renderCuda } from './index.js';
+import { renderCudaArtifact } from './index.js';
 import { cudaLimitsOf } from './plan.js';
 import { cudaScheduleRules } from './schedule-rules.js';
 
 export const cudaTarget: TargetBackend = {
   // The user's limits reach the renderer too, so it checks what the schedule pass fitted.
-  render: (kernel, meta, limits) => renderCuda(kernel, meta, { limits: cudaLimitsOf(limits) }),
+  render: (kernel, meta, limits) => renderCudaArtifact(kernel, meta, { limits: cudaLimitsOf(limits) }),
   schedule: cudaScheduleRules,
   limitsFor: (arch) => {
     const a = arch ?? defaultCudaArch;

@@ -1,0 +1,138 @@
+"""Calls over quantized K/V caches (`store`, the manifest's `caches`): the codes as k / v, the
+caches' other tensors by keyword (k_scale=, v_zero=, ... as the CUDA header names them), each
+checked for dtype, device and shape from the manifest alone; the message for each mistake; the
+CLI flag BuildOptions(quant_prefill=) passes. Pure Python: manifests from the real CLI."""
+import os
+import re
+import subprocess
+
+import pytest
+
+from attnc.build import BuildOptions, load_manifest
+from attnc.call import TensorInfo, bind_call, check_interface
+from attnc.errors import ArgumentError, BuildError, ManifestError
+from conftest import CLI, REPO, node
+
+GPU = 'cuda:0'
+B, H, Hkv, Nq, Nk, D = 2, 8, 2, 40, 77, 128
+
+
+@pytest.fixture(scope='module')
+def quant(tmp_path_factory):
+    """kivi (int2, per-channel groups of 32 for K, recent window) and zipcache (salient codes,
+    norm), compiled staged; name -> Manifest."""
+    exe, root, out = node(), tmp_path_factory.mktemp('quant'), {}
+    for name in ('kivi', 'zipcache'):
+        cmd = [exe, CLI, 'compile', os.path.join(REPO, 'stdlib', f'{name}.attn'), '--target', 'cuda', '--dim', str(D),
+               '--quant-prefill', 'staged', '--out', str(root / name)]  # fmt: skip
+        r = subprocess.run(cmd, capture_output=True, text=True)
+        assert r.returncode == 0, r.stderr
+        out[name] = load_manifest(str(root / name))
+    return out
+
+
+def kivi_call(Nk=Nk):
+    words = D // 16  # int2: 16 codes a word
+    infos = dict(q=TensorInfo((B, H, Nq, D), 'bf16', GPU), k=TensorInfo((B, Hkv, Nk, words), 'i32', GPU), v=TensorInfo((B, Hkv, Nk, words), 'u32', GPU))
+    named = dict(
+        k_scale=TensorInfo((B, Hkv, -(-Nk // 32), D), 'f16', GPU), k_zero=TensorInfo((B, Hkv, -(-Nk // 32), D), 'f16', GPU),
+        k_recent=TensorInfo((B, Hkv, 128, D), 'f16', GPU), v_scale=TensorInfo((B, Hkv, Nk, D // 32), 'f16', GPU),
+        v_zero=TensorInfo((B, Hkv, Nk, D // 32), 'f16', GPU), v_recent=TensorInfo((B, Hkv, 128, D), 'f16', GPU),
+    )  # fmt: skip
+    return infos, named
+
+
+def bind(m, infos, named):
+    return bind_call(m, infos, named, lambda t: t if isinstance(t, TensorInfo) else None)
+
+
+def fails(message, m, infos, named):
+    with pytest.raises(ArgumentError, match='^' + re.escape(message) + '$'):
+        bind(m, infos, named)
+
+
+def test_manifest_lists_each_cache_tensor(quant):
+    m = quant['kivi']
+    assert [t.field for t in m.caches['k'].tensors] == ['k', 'k_scale', 'k_zero', 'k_recent']
+    assert [t.field for t in m.cache_keywords()] == ['k_scale', 'k_zero', 'k_recent', 'v_scale', 'v_zero', 'v_recent']
+    assert m.caches['k'].tensors[1].shape(dict(B=2, Hkv=3, Nk=65)) == (2, 3, 3, D)
+    z = quant['zipcache']
+    assert z.caches['v'].salient == 'salient'
+    assert [t.part for t in z.caches['k'].tensors] == ['codes', 'codesHi', 'scale', 'zero', 'norm']
+    assert 'k_scale: quantized cache tensor f16 [B, Hkv, cdiv(Nk, 32), 128]' in m.interface_summary()
+    assert m.data['staged']['minNq'] > 1
+
+
+def test_a_quantized_call_binds_with_the_manifest_sizes(quant):
+    m = quant['kivi']
+    for nk in (Nk, 1, 300):
+        bound = bind(m, *kivi_call(nk))
+        assert bound.sizes == dict(B=B, H=H, Hkv=Hkv, Nq=Nq, Nk=nk)
+        assert (bound.head_dim, bound.value_dim) == (D, D)
+        assert bound.cache_names == ['k_scale', 'k_zero', 'k_recent', 'v_scale', 'v_zero', 'v_recent']
+
+
+def test_quantized_mistakes_name_the_argument(quant):
+    m = quant['kivi']
+    infos, named = kivi_call()
+    fails('kivi: k_zero must be a tensor f16 [B, Hkv, cdiv(Nk, 32), 128] (quantized cache zero)', m, infos, {**named, 'k_zero': None})
+    fails('kivi: v_scale must be f16 (quantized cache scale), got bf16', m, infos, {**named, 'v_scale': TensorInfo((B, Hkv, Nk, 4), 'bf16', GPU)})
+    fails(
+        'kivi: k_scale must have shape [B, Hkv, cdiv(Nk, 32), 128] = [2, 2, 3, 128], got [2, 2, 2, 128]',
+        m, infos, {**named, 'k_scale': TensorInfo((B, Hkv, 2, D), 'f16', GPU)},
+    )  # fmt: skip
+    fails('kivi: k must be i32 or u32 (quantized cache codes), got bf16', m, {**infos, 'k': TensorInfo((B, Hkv, Nk, 8), 'bf16', GPU)}, named)
+    fails(
+        'kivi: v must have shape [B, Hkv, Nk, 8] = [2, 2, 77, 8], got [2, 2, 77, 128]',
+        m, {**infos, 'v': TensorInfo((B, Hkv, Nk, D), 'i32', GPU)}, named,
+    )  # fmt: skip
+    fails('kivi: v_recent is on cuda:1, q on cuda:0; they must share a device', m, infos, {**named, 'v_recent': TensorInfo((B, Hkv, 128, D), 'f16', 'cuda:1')})
+    fails(
+        'kivi: this kernel was built for head dim 128, q has 64 (quantized caches fix it: load with head_dim=)',
+        m, {**infos, 'q': TensorInfo((B, H, Nq, 64), 'bf16', GPU)}, named,
+    )  # fmt: skip
+    fails('kivi: k [2, 2, 77, 8] and v [2, 2, 76, 8] must agree on [B, Hkv, Nk]', m, {**infos, 'v': TensorInfo((B, Hkv, Nk - 1, 8), 'i32', GPU)}, named)
+    with pytest.raises(ArgumentError, match=r"^kivi: unknown argument 'k_norm' \(this kernel takes k_scale: quantized cache tensor"):
+        bind(m, infos, {**named, 'k_norm': TensorInfo((B, Hkv, D), 'f16', GPU)})
+
+
+def test_zipcache_takes_its_salient_flags_and_wide_codes(quant):
+    m = quant['zipcache']
+    infos = dict(q=TensorInfo((B, H, Nq, D), 'f16', GPU), k=TensorInfo((B, Hkv, Nk, 8), 'i32', GPU), v=TensorInfo((B, Hkv, Nk, 8), 'i32', GPU))
+    named = dict(salient=TensorInfo((B, Hkv, Nk), 'i32', GPU))
+    for w in 'kv':
+        named.update({f'{w}_codesHi': TensorInfo((B, Hkv, Nk, 16), 'u32', GPU), f'{w}_scale': TensorInfo((B, Hkv, Nk, 1), 'f16', GPU),
+                      f'{w}_zero': TensorInfo((B, Hkv, Nk, 1), 'f16', GPU), f'{w}_norm': TensorInfo((B, Hkv, D), 'f16', GPU)})  # fmt: skip
+    bound = bind(m, infos, named)
+    assert bound.tensor_names == ['salient'] and bound.cache_names[0] == 'k_codesHi'
+    fails('zipcache: v_codesHi must have shape [B, Hkv, Nk, 16] = [2, 2, 77, 16], got [2, 2, 77, 8]', m, infos,
+          {**named, 'v_codesHi': TensorInfo((B, Hkv, Nk, 8), 'i32', GPU)})  # fmt: skip
+
+
+def test_a_kernel_tensor_named_like_a_cache_tensor_is_refused(quant):
+    m = quant['kivi']
+    m.data['tensors'] = []
+    from attnc.manifest import TensorSlot
+
+    m.tensors = [TensorSlot('k_scale', 'f32', [])]
+    with pytest.raises(ArgumentError, match=r'^kivi: k_scale would be passed by keyword, but attn\(\) takes .*k_scale'):
+        check_interface(m)
+
+
+def test_a_manifest_with_cache_fields_but_no_caches_entry_is_refused(quant):
+    from attnc.manifest import Manifest
+
+    data = dict(quant['kivi'].data)
+    del data['caches']
+    with pytest.raises(ManifestError, match='quantized cache fields but no "caches" entry'):
+        Manifest(data, '.', 'old.json')
+
+
+def test_build_options_pass_quant_prefill():
+    args = BuildOptions(quant_prefill='staged').cli_args()
+    assert args[args.index('--quant-prefill') + 1] == 'staged'
+    assert '--quant-prefill' not in BuildOptions().cli_args()
+    assert 'quant_prefill' not in BuildOptions().as_dict()  # other builds' cache keys unchanged
+    assert BuildOptions(quant_prefill='fused').as_dict()['quant_prefill'] == 'fused'
+    with pytest.raises(BuildError, match="quant_prefill 'tiled': expected 'staged' or 'fused'"):
+        BuildOptions(quant_prefill='tiled')
