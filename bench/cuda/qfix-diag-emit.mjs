@@ -1,7 +1,8 @@
-// Emits the variants bench/cuda/qfix-diag.sh checks on the GPU, one suspect removed in each, to
-// find why qp_int8_full (wgmma-ws, quantized K/V producer) stops with an illegal instruction:
-// the producer's setmaxnreg budget (40 → 56 / 80 with the consumers lowered so 128·(p + 2c) ≤ 64K),
-// setmaxnreg off, the serial converter, the wgmma engine, and the bf16 kernel as a control.
+// Emits the variants bench/cuda/qfix-diag.sh checks on the GPU, to confirm why qp_int8_full
+// (wgmma-ws, pipelined quantized K/V producer) stopped with an illegal instruction on main: its Q
+// load was the 3-D TMA on the 4-D Q map. `fixed`: this branch's code; `bug3d`: main's Q load put
+// back (expected to fault), also with other producer setmaxnreg budgets (40 → 80, or none: not the
+// cause); the serial producer and the wgmma engine (never had it) and the bf16 kernel as controls.
 //   npx tsc -p tsconfig.json && node bench/cuda/qfix-diag-emit.mjs   → bench/build/qfix-diag/
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -32,22 +33,30 @@ const noRegs = (code) => {
   return next;
 };
 const same = (code) => code;
-// [fmt, mask, tag, schedule, rewrite]
+/** The bug as main had it: the pipelined producer's Q load by the 3-D helper on the 4-D Q map. */
+const bug3d = (code) => {
+  const next = code.replace(
+    /tma_kv_panels<D, BQ>\(Qs, tmq, q0, h, b, qbar\)/,
+    'tma_panels<D, BQ>(Qs, tmq, q0, b * a.H + h, qbar)',
+  );
+  if (next === code) throw new Error('no 4-D Q load to rewrite');
+  return next;
+};
+const both = (f, g) => (code) => g(f(code));
+// [fmt, mask, tag, schedule, rewrite]: `fixed` is this branch's code (Q by the 4-D load).
 const variants = [
   ['bf16', 'full', 'orig', {}, same],
-  ['int8', 'full', 'orig', {}, same],
-  ['int8', 'full', 'reg56', {}, regs(56, 224)],
-  ['int8', 'full', 'reg80', {}, regs(80, 216)],
-  ['int8', 'full', 'noreg', {}, noRegs],
+  ['int8', 'full', 'fixed', {}, same],
+  ['int8', 'full', 'bug3d', {}, bug3d],
+  ['int8', 'full', 'bug3d_reg80', {}, both(bug3d, regs(80, 216))],
+  ['int8', 'full', 'bug3d_noreg', {}, both(bug3d, noRegs)],
+  ['int8', 'full', 'fixed_reg56', {}, regs(56, 224)],
   ['int8', 'full', 'serial', { engine: 'wgmma-ws', wsDequant: 'serial' }, same],
-  ['int8', 'full', 'serial_reg80', { engine: 'wgmma-ws', wsDequant: 'serial' }, regs(80, 216)],
   ['int8', 'full', 'wgmma', { engine: 'wgmma' }, same],
-  ['int8', 'causal', 'orig', {}, same],
-  ['int8', 'causal', 'reg80', {}, regs(80, 216)],
-  ['e4m3', 'full', 'orig', {}, same],
-  ['e4m3', 'full', 'reg80', {}, regs(80, 216)],
-  ['int4', 'full', 'orig', {}, same],
-  ['int4', 'full', 'reg80', {}, regs(80, 216)],
+  ['int8', 'causal', 'fixed', {}, same],
+  ['e4m3', 'full', 'fixed', {}, same],
+  ['int4', 'full', 'fixed', {}, same],
+  ['e4m3', 'causal', 'fixed', {}, same],
 ];
 const index = [];
 for (const [fmt, mask, tag, schedule, rewrite] of variants) {
