@@ -784,7 +784,7 @@ extern "C" __global__ void __launch_bounds__(THREADS, 1) attnc_kivi_attention(co
     unsigned ph = 0;
     if (ptid == 0) {
       mbar_expect_tx(qbar, BQ * D * (int)sizeof(T));
-      tma_panels<D, BQ>(Qs, tmq, q0, b * a.H + h, qbar);
+      tma_kv_panels<D, BQ>(Qs, tmq, q0, h, b, qbar);
     }
     bool kt_full, nx_full;
     int kt = next_tile(0, kt_full);

@@ -10,12 +10,25 @@ import type { TensorFormats } from '../../ir/formats.js';
 import { fastScale, fastScaleRead } from './dequant-fast.js';
 import { producerHandleDecls } from './dequant-tile.js';
 import { tmaLoadKvOf } from './kv-load-tma.js';
+import { qTmaCoords } from './qo-rows.js';
 
 type Which = 'k' | 'v';
 
 /** Named barrier of the producer warpgroup alone (1: consumers; 2, 3: ping-pong). */
 /** Named barrier 4: the producer warpgroup alone (1: consumers; 2, 3: ping-pong). */
 export const producerSync = 'asm volatile("bar.sync 4, 128;\\n" ::: "memory");';
+
+/**
+ * Q's tile by TMA, issued by one producer thread. The Q map is 4-D (columns, rows, heads, batches:
+ * wgmma-ws-device.ts make_tma_maps), so the load must be the 4-D one: a 3-D load on it stops the
+ * kernel with an illegal instruction (the H200, qp_int8_full). Both producers share this.
+ */
+export const producerLoadQ: readonly string[] = [
+  'if (ptid == 0) {',
+  '  mbar_expect_tx(qbar, BQ * D * (int)sizeof(T));',
+  `  tma_kv_panels<D, BQ>(Qs, tmq, ${qTmaCoords('q0', 'b', 'h')}, qbar);`,
+  '}',
+];
 
 /**
  * A converted stage handed to the consumers: the generic-proxy stores fenced for wgmma, one arrival
@@ -124,10 +137,7 @@ export function pipelinedProducerCode(formats: TensorFormats, field: Field, fast
     'int st = 0, slot = 0;',
     'bool wrapped = false; // past the first lap: a buffer is free once its `empty` phase completes',
     'unsigned ph = 0;',
-    'if (ptid == 0) {',
-    '  mbar_expect_tx(qbar, BQ * D * (int)sizeof(T));',
-    '  tma_panels<D, BQ>(Qs, tmq, q0, b * a.H + h, qbar);',
-    '}',
+    ...producerLoadQ,
     'bool kt_full, nx_full;',
     'int kt = next_tile(0, kt_full);',
     'if (kt < nkt) {',

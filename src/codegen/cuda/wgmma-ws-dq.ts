@@ -12,8 +12,13 @@ import { codesPerWord } from '../../quant/elem.js';
 import { wordsPerRow } from '../../quant/layout.js';
 import { fastConverterCode, fastConvertible } from './dequant-fast.js';
 import { producerHandleDecls } from './dequant-tile.js';
-import { pipelinedProducerCode, producerSync, publishStage, tokenScaled } from './wgmma-ws-dq-pipe.js';
-import { qTmaCoords } from './qo-rows.js';
+import {
+  pipelinedProducerCode,
+  producerLoadQ,
+  producerSync,
+  publishStage,
+  tokenScaled,
+} from './wgmma-ws-dq-pipe.js';
 
 const quantOf = (f: TensorFormats): ('k' | 'v')[] =>
   (['k', 'v'] as const).filter((w) => f[w].kind === 'quant');
@@ -92,10 +97,7 @@ function serialProducerCode(formats: TensorFormats): string[] {
     'int st = 0;',
     'bool wrapped = false; // past the first lap: a buffer is free once its `empty` phase completes',
     'unsigned ph = 0;',
-    'if (ptid == 0) {',
-    '  mbar_expect_tx(qbar, BQ * D * (int)sizeof(T));',
-    `  tma_kv_panels<D, BQ>(Qs, tmq, ${qTmaCoords('q0', 'b', 'h')}, qbar);`,
-    '}',
+    ...producerLoadQ,
     'bool kt_full;',
     'for (int kt = next_tile(0, kt_full); kt < nkt; kt = next_tile(kt + 1, kt_full)) {',
     '  const int rows = min(BK, a.Nk - kt * BK);',
