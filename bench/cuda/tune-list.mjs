@@ -52,6 +52,8 @@ export const candidates = [
   },
   { id: 'ws_fa3_k176', schedule: { ...ws(176), wsConsumers: 'fa3' }, only: ['full'] },
   { id: 'ws_overlap', schedule: { ...ws(128), wsConsumers: 'overlap' }, only: ['full', 'causal'] },
+  // The ping-pong turns alone (issue 13 item 5: which of FlashAttention-3's two techniques costs).
+  { id: 'ws_pingpong', schedule: { ...ws(128), wsConsumers: 'pingpong' }, only: ['full', 'causal'] },
   {
     id: 'ws_fa3_walk',
     schedule: { ...ws(128), wsConsumers: 'fa3', wsProducerWalk: true },
