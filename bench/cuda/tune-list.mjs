@@ -11,6 +11,33 @@ import base from './stdlib-list.mjs';
 
 const wg = (blockQ, blockK) => ({ engine: 'wgmma', blockQ, blockK, threads: 2 * blockQ, stages: 2 });
 const ws = (blockK) => ({ engine: 'wgmma-ws', blockQ: 128, blockK, threads: 384, stages: 2 });
+// Issue 13 item 5: Schedule.wsTweaks (codegen/cuda/wgmma-ws-tweaks.ts).
+const common = ['splitKv', 'fastExp', 'lazyRescale', 'zeroInit', 'pvN128'];
+const serialTweaks = [...common, 'packFirst'];
+const fa3Tweaks = [...common, 'rescaleInTurn'];
+function denseCandidates() {
+  const dense = ['full', 'causal'];
+  const tw = (base, wsTweaks) => ({ ...base, wsTweaks });
+  const fa3 = (blockK, stages = 2) => ({ ...ws(blockK), stages, wsConsumers: 'fa3' });
+  return [
+    // The default's serial consumers (full k176, causal k128), one tweak at a time, then all.
+    ...serialTweaks.map((t) => ({ id: `ws_k176_${t}`, schedule: tw(ws(176), [t]), only: ['full'] })),
+    { id: 'ws_k176_tw', schedule: tw(ws(176), serialTweaks), only: ['full'] },
+    { id: 'ws_k176_tw_r240', schedule: tw(ws(176), [...serialTweaks, 'regs240']), only: ['full'] },
+    { id: 'ws_tw', schedule: tw(ws(128), serialTweaks), only: dense },
+    { id: 'ws_s3_tw', schedule: tw({ ...ws(128), stages: 3 }, serialTweaks), only: dense },
+    // FlashAttention-3's consumers: the prefetch distance first (split K/V, or 3 stages), then all.
+    { id: 'ws_fa3_split', schedule: tw(fa3(128), ['splitKv']), only: dense },
+    { id: 'ws_fa3_s3', schedule: fa3(128, 3), only: dense },
+    { id: 'ws_fa3_tw', schedule: tw(fa3(128), fa3Tweaks), only: dense },
+    { id: 'ws_fa3_tw_late', schedule: tw(fa3(128), common), only: dense },
+    { id: 'ws_fa3_s3_tw', schedule: tw(fa3(128, 3), fa3Tweaks), only: dense },
+    // (FlashAttention-3's 176-key tile with these consumers spills 40–68 bytes here, even with
+    // regs240, as the untweaked ws_fa3_k176 does: not listed.)
+    { id: 'ws_overlap_tw', schedule: tw({ ...ws(128), wsConsumers: 'overlap' }, fa3Tweaks), only: dense },
+  ];
+}
+
 export const candidates = [
   { id: 'wg_q128_k128', schedule: wg(128, 128) },
   { id: 'wg_q128_k64', schedule: wg(128, 64) },
@@ -64,6 +91,11 @@ export const candidates = [
     schedule: { ...ws(128), wsConsumers: 'fa3', wsProducerWalk: true, tileScan: 'ballot' },
     only: ['sink_window'],
   },
+  // Issue 13 item 5 (dense at SDPA speed): Schedule.wsTweaks, FlashAttention-3's mainloop details
+  // (codegen/cuda/wgmma-ws-tweaks.ts), alone on the default's serial consumers and together on the
+  // overlapped ones; 'split' = K and V on their own barriers (the next K streams in under P·V),
+  // 's3' = three stages (the other way to get that prefetch distance at 128 keys).
+  ...denseCandidates(),
   // What the schedule pass picks unasked (the CLI's and Python package's choice).
   { id: 'default', defaultSchedule: true },
 ];

@@ -117,7 +117,12 @@ function tensorCoreTuned(s: Schedule, formats: TensorFormats): boolean {
 
 /** The wgmma-ws tuning fields ask for that engine (another engine would ignore them). */
 function wsFieldsEngine(asked: Partial<Schedule>): Partial<Schedule> {
-  if (asked.wsConsumers === undefined && asked.wsProducerWalk === undefined && asked.wsDequant === undefined)
+  if (
+    asked.wsConsumers === undefined &&
+    asked.wsProducerWalk === undefined &&
+    asked.wsDequant === undefined &&
+    asked.wsTweaks === undefined
+  )
     return asked;
   if (asked.engine !== undefined && asked.engine !== 'wgmma-ws')
     throw new Error(
