@@ -1,42 +1,45 @@
 #!/bin/bash
 # Issue 13 item 5 in one GPU-machine call (carry bench/build/cuda-dense, emitted by
 #   npm run build && node bench/cuda/emit.mjs --engine wgmma --list bench/cuda/dense-list.mjs --out bench/build/cuda-dense):
-# builds every dense variant (ptxas -v logs to $OUT/ptxas/), checks and times each one at S
-# against SDPA (bench/cuda/dense-ncu.py --iters; $OUT/dense-times.jsonl), then runs Nsight Compute
-# (--set full) on one launch of each of $NCU (pattern:candidate, space-separated) and writes the
-# report plus its per-kernel summary and details pages as text. About 3–5 minutes.
-#   bash bench/cuda/dense-ncu.sh [S]      NCU='full:default causal:default' to profile fewer, NCU= for none
+# builds every dense variant (ptxas -v logs in $OUT/ptxas/), checks each against SDPA (S = 1000,
+# tail tiles, and 16384) and times the correct ones at $SIZES beside SDPA in one process
+# ($OUT/dense-times.json, a table at the end of $OUT/dense-times.log), then runs Nsight Compute
+# (--set full) on one launch of each of $NCU (pattern:candidate, space-separated; NCU= for none)
+# and writes each report plus its summary, details and SASS-source pages as text.
+# About 2 min to build, 2 to time 39 variants, 40 s per profile.
+#   SIZES=16384,32768 NCU='full:default full:ws_fa3_tw' ONLY=a,b bash bench/cuda/dense-ncu.sh
 set -o pipefail
 export PYTHONUNBUFFERED=1
 OUT=${OUT:-bench/build/dense-out}
-S=${1:-16384}
+SIZES=${SIZES:-16384,32768}
 B=bench/build/cuda-dense
-NCU=${NCU-full:default full:ws_fa3 full:ws_overlap full:ws_pingpong causal:default causal:ws_fa3}
+NCU=${NCU-full:default full:ws_fa3_tw causal:default}
+ONLY=${ONLY:-}
 mkdir -p $OUT/ptxas $OUT/ncu
 nvidia-smi --query-gpu=name,clocks.sm,clocks.max.sm,temperature.gpu --format=csv | tee $OUT/gpu.txt
-python3 - "$B" "$OUT/ptxas" <<'PY'
+timeout 300 python3 - "$B" "$OUT/ptxas" <<'PY'
 import json, os, sys, concurrent.futures
 sys.path.insert(0, 'bench/cuda')
 from check import build
 b, logs = sys.argv[1], sys.argv[2]
 ix = json.load(open(f'{b}/index.json'))
-with concurrent.futures.ThreadPoolExecutor(16) as pool:
+with concurrent.futures.ThreadPoolExecutor(os.cpu_count() or 8) as pool:
     for r in pool.map(lambda e: build(b, e), ix):
         open(os.path.join(logs, r['variant'] + '.txt'), 'w').write(r['log'])
-        spills = [l.strip() for l in r['log'].splitlines() if 'spill' in l or 'Used' in l]
-        print(r['variant'], 'ok' if r['ok'] else 'BUILD FAILED', r['seconds'], 's', '|', ' '.join(spills[-4:]))
+        lines = r['log'].splitlines()
+        spill = next((lines[i + 1].strip() for i, l in enumerate(lines)
+                      if 'Function properties' in l and l.rstrip().endswith('_attention')), '?')
+        print(r['variant'], 'ok' if r['ok'] else 'BUILD FAILED', r['seconds'], 's |', spill)
 PY
-for v in $(python3 -c "import json; print(' '.join(e['variant'] for e in json.load(open('$B/index.json'))))"); do
-  v=${v#std_}; v=${v%_bf16_d128}
-  timeout 120 python3 bench/cuda/dense-ncu.py --build $B --pattern ${v%%__*} --candidate ${v#*__} --S $S --iters 20 \
-    --json $OUT/dense-times.jsonl
-done
+timeout 300 python3 bench/cuda/dense-ncu.py --build $B --all --only "$ONLY" --sizes $SIZES --iters 10 \
+  --out $OUT/dense-times.json > $OUT/dense-times.log 2>&1
+tail -45 $OUT/dense-times.log
 which ncu >/dev/null || { echo 'no ncu on this machine'; exit 0; }
 for pc in $NCU; do
   p=${pc%%:*}; c=${pc#*:}
-  timeout 240 ncu --kernel-name regex:attnc --launch-count 1 --set full --import-source yes -f -o $OUT/ncu/${p}_$c \
-    python3 bench/cuda/dense-ncu.py --build $B --pattern $p --candidate $c --S $S > $OUT/ncu/${p}_$c.log 2>&1
-  tail -2 $OUT/ncu/${p}_$c.log
+  timeout 120 ncu --kernel-name regex:attnc --launch-count 1 --set full --import-source yes -f -o $OUT/ncu/${p}_$c \
+    python3 bench/cuda/dense-ncu.py --build $B --pattern $p --candidate $c --S 16384 > $OUT/ncu/${p}_$c.log 2>&1
+  tail -1 $OUT/ncu/${p}_$c.log
   ncu --import $OUT/ncu/${p}_$c.ncu-rep --print-summary per-kernel > $OUT/ncu/${p}_$c.summary.txt 2>&1
   ncu --import $OUT/ncu/${p}_$c.ncu-rep --page details > $OUT/ncu/${p}_$c.details.txt 2>&1
   ncu --import $OUT/ncu/${p}_$c.ncu-rep --page source --csv --print-source sass > $OUT/ncu/${p}_$c.sass.csv 2>/dev/null
