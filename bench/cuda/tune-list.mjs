@@ -26,6 +26,19 @@ function denseCandidates() {
     { id: 'ws_k176_tw_r240', schedule: tw(ws(176), [...serialTweaks, 'regs240']), only: ['full'] },
     { id: 'ws_tw', schedule: tw(ws(128), serialTweaks), only: dense },
     { id: 'ws_s3_tw', schedule: tw({ ...ws(128), stages: 3 }, serialTweaks), only: dense },
+    // Ping-pong turns on the serial tile: packFirst takes away the warpgroup.arrive ptxas injected
+    // into the P·V issue, which serialized every wgmma of ws_pingpong (C7520).
+    {
+      id: 'ws_pp_k176_pack',
+      schedule: tw({ ...ws(176), wsConsumers: 'pingpong' }, ['packFirst']),
+      only: ['full'],
+    },
+    {
+      id: 'ws_pp_k176_tw',
+      schedule: tw({ ...ws(176), wsConsumers: 'pingpong' }, [...serialTweaks, 'regs240']),
+      only: ['full'],
+    },
+    { id: 'ws_pp_tw', schedule: tw({ ...ws(128), wsConsumers: 'pingpong' }, serialTweaks), only: dense },
     // FlashAttention-3's consumers: the prefetch distance first (split K/V, or 3 stages), then all.
     { id: 'ws_fa3_split', schedule: tw(fa3(128), ['splitKv']), only: dense },
     { id: 'ws_fa3_s3', schedule: fa3(128, 3), only: dense },

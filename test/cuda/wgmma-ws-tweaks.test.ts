@@ -164,6 +164,8 @@ describe('wgmma-ws tweaks compile with nvcc', () => {
       ['causal.attn', tweaked(fa3, { wsConsumers: 'fa3', stages: 3 })],
       ['causal.attn', tweaked(fa3, { wsConsumers: 'overlap' })],
       ['document.attn', tweaked(serial)],
+      // Ping-pong turns: without packFirst every wgmma of this one is serialized (C7520).
+      ['full.attn', tweaked([...serial, 'regs240'], { blockK: 176, wsConsumers: 'pingpong' })],
     ];
     const parts = cases.map(([file, schedule], i) => {
       const kernel = kernelOf(file, schedule);
