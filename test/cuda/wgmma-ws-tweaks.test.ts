@@ -160,7 +160,7 @@ describe('wgmma-ws tweaks compile with nvcc', () => {
     const cases: [string, Partial<Schedule>][] = [
       ['full.attn', tweaked([...serial, 'regs240'], { blockK: 176 })],
       ['causal.attn', tweaked(serial, { stages: 3 })],
-      ['full.attn', tweaked(fa3, { wsConsumers: 'fa3' })],
+      ['full.attn', tweaked([...fa3, 'regs240'], { wsConsumers: 'fa3', blockK: 160 })],
       ['causal.attn', tweaked(fa3, { wsConsumers: 'fa3', stages: 3 })],
       ['causal.attn', tweaked(fa3, { wsConsumers: 'overlap' })],
       ['document.attn', tweaked(serial)],
