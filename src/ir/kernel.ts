@@ -99,7 +99,15 @@ export interface Schedule {
 
 /** Schedule.wsTweaks: the wgmma-ws refinements (codegen/cuda/wgmma-ws-tweaks.ts). */
 export type WsTweak =
-  'splitKv' | 'fastExp' | 'lazyRescale' | 'zeroInit' | 'pvN128' | 'rescaleInTurn' | 'packFirst' | 'regs240';
+  | 'splitKv'
+  | 'fastExp'
+  | 'lazyRescale'
+  | 'zeroInit'
+  | 'pvN128'
+  | 'rescaleInTurn'
+  | 'packFirst'
+  | 'regs240'
+  | 'foldScale';
 
 /** 'wgmma-ws': as wgmma, with a TMA producer warpgroup and mbarrier stages (warp-specialized). */
 export type Engine = 'simt' | 'mma' | 'wgmma' | 'wgmma-ws';

@@ -116,6 +116,23 @@ describe('wgmma-ws tweaks: emitted structure', () => {
     expect(code).toContain('regs_inc<240>();');
   });
 
+  it('foldScale: the raw max, scaled once per row, and one FFMA per probability', () => {
+    for (const mode of ['serial', 'fa3'] as const) {
+      const c = consumer(codeOf('causal.attn', tweaked(['foldScale'], { wsConsumers: mode })));
+      expect(c).toContain('const float x = s[j][e]; // raw: foldScale');
+      expect(c).not.toContain('* qscale');
+      expect(c).toContain('mx = fmaxf(m[r], mx * qs);');
+      expect(c).toContain('s[j][2 * r] = exp2f(fmaf(s[j][2 * r], qs, nb));');
+      // A negative scale negates this warpgroup's Q rows once, before any S = Q·Kᵀ.
+      expect(c.indexOf('v.x ^= 0x80008000u;')).toBeLessThan(c.indexOf('wg_qk('));
+      expect(c).toContain('const float qs = qscale == 0.f ? 1e-30f : fabsf(qscale);');
+    }
+    // With a score modifier the element step is more than a scale: foldScale leaves it be.
+    const softcap = consumer(codeOf('softcap.attn', tweaked(['foldScale'])));
+    expect(softcap).toContain('const float x = s[j][e] * qscale;');
+    expect(softcap).not.toContain('qs, nb');
+  });
+
   it('rescaleInTurn: O takes alpha between issuing the next S and this P·V', () => {
     const c = consumer(codeOf('full.attn', tweaked(['rescaleInTurn'], { wsConsumers: 'fa3' })));
     const loop = c.slice(c.indexOf('issue_qk(s, st2);'));
@@ -161,11 +178,11 @@ describe('wgmma-ws tweaks compile with nvcc', () => {
       ['full.attn', tweaked([...serial, 'regs240'], { blockK: 176 })],
       ['causal.attn', tweaked(serial, { stages: 3 })],
       ['full.attn', tweaked([...fa3, 'regs240'], { wsConsumers: 'fa3', blockK: 160 })],
-      ['causal.attn', tweaked(fa3, { wsConsumers: 'fa3', stages: 3 })],
+      ['causal.attn', tweaked([...fa3, 'foldScale'], { wsConsumers: 'fa3', stages: 3 })],
       ['causal.attn', tweaked(fa3, { wsConsumers: 'overlap' })],
       ['document.attn', tweaked(serial)],
       // Ping-pong turns: without packFirst every wgmma of this one is serialized (C7520).
-      ['full.attn', tweaked([...serial, 'regs240'], { blockK: 176, wsConsumers: 'pingpong' })],
+      ['full.attn', tweaked([...serial, 'regs240', 'foldScale'], { blockK: 176, wsConsumers: 'pingpong' })],
     ];
     const parts = cases.map(([file, schedule], i) => {
       const kernel = kernelOf(file, schedule);

@@ -9,9 +9,15 @@
 // With ping-pong (Schedule.wsConsumers 'fa3') each warpgroup issues its pair of matrix products
 // (the next S = Q·Kᵀ and this P·V) in its turn, so one warpgroup's softmax runs under the other's.
 import type { CoreExprs } from './exprs.js';
-import { elementCode, indent } from './mma-body.js';
+import { indent } from './mma-body.js';
 import { hoistViews, readTileCode } from './wgmma-ws-walk.js';
-import { rescaleOCode, rowSoftmaxCode, softmaxTweaked } from './wgmma-ws-softmax.js';
+import {
+  foldsScale,
+  rescaleOCode,
+  rowSoftmaxCode,
+  softmaxTweaked,
+  wsElementCode,
+} from './wgmma-ws-softmax.js';
 import { pvIssueCode, qkIssueCode, releaseK, type WsTweaks } from './wgmma-ws-tweaks.js';
 
 /** How the overlapped loop is built: ping-pong turns, and the producer's tile walk. */
@@ -110,10 +116,10 @@ function lambdas(e: CoreExprs, walk: boolean, t: WsTweaks): string[] {
     '      const int r = e >> 1, kk = j * 8 + t4 * 2 + (e & 1);',
     '      const int qpos = qpos_r[r];',
     '      (void)r; (void)kk; (void)qpos;',
-    ...indent(elementCode(e), '      '),
+    ...indent(wsElementCode(e, t), '      '),
     '    }',
     '  }',
-    ...(softmaxTweaked(t) ? indent(rowSoftmaxCode(t), '  ') : untweakedRows),
+    ...(softmaxTweaked(t) ? indent(rowSoftmaxCode(t, foldsScale(e, t)), '  ') : untweakedRows),
     '};',
     'auto softmax_tile = [&](const int kt, const bool kt_full, const int st, float (&s)[NT][4], float (&alpha)[2]) {',
     '  if ((kt + 1) * BK > a.Nk || !kt_full) softmax(Flag<true>{}, kt, st, s, alpha);',

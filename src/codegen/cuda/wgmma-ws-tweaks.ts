@@ -20,6 +20,10 @@
 //                 ptxas injects a warpgroup.arrive per wgmma (C7519).
 //   regs240       setmaxnreg 24/240 (FlashAttention-3's split with 2 consumer warpgroups) instead
 //                 of 40/232; the producer's tile walk must then fit in 24 registers.
+//   foldScale     kernels without a score modifier: the row max is taken over the raw q·k and
+//                 each probability is ex2(fma(s, |scale|, -max)), one FFMA instead of a multiply
+//                 and a subtract (FlashAttention-3's softmax); a negative scale negates the Q
+//                 tile in shared memory once, so the raw max stays the scaled one.
 //   rescaleInTurn overlapped consumers: O *= alpha between issuing the next S = Q·Kᵀ and this
 //                 P·V (under the S product, FlashAttention-3's order) instead of after P·V retires.
 import type { Schedule, WsTweak } from '../../ir/kernel.js';
@@ -34,6 +38,7 @@ export const wsTweakNames: readonly WsTweak[] = [
   'rescaleInTurn',
   'packFirst',
   'regs240',
+  'foldScale',
 ];
 
 /** The switches a schedule turns on. */
@@ -124,4 +129,32 @@ export function pvIssueCode(t: WsTweaks, pa: string): string[] {
 export const releaseK = (st: string): string[] => [
   '__syncwarp();',
   `if (lane == 0) mbar_arrive(&empty_k[${st}]); // K read (splitKv): the next K may stream in`,
+];
+
+/**
+ * foldScale, once Q has landed: with a negative scale this warpgroup negates its 64 rows of Q
+ * (exact in 16 bits), so that s·|scale| = q·k·scale and the raw row max is the scaled one; the
+ * writes reach wgmma's async proxy before the warpgroup's named barrier (5 or 6).
+ */
+export const foldScaleQCode: readonly string[] = [
+  'mbar_wait(qbar, 0);',
+  'if (qscale < 0.f) {',
+  '#pragma unroll',
+  '  for (int p = 0; p < D / 64; ++p) {',
+  '    uint4* qv = reinterpret_cast<uint4*>(Qs + p * (BQ * 64) + (warp / 4) * 64 * 64);',
+  '    for (int i = tid % 128; i < 64 * 64 / 8; i += 128) {',
+  '      uint4 v = qv[i];',
+  '      v.x ^= 0x80008000u;',
+  '      v.y ^= 0x80008000u;',
+  '      v.z ^= 0x80008000u;',
+  '      v.w ^= 0x80008000u;',
+  '      qv[i] = v;',
+  '    }',
+  '  }',
+  '  proxy_fence();',
+  '  asm volatile("bar.sync %0, 128;\\n" ::"r"(5 + warp / 4) : "memory");',
+  '}',
+  '// |scale|, kept off 0 so that a masked -inf stays -inf (not -inf · 0 = NaN) in the FFMA; a NaN',
+  '// scale stays NaN and poisons the output as the unfolded product does.',
+  'const float qs = qscale == 0.f ? 1e-30f : fabsf(qscale);',
 ];

@@ -9,8 +9,9 @@ import type { AttentionKernel } from '../../ir/kernel.js';
 import type { CoreExprs } from './exprs.js';
 import type { LaunchHook } from './launcher.js';
 import { epilogueCode, indent, rowStateCode } from './mma-body.js';
-import { serialSoftmaxCode } from './wgmma-ws-softmax.js';
+import { foldsScale, serialSoftmaxCode } from './wgmma-ws-softmax.js';
 import {
+  foldScaleQCode,
   pvIssueCode,
   qkIssueCode,
   releaseK,
@@ -122,6 +123,7 @@ function consumerCode(kernel: AttentionKernel, e: CoreExprs, plan: WgmmaWsPlan):
       ? ['// Every tile is empty: no key is ever loaded.']
       : [
           ...(plan.pingpong ? pingpongCode : []),
+          ...(foldsScale(e, plan.tweaks) ? foldScaleQCode : []),
           ...(plan.overlap
             ? overlapLoopCode(e, { pingpong: plan.pingpong, walk: plan.producerWalk, tweaks: plan.tweaks })
             : [
