@@ -8,12 +8,13 @@
 # and writes each report plus its summary, details and SASS-source pages as text.
 # About 2 min to build, 2 to time 39 variants, 40 s per profile.
 #   SIZES=16384,32768 NCU='full:default full:ws_fa3_tw' ONLY=a,b bash bench/cuda/dense-ncu.sh
+# (the default profiles the two tweaked candidates; full:default was profiled on 2026-12-04)
 set -o pipefail
 export PYTHONUNBUFFERED=1
 OUT=${OUT:-bench/build/dense-out}
 SIZES=${SIZES:-16384,32768}
 B=bench/build/cuda-dense
-NCU=${NCU-full:default full:ws_fa3_tw causal:default}
+NCU=${NCU-full:ws_k176_tw_fold full:ws_fa3_tw_fold}
 ONLY=${ONLY:-}
 mkdir -p $OUT/ptxas $OUT/ncu
 nvidia-smi --query-gpu=name,clocks.sm,clocks.max.sm,temperature.gpu --format=csv | tee $OUT/gpu.txt
