@@ -6,7 +6,8 @@
 # ($OUT/dense-times.json, a table at the end of $OUT/dense-times.log), then runs Nsight Compute
 # (--set full) on one launch of each of $NCU (pattern:candidate, space-separated; NCU= for none)
 # and writes each report plus its summary, details and SASS-source pages as text.
-# About 2 min to build, 2 to time 39 variants, 40 s per profile.
+# About 1.5 min to build 48 variants, 3–4 to check and time them (inputs are drawn on the CPU),
+# 40 s per profile: SIZES=16384 or NCU= to stay well inside a 10-minute call.
 #   SIZES=16384,32768 NCU='full:default full:ws_fa3_tw' ONLY=a,b bash bench/cuda/dense-ncu.sh
 # (the default profiles the two tweaked candidates; full:default was profiled on 2026-12-04)
 set -o pipefail
@@ -32,7 +33,7 @@ with concurrent.futures.ThreadPoolExecutor(os.cpu_count() or 8) as pool:
                       if 'Function properties' in l and l.rstrip().endswith('_attention')), '?')
         print(r['variant'], 'ok' if r['ok'] else 'BUILD FAILED', r['seconds'], 's |', spill)
 PY
-timeout 300 python3 bench/cuda/dense-ncu.py --build $B --all --only "$ONLY" --sizes $SIZES --iters 10 \
+timeout 360 python3 bench/cuda/dense-ncu.py --build $B --all --only "$ONLY" --sizes $SIZES --iters 10 \
   --out $OUT/dense-times.json > $OUT/dense-times.log 2>&1
 tail -45 $OUT/dense-times.log
 which ncu >/dev/null || { echo 'no ncu on this machine'; exit 0; }
