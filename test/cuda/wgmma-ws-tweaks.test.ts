@@ -161,6 +161,14 @@ describe('wgmma-ws tweaks: refused by name', () => {
     );
   });
 
+  it('splitKv over a quantized cache, whose tiles the producer converts whole', () => {
+    const source = 'attention q8() {\n  store kv int8 scale f32 per token\n  mask causal\n}';
+    const quantized = (wsTweaks: WsTweak[]) =>
+      compile(source, { target: 'cuda', headDim: 128, schedule: { ...base, wsTweaks } });
+    expect(quantized(['fastExp']).kernel.schedule.engine).toBe('wgmma-ws');
+    expect(() => quantized(['splitKv'])).toThrow(/wsTweaks splitKv needs bf16\/f16 K and V/);
+  });
+
   it('wsTweaks alone asks for the wgmma-ws engine', () => {
     expect(kernelOf('causal.attn', { wsTweaks: ['fastExp'] }).schedule.engine).toBe('wgmma-ws');
   });
