@@ -8,6 +8,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { renderCuda, wgmmaWsSharedBytes } from '../../src/codegen/cuda/index.js';
+import { wsDenseTweaks } from '../../src/codegen/cuda/schedule-rules.js';
 import { compile } from '../../src/compile.js';
 import type { Schedule, WsTweak } from '../../src/ir/kernel.js';
 import { expectOk, meta, run, scratchDir } from './support.js';
@@ -172,6 +173,131 @@ describe('wgmma-ws tweaks: refused by name', () => {
   it('wsTweaks alone asks for the wgmma-ws engine', () => {
     expect(kernelOf('causal.attn', { wsTweaks: ['fastExp'] }).schedule.engine).toBe('wgmma-ws');
   });
+});
+
+// The dense default (schedule-rules.ts wsDense): masks the consumers classify, at D = 128, take
+// FlashAttention-3's consumers with the tweak set that won on the H200 (issue 13 item 5).
+const denseFiles = [
+  'full.attn',
+  'causal.attn',
+  'sliding_window.attn',
+  'prefix_lm.attn',
+  'softcap.attn',
+  'alibi.attn',
+  'sink_calibration.attn',
+];
+const byDefault = (
+  file: string,
+  headDim = 128,
+  dtype: 'bf16' | 'f16' = 'bf16',
+  schedule?: Partial<Schedule>,
+) =>
+  compile(readStdlib(file), {
+    target: 'cuda',
+    file: stdlibPath(file),
+    headDim,
+    dtype,
+    ...(schedule ? { schedule } : {}),
+  });
+
+describe('wgmma-ws dense default', () => {
+  const dense = { ...base, wsConsumers: 'fa3', wsTweaks: wsDenseTweaks };
+
+  it('masks the consumers classify, at D = 128, bf16 and f16: FlashAttention-3 consumers with the tweak set', () => {
+    for (const dtype of ['bf16', 'f16'] as const)
+      for (const file of denseFiles)
+        expect(byDefault(file, 128, dtype).artifact.schedule, `${file} ${dtype}`).toMatchObject(dense);
+    expect([...wsDenseTweaks]).toEqual([
+      'splitKv',
+      'fastExp',
+      'lazyRescale',
+      'zeroInit',
+      'pvN128',
+      'rescaleInTurn',
+      'foldScale',
+    ]);
+  });
+
+  it('not at D = 64, not where a wgmma-ws field, tiles or quantized K/V are asked, not for the walked masks', () => {
+    const plain = (s: Schedule) => {
+      expect(s.engine).toBe('wgmma-ws');
+      expect(s.wsTweaks).toBeUndefined();
+    };
+    plain(byDefault('full.attn', 64).artifact.schedule);
+    expect(byDefault('full.attn', 64).artifact.schedule.blockK).toBe(176);
+    const serial = byDefault('full.attn', 128, 'bf16', { wsConsumers: 'serial' }).artifact.schedule;
+    plain(serial);
+    expect(serial.blockK).toBe(176);
+    plain(byDefault('causal.attn', 128, 'bf16', { blockK: 128 }).artifact.schedule);
+    expect(
+      byDefault('causal.attn', 128, 'bf16', { wsTweaks: ['fastExp'] }).artifact.schedule.wsTweaks,
+    ).toEqual(['fastExp']);
+    // An explicit engine still takes the dense default.
+    expect(byDefault('causal.attn', 128, 'bf16', { engine: 'wgmma-ws' }).artifact.schedule).toMatchObject(
+      dense,
+    );
+    const q8 = 'attention q8() {\n  store kv int8 scale f32 per token\n  mask causal\n}';
+    plain(compile(q8, { target: 'cuda', headDim: 128 }).artifact.schedule);
+    // Per-key hoists (heavy_hitter's kept[]) would spill 8 bytes in these consumers.
+    plain(byDefault('heavy_hitter.attn').artifact.schedule);
+    // Sinks + window: the producer's walk; document: the walk with FlashAttention-3 consumers.
+    plain(byDefault('sink_window.attn').artifact.schedule);
+    plain(byDefault('document.attn').artifact.schedule);
+    expect(byDefault('document.attn').artifact.schedule.wsConsumers).toBe('fa3');
+  });
+
+  it('foldScale with a negative scale: the Q rows are negated once, fenced and barriered, before any S', () => {
+    for (const file of ['full.attn', 'causal.attn']) {
+      const c = consumer(byDefault(file).artifact.code);
+      // The guard is the runtime scale (a kernel argument, uniform): negative only.
+      const guard = c.indexOf('if (qscale < 0.f) {');
+      expect(guard, file).toBeGreaterThan(-1);
+      const negate = c.slice(guard, c.indexOf('const float qs = ', guard));
+      // Every 16-bit element of this warpgroup's 64 rows, both 64-wide panels: all four words.
+      for (const w of ['x', 'y', 'z', 'w']) expect(negate).toContain(`v.${w} ^= 0x80008000u;`);
+      expect(negate).toContain('for (int p = 0; p < D / 64; ++p)');
+      expect(negate).toContain('(warp / 4) * 64 * 64');
+      expect(negate).toContain('for (int i = tid % 128; i < 64 * 64 / 8; i += 128)');
+      // Visible to wgmma (async proxy) and to the whole warpgroup before its first S = Q·Kᵀ.
+      expect(negate.indexOf('proxy_fence();')).toBeLessThan(negate.indexOf('bar.sync %0, 128;'));
+      expect(negate).toContain('"r"(5 + warp / 4)');
+      expect(c.indexOf('mbar_wait(qbar, 0);')).toBeLessThan(guard);
+      expect(guard).toBeLessThan(c.indexOf('wg_qk_z('));
+      // |scale| in the FFMA; 0 kept off 0 (a masked -inf must not become NaN), the max scaled once.
+      expect(c).toContain('const float qs = qscale == 0.f ? 1e-30f : fabsf(qscale);');
+      expect(c).toContain('mx = fmaxf(m[r], mx * qs);');
+      expect(c).toContain('ex2_ftz(fmaf(s[j][2 * r], qs, nb))');
+      expect(c).not.toContain('* qscale');
+    }
+    // Named barriers 5 and 6 are the warpgroups' own: no other barrier of the kernel uses them.
+    const code = byDefault('full.attn').artifact.code;
+    expect(code.match(/bar\.sync [56]\b/g)).toBeNull();
+    expect(code).toContain('bar.sync 1, %0;');
+    // A score modifier keeps the multiply (softcap sees scale · q·k): no negation there.
+    const softcap = consumer(byDefault('softcap.attn').artifact.code);
+    expect(softcap).not.toContain('qscale < 0.f');
+    expect(softcap).toContain('const float x = s[j][e] * qscale;');
+  });
+
+  it('the defaults build for sm_90a with no spills and no serialized wgmma', async () => {
+    const dir = scratchDir('ws-dense-default');
+    const parts = denseFiles.map((file) => {
+      const { kernel } = byDefault(file);
+      return renderCuda({ ...kernel, name: `${kernel.name}_dd` }, meta).code;
+    });
+    const tu = join(dir, 'dense.cu');
+    writeFileSync(tu, parts.join('\n'));
+    const flags = ['-arch=sm_90a', '-std=c++17', '-Werror', 'all-warnings', '-Xptxas', '-v', '-c'];
+    const r = await run(NVCC, [...flags, tu, '-o', join(dir, 'dense.o')]);
+    expectOk(r, `nvcc ${tu}`);
+    for (const code of ['C7508', 'C7519', 'C7520', 'C7510']) expect(r.stderr).not.toContain(code);
+    const lines = r.stderr.split('\n');
+    const spills = lines.flatMap((l, i) =>
+      /Function properties for \w+_dd_attention/.test(l) ? [lines[i + 1] ?? ''] : [],
+    );
+    expect(spills.length).toBe(denseFiles.length);
+    for (const line of spills) expect(line).toMatch(/ 0 bytes spill stores, 0 bytes spill loads/);
+  }, 900_000);
 });
 
 // The tweak combinations bench/cuda/tune-list.mjs times, in one translation unit: no warnings,
