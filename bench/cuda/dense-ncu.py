@@ -52,18 +52,22 @@ def median_ms(fn, iters, warmup=3):
     return sorted(times)[len(times) // 2]
 
 
-def one(kern, entry, S, iters):
-    """Launch once, compare with SDPA, then (iters > 0, correct) time."""
+def one(kern, entry, S, iters, negate=False):
+    """Launch once, compare with SDPA, then (iters > 0, correct) time. negate: the scale's sign
+    flipped (wsTweaks foldScale negates Q in shared memory for it), checked only."""
     case = dict(label=f'S={S}', B=B, H=H, Hkv=H, Nq=S, Nk=S)
     t, args, *_ = setup(kern, entry, case, 'cuda', 1234, perf_len=S)
+    if negate:
+        args.scale = -args.scale
     stream = torch.cuda.current_stream().cuda_stream
     code, msg = kern.launch(args, stream)
     torch.cuda.synchronize()
     causal = pattern_of(entry) == 'causal'
-    ref = torch.nn.functional.scaled_dot_product_attention(t['q'], t['k'], t['v'], is_causal=causal)
+    ref = torch.nn.functional.scaled_dot_product_attention(t['q'], t['k'], t['v'], is_causal=causal,
+                                                           scale=args.scale)
     err = ((t['out'].float() - ref.float()).norm() / ref.float().norm()).item() if code == 0 else None
     res = dict(variant=entry['variant'], S=S, launch=code, message=msg, rel_vs_sdpa=err,
-               ok=code == 0 and err is not None and err < TOL)
+               ok=code == 0 and err is not None and err < TOL, **({'scale': args.scale} if negate else {}))
     if iters and res['ok']:
         ms = median_ms(lambda: kern.launch(args, stream), iters)
         flops = 4 * B * H * S * S * D * (0.5 if causal else 1.0)
@@ -94,6 +98,7 @@ def run_all(a, index):
             kern = load(a.build, e)
             # A check size that is also a timed size is checked by its timing run (one setup less).
             row['checks'] = [one(kern, e, S, 0) for S in checks if S not in sizes]
+            row['checks'].append(one(kern, e, checks[0], 0, negate=True))  # a negative scale
             if all(c['ok'] for c in row['checks']):
                 for S in sizes:
                     r = one(kern, e, S, a.iters)

@@ -21,6 +21,7 @@ function denseCandidates() {
   const dense = ['full', 'causal'];
   const tw = (base, wsTweaks) => ({ ...base, wsTweaks });
   const fa3 = (blockK, stages = 2) => ({ ...ws(blockK), stages, wsConsumers: 'fa3' });
+  const overlap = (blockK) => ({ ...ws(blockK), wsConsumers: 'overlap' });
   return [
     // The default's serial consumers (full k176, causal k128), one tweak at a time, then all.
     ...[...serialTweaks, 'foldScale'].map((t) => ({
@@ -59,6 +60,17 @@ function denseCandidates() {
     { id: 'ws_fa3_k160_tw_fold', schedule: tw(fa3(160), fold([...fa3Tweaks, 'regs240'])), only: ['full'] },
     { id: 'ws_fa3_k144_tw', schedule: tw(fa3(144), [...fa3Tweaks, 'regs240']), only: ['full'] },
     { id: 'ws_overlap_tw', schedule: tw({ ...ws(128), wsConsumers: 'overlap' }, fa3Tweaks), only: dense },
+    // Round 3 (after the 2026-12-04 run: fa3_tw_fold, now the default, 0.98× / 1.02× SDPA; overlap_tw
+    // matched it without foldScale): the overlap alone with foldScale, its wider tiles (176 and 160
+    // keys fit in 240 registers with one P set), regs240, and the default without lazyRescale.
+    ...[
+      ['ws_overlap_tw_fold', overlap(128), fold(fa3Tweaks), dense],
+      ['ws_overlap_tw_fold_r240', overlap(128), fold([...fa3Tweaks, 'regs240']), dense],
+      ['ws_overlap_k176_tw_fold', overlap(176), fold([...fa3Tweaks, 'regs240']), ['full']],
+      ['ws_overlap_k160_tw_fold', overlap(160), fold([...fa3Tweaks, 'regs240']), ['full']],
+      ['ws_fa3_tw_fold_r240', fa3(128), fold([...fa3Tweaks, 'regs240']), dense],
+      ['ws_fa3_fold_eager', fa3(128), fold(fa3Tweaks.filter((t) => t !== 'lazyRescale')), ['full']],
+    ].map(([id, s, ts, only]) => ({ id, schedule: tw(s, ts), only })),
   ];
 }
 
