@@ -279,11 +279,17 @@ describe('wgmma-ws dense default', () => {
     expect(softcap).toContain('const float x = s[j][e] * qscale;');
   });
 
-  it('the defaults build for sm_90a with no spills and no serialized wgmma', async () => {
+  it('the defaults build for sm_90a (bf16, f16) with no spills and no serialized wgmma', async () => {
     const dir = scratchDir('ws-dense-default');
-    const parts = denseFiles.map((file) => {
-      const { kernel } = byDefault(file);
-      return renderCuda({ ...kernel, name: `${kernel.name}_dd` }, meta).code;
+    // Every dense default in bf16, and the unmasked and causal ones in f16.
+    const builds = [
+      ...denseFiles.map((file) => [file, 'bf16'] as const),
+      ['full.attn', 'f16'] as const,
+      ['causal.attn', 'f16'] as const,
+    ];
+    const parts = builds.map(([file, dtype]) => {
+      const { kernel } = byDefault(file, 128, dtype);
+      return renderCuda({ ...kernel, name: `${kernel.name}_${dtype}_dd` }, meta).code;
     });
     const tu = join(dir, 'dense.cu');
     writeFileSync(tu, parts.join('\n'));
@@ -295,7 +301,7 @@ describe('wgmma-ws dense default', () => {
     const spills = lines.flatMap((l, i) =>
       /Function properties for \w+_dd_attention/.test(l) ? [lines[i + 1] ?? ''] : [],
     );
-    expect(spills.length).toBe(denseFiles.length);
+    expect(spills.length).toBe(builds.length);
     for (const line of spills) expect(line).toMatch(/ 0 bytes spill stores, 0 bytes spill loads/);
   }, 900_000);
 });
@@ -314,6 +320,8 @@ describe('wgmma-ws tweaks compile with nvcc', () => {
       ['full.attn', tweaked([...fa3, 'regs240'], { wsConsumers: 'fa3', blockK: 160 })],
       ['causal.attn', tweaked([...fa3, 'foldScale'], { wsConsumers: 'fa3', stages: 3 })],
       ['causal.attn', tweaked(fa3, { wsConsumers: 'overlap' })],
+      // One P register set: the overlap alone fits 176-key tiles in 240 registers (fa3 spills there).
+      ['full.attn', tweaked([...fa3, 'regs240', 'foldScale'], { wsConsumers: 'overlap', blockK: 176 })],
       ['document.attn', tweaked(serial)],
       // Ping-pong turns: without packFirst every wgmma of this one is serialized (C7520).
       ['full.attn', tweaked([...serial, 'regs240', 'foldScale'], { blockK: 176, wsConsumers: 'pingpong' })],
