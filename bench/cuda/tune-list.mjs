@@ -11,6 +11,69 @@ import base from './stdlib-list.mjs';
 
 const wg = (blockQ, blockK) => ({ engine: 'wgmma', blockQ, blockK, threads: 2 * blockQ, stages: 2 });
 const ws = (blockK) => ({ engine: 'wgmma-ws', blockQ: 128, blockK, threads: 384, stages: 2 });
+// Issue 13 item 5: Schedule.wsTweaks (codegen/cuda/wgmma-ws-tweaks.ts).
+const common = ['splitKv', 'fastExp', 'lazyRescale', 'zeroInit', 'pvN128'];
+const serialTweaks = [...common, 'packFirst'];
+// foldScale (the scale in the exp2's FFMA) is timed alone and on top of the best-looking sets.
+const fold = (ts) => [...ts, 'foldScale'];
+const fa3Tweaks = [...common, 'rescaleInTurn'];
+function denseCandidates() {
+  const dense = ['full', 'causal'];
+  const tw = (base, wsTweaks) => ({ ...base, wsTweaks });
+  const fa3 = (blockK, stages = 2) => ({ ...ws(blockK), stages, wsConsumers: 'fa3' });
+  const overlap = (blockK) => ({ ...ws(blockK), wsConsumers: 'overlap' });
+  return [
+    // The default's serial consumers (full k176, causal k128), one tweak at a time, then all.
+    ...[...serialTweaks, 'foldScale'].map((t) => ({
+      id: `ws_k176_${t}`,
+      schedule: tw(ws(176), [t]),
+      only: ['full'],
+    })),
+    { id: 'ws_k176_tw', schedule: tw(ws(176), serialTweaks), only: ['full'] },
+    { id: 'ws_k176_tw_fold', schedule: tw(ws(176), fold(serialTweaks)), only: ['full'] },
+    { id: 'ws_k176_tw_r240', schedule: tw(ws(176), [...serialTweaks, 'regs240']), only: ['full'] },
+    { id: 'ws_tw', schedule: tw(ws(128), serialTweaks), only: dense },
+    { id: 'ws_s3_tw', schedule: tw({ ...ws(128), stages: 3 }, serialTweaks), only: dense },
+    // Ping-pong turns on the serial tile: packFirst takes away the warpgroup.arrive ptxas injected
+    // into the P·V issue, which serialized every wgmma of ws_pingpong (C7520).
+    {
+      id: 'ws_pp_k176_pack',
+      schedule: tw({ ...ws(176), wsConsumers: 'pingpong' }, ['packFirst']),
+      only: ['full'],
+    },
+    {
+      id: 'ws_pp_k176_tw',
+      schedule: tw({ ...ws(176), wsConsumers: 'pingpong' }, [...serialTweaks, 'regs240']),
+      only: ['full'],
+    },
+    { id: 'ws_pp_tw', schedule: tw({ ...ws(128), wsConsumers: 'pingpong' }, serialTweaks), only: dense },
+    // FlashAttention-3's consumers: the prefetch distance first (split K/V, or 3 stages), then all.
+    { id: 'ws_fa3_split', schedule: tw(fa3(128), ['splitKv']), only: dense },
+    { id: 'ws_fa3_s3', schedule: fa3(128, 3), only: dense },
+    { id: 'ws_fa3_tw', schedule: tw(fa3(128), fa3Tweaks), only: dense },
+    { id: 'ws_fa3_tw_fold', schedule: tw(fa3(128), fold(fa3Tweaks)), only: dense },
+    { id: 'ws_fa3_tw_late', schedule: tw(fa3(128), common), only: dense },
+    { id: 'ws_fa3_s3_tw', schedule: tw(fa3(128, 3), fa3Tweaks), only: dense },
+    // FlashAttention-3's 176-key tile with these consumers spills 40–68 bytes here, even with
+    // regs240, as the untweaked ws_fa3_k176 does (not listed); 160 and 144 keys fit in 240.
+    { id: 'ws_fa3_k160_tw', schedule: tw(fa3(160), [...fa3Tweaks, 'regs240']), only: ['full'] },
+    { id: 'ws_fa3_k160_tw_fold', schedule: tw(fa3(160), fold([...fa3Tweaks, 'regs240'])), only: ['full'] },
+    { id: 'ws_fa3_k144_tw', schedule: tw(fa3(144), [...fa3Tweaks, 'regs240']), only: ['full'] },
+    { id: 'ws_overlap_tw', schedule: tw({ ...ws(128), wsConsumers: 'overlap' }, fa3Tweaks), only: dense },
+    // Round 3 (after the 2026-12-04 run: fa3_tw_fold, now the default, 0.98× / 1.02× SDPA; overlap_tw
+    // matched it without foldScale): the overlap alone with foldScale, its wider tiles (176 and 160
+    // keys fit in 240 registers with one P set), regs240, and the default without lazyRescale.
+    ...[
+      ['ws_overlap_tw_fold', overlap(128), fold(fa3Tweaks), dense],
+      ['ws_overlap_tw_fold_r240', overlap(128), fold([...fa3Tweaks, 'regs240']), dense],
+      ['ws_overlap_k176_tw_fold', overlap(176), fold([...fa3Tweaks, 'regs240']), ['full']],
+      ['ws_overlap_k160_tw_fold', overlap(160), fold([...fa3Tweaks, 'regs240']), ['full']],
+      ['ws_fa3_tw_fold_r240', fa3(128), fold([...fa3Tweaks, 'regs240']), dense],
+      ['ws_fa3_fold_eager', fa3(128), fold(fa3Tweaks.filter((t) => t !== 'lazyRescale')), ['full']],
+    ].map(([id, s, ts, only]) => ({ id, schedule: tw(s, ts), only })),
+  ];
+}
+
 export const candidates = [
   { id: 'wg_q128_k128', schedule: wg(128, 128) },
   { id: 'wg_q128_k64', schedule: wg(128, 64) },
@@ -52,6 +115,8 @@ export const candidates = [
   },
   { id: 'ws_fa3_k176', schedule: { ...ws(176), wsConsumers: 'fa3' }, only: ['full'] },
   { id: 'ws_overlap', schedule: { ...ws(128), wsConsumers: 'overlap' }, only: ['full', 'causal'] },
+  // The ping-pong turns alone (issue 13 item 5: which of FlashAttention-3's two techniques costs).
+  { id: 'ws_pingpong', schedule: { ...ws(128), wsConsumers: 'pingpong' }, only: ['full', 'causal'] },
   {
     id: 'ws_fa3_walk',
     schedule: { ...ws(128), wsConsumers: 'fa3', wsProducerWalk: true },
@@ -62,6 +127,11 @@ export const candidates = [
     schedule: { ...ws(128), wsConsumers: 'fa3', wsProducerWalk: true, tileScan: 'ballot' },
     only: ['sink_window'],
   },
+  // Issue 13 item 5 (dense at SDPA speed): Schedule.wsTweaks, FlashAttention-3's mainloop details
+  // (codegen/cuda/wgmma-ws-tweaks.ts), alone on the default's serial consumers and together on the
+  // overlapped ones; 'split' = K and V on their own barriers (the next K streams in under P·V),
+  // 's3' = three stages (the other way to get that prefetch distance at 128 keys).
+  ...denseCandidates(),
   // What the schedule pass picks unasked (the CLI's and Python package's choice).
   { id: 'default', defaultSchedule: true },
 ];

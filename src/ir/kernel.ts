@@ -67,6 +67,11 @@ export interface Schedule {
    */
   readonly quantPrefill?: 'staged' | 'fused';
   /**
+   * wgmma-ws refinements after FlashAttention-3 (issue 13), each its own switch so that they can be
+   * timed one by one (absent: none; codegen/cuda/wgmma-ws-tweaks.ts says what each does). Tuning only.
+   */
+  readonly wsTweaks?: readonly WsTweak[];
+  /**
    * WGSL engine: absent = the row engine (an invocation per query row, for CPU adapters), 'coop' =
    * the cooperative engine (codegen/wgsl/coop.ts: register-blocked S and O over a workgroup, for
    * GPUs). Absent by default so row kernels keep their schedule hashes.
@@ -98,6 +103,18 @@ export interface Schedule {
    */
   readonly coopQGlobal?: boolean;
 }
+
+/** Schedule.wsTweaks: the wgmma-ws refinements (codegen/cuda/wgmma-ws-tweaks.ts). */
+export type WsTweak =
+  | 'splitKv'
+  | 'fastExp'
+  | 'lazyRescale'
+  | 'zeroInit'
+  | 'pvN128'
+  | 'rescaleInTurn'
+  | 'packFirst'
+  | 'regs240'
+  | 'foldScale';
 
 /** 'wgmma-ws': as wgmma, with a TMA producer warpgroup and mbarrier stages (warp-specialized). */
 export type Engine = 'simt' | 'mma' | 'wgmma' | 'wgmma-ws';

@@ -19,7 +19,9 @@ import { readStdlib, staticStdlib, stdlibPath } from '../support/stdlib.js';
 const NVCC = process.env.NVCC ?? 'nvcc';
 // Mask/score kernels; the routing/selection ones build in routing-nvcc and select-nvcc.test.ts.
 const stdlib = staticStdlib;
-const ws = { engine: 'wgmma-ws' } as const;
+// The serial consumers, untweaked: the core's own structure. The dense default at D = 128
+// (FlashAttention-3 consumers with wsTweaks) is pinned in wgmma-ws-tweaks.test.ts.
+const ws = { engine: 'wgmma-ws', wsConsumers: 'serial' } as const;
 
 const build = (file: string, headDim: number, dtype: StorageDType, limits?: number) =>
   compile(readStdlib(file), {
@@ -41,13 +43,15 @@ describe('wgmma-ws engine selection', () => {
       ...(limits !== undefined ? { limits: { maxWorkgroupStorageBytes: limits } } : {}),
     }).artifact.schedule;
 
-  it('the default for 16-bit storage at D = 64 and 128: 2 stages, 176-key tiles when unmasked', () => {
+  it('the default for 16-bit storage at D = 64 and 128: 2 stages, 176-key tiles when unmasked at D = 64', () => {
     for (const dtype of ['bf16', 'f16'] as const) {
       for (const headDim of [64, 128]) {
         const base = { engine: 'wgmma-ws', blockQ: 128, threads: 384, stages: 2 };
         expect(byDefault('causal.attn', headDim, dtype)).toMatchObject({ ...base, blockK: 128 });
         expect(byDefault('document.attn', headDim, dtype)).toMatchObject({ ...base, blockK: 128 });
-        expect(byDefault('full.attn', headDim, dtype)).toMatchObject({ ...base, blockK: 176 });
+        // D = 128: the dense default (FlashAttention-3 consumers, wsTweaks) at 128 keys.
+        const fullK = headDim === 128 ? 128 : 176;
+        expect(byDefault('full.attn', headDim, dtype)).toMatchObject({ ...base, blockK: fullK });
       }
     }
     // Asked for explicitly, masked or not, it takes the same tiles.
@@ -57,7 +61,7 @@ describe('wgmma-ws engine selection', () => {
       stages: 2,
     });
     // An sm_80-sized budget (99 KiB) at D = 128: 64-key tiles.
-    expect(byDefault('causal.attn', 128, 'bf16', 101376)).toMatchObject({ ...ws, blockK: 64 });
+    expect(byDefault('causal.attn', 128, 'bf16', 101376)).toMatchObject({ engine: 'wgmma-ws', blockK: 64 });
   });
 
   it('dilated and routed kernels keep the wgmma engine unless wgmma-ws is asked for', () => {

@@ -3,7 +3,7 @@
 // wgmma-ws-plan.ts) under the user's limits, so the pass never picks what the renderer refuses.
 import { describeSchedule } from '../common.js';
 import { hasQuantizedKv, sharedStorage, type TensorFormats } from '../../ir/formats.js';
-import type { Engine, Schedule } from '../../ir/kernel.js';
+import type { Engine, Schedule, WsTweak } from '../../ir/kernel.js';
 import {
   wants64Tiles,
   type Candidate,
@@ -25,7 +25,7 @@ const candidates: readonly Candidate[] = [
   // Warp-specialized Hopper engine (wgmma-ws): the wgmma tiles plus a TMA producer warpgroup
   // (threads = 2·blockQ + 128) over a 2-stage mbarrier ring; 1.1–1.3× wgmma on the H100 (3 stages
   // measured no faster). Unmasked kernels take 176-key tiles, as FlashAttention-3 does (+4% on
-  // full at 16K; causal is 5% slower with them).
+  // full at 16K; causal is 5% slower with them), where the dense default (wsDense) does not apply.
   { blockQ: 128, blockK: 176, threads: 384, stages: 2, engine: 'wgmma-ws' },
   { blockQ: 128, blockK: 128, threads: 384, stages: 2, engine: 'wgmma-ws' },
   { blockQ: 128, blockK: 64, threads: 384, stages: 2, engine: 'wgmma-ws' },
@@ -50,7 +50,7 @@ const candidates: readonly Candidate[] = [
 ];
 
 /** A default the H200 table picked for a family of masks: tiles plus wgmma-ws tuning fields. */
-type Preferred = Candidate & Pick<Schedule, 'wsProducerWalk' | 'wsConsumers'>;
+type Preferred = Candidate & Pick<Schedule, 'wsProducerWalk' | 'wsConsumers' | 'wsTweaks'>;
 
 const wsWalk: Preferred = {
   blockQ: 128,
@@ -84,6 +84,48 @@ function summaryFirst(base: ScheduleBase, kernel: ScheduleKernelFacts): readonly
   return base.headDim === 128 && base.valueDim === 128 ? [{ ...wsWalk, wsConsumers: 'fa3' }] : [];
 }
 
+/**
+ * The dense prefill default (issue 13 item 5): FlashAttention-3's consumers with the wsTweaks that
+ * carry its mainloop's details (wgmma-ws-tweaks.ts). H200 bf16 D = 128, 16K (dense5 tuning run,
+ * 2026-12-04): full 6.63 ms (0.98× SDPA) vs 8.24 for the serial 128 × 176 tile, causal 3.32 (1.02×)
+ * vs 3.80 for the serial 128 × 128; without foldScale 7.27 / 3.61, untweaked 9.69 / 5.59.
+ */
+export const wsDenseTweaks: readonly WsTweak[] = [
+  'splitKv',
+  'fastExp',
+  'lazyRescale',
+  'zeroInit',
+  'pvN128',
+  'rescaleInTurn',
+  'foldScale',
+];
+const wsDense: Preferred = {
+  blockQ: 128,
+  blockK: 128,
+  threads: 384,
+  stages: 2,
+  engine: 'wgmma-ws',
+  wsConsumers: 'fa3',
+  wsTweaks: wsDenseTweaks,
+};
+
+/**
+ * Masks the consumers classify (no tensor summaries, no gapped runs) at D = 128, where it was
+ * measured; not for quantized K/V (the producer converts whole tiles: no splitKv), not with
+ * per-key hoists (heavy_hitter's kept[] spills 8 bytes in these consumers), and not when the user
+ * tunes the wgmma-ws fields (then those fields on the plain candidates).
+ */
+function denseFirst(
+  base: ScheduleBase,
+  kernel: ScheduleKernelFacts,
+  o: Partial<Schedule>,
+): readonly Preferred[] {
+  if (base.headDim !== 128 || base.valueDim !== 128 || hasQuantizedKv(kernel.formats)) return [];
+  if ((kernel.hoists?.key.length ?? 0) > 0) return [];
+  const tuned = [o.wsConsumers, o.wsProducerWalk, o.wsTweaks, o.wsDequant].some((f) => f !== undefined);
+  return tuned ? [] : [wsDense];
+}
+
 /** The preferences apply unless the user or a layout pass chose tiles or an order. */
 function preferredFirst(
   base: ScheduleBase,
@@ -96,7 +138,8 @@ function preferredFirst(
     return none;
   if (hasGappedTileRuns(kernel))
     return { gapped: true, first: gappedFirst(base, hasQuantizedKv(kernel.formats)) };
-  return { gapped: false, first: summaryFirst(base, kernel) };
+  if ((kernel.summaries?.length ?? 0) > 0) return { gapped: false, first: summaryFirst(base, kernel) };
+  return { gapped: false, first: denseFirst(base, kernel, o) };
 }
 
 /**
@@ -117,7 +160,12 @@ function tensorCoreTuned(s: Schedule, formats: TensorFormats): boolean {
 
 /** The wgmma-ws tuning fields ask for that engine (another engine would ignore them). */
 function wsFieldsEngine(asked: Partial<Schedule>): Partial<Schedule> {
-  if (asked.wsConsumers === undefined && asked.wsProducerWalk === undefined && asked.wsDequant === undefined)
+  if (
+    asked.wsConsumers === undefined &&
+    asked.wsProducerWalk === undefined &&
+    asked.wsDequant === undefined &&
+    asked.wsTweaks === undefined
+  )
     return asked;
   if (asked.engine !== undefined && asked.engine !== 'wgmma-ws')
     throw new Error(

@@ -10,14 +10,16 @@ import { mmaDeviceHelpers } from './mma-device.js';
  * shared memory by descriptor (`aRegs` false) or from 4 registers per lane (the mma.sync A
  * fragment of the warp's 16 rows); B (16×N) by descriptor, MN-major (`transB`) or K-major.
  * Accumulator d[j][e] is operand 4j + e, which gives it the mma.sync m16n8 layout per n-tile.
+ * With `scaleD` the function takes a last argument `acc`: 0 overwrites d instead of adding to it.
  */
-function wgmmaFn(
+export function wgmmaFn(
   name: string,
   n: number,
   dtype: 'f16' | 'bf16',
   aRegs: boolean,
   transB: boolean,
   accTiles?: number,
+  scaleD = false,
 ): string[] {
   const acc = n / 2;
   const dList = Array.from({ length: acc }, (_, i) => `%${i}`).join(', ');
@@ -32,7 +34,7 @@ function wgmmaFn(
   const aIn = aRegs ? '"r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3])' : '"l"(a)';
   return [
     ...(wide ? ['template <int P>'] : []),
-    `__device__ __forceinline__ void ${name}(float (&d)[${accTiles ?? n / 8}][4], ${aRegs ? 'const unsigned (&a)[4]' : 'uint64_t a'}, uint64_t db) {`,
+    `__device__ __forceinline__ void ${name}(float (&d)[${accTiles ?? n / 8}][4], ${aRegs ? 'const unsigned (&a)[4]' : 'uint64_t a'}, uint64_t db${scaleD ? ', int acc' : ''}) {`,
     '#if ATTNC_SM90A',
     '  asm volatile(',
     '      "{\\n.reg .pred p;\\n"',
@@ -40,7 +42,7 @@ function wgmmaFn(
     `      "wgmma.mma_async.sync.aligned.m64n${n}k16.f32.${dtype}.${dtype} {${dList}}, ${a}, %${b}, p, ${imms};\\n}\\n"`,
     '      :',
     rows.join(',\n'),
-    `      : ${aIn}, "l"(db), "r"(1)`,
+    `      : ${aIn}, "l"(db), "r"(${scaleD ? 'acc' : '1'})`,
     '      : "memory");',
     '#endif',
     '}',

@@ -7,7 +7,7 @@
 // release it, one arrival per warp. With the producer walk (wgmma-ws-walk.ts) the consumers read
 // each tile's index and kind from the ring instead of walking the sequence themselves.
 import type { CoreExprs } from './exprs.js';
-import { tmaLoadKv } from './kv-load-tma.js';
+import { tmaLoadKv, tmaLoadKvOf } from './kv-load-tma.js';
 import { indent } from './mma-body.js';
 import { classifyCode } from './mma-tiles.js';
 import { endMarkCode, producerHoistCode, publishTile, readTileCode } from './wgmma-ws-walk.js';
@@ -26,8 +26,35 @@ function keyHoistCode(e: CoreExprs): string[] {
   ];
 }
 
+/**
+ * splitKv (wsTweaks): K and V of a stage on their own barriers, each copied once its previous
+ * occupant is released (K right after S = Q·Kᵀ has read it, V after P·V).
+ */
+const splitKvLoads = [
+  '  if (wrapped) mbar_wait(&empty_k[st], ph ^ 1u);',
+  '  if (lane == 0) {',
+  '    mbar_expect_tx(&full_bar[st], BK * D * (int)sizeof(T));',
+  ...tmaLoadKvOf(['k']),
+  '  }',
+  '  if (wrapped) mbar_wait(&empty_bar[st], ph ^ 1u);',
+  '  if (lane == 0) {',
+  '    mbar_expect_tx(&full_v[st], BK * DV * (int)sizeof(T));',
+  ...tmaLoadKvOf(['v']).map((l) => l.replace('&full_bar[st]', '&full_v[st]')),
+  '  }',
+];
+
 /** The producer's loop: Q once, then every visited K/V tile through the stage ring. */
-export function producerCode(e: CoreExprs, walk: boolean): string[] {
+export function producerCode(e: CoreExprs, walk: boolean, splitKv = false): string[] {
+  const loads = splitKv
+    ? splitKvLoads
+    : [
+        '  if (wrapped) mbar_wait(&empty_bar[st], ph ^ 1u);',
+        '  if (lane == 0) {',
+        ...(walk ? ['    ' + publishTile] : []),
+        '    mbar_expect_tx(&full_bar[st], BK * (D + DV) * (int)sizeof(T));',
+        ...tmaLoadKv,
+        '  }',
+      ];
   return [
     'int st = 0;',
     'bool wrapped = false; // past the first lap: a buffer is free once its `empty` phase completes',
@@ -38,12 +65,7 @@ export function producerCode(e: CoreExprs, walk: boolean): string[] {
     '}',
     'bool kt_full;',
     'for (int kt = next_tile(0, kt_full); kt < nkt; kt = next_tile(kt + 1, kt_full)) {',
-    '  if (wrapped) mbar_wait(&empty_bar[st], ph ^ 1u);',
-    '  if (lane == 0) {',
-    ...(walk ? ['    ' + publishTile] : []),
-    '    mbar_expect_tx(&full_bar[st], BK * (D + DV) * (int)sizeof(T));',
-    ...tmaLoadKv,
-    '  }',
+    ...loads,
     ...(walk && e.keyHoists.length ? indent(producerHoistCode(e), '  ') : ['  __syncwarp();']),
     '  if (++st == STAGES) {',
     '    st = 0;',
@@ -57,11 +79,12 @@ export function producerCode(e: CoreExprs, walk: boolean): string[] {
 }
 
 /** The consumers' loop over the same tiles; `tile` is the wgmma tile lambda. */
-export function consumerLoopCode(e: CoreExprs, walk: boolean): string[] {
+export function consumerLoopCode(e: CoreExprs, walk: boolean, splitKv = false): string[] {
+  const args = splitKv ? 'kt, st, ph' : 'kt, st';
   const compute = [
     '  const bool tail = (kt + 1) * BK > a.Nk;',
-    '  if (tail || !kt_full) tile(Flag<true>{}, kt, st);',
-    '  else tile(Flag<false>{}, kt, st); // full tile: no predicate',
+    `  if (tail || !kt_full) tile(Flag<true>{}, ${args});`,
+    `  else tile(Flag<false>{}, ${args}); // full tile: no predicate`,
     "  // This warp's wgmmas have read the buffer (wait_group 0): hand it back to the producer.",
     '  __syncwarp();',
     '  if (lane == 0) mbar_arrive(&empty_bar[st]);',

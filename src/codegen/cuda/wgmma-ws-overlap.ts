@@ -9,13 +9,23 @@
 // With ping-pong (Schedule.wsConsumers 'fa3') each warpgroup issues its pair of matrix products
 // (the next S = Q·Kᵀ and this P·V) in its turn, so one warpgroup's softmax runs under the other's.
 import type { CoreExprs } from './exprs.js';
-import { elementCode, indent } from './mma-body.js';
+import { indent } from './mma-body.js';
 import { hoistViews, readTileCode } from './wgmma-ws-walk.js';
+import {
+  foldsScale,
+  rescaleOCode,
+  rowSoftmaxCode,
+  softmaxTweaked,
+  wsElementCode,
+} from './wgmma-ws-softmax.js';
+import { pvIssueCode, qkIssueCode, releaseK, type WsTweaks } from './wgmma-ws-tweaks.js';
 
 /** How the overlapped loop is built: ping-pong turns, and the producer's tile walk. */
 export interface OverlapOptions {
   readonly pingpong: boolean;
   readonly walk: boolean;
+  /** Schedule.wsTweaks (wgmma-ws-tweaks.ts). */
+  readonly tweaks: WsTweaks;
 }
 
 /** The wgmma issues of one turn, between the ping-pong barriers when there are any. */
@@ -41,21 +51,43 @@ function keyHoistCode(e: CoreExprs, kt: string, walk: boolean): string[] {
   ];
 }
 
+/** The row softmax of the untweaked overlapped loop (alpha out; O is rescaled after P·V). */
+const untweakedRows = [
+  '#pragma unroll',
+  '  for (int r = 0; r < 2; ++r) {',
+  '    float mx = m[r];',
+  '#pragma unroll',
+  '    for (int j = 0; j < NT; ++j) mx = fmaxf(mx, fmaxf(s[j][2 * r], s[j][2 * r + 1]));',
+  '    mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));',
+  '    mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));',
+  '    // A row with nothing allowed yet keeps m = -inf; `base` keeps exp2 away from inf - inf.',
+  '    const float base = mx == -INFINITY ? 0.f : mx;',
+  '    alpha[r] = exp2f(m[r] - base);',
+  '    float sum = 0.f;',
+  '#pragma unroll',
+  '    for (int j = 0; j < NT; ++j) {',
+  '      s[j][2 * r] = exp2f(s[j][2 * r] - base);',
+  '      s[j][2 * r + 1] = exp2f(s[j][2 * r + 1] - base);',
+  '      sum += s[j][2 * r] + s[j][2 * r + 1];',
+  '    }',
+  '    m[r] = mx;',
+  "    l[r] = l[r] * alpha[r] + sum; // this lane's share; the quad is summed once, at the end",
+  '  }',
+];
+
 /** The lambdas: issue S = Q·Kᵀ, mask + softmax + pack P, issue O += P·V. */
-function lambdas(e: CoreExprs, walk: boolean): string[] {
+function lambdas(e: CoreExprs, walk: boolean, t: WsTweaks): string[] {
   return [
     "// This warpgroup's 64 rows of Q: rows 64·wg.. of each panel.",
     'const T* Qw = Qs + (warp / 4) * 64 * 64;',
     '// Issues S = Q·Kᵀ of the tile in buffer st (K-major: a k16 step is 32 bytes along a panel row).',
     'auto issue_qk = [&](float (&s)[NT][4], const int st) {',
     '  const T* Kb = Ks + st * (BK * D);',
-    '#pragma unroll',
-    '  for (int j = 0; j < NT; ++j) s[j][0] = s[j][1] = s[j][2] = s[j][3] = 0.f;',
+    ...(t.zeroInit
+      ? []
+      : ['#pragma unroll', '  for (int j = 0; j < NT; ++j) s[j][0] = s[j][1] = s[j][2] = s[j][3] = 0.f;']),
     '  wg_fence();',
-    '#pragma unroll',
-    '  for (int ks = 0; ks < D / 16; ++ks)',
-    '    wg_qk(s, desc128(Qw + (ks >> 2) * (BQ * 64) + (ks & 3) * 16, 16),',
-    '          desc128(Kb + (ks >> 2) * (BK * 64) + (ks & 3) * 16, 16));',
+    ...indent(qkIssueCode(t), '  '),
     '  wg_commit();',
     '};',
     '// Issues O += P·V of the tile in buffer st: P k-step kv is n-tiles 2kv, 2kv+1 of S; V MN-major.',
@@ -64,8 +96,7 @@ function lambdas(e: CoreExprs, walk: boolean): string[] {
     '  wg_fence();',
     '#pragma unroll',
     '  for (int kv = 0; kv < BK / 16; ++kv) {',
-    '    wg_pv<0>(o, p[kv], desc128(Vb + kv * 16 * 64, 1024));',
-    '    if constexpr (DV == 128) wg_pv<1>(o, p[kv], desc128(Vb + BK * 64 + kv * 16 * 64, 1024));',
+    ...indent(pvIssueCode(t, 'p[kv]'), '    '),
     '  }',
     '  wg_commit();',
     '};',
@@ -85,29 +116,10 @@ function lambdas(e: CoreExprs, walk: boolean): string[] {
     '      const int r = e >> 1, kk = j * 8 + t4 * 2 + (e & 1);',
     '      const int qpos = qpos_r[r];',
     '      (void)r; (void)kk; (void)qpos;',
-    ...indent(elementCode(e), '      '),
+    ...indent(wsElementCode(e, t), '      '),
     '    }',
     '  }',
-    '#pragma unroll',
-    '  for (int r = 0; r < 2; ++r) {',
-    '    float mx = m[r];',
-    '#pragma unroll',
-    '    for (int j = 0; j < NT; ++j) mx = fmaxf(mx, fmaxf(s[j][2 * r], s[j][2 * r + 1]));',
-    '    mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));',
-    '    mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));',
-    '    // A row with nothing allowed yet keeps m = -inf; `base` keeps exp2 away from inf - inf.',
-    '    const float base = mx == -INFINITY ? 0.f : mx;',
-    '    alpha[r] = exp2f(m[r] - base);',
-    '    float sum = 0.f;',
-    '#pragma unroll',
-    '    for (int j = 0; j < NT; ++j) {',
-    '      s[j][2 * r] = exp2f(s[j][2 * r] - base);',
-    '      s[j][2 * r + 1] = exp2f(s[j][2 * r + 1] - base);',
-    '      sum += s[j][2 * r] + s[j][2 * r + 1];',
-    '    }',
-    '    m[r] = mx;',
-    "    l[r] = l[r] * alpha[r] + sum; // this lane's share; the quad is summed once, at the end",
-    '  }',
+    ...(softmaxTweaked(t) ? indent(rowSoftmaxCode(t, foldsScale(e, t)), '  ') : untweakedRows),
     '};',
     'auto softmax_tile = [&](const int kt, const bool kt_full, const int st, float (&s)[NT][4], float (&alpha)[2]) {',
     '  if ((kt + 1) * BK > a.Nk || !kt_full) softmax(Flag<true>{}, kt, st, s, alpha);',
@@ -143,6 +155,11 @@ function firstTile(walk: boolean): string[] {
  */
 export function overlapLoopCode(e: CoreExprs, o: OverlapOptions): string[] {
   const pp = o.pingpong;
+  const t = o.tweaks;
+  // splitKv: V of tile kt has its own barrier; K goes back once its S has landed.
+  const waitV = t.splitKv ? ['mbar_wait(&full_v[st], ph);'] : [];
+  // rescaleInTurn: the pending alpha of tile kt reaches O just before its P·V is issued.
+  const rescaleTurn = t.rescaleInTurn ? rescaleOCode(t) : [];
   // The next tile: classified here, or read from the ring once its stage has landed.
   const next = o.walk
     ? [
@@ -160,7 +177,7 @@ export function overlapLoopCode(e: CoreExprs, o: OverlapOptions): string[] {
     '}',
   ];
   return [
-    ...lambdas(e, o.walk),
+    ...lambdas(e, o.walk, t),
     'mbar_wait(qbar, 0);',
     'int st = 0;',
     'unsigned ph = 0;',
@@ -175,22 +192,26 @@ export function overlapLoopCode(e: CoreExprs, o: OverlapOptions): string[] {
     ...indent(keyHoistCode(e, 'kt', o.walk), '    '),
     '    wg_wait<0>();',
     '    acc_fence(s);',
+    ...indent(t.splitKv ? releaseK('st') : [], '    '),
     '    softmax_tile(kt, kt_full, st, s, alpha); // O is still 0: alpha needs no applying',
     '    pack_p(s, p);',
     '  }',
     '  for (;;) {',
     ...indent(o.walk ? stage2 : [], '    '),
     ...indent(next, '    '),
-    ...indent(turn(pp, ['issue_pv(p, st);']), '      '),
+    ...indent(waitV, '      '),
+    ...indent(turn(pp, [...rescaleTurn, 'issue_pv(p, st);']), '      '),
     '      wg_wait<0>();',
     '      acc_fence(o);',
     '      break; // (its buffer is never refilled: nothing to release)',
     '    }',
     ...indent(o.walk ? [] : [...stage2, 'mbar_wait(&full_bar[st2], ph2);'], '    '),
+    ...indent(waitV, '    '),
     '    float s[NT][4];',
     ...indent(
       turn(pp, [
         'issue_qk(s, st2); // the next S, ahead of this P·V on the tensor cores',
+        ...rescaleTurn,
         'issue_pv(p, st);',
       ]),
       '    ',
@@ -198,19 +219,14 @@ export function overlapLoopCode(e: CoreExprs, o: OverlapOptions): string[] {
     ...indent(keyHoistCode(e, 'nk', o.walk), '    '),
     '    wg_wait<1>(); // the next S has landed; P·V may still run',
     '    acc_fence(s);',
+    ...indent(t.splitKv ? releaseK('st2') : [], '    '),
     '    softmax_tile(nk, nk_full, st2, s, alpha);',
     '    wg_wait<0>();',
     '    acc_fence(o);',
     "    // This warp's wgmmas have read buffer st: hand it back to the producer.",
     '    __syncwarp();',
     '    if (lane == 0) mbar_arrive(&empty_bar[st]);',
-    '#pragma unroll',
-    '    for (int n = 0; n < DV / 8; ++n) {',
-    '      o[n][0] *= alpha[0];',
-    '      o[n][1] *= alpha[0];',
-    '      o[n][2] *= alpha[1];',
-    '      o[n][3] *= alpha[1];',
-    '    }',
+    ...indent(t.rescaleInTurn ? [] : rescaleOCode(t), '    '),
     '    pack_p(s, p); // into the registers P·V of kt has just finished reading',
     '    st = st2;',
     '    ph = ph2;',

@@ -5,6 +5,7 @@
 import { describeSchedule, scheduleShapeProblem } from '../common.js';
 import { sharedStorage, type TensorFormats } from '../../ir/formats.js';
 import type { Schedule } from '../../ir/kernel.js';
+import { wsTweaksOf, wsTweaksProblem, type WsTweaks } from './wgmma-ws-tweaks.js';
 
 /** Threads of the producer warpgroup, on top of the 2·blockQ consumer threads. */
 export const PRODUCER_THREADS = 128;
@@ -37,17 +38,22 @@ export interface WgmmaWsPlan {
   readonly pingpong: boolean;
   /** Schedule.wsProducerWalk: the producer classifies and hoists, the consumers read the ring. */
   readonly producerWalk: boolean;
+  /** Schedule.wsTweaks, one switch each (wgmma-ws-tweaks.ts). */
+  readonly tweaks: WsTweaks;
 }
 
 const consumerModes = ['serial', 'overlap', 'pingpong', 'fa3'] as const;
 
-/** Bytes of the mbarriers: a full and an empty barrier per stage, and one for Q. */
-const barrierBytes = (stages: number): number => 8 * (2 * stages + 1);
+/**
+ * Bytes of the mbarriers: a full and an empty barrier per stage, and one for Q (wsTweaks splitKv:
+ * another full and empty pair per stage, K and V apart).
+ */
+const barrierBytes = (stages: number, splitKv: boolean): number => 8 * ((splitKv ? 4 : 2) * stages + 1);
 
 /** Dynamic shared memory of the warp-specialized core (2-byte storage). */
 export function wgmmaWsSharedBytes(s: Schedule): number {
   const tiles = 2 * (s.blockQ * s.headDim + s.stages * s.blockK * (s.headDim + s.valueDim));
-  return tiles + barrierBytes(s.stages) + 1024;
+  return tiles + barrierBytes(s.stages, wsTweaksOf(s).splitKv) + 1024;
 }
 
 /** Why the warp-specialized core cannot run `s` (undefined when it can). */
@@ -81,6 +87,8 @@ export function wgmmaWsScheduleProblem(
     return `${name}: wsDequant must be serial or pipelined, got ${String(s.wsDequant)}`;
   if (s.wsConsumers !== undefined && /pingpong|fa3/.test(s.wsConsumers) && s.blockQ !== 128)
     return `${name}: wsConsumers ${s.wsConsumers} alternates two consumer warpgroups: it needs blockQ 128`;
+  const tweaks = wsTweaksProblem(s, name);
+  if (tweaks) return tweaks;
   const bytes = wgmmaWsSharedBytes(s);
   if (bytes > maxSharedBytes) {
     return `${name}: needs ${bytes} bytes of shared memory, the limit is ${maxSharedBytes}; lower stages or blockK`;
@@ -94,7 +102,8 @@ export function wgmmaWsPlan(s: Schedule, formats: TensorFormats, maxSharedBytes:
   const consumers = s.blockQ / 64;
   // 64K registers per SM, one CTA: the producer warpgroup keeps 40 (its tile walk evaluates the
   // classifier), the consumers share the rest, in multiples of 8.
-  const producer = 40;
+  // (wsTweaks regs240: 24, FlashAttention-3's, when the producer only streams.)
+  const producer = wsTweaksOf(s).regs240 ? 24 : 40;
   const consumer = Math.min(240, Math.floor((65536 / 128 - producer) / consumers / 8) * 8);
   const regs = consumers > 1 ? { producer, consumer } : null;
   return {
@@ -106,5 +115,6 @@ export function wgmmaWsPlan(s: Schedule, formats: TensorFormats, maxSharedBytes:
     overlap: s.wsConsumers === 'overlap' || s.wsConsumers === 'fa3',
     pingpong: s.wsConsumers === 'pingpong' || s.wsConsumers === 'fa3',
     producerWalk: s.wsProducerWalk === true,
+    tweaks: wsTweaksOf(s),
   };
 }

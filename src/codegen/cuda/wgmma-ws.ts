@@ -8,7 +8,17 @@ import { sharedStorage } from '../../ir/formats.js';
 import type { AttentionKernel } from '../../ir/kernel.js';
 import type { CoreExprs } from './exprs.js';
 import type { LaunchHook } from './launcher.js';
-import { epilogueCode, indent, rowStateCode, softmaxCode } from './mma-body.js';
+import { epilogueCode, indent, rowStateCode } from './mma-body.js';
+import { foldsScale, serialSoftmaxCode } from './wgmma-ws-softmax.js';
+import {
+  foldScaleQCode,
+  pvIssueCode,
+  qkIssueCode,
+  releaseK,
+  wsTweakDevice,
+  wsTweakMmaDevice,
+  type WsTweaks,
+} from './wgmma-ws-tweaks.js';
 import type { AttentionCore, CoreOutput } from './simt.js';
 import { consumerLoopCode, producerCode, tileWalkCode } from './wgmma-ws-body.js';
 import { overlapLoopCode } from './wgmma-ws-overlap.js';
@@ -20,13 +30,17 @@ import { tmaKvMapsOf } from './kv-load-tma.js';
 import { cudaLayout } from './layout.js';
 import { dequantProducerCode, stageCodesHelper, wsFastConverterCode, wsStagingBytes } from './wgmma-ws-dq.js';
 
-/** One K/V tile from ring buffer `st`: the wgmma core's tile, on this warpgroup's 64 rows. */
-function tileLambda(e: CoreExprs, pingpong: boolean, walk: boolean): string[] {
+/**
+ * One K/V tile from ring buffer `st`: the wgmma core's tile, on this warpgroup's 64 rows. With
+ * wsTweaks splitKv it also takes the ring's phase: K is released once S has landed, and P·V waits
+ * for V on its own barrier.
+ */
+function tileLambda(e: CoreExprs, pingpong: boolean, walk: boolean, t: WsTweaks): string[] {
   return [
     "// This warpgroup's 64 rows of Q: rows 64·wg.. of each panel.",
     'const T* Qw = Qs + (warp / 4) * 64 * 64;',
     '// Only MASKED tiles (partial, or past Nk) test per element.',
-    'auto tile = [&](auto masked, const int kt, const int st) {',
+    `auto tile = [&](auto masked, const int kt, const int st${t.splitKv ? ', const unsigned ph' : ''}) {`,
     '  constexpr bool MASKED = decltype(masked)::value;',
     '  const T* Kb = Ks + st * (BK * D);',
     '  const T* Vb = Vs + st * (BK * DV);',
@@ -34,36 +48,58 @@ function tileLambda(e: CoreExprs, pingpong: boolean, walk: boolean): string[] {
     '  (void)kbase;',
     ...indent(walk ? hoistViews(e, true) : [], '  '),
     '  float s[NT][4];',
-    '#pragma unroll',
-    '  for (int j = 0; j < NT; ++j) s[j][0] = s[j][1] = s[j][2] = s[j][3] = 0.f;',
+    ...(t.zeroInit
+      ? []
+      : ['#pragma unroll', '  for (int j = 0; j < NT; ++j) s[j][0] = s[j][1] = s[j][2] = s[j][3] = 0.f;']),
     '  // S = Q·Kᵀ, both K-major: a k16 step is 32 bytes along a panel row, every 4th a new panel.',
     ...(pingpong ? ["  pp_sync(); // the other warpgroup's S = Q·Kᵀ is issued"] : []),
     '  wg_fence();',
-    '#pragma unroll',
-    '  for (int ks = 0; ks < D / 16; ++ks)',
-    '    wg_qk(s, desc128(Qw + (ks >> 2) * (BQ * 64) + (ks & 3) * 16, 16),',
-    '          desc128(Kb + (ks >> 2) * (BK * 64) + (ks & 3) * 16, 16));',
+    ...indent(qkIssueCode(t), '  '),
     '  wg_commit();',
     ...(pingpong ? ['  pp_arrive(); // its turn'] : []),
     '  wg_wait0();',
     '  acc_fence(s);',
-    ...indent(softmaxCode(e), '  '),
+    ...(t.splitKv ? indent(releaseK('st'), '  ') : []),
+    ...indent(serialSoftmaxCode(e, t), '  '),
     '  // O += P·V: n-tiles 2kv, 2kv+1 of S are the A fragment of k-step kv; V is MN-major.',
-    '  acc_fence(o);',
-    '  wg_fence();',
-    '#pragma unroll',
-    '  for (int kv = 0; kv < BK / 16; ++kv) {',
-    '    const unsigned pa[4] = {pack2(s[2 * kv][0], s[2 * kv][1]), pack2(s[2 * kv][2], s[2 * kv][3]),',
-    '                            pack2(s[2 * kv + 1][0], s[2 * kv + 1][1]), pack2(s[2 * kv + 1][2], s[2 * kv + 1][3])};',
-    '    wg_pv<0>(o, pa, desc128(Vb + kv * 16 * 64, 1024));',
-    '    if constexpr (DV == 128) wg_pv<1>(o, pa, desc128(Vb + BK * 64 + kv * 16 * 64, 1024));',
-    '  }',
+    ...(t.splitKv ? ['  mbar_wait(&full_v[st], ph);'] : []),
+    ...indent(t.packFirst ? packedPvCode(t) : interleavedPvCode(t), '  '),
     '  wg_commit();',
     '  wg_wait0();',
     '  acc_fence(o);',
     '};',
   ];
 }
+
+/** O += P·V with each k step's P packed just before its wgmma (ptxas fences between them). */
+const interleavedPvCode = (t: WsTweaks): string[] => [
+  'acc_fence(o);',
+  'wg_fence();',
+  '#pragma unroll',
+  'for (int kv = 0; kv < BK / 16; ++kv) {',
+  '  const unsigned pa[4] = {pack2(s[2 * kv][0], s[2 * kv][1]), pack2(s[2 * kv][2], s[2 * kv][3]),',
+  '                          pack2(s[2 * kv + 1][0], s[2 * kv + 1][1]), pack2(s[2 * kv + 1][2], s[2 * kv + 1][3])};',
+  ...indent(pvIssueCode(t, 'pa'), '  '),
+  '}',
+];
+
+/** wsTweaks packFirst: all of P to 16 bits first, then the wgmmas back to back (one fence). */
+const packedPvCode = (t: WsTweaks): string[] => [
+  'unsigned pk[BK / 16][4];',
+  '#pragma unroll',
+  'for (int kv = 0; kv < BK / 16; ++kv) {',
+  '  pk[kv][0] = pack2(s[2 * kv][0], s[2 * kv][1]);',
+  '  pk[kv][1] = pack2(s[2 * kv][2], s[2 * kv][3]);',
+  '  pk[kv][2] = pack2(s[2 * kv + 1][0], s[2 * kv + 1][1]);',
+  '  pk[kv][3] = pack2(s[2 * kv + 1][2], s[2 * kv + 1][3]);',
+  '}',
+  'acc_fence(o);',
+  'wg_fence();',
+  '#pragma unroll',
+  'for (int kv = 0; kv < BK / 16; ++kv) {',
+  ...indent(pvIssueCode(t, 'pk[kv]'), '  '),
+  '}',
+];
 
 // Named barriers 2 and 3, one per consumer warpgroup: a warpgroup waits at its own before issuing
 // S = Q·Kᵀ and arrives at the other's after; warpgroup 1 arrives once up front, so 0 goes first.
@@ -87,11 +123,12 @@ function consumerCode(kernel: AttentionKernel, e: CoreExprs, plan: WgmmaWsPlan):
       ? ['// Every tile is empty: no key is ever loaded.']
       : [
           ...(plan.pingpong ? pingpongCode : []),
+          ...(foldsScale(e, plan.tweaks) ? foldScaleQCode : []),
           ...(plan.overlap
-            ? overlapLoopCode(e, { pingpong: plan.pingpong, walk: plan.producerWalk })
+            ? overlapLoopCode(e, { pingpong: plan.pingpong, walk: plan.producerWalk, tweaks: plan.tweaks })
             : [
-                ...tileLambda(e, plan.pingpong, plan.producerWalk),
-                ...consumerLoopCode(e, plan.producerWalk),
+                ...tileLambda(e, plan.pingpong, plan.producerWalk, plan.tweaks),
+                ...consumerLoopCode(e, plan.producerWalk, plan.tweaks.splitKv),
               ]),
         ]),
     ...epilogueCode(kernel.outputs.lse),
@@ -120,6 +157,8 @@ function kernelCode(kernel: AttentionKernel, e: CoreExprs, plan: WgmmaWsPlan, en
     }),
     ...(tcDequantizes(kernel.formats) ? stageCodesHelper : []),
     ...wsFastConverterCode(s, kernel.formats),
+    ...wsTweakDevice(plan.tweaks),
+    ...wsTweakMmaDevice(plan.tweaks, s, sharedStorage(kernel.formats) as 'f16' | 'bf16'),
     '',
     ...tmaHostCode(sharedStorage(kernel.formats), tmaKvMapsOf(kernel.formats)),
     '',
@@ -136,6 +175,13 @@ function kernelCode(kernel: AttentionKernel, e: CoreExprs, plan: WgmmaWsPlan, en
     '  uint64_t* full_bar = reinterpret_cast<uint64_t*>(Vs + STAGES * BK * DV); // tile landed',
     '  uint64_t* empty_bar = full_bar + STAGES; // every consumer warp is done with the buffer',
     '  uint64_t* qbar = empty_bar + STAGES;',
+    ...(plan.tweaks.splitKv
+      ? [
+          '  // wsTweaks splitKv: full_bar is K landed, empty_bar V released; V lands and K is released apart.',
+          '  uint64_t* full_v = qbar + 1;',
+          '  uint64_t* empty_k = full_v + STAGES;',
+        ]
+      : []),
     ...indent(
       producerWalk ? walkDecls(e) : e.keyHoists.map((h) => `__shared__ ${h.type} ${h.name}[BK];`),
       '  ',
@@ -155,6 +201,9 @@ function kernelCode(kernel: AttentionKernel, e: CoreExprs, plan: WgmmaWsPlan, en
     '    for (int i = 0; i < STAGES; ++i) {',
     `      mbar_init(&full_bar[i], ${fullArrivals(e, producerWalk)});`,
     '      mbar_init(&empty_bar[i], CWARPS);',
+    ...(plan.tweaks.splitKv
+      ? ['      mbar_init(&full_v[i], 1);', '      mbar_init(&empty_k[i], CWARPS);']
+      : []),
     '    }',
     '    mbar_init(qbar, 1);',
     '    // Visible to the other threads (the barrier below) and to the TMA unit (async proxy).',
@@ -171,7 +220,10 @@ function kernelCode(kernel: AttentionKernel, e: CoreExprs, plan: WgmmaWsPlan, en
         ? indent(dequantProducerCode(s, kernel.formats, cudaLayout(kernel).field), '    ')
         : [
             '    if (warp == CWARPS) {',
-            ...indent([...(producerWalk ? walk : []), ...producerCode(e, producerWalk)], '      '),
+            ...indent(
+              [...(producerWalk ? walk : []), ...producerCode(e, producerWalk, plan.tweaks.splitKv)],
+              '      ',
+            ),
             '    }',
           ]),
     '  } else {',
@@ -196,6 +248,10 @@ export function wgmmaWsCore(asked: WgmmaWsPlan): AttentionCore {
         : 4 * s.blockK * e.keyHoists.length;
       // A quantized cache's code words are staged after the mbarriers (wgmma-ws-dq.ts).
       const smemBytes = plan.smemBytes + wsStagingBytes(s, kernel.formats);
+      if (plan.tweaks.splitKv && tcDequantizes(kernel.formats))
+        throw new Error(
+          `CUDA backend: kernel "${kernel.name}": wsTweaks splitKv needs bf16/f16 K and V (the producer converts quantized tiles whole)`,
+        );
       if (smemBytes + hoistBytes > plan.sharedLimit) {
         throw new Error(
           `CUDA backend: kernel "${kernel.name}" on the wgmma-ws engine needs ${smemBytes + hoistBytes} bytes of shared memory (${hoistBytes} for per-key values), the limit is ${plan.sharedLimit}; use stages: ${Math.max(2, plan.stages - 1)}`,
