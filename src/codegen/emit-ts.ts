@@ -24,6 +24,13 @@ import { wgslWorkgroupBytes } from './wgsl/limits.js';
 import { quantizeDeclarations, quantizeSource, quantizeTypes } from './emit-ts-quantize.js';
 import { backwardSource, backwardTypes } from './emit-ts-backward.js';
 import type { WgslBackwardArtifact } from './wgsl/backward.js';
+import {
+  alternateSource,
+  checkAlternate,
+  dualCreateKernel,
+  engineChoiceSource,
+  gridsDiffer,
+} from './emit-ts-engines.js';
 
 export type EmitLanguage = 'ts' | 'js';
 
@@ -49,6 +56,12 @@ export interface EmitModuleOptions {
    * `backward(device, args)` (emit-ts-backward.ts). Self-contained modules only, for now.
    */
   readonly backward?: WgslBackwardArtifact;
+  /**
+   * The same kernel compiled for the other WGSL engine (compile() with the other wgslEngine): the
+   * module then carries both and createKernel picks one by the device (emit-ts-engines.ts). An
+   * alternate on the same engine (a kernel coop does not run) is ignored.
+   */
+  readonly alternate?: Artifact;
 }
 
 export interface EmittedModule {
@@ -89,12 +102,20 @@ function kvGeometry(a: Artifact) {
   };
 }
 
-/** `resolve`: validates the launch options, evaluates shapes and grids, packs the uniforms. */
-function resolveSource(a: Artifact): string {
+/**
+ * `resolve`: validates the launch options, evaluates shapes and grids, packs the uniforms. With
+ * an alternate engine whose grids or K/V row alignment differ, `alt` picks that engine's.
+ */
+function resolveSource(a: Artifact, altArtifact?: Artifact): string {
   const params = a.params;
+  const kvAlt = altArtifact && kvGeometry(altArtifact);
+  const altGrids = altArtifact && gridsDiffer(a, altArtifact) ? altArtifact : undefined;
+  const altKv = kvAlt && JSON.stringify(kvAlt) !== JSON.stringify(kvGeometry(a)) ? kvAlt : undefined;
   const lines = [
     '/** Checks sizes, params, offsets and scale; evaluates shapes and grids; packs the uniforms. */',
-    'function resolve(o«: LaunchOptions»)«: Resolved» {',
+    altGrids || altKv
+      ? 'function resolve(o«: LaunchOptions», alt = false)«: Resolved» {'
+      : 'function resolve(o«: LaunchOptions»)«: Resolved» {',
     '  const s = checkSizes(kernelName, o.sizes);',
     '  const issues«: string[]» = [];',
     '  const given = (o «as { params?: unknown }»).params;',
@@ -118,7 +139,7 @@ function resolveSource(a: Artifact): string {
     '  const { qOffset, kOffset, scale } = launchScalars(o, s, schedule.headDim, issues);',
     ...(kv
       ? [
-          `  const kv = kvCacheArgs((o «as { kvCache?: unknown }»).kvCache, s, ${JSON.stringify(kv)}, issues);`,
+          `  const kv = kvCacheArgs((o «as { kvCache?: unknown }»).kvCache, s, ${altKv ? `alt ? ${JSON.stringify(altKv)} : ` : ''}${JSON.stringify(kv)}, issues);`,
         ]
       : [
           '  if ((o «as { kvCache?: unknown }»).kvCache !== undefined)',
@@ -134,9 +155,15 @@ function resolveSource(a: Artifact): string {
       .filter((w) => kv?.[w])
       .map((w) => `  if (kv.need.${w} !== undefined) shapes.${w} = [kv.need.${w}];`),
     '  checkShapes(kernelName, shapes);',
-    '  const grids«: [number, number, number][]» = [',
-    ...gridsLiteral(a, '    '),
-    '  ];',
+    ...(altGrids
+      ? [
+          '  const grids«: [number, number, number][]» = alt ? [',
+          ...gridsLiteral(altGrids, '    '),
+          '  ] : [',
+          ...gridsLiteral(a, '    '),
+          '  ];',
+        ]
+      : ['  const grids«: [number, number, number][]» = [', ...gridsLiteral(a, '    '), '  ];']),
     '  const u = new DataView(new ArrayBuffer(uniformLayout.bytes));',
   );
   const fixed: Record<string, string> = {
@@ -230,10 +257,12 @@ export function emitKernelModule(artifact: Artifact, options: EmitModuleOptions 
   const shared = options.sharedRuntime ?? false;
   const a = artifact;
   const decode = options.decode === false ? undefined : usableDecode(a);
+  const alt = checkAlternate(a, options.alternate);
+  const altDecode = alt && options.decode !== false ? usableDecode(alt) : undefined;
   const bwd = options.backward;
   if (bwd && shared)
     throw new Error(`emit ${a.name}: backward() is emitted in self-contained modules only, for now`);
-  const usesCdiv = [a, ...(decode ? [decode] : [])].some(
+  const usesCdiv = [a, ...[decode, alt, altDecode].filter((x) => x !== undefined)].some(
     (x) =>
       x.entryPoints.some((ep) => ep.grid.some((g) => g.includes('cdiv'))) ||
       x.bindings.some((b) => b.shape.some((d) => d.includes('cdiv'))),
@@ -243,19 +272,25 @@ export function emitKernelModule(artifact: Artifact, options: EmitModuleOptions 
   );
   const types = [
     shared ? sharedTypeExports : genericTypes,
-    kernelTypes(a),
+    kernelTypes(a, alt?.schedule),
     ...(a.quantize ? [quantizeTypes(a)] : []),
     ...(bwd ? [backwardTypes(bwd)] : []),
+    ...(alt ? [engineTypes] : []),
   ].join('\n\n');
   const body = [
     shared
-      ? runtimeImports(kinds, decode !== undefined, a.kvRows !== undefined)
+      ? runtimeImports(kinds, decode !== undefined || altDecode !== undefined, a.kvRows !== undefined)
       : inlineRuntime(kinds, a.kvRows !== undefined),
     tablesSource(a, options.source),
-    resolveSource(a),
+    resolveSource(a, alt),
     decode ? decodeSource(a, decode) : '',
+    ...(alt ? [alternateSource(alt, altDecode), engineChoiceSource(a, alt)] : []),
     usesCdiv ? cdivSource : '',
-    createKernelExport(shared, decode ? decodeSpecMember(a) : undefined),
+    createKernelExport(
+      shared,
+      decode ? decodeSpecMember(a) : undefined,
+      alt && { a, alt, altDecodeMember: altDecode ? decodeSpecMember(alt, 'Alt') : undefined },
+    ),
     `/** The WGSL module (every entry point). */\nexport const wgsl = ${templateLiteral(a.code)};`,
     // A quantized cache's quantize(...) (emit-ts-quantize.ts); nothing for other kernels.
     ...(a.quantize ? [quantizeSource(a)] : []),
@@ -276,7 +311,7 @@ export function emitKernelModule(artifact: Artifact, options: EmitModuleOptions 
     header(a, { ...info, dts: true }),
     shared ? sharedTypeImports() : '',
     types,
-    declarations(options.source !== undefined, shared),
+    declarations(options.source !== undefined, shared, alt !== undefined),
     ...(a.quantize ? [quantizeDeclarations(a)] : []),
     ...(bwd
       ? [
@@ -304,20 +339,44 @@ function splitImports(body: string): [string, string] {
   return [body.slice(0, end), body.slice(end + 2)];
 }
 
+/** The types of a module with both engines (createKernel's option). */
+const engineTypes = [
+  '/** The WGSL engines: "row" (an invocation per query row, for CPU adapters), "coop" (for GPUs). */',
+  "export type WgslEngine = 'row' | 'coop';",
+  'export interface CreateKernelOptions {',
+  '  /** The engine to run (default engineFor(device)). */',
+  '  readonly engine?: WgslEngine;',
+  '}',
+].join('\n');
+
 /** createKernel and the module's other runtime-made exports. */
-function createKernelExport(shared: boolean, decodeMember: string | undefined): string {
+function createKernelExport(
+  shared: boolean,
+  decodeMember: string | undefined,
+  dual: { a: Artifact; alt: Artifact; altDecodeMember: string | undefined } | undefined,
+): string {
+  const check = shared ? [runtimeIdCheck] : [];
+  const create = dual
+    ? [dualCreateKernel(dual.a, dual.alt, check, decodeMember, dual.altDecodeMember)]
+    : singleCreateKernel(check, decodeMember);
   return [
     '/** Bind group 0 of every entry point: one explicit layout, so a single bind group serves every pass. */',
     'export const bindGroupLayoutEntries«: GPUBindGroupLayoutEntry[]» = layoutEntries(bindings);',
     '',
     'export { KernelInputError };',
     '',
+    ...create,
+  ].join('\n');
+}
+
+function singleCreateKernel(check: string[], decodeMember: string | undefined): string[] {
+  return [
     '/**',
     ' * Compiles the WGSL and its pipelines for `device` (once); the kernel then runs any number of times.',
     ' * Throws if the device lacks the limits or features the schedule needs.',
     ' */',
     'export async function createKernel(device«: GPUDevice»)«: Promise<Kernel>» {',
-    ...(shared ? [runtimeIdCheck] : []),
+    ...check,
     '  const spec«: KernelSpec» = {',
     '    ...{ kernelName, schedule, bindings, entryPoints, uniformLayout, workgroupStorageBytes, maxWorkgroupSize, wgsl },',
     "    resolve: resolve «as KernelSpec['resolve']»,",
@@ -325,7 +384,7 @@ function createKernelExport(shared: boolean, decodeMember: string | undefined): 
     '  };',
     '  return (await instantiate(spec, device)) «as unknown as Kernel»;',
     '}',
-  ].join('\n');
+  ];
 }
 
 export { emitRuntimeModule, runtimeName } from './emit-ts-shared.js';
