@@ -5,7 +5,7 @@
 # Every schedule is checked against the float64 reference before it is timed (run.mjs); times are
 # steady state (steady.mjs). causal and full, N = 16384, H = 8, f32; the register-tiled matmul of
 # the same process is the ceiling. Writes $OUT/sweep-rb-*.json (rewritten after every row) and
-# $OUT/sweep-rb.txt. ':rb:qg' stages Qᵀ per tile in 32-dim chunks with Kᵀ (frees workgroup memory
+# $OUT/sweep-rb.txt, then checks an emitted module with both engines (engines.mjs). ':rb:qg' stages Qᵀ per tile in 32-dim chunks with Kᵀ (frees workgroup memory
 # for larger tiles at D = 128) instead of once.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
@@ -34,4 +34,8 @@ run() { # run NAME SECONDS ARGS...
   E64=$E64,coop:64x32x64:rb:kv2,coop:128x32x128:l8:rb:qg,coop:64x64x64:l8:rb:qg,coop:64x64x128:l8:rb:qg
   E64=$E64,coop:64x64x128:l16:rb:qg
   run r64 90 --no-decode --only causal,full --dims 64 --n 16384 --reps 2 --engines "$E64"
+  # An emitted module with both engines: engineFor() should take coop on this GPU; both agree.
+  echo "== engines (limit 30s)"
+  timeout 30 node bench/wgsl/engines.mjs --out "$OUT/sweep-rb-engines.json" 2>&1 | grep -v '^Warning:'
+  echo "== engines exit ${PIPESTATUS[0]}"
 } 2>&1 | tee "$OUT/sweep-rb.txt"
