@@ -126,6 +126,12 @@ describe('coop engine knobs agree with the reference (document mask, GQA, offset
         subgroups: true,
       },
     },
+    // 16 lanes (the sweep's 16x64x64:l16 shape, scaled down), and four row quads per invocation.
+    {
+      D: 16,
+      schedule: { blockQ: 16, blockK: 64, threads: 64, coopLanes: 16, coopRegBlock: true, subgroups: true },
+    },
+    { D: 24, schedule: { blockQ: 16, blockK: 16, threads: 4, coopRegBlock: true, coopQGlobal: true } },
     // Maxima and sums through workgroup memory (no subgroups), static full tiles.
     { D: 16, full: true, schedule: { blockQ: 16, blockK: 32, threads: 8, coopLanes: 4, coopRegBlock: true } },
   ])('$schedule', (c) => agree(c), 120_000);
