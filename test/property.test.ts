@@ -15,13 +15,10 @@ import { expectAgreement, runDense } from './support/oracle-cases.js';
 const runs = Number(process.env.ATTNC_PROPERTY_RUNS ?? 220);
 /** The coop engine gets fewer cases: the row engine's 220 keep the ≥ 200 contract. */
 const coopRuns = Number(process.env.ATTNC_COOP_PROPERTY_RUNS ?? 12);
-/** The register-blocked tile takes lavapipe ~5x longer to compile (its unrolled blocks): fewer cases. */
-const coopRbRuns = Number(process.env.ATTNC_COOP_RB_PROPERTY_RUNS ?? 6);
 let executed = 0;
 let rowRan = false;
 
-/** 'coop-rb': the coop engine with its register-blocked tile (schedule.coopRegBlock). */
-type Engine = 'row' | 'coop' | 'coop-rb';
+type Engine = 'row' | 'coop';
 
 /**
  * Tile overrides per engine: the row engine an invocation per row; the coop engine 4 or 8 lanes
@@ -32,21 +29,6 @@ type Engine = 'row' | 'coop' | 'coop-rb';
 function engineSchedule(engine: Engine, tile: number, variant: number): Partial<Schedule> {
   if (engine === 'row') return { blockQ: tile, threads: tile, blockK: tile };
   const t = tile === 8 ? 16 : tile;
-  if (engine === 'coop-rb') {
-    // Quads of keys per lane: 8 lanes need 32-key tiles; one or two row quads per invocation.
-    const lanes = variant >= 3 && t >= 32 ? 8 : 4;
-    const rowQuads = variant % 3 === 1 ? 2 : 1;
-    return {
-      blockQ: t,
-      blockK: t,
-      threads: (lanes * t) / (4 * rowQuads),
-      subgroups: variant % 2 === 0,
-      coopLanes: lanes,
-      coopSplitKv: variant % 3 === 2,
-      coopQGlobal: variant === 2 || variant === 5,
-      coopRegBlock: true,
-    };
-  }
   return {
     blockQ: t,
     threads: 2 * t,
@@ -77,7 +59,7 @@ async function check(
     headDim: shape.D,
     valueDim: shape.Dv,
     limits,
-    wgslEngine: engine === 'row' ? 'row' : 'coop',
+    wgslEngine: engine,
     schedule: { ...schedule, subgroups: schedule.subgroups === true && limits.subgroups === true },
     // Every pass must leave well-formed IR.
     observe: (pass, ir) => expect(verify(ir), `IR after ${pass}`).toEqual([]),
@@ -104,7 +86,6 @@ describe('WGSL kernels agree with the dense reference on random programs', () =>
   it.each([
     ['row', runs],
     ['coop', coopRuns],
-    ['coop-rb', coopRbRuns],
   ] as const)(
     '%s engine: %i random programs × shapes',
     async (engine, numRuns) => {

@@ -90,13 +90,6 @@ export interface Schedule {
    * staged. A tuning choice.
    */
   readonly coopQGlobal?: boolean;
-  /**
-   * WGSL coop engine: the register-blocked tile (coop-rb.ts), shaped like bench/wgsl/matmul.mjs's
-   * ceiling kernel: Q and K staged transposed, each invocation an outer-product block of S (its
-   * 4·n rows × 4·m keys) and of O from vec4 loads, P written once per tile transposed. Absent =
-   * today's tile (coop-tile.ts). A tuning choice.
-   */
-  readonly coopRegBlock?: boolean;
 }
 
 /** 'wgmma-ws': as wgmma, with a TMA producer warpgroup and mbarrier stages (warp-specialized). */

@@ -84,55 +84,5 @@ describe('coop engine knobs agree with the reference (document mask, GQA, offset
     },
     // Static full tiles: prefetch of the next tile, whatever it holds.
     { D: 16, full: true, schedule: { blockQ: 16, blockK: 8, threads: 32, coopPrefetch: true } },
-    // The register-blocked tile (coop-rb.ts): 4 lanes, one row quad and one key quad each;
-    // subgroup shuffles of vec4 maxima; a 301-key tail inside a 16-key tile.
-    { D: 16, schedule: { blockQ: 16, blockK: 16, threads: 16, coopRegBlock: true, subgroups: true } },
-    // 8 lanes (shuffles checked at run time), two row quads and key quads each, K and V in two
-    // buffers; D = 20: the V stride pads 5 vec4 columns to 8 lanes · 1.
-    {
-      D: 20,
-      schedule: {
-        blockQ: 32,
-        blockK: 64,
-        threads: 32,
-        coopLanes: 8,
-        coopRegBlock: true,
-        coopSplitKv: true,
-        subgroups: true,
-      },
-    },
-    // Qᵀ and Kᵀ staged per tile by chunks (coopQGlobal): D = 40 is 5 chunks of 2 vec4 columns;
-    // V in its own buffer, staged with the first chunk.
-    {
-      D: 40,
-      schedule: {
-        blockQ: 16,
-        blockK: 16,
-        threads: 16,
-        coopRegBlock: true,
-        coopQGlobal: true,
-        coopSplitKv: true,
-      },
-    },
-    // The same with one K/V buffer, subgroup shuffles, two row quads per invocation.
-    {
-      D: 40,
-      schedule: {
-        blockQ: 32,
-        blockK: 16,
-        threads: 16,
-        coopRegBlock: true,
-        coopQGlobal: true,
-        subgroups: true,
-      },
-    },
-    // 16 lanes (the sweep's 16x64x64:l16 shape, scaled down), and four row quads per invocation.
-    {
-      D: 16,
-      schedule: { blockQ: 16, blockK: 64, threads: 64, coopLanes: 16, coopRegBlock: true, subgroups: true },
-    },
-    { D: 24, schedule: { blockQ: 16, blockK: 16, threads: 4, coopRegBlock: true, coopQGlobal: true } },
-    // Maxima and sums through workgroup memory (no subgroups), static full tiles.
-    { D: 16, full: true, schedule: { blockQ: 16, blockK: 32, threads: 8, coopLanes: 4, coopRegBlock: true } },
   ])('$schedule', (c) => agree(c), 120_000);
 });

@@ -71,7 +71,6 @@ export function coopGeometry(s: Schedule): CoopGeometry {
  * NaN flags, the tile classes of a chunk (a word per invocation) and the subgroup check word.
  */
 export function coopWorkgroupBytes(s: Schedule): number {
-  if (s.coopRegBlock === true) return rbWorkgroupBytes(s);
   const g = coopGeometry(s);
   const kvTiles = g.splitKv ? 2 : 1;
   const words = s.blockQ + s.threads + 1;
@@ -90,82 +89,9 @@ export function coopScheduleProblem(s: Schedule): string | undefined {
   }
   if (s.blockK % lanes !== 0) return `the coop engine needs blockK to be a multiple of ${lanes} (coopLanes)`;
   if (s.stages !== 1) return 'the coop engine stages one K/V tile at a time: stages must be 1';
-  if (s.coopRegBlock === true) return rbScheduleProblem(s, lanes);
   const rows = (s.blockQ * lanes) / s.threads;
   if (!Number.isInteger(rows) || rows < 1) {
     return `the coop engine gives each query row ${lanes} invocations: threads must divide ${lanes}·blockQ`;
-  }
-  return undefined;
-}
-
-/**
- * The register-blocked tile (schedule.coopRegBlock, coop-rb.ts): invocations form rowGroups ×
- * lanes; invocation (g, lane) owns the row quads g + rowGroups·i (i < rowQuads), the key quads
- * lane + lanes·c (c < keyQuads) of S and the vec4 columns lane + lanes·c (c < outVec4s) of O.
- */
-export interface RegBlockGeometry {
-  readonly lanes: number;
-  readonly rowGroups: number;
-  /** Quads of 4 query rows per invocation. */
-  readonly rowQuads: number;
-  /** Quads of 4 keys of a tile per invocation. */
-  readonly keyQuads: number;
-  readonly outVec4s: number;
-  /** Row stride of the staged V tile in vec4 (V rows are read up to vec4 column lanes·outVec4s − 1). */
-  readonly vStride: number;
-  /**
-   * vec4 columns of Q and K staged at a time: all of D, or with coopQGlobal a chunk (Q is then
-   * staged per tile, chunk by chunk with K, instead of once: frees workgroup memory for tiles).
-   */
-  readonly chunk4: number;
-  /** vec4s of the Qᵀ buffer, of the K/V buffer (Kᵀ [chunk][blockK/4], then V) and of the separate V buffer (coopSplitKv). */
-  readonly qVec4s: number;
-  readonly kvVec4s: number;
-  readonly vVec4s: number;
-}
-
-/** Dimensions of a Q/K chunk under coopQGlobal: 32 (8 vec4), or the largest power of two dividing D/4 below that. */
-const RB_CHUNK4 = 8;
-
-export function regBlockGeometry(s: Schedule): RegBlockGeometry {
-  const lanes = s.coopLanes ?? COOP_LANES;
-  const rowGroups = s.threads / lanes;
-  const d4 = Math.ceil(s.headDim / 4);
-  const outVec4s = Math.ceil(Math.ceil(s.valueDim / 4) / lanes);
-  const vStride = lanes * outVec4s;
-  const chunk4 = s.coopQGlobal === true ? [RB_CHUNK4, 4, 2, 1].find((c) => d4 % c === 0)! : d4;
-  const split = s.coopSplitKv === true;
-  return {
-    lanes,
-    rowGroups,
-    rowQuads: s.blockQ / (4 * rowGroups),
-    keyQuads: s.blockK / (4 * lanes),
-    outVec4s,
-    vStride,
-    chunk4,
-    qVec4s: s.blockQ * chunk4,
-    kvVec4s: s.blockK * (split ? chunk4 : Math.max(chunk4, vStride)),
-    vVec4s: split ? s.blockK * vStride : 0,
-  };
-}
-
-/** Qᵀ (or a chunk of it), one or two K/V buffers, Pᵀ (blockK × blockQ floats), the NaN flags, the chunk's classes, the subgroup word. */
-function rbWorkgroupBytes(s: Schedule): number {
-  const g = regBlockGeometry(s);
-  const vec4s = g.qVec4s + g.kvVec4s + g.vVec4s + (s.blockK * s.blockQ) / 4;
-  return 16 * vec4s + 4 * (s.blockQ + s.threads + 1);
-}
-
-function rbScheduleProblem(s: Schedule, lanes: number): string | undefined {
-  if (s.coopPrefetch === true)
-    return 'coopRegBlock stages K transposed: it does not combine with coopPrefetch';
-  if (s.threads % lanes !== 0) return `coopRegBlock needs threads to be a multiple of coopLanes (${lanes})`;
-  const groups = s.threads / lanes;
-  if (s.blockQ % (4 * groups) !== 0) {
-    return `coopRegBlock gives each invocation quads of rows: blockQ must be a multiple of 4·threads/coopLanes = ${4 * groups}`;
-  }
-  if (s.blockK % (4 * lanes) !== 0) {
-    return `coopRegBlock gives each invocation quads of keys: blockK must be a multiple of 4·coopLanes = ${4 * lanes}`;
   }
   return undefined;
 }

@@ -22,7 +22,6 @@ import { COOP_LANES, coopGeometry, type CoopGeometry } from './coop-geometry.js'
 import { coopTileBody, pad } from './coop-tile.js';
 import { kvEntry } from './kv-load.js';
 import { routedChunkClasses, routedRowState, unitKeysFn } from './coop-route.js';
-import { rbDeclarations, rbEpilogue, rbStageQ, rbState, rbTileBody } from './coop-rb.js';
 import type { WgslLayout } from './layout.js';
 
 export interface CoopParts {
@@ -155,12 +154,7 @@ function tileLoop(p: CoopParts): string[] {
     '  let k0 = kt * BLOCK_K;',
     '  let k_end = min(k0 + BLOCK_K, Nk);',
     ...cls,
-    ...pad(
-      p.schedule.coopRegBlock === true
-        ? rbTileBody(p, sgCheck(coopGeometry(p.schedule)))
-        : coopTileBody(p, nextTile),
-      4,
-    ),
+    ...pad(coopTileBody(p, nextTile), 4),
     '  }',
   ];
   if (!chunked) {
@@ -248,36 +242,8 @@ const qRows = [
   '  for (var i = 0u; i < CO_RM; i++) { q_row[i] = (bh * Nq + min(row0 + r0 + i, Nq - 1u)) * CO_D4; }',
 ];
 
-/** The entry point with the register-blocked tile (schedule.coopRegBlock, coop-rb.ts). */
-function regBlockBody(p: CoopParts): string {
-  if (p.routed) throw new Error('WGSL coop: coopRegBlock does not run routed kernels; leave it unset');
-  const g = coopGeometry(p.schedule);
-  return [
-    ...vec4Views(p),
-    ...rbDeclarations(p),
-    ...(sgCheck(g) ? ['var<workgroup> co_nosg: u32; // some row’s lanes are not inside one subgroup'] : []),
-    '',
-    ...entryHead(g),
-    '  let lane = lid % CO_LANES;',
-    '  let grp = lid / CO_LANES; // row group: row quads grp + CO_RG·i',
-    '  let row0 = wg.x * BLOCK_Q;',
-    '  let q_lo = u.q_offset + i32(row0);',
-    '  let q_hi = u.q_offset + i32(min(row0 + BLOCK_Q, Nq)) - 1i;',
-    '  // Loop bounds the compiler cannot fold (Nk >= 0): see coopAttentionBody.',
-    '  let d_loop = select(4u * CO_C4, 0u, u.Nk < 0i); // dims staged at a time',
-    '  let lanes_loop = select(CO_LANES, 0u, u.Nk < 0i);',
-    ...rbStageQ(p),
-    ...rbState,
-    `  let n_tiles = (Nk + BLOCK_K - 1u) / BLOCK_K; // ${p.schedule.blockK}-key tiles`,
-    ...pad(tileLoop(p), 2),
-    ...pad(rbEpilogue(p), 2),
-    '}',
-  ].join('\n');
-}
-
 /** The `attention` entry point of the coop engine (plus its declarations). */
 export function coopAttentionBody(p: CoopParts): string {
-  if (p.schedule.coopRegBlock === true) return regBlockBody(p);
   const s = p.schedule;
   const g = coopGeometry(s);
   return [

@@ -85,11 +85,6 @@ function wgslMisfit(s: Schedule, formats: TensorFormats, limits: TargetLimits): 
   // cache is staged through its dequant function instead.
   if (s.wgslEngine === 'coop' && s.coopPrefetch && (formats.k.kind === 'quant' || formats.v.kind === 'quant'))
     return { kind: 'engine', reason: 'coopPrefetch reads float K/V rows; quantized caches stage without it' };
-  if (s.wgslEngine === 'coop' && s.coopRegBlock && formats.k.kind === 'quant')
-    return {
-      kind: 'engine',
-      reason: 'coopRegBlock stages float K transposed; quantized K stages without it',
-    };
   const fits = s.threads <= limits.maxInvocations && wgslWorkgroupBytes(s) <= limits.maxWorkgroupStorageBytes;
   return fits ? undefined : { kind: 'resources' };
 }
