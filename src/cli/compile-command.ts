@@ -7,7 +7,7 @@ import { emitKernelModule, emitRuntimeModule } from '../codegen/emit-ts.js';
 import { formatFiles } from '../codegen/emit-ts-format.js';
 import { cudaBackwardBeside } from '../backward.js';
 import { compile, type CompileOptions } from '../compile.js';
-import { COOP_MODULE_LIMITS } from '../codegen/emit-ts-engines.js';
+import { COOP_MODULE_TIERS } from '../codegen/emit-ts-engines.js';
 import { dumpIR } from '../ir/dump.js';
 import type { ImportanceMode, StorageDType } from '../ir/kernel.js';
 import { passNames } from '../ir/pipeline.js';
@@ -133,7 +133,7 @@ export function compileCommand(source: string, file: string, f: CompileFlags): n
       decode: !f['no-decode'],
       ...(f.backward ? { backward: backwardOf(kernel) } : {}),
       // No --wgsl-engine: the module carries the coop engine too and picks by the device.
-      ...(target === 'wgsl' && !wgslEngine ? { alternate: coopAlternate(source, options) } : {}),
+      ...(target === 'wgsl' && !wgslEngine ? { alternate: coopAlternates(source, options) } : {}),
     };
     return emitModule(output, source, emit, module);
   }
@@ -202,11 +202,16 @@ function report(o: CompileOutput, files: Record<string, string>, main: string, e
   return 0;
 }
 
-/** The coop engine's artifact of the kernel, for a module that picks its engine at run time (emit-ts-engines.ts). */
-function coopAlternate(source: string, options: CompileOptions): Artifact {
-  const limits = { ...COOP_MODULE_LIMITS, ...(options.limits?.shaderF16 ? { shaderF16: true } : {}) };
+/**
+ * The coop engine's artifacts of the kernel, one per limit tier (emit-ts-engines.ts), for a module
+ * that picks its engine and tile at run time; a tier whose code repeats another's is dropped there.
+ */
+function coopAlternates(source: string, options: CompileOptions): Artifact[] {
   const { observe: _observe, ...rest } = options;
-  return compile(source, { ...rest, wgslEngine: 'coop', limits }).artifact;
+  return COOP_MODULE_TIERS.map((tier) => {
+    const limits = { ...tier, shaderF16: options.limits?.shaderF16 === true };
+    return compile(source, { ...rest, wgslEngine: 'coop', limits }).artifact;
+  });
 }
 
 /** `--backward`: the kernel's WGSL backward module, or a one-line error saying why it has none. */

@@ -22,7 +22,7 @@ function shapeDoc(b: Binding, a: Artifact): string {
   return `${what}[${dims.join(', ')}]`;
 }
 
-export function kernelTypes(a: Artifact, altSchedule?: ArtifactSchedule): string {
+export function kernelTypes(a: Artifact, altSchedules: readonly ArtifactSchedule[] = []): string {
   const inputs = a.bindings.filter((b) => ['q', 'k', 'v', 'tensor', 'block_table'].includes(b.role));
   const kvFields = kvCacheFields(a);
   const outputs = a.bindings.filter((b) => b.role === 'out' || b.role === 'lse');
@@ -41,8 +41,9 @@ export function kernelTypes(a: Artifact, altSchedule?: ArtifactSchedule): string
     `  /** ${note}${shapeDoc(b, a)}${strided(b) ? ", or the cache kvCache's strides address" : ''}${b.role === 'block_table' ? ': page ids' : ''} */\n  ${b.name}: ${type};`;
   const s = a.schedule;
   // With a second engine's schedule (emit-ts-engines.ts), a field only one of them has is optional.
-  const both: Record<string, unknown> = { ...altSchedule, ...s };
-  const optional = (k: string): string => (altSchedule && !(k in altSchedule && k in s) ? '?' : '');
+  const both: Record<string, unknown> = Object.assign({}, ...altSchedules, s) as Record<string, unknown>;
+  const optional = (k: string): string =>
+    altSchedules.length > 0 && ![s, ...altSchedules].every((x) => k in x) ? '?' : '';
   const scheduleFields = Object.entries(both).map(([k, v]) =>
     k === 'dtype'
       ? `  readonly dtype: 'f32' | 'f16' | 'bf16';`

@@ -26,7 +26,8 @@ import { backwardSource, backwardTypes } from './emit-ts-backward.js';
 import type { WgslBackwardArtifact } from './wgsl/backward.js';
 import {
   alternateSource,
-  checkAlternate,
+  checkAlternates,
+  altSuffix,
   dualCreateKernel,
   engineChoiceSource,
   gridsDiffer,
@@ -58,10 +59,12 @@ export interface EmitModuleOptions {
   readonly backward?: WgslBackwardArtifact;
   /**
    * The same kernel compiled for the other WGSL engine (compile() with the other wgslEngine): the
-   * module then carries both and createKernel picks one by the device (emit-ts-engines.ts). An
-   * alternate on the same engine (a kernel coop does not run) is ignored.
+   * module then carries both and createKernel picks one by the device (emit-ts-engines.ts). A list
+   * gives variants of that engine, preferred first (createKernel takes the first the device can
+   * run: coop tiles for several limit tiers). An alternate on the same engine (a kernel coop does
+   * not run) is ignored, as is a repeat of one code.
    */
-  readonly alternate?: Artifact;
+  readonly alternate?: Artifact | readonly Artifact[];
 }
 
 export interface EmittedModule {
@@ -102,19 +105,26 @@ function kvGeometry(a: Artifact) {
   };
 }
 
+/** Whether some alternate's grids differ from the primary's (resolve then takes a variant index). */
+const ownGrids = (a: Artifact, alts: readonly Artifact[]): boolean => alts.some((x) => gridsDiffer(a, x));
+
+/** Whether some alternate's K/V row geometry differs from the primary's. */
+const ownKv = (a: Artifact, alts: readonly Artifact[]): boolean =>
+  kvGeometry(a) !== undefined &&
+  alts.some((x) => JSON.stringify(kvGeometry(x)) !== JSON.stringify(kvGeometry(a)));
+
 /**
  * `resolve`: validates the launch options, evaluates shapes and grids, packs the uniforms. With
- * an alternate engine whose grids or K/V row alignment differ, `alt` picks that engine's.
+ * alternates whose grids or K/V row alignment differ, `alt` picks one (0: the primary, i: alternate i).
  */
-function resolveSource(a: Artifact, altArtifact?: Artifact): string {
+function resolveSource(a: Artifact, alts: readonly Artifact[]): string {
   const params = a.params;
-  const kvAlt = altArtifact && kvGeometry(altArtifact);
-  const altGrids = altArtifact && gridsDiffer(a, altArtifact) ? altArtifact : undefined;
-  const altKv = kvAlt && JSON.stringify(kvAlt) !== JSON.stringify(kvGeometry(a)) ? kvAlt : undefined;
+  const altGrids = ownGrids(a, alts);
+  const altKv = ownKv(a, alts);
   const lines = [
     '/** Checks sizes, params, offsets and scale; evaluates shapes and grids; packs the uniforms. */',
     altGrids || altKv
-      ? 'function resolve(o«: LaunchOptions», alt = false)«: Resolved» {'
+      ? 'function resolve(o«: LaunchOptions», alt = 0)«: Resolved» {'
       : 'function resolve(o«: LaunchOptions»)«: Resolved» {',
     '  const s = checkSizes(kernelName, o.sizes);',
     '  const issues«: string[]» = [];',
@@ -139,7 +149,7 @@ function resolveSource(a: Artifact, altArtifact?: Artifact): string {
     '  const { qOffset, kOffset, scale } = launchScalars(o, s, schedule.headDim, issues);',
     ...(kv
       ? [
-          `  const kv = kvCacheArgs((o «as { kvCache?: unknown }»).kvCache, s, ${altKv ? `alt ? ${JSON.stringify(altKv)} : ` : ''}${JSON.stringify(kv)}, issues);`,
+          `  const kv = kvCacheArgs((o «as { kvCache?: unknown }»).kvCache, s, ${altKv ? `[${[a, ...alts].map((x) => JSON.stringify(kvGeometry(x))).join(', ')}][alt]«!»` : JSON.stringify(kv)}, issues);`,
         ]
       : [
           '  if ((o «as { kvCache?: unknown }»).kvCache !== undefined)',
@@ -157,11 +167,9 @@ function resolveSource(a: Artifact, altArtifact?: Artifact): string {
     '  checkShapes(kernelName, shapes);',
     ...(altGrids
       ? [
-          '  const grids«: [number, number, number][]» = alt ? [',
-          ...gridsLiteral(altGrids, '    '),
-          '  ] : [',
-          ...gridsLiteral(a, '    '),
-          '  ];',
+          '  const grids«: [number, number, number][]» = [',
+          ...[a, ...alts].flatMap((x) => ['    [', ...gridsLiteral(x, '      '), '    ],']),
+          '  ][alt]«!»;',
         ]
       : ['  const grids«: [number, number, number][]» = [', ...gridsLiteral(a, '    '), '  ];']),
     '  const u = new DataView(new ArrayBuffer(uniformLayout.bytes));',
@@ -257,12 +265,14 @@ export function emitKernelModule(artifact: Artifact, options: EmitModuleOptions 
   const shared = options.sharedRuntime ?? false;
   const a = artifact;
   const decode = options.decode === false ? undefined : usableDecode(a);
-  const alt = checkAlternate(a, options.alternate);
-  const altDecode = alt && options.decode !== false ? usableDecode(alt) : undefined;
+  const alts = checkAlternates(a, options.alternate);
+  const alt = alts[0];
+  const altDecodes = alts.map((x) => (options.decode !== false ? usableDecode(x) : undefined));
+  const altDecode = altDecodes.find((x) => x !== undefined);
   const bwd = options.backward;
   if (bwd && shared)
     throw new Error(`emit ${a.name}: backward() is emitted in self-contained modules only, for now`);
-  const usesCdiv = [a, ...[decode, alt, altDecode].filter((x) => x !== undefined)].some(
+  const usesCdiv = [a, ...[decode, ...alts, ...altDecodes].filter((x) => x !== undefined)].some(
     (x) =>
       x.entryPoints.some((ep) => ep.grid.some((g) => g.includes('cdiv'))) ||
       x.bindings.some((b) => b.shape.some((d) => d.includes('cdiv'))),
@@ -272,7 +282,10 @@ export function emitKernelModule(artifact: Artifact, options: EmitModuleOptions 
   );
   const types = [
     shared ? sharedTypeExports : genericTypes,
-    kernelTypes(a, alt?.schedule),
+    kernelTypes(
+      a,
+      alts.map((x) => x.schedule),
+    ),
     ...(a.quantize ? [quantizeTypes(a)] : []),
     ...(bwd ? [backwardTypes(bwd)] : []),
     ...(alt ? [engineTypes] : []),
@@ -282,14 +295,20 @@ export function emitKernelModule(artifact: Artifact, options: EmitModuleOptions 
       ? runtimeImports(kinds, decode !== undefined || altDecode !== undefined, a.kvRows !== undefined)
       : inlineRuntime(kinds, a.kvRows !== undefined),
     tablesSource(a, options.source),
-    resolveSource(a, alt),
+    resolveSource(a, alts),
     decode ? decodeSource(a, decode) : '',
-    ...(alt ? [alternateSource(alt, altDecode), engineChoiceSource(a, alt)] : []),
+    ...alts.map((x, i) => alternateSource(x, altDecodes[i], i)),
+    ...(alt ? [engineChoiceSource(a, alts)] : []),
     usesCdiv ? cdivSource : '',
     createKernelExport(
       shared,
       decode ? decodeSpecMember(a) : undefined,
-      alt && { a, alt, altDecodeMember: altDecode ? decodeSpecMember(alt, 'Alt') : undefined },
+      alt && {
+        a,
+        alts,
+        altDecodeMembers: alts.map((x, i) => (altDecodes[i] ? decodeSpecMember(x, altSuffix(i)) : undefined)),
+        ownResolve: ownGrids(a, alts) || ownKv(a, alts),
+      },
     ),
     `/** The WGSL module (every entry point). */\nexport const wgsl = ${templateLiteral(a.code)};`,
     // A quantized cache's quantize(...) (emit-ts-quantize.ts); nothing for other kernels.
@@ -353,11 +372,18 @@ const engineTypes = [
 function createKernelExport(
   shared: boolean,
   decodeMember: string | undefined,
-  dual: { a: Artifact; alt: Artifact; altDecodeMember: string | undefined } | undefined,
+  dual:
+    | {
+        a: Artifact;
+        alts: readonly Artifact[];
+        altDecodeMembers: readonly (string | undefined)[];
+        ownResolve: boolean;
+      }
+    | undefined,
 ): string {
   const check = shared ? [runtimeIdCheck] : [];
   const create = dual
-    ? [dualCreateKernel(dual.a, dual.alt, check, decodeMember, dual.altDecodeMember)]
+    ? [dualCreateKernel(dual.a, dual.alts, check, decodeMember, dual.altDecodeMembers, dual.ownResolve)]
     : singleCreateKernel(check, decodeMember);
   return [
     '/** Bind group 0 of every entry point: one explicit layout, so a single bind group serves every pass. */',

@@ -6,6 +6,7 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { compile, type CompileOptions } from '../../src/compile.js';
 import { emitKernelModule, emitRuntimeModule, type EmitLanguage } from '../../src/codegen/emit-ts.js';
+import { COOP_MODULE_TIERS } from '../../src/codegen/emit-ts-engines.js';
 import { formatFiles } from '../../src/codegen/emit-ts-format.js';
 import { compareArrays } from '../../src/runtime/compare.js';
 import { deviceLimits, getDevice } from '../../src/runtime/webgpu.js';
@@ -69,8 +70,9 @@ async function agrees(
   compiled: ReturnType<typeof compile>,
   c: Case,
   engine: Engine | undefined,
+  device?: GPUDevice,
 ): Promise<void> {
-  const kernel = await mod.createKernel(await getDevice(), engine ? { engine } : {});
+  const kernel = await mod.createKernel(device ?? (await getDevice()), engine ? { engine } : {});
   try {
     const qkv = inputsFor(compiled, c);
     const res = await kernel.dispatch(dispatchArgs(c, qkv));
@@ -112,7 +114,7 @@ describe('emitted modules with both WGSL engines', () => {
 
   it('the TypeScript module type-checks strictly and carries the coop WGSL once; the .d.ts types the option', async () => {
     const { files, compiled } = await emitDual('row', 'ts');
-    expect(typecheck(files)).toEqual([]);
+    expect(typecheck(files).join('\n')).toBe('');
     const text = files[`${compiled.artifact.name}.ts`]!;
     expect(text.match(/const CO_LANES: u32/g)).toHaveLength(1);
     expect(text).toContain('export function engineFor(');
@@ -152,4 +154,61 @@ describe('emitted modules with both WGSL engines', () => {
     const single = emitKernelModule(main.artifact).files;
     expect(emitKernelModule(main.artifact, { alternate: main.artifact }).files).toEqual(single);
   });
+});
+
+/** `device` with its createShaderModule calls recorded (the WGSL a kernel was built from). */
+function recording(device: GPUDevice): { device: GPUDevice; codes: string[] } {
+  const codes: string[] = [];
+  const spy = new Proxy(device, {
+    get(target, key) {
+      if (key === 'createShaderModule')
+        return (d: GPUShaderModuleDescriptor) => (codes.push(d.code), target.createShaderModule(d));
+      const v: unknown = Reflect.get(target, key, target);
+      return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+    },
+  });
+  return { device: spy, codes };
+}
+
+describe('emitted modules with coop variants for several limit tiers (the CLI default)', () => {
+  // The CLI's tiers: 48 KiB + subgroups (the measured best knob sets), then 32 KiB without.
+  // lavapipe offers 32 KiB and subgroups: at D = 64 the first tier's 64×64 tile (34 KiB) does not
+  // fit and createKernel takes the second; at D = 32 the first fits (26 KiB) and is taken.
+  it.each([
+    [64, 1],
+    [32, 0],
+  ])(
+    'D = %i: createKernel takes tier %i on lavapipe; it agrees with the reference',
+    async (D, tier) => {
+      const device = await getDevice();
+      const main = compile(documentSource, { target: 'wgsl', headDim: D, wgslEngine: 'row' });
+      const tiers = COOP_MODULE_TIERS.map(
+        (limits) =>
+          compile(documentSource, {
+            target: 'wgsl',
+            headDim: D,
+            wgslEngine: 'coop',
+            limits: { ...limits, shaderF16: false },
+          }).artifact,
+      );
+      expect(tiers[0]!.schedule.coopPrefetch).toBe(true);
+      expect(tiers[1]!.schedule.subgroups).toBe(false);
+      const files = await formatFiles(
+        emitKernelModule(main.artifact, { lang: 'js', alternate: tiers }).files,
+      );
+      const mod = await importModule<DualModule>(main.artifact.name, files[`${main.artifact.name}.js`]!);
+      const spy = recording(device);
+      await agrees(mod, main, prefill, 'coop', spy.device);
+      expect(spy.codes).toContain(tiers[tier]!.code);
+      expect(spy.codes).not.toContain(tiers[1 - tier]!.code);
+      // The decode variant of the chosen tier, and the row engine, still agree.
+      await agrees(mod, main, decode, 'coop');
+      await agrees(mod, main, prefill, 'row');
+      if (tier === 0)
+        expect(
+          typecheck(await formatFiles(emitKernelModule(main.artifact, { alternate: tiers }).files)),
+        ).toEqual([]);
+    },
+    240_000,
+  );
 });
