@@ -18,7 +18,12 @@ let serial = 0;
 
 /** The artifact's emitted JS module, imported (self-contained: it imports nothing). */
 export async function loadModule(artifact) {
-  const files = emitKernelModule(artifact, { lang: 'js' }).files;
+  return loadModuleWith(artifact, {});
+}
+
+/** As loadModule, with more of emitKernelModule's options (e.g. an alternate engine's artifact). */
+export async function loadModuleWith(artifact, options) {
+  const files = emitKernelModule(artifact, { ...options, lang: 'js' }).files;
   const name = Object.keys(files).find((f) => f.endsWith('.js'));
   const path = join(dir, `${serial++}-${name}`);
   writeFileSync(path, files[name]);

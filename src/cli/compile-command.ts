@@ -6,7 +6,8 @@ import type { Artifact } from '../codegen/artifact.js';
 import { emitKernelModule, emitRuntimeModule } from '../codegen/emit-ts.js';
 import { formatFiles } from '../codegen/emit-ts-format.js';
 import { cudaBackwardBeside } from '../backward.js';
-import { compile } from '../compile.js';
+import { compile, type CompileOptions } from '../compile.js';
+import { COOP_MODULE_TIERS } from '../codegen/emit-ts-engines.js';
 import { dumpIR } from '../ir/dump.js';
 import type { ImportanceMode, StorageDType } from '../ir/kernel.js';
 import { passNames } from '../ir/pipeline.js';
@@ -110,7 +111,7 @@ export function compileCommand(source: string, file: string, f: CompileFlags): n
   // Generated files name their source, and must not carry this machine's absolute paths.
   const name = portableName(file);
   let ir = '';
-  const { artifact, kernel } = compile(source, {
+  const options: CompileOptions = {
     target: target as Target,
     file: name,
     // Offline WGSL for a device known to have shader-f16 (the portable default lacks it).
@@ -132,7 +133,8 @@ export function compileCommand(source: string, file: string, f: CompileFlags): n
       if (f.json) ir = dumpIR(dumped, pass);
       else process.stdout.write(dumpIR(dumped, pass));
     },
-  });
+  };
+  const { artifact, kernel } = compile(source, options);
   const output: CompileOutput = { artifact, file: name, json: f.json === true, out: f.out };
   if (dump !== undefined) {
     if (output.json) writeJson({ ...head('compile', 0), kernel: artifact.name, pass: dump, ir });
@@ -143,6 +145,8 @@ export function compileCommand(source: string, file: string, f: CompileFlags): n
       sharedRuntime: f['shared-runtime'] ?? false,
       decode: !f['no-decode'],
       ...(f.backward ? { backward: backwardOf(kernel) } : {}),
+      // No --wgsl-engine: the module carries the coop engine too and picks by the device.
+      ...(target === 'wgsl' && !wgslEngine ? { alternate: coopAlternates(source, options) } : {}),
     };
     return emitModule(output, source, emit, module);
   }
@@ -209,6 +213,18 @@ function report(o: CompileOutput, files: Record<string, string>, main: string, e
   } else if (o.out === undefined) process.stdout.write(files[main]!);
   else process.stdout.write(`wrote ${paths.join(', ')}\n`);
   return 0;
+}
+
+/**
+ * The coop engine's artifacts of the kernel, one per limit tier (emit-ts-engines.ts), for a module
+ * that picks its engine and tile at run time; a tier whose code repeats another's is dropped there.
+ */
+function coopAlternates(source: string, options: CompileOptions): Artifact[] {
+  const { observe: _observe, ...rest } = options;
+  return COOP_MODULE_TIERS.map((tier) => {
+    const limits = { ...tier, shaderF16: options.limits?.shaderF16 === true };
+    return compile(source, { ...rest, wgslEngine: 'coop', limits }).artifact;
+  });
 }
 
 /** `--backward`: the kernel's WGSL backward module, or a one-line error saying why it has none. */

@@ -28,19 +28,22 @@ export function usableDecode(a: Artifact): Artifact | undefined {
   return same(d.uniforms, a.uniforms) && same(d.params, a.params) ? d : undefined;
 }
 
-/** The decode tables, layout function and WGSL (module-private: createKernel hands them over). */
-export function decodeSource(a: Artifact, d: Artifact): string {
+/**
+ * The decode tables, layout function and WGSL (module-private: createKernel hands them over);
+ * `suffix` names a second engine's (emit-ts-engines.ts).
+ */
+export function decodeSource(a: Artifact, d: Artifact, suffix = ''): string {
   return [
     '/** Decode mode (split-KV + lse merge): bind group 0 of its entry points, and their order. */',
-    'const decodeBindings«: readonly KernelBinding[]» = [',
+    `const decodeBindings${suffix}«: readonly KernelBinding[]» = [`,
     ...bindingRows(d),
     '];',
-    'const decodeEntryPoints«: readonly KernelEntryPoint[]» = [',
+    `const decodeEntryPoints${suffix}«: readonly KernelEntryPoint[]» = [`,
     ...entryPointRows(d),
     '];',
     '',
     "/** Decode mode's shapes (its scratch included) and grids, from resolve's sizes and int params. */",
-    'function decodeLayout(e«: Readonly<Record<string, number>>»)«: DecodeLayout» {',
+    `function decodeLayout${suffix}(e«: Readonly<Record<string, number>>»)«: DecodeLayout» {`,
     '  const shapes«: Record<string, number[]>» = {',
     ...shapesLiteral(d, '    ').map((line) => line.replace(/\be\.(\w+)/g, 'e.$1«!»')),
     '  };',
@@ -52,15 +55,16 @@ export function decodeSource(a: Artifact, d: Artifact): string {
     '}',
     '',
     `/** The decode module's WGSL (${a.name}, ${d.entryPoints.map((ep) => ep.name).join(', ')}). */`,
-    `const decodeWgsl = ${templateLiteral(d.code)};`,
+    `const decodeWgsl${suffix} = ${templateLiteral(d.code)};`,
   ].join('\n');
 }
 
-/** The `decode` member of createKernel's spec. */
-export function decodeSpecMember(a: Artifact): string {
+/** The `decode` member of createKernel's spec (`suffix`: decodeSource's). */
+export function decodeSpecMember(a: Artifact, suffix = ''): string {
   const v = a.decode!;
+  const x = suffix;
   return (
-    `    decode: { maxNq: ${v.maxNq}, splitKeys: ${v.splitKeys}, bindings: decodeBindings, ` +
-    'entryPoints: decodeEntryPoints, wgsl: decodeWgsl, layout: decodeLayout },'
+    `    decode: { maxNq: ${v.maxNq}, splitKeys: ${v.splitKeys}, bindings: decodeBindings${x}, ` +
+    `entryPoints: decodeEntryPoints${x}, wgsl: decodeWgsl${x}, layout: decodeLayout${x} },`
   );
 }

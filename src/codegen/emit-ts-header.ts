@@ -43,7 +43,7 @@ export function sharedTypeImports(): string {
 }
 
 /** The .d.ts half of the JS module: its values' types. */
-export function declarations(withSource: boolean, shared: boolean): string {
+export function declarations(withSource: boolean, shared: boolean, engines = false): string {
   return [
     'export declare const kernelName: string;',
     ...(withSource ? ['export declare const source: string;'] : []),
@@ -61,6 +61,12 @@ export function declarations(withSource: boolean, shared: boolean): string {
           '  constructor(issues: readonly string[], kernel?: string);',
           '}',
         ]),
-    'export declare function createKernel(device: GPUDevice): Promise<Kernel>;',
+    ...(engines
+      ? [
+          'export declare const engines: readonly WgslEngine[];',
+          'export declare function engineFor(device: GPUDevice): WgslEngine;',
+          'export declare function createKernel(device: GPUDevice, options?: CreateKernelOptions): Promise<Kernel>;',
+        ]
+      : ['export declare function createKernel(device: GPUDevice): Promise<Kernel>;']),
   ].join('\n');
 }

@@ -1,7 +1,7 @@
 // The type declarations of an emitted module (emit-ts.ts): the tables' shapes, and the dispatch and
 // encode arguments, which list exactly this kernel's buffers (with their TypedArray types) and
 // params (optional where they have a default). Shared by the .ts module and the JS module's .d.ts.
-import type { Artifact, Binding } from './artifact.js';
+import type { Artifact, ArtifactSchedule, Binding } from './artifact.js';
 
 const hostArray: Record<Binding['dtype'], string> = {
   f32: 'Float32Array',
@@ -22,7 +22,7 @@ function shapeDoc(b: Binding, a: Artifact): string {
   return `${what}[${dims.join(', ')}]`;
 }
 
-export function kernelTypes(a: Artifact): string {
+export function kernelTypes(a: Artifact, altSchedules: readonly ArtifactSchedule[] = []): string {
   const inputs = a.bindings.filter((b) => ['q', 'k', 'v', 'tensor', 'block_table'].includes(b.role));
   const kvFields = kvCacheFields(a);
   const outputs = a.bindings.filter((b) => b.role === 'out' || b.role === 'lse');
@@ -40,8 +40,14 @@ export function kernelTypes(a: Artifact): string {
   const member = (b: Binding, type: string, note = ''): string =>
     `  /** ${note}${shapeDoc(b, a)}${strided(b) ? ", or the cache kvCache's strides address" : ''}${b.role === 'block_table' ? ': page ids' : ''} */\n  ${b.name}: ${type};`;
   const s = a.schedule;
-  const scheduleFields = Object.entries(s).map(([k, v]) =>
-    k === 'dtype' ? `  readonly dtype: 'f32' | 'f16' | 'bf16';` : `  readonly ${k}: ${typeof v};`,
+  // With a second engine's schedule (emit-ts-engines.ts), a field only one of them has is optional.
+  const both: Record<string, unknown> = Object.assign({}, ...altSchedules, s) as Record<string, unknown>;
+  const optional = (k: string): string =>
+    altSchedules.length > 0 && ![s, ...altSchedules].every((x) => k in x) ? '?' : '';
+  const scheduleFields = Object.entries(both).map(([k, v]) =>
+    k === 'dtype'
+      ? `  readonly dtype: 'f32' | 'f16' | 'bf16';`
+      : `  readonly ${k}${optional(k)}: ${typeof v};`,
   );
   return [
     ...(a.params.length > 0

@@ -25,6 +25,14 @@ import { quantizeDeclarations, quantizeSource, quantizeTypes } from './emit-ts-q
 import { backwardSource, backwardTypes } from './emit-ts-backward.js';
 import type { WgslBackwardArtifact } from './wgsl/backward.js';
 import { isSalientFlags } from './wgsl/salient-list.js';
+import {
+  alternateSource,
+  checkAlternates,
+  altSuffix,
+  dualCreateKernel,
+  engineChoiceSource,
+  gridsDiffer,
+} from './emit-ts-engines.js';
 
 export type EmitLanguage = 'ts' | 'js';
 
@@ -50,6 +58,14 @@ export interface EmitModuleOptions {
    * `backward(device, args)` (emit-ts-backward.ts). Self-contained modules only, for now.
    */
   readonly backward?: WgslBackwardArtifact;
+  /**
+   * The same kernel compiled for the other WGSL engine (compile() with the other wgslEngine): the
+   * module then carries both and createKernel picks one by the device (emit-ts-engines.ts). A list
+   * gives variants of that engine, preferred first (createKernel takes the first the device can
+   * run: coop tiles for several limit tiers). An alternate on the same engine (a kernel coop does
+   * not run) is ignored, as is a repeat of one code.
+   */
+  readonly alternate?: Artifact | readonly Artifact[];
 }
 
 export interface EmittedModule {
@@ -125,12 +141,27 @@ function poolLines(a: Artifact, kv: NonNullable<ReturnType<typeof kvGeometry>>):
   ];
 }
 
-/** `resolve`: validates the launch options, evaluates shapes and grids, packs the uniforms. */
-function resolveSource(a: Artifact): string {
+/** Whether some alternate's grids differ from the primary's (resolve then takes a variant index). */
+const ownGrids = (a: Artifact, alts: readonly Artifact[]): boolean => alts.some((x) => gridsDiffer(a, x));
+
+/** Whether some alternate's K/V row geometry differs from the primary's. */
+const ownKv = (a: Artifact, alts: readonly Artifact[]): boolean =>
+  kvGeometry(a) !== undefined &&
+  alts.some((x) => JSON.stringify(kvGeometry(x)) !== JSON.stringify(kvGeometry(a)));
+
+/**
+ * `resolve`: validates the launch options, evaluates shapes and grids, packs the uniforms. With
+ * alternates whose grids or K/V row alignment differ, `alt` picks one (0: the primary, i: alternate i).
+ */
+function resolveSource(a: Artifact, alts: readonly Artifact[]): string {
   const params = a.params;
+  const altGrids = ownGrids(a, alts);
+  const altKv = ownKv(a, alts);
   const lines = [
     '/** Checks sizes, params, offsets and scale; evaluates shapes and grids; packs the uniforms. */',
-    'function resolve(o«: LaunchOptions»)«: Resolved» {',
+    altGrids || altKv
+      ? 'function resolve(o«: LaunchOptions», alt = 0)«: Resolved» {'
+      : 'function resolve(o«: LaunchOptions»)«: Resolved» {',
     '  const s = checkSizes(kernelName, o.sizes);',
     '  const issues«: string[]» = [];',
     '  const given = (o «as { params?: unknown }»).params;',
@@ -157,7 +188,7 @@ function resolveSource(a: Artifact): string {
       ? poolLines(a, kv)
       : kv
         ? [
-            `  const kv = kvCacheArgs((o «as { kvCache?: unknown }»).kvCache, s, ${JSON.stringify(kv)}, issues);`,
+            `  const kv = kvCacheArgs((o «as { kvCache?: unknown }»).kvCache, s, ${altKv ? `[${[a, ...alts].map((x) => JSON.stringify(kvGeometry(x))).join(', ')}][alt]«!»` : JSON.stringify(kv)}, issues);`,
           ]
         : [
             '  if ((o «as { kvCache?: unknown }»).kvCache !== undefined)',
@@ -173,9 +204,13 @@ function resolveSource(a: Artifact): string {
       .filter((w) => kv?.[w])
       .map((w) => `  if (kv.need.${w} !== undefined) shapes.${w} = [kv.need.${w}];`),
     '  checkShapes(kernelName, shapes);',
-    '  const grids«: [number, number, number][]» = [',
-    ...gridsLiteral(a, '    '),
-    '  ];',
+    ...(altGrids
+      ? [
+          '  const grids«: [number, number, number][]» = [',
+          ...[a, ...alts].flatMap((x) => ['    [', ...gridsLiteral(x, '      '), '    ],']),
+          '  ][alt]«!»;',
+        ]
+      : ['  const grids«: [number, number, number][]» = [', ...gridsLiteral(a, '    '), '  ];']),
     '  const u = new DataView(new ArrayBuffer(uniformLayout.bytes));',
   );
   const fixed: Record<string, string> = {
@@ -272,10 +307,14 @@ export function emitKernelModule(artifact: Artifact, options: EmitModuleOptions 
   const shared = options.sharedRuntime ?? false;
   const a = artifact;
   const decode = options.decode === false ? undefined : usableDecode(a);
+  const alts = checkAlternates(a, options.alternate);
+  const alt = alts[0];
+  const altDecodes = alts.map((x) => (options.decode !== false ? usableDecode(x) : undefined));
+  const altDecode = altDecodes.find((x) => x !== undefined);
   const bwd = options.backward;
   if (bwd && shared)
     throw new Error(`emit ${a.name}: backward() is emitted in self-contained modules only, for now`);
-  const usesCdiv = [a, ...(decode ? [decode] : [])].some(
+  const usesCdiv = [a, ...[decode, ...alts, ...altDecodes].filter((x) => x !== undefined)].some(
     (x) =>
       x.entryPoints.some((ep) => ep.grid.some((g) => g.includes('cdiv'))) ||
       x.bindings.some((b) => b.shape.some((d) => d.includes('cdiv'))),
@@ -285,19 +324,34 @@ export function emitKernelModule(artifact: Artifact, options: EmitModuleOptions 
   );
   const types = [
     shared ? sharedTypeExports : genericTypes,
-    kernelTypes(a),
+    kernelTypes(
+      a,
+      alts.map((x) => x.schedule),
+    ),
     ...(a.quantize ? [quantizeTypes(a)] : []),
     ...(bwd ? [backwardTypes(bwd)] : []),
+    ...(alt ? [engineTypes] : []),
   ].join('\n\n');
   const body = [
     shared
-      ? runtimeImports(kinds, decode !== undefined, a.kvRows !== undefined)
+      ? runtimeImports(kinds, decode !== undefined || altDecode !== undefined, a.kvRows !== undefined)
       : inlineRuntime(kinds, a.kvRows !== undefined),
     tablesSource(a, options.source),
-    resolveSource(a),
+    resolveSource(a, alts),
     decode ? decodeSource(a, decode) : '',
+    ...alts.map((x, i) => alternateSource(x, altDecodes[i], i)),
+    ...(alt ? [engineChoiceSource(a, alts)] : []),
     usesCdiv ? cdivSource : '',
-    createKernelExport(shared, decode ? decodeSpecMember(a) : undefined),
+    createKernelExport(
+      shared,
+      decode ? decodeSpecMember(a) : undefined,
+      alt && {
+        a,
+        alts,
+        altDecodeMembers: alts.map((x, i) => (altDecodes[i] ? decodeSpecMember(x, altSuffix(i)) : undefined)),
+        ownResolve: ownGrids(a, alts) || ownKv(a, alts),
+      },
+    ),
     `/** The WGSL module (every entry point). */\nexport const wgsl = ${templateLiteral(a.code)};`,
     // A quantized cache's quantize(...) (emit-ts-quantize.ts); nothing for other kernels.
     ...(a.quantize ? [quantizeSource(a)] : []),
@@ -318,7 +372,7 @@ export function emitKernelModule(artifact: Artifact, options: EmitModuleOptions 
     header(a, { ...info, dts: true }),
     shared ? sharedTypeImports() : '',
     types,
-    declarations(options.source !== undefined, shared),
+    declarations(options.source !== undefined, shared, alt !== undefined),
     ...(a.quantize ? [quantizeDeclarations(a)] : []),
     ...(bwd
       ? [
@@ -346,20 +400,51 @@ function splitImports(body: string): [string, string] {
   return [body.slice(0, end), body.slice(end + 2)];
 }
 
+/** The types of a module with both engines (createKernel's option). */
+const engineTypes = [
+  '/** The WGSL engines: "row" (an invocation per query row, for CPU adapters), "coop" (for GPUs). */',
+  "export type WgslEngine = 'row' | 'coop';",
+  'export interface CreateKernelOptions {',
+  '  /** The engine to run (default engineFor(device)). */',
+  '  readonly engine?: WgslEngine;',
+  '}',
+].join('\n');
+
 /** createKernel and the module's other runtime-made exports. */
-function createKernelExport(shared: boolean, decodeMember: string | undefined): string {
+function createKernelExport(
+  shared: boolean,
+  decodeMember: string | undefined,
+  dual:
+    | {
+        a: Artifact;
+        alts: readonly Artifact[];
+        altDecodeMembers: readonly (string | undefined)[];
+        ownResolve: boolean;
+      }
+    | undefined,
+): string {
+  const check = shared ? [runtimeIdCheck] : [];
+  const create = dual
+    ? [dualCreateKernel(dual.a, dual.alts, check, decodeMember, dual.altDecodeMembers, dual.ownResolve)]
+    : singleCreateKernel(check, decodeMember);
   return [
     '/** Bind group 0 of every entry point: one explicit layout, so a single bind group serves every pass. */',
     'export const bindGroupLayoutEntries«: GPUBindGroupLayoutEntry[]» = layoutEntries(bindings);',
     '',
     'export { KernelInputError };',
     '',
+    ...create,
+  ].join('\n');
+}
+
+function singleCreateKernel(check: string[], decodeMember: string | undefined): string[] {
+  return [
     '/**',
     ' * Compiles the WGSL and its pipelines for `device` (once); the kernel then runs any number of times.',
     ' * Throws if the device lacks the limits or features the schedule needs.',
     ' */',
     'export async function createKernel(device«: GPUDevice»)«: Promise<Kernel>» {',
-    ...(shared ? [runtimeIdCheck] : []),
+    ...check,
     '  const spec«: KernelSpec» = {',
     '    ...{ kernelName, schedule, bindings, entryPoints, uniformLayout, workgroupStorageBytes, maxWorkgroupSize, wgsl },',
     "    resolve: resolve «as KernelSpec['resolve']»,",
@@ -367,7 +452,7 @@ function createKernelExport(shared: boolean, decodeMember: string | undefined): 
     '  };',
     '  return (await instantiate(spec, device)) «as unknown as Kernel»;',
     '}',
-  ].join('\n');
+  ];
 }
 
 export { emitRuntimeModule, runtimeName } from './emit-ts-shared.js';

@@ -24,8 +24,21 @@ describe('attnc compile --emit', () => {
     expect(r.out).toBe(`wrote ${join(dir, 'document.ts')}\n`);
     const text = readFileSync(join(dir, 'document.ts'), 'utf8');
     expect(await prettier.check(text, style)).toBe(true);
-    expect(text).toContain('export async function createKernel(device: GPUDevice): Promise<Kernel>');
+    // Both WGSL engines, picked by the device (emit-ts-engines.ts) unless createKernel's option says.
+    expect(text).toContain('export async function createKernel(');
+    expect(text).toContain('options: CreateKernelOptions = {}');
+    expect(text).toContain("export const engines: readonly WgslEngine[] = ['row', 'coop'];");
     expect(text).not.toMatch(/^import /m);
+  });
+
+  it('--wgsl-engine pins the module to one engine', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'attnc-emit-'));
+    const r = attnc('compile', 'stdlib/document.attn', '--emit', 'ts', '--wgsl-engine', 'coop', '--out', dir);
+    expect(r.code, r.err).toBe(0);
+    const text = readFileSync(join(dir, 'document.ts'), 'utf8');
+    expect(text).toContain('export async function createKernel(device: GPUDevice): Promise<Kernel>');
+    expect(text).not.toContain('engineFor');
+    expect(text).toContain("wgslEngine: 'coop'");
   });
 
   it('--emit js writes the module and its .d.ts; without --out the module goes to stdout', async () => {

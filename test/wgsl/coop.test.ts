@@ -27,7 +27,15 @@ describe('coop engine selection', () => {
   it('takes the largest tile the device allows, subgroups where the device has them', () => {
     const big = compile(causal, { target: 'wgsl', headDim: 128, wgslEngine: 'coop', limits: h200 }).kernel
       .schedule;
-    expect([big.blockQ, big.blockK, big.threads, big.subgroups]).toEqual([64, 16, 128, true]);
+    // The measured best knob set at D = 128 (schedule-rules.ts tunedCoop128).
+    expect([big.blockQ, big.blockK, big.threads, big.subgroups, big.coopLanes]).toEqual([
+      64,
+      32,
+      256,
+      true,
+      8,
+    ]);
+    expect([big.coopSplitKv, big.coopQGlobal, big.coopPrefetch]).toEqual([true, true, true]);
     expect(coopWorkgroupBytes(big)).toBeLessThanOrEqual(49152);
     const portable = compile(causal, { target: 'wgsl', headDim: 128, wgslEngine: 'coop' }).kernel.schedule;
     expect(coopWorkgroupBytes(portable)).toBeLessThanOrEqual(16384);

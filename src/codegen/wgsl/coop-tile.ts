@@ -2,6 +2,7 @@
 // register block, score and mask, the row max over the row's lanes, the online-softmax update,
 // P to workgroup memory and O += P·V. Renders lines for the body of the tile loop; `cls` (the
 // tile class), `k0`, `k_end`, `lane`, `r0` and `row0` are in scope there.
+import type { TensorFormats } from '../../ir/formats.js';
 import type { CoopParts } from './coop.js';
 import { coopGeometry } from './coop-geometry.js';
 import { routedKeyCheck } from './coop-route.js';
@@ -80,8 +81,29 @@ function reduceRowMax(p: CoopParts): string[] {
   return ['if (use_sg) {', ...pad(shuffles, 2), '} else {', ...pad(rowMaxViaMemory, 2), '}'];
 }
 
+/**
+ * f16 arithmetic (q, k and v stored as f16; the module then enables shader-f16): the staged Q, K
+ * and V tiles and their prefetch registers hold vec4<f16> (half the workgroup memory and its
+ * traffic). O += P·V takes f16 products of P (in [0, 1]) and V — bounded by |V|, so they cannot
+ * overflow — summed in f32. S = Q·Kᵀ widens to f32 before multiplying: an f16 product of two f16
+ * values overflows past 65504 (|q|, |k| ≈ 256) where the f32 score is finite, and a +inf score
+ * would turn the row into NaN. Row maxima, exp, the row sums l and the rescale stay f32.
+ */
+export const coopF16 = (f: TensorFormats): boolean =>
+  (['q', 'k', 'v'] as const).every((w) => f[w].kind === 'float' && f[w].dtype === 'f16');
+
+/** `lines` with their vec4<f32> tile values as vec4<f16> under f16 arithmetic. */
+export const halfTiles = (lines: readonly string[], f16: boolean): string[] =>
+  f16
+    ? lines.map((l) => l.replace(/vec4<f32>/g, 'vec4<f16>').replace(/vec4<f16>\(0\.0f\)/g, 'vec4<f16>(0.0h)'))
+    : [...lines];
+
 /** S = Q·Kᵀ; Q from the staged tile, or from storage (schedule.coopQGlobal; q_row: rows past Nq clamped). */
-const scores = (qGlobal: boolean): string[] => [
+const scores = (qGlobal: boolean, f16: boolean): string[] =>
+  halfTiles(scoresF32(qGlobal), f16).map((l) =>
+    f16 ? l.replace('+= dot(qq, kk[c]);', '+= dot(vec4<f32>(qq), vec4<f32>(kk[c]));') : l,
+  );
+const scoresF32 = (qGlobal: boolean): string[] => [
   '// S = Q·K^T for this invocation\u2019s rows r0.. and keys lane + CO_LANES·c.',
   '// Explicitly zeroed: some drivers do not re-zero a `var` declared inside a loop.',
   'var sblk: array<array<f32, CO_SC>, CO_RM>;',
@@ -111,7 +133,11 @@ const softmax = [
   '}',
 ];
 
-const productPV = (vTile: string): string[] => [
+const productPV = (vTile: string, f16: boolean): string[] =>
+  halfTiles(productPVF32(vTile), f16).map((l) =>
+    f16 ? l.replace('+= pj * vv[c];', '+= vec4<f32>(f16(pj) * vv[c]);') : l,
+  );
+const productPVF32 = (vTile: string): string[] => [
   '// O += P·V; every lane of a row reads the whole P row, so each sums l itself.',
   'for (var j = 0u; j < k_end - k0; j++) {',
   '  var vv: array<vec4<f32>, CO_OC>;',
@@ -124,8 +150,10 @@ const productPV = (vTile: string): string[] => [
   '}',
 ];
 
-const loadK = (tile: string): string[] => loadKvRegsVec4('k', 'CO_D4', 'pk', 'CO_KR', tile);
-const loadV = (tile: string): string[] => loadKvRegsVec4('v', 'CO_DV4', 'pv', 'CO_VR', tile);
+const loadK = (tile: string, f16: boolean): string[] =>
+  halfTiles(loadKvRegsVec4('k', 'CO_D4', 'pk', 'CO_KR', tile), f16);
+const loadV = (tile: string, f16: boolean): string[] =>
+  halfTiles(loadKvRegsVec4('v', 'CO_DV4', 'pv', 'CO_VR', tile), f16);
 
 /**
  * The tile with prefetch (schedule.coopPrefetch): K and V of the next tile to compute are loaded
@@ -134,9 +162,10 @@ const loadV = (tile: string): string[] => loadKvRegsVec4('v', 'CO_DV4', 'pv', 'C
  * `nextTile` renders `let nt = …` (the next tile with work, or CO_NONE).
  */
 function prefetchedTileBody(p: CoopParts, middle: string[], nextTile: readonly string[]): string[] {
+  const h = coopF16(p.formats);
   const direct = [
     'if (pf_tile != kt) { // not prefetched: load it now',
-    ...pad([...loadK('kt'), ...loadV('kt')], 2),
+    ...pad([...loadK('kt', h), ...loadV('kt', h)], 2),
     '}',
   ];
   const storeK = storeKvRegsVec4('CO_D4', 'pk', 'CO_KR', 'co_kv');
@@ -149,11 +178,11 @@ function prefetchedTileBody(p: CoopParts, middle: string[], nextTile: readonly s
       'workgroupBarrier(); // K and V are staged',
       ...next,
       'if (nt != CO_NONE) {',
-      ...pad([...loadK('nt'), ...loadV('nt')], 2),
+      ...pad([...loadK('nt', h), ...loadV('nt', h)], 2),
       '}',
       ...middle,
       'workgroupBarrier(); // P is written',
-      ...productPV('co_v'),
+      ...productPV('co_v', h),
     ];
   }
   return [
@@ -162,23 +191,24 @@ function prefetchedTileBody(p: CoopParts, middle: string[], nextTile: readonly s
     'workgroupBarrier(); // K is staged',
     ...next,
     'if (nt != CO_NONE) {',
-    ...pad(loadK('nt'), 2),
+    ...pad(loadK('nt', h), 2),
     '}',
     ...middle,
     'workgroupBarrier(); // P is written and K is no longer read',
     ...storeKvRegsVec4('CO_DV4', 'pv', 'CO_VR', 'co_kv'),
     'workgroupBarrier(); // V is staged',
     'if (nt != CO_NONE) {',
-    ...pad(loadV('nt'), 2),
+    ...pad(loadV('nt', h), 2),
     '}',
-    ...productPV('co_kv'),
+    ...productPV('co_kv', h),
   ];
 }
 
 /** The tile: stage K (and V), S, scores, row max, softmax, P, then V (unless staged) and P·V. */
 export function coopTileBody(p: CoopParts, nextTile: readonly string[]): string[] {
+  const h = coopF16(p.formats);
   const middle = [
-    ...scores(coopGeometry(p.schedule).qGlobal),
+    ...scores(coopGeometry(p.schedule).qGlobal, h),
     ...scoreBlock(p),
     ...reduceRowMax(p),
     ...softmax,
@@ -187,21 +217,21 @@ export function coopTileBody(p: CoopParts, nextTile: readonly string[]): string[
   if (g.prefetch) return prefetchedTileBody(p, middle, nextTile);
   if (g.splitKv) {
     return [
-      ...stageCoopKv('k', p.formats),
-      ...stageCoopKv('v', p.formats, 'co_v'),
+      ...halfTiles(stageCoopKv('k', p.formats), h),
+      ...halfTiles(stageCoopKv('v', p.formats, 'co_v'), h),
       'workgroupBarrier(); // K and V are staged',
       ...middle,
       'workgroupBarrier(); // P is written',
-      ...productPV('co_v'),
+      ...productPV('co_v', h),
     ];
   }
   return [
-    ...stageCoopKv('k', p.formats),
+    ...halfTiles(stageCoopKv('k', p.formats), h),
     'workgroupBarrier(); // K is staged',
     ...middle,
     'workgroupBarrier(); // P is written and K is no longer read',
-    ...stageCoopKv('v', p.formats),
+    ...halfTiles(stageCoopKv('v', p.formats), h),
     'workgroupBarrier(); // V is staged',
-    ...productPV('co_kv'),
+    ...productPV('co_kv', h),
   ];
 }

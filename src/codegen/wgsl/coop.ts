@@ -19,7 +19,7 @@ import type { RoutingPlan } from '../../ir/routing.js';
 import type { Linearized } from '../linearize.js';
 import type { ClassMode } from './attention.js';
 import { COOP_LANES, coopGeometry, type CoopGeometry } from './coop-geometry.js';
-import { coopTileBody, pad } from './coop-tile.js';
+import { coopF16, coopTileBody, halfTiles, pad } from './coop-tile.js';
 import { kvEntry } from './kv-load.js';
 import { routedChunkClasses, routedRowState, unitKeysFn } from './coop-route.js';
 import type { WgslLayout } from './layout.js';
@@ -84,11 +84,16 @@ function declarations(p: CoopParts): string[] {
       : []),
     '// NaN for rows with a NaN or +inf allowed score (a variable: constant NaN is a WGSL error).',
     'var<private> co_nan_bits: u32 = 0x7fc00000u;',
-    ...(g.qGlobal ? [] : [`var<workgroup> co_q: array<vec4<f32>, ${s.blockQ * g.qStride}>; // Q tile`]),
-    g.splitKv
-      ? `var<workgroup> co_kv: array<vec4<f32>, ${s.blockK * g.kvStride}>; // K tile`
-      : `var<workgroup> co_kv: array<vec4<f32>, ${s.blockK * g.kvStride}>; // K tile, then V tile`,
-    ...(g.splitKv ? [`var<workgroup> co_v: array<vec4<f32>, ${s.blockK * g.kvStride}>; // V tile`] : []),
+    ...halfTiles(
+      [
+        ...(g.qGlobal ? [] : [`var<workgroup> co_q: array<vec4<f32>, ${s.blockQ * g.qStride}>; // Q tile`]),
+        g.splitKv
+          ? `var<workgroup> co_kv: array<vec4<f32>, ${s.blockK * g.kvStride}>; // K tile`
+          : `var<workgroup> co_kv: array<vec4<f32>, ${s.blockK * g.kvStride}>; // K tile, then V tile`,
+        ...(g.splitKv ? [`var<workgroup> co_v: array<vec4<f32>, ${s.blockK * g.kvStride}>; // V tile`] : []),
+      ],
+      coopF16(p.formats),
+    ),
     `var<workgroup> co_p: array<f32, ${s.blockQ * g.pStride}>; // P = exp(s - m) of the tile (or lanes’ row maxima)`,
     'var<workgroup> co_bad: array<atomic<u32>, BLOCK_Q>; // row saw a NaN or +inf allowed score',
     ...(p.mode === 'dynamic' || p.routed
@@ -262,7 +267,7 @@ export function coopAttentionBody(p: CoopParts): string {
     '  // longer to compile.',
     '  let d4_loop = select(CO_D4, 0u, u.Nk < 0i);',
     ...(g.subgroups && !sgCheck(g) ? [] : ['  let lanes_loop = select(CO_LANES, 0u, u.Nk < 0i);']),
-    ...(g.qGlobal ? qRows : stageQ),
+    ...(g.qGlobal ? qRows : halfTiles(stageQ, coopF16(p.formats))),
     ...(p.routed ? routedRowState : []),
     '  var m_run: array<f32, CO_RM>;',
     '  var l_run: array<f32, CO_RM>;',
@@ -275,8 +280,13 @@ export function coopAttentionBody(p: CoopParts): string {
     `  let n_tiles = (Nk + BLOCK_K - 1u) / BLOCK_K; // ${s.blockK}-key tiles`,
     ...(g.prefetch
       ? [
-          '  var pk: array<vec4<f32>, CO_KR>; // K and V of tile pf_tile, prefetched',
-          '  var pv: array<vec4<f32>, CO_VR>;',
+          ...halfTiles(
+            [
+              '  var pk: array<vec4<f32>, CO_KR>; // K and V of tile pf_tile, prefetched',
+              '  var pv: array<vec4<f32>, CO_VR>;',
+            ],
+            coopF16(p.formats),
+          ),
           '  var pf_tile = CO_NONE;',
         ]
       : []),

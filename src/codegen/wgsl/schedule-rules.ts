@@ -49,6 +49,42 @@ const coopCandidates: readonly CoopCandidate[] = [
 ];
 
 /**
+ * The knob sets the H200 sweeps measured fastest (Dawn/Vulkan, f32, N = 16K; docs/PERFORMANCE.md),
+ * tried before the portable list where the device has subgroups (every measured set used them) and
+ * the workgroup memory: at D = 128, 64×32 tiles of 256 invocations, 8 lanes, split K/V buffers, Q
+ * from storage and prefetch (43.5 KiB; 17.3 TFLOP/s full, 15.3 causal, against 9.6–9.7 for the
+ * portable list's pick), then the same with one K/V buffer and 128 invocations (25.5 KiB, fits
+ * 32 KiB; 13.2 causal); at D ≤ 64, 64×64/128 with 8 lanes, Q from storage and prefetch (34 KiB;
+ * 13.6 causal against 9.2), then 64×32/128 likewise (fits 32 KiB; not measured itself — Q from
+ * storage with prefetch won at every measured tile size).
+ */
+const tunedCoop128: readonly CoopCandidate[] = [
+  {
+    blockQ: 64,
+    blockK: 32,
+    threads: 256,
+    stages: 1,
+    coopLanes: 8,
+    coopSplitKv: true,
+    coopQGlobal: true,
+    coopPrefetch: true,
+  },
+  { blockQ: 64, blockK: 32, threads: 128, stages: 1, coopLanes: 8, coopQGlobal: true, coopPrefetch: true },
+];
+const tunedCoop64: readonly CoopCandidate[] = [
+  { blockQ: 64, blockK: 64, threads: 128, stages: 1, coopLanes: 8, coopQGlobal: true, coopPrefetch: true },
+  { blockQ: 64, blockK: 32, threads: 128, stages: 1, coopLanes: 8, coopQGlobal: true, coopPrefetch: true },
+];
+
+/** The coop candidates for `base` on a device with (or without) subgroups, preferred first. */
+function coopCandidatesFor(base: ScheduleBase, subgroups: boolean): readonly CoopCandidate[] {
+  if (!subgroups) return coopCandidates;
+  const d = Math.max(base.headDim, base.valueDim);
+  const tuned = d <= 64 ? tunedCoop64 : d <= 128 ? tunedCoop128 : [];
+  return [...tuned, ...coopCandidates];
+}
+
+/**
  * Kernels the coop engine does not run (all-empty masks, head dims that are not multiples of 4):
  * they keep the row engine. Routed kernels run on it (coop-route.ts).
  */
@@ -68,9 +104,13 @@ function wgslCandidates(
   let list: readonly CoopCandidate[] = rowCandidates;
   if (o.wgslEngine === 'coop') {
     if (coopRuns(base, kernel)) {
-      list = coopCandidates;
       // Subgroup reductions wherever the device has them (an override can turn them off).
       o = { subgroups: limits.subgroups === true, ...o };
+      // The tuned knob sets only when no tile or knob is pinned (an override keeps today's list).
+      const pinned = (
+        ['blockQ', 'blockK', 'threads', 'coopLanes', 'coopSplitKv', 'coopPrefetch', 'coopQGlobal'] as const
+      ).some((k) => o[k] !== undefined);
+      list = coopCandidatesFor(base, o.subgroups === true && !pinned);
     } else {
       // The row engine runs an invocation per row: a threads override meant for coop lanes goes.
       const { wgslEngine: _engine, subgroups: _subgroups, threads: _threads, ...rest } = o;
