@@ -42,6 +42,11 @@ const programs: readonly (readonly [string, number])[] = [
     64,
   ],
   [`attention p(${COUNT_PARAMS}) { route blocks(24) topk(top) by q . lnmean(k) ${FORCE_CLAUSE} }`, 64],
+  // One selection for all heads: the top-k's steps walk the chunk once per kv head.
+  [
+    `attention p(${COUNT_PARAMS}) { route blocks(4) topk(top) by q . mean(k) vote heads ${FORCE_CLAUSE}\n mask causal }`,
+    64,
+  ],
 ];
 
 const dir = scratchDir('routing-token-emu');
@@ -142,6 +147,13 @@ describe('raw-query block routing in bf16: tensor-core top-k and mma token atten
       );
       await check(fixed(p, { B: 2, Hkv: 1, group: 3, top: 0, f: 99, l: 0, Nk: 20, seed: 700 + p }));
     }
+  }, 600_000);
+
+  it('several 64-block chunks and query blocks: the pipelined staging, lists across chunks', async () => {
+    // Blocks of 3 / 8 / 4 keys: 134, 75 and 100 key blocks (2-3 chunks); 70-80 rows (2 query blocks).
+    await check(fixed(2, { Nq: 80, Nk: 400, top: 5, f: 1, l: 2, seed: 801 }));
+    await check(fixed(0, { Nq: 70, Nk: 600, Hkv: 1, group: 4, top: 13, f: 1, l: 2, seed: 802 }));
+    await check(fixed(4, { Nq: 66, Nk: 400, Hkv: 2, group: 2, qOffset: 0, top: 7, f: 0, l: 1, seed: 803 }));
   }, 600_000);
 
   it(`${runs} random shapes × ${programs.length} programs`, async () => {

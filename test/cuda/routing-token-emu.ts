@@ -98,6 +98,18 @@ const ptxHelpers: readonly (readonly [RegExp, string])[] = [
     '__device__ __forceinline__ void tok_cp16(T* dst, const T* src) { memcpy(dst, src, 16); }',
   ],
   [
+    /__device__ __forceinline__ void route_cp16\(float\* dst, const float\* src\) \{[\s\S]*?\n\}/,
+    '__device__ __forceinline__ void route_cp16(float* dst, const float* src) { memcpy(dst, src, 16); }',
+  ],
+  [
+    /__device__ __forceinline__ void route_cp_commit\(\) \{[^\n]*\}/,
+    '__device__ __forceinline__ void route_cp_commit() {}',
+  ],
+  [
+    /__device__ __forceinline__ void route_cp_wait_all\(\) \{[^\n]*\}/,
+    '__device__ __forceinline__ void route_cp_wait_all() {}',
+  ],
+  [
     /template <int N> __device__ __forceinline__ void tok_cp_wait\(\) \{[\s\S]*?\n\}/,
     'template <int N> __device__ __forceinline__ void tok_cp_wait() {}',
   ],
@@ -228,11 +240,13 @@ export async function runTokenRouting(
     spec.summaries(a, kern, c);
     launch(entry('route_pool_k'), [nkb, Hkv, B], 128);
     const ktop = c.counts[0];
-    if (cap > 0 && ktop <= constant(a.code, 'ROUTE_KMAX')) {
-      // route_tc_smem: split keys, per-row lists and counts, vote statistics.
-      const nv = r.source.vote === 'heads' ? H : r.source.vote === 'groups' ? H / Hkv : 1;
-      const smem = 2 * 2 * 64 * (D + 8) + 8 * 64 * ktop + 4 * 64 + (r.source.vote ? 8 * 64 * nv : 0);
-      launch(entry('route_topk_tc'), [cdiv(Nq, 64), G, B], 128, smem);
+    // route_tc_smem: the f32 chunk, split keys, four lists per row and their lengths, vote statistics.
+    const nv = r.source.vote === 'heads' ? H : r.source.vote === 'groups' ? H / Hkv : 1;
+    const MQ = 16 * constant(a.code, 'ROUTE_WARPS');
+    const tcSmem =
+      4 * 64 * D + 2 * 2 * 64 * (D + 8) + 8 * MQ * 4 * ktop + 16 * MQ + (r.source.vote ? 8 * MQ * nv : 0);
+    if (cap > 0 && ktop <= constant(a.code, 'ROUTE_KMAX') && tcSmem <= 227 * 1024) {
+      launch(entry('route_topk_tc'), [cdiv(Nq, MQ), G, B], 2 * MQ, tcSmem);
     } else if (cap > 0) {
       const UT = constant(a.code, 'ROUTE_UT');
       const smem = 4 * (UT * D + UT * nkb * (r.source.vote ? 2 : 1) + 2 * UT);

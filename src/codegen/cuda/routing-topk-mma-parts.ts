@@ -7,7 +7,9 @@ import { linearize } from '../linearize.js';
 import { classMode } from './exprs.js';
 import { cudaRenderer, type CudaContext } from './rules.js';
 
-export const ROUTE_TC_THREADS = 128;
+/** Warps per block (16 query rows each); the emitted ROUTE_WARPS (the bench's variants may change it there). */
+export const ROUTE_TC_WARPS = 4;
+export const ROUTE_TC_THREADS = 32 * ROUTE_TC_WARPS;
 export const routeTopkTcName = (k: AttentionKernel): string => `attnc_${k.name}_route_topk_tc`;
 
 /** `route_chunk_class`: 0 no (row, key) pair of the ranges is allowed, 1 all are, 2 some. */
@@ -47,33 +49,46 @@ export function mmaHelper(dtype: 'f16' | 'bf16'): string[] {
   ];
 }
 
-/** `stage(c0, hkv)` and `scores(h, acc)`, inside the kernel (lines indented for its body). */
+/** cp.async for the pooled-key chunks (16-byte copies; a group per chunk). */
+export const cpAsyncHelpers: readonly string[] = [
+  "// 16-byte asynchronous global → shared copy; commit closes the chunk's group, wait_all lands it.",
+  '__device__ __forceinline__ void route_cp16(float* dst, const float* src) {',
+  '  const unsigned s = (unsigned)__cvta_generic_to_shared(dst);',
+  '  asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\\n" ::"r"(s), "l"(src) : "memory");',
+  '}',
+  '__device__ __forceinline__ void route_cp_commit() { asm volatile("cp.async.commit_group;\\n" ::: "memory"); }',
+  '__device__ __forceinline__ void route_cp_wait_all() { asm volatile("cp.async.wait_all;\\n" ::: "memory"); }',
+];
+
+/** `stage_issue(c0, hkv)`, `split()` and `scores(h, acc)`, inside the kernel (lines indented for its body). */
 export function stageAndScoreLambdas(): string[] {
   return [
-    '  // Stages pooled keys of chunk c0 of kv head hkv as (hi, lo) 16-bit parts; blocks past nkb are 0.',
-    '  auto stage = [&](const int c0, const int hkv) {',
+    '  // Starts copying chunk c0 of kv head hkv (f32 pooled keys) into kst; blocks past nkb are 0.',
+    '  // It lands while the block scores the chunk before (one f32 buffer: split() empties it first).',
+    '  auto stage_issue = [&](const int c0, const int hkv) {',
     '    const float* src = a.route_scratch + (size_t)(b * a.Hkv + hkv) * route_nk_stride(a) * D;',
-    `    constexpr int PER = ROUTE_KC * (D / 4) / ${ROUTE_TC_THREADS}, BATCH = PER < 4 ? PER : 4;`,
-    '#pragma unroll 1',
-    '    for (int it0 = 0; it0 < PER; it0 += BATCH) {',
-    '      float4 x[BATCH]; // BATCH loads in flight before the first conversion',
+    '    for (int i = tid; i < ROUTE_KC * (D / 4); i += ROUTE_THREADS) {',
+    '      const int j = i / (D / 4), d = (i % (D / 4)) * 4;',
+    '      float* dst = kst + j * D + d;',
+    '      if (c0 + j < nkb) route_cp16(dst, src + (size_t)(c0 + j) * D + d);',
+    '      else *reinterpret_cast<float4*>(dst) = make_float4(0.f, 0.f, 0.f, 0.f);',
+    '    }',
+    '    route_cp_commit();',
+    '  };',
+    '  // The landed chunk as (hi, lo) 16-bit parts: hi = round(k), lo = round(k - hi).',
+    '  auto split = [&]() {',
+    '    for (int i = tid; i < ROUTE_KC * (D / 4); i += ROUTE_THREADS) {',
+    '      const int j = i / (D / 4), d = (i % (D / 4)) * 4;',
+    '      const float4 x = *reinterpret_cast<const float4*>(kst + j * D + d);',
+    '      const float xs[4] = {x.x, x.y, x.z, x.w};',
+    '      alignas(8) T h4[4], l4[4];',
     '#pragma unroll',
-    '      for (int u = 0; u < BATCH; ++u) {',
-    `        const int i = tid + (it0 + u) * ${ROUTE_TC_THREADS}, j = i / (D / 4), d = (i % (D / 4)) * 4;`,
-    '        x[u] = c0 + j < nkb ? __ldg(reinterpret_cast<const float4*>(src + (size_t)(c0 + j) * D + d))',
-    '                            : make_float4(0.f, 0.f, 0.f, 0.f);',
+    '      for (int c = 0; c < 4; ++c) {',
+    '        h4[c] = from_f32(xs[c]);',
+    '        l4[c] = from_f32(xs[c] - to_f32(h4[c]));',
     '      }',
-    '#pragma unroll',
-    '      for (int u = 0; u < BATCH; ++u) {',
-    `        const int i = tid + (it0 + u) * ${ROUTE_TC_THREADS}, j = i / (D / 4), d = (i % (D / 4)) * 4;`,
-    '        const float xs[4] = {x[u].x, x[u].y, x[u].z, x[u].w};',
-    '#pragma unroll',
-    '        for (int c = 0; c < 4; ++c) {',
-    '          const T hi = from_f32(xs[c]);',
-    '          khi[j * ROUTE_KP + d + c] = hi;',
-    '          klo[j * ROUTE_KP + d + c] = from_f32(xs[c] - to_f32(hi));',
-    '        }',
-    '      }',
+    '      *reinterpret_cast<float2*>(khi + j * ROUTE_KP + d) = *reinterpret_cast<const float2*>(h4); // 8 bytes: 4 parts',
+    '      *reinterpret_cast<float2*>(klo + j * ROUTE_KP + d) = *reinterpret_cast<const float2*>(l4);',
     '    }',
     '  };',
     '  // acc = a.scale · q_h · k over the staged chunk: the 16 rows of this warp × 64 blocks.',
