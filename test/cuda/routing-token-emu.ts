@@ -243,8 +243,9 @@ export async function runTokenRouting(
     // route_tc_smem: the f32 chunk, split keys, four lists per row and their lengths, vote statistics.
     const nv = r.source.vote === 'heads' ? H : r.source.vote === 'groups' ? H / Hkv : 1;
     const MQ = 16 * constant(a.code, 'ROUTE_WARPS');
+    const KC = constant(a.code, 'ROUTE_KC');
     const tcSmem =
-      4 * 64 * D + 2 * 2 * 64 * (D + 8) + 8 * MQ * 4 * ktop + 16 * MQ + (r.source.vote ? 8 * MQ * nv : 0);
+      4 * KC * D + 2 * 2 * KC * (D + 8) + 8 * MQ * 4 * ktop + 16 * MQ + (r.source.vote ? 8 * MQ * nv : 0);
     if (cap > 0 && ktop <= constant(a.code, 'ROUTE_KMAX') && tcSmem <= 227 * 1024) {
       launch(entry('route_topk_tc'), [cdiv(Nq, MQ), G, B], 2 * MQ, tcSmem);
     } else if (cap > 0) {
