@@ -71,6 +71,19 @@ void emu_mma(float (&c)[4], const unsigned (&x)[4], unsigned b0, unsigned b1, F 
   emu::warps[me / 32].bar.wait();
 }
 inline const void* emu_rows[32][32];
+// ldmatrix .x4: lane l gives the address of row l % 8 of matrix l / 8; register m of lane t gets
+// (row t / 4, columns 2 (t % 4) and 2 (t % 4) + 1) of matrix m.
+template <class S> void emu_ldsm(unsigned (&r)[4], const S* p) {
+  const unsigned me = threadIdx.x, lane = me % 32;
+  emu_rows[me / 32][lane] = p;
+  emu::warps[me / 32].bar.wait();
+  for (int m = 0; m < 4; ++m) {
+    const S* row = static_cast<const S*>(emu_rows[me / 32][8 * m + lane / 4]);
+    const S two[2] = {row[2 * (lane % 4)], row[2 * (lane % 4) + 1]};
+    memcpy(&r[m], two, 4);
+  }
+  emu::warps[me / 32].bar.wait();
+}
 // ldmatrix .x4 .trans: lane l gives the address of row l % 8 of matrix l / 8; register m of lane t
 // gets (row 2 (t % 4), column t / 4) and (row 2 (t % 4) + 1, column t / 4) of matrix m.
 template <class S> void emu_ldsm_t(unsigned (&r)[4], const S* p) {
@@ -96,6 +109,10 @@ const ptxHelpers: readonly (readonly [RegExp, string])[] = [
   [
     /__device__ __forceinline__ void tok_cp16\(T\* dst, const T\* src\) \{[\s\S]*?\n\}/,
     '__device__ __forceinline__ void tok_cp16(T* dst, const T* src) { memcpy(dst, src, 16); }',
+  ],
+  [
+    /__device__ __forceinline__ void route_ldsm\(unsigned \(&r\)\[4\], const T\* p\) \{[\s\S]*?\n\}/,
+    '__device__ __forceinline__ void route_ldsm(unsigned (&r)[4], const T* p) { emu_ldsm<T>(r, p); }',
   ],
   [
     /__device__ __forceinline__ void route_cp16\(float\* dst, const float\* src\) \{[\s\S]*?\n\}/,
