@@ -25,9 +25,10 @@ const variants = [
 ];
 // Variants of the tensor-core ranking (routing-topk-mma.ts) on the default nsa_select artifact: the
 // same code with other constants (the launcher reads them too), timed beside the default.
+// (The default is 8 warps × 32-block chunks, 2 blocks an SM.)
 const rankVariants = [
-  ['kc32', { ROUTE_KC: 32 }], // 32-block chunks: 63 KiB of shared memory, 3 blocks an SM
-  ['w8kc32', { ROUTE_WARPS: 8, ROUTE_KC: 32, ROUTE_MINB: 2 }], // 128 rows a block share each chunk
+  ['w4kc64', { ROUTE_WARPS: 4, ROUTE_KC: 64, ROUTE_MINB: 3 }], // the previous default: 64 rows × 64 blocks
+  ['w16kc32', { ROUTE_WARPS: 16, ROUTE_KC: 32, ROUTE_MINB: 1 }], // 256 rows share each chunk, 1 block an SM
 ];
 function withConstants(code, values) {
   let out = code;

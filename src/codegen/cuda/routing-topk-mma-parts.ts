@@ -8,7 +8,7 @@ import { classMode } from './exprs.js';
 import { cudaRenderer, type CudaContext } from './rules.js';
 
 /** Warps per block (16 query rows each); the emitted ROUTE_WARPS (the bench's variants may change it there). */
-export const ROUTE_TC_WARPS = 4;
+export const ROUTE_TC_WARPS = 8;
 export const ROUTE_TC_THREADS = 32 * ROUTE_TC_WARPS;
 export const routeTopkTcName = (k: AttentionKernel): string => `attnc_${k.name}_route_topk_tc`;
 
@@ -99,7 +99,7 @@ export function stageAndScoreLambdas(): string[] {
     '      *reinterpret_cast<float2*>(klo + j * ROUTE_KP + d) = *reinterpret_cast<const float2*>(l4);',
     '    }',
     '  };',
-    '  // acc = a.scale · q_h · k over the staged chunk: the 16 rows of this warp × 64 blocks.',
+    '  // acc = a.scale · q_h · k over the staged chunk: the 16 rows of this warp × ROUTE_KC blocks.',
     '  auto scores = [&](const int h, float (&acc)[ROUTE_KC / 8][4]) {',
     '    const T* q = q_row(a, b, h, 0);',
     '    const int r0 = wr0 + gq, r1 = wr0 + gq + 8;',

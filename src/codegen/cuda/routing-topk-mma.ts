@@ -2,7 +2,7 @@
 // The SIMT top-k (routing.ts) computes every (query row × key block) affinity with FMA units and
 // keeps a row's whole affinity row in shared memory; at 64K that is 119 ms. This pass instead:
 //   - one block per (ROUTE_MQ = 16 · ROUTE_WARPS query rows, selection group, batch), a warp per 16 rows;
-//   - the pooled keys stream through shared memory 64 blocks (a chunk) at a time: cp.async copies
+//   - the pooled keys stream through shared memory ROUTE_KC (32) blocks (a chunk) at a time: cp.async copies
 //     chunk c + 1 (f32) while the block scores chunk c; then split() turns it into two 16-bit parts
 //     (hi = round(k), lo = round(k - hi)), so mma.sync m16n8k16 with the exact 16-bit query gives
 //     q · k to about 2^-16 relative instead of bf16's 2^-8 — close enough to the f32 ranking that
@@ -22,11 +22,13 @@
 // Work at 64K, 16 heads over 4 kv heads, topk 13, vote groups (per call): MMA 64K rows × 16 heads ×
 // ~512 causal blocks × D 128 × 2 flop × 2 (hi, lo) × 2 passes ≈ 0.55 TFLOP; exp 2 × 0.54 G; pooled
 // keys staged 4096 blocks × ~8 chunks × 2 passes × 32 KB ≈ 2.1 GB from L2; insertions per row and
-// lane ≈ 16 (first chunk) + ~13 · ln(512 / 64) / 4 later.
+// lane ≈ 16 (first chunk) + ~13 · ln(512 / 32) / 4 later.
 // Main's version (serial quad insertion, 180 registers: 8 warps an SM) took 15 ms under ncu: 4.8 G
 // warp instructions at IPC 1.4, 146 M shared stores — issue- and latency-bound on the per-element
 // code, not on the tensor cores; hence few instructions per element and no serial chains here.
-// Shared memory at D 128, topk 13, 4 voters: 97 KiB (2 blocks an SM); ROUTE_KC 32: 63 KiB (3).
+// Shape (H200, 64K, bf16 D 128, 4 kv heads): 8 warps × 32-block chunks ranked in 6.8 ms at 16 heads
+// and 22.3 ms at 64 (4 warps × 64 blocks: 8.3 and 24.3; 4 × 32: 7.9 and 27.3): each staged chunk
+// feeds 128 rows. Shared memory at D 128, topk 13, 4 voters: 93 KiB (2 blocks, 16 warps an SM).
 // The launcher takes this pass when topk ≤ ROUTE_KMAX, the SIMT pass otherwise.
 import type { AttentionKernel } from '../../ir/kernel.js';
 import {
@@ -75,8 +77,8 @@ export function tensorTopkDeviceCode(k: AttentionKernel, cx: Omit<CudaContext, '
     `constexpr int ROUTE_WARPS = ${ROUTE_TC_WARPS}; // warps per block, 16 query rows each`,
     'constexpr int ROUTE_THREADS = 32 * ROUTE_WARPS;',
     'constexpr int ROUTE_MQ = 16 * ROUTE_WARPS; // query rows per block',
-    'constexpr int ROUTE_MINB = 3;  // blocks per SM the registers are bounded for (168 each)',
-    'constexpr int ROUTE_KC = 64;   // pooled key blocks per chunk',
+    'constexpr int ROUTE_MINB = 2;  // blocks per SM the registers are bounded for (128 each)',
+    'constexpr int ROUTE_KC = 32;   // pooled key blocks per chunk',
     'constexpr int ROUTE_KMAX = 64; // the largest topk kept per row (larger: the SIMT pass)',
     'constexpr int ROUTE_KP = D + 8; // padded row of a split key (16-bit elements): conflict-free reads',
     `constexpr bool ROUTE_VOTE = ${vote};`,
