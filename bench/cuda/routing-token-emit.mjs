@@ -29,6 +29,8 @@ const variants = [
 const rankVariants = [
   ['w4kc64', { ROUTE_WARPS: 4, ROUTE_KC: 64, ROUTE_MINB: 3 }], // the previous default: 64 rows × 64 blocks
   ['w16kc32', { ROUTE_WARPS: 16, ROUTE_KC: 32, ROUTE_MINB: 1 }], // 256 rows share each chunk, 1 block an SM
+  ['qvec', { ROUTE_QVEC: 1 }], // k permuted within 32: one 128-bit query load per row and two k-steps
+  ['qvec_u4', { ROUTE_QVEC: 1, ROUTE_KUNROLL: 4 }], // and four k-steps' loads in flight
 ];
 function withConstants(code, values) {
   let out = code;

@@ -61,9 +61,21 @@ function compileFor(source: string, D: number): Compiled {
   });
 }
 
+// Program i + programs.length: program i with ROUTE_QVEC = 1 (the ranking's permuted k dimension
+// and 128-bit query loads, a bench variant until the H200 says which is faster).
+const QVEC = programs.length;
+function withQvec(c: Compiled): Compiled {
+  const from = 'constexpr int ROUTE_QVEC = 0;';
+  if (!c.artifact.code.includes(from)) throw new Error(`no "${from}" in the emitted code`);
+  const code = c.artifact.code.replace(from, 'constexpr int ROUTE_QVEC = 1;');
+  return { ...c, artifact: { ...c.artifact, code } };
+}
 const kernelFor = emulatedPrograms(
   dir,
-  (i) => compileFor(programs[i]![0], programs[i]![1]),
+  (i) => {
+    const [source, D] = programs[i % QVEC]!;
+    return i >= QVEC ? withQvec(compileFor(source, D)) : compileFor(source, D);
+  },
   buildTokenEmulation,
 );
 
@@ -72,8 +84,8 @@ let caseNo = 0;
 
 async function check(t: OffsetCase): Promise<void> {
   const { c, exe } = await kernelFor(t.program);
-  const [source, D] = programs[t.program]!;
-  const where = `\n${source}\ncase ${JSON.stringify(t)}`;
+  const [source, D] = programs[t.program % QVEC]!;
+  const where = `\n${source}${t.program >= QVEC ? ' (ROUTE_QVEC 1)' : ''}\ncase ${JSON.stringify(t)}`;
   const H = t.Hkv * t.group;
   const { B, Hkv, Nq, Nk } = t;
   const rand = rng(t.seed);
@@ -155,6 +167,27 @@ describe('raw-query block routing in bf16: tensor-core top-k and mma token atten
     await check(fixed(2, { Nq: 140, Nk: 400, top: 5, f: 1, l: 2, seed: 801 }));
     await check(fixed(0, { Nq: 70, Nk: 600, Hkv: 1, group: 4, top: 13, f: 1, l: 2, seed: 802 }));
     await check(fixed(4, { Nq: 66, Nk: 400, Hkv: 2, group: 2, qOffset: 0, top: 7, f: 0, l: 1, seed: 803 }));
+  }, 600_000);
+
+  it('ROUTE_QVEC 1: keys split in the permuted k order match the 128-bit query fragments', async () => {
+    for (const p of [0, 2, 4]) {
+      await check(fixed(QVEC + p, { seed: 900 + p }));
+      await check(
+        fixed(QVEC + p, {
+          Hkv: 1,
+          group: 5,
+          qOffset: 7,
+          kOffset: 3,
+          top: 40,
+          f: 0,
+          l: 2,
+          Nq: 9,
+          seed: 910 + p,
+        }),
+      );
+    }
+    await check(fixed(QVEC + 2, { Nq: 140, Nk: 400, top: 5, f: 1, l: 2, seed: 921 }));
+    await check(fixed(QVEC + 0, { Nq: 70, Nk: 600, Hkv: 1, group: 4, top: 13, f: 1, l: 2, seed: 922 }));
   }, 600_000);
 
   it(`${runs} random shapes × ${programs.length} programs`, async () => {

@@ -40,6 +40,9 @@ inline int __syncthreads_or(int p) {
   emu::block_bar.wait();
   return r;
 }
+// uint4 (the ranking's 128-bit query loads), as CUDA's vector type.
+struct alignas(16) uint4 { unsigned x, y, z, w; };
+inline uint4 make_uint4(unsigned x, unsigned y, unsigned z, unsigned w) { return {x, y, z, w}; }
 inline unsigned emu_frag[32][32][6];
 // mma.sync m16n8k16 (row.col, f32 accumulators) for storage type S: lane L holds A[r][k] at
 // register (r >= 8) + 2 (k % 16 >= 8) of lane (r % 8) * 4 + (k % 8) / 2, half k % 2; B[k][n] at
