@@ -21,8 +21,14 @@
 //     candidates, ascending, pads with -1, as the SIMT pass does (same candidacy: route_candidate).
 // Work at 64K, 16 heads over 4 kv heads, topk 13, vote groups (per call): MMA 64K rows × 16 heads ×
 // ~512 causal blocks × D 128 × 2 flop × 2 (hi, lo) × 2 passes ≈ 0.55 TFLOP; exp 2 × 0.54 G; pooled
-// keys staged 4096 blocks × ~8 chunks × 2 passes × 32 KB ≈ 2.1 GB from L2; insertions per row and
+// keys staged 4 groups × 512 blocks (128 rows) × ~16 chunks × 2 passes × 16 KB ≈ 1.1 GB from L2;
+// insertions per row and
 // lane ≈ 16 (first chunk) + ~13 · ln(512 / 32) / 4 later.
+// Query fragments are re-read (L2: at 186 KiB of shared memory an SM, L1 cannot keep them) per
+// chunk and voter: 128 KiB a step for 128 rows × 4 voters against 16 KiB of staged keys, ≈ 8.6 GB a
+// call at 16 heads and 34 GB at 64 — the reason for ROUTE_QVEC (fewer, wider loads in flight) and
+// the next step (a voter's queries held across chunks: the statistics pass voter-outer, keys
+// restaged per voter).
 // Main's version (serial quad insertion, 180 registers: 8 warps an SM) took 15 ms under ncu: 4.8 G
 // warp instructions at IPC 1.4, 146 M shared stores — issue- and latency-bound on the per-element
 // code, not on the tensor cores; hence few instructions per element and no serial chains here.
