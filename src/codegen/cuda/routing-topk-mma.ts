@@ -22,8 +22,7 @@
 // Work at 64K, 16 heads over 4 kv heads, topk 13, vote groups (per call): MMA 64K rows × 16 heads ×
 // ~512 causal blocks × D 128 × 2 flop × 2 (hi, lo) × 2 passes ≈ 0.55 TFLOP; exp 2 × 0.54 G; pooled
 // keys staged 4 groups × 512 blocks (128 rows) × ~16 chunks × 2 passes × 16 KB ≈ 1.1 GB from L2;
-// insertions per row and
-// lane ≈ 16 (first chunk) + ~13 · ln(512 / 32) / 4 later.
+// insertions per row and lane ≈ 16 (first chunk) + ~13 · ln(512 / 32) / 4 later.
 // Query fragments are re-read (L2: at 186 KiB of shared memory an SM, L1 cannot keep them) per
 // chunk and voter: 128 KiB a step for 128 rows × 4 voters against 16 KiB of staged keys, ≈ 8.6 GB a
 // call at 16 heads and 34 GB at 64 — the reason for ROUTE_QVEC (fewer, wider loads in flight) and
