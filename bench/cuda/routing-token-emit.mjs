@@ -23,6 +23,24 @@ const variants = [
   ['nsa_select', 'nsa_select', 'simt', 'f32', 64, 'causal'],
   ['tokenselect', 'tokenselect', undefined, 'bf16', 128, 'causal'],
 ];
+// Variants of the tensor-core ranking (routing-topk-mma.ts) on the default nsa_select artifact: the
+// same code with other constants (the launcher reads them too), timed beside the default.
+// (The default is 8 warps × 32-block chunks, 2 blocks an SM.)
+const rankVariants = [
+  ['w4kc64', { ROUTE_WARPS: 4, ROUTE_KC: 64, ROUTE_MINB: 3 }], // the previous default: 64 rows × 64 blocks
+  ['w16kc32', { ROUTE_WARPS: 16, ROUTE_KC: 32, ROUTE_MINB: 1 }], // 256 rows share each chunk, 1 block an SM
+  ['qvec', { ROUTE_QVEC: 1 }], // k permuted within 32: one 128-bit query load per row and two k-steps
+  ['qvec_u4', { ROUTE_QVEC: 1, ROUTE_KUNROLL: 4 }], // and four k-steps' loads in flight
+];
+function withConstants(code, values) {
+  let out = code;
+  for (const [name, v] of Object.entries(values)) {
+    const re = new RegExp(`constexpr int ${name} = \\d+;`, 'g');
+    if ((out.match(re) ?? []).length !== 1) throw new Error(`rank variant: expected one constexpr ${name}`);
+    out = out.replace(re, `constexpr int ${name} = ${v};`);
+  }
+  return out;
+}
 const index = [];
 for (const [file, entry, engine, dtype, headDim, mask] of variants) {
   const { artifact } = compile(readFileSync(join(root, 'stdlib', `${file}.attn`), 'utf8'), {
@@ -48,6 +66,14 @@ for (const [file, entry, engine, dtype, headDim, mask] of variants) {
     token,
     manifest: `${variant}.json`,
   });
+  if (entry !== 'nsa_select' || engine !== undefined) continue;
+  for (const [tag, values] of rankVariants) {
+    const name = `${variant}_${tag}`;
+    writeFileSync(join(out, `${name}.cu`), withConstants(artifact.code, values));
+    for (const [f, text] of Object.entries(artifact.files ?? {}))
+      writeFileSync(join(out, `${name}.${f.split('.').pop()}`), text);
+    index.push({ ...index[index.length - 1], variant: name, rank: tag, manifest: `${name}.json` });
+  }
 }
 writeFileSync(join(out, 'index.json'), JSON.stringify(index, null, 2) + '\n');
 if (!process.argv.includes('--no-build')) {

@@ -11,6 +11,9 @@ run by the token attention of src/codegen/cuda/token-attn.ts, and TokenSelect pr
    with the same selection (a block mask of the union of each 128-row q-block's selected blocks,
    with a mask_mod that applies each row's own blocks and causality) and causal SDPA for scale.
    TokenSelect (select topk(2048) by q . k vote heads, causal) prefill at 32K.
+   Beside them (separate rows, never instead): the same shapes with slowly drifting queries
+   (--local-q: neighbouring tokens' selections overlap, as a trained model's do), and the tensor-core
+   ranking's variants (routing-token-emit.mjs: other ROUTE_* constants) at --rank-sizes.
 
   node bench/cuda/routing-token-emit.mjs   (here: emits and builds bench/build/cuda-token)
   python3 bench/cuda/routing-token.py --build bench/build/cuda-token --out OUT [--quick]
@@ -124,11 +127,9 @@ def flex_same_selection(t, n, H, Hkv, S, dev):
     return row
 
 
-def bench_nsa(build, index, dev, sizes, heads, flex_at, sdpa, save, rows):
-    """Appends a row per (S, H) to `rows` and calls save() after each."""
-    e = next((x for x in index if x['variant'] == 'nsa_select_wgmma_bf16_d128'), None)
-    if e is None:
-        return rows
+def bench_nsa(build, e, dev, sizes, heads, flex_at, sdpa, save, rows, local_at=()):
+    """Appends a row per (S, H) to `rows` (and a drifting-query row per (S, H) in local_at) and
+    calls save() after each."""
     kern = Kernel(build, e)
     n, D = 64, 128
     for S in sizes:
@@ -170,11 +171,15 @@ def bench_nsa(build, index, dev, sizes, heads, flex_at, sdpa, save, rows):
             print(json.dumps(row), flush=True)
             rows.append(row)
             save()
+            if (S, H) in local_at:
+                rows.append(time_local_q(kern, t, row, n, D, S, H, Hkv))
+                print('local-q', json.dumps(rows[-1]), flush=True)
+                save()
             del t
             torch.cuda.empty_cache()
     # FlexAttention last: its compile (tens of seconds per shape) must not crowd out our timings.
     for row in rows:
-        if (row['S'], row['H']) not in flex_at or 'error' in row:
+        if (row['S'], row['H']) not in flex_at or 'error' in row or 'drifting' in row['pattern']:
             continue
         S, H = row['S'], row['H']
         t = R.run_kernel(kern, dict(B=1, H=H, Hkv=4, Nq=S, Nk=S), torch.bfloat16, D, dev, seed=7)
@@ -189,6 +194,46 @@ def bench_nsa(build, index, dev, sizes, heads, flex_at, sdpa, save, rows):
         del t
         torch.cuda.empty_cache()
     return rows
+
+
+def time_local_q(kern, t, base, n, D, S, H, Hkv):
+    """The same shape with queries that drift slowly along the sequence (runs of 64 tokens share a
+    direction, plus noise), as trained models' queries do: neighbouring tokens then pick overlapping
+    blocks. A separate row: the random-query row above stays the headline (every token gathers its
+    own ~16 blocks there)."""
+    q = t['q']
+    gen = torch.Generator(device=q.device).manual_seed(11)
+    B, Hq, Nq, _ = q.shape
+    runs = torch.randn(B, Hq, (Nq + 63) // 64, D, device=q.device, generator=gen).repeat_interleave(64, 2)[:, :, :Nq]
+    q.copy_((runs + 0.5 * q.float()).to(q.dtype))
+    row = dict(base, pattern=base['pattern'] + '_slowly_drifting_q')
+    for k_ in ('sdpa_causal_ms', 'sdpa_causal_tflops'):
+        row.pop(k_, None)
+    code, msg = kern.launch(t['args'], 0)
+    torch.cuda.synchronize()
+    if code != 0:
+        row['error'] = msg
+        return row
+    iters = 10 if S * H <= 65536 * 16 else 3
+    ms = R.median_ms(lambda: kern.launch(t['args'], 0), iters)
+    passes = per_pass_ms(lambda: kern.launch(t['args'], 0), 3)
+    a = t['args']
+    pairs = attended_pairs(t['idx'], n, a.q_offset, a.k_offset, S, H // Hkv)
+    flops = 4.0 * pairs * D
+    attn = passes.get('token_attn') or passes.get('attention')
+    rank = sum(v for k_, v in passes.items() if k_.startswith('route_'))
+    row.update(ms=round(ms, 3), passes_ms=passes, attended_pairs=pairs,
+               mean_keys_per_row=round(pairs / (S * H), 1),
+               end_to_end_tflops=round(flops / ms / 1e9, 1),
+               ranking_share=round(rank / max(ms, 1e-9), 3))
+    if attn:
+        row['attention_tflops'] = round(flops / attn / 1e9, 1)
+    # How much neighbouring tokens' selections overlap: distinct blocks per 4 consecutive tokens.
+    idx = t['idx'][0, 0, : (Nq // 4) * 4].long().view(-1, 4 * t['idx'].shape[-1])
+    srt = idx.sort(-1).values
+    distinct = ((srt[:, 1:] != srt[:, :-1]) & (srt[:, 1:] >= 0)).sum(-1) + (srt[:, :1] >= 0).sum(-1)
+    row['distinct_blocks_per_4_tokens'] = round(float(distinct.float().mean()), 1)
+    return row
 
 
 def bench_tokenselect(build, index, dev, seq):
@@ -228,6 +273,9 @@ def main():
     ap.add_argument('--sizes', default='16384,65536,131072')
     ap.add_argument('--heads', default='16,64')
     ap.add_argument('--flex', default='16384x16', help='SxH pairs for FlexAttention (each compiles once)')
+    ap.add_argument('--local-q', default='65536x16,65536x64',
+                    help='SxH pairs also timed with slowly drifting queries (overlapping selections)')
+    ap.add_argument('--rank-sizes', default='65536', help='sizes for the ranking variants')
     ap.add_argument('--no-sdpa', action='store_true')
     ap.add_argument('--no-tokenselect', action='store_true')
     ap.add_argument('--check-only', action='store_true')
@@ -253,7 +301,15 @@ def main():
         sizes = [int(x) for x in args.sizes.split(',') if x]
         heads = [int(x) for x in args.heads.split(',') if x]
         flex_at = {tuple(int(y) for y in x.split('x')) for x in args.flex.split(',') if x}
-        bench_nsa(args.build, index, dev, sizes, heads, flex_at, not args.no_sdpa, save, res['nsa'])
+        local_at = {tuple(int(y) for y in x.split('x')) for x in args.local_q.split(',') if x}
+        main = next((x for x in index if x['variant'] == 'nsa_select_wgmma_bf16_d128'), None)
+        if main is not None:
+            bench_nsa(args.build, main, dev, sizes, heads, flex_at, not args.no_sdpa, save, res['nsa'], local_at)
+        # The ranking's variants (routing-token-emit.mjs: other constants), at the rank sizes only.
+        rank_sizes = [int(x) for x in args.rank_sizes.split(',') if x]
+        for e in [x for x in index if x.get('rank')]:
+            res.setdefault('rank_variants', [])
+            bench_nsa(args.build, e, dev, rank_sizes, heads, set(), False, save, res['rank_variants'])
         if not args.no_tokenselect:
             res['tokenselect'] = bench_tokenselect(args.build, index, dev, 32768)
             print('tokenselect', json.dumps(res['tokenselect']), flush=True)

@@ -1,8 +1,9 @@
 #!/bin/bash
-# One device call for token-granular routing (issue #16), at most about 195 s: correctness of every
+# One device call for token-granular routing (issue #16), at most about 200 s: correctness of every
 # nsa_select artifact first (float64 routing reference, float32 attention on the kernel's own
 # indices; exit 1 on a failure, before any timing), then NSA-style at 16K/64K/128K × 16/64 query
-# heads over 4 kv heads (per pass, TFLOP/s over attended pairs, ranking share) beside FlexAttention
+# heads over 4 kv heads (per pass, TFLOP/s over attended pairs, ranking share; drifting-query rows and
+# the ranking's constant variants at 64K as separate rows) beside FlexAttention
 # with the same selection (16K, 16 heads) and causal SDPA, TokenSelect prefill at 32K; then
 # compute-sanitizer (memcheck, racecheck) on the token attention at a small GQA case.
 # Emit and build first, here:  npm run build && node bench/cuda/routing-token-emit.mjs
@@ -14,7 +15,7 @@ OUT=${OUT:-bench/build/routing-token-out}
 BUILD=${BUILD:-bench/build/cuda-token}
 mkdir -p "$OUT"
 nvidia-smi --query-gpu=name,clocks.sm,clocks.max.sm --format=csv,noheader | tee "$OUT/gpu.txt"
-timeout "${LIMIT_S:-140}" python3 bench/cuda/routing-token.py --build "$BUILD" --out "$OUT" "$@" 2>&1 | tee "$OUT/routing-token.log"
+timeout "${LIMIT_S:-150}" python3 bench/cuda/routing-token.py --build "$BUILD" --out "$OUT" "$@" 2>&1 | tee "$OUT/routing-token.log"
 rc=$?
 if [ "${SANITIZE:-1}" = 1 ]; then
   for tool in memcheck racecheck; do

@@ -42,6 +42,11 @@ const programs: readonly (readonly [string, number])[] = [
     64,
   ],
   [`attention p(${COUNT_PARAMS}) { route blocks(24) topk(top) by q . lnmean(k) ${FORCE_CLAUSE} }`, 64],
+  // One selection for all heads: the top-k's steps walk the chunk once per kv head.
+  [
+    `attention p(${COUNT_PARAMS}) { route blocks(4) topk(top) by q . mean(k) vote heads ${FORCE_CLAUSE}\n mask causal }`,
+    64,
+  ],
 ];
 
 const dir = scratchDir('routing-token-emu');
@@ -56,9 +61,21 @@ function compileFor(source: string, D: number): Compiled {
   });
 }
 
+// Program i + programs.length: program i with ROUTE_QVEC = 1 (the ranking's permuted k dimension
+// and 128-bit query loads, a bench variant until the H200 says which is faster).
+const QVEC = programs.length;
+function withQvec(c: Compiled): Compiled {
+  const from = 'constexpr int ROUTE_QVEC = 0;';
+  if (!c.artifact.code.includes(from)) throw new Error(`no "${from}" in the emitted code`);
+  const code = c.artifact.code.replace(from, 'constexpr int ROUTE_QVEC = 1;');
+  return { ...c, artifact: { ...c.artifact, code } };
+}
 const kernelFor = emulatedPrograms(
   dir,
-  (i) => compileFor(programs[i]![0], programs[i]![1]),
+  (i) => {
+    const [source, D] = programs[i % QVEC]!;
+    return i >= QVEC ? withQvec(compileFor(source, D)) : compileFor(source, D);
+  },
   buildTokenEmulation,
 );
 
@@ -67,8 +84,8 @@ let caseNo = 0;
 
 async function check(t: OffsetCase): Promise<void> {
   const { c, exe } = await kernelFor(t.program);
-  const [source, D] = programs[t.program]!;
-  const where = `\n${source}\ncase ${JSON.stringify(t)}`;
+  const [source, D] = programs[t.program % QVEC]!;
+  const where = `\n${source}${t.program >= QVEC ? ' (ROUTE_QVEC 1)' : ''}\ncase ${JSON.stringify(t)}`;
   const H = t.Hkv * t.group;
   const { B, Hkv, Nq, Nk } = t;
   const rand = rng(t.seed);
@@ -142,6 +159,35 @@ describe('raw-query block routing in bf16: tensor-core top-k and mma token atten
       );
       await check(fixed(p, { B: 2, Hkv: 1, group: 3, top: 0, f: 99, l: 0, Nk: 20, seed: 700 + p }));
     }
+  }, 600_000);
+
+  it('several 32-block chunks and query blocks: the pipelined staging, lists across chunks', async () => {
+    // Blocks of 3 / 8 / 4 keys: 134, 75 and 100 key blocks (3-5 chunks); 66-140 rows (140: 2 query
+    // blocks of 128 rows).
+    await check(fixed(2, { Nq: 140, Nk: 400, top: 5, f: 1, l: 2, seed: 801 }));
+    await check(fixed(0, { Nq: 70, Nk: 600, Hkv: 1, group: 4, top: 13, f: 1, l: 2, seed: 802 }));
+    await check(fixed(4, { Nq: 66, Nk: 400, Hkv: 2, group: 2, qOffset: 0, top: 7, f: 0, l: 1, seed: 803 }));
+  }, 600_000);
+
+  it('ROUTE_QVEC 1: keys split in the permuted k order match the 128-bit query fragments', async () => {
+    for (const p of [0, 2, 4]) {
+      await check(fixed(QVEC + p, { seed: 900 + p }));
+      await check(
+        fixed(QVEC + p, {
+          Hkv: 1,
+          group: 5,
+          qOffset: 7,
+          kOffset: 3,
+          top: 40,
+          f: 0,
+          l: 2,
+          Nq: 9,
+          seed: 910 + p,
+        }),
+      );
+    }
+    await check(fixed(QVEC + 2, { Nq: 140, Nk: 400, top: 5, f: 1, l: 2, seed: 921 }));
+    await check(fixed(QVEC + 0, { Nq: 70, Nk: 600, Hkv: 1, group: 4, top: 13, f: 1, l: 2, seed: 922 }));
   }, 600_000);
 
   it(`${runs} random shapes × ${programs.length} programs`, async () => {

@@ -40,6 +40,9 @@ inline int __syncthreads_or(int p) {
   emu::block_bar.wait();
   return r;
 }
+// uint4 (the ranking's 128-bit query loads), as CUDA's vector type.
+struct alignas(16) uint4 { unsigned x, y, z, w; };
+inline uint4 make_uint4(unsigned x, unsigned y, unsigned z, unsigned w) { return {x, y, z, w}; }
 inline unsigned emu_frag[32][32][6];
 // mma.sync m16n8k16 (row.col, f32 accumulators) for storage type S: lane L holds A[r][k] at
 // register (r >= 8) + 2 (k % 16 >= 8) of lane (r % 8) * 4 + (k % 8) / 2, half k % 2; B[k][n] at
@@ -71,6 +74,19 @@ void emu_mma(float (&c)[4], const unsigned (&x)[4], unsigned b0, unsigned b1, F 
   emu::warps[me / 32].bar.wait();
 }
 inline const void* emu_rows[32][32];
+// ldmatrix .x4: lane l gives the address of row l % 8 of matrix l / 8; register m of lane t gets
+// (row t / 4, columns 2 (t % 4) and 2 (t % 4) + 1) of matrix m.
+template <class S> void emu_ldsm(unsigned (&r)[4], const S* p) {
+  const unsigned me = threadIdx.x, lane = me % 32;
+  emu_rows[me / 32][lane] = p;
+  emu::warps[me / 32].bar.wait();
+  for (int m = 0; m < 4; ++m) {
+    const S* row = static_cast<const S*>(emu_rows[me / 32][8 * m + lane / 4]);
+    const S two[2] = {row[2 * (lane % 4)], row[2 * (lane % 4) + 1]};
+    memcpy(&r[m], two, 4);
+  }
+  emu::warps[me / 32].bar.wait();
+}
 // ldmatrix .x4 .trans: lane l gives the address of row l % 8 of matrix l / 8; register m of lane t
 // gets (row 2 (t % 4), column t / 4) and (row 2 (t % 4) + 1, column t / 4) of matrix m.
 template <class S> void emu_ldsm_t(unsigned (&r)[4], const S* p) {
@@ -96,6 +112,22 @@ const ptxHelpers: readonly (readonly [RegExp, string])[] = [
   [
     /__device__ __forceinline__ void tok_cp16\(T\* dst, const T\* src\) \{[\s\S]*?\n\}/,
     '__device__ __forceinline__ void tok_cp16(T* dst, const T* src) { memcpy(dst, src, 16); }',
+  ],
+  [
+    /__device__ __forceinline__ void route_ldsm\(unsigned \(&r\)\[4\], const T\* p\) \{[\s\S]*?\n\}/,
+    '__device__ __forceinline__ void route_ldsm(unsigned (&r)[4], const T* p) { emu_ldsm<T>(r, p); }',
+  ],
+  [
+    /__device__ __forceinline__ void route_cp16\(float\* dst, const float\* src\) \{[\s\S]*?\n\}/,
+    '__device__ __forceinline__ void route_cp16(float* dst, const float* src) { memcpy(dst, src, 16); }',
+  ],
+  [
+    /__device__ __forceinline__ void route_cp_commit\(\) \{[^\n]*\}/,
+    '__device__ __forceinline__ void route_cp_commit() {}',
+  ],
+  [
+    /__device__ __forceinline__ void route_cp_wait_all\(\) \{[^\n]*\}/,
+    '__device__ __forceinline__ void route_cp_wait_all() {}',
   ],
   [
     /template <int N> __device__ __forceinline__ void tok_cp_wait\(\) \{[\s\S]*?\n\}/,
@@ -228,11 +260,14 @@ export async function runTokenRouting(
     spec.summaries(a, kern, c);
     launch(entry('route_pool_k'), [nkb, Hkv, B], 128);
     const ktop = c.counts[0];
-    if (cap > 0 && ktop <= constant(a.code, 'ROUTE_KMAX')) {
-      // route_tc_smem: split keys, per-row lists and counts, vote statistics.
-      const nv = r.source.vote === 'heads' ? H : r.source.vote === 'groups' ? H / Hkv : 1;
-      const smem = 2 * 2 * 64 * (D + 8) + 8 * 64 * ktop + 4 * 64 + (r.source.vote ? 8 * 64 * nv : 0);
-      launch(entry('route_topk_tc'), [cdiv(Nq, 64), G, B], 128, smem);
+    // route_tc_smem: the f32 chunk, split keys, four lists per row and their lengths, vote statistics.
+    const nv = r.source.vote === 'heads' ? H : r.source.vote === 'groups' ? H / Hkv : 1;
+    const MQ = 16 * constant(a.code, 'ROUTE_WARPS');
+    const KC = constant(a.code, 'ROUTE_KC');
+    const tcSmem =
+      4 * KC * D + 2 * 2 * KC * (D + 8) + 8 * MQ * 4 * ktop + 16 * MQ + (r.source.vote ? 8 * MQ * nv : 0);
+    if (cap > 0 && ktop <= constant(a.code, 'ROUTE_KMAX') && tcSmem <= 227 * 1024) {
+      launch(entry('route_topk_tc'), [cdiv(Nq, MQ), G, B], 2 * MQ, tcSmem);
     } else if (cap > 0) {
       const UT = constant(a.code, 'ROUTE_UT');
       const smem = 4 * (UT * D + UT * nkb * (r.source.vote ? 2 : 1) + 2 * UT);
