@@ -94,3 +94,17 @@ export function sharedStorage(formats: TensorFormats): StorageDType {
     throw new Error('internal: q, k, v and out have different storage formats, which no backend runs yet');
   return first.dtype;
 }
+
+/**
+ * The tensors that list salient tokens by index (`salient … from t`, t: i32[batch, kv_heads, n]) of
+ * the quantized caches, each once, k before v: each backend scatters them into per-token flags.
+ */
+export function salientIndexLists(f: TensorFormats): string[] {
+  const out: string[] = [];
+  for (const t of [f.k, f.v]) {
+    if (t.kind !== 'quant' || t.format.kind !== 'int' || !t.format.salient || t.salient === undefined)
+      continue;
+    if (t.format.salient.by === 'index' && !out.includes(t.salient)) out.push(t.salient);
+  }
+  return out;
+}

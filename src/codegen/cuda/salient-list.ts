@@ -8,6 +8,7 @@
 // list is in any order (a search needs it sorted, or N reads per element), and the scatter costs
 // one pass over Nk ints per (b, h) — less than one read of the cache's codes.
 import type { AttentionKernel } from '../../ir/kernel.js';
+import { salientIndexLists } from '../../ir/formats.js';
 import type { EntryPoint } from '../artifact.js';
 import type { CudaLayout } from './layout.js';
 import { ARGS, dimText } from './rules.js';
@@ -15,16 +16,7 @@ import { ARGS, dimText } from './rules.js';
 const THREADS = 256;
 
 /** The index-list tensors of a kernel's quantized caches (each once), in k, v order. */
-export function salientLists(k: AttentionKernel): string[] {
-  const out: string[] = [];
-  for (const w of ['k', 'v'] as const) {
-    const f = k.formats[w];
-    if (f.kind !== 'quant' || f.format.kind !== 'int' || !f.format.salient || f.salient === undefined)
-      continue;
-    if (f.format.salient.by === 'index' && !out.includes(f.salient)) out.push(f.salient);
-  }
-  return out;
-}
+export const salientLists = (k: AttentionKernel): string[] => salientIndexLists(k.formats);
 
 /** The Args key of tensor `t`'s flag workspace. */
 export const salientFlagsKey = (t: string): string => `salient:${t}`;

@@ -6,22 +6,14 @@
 // its Nk flags, then flags every entry in [0, Nk). The dequantizing function reads the flag there
 // (dequant.ts). A scatter rather than a search per key: the list is in any order.
 import type { AttentionKernel, TensorSlot } from '../../ir/kernel.js';
+import { salientIndexLists } from '../../ir/formats.js';
 import type { Binding, EntryPoint } from '../artifact.js';
 import { dimText, tensorVar } from './rules.js';
 
 const THREADS = 64;
 
-/** The index-list tensors of a kernel's quantized caches (each once). */
-export function wgslSalientLists(k: AttentionKernel): string[] {
-  const out: string[] = [];
-  for (const w of ['k', 'v'] as const) {
-    const f = k.formats[w];
-    if (f.kind !== 'quant' || f.format.kind !== 'int' || !f.format.salient || f.salient === undefined)
-      continue;
-    if (f.format.salient.by === 'index' && !out.includes(f.salient)) out.push(f.salient);
-  }
-  return out;
-}
+/** The index-list tensors of a kernel's quantized caches (each once), in k, v order. */
+export const wgslSalientLists = (k: AttentionKernel): string[] => salientIndexLists(k.formats);
 
 /** WGSL variable of list `t`'s flags (the binding is `<t>_flags`). */
 export const salientFlagsVar = (t: string): string => `sf_${t}`;
