@@ -72,7 +72,7 @@ const eachElement = (body: readonly string[]): string[] => [
 ];
 
 /** P = exp(score′ − lse) per element (0 where masked or past the ends), and the carried values. */
-function elementStep(x: BackwardMmaExprs): string[] {
+export function elementStep(x: BackwardMmaExprs): string[] {
   const carried = [x.dScore, ...x.dParams, ...x.loads.flatMap((l) => [l.d, ...l.index])];
   const stored = carried.filter((c) => c.slot !== undefined);
   const maskTest = x.mask ? [...x.mask.stmts, `ok = ok && (${x.mask.text});`] : [];
@@ -92,8 +92,15 @@ function elementStep(x: BackwardMmaExprs): string[] {
   ]);
 }
 
-/** dscore′ = P·(dP − delta); the param/tensor gradients; dS = dscore′·∂score′/∂score, in s. */
-function dsStep(x: BackwardMmaExprs, deterministic: boolean): string[] {
+/**
+ * dscore′ = P·(dP − delta); the param/tensor gradients; dS = dscore′·∂score′/∂score, in s and (unless
+ * deterministic) at `dsAt` in shared memory, the element offset of (query ql, key kl) in Ss.
+ */
+export function dsStep(
+  x: BackwardMmaExprs,
+  deterministic: boolean,
+  dsAt = 'swz<BN>(ql, kl & ~7) + (kl & 7)',
+): string[] {
   const loads = x.loads.map((l) => {
     const idx = l.index.map(read);
     const ok = idx.map((v, i) => `${v} >= 0 && ${v} < ${l.dims[i]!}`).join(' && ');
@@ -106,9 +113,7 @@ function dsStep(x: BackwardMmaExprs, deterministic: boolean): string[] {
     // Deterministic mode: the dQ kernel sums the param gradients (tensor ones are refused).
     ...(deterministic ? [] : [...x.dParams.map((c, n) => `gp[${n}] += dsp * ${read(c)};`), ...loads]),
     `s[j][e] = dsp * ${read(x.dScore)};`,
-    ...(deterministic
-      ? []
-      : ['Ss[swz<BN>(ql, kl & ~7) + (kl & 7)] = from_f32(s[j][e]); // dS, [query][key]']),
+    ...(deterministic ? [] : [`Ss[${dsAt}] = from_f32(s[j][e]); // dS, [query][key]`]),
   ]);
 }
 

@@ -11,7 +11,7 @@ import { mmaDeviceHelpers } from './mma-device.js';
  * fragment of the warp's 16 rows); B (16×N) by descriptor, MN-major (`transB`) or K-major.
  * Accumulator d[j][e] is operand 4j + e, which gives it the mma.sync m16n8 layout per n-tile.
  */
-function wgmmaFn(
+export function wgmmaFn(
   name: string,
   n: number,
   dtype: 'f16' | 'bf16',
