@@ -7,6 +7,7 @@ import { CompileError, error } from './diagnostics.js';
 import { renderWgslBackward, type WgslBackwardArtifact } from './codegen/wgsl/backward.js';
 import { renderCudaBackward, type CudaBackwardArtifact } from './codegen/cuda/backward.js';
 import { renderCudaBackwardMma, type CudaBackwardMmaArtifact } from './codegen/cuda/backward-mma.js';
+import { renderCudaBackwardWgmma, type CudaBackwardWgmmaArtifact } from './codegen/cuda/backward-wgmma.js';
 
 export interface CompiledBackward extends Compiled {
   readonly backward: WgslBackwardArtifact;
@@ -66,6 +67,35 @@ export function compileCudaBackwardMma(
     return {
       ...compiled,
       backward: renderCudaBackwardMma(compiled.kernel, { deterministic: deterministic === true }),
+    };
+  } catch (e) {
+    throw new CompileError([error((e as Error).message, compiled.decl.decl.nameSpan)], source);
+  }
+}
+
+export interface CompiledCudaBackwardWgmma extends Compiled {
+  readonly backward: CudaBackwardWgmmaArtifact;
+}
+
+/**
+ * As compileCudaBackwardMma, with the dK/dV kernel on wgmma (sm_90a, codegen/cuda/backward-wgmma.ts);
+ * the deterministic mode's dq kernel stays on mma.sync.
+ */
+export function compileCudaBackwardWgmma(
+  source: string,
+  options: Parameters<typeof compileCudaBackwardMma>[1],
+): CompiledCudaBackwardWgmma {
+  const { deterministic, ...compileOptions } = options;
+  const compiled = compile(source, {
+    ...compileOptions,
+    target: 'cuda',
+    lse: true,
+    schedule: { engine: 'mma', ...options.schedule },
+  });
+  try {
+    return {
+      ...compiled,
+      backward: renderCudaBackwardWgmma(compiled.kernel, { deterministic: deterministic === true }),
     };
   } catch (e) {
     throw new CompileError([error((e as Error).message, compiled.decl.decl.nameSpan)], source);
