@@ -5,7 +5,7 @@ import { basename, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import type { Artifact } from '../codegen/artifact.js';
 import { emitKernelModule, emitRuntimeModule } from '../codegen/emit-ts.js';
 import { formatFiles } from '../codegen/emit-ts-format.js';
-import { cudaBackwardBeside } from '../backward.js';
+import { backwardEngineRefusal, cudaBackwardBeside, type CudaBackwardEngine } from '../backward.js';
 import { compile } from '../compile.js';
 import { dumpIR } from '../ir/dump.js';
 import type { ImportanceMode, StorageDType } from '../ir/kernel.js';
@@ -33,6 +33,12 @@ export interface CompileFlags {
   'wgsl-engine'?: string | undefined;
   json?: boolean | undefined;
   backward?: boolean | undefined;
+  'backward-engine'?: string | undefined;
+}
+
+export function parseBackwardEngine(raw: string | undefined): CudaBackwardEngine | undefined {
+  if (raw === undefined || raw === 'simt' || raw === 'mma' || raw === 'wgmma') return raw;
+  throw new UsageError(`--backward-engine expects simt, mma or wgmma, got \`${raw}\``);
 }
 
 /** `file` relative to the working directory, or its base name when it lies outside it. */
@@ -95,6 +101,9 @@ export function compileCommand(source: string, file: string, f: CompileFlags): n
   if (wgslEngine && target !== 'wgsl')
     throw new UsageError(`--wgsl-engine ${wgslEngine} needs --target wgsl`);
   if (f.backward && dump !== undefined) throw new UsageError('--backward does not go with --dump-ir');
+  const backwardEngine = parseBackwardEngine(f['backward-engine']);
+  if (backwardEngine && (!f.backward || target !== 'cuda'))
+    throw new UsageError(`--backward-engine ${backwardEngine} needs --backward and --target cuda`);
   const headDim = positiveInt('dim', f.dim, 64);
   // Generated files name their source, and must not carry this machine's absolute paths.
   const name = portableName(file);
@@ -140,14 +149,22 @@ export function compileCommand(source: string, file: string, f: CompileFlags): n
   if (!files || !Object.keys(files).some((n) => n.endsWith('.json')))
     written[`${artifact.name}.json`] = JSON.stringify({ ...rest, code: main }, null, 2) + '\n';
   if (f.backward) {
-    // The f32 SIMT backward (src/backward.ts), listed in the manifest for attnc.torch's autograd.
+    // The backward (src/backward.ts: SIMT f32, or mma/wgmma in the kernel's dtype), listed in the
+    // manifest for attnc.torch's autograd.
     const options = {
       file: name,
       headDim,
       valueDim: positiveInt('value-dim', f['value-dim'], headDim),
       lse: !f['no-lse'],
     };
-    const bwd = cudaBackwardBeside(source, { ...options, ...(f.entry ? { entry: f.entry } : {}) });
+    const dtype = parseDtype(f.dtype, 'bf16');
+    const refusal = backwardEngine && backwardEngineRefusal(backwardEngine, dtype, f.arch ?? 'sm_90a');
+    if (refusal) throw new UsageError(`--backward-engine: ${refusal}`);
+    const bwd = cudaBackwardBeside(
+      source,
+      { ...options, ...(f.entry ? { entry: f.entry } : {}) },
+      { dtype, ...(backwardEngine ? { engine: backwardEngine } : {}) },
+    );
     const manifestName = `${artifact.name}.json`;
     const manifest = JSON.parse(written[manifestName]!) as Record<string, unknown>;
     written[manifestName] = JSON.stringify({ ...manifest, backward: bwd.manifest }, null, 2) + '\n';
