@@ -59,9 +59,10 @@ def cache_dir():
 
 class BuildOptions:
     """What the CLI compiles a source with: entry (None: the file's first), dtype, head and value
-    dims (value_dim None: the head dim), whether to write lse, and the arch."""
+    dims (value_dim None: the head dim), whether to write lse, the arch, and the backward's engine
+    (None: the CLI's default, SIMT for f32 and mma.sync for f16/bf16; 'simt', 'mma' or 'wgmma')."""
 
-    def __init__(self, entry=None, dtype='bf16', head_dim=64, value_dim=None, lse=True, arch='sm_90a', backward=True):
+    def __init__(self, entry=None, dtype='bf16', head_dim=64, value_dim=None, lse=True, arch='sm_90a', backward=True, backward_engine=None):
         if dtype not in STORAGE_DTYPES:
             raise BuildError(f'dtype {dtype!r}: attnc kernels are built for {", ".join(STORAGE_DTYPES)}')
         for what, dim in (('head_dim', head_dim), ('value_dim', value_dim)):
@@ -69,11 +70,15 @@ class BuildOptions:
                 raise BuildError(f'{what} must be a positive int, got {dim!r}')
         self.entry, self.dtype, self.head_dim, self.value_dim = entry, dtype, head_dim, value_dim
         self.lse, self.arch = bool(lse), arch
-        self.backward = bool(backward)  # also the f32 backward (the CLI's --backward), for autograd
+        self.backward = bool(backward)  # also the backward (the CLI's --backward), for autograd
+        if backward_engine not in (None, 'simt', 'mma', 'wgmma'):
+            raise BuildError(f'backward_engine {backward_engine!r}: expected None, simt, mma or wgmma')
+        self.backward_engine = backward_engine
 
     def as_dict(self):
         return dict(
-            entry=self.entry, dtype=self.dtype, head_dim=self.head_dim, value_dim=self.value_dim, lse=self.lse, arch=self.arch, backward=self.backward
+            entry=self.entry, dtype=self.dtype, head_dim=self.head_dim, value_dim=self.value_dim, lse=self.lse, arch=self.arch, backward=self.backward,
+            backward_engine=self.backward_engine,
         )
 
     def cli_args(self):
@@ -86,6 +91,8 @@ class BuildOptions:
             args.append('--no-lse')
         if self.backward and self.lse:  # the backward recomputes P from lse
             args.append('--backward')
+            if self.backward_engine is not None:
+                args += ['--backward-engine', self.backward_engine]
         return args + list(arch_by_name(self.arch).cli_args)
 
 

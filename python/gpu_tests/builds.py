@@ -30,6 +30,13 @@ BUILDS = [
     ('stdlib/nsa_select.attn', dict(dtype='bf16', head_dim=64)),
     (WINDOW_SOURCE, dict(dtype='f16', head_dim=64)),
     ('stdlib/paged-decode.attn', dict(dtype='bf16', head_dim=64)),
+    # test_autograd_tensor_cores.py (the bf16 builds above get the default mma backward) and the
+    # bit-exact torch.compile check of test_autograd.py (SIMT: deterministic).
+    ('stdlib/causal.attn', dict(dtype='bf16', head_dim=64, backward_engine='wgmma')),
+    ('stdlib/causal.attn', dict(dtype='bf16', head_dim=128, backward_engine='wgmma')),
+    ('stdlib/softcap.attn', dict(dtype='bf16', head_dim=128)),
+    ('stdlib/softcap.attn', dict(dtype='bf16', head_dim=128, backward_engine='wgmma')),
+    ('stdlib/document.attn', dict(dtype='bf16', head_dim=64, backward_engine='simt')),
 ]
 
 # Context parallelism (test_cp.py): each kernel and its ring variant (attnc.distributed_build).
