@@ -110,11 +110,13 @@ export function compileCudaBackwardWgmma(
 export type CudaBackwardEngine = 'simt' | 'mma' | 'wgmma';
 
 /**
- * The engine `attnc compile --backward` picks when none is asked for: SIMT for f32, else the
- * tensor-core one. mma.sync until the wgmma backward has passed its device check (bench/cuda/backward.sh).
+ * The engines `attnc compile --backward` tries, in order, when none is asked for: SIMT for f32;
+ * for f16/bf16 wgmma on sm_90a (it passed its H200 check: bench/cuda/backward.sh), then mma.sync,
+ * then SIMT, each taken where the one before cannot take the kernel (head dims, shared memory).
  */
-export function defaultBackwardEngine(dtype: StorageDType): CudaBackwardEngine {
-  return dtype === 'f32' ? 'simt' : 'mma';
+export function defaultBackwardEngines(dtype: StorageDType, arch: string): readonly CudaBackwardEngine[] {
+  if (dtype === 'f32') return ['simt'];
+  return arch === 'sm_90a' ? ['wgmma', 'mma', 'simt'] : ['mma', 'simt'];
 }
 
 /** Why `engine` cannot serve a `dtype` kernel built for `arch` (undefined when it can). */
@@ -178,28 +180,37 @@ function backwardFor(
  * The backward beside a CUDA forward artifact: its .cu file (name -> text) and the manifest's
  * `backward` entry. A kernel without one (routing/selection, quantized caches, no lse) gets
  * `available: false` and the reason, so callers can say why instead of failing the forward.
- * `engine` undefined: defaultBackwardEngine, falling back to simt where the tensor-core one
- * cannot take the kernel (head dims, value dim); an engine asked for is not replaced.
+ * `engine` undefined: the first of defaultBackwardEngines that takes the kernel; an engine asked
+ * for is not replaced.
  */
 export function cudaBackwardBeside(
   source: string,
   options: BesideOptions,
-  choice: { readonly engine?: CudaBackwardEngine; readonly dtype?: StorageDType } = {},
+  choice: {
+    readonly engine?: CudaBackwardEngine;
+    readonly dtype?: StorageDType;
+    readonly arch?: string;
+  } = {},
 ): { files: Record<string, string>; manifest: CudaBackwardManifest } {
   const none = (reason: string) => ({ files: {}, manifest: { available: false as const, reason } });
   if (options.lse === false) return none('the backward needs the forward to write lse (built with --no-lse)');
   const dtype = choice.dtype ?? 'f32';
-  let engine = choice.engine ?? defaultBackwardEngine(dtype);
-  let b: CudaBackwardArtifact | CudaBackwardMmaArtifact | CudaBackwardWgmmaArtifact;
-  let kernel: Compiled['kernel'];
+  const engines = choice.engine ? [choice.engine] : defaultBackwardEngines(dtype, choice.arch ?? 'sm_90a');
+  let engine = engines[0]!;
+  let b: CudaBackwardArtifact | CudaBackwardMmaArtifact | CudaBackwardWgmmaArtifact | undefined;
+  let kernel: Compiled['kernel'] | undefined;
   try {
-    try {
-      ({ kernel, backward: b } = backwardFor(source, options, engine, dtype));
-    } catch (e) {
-      if (!(e instanceof CompileError) || choice.engine !== undefined || engine === 'simt') throw e;
-      engine = 'simt'; // the default tensor-core engine cannot take this kernel: the f32 one can
-      ({ kernel, backward: b } = backwardFor(source, options, engine, dtype));
+    for (const [i, next] of engines.entries()) {
+      engine = next;
+      try {
+        ({ kernel, backward: b } = backwardFor(source, options, engine, dtype));
+        break;
+      } catch (e) {
+        // The default engine cannot take this kernel: the next one may (the last one says why not).
+        if (!(e instanceof CompileError) || i === engines.length - 1) throw e;
+      }
     }
+    if (!kernel || !b) throw new Error('unreachable: no backward engine tried');
     if (kernel.formats.paged) return none('the backward reads packed K/V; a paged cache is for inference');
   } catch (e) {
     if (!(e instanceof CompileError)) throw e;

@@ -60,7 +60,8 @@ def cache_dir():
 class BuildOptions:
     """What the CLI compiles a source with: entry (None: the file's first), dtype, head and value
     dims (value_dim None: the head dim), whether to write lse, the arch, and the backward's engine
-    (None: the CLI's default, SIMT for f32 and mma.sync for f16/bf16; 'simt', 'mma' or 'wgmma')."""
+    (None: the CLI's default, SIMT for f32, for f16/bf16 wgmma on sm_90a and mma.sync before it;
+    'simt', 'mma' or 'wgmma')."""
 
     def __init__(self, entry=None, dtype='bf16', head_dim=64, value_dim=None, lse=True, arch='sm_90a', backward=True, backward_engine=None):
         if dtype not in STORAGE_DTYPES:

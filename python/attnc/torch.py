@@ -148,7 +148,7 @@ def load(path_or_source, entry=None, dtype=None, head_dim=None, value_dim=None, 
     first). dtype (torch.bfloat16/float16/float32 or 'bf16'/'f16'/'f32'), head_dim and value_dim fix
     the build; None builds per call from the inputs (each variant is built once and cached).
     backward_engine: the autograd backward's engine ('simt', 'mma', 'wgmma'; None: SIMT for f32,
-    mma.sync for f16/bf16)."""
+    wgmma on sm_90a and mma.sync before it for f16/bf16)."""
     dtype = dtype_name(dtype)
     source, path = build.read_source(str(path_or_source))
     vd = None if value_dim is None or value_dim == (head_dim or 64) else value_dim

@@ -30,12 +30,12 @@ BUILDS = [
     ('stdlib/nsa_select.attn', dict(dtype='bf16', head_dim=64)),
     (WINDOW_SOURCE, dict(dtype='f16', head_dim=64)),
     ('stdlib/paged-decode.attn', dict(dtype='bf16', head_dim=64)),
-    # test_autograd_tensor_cores.py (the bf16 builds above get the default mma backward) and the
+    # test_autograd_tensor_cores.py (the 16-bit builds above get the default, wgmma on sm_90a) and the
     # bit-exact torch.compile check of test_autograd.py (SIMT: deterministic).
-    ('stdlib/causal.attn', dict(dtype='bf16', head_dim=64, backward_engine='wgmma')),
-    ('stdlib/causal.attn', dict(dtype='bf16', head_dim=128, backward_engine='wgmma')),
+    ('stdlib/causal.attn', dict(dtype='bf16', head_dim=64, backward_engine='mma')),
+    ('stdlib/causal.attn', dict(dtype='bf16', head_dim=128, backward_engine='mma')),
     ('stdlib/softcap.attn', dict(dtype='bf16', head_dim=128)),
-    ('stdlib/softcap.attn', dict(dtype='bf16', head_dim=128, backward_engine='wgmma')),
+    ('stdlib/softcap.attn', dict(dtype='bf16', head_dim=128, backward_engine='mma')),
     ('stdlib/document.attn', dict(dtype='bf16', head_dim=64, backward_engine='simt')),
 ]
 

@@ -1,5 +1,5 @@
 """The tensor-core backwards in manifests, without torch or a GPU: `attnc compile --backward` on an
-f16/bf16 kernel lists mma.sync by default (wgmma when asked), in the kernel's dtype, with the
+f16/bf16 kernel lists wgmma by default on sm_90a (mma.sync on sm_80), in the kernel's dtype, with the
 partials-size function and the dq_acc scratch; attnc.backward sizes the scratch per engine."""
 import ctypes
 
@@ -11,7 +11,7 @@ from attnc.errors import ManifestError
 from attnc.manifest import Manifest
 
 
-def test_a_16_bit_kernel_gets_the_mma_backward_by_default(manifests):
+def test_a_16_bit_sm_80_kernel_gets_the_mma_backward_by_default(manifests):
     m = manifests['softcap_mma']
     b = m.backward
     assert m.no_backward_reason() is None
@@ -22,7 +22,7 @@ def test_a_16_bit_kernel_gets_the_mma_backward_by_default(manifests):
         assert 'mma.sync' in f.read()
 
 
-def test_wgmma_when_asked_and_simt_for_f32(manifests):
+def test_wgmma_by_default_on_sm_90a_and_simt_for_f32(manifests):
     w = manifests['causal_wgmma'].backward
     assert (w.engine, w.dtype, w.partials) == ('wgmma', 'f16', 'attnc_causal_backward_partials')
     s = manifests['sink_calibration'].backward

@@ -24,7 +24,7 @@ export const commands: Readonly<Record<CommandName, CommandSpec>> = {
                      [--shader-f16]   (wgsl: the target device has shader-f16, for --dtype f16)
                      [--wgsl-engine row|coop]   (wgsl; default row: coop is for GPUs, row for CPU adapters)
                      [--backward]   (wgsl with --emit: the module exports backward(); cuda: NAME_backward.cu)
-                     [--backward-engine simt|mma|wgmma]   (cuda; default simt for f32, else mma)
+                     [--backward-engine simt|mma|wgmma]   (cuda; default: f32 simt, sm_90a wgmma, else mma)
                      [--json]   (one JSON document on stdout: docs/CLI.md)`,
     flags: [
       'target',

@@ -158,12 +158,13 @@ export function compileCommand(source: string, file: string, f: CompileFlags): n
       lse: !f['no-lse'],
     };
     const dtype = parseDtype(f.dtype, 'bf16');
-    const refusal = backwardEngine && backwardEngineRefusal(backwardEngine, dtype, f.arch ?? 'sm_90a');
+    const arch = f.arch ?? 'sm_90a';
+    const refusal = backwardEngine && backwardEngineRefusal(backwardEngine, dtype, arch);
     if (refusal) throw new UsageError(`--backward-engine: ${refusal}`);
     const bwd = cudaBackwardBeside(
       source,
       { ...options, ...(f.entry ? { entry: f.entry } : {}) },
-      { dtype, ...(backwardEngine ? { engine: backwardEngine } : {}) },
+      { dtype, arch, ...(backwardEngine ? { engine: backwardEngine } : {}) },
     );
     const manifestName = `${artifact.name}.json`;
     const manifest = JSON.parse(written[manifestName]!) as Record<string, unknown>;

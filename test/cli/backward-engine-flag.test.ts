@@ -1,6 +1,7 @@
 // `attnc compile --backward --backward-engine simt|mma|wgmma`: which CUDA backward the manifest
 // lists (its engine, dtype and the tensor-core engines' partials function), the default (SIMT for
-// f32, else mma.sync; SIMT where the tensor-core one cannot take the head dims), and the refusals.
+// f32; f16/bf16: wgmma on sm_90a, else mma.sync; SIMT where neither takes the head dims), and the
+// refusals.
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -23,8 +24,11 @@ function backwardOf(...extra: string[]): { b: Record<string, unknown>; code: str
 }
 
 describe('attnc compile --backward-engine', () => {
-  it('defaults to mma.sync for 16-bit kernels and SIMT for f32', () => {
-    const bf16 = backwardOf('--dim', '128');
+  it('defaults to wgmma on sm_90a, mma.sync on sm_80 for 16-bit kernels, and SIMT for f32', () => {
+    const hopper = backwardOf('--dim', '128');
+    expect(hopper.b).toMatchObject({ engine: 'wgmma', dtype: 'bf16' });
+    expect(hopper.code).toContain('wgmma.mma_async');
+    const bf16 = backwardOf('--dim', '128', '--arch', 'sm_80');
     expect(bf16.b).toMatchObject({
       engine: 'mma',
       dtype: 'bf16',
@@ -44,10 +48,10 @@ describe('attnc compile --backward-engine', () => {
     expect(asked.reason).toMatch(/schedule|headDim/);
   });
 
-  it('gives wgmma and simt when asked', () => {
-    const w = backwardOf('--dtype', 'f16', '--backward-engine', 'wgmma');
-    expect(w.b).toMatchObject({ engine: 'wgmma', dtype: 'f16' });
-    expect(w.code).toContain('wgmma.mma_async');
+  it('gives mma and simt when asked', () => {
+    const m = backwardOf('--dtype', 'f16', '--backward-engine', 'mma');
+    expect(m.b).toMatchObject({ engine: 'mma', dtype: 'f16' });
+    expect(m.code).not.toContain('wgmma.mma_async');
     expect(backwardOf('--backward-engine', 'simt').b).toMatchObject({ engine: 'simt', dtype: 'f32' });
   });
 
