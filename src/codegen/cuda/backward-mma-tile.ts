@@ -71,8 +71,11 @@ const eachElement = (body: readonly string[]): string[] => [
   '}',
 ];
 
-/** P = exp(score′ − lse) per element (0 where masked or past the ends), and the carried values. */
-export function elementStep(x: BackwardMmaExprs): string[] {
+/**
+ * P = exp(score′ − lse) per element (0 where masked or past the ends), and the carried values.
+ * `runtimeMask`: MASKED is a run-time bool (one copy of the tile body), not a template constant.
+ */
+export function elementStep(x: BackwardMmaExprs, runtimeMask = false): string[] {
   const carried = [x.dScore, ...x.dParams, ...x.loads.flatMap((l) => [l.d, ...l.index])];
   const stored = carried.filter((c) => c.slot !== undefined);
   const maskTest = x.mask ? [...x.mask.stmts, `ok = ok && (${x.mask.text});`] : [];
@@ -81,7 +84,7 @@ export function elementStep(x: BackwardMmaExprs): string[] {
     '(void)kpos; (void)qpos;',
     'const float x = s[j][e] * a.scale;',
     'bool ok = true;',
-    'if constexpr (MASKED) {',
+    runtimeMask ? 'if (MASKED) {' : 'if constexpr (MASKED) {',
     '  ok = k0 + kl < a.Nk && q0 + ql < a.Nq;',
     ...indent(maskTest, '  '),
     '}',

@@ -83,11 +83,12 @@ export const dqStep = [
   '}',
 ];
 
-/** The `tile(masked, qt, buf)` lambda of the wgmma dK/dV kernel. */
+/** The `tile(MASKED, qt, buf)` lambda of the wgmma dK/dV kernel. */
 export function wgmmaTileLambda(x: BackwardMmaExprs, deterministic: boolean): string[] {
   return [
-    'auto tile = [&](auto masked, const int qt, const int buf) {',
-    '  constexpr bool MASKED = decltype(masked)::value;',
+    // MASKED is a run-time flag: two inlined copies of this body (masked, full) cost 64-190 bytes
+    // of spills at D = 128 (the register allocator plans both in one loop); one copy, 0-20.
+    'auto tile = [&](const bool MASKED, const int qt, const int buf) {',
     '  const int q0 = qt * BM;',
     '  const T* Qb = Qs + buf * (BM * D);',
     '  const T* Ob = Os + buf * (BM * DV);',
@@ -107,7 +108,7 @@ export function wgmmaTileLambda(x: BackwardMmaExprs, deterministic: boolean): st
     '  wg_commit();',
     '  wg_wait<1>();',
     '  acc_fence(s);',
-    ...indent(elementStep(x), '  '),
+    ...indent(elementStep(x, true), '  '),
     '  // dV += Pᵀ·dO (in flight while dS is computed).',
     ...indent(gemmRegA('dv', 's', 'DV', 'ot_d'), '  '),
     '  wg_wait<1>();',

@@ -105,6 +105,7 @@ export function renderCudaBackwardWgmma(
     ...(summaries.length ? [`constexpr int SUMMARY_BLOCK = ${s.summaryBlock};`] : []),
     '__device__ __forceinline__ float to_f32(T x) { return ' + st.to + '; }',
     '__device__ __forceinline__ T from_f32(float x) { return ' + st.from + '; }',
+    "// Compile-time flags of the deterministic mode's bwd_dq (backward-mma-dq.ts).",
     'template <bool V>',
     'struct Flag {',
     '  static constexpr bool value = V;',
