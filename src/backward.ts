@@ -3,10 +3,12 @@
 // params and tensors: WGSL (f32, codegen/wgsl/backward.ts) and CUDA SIMT (f32, deterministic,
 // codegen/cuda/backward.ts).
 import { compile, type CompileOptions, type Compiled } from './compile.js';
+import type { StorageDType } from './ir/kernel.js';
 import { CompileError, error } from './diagnostics.js';
 import { renderWgslBackward, type WgslBackwardArtifact } from './codegen/wgsl/backward.js';
 import { renderCudaBackward, type CudaBackwardArtifact } from './codegen/cuda/backward.js';
 import { renderCudaBackwardMma, type CudaBackwardMmaArtifact } from './codegen/cuda/backward-mma.js';
+import { renderCudaBackwardWgmma, type CudaBackwardWgmmaArtifact } from './codegen/cuda/backward-wgmma.js';
 
 export interface CompiledBackward extends Compiled {
   readonly backward: WgslBackwardArtifact;
@@ -72,15 +74,81 @@ export function compileCudaBackwardMma(
   }
 }
 
+export interface CompiledCudaBackwardWgmma extends Compiled {
+  readonly backward: CudaBackwardWgmmaArtifact;
+}
+
+/**
+ * As compileCudaBackwardMma, with the dK/dV kernel on wgmma (sm_90a, codegen/cuda/backward-wgmma.ts);
+ * the deterministic mode's dq kernel stays on mma.sync.
+ */
+export function compileCudaBackwardWgmma(
+  source: string,
+  options: Parameters<typeof compileCudaBackwardMma>[1],
+): CompiledCudaBackwardWgmma {
+  const { deterministic, ...compileOptions } = options;
+  const compiled = compile(source, {
+    ...compileOptions,
+    target: 'cuda',
+    lse: true,
+    schedule: { engine: 'mma', ...options.schedule },
+  });
+  try {
+    return {
+      ...compiled,
+      backward: renderCudaBackwardWgmma(compiled.kernel, { deterministic: deterministic === true }),
+    };
+  } catch (e) {
+    throw new CompileError([error((e as Error).message, compiled.decl.decl.nameSpan)], source);
+  }
+}
+
+/**
+ * Which CUDA backward: the f32 SIMT one (deterministic; f32 kernels and gradcheck), mma.sync (f16/bf16,
+ * sm_80+) or wgmma (f16/bf16, sm_90a). Both tensor-core ones read and write the kernel's 16-bit dtype.
+ */
+export type CudaBackwardEngine = 'simt' | 'mma' | 'wgmma';
+
+/**
+ * The engines `attnc compile --backward` tries, in order, when none is asked for: SIMT for f32;
+ * for f16/bf16 wgmma on sm_90a (it passed its H200 check: bench/cuda/backward.sh), then mma.sync,
+ * then SIMT, each taken where the one before cannot take the kernel (head dims, shared memory).
+ */
+export function defaultBackwardEngines(dtype: StorageDType, arch: string): readonly CudaBackwardEngine[] {
+  if (dtype === 'f32') return ['simt'];
+  return arch === 'sm_90a' ? ['wgmma', 'mma', 'simt'] : ['mma', 'simt'];
+}
+
+/** Why `engine` cannot serve a `dtype` kernel built for `arch` (undefined when it can). */
+export function backwardEngineRefusal(
+  engine: CudaBackwardEngine,
+  dtype: StorageDType,
+  arch: string,
+): string | undefined {
+  if (engine === 'simt') return undefined;
+  if (dtype === 'f32')
+    return `the ${engine} backward needs --dtype f16 or bf16 (f32 kernels use the simt backward)`;
+  if (engine === 'wgmma' && arch !== 'sm_90a') return `the wgmma backward needs --arch sm_90a (got ${arch})`;
+  return undefined;
+}
+
 /** What a CUDA manifest says of the kernel's backward (the `backward` key; `--backward` writes it). */
 export type CudaBackwardManifest =
   | {
       readonly available: true;
-      /** The backward's own .cu (f32 storage whatever the forward's dtype: callers cast). */
+      readonly engine: CudaBackwardEngine;
+      /** Storage of q, k, v, out, dout, dq, dk, dv: f32 for simt (callers cast), else the kernel's. */
+      readonly dtype: StorageDType;
+      /** The backward's own .cu. */
       readonly code: string;
       readonly launch: string;
       /** `int <ns>_slots(const Args*)`: the length of `grads` (and of each row of `partials`). */
       readonly slots: string;
+      /**
+       * Tensor-core engines: `long long <ns>_partials(const Args*)`, the floats of `partials`; they
+       * also take the f32 scratch `dq_acc` [B·H·Nq·D]. simt: partials is [B·H·Nq·slots] floats.
+       */
+      readonly partials?: string;
       readonly fields: CudaBackwardArtifact['fields'];
       readonly gradParams: readonly string[];
       readonly gradTensors: readonly string[];
@@ -91,55 +159,79 @@ export type CudaBackwardManifest =
     }
   | { readonly available: false; readonly reason: string };
 
+type BesideOptions = Omit<CompileOptions, 'target' | 'dtype'>;
+
+/** The chosen engine's backward artifact (a CompileError where there is none). */
+function backwardFor(
+  source: string,
+  options: BesideOptions,
+  engine: CudaBackwardEngine,
+  dtype: StorageDType,
+): {
+  kernel: Compiled['kernel'];
+  backward: CudaBackwardArtifact | CudaBackwardMmaArtifact | CudaBackwardWgmmaArtifact;
+} {
+  if (engine === 'simt') return compileCudaBackward(source, options);
+  const tc = { ...options, dtype: dtype as 'f16' | 'bf16' };
+  return engine === 'mma' ? compileCudaBackwardMma(source, tc) : compileCudaBackwardWgmma(source, tc);
+}
+
 /**
  * The backward beside a CUDA forward artifact: its .cu file (name -> text) and the manifest's
  * `backward` entry. A kernel without one (routing/selection, quantized caches, no lse) gets
  * `available: false` and the reason, so callers can say why instead of failing the forward.
+ * `engine` undefined: the first of defaultBackwardEngines that takes the kernel; an engine asked
+ * for is not replaced.
  */
 export function cudaBackwardBeside(
   source: string,
-  options: Omit<CompileOptions, 'target' | 'dtype'>,
+  options: BesideOptions,
+  choice: {
+    readonly engine?: CudaBackwardEngine;
+    readonly dtype?: StorageDType;
+    readonly arch?: string;
+  } = {},
 ): { files: Record<string, string>; manifest: CudaBackwardManifest } {
-  if (options.lse === false)
-    return {
-      files: {},
-      manifest: {
-        available: false,
-        reason: 'the backward needs the forward to write lse (built with --no-lse)',
-      },
-    };
-  let b: CudaBackwardArtifact;
+  const none = (reason: string) => ({ files: {}, manifest: { available: false as const, reason } });
+  if (options.lse === false) return none('the backward needs the forward to write lse (built with --no-lse)');
+  const dtype = choice.dtype ?? 'f32';
+  const engines = choice.engine ? [choice.engine] : defaultBackwardEngines(dtype, choice.arch ?? 'sm_90a');
+  let engine = engines[0]!;
+  let b: CudaBackwardArtifact | CudaBackwardMmaArtifact | CudaBackwardWgmmaArtifact | undefined;
+  let kernel: Compiled['kernel'] | undefined;
   try {
-    const compiled = compileCudaBackward(source, options);
-    if (compiled.kernel.formats.paged)
-      return {
-        files: {},
-        manifest: {
-          available: false,
-          reason: 'the backward reads packed K/V; a paged cache is for inference',
-        },
-      };
-    b = compiled.backward;
+    for (const [i, next] of engines.entries()) {
+      engine = next;
+      try {
+        ({ kernel, backward: b } = backwardFor(source, options, engine, dtype));
+        break;
+      } catch (e) {
+        // The default engine cannot take this kernel: the next one may (the last one says why not).
+        if (!(e instanceof CompileError) || i === engines.length - 1) throw e;
+      }
+    }
+    if (!kernel || !b) throw new Error('unreachable: no backward engine tried');
+    if (kernel.formats.paged) return none('the backward reads packed K/V; a paged cache is for inference');
   } catch (e) {
     if (!(e instanceof CompileError)) throw e;
-    return {
-      files: {},
-      manifest: { available: false, reason: e.diagnostics.map((d) => d.message).join('; ') },
-    };
+    return none(e.diagnostics.map((d) => d.message).join('; '));
   }
   const code = `${b.name}.cu`;
   return {
     files: { [code]: b.code },
     manifest: {
       available: true,
+      engine,
+      dtype: b.kind === 'cuda-backward' ? 'f32' : b.dtype,
       code,
       launch: `${b.namespace}_launch`,
       slots: `${b.namespace}_slots`,
+      ...(b.kind === 'cuda-backward' ? {} : { partials: `${b.namespace}_partials` }),
       fields: b.fields,
       gradParams: b.gradParams,
       gradTensors: b.gradTensors,
       summaries: b.summaries,
-      summaryBlock: b.summaryBlock,
+      summaryBlock: kernel.schedule.summaryBlock,
       headDim: b.headDim,
       valueDim: b.valueDim,
     },

@@ -5,7 +5,8 @@
 //   npx tsc -p tsconfig.json && node bench/cuda/backward-emit.mjs [--out dir]
 //
 // The forward is what the compiler picks for CUDA (the schedule pass's engine: wgmma-ws on
-// sm_90a); the backward is codegen/cuda/backward-mma.ts (mma.sync, sm_80+) from the same kernel.
+// sm_90a); the backwards are codegen/cuda/backward-mma.ts (mma.sync, sm_80+) and
+// codegen/cuda/backward-wgmma.ts (wgmma, sm_90a) from the same kernel, each atomic and deterministic.
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -15,6 +16,9 @@ const dist = (p) => pathToFileURL(join(root, 'dist', p)).href;
 const { compile } = await import(dist('src/index.js'));
 const { renderCuda } = await import(dist('src/codegen/cuda/index.js'));
 const { renderCudaBackwardMma } = await import(dist('src/codegen/cuda/backward-mma.js'));
+const { renderCudaBackwardWgmma, backwardWgmmaUnsupported } = await import(
+  dist('src/codegen/cuda/backward-wgmma.js')
+);
 
 /** pattern → stdlib file and the values the small-shape correctness check uses. */
 export const patterns = [
@@ -59,6 +63,28 @@ function main() {
     // The deterministic mode (dq by its own kernel, no atomics) under its own C names.
     const det = renderCudaBackwardMma({ ...kernel, name: `${variant}_det` }, { deterministic: true });
     writeFileSync(join(out, `${variant}_backward_det.cu`), det.code);
+    const meta = (b, cu) => ({
+      cu,
+      namespace: b.namespace,
+      fields: b.fields,
+      gradParams: b.gradParams,
+      gradTensors: b.gradTensors,
+      smemBytes: b.smemBytes,
+    });
+    const wgmma = {};
+    const why = backwardWgmmaUnsupported(kernel);
+    if (why) console.log(`${variant}: no wgmma backward (${why})`);
+    else {
+      const wg = renderCudaBackwardWgmma({ ...kernel, name: `${variant}_wg` });
+      writeFileSync(join(out, `${variant}_backward_wg.cu`), wg.code);
+      const wgDet = renderCudaBackwardWgmma(
+        { ...kernel, name: `${variant}_wg_det` },
+        { deterministic: true },
+      );
+      writeFileSync(join(out, `${variant}_backward_wg_det.cu`), wgDet.code);
+      wgmma.backwardWgmma = meta(wg, `${variant}_backward_wg.cu`);
+      wgmma.backwardWgmmaDet = meta(wgDet, `${variant}_backward_wg_det.cu`);
+    }
     index.push({
       variant,
       pattern: p.pattern,
@@ -84,6 +110,7 @@ function main() {
         gradTensors: det.gradTensors,
         smemBytes: det.smemBytes,
       },
+      ...wgmma,
     });
   }
   writeFileSync(join(out, 'index.json'), JSON.stringify(index, null, 2) + '\n');

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""attnc's tensor-core CUDA backward (codegen/cuda/backward-mma.ts) beside FlexAttention and SDPA,
+"""attnc's tensor-core CUDA backwards (codegen/cuda/backward-mma.ts, mma.sync; backward-wgmma.ts, sm_90a) beside FlexAttention and SDPA,
 in one process, correctness first (issue 14 item 5; DESIGN §6).
 
 Reads bench/build/cuda-backward/index.json (bench/cuda/backward-emit.mjs), builds every forward
@@ -154,7 +154,7 @@ def reference(pattern, p, doc, q, k, v, dout):
     return out, grads
 
 
-def check(e, k, bk, bdet, flex, create, stream, with_flex):
+def check(e, k, bk, bdet, flex, create, stream, with_flex, wg=None):
     """Small-shape correctness of one pattern: attnc and Flex against the float32 reference."""
     pat, p = e['pattern'], e['params']
     S = CHECK['S']
@@ -183,6 +183,19 @@ def check(e, k, bk, bdet, flex, create, stream, with_flex):
     if pat == 'softcap':
         row['dcap'] = abs(buf['grads'][0].item() - rcap.item()) / max(abs(rcap.item()), 1e-6)
         row['det_dcap'] = abs(dbuf['grads'][0].item() - rcap.item()) / max(abs(rcap.item()), 1e-6)
+    if wg is not None:  # the wgmma backward (sm_90a), atomic and deterministic: same checks
+        for prefix, b in (('wg_', wg[0]), ('wg_det_', wg[1])):
+            wa, wbuf = b.prepare(t, dout, tensors, params, sizes)
+            b.launch(wa, stream)
+            torch.cuda.synchronize()
+            first = wbuf['dq'].clone()
+            b.launch(wa, stream)
+            torch.cuda.synchronize()
+            row.update({prefix + n: rel(wbuf[n], r) for n, r in (('dq', rq), ('dk', rk), ('dv', rv))})
+            row[prefix + 'repeatable'] = bool(torch.equal(first, wbuf['dq']))
+            if pat == 'softcap':
+                row[prefix + 'dcap'] = abs(wbuf['grads'][0].item() - rcap.item()) / max(abs(rcap.item()), 1e-6)
+            del wa, wbuf
     try:  # Flex's own error on the same inputs: the bar for attnc's (bf16 P and dS in both)
         if not with_flex:
             raise RuntimeError('skipped (--check-flex): each new shape costs Flex a compile')
@@ -197,10 +210,13 @@ def check(e, k, bk, bdet, flex, create, stream, with_flex):
     row['ok'] = all(row[x] <= max(2 * row.get('flex_' + x, 0), 2e-2) for x in ('dq', 'dk', 'dv', 'det_dq', 'det_dk', 'det_dv')) \
         and row['det_repeatable'] \
         and row['out'] <= 2e-2 and row.get('dcap', 0) <= 5e-2
+    if wg is not None:
+        row['wg_ok'] = all(row[p + x] <= max(2 * row.get('flex_' + x, 0), 2e-2) for p in ('wg_', 'wg_det_') for x in ('dq', 'dk', 'dv')) \
+            and row['wg_det_repeatable'] and row.get('wg_dcap', 0) <= 5e-2 and row.get('wg_det_dcap', 0) <= 5e-2
     return {x: (round(y, 5) if isinstance(y, float) else y) for x, y in row.items()}
 
 
-def timings(e, k, bk, bdet, flex, create, stream, S, iters):
+def timings(e, k, bk, bdet, flex, create, stream, S, iters, wg=None):
     pat = e['pattern']
     p = params_for(pat, S)
     sizes = dict(B=B, H=H, Hkv=H, Nq=S, Nk=S)
@@ -221,6 +237,13 @@ def timings(e, k, bk, bdet, flex, create, stream, S, iters):
     row['bwd_det_ms'] = median_ms(lambda: bdet.launch(da, stream), iters)
     row['det_vs_atomic_dq_rel'] = rel(dbuf['dq'], buf['dq'])
     del da, dbuf
+    if wg is not None:
+        wa, wbuf = wg[0].prepare(t, dout, tensors, params, sizes)
+        row['bwd_wg_ms'] = median_ms(lambda: wg[0].launch(wa, stream), iters)
+        row['wg_vs_mma_dq_rel'] = rel(wbuf['dq'], buf['dq'])
+        wda, wdbuf = wg[1].prepare(t, dout, tensors, params, sizes)
+        row['bwd_wg_det_ms'] = median_ms(lambda: wg[1].launch(wda, stream), iters)
+        del wda, wdbuf
     bm = None if mod is None else block_mask(create, mod, S)
     qf, kf, vf = (x.detach().requires_grad_() for x in (t['q'], t['k'], t['v']))
     c0 = time.time()
@@ -229,6 +252,9 @@ def timings(e, k, bk, bdet, flex, create, stream, S, iters):
     torch.cuda.synchronize()
     row['flex_first_call_s'] = round(time.time() - c0, 2)
     row.update({f'vs_flex_{n}_rel': round(rel(buf[n], g), 5) for n, g in zip(('dq', 'dk', 'dv'), fg)})
+    if wg is not None:
+        row.update({f'wg_vs_flex_{n}_rel': round(rel(wbuf[n], g), 5) for n, g in zip(('dq', 'dk', 'dv'), fg)})
+        del wa, wbuf
     del fg
     row['flex_fwd_ms'] = median_ms(lambda: flex(qf, kf, vf, score_mod=sm, block_mask=bm), iters)
     row['flex_bwd_ms'] = median_ms(lambda: torch.autograd.grad(fo, (qf, kf, vf), dout, retain_graph=True), iters)
@@ -236,6 +262,10 @@ def timings(e, k, bk, bdet, flex, create, stream, S, iters):
         row[x + 'fwd_tflops'] = round(flops / row[x + 'fwd_ms'] / 1e9, 1)
         row[x + 'bwd_tflops'] = round(2.5 * flops / row[x + 'bwd_ms'] / 1e9, 1)
     row['bwd_det_tflops'] = round(2.5 * flops / row['bwd_det_ms'] / 1e9, 1)
+    if wg is not None:
+        row['bwd_wg_tflops'] = round(2.5 * flops / row['bwd_wg_ms'] / 1e9, 1)
+        row['bwd_wg_det_tflops'] = round(2.5 * flops / row['bwd_wg_det_ms'] / 1e9, 1)
+        row['bwd_wg_vs_flex'] = round(row['flex_bwd_ms'] / row['bwd_wg_ms'], 3)
     row['bwd_vs_flex'] = round(row['flex_bwd_ms'] / row['bwd_ms'], 3)
     row['fwd_bwd_vs_flex'] = round((row['flex_fwd_ms'] + row['flex_bwd_ms']) / (row['fwd_ms'] + row['bwd_ms']), 3)
     return {x: (round(y, 4) if isinstance(y, float) else y) for x, y in row.items()}
@@ -258,24 +288,27 @@ def sdpa_times(S, iters):
 
 
 def table(res):
-    lines = [f'attnc backward (mma.sync) vs FlexAttention vs SDPA, {res["device"]}, torch {res["torch"]}, bf16 B={B} H={H} D={D}', '',
+    lines = [f'attnc backward (mma.sync; wgmma) vs FlexAttention vs SDPA, {res["device"]}, torch {res["torch"]}, bf16 B={B} H={H} D={D}', '',
              '| pattern | check dq/dk/dv (Flex) | ok |', '|---|---|---|']
     for pat, c in res['check'].items():
         if 'error' in c:
             lines.append(f'| {pat} | error: {c["error"]} | no |')
         else:
             flex = '/'.join(str(c.get('flex_' + x, '-')) for x in ('dq', 'dk', 'dv'))
-            lines.append(f'| {pat} | {c["dq"]}/{c["dk"]}/{c["dv"]} ({flex}) | {c["ok"]} |')
-    lines += ['', '| pattern | S | fwd ms | bwd ms | bwd TFLOP/s | det bwd ms | Flex fwd | Flex bwd | Flex bwd TFLOP/s | bwd ×Flex | fwd+bwd ×Flex | bwd ×SDPA |',
-              '|---|---|---|---|---|---|---|---|---|---|---|---|']
+            wg = f' wgmma {c["wg_dq"]}/{c["wg_dk"]}/{c["wg_dv"]} det {c["wg_det_dq"]}/{c["wg_det_dk"]}/{c["wg_det_dv"]}' if 'wg_dq' in c else ''
+            lines.append(f'| {pat} | {c["dq"]}/{c["dk"]}/{c["dv"]} ({flex}){wg} | {c["ok"]} wgmma {c.get("wg_ok", "-")} |')
+    lines += ['', '| pattern | S | fwd ms | bwd ms | bwd TFLOP/s | det bwd ms | wgmma bwd ms | wgmma TFLOP/s | wgmma det ms | Flex fwd | Flex bwd | Flex bwd TFLOP/s | bwd ×Flex | wgmma ×Flex | fwd+bwd ×Flex | bwd ×SDPA | wgmma ×SDPA |',
+              '|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|']
     for r in res['rows']:
         if 'bwd_ms' not in r:
             lines.append(f'| {r["pattern"]} | {r["S"]} | error: {r.get("error")} |')
             continue
         sd = next((x for x in res['sdpa'] if x['S'] == r['S'] and x['pattern'] == r['pattern']), None)
         vs = round(sd['bwd_ms'] / r['bwd_ms'], 3) if sd else ''
-        lines.append(f'| {r["pattern"]} | {r["S"]} | {r["fwd_ms"]} | {r["bwd_ms"]} | {r["bwd_tflops"]} | {r["bwd_det_ms"]} | {r["flex_fwd_ms"]} | '
-                     f'{r["flex_bwd_ms"]} | {r["flex_bwd_tflops"]} | {r["bwd_vs_flex"]} | {r["fwd_bwd_vs_flex"]} | {vs} |')
+        wvs = round(sd['bwd_ms'] / r['bwd_wg_ms'], 3) if sd and 'bwd_wg_ms' in r else ''
+        lines.append(f'| {r["pattern"]} | {r["S"]} | {r["fwd_ms"]} | {r["bwd_ms"]} | {r["bwd_tflops"]} | {r["bwd_det_ms"]} | '
+                     f'{r.get("bwd_wg_ms", "-")} | {r.get("bwd_wg_tflops", "-")} | {r.get("bwd_wg_det_ms", "-")} | {r["flex_fwd_ms"]} | '
+                     f'{r["flex_bwd_ms"]} | {r["flex_bwd_tflops"]} | {r["bwd_vs_flex"]} | {r.get("bwd_wg_vs_flex", "-")} | {r["fwd_bwd_vs_flex"]} | {vs} | {wvs} |')
     return '\n'.join(lines) + '\n'
 
 
@@ -297,7 +330,8 @@ def main():
     def save():
         json.dump(res, open(os.path.join(args.out, 'backward.json'), 'w'), indent=2)
 
-    cus = [e['backward']['cu'] for e in index] + [e['backwardDet']['cu'] for e in index] + [e['cu'] for e in index]
+    WG = ('backwardWgmma', 'backwardWgmmaDet')
+    cus = [e[x]['cu'] for e in index for x in ('backward', 'backwardDet') + WG if x in e] + [e['cu'] for e in index]
     with ThreadPoolExecutor(max_workers=min(16, os.cpu_count() or 4)) as pool:
         for cu, code, log in pool.map(lambda c: build_one(args.build, c), cus):
             res['build'][cu] = dict(ok=code == 0, log=log)
@@ -313,9 +347,13 @@ def main():
     built = [e for e in index if all(res['build'][e[x]['cu'] if x else e['cu']]['ok'] for x in ('', 'backward', 'backwardDet'))]
     kernels = {e['variant']: (Kernel(args.build, e), Backward(args.build, e), Backward(args.build, e, 'backwardDet'))
                for e in built}
+    # The wgmma backwards where they were emitted and built (a failed build is reported, not fatal).
+    wgmma = {e['variant']: tuple(Backward(args.build, e, x) for x in WG) for e in built
+             if all(x in e and res['build'][e[x]['cu']]['ok'] for x in WG)}
     for e in built:
         try:
-            res['check'][e['pattern']] = check(e, *kernels[e['variant']], flex, create_block_mask, stream, args.check_flex)
+            res['check'][e['pattern']] = check(e, *kernels[e['variant']], flex, create_block_mask, stream, args.check_flex,
+                                               wgmma.get(e['variant']))
         except Exception as x:  # one pattern's failure must not hide the others
             res['check'][e['pattern']] = dict(error=repr(x)[:500])
         print('check', e['pattern'], json.dumps(res['check'][e['pattern']]), flush=True)
@@ -331,7 +369,7 @@ def main():
                 print(f'budget spent: skipping {e["pattern"]} at S={S}', flush=True)
                 continue
             try:
-                row = timings(e, *kernels[e['variant']], flex, create_block_mask, stream, S, iters)
+                row = timings(e, *kernels[e['variant']], flex, create_block_mask, stream, S, iters, wgmma.get(e['variant']))
             except Exception as x:
                 row = dict(error=repr(x)[:500])
             res['rows'].append(dict(pattern=e['pattern'], S=S, engine_fwd=e['engine'], **row))

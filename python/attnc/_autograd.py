@@ -1,10 +1,11 @@
 """Autograd for attnc ops: the kernel's compiled backward (the manifest's `backward`, written by
-`attnc compile --backward`: f32 SIMT, deterministic, src/codegen/cuda/backward.ts) as a second
+`attnc compile --backward`: f32 SIMT, deterministic, src/codegen/cuda/backward.ts, or for f16/bf16
+kernels the tensor-core one, mma.sync or wgmma, dq by f32 atomics into a dq_acc scratch) as a second
 custom op, `torch.ops.attnc.<name>_backward`, registered as the forward op's backward with
 torch.library.register_autograd, so torch.compile(fullgraph=True) traces forward and backward.
 
-The backward reads f32 packed [B, H, N, D] rows: q, k, v, out and dout are copied to that (a cast
-for bf16/f16 kernels), and dq, dk, dv come back in the inputs' dtypes. It recomputes P from the
+The backward reads packed [B, H, N, D] rows: q, k, v, out and dout are copied to that (and cast to
+f32 for the SIMT engine), and dq, dk, dv come back in the inputs' dtypes. It recomputes P from the
 forward's lse, so it needs a forward built with lse. f32 tensors the score reads (gain tables, bias
 tables) get gradients; f32 params get one when passed as a tensor (attnc.torch.Attention). The
 gradient through lse itself is not implemented: a non-zero grad of lse raises."""
@@ -13,15 +14,15 @@ from typing import List, Optional, Tuple
 import torch
 
 from ._ops import DTYPE_NAMES
-from .backward import BackwardKernel, slot_count, summary_elems
+from .backward import BackwardKernel, scratch_elems, slot_count, summary_elems
 from .errors import ArgumentError, LaunchError
 from .layout import is_row_major
 
 F32 = torch.float32
 
 
-def _packed_f32(t):
-    t = t.to(F32)
+def _packed(t, dtype):
+    t = t.to(dtype)
     return t if is_row_major(tuple(t.shape), t.stride()) else t.contiguous()
 
 
@@ -66,10 +67,11 @@ def run_backward(family, q, k, v, out, lse, dout, dlse, tensors, int_params, flo
     sizes = dict(B=B, H=H, Hkv=Hkv, Nq=Nq, Nk=Nk)
     q_off, k_off, scl = _defaults(family, kern, sizes, q_offset, k_offset, scale)
     inputs = dict(q=q, k=k, v=v, out=out, dout=dout)
-    f32 = {name: _packed_f32(t) for name, t in inputs.items()}
-    f32['lse'] = lse.contiguous()
-    made = {name: torch.empty(f32[src].shape, dtype=F32, device=q.device) for name, src in (('dq', 'q'), ('dk', 'k'), ('dv', 'v'))}
-    made['delta'] = torch.empty(B * H * Nq, dtype=F32, device=q.device)
+    # SIMT reads f32 copies; the tensor-core engines read and write the kernel's own dtype.
+    io = F32 if m.backward.engine == 'simt' else q.dtype
+    staged = {name: _packed(t, io) for name, t in inputs.items()}
+    staged['lse'] = lse.contiguous()
+    made = {name: torch.empty(staged[src].shape, dtype=io, device=q.device) for name, src in (('dq', 'q'), ('dk', 'k'), ('dv', 'v'))}
     tensors = [t.contiguous() for t in tensors]
     args = bwd.Args()
     for name, value in dict(B=B, H=H, Hkv=Hkv, Nq=Nq, Nk=Nk, q_offset=q_off, k_offset=k_off).items():
@@ -89,9 +91,10 @@ def run_backward(family, q, k, v, out, lse, dout, dlse, tensors, int_params, flo
     if slots != grads.numel():  # the manifest's slot layout and the compiled one must agree
         raise LaunchError(f'{m.name}: the backward has {slots} gradient slots, the manifest says {grads.numel()}')
     args.slots = slots
-    made['partials'] = torch.empty(max(1, B * H * Nq * slots), dtype=F32, device=q.device)
+    for name, n in scratch_elems(m, B * H * Nq, D, slots, bwd.partials(args)).items():
+        made[name] = torch.empty(n, dtype=F32, device=q.device)
     made['grads'] = grads if grads.numel() else torch.empty(1, dtype=F32, device=q.device)
-    for name, t in list(f32.items()) + list(made.items()):
+    for name, t in list(staged.items()) + list(made.items()):
         setattr(args, name, t.data_ptr())
     with torch.cuda.device(q.device):
         bwd.launch_or_raise(args, torch.cuda.current_stream(q.device).cuda_stream)

@@ -1,8 +1,9 @@
 """The native side of a kernel's backward, without torch: the backward's args struct as ctypes (its
 fields come from the manifest's `backward` entry in declaration order, so C's natural layout and
 ctypes' agree), the launcher and slot-count functions, and the sizes of the scratch buffers it
-needs. The backward (src/codegen/cuda/backward.ts) is f32 SIMT and reads packed [B, H, N, D] rows;
-callers pass device pointers as ints."""
+needs. The backward reads packed [B, H, N, D] rows: f32 copies for the SIMT engine
+(src/codegen/cuda/backward.ts), the kernel's f16/bf16 for the tensor-core ones (backward-mma.ts,
+backward-wgmma.ts); callers pass device pointers as ints."""
 import ctypes
 
 from .errors import LaunchError, ManifestError
@@ -32,6 +33,15 @@ def slot_count(manifest, tensor_numels):
     return len(b.grad_params) + sum(tensor_numels[t] for t in b.grad_tensors)
 
 
+def scratch_elems(manifest, rows, head_dim, slots, partials):
+    """f32 elements of the backward's scratch buffers, name -> count (each at least 1): delta
+    [rows = B·H·Nq]; SIMT: partials [rows·slots]; tensor cores: dq_acc [rows·D] and `partials`
+    (the count the library's partials function gives)."""
+    if manifest.backward.engine == 'simt':
+        return {'delta': max(1, rows), 'partials': max(1, rows * slots)}
+    return {'delta': max(1, rows), 'dq_acc': max(1, rows * head_dim), 'partials': max(1, partials)}
+
+
 def summary_elems(length, block):
     """Elements of a tensor summary buffer: [min, max] per block of `block` elements (at least one pair)."""
     return 2 * max(1, -(-length // block))
@@ -53,6 +63,9 @@ class BackwardKernel:
         pargs = ctypes.POINTER(self.Args)
         self.launch_fn = self._function(manifest.backward.launch, [pargs, ctypes.c_void_p], ctypes.c_int)
         self.slots_fn = self._function(manifest.backward.slots, [pargs], ctypes.c_int)
+        self.partials_fn = None
+        if manifest.backward.partials:
+            self.partials_fn = self._function(manifest.backward.partials, [pargs], ctypes.c_longlong)
 
     def _function(self, name, argtypes, restype):
         try:
@@ -64,6 +77,10 @@ class BackwardKernel:
 
     def slots(self, args):
         return int(self.slots_fn(ctypes.byref(args)))
+
+    def partials(self, args):
+        """Floats of `partials` the launch needs beyond the SIMT layout (tensor-core engines; else 0)."""
+        return int(self.partials_fn(ctypes.byref(args))) if self.partials_fn else 0
 
     def launch_or_raise(self, args, stream):
         code = self.launch_fn(ctypes.byref(args), stream)

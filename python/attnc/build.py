@@ -64,9 +64,11 @@ class BuildOptions:
     """What the CLI compiles a source with: entry (None: the file's first), dtype, head and value
     dims (value_dim None: the head dim), whether to write lse, the arch, and for kernels over
     quantized K/V how a prefill reads them (quant_prefill: 'staged' dequantizes them once into a
-    workspace, 'fused' converts each tile; None: the compiler's default; the CLI's --quant-prefill)."""
+    workspace, 'fused' converts each tile; None: the compiler's default; the CLI's --quant-prefill),
+    and the backward's engine (None: the CLI's default, SIMT for f32, for f16/bf16 wgmma on sm_90a and
+    mma.sync before it; 'simt', 'mma' or 'wgmma')."""
 
-    def __init__(self, entry=None, dtype='bf16', head_dim=64, value_dim=None, lse=True, arch='sm_90a', backward=True, quant_prefill=None):
+    def __init__(self, entry=None, dtype='bf16', head_dim=64, value_dim=None, lse=True, arch='sm_90a', backward=True, quant_prefill=None, backward_engine=None):
         if dtype not in STORAGE_DTYPES:
             raise BuildError(f'dtype {dtype!r}: attnc kernels are built for {", ".join(STORAGE_DTYPES)}')
         for what, dim in (('head_dim', head_dim), ('value_dim', value_dim)):
@@ -78,10 +80,14 @@ class BuildOptions:
         if quant_prefill is not None and quant_prefill not in QUANT_PREFILL:
             raise BuildError(f'quant_prefill {quant_prefill!r}: expected {" or ".join(map(repr, QUANT_PREFILL))} (or None)')
         self.quant_prefill = quant_prefill
+        if backward_engine not in (None, 'simt', 'mma', 'wgmma'):
+            raise BuildError(f'backward_engine {backward_engine!r}: expected None, simt, mma or wgmma')
+        self.backward_engine = backward_engine
 
     def as_dict(self):
         d = dict(
-            entry=self.entry, dtype=self.dtype, head_dim=self.head_dim, value_dim=self.value_dim, lse=self.lse, arch=self.arch, backward=self.backward
+            entry=self.entry, dtype=self.dtype, head_dim=self.head_dim, value_dim=self.value_dim, lse=self.lse, arch=self.arch, backward=self.backward,
+            backward_engine=self.backward_engine,
         )
         if self.quant_prefill is not None:  # absent otherwise: the cache keys of other builds stay as they were
             d['quant_prefill'] = self.quant_prefill
@@ -97,6 +103,8 @@ class BuildOptions:
             args.append('--no-lse')
         if self.backward and self.lse:  # the backward recomputes P from lse
             args.append('--backward')
+            if self.backward_engine is not None:
+                args += ['--backward-engine', self.backward_engine]
         if self.quant_prefill is not None:
             args += ['--quant-prefill', self.quant_prefill]
         return args + list(arch_by_name(self.arch).cli_args)

@@ -99,9 +99,11 @@ class CacheSpec:
 
 
 class BackwardInfo:
-    """The manifest's `backward` entry (`attnc compile --backward`): the f32 SIMT backward's .cu, its
-    launcher and slot-count functions, its args fields in declaration order, and which f32 params
-    and tensors get a gradient. `available` False carries the compiler's reason instead."""
+    """The manifest's `backward` entry (`attnc compile --backward`): its engine ('simt': f32, reads
+    f32 copies; 'mma'/'wgmma': tensor cores, read and write the kernel's f16/bf16 and take an f32
+    dq_acc scratch), .cu, launcher, slot-count and (tensor-core) partials-size functions, its args
+    fields in declaration order, and which f32 params and tensors get a gradient. `available`
+    False carries the compiler's reason instead."""
 
     def __init__(self, data, where):
         self.available = bool(data.get('available'))
@@ -109,7 +111,12 @@ class BackwardInfo:
         if not self.available:
             return
         self.code_file = _need(data, where, 'code')
+        self.engine = data.get('engine', 'simt')  # manifests before the engine field were SIMT
+        if self.engine not in ('simt', 'mma', 'wgmma'):
+            raise ManifestError(f'{where}: unknown backward engine {self.engine!r} (known: simt, mma, wgmma)')
+        self.dtype = data.get('dtype', 'f32')
         self.launch, self.slots = _need(data, where, 'launch'), _need(data, where, 'slots')
+        self.partials = _need(data, where, 'partials') if self.engine != 'simt' else None
         self.fields = [(f['name'], f['ctype']) for f in _need(data, where, 'fields')]
         self.grad_params = list(_need(data, where, 'gradParams'))
         self.grad_tensors = list(_need(data, where, 'gradTensors'))

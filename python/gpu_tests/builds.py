@@ -41,6 +41,13 @@ BUILDS = [
     (INT8_SOURCE, dict(dtype='bf16', head_dim=128, quant_prefill='staged')),
     (INT8_SOURCE, dict(dtype='bf16', head_dim=128, quant_prefill='fused')),
     ('stdlib/kivi.attn', dict(dtype='bf16', head_dim=128, quant_prefill='staged')),
+    # test_autograd_tensor_cores.py (the 16-bit builds above get the default, wgmma on sm_90a) and the
+    # bit-exact torch.compile check of test_autograd.py (SIMT: deterministic).
+    ('stdlib/causal.attn', dict(dtype='bf16', head_dim=64, backward_engine='mma')),
+    ('stdlib/causal.attn', dict(dtype='bf16', head_dim=128, backward_engine='mma')),
+    ('stdlib/softcap.attn', dict(dtype='bf16', head_dim=128)),
+    ('stdlib/softcap.attn', dict(dtype='bf16', head_dim=128, backward_engine='mma')),
+    ('stdlib/document.attn', dict(dtype='bf16', head_dim=64, backward_engine='simt')),
 ]
 
 # Context parallelism (test_cp.py): each kernel and its ring variant (attnc.distributed_build).

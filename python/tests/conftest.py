@@ -16,10 +16,12 @@ sys.dont_write_bytecode = True
 
 # name -> (stdlib file, extra CLI flags): a static mask with a summarized tensor, a float param,
 # a routing kernel (indices, scratch), a tensor shaped by a param, an f32 tensor, and no lse;
-# --backward where the kernel's backward (or the reason it has none) is under test.
+# --backward where the kernel's backward (or the reason it has none) is under test, on each engine.
 KERNELS = {
     'document': ('document.attn', ['--dtype', 'bf16', '--dim', '64']),
-    'softcap': ('softcap.attn', ['--dtype', 'f16', '--dim', '128', '--backward']),
+    'softcap': ('softcap.attn', ['--dtype', 'f16', '--dim', '128', '--backward', '--backward-engine', 'simt']),
+    'softcap_mma': ('softcap.attn', ['--dtype', 'bf16', '--dim', '128', '--backward', '--arch', 'sm_80']),  # sm_80's default
+    'causal_wgmma': ('causal.attn', ['--dtype', 'f16', '--dim', '64', '--backward']),  # sm_90a's default
     'nsa_select': ('nsa_select.attn', ['--dtype', 'bf16', '--dim', '64', '--backward']),
     'recycled_step': ('recycled.attn', ['--dtype', 'bf16', '--dim', '64', '--entry', 'recycled_step']),
     'sink_calibration': ('sink_calibration.attn', ['--dtype', 'f32', '--dim', '64', '--backward']),

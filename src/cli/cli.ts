@@ -57,6 +57,7 @@ async function dispatch(argv: readonly string[]): Promise<number> {
       'shader-f16': { type: 'boolean' },
       'wgsl-engine': { type: 'string' },
       backward: { type: 'boolean' },
+      'backward-engine': { type: 'string' },
       'no-lse': { type: 'boolean' },
       importance: { type: 'string' },
       emit: { type: 'string' },

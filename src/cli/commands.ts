@@ -25,6 +25,7 @@ export const commands: Readonly<Record<CommandName, CommandSpec>> = {
                      [--shader-f16]   (wgsl: the target device has shader-f16, for --dtype f16)
                      [--wgsl-engine row|coop]   (wgsl; default row: coop is for GPUs, row for CPU adapters)
                      [--backward]   (wgsl with --emit: the module exports backward(); cuda: NAME_backward.cu)
+                     [--backward-engine simt|mma|wgmma]   (cuda; default: f32 simt, sm_90a wgmma, else mma)
                      [--json]   (one JSON document on stdout: docs/CLI.md)`,
     flags: [
       'target',
@@ -40,6 +41,7 @@ export const commands: Readonly<Record<CommandName, CommandSpec>> = {
       'shared-runtime',
       'no-decode',
       'backward',
+      'backward-engine',
       'arch',
       'quant-prefill',
       'shader-f16',

@@ -5,7 +5,7 @@ import { basename, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import type { Artifact } from '../codegen/artifact.js';
 import { emitKernelModule, emitRuntimeModule } from '../codegen/emit-ts.js';
 import { formatFiles } from '../codegen/emit-ts-format.js';
-import { cudaBackwardBeside } from '../backward.js';
+import { backwardEngineRefusal, cudaBackwardBeside, type CudaBackwardEngine } from '../backward.js';
 import { compile, type CompileOptions } from '../compile.js';
 import { COOP_MODULE_TIERS } from '../codegen/emit-ts-engines.js';
 import { dumpIR } from '../ir/dump.js';
@@ -35,6 +35,12 @@ export interface CompileFlags {
   'wgsl-engine'?: string | undefined;
   json?: boolean | undefined;
   backward?: boolean | undefined;
+  'backward-engine'?: string | undefined;
+}
+
+export function parseBackwardEngine(raw: string | undefined): CudaBackwardEngine | undefined {
+  if (raw === undefined || raw === 'simt' || raw === 'mma' || raw === 'wgmma') return raw;
+  throw new UsageError(`--backward-engine expects simt, mma or wgmma, got \`${raw}\``);
 }
 
 /** `file` relative to the working directory, or its base name when it lies outside it. */
@@ -107,6 +113,9 @@ export function compileCommand(source: string, file: string, f: CompileFlags): n
     throw new UsageError(`--wgsl-engine ${wgslEngine} needs --target wgsl`);
   const quantPrefill = parseQuantPrefill(f['quant-prefill'], target);
   if (f.backward && dump !== undefined) throw new UsageError('--backward does not go with --dump-ir');
+  const backwardEngine = parseBackwardEngine(f['backward-engine']);
+  if (backwardEngine && (!f.backward || target !== 'cuda'))
+    throw new UsageError(`--backward-engine ${backwardEngine} needs --backward and --target cuda`);
   const headDim = positiveInt('dim', f.dim, 64);
   // Generated files name their source, and must not carry this machine's absolute paths.
   const name = portableName(file);
@@ -157,14 +166,23 @@ export function compileCommand(source: string, file: string, f: CompileFlags): n
   if (!files || !Object.keys(files).some((n) => n.endsWith('.json')))
     written[`${artifact.name}.json`] = JSON.stringify({ ...rest, code: main }, null, 2) + '\n';
   if (f.backward) {
-    // The f32 SIMT backward (src/backward.ts), listed in the manifest for attnc.torch's autograd.
+    // The backward (src/backward.ts: SIMT f32, or mma/wgmma in the kernel's dtype), listed in the
+    // manifest for attnc.torch's autograd.
     const options = {
       file: name,
       headDim,
       valueDim: positiveInt('value-dim', f['value-dim'], headDim),
       lse: !f['no-lse'],
     };
-    const bwd = cudaBackwardBeside(source, { ...options, ...(f.entry ? { entry: f.entry } : {}) });
+    const dtype = parseDtype(f.dtype, 'bf16');
+    const arch = f.arch ?? 'sm_90a';
+    const refusal = backwardEngine && backwardEngineRefusal(backwardEngine, dtype, arch);
+    if (refusal) throw new UsageError(`--backward-engine: ${refusal}`);
+    const bwd = cudaBackwardBeside(
+      source,
+      { ...options, ...(f.entry ? { entry: f.entry } : {}) },
+      { dtype, arch, ...(backwardEngine ? { engine: backwardEngine } : {}) },
+    );
     const manifestName = `${artifact.name}.json`;
     const manifest = JSON.parse(written[manifestName]!) as Record<string, unknown>;
     written[manifestName] = JSON.stringify({ ...manifest, backward: bwd.manifest }, null, 2) + '\n';

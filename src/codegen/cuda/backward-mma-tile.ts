@@ -71,8 +71,11 @@ const eachElement = (body: readonly string[]): string[] => [
   '}',
 ];
 
-/** P = exp(score′ − lse) per element (0 where masked or past the ends), and the carried values. */
-function elementStep(x: BackwardMmaExprs): string[] {
+/**
+ * P = exp(score′ − lse) per element (0 where masked or past the ends), and the carried values.
+ * `runtimeMask`: MASKED is a run-time bool (one copy of the tile body), not a template constant.
+ */
+export function elementStep(x: BackwardMmaExprs, runtimeMask = false): string[] {
   const carried = [x.dScore, ...x.dParams, ...x.loads.flatMap((l) => [l.d, ...l.index])];
   const stored = carried.filter((c) => c.slot !== undefined);
   const maskTest = x.mask ? [...x.mask.stmts, `ok = ok && (${x.mask.text});`] : [];
@@ -81,7 +84,7 @@ function elementStep(x: BackwardMmaExprs): string[] {
     '(void)kpos; (void)qpos;',
     'const float x = s[j][e] * a.scale;',
     'bool ok = true;',
-    'if constexpr (MASKED) {',
+    runtimeMask ? 'if (MASKED) {' : 'if constexpr (MASKED) {',
     '  ok = k0 + kl < a.Nk && q0 + ql < a.Nq;',
     ...indent(maskTest, '  '),
     '}',
@@ -92,8 +95,15 @@ function elementStep(x: BackwardMmaExprs): string[] {
   ]);
 }
 
-/** dscore′ = P·(dP − delta); the param/tensor gradients; dS = dscore′·∂score′/∂score, in s. */
-function dsStep(x: BackwardMmaExprs, deterministic: boolean): string[] {
+/**
+ * dscore′ = P·(dP − delta); the param/tensor gradients; dS = dscore′·∂score′/∂score, in s and (unless
+ * deterministic) at `dsAt` in shared memory, the element offset of (query ql, key kl) in Ss.
+ */
+export function dsStep(
+  x: BackwardMmaExprs,
+  deterministic: boolean,
+  dsAt = 'swz<BN>(ql, kl & ~7) + (kl & 7)',
+): string[] {
   const loads = x.loads.map((l) => {
     const idx = l.index.map(read);
     const ok = idx.map((v, i) => `${v} >= 0 && ${v} < ${l.dims[i]!}`).join(' && ');
@@ -106,9 +116,7 @@ function dsStep(x: BackwardMmaExprs, deterministic: boolean): string[] {
     // Deterministic mode: the dQ kernel sums the param gradients (tensor ones are refused).
     ...(deterministic ? [] : [...x.dParams.map((c, n) => `gp[${n}] += dsp * ${read(c)};`), ...loads]),
     `s[j][e] = dsp * ${read(x.dScore)};`,
-    ...(deterministic
-      ? []
-      : ['Ss[swz<BN>(ql, kl & ~7) + (kl & 7)] = from_f32(s[j][e]); // dS, [query][key]']),
+    ...(deterministic ? [] : [`Ss[${dsAt}] = from_f32(s[j][e]); // dS, [query][key]`]),
   ]);
 }
 

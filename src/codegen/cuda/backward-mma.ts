@@ -87,7 +87,7 @@ export function backwardMmaUnsupported(kernel: AttentionKernel): string | undefi
   return undefined;
 }
 
-function argsFields(
+export function argsFields(
   kernel: AttentionKernel,
   summaries: readonly string[],
 ): { name: string; ctype: string }[] {
@@ -113,7 +113,7 @@ export function backwardMmaSmemBytes(s: { headDim: number; valueDim: number }, c
   return tiles + 4 * 4 * BM + 4 * carried * BWD_WARPS * (BM / 8) * 4 * 32;
 }
 
-function launcher(
+export function launcher(
   kernel: AttentionKernel,
   x: BackwardMmaExprs,
   ns: string,

@@ -1,0 +1,131 @@
+// The per-q-tile body of the Hopper (sm_90a) dK/dV kernel (backward-wgmma.ts), FlashAttention-3's
+// backward with warpgroup MMAs. Warpgroup wg owns keys 64·wg..64·wg+63 of the CTA's 128-key tile
+// and runs, per q-tile of BM = 64 queries:
+//   Sᵀ  = K_wg·Qᵀ      m64n64k16, both operands K-major from shared memory;
+//   dPᵀ = V_wg·dOᵀ     the same shape, committed as a second group so P is computed while it runs;
+//   dV += Pᵀ·dO        register A (Pᵀ straight from the accumulators), dO MN-major;
+//   dK += dSᵀ·Q        register A, Q MN-major;
+//   dQ  = dS·K         dS through shared memory ([query][key] panels), K MN-major; added into the
+//                      f32 dq_acc with 8-byte atomics (deterministic mode: bwd_dq does it instead).
+// The wgmma accumulator of a warp is the mma.sync m16n8 layout per n-tile, and warp w of the CTA
+// holds keys 16w..16w+15 — the mma backward's layout — so its element and dS steps
+// (backward-mma-tile.ts: P, the derivative expressions, the carried slots) are reused as they are.
+import type { BackwardMmaExprs } from './backward-mma-exprs.js';
+import { dsStep, elementStep } from './backward-mma-tile.js';
+
+const indent = (lines: readonly string[], pad: string): string[] =>
+  lines.map((l) => (l && !l.startsWith('#') ? pad + l : l));
+
+const zero = (acc: string, tiles: string): string[] => [
+  '#pragma unroll',
+  `for (int j = 0; j < ${tiles}; ++j) ${acc}[j][0] = ${acc}[j][1] = ${acc}[j][2] = ${acc}[j][3] = 0.f;`,
+];
+
+/**
+ * acc (64 × BM) = rows·tileᵀ, both K-major by descriptor (`rows`: this warpgroup's 64 rows of a
+ * [BN][width] tile, `tile`: [BM][width]); a k16 step is 32 bytes along a panel row (2 descriptor
+ * units), every 4th a new 64-wide panel.
+ */
+export function gemmKmajor(acc: string, rows: string, width: string, tile: string): string[] {
+  return [
+    '#pragma unroll',
+    `for (int ks = 0; ks < ${width} / 16; ++ks)`,
+    `  wg_qk(${acc}, ${rows} + du((ks >> 2) * (BN * 64) + (ks & 3) * 16), ${tile} + du((ks >> 2) * (BM * 64) + (ks & 3) * 16));`,
+  ];
+}
+
+/**
+ * acc (64 keys × width) += (accumulator block `src`, 64 keys × BM queries, as register A)·tile
+ * ([BM][width], MN-major: 16 rows a k-step, one 64-wide panel per wgmma).
+ */
+export function gemmRegA(acc: string, src: string, width: string, tile: string): string[] {
+  return [
+    `acc_fence(${acc});`,
+    'wg_fence();',
+    '#pragma unroll',
+    'for (int kv = 0; kv < BM / 16; ++kv) {',
+    `  const unsigned pa[4] = {pack2(${src}[2 * kv][0], ${src}[2 * kv][1]), pack2(${src}[2 * kv][2], ${src}[2 * kv][3]),`,
+    `                          pack2(${src}[2 * kv + 1][0], ${src}[2 * kv + 1][1]), pack2(${src}[2 * kv + 1][2], ${src}[2 * kv + 1][3])};`,
+    `  wg_pv<0>(${acc}, pa, ${tile} + du(kv * 16 * 64));`,
+    `  if constexpr (${width} == 128) wg_pv<1>(${acc}, pa, ${tile} + du(BM * 64 + kv * 16 * 64));`,
+    '}',
+    'wg_commit();',
+  ];
+}
+
+/**
+ * dQ of this q-tile: warpgroup wg takes columns DQ_C0 = 64·wg (D = 128, all BN keys) or all 64
+ * columns over its own 64 keys (D = 64), so each adds one 64 × 64 block; dS is [query][key]
+ * panels of [BM][64] (A, K-major), K [key][d] panels (B, MN-major).
+ */
+export const dqStep = [
+  'float acc[8][4];',
+  ...zero('acc', '8'),
+  'const int c0 = D == 128 ? 64 * wg : 0, kk0 = D == 128 ? 0 : 64 * wg;',
+  'const uint64_t sd = opaque(desc128(Ss, 16)), kb = opaque(desc128(Ks + (c0 >> 6) * (BN * 64), 1024));',
+  'wg_fence();',
+  // Not unrolled: unrolled, the compiler keeps every step's descriptors live and spills (D = 128).
+  '#pragma unroll 1',
+  'for (int ks = 0; ks < (D == 128 ? BN : 64) / 16; ++ks) {',
+  '  const int kk = kk0 + ks * 16;',
+  '  wg_dq(acc, sd + du((kk >> 6) * (BM * 64) + (kk & 63)), kb + du(kk * 64));',
+  '}',
+  'wg_commit();',
+  'wg_wait<0>();',
+  'acc_fence(acc);',
+  '#pragma unroll',
+  'for (int r = 0; r < 2; ++r) {',
+  '  const int i = q0 + (warp & 3) * 16 + g + 8 * r;',
+  '  if (i >= a.Nq) continue;',
+  '  float* dst = a.dq_acc + (qrow0 + i) * D + c0 + t4 * 2;',
+  '#pragma unroll',
+  '  for (int n = 0; n < 8; ++n) add2(dst + n * 8, acc[n][2 * r], acc[n][2 * r + 1]);',
+  '}',
+];
+
+/** The `tile(MASKED, qt, buf)` lambda of the wgmma dK/dV kernel. */
+export function wgmmaTileLambda(x: BackwardMmaExprs, deterministic: boolean): string[] {
+  return [
+    // MASKED is a run-time flag: two inlined copies of this body (masked, full) cost 64-190 bytes
+    // of spills at D = 128 (the register allocator plans both in one loop); one copy, 0-20.
+    'auto tile = [&](const bool MASKED, const int qt, const int buf) {',
+    '  const int q0 = qt * BM;',
+    '  const T* Qb = Qs + buf * (BM * D);',
+    '  const T* Ob = Os + buf * (BM * DV);',
+    '  const float* Lb = Ls + buf * BM;',
+    '  const float* Db = Ds + buf * BM;',
+    '  float s[NT][4], dp[NT][4];',
+    "  // Descriptors, made opaque per tile so the compiler cannot hoist every step's out of the loop.",
+    '  const uint64_t kd = opaque(desc128(Kw, 16)), vd = opaque(desc128(Vw, 16));',
+    '  const uint64_t qd = desc128(Qb, 16), od = desc128(Ob, 16); // K-major views',
+    '  const uint64_t qt_d = desc128(Qb, 1024), ot_d = desc128(Ob, 1024); // MN-major views',
+    ...indent([...zero('s', 'NT'), ...zero('dp', 'NT')], '  '),
+    "  // Sᵀ = K·Qᵀ and dPᵀ = V·dOᵀ for this warpgroup's 64 keys: two groups, P while dPᵀ runs.",
+    '  wg_fence();',
+    ...indent(gemmKmajor('s', 'kd', 'D', 'qd'), '  '),
+    '  wg_commit();',
+    ...indent(gemmKmajor('dp', 'vd', 'DV', 'od'), '  '),
+    '  wg_commit();',
+    '  wg_wait<1>();',
+    '  acc_fence(s);',
+    ...indent(elementStep(x, true), '  '),
+    '  // dV += Pᵀ·dO (in flight while dS is computed).',
+    ...indent(gemmRegA('dv', 's', 'DV', 'ot_d'), '  '),
+    '  wg_wait<1>();',
+    '  acc_fence(dp);',
+    ...indent(dsStep(x, deterministic, 'pswz<BM>(t4 * 2 + (e & 1), kl) + (kl & 7) + j * (8 * 64)'), '  '),
+    '  // dK += dSᵀ·Q.',
+    ...indent(gemmRegA('dk', 's', 'D', 'qt_d'), '  '),
+    ...(deterministic
+      ? ['  wg_wait<0>();']
+      : [
+          '  proxy_fence(); // dS: generic-proxy stores, read by wgmma through the async proxy',
+          '  __syncthreads(); // dS complete in shared memory',
+          ...indent(dqStep, '  '),
+        ]),
+    '  acc_fence(dk);',
+    '  acc_fence(dv);',
+    '  __syncthreads(); // this Q/dO buffer and its lse/delta (and dS) are free again',
+    '};',
+  ];
+}
