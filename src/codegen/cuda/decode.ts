@@ -33,6 +33,7 @@ import type { AttentionKernel } from '../../ir/kernel.js';
 import { decodeElementFns } from './decode-elements.js';
 import { decodeHostSource } from './decode-host.js';
 import { decodeKnobs } from './decode-knobs.js';
+import { hasMmaDecode, mmaDecodeDevice } from './decode-mma.js';
 import { pipeDeviceCode, pipelinedLoop, streamHandleDecl } from './decode-pipe.js';
 import { chunkElem, chunkType, kvAlignment } from './decode-loads.js';
 import { decodeQuantCode, isQuantChunk, quantVectorWidth } from './decode-quant.js';
@@ -89,6 +90,7 @@ export function decodeSource(k: AttentionKernel, layout: CudaLayout, ns: string)
   const helpers = helperSource(cx);
   const vw = vectorWidth(k);
   const quant = hasQuantizedKv(k.formats);
+  const mma = hasMmaDecode(k, identity && !needMask, vw);
   const f = (key: string): string => `a.${layout.field(key)}`;
   const lse = k.outputs.lse ? f('lse') : undefined;
   const classExpr = dynamic
@@ -303,9 +305,10 @@ export function decodeSource(k: AttentionKernel, layout: CudaLayout, ns: string)
       },
     }),
     '}',
+    ...(mma ? ['', ...mmaDecodeDevice(k)] : []),
     `} // namespace ${decodeNs}`,
     `} // namespace ${ns}`,
     DEVICE_END,
-    ...decodeHostSource(f, ns, decodeNs, quant ? kvAlignment(k, vw, layout.field) : undefined),
+    ...decodeHostSource(f, ns, decodeNs, quant ? kvAlignment(k, vw, layout.field) : undefined, mma),
   ].join('\n');
 }

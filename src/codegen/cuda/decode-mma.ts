@@ -1,0 +1,299 @@
+// Tensor-core split-KV decode (sm_80+, mma.sync m16n8k16): FlashInfer's / FlashDecoding++'s decode
+// shape, beside decode.ts's SIMT split kernel. A block covers one (KV split, group of 16 packed
+// rows, kv head, batch); the packed rows (the GQA group's query heads × Nq) are the MMA's M, padded
+// to 16 with zero rows (at GQA 4, Nq 1: 12 of 16 rows are padding; tensor cores have the throughput
+// to waste, the SIMT kernel spent 4 FMAs per element on CUDA cores). Each of the WARPS warps takes
+// its own KEYS keys of every tile: S = Q·Kᵀ on mma (Q's A fragments held in registers for the whole
+// split, K's B fragments by ldmatrix from row-major K rows), the online softmax (base 2) per row in
+// registers, and O += P·V with P's C fragments repacked as A fragments and V's B fragments by
+// ldmatrix.trans. K/V tiles stream through STAGES shared-memory buffers by 16-byte cp.async
+// (decode-pipe.ts's dec_cp), rows padded by 16 bytes so ldmatrix's 8 row addresses fall in
+// distinct bank groups. At the end the warps' states are combined through shared memory into the
+// SIMT kernel's partial layout (part_slot: rows in tiles of MT), so merge.ts's kernel is shared.
+//
+// Rounding against the SIMT kernel: q·k sums in the MMA's f32 accumulation order (not the 8-lane
+// shuffle order), the score is q·k · (scale · log2 e) (one rounding less), and p is rounded to the
+// storage type (bf16/f16) before P·V, as every tensor-core attention kernel does (rel. error
+// ≤ 2^-8 per weight, bf16). Compared with the float64 reference like the prefill mma engine.
+//
+// Taken for 16-bit float K/V with no score modifier and no per-element mask ("light" kernels),
+// D and Dv multiples of 16 and 16-byte rows; everything else keeps the SIMT kernel. The host takes
+// it on devices of compute capability 8.0 and up (decode-host.ts) unless built with
+// -DATTNC_DEC_MMA=0 or run with ATTNC_DECODE_MMA=0. The CPU emulator (test/cuda/decode-mma-emu.ts)
+// runs it with warp-level C++ stand-ins for the PTX wrappers (same fragment layouts).
+import { sharedStorage } from '../../ir/formats.js';
+import type { AttentionKernel } from '../../ir/kernel.js';
+import { kvAt, kvHead, K_ROWS, V_ROWS } from './kv-rows.js';
+
+/** Packed rows per block: the MMA's M. */
+export const MMA_ROWS = 16;
+
+/** Default knobs of the tensor-core kernel (emitted as ATTNC_DEC_MMA_<name>). */
+export const MMA_KNOB_DEFAULTS = { '': 1, WARPS: 4, KEYS: 16, STAGES: 3, MIN_BLOCKS: 2 } as const;
+
+/** Whether the kernel has a tensor-core decode path (`light`: identity score, no element mask). */
+export function hasMmaDecode(k: AttentionKernel, light: boolean, vectorWidth: number): boolean {
+  if (!light || k.formats.k.kind !== 'float' || k.formats.v.kind !== 'float') return false;
+  const dtype = sharedStorage(k.formats);
+  if (dtype === 'f32') return false;
+  const s = k.schedule;
+  // 16-byte copies of whole rows, ldmatrix pairs of 8-column tiles.
+  return vectorWidth * 2 === 16 && s.headDim % 16 === 0 && s.valueDim % 16 === 0;
+}
+
+/** `#ifndef` defaults of the tensor-core knobs. */
+function mmaKnobs(): string[] {
+  const knobs = Object.entries(MMA_KNOB_DEFAULTS);
+  return [
+    ...knobs.flatMap(([n, v]) => {
+      const name = n === '' ? 'ATTNC_DEC_MMA' : `ATTNC_DEC_MMA_${n}`; // '': on (1) or off (0)
+      return [`#ifndef ${name}`, `#define ${name} ${v}`, '#endif'];
+    }),
+    'static_assert(ATTNC_DEC_MMA_WARPS >= 1 && ATTNC_DEC_MMA_WARPS <= 16, "ATTNC_DEC_MMA_WARPS: 1..16");',
+    'static_assert(ATTNC_DEC_MMA_KEYS >= 16 && ATTNC_DEC_MMA_KEYS % 16 == 0, "ATTNC_DEC_MMA_KEYS: a multiple of 16");',
+    'static_assert(ATTNC_DEC_MMA_STAGES >= 2 && ATTNC_DEC_MMA_MIN_BLOCKS >= 1, "decode mma knobs");',
+  ];
+}
+
+/** Defined by the CPU emulator's build (test/cuda/decode-mma-emu.ts), which swaps mmaPtx's wrappers for warp-level C++. */
+export const MMA_EMU_MACRO = 'ATTNC_EMU_DECODE_MMA';
+/** The dynamic shared memory declaration (the emulator replaces it). */
+export const MMA_SMEM_DECL = 'extern __shared__ float4 dm_smem[];';
+
+/** PTX wrappers (namespace dec): ldmatrix, mma.sync, f32 pairs → 16-bit pairs. */
+export function mmaPtx(dtype: 'f16' | 'bf16'): string[] {
+  const pack =
+    dtype === 'bf16'
+      ? '__nv_bfloat162 v = __floats2bfloat162_rn(lo, hi);'
+      : '__half2 v = __floats2half2_rn(lo, hi);';
+  return [
+    '__device__ __forceinline__ void dm_ldsm(unsigned (&r)[4], const T* p) {',
+    '  asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0, %1, %2, %3}, [%4];\\n"',
+    '               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])',
+    '               : "r"((unsigned)__cvta_generic_to_shared(p)));',
+    '}',
+    '__device__ __forceinline__ void dm_ldsm_t(unsigned (&r)[4], const T* p) {',
+    '  asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0, %1, %2, %3}, [%4];\\n"',
+    '               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])',
+    '               : "r"((unsigned)__cvta_generic_to_shared(p)));',
+    '}',
+    '// c += a·b: a row-major 16×16 (4 regs), b column-major 16×8 (2 regs), f32 accumulators.',
+    '__device__ __forceinline__ void dm_mma(float (&c)[4], const unsigned (&a)[4], unsigned b0, unsigned b1) {',
+    `  asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.${dtype}.${dtype}.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, {%0, %1, %2, %3};\\n"`,
+    '      : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])',
+    '      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));',
+    '}',
+    '__device__ __forceinline__ unsigned dm_pack(float lo, float hi) {',
+    `  ${pack}`,
+    '  return *reinterpret_cast<unsigned*>(&v);',
+    '}',
+  ];
+}
+
+/** Rows t0..t1-1 of K or V into a padded tile (PITCH elements a row), 16 bytes a copy. */
+function mmaFetch(): string[] {
+  return [
+    'template <int W, int PITCH>',
+    '__device__ __forceinline__ void dm_fetch(const KvRows& g, T* dst, int t0, int t1) {',
+    '  constexpr int C = W * (int)sizeof(T) / 16, E = 16 / (int)sizeof(T);',
+    '#pragma unroll',
+    '  for (int n = 0; n < (MMA_TILE * C + MMA_THREADS - 1) / MMA_THREADS; ++n) {',
+    '    const int i = threadIdx.x + n * MMA_THREADS, j = i / C, c = i % C, kj = t0 + j;',
+    '    const bool ok = kj < t1;',
+    `    if (i < MMA_TILE * C) dec_cp<16>(dst + j * PITCH + c * E, ${kvAt('g', '(ok ? kj : t0)', 'c * E')}, ok);`,
+    '  }',
+    '}',
+  ];
+}
+
+/** Loads Q's A fragments (rows of row group rg; padding rows zero). */
+const loadQ: string[] = [
+  '  unsigned qf[D / 16][4];',
+  '  {',
+  '#pragma unroll',
+  '    for (int h8 = 0; h8 < 2; ++h8) { // rows r0 (a0, a2) and r0 + 8 (a1, a3)',
+  '      const int p = rg * MMA_ROWS + r0 + 8 * h8;',
+  '      const bool ok = p < packed;',
+  '      const int pp = ok ? p : 0;',
+  '      const unsigned short* qs = reinterpret_cast<const unsigned short*>(q_row(a, b, hk * group + pp / a.Nq, pp % a.Nq));',
+  '#pragma unroll',
+  '      for (int ks = 0; ks < D / 16; ++ks) {',
+  '        const int c = ks * 16 + 2 * (lane & 3);',
+  '        qf[ks][h8] = ok ? (unsigned)qs[c] | ((unsigned)qs[c + 1] << 16) : 0u;',
+  '        qf[ks][h8 + 2] = ok ? (unsigned)qs[c + 8] | ((unsigned)qs[c + 9] << 16) : 0u;',
+  '      }',
+  '    }',
+  '  }',
+];
+
+/** One warp's work on its KEYS keys of a tile (kt, vt: the warp's first rows; kw: its first key). */
+const warpTile: string[] = [
+  '      float s[NT][4];',
+  '#pragma unroll',
+  '      for (int j = 0; j < NT; ++j) s[j][0] = s[j][1] = s[j][2] = s[j][3] = 0.f;',
+  '#pragma unroll',
+  '      for (int ks = 0; ks < D / 16; ++ks)',
+  '#pragma unroll',
+  '        for (int jj = 0; jj < NT / 2; ++jj) {',
+  '          unsigned kb[4]; // keys jj*16 + 0..7 (cols 0-7, 8-15), 8..15 (cols 0-7, 8-15)',
+  '          dm_ldsm(kb, kt + (jj * 16 + (lane >> 4) * 8 + (lane & 7)) * KP + ks * 16 + ((lane >> 3) & 1) * 8);',
+  '          dm_mma(s[2 * jj], qf[ks], kb[0], kb[1]);',
+  '          dm_mma(s[2 * jj + 1], qf[ks], kb[2], kb[3]);',
+  '        }',
+  '      float mt[2] = {-INFINITY, -INFINITY};',
+  '#pragma unroll',
+  '      for (int j = 0; j < NT; ++j)',
+  '#pragma unroll',
+  '        for (int e = 0; e < 4; ++e) {',
+  '          const int kj = kw + j * 8 + 2 * (lane & 3) + (e & 1);',
+  '          s[j][e] = kj < t1 ? s[j][e] * sl2 : -INFINITY;',
+  '          mt[e >> 1] = fmaxf(mt[e >> 1], s[j][e]);',
+  '        }',
+  '#pragma unroll',
+  '      for (int h8 = 0; h8 < 2; ++h8) {',
+  '        mt[h8] = fmaxf(mt[h8], __shfl_xor_sync(0xffffffffu, mt[h8], 1));',
+  '        mt[h8] = fmaxf(mt[h8], __shfl_xor_sync(0xffffffffu, mt[h8], 2));',
+  '        if (mt[h8] > -INFINITY) {',
+  '          const float mn = fmaxf(m[h8], mt[h8]), corr = exp2f(m[h8] - mn);',
+  '          l[h8] *= corr;',
+  '#pragma unroll',
+  '          for (int n = 0; n < DV / 8; ++n) o[n][2 * h8] *= corr, o[n][2 * h8 + 1] *= corr;',
+  '          m[h8] = mn;',
+  '        }',
+  '      }',
+  '      // -inf (masked) weighs 0; a NaN or +inf score gives p = NaN, which poisons the row.',
+  '#pragma unroll',
+  '      for (int j = 0; j < NT; ++j)',
+  '#pragma unroll',
+  '        for (int e = 0; e < 4; ++e) {',
+  '          s[j][e] = s[j][e] == -INFINITY ? 0.f : exp2f(s[j][e] - m[e >> 1]);',
+  '          l[e >> 1] += s[j][e];',
+  '        }',
+  '#pragma unroll',
+  '      for (int kk = 0; kk < NT / 2; ++kk) {',
+  "        // P's C fragments of key tiles 2kk, 2kk + 1 are the A fragment of keys kk*16..+15.",
+  '        const unsigned pa[4] = {dm_pack(s[2 * kk][0], s[2 * kk][1]), dm_pack(s[2 * kk][2], s[2 * kk][3]),',
+  '                                dm_pack(s[2 * kk + 1][0], s[2 * kk + 1][1]), dm_pack(s[2 * kk + 1][2], s[2 * kk + 1][3])};',
+  '#pragma unroll',
+  '        for (int nn = 0; nn < DV / 16; ++nn) {',
+  '          unsigned vb[4]; // keys 0-7, 8-15 of columns nn*16 + 0..7, then of + 8..15',
+  '          dm_ldsm_t(vb, vt + (kk * 16 + ((lane >> 3) & 1) * 8 + (lane & 7)) * VP + nn * 16 + (lane >> 4) * 8);',
+  '          dm_mma(o[2 * nn], pa, vb[0], vb[1]);',
+  '          dm_mma(o[2 * nn + 1], pa, vb[2], vb[3]);',
+  '        }',
+  '      }',
+];
+
+/** The warps' states combined in shared memory into one partial per packed row (part_slot). */
+const combine: string[] = [
+  '  dec_wait<0>();',
+  '  __syncthreads(); // the stream buffers are free: they hold the combine now',
+  '#pragma unroll',
+  '  for (int h8 = 0; h8 < 2; ++h8) {',
+  '    l[h8] += __shfl_xor_sync(0xffffffffu, l[h8], 1);',
+  '    l[h8] += __shfl_xor_sync(0xffffffffu, l[h8], 2);',
+  '  }',
+  '  float* cm = reinterpret_cast<float*>(dm_smem); // [WARPS][16] m, then l, then o [WARPS][16][DV]',
+  '  float* cl = cm + MMA_WARPS * MMA_ROWS;',
+  '  float* co = cl + MMA_WARPS * MMA_ROWS;',
+  '#pragma unroll',
+  '  for (int h8 = 0; h8 < 2; ++h8) {',
+  '    const int r = r0 + 8 * h8;',
+  '    if ((lane & 3) == 0) {',
+  '      cm[warp * MMA_ROWS + r] = l[h8] != 0.f ? m[h8] : -INFINITY; // l NaN: poisoned, kept',
+  '      cl[warp * MMA_ROWS + r] = l[h8];',
+  '    }',
+  '#pragma unroll',
+  '    for (int n = 0; n < DV / 8; ++n) {',
+  '      float* dst = co + ((size_t)warp * MMA_ROWS + r) * DV + n * 8 + 2 * (lane & 3);',
+  '      dst[0] = o[n][2 * h8];',
+  '      dst[1] = o[n][2 * h8 + 1];',
+  '    }',
+  '  }',
+  '  __syncthreads();',
+  '  for (int i = threadIdx.x; i < MMA_ROWS * (DV + 2); i += MMA_THREADS) {',
+  '    const int r = i / (DV + 2), c = i % (DV + 2), p = rg * MMA_ROWS + r;',
+  '    if (p >= packed) continue;',
+  '    float M = -INFINITY;',
+  '    for (int w = 0; w < MMA_WARPS; ++w) M = fmaxf(M, cm[w * MMA_ROWS + r]);',
+  '    float x = 0.f;',
+  '    if (c == DV) {',
+  '      x = M;',
+  '    } else {',
+  '      for (int w = 0; w < MMA_WARPS; ++w) {',
+  '        const float lw = cl[w * MMA_ROWS + r];',
+  '        if (lw == 0.f) continue; // a NaN l carries on',
+  '        const float f = exp2f(cm[w * MMA_ROWS + r] - M);',
+  '        x += (c < DV ? co[((size_t)w * MMA_ROWS + r) * DV + c] : lw) * f;',
+  '      }',
+  '    }',
+  '    part[part_slot(a, b, hk, p / MT, row_tiles, split, n_splits, p % MT) + c] = x;',
+  '  }',
+];
+
+/** Device code of the tensor-core kernel (namespace dec, after part_slot and decode-pipe's helpers). */
+export function mmaDecodeDevice(k: AttentionKernel): string[] {
+  const dtype = sharedStorage(k.formats) as 'f16' | 'bf16';
+  const paged = k.formats.paged !== undefined;
+  return [
+    '// ---- tensor-core split kernel (sm_80+): codegen/cuda/decode-mma.ts ----',
+    ...mmaKnobs(),
+    'constexpr int MMA_ROWS = 16, MMA_WARPS = ATTNC_DEC_MMA_WARPS, MMA_KEYS = ATTNC_DEC_MMA_KEYS;',
+    'constexpr int MMA_THREADS = 32 * MMA_WARPS, MMA_TILE = MMA_WARPS * MMA_KEYS, MMA_STAGES = ATTNC_DEC_MMA_STAGES;',
+    'constexpr int KP = D + 8, VP = DV + 8; // padded row pitches (elements): conflict-free ldmatrix',
+    'constexpr size_t MMA_STREAM = (size_t)MMA_STAGES * MMA_TILE * (KP + VP) * sizeof(T);',
+    'constexpr size_t MMA_COMBINE = sizeof(float) * (size_t)MMA_WARPS * MMA_ROWS * (DV + 2);',
+    'constexpr size_t MMA_SMEM = MMA_STREAM > MMA_COMBINE ? MMA_STREAM : MMA_COMBINE; // dynamic, per block',
+    'static_assert(MMA_SMEM <= 227 * 1024, "decode mma: ATTNC_DEC_MMA_STAGES x WARPS x KEYS keys need more than 227 KiB of shared memory per block");',
+    `#if defined(__CUDACC__) || defined(${MMA_EMU_MACRO}) // plain emulator builds skip it`,
+    ...mmaPtx(dtype),
+    ...mmaFetch(),
+    '',
+    '__global__ void __launch_bounds__(MMA_THREADS, ATTNC_DEC_MMA_MIN_BLOCKS) mma_split_kernel(const Args a, float* __restrict__ part, int split_keys, int n_splits, int row_tiles) {',
+    '#if !defined(__CUDA_ARCH__) || __CUDA_ARCH__ >= 800',
+    '  constexpr int NT = MMA_KEYS / 8; // key tiles of 8 per warp and tile',
+    '  const int group = a.H / a.Hkv, packed = group * a.Nq, row_groups = (packed + MMA_ROWS - 1) / MMA_ROWS;',
+    '  const int split = blockIdx.x / row_groups, rg = blockIdx.x % row_groups;',
+    '  const int hk = blockIdx.y, b = blockIdx.z;',
+    '  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, r0 = lane >> 2;',
+    ...loadQ,
+    '  float m[2] = {-INFINITY, -INFINITY}, l[2] = {0.f, 0.f}, o[DV / 8][4];',
+    '#pragma unroll',
+    '  for (int n = 0; n < DV / 8; ++n) o[n][0] = o[n][1] = o[n][2] = o[n][3] = 0.f;',
+    '  const float sl2 = a.scale * LOG2E;',
+    '  const int k_begin = split * split_keys, k_end = min(a.Nk, k_begin + split_keys);',
+    `  const KvRows kg = ${kvHead(K_ROWS, 'b', 'hk', paged)};`,
+    `  const KvRows vg = ${kvHead(V_ROWS, 'b', 'hk', paged)};`,
+    `  ${MMA_SMEM_DECL}`,
+    '  T* ks = reinterpret_cast<T*>(dm_smem);',
+    '  T* vs = ks + MMA_STAGES * MMA_TILE * KP;',
+    '  const int n_tiles = k_end > k_begin ? (k_end - k_begin + MMA_TILE - 1) / MMA_TILE : 0;',
+    '  auto fetch = [&](int it) {',
+    '    if (it < n_tiles) {',
+    '      const int t0 = k_begin + it * MMA_TILE, t1 = min(t0 + MMA_TILE, k_end);',
+    '      dm_fetch<D, KP>(kg, ks + (it % MMA_STAGES) * MMA_TILE * KP, t0, t1);',
+    '      dm_fetch<DV, VP>(vg, vs + (it % MMA_STAGES) * MMA_TILE * VP, t0, t1);',
+    '    }',
+    '    dec_commit(); // one group per tile, fetched or not',
+    '  };',
+    '  for (int st = 0; st < MMA_STAGES - 1; ++st) fetch(st);',
+    '  for (int it = 0; it < n_tiles; ++it) {',
+    '    dec_wait<MMA_STAGES - 2>();',
+    "    __syncthreads(); // every thread's copies of tile it landed; tile it - 1's buffer is free",
+    '    fetch(it + MMA_STAGES - 1);',
+    '    const int t0 = k_begin + it * MMA_TILE, t1 = min(t0 + MMA_TILE, k_end);',
+    '    const int kw = t0 + warp * MMA_KEYS;',
+    '    if (kw < t1) { // warp-uniform: a warp past the split end has no keys in this tile',
+    '      const T* kt = ks + (it % MMA_STAGES) * MMA_TILE * KP + warp * MMA_KEYS * KP;',
+    '      const T* vt = vs + (it % MMA_STAGES) * MMA_TILE * VP + warp * MMA_KEYS * VP;',
+    ...warpTile,
+    '    }',
+    '  }',
+    ...combine,
+    '#else',
+    '  __trap(); // the host launches this kernel on compute capability 8.0 and up only',
+    '#endif',
+    '}',
+    '#endif // __CUDACC__',
+  ];
+}
