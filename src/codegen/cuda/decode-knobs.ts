@@ -49,6 +49,14 @@ export function decodeStages(k: AttentionKernel): number {
 /** The knobs, each emitted as the macro ATTNC_DEC_<name>. */
 export const DECODE_KNOB_NAMES = ['GROUPS', 'KPG', 'STAGES', 'MIN_BLOCKS', 'SPLITS', 'VSIDES'] as const;
 type KnobName = (typeof DECODE_KNOB_NAMES)[number];
+/**
+ * The tensor-core kernel's knobs (decode-mma.ts): MMA on (1) / off (0), WARPS a block, KEYS each
+ * warp takes of a tile (a tile is WARPS · KEYS keys), STAGES buffers, MIN_BLOCKS (register cap).
+ */
+export const MMA_KNOB_NAMES = ['MMA', 'MMA_WARPS', 'MMA_KEYS', 'MMA_STAGES', 'MMA_MIN_BLOCKS'] as const;
+type AnyKnobName = KnobName | (typeof MMA_KNOB_NAMES)[number];
+/** Every knob macro suffix (ATTNC_DEC_<name>), SIMT and tensor-core. */
+export const ALL_KNOB_NAMES: readonly AnyKnobName[] = [...DECODE_KNOB_NAMES, ...MMA_KNOB_NAMES];
 
 /**
  * `#ifndef` defaults of the knobs (before the constants that use them). `light`: no score modifier
@@ -75,7 +83,9 @@ export function decodeKnobs(k: AttentionKernel, light: boolean): string[] {
 /** A point of the knob sweep: name → overrides (knob name without the ATTNC_DEC_ prefix). */
 export interface DecodeKnobVariant {
   readonly name: string;
-  readonly knobs: Readonly<Partial<Record<KnobName, number>>>;
+  readonly knobs: Readonly<Partial<Record<AnyKnobName, number>>>;
+  /** The bench formats it changes anything for (absent: all); the sweep builds only those. */
+  readonly formats?: readonly string[];
 }
 
 /**
@@ -91,6 +101,21 @@ export const DECODE_KNOB_VARIANTS: readonly DecodeKnobVariant[] = [
   { name: 'stages3', knobs: { STAGES: 3 } },
   { name: 'stages6', knobs: { STAGES: 6 } },
   { name: 'vsides0', knobs: { VSIDES: 0 } }, // KIVI's K scales/zeros one f16 load each
+  // The tensor-core kernel (16-bit float caches: bench format bf16); 'default' is WARPS 4, KEYS 16,
+  // STAGES 3, MIN_BLOCKS 2 there, 'simt' the SIMT kernel it replaced.
+  ...(
+    [
+      ['simt', { MMA: 0 }],
+      ['mma_s2', { MMA_STAGES: 2 }],
+      ['mma_s4', { MMA_STAGES: 4 }],
+      ['mma_s6', { MMA_STAGES: 6, MMA_MIN_BLOCKS: 1 }],
+      ['mma_w2s6', { MMA_WARPS: 2, MMA_STAGES: 6 }],
+      ['mma_w8s2', { MMA_WARPS: 8, MMA_STAGES: 2, MMA_MIN_BLOCKS: 1 }],
+      ['mma_k32s2', { MMA_KEYS: 32, MMA_STAGES: 2 }],
+      ['mma_mb1', { MMA_MIN_BLOCKS: 1 }],
+      ['mma_mb3', { MMA_STAGES: 2, MMA_MIN_BLOCKS: 3 }],
+    ] as const
+  ).map(([name, knobs]) => ({ name, knobs, formats: ['bf16'] })),
 ];
 
 /** `#define` lines of a variant's overrides (for a translation unit that holds several artifacts). */
