@@ -28,6 +28,8 @@ interface MmaCase {
   readonly Nq: number;
   readonly Nk: number;
   readonly splitKeys: number;
+  readonly qOffset?: number;
+  readonly kOffset?: number;
   readonly knobs?: Readonly<Record<'WARPS' | 'KEYS' | 'STAGES', number>>;
 }
 
@@ -49,8 +51,7 @@ function storage(dtype: 'bf16' | 'f16', x: Float32Array): { bits: Uint16Array; v
   return { bits, values: fromF16(bits) };
 }
 
-async function emulate(dtype: 'bf16' | 'f16', c: MmaCase): Promise<void> {
-  const file = 'full.attn';
+async function emulate(dtype: 'bf16' | 'f16', c: MmaCase, file = 'full.attn'): Promise<void> {
   const source = readFileSync(join('stdlib', file), 'utf8');
   const { artifact, kernel, decl } = compile(source, {
     target: 'cuda',
@@ -68,7 +69,9 @@ async function emulate(dtype: 'bf16' | 'f16', c: MmaCase): Promise<void> {
     .replace('extern __shared__ float w[];', 'float* w = (float*)emu::dyn_smem;')
     .replace(PIPE_SMEM_DECL, 'float4* dec_smem = emu::dyn_smem;')
     .replace(MMA_SMEM_DECL, 'float4* dm_smem = emu::dyn_smem;');
-  const shape = { B: c.B, Hq: c.H, Hkv: c.Hkv, Nq: c.Nq, Nk: c.Nk, D, Dv: D };
+  const qOffset = c.qOffset ?? c.Nk - c.Nq;
+  const kOffset = c.kOffset ?? 0;
+  const shape = { B: c.B, Hq: c.H, Hkv: c.Hkv, Nq: c.Nq, Nk: c.Nk, D, Dv: D, qOffset, kOffset };
   const raw = makeInputs(shape, c.Nk * 7 + c.H);
   const inputs = { ...raw };
   for (const n of ['q', 'k', 'v'] as const) {
@@ -81,10 +84,22 @@ async function emulate(dtype: 'bf16' | 'f16', c: MmaCase): Promise<void> {
   const rowGroups = Math.ceil(packed / 16);
   const nSplits = Math.ceil(c.Nk / c.splitKeys);
   const fld = (key: string) => layout.field(key);
+  const params = Object.fromEntries(decl.defaults);
   const main = `
 #define ${MMA_EMU_MACRO} 1
 ${knobs.join('\n')}
 inline float atomicAdd(float* p, float v) { const float o = *p; *p = o + v; return o; }
+// Fibers run one at a time: the block's OR through the block barrier (collect, read, reset).
+inline int emu_or_acc = 0;
+inline int __syncthreads_or(int p) {
+  if (p) emu_or_acc = 1;
+  emu::block_bar.wait();
+  const int r = emu_or_acc;
+  emu::block_bar.wait();
+  if (threadIdx.x == 0) emu_or_acc = 0;
+  emu::block_bar.wait();
+  return r;
+}
 ${device}
 int main() {
   using namespace ${ns};
@@ -98,8 +113,9 @@ int main() {
   a.${fld('out')} = out.data();
   a.${fld('lse')} = lse.data();
   a.B = ${c.B}; a.H = ${c.H}; a.Hkv = ${c.Hkv}; a.Nq = ${c.Nq}; a.Nk = ${c.Nk};
-  a.q_offset = ${c.Nk - c.Nq}; a.k_offset = 0; a.scale = ${Math.fround(1 / Math.sqrt(D))}f;
+  a.q_offset = ${qOffset}; a.k_offset = ${kOffset}; a.scale = ${Math.fround(1 / Math.sqrt(D))}f;
   ${packedStridesCpp(kernel, 'a')}
+  ${kernel.params.map((p) => `a.${fld(`param:${p.name}`)} = ${Number(params[p.name])};`).join('\n  ')}
   std::vector<float> part((size_t)${c.B * c.Hkv * rowTiles * nSplits} * dec::MT * (DV + 2), NAN);
   emu::launch(dim3{${nSplits * rowGroups}, ${c.Hkv}, ${c.B}}, dec::MMA_THREADS, dec::MMA_SMEM, [&] { dec::mma_split_kernel(a, part.data(), ${c.splitKeys}, ${nSplits}, ${rowTiles}); });
   emu::launch(dim3{${c.Nq}, ${c.H}, ${c.B}}, 128, ${nSplits * 4}, [&] { dec::merge_kernel(a, part.data(), ${nSplits}, ${rowTiles}); });
@@ -120,12 +136,11 @@ int main() {
   const lseRaw = readFileSync(join(dir, 'lse.bin'));
   const lse = new Float32Array(lseRaw.buffer.slice(lseRaw.byteOffset, lseRaw.byteOffset + lseRaw.byteLength));
   const sizes = { B: c.B, H: c.H, Hkv: c.Hkv, Nq: c.Nq, Nk: c.Nk };
-  const params = Object.fromEntries(decl.defaults);
   const pred = declPredicates(decl.decl, { params, tensors: {}, sizes: { ...sizes, D } });
-  const ref = referenceAttention({ ...inputs, ...sizes, Hq: c.H, D, Dv: D }, pred);
+  const ref = referenceAttention({ ...inputs, ...sizes, Hq: c.H, D, Dv: D, qOffset, kOffset }, pred);
   const o = compareArrays(out, ref.out, ref.outScale);
   const l = compareArrays(lse, ref.lse, 1);
-  const where = `${dtype} ${JSON.stringify(c)}`;
+  const where = `${file} ${dtype} ${JSON.stringify(c)}`;
   expect(o.nanCount, where).toBe(0);
   // p rounds to the storage type before P·V (decode-mma.ts): bf16 ~ 2^-8 relative per weight.
   expect(o.relError, where).toBeLessThanOrEqual(dtype === 'bf16' ? 1e-2 : 2e-3);
@@ -138,6 +153,22 @@ describe('the tensor-core decode kernel on the CPU emulator agrees with the refe
   }, 600_000);
   it('f16: several 16-row groups (GQA 8 x Nq 3), long splits through the pipeline', async () => {
     await emulate('f16', { B: 1, H: 8, Hkv: 1, Nq: 3, Nk: 517, splitKeys: 517 });
+  }, 600_000);
+  it('masks and score modifiers: causal (empty rows, skipped tiles), sliding window, softcap, alibi', async () => {
+    // Rows before every key: out 0, lse -inf; tiles past every row's last key are not fetched.
+    await emulate(
+      'bf16',
+      { B: 1, H: 4, Hkv: 2, Nq: 3, Nk: 700, splitKeys: 300, qOffset: 200 },
+      'causal.attn',
+    );
+    await emulate('bf16', { B: 1, H: 2, Hkv: 2, Nq: 2, Nk: 70, splitKeys: 32, qOffset: -5 }, 'causal.attn');
+    await emulate('f16', { B: 1, H: 4, Hkv: 1, Nq: 2, Nk: 300, splitKeys: 64 }, 'sliding_window.attn');
+    await emulate(
+      'bf16',
+      { B: 2, H: 6, Hkv: 2, Nq: 2, Nk: 97, splitKeys: 32, qOffset: 40, kOffset: 5 },
+      'softcap.attn',
+    );
+    await emulate('bf16', { B: 1, H: 2, Hkv: 1, Nq: 5, Nk: 130, splitKeys: 96 }, 'alibi.attn');
   }, 600_000);
   it('bf16 knobs: 2 warps, 32 keys a warp, 2 stages; MHA', async () => {
     await emulate('bf16', {

@@ -1,7 +1,8 @@
 // The tensor-core decode kernel (decode-mma.ts) builds with nvcc for sm_90a and sm_80 without
 // register spills, at its defaults and under every knob variant of the sweep that sets its knobs
-// (DECODE_KNOB_VARIANTS, bench/cuda/quant-decode.py), bf16 D = 128 and f16 D = 64; and only light
-// 16-bit float kernels (no score modifier, no element mask) carry it.
+// (DECODE_KNOB_VARIANTS, bench/cuda/quant-decode.py), bf16 D = 128 and f16 D = 64, and with the
+// masks and score modifiers of causal, sliding window, softcap and alibi; and only kernels over
+// 16-bit float caches carry it.
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -31,12 +32,12 @@ const stdlib = (file: string): string => readFileSync(join('stdlib', file), 'utf
 describe('CUDA tensor-core decode: nvcc', () => {
   const dir = scratchDir('decode-mma-nvcc');
 
-  it('is emitted for light 16-bit float kernels only', () => {
+  it('is emitted for 16-bit float caches only', () => {
     expect(code('f1', stdlib('full.attn'), 'bf16', 128)).toContain('mma_split_kernel');
     expect(code('f2', stdlib('full.attn'), 'f16', 64)).toContain('mma_split_kernel');
     expect(code('f3', stdlib('full.attn'), 'f32', 64)).not.toContain('mma_split_kernel');
-    expect(code('c1', stdlib('causal.attn'), 'bf16', 128)).not.toContain('mma_split_kernel');
-    expect(code('s1', stdlib('softcap.attn'), 'bf16', 128)).not.toContain('mma_split_kernel');
+    expect(code('c1', stdlib('causal.attn'), 'bf16', 128)).toContain('mma_split_kernel');
+    expect(code('s1', stdlib('softcap.attn'), 'bf16', 128)).toContain('mma_split_kernel');
     const int8 = 'attention q8() {\n  store kv int8 scale f16 per token\n}\n';
     expect(code('q8', int8, 'bf16', 128)).not.toContain('mma_split_kernel');
   });
@@ -47,7 +48,9 @@ describe('CUDA tensor-core decode: nvcc', () => {
       const undefs = ALL_KNOB_NAMES.map((n) => `#undef ATTNC_DEC_${n}`);
       const parts = [
         [code('mf16', stdlib('full.attn'), 'f16', 64, arch), ...undefs].join('\n'),
-        [code('mdef', stdlib('full.attn'), 'bf16', 128, arch), ...undefs].join('\n'),
+        ...['full', 'causal', 'sliding_window', 'softcap', 'alibi'].map((f) =>
+          [code(`m_${f}`, stdlib(`${f}.attn`), 'bf16', 128, arch), ...undefs].join('\n'),
+        ),
         ...variants.map((v) =>
           [...knobDefines(v), code(`m_${v.name}`, stdlib('full.attn'), 'bf16', 128, arch), ...undefs].join(
             '\n',

@@ -1041,6 +1041,13 @@ __global__ void __launch_bounds__(MMA_THREADS, ATTNC_DEC_MMA_MIN_BLOCKS) mma_spl
       }
     }
   }
+  [[maybe_unused]] int hr2[2], qp2[2];
+#pragma unroll
+  for (int h8 = 0; h8 < 2; ++h8) {
+    const int p = rg * MMA_ROWS + r0 + 8 * h8, pp = p < packed ? p : 0; // padding rows: discarded
+    hr2[h8] = hk * group + pp / a.Nq;
+    qp2[h8] = pp % a.Nq + a.q_offset;
+  }
   float m[2] = {-INFINITY, -INFINITY}, l[2] = {0.f, 0.f}, o[DV / 8][4];
 #pragma unroll
   for (int n = 0; n < DV / 8; ++n) o[n][0] = o[n][1] = o[n][2] = o[n][3] = 0.f;
@@ -1088,6 +1095,7 @@ __global__ void __launch_bounds__(MMA_THREADS, ATTNC_DEC_MMA_MIN_BLOCKS) mma_spl
 #pragma unroll
         for (int e = 0; e < 4; ++e) {
           const int kj = kw + j * 8 + 2 * (lane & 3) + (e & 1);
+          [[maybe_unused]] const int kpos = kj + a.k_offset;
           s[j][e] = kj < t1 ? s[j][e] * sl2 : -INFINITY;
           mt[e >> 1] = fmaxf(mt[e >> 1], s[j][e]);
         }

@@ -16,8 +16,11 @@
 // storage type (bf16/f16) before P·V, as every tensor-core attention kernel does (rel. error
 // ≤ 2^-8 per weight, bf16). Compared with the float64 reference like the prefill mma engine.
 //
-// Taken for 16-bit float K/V with no score modifier and no per-element mask ("light" kernels),
-// D and Dv multiples of 16 and 16-byte rows; everything else keeps the SIMT kernel. The host takes
+// Masks and score modifiers apply to the S fragments (decode-elements.ts's tile_class, elem_mask,
+// elem_score per element, as in the SIMT kernel); with dynamic tile classes a tile no row of the
+// block may see is neither fetched nor computed (the block agrees through __syncthreads_or).
+// Taken for 16-bit float K/V, D and Dv multiples of 16, 16-byte rows; quantized and f32 caches
+// keep the SIMT kernel. The host takes
 // it on devices of compute capability 8.0 and up (decode-host.ts) unless built with
 // -DATTNC_DEC_MMA=0 or run with ATTNC_DECODE_MMA=0. The CPU emulator (test/cuda/decode-mma-emu.ts)
 // runs it with warp-level C++ stand-ins for the PTX wrappers (same fragment layouts).
@@ -31,9 +34,17 @@ export const MMA_ROWS = 16;
 /** Default knobs of the tensor-core kernel (emitted as ATTNC_DEC_MMA_<name>). */
 export const MMA_KNOB_DEFAULTS = { '': 1, WARPS: 4, KEYS: 16, STAGES: 3, MIN_BLOCKS: 2 } as const;
 
-/** Whether the kernel has a tensor-core decode path (`light`: identity score, no element mask). */
-export function hasMmaDecode(k: AttentionKernel, light: boolean, vectorWidth: number): boolean {
-  if (!light || k.formats.k.kind !== 'float' || k.formats.v.kind !== 'float') return false;
+/** What decode-elements.ts found of the kernel's mask and score (its device functions are emitted before). */
+export interface MmaElements {
+  readonly dynamic: boolean;
+  readonly staticClass: 1 | 2;
+  readonly needMask: boolean;
+  readonly identity: boolean;
+}
+
+/** Whether the kernel has a tensor-core decode path: 16-bit float K/V, 16-byte rows, D, Dv multiples of 16. */
+export function hasMmaDecode(k: AttentionKernel, vectorWidth: number): boolean {
+  if (k.formats.k.kind !== 'float' || k.formats.v.kind !== 'float') return false;
   const dtype = sharedStorage(k.formats);
   if (dtype === 'f32') return false;
   const s = k.schedule;
@@ -127,7 +138,7 @@ const loadQ: string[] = [
 ];
 
 /** One warp's work on its KEYS keys of a tile (kt, vt: the warp's first rows; kw: its first key). */
-const warpTile: string[] = [
+const warpTile = (SCORE: readonly string[]): string[] => [
   '      float s[NT][4];',
   '#pragma unroll',
   '      for (int j = 0; j < NT; ++j) s[j][0] = s[j][1] = s[j][2] = s[j][3] = 0.f;',
@@ -146,7 +157,7 @@ const warpTile: string[] = [
   '#pragma unroll',
   '        for (int e = 0; e < 4; ++e) {',
   '          const int kj = kw + j * 8 + 2 * (lane & 3) + (e & 1);',
-  '          s[j][e] = kj < t1 ? s[j][e] * sl2 : -INFINITY;',
+  ...SCORE,
   '          mt[e >> 1] = fmaxf(mt[e >> 1], s[j][e]);',
   '        }',
   '#pragma unroll',
@@ -182,6 +193,33 @@ const warpTile: string[] = [
   '          dm_mma(o[2 * nn + 1], pa, vb[2], vb[3]);',
   '        }',
   '      }',
+];
+
+/** s[j][e] of key kj (row half e >> 1) becomes its base-2 score, or -inf where masked. */
+function scoreLines(el: MmaElements): string[] {
+  const h = 'e >> 1';
+  const allow = ['kj < t1'];
+  if (el.needMask)
+    allow.push(`cls2[${h}] != 0`, `(cls2[${h}] == 1 || elem_mask(a, b, hr2[${h}], qp2[${h}], kpos))`);
+  // A NaN q·k poisons the row whatever the modifier makes of it (docs/LANGUAGE.md).
+  const score = el.identity
+    ? 's[j][e] * sl2'
+    : `(isnan(a.scale * s[j][e]) ? a.scale * s[j][e] : elem_score(a, b, hr2[${h}], qp2[${h}], kpos, a.scale * s[j][e])) * LOG2E`;
+  return [
+    '          [[maybe_unused]] const int kpos = kj + a.k_offset;',
+    `          s[j][e] = ${allow.join(' && ')} ? ${score} : -INFINITY;`,
+  ];
+}
+
+/** Rows r0, r0 + 8 of the lane: head and query position (for the mask and score functions). */
+const laneRows: string[] = [
+  '  [[maybe_unused]] int hr2[2], qp2[2];',
+  '#pragma unroll',
+  '  for (int h8 = 0; h8 < 2; ++h8) {',
+  '    const int p = rg * MMA_ROWS + r0 + 8 * h8, pp = p < packed ? p : 0; // padding rows: discarded',
+  '    hr2[h8] = hk * group + pp / a.Nq;',
+  '    qp2[h8] = pp % a.Nq + a.q_offset;',
+  '  }',
 ];
 
 /** The warps' states combined in shared memory into one partial per packed row (part_slot). */
@@ -232,9 +270,30 @@ const combine: string[] = [
 ];
 
 /** Device code of the tensor-core kernel (namespace dec, after part_slot and decode-pipe's helpers). */
-export function mmaDecodeDevice(k: AttentionKernel): string[] {
+export function mmaDecodeDevice(k: AttentionKernel, el: MmaElements): string[] {
   const dtype = sharedStorage(k.formats) as 'f16' | 'bf16';
   const paged = k.formats.paged !== undefined;
+  // Dynamic tile classes: a tile no row of the block may see is neither fetched nor computed.
+  // Thread i classifies row i % 16 for the fetch (the block's OR is its barrier, __syncthreads_or);
+  // `fetched` keeps a bit per stage buffer; each lane classifies its own two rows for the mask.
+  const cls = (t0: string, t1: string, h: string, q: string): string =>
+    `tile_class(a, b, ${h}, ${q}, ${q}, ${t0} + a.k_offset, ${t1} - 1 + a.k_offset)`;
+  const dyn = el.dynamic;
+  const fetchBarrier = dyn
+    ? [
+        '    const int f0 = k_begin + it * MMA_TILE, f1 = min(f0 + MMA_TILE, k_end);',
+        `    const bool any = __syncthreads_or(it < n_tiles && crow_ok && ${cls('f0', 'f1', 'crow_h', 'crow_q')} != 0);`,
+        '    fetched = any ? fetched | (1u << (it % MMA_STAGES)) : fetched & ~(1u << (it % MMA_STAGES));',
+        '    if (any) {',
+      ]
+    : ['    if (it < n_tiles) {'];
+  const classify = el.needMask
+    ? [
+        '    int cls2[2];',
+        '#pragma unroll',
+        `    for (int h8 = 0; h8 < 2; ++h8) cls2[h8] = ${dyn ? cls('t0', 't1', 'hr2[h8]', 'qp2[h8]') : el.staticClass};`,
+      ]
+    : [];
   return [
     '// ---- tensor-core split kernel (sm_80+): codegen/cuda/decode-mma.ts ----',
     ...mmaKnobs(),
@@ -257,6 +316,15 @@ export function mmaDecodeDevice(k: AttentionKernel): string[] {
     '  const int hk = blockIdx.y, b = blockIdx.z;',
     '  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, r0 = lane >> 2;',
     ...loadQ,
+    ...laneRows,
+    ...(dyn
+      ? [
+          '  const int crow = rg * MMA_ROWS + (int)(threadIdx.x % MMA_ROWS); // the row this thread classifies',
+          '  const bool crow_ok = crow < packed;',
+          '  const int crow_h = hk * group + (crow_ok ? crow : 0) / a.Nq, crow_q = (crow_ok ? crow : 0) % a.Nq + a.q_offset;',
+          '  unsigned fetched = 0; // bit s: stage buffer s holds its tile',
+        ]
+      : []),
     '  float m[2] = {-INFINITY, -INFINITY}, l[2] = {0.f, 0.f}, o[DV / 8][4];',
     '#pragma unroll',
     '  for (int n = 0; n < DV / 8; ++n) o[n][0] = o[n][1] = o[n][2] = o[n][3] = 0.f;',
@@ -269,7 +337,7 @@ export function mmaDecodeDevice(k: AttentionKernel): string[] {
     '  T* vs = ks + MMA_STAGES * MMA_TILE * KP;',
     '  const int n_tiles = k_end > k_begin ? (k_end - k_begin + MMA_TILE - 1) / MMA_TILE : 0;',
     '  auto fetch = [&](int it) {',
-    '    if (it < n_tiles) {',
+    ...fetchBarrier,
     '      const int t0 = k_begin + it * MMA_TILE, t1 = min(t0 + MMA_TILE, k_end);',
     '      dm_fetch<D, KP>(kg, ks + (it % MMA_STAGES) * MMA_TILE * KP, t0, t1);',
     '      dm_fetch<DV, VP>(vg, vs + (it % MMA_STAGES) * MMA_TILE * VP, t0, t1);',
@@ -279,14 +347,20 @@ export function mmaDecodeDevice(k: AttentionKernel): string[] {
     '  for (int st = 0; st < MMA_STAGES - 1; ++st) fetch(st);',
     '  for (int it = 0; it < n_tiles; ++it) {',
     '    dec_wait<MMA_STAGES - 2>();',
-    "    __syncthreads(); // every thread's copies of tile it landed; tile it - 1's buffer is free",
+    dyn
+      ? '    // fetch() begins with the barrier: every copy of tile it landed, tile it - 1 is free'
+      : "    __syncthreads(); // every thread's copies of tile it landed; tile it - 1's buffer is free",
     '    fetch(it + MMA_STAGES - 1);',
     '    const int t0 = k_begin + it * MMA_TILE, t1 = min(t0 + MMA_TILE, k_end);',
+    ...(dyn
+      ? ['    if (!((fetched >> (it % MMA_STAGES)) & 1u)) continue; // the same for the whole block']
+      : []),
+    ...classify,
     '    const int kw = t0 + warp * MMA_KEYS;',
     '    if (kw < t1) { // warp-uniform: a warp past the split end has no keys in this tile',
     '      const T* kt = ks + (it % MMA_STAGES) * MMA_TILE * KP + warp * MMA_KEYS * KP;',
     '      const T* vt = vs + (it % MMA_STAGES) * MMA_TILE * VP + warp * MMA_KEYS * VP;',
-    ...warpTile,
+    ...warpTile(scoreLines(el)),
     '    }',
     '  }',
     ...combine,

@@ -90,7 +90,7 @@ export function decodeSource(k: AttentionKernel, layout: CudaLayout, ns: string)
   const helpers = helperSource(cx);
   const vw = vectorWidth(k);
   const quant = hasQuantizedKv(k.formats);
-  const mma = hasMmaDecode(k, identity && !needMask, vw);
+  const mma = hasMmaDecode(k, vw);
   const f = (key: string): string => `a.${layout.field(key)}`;
   const lse = k.outputs.lse ? f('lse') : undefined;
   const classExpr = dynamic
@@ -305,7 +305,7 @@ export function decodeSource(k: AttentionKernel, layout: CudaLayout, ns: string)
       },
     }),
     '}',
-    ...(mma ? ['', ...mmaDecodeDevice(k)] : []),
+    ...(mma ? ['', ...mmaDecodeDevice(k, { dynamic, staticClass, needMask, identity })] : []),
     `} // namespace ${decodeNs}`,
     `} // namespace ${ns}`,
     DEVICE_END,
