@@ -328,7 +328,7 @@ export function mmaDecodeDevice(k: AttentionKernel, el: MmaElements): string[] {
     '  float m[2] = {-INFINITY, -INFINITY}, l[2] = {0.f, 0.f}, o[DV / 8][4];',
     '#pragma unroll',
     '  for (int n = 0; n < DV / 8; ++n) o[n][0] = o[n][1] = o[n][2] = o[n][3] = 0.f;',
-    '  const float sl2 = a.scale * LOG2E;',
+    '  [[maybe_unused]] const float sl2 = a.scale * LOG2E; // identity scores: one multiply to base 2',
     '  const int k_begin = split * split_keys, k_end = min(a.Nk, k_begin + split_keys);',
     `  const KvRows kg = ${kvHead(K_ROWS, 'b', 'hk', paged)};`,
     `  const KvRows vg = ${kvHead(V_ROWS, 'b', 'hk', paged)};`,
