@@ -30,6 +30,8 @@ interface MmaCase {
   readonly splitKeys: number;
   readonly qOffset?: number;
   readonly kOffset?: number;
+  /** Elements set to NaN before the run (docs/LANGUAGE.md "Non-finite values"). */
+  readonly nan?: readonly { readonly tensor: 'q' | 'k' | 'v'; readonly index: number }[];
   readonly knobs?: Readonly<Record<'WARPS' | 'KEYS' | 'STAGES', number>>;
 }
 
@@ -73,6 +75,7 @@ async function emulate(dtype: 'bf16' | 'f16', c: MmaCase, file = 'full.attn'): P
   const kOffset = c.kOffset ?? 0;
   const shape = { B: c.B, Hq: c.H, Hkv: c.Hkv, Nq: c.Nq, Nk: c.Nk, D, Dv: D, qOffset, kOffset };
   const raw = makeInputs(shape, c.Nk * 7 + c.H);
+  for (const x of c.nan ?? []) raw[x.tensor][x.index] = NaN;
   const inputs = { ...raw };
   for (const n of ['q', 'k', 'v'] as const) {
     const s = storage(dtype, raw[n]);
@@ -138,9 +141,11 @@ int main() {
   const sizes = { B: c.B, H: c.H, Hkv: c.Hkv, Nq: c.Nq, Nk: c.Nk };
   const pred = declPredicates(decl.decl, { params, tensors: {}, sizes: { ...sizes, D } });
   const ref = referenceAttention({ ...inputs, ...sizes, Hq: c.H, D, Dv: D, qOffset, kOffset }, pred);
-  const o = compareArrays(out, ref.out, ref.outScale);
+  const o = compareArrays(out, ref.out, ref.outScale, ref.outNaNAllowed);
   const l = compareArrays(lse, ref.lse, 1);
   const where = `${file} ${dtype} ${JSON.stringify(c)}`;
+  // A NaN in q poisons its row in the reference (the kernel must match it there, compareArrays).
+  expect(Array.from(ref.out).some(Number.isNaN), where).toBe(c.nan?.some((x) => x.tensor === 'q') ?? false);
   expect(o.nanCount, where).toBe(0);
   // p rounds to the storage type before P·V (decode-mma.ts): bf16 ~ 2^-8 relative per weight.
   expect(o.relError, where).toBeLessThanOrEqual(dtype === 'bf16' ? 1e-2 : 2e-3);
@@ -169,6 +174,21 @@ describe('the tensor-core decode kernel on the CPU emulator agrees with the refe
       'softcap.attn',
     );
     await emulate('bf16', { B: 1, H: 2, Hkv: 1, Nq: 5, Nk: 130, splitKeys: 96 }, 'alibi.attn');
+  }, 600_000);
+  it('non-finite values: NaN in a masked key is never used, NaN in q poisons its row only', async () => {
+    // Causal rows at positions 100, 101 of 200 keys: keys 150 and 180 are masked for both.
+    const row = (h: number, n: number) => (h * 2 + n) * D; // [B=1, H=2, Nq=2, D]
+    const key = (j: number) => j * D; // [B=1, Hkv=1, Nk=200, D]
+    const nan = [
+      { tensor: 'k' as const, index: key(150) + 3 },
+      { tensor: 'v' as const, index: key(180) + 5 },
+      { tensor: 'q' as const, index: row(1, 0) + 7 },
+    ];
+    await emulate(
+      'bf16',
+      { B: 1, H: 2, Hkv: 1, Nq: 2, Nk: 200, splitKeys: 96, qOffset: 100, nan },
+      'causal.attn',
+    );
   }, 600_000);
   it('bf16 knobs: 2 warps, 32 keys a warp, 2 stages; MHA', async () => {
     await emulate('bf16', {
