@@ -114,6 +114,9 @@ export const DECODE_KNOB_VARIANTS: readonly DecodeKnobVariant[] = [
       ['mma_k32s2', { MMA_KEYS: 32, MMA_STAGES: 2 }],
       ['mma_mb1', { MMA_MIN_BLOCKS: 1 }],
       ['mma_mb3', { MMA_STAGES: 2, MMA_MIN_BLOCKS: 3 }],
+      // Fixed split counts (the host's pick: ~9 at B 4, Hkv 8 on 132 SMs, 2 blocks an SM).
+      ['mma_sp16', { SPLITS: 16 }],
+      ['mma_sp32', { SPLITS: 32 }],
     ] as const
   ).map(([name, knobs]) => ({ name, knobs, formats: ['bf16'] })),
 ];
