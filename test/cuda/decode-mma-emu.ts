@@ -4,6 +4,7 @@
 // layouts (as backward-mma-emu.ts does for the backward), so the kernel's own fragment index math,
 // padded shared-memory rows, online softmax and warp combine run unchanged.
 import { mmaPtx } from '../../src/codegen/cuda/decode-mma.js';
+import { mmaF16Ptx } from '../../src/codegen/cuda/decode-mma-quant.js';
 
 /** Warp-level stand-ins for mmaPtx (inside namespace dec, after T, to_f32, from_f32). */
 export const decodeMmaStandIns = String.raw`
@@ -62,4 +63,37 @@ export function withStandIns(device: string, dtype: 'f16' | 'bf16'): string {
   if (!device.includes(ptx))
     throw new Error('decode-mma-emu: the PTX wrappers of decode-mma.ts were not found');
   return device.replace(ptx, decodeMmaStandIns);
+}
+
+/** The f16 mma.sync of the quantized path (decode-mma-quant.ts), warp-level (any kernel dtype). */
+export const decodeMmaF16StandIn = String.raw`
+inline unsigned dmh_regs[64][32][6];
+inline float dmh_half(unsigned r, int hi) { const unsigned short b = (unsigned short)(hi ? r >> 16 : r & 0xffffu); return dq_half(&b, 0); }
+inline void dm_mma_h(float (&c)[4], const unsigned (&a)[4], unsigned b0, unsigned b1) {
+  const unsigned me = threadIdx.x, l = me % 32, wi = me / 32;
+  auto& w = emu::warps[wi];
+  for (int i = 0; i < 4; ++i) dmh_regs[wi][l][i] = a[i];
+  dmh_regs[wi][l][4] = b0;
+  dmh_regs[wi][l][5] = b1;
+  w.bar.wait();
+  auto A = [&](int row, int k) { return dmh_half(dmh_regs[wi][(row % 8) * 4 + (k % 8) / 2][(row >= 8) + 2 * (k >= 8)], k % 2); };
+  auto B = [&](int k, int n) { return dmh_half(dmh_regs[wi][n * 4 + (k % 8) / 2][4 + (k >= 8)], k % 2); };
+  const int g = l / 4, t = l % 4;
+  float out[4];
+  for (int e = 0; e < 4; ++e) {
+    float acc = c[e];
+    for (int k = 0; k < 16; ++k) acc += A(g + 8 * (e >> 1), k) * B(k, 2 * t + (e & 1));
+    out[e] = acc;
+  }
+  w.bar.wait();
+  for (int e = 0; e < 4; ++e) c[e] = out[e];
+}
+`;
+
+/** The quantized kernel's device code with its f16 mma swapped for the stand-in. */
+export function withQuantStandIns(device: string): string {
+  const ptx = mmaF16Ptx.join('\n');
+  if (!device.includes(ptx))
+    throw new Error('decode-mma-emu: the f16 mma of decode-mma-quant.ts was not found');
+  return device.replace(ptx, decodeMmaF16StandIn);
 }

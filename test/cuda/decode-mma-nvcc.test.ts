@@ -2,7 +2,7 @@
 // register spills, at its defaults and under every knob variant of the sweep that sets its knobs
 // (DECODE_KNOB_VARIANTS, bench/cuda/quant-decode.py), bf16 D = 128 and f16 D = 64, and with the
 // masks and score modifiers of causal, sliding window, softcap and alibi; and only kernels over
-// 16-bit float caches carry it.
+// 16-bit float caches and int8 / fp8 caches with per-token f16 scales (decode-mma-quant.ts) carry it.
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -28,6 +28,11 @@ const code = (
   return render(c.kernel).code;
 };
 const stdlib = (file: string): string => readFileSync(join('stdlib', file), 'utf8');
+const quant = {
+  int8: 'attention q8() {\n  store kv int8 scale f16 per token\n}\n',
+  e4m3: 'attention qe4() {\n  store kv e4m3 scale f16 per token\n}\n',
+  mixed: 'attention qmx() {\n  store k e5m2\n  store v int8 scale f16 per token\n  mask causal\n}\n',
+};
 
 describe('CUDA tensor-core decode: nvcc', () => {
   const dir = scratchDir('decode-mma-nvcc');
@@ -38,8 +43,14 @@ describe('CUDA tensor-core decode: nvcc', () => {
     expect(code('f3', stdlib('full.attn'), 'f32', 64)).not.toContain('mma_split_kernel');
     expect(code('c1', stdlib('causal.attn'), 'bf16', 128)).toContain('mma_split_kernel');
     expect(code('s1', stdlib('softcap.attn'), 'bf16', 128)).toContain('mma_split_kernel');
-    const int8 = 'attention q8() {\n  store kv int8 scale f16 per token\n}\n';
-    expect(code('q8', int8, 'bf16', 128)).not.toContain('mma_split_kernel');
+    // Quantized: int8 / fp8 with per-token f16 scales (decode-mma-quant.ts); others keep the SIMT kernel.
+    expect(code('q8', quant.int8, 'bf16', 128)).toContain('mma_split_kernel');
+    expect(code('q8f', quant.int8, 'f32', 128)).toContain('mma_split_kernel');
+    const kivi =
+      'attention q4() {\n  store k int4 scale f16 per channel group 32 zero f16\n  store v int4 scale f16 per token group 32 zero f16\n}\n';
+    expect(code('q4', kivi, 'bf16', 128)).not.toContain('mma_split_kernel');
+    const grouped = 'attention q8g() {\n  store kv int8 scale f16 per token group 32\n}\n';
+    expect(code('q8g', grouped, 'bf16', 128)).not.toContain('mma_split_kernel');
   });
 
   const variants = DECODE_KNOB_VARIANTS.filter((v) => Object.keys(v.knobs).some((n) => n.startsWith('MMA_')));
@@ -50,6 +61,9 @@ describe('CUDA tensor-core decode: nvcc', () => {
         [code('mf16', stdlib('full.attn'), 'f16', 64, arch), ...undefs].join('\n'),
         ...['full', 'causal', 'sliding_window', 'softcap', 'alibi'].map((f) =>
           [code(`m_${f}`, stdlib(`${f}.attn`), 'bf16', 128, arch), ...undefs].join('\n'),
+        ),
+        ...Object.entries(quant).map(([n, src]) =>
+          [code(`mq_${n}`, src, 'bf16', 128, arch), ...undefs].join('\n'),
         ),
         ...variants.map((v) =>
           [...knobDefines(v), code(`m_${v.name}`, stdlib('full.attn'), 'bf16', 128, arch), ...undefs].join(

@@ -101,7 +101,8 @@ export const DECODE_KNOB_VARIANTS: readonly DecodeKnobVariant[] = [
   { name: 'stages3', knobs: { STAGES: 3 } },
   { name: 'stages6', knobs: { STAGES: 6 } },
   { name: 'vsides0', knobs: { VSIDES: 0 } }, // KIVI's K scales/zeros one f16 load each
-  // The tensor-core kernel (16-bit float caches: bench format bf16); 'default' is WARPS 4, KEYS 16,
+  // The tensor-core kernel (16-bit float caches and int8 / fp8 per token: bench formats bf16, int8,
+  // e4m3); 'default' is WARPS 4, KEYS 16,
   // STAGES 3, MIN_BLOCKS 2 there, 'simt' the SIMT kernel it replaced.
   ...(
     [
@@ -118,7 +119,7 @@ export const DECODE_KNOB_VARIANTS: readonly DecodeKnobVariant[] = [
       ['mma_sp16', { SPLITS: 16 }],
       ['mma_sp32', { SPLITS: 32 }],
     ] as const
-  ).map(([name, knobs]) => ({ name, knobs, formats: ['bf16'] })),
+  ).map(([name, knobs]) => ({ name, knobs, formats: ['bf16', 'int8', 'e4m3'] })),
 ];
 
 /** `#define` lines of a variant's overrides (for a translation unit that holds several artifacts). */

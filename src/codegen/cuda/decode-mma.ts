@@ -27,6 +27,15 @@
 import { sharedStorage } from '../../ir/formats.js';
 import type { AttentionKernel } from '../../ir/kernel.js';
 import { mmaFetch, mmaPtx } from './decode-mma-device.js';
+import { mmaQuantHelpers, mmaQuantOf, scaleLoads } from './decode-mma-quant.js';
+import {
+  quantConstants,
+  quantFetch,
+  quantLoadQ,
+  quantOutColumn,
+  quantPv,
+  quantScores,
+} from './decode-mma-qtile.js';
 import { kvHead, K_ROWS, V_ROWS } from './kv-rows.js';
 
 export { mmaPtx } from './decode-mma-device.js';
@@ -47,6 +56,7 @@ export interface MmaElements {
 
 /** Whether the kernel has a tensor-core decode path: 16-bit float K/V, 16-byte rows, D, Dv multiples of 16. */
 export function hasMmaDecode(k: AttentionKernel, vectorWidth: number): boolean {
+  if (mmaQuantOf(k)) return true; // int8 / fp8 with per-token f16 scales (decode-mma-quant.ts)
   if (k.formats.k.kind !== 'float' || k.formats.v.kind !== 'float') return false;
   const dtype = sharedStorage(k.formats);
   if (dtype === 'f32') return false;
@@ -94,8 +104,8 @@ const loadQ: string[] = [
   '  }',
 ];
 
-/** One warp's work on its KEYS keys of a tile (kt, vt: the warp's first rows; kw: its first key). */
-const warpTile = (SCORE: readonly string[]): string[] => [
+/** S = Q·Kᵀ on the warp's keys (16-bit float K rows by ldmatrix). */
+const denseScores: string[] = [
   '      float s[NT][4];',
   '#pragma unroll',
   '      for (int j = 0; j < NT; ++j) s[j][0] = s[j][1] = s[j][2] = s[j][3] = 0.f;',
@@ -108,12 +118,16 @@ const warpTile = (SCORE: readonly string[]): string[] => [
   '          dm_mma(s[2 * jj], qf[ks], kb[0], kb[1]);',
   '          dm_mma(s[2 * jj + 1], qf[ks], kb[2], kb[3]);',
   '        }',
+];
+
+/** The masks / score modifier and the online softmax on S (the key of s[j][e]: KJ). */
+const softmax = (SCORE: readonly string[], KJ: string): string[] => [
   '      float mt[2] = {-INFINITY, -INFINITY};',
   '#pragma unroll',
   '      for (int j = 0; j < NT; ++j)',
   '#pragma unroll',
   '        for (int e = 0; e < 4; ++e) {',
-  '          const int kj = kw + j * 8 + 2 * (lane & 3) + (e & 1);',
+  `          const int kj = ${KJ};`,
   ...SCORE,
   '          mt[e >> 1] = fmaxf(mt[e >> 1], s[j][e]);',
   '        }',
@@ -137,6 +151,10 @@ const warpTile = (SCORE: readonly string[]): string[] => [
   '          s[j][e] = s[j][e] == -INFINITY ? 0.f : exp2f(s[j][e] - m[e >> 1]);',
   '          l[e >> 1] += s[j][e];',
   '        }',
+];
+
+/** O += P·V on the warp's keys (16-bit float V rows by ldmatrix.trans). */
+const densePv: string[] = [
   '#pragma unroll',
   '      for (int kk = 0; kk < NT / 2; ++kk) {',
   "        // P's C fragments of key tiles 2kk, 2kk + 1 are the A fragment of keys kk*16..+15.",
@@ -180,7 +198,8 @@ const laneRows: string[] = [
 ];
 
 /** The warps' states combined in shared memory into one partial per packed row (part_slot). */
-const combine: string[] = [
+/** oColumn: o[n][2 h8 + ee]'s channel where the kernel permutes them (quantized), else n * 8 + 2t + ee. */
+const combine = (oColumn?: string): string[] => [
   '  dec_wait<0>();',
   '  __syncthreads(); // the stream buffers are free: they hold the combine now',
   '#pragma unroll',
@@ -199,11 +218,19 @@ const combine: string[] = [
   '      cl[warp * MMA_ROWS + r] = l[h8];',
   '    }',
   '#pragma unroll',
-  '    for (int n = 0; n < DV / 8; ++n) {',
-  '      float* dst = co + ((size_t)warp * MMA_ROWS + r) * DV + n * 8 + 2 * (lane & 3);',
-  '      dst[0] = o[n][2 * h8];',
-  '      dst[1] = o[n][2 * h8 + 1];',
-  '    }',
+  ...(oColumn === undefined
+    ? [
+        '    for (int n = 0; n < DV / 8; ++n) {',
+        '      float* dst = co + ((size_t)warp * MMA_ROWS + r) * DV + n * 8 + 2 * (lane & 3);',
+        '      dst[0] = o[n][2 * h8];',
+        '      dst[1] = o[n][2 * h8 + 1];',
+        '    }',
+      ]
+    : [
+        '    for (int n = 0; n < DV / 8; ++n)',
+        '#pragma unroll',
+        `      for (int ee = 0; ee < 2; ++ee) co[((size_t)warp * MMA_ROWS + r) * DV + ${oColumn}] = o[n][2 * h8 + ee];`,
+      ]),
   '  }',
   '  __syncthreads();',
   '  for (int i = threadIdx.x; i < MMA_ROWS * (DV + 2); i += MMA_THREADS) {',
@@ -227,8 +254,13 @@ const combine: string[] = [
 ];
 
 /** Device code of the tensor-core kernel (namespace dec, after part_slot and decode-pipe's helpers). */
-export function mmaDecodeDevice(k: AttentionKernel, el: MmaElements): string[] {
+export function mmaDecodeDevice(
+  k: AttentionKernel,
+  el: MmaElements,
+  field: (key: string) => string,
+): string[] {
   const dtype = sharedStorage(k.formats) as 'f16' | 'bf16';
+  const quant = mmaQuantOf(k);
   const paged = k.formats.paged !== undefined;
   // Dynamic tile classes: a tile no row of the block may see is neither fetched nor computed.
   // Thread i classifies row i % 16 for the fetch (the block's OR is its barrier, __syncthreads_or);
@@ -256,14 +288,17 @@ export function mmaDecodeDevice(k: AttentionKernel, el: MmaElements): string[] {
     ...mmaKnobs(),
     'constexpr int MMA_ROWS = 16, MMA_WARPS = ATTNC_DEC_MMA_WARPS, MMA_KEYS = ATTNC_DEC_MMA_KEYS;',
     'constexpr int MMA_THREADS = 32 * MMA_WARPS, MMA_TILE = MMA_WARPS * MMA_KEYS, MMA_STAGES = ATTNC_DEC_MMA_STAGES;',
-    'constexpr int KP = D + 8, VP = DV + 8; // padded row pitches (elements): conflict-free ldmatrix',
-    'constexpr size_t MMA_STREAM = (size_t)MMA_STAGES * MMA_TILE * (KP + VP) * sizeof(T);',
+    ...(quant
+      ? quantConstants
+      : [
+          'constexpr int KP = D + 8, VP = DV + 8; // padded row pitches (elements): conflict-free ldmatrix',
+          'constexpr size_t MMA_STREAM = (size_t)MMA_STAGES * MMA_TILE * (KP + VP) * sizeof(T);',
+        ]),
     'constexpr size_t MMA_COMBINE = sizeof(float) * (size_t)MMA_WARPS * MMA_ROWS * (DV + 2);',
     'constexpr size_t MMA_SMEM = MMA_STREAM > MMA_COMBINE ? MMA_STREAM : MMA_COMBINE; // dynamic, per block',
     'static_assert(MMA_SMEM <= 227 * 1024, "decode mma: ATTNC_DEC_MMA_STAGES x WARPS x KEYS keys need more than 227 KiB of shared memory per block");',
     `#if defined(__CUDACC__) || defined(${MMA_EMU_MACRO}) // plain emulator builds skip it`,
-    ...mmaPtx(dtype),
-    ...mmaFetch(),
+    ...(quant ? [...mmaQuantHelpers(quant), ...quantFetch] : [...mmaPtx(dtype), ...mmaFetch()]),
     '',
     '__global__ void __launch_bounds__(MMA_THREADS, ATTNC_DEC_MMA_MIN_BLOCKS) mma_split_kernel(const Args a, float* __restrict__ part, int split_keys, int n_splits, int row_tiles) {',
     '#if !defined(__CUDA_ARCH__) || __CUDA_ARCH__ >= 800',
@@ -272,7 +307,7 @@ export function mmaDecodeDevice(k: AttentionKernel, el: MmaElements): string[] {
     '  const int split = blockIdx.x / row_groups, rg = blockIdx.x % row_groups;',
     '  const int hk = blockIdx.y, b = blockIdx.z;',
     '  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, r0 = lane >> 2;',
-    ...loadQ,
+    ...(quant ? quantLoadQ(quant) : loadQ),
     ...laneRows,
     ...(dyn
       ? [
@@ -287,17 +322,37 @@ export function mmaDecodeDevice(k: AttentionKernel, el: MmaElements): string[] {
     '  for (int n = 0; n < DV / 8; ++n) o[n][0] = o[n][1] = o[n][2] = o[n][3] = 0.f;',
     '  [[maybe_unused]] const float sl2 = a.scale * LOG2E; // identity scores: one multiply to base 2',
     '  const int k_begin = split * split_keys, k_end = min(a.Nk, k_begin + split_keys);',
-    `  const KvRows kg = ${kvHead(K_ROWS, 'b', 'hk', paged)};`,
-    `  const KvRows vg = ${kvHead(V_ROWS, 'b', 'hk', paged)};`,
+    ...(quant
+      ? [
+          '  // Code rows packed [B, Hkv, Nk, bytes] (decode-quant.ts); scales by global row kv0 + key.',
+          '  const size_t kv0 = ((size_t)b * a.Hkv + hk) * a.Nk;',
+          '  const unsigned char* kc = static_cast<const unsigned char*>(a.k) + kv0 * D;',
+          '  const unsigned char* vc = static_cast<const unsigned char*>(a.v) + kv0 * DV;',
+        ]
+      : [
+          `  const KvRows kg = ${kvHead(K_ROWS, 'b', 'hk', paged)};`,
+          `  const KvRows vg = ${kvHead(V_ROWS, 'b', 'hk', paged)};`,
+        ]),
     `  ${MMA_SMEM_DECL}`,
-    '  T* ks = reinterpret_cast<T*>(dm_smem);',
-    '  T* vs = ks + MMA_STAGES * MMA_TILE * KP;',
+    ...(quant
+      ? [
+          '  unsigned char* ks = reinterpret_cast<unsigned char*>(dm_smem);',
+          '  unsigned char* vs = ks + MMA_STAGES * MMA_TILE * KPB;',
+        ]
+      : ['  T* ks = reinterpret_cast<T*>(dm_smem);', '  T* vs = ks + MMA_STAGES * MMA_TILE * KP;']),
     '  const int n_tiles = k_end > k_begin ? (k_end - k_begin + MMA_TILE - 1) / MMA_TILE : 0;',
     '  auto fetch = [&](int it) {',
     ...fetchBarrier,
     '      const int t0 = k_begin + it * MMA_TILE, t1 = min(t0 + MMA_TILE, k_end);',
-    '      dm_fetch<D, KP>(kg, ks + (it % MMA_STAGES) * MMA_TILE * KP, t0, t1);',
-    '      dm_fetch<DV, VP>(vg, vs + (it % MMA_STAGES) * MMA_TILE * VP, t0, t1);',
+    ...(quant
+      ? [
+          '      dm_fetch_codes<D, KPB>(kc, ks + (it % MMA_STAGES) * MMA_TILE * KPB, t0, t1);',
+          '      dm_fetch_codes<DV, VPB>(vc, vs + (it % MMA_STAGES) * MMA_TILE * VPB, t0, t1);',
+        ]
+      : [
+          '      dm_fetch<D, KP>(kg, ks + (it % MMA_STAGES) * MMA_TILE * KP, t0, t1);',
+          '      dm_fetch<DV, VP>(vg, vs + (it % MMA_STAGES) * MMA_TILE * VP, t0, t1);',
+        ]),
     '    }',
     '    dec_commit(); // one group per tile, fetched or not',
     '  };',
@@ -315,12 +370,25 @@ export function mmaDecodeDevice(k: AttentionKernel, el: MmaElements): string[] {
     ...classify,
     '    const int kw = t0 + warp * MMA_KEYS;',
     '    if (kw < t1) { // warp-uniform: a warp past the split end has no keys in this tile',
-    '      const T* kt = ks + (it % MMA_STAGES) * MMA_TILE * KP + warp * MMA_KEYS * KP;',
-    '      const T* vt = vs + (it % MMA_STAGES) * MMA_TILE * VP + warp * MMA_KEYS * VP;',
-    ...warpTile(scoreLines(el)),
+    ...(quant
+      ? [
+          '      const unsigned char* kt = ks + (it % MMA_STAGES) * MMA_TILE * KPB + warp * MMA_KEYS * KPB;',
+          '      const unsigned char* vt = vs + (it % MMA_STAGES) * MMA_TILE * VPB + warp * MMA_KEYS * VPB;',
+          ...scaleLoads(quant, field),
+          ...quantScores,
+          ...softmax(scoreLines(el), 'kw + dmq_key(j, e & 1)'),
+          ...quantPv,
+        ]
+      : [
+          '      const T* kt = ks + (it % MMA_STAGES) * MMA_TILE * KP + warp * MMA_KEYS * KP;',
+          '      const T* vt = vs + (it % MMA_STAGES) * MMA_TILE * VP + warp * MMA_KEYS * VP;',
+          ...denseScores,
+          ...softmax(scoreLines(el), 'kw + j * 8 + 2 * (lane & 3) + (e & 1)'),
+          ...densePv,
+        ]),
     '    }',
     '  }',
-    ...combine,
+    ...combine(quant ? quantOutColumn : undefined),
     '#else',
     '  __trap(); // the host launches this kernel on compute capability 8.0 and up only',
     '#endif',

@@ -306,7 +306,7 @@ export function decodeSource(k: AttentionKernel, layout: CudaLayout, ns: string)
       },
     }),
     '}',
-    ...(mma ? ['', ...mmaDecodeDevice(k, { dynamic, staticClass, needMask, identity })] : []),
+    ...(mma ? ['', ...mmaDecodeDevice(k, { dynamic, staticClass, needMask, identity }, layout.field)] : []),
     `} // namespace ${decodeNs}`,
     `} // namespace ${ns}`,
     DEVICE_END,
