@@ -25,7 +25,9 @@
 // 2.3x / 4.6x compute bound. Tensor cores (mma.m16n8k16, the GQA group x Nq as M, the dequantized
 // f16 tile as B) take the 4 FMAs per element; f16x2 dequantization (2 elements an op) halves the
 // rest; both are needed for int2's target. 16-bit float caches take the tensor-core split kernel
-// on sm_80+ (decode-mma.ts; same partials, same merge); quantized ones not yet (dec5-notes.md).
+// on sm_80+ (decode-mma.ts; same partials, same merge), and so do int8 / fp8 caches with per-token f16
+// scales (decode-mma-quant.ts: codes to f16 pairs, scales folded); other quantized formats (KIVI's
+// grouped and per-channel scales, zero points, recent windows) keep the SIMT kernel.
 //
 // The launcher takes this path when Nq ≤ 16 and Nk ≥ 1024 (env ATTNC_DECODE=0 disables it, =1
 // forces it for any Nq ≥ 1, Nk ≥ 1), after the summaries and before the engine's attention.
