@@ -29,6 +29,8 @@ interface Case {
   readonly Nq: number;
   readonly Nk: number;
   readonly splitKeys: number;
+  /** Scale tensors 2 bytes past a 4-byte boundary (the scale stream's plain-copy path). */
+  readonly oddScales?: boolean;
 }
 
 const D = 128;
@@ -79,8 +81,10 @@ async function emulate(tag: string, store: string, dtype: 'f32' | 'bf16', c: Cas
   }
   const reads = inputs.map(([key, data], i) => {
     const path = join(dir, `in${i}.bin`);
-    writeFileSync(path, bytesOf(data));
-    return `a.${fld(key)} = static_cast<decltype(a.${fld(key)})>(rd("${path}", ${data.byteLength}));`;
+    const shift = c.oddScales && key.endsWith('_scale') ? 2 : 0;
+    writeFileSync(path, Buffer.concat([Buffer.alloc(shift), bytesOf(data)]));
+    const ptr = `static_cast<unsigned char*>(rd("${path}", ${data.byteLength + shift})) + ${shift}`;
+    return `a.${fld(key)} = reinterpret_cast<decltype(a.${fld(key)})>(${ptr});`;
   });
   const packed = (c.H / c.Hkv) * c.Nq;
   const rowTiles = Math.ceil(packed / 4);
@@ -149,6 +153,7 @@ describe('quantized K/V in the tensor-core decode kernel (CPU emulation) agrees 
     const c = { B: 2, H: 8, Hkv: 2, Nq: 1, Nk: 301, splitKeys: 100 };
     await emulate('i8f', 'store kv int8 scale f16 per token', 'f32', c);
     await emulate('i8b', 'store kv int8 scale f16 per token', 'bf16', c);
+    await emulate('i8o', 'store kv int8 scale f16 per token', 'bf16', { ...c, Nk: 190, oddScales: true });
   }, 600_000);
   it('e4m3 per token; e5m2 unscaled K with int8 V; int8 K with e4m3 V: GQA 8 x Nq 3, causal', async () => {
     await emulate('e4', 'store kv e4m3 scale f16 per token', 'bf16', {

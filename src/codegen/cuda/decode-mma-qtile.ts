@@ -8,7 +8,8 @@ import { kPairOffsets, type MmaQuant } from './decode-mma-quant.js';
 /** Constants of the quantized layout (bytes). */
 export const quantConstants: readonly string[] = [
   'constexpr int KPB = D + 16, VPB = DV + 32; // code row pitches (bytes)',
-  'constexpr size_t MMA_STREAM = (size_t)MMA_STAGES * MMA_TILE * (KPB + VPB);',
+  'constexpr int SCW = MMA_TILE / 2 + 4; // scale words a stage and cache (a window from an even row)',
+  'constexpr size_t MMA_STREAM = (size_t)MMA_STAGES * (MMA_TILE * (KPB + VPB) + 2 * SCW * 4);',
 ];
 
 /** First channel of lane t's K word for k-step ks (a 64-channel block of 4 k-steps: lanes 16 bytes apart). */

@@ -171,12 +171,53 @@ export function mmaQuantHelpers(q: MmaQuant): string[] {
   ];
 }
 
-/** Statements loading the per-token scales of the lane's 2·NT keys (sk, sv; 1 where none). */
-export function scaleLoads(q: MmaQuant, field: (key: string) => string): string[] {
+/** Shared-memory helpers of the scale stream: 4-byte cp.async of word windows (2 scales a word). */
+export const scaleFetchHelpers: readonly string[] = [
+  '// n (0, 2 or 4) bytes global -> shared, the rest of the word zero.',
+  '__device__ __forceinline__ void dm_cp4(unsigned* dst, const unsigned short* src, int n) {',
+  '#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800',
+  '  const unsigned d = (unsigned)__cvta_generic_to_shared(dst);',
+  '  asm volatile("cp.async.ca.shared.global [%0], [%1], 4, %2;\\n" ::"r"(d), "l"(src), "r"(n) : "memory");',
+  '#else',
+  '  *dst = 0u;',
+  '  if (n) memcpy(dst, src, (size_t)n);',
+  '#endif',
+  '}',
+  '// The f16 scales of rows first..end-1 from the even row at or before first (SCW words).',
+  '__device__ __forceinline__ void dm_fetch_scales(const unsigned short* s, unsigned* dst, size_t first, size_t end) {',
+  '  const size_t e0 = first & ~(size_t)1;',
+  '  const bool aligned = ((size_t)s & 3u) == 0; // the same for the whole block',
+  '  for (int i = threadIdx.x; i < SCW; i += MMA_THREADS) {',
+  '    const size_t e = e0 + 2 * (size_t)i;',
+  '    const int n = e >= end ? 0 : e + 1 >= end ? 2 : 4; // bytes inside rows e0..end-1',
+  '    if (aligned) {',
+  '      dm_cp4(dst + i, s + (n ? e : e0), n);',
+  '    } else { // a plain copy; the barrier before the tile is read publishes it',
+  '      dst[i] = (n ? (unsigned)s[e] : 0u) | (n == 4 ? (unsigned)s[e + 1] << 16 : 0u);',
+  '    }',
+  '  }',
+  '}',
+];
+
+/** Tile `it`'s scale windows (in fetch(): t0, t1, kv0 in scope), per scaled cache. */
+export function scaleFetchLines(q: MmaQuant, field: (key: string) => string): string[] {
+  return (['k', 'v'] as const)
+    .filter((w) => q[w].scaled)
+    .map(
+      (w) =>
+        `      dm_fetch_scales(a.${field(`cache:${w}_scale`)}, sc${w} + (it % MMA_STAGES) * SCW, kv0 + t0, kv0 + t1);`,
+    );
+}
+
+/** Statements reading the per-token scales of the lane's 2·NT keys from the stage (sk, sv; 1 where none). */
+export function scaleLoads(q: MmaQuant): string[] {
   const load = (w: 'k' | 'v', c: MmaQuantCache): string =>
-    c.scaled ? `ok ? dec_half(a.${field(`cache:${w}_scale`)}, kv0 + kj) : 0.f` : '1.f';
+    c.scaled
+      ? `ok ? dec_half_bits(reinterpret_cast<const unsigned short*>(sc${w} + (it % MMA_STAGES) * SCW)[o0 + kj - t0]) : 0.f`
+      : '1.f';
   return [
     '      float sk[NT][2], sv[NT][2];',
+    '      [[maybe_unused]] const int o0 = (int)((kv0 + t0) & 1); // the window starts at an even row',
     '#pragma unroll',
     '      for (int j = 0; j < NT; ++j)',
     '#pragma unroll',

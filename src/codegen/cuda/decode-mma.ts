@@ -27,7 +27,13 @@
 import { sharedStorage } from '../../ir/formats.js';
 import type { AttentionKernel } from '../../ir/kernel.js';
 import { mmaFetch, mmaPtx } from './decode-mma-device.js';
-import { mmaQuantHelpers, mmaQuantOf, scaleLoads } from './decode-mma-quant.js';
+import {
+  mmaQuantHelpers,
+  mmaQuantOf,
+  scaleFetchHelpers,
+  scaleFetchLines,
+  scaleLoads,
+} from './decode-mma-quant.js';
 import {
   quantConstants,
   quantFetch,
@@ -298,7 +304,9 @@ export function mmaDecodeDevice(
     'constexpr size_t MMA_SMEM = MMA_STREAM > MMA_COMBINE ? MMA_STREAM : MMA_COMBINE; // dynamic, per block',
     'static_assert(MMA_SMEM <= 227 * 1024, "decode mma: ATTNC_DEC_MMA_STAGES x WARPS x KEYS keys need more than 227 KiB of shared memory per block");',
     `#if defined(__CUDACC__) || defined(${MMA_EMU_MACRO}) // plain emulator builds skip it`,
-    ...(quant ? [...mmaQuantHelpers(quant), ...quantFetch] : [...mmaPtx(dtype), ...mmaFetch()]),
+    ...(quant
+      ? [...mmaQuantHelpers(quant), ...quantFetch, ...scaleFetchHelpers]
+      : [...mmaPtx(dtype), ...mmaFetch()]),
     '',
     '__global__ void __launch_bounds__(MMA_THREADS, ATTNC_DEC_MMA_MIN_BLOCKS) mma_split_kernel(const Args a, float* __restrict__ part, int split_keys, int n_splits, int row_tiles) {',
     '#if !defined(__CUDA_ARCH__) || __CUDA_ARCH__ >= 800',
@@ -338,6 +346,8 @@ export function mmaDecodeDevice(
       ? [
           '  unsigned char* ks = reinterpret_cast<unsigned char*>(dm_smem);',
           '  unsigned char* vs = ks + MMA_STAGES * MMA_TILE * KPB;',
+          '  [[maybe_unused]] unsigned* sck = reinterpret_cast<unsigned*>(vs + MMA_STAGES * MMA_TILE * VPB); // scale windows',
+          '  [[maybe_unused]] unsigned* scv = sck + MMA_STAGES * SCW;',
         ]
       : ['  T* ks = reinterpret_cast<T*>(dm_smem);', '  T* vs = ks + MMA_STAGES * MMA_TILE * KP;']),
     '  const int n_tiles = k_end > k_begin ? (k_end - k_begin + MMA_TILE - 1) / MMA_TILE : 0;',
@@ -348,6 +358,7 @@ export function mmaDecodeDevice(
       ? [
           '      dm_fetch_codes<D, KPB>(kc, ks + (it % MMA_STAGES) * MMA_TILE * KPB, t0, t1);',
           '      dm_fetch_codes<DV, VPB>(vc, vs + (it % MMA_STAGES) * MMA_TILE * VPB, t0, t1);',
+          ...scaleFetchLines(quant, field),
         ]
       : [
           '      dm_fetch<D, KP>(kg, ks + (it % MMA_STAGES) * MMA_TILE * KP, t0, t1);',
@@ -374,7 +385,7 @@ export function mmaDecodeDevice(
       ? [
           '      const unsigned char* kt = ks + (it % MMA_STAGES) * MMA_TILE * KPB + warp * MMA_KEYS * KPB;',
           '      const unsigned char* vt = vs + (it % MMA_STAGES) * MMA_TILE * VPB + warp * MMA_KEYS * VPB;',
-          ...scaleLoads(quant, field),
+          ...scaleLoads(quant),
           ...quantScores,
           ...softmax(scoreLines(el), 'kw + dmq_key(j, e & 1)'),
           ...quantPv,
