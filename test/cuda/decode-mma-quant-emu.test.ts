@@ -144,8 +144,8 @@ int main() {
   const l = compareArrays(lse, ref.lse, 1);
   expect(o.nanCount, what).toBe(0);
   // q̂ and p·s round to f16 (2^-11), the output to bf16 where the kernel's dtype is (2^-9).
-  expect(o.relError, what).toBeLessThanOrEqual(dtype === 'bf16' ? 8e-3 : 2e-3);
-  expect(l.relError, what).toBeLessThanOrEqual(2e-4);
+  expect(o.relError, what).toBeLessThanOrEqual(dtype === 'bf16' ? 4e-3 : 3e-4);
+  expect(l.relError, what).toBeLessThanOrEqual(3e-5); // q̂ exact for bf16 q; 2^-11 for f32 q
 }
 
 describe('quantized K/V in the tensor-core decode kernel (CPU emulation) agrees with the reference', () => {
