@@ -1007,16 +1007,16 @@ __global__ void __launch_bounds__(MERGE_THREADS) merge_kernel(const Args a, cons
 #define ATTNC_DEC_MMA 1
 #endif
 #ifndef ATTNC_DEC_MMA_WARPS
-#define ATTNC_DEC_MMA_WARPS 4
+#define ATTNC_DEC_MMA_WARPS 8
 #endif
 #ifndef ATTNC_DEC_MMA_KEYS
 #define ATTNC_DEC_MMA_KEYS 16
 #endif
 #ifndef ATTNC_DEC_MMA_STAGES
-#define ATTNC_DEC_MMA_STAGES 3
+#define ATTNC_DEC_MMA_STAGES 2
 #endif
 #ifndef ATTNC_DEC_MMA_MIN_BLOCKS
-#define ATTNC_DEC_MMA_MIN_BLOCKS 2
+#define ATTNC_DEC_MMA_MIN_BLOCKS 1
 #endif
 static_assert(ATTNC_DEC_MMA_WARPS >= 1 && ATTNC_DEC_MMA_WARPS <= 16, "ATTNC_DEC_MMA_WARPS: 1..16");
 static_assert(ATTNC_DEC_MMA_KEYS >= 16 && ATTNC_DEC_MMA_KEYS % 16 == 0, "ATTNC_DEC_MMA_KEYS: a multiple of 16");

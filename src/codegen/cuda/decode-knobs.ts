@@ -102,19 +102,17 @@ export const DECODE_KNOB_VARIANTS: readonly DecodeKnobVariant[] = [
   { name: 'stages6', knobs: { STAGES: 6 } },
   { name: 'vsides0', knobs: { VSIDES: 0 } }, // KIVI's K scales/zeros one f16 load each
   // The tensor-core kernel (16-bit float caches and int8 / fp8 per token: bench formats bf16, int8,
-  // e4m3); 'default' is WARPS 4, KEYS 16,
-  // STAGES 3, MIN_BLOCKS 2 there, 'simt' the SIMT kernel it replaced.
+  // e4m3); 'default' is WARPS 8, KEYS 16, STAGES 2, MIN_BLOCKS 1 there (the H200 sweep's best: 0.95x
+  // SDPA at 128K), 'simt' the SIMT kernel it replaced, 'mma_w4s3' the previous default (0.92x).
+  // bf16 at D 128 takes 544 bytes a key and stage: WARPS x KEYS x STAGES ≤ 416 keys (227 KiB).
   ...(
     [
       ['simt', { MMA: 0 }],
-      ['mma_s2', { MMA_STAGES: 2 }],
-      ['mma_s4', { MMA_STAGES: 4 }],
-      ['mma_s6', { MMA_STAGES: 6, MMA_MIN_BLOCKS: 1 }],
-      ['mma_w2s6', { MMA_WARPS: 2, MMA_STAGES: 6 }],
-      ['mma_w8s2', { MMA_WARPS: 8, MMA_STAGES: 2, MMA_MIN_BLOCKS: 1 }],
-      ['mma_k32s2', { MMA_KEYS: 32, MMA_STAGES: 2 }],
-      ['mma_mb1', { MMA_MIN_BLOCKS: 1 }],
-      ['mma_mb3', { MMA_STAGES: 2, MMA_MIN_BLOCKS: 3 }],
+      ['mma_w4s3', { MMA_WARPS: 4, MMA_STAGES: 3, MMA_MIN_BLOCKS: 2 }],
+      ['mma_w4s2', { MMA_WARPS: 4, MMA_STAGES: 2, MMA_MIN_BLOCKS: 2 }],
+      ['mma_s3', { MMA_STAGES: 3 }],
+      ['mma_w4k32', { MMA_WARPS: 4, MMA_KEYS: 32 }],
+      ['mma_w4s6', { MMA_WARPS: 4, MMA_STAGES: 6 }],
       // Fixed split counts (the host's pick: ~9 at B 4, Hkv 8 on 132 SMs, 2 blocks an SM).
       ['mma_sp16', { SPLITS: 16 }],
       ['mma_sp32', { SPLITS: 32 }],
