@@ -49,9 +49,30 @@ export { mmaPtx } from './decode-mma-device.js';
 /** Packed rows per block: the MMA's M. */
 export const MMA_ROWS = 16;
 
-/** Default knobs of the tensor-core kernel (emitted as ATTNC_DEC_MMA_<name>). */
-/** H200 sweep (B 4, Hkv 8, D 128, bf16): 8 warps, 2 stages 0.95x SDPA at 128K; 4 warps, 3 stages 0.92x. */
+/**
+ * Default knobs of the tensor-core kernel (emitted as ATTNC_DEC_MMA_<name>). H200 sweep (B 4, Hkv 8,
+ * D 128, bf16): 8 warps, 2 stages 0.95x SDPA at 128K; 4 warps, 3 stages 0.92x. Wide heads whose
+ * stream would pass 227 KiB take the first fallback that fits (mmaDefaults).
+ */
 export const MMA_KNOB_DEFAULTS = { '': 1, WARPS: 8, KEYS: 16, STAGES: 2, MIN_BLOCKS: 1 } as const;
+const MMA_FALLBACKS = [
+  { WARPS: 4, STAGES: 3, MIN_BLOCKS: 2 },
+  { WARPS: 4, STAGES: 2, MIN_BLOCKS: 2 },
+  { WARPS: 2, STAGES: 2, MIN_BLOCKS: 2 },
+] as const;
+
+/** The kernel's defaults: MMA_KNOB_DEFAULTS, or a fallback where its shared memory would not fit. */
+function mmaDefaults(k: AttentionKernel): Record<string, number> {
+  const { headDim: D, valueDim: DV } = k.schedule;
+  // Stream bytes a key and stage (decode-mma-qtile.ts's pitches and scale words; else padded 16-bit rows).
+  const perKey = mmaQuantOf(k) ? D + 16 + DV + 32 + 8 : 2 * (D + 8 + DV + 8);
+  const fits = (w: number, st: number): boolean =>
+    Math.max(st * w * MMA_KNOB_DEFAULTS.KEYS * perKey, 4 * w * MMA_ROWS * (DV + 2)) <= 227 * 1024;
+  const base = MMA_KNOB_DEFAULTS;
+  if (fits(base.WARPS, base.STAGES)) return base;
+  const f = MMA_FALLBACKS.find((x) => fits(x.WARPS, x.STAGES)) ?? MMA_FALLBACKS[MMA_FALLBACKS.length - 1]!;
+  return { ...base, ...f };
+}
 
 /** What decode-elements.ts found of the kernel's mask and score (its device functions are emitted before). */
 export interface MmaElements {
@@ -73,8 +94,8 @@ export function hasMmaDecode(k: AttentionKernel, vectorWidth: number): boolean {
 }
 
 /** `#ifndef` defaults of the tensor-core knobs. */
-function mmaKnobs(): string[] {
-  const knobs = Object.entries(MMA_KNOB_DEFAULTS);
+function mmaKnobs(k: AttentionKernel): string[] {
+  const knobs = Object.entries(mmaDefaults(k));
   return [
     ...knobs.flatMap(([n, v]) => {
       const name = n === '' ? 'ATTNC_DEC_MMA' : `ATTNC_DEC_MMA_${n}`; // '': on (1) or off (0)
@@ -292,7 +313,7 @@ export function mmaDecodeDevice(
     : [];
   return [
     '// ---- tensor-core split kernel (sm_80+): codegen/cuda/decode-mma.ts ----',
-    ...mmaKnobs(),
+    ...mmaKnobs(k),
     'constexpr int MMA_ROWS = 16, MMA_WARPS = ATTNC_DEC_MMA_WARPS, MMA_KEYS = ATTNC_DEC_MMA_KEYS;',
     'constexpr int MMA_THREADS = 32 * MMA_WARPS, MMA_TILE = MMA_WARPS * MMA_KEYS, MMA_STAGES = ATTNC_DEC_MMA_STAGES;',
     ...(quant
