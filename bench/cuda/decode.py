@@ -1,7 +1,8 @@
 """Decode mode (split-KV + lse merge, src/codegen/cuda/decode.ts) on the GPU: builds the artifacts
 of bench/cuda/decode-emit.mjs, checks them against a float32 PyTorch reference (decode shapes,
 GQA, offsets, empty rows), then times Nq=1, Nk=131072, H=32, Hkv=8, D=128 bf16 (B = 1 and 4) beside SDPA and
-FlexAttention (decoding) and the same artifact with decode mode off (ATTNC_DECODE=0).
+FlexAttention (decoding), the same artifact with decode mode off (ATTNC_DECODE=0) and, for kernels
+with the tensor-core decode kernel (decode-mma.ts: full), with it off (ATTNC_DECODE_MMA=0: the SIMT one).
 
     npm run build && node bench/cuda/decode-emit.mjs     # here
     python3 bench/cuda/decode.py --build bench/build/cuda-decode   # on the GPU machine
@@ -141,7 +142,9 @@ def main():
         list(ex.map(lambda e: build(opt.build, e), index))
     for e in index:  # a copy of the bf16 libraries to time with decode mode off
         if e['dtype'] == 'bf16':
-            shutil.copy(os.path.join(opt.build, e['variant'] + '.so'), os.path.join(opt.build, e['variant'] + '_off.so'))
+            for suffix in ('_off', '_simt'):
+                shutil.copy(os.path.join(opt.build, e['variant'] + '.so'),
+                            os.path.join(opt.build, e['variant'] + suffix + '.so'))
     print('built', len(index), flush=True)
     results = {'checks': [], 'timings': []}
     cases = [
@@ -182,6 +185,12 @@ def main():
             _, _, _, _, _, _, launch_off = run(off, e, case, params, dev)
             row['attnc_no_decode_ms'] = median_ms(launch_off)
             del os.environ['ATTNC_DECODE']
+            # The SIMT split kernel (read once per library, at its first launch: its own copy).
+            os.environ['ATTNC_DECODE_MMA'] = '0'
+            simt = load(opt.build, e, '_simt')
+            _, _, _, _, _, _, launch_simt = run(simt, e, case, params, dev)
+            row['attnc_simt_decode_ms'] = median_ms(launch_simt)
+            del os.environ['ATTNC_DECODE_MMA']
             off_q = Nk - 1
 
             def sdpa():

@@ -6,7 +6,8 @@ e4m3, int4 and int2 (KIVI-style). Reports ms (median of 50 after warm-up, CUDA e
 the bytes the cache holds (codes + scales + zeros + recent rows: what a decode reads) and the
 speed-up over SDPA bf16. Every format is built once per knob variant of index.json (DECODE_KNOB_VARIANTS of
 src/codegen/cuda/decode-knobs.ts: nvcc -DATTNC_DEC_<KNOB>=n), and each
-variant is checked before it is timed; a variant that fails to build or check is reported and not
+variant is checked before it is timed (variants that list their formats, the tensor-core kernel's:
+bf16, are built for those only; 'simt' is bf16 on the SIMT split kernel); a variant that fails to build or check is reported and not
 timed. Results: $OUT/quant-decode.json (written after every shape). About 4-7 minutes with the
 default list (5 formats x 7 variants: the 35 nvcc builds dominate); --formats and --knobs keep a subset, --budget stops timing early.
 
@@ -168,7 +169,8 @@ def main():
     print(torch.cuda.get_device_name(), 'torch', torch.__version__, flush=True)
     results = {'device': torch.cuda.get_device_name(), 'knobs': knobs, 'builds': [], 'checks': [],
                'timings': []}
-    jobs = [(e, k) for e in variants for k in knobs]
+    # A knob variant that names its formats (the tensor-core ones: bf16) is built for those only.
+    jobs = [(e, k) for e in variants for k in knobs if not k.get('formats') or e['name'] in k['formats']]
     with ThreadPoolExecutor(os.cpu_count() or 8) as ex:
         errors = list(ex.map(lambda j: build(opt.build, *j), jobs))
     built = []

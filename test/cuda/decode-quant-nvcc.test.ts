@@ -6,7 +6,7 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { DECODE_KNOB_NAMES, DECODE_KNOB_VARIANTS, knobDefines } from '../../src/codegen/cuda/decode-knobs.js';
+import { ALL_KNOB_NAMES, DECODE_KNOB_VARIANTS, knobDefines } from '../../src/codegen/cuda/decode-knobs.js';
 import { compile } from '../../src/compile.js';
 import { expectOk, render, run, scratchDir, spillsByFunction } from './support.js';
 
@@ -72,7 +72,7 @@ describe('CUDA decode over quantized caches: nvcc', () => {
   it('every knob variant of the sweep builds (int4 KIVI, sm_80)', async () => {
     const parts = DECODE_KNOB_VARIANTS.map((v) => {
       // The artifact #defines the knobs it is not given: all are #undef'd for the next one.
-      const undefs = DECODE_KNOB_NAMES.map((n) => `#undef ATTNC_DEC_${n}`);
+      const undefs = ALL_KNOB_NAMES.map((n) => `#undef ATTNC_DEC_${n}`);
       return [...knobDefines(v), artifactCode(`qk_${v.name}`, kivi(4), 'sm_80'), ...undefs].join('\n');
     });
     const splits = await build(dir, 'knobs', 'sm_80', parts);

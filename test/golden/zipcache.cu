@@ -1563,14 +1563,17 @@ static int launch(const Args& a, cudaStream_t stream) {
     if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(&n, split_kernel, THREADS, SPLIT_SMEM) != cudaSuccess || n < 1) n = 1;
     resident_blocks[dev] = n;
   }
+  // The tensor-core kernel (decode-mma.ts) takes MMA_ROWS packed rows a block, the SIMT one MT.
   const int sms = sm_count[dev], resident = resident_blocks[dev];
+  const int tile_keys = TILE, stages = STAGES;
   const int packed = (a.H / a.Hkv) * a.Nq, row_tiles = (packed + MT - 1) / MT;
-  const long long base = (long long)a.Hkv * a.B * row_tiles;
-  const int tiles = (a.Nk + TILE - 1) / TILE;
+  const int rows = MT, row_groups = (packed + rows - 1) / rows;
+  const long long base = (long long)a.Hkv * a.B * row_groups;
+  const int tiles = (a.Nk + tile_keys - 1) / tile_keys;
   // Splits: enough blocks for every SM to hold `resident` of them, then, within 1/2x..4x of
   // that, the count that spreads blocks most evenly over the SMs (a larger count only when 3%
   // better); each split at least 2 * STAGES tiles (its pipeline fills) and a whole number of tiles.
-  const long long most = tiles / (2 * STAGES) > 1 ? tiles / (2 * STAGES) : 1;
+  const long long most = tiles / (2 * stages) > 1 ? tiles / (2 * stages) : 1;
   const long long fill = ((long long)resident * sms + base - 1) / base;
   long long want = fill > most ? most : fill, best = want > 1 ? want / 2 : 1;
   double best_cost = split_cost(base, best, sms, resident);
@@ -1579,11 +1582,11 @@ static int launch(const Args& a, cudaStream_t stream) {
     if (c < 0.97 * best_cost) best = w, best_cost = c;
   }
   if (ATTNC_DEC_SPLITS > 0) best = ATTNC_DEC_SPLITS < tiles ? ATTNC_DEC_SPLITS : tiles; // a sweep's fixed count
-  const int split_keys = (int)((tiles + best - 1) / best) * TILE;
+  const int split_keys = (int)((tiles + best - 1) / best) * tile_keys;
   const int n_splits = (a.Nk + split_keys - 1) / split_keys;
   if ((long long)n_splits * row_tiles > 2147483647LL || a.Hkv > 65535)
     return fail(ATTNC_ERR_ARGS, "decode grid too large (splits %d x row tiles %d)", n_splits, row_tiles);
-  const size_t bytes = (size_t)base * n_splits * MT * (DV + 2) * sizeof(float);
+  const size_t bytes = (size_t)a.Hkv * a.B * row_tiles * n_splits * MT * (DV + 2) * sizeof(float);
   // Scratch comes from a pool of our own (never the device default pool, which belongs to the
   // host application): stream-ordered, and kept between launches up to 64 MiB.
   static cudaMemPool_t pools[64] = {}; // one per device of the process

@@ -6,13 +6,42 @@
 export const DECODE_MAX_NQ = 16;
 export const DECODE_MIN_NK = 1024;
 
+// Per device, once: -1 when the tensor-core kernel is not taken (compute capability below 8.0,
+// ATTNC_DECODE_MMA=0 or a -DATTNC_DEC_MMA=0 build), -2 when its shared memory does not fit (fail()
+// said why; not cached, so every launch reports it), else how many of its blocks an SM holds.
+const mmaResident = [
+  'static int mma_resident(int dev) {',
+  '  static int state[64] = {};',
+  '  if (state[dev] != 0) return state[dev];',
+  '  const char* e = getenv("ATTNC_DECODE_MMA");',
+  '  int major = 0;',
+  '  if (cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev) != cudaSuccess) major = 0;',
+  "  if (!ATTNC_DEC_MMA || major < 8 || (e != NULL && e[0] == '0')) return state[dev] = -1;",
+  '  int optin = 0;',
+  '  if (cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev) != cudaSuccess) optin = 0;',
+  '  if (optin > 0 && MMA_SMEM > (size_t)optin) {',
+  '    fail(ATTNC_ERR_ARGS, "decode: ATTNC_DEC_MMA_STAGES (%d) x ATTNC_DEC_MMA_WARPS (%d) x ATTNC_DEC_MMA_KEYS (%d) keys need %zu bytes of shared memory per block, above the %d this device allows: rebuild with fewer", MMA_STAGES, MMA_WARPS, MMA_KEYS, MMA_SMEM, optin);',
+  '    return -2;',
+  '  }',
+  '  if (cudaFuncSetAttribute(mma_split_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)MMA_SMEM) != cudaSuccess)',
+  '    return state[dev] = -1; // the SIMT kernel then',
+  '  int n = 0;',
+  '  if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(&n, mma_split_kernel, MMA_THREADS, MMA_SMEM) != cudaSuccess || n < 1) n = 1;',
+  '  return state[dev] = n;',
+  '}',
+  '',
+];
+
 /** `f(key)`: the Args field of a tensor; `ns`/`decodeNs`: the namespaces the device part opened. */
 export function decodeHostSource(
   f: (key: string) => string,
   ns: string,
   decodeNs: string,
   kvAlign?: { readonly k: string; readonly v: string; readonly more: readonly string[] },
+  mma = false,
 ): string[] {
+  // The tensor-core kernel's value where it is compiled in (decode-mma.ts), else the SIMT one's.
+  const pick = (m: string, simt: string): string => (mma ? `(use_mma ? ${m} : ${simt})` : simt);
   // Float caches load VW-element vectors; quantized ones their chunks' code words (decode-quant.ts).
   const pointers = kvAlign
     ? [
@@ -48,6 +77,7 @@ export function decodeHostSource(
     '  return (double)(per_sm + waves * resident) / (2.0 * (double)w);',
     '}',
     '',
+    ...(mma ? mmaResident : []),
     'static int launch(const Args& a, cudaStream_t stream) {',
     '  int dev = 0;',
     '  if (cudaGetDevice(&dev) != cudaSuccess) dev = 0;',
@@ -72,14 +102,24 @@ export function decodeHostSource(
     '    if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(&n, split_kernel, THREADS, SPLIT_SMEM) != cudaSuccess || n < 1) n = 1;',
     '    resident_blocks[dev] = n;',
     '  }',
-    '  const int sms = sm_count[dev], resident = resident_blocks[dev];',
+    ...(mma
+      ? [
+          '  const int mma_blocks = mma_resident(dev);',
+          '  if (mma_blocks == -2) return ATTNC_ERR_ARGS; // fail() said why',
+          '  const bool use_mma = mma_blocks > 0;',
+        ]
+      : []),
+    '  // The tensor-core kernel (decode-mma.ts) takes MMA_ROWS packed rows a block, the SIMT one MT.',
+    `  const int sms = sm_count[dev], resident = ${pick('mma_blocks', 'resident_blocks[dev]')};`,
+    `  const int tile_keys = ${pick('MMA_TILE', 'TILE')}, stages = ${pick('MMA_STAGES', 'STAGES')};`,
     '  const int packed = (a.H / a.Hkv) * a.Nq, row_tiles = (packed + MT - 1) / MT;',
-    '  const long long base = (long long)a.Hkv * a.B * row_tiles;',
-    '  const int tiles = (a.Nk + TILE - 1) / TILE;',
+    `  const int rows = ${pick('MMA_ROWS', 'MT')}, row_groups = (packed + rows - 1) / rows;`,
+    '  const long long base = (long long)a.Hkv * a.B * row_groups;',
+    '  const int tiles = (a.Nk + tile_keys - 1) / tile_keys;',
     '  // Splits: enough blocks for every SM to hold `resident` of them, then, within 1/2x..4x of',
     '  // that, the count that spreads blocks most evenly over the SMs (a larger count only when 3%',
     '  // better); each split at least 2 * STAGES tiles (its pipeline fills) and a whole number of tiles.',
-    '  const long long most = tiles / (2 * STAGES) > 1 ? tiles / (2 * STAGES) : 1;',
+    '  const long long most = tiles / (2 * stages) > 1 ? tiles / (2 * stages) : 1;',
     '  const long long fill = ((long long)resident * sms + base - 1) / base;',
     '  long long want = fill > most ? most : fill, best = want > 1 ? want / 2 : 1;',
     '  double best_cost = split_cost(base, best, sms, resident);',
@@ -88,11 +128,11 @@ export function decodeHostSource(
     '    if (c < 0.97 * best_cost) best = w, best_cost = c;',
     '  }',
     "  if (ATTNC_DEC_SPLITS > 0) best = ATTNC_DEC_SPLITS < tiles ? ATTNC_DEC_SPLITS : tiles; // a sweep's fixed count",
-    '  const int split_keys = (int)((tiles + best - 1) / best) * TILE;',
+    '  const int split_keys = (int)((tiles + best - 1) / best) * tile_keys;',
     '  const int n_splits = (a.Nk + split_keys - 1) / split_keys;',
     '  if ((long long)n_splits * row_tiles > 2147483647LL || a.Hkv > 65535)',
     '    return fail(ATTNC_ERR_ARGS, "decode grid too large (splits %d x row tiles %d)", n_splits, row_tiles);',
-    '  const size_t bytes = (size_t)base * n_splits * MT * (DV + 2) * sizeof(float);',
+    '  const size_t bytes = (size_t)a.Hkv * a.B * row_tiles * n_splits * MT * (DV + 2) * sizeof(float);',
     '  // Scratch comes from a pool of our own (never the device default pool, which belongs to the',
     '  // host application): stream-ordered, and kept between launches up to 64 MiB.',
     '  static cudaMemPool_t pools[64] = {}; // one per device of the process',
@@ -112,6 +152,13 @@ export function decodeHostSource(
     '  float* part = NULL;',
     '  cudaError_t e = cudaMallocFromPoolAsync(reinterpret_cast<void**>(&part), bytes, pool, stream);',
     '  if (e != cudaSuccess) return fail(ATTNC_ERR_CUDA, "decode scratch of %zu bytes: %s", bytes, cudaGetErrorString(e));',
+    ...(mma
+      ? [
+          '  if (use_mma)',
+          '    mma_split_kernel<<<dim3(n_splits * row_groups, a.Hkv, a.B), MMA_THREADS, MMA_SMEM, stream>>>(a, part, split_keys, n_splits, row_tiles);',
+          '  else',
+        ]
+      : []),
     '  split_kernel<<<dim3(n_splits * row_tiles, a.Hkv, a.B), THREADS, SPLIT_SMEM, stream>>>(a, part, split_keys, n_splits, row_tiles);',
     '  e = cudaGetLastError();',
     '  if (e == cudaSuccess) {',

@@ -49,6 +49,14 @@ export function decodeStages(k: AttentionKernel): number {
 /** The knobs, each emitted as the macro ATTNC_DEC_<name>. */
 export const DECODE_KNOB_NAMES = ['GROUPS', 'KPG', 'STAGES', 'MIN_BLOCKS', 'SPLITS', 'VSIDES'] as const;
 type KnobName = (typeof DECODE_KNOB_NAMES)[number];
+/**
+ * The tensor-core kernel's knobs (decode-mma.ts): MMA on (1) / off (0), WARPS a block, KEYS each
+ * warp takes of a tile (a tile is WARPS · KEYS keys), STAGES buffers, MIN_BLOCKS (register cap).
+ */
+export const MMA_KNOB_NAMES = ['MMA', 'MMA_WARPS', 'MMA_KEYS', 'MMA_STAGES', 'MMA_MIN_BLOCKS'] as const;
+type AnyKnobName = KnobName | (typeof MMA_KNOB_NAMES)[number];
+/** Every knob macro suffix (ATTNC_DEC_<name>), SIMT and tensor-core. */
+export const ALL_KNOB_NAMES: readonly AnyKnobName[] = [...DECODE_KNOB_NAMES, ...MMA_KNOB_NAMES];
 
 /**
  * `#ifndef` defaults of the knobs (before the constants that use them). `light`: no score modifier
@@ -75,7 +83,9 @@ export function decodeKnobs(k: AttentionKernel, light: boolean): string[] {
 /** A point of the knob sweep: name → overrides (knob name without the ATTNC_DEC_ prefix). */
 export interface DecodeKnobVariant {
   readonly name: string;
-  readonly knobs: Readonly<Partial<Record<KnobName, number>>>;
+  readonly knobs: Readonly<Partial<Record<AnyKnobName, number>>>;
+  /** The bench formats it changes anything for (absent: all); the sweep builds only those. */
+  readonly formats?: readonly string[];
 }
 
 /**
@@ -91,6 +101,23 @@ export const DECODE_KNOB_VARIANTS: readonly DecodeKnobVariant[] = [
   { name: 'stages3', knobs: { STAGES: 3 } },
   { name: 'stages6', knobs: { STAGES: 6 } },
   { name: 'vsides0', knobs: { VSIDES: 0 } }, // KIVI's K scales/zeros one f16 load each
+  // The tensor-core kernel (16-bit float caches and int8 / fp8 per token: bench formats bf16, int8,
+  // e4m3); 'default' is WARPS 8, KEYS 16, STAGES 2, MIN_BLOCKS 1 there (the H200 sweep's best: 0.95x
+  // SDPA at 128K), 'simt' the SIMT kernel it replaced, 'mma_w4s3' the previous default (0.92x).
+  // bf16 at D 128 takes 544 bytes a key and stage: WARPS x KEYS x STAGES ≤ 416 keys (227 KiB).
+  ...(
+    [
+      ['simt', { MMA: 0 }],
+      ['mma_w4s3', { MMA_WARPS: 4, MMA_STAGES: 3, MMA_MIN_BLOCKS: 2 }],
+      ['mma_w4s2', { MMA_WARPS: 4, MMA_STAGES: 2, MMA_MIN_BLOCKS: 2 }],
+      ['mma_s3', { MMA_STAGES: 3 }],
+      ['mma_w4k32', { MMA_WARPS: 4, MMA_KEYS: 32 }],
+      ['mma_w4s6', { MMA_WARPS: 4, MMA_STAGES: 6 }],
+      // Fixed split counts (the host's pick: ~9 at B 4, Hkv 8 on 132 SMs, 2 blocks an SM).
+      ['mma_sp16', { SPLITS: 16 }],
+      ['mma_sp32', { SPLITS: 32 }],
+    ] as const
+  ).map(([name, knobs]) => ({ name, knobs, formats: ['bf16', 'int8', 'e4m3'] })),
 ];
 
 /** `#define` lines of a variant's overrides (for a translation unit that holds several artifacts). */

@@ -24,7 +24,10 @@
 // + 3-4 dequantization ops (decode, zero, scale) = ~290 / ~580 lane-ops against 128 FMA lanes:
 // 2.3x / 4.6x compute bound. Tensor cores (mma.m16n8k16, the GQA group x Nq as M, the dequantized
 // f16 tile as B) take the 4 FMAs per element; f16x2 dequantization (2 elements an op) halves the
-// rest; both are needed for int2's target. Not done yet (notes: qdecode-notes.md).
+// rest; both are needed for int2's target. 16-bit float caches take the tensor-core split kernel
+// on sm_80+ (decode-mma.ts; same partials, same merge), and so do int8 / fp8 caches with per-token f16
+// scales (decode-mma-quant.ts: codes to f16 pairs, scales folded); other quantized formats (KIVI's
+// grouped and per-channel scales, zero points, recent windows) keep the SIMT kernel.
 //
 // The launcher takes this path when Nq ≤ 16 and Nk ≥ 1024 (env ATTNC_DECODE=0 disables it, =1
 // forces it for any Nq ≥ 1, Nk ≥ 1), after the summaries and before the engine's attention.
@@ -33,6 +36,7 @@ import type { AttentionKernel } from '../../ir/kernel.js';
 import { decodeElementFns } from './decode-elements.js';
 import { decodeHostSource } from './decode-host.js';
 import { decodeKnobs } from './decode-knobs.js';
+import { hasMmaDecode, mmaDecodeDevice } from './decode-mma.js';
 import { pipeDeviceCode, pipelinedLoop, streamHandleDecl } from './decode-pipe.js';
 import { chunkElem, chunkType, kvAlignment } from './decode-loads.js';
 import { decodeQuantCode, isQuantChunk, quantVectorWidth } from './decode-quant.js';
@@ -89,6 +93,7 @@ export function decodeSource(k: AttentionKernel, layout: CudaLayout, ns: string)
   const helpers = helperSource(cx);
   const vw = vectorWidth(k);
   const quant = hasQuantizedKv(k.formats);
+  const mma = hasMmaDecode(k, vw);
   const f = (key: string): string => `a.${layout.field(key)}`;
   const lse = k.outputs.lse ? f('lse') : undefined;
   const classExpr = dynamic
@@ -304,9 +309,10 @@ export function decodeSource(k: AttentionKernel, layout: CudaLayout, ns: string)
       },
     }),
     '}',
+    ...(mma ? ['', ...mmaDecodeDevice(k, { dynamic, staticClass, needMask, identity }, layout.field)] : []),
     `} // namespace ${decodeNs}`,
     `} // namespace ${ns}`,
     DEVICE_END,
-    ...decodeHostSource(f, ns, decodeNs, quant ? kvAlignment(k, vw, layout.field) : undefined),
+    ...decodeHostSource(f, ns, decodeNs, quant ? kvAlignment(k, vw, layout.field) : undefined, mma),
   ].join('\n');
 }

@@ -1,0 +1,118 @@
+// The tensor-core decode kernel's pieces for quantized K/V (decode-mma-quant.ts says what and
+// why): Q's f16 A fragments with a power-of-two row scale, S = q̂·codes from shared-memory code
+// words, P·V with p folded with the per-token V scale, and the code-row fetch. Shared memory holds
+// code rows of D bytes (pitch D + 16: a warp's 16-byte K reads hit distinct banks) and DV bytes
+// (pitch DV + 32, likewise for V's four rows a lane reads).
+import { kPairOffsets, type MmaQuant } from './decode-mma-quant.js';
+
+/** Constants of the quantized layout (bytes). */
+export const quantConstants: readonly string[] = [
+  'constexpr int KPB = D + 16, VPB = DV + 32; // code row pitches (bytes)',
+  'constexpr int SCW = MMA_TILE / 2 + 4; // scale words a stage and cache (a window from an even row)',
+  'constexpr size_t MMA_STREAM = (size_t)MMA_STAGES * (MMA_TILE * (KPB + VPB) + 2 * SCW * 4);',
+];
+
+/** First channel of lane t's K word for k-step ks (a 64-channel block of 4 k-steps: lanes 16 bytes apart). */
+const kChan = '64 * (ks >> 2) + 16 * (lane & 3) + 4 * (ks & 3)';
+
+/** Q's A fragments in f16: q · 2^(14 - e) per row, e the exponent of the row's max |q|. */
+export function quantLoadQ(q: MmaQuant): string[] {
+  const [p0, p1] = kPairOffsets(q.k.elem);
+  return [
+    '  unsigned qf[D / 16][4];',
+    '  float qinv[2]; // 2^(e - 14): S of q̂ back to q',
+    '#pragma unroll',
+    '  for (int h8 = 0; h8 < 2; ++h8) {',
+    '    const int p = rg * MMA_ROWS + r0 + 8 * h8;',
+    '    const bool ok = p < packed;',
+    '    const int pp = ok ? p : 0;',
+    '    const T* qs = q_row(a, b, hk * group + pp / a.Nq, pp % a.Nq);',
+    '    float amax = 0.f;',
+    '#pragma unroll',
+    '    for (int ks = 0; ks < D / 16; ++ks)',
+    '#pragma unroll',
+    '      for (int i = 0; i < 4; ++i) amax = fmaxf(amax, ok ? fabsf(to_f32(qs[' + kChan + ' + i])) : 0.f);',
+    '    amax = fmaxf(amax, __shfl_xor_sync(0xffffffffu, amax, 1));',
+    '    amax = fmaxf(amax, __shfl_xor_sync(0xffffffffu, amax, 2)); // the quad holds the row',
+    '    int ex = 0; // 0 for a zero row and for inf / NaN (they stay inf / NaN in f16)',
+    '    if (amax > 0.f && amax <= 3.4e38f) frexpf(amax, &ex);',
+    '    ex = max(ex, -100);',
+    '    const float f = ldexpf(1.f, 14 - ex);',
+    '    qinv[h8] = ldexpf(1.f, ex - 14);',
+    '#pragma unroll',
+    '    for (int ks = 0; ks < D / 16; ++ks) {',
+    `      const int c = ${kChan};`,
+    '      auto qv = [&](int i) { return ok ? to_f32(qs[c + i]) * f : 0.f; };',
+    `      qf[ks][h8] = dm_h2(qv(${p0[0]}), qv(${p0[1]}));`,
+    `      qf[ks][h8 + 2] = dm_h2(qv(${p1[0]}), qv(${p1[1]}));`,
+    '    }',
+    '  }',
+  ];
+}
+
+/** S = q̂·c on the warp's keys (kt: the warp's first K code row, bytes), times the folded column scale. */
+export const quantScores: readonly string[] = [
+  '      float s[NT][4];',
+  '#pragma unroll',
+  '      for (int j = 0; j < NT; ++j) {',
+  '        s[j][0] = s[j][1] = s[j][2] = s[j][3] = 0.f;',
+  '        // Column r0 of tile j is the key dmq_key(j, ·) of lane 4 (r0 / 2) + ..., as the C fragment has it.',
+  '        const int n = r0;',
+  '        const unsigned char* kr = kt + (16 * (j >> 1) + (n >> 1) + 4 * (2 * (j & 1) + (n & 1))) * KPB + 16 * (lane & 3);',
+  '#pragma unroll',
+  '        for (int m = 0; m < D / 64; ++m) {',
+  '          const DmW4 w4 = *reinterpret_cast<const DmW4*>(kr + 64 * m);',
+  '          const unsigned w[4] = {w4.x, w4.y, w4.z, w4.w};',
+  '#pragma unroll',
+  '          for (int i = 0; i < 4; ++i) dm_mma_h(s[j], qf[4 * m + i], dmq_k(w[i], 0), dmq_k(w[i], 1));',
+  '        }',
+  '#pragma unroll',
+  '        for (int e = 0; e < 4; ++e) s[j][e] *= sk[j][e & 1] * qinv[e >> 1];',
+  '      }',
+];
+
+/** O += (p · s_v)·c over the warp's keys (vt: its first V code row, bytes). */
+export const quantPv: readonly string[] = [
+  '#pragma unroll',
+  '      for (int kk = 0; kk < NT / 2; ++kk) {',
+  '        const unsigned pa[4] = {dm_h2(s[2 * kk][0] * sv[2 * kk][0], s[2 * kk][1] * sv[2 * kk][1]),',
+  '                                dm_h2(s[2 * kk][2] * sv[2 * kk][0], s[2 * kk][3] * sv[2 * kk][1]),',
+  '                                dm_h2(s[2 * kk + 1][0] * sv[2 * kk + 1][0], s[2 * kk + 1][1] * sv[2 * kk + 1][1]),',
+  '                                dm_h2(s[2 * kk + 1][2] * sv[2 * kk + 1][0], s[2 * kk + 1][3] * sv[2 * kk + 1][1])};',
+  '        // Keys t, t + 4 (b0) and t + 8, t + 12 (b1) of the block; channels r0 · DV / 8 + nb.',
+  '        const unsigned char* vr = vt + (16 * kk + (lane & 3)) * VPB + r0 * (DV / 8);',
+  '#pragma unroll',
+  '        for (int m = 0; m < DV / 128; ++m) {',
+  '          DmW4 w4[4];',
+  '#pragma unroll',
+  '          for (int i = 0; i < 4; ++i) w4[i] = *reinterpret_cast<const DmW4*>(vr + 4 * i * VPB + 16 * m);',
+  '#pragma unroll',
+  '          for (int x = 0; x < 16; ++x) {',
+  '            auto word = [&](int i) { const unsigned* p = &w4[i].x; return p[x >> 2]; };',
+  '            dm_mma_h(o[16 * m + x], pa, dmq_v(word(0), word(1), x & 3), dmq_v(word(2), word(3), x & 3));',
+  '          }',
+  '        }',
+  '      }',
+];
+
+/** Code rows t0..t1-1 (ROWB bytes each, from `src`: the cache head's first row) into dst, PITCH apart. */
+export const quantFetch: readonly string[] = [
+  '#ifdef __CUDA_ARCH__',
+  'typedef uint4 DmW4; // 16-byte shared-memory reads',
+  '#else',
+  'struct alignas(16) DmW4 { unsigned x, y, z, w; };',
+  '#endif',
+  'template <int ROWB, int PITCH>',
+  '__device__ __forceinline__ void dm_fetch_codes(const unsigned char* src, unsigned char* dst, int t0, int t1) {',
+  '  constexpr int C = ROWB / 16;',
+  '#pragma unroll',
+  '  for (int n = 0; n < (MMA_TILE * C + MMA_THREADS - 1) / MMA_THREADS; ++n) {',
+  '    const int i = threadIdx.x + n * MMA_THREADS, j = i / C, c = i % C, kj = t0 + j;',
+  '    const bool ok = kj < t1;',
+  '    if (i < MMA_TILE * C) dec_cp<16>(dst + j * PITCH + c * 16, src + (size_t)(ok ? kj : t0) * ROWB + c * 16, ok);',
+  '  }',
+  '}',
+];
+
+/** Output column of o[n][2 h8 + e]: channel (2t + e) · DV / 8 + n. */
+export const quantOutColumn = '(2 * (lane & 3) + ee) * (DV / 8) + n';

@@ -1,0 +1,230 @@
+// Quantized K/V in the tensor-core decode kernel (decode-mma.ts): int8 (symmetric) and fp8
+// (e4m3, e5m2) caches with one f16 scale per token (fp8 also without a scale). The packed code
+// rows are copied raw into shared memory by the cp.async stream; each lane reads the code words of
+// its own fragment elements and turns two codes into an f16 pair at a time (int8: a lop3 puts the
+// sign-flipped byte under the f16 exponent of 1024, an hsub2 of 1152 leaves the code exactly; fp8:
+// cvt.rn.f16x2.e4m3x2 / e5m2x2 from sm_89, the exact bit decoder elsewhere and on the emulator).
+// Both MMAs run on f16 (every code is exact in f16), whatever the kernel's dtype.
+//
+// Channel and key orders: the dot over channels and the sum over keys do not depend on order, so
+// a lane's K fragment elements are four consecutive code bytes of one key (one word; Q's A
+// fragment takes the same channels), its V fragment elements the same byte of four key rows, and
+// its output columns a contiguous run of DV/8 channels; combine writes them back in place.
+//
+// Scales are folded, never applied per element: S_j = s_j · 2^e · (q̂ · c_j), with q̂ = q · 2^-e in
+// f16 (2^-e per row puts max |q| in [2^13, 2^14): no overflow, and bf16/f16 q values are exact
+// unless below 2^-24 of the row's max), and P·V takes p_j · s_j rounded to f16 (p ≤ 1, an f16
+// scale ≤ 65504: no overflow; rel. error 2^-11, below the bf16 rounding of p in the 16-bit float
+// path; p_j · s_j under 2^-14 are f16 subnormals, abs. error ≤ 2^-25 · |code| each, against
+// l ≥ 1). The float64 reference of the dequantized caches is what the GPU bench compares with.
+import type { TensorFormat } from '../../ir/formats.js';
+import type { AttentionKernel } from '../../ir/kernel.js';
+import type { QuantFormat } from '../../quant/format.js';
+import { fp8DecodeLines } from './dequant.js';
+
+type Elem = 'int8' | 'e4m3' | 'e5m2';
+
+/** What the kernel needs of one cache: its code element and whether it has a per-token scale. */
+export interface MmaQuantCache {
+  readonly elem: Elem;
+  readonly scaled: boolean;
+}
+
+export interface MmaQuant {
+  readonly k: MmaQuantCache;
+  readonly v: MmaQuantCache;
+}
+
+function cacheOf(f: TensorFormat): MmaQuantCache | undefined {
+  if (f.kind !== 'quant') return undefined;
+  const q: QuantFormat = f.format;
+  if (q.recent || q.norm) return undefined;
+  if (q.kind === 'int' && (q.elem !== 'int8' || q.zero !== undefined || q.salient)) return undefined;
+  const s = q.scale;
+  // One f16 per token: p · s stays finite in f16 (above), and the scale is one load per key.
+  if (s && (s.dtype !== 'f16' || s.per.kind !== 'token' || s.per.group !== undefined)) return undefined;
+  if (q.kind === 'int' && !s) return undefined;
+  return { elem: q.elem as Elem, scaled: s !== undefined };
+}
+
+/** The quantized formats the tensor-core kernel takes (D a multiple of 64, DV of 128), else undefined. */
+export function mmaQuantOf(k: AttentionKernel): MmaQuant | undefined {
+  const kc = cacheOf(k.formats.k);
+  const vc = cacheOf(k.formats.v);
+  const s = k.schedule;
+  if (!kc || !vc || s.headDim % 64 !== 0 || s.valueDim % 128 !== 0) return undefined;
+  return { k: kc, v: vc };
+}
+
+/** Byte offsets in a K word of pair h's two channels (Q's A fragment takes the same). */
+export const kPairOffsets = (elem: Elem): readonly [readonly [number, number], readonly [number, number]] =>
+  elem === 'int8'
+    ? [
+        [0, 2],
+        [1, 3],
+      ]
+    : [
+        [0, 1],
+        [2, 3],
+      ];
+
+/** The f16 MMA (namespace dec), which the emulator swaps for its stand-in (decode-mma-emu.ts). */
+export const mmaF16Ptx: readonly string[] = [
+  '__device__ __forceinline__ void dm_mma_h(float (&c)[4], const unsigned (&a)[4], unsigned b0, unsigned b1) {',
+  '  asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, {%0, %1, %2, %3};\\n"',
+  '      : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])',
+  '      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));',
+  '}',
+];
+
+/** Two codes of an int8 pair word (bytes at 0 and 2, others ignored) → f16 pair (lo, hi). */
+const int8Pair: string[] = [
+  '__device__ __forceinline__ unsigned dmq_int8(unsigned w) {',
+  '  const unsigned x = (w & 0x00ff00ffu) ^ 0x64806480u; // f16 1024 + (code ^ 0x80) per half',
+  '#ifdef __CUDA_ARCH__',
+  '  const __half2 r = __hsub2(*reinterpret_cast<const __half2*>(&x), __halves2half2(__ushort_as_half(0x6480), __ushort_as_half(0x6480)));',
+  '  return *reinterpret_cast<const unsigned*>(&r);',
+  '#else',
+  '  const unsigned short lo = (unsigned short)(x & 0xffffu), hi = (unsigned short)(x >> 16);',
+  '  return dm_h2(dq_half(&lo, 0) - 1152.f, dq_half(&hi, 0) - 1152.f); // exact',
+  '#endif',
+  '}',
+];
+
+/** Two fp8 codes (low 16 bits: lo, hi) → f16 pair. */
+function fp8Pair(elem: 'e4m3' | 'e5m2'): string[] {
+  return [
+    `__device__ __forceinline__ unsigned dmq_${elem}(unsigned w) {`,
+    '#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 890',
+    '  unsigned h;',
+    `  asm("{ .reg .b16 a; cvt.u16.u32 a, %1; cvt.rn.f16x2.${elem}x2 %0, a; }" : "=r"(h) : "r"(w & 0xffffu));`,
+    '  return h;',
+    '#else',
+    '  float pair[2];',
+    '  for (int i = 0; i < 2; ++i) {',
+    '    const unsigned raw = (w >> (8 * i)) & 0xffu;',
+    '    float v;',
+    ...fp8DecodeLines(elem).map((l) => `    ${l}`),
+    '    pair[i] = v;',
+    '  }',
+    '  return dm_h2(pair[0], pair[1]); // exact: every fp8 value is an f16',
+    '#endif',
+    '}',
+  ];
+}
+
+/** Device helpers of the quantized path (namespace dec, after decode-quant.ts's helpers). */
+export function mmaQuantHelpers(q: MmaQuant): string[] {
+  const elems = new Set([q.k.elem, q.v.elem]);
+  const kShift = q.k.elem === 'int8' ? 8 : 16; // pair 1 of a K word
+  const vPos = q.v.elem === 'int8' ? 8 : 4; // where key b's byte goes (int8: byte 2, fp8: byte 1)
+  return [
+    '// ---- quantized K/V in the tensor-core kernel: codegen/cuda/decode-mma-quant.ts ----',
+    '// Round to nearest even f32 pair → f16 pair (lo, hi).',
+    '__device__ __forceinline__ unsigned dm_h2(float lo, float hi) {',
+    '#ifdef __CUDA_ARCH__',
+    '  const __half2 v = __floats2half2_rn(lo, hi);',
+    '  return *reinterpret_cast<const unsigned*>(&v);',
+    '#else',
+    '  auto h = [](float f) -> unsigned {',
+    '    unsigned u; memcpy(&u, &f, 4);',
+    '    const unsigned s = (u >> 16) & 0x8000u, e = (u >> 23) & 0xffu, m = u & 0x7fffffu;',
+    '    if (e == 0xffu) return s | 0x7c00u | (m ? 0x200u : 0u);',
+    '    const int ex = (int)e - 127 + 15;',
+    '    if (ex >= 31) return s | 0x7c00u;',
+    '    if (ex <= 0) { // subnormal or zero: round m·2^(e) to a multiple of 2^-24',
+    '      if (ex < -10) return s;',
+    '      const unsigned mm = m | 0x800000u, sh = (unsigned)(14 - ex), r = mm >> sh, rem = mm & ((1u << sh) - 1u), half = 1u << (sh - 1);',
+    '      return s | (r + (rem > half || (rem == half && (r & 1u))));',
+    '    }',
+    '    const unsigned r = ((unsigned)ex << 10) | (m >> 13), rem = m & 0x1fffu;',
+    '    return s | (r + (rem > 0x1000u || (rem == 0x1000u && (r & 1u)))); // a carry into the exponent is right',
+    '  };',
+    '  return h(lo) | (h(hi) << 16);',
+    '#endif',
+    '}',
+    '#ifndef __CUDA_ARCH__',
+    'inline unsigned __byte_perm(unsigned x, unsigned y, unsigned s) {',
+    '  const unsigned long long v = ((unsigned long long)y << 32) | x;',
+    '  unsigned r = 0;',
+    '  for (int i = 0; i < 4; ++i) r |= (unsigned)((v >> (8 * ((s >> (4 * i)) & 7u))) & 0xffu) << (8 * i);',
+    '  return r;',
+    '}',
+    '#endif',
+    ...(elems.has('int8') ? int8Pair : []),
+    ...(elems.has('e4m3') ? fp8Pair('e4m3') : []),
+    ...(elems.has('e5m2') ? fp8Pair('e5m2') : []),
+    `// K word → f16 pair h (channels ${kPairOffsets(q.k.elem)
+      .map((p) => p.join(', '))
+      .join(' / ')} of the word).`,
+    '__device__ __forceinline__ unsigned dmq_k(unsigned w, int h) {',
+    `  return dmq_${q.k.elem}(h ? w >> ${kShift} : w);`,
+    '}',
+    "// Key of S tile j, column parity e of the lane, among its warp's keys: 16-key block j / 2, then",
+    "// lane t's four keys t, t + 4, t + 8, t + 12 (P's A fragment order; V rows of one lane).",
+    '__device__ __forceinline__ int dmq_key(int j, int e) { return 16 * (j >> 1) + (int)(threadIdx.x & 3) + 4 * (2 * (j & 1) + e); }',
+    '// Byte x of V words wa, wb (keys a, b) → f16 pair (a, b).',
+    '__device__ __forceinline__ unsigned dmq_v(unsigned wa, unsigned wb, int x) {',
+    `  return dmq_${q.v.elem}(__byte_perm(wa, wb, (unsigned)x | ((unsigned)(4 + x) << ${vPos})));`,
+    '}',
+    ...mmaF16Ptx,
+  ];
+}
+
+/** Shared-memory helpers of the scale stream: 4-byte cp.async of word windows (2 scales a word). */
+export const scaleFetchHelpers: readonly string[] = [
+  '// n (0, 2 or 4) bytes global -> shared, the rest of the word zero.',
+  '__device__ __forceinline__ void dm_cp4(unsigned* dst, const unsigned short* src, int n) {',
+  '#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800',
+  '  const unsigned d = (unsigned)__cvta_generic_to_shared(dst);',
+  '  asm volatile("cp.async.ca.shared.global [%0], [%1], 4, %2;\\n" ::"r"(d), "l"(src), "r"(n) : "memory");',
+  '#else',
+  '  *dst = 0u;',
+  '  if (n) memcpy(dst, src, (size_t)n);',
+  '#endif',
+  '}',
+  '// The f16 scales of rows first..end-1 from the even row at or before first (SCW words).',
+  '__device__ __forceinline__ void dm_fetch_scales(const unsigned short* s, unsigned* dst, size_t first, size_t end) {',
+  '  const size_t e0 = first & ~(size_t)1;',
+  '  const bool aligned = ((size_t)s & 3u) == 0; // the same for the whole block',
+  '  for (int i = threadIdx.x; i < SCW; i += MMA_THREADS) {',
+  '    const size_t e = e0 + 2 * (size_t)i;',
+  '    const int n = e >= end ? 0 : e + 1 >= end ? 2 : 4; // bytes inside rows e0..end-1',
+  '    if (aligned) {',
+  '      dm_cp4(dst + i, s + (n ? e : e0), n);',
+  '    } else { // a plain copy; the barrier before the tile is read publishes it',
+  '      dst[i] = (n ? (unsigned)s[e] : 0u) | (n == 4 ? (unsigned)s[e + 1] << 16 : 0u);',
+  '    }',
+  '  }',
+  '}',
+];
+
+/** Tile `it`'s scale windows (in fetch(): t0, t1, kv0 in scope), per scaled cache. */
+export function scaleFetchLines(q: MmaQuant, field: (key: string) => string): string[] {
+  return (['k', 'v'] as const)
+    .filter((w) => q[w].scaled)
+    .map(
+      (w) =>
+        `      dm_fetch_scales(a.${field(`cache:${w}_scale`)}, sc${w} + (it % MMA_STAGES) * SCW, kv0 + t0, kv0 + t1);`,
+    );
+}
+
+/** Statements reading the per-token scales of the lane's 2·NT keys from the stage (sk, sv; 1 where none). */
+export function scaleLoads(q: MmaQuant): string[] {
+  const load = (w: 'k' | 'v', c: MmaQuantCache): string =>
+    c.scaled
+      ? `ok ? dec_half_bits(reinterpret_cast<const unsigned short*>(sc${w} + (it % MMA_STAGES) * SCW)[o0 + kj - t0]) : 0.f`
+      : '1.f';
+  return [
+    '      float sk[NT][2], sv[NT][2];',
+    '      [[maybe_unused]] const int o0 = (int)((kv0 + t0) & 1); // the window starts at an even row',
+    '#pragma unroll',
+    '      for (int j = 0; j < NT; ++j)',
+    '#pragma unroll',
+    '        for (int e = 0; e < 2; ++e) {',
+    '          const int kj = kw + dmq_key(j, e), ok = kj < t1;',
+    `          sk[j][e] = ${load('k', q.k)};`,
+    `          sv[j][e] = ${load('v', q.v)};`,
+    '        }',
+  ];
+}

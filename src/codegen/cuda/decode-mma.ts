@@ -1,0 +1,431 @@
+// Tensor-core split-KV decode (sm_80+, mma.sync m16n8k16): FlashInfer's / FlashDecoding++'s decode
+// shape, beside decode.ts's SIMT split kernel. A block covers one (KV split, group of 16 packed
+// rows, kv head, batch); the packed rows (the GQA group's query heads × Nq) are the MMA's M, padded
+// to 16 with zero rows (at GQA 4, Nq 1: 12 of 16 rows are padding; tensor cores have the throughput
+// to waste, the SIMT kernel spent 4 FMAs per element on CUDA cores). Each of the WARPS warps takes
+// its own KEYS keys of every tile: S = Q·Kᵀ on mma (Q's A fragments held in registers for the whole
+// split, K's B fragments by ldmatrix from row-major K rows), the online softmax (base 2) per row in
+// registers, and O += P·V with P's C fragments repacked as A fragments and V's B fragments by
+// ldmatrix.trans. K/V tiles stream through STAGES shared-memory buffers by 16-byte cp.async
+// (decode-pipe.ts's dec_cp), rows padded by 16 bytes so ldmatrix's 8 row addresses fall in
+// distinct bank groups. At the end the warps' states are combined through shared memory into the
+// SIMT kernel's partial layout (part_slot: rows in tiles of MT), so merge.ts's kernel is shared.
+//
+// Rounding against the SIMT kernel: q·k sums in the MMA's f32 accumulation order (not the 8-lane
+// shuffle order), the score is q·k · (scale · log2 e) (one rounding less), and p is rounded to the
+// storage type (bf16/f16) before P·V, as every tensor-core attention kernel does (rel. error
+// ≤ 2^-8 per weight, bf16). Compared with the float64 reference like the prefill mma engine.
+//
+// Masks and score modifiers apply to the S fragments (decode-elements.ts's tile_class, elem_mask,
+// elem_score per element, as in the SIMT kernel); with dynamic tile classes a tile no row of the
+// block may see is neither fetched nor computed (the block agrees through __syncthreads_or).
+// Taken for 16-bit float K/V, D and Dv multiples of 16, 16-byte rows; quantized and f32 caches
+// keep the SIMT kernel. The host takes
+// it on devices of compute capability 8.0 and up (decode-host.ts) unless built with
+// -DATTNC_DEC_MMA=0 or run with ATTNC_DECODE_MMA=0. The CPU emulator (test/cuda/decode-mma-emu.ts)
+// runs it with warp-level C++ stand-ins for the PTX wrappers (same fragment layouts).
+import { sharedStorage } from '../../ir/formats.js';
+import type { AttentionKernel } from '../../ir/kernel.js';
+import { mmaFetch, mmaPtx } from './decode-mma-device.js';
+import {
+  mmaQuantHelpers,
+  mmaQuantOf,
+  scaleFetchHelpers,
+  scaleFetchLines,
+  scaleLoads,
+} from './decode-mma-quant.js';
+import {
+  quantConstants,
+  quantFetch,
+  quantLoadQ,
+  quantOutColumn,
+  quantPv,
+  quantScores,
+} from './decode-mma-qtile.js';
+import { kvHead, K_ROWS, V_ROWS } from './kv-rows.js';
+
+export { mmaPtx } from './decode-mma-device.js';
+
+/** Packed rows per block: the MMA's M. */
+export const MMA_ROWS = 16;
+
+/**
+ * Default knobs of the tensor-core kernel (emitted as ATTNC_DEC_MMA_<name>). H200 sweep (B 4, Hkv 8,
+ * D 128, bf16): 8 warps, 2 stages 0.95x SDPA at 128K; 4 warps, 3 stages 0.92x. Wide heads whose
+ * stream would pass 227 KiB take the first fallback that fits (mmaDefaults).
+ */
+export const MMA_KNOB_DEFAULTS = { '': 1, WARPS: 8, KEYS: 16, STAGES: 2, MIN_BLOCKS: 1 } as const;
+const MMA_FALLBACKS = [
+  { WARPS: 4, STAGES: 3, MIN_BLOCKS: 2 },
+  { WARPS: 4, STAGES: 2, MIN_BLOCKS: 2 },
+  { WARPS: 2, STAGES: 2, MIN_BLOCKS: 2 },
+] as const;
+
+/** The kernel's defaults: MMA_KNOB_DEFAULTS, or a fallback where its shared memory would not fit. */
+function mmaDefaults(k: AttentionKernel): Record<string, number> {
+  const { headDim: D, valueDim: DV } = k.schedule;
+  // Stream bytes a key and stage (decode-mma-qtile.ts's pitches and scale words; else padded 16-bit rows).
+  const perKey = mmaQuantOf(k) ? D + 16 + DV + 32 + 8 : 2 * (D + 8 + DV + 8);
+  const fits = (w: number, st: number): boolean =>
+    Math.max(st * w * MMA_KNOB_DEFAULTS.KEYS * perKey, 4 * w * MMA_ROWS * (DV + 2)) <= 227 * 1024;
+  const base = MMA_KNOB_DEFAULTS;
+  if (fits(base.WARPS, base.STAGES)) return base;
+  const f = MMA_FALLBACKS.find((x) => fits(x.WARPS, x.STAGES)) ?? MMA_FALLBACKS[MMA_FALLBACKS.length - 1]!;
+  return { ...base, ...f };
+}
+
+/** What decode-elements.ts found of the kernel's mask and score (its device functions are emitted before). */
+export interface MmaElements {
+  readonly dynamic: boolean;
+  readonly staticClass: 1 | 2;
+  readonly needMask: boolean;
+  readonly identity: boolean;
+}
+
+/** Whether the kernel has a tensor-core decode path: 16-bit float K/V, 16-byte rows, D, Dv multiples of 16. */
+export function hasMmaDecode(k: AttentionKernel, vectorWidth: number): boolean {
+  if (mmaQuantOf(k)) return true; // int8 / fp8 with per-token f16 scales (decode-mma-quant.ts)
+  if (k.formats.k.kind !== 'float' || k.formats.v.kind !== 'float') return false;
+  const dtype = sharedStorage(k.formats);
+  if (dtype === 'f32') return false;
+  const s = k.schedule;
+  // 16-byte copies of whole rows, ldmatrix pairs of 8-column tiles.
+  return vectorWidth * 2 === 16 && s.headDim % 16 === 0 && s.valueDim % 16 === 0;
+}
+
+/** `#ifndef` defaults of the tensor-core knobs. */
+function mmaKnobs(k: AttentionKernel): string[] {
+  const knobs = Object.entries(mmaDefaults(k));
+  return [
+    ...knobs.flatMap(([n, v]) => {
+      const name = n === '' ? 'ATTNC_DEC_MMA' : `ATTNC_DEC_MMA_${n}`; // '': on (1) or off (0)
+      return [`#ifndef ${name}`, `#define ${name} ${v}`, '#endif'];
+    }),
+    'static_assert(ATTNC_DEC_MMA_WARPS >= 1 && ATTNC_DEC_MMA_WARPS <= 16, "ATTNC_DEC_MMA_WARPS: 1..16");',
+    'static_assert(ATTNC_DEC_MMA_KEYS >= 16 && ATTNC_DEC_MMA_KEYS % 16 == 0, "ATTNC_DEC_MMA_KEYS: a multiple of 16");',
+    'static_assert(ATTNC_DEC_MMA_STAGES >= 2 && ATTNC_DEC_MMA_MIN_BLOCKS >= 1, "decode mma knobs");',
+  ];
+}
+
+/** Defined by the CPU emulator's build (test/cuda/decode-mma-emu.ts), which swaps mmaPtx's wrappers for warp-level C++. */
+export const MMA_EMU_MACRO = 'ATTNC_EMU_DECODE_MMA';
+/** The dynamic shared memory declaration (the emulator replaces it). */
+export const MMA_SMEM_DECL = 'extern __shared__ float4 dm_smem[];';
+
+/** Loads Q's A fragments (rows of row group rg; padding rows zero). */
+const loadQ: string[] = [
+  '  unsigned qf[D / 16][4];',
+  '  {',
+  '#pragma unroll',
+  '    for (int h8 = 0; h8 < 2; ++h8) { // rows r0 (a0, a2) and r0 + 8 (a1, a3)',
+  '      const int p = rg * MMA_ROWS + r0 + 8 * h8;',
+  '      const bool ok = p < packed;',
+  '      const int pp = ok ? p : 0;',
+  '      const unsigned short* qs = reinterpret_cast<const unsigned short*>(q_row(a, b, hk * group + pp / a.Nq, pp % a.Nq));',
+  '#pragma unroll',
+  '      for (int ks = 0; ks < D / 16; ++ks) {',
+  '        const int c = ks * 16 + 2 * (lane & 3);',
+  '        qf[ks][h8] = ok ? (unsigned)qs[c] | ((unsigned)qs[c + 1] << 16) : 0u;',
+  '        qf[ks][h8 + 2] = ok ? (unsigned)qs[c + 8] | ((unsigned)qs[c + 9] << 16) : 0u;',
+  '      }',
+  '    }',
+  '  }',
+];
+
+/** S = Q·Kᵀ on the warp's keys (16-bit float K rows by ldmatrix). */
+const denseScores: string[] = [
+  '      float s[NT][4];',
+  '#pragma unroll',
+  '      for (int j = 0; j < NT; ++j) s[j][0] = s[j][1] = s[j][2] = s[j][3] = 0.f;',
+  '#pragma unroll',
+  '      for (int ks = 0; ks < D / 16; ++ks)',
+  '#pragma unroll',
+  '        for (int jj = 0; jj < NT / 2; ++jj) {',
+  '          unsigned kb[4]; // keys jj*16 + 0..7 (cols 0-7, 8-15), 8..15 (cols 0-7, 8-15)',
+  '          dm_ldsm(kb, kt + (jj * 16 + (lane >> 4) * 8 + (lane & 7)) * KP + ks * 16 + ((lane >> 3) & 1) * 8);',
+  '          dm_mma(s[2 * jj], qf[ks], kb[0], kb[1]);',
+  '          dm_mma(s[2 * jj + 1], qf[ks], kb[2], kb[3]);',
+  '        }',
+];
+
+/** The masks / score modifier and the online softmax on S (the key of s[j][e]: KJ). */
+const softmax = (SCORE: readonly string[], KJ: string): string[] => [
+  '      float mt[2] = {-INFINITY, -INFINITY};',
+  '#pragma unroll',
+  '      for (int j = 0; j < NT; ++j)',
+  '#pragma unroll',
+  '        for (int e = 0; e < 4; ++e) {',
+  `          const int kj = ${KJ};`,
+  ...SCORE,
+  '          mt[e >> 1] = fmaxf(mt[e >> 1], s[j][e]);',
+  '        }',
+  '#pragma unroll',
+  '      for (int h8 = 0; h8 < 2; ++h8) {',
+  '        mt[h8] = fmaxf(mt[h8], __shfl_xor_sync(0xffffffffu, mt[h8], 1));',
+  '        mt[h8] = fmaxf(mt[h8], __shfl_xor_sync(0xffffffffu, mt[h8], 2));',
+  '        if (mt[h8] > -INFINITY) {',
+  '          const float mn = fmaxf(m[h8], mt[h8]), corr = exp2f(m[h8] - mn);',
+  '          l[h8] *= corr;',
+  '#pragma unroll',
+  '          for (int n = 0; n < DV / 8; ++n) o[n][2 * h8] *= corr, o[n][2 * h8 + 1] *= corr;',
+  '          m[h8] = mn;',
+  '        }',
+  '      }',
+  '      // -inf (masked) weighs 0; a NaN or +inf score gives p = NaN, which poisons the row.',
+  '#pragma unroll',
+  '      for (int j = 0; j < NT; ++j)',
+  '#pragma unroll',
+  '        for (int e = 0; e < 4; ++e) {',
+  '          s[j][e] = s[j][e] == -INFINITY ? 0.f : exp2f(s[j][e] - m[e >> 1]);',
+  '          l[e >> 1] += s[j][e];',
+  '        }',
+];
+
+/** O += P·V on the warp's keys (16-bit float V rows by ldmatrix.trans). */
+const densePv: string[] = [
+  '#pragma unroll',
+  '      for (int kk = 0; kk < NT / 2; ++kk) {',
+  "        // P's C fragments of key tiles 2kk, 2kk + 1 are the A fragment of keys kk*16..+15.",
+  '        const unsigned pa[4] = {dm_pack(s[2 * kk][0], s[2 * kk][1]), dm_pack(s[2 * kk][2], s[2 * kk][3]),',
+  '                                dm_pack(s[2 * kk + 1][0], s[2 * kk + 1][1]), dm_pack(s[2 * kk + 1][2], s[2 * kk + 1][3])};',
+  '#pragma unroll',
+  '        for (int nn = 0; nn < DV / 16; ++nn) {',
+  '          unsigned vb[4]; // keys 0-7, 8-15 of columns nn*16 + 0..7, then of + 8..15',
+  '          dm_ldsm_t(vb, vt + (kk * 16 + ((lane >> 3) & 1) * 8 + (lane & 7)) * VP + nn * 16 + (lane >> 4) * 8);',
+  '          dm_mma(o[2 * nn], pa, vb[0], vb[1]);',
+  '          dm_mma(o[2 * nn + 1], pa, vb[2], vb[3]);',
+  '        }',
+  '      }',
+];
+
+/** s[j][e] of key kj (row half e >> 1) becomes its base-2 score, or -inf where masked. */
+function scoreLines(el: MmaElements): string[] {
+  const h = 'e >> 1';
+  const allow = ['kj < t1'];
+  if (el.needMask)
+    allow.push(`cls2[${h}] != 0`, `(cls2[${h}] == 1 || elem_mask(a, b, hr2[${h}], qp2[${h}], kpos))`);
+  // A NaN q·k poisons the row whatever the modifier makes of it (docs/LANGUAGE.md).
+  const score = el.identity
+    ? 's[j][e] * sl2'
+    : `(isnan(a.scale * s[j][e]) ? a.scale * s[j][e] : elem_score(a, b, hr2[${h}], qp2[${h}], kpos, a.scale * s[j][e])) * LOG2E`;
+  return [
+    '          [[maybe_unused]] const int kpos = kj + a.k_offset;',
+    `          s[j][e] = ${allow.join(' && ')} ? ${score} : -INFINITY;`,
+  ];
+}
+
+/** Rows r0, r0 + 8 of the lane: head and query position (for the mask and score functions). */
+const laneRows: string[] = [
+  '  [[maybe_unused]] int hr2[2], qp2[2];',
+  '#pragma unroll',
+  '  for (int h8 = 0; h8 < 2; ++h8) {',
+  '    const int p = rg * MMA_ROWS + r0 + 8 * h8, pp = p < packed ? p : 0; // padding rows: discarded',
+  '    hr2[h8] = hk * group + pp / a.Nq;',
+  '    qp2[h8] = pp % a.Nq + a.q_offset;',
+  '  }',
+];
+
+/** The warps' states combined in shared memory into one partial per packed row (part_slot). */
+/** oColumn: o[n][2 h8 + ee]'s channel where the kernel permutes them (quantized), else n * 8 + 2t + ee. */
+const combine = (oColumn?: string): string[] => [
+  '  dec_wait<0>();',
+  '  __syncthreads(); // the stream buffers are free: they hold the combine now',
+  '#pragma unroll',
+  '  for (int h8 = 0; h8 < 2; ++h8) {',
+  '    l[h8] += __shfl_xor_sync(0xffffffffu, l[h8], 1);',
+  '    l[h8] += __shfl_xor_sync(0xffffffffu, l[h8], 2);',
+  '  }',
+  '  float* cm = reinterpret_cast<float*>(dm_smem); // [WARPS][16] m, then l, then o [WARPS][16][DV]',
+  '  float* cl = cm + MMA_WARPS * MMA_ROWS;',
+  '  float* co = cl + MMA_WARPS * MMA_ROWS;',
+  '#pragma unroll',
+  '  for (int h8 = 0; h8 < 2; ++h8) {',
+  '    const int r = r0 + 8 * h8;',
+  '    if ((lane & 3) == 0) {',
+  '      cm[warp * MMA_ROWS + r] = l[h8] != 0.f ? m[h8] : -INFINITY; // l NaN: poisoned, kept',
+  '      cl[warp * MMA_ROWS + r] = l[h8];',
+  '    }',
+  '#pragma unroll',
+  ...(oColumn === undefined
+    ? [
+        '    for (int n = 0; n < DV / 8; ++n) {',
+        '      float* dst = co + ((size_t)warp * MMA_ROWS + r) * DV + n * 8 + 2 * (lane & 3);',
+        '      dst[0] = o[n][2 * h8];',
+        '      dst[1] = o[n][2 * h8 + 1];',
+        '    }',
+      ]
+    : [
+        '    for (int n = 0; n < DV / 8; ++n)',
+        '#pragma unroll',
+        `      for (int ee = 0; ee < 2; ++ee) co[((size_t)warp * MMA_ROWS + r) * DV + ${oColumn}] = o[n][2 * h8 + ee];`,
+      ]),
+  '  }',
+  '  __syncthreads();',
+  '  for (int i = threadIdx.x; i < MMA_ROWS * (DV + 2); i += MMA_THREADS) {',
+  '    const int r = i / (DV + 2), c = i % (DV + 2), p = rg * MMA_ROWS + r;',
+  '    if (p >= packed) continue;',
+  '    float M = -INFINITY;',
+  '    for (int w = 0; w < MMA_WARPS; ++w) M = fmaxf(M, cm[w * MMA_ROWS + r]);',
+  '    float x = 0.f;',
+  '    if (c == DV) {',
+  '      x = M;',
+  '    } else {',
+  '      for (int w = 0; w < MMA_WARPS; ++w) {',
+  '        const float lw = cl[w * MMA_ROWS + r];',
+  '        if (lw == 0.f) continue; // a NaN l carries on',
+  '        const float f = exp2f(cm[w * MMA_ROWS + r] - M);',
+  '        x += (c < DV ? co[((size_t)w * MMA_ROWS + r) * DV + c] : lw) * f;',
+  '      }',
+  '    }',
+  '    part[part_slot(a, b, hk, p / MT, row_tiles, split, n_splits, p % MT) + c] = x;',
+  '  }',
+];
+
+/** Device code of the tensor-core kernel (namespace dec, after part_slot and decode-pipe's helpers). */
+export function mmaDecodeDevice(
+  k: AttentionKernel,
+  el: MmaElements,
+  field: (key: string) => string,
+): string[] {
+  const dtype = sharedStorage(k.formats) as 'f16' | 'bf16';
+  const quant = mmaQuantOf(k);
+  const paged = k.formats.paged !== undefined;
+  // Dynamic tile classes: a tile no row of the block may see is neither fetched nor computed.
+  // Thread i classifies row i % 16 for the fetch (the block's OR is its barrier, __syncthreads_or);
+  // `fetched` keeps a bit per stage buffer; each lane classifies its own two rows for the mask.
+  const cls = (t0: string, t1: string, h: string, q: string): string =>
+    `tile_class(a, b, ${h}, ${q}, ${q}, ${t0} + a.k_offset, ${t1} - 1 + a.k_offset)`;
+  const dyn = el.dynamic;
+  const fetchBarrier = dyn
+    ? [
+        '    const int f0 = k_begin + it * MMA_TILE, f1 = min(f0 + MMA_TILE, k_end);',
+        `    const bool any = __syncthreads_or(it < n_tiles && crow_ok && ${cls('f0', 'f1', 'crow_h', 'crow_q')} != 0);`,
+        '    fetched = any ? fetched | (1u << (it % MMA_STAGES)) : fetched & ~(1u << (it % MMA_STAGES));',
+        '    if (any) {',
+      ]
+    : ['    if (it < n_tiles) {'];
+  const classify = el.needMask
+    ? [
+        '    int cls2[2];',
+        '#pragma unroll',
+        `    for (int h8 = 0; h8 < 2; ++h8) cls2[h8] = ${dyn ? cls('t0', 't1', 'hr2[h8]', 'qp2[h8]') : el.staticClass};`,
+      ]
+    : [];
+  return [
+    '// ---- tensor-core split kernel (sm_80+): codegen/cuda/decode-mma.ts ----',
+    ...mmaKnobs(k),
+    'constexpr int MMA_ROWS = 16, MMA_WARPS = ATTNC_DEC_MMA_WARPS, MMA_KEYS = ATTNC_DEC_MMA_KEYS;',
+    'constexpr int MMA_THREADS = 32 * MMA_WARPS, MMA_TILE = MMA_WARPS * MMA_KEYS, MMA_STAGES = ATTNC_DEC_MMA_STAGES;',
+    ...(quant
+      ? quantConstants
+      : [
+          'constexpr int KP = D + 8, VP = DV + 8; // padded row pitches (elements): conflict-free ldmatrix',
+          'constexpr size_t MMA_STREAM = (size_t)MMA_STAGES * MMA_TILE * (KP + VP) * sizeof(T);',
+        ]),
+    'constexpr size_t MMA_COMBINE = sizeof(float) * (size_t)MMA_WARPS * MMA_ROWS * (DV + 2);',
+    'constexpr size_t MMA_SMEM = MMA_STREAM > MMA_COMBINE ? MMA_STREAM : MMA_COMBINE; // dynamic, per block',
+    'static_assert(MMA_SMEM <= 227 * 1024, "decode mma: ATTNC_DEC_MMA_STAGES x WARPS x KEYS keys need more than 227 KiB of shared memory per block");',
+    `#if defined(__CUDACC__) || defined(${MMA_EMU_MACRO}) // plain emulator builds skip it`,
+    ...(quant
+      ? [...mmaQuantHelpers(quant), ...quantFetch, ...scaleFetchHelpers]
+      : [...mmaPtx(dtype), ...mmaFetch()]),
+    '',
+    '__global__ void __launch_bounds__(MMA_THREADS, ATTNC_DEC_MMA_MIN_BLOCKS) mma_split_kernel(const Args a, float* __restrict__ part, int split_keys, int n_splits, int row_tiles) {',
+    '#if !defined(__CUDA_ARCH__) || __CUDA_ARCH__ >= 800',
+    '  constexpr int NT = MMA_KEYS / 8; // key tiles of 8 per warp and tile',
+    '  const int group = a.H / a.Hkv, packed = group * a.Nq, row_groups = (packed + MMA_ROWS - 1) / MMA_ROWS;',
+    '  const int split = blockIdx.x / row_groups, rg = blockIdx.x % row_groups;',
+    '  const int hk = blockIdx.y, b = blockIdx.z;',
+    '  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, r0 = lane >> 2;',
+    ...(quant ? quantLoadQ(quant) : loadQ),
+    ...laneRows,
+    ...(dyn
+      ? [
+          '  const int crow = rg * MMA_ROWS + (int)(threadIdx.x % MMA_ROWS); // the row this thread classifies',
+          '  const bool crow_ok = crow < packed;',
+          '  const int crow_h = hk * group + (crow_ok ? crow : 0) / a.Nq, crow_q = (crow_ok ? crow : 0) % a.Nq + a.q_offset;',
+          '  unsigned fetched = 0; // bit s: stage buffer s holds its tile',
+        ]
+      : []),
+    '  float m[2] = {-INFINITY, -INFINITY}, l[2] = {0.f, 0.f}, o[DV / 8][4];',
+    '#pragma unroll',
+    '  for (int n = 0; n < DV / 8; ++n) o[n][0] = o[n][1] = o[n][2] = o[n][3] = 0.f;',
+    '  [[maybe_unused]] const float sl2 = a.scale * LOG2E; // identity scores: one multiply to base 2',
+    '  const int k_begin = split * split_keys, k_end = min(a.Nk, k_begin + split_keys);',
+    ...(quant
+      ? [
+          '  // Code rows packed [B, Hkv, Nk, bytes] (decode-quant.ts); scales by global row kv0 + key.',
+          '  const size_t kv0 = ((size_t)b * a.Hkv + hk) * a.Nk;',
+          '  const unsigned char* kc = static_cast<const unsigned char*>(a.k) + kv0 * D;',
+          '  const unsigned char* vc = static_cast<const unsigned char*>(a.v) + kv0 * DV;',
+        ]
+      : [
+          `  const KvRows kg = ${kvHead(K_ROWS, 'b', 'hk', paged)};`,
+          `  const KvRows vg = ${kvHead(V_ROWS, 'b', 'hk', paged)};`,
+        ]),
+    `  ${MMA_SMEM_DECL}`,
+    ...(quant
+      ? [
+          '  unsigned char* ks = reinterpret_cast<unsigned char*>(dm_smem);',
+          '  unsigned char* vs = ks + MMA_STAGES * MMA_TILE * KPB;',
+          '  [[maybe_unused]] unsigned* sck = reinterpret_cast<unsigned*>(vs + MMA_STAGES * MMA_TILE * VPB); // scale windows',
+          '  [[maybe_unused]] unsigned* scv = sck + MMA_STAGES * SCW;',
+        ]
+      : ['  T* ks = reinterpret_cast<T*>(dm_smem);', '  T* vs = ks + MMA_STAGES * MMA_TILE * KP;']),
+    '  const int n_tiles = k_end > k_begin ? (k_end - k_begin + MMA_TILE - 1) / MMA_TILE : 0;',
+    '  auto fetch = [&](int it) {',
+    ...fetchBarrier,
+    '      const int t0 = k_begin + it * MMA_TILE, t1 = min(t0 + MMA_TILE, k_end);',
+    ...(quant
+      ? [
+          '      dm_fetch_codes<D, KPB>(kc, ks + (it % MMA_STAGES) * MMA_TILE * KPB, t0, t1);',
+          '      dm_fetch_codes<DV, VPB>(vc, vs + (it % MMA_STAGES) * MMA_TILE * VPB, t0, t1);',
+          ...scaleFetchLines(quant, field),
+        ]
+      : [
+          '      dm_fetch<D, KP>(kg, ks + (it % MMA_STAGES) * MMA_TILE * KP, t0, t1);',
+          '      dm_fetch<DV, VP>(vg, vs + (it % MMA_STAGES) * MMA_TILE * VP, t0, t1);',
+        ]),
+    '    }',
+    '    dec_commit(); // one group per tile, fetched or not',
+    '  };',
+    '  for (int st = 0; st < MMA_STAGES - 1; ++st) fetch(st);',
+    '  for (int it = 0; it < n_tiles; ++it) {',
+    '    dec_wait<MMA_STAGES - 2>();',
+    dyn
+      ? '    // fetch() begins with the barrier: every copy of tile it landed, tile it - 1 is free'
+      : "    __syncthreads(); // every thread's copies of tile it landed; tile it - 1's buffer is free",
+    '    fetch(it + MMA_STAGES - 1);',
+    '    const int t0 = k_begin + it * MMA_TILE, t1 = min(t0 + MMA_TILE, k_end);',
+    ...(dyn
+      ? ['    if (!((fetched >> (it % MMA_STAGES)) & 1u)) continue; // the same for the whole block']
+      : []),
+    ...classify,
+    '    const int kw = t0 + warp * MMA_KEYS;',
+    '    if (kw < t1) { // warp-uniform: a warp past the split end has no keys in this tile',
+    ...(quant
+      ? [
+          '      const unsigned char* kt = ks + (it % MMA_STAGES) * MMA_TILE * KPB + warp * MMA_KEYS * KPB;',
+          '      const unsigned char* vt = vs + (it % MMA_STAGES) * MMA_TILE * VPB + warp * MMA_KEYS * VPB;',
+          ...scaleLoads(quant),
+          ...quantScores,
+          ...softmax(scoreLines(el), 'kw + dmq_key(j, e & 1)'),
+          ...quantPv,
+        ]
+      : [
+          '      const T* kt = ks + (it % MMA_STAGES) * MMA_TILE * KP + warp * MMA_KEYS * KP;',
+          '      const T* vt = vs + (it % MMA_STAGES) * MMA_TILE * VP + warp * MMA_KEYS * VP;',
+          ...denseScores,
+          ...softmax(scoreLines(el), 'kw + j * 8 + 2 * (lane & 3) + (e & 1)'),
+          ...densePv,
+        ]),
+    '    }',
+    '  }',
+    ...combine(quant ? quantOutColumn : undefined),
+    '#else',
+    '  __trap(); // the host launches this kernel on compute capability 8.0 and up only',
+    '#endif',
+    '}',
+    '#endif // __CUDACC__',
+  ];
+}

@@ -1,0 +1,88 @@
+// The tensor-core decode kernel (decode-mma.ts) builds with nvcc for sm_90a and sm_80 without
+// register spills, at its defaults and under every knob variant of the sweep that sets its knobs
+// (DECODE_KNOB_VARIANTS, bench/cuda/quant-decode.py), bf16 D = 128 and f16 D = 64, and with the
+// masks and score modifiers of causal, sliding window, softcap and alibi; and only kernels over
+// 16-bit float caches and int8 / fp8 caches with per-token f16 scales (decode-mma-quant.ts) carry it.
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { ALL_KNOB_NAMES, DECODE_KNOB_VARIANTS, knobDefines } from '../../src/codegen/cuda/decode-knobs.js';
+import { compile } from '../../src/compile.js';
+import { expectOk, render, run, scratchDir, spillsByFunction } from './support.js';
+
+const NVCC = process.env.NVCC ?? 'nvcc';
+
+const code = (
+  name: string,
+  source: string,
+  dtype: 'bf16' | 'f16' | 'f32',
+  D: number,
+  arch = 'sm_90a',
+): string => {
+  const c = compile(source.replace(/attention \w+/, `attention ${name}`), {
+    target: 'cuda',
+    headDim: D,
+    dtype,
+    arch,
+  });
+  return render(c.kernel).code;
+};
+const stdlib = (file: string): string => readFileSync(join('stdlib', file), 'utf8');
+const quant = {
+  int8: 'attention q8() {\n  store kv int8 scale f16 per token\n}\n',
+  e4m3: 'attention qe4() {\n  store kv e4m3 scale f16 per token\n}\n',
+  mixed: 'attention qmx() {\n  store k e5m2\n  store v int8 scale f16 per token\n  mask causal\n}\n',
+};
+
+describe('CUDA tensor-core decode: nvcc', () => {
+  const dir = scratchDir('decode-mma-nvcc');
+
+  it('is emitted for 16-bit float caches only', () => {
+    expect(code('f1', stdlib('full.attn'), 'bf16', 128)).toContain('mma_split_kernel');
+    expect(code('f2', stdlib('full.attn'), 'f16', 64)).toContain('mma_split_kernel');
+    expect(code('f3', stdlib('full.attn'), 'f32', 64)).not.toContain('mma_split_kernel');
+    expect(code('c1', stdlib('causal.attn'), 'bf16', 128)).toContain('mma_split_kernel');
+    expect(code('s1', stdlib('softcap.attn'), 'bf16', 128)).toContain('mma_split_kernel');
+    // Quantized: int8 / fp8 with per-token f16 scales (decode-mma-quant.ts); others keep the SIMT kernel.
+    expect(code('q8', quant.int8, 'bf16', 128)).toContain('mma_split_kernel');
+    expect(code('q8f', quant.int8, 'f32', 128)).toContain('mma_split_kernel');
+    const kivi =
+      'attention q4() {\n  store k int4 scale f16 per channel group 32 zero f16\n  store v int4 scale f16 per token group 32 zero f16\n}\n';
+    expect(code('q4', kivi, 'bf16', 128)).not.toContain('mma_split_kernel');
+    const grouped = 'attention q8g() {\n  store kv int8 scale f16 per token group 32\n}\n';
+    expect(code('q8g', grouped, 'bf16', 128)).not.toContain('mma_split_kernel');
+  });
+
+  const variants = DECODE_KNOB_VARIANTS.filter((v) => Object.keys(v.knobs).some((n) => n.startsWith('MMA_')));
+  for (const arch of ['sm_90a', 'sm_80'] as const) {
+    it(`${arch}: the default and ${variants.length} swept variants build without spills`, async () => {
+      const undefs = ALL_KNOB_NAMES.map((n) => `#undef ATTNC_DEC_${n}`);
+      const parts = [
+        [code('mf16', stdlib('full.attn'), 'f16', 64, arch), ...undefs].join('\n'),
+        ...['full', 'causal', 'sliding_window', 'softcap', 'alibi'].map((f) =>
+          [code(`m_${f}`, stdlib(`${f}.attn`), 'bf16', 128, arch), ...undefs].join('\n'),
+        ),
+        ...Object.entries(quant).map(([n, src]) =>
+          [code(`mq_${n}`, src, 'bf16', 128, arch), ...undefs].join('\n'),
+        ),
+        ...variants.map((v) =>
+          [...knobDefines(v), code(`m_${v.name}`, stdlib('full.attn'), 'bf16', 128, arch), ...undefs].join(
+            '\n',
+          ),
+        ),
+      ];
+      const tu = join(dir, `mma-${arch}.cu`);
+      writeFileSync(tu, parts.join('\n'));
+      const r = await run(
+        NVCC,
+        [`-arch=${arch}`, '-std=c++17', '-Xptxas', '-v', '-c', tu, '-o', `${tu}.o`],
+        undefined,
+        900_000,
+      );
+      expectOk(r, `nvcc ${tu}`);
+      const mma = [...spillsByFunction(r.stderr)].filter(([fn]) => fn.includes('3dec16mma_split_kernel'));
+      expect(mma.length).toBe(parts.length);
+      for (const [fn, s] of mma) expect(s, fn).toEqual({ stores: 0, loads: 0 });
+    }, 1_000_000);
+  }
+});
