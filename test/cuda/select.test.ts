@@ -103,7 +103,11 @@ const tally: Tally = { executed: 0, nearTies: 0 };
 /** Cases whose scoring ran in several rounds of query rows (EMU_ROUND_FLOATS makes them common). */
 let multiRound = 0;
 
-async function check(t0: OffsetCase): Promise<void> {
+/** Cases ranked by the wide (multi-block) top-k (select-wide.ts; EMU_WIDE_* make them common). */
+let wideRanked = 0;
+
+/** `ties`: zero queries, so every candidate's metric is equal and ties span the top-k's blocks. */
+async function check(t0: OffsetCase, ties = false): Promise<void> {
   const { c, exe } = await kernelFor(t0.program);
   const chunked = c.kernel.routing?.unit.kind === 'chunks';
   // Chunk ids are indexed by position: the call's positions lie in [0, Nk).
@@ -122,7 +126,7 @@ async function check(t0: OffsetCase): Promise<void> {
   const H = t.Hkv * t.group;
   const { B, Hkv, Nq, Nk } = t;
   const rand = rng(t.seed);
-  const q = randomNormal(B * H * Nq * D, rand);
+  const q = ties ? new Float32Array(B * H * Nq * D) : randomNormal(B * H * Nq * D, rand);
   const k = randomNormal(B * Hkv * Nk * D, rand);
   const v = randomNormal(B * Hkv * Nk * D, rand);
   const ps: Record<string, number> = { top: t.top, f: t.f, l: t.l };
@@ -177,6 +181,7 @@ async function check(t0: OffsetCase): Promise<void> {
   // The kernel's own selection already holds the forced ids.
   expectRoutedRun(oracle, res, where, tally, { own: { first: 0, local: 0 } });
   if (res.rounds > 1) multiRound++;
+  if (res.wideRounds > 0) wideRanked++;
 }
 
 describe('CUDA selection (emulated on the CPU) agrees with the float64 oracle', () => {
@@ -185,6 +190,7 @@ describe('CUDA selection (emulated on the CPU) agrees with the float64 oracle', 
     await assertCases(arbSelectCase, check, runs, 'ATTNC_SELECT_SEED');
     expect(tally.executed).toBeGreaterThanOrEqual(runs);
     if (runs >= 20) expect(multiRound, 'cases scored in several rounds').toBeGreaterThan(0);
+    if (runs >= 20) expect(wideRanked, 'cases ranked by the wide top-k').toBeGreaterThan(0);
     logNearTies('cuda select', tally);
   }, 900_000);
 
@@ -204,5 +210,35 @@ describe('CUDA selection (emulated on the CPU) agrees with the float64 oracle', 
         l: 1,
         seed: 100 + p,
       });
+  }, 900_000);
+
+  it('the wide top-k: long rows over many blocks, decode and prefill, random and all-tied metrics', async () => {
+    const before = wideRanked;
+    const tokens = programs.flatMap(([src], p) => (/select topk\(top\) by q \. k/.test(src) ? [p] : []));
+    expect(tokens.length).toBeGreaterThan(3);
+    for (const p of tokens)
+      for (const [Nq, ties] of [
+        [1, false],
+        [1, true],
+        [3, true],
+      ] as const)
+        await check(
+          {
+            program: p,
+            B: 1,
+            Hkv: 2,
+            group: 2,
+            Nq,
+            Nk: 203,
+            qOffset: undefined,
+            kOffset: 0,
+            top: 37,
+            f: 1,
+            l: 2,
+            seed: 300 + p,
+          },
+          ties,
+        );
+    expect(wideRanked - before, 'calls ranked by the wide top-k').toBeGreaterThan(0);
   }, 900_000);
 });

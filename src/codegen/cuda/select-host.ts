@@ -21,6 +21,7 @@ import { SEL_POOL_THREADS, SEL_SPAN, selectHelpers, selName } from './select.js'
 import { selDequantizes, selectKvCode } from './select-kv.js';
 import { selectScoreCode } from './select-score.js';
 import { SEL_ATTN_THREADS, selectAttnCode, vectorWidth } from './select-attn.js';
+import { SEL_WIDE_ROUNDS, SEL_WIDE_THREADS, WIDE_PASSES, wideTopk, wideTopkCode } from './select-wide.js';
 import { SEL_FROM_THREADS, SEL_SORT_MAX, SEL_TOPK_THREADS, selectRankCode } from './select-topk.js';
 
 export { selectHandles } from './routing-case.js';
@@ -42,6 +43,7 @@ export function selectDeviceCode(
     ...selectScoreCode(k),
     '',
     ...selectRankCode(k, layout),
+    ...(wideTopk(k.routing!) ? wideTopkCode(k) : []),
     ...selectAttnCode(k, layout, cx),
   ].join('\n');
 }
@@ -161,6 +163,19 @@ export function selectHostLaunch(k: AttentionKernel, ns: string): string[] {
         (l) => `    ${l}`,
       ),
       '    }',
+      ...(wideTopk(r)
+        ? [
+            `    if (${ns}::sel_cap(a) > 0 && ${ns}::sel_wide(a)) {`,
+            "      // Few rows, many keys: the row's top-k split over chunks (select-wide.ts).",
+            `      const dim3 wgrid((unsigned)${ns}::sel_wchunks(a) * nr, ${groups}, a.B);`,
+            ...WIDE_PASSES.flatMap((p) =>
+              launch(ns, selName(k, p), 'wgrid', SEL_WIDE_THREADS, '0', `sel_${p}`, 'ra').map(
+                (l) => `    ${l}`,
+              ),
+            ),
+            '    } else',
+          ]
+        : []),
       `    if (${ns}::sel_cap(a) > 0)`,
       ...launch(
         ns,
@@ -247,6 +262,11 @@ function scratchShape(k: AttentionKernel): string {
   if (routingVote(r)) parts.push(`B * H * rows * cdiv(Nk, ${SEL_SPAN}) * 2`);
   if (routingVote(r)) parts.push('B * H * rows * Nk');
   if (attendsSelected(r)) parts.push(`B * H * Nq * 16 * ${k.schedule.valueDim + 2}`);
+  // The wide top-k's counters (select-wide.ts) at the smallest chunk, so an upper bound.
+  if (wideTopk(r))
+    parts.push(
+      `B * ${routingGroups(r)} * rows * (${SEL_WIDE_ROUNDS * 256} + 2 * cdiv(Nk, ${SEL_WIDE_THREADS}))`,
+    );
   return parts.join(' + ') || '0';
 }
 
@@ -318,6 +338,11 @@ export function selectRankEntries(k: AttentionKernel): EntryPoint[] {
       : []),
     selEntry(k, 'score', SEL_SPAN, [span, G, 'B'], ['q', 'k', 'route_scratch', ...user]),
     selEntry(k, 'topk', SEL_TOPK_THREADS, ['Nq', G, 'B'], ['route_scratch', 'indices', ...user]),
+    ...(wideTopk(r)
+      ? WIDE_PASSES.map((p) =>
+          selEntry(k, p, SEL_WIDE_THREADS, ['wchunks * Nq', G, 'B'], ['route_scratch', 'indices', ...user]),
+        )
+      : []),
   ];
 }
 
