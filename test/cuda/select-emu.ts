@@ -12,6 +12,7 @@ import {
   WIDE_PASSES,
   wideTopk,
 } from '../../src/codegen/cuda/select-wide.js';
+import { voteKv } from '../../src/codegen/cuda/select-vote.js';
 import type { AttentionKernel } from '../../src/ir/kernel.js';
 import type { KvCacheLayout } from '../../src/runtime/kv-cache.js';
 import { attendsSelected, pooledSides, routingGroups, routingVote } from '../../src/ir/routing.js';
@@ -117,6 +118,8 @@ export async function runSelect(
   rounds: number;
   /** Scoring rounds ranked by the wide (multi-block) top-k. */
   wideRounds: number;
+  /** Scoring rounds whose vote statistics came from sel_vote_kv (select-vote.ts). */
+  voteKvRounds: number;
 }> {
   mkdirSync(dir, { recursive: true });
   const r = kern.routing!;
@@ -136,12 +139,15 @@ export async function runSelect(
   const { rows, budget } = roundRows(c, G, vote !== undefined);
   const wide = wideTopk(r) && Nk >= EMU_WIDE_MIN_NK && B * G * rows <= 64;
   const wchunks = Math.ceil(Nk / EMU_WIDE_CHUNK);
+  // select.ts's sel_keep_aff and select-vote.ts's sel_vparts.
+  const keepAff = vote !== undefined && B * H * rows * Nk <= budget;
+  const vparts = voters === 1 ? 1 : Math.ceil(voters / (H / Hkv));
   const scratch =
     (pooled.k ? B * Hkv * Nk * D : 0) +
     (pooled.q ? B * H * Nq * D : 0) +
     (from ? 0 : B * G * rows * Nk) +
     (vote ? B * H * rows * nspan * 2 : 0) +
-    (vote && B * H * rows * Nk <= budget ? B * H * rows * Nk : 0) +
+    (keepAff ? B * H * rows * Nk : 0) +
     (ns > 1 ? B * H * Nq * ns * (DV + 2) : 0) +
     (wide ? B * G * rows * (SEL_WIDE_ROUNDS * 256 + 2 * wchunks) : 0);
   const manifest = JSON.parse(a.files![`${kern.name}.json`]!);
@@ -149,6 +155,7 @@ export async function runSelect(
   const sizes: Record<string, number> = { B, H, Hkv, Nq, Nk, q_offset: c.qOffset, k_offset: c.kOffset };
   let row0At = -1;
   let wideRounds = 0;
+  let voteKvRounds = 0;
   for (const f of manifest.args.fields as ArgField[]) {
     if (spec.cacheField(f, c.caches) || spec.kvLayoutField(f, c.kvLayouts)) continue;
     if (spec.commonField(f, c, kern)) continue;
@@ -178,7 +185,10 @@ export async function runSelect(
       for (let r0 = 0; r0 < Nq; r0 += rows) {
         const nr = Math.min(rows, Nq - r0);
         spec.line(`i32 ${row0At} ${r0}`);
-        if (vote) launch('vote_stats', [nspan * nr, G, B], SEL_SPAN, smem);
+        if (vote && wide && keepAff && voteKv(kern))
+          launch('vote_kv', [nspan * nr * vparts, G, B], SEL_SPAN, smem);
+        else if (vote) launch('vote_stats', [nspan * nr, G, B], SEL_SPAN, smem);
+        if (vote && wide && keepAff && voteKv(kern)) voteKvRounds++;
         launch('score', [nspan * nr, G, B], SEL_SPAN, smem);
         if (K > 0 && wide) for (const p of WIDE_PASSES) launch(p, [wchunks * nr, G, B], SEL_WIDE_THREADS);
         else if (K > 0) launch('topk', [nr, G, B], 512);
@@ -201,5 +211,6 @@ export async function runSelect(
     lse: new Float32Array(spec.read('lse.bin')),
     rounds: from ? 0 : Math.ceil(Nq / rows),
     wideRounds,
+    voteKvRounds,
   };
 }

@@ -74,6 +74,13 @@ describe('token selection, emit, from and chunks on CUDA', () => {
     );
     expect([...wide].sort((x, y) => x - y)).toEqual(wide);
     expect(wide[6]).toBeLessThan(at[2]!);
+    // Decoding: the read-K-once vote statistics (select-vote.ts) instead of sel_vote_stats.
+    const vkv = l.indexOf('sel_vote_kv<<<');
+    expect(vkv).toBeGreaterThan(
+      l.indexOf('if (attnc_tokenselect::sel_wide(a) && attnc_tokenselect::sel_keep_aff(a))'),
+    );
+    expect(vkv).toBeLessThan(at[0]!);
+    expect(l.indexOf('} else {', vkv)).toBeLessThan(at[0]!);
     const ret = l.indexOf('return ATTNC_OK;', at[4]);
     expect(ret).toBeGreaterThan(at[4]!);
     expect(l.indexOf('attnc_tokenselect_attention<<<')).toBeGreaterThan(ret);

@@ -105,6 +105,8 @@ let multiRound = 0;
 
 /** Cases ranked by the wide (multi-block) top-k (select-wide.ts; EMU_WIDE_* make them common). */
 let wideRanked = 0;
+/** Cases whose vote statistics came from sel_vote_kv (select-vote.ts: decode, one kv head a block). */
+let voteKvScored = 0;
 
 /** `ties`: zero queries, so every candidate's metric is equal and ties span the top-k's blocks. */
 async function check(t0: OffsetCase, ties = false): Promise<void> {
@@ -182,6 +184,7 @@ async function check(t0: OffsetCase, ties = false): Promise<void> {
   expectRoutedRun(oracle, res, where, tally, { own: { first: 0, local: 0 } });
   if (res.rounds > 1) multiRound++;
   if (res.wideRounds > 0) wideRanked++;
+  if (res.voteKvRounds > 0) voteKvScored++;
 }
 
 describe('CUDA selection (emulated on the CPU) agrees with the float64 oracle', () => {
@@ -240,5 +243,35 @@ describe('CUDA selection (emulated on the CPU) agrees with the float64 oracle', 
           ties,
         );
     expect(wideRanked - before, 'calls ranked by the wide top-k').toBeGreaterThan(0);
+  }, 900_000);
+
+  it('the read-K-once vote (sel_vote_kv): several ragged spans, GQA, vote heads and groups, random and all-tied', async () => {
+    const before = voteKvScored;
+    const voting = programs.flatMap(([src], p) => (/topk\(top\) by q \. k vote/.test(src) ? [p] : []));
+    expect(voting.length).toBeGreaterThan(2);
+    for (const p of voting)
+      for (const [Nq, group, ties] of [
+        [1, 3, false],
+        [1, 2, true],
+        [2, 1, false],
+      ] as const)
+        await check(
+          {
+            program: p,
+            B: 1,
+            Hkv: 2,
+            group,
+            Nq,
+            Nk: 600, // 3 scoring spans of 256, the last ragged
+            qOffset: undefined,
+            kOffset: 0,
+            top: 41,
+            f: 1,
+            l: 2,
+            seed: 500 + p,
+          },
+          ties,
+        );
+    expect(voteKvScored - before, 'calls scored by sel_vote_kv').toBeGreaterThan(0);
   }, 900_000);
 });
