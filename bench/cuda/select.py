@@ -319,7 +319,7 @@ def bench_case(build_dir, entries, dev, variant, case, iters, flex=True):
     return row
 
 
-def bench(build_dir, entries, dev):
+def bench(build_dir, entries, dev, prefill=True):
     """TokenSelect decode at 32K and 128K (wide top-k and one-block top-k, Flex with the selection
     as a block mask and dense Flex), then TokenSelect prefill at 32K (per pass, attnc only)."""
     rows = []
@@ -331,6 +331,8 @@ def bench(build_dir, entries, dev):
         if any(x['variant'] == base + '_onecta' for x in entries):
             rows.append(bench_case(build_dir, entries, dev, base + '_onecta', case, 30, flex=False))
             print(json.dumps(rows[-1]), flush=True)
+    if not prefill:
+        return rows
     case = dict(B=1, H=16, Hkv=4, Nq=32768, Nk=32768, budget=2048)
     rows.append(bench_case(build_dir, entries, dev, base, case, 3, flex=False))
     print(json.dumps(rows[-1]), flush=True)
@@ -342,6 +344,7 @@ def main():
     ap.add_argument('--build', default='bench/build/cuda-select')
     ap.add_argument('--out', default='.')
     ap.add_argument('--no-bench', action='store_true')
+    ap.add_argument('--decode-only', action='store_true', help='skip the 32K prefill timing (a short call)')
     a = ap.parse_args()
     dev = torch.device('cuda')
     with open(os.path.join(a.build, 'index.json')) as f:
@@ -357,7 +360,7 @@ def main():
     result = dict(gpu=torch.cuda.get_device_name(), torch=torch.__version__, check_s=round(time.time() - t0, 1),
                   checks=checks, all_ok=all(c['ok'] for c in checks))
     if not a.no_bench and result['all_ok']:  # no timing of a kernel that fails its checks
-        result['bench'] = bench(a.build, entries, dev)
+        result['bench'] = bench(a.build, entries, dev, prefill=not a.decode_only)
     os.makedirs(a.out, exist_ok=True)
     with open(os.path.join(a.out, 'select.json'), 'w') as f:
         json.dump(result, f, indent=1)

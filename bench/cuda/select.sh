@@ -6,7 +6,8 @@
 # FlexAttention with the selection as a block mask, dense Flex) and TokenSelect prefill at 32K.
 # Emit and build first, here:  npm run build && node bench/cuda/select-emit.mjs
 # then on the GPU machine (carry bench/build/cuda-select):  bash bench/cuda/select.sh
-# Results: $OUT/select.json (+ select.log, gpu.txt).
+# Results: $OUT/select.json (+ select.log, gpu.txt). A short call (decode only, ~60 s):
+#   LIMIT_S=55 OUT=$OUT bash bench/cuda/select.sh --decode-only
 set -o pipefail
 export PYTHONUNBUFFERED=1
 OUT=${OUT:-bench/build/select-out}
