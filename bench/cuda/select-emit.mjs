@@ -2,6 +2,7 @@
 // that bench/cuda/select.py checks and times: every entry of stdlib/{tokenselect,
 // tidaldecode,recycled,dhsa}.attn as simt f32 D=64 and wgmma bf16 D=128 (the selection passes
 // and the restricted attention are SIMT on every engine; `emit` runs the engine's attention).
+// Plus tokenselect_wgmma_bf16_d128_onecta: the same code built with the one-block top-k.
 //   npm run build && node bench/cuda/select-emit.mjs [--out bench/build/cuda-select] [--no-build]
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
@@ -43,6 +44,15 @@ for (const [file, entry] of entries)
       writeFileSync(join(out, `${variant}.${f.split('.').pop()}`), text);
     index.push({ variant, kernel: entry, engine, dtype, headDim, manifest: `${variant}.json` });
   }
+// The same TokenSelect build with the one-block-per-row top-k (the wide multi-block top-k of
+// select-wide.ts off), so one run measures both.
+const base = 'tokenselect_wgmma_bf16_d128';
+index.push({
+  ...index.find((e) => e.variant === base),
+  variant: `${base}_onecta`,
+  defines: ['-DATTNC_SEL_WIDE_MIN_NK=2147483647'],
+});
+writeFileSync(join(out, `${base}_onecta.cu`), readFileSync(join(out, `${base}.cu`), 'utf8'));
 writeFileSync(join(out, 'index.json'), JSON.stringify(index, null, 2) + '\n');
 if (!process.argv.includes('--no-build')) {
   const nvcc = process.env.NVCC ?? '/usr/local/cuda/bin/nvcc';
@@ -54,6 +64,7 @@ if (!process.argv.includes('--no-build')) {
       const args = [
         '-O3',
         '-arch=sm_90a',
+        ...(e.defines ?? []),
         '--shared',
         '-Xcompiler',
         '-fPIC',

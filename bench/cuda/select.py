@@ -1,9 +1,11 @@
 """Token selection, emit, from and chunks on CUDA, on the GPU machine: loads the artifacts that
 bench/cuda/select-emit.mjs built, checks each (its `indices` against a float64 torch
 re-implementation of the selection, near-ties tolerated; `from` rows exactly; out/lse against a
-float32 torch attention that applies the kernel's own indices), then times TokenSelect-style
-decoding (top-2048 of a 128K cache, Nq=1, B=1, H=32, Hkv=8, D=128, bf16) against FlexAttention
-with the same selection as a mask (its block-mask build not counted) and dense FlexAttention.
+float32 torch attention that applies the kernel's own indices), then times TokenSelect
+decoding (top-2048 of a 32K and a 128K cache, Nq=1, B=1, H=32, Hkv=8, D=128, bf16; the multi-block
+top-k and, as `_onecta`, the one-block top-k) against FlexAttention with the same selection as a
+mask (its block-mask build not counted) and dense FlexAttention, and TokenSelect prefill at 32K
+(B=1, H=16, Hkv=4) per pass. Writes OUT/select.json.
 
   python3 bench/cuda/select.py --build bench/build/cuda-select --out OUT [--no-bench]
 """
@@ -36,6 +38,9 @@ CASES = [
     dict(B=1, H=4, Hkv=2, Nq=300, Nk=300, budget=100, stride=8, top=3),
     # B·H·Nq·Nk (67M) exceeds the scoring round's budget (2^24 floats): the vote's scoring pass recomputes the affinities.
     dict(B=1, H=8, Hkv=2, Nq=1024, Nk=8200, budget=64, stride=16, top=4, only='topk'),
+    # Few rows, many keys: the wide (multi-block) top-k of select-wide.ts ranks them.
+    dict(B=1, H=8, Hkv=2, Nq=1, Nk=40000, budget=2048, only='topk'),
+    dict(B=2, H=8, Hkv=2, Nq=3, Nk=12345, budget=300, only='topk'),
 ]
 
 
@@ -255,32 +260,42 @@ def median_ms(fn, iters=30, warmup=5):
     return ts[len(ts) // 2]
 
 
-def bench(build_dir, entries, dev):
-    e = next(x for x in entries if x['variant'] == 'tokenselect_wgmma_bf16_d128')
+def pass_ms(launch, n):
+    """Per-pass device ms of the attnc launch (CUPTI sees the ctypes launches too)."""
+    from torch.profiler import ProfilerActivity, profile
+    with profile(activities=[ProfilerActivity.CUDA]) as prof:
+        for _ in range(n):
+            launch()
+        torch.cuda.synchronize()
+    per = {}
+    for ev in prof.key_averages():
+        if '_sel_' in ev.key:
+            per[ev.key.split('_sel_')[-1]] = round(ev.device_time_total / max(ev.count, 1) / 1000.0, 4)
+        elif 'attnc_' in ev.key:
+            per[ev.key.split('attnc_')[-1][:40]] = round(ev.device_time_total / max(ev.count, 1) / 1000.0, 4)
+    return per
+
+
+def bench_case(build_dir, entries, dev, variant, case, iters, flex=True):
+    e = next(x for x in entries if x['variant'] == variant)
     kern = Kernel(build_dir, e)
-    case = dict(B=1, H=32, Hkv=8, Nq=1, Nk=131072, budget=2048)
     t = run_kernel(kern, e, case, dev, seed=7)
     launch = lambda: kern.launch(t['args'], 0)  # noqa: E731
     code, msg = launch()
     torch.cuda.synchronize()
-    row = dict(case=case, attnc_status=msg or 'ok')
+    row = dict(variant=variant, case=case, attnc_status=msg or 'ok')
     if code != 0:
         return row
-    row['attnc_ms'] = median_ms(launch)
-    # Per-pass breakdown (CUPTI sees the ctypes launches too).
+    if case['Nq'] == 1:  # the selection is checked first (decode shapes: the reference is cheap)
+        bad, _, _ = reference_selection(SPECS['tokenselect'], t, case, t['args'].scale, t['args'].q_offset)
+        row['selection_problems'] = bad[:5]
+    row['attnc_ms'] = median_ms(launch, iters=iters, warmup=max(1, iters // 5))
     try:
-        from torch.profiler import ProfilerActivity, profile
-        with profile(activities=[ProfilerActivity.CUDA]) as prof:
-            for _ in range(5):
-                launch()
-            torch.cuda.synchronize()
-        per = {}
-        for ev in prof.key_averages():
-            if 'sel_' in ev.key:
-                per[ev.key.split('_sel_')[-1]] = round(ev.device_time_total / max(ev.count, 1) / 1000.0, 4)
-        row['attnc_pass_ms'] = per
+        row['attnc_pass_ms'] = pass_ms(launch, max(1, min(5, iters)))
     except Exception as ex:  # noqa: BLE001
         row['profile_error'] = str(ex)[:200]
+    if not flex:
+        return row
     q, k, v = t['q'], t['k'], t['v']
     sel = selected_mask(t['idx'], case['Nk'])[0, 0]  # [1, Nk]: vote heads, one selection for all heads
     row['selected_keys'] = int(sel.sum())
@@ -298,9 +313,30 @@ def bench(build_dir, entries, dev):
         row['flex_vs_attnc_max_abs'] = (fo.float() - t['out'].float()).abs().max().item()
         dense = create_block_mask(lambda b, h, qi, ki: qi + case['Nk'] - 1 >= ki, None, None, 1, case['Nk'], device=dev)
         row['flex_dense_ms'] = median_ms(lambda: flex(q, k, v, block_mask=dense, enable_gqa=True))
+        row['attnc_vs_flex_select'] = round(row['flex_select_ms'] / row['attnc_ms'], 3)
     except Exception as ex:  # noqa: BLE001
         row['flex_error'] = str(ex)[:300]
     return row
+
+
+def bench(build_dir, entries, dev, prefill=True):
+    """TokenSelect decode at 32K and 128K (wide top-k and one-block top-k, Flex with the selection
+    as a block mask and dense Flex), then TokenSelect prefill at 32K (per pass, attnc only)."""
+    rows = []
+    base = 'tokenselect_wgmma_bf16_d128'
+    for Nk in (32768, 131072):
+        case = dict(B=1, H=32, Hkv=8, Nq=1, Nk=Nk, budget=2048)
+        rows.append(bench_case(build_dir, entries, dev, base, case, 30))
+        print(json.dumps(rows[-1]), flush=True)
+        if any(x['variant'] == base + '_onecta' for x in entries):
+            rows.append(bench_case(build_dir, entries, dev, base + '_onecta', case, 30, flex=False))
+            print(json.dumps(rows[-1]), flush=True)
+    if not prefill:
+        return rows
+    case = dict(B=1, H=16, Hkv=4, Nq=32768, Nk=32768, budget=2048)
+    rows.append(bench_case(build_dir, entries, dev, base, case, 3, flex=False))
+    print(json.dumps(rows[-1]), flush=True)
+    return rows
 
 
 def main():
@@ -308,6 +344,7 @@ def main():
     ap.add_argument('--build', default='bench/build/cuda-select')
     ap.add_argument('--out', default='.')
     ap.add_argument('--no-bench', action='store_true')
+    ap.add_argument('--decode-only', action='store_true', help='skip the 32K prefill timing (a short call)')
     a = ap.parse_args()
     dev = torch.device('cuda')
     with open(os.path.join(a.build, 'index.json')) as f:
@@ -322,12 +359,12 @@ def main():
         print(json.dumps(checks[-1])[:600], flush=True)
     result = dict(gpu=torch.cuda.get_device_name(), torch=torch.__version__, check_s=round(time.time() - t0, 1),
                   checks=checks, all_ok=all(c['ok'] for c in checks))
-    if not a.no_bench:
-        result['decode'] = bench(a.build, entries, dev)
-        print(json.dumps(result['decode']), flush=True)
+    if not a.no_bench and result['all_ok']:  # no timing of a kernel that fails its checks
+        result['bench'] = bench(a.build, entries, dev, prefill=not a.decode_only)
     os.makedirs(a.out, exist_ok=True)
-    with open(os.path.join(a.out, 'select-h100.json'), 'w') as f:
+    with open(os.path.join(a.out, 'select.json'), 'w') as f:
         json.dump(result, f, indent=1)
+    sys.exit(0 if result['all_ok'] else 1)
 
 
 if __name__ == '__main__':

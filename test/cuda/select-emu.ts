@@ -6,6 +6,13 @@ import { join } from 'node:path';
 import { expect } from 'vitest';
 import type { Artifact } from '../../src/codegen/artifact.js';
 import { SEL_SPAN } from '../../src/codegen/cuda/select.js';
+import {
+  SEL_WIDE_ROUNDS,
+  SEL_WIDE_THREADS,
+  WIDE_PASSES,
+  wideTopk,
+} from '../../src/codegen/cuda/select-wide.js';
+import { voteKv } from '../../src/codegen/cuda/select-vote.js';
 import type { AttentionKernel } from '../../src/ir/kernel.js';
 import type { KvCacheLayout } from '../../src/runtime/kv-cache.js';
 import { attendsSelected, pooledSides, routingGroups, routingVote } from '../../src/ir/routing.js';
@@ -36,6 +43,14 @@ inline unsigned __float_as_uint(float f) { unsigned u; memcpy(&u, &f, 4); return
  */
 export const EMU_ROUND_FLOATS = 64;
 
+/**
+ * The wide (multi-block) top-k of select-wide.ts in the emulation: small chunks from a small Nk
+ * on, so rows of the test shapes split over several blocks (ties across blocks included) while
+ * shorter rows keep the one-block top-k.
+ */
+export const EMU_WIDE_CHUNK = 16;
+export const EMU_WIDE_MIN_NK = 40;
+
 /** Compiles the emulation of a selection artifact; returns the executable. */
 export async function buildSelectEmulation(dir: string, a: Artifact, k: AttentionKernel): Promise<string> {
   const base = emulationSource(a, k);
@@ -53,6 +68,8 @@ export async function buildSelectEmulation(dir: string, a: Artifact, k: Attentio
       '-O1',
       '-w',
       `-DATTNC_SEL_ROUND_FLOATS=${EMU_ROUND_FLOATS}`,
+      `-DATTNC_SEL_WIDE_CHUNK=${EMU_WIDE_CHUNK}`,
+      `-DATTNC_SEL_WIDE_MIN_NK=${EMU_WIDE_MIN_NK}`,
       path,
       '-o',
       exe,
@@ -94,7 +111,16 @@ export async function runSelect(
   a: Artifact,
   kern: AttentionKernel,
   c: SelectCall,
-): Promise<{ indices: Int32Array; out: Float32Array; lse: Float32Array; rounds: number }> {
+): Promise<{
+  indices: Int32Array;
+  out: Float32Array;
+  lse: Float32Array;
+  rounds: number;
+  /** Scoring rounds ranked by the wide (multi-block) top-k. */
+  wideRounds: number;
+  /** Scoring rounds whose vote statistics came from sel_vote_kv (select-vote.ts). */
+  voteKvRounds: number;
+}> {
   mkdirSync(dir, { recursive: true });
   const r = kern.routing!;
   const s = kern.schedule;
@@ -111,17 +137,25 @@ export async function runSelect(
   const per = r.unit.kind === 'tokens' ? 128 : 2;
   const ns = !restrict || B * H * Nq >= 1024 ? 1 : Math.max(1, Math.min(16, Math.floor(K / per)));
   const { rows, budget } = roundRows(c, G, vote !== undefined);
+  const wide = wideTopk(r) && Nk >= EMU_WIDE_MIN_NK && B * G * rows <= 64;
+  const wchunks = Math.ceil(Nk / EMU_WIDE_CHUNK);
+  // select.ts's sel_keep_aff and select-vote.ts's sel_vparts.
+  const keepAff = vote !== undefined && B * H * rows * Nk <= budget;
+  const vparts = voters === 1 ? 1 : Math.ceil(voters / (H / Hkv));
   const scratch =
     (pooled.k ? B * Hkv * Nk * D : 0) +
     (pooled.q ? B * H * Nq * D : 0) +
     (from ? 0 : B * G * rows * Nk) +
     (vote ? B * H * rows * nspan * 2 : 0) +
-    (vote && B * H * rows * Nk <= budget ? B * H * rows * Nk : 0) +
-    (ns > 1 ? B * H * Nq * ns * (DV + 2) : 0);
+    (keepAff ? B * H * rows * Nk : 0) +
+    (ns > 1 ? B * H * Nq * ns * (DV + 2) : 0) +
+    (wide ? B * G * rows * (SEL_WIDE_ROUNDS * 256 + 2 * wchunks) : 0);
   const manifest = JSON.parse(a.files![`${kern.name}.json`]!);
   const spec = new EmuSpec(dir);
   const sizes: Record<string, number> = { B, H, Hkv, Nq, Nk, q_offset: c.qOffset, k_offset: c.kOffset };
   let row0At = -1;
+  let wideRounds = 0;
+  let voteKvRounds = 0;
   for (const f of manifest.args.fields as ArgField[]) {
     if (spec.cacheField(f, c.caches) || spec.kvLayoutField(f, c.kvLayouts)) continue;
     if (spec.commonField(f, c, kern)) continue;
@@ -151,9 +185,14 @@ export async function runSelect(
       for (let r0 = 0; r0 < Nq; r0 += rows) {
         const nr = Math.min(rows, Nq - r0);
         spec.line(`i32 ${row0At} ${r0}`);
-        if (vote) launch('vote_stats', [nspan * nr, G, B], SEL_SPAN, smem);
+        if (vote && wide && keepAff && voteKv(kern))
+          launch('vote_kv', [nspan * nr * vparts, G, B], SEL_SPAN, smem);
+        else if (vote) launch('vote_stats', [nspan * nr, G, B], SEL_SPAN, smem);
+        if (vote && wide && keepAff && voteKv(kern)) voteKvRounds++;
         launch('score', [nspan * nr, G, B], SEL_SPAN, smem);
-        if (K > 0) launch('topk', [nr, G, B], 512);
+        if (K > 0 && wide) for (const p of WIDE_PASSES) launch(p, [wchunks * nr, G, B], SEL_WIDE_THREADS);
+        else if (K > 0) launch('topk', [nr, G, B], 512);
+        if (K > 0 && wide) wideRounds++;
       }
     } else if (K > 0) {
       let smem = 4;
@@ -171,5 +210,7 @@ export async function runSelect(
     out: new Float32Array(spec.read('out.bin')),
     lse: new Float32Array(spec.read('lse.bin')),
     rounds: from ? 0 : Math.ceil(Nq / rows),
+    wideRounds,
+    voteKvRounds,
   };
 }

@@ -65,6 +65,22 @@ describe('token selection, emit, from and chunks on CUDA', () => {
     const at = order.map((s) => l.indexOf(s));
     expect(at.every((i) => i > 0)).toBe(true);
     expect([...at].sort((x, y) => x - y)).toEqual(at);
+    // Few rows and many keys: the multi-block top-k (select-wide.ts) instead of sel_topk, in order.
+    const wide = ['wkey', 'whist0', 'whist1', 'whist2', 'whist3', 'wcount', 'wout'].map((p) =>
+      l.indexOf(`sel_${p}<<<`),
+    );
+    expect(wide[0]).toBeGreaterThan(
+      l.indexOf('if (attnc_tokenselect::sel_cap(a) > 0 && attnc_tokenselect::sel_wide(a))'),
+    );
+    expect([...wide].sort((x, y) => x - y)).toEqual(wide);
+    expect(wide[6]).toBeLessThan(at[2]!);
+    // Decoding: the read-K-once vote statistics (select-vote.ts) instead of sel_vote_stats.
+    const vkv = l.indexOf('sel_vote_kv<<<');
+    expect(vkv).toBeGreaterThan(
+      l.indexOf('if (attnc_tokenselect::sel_wide(a) && attnc_tokenselect::sel_keep_aff(a))'),
+    );
+    expect(vkv).toBeLessThan(at[0]!);
+    expect(l.indexOf('} else {', vkv)).toBeLessThan(at[0]!);
     const ret = l.indexOf('return ATTNC_OK;', at[4]);
     expect(ret).toBeGreaterThan(at[4]!);
     expect(l.indexOf('attnc_tokenselect_attention<<<')).toBeGreaterThan(ret);

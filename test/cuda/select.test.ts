@@ -103,7 +103,13 @@ const tally: Tally = { executed: 0, nearTies: 0 };
 /** Cases whose scoring ran in several rounds of query rows (EMU_ROUND_FLOATS makes them common). */
 let multiRound = 0;
 
-async function check(t0: OffsetCase): Promise<void> {
+/** Cases ranked by the wide (multi-block) top-k (select-wide.ts; EMU_WIDE_* make them common). */
+let wideRanked = 0;
+/** Cases whose vote statistics came from sel_vote_kv (select-vote.ts: decode, one kv head a block). */
+let voteKvScored = 0;
+
+/** `ties`: zero queries, so every candidate's metric is equal and ties span the top-k's blocks. */
+async function check(t0: OffsetCase, ties = false): Promise<void> {
   const { c, exe } = await kernelFor(t0.program);
   const chunked = c.kernel.routing?.unit.kind === 'chunks';
   // Chunk ids are indexed by position: the call's positions lie in [0, Nk).
@@ -122,7 +128,7 @@ async function check(t0: OffsetCase): Promise<void> {
   const H = t.Hkv * t.group;
   const { B, Hkv, Nq, Nk } = t;
   const rand = rng(t.seed);
-  const q = randomNormal(B * H * Nq * D, rand);
+  const q = ties ? new Float32Array(B * H * Nq * D) : randomNormal(B * H * Nq * D, rand);
   const k = randomNormal(B * Hkv * Nk * D, rand);
   const v = randomNormal(B * Hkv * Nk * D, rand);
   const ps: Record<string, number> = { top: t.top, f: t.f, l: t.l };
@@ -177,6 +183,8 @@ async function check(t0: OffsetCase): Promise<void> {
   // The kernel's own selection already holds the forced ids.
   expectRoutedRun(oracle, res, where, tally, { own: { first: 0, local: 0 } });
   if (res.rounds > 1) multiRound++;
+  if (res.wideRounds > 0) wideRanked++;
+  if (res.voteKvRounds > 0) voteKvScored++;
 }
 
 describe('CUDA selection (emulated on the CPU) agrees with the float64 oracle', () => {
@@ -185,6 +193,7 @@ describe('CUDA selection (emulated on the CPU) agrees with the float64 oracle', 
     await assertCases(arbSelectCase, check, runs, 'ATTNC_SELECT_SEED');
     expect(tally.executed).toBeGreaterThanOrEqual(runs);
     if (runs >= 20) expect(multiRound, 'cases scored in several rounds').toBeGreaterThan(0);
+    if (runs >= 20) expect(wideRanked, 'cases ranked by the wide top-k').toBeGreaterThan(0);
     logNearTies('cuda select', tally);
   }, 900_000);
 
@@ -204,5 +213,68 @@ describe('CUDA selection (emulated on the CPU) agrees with the float64 oracle', 
         l: 1,
         seed: 100 + p,
       });
+  }, 900_000);
+
+  it('the wide top-k: long rows over many blocks, decode and prefill, random and all-tied metrics', async () => {
+    const before = wideRanked;
+    const tokens = programs.flatMap(([src], p) => (/select topk\(top\) by q \. k/.test(src) ? [p] : []));
+    expect(tokens.length).toBeGreaterThan(3);
+    for (const p of tokens)
+      for (const [Nq, ties] of [
+        [1, false],
+        [1, true],
+        [3, true],
+      ] as const)
+        await check(
+          {
+            program: p,
+            B: 1,
+            Hkv: 2,
+            group: 2,
+            Nq,
+            Nk: 203,
+            qOffset: undefined,
+            kOffset: 0,
+            top: 37,
+            f: 1,
+            l: 2,
+            seed: 300 + p,
+          },
+          ties,
+        );
+    expect(wideRanked - before, 'calls ranked by the wide top-k').toBeGreaterThan(0);
+  }, 900_000);
+
+  it('the read-K-once vote (sel_vote_kv): two ragged spans, GQA, vote heads and groups, random and all-tied', async () => {
+    const before = voteKvScored;
+    const voting = programs.flatMap(([src], p) => (/topk\(top\) by q \. k vote/.test(src) ? [p] : []));
+    expect(voting.length).toBeGreaterThan(2);
+    // k large enough that the round keeps its affinities (EMU_ROUND_FLOATS is tiny), as decoding does.
+    for (const p of voting)
+      for (const [Nq, group, ties, top] of [
+        [1, 3, false, 260],
+        [1, 2, true, 150],
+        [2, 2, false, 150],
+        [2, 1, false, 41],
+      ] as const)
+        await check(
+          {
+            program: p,
+            B: 1,
+            Hkv: 2,
+            group,
+            Nq,
+            Nk: 300, // 2 scoring spans of 256, the last ragged
+            qOffset: undefined,
+            kOffset: 0,
+            top,
+            f: 1,
+            l: 2,
+            seed: 500 + p,
+          },
+          ties,
+        );
+    // Every voting program, vote heads (one group over both kv heads) included.
+    expect(voteKvScored - before, 'calls scored by sel_vote_kv').toBeGreaterThanOrEqual(3 * voting.length);
   }, 900_000);
 });

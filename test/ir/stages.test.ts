@@ -65,6 +65,8 @@ describe('stages', () => {
     expect(sel.entryPoints.map((e) => e.name)).toEqual([
       'attnc_s_sel_score',
       'attnc_s_sel_topk',
+      // The multi-block top-k for few rows and many keys (select-wide.ts), in launch order.
+      ...['wkey', 'whist0', 'whist1', 'whist2', 'whist3', 'wcount', 'wout'].map((p) => `attnc_s_sel_${p}`),
       'attnc_s_sel_attn',
       'attnc_s_sel_merge',
       'attnc_s_attention',

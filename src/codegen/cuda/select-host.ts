@@ -20,7 +20,9 @@ import type { CudaContext } from './rules.js';
 import { SEL_POOL_THREADS, SEL_SPAN, selectHelpers, selName } from './select.js';
 import { selDequantizes, selectKvCode } from './select-kv.js';
 import { selectScoreCode } from './select-score.js';
+import { voteKv } from './select-vote.js';
 import { SEL_ATTN_THREADS, selectAttnCode, vectorWidth } from './select-attn.js';
+import { SEL_WIDE_ROUNDS, SEL_WIDE_THREADS, WIDE_PASSES, wideTopk, wideTopkCode } from './select-wide.js';
 import { SEL_FROM_THREADS, SEL_SORT_MAX, SEL_TOPK_THREADS, selectRankCode } from './select-topk.js';
 
 export { selectHandles } from './routing-case.js';
@@ -42,6 +44,7 @@ export function selectDeviceCode(
     ...selectScoreCode(k),
     '',
     ...selectRankCode(k, layout),
+    ...(wideTopk(k.routing!) ? wideTopkCode(k) : []),
     ...selectAttnCode(k, layout, cx),
   ].join('\n');
 }
@@ -144,6 +147,7 @@ export function selectHostLaunch(k: AttentionKernel, ns: string): string[] {
     out.push(
       `  const size_t ssmem = sizeof(float) * ((size_t)${ns}::sel_voters(a) * (${ns}::D + 2));`,
       ...(vote ? optIn(ns, selName(k, 'vote_stats'), 'ssmem', 'sel_vote_stats') : []),
+      ...(vote && voteKv(k) ? optIn(ns, selName(k, 'vote_kv'), 'ssmem', 'sel_vote_kv') : []),
       ...optIn(ns, selName(k, 'score'), 'ssmem', 'sel_score'),
       `  const int rows = ${ns}::sel_rows(a);`,
       '  for (int r0 = 0; r0 < a.Nq; r0 += rows) {',
@@ -152,15 +156,42 @@ export function selectHostLaunch(k: AttentionKernel, ns: string): string[] {
       '    const unsigned nr = (unsigned)min(rows, a.Nq - r0);',
       '    if (a.Nk > 0) {',
       `      const dim3 sgrid((unsigned)${ns}::sel_nspan(a) * nr, ${groups}, a.B);`,
-      ...(vote
-        ? launch(ns, selName(k, 'vote_stats'), 'sgrid', SEL_SPAN, 'ssmem', 'sel_vote_stats', 'ra').map(
-            (l) => `    ${l}`,
-          )
-        : []),
+      ...(vote && voteKv(k)
+        ? [
+            `      if (${ns}::sel_wide(a) && ${ns}::sel_keep_aff(a)) {`,
+            '        // Decoding: each block reads one kv head of its span once (select-vote.ts).',
+            `        const dim3 vgrid(sgrid.x * (unsigned)${ns}::sel_vparts(a), sgrid.y, sgrid.z);`,
+            ...launch(ns, selName(k, 'vote_kv'), 'vgrid', SEL_SPAN, 'ssmem', 'sel_vote_kv', 'ra').map(
+              (l) => `      ${l}`,
+            ),
+            '      } else {',
+            ...launch(ns, selName(k, 'vote_stats'), 'sgrid', SEL_SPAN, 'ssmem', 'sel_vote_stats', 'ra').map(
+              (l) => `      ${l}`,
+            ),
+            '      }',
+          ]
+        : vote
+          ? launch(ns, selName(k, 'vote_stats'), 'sgrid', SEL_SPAN, 'ssmem', 'sel_vote_stats', 'ra').map(
+              (l) => `    ${l}`,
+            )
+          : []),
       ...launch(ns, selName(k, 'score'), 'sgrid', SEL_SPAN, 'ssmem', 'sel_score', 'ra').map(
         (l) => `    ${l}`,
       ),
       '    }',
+      ...(wideTopk(r)
+        ? [
+            `    if (${ns}::sel_cap(a) > 0 && ${ns}::sel_wide(a)) {`,
+            "      // Few rows, many keys: the row's top-k split over chunks (select-wide.ts).",
+            `      const dim3 wgrid((unsigned)${ns}::sel_wchunks(a) * nr, ${groups}, a.B);`,
+            ...WIDE_PASSES.flatMap((p) =>
+              launch(ns, selName(k, p), 'wgrid', SEL_WIDE_THREADS, '0', `sel_${p}`, 'ra').map(
+                (l) => `    ${l}`,
+              ),
+            ),
+            '    } else',
+          ]
+        : []),
       `    if (${ns}::sel_cap(a) > 0)`,
       ...launch(
         ns,
@@ -247,6 +278,11 @@ function scratchShape(k: AttentionKernel): string {
   if (routingVote(r)) parts.push(`B * H * rows * cdiv(Nk, ${SEL_SPAN}) * 2`);
   if (routingVote(r)) parts.push('B * H * rows * Nk');
   if (attendsSelected(r)) parts.push(`B * H * Nq * 16 * ${k.schedule.valueDim + 2}`);
+  // The wide top-k's counters (select-wide.ts) at the smallest chunk, so an upper bound.
+  if (wideTopk(r))
+    parts.push(
+      `B * ${routingGroups(r)} * rows * (${SEL_WIDE_ROUNDS * 256} + 2 * cdiv(Nk, ${SEL_WIDE_THREADS}))`,
+    );
   return parts.join(' + ') || '0';
 }
 
@@ -316,8 +352,16 @@ export function selectRankEntries(k: AttentionKernel): EntryPoint[] {
     ...(routingVote(r)
       ? [selEntry(k, 'vote_stats', SEL_SPAN, [span, G, 'B'], ['q', 'k', 'route_scratch', ...user])]
       : []),
+    ...(voteKv(k)
+      ? [selEntry(k, 'vote_kv', SEL_SPAN, [`${span} * vparts`, G, 'B'], ['q', 'k', 'route_scratch', ...user])]
+      : []),
     selEntry(k, 'score', SEL_SPAN, [span, G, 'B'], ['q', 'k', 'route_scratch', ...user]),
     selEntry(k, 'topk', SEL_TOPK_THREADS, ['Nq', G, 'B'], ['route_scratch', 'indices', ...user]),
+    ...(wideTopk(r)
+      ? WIDE_PASSES.map((p) =>
+          selEntry(k, p, SEL_WIDE_THREADS, ['wchunks * Nq', G, 'B'], ['route_scratch', 'indices', ...user]),
+        )
+      : []),
   ];
 }
 

@@ -7,6 +7,7 @@ import { poolRows, reducers } from './routing.js';
 import { K_ROWS } from './kv-rows.js';
 import { SEL_POOL_THREADS, selName } from './select.js';
 import { selDequantizes, selectKvHead } from './select-kv.js';
+import { voteKvCode } from './select-vote.js';
 
 /** Pools the rows of each slot of one side (one block per row; rows not starting a slot return). */
 function poolKernel(k: AttentionKernel, side: 'k' | 'q'): string[] {
@@ -283,6 +284,7 @@ export function selectScoreCode(k: AttentionKernel): string[] {
     '',
     ...blockReductions,
     ...(r.source.vote ? ['', ...scoreKernel(k, 'vote_stats')] : []),
+    ...voteKvCode(k),
     '',
     ...scoreKernel(k, 'score'),
   ];

@@ -36,6 +36,7 @@ import { classMode } from './exprs.js';
 import { countC } from './routing.js';
 import type { CudaLayout } from './layout.js';
 import { ARGS, cudaRenderer, dimText, type CudaContext } from './rules.js';
+import { wideHelpers, wideTopk } from './select-wide.js';
 
 /** Threads (and key slots) of a scoring block. */
 export const SEL_SPAN = 256;
@@ -87,6 +88,7 @@ export function selectHelpers(
   const voters = { H: '1', Hkv: 'a.H / a.Hkv', '1': 'a.H' }[G];
   const kcount = from ? capacityC(from, layout) : countC(r.source.count, layout);
   const restrict = attendsSelected(r);
+  const wide = wideTopk(r);
   const idOf = selIdOf(k, unit, layout);
   const mode = classMode(k);
   const m = linearize(
@@ -177,7 +179,13 @@ export function selectHelpers(
     `${HD} size_t sel_vst_off(const Args& a) { return sel_met_off(a) + sel_met_size(a); }`,
     `${HD} size_t sel_aff_off(const Args& a) { return sel_vst_off(a) + sel_vst_size(a); }`,
     `${HD} size_t sel_part_off(const Args& a) { return sel_aff_off(a) + sel_aff_size(a); }`,
-    `${HD} size_t sel_scratch_size(const Args& a) { return sel_part_off(a) + sel_part_size(a); }`,
+    ...(wide
+      ? [
+          ...wideHelpers(),
+          `${HD} size_t sel_wide_off(const Args& a) { return sel_part_off(a) + sel_part_size(a); }`,
+          `${HD} size_t sel_scratch_size(const Args& a) { return sel_wide_off(a) + sel_wide_size(a); }`,
+        ]
+      : [`${HD} size_t sel_scratch_size(const Args& a) { return sel_part_off(a) + sel_part_size(a); }`]),
     ...(from
       ? []
       : [
