@@ -71,7 +71,12 @@ describe.concurrent('quantized K/V on the tensor-core engines (nvcc)', () => {
       const compiled = compile(source(c, i), {
         target: 'cuda',
         headDim: c.headDim ?? 128,
-        schedule: { engine: c.engine, ...(c.wsDequant ? { wsDequant: c.wsDequant } : {}) },
+        // The fused converters (staged prefill has its own tests: quant-stage-*.test.ts).
+        schedule: {
+          engine: c.engine,
+          quantPrefill: 'fused',
+          ...(c.wsDequant ? { wsDequant: c.wsDequant } : {}),
+        },
       });
       expect(compiled.kernel.schedule.engine).toBe(c.engine);
       const code = compiled.artifact.code;
@@ -107,7 +112,9 @@ describe.concurrent('quantized K/V on the tensor-core engines (nvcc)', () => {
 
   it("wgmma-ws's schedule leaves room for the staged code words", () => {
     const tiles = (store: string, wsDequant?: 'serial'): [number, number] => {
-      const schedule = wsDequant ? { wsDequant } : {};
+      // The fused path (staged prefill, the default, gives its tiles to the float twin).
+      const fused = store ? { quantPrefill: 'fused' as const } : {};
+      const schedule = wsDequant ? { wsDequant, ...fused } : fused;
       const c = compile(`attention t() {\n  ${store}\n}`, { target: 'cuda', headDim: 128, schedule });
       expect(c.kernel.schedule.engine).toBe('wgmma-ws');
       return [c.kernel.schedule.blockK, JSON.parse(c.artifact.files!['t.json']!).sharedBytes];
