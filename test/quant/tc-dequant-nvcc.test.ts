@@ -119,8 +119,10 @@ describe.concurrent('quantized K/V on the tensor-core engines (nvcc)', () => {
       expect(c.kernel.schedule.engine).toBe('wgmma-ws');
       return [c.kernel.schedule.blockK, JSON.parse(c.artifact.files!['t.json']!).sharedBytes];
     };
-    // Unmasked bf16 takes 176-key tiles; int8 codes (64 words a key) do not fit beside them.
-    expect(tiles('')[0]).toBe(176);
+    // Unmasked bf16 takes the dense default (FA3 consumers, 128-key tiles, since dense5); the plain
+    // consumers' 176-key tile is what the fused path falls back from: int8 codes (64 words a key) do
+    // not fit beside it.
+    expect(tiles('')[0]).toBe(128);
     const [bk8, bytes8] = tiles('store kv int8 scale f32 per token');
     expect(bk8).toBe(128);
     // Two slots of codes (pipelined producer) and the two per-token scale rows.
