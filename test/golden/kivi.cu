@@ -1,6 +1,6 @@
 // attnc kernel "kivi" for CUDA (sm_90a). Generated code: do not edit.
 // build: nvcc -arch=sm_90a -std=c++17 --shared -Xcompiler -fPIC kivi.cu -o libkivi.so
-// source e156899bbd1610c0, schedule b669b8b0987aae8d
+// source e156899bbd1610c0, schedule 318f56d51a726150
 //   score: score
 //   mask:  (ge q k)
 // schedule: blockQ=128 blockK=128 threads=384 D=64 Dv=64 bf16 summaryBlock=16 engine=wgmma-ws stages=2
@@ -83,6 +83,16 @@ void attnc_kivi_args_init(AttncArgs_kivi* args, int B, int H, int Hkv, int Nq, i
 int attnc_kivi_launch(const AttncArgs_kivi* args, cudaStream_t stream);
 /* The calling thread's last error message ("" after a successful launch). */
 const char* attnc_kivi_last_error(void);
+/* Staged prefill (quantPrefill staged): bytes of the workspace launch_staged needs for these sizes
+ * (the dequantized K/V rows, [B, Hkv, Nk, W] of the storage type; 0 if args is NULL). */
+size_t attnc_kivi_workspace_bytes(const AttncArgs_kivi* args);
+/* As launch, with K/V dequantized once into `workspace` (16-byte aligned, at least
+ * workspace_bytes(args) bytes, not read after the launch completes) before the attention.
+ * Launches of at most one query tile run the fused path and do not touch the workspace. */
+int attnc_kivi_launch_staged(const AttncArgs_kivi* args, void* workspace, size_t workspace_bytes, cudaStream_t stream);
+/* The staged launch's first pass alone: the quantized K (then V) rows of args, dequantized into
+ * workspace as [B, Hkv, Nk, W] of the storage type (a float K or V takes no room). */
+int attnc_kivi_dequantize_kv(const AttncArgs_kivi* args, void* workspace, size_t workspace_bytes, cudaStream_t stream);
 
 /* Fills the quantized key cache from bf16 rows (docs/LANGUAGE.md,
  * "Quantization"; which rows and scale groups a range rewrites: "Quantizing a range of rows").
@@ -1979,4 +1989,1306 @@ extern "C" int attnc_kivi_quantize_v(const AttncQuantizeArgs_kivi_v* args, cudaS
   attnc_kivi_quantize_v_dev::recent_pass<<<blocks, 256, 0, stream>>>(a);
   if ((e = cudaGetLastError()) != cudaSuccess) return attnc_kivi::fail(ATTNC_ERR_CUDA, "quantize v (recent window): %s", cudaGetErrorString(e));
   return ATTNC_OK;
+}
+
+// ---- staged prefill: the float twin that attends over the dequantized workspace ----
+// attnc kernel "kivi__staged" for CUDA (sm_90a). Generated code: do not edit.
+// build: nvcc -arch=sm_90a -std=c++17 --shared -Xcompiler -fPIC kivi__staged.cu -o libkivi__staged.so
+// source e156899bbd1610c0, schedule 318f56d51a726150
+//   score: score
+//   mask:  (ge q k)
+// schedule: blockQ=128 blockK=128 threads=384 D=64 Dv=64 bf16 summaryBlock=16 engine=wgmma-ws stages=2
+// mapping: core=wgmma-ws instruction=wgmma.mma_async.m64nNk16.bf16 consumerWarpgroups=2 producerWarpgroups=1 rowsPerWarpgroup=64 stages=2 overlap=none pingpong=none loads=TMA (cp.async.bulk.tensor.3d) on mbarriers; the launcher builds the q/k/v tensor maps registers=setmaxnreg 40/232 swizzle=128B (64-wide panels) globalVectorElems=8
+// tiles:
+//   dynamic, per (q-tile, k-tile), from inclusive position bounds q_lo..q_hi, k_lo..k_hi:
+//     empty (skipped, nothing loaded) unless canBeTrue = (ge q_hi k_lo)
+//     full (no predicate evaluated)   unless canBeFalse = (lt q_lo k_hi)
+//     partial otherwise (predicate per element)
+// Semantics: query row i has position q = i + q_offset, key j has k = j + k_offset; GQA kv head
+// h / (H / Hkv); scores scale * <q, k> then the modifier then the mask; a row with no allowed
+// key gives out = 0 and lse = -inf.
+#include <cuda_runtime.h>
+#include <cuda_fp16.h>
+#include <cuda_bf16.h>
+#include <limits.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#ifndef ATTNC_KIVI__STAGED_H
+#define ATTNC_KIVI__STAGED_H
+#include <stddef.h>
+#include <cuda_runtime_api.h>
+
+#ifndef ATTNC_STATUS_CODES
+#define ATTNC_STATUS_CODES
+#define ATTNC_OK 0
+#define ATTNC_ERR_ARGS 1 /* bad sizes, NULL or misaligned pointers */
+#define ATTNC_ERR_CUDA 2 /* a CUDA call failed (no device, launch configuration, ...) */
+#endif
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Device pointers; q and out contiguous row-major, k and v addressed by their strides; q, k, v and out must be 16-byte aligned. */
+/* Limits the launcher checks (ATTNC_ERR_ARGS past them), so that no 32-bit index overflows:
+ *   1 <= B, H <= 65535, B * H <= 2^31 - 1, Hkv >= 1, H % Hkv == 0;
+ *   0 <= Nq, Nk <= 2146435072 (2^31 - 2^20), and so are params that size a tensor;
+ *   positions fit an int with 1024 to spare (the kernels compute positions of a tile's
+ *   padding rows): q_offset + Nq - 1 and k_offset + Nk - 1 <= 2^31 - 1 - 1024;
+ *   every q - k fits an int (masks compute it);
+ *   scale and f32 params are finite;
+ *   q, k, v, out 16-byte aligned; lse 4-byte (when not NULL).
+ * Element offsets are 64-bit. */
+typedef struct AttncArgs_kivi__staged {
+  const void* q; /* [B, H, Nq, 64] bf16 at q_stride_* (args_init: packed; any layout with a contiguous last dim) */
+  const void* k; /* [B, Hkv, Nk, 64] bf16 as args_init's strides say (any layout the strides describe) */
+  const void* v; /* [B, Hkv, Nk, 64] bf16 as args_init's strides say (any layout the strides describe) */
+  void* out; /* [B, H, Nq, 64] bf16, written at out_stride_* (args_init: packed) */
+  float* lse; /* [B, H, Nq] f32, natural log, written; may be NULL */
+  long long k_stride_b; /* elements between batches (args_init: Hkv * Nk * W, W the row width) */
+  long long k_stride_h; /* elements between kv heads (args_init: Nk * W, W the row width) */
+  long long k_stride_n; /* elements between rows (keys) (args_init: W, W the row width) */
+  long long v_stride_b; /* elements between batches (args_init: Hkv * Nk * W, W the row width) */
+  long long v_stride_h; /* elements between kv heads (args_init: Nk * W, W the row width) */
+  long long v_stride_n; /* elements between rows (keys) (args_init: W, W the row width) */
+  long long q_stride_b; /* elements between batches (args_init: H * Nq * W, W the row width; a BNHD view: h W, n H * W) */
+  long long q_stride_h; /* elements between heads (args_init: Nq * W, W the row width; a BNHD view: h W, n H * W) */
+  long long q_stride_n; /* elements between rows (queries) (args_init: W, W the row width; a BNHD view: h W, n H * W) */
+  long long out_stride_b; /* elements between batches (args_init: H * Nq * W, W the row width; a BNHD view: h W, n H * W) */
+  long long out_stride_h; /* elements between heads (args_init: Nq * W, W the row width; a BNHD view: h W, n H * W) */
+  long long out_stride_n; /* elements between rows (queries) (args_init: W, W the row width; a BNHD view: h W, n H * W) */
+  int B;
+  int H;
+  int Hkv;
+  int Nq;
+  int Nk;
+  int q_offset; /* position of query row 0 (args_init: Nk - Nq) */
+  int k_offset; /* position of key row 0 (args_init: 0) */
+  float scale; /* scores are scale * <q, k> (args_init: 1/sqrt(64)) */
+} AttncArgs_kivi__staged;
+
+/* Zeroes *args, sets the sizes and every default (offsets, scale, params with defaults). */
+void attnc_kivi__staged_args_init(AttncArgs_kivi__staged* args, int B, int H, int Hkv, int Nq, int Nk);
+/* Validates args and launches on `stream`; ATTNC_OK, or a code with a message in last_error. */
+int attnc_kivi__staged_launch(const AttncArgs_kivi__staged* args, cudaStream_t stream);
+/* The calling thread's last error message ("" after a successful launch). */
+const char* attnc_kivi__staged_last_error(void);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* ATTNC_KIVI__STAGED_H */
+
+namespace attnc_kivi__staged {
+using Args = ::AttncArgs_kivi__staged;
+typedef __nv_bfloat16 T; // storage type of q, k, v, out (bf16); all arithmetic is f32
+constexpr int D = 64, DV = 64;
+constexpr float LOG2E = 1.4426950408889634f, LN2 = 0.6931471805599453f;
+__device__ __forceinline__ float to_f32(T x) { return __bfloat162float(x); }
+__device__ __forceinline__ T from_f32(float x) { return __float2bfloat16_rn(x); }
+
+// N storage elements, aligned so that one load or store moves all of them.
+template <int N>
+struct alignas(N * sizeof(T)) VecT {
+  T v[N];
+  static __device__ __forceinline__ VecT zero() {
+    VecT z;
+#pragma unroll
+    for (int i = 0; i < N; ++i) z.v[i] = from_f32(0.f);
+    return z;
+  }
+};
+
+template <int N>
+__device__ __forceinline__ void store_f32(float* dst, const VecT<N>& x) {
+  if constexpr (N % 4 == 0) {
+#pragma unroll
+    for (int i = 0; i < N; i += 4)
+      *reinterpret_cast<float4*>(dst + i) =
+          make_float4(to_f32(x.v[i]), to_f32(x.v[i + 1]), to_f32(x.v[i + 2]), to_f32(x.v[i + 3]));
+  } else if constexpr (N == 2) {
+    *reinterpret_cast<float2*>(dst) = make_float2(to_f32(x.v[0]), to_f32(x.v[1]));
+  } else {
+    dst[0] = to_f32(x.v[0]);
+  }
+}
+
+template <bool V>
+struct Flag {
+  static constexpr bool value = V;
+};
+
+// K/V rows of one (batch, kv head): rows rs elements apart (kv-rows.ts).
+struct KvRows {
+  const T* p;
+  long long rs;
+  __device__ __forceinline__ const T* row(long long j) const { return p + j * rs; }
+};
+// Rows first + step·r of a KvRows (a tile of keys, or a residue class's keys).
+struct KvFrom {
+  KvRows h;
+  long long first, step;
+};
+// Row r of a packed matrix (rows w apart), of a KvRows, or of a KvFrom.
+__device__ __forceinline__ const T* row_addr(const T* p, long long r, int w) { return p + r * w; }
+__device__ __forceinline__ const T* row_addr(const KvRows& h, long long r, int) { return h.row(r); }
+__device__ __forceinline__ const T* row_addr(const KvFrom& f, long long r, int) { return f.h.row(f.first + f.step * r); }
+// The rows of a tile: a KvFrom over a KvRows (quantized caches have their own: dequant-tile.ts).
+__device__ __forceinline__ KvFrom kv_from(const KvRows& h, long long first, long long step) { return KvFrom{h, first, step}; }
+// Q rows read and output rows written through 64-bit element strides (qo-rows.ts).
+__device__ __forceinline__ const T* q_row(const Args& a, long long b, long long h, long long n) {
+  return static_cast<const T*>(a.q) + a.q_stride_b * b + a.q_stride_h * h + a.q_stride_n * n;
+}
+__device__ __forceinline__ T* out_row(const Args& a, long long b, long long h, long long n) {
+  return static_cast<T*>(a.out) + a.out_stride_b * b + a.out_stride_h * h + a.out_stride_n * n;
+}
+// Rows n0, n0 + 1, ... of one (batch, head) of q: what the tile loaders take.
+struct QRows {
+  const T* p;
+  long long rs;
+};
+__device__ __forceinline__ QRows q_rows(const Args& a, long long b, long long h, long long n0) {
+  return QRows{q_row(a, b, h, n0), a.q_stride_n};
+}
+__device__ __forceinline__ const T* row_addr(const QRows& q, long long r, int) { return q.p + r * q.rs; }
+
+constexpr int BQ = 128, BK = 128, STAGES = 2;
+constexpr int CWARPS = 8, CTHREADS = CWARPS * 32, THREADS = CTHREADS + 128;
+constexpr int NT = BK / 8; // key n-tiles of a warp's score block
+static_assert(BQ == 16 * CWARPS && BQ % 64 == 0 && BK % 16 == 0 && BK <= 256, "wgmma-ws tiling");
+static_assert((D == 64 || D == 128) && (DV == 64 || DV == 128), "wgmma-ws head dims");
+
+// Element offset of (row, col) in a [rows][W] 16-bit tile whose 16-byte chunks are XOR-swizzled
+// by row % 8 (col a multiple of 8): the 8 rows an ldmatrix phase reads, and the chunks a
+// cp.async phase writes, fall in 8 distinct 16-byte bank groups, so neither conflicts.
+template <int W>
+__device__ __forceinline__ int swz(int row, int col) {
+  return row * W + ((((col >> 3) ^ row) & 7) | ((col >> 3) & ~7)) * 8;
+}
+
+__device__ __forceinline__ unsigned smem_addr(const void* p) {
+  return static_cast<unsigned>(__cvta_generic_to_shared(p));
+}
+
+// 16 bytes global → shared, bypassing L1; src_bytes = 0 zero-fills (rows past the end).
+__device__ __forceinline__ void cp_async16(void* dst, const void* src, bool valid) {
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(smem_addr(dst)), "l"(src),
+               "r"(valid ? 16 : 0)
+               : "memory");
+}
+__device__ __forceinline__ void cp_commit() { asm volatile("cp.async.commit_group;\n" ::: "memory"); }
+template <int N>
+__device__ __forceinline__ void cp_wait() { asm volatile("cp.async.wait_group %0;\n" ::"n"(N) : "memory"); }
+
+// Rows [0, ROWS) of a [.., W] matrix from `src` (row 0 = src) into swizzled `dst`; rows at or
+// past `valid_rows` are zero-filled (never read), so tails need no other care.
+template <int W, int ROWS, class Src>
+__device__ __forceinline__ void load_rows(T* dst, const Src& src, int valid_rows, int tid) {
+  constexpr int CH = W / 8, TOTAL = ROWS * CH, ITERS = (TOTAL + THREADS - 1) / THREADS;
+#pragma unroll
+  for (int it = 0; it < ITERS; ++it) {
+    const int idx = tid + it * THREADS, r = idx / CH, c = idx % CH;
+    if (TOTAL % THREADS == 0 || idx < TOTAL) {
+      const bool ok = r < valid_rows;
+      cp_async16(dst + swz<W>(r, c * 8), row_addr(src, ok ? r : 0, W) + c * 8, ok);
+    }
+  }
+}
+
+__device__ __forceinline__ void ldsm_x4(unsigned (&r)[4], const T* p) {
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0, %1, %2, %3}, [%4];\n"
+               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+               : "r"(smem_addr(p)));
+}
+__device__ __forceinline__ void ldsm_x4_t(unsigned (&r)[4], const T* p) {
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0, %1, %2, %3}, [%4];\n"
+               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+               : "r"(smem_addr(p)));
+}
+
+// c += a·b for one m16n8k16 tile: a row-major 16×16 (4 regs), b column-major 16×8 (2 regs).
+__device__ __forceinline__ void mma16816(float (&c)[4], const unsigned (&a)[4], unsigned b0, unsigned b1) {
+  asm("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, "
+      "{%0, %1, %2, %3};\n"
+      : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+}
+
+// Two f32 → one register of two 16-bit values, `lo` in the low half (the lower column).
+__device__ __forceinline__ unsigned pack2(float lo, float hi) {
+  __nv_bfloat162 v = __floats2bfloat162_rn(lo, hi);
+  return *reinterpret_cast<unsigned*>(&v);
+}
+
+// wgmma exists only in sm_90a SASS; `-arch=sm_90a` also emits compute_90 PTX, which gets
+// empty wgmma helpers and a kernel that traps (a GPU without sm_90a features never runs it).
+#ifndef ATTNC_SM90A
+#if defined(__CUDA_ARCH__) && !defined(__CUDA_ARCH_FEAT_SM90_ALL)
+#define ATTNC_SM90A 0
+#else
+#define ATTNC_SM90A 1
+#endif
+#endif
+
+// Element offset of (row, col) in a [ROWS][W] tile kept as W/64 panels of [ROWS][64]: a panel
+// row is one 128-byte line whose 16-byte chunks are XOR-swizzled by row % 8 — wgmma's 128B
+// swizzle, which the hardware applies from address bits, hence 1024-byte-aligned tiles.
+template <int ROWS>
+__device__ __forceinline__ int pswz(int row, int col) {
+  return (col >> 6) * (ROWS * 64) + row * 64 + ((((col >> 3) ^ row) & 7) << 3);
+}
+
+// load_rows into the panel layout; rows at or past `valid_rows` are zero-filled.
+template <int W, int ROWS, class Src>
+__device__ __forceinline__ void load_panel(T* dst, const Src& src, int valid_rows, int tid) {
+  constexpr int CH = W / 8, TOTAL = ROWS * CH, ITERS = (TOTAL + THREADS - 1) / THREADS;
+#pragma unroll
+  for (int it = 0; it < ITERS; ++it) {
+    const int idx = tid + it * THREADS, r = idx / CH, c = idx % CH;
+    if (TOTAL % THREADS == 0 || idx < TOTAL) {
+      const bool ok = r < valid_rows;
+      cp_async16(dst + pswz<ROWS>(r, c * 8), row_addr(src, ok ? r : 0, W) + c * 8, ok);
+    }
+  }
+}
+
+// Matrix descriptor of a 128B-swizzled operand at p: 8-row groups 1024 bytes apart (SBO);
+// `lbo` is the byte stride between 64-wide panels along M/N (MN-major operands only).
+__device__ __forceinline__ uint64_t desc128(const T* p, unsigned lbo) {
+  return (uint64_t)((smem_addr(p) & 0x3FFFFu) >> 4) | ((uint64_t)(lbo >> 4) << 16) | (64ull << 32) |
+         (1ull << 62);
+}
+
+__device__ __forceinline__ void wg_fence() {
+#if ATTNC_SM90A
+  asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory");
+#endif
+}
+__device__ __forceinline__ void wg_commit() {
+#if ATTNC_SM90A
+  asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory");
+#endif
+}
+__device__ __forceinline__ void wg_wait0() {
+#if ATTNC_SM90A
+  asm volatile("wgmma.wait_group.sync.aligned 0;\n" ::: "memory");
+#endif
+}
+// cp.async writes shared memory through the generic proxy; wgmma reads it through the async one.
+__device__ __forceinline__ void proxy_fence() { asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory"); }
+// Pins accumulators after a wait: without it the compiler may read them before the wgmma ends.
+template <int N>
+__device__ __forceinline__ void acc_fence(float (&d)[N][4]) {
+#pragma unroll
+  for (int j = 0; j < N; ++j)
+#pragma unroll
+    for (int e = 0; e < 4; ++e) asm volatile("" : "+f"(d[j][e])::"memory");
+}
+
+__device__ __forceinline__ void wg_qk(float (&d)[16][4], uint64_t a, uint64_t db) {
+#if ATTNC_SM90A
+  asm volatile(
+      "{\n.reg .pred p;\n"
+      "setp.ne.b32 p, %66, 0;\n"
+      "wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16 {%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, %32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, %48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63}, %64, %65, p, 1, 1, 0, 0;\n}\n"
+      :
+        "+f"(d[0][0]), "+f"(d[0][1]), "+f"(d[0][2]), "+f"(d[0][3]), "+f"(d[1][0]), "+f"(d[1][1]), "+f"(d[1][2]), "+f"(d[1][3]),
+        "+f"(d[2][0]), "+f"(d[2][1]), "+f"(d[2][2]), "+f"(d[2][3]), "+f"(d[3][0]), "+f"(d[3][1]), "+f"(d[3][2]), "+f"(d[3][3]),
+        "+f"(d[4][0]), "+f"(d[4][1]), "+f"(d[4][2]), "+f"(d[4][3]), "+f"(d[5][0]), "+f"(d[5][1]), "+f"(d[5][2]), "+f"(d[5][3]),
+        "+f"(d[6][0]), "+f"(d[6][1]), "+f"(d[6][2]), "+f"(d[6][3]), "+f"(d[7][0]), "+f"(d[7][1]), "+f"(d[7][2]), "+f"(d[7][3]),
+        "+f"(d[8][0]), "+f"(d[8][1]), "+f"(d[8][2]), "+f"(d[8][3]), "+f"(d[9][0]), "+f"(d[9][1]), "+f"(d[9][2]), "+f"(d[9][3]),
+        "+f"(d[10][0]), "+f"(d[10][1]), "+f"(d[10][2]), "+f"(d[10][3]), "+f"(d[11][0]), "+f"(d[11][1]), "+f"(d[11][2]), "+f"(d[11][3]),
+        "+f"(d[12][0]), "+f"(d[12][1]), "+f"(d[12][2]), "+f"(d[12][3]), "+f"(d[13][0]), "+f"(d[13][1]), "+f"(d[13][2]), "+f"(d[13][3]),
+        "+f"(d[14][0]), "+f"(d[14][1]), "+f"(d[14][2]), "+f"(d[14][3]), "+f"(d[15][0]), "+f"(d[15][1]), "+f"(d[15][2]), "+f"(d[15][3])
+      : "l"(a), "l"(db), "r"(1)
+      : "memory");
+#endif
+}
+
+template <int P>
+__device__ __forceinline__ void wg_pv(float (&d)[8][4], const unsigned (&a)[4], uint64_t db) {
+#if ATTNC_SM90A
+  asm volatile(
+      "{\n.reg .pred p;\n"
+      "setp.ne.b32 p, %37, 0;\n"
+      "wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16 {%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31}, {%32, %33, %34, %35}, %36, p, 1, 1, 1;\n}\n"
+      :
+        "+f"(d[P * 8 + 0][0]), "+f"(d[P * 8 + 0][1]), "+f"(d[P * 8 + 0][2]), "+f"(d[P * 8 + 0][3]), "+f"(d[P * 8 + 1][0]), "+f"(d[P * 8 + 1][1]), "+f"(d[P * 8 + 1][2]), "+f"(d[P * 8 + 1][3]),
+        "+f"(d[P * 8 + 2][0]), "+f"(d[P * 8 + 2][1]), "+f"(d[P * 8 + 2][2]), "+f"(d[P * 8 + 2][3]), "+f"(d[P * 8 + 3][0]), "+f"(d[P * 8 + 3][1]), "+f"(d[P * 8 + 3][2]), "+f"(d[P * 8 + 3][3]),
+        "+f"(d[P * 8 + 4][0]), "+f"(d[P * 8 + 4][1]), "+f"(d[P * 8 + 4][2]), "+f"(d[P * 8 + 4][3]), "+f"(d[P * 8 + 5][0]), "+f"(d[P * 8 + 5][1]), "+f"(d[P * 8 + 5][2]), "+f"(d[P * 8 + 5][3]),
+        "+f"(d[P * 8 + 6][0]), "+f"(d[P * 8 + 6][1]), "+f"(d[P * 8 + 6][2]), "+f"(d[P * 8 + 6][3]), "+f"(d[P * 8 + 7][0]), "+f"(d[P * 8 + 7][1]), "+f"(d[P * 8 + 7][2]), "+f"(d[P * 8 + 7][3])
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(db), "r"(1)
+      : "memory");
+#endif
+}
+
+// A CUtensorMap (cuda.h), by layout: 128 opaque bytes, 128-byte aligned.
+struct alignas(128) TmaMap {
+  unsigned long long w[16];
+};
+
+// Rows [c1, c1 + box rows) of a 64-column panel at column c0 of slice c2 → dst, 128B-swizzled
+// (the hardware's pattern is pswz's); rows past the tensor's end arrive as zeros. Completes on
+// `bar` as transaction bytes (the whole box, zero-filled rows included).
+__device__ __forceinline__ void tma_load(T* dst, const TmaMap& map, int c0, int c1, int c2, uint64_t* bar) {
+  asm volatile(
+      "cp.async.bulk.tensor.3d.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1, {%2, %3, %4}], [%5];\n"
+      ::"r"(smem_addr(dst)), "l"(reinterpret_cast<uint64_t>(&map)), "r"(c0), "r"(c1), "r"(c2), "r"(smem_addr(bar))
+      : "memory");
+}
+
+// A [ROWS][W] tile as W/64 panels of [ROWS][64] (the layout desc128 addresses).
+template <int W, int ROWS>
+__device__ __forceinline__ void tma_panels(T* dst, const TmaMap& map, int row, int slice, uint64_t* bar) {
+#pragma unroll
+  for (int p = 0; p < W / 64; ++p) tma_load(dst + p * (ROWS * 64), map, p * 64, row, slice, bar);
+}
+
+// Rows [c1, c1 + box rows) of a 64-column panel at column c0 of kv head c2 of batch c3 → dst
+// (the K/V maps are 4-D: kv-load-tma.ts); completes on `bar` like tma_load.
+__device__ __forceinline__ void tma_load4(T* dst, const TmaMap& map, int c0, int c1, int c2, int c3, uint64_t* bar) {
+  asm volatile(
+      "cp.async.bulk.tensor.4d.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1, {%2, %3, %4, %5}], [%6];\n"
+      ::"r"(smem_addr(dst)), "l"(reinterpret_cast<uint64_t>(&map)), "r"(c0), "r"(c1), "r"(c2), "r"(c3), "r"(smem_addr(bar))
+      : "memory");
+}
+
+// A [ROWS][W] K/V tile (rows row.., kv head hkv, batch b) as W/64 panels of [ROWS][64].
+template <int W, int ROWS>
+__device__ __forceinline__ void tma_kv_panels(T* dst, const TmaMap& map, int row, int hkv, int b, uint64_t* bar) {
+#pragma unroll
+  for (int p = 0; p < W / 64; ++p) tma_load4(dst + p * (ROWS * 64), map, p * 64, row, hkv, b, bar);
+}
+
+__device__ __forceinline__ void mbar_init(uint64_t* bar, unsigned count) {
+  asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;\n" ::"r"(smem_addr(bar)), "r"(count) : "memory");
+}
+// The producer arrives once per stage and announces the bytes its copies will complete.
+__device__ __forceinline__ void mbar_expect_tx(uint64_t* bar, unsigned bytes) {
+  asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;\n" ::"r"(smem_addr(bar)), "r"(bytes)
+               : "memory");
+}
+__device__ __forceinline__ void mbar_arrive(uint64_t* bar) {
+  asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];\n" ::"r"(smem_addr(bar)) : "memory");
+}
+// Waits until the barrier's phase of this parity has completed. The spin stays inside one asm
+// block: a C++ loop around try_wait (e.g. with a timeout) kept ptxas from giving the consumers
+// the registers setmaxnreg grants them (measured: 412 bytes of spills at 168 registers).
+__device__ __forceinline__ void mbar_wait(uint64_t* bar, unsigned parity) {
+  asm volatile(
+      "{\n.reg .pred p;\nWAIT_%=:\nmbarrier.try_wait.parity.shared::cta.b64 p, [%0], %1;\n@!p bra WAIT_%=;\n}\n"
+      ::"r"(smem_addr(bar)), "r"(parity)
+      : "memory");
+}
+// Waits until at most N committed wgmma groups of this warpgroup are still running.
+template <int N>
+__device__ __forceinline__ void wg_wait() {
+#if ATTNC_SM90A
+  asm volatile("wgmma.wait_group.sync.aligned %0;\n" ::"n"(N) : "memory");
+#endif
+}
+// Barrier 1 among the consumer threads alone (0 is __syncthreads, which the producer has left).
+__device__ __forceinline__ void consumer_sync() { asm volatile("bar.sync 1, %0;\n" ::"n"(CTHREADS) : "memory"); }
+
+// Register reallocation between warpgroups (sm_90a; every warp of a warpgroup runs the same one).
+template <int N>
+__device__ __forceinline__ void regs_dec() {
+#if ATTNC_SM90A
+  asm volatile("setmaxnreg.dec.sync.aligned.u32 %0;\n" ::"n"(N));
+#endif
+}
+template <int N>
+__device__ __forceinline__ void regs_inc() {
+#if ATTNC_SM90A
+  asm volatile("setmaxnreg.inc.sync.aligned.u32 %0;\n" ::"n"(N));
+#endif
+}
+
+// cuTensorMapEncodeTiled by its C ABI (cuda.h enums are ints); CUresult 0 is success.
+typedef int (*EncodeTiledFn)(TmaMap*, int, unsigned, void*, const unsigned long long*, const unsigned long long*,
+                             const unsigned*, const unsigned*, int, int, int, int);
+
+[[maybe_unused]] static int encode_kv_panels(EncodeTiledFn fn, TmaMap* map, const void* base, int width, int rows, int heads,
+                            int batches, long long sn, long long sh, long long sb, int box_rows) {
+  const unsigned long long dims[4] = {(unsigned long long)width, (unsigned long long)rows, (unsigned long long)heads,
+                                      (unsigned long long)batches};
+  const unsigned long long strides[3] = {(unsigned long long)sn * sizeof(T), (unsigned long long)sh * sizeof(T),
+                                         (unsigned long long)sb * sizeof(T)};
+  const unsigned box[4] = {64u, (unsigned)box_rows, 1u, 1u};
+  const unsigned elem_strides[4] = {1u, 1u, 1u, 1u};
+  return fn(map, 9, 4, const_cast<void*>(base), dims, strides, box, elem_strides, 0,
+            3 /* 128B swizzle */, 3 /* L2 256B promotion */, 0 /* zero fill */);
+}
+
+// maps[0..2] = Q, K, V. With Nk = 0 no K/V tile is ever loaded, so their maps stay zero.
+static const char* make_tma_maps(const Args& a, TmaMap* maps) {
+  static EncodeTiledFn encode = nullptr;
+  if (encode == nullptr) {
+    void* fn = nullptr;
+    cudaDriverEntryPointQueryResult found;
+    const cudaError_t e = cudaGetDriverEntryPointByVersion("cuTensorMapEncodeTiled", &fn, 12000, cudaEnableDefault, &found);
+    if (e != cudaSuccess || found != cudaDriverEntryPointSuccess || fn == nullptr)
+      return "the driver has no cuTensorMapEncodeTiled (TMA needs CUDA 12 and sm_90)";
+    encode = reinterpret_cast<EncodeTiledFn>(fn);
+  }
+  memset(maps, 0, 3 * sizeof(TmaMap));
+  if (encode_kv_panels(encode, &maps[0], a.q, D, a.Nq, a.H, a.B, a.q_stride_n, a.q_stride_h, a.q_stride_b, BQ) != 0) return "cannot describe q to the TMA unit (its strides must be multiples of 16 bytes)";
+  if (a.Nk == 0) return nullptr;
+  if (encode_kv_panels(encode, &maps[1], a.k, D, a.Nk, a.Hkv, a.B, a.k_stride_n, a.k_stride_h, a.k_stride_b, BK) != 0) return "cannot describe k to the TMA unit (its strides must be multiples of 16 bytes)";
+  if (encode_kv_panels(encode, &maps[2], a.v, DV, a.Nk, a.Hkv, a.B, a.v_stride_n, a.v_stride_h, a.v_stride_b, BK) != 0) return "cannot describe v to the TMA unit (its strides must be multiples of 16 bytes)";
+  return nullptr;
+}
+
+extern "C" __global__ void __launch_bounds__(THREADS, 1) attnc_kivi__staged_attention(const Args a, const float qscale,
+    const __grid_constant__ TmaMap tmq, const __grid_constant__ TmaMap tmk, const __grid_constant__ TmaMap tmv) {
+#if !ATTNC_SM90A
+  __trap(); // the compute_90 PTX image: no wgmma there
+#endif
+  extern __shared__ __align__(1024) unsigned char smem_raw[];
+  // TMA writes and wgmma reads 128B-swizzled tiles: each starts on a 1024-byte boundary.
+  T* Qs = reinterpret_cast<T*>(smem_raw + ((1024u - (smem_addr(smem_raw) & 1023u)) & 1023u));
+  T* Ks = Qs + BQ * D;              // [STAGES][BK][D], 64-wide panels
+  T* Vs = Ks + STAGES * BK * D;     // [STAGES][BK][DV], 64-wide panels
+  uint64_t* full_bar = reinterpret_cast<uint64_t*>(Vs + STAGES * BK * DV); // tile landed
+  uint64_t* empty_bar = full_bar + STAGES; // every consumer warp is done with the buffer
+  uint64_t* qbar = empty_bar + STAGES;
+  const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32, g = lane / 4, t4 = lane % 4;
+  const int h = blockIdx.y, b = blockIdx.z, hkv = h / (a.H / a.Hkv);
+  // Last q-tile first: under causal-like masks it has the most tiles, so the long blocks start
+  // early and the short ones fill the tail of the grid.
+  const int q0 = (gridDim.x - 1 - blockIdx.x) * BQ;
+  const int nkt = (a.Nk + BK - 1) / BK;
+  (void)Qs; (void)Ks; (void)Vs; (void)lane; (void)g; (void)t4; (void)hkv; (void)nkt; (void)tmq; (void)tmk; (void)tmv;
+  const int q_lo = a.q_offset + q0;
+  const int q_hi = a.q_offset + min(q0 + BQ, a.Nq) - 1;
+  if (tid == 0) {
+#pragma unroll
+    for (int i = 0; i < STAGES; ++i) {
+      mbar_init(&full_bar[i], 1);
+      mbar_init(&empty_bar[i], CWARPS);
+    }
+    mbar_init(qbar, 1);
+    // Visible to the other threads (the barrier below) and to the TMA unit (async proxy).
+    asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
+    proxy_fence();
+  }
+  __syncthreads(); // the last CTA-wide barrier: the roles part here
+  auto classify = [&](const int kt, bool& full) -> bool {
+    const int k_lo = a.k_offset + kt * BK;
+    const int k_hi = a.k_offset + min((kt + 1) * BK, a.Nk) - 1;
+    const bool c0 = q_hi >= k_lo;
+    const bool c1 = q_lo < k_hi;
+    const bool can_true = c0;
+    const bool can_false = c1;
+    full = !can_false;
+    return can_true;
+  };
+  int first = nkt, last = -1;
+  for (int base = 0; base < nkt; base += 32) {
+    bool f = false;
+    const unsigned bits = __ballot_sync(0xffffffffu, base + lane < nkt && classify(base + lane, f));
+    if (bits) { first = base + __ffs(bits) - 1; break; }
+  }
+  for (int base = nkt - 1; base >= first; base -= 32) {
+    bool f = false;
+    const unsigned bits = __ballot_sync(0xffffffffu, base - lane >= first && classify(base - lane, f));
+    if (bits) { last = base - (__ffs(bits) - 1); break; }
+  }
+  auto next_tile = [&](int kt, bool& full) {
+    full = false;
+    for (kt = max(kt, first); kt <= last; ++kt)
+      if (classify(kt, full)) return kt; // empty tile: skipped, nothing loaded
+    return nkt;
+  };
+  if (warp >= CWARPS) {
+    regs_dec<40>();
+    if (warp == CWARPS) {
+      int st = 0;
+      bool wrapped = false; // past the first lap: a buffer is free once its `empty` phase completes
+      unsigned ph = 0;
+      if (lane == 0) {
+        mbar_expect_tx(qbar, BQ * D * (int)sizeof(T));
+        tma_kv_panels<D, BQ>(Qs, tmq, q0, h, b, qbar);
+      }
+      bool kt_full;
+      for (int kt = next_tile(0, kt_full); kt < nkt; kt = next_tile(kt + 1, kt_full)) {
+        if (wrapped) mbar_wait(&empty_bar[st], ph ^ 1u);
+        if (lane == 0) {
+          mbar_expect_tx(&full_bar[st], BK * (D + DV) * (int)sizeof(T));
+          tma_kv_panels<D, BK>(Ks + st * (BK * D), tmk, kt * BK, hkv, b, &full_bar[st]);
+          tma_kv_panels<DV, BK>(Vs + st * (BK * DV), tmv, kt * BK, hkv, b, &full_bar[st]);
+        }
+        __syncwarp();
+        if (++st == STAGES) {
+          st = 0;
+          ph ^= 1u;
+          wrapped = true;
+        }
+      }
+      (void)kt_full;
+    }
+  } else {
+    regs_inc<232>();
+    // This lane's rows: g and g + 8 of the warp's 16. Accumulators o[n] cover dv 8n..8n+7.
+    const int row_r[2] = {q0 + warp * 16 + g, q0 + warp * 16 + g + 8};
+    const int qpos_r[2] = {row_r[0] + a.q_offset, row_r[1] + a.q_offset};
+    (void)qpos_r;
+    float o[DV / 8][4], m[2] = {-INFINITY, -INFINITY}, l[2] = {0.f, 0.f};
+#pragma unroll
+    for (int n = 0; n < DV / 8; ++n) o[n][0] = o[n][1] = o[n][2] = o[n][3] = 0.f;
+    // This warpgroup's 64 rows of Q: rows 64·wg.. of each panel.
+    const T* Qw = Qs + (warp / 4) * 64 * 64;
+    // Only MASKED tiles (partial, or past Nk) test per element.
+    auto tile = [&](auto masked, const int kt, const int st) {
+      constexpr bool MASKED = decltype(masked)::value;
+      const T* Kb = Ks + st * (BK * D);
+      const T* Vb = Vs + st * (BK * DV);
+      const int kbase = kt * BK;
+      (void)kbase;
+      float s[NT][4];
+#pragma unroll
+      for (int j = 0; j < NT; ++j) s[j][0] = s[j][1] = s[j][2] = s[j][3] = 0.f;
+      // S = Q·Kᵀ, both K-major: a k16 step is 32 bytes along a panel row, every 4th a new panel.
+      wg_fence();
+#pragma unroll
+      for (int ks = 0; ks < D / 16; ++ks)
+        wg_qk(s, desc128(Qw + (ks >> 2) * (BQ * 64) + (ks & 3) * 16, 16),
+              desc128(Kb + (ks >> 2) * (BK * 64) + (ks & 3) * 16, 16));
+      wg_commit();
+      wg_wait0();
+      acc_fence(s);
+#pragma unroll
+      for (int j = 0; j < NT; ++j) {
+#pragma unroll
+        for (int e = 0; e < 4; ++e) {
+          const int r = e >> 1, kk = j * 8 + t4 * 2 + (e & 1);
+          const int qpos = qpos_r[r];
+          (void)r; (void)kk; (void)qpos;
+          const int kpos = a.k_offset + kbase + kk;
+          const float x = s[j][e] * qscale;
+          const bool e0 = qpos >= kpos;
+          float y = x;
+          if constexpr (MASKED) { if (kbase + kk >= a.Nk) y = -INFINITY; }
+          /* predicate */
+          if constexpr (MASKED) { if (!(e0)) y = -INFINITY; }
+          (void)kpos;
+          s[j][e] = y;
+        }
+      }
+      // Online softmax (base 2) per row; a row is spread over the 4 lanes of a quad. A row with
+      // nothing allowed yet keeps m = -inf, and `base` keeps exp2 away from inf - inf.
+#pragma unroll
+      for (int r = 0; r < 2; ++r) {
+        float mx = m[r];
+#pragma unroll
+        for (int j = 0; j < NT; ++j) mx = fmaxf(mx, fmaxf(s[j][2 * r], s[j][2 * r + 1]));
+        mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
+        mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
+        const float base = mx == -INFINITY ? 0.f : mx;
+        const float alpha = exp2f(m[r] - base);
+        float sum = 0.f;
+#pragma unroll
+        for (int j = 0; j < NT; ++j) {
+          s[j][2 * r] = exp2f(s[j][2 * r] - base);
+          s[j][2 * r + 1] = exp2f(s[j][2 * r + 1] - base);
+          sum += s[j][2 * r] + s[j][2 * r + 1];
+        }
+        m[r] = mx;
+        l[r] = l[r] * alpha + sum; // this lane's share; the quad is summed once, at the end
+#pragma unroll
+        for (int n = 0; n < DV / 8; ++n) {
+          o[n][2 * r] *= alpha;
+          o[n][2 * r + 1] *= alpha;
+        }
+      }
+      // O += P·V: n-tiles 2kv, 2kv+1 of S are the A fragment of k-step kv; V is MN-major.
+      acc_fence(o);
+      wg_fence();
+#pragma unroll
+      for (int kv = 0; kv < BK / 16; ++kv) {
+        const unsigned pa[4] = {pack2(s[2 * kv][0], s[2 * kv][1]), pack2(s[2 * kv][2], s[2 * kv][3]),
+                                pack2(s[2 * kv + 1][0], s[2 * kv + 1][1]), pack2(s[2 * kv + 1][2], s[2 * kv + 1][3])};
+        wg_pv<0>(o, pa, desc128(Vb + kv * 16 * 64, 1024));
+        if constexpr (DV == 128) wg_pv<1>(o, pa, desc128(Vb + BK * 64 + kv * 16 * 64, 1024));
+      }
+      wg_commit();
+      wg_wait0();
+      acc_fence(o);
+    };
+    mbar_wait(qbar, 0);
+    int st = 0;
+    unsigned ph = 0;
+    bool kt_full, nk_full;
+    int kt = next_tile(0, kt_full);
+    while (kt < nkt) {
+      // Classify the next tile while this one is (or is still being) copied in.
+      const int nk = next_tile(kt + 1, nk_full);
+      mbar_wait(&full_bar[st], ph);
+      const bool tail = (kt + 1) * BK > a.Nk;
+      if (tail || !kt_full) tile(Flag<true>{}, kt, st);
+      else tile(Flag<false>{}, kt, st); // full tile: no predicate
+      // This warp's wgmmas have read the buffer (wait_group 0): hand it back to the producer.
+      __syncwarp();
+      if (lane == 0) mbar_arrive(&empty_bar[st]);
+      if (++st == STAGES) {
+        st = 0;
+        ph ^= 1u;
+      }
+      kt = nk;
+      kt_full = nk_full;
+    }
+#pragma unroll
+    for (int r = 0; r < 2; ++r) {
+      float sum = l[r];
+      sum += __shfl_xor_sync(0xffffffffu, sum, 1);
+      sum += __shfl_xor_sync(0xffffffffu, sum, 2);
+      const int i = row_r[r];
+      if (i >= a.Nq) continue;
+      const size_t row = (size_t)(b * a.H + h) * a.Nq + i; // lse stays packed
+      const float inv = sum == 0.f ? 0.f : 1.f / sum;
+      T* orow = out_row(a, b, h, i);
+#pragma unroll
+      for (int n = 0; n < DV / 8; ++n)
+        *reinterpret_cast<unsigned*>(orow + n * 8 + t4 * 2) = pack2(o[n][2 * r] * inv, o[n][2 * r + 1] * inv);
+      if (a.lse != nullptr && t4 == 0) a.lse[row] = sum == 0.f ? -INFINITY : (m[r] + log2f(sum)) * LN2;
+    }
+  }
+}
+} // namespace attnc_kivi__staged
+
+// ---- host code: argument checks and launches ----
+namespace attnc_kivi__staged {
+static thread_local char last_error[512] = "";
+static int fail(int code, const char* fmt, ...) {
+  int n = snprintf(last_error, sizeof last_error, "attnc_kivi__staged: ");
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(last_error + n, sizeof last_error - n, fmt, ap);
+  va_end(ap);
+  return code;
+}
+static bool ptr_ok(const void* p, size_t align) { return p != NULL && (uintptr_t)p % align == 0; }
+[[maybe_unused]] static bool kv_strides_ok(const Args& a, long long elems) { return a.k_stride_b % elems == 0 && a.k_stride_h % elems == 0 && a.k_stride_n % elems == 0 && a.v_stride_b % elems == 0 && a.v_stride_h % elems == 0 && a.v_stride_n % elems == 0 && a.q_stride_b % elems == 0 && a.q_stride_h % elems == 0 && a.q_stride_n % elems == 0 && a.out_stride_b % elems == 0 && a.out_stride_h % elems == 0 && a.out_stride_n % elems == 0; }
+[[maybe_unused]] static bool rows_disjoint(long long sb, int nb, long long sh, int nh, long long sn, int nn, long long w) {
+  long long s[3] = {sb, sh, sn}, n[3] = {nb, nh, nn};
+  for (int i = 0; i < 3; ++i)
+    for (int j = i + 1; j < 3; ++j)
+      if (s[j] < s[i]) { long long t = s[i]; s[i] = s[j]; s[j] = t; t = n[i]; n[i] = n[j]; n[j] = t; }
+  long long extent = w;
+  for (int i = 0; i < 3; ++i) {
+    if (n[i] <= 1) continue;
+    if (s[i] < extent) return false;
+    extent += s[i] * (n[i] - 1);
+  }
+  return true;
+}
+} // namespace attnc_kivi__staged
+
+namespace attnc_kivi__staged {
+namespace dec {
+// ---- decode mode (split-KV + lse merge): codegen/cuda/decode.ts ----
+// Tuning knobs (decode-knobs.ts): rebuild with -DATTNC_DEC_<KNOB>=n to override.
+#ifndef ATTNC_DEC_GROUPS
+#define ATTNC_DEC_GROUPS 16
+#endif
+#ifndef ATTNC_DEC_KPG
+#define ATTNC_DEC_KPG 2
+#endif
+#ifndef ATTNC_DEC_STAGES
+#define ATTNC_DEC_STAGES 4
+#endif
+#ifndef ATTNC_DEC_MIN_BLOCKS
+#define ATTNC_DEC_MIN_BLOCKS 1
+#endif
+#ifndef ATTNC_DEC_SPLITS
+#define ATTNC_DEC_SPLITS 0
+#endif
+#ifndef ATTNC_DEC_VSIDES
+#define ATTNC_DEC_VSIDES 1
+#endif
+static_assert(ATTNC_DEC_GROUPS >= 4 && ATTNC_DEC_GROUPS <= 128 && ATTNC_DEC_GROUPS % 4 == 0, "ATTNC_DEC_GROUPS: 4..128, whole warps");
+static_assert(ATTNC_DEC_KPG >= 1 && ATTNC_DEC_STAGES >= 2 && ATTNC_DEC_MIN_BLOCKS >= 1 && ATTNC_DEC_SPLITS >= 0, "decode knobs");
+constexpr int MT = 4, GROUPS = ATTNC_DEC_GROUPS, KPG = ATTNC_DEC_KPG, TILE = GROUPS * KPG, THREADS = 8 * GROUPS;
+constexpr int VW = 8, CD = D / (8 * VW), CV = DV / (8 * VW);
+constexpr int STAGES = ATTNC_DEC_STAGES;
+constexpr int K_ROW = 128, V_ROW = 128; // stream bytes per key
+constexpr size_t SPLIT_SMEM = (size_t)STAGES * TILE * (K_ROW + V_ROW); // dynamic, per block
+// The combine's static arrays (decode.ts); a block may have 227 KiB at most (sm_90), fewer on
+// smaller parts (the launcher checks the device and asks for the dynamic share).
+constexpr size_t SPLIT_STATIC_SMEM = sizeof(float) * ((size_t)GROUPS * MT + 2 * MT + (size_t)MT * DV);
+static_assert(SPLIT_SMEM + SPLIT_STATIC_SMEM <= 227 * 1024, "decode stream: ATTNC_DEC_STAGES x ATTNC_DEC_GROUPS x ATTNC_DEC_KPG keys need more than 227 KiB of shared memory per block: fewer stages or keys per tile");
+// N (16, 8 or 4) bytes global -> shared, or N zero bytes when !ok (src is then not read).
+template <int N>
+__device__ __forceinline__ void dec_cp(void* dst, const void* src, bool ok) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+  const unsigned d = (unsigned)__cvta_generic_to_shared(dst);
+  if constexpr (N == 16)
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(d), "l"(src), "r"(ok ? 16 : 0) : "memory");
+  else
+    asm volatile("cp.async.ca.shared.global [%0], [%1], %2, %3;\n" ::"r"(d), "l"(src), "n"(N), "r"(ok ? N : 0) : "memory");
+#else
+  if (ok) memcpy(dst, src, N);
+  else memset(dst, 0, N);
+#endif
+}
+__device__ __forceinline__ void dec_commit() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+  asm volatile("cp.async.commit_group;\n" ::: "memory");
+#endif
+}
+template <int N>
+__device__ __forceinline__ void dec_wait() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+  asm volatile("cp.async.wait_group %0;\n" ::"n"(N) : "memory");
+#endif
+}
+// Keys t0..t1-1 of a kv head into kd [TILE][K_ROW], vd [TILE][V_ROW] (bytes).
+__device__ __forceinline__ void fetch_k(const KvRows& kg, unsigned char* dst, int t0, int t1) {
+  constexpr int U = 16, C = K_ROW / U;
+#pragma unroll
+  for (int n = 0; n < (TILE * C + THREADS - 1) / THREADS; ++n) {
+    const int i = threadIdx.x + n * THREADS, j = i / C, c = i % C, kj = t0 + j;
+    const bool ok = kj < t1;
+    if (i < TILE * C) dec_cp<U>(dst + j * K_ROW + c * U, kg.row((ok ? kj : t0)) + c * (U / sizeof(T)), ok);
+  }
+}
+__device__ __forceinline__ void fetch_v(const KvRows& vg, unsigned char* dst, int t0, int t1) {
+  constexpr int U = 16, C = V_ROW / U;
+#pragma unroll
+  for (int n = 0; n < (TILE * C + THREADS - 1) / THREADS; ++n) {
+    const int i = threadIdx.x + n * THREADS, j = i / C, c = i % C, kj = t0 + j;
+    const bool ok = kj < t1;
+    if (i < TILE * C) dec_cp<U>(dst + j * V_ROW + c * U, vg.row((ok ? kj : t0)) + c * (U / sizeof(T)), ok);
+  }
+}
+// Tile class of rows q_lo..q_hi x keys k_lo..k_hi (positions): 0 empty, 1 full, 2 partial.
+__device__ __forceinline__ int tile_class(const Args& a, int b, int h, int q_lo, int q_hi, int k_lo, int k_hi) {
+  const bool ct0 = q_hi >= k_lo;
+  if (!(ct0)) return 0;
+  const bool cf0 = q_lo < k_hi;
+  return (cf0) ? 2 : 1;
+}
+__device__ __forceinline__ bool elem_mask(const Args& a, int b, int h, int qpos, int kpos) {
+  const bool m0 = qpos >= kpos;
+  return m0;
+}
+
+// Partial (acc[DV], m, l) of packed row r of a block (its lane groups combined).
+__device__ __forceinline__ size_t part_slot(const Args& a, int b, int hk, int rt, int row_tiles, int split, int n_splits, int r) {
+  return ((((size_t)b * a.Hkv + hk) * row_tiles + rt) * n_splits + split) * MT * (DV + 2) + (size_t)r * (DV + 2);
+}
+
+__global__ void __launch_bounds__(THREADS, ATTNC_DEC_MIN_BLOCKS) split_kernel(const Args a, float* __restrict__ part, int split_keys, int n_splits, int row_tiles) {
+  const int group = a.H / a.Hkv, packed = group * a.Nq;
+  const int split = blockIdx.x / row_tiles, rt = blockIdx.x % row_tiles;
+  const int hk = blockIdx.y, b = blockIdx.z;
+  const int lane = threadIdx.x & 7, g = threadIdx.x >> 3;
+  [[maybe_unused]] int hr[MT], qp[MT];
+  bool rok[MT];
+  VecT<VW> qx[MT][CD]; // kept in storage type: half the registers of f32 at 16 bits
+#pragma unroll
+  for (int r = 0; r < MT; ++r) {
+    const int p = rt * MT + r;
+    rok[r] = p < packed;
+    const int pp = rok[r] ? p : 0;
+    const int row = pp % a.Nq;
+    hr[r] = hk * group + pp / a.Nq;
+    qp[r] = row + a.q_offset;
+    const T* qrow = q_row(a, b, hr[r], row);
+#pragma unroll
+    for (int c = 0; c < CD; ++c) {
+      qx[r][c] = *reinterpret_cast<const VecT<VW>*>(qrow + (lane + 8 * c) * VW);
+    }
+  }
+  float m[MT], l[MT], acc[MT][CV][VW];
+#pragma unroll
+  for (int r = 0; r < MT; ++r) {
+    m[r] = -INFINITY;
+    l[r] = 0.f;
+#pragma unroll
+    for (int c = 0; c < CV; ++c)
+#pragma unroll
+      for (int e = 0; e < VW; ++e) acc[r][c][e] = 0.f;
+  }
+  const int k_begin = split * split_keys, k_end = min(a.Nk, k_begin + split_keys);
+  const KvRows kg = KvRows{static_cast<const T*>(a.k) + (long long)b * a.k_stride_b + (long long)hk * a.k_stride_h, a.k_stride_n};
+  const KvRows vg = KvRows{static_cast<const T*>(a.v) + (long long)b * a.v_stride_b + (long long)hk * a.v_stride_h, a.v_stride_n};
+  // K/V tiles stream through STAGES shared-memory buffers, STAGES - 1 ahead (decode-pipe.ts).
+  extern __shared__ float4 dec_smem[];
+  unsigned char* ks = reinterpret_cast<unsigned char*>(dec_smem);
+  unsigned char* vs = ks + STAGES * TILE * K_ROW;
+  const int n_tiles = k_end > k_begin ? (k_end - k_begin + TILE - 1) / TILE : 0;
+  auto fetch = [&](int it) {
+    if (it < n_tiles) {
+      const int t0 = k_begin + it * TILE, t1 = min(t0 + TILE, k_end);
+      int cls[MT];
+      bool any = false;
+#pragma unroll
+      for (int r = 0; r < MT; ++r) {
+        cls[r] = rok[r] ? tile_class(a, b, hr[r], qp[r], qp[r], t0 + a.k_offset, t1 - 1 + a.k_offset) : 0;
+        any |= cls[r] != 0;
+      }
+      if (any) {
+        fetch_k(kg, ks + (it % STAGES) * TILE * K_ROW, t0, t1);
+        fetch_v(vg, vs + (it % STAGES) * TILE * V_ROW, t0, t1);
+      }
+    }
+    dec_commit(); // one group per tile, fetched or not
+  };
+  for (int s = 0; s < STAGES - 1; ++s) fetch(s);
+  for (int it = 0; it < n_tiles; ++it) {
+    dec_wait<STAGES - 2>(); // this thread's copies of tile it have landed
+    __syncthreads(); // everyone's have, and tile it - 1's buffer is free for tile it + STAGES - 1
+    fetch(it + STAGES - 1);
+    const int t0 = k_begin + it * TILE, t1 = min(t0 + TILE, k_end);
+    const unsigned char* kt = ks + (it % STAGES) * TILE * K_ROW;
+    const unsigned char* vt = vs + (it % STAGES) * TILE * V_ROW;
+    int cls[MT];
+    bool any = false;
+#pragma unroll
+    for (int r = 0; r < MT; ++r) {
+      cls[r] = rok[r] ? tile_class(a, b, hr[r], qp[r], qp[r], t0 + a.k_offset, t1 - 1 + a.k_offset) : 0;
+      any |= cls[r] != 0;
+    }
+    if (!any) continue; // the same for every thread of the block
+    float sc[KPG][MT];
+    // V rows are requested with the K rows (one memory round trip per tile, not two).
+    VecT<VW> vx[KPG][CV];
+#pragma unroll
+    for (int i = 0; i < KPG; ++i) {
+      const int kj = t0 + g + GROUPS * i;
+#pragma unroll
+      for (int c = 0; c < CV; ++c)
+        vx[i][c] = *reinterpret_cast<const VecT<VW>*>(reinterpret_cast<const T*>(vt + (kj - t0) * V_ROW) + (lane + 8 * c) * VW);
+    }
+#pragma unroll
+    for (int i = 0; i < KPG; ++i) {
+      const int kj = t0 + g + GROUPS * i;
+      const bool valid = kj < t1;
+      VecT<VW> kx[CD];
+#pragma unroll
+      for (int c = 0; c < CD; ++c)
+        kx[c] = *reinterpret_cast<const VecT<VW>*>(reinterpret_cast<const T*>(kt + (kj - t0) * K_ROW) + (lane + 8 * c) * VW);
+      [[maybe_unused]] const int kpos = kj + a.k_offset;
+#pragma unroll
+      for (int r = 0; r < MT; ++r) {
+        float dot = 0.f;
+#pragma unroll
+        for (int c = 0; c < CD; ++c)
+#pragma unroll
+          for (int e = 0; e < VW; ++e) dot = fmaf(to_f32(qx[r][c].v[e]), to_f32(kx[c].v[e]), dot);
+        dot += __shfl_xor_sync(0xffffffffu, dot, 1);
+        dot += __shfl_xor_sync(0xffffffffu, dot, 2);
+        dot += __shfl_xor_sync(0xffffffffu, dot, 4);
+        const float x = a.scale * dot;
+        const bool ok = valid && cls[r] != 0 && (cls[r] == 1 || elem_mask(a, b, hr[r], qp[r], kpos));
+        sc[i][r] = ok ? x * LOG2E : -INFINITY;
+      }
+    }
+#pragma unroll
+    for (int r = 0; r < MT; ++r) {
+      float mt = sc[0][r];
+#pragma unroll
+      for (int i = 1; i < KPG; ++i) mt = fmaxf(mt, sc[i][r]);
+      if (mt > -INFINITY) {
+        const float mn = fmaxf(m[r], mt), corr = exp2f(m[r] - mn);
+        l[r] *= corr;
+#pragma unroll
+        for (int c = 0; c < CV; ++c)
+#pragma unroll
+          for (int e = 0; e < VW; ++e) acc[r][c][e] *= corr;
+        m[r] = mn;
+      }
+    }
+#pragma unroll
+    for (int i = 0; i < KPG; ++i) {
+#pragma unroll
+      for (int r = 0; r < MT; ++r) {
+        // -inf (masked) weighs 0; a NaN or +inf score gives p = NaN (NaN - m, inf - inf), which
+        // makes l NaN: the row comes out NaN (docs/LANGUAGE.md "Non-finite values").
+        const float p = sc[i][r] == -INFINITY ? 0.f : exp2f(sc[i][r] - m[r]);
+        l[r] += p;
+#pragma unroll
+        for (int c = 0; c < CV; ++c)
+#pragma unroll
+          for (int e = 0; e < VW; ++e) acc[r][c][e] = fmaf(p, to_f32(vx[i][c].v[e]), acc[r][c][e]);
+      }
+    }
+  }
+  // Combine the 16 groups in shared memory: one partial per row and block.
+  __shared__ float sm_m[GROUPS][MT], sm_max[MT], sm_l[MT], sm_acc[MT][DV];
+  for (int i = threadIdx.x; i < MT * DV; i += THREADS) sm_acc[i / DV][i % DV] = 0.f;
+  if (threadIdx.x < MT) sm_l[threadIdx.x] = 0.f;
+  if (lane == 0)
+#pragma unroll
+    for (int r = 0; r < MT; ++r) sm_m[g][r] = l[r] != 0.f ? m[r] : -INFINITY; // l NaN: poisoned, kept
+  __syncthreads();
+#pragma unroll
+  for (int r = 0; r < MT; ++r) {
+    float M = -INFINITY;
+#pragma unroll
+    for (int j = 0; j < GROUPS; ++j) M = fmaxf(M, sm_m[j][r]);
+    if (l[r] != 0.f) { // a NaN l carries into sm_l
+      const float f = exp2f(m[r] - M);
+#pragma unroll
+      for (int c = 0; c < CV; ++c)
+#pragma unroll
+        for (int e = 0; e < VW; ++e) atomicAdd(&sm_acc[r][(lane + 8 * c) * VW + e], acc[r][c][e] * f);
+      if (lane == 0) atomicAdd(&sm_l[r], l[r] * f);
+    }
+    if (threadIdx.x == 0) sm_max[r] = M;
+  }
+  __syncthreads();
+  for (int i = threadIdx.x; i < MT * (DV + 2); i += THREADS) {
+    const int r = i / (DV + 2), c = i % (DV + 2);
+    if (!rok[r]) continue;
+    float* dst = part + part_slot(a, b, hk, rt, row_tiles, split, n_splits, r);
+    dst[c] = c < DV ? sm_acc[r][c] : c == DV ? sm_max[r] : sm_l[r];
+  }
+}
+
+// One block per (query row, head, batch): M = max m_i over partials with l_i != 0,
+// L = sum l_i 2^(m_i - M), out = sum acc_i 2^(m_i - M) / L, lse = (M + log2 L) ln 2. L == 0:
+// an empty row (out 0, lse -inf); a partial with l NaN (a NaN or +inf score) makes L NaN.
+constexpr int MERGE_THREADS = 128;
+__global__ void __launch_bounds__(MERGE_THREADS) merge_kernel(const Args a, const float* __restrict__ part, int n_splits, int row_tiles) {
+  const int row = blockIdx.x, h = blockIdx.y, b = blockIdx.z;
+  const int group = a.H / a.Hkv, hk = h / group, p = (h % group) * a.Nq + row;
+  const int rt = p / MT, r = p % MT, n = n_splits;
+  const float* base = part + part_slot(a, b, hk, rt, row_tiles, 0, n_splits, r);
+  const size_t stride = (size_t)MT * (DV + 2); // between consecutive splits
+  // Block-wide max and sum over the splits, then each split's weight 2^(m_j - M) in shared memory.
+  extern __shared__ float w[]; // n_splits weights
+  __shared__ float red[4];
+  const int warp = threadIdx.x >> 5, ln = threadIdx.x & 31;
+  float M = -INFINITY;
+  for (int j = threadIdx.x; j < n; j += MERGE_THREADS)
+    if (base[j * stride + DV + 1] != 0.f) M = fmaxf(M, base[j * stride + DV]);
+  for (int off = 16; off > 0; off >>= 1) M = fmaxf(M, __shfl_xor_sync(0xffffffffu, M, off));
+  if (ln == 0) red[warp] = M;
+  __syncthreads();
+  M = fmaxf(fmaxf(red[0], red[1]), fmaxf(red[2], red[3]));
+  __syncthreads();
+  float L = 0.f;
+  for (int j = threadIdx.x; j < n; j += MERGE_THREADS) {
+    const float lj = base[j * stride + DV + 1];
+    const float wj = lj != 0.f ? exp2f(base[j * stride + DV] - M) : 0.f;
+    w[j] = wj;
+    L += lj * wj;
+  }
+  for (int off = 16; off > 0; off >>= 1) L += __shfl_xor_sync(0xffffffffu, L, off);
+  if (ln == 0) red[warp] = L;
+  __syncthreads();
+  L = red[0] + red[1] + red[2] + red[3];
+  const float inv = L == 0.f ? 0.f : 1.f / L;
+  T* og = out_row(a, b, h, row);
+  for (int d = threadIdx.x; d < DV; d += MERGE_THREADS) {
+    float o = 0.f; // every split wrote its acc (0 where l = 0)
+#pragma unroll 8
+    for (int j = 0; j < n; ++j) o = fmaf(w[j], base[j * stride + d], o);
+    og[d] = from_f32(o * inv);
+  }
+  if (threadIdx.x == 0 && a.lse != NULL)
+    a.lse[((size_t)b * a.H + h) * a.Nq + row] = L == 0.f ? -INFINITY : (M + log2f(L)) * LN2;
+}
+} // namespace dec
+} // namespace attnc_kivi__staged
+// ---- decode: host side ----
+namespace attnc_kivi__staged {
+namespace dec {
+// Host: whether this launch takes decode mode (env ATTNC_DECODE=0 never, =1 always).
+static bool wanted(const Args& a) {
+  static const int env = [] {
+    const char* e = getenv("ATTNC_DECODE");
+    return e == NULL ? -1 : (e[0] == '0' ? 0 : 1);
+  }();
+  if (env == 0 || a.Nq < 1 || a.Nk < 1) return false;
+  // The decode kernels pack a KV head's (H / Hkv) · Nq query rows in an int: past that, prefill.
+  if ((long long)(a.H / a.Hkv) * a.Nq > 2147483647LL - MT) return false;
+  const size_t align = VW * sizeof(T);
+  if (!ptr_ok(a.q, align) || !ptr_ok(a.k, align) || !ptr_ok(a.v, align)) return false;
+  if (!kv_strides_ok(a, VW)) return false; // K/V strides (kv-rows.ts) off its vector width
+  return env == 1 || (a.Nq <= 16 && a.Nk >= 1024);
+}
+
+// Cost of w splits for `base` (kv head, batch, row tile) blocks: blocks on the busiest SM per
+// split, between exact shares (a partial wave as fast as its blocks) and whole waves.
+static double split_cost(long long base, long long w, int sms, int resident) {
+  const long long per_sm = (base * w + sms - 1) / sms;
+  const long long waves = (per_sm + resident - 1) / resident;
+  return (double)(per_sm + waves * resident) / (2.0 * (double)w);
+}
+
+static int launch(const Args& a, cudaStream_t stream) {
+  int dev = 0;
+  if (cudaGetDevice(&dev) != cudaSuccess) dev = 0;
+  if (dev < 0 || dev >= 64) return fail(ATTNC_ERR_CUDA, "decode: device %d beyond 64", dev);
+  // Per device, once: SMs, the stages' shared memory, and how many split blocks an SM holds.
+  static int sm_count[64] = {}, resident_blocks[64] = {};
+  if (resident_blocks[dev] == 0) {
+    if (cudaDeviceGetAttribute(&sm_count[dev], cudaDevAttrMultiProcessorCount, dev) != cudaSuccess) sm_count[dev] = 132;
+    int optin = 0;
+    // A limit that cannot be read is not checked: the request below then reports the device's error.
+    if (cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev) != cudaSuccess) optin = 0;
+    cudaFuncAttributes fa = {};
+    const size_t fixed = cudaFuncGetAttributes(&fa, split_kernel) == cudaSuccess ? fa.sharedSizeBytes : SPLIT_STATIC_SMEM;
+    if (optin > 0 && SPLIT_SMEM + fixed > (size_t)optin)
+      return fail(ATTNC_ERR_ARGS, "decode: ATTNC_DEC_STAGES (%d) x ATTNC_DEC_GROUPS (%d) x ATTNC_DEC_KPG (%d) keys of the decode stream need %zu bytes of shared memory per block (+ %zu static), above the %d this device allows: rebuild with fewer stages or keys per tile", STAGES, GROUPS, KPG, SPLIT_SMEM, fixed, optin);
+    const cudaError_t se = cudaFuncSetAttribute(split_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)SPLIT_SMEM);
+    if (se != cudaSuccess) return fail(ATTNC_ERR_CUDA, "decode: cannot reserve %zu bytes of shared memory: %s", SPLIT_SMEM, cudaGetErrorString(se));
+    int n = 0;
+    if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(&n, split_kernel, THREADS, SPLIT_SMEM) != cudaSuccess || n < 1) n = 1;
+    resident_blocks[dev] = n;
+  }
+  const int sms = sm_count[dev], resident = resident_blocks[dev];
+  const int packed = (a.H / a.Hkv) * a.Nq, row_tiles = (packed + MT - 1) / MT;
+  const long long base = (long long)a.Hkv * a.B * row_tiles;
+  const int tiles = (a.Nk + TILE - 1) / TILE;
+  // Splits: enough blocks for every SM to hold `resident` of them, then, within 1/2x..4x of
+  // that, the count that spreads blocks most evenly over the SMs (a larger count only when 3%
+  // better); each split at least 2 * STAGES tiles (its pipeline fills) and a whole number of tiles.
+  const long long most = tiles / (2 * STAGES) > 1 ? tiles / (2 * STAGES) : 1;
+  const long long fill = ((long long)resident * sms + base - 1) / base;
+  long long want = fill > most ? most : fill, best = want > 1 ? want / 2 : 1;
+  double best_cost = split_cost(base, best, sms, resident);
+  for (long long w = best + 1; w <= 4 * want && w <= most; ++w) {
+    const double c = split_cost(base, w, sms, resident);
+    if (c < 0.97 * best_cost) best = w, best_cost = c;
+  }
+  if (ATTNC_DEC_SPLITS > 0) best = ATTNC_DEC_SPLITS < tiles ? ATTNC_DEC_SPLITS : tiles; // a sweep's fixed count
+  const int split_keys = (int)((tiles + best - 1) / best) * TILE;
+  const int n_splits = (a.Nk + split_keys - 1) / split_keys;
+  if ((long long)n_splits * row_tiles > 2147483647LL || a.Hkv > 65535)
+    return fail(ATTNC_ERR_ARGS, "decode grid too large (splits %d x row tiles %d)", n_splits, row_tiles);
+  const size_t bytes = (size_t)base * n_splits * MT * (DV + 2) * sizeof(float);
+  // Scratch comes from a pool of our own (never the device default pool, which belongs to the
+  // host application): stream-ordered, and kept between launches up to 64 MiB.
+  static cudaMemPool_t pools[64] = {}; // one per device of the process
+  cudaError_t pe = cudaSuccess;
+  if (pools[dev] == NULL) {
+    cudaMemPoolProps props = {};
+    props.allocType = cudaMemAllocationTypePinned;
+    props.location.type = cudaMemLocationTypeDevice;
+    props.location.id = dev;
+    pe = cudaMemPoolCreate(&pools[dev], &props);
+    if (pe != cudaSuccess) pools[dev] = NULL;
+    uint64_t keep = 64ull << 20;
+    if (pe == cudaSuccess) pe = cudaMemPoolSetAttribute(pools[dev], cudaMemPoolAttrReleaseThreshold, &keep);
+  }
+  if (pe != cudaSuccess) return fail(ATTNC_ERR_CUDA, "decode scratch pool: %s", cudaGetErrorString(pe));
+  cudaMemPool_t pool = pools[dev];
+  float* part = NULL;
+  cudaError_t e = cudaMallocFromPoolAsync(reinterpret_cast<void**>(&part), bytes, pool, stream);
+  if (e != cudaSuccess) return fail(ATTNC_ERR_CUDA, "decode scratch of %zu bytes: %s", bytes, cudaGetErrorString(e));
+  split_kernel<<<dim3(n_splits * row_tiles, a.Hkv, a.B), THREADS, SPLIT_SMEM, stream>>>(a, part, split_keys, n_splits, row_tiles);
+  e = cudaGetLastError();
+  if (e == cudaSuccess) {
+    merge_kernel<<<dim3(a.Nq, a.H, a.B), MERGE_THREADS, n_splits * sizeof(float), stream>>>(a, part, n_splits, row_tiles);
+    e = cudaGetLastError();
+  }
+  const cudaError_t f = cudaFreeAsync(part, stream);
+  if (e != cudaSuccess) return fail(ATTNC_ERR_CUDA, "decode attention: %s", cudaGetErrorString(e));
+  if (f != cudaSuccess) return fail(ATTNC_ERR_CUDA, "decode scratch free: %s", cudaGetErrorString(f));
+  return ATTNC_OK;
+}
+} // namespace dec
+} // namespace attnc_kivi__staged
+
+extern "C" const char* attnc_kivi__staged_last_error(void) { return attnc_kivi__staged::last_error; }
+
+extern "C" void attnc_kivi__staged_args_init(AttncArgs_kivi__staged* a, int B, int H, int Hkv, int Nq, int Nk) {
+  memset(a, 0, sizeof *a);
+  a->B = B; a->H = H; a->Hkv = Hkv; a->Nq = Nq; a->Nk = Nk;
+  a->q_offset = Nk - Nq;
+  a->k_offset = 0;
+  a->scale = 1.0f / sqrtf(64.0f);
+  a->k_stride_n = 64;
+  a->k_stride_h = (long long)Nk * 64;
+  a->k_stride_b = (long long)Hkv * (long long)Nk * 64;
+  a->v_stride_n = 64;
+  a->v_stride_h = (long long)Nk * 64;
+  a->v_stride_b = (long long)Hkv * (long long)Nk * 64;
+  a->q_stride_n = 64;
+  a->q_stride_h = (long long)Nq * 64;
+  a->q_stride_b = (long long)H * Nq * 64;
+  a->out_stride_n = 64;
+  a->out_stride_h = (long long)Nq * 64;
+  a->out_stride_b = (long long)H * Nq * 64;
+}
+
+extern "C" int attnc_kivi__staged_launch(const AttncArgs_kivi__staged* args, cudaStream_t stream) {
+  using attnc_kivi__staged::fail;
+  using attnc_kivi__staged::ptr_ok;
+  attnc_kivi__staged::last_error[0] = '\0';
+  if (args == NULL) return fail(ATTNC_ERR_ARGS, "args is NULL");
+  const AttncArgs_kivi__staged& a = *args;
+  if (a.B < 1 || a.H < 1 || a.Hkv < 1 || a.Nq < 0 || a.Nk < 0)
+    return fail(ATTNC_ERR_ARGS, "need B, H, Hkv >= 1 and Nq, Nk >= 0 (got B=%d H=%d Hkv=%d Nq=%d Nk=%d)", a.B, a.H, a.Hkv, a.Nq, a.Nk);
+  if (a.H % a.Hkv != 0) return fail(ATTNC_ERR_ARGS, "H (%d) must be a multiple of Hkv (%d)", a.H, a.Hkv);
+  if (a.H > 65535 || a.B > 65535) return fail(ATTNC_ERR_ARGS, "H (%d) and B (%d) must be at most 65535", a.H, a.B);
+  if ((long long)a.B * a.H > 2147483647LL) return fail(ATTNC_ERR_ARGS, "B * H (%d * %d) must be at most 2147483647", a.B, a.H);
+  if (a.Nq > 2146435072 || a.Nk > 2146435072) return fail(ATTNC_ERR_ARGS, "Nq (%d) and Nk (%d) must be at most 2146435072 (2^31 - 2^20)", a.Nq, a.Nk);
+  if (a.Nq > 0 && (long long)a.q_offset + a.Nq - 1 > 2147482623LL) return fail(ATTNC_ERR_ARGS, "query positions [%d, %lld] are too close to the int32 limit (q_offset + Nq - 1 must be <= 2147482623, 2^31 - 1 - 1024: tile padding; got q_offset = %d, Nq = %d)", a.q_offset, (long long)a.q_offset + a.Nq - 1, a.q_offset, a.Nq);
+  if (a.Nk > 0 && (long long)a.k_offset + a.Nk - 1 > 2147482623LL) return fail(ATTNC_ERR_ARGS, "key positions [%d, %lld] are too close to the int32 limit (k_offset + Nk - 1 must be <= 2147482623, 2^31 - 1 - 1024: tile padding; got k_offset = %d, Nk = %d)", a.k_offset, (long long)a.k_offset + a.Nk - 1, a.k_offset, a.Nk);
+  if (a.Nq > 0 && a.Nk > 0 && ((long long)a.q_offset + a.Nq - 1 - a.k_offset > 2147483647LL || (long long)a.q_offset - ((long long)a.k_offset + a.Nk - 1) < -2147483647LL))
+    return fail(ATTNC_ERR_ARGS, "q - k ranges over [%lld, %lld], which leaves int32 (q_offset = %d, k_offset = %d)", (long long)a.q_offset - ((long long)a.k_offset + a.Nk - 1), (long long)a.q_offset + a.Nq - 1 - a.k_offset, a.q_offset, a.k_offset);
+  if (!isfinite(a.scale)) return fail(ATTNC_ERR_ARGS, "scale must be finite (got %g)", (double)a.scale);
+  if (a.Nq == 0) return ATTNC_OK;
+  if (!ptr_ok(a.q, 16) || !ptr_ok(a.out, 16) || (a.Nk > 0 && (!ptr_ok(a.k, 16) || !ptr_ok(a.v, 16))))
+    return fail(ATTNC_ERR_ARGS, "q, k, v and out must be non-NULL and 16-byte aligned");
+  if ((uintptr_t)a.lse % 4 != 0) return fail(ATTNC_ERR_ARGS, "lse must be 4-byte aligned (got %p)", (const void*)a.lse);
+  if (a.k_stride_b < 0 || a.k_stride_h < 0 || a.k_stride_n < 0) return fail(ATTNC_ERR_ARGS, "k strides must be >= 0 (got k_stride_b = %lld, k_stride_h = %lld, k_stride_n = %lld)", a.k_stride_b, a.k_stride_h, a.k_stride_n);
+  if (a.Nk > 1 && a.k_stride_n < 64) return fail(ATTNC_ERR_ARGS, "k_stride_n (%lld) is smaller than a row of k (%d elements): its rows would overlap", a.k_stride_n, 64);
+  if (a.k_stride_b % 8 || a.k_stride_h % 8 || a.k_stride_n % 8) return fail(ATTNC_ERR_ARGS, "k strides must be multiples of 8 elements, the kernel's vector loads (got %lld, %lld, %lld)", a.k_stride_b, a.k_stride_h, a.k_stride_n);
+  if (a.v_stride_b < 0 || a.v_stride_h < 0 || a.v_stride_n < 0) return fail(ATTNC_ERR_ARGS, "v strides must be >= 0 (got v_stride_b = %lld, v_stride_h = %lld, v_stride_n = %lld)", a.v_stride_b, a.v_stride_h, a.v_stride_n);
+  if (a.Nk > 1 && a.v_stride_n < 64) return fail(ATTNC_ERR_ARGS, "v_stride_n (%lld) is smaller than a row of v (%d elements): its rows would overlap", a.v_stride_n, 64);
+  if (a.v_stride_b % 8 || a.v_stride_h % 8 || a.v_stride_n % 8) return fail(ATTNC_ERR_ARGS, "v strides must be multiples of 8 elements, the kernel's vector loads (got %lld, %lld, %lld)", a.v_stride_b, a.v_stride_h, a.v_stride_n);
+  if (a.q_stride_b < 0 || a.q_stride_h < 0 || a.q_stride_n < 0) return fail(ATTNC_ERR_ARGS, "q strides must be >= 0 (got q_stride_b = %lld, q_stride_h = %lld, q_stride_n = %lld)", a.q_stride_b, a.q_stride_h, a.q_stride_n);
+  if (a.q_stride_b % 8 || a.q_stride_h % 8 || a.q_stride_n % 8) return fail(ATTNC_ERR_ARGS, "q strides must be multiples of 8 elements, the kernel's vector loads (got q_stride_b = %lld, q_stride_h = %lld, q_stride_n = %lld)", a.q_stride_b, a.q_stride_h, a.q_stride_n);
+  if (a.out_stride_b < 0 || a.out_stride_h < 0 || a.out_stride_n < 0) return fail(ATTNC_ERR_ARGS, "out strides must be >= 0 (got out_stride_b = %lld, out_stride_h = %lld, out_stride_n = %lld)", a.out_stride_b, a.out_stride_h, a.out_stride_n);
+  if (!attnc_kivi__staged::rows_disjoint(a.out_stride_b, a.B, a.out_stride_h, a.H, a.out_stride_n, a.Nq, 64)) return fail(ATTNC_ERR_ARGS, "out strides make rows of out overlap (out_stride_b = %lld, out_stride_h = %lld, out_stride_n = %lld for [B, H, Nq, 64] = [%d, %d, %d, 64])", a.out_stride_b, a.out_stride_h, a.out_stride_n, a.B, a.H, a.Nq);
+  if (a.out_stride_b % 8 || a.out_stride_h % 8 || a.out_stride_n % 8) return fail(ATTNC_ERR_ARGS, "out strides must be multiples of 8 elements, the kernel's vector loads (got out_stride_b = %lld, out_stride_h = %lld, out_stride_n = %lld)", a.out_stride_b, a.out_stride_h, a.out_stride_n);
+  if (attnc_kivi__staged::dec::wanted(a)) return attnc_kivi__staged::dec::launch(a, stream);
+  // log2(e) folds into the q scale: scores come out in base 2 for exp2f.
+  const float qscale = a.scale * attnc_kivi__staged::LOG2E;
+  const size_t smem = 82984;
+  {
+    const cudaError_t e = cudaFuncSetAttribute(attnc_kivi__staged::attnc_kivi__staged_attention, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
+    if (e != cudaSuccess) return fail(ATTNC_ERR_CUDA, "cannot reserve %zu bytes of shared memory: %s", smem, cudaGetErrorString(e));
+  }
+  const dim3 grid((a.Nq + 127) / 128, a.H, a.B);
+  attnc_kivi__staged::TmaMap tma[3];
+  if (const char* why = attnc_kivi__staged::make_tma_maps(a, tma)) return fail(ATTNC_ERR_CUDA, "%s", why);
+  attnc_kivi__staged::attnc_kivi__staged_attention<<<grid, 384, smem, stream>>>(a, qscale, tma[0], tma[1], tma[2]);
+  const cudaError_t e = cudaGetLastError();
+  if (e != cudaSuccess) return fail(ATTNC_ERR_CUDA, "attention: %s", cudaGetErrorString(e));
+  return ATTNC_OK;
+}
+
+// ---- staged prefill: the dequant pass and its launcher (quant-stage.ts) ----
+namespace attnc_kivi {
+constexpr int STAGE_KCH = D / 8, STAGE_VCH = DV / 8;
+constexpr int STAGE_CH = STAGE_KCH + STAGE_VCH;
+constexpr int STAGE_RPB = STAGE_CH >= 256 ? 1 : 256 / STAGE_CH; // keys per block
+// K and V rows of the launch, dequantized and narrowed to T, into the workspace (quant-stage.ts).
+extern "C" __global__ void __launch_bounds__(STAGE_RPB * STAGE_CH) attnc_kivi_stage_kv(const Args a, T* kw, T* vw) {
+  const int t = blockIdx.x * STAGE_RPB + threadIdx.x / STAGE_CH, c = threadIdx.x % STAGE_CH;
+  if (t >= a.Nk) return;
+  // (b, kv head) on grid z and y: B * Hkv may pass gridDim.y's 65535.
+  const size_t bh = (size_t)blockIdx.z * a.Hkv + blockIdx.y, row = bh * (size_t)a.Nk + t;
+  float v[8];
+  if (c < STAGE_KCH) {
+    const unsigned* wrow = static_cast<const unsigned*>(a.k) + row * ((D + 15) / 16);
+    k_chunk8(a, wrow, row, t, c * 8, bh, v);
+    dq_store8(kw + row * D + c * 8, v);
+  }
+  else {
+    const int cv = c - STAGE_KCH;
+    const unsigned* wrow = static_cast<const unsigned*>(a.v) + row * ((DV + 15) / 16);
+    v_chunk8(a, wrow, row, t, cv * 8, bh, v);
+    dq_store8(vw + row * DV + cv * 8, v);
+  }
+}
+} // namespace attnc_kivi
+
+extern "C" size_t attnc_kivi_workspace_bytes(const AttncArgs_kivi* args) {
+  if (args == NULL) return 0;
+  using attnc_kivi::D;
+  using attnc_kivi::DV;
+  const size_t rows = (size_t)args->B * (size_t)args->Hkv * (size_t)(args->Nk > 0 ? args->Nk : 0);
+  return rows * (size_t)(D + DV) * sizeof(attnc_kivi::T);
+}
+
+extern "C" int attnc_kivi_dequantize_kv(const AttncArgs_kivi* args, void* workspace, size_t workspace_bytes, cudaStream_t stream) {
+  using attnc_kivi::fail;
+  using attnc_kivi::ptr_ok;
+  using T = attnc_kivi::T;
+  using attnc_kivi::D;
+  using attnc_kivi::DV;
+  attnc_kivi::last_error[0] = '\0';
+  if (args == NULL) return fail(ATTNC_ERR_ARGS, "args is NULL");
+  const AttncArgs_kivi& a = *args;
+  if (a.B < 1 || a.H < 1 || a.Hkv < 1 || a.Nq < 0 || a.Nk < 0)
+    return fail(ATTNC_ERR_ARGS, "need B, H, Hkv >= 1 and Nq, Nk >= 0 (got B=%d H=%d Hkv=%d Nq=%d Nk=%d)", a.B, a.H, a.Hkv, a.Nq, a.Nk);
+  if (a.H % a.Hkv != 0) return fail(ATTNC_ERR_ARGS, "H (%d) must be a multiple of Hkv (%d)", a.H, a.Hkv);
+  if (a.H > 65535 || a.B > 65535) return fail(ATTNC_ERR_ARGS, "H (%d) and B (%d) must be at most 65535", a.H, a.B);
+  if ((long long)a.B * a.H > 2147483647LL) return fail(ATTNC_ERR_ARGS, "B * H (%d * %d) must be at most 2147483647", a.B, a.H);
+  if (a.Nq > 2146435072 || a.Nk > 2146435072) return fail(ATTNC_ERR_ARGS, "Nq (%d) and Nk (%d) must be at most 2146435072 (2^31 - 2^20)", a.Nq, a.Nk);
+  if (a.Nq > 0 && (long long)a.q_offset + a.Nq - 1 > 2147482623LL) return fail(ATTNC_ERR_ARGS, "query positions [%d, %lld] are too close to the int32 limit (q_offset + Nq - 1 must be <= 2147482623, 2^31 - 1 - 1024: tile padding; got q_offset = %d, Nq = %d)", a.q_offset, (long long)a.q_offset + a.Nq - 1, a.q_offset, a.Nq);
+  if (a.Nk > 0 && (long long)a.k_offset + a.Nk - 1 > 2147482623LL) return fail(ATTNC_ERR_ARGS, "key positions [%d, %lld] are too close to the int32 limit (k_offset + Nk - 1 must be <= 2147482623, 2^31 - 1 - 1024: tile padding; got k_offset = %d, Nk = %d)", a.k_offset, (long long)a.k_offset + a.Nk - 1, a.k_offset, a.Nk);
+  if (a.Nq > 0 && a.Nk > 0 && ((long long)a.q_offset + a.Nq - 1 - a.k_offset > 2147483647LL || (long long)a.q_offset - ((long long)a.k_offset + a.Nk - 1) < -2147483647LL))
+    return fail(ATTNC_ERR_ARGS, "q - k ranges over [%lld, %lld], which leaves int32 (q_offset = %d, k_offset = %d)", (long long)a.q_offset - ((long long)a.k_offset + a.Nk - 1), (long long)a.q_offset + a.Nq - 1 - a.k_offset, a.q_offset, a.k_offset);
+  if (!isfinite(a.scale)) return fail(ATTNC_ERR_ARGS, "scale must be finite (got %g)", (double)a.scale);
+  if (a.Nk == 0) return ATTNC_OK;
+  if (!ptr_ok(a.q, 32) || !ptr_ok(a.out, 32) || (a.Nk > 0 && (!ptr_ok(a.k, 32) || !ptr_ok(a.v, 32))))
+    return fail(ATTNC_ERR_ARGS, "q, k, v and out must be non-NULL and 32-byte aligned");
+  if (a.Nk > 0 && a.k_scale == NULL) return fail(ATTNC_ERR_ARGS, "k_scale (a tensor of the quantized cache) must not be NULL");
+  if (a.Nk > 0 && a.k_zero == NULL) return fail(ATTNC_ERR_ARGS, "k_zero (a tensor of the quantized cache) must not be NULL");
+  if (a.Nk > 0 && a.k_recent == NULL) return fail(ATTNC_ERR_ARGS, "k_recent (a tensor of the quantized cache) must not be NULL");
+  if (a.Nk > 0 && a.v_scale == NULL) return fail(ATTNC_ERR_ARGS, "v_scale (a tensor of the quantized cache) must not be NULL");
+  if (a.Nk > 0 && a.v_zero == NULL) return fail(ATTNC_ERR_ARGS, "v_zero (a tensor of the quantized cache) must not be NULL");
+  if (a.Nk > 0 && a.v_recent == NULL) return fail(ATTNC_ERR_ARGS, "v_recent (a tensor of the quantized cache) must not be NULL");
+  if ((uintptr_t)a.lse % 4 != 0) return fail(ATTNC_ERR_ARGS, "lse must be 4-byte aligned (got %p)", (const void*)a.lse);
+  if ((uintptr_t)a.k_scale % 2 != 0) return fail(ATTNC_ERR_ARGS, "k_scale must be 2-byte aligned (got %p)", (const void*)a.k_scale);
+  if ((uintptr_t)a.k_zero % 2 != 0) return fail(ATTNC_ERR_ARGS, "k_zero must be 2-byte aligned (got %p)", (const void*)a.k_zero);
+  if ((uintptr_t)a.k_recent % 2 != 0) return fail(ATTNC_ERR_ARGS, "k_recent must be 2-byte aligned (got %p)", (const void*)a.k_recent);
+  if ((uintptr_t)a.v_scale % 2 != 0) return fail(ATTNC_ERR_ARGS, "v_scale must be 2-byte aligned (got %p)", (const void*)a.v_scale);
+  if ((uintptr_t)a.v_zero % 2 != 0) return fail(ATTNC_ERR_ARGS, "v_zero must be 2-byte aligned (got %p)", (const void*)a.v_zero);
+  if ((uintptr_t)a.v_recent % 2 != 0) return fail(ATTNC_ERR_ARGS, "v_recent must be 2-byte aligned (got %p)", (const void*)a.v_recent);
+  const size_t need = attnc_kivi_workspace_bytes(args);
+  if (workspace == NULL) return fail(ATTNC_ERR_ARGS, "workspace is NULL (this launch needs attnc_kivi_workspace_bytes(args) = %zu bytes)", need);
+  if ((uintptr_t)workspace % 16 != 0) return fail(ATTNC_ERR_ARGS, "workspace must be 16-byte aligned (got %p)", workspace);
+  if (workspace_bytes < need) return fail(ATTNC_ERR_ARGS, "workspace_bytes (%zu) is less than the %zu bytes this launch needs", workspace_bytes, need);
+  T* kw = static_cast<T*>(workspace);
+  T* vw = kw + (size_t)a.B * a.Hkv * a.Nk * D;
+  const dim3 grid((a.Nk + attnc_kivi::STAGE_RPB - 1) / attnc_kivi::STAGE_RPB, a.Hkv, a.B);
+  attnc_kivi::attnc_kivi_stage_kv<<<grid, attnc_kivi::STAGE_RPB * attnc_kivi::STAGE_CH, 0, stream>>>(a, kw, vw);
+  const cudaError_t e = cudaGetLastError();
+  if (e != cudaSuccess) return fail(ATTNC_ERR_CUDA, "dequant pass: %s", cudaGetErrorString(e));
+  return ATTNC_OK;
+}
+
+extern "C" int attnc_kivi_launch_staged(const AttncArgs_kivi* args, void* workspace, size_t workspace_bytes, cudaStream_t stream) {
+  using attnc_kivi::fail;
+  using T = attnc_kivi::T;
+  using attnc_kivi::D;
+  using attnc_kivi::DV;
+  attnc_kivi::last_error[0] = '\0';
+  if (args == NULL) return fail(ATTNC_ERR_ARGS, "args is NULL");
+  const AttncArgs_kivi& a = *args;
+  // One query tile or less (decode, short chunks): the fused path reads each K/V tile about
+  // once anyway, and validates everything itself.
+  if (a.Nq <= 128 || a.Nk <= 0) return attnc_kivi_launch(args, stream);
+  const int dq = attnc_kivi_dequantize_kv(args, workspace, workspace_bytes, stream);
+  if (dq != ATTNC_OK) return dq;
+  T* kw = static_cast<T*>(workspace);
+  T* vw = kw + (size_t)a.B * a.Hkv * a.Nk * D;
+  (void)vw;
+  AttncArgs_kivi__staged t;
+  attnc_kivi__staged_args_init(&t, a.B, a.H, a.Hkv, a.Nq, a.Nk); // packed strides for the workspace rows
+  t.q = a.q;
+  t.out = a.out;
+  t.lse = a.lse;
+  t.q_stride_b = a.q_stride_b;
+  t.q_stride_h = a.q_stride_h;
+  t.q_stride_n = a.q_stride_n;
+  t.out_stride_b = a.out_stride_b;
+  t.out_stride_h = a.out_stride_h;
+  t.out_stride_n = a.out_stride_n;
+  t.B = a.B;
+  t.H = a.H;
+  t.Hkv = a.Hkv;
+  t.Nq = a.Nq;
+  t.Nk = a.Nk;
+  t.q_offset = a.q_offset;
+  t.k_offset = a.k_offset;
+  t.scale = a.scale;
+  t.k = kw;
+  t.v = vw;
+  const int rc = attnc_kivi__staged_launch(&t, stream);
+  return rc == ATTNC_OK ? ATTNC_OK : fail(rc, "%s", attnc_kivi__staged_last_error());
 }

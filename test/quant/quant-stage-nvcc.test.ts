@@ -30,8 +30,11 @@ describe('staged prefill artifacts', () => {
       dequantizeKv: 'attnc_sti8_dequantize_kv',
     });
     expect(m.schedule.quantPrefill).toBe('staged');
-    // Unmasked bf16 prefill runs 176-key tiles; the fused path's staging buffers need 128.
-    expect(c.kernel.schedule.blockK).toBe(176);
+    // The twin gets the plain bf16 kernel's schedule (the dense default: FA3 consumers + tweaks).
+    const plain = compile('attention p() {}', { target: 'cuda', headDim: 128, dtype: 'bf16' });
+    const { quantPrefill: _q, ...twinSchedule } = c.kernel.schedule;
+    expect(twinSchedule).toEqual(plain.kernel.schedule);
+    expect(c.kernel.schedule.wsConsumers).toBe('fa3');
     expect(m.staged).toEqual({ twin: 'sti8__staged', fusedBlockK: 128, minNq: 129 });
     expect(c.artifact.files!['sti8.h']).toContain(
       'int attnc_sti8_launch_staged(const AttncArgs_sti8* args, void* workspace, size_t workspace_bytes, cudaStream_t stream);',
@@ -39,11 +42,12 @@ describe('staged prefill artifacts', () => {
     expect(c.artifact.code).toContain('attnc_sti8__staged_attention');
   });
 
-  it('a fused (default) kernel has none of it', () => {
+  it("a fused kernel (quantPrefill 'fused') has none of it", () => {
     const c = compile('attention fu() {\n  store kv int8 scale f32 per token\n}', {
       target: 'cuda',
       headDim: 128,
       dtype: 'bf16',
+      schedule: { quantPrefill: 'fused' },
     });
     expect(c.artifact.code).not.toContain('launch_staged');
     expect(JSON.parse(c.artifact.files!['fu.json']!).staged).toBeUndefined();

@@ -71,7 +71,12 @@ describe.concurrent('quantized K/V on the tensor-core engines (nvcc)', () => {
       const compiled = compile(source(c, i), {
         target: 'cuda',
         headDim: c.headDim ?? 128,
-        schedule: { engine: c.engine, ...(c.wsDequant ? { wsDequant: c.wsDequant } : {}) },
+        // The fused converters (staged prefill has its own tests: quant-stage-*.test.ts).
+        schedule: {
+          engine: c.engine,
+          quantPrefill: 'fused',
+          ...(c.wsDequant ? { wsDequant: c.wsDequant } : {}),
+        },
       });
       expect(compiled.kernel.schedule.engine).toBe(c.engine);
       const code = compiled.artifact.code;
@@ -107,13 +112,17 @@ describe.concurrent('quantized K/V on the tensor-core engines (nvcc)', () => {
 
   it("wgmma-ws's schedule leaves room for the staged code words", () => {
     const tiles = (store: string, wsDequant?: 'serial'): [number, number] => {
-      const schedule = wsDequant ? { wsDequant } : {};
+      // The fused path (staged prefill, the default, gives its tiles to the float twin).
+      const fused = store ? { quantPrefill: 'fused' as const } : {};
+      const schedule = wsDequant ? { wsDequant, ...fused } : fused;
       const c = compile(`attention t() {\n  ${store}\n}`, { target: 'cuda', headDim: 128, schedule });
       expect(c.kernel.schedule.engine).toBe('wgmma-ws');
       return [c.kernel.schedule.blockK, JSON.parse(c.artifact.files!['t.json']!).sharedBytes];
     };
-    // Unmasked bf16 takes 176-key tiles; int8 codes (64 words a key) do not fit beside them.
-    expect(tiles('')[0]).toBe(176);
+    // Unmasked bf16 takes the dense default (FA3 consumers, 128-key tiles, since dense5); the plain
+    // consumers' 176-key tile is what the fused path falls back from: int8 codes (64 words a key) do
+    // not fit beside it.
+    expect(tiles('')[0]).toBe(128);
     const [bk8, bytes8] = tiles('store kv int8 scale f32 per token');
     expect(bk8).toBe(128);
     // Two slots of codes (pipelined producer) and the two per-token scale rows.

@@ -1,6 +1,7 @@
 // Renders an AttentionKernel to a CUDA artifact: a self-contained .cu (summary kernels, the
 // attention kernel from an attention core, and an extern "C" launcher), a C header and a JSON
 // manifest. The core (simt.ts today) is the only part that depends on the compute units used.
+import { fusedSchedule } from './quant-stage-schedule.js';
 import { show, toposort } from '../../ir/graph.js';
 import { sharedStorage } from '../../ir/formats.js';
 import type { AttentionKernel, StorageDType } from '../../ir/kernel.js';
@@ -163,6 +164,9 @@ export function renderCuda(
 ): Artifact {
   if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(kernel.name))
     throw new Error(`CUDA: "${kernel.name}" is not a C identifier`);
+  // A staged kernel's schedule is its float twin's; rendered alone it is the fused path.
+  if (kernel.schedule.quantPrefill === 'staged')
+    kernel = { ...kernel, schedule: fusedSchedule(kernel.schedule, kernel.formats, opts.limits) };
   const layout = cudaLayout(kernel);
   const cx: Omit<CudaContext, 'vars'> = {
     params: new Map(kernel.params.map((p) => [p.name, p])),

@@ -33,10 +33,11 @@ import {
   stageEntry,
   workspaceBytesName,
 } from './quant-stage-host.js';
-import { cudaLimits, type CudaLimits } from './plan.js';
+import type { CudaLimits } from './plan.js';
 import { artifactSchedule } from '../common.js';
-import { wgmmaWsSharedBytes } from './wgmma-ws-plan.js';
-import { wsStagingBytes } from './wgmma-ws-dq.js';
+import { fusedSchedule } from './quant-stage-schedule.js';
+
+export { fusedSchedule };
 
 type Which = 'k' | 'v';
 
@@ -77,23 +78,6 @@ export function floatTwin(kernel: AttentionKernel): AttentionKernel {
     formats: { ...kernel.formats, k: float, v: float },
     schedule: Object.freeze(schedule as Schedule),
   };
-}
-
-/**
- * The fused path's schedule: the kernel's (chosen for the float twin: the wgmma-ws code-word staging not
- * counted), with blockK lowered until the wgmma-ws producer's staging buffers fit beside it.
- */
-export function fusedSchedule(
-  s: Schedule,
-  formats: TensorFormats,
-  limits: CudaLimits = cudaLimits,
-): Schedule {
-  if (s.engine !== 'wgmma-ws') return s;
-  const fits = (b: number): boolean =>
-    wgmmaWsSharedBytes({ ...s, blockK: b }) + wsStagingBytes({ ...s, blockK: b }, formats) <=
-    limits.maxSharedBytes;
-  const blockK = [s.blockK, 128, 64].find((b) => b <= s.blockK && fits(b)) ?? s.blockK;
-  return blockK === s.blockK ? s : Object.freeze({ ...s, blockK });
 }
 
 /** The fused artifact plus the dequant pass, the float twin and the staged launcher. */
