@@ -168,12 +168,45 @@ export function launcher(
   ];
 }
 
-/** The tensor-core backward of a compiled (forward, f16/bf16) kernel; throws when it has none. */
-export function renderCudaBackwardMma(
+/**
+ * What one tensor-core backward engine brings to the shared source (renderTensorCoreBackward):
+ * its refusal, tile constants, dK/dV kernel and device helpers; bwd_pre, bwd_dq_out, the
+ * deterministic bwd_dq/bwd_reduce, the summaries, Args and the launcher are common.
+ */
+export interface TensorCoreBackwardEngine {
+  readonly unsupported: (kernel: AttentionKernel) => string | undefined;
+  /** The first line of the source, after `// attnc backward of NAME `. */
+  readonly title: (dtype: 'f16' | 'bf16') => string;
+  readonly warps: number;
+  readonly threads: number;
+  readonly smemBytes: (s: AttentionKernel['schedule'], carried: number) => number;
+  /** The BM/BN/WARPS/THREADS constants and the tiling's static_assert. */
+  readonly tiling: (s: AttentionKernel['schedule']) => readonly string[];
+  /** Comment lines above the deterministic mode's compile-time flags. */
+  readonly flagNote: readonly string[];
+  /** Headers beyond cuda_runtime.h, the storage type's, climits and cmath. */
+  readonly includes: readonly string[];
+  readonly dkdv: (x: BackwardMmaExprs, deterministic: boolean) => readonly string[];
+  readonly deviceHelpers: (s: AttentionKernel['schedule'], dtype: 'f16' | 'bf16') => readonly string[];
+}
+
+const storageC = (dtype: 'f16' | 'bf16') =>
+  dtype === 'bf16'
+    ? {
+        ty: '__nv_bfloat16',
+        to: '__bfloat162float(x)',
+        from: '__float2bfloat16_rn(x)',
+        inc: '#include <cuda_bf16.h>',
+      }
+    : { ty: '__half', to: '__half2float(x)', from: '__float2half_rn(x)', inc: '#include <cuda_fp16.h>' };
+
+/** A tensor-core backward of a compiled (forward, f16/bf16) kernel on `engine`; throws when it has none. */
+export function renderTensorCoreBackward(
   kernel: AttentionKernel,
+  engine: TensorCoreBackwardEngine,
   options: { readonly deterministic?: boolean } = {},
-): CudaBackwardMmaArtifact {
-  const why = backwardMmaUnsupported(kernel);
+): Omit<CudaBackwardMmaArtifact, 'kind'> {
+  const why = engine.unsupported(kernel);
   if (why) throw new Error(why);
   const deterministic = options.deterministic === true;
   const dtype = sharedStorage(kernel.formats) as 'f16' | 'bf16';
@@ -186,17 +219,9 @@ export function renderCudaBackwardMma(
   const summaries = x.mode === 'dynamic' ? kernel.summaries.map((y) => y.tensor) : [];
   const fields = argsFields(kernel, summaries);
   const ns = `attnc_${kernel.name}_backward`;
-  const smemBytes = backwardMmaSmemBytes(s, x.slots);
-  const dqSmem = deterministic ? dqSmemBytes(BWD_WARPS, s.headDim, s.valueDim) : 0;
-  const st =
-    dtype === 'bf16'
-      ? {
-          ty: '__nv_bfloat16',
-          to: '__bfloat162float(x)',
-          from: '__float2bfloat16_rn(x)',
-          inc: '#include <cuda_bf16.h>',
-        }
-      : { ty: '__half', to: '__half2float(x)', from: '__float2half_rn(x)', inc: '#include <cuda_fp16.h>' };
+  const smemBytes = engine.smemBytes(s, x.slots);
+  const dqSmem = deterministic ? dqSmemBytes(engine.warps, s.headDim, s.valueDim) : 0;
+  const st = storageC(dtype);
   // Kernel bodies first: rendering them fills the helper set that helperSource reads.
   const body = [
     ...summaries.flatMap((t) => summaryKernel(kernel, t)),
@@ -205,30 +230,32 @@ export function renderCudaBackwardMma(
     '',
     ...preprocessKernel,
     '',
-    ...dkdvKernel(x, deterministic),
+    ...engine.dkdv(x, deterministic),
     '',
     ...(deterministic
       ? [...dqKernel(x), '', ...reduceKernel(Math.max(1, x.grad.params.length))]
       : dqOutKernel),
   ];
   const code = [
-    `// attnc backward of ${kernel.name} (CUDA tensor cores, mma.sync ${dtype}, sm_80+): see codegen/cuda/backward-mma.ts.`,
+    `// attnc backward of ${kernel.name} ${engine.title(dtype)}`,
     '#include <cuda_runtime.h>',
+    ...engine.includes,
     st.inc,
     '#include <climits>',
     '#include <cmath>',
     `namespace ${ns} {`,
     `typedef ${st.ty} T;`,
     `constexpr int D = ${s.headDim}, DV = ${s.valueDim};`,
-    `constexpr int BM = ${bwdBlockQ(Math.max(s.headDim, s.valueDim))}, BN = ${BWD_BN}, WARPS = ${BWD_WARPS}, THREADS = ${THREADS};`,
+    ...engine.tiling(s).slice(0, 1),
     "constexpr int NT = BM / 8; // query n-tiles of a warp's transposed score block",
     `constexpr int SMEM = ${smemBytes};`,
     ...(deterministic ? [`constexpr int DQ_SMEM = ${dqSmem};`] : []),
     'constexpr float LOG2E = 1.4426950408889634f;',
-    'static_assert(BM % 16 == 0 && BN == 16 * WARPS && WARPS % (BM / 16) == 0 && (D / 8) % (WARPS / (BM / 16)) == 0, "tiling");',
+    ...engine.tiling(s).slice(1),
     ...(summaries.length ? [`constexpr int SUMMARY_BLOCK = ${s.summaryBlock};`] : []),
     '__device__ __forceinline__ float to_f32(T x) { return ' + st.to + '; }',
     '__device__ __forceinline__ T from_f32(float x) { return ' + st.from + '; }',
+    ...engine.flagNote,
     'template <bool V>',
     'struct Flag {',
     '  static constexpr bool value = V;',
@@ -237,7 +264,7 @@ export function renderCudaBackwardMma(
     'struct Args {',
     ...fields.map((f) => `  ${f.ctype} ${f.name};`),
     '};',
-    ...mmaDeviceHelpers(dtype),
+    ...engine.deviceHelpers(s, dtype),
     helperSource(x.context),
     ...body,
     `} // namespace ${ns}`,
@@ -245,7 +272,6 @@ export function renderCudaBackwardMma(
     ...launcher(kernel, x, ns, summaries, deterministic),
   ].join('\n');
   return {
-    kind: 'cuda-backward-mma',
     name: `${kernel.name}_backward`,
     code,
     namespace: ns,
@@ -257,8 +283,32 @@ export function renderCudaBackwardMma(
     summaries,
     smemBytes,
     dqSmemBytes: dqSmem,
-    threads: THREADS,
+    threads: engine.threads,
     headDim: s.headDim,
     valueDim: s.valueDim,
   };
+}
+
+const mmaEngine: TensorCoreBackwardEngine = {
+  unsupported: backwardMmaUnsupported,
+  title: (dtype) => `(CUDA tensor cores, mma.sync ${dtype}, sm_80+): see codegen/cuda/backward-mma.ts.`,
+  warps: BWD_WARPS,
+  threads: THREADS,
+  smemBytes: (s, carried) => backwardMmaSmemBytes(s, carried),
+  tiling: (s) => [
+    `constexpr int BM = ${bwdBlockQ(Math.max(s.headDim, s.valueDim))}, BN = ${BWD_BN}, WARPS = ${BWD_WARPS}, THREADS = ${THREADS};`,
+    'static_assert(BM % 16 == 0 && BN == 16 * WARPS && WARPS % (BM / 16) == 0 && (D / 8) % (WARPS / (BM / 16)) == 0, "tiling");',
+  ],
+  flagNote: [],
+  includes: [],
+  dkdv: (x, deterministic) => dkdvKernel(x, deterministic),
+  deviceHelpers: (_s, dtype) => mmaDeviceHelpers(dtype),
+};
+
+/** The tensor-core backward of a compiled (forward, f16/bf16) kernel; throws when it has none. */
+export function renderCudaBackwardMma(
+  kernel: AttentionKernel,
+  options: { readonly deterministic?: boolean } = {},
+): CudaBackwardMmaArtifact {
+  return { kind: 'cuda-backward-mma', ...renderTensorCoreBackward(kernel, mmaEngine, options) };
 }
