@@ -162,10 +162,14 @@ describe('wgmma-ws tweaks: refused by name', () => {
     );
   });
 
-  it('splitKv over a quantized cache, whose tiles the producer converts whole', () => {
+  it('splitKv over a fused quantized cache, whose tiles the producer converts whole', () => {
     const source = 'attention q8() {\n  store kv int8 scale f32 per token\n  mask causal\n}';
     const quantized = (wsTweaks: WsTweak[]) =>
-      compile(source, { target: 'cuda', headDim: 128, schedule: { ...base, wsTweaks } });
+      compile(source, {
+        target: 'cuda',
+        headDim: 128,
+        schedule: { ...base, wsTweaks, quantPrefill: 'fused' },
+      });
     expect(quantized(['fastExp']).kernel.schedule.engine).toBe('wgmma-ws');
     expect(() => quantized(['splitKv'])).toThrow(/wsTweaks splitKv needs bf16\/f16 K and V/);
   });
@@ -237,7 +241,12 @@ describe('wgmma-ws dense default', () => {
       dense,
     );
     const q8 = 'attention q8() {\n  store kv int8 scale f32 per token\n  mask causal\n}';
-    plain(compile(q8, { target: 'cuda', headDim: 128 }).artifact.schedule);
+    // Fused quantized prefill: the producer converts; staged (the default) runs the float twin,
+    // whose schedule is the dense one.
+    plain(
+      compile(q8, { target: 'cuda', headDim: 128, schedule: { quantPrefill: 'fused' } }).artifact.schedule,
+    );
+    expect(compile(q8, { target: 'cuda', headDim: 128 }).artifact.schedule).toMatchObject(dense);
     // Per-key hoists (heavy_hitter's kept[]) would spill 8 bytes in these consumers.
     plain(byDefault('heavy_hitter.attn').artifact.schedule);
     // Sinks + window: the producer's walk; document: the walk with FlashAttention-3 consumers.
