@@ -101,7 +101,8 @@ describe('wgmma-ws TMA loads match their maps', () => {
               `attention a() {\n${body}}`,
               headDim,
               'bf16',
-              ws(wsDequant ? { wsDequant } : {}),
+              // Fused: the producer converts and loads Q itself (staged kernels run the float twin).
+              ws(wsDequant ? { wsDequant, quantPrefill: 'fused' } : {}),
             );
             expect(mapParams(code)).toEqual(['tmq', 'tmk', 'tmv']);
             expect(loads(code, mapParams(code)).some((l) => l.map === 'tmq')).toBe(true);

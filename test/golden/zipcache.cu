@@ -3189,6 +3189,240 @@ __global__ void __launch_bounds__(MERGE_THREADS) merge_kernel(const Args a, cons
   if (threadIdx.x == 0 && a.lse != NULL)
     a.lse[((size_t)b * a.H + h) * a.Nq + row] = L == 0.f ? -INFINITY : (M + log2f(L)) * LN2;
 }
+
+// ---- tensor-core split kernel (sm_80+): codegen/cuda/decode-mma.ts ----
+#ifndef ATTNC_DEC_MMA
+#define ATTNC_DEC_MMA 1
+#endif
+#ifndef ATTNC_DEC_MMA_WARPS
+#define ATTNC_DEC_MMA_WARPS 8
+#endif
+#ifndef ATTNC_DEC_MMA_KEYS
+#define ATTNC_DEC_MMA_KEYS 16
+#endif
+#ifndef ATTNC_DEC_MMA_STAGES
+#define ATTNC_DEC_MMA_STAGES 2
+#endif
+#ifndef ATTNC_DEC_MMA_MIN_BLOCKS
+#define ATTNC_DEC_MMA_MIN_BLOCKS 1
+#endif
+static_assert(ATTNC_DEC_MMA_WARPS >= 1 && ATTNC_DEC_MMA_WARPS <= 16, "ATTNC_DEC_MMA_WARPS: 1..16");
+static_assert(ATTNC_DEC_MMA_KEYS >= 16 && ATTNC_DEC_MMA_KEYS % 16 == 0, "ATTNC_DEC_MMA_KEYS: a multiple of 16");
+static_assert(ATTNC_DEC_MMA_STAGES >= 2 && ATTNC_DEC_MMA_MIN_BLOCKS >= 1, "decode mma knobs");
+constexpr int MMA_ROWS = 16, MMA_WARPS = ATTNC_DEC_MMA_WARPS, MMA_KEYS = ATTNC_DEC_MMA_KEYS;
+constexpr int MMA_THREADS = 32 * MMA_WARPS, MMA_TILE = MMA_WARPS * MMA_KEYS, MMA_STAGES = ATTNC_DEC_MMA_STAGES;
+constexpr int KP = D + 8, VP = DV + 8; // padded row pitches (elements): conflict-free ldmatrix
+constexpr size_t MMA_STREAM = (size_t)MMA_STAGES * MMA_TILE * (KP + VP) * sizeof(T);
+constexpr size_t MMA_COMBINE = sizeof(float) * (size_t)MMA_WARPS * MMA_ROWS * (DV + 2);
+constexpr size_t MMA_SMEM = MMA_STREAM > MMA_COMBINE ? MMA_STREAM : MMA_COMBINE; // dynamic, per block
+static_assert(MMA_SMEM <= 227 * 1024, "decode mma: ATTNC_DEC_MMA_STAGES x WARPS x KEYS keys need more than 227 KiB of shared memory per block");
+#if defined(__CUDACC__) || defined(ATTNC_EMU_DECODE_MMA) // plain emulator builds skip it
+__device__ __forceinline__ void dm_ldsm(unsigned (&r)[4], const T* p) {
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0, %1, %2, %3}, [%4];\n"
+               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+               : "r"((unsigned)__cvta_generic_to_shared(p)));
+}
+__device__ __forceinline__ void dm_ldsm_t(unsigned (&r)[4], const T* p) {
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0, %1, %2, %3}, [%4];\n"
+               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+               : "r"((unsigned)__cvta_generic_to_shared(p)));
+}
+// c += a·b: a row-major 16×16 (4 regs), b column-major 16×8 (2 regs), f32 accumulators.
+__device__ __forceinline__ void dm_mma(float (&c)[4], const unsigned (&a)[4], unsigned b0, unsigned b1) {
+  asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, {%0, %1, %2, %3};\n"
+      : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+}
+__device__ __forceinline__ unsigned dm_pack(float lo, float hi) {
+  __nv_bfloat162 v = __floats2bfloat162_rn(lo, hi);
+  return *reinterpret_cast<unsigned*>(&v);
+}
+template <int W, int PITCH>
+__device__ __forceinline__ void dm_fetch(const KvRows& g, T* dst, int t0, int t1) {
+  constexpr int C = W * (int)sizeof(T) / 16, E = 16 / (int)sizeof(T);
+#pragma unroll
+  for (int n = 0; n < (MMA_TILE * C + MMA_THREADS - 1) / MMA_THREADS; ++n) {
+    const int i = threadIdx.x + n * MMA_THREADS, j = i / C, c = i % C, kj = t0 + j;
+    const bool ok = kj < t1;
+    if (i < MMA_TILE * C) dec_cp<16>(dst + j * PITCH + c * E, g.row((ok ? kj : t0)) + c * E, ok);
+  }
+}
+
+__global__ void __launch_bounds__(MMA_THREADS, ATTNC_DEC_MMA_MIN_BLOCKS) mma_split_kernel(const Args a, float* __restrict__ part, int split_keys, int n_splits, int row_tiles) {
+#if !defined(__CUDA_ARCH__) || __CUDA_ARCH__ >= 800
+  constexpr int NT = MMA_KEYS / 8; // key tiles of 8 per warp and tile
+  const int group = a.H / a.Hkv, packed = group * a.Nq, row_groups = (packed + MMA_ROWS - 1) / MMA_ROWS;
+  const int split = blockIdx.x / row_groups, rg = blockIdx.x % row_groups;
+  const int hk = blockIdx.y, b = blockIdx.z;
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, r0 = lane >> 2;
+  unsigned qf[D / 16][4];
+  {
+#pragma unroll
+    for (int h8 = 0; h8 < 2; ++h8) { // rows r0 (a0, a2) and r0 + 8 (a1, a3)
+      const int p = rg * MMA_ROWS + r0 + 8 * h8;
+      const bool ok = p < packed;
+      const int pp = ok ? p : 0;
+      const unsigned short* qs = reinterpret_cast<const unsigned short*>(q_row(a, b, hk * group + pp / a.Nq, pp % a.Nq));
+#pragma unroll
+      for (int ks = 0; ks < D / 16; ++ks) {
+        const int c = ks * 16 + 2 * (lane & 3);
+        qf[ks][h8] = ok ? (unsigned)qs[c] | ((unsigned)qs[c + 1] << 16) : 0u;
+        qf[ks][h8 + 2] = ok ? (unsigned)qs[c + 8] | ((unsigned)qs[c + 9] << 16) : 0u;
+      }
+    }
+  }
+  [[maybe_unused]] int hr2[2], qp2[2];
+#pragma unroll
+  for (int h8 = 0; h8 < 2; ++h8) {
+    const int p = rg * MMA_ROWS + r0 + 8 * h8, pp = p < packed ? p : 0; // padding rows: discarded
+    hr2[h8] = hk * group + pp / a.Nq;
+    qp2[h8] = pp % a.Nq + a.q_offset;
+  }
+  const int crow = rg * MMA_ROWS + (int)(threadIdx.x % MMA_ROWS); // the row this thread classifies
+  const bool crow_ok = crow < packed;
+  const int crow_h = hk * group + (crow_ok ? crow : 0) / a.Nq, crow_q = (crow_ok ? crow : 0) % a.Nq + a.q_offset;
+  unsigned fetched = 0; // bit s: stage buffer s holds its tile
+  float m[2] = {-INFINITY, -INFINITY}, l[2] = {0.f, 0.f}, o[DV / 8][4];
+#pragma unroll
+  for (int n = 0; n < DV / 8; ++n) o[n][0] = o[n][1] = o[n][2] = o[n][3] = 0.f;
+  [[maybe_unused]] const float sl2 = a.scale * LOG2E; // identity scores: one multiply to base 2
+  const int k_begin = split * split_keys, k_end = min(a.Nk, k_begin + split_keys);
+  const KvRows kg = KvRows{static_cast<const T*>(a.k) + (long long)b * a.k_stride_b + (long long)hk * a.k_stride_h, a.k_stride_n};
+  const KvRows vg = KvRows{static_cast<const T*>(a.v) + (long long)b * a.v_stride_b + (long long)hk * a.v_stride_h, a.v_stride_n};
+  extern __shared__ float4 dm_smem[];
+  T* ks = reinterpret_cast<T*>(dm_smem);
+  T* vs = ks + MMA_STAGES * MMA_TILE * KP;
+  const int n_tiles = k_end > k_begin ? (k_end - k_begin + MMA_TILE - 1) / MMA_TILE : 0;
+  auto fetch = [&](int it) {
+    const int f0 = k_begin + it * MMA_TILE, f1 = min(f0 + MMA_TILE, k_end);
+    const bool any = __syncthreads_or(it < n_tiles && crow_ok && tile_class(a, b, crow_h, crow_q, crow_q, f0 + a.k_offset, f1 - 1 + a.k_offset) != 0);
+    fetched = any ? fetched | (1u << (it % MMA_STAGES)) : fetched & ~(1u << (it % MMA_STAGES));
+    if (any) {
+      const int t0 = k_begin + it * MMA_TILE, t1 = min(t0 + MMA_TILE, k_end);
+      dm_fetch<D, KP>(kg, ks + (it % MMA_STAGES) * MMA_TILE * KP, t0, t1);
+      dm_fetch<DV, VP>(vg, vs + (it % MMA_STAGES) * MMA_TILE * VP, t0, t1);
+    }
+    dec_commit(); // one group per tile, fetched or not
+  };
+  for (int st = 0; st < MMA_STAGES - 1; ++st) fetch(st);
+  for (int it = 0; it < n_tiles; ++it) {
+    dec_wait<MMA_STAGES - 2>();
+    // fetch() begins with the barrier: every copy of tile it landed, tile it - 1 is free
+    fetch(it + MMA_STAGES - 1);
+    const int t0 = k_begin + it * MMA_TILE, t1 = min(t0 + MMA_TILE, k_end);
+    if (!((fetched >> (it % MMA_STAGES)) & 1u)) continue; // the same for the whole block
+    int cls2[2];
+#pragma unroll
+    for (int h8 = 0; h8 < 2; ++h8) cls2[h8] = tile_class(a, b, hr2[h8], qp2[h8], qp2[h8], t0 + a.k_offset, t1 - 1 + a.k_offset);
+    const int kw = t0 + warp * MMA_KEYS;
+    if (kw < t1) { // warp-uniform: a warp past the split end has no keys in this tile
+      const T* kt = ks + (it % MMA_STAGES) * MMA_TILE * KP + warp * MMA_KEYS * KP;
+      const T* vt = vs + (it % MMA_STAGES) * MMA_TILE * VP + warp * MMA_KEYS * VP;
+      float s[NT][4];
+#pragma unroll
+      for (int j = 0; j < NT; ++j) s[j][0] = s[j][1] = s[j][2] = s[j][3] = 0.f;
+#pragma unroll
+      for (int ks = 0; ks < D / 16; ++ks)
+#pragma unroll
+        for (int jj = 0; jj < NT / 2; ++jj) {
+          unsigned kb[4]; // keys jj*16 + 0..7 (cols 0-7, 8-15), 8..15 (cols 0-7, 8-15)
+          dm_ldsm(kb, kt + (jj * 16 + (lane >> 4) * 8 + (lane & 7)) * KP + ks * 16 + ((lane >> 3) & 1) * 8);
+          dm_mma(s[2 * jj], qf[ks], kb[0], kb[1]);
+          dm_mma(s[2 * jj + 1], qf[ks], kb[2], kb[3]);
+        }
+      float mt[2] = {-INFINITY, -INFINITY};
+#pragma unroll
+      for (int j = 0; j < NT; ++j)
+#pragma unroll
+        for (int e = 0; e < 4; ++e) {
+          const int kj = kw + j * 8 + 2 * (lane & 3) + (e & 1);
+          [[maybe_unused]] const int kpos = kj + a.k_offset;
+          s[j][e] = kj < t1 && cls2[e >> 1] != 0 && (cls2[e >> 1] == 1 || elem_mask(a, b, hr2[e >> 1], qp2[e >> 1], kpos)) ? s[j][e] * sl2 : -INFINITY;
+          mt[e >> 1] = fmaxf(mt[e >> 1], s[j][e]);
+        }
+#pragma unroll
+      for (int h8 = 0; h8 < 2; ++h8) {
+        mt[h8] = fmaxf(mt[h8], __shfl_xor_sync(0xffffffffu, mt[h8], 1));
+        mt[h8] = fmaxf(mt[h8], __shfl_xor_sync(0xffffffffu, mt[h8], 2));
+        if (mt[h8] > -INFINITY) {
+          const float mn = fmaxf(m[h8], mt[h8]), corr = exp2f(m[h8] - mn);
+          l[h8] *= corr;
+#pragma unroll
+          for (int n = 0; n < DV / 8; ++n) o[n][2 * h8] *= corr, o[n][2 * h8 + 1] *= corr;
+          m[h8] = mn;
+        }
+      }
+      // -inf (masked) weighs 0; a NaN or +inf score gives p = NaN, which poisons the row.
+#pragma unroll
+      for (int j = 0; j < NT; ++j)
+#pragma unroll
+        for (int e = 0; e < 4; ++e) {
+          s[j][e] = s[j][e] == -INFINITY ? 0.f : exp2f(s[j][e] - m[e >> 1]);
+          l[e >> 1] += s[j][e];
+        }
+#pragma unroll
+      for (int kk = 0; kk < NT / 2; ++kk) {
+        // P's C fragments of key tiles 2kk, 2kk + 1 are the A fragment of keys kk*16..+15.
+        const unsigned pa[4] = {dm_pack(s[2 * kk][0], s[2 * kk][1]), dm_pack(s[2 * kk][2], s[2 * kk][3]),
+                                dm_pack(s[2 * kk + 1][0], s[2 * kk + 1][1]), dm_pack(s[2 * kk + 1][2], s[2 * kk + 1][3])};
+#pragma unroll
+        for (int nn = 0; nn < DV / 16; ++nn) {
+          unsigned vb[4]; // keys 0-7, 8-15 of columns nn*16 + 0..7, then of + 8..15
+          dm_ldsm_t(vb, vt + (kk * 16 + ((lane >> 3) & 1) * 8 + (lane & 7)) * VP + nn * 16 + (lane >> 4) * 8);
+          dm_mma(o[2 * nn], pa, vb[0], vb[1]);
+          dm_mma(o[2 * nn + 1], pa, vb[2], vb[3]);
+        }
+      }
+    }
+  }
+  dec_wait<0>();
+  __syncthreads(); // the stream buffers are free: they hold the combine now
+#pragma unroll
+  for (int h8 = 0; h8 < 2; ++h8) {
+    l[h8] += __shfl_xor_sync(0xffffffffu, l[h8], 1);
+    l[h8] += __shfl_xor_sync(0xffffffffu, l[h8], 2);
+  }
+  float* cm = reinterpret_cast<float*>(dm_smem); // [WARPS][16] m, then l, then o [WARPS][16][DV]
+  float* cl = cm + MMA_WARPS * MMA_ROWS;
+  float* co = cl + MMA_WARPS * MMA_ROWS;
+#pragma unroll
+  for (int h8 = 0; h8 < 2; ++h8) {
+    const int r = r0 + 8 * h8;
+    if ((lane & 3) == 0) {
+      cm[warp * MMA_ROWS + r] = l[h8] != 0.f ? m[h8] : -INFINITY; // l NaN: poisoned, kept
+      cl[warp * MMA_ROWS + r] = l[h8];
+    }
+#pragma unroll
+    for (int n = 0; n < DV / 8; ++n) {
+      float* dst = co + ((size_t)warp * MMA_ROWS + r) * DV + n * 8 + 2 * (lane & 3);
+      dst[0] = o[n][2 * h8];
+      dst[1] = o[n][2 * h8 + 1];
+    }
+  }
+  __syncthreads();
+  for (int i = threadIdx.x; i < MMA_ROWS * (DV + 2); i += MMA_THREADS) {
+    const int r = i / (DV + 2), c = i % (DV + 2), p = rg * MMA_ROWS + r;
+    if (p >= packed) continue;
+    float M = -INFINITY;
+    for (int w = 0; w < MMA_WARPS; ++w) M = fmaxf(M, cm[w * MMA_ROWS + r]);
+    float x = 0.f;
+    if (c == DV) {
+      x = M;
+    } else {
+      for (int w = 0; w < MMA_WARPS; ++w) {
+        const float lw = cl[w * MMA_ROWS + r];
+        if (lw == 0.f) continue; // a NaN l carries on
+        const float f = exp2f(cm[w * MMA_ROWS + r] - M);
+        x += (c < DV ? co[((size_t)w * MMA_ROWS + r) * DV + c] : lw) * f;
+      }
+    }
+    part[part_slot(a, b, hk, p / MT, row_tiles, split, n_splits, p % MT) + c] = x;
+  }
+#else
+  __trap(); // the host launches this kernel on compute capability 8.0 and up only
+#endif
+}
+#endif // __CUDACC__
 } // namespace dec
 } // namespace attnc_zipcache__staged
 // ---- decode: host side ----
@@ -3217,6 +3451,26 @@ static double split_cost(long long base, long long w, int sms, int resident) {
   return (double)(per_sm + waves * resident) / (2.0 * (double)w);
 }
 
+static int mma_resident(int dev) {
+  static int state[64] = {};
+  if (state[dev] != 0) return state[dev];
+  const char* e = getenv("ATTNC_DECODE_MMA");
+  int major = 0;
+  if (cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev) != cudaSuccess) major = 0;
+  if (!ATTNC_DEC_MMA || major < 8 || (e != NULL && e[0] == '0')) return state[dev] = -1;
+  int optin = 0;
+  if (cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev) != cudaSuccess) optin = 0;
+  if (optin > 0 && MMA_SMEM > (size_t)optin) {
+    fail(ATTNC_ERR_ARGS, "decode: ATTNC_DEC_MMA_STAGES (%d) x ATTNC_DEC_MMA_WARPS (%d) x ATTNC_DEC_MMA_KEYS (%d) keys need %zu bytes of shared memory per block, above the %d this device allows: rebuild with fewer", MMA_STAGES, MMA_WARPS, MMA_KEYS, MMA_SMEM, optin);
+    return -2;
+  }
+  if (cudaFuncSetAttribute(mma_split_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)MMA_SMEM) != cudaSuccess)
+    return state[dev] = -1; // the SIMT kernel then
+  int n = 0;
+  if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(&n, mma_split_kernel, MMA_THREADS, MMA_SMEM) != cudaSuccess || n < 1) n = 1;
+  return state[dev] = n;
+}
+
 static int launch(const Args& a, cudaStream_t stream) {
   int dev = 0;
   if (cudaGetDevice(&dev) != cudaSuccess) dev = 0;
@@ -3238,14 +3492,20 @@ static int launch(const Args& a, cudaStream_t stream) {
     if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(&n, split_kernel, THREADS, SPLIT_SMEM) != cudaSuccess || n < 1) n = 1;
     resident_blocks[dev] = n;
   }
-  const int sms = sm_count[dev], resident = resident_blocks[dev];
+  const int mma_blocks = mma_resident(dev);
+  if (mma_blocks == -2) return ATTNC_ERR_ARGS; // fail() said why
+  const bool use_mma = mma_blocks > 0;
+  // The tensor-core kernel (decode-mma.ts) takes MMA_ROWS packed rows a block, the SIMT one MT.
+  const int sms = sm_count[dev], resident = (use_mma ? mma_blocks : resident_blocks[dev]);
+  const int tile_keys = (use_mma ? MMA_TILE : TILE), stages = (use_mma ? MMA_STAGES : STAGES);
   const int packed = (a.H / a.Hkv) * a.Nq, row_tiles = (packed + MT - 1) / MT;
-  const long long base = (long long)a.Hkv * a.B * row_tiles;
-  const int tiles = (a.Nk + TILE - 1) / TILE;
+  const int rows = (use_mma ? MMA_ROWS : MT), row_groups = (packed + rows - 1) / rows;
+  const long long base = (long long)a.Hkv * a.B * row_groups;
+  const int tiles = (a.Nk + tile_keys - 1) / tile_keys;
   // Splits: enough blocks for every SM to hold `resident` of them, then, within 1/2x..4x of
   // that, the count that spreads blocks most evenly over the SMs (a larger count only when 3%
   // better); each split at least 2 * STAGES tiles (its pipeline fills) and a whole number of tiles.
-  const long long most = tiles / (2 * STAGES) > 1 ? tiles / (2 * STAGES) : 1;
+  const long long most = tiles / (2 * stages) > 1 ? tiles / (2 * stages) : 1;
   const long long fill = ((long long)resident * sms + base - 1) / base;
   long long want = fill > most ? most : fill, best = want > 1 ? want / 2 : 1;
   double best_cost = split_cost(base, best, sms, resident);
@@ -3254,11 +3514,11 @@ static int launch(const Args& a, cudaStream_t stream) {
     if (c < 0.97 * best_cost) best = w, best_cost = c;
   }
   if (ATTNC_DEC_SPLITS > 0) best = ATTNC_DEC_SPLITS < tiles ? ATTNC_DEC_SPLITS : tiles; // a sweep's fixed count
-  const int split_keys = (int)((tiles + best - 1) / best) * TILE;
+  const int split_keys = (int)((tiles + best - 1) / best) * tile_keys;
   const int n_splits = (a.Nk + split_keys - 1) / split_keys;
   if ((long long)n_splits * row_tiles > 2147483647LL || a.Hkv > 65535)
     return fail(ATTNC_ERR_ARGS, "decode grid too large (splits %d x row tiles %d)", n_splits, row_tiles);
-  const size_t bytes = (size_t)base * n_splits * MT * (DV + 2) * sizeof(float);
+  const size_t bytes = (size_t)a.Hkv * a.B * row_tiles * n_splits * MT * (DV + 2) * sizeof(float);
   // Scratch comes from a pool of our own (never the device default pool, which belongs to the
   // host application): stream-ordered, and kept between launches up to 64 MiB.
   static cudaMemPool_t pools[64] = {}; // one per device of the process
@@ -3278,6 +3538,9 @@ static int launch(const Args& a, cudaStream_t stream) {
   float* part = NULL;
   cudaError_t e = cudaMallocFromPoolAsync(reinterpret_cast<void**>(&part), bytes, pool, stream);
   if (e != cudaSuccess) return fail(ATTNC_ERR_CUDA, "decode scratch of %zu bytes: %s", bytes, cudaGetErrorString(e));
+  if (use_mma)
+    mma_split_kernel<<<dim3(n_splits * row_groups, a.Hkv, a.B), MMA_THREADS, MMA_SMEM, stream>>>(a, part, split_keys, n_splits, row_tiles);
+  else
   split_kernel<<<dim3(n_splits * row_tiles, a.Hkv, a.B), THREADS, SPLIT_SMEM, stream>>>(a, part, split_keys, n_splits, row_tiles);
   e = cudaGetLastError();
   if (e == cudaSuccess) {
