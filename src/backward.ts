@@ -57,6 +57,15 @@ export function compileCudaBackwardMma(
     readonly deterministic?: boolean;
   },
 ): CompiledCudaBackwardMma {
+  return withTensorCoreBackward(source, options, renderCudaBackwardMma);
+}
+
+/** The forward compiled for a tensor-core backward, and `render`'s backward of it (positioned errors). */
+function withTensorCoreBackward<A>(
+  source: string,
+  options: Parameters<typeof compileCudaBackwardMma>[1],
+  render: (kernel: Compiled['kernel'], o: { readonly deterministic: boolean }) => A,
+): Compiled & { readonly backward: A } {
   const { deterministic, ...compileOptions } = options;
   const compiled = compile(source, {
     ...compileOptions,
@@ -65,10 +74,7 @@ export function compileCudaBackwardMma(
     schedule: { engine: 'mma', ...options.schedule },
   });
   try {
-    return {
-      ...compiled,
-      backward: renderCudaBackwardMma(compiled.kernel, { deterministic: deterministic === true }),
-    };
+    return { ...compiled, backward: render(compiled.kernel, { deterministic: deterministic === true }) };
   } catch (e) {
     throw new CompileError([error((e as Error).message, compiled.decl.decl.nameSpan)], source);
   }
@@ -86,21 +92,7 @@ export function compileCudaBackwardWgmma(
   source: string,
   options: Parameters<typeof compileCudaBackwardMma>[1],
 ): CompiledCudaBackwardWgmma {
-  const { deterministic, ...compileOptions } = options;
-  const compiled = compile(source, {
-    ...compileOptions,
-    target: 'cuda',
-    lse: true,
-    schedule: { engine: 'mma', ...options.schedule },
-  });
-  try {
-    return {
-      ...compiled,
-      backward: renderCudaBackwardWgmma(compiled.kernel, { deterministic: deterministic === true }),
-    };
-  } catch (e) {
-    throw new CompileError([error((e as Error).message, compiled.decl.decl.nameSpan)], source);
-  }
+  return withTensorCoreBackward(source, options, renderCudaBackwardWgmma);
 }
 
 /**

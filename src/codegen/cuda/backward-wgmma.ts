@@ -17,6 +17,7 @@ import {
 } from './backward-mma.js';
 import { wgmmaDkdvKernel, wgmmaSmemBytes } from './backward-wgmma-kernel.js';
 import { wgmmaDeviceHelpers, wgmmaFn } from './wgmma-device.js';
+import { wgWaitHelper } from './wgmma-ws-device.js';
 
 export const WGMMA_BWD = { BM: 64, BN: 128, WARPS: 8, THREADS: 256 } as const;
 /** The most dynamic shared memory an sm_90 CTA may have (227 KiB). */
@@ -45,13 +46,7 @@ const DESCRIPTOR_HELPERS = [
   '  asm volatile("" : "+l"(v));',
   '  return v;',
   '}',
-  '// Waits until at most N committed wgmma groups of this warpgroup are still running.',
-  'template <int N>',
-  '__device__ __forceinline__ void wg_wait() {',
-  '#if ATTNC_SM90A',
-  '  asm volatile("wgmma.wait_group.sync.aligned %0;\\n" ::"n"(N) : "memory");',
-  '#endif',
-  '}',
+  ...wgWaitHelper,
 ];
 
 const wgmmaEngine: TensorCoreBackwardEngine = {

@@ -64,13 +64,7 @@ export function wgmmaWsDeviceHelpers(s: Schedule, dtype: StorageDType): string[]
     '      ::"r"(smem_addr(bar)), "r"(parity)',
     '      : "memory");',
     '}',
-    '// Waits until at most N committed wgmma groups of this warpgroup are still running.',
-    'template <int N>',
-    '__device__ __forceinline__ void wg_wait() {',
-    '#if ATTNC_SM90A',
-    '  asm volatile("wgmma.wait_group.sync.aligned %0;\\n" ::"n"(N) : "memory");',
-    '#endif',
-    '}',
+    ...wgWaitHelper,
     '// Barrier 1 among the consumer threads alone (0 is __syncthreads, which the producer has left).',
     '__device__ __forceinline__ void consumer_sync() { asm volatile("bar.sync 1, %0;\\n" ::"n"(CTHREADS) : "memory"); }',
     '',
@@ -123,3 +117,14 @@ export function tmaHostCode(dtype: StorageDType, kvMaps: readonly string[] = tma
     '}',
   ];
 }
+
+/** wg_wait<N>(): waits until at most N committed wgmma groups of this warpgroup are still running. */
+export const wgWaitHelper: readonly string[] = [
+  '// Waits until at most N committed wgmma groups of this warpgroup are still running.',
+  'template <int N>',
+  '__device__ __forceinline__ void wg_wait() {',
+  '#if ATTNC_SM90A',
+  '  asm volatile("wgmma.wait_group.sync.aligned %0;\\n" ::"n"(N) : "memory");',
+  '#endif',
+  '}',
+];
