@@ -5,11 +5,9 @@
 import type { Span } from '../diagnostics.js';
 import type { Expr } from './ast.js';
 
-/** Code element types: two's-complement / offset ints packed in 32-bit words, and the two fp8s. */
-export const storageElems = ['int8', 'int4', 'int2', 'e4m3', 'e5m2'] as const;
-export type StorageElem = (typeof storageElems)[number];
-export type IntStorageElem = Extract<StorageElem, `int${string}`>;
-export const isIntElem = (e: StorageElem): e is IntStorageElem => e.startsWith('int');
+/** Code element types (src/quant/elem-registry.ts): ints packed in 32-bit words, 8-bit floats. */
+export { isIntElem, storageElems, type IntStorageElem, type StorageElem } from '../quant/elem-registry.js';
+import type { StorageElem } from '../quant/elem-registry.js';
 
 /** Dtypes of scales, zero points and normalizers. */
 export const floatDTypes = ['f16', 'f32'] as const;

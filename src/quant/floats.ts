@@ -1,39 +1,36 @@
 // The small float formats of quantized caches, as kernels compute them: bit operations only.
-// fp8 follows the OCP 8-bit floating point spec: e4m3 ("FN": bias 7, no infinities, S.1111.111
-// is NaN, largest 448) and e5m2 (bias 15, IEEE-like: infinities and NaNs at exponent 31,
-// largest 57344). f16 is IEEE binary16, bf16 the top half of an f32.
+// 8-bit floats take their field layout and special codes from their registry record
+// (elem-registry.ts, through elem.ts's floatLayout): e4m3 and e5m2 follow the OCP 8-bit floating
+// point spec (e4m3 "FN": no infinities, S.1111.111 is NaN; e5m2 IEEE-like). f16 is IEEE binary16,
+// bf16 the top half of an f32.
 import { f16BitsToF32, f32ToF16Bits } from '../runtime/f16.js';
+import { floatLayout } from './elem.js';
 import type { Fp8Elem } from './format.js';
 import type { StoredFloats, TensorDType } from './layout.js';
 
 const f32 = new Float32Array(1);
 const u32 = new Uint32Array(f32.buffer);
 
-const fp8Spec = {
-  e4m3: { mant: 3, bias: 7, maxCode: 0x7e, nanCode: 0x7f },
-  e5m2: { mant: 2, bias: 15, maxCode: 0x7b, nanCode: 0x7f },
-} as const;
-
-/** The f32 value of an fp8 code (exact: every fp8 value is an f32). */
+/** The f32 value of an 8-bit float code (exact: every such value is an f32). */
 export function fp8Decode(elem: Fp8Elem, code: number): number {
-  const { mant, bias } = fp8Spec[elem];
+  const { mant, bias, top, mantMask, spec } = floatLayout(elem);
   const sign = code & 0x80 ? -1 : 1;
-  const expBits = 7 - mant;
-  const e = (code >>> mant) & ((1 << expBits) - 1);
-  const m = code & ((1 << mant) - 1);
-  if (elem === 'e4m3' && e === 15 && m === 7) return NaN;
-  if (elem === 'e5m2' && e === 31) return m === 0 ? sign * Infinity : NaN;
+  const e = (code >>> mant) & top;
+  const m = code & mantMask;
+  if (e === top && spec.specials === 'ieee') return m === 0 ? sign * Infinity : NaN;
+  if (e === top && m === mantMask) return NaN; // nan-only: S.1…1.1…1
   // Subnormals (e = 0) have no implicit 1 and the exponent of e = 1.
   const significand = e === 0 ? m : m + (1 << mant);
   return sign * significand * 2 ** (Math.max(e, 1) - bias - mant);
 }
 
 /**
- * The fp8 code nearest to `x` (rounded to f32 first), ties to even, saturating: anything beyond
- * the largest finite value (±Inf included) gives ±largest. NaN gives 0x7f. −0 keeps its sign.
+ * The 8-bit float code nearest to `x` (rounded to f32 first), ties to even, saturating: anything
+ * beyond the largest finite value (±Inf included) gives ±largest. NaN gives the NaN code (0x7f).
+ * −0 keeps its sign.
  */
 export function fp8Encode(elem: Fp8Elem, x: number): number {
-  const { mant, bias, maxCode, nanCode } = fp8Spec[elem];
+  const { mant, bias, maxCode, nanCode } = floatLayout(elem);
   f32[0] = x;
   const bits = u32[0]!;
   const sign = (bits >>> 24) & 0x80;

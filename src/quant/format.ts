@@ -5,10 +5,12 @@ import type { AttentionDecl, Expr } from '../dsl/ast.js';
 import { foldChecked } from '../dsl/check-constants.js';
 import type { CheckedDecl } from '../dsl/checker.js';
 import { codesPerWord, elemBits } from './elem.js';
-import type { FloatDType, HalfDType, IntStorageElem, StorageDecl, StorageElem } from '../dsl/ast-storage.js';
+import { isFloatElem, isIntElem, type FloatStorageElem } from './elem-registry.js';
+import type { FloatDType, HalfDType, IntStorageElem, StorageDecl } from '../dsl/ast-storage.js';
 
 export type { FloatDType, HalfDType, IntStorageElem, StorageElem } from '../dsl/ast-storage.js';
-export type Fp8Elem = Exclude<StorageElem, IntStorageElem>;
+/** The 8-bit float element types (a format of kind 'fp8'). */
+export type Fp8Elem = FloatStorageElem;
 
 /**
  * What one scale (and zero point) covers, per (batch, kv head) unless `tensor`:
@@ -90,11 +92,10 @@ export function formatOf(s: StorageDecl, fold: FoldInt, salientBy?: SalientBy): 
     ...(s.norm ? { norm: s.norm.dtype } : {}),
     ...(s.recent ? { recent: { tokens: fold(s.recent.count), dtype: s.recent.dtype } } : {}),
   };
-  if (s.elem === 'e4m3' || s.elem === 'e5m2')
-    return { kind: 'fp8', elem: s.elem, ...(scale ? { scale } : {}), ...common };
+  if (isFloatElem(s.elem)) return { kind: 'fp8', elem: s.elem, ...(scale ? { scale } : {}), ...common };
   if (scale === undefined) throw new Error(`store: ${s.elem} codes need a scale (the checker reports this)`);
   const salient =
-    s.salient && (s.salient.elem === 'int8' || s.salient.elem === 'int4' || s.salient.elem === 'int2')
+    s.salient && isIntElem(s.salient.elem)
       ? { salient: { elem: s.salient.elem, by: salientBy ?? 'flags' } }
       : {};
   return {

@@ -2,7 +2,7 @@
 // "Quantization"): the normalizer, then per scale group its scale (rounded up, so that no code
 // of the group saturates) and zero point, then each code rounded half to even and clamped.
 // Every step is one correctly rounded f32 operation, so a kernel can match it bit for bit.
-import { codesPerWord, elemBits, fp8Max, intCodeRange } from './elem.js';
+import { codesPerWord, elemBits, floatMax, intCodeRange } from './elem.js';
 import {
   allocFloats,
   flushSubnormal,
@@ -12,7 +12,7 @@ import {
   roundUpTo,
   writeFloat,
 } from './floats.js';
-import { validateFormat, type IntStorageElem, type QuantFormat } from './format.js';
+import { validateFormat, type Fp8Elem, type IntStorageElem, type QuantFormat } from './format.js';
 import {
   recentCount,
   scaleIndex,
@@ -190,7 +190,7 @@ function groupScale(
   const dtype = f.scale!.dtype;
   if (f.kind === 'fp8' || elem === undefined) {
     const a = Math.max(-min, max);
-    return { scale: a === 0 ? 1 : roundUpTo(dtype, fr(a / fp8Max[f.elem as 'e4m3' | 'e5m2'])), zero: 0 };
+    return { scale: a === 0 ? 1 : roundUpTo(dtype, fr(a / floatMax(f.elem as Fp8Elem))), zero: 0 };
   }
   const bits = elemBits(elem);
   if (!f.zero) {

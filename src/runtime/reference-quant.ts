@@ -2,9 +2,11 @@
 // apart from src/quant's kernel-facing code so that one cannot hide a bug of the other: fp8 and
 // 16-bit floats decode through tables and arithmetic (not bit operations), codes are read from
 // each word by division, and the scale group of an element is located from the definition.
-// Shared with src/quant: the format types, the cache container and how a `store` statement
-// becomes a format (checkedFormats).
+// Shared with src/quant: the element registry's records (the definitions, not their decoders),
+// the format types, the cache container and how a `store` statement becomes a format
+// (checkedFormats).
 import type { CheckedDecl } from '../dsl/checker.js';
+import { elemSpec, floatElems, type FloatElemSpec } from '../quant/elem-registry.js';
 import { checkedFormats, type QuantFormat } from '../quant/format.js';
 import type { CacheSizes, QuantCache, StoredFloats } from '../quant/layout.js';
 import type { SalientMarks } from '../quant/marks.js';
@@ -12,9 +14,13 @@ import type { EvalEnv } from './ast-eval.js';
 import { referenceDecl } from './reference-routing.js';
 import type { RefInputs } from './reference.js';
 
-/** All 256 values of an fp8 format, by code: sign · 2^(e − bias) · (1 + m/2^M), subnormals at e = 0. */
-function fp8Table(expBits: number, mantBits: number): Float64Array {
-  const bias = 2 ** (expBits - 1) - 1;
+/**
+ * All 256 values of an 8-bit float format, by code, from its registry record's definition:
+ * sign · 2^(e − bias) · (1 + m/2^M), subnormals at e = 0; the top exponent holds ±Inf and NaNs
+ * (`ieee`) or only the NaN S.1…1.1…1 (`nan-only`).
+ */
+function fp8Table(spec: FloatElemSpec): Float64Array {
+  const { exponentBits: expBits, mantissaBits: mantBits, bias } = spec;
   const table = new Float64Array(256);
   for (let code = 0; code < 256; code++) {
     const negative = code >= 128;
@@ -22,9 +28,9 @@ function fp8Table(expBits: number, mantBits: number): Float64Array {
     const m = code % 2 ** mantBits;
     const top = 2 ** expBits - 1;
     let v: number;
-    if (expBits === 4 && e === top && m === 2 ** mantBits - 1)
-      v = NaN; // e4m3: S.1111.111 only
-    else if (expBits === 5 && e === top) v = m === 0 ? Infinity : NaN;
+    if (e === top && spec.specials === 'ieee') v = m === 0 ? Infinity : NaN;
+    else if (e === top && m === 2 ** mantBits - 1)
+      v = NaN; // nan-only: S.1…1.1…1 only
     else if (e === 0) v = (m / 2 ** mantBits) * 2 ** (1 - bias);
     else v = (1 + m / 2 ** mantBits) * 2 ** (e - bias);
     table[code] = negative ? -v : v;
@@ -32,7 +38,7 @@ function fp8Table(expBits: number, mantBits: number): Float64Array {
   return table;
 }
 
-const fp8Tables = { e4m3: fp8Table(4, 3), e5m2: fp8Table(5, 2) } as const;
+const fp8Tables = new Map(floatElems.map((e) => [e, fp8Table(elemSpec(e))]));
 
 function halfValue(bits: number): number {
   const negative = bits >= 0x8000;
@@ -55,8 +61,6 @@ function floatAt(t: StoredFloats, i: number): number {
     throw new Error(`reference dequantize: index ${i} is outside a ${t.dtype} tensor of ${t.data.length}`);
   return t.dtype === 'f32' ? v : t.dtype === 'f16' ? halfValue(v) : bfloatValue(v);
 }
-
-const bitsOf = { int8: 8, int4: 4, int2: 2, e4m3: 8, e5m2: 8 } as const;
 
 /** Field `c` of a token row: the c-th `bits`-wide field counting from each word's lowest bits. */
 function field(words: Uint32Array, rowWords: number, row: number, c: number, bits: number): number {
@@ -113,12 +117,12 @@ export function referenceDequantize(
           }
           const isWide = wide !== undefined && salient[bh * s.Nk + t] === true;
           const elem = isWide ? wide : f.elem;
-          const bits = bitsOf[elem];
+          const bits = elemSpec(elem).bits;
           const words = isWide ? q.codesHi : q.codes;
           if (words === undefined) throw new Error('reference dequantize: salient tokens need codesHi');
           const raw = field(words, Math.ceil(s.D / (32 / bits)), bh * s.Nk + t, c, bits);
           let v: number;
-          if (f.kind === 'fp8') v = fp8Tables[f.elem][raw]!;
+          if (f.kind === 'fp8') v = fp8Tables.get(f.elem)![raw]!;
           else if (f.zero) v = raw;
           else v = raw >= 2 ** (bits - 1) ? raw - 2 ** bits : raw;
           if (f.scale && q.scale) {

@@ -5,7 +5,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { dequantize } from '../../src/quant/dequantize.js';
-import { elemBits, fp8Max, intCodeRange } from '../../src/quant/elem.js';
+import { elemBits, floatMax, intCodeRange } from '../../src/quant/elem.js';
 import { readFloat } from '../../src/quant/floats.js';
 import type { QuantFormat } from '../../src/quant/format.js';
 import { recentCount, scaleIndex, type CacheSizes, type QuantCache } from '../../src/quant/layout.js';
@@ -54,7 +54,7 @@ function bound(f: QuantFormat, q: QuantCache, s: CacheSizes, i: number, x: numbe
     const minSub = f.elem === 'e4m3' ? 2 ** -9 : 2 ** -16;
     const y = Math.abs(x) / norm / scale;
     // Without a scale, values beyond the largest fp8 saturate to it.
-    const saturated = f.scale ? 0 : Math.abs(x) - fp8Max[f.elem];
+    const saturated = f.scale ? 0 : Math.abs(x) - floatMax(f.elem);
     const rounding = norm * scale * Math.max(y * 2 ** -(mant + 1), minSub / 2) * (1 + 2 ** -20) + slack;
     return Math.max(rounding, saturated);
   }
@@ -93,7 +93,7 @@ describe('quantize → dequantize', () => {
         const q = quantize(f, x, s);
         const dq = dequantize(f, q, s);
         for (let i = 0; i < dq.length; i++) expect(Number.isFinite(dq[i]!)).toBe(true);
-        expect(fp8Max[f.elem]).toBeGreaterThan(0);
+        expect(floatMax(f.elem)).toBeGreaterThan(0);
       }),
       { ...runs, numRuns: 100 },
     );

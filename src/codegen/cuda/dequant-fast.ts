@@ -14,8 +14,8 @@
 // The values are those of `<k|v>_dequant` bit for bit: the code is exact in f32, then one f32
 // multiply by the scale (the language's order), then rounding to T as dq_store8 does.
 import type { TensorFormat, TensorFormats } from '../../ir/formats.js';
-import { codesPerWord, elemBits } from '../../quant/elem.js';
-import type { QuantFormat } from '../../quant/format.js';
+import { codesPerWord, elemBits, floatLayout, specialByteMask } from '../../quant/elem.js';
+import type { Fp8Elem, QuantFormat } from '../../quant/format.js';
 import { readFloat } from './dequant.js';
 
 type Which = 'k' | 'v';
@@ -56,8 +56,8 @@ function intDecode(bits: number): string[] {
 }
 
 /** fp8: exponent and mantissa into an f32's bits (bias 127), then the exact power-of-two fix. */
-function fp8Decode(elem: 'e4m3' | 'e5m2'): string[] {
-  const [M, bias] = elem === 'e4m3' ? [3, 7] : [2, 15];
+function fp8Decode(elem: Fp8Elem): string[] {
+  const { mant: M, bias } = floatLayout(elem);
   return [
     'const unsigned raw = (w[u / 4] >> ((u % 4) * 8)) & 0xffu;',
     `float v = dq_bits(((raw & 0x80u) << 24) | ((raw & 0x7fu) << ${23 - M})) * 0x1p${127 - bias}f;`,
@@ -65,9 +65,9 @@ function fp8Decode(elem: 'e4m3' | 'e5m2'): string[] {
 }
 
 /** A C test whether word `w` holds an fp8 NaN/Inf code in any of its 4 bytes. */
-function fp8Special(elem: 'e4m3' | 'e5m2'): string {
-  // e4m3: magnitude bits all ones (0x7f); e5m2: exponent all ones (0x7c under the mask).
-  const m = elem === 'e4m3' ? '0x7f7f7f7fu' : '0x7c7c7c7cu';
+function fp8Special(elem: Fp8Elem): string {
+  // nan-only (e4m3): magnitude bits all ones (0x7f); ieee (e5m2): exponent all ones (0x7c).
+  const m = specialByteMask(floatLayout(elem));
   return `dq_has_zero_byte((w_ & ${m}) ^ ${m})`;
 }
 
@@ -83,7 +83,7 @@ function fast8(which: Which, f: TensorFormat): string[] {
   const words = Math.ceil((8 * bits) / 32);
   const scaled = q.scale !== undefined;
   const isFp8 = q.kind === 'fp8';
-  const decode = isFp8 ? fp8Decode(q.elem as 'e4m3' | 'e5m2') : intDecode(bits);
+  const decode = q.kind === 'fp8' ? fp8Decode(q.elem) : intDecode(bits);
   return [
     `__device__ __forceinline__ bool ${which}_fast8(const unsigned* wp, int c0, float sc, float (&out)[8]) {`,
     `  unsigned w[${words}];`,
@@ -101,7 +101,7 @@ function fast8(which: Which, f: TensorFormat): string[] {
           '  // A NaN/Inf code: the caller decodes this chunk the general way.',
           '  bool special = false;',
           '#pragma unroll',
-          `  for (int i = 0; i < ${words}; ++i) { const unsigned w_ = w[i]; special |= ${fp8Special(q.elem as 'e4m3' | 'e5m2')}; }`,
+          `  for (int i = 0; i < ${words}; ++i) { const unsigned w_ = w[i]; special |= ${fp8Special(q.elem as Fp8Elem)}; }`,
           '  if (special) return false;',
         ]
       : []),

@@ -6,8 +6,8 @@
 // so the engine's code is unchanged. Bit casts go through memcpy (device code and the CPU
 // emulator both have it); 16-bit floats decode from their bits.
 import type { TensorFormat, TensorFormats } from '../../ir/formats.js';
-import { codesPerWord, elemBits } from '../../quant/elem.js';
-import type { FloatDType, Granularity, HalfDType, QuantFormat } from '../../quant/format.js';
+import { codesPerWord, elemBits, floatLayout, specialBits, specialCondition } from '../../quant/elem.js';
+import type { FloatDType, Fp8Elem, Granularity, HalfDType, QuantFormat } from '../../quant/format.js';
 import { pagedQuantRow } from './kv-rows.js';
 
 type Which = 'k' | 'v';
@@ -43,15 +43,14 @@ export function readFloat(ptr: string, dtype: FloatDType | HalfDType, i: string)
   return dtype === 'f16' ? `dq_half(${ptr}, ${i})` : `dq_bf16(${ptr}, ${i})`;
 }
 
-export function fp8(elem: 'e4m3' | 'e5m2'): string[] {
-  const [E, M, bias] = elem === 'e4m3' ? [4, 3, 7] : [5, 2, 15];
-  const top = (1 << E) - 1;
-  const special = elem === 'e4m3' ? `e == ${top}u && m == ${(1 << M) - 1}u` : `e == ${top}u`;
-  const specialValue =
-    elem === 'e4m3' ? 'dq_bits(s | 0x7fc00000u)' : 'dq_bits(s | (m == 0u ? 0x7f800000u : 0x7fc00000u))';
+/** Statements setting `v` (a declared float) to the value of 8-bit float code `raw`, by bit operations. */
+export function fp8(elem: Fp8Elem): string[] {
+  const f = floatLayout(elem);
+  const { mant: M, bias, top } = f;
+  const specialValue = `dq_bits(s | ${specialBits(f, 'm', (c, a, b) => `(${c} ? ${a} : ${b})`)})`;
   return [
-    `const unsigned s = (raw & 0x80u) << 24, e = (raw >> ${M}) & ${top}u, m = raw & ${(1 << M) - 1}u;`,
-    `if (${special}) v = ${specialValue};`,
+    `const unsigned s = (raw & 0x80u) << 24, e = (raw >> ${M}) & ${top}u, m = raw & ${f.mantMask}u;`,
+    `if (${specialCondition(f, 'e', 'm')}) v = ${specialValue};`,
     `else if (e == 0u) v = (s ? -1.f : 1.f) * ((float)m * (1.f / ${2 ** (bias + M - 1)}.f));`,
     `else v = dq_bits(s | ((e + ${127 - bias}u) << 23) | (m << ${23 - M}));`,
   ];

@@ -4,8 +4,8 @@
 // host launcher (quantize-host.ts): the per-channel normalizer, the scale groups the call touches,
 // the code words of the rewritten rows, and the recent window. Every division and square root is
 // correctly rounded (__fdiv_rn, __fsqrt_rn) and the one addition is __fadd_rn, so nothing contracts.
-import { codesPerWord, elemBits, fp8Max, intCodeRange } from '../../quant/elem.js';
-import { scaleGranularityCode, type QuantFormat } from '../../quant/format.js';
+import { codesPerWord, elemBits, floatLayout, floatMax, intCodeRange } from '../../quant/elem.js';
+import { scaleGranularityCode, type Fp8Elem, type QuantFormat } from '../../quant/format.js';
 import { quantizesWhole } from '../../quant/range.js';
 import type { StorageDType } from '../../ir/kernel.js';
 
@@ -74,7 +74,7 @@ function constants(s: QuantizeSpec): string[] {
   const { gran, group } = scaleGranularityCode(f.scale?.per);
   const hi = f.kind === 'int' ? f.salient?.elem : undefined;
   const qmax = (e: typeof f.elem) =>
-    f.kind === 'fp8' ? fp8Max[f.elem as 'e4m3' | 'e5m2'] : intCodeRange(elemBits(e), !!f.zero).hi;
+    f.kind === 'fp8' ? floatMax(f.elem) : intCodeRange(elemBits(e), !!f.zero).hi;
   return [
     `[[maybe_unused]] constexpr int D = ${s.dim};`,
     '// Scale granularity: 0 none, 1 tensor, 2 token, 3 channel; GROUP 0 = no group.',
@@ -121,10 +121,8 @@ __device__ __forceinline__ float up(const __half*, float v) {
 }`;
 
 /** The fp8 encoder of src/quant/floats.ts (fp8Encode), for an fp8 format. */
-function fp8Encoder(elem: 'e4m3' | 'e5m2'): string {
-  const mant = elem === 'e4m3' ? 3 : 2;
-  const bias = elem === 'e4m3' ? 7 : 15;
-  const maxCode = elem === 'e4m3' ? 0x7e : 0x7b;
+function fp8Encoder(elem: Fp8Elem): string {
+  const { mant, bias, maxCode } = floatLayout(elem);
   return String.raw`
 // The ${elem} code nearest to x, ties to even, saturating; NaN gives 0x7f; -0 keeps its sign.
 __device__ __forceinline__ unsigned fp8_encode(float x) {

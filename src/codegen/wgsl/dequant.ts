@@ -5,8 +5,8 @@
 // side tensors (f16/bf16 scales, zero points, normalizers, recent rows) are bound as u32 words
 // holding two halves each, so neither the shader-f16 feature nor a bf16 type is needed.
 import type { QuantTensorFormat, TensorFormat } from '../../ir/formats.js';
-import { codesPerWord, elemBits } from '../../quant/elem.js';
-import type { FloatDType, Granularity, HalfDType, QuantFormat } from '../../quant/format.js';
+import { codesPerWord, elemBits, floatLayout, specialBits, specialCondition } from '../../quant/elem.js';
+import type { FloatDType, Fp8Elem, Granularity, HalfDType, QuantFormat } from '../../quant/format.js';
 import type { Binding, ShapeExpr } from '../artifact.js';
 import { tensorVar } from './rules.js';
 import { salientFlagsVar } from './salient-list.js';
@@ -109,23 +109,17 @@ function readFloat(buf: string, dtype: FloatDType | HalfDType, i: string): strin
 }
 
 /** Lines setting `dq_v` (a declared f32) to the value of fp8 code `dq_raw`, by bit manipulation. */
-function fp8Lines(elem: 'e4m3' | 'e5m2'): string[] {
-  const [E, M, bias] = elem === 'e4m3' ? [4, 3, 7] : [5, 2, 15];
-  const top = (1 << E) - 1;
-  const special =
-    elem === 'e4m3'
-      ? `dq_e == ${top}u && dq_m == ${(1 << M) - 1}u` // S.1111.111 is NaN; no infinities
-      : `dq_e == ${top}u`;
-  const specialValue =
-    elem === 'e4m3'
-      ? 'bitcast<f32>(dq_sign | 0x7fc00000u)'
-      : 'bitcast<f32>(dq_sign | select(0x7fc00000u, 0x7f800000u, dq_m == 0u))';
+function fp8Lines(elem: Fp8Elem): string[] {
+  const f = floatLayout(elem);
+  const { mant: M, bias, top } = f;
+  const special = specialCondition(f, 'dq_e', 'dq_m');
+  const specialValue = `bitcast<f32>(dq_sign | ${specialBits(f, 'dq_m', (c, a, b) => `select(${b}, ${a}, ${c})`)})`;
   // Subnormals: m · 2^(1 − bias − M), an exact f32 product of normal numbers.
   const sub = `1.0f / ${2 ** (bias + M - 1)}.0f`;
   return [
     'let dq_sign = (dq_raw & 0x80u) << 24u;',
     `let dq_e = (dq_raw >> ${M}u) & ${top}u;`,
-    `let dq_m = dq_raw & ${(1 << M) - 1}u;`,
+    `let dq_m = dq_raw & ${f.mantMask}u;`,
     `if (${special}) { dq_v = ${specialValue}; }`,
     `else if (dq_e == 0u) { dq_v = bitcast<f32>(dq_sign | bitcast<u32>(f32(dq_m) * (${sub}))); }`,
     `else { dq_v = bitcast<f32>(dq_sign | ((dq_e + ${127 - bias}u) << 23u) | (dq_m << ${23 - M}u)); }`,

@@ -4,6 +4,8 @@
 // significands, sqrt by checking the midpoints of the candidates exactly in 64-bit integers, f16,
 // bf16 and fp8 encodings with ties to even. Results below the smallest normal f32 are flushed to
 // a zero of the same sign (the latitude docs/LANGUAGE.md gives WGSL quantize kernels).
+import { floatLayout } from '../../quant/elem.js';
+import type { Fp8Elem } from '../../quant/format.js';
 
 /** WGSL functions: flush, js_min/js_max, div_rn, sqrt_rn, f16/bf16 conversions, up/rn_sat. */
 export const quantizeMath = String.raw`
@@ -141,10 +143,8 @@ fn up_f32(v: f32) -> f32 { if (v < MIN_NORMAL) { return MIN_NORMAL; } return v; 
 `;
 
 /** The fp8 encoder of src/quant/floats.ts (fp8Encode), on the bits of an f32. */
-export function fp8EncodeWgsl(elem: 'e4m3' | 'e5m2'): string {
-  const mant = elem === 'e4m3' ? 3 : 2;
-  const bias = elem === 'e4m3' ? 7 : 15;
-  const maxCode = elem === 'e4m3' ? 0x7e : 0x7b;
+export function fp8EncodeWgsl(elem: Fp8Elem): string {
+  const { mant, bias, maxCode } = floatLayout(elem);
   return String.raw`
 fn fp8_encode(x: f32) -> u32 {
   let bits = bitcast<u32>(x);

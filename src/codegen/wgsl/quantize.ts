@@ -4,7 +4,7 @@
 // (quantize-math.ts does the rounding on the bits). 16-bit tensors are packed in u32 words, so
 // each invocation owns whole words: two scale groups, two normalizer or recent elements, one
 // code word; a word's half outside the call's range keeps its bits.
-import { codesPerWord, elemBits, fp8Max, intCodeRange } from '../../quant/elem.js';
+import { codesPerWord, elemBits, floatMax, intCodeRange } from '../../quant/elem.js';
 import { scaleGranularityCode, type QuantFormat } from '../../quant/format.js';
 import { quantizesWhole } from '../../quant/range.js';
 import type { AttentionKernel, StorageDType } from '../../ir/kernel.js';
@@ -90,7 +90,7 @@ function constants(s: WgslQuantizeSpec): string[] {
   const { gran, group } = scaleGranularityCode(f.scale?.per);
   const hi = f.kind === 'int' ? f.salient?.elem : undefined;
   const qmax = (e: typeof f.elem): number =>
-    f.kind === 'fp8' ? fp8Max[f.elem as 'e4m3' | 'e5m2'] : intCodeRange(elemBits(e), !!f.zero).hi;
+    f.kind === 'fp8' ? floatMax(f.elem) : intCodeRange(elemBits(e), !!f.zero).hi;
   const cg = gran === 2 ? (group ? Math.ceil(s.dim / group) : 1) : gran === 3 ? s.dim : 1;
   return [
     `const D: u32 = ${s.dim}u;`,
