@@ -19,10 +19,11 @@
 // l ≥ 1). The float64 reference of the dequantized caches is what the GPU bench compares with.
 import type { TensorFormat } from '../../ir/formats.js';
 import type { AttentionKernel } from '../../ir/kernel.js';
-import type { QuantFormat } from '../../quant/format.js';
+import { elemSpec, floatElems } from '../../quant/elem-registry.js';
+import type { Fp8Elem, QuantFormat } from '../../quant/format.js';
 import { fp8DecodeLines } from './dequant.js';
 
-type Elem = 'int8' | 'e4m3' | 'e5m2';
+type Elem = 'int8' | Fp8Elem;
 
 /** What the kernel needs of one cache: its code element and whether it has a per-token scale. */
 export interface MmaQuantCache {
@@ -93,15 +94,22 @@ const int8Pair: string[] = [
   '}',
 ];
 
-/** Two fp8 codes (low 16 bits: lo, hi) → f16 pair. */
-function fp8Pair(elem: 'e4m3' | 'e5m2'): string[] {
-  return [
-    `__device__ __forceinline__ unsigned dmq_${elem}(unsigned w) {`,
+/**
+ * Two fp8 codes (low 16 bits: lo, hi) → f16 pair: the hardware conversion where the element has
+ * one (its registry record's cudaCvt), else the bit decoder everywhere.
+ */
+function fp8Pair(elem: Fp8Elem): string[] {
+  const cvt = elemSpec(elem).cudaCvt;
+  const hardware = [
     '#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 890',
     '  unsigned h;',
-    `  asm("{ .reg .b16 a; cvt.u16.u32 a, %1; cvt.rn.f16x2.${elem}x2 %0, a; }" : "=r"(h) : "r"(w & 0xffffu));`,
+    `  asm("{ .reg .b16 a; cvt.u16.u32 a, %1; cvt.rn.f16x2.${cvt} %0, a; }" : "=r"(h) : "r"(w & 0xffffu));`,
     '  return h;',
     '#else',
+  ];
+  return [
+    `__device__ __forceinline__ unsigned dmq_${elem}(unsigned w) {`,
+    ...(cvt === undefined ? [] : hardware),
     '  float pair[2];',
     '  for (int i = 0; i < 2; ++i) {',
     '    const unsigned raw = (w >> (8 * i)) & 0xffu;',
@@ -110,7 +118,7 @@ function fp8Pair(elem: 'e4m3' | 'e5m2'): string[] {
     '    pair[i] = v;',
     '  }',
     '  return dm_h2(pair[0], pair[1]); // exact: every fp8 value is an f16',
-    '#endif',
+    ...(cvt === undefined ? [] : ['#endif']),
     '}',
   ];
 }
@@ -154,8 +162,7 @@ export function mmaQuantHelpers(q: MmaQuant): string[] {
     '}',
     '#endif',
     ...(elems.has('int8') ? int8Pair : []),
-    ...(elems.has('e4m3') ? fp8Pair('e4m3') : []),
-    ...(elems.has('e5m2') ? fp8Pair('e5m2') : []),
+    ...floatElems.filter((e) => elems.has(e)).flatMap((e) => fp8Pair(e)),
     `// K word → f16 pair h (channels ${kPairOffsets(q.k.elem)
       .map((p) => p.join(', '))
       .join(' / ')} of the word).`,

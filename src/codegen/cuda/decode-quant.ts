@@ -8,7 +8,8 @@
 // 16-bit row from global memory instead; salient tokens (flagged) read the wide codes there.
 import type { TensorFormat, TensorFormats } from '../../ir/formats.js';
 import { codesPerWord, elemBits } from '../../quant/elem.js';
-import type { QuantFormat, StorageElem } from '../../quant/format.js';
+import { elemSpec } from '../../quant/elem-registry.js';
+import type { Fp8Elem, QuantFormat, StorageElem } from '../../quant/format.js';
 import type { FloatDType, HalfDType } from '../../quant/format.js';
 import {
   cacheScaleIndex,
@@ -72,13 +73,15 @@ function readSide(ptr: string, dtype: FloatDType | HalfDType, i: string): string
 }
 
 /** Statements setting `v` (f32) from fp8 code `raw` (low byte). */
-function fp8Lines(elem: 'e4m3' | 'e5m2'): string[] {
+function fp8Lines(elem: Fp8Elem): string[] {
+  const cvt = elemSpec(elem).cudaCvt;
+  if (cvt === undefined) return ['float v;', ...fp8DecodeLines(elem)]; // no hardware conversion
   return [
     'float v;',
     '#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 890',
     '{',
     '  unsigned h;',
-    `  asm("{ .reg .b16 a; cvt.u16.u32 a, %1; cvt.rn.f16x2.${elem}x2 %0, a; }" : "=r"(h) : "r"(raw));`,
+    `  asm("{ .reg .b16 a; cvt.u16.u32 a, %1; cvt.rn.f16x2.${cvt} %0, a; }" : "=r"(h) : "r"(raw));`,
     '  v = __half2float(__ushort_as_half((unsigned short)(h & 0xffffu)));',
     '}',
     '#else',
