@@ -58,6 +58,7 @@ export const elemRegistry = {
     specials: 'ieee',
     cudaCvt: 'e5m2x2',
   },
+  e3m4: { kind: 'float', bits: 8, exponentBits: 3, mantissaBits: 4, bias: 3, specials: 'nan-only' },
 } as const satisfies Record<string, ElemSpec>;
 
 type Registry = typeof elemRegistry;

@@ -181,6 +181,10 @@ describe('quantized K/V in the tensor-core decode kernel (CPU emulation) agrees 
       splitKeys: 48,
     });
   }, 600_000);
+  it('e3m4 (no hardware conversion: the bit decoder on every arch) per token K, unscaled V', async () => {
+    const c = { B: 1, H: 4, Hkv: 2, Nq: 2, Nk: 150, splitKeys: 64 };
+    await emulate('e3', 'store k e3m4 scale f16 per token\n  store v e3m4', 'bf16', c, 'mask causal');
+  }, 600_000);
   it('random eligible formats for k and v, GQA, Nq, ragged Nk, split lengths, q dtype', async () => {
     const seed = process.env.CI ? 11 : Date.now() % 100_000;
     const elem = fc.constantFrom(

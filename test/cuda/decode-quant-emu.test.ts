@@ -40,6 +40,7 @@ const fixedStores: readonly string[] = [
   'store kv e4m3 scale f32 per token group 4 norm f32 recent 2 bf16',
   'store kv int2 scale f16 per token zero f16 norm f16 salient int4 from sal',
   'store k int8 scale f16 per channel group 32 zero f16\n  store v int8 scale f16 per token zero f16',
+  'store k e3m4 scale f16 per token\n  store v e3m4 scale f32 per channel',
 ];
 
 const bytesOf = (x: ArrayBufferView): Uint8Array => new Uint8Array(x.buffer, x.byteOffset, x.byteLength);

@@ -1,8 +1,9 @@
 // fast-check generators of K/V storage formats and cache shapes for the test/quant property
-// tests: every element type, symmetric and asymmetric, every granularity with ragged groups,
+// tests: every element type of the registry, symmetric and asymmetric, every granularity with ragged groups,
 // normalizers, recent windows and salient tokens (flags or indices).
 import fc from 'fast-check';
-import { codesPerWord } from '../../src/quant/elem.js';
+import { codesPerWord, elemBits } from '../../src/quant/elem.js';
+import { floatElems, storageElems, isIntElem } from '../../src/quant/elem-registry.js';
 import type { Granularity, IntStorageElem, QuantFormat, SalientBy } from '../../src/quant/format.js';
 import type { CacheSizes } from '../../src/quant/layout.js';
 
@@ -14,7 +15,7 @@ export const sizesArb: fc.Arbitrary<CacheSizes> = fc.record({
 });
 
 const dtype = fc.constantFrom('f16' as const, 'f32' as const);
-const intElem = fc.constantFrom<IntStorageElem>('int8', 'int4', 'int2');
+const intElem = fc.constantFrom<IntStorageElem>(...storageElems.filter(isIntElem));
 
 /** A granularity whose channel groups are whole words of `perWord` codes. */
 function granularity(perWord: number): fc.Arbitrary<Granularity> {
@@ -46,8 +47,7 @@ const intFormat: fc.Arbitrary<QuantFormat> = intElem.chain((elem) =>
       recent,
     })
     .chain((r) => {
-      const bits = { int8: 8, int4: 4, int2: 2 };
-      const wide = r.wide && bits[r.wide] > bits[elem] ? r.wide : undefined;
+      const wide = r.wide && elemBits(r.wide) > elemBits(elem) ? r.wide : undefined;
       const perWord = Math.max(codesPerWord(elem), wide ? codesPerWord(wide) : 1);
       // A normalizer and salient tokens need per-token scales.
       const per = r.norm || wide ? tokenGranularity(perWord) : granularity(perWord);
@@ -72,7 +72,7 @@ function tokenGranularity(perWord: number): fc.Arbitrary<Granularity> {
 
 const fp8Format: fc.Arbitrary<QuantFormat> = fc
   .record({
-    elem: fc.constantFrom('e4m3' as const, 'e5m2' as const),
+    elem: fc.constantFrom(...floatElems),
     scaled: fc.boolean(),
     scaleDtype: dtype,
     norm: fc.option(dtype, { nil: undefined }),

@@ -33,6 +33,7 @@ const stores: readonly string[] = [
   'store k e4m3\n  store v e5m2 scale f16 per channel',
   'store kv e4m3 scale f32 per token group 4 norm f32 recent 2 bf16',
   'store kv int2 scale f16 per token zero f16 norm f16 salient int4 from sal',
+  'store k e3m4 scale f16 per token\n  store v e3m4',
 ];
 
 const shapes = [

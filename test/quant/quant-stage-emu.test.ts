@@ -17,6 +17,7 @@ import { randomStoredInputs, rng } from '../../src/runtime/inputs.js';
 import { referenceDequantize } from '../../src/runtime/reference-quant.js';
 import { buildEmulation, runEmulation } from '../cuda/emu.js';
 import { scratchDir } from '../cuda/support.js';
+import { floatLayout } from '../../src/quant/elem.js';
 
 interface Field {
   field: string;
@@ -163,7 +164,8 @@ const isNanBf16 = (x: number): boolean => (x & 0x7f80) === 0x7f80 && (x & 0x7f) 
 /** fp8 caches: NaN and ±Inf codes over a few codes (random caches lack them). Whether any were. */
 function withSpecialCodes(f: QuantFormat, cache: QuantCache): boolean {
   if (f.kind !== 'fp8') return false;
-  const specials = f.elem === 'e4m3' ? [0x7f, 0xff] : [0x7c, 0xfc, 0x7f, 0xfe];
+  // nan-only formats (e4m3, e3m4): the two NaNs; ieee (e5m2): ±Inf and two NaNs.
+  const specials = floatLayout(f.elem).spec.specials === 'nan-only' ? [0x7f, 0xff] : [0x7c, 0xfc, 0x7f, 0xfe];
   const codes = cache.codes;
   for (let i = 0, n = 0; i < codes.length; i += 13, n++) {
     const byte = 8 * (n % 4);

@@ -5,7 +5,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { dequantize } from '../../src/quant/dequantize.js';
-import { elemBits, floatMax, intCodeRange } from '../../src/quant/elem.js';
+import { elemBits, floatLayout, floatMax, intCodeRange } from '../../src/quant/elem.js';
 import { readFloat } from '../../src/quant/floats.js';
 import type { QuantFormat } from '../../src/quant/format.js';
 import { recentCount, scaleIndex, type CacheSizes, type QuantCache } from '../../src/quant/layout.js';
@@ -50,8 +50,8 @@ function bound(f: QuantFormat, q: QuantCache, s: CacheSizes, i: number, x: numbe
       ? readFloat(q.scale, scaleIndex(f.scale.per, s, Math.floor(bh / s.Hkv), bh % s.Hkv, t, c))
       : 1;
   if (f.kind === 'fp8') {
-    const mant = f.elem === 'e4m3' ? 3 : 2;
-    const minSub = f.elem === 'e4m3' ? 2 ** -9 : 2 ** -16;
+    const { mant, bias } = floatLayout(f.elem);
+    const minSub = 2 ** (1 - bias - mant); // the smallest subnormal
     const y = Math.abs(x) / norm / scale;
     // Without a scale, values beyond the largest fp8 saturate to it.
     const saturated = f.scale ? 0 : Math.abs(x) - floatMax(f.elem);

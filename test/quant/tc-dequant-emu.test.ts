@@ -21,6 +21,7 @@ import { referenceDequantize } from '../../src/runtime/reference-quant.js';
 import { buildEmulation, runEmulation } from '../cuda/emu.js';
 import { render, scratchDir } from '../cuda/support.js';
 import { packedStrideLine } from '../cuda/emu-call.js';
+import { floatLayout } from '../../src/quant/elem.js';
 
 interface Field {
   field: string;
@@ -43,6 +44,7 @@ const stores: readonly string[] = [
   'store k int4 scale f16 per token\n  store v int2 scale f16 per tensor',
   'store k e4m3 scale f32 per token\n  store v e5m2',
   'store kv int8 scale f32 per tensor',
+  'store k e3m4 scale f32 per token\n  store v e3m4 scale f16 per tensor',
 ];
 
 const D = 16;
@@ -138,7 +140,7 @@ describe.concurrent('tensor-core K/V tile converter (CPU emulation, bit for bit)
   const dir = scratchDir('tcquant');
   const cases: { store: string; dtype: StorageDType }[] = [
     ...stores.map((store) => ({ store, dtype: 'f32' as const })),
-    ...[0, 4, 6, 8, 9, 10].map((i) => ({ store: stores[i]!, dtype: 'bf16' as const })),
+    ...[0, 4, 6, 8, 9, 10, 11].map((i) => ({ store: stores[i]!, dtype: 'bf16' as const })),
   ];
   cases.forEach(({ store, dtype }, p) =>
     it(`${dtype}: ${store.replace(/\n\s*/g, '; ')}`, async () => {
@@ -250,7 +252,8 @@ const isNanBf16 = (x: number): boolean => (x & 0x7f80) === 0x7f80 && (x & 0x7f) 
  */
 function withSpecialCodes(f: QuantFormat, cache: QuantCache): boolean {
   if (f.kind !== 'fp8') return false;
-  const specials = f.elem === 'e4m3' ? [0x7f, 0xff] : [0x7c, 0xfc, 0x7f, 0xfe];
+  // nan-only formats (e4m3, e3m4): the two NaNs; ieee (e5m2): ±Inf and two NaNs.
+  const specials = floatLayout(f.elem).spec.specials === 'nan-only' ? [0x7f, 0xff] : [0x7c, 0xfc, 0x7f, 0xfe];
   const codes = cache.codes;
   for (let i = 0, n = 0; i < codes.length; i += 13, n++) {
     const byte = 8 * (n % 4);

@@ -99,6 +99,8 @@ const fixed: readonly string[] = [
   'store v e4m3',
   'store v e5m2 scale f16 per channel',
   'store v e4m3 scale f32 per token group 4 norm f32 recent 2 bf16',
+  'store v e3m4',
+  'store v e3m4 scale f16 per token',
   'store v int2 scale f16 per token zero f16 norm f16 salient int4 from sal',
   'store v int4 scale f32 per token group 8 salient int8 from sal recent 4 f16',
 ];
@@ -154,6 +156,18 @@ describe('WGSL dequantizing K/V loads', () => {
       { numRuns: Number(process.env.ATTNC_QUANT_GPU_RUNS ?? 8) },
     );
   }, 240_000);
+
+  it('e3m4 K/V (no hardware type anywhere: bit decoding) agree with the reference in decode mode and prefill', async () => {
+    const k: QuantFormat = { kind: 'fp8', elem: 'e3m4', scale: { dtype: 'f16', per: { kind: 'token' } } };
+    const v: QuantFormat = {
+      kind: 'fp8',
+      elem: 'e3m4',
+      scale: { dtype: 'f32', per: { kind: 'channel', group: 5 } },
+    };
+    const base = { B: 2, Hkv: 2, group: 2, D: 16, Dv: 12, importance: false, f16: false, seed: 3 };
+    await agreesWithReference(k, v, { ...base, Nq: 1, Nk: 70, decode: true });
+    await agreesWithReference(k, v, { ...base, Nq: 9, Nk: 23, decode: false, importance: true });
+  }, 120_000);
 });
 
 describe('attnc run on a kernel with store statements', () => {

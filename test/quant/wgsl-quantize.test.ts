@@ -9,6 +9,7 @@ import type { WgslQuantizeSpec } from '../../src/codegen/wgsl/quantize.js';
 import type { QuantFormat } from '../../src/quant/format.js';
 import { cacheLayout, type CacheSizes, type QuantCache } from '../../src/quant/layout.js';
 import type { SalientMarks } from '../../src/quant/marks.js';
+import { fp8Decode } from '../../src/quant/floats.js';
 import { quantize } from '../../src/quant/quantize.js';
 import { f16BitsToF32, f32ToF16Bits } from '../../src/runtime/f16.js';
 import { randomSalientMarks, rng } from '../../src/runtime/inputs.js';
@@ -133,4 +134,28 @@ describe('WGSL quantize module (lavapipe) equals src/quant quantize bit for bit'
       { numRuns: 25, endOnFailure: true, ...seed },
     );
   }, 600_000);
+
+  it('e3m4: every finite code, the midpoints between codes (ties to even) and saturation', async () => {
+    const f: QuantFormat = { kind: 'fp8', elem: 'e3m4' };
+    const values: number[] = [30.5, 31, 1e6, 2 ** -7, 3 * 2 ** -7];
+    for (let c = 0; c < 0x7e; c++) {
+      const a = fp8Decode('e3m4', c);
+      values.push(a, Math.fround((a + fp8Decode('e3m4', c + 1)) / 2));
+    }
+    const x = Float32Array.from([...values, ...values.map((v) => -v)]);
+    const s: CacheSizes = { B: 1, Hkv: 1, Nk: 2, D: x.length / 2 };
+    const spec: WgslQuantizeSpec = { cache: 'k', format: f, dim: s.D, input: 'f32' };
+    const got = await runWgslQuantize(await getDevice(), spec, {
+      sizes: s,
+      x,
+      cache: poisoned(f, s),
+      start: 0,
+      n: s.Nk,
+    });
+    expectSame(got, quantize(f, x, s), 'e3m4 sweep');
+    // The sweep reaches both saturated codes and both signs of every code (the model is checked
+    // against a brute-force nearest value in e3m4.test.ts).
+    const codes = new Set(new Uint8Array(got.codes.buffer, got.codes.byteOffset, got.codes.byteLength));
+    expect([0x7e, 0xfe, 0x01, 0x81].every((c) => codes.has(c))).toBe(true);
+  }, 60_000);
 });
