@@ -58,6 +58,30 @@ export function mmaQuantOf(k: AttentionKernel): MmaQuant | undefined {
   return { k: kc, v: vc };
 }
 
+/**
+ * Knobs of the quantized tiles alone: `-DATTNC_DEC_MMA_QSTAGES=n` / `QKEYS=n` sweep a quantized
+ * kernel's stream without touching a 16-bit float kernel built with the same flags (a staged
+ * kernel's float twin shares the translation unit, and macros are global). Unset, they stand for
+ * ATTNC_DEC_MMA_STAGES / KEYS (expanded where used), so those still set both. A stage of 1-byte
+ * codes (D + DV + ~56 bytes a key with pitches and scales) holds about twice the keys of a bf16
+ * stage in the same shared memory: more stages or more keys a warp keep more bytes in flight.
+ */
+export const quantTileKnobs: readonly string[] = [
+  '#ifndef ATTNC_DEC_MMA_QSTAGES',
+  '#define ATTNC_DEC_MMA_QSTAGES ATTNC_DEC_MMA_STAGES',
+  '#endif',
+  '#ifndef ATTNC_DEC_MMA_QKEYS',
+  '#define ATTNC_DEC_MMA_QKEYS ATTNC_DEC_MMA_KEYS',
+  '#endif',
+  'static_assert(ATTNC_DEC_MMA_QKEYS >= 16 && ATTNC_DEC_MMA_QKEYS % 16 == 0 && ATTNC_DEC_MMA_QSTAGES >= 2, "ATTNC_DEC_MMA_QKEYS: a multiple of 16; QSTAGES: 2 or more");',
+];
+
+/** The macros a kernel's MMA_KEYS and MMA_STAGES take (quantized tiles: their own knobs). */
+export const tileKnobMacros = (quant: boolean): { readonly keys: string; readonly stages: string } =>
+  quant
+    ? { keys: 'ATTNC_DEC_MMA_QKEYS', stages: 'ATTNC_DEC_MMA_QSTAGES' }
+    : { keys: 'ATTNC_DEC_MMA_KEYS', stages: 'ATTNC_DEC_MMA_STAGES' };
+
 /** Byte offsets in a K word of pair h's two channels (Q's A fragment takes the same). */
 export const kPairOffsets = (elem: Elem): readonly [readonly [number, number], readonly [number, number]] =>
   elem === 'int8'
