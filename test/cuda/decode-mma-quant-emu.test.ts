@@ -203,7 +203,7 @@ describe('quantized K/V in the tensor-core decode kernel (CPU emulation) agrees 
       { ...c, Nq: 2, Nk: 530 },
       'mask causal',
       {
-        MMA_WARPS: 4,
+        MMA_QWARPS: 4,
         MMA_QKEYS: 32,
         MMA_QSTAGES: 5,
       },

@@ -60,9 +60,10 @@ export const MMA_KNOB_NAMES = [
   'MMA_KEYS',
   'MMA_STAGES',
   'MMA_MIN_BLOCKS',
-  // Quantized caches only (decode-mma-quant.ts's quantTileKnobs): their STAGES and KEYS defaults.
-  'MMA_QSTAGES',
+  // Quantized caches only (decode-mma-quant.ts's quantTileKnobs): their WARPS, KEYS and STAGES.
+  'MMA_QWARPS',
   'MMA_QKEYS',
+  'MMA_QSTAGES',
 ] as const;
 type AnyKnobName = KnobName | (typeof MMA_KNOB_NAMES)[number];
 /** Every knob macro suffix (ATTNC_DEC_<name>), SIMT and tensor-core. */
@@ -131,16 +132,17 @@ export const DECODE_KNOB_VARIANTS: readonly DecodeKnobVariant[] = [
   // More bytes in flight for int8 / fp8 tiles. Round 6 read 2.1 TB/s (1.05x SDPA at 128K): the
   // int8 kernel takes 157 registers (sm_90a), so one 8-warp block an SM, with one 128-key tile of
   // ~39 KiB in flight while it computes the other (bf16's tile: ~68 KiB, 3.9 TB/s). A key and stage
-  // takes ~308 bytes at D 128 (codes, pitches, scales): WARPS x QKEYS x QSTAGES ≤ 744 keys. A
-  // register cap of 128 for two 8-warp blocks an SM (MIN_BLOCKS 2) spills; 4 warps fit 3 an SM.
+  // takes 312 bytes at D 128 (codes, pitches, scales): QWARPS x QKEYS x QSTAGES ≤ 744 keys. A
+  // register cap of 128 for two 8-warp blocks an SM (MIN_BLOCKS 2) spills; 4 warps fit 3 an SM by
+  // registers (2 by shared memory at 4 stages).
   ...(
     [
       ['q_s3', { MMA_QSTAGES: 3 }],
       ['q_s4', { MMA_QSTAGES: 4 }],
       ['q_k32', { MMA_QKEYS: 32 }],
-      ['q_w4s4', { MMA_WARPS: 4, MMA_QSTAGES: 4, MMA_MIN_BLOCKS: 2 }],
-      ['q_w4s6', { MMA_WARPS: 4, MMA_QSTAGES: 6 }],
-      ['q_w4k32s3', { MMA_WARPS: 4, MMA_QKEYS: 32, MMA_QSTAGES: 3 }],
+      ['q_w4s4', { MMA_QWARPS: 4, MMA_QSTAGES: 4 }],
+      ['q_w4s6', { MMA_QWARPS: 4, MMA_QSTAGES: 6 }],
+      ['q_w4k32s3', { MMA_QWARPS: 4, MMA_QKEYS: 32, MMA_QSTAGES: 3 }],
     ] as const
   ).map(([name, knobs]) => ({ name, knobs, formats: ['int8', 'e4m3'] })),
 ];
