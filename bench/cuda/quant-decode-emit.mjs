@@ -1,7 +1,8 @@
 // Writes what bench/cuda/quant-decode.py checks and times: CUDA decode over bf16 and quantized K/V
 // caches (int8, fp8 e4m3, int4 and int2 KIVI-style), one artifact per format, plus correctness
 // cases: quantized caches built by src/quant, q, and the float64 reference's out and lse; and the
-// knob variants (DECODE_KNOB_VARIANTS, src/codegen/cuda/decode-knobs.ts) each format is rebuilt with. `--only a,b` keeps those variants.
+// knob variants (DECODE_KNOB_VARIANTS, src/codegen/cuda/decode-knobs.ts) each format is rebuilt with. `--only a,b` keeps those variants,
+// `--cases 0,2` those correctness cases (all three take 31 MiB; cases 0 and 2, 11 MiB).
 //   npx tsc -p tsconfig.json && node bench/cuda/quant-decode-emit.mjs
 //     → bench/build/cuda-quant-decode/{index.json, <name>.{cu,json}, cases/<name>-<i>/*.bin}
 // Caches are packed [B, Hkv, Nk, ...] here (quant-decode.py binds no block table).
@@ -45,11 +46,16 @@ const variants = [
   },
 ];
 /** Correctness cases (decode mode is taken for Nq ≤ 16, Nk ≥ 1024), and the timed shapes. */
+const casesAt = process.argv.indexOf('--cases');
+const caseSel = casesAt > 0 ? new Set(process.argv[casesAt + 1].split(',').map(Number)) : undefined;
 const checks = [
   { B: 2, H: 8, Hkv: 2, Nq: 1, Nk: 1500 },
   { B: 1, H: 16, Hkv: 4, Nq: 1, Nk: 3100 },
   { B: 1, H: 6, Hkv: 2, Nq: 3, Nk: 2100 },
-];
+]
+  .map((s, i) => ({ s, i }))
+  .filter(({ i }) => !caseSel || caseSel.has(i));
+if (checks.length === 0) throw new Error('--cases: none of 0, 1, 2');
 const timed = [32768, 131072].map((Nk) => ({ B: 4, H: 32, Hkv: 8, Nq: 1, Nk }));
 
 const bf16Bits = (x) => {
@@ -85,7 +91,7 @@ for (const v of variants) {
         : [{ which: w, name: 'dense', dtype: 'bf16', shape: [s.B, s.Hkv, s.Nk, D] }],
     ),
   }));
-  const cases = checks.map((s, i) => {
+  const cases = checks.map(({ s, i }) => {
     const dir = join(out, 'cases', `${v.name}-${i}`);
     mkdirSync(dir, { recursive: true });
     const rand = rng(1000 * i + v.name.length);

@@ -65,10 +65,19 @@ describe('CUDA tensor-core decode: nvcc', () => {
         ...Object.entries(quant).map(([n, src]) =>
           [code(`mq_${n}`, src, 'bf16', 128, arch), ...undefs].join('\n'),
         ),
+        // Variants for quantized formats only (the QSTAGES / QKEYS sweep) build the int8 kernel.
         ...variants.map((v) =>
-          [...knobDefines(v), code(`m_${v.name}`, stdlib('full.attn'), 'bf16', 128, arch), ...undefs].join(
-            '\n',
-          ),
+          [
+            ...knobDefines(v),
+            code(
+              `m_${v.name}`,
+              v.formats?.includes('bf16') === false ? quant.int8 : stdlib('full.attn'),
+              'bf16',
+              128,
+              arch,
+            ),
+            ...undefs,
+          ].join('\n'),
         ),
       ];
       const tu = join(dir, `mma-${arch}.cu`);

@@ -44,7 +44,15 @@ const bf16Bits = (x: Float32Array): Uint16Array =>
 const fromBf16 = (b: Uint16Array): Float32Array =>
   new Float32Array(Uint32Array.from(b, (x) => x << 16).buffer);
 
-async function emulate(tag: string, store: string, dtype: 'f32' | 'bf16', c: Case, mask = ''): Promise<void> {
+/** `knobs`: ATTNC_DEC_* overrides (decode-knobs.ts) defined before the kernel. */
+async function emulate(
+  tag: string,
+  store: string,
+  dtype: 'f32' | 'bf16',
+  c: Case,
+  mask = '',
+  knobs: Readonly<Record<string, number>> = {},
+): Promise<void> {
   const source = `attention qm${tag}() {\n  ${store}\n  ${mask}\n}`;
   const comp = compile(source, {
     target: 'cuda',
@@ -94,6 +102,9 @@ async function emulate(tag: string, store: string, dtype: 'f32' | 'bf16', c: Cas
   const outBytes = dtype === 'bf16' ? 2 : 4;
   const main = `
 #define ${MMA_EMU_MACRO} 1
+${Object.entries(knobs)
+  .map(([n, v]) => `#define ATTNC_DEC_${n} ${v}`)
+  .join('\n')}
 inline float atomicAdd(float* p, float v) { const float o = *p; *p = o + v; return o; }
 inline int emu_or_acc = 0;
 inline int __syncthreads_or(int p) {
@@ -184,6 +195,23 @@ describe('quantized K/V in the tensor-core decode kernel (CPU emulation) agrees 
   it('e3m4 (no hardware conversion: the bit decoder on every arch) per token K, unscaled V', async () => {
     const c = { B: 1, H: 4, Hkv: 2, Nq: 2, Nk: 150, splitKeys: 64 };
     await emulate('e3', 'store k e3m4 scale f16 per token\n  store v e3m4', 'bf16', c, 'mask causal');
+  }, 600_000);
+  it('more bytes in flight: QSTAGES 3, QKEYS 32, 4 warps x 32 keys x 5 stages (int8, e4m3; splits ending inside a tile)', async () => {
+    const c = { B: 1, H: 8, Hkv: 2, Nq: 1, Nk: 1100, splitKeys: 700 };
+    await emulate('ks3', 'store kv int8 scale f16 per token', 'bf16', c, '', { MMA_QSTAGES: 3 });
+    await emulate('kk32', 'store kv e4m3 scale f16 per token', 'bf16', c, '', { MMA_QKEYS: 32 });
+    await emulate(
+      'kw4',
+      'store kv int8 scale f16 per token',
+      'f32',
+      { ...c, Nq: 2, Nk: 530 },
+      'mask causal',
+      {
+        MMA_QWARPS: 4,
+        MMA_QKEYS: 32,
+        MMA_QSTAGES: 5,
+      },
+    );
   }, 600_000);
   it('random eligible formats for k and v, GQA, Nq, ragged Nk, split lengths, q dtype', async () => {
     const seed = process.env.CI ? 11 : Date.now() % 100_000;

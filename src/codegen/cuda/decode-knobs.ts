@@ -11,6 +11,7 @@
 //               1 otherwise (unmeasured; at 170 registers those spill up to ~500 bytes)
 //   SPLITS      KV splits per (batch, kv head, row tile); 0 = the host picks  0
 //   VSIDES      per-channel f16 scales/zeros in 16-byte loads (decode-quant.ts) 1
+// The tensor-core kernel's knobs (ATTNC_DEC_MMA_*) are listed at MMA_KNOB_NAMES.
 import { elementBytes, hasQuantizedKv, type TensorFormat } from '../../ir/formats.js';
 import type { AttentionKernel } from '../../ir/kernel.js';
 import { codesPerWord } from '../../quant/elem.js';
@@ -53,7 +54,17 @@ type KnobName = (typeof DECODE_KNOB_NAMES)[number];
  * The tensor-core kernel's knobs (decode-mma.ts): MMA on (1) / off (0), WARPS a block, KEYS each
  * warp takes of a tile (a tile is WARPS · KEYS keys), STAGES buffers, MIN_BLOCKS (register cap).
  */
-export const MMA_KNOB_NAMES = ['MMA', 'MMA_WARPS', 'MMA_KEYS', 'MMA_STAGES', 'MMA_MIN_BLOCKS'] as const;
+export const MMA_KNOB_NAMES = [
+  'MMA',
+  'MMA_WARPS',
+  'MMA_KEYS',
+  'MMA_STAGES',
+  'MMA_MIN_BLOCKS',
+  // Quantized caches only (decode-mma-quant.ts's quantTileKnobs): their WARPS, KEYS and STAGES.
+  'MMA_QWARPS',
+  'MMA_QKEYS',
+  'MMA_QSTAGES',
+] as const;
 type AnyKnobName = KnobName | (typeof MMA_KNOB_NAMES)[number];
 /** Every knob macro suffix (ATTNC_DEC_<name>), SIMT and tensor-core. */
 export const ALL_KNOB_NAMES: readonly AnyKnobName[] = [...DECODE_KNOB_NAMES, ...MMA_KNOB_NAMES];
@@ -118,6 +129,22 @@ export const DECODE_KNOB_VARIANTS: readonly DecodeKnobVariant[] = [
       ['mma_sp32', { SPLITS: 32 }],
     ] as const
   ).map(([name, knobs]) => ({ name, knobs, formats: ['bf16', 'int8', 'e4m3'] })),
+  // More bytes in flight for int8 / fp8 tiles. Round 6 read 2.1 TB/s (1.05x SDPA at 128K): the
+  // int8 kernel takes 157 registers (sm_90a), so one 8-warp block an SM, with one 128-key tile of
+  // ~39 KiB in flight while it computes the other (bf16's tile: ~68 KiB, 3.9 TB/s). A key and stage
+  // takes 312 bytes at D 128 (codes, pitches, scales): QWARPS x QKEYS x QSTAGES ≤ 744 keys. A
+  // register cap of 128 for two 8-warp blocks an SM (MIN_BLOCKS 2) spills; 4 warps fit 3 an SM by
+  // registers (2 by shared memory at 4 stages).
+  ...(
+    [
+      ['q_s3', { MMA_QSTAGES: 3 }],
+      ['q_s4', { MMA_QSTAGES: 4 }],
+      ['q_k32', { MMA_QKEYS: 32 }],
+      ['q_w4s4', { MMA_QWARPS: 4, MMA_QSTAGES: 4 }],
+      ['q_w4s6', { MMA_QWARPS: 4, MMA_QSTAGES: 6 }],
+      ['q_w4k32s3', { MMA_QWARPS: 4, MMA_QKEYS: 32, MMA_QSTAGES: 3 }],
+    ] as const
+  ).map(([name, knobs]) => ({ name, knobs, formats: ['int8', 'e4m3'] })),
 ];
 
 /** `#define` lines of a variant's overrides (for a translation unit that holds several artifacts). */

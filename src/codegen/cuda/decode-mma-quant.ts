@@ -59,6 +59,47 @@ export function mmaQuantOf(k: AttentionKernel): MmaQuant | undefined {
   return { k: kc, v: vc };
 }
 
+/**
+ * The quantized tiles' own defaults of WARPS, KEYS (a warp's keys a tile) and STAGES; a knob left
+ * out stands for the tensor-core kernel's (ATTNC_DEC_MMA_WARPS / KEYS / STAGES, decode-mma.ts).
+ * Empty until the H200 sweep (bench/cuda/quant-decode-q.sh, q_* variants) picks a winner.
+ */
+export const QUANT_TILE_DEFAULTS: Readonly<Partial<Record<'WARPS' | 'KEYS' | 'STAGES', number>>> = {};
+
+/** Stream bytes a key and stage of quantized tiles (decode-mma-qtile.ts: pitches, scale words). */
+export const quantStreamBytesPerKey = (D: number, DV: number): number => D + 16 + DV + 32 + 8;
+
+/**
+ * Knobs of the quantized tiles alone: `-DATTNC_DEC_MMA_QWARPS=n` / `QKEYS` / `QSTAGES` sweep a
+ * quantized kernel's stream without touching a 16-bit float kernel built with the same flags (a
+ * staged kernel's float twin shares the translation unit, and macros are global). Their defaults
+ * (QUANT_TILE_DEFAULTS where its stream fits 227 KiB, else the shared knob's name, expanded where
+ * used) keep ATTNC_DEC_MMA_WARPS / KEYS / STAGES setting both. A stage of 1-byte codes holds
+ * about twice the keys of a bf16 stage in the same shared memory: more stages or more keys a
+ * warp keep more bytes in flight.
+ */
+export function quantTileKnobs(D: number, DV: number, d = QUANT_TILE_DEFAULTS): string[] {
+  const keys = (d.WARPS ?? 8) * (d.KEYS ?? 16) * (d.STAGES ?? 2);
+  const own = keys * quantStreamBytesPerKey(D, DV) <= 227 * 1024;
+  return [
+    ...(['WARPS', 'KEYS', 'STAGES'] as const).flatMap((n) => [
+      `#ifndef ATTNC_DEC_MMA_Q${n}`,
+      `#define ATTNC_DEC_MMA_Q${n} ${own && d[n] !== undefined ? d[n] : `ATTNC_DEC_MMA_${n}`}`,
+      '#endif',
+    ]),
+    'static_assert(ATTNC_DEC_MMA_QWARPS >= 1 && ATTNC_DEC_MMA_QWARPS <= 16 && ATTNC_DEC_MMA_QSTAGES >= 2, "ATTNC_DEC_MMA_QWARPS: 1..16; QSTAGES: 2 or more");',
+    'static_assert(ATTNC_DEC_MMA_QKEYS >= 16 && ATTNC_DEC_MMA_QKEYS % 16 == 0, "ATTNC_DEC_MMA_QKEYS: a multiple of 16");',
+  ];
+}
+
+/** The macros a kernel's MMA_WARPS, MMA_KEYS and MMA_STAGES take (quantized tiles: their own knobs). */
+export const tileKnobMacros = (
+  quant: boolean,
+): { readonly warps: string; readonly keys: string; readonly stages: string } => {
+  const p = quant ? 'ATTNC_DEC_MMA_Q' : 'ATTNC_DEC_MMA_';
+  return { warps: `${p}WARPS`, keys: `${p}KEYS`, stages: `${p}STAGES` };
+};
+
 /** Byte offsets in a K word of pair h's two channels (Q's A fragment takes the same). */
 export const kPairOffsets = (elem: Elem): readonly [readonly [number, number], readonly [number, number]] =>
   elem === 'int8'

@@ -30,6 +30,9 @@ import { mmaFetch, mmaPtx } from './decode-mma-device.js';
 import {
   mmaQuantHelpers,
   mmaQuantOf,
+  quantStreamBytesPerKey,
+  quantTileKnobs,
+  tileKnobMacros,
   scaleFetchHelpers,
   scaleFetchLines,
   scaleLoads,
@@ -65,7 +68,7 @@ const MMA_FALLBACKS = [
 function mmaDefaults(k: AttentionKernel): Record<string, number> {
   const { headDim: D, valueDim: DV } = k.schedule;
   // Stream bytes a key and stage (decode-mma-qtile.ts's pitches and scale words; else padded 16-bit rows).
-  const perKey = mmaQuantOf(k) ? D + 16 + DV + 32 + 8 : 2 * (D + 8 + DV + 8);
+  const perKey = mmaQuantOf(k) ? quantStreamBytesPerKey(D, DV) : 2 * (D + 8 + DV + 8);
   const fits = (w: number, st: number): boolean =>
     Math.max(st * w * MMA_KNOB_DEFAULTS.KEYS * perKey, 4 * w * MMA_ROWS * (DV + 2)) <= 227 * 1024;
   const base = MMA_KNOB_DEFAULTS;
@@ -104,6 +107,7 @@ function mmaKnobs(k: AttentionKernel): string[] {
     'static_assert(ATTNC_DEC_MMA_WARPS >= 1 && ATTNC_DEC_MMA_WARPS <= 16, "ATTNC_DEC_MMA_WARPS: 1..16");',
     'static_assert(ATTNC_DEC_MMA_KEYS >= 16 && ATTNC_DEC_MMA_KEYS % 16 == 0, "ATTNC_DEC_MMA_KEYS: a multiple of 16");',
     'static_assert(ATTNC_DEC_MMA_STAGES >= 2 && ATTNC_DEC_MMA_MIN_BLOCKS >= 1, "decode mma knobs");',
+    ...(mmaQuantOf(k) ? quantTileKnobs(k.schedule.headDim, k.schedule.valueDim) : []),
   ];
 }
 
@@ -289,6 +293,7 @@ export function mmaDecodeDevice(
 ): string[] {
   const dtype = sharedStorage(k.formats) as 'f16' | 'bf16';
   const quant = mmaQuantOf(k);
+  const knob = tileKnobMacros(quant !== undefined);
   const paged = k.formats.paged !== undefined;
   // Dynamic tile classes: a tile no row of the block may see is neither fetched nor computed.
   // Thread i classifies row i % 16 for the fetch (the block's OR is its barrier, __syncthreads_or);
@@ -314,8 +319,8 @@ export function mmaDecodeDevice(
   return [
     '// ---- tensor-core split kernel (sm_80+): codegen/cuda/decode-mma.ts ----',
     ...mmaKnobs(k),
-    'constexpr int MMA_ROWS = 16, MMA_WARPS = ATTNC_DEC_MMA_WARPS, MMA_KEYS = ATTNC_DEC_MMA_KEYS;',
-    'constexpr int MMA_THREADS = 32 * MMA_WARPS, MMA_TILE = MMA_WARPS * MMA_KEYS, MMA_STAGES = ATTNC_DEC_MMA_STAGES;',
+    `constexpr int MMA_ROWS = 16, MMA_WARPS = ${knob.warps}, MMA_KEYS = ${knob.keys};`,
+    `constexpr int MMA_THREADS = 32 * MMA_WARPS, MMA_TILE = MMA_WARPS * MMA_KEYS, MMA_STAGES = ${knob.stages};`,
     ...(quant
       ? quantConstants
       : [

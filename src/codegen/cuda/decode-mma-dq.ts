@@ -1,0 +1,62 @@
+// Two-element conversions of unsigned int4 / int2 codes (KIVI's zero-point formats) to f16 pairs
+// for the tensor-core decode kernel: the first piece of KIVI on tensor cores (issue 10 item 6),
+// not yet emitted by any kernel. The plan around it: K's per-channel scale (constant over a group
+// of 32 tokens, so over a warp's 16 keys) folded into q, Σ_c q_c s_c z_c subtracted per row and
+// group; V's per-token scale folded into p per 32-channel group, Σ_t p_t s_t z_t subtracted from
+// that group's output columns; the recent f16 window as ordinary 16-bit tiles.
+//
+// Codes pack low bits first (quant/quantize.ts's pack: channel c of a word at bit (c % n) · bits).
+// The magic-number trick: a code x ≤ 1023 under the f16 exponent of 1024 (0x6400 | x) is the f16
+// value 1024 + x exactly, so one AND-OR (a single lop3) and one hsub2 of 1024 turn two codes into
+// an exact f16 pair. A K word gives its pairs (i, i + n/2) — n codes a word — since one mask picks
+// the same field of both 16-bit halves; Q's A fragment takes the same channel order (the dot over
+// channels does not depend on order). A V pair takes one field of two keys' words (a, b).
+// The host build (CPU emulator) computes the same bits without f16 arithmetic.
+
+/** Bits a code of the unsigned formats this file converts. */
+export type UnsignedCodeBits = 4 | 2;
+
+/** Codes a 32-bit word holds. */
+export const codesPerWordOf = (bits: UnsignedCodeBits): number => 32 / bits;
+
+/** f16 pair helpers shared by both widths: `(0x6400 | x)` per half minus 1024, exact. */
+const magicPair: readonly string[] = [
+  '// f16 bits of an integer n < 2048, exactly (host build: no f16 arithmetic there).',
+  '__device__ __forceinline__ unsigned dmq_small_f16(unsigned n) {',
+  '  if (n == 0u) return 0u;',
+  '  unsigned e = 0u;',
+  '  while ((n >> (e + 1u)) != 0u) ++e;',
+  '  return ((e + 15u) << 10) | ((n << (10u - e)) & 0x3ffu);',
+  '}',
+  '// Halves of x, each 0x6400 | code, to the f16 pair (code lo, code hi).',
+  '__device__ __forceinline__ unsigned dmq_magic(unsigned x) {',
+  '#ifdef __CUDA_ARCH__',
+  '  const __half2 r = __hsub2(*reinterpret_cast<const __half2*>(&x), __halves2half2(__ushort_as_half(0x6400), __ushort_as_half(0x6400)));',
+  '  return *reinterpret_cast<const unsigned*>(&r);',
+  '#else',
+  '  return dmq_small_f16(x & 0x3ffu) | (dmq_small_f16((x >> 16) & 0x3ffu) << 16);',
+  '#endif',
+  '}',
+];
+
+/**
+ * Device helpers (namespace dec): `dmq_u<bits>k(w, i)`, the f16 pair of K codes (i, i + n/2) of word
+ * w (i < n/2), and `dmq_u<bits>v(wa, wb, c)`, code c of two keys' words as the pair (a, b).
+ */
+export function unsignedPairHelpers(widths: readonly UnsignedCodeBits[]): string[] {
+  const one = (bits: UnsignedCodeBits): string[] => {
+    const mask = (1 << bits) - 1;
+    const both = `0x${(mask | (mask << 16)).toString(16).padStart(8, '0')}u`;
+    return [
+      `// int${bits}: K pair (i, i + ${codesPerWordOf(bits) / 2}) of a word; V code c of keys a, b.`,
+      `__device__ __forceinline__ unsigned dmq_u${bits}k(unsigned w, int i) {`,
+      `  return dmq_magic(((w >> (${bits} * i)) & ${both}) | 0x64006400u);`,
+      '}',
+      `__device__ __forceinline__ unsigned dmq_u${bits}v(unsigned wa, unsigned wb, int c) {`,
+      `  const unsigned lo = (wa >> (${bits} * c)) & ${mask}u, hi = (wb >> (${bits} * c)) & ${mask}u;`,
+      '  return dmq_magic(lo | (hi << 16) | 0x64006400u);',
+      '}',
+    ];
+  };
+  return widths.length === 0 ? [] : [...magicPair, ...widths.flatMap(one)];
+}

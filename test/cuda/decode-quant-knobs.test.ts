@@ -1,0 +1,42 @@
+// The quantized tiles' own knobs of the tensor-core decode kernel (decode-mma-quant.ts's
+// quantTileKnobs): unset they stand for the shared knobs, so a 16-bit float kernel in the same
+// translation unit (a staged kernel's float twin) keeps its own; a default that would not fit
+// 227 KiB of shared memory is not taken.
+import { describe, expect, it } from 'vitest';
+import { quantTileKnobs } from '../../src/codegen/cuda/decode-mma-quant.js';
+import { compile } from '../../src/compile.js';
+
+const defineOf = (lines: readonly string[], name: string): string | undefined =>
+  lines.find((l) => l.startsWith(`#define ATTNC_DEC_MMA_${name} `))?.split(' ')[2];
+
+describe('quantized tile knobs of the tensor-core decode kernel', () => {
+  it('default to the shared knobs, or to fitting defaults of their own', () => {
+    const shared = quantTileKnobs(128, 128, {});
+    expect(['QWARPS', 'QKEYS', 'QSTAGES'].map((n) => defineOf(shared, n))).toEqual([
+      'ATTNC_DEC_MMA_WARPS',
+      'ATTNC_DEC_MMA_KEYS',
+      'ATTNC_DEC_MMA_STAGES',
+    ]);
+    const own = quantTileKnobs(128, 128, { WARPS: 4, STAGES: 6 });
+    expect(['QWARPS', 'QKEYS', 'QSTAGES'].map((n) => defineOf(own, n))).toEqual([
+      '4',
+      'ATTNC_DEC_MMA_KEYS',
+      '6',
+    ]);
+    // 8 warps x 16 keys x 6 stages x 312 bytes = 234 KiB: not taken.
+    expect(defineOf(quantTileKnobs(128, 128, { STAGES: 6 }), 'QSTAGES')).toBe('ATTNC_DEC_MMA_STAGES');
+  });
+
+  it('size the int8 kernel and leave the float twin of the same artifact on the shared knobs', () => {
+    const c = compile('attention q8() {\n  store kv int8 scale f16 per token\n}\n', {
+      target: 'cuda',
+      headDim: 128,
+      dtype: 'bf16',
+    });
+    const consts = c.artifact.code.split('\n').filter((l) => l.startsWith('constexpr int MMA_ROWS = 16'));
+    expect(consts).toEqual([
+      'constexpr int MMA_ROWS = 16, MMA_WARPS = ATTNC_DEC_MMA_QWARPS, MMA_KEYS = ATTNC_DEC_MMA_QKEYS;',
+      'constexpr int MMA_ROWS = 16, MMA_WARPS = ATTNC_DEC_MMA_WARPS, MMA_KEYS = ATTNC_DEC_MMA_KEYS;',
+    ]);
+  });
+});
