@@ -328,7 +328,7 @@ export function mmaDecodeDevice(
     `#if defined(__CUDACC__) || defined(${MMA_EMU_MACRO}) // plain emulator builds skip it`,
     ...(quant
       ? [...mmaQuantHelpers(quant), ...quantFetch, ...scaleFetchHelpers]
-      : [...mmaPtx(dtype), ...mmaFetch()]),
+      : [...mmaPtx(dtype), ...mmaFetch(paged)]),
     '',
     '__global__ void __launch_bounds__(MMA_THREADS, ATTNC_DEC_MMA_MIN_BLOCKS) mma_split_kernel(const Args a, float* __restrict__ part, int split_keys, int n_splits, int row_tiles) {',
     '#if !defined(__CUDA_ARCH__) || __CUDA_ARCH__ >= 800',
