@@ -58,7 +58,7 @@ function pagedLayout(c: Case, P: number, r: () => number): { layout: KvCacheLayo
 }
 
 /** Builds and runs the decode of `source` (paged when P > 0) on case c; returns the output bits. */
-async function emulate(source: string, P: number, c: Case, seed: number): Promise<Uint16Array> {
+async function emulate(source: string, P: number, c: Case, seed: number, defines = ''): Promise<Uint16Array> {
   const { artifact, kernel, decl } = compile(source, {
     target: 'cuda',
     headDim: D,
@@ -67,7 +67,7 @@ async function emulate(source: string, P: number, c: Case, seed: number): Promis
   });
   const ns = `attnc_${kernel.name}`;
   const layout = cudaLayout(kernel);
-  const dir = scratchDir(`decode-mma-paged-emu-${P}-${seed}`);
+  const dir = scratchDir(`decode-mma-paged-emu-${P}-${seed}${defines ? '-d' : ''}`);
   const device = withStandIns(decodeSource(kernel, layout, ns).split(DEVICE_END)[0]!, 'bf16')
     .replace('extern __shared__ float w[];', 'float* w = (float*)emu::dyn_smem;')
     .replace(PIPE_SMEM_DECL, 'float4* dec_smem = emu::dyn_smem;')
@@ -143,7 +143,8 @@ int main() {
 `;
   const base = emulationSource(artifact, kernel);
   const src = join(dir, 'decode.emu.cpp');
-  writeFileSync(src, base.slice(0, base.indexOf('// Spec lines:')) + main);
+  // Knob overrides go first: the prelude's #ifndef defaults (kv-rows.ts) then keep them.
+  writeFileSync(src, `${defines}\n` + base.slice(0, base.indexOf('// Spec lines:')) + main);
   const exe = join(dir, 'decode.emu');
   expectOk(await run('g++', ['-std=c++20', '-O1', '-w', src, '-o', exe]), `g++ ${src}`);
   expectOk(await run(exe, []), exe);
@@ -176,10 +177,11 @@ const pagedSource = (P: number) =>
 
 describe(`the tensor-core decode over paged bf16 caches on the CPU emulator (seed ${seed0})`, () => {
   // D = 64: a thread copies runs of 4 rows of a 128-key tile (8 warps x 16 keys).
-  const pages: [string, number][] = [
-    ['pages of 2, smaller than a run (a lookup per row)', 2],
-    ['pages of 16, between a run and a tile', 16],
-    ['pages of 256, larger than a tile', 256],
+  const pages: [string, number, string][] = [
+    ['pages of 2, smaller than a run (a lookup per row)', 2, ''],
+    ['pages of 16, between a run and a tile', 16, ''],
+    ['pages of 256, larger than a tile', 256, ''],
+    ['pages of 16, the per-copy lookup (ATTNC_KV_PAGE_RUNS 0)', 16, '#define ATTNC_KV_PAGE_RUNS 0'],
   ];
   const r = rng(seed0);
   const cases: Case[] = [
@@ -187,12 +189,12 @@ describe(`the tensor-core decode over paged bf16 caches on the CPU emulator (see
     { B: 1, H: 4, Hkv: 1, Nk: 517 + Math.floor(r() * 200), splitKeys: 390 }, // through the pipeline
   ];
   const contiguous = new Map<number, Promise<Uint16Array>>(); // per case, shared by the page sizes
-  for (const [label, P] of pages)
+  for (const [label, P, defines] of pages)
     it(`${label}: bit-equal to the contiguous kernel, agrees with the reference`, async () => {
       for (const [i, c] of cases.entries()) {
         const seed = seed0 + 31 * i;
         if (!contiguous.has(i)) contiguous.set(i, emulate(causal, 0, c, seed));
-        const paged = await emulate(pagedSource(P), P, c, seed);
+        const paged = await emulate(pagedSource(P), P, c, seed, defines);
         expect(Array.from(paged), `P ${P} ${JSON.stringify(c)}`).toEqual(
           Array.from(await contiguous.get(i)!),
         );

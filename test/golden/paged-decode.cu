@@ -132,6 +132,11 @@ struct Flag {
 
 // K/V rows of one (batch, kv head) of a paged cache: pages of 16 rows (kv-rows.ts).
 constexpr int PAGE = 16, LOG2_PAGE = 4;
+// 1: a tile fetch looks a thread's pages up once per run of rows; 0: once per copied row (the
+// round-6 fetch, kept so one bench run compares both: bench/cuda/paged-decode.py).
+#ifndef ATTNC_KV_PAGE_RUNS
+#define ATTNC_KV_PAGE_RUNS 1
+#endif
 struct KvRows {
   const T* p;         // the kv head in page 0
   const int* pages;   // this batch's row of the block table
@@ -624,7 +629,7 @@ __device__ __forceinline__ void dec_wait() {
 // Keys t0..t1-1 of a kv head into kd [TILE][K_ROW], vd [TILE][V_ROW] (bytes).
 __device__ __forceinline__ void fetch_k(const KvRows& kg, unsigned char* dst, int t0, int t1) {
   constexpr int U = 16, C = K_ROW / U;
-  if constexpr (THREADS % C == 0 && (TILE * C) % THREADS == 0) {
+  if constexpr (ATTNC_KV_PAGE_RUNS && THREADS % C == 0 && (TILE * C) % THREADS == 0) {
     constexpr int N = TILE * C / THREADS; // rows a thread
     const int c = threadIdx.x % C, j0 = threadIdx.x / C * N;
     // Rows past t1 arrive as zeros; their (unread) source is the run's last valid row.
@@ -655,7 +660,7 @@ __device__ __forceinline__ void fetch_k(const KvRows& kg, unsigned char* dst, in
 }
 __device__ __forceinline__ void fetch_v(const KvRows& vg, unsigned char* dst, int t0, int t1) {
   constexpr int U = 16, C = V_ROW / U;
-  if constexpr (THREADS % C == 0 && (TILE * C) % THREADS == 0) {
+  if constexpr (ATTNC_KV_PAGE_RUNS && THREADS % C == 0 && (TILE * C) % THREADS == 0) {
     constexpr int N = TILE * C / THREADS; // rows a thread
     const int c = threadIdx.x % C, j0 = threadIdx.x / C * N;
     // Rows past t1 arrive as zeros; their (unread) source is the run's last valid row.
@@ -965,7 +970,7 @@ __device__ __forceinline__ unsigned dm_pack(float lo, float hi) {
 template <int W, int PITCH>
 __device__ __forceinline__ void dm_fetch(const KvRows& g, T* dst, int t0, int t1) {
   constexpr int C = W * (int)sizeof(T) / 16, E = 16 / (int)sizeof(T);
-  if constexpr (MMA_THREADS % C == 0 && (MMA_TILE * C) % MMA_THREADS == 0) {
+  if constexpr (ATTNC_KV_PAGE_RUNS && MMA_THREADS % C == 0 && (MMA_TILE * C) % MMA_THREADS == 0) {
     constexpr int N = MMA_TILE * C / MMA_THREADS; // rows a thread
     const int c = threadIdx.x % C, j0 = threadIdx.x / C * N;
     // Rows past t1 arrive as zeros; their (unread) source is the run's last valid row.

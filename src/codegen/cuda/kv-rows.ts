@@ -104,7 +104,7 @@ export interface TileFetch {
 export function pagedTileFetch(f: TileFetch): string[] {
   const { handle: g, tile, threads, chunks: C, elems: E } = f;
   return [
-    `  if constexpr (${threads} % ${C} == 0 && (${tile} * ${C}) % ${threads} == 0) {`,
+    `  if constexpr (ATTNC_KV_PAGE_RUNS && ${threads} % ${C} == 0 && (${tile} * ${C}) % ${threads} == 0) {`,
     `    constexpr int N = ${tile} * ${C} / ${threads}; // rows a thread`,
     `    const int c = threadIdx.x % ${C}, j0 = threadIdx.x / ${C} * N;`,
     "    // Rows past t1 arrive as zeros; their (unread) source is the run's last valid row.",
@@ -142,6 +142,11 @@ export function kvRowsPrelude(formats: TensorFormats): string[] {
     ? [
         `// K/V rows of one (batch, kv head) of a paged cache: pages of ${p.pageSize} rows (kv-rows.ts).`,
         `constexpr int PAGE = ${p.pageSize}, LOG2_PAGE = ${Math.log2(p.pageSize)};`,
+        "// 1: a tile fetch looks a thread's pages up once per run of rows; 0: once per copied row (the",
+        '// round-6 fetch, kept so one bench run compares both: bench/cuda/paged-decode.py).',
+        '#ifndef ATTNC_KV_PAGE_RUNS',
+        '#define ATTNC_KV_PAGE_RUNS 1',
+        '#endif',
         'struct KvRows {',
         '  const T* p;         // the kv head in page 0',
         "  const int* pages;   // this batch's row of the block table",
