@@ -62,22 +62,44 @@ export const pagedQuantRow = (a: string, bh: string, t: string): string => `kv_q
  * ids are looked up together, before any copy that uses them, so a tile fetch waits on one table
  * lookup instead of one dependent lookup per copied row (round 6: 1.23–1.33× the contiguous time).
  */
-const pagedRunMembers: readonly string[] = [
+const pagedRunMembers = (E: string): string[] => [
   '  // Rows first..last (last - first < PAGE): the bases of their (at most two) pages.',
   '  struct Run {',
   '    long long first_page;',
-  '    const T* lo; // page of row first',
-  '    const T* hi; // page of row last',
+  `    const ${E}* lo; // page of row first`,
+  `    const ${E}* hi; // page of row last`,
   '  };',
   '  __device__ __forceinline__ Run run(long long first, long long last) const {',
   '    const int lo = __ldg(pages + (first >> LOG2_PAGE)), hi = __ldg(pages + (last >> LOG2_PAGE));',
   '    return Run{first >> LOG2_PAGE, p + (long long)lo * ps, p + (long long)hi * ps};',
   '  }',
   '  // Row j of a run (first <= j <= last).',
-  '  __device__ __forceinline__ const T* row(const Run& r, long long j) const {',
+  `  __device__ __forceinline__ const ${E}* row(const Run& r, long long j) const {`,
   '    return ((j >> LOG2_PAGE) == r.first_page ? r.lo : r.hi) + (long long)(int)(j & (PAGE - 1)) * rs;',
   '  }',
 ];
+
+/**
+ * A paged quantized cache's code rows of one (batch, kv head) in the tensor-core decode: the
+ * KvRows of bytes (pools [pages, Hkv, P, ROW bytes], so page stride Hkv·P·ROW, row stride ROW;
+ * kv_qrow's addressing), so pagedTileFetch serves code rows as it serves float rows.
+ */
+export const codePagesStruct: readonly string[] = [
+  '// Code rows of one (batch, kv head) of a paged quantized cache (kv-rows.ts): bytes.',
+  'struct CodePages {',
+  '  const unsigned char* p; // the kv head in page 0',
+  "  const int* pages;       // this batch's row of the block table",
+  '  long long ps, rs;       // page and row strides (bytes)',
+  '  __device__ __forceinline__ const unsigned char* row(long long j) const {',
+  '    return p + (long long)__ldg(pages + (j >> LOG2_PAGE)) * ps + (j & (PAGE - 1)) * rs;',
+  '  }',
+  ...pagedRunMembers('unsigned char'),
+  '};',
+];
+
+/** A CodePages expression for the code pool `pool` (an Args field) of kv head `hkv` of batch `b`, `row` bytes a row. */
+export const codePages = (pool: string, b: string, hkv: string, row: string): string =>
+  `CodePages{static_cast<const unsigned char*>(a.${pool}) + (long long)${hkv} * PAGE * ${row}, a.block_table + (size_t)${b} * a.max_pages, (long long)a.Hkv * PAGE * ${row}, ${row}}`;
 
 /** How a tile fetch addresses the chunks it copies (pagedTileFetch). */
 export interface TileFetch {
@@ -88,8 +110,10 @@ export interface TileFetch {
   readonly threads: string;
   /** constexpr chunks a row (copies of `unit` bytes). */
   readonly chunks: string;
-  /** Elements of T a chunk. */
+  /** Elements a chunk (of T, or of `elem`). */
   readonly elems: string;
+  /** The row element type (default T). */
+  readonly elem?: string;
   /** The copy statement of chunk `c` of tile row `j` from `src` (valid when `ok`). */
   readonly copy: (j: string, src: string, ok: string) => string;
 }
@@ -102,7 +126,7 @@ export interface TileFetch {
  * kernel's. Blocks whose threads do not divide the chunks evenly keep the per-copy lookup.
  */
 export function pagedTileFetch(f: TileFetch): string[] {
-  const { handle: g, tile, threads, chunks: C, elems: E } = f;
+  const { handle: g, tile, threads, chunks: C, elems: E, elem = 'T' } = f;
   return [
     `  if constexpr (ATTNC_KV_PAGE_RUNS && ${threads} % ${C} == 0 && (${tile} * ${C}) % ${threads} == 0) {`,
     `    constexpr int N = ${tile} * ${C} / ${threads}; // rows a thread`,
@@ -118,7 +142,7 @@ export function pagedTileFetch(f: TileFetch): string[] {
     `        ${f.copy('j0 + n', `${g}.row(r, ok ? kj : first) + c * ${E}`, 'ok')}`,
     '      }',
     '    } else {',
-    '      const T* rows[N];',
+    `      const ${elem}* rows[N];`,
     '#pragma unroll',
     `      for (int n = 0; n < N; ++n) rows[n] = ${g}.row(min(t0 + j0 + n, t1 - 1));`,
     '#pragma unroll',
@@ -154,7 +178,7 @@ export function kvRowsPrelude(formats: TensorFormats): string[] {
         '  __device__ __forceinline__ const T* row(long long j) const {',
         '    return p + (long long)__ldg(pages + (j >> LOG2_PAGE)) * ps + (j & (PAGE - 1)) * rs;',
         '  }',
-        ...pagedRunMembers,
+        ...pagedRunMembers('T'),
         '};',
       ]
     : [
