@@ -25,19 +25,21 @@ export const pagedQuantFetch: readonly string[] = [
     copy: (j, src, ok) => `dec_cp<16>(dst + (${j}) * PITCH + c * 16, ${src}, ${ok});`,
   }),
   '}',
-  '// The f16 scales of tokens first..end-1 of cache head bh, from the even token at or before first',
-  '// (SCW words, as dm_fetch_scales): pool element kv_qrow(token).',
-  '__device__ __forceinline__ void dm_fetch_scale_pages(const unsigned short* s, unsigned* dst, const Args& a, size_t bh, long long first, long long end) {',
+  '// The f16 scales of tokens first..end-1 of one (batch, kv head), from the even token at or before',
+  '// first (SCW words, as dm_fetch_scales). Token t is pool element page(t)·Hkv·PAGE + hk·PAGE + t mod',
+  "// PAGE (kv_qrow's, without its 64-bit division: `pages` is the batch's block table row).",
+  '__device__ __forceinline__ void dm_fetch_scale_pages(const unsigned short* s, unsigned* dst, const int* pages, long long page_elems, long long first, long long end) {',
   '  const long long e0 = first & ~1LL;',
+  '  auto at = [&](long long t) { return s + (long long)__ldg(pages + (t >> LOG2_PAGE)) * page_elems + (t & (PAGE - 1)); };',
   '  // A word is two tokens of one page at adjacent pool elements when pages hold two or more.',
   '  const bool aligned = PAGE >= 2 && ((size_t)s & 3u) == 0; // the same for the whole block',
   '  for (int i = threadIdx.x; i < SCW; i += MMA_THREADS) {',
   '    const long long e = e0 + 2 * (long long)i;',
   '    const int n = e >= end ? 0 : e + 1 >= end ? 2 : 4; // bytes inside tokens e0..end-1',
   '    if (aligned) {',
-  '      dm_cp4(dst + i, s + (n ? kv_qrow(a, bh, e) : 0), n);',
+  '      dm_cp4(dst + i, n ? at(e) : s, n);',
   '    } else { // a plain copy; the barrier before the tile is read publishes it',
-  '      dst[i] = (n ? (unsigned)s[kv_qrow(a, bh, e)] : 0u) | (n == 4 ? (unsigned)s[kv_qrow(a, bh, e + 1)] << 16 : 0u);',
+  '      dst[i] = (n ? (unsigned)*at(e) : 0u) | (n == 4 ? (unsigned)*at(e + 1) << 16 : 0u);',
   '    }',
   '  }',
   '}',
@@ -45,13 +47,14 @@ export const pagedQuantFetch: readonly string[] = [
 
 /** Kernel-scope handles of a paged cache's code rows (b, hk in scope); kv0 0: scales go by token. */
 export const pagedCodeHandles: readonly string[] = [
-  '  // Code rows through the block table (kv-rows.ts CodePages); scales by kv_qrow of the token.',
-  '  [[maybe_unused]] const size_t bh = (size_t)b * a.Hkv + hk, kv0 = 0;',
+  '  // Code rows and per-token scales through the block table (kv-rows.ts CodePages); the scale',
+  '  // windows are in token order (kv0 0).',
+  '  [[maybe_unused]] const size_t kv0 = 0;',
   `  const CodePages kcp = ${codePages('k', 'b', 'hk', 'D')};`,
   `  const CodePages vcp = ${codePages('v', 'b', 'hk', 'DV')};`,
 ];
 
-/** Tile `it`'s code copies and scale windows (in fetch(): t0, t1, bh in scope). */
+/** Tile `it`'s code copies and scale windows (in fetch(): t0, t1, hk, kcp in scope). */
 export function pagedQuantFetchLines(q: MmaQuant, field: (key: string) => string): string[] {
   return [
     '      dm_fetch_code_pages<D, KPB>(kcp, ks + (it % MMA_STAGES) * MMA_TILE * KPB, t0, t1);',
@@ -60,7 +63,7 @@ export function pagedQuantFetchLines(q: MmaQuant, field: (key: string) => string
       .filter((w) => q[w].scaled)
       .map(
         (w) =>
-          `      dm_fetch_scale_pages(a.${field(`cache:${w}_scale`)}, sc${w} + (it % MMA_STAGES) * SCW, a, bh, t0, t1);`,
+          `      dm_fetch_scale_pages(a.${field(`cache:${w}_scale`)} + (long long)hk * PAGE, sc${w} + (it % MMA_STAGES) * SCW, kcp.pages, (long long)a.Hkv * PAGE, t0, t1);`,
       ),
   ];
 }
