@@ -3,7 +3,8 @@
 // bf16 cache and an int8 one (f16 scale per token), D = 128. Each artifact is one kernel name
 // (bf16_contiguous, bf16_paged16, ..., int8_paged256); index.json lists them with their page size,
 // cache kind and the nvcc -D variants the bench builds (the paged ones also with
-// ATTNC_KV_PAGE_RUNS=0: the round-6 per-row block-table lookup, for a same-process comparison).
+// ATTNC_KV_PAGE_RUNS=0: the round-6 per-row block-table lookup, for a same-process comparison; and
+// int8 pages of 16 with ATTNC_DEC_MMA=0: the SIMT split kernel paged quantized caches took before).
 //   npm run build && node bench/cuda/paged-decode-emit.mjs   → bench/build/cuda-paged/{name}.{cu,json}
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -35,10 +36,20 @@ for (const [cache, store] of Object.entries(stores))
     const mma = cache === 'bf16' || mmaQuantOf(kernel) !== undefined;
     writeFileSync(join(out, `${name}.cu`), code);
     writeFileSync(join(out, `${name}.json`), artifact.files[`${artifact.name}.json`]);
-    const variants = [{ variant: name, defines: [] }];
-    if (page) variants.push({ variant: `${name}__per_row`, defines: ['-DATTNC_KV_PAGE_RUNS=0'] });
+    const lookup = page ? 'run' : '';
+    const variants = [{ variant: name, defines: [], lookup, mma }];
+    if (page)
+      variants.push({
+        variant: `${name}__per_row`,
+        defines: ['-DATTNC_KV_PAGE_RUNS=0'],
+        lookup: 'per-row',
+        mma,
+      });
+    // The int8 paged cache's kernel before this round: the SIMT split kernel (-DATTNC_DEC_MMA=0).
+    if (cache === 'int8' && page === 16)
+      variants.push({ variant: `${name}__simt`, defines: ['-DATTNC_DEC_MMA=0'], lookup: 'simt', mma: false });
     for (const v of variants)
-      index.push({ name: v.variant, source: name, cache, page, mma, manifest: `${name}.json`, ...v });
+      index.push({ name: v.variant, source: name, cache, page, manifest: `${name}.json`, ...v });
   }
 writeFileSync(join(out, 'index.json'), JSON.stringify(index, null, 2));
 console.log(`wrote ${index.length} builds of ${pages.length * 2} artifacts to ${out}`);

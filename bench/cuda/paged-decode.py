@@ -3,14 +3,15 @@
 Builds the artifacts of bench/cuda/paged-decode-emit.mjs: causal decode over a contiguous cache and
 over paged caches (pages of 16, 64, 256), for bf16 and for int8 (f16 scale per token) caches, the
 paged ones twice (the default run lookup, and -DATTNC_KV_PAGE_RUNS=0: the round-6 per-row block
-table lookup). Then per Nk in (32K, 128K), B = 4, H = 32, Hkv = 8, D = 128, one query: fills page
-pools in one random page order (HND pages [pages, Hkv, P, row]; NaN bf16 rows and NaN scales in the
-spare pages and past Nk) with the contiguous cache's rows, and checks first: each contiguous kernel
-against a float32 torch reference of its (dequantized) cache at 32K, every paged output against the
-contiguous one (bit-equal where both take the same decode kernel: same splits, same math, only the
-addresses differ; else within bf16 tolerance). Then times each (CUDA events, median of 50 after 10
-warm-ups, two passes, the lower median kept) and reports ms, GB/s of the cache bytes read, and
-paged / contiguous of the same cache. About 90 s (14 nvcc builds in parallel ~60 s).
+table lookup), int8 pages of 16 also with -DATTNC_DEC_MMA=0 (the SIMT kernel they took before).
+Then per Nk in (32K, 128K), B = 4, H = 32, Hkv = 8, D = 128, one query: fills page pools in one
+random page order (HND pages [pages, Hkv, P, row]; NaN bf16 rows and NaN scales in the spare pages
+and past Nk) with the contiguous cache's rows, and checks first: each contiguous kernel against a
+float32 torch reference of its (dequantized) cache at 32K, every paged output against the
+contiguous one (bit-equal where both take the same decode kernel: same splits, same math, only
+the addresses differ; else within bf16 tolerance). Then times each (CUDA events, median of 50
+after 10 warm-ups, two passes, the lower median kept) and reports ms, GB/s of the cache bytes
+read, and paged / contiguous of the same cache. About 60-90 s (15 nvcc builds in parallel).
 
     npm run build && node bench/cuda/paged-decode-emit.mjs           # here
     timeout 170 python3 bench/cuda/paged-decode.py --build bench/build/cuda-paged --out $OUT   # on the GPU
@@ -184,7 +185,7 @@ def main():
                 if e['cache'] != kind:
                     continue
                 name = e['name']
-                row = dict(kernel=name, cache=kind, page=e['page'], lookup=('per-row' if e['defines'] else 'run') if e['page'] else '',
+                row = dict(kernel=name, cache=kind, page=e['page'], lookup=e['lookup'],
                            tensor_cores=e['mma'], Nk=Nk, B=B, H=H, Hkv=HKV, D=D, ms=ms[name],
                            gbps=nbytes / ms[name] / 1e6, ratio_to_contiguous=ms[name] / ms[base_name], **checks[name])
                 rows.append(row)
