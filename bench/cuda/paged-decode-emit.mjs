@@ -1,31 +1,55 @@
-// Writes the CUDA artifacts bench/cuda/paged-decode.py checks and times: contiguous causal decode
-// (stdlib/causal.attn) beside the paged one (stdlib/paged-decode.attn, pages of 16, and the same
-// kernel with pages of 64), bf16, D = 128.
+// Writes the CUDA artifacts bench/cuda/paged-decode.py checks and times: causal decode over a
+// contiguous cache beside the same kernel over paged caches (pages of 16, 64 and 256 rows), for a
+// bf16 cache and an int8 one (f16 scale per token), D = 128. Each artifact is one kernel name
+// (bf16_contiguous, bf16_paged16, ..., int8_paged256); index.json lists them with their page size,
+// cache kind and the nvcc -D variants the bench builds (the paged ones also with
+// ATTNC_KV_PAGE_RUNS=0: the round-6 per-row block-table lookup, for a same-process comparison; and
+// int8 pages of 16 with ATTNC_DEC_MMA=0: the SIMT split kernel paged quantized caches took before).
 //   npm run build && node bench/cuda/paged-decode-emit.mjs   → bench/build/cuda-paged/{name}.{cu,json}
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
-const { compile } = await import(pathToFileURL(join(root, 'dist/src/compile.js')).href);
+const imp = (p) => import(pathToFileURL(join(root, 'dist/src', p)).href);
+const { compile } = await imp('compile.js');
+const { mmaQuantOf } = await imp('codegen/cuda/decode-mma-quant.js');
 const out = join(root, 'bench/build/cuda-paged');
 mkdirSync(out, { recursive: true });
-const paged = readFileSync(join(root, 'stdlib/paged-decode.attn'), 'utf8');
-const variants = [
-  { name: 'contiguous', page: 0, source: readFileSync(join(root, 'stdlib/causal.attn'), 'utf8') },
-  { name: 'paged16', page: 16, source: paged },
-  { name: 'paged64', page: 64, source: paged.replace('cache paged 16', 'cache paged 64') },
-];
+const stores = { bf16: '', int8: 'store kv int8 scale f16 per token' };
+const pages = [0, 16, 64, 256];
 const index = [];
-for (const v of variants) {
-  const { artifact } = compile(v.source, { target: 'cuda', headDim: 128, dtype: 'bf16', arch: 'sm_90a' });
-  const rename = (s) =>
-    s
-      .replaceAll(`attnc_${artifact.name}`, `attnc_${v.name}`)
-      .replaceAll(`AttncArgs_${artifact.name}`, `AttncArgs_${v.name}`);
-  writeFileSync(join(out, `${v.name}.cu`), rename(artifact.code));
-  writeFileSync(join(out, `${v.name}.json`), rename(artifact.files[`${artifact.name}.json`]));
-  index.push({ name: v.name, page: v.page, manifest: `${v.name}.json`, variant: v.name });
-}
+for (const [cache, store] of Object.entries(stores))
+  for (const page of pages) {
+    const name = `${cache}_${page ? `paged${page}` : 'contiguous'}`;
+    const body = [page ? `cache paged ${page}` : '', store, 'mask causal'].filter((l) => l);
+    const source = `attention ${name}() {\n${body.map((l) => `  ${l}\n`).join('')}}\n`;
+    const { artifact, kernel } = compile(source, {
+      target: 'cuda',
+      headDim: 128,
+      dtype: 'bf16',
+      arch: 'sm_90a',
+    });
+    const code = artifact.code;
+    if (!code.includes('namespace dec {')) throw new Error(`${name}: no decode path`);
+    // Whether the tensor-core decode takes this cache (else the SIMT split kernel runs it).
+    const mma = cache === 'bf16' || mmaQuantOf(kernel) !== undefined;
+    writeFileSync(join(out, `${name}.cu`), code);
+    writeFileSync(join(out, `${name}.json`), artifact.files[`${artifact.name}.json`]);
+    const lookup = page ? 'run' : '';
+    const variants = [{ variant: name, defines: [], lookup, mma }];
+    if (page)
+      variants.push({
+        variant: `${name}__per_row`,
+        defines: ['-DATTNC_KV_PAGE_RUNS=0'],
+        lookup: 'per-row',
+        mma,
+      });
+    // The int8 paged cache's kernel before this round: the SIMT split kernel (-DATTNC_DEC_MMA=0).
+    if (cache === 'int8' && page === 16)
+      variants.push({ variant: `${name}__simt`, defines: ['-DATTNC_DEC_MMA=0'], lookup: 'simt', mma: false });
+    for (const v of variants)
+      index.push({ name: v.variant, source: name, cache, page, manifest: `${name}.json`, ...v });
+  }
 writeFileSync(join(out, 'index.json'), JSON.stringify(index, null, 2));
-console.log(`wrote ${index.length} artifacts to ${out}`);
+console.log(`wrote ${index.length} builds of ${pages.length * 2} artifacts to ${out}`);

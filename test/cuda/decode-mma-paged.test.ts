@@ -1,5 +1,6 @@
-// The tensor-core decode's quantized path fetches packed code rows, so a paged quantized cache (its
-// pools addressed through the block table) must take the SIMT split kernel, which reads kv_qrow.
+// The tensor-core decode over quantized caches (decode-mma-quant.ts) takes paged ones too: code rows
+// through the block table (kv-rows.ts CodePages, decode-mma-paged.ts) and scales by kv_qrow. Their
+// execution is test/cuda/decode-mma-paged-quant-emu.test.ts.
 import { describe, expect, it } from 'vitest';
 import { DEVICE_END, decodeSource } from '../../src/codegen/cuda/decode.js';
 import { mmaQuantOf } from '../../src/codegen/cuda/decode-mma-quant.js';
@@ -20,12 +21,15 @@ describe('tensor-core decode over quantized caches', () => {
     const { kernel, code } = decodeOf('');
     expect(mmaQuantOf(kernel)).toBeDefined();
     expect(code).toContain('dmq_k(');
+    expect(code).not.toContain('CodePages');
   });
 
-  it('leaves paged ones to the SIMT kernel, which reads the pools through the block table', () => {
+  it('takes paged ones, reading code rows and scales through the block table', () => {
     const { kernel, code } = decodeOf('cache paged 16');
-    expect(mmaQuantOf(kernel)).toBeUndefined();
-    expect(code).not.toContain('dmq_k(');
-    expect(code).toContain('kv_qrow');
+    expect(mmaQuantOf(kernel)).toBeDefined();
+    expect(code).toContain('dmq_k(');
+    expect(code).toContain('dm_fetch_code_pages<D, KPB>(kcp');
+    expect(code).toContain('dm_fetch_scale_pages(');
+    expect(code).not.toContain('dm_fetch_codes<D, KPB>(kc,');
   });
 });

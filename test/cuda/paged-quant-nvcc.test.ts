@@ -1,7 +1,8 @@
 // Paged quantized K/V caches with nvcc (no GPU needed): the tensor-core engines (wgmma on sm_90a,
 // mma on sm_80), decode mode, the importance pass and selection passes read codes and side tensors
 // through the block table (kv-rows.ts's kv_qrow) and build with warnings as errors. Execution:
-// test/cuda/paged-quant-emu.test.ts (SIMT, decode) and test/quant/tc-dequant-emu (the converter).
+// test/cuda/paged-quant-emu.test.ts (SIMT, decode), decode-mma-paged-quant-emu.test.ts (the
+// tensor-core decode) and test/quant/tc-dequant-emu (the converter).
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -14,6 +15,8 @@ const sources: readonly string[] = [
   `attention pqn0() {\n  cache paged 64\n  store k int2 scale f16 per channel group 32 zero f16 recent 128 f16\n  store v int2 scale f16 per token group 32 zero f16 recent 128 f16\n  mask causal\n}`,
   `attention pqn1(sal: i32[batch, kv_heads, kv]) {\n  cache paged 16\n  store kv int2 scale f16 per token zero f16 norm f16 salient int4 from sal\n  importance normalized\n  mask causal\n}`,
   `attention pqn2() {\n  cache paged 32\n  store k e4m3 scale f32 per tensor\n  store v int8 scale f16 per token\n  select topk(16) by q . k vote heads\n}`,
+  // The tensor-core decode's paged code and scale fetch (decode-mma-paged.ts).
+  `attention pqn3() {\n  cache paged 16\n  store kv int8 scale f16 per token\n  mask causal\n}`,
 ];
 
 describe('the header types a paged quantized cache', () => {

@@ -132,12 +132,31 @@ struct Flag {
 
 // K/V rows of one (batch, kv head) of a paged cache: pages of 16 rows (kv-rows.ts).
 constexpr int PAGE = 16, LOG2_PAGE = 4;
+// 1: a tile fetch looks a thread's pages up once per run of rows; 0: once per copied row (the
+// round-6 fetch, kept so one bench run compares both: bench/cuda/paged-decode.py).
+#ifndef ATTNC_KV_PAGE_RUNS
+#define ATTNC_KV_PAGE_RUNS 1
+#endif
 struct KvRows {
   const T* p;         // the kv head in page 0
   const int* pages;   // this batch's row of the block table
   long long ps, rs;   // page and row strides (elements)
   __device__ __forceinline__ const T* row(long long j) const {
     return p + (long long)__ldg(pages + (j >> LOG2_PAGE)) * ps + (j & (PAGE - 1)) * rs;
+  }
+  // Rows first..last (last - first < PAGE): the bases of their (at most two) pages.
+  struct Run {
+    long long first_page;
+    const T* lo; // page of row first
+    const T* hi; // page of row last
+  };
+  __device__ __forceinline__ Run run(long long first, long long last) const {
+    const int lo = __ldg(pages + (first >> LOG2_PAGE)), hi = __ldg(pages + (last >> LOG2_PAGE));
+    return Run{first >> LOG2_PAGE, p + (long long)lo * ps, p + (long long)hi * ps};
+  }
+  // Row j of a run (first <= j <= last).
+  __device__ __forceinline__ const T* row(const Run& r, long long j) const {
+    return ((j >> LOG2_PAGE) == r.first_page ? r.lo : r.hi) + (long long)(int)(j & (PAGE - 1)) * rs;
   }
 };
 // Rows first + step·r of a KvRows (a tile of keys, or a residue class's keys).
@@ -610,20 +629,64 @@ __device__ __forceinline__ void dec_wait() {
 // Keys t0..t1-1 of a kv head into kd [TILE][K_ROW], vd [TILE][V_ROW] (bytes).
 __device__ __forceinline__ void fetch_k(const KvRows& kg, unsigned char* dst, int t0, int t1) {
   constexpr int U = 16, C = K_ROW / U;
+  if constexpr (ATTNC_KV_PAGE_RUNS && THREADS % C == 0 && (TILE * C) % THREADS == 0) {
+    constexpr int N = TILE * C / THREADS; // rows a thread
+    const int c = threadIdx.x % C, j0 = threadIdx.x / C * N;
+    // Rows past t1 arrive as zeros; their (unread) source is the run's last valid row.
+    const long long first = min(t0 + j0, t1 - 1), last = min(t0 + j0 + N - 1, t1 - 1);
+    if constexpr (N <= PAGE) {
+      const auto r = kg.run(first, last);
 #pragma unroll
-  for (int n = 0; n < (TILE * C + THREADS - 1) / THREADS; ++n) {
-    const int i = threadIdx.x + n * THREADS, j = i / C, c = i % C, kj = t0 + j;
-    const bool ok = kj < t1;
-    if (i < TILE * C) dec_cp<U>(dst + j * K_ROW + c * U, kg.row((ok ? kj : t0)) + c * (U / sizeof(T)), ok);
+      for (int n = 0; n < N; ++n) {
+        const int kj = t0 + j0 + n;
+        const bool ok = kj < t1;
+        dec_cp<U>(dst + (j0 + n) * K_ROW + c * U, kg.row(r, ok ? kj : first) + c * (U / (int)sizeof(T)), ok);
+      }
+    } else {
+      const T* rows[N];
+#pragma unroll
+      for (int n = 0; n < N; ++n) rows[n] = kg.row(min(t0 + j0 + n, t1 - 1));
+#pragma unroll
+      for (int n = 0; n < N; ++n) dec_cp<U>(dst + (j0 + n) * K_ROW + c * U, rows[n] + c * (U / (int)sizeof(T)), t0 + j0 + n < t1);
+    }
+  } else {
+#pragma unroll
+    for (int n = 0; n < (TILE * C + THREADS - 1) / THREADS; ++n) {
+      const int i = threadIdx.x + n * THREADS, j = i / C, c = i % C, kj = t0 + j;
+      const bool ok = kj < t1;
+      if (i < TILE * C) dec_cp<U>(dst + (j) * K_ROW + c * U, kg.row((ok ? kj : t0)) + c * (U / (int)sizeof(T)), ok);
+    }
   }
 }
 __device__ __forceinline__ void fetch_v(const KvRows& vg, unsigned char* dst, int t0, int t1) {
   constexpr int U = 16, C = V_ROW / U;
+  if constexpr (ATTNC_KV_PAGE_RUNS && THREADS % C == 0 && (TILE * C) % THREADS == 0) {
+    constexpr int N = TILE * C / THREADS; // rows a thread
+    const int c = threadIdx.x % C, j0 = threadIdx.x / C * N;
+    // Rows past t1 arrive as zeros; their (unread) source is the run's last valid row.
+    const long long first = min(t0 + j0, t1 - 1), last = min(t0 + j0 + N - 1, t1 - 1);
+    if constexpr (N <= PAGE) {
+      const auto r = vg.run(first, last);
 #pragma unroll
-  for (int n = 0; n < (TILE * C + THREADS - 1) / THREADS; ++n) {
-    const int i = threadIdx.x + n * THREADS, j = i / C, c = i % C, kj = t0 + j;
-    const bool ok = kj < t1;
-    if (i < TILE * C) dec_cp<U>(dst + j * V_ROW + c * U, vg.row((ok ? kj : t0)) + c * (U / sizeof(T)), ok);
+      for (int n = 0; n < N; ++n) {
+        const int kj = t0 + j0 + n;
+        const bool ok = kj < t1;
+        dec_cp<U>(dst + (j0 + n) * V_ROW + c * U, vg.row(r, ok ? kj : first) + c * (U / (int)sizeof(T)), ok);
+      }
+    } else {
+      const T* rows[N];
+#pragma unroll
+      for (int n = 0; n < N; ++n) rows[n] = vg.row(min(t0 + j0 + n, t1 - 1));
+#pragma unroll
+      for (int n = 0; n < N; ++n) dec_cp<U>(dst + (j0 + n) * V_ROW + c * U, rows[n] + c * (U / (int)sizeof(T)), t0 + j0 + n < t1);
+    }
+  } else {
+#pragma unroll
+    for (int n = 0; n < (TILE * C + THREADS - 1) / THREADS; ++n) {
+      const int i = threadIdx.x + n * THREADS, j = i / C, c = i % C, kj = t0 + j;
+      const bool ok = kj < t1;
+      if (i < TILE * C) dec_cp<U>(dst + (j) * V_ROW + c * U, vg.row((ok ? kj : t0)) + c * (U / (int)sizeof(T)), ok);
+    }
   }
 }
 // Tile class of rows q_lo..q_hi x keys k_lo..k_hi (positions): 0 empty, 1 full, 2 partial.
@@ -907,11 +970,33 @@ __device__ __forceinline__ unsigned dm_pack(float lo, float hi) {
 template <int W, int PITCH>
 __device__ __forceinline__ void dm_fetch(const KvRows& g, T* dst, int t0, int t1) {
   constexpr int C = W * (int)sizeof(T) / 16, E = 16 / (int)sizeof(T);
+  if constexpr (ATTNC_KV_PAGE_RUNS && MMA_THREADS % C == 0 && (MMA_TILE * C) % MMA_THREADS == 0) {
+    constexpr int N = MMA_TILE * C / MMA_THREADS; // rows a thread
+    const int c = threadIdx.x % C, j0 = threadIdx.x / C * N;
+    // Rows past t1 arrive as zeros; their (unread) source is the run's last valid row.
+    const long long first = min(t0 + j0, t1 - 1), last = min(t0 + j0 + N - 1, t1 - 1);
+    if constexpr (N <= PAGE) {
+      const auto r = g.run(first, last);
 #pragma unroll
-  for (int n = 0; n < (MMA_TILE * C + MMA_THREADS - 1) / MMA_THREADS; ++n) {
-    const int i = threadIdx.x + n * MMA_THREADS, j = i / C, c = i % C, kj = t0 + j;
-    const bool ok = kj < t1;
-    if (i < MMA_TILE * C) dec_cp<16>(dst + j * PITCH + c * E, g.row((ok ? kj : t0)) + c * E, ok);
+      for (int n = 0; n < N; ++n) {
+        const int kj = t0 + j0 + n;
+        const bool ok = kj < t1;
+        dec_cp<16>(dst + (j0 + n) * PITCH + c * E, g.row(r, ok ? kj : first) + c * E, ok);
+      }
+    } else {
+      const T* rows[N];
+#pragma unroll
+      for (int n = 0; n < N; ++n) rows[n] = g.row(min(t0 + j0 + n, t1 - 1));
+#pragma unroll
+      for (int n = 0; n < N; ++n) dec_cp<16>(dst + (j0 + n) * PITCH + c * E, rows[n] + c * E, t0 + j0 + n < t1);
+    }
+  } else {
+#pragma unroll
+    for (int n = 0; n < (MMA_TILE * C + MMA_THREADS - 1) / MMA_THREADS; ++n) {
+      const int i = threadIdx.x + n * MMA_THREADS, j = i / C, c = i % C, kj = t0 + j;
+      const bool ok = kj < t1;
+      if (i < MMA_TILE * C) dec_cp<16>(dst + (j) * PITCH + c * E, g.row((ok ? kj : t0)) + c * E, ok);
+    }
   }
 }
 

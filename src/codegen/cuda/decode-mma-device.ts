@@ -1,7 +1,7 @@
 // Device helpers of the tensor-core decode kernel (decode-mma.ts), in namespace dec: the PTX
 // wrappers (ldmatrix .x4 / .trans, mma.sync m16n8k16, f32 pairs → 16-bit pairs), which the CPU
 // emulator swaps for warp-level C++ (test/cuda/decode-mma-emu.ts), and the tile fetch into padded rows.
-import { kvAt } from './kv-rows.js';
+import { kvAt, pagedTileFetch } from './kv-rows.js';
 
 /** PTX wrappers (namespace dec): ldmatrix, mma.sync, f32 pairs → 16-bit pairs. */
 export function mmaPtx(dtype: 'f16' | 'bf16'): string[] {
@@ -34,11 +34,27 @@ export function mmaPtx(dtype: 'f16' | 'bf16'): string[] {
 }
 
 /** Rows t0..t1-1 of K or V into a padded tile (PITCH elements a row), 16 bytes a copy. */
-export function mmaFetch(): string[] {
-  return [
+export function mmaFetch(paged = false): string[] {
+  const head = [
     'template <int W, int PITCH>',
     '__device__ __forceinline__ void dm_fetch(const KvRows& g, T* dst, int t0, int t1) {',
     '  constexpr int C = W * (int)sizeof(T) / 16, E = 16 / (int)sizeof(T);',
+  ];
+  if (paged)
+    return [
+      ...head,
+      ...pagedTileFetch({
+        handle: 'g',
+        tile: 'MMA_TILE',
+        threads: 'MMA_THREADS',
+        chunks: 'C',
+        elems: 'E',
+        copy: (j, src, ok) => `dec_cp<16>(dst + (${j}) * PITCH + c * E, ${src}, ${ok});`,
+      }),
+      '}',
+    ];
+  return [
+    ...head,
     '#pragma unroll',
     '  for (int n = 0; n < (MMA_TILE * C + MMA_THREADS - 1) / MMA_THREADS; ++n) {',
     '    const int i = threadIdx.x + n * MMA_THREADS, j = i / C, c = i % C, kj = t0 + j;',

@@ -54,8 +54,6 @@ export function mmaQuantOf(k: AttentionKernel): MmaQuant | undefined {
   const vc = cacheOf(k.formats.v);
   const s = k.schedule;
   if (!kc || !vc || s.headDim % 64 !== 0 || s.valueDim % 128 !== 0) return undefined;
-  // Its tile fetch reads packed code rows; a paged cache's pools go through kv_qrow (the SIMT kernel).
-  if (k.formats.paged !== undefined) return undefined;
   return { k: kc, v: vc };
 }
 

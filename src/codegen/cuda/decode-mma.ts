@@ -19,7 +19,8 @@
 // Masks and score modifiers apply to the S fragments (decode-elements.ts's tile_class, elem_mask,
 // elem_score per element, as in the SIMT kernel); with dynamic tile classes a tile no row of the
 // block may see is neither fetched nor computed (the block agrees through __syncthreads_or).
-// Taken for 16-bit float K/V, D and Dv multiples of 16, 16-byte rows; quantized and f32 caches
+// Taken for 16-bit float K/V, D and Dv multiples of 16, 16-byte rows, and for the quantized caches
+// of decode-mma-quant.ts (packed, or paged: decode-mma-paged.ts); f32 and other quantized caches
 // keep the SIMT kernel. The host takes
 // it on devices of compute capability 8.0 and up (decode-host.ts) unless built with
 // -DATTNC_DEC_MMA=0 or run with ATTNC_DECODE_MMA=0. The CPU emulator (test/cuda/decode-mma-emu.ts)
@@ -45,6 +46,7 @@ import {
   quantPv,
   quantScores,
 } from './decode-mma-qtile.js';
+import { pagedCodeHandles, pagedQuantFetch, pagedQuantFetchLines } from './decode-mma-paged.js';
 import { kvHead, K_ROWS, V_ROWS } from './kv-rows.js';
 
 export { mmaPtx } from './decode-mma-device.js';
@@ -332,8 +334,8 @@ export function mmaDecodeDevice(
     'static_assert(MMA_SMEM <= 227 * 1024, "decode mma: ATTNC_DEC_MMA_STAGES x WARPS x KEYS keys need more than 227 KiB of shared memory per block");',
     `#if defined(__CUDACC__) || defined(${MMA_EMU_MACRO}) // plain emulator builds skip it`,
     ...(quant
-      ? [...mmaQuantHelpers(quant), ...quantFetch, ...scaleFetchHelpers]
-      : [...mmaPtx(dtype), ...mmaFetch()]),
+      ? [...mmaQuantHelpers(quant), ...quantFetch, ...scaleFetchHelpers, ...(paged ? pagedQuantFetch : [])]
+      : [...mmaPtx(dtype), ...mmaFetch(paged)]),
     '',
     '__global__ void __launch_bounds__(MMA_THREADS, ATTNC_DEC_MMA_MIN_BLOCKS) mma_split_kernel(const Args a, float* __restrict__ part, int split_keys, int n_splits, int row_tiles) {',
     '#if !defined(__CUDA_ARCH__) || __CUDA_ARCH__ >= 800',
@@ -357,17 +359,19 @@ export function mmaDecodeDevice(
     '  for (int n = 0; n < DV / 8; ++n) o[n][0] = o[n][1] = o[n][2] = o[n][3] = 0.f;',
     '  [[maybe_unused]] const float sl2 = a.scale * LOG2E; // identity scores: one multiply to base 2',
     '  const int k_begin = split * split_keys, k_end = min(a.Nk, k_begin + split_keys);',
-    ...(quant
-      ? [
-          '  // Code rows packed [B, Hkv, Nk, bytes] (decode-quant.ts); scales by global row kv0 + key.',
-          '  const size_t kv0 = ((size_t)b * a.Hkv + hk) * a.Nk;',
-          '  const unsigned char* kc = static_cast<const unsigned char*>(a.k) + kv0 * D;',
-          '  const unsigned char* vc = static_cast<const unsigned char*>(a.v) + kv0 * DV;',
-        ]
-      : [
-          `  const KvRows kg = ${kvHead(K_ROWS, 'b', 'hk', paged)};`,
-          `  const KvRows vg = ${kvHead(V_ROWS, 'b', 'hk', paged)};`,
-        ]),
+    ...(quant && paged
+      ? pagedCodeHandles
+      : quant
+        ? [
+            '  // Code rows packed [B, Hkv, Nk, bytes] (decode-quant.ts); scales by global row kv0 + key.',
+            '  const size_t kv0 = ((size_t)b * a.Hkv + hk) * a.Nk;',
+            '  const unsigned char* kc = static_cast<const unsigned char*>(a.k) + kv0 * D;',
+            '  const unsigned char* vc = static_cast<const unsigned char*>(a.v) + kv0 * DV;',
+          ]
+        : [
+            `  const KvRows kg = ${kvHead(K_ROWS, 'b', 'hk', paged)};`,
+            `  const KvRows vg = ${kvHead(V_ROWS, 'b', 'hk', paged)};`,
+          ]),
     `  ${MMA_SMEM_DECL}`,
     ...(quant
       ? [
@@ -381,16 +385,18 @@ export function mmaDecodeDevice(
     '  auto fetch = [&](int it) {',
     ...fetchBarrier,
     '      const int t0 = k_begin + it * MMA_TILE, t1 = min(t0 + MMA_TILE, k_end);',
-    ...(quant
-      ? [
-          '      dm_fetch_codes<D, KPB>(kc, ks + (it % MMA_STAGES) * MMA_TILE * KPB, t0, t1);',
-          '      dm_fetch_codes<DV, VPB>(vc, vs + (it % MMA_STAGES) * MMA_TILE * VPB, t0, t1);',
-          ...scaleFetchLines(quant, field),
-        ]
-      : [
-          '      dm_fetch<D, KP>(kg, ks + (it % MMA_STAGES) * MMA_TILE * KP, t0, t1);',
-          '      dm_fetch<DV, VP>(vg, vs + (it % MMA_STAGES) * MMA_TILE * VP, t0, t1);',
-        ]),
+    ...(quant && paged
+      ? pagedQuantFetchLines(quant, field)
+      : quant
+        ? [
+            '      dm_fetch_codes<D, KPB>(kc, ks + (it % MMA_STAGES) * MMA_TILE * KPB, t0, t1);',
+            '      dm_fetch_codes<DV, VPB>(vc, vs + (it % MMA_STAGES) * MMA_TILE * VPB, t0, t1);',
+            ...scaleFetchLines(quant, field),
+          ]
+        : [
+            '      dm_fetch<D, KP>(kg, ks + (it % MMA_STAGES) * MMA_TILE * KP, t0, t1);',
+            '      dm_fetch<DV, VP>(vg, vs + (it % MMA_STAGES) * MMA_TILE * VP, t0, t1);',
+          ]),
     '    }',
     '    dec_commit(); // one group per tile, fetched or not',
     '  };',

@@ -15,7 +15,7 @@ import { elementBytes } from '../../ir/formats.js';
 import type { AttentionKernel } from '../../ir/kernel.js';
 import { streamRowBytes } from './decode-knobs.js';
 import { isQuantChunk } from './decode-quant.js';
-import { K_ROWS, V_ROWS, kvAt, kvHead, pagedQuantRow, type KvTensor } from './kv-rows.js';
+import { K_ROWS, V_ROWS, kvAt, kvHead, pagedQuantRow, pagedTileFetch, type KvTensor } from './kv-rows.js';
 
 export { decodeStages } from './decode-knobs.js';
 
@@ -49,9 +49,26 @@ function fetchRows(k: AttentionKernel, t: KvTensor): string[] {
   const src = quant
     ? `${t.name}g.row(ok ? kj : t0) + c * U`
     : kvAt(`${t.name}g`, '(ok ? kj : t0)', 'c * (U / sizeof(T))');
-  return [
+  const head = [
     `__device__ __forceinline__ void fetch_${t.name}(const ${handle}& ${t.name}g, unsigned char* dst, int t0, int t1) {`,
     `  constexpr int U = ${unit}, C = ${R} / U;`,
+  ];
+  // A paged float cache looks its pages up once per run of rows (kv-rows.ts).
+  if (!quant && k.formats.paged)
+    return [
+      ...head,
+      ...pagedTileFetch({
+        handle: `${t.name}g`,
+        tile: 'TILE',
+        threads: 'THREADS',
+        chunks: 'C',
+        elems: '(U / (int)sizeof(T))',
+        copy: (j, from, ok) => `dec_cp<U>(dst + (${j}) * ${R} + c * U, ${from}, ${ok});`,
+      }),
+      '}',
+    ];
+  return [
+    ...head,
     '#pragma unroll',
     '  for (int n = 0; n < (TILE * C + THREADS - 1) / THREADS; ++n) {',
     '    const int i = threadIdx.x + n * THREADS, j = i / C, c = i % C, kj = t0 + j;',

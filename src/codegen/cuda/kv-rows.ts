@@ -57,6 +57,108 @@ const quantPagedRow: readonly string[] = [
  */
 export const pagedQuantRow = (a: string, bh: string, t: string): string => `kv_qrow(${a}, ${bh}, ${t})`;
 
+/**
+ * A paged KvRows's run of rows first..last (last − first < PAGE, so at most two pages): both page
+ * ids are looked up together, before any copy that uses them, so a tile fetch waits on one table
+ * lookup instead of one dependent lookup per copied row (round 6: 1.23–1.33× the contiguous time).
+ */
+const pagedRunMembers = (E: string): string[] => [
+  '  // Rows first..last (last - first < PAGE): the bases of their (at most two) pages.',
+  '  struct Run {',
+  '    long long first_page;',
+  `    const ${E}* lo; // page of row first`,
+  `    const ${E}* hi; // page of row last`,
+  '  };',
+  '  __device__ __forceinline__ Run run(long long first, long long last) const {',
+  '    const int lo = __ldg(pages + (first >> LOG2_PAGE)), hi = __ldg(pages + (last >> LOG2_PAGE));',
+  '    return Run{first >> LOG2_PAGE, p + (long long)lo * ps, p + (long long)hi * ps};',
+  '  }',
+  '  // Row j of a run (first <= j <= last).',
+  `  __device__ __forceinline__ const ${E}* row(const Run& r, long long j) const {`,
+  '    return ((j >> LOG2_PAGE) == r.first_page ? r.lo : r.hi) + (long long)(int)(j & (PAGE - 1)) * rs;',
+  '  }',
+];
+
+/**
+ * A paged quantized cache's code rows of one (batch, kv head) in the tensor-core decode: the
+ * KvRows of bytes (pools [pages, Hkv, P, ROW bytes], so page stride Hkv·P·ROW, row stride ROW;
+ * kv_qrow's addressing), so pagedTileFetch serves code rows as it serves float rows.
+ */
+export const codePagesStruct: readonly string[] = [
+  '// Code rows of one (batch, kv head) of a paged quantized cache (kv-rows.ts): bytes.',
+  'struct CodePages {',
+  '  const unsigned char* p; // the kv head in page 0',
+  "  const int* pages;       // this batch's row of the block table",
+  '  long long ps, rs;       // page and row strides (bytes)',
+  '  __device__ __forceinline__ const unsigned char* row(long long j) const {',
+  '    return p + (long long)__ldg(pages + (j >> LOG2_PAGE)) * ps + (j & (PAGE - 1)) * rs;',
+  '  }',
+  ...pagedRunMembers('unsigned char'),
+  '};',
+];
+
+/** A CodePages expression for the code pool `pool` (an Args field) of kv head `hkv` of batch `b`, `row` bytes a row. */
+export const codePages = (pool: string, b: string, hkv: string, row: string): string =>
+  `CodePages{static_cast<const unsigned char*>(a.${pool}) + (long long)${hkv} * PAGE * ${row}, a.block_table + (size_t)${b} * a.max_pages, (long long)a.Hkv * PAGE * ${row}, ${row}}`;
+
+/** How a tile fetch addresses the chunks it copies (pagedTileFetch). */
+export interface TileFetch {
+  /** The KvRows handle. */
+  readonly handle: string;
+  /** constexpr keys a tile and threads a block. */
+  readonly tile: string;
+  readonly threads: string;
+  /** constexpr chunks a row (copies of `unit` bytes). */
+  readonly chunks: string;
+  /** Elements a chunk (of T, or of `elem`). */
+  readonly elems: string;
+  /** The row element type (default T). */
+  readonly elem?: string;
+  /** The copy statement of chunk `c` of tile row `j` from `src` (valid when `ok`). */
+  readonly copy: (j: string, src: string, ok: string) => string;
+}
+
+/**
+ * The body of a paged cache's tile fetch of rows t0..t1-1 (t0, t1 in scope): each thread copies
+ * chunk c of a run of N consecutive rows, so it touches one or two pages (N <= PAGE) and looks
+ * them up once, before its copies (pages smaller than a run: one lookup per row, all issued before
+ * the copies). A warp's copies still cover whole rows (C lanes a row): as coalesced as the strided
+ * kernel's. Blocks whose threads do not divide the chunks evenly keep the per-copy lookup.
+ */
+export function pagedTileFetch(f: TileFetch): string[] {
+  const { handle: g, tile, threads, chunks: C, elems: E, elem = 'T' } = f;
+  return [
+    `  if constexpr (ATTNC_KV_PAGE_RUNS && ${threads} % ${C} == 0 && (${tile} * ${C}) % ${threads} == 0) {`,
+    `    constexpr int N = ${tile} * ${C} / ${threads}; // rows a thread`,
+    `    const int c = threadIdx.x % ${C}, j0 = threadIdx.x / ${C} * N;`,
+    "    // Rows past t1 arrive as zeros; their (unread) source is the run's last valid row.",
+    '    const long long first = min(t0 + j0, t1 - 1), last = min(t0 + j0 + N - 1, t1 - 1);',
+    '    if constexpr (N <= PAGE) {',
+    `      const auto r = ${g}.run(first, last);`,
+    '#pragma unroll',
+    '      for (int n = 0; n < N; ++n) {',
+    '        const int kj = t0 + j0 + n;',
+    '        const bool ok = kj < t1;',
+    `        ${f.copy('j0 + n', `${g}.row(r, ok ? kj : first) + c * ${E}`, 'ok')}`,
+    '      }',
+    '    } else {',
+    `      const ${elem}* rows[N];`,
+    '#pragma unroll',
+    `      for (int n = 0; n < N; ++n) rows[n] = ${g}.row(min(t0 + j0 + n, t1 - 1));`,
+    '#pragma unroll',
+    `      for (int n = 0; n < N; ++n) ${f.copy('j0 + n', `rows[n] + c * ${E}`, 't0 + j0 + n < t1')}`,
+    '    }',
+    '  } else {',
+    '#pragma unroll',
+    `    for (int n = 0; n < (${tile} * ${C} + ${threads} - 1) / ${threads}; ++n) {`,
+    `      const int i = threadIdx.x + n * ${threads}, j = i / ${C}, c = i % ${C}, kj = t0 + j;`,
+    '      const bool ok = kj < t1;',
+    `      if (i < ${tile} * ${C}) ${f.copy('j', kvAt(g, '(ok ? kj : t0)', `c * ${E}`), 'ok')}`,
+    '    }',
+    '  }',
+  ];
+}
+
 /** The device code every CUDA kernel gets after its prelude: the KvRows handle and row_addr. */
 export function kvRowsPrelude(formats: TensorFormats): string[] {
   const p = formats.paged;
@@ -64,6 +166,11 @@ export function kvRowsPrelude(formats: TensorFormats): string[] {
     ? [
         `// K/V rows of one (batch, kv head) of a paged cache: pages of ${p.pageSize} rows (kv-rows.ts).`,
         `constexpr int PAGE = ${p.pageSize}, LOG2_PAGE = ${Math.log2(p.pageSize)};`,
+        "// 1: a tile fetch looks a thread's pages up once per run of rows; 0: once per copied row (the",
+        '// round-6 fetch, kept so one bench run compares both: bench/cuda/paged-decode.py).',
+        '#ifndef ATTNC_KV_PAGE_RUNS',
+        '#define ATTNC_KV_PAGE_RUNS 1',
+        '#endif',
         'struct KvRows {',
         '  const T* p;         // the kv head in page 0',
         "  const int* pages;   // this batch's row of the block table",
@@ -71,6 +178,7 @@ export function kvRowsPrelude(formats: TensorFormats): string[] {
         '  __device__ __forceinline__ const T* row(long long j) const {',
         '    return p + (long long)__ldg(pages + (j >> LOG2_PAGE)) * ps + (j & (PAGE - 1)) * rs;',
         '  }',
+        ...pagedRunMembers('T'),
         '};',
       ]
     : [

@@ -1,0 +1,69 @@
+// Paged quantized caches in the tensor-core decode (decode-mma.ts, decode-mma-quant.ts): the code
+// rows and the per-token scales of a cache in pools of pages (docs/LANGUAGE.md "Paged quantized
+// caches", quant/paged-layout.ts), read through the block table. Code rows stream like float rows
+// (kv-rows.ts pagedTileFetch over a CodePages handle: a thread looks its pages up once per run of
+// rows); the scales fill the same word windows as a packed cache's (decode-mma-quant.ts
+// dm_fetch_scales: tokens from the even token at or before the tile's first), each word two tokens
+// of one page (P ≥ 2: an even token and the next share a page, and their pool rows are adjacent).
+import type { MmaQuant } from './decode-mma-quant.js';
+import { codePages, codePagesStruct, pagedTileFetch } from './kv-rows.js';
+
+/** Device helpers (namespace dec, after decode-mma-quant.ts's scale helpers): the code and scale fetches. */
+export const pagedQuantFetch: readonly string[] = [
+  ...codePagesStruct,
+  '// Code rows t0..t1-1 of a paged cache into a padded tile (PITCH bytes a row), 16 bytes a copy.',
+  'template <int ROWB, int PITCH>',
+  '__device__ __forceinline__ void dm_fetch_code_pages(const CodePages& g, unsigned char* dst, int t0, int t1) {',
+  '  constexpr int C = ROWB / 16, E = 16;',
+  ...pagedTileFetch({
+    handle: 'g',
+    tile: 'MMA_TILE',
+    threads: 'MMA_THREADS',
+    chunks: 'C',
+    elems: 'E',
+    elem: 'unsigned char',
+    copy: (j, src, ok) => `dec_cp<16>(dst + (${j}) * PITCH + c * 16, ${src}, ${ok});`,
+  }),
+  '}',
+  '// The f16 scales of tokens first..end-1 of one (batch, kv head), from the even token at or before',
+  '// first (SCW words, as dm_fetch_scales). Token t is pool element page(t)·Hkv·PAGE + hk·PAGE + t mod',
+  "// PAGE (kv_qrow's, without its 64-bit division: `pages` is the batch's block table row).",
+  '__device__ __forceinline__ void dm_fetch_scale_pages(const unsigned short* s, unsigned* dst, const int* pages, long long page_elems, long long first, long long end) {',
+  '  const long long e0 = first & ~1LL;',
+  '  auto at = [&](long long t) { return s + (long long)__ldg(pages + (t >> LOG2_PAGE)) * page_elems + (t & (PAGE - 1)); };',
+  '  // A word is two tokens of one page at adjacent pool elements when pages hold two or more.',
+  '  const bool aligned = PAGE >= 2 && ((size_t)s & 3u) == 0; // the same for the whole block',
+  '  for (int i = threadIdx.x; i < SCW; i += MMA_THREADS) {',
+  '    const long long e = e0 + 2 * (long long)i;',
+  '    const int n = e >= end ? 0 : e + 1 >= end ? 2 : 4; // bytes inside tokens e0..end-1',
+  '    if (aligned) {',
+  '      dm_cp4(dst + i, n ? at(e) : s, n);',
+  '    } else { // a plain copy; the barrier before the tile is read publishes it',
+  '      dst[i] = (n ? (unsigned)*at(e) : 0u) | (n == 4 ? (unsigned)*at(e + 1) << 16 : 0u);',
+  '    }',
+  '  }',
+  '}',
+];
+
+/** Kernel-scope handles of a paged cache's code rows (b, hk in scope); kv0 0: scales go by token. */
+export const pagedCodeHandles: readonly string[] = [
+  '  // Code rows and per-token scales through the block table (kv-rows.ts CodePages); the scale',
+  '  // windows are in token order (kv0 0).',
+  '  [[maybe_unused]] const size_t kv0 = 0;',
+  `  const CodePages kcp = ${codePages('k', 'b', 'hk', 'D')};`,
+  `  const CodePages vcp = ${codePages('v', 'b', 'hk', 'DV')};`,
+];
+
+/** Tile `it`'s code copies and scale windows (in fetch(): t0, t1, hk, kcp in scope). */
+export function pagedQuantFetchLines(q: MmaQuant, field: (key: string) => string): string[] {
+  return [
+    '      dm_fetch_code_pages<D, KPB>(kcp, ks + (it % MMA_STAGES) * MMA_TILE * KPB, t0, t1);',
+    '      dm_fetch_code_pages<DV, VPB>(vcp, vs + (it % MMA_STAGES) * MMA_TILE * VPB, t0, t1);',
+    ...(['k', 'v'] as const)
+      .filter((w) => q[w].scaled)
+      .map(
+        (w) =>
+          `      dm_fetch_scale_pages(a.${field(`cache:${w}_scale`)} + (long long)hk * PAGE, sc${w} + (it % MMA_STAGES) * SCW, kcp.pages, (long long)a.Hkv * PAGE, t0, t1);`,
+      ),
+  ];
+}
