@@ -90,9 +90,15 @@ export interface CompiledCudaBackwardWgmma extends Compiled {
  */
 export function compileCudaBackwardWgmma(
   source: string,
-  options: Parameters<typeof compileCudaBackwardMma>[1],
+  options: Parameters<typeof compileCudaBackwardMma>[1] & {
+    /** The dK/dV kernel with a producer warpgroup (backward-wgmma-ws.ts; default WGMMA_BWD_PRODUCER). */
+    readonly producer?: boolean;
+  },
 ): CompiledCudaBackwardWgmma {
-  return withTensorCoreBackward(source, options, renderCudaBackwardWgmma);
+  const { producer, ...rest } = options;
+  return withTensorCoreBackward(source, rest, (kernel, o) =>
+    renderCudaBackwardWgmma(kernel, producer === undefined ? o : { ...o, producer }),
+  );
 }
 
 /**
