@@ -21,18 +21,17 @@ const ws = (name: string, headDim: number, deterministic = false, dtype: 'bf16' 
     producer: true,
   }).backward;
 
-describe('wgmma backward with a producer warpgroup: opt-in', () => {
-  it('leaves the default kernel as it was (no producer unless asked)', () => {
-    expect(WGMMA_BWD_PRODUCER).toBe(false);
+describe('wgmma backward with a producer warpgroup: the knob', () => {
+  it('is WGMMA_BWD_PRODUCER when not asked, and producer: false is the cp.async kernel as it was', () => {
     for (const name of ['causal', 'softcap']) {
       const opts = { file: `${name}.attn`, headDim: 128, dtype: 'bf16' as const };
-      const plain = compileCudaBackwardWgmma(stdlib(name), opts).backward;
-      expect(compileCudaBackwardWgmma(stdlib(name), { ...opts, producer: false }).backward.code).toBe(
-        plain.code,
-      );
+      const plain = compileCudaBackwardWgmma(stdlib(name), { ...opts, producer: false }).backward;
+      const unasked = compileCudaBackwardWgmma(stdlib(name), opts).backward;
+      expect(unasked.code).toBe(WGMMA_BWD_PRODUCER ? ws(name, 128).code : plain.code);
       expect(plain.code).not.toContain('mbar_');
       expect(plain.code).toContain('THREADS, SMEM, stream>>>(*a);');
-      expect(ws(name, 128).code).not.toBe(plain.code);
+      expect(plain.threads).toBe(256);
+      expect(ws(name, 128).code).toContain('mbar_wait(');
     }
   });
 });
