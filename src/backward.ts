@@ -90,9 +90,15 @@ export interface CompiledCudaBackwardWgmma extends Compiled {
  */
 export function compileCudaBackwardWgmma(
   source: string,
-  options: Parameters<typeof compileCudaBackwardMma>[1],
+  options: Parameters<typeof compileCudaBackwardMma>[1] & {
+    /** The dK/dV kernel with a producer warpgroup (backward-wgmma-ws.ts; default WGMMA_BWD_PRODUCER). */
+    readonly producer?: boolean;
+  },
 ): CompiledCudaBackwardWgmma {
-  return withTensorCoreBackward(source, options, renderCudaBackwardWgmma);
+  const { producer, ...rest } = options;
+  return withTensorCoreBackward(source, rest, (kernel, o) =>
+    renderCudaBackwardWgmma(kernel, producer === undefined ? o : { ...o, producer }),
+  );
 }
 
 /**
@@ -102,14 +108,17 @@ export function compileCudaBackwardWgmma(
 export type CudaBackwardEngine = 'simt' | 'mma' | 'wgmma';
 
 /**
- * The engines `attnc compile --backward` tries, in order, when none is asked for: the SIMT one, for
- * now. The wgmma kernel passed its H200 check (bench/cuda/backward.sh, all 13 patterns) and the
- * mma one before it, but the path a default serves — the artifact's dq_acc/partials arguments
- * through the Python autograd — has not run on a GPU yet (python/gpu_tests/
- * test_autograd_tensor_cores.py); `--backward-engine wgmma|mma` asks for them.
+ * The engines `attnc compile --backward` tries, in order, when none is asked for: SIMT for f32 (the
+ * deterministic f32 backward gradcheck uses); for f16/bf16 wgmma on sm_90a, then mma.sync, then
+ * SIMT, each taken where the one before cannot take the kernel (head dims, shared memory, quantized
+ * caches); mma.sync then SIMT on the other sm_80+ arches. The tensor-core kernels passed the H200
+ * check against torch autograd on every pattern (bench/cuda/backward.sh) and, in round 6, the
+ * Python autograd path through their dq_acc/partials scratch (python/gpu_tests/
+ * test_autograd_tensor_cores.py); wgmma is the faster (full 16K bf16: 42.8 ms vs mma's 69.5).
  */
-export function defaultBackwardEngines(_dtype: StorageDType, _arch: string): readonly CudaBackwardEngine[] {
-  return ['simt'];
+export function defaultBackwardEngines(dtype: StorageDType, arch: string): readonly CudaBackwardEngine[] {
+  if (dtype === 'f32') return ['simt'];
+  return arch === 'sm_90a' ? ['wgmma', 'mma', 'simt'] : ['mma', 'simt'];
 }
 
 /** Why `engine` cannot serve a `dtype` kernel built for `arch` (undefined when it can). */

@@ -5,8 +5,10 @@
 //   npx tsc -p tsconfig.json && node bench/cuda/backward-emit.mjs [--out dir]
 //
 // The forward is what the compiler picks for CUDA (the schedule pass's engine: wgmma-ws on
-// sm_90a); the backwards are codegen/cuda/backward-mma.ts (mma.sync, sm_80+) and
-// codegen/cuda/backward-wgmma.ts (wgmma, sm_90a) from the same kernel, each atomic and deterministic.
+// sm_90a); the backwards, each atomic and deterministic, are the index's `engines`:
+//   mma  codegen/cuda/backward-mma.ts (mma.sync, sm_80+);
+//   wg   codegen/cuda/backward-wgmma.ts (wgmma, sm_90a; every thread streams Q/dO);
+//   ws   the same with a producer warpgroup and 16-byte dQ atomics (backward-wgmma-ws.ts).
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -58,11 +60,6 @@ function main() {
     });
     writeFileSync(join(out, `${variant}.cu`), fwd.code);
     for (const [name, text] of Object.entries(fwd.files ?? {})) writeFileSync(join(out, name), text);
-    const bwd = renderCudaBackwardMma(kernel);
-    writeFileSync(join(out, `${variant}_backward.cu`), bwd.code);
-    // The deterministic mode (dq by its own kernel, no atomics) under its own C names.
-    const det = renderCudaBackwardMma({ ...kernel, name: `${variant}_det` }, { deterministic: true });
-    writeFileSync(join(out, `${variant}_backward_det.cu`), det.code);
     const meta = (b, cu) => ({
       cu,
       namespace: b.namespace,
@@ -70,20 +67,29 @@ function main() {
       gradParams: b.gradParams,
       gradTensors: b.gradTensors,
       smemBytes: b.smemBytes,
+      threads: b.threads,
     });
-    const wgmma = {};
+    // engine -> { atomic, det }: each under its own C names (one process loads them all).
+    const engines = {};
+    const emit = (engine, render) => {
+      engines[engine] = {};
+      for (const [mode, deterministic] of [
+        ['atomic', false],
+        ['det', true],
+      ]) {
+        const suffix = `${engine}${deterministic ? '_det' : ''}`;
+        const b = render({ ...kernel, name: `${variant}_${suffix}` }, { deterministic });
+        const cu = `${variant}_backward_${suffix}.cu`;
+        writeFileSync(join(out, cu), b.code);
+        engines[engine][mode] = meta(b, cu);
+      }
+    };
+    emit('mma', renderCudaBackwardMma);
     const why = backwardWgmmaUnsupported(kernel);
     if (why) console.log(`${variant}: no wgmma backward (${why})`);
     else {
-      const wg = renderCudaBackwardWgmma({ ...kernel, name: `${variant}_wg` });
-      writeFileSync(join(out, `${variant}_backward_wg.cu`), wg.code);
-      const wgDet = renderCudaBackwardWgmma(
-        { ...kernel, name: `${variant}_wg_det` },
-        { deterministic: true },
-      );
-      writeFileSync(join(out, `${variant}_backward_wg_det.cu`), wgDet.code);
-      wgmma.backwardWgmma = meta(wg, `${variant}_backward_wg.cu`);
-      wgmma.backwardWgmmaDet = meta(wgDet, `${variant}_backward_wg_det.cu`);
+      emit('wg', (k, o) => renderCudaBackwardWgmma(k, { ...o, producer: false }));
+      emit('ws', (k, o) => renderCudaBackwardWgmma(k, { ...o, producer: true }));
     }
     index.push({
       variant,
@@ -94,23 +100,7 @@ function main() {
       tensors: p.tensors ?? {},
       schedule: kernel.schedule,
       engine: kernel.schedule.engine,
-      backward: {
-        cu: `${variant}_backward.cu`,
-        namespace: bwd.namespace,
-        fields: bwd.fields,
-        gradParams: bwd.gradParams,
-        gradTensors: bwd.gradTensors,
-        smemBytes: bwd.smemBytes,
-      },
-      backwardDet: {
-        cu: `${variant}_backward_det.cu`,
-        namespace: det.namespace,
-        fields: det.fields,
-        gradParams: det.gradParams,
-        gradTensors: det.gradTensors,
-        smemBytes: det.smemBytes,
-      },
-      ...wgmma,
+      engines,
     });
   }
   writeFileSync(join(out, 'index.json'), JSON.stringify(index, null, 2) + '\n');

@@ -1,20 +1,25 @@
 #!/usr/bin/env python3
-"""attnc's tensor-core CUDA backwards (codegen/cuda/backward-mma.ts, mma.sync; backward-wgmma.ts, sm_90a) beside FlexAttention and SDPA,
-in one process, correctness first (issue 14 item 5; DESIGN §6).
+"""attnc's tensor-core CUDA backwards beside FlexAttention and SDPA, in one process, correctness first
+(issue 14 item 5; DESIGN §6). Engines (--engines / ENGINES, each atomic and deterministic):
+  mma  codegen/cuda/backward-mma.ts (mma.sync);
+  wg   codegen/cuda/backward-wgmma.ts (wgmma, sm_90a; every thread streams Q/dO);
+  ws   the same with a producer warpgroup and 16-byte dQ atomics (backward-wgmma-ws.ts).
 
 Reads bench/build/cuda-backward/index.json (bench/cuda/backward-emit.mjs), builds every forward
-(.cu, with lse) and backward (_backward.cu) with nvcc in parallel, then
-  (every backward twice: the atomic dq mode and the deterministic one, backward-mma-dq.ts)
+(.cu, with lse) and the asked engines' backwards with nvcc in parallel, then
   1. correctness on small shapes (B 2, H 4, S 300: ragged tails), per pattern: attnc's forward out
-     and dq dk dv (and d cap for softcap) against torch autograd of a float32 reference (error ≤ 2e-2,
-     or 2·Flex's own error with --check-flex, which costs a Flex compile per pattern);
+     and every engine's dq dk dv (and d cap for softcap) against torch autograd of a float32
+     reference (error <= 2e-2, or 2x Flex's own error with --check-flex, which costs a Flex compile
+     per pattern); the deterministic mode must repeat bit for bit;
   2. forward and backward times (CUDA events, median) at each S of --sizes, bf16 B 2 H 16 D 128,
      beside torch.compile(flex_attention)'s forward/backward and SDPA's (full, causal), TFLOP/s
-     (backward = 2.5 × the forward's FLOPs) and ratios; attnc's grads against Flex's at full size
-     (vs_flex_d*_rel: the two bf16 backwards on the same inputs).
+     (backward = 2.5 x the forward's FLOPs) and ratios; each engine's grads against Flex's at full
+     size (<e>_vs_flex_d*_rel: two bf16 backwards on the same inputs). An engine whose check failed
+     is not timed.
 Results go to $OUT/backward.json (rewritten after every row) and a table on stdout.
 
   python3 bench/cuda/backward.py --build bench/build/cuda-backward [--sizes 4096,16384] [--budget 230]
+      [--only full,causal] [--engines mma,wg,ws]
 """
 import argparse
 import ctypes
@@ -68,8 +73,7 @@ CTYPES = {'int': ctypes.c_int, 'float': ctypes.c_float, 'bool': ctypes.c_bool}
 class Backward:
     """A built backward artifact: its Args struct from the emitted field list, launch and slots."""
 
-    def __init__(self, build, e, key='backward'):
-        meta = e[key]
+    def __init__(self, build, meta):
         self.meta = meta
         lib = ctypes.CDLL(os.path.join(build, meta['cu'][:-3] + '.so'))
 
@@ -154,8 +158,19 @@ def reference(pattern, p, doc, q, k, v, dout):
     return out, grads
 
 
-def check(e, k, bk, bdet, flex, create, stream, with_flex, wg=None):
-    """Small-shape correctness of one pattern: attnc and Flex against the float32 reference."""
+def run_engine(b, t, dout, tensors, params, sizes, stream, times):
+    """Launches backward b `times` times on one set of buffers: its buffers, and whether the last two dq agree bit for bit."""
+    ba, buf = b.prepare(t, dout, tensors, params, sizes)
+    dqs = []
+    for _ in range(times):
+        b.launch(ba, stream)
+        torch.cuda.synchronize()
+        dqs.append(buf['dq'].clone())
+    return buf, len(dqs) < 2 or bool(torch.equal(dqs[-2], dqs[-1]))
+
+
+def check(e, k, engines, flex, create, stream, with_flex):
+    """Small-shape correctness of one pattern: every engine (atomic, deterministic) and Flex against the float32 reference."""
     pat, p = e['pattern'], e['params']
     S = CHECK['S']
     sizes = dict(B=CHECK['B'], H=CHECK['H'], Hkv=CHECK['H'], Nq=S, Nk=S)
@@ -165,37 +180,10 @@ def check(e, k, bk, bdet, flex, create, stream, with_flex, wg=None):
         return dict(error=f'forward: {msg}')
     gen = torch.Generator(device='cuda').manual_seed(9)
     dout = torch.randn(t['out'].shape, generator=gen, device='cuda').to(torch.bfloat16)
-    ba, buf = bk.prepare(t, dout, tensors, params, sizes)
-    bk.launch(ba, stream)
     torch.cuda.synchronize()
     doc = tensors.get('doc')
     ref_out, (rq, rk, rv, rcap) = reference(pat, params, doc, t['q'], t['k'], t['v'], dout)
-    row = dict(out=rel(t['out'], ref_out), dq=rel(buf['dq'], rq), dk=rel(buf['dk'], rk), dv=rel(buf['dv'], rv))
-    da, dbuf = bdet.prepare(t, dout, tensors, params, sizes)
-    bdet.launch(da, stream)
-    bdet.launch(da, stream)
-    torch.cuda.synchronize()
-    first = dbuf['dq'].clone()
-    bdet.launch(da, stream)
-    torch.cuda.synchronize()
-    row.update(det_dq=rel(dbuf['dq'], rq), det_dk=rel(dbuf['dk'], rk), det_dv=rel(dbuf['dv'], rv),
-               det_repeatable=bool(torch.equal(first, dbuf['dq'])))
-    if pat == 'softcap':
-        row['dcap'] = abs(buf['grads'][0].item() - rcap.item()) / max(abs(rcap.item()), 1e-6)
-        row['det_dcap'] = abs(dbuf['grads'][0].item() - rcap.item()) / max(abs(rcap.item()), 1e-6)
-    if wg is not None:  # the wgmma backward (sm_90a), atomic and deterministic: same checks
-        for prefix, b in (('wg_', wg[0]), ('wg_det_', wg[1])):
-            wa, wbuf = b.prepare(t, dout, tensors, params, sizes)
-            b.launch(wa, stream)
-            torch.cuda.synchronize()
-            first = wbuf['dq'].clone()
-            b.launch(wa, stream)
-            torch.cuda.synchronize()
-            row.update({prefix + n: rel(wbuf[n], r) for n, r in (('dq', rq), ('dk', rk), ('dv', rv))})
-            row[prefix + 'repeatable'] = bool(torch.equal(first, wbuf['dq']))
-            if pat == 'softcap':
-                row[prefix + 'dcap'] = abs(wbuf['grads'][0].item() - rcap.item()) / max(abs(rcap.item()), 1e-6)
-            del wa, wbuf
+    row = dict(out=rel(t['out'], ref_out))
     try:  # Flex's own error on the same inputs: the bar for attnc's (bf16 P and dS in both)
         if not with_flex:
             raise RuntimeError('skipped (--check-flex): each new shape costs Flex a compile')
@@ -207,16 +195,31 @@ def check(e, k, bk, bdet, flex, create, stream, with_flex, wg=None):
         row.update(flex_dq=rel(fq, rq), flex_dk=rel(fk, rk), flex_dv=rel(fv, rv))
     except Exception as x:
         row['flex_error'] = repr(x)[:300]
-    row['ok'] = all(row[x] <= max(2 * row.get('flex_' + x, 0), 2e-2) for x in ('dq', 'dk', 'dv', 'det_dq', 'det_dk', 'det_dv')) \
-        and row['det_repeatable'] \
-        and row['out'] <= 2e-2 and row.get('dcap', 0) <= 5e-2
-    if wg is not None:
-        row['wg_ok'] = all(row[p + x] <= max(2 * row.get('flex_' + x, 0), 2e-2) for p in ('wg_', 'wg_det_') for x in ('dq', 'dk', 'dv')) \
-            and row['wg_det_repeatable'] and row.get('wg_dcap', 0) <= 5e-2 and row.get('wg_det_dcap', 0) <= 5e-2
+    bar = {x: max(2 * row.get('flex_' + x, 0), 2e-2) for x in ('dq', 'dk', 'dv')}
+    for name, (atomic, det) in engines.items():
+        ok = row['out'] <= 2e-2
+        for prefix, b, times in ((name + '_', atomic, 2), (name + '_det_', det, 3)):
+            try:
+                buf, same = run_engine(b, t, dout, tensors, params, sizes, stream, times)
+            except Exception as x:
+                row[prefix + 'error'] = repr(x)[:300]
+                ok = False
+                continue
+            row.update({prefix + n: rel(buf[n], r) for n, r in (('dq', rq), ('dk', rk), ('dv', rv))})
+            row[prefix + 'repeatable'] = same
+            ok = ok and all(row[prefix + x] <= bar[x] for x in ('dq', 'dk', 'dv'))
+            if prefix.endswith('det_'):
+                ok = ok and same
+            if pat == 'softcap':
+                row[prefix + 'dcap'] = abs(buf['grads'][0].item() - rcap.item()) / max(abs(rcap.item()), 1e-6)
+                ok = ok and row[prefix + 'dcap'] <= 5e-2
+            del buf
+        row[name + '_ok'] = ok
+        print(f'  check {pat} {name}: ok={ok}', flush=True)  # a hung kernel shows where it hung
     return {x: (round(y, 5) if isinstance(y, float) else y) for x, y in row.items()}
 
 
-def timings(e, k, bk, bdet, flex, create, stream, S, iters, wg=None):
+def timings(e, k, engines, flex, create, stream, S, iters):
     pat = e['pattern']
     p = params_for(pat, S)
     sizes = dict(B=B, H=H, Hkv=H, Nq=S, Nk=S)
@@ -225,25 +228,26 @@ def timings(e, k, bk, bdet, flex, create, stream, S, iters, wg=None):
     if code != 0:
         return dict(error=f'forward: {msg}')
     dout = torch.randn_like(t['out'])
-    ba, buf = bk.prepare(t, dout, tensors, params, sizes)
     doc = tensors.get('doc')
     mod, sm = mask_of(pat, params, doc), score_of(pat, params, H)
     dens = density(mod, S)
     flops = 4 * B * H * S * S * D * dens
     row = dict(density=round(dens, 5))
     row['fwd_ms'] = median_ms(lambda: k.launch(a, stream), iters)
-    row['bwd_ms'] = median_ms(lambda: bk.launch(ba, stream), iters)
-    da, dbuf = bdet.prepare(t, dout, tensors, params, sizes)
-    row['bwd_det_ms'] = median_ms(lambda: bdet.launch(da, stream), iters)
-    row['det_vs_atomic_dq_rel'] = rel(dbuf['dq'], buf['dq'])
-    del da, dbuf
-    if wg is not None:
-        wa, wbuf = wg[0].prepare(t, dout, tensors, params, sizes)
-        row['bwd_wg_ms'] = median_ms(lambda: wg[0].launch(wa, stream), iters)
-        row['wg_vs_mma_dq_rel'] = rel(wbuf['dq'], buf['dq'])
-        wda, wdbuf = wg[1].prepare(t, dout, tensors, params, sizes)
-        row['bwd_wg_det_ms'] = median_ms(lambda: wg[1].launch(wda, stream), iters)
-        del wda, wdbuf
+    grads = {}
+    for name, (atomic, det) in engines.items():
+        for suffix, b in (('', atomic), ('_det', det)):
+            ba, buf = b.prepare(t, dout, tensors, params, sizes)
+            row[f'{name}{suffix}_bwd_ms'] = median_ms(lambda: b.launch(ba, stream), iters)
+            print(f'  {pat} S={S} {name}{suffix}: {row[f"{name}{suffix}_bwd_ms"]:.3f} ms', flush=True)
+            if not suffix:
+                grads[name] = {n: buf[n] for n in ('dq', 'dk', 'dv')}
+            del ba, buf
+            torch.cuda.empty_cache()
+    first = next(iter(grads), None)
+    for name in grads:
+        if name != first:
+            row[f'{name}_vs_{first}_dq_rel'] = rel(grads[name]['dq'], grads[first]['dq'])
     bm = None if mod is None else block_mask(create, mod, S)
     qf, kf, vf = (x.detach().requires_grad_() for x in (t['q'], t['k'], t['v']))
     c0 = time.time()
@@ -251,23 +255,20 @@ def timings(e, k, bk, bdet, flex, create, stream, S, iters, wg=None):
     fg = torch.autograd.grad(fo, (qf, kf, vf), dout, retain_graph=True)
     torch.cuda.synchronize()
     row['flex_first_call_s'] = round(time.time() - c0, 2)
-    row.update({f'vs_flex_{n}_rel': round(rel(buf[n], g), 5) for n, g in zip(('dq', 'dk', 'dv'), fg)})
-    if wg is not None:
-        row.update({f'wg_vs_flex_{n}_rel': round(rel(wbuf[n], g), 5) for n, g in zip(('dq', 'dk', 'dv'), fg)})
-        del wa, wbuf
-    del fg
+    for name, g in grads.items():
+        row.update({f'{name}_vs_flex_{n}_rel': round(rel(g[n], f), 5) for n, f in zip(('dq', 'dk', 'dv'), fg)})
+    del fg, grads
     row['flex_fwd_ms'] = median_ms(lambda: flex(qf, kf, vf, score_mod=sm, block_mask=bm), iters)
     row['flex_bwd_ms'] = median_ms(lambda: torch.autograd.grad(fo, (qf, kf, vf), dout, retain_graph=True), iters)
-    for x in ('', 'flex_'):
-        row[x + 'fwd_tflops'] = round(flops / row[x + 'fwd_ms'] / 1e9, 1)
-        row[x + 'bwd_tflops'] = round(2.5 * flops / row[x + 'bwd_ms'] / 1e9, 1)
-    row['bwd_det_tflops'] = round(2.5 * flops / row['bwd_det_ms'] / 1e9, 1)
-    if wg is not None:
-        row['bwd_wg_tflops'] = round(2.5 * flops / row['bwd_wg_ms'] / 1e9, 1)
-        row['bwd_wg_det_tflops'] = round(2.5 * flops / row['bwd_wg_det_ms'] / 1e9, 1)
-        row['bwd_wg_vs_flex'] = round(row['flex_bwd_ms'] / row['bwd_wg_ms'], 3)
-    row['bwd_vs_flex'] = round(row['flex_bwd_ms'] / row['bwd_ms'], 3)
-    row['fwd_bwd_vs_flex'] = round((row['flex_fwd_ms'] + row['flex_bwd_ms']) / (row['fwd_ms'] + row['bwd_ms']), 3)
+    row['fwd_tflops'] = round(flops / row['fwd_ms'] / 1e9, 1)
+    row['flex_fwd_tflops'] = round(flops / row['flex_fwd_ms'] / 1e9, 1)
+    row['flex_bwd_tflops'] = round(2.5 * flops / row['flex_bwd_ms'] / 1e9, 1)
+    for name in engines:
+        for suffix in ('', '_det'):
+            ms = row[f'{name}{suffix}_bwd_ms']
+            row[f'{name}{suffix}_bwd_tflops'] = round(2.5 * flops / ms / 1e9, 1)
+            row[f'{name}{suffix}_vs_flex'] = round(row['flex_bwd_ms'] / ms, 3)
+        row[f'{name}_fwd_bwd_vs_flex'] = round((row['flex_fwd_ms'] + row['flex_bwd_ms']) / (row['fwd_ms'] + row[f'{name}_bwd_ms']), 3)
     return {x: (round(y, 4) if isinstance(y, float) else y) for x, y in row.items()}
 
 
@@ -288,27 +289,37 @@ def sdpa_times(S, iters):
 
 
 def table(res):
-    lines = [f'attnc backward (mma.sync; wgmma) vs FlexAttention vs SDPA, {res["device"]}, torch {res["torch"]}, bf16 B={B} H={H} D={D}', '',
-             '| pattern | check dq/dk/dv (Flex) | ok |', '|---|---|---|']
+    names = res['engines']
+    lines = [f'attnc backward ({", ".join(names)}; atomic / deterministic) vs FlexAttention vs SDPA, {res["device"]}, '
+             f'torch {res["torch"]}, bf16 B={B} H={H} D={D}', '',
+             '| pattern | out | ' + ' | '.join(f'{n} dq/dk/dv (det) ok' for n in names) + ' | Flex dq/dk/dv |',
+             '|---|---|' + '---|' * (len(names) + 1)]
     for pat, c in res['check'].items():
         if 'error' in c:
-            lines.append(f'| {pat} | error: {c["error"]} | no |')
-        else:
-            flex = '/'.join(str(c.get('flex_' + x, '-')) for x in ('dq', 'dk', 'dv'))
-            wg = f' wgmma {c["wg_dq"]}/{c["wg_dk"]}/{c["wg_dv"]} det {c["wg_det_dq"]}/{c["wg_det_dk"]}/{c["wg_det_dv"]}' if 'wg_dq' in c else ''
-            lines.append(f'| {pat} | {c["dq"]}/{c["dk"]}/{c["dv"]} ({flex}){wg} | {c["ok"]} wgmma {c.get("wg_ok", "-")} |')
-    lines += ['', '| pattern | S | fwd ms | bwd ms | bwd TFLOP/s | det bwd ms | wgmma bwd ms | wgmma TFLOP/s | wgmma det ms | Flex fwd | Flex bwd | Flex bwd TFLOP/s | bwd ×Flex | wgmma ×Flex | fwd+bwd ×Flex | bwd ×SDPA | wgmma ×SDPA |',
-              '|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|']
+            lines.append(f'| {pat} | error: {c["error"]} |')
+            continue
+        cells = []
+        for n in names:
+            g = lambda x: c.get(x, '-')  # noqa: E731
+            cells.append(f'{g(n + "_dq")}/{g(n + "_dk")}/{g(n + "_dv")} ({g(n + "_det_dq")}/{g(n + "_det_dk")}/{g(n + "_det_dv")}) '
+                         f'{c.get(n + "_ok", "-")}')
+        flex = '/'.join(str(c.get('flex_' + x, '-')) for x in ('dq', 'dk', 'dv'))
+        lines.append(f'| {pat} | {c["out"]} | ' + ' | '.join(cells) + f' | {flex} |')
+    head = ['pattern', 'S', 'fwd ms'] + [f'{n} bwd ms (det)' for n in names] + [f'{n} TFLOP/s' for n in names] + \
+        ['Flex bwd ms', 'Flex TFLOP/s'] + [f'{n} ×Flex' for n in names] + [f'{n} ×SDPA' for n in names]
+    lines += ['', '| ' + ' | '.join(head) + ' |', '|' + '---|' * len(head)]
     for r in res['rows']:
-        if 'bwd_ms' not in r:
+        if 'fwd_ms' not in r or 'flex_bwd_ms' not in r:
             lines.append(f'| {r["pattern"]} | {r["S"]} | error: {r.get("error")} |')
             continue
         sd = next((x for x in res['sdpa'] if x['S'] == r['S'] and x['pattern'] == r['pattern']), None)
-        vs = round(sd['bwd_ms'] / r['bwd_ms'], 3) if sd else ''
-        wvs = round(sd['bwd_ms'] / r['bwd_wg_ms'], 3) if sd and 'bwd_wg_ms' in r else ''
-        lines.append(f'| {r["pattern"]} | {r["S"]} | {r["fwd_ms"]} | {r["bwd_ms"]} | {r["bwd_tflops"]} | {r["bwd_det_ms"]} | '
-                     f'{r.get("bwd_wg_ms", "-")} | {r.get("bwd_wg_tflops", "-")} | {r.get("bwd_wg_det_ms", "-")} | {r["flex_fwd_ms"]} | '
-                     f'{r["flex_bwd_ms"]} | {r["flex_bwd_tflops"]} | {r["bwd_vs_flex"]} | {r.get("bwd_wg_vs_flex", "-")} | {r["fwd_bwd_vs_flex"]} | {vs} | {wvs} |')
+        cells = [r['pattern'], r['S'], r['fwd_ms']]
+        cells += [f'{r.get(n + "_bwd_ms", "-")} ({r.get(n + "_det_bwd_ms", "-")})' for n in names]
+        cells += [r.get(n + '_bwd_tflops', '-') for n in names]
+        cells += [r['flex_bwd_ms'], r['flex_bwd_tflops']]
+        cells += [r.get(n + '_vs_flex', '-') for n in names]
+        cells += [round(sd['bwd_ms'] / r[n + '_bwd_ms'], 3) if sd and n + '_bwd_ms' in r else '-' for n in names]
+        lines.append('| ' + ' | '.join(str(x) for x in cells) + ' |')
     return '\n'.join(lines) + '\n'
 
 
@@ -317,26 +328,34 @@ def main():
     ap.add_argument('--build', default=os.path.join(HERE, '..', 'build', 'cuda-backward'))
     ap.add_argument('--out', default=os.environ.get('OUT', os.path.join(HERE, '..', 'build', 'backward-out')))
     ap.add_argument('--sizes', default='4096,16384')
-    ap.add_argument('--only', default='')
+    ap.add_argument('--only', default='', help='comma list: patterns whose name contains one of them')
+    ap.add_argument('--engines', default='mma,wg,ws', help='comma list of backward engines (index.json engines)')
     ap.add_argument('--budget', type=float, default=245, help='seconds from the start; later rows are skipped to fit')
     ap.add_argument('--check-flex', action='store_true', help="also run Flex's backward on the small shapes (compiles)")
     args = ap.parse_args()
     t0 = time.time()
     os.makedirs(args.out, exist_ok=True)
-    index = [e for e in json.load(open(os.path.join(args.build, 'index.json'))) if args.only in e['pattern']]
+    only = [x for x in args.only.split(',') if x]
+    index = [e for e in json.load(open(os.path.join(args.build, 'index.json')))
+             if not only or any(x in e['pattern'] for x in only)]
+    names = [x for x in args.engines.split(',') if x]
     res = dict(date=time.strftime('%Y-%m-%d %H:%M:%S'), device=torch.cuda.get_device_name(), torch=torch.__version__,
-               build={}, check={}, rows=[], sdpa=[])
+               engines=names, build={}, check={}, rows=[], sdpa=[])
 
     def save():
         json.dump(res, open(os.path.join(args.out, 'backward.json'), 'w'), indent=2)
 
-    WG = ('backwardWgmma', 'backwardWgmmaDet')
-    cus = [e[x]['cu'] for e in index for x in ('backward', 'backwardDet') + WG if x in e] + [e['cu'] for e in index]
+    def metas(e):  # the asked engines' (atomic, det) metadata this pattern has
+        return {n: (e['engines'][n]['atomic'], e['engines'][n]['det']) for n in names if n in e['engines']}
+
+    cus = [m['cu'] for e in index for pair in metas(e).values() for m in pair] + [e['cu'] for e in index]
     with ThreadPoolExecutor(max_workers=min(16, os.cpu_count() or 4)) as pool:
         for cu, code, log in pool.map(lambda c: build_one(args.build, c), cus):
             res['build'][cu] = dict(ok=code == 0, log=log)
             if code:
                 print(f'build {cu} failed:\n{log}', flush=True)
+            elif log:
+                print(f'build {cu}: {log}', flush=True)
     res['build_s'] = round(time.time() - t0, 1)
     print(f'built {len(cus)} libraries in {res["build_s"]} s', flush=True)
     save()
@@ -344,20 +363,20 @@ def main():
     torch._dynamo.config.cache_size_limit = 256
     flex = torch.compile(flex_attention, dynamic=False)
     stream = torch.cuda.current_stream().cuda_stream
-    built = [e for e in index if all(res['build'][e[x]['cu'] if x else e['cu']]['ok'] for x in ('', 'backward', 'backwardDet'))]
-    kernels = {e['variant']: (Kernel(args.build, e), Backward(args.build, e), Backward(args.build, e, 'backwardDet'))
-               for e in built}
-    # The wgmma backwards where they were emitted and built (a failed build is reported, not fatal).
-    wgmma = {e['variant']: tuple(Backward(args.build, e, x) for x in WG) for e in built
-             if all(x in e and res['build'][e[x]['cu']]['ok'] for x in WG)}
+    built = [e for e in index if res['build'][e['cu']]['ok']]
+    kernels = {e['variant']: Kernel(args.build, e) for e in built}
+    # Engines whose two builds succeeded (a failed build is reported, not fatal).
+    backs = {e['variant']: {n: (Backward(args.build, a), Backward(args.build, d)) for n, (a, d) in metas(e).items()
+                            if res['build'][a['cu']]['ok'] and res['build'][d['cu']]['ok']} for e in built}
     for e in built:
         try:
-            res['check'][e['pattern']] = check(e, *kernels[e['variant']], flex, create_block_mask, stream, args.check_flex,
-                                               wgmma.get(e['variant']))
+            res['check'][e['pattern']] = check(e, kernels[e['variant']], backs[e['variant']], flex, create_block_mask,
+                                               stream, args.check_flex)
         except Exception as x:  # one pattern's failure must not hide the others
             res['check'][e['pattern']] = dict(error=repr(x)[:500])
         print('check', e['pattern'], json.dumps(res['check'][e['pattern']]), flush=True)
         save()
+    res['check_done_s'] = round(time.time() - t0, 1)
     for S in [int(x) for x in args.sizes.split(',')]:
         iters = 15 if S <= 4096 else 6
         if time.time() - t0 > args.budget:
@@ -368,11 +387,14 @@ def main():
             if time.time() - t0 > args.budget:
                 print(f'budget spent: skipping {e["pattern"]} at S={S}', flush=True)
                 continue
+            checked = res['check'].get(e['pattern'], {})
+            good = {n: b for n, b in backs[e['variant']].items() if checked.get(n + '_ok')}
             try:
-                row = timings(e, *kernels[e['variant']], flex, create_block_mask, stream, S, iters, wgmma.get(e['variant']))
+                row = timings(e, kernels[e['variant']], good, flex, create_block_mask, stream, S, iters)
             except Exception as x:
                 row = dict(error=repr(x)[:500])
-            res['rows'].append(dict(pattern=e['pattern'], S=S, engine_fwd=e['engine'], **row))
+            res['rows'].append(dict(pattern=e['pattern'], S=S, engine_fwd=e['engine'], timed=list(good), **row,
+                                    done_s=round(time.time() - t0, 1)))
             print(json.dumps(res['rows'][-1]), flush=True)
             torch.cuda.empty_cache()
             save()

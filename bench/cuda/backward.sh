@@ -1,15 +1,18 @@
 #!/bin/bash
-# One device call (≤ 290 s): build, check and time the tensor-core CUDA backwards (mma.sync and
-# wgmma, each atomic and deterministic) beside
+# One device call: build, check and time the tensor-core CUDA backwards (ENGINES, each atomic and
+# deterministic: mma = mma.sync, wg = wgmma, ws = wgmma with a producer warpgroup) beside
 # FlexAttention and SDPA (bench/cuda/backward.py). Emit first, here:
 #   npx tsc -p tsconfig.json && node bench/cuda/backward-emit.mjs
 # then on the GPU machine (carry bench/build/cuda-backward): bash bench/cuda/backward.sh [sizes]
 # BUDGET (s, default 235) caps build + check + timings; rows past it are skipped, not cut off.
-# ONLY=<substring> keeps the patterns whose name contains it.
+# ONLY=<a,b> keeps the patterns whose name contains one of them; ENGINES (default mma,wg,ws).
+# The producer-warpgroup decision (≤ 200 s):
+#   ONLY=full,causal BUDGET=150 bash bench/cuda/backward.sh 16384
 set -o pipefail
 export PYTHONUNBUFFERED=1
 OUT=${OUT:-bench/build/backward-out}
 mkdir -p "$OUT"
 nvidia-smi --query-gpu=name,clocks.sm,clocks.max.sm,temperature.gpu --format=csv | tee "$OUT/gpu.txt"
-timeout 285 python3 bench/cuda/backward.py --build bench/build/cuda-backward --out "$OUT" \
-  --sizes "${1:-4096,16384}" --budget "${BUDGET:-235}" --only "${ONLY:-}" 2>&1 | tee "$OUT/backward.log" | tail -70
+timeout "${TIMEOUT:-285}" python3 bench/cuda/backward.py --build bench/build/cuda-backward --out "$OUT" \
+  --sizes "${1:-4096,16384}" --budget "${BUDGET:-235}" --only "${ONLY:-}" --engines "${ENGINES:-mma,wg,ws}" 2>&1 |
+  tee "$OUT/backward.log" | tail -70

@@ -41,12 +41,8 @@ BUILDS = [
     (INT8_SOURCE, dict(dtype='bf16', head_dim=128, quant_prefill='staged')),
     (INT8_SOURCE, dict(dtype='bf16', head_dim=128, quant_prefill='fused')),
     ('stdlib/kivi.attn', dict(dtype='bf16', head_dim=128, quant_prefill='staged')),
-    # test_autograd_tensor_cores.py (wgmma and mma asked for) and the bit-exact torch.compile check
-    # of test_autograd.py (SIMT: deterministic).
-    ('stdlib/causal.attn', dict(dtype='bf16', head_dim=64, backward_engine='wgmma')),
-    ('stdlib/causal.attn', dict(dtype='bf16', head_dim=128, backward_engine='wgmma')),
-    ('stdlib/softcap.attn', dict(dtype='bf16', head_dim=128, backward_engine='wgmma')),
-    ('stdlib/sink_calibration.attn', dict(dtype='bf16', head_dim=64, backward_engine='wgmma')),
+    # test_autograd_tensor_cores.py (the 16-bit builds above get the default, wgmma on sm_90a) and the
+    # bit-exact torch.compile check of test_autograd.py (SIMT: deterministic).
     ('stdlib/causal.attn', dict(dtype='bf16', head_dim=64, backward_engine='mma')),
     ('stdlib/causal.attn', dict(dtype='bf16', head_dim=128, backward_engine='mma')),
     ('stdlib/softcap.attn', dict(dtype='bf16', head_dim=128)),

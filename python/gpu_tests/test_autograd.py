@@ -1,4 +1,5 @@
-"""Autograd of attnc ops on the GPU: the compiled backward (f32 SIMT) against the float64 torch
+"""Autograd of attnc ops on the GPU: the compiled backward (f32 SIMT for f32 kernels, the
+tensor-core default for bf16 ones, SIMT where asked) against the float64 torch
 reference's own autograd, gradients of an f32 param (given as a tensor) and an f32 tensor,
 torch.autograd.gradcheck (f32, see python/README.md for the tolerances), torch.compile(fullgraph=True)
 over forward and backward, and the kernels that still have no backward."""
@@ -87,7 +88,7 @@ def test_gradcheck_f32():
 
 
 def test_torch_compile_fullgraph_forward_and_backward():
-    # SIMT: the deterministic backward (bf16's default, mma.sync, adds dq by atomics).
+    # SIMT: the deterministic backward (bf16's default, wgmma on the H200, adds dq by atomics).
     attn = attnc.torch.load('stdlib/document.attn', dtype=torch.bfloat16, head_dim=64, backward_engine='simt')
     q, k, v = qkv(B=1, H=4, Hkv=2, Nq=128, Nk=128)
     ids = segments(128)

@@ -20,9 +20,8 @@ sys.dont_write_bytecode = True
 KERNELS = {
     'document': ('document.attn', ['--dtype', 'bf16', '--dim', '64']),
     'softcap': ('softcap.attn', ['--dtype', 'f16', '--dim', '128', '--backward', '--backward-engine', 'simt']),
-    'softcap_mma': ('softcap.attn', ['--dtype', 'bf16', '--dim', '128', '--backward', '--arch', 'sm_80', '--backward-engine', 'mma']),
-    'causal_wgmma': ('causal.attn', ['--dtype', 'f16', '--dim', '64', '--backward', '--backward-engine', 'wgmma']),
-    'causal_default': ('causal.attn', ['--dtype', 'f16', '--dim', '64', '--backward']),  # SIMT until the tensor-core path is GPU-checked
+    'softcap_mma': ('softcap.attn', ['--dtype', 'bf16', '--dim', '128', '--backward', '--arch', 'sm_80']),  # sm_80's default
+    'causal_wgmma': ('causal.attn', ['--dtype', 'f16', '--dim', '64', '--backward']),  # sm_90a's default
     'nsa_select': ('nsa_select.attn', ['--dtype', 'bf16', '--dim', '64', '--backward']),
     'recycled_step': ('recycled.attn', ['--dtype', 'bf16', '--dim', '64', '--entry', 'recycled_step']),
     'sink_calibration': ('sink_calibration.attn', ['--dtype', 'f32', '--dim', '64', '--backward']),

@@ -1,7 +1,6 @@
 """The tensor-core backwards in manifests, without torch or a GPU: `attnc compile --backward` on an
-f16/bf16 kernel lists wgmma (sm_90a) or mma.sync when asked, in the kernel's dtype, with the
-partials-size function and the dq_acc scratch, and SIMT by default; attnc.backward sizes the scratch
-per engine."""
+f16/bf16 kernel lists wgmma by default on sm_90a (mma.sync on sm_80), in the kernel's dtype, with the
+partials-size function and the dq_acc scratch; attnc.backward sizes the scratch per engine."""
 import ctypes
 
 import pytest
@@ -12,7 +11,7 @@ from attnc.errors import ManifestError
 from attnc.manifest import Manifest
 
 
-def test_a_16_bit_sm_80_kernel_gets_the_mma_backward_when_asked(manifests):
+def test_a_16_bit_sm_80_kernel_gets_the_mma_backward_by_default(manifests):
     m = manifests['softcap_mma']
     b = m.backward
     assert m.no_backward_reason() is None
@@ -23,11 +22,9 @@ def test_a_16_bit_sm_80_kernel_gets_the_mma_backward_when_asked(manifests):
         assert 'mma.sync' in f.read()
 
 
-def test_wgmma_when_asked_on_sm_90a_and_simt_by_default(manifests):
+def test_wgmma_by_default_on_sm_90a_and_simt_for_f32(manifests):
     w = manifests['causal_wgmma'].backward
     assert (w.engine, w.dtype, w.partials) == ('wgmma', 'f16', 'attnc_causal_backward_partials')
-    d = manifests['causal_default'].backward
-    assert (d.engine, d.dtype, d.partials) == ('simt', 'f32', None)
     s = manifests['sink_calibration'].backward
     assert (s.engine, s.dtype, s.partials) == ('simt', 'f32', None)
     assert (manifests['softcap'].backward.engine, manifests['softcap'].backward.dtype) == ('simt', 'f32')

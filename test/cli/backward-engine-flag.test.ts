@@ -24,12 +24,13 @@ function backwardOf(...extra: string[]): { b: Record<string, unknown>; code: str
 }
 
 describe('attnc compile --backward-engine', () => {
-  it('defaults to SIMT (the tensor-core engines are asked for) and writes wgmma / mma.sync when asked', () => {
-    expect(backwardOf('--dim', '128').b).toMatchObject({ engine: 'simt', dtype: 'f32' });
-    const hopper = backwardOf('--dim', '128', '--backward-engine', 'wgmma');
+  it('defaults to wgmma on sm_90a, mma.sync on sm_80 for 16-bit kernels, and SIMT for f32', () => {
+    const hopper = backwardOf('--dim', '128');
     expect(hopper.b).toMatchObject({ engine: 'wgmma', dtype: 'bf16' });
     expect(hopper.code).toContain('wgmma.mma_async');
-    const bf16 = backwardOf('--dim', '128', '--arch', 'sm_80', '--backward-engine', 'mma');
+    expect(backwardOf('--dim', '128', '--backward-engine', 'wgmma').b).toMatchObject({ engine: 'wgmma' });
+    expect(backwardOf('--dtype', 'f16', '--arch', 'sm_86').b).toMatchObject({ engine: 'mma', dtype: 'f16' });
+    const bf16 = backwardOf('--dim', '128', '--arch', 'sm_80');
     expect(bf16.b).toMatchObject({
       engine: 'mma',
       dtype: 'bf16',

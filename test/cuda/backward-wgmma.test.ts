@@ -1,4 +1,6 @@
-// The Hopper (wgmma) CUDA backward (codegen/cuda/backward-wgmma.ts). Neither this machine nor the
+// The Hopper (wgmma) CUDA backward (codegen/cuda/backward-wgmma.ts), without the producer warpgroup
+// (asked for as `producer: false`, whatever WGMMA_BWD_PRODUCER says; backward-wgmma-ws.test.ts
+// checks the producer variant). Neither this machine nor the
 // CPU emulator runs wgmma, so here: the index math of the tile (the dS store's swizzled address)
 // checked on the host, the emitted structure (instruction shapes, groups, fences, classification),
 // and nvcc sm_90a builds of every stdlib pattern × bf16/f16 × D 64/128 with warnings as errors and
@@ -59,6 +61,7 @@ describe('wgmma backward: emitted structure', () => {
     file: 'causal.attn',
     headDim: 128,
     dtype: 'bf16',
+    producer: false,
   }).backward;
   it('runs Sᵀ and dPᵀ as m64n64k16 from shared memory, dV and dK as register-A m64n64k16, dQ from shared dS', () => {
     const c = causal.code;
@@ -89,6 +92,7 @@ describe('wgmma backward: emitted structure', () => {
       headDim: 64,
       dtype: 'f16',
       deterministic: true,
+      producer: false,
     }).backward;
     const dkdv = det.code.slice(
       det.code.indexOf('bwd_dkdv(const Args a)'),
@@ -139,7 +143,8 @@ describe('wgmma backward: nvcc sm_90a', () => {
         const dir = scratchDir(`bwd-wgmma-${dtype}-${headDim}`);
         const parts = patterns.map(
           (name) =>
-            compileCudaBackwardWgmma(stdlib(name), { file: `${name}.attn`, headDim, dtype }).backward.code,
+            compileCudaBackwardWgmma(stdlib(name), { file: `${name}.attn`, headDim, dtype, producer: false })
+              .backward.code,
         );
         const cu = join(dir, 'backward.cu');
         writeFileSync(cu, parts.join('\n'));
@@ -161,6 +166,7 @@ describe('wgmma backward: nvcc sm_90a', () => {
               headDim,
               dtype,
               deterministic: true,
+              producer: false,
             }).backward.code.replaceAll(
               `attnc_${name}_backward`,
               `attnc_${name}_${dtype}_${headDim}_backward`,

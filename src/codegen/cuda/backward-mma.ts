@@ -119,6 +119,7 @@ export function launcher(
   ns: string,
   summaries: readonly string[],
   deterministic: boolean,
+  dkdvThreads = 'THREADS',
 ): string[] {
   const a = (text: string): string => text.replaceAll(`${ARGS}.`, 'a->');
   const np = x.grad.params.length;
@@ -160,7 +161,7 @@ export function launcher(
     '  bwd_pre<<<(unsigned)((rows + THREADS / (DV / 8) - 1) / (THREADS / (DV / 8))), THREADS, 0, stream>>>(*a);',
     '  cudaError_t err = cudaFuncSetAttribute(bwd_dkdv, cudaFuncAttributeMaxDynamicSharedMemorySize, SMEM);',
     '  if (err != cudaSuccess) return err;',
-    '  if (a->Nk > 0) bwd_dkdv<<<dim3((unsigned)((a->Nk + BN - 1) / BN), (unsigned)a->Hkv, (unsigned)a->B), THREADS, SMEM, stream>>>(*a);',
+    `  if (a->Nk > 0) bwd_dkdv<<<dim3((unsigned)((a->Nk + BN - 1) / BN), (unsigned)a->Hkv, (unsigned)a->B), ${dkdvThreads}, SMEM, stream>>>(*a);`,
     ...dq,
     '  return cudaGetLastError();',
     '}',
@@ -188,6 +189,8 @@ export interface TensorCoreBackwardEngine {
   readonly includes: readonly string[];
   readonly dkdv: (x: BackwardMmaExprs, deterministic: boolean) => readonly string[];
   readonly deviceHelpers: (s: AttentionKernel['schedule'], dtype: 'f16' | 'bf16') => readonly string[];
+  /** The C expression of bwd_dkdv's block size (default THREADS, every other kernel's). */
+  readonly dkdvThreads?: string;
 }
 
 const storageC = (dtype: 'f16' | 'bf16') =>
@@ -269,7 +272,7 @@ export function renderTensorCoreBackward(
     ...body,
     `} // namespace ${ns}`,
     '',
-    ...launcher(kernel, x, ns, summaries, deterministic),
+    ...launcher(kernel, x, ns, summaries, deterministic, engine.dkdvThreads),
   ].join('\n');
   return {
     name: `${kernel.name}_backward`,

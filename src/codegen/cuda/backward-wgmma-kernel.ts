@@ -20,27 +20,12 @@ export function wgmmaSmemBytes(d: number, dv: number, slots: number): number {
 export function wgmmaDkdvKernel(x: BackwardMmaExprs, deterministic: boolean): string[] {
   const np = deterministic ? 0 : x.grad.params.length;
   const head = [
-    'const int h = hkv * group + hg;',
-    'const size_t qrow0 = ((size_t)b * a.H + h) * a.Nq;',
-    ...nextTile(
-      x,
-      'nqt',
-      'const int q_lo = a.q_offset + qt * BM, q_hi = a.q_offset + min((qt + 1) * BM, a.Nq) - 1;',
-    ),
+    ...headWalk(x),
     'auto load_q = [&](const int qt, const int buf) {',
     '  const int q0 = qt * BM;',
     '  load_panel<D, BM>(Qs + buf * (BM * D), a.q + (qrow0 + q0) * D, a.Nq - q0, tid);',
     '  load_panel<DV, BM>(Os + buf * (BM * DV), a.dout + (qrow0 + q0) * DV, a.Nq - q0, tid);',
-    '  for (int i = tid; i < BM; i += THREADS) {',
-    '    float l = INFINITY, d = 0.f; // +inf: exp2(score - l) = 0, no gradient (past Nq, or no allowed key)',
-    '    if (q0 + i < a.Nq) {',
-    '      const float x = a.lse[qrow0 + q0 + i];',
-    '      l = x == -INFINITY ? INFINITY : x * LOG2E;',
-    '      d = a.delta[qrow0 + q0 + i];',
-    '    }',
-    '    Ls[buf * BM + i] = l;',
-    '    Ds[buf * BM + i] = d;',
-    '  }',
+    ...lseDeltaLoad('tid', 'THREADS'),
     '};',
     ...wgmmaTileLambda(x, deterministic),
     'bool full, nfull;',
@@ -100,6 +85,43 @@ export function wgmmaDkdvKernel(x: BackwardMmaExprs, deterministic: boolean): st
     ...indent(head, '    '),
     '  }',
     '  cp_wait<0>();',
+    ...dkdvEpilogue(np),
+    '}',
+  ];
+}
+
+/** The query head `h` of GQA step hg, its first row, and next_tile over its q-tiles. */
+export function headWalk(x: BackwardMmaExprs): string[] {
+  return [
+    'const int h = hkv * group + hg;',
+    'const size_t qrow0 = ((size_t)b * a.H + h) * a.Nq;',
+    ...nextTile(
+      x,
+      'nqt',
+      'const int q_lo = a.q_offset + qt * BM, q_hi = a.q_offset + min((qt + 1) * BM, a.Nq) - 1;',
+    ),
+  ];
+}
+
+/** lse·log2 e and delta of q-tile q0's rows into buffer `buf`, thread `id` of `count`. */
+export function lseDeltaLoad(id: string, count: string): string[] {
+  return [
+    `  for (int i = ${id}; i < BM; i += ${count}) {`,
+    '    float l = INFINITY, d = 0.f; // +inf: exp2(score - l) = 0, no gradient (past Nq, or no allowed key)',
+    '    if (q0 + i < a.Nq) {',
+    '      const float x = a.lse[qrow0 + q0 + i];',
+    '      l = x == -INFINITY ? INFINITY : x * LOG2E;',
+    '      d = a.delta[qrow0 + q0 + i];',
+    '    }',
+    '    Ls[buf * BM + i] = l;',
+    '    Ds[buf * BM + i] = d;',
+    '  }',
+  ];
+}
+
+/** dK and dV out of the accumulators (storage type), then the param gradients (`np` of them). */
+export function dkdvEpilogue(np: number): string[] {
+  return [
     '  // dk = scale·Σ dSᵀ·Q, dv = Σ Pᵀ·dO (summed over the GQA group above).',
     '#pragma unroll',
     '  for (int r = 0; r < 2; ++r) {',
@@ -126,6 +148,5 @@ export function wgmmaDkdvKernel(x: BackwardMmaExprs, deterministic: boolean): st
           '  }',
         ]
       : []),
-    '}',
   ];
 }

@@ -56,23 +56,31 @@ export function gemmRegA(acc: string, src: string, width: string, tile: string):
 /**
  * dQ of this q-tile: warpgroup wg takes columns DQ_C0 = 64·wg (D = 128, all BN keys) or all 64
  * columns over its own 64 keys (D = 64), so each adds one 64 × 64 block; dS is [query][key]
- * panels of [BM][64] (A, K-major), K [key][d] panels (B, MN-major).
+ * panels of [BM][64] (A, K-major), K [key][d] panels (B, MN-major). `add` adds the block's
+ * accumulators into dq_acc (dqAdd2: 8-byte atomics, the default kernel's).
  */
-export const dqStep = [
-  'float acc[8][4];',
-  ...zero('acc', '8'),
-  'const int c0 = D == 128 ? 64 * wg : 0, kk0 = D == 128 ? 0 : 64 * wg;',
-  'const uint64_t sd = opaque(desc128(Ss, 16)), kb = opaque(desc128(Ks + (c0 >> 6) * (BN * 64), 1024));',
-  'wg_fence();',
-  // Not unrolled: unrolled, the compiler keeps every step's descriptors live and spills (D = 128).
-  '#pragma unroll 1',
-  'for (int ks = 0; ks < (D == 128 ? BN : 64) / 16; ++ks) {',
-  '  const int kk = kk0 + ks * 16;',
-  '  wg_dq(acc, sd + du((kk >> 6) * (BM * 64) + (kk & 63)), kb + du(kk * 64));',
-  '}',
-  'wg_commit();',
-  'wg_wait<0>();',
-  'acc_fence(acc);',
+export function dqStepLines(add: readonly string[]): string[] {
+  return [
+    'float acc[8][4];',
+    ...zero('acc', '8'),
+    'const int c0 = D == 128 ? 64 * wg : 0, kk0 = D == 128 ? 0 : 64 * wg;',
+    'const uint64_t sd = opaque(desc128(Ss, 16)), kb = opaque(desc128(Ks + (c0 >> 6) * (BN * 64), 1024));',
+    'wg_fence();',
+    // Not unrolled: unrolled, the compiler keeps every step's descriptors live and spills (D = 128).
+    '#pragma unroll 1',
+    'for (int ks = 0; ks < (D == 128 ? BN : 64) / 16; ++ks) {',
+    '  const int kk = kk0 + ks * 16;',
+    '  wg_dq(acc, sd + du((kk >> 6) * (BM * 64) + (kk & 63)), kb + du(kk * 64));',
+    '}',
+    'wg_commit();',
+    'wg_wait<0>();',
+    'acc_fence(acc);',
+    ...add,
+  ];
+}
+
+/** dq_acc += acc by row pairs: this lane's two columns of each n-tile, one 8-byte atomic each. */
+export const dqAdd2 = [
   '#pragma unroll',
   'for (int r = 0; r < 2; ++r) {',
   '  const int i = q0 + (warp & 3) * 16 + g + 8 * r;',
@@ -83,8 +91,22 @@ export const dqStep = [
   '}',
 ];
 
+/** Barriers of the tile body: CTA-wide (the default kernel) or among the consumer warpgroups. */
+export interface TileSync {
+  /** A barrier over every thread that runs the tile body. */
+  readonly sync: string;
+  /** What adds this warpgroup's dQ block into dq_acc (dqStepLines' `add`). */
+  readonly dqAdd: readonly string[];
+}
+
+const CTA_SYNC: TileSync = { sync: '__syncthreads()', dqAdd: dqAdd2 };
+
 /** The `tile(MASKED, qt, buf)` lambda of the wgmma dK/dV kernel. */
-export function wgmmaTileLambda(x: BackwardMmaExprs, deterministic: boolean): string[] {
+export function wgmmaTileLambda(
+  x: BackwardMmaExprs,
+  deterministic: boolean,
+  ts: TileSync = CTA_SYNC,
+): string[] {
   return [
     // MASKED is a run-time flag: two inlined copies of this body (masked, full) cost 64-190 bytes
     // of spills at D = 128 (the register allocator plans both in one loop); one copy, 0-20.
@@ -120,12 +142,12 @@ export function wgmmaTileLambda(x: BackwardMmaExprs, deterministic: boolean): st
       ? ['  wg_wait<0>();']
       : [
           '  proxy_fence(); // dS: generic-proxy stores, read by wgmma through the async proxy',
-          '  __syncthreads(); // dS complete in shared memory',
-          ...indent(dqStep, '  '),
+          `  ${ts.sync}; // dS complete in shared memory`,
+          ...indent(dqStepLines(ts.dqAdd), '  '),
         ]),
     '  acc_fence(dk);',
     '  acc_fence(dv);',
-    '  __syncthreads(); // this Q/dO buffer and its lse/delta (and dS) are free again',
+    `  ${ts.sync}; // this Q/dO buffer and its lse/delta (and dS) are free again`,
     '};',
   ];
 }

@@ -4,9 +4,11 @@
 // layout (backward-wgmma-kernel.ts, backward-wgmma-tile.ts). The derivative expressions, tile
 // classification and carried slots are the mma backward's (backward-mma-exprs.ts).
 //
-// Not yet FA3's full design: no producer warp (cp.async by every thread, double-buffered), and dQ
-// goes by 8-byte f32 atomics from registers rather than a TMA reduce-add. The deterministic mode
-// keeps bwd_dq on mma.sync (bwd_dkdv on wgmma, without the dQ product).
+// By default every thread issues the cp.async double buffer of Q, dO, lse and delta, and dQ goes by
+// 8-byte f32 atomics from registers. `producer` (opt-in until the H200 times it beside the default:
+// WGMMA_BWD_PRODUCER) adds FlashAttention-3's producer warpgroup and 16-byte dQ atomics
+// (backward-wgmma-ws.ts). The deterministic mode keeps bwd_dq on mma.sync (bwd_dkdv on wgmma,
+// without the dQ product).
 import type { AttentionKernel } from '../../ir/kernel.js';
 import { backwardMmaExprs } from './backward-mma-exprs.js';
 import {
@@ -16,10 +18,22 @@ import {
   type TensorCoreBackwardEngine,
 } from './backward-mma.js';
 import { wgmmaDkdvKernel, wgmmaSmemBytes } from './backward-wgmma-kernel.js';
+import {
+  WS_BARRIER_BYTES,
+  WS_PRODUCER_THREADS,
+  wgmmaWsDkdvKernel,
+  wsDeviceHelpers,
+} from './backward-wgmma-ws.js';
 import { wgmmaDeviceHelpers, wgmmaFn } from './wgmma-device.js';
 import { wgWaitHelper } from './wgmma-ws-device.js';
 
 export const WGMMA_BWD = { BM: 64, BN: 128, WARPS: 8, THREADS: 256 } as const;
+/**
+ * Whether the wgmma backward's dK/dV kernel has a producer warpgroup when the caller does not say
+ * (renderCudaBackwardWgmma's `producer`). Off until the H200 has timed both side by side
+ * (bench/cuda/backward.sh ENGINES=wg,ws); a previous version measured 35.3 vs 42.8 ms (full 16K).
+ */
+export const WGMMA_BWD_PRODUCER = false;
 /** The most dynamic shared memory an sm_90 CTA may have (227 KiB). */
 const SM90_SMEM = 227 * 1024;
 
@@ -74,10 +88,34 @@ const wgmmaEngine: TensorCoreBackwardEngine = {
   ],
 };
 
+// The producer-warpgroup variant: the same source but for the dK/dV kernel, its block size
+// (DKDV_THREADS: the 256 consumer threads and a 128-thread producer) and the mbarriers.
+const wgmmaWsEngine: TensorCoreBackwardEngine = {
+  ...wgmmaEngine,
+  unsupported: (kernel) => {
+    const why = backwardWgmmaUnsupported(kernel);
+    const s = kernel.schedule;
+    const bytes = wgmmaSmemBytes(s.headDim, s.valueDim, backwardMmaExprs(kernel).slots) + WS_BARRIER_BYTES;
+    if (why || bytes <= SM90_SMEM) return why;
+    return `the wgmma CUDA backward with a producer warpgroup needs ${bytes} bytes of shared memory, more than sm_90's ${SM90_SMEM}`;
+  },
+  title: (dtype) =>
+    `(CUDA tensor cores, wgmma ${dtype}, sm_90a, producer warpgroup): see codegen/cuda/backward-wgmma-ws.ts.`,
+  smemBytes: (s, carried) => wgmmaSmemBytes(s.headDim, s.valueDim, carried) + WS_BARRIER_BYTES,
+  tiling: (s) => [
+    ...wgmmaEngine.tiling(s),
+    `constexpr int WS_PRODUCER = ${WS_PRODUCER_THREADS}, DKDV_THREADS = THREADS + WS_PRODUCER; // bwd_dkdv: consumers, then the producer`,
+  ],
+  dkdv: (x, deterministic) => wgmmaWsDkdvKernel(x, deterministic),
+  deviceHelpers: (s, dtype) => [...wgmmaEngine.deviceHelpers(s, dtype), ...wsDeviceHelpers],
+  dkdvThreads: 'DKDV_THREADS',
+};
+
 /** The wgmma backward of a compiled (forward, f16/bf16) kernel; throws when it has none. */
 export function renderCudaBackwardWgmma(
   kernel: AttentionKernel,
-  options: { readonly deterministic?: boolean } = {},
+  options: { readonly deterministic?: boolean; readonly producer?: boolean } = {},
 ): CudaBackwardWgmmaArtifact {
-  return { kind: 'cuda-backward-wgmma', ...renderTensorCoreBackward(kernel, wgmmaEngine, options) };
+  const engine = (options.producer ?? WGMMA_BWD_PRODUCER) ? wgmmaWsEngine : wgmmaEngine;
+  return { kind: 'cuda-backward-wgmma', ...renderTensorCoreBackward(kernel, engine, options) };
 }

@@ -8,7 +8,8 @@
 //              depend on scheduling (the deterministic mode; the only mode so far).
 // Tiles are classified as in the forward (empty skipped, the mask only on partial tiles); the
 // tensor summaries a classifier reads (document ids) come from bwd_summary_<t>, launched first.
-// Tensor-core engines (mma, wgmma) have no backward yet. The kernels are in backward-passes.ts.
+// The kernels are in backward-passes.ts; the tensor-core backwards (bf16/f16: backward-mma.ts,
+// backward-wgmma.ts) are the default for 16-bit kernels (src/backward.ts, defaultBackwardEngines).
 import { deriveScore } from '../../ir/derive.js';
 import type { AttentionKernel } from '../../ir/kernel.js';
 import { backwardUnsupported } from '../wgsl/backward.js';

@@ -1,0 +1,221 @@
+// The Hopper dK/dV kernel with a producer warpgroup (FlashAttention-3's backward design; opt-in:
+// renderCudaBackwardWgmma's `producer`). The two consumer warpgroups (threads 0..255) run the
+// default kernel's tile body (backward-wgmma-tile.ts) unchanged but for their barriers; a third
+// warpgroup (threads 256..383) gives up registers (setmaxnreg) and streams Q, dO, lse and delta of
+// the next non-empty q-tile into one of two buffers:
+//   producer   wait empty[buf] (the consumers released it), cp.async Q/dO panels and plain loads of
+//              lse/delta, wait for its own copies, proxy fence, arrive on full[buf] (128 arrivals);
+//   consumers  wait full[buf], tile body (its barriers are named barrier 1 over the 256 consumer
+//              threads, not __syncthreads), thread 0 arrives on empty[buf].
+// Both sides walk the same q-tiles with the same next_tile, so fills and releases pair up. dQ goes
+// into dq_acc by 16-byte atomics (red.global.add.v4.f32, sm_90) when dq_acc is 16-byte aligned:
+// lane pairs swap halves so each holds four consecutive columns of one row.
+import type { BackwardMmaExprs } from './backward-mma-exprs.js';
+import { dkdvEpilogue, headWalk, lseDeltaLoad } from './backward-wgmma-kernel.js';
+import { dqAdd2, wgmmaTileLambda, type TileSync } from './backward-wgmma-tile.js';
+
+const indent = (lines: readonly string[], pad: string): string[] =>
+  lines.map((l) => (l && !l.startsWith('#') ? pad + l : l));
+
+/** Threads of the producer warpgroup. */
+export const WS_PRODUCER_THREADS = 128;
+/** Bytes of the four mbarriers (full and empty per buffer) after the carried slots. */
+export const WS_BARRIER_BYTES = 32;
+
+/**
+ * setmaxnreg counts: one CTA of 384 threads on 64K registers; the producer keeps 40, the consumers
+ * share the rest (232, a multiple of 8). Measured (nvcc 13, bf16 D 128, bwd_dkdv spills): producer
+ * 24 / consumers 240 spilled 68 bytes on full (the producer's address math), 32/240 36-40 bytes,
+ * 40/232 8-16 bytes on full and causal.
+ */
+export const WS_REGISTERS = { producer: 40, consumer: 232 } as const;
+
+/** mbarrier, named-barrier and setmaxnreg helpers (the forward's are in wgmma-ws-device.ts). */
+export const wsDeviceHelpers = [
+  '__device__ __forceinline__ void mbar_init(uint64_t* bar, unsigned count) {',
+  '  asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;\\n" ::"r"(smem_addr(bar)), "r"(count) : "memory");',
+  '}',
+  '__device__ __forceinline__ void mbar_arrive(uint64_t* bar) {',
+  '  asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];\\n" ::"r"(smem_addr(bar)) : "memory");',
+  '}',
+  '// The spin stays inside one asm block (a C++ loop around try_wait costs the consumers registers).',
+  '__device__ __forceinline__ void mbar_wait(uint64_t* bar, unsigned parity) {',
+  '  asm volatile(',
+  '      "{\\n.reg .pred p;\\nWAIT_%=:\\nmbarrier.try_wait.parity.shared::cta.b64 p, [%0], %1;\\n@!p bra WAIT_%=;\\n}\\n"',
+  '      ::"r"(smem_addr(bar)), "r"(parity)',
+  '      : "memory");',
+  '}',
+  '// Barrier 1 among the consumer threads alone (the producer never reaches a CTA-wide barrier).',
+  '__device__ __forceinline__ void consumer_sync() { asm volatile("bar.sync 1, %0;\\n" ::"n"(THREADS) : "memory"); }',
+  'template <int N>',
+  '__device__ __forceinline__ void regs_dec() {',
+  '#if ATTNC_SM90A',
+  '  asm volatile("setmaxnreg.dec.sync.aligned.u32 %0;\\n" ::"n"(N));',
+  '#endif',
+  '}',
+  'template <int N>',
+  '__device__ __forceinline__ void regs_inc() {',
+  '#if ATTNC_SM90A',
+  '  asm volatile("setmaxnreg.inc.sync.aligned.u32 %0;\\n" ::"n"(N));',
+  '#endif',
+  '}',
+];
+
+/**
+ * dq_acc += acc, four columns of one row a lane: lane pair (t4 even, t4 odd) holds columns
+ * 2·t4.. of rows g and g + 8; the even lane keeps row g, the odd one row g + 8, each taking the
+ * other's half by a shuffle, then one 16-byte atomic per n-tile. `v4` (dq_acc 16-byte aligned)
+ * is uniform over the CTA; otherwise the default kernel's 8-byte atomics.
+ */
+const dqAdd4 = [
+  'if (v4) {',
+  '  const int odd = t4 & 1;',
+  '  const int i = q0 + (warp & 3) * 16 + g + 8 * odd;',
+  '  float* dst = a.dq_acc + (qrow0 + i) * D + c0 + (t4 - odd) * 2;',
+  '#pragma unroll',
+  '  for (int n = 0; n < 8; ++n) {',
+  '    // Send the row the partner keeps: the even lane row g + 8, the odd one row g.',
+  '    const float s0 = odd ? acc[n][0] : acc[n][2], s1 = odd ? acc[n][1] : acc[n][3];',
+  '    const float r0 = __shfl_xor_sync(0xffffffffu, s0, 1), r1 = __shfl_xor_sync(0xffffffffu, s1, 1);',
+  '    const float4 v = odd ? make_float4(r0, r1, acc[n][2], acc[n][3]) : make_float4(acc[n][0], acc[n][1], r0, r1);',
+  '    if (i < a.Nq) atomicAdd(reinterpret_cast<float4*>(dst + n * 8), v);',
+  '  }',
+  '} else {',
+  ...indent(dqAdd2, '  '),
+  '}',
+];
+
+const WS_SYNC: TileSync = { sync: 'consumer_sync()', dqAdd: dqAdd4 };
+
+/** The producer warpgroup's loop: every non-empty q-tile of every head of the group, in order. */
+function producerLoop(x: BackwardMmaExprs): string[] {
+  return [
+    'const int ptid = tid - THREADS;',
+    'int it = 0; // fills so far: buffer it & 1, its (it >> 1)-th',
+    'for (int hg = 0; hg < group; ++hg) {',
+    ...indent(
+      [
+        ...headWalk(x),
+        'bool full;',
+        'for (int qt = next_tile(0, full); qt < nqt; qt = next_tile(qt + 1, full), ++it) {',
+        '  const int buf = it & 1, q0 = qt * BM;',
+        '  if (it >= 2) mbar_wait(&empty_bar[buf], ((it >> 1) - 1) & 1); // released after fill it - 2',
+        '  // load_panel strides by THREADS (256): two calls cover the tile with 128 threads.',
+        '#pragma unroll',
+        '  for (int half = 0; half < 2; ++half) {',
+        '    load_panel<D, BM>(Qs + buf * (BM * D), a.q + (qrow0 + q0) * D, a.Nq - q0, ptid + half * WS_PRODUCER);',
+        '    load_panel<DV, BM>(Os + buf * (BM * DV), a.dout + (qrow0 + q0) * DV, a.Nq - q0, ptid + half * WS_PRODUCER);',
+        '  }',
+        '  cp_commit();',
+        ...lseDeltaLoad('ptid', 'WS_PRODUCER'),
+        '  cp_wait<0>();',
+        '  proxy_fence(); // cp.async wrote through the generic proxy; wgmma reads through the async one',
+        '  mbar_arrive(&full_bar[buf]);',
+        '}',
+        '(void)full;',
+      ],
+      '  ',
+    ),
+    '}',
+  ];
+}
+
+/** The consumer warpgroups' loop: the default kernel's tile body on each filled buffer. */
+function consumerLoop(x: BackwardMmaExprs, deterministic: boolean): string[] {
+  return [
+    'int it = 0;',
+    'for (int hg = 0; hg < group; ++hg) {',
+    ...indent(
+      [
+        ...headWalk(x),
+        '(void)qrow0; // the deterministic mode adds no dQ here',
+        ...wgmmaTileLambda(x, deterministic, WS_SYNC),
+        'bool full;',
+        'for (int qt = next_tile(0, full); qt < nqt;) {',
+        '  const int buf = it & 1;',
+        '  bool nfull;',
+        '  const int nq = next_tile(qt + 1, nfull);',
+        '  mbar_wait(&full_bar[buf], (it >> 1) & 1);',
+        '  tile(!full || k_tail || (qt + 1) * BM > a.Nq, qt, buf); // full tiles skip the predicate',
+        "  if (tid == 0) mbar_arrive(&empty_bar[buf]); // the tile body's last barrier: all reads done",
+        '  ++it;',
+        '  qt = nq;',
+        '  full = nfull;',
+        '}',
+      ],
+      '  ',
+    ),
+    '}',
+  ];
+}
+
+export function wgmmaWsDkdvKernel(x: BackwardMmaExprs, deterministic: boolean): string[] {
+  const np = deterministic ? 0 : x.grad.params.length;
+  const regs = WS_REGISTERS;
+  const xsFloats = x.slots ? `${x.slots} * WARPS * NT * 4 * 32` : '0';
+  return [
+    '__global__ void __launch_bounds__(DKDV_THREADS, 1) bwd_dkdv(const Args a) {',
+    '#if !ATTNC_SM90A',
+    '  __trap(); // the compute_90 PTX image: no wgmma there',
+    '#endif',
+    '  extern __shared__ __align__(1024) unsigned char smem_raw[];',
+    '  // wgmma swizzles by address bits: every tile starts on a 1024-byte boundary.',
+    '  T* Ks = reinterpret_cast<T*>(smem_raw + ((1024u - (smem_addr(smem_raw) & 1023u)) & 1023u)); // [BN][D] panels',
+    '  T* Vs = Ks + BN * D;                 // [BN][DV]',
+    '  T* Qs = Vs + BN * DV;                // [2][BM][D]',
+    '  T* Os = Qs + 2 * BM * D;             // [2][BM][DV]: dO',
+    '  T* Ss = Os + 2 * BM * DV;            // [BM][BN]: dS, [query][key] panels',
+    '  float* Ls = reinterpret_cast<float*>(Ss + BM * BN); // [2][BM]: lse·log2 e',
+    '  float* Ds = Ls + 2 * BM;             // [2][BM]: delta',
+    ...(x.slots
+      ? ['  float* Xs = Ds + 2 * BM;             // [SLOTS][WARPS][NT][4][32]: carried per-element values']
+      : []),
+    `  uint64_t* full_bar = reinterpret_cast<uint64_t*>(Ds + 2 * BM + ${xsFloats}); // [2]: buffer filled`,
+    '  uint64_t* empty_bar = full_bar + 2; // [2]: buffer released by the consumers',
+    '  const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32, g = lane / 4, t4 = lane % 4, wg = warp / 4;',
+    '  (void)wg;',
+    '  const int b = blockIdx.z, hkv = blockIdx.y, k0 = blockIdx.x * BN, group = a.H / a.Hkv;',
+    '  const size_t krow0 = ((size_t)b * a.Hkv + hkv) * a.Nk + k0;',
+    '  const int nqt = (a.Nq + BM - 1) / BM;',
+    '  const int k_lo = a.k_offset + k0, k_hi = a.k_offset + min(k0 + BN, a.Nk) - 1;',
+    '  const bool k_tail = k0 + BN > a.Nk;',
+    '  (void)k_lo; (void)k_hi;',
+    '  if (tid == 0) {',
+    '    for (int i = 0; i < 2; ++i) {',
+    '      mbar_init(&full_bar[i], WS_PRODUCER);',
+    '      mbar_init(&empty_bar[i], 1);',
+    '    }',
+    '    asm volatile("fence.mbarrier_init.release.cluster;\\n" ::: "memory");',
+    '  }',
+    '  __syncthreads(); // the last CTA-wide barrier: the roles part here',
+    '  if (tid >= THREADS) {',
+    `    regs_dec<${regs.producer}>();`,
+    ...indent(producerLoop(x), '    '),
+    '    return;',
+    '  }',
+    `  regs_inc<${regs.consumer}>();`,
+    "  const T* Kw = Ks + wg * 64 * 64; // this warpgroup's 64 keys: rows 64·wg.. of each panel",
+    '  const T* Vw = Vs + wg * 64 * 64;',
+    '  load_panel<D, BN>(Ks, a.k + krow0 * D, a.Nk - k0, tid);',
+    '  load_panel<DV, BN>(Vs, a.v + krow0 * DV, a.Nk - k0, tid);',
+    '  cp_commit();',
+    '  cp_wait<0>();',
+    '  proxy_fence();',
+    '  consumer_sync(); // K and V landed',
+    ...(deterministic
+      ? []
+      : [
+          '  const bool v4 = (reinterpret_cast<size_t>(a.dq_acc) & 15) == 0; // 16-byte dq atomics',
+          '  (void)v4;',
+        ]),
+    '  float dk[D / 8][4], dv[DV / 8][4];',
+    '#pragma unroll',
+    '  for (int n = 0; n < D / 8; ++n) dk[n][0] = dk[n][1] = dk[n][2] = dk[n][3] = 0.f;',
+    '#pragma unroll',
+    '  for (int n = 0; n < DV / 8; ++n) dv[n][0] = dv[n][1] = dv[n][2] = dv[n][3] = 0.f;',
+    ...(np ? [`  float gp[${np}] = {};`] : []),
+    ...indent(consumerLoop(x, deterministic), '  '),
+    ...dkdvEpilogue(np),
+    '}',
+  ];
+}

@@ -1,0 +1,64 @@
+// Which CUDA backward a kernel gets when none is asked for (src/backward.ts, defaultBackwardEngines
+// and cudaBackwardBeside): f32 → SIMT; f16/bf16 → wgmma on sm_90a, mma.sync on sm_80–89, each
+// falling back to the next engine that takes the kernel; an engine asked for is never replaced.
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { cudaBackwardBeside, defaultBackwardEngines } from '../../src/backward.js';
+
+const stdlib = (name: string): string => readFileSync(`stdlib/${name}.attn`, 'utf8');
+
+function engineOf(
+  name: string,
+  headDim: number,
+  choice: Parameters<typeof cudaBackwardBeside>[2],
+): { engine?: string; dtype?: string; reason?: string } {
+  const { manifest } = cudaBackwardBeside(stdlib(name), { file: `${name}.attn`, headDim }, choice);
+  return manifest.available
+    ? { engine: manifest.engine, dtype: manifest.dtype }
+    : { reason: manifest.reason };
+}
+
+describe('default CUDA backward engine', () => {
+  it('orders the engines by dtype and arch', () => {
+    expect(defaultBackwardEngines('f32', 'sm_90a')).toEqual(['simt']);
+    expect(defaultBackwardEngines('f32', 'sm_80')).toEqual(['simt']);
+    expect(defaultBackwardEngines('bf16', 'sm_90a')).toEqual(['wgmma', 'mma', 'simt']);
+    expect(defaultBackwardEngines('f16', 'sm_90a')).toEqual(['wgmma', 'mma', 'simt']);
+    for (const arch of ['sm_80', 'sm_86', 'sm_89'])
+      expect(defaultBackwardEngines('bf16', arch)).toEqual(['mma', 'simt']);
+  });
+
+  it('gives 16-bit kernels the tensor-core backward of their arch and f32 kernels SIMT', () => {
+    expect(engineOf('causal', 128, { dtype: 'bf16', arch: 'sm_90a' })).toEqual({
+      engine: 'wgmma',
+      dtype: 'bf16',
+    });
+    expect(engineOf('softcap', 64, { dtype: 'f16', arch: 'sm_86' })).toEqual({ engine: 'mma', dtype: 'f16' });
+    expect(engineOf('causal', 64, { dtype: 'f32', arch: 'sm_90a' })).toEqual({
+      engine: 'simt',
+      dtype: 'f32',
+    });
+    // No dtype: the f32 path (what a float64 gradcheck runs through).
+    expect(engineOf('causal', 64, {})).toEqual({ engine: 'simt', dtype: 'f32' });
+  });
+
+  it('falls back to SIMT where no tensor-core engine takes the kernel, and says why an asked one cannot', () => {
+    expect(engineOf('causal', 96, { dtype: 'bf16', arch: 'sm_90a' })).toEqual({
+      engine: 'simt',
+      dtype: 'f32',
+    });
+    expect(engineOf('causal', 96, { dtype: 'bf16', arch: 'sm_80' })).toEqual({
+      engine: 'simt',
+      dtype: 'f32',
+    });
+    expect(engineOf('causal', 96, { dtype: 'bf16', arch: 'sm_90a', engine: 'wgmma' }).reason).toMatch(
+      /headDim/,
+    );
+  });
+
+  it('keeps the reason of the last engine for kernels none can take', () => {
+    expect(engineOf('nsa_select', 64, { dtype: 'bf16', arch: 'sm_90a' })).toEqual({
+      reason: 'the backward pass is not available for routing/selection kernels yet',
+    });
+  });
+});
