@@ -242,4 +242,17 @@ describe('raw-query block routing in bf16: tensor-core top-k and mma token atten
     });
     await assertCases(arb, check, runs, 'ATTNC_CUDA_TOKEN_SEED');
   }, 600_000);
+
+  it(`${Math.ceil(runs / 2)} random shapes, key-major`, async () => {
+    const arb = arbOffsetCase({
+      programs: programs.length,
+      Nq: 24,
+      Nk: 56,
+      top: [0, 1, 2, 3, 5, 40],
+      f: [0, 0, 1, 2, 99],
+      l: [0, 0, 1, 2],
+    });
+    const keyed = (t: OffsetCase): Promise<void> => check({ ...t, program: KEY + t.program });
+    await assertCases(arb, keyed, Math.ceil(runs / 2), 'ATTNC_CUDA_TOKEN_SEED');
+  }, 600_000);
 });

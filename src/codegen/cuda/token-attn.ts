@@ -10,6 +10,8 @@
 // bits with the static mask, and runs an online softmax (base 2) and P·V. Warps never wait on each
 // other: no block barrier. Forced first/local blocks are ordinary entries of the selection.
 // The matrix products of each form: token-mma.ts (mma.sync) and token-simt.ts (FMA).
+// Schedule.tokenOrder 'key' launches the key-major passes instead (token-keymajor*.ts; emitted
+// after this kernel, whose mma helpers they use); element and softmax steps: token-steps.ts.
 import type { AttentionKernel } from '../../ir/kernel.js';
 import type { CoreExprs } from './exprs.js';
 import { indent } from './simt-tile.js';
