@@ -286,7 +286,7 @@ def main():
     ap.add_argument('--rank-sizes', default='65536', help='sizes for the ranking variants')
     ap.add_argument('--variants', default='',
                     help='order variants (routing-token-emit.mjs tags: keymajor, keymajor_t2, ...) timed at '
-                         '--sizes x --heads beside the default, rows under "variants"')
+                         '--sizes x --heads (and --local-q) beside the default, rows under "variants"')
     ap.add_argument('--no-sdpa', action='store_true')
     ap.add_argument('--no-tokenselect', action='store_true')
     ap.add_argument('--check-only', action='store_true')
@@ -323,7 +323,7 @@ def main():
             if e is None:
                 res['variants'].append(dict(variant=tag, error='not in index.json'))
                 continue
-            bench_nsa(args.build, e, dev, sizes, heads, set(), False, save, res['variants'])
+            bench_nsa(args.build, e, dev, sizes, heads, set(), False, save, res['variants'], local_at)
         # The ranking's variants (routing-token-emit.mjs: other constants), at the rank sizes only.
         rank_sizes = [int(x) for x in args.rank_sizes.split(',') if x]
         for e in [x for x in index if x.get('rank')]:

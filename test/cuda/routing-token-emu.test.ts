@@ -30,6 +30,7 @@ import {
   toBf16Bits,
 } from './routing-token-emu.js';
 import { scratchDir } from './support.js';
+import { evalShapeExpr } from '../../src/runtime/shape-expr.js';
 
 const runs = Number(process.env.ATTNC_CUDA_TOKEN_RUNS ?? 12);
 
@@ -205,6 +206,17 @@ describe('raw-query block routing in bf16: tensor-core top-k and mma token atten
     const [src0, D0] = programs[0]!;
     expect(keyMajor(compileFor(src0, D0, 'key').artifact)).toBe(true);
     expect(compileFor(src0, D0).artifact.code).not.toContain('tkm_');
+    // The manifest's scratch shape grows by the key-major parts (B 1, H 4, Hkv 2, Nq 100, Nk 200,
+    // cap 5, DV 64, 8-key blocks): counts 2 · 26, starts and units 2 · 2 · 27, per partial its list
+    // entry, lse and 32 floats of bf16 O (4 · 100 · 5 · 34), 24 floats of alignment.
+    const shape = (c: Compiled): number => {
+      const m = JSON.parse(c.artifact.files![`${c.kernel.name}.json`]!);
+      const env = { B: 1, H: 4, Hkv: 2, Nq: 100, Nk: 200, D: D0, Dv: D0, top: 3, f: 1, l: 1 };
+      return evalShapeExpr(m.routing.scratch.shape[0], env);
+    };
+    expect(shape(compileFor(src0, D0, 'key')) - shape(compileFor(src0, D0))).toBe(
+      2 * 1 * 26 + 2 * 2 * 27 + 4 * 100 * 5 * 34 + 24,
+    );
     for (let p = 0; p < programs.length; p++) {
       await check(fixed(KEY + p, { seed: 1000 + p }));
       // One kv head of 5 heads, offsets, 40 > key blocks, no first block; then k = 0, all first.
