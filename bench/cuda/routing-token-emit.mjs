@@ -33,7 +33,7 @@ const orderVariants = [
   ['keymajor', {}], // 4 warps x 4 tiles = 256 rows a unit
   ['keymajor_t2', { TKM_TILES: 2 }], // 128 rows: twice the units, each K/V block staged more often
   ['keymajor_t8', { TKM_TILES: 8 }], // 512 rows: fewer stagings, longer tails on popular blocks
-  ['keymajor_w8t2', { TKM_WARPS: 8, TKM_TILES: 2 }], // 256 rows over 8 warps
+  ['keymajor_minb4', { TKM_MINB: 4 }], // registers capped at 128: four blocks (16 warps) an SM
 ];
 // Variants of the tensor-core ranking (routing-topk-mma.ts) on the default nsa_select artifact: the
 // same code with other constants (the launcher reads them too), timed beside the default.

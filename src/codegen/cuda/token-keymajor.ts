@@ -153,8 +153,11 @@ function attentionKernel(k: AttentionKernel, plan: TokenPlan, e: CoreExprs): str
   return [
     `constexpr int TKM_BK = ${keyMajorTileKeys(rankedBlocksOf(k).unit.size)}; // a routing block's keys, padded to k-steps`,
     'constexpr int TKM_THREADS = 32 * TKM_WARPS;',
+    '// Blocks an SM must hold (__launch_bounds__): 1 leaves ptxas its registers (131 at D 128: three',
+    '// 4-warp blocks an SM); 4 caps them at 128 (a bench variant, routing-token-emit.mjs).',
+    'constexpr int TKM_MINB = 1;',
     '__host__ __device__ __forceinline__ size_t tkm_smem_bytes() { return sizeof(T) * TKM_BK * (TOK_KP + TOK_VP); }',
-    `extern "C" __global__ void __launch_bounds__(TKM_THREADS) ${tkmName(k, 'attn')}(const Args a, const float qscale) {`,
+    `extern "C" __global__ void __launch_bounds__(TKM_THREADS, TKM_MINB) ${tkmName(k, 'attn')}(const Args a, const float qscale) {`,
     '  extern __shared__ __align__(16) unsigned char tok_smem[];',
     "  // The shared renderers (token-mma.ts, token-attn.ts) size their tile by TOK_BK: here the block's.",
     '  constexpr int TOK_BK = TKM_BK;',
