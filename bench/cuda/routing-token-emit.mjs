@@ -16,12 +16,24 @@ const outArg = process.argv.indexOf('--out');
 const out = outArg > 0 ? process.argv[outArg + 1] : join(root, 'bench', 'build', 'cuda-token');
 mkdirSync(out, { recursive: true });
 
+// --keymajor: only the default nsa_select and its key-major variants (the short device call of
+// routing-token.sh --variants, about 6 MiB).
+const keyMajorOnly = process.argv.includes('--keymajor');
 // [file, entry, engine (undefined: the default), dtype, head dim, static mask]
 const variants = [
   ['nsa_select', 'nsa_select', undefined, 'bf16', 128, 'causal'],
   ['nsa_select', 'nsa_select', 'mma', 'bf16', 128, 'causal'],
   ['nsa_select', 'nsa_select', 'simt', 'f32', 64, 'causal'],
   ['tokenselect', 'tokenselect', undefined, 'bf16', 128, 'causal'],
+].filter((v, i) => !keyMajorOnly || i === 0);
+// The key-major token attention (Schedule.tokenOrder 'key', src/codegen/cuda/token-keymajor*.ts) on
+// the default nsa_select artifact, and its work-unit shapes (TKM_WARPS warps x TKM_TILES 16-row
+// tiles = rows per block; the launcher reads the constants): tagged, timed by --variants TAG,...
+const orderVariants = [
+  ['keymajor', {}], // 4 warps x 4 tiles = 256 rows a unit
+  ['keymajor_t2', { TKM_TILES: 2 }], // 128 rows: twice the units, each K/V block staged more often
+  ['keymajor_t8', { TKM_TILES: 8 }], // 512 rows: fewer stagings, longer tails on popular blocks
+  ['keymajor_minb4', { TKM_MINB: 4 }], // registers capped at 128: four blocks (16 warps) an SM
 ];
 // Variants of the tensor-core ranking (routing-topk-mma.ts) on the default nsa_select artifact: the
 // same code with other constants (the launcher reads them too), timed beside the default.
@@ -67,6 +79,25 @@ for (const [file, entry, engine, dtype, headDim, mask] of variants) {
     manifest: `${variant}.json`,
   });
   if (entry !== 'nsa_select' || engine !== undefined) continue;
+  const base = index[index.length - 1];
+  const keyed = compile(readFileSync(join(root, 'stdlib', `${file}.attn`), 'utf8'), {
+    target: 'cuda',
+    file: `${file}.attn`,
+    entry,
+    headDim,
+    dtype,
+    schedule: { tokenOrder: 'key' },
+  }).artifact;
+  if (!keyed.entryPoints.some((e) => e.name.endsWith('_tkm_attn')))
+    throw new Error('tokenOrder key: no key-major kernels');
+  for (const [tag, values] of orderVariants) {
+    const name = `${variant}_${tag}`;
+    writeFileSync(join(out, `${name}.cu`), withConstants(keyed.code, values));
+    for (const [f, text] of Object.entries(keyed.files ?? {}))
+      writeFileSync(join(out, `${name}.${f.split('.').pop()}`), text);
+    index.push({ ...base, variant: name, order: tag, manifest: `${name}.json` });
+  }
+  if (keyMajorOnly) continue;
   for (const [tag, values] of rankVariants) {
     const name = `${variant}_${tag}`;
     writeFileSync(join(out, `${name}.cu`), withConstants(artifact.code, values));

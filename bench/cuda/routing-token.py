@@ -42,7 +42,15 @@ GQA_CASES = [
     dict(B=1, H=64, Hkv=4, Nq=1000, Nk=1000),
     dict(B=2, H=8, Hkv=4, Nq=333, Nk=1500),  # decode-like tail: q_offset = Nk - Nq
 ]
-PASSES = ('route_pool_k', 'route_topk_tc', 'route_topk', 'token_attn', 'attention')
+PASSES = ('route_pool_k', 'route_topk_tc', 'route_topk', 'token_attn',
+          'tkm_count', 'tkm_scan', 'tkm_scatter', 'tkm_attn', 'tkm_merge', 'attention')
+
+
+def attention_ms(passes):
+    """The attention part: the query-major kernel, or the key-major passes (inversion, attention
+    per key block, merge), or the core attention."""
+    tkm = sum(v for k_, v in passes.items() if k_.startswith('tkm_'))
+    return passes.get('token_attn') or tkm or passes.get('attention')
 
 
 def per_pass_ms(fn, iters):
@@ -150,7 +158,7 @@ def bench_nsa(build, e, dev, sizes, heads, flex_at, sdpa, save, rows, local_at=(
             a = t['args']
             pairs = attended_pairs(t['idx'], n, a.q_offset, a.k_offset, S, H // Hkv)
             flops = 4.0 * pairs * D
-            attn = passes.get('token_attn') or passes.get('attention')
+            attn = attention_ms(passes)
             rank = sum(v for k_, v in passes.items() if k_.startswith('route_'))
             row.update(ms=round(ms, 3), passes_ms=passes, attended_pairs=pairs,
                        mean_keys_per_row=round(pairs / (S * H), 1),
@@ -220,7 +228,7 @@ def time_local_q(kern, t, base, n, D, S, H, Hkv):
     a = t['args']
     pairs = attended_pairs(t['idx'], n, a.q_offset, a.k_offset, S, H // Hkv)
     flops = 4.0 * pairs * D
-    attn = passes.get('token_attn') or passes.get('attention')
+    attn = attention_ms(passes)
     rank = sum(v for k_, v in passes.items() if k_.startswith('route_'))
     row.update(ms=round(ms, 3), passes_ms=passes, attended_pairs=pairs,
                mean_keys_per_row=round(pairs / (S * H), 1),
@@ -276,6 +284,9 @@ def main():
     ap.add_argument('--local-q', default='65536x16,65536x64',
                     help='SxH pairs also timed with slowly drifting queries (overlapping selections)')
     ap.add_argument('--rank-sizes', default='65536', help='sizes for the ranking variants')
+    ap.add_argument('--variants', default='',
+                    help='order variants (routing-token-emit.mjs tags: keymajor, keymajor_t2, ...) timed at '
+                         '--sizes x --heads (and --local-q) beside the default, rows under "variants"')
     ap.add_argument('--no-sdpa', action='store_true')
     ap.add_argument('--no-tokenselect', action='store_true')
     ap.add_argument('--check-only', action='store_true')
@@ -305,6 +316,14 @@ def main():
         main = next((x for x in index if x['variant'] == 'nsa_select_wgmma_bf16_d128'), None)
         if main is not None:
             bench_nsa(args.build, main, dev, sizes, heads, flex_at, not args.no_sdpa, save, res['nsa'], local_at)
+        # Key-major and its unit shapes (routing-token-emit.mjs orderVariants), same shapes as the default.
+        for tag in [x for x in args.variants.split(',') if x]:
+            e = next((x for x in index if x.get('order') == tag), None)
+            res.setdefault('variants', [])
+            if e is None:
+                res['variants'].append(dict(variant=tag, error='not in index.json'))
+                continue
+            bench_nsa(args.build, e, dev, sizes, heads, set(), False, save, res['variants'], local_at)
         # The ranking's variants (routing-token-emit.mjs: other constants), at the rank sizes only.
         rank_sizes = [int(x) for x in args.rank_sizes.split(',') if x]
         for e in [x for x in index if x.get('rank')]:

@@ -9,6 +9,9 @@
 # Emit and build first, here:  npm run build && node bench/cuda/routing-token-emit.mjs
 # then on the GPU machine (carry bench/build/cuda-token):  bash bench/cuda/routing-token.sh
 # Results: $OUT/routing-token-results.json (+ sanitize-*.txt, routing-token.log).
+# Key-major (issue 16): node bench/cuda/routing-token-emit.mjs --keymajor, then
+#   SANITIZE_ONLY=nsa_select_wgmma_bf16_d128_keymajor bash bench/cuda/routing-token.sh --sizes 65536 \
+#     --heads 16,64 --flex '' --local-q '' --rank-sizes '' --no-sdpa --no-tokenselect --variants keymajor,...
 set -o pipefail
 export PYTHONUNBUFFERED=1
 OUT=${OUT:-bench/build/routing-token-out}
@@ -20,7 +23,7 @@ rc=$?
 if [ "${SANITIZE:-1}" = 1 ]; then
   for tool in memcheck racecheck; do
     timeout 50 compute-sanitizer --tool $tool --error-exitcode 9 python3 bench/cuda/routing.py --build "$BUILD" \
-      --only nsa_select_wgmma_bf16_d128 --no-bench --no-build --cases 1 > "$OUT/sanitize-$tool.txt" 2>&1 &
+      --only "${SANITIZE_ONLY:-nsa_select_wgmma_bf16_d128}" --no-bench --no-build --cases 1 > "$OUT/sanitize-$tool.txt" 2>&1 &
   done
   wait
   for tool in memcheck racecheck; do echo "sanitize $tool:"; tail -3 "$OUT/sanitize-$tool.txt"; done

@@ -72,6 +72,13 @@ export interface Schedule {
    */
   readonly wsTweaks?: readonly WsTweak[];
   /**
+   * CUDA raw-query block routing (codegen/cuda/token-form.ts): the order of the token attention.
+   * Absent = 'query' (a block per run of query rows gathers each row's selected blocks); 'key'
+   * inverts the selection and runs a block per selected key block over the rows that chose it,
+   * then merges each row's partials (token-keymajor.ts). Tuning only: the same results.
+   */
+  readonly tokenOrder?: 'query' | 'key';
+  /**
    * WGSL engine: absent = the row engine (an invocation per query row, for CPU adapters), 'coop' =
    * the cooperative engine (codegen/wgsl/coop.ts: register-blocked S and O over a workgroup, for
    * GPUs). Absent by default so row kernels keep their schedule hashes.

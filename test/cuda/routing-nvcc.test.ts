@@ -2,7 +2,7 @@
 // nvcc -arch=sm_90a on each engine (simt f32, mma and wgmma bf16) at D = 64 and 128, in one
 // translation unit per engine; the generated code has the pipeline's kernels and the launcher
 // runs them in order; raw query sides rank on tensor cores and attend per token (token-attn.ts, also
-// built for sm_80); pooled ones run covered tiles
+// built for sm_80, and the key-major passes of token-keymajor.ts); pooled ones run covered tiles
 // predicate-free; select / route chunks stay with the selection pipeline; and the emitted CUDA of two kernels matches test/golden/routing-*.cu.
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -69,6 +69,20 @@ describe('block routing on CUDA', () => {
         expect(a.code).toContain('token-granular routed attention, mma form');
         parts.push(a.code.replaceAll(`attnc_${a.name}`, `attnc_${a.name}_d${headDim}`));
       }
+    // The key-major passes (Schedule.tokenOrder 'key') of nsa_select.
+    for (const headDim of [64, 128]) {
+      const a = compile(readStdlib('nsa_select.attn'), {
+        target: 'cuda',
+        file: stdlibPath('nsa_select.attn'),
+        headDim,
+        dtype: 'bf16',
+        arch: 'sm_80',
+        entry: 'nsa_select',
+        schedule: { tokenOrder: 'key' },
+      }).artifact;
+      expect(a.code).toContain('_tkm_attn<<<');
+      parts.push(a.code.replaceAll(`attnc_${a.name}`, `attnc_${a.name}_km${headDim}`));
+    }
     const tu = join(dir, 'token.cu');
     writeFileSync(tu, parts.join('\n'));
     const flags = ['-arch=sm_80', '-std=c++17', '-Xcompiler', '-Wall', '-Werror', 'all-warnings'];
@@ -83,7 +97,7 @@ describe('block routing on CUDA', () => {
       headDim: 128,
       dtype: 'bf16',
     });
-    expect(tokenPlan(nsa.kernel)).toEqual({ form: 'mma', warps: 4, tileKeys: 32 });
+    expect(tokenPlan(nsa.kernel)).toEqual({ form: 'mma', warps: 4, tileKeys: 32, keyMajor: false });
     expect(
       tokenPlan(
         compile(readStdlib('nsa_select.attn'), {
@@ -94,7 +108,7 @@ describe('block routing on CUDA', () => {
           schedule: { engine: 'simt' },
         }).kernel,
       ),
-    ).toEqual({ form: 'simt', warps: 1, tileKeys: 16 });
+    ).toEqual({ form: 'simt', warps: 1, tileKeys: 16, keyMajor: false });
     // Pooled query sides keep the core's q-tiles (one selection per query block).
     const bif = compile(readStdlib('biformer.attn'), { target: 'cuda', headDim: 64, dtype: 'bf16' });
     expect(tokenPlan(bif.kernel)).toBeUndefined();
@@ -113,7 +127,20 @@ describe('block routing on CUDA', () => {
       dtype: 'f16',
       schedule: { engine: 'mma' },
     });
-    expect(tokenPlan(tiny.kernel)).toEqual({ form: 'mma', warps: 4, tileKeys: 32 });
+    expect(tokenPlan(tiny.kernel)).toEqual({ form: 'mma', warps: 4, tileKeys: 32, keyMajor: false });
+    // tokenOrder 'key' (token-keymajor.ts): the mma form only; the SIMT form keeps the query-major walk.
+    const keyed = (dtype: 'bf16' | 'f32', engine: Engine) =>
+      tokenPlan(
+        compile(readStdlib('nsa_select.attn'), {
+          target: 'cuda',
+          entry: 'nsa_select',
+          headDim: 64,
+          dtype,
+          schedule: { engine, tokenOrder: 'key' },
+        }).kernel,
+      )?.keyMajor;
+    expect(keyed('bf16', 'mma')).toBe(true);
+    expect(keyed('f32', 'simt')).toBe(false);
   });
 
   it('runs pool → top-k → attention in order and documents indices and scratch', () => {

@@ -22,8 +22,15 @@ import {
   type OffsetCase,
 } from '../support/oracle-cases.js';
 import { emulatedPrograms } from './emu-call.js';
-import { buildTokenEmulation, fromBf16Bits, runTokenRouting, toBf16Bits } from './routing-token-emu.js';
+import {
+  buildTokenEmulation,
+  fromBf16Bits,
+  keyMajor,
+  runTokenRouting,
+  toBf16Bits,
+} from './routing-token-emu.js';
 import { scratchDir } from './support.js';
+import { evalShapeExpr } from '../../src/runtime/shape-expr.js';
 
 const runs = Number(process.env.ATTNC_CUDA_TOKEN_RUNS ?? 12);
 
@@ -51,13 +58,13 @@ const programs: readonly (readonly [string, number])[] = [
 
 const dir = scratchDir('routing-token-emu');
 
-function compileFor(source: string, D: number): Compiled {
+function compileFor(source: string, D: number, tokenOrder?: 'key'): Compiled {
   return compile(source, {
     target: 'cuda',
     file: 'routing.attn',
     headDim: D,
     dtype: 'bf16',
-    schedule: { engine: 'mma' },
+    schedule: { engine: 'mma', ...(tokenOrder ? { tokenOrder } : {}) },
   });
 }
 
@@ -70,10 +77,13 @@ function withQvec(c: Compiled): Compiled {
   const code = c.artifact.code.replace(from, 'constexpr int ROUTE_QVEC = 1;');
   return { ...c, artifact: { ...c.artifact, code } };
 }
+// Program i + 2 · programs.length: program i with Schedule.tokenOrder 'key' (token-keymajor.ts).
+const KEY = 2 * QVEC;
 const kernelFor = emulatedPrograms(
   dir,
   (i) => {
     const [source, D] = programs[i % QVEC]!;
+    if (i >= KEY) return compileFor(source, D, 'key');
     return i >= QVEC ? withQvec(compileFor(source, D)) : compileFor(source, D);
   },
   buildTokenEmulation,
@@ -85,7 +95,8 @@ let caseNo = 0;
 async function check(t: OffsetCase): Promise<void> {
   const { c, exe } = await kernelFor(t.program);
   const [source, D] = programs[t.program % QVEC]!;
-  const where = `\n${source}${t.program >= QVEC ? ' (ROUTE_QVEC 1)' : ''}\ncase ${JSON.stringify(t)}`;
+  const variant = t.program >= KEY ? ' (key-major)' : t.program >= QVEC ? ' (ROUTE_QVEC 1)' : '';
+  const where = `\n${source}${variant}\ncase ${JSON.stringify(t)}`;
   const H = t.Hkv * t.group;
   const { B, Hkv, Nq, Nk } = t;
   const rand = rng(t.seed);
@@ -190,6 +201,48 @@ describe('raw-query block routing in bf16: tensor-core top-k and mma token atten
     await check(fixed(QVEC + 0, { Nq: 70, Nk: 600, Hkv: 1, group: 4, top: 13, f: 1, l: 2, seed: 922 }));
   }, 600_000);
 
+  it('key-major (tokenOrder key): inverted lists, attention per key block, merge per row', async () => {
+    // The knob really changes the kernels, and only when asked.
+    const [src0, D0] = programs[0]!;
+    expect(keyMajor(compileFor(src0, D0, 'key').artifact)).toBe(true);
+    expect(compileFor(src0, D0).artifact.code).not.toContain('tkm_');
+    // The manifest's scratch shape grows by the key-major parts (B 1, H 4, Hkv 2, Nq 100, Nk 200,
+    // cap 5, DV 64, 8-key blocks): counts 2 · 26, starts and units 2 · 2 · 27, per partial its list
+    // entry, lse and 32 floats of bf16 O (4 · 100 · 5 · 34), 24 floats of alignment.
+    const shape = (c: Compiled): number => {
+      const m = JSON.parse(c.artifact.files![`${c.kernel.name}.json`]!);
+      const env = { B: 1, H: 4, Hkv: 2, Nq: 100, Nk: 200, D: D0, Dv: D0, top: 3, f: 1, l: 1 };
+      return evalShapeExpr(m.routing.scratch.shape[0], env);
+    };
+    expect(shape(compileFor(src0, D0, 'key')) - shape(compileFor(src0, D0))).toBe(
+      2 * 1 * 26 + 2 * 2 * 27 + 4 * 100 * 5 * 34 + 24,
+    );
+    for (let p = 0; p < programs.length; p++) {
+      await check(fixed(KEY + p, { seed: 1000 + p }));
+      // One kv head of 5 heads, offsets, 40 > key blocks, no first block; then k = 0, all first.
+      await check(
+        fixed(KEY + p, {
+          Hkv: 1,
+          group: 5,
+          qOffset: 7,
+          kOffset: 3,
+          top: 40,
+          f: 0,
+          l: 2,
+          Nq: 9,
+          seed: 1010 + p,
+        }),
+      );
+      await check(fixed(KEY + p, { B: 2, Hkv: 1, group: 3, top: 0, f: 99, l: 0, Nk: 20, seed: 1020 + p }));
+    }
+    // Several token chunks (TKM_CHUNK 256) and key blocks with more rows than one work unit (256).
+    await check(fixed(KEY + 0, { Nq: 300, Nk: 320, Hkv: 1, group: 4, top: 5, f: 1, l: 2, seed: 1031 }));
+    await check(fixed(KEY + 2, { Nq: 140, Nk: 400, top: 5, f: 1, l: 2, seed: 1032 }));
+    await check(
+      fixed(KEY + 4, { Nq: 150, Nk: 160, Hkv: 2, group: 2, qOffset: 0, top: 3, f: 1, l: 1, seed: 1033 }),
+    );
+  }, 600_000);
+
   it(`${runs} random shapes × ${programs.length} programs`, async () => {
     const arb = arbOffsetCase({
       programs: programs.length,
@@ -200,5 +253,18 @@ describe('raw-query block routing in bf16: tensor-core top-k and mma token atten
       l: [0, 0, 1, 2],
     });
     await assertCases(arb, check, runs, 'ATTNC_CUDA_TOKEN_SEED');
+  }, 600_000);
+
+  it(`${Math.ceil(runs / 2)} random shapes, key-major`, async () => {
+    const arb = arbOffsetCase({
+      programs: programs.length,
+      Nq: 24,
+      Nk: 56,
+      top: [0, 1, 2, 3, 5, 40],
+      f: [0, 0, 1, 2, 99],
+      l: [0, 0, 1, 2],
+    });
+    const keyed = (t: OffsetCase): Promise<void> => check({ ...t, program: KEY + t.program });
+    await assertCases(arb, keyed, Math.ceil(runs / 2), 'ATTNC_CUDA_TOKEN_SEED');
   }, 600_000);
 });

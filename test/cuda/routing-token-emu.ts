@@ -23,6 +23,7 @@ const emulated = (a: Artifact, k: AttentionKernel) =>
 
 const shim = String.raw`
 template <class T> T atomicOr(T* p, T v) { T o = *p; *p = o | v; return o; }
+inline int atomicAdd(int* p, int v) { const int o = *p; *p = o + v; return o; }
 inline void __syncwarp(unsigned = 0xffffffffu) { emu::warps[threadIdx.x / 32].bar.wait(); }
 ${warpIntrinsics}
 #define __align__(n) alignas(n)
@@ -174,9 +175,10 @@ export async function buildTokenEmulation(dir: string, a: Artifact, k: Attention
     if (src.search(from) < 0) throw new Error(`token emulation: no match for ${from}`);
     src = src.replace(from, to);
   }
+  // Every kernel declaring it (the key-major passes too) gets the launch's dynamic memory.
   for (const [from, to] of dynamicShared) {
     if (!src.includes(from)) throw new Error(`token emulation: no "${from}"`);
-    src = src.replace(from, to);
+    src = src.replaceAll(from, to);
   }
   // gridDim: the grid of the launch.
   if (!src.includes('emu::launch(grid,'))
@@ -207,12 +209,53 @@ export function fromBf16Bits(b: Uint16Array): Float32Array {
   return new Float32Array(Uint32Array.from(b, (h) => h << 16).buffer);
 }
 
+const cdiv = (x: number, y: number): number => Math.ceil(x / y);
+const floorDiv = (x: number, y: number): number => Math.floor(x / y);
+
+/** Whether the artifact runs the key-major token attention (Schedule.tokenOrder 'key'). */
+export const keyMajor = (a: Artifact): boolean => a.entryPoints.some((e) => e.name.endsWith('_tkm_attn'));
+
+/** Floats of route_scratch: the pooled keys, and with key-major tkm_layout's parts (an upper bound). */
+function scratchFloats(a: Artifact, c: TokenCall, cap: number, RB: number, D: number, DV: number): number {
+  const { B, H, Hkv, Nq, Nk } = c;
+  const nkbs = cdiv(Nk, RB) + 1;
+  const pooled = B * Hkv * nkbs * D;
+  if (!keyMajor(a)) return pooled;
+  const chunk = constant(a.code, 'TKM_CHUNK');
+  return (
+    pooled +
+    B * Hkv * cdiv(Nq, chunk) * nkbs +
+    2 * B * Hkv * (nkbs + 1) +
+    B * H * Nq * cap * (2 + DV / 2) +
+    24
+  );
+}
+
+/** The key-major launches, restated from token-keymajor-host.ts. */
+function keyMajorLaunches(
+  a: Artifact,
+  c: TokenCall,
+  cap: number,
+  sz: { RB: number; nkbs: number; D: number; DV: number },
+  entry: (suffix: string) => number,
+  launch: (i: number, grid: readonly number[], threads: number, smem?: number) => void,
+): void {
+  const { B, H, Hkv, Nq } = c;
+  const chunks = [cdiv(Nq, constant(a.code, 'TKM_CHUNK')), Hkv, B];
+  launch(entry('tkm_count'), chunks, 128, 4 * sz.nkbs);
+  launch(entry('tkm_scan'), [1, Hkv, B], 1024);
+  launch(entry('tkm_scatter'), chunks, 32, 4 * sz.nkbs);
+  const warps = constant(a.code, 'TKM_WARPS');
+  const rows = 16 * warps * constant(a.code, 'TKM_TILES');
+  const units = Math.floor((Nq * (H / Hkv) * cap) / rows) + sz.nkbs + 1;
+  const smem = 2 * constant(a.code, 'TKM_BK') * (sz.D + 8 + sz.DV + 8);
+  launch(entry('tkm_attn'), [units, Hkv, B], 32 * warps, smem);
+  launch(entry('tkm_merge'), [cdiv(B * H * Nq, 4), 1, 1], 128);
+}
+
 export interface TokenCall extends EmuCall {
   readonly counts: readonly [number, number, number];
 }
-
-const cdiv = (x: number, y: number): number => Math.ceil(x / y);
-const floorDiv = (x: number, y: number): number => Math.floor(x / y);
 
 /** Runs pool_k → top-k (tensor cores when topk ≤ ROUTE_KMAX) → token attention on bf16 q, k, v. */
 export async function runTokenRouting(
@@ -242,7 +285,8 @@ export async function runTokenRouting(
     else if (f.role === 'out') spec.output(f.offset, B * H * Nq * DV * 2, 'out.bin');
     else if (f.role === 'indices')
       spec.input('idx.bin', new Int32Array(B * G * Nq * cap).fill(INDICES_POISON), f.offset, 'io');
-    else if (f.role === 'scratch') spec.output(f.offset, 4 * B * Hkv * (cdiv(Nk, RB) + 1) * D, 'scratch.bin');
+    else if (f.role === 'scratch')
+      spec.output(f.offset, 4 * scratchFloats(a, c, cap, RB, D, DV), 'scratch.bin');
     else if (spec.commonField(f, c, kern)) continue;
     else if (f.name in sizes) spec.line(`i32 ${f.offset} ${sizes[f.name]}`);
     else throw new Error(`token emulation: unknown args field ${f.field} (${f.role})`);
@@ -273,10 +317,13 @@ export async function runTokenRouting(
       const smem = 4 * (UT * D + UT * nkb * (r.source.vote ? 2 : 1) + 2 * UT);
       launch(entry('route_topk'), [cdiv(Nq, UT), G, B], 128, smem);
     }
-    const warps = constant(a.code, 'TOK_WARPS');
-    const BK = constant(a.code, 'TOK_BK');
-    const smem = warps * 2 * BK * (D + 8 + DV + 8);
-    launch(entry('token_attn'), [cdiv(Nq * (H / Hkv), 16 * warps), Hkv, B], 32 * warps, smem);
+    if (keyMajor(a)) keyMajorLaunches(a, c, cap, { RB, nkbs: cdiv(Nk, RB) + 1, D, DV }, entry, launch);
+    else {
+      const warps = constant(a.code, 'TOK_WARPS');
+      const BK = constant(a.code, 'TOK_BK');
+      const smem = warps * 2 * BK * (D + 8 + DV + 8);
+      launch(entry('token_attn'), [cdiv(Nq * (H / Hkv), 16 * warps), Hkv, B], 32 * warps, smem);
+    }
   }
   await spec.run(exe);
   return {

@@ -229,6 +229,6 @@ export function routingBindingShapes(
       shape: ['B', routingGroups(r), 'Nq', capacityShapeExpr(r)!],
       access: 'read_write',
     },
-    scratch: { dtype: 'f32', shape: [routingScratchShape(r, k.schedule.headDim)], access: 'read_write' },
+    scratch: { dtype: 'f32', shape: [routingScratchShape(r, k.schedule.headDim, k)], access: 'read_write' },
   };
 }

@@ -125,7 +125,7 @@ export function routingManifest(k: AttentionKernel): object {
     scratch: {
       dtype: 'f32',
       elemsFunction: routeScratchElemsName(k),
-      shape: [routingScratchShape(r, k.schedule.headDim)],
+      shape: [routingScratchShape(r, k.schedule.headDim, k)],
     },
   };
 }

@@ -26,6 +26,8 @@ import type { CudaLayout } from './layout.js';
 import { ARGS, type CudaContext } from './rules.js';
 import { K_ROWS, kvHead, pagedQuantRow } from './kv-rows.js';
 import { hasTensorTopk, tensorTopkDeviceCode } from './routing-topk-mma.js';
+import { keyMajorLayoutHelpers, TKM_CHUNK } from './token-keymajor-index.js';
+import { tokenPlan } from './token-form.js';
 import { ROUTE_THREADS, routeCandidateFn, routeTopkKernel, unitsPerBlock } from './routing-topk.js';
 
 export const routePoolName = (k: AttentionKernel, side: 'k' | 'q'): string =>
@@ -156,6 +158,7 @@ function helpers(k: AttentionKernel, layout: CudaLayout): string[] {
   const { vote, q } = r.source;
   const HD = '__host__ __device__ __forceinline__';
   const groups = { H: 'a.H', Hkv: 'a.Hkv', '1': '1' }[routingGroups(r)];
+  const keyMajor = tokenPlan(k)?.keyMajor === true;
   const groupOf = vote === 'heads' ? '0' : vote === 'groups' ? 'h / (a.H / a.Hkv)' : 'h';
   return [
     `constexpr int RB = ${r.unit.size}; // routing block size: key position p is in block floor(p / RB)`,
@@ -177,9 +180,17 @@ function helpers(k: AttentionKernel, layout: CudaLayout): string[] {
     `${HD} int route_nk_stride(const Args& a) { return (a.Nk + RB - 1) / RB + 1; }`,
     `${HD} int route_nq_stride(const Args& a) { return (a.Nq + RB - 1) / RB + 1; }`,
     `${HD} size_t route_q_base(const Args& a) { return (size_t)a.B * a.Hkv * route_nk_stride(a) * D; }`,
-    `${HD} size_t route_scratch_size(const Args& a) {`,
-    `  return route_q_base(a)${q === 'raw' ? '' : ' + (size_t)a.B * a.H * route_nq_stride(a) * D'};`,
-    '}',
+    // Key-major token attention: its lists and partials follow the pooled keys (token-keymajor-index.ts).
+    ...(keyMajor
+      ? [
+          ...keyMajorLayoutHelpers(k),
+          `${HD} size_t route_scratch_size(const Args& a) { return tkm_layout(a).end; }`,
+        ]
+      : [
+          `${HD} size_t route_scratch_size(const Args& a) {`,
+          `  return route_q_base(a)${q === 'raw' ? '' : ' + (size_t)a.B * a.H * route_nq_stride(a) * D'};`,
+          '}',
+        ]),
     '// Key blocks of the call: kb0 .. kb0 + nkb - 1; query units: blocks (pooled) or rows (raw).',
     `${HD} int route_kb0(const Args& a) { return route_floor_div(a.k_offset, RB); }`,
     `${HD} int route_nkb(const Args& a) { return a.Nk > 0 ? route_floor_div(a.k_offset + a.Nk - 1, RB) - route_kb0(a) + 1 : 0; }`,
@@ -215,8 +226,25 @@ export function routingDeviceCode(
 }
 
 /** Shape expression of the scratch buffer (an upper bound: strides of cdiv(N, n) + 1 blocks). */
-export function routingScratchShape(r: RankedBlocksPlan, headDim: number): string {
+export function routingScratchShape(r: RankedBlocksPlan, headDim: number, k?: AttentionKernel): string {
   const parts = [`B * Hkv * (cdiv(Nk, ${r.unit.size}) + 1) * ${headDim}`];
   if (r.source.q !== 'raw') parts.push(`B * H * (cdiv(Nq, ${r.unit.size}) + 1) * ${headDim}`);
+  if (k && tokenPlan(k)?.keyMajor) parts.push(keyMajorScratchShape(k));
   return parts.join(' + ');
+}
+
+/**
+ * The key-major scratch (tkm_layout) in floats, an upper bound: counts, list starts and units,
+ * lists (one int per row and slot), and per partial its lse and O (16-bit: DV / 2 floats).
+ */
+function keyMajorScratchShape(k: AttentionKernel): string {
+  const r = rankedBlocksOf(k);
+  const blocks = `(cdiv(Nk, ${r.unit.size}) + 1)`;
+  const parts = `B * H * Nq * (${capacityShapeExpr(r)})`;
+  return [
+    `B * Hkv * cdiv(Nq, ${TKM_CHUNK}) * ${blocks}`,
+    `2 * B * Hkv * (${blocks} + 1)`,
+    `${parts} * ${2 + k.schedule.valueDim / 2}`,
+    '24',
+  ].join(' + ');
 }

@@ -12,7 +12,7 @@ import { selectHandles } from './routing-case.js';
 import { routingPoolEntry, routingRankEntries } from './routing-host.js';
 import { dimLabel } from './rules.js';
 import { selectAttentionEntries, selectPoolEntry, selectRankEntries } from './select-host.js';
-import { tokenAttentionEntry } from './token-host.js';
+import { tokenAttentionEntries } from './token-host.js';
 import { tokenPlan } from './token-form.js';
 import { salientEntryPoints } from './salient-list.js';
 
@@ -52,7 +52,7 @@ const table: StageTable<EntryPoint[], StageCx> = {
     const token = keys === 'selected' ? tokenPlan(k) : undefined;
     return [
       ...selected,
-      ...(token ? [tokenAttentionEntry(k, token)] : []),
+      ...(token ? tokenAttentionEntries(k, token) : []),
       {
         name: attentionEntry(k),
         role: 'attention',

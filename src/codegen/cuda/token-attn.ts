@@ -10,12 +10,16 @@
 // bits with the static mask, and runs an online softmax (base 2) and P·V. Warps never wait on each
 // other: no block barrier. Forced first/local blocks are ordinary entries of the selection.
 // The matrix products of each form: token-mma.ts (mma.sync) and token-simt.ts (FMA).
+// Schedule.tokenOrder 'key' launches the key-major passes instead (token-keymajor*.ts; emitted
+// after this kernel, whose mma helpers they use); element and softmax steps: token-steps.ts.
 import type { AttentionKernel } from '../../ir/kernel.js';
 import type { CoreExprs } from './exprs.js';
 import { indent } from './simt-tile.js';
 import { tokenAttentionName, type TokenPlan } from './token-form.js';
 import { tokenMmaParts } from './token-mma.js';
 import { tokenSimtParts } from './token-simt.js';
+import { elementStep, softmaxStep } from './token-steps.js';
+import { keyMajorDeviceCode } from './token-keymajor.js';
 
 /** What a form supplies to the shared kernel body (lines at kernel-body indentation). */
 export interface TokenFormParts {
@@ -35,55 +39,6 @@ export interface TokenFormParts {
   readonly accumulate: readonly string[];
   /** o / l into out for row rr (inv in scope, row pointer orow). */
   readonly store: readonly string[];
-}
-
-/** The per-element step on s[j][e]: scale, score modifier, selection and static mask. */
-function elementStep(e: CoreExprs): string[] {
-  return [
-    '#pragma unroll',
-    'for (int j = 0; j < TOK_BK / 8; ++j)',
-    '#pragma unroll',
-    '  for (int ee = 0; ee < 4; ++ee) {',
-    '    const int r = ee >> 1, kidx = kbase + j * 8 + 2 * t4 + (ee & 1);',
-    '    const int kpos = a.k_offset + kidx, qpos = row_q[r], h = row_h[r];',
-    '    (void)qpos; (void)h; (void)r;',
-    '    const float x = s[j][ee] * qscale;',
-    ...indent(e.elemStmts, '    '),
-    `    float y = ${e.score === null ? 'x' : `${e.score} * LOG2E`};`,
-    // A NaN q·k poisons the row whatever the modifier makes of it (docs/LANGUAGE.md).
-    ...(e.score === null ? [] : ['    if (isnan(x)) y = x;']),
-    `    if (kidx >= a.Nk || !route_hit(tok_bits[r], kid0, kpos)${e.mask === null ? '' : ` || !(${e.mask})`}) y = -INFINITY;`,
-    '    s[j][ee] = y;',
-    '  }',
-  ];
-}
-
-/** Online softmax of the tile (base 2) for each of the thread's two rows; the quad shares a row. */
-function softmaxStep(rescale: readonly string[]): string[] {
-  return [
-    '#pragma unroll',
-    'for (int rr = 0; rr < 2; ++rr) {',
-    '  float mx = m[rr];',
-    '#pragma unroll',
-    '  for (int j = 0; j < TOK_BK / 8; ++j) mx = fmaxf(mx, fmaxf(s[j][2 * rr], s[j][2 * rr + 1]));',
-    '  mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));',
-    '  mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));',
-    '  // A row with nothing allowed yet keeps m = -inf; `base` keeps exp2 away from inf - inf.',
-    '  const float base = mx == -INFINITY ? 0.f : mx;',
-    '  const float alpha = exp2f(m[rr] - base);',
-    '  float sum = 0.f;',
-    '#pragma unroll',
-    '  for (int j = 0; j < TOK_BK / 8; ++j)',
-    '#pragma unroll',
-    '    for (int e1 = 0; e1 < 2; ++e1) {',
-    '      s[j][2 * rr + e1] = exp2f(s[j][2 * rr + e1] - base);',
-    '      sum += s[j][2 * rr + e1];',
-    '    }',
-    '  m[rr] = mx;',
-    "  l[rr] = l[rr] * alpha + sum; // this thread's columns; the quad sums at the end",
-    ...indent(rescale, '  '),
-    '}',
-  ];
 }
 
 /** The row walk: per row, the cursor into its ascending selection (route_sel: INT_MAX past it). */
@@ -224,6 +179,7 @@ export function tokenAttentionDeviceCode(k: AttentionKernel, plan: TokenPlan, e:
       : []),
     '  }',
     '}',
+    ...(plan.keyMajor ? ['', keyMajorDeviceCode(k, plan, e)] : []),
     TOKEN_END,
   ].join('\n');
 }

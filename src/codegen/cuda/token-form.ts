@@ -32,6 +32,11 @@ export interface TokenPlan {
   readonly warps: number;
   /** Keys per staged tile: a multiple of 16 (mma k-steps) or 8 (simt column groups). */
   readonly tileKeys: number;
+  /**
+   * Schedule.tokenOrder 'key' where it applies (mma form, a routing block's K/V under the shared
+   * memory budget): the key-major passes of token-keymajor.ts run instead of the query-major walk.
+   */
+  readonly keyMajor: boolean;
 }
 
 export const tokenAttentionName = (k: AttentionKernel): string => `attnc_${k.name}_token_attn`;
@@ -83,9 +88,22 @@ export function tokenPlan(k: AttentionKernel): TokenPlan | undefined {
   if (!tensorCores) {
     // One warp; its q rows, K/V tile and P in f32 under the budget (smaller tiles for wide heads).
     const tileKeys = [fits, 8].find((n) => n <= fits && 4 * (16 * D + n * (D + DV) + 16 * n) <= SMEM_BUDGET);
-    return tileKeys === undefined ? undefined : { form: 'simt', warps: 1, tileKeys };
+    return tileKeys === undefined ? undefined : { form: 'simt', warps: 1, tileKeys, keyMajor: false };
   }
   // Up to 4 warps whose padded 16-bit K/V tiles fit the budget (D = 128: 4 warps, 70 KiB).
   const warps = Math.min(4, Math.floor(SMEM_BUDGET / (2 * fits * (D + 8 + DV + 8))));
-  return warps < 1 ? undefined : { form: 'mma', warps, tileKeys: fits };
+  if (warps < 1) return undefined;
+  return {
+    form: 'mma',
+    warps,
+    tileKeys: fits,
+    keyMajor: s.tokenOrder === 'key' && keyMajorFits(r.unit.size, D, DV),
+  };
 }
+
+/** Keys of a routing block padded to whole mma k-steps: the key-major attention's K/V tile. */
+export const keyMajorTileKeys = (blockSize: number): number => Math.ceil(blockSize / 16) * 16;
+
+/** Whether one routing block's padded 16-bit K and V fit the shared-memory budget. */
+const keyMajorFits = (blockSize: number, D: number, DV: number): boolean =>
+  2 * keyMajorTileKeys(blockSize) * (D + 8 + DV + 8) <= SMEM_BUDGET;

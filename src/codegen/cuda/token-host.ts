@@ -6,6 +6,7 @@ import type { AttentionKernel } from '../../ir/kernel.js';
 import type { EntryPoint } from '../artifact.js';
 import { afterAttention } from './importance.js';
 import { tokenAttentionName, tokenPlan, type TokenPlan } from './token-form.js';
+import { keyMajorEntries, keyMajorHostLaunch } from './token-keymajor-host.js';
 
 /** The opening of the token launch's block: guarded by the pointer alignment the mma form needs. */
 const opening = (plan: TokenPlan): string =>
@@ -19,10 +20,19 @@ export function tokenHostLaunch(k: AttentionKernel, ns: string): string[] {
   if (!plan) return [];
   const identityScore = k.score.op === 'var' && k.score.arg === 'score';
   const fn = `${ns}::${tokenAttentionName(k)}`;
+  const qscale = `  const float tok_qscale = a.scale${identityScore ? ` * ${ns}::LOG2E` : ''};`;
+  if (plan.keyMajor)
+    return [
+      `// Raw-query routing: the key-major token attention (token-keymajor.ts) instead of the core's q-tiles.`,
+      opening(plan),
+      qscale,
+      ...keyMajorHostLaunch(k, ns),
+      `}`,
+    ];
   return [
     `// Raw-query routing: the token-granular attention (${plan.form} form) instead of the core's q-tiles.`,
     opening(plan),
-    `  const float tok_qscale = a.scale${identityScore ? ` * ${ns}::LOG2E` : ''};`,
+    qscale,
     `  const size_t tsmem = ${ns}::tok_smem_bytes();`,
     `  if (tsmem > 227 * 1024) return fail(ATTNC_ERR_ARGS, "token attention: %zu bytes of shared memory, the limit is 232448", tsmem);`,
     `  if (tsmem > 48 * 1024) {`,
@@ -37,6 +47,11 @@ export function tokenHostLaunch(k: AttentionKernel, ns: string): string[] {
     `  return ${afterAttention(k, ns)};`,
     `}`,
   ];
+}
+
+/** Launch records of the token attention: the query-major kernel, or the key-major passes. */
+export function tokenAttentionEntries(k: AttentionKernel, plan: TokenPlan): EntryPoint[] {
+  return plan.keyMajor ? keyMajorEntries(k) : [tokenAttentionEntry(k, plan)];
 }
 
 /** Launch record of the token attention (grid over stacked rows Nq · H / Hkv in blocks of 16 · warps, kv heads, batch; in the shape grammar, which has no division). */
