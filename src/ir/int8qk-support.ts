@@ -1,0 +1,36 @@
+// `qk int8` (docs/LANGUAGE.md, "INT8 Q·Kᵀ"): which compilations may carry it. It is a prefill
+// option of the CUDA target over 16-bit Q and K; everything else is refused with one positioned
+// error at the statement, as unsupported routing and storage are (routing-check.ts,
+// storage-support.ts), rather than emit a kernel that computes Q·Kᵀ in f32 and ignores it.
+import type { AttentionDecl } from '../dsl/ast.js';
+import type { Span } from '../diagnostics.js';
+
+/**
+ * Whether a backend emits int8 Q·Kᵀ yet. Until the CUDA pre-pass and engines land, the statement
+ * runs in the reference only (src/runtime/reference-int8qk.ts) and every target refuses it.
+ */
+const CUDA_KERNELS_BUILT = false;
+
+export function unsupportedQk(
+  decl: AttentionDecl,
+  target: string,
+  dtype: string | undefined,
+): { message: string; span: Span } | undefined {
+  const stmt = decl.qk?.[0];
+  if (!stmt) return undefined;
+  const refuse = (message: string) => ({ message, span: stmt.span });
+  if (target !== 'cuda') return refuse(`\`qk int8\` is a CUDA prefill option; ${target}: not yet`);
+  // CUDA stores bf16 when no dtype is asked (formats.ts defaultStorage).
+  if (dtype === 'f32')
+    return refuse('`qk int8` quantizes 16-bit Q and K: compile with dtype f16 or bf16, not f32');
+  const sparse = decl.sparsity?.[0];
+  if (sparse)
+    return refuse(`\`qk int8\` with the routing statement on line ${sparse.keywordSpan.line}: not yet`);
+  const imp = decl.importance?.[0];
+  if (imp) return refuse(`\`qk int8\` with the importance output (line ${imp.keywordSpan.line}): not yet`);
+  if (!CUDA_KERNELS_BUILT)
+    return refuse(
+      '`qk int8` runs in the reference only so far: the CUDA int8 Q·Kᵀ kernels are not built yet',
+    );
+  return undefined;
+}
