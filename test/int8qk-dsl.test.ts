@@ -3,6 +3,7 @@
 // names elsewhere, and the compile-time refusals (targets, dtypes, statements it does not run with).
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
+import { compileBackward, compileCudaBackward, compileCudaBackwardMma } from '../src/backward.js';
 import { compile } from '../src/compile.js';
 import { CompileError } from '../src/diagnostics.js';
 import { frontend } from '../src/dsl/index.js';
@@ -99,10 +100,34 @@ describe('qk int8 [smooth k]', () => {
     expect(refusal(decl('  qk int8\n  importance sum'), { target: 'cuda', headDim: 64 })).toBe(
       '2:3+7 `qk int8` with the importance output (line 3): not yet',
     );
-    // Until the CUDA kernels exist it runs in the reference only, never ignored by a kernel.
-    expect(refusal(src, { target: 'cuda', headDim: 128, dtype: 'bf16' })).toContain(
-      '`qk int8` runs in the reference only so far',
+    expect(refusal(decl('  qk int8'), { target: 'cuda', headDim: 2048 })).toBe(
+      '2:3+7 `qk int8` needs headDim at most 1024, found 2048',
     );
+  });
+
+  it('CUDA: the SIMT engine runs it, without the decode path; tensor-core engines refused', () => {
+    const src = decl('  qk int8 smooth k');
+    const c = compile(src, { target: 'cuda', headDim: 128, dtype: 'bf16' });
+    expect(c.kernel.qkInt8).toEqual({ smoothK: true });
+    expect(c.kernel.schedule.engine).toBe('simt');
+    expect(c.artifact.code).toContain('qk_block_max');
+    expect(c.artifact.code).not.toContain('::dec::wanted');
+    const plain = compile(decl(''), {
+      target: 'cuda',
+      headDim: 128,
+      dtype: 'bf16',
+      schedule: { engine: 'simt' },
+    });
+    expect(plain.artifact.code).not.toContain('qk_');
+    expect(plain.artifact.code).toContain('::dec::wanted');
+    expect(() => compile(src, { target: 'cuda', headDim: 128, schedule: { engine: 'wgmma-ws' } })).toThrow(
+      'qk int8 runs on the simt engine so far; wgmma-ws: not yet',
+    );
+    // No backward differentiates int8 scores: every backward entry is refused (f32 or WGSL or a
+    // tensor-core forward).
+    expect(() => compileCudaBackward(src, { headDim: 64 })).toThrow('dtype f16 or bf16');
+    expect(() => compileCudaBackwardMma(src, { headDim: 64, dtype: 'bf16' })).toThrow('mma: not yet');
+    expect(() => compileBackward(src, { headDim: 64 })).toThrow('wgsl: not yet');
   });
 
   it('the LANGUAGE.md example checks cleanly and prints back', () => {

@@ -21,3 +21,9 @@ export function qkInt8Of(decl: AttentionDecl): QkInt8 | undefined {
 
 /** Largest code magnitude: symmetric codes in [-127, 127] (-128 unused, so negation is exact). */
 export const INT8_QK_MAX = 127;
+
+/**
+ * Largest head dim the SIMT engine runs it at: it sums code products in f32, exact while
+ * 127²·D < 2²⁴ (D ≤ 1040); 1024 keeps a margin.
+ */
+export const INT8_QK_SIMT_MAX_HEAD_DIM = 1024;

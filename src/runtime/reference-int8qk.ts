@@ -56,9 +56,11 @@ export function quantizeInt8Blocks(
       const s = Math.fround(max / 127);
       scales[g * perGroup + blk] = s;
       for (let i = lo; i < hi; i++) {
-        // An all-zero block has scale 0 and codes 0; a non-finite element makes its block's scores
-        // unspecified (the language leaves them so), here NaN.
-        const c = s === 0 ? 0 : Math.max(-127, Math.min(127, roundHalfEven((x[i] as number) / s)));
+        // The quotient is rounded to f32 before it is rounded to a code (the definition's order, so
+        // that f32 hardware division agrees at ties). An all-zero block has scale 0 and codes 0; a
+        // non-finite element makes its block's scores unspecified (the language leaves them so), NaN here.
+        const c =
+          s === 0 ? 0 : Math.max(-127, Math.min(127, roundHalfEven(Math.fround((x[i] as number) / s))));
         codes[i] = Number.isNaN(c) ? 0 : c;
         dequantized[i] = Number.isFinite(s) ? c * s : NaN;
       }
