@@ -128,7 +128,7 @@ def main():
     ap.add_argument('--build', default='bench/build/cuda-int8qk')
     ap.add_argument('--out', default=os.environ.get('OUT', 'bench/build/int8qk-out'))
     ap.add_argument('--check-n', type=int, default=2048)
-    ap.add_argument('--n', default='16384', help='comma-separated N of the bf16 / Flex timings')
+    ap.add_argument('--n', default='16384', help='comma-separated N of the bf16 / Flex timings; 0: none')
     ap.add_argument('--budget', type=float, default=130.0)
     opt = ap.parse_args()
     os.makedirs(opt.out, exist_ok=True)
@@ -163,9 +163,11 @@ def main():
             print(('OK   ' if ok else 'FAIL ') + json.dumps(row), flush=True)
             del out, f32
             torch.cuda.empty_cache()
-    from torch.nn.attention.flex_attention import create_block_mask, flex_attention
-    flex = torch.compile(flex_attention, dynamic=False)
-    for S in (int(x) for x in opt.n.split(',')):
+    sizes = [int(x) for x in opt.n.split(',') if x and int(x) > 0]
+    if sizes:
+        from torch.nn.attention.flex_attention import create_block_mask, flex_attention
+        flex = torch.compile(flex_attention, dynamic=False)
+    for S in sizes:
         if time.time() - t0 > opt.budget:
             print(f'budget spent: skipping N={S}', flush=True)
             break
