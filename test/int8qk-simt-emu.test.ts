@@ -58,4 +58,17 @@ describe.concurrent('qk int8 on the SIMT engine, executed on the CPU', () => {
         );
     });
   }
+
+  it('the benchmarked kernel: default schedule, D 128, bf16, causal (bench/cuda/int8qk-emit.mjs)', async () => {
+    const name = 'int8qk_d128';
+    const c = compile(source(name, 'qk int8 smooth k', 'mask k <= q'), {
+      target: 'cuda',
+      headDim: 128,
+      dtype: 'bf16',
+    });
+    expect(c.kernel.schedule).toMatchObject({ engine: 'simt', blockQ: 64, blockK: 64 });
+    const exe = await buildEmulation(dir, c.artifact, c.kernel);
+    const cs = { label: 'two q tiles, GQA, tail', B: 1, H: 2, Hkv: 1, Nq: 70, Nk: 90 };
+    await runCase(exe, join(dir, name), c.artifact, c.kernel, cs, 900, dequantized(c.kernel));
+  });
 });
