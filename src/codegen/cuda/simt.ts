@@ -55,6 +55,8 @@ export function simtCore(plan: SimtPlan): AttentionCore {
     render: ({ kernel, exprs: e, entry }) => {
       const s = kernel.schedule;
       const qk = kernel.qkInt8;
+      // Its K tiles are quantized in the plain tile loop only (int8qk-support.ts refuses routing).
+      if (qk && routedOf(e)) throw new Error('internal: qk int8 with a routed tile loop');
       const decls = [
         ...e.rowHoists.map((h) => `${h.type} ${h.name}[ROWS];`),
         ...e.keyHoists.map((h) => `__shared__ ${h.type} ${h.name}[BK];`),
