@@ -21,6 +21,7 @@ import { capacityShapeExpr } from './ir/routing.js';
 import { unsupportedRouting } from './ir/routing-check.js';
 import { toKernel, type AttentionIR } from './ir/program.js';
 import { unsupportedStorage } from './ir/storage-support.js';
+import { unsupportedQk } from './ir/int8qk-support.js';
 
 export interface CompileOptions {
   readonly target: Target;
@@ -151,7 +152,9 @@ export function compileWith(backends: Backends, source: string, options: Compile
   // Block routing compiles for WGSL; the other sparsity constructs check and run in the reference
   // only, so they are rejected here at their own position.
   const unsupported =
-    unsupportedRouting(decl.decl, options.target) ?? unsupportedStorage(decl.decl, options.target);
+    unsupportedRouting(decl.decl, options.target) ??
+    unsupportedStorage(decl.decl, options.target) ??
+    unsupportedQk(decl.decl, options.target, options.dtype, options.headDim);
   if (unsupported) throw new CompileError([error(unsupported.message, unsupported.span)], source);
   // The option wins over the source's `importance` statement.
   const importance = options.importance ?? decl.decl.importance?.[0]?.variant;

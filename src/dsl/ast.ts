@@ -2,6 +2,7 @@
 // Every node carries the Span of the source text it came from.
 import type { Span } from '../diagnostics.js';
 import type { CacheDecl, ImportanceRequest, StorageDecl } from './ast-storage.js';
+import type { QkDecl } from './qk-stmt.js';
 
 export type * from './ast-storage.js';
 export { floatDTypes, halfDTypes, isIntElem, storageElems } from './ast-storage.js';
@@ -168,6 +169,8 @@ export interface AttentionDecl {
   readonly importance?: readonly ImportanceRequest[];
   /** The `cache paged N` statements in source order (the checker allows one); absent when none. */
   readonly cache?: readonly CacheDecl[];
+  /** The `qk int8 [smooth k]` statements in source order (the checker allows one); absent when none. */
+  readonly qk?: readonly QkDecl[];
   /** The `//` comment lines directly above the declaration (the method it implements). */
   readonly doc: string;
   readonly span: Span;

@@ -18,6 +18,7 @@ import type {
 import { tensorDimNames } from './ast.js';
 import type { CacheDecl, ImportanceRequest, StorageDecl } from './ast-storage.js';
 import { buildCache } from './cache-stmt.js';
+import { buildQk, type QkDecl } from './qk-stmt.js';
 import { buildSparsity, type AstBuilder } from './cst-sparsity.js';
 import { buildImportance, buildStorage } from './cst-storage.js';
 import type { AttachedComments } from './comments.js';
@@ -73,6 +74,7 @@ interface StmtCh {
   storageStmt?: Node;
   importanceStmt?: Node;
   cacheStmt?: Node;
+  qkStmt?: Node;
 }
 interface ExprCh {
   cond?: Node;
@@ -178,6 +180,7 @@ class Builder implements AstBuilder {
     const storage: StorageDecl[] = [];
     const importance: ImportanceRequest[] = [];
     const cache: CacheDecl[] = [];
+    const qk: QkDecl[] = [];
     for (const s of c.statement ?? []) {
       const sc = ch<StmtCh>(s);
       const [routing, store, imp] = [sc.sparsityStmt?.[0], sc.storageStmt?.[0], sc.importanceStmt?.[0]];
@@ -185,9 +188,10 @@ class Builder implements AstBuilder {
       else if (store) push(storage, buildStorage(this, store));
       else if (imp) push(importance, buildImportance(this, imp));
       else if (sc.cacheStmt?.[0]) push(cache, buildCache(this, sc.cacheStmt[0]));
+      else if (sc.qkStmt?.[0]) push(qk, buildQk(this, sc.qkStmt[0]));
       else body.push(...this.stmt(s));
     }
-    const spans = [...body, ...sparsity, ...storage, ...importance, ...cache]
+    const spans = [...body, ...sparsity, ...storage, ...importance, ...cache, ...qk]
       .map((x) => x.span)
       .sort((x, y) => x.offset - y.offset);
     const close = c.RBrace?.[0];
@@ -202,6 +206,7 @@ class Builder implements AstBuilder {
       ...(storage.length > 0 ? { storage } : {}),
       ...(importance.length > 0 ? { importance } : {}),
       ...(cache.length > 0 ? { cache } : {}),
+      ...(qk.length > 0 ? { qk } : {}),
     };
   }
 

@@ -54,6 +54,9 @@ export const Store = softKeyword('Store', 'store');
 export const Importance = softKeyword('Importance', 'importance');
 /** `cache paged N`: K/V rows addressed through a block table (cache-stmt.ts). */
 export const Cache = softKeyword('Cache', 'cache');
+/** `qk int8 [smooth k]`: SageAttention-style int8 Q·Kᵀ (qk-stmt.ts). */
+export const Qk = softKeyword('Qk', 'qk');
+export const Smooth = softKeyword('Smooth', 'smooth');
 export const ScaleKw = softKeyword('ScaleKw', 'scale');
 export const Zero = softKeyword('Zero', 'zero');
 export const Norm = softKeyword('Norm', 'norm');
@@ -80,6 +83,8 @@ const softKeywords = [
   Store,
   Importance,
   Cache,
+  Qk,
+  Smooth,
   ScaleKw,
   Zero,
   Norm,

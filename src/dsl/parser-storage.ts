@@ -15,6 +15,7 @@ export const storageExpectations: Record<string, string> = {
   'storageWord/Identifier': 'a type like `int4`, `e4m3`, `f16` or `f32`',
   'cacheStmt/Identifier': '`paged` after `cache`',
   'cacheStmt/IntLit': 'the page size in rows, a power of two like `64`',
+  'qkStmt/Identifier': '`int8` after `qk`, or `k` after `smooth`',
 };
 
 /** Alternatives' descriptions of these rules (merged into parser.ts's table). */
@@ -24,10 +25,10 @@ export const storageAlternatives: Record<string, string> = {
 };
 
 export abstract class StorageRules extends SparsityRules {
-  /** True at `store NAME`, `importance NAME` or `cache NAME`: a statement, not a name in an expression. */
+  /** True at `store NAME`, `importance NAME`, `cache NAME` or `qk NAME`: a statement, not a name in an expression. */
   protected startsStorage(): boolean {
     const verb = this.LA(1).tokenType;
-    const statement = verb === T.Store || verb === T.Importance || verb === T.Cache;
+    const statement = verb === T.Store || verb === T.Importance || verb === T.Cache || verb === T.Qk;
     return statement && this.LA(2).tokenType === T.Identifier;
   }
 
@@ -45,6 +46,16 @@ export abstract class StorageRules extends SparsityRules {
     this.CONSUME(T.Cache);
     this.CONSUME(T.Identifier);
     this.CONSUME(T.IntLit);
+  });
+
+  /** `qk ELEM [smooth TENSOR]` (qk-stmt.ts): the words are checked by the AST builder. */
+  readonly qkStmt = this.RULE('qkStmt', () => {
+    this.CONSUME(T.Qk);
+    this.CONSUME(T.Identifier, { LABEL: 'elem' });
+    this.OPTION(() => {
+      this.CONSUME(T.Smooth);
+      this.CONSUME2(T.Identifier, { LABEL: 'smoothed' });
+    });
   });
 
   readonly importanceStmt = this.RULE('importanceStmt', () => {

@@ -106,6 +106,7 @@ class AttnParser extends StorageRules {
       { ALT: () => this.SUBRULE(this.storageStmt) },
       { ALT: () => this.SUBRULE(this.importanceStmt) },
       { ALT: () => this.SUBRULE(this.cacheStmt) },
+      { ALT: () => this.SUBRULE(this.qkStmt) },
     ]);
   });
 

@@ -6,6 +6,7 @@ import type { Stage } from './stages.js';
 import type { TensorFormats } from './formats.js';
 import type { Graph, Node } from './graph.js';
 import type { RoutingPlan } from './routing.js';
+import type { QkInt8 } from './int8qk.js';
 
 export type { StorageDType, TensorFormat, TensorFormats } from './formats.js';
 
@@ -245,4 +246,9 @@ export interface AttentionKernel {
   readonly residue?: ResidueClasses;
   /** 2-D neighbourhood masks: the patch layout a tensor-core CUDA engine runs. Optional. */
   readonly neighbourhood?: NeighbourhoodPatches;
+  /**
+   * `qk int8 [smooth k]`: scores from int8 Q and K quantized per tile (ir/int8qk.ts); absent:
+   * Q·Kᵀ in f32 from the stored elements. Optional.
+   */
+  readonly qkInt8?: QkInt8;
 }

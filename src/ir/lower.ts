@@ -5,6 +5,7 @@ import type { AttentionDecl, BinaryOp, DimRef, Expr, SelectionUnit } from '../ds
 import type { Span } from '../diagnostics.js';
 import { Graph, type Node } from './graph.js';
 import { uniformFormats, type TensorFormats } from './formats.js';
+import { qkInt8Of, type QkInt8 } from './int8qk.js';
 import type { ParamSlot, ShapeDim, TensorSlot } from './kernel.js';
 import { Op, type DType, type VarName } from './ops.js';
 import type { AttentionIR } from './program.js';
@@ -172,6 +173,12 @@ class Lowerer {
   }
 }
 
+/** `qk int8`: the option as an IR field, absent without the statement (hashes unchanged). */
+function qkOption(decl: AttentionDecl): { qkInt8?: QkInt8 } {
+  const qkInt8 = qkInt8Of(decl);
+  return qkInt8 ? { qkInt8 } : {};
+}
+
 /** Lowers one checked declaration. `defaults` holds the evaluated defaults of scalar params. */
 export function lowerDecl(
   decl: AttentionDecl,
@@ -209,6 +216,7 @@ export function lowerDecl(
     outputs: { lse: options.lse ?? true },
     formats: options.formats ?? uniformFormats('f32'),
     ...(routing ? { routing } : {}),
+    ...qkOption(decl),
   };
 }
 

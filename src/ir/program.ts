@@ -16,6 +16,7 @@ import type {
 } from './kernel.js';
 import type { TensorFormats } from './formats.js';
 import type { RoutingPlan } from './routing.js';
+import type { QkInt8 } from './int8qk.js';
 
 export interface AttentionIR {
   readonly name: string;
@@ -27,6 +28,8 @@ export interface AttentionIR {
   readonly outputs: KernelOutputs;
   /** Storage formats of q, k, v and out (set by lowering, from the compile options). */
   readonly formats: TensorFormats;
+  /** `qk int8` (set by lowering): SageAttention-style int8 Q·Kᵀ. */
+  readonly qkInt8?: QkInt8;
   /** Block routing (set by lowering): pool → affinity → top-k before the attention. */
   readonly routing?: RoutingPlan;
   /** Set by analyze-tiles. */
@@ -65,5 +68,6 @@ export function toKernel(ir: AttentionIR): AttentionKernel {
     ...(ir.routing ? { routing: ir.routing } : {}),
     ...(ir.residue ? { residue: ir.residue } : {}),
     ...(ir.neighbourhood ? { neighbourhood: ir.neighbourhood } : {}),
+    ...(ir.qkInt8 ? { qkInt8: ir.qkInt8 } : {}),
   };
 }

@@ -60,7 +60,10 @@ interface ArgsField {
   offset: number;
 }
 
-/** Runs case `c`; returns how many rows the reference leaves empty. */
+/**
+ * Runs case `c`; returns how many rows the reference leaves empty. `refInputs`: the q and k the
+ * reference attends with, from the kernel's (qk int8 compares against its dequantized codes).
+ */
 export async function runCase(
   exe: string,
   dir: string,
@@ -68,6 +71,7 @@ export async function runCase(
   k: AttentionKernel,
   c: Case,
   seed: number,
+  refInputs?: (p: Problem) => Pick<Problem, 'q' | 'k'>,
 ): Promise<number> {
   const s = k.schedule;
   const random = rng(seed);
@@ -153,7 +157,7 @@ export async function runCase(
   writeFileSync(specPath, spec.join('\n') + '\n');
   await runEmulation(exe, specPath);
 
-  const ref = referenceAttention(k, p);
+  const ref = referenceAttention(k, refInputs ? { ...p, ...refInputs(p) } : p);
   const out = decode(new Uint8Array(readFileSync(join(caseDir, 'out.out'))), sharedStorage(k.formats));
   const lse = new Float32Array(new Uint8Array(readFileSync(join(caseDir, 'lse.out'))).buffer);
   const tol = sharedStorage(k.formats) === 'f32' ? 2e-5 : sharedStorage(k.formats) === 'f16' ? 2e-3 : 1.6e-2;

@@ -68,8 +68,11 @@ function routedTileLoop(e: CoreExprs, keyHoists: readonly string[]): string[] {
   ];
 }
 
-/** The K/V tile loop: classify (dynamic), stage, hoist per-key values, run `tile`. */
-export function tileLoop(e: CoreExprs): string[] {
+/**
+ * The K/V tile loop: classify (dynamic), stage, hoist per-key values, run `tile`. `afterStage`:
+ * lines run on the staged tile before `tile` (qk int8 quantizes K there; they end in a barrier).
+ */
+export function tileLoop(e: CoreExprs, afterStage: readonly string[] = []): string[] {
   if (e.mode === 'empty') return ['// Every tile is empty: no key is ever loaded.'];
   const classify =
     e.mode === 'dynamic'
@@ -103,13 +106,15 @@ export function tileLoop(e: CoreExprs): string[] {
     ...indent(simtLoadKv, '  '),
     ...indent(keyHoists, '  '),
     '  __syncthreads();',
+    ...indent(afterStage, '  '),
     '  const bool tail = (kt + 1) * BK > a.Nk;',
     ...indent(dispatch(e.mode), '  '),
     '}',
   ];
 }
 
-export function tileLambda(e: CoreExprs): string[] {
+/** The tile lambda; `scaleScores`: lines after the dot products (qk int8's code-sum scaling). */
+export function tileLambda(e: CoreExprs, scaleScores: readonly string[] = []): string[] {
   return [
     '// One K/V tile in shared memory: scores, modifier, mask, online softmax, P·V. Only MASKED',
     '// tiles test the mask per element; TAIL tiles drop keys past Nk.',
@@ -143,6 +148,7 @@ export function tileLambda(e: CoreExprs): string[] {
     '      for (int r = 0; r < ROWS; ++r)',
     '#pragma unroll',
     '        for (int jj = 0; jj < KC; ++jj) s[r][jj] += __shfl_xor_sync(LANES, s[r][jj], off);',
+    ...indent(scaleScores, '    '),
     '#pragma unroll',
     '    for (int r = 0; r < ROWS; ++r) {',
     '      const int qpos = row0 + r + a.q_offset;',

@@ -13,6 +13,13 @@ import { kvHeadPtrDecls } from './kv-rows.js';
 import type { SimtPlan } from './plan.js';
 import { routedOf, routeRowState } from './routing-attn.js';
 import { indent, tileLambda, tileLoop } from './simt-tile.js';
+import {
+  int8QkHelpers,
+  int8QkQuantizeKTile,
+  int8QkQuantizeQ,
+  int8QkScaleScores,
+  int8QkSetup,
+} from './int8qk-simt.js';
 
 export interface CoreSpec {
   readonly kernel: AttentionKernel;
@@ -47,6 +54,9 @@ export function simtCore(plan: SimtPlan): AttentionCore {
     id: 'simt',
     render: ({ kernel, exprs: e, entry }) => {
       const s = kernel.schedule;
+      const qk = kernel.qkInt8;
+      // Its K tiles are quantized in the plain tile loop only (int8qk-support.ts refuses routing).
+      if (qk && routedOf(e)) throw new Error('internal: qk int8 with a routed tile loop');
       const decls = [
         ...e.rowHoists.map((h) => `${h.type} ${h.name}[ROWS];`),
         ...e.keyHoists.map((h) => `__shared__ ${h.type} ${h.name}[BK];`),
@@ -71,6 +81,7 @@ export function simtCore(plan: SimtPlan): AttentionCore {
         '}',
         '',
         ...simtLoadTile(),
+        ...(qk ? int8QkHelpers() : []),
         ...cudaDequantCode(kernel.formats, cudaLayout(kernel).field),
         '',
         `extern "C" __global__ void __launch_bounds__(THREADS) ${entry}(const Args a, const float qscale) {`,
@@ -84,6 +95,7 @@ export function simtCore(plan: SimtPlan): AttentionCore {
         '  const int hkv = h / (a.H / a.Hkv);',
         ...indent(headDecls(kernel), '  '),
         '  (void)kg; (void)vg; (void)b; (void)h;',
+        ...(qk ? indent(int8QkSetup(qk), '  ') : []),
         '',
         "  // This lane's dims (chunks g, g+TPR, … of VW) of each of its rows: q pre-scaled, accumulators.",
         '  float qr[ROWS][D / TPR], acc[ROWS][DV / TPR], m[ROWS], l[ROWS];',
@@ -95,7 +107,8 @@ export function simtCore(plan: SimtPlan): AttentionCore {
         '    for (int t = 0; t < D / (VW * TPR); ++t) {',
         '      const VecT<VW> x = i < a.Nq ? *reinterpret_cast<const VecT<VW>*>(qrow + VW * (g + TPR * t)) : VecT<VW>::zero();',
         '#pragma unroll',
-        '      for (int u = 0; u < VW; ++u) qr[r][t * VW + u] = to_f32(x.v[u]) * qscale;',
+        // qk int8 quantizes q as stored; qscale joins the scores through its factor.
+        `      for (int u = 0; u < VW; ++u) qr[r][t * VW + u] = to_f32(x.v[u])${qk ? '' : ' * qscale'};`,
         '    }',
         '#pragma unroll',
         '    for (int d = 0; d < DV / TPR; ++d) acc[r][d] = 0.f;',
@@ -111,11 +124,12 @@ export function simtCore(plan: SimtPlan): AttentionCore {
             ]
           : []),
         '  }',
+        ...(qk ? indent(int8QkQuantizeQ(), '  ') : []),
         '',
         ...(routedOf(e) && e.mode !== 'empty' ? indent(routeRowState('ROWS', 'row0 + r'), '  ') : []),
-        ...(e.mode === 'empty' ? [] : indent(tileLambda(e), '  ')),
+        ...(e.mode === 'empty' ? [] : indent(tileLambda(e, qk ? int8QkScaleScores : []), '  ')),
         '',
-        ...indent(tileLoop(e), '  '),
+        ...indent(tileLoop(e, qk ? int8QkQuantizeKTile(qk) : []), '  '),
         '',
         '  // out = acc / l, lse = ln(sum exp). l == 0: no allowed key (out 0, lse -inf). A NaN or +inf',
         '  // score reaches l through exp2 (NaN - base, inf - inf), so l is NaN and so are out and lse.',

@@ -84,6 +84,8 @@ export interface ScheduleKernelFacts {
   /** Parameters (their defaults) and tensor summaries: what the tile-gap probe (tile-gaps.ts) reads. */
   readonly params?: readonly ParamSlot[];
   readonly summaries?: readonly unknown[];
+  /** `qk int8` (ir/int8qk.ts): only engines that implement it are candidates. */
+  readonly qkInt8?: unknown;
   /** The fuse pass's hoists: per-key values cost the wgmma-ws dense default registers. */
   readonly hoists?: { readonly key: readonly unknown[] };
 }

@@ -1,0 +1,32 @@
+// `qk int8` (docs/LANGUAGE.md, "INT8 Q·Kᵀ"): which compilations may carry it. It is an option
+// of the CUDA target over 16-bit Q and K, run by the SIMT engine (the schedule offers no other,
+// schedule-rules.ts) with the decode path off (launcher.ts); everything else is refused with one positioned
+// error at the statement, as unsupported routing and storage are (routing-check.ts,
+// storage-support.ts), rather than emit a kernel that computes Q·Kᵀ in f32 and ignores it.
+import type { AttentionDecl } from '../dsl/ast.js';
+import type { Span } from '../diagnostics.js';
+import { INT8_QK_SIMT_MAX_HEAD_DIM } from './int8qk.js';
+
+export function unsupportedQk(
+  decl: AttentionDecl,
+  target: string,
+  dtype: string | undefined,
+  headDim: number | undefined,
+): { message: string; span: Span } | undefined {
+  const stmt = decl.qk?.[0];
+  if (!stmt) return undefined;
+  const refuse = (message: string) => ({ message, span: stmt.span });
+  if (target !== 'cuda') return refuse(`\`qk int8\` is a CUDA prefill option; ${target}: not yet`);
+  // CUDA stores bf16 when no dtype is asked (formats.ts defaultStorage).
+  if (dtype === 'f32')
+    return refuse('`qk int8` quantizes 16-bit Q and K: compile with dtype f16 or bf16, not f32');
+  const sparse = decl.sparsity?.[0];
+  if (sparse)
+    return refuse(`\`qk int8\` with the routing statement on line ${sparse.keywordSpan.line}: not yet`);
+  const imp = decl.importance?.[0];
+  if (imp) return refuse(`\`qk int8\` with the importance output (line ${imp.keywordSpan.line}): not yet`);
+  // The SIMT engine sums code products in f32, exact while 127²·D < 2²⁴ (codegen/cuda/int8qk-simt.ts).
+  if (headDim !== undefined && headDim > INT8_QK_SIMT_MAX_HEAD_DIM)
+    return refuse(`\`qk int8\` needs headDim at most ${INT8_QK_SIMT_MAX_HEAD_DIM}, found ${headDim}`);
+  return undefined;
+}
