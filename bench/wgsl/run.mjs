@@ -19,6 +19,7 @@ import { compareArrays } from '../../dist/src/runtime/compare.js';
 import { referenceAttention } from '../../dist/src/runtime/reference.js';
 import { createKernel, deviceLimits, getDevice } from '../../dist/src/runtime/webgpu.js';
 import { decodeSweep, runDecode } from './decode.mjs';
+import { fill } from './inputs.mjs';
 import { runMatmul } from './matmul.mjs';
 import { steadyMs } from './steady.mjs';
 import { kernels } from './kernels.mjs';
@@ -54,17 +55,6 @@ const sizes = {
   decodeNk: list('--decode-nk') ?? sizes0.decodeNk,
   decodeH: list('--decode-h') ?? sizes0.decodeH,
 };
-
-/** Deterministic inputs in [-1, 1) (a small LCG: fast for 64M values). */
-function fill(n, seed) {
-  const a = new Float32Array(n);
-  let x = (seed * 2654435761) >>> 0;
-  for (let i = 0; i < n; i++) {
-    x = (Math.imul(x, 1664525) + 1013904223) >>> 0;
-    a[i] = x / 2147483648 - 1;
-  }
-  return a;
-}
 
 /**
  * An engine name with optional knobs: 'row', 'coop' (the schedule's choice for the device) or
