@@ -219,6 +219,60 @@ const median = (xs) => {
   return s.length ? s[Math.floor((s.length - 1) / 2)] : undefined;
 };
 
+/**
+ * The adapter's read ceiling on the same buffers: a plain WGSL kernel that streams K then V as
+ * vec4 (four independent loads in flight per invocation, grid-stride) into per-invocation sums.
+ * What a decode could at best read through Dawn/Vulkan here, as the matmul is prefill's ceiling.
+ */
+const READ_WGSL = `
+@group(0) @binding(0) var<storage, read> src: array<vec4<f32>>;
+@group(0) @binding(1) var<storage, read_write> dst: array<vec4<f32>>;
+@compute @workgroup_size(256)
+fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let n = arrayLength(&src);
+  let stride = nwg.x * 256u;
+  var a = vec4<f32>(0.0);
+  var b = vec4<f32>(0.0);
+  var c = vec4<f32>(0.0);
+  var d = vec4<f32>(0.0);
+  var i = gid.x;
+  for (; i + 3u * stride < n; i += 4u * stride) {
+    a += src[i];
+    b += src[i + stride];
+    c += src[i + 2u * stride];
+    d += src[i + 3u * stride];
+  }
+  for (; i < n; i += stride) { a += src[i]; }
+  dst[gid.x] = a + b + c + d;
+}`;
+
+function readCeiling(buffers, workgroups) {
+  const module = device.createShaderModule({ code: READ_WGSL });
+  const pipeline = device.createComputePipeline({ layout: 'auto', compute: { module, entryPoint: 'main' } });
+  const dst = device.createBuffer({ size: workgroups * 256 * 16, usage: GPUBufferUsage.STORAGE });
+  const groups = buffers.map((src) =>
+    device.createBindGroup({
+      layout: pipeline.getBindGroupLayout(0),
+      entries: [
+        { binding: 0, resource: { buffer: src } },
+        { binding: 1, resource: { buffer: dst } },
+      ],
+    }),
+  );
+  return {
+    encode(encoder) {
+      const pass = encoder.beginComputePass();
+      pass.setPipeline(pipeline);
+      for (const g of groups) {
+        pass.setBindGroup(0, g);
+        pass.dispatchWorkgroups(workgroups);
+      }
+      pass.end();
+    },
+    destroy: () => dst.destroy(),
+  };
+}
+
 const started = performance.now();
 for (const Nk of nks) {
   const kv = Hkv * Nk * D;
@@ -267,6 +321,31 @@ for (const Nk of nks) {
         e.launch.update({ params: PHASES[part] });
         e.samples[part].push(await submit(e.launch, n));
       }
+  }
+  // The read ceiling at two grid sizes (1 and 8 waves of 8 workgroups per SM on 132 SMs).
+  for (const workgroups of [1056, 8448]) {
+    try {
+      const copy = readCeiling([buffers.k, buffers.v], workgroups);
+      const one = await submit(copy, 2);
+      const n = Math.max(4, Math.round(TARGET_SUBMIT_MS / Math.max(one.wallMs, 0.005)));
+      const samples = [];
+      for (let r = 0; r < rounds; r++) samples.push(await submit(copy, n));
+      copy.destroy();
+      const ms = median(samples.map((x) => (timestamps ? x.gpuMs : x.wallMs)));
+      rows.push({
+        spec: `read-ceiling-${workgroups}`,
+        N: Nk,
+        ms,
+        gbps: bytes / ms / 1e6,
+        wallMs: median(samples.map((x) => x.wallMs)),
+        samples,
+      });
+      console.log(
+        `read ceiling ${workgroups} workgroups Nk=${Nk}: ${ms.toFixed(4)} ms ${(bytes / ms / 1e6).toFixed(0)} GB/s`,
+      );
+    } catch (e) {
+      rows.push({ spec: `read-ceiling-${workgroups}`, N: Nk, error: String(e?.message ?? e).split('\n')[0] });
+    }
   }
   for (const e of entries) {
     const stat = (part, key) => median(e.samples[part].map((s) => s[key]));
