@@ -6,7 +6,9 @@
 #      side by side (round7-decode.mjs: inputs uploaded once, warm-up, interleaved rounds, GPU
 #      time per pass by timestamps; split pass alone and merge pass alone);
 #   p: prefill defaults, causal + full, N 16384, H 8, D 64 and 128, and the matmul ceiling;
-#   q, r: prefill knob sets with larger register blocks (4 rows per invocation) at D 128 / D 64.
+#   q, r: prefill knob sets at D 128 (causal + full) / D 64 (causal): coopDoubleKv (':db', K/V
+#      buffers taken in turn, one barrier less per tile) beside the same tile without it, and
+#      larger register blocks (4 rows per invocation).
 # Writes $OUT/round7-d.json, round7-p.json, round7-q.json, round7-r.json, the whole log in
 # $OUT/round7-log.txt and a short summary in $OUT/round7.txt (round7-summary.mjs).
 set -uo pipefail
@@ -27,11 +29,14 @@ run() { # run NAME SECONDS SCRIPT ARGS...
 DEC=default,mc8,mc4,mc32:mt1024,s512:mc8,s1024:mc8,pf:mc8,s512:pf:mc8,c4:mc8,t256:mc8,t64:mc8
 DEC=$DEC,l16:mc8,l16:c4:mc8,l32:c4:mc8,l32:c8:s512:mc8
 {
-  run d 80 bench/wgsl/round7-decode.mjs --nk 131072,32768 --rounds 5 --variants "$DEC"
-  run p 35 bench/wgsl/run.mjs --no-decode --only causal,full --dims 64,128 --n 16384 --reps 3 --engines coop
-  run q 25 bench/wgsl/run.mjs --no-decode --only causal --dims 128 --n 16384 --reps 3 \
-    --engines coop:128x32x256:l8:qg:pf,coop:64x32x128:l8:kv2:qg:pf,coop:128x16x256:l8:kv2:qg:pf,coop:64x16x128:l8:kv2:qg:pf
-  run r 20 bench/wgsl/run.mjs --no-decode --only causal --dims 64 --n 16384 --reps 3 \
-    --engines coop:128x32x256:l8:kv2:qg:pf,coop:64x32x128:l8:kv2:qg:pf,coop:128x32x256:l8:qg:pf
+  run d 70 bench/wgsl/round7-decode.mjs --nk 131072,32768 --rounds 5 --variants "$DEC"
+  run p 30 bench/wgsl/run.mjs --no-decode --only causal,full --dims 64,128 --n 16384 --reps 3 --engines coop
+  # D 128: coopDoubleKv (db) beside the same tile without it, then 4 rows per invocation.
+  Q=coop:64x32x256:l8:qg:pf:db,coop:64x32x256:l8:qg:pf,coop:64x16x256:l8:kv2:qg:pf:db,coop:64x16x256:l8:kv2:qg:pf
+  Q=$Q,coop:128x32x256:l8:qg:pf,coop:64x32x128:l8:kv2:qg:pf,coop:64x16x128:l8:kv2:qg:pf:db
+  run q 35 bench/wgsl/run.mjs --no-decode --only causal,full --dims 128 --n 16384 --reps 3 --engines "$Q"
+  R=coop:64x32x128:l8:kv2:qg:pf:db,coop:64x32x128:l8:kv2:qg:pf,coop:128x32x256:l8:kv2:qg:pf
+  R=$R,coop:128x32x256:l8:qg:pf:db,coop:128x32x256:l8:qg:pf
+  run r 25 bench/wgsl/run.mjs --no-decode --only causal --dims 64 --n 16384 --reps 3 --engines "$R"
 } 2>&1 | tee "$OUT/round7-log.txt"
 node bench/wgsl/round7-summary.mjs "$OUT" | tee "$OUT/round7.txt"

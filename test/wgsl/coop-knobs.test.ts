@@ -86,3 +86,42 @@ describe('coop engine knobs agree with the reference (document mask, GQA, offset
     { D: 16, full: true, schedule: { blockQ: 16, blockK: 8, threads: 32, coopPrefetch: true } },
   ])('$schedule', (c) => agree(c), 120_000);
 });
+
+describe('coopDoubleKv: K/V buffers taken in turn, classes 16 to a word, one barrier less per tile', () => {
+  it.each<KnobCase>([
+    // 3 chunks of 32 tiles (2 class words each), empty tiles skipped by prefetch, split K/V.
+    {
+      D: 16,
+      schedule: {
+        blockQ: 16,
+        blockK: 4,
+        threads: 32,
+        coopSplitKv: true,
+        coopPrefetch: true,
+        coopDoubleKv: true,
+        subgroups: true,
+      },
+    },
+    // One buffer for K then V (each tile's V lands in its own half), 8 lanes, prefetch.
+    {
+      D: 32,
+      schedule: {
+        blockQ: 16,
+        blockK: 16,
+        threads: 32,
+        coopLanes: 8,
+        coopPrefetch: true,
+        coopDoubleKv: true,
+        subgroups: true,
+      },
+    },
+    // 40 invocations: the last class word holds 8 classes; no prefetch, staged Q.
+    { D: 16, schedule: { blockQ: 10, blockK: 4, threads: 40, coopDoubleKv: true } },
+    // Static full tiles: the tile loop's own barrier goes.
+    {
+      D: 16,
+      full: true,
+      schedule: { blockQ: 16, blockK: 8, threads: 32, coopSplitKv: true, coopDoubleKv: true },
+    },
+  ])('$schedule', (c) => agree(c), 300_000);
+});

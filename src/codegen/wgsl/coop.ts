@@ -18,7 +18,7 @@ import type { Schedule } from '../../ir/kernel.js';
 import type { RoutingPlan } from '../../ir/routing.js';
 import type { Linearized } from '../linearize.js';
 import type { ClassMode } from './attention.js';
-import { COOP_LANES, coopGeometry, type CoopGeometry } from './coop-geometry.js';
+import { classWords, COOP_LANES, coopGeometry, type CoopGeometry } from './coop-geometry.js';
 import { coopF16, coopTileBody, halfTiles, pad } from './coop-tile.js';
 import { kvEntry } from './kv-load.js';
 import { routedChunkClasses, routedRowState, unitKeysFn } from './coop-route.js';
@@ -64,6 +64,9 @@ function vec4Views(p: CoopParts): string[] {
 function declarations(p: CoopParts): string[] {
   const s = p.schedule;
   const g = coopGeometry(s);
+  // coopDoubleKv: two of each K/V tile buffer, taken in turn (coop-tile.ts: kvb).
+  const kvLen = s.blockK * g.kvStride * (g.doubleKv ? 2 : 1);
+  const turns = g.doubleKv ? ' (two, in turn)' : '';
   return [
     `const CO_THREADS: u32 = ${s.threads}u;`,
     `const CO_LANES: u32 = ${g.lanes}u; // invocations per query row`,
@@ -88,9 +91,9 @@ function declarations(p: CoopParts): string[] {
       [
         ...(g.qGlobal ? [] : [`var<workgroup> co_q: array<vec4<f32>, ${s.blockQ * g.qStride}>; // Q tile`]),
         g.splitKv
-          ? `var<workgroup> co_kv: array<vec4<f32>, ${s.blockK * g.kvStride}>; // K tile`
-          : `var<workgroup> co_kv: array<vec4<f32>, ${s.blockK * g.kvStride}>; // K tile, then V tile`,
-        ...(g.splitKv ? [`var<workgroup> co_v: array<vec4<f32>, ${s.blockK * g.kvStride}>; // V tile`] : []),
+          ? `var<workgroup> co_kv: array<vec4<f32>, ${kvLen}>; // K tile${turns}`
+          : `var<workgroup> co_kv: array<vec4<f32>, ${kvLen}>; // K tile, then V tile${turns}`,
+        ...(g.splitKv ? [`var<workgroup> co_v: array<vec4<f32>, ${kvLen}>; // V tile${turns}`] : []),
       ],
       coopF16(p.formats),
     ),
@@ -98,6 +101,9 @@ function declarations(p: CoopParts): string[] {
     'var<workgroup> co_bad: array<atomic<u32>, BLOCK_Q>; // row saw a NaN or +inf allowed score',
     ...(p.mode === 'dynamic' || p.routed
       ? ['var<workgroup> co_cls: array<u32, CO_THREADS>; // tile classes of a chunk of tiles']
+      : []),
+    ...((p.mode === 'dynamic' || p.routed) && g.doubleKv
+      ? [`var<workgroup> co_clsw: array<u32, ${classWords(s)}>; // the chunk\u2019s classes, 16 to a word`]
       : []),
     ...(sgCheck(g) ? ['var<workgroup> co_nosg: u32; // some row’s lanes are not inside one subgroup'] : []),
   ];
@@ -162,17 +168,22 @@ function tileLoop(p: CoopParts): string[] {
     ...pad(coopTileBody(p, nextTile), 4),
     '  }',
   ];
+  const double = coopGeometry(p.schedule).doubleKv;
   if (!chunked) {
     return [
+      // coopDoubleKv: the K/V buffer the next computed tile takes (flips per tile, coop-tile.ts).
+      ...(double ? ['var kv_turn = 0u;'] : []),
       'for (var kt = 0u; kt < n_tiles; kt++) {',
       ...tile([
-        '  workgroupBarrier(); // the previous tile is no longer read',
+        // Doubled buffers: this tile writes the other buffer; the last tile's barriers fenced it.
+        ...(double ? [] : ['  workgroupBarrier(); // the previous tile is no longer read']),
         `  let cls = ${p.mode === 'full' ? 'TILE_FULL' : 'TILE_PARTIAL'};`,
         '  {',
       ]),
       '}',
     ];
   }
+  if (double) return packedChunkLoop(p, ownClass, tile);
   return [
     'for (var kc = 0u; kc < n_tiles; kc += CO_THREADS) {',
     '  var own_cls = TILE_EMPTY;',
@@ -188,6 +199,50 @@ function tileLoop(p: CoopParts): string[] {
       tile([
         '  // Uniform for the barriers below; its barrier also ends the previous tile’s reads.',
         '  let cls = workgroupUniformLoad(&co_cls[kt - kc]);',
+        '  if (cls != TILE_EMPTY) {',
+      ]),
+      2,
+    ),
+    '  }',
+    '}',
+  ];
+}
+
+/**
+ * The chunk loop under coopDoubleKv: the chunk's classes packed 16 to a word once, so a tile reads
+ * its class from a uniform word (a workgroupUniformLoad, i.e. a barrier, per 16 tiles instead of
+ * per tile); with the K/V buffers taken in turn no other barrier is needed between tiles: tile
+ * t + 1 writes the buffer tile t − 1 read, and every invocation passed tile t's "staged" barrier
+ * after its reads of tile t − 1.
+ */
+function packedChunkLoop(p: CoopParts, ownClass: string, tile: (cls: string[]) => string[]): string[] {
+  const dynamic = p.mode === 'dynamic';
+  return [
+    'var kv_turn = 0u; // the K/V buffer the next computed tile takes (coop-tile.ts)',
+    'for (var kc = 0u; kc < n_tiles; kc += CO_THREADS) {',
+    '  var own_cls = TILE_EMPTY;',
+    '  if (kc + lid < n_tiles) {',
+    ...(dynamic ? ['    let t0 = (kc + lid) * BLOCK_K;', '    let t_end = min(t0 + BLOCK_K, Nk);'] : []),
+    `    own_cls = ${ownClass};`,
+    '  }',
+    '  workgroupBarrier(); // the previous chunk\u2019s classes are no longer read',
+    ...(p.routed ? pad(routedChunkClasses(), 2) : ['  co_cls[lid] = own_cls;']),
+    '  workgroupBarrier(); // the chunk\u2019s classes are written',
+    `  if (lid < ${classWords(p.schedule)}u) {`,
+    '    var w = 0u;',
+    '    for (var j = 0u; j < 16u; j++) {',
+    '      if (lid * 16u + j < CO_THREADS) { w |= (co_cls[lid * 16u + j] & 3u) << (2u * j); }',
+    '    }',
+    '    co_clsw[lid] = w;',
+    '  }',
+    '  let kt_end = min(kc + CO_THREADS, n_tiles);',
+    '  var cls_word = 0u;',
+    '  for (var kt = kc; kt < kt_end; kt++) {',
+    ...pad(
+      tile([
+        '  // Uniform (barriers below): a word of 16 classes per workgroupUniformLoad.',
+        '  if ((kt - kc) % 16u == 0u) { cls_word = workgroupUniformLoad(&co_clsw[(kt - kc) / 16u]); }',
+        '  let cls = (cls_word >> (2u * ((kt - kc) % 16u))) & 3u;',
         '  if (cls != TILE_EMPTY) {',
       ]),
       2,
