@@ -27,7 +27,7 @@ run() { # run NAME SECONDS SCRIPT ARGS...
 # Decode knob sets: t threads, l lanes, c keys per lane group per step, s keys per split, pf
 # prefetch, mc/mt the wide merge's vec4 columns / invocations per workgroup (decode-coop-tuning.ts).
 DEC=default,mc8,mc4,mc32:mt1024,s512:mc8,s1024:mc8,pf:mc8,s512:pf:mc8,c4:mc8,t256:mc8,t64:mc8
-DEC=$DEC,l16:mc8,l16:c4:mc8,l32:c4:mc8,l32:c8:s512:mc8
+DEC=$DEC,l16:mc8,l16:c4:mc8,l16:pf:mc8,l32:c4:mc8,l32:c4:pf:s512:mc8,l32:c8:s512:mc8
 {
   run d 70 bench/wgsl/round7-decode.mjs --nk 131072,32768 --rounds 5 --variants "$DEC"
   run p 30 bench/wgsl/run.mjs --no-decode --only causal,full --dims 64,128 --n 16384 --reps 3 --engines coop
