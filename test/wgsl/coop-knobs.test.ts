@@ -1,4 +1,4 @@
-// The coop engine's tuning knobs (schedule.coopLanes, coopSplitKv, coopPrefetch) and its chunked tile
+// The coop engine's tuning knobs (schedule.coopLanes, coopSplitKv, coopPrefetch, coopDoubleKv) and its chunked tile
 // classification, on WebGPU against the float64 reference: every knob must leave results alone.
 // Small shapes (lavapipe compiles each pipeline in about a second).
 import { describe, expect, it } from 'vitest';
