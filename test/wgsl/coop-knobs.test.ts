@@ -7,6 +7,7 @@ import { compile } from '../../src/compile.js';
 import { compareArrays } from '../../src/runtime/compare.js';
 import { referenceAttention } from '../../src/runtime/reference.js';
 import { createKernel, deviceLimits, getDevice } from '../../src/runtime/webgpu.js';
+import { readStdlib } from '../support/stdlib.js';
 
 const fullMask = 'attention full() {\n  mask true\n}\n';
 const documentMask = 'attention document(doc: i32[kv]) {\n  mask doc[q] == doc[k] && causal\n}\n';
@@ -124,4 +125,29 @@ describe('coopDoubleKv: K/V buffers taken in turn, classes 16 to a word, one bar
       schedule: { blockQ: 16, blockK: 8, threads: 32, coopSplitKv: true, coopDoubleKv: true },
     },
   ])('$schedule', (c) => agree(c), 300_000);
+
+  // Routed kernels take the packed chunk loop too (their classes gated by the selection first):
+  // the pipeline must build (WGSL validation, uniformity of the class word). Their results are
+  // checked on the device only (the routing oracles pin the default schedule).
+  it('a routed kernel (biformer) builds with it', async () => {
+    const device = await getDevice();
+    const { artifact } = compile(readStdlib('biformer.attn'), {
+      target: 'wgsl',
+      headDim: 16,
+      limits: deviceLimits(device),
+      wgslEngine: 'coop',
+      schedule: {
+        blockQ: 16,
+        blockK: 8,
+        threads: 32,
+        coopSplitKv: true,
+        coopPrefetch: true,
+        coopDoubleKv: true,
+      },
+    });
+    expect(artifact.code).toContain('co_clsw');
+    expect(artifact.code).toContain('co_unit_keys');
+    const gpu = await createKernel(device, artifact, { decode: 'never', debug: true });
+    gpu.destroy();
+  }, 300_000);
 });
