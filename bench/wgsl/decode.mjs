@@ -42,7 +42,7 @@ const describeTuning = (t) =>
   `t${t.threads} l${t.lanes} c${t.chunk} r${t.rows} s${t.splitKeys}${t.prefetch ? ' pf' : ''}`;
 
 /** Decode mode forced on a small shape with several splits, against the float64 reference. */
-async function checkDecode(device, artifact, fill, H, Hkv, D, splitKeys) {
+export async function checkDecode(device, artifact, fill, H, Hkv, D, splitKeys) {
   const Nk = 3 * splitKeys + 17;
   const shape = { B: 1, H, Hkv, Nq: 1, Nk };
   const inputs = { ...shape, q: fill(H * D, 1), k: fill(Hkv * Nk * D, 2), v: fill(Hkv * Nk * D, 3) };

@@ -19,6 +19,7 @@ import { compareArrays } from '../../dist/src/runtime/compare.js';
 import { referenceAttention } from '../../dist/src/runtime/reference.js';
 import { createKernel, deviceLimits, getDevice } from '../../dist/src/runtime/webgpu.js';
 import { decodeSweep, runDecode } from './decode.mjs';
+import { fill } from './inputs.mjs';
 import { runMatmul } from './matmul.mjs';
 import { steadyMs } from './steady.mjs';
 import { kernels } from './kernels.mjs';
@@ -55,21 +56,11 @@ const sizes = {
   decodeH: list('--decode-h') ?? sizes0.decodeH,
 };
 
-/** Deterministic inputs in [-1, 1) (a small LCG: fast for 64M values). */
-function fill(n, seed) {
-  const a = new Float32Array(n);
-  let x = (seed * 2654435761) >>> 0;
-  for (let i = 0; i < n; i++) {
-    x = (Math.imul(x, 1664525) + 1013904223) >>> 0;
-    a[i] = x / 2147483648 - 1;
-  }
-  return a;
-}
-
 /**
  * An engine name with optional knobs: 'row', 'coop' (the schedule's choice for the device) or
  * 'coop:64x16x128' (blockQ x blockK x threads; a trailing 'x0' turns subgroup reductions off),
- * followed by ':l8' (coopLanes), ':kv2' (coopSplitKv), ':pf' (coopPrefetch), ':qg' (coopQGlobal) or ':sg0' (no subgroups), e.g.
+ * followed by ':l8' (coopLanes), ':kv2' (coopSplitKv), ':pf' (coopPrefetch), ':qg' (coopQGlobal),
+ * ':db' (coopDoubleKv) or ':sg0' (no subgroups), e.g.
  * 'coop:64x16x256:l8:kv2'.
  */
 function engineSchedule(engine) {
@@ -83,6 +74,7 @@ function engineSchedule(engine) {
     else if (knob === 'kv2') schedule.coopSplitKv = true;
     else if (knob === 'pf') schedule.coopPrefetch = true;
     else if (knob === 'qg') schedule.coopQGlobal = true;
+    else if (knob === 'db') schedule.coopDoubleKv = true;
     else if (knob === 'sg0') schedule.subgroups = false;
     else throw new Error(`engine "${engine}": unknown knob "${knob}"`);
   }
@@ -180,7 +172,7 @@ async function prefill(device, limits, rows) {
                 readyMs,
                 schedule:
                   `${s.blockQ}x${s.blockK}/${s.threads}${s.subgroups ? ' sg' : ''}` +
-                  `${s.coopLanes ? ` l${s.coopLanes}` : ''}${s.coopSplitKv ? ' kv2' : ''}${s.coopPrefetch ? ' pf' : ''}${s.coopQGlobal ? ' qg' : ''}`,
+                  `${s.coopLanes ? ` l${s.coopLanes}` : ''}${s.coopSplitKv ? ' kv2' : ''}${s.coopPrefetch ? ' pf' : ''}${s.coopQGlobal ? ' qg' : ''}${s.coopDoubleKv ? ' db' : ''}`,
               });
               report(rows.at(-1));
             }

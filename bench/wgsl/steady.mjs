@@ -11,8 +11,8 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { emitKernelModule } from '../../dist/src/codegen/emit-ts.js';
+import { upload } from './inputs.mjs';
 
-const STORAGE_RW = 0x80 | 0x8 | 0x4; // STORAGE | COPY_DST | COPY_SRC
 const dir = mkdtempSync(join(tmpdir(), 'attnc-steady-'));
 let serial = 0;
 
@@ -28,22 +28,6 @@ export async function loadModuleWith(artifact, options) {
   const path = join(dir, `${serial++}-${name}`);
   writeFileSync(path, files[name]);
   return import(path);
-}
-
-function upload(device, data) {
-  const size = Math.max(16, Math.ceil(data.byteLength / 16) * 16);
-  const buf = device.createBuffer({ size, usage: STORAGE_RW });
-  // writeBuffer in 64 MiB pieces: one call per GiB-sized array would copy it whole on the host.
-  const step = 1 << 26;
-  for (let off = 0; off < data.byteLength; off += step)
-    device.queue.writeBuffer(
-      buf,
-      off,
-      data.buffer,
-      data.byteOffset + off,
-      Math.min(step, data.byteLength - off),
-    );
-  return buf;
 }
 
 /**

@@ -110,6 +110,13 @@ export interface Schedule {
    * staged. A tuning choice.
    */
   readonly coopQGlobal?: boolean;
+  /**
+   * WGSL coop engine: two K (and V) tile buffers in workgroup memory, taken in turn, and a chunk's
+   * tile classes read 16 to a word: the barrier that kept a tile's loads from overwriting the
+   * previous tile's K/V while it was still read goes (one barrier less per tile; twice the K/V
+   * tile memory). Absent = off. A tuning choice.
+   */
+  readonly coopDoubleKv?: boolean;
 }
 
 /** Schedule.wsTweaks: the wgmma-ws refinements (codegen/cuda/wgmma-ws-tweaks.ts). */

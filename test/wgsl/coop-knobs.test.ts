@@ -1,4 +1,4 @@
-// The coop engine's tuning knobs (schedule.coopLanes, coopSplitKv, coopPrefetch) and its chunked tile
+// The coop engine's tuning knobs (schedule.coopLanes, coopSplitKv, coopPrefetch, coopDoubleKv) and its chunked tile
 // classification, on WebGPU against the float64 reference: every knob must leave results alone.
 // Small shapes (lavapipe compiles each pipeline in about a second).
 import { describe, expect, it } from 'vitest';
@@ -7,6 +7,7 @@ import { compile } from '../../src/compile.js';
 import { compareArrays } from '../../src/runtime/compare.js';
 import { referenceAttention } from '../../src/runtime/reference.js';
 import { createKernel, deviceLimits, getDevice } from '../../src/runtime/webgpu.js';
+import { readStdlib } from '../support/stdlib.js';
 
 const fullMask = 'attention full() {\n  mask true\n}\n';
 const documentMask = 'attention document(doc: i32[kv]) {\n  mask doc[q] == doc[k] && causal\n}\n';
@@ -85,4 +86,68 @@ describe('coop engine knobs agree with the reference (document mask, GQA, offset
     // Static full tiles: prefetch of the next tile, whatever it holds.
     { D: 16, full: true, schedule: { blockQ: 16, blockK: 8, threads: 32, coopPrefetch: true } },
   ])('$schedule', (c) => agree(c), 120_000);
+});
+
+describe('coopDoubleKv: K/V buffers taken in turn, classes 16 to a word, one barrier less per tile', () => {
+  it.each<KnobCase>([
+    // 3 chunks of 32 tiles (2 class words each), empty tiles skipped by prefetch, split K/V.
+    {
+      D: 16,
+      schedule: {
+        blockQ: 16,
+        blockK: 4,
+        threads: 32,
+        coopSplitKv: true,
+        coopPrefetch: true,
+        coopDoubleKv: true,
+        subgroups: true,
+      },
+    },
+    // One buffer for K then V (each tile's V lands in its own half), 8 lanes, prefetch.
+    {
+      D: 32,
+      schedule: {
+        blockQ: 16,
+        blockK: 16,
+        threads: 32,
+        coopLanes: 8,
+        coopPrefetch: true,
+        coopDoubleKv: true,
+        subgroups: true,
+      },
+    },
+    // 40 invocations: the last class word holds 8 classes; no prefetch, staged Q.
+    { D: 16, schedule: { blockQ: 10, blockK: 4, threads: 40, coopDoubleKv: true } },
+    // Static full tiles: the tile loop's own barrier goes.
+    {
+      D: 16,
+      full: true,
+      schedule: { blockQ: 16, blockK: 8, threads: 32, coopSplitKv: true, coopDoubleKv: true },
+    },
+  ])('$schedule', (c) => agree(c), 300_000);
+
+  // Routed kernels take the packed chunk loop too (their classes gated by the selection first):
+  // the pipeline must build (WGSL validation, uniformity of the class word). Their results are
+  // checked on the device only (the routing oracles pin the default schedule).
+  it('a routed kernel (biformer) builds with it', async () => {
+    const device = await getDevice();
+    const { artifact } = compile(readStdlib('biformer.attn'), {
+      target: 'wgsl',
+      headDim: 16,
+      limits: deviceLimits(device),
+      wgslEngine: 'coop',
+      schedule: {
+        blockQ: 16,
+        blockK: 8,
+        threads: 32,
+        coopSplitKv: true,
+        coopPrefetch: true,
+        coopDoubleKv: true,
+      },
+    });
+    expect(artifact.code).toContain('co_clsw');
+    expect(artifact.code).toContain('co_unit_keys');
+    const gpu = await createKernel(device, artifact, { decode: 'never', debug: true });
+    gpu.destroy();
+  }, 300_000);
 });

@@ -72,6 +72,16 @@ describe('coop decode knobs', () => {
     );
     expect(coopDecodeTuningProblem({ ...ok, chunk: 0 })).toMatch(/decode chunk: expected a positive integer/);
     expect(coopDecodeTuningProblem({ ...ok, threads: 1.5 })).toMatch(/decode threads/);
+    expect(coopDecodeTuningProblem({ ...ok, mergeCols: 8 })).toBeUndefined();
+    expect(coopDecodeTuningProblem({ ...ok, mergeCols: 8, mergeThreads: 64 })).toBeUndefined();
+    expect(coopDecodeTuningProblem({ ...ok, mergeThreads: 64 })).toMatch(/mergeThreads: only with mergeCols/);
+    expect(coopDecodeTuningProblem({ ...ok, mergeCols: 0 })).toMatch(/decode mergeCols/);
+    expect(coopDecodeTuningProblem({ ...ok, mergeCols: 8, mergeThreads: 60 })).toMatch(
+      /decode mergeThreads: expected a multiple of mergeCols \(8\)/,
+    );
+    expect(coopDecodeTuningProblem({ ...ok, mergeCols: 8, mergeThreads: 2048 })).toMatch(
+      /decode mergeThreads/,
+    );
   });
 
   it('re-tuning replaces the knob block, the split launch and the scratch size, and nothing else', () => {
@@ -92,6 +102,21 @@ describe('coop decode knobs', () => {
     expect(back.artifact.code).toBe(d.artifact.code);
     expect(back.artifact.entryPoints).toEqual(d.artifact.entryPoints);
     expect(() => retuneCoopDecode(d, { ...t, splitKeys: 1000 })).toThrow(/decode splitKeys/);
+    // The wide merge: its pass replaces the default one (and back), its launch follows the slabs.
+    const wide = retuneCoopDecode(d, {
+      ...defaultCoopDecodeTuning(d.artifact.schedule),
+      mergeCols: 8,
+      mergeThreads: 128,
+    });
+    expect(wide.artifact.code).toContain('const DW_COLS: u32 = 8u;');
+    expect(wide.artifact.code).not.toContain('DM_THREADS');
+    expect(wide.artifact.code.split('fn attention_merge(').length).toBe(2);
+    const merge = wide.artifact.entryPoints.find((e) => e.name === 'attention_merge')!;
+    expect(merge.workgroupSize).toEqual([128, 1, 1]);
+    expect(merge.grid).toEqual(['Nq * 4', 'H', 'B']); // D = 128: 32 vec4 columns in slabs of 8
+    const unwide = retuneCoopDecode(wide, defaultCoopDecodeTuning(d.artifact.schedule));
+    expect(unwide.artifact.code).toBe(d.artifact.code);
+    expect(unwide.artifact.entryPoints).toEqual(d.artifact.entryPoints);
     const row = compile(readStdlib('causal.attn'), { target: 'wgsl', headDim: 64 }).artifact.decode!;
     expect(() => retuneCoopDecode(row, t)).toThrow(/no decode tuning block/);
   });

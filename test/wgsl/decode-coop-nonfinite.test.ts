@@ -19,11 +19,13 @@ const SCORED = `attention nf_scored(ninf: int = -1, pinf: int = -1, nan: int = -
 }`;
 const SLIDING = `attention nf_window(window: int = 5) { mask causal && q - k < window }`;
 
-/** Variants: (lanes, subgroups allowed); 32-key splits of 4 lane groups × 2 keys × 4 steps. */
+/** Variants: (lanes, subgroups allowed, merge knobs); 32-key splits of 4 lane groups × 2 keys × 4 steps. */
 const variants = [
   { lanes: 4, subgroups: true },
   { lanes: 8, subgroups: true },
   { lanes: 4, subgroups: false },
+  // The wide merge: a slab per vec4 column (2 workgroups per row), 8 split subsets (some empty).
+  { lanes: 4, subgroups: true, merge: { mergeCols: 1, mergeThreads: 8 } },
 ] as const;
 
 const kernels: GpuKernel[] = [];
@@ -51,6 +53,7 @@ function kernelFor(source: string, variant: number) {
         chunk: 2,
         rows: 3,
         splitKeys: 32,
+        ...('merge' in v ? v.merge : {}),
       };
       const artifact = { ...c.artifact, decode: retuneCoopDecode(c.artifact.decode!, tuning) };
       const gpu = await createKernel(device, artifact, { debug: true, decode: 'always' });
@@ -86,7 +89,7 @@ const Inf = Number.POSITIVE_INFINITY;
 
 describe('coop decode follows the non-finite contract', () => {
   it('a poisoned partial makes the merged row NaN; NaN v of a masked key; +inf and -inf scores', async () => {
-    for (const variant of [0, 1, 2]) {
+    for (const variant of [0, 1, 2, 3]) {
       // kv head 0: key 100 NaN (both rows), kv head 1: v of the last key NaN (masked for row 0).
       await check(
         SCORED,

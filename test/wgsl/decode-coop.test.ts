@@ -182,6 +182,32 @@ describe('coop decode agrees with the reference', () => {
   );
 
   it(
+    'the wide merge (mergeCols): slabs of a row, Dv not a multiple of the slab, empty rows, more subsets than splits',
+    async () => {
+      // Dv 24 = 6 vec4 columns in slabs of 4: the second slab half empty; 5 splits over 16 subsets.
+      await coop({
+        source: programs.sinks,
+        shape: shape({ B: 2, Nq: 3, Nk: 300, Hq: 4, Hkv: 1, Dv: 24 }),
+        coopTuning: { splitKeys: 64, mergeCols: 4, mergeThreads: 64 },
+      });
+      const res = await coop({
+        source: programs.sliding,
+        shape: shape({ Nq: 4, Nk: 700, qOffset: -10 }),
+        coopTuning: { splitKeys: 128, mergeCols: 2 },
+      });
+      expect([...res.out].every((x) => x === 0)).toBe(true);
+      expect([...res.lse!].every((x) => x === -Infinity)).toBe(true);
+      // One slab per row (cols >= Dv / 4), many splits per subset.
+      await coop({
+        source: programs.alibi,
+        shape: shape({ Nq: 2, Nk: 640, Hq: 4, Hkv: 2 }),
+        coopTuning: { splitKeys: 32, threads: 32, mergeCols: 8, mergeThreads: 16 },
+      });
+    },
+    TIMEOUT,
+  );
+
+  it(
     'f16 storage',
     async () => {
       const device = await getDevice();

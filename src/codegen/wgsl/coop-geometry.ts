@@ -33,6 +33,8 @@ export interface CoopGeometry {
   readonly qGlobal: boolean;
   /** Whether the next tile's K and V are loaded into registers while this one is computed. */
   readonly prefetch: boolean;
+  /** Whether the K/V tile buffers are doubled and taken in turn (schedule.coopDoubleKv). */
+  readonly doubleKv: boolean;
   /** vec4 registers per invocation that hold a prefetched K (V) tile. */
   readonly kRegs: number;
   readonly vRegs: number;
@@ -60,10 +62,14 @@ export function coopGeometry(s: Schedule): CoopGeometry {
     splitKv: s.coopSplitKv === true,
     qGlobal: s.coopQGlobal === true,
     prefetch: s.coopPrefetch === true,
+    doubleKv: s.coopDoubleKv === true,
     kRegs: Math.ceil((s.blockK * d4) / s.threads),
     vRegs: Math.ceil((s.blockK * dv4) / s.threads),
   };
 }
+
+/** Words of a chunk's tile classes packed 16 to a word (coopDoubleKv). */
+export const classWords = (s: Schedule): number => Math.ceil(s.threads / 16);
 
 /**
  * Workgroup memory of the coop attention entry point: the Q tile (unless read from storage), one K-or-V tile (or one of
@@ -72,8 +78,8 @@ export function coopGeometry(s: Schedule): CoopGeometry {
  */
 export function coopWorkgroupBytes(s: Schedule): number {
   const g = coopGeometry(s);
-  const kvTiles = g.splitKv ? 2 : 1;
-  const words = s.blockQ + s.threads + 1;
+  const kvTiles = (g.splitKv ? 2 : 1) * (g.doubleKv ? 2 : 1);
+  const words = s.blockQ + s.threads + 1 + (g.doubleKv ? classWords(s) : 0);
   const qTile = g.qGlobal ? 0 : s.blockQ * g.qStride;
   return 16 * (qTile + kvTiles * s.blockK * g.kvStride) + 4 * (s.blockQ * g.pStride + words);
 }

@@ -206,6 +206,17 @@ function prefetchedTileBody(p: CoopParts, middle: string[], nextTile: readonly s
 
 /** The tile: stage K (and V), S, scores, row max, softmax, P, then V (unless staged) and P·V. */
 export function coopTileBody(p: CoopParts, nextTile: readonly string[]): string[] {
+  const body = singleKvTileBody(p, nextTile);
+  if (!coopGeometry(p.schedule).doubleKv) return body;
+  // coopDoubleKv: every K/V tile index is offset into the buffer this tile takes.
+  return [
+    'let kvb = kv_turn * (BLOCK_K * CO_KVS); // this tile\u2019s K/V buffer',
+    'kv_turn ^= 1u;',
+    ...body.map((l) => l.replace(/\bco_(kv|v)\[/g, 'co_$1[kvb + ')),
+  ];
+}
+
+function singleKvTileBody(p: CoopParts, nextTile: readonly string[]): string[] {
   const h = coopF16(p.formats);
   const middle = [
     ...scores(coopGeometry(p.schedule).qGlobal, h),

@@ -18,9 +18,10 @@ import type { Schedule } from '../../ir/kernel.js';
 import type { RoutingPlan } from '../../ir/routing.js';
 import type { Linearized } from '../linearize.js';
 import type { ClassMode } from './attention.js';
-import { COOP_LANES, coopGeometry, type CoopGeometry } from './coop-geometry.js';
+import { classWords, COOP_LANES, coopGeometry, type CoopGeometry } from './coop-geometry.js';
 import { coopF16, coopTileBody, halfTiles, pad } from './coop-tile.js';
 import { kvEntry } from './kv-load.js';
+import { packedChunkLoop } from './coop-packed-classes.js';
 import { routedChunkClasses, routedRowState, unitKeysFn } from './coop-route.js';
 import type { WgslLayout } from './layout.js';
 
@@ -64,6 +65,9 @@ function vec4Views(p: CoopParts): string[] {
 function declarations(p: CoopParts): string[] {
   const s = p.schedule;
   const g = coopGeometry(s);
+  // coopDoubleKv: two of each K/V tile buffer, taken in turn (coop-tile.ts: kvb).
+  const kvLen = s.blockK * g.kvStride * (g.doubleKv ? 2 : 1);
+  const turns = g.doubleKv ? ' (two, in turn)' : '';
   return [
     `const CO_THREADS: u32 = ${s.threads}u;`,
     `const CO_LANES: u32 = ${g.lanes}u; // invocations per query row`,
@@ -88,9 +92,9 @@ function declarations(p: CoopParts): string[] {
       [
         ...(g.qGlobal ? [] : [`var<workgroup> co_q: array<vec4<f32>, ${s.blockQ * g.qStride}>; // Q tile`]),
         g.splitKv
-          ? `var<workgroup> co_kv: array<vec4<f32>, ${s.blockK * g.kvStride}>; // K tile`
-          : `var<workgroup> co_kv: array<vec4<f32>, ${s.blockK * g.kvStride}>; // K tile, then V tile`,
-        ...(g.splitKv ? [`var<workgroup> co_v: array<vec4<f32>, ${s.blockK * g.kvStride}>; // V tile`] : []),
+          ? `var<workgroup> co_kv: array<vec4<f32>, ${kvLen}>; // K tile${turns}`
+          : `var<workgroup> co_kv: array<vec4<f32>, ${kvLen}>; // K tile, then V tile${turns}`,
+        ...(g.splitKv ? [`var<workgroup> co_v: array<vec4<f32>, ${kvLen}>; // V tile${turns}`] : []),
       ],
       coopF16(p.formats),
     ),
@@ -98,6 +102,9 @@ function declarations(p: CoopParts): string[] {
     'var<workgroup> co_bad: array<atomic<u32>, BLOCK_Q>; // row saw a NaN or +inf allowed score',
     ...(p.mode === 'dynamic' || p.routed
       ? ['var<workgroup> co_cls: array<u32, CO_THREADS>; // tile classes of a chunk of tiles']
+      : []),
+    ...((p.mode === 'dynamic' || p.routed) && g.doubleKv
+      ? [`var<workgroup> co_clsw: array<u32, ${classWords(s)}>; // the chunk\u2019s classes, 16 to a word`]
       : []),
     ...(sgCheck(g) ? ['var<workgroup> co_nosg: u32; // some row’s lanes are not inside one subgroup'] : []),
   ];
@@ -162,17 +169,22 @@ function tileLoop(p: CoopParts): string[] {
     ...pad(coopTileBody(p, nextTile), 4),
     '  }',
   ];
+  const double = coopGeometry(p.schedule).doubleKv;
   if (!chunked) {
     return [
+      // coopDoubleKv: the K/V buffer the next computed tile takes (flips per tile, coop-tile.ts).
+      ...(double ? ['var kv_turn = 0u;'] : []),
       'for (var kt = 0u; kt < n_tiles; kt++) {',
       ...tile([
-        '  workgroupBarrier(); // the previous tile is no longer read',
+        // Doubled buffers: this tile writes the other buffer; the last tile's barriers fenced it.
+        ...(double ? [] : ['  workgroupBarrier(); // the previous tile is no longer read']),
         `  let cls = ${p.mode === 'full' ? 'TILE_FULL' : 'TILE_PARTIAL'};`,
         '  {',
       ]),
       '}',
     ];
   }
+  if (double) return packedChunkLoop(p, ownClass, tile);
   return [
     'for (var kc = 0u; kc < n_tiles; kc += CO_THREADS) {',
     '  var own_cls = TILE_EMPTY;',

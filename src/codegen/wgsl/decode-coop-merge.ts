@@ -4,7 +4,12 @@
 // M = max m_i over partials with l_i > 0, L = Σ l_i·e^(m_i−M), out = Σ acc_i·e^(m_i−M) / L,
 // lse = M + log L; a row with no partial (L = 0) gets 0 and −inf, a row with a poisoned partial
 // (l_i NaN) gets NaN in out and lse (docs/LANGUAGE.md "Non-finite values").
-import type { AttentionParts } from './attention.js';
+
+/** What the merge writes: out's element type and whether the kernel has an lse output. */
+export interface MergeOutputs {
+  readonly f16Out: boolean;
+  readonly lse: boolean;
+}
 
 /**
  * Invocations of the merge workgroup (a power of 2: the reductions halve it). D = 128 takes 32 of
@@ -12,8 +17,8 @@ import type { AttentionParts } from './attention.js';
  */
 export const COOP_MERGE_THREADS = 256;
 
-export function coopDecodeMergeBody(p: AttentionParts): string {
-  const f16 = p.formats.out.dtype === 'f16';
+export function coopDecodeMergeBody(p: MergeOutputs): string {
+  const f16 = p.f16Out;
   const store = (x: string): string => (f16 ? `f16(${x})` : x);
   return [
     `const DM_THREADS: u32 = ${COOP_MERGE_THREADS}u;`,

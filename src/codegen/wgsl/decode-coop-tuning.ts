@@ -20,7 +20,17 @@ export interface CoopDecodeTuning {
    * steps of loads in flight, twice the K/V registers); 0: load, then compute. Absent = 0.
    */
   readonly prefetch?: number;
+  /**
+   * vec4 output columns per merge workgroup: the wide one-pass merge (decode-coop-merge-wide.ts),
+   * a row's columns spread over Dv / 4 / mergeCols workgroups. Absent = the default merge.
+   */
+  readonly mergeCols?: number;
+  /** Invocations per wide-merge workgroup (a multiple of mergeCols, up to 1024); absent = 256. */
+  readonly mergeThreads?: number;
 }
+
+/** Invocations of a wide-merge workgroup when tuning.mergeThreads is absent. */
+export const WIDE_MERGE_THREADS = 256;
 
 /** Packed rows per workgroup are capped here: their tile classes are packed 2 bits each in a u32. */
 export const MAX_DECODE_ROWS = 16;
@@ -59,10 +69,27 @@ export function coopDecodeTuningProblem(t: CoopDecodeTuning): string | undefined
   if (t.prefetch !== undefined && t.prefetch !== 0 && t.prefetch !== 1) {
     return `decode prefetch: expected 0 or 1, got ${String(t.prefetch)}`;
   }
+  const merge = wideMergeProblem(t);
+  if (merge) return merge;
   if (t.rows > MAX_DECODE_ROWS) return `decode rows: expected at most ${MAX_DECODE_ROWS}, got ${t.rows}`;
   const step = (t.threads / t.lanes) * t.chunk;
   if (t.splitKeys % step !== 0) {
     return `decode splitKeys: expected a multiple of threads / lanes · chunk = ${step}, got ${t.splitKeys}`;
+  }
+  return undefined;
+}
+
+function wideMergeProblem(t: CoopDecodeTuning): string | undefined {
+  const { mergeCols: cols, mergeThreads: threads } = t;
+  if (cols === undefined) {
+    return threads === undefined ? undefined : 'decode mergeThreads: only with mergeCols (the wide merge)';
+  }
+  if (!Number.isSafeInteger(cols) || cols < 1 || cols > 256) {
+    return `decode mergeCols: expected an integer from 1 to 256, got ${String(cols)}`;
+  }
+  const n = threads ?? WIDE_MERGE_THREADS;
+  if (!Number.isSafeInteger(n) || n < cols || n % cols !== 0 || n > 1024) {
+    return `decode mergeThreads: expected a multiple of mergeCols (${cols}) up to 1024, got ${String(n)}`;
   }
   return undefined;
 }

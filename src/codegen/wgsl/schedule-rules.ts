@@ -108,7 +108,16 @@ function wgslCandidates(
       o = { subgroups: limits.subgroups === true, ...o };
       // The tuned knob sets only when no tile or knob is pinned (an override keeps today's list).
       const pinned = (
-        ['blockQ', 'blockK', 'threads', 'coopLanes', 'coopSplitKv', 'coopPrefetch', 'coopQGlobal'] as const
+        [
+          'blockQ',
+          'blockK',
+          'threads',
+          'coopLanes',
+          'coopSplitKv',
+          'coopPrefetch',
+          'coopQGlobal',
+          'coopDoubleKv',
+        ] as const
       ).some((k) => o[k] !== undefined);
       list = coopCandidatesFor(base, o.subgroups === true && !pinned);
     } else {
