@@ -13,6 +13,7 @@
 import type { BackwardMmaExprs } from './backward-mma-exprs.js';
 import { dkdvEpilogue, headWalk, lseDeltaLoad } from './backward-wgmma-kernel.js';
 import { dqAdd2, wgmmaTileLambda, type TileSync } from './backward-wgmma-tile.js';
+import { mbarArriveWaitHelpers, mbarInitHelper, setmaxnregHelpers } from './wgmma-ws-device.js';
 
 const indent = (lines: readonly string[], pad: string): string[] =>
   lines.map((l) => (l && !l.startsWith('#') ? pad + l : l));
@@ -30,35 +31,13 @@ export const WS_BARRIER_BYTES = 32;
  */
 export const WS_REGISTERS = { producer: 40, consumer: 232 } as const;
 
-/** mbarrier, named-barrier and setmaxnreg helpers (the forward's are in wgmma-ws-device.ts). */
+/** The forward's mbarrier and setmaxnreg helpers (wgmma-ws-device.ts) and the consumers' named barrier. */
 export const wsDeviceHelpers = [
-  '__device__ __forceinline__ void mbar_init(uint64_t* bar, unsigned count) {',
-  '  asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;\\n" ::"r"(smem_addr(bar)), "r"(count) : "memory");',
-  '}',
-  '__device__ __forceinline__ void mbar_arrive(uint64_t* bar) {',
-  '  asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];\\n" ::"r"(smem_addr(bar)) : "memory");',
-  '}',
-  '// The spin stays inside one asm block (a C++ loop around try_wait costs the consumers registers).',
-  '__device__ __forceinline__ void mbar_wait(uint64_t* bar, unsigned parity) {',
-  '  asm volatile(',
-  '      "{\\n.reg .pred p;\\nWAIT_%=:\\nmbarrier.try_wait.parity.shared::cta.b64 p, [%0], %1;\\n@!p bra WAIT_%=;\\n}\\n"',
-  '      ::"r"(smem_addr(bar)), "r"(parity)',
-  '      : "memory");',
-  '}',
+  ...mbarInitHelper,
+  ...mbarArriveWaitHelpers,
   '// Barrier 1 among the consumer threads alone (the producer never reaches a CTA-wide barrier).',
   '__device__ __forceinline__ void consumer_sync() { asm volatile("bar.sync 1, %0;\\n" ::"n"(THREADS) : "memory"); }',
-  'template <int N>',
-  '__device__ __forceinline__ void regs_dec() {',
-  '#if ATTNC_SM90A',
-  '  asm volatile("setmaxnreg.dec.sync.aligned.u32 %0;\\n" ::"n"(N));',
-  '#endif',
-  '}',
-  'template <int N>',
-  '__device__ __forceinline__ void regs_inc() {',
-  '#if ATTNC_SM90A',
-  '  asm volatile("setmaxnreg.inc.sync.aligned.u32 %0;\\n" ::"n"(N));',
-  '#endif',
-  '}',
+  ...setmaxnregHelpers,
 ];
 
 /**

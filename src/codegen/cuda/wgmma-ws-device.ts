@@ -44,43 +44,19 @@ export function wgmmaWsDeviceHelpers(s: Schedule, dtype: StorageDType): string[]
     '',
     ...tmaKvDevice,
     '',
-    '__device__ __forceinline__ void mbar_init(uint64_t* bar, unsigned count) {',
-    '  asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;\\n" ::"r"(smem_addr(bar)), "r"(count) : "memory");',
-    '}',
+    ...mbarInitHelper,
     '// The producer arrives once per stage and announces the bytes its copies will complete.',
     '__device__ __forceinline__ void mbar_expect_tx(uint64_t* bar, unsigned bytes) {',
     '  asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;\\n" ::"r"(smem_addr(bar)), "r"(bytes)',
     '               : "memory");',
     '}',
-    '__device__ __forceinline__ void mbar_arrive(uint64_t* bar) {',
-    '  asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];\\n" ::"r"(smem_addr(bar)) : "memory");',
-    '}',
-    "// Waits until the barrier's phase of this parity has completed. The spin stays inside one asm",
-    '// block: a C++ loop around try_wait (e.g. with a timeout) kept ptxas from giving the consumers',
-    '// the registers setmaxnreg grants them (measured: 412 bytes of spills at 168 registers).',
-    '__device__ __forceinline__ void mbar_wait(uint64_t* bar, unsigned parity) {',
-    '  asm volatile(',
-    '      "{\\n.reg .pred p;\\nWAIT_%=:\\nmbarrier.try_wait.parity.shared::cta.b64 p, [%0], %1;\\n@!p bra WAIT_%=;\\n}\\n"',
-    '      ::"r"(smem_addr(bar)), "r"(parity)',
-    '      : "memory");',
-    '}',
+    ...mbarArriveWaitHelpers,
     ...wgWaitHelper,
     '// Barrier 1 among the consumer threads alone (0 is __syncthreads, which the producer has left).',
     '__device__ __forceinline__ void consumer_sync() { asm volatile("bar.sync 1, %0;\\n" ::"n"(CTHREADS) : "memory"); }',
     '',
     '// Register reallocation between warpgroups (sm_90a; every warp of a warpgroup runs the same one).',
-    'template <int N>',
-    '__device__ __forceinline__ void regs_dec() {',
-    '#if ATTNC_SM90A',
-    '  asm volatile("setmaxnreg.dec.sync.aligned.u32 %0;\\n" ::"n"(N));',
-    '#endif',
-    '}',
-    'template <int N>',
-    '__device__ __forceinline__ void regs_inc() {',
-    '#if ATTNC_SM90A',
-    '  asm volatile("setmaxnreg.inc.sync.aligned.u32 %0;\\n" ::"n"(N));',
-    '#endif',
-    '}',
+    ...setmaxnregHelpers,
   ];
 }
 
@@ -125,6 +101,45 @@ export const wgWaitHelper: readonly string[] = [
   '__device__ __forceinline__ void wg_wait() {',
   '#if ATTNC_SM90A',
   '  asm volatile("wgmma.wait_group.sync.aligned %0;\\n" ::"n"(N) : "memory");',
+  '#endif',
+  '}',
+];
+
+/** mbarrier.init (shared by the forward producer kernels and the backward's producer warpgroup). */
+export const mbarInitHelper: readonly string[] = [
+  '__device__ __forceinline__ void mbar_init(uint64_t* bar, unsigned count) {',
+  '  asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;\\n" ::"r"(smem_addr(bar)), "r"(count) : "memory");',
+  '}',
+];
+
+/** mbarrier arrive and the parity wait, its spin inside one asm block (the comment says why). */
+export const mbarArriveWaitHelpers: readonly string[] = [
+  '__device__ __forceinline__ void mbar_arrive(uint64_t* bar) {',
+  '  asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];\\n" ::"r"(smem_addr(bar)) : "memory");',
+  '}',
+  "// Waits until the barrier's phase of this parity has completed. The spin stays inside one asm",
+  '// block: a C++ loop around try_wait (e.g. with a timeout) kept ptxas from giving the consumers',
+  '// the registers setmaxnreg grants them (measured: 412 bytes of spills at 168 registers).',
+  '__device__ __forceinline__ void mbar_wait(uint64_t* bar, unsigned parity) {',
+  '  asm volatile(',
+  '      "{\\n.reg .pred p;\\nWAIT_%=:\\nmbarrier.try_wait.parity.shared::cta.b64 p, [%0], %1;\\n@!p bra WAIT_%=;\\n}\\n"',
+  '      ::"r"(smem_addr(bar)), "r"(parity)',
+  '      : "memory");',
+  '}',
+];
+
+/** setmaxnreg between warpgroups: regs_dec<N>() / regs_inc<N>() (no-ops below sm_90a). */
+export const setmaxnregHelpers: readonly string[] = [
+  'template <int N>',
+  '__device__ __forceinline__ void regs_dec() {',
+  '#if ATTNC_SM90A',
+  '  asm volatile("setmaxnreg.dec.sync.aligned.u32 %0;\\n" ::"n"(N));',
+  '#endif',
+  '}',
+  'template <int N>',
+  '__device__ __forceinline__ void regs_inc() {',
+  '#if ATTNC_SM90A',
+  '  asm volatile("setmaxnreg.inc.sync.aligned.u32 %0;\\n" ::"n"(N));',
   '#endif',
   '}',
 ];
