@@ -9,7 +9,7 @@
 # then on the GPU machine, from a directory holding bench/ and bench/build/cuda-quant-decode:
 #   OUT=$OUT bash bench/cuda/quant-decode-q.sh
 # Results: $OUT/quant-decode.json, quant-decode.log (the table and the best knob per format), gpu.txt.
-KNOBS=default,q_s3,q_s4,q_k32,q_w4s4,q_w4s6,q_w4k32s3
+KNOBS=default,q_k16,q_s3,q_s4,q_w4s4,q_w4s6,q_w4k32s3
 if [ "$1" = "--knobs" ]; then echo "$KNOBS"; exit 0; fi
 set -o pipefail
 export PYTHONUNBUFFERED=1

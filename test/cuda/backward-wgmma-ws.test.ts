@@ -101,8 +101,12 @@ describe('wgmma backward with a producer warpgroup: emitted structure', () => {
     expect(body).toContain('regs_dec<40>();');
     expect(body).toContain('regs_inc<232>();');
     expect(causal.smemBytes).toBe(
-      compileCudaBackwardWgmma(stdlib('causal'), { file: 'c.attn', headDim: 128, dtype: 'bf16' }).backward
-        .smemBytes + 32,
+      compileCudaBackwardWgmma(stdlib('causal'), {
+        file: 'c.attn',
+        headDim: 128,
+        dtype: 'bf16',
+        producer: false,
+      }).backward.smemBytes + 32,
     );
   });
   it('pairs fills and releases: full waits on parity (it >> 1) & 1, empty on the release before', () => {

@@ -196,10 +196,13 @@ describe('quantized K/V in the tensor-core decode kernel (CPU emulation) agrees 
     const c = { B: 1, H: 4, Hkv: 2, Nq: 2, Nk: 150, splitKeys: 64 };
     await emulate('e3', 'store k e3m4 scale f16 per token\n  store v e3m4', 'bf16', c, 'mask causal');
   }, 600_000);
-  it('more bytes in flight: QSTAGES 3, QKEYS 32, 4 warps x 32 keys x 5 stages (int8, e4m3; splits ending inside a tile)', async () => {
+  it('tile knobs: QKEYS 16 x QSTAGES 3, QKEYS 16, 4 warps x 32 keys x 5 stages (int8, e4m3; splits ending inside a tile)', async () => {
     const c = { B: 1, H: 8, Hkv: 2, Nq: 1, Nk: 1100, splitKeys: 700 };
-    await emulate('ks3', 'store kv int8 scale f16 per token', 'bf16', c, '', { MMA_QSTAGES: 3 });
-    await emulate('kk32', 'store kv e4m3 scale f16 per token', 'bf16', c, '', { MMA_QKEYS: 32 });
+    await emulate('ks3', 'store kv int8 scale f16 per token', 'bf16', c, '', {
+      MMA_QKEYS: 16,
+      MMA_QSTAGES: 3,
+    });
+    await emulate('kk16', 'store kv e4m3 scale f16 per token', 'bf16', c, '', { MMA_QKEYS: 16 });
     await emulate(
       'kw4',
       'store kv int8 scale f16 per token',

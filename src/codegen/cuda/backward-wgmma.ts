@@ -30,10 +30,10 @@ import { wgWaitHelper } from './wgmma-ws-device.js';
 export const WGMMA_BWD = { BM: 64, BN: 128, WARPS: 8, THREADS: 256 } as const;
 /**
  * Whether the wgmma backward's dK/dV kernel has a producer warpgroup when the caller does not say
- * (renderCudaBackwardWgmma's `producer`). Off until the H200 has timed both side by side
- * (bench/cuda/backward.sh ENGINES=wg,ws); a previous version measured 35.3 vs 42.8 ms (full 16K).
+ * (renderCudaBackwardWgmma's `producer`). On since the H200 timed both side by side
+ * (bench/cuda/backward.sh, 2026-12-04, bf16 D 128 16K): full 35.3 vs 42.9 ms, causal 21.9 vs 23.6.
  */
-export const WGMMA_BWD_PRODUCER = false;
+export const WGMMA_BWD_PRODUCER = true;
 /** The most dynamic shared memory an sm_90 CTA may have (227 KiB). */
 const SM90_SMEM = 227 * 1024;
 

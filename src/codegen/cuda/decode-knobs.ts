@@ -137,11 +137,12 @@ export const DECODE_KNOB_VARIANTS: readonly DecodeKnobVariant[] = [
   // registers (2 by shared memory at 4 stages).
   ...(
     [
-      ['q_s3', { MMA_QSTAGES: 3 }],
-      ['q_s4', { MMA_QSTAGES: 4 }],
-      ['q_k32', { MMA_QKEYS: 32 }],
-      ['q_w4s4', { MMA_QWARPS: 4, MMA_QSTAGES: 4 }],
-      ['q_w4s6', { MMA_QWARPS: 4, MMA_QSTAGES: 6 }],
+      // The default is QKEYS 32 since the 2026-12-04 sweep; q_k16 is the tile it replaced.
+      ['q_k16', { MMA_QKEYS: 16 }],
+      ['q_s3', { MMA_QKEYS: 16, MMA_QSTAGES: 3 }],
+      ['q_s4', { MMA_QKEYS: 16, MMA_QSTAGES: 4 }],
+      ['q_w4s4', { MMA_QWARPS: 4, MMA_QKEYS: 16, MMA_QSTAGES: 4 }],
+      ['q_w4s6', { MMA_QWARPS: 4, MMA_QKEYS: 16, MMA_QSTAGES: 6 }],
       ['q_w4k32s3', { MMA_QWARPS: 4, MMA_QKEYS: 32, MMA_QSTAGES: 3 }],
     ] as const
   ).map(([name, knobs]) => ({ name, knobs, formats: ['int8', 'e4m3'] })),

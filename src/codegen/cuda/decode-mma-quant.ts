@@ -60,9 +60,13 @@ export function mmaQuantOf(k: AttentionKernel): MmaQuant | undefined {
 /**
  * The quantized tiles' own defaults of WARPS, KEYS (a warp's keys a tile) and STAGES; a knob left
  * out stands for the tensor-core kernel's (ATTNC_DEC_MMA_WARPS / KEYS / STAGES, decode-mma.ts).
- * Empty until the H200 sweep (bench/cuda/quant-decode-q.sh, q_* variants) picks a winner.
+ * KEYS 32: the H200 sweep (bench/cuda/quant-decode-q.sh, 2026-12-04, Nk 128K) timed it 4% (int8)
+ * and 7% (e4m3) faster than 16 keys a warp, and faster at 32K too; more stages or 4 warps did not
+ * help (the int8 kernel is bound by its conversions, not by the bytes in flight).
  */
-export const QUANT_TILE_DEFAULTS: Readonly<Partial<Record<'WARPS' | 'KEYS' | 'STAGES', number>>> = {};
+export const QUANT_TILE_DEFAULTS: Readonly<Partial<Record<'WARPS' | 'KEYS' | 'STAGES', number>>> = {
+  KEYS: 32,
+};
 
 /** Stream bytes a key and stage of quantized tiles (decode-mma-qtile.ts: pitches, scale words). */
 export const quantStreamBytesPerKey = (D: number, DV: number): number => D + 16 + DV + 32 + 8;
