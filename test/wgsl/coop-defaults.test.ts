@@ -35,13 +35,14 @@ function picked(limits: WgslLimits, headDim: number, schedule = {}): string {
 
 describe('the coop default schedule follows the device limits', () => {
   it('takes the measured best sets with 48 KiB and subgroups', () => {
-    expect(picked(h200, 128)).toBe('64x32/256 sg l8 kv2 qg pf');
-    expect(picked(h200, 64)).toBe('64x64/128 sg l8 qg pf');
-    expect(picked(h200, 32)).toBe('64x64/128 sg l8 qg pf');
+    expect(picked(h200, 128)).toBe('128x32/256 sg l8 qg pf');
+    expect(picked(h200, 64)).toBe('128x32/256 sg l8 qg pf');
+    expect(picked(h200, 32)).toBe('128x32/256 sg l8 qg pf');
   });
   it('steps down to the sets that fit 32 KiB', () => {
     expect(picked(browser32, 128)).toBe('64x32/128 sg l8 qg pf');
-    expect(picked(browser32, 64)).toBe('64x32/128 sg l8 qg pf');
+    // At D 64 the 128×32 tile's K and V take 16 KiB: it fits.
+    expect(picked(browser32, 64)).toBe('128x32/256 sg l8 qg pf');
     // 128 invocations at most: the 256-invocation set does not fit either.
     expect(picked({ ...h200, maxInvocations: 128 }, 128)).toBe('64x32/128 sg l8 qg pf');
   });

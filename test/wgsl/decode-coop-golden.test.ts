@@ -44,17 +44,18 @@ describe('golden coop decode modules', () => {
 describe('coop decode knobs', () => {
   it('defaults (the H200 sweep): 8 lanes per key row or a lane per vec4 column if fewer, 256-key splits; the manifest follows them', () => {
     expect(defaultCoopDecodeTuning(coopDecode('causal.attn').artifact.schedule)).toEqual({
-      threads: 128,
+      threads: 64,
       lanes: 8,
       chunk: 2,
       rows: 4,
       splitKeys: 256,
+      mergeCols: 8,
     });
     expect(defaultCoopDecodeTuning(coopDecode('causal.attn', 8).artifact.schedule).lanes).toBe(2); // 2 vec4 columns
     const d = coopDecode('causal.attn', 24);
     expect(d.splitKeys).toBe(256);
     const split = d.artifact.entryPoints.find((e) => e.name === 'attention_split')!;
-    expect(split.workgroupSize).toEqual([128, 1, 1]);
+    expect(split.workgroupSize).toEqual([64, 1, 1]);
     expect(split.grid[0]).toBe('cdiv(Nk, 256) * cdiv(cdiv(H, Hkv) * Nq, 4)');
   });
 

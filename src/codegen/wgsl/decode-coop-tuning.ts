@@ -47,11 +47,14 @@ const nextPow2 = (n: number): number => 2 ** Math.ceil(Math.log2(Math.max(n, 1))
  * vec4 columns at D = 128: fewer shuffles, more loads in flight per lane) at 315 GB/s beat 16
  * lanes (260) and 32 (213); 2 keys per lane group per step; 128 invocations; 4 packed rows (one
  * query row of a 4:1 GQA group) and splits of 256 keys (Nk = 128K over 8 kv heads: 4096
- * workgroups).
+ * workgroups). Round 7 (2026-12-04, bench/wgsl/round7.sh): 64 invocations a workgroup and the wide
+ * one-pass merge (8 vec4 columns an invocation) read 2,150 GB/s at 128K and 1,783 at 32K against
+ * 1,813 / 1,552 for 128 invocations and the narrow merge (1.19x / 1.15x); 1024-key splits were as
+ * fast at these lengths (2,130 / 1,826) but leave short caches few workgroups, so splits stay 256.
  */
 export function defaultCoopDecodeTuning(s: Schedule): CoopDecodeTuning {
   const lanes = Math.min(DEFAULT_LANES, nextPow2(Math.ceil(Math.max(s.headDim, s.valueDim) / 4)));
-  return { threads: 128, lanes, chunk: 2, rows: 4, splitKeys: 256 };
+  return { threads: 64, lanes, chunk: 2, rows: 4, splitKeys: 256, mergeCols: 8 };
 }
 
 /** Why `t` cannot be rendered (undefined when it can); names the offending knob. */

@@ -51,7 +51,10 @@ const coopCandidates: readonly CoopCandidate[] = [
 /**
  * The knob sets the H200 sweeps measured fastest (Dawn/Vulkan, f32, N = 16K; docs/PERFORMANCE.md),
  * tried before the portable list where the device has subgroups (every measured set used them) and
- * the workgroup memory: at D = 128, 64×32 tiles of 256 invocations, 8 lanes, split K/V buffers, Q
+ * the workgroup memory. First, at D ≤ 128: 128×32 tiles of 256 invocations (4 query rows an
+ * invocation), 8 lanes, Q from storage and prefetch — round 7 (2026-12-04) timed it at 20.4 TFLOP/s
+ * full and 17.7 causal at D 128 (against 17.3 / 15.3 for the set below) and 15.0 causal at D 64
+ * (13.7); double-buffered K/V (coopDoubleKv) was not faster at any tile. Then at D = 128, 64×32 tiles of 256 invocations, 8 lanes, split K/V buffers, Q
  * from storage and prefetch (43.5 KiB; 17.3 TFLOP/s full, 15.3 causal, against 9.6–9.7 for the
  * portable list's pick), then the same with one K/V buffer and 128 invocations (25.5 KiB, fits
  * 32 KiB; 13.2 causal); at D ≤ 64, 64×64/128 with 8 lanes, Q from storage and prefetch (34 KiB;
@@ -59,6 +62,7 @@ const coopCandidates: readonly CoopCandidate[] = [
  * storage with prefetch won at every measured tile size).
  */
 const tunedCoop128: readonly CoopCandidate[] = [
+  { blockQ: 128, blockK: 32, threads: 256, stages: 1, coopLanes: 8, coopQGlobal: true, coopPrefetch: true },
   {
     blockQ: 64,
     blockK: 32,
@@ -72,6 +76,7 @@ const tunedCoop128: readonly CoopCandidate[] = [
   { blockQ: 64, blockK: 32, threads: 128, stages: 1, coopLanes: 8, coopQGlobal: true, coopPrefetch: true },
 ];
 const tunedCoop64: readonly CoopCandidate[] = [
+  { blockQ: 128, blockK: 32, threads: 256, stages: 1, coopLanes: 8, coopQGlobal: true, coopPrefetch: true },
   { blockQ: 64, blockK: 64, threads: 128, stages: 1, coopLanes: 8, coopQGlobal: true, coopPrefetch: true },
   { blockQ: 64, blockK: 32, threads: 128, stages: 1, coopLanes: 8, coopQGlobal: true, coopPrefetch: true },
 ];
