@@ -150,18 +150,10 @@ struct KvRows {
     const T* lo; // page of row first
     const T* hi; // page of row last
   };
-  // The page ids of rows first and last: looked up apart from the copies, a tile ahead where the
-  // fetch can (the tensor-core decode's), so no copy waits on a dependent table load.
-  struct Ids {
-    int lo, hi;
-  };
-  __device__ __forceinline__ Ids ids(long long first, long long last) const {
-    return Ids{__ldg(pages + (first >> LOG2_PAGE)), __ldg(pages + (last >> LOG2_PAGE))};
+  __device__ __forceinline__ Run run(long long first, long long last) const {
+    const int lo = __ldg(pages + (first >> LOG2_PAGE)), hi = __ldg(pages + (last >> LOG2_PAGE));
+    return Run{first >> LOG2_PAGE, p + (long long)lo * ps, p + (long long)hi * ps};
   }
-  __device__ __forceinline__ Run run(const Ids& i, long long first) const {
-    return Run{first >> LOG2_PAGE, p + (long long)i.lo * ps, p + (long long)i.hi * ps};
-  }
-  __device__ __forceinline__ Run run(long long first, long long last) const { return run(ids(first, last), first); }
   // Row j of a run (first <= j <= last).
   __device__ __forceinline__ const T* row(const Run& r, long long j) const {
     return ((j >> LOG2_PAGE) == r.first_page ? r.lo : r.hi) + (long long)(int)(j & (PAGE - 1)) * rs;
@@ -639,10 +631,9 @@ __device__ __forceinline__ void fetch_k(const KvRows& kg, unsigned char* dst, in
   constexpr int U = 16, C = K_ROW / U;
   if constexpr (ATTNC_KV_PAGE_RUNS && THREADS % C == 0 && (TILE * C) % THREADS == 0) {
     constexpr int N = TILE * C / THREADS; // rows a thread
-    const int j0 = threadIdx.x / C * N;
+    const int c = threadIdx.x % C, j0 = threadIdx.x / C * N;
     // Rows past t1 arrive as zeros; their (unread) source is the run's last valid row.
-    [[maybe_unused]] const long long first = min(t0 + j0, t1 - 1), last = min(t0 + j0 + N - 1, t1 - 1);
-    const int c = threadIdx.x % C;
+    const long long first = min(t0 + j0, t1 - 1), last = min(t0 + j0 + N - 1, t1 - 1);
     if constexpr (N <= PAGE) {
       const auto r = kg.run(first, last);
 #pragma unroll
@@ -671,10 +662,9 @@ __device__ __forceinline__ void fetch_v(const KvRows& vg, unsigned char* dst, in
   constexpr int U = 16, C = V_ROW / U;
   if constexpr (ATTNC_KV_PAGE_RUNS && THREADS % C == 0 && (TILE * C) % THREADS == 0) {
     constexpr int N = TILE * C / THREADS; // rows a thread
-    const int j0 = threadIdx.x / C * N;
+    const int c = threadIdx.x % C, j0 = threadIdx.x / C * N;
     // Rows past t1 arrive as zeros; their (unread) source is the run's last valid row.
-    [[maybe_unused]] const long long first = min(t0 + j0, t1 - 1), last = min(t0 + j0 + N - 1, t1 - 1);
-    const int c = threadIdx.x % C;
+    const long long first = min(t0 + j0, t1 - 1), last = min(t0 + j0 + N - 1, t1 - 1);
     if constexpr (N <= PAGE) {
       const auto r = vg.run(first, last);
 #pragma unroll
@@ -977,31 +967,16 @@ __device__ __forceinline__ unsigned dm_pack(float lo, float hi) {
   __nv_bfloat162 v = __floats2bfloat162_rn(lo, hi);
   return *reinterpret_cast<unsigned*>(&v);
 }
-// The page ids of a tile, looked up a tile ahead of its fetch (decode-mma.ts).
-template <int W>
-__device__ __forceinline__ KvRows::Ids dm_page_ids(const KvRows& g, int t0, int t1) {
-  constexpr int C = W * (int)sizeof(T) / 16;
-  if constexpr (ATTNC_KV_PAGE_RUNS && MMA_THREADS % C == 0 && (MMA_TILE * C) % MMA_THREADS == 0 && MMA_TILE * C / MMA_THREADS <= PAGE) {
-    constexpr int N = MMA_TILE * C / MMA_THREADS; // rows a thread
-    const int j0 = threadIdx.x / C * N;
-    // Rows past t1 arrive as zeros; their (unread) source is the run's last valid row.
-    [[maybe_unused]] const long long first = min(t0 + j0, t1 - 1), last = min(t0 + j0 + N - 1, t1 - 1);
-    return g.ids(first, last);
-  } else {
-    return KvRows::Ids{0, 0};
-  }
-}
 template <int W, int PITCH>
-__device__ __forceinline__ void dm_fetch(const KvRows& g, T* dst, int t0, int t1, const KvRows::Ids& ids) {
+__device__ __forceinline__ void dm_fetch(const KvRows& g, T* dst, int t0, int t1) {
   constexpr int C = W * (int)sizeof(T) / 16, E = 16 / (int)sizeof(T);
   if constexpr (ATTNC_KV_PAGE_RUNS && MMA_THREADS % C == 0 && (MMA_TILE * C) % MMA_THREADS == 0) {
     constexpr int N = MMA_TILE * C / MMA_THREADS; // rows a thread
-    const int j0 = threadIdx.x / C * N;
+    const int c = threadIdx.x % C, j0 = threadIdx.x / C * N;
     // Rows past t1 arrive as zeros; their (unread) source is the run's last valid row.
-    [[maybe_unused]] const long long first = min(t0 + j0, t1 - 1), last = min(t0 + j0 + N - 1, t1 - 1);
-    const int c = threadIdx.x % C;
+    const long long first = min(t0 + j0, t1 - 1), last = min(t0 + j0 + N - 1, t1 - 1);
     if constexpr (N <= PAGE) {
-      const auto r = g.run(ids, first);
+      const auto r = g.run(first, last);
 #pragma unroll
       for (int n = 0; n < N; ++n) {
         const int kj = t0 + j0 + n;
@@ -1070,24 +1045,14 @@ __global__ void __launch_bounds__(MMA_THREADS, ATTNC_DEC_MMA_MIN_BLOCKS) mma_spl
   T* ks = reinterpret_cast<T*>(dm_smem);
   T* vs = ks + MMA_STAGES * MMA_TILE * KP;
   const int n_tiles = k_end > k_begin ? (k_end - k_begin + MMA_TILE - 1) / MMA_TILE : 0;
-  KvRows::Ids kid{0, 0}, vid{0, 0}; // page ids of tile ids_tile
-  int ids_tile = -1;
   auto fetch = [&](int it) {
     const int f0 = k_begin + it * MMA_TILE, f1 = min(f0 + MMA_TILE, k_end);
     const bool any = __syncthreads_or(it < n_tiles && crow_ok && tile_class(a, b, crow_h, crow_q, crow_q, f0 + a.k_offset, f1 - 1 + a.k_offset) != 0);
     fetched = any ? fetched | (1u << (it % MMA_STAGES)) : fetched & ~(1u << (it % MMA_STAGES));
     if (any) {
       const int t0 = k_begin + it * MMA_TILE, t1 = min(t0 + MMA_TILE, k_end);
-      const KvRows::Ids kc = ids_tile == it ? kid : dm_page_ids<D>(kg, t0, t1);
-      const KvRows::Ids vc = ids_tile == it ? vid : dm_page_ids<DV>(vg, t0, t1);
-      if (it + 1 < n_tiles) {
-        const int n0 = t0 + MMA_TILE, n1 = min(n0 + MMA_TILE, k_end);
-        kid = dm_page_ids<D>(kg, n0, n1);
-        vid = dm_page_ids<DV>(vg, n0, n1);
-        ids_tile = it + 1;
-      }
-      dm_fetch<D, KP>(kg, ks + (it % MMA_STAGES) * MMA_TILE * KP, t0, t1, kc);
-      dm_fetch<DV, VP>(vg, vs + (it % MMA_STAGES) * MMA_TILE * VP, t0, t1, vc);
+      dm_fetch<D, KP>(kg, ks + (it % MMA_STAGES) * MMA_TILE * KP, t0, t1);
+      dm_fetch<DV, VP>(vg, vs + (it % MMA_STAGES) * MMA_TILE * VP, t0, t1);
     }
     dec_commit(); // one group per tile, fetched or not
   };

@@ -1,7 +1,7 @@
 // Device helpers of the tensor-core decode kernel (decode-mma.ts), in namespace dec: the PTX
 // wrappers (ldmatrix .x4 / .trans, mma.sync m16n8k16, f32 pairs → 16-bit pairs), which the CPU
 // emulator swaps for warp-level C++ (test/cuda/decode-mma-emu.ts), and the tile fetch into padded rows.
-import { kvAt, pagedRunIds, pagedTileFetch } from './kv-rows.js';
+import { kvAt, pagedTileFetch } from './kv-rows.js';
 
 /** PTX wrappers (namespace dec): ldmatrix, mma.sync, f32 pairs → 16-bit pairs. */
 export function mmaPtx(dtype: 'f16' | 'bf16'): string[] {
@@ -35,26 +35,26 @@ export function mmaPtx(dtype: 'f16' | 'bf16'): string[] {
 
 /** Rows t0..t1-1 of K or V into a padded tile (PITCH elements a row), 16 bytes a copy. */
 export function mmaFetch(paged = false): string[] {
-  const head = (params: string) => [
+  const head = [
     'template <int W, int PITCH>',
-    `__device__ __forceinline__ void dm_fetch(const KvRows& g, T* dst, int t0, int t1${params}) {`,
+    '__device__ __forceinline__ void dm_fetch(const KvRows& g, T* dst, int t0, int t1) {',
     '  constexpr int C = W * (int)sizeof(T) / 16, E = 16 / (int)sizeof(T);',
   ];
-  const rows = { handle: 'g', tile: 'MMA_TILE', threads: 'MMA_THREADS', chunks: 'C', elems: 'E' };
   if (paged)
     return [
-      '// The page ids of a tile, looked up a tile ahead of its fetch (decode-mma.ts).',
-      ...pagedRunIds('dm_page_ids', rows),
-      ...head(', const KvRows::Ids& ids'),
+      ...head,
       ...pagedTileFetch({
-        ...rows,
-        ids: 'ids',
+        handle: 'g',
+        tile: 'MMA_TILE',
+        threads: 'MMA_THREADS',
+        chunks: 'C',
+        elems: 'E',
         copy: (j, src, ok) => `dec_cp<16>(dst + (${j}) * PITCH + c * E, ${src}, ${ok});`,
       }),
       '}',
     ];
   return [
-    ...head(''),
+    ...head,
     '#pragma unroll',
     '  for (int n = 0; n < (MMA_TILE * C + MMA_THREADS - 1) / MMA_THREADS; ++n) {',
     '    const int i = threadIdx.x + n * MMA_THREADS, j = i / C, c = i % C, kj = t0 + j;',
@@ -64,26 +64,3 @@ export function mmaFetch(paged = false): string[] {
     '}',
   ];
 }
-
-/**
- * The paged float fetch of tile `it` in the tensor-core decode's fetch(): its page ids were looked
- * up when tile it − 1 was fetched (a whole tile of math earlier), so no copy waits on a dependent
- * block-table load; after a tile the block skipped (the sequence broke) it looks them up itself.
- * K and V get their own ids: a thread's rows follow its chunks a row, which differ when D ≠ DV.
- */
-export const pagedFloatFetchLines: readonly string[] = [
-  '      const KvRows::Ids kc = ids_tile == it ? kid : dm_page_ids<D>(kg, t0, t1);',
-  '      const KvRows::Ids vc = ids_tile == it ? vid : dm_page_ids<DV>(vg, t0, t1);',
-  '      if (it + 1 < n_tiles) {',
-  '        const int n0 = t0 + MMA_TILE, n1 = min(n0 + MMA_TILE, k_end);',
-  '        kid = dm_page_ids<D>(kg, n0, n1);',
-  '        vid = dm_page_ids<DV>(vg, n0, n1);',
-  '        ids_tile = it + 1;',
-  '      }',
-  '      dm_fetch<D, KP>(kg, ks + (it % MMA_STAGES) * MMA_TILE * KP, t0, t1, kc);',
-  '      dm_fetch<DV, VP>(vg, vs + (it % MMA_STAGES) * MMA_TILE * VP, t0, t1, vc);',
-];
-
-/** The look-ahead page ids' state, declared before fetch() (pagedFloatFetchLines). */
-export const pagedFloatIdsDecl =
-  '  KvRows::Ids kid{0, 0}, vid{0, 0}; // page ids of tile ids_tile\n  int ids_tile = -1;';

@@ -27,7 +27,7 @@
 // runs it with warp-level C++ stand-ins for the PTX wrappers (same fragment layouts).
 import { sharedStorage } from '../../ir/formats.js';
 import type { AttentionKernel } from '../../ir/kernel.js';
-import { mmaFetch, mmaPtx, pagedFloatFetchLines, pagedFloatIdsDecl } from './decode-mma-device.js';
+import { mmaFetch, mmaPtx } from './decode-mma-device.js';
 import {
   mmaQuantHelpers,
   mmaQuantOf,
@@ -382,7 +382,6 @@ export function mmaDecodeDevice(
         ]
       : ['  T* ks = reinterpret_cast<T*>(dm_smem);', '  T* vs = ks + MMA_STAGES * MMA_TILE * KP;']),
     '  const int n_tiles = k_end > k_begin ? (k_end - k_begin + MMA_TILE - 1) / MMA_TILE : 0;',
-    ...(paged && !quant ? [pagedFloatIdsDecl] : []),
     '  auto fetch = [&](int it) {',
     ...fetchBarrier,
     '      const int t0 = k_begin + it * MMA_TILE, t1 = min(t0 + MMA_TILE, k_end);',
@@ -394,12 +393,10 @@ export function mmaDecodeDevice(
             '      dm_fetch_codes<DV, VPB>(vc, vs + (it % MMA_STAGES) * MMA_TILE * VPB, t0, t1);',
             ...scaleFetchLines(quant, field),
           ]
-        : paged
-          ? pagedFloatFetchLines
-          : [
-              '      dm_fetch<D, KP>(kg, ks + (it % MMA_STAGES) * MMA_TILE * KP, t0, t1);',
-              '      dm_fetch<DV, VP>(vg, vs + (it % MMA_STAGES) * MMA_TILE * VP, t0, t1);',
-            ]),
+        : [
+            '      dm_fetch<D, KP>(kg, ks + (it % MMA_STAGES) * MMA_TILE * KP, t0, t1);',
+            '      dm_fetch<DV, VP>(vg, vs + (it % MMA_STAGES) * MMA_TILE * VP, t0, t1);',
+          ]),
     '    }',
     '    dec_commit(); // one group per tile, fetched or not',
     '  };',

@@ -69,18 +69,10 @@ const pagedRunMembers = (E: string): string[] => [
   `    const ${E}* lo; // page of row first`,
   `    const ${E}* hi; // page of row last`,
   '  };',
-  '  // The page ids of rows first and last: looked up apart from the copies, a tile ahead where the',
-  "  // fetch can (the tensor-core decode's), so no copy waits on a dependent table load.",
-  '  struct Ids {',
-  '    int lo, hi;',
-  '  };',
-  '  __device__ __forceinline__ Ids ids(long long first, long long last) const {',
-  '    return Ids{__ldg(pages + (first >> LOG2_PAGE)), __ldg(pages + (last >> LOG2_PAGE))};',
+  '  __device__ __forceinline__ Run run(long long first, long long last) const {',
+  '    const int lo = __ldg(pages + (first >> LOG2_PAGE)), hi = __ldg(pages + (last >> LOG2_PAGE));',
+  '    return Run{first >> LOG2_PAGE, p + (long long)lo * ps, p + (long long)hi * ps};',
   '  }',
-  '  __device__ __forceinline__ Run run(const Ids& i, long long first) const {',
-  '    return Run{first >> LOG2_PAGE, p + (long long)i.lo * ps, p + (long long)i.hi * ps};',
-  '  }',
-  '  __device__ __forceinline__ Run run(long long first, long long last) const { return run(ids(first, last), first); }',
   '  // Row j of a run (first <= j <= last).',
   `  __device__ __forceinline__ const ${E}* row(const Run& r, long long j) const {`,
   '    return ((j >> LOG2_PAGE) == r.first_page ? r.lo : r.hi) + (long long)(int)(j & (PAGE - 1)) * rs;',
@@ -124,37 +116,6 @@ export interface TileFetch {
   readonly elem?: string;
   /** The copy statement of chunk `c` of tile row `j` from `src` (valid when `ok`). */
   readonly copy: (j: string, src: string, ok: string) => string;
-  /** The run's page ids, looked up before the fetch (pagedRunIds); unset: looked up here. */
-  readonly ids?: string;
-}
-
-/** The run rows of a thread in pagedTileFetch: `N`, `j0`, `first`, `last` (t0, t1 in scope). */
-const runRows = (tile: string, threads: string, C: string): string[] => [
-  `    constexpr int N = ${tile} * ${C} / ${threads}; // rows a thread`,
-  `    const int j0 = threadIdx.x / ${C} * N;`,
-  "    // Rows past t1 arrive as zeros; their (unread) source is the run's last valid row.",
-  '    [[maybe_unused]] const long long first = min(t0 + j0, t1 - 1), last = min(t0 + j0 + N - 1, t1 - 1);',
-];
-
-/**
- * The page ids pagedTileFetch's run of rows t0..t1-1 needs (same rows a thread), as a device
- * function `name<W>(g, t0, t1)` (W elements a row); {0, 0} where the fetch looks pages up itself.
- * The tensor-core decode calls it a tile ahead, so the table load is off the copies' path.
- */
-export function pagedRunIds(name: string, f: Omit<TileFetch, 'copy' | 'ids'>): string[] {
-  const { handle: g, tile, threads, chunks: C } = f;
-  return [
-    'template <int W>',
-    `__device__ __forceinline__ KvRows::Ids ${name}(const KvRows& ${g}, int t0, int t1) {`,
-    `  constexpr int ${C} = W * (int)sizeof(T) / 16;`,
-    `  if constexpr (ATTNC_KV_PAGE_RUNS && ${threads} % ${C} == 0 && (${tile} * ${C}) % ${threads} == 0 && ${tile} * ${C} / ${threads} <= PAGE) {`,
-    ...runRows(tile, threads, C),
-    `    return ${g}.ids(first, last);`,
-    '  } else {',
-    '    return KvRows::Ids{0, 0};',
-    '  }',
-    '}',
-  ];
 }
 
 /**
@@ -168,10 +129,12 @@ export function pagedTileFetch(f: TileFetch): string[] {
   const { handle: g, tile, threads, chunks: C, elems: E, elem = 'T' } = f;
   return [
     `  if constexpr (ATTNC_KV_PAGE_RUNS && ${threads} % ${C} == 0 && (${tile} * ${C}) % ${threads} == 0) {`,
-    ...runRows(tile, threads, C),
-    `    const int c = threadIdx.x % ${C};`,
+    `    constexpr int N = ${tile} * ${C} / ${threads}; // rows a thread`,
+    `    const int c = threadIdx.x % ${C}, j0 = threadIdx.x / ${C} * N;`,
+    "    // Rows past t1 arrive as zeros; their (unread) source is the run's last valid row.",
+    '    const long long first = min(t0 + j0, t1 - 1), last = min(t0 + j0 + N - 1, t1 - 1);',
     '    if constexpr (N <= PAGE) {',
-    `      const auto r = ${f.ids ? `${g}.run(${f.ids}, first)` : `${g}.run(first, last)`};`,
+    `      const auto r = ${g}.run(first, last);`,
     '#pragma unroll',
     '      for (int n = 0; n < N; ++n) {',
     '        const int kj = t0 + j0 + n;',
