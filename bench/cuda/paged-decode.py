@@ -43,12 +43,13 @@ def build(d, e):
         raise SystemExit(f'nvcc failed for {e["name"]}:\n{r.stderr[-3000:]}')
 
 
-def page_ids(Nk, P, gen):
-    """[B, max_pages] page ids (one random order over a pool with 3 spare pages) and the pool size."""
+def page_ids(Nk, P, gen, order='random'):
+    """[B, max_pages] page ids (one random order over a pool with 3 spare pages, or in order: an
+    engine that allocates pages as a sequence grows) and the pool size."""
     n_pages = (Nk + P - 1) // P
     pool_size = B * n_pages + 3  # spare pages: ids need not be dense
-    ids = torch.randperm(pool_size, generator=gen)[: B * n_pages]
-    return ids, pool_size, n_pages
+    ids = torch.randperm(pool_size, generator=gen) if order == 'random' else torch.arange(pool_size)
+    return ids[: B * n_pages], pool_size, n_pages
 
 
 def to_pool(x, P, ids, pool_size, n_pages, fill):
@@ -125,6 +126,8 @@ def main():
     ap.add_argument('--build', default='bench/build/cuda-paged')
     ap.add_argument('--out', default=os.environ.get('OUT', '.'))
     ap.add_argument('--nk', default='32768,131072')
+    ap.add_argument('--order', choices=('random', 'sequential'), default='random',
+                    help='page order in the pool (random: the worst case for locality and the TLB)')
     a = ap.parse_args()
     t0 = time.time()
     index = json.load(open(os.path.join(a.build, 'index.json')))
@@ -142,7 +145,7 @@ def main():
             nbytes = bytes_read(cont)
             pools = {}
             for P in sorted({e['page'] for e, _ in kernels if e['cache'] == kind and e['page']}):
-                ids, pool_size, n_pages = page_ids(Nk, P, cpu_gen)
+                ids, pool_size, n_pages = page_ids(Nk, P, cpu_gen, a.order)
                 fill = lambda t: float('nan') if t.is_floating_point() else -1  # noqa: E731
                 tensors = {r: to_pool(t, P, ids, pool_size, n_pages, fill(t)) for r, t in cont.items()}
                 pools[P] = (tensors, ids.view(B, n_pages).to(torch.int32).cuda().contiguous())
@@ -185,7 +188,7 @@ def main():
                 if e['cache'] != kind:
                     continue
                 name = e['name']
-                row = dict(kernel=name, cache=kind, page=e['page'], lookup=e['lookup'],
+                row = dict(kernel=name, cache=kind, page=e['page'], order=a.order if e['page'] else None, lookup=e['lookup'],
                            tensor_cores=e['mma'], Nk=Nk, B=B, H=H, Hkv=HKV, D=D, ms=ms[name],
                            gbps=nbytes / ms[name] / 1e6, ratio_to_contiguous=ms[name] / ms[base_name], **checks[name])
                 rows.append(row)
