@@ -16,7 +16,8 @@ export function quantizeSpecs(k: AttentionKernel): QuantizeSpec[] {
     const f = k.formats[cache];
     if (f.kind !== 'quant') return [];
     const dim = cache === 'k' ? k.schedule.headDim : k.schedule.valueDim;
-    return [{ kernel: k.name, cache, format: f.format, dim, input: f.dtype }];
+    const paged = k.formats.paged;
+    return [{ kernel: k.name, cache, format: f.format, dim, input: f.dtype, ...(paged ? { paged } : {}) }];
   });
 }
 
@@ -55,6 +56,7 @@ function launcher(s: QuantizeSpec, attentionNs: string): string {
   const salient = f.kind === 'int' ? f.salient : undefined;
   const need = [
     'x',
+    ...(s.paged ? ['block_table'] : []),
     ...(salient ? ['salient'] : []),
     'codes',
     ...(salient ? ['codes_hi'] : []),
@@ -74,6 +76,7 @@ function launcher(s: QuantizeSpec, attentionNs: string): string {
     `  const ${quantizeStruct(s)}& a = *args;`,
     `  if (a.B < 0 || a.Hkv < 0 || a.Nk < 0) return ${attentionNs}::fail(ATTNC_ERR_ARGS, "quantize ${s.cache}: negative size B=%d Hkv=%d Nk=%d", a.B, a.Hkv, a.Nk);`,
     `  if (a.start < 0 || a.n < 0 || a.start > a.Nk - a.n) return ${attentionNs}::fail(ATTNC_ERR_ARGS, "quantize ${s.cache}: rows [start=%d, start + n=%d) are not inside the cache's Nk=%d tokens", a.start, a.n, a.Nk);`,
+    ...(s.paged ? pagedChecks(s.cache, s.paged.pageSize, attentionNs) : []),
     ...(salient?.by === 'index'
       ? [
           `  if (a.salient_n < 0) return ${attentionNs}::fail(ATTNC_ERR_ARGS, "quantize ${s.cache}: salient_n=%d is negative", a.salient_n);`,
@@ -95,4 +98,19 @@ function launcher(s: QuantizeSpec, attentionNs: string): string {
     '  return ATTNC_OK;',
     '}',
   ].join('\n');
+}
+
+/**
+ * A paged cache's launcher checks: the block table's capacity covers Nk (so no rewritten row is
+ * past it) and the pool has pages. Page ids are in device memory, which a launch cannot read
+ * first: the kernels skip rows whose page id is outside [0, pages), writing nothing outside the
+ * pools (docs/LANGUAGE.md, "Quantizing into a paged cache").
+ */
+function pagedChecks(cache: 'k' | 'v', P: number, ns: string): string[] {
+  const fail = (msg: string, args: string) =>
+    `return ${ns}::fail(ATTNC_ERR_ARGS, "quantize ${cache}: ${msg}", ${args});`;
+  return [
+    `  if (a.max_pages < 0 || (long)a.max_pages * ${P} < a.Nk) ${fail(`the block table's max_pages=%d pages of ${P} rows hold fewer than Nk=%d tokens`, 'a.max_pages, a.Nk')}`,
+    `  if (a.pages < 0 || (a.Nk > 0 && a.pages == 0)) ${fail('pages=%d: the pools hold no page', 'a.pages')}`,
+  ];
 }
