@@ -9,6 +9,7 @@ import {
   quantizeStruct,
   type QuantizeSpec,
 } from './quantize.js';
+import { pagedChecks } from './quantize-paged.js';
 
 /** One spec per quantized cache of `k` (none for a kernel without `store`). */
 export function quantizeSpecs(k: AttentionKernel): QuantizeSpec[] {
@@ -98,19 +99,4 @@ function launcher(s: QuantizeSpec, attentionNs: string): string {
     '  return ATTNC_OK;',
     '}',
   ].join('\n');
-}
-
-/**
- * A paged cache's launcher checks: the block table's capacity covers Nk (so no rewritten row is
- * past it) and the pool has pages. Page ids are in device memory, which a launch cannot read
- * first: the kernels skip rows whose page id is outside [0, pages), writing nothing outside the
- * pools (docs/LANGUAGE.md, "Quantizing into a paged cache").
- */
-function pagedChecks(cache: 'k' | 'v', P: number, ns: string): string[] {
-  const fail = (msg: string, args: string) =>
-    `return ${ns}::fail(ATTNC_ERR_ARGS, "quantize ${cache}: ${msg}", ${args});`;
-  return [
-    `  if (a.max_pages < 0 || (long)a.max_pages * ${P} < a.Nk) ${fail(`the block table's max_pages=%d pages of ${P} rows hold fewer than Nk=%d tokens`, 'a.max_pages, a.Nk')}`,
-    `  if (a.pages < 0 || (a.Nk > 0 && a.pages == 0)) ${fail('pages=%d: the pools hold no page', 'a.pages')}`,
-  ];
 }

@@ -8,6 +8,7 @@ import { codesPerWord, elemBits, floatLayout, floatMax, intCodeRange } from '../
 import { scaleGranularityCode, type Fp8Elem, type QuantFormat } from '../../quant/format.js';
 import { quantizesWhole } from '../../quant/range.js';
 import type { StorageDType } from '../../ir/kernel.js';
+import { pagedRows } from './quantize-paged.js';
 
 /** What one cache's quantize kernels are generated from. */
 export interface QuantizeSpec {
@@ -158,25 +159,6 @@ const unpagedRows = String.raw`__device__ __forceinline__ long scale_index(const
   const int tg = GRAN == 2 ? t : GROUP ? t / GDIV : 0;
   const int cg = GRAN == 3 ? c : GROUP ? c / GDIV : 0;
   return ((long)bh * token_groups(a) + tg) * CHANNEL_GROUPS + cg;
-}`;
-
-/**
- * Where the rows of a paged cache are (quant/paged-layout.ts; the attention's kv_qrow): token t
- * of (b, h) is row t mod PAGE of page block_table[b][t / PAGE] in [pages, Hkv, PAGE] rows, and a
- * per-channel scale of GROUP tokens is that row / GROUP (GROUP divides PAGE: the checker); the
- * per-sequence scales (per tensor, per channel without a group) are unpaged. -1 for a page id
- * outside the pools: the passes skip its writes, so a bad table never writes outside the pools.
- */
-const pagedRows = String.raw`__device__ __forceinline__ long code_row(const Args& a, int bh, int t) {
-  const int id = a.block_table[(long)(bh / a.Hkv) * a.max_pages + t / PAGE];
-  return id >= 0 && id < a.pages ? ((long)id * a.Hkv + bh % a.Hkv) * PAGE + t % PAGE : -1;
-}
-__device__ __forceinline__ long scale_index(const Args& a, int bh, int t, int c) {
-  if (GRAN <= 1) return 0;
-  if (GRAN == 3 && !GROUP) return (long)bh * D + c;
-  const long row = code_row(a, bh, t);
-  if (row < 0) return -1;
-  return GRAN == 2 ? row * CHANNEL_GROUPS + (GROUP ? c / GDIV : 0) : row / GDIV * D + c;
 }`;
 
 /** Row structure: which rows are recent, salient, rewritten; scale-group indexing. */
