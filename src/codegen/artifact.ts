@@ -125,6 +125,11 @@ export interface QuantizeModule {
   /** Channels per row, and the element type of the source rows `x`. */
   readonly dim: number;
   readonly input: 'f32' | 'f16';
+  /**
+   * A paged cache's page size: the module writes pools of pages through the `blockTable` binding
+   * (docs/LANGUAGE.md, "Quantizing into a paged cache"); absent for a contiguous cache.
+   */
+  readonly pageSize?: number;
 }
 
 /**

@@ -16,6 +16,23 @@ const tensorDoc: Record<string, string> = {
   recent: 'recent window [B, Hkv, r, D] (written)',
 };
 
+/** A paged cache's pools (docs/LANGUAGE.md, "Paged quantized caches"). */
+const pagedDoc: Record<string, string> = {
+  codes: 'u32 code words, pool [pages, Hkv, P, W] (written)',
+  codesHi: 'u32 salient code words, pool [pages, Hkv, P, W] (written)',
+  scale: 'scales: a pool when per token or per channel group, else per sequence (written)',
+  zero: 'zero points, as scale (written)',
+};
+
+/** The args a paged cache's quantize takes besides its buffers. */
+const pagedArgs = (P: number): string[] => [
+  `  /** [B, maxPages] page ids (pages of ${P} rows), row-major; uploaded and checked each call. */`,
+  '  readonly blockTable: Int32Array;',
+  '  readonly maxPages: number;',
+  '  /** Pages in the pools (page ids must be below it). */',
+  '  readonly pages: number;',
+];
+
 const caches = (a: Artifact): ['k' | 'v', QuantizeModule][] =>
   (['k', 'v'] as const).flatMap((c) =>
     a.quantize?.[c] ? [[c, a.quantize[c]!] as ['k' | 'v', QuantizeModule]] : [],
@@ -29,14 +46,16 @@ export function quantizeTypes(a: Artifact): string {
         `/** Buffers and range of a ${c === 'k' ? 'key' : 'value'}-cache quantize call (16-bit tensors packed in u32 words). */`,
         `export interface QuantizeArgs${c.toUpperCase()} {`,
         ...m.bindings
-          .filter((b) => b.name !== 'uniforms')
+          .filter((b) => b.name !== 'uniforms' && b.name !== 'blockTable')
           .map(
-            (b) => `  /** ${b.dtype}: ${tensorDoc[b.name] ?? b.name} */\n  readonly ${b.name}: GPUBuffer;`,
+            (b) =>
+              `  /** ${b.dtype}: ${(m.pageSize ? pagedDoc[b.name] : undefined) ?? tensorDoc[b.name] ?? b.name} */\n  readonly ${b.name}: GPUBuffer;`,
           ),
         '  readonly sizes: { readonly B: number; readonly Hkv: number; readonly Nk: number };',
         '  /** Quantize the token rows [start, start + n). */',
         '  readonly start: number;',
         '  readonly n: number;',
+        ...(m.pageSize ? pagedArgs(m.pageSize) : []),
         ...(m.bindings.some((b) => b.name === 'salient')
           ? ['  /** The salient index list length (0 for flags). */', '  readonly salientN?: number;']
           : []),
@@ -67,8 +86,9 @@ export function quantizeSource(a: Artifact): string {
   if (list.length === 0) return '';
   const table = list.map(
     ([c, m]) =>
-      `  ${c}: { code: ${templateLiteral(m.code)}, entryPoints: ${JSON.stringify(m.entryPoints)}, workgroupSize: ${m.workgroupSize}, bindings: ${JSON.stringify(m.bindings)}, uniforms: ${JSON.stringify(m.uniforms)}, dim: ${m.dim} },`,
+      `  ${c}: { code: ${templateLiteral(m.code)}, entryPoints: ${JSON.stringify(m.entryPoints)}, workgroupSize: ${m.workgroupSize}, bindings: ${JSON.stringify(m.bindings)}, uniforms: ${JSON.stringify(m.uniforms)}, dim: ${m.dim}${m.pageSize ? `, pageSize: ${m.pageSize}` : ''} },`,
   );
+  const paged = list.some(([, m]) => m.pageSize !== undefined);
   const sigs = list.map(
     ([c]) =>
       `«export function quantize(device: GPUDevice, cache: ${lit(c)}, args: QuantizeArgs${c.toUpperCase()}): void;»`,
@@ -98,7 +118,7 @@ export function quantize(device«: GPUDevice», cache«: 'k' | 'v'», args«: ob
   if (typeof s !== 'object' || s === null) throw new Error(kernelName + ': quantize: sizes must be { B, Hkv, Nk }');
   const values = { B: int('sizes.B', s.B), Hkv: int('sizes.Hkv', s.Hkv), Nk: int('sizes.Nk', s.Nk), start: int('start', a.start), n: int('n', a.n), salient_n: int('salientN', a.salientN ?? 0) };
   if (values.start + values.n > values.Nk) throw new Error(kernelName + ': quantize: rows [' + values.start + ', ' + (values.start + values.n) + ') are not inside the cache of ' + values.Nk + ' tokens');
-  for (const b of m.bindings) if (b.name !== 'uniforms' && !(typeof a[b.name] === 'object' && a[b.name] !== null && typeof a[b.name].destroy === 'function')) throw new Error(kernelName + ': quantize: ' + b.name + ' must be a GPUBuffer');
+${paged ? pagedCheck : ''}  for (const b of m.bindings) if (b.name !== 'uniforms'${paged ? " && b.name !== 'blockTable'" : ''} && !(typeof a[b.name] === 'object' && a[b.name] !== null && typeof a[b.name].destroy === 'function')) throw new Error(kernelName + ': quantize: ' + b.name + ' must be a GPUBuffer');
   let perDevice = quantizePipelines.get(device);
   if (!perDevice) quantizePipelines.set(device, (perDevice = new Map()));
   let compiled = perDevice.get(cache);
@@ -111,7 +131,7 @@ export function quantize(device«: GPUDevice», cache«: 'k' | 'v'», args«: ob
   }
   const uniforms = device.createBuffer({ size: 16 * Math.ceil((4 * m.uniforms.length) / 16), usage: 0x40 | 0x8 /* UNIFORM | COPY_DST */ });
   device.queue.writeBuffer(uniforms, 0, new Uint32Array(m.uniforms.map((k) => (values «as Record<string, number>»)[k]«!»)));
-  const group = device.createBindGroup({ layout: compiled.layout, entries: m.bindings.map((b) => ({ binding: b.index, resource: { buffer: b.name === 'uniforms' ? uniforms : (a[b.name] «as GPUBuffer») } })) });
+  const group = device.createBindGroup({ layout: compiled.layout, entries: m.bindings.map((b) => ({ binding: b.index, resource: { buffer: b.name === 'uniforms' ? uniforms : ${paged ? "b.name === 'blockTable' ? table«!» : " : ''}(a[b.name] «as GPUBuffer») } })) });
   const rows = Math.max(values.Nk, 1) * values.B * values.Hkv;
   const workgroups = Math.min(65535, Math.max(1, Math.ceil((rows * 4) / m.workgroupSize)));
   const encoder = device.createCommandEncoder();
@@ -123,6 +143,29 @@ export function quantize(device«: GPUDevice», cache«: 'k' | 'v'», args«: ob
   }
   pass.end();
   device.queue.submit([encoder.finish()]);
-  uniforms.destroy();
+  uniforms.destroy();${paged ? '\n  table?.destroy();' : ''}
 }`;
 }
+
+/**
+ * A paged cache's argument checks and block-table upload, inside `quantize` (after `values`):
+ * the table covers Nk tokens and every page id a token below Nk uses is a page of the pools.
+ */
+const pagedCheck = String.raw`  const P = (m «as { pageSize?: number }»).pageSize;
+  let table«: GPUBuffer | undefined»;
+  if (P !== undefined) {
+    const maxPages = int('maxPages', a.maxPages);
+    const pages = int('pages', a.pages);
+    const bt = a.blockTable;
+    if (!(bt instanceof Int32Array) || bt.length < values.B * maxPages) throw new Error(kernelName + ': quantize: blockTable must be an Int32Array [B, maxPages] = [' + values.B + ', ' + maxPages + '] of page ids');
+    if (maxPages * P < values.Nk) throw new Error(kernelName + ': quantize: the block table\'s ' + maxPages + ' pages of ' + P + ' rows hold fewer than Nk = ' + values.Nk + ' tokens');
+    for (let b = 0; b < values.B; b++)
+      for (let p = 0; p < Math.ceil(values.Nk / P); p++) {
+        const id = bt[b * maxPages + p]«!»;
+        if (!(id >= 0 && id < pages)) throw new Error(kernelName + ': quantize: blockTable[' + b + '][' + p + '] = ' + id + ' is not a page of the pools (' + pages + ' pages)');
+      }
+    Object.assign(values, { max_pages: maxPages, pages });
+    table = device.createBuffer({ size: Math.max(16, bt.byteLength), usage: 0x80 | 0x8 /* STORAGE | COPY_DST */ });
+    device.queue.writeBuffer(table, 0, new Int32Array(bt)); // a copy: typed over an ArrayBuffer
+  }
+`;

@@ -10,8 +10,14 @@
 // pool (pages in any order, the rest poisoned) and the gather back, which the reference reads.
 import type { TensorFormats } from '../ir/formats.js';
 import type { QuantFormat } from '../quant/format.js';
-import type { CacheSizes, QuantCache, StoredFloats } from '../quant/layout.js';
-import { pagedRows, type CachePart, type QuantPages } from '../quant/paged-layout.js';
+import {
+  cacheLayout,
+  type CacheSizes,
+  type CacheTensor,
+  type QuantCache,
+  type StoredFloats,
+} from '../quant/layout.js';
+import { pagedRows, pagedTensorShape, type CachePart, type QuantPages } from '../quant/paged-layout.js';
 
 export { pagedTensorShape, type QuantPages } from '../quant/paged-layout.js';
 
@@ -136,4 +142,34 @@ export function pageStoredCaches(
     out[w] = pageQuantCache(f.format, c, { B: s.B, Hkv: s.Hkv, Nk: s.Nk, D: w === 'k' ? s.D : s.Dv }, pages);
   }
   return out;
+}
+
+/**
+ * The tensors of a paged cache's pools (cacheTensors for pools: each tensor's shape from
+ * pagedTensorShape); throws naming the argument when `pages` cannot address Nk tokens (a page id
+ * outside the pool, a capacity max_pages·P below Nk) or a tensor has the wrong type or length.
+ */
+export function pagedCacheTensors(
+  f: QuantFormat,
+  pool: QuantCache,
+  s: CacheSizes,
+  pages: QuantPages,
+): CacheTensor[] {
+  if (!(Number.isInteger(pages.pages) && pages.pages >= 0))
+    throw new Error(`paged quantized cache: pages = ${pages.pages} is not a page count`);
+  const problem = quantPagesProblem(s, pages);
+  if (problem) throw new Error(`paged quantized cache: ${problem}`);
+  return cacheLayout(f, s).map((t) => {
+    const held = pool[t.name];
+    if (held === undefined) throw new Error(`paged cache of format ${f.elem}: tensor '${t.name}' is missing`);
+    const data = held instanceof Uint32Array ? held : held.data;
+    const dtype = held instanceof Uint32Array ? 'u32' : held.dtype;
+    const shape = pagedTensorShape(f, t.name, s, pages);
+    const n = shape.reduce((a, b) => a * b, 1);
+    if (dtype !== t.dtype || data.length !== n)
+      throw new Error(
+        `paged cache of format ${f.elem}: tensor '${t.name}' is ${dtype} × ${data.length}, expected ${t.dtype} [${shape.join(', ')}] (${n})`,
+      );
+    return { ...t, shape, data };
+  });
 }

@@ -4,15 +4,16 @@
 // device, so a caller passes the tensors the cache held before the call (docs/LANGUAGE.md,
 // "Quantizing a range of rows").
 import {
-  QUANTIZE_UNIFORMS,
   QUANTIZE_WORKGROUP,
   quantizeBindings,
   quantizeEntries,
+  quantizeUniforms,
   wgslQuantizeModule,
   type WgslQuantizeSpec,
 } from '../codegen/wgsl/quantize.js';
 import { cacheTensors, type CacheSizes, type QuantCache, type StoredFloats } from '../quant/layout.js';
 import { rewrittenRows } from '../quant/range.js';
+import { pagedCacheTensors, type QuantPages } from './kv-quant-pages.js';
 
 export interface QuantizeCall {
   /** [B, Hkv, Nk, D] source rows: f32 values, or f16 bits when the spec's input is f16. */
@@ -25,6 +26,27 @@ export interface QuantizeCall {
   /** Salient marks (flags [B, Hkv, Nk] or indices [B, Hkv, salientN]) when the format has them. */
   readonly salient?: Int32Array;
   readonly salientN?: number;
+  /**
+   * A paged module (spec.paged): the block table over the pools `cache` holds (each row-indexed
+   * tensor [pages, Hkv, P, ·], docs/LANGUAGE.md "Paged quantized caches").
+   */
+  readonly pages?: QuantPages;
+}
+
+/** The cache's tensors as the module binds them: contiguous, or pools checked against the table. */
+function boundTensors(spec: WgslQuantizeSpec, call: QuantizeCall) {
+  const P = spec.paged?.pageSize;
+  if (P === undefined) {
+    if (call.pages) throw new Error('quantize: pages given, but the module is for a contiguous cache');
+    return cacheTensors(spec.format, call.cache, call.sizes);
+  }
+  if (!call.pages)
+    throw new Error(`quantize: the module is for a paged cache (pages of ${P} rows); pass pages`);
+  if (call.pages.pageSize !== P)
+    throw new Error(
+      `quantize: pages.pageSize = ${call.pages.pageSize}, but the module is for pages of ${P} rows`,
+    );
+  return pagedCacheTensors(spec.format, call.cache, call.sizes, call.pages);
 }
 
 const bytesOf = (a: ArrayBufferView): Uint8Array => new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
@@ -43,7 +65,12 @@ export async function runWgslQuantize(
   const salient = spec.format.kind === 'int' && spec.format.salient;
   if (salient && call.salient === undefined)
     throw new Error('quantize: this format has salient tokens; pass salient');
-  const tensors = new Map(cacheTensors(spec.format, call.cache, s).map((t) => [t.name, t]));
+  const tensors = new Map(boundTensors(spec, call).map((t) => [t.name, t]));
+  const storage = quantizeBindings(spec).filter((b) => b.access !== 'uniform').length;
+  if (storage > device.limits.maxStorageBuffersPerShaderStage)
+    throw new Error(
+      `quantize: this format's module binds ${storage} storage buffers; the device allows ${device.limits.maxStorageBuffersPerShaderStage} (request a higher maxStorageBuffersPerShaderStage)`,
+    );
   const module = device.createShaderModule({ code: wgslQuantizeModule(spec) });
   const buffers = new Map<string, GPUBuffer>();
   const sizeOf = (bytes: number) => Math.max(16, Math.ceil(bytes / 4) * 4);
@@ -55,14 +82,23 @@ export async function runWgslQuantize(
     buffers.set(name, buf);
     return buf;
   };
-  const uniforms = new Uint32Array(QUANTIZE_UNIFORMS.length);
-  const values = { ...s, start: call.start, n: call.n, salient_n: call.salientN ?? 0 };
-  QUANTIZE_UNIFORMS.forEach((k, i) => (uniforms[i] = values[k]));
+  const names = quantizeUniforms(spec);
+  const uniforms = new Uint32Array(names.length);
+  const values = {
+    ...s,
+    start: call.start,
+    n: call.n,
+    salient_n: call.salientN ?? 0,
+    max_pages: call.pages?.maxPages ?? 0,
+    pages: call.pages?.pages ?? 0,
+  };
+  names.forEach((k, i) => (uniforms[i] = values[k]));
   const STORAGE = 0x80 | 0x4 | 0x8; // STORAGE | COPY_SRC | COPY_DST
   for (const b of quantizeBindings(spec)) {
     if (b.name === 'uniforms') make(b.name, bytesOf(uniforms), 0x40 | 0x8);
     else if (b.name === 'x') make(b.name, bytesOf(call.x), STORAGE);
     else if (b.name === 'salient') make(b.name, bytesOf(call.salient!), STORAGE);
+    else if (b.name === 'blockTable') make(b.name, bytesOf(call.pages!.blockTable), STORAGE);
     else make(b.name, bytesOf(tensors.get(b.name)!.data), STORAGE);
   }
   const layout = device.createBindGroupLayout({

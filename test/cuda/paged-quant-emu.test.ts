@@ -21,6 +21,9 @@ import { randomStoredInputs, rng, type StoredInputs } from '../../src/runtime/in
 import { gatherQuantPages, pageQuantCache, type QuantPages } from '../../src/runtime/kv-quant-pages.js';
 import { referenceStoredDecl } from '../../src/runtime/reference-quant.js';
 import { formatArb } from '../quant/arbitrary.js';
+import { quantizeSpecs } from '../../src/codegen/cuda/quantize-host.js';
+import { emptyPool } from '../quant/paged-quantize-support.js';
+import { buildQuantizeEmulation, callBuffers, runQuantize } from '../quant/quantize-emu.js';
 import { storeStatement, withFlaggedSalient } from '../quant/format-source.js';
 import { buildEmulation, emulationSource, runEmulation } from './emu.js';
 import { packedStrideLine } from './emu-call.js';
@@ -301,6 +304,70 @@ async function runBoth(tag: string, store: string, P: number, salt: number): Pro
     expectAgrees(got.out, got.lse, cs, `decode P ${P} ${store} ${JSON.stringify(s)}`);
   }
 }
+
+/**
+ * The case's pools as the kernel's own paged quantize kernels (emulated) write them from the raw
+ * f32 rows into empty pools; they must be byte-equal to the scattered contiguous caches.
+ */
+async function poolsByQuantize(c: Compiled, cs: Case, s: Shape, where: string): Promise<Case> {
+  const pools: { k?: QuantCache; v?: QuantCache } = {};
+  for (const spec of quantizeSpecs(c.kernel)) {
+    const w = spec.cache;
+    const sizes = { B: s.B, Hkv: s.Hkv, Nk: s.Nk, D };
+    const marks = cs.stored.salient.sal;
+    const before = emptyPool(spec.format, sizes, cs.pages, marks);
+    const exe = await buildQuantizeEmulation(join(where, `q${w}`), spec);
+    const got = await runQuantize(
+      exe,
+      join(where, `q${w}`, 'run'),
+      {
+        ...callBuffers(cs.stored.raw[w]!, before, marks?.data),
+        block_table: bytesOf(cs.pages.blockTable),
+      },
+      {
+        ...sizes,
+        start: 0,
+        n: s.Nk,
+        salientN: marks?.n ?? 0,
+        maxPages: cs.pages.maxPages,
+        pages: cs.pages.pages,
+      },
+    );
+    const want = callBuffers(new Float32Array(0), cs.pools[w]!);
+    for (const [name, bytes] of Object.entries(want))
+      if (name !== 'x') expect(got[name], `${w}.${name}`).toEqual(bytes);
+    const pool: Record<string, unknown> = {};
+    for (const [name, held] of Object.entries(cs.pools[w]!)) {
+      const b = got[name === 'codesHi' ? 'codes_hi' : name]!;
+      const data = ArrayBuffer.isView(held) ? held : held.data;
+      const copy = new (data.constructor as new (buf: ArrayBuffer) => ArrayBufferView)(b.slice().buffer);
+      pool[name] = ArrayBuffer.isView(held) ? copy : { dtype: held.dtype, data: copy };
+    }
+    pools[w] = pool as unknown as QuantCache;
+  }
+  return { ...cs, pools };
+}
+
+describe('pools written by the paged quantize kernels decode as the contiguous quantize', () => {
+  it.each([fixedStores[1]!, fixedStores[2]!, fixedStores[4]!])(
+    '%s',
+    async (store) => {
+      const dc = compile(kernelSource(`w${fixedStores.indexOf(store)}`, store, 8), {
+        target: 'cuda',
+        headDim: D,
+        valueDim: D,
+        dtype: 'f32',
+      });
+      const kdir = join(dir, dc.kernel.name);
+      const built = await buildDecode(dc, kdir);
+      const s: Shape = { B: 2, H: 4, Hkv: 2, Nq: 2, Nk: 45 };
+      const cs = await poolsByQuantize(dc, prepare(dc, s, D, 8, seed0 + 7), s, kdir);
+      const got = await decode(built, join(kdir, 'case'), s, D, cs, 16);
+      expectAgrees(got.out, got.lse, cs, `decode over quantize-kernel pools, ${store}`);
+    },
+    600_000,
+  );
+});
 
 describe.concurrent(`paged quantized K/V caches on the CUDA emulator (seed ${seed0})`, () => {
   fixedStores.forEach((store, p) =>

@@ -36,9 +36,17 @@ const passes = ['norm_pass', 'scale_pass', 'code_pass', 'recent_pass'] as const;
 function driver(s: QuantizeSpec): string {
   const device = quantizeDevice(s);
   const present = passes.filter((p) => device.includes(`void __launch_bounds__(256) ${p}(`));
-  const fields = ['x', 'salient', 'codes', 'codes_hi', 'scale', 'zero', 'norm', 'recent'].filter((f) =>
-    quantizeHeaderLines([s]).some((l) => new RegExp(`\\b${f};`).test(l)),
-  );
+  const fields = [
+    'x',
+    'block_table',
+    'salient',
+    'codes',
+    'codes_hi',
+    'scale',
+    'zero',
+    'norm',
+    'recent',
+  ].filter((f) => quantizeHeaderLines([s]).some((l) => new RegExp(`\\b${f};`).test(l)));
   const S = quantizeStruct(s);
   const ns = quantizeNamespace(s);
   return String.raw`
@@ -57,6 +65,7 @@ int main(int argc, char** argv) {
   ${S} a{};
   a.B = atoi(argv[2]); a.Hkv = atoi(argv[3]); a.Nk = atoi(argv[4]); a.start = atoi(argv[5]); a.n = atoi(argv[6]);
   ${s.format.kind === 'int' && s.format.salient?.by === 'index' ? 'a.salient_n = atoi(argv[7]);' : ''}
+  ${s.paged ? 'a.max_pages = atoi(argv[8]); a.pages = atoi(argv[9]);' : ''}
 ${fields.map((f) => `  a.${f} = (decltype(a.${f}))load(dir, "${f}");`).join('\n')}
   gridDim.x = 1;
 ${present.map((p) => `  emu::launch(gridDim, 256, 0, [&] { ${ns}::${p}(a); });`).join('\n')}
@@ -110,11 +119,31 @@ export async function runQuantize(
   exe: string,
   dir: string,
   buffers: QuantizeBuffers,
-  sizes: { B: number; Hkv: number; Nk: number; start: number; n: number; salientN?: number },
+  sizes: {
+    B: number;
+    Hkv: number;
+    Nk: number;
+    start: number;
+    n: number;
+    salientN?: number;
+    /** A paged cache's block table columns and pool pages (buffers.block_table holds the table). */
+    maxPages?: number;
+    pages?: number;
+  },
 ): Promise<QuantizeBuffers> {
   mkdirSync(dir, { recursive: true });
   for (const [name, b] of Object.entries(buffers)) writeFileSync(join(dir, `${name}.bin`), b);
-  const args = [dir, sizes.B, sizes.Hkv, sizes.Nk, sizes.start, sizes.n, sizes.salientN ?? 0].map(String);
+  const args = [
+    dir,
+    sizes.B,
+    sizes.Hkv,
+    sizes.Nk,
+    sizes.start,
+    sizes.n,
+    sizes.salientN ?? 0,
+    sizes.maxPages ?? 0,
+    sizes.pages ?? 0,
+  ].map(String);
   expectOk(await run(exe, args), `emulated quantize ${exe}`);
   return Object.fromEntries(
     Object.keys(buffers).map((name) => [name, new Uint8Array(readFileSync(join(dir, `${name}.out`)))]),

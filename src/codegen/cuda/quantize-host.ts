@@ -9,6 +9,7 @@ import {
   quantizeStruct,
   type QuantizeSpec,
 } from './quantize.js';
+import { pagedChecks } from './quantize-paged.js';
 
 /** One spec per quantized cache of `k` (none for a kernel without `store`). */
 export function quantizeSpecs(k: AttentionKernel): QuantizeSpec[] {
@@ -16,7 +17,8 @@ export function quantizeSpecs(k: AttentionKernel): QuantizeSpec[] {
     const f = k.formats[cache];
     if (f.kind !== 'quant') return [];
     const dim = cache === 'k' ? k.schedule.headDim : k.schedule.valueDim;
-    return [{ kernel: k.name, cache, format: f.format, dim, input: f.dtype }];
+    const paged = k.formats.paged;
+    return [{ kernel: k.name, cache, format: f.format, dim, input: f.dtype, ...(paged ? { paged } : {}) }];
   });
 }
 
@@ -55,6 +57,7 @@ function launcher(s: QuantizeSpec, attentionNs: string): string {
   const salient = f.kind === 'int' ? f.salient : undefined;
   const need = [
     'x',
+    ...(s.paged ? ['block_table'] : []),
     ...(salient ? ['salient'] : []),
     'codes',
     ...(salient ? ['codes_hi'] : []),
@@ -74,6 +77,7 @@ function launcher(s: QuantizeSpec, attentionNs: string): string {
     `  const ${quantizeStruct(s)}& a = *args;`,
     `  if (a.B < 0 || a.Hkv < 0 || a.Nk < 0) return ${attentionNs}::fail(ATTNC_ERR_ARGS, "quantize ${s.cache}: negative size B=%d Hkv=%d Nk=%d", a.B, a.Hkv, a.Nk);`,
     `  if (a.start < 0 || a.n < 0 || a.start > a.Nk - a.n) return ${attentionNs}::fail(ATTNC_ERR_ARGS, "quantize ${s.cache}: rows [start=%d, start + n=%d) are not inside the cache's Nk=%d tokens", a.start, a.n, a.Nk);`,
+    ...(s.paged ? pagedChecks(s.cache, s.paged.pageSize, attentionNs) : []),
     ...(salient?.by === 'index'
       ? [
           `  if (a.salient_n < 0) return ${attentionNs}::fail(ATTNC_ERR_ARGS, "quantize ${s.cache}: salient_n=%d is negative", a.salient_n);`,

@@ -8,6 +8,7 @@ import { codesPerWord, elemBits, floatLayout, floatMax, intCodeRange } from '../
 import { scaleGranularityCode, type Fp8Elem, type QuantFormat } from '../../quant/format.js';
 import { quantizesWhole } from '../../quant/range.js';
 import type { StorageDType } from '../../ir/kernel.js';
+import { pagedRows } from './quantize-paged.js';
 
 /** What one cache's quantize kernels are generated from. */
 export interface QuantizeSpec {
@@ -19,6 +20,11 @@ export interface QuantizeSpec {
   readonly dim: number;
   /** The element type of the source rows. */
   readonly input: StorageDType;
+  /**
+   * A paged cache (`cache paged P`): the row-indexed tensors are pools of pages addressed through
+   * a block table (quant/paged-layout.ts); the source rows stay logical [B, Hkv, Nk, D].
+   */
+  readonly paged?: { readonly pageSize: number };
 }
 
 export const quantizeNamespace = (s: QuantizeSpec): string => `attnc_${s.kernel}_quantize_${s.cache}_dev`;
@@ -31,25 +37,30 @@ export function quantizeFields(s: QuantizeSpec): string[] {
   const f = s.format;
   const salient = f.kind === 'int' ? f.salient : undefined;
   const doc = (dtype: string, shape: string) => ` /* ${dtype} ${shape} */`;
+  const P = s.paged?.pageSize;
+  // A row-indexed tensor's shape: [B, Hkv, Nk, w] rows, or a pool of pages of them.
+  const rows = (w: number) => (P ? `[pages, Hkv, ${P}, ${w}] pool` : `[B, Hkv, Nk, ${w}]`);
   return [
     `const void* x;${doc(s.input, `[B, Hkv, Nk, ${s.dim}]: the source rows (those the call reads)`)}`,
+    ...(P ? [`const int* block_table;${doc('i32', '[B, max_pages]: page ids of each sequence')}`] : []),
     ...(salient
       ? [
           `const int* salient;${doc('i32', salient.by === 'flags' ? '[B, Hkv, Nk]: non-zero = salient' : '[B, Hkv, salient_n]: token indices')}`,
         ]
       : []),
-    `unsigned int* codes;${doc('u32', `[B, Hkv, Nk, ${Math.ceil(s.dim / codesPerWord(f.elem))}]`)}`,
+    `unsigned int* codes;${doc('u32', rows(Math.ceil(s.dim / codesPerWord(f.elem))))}`,
     ...(salient
-      ? [
-          `unsigned int* codes_hi;${doc('u32', `[B, Hkv, Nk, ${Math.ceil(s.dim / codesPerWord(salient.elem))}]`)}`,
-        ]
+      ? [`unsigned int* codes_hi;${doc('u32', rows(Math.ceil(s.dim / codesPerWord(salient.elem))))}`]
       : []),
-    ...(f.scale ? [`void* scale;${doc(f.scale.dtype, 'docs/LANGUAGE.md, Layout')}`] : []),
+    ...(f.scale
+      ? [`void* scale;${doc(f.scale.dtype, `docs/LANGUAGE.md, ${P ? 'Paged quantized caches' : 'Layout'}`)}`]
+      : []),
     ...(f.kind === 'int' && f.zero ? [`void* zero;${doc(f.zero, 'as scale')}`] : []),
     ...(f.norm ? [`void* norm;${doc(f.norm, `[B, Hkv, ${s.dim}]`)}`] : []),
     ...(f.recent ? [`void* recent;${doc(f.recent.dtype, `[B, Hkv, ${f.recent.tokens}, ${s.dim}]`)}`] : []),
     'int B, Hkv, Nk;',
     'int start, n; /* quantize the token rows [start, start + n) */',
+    ...(P ? ['int max_pages, pages; /* block table columns; pages in the pools */'] : []),
     ...(salient?.by === 'index' ? ['int salient_n;'] : []),
   ];
 }
@@ -89,6 +100,7 @@ function constants(s: QuantizeSpec): string[] {
     `[[maybe_unused]] constexpr int R = ${f.recent?.tokens ?? 0}; // recent tokens kept in 16 bits`,
     `[[maybe_unused]] constexpr bool WHOLE = ${quantizesWhole(f)}; // any range rewrites the whole cache`,
     `[[maybe_unused]] constexpr int MAX_WORDS = WORDS > HI_WORDS ? WORDS : HI_WORDS;`,
+    ...(s.paged ? [`[[maybe_unused]] constexpr int PAGE = ${s.paged.pageSize}; // rows per page`] : []),
     `using Args = ::${quantizeStruct(s)};`,
   ];
 }
@@ -141,6 +153,14 @@ __device__ __forceinline__ unsigned fp8_encode(float x) {
 }`;
 }
 
+/** An unpaged cache's scale groups (docs/LANGUAGE.md, Layout); its code rows are bh·Nk + t. */
+const unpagedRows = String.raw`__device__ __forceinline__ long scale_index(const Args& a, int bh, int t, int c) {
+  if (GRAN <= 1) return 0;
+  const int tg = GRAN == 2 ? t : GROUP ? t / GDIV : 0;
+  const int cg = GRAN == 3 ? c : GROUP ? c / GDIV : 0;
+  return ((long)bh * token_groups(a) + tg) * CHANNEL_GROUPS + cg;
+}`;
+
 /** Row structure: which rows are recent, salient, rewritten; scale-group indexing. */
 function rowHelpers(s: QuantizeSpec): string {
   const f = s.format;
@@ -172,12 +192,7 @@ __device__ __forceinline__ int token_groups(const Args& a) {
   return GRAN == 2 ? a.Nk : GRAN == 3 && GROUP ? (a.Nk + GROUP - 1) / GDIV : 1;
 }
 constexpr int CHANNEL_GROUPS = GRAN == 2 ? (GROUP ? (D + GROUP - 1) / GDIV : 1) : GRAN == 3 ? D : 1;
-__device__ __forceinline__ long scale_index(const Args& a, int bh, int t, int c) {
-  if (GRAN <= 1) return 0;
-  const int tg = GRAN == 2 ? t : GROUP ? t / GDIV : 0;
-  const int cg = GRAN == 3 ? c : GROUP ? c / GDIV : 0;
-  return ((long)bh * token_groups(a) + tg) * CHANNEL_GROUPS + cg;
-}
+${s.paged ? pagedRows : unpagedRows}
 // The value the codes approximate: x over its channel's normalizer (f32 division).
 __device__ __forceinline__ float y_at(const Args& a, int bh, int t, int c) {
   const float x = flush(ld(px(a), ((long)bh * a.Nk + t) * D + c));
@@ -267,7 +282,7 @@ __global__ void __launch_bounds__(256) scale_pass(const Args a) {
       }
     float scale, zero;
     group_params(mn, mx, count, wide, scale, zero);
-    const long g = GRAN == 1 ? 0 : ((long)bh * token_groups(a) + tg) * CHANNEL_GROUPS + cg;
+    ${s.paged ? 'const long g = scale_index(a, bh, t0, c0);\n    if (g < 0) continue; // a page outside the pools' : 'const long g = GRAN == 1 ? 0 : ((long)bh * token_groups(a) + tg) * CHANNEL_GROUPS + cg;'}
     st(pscale(a), g, scale);
     ${zero ? 'st(pzero(a), g, zero);' : '(void)zero;'}
   }
@@ -317,7 +332,7 @@ __global__ void __launch_bounds__(256) code_pass(const Args a) {
   for (long i = (long)blockIdx.x * 256 + threadIdx.x; i < total; i += (long)gridDim.x * 256) {
     const int bh = (int)(i / per_bh), t = first + (int)(i % per_bh / MAX_WORDS), w = (int)(i % MAX_WORDS);
     const bool recent = t >= fr, wide = is_salient(a, bh, t);
-    const long row = (long)bh * a.Nk + t;
+    ${s.paged ? 'const long row = code_row(a, bh, t);\n    if (row < 0) continue; // a page outside the pools' : 'const long row = (long)bh * a.Nk + t;'}
     if (w < WORDS) a.codes[row * WORDS + w] = recent || wide ? 0u : pack_word(a, bh, t, w, BITS, false);
     ${hi ? 'if (w < HI_WORDS) a.codes_hi[row * HI_WORDS + w] = wide ? pack_word(a, bh, t, w, HI_BITS, true) : 0u;' : ''}
   }

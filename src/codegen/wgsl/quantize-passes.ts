@@ -3,16 +3,27 @@
 // grid-stride loop over the words it owns (global id + k · invocations).
 import type { WgslQuantizeSpec } from './quantize.js';
 import { QUANTIZE_WORKGROUP as WG } from './quantize.js';
+import { pagedRowHelpers, pagedScaleEntry } from './quantize-paged.js';
 
-const loop = (total: string, body: string): string => String.raw`
+export const loop = (total: string, body: string): string => String.raw`
   let stride = nwg.x * ${WG}u;
   for (var i = gid.x; i < ${total}; i = i + stride) {
 ${body}
   }`;
 
-const entry = (name: string, body: string): string => String.raw`
+export const entry = (name: string, body: string): string => String.raw`
 @compute @workgroup_size(${WG})
 fn ${name}(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {${body}
+}`;
+
+/** An unpaged cache's scale groups (docs/LANGUAGE.md, Layout); its code rows are bh·Nk + t. */
+const unpagedScaleIndex = String.raw`fn scale_index(bh: u32, t: u32, c: u32) -> u32 {
+  if (GRAN <= 1u) { return 0u; }
+  var tg = 0u;
+  if (GRAN == 2u) { tg = t; } else if (GROUP != 0u) { tg = t / GDIV; }
+  var cg = c;
+  if (GRAN == 2u) { cg = select(0u, c / GDIV, GROUP != 0u); }
+  return (bh * token_groups() + tg) * CHANNEL_GROUPS + cg;
 }`;
 
 /** Row structure: recent, salient, rewritten rows, scale-group indexing, the value y. */
@@ -49,14 +60,7 @@ fn token_groups() -> u32 {
   if (GRAN == 3u && GROUP != 0u) { return (u.Nk + GROUP - 1u) / GDIV; }
   return 1u;
 }
-fn scale_index(bh: u32, t: u32, c: u32) -> u32 {
-  if (GRAN <= 1u) { return 0u; }
-  var tg = 0u;
-  if (GRAN == 2u) { tg = t; } else if (GROUP != 0u) { tg = t / GDIV; }
-  var cg = c;
-  if (GRAN == 2u) { cg = select(0u, c / GDIV, GROUP != 0u); }
-  return (bh * token_groups() + tg) * CHANNEL_GROUPS + cg;
-}
+${s.paged ? pagedRowHelpers(s).slice(1) : unpagedScaleIndex}
 fn y_at(bh: u32, t: u32, c: u32) -> f32 {
   let v = x_at((bh * u.Nk + t) * D + c);
   ${f.norm ? 'return div_rn(v, ld_norm(bh * D + c));' : 'return v;'}
@@ -123,9 +127,11 @@ fn group_params(mn: f32, mx: f32, count: u32, wide: bool) -> GroupParams {
   if (count == 0u) { return p; }${params}
   return p;
 }` +
-    entry(
-      'quantize_scale',
-      String.raw`
+    (s.paged
+      ? pagedScaleEntry(s)
+      : entry(
+          'quantize_scale',
+          String.raw`
   let rows = rewritten();
   if (rows.x >= rows.y) { return; }
   let fr = first_recent();
@@ -135,9 +141,9 @@ fn group_params(mn: f32, mx: f32, count: u32, wide: bool) -> GroupParams {
   if (GRAN == 3u && GROUP != 0u) { tg0 = rows.x / GDIV; tg1 = (rows.y + GROUP - 1u) / GDIV; }
   let tgs = token_groups();
   let total = select(u.B * u.Hkv * tgs * CHANNEL_GROUPS, 1u, GRAN == 1u);` +
-        loop(
-          '(total + 1u) / 2u',
-          String.raw`    let w = i;
+            loop(
+              '(total + 1u) / 2u',
+              String.raw`    let w = i;
     for (var j = 0u; j < 2u; j = j + 1u) {
       let g = 2u * i + j;
       if (g >= total) { break; }
@@ -175,8 +181,8 @@ fn group_params(mn: f32, mx: f32, count: u32, wide: bool) -> GroupParams {
       ${write('scale', f.scale.dtype, 'sbits', 'scale')}
       ${zero ? write('zero', zero, 'zbits', 'zero') : ''}
     }`,
-        ),
-    )
+            ),
+        ))
   );
 }
 
@@ -224,7 +230,7 @@ fn pack_word(bh: u32, t: u32, w: u32, bits: u32, wide: bool) -> u32 {
     let w = i % MAX_WORDS;
     let recent = t >= fr;
     let wide = is_salient(bh, t);
-    let row = bh * u.Nk + t;
+    ${s.paged ? 'let row = code_row(bh, t);\n    if (row == NO_ROW) { continue; } // a page outside the pools' : 'let row = bh * u.Nk + t;'}
     if (w < WORDS) { codes[row * WORDS + w] = select(pack_word(bh, t, w, BITS, false), 0u, recent || wide); }
     ${hi ? 'if (w < HI_WORDS) { codesHi[row * HI_WORDS + w] = select(0u, pack_word(bh, t, w, HI_BITS, true), wide); }' : ''}`,
         ),

@@ -11,6 +11,7 @@ import type { AttentionKernel, StorageDType } from '../../ir/kernel.js';
 import type { QuantizeModule } from '../artifact.js';
 import { fp8EncodeWgsl, quantizeMath } from './quantize-math.js';
 import { codePass, encoder, normPass, recentPass, rowHelpers, scalePass } from './quantize-passes.js';
+import { atomicHalves } from './quantize-paged.js';
 
 export const QUANTIZE_WORKGROUP = 64;
 
@@ -21,11 +22,14 @@ export interface WgslQuantizeSpec {
   readonly dim: number;
   /** The source rows' element type: f32, or f16 packed in u32 words. */
   readonly input: Extract<StorageDType, 'f32' | 'f16'>;
+  /** A paged cache (`cache paged P`): row-indexed tensors are pools of pages (quantize-paged.ts). */
+  readonly paged?: { readonly pageSize: number };
 }
 
 /** A binding of the module: name, dtype as stored, access. */
 export interface QuantizeBinding {
-  readonly name: 'uniforms' | 'x' | 'salient' | 'codes' | 'codesHi' | 'scale' | 'zero' | 'norm' | 'recent';
+  readonly name:
+    'uniforms' | 'x' | 'blockTable' | 'salient' | 'codes' | 'codesHi' | 'scale' | 'zero' | 'norm' | 'recent';
   readonly index: number;
   readonly dtype: 'u32' | 'i32' | 'f32' | 'f16' | 'bf16';
   readonly access: 'uniform' | 'read' | 'read_write';
@@ -38,6 +42,7 @@ export function quantizeBindings(s: WgslQuantizeSpec): QuantizeBinding[] {
   const list: Omit<QuantizeBinding, 'index'>[] = [
     { name: 'uniforms', dtype: 'u32', access: 'uniform' },
     { name: 'x', dtype: s.input, access: 'read' },
+    ...(s.paged ? [{ name: 'blockTable' as const, dtype: 'i32' as const, access: 'read' as const }] : []),
     ...(salient ? [{ name: 'salient' as const, dtype: 'i32' as const, access: 'read' as const }] : []),
     { name: 'codes', dtype: 'u32', access: 'read_write' },
     ...(salient ? [{ name: 'codesHi' as const, dtype: 'u32' as const, access: 'read_write' as const }] : []),
@@ -64,19 +69,29 @@ export function quantizeEntries(s: WgslQuantizeSpec): string[] {
 
 /** The uniform struct: sizes and the row range (u32 fields, in this order). */
 export const QUANTIZE_UNIFORMS = ['B', 'Hkv', 'Nk', 'start', 'n', 'salient_n'] as const;
+/** A paged module's uniforms: the block table's columns and the pools' page count besides. */
+export const PAGED_QUANTIZE_UNIFORMS = [...QUANTIZE_UNIFORMS, 'max_pages', 'pages'] as const;
+
+/** The uniforms of `s`'s module, in order. */
+export const quantizeUniforms = (s: WgslQuantizeSpec): readonly QuantizeUniform[] =>
+  s.paged ? PAGED_QUANTIZE_UNIFORMS : QUANTIZE_UNIFORMS;
+export type QuantizeUniform = (typeof PAGED_QUANTIZE_UNIFORMS)[number];
 
 function declarations(s: WgslQuantizeSpec): string[] {
   return quantizeBindings(s).map((b) => {
     if (b.name === 'uniforms') return `@group(0) @binding(${b.index}) var<uniform> u: Uniforms;`;
-    const elem = b.dtype === 'f32' ? 'f32' : b.dtype === 'i32' ? 'i32' : 'u32';
+    const elem =
+      b.dtype === 'f32' ? 'f32' : b.dtype === 'i32' ? 'i32' : atomicHalves(s, b.name) ? 'atomic<u32>' : 'u32';
     return `@group(0) @binding(${b.index}) var<storage, ${b.access}> ${b.name}: array<${elem}>;`;
   });
 }
 
 /** Loads of every float tensor as f32 (16-bit ones from their packed words). */
 function loads(s: WgslQuantizeSpec): string[] {
+  const word = (name: string) =>
+    atomicHalves(s, name) ? `atomicLoad(&${name}[i >> 1u])` : `${name}[i >> 1u]`;
   const half = (name: string, conv: string) =>
-    `fn ld_${name}(i: u32) -> f32 { return ${conv}((${name}[i >> 1u] >> ((i & 1u) * 16u)) & 0xffffu); }`;
+    `fn ld_${name}(i: u32) -> f32 { return ${conv}((${word(name)} >> ((i & 1u) * 16u)) & 0xffffu); }`;
   return quantizeBindings(s).flatMap((b) => {
     if (b.name === 'uniforms' || b.name === 'salient' || b.dtype === 'u32' || b.dtype === 'i32') return [];
     if (b.dtype === 'f32') return [`fn ld_${b.name}(i: u32) -> f32 { return ${b.name}[i]; }`];
@@ -107,7 +122,9 @@ function constants(s: WgslQuantizeSpec): string[] {
     `const MAX_WORDS: u32 = ${Math.max(Math.ceil(s.dim / codesPerWord(f.elem)), hi ? Math.ceil(s.dim / codesPerWord(hi)) : 0)}u;`,
     `const R: u32 = ${f.recent?.tokens ?? 0}u;`,
     `const WHOLE: bool = ${quantizesWhole(f)};`,
-    'struct Uniforms { B: u32, Hkv: u32, Nk: u32, start: u32, n: u32, salient_n: u32 }',
+    `struct Uniforms { ${quantizeUniforms(s)
+      .map((k) => `${k}: u32`)
+      .join(', ')} }`,
   ];
 }
 
@@ -142,14 +159,22 @@ export function wgslQuantizeModules(
     const f = k.formats[cache];
     if (f.kind !== 'quant') continue;
     const dim = cache === 'k' ? k.schedule.headDim : k.schedule.valueDim;
-    const spec: WgslQuantizeSpec = { cache, format: f.format, dim, input: f.dtype === 'f16' ? 'f16' : 'f32' };
+    const paged = k.formats.paged;
+    const spec: WgslQuantizeSpec = {
+      cache,
+      format: f.format,
+      dim,
+      input: f.dtype === 'f16' ? 'f16' : 'f32',
+      ...(paged ? { paged } : {}),
+    };
     out[cache] = {
       code: wgslQuantizeModule(spec),
       entryPoints: quantizeEntries(spec),
       workgroupSize: QUANTIZE_WORKGROUP,
       bindings: quantizeBindings(spec),
-      uniforms: QUANTIZE_UNIFORMS,
+      uniforms: quantizeUniforms(spec),
       dim,
+      ...(paged ? { pageSize: paged.pageSize } : {}),
       input: spec.input,
     };
   }
