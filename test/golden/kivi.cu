@@ -1781,7 +1781,7 @@ extern "C" int attnc_kivi_quantize_k(const AttncQuantizeArgs_kivi_k* args, cudaS
   if (args == NULL) return attnc_kivi::fail(ATTNC_ERR_ARGS, "quantize k: args is NULL");
   const AttncQuantizeArgs_kivi_k& a = *args;
   if (a.B < 0 || a.Hkv < 0 || a.Nk < 0) return attnc_kivi::fail(ATTNC_ERR_ARGS, "quantize k: negative size B=%d Hkv=%d Nk=%d", a.B, a.Hkv, a.Nk);
-  if (a.start < 0 || a.n < 0 || a.start > a.Nk - a.n) return attnc_kivi::fail(ATTNC_ERR_ARGS, "quantize k: rows [start=%d, start + n=%d) are not inside the cache's Nk=%d tokens", a.start, a.n, a.Nk);
+  if (a.start < 0 || a.n < 0 || a.start > a.Nk - a.n) return attnc_kivi::fail(ATTNC_ERR_ARGS, "quantize k: rows [start=%d, start + n=%d) are not inside the cache's Nk=%d tokens", a.start, a.start + a.n, a.Nk);
   if ((long)a.B * a.Hkv == 0) return ATTNC_OK;
   if (a.Nk > 0 && a.x == NULL) return attnc_kivi::fail(ATTNC_ERR_ARGS, "quantize k: x is NULL");
   if (a.Nk > 0 && a.codes == NULL) return attnc_kivi::fail(ATTNC_ERR_ARGS, "quantize k: codes is NULL");
@@ -1972,7 +1972,7 @@ extern "C" int attnc_kivi_quantize_v(const AttncQuantizeArgs_kivi_v* args, cudaS
   if (args == NULL) return attnc_kivi::fail(ATTNC_ERR_ARGS, "quantize v: args is NULL");
   const AttncQuantizeArgs_kivi_v& a = *args;
   if (a.B < 0 || a.Hkv < 0 || a.Nk < 0) return attnc_kivi::fail(ATTNC_ERR_ARGS, "quantize v: negative size B=%d Hkv=%d Nk=%d", a.B, a.Hkv, a.Nk);
-  if (a.start < 0 || a.n < 0 || a.start > a.Nk - a.n) return attnc_kivi::fail(ATTNC_ERR_ARGS, "quantize v: rows [start=%d, start + n=%d) are not inside the cache's Nk=%d tokens", a.start, a.n, a.Nk);
+  if (a.start < 0 || a.n < 0 || a.start > a.Nk - a.n) return attnc_kivi::fail(ATTNC_ERR_ARGS, "quantize v: rows [start=%d, start + n=%d) are not inside the cache's Nk=%d tokens", a.start, a.start + a.n, a.Nk);
   if ((long)a.B * a.Hkv == 0) return ATTNC_OK;
   if (a.Nk > 0 && a.x == NULL) return attnc_kivi::fail(ATTNC_ERR_ARGS, "quantize v: x is NULL");
   if (a.Nk > 0 && a.codes == NULL) return attnc_kivi::fail(ATTNC_ERR_ARGS, "quantize v: codes is NULL");

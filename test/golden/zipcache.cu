@@ -1890,7 +1890,7 @@ extern "C" int attnc_zipcache_quantize_k(const AttncQuantizeArgs_zipcache_k* arg
   if (args == NULL) return attnc_zipcache::fail(ATTNC_ERR_ARGS, "quantize k: args is NULL");
   const AttncQuantizeArgs_zipcache_k& a = *args;
   if (a.B < 0 || a.Hkv < 0 || a.Nk < 0) return attnc_zipcache::fail(ATTNC_ERR_ARGS, "quantize k: negative size B=%d Hkv=%d Nk=%d", a.B, a.Hkv, a.Nk);
-  if (a.start < 0 || a.n < 0 || a.start > a.Nk - a.n) return attnc_zipcache::fail(ATTNC_ERR_ARGS, "quantize k: rows [start=%d, start + n=%d) are not inside the cache's Nk=%d tokens", a.start, a.n, a.Nk);
+  if (a.start < 0 || a.n < 0 || a.start > a.Nk - a.n) return attnc_zipcache::fail(ATTNC_ERR_ARGS, "quantize k: rows [start=%d, start + n=%d) are not inside the cache's Nk=%d tokens", a.start, a.start + a.n, a.Nk);
   if ((long)a.B * a.Hkv == 0) return ATTNC_OK;
   if (a.Nk > 0 && a.x == NULL) return attnc_zipcache::fail(ATTNC_ERR_ARGS, "quantize k: x is NULL");
   if (a.Nk > 0 && a.salient == NULL) return attnc_zipcache::fail(ATTNC_ERR_ARGS, "quantize k: salient is NULL");
@@ -2087,7 +2087,7 @@ extern "C" int attnc_zipcache_quantize_v(const AttncQuantizeArgs_zipcache_v* arg
   if (args == NULL) return attnc_zipcache::fail(ATTNC_ERR_ARGS, "quantize v: args is NULL");
   const AttncQuantizeArgs_zipcache_v& a = *args;
   if (a.B < 0 || a.Hkv < 0 || a.Nk < 0) return attnc_zipcache::fail(ATTNC_ERR_ARGS, "quantize v: negative size B=%d Hkv=%d Nk=%d", a.B, a.Hkv, a.Nk);
-  if (a.start < 0 || a.n < 0 || a.start > a.Nk - a.n) return attnc_zipcache::fail(ATTNC_ERR_ARGS, "quantize v: rows [start=%d, start + n=%d) are not inside the cache's Nk=%d tokens", a.start, a.n, a.Nk);
+  if (a.start < 0 || a.n < 0 || a.start > a.Nk - a.n) return attnc_zipcache::fail(ATTNC_ERR_ARGS, "quantize v: rows [start=%d, start + n=%d) are not inside the cache's Nk=%d tokens", a.start, a.start + a.n, a.Nk);
   if ((long)a.B * a.Hkv == 0) return ATTNC_OK;
   if (a.Nk > 0 && a.x == NULL) return attnc_zipcache::fail(ATTNC_ERR_ARGS, "quantize v: x is NULL");
   if (a.Nk > 0 && a.salient == NULL) return attnc_zipcache::fail(ATTNC_ERR_ARGS, "quantize v: salient is NULL");

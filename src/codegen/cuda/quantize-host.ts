@@ -76,7 +76,7 @@ function launcher(s: QuantizeSpec, attentionNs: string): string {
     `  if (args == NULL) return ${attentionNs}::fail(ATTNC_ERR_ARGS, "quantize ${s.cache}: args is NULL");`,
     `  const ${quantizeStruct(s)}& a = *args;`,
     `  if (a.B < 0 || a.Hkv < 0 || a.Nk < 0) return ${attentionNs}::fail(ATTNC_ERR_ARGS, "quantize ${s.cache}: negative size B=%d Hkv=%d Nk=%d", a.B, a.Hkv, a.Nk);`,
-    `  if (a.start < 0 || a.n < 0 || a.start > a.Nk - a.n) return ${attentionNs}::fail(ATTNC_ERR_ARGS, "quantize ${s.cache}: rows [start=%d, start + n=%d) are not inside the cache's Nk=%d tokens", a.start, a.n, a.Nk);`,
+    `  if (a.start < 0 || a.n < 0 || a.start > a.Nk - a.n) return ${attentionNs}::fail(ATTNC_ERR_ARGS, "quantize ${s.cache}: rows [start=%d, start + n=%d) are not inside the cache's Nk=%d tokens", a.start, a.start + a.n, a.Nk);`,
     ...(s.paged ? pagedChecks(s.cache, s.paged.pageSize, attentionNs) : []),
     ...(salient?.by === 'index'
       ? [
