@@ -10,7 +10,7 @@
 // different rows (a page's rows are neighbours in the pool, not in the sequence) rewritten by
 // different invocations; each writes its own half with atomicAnd / atomicOr, which commute.
 import type { WgslQuantizeSpec } from './quantize.js';
-import { entry, loop } from './quantize-passes.js';
+import { entry, groupScan, loop } from './quantize-passes.js';
 
 /** Whether tensor `name` is a 16-bit tensor that the paged scale pass writes by halves (atomics). */
 export function atomicHalves(s: WgslQuantizeSpec, name: string): boolean {
@@ -84,24 +84,7 @@ export function pagedScaleEntry(s: WgslQuantizeSpec): string {
     if (GRAN == 2u && GROUP != 0u) { c0 = cg * GROUP; c1 = min(D, cg * GROUP + GROUP); }
     let g = scale_index(bh, t0, c0);
     if (g == NO_ROW) { continue; } // a page outside the pools
-    var h0 = bh;
-    var h1 = bh + 1u;
-    if (GRAN == 1u) { h0 = 0u; h1 = u.B * u.Hkv; }
-    var mn = 0.0;
-    var mx = 0.0;
-    var count = 0u;
-    var wide = false;
-    for (var hh = h0; hh < h1; hh = hh + 1u) {
-      for (var t = t0; t < t1; t = t + 1u) {
-        wide = wide || is_salient(hh, t);
-        for (var c = c0; c < c1; c = c + 1u) {
-          let y = y_at(hh, t, c);
-          if (count == 0u) { mn = y; mx = y; } else { mn = js_min(mn, y); mx = js_max(mx, y); }
-          count = count + 1u;
-        }
-      }
-    }
-    let p = group_params(mn, mx, count, wide);
+    ${groupScan('    ')}
     ${put(s, 'scale', 'p.sbits', 'p.scale')}
     ${zero ? put(s, 'zero', 'p.zbits', 'p.zero') : ''}`,
       ),

@@ -72,6 +72,36 @@ const put16 = (t: string) =>
   `${t}[w] = (${t}[w] & ~(0xffffu << (j * 16u))) | ((bits & 0xffffu) << (j * 16u));`;
 
 /** Pass 1: the normalizer per (b, h, c) from every quantized token; two per word when f16. */
+/**
+ * A scale group's range: min and max of y over kv heads h0..h1 (every head when the scale is per
+ * tensor), tokens t0..t1 and channels c0..c1 (in scope), whether a salient token widens it, and
+ * its scale / zero point `p`. Shared by the contiguous and the paged scale passes; `indent` keeps
+ * each caller's emitted text as it was.
+ */
+export const groupScan = (indent: string): string =>
+  [
+    'var h0 = bh;',
+    'var h1 = bh + 1u;',
+    'if (GRAN == 1u) { h0 = 0u; h1 = u.B * u.Hkv; }',
+    'var mn = 0.0;',
+    'var mx = 0.0;',
+    'var count = 0u;',
+    'var wide = false;',
+    'for (var hh = h0; hh < h1; hh = hh + 1u) {',
+    '  for (var t = t0; t < t1; t = t + 1u) {',
+    '    wide = wide || is_salient(hh, t);',
+    '    for (var c = c0; c < c1; c = c + 1u) {',
+    '      let y = y_at(hh, t, c);',
+    '      if (count == 0u) { mn = y; mx = y; } else { mn = js_min(mn, y); mx = js_max(mx, y); }',
+    '      count = count + 1u;',
+    '    }',
+    '  }',
+    '}',
+    'let p = group_params(mn, mx, count, wide);',
+  ]
+    .map((l, i) => (i === 0 ? l : indent + l))
+    .join('\n');
+
 export function normPass(s: WgslQuantizeSpec): string {
   const f = s.format;
   if (!f.norm) return '';
@@ -160,24 +190,7 @@ fn group_params(mn: f32, mx: f32, count: u32, wide: bool) -> GroupParams {
       var c1 = D;
       if (GRAN == 3u) { c0 = cg; c1 = cg + 1u; }
       if (GRAN == 2u && GROUP != 0u) { c0 = cg * GROUP; c1 = min(D, cg * GROUP + GROUP); }
-      var h0 = bh;
-      var h1 = bh + 1u;
-      if (GRAN == 1u) { h0 = 0u; h1 = u.B * u.Hkv; }
-      var mn = 0.0;
-      var mx = 0.0;
-      var count = 0u;
-      var wide = false;
-      for (var hh = h0; hh < h1; hh = hh + 1u) {
-        for (var t = t0; t < t1; t = t + 1u) {
-          wide = wide || is_salient(hh, t);
-          for (var c = c0; c < c1; c = c + 1u) {
-            let y = y_at(hh, t, c);
-            if (count == 0u) { mn = y; mx = y; } else { mn = js_min(mn, y); mx = js_max(mx, y); }
-            count = count + 1u;
-          }
-        }
-      }
-      let p = group_params(mn, mx, count, wide);
+      ${groupScan('      ')}
       ${write('scale', f.scale.dtype, 'sbits', 'scale')}
       ${zero ? write('zero', zero, 'zbits', 'zero') : ''}
     }`,
