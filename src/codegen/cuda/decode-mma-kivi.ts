@@ -1,0 +1,367 @@
+// KIVI caches (unsigned int4 / int2 codes with f16 scale and zero point: K per channel in groups
+// of 32 tokens, V per token in groups of 32 channels, an optional window of recent f16 tokens) in
+// the tensor-core decode kernel (decode-mma.ts), behind -DATTNC_DEC_MMA_KIVI=1 (default 0: the
+// SIMT kernel, as before). Codes enter the f16 MMA exactly (decode-mma-dq.ts's magic-number pairs);
+// scales and zero points are folded, never applied per element:
+// - K: for the group g of 32 tokens a warp's keys lie in, q̂_g,c = f16(q̂_c · s_g,c · 2^-e) (A
+//   fragments rebuilt once per group, e per row so that max |q̂_g| is in [2^13, 2^14)) and
+//   S = 2^e · (q̂_g · code − Σ_c q̂_g,c z_g,c): the bias is taken of the rounded q̂_g, so the only
+//   rounding is q̂_g's (2^-11 relative per term of q·(code − z)·s), as the int8 path's q̂.
+//   A warp whose keys straddle two groups (a split not aligned to 32) runs its MMAs once per group.
+// - V: per channel group g (n-tiles 4g..4g+3), p'_t,g = f16(p_t · s_t,g) and O_g −= Σ_t p'_t,g z_t,g
+//   (accumulated per lane and row, rescaled with O, quad-reduced once before the combine).
+// - Recent tokens (the last min(r, Nk), f16 rows): a tail after the code tiles, f16 pairs read
+//   straight from global memory into the MMA's fragments (at most r keys, in the splits that
+//   reach the window).
+// Channel orders: lane t's K words are t·KWL .. t·KWL + KWL − 1 of a code row; pair P = 2 ks + h
+// of them is word P / KPPW, pairs (i, i + KPPW) with i = P % KPPW; Q's A fragments take the same
+// channels. O's n-tile n, column x holds channel 32 (n / 4) + 4 x + n % 4 (one V group a tile).
+import type { AttentionKernel } from '../../ir/kernel.js';
+import type { QuantFormat } from '../../quant/format.js';
+import { f16PairHelpers, mmaF16Ptx, scaleFetchHelpers } from './decode-mma-quant.js';
+import { quantFetch } from './decode-mma-qtile.js';
+import { unsignedPairHelpers, type UnsignedCodeBits } from './decode-mma-dq.js';
+
+export interface MmaKivi {
+  readonly kBits: UnsignedCodeBits;
+  readonly vBits: UnsignedCodeBits;
+  /** Recent f16 tokens (the same window on K and V), 0 without one. */
+  readonly recent: number;
+}
+
+/** The KIVI shape this kernel takes: unsigned int4/int2, f16 scale and zero, group 32, f16 recent. */
+function kiviBits(q: QuantFormat, per: 'channel' | 'token'): UnsignedCodeBits | undefined {
+  if (q.kind !== 'int' || (q.elem !== 'int4' && q.elem !== 'int2')) return undefined;
+  if (q.norm || q.salient || q.zero !== 'f16' || q.scale.dtype !== 'f16') return undefined;
+  if (q.scale.per.kind !== per || q.scale.per.group !== 32) return undefined;
+  if (q.recent && q.recent.dtype !== 'f16') return undefined;
+  return q.elem === 'int4' ? 4 : 2;
+}
+
+/** KIVI K/V the tensor-core kernel takes (packed caches, D a multiple of 64, DV of 128), else undefined. */
+export function mmaKiviOf(k: AttentionKernel): MmaKivi | undefined {
+  const { k: kf, v: vf, paged } = k.formats;
+  if (kf.kind !== 'quant' || vf.kind !== 'quant' || paged) return undefined;
+  const kBits = kiviBits(kf.format, 'channel');
+  const vBits = kiviBits(vf.format, 'token');
+  const s = k.schedule;
+  if (!kBits || !vBits || s.headDim % 64 !== 0 || s.valueDim % 128 !== 0) return undefined;
+  const rk = kf.format.recent?.tokens ?? 0;
+  if (rk !== (vf.format.recent?.tokens ?? 0)) return undefined;
+  return { kBits, vBits, recent: rk };
+}
+
+/** Stream bytes a key and stage (codes and pitches; the scale windows are small and ignored). */
+export const kiviStreamBytesPerKey = (kv: MmaKivi, D: number, DV: number): number =>
+  (D * kv.kBits) / 8 + 16 + (DV * kv.vBits) / 8 + 16 + 4 * (DV / 32) + (4 * D) / 32;
+
+/** The switch: default off (the SIMT kernel), so ATTNC_DEC_MMA follows it for KIVI kernels. */
+export const kiviSwitch: readonly string[] = [
+  '#ifndef ATTNC_DEC_MMA_KIVI',
+  '#define ATTNC_DEC_MMA_KIVI 0 // 1: KIVI caches on the tensor-core kernel (decode-mma-kivi.ts)',
+  '#endif',
+  '#ifndef ATTNC_DEC_MMA',
+  '#define ATTNC_DEC_MMA ATTNC_DEC_MMA_KIVI',
+  '#endif',
+];
+
+/** Constants of the KIVI layout (bytes, words). */
+export const kiviConstants = (kv: MmaKivi): string[] => [
+  `constexpr int KBITS = ${kv.kBits}, VBITS = ${kv.vBits}, RECENT = ${kv.recent};`,
+  'constexpr int KCPW = 32 / KBITS, KPPW = KCPW / 2, VCPW = 32 / VBITS; // codes / pairs a word',
+  'constexpr int KB = D * KBITS / 8, VB = DV * VBITS / 8, KPB = KB + 16, VPB = VB + 16; // row bytes, pitches',
+  'constexpr int KWL = D / (4 * KCPW); // K words a lane reads of a key row',
+  'constexpr int KG = (MMA_TILE + 30) / 32 + 1, KGW = KG * D / 2; // K groups a tile touches; their words',
+  'constexpr int VG = DV / 32, VGW = MMA_TILE * VG / 2; // V groups a key; words a tile',
+  'static_assert(KB % 16 == 0 && VB % 16 == 0 && D % (4 * KCPW) == 0 && DV % 128 == 0, "KIVI tiles");',
+  'constexpr size_t MMA_STREAM = (size_t)MMA_STAGES * (MMA_TILE * (KPB + VPB) + 4 * (2 * KGW + 2 * VGW));',
+];
+
+/** Device helpers (namespace dec). */
+export function kiviHelpers(kv: MmaKivi): string[] {
+  const widths = [...new Set([kv.kBits, kv.vBits])];
+  const cut = scaleFetchHelpers.findIndex((l) => l.includes('The f16 scales of rows'));
+  return [
+    '// ---- KIVI K/V in the tensor-core kernel: codegen/cuda/decode-mma-kivi.ts ----',
+    ...f16PairHelpers,
+    ...unsignedPairHelpers(widths),
+    `__device__ __forceinline__ unsigned dk_kpair(unsigned w, int i) { return dmq_u${kv.kBits}k(w, i); }`,
+    `__device__ __forceinline__ unsigned dk_vpair(unsigned wa, unsigned wb, int c) { return dmq_u${kv.vBits}v(wa, wb, c); }`,
+    "// Channel of lane t's K pair (k-step ks, register h): the first of (c, c + KPPW).",
+    '__device__ __forceinline__ int dk_chan(int ks, int h) {',
+    '  const int p = 2 * ks + h;',
+    '  return KCPW * ((int)(threadIdx.x & 3) * KWL + p / KPPW) + p % KPPW;',
+    '}',
+    "// Key of S tile j, column parity e of the lane, among its warp's keys (as decode-mma-quant.ts).",
+    '__device__ __forceinline__ int dmq_key(int j, int e) { return 16 * (j >> 1) + (int)(threadIdx.x & 3) + 4 * (2 * (j & 1) + e); }',
+    '__device__ __forceinline__ float dk_lo(unsigned h) { return dec_half_bits((unsigned short)(h & 0xffffu)); }',
+    '__device__ __forceinline__ float dk_hi(unsigned h) { return dec_half_bits((unsigned short)(h >> 16)); }',
+    ...mmaF16Ptx,
+    ...quantFetch,
+    ...scaleFetchHelpers.slice(0, cut),
+    '// f16 values src[first .. first + n) into W words of dst, zero past n (src + first 4-byte',
+    '// aligned: 4-byte cp.async, else plain copies, published by the barrier before the tile).',
+    '__device__ __forceinline__ void dk_fetch_halves(const unsigned short* src, unsigned* dst, size_t first, int n, int W) {',
+    '  const bool aligned = ((size_t)(src + first) & 3u) == 0; // the same for the whole block',
+    '  for (int i = threadIdx.x; i < W; i += MMA_THREADS) {',
+    '    const int h = 2 * i, nb = h >= n ? 0 : h + 1 >= n ? 2 : 4;',
+    '    if (aligned) dm_cp4(dst + i, src + first + (nb ? h : 0), nb);',
+    '    else dst[i] = (nb ? (unsigned)src[first + h] : 0u) | (nb == 4 ? (unsigned)src[first + h + 1] << 16 : 0u);',
+    '  }',
+    '}',
+  ];
+}
+
+/** Q's f16 A fragments q̂ = q · 2^(14 - e) per row in the KIVI K channel order (qinv = 2^(e - 14)). */
+export const kiviLoadQ: readonly string[] = [
+  '  unsigned qf[D / 16][4];',
+  '  float qinv[2];',
+  '#pragma unroll',
+  '  for (int h8 = 0; h8 < 2; ++h8) {',
+  '    const int p = rg * MMA_ROWS + r0 + 8 * h8;',
+  '    const bool ok = p < packed;',
+  '    const int pp = ok ? p : 0;',
+  '    const T* qs = q_row(a, b, hk * group + pp / a.Nq, pp % a.Nq);',
+  '    float amax = 0.f;',
+  '#pragma unroll',
+  '    for (int ks = 0; ks < D / 16; ++ks)',
+  '#pragma unroll',
+  '      for (int h = 0; h < 2; ++h) {',
+  '        const int c = dk_chan(ks, h);',
+  '        if (ok) amax = fmaxf(amax, fmaxf(fabsf(to_f32(qs[c])), fabsf(to_f32(qs[c + KPPW]))));',
+  '      }',
+  '    amax = fmaxf(amax, __shfl_xor_sync(0xffffffffu, amax, 1));',
+  '    amax = fmaxf(amax, __shfl_xor_sync(0xffffffffu, amax, 2)); // the quad holds the row',
+  '    int ex = 0; // 0 for a zero row and for inf / NaN (they stay inf / NaN in f16)',
+  '    if (amax > 0.f && amax <= 3.4e38f) frexpf(amax, &ex);',
+  '    ex = max(ex, -100);',
+  '    const float f = ldexpf(1.f, 14 - ex);',
+  '    qinv[h8] = ldexpf(1.f, ex - 14);',
+  '#pragma unroll',
+  '    for (int ks = 0; ks < D / 16; ++ks)',
+  '#pragma unroll',
+  '      for (int h = 0; h < 2; ++h) {',
+  '        const int c = dk_chan(ks, h);',
+  '        qf[ks][h8 + 2 * h] = ok ? dm_h2(to_f32(qs[c]) * f, to_f32(qs[c + KPPW]) * f) : 0u;',
+  '      }',
+  '  }',
+  "  float vbias[2][VG]; // Σ p′ z per row and V group (this lane's keys), rescaled with o",
+  '#pragma unroll',
+  '  for (int g = 0; g < VG; ++g) vbias[0][g] = vbias[1][g] = 0.f;',
+];
+
+/** Fetch lines of tile `it` (t0, t1, kv0 in scope): code rows, K group windows, V scale windows. */
+export const kiviFetch = (field: (key: string) => string): string[] => [
+  '      dm_fetch_codes<KB, KPB>(kc, ks + (it % MMA_STAGES) * MMA_TILE * KPB, t0, t1);',
+  '      dm_fetch_codes<VB, VPB>(vc, vs + (it % MMA_STAGES) * MMA_TILE * VPB, t0, t1);',
+  '      {',
+  '        const size_t g0 = ((size_t)b * a.Hkv + hk) * n_groups + t0 / 32;',
+  '        const int gn = ((t1 - 1) / 32 - t0 / 32 + 1) * D;',
+  '        unsigned* kd = skz + (it % MMA_STAGES) * 2 * KGW;',
+  `        dk_fetch_halves(a.${field('cache:k_scale')}, kd, g0 * D, gn, KGW);`,
+  `        dk_fetch_halves(a.${field('cache:k_zero')}, kd + KGW, g0 * D, gn, KGW);`,
+  '        unsigned* vd = svz + (it % MMA_STAGES) * 2 * VGW;',
+  `        dk_fetch_halves(a.${field('cache:v_scale')}, vd, (kv0 + t0) * VG, (t1 - t0) * VG, VGW);`,
+  `        dk_fetch_halves(a.${field('cache:v_zero')}, vd + VGW, (kv0 + t0) * VG, (t1 - t0) * VG, VGW);`,
+  '      }',
+];
+
+/**
+ * S of the warp's keys from the stage's code rows (kt): per K group the warp's keys touch, q̂ folded
+ * with the group's scales, the MMAs, the bias; s[j][e] ends as q·k (before the score's scale).
+ */
+export const kiviScores: readonly string[] = [
+  '      float s[NT][4];',
+  '#pragma unroll',
+  '      for (int j = 0; j < NT; ++j) s[j][0] = s[j][1] = s[j][2] = s[j][3] = 0.f;',
+  '      const unsigned short* kzs = reinterpret_cast<const unsigned short*>(skz + (it % MMA_STAGES) * 2 * KGW);',
+  '      const int kwe = min(kw + MMA_KEYS, t1);',
+  '      for (int g = kw / 32; g <= (kwe - 1) / 32; ++g) { // one group when the split is 32-aligned',
+  '        const unsigned short* gs = kzs + (g - t0 / 32) * D; // scales; zeros 2 KGW halves on',
+  '        float amax[2] = {0.f, 0.f}, bias[2] = {0.f, 0.f}, kinv[2];',
+  '        // The max pass reads the scales again (volatile): held from it to the MMAs they spilled (sm_90a).',
+  '        const volatile unsigned short* gv = gs;',
+  '#pragma unroll',
+  '        for (int ks = 0; ks < D / 16; ++ks)',
+  '#pragma unroll',
+  '          for (int h = 0; h < 2; ++h) {',
+  '            const int c = dk_chan(ks, h);',
+  '            const float s0 = dec_half_bits(gv[c]), s1 = dec_half_bits(gv[c + KPPW]);',
+  '#pragma unroll',
+  '            for (int h8 = 0; h8 < 2; ++h8) {',
+  '              const unsigned x = qf[ks][h8 + 2 * h];',
+  '              amax[h8] = fmaxf(amax[h8], fmaxf(fabsf(dk_lo(x) * s0), fabsf(dk_hi(x) * s1)));',
+  '            }',
+  '          }',
+  '        float fs[2];',
+  '#pragma unroll',
+  '        for (int h8 = 0; h8 < 2; ++h8) {',
+  '          amax[h8] = fmaxf(amax[h8], __shfl_xor_sync(0xffffffffu, amax[h8], 1));',
+  '          amax[h8] = fmaxf(amax[h8], __shfl_xor_sync(0xffffffffu, amax[h8], 2));',
+  '          int ex = 0;',
+  '          if (amax[h8] > 0.f && amax[h8] <= 3.4e38f) frexpf(amax[h8], &ex);',
+  '          ex = max(ex, -100);',
+  '          fs[h8] = ldexpf(1.f, 14 - ex);',
+  '          kinv[h8] = qinv[h8] * ldexpf(1.f, ex - 14);',
+  '        }',
+  '        // The code words of every tile j (column r0: the key dmq_key(j, ·) of lane 4 (r0 / 2) + ...);',
+  "        // a key of another group reads codes 0, so its S stays exactly as the other group's pass left it.",
+  '        unsigned w[NT][KWL];',
+  '#pragma unroll',
+  '        for (int j = 0; j < NT; ++j) {',
+  '          const int kc = 16 * (j >> 1) + (r0 >> 1) + 4 * (2 * (j & 1) + (r0 & 1));',
+  '          const bool in = (kw + kc) / 32 == g;',
+  '          const unsigned* kr = reinterpret_cast<const unsigned*>(kt + kc * KPB) + KWL * (lane & 3);',
+  '#pragma unroll',
+  '          for (int m = 0; m < KWL; ++m) w[j][m] = in ? kr[m] : 0u;',
+  '        }',
+  "        // k-step by k-step: the group's A fragment of q̂_g (one k-step live), then every tile's MMA.",
+  '#pragma unroll',
+  '        for (int ks = 0; ks < D / 16; ++ks) {',
+  '          unsigned qk[4];',
+  '#pragma unroll',
+  '          for (int h = 0; h < 2; ++h) {',
+  '            const int c = dk_chan(ks, h);',
+  '            const float s0 = dec_half_bits(gs[c]), s1 = dec_half_bits(gs[c + KPPW]);',
+  '            const float z0 = dec_half_bits(gs[2 * KGW + c]), z1 = dec_half_bits(gs[2 * KGW + c + KPPW]);',
+  '#pragma unroll',
+  '            for (int h8 = 0; h8 < 2; ++h8) {',
+  '              const unsigned x = qf[ks][h8 + 2 * h];',
+  '              const unsigned y = dm_h2(dk_lo(x) * s0 * fs[h8], dk_hi(x) * s1 * fs[h8]);',
+  '              qk[h8 + 2 * h] = y;',
+  '              bias[h8] += dk_lo(y) * z0 + dk_hi(y) * z1; // of the rounded q̂_g: exact in exact arithmetic',
+  '            }',
+  '          }',
+  '#pragma unroll',
+  '          for (int j = 0; j < NT; ++j)',
+  '            dm_mma_h(s[j], qk, dk_kpair(w[j][(2 * ks) / KPPW], (2 * ks) % KPPW), dk_kpair(w[j][(2 * ks + 1) / KPPW], (2 * ks + 1) % KPPW));',
+  '        }',
+  '#pragma unroll',
+  '        for (int h8 = 0; h8 < 2; ++h8) {',
+  '          bias[h8] += __shfl_xor_sync(0xffffffffu, bias[h8], 1);',
+  '          bias[h8] += __shfl_xor_sync(0xffffffffu, bias[h8], 2);',
+  '        }',
+  '#pragma unroll',
+  '        for (int j = 0; j < NT; ++j)',
+  '#pragma unroll',
+  '          for (int e = 0; e < 4; ++e)',
+  '            if ((kw + dmq_key(j, e & 1)) / 32 == g) s[j][e] = (s[j][e] - bias[e >> 1]) * kinv[e >> 1];',
+  '      }',
+];
+
+/** O += p′·codes per V group, Σ p′ z into vbias (vt: the warp's first V code row). */
+export const kiviPv: readonly string[] = [
+  '      const unsigned short* vzs = reinterpret_cast<const unsigned short*>(svz + (it % MMA_STAGES) * 2 * VGW);',
+  '#pragma unroll',
+  '      for (int kk = 0; kk < NT / 2; ++kk) {',
+  "        const int kr0 = kw - t0 + 16 * kk + (lane & 3); // tile row of the lane's key 0; keys +4, +8, +12",
+  '        const float p[2][4] = {{s[2 * kk][0], s[2 * kk][1], s[2 * kk + 1][0], s[2 * kk + 1][1]},',
+  '                               {s[2 * kk][2], s[2 * kk][3], s[2 * kk + 1][2], s[2 * kk + 1][3]}};',
+  '#pragma unroll',
+  '        for (int g = 0; g < VG; ++g) {',
+  '          unsigned w[4];',
+  '          float sc[4], z[4];',
+  '#pragma unroll',
+  '          for (int i = 0; i < 4; ++i) {',
+  '            w[i] = reinterpret_cast<const unsigned*>(vt + (16 * kk + (lane & 3) + 4 * i) * VPB)[g * (32 / VCPW) + 4 * r0 / VCPW];',
+  '            sc[i] = dec_half_bits(vzs[(kr0 + 4 * i) * VG + g]);',
+  '            z[i] = dec_half_bits(vzs[2 * VGW + (kr0 + 4 * i) * VG + g]);',
+  '          }',
+  '          unsigned pa[4];',
+  '#pragma unroll',
+  '          for (int h8 = 0; h8 < 2; ++h8) {',
+  '            pa[h8] = dm_h2(p[h8][0] * sc[0], p[h8][1] * sc[1]);',
+  '            pa[h8 + 2] = dm_h2(p[h8][2] * sc[2], p[h8][3] * sc[3]);',
+  '            vbias[h8][g] += (dk_lo(pa[h8]) * z[0] + dk_hi(pa[h8]) * z[1]) + (dk_lo(pa[h8 + 2]) * z[2] + dk_hi(pa[h8 + 2]) * z[3]);',
+  '          }',
+  '#pragma unroll',
+  '          for (int nq = 0; nq < 4; ++nq) {',
+  '            const int c = (4 * r0 + nq) % VCPW; // channel 32 g + 4 r0 + nq of the B column r0',
+  '            dm_mma_h(o[4 * g + nq], pa, dk_vpair(w[0], w[1], c), dk_vpair(w[2], w[3], c));',
+  '          }',
+  '        }',
+  '      }',
+];
+
+/** Output column of o[n][2 h8 + ee]: channel 32 (n / 4) + 4 (2t + ee) + n % 4. */
+export const kiviOutColumn = '32 * (n >> 2) + 4 * (2 * (lane & 3) + ee) + (n & 3)';
+
+/** The zero-point terms of V, quad-reduced and subtracted from o (before the combine). */
+export const kiviVBias: readonly string[] = [
+  '#pragma unroll',
+  '  for (int h8 = 0; h8 < 2; ++h8)',
+  '#pragma unroll',
+  '    for (int g = 0; g < VG; ++g) {',
+  '      float x = vbias[h8][g];',
+  '      x += __shfl_xor_sync(0xffffffffu, x, 1);',
+  '      x += __shfl_xor_sync(0xffffffffu, x, 2);',
+  '#pragma unroll',
+  '      for (int nq = 0; nq < 4; ++nq) o[4 * g + nq][2 * h8] -= x, o[4 * g + nq][2 * h8 + 1] -= x;',
+  '    }',
+];
+
+/** vbias follows o through the online softmax's rescaling (corr, h8 in scope). */
+export const kiviRescale: readonly string[] = [
+  '#pragma unroll',
+  '          for (int g = 0; g < VG; ++g) vbias[h8][g] *= corr;',
+];
+
+/**
+ * The recent f16 tokens [max(k_begin, qend), k_all) after the code tiles: each warp takes MMA_KEYS
+ * of them at a time, f16 pairs read from global memory straight into the B fragments (K in Q's
+ * channel order, V in O's). `classify` / `softmax`: decode-mma.ts's lines (t0, t1 in scope).
+ */
+export function kiviTail(
+  field: (key: string) => string,
+  classify: readonly string[],
+  softmax: readonly string[],
+): string[] {
+  return [
+    '  { // recent f16 tokens: the window rows of the split',
+    '    const int r_begin = max(k_begin, qend);',
+    `    const unsigned short* rk = a.${field('cache:k_recent')} + ((size_t)b * a.Hkv + hk) * RECENT * D;`,
+    `    const unsigned short* rv = a.${field('cache:v_recent')} + ((size_t)b * a.Hkv + hk) * RECENT * DV;`,
+    '    for (int kw = r_begin + warp * MMA_KEYS; kw < k_all; kw += MMA_TILE) { // warp-uniform',
+    '      const int t0 = r_begin, t1 = k_all;',
+    ...classify.map((l) => `  ${l}`),
+    '      float s[NT][4];',
+    '#pragma unroll',
+    '      for (int j = 0; j < NT; ++j) {',
+    '        s[j][0] = s[j][1] = s[j][2] = s[j][3] = 0.f;',
+    '        const int key = kw + 16 * (j >> 1) + (r0 >> 1) + 4 * (2 * (j & 1) + (r0 & 1));',
+    '        const bool ok = key < t1;',
+    '        const unsigned short* kr = rk + (size_t)(ok ? key - qend : 0) * D;',
+    '#pragma unroll',
+    '        for (int ks = 0; ks < D / 16; ++ks) {',
+    '          const int c0 = dk_chan(ks, 0), c1 = dk_chan(ks, 1);',
+    '          const unsigned b0 = ok ? (unsigned)kr[c0] | ((unsigned)kr[c0 + KPPW] << 16) : 0u;',
+    '          const unsigned b1 = ok ? (unsigned)kr[c1] | ((unsigned)kr[c1 + KPPW] << 16) : 0u;',
+    '          dm_mma_h(s[j], qf[ks], b0, b1);',
+    '        }',
+    '#pragma unroll',
+    '        for (int e = 0; e < 4; ++e) s[j][e] *= qinv[e >> 1];',
+    '      }',
+    ...softmax,
+    '#pragma unroll',
+    '      for (int kk = 0; kk < NT / 2; ++kk) {',
+    '        const unsigned pa[4] = {dm_h2(s[2 * kk][0], s[2 * kk][1]), dm_h2(s[2 * kk][2], s[2 * kk][3]),',
+    '                                dm_h2(s[2 * kk + 1][0], s[2 * kk + 1][1]), dm_h2(s[2 * kk + 1][2], s[2 * kk + 1][3])};',
+    '        const unsigned short* vr[4];',
+    '        bool vok[4];',
+    '#pragma unroll',
+    '        for (int i = 0; i < 4; ++i) {',
+    '          const int key = kw + 16 * kk + (lane & 3) + 4 * i;',
+    '          vok[i] = key < t1;',
+    '          vr[i] = rv + (size_t)(vok[i] ? key - qend : 0) * DV;',
+    '        }',
+    '#pragma unroll',
+    '        for (int n = 0; n < DV / 8; ++n) {',
+    '          const int c = 32 * (n >> 2) + 4 * r0 + (n & 3);',
+    '          auto h = [&](int i) { return vok[i] ? (unsigned)vr[i][c] : 0u; };',
+    '          dm_mma_h(o[n], pa, h(0) | (h(1) << 16), h(2) | (h(3) << 16));',
+    '        }',
+    '      }',
+    '    }',
+    '  }',
+  ];
+}
