@@ -213,7 +213,7 @@ describe('KIVI K/V in the tensor-core decode kernel (CPU emulation) agrees with 
       'mask causal',
     );
   }, 600_000);
-  it('mixed int4 K / int2 V; a window longer than Nk; the host-like tile (splits of whole 256-key tiles)', async () => {
+  it('mixed int4 K / int2 V; a window longer than Nk; host-like splits of whole tiles (8 and 4 warps)', async () => {
     await agrees(
       'm42',
       `store k int4 scale f16 per channel group 32 zero f16 recent 32 f16\n  store v int2 scale f16 per token group 32 zero f16 recent 32 f16`,
@@ -222,6 +222,18 @@ describe('KIVI K/V in the tensor-core decode kernel (CPU emulation) agrees with 
     );
     await agrees('all', kivi(2, 4, 128), 'bf16', { B: 1, H: 4, Hkv: 1, Nq: 1, Nk: 77, splitKeys: 40 });
     await agrees('big', kivi(2, 2, 128), 'bf16', { B: 1, H: 8, Hkv: 2, Nq: 1, Nk: 1100, splitKeys: 512 });
+    // kivi_mma_w4s4's tile (decode-knobs.ts): 4 warps x 32 keys x 4 stages, splits of 3 tiles.
+    await agrees(
+      'w4s4',
+      kivi(4, 4, 128),
+      'bf16',
+      { B: 1, H: 8, Hkv: 2, Nq: 1, Nk: 1000, splitKeys: 384 },
+      '',
+      {
+        MMA_QWARPS: 4,
+        MMA_QSTAGES: 4,
+      },
+    );
   }, 600_000);
   it('mutations fail: K zero points read as scales, V zero points not subtracted', async () => {
     const c = { B: 1, H: 4, Hkv: 1, Nq: 1, Nk: 200, splitKeys: 100 };
