@@ -73,7 +73,7 @@ export const kiviConstants = (kv: MmaKivi): string[] => [
   'constexpr int KWL = D / (4 * KCPW); // K words a lane reads of a key row',
   'constexpr int KG = (MMA_TILE + 30) / 32 + 1, KGW = KG * D / 2; // K groups a tile touches; their words',
   'constexpr int VG = DV / 32, VGW = MMA_TILE * VG / 2; // V groups a key; words a tile',
-  'static_assert(KB % 16 == 0 && VB % 16 == 0 && D % (4 * KCPW) == 0 && DV % 128 == 0, "KIVI tiles");',
+  'static_assert(KB % 16 == 0 && VB % 16 == 0 && D % (4 * KCPW) == 0 && DV % 128 == 0 && VG <= 8, "KIVI tiles");',
   'constexpr size_t MMA_STREAM = (size_t)MMA_STAGES * (MMA_TILE * (KPB + VPB) + 4 * (2 * KGW + 2 * VGW));',
 ];
 
@@ -163,9 +163,8 @@ export const kiviLoadQ: readonly string[] = [
   '        qf[ks][h8 + 2 * h] = ok ? dm_h2(to_f32(qs[c]) * f, to_f32(qs[c + KPPW]) * f) : 0u;',
   '      }',
   '  }',
-  "  float vbias[2][VG]; // Σ p′ z per row and V group (this lane's keys), rescaled with o",
-  '#pragma unroll',
-  '  for (int g = 0; g < VG; ++g) vbias[0][g] = vbias[1][g] = 0.f;',
+  '  // Σ_t p′_t,g z_t,g of V group g in column g of one C fragment (rows r0, r0 + 8), rescaled with o.',
+  '  float vb[4] = {0.f, 0.f, 0.f, 0.f};',
 ];
 
 /** Fetch lines of tile `it` (t0, t1, kv0 in scope): code rows, K group windows, V scale windows. */
@@ -251,7 +250,10 @@ export const kiviScores: readonly string[] = [
   '      }',
 ];
 
-/** O += p′·codes per V group, Σ p′ z into vbias (vt: the warp's first V code row). */
+/**
+ * O += p′·codes per V group g (p′ = f16(p · s_t,g), one A fragment a group); Σ p′ z by one more MMA
+ * a group into column g of vb (lanes r0 == g give the B column: their keys' z, exact f16 operands).
+ */
 export const kiviPv: readonly string[] = [
   '      const unsigned short* vzs = reinterpret_cast<const unsigned short*>(svz + (it % MMA_STAGES) * 2 * VGW);',
   '#pragma unroll',
@@ -259,23 +261,28 @@ export const kiviPv: readonly string[] = [
   "        const int kr0 = kw - t0 + 16 * kk + (lane & 3); // tile row of the lane's key 0; keys +4, +8, +12",
   '        const float p[2][4] = {{s[2 * kk][0], s[2 * kk][1], s[2 * kk + 1][0], s[2 * kk + 1][1]},',
   '                               {s[2 * kk][2], s[2 * kk][3], s[2 * kk + 1][2], s[2 * kk + 1][3]}};',
+  "        unsigned zb[2] = {0u, 0u}; // z of group r0 at the lane's keys (t, t + 4), (t + 8, t + 12)",
+  '        if (r0 < VG) {',
+  '          auto z = [&](int i) { return (unsigned)vzs[2 * VGW + (kr0 + 4 * i) * VG + r0]; };',
+  '          zb[0] = z(0) | (z(1) << 16);',
+  '          zb[1] = z(2) | (z(3) << 16);',
+  '        }',
   '#pragma unroll',
   '        for (int g = 0; g < VG; ++g) {',
   '          unsigned w[4];',
-  '          float sc[4], z[4];',
+  '          float sc[4];',
   '#pragma unroll',
   '          for (int i = 0; i < 4; ++i) {',
   '            w[i] = reinterpret_cast<const unsigned*>(vt + (16 * kk + (lane & 3) + 4 * i) * VPB)[g * (32 / VCPW) + 4 * r0 / VCPW];',
   '            sc[i] = dec_half_bits(vzs[(kr0 + 4 * i) * VG + g]);',
-  '            z[i] = dec_half_bits(vzs[2 * VGW + (kr0 + 4 * i) * VG + g]);',
   '          }',
   '          unsigned pa[4];',
   '#pragma unroll',
   '          for (int h8 = 0; h8 < 2; ++h8) {',
   '            pa[h8] = dm_h2(p[h8][0] * sc[0], p[h8][1] * sc[1]);',
   '            pa[h8 + 2] = dm_h2(p[h8][2] * sc[2], p[h8][3] * sc[3]);',
-  '            vbias[h8][g] += (dk_lo(pa[h8]) * z[0] + dk_hi(pa[h8]) * z[1]) + (dk_lo(pa[h8 + 2]) * z[2] + dk_hi(pa[h8 + 2]) * z[3]);',
   '          }',
+  '          dm_mma_h(vb, pa, r0 == g ? zb[0] : 0u, r0 == g ? zb[1] : 0u);',
   '#pragma unroll',
   '          for (int nq = 0; nq < 4; ++nq) {',
   '            const int c = (4 * r0 + nq) % VCPW; // channel 32 g + 4 r0 + nq of the B column r0',
@@ -288,25 +295,28 @@ export const kiviPv: readonly string[] = [
 /** Output column of o[n][2 h8 + ee]: channel 32 (n / 4) + 4 (2t + ee) + n % 4. */
 export const kiviOutColumn = '32 * (n >> 2) + 4 * (2 * (lane & 3) + ee) + (n & 3)';
 
-/** The zero-point terms of V, quad-reduced and subtracted from o (before the combine). */
+/** The zero-point terms of V (column g of vb: quad lane g / 2, element g % 2) subtracted from o. */
 export const kiviVBias: readonly string[] = [
+  '  float vq[4][4]; // vq[k][d]: vb[k] of quad lane (lane & 3) ^ d',
+  '#pragma unroll',
+  '  for (int k = 0; k < 4; ++k) {',
+  '    vq[k][0] = vb[k];',
+  '#pragma unroll',
+  '    for (int d = 1; d < 4; ++d) vq[k][d] = __shfl_xor_sync(0xffffffffu, vb[k], d);',
+  '  }',
   '#pragma unroll',
   '  for (int h8 = 0; h8 < 2; ++h8)',
   '#pragma unroll',
   '    for (int g = 0; g < VG; ++g) {',
-  '      float x = vbias[h8][g];',
-  '      x += __shfl_xor_sync(0xffffffffu, x, 1);',
-  '      x += __shfl_xor_sync(0xffffffffu, x, 2);',
+  '      const int d = (lane & 3) ^ (g >> 1);',
+  '      const float x = d == 0 ? vq[2 * h8 + (g & 1)][0] : d == 1 ? vq[2 * h8 + (g & 1)][1] : d == 2 ? vq[2 * h8 + (g & 1)][2] : vq[2 * h8 + (g & 1)][3];',
   '#pragma unroll',
   '      for (int nq = 0; nq < 4; ++nq) o[4 * g + nq][2 * h8] -= x, o[4 * g + nq][2 * h8 + 1] -= x;',
   '    }',
 ];
 
-/** vbias follows o through the online softmax's rescaling (corr, h8 in scope). */
-export const kiviRescale: readonly string[] = [
-  '#pragma unroll',
-  '          for (int g = 0; g < VG; ++g) vbias[h8][g] *= corr;',
-];
+/** vb follows o through the online softmax's rescaling (corr, h8 in scope). */
+export const kiviRescale: readonly string[] = ['          vb[2 * h8] *= corr, vb[2 * h8 + 1] *= corr;'];
 
 /**
  * The recent f16 tokens [max(k_begin, qend), k_all) after the code tiles: each warp takes MMA_KEYS
