@@ -3,13 +3,16 @@
 // the tensor-core decode kernel (decode-mma.ts), behind -DATTNC_DEC_MMA_KIVI=1 (default 0: the
 // SIMT kernel, as before). Codes enter the f16 MMA exactly (decode-mma-dq.ts's magic-number pairs);
 // scales and zero points are folded, never applied per element:
-// - K: for the group g of 32 tokens a warp's keys lie in, q̂_g,c = f16(q̂_c · s_g,c · 2^-e) (A
-//   fragments rebuilt once per group, e per row so that max |q̂_g| is in [2^13, 2^14)) and
-//   S = 2^e · (q̂_g · code − Σ_c q̂_g,c z_g,c): the bias is taken of the rounded q̂_g, so the only
-//   rounding is q̂_g's (2^-11 relative per term of q·(code − z)·s), as the int8 path's q̂.
-//   A warp whose keys straddle two groups (a split not aligned to 32) runs its MMAs once per group.
-// - V: per channel group g (n-tiles 4g..4g+3), p'_t,g = f16(p_t · s_t,g) and O_g −= Σ_t p'_t,g z_t,g
-//   (accumulated per lane and row, rescaled with O, quad-reduced once before the combine).
+// - K: for the group g of 32 tokens a warp's keys lie in, q̂_g = f16(q̂ · s′_g) with s′ = s · 2^-(e+1),
+//   e the exponent of the group's largest |s| over the row (so |q̂_g| < 2^14: no overflow; q̂ is the
+//   row's q · 2^(14 - e_q) as in the int8 path), and q·k = 2^(e+1) 2^(e_q - 14) (q̂_g · code − q̂_g · z_g):
+//   the bias is one more MMA of the rounded q̂_g with the f16 zero points (exact operands), so the
+//   only rounding is q̂_g's (2^-11 relative per term; channels whose s′ is an f16 subnormal lose
+//   precision below 2^-25 of the row's largest term). A warp whose keys straddle two groups (a
+//   split not aligned to 32; the host's splits are whole tiles) runs its MMAs once per group, the
+//   other group's codes read as 0.
+// - V: per channel group g (n-tiles 4g..4g+3), p′_t,g = f16(p_t · s_t,g) and O_g −= Σ_t p′_t,g z_t,g,
+//   the latter by one more MMA a group into column g of one C fragment (rescaled with O).
 // - Recent tokens (the last min(r, Nk), f16 rows): a tail after the code tiles, f16 pairs read
 //   straight from global memory into the MMA's fragments (at most r keys, in the splits that
 //   reach the window).
@@ -317,63 +320,3 @@ export const kiviVBias: readonly string[] = [
 
 /** vb follows o through the online softmax's rescaling (corr, h8 in scope). */
 export const kiviRescale: readonly string[] = ['          vb[2 * h8] *= corr, vb[2 * h8 + 1] *= corr;'];
-
-/**
- * The recent f16 tokens [max(k_begin, qend), k_all) after the code tiles: each warp takes MMA_KEYS
- * of them at a time, f16 pairs read from global memory straight into the B fragments (K in Q's
- * channel order, V in O's). `classify` / `softmax`: decode-mma.ts's lines (t0, t1 in scope).
- */
-export function kiviTail(
-  field: (key: string) => string,
-  classify: readonly string[],
-  softmax: readonly string[],
-): string[] {
-  return [
-    '  { // recent f16 tokens: the window rows of the split',
-    '    const int r_begin = max(k_begin, qend);',
-    `    const unsigned short* rk = a.${field('cache:k_recent')} + ((size_t)b * a.Hkv + hk) * RECENT * D;`,
-    `    const unsigned short* rv = a.${field('cache:v_recent')} + ((size_t)b * a.Hkv + hk) * RECENT * DV;`,
-    '    for (int kw = r_begin + warp * MMA_KEYS; kw < k_all; kw += MMA_TILE) { // warp-uniform',
-    '      const int t0 = r_begin, t1 = k_all;',
-    ...classify.map((l) => `  ${l}`),
-    '      float s[NT][4];',
-    '#pragma unroll',
-    '      for (int j = 0; j < NT; ++j) {',
-    '        s[j][0] = s[j][1] = s[j][2] = s[j][3] = 0.f;',
-    '        const int key = kw + 16 * (j >> 1) + (r0 >> 1) + 4 * (2 * (j & 1) + (r0 & 1));',
-    '        const bool ok = key < t1;',
-    '        const unsigned short* kr = rk + (size_t)(ok ? key - qend : 0) * D;',
-    '#pragma unroll',
-    '        for (int ks = 0; ks < D / 16; ++ks) {',
-    '          const int c0 = dk_chan(ks, 0), c1 = dk_chan(ks, 1);',
-    '          const unsigned b0 = ok ? (unsigned)kr[c0] | ((unsigned)kr[c0 + KPPW] << 16) : 0u;',
-    '          const unsigned b1 = ok ? (unsigned)kr[c1] | ((unsigned)kr[c1 + KPPW] << 16) : 0u;',
-    '          dm_mma_h(s[j], qf[ks], b0, b1);',
-    '        }',
-    '#pragma unroll',
-    '        for (int e = 0; e < 4; ++e) s[j][e] *= qinv[e >> 1];',
-    '      }',
-    ...softmax,
-    '#pragma unroll',
-    '      for (int kk = 0; kk < NT / 2; ++kk) {',
-    '        const unsigned pa[4] = {dm_h2(s[2 * kk][0], s[2 * kk][1]), dm_h2(s[2 * kk][2], s[2 * kk][3]),',
-    '                                dm_h2(s[2 * kk + 1][0], s[2 * kk + 1][1]), dm_h2(s[2 * kk + 1][2], s[2 * kk + 1][3])};',
-    '        const unsigned short* vr[4];',
-    '        bool vok[4];',
-    '#pragma unroll',
-    '        for (int i = 0; i < 4; ++i) {',
-    '          const int key = kw + 16 * kk + (lane & 3) + 4 * i;',
-    '          vok[i] = key < t1;',
-    '          vr[i] = rv + (size_t)(vok[i] ? key - qend : 0) * DV;',
-    '        }',
-    '#pragma unroll',
-    '        for (int n = 0; n < DV / 8; ++n) {',
-    '          const int c = 32 * (n >> 2) + 4 * r0 + (n & 3);',
-    '          auto h = [&](int i) { return vok[i] ? (unsigned)vr[i][c] : 0u; };',
-    '          dm_mma_h(o[n], pa, h(0) | (h(1) << 16), h(2) | (h(3) << 16));',
-    '        }',
-    '      }',
-    '    }',
-    '  }',
-  ];
-}
