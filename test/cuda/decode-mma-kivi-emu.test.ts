@@ -15,6 +15,7 @@ import { DEVICE_END, decodeSource } from '../../src/codegen/cuda/decode.js';
 import { cudaCacheParts } from '../../src/codegen/cuda/dequant.js';
 import { cudaLayout } from '../../src/codegen/cuda/layout.js';
 import { compile } from '../../src/compile.js';
+import { readFloat, writeFloat } from '../../src/quant/floats.js';
 import { checkedFormats } from '../../src/quant/format.js';
 import type { QuantCache } from '../../src/quant/layout.js';
 import { compareArrays } from '../../src/runtime/compare.js';
@@ -34,6 +35,8 @@ interface Case {
   readonly splitKeys: number;
   /** Scale tensors 2 bytes past a 4-byte boundary (the scale stream's plain-copy path). */
   readonly oddScales?: boolean;
+  /** K scales times 2^-n (f16, rounded: subnormal ones too) and q times 2^n: tiny scales, S as large. */
+  readonly kScaleShift?: number;
 }
 
 /** Relative errors of out and lse against the reference, and the NaN count of out. */
@@ -85,7 +88,10 @@ async function emulate(
   const formats = checkedFormats(comp.decl);
   const rand = rng(c.Nk * 13 + c.H);
   const stored = randomStoredInputs(formats, { ...c, D, Dv: D }, rand);
-  const q = new Float32Array(c.B * c.H * c.Nq * D).map(() => rand() * 2 - 1);
+  const qShift = 2 ** (c.kScaleShift ?? 0);
+  const q = new Float32Array(c.B * c.H * c.Nq * D).map(() => (rand() * 2 - 1) * qShift);
+  const ks = stored.caches.k!.scale!;
+  for (let i = 0; c.kScaleShift && i < ks.data.length; ++i) writeFloat(ks, i, readFloat(ks, i) / qShift);
   const qBits = dtype === 'bf16' ? bf16Bits(q) : q;
   const qValues = dtype === 'bf16' ? fromBf16(qBits as Uint16Array) : q;
   const inputs: [string, ArrayBufferView][] = [['q', qBits]];
@@ -192,10 +198,13 @@ const kivi = (kb: number, vb: number, recent: number): string => {
 };
 
 describe('KIVI K/V in the tensor-core decode kernel (CPU emulation) agrees with the reference', () => {
-  it('int4: GQA 4, ragged Nk, recent 40 inside the last split, splits not aligned to 32 (bf16 and f32 q)', async () => {
+  it('int4: GQA 4, ragged Nk, recent 40 inside the last split, splits not aligned to 32 (bf16 and f32 q); tiny K scales', async () => {
     const c = { B: 2, H: 8, Hkv: 2, Nq: 1, Nk: 301, splitKeys: 100 };
     await agrees('i4b', kivi(4, 4, 40), 'bf16', c);
     await agrees('i4f', kivi(4, 4, 0), 'f32', { ...c, Nk: 203, splitKeys: 70 });
+    // K scales near 2^-19 (f16 subnormals; no recent rows, which q · 2^16 would make dominate):
+    // s′ = s · 2^-(e+1) takes both f16 factors.
+    await agrees('i4t', kivi(4, 4, 0), 'bf16', { ...c, Nk: 150, splitKeys: 64, kScaleShift: 16 });
   }, 600_000);
   it('int2: GQA 8 x Nq 3, causal, no recent; recent 128 across splits', async () => {
     await agrees(
@@ -235,7 +244,7 @@ describe('KIVI K/V in the tensor-core decode kernel (CPU emulation) agrees with 
       },
     );
   }, 600_000);
-  it('mutations fail: K zero points read as scales, V zero points not subtracted', async () => {
+  it('mutations fail: K zero points read as scales, V zero points not subtracted, tiny K scales mis-scaled', async () => {
     const c = { B: 1, H: 4, Hkv: 1, Nq: 1, Nk: 200, splitKeys: 100 };
     const kz = (d: string): string => {
       const from = 'reinterpret_cast<const DmW4*>(gs + 2 * KGW + (lane & 3) * (D / 4))';
@@ -253,5 +262,13 @@ describe('KIVI K/V in the tensor-core decode kernel (CPU emulation) agrees with 
     const v = await emulate('mvz', kivi(4, 4, 16), 'bf16', c, '', {}, vz);
     expect(Math.max(k.out, k.lse * 100), 'wrong K zero points').toBeGreaterThan(1e-2);
     expect(v.out, 'V zero points dropped').toBeGreaterThan(1e-2);
+    // Tiny K scales: the second f16 factor of s′ dropped.
+    const fb = (d: string): string => {
+      const from = 'f2b = dk_pow2h(fb) * 0x10001u';
+      expect(d).toContain(from);
+      return d.replace(from, 'f2b = dk_pow2h(0) * 0x10001u');
+    };
+    const t = await emulate('mfb', kivi(4, 4, 0), 'bf16', { ...c, kScaleShift: 16 }, '', {}, fb);
+    expect(t.out, 'tiny scales mis-scaled').toBeGreaterThan(1e-2);
   }, 600_000);
 });
