@@ -1,7 +1,7 @@
 // KIVI caches on the tensor-core decode kernel (decode-mma-kivi.ts) build with nvcc for sm_90a
 // and sm_80 without register spills when switched on (-DATTNC_DEC_MMA_KIVI=1): int4 and int2 as
 // bench/cuda/quant-decode.py times them (bf16 D = 128, recent 128 f16), int2 without a window and
-// causal. Off by default: the emitted kernel keeps ATTNC_DEC_MMA at ATTNC_DEC_MMA_KIVI (0).
+// causal. Off by default: the host takes it where ATTNC_DEC_MMA && ATTNC_DEC_MMA_KIVI (default 0).
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -31,7 +31,8 @@ describe('KIVI on the tensor-core decode kernel: nvcc', () => {
     const c = code('kv4', sources.int4!, 'sm_90a');
     expect(c).toContain('mma_split_kernel');
     expect(c).toContain('#define ATTNC_DEC_MMA_KIVI 0');
-    expect(c).toContain('#define ATTNC_DEC_MMA ATTNC_DEC_MMA_KIVI');
+    expect(c).toContain('if (!(ATTNC_DEC_MMA && ATTNC_DEC_MMA_KIVI) || major < 8');
+    expect(c).not.toContain('#define ATTNC_DEC_MMA ATTNC_DEC_MMA_KIVI'); // the float twin's switch stays its own
     expect(code('kv8', 'store kv int8 scale f16 per token', 'sm_90a')).not.toContain('ATTNC_DEC_MMA_KIVI');
   });
 

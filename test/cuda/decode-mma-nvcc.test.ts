@@ -50,7 +50,7 @@ describe('CUDA tensor-core decode: nvcc', () => {
     // KIVI int4 / int2 at D 128 carry it behind -DATTNC_DEC_MMA_KIVI=1 (decode-mma-kivi-nvcc.test.ts); D 64 does not.
     const kivi =
       'attention q4() {\n  store k int4 scale f16 per channel group 32 zero f16\n  store v int4 scale f16 per token group 32 zero f16\n}\n';
-    expect(code('q4', kivi, 'bf16', 128)).toContain('#define ATTNC_DEC_MMA ATTNC_DEC_MMA_KIVI');
+    expect(code('q4', kivi, 'bf16', 128)).toContain('#define ATTNC_DEC_MMA_KIVI 0');
     expect(code('q4s', kivi, 'bf16', 64)).not.toContain('mma_split_kernel');
     const grouped = 'attention q8g() {\n  store kv int8 scale f16 per token group 32\n}\n';
     expect(code('q8g', grouped, 'bf16', 128)).not.toContain('mma_split_kernel');

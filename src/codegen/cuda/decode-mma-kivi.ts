@@ -58,15 +58,17 @@ export function mmaKiviOf(k: AttentionKernel): MmaKivi | undefined {
 export const kiviStreamBytesPerKey = (kv: MmaKivi, D: number, DV: number): number =>
   (D * kv.kBits) / 8 + 16 + (DV * kv.vBits) / 8 + 16 + 4 * (DV / 32) + (4 * D) / 32;
 
-/** The switch: default off (the SIMT kernel), so ATTNC_DEC_MMA follows it for KIVI kernels. */
+/**
+ * The switch: default off (the SIMT kernel). The host takes the tensor-core kernel where
+ * KIVI_MMA_SWITCH holds (decode-host.ts); ATTNC_DEC_MMA itself is left alone, since the macro is
+ * global to a translation unit that may hold other kernels (a staged kernel's float twin).
+ */
 export const kiviSwitch: readonly string[] = [
   '#ifndef ATTNC_DEC_MMA_KIVI',
   '#define ATTNC_DEC_MMA_KIVI 0 // 1: KIVI caches on the tensor-core kernel (decode-mma-kivi.ts)',
   '#endif',
-  '#ifndef ATTNC_DEC_MMA',
-  '#define ATTNC_DEC_MMA ATTNC_DEC_MMA_KIVI',
-  '#endif',
 ];
+export const KIVI_MMA_SWITCH = '(ATTNC_DEC_MMA && ATTNC_DEC_MMA_KIVI)';
 
 /** Constants of the KIVI layout (bytes, words). */
 export const kiviConstants = (kv: MmaKivi): string[] => [
