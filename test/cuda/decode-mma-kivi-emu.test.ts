@@ -198,10 +198,12 @@ const kivi = (kb: number, vb: number, recent: number): string => {
 };
 
 describe('KIVI K/V in the tensor-core decode kernel (CPU emulation) agrees with the reference', () => {
-  it('int4: GQA 4, ragged Nk, recent 40 inside the last split, splits not aligned to 32 (bf16 and f32 q); tiny K scales', async () => {
+  it('int4: GQA 4, ragged Nk, recent 40 inside the last split, splits not aligned to 32 (bf16 and f32 q); misaligned scale tensors; tiny K scales', async () => {
     const c = { B: 2, H: 8, Hkv: 2, Nq: 1, Nk: 301, splitKeys: 100 };
     await agrees('i4b', kivi(4, 4, 40), 'bf16', c);
     await agrees('i4f', kivi(4, 4, 0), 'f32', { ...c, Nk: 203, splitKeys: 70 });
+    // Scale tensors 2 bytes off a 4-byte boundary: the windows' plain-copy path.
+    await agrees('i4o', kivi(4, 4, 16), 'bf16', { ...c, Nk: 190, oddScales: true });
     // K scales near 2^-19 (f16 subnormals; no recent rows, which q · 2^16 would make dominate):
     // s′ = s · 2^-(e+1) takes both f16 factors.
     await agrees('i4t', kivi(4, 4, 0), 'bf16', { ...c, Nk: 150, splitKeys: 64, kScaleShift: 16 });
