@@ -2,7 +2,7 @@
 // caches (int8, fp8 e4m3, int4 and int2 KIVI-style), one artifact per format, plus correctness
 // cases: quantized caches built by src/quant, q, and the float64 reference's out and lse; and the
 // knob variants (DECODE_KNOB_VARIANTS, src/codegen/cuda/decode-knobs.ts) each format is rebuilt with. `--only a,b` keeps those variants,
-// `--cases 0,2` those correctness cases (all three take 31 MiB; cases 0 and 2, 11 MiB).
+// `--cases 0,2` those correctness cases (all three take 31 MiB; cases 0 and 2, 11 MiB), `--formats` those formats.
 //   npx tsc -p tsconfig.json && node bench/cuda/quant-decode-emit.mjs
 //     → bench/build/cuda-quant-decode/{index.json, <name>.{cu,json}, cases/<name>-<i>/*.bin}
 // Caches are packed [B, Hkv, Nk, ...] here (quant-decode.py binds no block table).
@@ -45,6 +45,11 @@ const variants = [
     what: 'int2 KIVI-style (k per channel g32, v per token g32, recent 128 f16)',
   },
 ];
+// `--formats a,b` keeps those formats (default: all five).
+const formatsAt = process.argv.indexOf('--formats');
+const formatSel = formatsAt > 0 ? new Set(process.argv[formatsAt + 1].split(',')) : undefined;
+const emitted = variants.filter((v) => !formatSel || formatSel.has(v.name));
+if (emitted.length === 0) throw new Error(`--formats: none of ${variants.map((v) => v.name).join(', ')}`);
 /** Correctness cases (decode mode is taken for Nq ≤ 16, Nk ≥ 1024), and the timed shapes. */
 const casesAt = process.argv.indexOf('--cases');
 const caseSel = casesAt > 0 ? new Set(process.argv[casesAt + 1].split(',').map(Number)) : undefined;
@@ -66,7 +71,7 @@ const fromBf16 = (b) => new Float32Array(new Uint32Array(Array.from(b, (x) => x 
 const bytes = (a) => new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
 
 const index = [];
-for (const v of variants) {
+for (const v of emitted) {
   const source = `attention qd_${v.name}() {\n  ${v.store}\n}\n`;
   const c = compile(source, { target: 'cuda', headDim: D, dtype: 'bf16', file: `qd_${v.name}.attn` });
   if (!c.artifact.code.includes('namespace dec {')) throw new Error(`${v.name}: no decode path`);

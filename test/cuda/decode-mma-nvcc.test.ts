@@ -2,7 +2,8 @@
 // register spills, at its defaults and under every knob variant of the sweep that sets its knobs
 // (DECODE_KNOB_VARIANTS, bench/cuda/quant-decode.py), bf16 D = 128 and f16 D = 64, and with the
 // masks and score modifiers of causal, sliding window, softcap and alibi; and only kernels over
-// 16-bit float caches and int8 / fp8 caches with per-token f16 scales (decode-mma-quant.ts) carry it.
+// 16-bit float caches and int8 / fp8 caches with per-token f16 scales (decode-mma-quant.ts) carry it
+// (and KIVI caches at D 128, switched off: decode-mma-kivi-nvcc.test.ts).
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -46,14 +47,21 @@ describe('CUDA tensor-core decode: nvcc', () => {
     // Quantized: int8 / fp8 with per-token f16 scales (decode-mma-quant.ts); others keep the SIMT kernel.
     expect(code('q8', quant.int8, 'bf16', 128)).toContain('mma_split_kernel');
     expect(code('q8f', quant.int8, 'f32', 128)).toContain('mma_split_kernel');
+    // KIVI int4 / int2 at D 128 carry it behind -DATTNC_DEC_MMA_KIVI=1 (decode-mma-kivi-nvcc.test.ts); D 64 does not.
     const kivi =
       'attention q4() {\n  store k int4 scale f16 per channel group 32 zero f16\n  store v int4 scale f16 per token group 32 zero f16\n}\n';
-    expect(code('q4', kivi, 'bf16', 128)).not.toContain('mma_split_kernel');
+    expect(code('q4', kivi, 'bf16', 128)).toContain('#define ATTNC_DEC_MMA_KIVI 0');
+    expect(code('q4s', kivi, 'bf16', 64)).not.toContain('mma_split_kernel');
     const grouped = 'attention q8g() {\n  store kv int8 scale f16 per token group 32\n}\n';
     expect(code('q8g', grouped, 'bf16', 128)).not.toContain('mma_split_kernel');
   });
 
-  const variants = DECODE_KNOB_VARIANTS.filter((v) => Object.keys(v.knobs).some((n) => n.startsWith('MMA_')));
+  // KIVI's variant (formats int4, int2) builds in decode-mma-kivi-nvcc.test.ts.
+  const variants = DECODE_KNOB_VARIANTS.filter(
+    (v) =>
+      Object.keys(v.knobs).some((n) => n.startsWith('MMA_')) &&
+      (!v.formats || v.formats.some((f) => f === 'bf16' || f === 'int8')),
+  );
   for (const arch of ['sm_90a', 'sm_80'] as const) {
     it(`${arch}: the default and ${variants.length} swept variants build without spills`, async () => {
       const undefs = ALL_KNOB_NAMES.map((n) => `#undef ATTNC_DEC_${n}`);

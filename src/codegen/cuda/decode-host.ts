@@ -9,14 +9,15 @@ export const DECODE_MIN_NK = 1024;
 // Per device, once: -1 when the tensor-core kernel is not taken (compute capability below 8.0,
 // ATTNC_DECODE_MMA=0 or a -DATTNC_DEC_MMA=0 build), -2 when its shared memory does not fit (fail()
 // said why; not cached, so every launch reports it), else how many of its blocks an SM holds.
-const mmaResident = [
+// `on`: the build switch (KIVI kernels: ATTNC_DEC_MMA && ATTNC_DEC_MMA_KIVI, decode-mma-kivi.ts).
+const mmaResident = (on: string): string[] => [
   'static int mma_resident(int dev) {',
   '  static int state[64] = {};',
   '  if (state[dev] != 0) return state[dev];',
   '  const char* e = getenv("ATTNC_DECODE_MMA");',
   '  int major = 0;',
   '  if (cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev) != cudaSuccess) major = 0;',
-  "  if (!ATTNC_DEC_MMA || major < 8 || (e != NULL && e[0] == '0')) return state[dev] = -1;",
+  `  if (!${on} || major < 8 || (e != NULL && e[0] == '0')) return state[dev] = -1;`,
   '  int optin = 0;',
   '  if (cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev) != cudaSuccess) optin = 0;',
   '  if (optin > 0 && MMA_SMEM > (size_t)optin) {',
@@ -39,6 +40,7 @@ export function decodeHostSource(
   decodeNs: string,
   kvAlign?: { readonly k: string; readonly v: string; readonly more: readonly string[] },
   mma = false,
+  mmaSwitch = 'ATTNC_DEC_MMA',
 ): string[] {
   // The tensor-core kernel's value where it is compiled in (decode-mma.ts), else the SIMT one's.
   const pick = (m: string, simt: string): string => (mma ? `(use_mma ? ${m} : ${simt})` : simt);
@@ -77,7 +79,7 @@ export function decodeHostSource(
     '  return (double)(per_sm + waves * resident) / (2.0 * (double)w);',
     '}',
     '',
-    ...(mma ? mmaResident : []),
+    ...(mma ? mmaResident(mmaSwitch) : []),
     'static int launch(const Args& a, cudaStream_t stream) {',
     '  int dev = 0;',
     '  if (cudaGetDevice(&dev) != cudaSuccess) dev = 0;',

@@ -1,9 +1,7 @@
 // Two-element conversions of unsigned int4 / int2 codes (KIVI's zero-point formats) to f16 pairs
-// for the tensor-core decode kernel: the first piece of KIVI on tensor cores (issue 10 item 6),
-// not yet emitted by any kernel. The plan around it: K's per-channel scale (constant over a group
-// of 32 tokens, so over a warp's 16 keys) folded into q, Σ_c q_c s_c z_c subtracted per row and
-// group; V's per-token scale folded into p per 32-channel group, Σ_t p_t s_t z_t subtracted from
-// that group's output columns; the recent f16 window as ordinary 16-bit tiles.
+// for the tensor-core decode kernel's KIVI path (decode-mma-kivi.ts, -DATTNC_DEC_MMA_KIVI=1): K's
+// per-channel scale folded into q per group of 32 tokens, V's per-token scale into p per group of
+// 32 channels, the zero points subtracted as MMA terms; these turn the codes into exact f16 pairs.
 //
 // Codes pack low bits first (quant/quantize.ts's pack: channel c of a word at bit (c % n) · bits).
 // The magic-number trick: a code x ≤ 1023 under the f16 exponent of 1024 (0x6400 | x) is the f16

@@ -20,7 +20,8 @@
 // elem_score per element, as in the SIMT kernel); with dynamic tile classes a tile no row of the
 // block may see is neither fetched nor computed (the block agrees through __syncthreads_or).
 // Taken for 16-bit float K/V, D and Dv multiples of 16, 16-byte rows, and for the quantized caches
-// of decode-mma-quant.ts (packed, or paged: decode-mma-paged.ts); f32 and other quantized caches
+// of decode-mma-quant.ts (packed, or paged: decode-mma-paged.ts), and KIVI int4 / int2 caches built with
+// -DATTNC_DEC_MMA_KIVI=1 (decode-mma-kivi.ts; default: the SIMT kernel); f32 and other quantized caches
 // keep the SIMT kernel. The host takes
 // it on devices of compute capability 8.0 and up (decode-host.ts) unless built with
 // -DATTNC_DEC_MMA=0 or run with ATTNC_DECODE_MMA=0. The CPU emulator (test/cuda/decode-mma-emu.ts)
@@ -46,6 +47,21 @@ import {
   quantPv,
   quantScores,
 } from './decode-mma-qtile.js';
+import {
+  kiviConstants,
+  kiviFetch,
+  kiviHelpers,
+  kiviLoadQ,
+  kiviOutColumn,
+  kiviPv,
+  kiviRescale,
+  kiviScores,
+  kiviStreamBytesPerKey,
+  kiviSwitch,
+  kiviVBias,
+  mmaKiviOf,
+} from './decode-mma-kivi.js';
+import { kiviTail } from './decode-mma-kivi-tail.js';
 import { pagedCodeHandles, pagedQuantFetch, pagedQuantFetchLines } from './decode-mma-paged.js';
 import { kvHead, K_ROWS, V_ROWS } from './kv-rows.js';
 
@@ -70,7 +86,12 @@ const MMA_FALLBACKS = [
 function mmaDefaults(k: AttentionKernel): Record<string, number> {
   const { headDim: D, valueDim: DV } = k.schedule;
   // Stream bytes a key and stage (decode-mma-qtile.ts's pitches and scale words; else padded 16-bit rows).
-  const perKey = mmaQuantOf(k) ? quantStreamBytesPerKey(D, DV) : 2 * (D + 8 + DV + 8);
+  const kivi = mmaKiviOf(k);
+  const perKey = kivi
+    ? kiviStreamBytesPerKey(kivi, D, DV)
+    : mmaQuantOf(k)
+      ? quantStreamBytesPerKey(D, DV)
+      : 2 * (D + 8 + DV + 8);
   const fits = (w: number, st: number): boolean =>
     Math.max(st * w * MMA_KNOB_DEFAULTS.KEYS * perKey, 4 * w * MMA_ROWS * (DV + 2)) <= 227 * 1024;
   const base = MMA_KNOB_DEFAULTS;
@@ -90,6 +111,7 @@ export interface MmaElements {
 /** Whether the kernel has a tensor-core decode path: 16-bit float K/V, 16-byte rows, D, Dv multiples of 16. */
 export function hasMmaDecode(k: AttentionKernel, vectorWidth: number): boolean {
   if (mmaQuantOf(k)) return true; // int8 / fp8 with per-token f16 scales (decode-mma-quant.ts)
+  if (mmaKiviOf(k)) return true; // int4 / int2 KIVI, off unless -DATTNC_DEC_MMA_KIVI=1 (decode-mma-kivi.ts)
   if (k.formats.k.kind !== 'float' || k.formats.v.kind !== 'float') return false;
   const dtype = sharedStorage(k.formats);
   if (dtype === 'f32') return false;
@@ -101,7 +123,9 @@ export function hasMmaDecode(k: AttentionKernel, vectorWidth: number): boolean {
 /** `#ifndef` defaults of the tensor-core knobs. */
 function mmaKnobs(k: AttentionKernel): string[] {
   const knobs = Object.entries(mmaDefaults(k));
+  const tiles = mmaQuantOf(k) !== undefined || mmaKiviOf(k) !== undefined;
   return [
+    ...(mmaKiviOf(k) ? kiviSwitch : []),
     ...knobs.flatMap(([n, v]) => {
       const name = n === '' ? 'ATTNC_DEC_MMA' : `ATTNC_DEC_MMA_${n}`; // '': on (1) or off (0)
       return [`#ifndef ${name}`, `#define ${name} ${v}`, '#endif'];
@@ -109,7 +133,7 @@ function mmaKnobs(k: AttentionKernel): string[] {
     'static_assert(ATTNC_DEC_MMA_WARPS >= 1 && ATTNC_DEC_MMA_WARPS <= 16, "ATTNC_DEC_MMA_WARPS: 1..16");',
     'static_assert(ATTNC_DEC_MMA_KEYS >= 16 && ATTNC_DEC_MMA_KEYS % 16 == 0, "ATTNC_DEC_MMA_KEYS: a multiple of 16");',
     'static_assert(ATTNC_DEC_MMA_STAGES >= 2 && ATTNC_DEC_MMA_MIN_BLOCKS >= 1, "decode mma knobs");',
-    ...(mmaQuantOf(k) ? quantTileKnobs(k.schedule.headDim, k.schedule.valueDim) : []),
+    ...(tiles ? quantTileKnobs(k.schedule.headDim, k.schedule.valueDim) : []),
   ];
 }
 
@@ -155,7 +179,7 @@ const denseScores: string[] = [
 ];
 
 /** The masks / score modifier and the online softmax on S (the key of s[j][e]: KJ). */
-const softmax = (SCORE: readonly string[], KJ: string): string[] => [
+const softmax = (SCORE: readonly string[], KJ: string, rescale: readonly string[] = []): string[] => [
   '      float mt[2] = {-INFINITY, -INFINITY};',
   '#pragma unroll',
   '      for (int j = 0; j < NT; ++j)',
@@ -174,6 +198,7 @@ const softmax = (SCORE: readonly string[], KJ: string): string[] => [
   '          l[h8] *= corr;',
   '#pragma unroll',
   '          for (int n = 0; n < DV / 8; ++n) o[n][2 * h8] *= corr, o[n][2 * h8 + 1] *= corr;',
+  ...rescale,
   '          m[h8] = mn;',
   '        }',
   '      }',
@@ -295,7 +320,8 @@ export function mmaDecodeDevice(
 ): string[] {
   const dtype = sharedStorage(k.formats) as 'f16' | 'bf16';
   const quant = mmaQuantOf(k);
-  const knob = tileKnobMacros(quant !== undefined);
+  const kivi = mmaKiviOf(k);
+  const knob = tileKnobMacros(quant !== undefined || kivi !== undefined);
   const paged = k.formats.paged !== undefined;
   // Dynamic tile classes: a tile no row of the block may see is neither fetched nor computed.
   // Thread i classifies row i % 16 for the fetch (the block's OR is its barrier, __syncthreads_or);
@@ -323,19 +349,23 @@ export function mmaDecodeDevice(
     ...mmaKnobs(k),
     `constexpr int MMA_ROWS = 16, MMA_WARPS = ${knob.warps}, MMA_KEYS = ${knob.keys};`,
     `constexpr int MMA_THREADS = 32 * MMA_WARPS, MMA_TILE = MMA_WARPS * MMA_KEYS, MMA_STAGES = ${knob.stages};`,
-    ...(quant
-      ? quantConstants
-      : [
-          'constexpr int KP = D + 8, VP = DV + 8; // padded row pitches (elements): conflict-free ldmatrix',
-          'constexpr size_t MMA_STREAM = (size_t)MMA_STAGES * MMA_TILE * (KP + VP) * sizeof(T);',
-        ]),
+    ...(kivi
+      ? kiviConstants(kivi)
+      : quant
+        ? quantConstants
+        : [
+            'constexpr int KP = D + 8, VP = DV + 8; // padded row pitches (elements): conflict-free ldmatrix',
+            'constexpr size_t MMA_STREAM = (size_t)MMA_STAGES * MMA_TILE * (KP + VP) * sizeof(T);',
+          ]),
     'constexpr size_t MMA_COMBINE = sizeof(float) * (size_t)MMA_WARPS * MMA_ROWS * (DV + 2);',
     'constexpr size_t MMA_SMEM = MMA_STREAM > MMA_COMBINE ? MMA_STREAM : MMA_COMBINE; // dynamic, per block',
     'static_assert(MMA_SMEM <= 227 * 1024, "decode mma: ATTNC_DEC_MMA_STAGES x WARPS x KEYS keys need more than 227 KiB of shared memory per block");',
     `#if defined(__CUDACC__) || defined(${MMA_EMU_MACRO}) // plain emulator builds skip it`,
-    ...(quant
-      ? [...mmaQuantHelpers(quant), ...quantFetch, ...scaleFetchHelpers, ...(paged ? pagedQuantFetch : [])]
-      : [...mmaPtx(dtype), ...mmaFetch(paged)]),
+    ...(kivi
+      ? kiviHelpers(kivi)
+      : quant
+        ? [...mmaQuantHelpers(quant), ...quantFetch, ...scaleFetchHelpers, ...(paged ? pagedQuantFetch : [])]
+        : [...mmaPtx(dtype), ...mmaFetch(paged)]),
     '',
     '__global__ void __launch_bounds__(MMA_THREADS, ATTNC_DEC_MMA_MIN_BLOCKS) mma_split_kernel(const Args a, float* __restrict__ part, int split_keys, int n_splits, int row_tiles) {',
     '#if !defined(__CUDA_ARCH__) || __CUDA_ARCH__ >= 800',
@@ -344,7 +374,7 @@ export function mmaDecodeDevice(
     '  const int split = blockIdx.x / row_groups, rg = blockIdx.x % row_groups;',
     '  const int hk = blockIdx.y, b = blockIdx.z;',
     '  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, r0 = lane >> 2;',
-    ...(quant ? quantLoadQ(quant) : loadQ),
+    ...(kivi ? kiviLoadQ : quant ? quantLoadQ(quant) : loadQ),
     ...laneRows,
     ...(dyn
       ? [
@@ -358,45 +388,66 @@ export function mmaDecodeDevice(
     '#pragma unroll',
     '  for (int n = 0; n < DV / 8; ++n) o[n][0] = o[n][1] = o[n][2] = o[n][3] = 0.f;',
     '  [[maybe_unused]] const float sl2 = a.scale * LOG2E; // identity scores: one multiply to base 2',
-    '  const int k_begin = split * split_keys, k_end = min(a.Nk, k_begin + split_keys);',
-    ...(quant && paged
-      ? pagedCodeHandles
-      : quant
-        ? [
-            '  // Code rows packed [B, Hkv, Nk, bytes] (decode-quant.ts); scales by global row kv0 + key.',
-            '  const size_t kv0 = ((size_t)b * a.Hkv + hk) * a.Nk;',
-            '  const unsigned char* kc = static_cast<const unsigned char*>(a.k) + kv0 * D;',
-            '  const unsigned char* vc = static_cast<const unsigned char*>(a.v) + kv0 * DV;',
-          ]
-        : [
-            `  const KvRows kg = ${kvHead(K_ROWS, 'b', 'hk', paged)};`,
-            `  const KvRows vg = ${kvHead(V_ROWS, 'b', 'hk', paged)};`,
-          ]),
+    ...(kivi
+      ? [
+          '  // The code tiles end where the recent window starts (qend); the window is a tail (k_all).',
+          '  const int k_begin = split * split_keys, k_all = min(a.Nk, k_begin + split_keys);',
+          '  const int qend = a.Nk - min(RECENT, a.Nk), k_end = max(k_begin, min(k_all, qend));',
+          '  const size_t kv0 = ((size_t)b * a.Hkv + hk) * a.Nk; // code rows packed [B, Hkv, Nk, bytes]',
+          '  const size_t n_groups = ((size_t)a.Nk + 31) / 32; // K scale / zero rows a head',
+          '  const unsigned char* kc = static_cast<const unsigned char*>(a.k) + kv0 * KB;',
+          '  const unsigned char* vc = static_cast<const unsigned char*>(a.v) + kv0 * VB;',
+        ]
+      : ['  const int k_begin = split * split_keys, k_end = min(a.Nk, k_begin + split_keys);']),
+    ...(kivi
+      ? []
+      : quant && paged
+        ? pagedCodeHandles
+        : quant
+          ? [
+              '  // Code rows packed [B, Hkv, Nk, bytes] (decode-quant.ts); scales by global row kv0 + key.',
+              '  const size_t kv0 = ((size_t)b * a.Hkv + hk) * a.Nk;',
+              '  const unsigned char* kc = static_cast<const unsigned char*>(a.k) + kv0 * D;',
+              '  const unsigned char* vc = static_cast<const unsigned char*>(a.v) + kv0 * DV;',
+            ]
+          : [
+              `  const KvRows kg = ${kvHead(K_ROWS, 'b', 'hk', paged)};`,
+              `  const KvRows vg = ${kvHead(V_ROWS, 'b', 'hk', paged)};`,
+            ]),
     `  ${MMA_SMEM_DECL}`,
-    ...(quant
+    ...(kivi
       ? [
           '  unsigned char* ks = reinterpret_cast<unsigned char*>(dm_smem);',
           '  unsigned char* vs = ks + MMA_STAGES * MMA_TILE * KPB;',
-          '  [[maybe_unused]] unsigned* sck = reinterpret_cast<unsigned*>(vs + MMA_STAGES * MMA_TILE * VPB); // scale windows',
-          '  [[maybe_unused]] unsigned* scv = sck + MMA_STAGES * SCW;',
+          '  unsigned* skz = reinterpret_cast<unsigned*>(vs + MMA_STAGES * MMA_TILE * VPB); // K group windows',
+          '  unsigned* svz = skz + MMA_STAGES * 2 * KGW; // V scale windows',
         ]
-      : ['  T* ks = reinterpret_cast<T*>(dm_smem);', '  T* vs = ks + MMA_STAGES * MMA_TILE * KP;']),
+      : quant
+        ? [
+            '  unsigned char* ks = reinterpret_cast<unsigned char*>(dm_smem);',
+            '  unsigned char* vs = ks + MMA_STAGES * MMA_TILE * KPB;',
+            '  [[maybe_unused]] unsigned* sck = reinterpret_cast<unsigned*>(vs + MMA_STAGES * MMA_TILE * VPB); // scale windows',
+            '  [[maybe_unused]] unsigned* scv = sck + MMA_STAGES * SCW;',
+          ]
+        : ['  T* ks = reinterpret_cast<T*>(dm_smem);', '  T* vs = ks + MMA_STAGES * MMA_TILE * KP;']),
     '  const int n_tiles = k_end > k_begin ? (k_end - k_begin + MMA_TILE - 1) / MMA_TILE : 0;',
     '  auto fetch = [&](int it) {',
     ...fetchBarrier,
     '      const int t0 = k_begin + it * MMA_TILE, t1 = min(t0 + MMA_TILE, k_end);',
-    ...(quant && paged
-      ? pagedQuantFetchLines(quant, field)
-      : quant
-        ? [
-            '      dm_fetch_codes<D, KPB>(kc, ks + (it % MMA_STAGES) * MMA_TILE * KPB, t0, t1);',
-            '      dm_fetch_codes<DV, VPB>(vc, vs + (it % MMA_STAGES) * MMA_TILE * VPB, t0, t1);',
-            ...scaleFetchLines(quant, field),
-          ]
-        : [
-            '      dm_fetch<D, KP>(kg, ks + (it % MMA_STAGES) * MMA_TILE * KP, t0, t1);',
-            '      dm_fetch<DV, VP>(vg, vs + (it % MMA_STAGES) * MMA_TILE * VP, t0, t1);',
-          ]),
+    ...(kivi
+      ? kiviFetch(field)
+      : quant && paged
+        ? pagedQuantFetchLines(quant, field)
+        : quant
+          ? [
+              '      dm_fetch_codes<D, KPB>(kc, ks + (it % MMA_STAGES) * MMA_TILE * KPB, t0, t1);',
+              '      dm_fetch_codes<DV, VPB>(vc, vs + (it % MMA_STAGES) * MMA_TILE * VPB, t0, t1);',
+              ...scaleFetchLines(quant, field),
+            ]
+          : [
+              '      dm_fetch<D, KP>(kg, ks + (it % MMA_STAGES) * MMA_TILE * KP, t0, t1);',
+              '      dm_fetch<DV, VP>(vg, vs + (it % MMA_STAGES) * MMA_TILE * VP, t0, t1);',
+            ]),
     '    }',
     '    dec_commit(); // one group per tile, fetched or not',
     '  };',
@@ -414,25 +465,37 @@ export function mmaDecodeDevice(
     ...classify,
     '    const int kw = t0 + warp * MMA_KEYS;',
     '    if (kw < t1) { // warp-uniform: a warp past the split end has no keys in this tile',
-    ...(quant
+    ...(kivi
       ? [
           '      const unsigned char* kt = ks + (it % MMA_STAGES) * MMA_TILE * KPB + warp * MMA_KEYS * KPB;',
           '      const unsigned char* vt = vs + (it % MMA_STAGES) * MMA_TILE * VPB + warp * MMA_KEYS * VPB;',
-          ...scaleLoads(quant),
-          ...quantScores,
-          ...softmax(scoreLines(el), 'kw + dmq_key(j, e & 1)'),
-          ...quantPv,
+          ...kiviScores,
+          ...softmax(scoreLines(el), 'kw + dmq_key(j, e & 1)', kiviRescale),
+          ...kiviPv,
         ]
-      : [
-          '      const T* kt = ks + (it % MMA_STAGES) * MMA_TILE * KP + warp * MMA_KEYS * KP;',
-          '      const T* vt = vs + (it % MMA_STAGES) * MMA_TILE * VP + warp * MMA_KEYS * VP;',
-          ...denseScores,
-          ...softmax(scoreLines(el), 'kw + j * 8 + 2 * (lane & 3) + (e & 1)'),
-          ...densePv,
-        ]),
+      : quant
+        ? [
+            '      const unsigned char* kt = ks + (it % MMA_STAGES) * MMA_TILE * KPB + warp * MMA_KEYS * KPB;',
+            '      const unsigned char* vt = vs + (it % MMA_STAGES) * MMA_TILE * VPB + warp * MMA_KEYS * VPB;',
+            ...scaleLoads(quant),
+            ...quantScores,
+            ...softmax(scoreLines(el), 'kw + dmq_key(j, e & 1)'),
+            ...quantPv,
+          ]
+        : [
+            '      const T* kt = ks + (it % MMA_STAGES) * MMA_TILE * KP + warp * MMA_KEYS * KP;',
+            '      const T* vt = vs + (it % MMA_STAGES) * MMA_TILE * VP + warp * MMA_KEYS * VP;',
+            ...denseScores,
+            ...softmax(scoreLines(el), 'kw + j * 8 + 2 * (lane & 3) + (e & 1)'),
+            ...densePv,
+          ]),
     '    }',
     '  }',
-    ...combine(quant ? quantOutColumn : undefined),
+    ...(kivi && kivi.recent > 0
+      ? kiviTail(field, classify, softmax(scoreLines(el), 'kw + dmq_key(j, e & 1)', kiviRescale))
+      : []),
+    ...(kivi ? kiviVBias : []),
+    ...combine(kivi ? kiviOutColumn : quant ? quantOutColumn : undefined),
     '#else',
     '  __trap(); // the host launches this kernel on compute capability 8.0 and up only',
     '#endif',

@@ -35,6 +35,7 @@ import { elementBytes, hasQuantizedKv } from '../../ir/formats.js';
 import type { AttentionKernel } from '../../ir/kernel.js';
 import { decodeElementFns } from './decode-elements.js';
 import { decodeHostSource } from './decode-host.js';
+import { KIVI_MMA_SWITCH, mmaKiviOf } from './decode-mma-kivi.js';
 import { decodeKnobs } from './decode-knobs.js';
 import { hasMmaDecode, mmaDecodeDevice } from './decode-mma.js';
 import { pipeDeviceCode, pipelinedLoop, streamHandleDecl } from './decode-pipe.js';
@@ -313,6 +314,13 @@ export function decodeSource(k: AttentionKernel, layout: CudaLayout, ns: string)
     `} // namespace ${decodeNs}`,
     `} // namespace ${ns}`,
     DEVICE_END,
-    ...decodeHostSource(f, ns, decodeNs, quant ? kvAlignment(k, vw, layout.field) : undefined, mma),
+    ...decodeHostSource(
+      f,
+      ns,
+      decodeNs,
+      quant ? kvAlignment(k, vw, layout.field) : undefined,
+      mma,
+      mmaKiviOf(k) ? KIVI_MMA_SWITCH : undefined,
+    ),
   ].join('\n');
 }

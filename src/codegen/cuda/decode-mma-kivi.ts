@@ -1,0 +1,341 @@
+// KIVI caches (unsigned int4 / int2 codes with f16 scale and zero point: K per channel in groups
+// of 32 tokens, V per token in groups of 32 channels, an optional window of recent f16 tokens) in
+// the tensor-core decode kernel (decode-mma.ts), behind -DATTNC_DEC_MMA_KIVI=1 (default 0: the
+// SIMT kernel, as before). Codes enter the f16 MMA exactly (decode-mma-dq.ts's magic-number pairs);
+// scales and zero points are folded, never applied per element:
+// - K: for the group g of 32 tokens a warp's keys lie in, q̂_g = f16(q̂ · s′_g) with s′ = s · 2^-(e+1),
+//   e the exponent of the group's largest |s| over the row (so |q̂_g| < 2^14: no overflow; q̂ is the
+//   row's q · 2^(14 - e_q) as in the int8 path), and q·k = 2^(e+1) 2^(e_q - 14) (q̂_g · code − q̂_g · z_g):
+//   the bias is one more MMA of the rounded q̂_g with the f16 zero points (exact operands), so the
+//   only rounding is q̂_g's (2^-11 relative per term; channels whose s′ is an f16 subnormal lose
+//   precision below 2^-25 of the row's largest term). A warp whose keys straddle two groups (a
+//   split not aligned to 32; the host's splits are whole tiles) runs its MMAs once per group, the
+//   other group's codes read as 0.
+// - V: per channel group g (n-tiles 4g..4g+3), p′_t,g = f16(p_t · s_t,g) and O_g −= Σ_t p′_t,g z_t,g,
+//   the latter by one more MMA a group into column g of one C fragment (rescaled with O).
+// - Recent tokens (the last min(r, Nk), f16 rows): a tail after the code tiles, f16 pairs read
+//   straight from global memory into the MMA's fragments (at most r keys, in the splits that
+//   reach the window).
+// Channel orders: lane t's K words are t·KWL .. t·KWL + KWL − 1 of a code row; pair P = 2 ks + h
+// of them is word P / KPPW, pairs (i, i + KPPW) with i = P % KPPW; Q's A fragments take the same
+// channels. O's n-tile n, column x holds channel 32 (n / 4) + 4 x + n % 4 (one V group a tile).
+import type { AttentionKernel } from '../../ir/kernel.js';
+import type { QuantFormat } from '../../quant/format.js';
+import { f16PairHelpers, mmaF16Ptx, scaleFetchHelpers } from './decode-mma-quant.js';
+import { quantFetch } from './decode-mma-qtile.js';
+import { unsignedPairHelpers, type UnsignedCodeBits } from './decode-mma-dq.js';
+
+export interface MmaKivi {
+  readonly kBits: UnsignedCodeBits;
+  readonly vBits: UnsignedCodeBits;
+  /** Recent f16 tokens (the same window on K and V), 0 without one. */
+  readonly recent: number;
+}
+
+/** The KIVI shape this kernel takes: unsigned int4/int2, f16 scale and zero, group 32, f16 recent. */
+function kiviBits(q: QuantFormat, per: 'channel' | 'token'): UnsignedCodeBits | undefined {
+  if (q.kind !== 'int' || (q.elem !== 'int4' && q.elem !== 'int2')) return undefined;
+  if (q.norm || q.salient || q.zero !== 'f16' || q.scale.dtype !== 'f16') return undefined;
+  if (q.scale.per.kind !== per || q.scale.per.group !== 32) return undefined;
+  if (q.recent && q.recent.dtype !== 'f16') return undefined;
+  return q.elem === 'int4' ? 4 : 2;
+}
+
+/** KIVI K/V the tensor-core kernel takes (packed caches, D a multiple of 64, DV of 128), else undefined. */
+export function mmaKiviOf(k: AttentionKernel): MmaKivi | undefined {
+  const { k: kf, v: vf, paged } = k.formats;
+  if (kf.kind !== 'quant' || vf.kind !== 'quant' || paged) return undefined;
+  const kBits = kiviBits(kf.format, 'channel');
+  const vBits = kiviBits(vf.format, 'token');
+  const s = k.schedule;
+  if (!kBits || !vBits || s.headDim % 64 !== 0 || s.valueDim % 128 !== 0) return undefined;
+  const rk = kf.format.recent?.tokens ?? 0;
+  if (rk !== (vf.format.recent?.tokens ?? 0)) return undefined;
+  return { kBits, vBits, recent: rk };
+}
+
+/** Stream bytes a key and stage (codes and pitches; the scale windows are small and ignored). */
+export const kiviStreamBytesPerKey = (kv: MmaKivi, D: number, DV: number): number =>
+  (D * kv.kBits) / 8 + 16 + (DV * kv.vBits) / 8 + 16 + 4 * (DV / 32) + (4 * D) / 32;
+
+/**
+ * The switch: default off (the SIMT kernel). The host takes the tensor-core kernel where
+ * KIVI_MMA_SWITCH holds (decode-host.ts); ATTNC_DEC_MMA itself is left alone, since the macro is
+ * global to a translation unit that may hold other kernels (a staged kernel's float twin).
+ */
+export const kiviSwitch: readonly string[] = [
+  '#ifndef ATTNC_DEC_MMA_KIVI',
+  '#define ATTNC_DEC_MMA_KIVI 0 // 1: KIVI caches on the tensor-core kernel (decode-mma-kivi.ts)',
+  '#endif',
+];
+export const KIVI_MMA_SWITCH = '(ATTNC_DEC_MMA && ATTNC_DEC_MMA_KIVI)';
+
+/** Constants of the KIVI layout (bytes, words). */
+export const kiviConstants = (kv: MmaKivi): string[] => [
+  `constexpr int KBITS = ${kv.kBits}, VBITS = ${kv.vBits}, RECENT = ${kv.recent};`,
+  'constexpr int KCPW = 32 / KBITS, KPPW = KCPW / 2, VCPW = 32 / VBITS; // codes / pairs a word',
+  'constexpr int KB = D * KBITS / 8, VB = DV * VBITS / 8, KPB = KB + 16, VPB = VB + 16; // row bytes, pitches',
+  'constexpr int KWL = D / (4 * KCPW); // K words a lane reads of a key row',
+  'constexpr int KG = (MMA_TILE + 30) / 32 + 1, KGW = KG * D / 2; // K groups a tile touches; their words',
+  'constexpr int VG = DV / 32, VGW = MMA_TILE * VG / 2; // V groups a key; words a tile',
+  'static_assert(KB % 16 == 0 && VB % 16 == 0 && D % (4 * KCPW) == 0 && DV % 128 == 0 && VG <= 8, "KIVI tiles");',
+  'constexpr size_t MMA_STREAM = (size_t)MMA_STAGES * (MMA_TILE * (KPB + VPB) + 4 * (2 * KGW + 2 * VGW));',
+];
+
+/** Device helpers (namespace dec). */
+export function kiviHelpers(kv: MmaKivi): string[] {
+  const widths = [...new Set([kv.kBits, kv.vBits])];
+  const cut = scaleFetchHelpers.findIndex((l) => l.includes('The f16 scales of rows'));
+  return [
+    '// ---- KIVI K/V in the tensor-core kernel: codegen/cuda/decode-mma-kivi.ts ----',
+    ...f16PairHelpers,
+    ...unsignedPairHelpers(widths),
+    `__device__ __forceinline__ unsigned dk_kpair(unsigned w, int i) { return dmq_u${kv.kBits}k(w, i); }`,
+    '// Code nq of both halves of t (two keys) → f16 pair (4 codes × VBITS ≤ 16 bits a half).',
+    '__device__ __forceinline__ unsigned dk_vcode(unsigned t, int nq) {',
+    `  return dmq_magic(((t >> (VBITS * nq)) & 0x${(((1 << kv.vBits) - 1) * 0x10001).toString(16).padStart(8, '0')}u) | 0x64006400u);`,
+    '}',
+    "// Channel of lane t's K pair (k-step ks, register h): the first of (c, c + KPPW).",
+    '__device__ __forceinline__ int dk_chan(int ks, int h) {',
+    '  const int p = 2 * ks + h;',
+    '  return KCPW * ((int)(threadIdx.x & 3) * KWL + p / KPPW) + p % KPPW;',
+    '}',
+    "// Key of S tile j, column parity e of the lane, among its warp's keys (as decode-mma-quant.ts).",
+    '__device__ __forceinline__ int dmq_key(int j, int e) { return 16 * (j >> 1) + (int)(threadIdx.x & 3) + 4 * (2 * (j & 1) + e); }',
+    '__device__ __forceinline__ float dk_lo(unsigned h) { return dec_half_bits((unsigned short)(h & 0xffffu)); }',
+    '__device__ __forceinline__ float dk_hi(unsigned h) { return dec_half_bits((unsigned short)(h >> 16)); }',
+    '// f16 pair product, rounded once (host: the exact f32 product of two f16, rounded to f16).',
+    '__device__ __forceinline__ unsigned dk_hmul2(unsigned a, unsigned b) {',
+    '#ifdef __CUDA_ARCH__',
+    '  const __half2 r = __hmul2(*reinterpret_cast<const __half2*>(&a), *reinterpret_cast<const __half2*>(&b));',
+    '  return *reinterpret_cast<const unsigned*>(&r);',
+    '#else',
+    '  return dm_h2(dk_lo(a) * dk_lo(b), dk_hi(a) * dk_hi(b));',
+    '#endif',
+    '}',
+    '// f16 bits of 2^a, -24 <= a <= 15.',
+    '__device__ __forceinline__ unsigned dk_pow2h(int a) { return a >= -14 ? (unsigned)(a + 15) << 10 : 1u << (a + 24); }',
+    "// Halves (c, c + KPPW) of pair p from the lane's words w of f16 per channel (dk_chan's order).",
+    '__device__ __forceinline__ unsigned dk_pair(const unsigned* w, int p) {',
+    '  const int b = (KCPW / 2) * (p / KPPW) + (p % KPPW) / 2;',
+    '  return __byte_perm(w[b], w[b + KPPW / 2], (p & 1) ? 0x7632u : 0x5410u);',
+    '}',
+    '// Per 16-bit half unsigned max.',
+    '__device__ __forceinline__ unsigned dk_vmax2(unsigned a, unsigned b) {',
+    '#ifdef __CUDA_ARCH__',
+    '  return __vmaxu2(a, b);',
+    '#else',
+    '  const unsigned lo = (a & 0xffffu) > (b & 0xffffu) ? a & 0xffffu : b & 0xffffu;',
+    '  return lo | ((a >> 16) > (b >> 16) ? a >> 16 : b >> 16) << 16;',
+    '#endif',
+    '}',
+    ...mmaF16Ptx,
+    ...quantFetch,
+    ...scaleFetchHelpers.slice(0, cut),
+    '// f16 values src[first .. first + n) into W words of dst, zero past n (src + first 4-byte',
+    '// aligned: 4-byte cp.async, else plain copies, published by the barrier before the tile).',
+    '__device__ __forceinline__ void dk_fetch_halves(const unsigned short* src, unsigned* dst, size_t first, int n, int W) {',
+    '  const bool aligned = ((size_t)(src + first) & 3u) == 0; // the same for the whole block',
+    '  for (int i = threadIdx.x; i < W; i += MMA_THREADS) {',
+    '    const int h = 2 * i, nb = h >= n ? 0 : h + 1 >= n ? 2 : 4;',
+    '    if (aligned) dm_cp4(dst + i, src + first + (nb ? h : 0), nb);',
+    '    else dst[i] = (nb ? (unsigned)src[first + h] : 0u) | (nb == 4 ? (unsigned)src[first + h + 1] << 16 : 0u);',
+    '  }',
+    '}',
+  ];
+}
+
+/** Q's f16 A fragments q̂ = q · 2^(14 - e) per row in the KIVI K channel order (qinv = 2^(e - 14)). */
+export const kiviLoadQ: readonly string[] = [
+  '  unsigned qf[D / 16][4];',
+  '  float qinv[2];',
+  '#pragma unroll',
+  '  for (int h8 = 0; h8 < 2; ++h8) {',
+  '    const int p = rg * MMA_ROWS + r0 + 8 * h8;',
+  '    const bool ok = p < packed;',
+  '    const int pp = ok ? p : 0;',
+  '    const T* qs = q_row(a, b, hk * group + pp / a.Nq, pp % a.Nq);',
+  '    float amax = 0.f;',
+  '#pragma unroll',
+  '    for (int ks = 0; ks < D / 16; ++ks)',
+  '#pragma unroll',
+  '      for (int h = 0; h < 2; ++h) {',
+  '        const int c = dk_chan(ks, h);',
+  '        if (ok) amax = fmaxf(amax, fmaxf(fabsf(to_f32(qs[c])), fabsf(to_f32(qs[c + KPPW]))));',
+  '      }',
+  '    amax = fmaxf(amax, __shfl_xor_sync(0xffffffffu, amax, 1));',
+  '    amax = fmaxf(amax, __shfl_xor_sync(0xffffffffu, amax, 2)); // the quad holds the row',
+  '    int ex = 0; // 0 for a zero row and for inf / NaN (they stay inf / NaN in f16)',
+  '    if (amax > 0.f && amax <= 3.4e38f) frexpf(amax, &ex);',
+  '    ex = max(ex, -100);',
+  '    const float f = ldexpf(1.f, 14 - ex);',
+  '    qinv[h8] = ldexpf(1.f, ex - 14);',
+  '#pragma unroll',
+  '    for (int ks = 0; ks < D / 16; ++ks)',
+  '#pragma unroll',
+  '      for (int h = 0; h < 2; ++h) {',
+  '        const int c = dk_chan(ks, h);',
+  '        qf[ks][h8 + 2 * h] = ok ? dm_h2(to_f32(qs[c]) * f, to_f32(qs[c + KPPW]) * f) : 0u;',
+  '      }',
+  '  }',
+  '  // Σ_t p′_t,g z_t,g of V group g in column g of one C fragment (rows r0, r0 + 8), rescaled with o.',
+  '  float vb[4] = {0.f, 0.f, 0.f, 0.f};',
+];
+
+/** Fetch lines of tile `it` (t0, t1, kv0 in scope): code rows, K group windows, V scale windows. */
+export const kiviFetch = (field: (key: string) => string): string[] => [
+  '      dm_fetch_codes<KB, KPB>(kc, ks + (it % MMA_STAGES) * MMA_TILE * KPB, t0, t1);',
+  '      dm_fetch_codes<VB, VPB>(vc, vs + (it % MMA_STAGES) * MMA_TILE * VPB, t0, t1);',
+  '      {',
+  '        const size_t g0 = ((size_t)b * a.Hkv + hk) * n_groups + t0 / 32;',
+  '        const int gn = ((t1 - 1) / 32 - t0 / 32 + 1) * D;',
+  '        unsigned* kd = skz + (it % MMA_STAGES) * 2 * KGW;',
+  `        dk_fetch_halves(a.${field('cache:k_scale')}, kd, g0 * D, gn, KGW);`,
+  `        dk_fetch_halves(a.${field('cache:k_zero')}, kd + KGW, g0 * D, gn, KGW);`,
+  '        unsigned* vd = svz + (it % MMA_STAGES) * 2 * VGW;',
+  `        dk_fetch_halves(a.${field('cache:v_scale')}, vd, (kv0 + t0) * VG, (t1 - t0) * VG, VGW);`,
+  `        dk_fetch_halves(a.${field('cache:v_zero')}, vd + VGW, (kv0 + t0) * VG, (t1 - t0) * VG, VGW);`,
+  '      }',
+];
+
+/**
+ * S of the warp's keys from the stage's code rows (kt): per K group the warp's keys touch, q̂ times
+ * the group's scales (f16 s′ = s · 2^-(e+1), e the exponent of the group's largest |s| over the
+ * row: |q̂_g| < 2^14, no overflow; one rounding, __hmul2), the code MMAs, and the bias Σ q̂_g z by
+ * one more MMA per k-step (z is an f16: exact operands, f32 accumulation); s[j][e] ends as q·k.
+ */
+export const kiviScores: readonly string[] = [
+  '      float s[NT][4];',
+  '#pragma unroll',
+  '      for (int j = 0; j < NT; ++j) s[j][0] = s[j][1] = s[j][2] = s[j][3] = 0.f;',
+  '      const unsigned short* kzs = reinterpret_cast<const unsigned short*>(skz + (it % MMA_STAGES) * 2 * KGW);',
+  '      const int kwe = min(kw + MMA_KEYS, t1);',
+  '      for (int g = kw / 32; g <= (kwe - 1) / 32; ++g) { // one group when the split is 32-aligned',
+  '        const unsigned short* gs = kzs + (g - t0 / 32) * D; // scales; zeros 2 KGW halves on',
+  "        // The largest |s| of the lane's D / 4 channels (contiguous), then of the row: f16 bits order as values.",
+  "        // sw / zw: the lane's scale / zero words (16-byte reads); a pair (c, c + KPPW) is dk_pair's.",
+  '        unsigned sw[D / 8], zw[D / 8], mb = 0u;',
+  '#pragma unroll',
+  '        for (int m = 0; m < D / 32; ++m) {',
+  '          const DmW4 x = reinterpret_cast<const DmW4*>(gs + (lane & 3) * (D / 4))[m];',
+  '          const DmW4 y = reinterpret_cast<const DmW4*>(gs + 2 * KGW + (lane & 3) * (D / 4))[m];',
+  '          sw[4 * m] = x.x, sw[4 * m + 1] = x.y, sw[4 * m + 2] = x.z, sw[4 * m + 3] = x.w;',
+  '          zw[4 * m] = y.x, zw[4 * m + 1] = y.y, zw[4 * m + 2] = y.z, zw[4 * m + 3] = y.w;',
+  '          mb = dk_vmax2(mb, dk_vmax2(dk_vmax2(x.x & 0x7fff7fffu, x.y & 0x7fff7fffu), dk_vmax2(x.z & 0x7fff7fffu, x.w & 0x7fff7fffu)));',
+  '        }',
+  '        mb = max(mb & 0xffffu, mb >> 16);',
+  '        mb = max(mb, __shfl_xor_sync(0xffffffffu, mb, 1));',
+  '        mb = max(mb, __shfl_xor_sync(0xffffffffu, mb, 2));',
+  '        // e: the exponent of the largest scale (0 for zeros, inf or NaN: they stay what they are).',
+  '        int es = 1;',
+  '        if (mb != 0u && mb < 0x7c00u) frexpf(dec_half_bits((unsigned short)mb), &es); // max in [2^(es-1), 2^es)',
+  '        es -= 1;',
+  '        // s′ = s · 2^-(es+1) by two exact f16 factors (2^-(es+1) reaches 2^23 for tiny scales).',
+  '        const int fa = min(-es - 1, 15), fb = -es - 1 - fa;',
+  '        const unsigned f2a = dk_pow2h(fa) * 0x10001u, f2b = dk_pow2h(fb) * 0x10001u;',
+  '        const float kinv[2] = {qinv[0] * ldexpf(1.f, es + 1), qinv[1] * ldexpf(1.f, es + 1)};',
+  '        // The code words of every tile j (column r0: the key dmq_key(j, ·) of lane 4 (r0 / 2) + ...);',
+  "        // a key of another group reads codes 0, so its S stays exactly as the other group's pass left it.",
+  '        unsigned w[NT][KWL];',
+  '#pragma unroll',
+  '        for (int j = 0; j < NT; ++j) {',
+  '          const int kc = 16 * (j >> 1) + (r0 >> 1) + 4 * (2 * (j & 1) + (r0 & 1));',
+  '          const bool in = (kw + kc) / 32 == g;',
+  '          const unsigned* kr = reinterpret_cast<const unsigned*>(kt + kc * KPB) + KWL * (lane & 3);',
+  '#pragma unroll',
+  '          for (int m = 0; m < KWL; ++m) w[j][m] = in ? kr[m] : 0u;',
+  '        }',
+  '        float bz[4] = {0.f, 0.f, 0.f, 0.f}; // Σ q̂_g z: every column the same',
+  "        // k-step by k-step: the group's A fragment of q̂_g (one k-step live), then every tile's MMA.",
+  '#pragma unroll',
+  '        for (int ks = 0; ks < D / 16; ++ks) {',
+  '          unsigned qk[4], zp[2];',
+  '#pragma unroll',
+  '          for (int h = 0; h < 2; ++h) {',
+  '            const unsigned sp = dk_hmul2(dk_hmul2(dk_pair(sw, 2 * ks + h), f2a), f2b);',
+  '            zp[h] = dk_pair(zw, 2 * ks + h);',
+  '            qk[2 * h] = dk_hmul2(qf[ks][2 * h], sp);',
+  '            qk[2 * h + 1] = dk_hmul2(qf[ks][2 * h + 1], sp);',
+  '          }',
+  '          dm_mma_h(bz, qk, zp[0], zp[1]);',
+  '#pragma unroll',
+  '          for (int j = 0; j < NT; ++j)',
+  '            dm_mma_h(s[j], qk, dk_kpair(w[j][(2 * ks) / KPPW], (2 * ks) % KPPW), dk_kpair(w[j][(2 * ks + 1) / KPPW], (2 * ks + 1) % KPPW));',
+  '        }',
+  '#pragma unroll',
+  '        for (int j = 0; j < NT; ++j)',
+  '#pragma unroll',
+  '          for (int e = 0; e < 4; ++e)',
+  '            if ((kw + dmq_key(j, e & 1)) / 32 == g) s[j][e] = (s[j][e] - bz[e & 2]) * kinv[e >> 1];',
+  '      }',
+];
+
+/**
+ * O += p′·codes per V group g (p′ = f16(p · s_t,g), one A fragment a group); Σ p′ z by one more MMA
+ * a group into column g of vb (lanes r0 == g give the B column: their keys' z, exact f16 operands).
+ */
+export const kiviPv: readonly string[] = [
+  '      const unsigned short* vzs = reinterpret_cast<const unsigned short*>(svz + (it % MMA_STAGES) * 2 * VGW);',
+  "      const int vsh = VBITS * ((4 * r0) % VCPW); // the lane's first V code in a word",
+  '#pragma unroll',
+  '      for (int kk = 0; kk < NT / 2; ++kk) {',
+  "        const int kr0 = kw - t0 + 16 * kk + (lane & 3); // tile row of the lane's key 0; keys +4, +8, +12",
+  '        const float p[2][4] = {{s[2 * kk][0], s[2 * kk][1], s[2 * kk + 1][0], s[2 * kk + 1][1]},',
+  '                               {s[2 * kk][2], s[2 * kk][3], s[2 * kk + 1][2], s[2 * kk + 1][3]}};',
+  "        unsigned zb[2] = {0u, 0u}; // z of group r0 at the lane's keys (t, t + 4), (t + 8, t + 12)",
+  '        if (r0 < VG) {',
+  '          auto z = [&](int i) { return (unsigned)vzs[2 * VGW + (kr0 + 4 * i) * VG + r0]; };',
+  '          zb[0] = z(0) | (z(1) << 16);',
+  '          zb[1] = z(2) | (z(3) << 16);',
+  '        }',
+  '#pragma unroll',
+  '        for (int g = 0; g < VG; ++g) {',
+  '          unsigned w[4];',
+  '          float sc[4];',
+  '#pragma unroll',
+  '          for (int i = 0; i < 4; ++i) {',
+  '            w[i] = reinterpret_cast<const unsigned*>(vt + (16 * kk + (lane & 3) + 4 * i) * VPB)[g * (32 / VCPW) + 4 * r0 / VCPW];',
+  '            const unsigned sw = reinterpret_cast<const unsigned*>(vzs + (kr0 + 4 * i) * VG)[g >> 1]; // VG even',
+  '            sc[i] = dec_half_bits((unsigned short)(g & 1 ? sw >> 16 : sw & 0xffffu));',
+  '          }',
+  '          unsigned pa[4];',
+  '#pragma unroll',
+  '          for (int h8 = 0; h8 < 2; ++h8) {',
+  '            pa[h8] = dm_h2(p[h8][0] * sc[0], p[h8][1] * sc[1]);',
+  '            pa[h8 + 2] = dm_h2(p[h8][2] * sc[2], p[h8][3] * sc[3]);',
+  '          }',
+  '          dm_mma_h(vb, pa, r0 == g ? zb[0] : 0u, r0 == g ? zb[1] : 0u);',
+  "          // Codes 4 r0 % VCPW + nq (channels 32 g + 4 r0 + nq) of keys (a, b) in a word's two halves.",
+  '          const unsigned t01 = __byte_perm(w[0] >> vsh, w[1] >> vsh, 0x5410u);',
+  '          const unsigned t23 = __byte_perm(w[2] >> vsh, w[3] >> vsh, 0x5410u);',
+  '#pragma unroll',
+  '          for (int nq = 0; nq < 4; ++nq) dm_mma_h(o[4 * g + nq], pa, dk_vcode(t01, nq), dk_vcode(t23, nq));',
+  '        }',
+  '      }',
+];
+
+/** Output column of o[n][2 h8 + ee]: channel 32 (n / 4) + 4 (2t + ee) + n % 4. */
+export const kiviOutColumn = '32 * (n >> 2) + 4 * (2 * (lane & 3) + ee) + (n & 3)';
+
+/** The zero-point terms of V (column g of vb: quad lane g / 2, element g % 2) subtracted from o. */
+export const kiviVBias: readonly string[] = [
+  '  float vq[4][4]; // vq[k][d]: vb[k] of quad lane (lane & 3) ^ d',
+  '#pragma unroll',
+  '  for (int k = 0; k < 4; ++k) {',
+  '    vq[k][0] = vb[k];',
+  '#pragma unroll',
+  '    for (int d = 1; d < 4; ++d) vq[k][d] = __shfl_xor_sync(0xffffffffu, vb[k], d);',
+  '  }',
+  '#pragma unroll',
+  '  for (int h8 = 0; h8 < 2; ++h8)',
+  '#pragma unroll',
+  '    for (int g = 0; g < VG; ++g) {',
+  '      const int d = (lane & 3) ^ (g >> 1);',
+  '      const float x = d == 0 ? vq[2 * h8 + (g & 1)][0] : d == 1 ? vq[2 * h8 + (g & 1)][1] : d == 2 ? vq[2 * h8 + (g & 1)][2] : vq[2 * h8 + (g & 1)][3];',
+  '#pragma unroll',
+  '      for (int nq = 0; nq < 4; ++nq) o[4 * g + nq][2 * h8] -= x, o[4 * g + nq][2 * h8 + 1] -= x;',
+  '    }',
+];
+
+/** vb follows o through the online softmax's rescaling (corr, h8 in scope). */
+export const kiviRescale: readonly string[] = ['          vb[2 * h8] *= corr, vb[2 * h8 + 1] *= corr;'];

@@ -1,0 +1,64 @@
+// KIVI caches on the tensor-core decode kernel (decode-mma-kivi.ts) build with nvcc for sm_90a
+// and sm_80 without register spills when switched on (-DATTNC_DEC_MMA_KIVI=1): int4 and int2 as
+// bench/cuda/quant-decode.py times them (bf16 D = 128, recent 128 f16), int2 without a window and
+// causal. Off by default: the host takes it where ATTNC_DEC_MMA && ATTNC_DEC_MMA_KIVI (default 0).
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { ALL_KNOB_NAMES } from '../../src/codegen/cuda/decode-knobs.js';
+import { compile } from '../../src/compile.js';
+import { expectOk, render, run, scratchDir, spillsByFunction } from './support.js';
+
+const NVCC = process.env.NVCC ?? 'nvcc';
+const kivi = (bits: number, recent: string) =>
+  `store k int${bits} scale f16 per channel group 32 zero f16${recent}\n` +
+  `  store v int${bits} scale f16 per token group 32 zero f16${recent}`;
+const sources: Record<string, string> = {
+  int4: kivi(4, ' recent 128 f16'),
+  int2: kivi(2, ' recent 128 f16'),
+  int2c: `${kivi(2, '')}\n  mask causal`,
+};
+const code = (name: string, store: string, arch: string): string =>
+  render(
+    compile(`attention ${name}() {\n  ${store}\n}\n`, { target: 'cuda', headDim: 128, dtype: 'bf16', arch })
+      .kernel,
+  ).code;
+
+describe('KIVI on the tensor-core decode kernel: nvcc', () => {
+  const dir = scratchDir('decode-mma-kivi-nvcc');
+
+  it('is emitted for KIVI caches at D 128, off unless -DATTNC_DEC_MMA_KIVI=1', () => {
+    const c = code('kv4', sources.int4!, 'sm_90a');
+    expect(c).toContain('mma_split_kernel');
+    expect(c).toContain('#define ATTNC_DEC_MMA_KIVI 0');
+    expect(c).toContain('if (!(ATTNC_DEC_MMA && ATTNC_DEC_MMA_KIVI) || major < 8');
+    expect(c).not.toContain('#define ATTNC_DEC_MMA ATTNC_DEC_MMA_KIVI'); // the float twin's switch stays its own
+    expect(code('kv8', 'store kv int8 scale f16 per token', 'sm_90a')).not.toContain('ATTNC_DEC_MMA_KIVI');
+  });
+
+  for (const arch of ['sm_90a', 'sm_80'] as const) {
+    it(`${arch}: int4, int2 and causal int2 build without spills`, async () => {
+      const undefs = ALL_KNOB_NAMES.map((n) => `#undef ATTNC_DEC_${n}`);
+      const parts = Object.entries(sources).map(([n, s]) =>
+        [
+          '#define ATTNC_DEC_MMA_KIVI 1',
+          code(`km_${n}`, s, arch),
+          '#undef ATTNC_DEC_MMA_KIVI',
+          ...undefs,
+        ].join('\n'),
+      );
+      const tu = join(dir, `kivi-${arch}.cu`);
+      writeFileSync(tu, parts.join('\n'));
+      const r = await run(
+        NVCC,
+        [`-arch=${arch}`, '-std=c++17', '-Xptxas', '-v', '-c', tu, '-o', `${tu}.o`],
+        undefined,
+        900_000,
+      );
+      expectOk(r, `nvcc ${tu}`);
+      const mma = [...spillsByFunction(r.stderr)].filter(([fn]) => fn.includes('3dec16mma_split_kernel'));
+      expect(mma.length).toBe(parts.length);
+      for (const [fn, s] of mma) expect(s, fn).toEqual({ stores: 0, loads: 0 });
+    }, 1_000_000);
+  }
+});
