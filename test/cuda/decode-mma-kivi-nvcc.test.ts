@@ -27,10 +27,10 @@ const code = (name: string, store: string, arch: string): string =>
 describe('KIVI on the tensor-core decode kernel: nvcc', () => {
   const dir = scratchDir('decode-mma-kivi-nvcc');
 
-  it('is emitted for KIVI caches at D 128, off unless -DATTNC_DEC_MMA_KIVI=1', () => {
+  it('is emitted for KIVI caches at D 128, on unless -DATTNC_DEC_MMA_KIVI=0', () => {
     const c = code('kv4', sources.int4!, 'sm_90a');
     expect(c).toContain('mma_split_kernel');
-    expect(c).toContain('#define ATTNC_DEC_MMA_KIVI 0');
+    expect(c).toContain('#define ATTNC_DEC_MMA_KIVI 1');
     expect(c).toContain('if (!(ATTNC_DEC_MMA && ATTNC_DEC_MMA_KIVI) || major < 8');
     expect(c).not.toContain('#define ATTNC_DEC_MMA ATTNC_DEC_MMA_KIVI'); // the float twin's switch stays its own
     expect(code('kv8', 'store kv int8 scale f16 per token', 'sm_90a')).not.toContain('ATTNC_DEC_MMA_KIVI');

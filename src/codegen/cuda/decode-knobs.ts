@@ -64,7 +64,7 @@ export const MMA_KNOB_NAMES = [
   'MMA_QWARPS',
   'MMA_QKEYS',
   'MMA_QSTAGES',
-  // KIVI int4 / int2 caches on the tensor-core kernel (decode-mma-kivi.ts): 0 (default) SIMT, 1 on.
+  // KIVI int4 / int2 caches on the tensor-core kernel (decode-mma-kivi.ts): 1 (default) on, 0 SIMT.
   'MMA_KIVI',
 ] as const;
 type AnyKnobName = KnobName | (typeof MMA_KNOB_NAMES)[number];
@@ -148,12 +148,12 @@ export const DECODE_KNOB_VARIANTS: readonly DecodeKnobVariant[] = [
       ['q_w4k32s3', { MMA_QWARPS: 4, MMA_QKEYS: 32, MMA_QSTAGES: 3 }],
     ] as const
   ).map(([name, knobs]) => ({ name, knobs, formats: ['int8', 'e4m3'] })),
-  // KIVI int4 / int2 (per-channel K groups, per-token V groups, recent f16 window) on the
-  // tensor-core kernel instead of the SIMT one (decode-mma-kivi.ts; 'default' is SIMT for them).
-  // kivi_mma_s3: 3 stages; kivi_mma_w4s4: 4 warps x 4 stages (two blocks an SM at ~255 registers).
+  // KIVI int4 / int2 (per-channel K groups, per-token V groups, recent f16 window): 'default' is
+  // the tensor-core kernel since 2026-12-04 (decode-mma-kivi.ts); kivi_simt the SIMT one it
+  // replaced; kivi_mma_s3: 3 stages; kivi_mma_w4s4: 4 warps x 4 stages (two blocks an SM).
   ...(
     [
-      ['kivi_mma', { MMA_KIVI: 1 }],
+      ['kivi_simt', { MMA_KIVI: 0 }],
       ['kivi_mma_s3', { MMA_KIVI: 1, MMA_QSTAGES: 3 }],
       ['kivi_mma_w4s4', { MMA_KIVI: 1, MMA_QWARPS: 4, MMA_QSTAGES: 4 }],
     ] as const

@@ -59,13 +59,15 @@ export const kiviStreamBytesPerKey = (kv: MmaKivi, D: number, DV: number): numbe
   (D * kv.kBits) / 8 + 16 + (DV * kv.vBits) / 8 + 16 + 4 * (DV / 32) + (4 * D) / 32;
 
 /**
- * The switch: default off (the SIMT kernel). The host takes the tensor-core kernel where
+ * The switch: on since the H200 timed it (2026-12-04, B 4 H 32/8 D 128, recent 128: int4 0.61 ms at
+ * 128K against the SIMT kernel's 1.49, int2 0.56 against 1.47; 0.18 / 0.17 against 0.43 at 32K);
+ * -DATTNC_DEC_MMA_KIVI=0 gives the SIMT kernel back. The host takes the tensor-core kernel where
  * KIVI_MMA_SWITCH holds (decode-host.ts); ATTNC_DEC_MMA itself is left alone, since the macro is
  * global to a translation unit that may hold other kernels (a staged kernel's float twin).
  */
 export const kiviSwitch: readonly string[] = [
   '#ifndef ATTNC_DEC_MMA_KIVI',
-  '#define ATTNC_DEC_MMA_KIVI 0 // 1: KIVI caches on the tensor-core kernel (decode-mma-kivi.ts)',
+  '#define ATTNC_DEC_MMA_KIVI 1 // 0: KIVI caches on the SIMT kernel (decode-mma-kivi.ts)',
   '#endif',
 ];
 export const KIVI_MMA_SWITCH = '(ATTNC_DEC_MMA && ATTNC_DEC_MMA_KIVI)';
