@@ -36,8 +36,8 @@ function picked(limits: WgslLimits, headDim: number, schedule = {}): string {
 describe('the coop default schedule follows the device limits', () => {
   it('takes the measured best sets with 48 KiB and subgroups', () => {
     expect(picked(h200, 128)).toBe('128x32/256 sg l8 qg pf');
-    expect(picked(h200, 64)).toBe('128x32/256 sg l8 qg pf');
-    expect(picked(h200, 32)).toBe('128x32/256 sg l8 qg pf');
+    expect(picked(h200, 64)).toBe('256x32/512 sg l8 qg pf');
+    expect(picked(h200, 32)).toBe('256x32/512 sg l8 qg pf');
   });
   it('steps down to the sets that fit 32 KiB', () => {
     expect(picked(browser32, 128)).toBe('64x32/128 sg l8 qg pf');

@@ -54,8 +54,10 @@ const coopCandidates: readonly CoopCandidate[] = [
  * the workgroup memory. First, at D ≤ 128: 128×32 tiles of 256 invocations (4 query rows an
  * invocation), 8 lanes, Q from storage and prefetch — round 7 (2026-12-04) timed it at 20.4 TFLOP/s
  * full and 17.7 causal at D 128 (against 17.3 / 15.3 for the set below) and 15.0 causal at D 64
- * (13.7); double-buffered K/V (coopDoubleKv) was not faster at any tile. Then at D = 128, 64×32 tiles of 256 invocations, 8 lanes, split K/V buffers, Q
- * from storage and prefetch (43.5 KiB; 17.3 TFLOP/s full, 15.3 causal, against 9.6–9.7 for the
+ * (13.7); double-buffered K/V (coopDoubleKv) was not faster at any tile. At D ≤ 64, 256×32 tiles
+ * of 512 invocations go first (45.5 KiB: 48 KiB devices only): 20.5 full / 15.6 causal against
+ * 17.4 / 15.0 for 128×32 (round 8, same run). Then at D = 128, 64×32 tiles of 256 invocations,
+ * 8 lanes, split K/V buffers, Q from storage and prefetch (43.5 KiB; 17.3 TFLOP/s full, 15.3 causal, against 9.6–9.7 for the
  * portable list's pick), then the same with one K/V buffer and 128 invocations (25.5 KiB, fits
  * 32 KiB; 13.2 causal); at D ≤ 64, 64×64/128 with 8 lanes, Q from storage and prefetch (34 KiB;
  * 13.6 causal against 9.2), then 64×32/128 likewise (fits 32 KiB; not measured itself — Q from
@@ -76,6 +78,7 @@ const tunedCoop128: readonly CoopCandidate[] = [
   { blockQ: 64, blockK: 32, threads: 128, stages: 1, coopLanes: 8, coopQGlobal: true, coopPrefetch: true },
 ];
 const tunedCoop64: readonly CoopCandidate[] = [
+  { blockQ: 256, blockK: 32, threads: 512, stages: 1, coopLanes: 8, coopQGlobal: true, coopPrefetch: true },
   { blockQ: 128, blockK: 32, threads: 256, stages: 1, coopLanes: 8, coopQGlobal: true, coopPrefetch: true },
   { blockQ: 64, blockK: 64, threads: 128, stages: 1, coopLanes: 8, coopQGlobal: true, coopPrefetch: true },
   { blockQ: 64, blockK: 32, threads: 128, stages: 1, coopLanes: 8, coopQGlobal: true, coopPrefetch: true },
