@@ -206,9 +206,11 @@ function resolveSource(a: Artifact, alts: readonly Artifact[]): string {
     '  checkShapes(kernelName, shapes);',
     ...(altGrids
       ? [
-          '  const grids«: [number, number, number][]» = [',
+          // Typed as a whole: an untyped literal of literals infers number[][] for each variant.
+          '  const gridsOf«: [number, number, number][][]» = [',
           ...[a, ...alts].flatMap((x) => ['    [', ...gridsLiteral(x, '      '), '    ],']),
-          '  ][alt]«!»;',
+          '  ];',
+          '  const grids = gridsOf[alt]«!»;',
         ]
       : ['  const grids«: [number, number, number][]» = [', ...gridsLiteral(a, '    '), '  ];']),
     '  const u = new DataView(new ArrayBuffer(uniformLayout.bytes));',

@@ -172,11 +172,13 @@ function recording(device: GPUDevice): { device: GPUDevice; codes: string[] } {
 
 describe('emitted modules with coop variants for several limit tiers (the CLI default)', () => {
   // The CLI's tiers: 48 KiB + subgroups (the measured best knob sets), then 32 KiB without.
-  // lavapipe offers 32 KiB and subgroups: at D = 64 the first tier's 64×64 tile (34 KiB) does not
-  // fit and createKernel takes the second; at D = 32 the first fits (26 KiB) and is taken.
+  // lavapipe offers 32 KiB and subgroups: the first tier's tiles (256×32 of 512 invocations at
+  // D ≤ 64: 41–45 KiB; 128×32 at D 128: 35 KiB) fit no head dim here, so createKernel takes the
+  // second at both sizes; the first tier's WGSL is checked on the H200 by bench/wgsl. The strict
+  // type check covers the module's per-tier grids (an untyped literal once broke it).
   it.each([
     [64, 1],
-    [32, 0],
+    [32, 1],
   ])(
     'D = %i: createKernel takes tier %i on lavapipe; it agrees with the reference',
     async (D, tier) => {
@@ -204,10 +206,9 @@ describe('emitted modules with coop variants for several limit tiers (the CLI de
       // The decode variant of the chosen tier, and the row engine, still agree.
       await agrees(mod, main, decode, 'coop');
       await agrees(mod, main, prefill, 'row');
-      if (tier === 0)
-        expect(
-          typecheck(await formatFiles(emitKernelModule(main.artifact, { alternate: tiers }).files)),
-        ).toEqual([]);
+      expect(
+        typecheck(await formatFiles(emitKernelModule(main.artifact, { alternate: tiers }).files)),
+      ).toEqual([]);
     },
     240_000,
   );
