@@ -174,13 +174,21 @@ export function dualCreateKernel(
  * Limits the CLI compiles a module's coop engine for when the device is not known, preferred
  * first (createKernel takes the first the device meets): a GPU with 48 KiB of workgroup memory,
  * 1,024 invocations and subgroups gets the knob sets the H200 measured fastest (schedule-rules.ts);
- * any other with 32 KiB (what GPUs offer browsers) and 256 invocations the portable coop list
- * without subgroups. engineFor takes row where neither holds.
+ * one with 32 KiB (what GPUs offer browsers), 256 invocations and subgroups the measured sets that
+ * fit there (D 128: 64×32/128 with Q from storage and prefetch, 13.2 TFLOP/s causal on the H200
+ * against 9.6 for the portable pick); any other with 32 KiB the portable coop list without
+ * subgroups. engineFor takes row where none holds.
  */
 export const COOP_MODULE_TIERS = Object.freeze([
   Object.freeze({
     maxWorkgroupStorageBytes: 49152,
     maxInvocations: 1024,
+    subgroups: true,
+    softwareAdapter: false,
+  }),
+  Object.freeze({
+    maxWorkgroupStorageBytes: 32768,
+    maxInvocations: 256,
     subgroups: true,
     softwareAdapter: false,
   }),
