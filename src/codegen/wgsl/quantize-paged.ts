@@ -10,7 +10,7 @@
 // different rows (a page's rows are neighbours in the pool, not in the sequence) rewritten by
 // different invocations; each writes its own half with atomicAnd / atomicOr, which commute.
 import type { WgslQuantizeSpec } from './quantize.js';
-import { entry, groupScan, loop } from './quantize-passes.js';
+import { entry, groupScan, loop, scaleGroupRange } from './quantize-passes.js';
 
 /** Whether tensor `name` is a 16-bit tensor that the paged scale pass writes by halves (atomics). */
 export function atomicHalves(s: WgslQuantizeSpec, name: string): boolean {
@@ -59,14 +59,7 @@ export function pagedScaleEntry(s: WgslQuantizeSpec): string {
   return entry(
     'quantize_scale',
     String.raw`
-  let rows = rewritten();
-  if (rows.x >= rows.y) { return; }
-  let fr = first_recent();
-  var tg0 = 0u;
-  var tg1 = 1u;
-  if (GRAN == 2u) { tg0 = rows.x; tg1 = rows.y; }
-  if (GRAN == 3u && GROUP != 0u) { tg0 = rows.x / GDIV; tg1 = (rows.y + GROUP - 1u) / GDIV; }
-  let per_bh = (tg1 - tg0) * CHANNEL_GROUPS;
+${scaleGroupRange}  let per_bh = (tg1 - tg0) * CHANNEL_GROUPS;
   let total = select(u.B * u.Hkv * per_bh, 1u, GRAN == 1u);` +
       loop(
         'total',

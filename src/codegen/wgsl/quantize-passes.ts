@@ -102,6 +102,19 @@ export const groupScan = (indent: string): string =>
     .map((l, i) => (i === 0 ? l : indent + l))
     .join('\n');
 
+/**
+ * The token groups t of the rows a quantize call rewrites (tg0..tg1) and the first recent row,
+ * opening both scale passes (contiguous and paged).
+ */
+export const scaleGroupRange = String.raw`  let rows = rewritten();
+  if (rows.x >= rows.y) { return; }
+  let fr = first_recent();
+  var tg0 = 0u;
+  var tg1 = 1u;
+  if (GRAN == 2u) { tg0 = rows.x; tg1 = rows.y; }
+  if (GRAN == 3u && GROUP != 0u) { tg0 = rows.x / GDIV; tg1 = (rows.y + GROUP - 1u) / GDIV; }
+`;
+
 export function normPass(s: WgslQuantizeSpec): string {
   const f = s.format;
   if (!f.norm) return '';
@@ -162,14 +175,7 @@ fn group_params(mn: f32, mx: f32, count: u32, wide: bool) -> GroupParams {
       : entry(
           'quantize_scale',
           String.raw`
-  let rows = rewritten();
-  if (rows.x >= rows.y) { return; }
-  let fr = first_recent();
-  var tg0 = 0u;
-  var tg1 = 1u;
-  if (GRAN == 2u) { tg0 = rows.x; tg1 = rows.y; }
-  if (GRAN == 3u && GROUP != 0u) { tg0 = rows.x / GDIV; tg1 = (rows.y + GROUP - 1u) / GDIV; }
-  let tgs = token_groups();
+${scaleGroupRange}  let tgs = token_groups();
   let total = select(u.B * u.Hkv * tgs * CHANNEL_GROUPS, 1u, GRAN == 1u);` +
             loop(
               '(total + 1u) / 2u',
