@@ -10,7 +10,7 @@
 // different rows (a page's rows are neighbours in the pool, not in the sequence) rewritten by
 // different invocations; each writes its own half with atomicAnd / atomicOr, which commute.
 import type { WgslQuantizeSpec } from './quantize.js';
-import { entry, groupScan, loop, scaleGroupRange } from './quantize-passes.js';
+import { entry, groupBounds, groupScan, loop, scaleGroupRange } from './quantize-passes.js';
 
 /** Whether tensor `name` is a 16-bit tensor that the paged scale pass writes by halves (atomics). */
 export function atomicHalves(s: WgslQuantizeSpec, name: string): boolean {
@@ -66,15 +66,7 @@ ${scaleGroupRange}  let per_bh = (tg1 - tg0) * CHANNEL_GROUPS;
         String.raw`    let bh = select(i / per_bh, 0u, GRAN == 1u);
     let tg = tg0 + i % per_bh / CHANNEL_GROUPS;
     let cg = i % CHANNEL_GROUPS;
-    var t0 = 0u;
-    var t1 = u.Nk;
-    if (GRAN == 2u) { t0 = tg; t1 = tg + 1u; }
-    if (GRAN == 3u && GROUP != 0u) { t0 = tg * GROUP; t1 = tg * GROUP + GROUP; }
-    t1 = min(t1, fr);
-    var c0 = 0u;
-    var c1 = D;
-    if (GRAN == 3u) { c0 = cg; c1 = cg + 1u; }
-    if (GRAN == 2u && GROUP != 0u) { c0 = cg * GROUP; c1 = min(D, cg * GROUP + GROUP); }
+    ${groupBounds('    ')}
     let g = scale_index(bh, t0, c0);
     if (g == NO_ROW) { continue; } // a page outside the pools
     ${groupScan('    ')}

@@ -72,6 +72,22 @@ const put16 = (t: string) =>
   `${t}[w] = (${t}[w] & ~(0xffffu << (j * 16u))) | ((bits & 0xffffu) << (j * 16u));`;
 
 /** Pass 1: the normalizer per (b, h, c) from every quantized token; two per word when f16. */
+/** Token group tg and channel group cg (in scope) as rows t0..t1 (before the recent window) and channels c0..c1. */
+export const groupBounds = (indent: string): string =>
+  [
+    'var t0 = 0u;',
+    'var t1 = u.Nk;',
+    'if (GRAN == 2u) { t0 = tg; t1 = tg + 1u; }',
+    'if (GRAN == 3u && GROUP != 0u) { t0 = tg * GROUP; t1 = tg * GROUP + GROUP; }',
+    't1 = min(t1, fr);',
+    'var c0 = 0u;',
+    'var c1 = D;',
+    'if (GRAN == 3u) { c0 = cg; c1 = cg + 1u; }',
+    'if (GRAN == 2u && GROUP != 0u) { c0 = cg * GROUP; c1 = min(D, cg * GROUP + GROUP); }',
+  ]
+    .map((l, i) => (i === 0 ? l : indent + l))
+    .join('\n');
+
 /**
  * A scale group's range: min and max of y over kv heads h0..h1 (every head when the scale is per
  * tensor), tokens t0..t1 and channels c0..c1 (in scope), whether a salient token widens it, and
@@ -187,15 +203,7 @@ ${scaleGroupRange}  let tgs = token_groups();
       let tg = g / CHANNEL_GROUPS % tgs;
       let cg = g % CHANNEL_GROUPS;
       if (tg < tg0 || tg >= tg1) { continue; } // outside the range: keeps its bits
-      var t0 = 0u;
-      var t1 = u.Nk;
-      if (GRAN == 2u) { t0 = tg; t1 = tg + 1u; }
-      if (GRAN == 3u && GROUP != 0u) { t0 = tg * GROUP; t1 = tg * GROUP + GROUP; }
-      t1 = min(t1, fr);
-      var c0 = 0u;
-      var c1 = D;
-      if (GRAN == 3u) { c0 = cg; c1 = cg + 1u; }
-      if (GRAN == 2u && GROUP != 0u) { c0 = cg * GROUP; c1 = min(D, cg * GROUP + GROUP); }
+      ${groupBounds('      ')}
       ${groupScan('      ')}
       ${write('scale', f.scale.dtype, 'sbits', 'scale')}
       ${zero ? write('zero', zero, 'zbits', 'zero') : ''}
