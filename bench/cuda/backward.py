@@ -233,12 +233,13 @@ def timings(e, k, engines, flex, create, stream, S, iters):
     dens = density(mod, S)
     flops = 4 * B * H * S * S * D * dens
     row = dict(density=round(dens, 5))
-    row['fwd_ms'] = median_ms(lambda: k.launch(a, stream), iters)
+    row['fwd_ms'] = median_ms(lambda: k.launch(a, stream), iters, label=f'attnc fwd {pat} S={S}')
     grads = {}
     for name, (atomic, det) in engines.items():
         for suffix, b in (('', atomic), ('_det', det)):
             ba, buf = b.prepare(t, dout, tensors, params, sizes)
-            row[f'{name}{suffix}_bwd_ms'] = median_ms(lambda: b.launch(ba, stream), iters)
+            row[f'{name}{suffix}_bwd_ms'] = median_ms(lambda: b.launch(ba, stream), iters,
+                                                     label=f'attnc bwd {name}{suffix} {pat} S={S}')
             print(f'  {pat} S={S} {name}{suffix}: {row[f"{name}{suffix}_bwd_ms"]:.3f} ms', flush=True)
             if not suffix:
                 grads[name] = {n: buf[n] for n in ('dq', 'dk', 'dv')}
@@ -258,8 +259,10 @@ def timings(e, k, engines, flex, create, stream, S, iters):
     for name, g in grads.items():
         row.update({f'{name}_vs_flex_{n}_rel': round(rel(g[n], f), 5) for n, f in zip(('dq', 'dk', 'dv'), fg)})
     del fg, grads
-    row['flex_fwd_ms'] = median_ms(lambda: flex(qf, kf, vf, score_mod=sm, block_mask=bm), iters)
-    row['flex_bwd_ms'] = median_ms(lambda: torch.autograd.grad(fo, (qf, kf, vf), dout, retain_graph=True), iters)
+    row['flex_fwd_ms'] = median_ms(lambda: flex(qf, kf, vf, score_mod=sm, block_mask=bm), iters,
+                                  label=f'flex fwd {pat} S={S}')
+    row['flex_bwd_ms'] = median_ms(lambda: torch.autograd.grad(fo, (qf, kf, vf), dout, retain_graph=True), iters,
+                                  label=f'flex bwd {pat} S={S}')
     row['fwd_tflops'] = round(flops / row['fwd_ms'] / 1e9, 1)
     row['flex_fwd_tflops'] = round(flops / row['flex_fwd_ms'] / 1e9, 1)
     row['flex_bwd_tflops'] = round(2.5 * flops / row['flex_bwd_ms'] / 1e9, 1)
@@ -279,8 +282,9 @@ def sdpa_times(S, iters):
         f = lambda: torch.nn.functional.scaled_dot_product_attention(q, k, v, is_causal=causal)  # noqa: E731
         o = f()
         dout = torch.randn_like(o)
-        fwd = median_ms(f, iters)
-        bwd = median_ms(lambda: torch.autograd.grad(o, (q, k, v), dout, retain_graph=True), iters)
+        fwd = median_ms(f, iters, label=f'sdpa fwd causal={causal} S={S}')
+        bwd = median_ms(lambda: torch.autograd.grad(o, (q, k, v), dout, retain_graph=True), iters,
+                        label=f'sdpa bwd causal={causal} S={S}')
         flops = 4 * B * H * S * S * D * (0.5 if causal else 1.0)
         rows.append(dict(S=S, pattern='causal' if causal else 'full', fwd_ms=round(fwd, 4), bwd_ms=round(bwd, 4),
                          fwd_tflops=round(flops / fwd / 1e9, 1), bwd_tflops=round(2.5 * flops / bwd / 1e9, 1)))

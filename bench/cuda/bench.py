@@ -23,6 +23,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.dont_write_bytecode = True
 sys.path.insert(0, HERE)
 from artifact import Kernel, setup  # noqa: E402
+from profiled import profile_once  # noqa: E402
 
 B, H, D = 2, 16, 128
 
@@ -94,9 +95,10 @@ def block_mask(create, mod, S):
         return create(mod, None, None, S, S, device='cuda')
 
 
-def median_ms(fn, iters, warmup=3):
+def median_ms(fn, iters, warmup=3, label=''):
     for _ in range(warmup):
         fn()
+    profile_once(fn, label)
     torch.cuda.synchronize()
     times = []
     for _ in range(iters):

@@ -29,6 +29,7 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from artifact import Kernel  # noqa: E402
+from profiled import profile_once  # noqa: E402
 
 B, H, HKV, D = 4, 32, 8, 128
 
@@ -97,9 +98,10 @@ def launcher(kern, tensors, q, out, lse, Nk, table=None, max_pages=None):
     return lambda: kern.launch_or_raise(args, stream)
 
 
-def time_ms(fn, warm=10, reps=50):
+def time_ms(fn, warm=10, reps=50, label=''):
     for _ in range(warm):
         fn()
+    profile_once(fn, label)
     times = []
     for _ in range(reps):
         a, b = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
@@ -181,7 +183,7 @@ def main():
                 if not finite or r >= 1e-2 or (same_kernel and not equal):
                     failures.append(f'{name} Nk={Nk}: finite {finite}, rel L2 {r} from contiguous, '
                                     f'bit-equal {equal} (same kernel {same_kernel})')
-            ms = {name: time_ms(fn) for name, fn in fns.items()}
+            ms = {name: time_ms(fn, label=f'{name} Nk={Nk}') for name, fn in fns.items()}
             for name, fn in fns.items():  # a second pass: the lower median of the two
                 ms[name] = min(ms[name], time_ms(fn))
             for e, _ in kernels:

@@ -29,6 +29,7 @@ import torch
 
 sys.path.insert(0, os.path.dirname(__file__))
 from artifact import Kernel  # noqa: E402
+from profiled import profile_once  # noqa: E402
 
 TORCH = {'u32': torch.int32, 'f32': torch.float32, 'f16': torch.float16, 'bf16': torch.bfloat16}
 NUMPY = {'u32': np.int32, 'f32': np.float32, 'f16': np.int16, 'bf16': np.int16}
@@ -134,9 +135,10 @@ def bind_timing(kern, layout, q, keep, out, lse):
     return a
 
 
-def median_ms(fn, iters=50, warmup=10):
+def median_ms(fn, iters=50, warmup=10, label=''):
     for _ in range(warmup):
         fn()
+    profile_once(fn, label)
     torch.cuda.synchronize()
     ts = []
     for _ in range(iters):
@@ -207,7 +209,8 @@ def main():
         v = torch.randn(B, Hkv, Nk, 128, generator=gen, device=dev).to(torch.bfloat16)
         q = torch.randn(B, H, 1, 128, generator=gen, device=dev).to(torch.bfloat16)
         sdpa_bytes = 2 * k.numel() * 2
-        sdpa_ms = median_ms(lambda: torch.nn.functional.scaled_dot_product_attention(q, k, v, enable_gqa=True))
+        sdpa_ms = median_ms(lambda: torch.nn.functional.scaled_dot_product_attention(q, k, v, enable_gqa=True),
+                            label=f'sdpa Nk={Nk}')
         row = {'shape': shape, 'impl': 'sdpa_bf16', 'ms': sdpa_ms, 'bytes': sdpa_bytes,
                'GBps': sdpa_bytes / sdpa_ms / 1e6, 'x_sdpa': 1.0}
         print(json.dumps(row), flush=True)
@@ -224,7 +227,7 @@ def main():
                     break
                 kern = kerns[(e['name'], kn['name'])]
                 a = bind_timing(kern, layout, q, keep, out, lse)
-                ms = median_ms(launcher(kern, a))
+                ms = median_ms(launcher(kern, a), label=f'{e["name"]} {kn["name"]} Nk={Nk}')
                 row = {'shape': shape, 'impl': f'attnc_{e["name"]}', 'knob': kn['name'], 'what': e['what'],
                        'ms': ms, 'bytes': layout['bytes'], 'GBps': layout['bytes'] / ms / 1e6,
                        'x_sdpa': sdpa_ms / ms, 'target_x_sdpa': TARGETS.get(e['name'])}
