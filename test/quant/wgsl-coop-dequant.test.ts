@@ -1,6 +1,7 @@
 // Quantized K/V caches on the WGSL coop engine and its decode module (lavapipe): the vec4 stage of
-// co_kv and decode's key steps dequantize 4 channels at a time through <k|v>_dequant
-// (src/codegen/wgsl/dequant.ts). Bit for bit first (`mask q == k`: each output row is one
+// co_kv and decode's key steps dequantize 4 channels at a time through <k|v>_dequant4
+// (src/codegen/wgsl/dequant-vec4.ts: one code word and one shared scale read per 4 channels, the
+// values lane by lane those of <k|v>_dequant in dequant.ts). Bit for bit first (`mask q == k`: each output row is one
 // staged V row times 1), then attention over random formats × granularities × shapes (GQA,
 // Nq ≠ Nk, ragged groups, recent windows, salient tokens, decode mode) against referenceStoredDecl.
 import fc from 'fast-check';

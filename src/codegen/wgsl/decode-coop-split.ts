@@ -15,7 +15,7 @@
 // evaluate no mask. Barriers and subgroup operations stay in uniform control flow.
 import { hasQuantizedKv, sharedStorage, type TensorFormats } from '../../ir/formats.js';
 import { kvEntry, kvRowAt } from './kv-load.js';
-import { dequantVec4 } from './dequant.js';
+import { dequantVec4 } from './dequant-vec4.js';
 import type { AttentionParts } from './attention.js';
 import { classifier, combineGroups } from './decode-coop-parts.js';
 

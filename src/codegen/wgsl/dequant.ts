@@ -16,7 +16,7 @@ export type KvWhich = 'k' | 'v';
 export type CachePart = 'codesHi' | 'scale' | 'zero' | 'norm' | 'recent';
 
 const widthSym = (which: KvWhich): string => (which === 'k' ? 'D' : 'Dv');
-const widthConst = (which: KvWhich): string => (which === 'k' ? 'HEAD_DIM' : 'VALUE_DIM');
+export const widthConst = (which: KvWhich): string => (which === 'k' ? 'HEAD_DIM' : 'VALUE_DIM');
 
 /** WGSL variable of a part's binding. */
 export const partVar = (which: KvWhich, part: CachePart): string => `${which}_${part}`;
@@ -100,7 +100,7 @@ export function partBindings(
 export const partStorageType = (dtype: Binding['dtype']): string => (dtype === 'f32' ? 'f32' : 'u32');
 
 /** Element `i` (a u32 expression, evaluated once by the caller) of a float side tensor as f32. */
-function readFloat(buf: string, dtype: FloatDType | HalfDType, i: string): string {
+export function readFloat(buf: string, dtype: FloatDType | HalfDType, i: string): string {
   if (dtype === 'f32') return `${buf}[${i}]`;
   const word = `${buf}[${i} >> 1u]`;
   if (dtype === 'f16') return `unpack2x16float(${word})[${i} & 1u]`;
@@ -109,7 +109,7 @@ function readFloat(buf: string, dtype: FloatDType | HalfDType, i: string): strin
 }
 
 /** Lines setting `dq_v` (a declared f32) to the value of fp8 code `dq_raw`, by bit manipulation. */
-function fp8Lines(elem: Fp8Elem): string[] {
+export function fp8Lines(elem: Fp8Elem): string[] {
   const f = floatLayout(elem);
   const { mant: M, bias, top } = f;
   const special = specialCondition(f, 'dq_e', 'dq_m');
@@ -127,7 +127,7 @@ function fp8Lines(elem: Fp8Elem): string[] {
 }
 
 /** Flat index (u32 expression) of the scale group of element (dq_row, dq_t, dq_c). */
-function scaleIndex(per: Granularity, W: string, paged: boolean): string {
+export function scaleIndex(per: Granularity, W: string, paged: boolean): string {
   switch (per.kind) {
     case 'tensor':
       return '0u';
@@ -159,7 +159,7 @@ function rawValueLines(f: QuantFormat, elem: QuantFormat['elem'], buf: string, W
 }
 
 /** The flags a cache's salient tokens are read from: the flag tensor, or an index list's pre-pass flags. */
-function flagsOf(f: QuantTensorFormat): string {
+export function flagsOf(f: QuantTensorFormat): string {
   const list = f.format.kind === 'int' && f.format.salient?.by === 'index';
   return list ? salientFlagsVar(f.salient!) : tensorVar(f.salient!);
 }
@@ -269,37 +269,4 @@ export function stageDequantRows(which: KvWhich, tile: string, threads: string):
     `  ${tile}[e] = ${dequantFn(which)}(base + dq_j, k0 + dq_j, e % ${W}, kv_row0 / Nk, Nk);`,
     '}',
   ];
-}
-
-/**
- * The coop engine's stage of rows [k0, k0 + BLOCK_K) of a quantized K or V cache into co_kv as
- * vec4s (`W4` of them a row, rows past Nk zero), as kv-load.ts's stageKvVec4 stages float rows:
- * each vec4 is 4 channels through `<k|v>_dequant`. Needs `kv_row0`, `k0`, `Nk`, `lid` in scope.
- */
-export function stageDequantVec4(which: KvWhich, W4: string, tile = 'co_kv'): string[] {
-  return [
-    `for (var e = lid; e < BLOCK_K * ${W4}; e += CO_THREADS) {`,
-    `  let j = e / ${W4};`,
-    `  let c = e % ${W4};`,
-    '  var x = vec4<f32>(0.0f);',
-    '  if (k0 + j < Nk) {',
-    '    let dq_t = k0 + j;',
-    `    x = ${dequantVec4(which, 'kv_row0 + dq_t', 'dq_t', 'c', 'kv_row0 / Nk', 'Nk')};`,
-    '  }',
-    `  ${tile}[j * CO_KVS + c] = x;`,
-    '}',
-  ];
-}
-
-/** Channels 4·c4 .. 4·c4 + 3 of (row, token t) of a quantized K or V as a vec4<f32> expression. */
-export function dequantVec4(
-  which: KvWhich,
-  row: string,
-  t: string,
-  c4: string,
-  bh: string,
-  nk: string,
-): string {
-  const at = (d: number): string => `${dequantFn(which)}(${row}, ${t}, 4u * ${c4} + ${d}u, ${bh}, ${nk})`;
-  return `vec4<f32>(${at(0)}, ${at(1)}, ${at(2)}, ${at(3)})`;
 }

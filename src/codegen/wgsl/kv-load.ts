@@ -5,7 +5,8 @@
 // which addresses its own packed layout from `kv_row0`.
 
 import { hasQuantizedKv, type TensorFormat, type TensorFormats } from '../../ir/formats.js';
-import { stageDequantRows, stageDequantVec4 } from './dequant.js';
+import { stageDequantRows } from './dequant.js';
+import { stageDequantVec4 } from './dequant-vec4.js';
 
 /** K or V: its storage buffer and its row width (elements, or vec4s for coop's `*_buf4` views). */
 export interface KvTensor {

@@ -6,6 +6,7 @@ import type { AttentionKernel, ShapeDim, TensorSlot } from '../../ir/kernel.js';
 import { capacityShapeExpr, isPoolRank, routingGroups, routingPasses } from '../../ir/routing.js';
 import type { Binding, ShapeExpr, UniformField } from '../artifact.js';
 import { codesBinding, dequantFunctions, partBindings, partStorageType } from './dequant.js';
+import { dequantVec4Functions } from './dequant-vec4.js';
 import { kvRowFunctions } from './kv-load.js';
 import { routingScratchShape } from './routing.js';
 import { selectStateShape } from './routing-select.js';
@@ -186,6 +187,8 @@ export function layoutSource(kernel: AttentionKernel, layout: WgslLayout): strin
         : `var<storage, ${b.access}> ${v}: array<${elementType(b)}>;`;
     lines.push(`@group(0) @binding(${b.index}) ${decl} // ${b.name}: ${b.dtype}[${b.shape.join(', ')}]`);
   }
-  lines.push(...dequantFunctions(kernel.formats), ...kvRowFunctions(kernel.formats));
+  // The coop engine reads K/V as vec4s: its modules also get the four-channel dequant functions.
+  const vec4 = kernel.schedule.wgslEngine === 'coop' ? dequantVec4Functions(kernel.formats) : [];
+  lines.push(...dequantFunctions(kernel.formats), ...vec4, ...kvRowFunctions(kernel.formats));
   return lines.join('\n');
 }
