@@ -23,20 +23,30 @@ const fp8Fn = (which: KvWhich): string => `${which}_fp8_value`;
 /** A vec4<f32> of `read(lane)` for the four lanes. */
 const vec4Of = (read: (lane: number) => string): string => `vec4<f32>(${LANES.map(read).join(', ')})`;
 
-/** Lines setting `dq_v` (a declared vec4<f32>) from the word holding channels dq_c..dq_c + 3. */
+/**
+ * Lines setting `dq_v` (a declared vec4<f32>) from the word holding channels dq_c..dq_c + 3.
+ * Integer codes become f32 without an int → float conversion instruction (a quarter-rate
+ * instruction on NVIDIA GPUs, and what bound the quantized decode): a code c of b bits put in the
+ * low mantissa bits of 2^23 is the f32 2^23 + c, so one subtraction leaves c exactly (every such
+ * integer is exact in f32). Symmetric codes first get their sign bit flipped in the whole word
+ * (c + 2^(b−1), unsigned), and 2^(b−1) more is subtracted.
+ */
 function rawVec4Lines(which: KvWhich, f: QuantFormat, elem: QuantFormat['elem'], buf: string): string[] {
   const bits = elemBits(elem);
   const perWord = codesPerWord(elem);
   const W = widthConst(which);
+  const signed = f.kind !== 'fp8' && !f.zero;
+  const half = 1 << (bits - 1);
+  // The sign bit of every code of the word (0x80808080 for int8, 0x88888888 for int4, …).
+  const flip = signed ? ` ^ 0x${(((2 ** 32 - 1) / (2 ** bits - 1)) * half).toString(16)}u` : '';
   const shifts = LANES.map((l) => `${l * bits}u`).join(', ');
   const lines = [
-    `let dq_word = ${buf}[dq_row * ((${W} + ${perWord - 1}u) / ${perWord}u) + dq_c / ${perWord}u];`,
+    `let dq_word = ${buf}[dq_row * ((${W} + ${perWord - 1}u) / ${perWord}u) + dq_c / ${perWord}u]${flip};`,
     `let dq_raw = (vec4<u32>(dq_word) >> (vec4<u32>((dq_c % ${perWord}u) * ${bits}u) + vec4<u32>(${shifts}))) & vec4<u32>(${(1 << bits) - 1}u);`,
   ];
   if (f.kind === 'fp8') return [...lines, `dq_v = ${vec4Of((l) => `${fp8Fn(which)}(dq_raw[${l}])`)};`];
-  if (f.zero) return [...lines, 'dq_v = vec4<f32>(dq_raw);'];
-  const up = `vec4<u32>(${32 - bits}u)`;
-  return [...lines, `dq_v = vec4<f32>(bitcast<vec4<i32>>(dq_raw << ${up}) >> ${up});`];
+  const offset = 2 ** 23 + (signed ? half : 0);
+  return [...lines, `dq_v = bitcast<vec4<f32>>(dq_raw | vec4<u32>(0x4b000000u)) - vec4<f32>(${offset}.0f);`];
 }
 
 /** Whether the four channels dq_c..dq_c + 3 (dq_c a multiple of 4) share one scale group. */
