@@ -209,10 +209,11 @@ function cudaCandidates(
   const paged = kernel.formats.paged !== undefined;
   if (paged && o.engine === 'wgmma-ws')
     throw new Error('paged K/V caches run on the wgmma, mma and simt engines; wgmma-ws: not yet');
-  // qk int8 (int8qk-simt.ts): the SIMT engine computes it; the tensor-core engines do not yet.
+  // qk int8: the SIMT engine by default (int8qk-simt.ts); wgmma-ws only when asked for
+  // (int8qk-wgmma.ts: its plain candidates, serial consumers, none of the preferred tunings).
   const int8Qk = kernel.qkInt8 !== undefined;
-  if (int8Qk && o.engine !== undefined && o.engine !== 'simt')
-    throw new Error(`qk int8 runs on the simt engine so far; ${o.engine}: not yet`);
+  if (int8Qk && o.engine !== undefined && o.engine !== 'simt' && o.engine !== 'wgmma-ws')
+    throw new Error(`qk int8 runs on the simt and wgmma-ws engines; ${o.engine}: not yet`);
   const staged = stagesByDefault(kernel, o);
   const routed64 = wants64Tiles(kernel, o);
   const { gapped, first } = preferredFirst(base, kernel, o);
@@ -220,7 +221,12 @@ function cudaCandidates(
   for (const c of [...first, ...candidates]) {
     if (!runs(c.engine)) continue;
     if (paged && c.engine === 'wgmma-ws') continue;
-    if (int8Qk && c.engine !== undefined) continue;
+    if (
+      int8Qk &&
+      c.engine !== undefined &&
+      (o.engine !== 'wgmma-ws' || (first as readonly Candidate[]).includes(c))
+    )
+      continue;
     if (routed64 && c.engine === 'wgmma' && c.blockQ !== 64) continue;
     // An explicit engine skips the other tensor-core engines' candidates (their tiles suit them).
     if (c.engine !== undefined && o.engine !== undefined && c.engine !== o.engine) continue;

@@ -29,6 +29,7 @@ import { tcDequantCode, tcDequantizes } from './dequant-tile.js';
 import { tmaKvMapsOf } from './kv-load-tma.js';
 import { cudaLayout } from './layout.js';
 import { dequantProducerCode, stageCodesHelper, wsFastConverterCode, wsStagingBytes } from './wgmma-ws-dq.js';
+import { int8QkWsRender } from './int8qk-wgmma.js';
 
 /**
  * One K/V tile from ring buffer `st`: the wgmma core's tile, on this warpgroup's 64 rows. With
@@ -239,6 +240,8 @@ export function wgmmaWsCore(asked: WgmmaWsPlan): AttentionCore {
   return {
     id: 'wgmma-ws',
     render: ({ kernel, exprs: e, entry }) => {
+      // qk int8: S = Q·Kᵀ over int8 codes from a quantize pre-pass (int8qk-wgmma.ts).
+      if (kernel.qkInt8) return int8QkWsRender(kernel, e, plan, kernel.qkInt8, entry);
       const s = kernel.schedule;
       // Per-key hoists are static __shared__ arrays (4 bytes a key) beside the dynamic tiles; the
       // producer's walk keeps one per stage, and a tile code per stage.
