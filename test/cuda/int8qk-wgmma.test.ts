@@ -44,11 +44,19 @@ describe('qk int8 on the wgmma-ws engine: schedules', () => {
     );
     expect(() => compile(causal, opts(ws, { headDim: 64 }))).toThrow('needs headDim 128');
     expect(() => compile(causal, opts({ ...ws, wsConsumers: 'fa3' }))).toThrow(
-      'runs the serial consumers untweaked',
+      'runs the serial or ping-pong consumers',
     );
-    expect(() => compile(causal, opts({ ...ws, wsTweaks: ['fastExp'] }))).toThrow('untweaked');
+    expect(() => compile(causal, opts({ ...ws, wsTweaks: ['fastExp', 'splitKv'] }))).toThrow(
+      'takes the wsTweaks fastExp, lazyRescale, pvN128, regs240, packFirst; not splitKv',
+    );
   });
 });
+
+const tuned = {
+  ...ws,
+  wsConsumers: 'pingpong',
+  wsTweaks: ['fastExp', 'lazyRescale', 'pvN128', 'regs240'],
+} as const;
 
 describe('qk int8 on the wgmma-ws engine: emitted code', () => {
   const c = compile(kernelOf('s8', '  qk int8 smooth k\n  mask causal\n'), opts(ws));
@@ -59,13 +67,26 @@ describe('qk int8 on the wgmma-ws engine: emitted code', () => {
     expect(code).toContain('wgmma.mma_async.sync.aligned.m64n128k32.s32.s8.s8');
     expect(code).not.toMatch(/\bwg_qk\(s,/); // no 16-bit S = Q·Kᵀ in the tile
     expect(code).toContain('s[j][x] = (float)si[j][x] * ts;');
-    expect(code).toContain('const float ts = qk_sq * __ldg(qk_sk_head + kt);');
+    expect(code).toContain('const float ts = qk_sq * qk_sk_ring[st];');
+    expect(code).toContain('qk_sk_ring[st] = sk;');
     // Codes come as one 128-byte UINT8 row per token; V keeps the float core's map.
     expect(code).toContain('return fn(map, 0, 3, const_cast<signed char*>(base)');
     expect(code).toContain('tma_kv_panels<DV, BK>(Vs + st * (BK * DV), tmv');
     const manifest = JSON.parse(c.artifact.files![`${c.artifact.name}.json`]!);
     expect(manifest.mapping).toMatchObject({ core: 'wgmma-ws', stages: 2, consumerWarpgroups: 2 });
     expect(manifest.mapping.instruction).toContain('m64n128k32.s32.s8.s8');
+  });
+
+  it('ping-pong and the serial tweaks: the float core pieces around the s8 product', () => {
+    const t = compile(kernelOf('t8', '  qk int8 smooth k\n  mask causal\n'), opts(tuned)).artifact.code;
+    const body = t.slice(t.indexOf('auto tile = [&]'));
+    expect(body.indexOf('pp_sync();')).toBeLessThan(body.indexOf('wg_qk8(si,'));
+    expect(body.indexOf('pp_arrive();')).toBeGreaterThan(body.indexOf('wg_qk8(si,'));
+    expect(body.indexOf('pp_arrive();')).toBeLessThan(body.indexOf('wg_wait0();'));
+    expect(body).toContain('ex2_ftz(');
+    expect(body).toContain('wg_pv128(o, pk[kv], desc128(Vb + kv * 16 * 64, BK * 128));');
+    expect(t).toContain('regs_inc<240>();');
+    expect(code).not.toContain('pp_sync');
   });
 
   it('the launcher runs the pre-pass (key sums with smooth k) before the attention', () => {
@@ -82,7 +103,7 @@ describe('qk int8 on the wgmma-ws engine: emitted code', () => {
 });
 
 // Whole artifacts in one translation unit: full (smooth k), causal, the LANGUAGE.md sliding
-// window (a runtime param: per-tile classification), f16 and Dv = 64.
+// window (a runtime param: per-tile classification), f16 and Dv = 64, ping-pong with the tweaks.
 describe('qk int8 on the wgmma-ws engine compiles with nvcc', () => {
   it('builds for sm_90a without warnings or spills', async () => {
     const dir = scratchDir('int8qk-wgmma');
@@ -94,6 +115,7 @@ describe('qk int8 on the wgmma-ws engine compiles with nvcc', () => {
         kernelOf('q8_f16_dv64', '  qk int8 smooth k\n  mask causal\n'),
         opts(ws, { dtype: 'f16', valueDim: 64 }),
       ),
+      compile(kernelOf('q8_tuned', '  qk int8 smooth k\n  mask causal\n'), opts(tuned)),
     ];
     const tu = join(dir, 'int8qk.cu');
     writeFileSync(tu, arts.map((a) => a.artifact.code).join('\n'));

@@ -14,15 +14,17 @@
 //   once, then K's codes and V per visited tile through the same mbarrier ring.
 import { sharedStorage } from '../../ir/formats.js';
 import type { QkInt8 } from '../../ir/int8qk.js';
-import type { AttentionKernel } from '../../ir/kernel.js';
+import type { AttentionKernel, WsTweak } from '../../ir/kernel.js';
 import type { CoreExprs } from './exprs.js';
 import { kvTmaCoords } from './kv-rows.js';
 import { tmaKvMaps } from './kv-load-tma.js';
 import type { LaunchHook } from './launcher.js';
-import { epilogueCode, indent, rowStateCode, softmaxCode } from './mma-body.js';
+import { epilogueCode, indent, rowStateCode } from './mma-body.js';
 import { int8QkPrepassDevice, int8QkPrepassHost } from './int8qk-wgmma-prepass.js';
 import type { CoreOutput } from './simt.js';
-import { consumerLoopCode, tileWalkCode } from './wgmma-ws-body.js';
+import { consumerLoopCode, pingpongCode, tileWalkCode } from './wgmma-ws-body.js';
+import { serialSoftmaxCode } from './wgmma-ws-softmax.js';
+import { pvIssueCode, wsTweakDevice, wsTweakMmaDevice } from './wgmma-ws-tweaks.js';
 import { tmaHostCode, wgmmaWsDeviceHelpers } from './wgmma-ws-device.js';
 import { PRODUCER_THREADS, type WgmmaWsPlan } from './wgmma-ws-plan.js';
 
@@ -36,14 +38,31 @@ export function int8QkWsSharedBytes(
   return blockQ * 128 + stages * blockK * (128 + 2 * valueDim) + 8 * (2 * stages + 1) + 1024;
 }
 
+/**
+ * The wsTweaks that apply unchanged (the softmax's, P·V's shape, the register split). Not splitKv
+ * (K and V share a stage barrier here), zeroInit (S's first k32 step always overwrites), foldScale
+ * (the scores are scaled by sq·sk first) nor rescaleInTurn (overlapped consumers); packFirst is
+ * always on.
+ */
+export const int8QkWsTweaks: readonly WsTweak[] = [
+  'fastExp',
+  'lazyRescale',
+  'pvN128',
+  'regs240',
+  'packFirst',
+];
+
 /** Why this kernel cannot take the int8 path of the wgmma-ws engine (undefined when it can). */
 export function int8QkWsProblem(kernel: AttentionKernel, plan: WgmmaWsPlan): string | undefined {
   const s = kernel.schedule;
   const name = `kernel "${kernel.name}": qk int8 on the wgmma-ws engine`;
   if (s.headDim !== 128)
     return `${name} needs headDim 128 (one 128-byte row of int8 codes), got ${s.headDim}`;
-  if (plan.overlap || plan.pingpong || plan.producerWalk || (s.wsTweaks?.length ?? 0) > 0)
-    return `${name} runs the serial consumers untweaked: leave wsConsumers (or set serial), wsTweaks and wsProducerWalk out`;
+  if (plan.overlap || plan.producerWalk)
+    return `${name} runs the serial or ping-pong consumers: wsConsumers serial or pingpong, no wsProducerWalk`;
+  const unsupported = (s.wsTweaks ?? []).filter((t) => !int8QkWsTweaks.includes(t));
+  if (unsupported.length)
+    return `${name} takes the wsTweaks ${int8QkWsTweaks.join(', ')}; not ${unsupported.join(', ')}`;
   if (kernel.formats.k.kind === 'quant' || kernel.formats.v.kind === 'quant' || kernel.formats.paged)
     return `${name} reads bf16/f16 K and V in place: no quantized or paged cache`;
   return undefined;
@@ -104,7 +123,12 @@ const codeMapsHost: readonly string[] = [
   '}',
 ];
 
-/** The producer: Q's codes once, then K's codes and V of every visited tile through the ring. */
+/**
+ * The producer: Q's codes once, then K's codes and V of every visited tile through the ring, with
+ * the tile's K scale: loaded while the producer waits for the buffer, stored in the ring before
+ * the arrival that publishes the stage (its release orders the store before the consumers'
+ * wait), so the consumers read it from shared memory instead of waiting on L2 after S.
+ */
 const producerCode: readonly string[] = [
   'int st = 0;',
   'bool wrapped = false; // past the first lap: a buffer is free once its `empty` phase completes',
@@ -115,8 +139,10 @@ const producerCode: readonly string[] = [
   '}',
   'bool kt_full;',
   'for (int kt = next_tile(0, kt_full); kt < nkt; kt = next_tile(kt + 1, kt_full)) {',
+  '  const float sk = lane == 0 ? __ldg(qk_sk_head + kt) : 0.f; // in flight during the wait',
   '  if (wrapped) mbar_wait(&empty_bar[st], ph ^ 1u);',
   '  if (lane == 0) {',
+  '    qk_sk_ring[st] = sk;',
   '    mbar_expect_tx(&full_bar[st], BK * D + BK * DV * (int)sizeof(T));',
   '    tma_load(reinterpret_cast<T*>(Ks8 + st * (BK * D)), tmk, 0, kt * BK, b * a.Hkv + hkv, &full_bar[st]);',
   `    tma_kv_panels<DV, BK>(Vs + st * (BK * DV), tmv, ${kvTmaCoords('kt * BK', 'b', 'hkv')}, &full_bar[st]);`,
@@ -132,7 +158,8 @@ const producerCode: readonly string[] = [
 ];
 
 /** One tile: S in s32 from the codes, to f32 scores, the serial softmax, O += P·V. */
-function tileLambda(e: CoreExprs): string[] {
+function tileLambda(e: CoreExprs, plan: WgmmaWsPlan): string[] {
+  const t = plan.tweaks;
   return [
     "// This warpgroup's 64 rows of Q codes: 64 · 128 bytes.",
     'const unsigned char* Qw = Qs8 + (warp / 4) * 64 * D;',
@@ -145,22 +172,24 @@ function tileLambda(e: CoreExprs): string[] {
     '  (void)kbase;',
     '  // S = Q·Kᵀ in int32: D / 32 k32 steps, 32 bytes along the one panel; the first overwrites.',
     '  int si[NT][4];',
+    ...(plan.pingpong ? ["  pp_sync(); // the other warpgroup's S = Q·Kᵀ is issued"] : []),
     '  wg_fence();',
     '#pragma unroll',
     '  for (int ks = 0; ks < D / 32; ++ks)',
     '    wg_qk8(si, desc128(reinterpret_cast<const T*>(Qw + ks * 32), 16),',
     '           desc128(reinterpret_cast<const T*>(Kb + ks * 32), 16), ks > 0);',
     '  wg_commit();',
+    ...(plan.pingpong ? ['  pp_arrive(); // its turn'] : []),
     '  wg_wait0();',
     '  acc_fence_i(si);',
     '  // scores = Σ qi8·ki8 · sq · sk (qscale comes in the element step, as for float scores).',
-    '  const float ts = qk_sq * __ldg(qk_sk_head + kt);',
+    '  const float ts = qk_sq * qk_sk_ring[st];',
     '  float s[NT][4];',
     '#pragma unroll',
     '  for (int j = 0; j < NT; ++j)',
     '#pragma unroll',
     '    for (int x = 0; x < 4; ++x) s[j][x] = (float)si[j][x] * ts;',
-    ...indent(softmaxCode(e), '  '),
+    ...indent(serialSoftmaxCode(e, t), '  '),
     '  // O += P·V: n-tiles 2kv, 2kv+1 of S are the A fragment of k-step kv; V is MN-major. P is',
     '  // packed whole first (wsTweaks packFirst), so ptxas injects no warpgroup.arrive between the wgmmas.',
     '  unsigned pk[BK / 16][4];',
@@ -175,8 +204,7 @@ function tileLambda(e: CoreExprs): string[] {
     '  wg_fence();',
     '#pragma unroll',
     '  for (int kv = 0; kv < BK / 16; ++kv) {',
-    '    wg_pv<0>(o, pk[kv], desc128(Vb + kv * 16 * 64, 1024));',
-    '    if constexpr (DV == 128) wg_pv<1>(o, pk[kv], desc128(Vb + BK * 64 + kv * 16 * 64, 1024));',
+    ...indent(pvIssueCode(t, 'pk[kv]'), '    '),
     '  }',
     '  wg_commit();',
     '  wg_wait0();',
@@ -195,10 +223,10 @@ function consumerCode(kernel: AttentionKernel, e: CoreExprs, plan: WgmmaWsPlan):
     ...(e.mode === 'empty'
       ? ['// Every tile is empty: no key is ever loaded.']
       : [
-          "// This CTA's Q block scale and its kv head's K block scales (the pre-pass's).",
+          "// This CTA's Q block scale (the pre-pass's); K's come with each tile (qk_sk_ring).",
           'const float qk_sq = __ldg(qk_sq_g + (size_t)(b * a.H + h) * ((a.Nq + BQ - 1) / BQ) + q0 / BQ);',
-          'const float* qk_sk_head = qk_sk_g + (size_t)(b * a.Hkv + hkv) * nkt;',
-          ...tileLambda(e),
+          ...(plan.pingpong ? pingpongCode : []),
+          ...tileLambda(e, plan),
           ...consumerLoopCode(e, false, false),
         ]),
     ...epilogueCode(kernel.outputs.lse),
@@ -224,6 +252,8 @@ function kernelCode(
     'static_assert(D == 128 && (DV == 64 || DV == 128), "qk int8 on wgmma-ws: one 128-byte row of codes");',
     '',
     ...wgmmaWsDeviceHelpers(s, dtype),
+    ...wsTweakDevice(plan.tweaks),
+    ...wsTweakMmaDevice(plan.tweaks, s, dtype as 'f16' | 'bf16'),
     '',
     `// qk int8 (int8qk-wgmma.ts): S = Q·Kᵀ over int8 codes, m64n${s.blockK}k32.s32.s8.s8.`,
     ...s8QkWgmma(s.blockK),
@@ -249,6 +279,7 @@ function kernelCode(
     '  uint64_t* full_bar = reinterpret_cast<uint64_t*>(Vs + STAGES * BK * DV); // tile landed',
     '  uint64_t* empty_bar = full_bar + STAGES; // every consumer warp is done with the buffer',
     '  uint64_t* qbar = empty_bar + STAGES;',
+    "  __shared__ float qk_sk_ring[STAGES]; // the K block scale of each stage's tile",
     ...indent(
       e.keyHoists.map((h) => `__shared__ ${h.type} ${h.name}[BK];`),
       '  ',
@@ -258,6 +289,8 @@ function kernelCode(
     '  // Last q-tile first: under causal-like masks it has the most tiles.',
     '  const int q0 = (gridDim.x - 1 - blockIdx.x) * BQ;',
     '  const int nkt = (a.Nk + BK - 1) / BK;',
+    "  const float* qk_sk_head = qk_sk_g + (size_t)(b * a.Hkv + hkv) * nkt; // this kv head's K block scales",
+    '  (void)qk_sk_head;',
     '  (void)lane; (void)g; (void)t4; (void)hkv; (void)nkt; (void)tmq; (void)tmk; (void)tmv; (void)qk_sq_g; (void)qk_sk_g;',
     ...(e.mode === 'dynamic'
       ? ['  const int q_lo = a.q_offset + q0;', '  const int q_hi = a.q_offset + min(q0 + BQ, a.Nq) - 1;']
@@ -296,7 +329,7 @@ export function int8QkWsRender(
   if (problem) throw new Error(`CUDA backend: ${problem}`);
   const s = kernel.schedule;
   const smemBytes = int8QkWsSharedBytes(s.blockQ, s.blockK, plan.stages, s.valueDim);
-  const hoistBytes = 4 * s.blockK * e.keyHoists.length;
+  const hoistBytes = 4 * s.blockK * e.keyHoists.length + 4 * plan.stages; // + qk_sk_ring
   if (smemBytes + hoistBytes > plan.sharedLimit)
     throw new Error(
       `CUDA backend: kernel "${kernel.name}" (qk int8, wgmma-ws) needs ${smemBytes + hoistBytes} bytes of shared memory, the limit is ${plan.sharedLimit}`,
@@ -314,6 +347,8 @@ export function int8QkWsRender(
       producerWarpgroups: 1,
       rowsPerWarpgroup: 64,
       stages: plan.stages,
+      pingpong: plan.pingpong ? 'consumer warpgroups alternate S = Q·Kᵀ (named barriers 2, 3)' : 'none',
+      tweaks: (s.wsTweaks ?? []).join(', ') || 'none',
       loads: 'TMA: Q and K codes (3-D UINT8 maps over the scratch), V (4-D map, caller strides)',
       registers: plan.regs ? `setmaxnreg ${plan.regs.producer}/${plan.regs.consumer}` : 'launch bound',
       swizzle: '128B (128-byte rows of codes, 64-wide V panels)',
