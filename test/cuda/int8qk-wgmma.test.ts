@@ -43,11 +43,9 @@ describe('qk int8 on the wgmma-ws engine: schedules', () => {
       'qk int8 runs on the simt and wgmma-ws engines; mma: not yet',
     );
     expect(() => compile(causal, opts(ws, { headDim: 64 }))).toThrow('needs headDim 128');
-    expect(() => compile(causal, opts({ ...ws, wsConsumers: 'fa3' }))).toThrow(
-      'runs the serial or ping-pong consumers',
-    );
+    expect(() => compile(causal, opts({ ...ws, wsProducerWalk: true }))).toThrow('leave wsProducerWalk out');
     expect(() => compile(causal, opts({ ...ws, wsTweaks: ['fastExp', 'splitKv'] }))).toThrow(
-      'takes the wsTweaks fastExp, lazyRescale, pvN128, regs240, packFirst; not splitKv',
+      'takes the wsTweaks fastExp, lazyRescale, pvN128, regs240, packFirst, rescaleInTurn; not splitKv',
     );
   });
 });
@@ -56,6 +54,14 @@ const tuned = {
   ...ws,
   wsConsumers: 'pingpong',
   wsTweaks: ['fastExp', 'lazyRescale', 'pvN128', 'regs240'],
+} as const;
+
+// FlashAttention-3's consumers with the tweaks that apply; 112-key tiles keep causal spill-free.
+const fa3 = {
+  ...ws,
+  blockK: 112,
+  wsConsumers: 'fa3',
+  wsTweaks: ['fastExp', 'lazyRescale', 'pvN128', 'rescaleInTurn', 'regs240'],
 } as const;
 
 describe('qk int8 on the wgmma-ws engine: emitted code', () => {
@@ -89,6 +95,18 @@ describe('qk int8 on the wgmma-ws engine: emitted code', () => {
     expect(code).not.toContain('pp_sync');
   });
 
+  it('overlapped consumers (fa3): S issued into the bits of the loop S, made scores in the softmax', () => {
+    const f = compile(kernelOf('o8', '  qk int8 smooth k\n  mask causal\n'), opts(fa3)).artifact.code;
+    const issue = f.slice(f.indexOf('auto issue_qk = [&]'), f.indexOf('auto issue_pv = [&]'));
+    expect(issue).toContain('wg_qk8(reinterpret_cast<int (&)[NT][4]>(s),');
+    expect(issue).not.toContain('wg_qk(');
+    const softmax = f.slice(f.indexOf('auto softmax = [&]'));
+    expect(softmax.indexOf('s[j][x] = (float)__float_as_int(s[j][x]) * ts;')).toBeLessThan(
+      softmax.indexOf('const float x = s[j][e] * qscale;'),
+    );
+    expect(f).toContain('issue_qk(s, st2); // the next S, ahead of this P·V on the tensor cores');
+  });
+
   it('the launcher runs the pre-pass (key sums with smooth k) before the attention', () => {
     const pre = launcher.indexOf('qk8_prepass(a, stream, &qk8)');
     const attn = launcher.indexOf('attnc_s8_attention<<<');
@@ -103,7 +121,7 @@ describe('qk int8 on the wgmma-ws engine: emitted code', () => {
 });
 
 // Whole artifacts in one translation unit: full (smooth k), causal, the LANGUAGE.md sliding
-// window (a runtime param: per-tile classification), f16 and Dv = 64, ping-pong with the tweaks.
+// window (a runtime param: per-tile classification), f16 and Dv = 64, ping-pong and fa3 consumers with the tweaks.
 describe('qk int8 on the wgmma-ws engine compiles with nvcc', () => {
   it('builds for sm_90a without warnings or spills', async () => {
     const dir = scratchDir('int8qk-wgmma');
@@ -116,6 +134,8 @@ describe('qk int8 on the wgmma-ws engine compiles with nvcc', () => {
         opts(ws, { dtype: 'f16', valueDim: 64 }),
       ),
       compile(kernelOf('q8_tuned', '  qk int8 smooth k\n  mask causal\n'), opts(tuned)),
+      compile(kernelOf('q8_fa3_causal', '  qk int8 smooth k\n  mask causal\n'), opts(fa3)),
+      compile(kernelOf('q8_fa3_full', '  qk int8 smooth k\n'), opts({ ...fa3, blockK: 128 })),
     ];
     const tu = join(dir, 'int8qk.cu');
     writeFileSync(tu, arts.map((a) => a.artifact.code).join('\n'));

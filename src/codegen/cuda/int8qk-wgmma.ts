@@ -1,7 +1,8 @@
 // `qk int8 [smooth k]` on the warp-specialized Hopper engine (wgmma-ws), SageAttention's kernel:
 // S = Q·Kᵀ as `wgmma.mma_async.m64nNk32.s32.s8.s8` over int8 codes in shared memory, scores =
-// s32 · sq · sk in f32, then wgmma-ws's own serial softmax and bf16/f16 P·V. Opt-in (the SIMT
-// engine stays the statement's default): schedule `engine: 'wgmma-ws'` with the serial consumers.
+// s32 · sq · sk in f32, then wgmma-ws's own softmax and bf16/f16 P·V, in any of its consumer
+// schedules (serial, ping-pong, overlapped, fa3) with the wsTweaks that do not touch S. Opt-in (the
+// SIMT engine stays the statement's default): schedule `engine: 'wgmma-ws'`, serial unless asked.
 //
 // - The codes and per-block scales come from a pre-pass (int8qk-wgmma-prepass.ts) the launcher
 //   runs first, into its scratch; this kernel never sees the 16-bit Q and K.
@@ -23,6 +24,7 @@ import { epilogueCode, indent, rowStateCode } from './mma-body.js';
 import { int8QkPrepassDevice, int8QkPrepassHost } from './int8qk-wgmma-prepass.js';
 import type { CoreOutput } from './simt.js';
 import { consumerLoopCode, pingpongCode, tileWalkCode } from './wgmma-ws-body.js';
+import { overlapLoopCode, type OverlapQk } from './wgmma-ws-overlap.js';
 import { serialSoftmaxCode } from './wgmma-ws-softmax.js';
 import { pvIssueCode, wsTweakDevice, wsTweakMmaDevice } from './wgmma-ws-tweaks.js';
 import { tmaHostCode, wgmmaWsDeviceHelpers } from './wgmma-ws-device.js';
@@ -39,10 +41,10 @@ export function int8QkWsSharedBytes(
 }
 
 /**
- * The wsTweaks that apply unchanged (the softmax's, P·V's shape, the register split). Not splitKv
- * (K and V share a stage barrier here), zeroInit (S's first k32 step always overwrites), foldScale
- * (the scores are scaled by sq·sk first) nor rescaleInTurn (overlapped consumers); packFirst is
- * always on.
+ * The wsTweaks that apply unchanged (the softmax's, P·V's shape, the register split, the overlapped
+ * rescale's turn). Not splitKv (K and V share a stage barrier here), zeroInit (S's first k32 step
+ * always overwrites) nor foldScale (the scores are scaled by sq·sk first); the serial tile always
+ * packs P first.
  */
 export const int8QkWsTweaks: readonly WsTweak[] = [
   'fastExp',
@@ -50,6 +52,7 @@ export const int8QkWsTweaks: readonly WsTweak[] = [
   'pvN128',
   'regs240',
   'packFirst',
+  'rescaleInTurn',
 ];
 
 /** Why this kernel cannot take the int8 path of the wgmma-ws engine (undefined when it can). */
@@ -58,8 +61,7 @@ export function int8QkWsProblem(kernel: AttentionKernel, plan: WgmmaWsPlan): str
   const name = `kernel "${kernel.name}": qk int8 on the wgmma-ws engine`;
   if (s.headDim !== 128)
     return `${name} needs headDim 128 (one 128-byte row of int8 codes), got ${s.headDim}`;
-  if (plan.overlap || plan.producerWalk)
-    return `${name} runs the serial or ping-pong consumers: wsConsumers serial or pingpong, no wsProducerWalk`;
+  if (plan.producerWalk) return `${name} walks the tiles in the consumers: leave wsProducerWalk out`;
   const unsupported = (s.wsTweaks ?? []).filter((t) => !int8QkWsTweaks.includes(t));
   if (unsupported.length)
     return `${name} takes the wsTweaks ${int8QkWsTweaks.join(', ')}; not ${unsupported.join(', ')}`;
@@ -213,6 +215,36 @@ function tileLambda(e: CoreExprs, plan: WgmmaWsPlan): string[] {
   ];
 }
 
+/**
+ * The overlapped consumers' S (wgmma-ws-overlap.ts): issued into the bits of its f32 array (the
+ * loop's S registers; wgmma .s32 takes no .f32 registers, hence the int view), made scores first
+ * thing in the softmax, once S has landed.
+ */
+const overlapQk: OverlapQk = {
+  issue: [
+    "// This warpgroup's 64 rows of Q codes: 64 · 128 bytes.",
+    'const unsigned char* Qw = Qs8 + (warp / 4) * 64 * D;',
+    '// Issues S = Q·Kᵀ (s32 sums in the bits of s) of the tile in buffer st; the first k32 step overwrites.',
+    'auto issue_qk = [&](float (&s)[NT][4], const int st) {',
+    '  const unsigned char* Kb = Ks8 + st * (BK * D);',
+    '  wg_fence();',
+    '#pragma unroll',
+    '  for (int ks = 0; ks < D / 32; ++ks)',
+    '    wg_qk8(reinterpret_cast<int (&)[NT][4]>(s), desc128(reinterpret_cast<const T*>(Qw + ks * 32), 16),',
+    '           desc128(reinterpret_cast<const T*>(Kb + ks * 32), 16), ks > 0);',
+    '  wg_commit();',
+    '};',
+  ],
+  scores: [
+    '// qk int8: scores = Σ qi8·ki8 · sq · sk (qscale comes in the element step).',
+    'const float ts = qk_sq * qk_sk_ring[st];',
+    '#pragma unroll',
+    'for (int j = 0; j < NT; ++j)',
+    '#pragma unroll',
+    '  for (int x = 0; x < 4; ++x) s[j][x] = (float)__float_as_int(s[j][x]) * ts;',
+  ],
+};
+
 function consumerCode(kernel: AttentionKernel, e: CoreExprs, plan: WgmmaWsPlan): string[] {
   return [
     ...(plan.regs ? [`regs_inc<${plan.regs.consumer}>();`] : []),
@@ -226,8 +258,9 @@ function consumerCode(kernel: AttentionKernel, e: CoreExprs, plan: WgmmaWsPlan):
           "// This CTA's Q block scale (the pre-pass's); K's come with each tile (qk_sk_ring).",
           'const float qk_sq = __ldg(qk_sq_g + (size_t)(b * a.H + h) * ((a.Nq + BQ - 1) / BQ) + q0 / BQ);',
           ...(plan.pingpong ? pingpongCode : []),
-          ...tileLambda(e, plan),
-          ...consumerLoopCode(e, false, false),
+          ...(plan.overlap
+            ? overlapLoopCode(e, { pingpong: plan.pingpong, walk: false, tweaks: plan.tweaks, qk: overlapQk })
+            : [...tileLambda(e, plan), ...consumerLoopCode(e, false, false)]),
         ]),
     ...epilogueCode(kernel.outputs.lse),
   ];
@@ -347,7 +380,10 @@ export function int8QkWsRender(
       producerWarpgroups: 1,
       rowsPerWarpgroup: 64,
       stages: plan.stages,
-      pingpong: plan.pingpong ? 'consumer warpgroups alternate S = Q·Kᵀ (named barriers 2, 3)' : 'none',
+      overlap: plan.overlap ? 'next S = Q·Kᵀ and softmax under this P·V' : 'none',
+      pingpong: plan.pingpong
+        ? 'consumer warpgroups alternate their matrix products (named barriers 2, 3)'
+        : 'none',
       tweaks: (s.wsTweaks ?? []).join(', ') || 'none',
       loads: 'TMA: Q and K codes (3-D UINT8 maps over the scratch), V (4-D map, caller strides)',
       registers: plan.regs ? `setmaxnreg ${plan.regs.producer}/${plan.regs.consumer}` : 'launch bound',
