@@ -87,8 +87,6 @@ def quant_blocks(x, rows):
 
 
 WINDOW = 512  # int8qk-emit.mjs's window mask: k <= q && q - k < 512
-# The wgmma-ws s8 kernels (int8qk-emit.mjs): serial untweaked, serial + tweaks, ping-pong + tweaks.
-WS_VARIANTS = ('int8ws', 'int8wsT', 'int8wsP')
 
 
 def disallowed(mask, N):
@@ -149,7 +147,7 @@ def median_ms(fn, iters=10, warmup=2):
     return ts[len(ts) // 2]
 
 
-def summary(res):
+def summary(res, ws_variants):
     """The short table: accuracy per kernel and input at --check-n, then the 16K timings."""
     n = res['checks'][0]['N'] if res['checks'] else '-'
     print(f'\n== checks (N = {n}): max rel vs definition | cosine, relL2 vs f32 | ms')
@@ -164,7 +162,7 @@ def summary(res):
     print('\n== timings: ms and TFLOP/s; speedup = bf16 attnc default ms / variant ms; cosine vs f32 SDPA')
     for r in res['timings']:
         print(f"N {r['N']} {r['mask']}: sdpa {r['sdpa_ms']:.3f} ms")
-        for qk in ('bf16',) + WS_VARIANTS:
+        for qk in ['bf16', *ws_variants]:
             if qk + '_ms' not in r:
                 print(f"  {qk:8} ERROR {r.get(qk + '_error')}")
                 continue
@@ -234,11 +232,13 @@ def main():
         print(('' if kind == 'timings' else 'OK   ' if ok else 'FAIL ') + json.dumps(row), flush=True)
         return 0 if ok else 1
 
+    # The wgmma-ws s8 kernels (int8qk-emit.mjs: int8ws, int8wsT, int8wsP, int8wsF, int8wsF112).
+    ws_variants = list(dict.fromkeys(e['qk'] for e in index if e['qk'].startswith('int8ws')))
     fails = 0
     try:
         # The new kernel (int8ws) runs last in each phase: should it fault the context, the bf16 and
         # SIMT rows before it are already recorded.
-        order = [x for x in index if x['qk'] not in WS_VARIANTS] + [x for x in index if x['qk'] in WS_VARIANTS]
+        order = [x for x in index if x['qk'] not in ws_variants] + [x for x in index if x['qk'] in ws_variants]
         inp = {ko: inputs(B, H, N, D, 7, ko) for ko in (0.0, 4.0)}
         for e in order:
             for ko, (q, k, v) in inp.items():
@@ -259,7 +259,7 @@ def main():
                 ref = time_kernel(kerns[by[('bf16', mask)]['name']], q, k, v, flops, 'bf16', row)
                 if ref is not None:
                     row['bf16_vs_f32'] = metrics(ref, f32)
-                for qk in WS_VARIANTS:
+                for qk in ws_variants:
                     out = time_kernel(kerns[by[(qk, mask)]['name']], q, k, v, flops, qk, row)
                     if out is None:
                         continue
@@ -272,7 +272,7 @@ def main():
                 del f32, ref
                 torch.cuda.empty_cache()
     finally:  # a fault in a new kernel still leaves the table of what ran
-        summary(res)
+        summary(res, ws_variants)
     print('checks failed:', fails, f'({time.time() - t0:.0f} s)')
     sys.exit(1 if fails else 0)
 
