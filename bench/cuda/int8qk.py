@@ -16,7 +16,7 @@ builds the artifacts of bench/cuda/int8qk-emit.mjs (in parallel), then
    are timed at --check-n only (a correctness path).
 
     npm run build && node bench/cuda/int8qk-emit.mjs                                # here
-    timeout 170 python3 bench/cuda/int8qk.py --build bench/build/cuda-int8qk        # GPU, ~60 s
+    bash bench/cuda/int8qk.sh          # on the GPU (timeout 150 s inside; ~60 s expected)
 
 Prints one line per check and timing, then a summary table; results in $OUT/int8qk.json.
 """
