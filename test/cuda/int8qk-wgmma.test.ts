@@ -7,6 +7,7 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { int8QkFirst, int8QkWsDefault } from '../../src/codegen/cuda/schedule-rules.js';
 import { compile, type CompileOptions } from '../../src/compile.js';
 import { expectOk, run, scratchDir } from './support.js';
 
@@ -36,6 +37,18 @@ describe('qk int8 on the wgmma-ws engine: schedules', () => {
       expect(s.wsProducerWalk).toBeUndefined();
     }
     expect(compile(causal, opts(ws)).kernel.schedule.blockK).toBe(128);
+  });
+
+  it('int8QkWsDefault (unset: SIMT stays the default) is tried first only where the s8 kernel runs', () => {
+    expect(int8QkWsDefault).toBeUndefined();
+    const pick = { blockQ: 128, blockK: 112, threads: 384, stages: 2, engine: 'wgmma-ws' } as const;
+    const k = compile(causal, opts(undefined)).kernel;
+    expect(int8QkFirst(k.schedule, k, {})).toEqual([]);
+    expect(int8QkFirst(k.schedule, k, {}, pick)).toEqual([pick]);
+    for (const asked of [{ engine: 'simt' }, { engine: 'wgmma-ws' }, { blockK: 64 }, { blockQ: 64 }] as const)
+      expect(int8QkFirst(k.schedule, k, asked, pick)).toEqual([]);
+    const d64 = compile(causal, opts(undefined, { headDim: 64 })).kernel;
+    expect(int8QkFirst(d64.schedule, d64, {}, pick)).toEqual([]);
   });
 
   it('refuses what the int8 kernel does not run, naming it', () => {
