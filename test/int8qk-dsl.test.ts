@@ -105,7 +105,7 @@ describe('qk int8 [smooth k]', () => {
     );
   });
 
-  it('CUDA: the SIMT engine runs it, without the decode path; tensor-core engines refused', () => {
+  it('CUDA: the SIMT engine runs it, without the decode path; wgmma-ws on request, other tensor-core engines refused', () => {
     const src = decl('  qk int8 smooth k');
     const c = compile(src, { target: 'cuda', headDim: 128, dtype: 'bf16' });
     expect(c.kernel.qkInt8).toEqual({ smoothK: true });
@@ -120,9 +120,13 @@ describe('qk int8 [smooth k]', () => {
     });
     expect(plain.artifact.code).not.toContain('qk_');
     expect(plain.artifact.code).toContain('::dec::wanted');
-    expect(() => compile(src, { target: 'cuda', headDim: 128, schedule: { engine: 'wgmma-ws' } })).toThrow(
-      'qk int8 runs on the simt engine so far; wgmma-ws: not yet',
+    expect(() => compile(src, { target: 'cuda', headDim: 128, schedule: { engine: 'wgmma' } })).toThrow(
+      'qk int8 runs on the simt and wgmma-ws engines; wgmma: not yet',
     );
+    // wgmma-ws: the s8 tensor-core kernel (test/cuda/int8qk-wgmma.test.ts).
+    const ws = compile(src, { target: 'cuda', headDim: 128, schedule: { engine: 'wgmma-ws' } });
+    expect(ws.kernel.schedule.engine).toBe('wgmma-ws');
+    expect(ws.artifact.code).toContain('.s32.s8.s8');
     // No backward differentiates int8 scores: every backward entry is refused (f32 or WGSL or a
     // tensor-core forward).
     expect(() => compileCudaBackward(src, { headDim: 64 })).toThrow('dtype f16 or bf16');

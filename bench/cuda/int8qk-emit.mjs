@@ -1,7 +1,8 @@
 // Writes the CUDA artifacts that bench/cuda/int8qk.py checks and times: `qk int8 smooth k`
 // (SageAttention-style int8 Q·Kᵀ, docs/LANGUAGE.md "INT8 Q·Kᵀ") beside the bf16 default, full and
-// causal, D = 128, bf16 storage. The int8 kernels run on the SIMT engine (the only one that
-// implements the statement so far); their blockQ / blockK are the quantization blocks, recorded
+// causal, D = 128, bf16 storage. `int8` is the statement's default engine (SIMT), `int8ws*` the
+// opt-in tensor-core kernel (engine wgmma-ws: s8 wgmma over codes from a quantize pre-pass,
+// src/codegen/cuda/int8qk-wgmma.ts) in five consumer schedules. Their blockQ / blockK are the quantization blocks, recorded
 // in index.json so the Python side can evaluate the same definition in torch:
 //   npm run build && node bench/cuda/int8qk-emit.mjs   → bench/build/cuda-int8qk/
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -13,10 +14,26 @@ const { compile } = await import(pathToFileURL(join(root, 'dist/src/compile.js')
 const out = join(root, 'bench/build/cuda-int8qk');
 mkdirSync(out, { recursive: true });
 
-const variants = { bf16: '', int8: 'qk int8 smooth k' };
-const masks = { full: '', causal: 'mask causal' };
+// int8ws*: the serial consumers untweaked, with the tweaks that apply to them (T), ping-pong with
+// them (P), and FlashAttention-3's consumers (F: 128-key tiles; F112: 112-key tiles, the causal
+// kernel's spill-free size) with the overlapped ones too: the GPU run picks the default.
+const ws = { engine: 'wgmma-ws', blockK: 128 };
+const tweaks = ['fastExp', 'lazyRescale', 'pvN128', 'regs240'];
+const fa3 = { ...ws, wsConsumers: 'fa3', wsTweaks: [...tweaks, 'rescaleInTurn'] };
+const int8 = 'qk int8 smooth k';
+const variants = {
+  bf16: { stmt: '' },
+  int8: { stmt: int8 },
+  int8ws: { stmt: int8, schedule: ws },
+  int8wsT: { stmt: int8, schedule: { ...ws, wsTweaks: tweaks } },
+  int8wsP: { stmt: int8, schedule: { ...ws, wsConsumers: 'pingpong', wsTweaks: tweaks } },
+  int8wsF: { stmt: int8, schedule: fa3 },
+  int8wsF112: { stmt: int8, schedule: { ...fa3, blockK: 112 } },
+};
+// window: a sliding window (per-tile classification, partial tiles), checked at --check-n only.
+const masks = { full: '', causal: 'mask causal', window: 'mask k <= q && q - k < 512' };
 const index = [];
-for (const [qk, stmt] of Object.entries(variants)) {
+for (const [qk, { stmt, schedule }] of Object.entries(variants)) {
   for (const [mask, line] of Object.entries(masks)) {
     const name = `iq_${qk}_${mask}`;
     const body = [stmt, line]
@@ -27,6 +44,7 @@ for (const [qk, stmt] of Object.entries(variants)) {
       target: 'cuda',
       headDim: 128,
       dtype: 'bf16',
+      ...(schedule ? { schedule } : {}),
     });
     writeFileSync(join(out, `${name}.cu`), artifact.code);
     writeFileSync(join(out, `${name}.json`), artifact.files[`${artifact.name}.json`]);

@@ -1,22 +1,24 @@
 """`qk int8 smooth k` (SageAttention-style int8 Q·Kᵀ, docs/LANGUAGE.md "INT8 Q·Kᵀ") on the GPU:
-builds the artifacts of bench/cuda/int8qk-emit.mjs, then
+builds the artifacts of bench/cuda/int8qk-emit.mjs (in parallel), then
 
-1. correctness first, B 2, H 16, D 128, N = --check-n (default 2048), full and causal: the int8
-   kernels against the definition evaluated in torch (float64 attention over the dequantized
-   int8 codes, blocks = the kernel's blockQ / blockK, f32 quotients, torch.round = half to even;
-   max |out - def| / max |def| must be <= 2e-2, bf16 output), and the accuracy issue 13 asks for:
-   cosine similarity and rel L2 of the int8 kernel's output vs a float32 torch reference of the
-   unquantized inputs (target: cosine >= 0.999), beside the same figures for the attnc bf16
-   default. Two inputs: randn q/k/v, and randn with a shared per-channel offset on K (N(0, 4²)
-   per channel, like real keys: what `smooth k` is for).
-2. timings, same process, median of CUDA events: attnc bf16 default and FlexAttention at
-   N = 16384 (and --n), full and causal; the int8 kernels at --check-n only (they run on the SIMT
-   engine: a correctness path, not a fast one, until the wgmma `.s32.s8.s8` kernel exists).
+1. correctness first, B 2, H 16, D 128, N = --check-n (default 2048), full, causal and a
+   512-key sliding window: both int8 kernels (`int8` = the SIMT default, `int8ws` = the opt-in
+   wgmma-ws s8 kernel with its quantize pre-pass) against the definition evaluated in torch
+   (float64 attention over the dequantized int8 codes, blocks = the kernel's blockQ / blockK,
+   f32 quotients, torch.round = half to even; max |out - def| / max |def| must be <= 2e-2, bf16
+   output), and the accuracy issue 13 asks for: cosine similarity and rel L2 of the output vs a
+   float32 torch reference of the unquantized inputs (target: cosine >= 0.999), beside the same
+   figures for the attnc bf16 default. Two inputs: randn q/k/v, and randn with a shared
+   per-channel offset on K (N(0, 4²) per channel, like real keys: what `smooth k` is for).
+2. timings, same process, median of CUDA events, N = 16384 (--n), full and causal: attnc bf16
+   default, int8ws (its pre-pass included: every launch runs it), torch SDPA (bf16); int8ws's
+   output also against bf16's and against float32 SDPA of the same inputs. The SIMT int8 kernels
+   are timed at --check-n only (a correctness path).
 
-    npm run build && node bench/cuda/int8qk-emit.mjs                  # here
-    python3 bench/cuda/int8qk.py --build bench/build/cuda-int8qk      # on the GPU (< 150 s)
+    npm run build && node bench/cuda/int8qk-emit.mjs                                # here
+    bash bench/cuda/int8qk.sh          # on the GPU (timeout 150 s inside; ~60 s expected)
 
-Results: $OUT/int8qk.json.
+Prints one line per check and timing, then a summary table; results in $OUT/int8qk.json.
 """
 import argparse
 import ctypes
@@ -84,19 +86,41 @@ def quant_blocks(x, rows):
     return (c.double() * s.double()).view(B, H, nb * rows, D)[:, :, :N]
 
 
-def attention(q, k, v, causal):
+WINDOW = 512  # int8qk-emit.mjs's window mask: k <= q && q - k < 512
+
+
+def disallowed(mask, N):
+    """True where the emitted kernel's mask refuses the pair (q_offset = 0: positions = indices)."""
+    i = torch.arange(N, device='cuda')
+    d = i[:, None] - i[None, :]
+    if mask == 'causal':
+        return d < 0
+    if mask == 'window':
+        return (d < 0) | (d >= WINDOW)
+    return None
+
+
+def attention(q, k, v, mask):
     s = torch.einsum('bhqd,bhkd->bhqk', q, k) / math.sqrt(q.shape[-1])
-    if causal:
-        N = q.shape[2]
-        s = s.masked_fill(torch.ones(N, N, dtype=torch.bool, device='cuda').triu(1), float('-inf'))
+    off = disallowed(mask, q.shape[2])
+    if off is not None:
+        s = s.masked_fill(off, float('-inf'))
     return torch.einsum('bhqk,bhkd->bhqd', torch.softmax(s, dim=-1), v)
 
 
-def definition(q, k, v, e, causal):
+def definition(q, k, v, e, mask):
     kf = k.float()
     if e['smoothK']:
         kf = kf - kf.mean(dim=2, keepdim=True)
-    return attention(quant_blocks(q.float(), e['blockQ']), quant_blocks(kf, e['blockK']), v.double(), causal)
+    return attention(quant_blocks(q.float(), e['blockQ']), quant_blocks(kf, e['blockK']), v.double(), mask)
+
+
+def sdpa(q, k, v, mask):
+    if mask == 'full':
+        return F.scaled_dot_product_attention(q, k, v)
+    if mask == 'causal':
+        return F.scaled_dot_product_attention(q, k, v, is_causal=True)
+    return F.scaled_dot_product_attention(q, k, v, attn_mask=~disallowed(mask, q.shape[2]))
 
 
 def metrics(out, ref):
@@ -123,70 +147,133 @@ def median_ms(fn, iters=10, warmup=2):
     return ts[len(ts) // 2]
 
 
+def summary(res, ws_variants):
+    """The short table: accuracy per kernel and input at --check-n, then the 16K timings."""
+    n = res['checks'][0]['N'] if res['checks'] else '-'
+    print(f'\n== checks (N = {n}): max rel vs definition | cosine, relL2 vs f32 | ms')
+    for r in res['checks']:
+        if 'error' in r:
+            print(f"{r['name']:18} koff {r['k_offset']:3.0f}  ERROR {r['error']}")
+            continue
+        dm = r.get('vs_definition_max_rel')
+        print(f"{r['name']:18} koff {r['k_offset']:3.0f}  {'-' if dm is None else f'{dm:.2e}':>8}  "
+              f"{r['vs_f32']['cosine']:.6f} {r['vs_f32']['relL2']:.2e}  {r.get('ms', float('nan')):8.3f}  "
+              f"{'ok' if r['ok'] else 'FAIL'}")
+    print('\n== timings: ms and TFLOP/s; speedup = bf16 attnc default ms / variant ms; cosine vs f32 SDPA')
+    for r in res['timings']:
+        print(f"N {r['N']} {r['mask']}: sdpa {r['sdpa_ms']:.3f} ms")
+        for qk in ['bf16', *ws_variants]:
+            if qk + '_ms' not in r:
+                print(f"  {qk:8} ERROR {r.get(qk + '_error')}")
+                continue
+            sp = r.get(qk + '_speedup_vs_bf16')
+            print(f"  {qk:8} {r[qk + '_ms']:8.3f} ms {r[qk + '_tflops']:6.0f} TFLOP/s  "
+                  f"speedup {'-' if sp is None else f'{sp:.3f}':>6}  "
+                  f"cos {r.get(qk + '_vs_f32', {}).get('cosine', float('nan')):.6f}  "
+                  f"relL2 {r.get(qk + '_vs_f32', {}).get('relL2', float('nan')):.2e}")
+
+
+def check(kern, e, q, k, v, N, k_offset):
+    """One correctness row at --check-n (int8 kernels: vs the definition too, and timed)."""
+    mask = e['mask']
+    try:
+        out, launch = run_kernel(kern, q, k, v)
+    except RuntimeError as err:  # a refused launch: report it, keep going
+        return dict(name=e['name'], N=N, k_offset=k_offset, ok=False, error=str(err))
+    f32 = attention(q.float(), k.float(), v.float(), mask)
+    row = dict(name=e['name'], N=N, k_offset=k_offset, nan=bool(torch.isnan(out).any()), vs_f32=metrics(out, f32))
+    ok = not row['nan']
+    if e['qk'].startswith('int8'):
+        d = definition(q, k, v, e, mask)
+        row['vs_definition_max_rel'] = max_rel(out, d)
+        row['definition_vs_f32'] = metrics(d, f32)
+        ok = ok and row['vs_definition_max_rel'] <= 2e-2 and row['vs_f32']['cosine'] >= 0.999
+        row['ms'] = median_ms(launch, iters=5, warmup=1)
+    row['ok'] = ok
+    return row
+
+
+def time_kernel(kern, q, k, v, flops, prefix, row):
+    try:
+        out, launch = run_kernel(kern, q, k, v)
+    except RuntimeError as err:
+        row[prefix + '_error'] = str(err)
+        return None
+    row[prefix + '_ms'] = median_ms(launch)
+    row[prefix + '_tflops'] = flops / row[prefix + '_ms'] / 1e9
+    return out
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument('--build', default='bench/build/cuda-int8qk')
     ap.add_argument('--out', default=os.environ.get('OUT', 'bench/build/int8qk-out'))
     ap.add_argument('--check-n', type=int, default=2048)
-    ap.add_argument('--n', default='16384', help='comma-separated N of the bf16 / Flex timings; 0: none')
+    ap.add_argument('--n', type=int, default=16384, help='N of the timings; 0: none')
     ap.add_argument('--budget', type=float, default=130.0)
     opt = ap.parse_args()
     os.makedirs(opt.out, exist_ok=True)
     t0 = time.time()
     index = json.load(open(os.path.join(opt.build, 'index.json')))
     print(torch.cuda.get_device_name(), 'torch', torch.__version__, flush=True)
-    with ThreadPoolExecutor(8) as ex:
+    with ThreadPoolExecutor(len(index)) as ex:
         list(ex.map(lambda e: build(opt.build, e), index))
     print(f'built {len(index)} in {time.time() - t0:.0f} s', flush=True)
     kerns = {e['name']: Kernel(opt.build, e) for e in index}
-    B, H, D, N = 2, 16, 128, opt.check_n
+    B, H, D, N, S = 2, 16, 128, opt.check_n, opt.n
     res = dict(device=torch.cuda.get_device_name(), torch=torch.__version__, checks=[], timings=[])
+    path = os.path.join(opt.out, 'int8qk.json')
+
+    def record(kind, row):
+        res[kind].append(row)
+        res['seconds'] = time.time() - t0
+        json.dump(res, open(path, 'w'), indent=2)  # after every row: a later fault or timeout keeps it
+        ok = row.get('ok', True)
+        print(('' if kind == 'timings' else 'OK   ' if ok else 'FAIL ') + json.dumps(row), flush=True)
+        return 0 if ok else 1
+
+    # The wgmma-ws s8 kernels (int8qk-emit.mjs: int8ws, int8wsT, int8wsP, int8wsF, int8wsF112).
+    ws_variants = list(dict.fromkeys(e['qk'] for e in index if e['qk'].startswith('int8ws')))
     fails = 0
-    for k_offset in (0.0, 4.0):
-        q, k, v = inputs(B, H, N, D, 7, k_offset)
-        for e in index:
-            causal = e['mask'] == 'causal'
-            out, launch = run_kernel(kerns[e['name']], q, k, v)
-            f32 = attention(q.float(), k.float(), v.float(), causal)
-            row = dict(name=e['name'], N=N, k_offset=k_offset, nan=bool(torch.isnan(out).any()),
-                       vs_f32=metrics(out, f32))
-            ok = not row['nan']
-            if e['qk'] == 'int8':
-                d = definition(q, k, v, e, causal)
-                row['vs_definition_max_rel'] = max_rel(out, d)
-                row['definition_vs_f32'] = metrics(d, f32)
-                ok = ok and row['vs_definition_max_rel'] <= 2e-2 and row['vs_f32']['cosine'] >= 0.999
-                row['ms'] = median_ms(launch, iters=5, warmup=1)
-            row['ok'] = ok
-            fails += not ok
-            res['checks'].append(row)
-            print(('OK   ' if ok else 'FAIL ') + json.dumps(row), flush=True)
-            del out, f32
-            torch.cuda.empty_cache()
-    sizes = [int(x) for x in opt.n.split(',') if x and int(x) > 0]
-    if sizes:
-        from torch.nn.attention.flex_attention import create_block_mask, flex_attention
-        flex = torch.compile(flex_attention, dynamic=False)
-    for S in sizes:
-        if time.time() - t0 > opt.budget:
-            print(f'budget spent: skipping N={S}', flush=True)
-            break
-        q, k, v = inputs(B, H, S, D, 1, 0.0)
-        for e in (x for x in index if x['qk'] == 'bf16'):
-            causal = e['mask'] == 'causal'
-            out, launch = run_kernel(kerns[e['name']], q, k, v)
-            ms = median_ms(launch)
-            bm = create_block_mask(lambda b, h, qi, ki: qi >= ki, None, None, S, S) if causal else None
-            fo = flex(q, k, v, block_mask=bm)
-            fms = median_ms(lambda: flex(q, k, v, block_mask=bm))
-            flops = 4 * B * H * S * S * D * (0.5 if causal else 1.0)
-            row = dict(name=e['name'], N=S, ms=ms, tflops=flops / ms / 1e9, flex_ms=fms,
-                       vs_flex=fms / ms, attnc_vs_flex_max_rel=max_rel(out, fo))
-            res['timings'].append(row)
-            print(json.dumps(row), flush=True)
-    res['seconds'] = time.time() - t0
-    json.dump(res, open(os.path.join(opt.out, 'int8qk.json'), 'w'), indent=2)
-    print('checks failed:', fails, f'({res["seconds"]:.0f} s)')
+    try:
+        # The new kernel (int8ws) runs last in each phase: should it fault the context, the bf16 and
+        # SIMT rows before it are already recorded.
+        order = [x for x in index if x['qk'] not in ws_variants] + [x for x in index if x['qk'] in ws_variants]
+        inp = {ko: inputs(B, H, N, D, 7, ko) for ko in (0.0, 4.0)}
+        for e in order:
+            for ko, (q, k, v) in inp.items():
+                fails += record('checks', check(kerns[e['name']], e, q, k, v, N, ko))
+                torch.cuda.empty_cache()
+        del inp
+        by = {(e['qk'], e['mask']): e for e in index}
+        if S > 0:
+            q, k, v = inputs(B, H, S, D, 1, 0.0)
+            for mask in ('full', 'causal'):
+                if time.time() - t0 > opt.budget:
+                    print(f'budget spent: skipping N={S} {mask}', flush=True)
+                    break
+                flops = 4 * B * H * S * S * D * (0.5 if mask == 'causal' else 1.0)
+                row = dict(N=S, mask=mask)
+                f32 = sdpa(q.float(), k.float(), v.float(), mask)
+                row['sdpa_ms'] = median_ms(lambda: sdpa(q, k, v, mask))
+                ref = time_kernel(kerns[by[('bf16', mask)]['name']], q, k, v, flops, 'bf16', row)
+                if ref is not None:
+                    row['bf16_vs_f32'] = metrics(ref, f32)
+                for qk in ws_variants:
+                    out = time_kernel(kerns[by[(qk, mask)]['name']], q, k, v, flops, qk, row)
+                    if out is None:
+                        continue
+                    row[qk + '_vs_f32'] = metrics(out, f32)
+                    if ref is not None:
+                        row[qk + '_speedup_vs_bf16'] = row['bf16_ms'] / row[qk + '_ms']
+                        row[qk + '_vs_bf16'] = metrics(out, ref)
+                    del out
+                record('timings', row)
+                del f32, ref
+                torch.cuda.empty_cache()
+    finally:  # a fault in a new kernel still leaves the table of what ran
+        summary(res, ws_variants)
+    print('checks failed:', fails, f'({time.time() - t0:.0f} s)')
     sys.exit(1 if fails else 0)
 
 

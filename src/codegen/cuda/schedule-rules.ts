@@ -156,6 +156,28 @@ function preferredFirst(
 }
 
 /**
+ * `qk int8`'s tensor-core default (codegen/cuda/int8qk-wgmma.ts), set once the H200 has checked
+ * and timed its variants (bench/cuda/int8qk.sh): undefined keeps the SIMT engine the statement's
+ * default; a schedule here is tried first, unasked, at D = 128 over bf16/f16 K and V.
+ */
+export const int8QkWsDefault: Preferred | undefined = undefined;
+
+/** qk int8: the tensor-core schedule tried first when nothing is asked (none by default). */
+export function int8QkFirst(
+  base: ScheduleBase,
+  kernel: ScheduleKernelFacts,
+  o: Partial<Schedule>,
+  preferred: Preferred | undefined = int8QkWsDefault,
+): readonly Preferred[] {
+  if (preferred === undefined || o.engine !== undefined || o.blockQ !== undefined || o.blockK !== undefined)
+    return [];
+  // The s8 kernel's own limits (int8qk-wgmma.ts int8QkWsProblem): one 128-byte row of codes,
+  // K and V read in place.
+  if (base.headDim !== 128 || hasQuantizedKv(kernel.formats) || kernel.formats.paged !== undefined) return [];
+  return [preferred];
+}
+
+/**
  * SIMT: each thread holds blockQ·(D+Dv)/threads q and accumulator values in registers; above ~64
  * the kernel spills, so wide heads get more threads (D=128 → 256).
  */
@@ -209,18 +231,27 @@ function cudaCandidates(
   const paged = kernel.formats.paged !== undefined;
   if (paged && o.engine === 'wgmma-ws')
     throw new Error('paged K/V caches run on the wgmma, mma and simt engines; wgmma-ws: not yet');
-  // qk int8 (int8qk-simt.ts): the SIMT engine computes it; the tensor-core engines do not yet.
+  // qk int8: the SIMT engine by default (int8qk-simt.ts), or int8QkWsDefault once set; wgmma-ws
+  // when asked for (int8qk-wgmma.ts: its plain candidates, serial consumers unless asked).
   const int8Qk = kernel.qkInt8 !== undefined;
-  if (int8Qk && o.engine !== undefined && o.engine !== 'simt')
-    throw new Error(`qk int8 runs on the simt engine so far; ${o.engine}: not yet`);
+  if (int8Qk && o.engine !== undefined && o.engine !== 'simt' && o.engine !== 'wgmma-ws')
+    throw new Error(`qk int8 runs on the simt and wgmma-ws engines; ${o.engine}: not yet`);
   const staged = stagesByDefault(kernel, o);
   const routed64 = wants64Tiles(kernel, o);
-  const { gapped, first } = preferredFirst(base, kernel, o);
+  const preferred = preferredFirst(base, kernel, o);
+  const gapped = preferred.gapped;
+  const first = int8Qk ? int8QkFirst(base, kernel, o) : preferred.first;
   const out: Schedule[] = [];
   for (const c of [...first, ...candidates]) {
     if (!runs(c.engine)) continue;
     if (paged && c.engine === 'wgmma-ws') continue;
-    if (int8Qk && c.engine !== undefined) continue;
+    if (
+      int8Qk &&
+      c.engine !== undefined &&
+      o.engine !== 'wgmma-ws' &&
+      !(first as readonly Candidate[]).includes(c)
+    )
+      continue;
     if (routed64 && c.engine === 'wgmma' && c.blockQ !== 64) continue;
     // An explicit engine skips the other tensor-core engines' candidates (their tiles suit them).
     if (c.engine !== undefined && o.engine !== undefined && c.engine !== o.engine) continue;

@@ -128,3 +128,13 @@ export function consumerLoopCode(e: CoreExprs, walk: boolean, splitKv = false): 
 export function tileWalkCode(e: CoreExprs, readsMemory: boolean): string[] {
   return classifyCode(e, readsMemory);
 }
+
+// Named barriers 2 and 3, one per consumer warpgroup: a warpgroup waits at its own before issuing
+// S = Q·Kᵀ and arrives at the other's after; warpgroup 1 arrives once up front, so 0 goes first.
+// Both walk the same tiles, so syncs and arrivals pair up (the last arrival is left pending).
+export const pingpongCode = [
+  'const int wg = warp / 4;',
+  'auto pp_sync = [&]() { asm volatile("bar.sync %0, %1;\\n" ::"r"(2 + wg), "n"(CTHREADS) : "memory"); };',
+  'auto pp_arrive = [&]() { asm volatile("bar.arrive %0, %1;\\n" ::"r"(3 - wg), "n"(CTHREADS) : "memory"); };',
+  'if (wg == 1) pp_arrive();',
+];

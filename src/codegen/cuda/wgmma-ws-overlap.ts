@@ -26,6 +26,16 @@ export interface OverlapOptions {
   readonly walk: boolean;
   /** Schedule.wsTweaks (wgmma-ws-tweaks.ts). */
   readonly tweaks: WsTweaks;
+  /** Another S = Q·Kᵀ than the 16-bit one (qk int8: int8qk-wgmma.ts); absent: the 16-bit one. */
+  readonly qk?: OverlapQk;
+}
+
+/** A different S = Q·Kᵀ: how it is issued, and how its accumulators become f32 scores. */
+export interface OverlapQk {
+  /** Defines Qw and `issue_qk(float (&s)[NT][4], const int st)` (issue and commit). */
+  readonly issue: readonly string[];
+  /** First in the softmax lambda (tile kt in buffer st): s made the scores the 16-bit product gives. */
+  readonly scores: readonly string[];
 }
 
 /** The wgmma issues of one turn, between the ping-pong barriers when there are any. */
@@ -76,20 +86,9 @@ const untweakedRows = [
 ];
 
 /** The lambdas: issue S = Q·Kᵀ, mask + softmax + pack P, issue O += P·V. */
-function lambdas(e: CoreExprs, walk: boolean, t: WsTweaks): string[] {
+function lambdas(e: CoreExprs, walk: boolean, t: WsTweaks, qk?: OverlapQk): string[] {
   return [
-    "// This warpgroup's 64 rows of Q: rows 64·wg.. of each panel.",
-    'const T* Qw = Qs + (warp / 4) * 64 * 64;',
-    '// Issues S = Q·Kᵀ of the tile in buffer st (K-major: a k16 step is 32 bytes along a panel row).',
-    'auto issue_qk = [&](float (&s)[NT][4], const int st) {',
-    '  const T* Kb = Ks + st * (BK * D);',
-    ...(t.zeroInit
-      ? []
-      : ['#pragma unroll', '  for (int j = 0; j < NT; ++j) s[j][0] = s[j][1] = s[j][2] = s[j][3] = 0.f;']),
-    '  wg_fence();',
-    ...indent(qkIssueCode(t), '  '),
-    '  wg_commit();',
-    '};',
+    ...(qk ? qk.issue : issueQk16(t)),
     '// Issues O += P·V of the tile in buffer st: P k-step kv is n-tiles 2kv, 2kv+1 of S; V MN-major.',
     'auto issue_pv = [&](const unsigned (&p)[BK / 16][4], const int st) {',
     '  const T* Vb = Vs + st * (BK * DV);',
@@ -108,6 +107,7 @@ function lambdas(e: CoreExprs, walk: boolean, t: WsTweaks): string[] {
     '  const int kbase = kt * BK;',
     '  (void)kbase;',
     '  (void)st;',
+    ...indent(qk ? qk.scores : [], '  '),
     ...indent(walk ? hoistViews(e, true) : [], '  '),
     '#pragma unroll',
     '  for (int j = 0; j < NT; ++j) {',
@@ -137,6 +137,22 @@ function lambdas(e: CoreExprs, walk: boolean, t: WsTweaks): string[] {
     '};',
   ];
 }
+
+/** Qw and issue_qk of the 16-bit S = Q·Kᵀ. */
+const issueQk16 = (t: WsTweaks): string[] => [
+  "// This warpgroup's 64 rows of Q: rows 64·wg.. of each panel.",
+  'const T* Qw = Qs + (warp / 4) * 64 * 64;',
+  '// Issues S = Q·Kᵀ of the tile in buffer st (K-major: a k16 step is 32 bytes along a panel row).',
+  'auto issue_qk = [&](float (&s)[NT][4], const int st) {',
+  '  const T* Kb = Ks + st * (BK * D);',
+  ...(t.zeroInit
+    ? []
+    : ['#pragma unroll', '  for (int j = 0; j < NT; ++j) s[j][0] = s[j][1] = s[j][2] = s[j][3] = 0.f;']),
+  '  wg_fence();',
+  ...indent(qkIssueCode(t), '  '),
+  '  wg_commit();',
+  '};',
+];
 
 /** The first visited tile: classified here, or read from the ring (its stage waited for). */
 function firstTile(walk: boolean): string[] {
@@ -177,7 +193,7 @@ export function overlapLoopCode(e: CoreExprs, o: OverlapOptions): string[] {
     '}',
   ];
   return [
-    ...lambdas(e, o.walk, t),
+    ...lambdas(e, o.walk, t, o.qk),
     'mbar_wait(qbar, 0);',
     'int st = 0;',
     'unsigned ph = 0;',

@@ -20,7 +20,7 @@ import {
   type WsTweaks,
 } from './wgmma-ws-tweaks.js';
 import type { AttentionCore, CoreOutput } from './simt.js';
-import { consumerLoopCode, producerCode, tileWalkCode } from './wgmma-ws-body.js';
+import { consumerLoopCode, pingpongCode, producerCode, tileWalkCode } from './wgmma-ws-body.js';
 import { overlapLoopCode } from './wgmma-ws-overlap.js';
 import { tmaHostCode, wgmmaWsDeviceHelpers } from './wgmma-ws-device.js';
 import { PRODUCER_THREADS, type WgmmaWsPlan } from './wgmma-ws-plan.js';
@@ -29,6 +29,7 @@ import { tcDequantCode, tcDequantizes } from './dequant-tile.js';
 import { tmaKvMapsOf } from './kv-load-tma.js';
 import { cudaLayout } from './layout.js';
 import { dequantProducerCode, stageCodesHelper, wsFastConverterCode, wsStagingBytes } from './wgmma-ws-dq.js';
+import { int8QkWsRender } from './int8qk-wgmma.js';
 
 /**
  * One K/V tile from ring buffer `st`: the wgmma core's tile, on this warpgroup's 64 rows. With
@@ -99,16 +100,6 @@ const packedPvCode = (t: WsTweaks): string[] => [
   'for (int kv = 0; kv < BK / 16; ++kv) {',
   ...indent(pvIssueCode(t, 'pk[kv]'), '  '),
   '}',
-];
-
-// Named barriers 2 and 3, one per consumer warpgroup: a warpgroup waits at its own before issuing
-// S = Q·Kᵀ and arrives at the other's after; warpgroup 1 arrives once up front, so 0 goes first.
-// Both walk the same tiles, so syncs and arrivals pair up (the last arrival is left pending).
-const pingpongCode = [
-  'const int wg = warp / 4;',
-  'auto pp_sync = [&]() { asm volatile("bar.sync %0, %1;\\n" ::"r"(2 + wg), "n"(CTHREADS) : "memory"); };',
-  'auto pp_arrive = [&]() { asm volatile("bar.arrive %0, %1;\\n" ::"r"(3 - wg), "n"(CTHREADS) : "memory"); };',
-  'if (wg == 1) pp_arrive();',
 ];
 
 /** The consumer branch: per-row state, the tile loop, then out and lse. */
@@ -239,6 +230,8 @@ export function wgmmaWsCore(asked: WgmmaWsPlan): AttentionCore {
   return {
     id: 'wgmma-ws',
     render: ({ kernel, exprs: e, entry }) => {
+      // qk int8: S = Q·Kᵀ over int8 codes from a quantize pre-pass (int8qk-wgmma.ts).
+      if (kernel.qkInt8) return int8QkWsRender(kernel, e, plan, kernel.qkInt8, entry);
       const s = kernel.schedule;
       // Per-key hoists are static __shared__ arrays (4 bytes a key) beside the dynamic tiles; the
       // producer's walk keeps one per stage, and a tile code per stage.

@@ -1,0 +1,403 @@
+// `qk int8 [smooth k]` on the warp-specialized Hopper engine (wgmma-ws), SageAttention's kernel:
+// S = Q·Kᵀ as `wgmma.mma_async.m64nNk32.s32.s8.s8` over int8 codes in shared memory, scores =
+// s32 · sq · sk in f32, then wgmma-ws's own softmax and bf16/f16 P·V, in any of its consumer
+// schedules (serial, ping-pong, overlapped, fa3) with the wsTweaks that do not touch S. Opt-in (the
+// SIMT engine stays the statement's default): schedule `engine: 'wgmma-ws'`, serial unless asked.
+//
+// - The codes and per-block scales come from a pre-pass (int8qk-wgmma-prepass.ts) the launcher
+//   runs first, into its scratch; this kernel never sees the 16-bit Q and K.
+// - Layout: D = 128 int8 channels are one 128-byte row, so a Q or K tile is a single 128B-swizzled
+//   panel the TMA unit writes from 3-D maps over the packed codes (dtype UINT8). Both operands are
+//   K-major and a k32 step of s8 is 32 bytes, as a k16 step of 16-bit elements is: the descriptors
+//   (desc128) are the bf16 core's with a byte step of 32.
+// - The s32 sums are exact (|Σ| ≤ 127²·128 < 2²⁴), so their f32 conversion is too.
+// - V stays 16-bit, by the float core's 4-D map (caller strides). The producer streams Q's codes
+//   once, then K's codes and V per visited tile through the same mbarrier ring.
+import { sharedStorage } from '../../ir/formats.js';
+import type { QkInt8 } from '../../ir/int8qk.js';
+import type { AttentionKernel, WsTweak } from '../../ir/kernel.js';
+import type { CoreExprs } from './exprs.js';
+import { kvTmaCoords } from './kv-rows.js';
+import { tmaKvMaps } from './kv-load-tma.js';
+import type { LaunchHook } from './launcher.js';
+import { epilogueCode, indent, rowStateCode } from './mma-body.js';
+import { int8QkPrepassDevice, int8QkPrepassHost } from './int8qk-wgmma-prepass.js';
+import type { CoreOutput } from './simt.js';
+import { consumerLoopCode, pingpongCode, tileWalkCode } from './wgmma-ws-body.js';
+import { overlapLoopCode, type OverlapQk } from './wgmma-ws-overlap.js';
+import { serialSoftmaxCode } from './wgmma-ws-softmax.js';
+import { pvIssueCode, wsTweakDevice, wsTweakMmaDevice } from './wgmma-ws-tweaks.js';
+import { tmaHostCode, wgmmaWsDeviceHelpers } from './wgmma-ws-device.js';
+import { PRODUCER_THREADS, type WgmmaWsPlan } from './wgmma-ws-plan.js';
+
+/** Dynamic shared memory: int8 Q, `stages` int8 K and 16-bit V tiles, mbarriers, alignment slack. */
+export function int8QkWsSharedBytes(
+  blockQ: number,
+  blockK: number,
+  stages: number,
+  valueDim: number,
+): number {
+  return blockQ * 128 + stages * blockK * (128 + 2 * valueDim) + 8 * (2 * stages + 1) + 1024;
+}
+
+/**
+ * The wsTweaks that apply unchanged (the softmax's, P·V's shape, the register split, the overlapped
+ * rescale's turn). Not splitKv (K and V share a stage barrier here), zeroInit (S's first k32 step
+ * always overwrites) nor foldScale (the scores are scaled by sq·sk first); the serial tile always
+ * packs P first.
+ */
+export const int8QkWsTweaks: readonly WsTweak[] = [
+  'fastExp',
+  'lazyRescale',
+  'pvN128',
+  'regs240',
+  'packFirst',
+  'rescaleInTurn',
+];
+
+/** Why this kernel cannot take the int8 path of the wgmma-ws engine (undefined when it can). */
+export function int8QkWsProblem(kernel: AttentionKernel, plan: WgmmaWsPlan): string | undefined {
+  const s = kernel.schedule;
+  const name = `kernel "${kernel.name}": qk int8 on the wgmma-ws engine`;
+  if (s.headDim !== 128)
+    return `${name} needs headDim 128 (one 128-byte row of int8 codes), got ${s.headDim}`;
+  if (plan.producerWalk) return `${name} walks the tiles in the consumers: leave wsProducerWalk out`;
+  const unsupported = (s.wsTweaks ?? []).filter((t) => !int8QkWsTweaks.includes(t));
+  if (unsupported.length)
+    return `${name} takes the wsTweaks ${int8QkWsTweaks.join(', ')}; not ${unsupported.join(', ')}`;
+  if (kernel.formats.k.kind === 'quant' || kernel.formats.v.kind === 'quant' || kernel.formats.paged)
+    return `${name} reads bf16/f16 K and V in place: no quantized or paged cache`;
+  return undefined;
+}
+
+/** wg_qk8: S (s32) = or += Q·Kᵀ over one k32 step; acc = 0 overwrites (the first step). */
+function s8QkWgmma(n: number): string[] {
+  const acc = n / 2;
+  const dList = Array.from({ length: acc }, (_, i) => `%${i}`).join(', ');
+  const outs = Array.from({ length: acc }, (_, i) => `"+r"(d[${i >> 2}][${i & 3}])`);
+  const rows: string[] = [];
+  for (let i = 0; i < outs.length; i += 8) rows.push('        ' + outs.slice(i, i + 8).join(', '));
+  return [
+    `__device__ __forceinline__ void wg_qk8(int (&d)[${n / 8}][4], uint64_t da, uint64_t db, int acc) {`,
+    '#if ATTNC_SM90A',
+    '  asm volatile(',
+    '      "{\\n.reg .pred p;\\n"',
+    `      "setp.ne.b32 p, %${acc + 2}, 0;\\n"`,
+    `      "wgmma.mma_async.sync.aligned.m64n${n}k32.s32.s8.s8 {${dList}}, %${acc}, %${acc + 1}, p;\\n}\\n"`,
+    '      :',
+    rows.join(',\n'),
+    '      : "l"(da), "l"(db), "r"(acc)',
+    '      : "memory");',
+    '#endif',
+    '}',
+    'template <int N>',
+    '__device__ __forceinline__ void acc_fence_i(int (&d)[N][4]) {',
+    '#pragma unroll',
+    '  for (int j = 0; j < N; ++j)',
+    '#pragma unroll',
+    '    for (int e = 0; e < 4; ++e) asm volatile("" : "+r"(d[j][e])::"memory");',
+    '}',
+  ];
+}
+
+/** Host: the codes' 3-D maps (D bytes × rows × heads, box D × box_rows, 128B swizzle) over make_tma_maps. */
+const codeMapsHost: readonly string[] = [
+  '// One 128-byte row per token: CU_TENSOR_MAP_DATA_TYPE_UINT8 (0), 128B swizzle, L2 256B promotion.',
+  'static int encode_codes(EncodeTiledFn fn, TmaMap* map, const signed char* base, int rows, int heads, int box_rows) {',
+  '  const unsigned long long dims[3] = {(unsigned long long)D, (unsigned long long)rows, (unsigned long long)heads};',
+  '  const unsigned long long strides[2] = {(unsigned long long)D, (unsigned long long)rows * D};',
+  '  const unsigned box[3] = {(unsigned)D, (unsigned)box_rows, 1u};',
+  '  const unsigned elem_strides[3] = {1u, 1u, 1u};',
+  '  return fn(map, 0, 3, const_cast<signed char*>(base), dims, strides, box, elem_strides, 0, 3, 3, 0);',
+  '}',
+  '// maps[0] = Q codes, [1] = K codes, [2] = V (the float core fills [2] and its encoder).',
+  'static const char* make_qk8_maps(const Args& a, const Qk8Scratch& w, TmaMap* maps) {',
+  '  if (const char* why = make_tma_maps(a, maps)) return why;',
+  '  EncodeTiledFn encode = nullptr;',
+  '  cudaDriverEntryPointQueryResult found;',
+  '  if (cudaGetDriverEntryPointByVersion("cuTensorMapEncodeTiled", reinterpret_cast<void**>(&encode), 12000,',
+  '                                       cudaEnableDefault, &found) != cudaSuccess || encode == nullptr)',
+  '    return "the driver has no cuTensorMapEncodeTiled (TMA needs CUDA 12 and sm_90)";',
+  '  if (encode_codes(encode, &maps[0], w.q8, a.Nq, a.B * a.H, BQ) != 0) return "qk int8: cannot describe the Q codes to the TMA unit";',
+  '  if (a.Nk > 0 && encode_codes(encode, &maps[1], w.k8, a.Nk, a.B * a.Hkv, BK) != 0)',
+  '    return "qk int8: cannot describe the K codes to the TMA unit";',
+  '  return nullptr;',
+  '}',
+];
+
+/**
+ * The producer: Q's codes once, then K's codes and V of every visited tile through the ring, with
+ * the tile's K scale: loaded while the producer waits for the buffer, stored in the ring before
+ * the arrival that publishes the stage (its release orders the store before the consumers'
+ * wait), so the consumers read it from shared memory instead of waiting on L2 after S.
+ */
+const producerCode: readonly string[] = [
+  'int st = 0;',
+  'bool wrapped = false; // past the first lap: a buffer is free once its `empty` phase completes',
+  'unsigned ph = 0;',
+  'if (lane == 0) {',
+  '  mbar_expect_tx(qbar, BQ * D);',
+  '  tma_load(reinterpret_cast<T*>(Qs8), tmq, 0, q0, b * a.H + h, qbar);',
+  '}',
+  'bool kt_full;',
+  'for (int kt = next_tile(0, kt_full); kt < nkt; kt = next_tile(kt + 1, kt_full)) {',
+  '  const float sk = lane == 0 ? __ldg(qk_sk_head + kt) : 0.f; // in flight during the wait',
+  '  if (wrapped) mbar_wait(&empty_bar[st], ph ^ 1u);',
+  '  if (lane == 0) {',
+  '    qk_sk_ring[st] = sk;',
+  '    mbar_expect_tx(&full_bar[st], BK * D + BK * DV * (int)sizeof(T));',
+  '    tma_load(reinterpret_cast<T*>(Ks8 + st * (BK * D)), tmk, 0, kt * BK, b * a.Hkv + hkv, &full_bar[st]);',
+  `    tma_kv_panels<DV, BK>(Vs + st * (BK * DV), tmv, ${kvTmaCoords('kt * BK', 'b', 'hkv')}, &full_bar[st]);`,
+  '  }',
+  '  __syncwarp();',
+  '  if (++st == STAGES) {',
+  '    st = 0;',
+  '    ph ^= 1u;',
+  '    wrapped = true;',
+  '  }',
+  '}',
+  '(void)kt_full;',
+];
+
+/** One tile: S in s32 from the codes, to f32 scores, the serial softmax, O += P·V. */
+function tileLambda(e: CoreExprs, plan: WgmmaWsPlan): string[] {
+  const t = plan.tweaks;
+  return [
+    "// This warpgroup's 64 rows of Q codes: 64 · 128 bytes.",
+    'const unsigned char* Qw = Qs8 + (warp / 4) * 64 * D;',
+    '// Only MASKED tiles (partial, or past Nk) test per element.',
+    'auto tile = [&](auto masked, const int kt, const int st) {',
+    '  constexpr bool MASKED = decltype(masked)::value;',
+    '  const unsigned char* Kb = Ks8 + st * (BK * D);',
+    '  const T* Vb = Vs + st * (BK * DV);',
+    '  const int kbase = kt * BK;',
+    '  (void)kbase;',
+    '  // S = Q·Kᵀ in int32: D / 32 k32 steps, 32 bytes along the one panel; the first overwrites.',
+    '  int si[NT][4];',
+    ...(plan.pingpong ? ["  pp_sync(); // the other warpgroup's S = Q·Kᵀ is issued"] : []),
+    '  wg_fence();',
+    '#pragma unroll',
+    '  for (int ks = 0; ks < D / 32; ++ks)',
+    '    wg_qk8(si, desc128(reinterpret_cast<const T*>(Qw + ks * 32), 16),',
+    '           desc128(reinterpret_cast<const T*>(Kb + ks * 32), 16), ks > 0);',
+    '  wg_commit();',
+    ...(plan.pingpong ? ['  pp_arrive(); // its turn'] : []),
+    '  wg_wait0();',
+    '  acc_fence_i(si);',
+    '  // scores = Σ qi8·ki8 · sq · sk (qscale comes in the element step, as for float scores).',
+    '  const float ts = qk_sq * qk_sk_ring[st];',
+    '  float s[NT][4];',
+    '#pragma unroll',
+    '  for (int j = 0; j < NT; ++j)',
+    '#pragma unroll',
+    '    for (int x = 0; x < 4; ++x) s[j][x] = (float)si[j][x] * ts;',
+    ...indent(serialSoftmaxCode(e, t), '  '),
+    '  // O += P·V: n-tiles 2kv, 2kv+1 of S are the A fragment of k-step kv; V is MN-major. P is',
+    '  // packed whole first (wsTweaks packFirst), so ptxas injects no warpgroup.arrive between the wgmmas.',
+    '  unsigned pk[BK / 16][4];',
+    '#pragma unroll',
+    '  for (int kv = 0; kv < BK / 16; ++kv) {',
+    '    pk[kv][0] = pack2(s[2 * kv][0], s[2 * kv][1]);',
+    '    pk[kv][1] = pack2(s[2 * kv][2], s[2 * kv][3]);',
+    '    pk[kv][2] = pack2(s[2 * kv + 1][0], s[2 * kv + 1][1]);',
+    '    pk[kv][3] = pack2(s[2 * kv + 1][2], s[2 * kv + 1][3]);',
+    '  }',
+    '  acc_fence(o);',
+    '  wg_fence();',
+    '#pragma unroll',
+    '  for (int kv = 0; kv < BK / 16; ++kv) {',
+    ...indent(pvIssueCode(t, 'pk[kv]'), '    '),
+    '  }',
+    '  wg_commit();',
+    '  wg_wait0();',
+    '  acc_fence(o);',
+    '};',
+  ];
+}
+
+/**
+ * The overlapped consumers' S (wgmma-ws-overlap.ts): issued into the bits of its f32 array (the
+ * loop's S registers; wgmma .s32 takes no .f32 registers, hence the int view), made scores first
+ * thing in the softmax, once S has landed.
+ */
+const overlapQk: OverlapQk = {
+  issue: [
+    "// This warpgroup's 64 rows of Q codes: 64 · 128 bytes.",
+    'const unsigned char* Qw = Qs8 + (warp / 4) * 64 * D;',
+    '// Issues S = Q·Kᵀ (s32 sums in the bits of s) of the tile in buffer st; the first k32 step overwrites.',
+    'auto issue_qk = [&](float (&s)[NT][4], const int st) {',
+    '  const unsigned char* Kb = Ks8 + st * (BK * D);',
+    '  wg_fence();',
+    '#pragma unroll',
+    '  for (int ks = 0; ks < D / 32; ++ks)',
+    '    wg_qk8(reinterpret_cast<int (&)[NT][4]>(s), desc128(reinterpret_cast<const T*>(Qw + ks * 32), 16),',
+    '           desc128(reinterpret_cast<const T*>(Kb + ks * 32), 16), ks > 0);',
+    '  wg_commit();',
+    '};',
+  ],
+  scores: [
+    '// qk int8: scores = Σ qi8·ki8 · sq · sk (qscale comes in the element step).',
+    'const float ts = qk_sq * qk_sk_ring[st];',
+    '#pragma unroll',
+    'for (int j = 0; j < NT; ++j)',
+    '#pragma unroll',
+    '  for (int x = 0; x < 4; ++x) s[j][x] = (float)__float_as_int(s[j][x]) * ts;',
+  ],
+};
+
+function consumerCode(kernel: AttentionKernel, e: CoreExprs, plan: WgmmaWsPlan): string[] {
+  return [
+    ...(plan.regs ? [`regs_inc<${plan.regs.consumer}>();`] : []),
+    ...e.rowHoists.map((h) => `${h.type} ${h.name}[2];`),
+    "// This lane's rows: g and g + 8 of the warp's 16. Accumulators o[n] cover dv 8n..8n+7.",
+    'const int row_r[2] = {q0 + warp * 16 + g, q0 + warp * 16 + g + 8};',
+    ...rowStateCode(e),
+    ...(e.mode === 'empty'
+      ? ['// Every tile is empty: no key is ever loaded.']
+      : [
+          "// This CTA's Q block scale (the pre-pass's); K's come with each tile (qk_sk_ring).",
+          'const float qk_sq = __ldg(qk_sq_g + (size_t)(b * a.H + h) * ((a.Nq + BQ - 1) / BQ) + q0 / BQ);',
+          ...(plan.pingpong ? pingpongCode : []),
+          ...(plan.overlap
+            ? overlapLoopCode(e, { pingpong: plan.pingpong, walk: false, tweaks: plan.tweaks, qk: overlapQk })
+            : [...tileLambda(e, plan), ...consumerLoopCode(e, false, false)]),
+        ]),
+    ...epilogueCode(kernel.outputs.lse),
+  ];
+}
+
+function kernelCode(
+  kernel: AttentionKernel,
+  e: CoreExprs,
+  plan: WgmmaWsPlan,
+  qk: QkInt8,
+  entry: string,
+): string[] {
+  const s = kernel.schedule;
+  const dtype = sharedStorage(kernel.formats);
+  const ballot = s.tileScan ? s.tileScan === 'ballot' : kernel.summaries.length > 0;
+  const walk = e.mode === 'empty' ? [] : tileWalkCode(e, ballot);
+  return [
+    `constexpr int BQ = ${s.blockQ}, BK = ${s.blockK}, STAGES = ${plan.stages};`,
+    `constexpr int CWARPS = ${plan.consumers * 4}, CTHREADS = CWARPS * 32, THREADS = CTHREADS + ${PRODUCER_THREADS};`,
+    "constexpr int NT = BK / 8; // key n-tiles of a warp's score block",
+    'static_assert(BQ == 16 * CWARPS && BQ % 64 == 0 && BK % 16 == 0 && BK <= 256, "wgmma-ws tiling");',
+    'static_assert(D == 128 && (DV == 64 || DV == 128), "qk int8 on wgmma-ws: one 128-byte row of codes");',
+    '',
+    ...wgmmaWsDeviceHelpers(s, dtype),
+    ...wsTweakDevice(plan.tweaks),
+    ...wsTweakMmaDevice(plan.tweaks, s, dtype as 'f16' | 'bf16'),
+    '',
+    `// qk int8 (int8qk-wgmma.ts): S = Q·Kᵀ over int8 codes, m64n${s.blockK}k32.s32.s8.s8.`,
+    ...s8QkWgmma(s.blockK),
+    '',
+    ...int8QkPrepassDevice({ q: 'q', k: 'k' }),
+    '',
+    // The float core's make_tma_maps fills V's map (its Q map is replaced by the codes').
+    ...tmaHostCode(dtype, [tmaKvMaps[1]!]),
+    ...codeMapsHost,
+    ...int8QkPrepassHost(qk),
+    '',
+    `extern "C" __global__ void __launch_bounds__(THREADS, 1) ${entry}(const Args a, const float qscale,`,
+    '    const __grid_constant__ TmaMap tmq, const __grid_constant__ TmaMap tmk, const __grid_constant__ TmaMap tmv,',
+    '    const float* __restrict__ qk_sq_g, const float* __restrict__ qk_sk_g) {',
+    '#if !ATTNC_SM90A',
+    '  __trap(); // the compute_90 PTX image: no wgmma there',
+    '#endif',
+    '  extern __shared__ __align__(1024) unsigned char smem_raw[];',
+    '  // TMA writes and wgmma reads 128B-swizzled tiles: each starts on a 1024-byte boundary.',
+    '  unsigned char* Qs8 = smem_raw + ((1024u - (smem_addr(smem_raw) & 1023u)) & 1023u); // [BQ][128] codes',
+    '  unsigned char* Ks8 = Qs8 + BQ * D;                             // [STAGES][BK][128] codes',
+    '  T* Vs = reinterpret_cast<T*>(Ks8 + STAGES * BK * D);          // [STAGES][BK][DV], 64-wide panels',
+    '  uint64_t* full_bar = reinterpret_cast<uint64_t*>(Vs + STAGES * BK * DV); // tile landed',
+    '  uint64_t* empty_bar = full_bar + STAGES; // every consumer warp is done with the buffer',
+    '  uint64_t* qbar = empty_bar + STAGES;',
+    "  __shared__ float qk_sk_ring[STAGES]; // the K block scale of each stage's tile",
+    ...indent(
+      e.keyHoists.map((h) => `__shared__ ${h.type} ${h.name}[BK];`),
+      '  ',
+    ),
+    '  const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32, g = lane / 4, t4 = lane % 4;',
+    '  const int h = blockIdx.y, b = blockIdx.z, hkv = h / (a.H / a.Hkv);',
+    '  // Last q-tile first: under causal-like masks it has the most tiles.',
+    '  const int q0 = (gridDim.x - 1 - blockIdx.x) * BQ;',
+    '  const int nkt = (a.Nk + BK - 1) / BK;',
+    "  const float* qk_sk_head = qk_sk_g + (size_t)(b * a.Hkv + hkv) * nkt; // this kv head's K block scales",
+    '  (void)qk_sk_head;',
+    '  (void)lane; (void)g; (void)t4; (void)hkv; (void)nkt; (void)tmq; (void)tmk; (void)tmv; (void)qk_sq_g; (void)qk_sk_g;',
+    ...(e.mode === 'dynamic'
+      ? ['  const int q_lo = a.q_offset + q0;', '  const int q_hi = a.q_offset + min(q0 + BQ, a.Nq) - 1;']
+      : []),
+    '  if (tid == 0) {',
+    '#pragma unroll',
+    '    for (int i = 0; i < STAGES; ++i) {',
+    '      mbar_init(&full_bar[i], 1);',
+    '      mbar_init(&empty_bar[i], CWARPS);',
+    '    }',
+    '    mbar_init(qbar, 1);',
+    '    asm volatile("fence.mbarrier_init.release.cluster;\\n" ::: "memory");',
+    '    proxy_fence();',
+    '  }',
+    '  __syncthreads(); // the last CTA-wide barrier: the roles part here',
+    ...indent(walk, '  '),
+    '  if (warp >= CWARPS) {',
+    ...(plan.regs ? [`    regs_dec<${plan.regs.producer}>();`] : []),
+    ...(e.mode === 'empty' ? [] : ['    if (warp == CWARPS) {', ...indent(producerCode, '      '), '    }']),
+    '  } else {',
+    ...indent(consumerCode(kernel, e, plan), '    '),
+    '  }',
+    '}',
+  ];
+}
+
+/** The wgmma-ws core's output for a `qk int8` kernel (wgmma-ws.ts hands such kernels here). */
+export function int8QkWsRender(
+  kernel: AttentionKernel,
+  e: CoreExprs,
+  plan: WgmmaWsPlan,
+  qk: QkInt8,
+  entry: string,
+): CoreOutput & { readonly launchHook: LaunchHook } {
+  const problem = int8QkWsProblem(kernel, plan);
+  if (problem) throw new Error(`CUDA backend: ${problem}`);
+  const s = kernel.schedule;
+  const smemBytes = int8QkWsSharedBytes(s.blockQ, s.blockK, plan.stages, s.valueDim);
+  const hoistBytes = 4 * s.blockK * e.keyHoists.length + 4 * plan.stages; // + qk_sk_ring
+  if (smemBytes + hoistBytes > plan.sharedLimit)
+    throw new Error(
+      `CUDA backend: kernel "${kernel.name}" (qk int8, wgmma-ws) needs ${smemBytes + hoistBytes} bytes of shared memory, the limit is ${plan.sharedLimit}`,
+    );
+  return {
+    code: kernelCode(kernel, e, plan, qk, entry).join('\n'),
+    threads: s.threads,
+    smemBytes,
+    vectorElems: 8,
+    mapping: {
+      core: 'wgmma-ws',
+      instruction: `S: wgmma.mma_async.m64n${s.blockK}k32.s32.s8.s8, P·V: m64nNk16.${sharedStorage(kernel.formats)}`,
+      qkInt8: `pre-pass (${qk.smoothK ? 'key sums, ' : ''}per-block int8 Q and K into the launcher's scratch), then s32 · sq · sk`,
+      consumerWarpgroups: plan.consumers,
+      producerWarpgroups: 1,
+      rowsPerWarpgroup: 64,
+      stages: plan.stages,
+      overlap: plan.overlap ? 'next S = Q·Kᵀ and softmax under this P·V' : 'none',
+      pingpong: plan.pingpong
+        ? 'consumer warpgroups alternate their matrix products (named barriers 2, 3)'
+        : 'none',
+      tweaks: (s.wsTweaks ?? []).join(', ') || 'none',
+      loads: 'TMA: Q and K codes (3-D UINT8 maps over the scratch), V (4-D map, caller strides)',
+      registers: plan.regs ? `setmaxnreg ${plan.regs.producer}/${plan.regs.consumer}` : 'launch bound',
+      swizzle: '128B (128-byte rows of codes, 64-wide V panels)',
+      globalVectorElems: 8,
+    },
+    launchHook: {
+      setup: (ns) => [
+        `${ns}::Qk8Scratch qk8;`,
+        `if (const char* why = ${ns}::qk8_prepass(a, stream, &qk8)) return fail(ATTNC_ERR_CUDA, "%s", why);`,
+        `${ns}::TmaMap tma[3];`,
+        `if (const char* why = ${ns}::make_qk8_maps(a, qk8, tma)) return fail(ATTNC_ERR_CUDA, "%s", why);`,
+      ],
+      kernelArgs: ['tma[0]', 'tma[1]', 'tma[2]', 'qk8.sq', 'qk8.sk'],
+    },
+  };
+}
