@@ -9,6 +9,7 @@ import { linearize } from '../linearize.js';
 import { cudaRenderer, cudaSizeVars, cudaType, type CudaContext, type ScoreMath } from './rules.js';
 import { residueActive } from './residue.js';
 import { patchActive, type PatchTexts } from './patch.js';
+import { patchTweaksOf } from './patch-tweaks.js';
 
 /** How tiles are classified, after resolving static classifiers at codegen time. */
 export type ClassMode = 'empty' | 'full' | 'partial' | 'dynamic';
@@ -100,7 +101,8 @@ export function coreExprs(full: AttentionKernel, cx: Omit<CudaContext, 'vars'>):
     const n = full.neighbourhood!;
     const t = render([n.width, n.rowRadius, n.colRadius], {}, 'pn');
     if (t.stmts.length) throw new Error('internal: a neighbourhood width or radius is a literal or a param');
-    patch = { width: t.roots[0]!, rowRadius: t.roots[1]!, colRadius: t.roots[2]! };
+    const tweaks = patchTweaksOf(full);
+    patch = { width: t.roots[0]!, rowRadius: t.roots[1]!, colRadius: t.roots[2]!, tweaks };
   }
 
   let classify: string[] = [];

@@ -8,7 +8,15 @@
 // is still evaluated on them. When the layout cannot help or could be wrong (W < 1; positions
 // near the int range, where the mask's wrapping differences could see far keys; more units than
 // 4× the grid plus 16) a unit is a plain q-tile over every key, as without the record.
-import type { AttentionKernel } from '../../ir/kernel.js';
+import type { AttentionKernel, PatchTweak } from '../../ir/kernel.js';
+import {
+  gatherTableLoader,
+  patchTweaksOf,
+  rowTableLoad,
+  tweakDecls,
+  unitInRegisters,
+  visitAllGuard,
+} from './patch-tweaks.js';
 
 /** Engines whose cores implement the permuted mappings (the mma-body.ts family). */
 const patchingEngines: ReadonlySet<string> = new Set(['mma', 'wgmma']);
@@ -167,7 +175,9 @@ export function gatherLoader(loader: string, swizzle: string): string[] {
 
 /** The helpers a patched core adds after its device helpers. */
 export function patchHelpers(kernel: AttentionKernel, loader: string, swizzle: string): string[] {
-  return patchActive(kernel) ? ['', ...patchUnitSource, '', ...gatherLoader(loader, swizzle)] : [];
+  if (!patchActive(kernel)) return [];
+  const table = patchTweaksOf(kernel).has('rowTable') ? ['', ...gatherTableLoader(loader, swizzle)] : [];
+  return ['', ...patchUnitSource, '', ...gatherLoader(loader, swizzle), ...table];
 }
 
 /** C texts of W and the radii (literals or param fields). */
@@ -175,6 +185,8 @@ export interface PatchTexts {
   readonly width: string;
   readonly rowRadius: string;
   readonly colRadius: string;
+  /** Schedule.patchTweaks (patch-tweaks.ts). */
+  readonly tweaks: ReadonlySet<PatchTweak>;
 }
 
 const keyRow = (tile: string): string =>
@@ -187,15 +199,20 @@ export function patchPerm(t: PatchTexts) {
     // and the score and output accumulators need every register (an array in registers spills).
     unitLoop: (body: readonly string[]): string[] => [
       `const int PW_ = ${t.width}, PRY = ${t.rowRadius}, PRX = ${t.colRadius}; // image width, radii`,
-      '__shared__ PatchUnit pu_s;',
-      'const PatchUnit& pu = pu_s;',
-      'const int units = patch_units(patch_grid(PW_, a.Nq, a.Nk, a.q_offset, a.k_offset, BQ, gridDim.x), a.Nq, BQ);',
-      'for (int iu = blockIdx.x; iu < units; iu += gridDim.x) {',
-      '  __syncthreads(); // every thread is done with the previous unit',
-      '  if (threadIdx.x == 0)',
-      '    pu_s = patch_unit(patch_grid(PW_, a.Nq, a.Nk, a.q_offset, a.k_offset, BQ, gridDim.x), iu, PW_, PRY, PRX,',
-      '                      a.Nq, a.Nk, a.q_offset, a.k_offset, BQ);',
-      '  __syncthreads();',
+      ...tweakDecls(t.tweaks),
+      ...(t.tweaks.has('unitRegs')
+        ? unitInRegisters
+        : [
+            '__shared__ PatchUnit pu_s;',
+            'const PatchUnit& pu = pu_s;',
+            'const int units = patch_units(patch_grid(PW_, a.Nq, a.Nk, a.q_offset, a.k_offset, BQ, gridDim.x), a.Nq, BQ);',
+            'for (int iu = blockIdx.x; iu < units; iu += gridDim.x) {',
+            '  __syncthreads(); // every thread is done with the previous unit',
+            '  if (threadIdx.x == 0)',
+            '    pu_s = patch_unit(patch_grid(PW_, a.Nq, a.Nk, a.q_offset, a.k_offset, BQ, gridDim.x), iu, PW_, PRY, PRX,',
+            '                      a.Nq, a.Nk, a.q_offset, a.k_offset, BQ);',
+            '  __syncthreads();',
+          ]),
       '  if (pu.q_lo > pu.q_hi) continue; // no query in this patch (uniform over the block)',
       ...body.map((l) => (l && !l.startsWith('#') ? '  ' + l : l)),
       '  __syncthreads(); // shared memory is reused by the next unit',
@@ -212,12 +229,16 @@ export function patchPerm(t: PatchTexts) {
     kpos: (j: string): string => `a.k_offset + patch_key(pu, ${j})`,
     keyCount: 'pu.nk',
     kBounds: [
+      ...(t.tweaks.has('visitAll') ? [visitAllGuard] : []),
       'const int k_lo = a.k_offset + patch_key(pu, kt * BK);',
       'const int k_hi = a.k_offset + patch_key(pu, min((kt + 1) * BK, pu.nk) - 1);',
     ],
-    kvLoad: (loader: string): string[] => [
-      `  ${loader}_gather<D, BK>(Ks + buf * (BK * D), kg, ${keyRow('kt')}, tid);`,
-      `  ${loader}_gather<DV, BK>(Vs + buf * (BK * DV), vg, ${keyRow('kt')}, tid);`,
-    ],
+    kvLoad: (loader: string): string[] =>
+      t.tweaks.has('rowTable')
+        ? rowTableLoad(loader)
+        : [
+            `  ${loader}_gather<D, BK>(Ks + buf * (BK * D), kg, ${keyRow('kt')}, tid);`,
+            `  ${loader}_gather<DV, BK>(Vs + buf * (BK * DV), vg, ${keyRow('kt')}, tid);`,
+          ],
   };
 }
