@@ -139,7 +139,7 @@ export type WsTweak =
   | 'foldScale';
 
 /** Schedule.patchTweaks: the patch-layout refinements (codegen/cuda/patch-tweaks.ts). */
-export type PatchTweak = 'unitRegs' | 'rowTable' | 'visitAll' | 'blocks2' | 'blocks3' | 'blocks4';
+export type PatchTweak = 'unitRegs' | 'rowTable' | 'boxMask' | 'visitAll' | 'blocks2' | 'blocks3' | 'blocks4';
 
 /** 'wgmma-ws': as wgmma, with a TMA producer warpgroup and mbarrier stages (warp-specialized). */
 export type Engine = 'simt' | 'mma' | 'wgmma' | 'wgmma-ws';

@@ -10,6 +10,7 @@ import { cudaRenderer, cudaSizeVars, cudaType, type CudaContext, type ScoreMath 
 import { residueActive } from './residue.js';
 import { patchActive, type PatchTexts } from './patch.js';
 import { patchTweaksOf } from './patch-tweaks.js';
+import { withBoxMask } from './patch-box.js';
 
 /** How tiles are classified, after resolving static classifiers at codegen time. */
 export type ClassMode = 'empty' | 'full' | 'partial' | 'dynamic';
@@ -144,7 +145,7 @@ export function coreExprs(full: AttentionKernel, cx: Omit<CudaContext, 'vars'>):
     scoreMathOf(kernel),
   );
   const elemRoot = (n: Node | null): string | null => (n === null ? null : elem.roots[roots.indexOf(n)]!);
-  return {
+  const exprs: CoreExprs = {
     mode,
     classify,
     rowHoists,
@@ -159,4 +160,5 @@ export function coreExprs(full: AttentionKernel, cx: Omit<CudaContext, 'vars'>):
     scoreUsesKeyHoists:
       scoreRoot !== null && toposort([scoreRoot]).some((n) => keyNodes.some((h) => h.id === n.id)),
   };
+  return patch?.tweaks.has('boxMask') ? withBoxMask(exprs) : exprs;
 }

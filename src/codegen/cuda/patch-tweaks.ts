@@ -21,9 +21,16 @@
 //   registers N blocks per SM need (65536 / (N · THREADS)): more warps in flight to hide the
 //   latency, when shared memory lets N blocks in (q64 tiles, one stage or 64-key tiles).
 import type { AttentionKernel, PatchTweak } from '../../ir/kernel.js';
+import { boxMaskApplies } from './patch-box.js';
 
-export const patchTweaksOf = (kernel: AttentionKernel): ReadonlySet<PatchTweak> =>
-  new Set(kernel.schedule.patchTweaks ?? []);
+/** The tweaks in effect: boxMask brings unitRegs and rowTable, and only where it applies. */
+export function patchTweaksOf(kernel: AttentionKernel): ReadonlySet<PatchTweak> {
+  const asked = new Set(kernel.schedule.patchTweaks ?? []);
+  if (!asked.has('boxMask')) return asked;
+  if (!boxMaskApplies(kernel)) asked.delete('boxMask');
+  else ['unitRegs', 'rowTable'].forEach((t) => asked.add(t as PatchTweak));
+  return asked;
+}
 
 /** The launch bound's blocks per SM (1 unless a blocksN tweak asks for more). */
 export function patchMinBlocks(tweaks: ReadonlySet<PatchTweak>): number {
@@ -55,14 +62,19 @@ export function gatherTableLoader(loader: string, swizzle: string): string[] {
 
 /** Shared state the tweaks add before the unit loop. */
 export function tweakDecls(tweaks: ReadonlySet<PatchTweak>): string[] {
-  return tweaks.has('rowTable')
-    ? ['__shared__ int pk_s[2][BK]; // rowTable: key rows of the tiles in flight']
-    : [];
+  return [
+    ...(tweaks.has('rowTable')
+      ? ['__shared__ int pk_s[2][BK]; // rowTable: key rows of the tiles in flight']
+      : []),
+    ...(tweaks.has('boxMask') ? ["__shared__ unsigned pkb_s[2][BK]; // boxMask: the keys' patch bits"] : []),
+  ];
 }
 
 /** unitRegs: the unit loop's head, the unit a per-thread value computed from uniform inputs. */
-export const unitInRegisters: readonly string[] = [
-  'const PatchGrid pgrid = patch_grid(PW_, a.Nq, a.Nk, a.q_offset, a.k_offset, BQ, gridDim.x);',
+export const unitInRegisters = (box: boolean): string[] => [
+  box
+    ? 'const PatchGrid pgrid = patch_grid_box(patch_grid(PW_, a.Nq, a.Nk, a.q_offset, a.k_offset, BQ, gridDim.x), PW_, BQ, gridDim.x);'
+    : 'const PatchGrid pgrid = patch_grid(PW_, a.Nq, a.Nk, a.q_offset, a.k_offset, BQ, gridDim.x);',
   'const int units = patch_units(pgrid, a.Nq, BQ);',
   'for (int iu = blockIdx.x; iu < units; iu += gridDim.x) {',
   '  // unitRegs: uniform over the block by construction, so ptxas keeps the wgmma loop convergent.',
@@ -70,12 +82,13 @@ export const unitInRegisters: readonly string[] = [
 ];
 
 /** rowTable's K/V tile load: the key rows once, then both gathers from the table. */
-export function rowTableLoad(loader: string): string[] {
+export function rowTableLoad(loader: string, box: boolean): string[] {
   return [
     '  // The table of a stage is rewritten only after the barrier that ends the tile which read it.',
     '  for (int r = tid; r < BK; r += THREADS) {',
     '    const int j = kt * BK + r;',
     '    pk_s[buf][r] = j < pu.nk ? patch_key(pu, j) : -1;',
+    ...(box ? ['    pkb_s[buf][r] = PBOX ? patch_key_bits(pu, j, PRY, PRX) : 0u;'] : []),
     '  }',
     '  __syncthreads(); // the table before the gathers (load_kv is called by the whole block)',
     `  ${loader}_gather_tab<D, BK>(Ks + buf * (BK * D), kg, pk_s[buf], tid);`,

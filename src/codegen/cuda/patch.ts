@@ -17,6 +17,7 @@ import {
   unitInRegisters,
   visitAllGuard,
 } from './patch-tweaks.js';
+import { boxUnitBody, patchBoxSource } from './patch-box.js';
 
 /** Engines whose cores implement the permuted mappings (the mma-body.ts family). */
 const patchingEngines: ReadonlySet<string> = new Set(['mma', 'wgmma']);
@@ -176,8 +177,10 @@ export function gatherLoader(loader: string, swizzle: string): string[] {
 /** The helpers a patched core adds after its device helpers. */
 export function patchHelpers(kernel: AttentionKernel, loader: string, swizzle: string): string[] {
   if (!patchActive(kernel)) return [];
-  const table = patchTweaksOf(kernel).has('rowTable') ? ['', ...gatherTableLoader(loader, swizzle)] : [];
-  return ['', ...patchUnitSource, '', ...gatherLoader(loader, swizzle), ...table];
+  const tweaks = patchTweaksOf(kernel);
+  const table = tweaks.has('rowTable') ? ['', ...gatherTableLoader(loader, swizzle)] : [];
+  const box = tweaks.has('boxMask') ? ['', ...patchBoxSource] : [];
+  return ['', ...patchUnitSource, ...box, '', ...gatherLoader(loader, swizzle), ...table];
 }
 
 /** C texts of W and the radii (literals or param fields). */
@@ -194,6 +197,7 @@ const keyRow = (tile: string): string =>
 
 /** Per-unit code of the patch layout, in the shape of residue.ts's `perm` (see permutation.ts). */
 export function patchPerm(t: PatchTexts) {
+  const box = t.tweaks.has('boxMask');
   return {
     // The unit lives in shared memory, not registers: the tile loop reads a few fields per tile,
     // and the score and output accumulators need every register (an array in registers spills).
@@ -201,7 +205,7 @@ export function patchPerm(t: PatchTexts) {
       `const int PW_ = ${t.width}, PRY = ${t.rowRadius}, PRX = ${t.colRadius}; // image width, radii`,
       ...tweakDecls(t.tweaks),
       ...(t.tweaks.has('unitRegs')
-        ? unitInRegisters
+        ? unitInRegisters(box)
         : [
             '__shared__ PatchUnit pu_s;',
             'const PatchUnit& pu = pu_s;',
@@ -214,7 +218,7 @@ export function patchPerm(t: PatchTexts) {
             '  __syncthreads();',
           ]),
       '  if (pu.q_lo > pu.q_hi) continue; // no query in this patch (uniform over the block)',
-      ...body.map((l) => (l && !l.startsWith('#') ? '  ' + l : l)),
+      ...(box ? boxUnitBody(body) : body.map((l) => (l && !l.startsWith('#') ? '  ' + l : l))),
       '  __syncthreads(); // shared memory is reused by the next unit',
       '}',
     ],
@@ -225,6 +229,13 @@ export function patchPerm(t: PatchTexts) {
       `${loader}_gather<D, BQ>(Qs, q_rows(a, b, h, 0), [&](const int r) { const int i = patch_row(pu, r); return i < a.Nq ? i : -1; }, tid);`,
     rows: [
       'const int row_r[2] = {patch_row(pu, warp * 16 + g), patch_row(pu, warp * 16 + g + 8)}; // Nq: none',
+      ...(box
+        ? [
+            'const unsigned pqm[2] = {PBOX ? patch_query_bits(pu, warp * 16 + g) : 0u,',
+            '                         PBOX ? patch_query_bits(pu, warp * 16 + g + 8) : 0u}; // boxMask',
+            '(void)pqm;',
+          ]
+        : []),
     ],
     kpos: (j: string): string => `a.k_offset + patch_key(pu, ${j})`,
     keyCount: 'pu.nk',
@@ -235,7 +246,7 @@ export function patchPerm(t: PatchTexts) {
     ],
     kvLoad: (loader: string): string[] =>
       t.tweaks.has('rowTable')
-        ? rowTableLoad(loader)
+        ? rowTableLoad(loader, box)
         : [
             `  ${loader}_gather<D, BK>(Ks + buf * (BK * D), kg, ${keyRow('kt')}, tid);`,
             `  ${loader}_gather<DV, BK>(Vs + buf * (BK * DV), vg, ${keyRow('kt')}, tid);`,
