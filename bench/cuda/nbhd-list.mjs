@@ -28,6 +28,9 @@ export const nbhdCandidates = [
   ['u_rt_va', wg(128, 128, 2, lean)],
   ['box', wg(128, 128, 2, ['boxMask'])],
   ['box_va', wg(128, 128, 2, box)],
+  // 112-key tiles: an interior 8 × 16 patch's 660 keys fill 6 tiles of 112 (672 slots) instead of
+  // 6 of 128 (768): an eighth less matrix and softmax work. (boxMask here is serialized: C7520.)
+  ['k112_u_rt_va', wg(128, 112, 2, lean)],
   // More blocks per SM: 64-query patches (8 × 8, 22 × 22 = 484-key boxes) in 128-thread blocks.
   ['q64_k128_s1_b2_box_va', wg(64, 128, 1, [...box, 'blocks2'])],
   ['q64_k128_s1_b2_u_rt_va', wg(64, 128, 1, [...lean, 'blocks2'])],
