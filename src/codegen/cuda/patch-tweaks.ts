@@ -20,8 +20,18 @@
 // - 'blocks2' | 'blocks3' | 'blocks4': `__launch_bounds__(THREADS, N)`, so that ptxas keeps the
 //   registers N blocks per SM need (65536 / (N · THREADS)): more warps in flight to hide the
 //   latency, when shared memory lets N blocks in (q64 tiles, one stage or 64-key tiles).
-import type { AttentionKernel, PatchTweak } from '../../ir/kernel.js';
+import type { AttentionKernel, PatchTweak, Schedule } from '../../ir/kernel.js';
+import type { Candidate } from '../../ir/passes/schedule.js';
 import { boxMaskApplies } from './patch-box.js';
+
+/**
+ * The default schedule of kernels with neighbourhood patches (schedule-rules.ts tries it first,
+ * where the engine runs and the user set no tiles): undefined keeps the generic candidates, whose
+ * first that fits is wgmma q128 k128, two stages, no tweaks. Set to the winner of
+ * bench/cuda/neighbourhood.sh (a bench/cuda/nbhd-list.mjs candidate's schedule), then regenerate
+ * the neighbourhood goldens.
+ */
+export const neighbourhoodDefault: (Candidate & Pick<Schedule, 'patchTweaks'>) | undefined = undefined;
 
 /** The tweaks in effect: boxMask brings unitRegs and rowTable, and only where it applies. */
 export function patchTweaksOf(kernel: AttentionKernel): ReadonlySet<PatchTweak> {
