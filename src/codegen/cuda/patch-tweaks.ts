@@ -24,14 +24,21 @@ import type { AttentionKernel, PatchTweak, Schedule } from '../../ir/kernel.js';
 import type { Candidate } from '../../ir/passes/schedule.js';
 import { boxMaskApplies } from './patch-box.js';
 
+/** A neighbourhood default: tiles and patch tweaks (a bench/cuda/nbhd-list.mjs candidate's schedule). */
+export type NeighbourhoodPick = Candidate & Pick<Schedule, 'patchTweaks'>;
+
 /**
- * The default schedule of kernels with neighbourhood patches (schedule-rules.ts tries it first,
- * where the engine runs and the user set no tiles): undefined keeps the generic candidates, whose
- * first that fits is wgmma q128 k128, two stages, no tweaks. Set to the winner of
- * bench/cuda/neighbourhood.sh (a bench/cuda/nbhd-list.mjs candidate's schedule), then regenerate
- * the neighbourhood goldens.
+ * The default schedules of kernels with neighbourhood patches, by head dim (D = Dv), which
+ * schedule-rules.ts tries first where the engine runs and the user set no tiles. Empty keeps the
+ * generic candidates, whose first that fits is wgmma q128 k128, two stages, no tweaks. Set from
+ * bench/cuda/neighbourhood.sh's winner, then regenerate the neighbourhood goldens (D = 64). At
+ * D = 64, boxMask is serialized by ptxas (C7520) where unitRegs alone is not: take a non-box pick.
  */
-export const neighbourhoodDefault: (Candidate & Pick<Schedule, 'patchTweaks'>) | undefined = undefined;
+const neighbourhoodDefaults: ReadonlyMap<number, NeighbourhoodPick> = new Map();
+
+export function neighbourhoodDefault(headDim: number, valueDim: number): NeighbourhoodPick | undefined {
+  return headDim === valueDim ? neighbourhoodDefaults.get(headDim) : undefined;
+}
 
 /** The tweaks in effect: boxMask brings unitRegs and rowTable, and only where it applies. */
 export function patchTweaksOf(kernel: AttentionKernel): ReadonlySet<PatchTweak> {

@@ -151,7 +151,8 @@ function preferredFirst(
   // 2-D neighbourhood patches: the H200's pick, once measured (patch-tweaks.ts).
   const patched =
     kernel.neighbourhood !== undefined && kernel.residue === undefined && kernel.routing === undefined;
-  if (patched && neighbourhoodDefault !== undefined) return { gapped: false, first: [neighbourhoodDefault] };
+  const pick = patched ? neighbourhoodDefault(base.headDim, base.valueDim) : undefined;
+  if (pick) return { gapped: false, first: [pick] };
   if (kernel.residue !== undefined || kernel.neighbourhood !== undefined || kernel.routing !== undefined)
     return none;
   if (hasGappedTileRuns(kernel))
