@@ -56,4 +56,12 @@ export default [
   // Check only: an image wider than the queries (W = 5000 over 1000-odd rows) makes the boxMask
   // grid fall back to plain q-tiles (the unit body's general-mask instantiation).
   variant('box_va_plain', wg(128, 128, 2, box), { params: { W: 5000, r: 3 }, perf: false, pattern: null }),
+  // Check only, D = 64 (the goldens' head dim, whose default takes a non-boxMask pick).
+  ...['u_rt_va', 'k112_u_rt_va'].map((id) =>
+    variant(`${id}_check`, nbhdCandidates.find(([c]) => c === id)[1], {
+      headDims: [64],
+      perf: false,
+      pattern: null,
+    }),
+  ),
 ];
