@@ -73,6 +73,13 @@ export interface Schedule {
    */
   readonly wsTweaks?: readonly WsTweak[];
   /**
+   * mma/wgmma over 2-D neighbourhood patches (issue 13 item 4): refinements of the patch layout,
+   * each its own switch so that they can be timed one by one (absent: none;
+   * codegen/cuda/patch-tweaks.ts says what each does). Ignored by kernels without patches.
+   * Tuning only: the same results.
+   */
+  readonly patchTweaks?: readonly PatchTweak[];
+  /**
    * CUDA raw-query block routing (codegen/cuda/token-form.ts): the order of the token attention.
    * Absent = 'query' (a block per run of query rows gathers each row's selected blocks); 'key'
    * inverts the selection and runs a block per selected key block over the rows that chose it,
@@ -130,6 +137,9 @@ export type WsTweak =
   | 'packFirst'
   | 'regs240'
   | 'foldScale';
+
+/** Schedule.patchTweaks: the patch-layout refinements (codegen/cuda/patch-tweaks.ts). */
+export type PatchTweak = 'unitRegs' | 'rowTable' | 'boxMask' | 'visitAll' | 'blocks2' | 'blocks3' | 'blocks4';
 
 /** 'wgmma-ws': as wgmma, with a TMA producer warpgroup and mbarrier stages (warp-specialized). */
 export type Engine = 'simt' | 'mma' | 'wgmma' | 'wgmma-ws';

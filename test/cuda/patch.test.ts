@@ -10,6 +10,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { patchUnitSource } from '../../src/codegen/cuda/patch.js';
+import { patchBoxSource } from '../../src/codegen/cuda/patch-box.js';
 import { renderCuda } from '../../src/codegen/cuda/index.js';
 import { compile } from '../../src/compile.js';
 import { dumpIR } from '../../src/ir/dump.js';
@@ -117,21 +118,29 @@ interface Unit {
   qHi: number;
   rows: number[];
   keys: number[];
+  /** boxMask (patch-box.ts): each unit-local query's bits, then each key's. */
+  qBits: number[];
+  kBits: number[];
 }
 
-/** Runs the emitted unit arithmetic on the host: every unit of each case, rows and keys. */
-function hostUnits(cases: readonly Case[]): Unit[][] {
+/**
+ * Runs the emitted unit arithmetic on the host: every unit of each case, rows and keys; with
+ * `box`, the boxMask grid (patch shape clamped to 16 × 16) and the query and key bit words.
+ */
+function hostUnits(cases: readonly Case[], box = false): Unit[][] {
   const dir = scratchDir('patch');
   const harness = [
     '#include <stdio.h>',
     '#define __host__',
     '#define __device__',
     ...patchUnitSource,
+    ...patchBoxSource,
     'int main() {',
     '  int W, ry, rx, Nq, Nk, qo, ko, BQ;',
     '  while (scanf("%d %d %d %d %d %d %d %d", &W, &ry, &rx, &Nq, &Nk, &qo, &ko, &BQ) == 8) {',
     '    const int grid = (Nq + BQ - 1) / BQ;',
-    '    const PatchGrid g = patch_grid(W, Nq, Nk, qo, ko, BQ, grid);',
+    '    const PatchGrid g0 = patch_grid(W, Nq, Nk, qo, ko, BQ, grid);',
+    `    const PatchGrid g = ${box ? 'patch_grid_box(g0, W, BQ, grid)' : 'g0'};`,
     '    const int n = patch_units(g, Nq, BQ);',
     '    for (int un = 0; un < n; ++un) {',
     '      const PatchUnit u = patch_unit(g, un, W, ry, rx, Nq, Nk, qo, ko, BQ);',
@@ -139,6 +148,12 @@ function hostUnits(cases: readonly Case[]): Unit[][] {
     '      for (int i = 0; i < BQ; ++i) printf(" %d", patch_row(u, i));',
     '      printf(" |");',
     '      for (int j = 0; j < u.nk; ++j) printf(" %d", patch_key(u, j));',
+    '      printf(" |");',
+    `      if (${box ? '!u.plain' : '0'}) {`,
+    '        for (int i = 0; i < BQ; ++i) printf(" %u", patch_query_bits(u, i));',
+    '        printf(" |");',
+    '        for (int j = 0; j < u.nk + 2; ++j) printf(" %u", patch_key_bits(u, j, ry, rx));',
+    '      } else printf(" |");',
     '      printf(";");',
     '    }',
     '    printf("\\n");',
@@ -158,9 +173,10 @@ function hostUnits(cases: readonly Case[]): Unit[][] {
         .split(';')
         .filter((u) => u.trim())
         .map((u) => {
-          const [head, rows, keys] = u.split('|') as [string, string, string];
+          const [head, rows, keys, qBits, kBits] = u.split('|') as [string, string, string, string, string];
           const [plain, qLo, qHi] = nums(head);
-          return { plain: plain === 1, qLo: qLo!, qHi: qHi!, rows: nums(rows), keys: nums(keys) };
+          const unit = { plain: plain === 1, qLo: qLo!, qHi: qHi!, rows: nums(rows), keys: nums(keys) };
+          return { ...unit, qBits: nums(qBits), kBits: nums(kBits) };
         }),
     );
 }
@@ -202,42 +218,77 @@ function cases(): Case[] {
   return out;
 }
 
+/** The checks of a layout: rows covered once, each unit's keys real, distinct, ascending, complete. */
+function checkCoverage(cs: readonly Case[], all: readonly Unit[][]): number {
+  let patched = 0;
+  for (const [ci, c] of cs.entries()) {
+    const what = `case ${ci} ${JSON.stringify(c)}`;
+    const seen = new Array<number>(c.Nq).fill(0);
+    for (const u of all[ci]!) {
+      if (!u.plain) patched++;
+      const rows = u.rows.filter((row) => row < c.Nq);
+      for (const row of rows) {
+        seen[row]!++;
+        expect(row, what).toBeGreaterThanOrEqual(0);
+        // Bounding positions for the classifier.
+        expect(c.qo + row, what).toBeGreaterThanOrEqual(u.qLo);
+        expect(c.qo + row, what).toBeLessThanOrEqual(u.qHi);
+      }
+      expect(new Set(u.keys).size, `${what}: keys distinct`).toBe(u.keys.length);
+      for (const [j, key] of u.keys.entries()) {
+        expect(key >= 0 && key < c.Nk, `${what}: key ${key} exists`).toBe(true);
+        if (j > 0) expect(key, `${what}: keys ascend`).toBeGreaterThan(u.keys[j - 1]!);
+      }
+      if (c.W < 1) continue; // the plain layout visits every key
+      const keys = new Set(u.keys);
+      const missed: string[] = []; // one expect per unit: the loop is hot
+      for (const row of rows)
+        for (let k = 0; k < c.Nk; k++)
+          if (!keys.has(k) && allowed(c, c.qo + row, c.ko + k)) missed.push(`row ${row} key ${k}`);
+      expect(missed, what).toEqual([]);
+    }
+    expect(
+      seen.every((n) => n === 1),
+      `${what}: rows covered once`,
+    ).toBe(true);
+  }
+  return patched;
+}
+
 describe('patch unit mapping (emitted C, run on the host)', () => {
+  it('boxMask: 16 × 16 patches, and the bit words are the mask on every visited pair', () => {
+    const cs = [
+      ...cases(),
+      { W: 128, ry: 7, rx: 7, Nq: 128 * 12, Nk: 128 * 12, qo: 0, ko: 0, BQ: 128 },
+      { W: 128, ry: 7, rx: 7, Nq: 128 * 12, Nk: 128 * 12, qo: 0, ko: 0, BQ: 64 },
+      { W: 3, ry: 1, rx: 1, Nq: 200, Nk: 200, qo: 7, ko: -5, BQ: 128 }, // narrower than a patch
+      { W: 300, ry: 2, rx: 20, Nq: 600, Nk: 650, qo: -10, ko: 0, BQ: 128 }, // two image rows
+      { W: 50, ry: 30, rx: 30, Nq: 600, Nk: 600, qo: 0, ko: 0, BQ: 64 }, // radii past the patch
+    ];
+    const all = hostUnits(cs, true);
+    expect(checkCoverage(cs, all)).toBeGreaterThan(100);
+    let pairs = 0;
+    for (const [ci, c] of cs.entries())
+      for (const u of all[ci]!) {
+        if (u.plain) continue;
+        const what = `case ${ci} ${JSON.stringify(c)}`;
+        expect(u.kBits.slice(u.keys.length), `${what}: no bits past the keys`).toEqual([0, 0]);
+        for (const [i, row] of u.rows.entries()) {
+          if (row >= c.Nq) continue;
+          const qb = u.qBits[i]!;
+          const wrong = u.keys.filter(
+            (key, j) => ((u.kBits[j]! & qb) >>> 0 === qb) !== allowed(c, c.qo + row, c.ko + key),
+          );
+          expect(wrong, `${what}: row ${row}, keys`).toEqual([]);
+          pairs += u.keys.length;
+        }
+      }
+    expect(pairs).toBeGreaterThan(100000);
+  });
+
   it('covers every row once and gives each unit exactly once every key its rows may see', () => {
     const cs = cases();
-    const all = hostUnits(cs);
-    let patched = 0;
-    for (const [ci, c] of cs.entries()) {
-      const what = `case ${ci} ${JSON.stringify(c)}`;
-      const seen = new Array<number>(c.Nq).fill(0);
-      for (const u of all[ci]!) {
-        if (!u.plain) patched++;
-        const rows = u.rows.filter((row) => row < c.Nq);
-        for (const row of rows) {
-          seen[row]!++;
-          expect(row, what).toBeGreaterThanOrEqual(0);
-          // Bounding positions for the classifier.
-          expect(c.qo + row, what).toBeGreaterThanOrEqual(u.qLo);
-          expect(c.qo + row, what).toBeLessThanOrEqual(u.qHi);
-        }
-        expect(new Set(u.keys).size, `${what}: keys distinct`).toBe(u.keys.length);
-        for (const [j, key] of u.keys.entries()) {
-          expect(key >= 0 && key < c.Nk, `${what}: key ${key} exists`).toBe(true);
-          if (j > 0) expect(key, `${what}: keys ascend`).toBeGreaterThan(u.keys[j - 1]!);
-        }
-        if (c.W < 1) continue; // the plain layout visits every key
-        const keys = new Set(u.keys);
-        for (const row of rows)
-          for (let k = 0; k < c.Nk; k++)
-            if (allowed(c, c.qo + row, c.ko + k))
-              expect(keys.has(k), `${what}: row ${row} key ${k}`).toBe(true);
-      }
-      expect(
-        seen.every((n) => n === 1),
-        `${what}: rows covered once`,
-      ).toBe(true);
-    }
-    expect(patched).toBeGreaterThan(100);
+    expect(checkCoverage(cs, hostUnits(cs))).toBeGreaterThan(100);
   });
 
   it('visits the neighbourhood, not whole image rows', () => {

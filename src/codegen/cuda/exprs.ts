@@ -9,6 +9,8 @@ import { linearize } from '../linearize.js';
 import { cudaRenderer, cudaSizeVars, cudaType, type CudaContext, type ScoreMath } from './rules.js';
 import { residueActive } from './residue.js';
 import { patchActive, type PatchTexts } from './patch.js';
+import { patchTweaksOf } from './patch-tweaks.js';
+import { withBoxMask } from './patch-box.js';
 
 /** How tiles are classified, after resolving static classifiers at codegen time. */
 export type ClassMode = 'empty' | 'full' | 'partial' | 'dynamic';
@@ -100,7 +102,8 @@ export function coreExprs(full: AttentionKernel, cx: Omit<CudaContext, 'vars'>):
     const n = full.neighbourhood!;
     const t = render([n.width, n.rowRadius, n.colRadius], {}, 'pn');
     if (t.stmts.length) throw new Error('internal: a neighbourhood width or radius is a literal or a param');
-    patch = { width: t.roots[0]!, rowRadius: t.roots[1]!, colRadius: t.roots[2]! };
+    const tweaks = patchTweaksOf(full);
+    patch = { width: t.roots[0]!, rowRadius: t.roots[1]!, colRadius: t.roots[2]!, tweaks };
   }
 
   let classify: string[] = [];
@@ -142,7 +145,7 @@ export function coreExprs(full: AttentionKernel, cx: Omit<CudaContext, 'vars'>):
     scoreMathOf(kernel),
   );
   const elemRoot = (n: Node | null): string | null => (n === null ? null : elem.roots[roots.indexOf(n)]!);
-  return {
+  const exprs: CoreExprs = {
     mode,
     classify,
     rowHoists,
@@ -157,4 +160,5 @@ export function coreExprs(full: AttentionKernel, cx: Omit<CudaContext, 'vars'>):
     scoreUsesKeyHoists:
       scoreRoot !== null && toposort([scoreRoot]).some((n) => keyNodes.some((h) => h.id === n.id)),
   };
+  return patch?.tweaks.has('boxMask') ? withBoxMask(exprs) : exprs;
 }

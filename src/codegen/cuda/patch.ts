@@ -8,7 +8,16 @@
 // is still evaluated on them. When the layout cannot help or could be wrong (W < 1; positions
 // near the int range, where the mask's wrapping differences could see far keys; more units than
 // 4× the grid plus 16) a unit is a plain q-tile over every key, as without the record.
-import type { AttentionKernel } from '../../ir/kernel.js';
+import type { AttentionKernel, PatchTweak } from '../../ir/kernel.js';
+import {
+  gatherTableLoader,
+  patchTweaksOf,
+  rowTableLoad,
+  tweakDecls,
+  unitInRegisters,
+  visitAllGuard,
+} from './patch-tweaks.js';
+import { boxUnitBody, patchBoxSource } from './patch-box.js';
 
 /** Engines whose cores implement the permuted mappings (the mma-body.ts family). */
 const patchingEngines: ReadonlySet<string> = new Set(['mma', 'wgmma']);
@@ -167,7 +176,11 @@ export function gatherLoader(loader: string, swizzle: string): string[] {
 
 /** The helpers a patched core adds after its device helpers. */
 export function patchHelpers(kernel: AttentionKernel, loader: string, swizzle: string): string[] {
-  return patchActive(kernel) ? ['', ...patchUnitSource, '', ...gatherLoader(loader, swizzle)] : [];
+  if (!patchActive(kernel)) return [];
+  const tweaks = patchTweaksOf(kernel);
+  const table = tweaks.has('rowTable') ? ['', ...gatherTableLoader(loader, swizzle)] : [];
+  const box = tweaks.has('boxMask') ? ['', ...patchBoxSource] : [];
+  return ['', ...patchUnitSource, ...box, '', ...gatherLoader(loader, swizzle), ...table];
 }
 
 /** C texts of W and the radii (literals or param fields). */
@@ -175,6 +188,8 @@ export interface PatchTexts {
   readonly width: string;
   readonly rowRadius: string;
   readonly colRadius: string;
+  /** Schedule.patchTweaks (patch-tweaks.ts). */
+  readonly tweaks: ReadonlySet<PatchTweak>;
 }
 
 const keyRow = (tile: string): string =>
@@ -182,22 +197,28 @@ const keyRow = (tile: string): string =>
 
 /** Per-unit code of the patch layout, in the shape of residue.ts's `perm` (see permutation.ts). */
 export function patchPerm(t: PatchTexts) {
+  const box = t.tweaks.has('boxMask');
   return {
     // The unit lives in shared memory, not registers: the tile loop reads a few fields per tile,
     // and the score and output accumulators need every register (an array in registers spills).
     unitLoop: (body: readonly string[]): string[] => [
       `const int PW_ = ${t.width}, PRY = ${t.rowRadius}, PRX = ${t.colRadius}; // image width, radii`,
-      '__shared__ PatchUnit pu_s;',
-      'const PatchUnit& pu = pu_s;',
-      'const int units = patch_units(patch_grid(PW_, a.Nq, a.Nk, a.q_offset, a.k_offset, BQ, gridDim.x), a.Nq, BQ);',
-      'for (int iu = blockIdx.x; iu < units; iu += gridDim.x) {',
-      '  __syncthreads(); // every thread is done with the previous unit',
-      '  if (threadIdx.x == 0)',
-      '    pu_s = patch_unit(patch_grid(PW_, a.Nq, a.Nk, a.q_offset, a.k_offset, BQ, gridDim.x), iu, PW_, PRY, PRX,',
-      '                      a.Nq, a.Nk, a.q_offset, a.k_offset, BQ);',
-      '  __syncthreads();',
+      ...tweakDecls(t.tweaks),
+      ...(t.tweaks.has('unitRegs')
+        ? unitInRegisters(box)
+        : [
+            '__shared__ PatchUnit pu_s;',
+            'const PatchUnit& pu = pu_s;',
+            'const int units = patch_units(patch_grid(PW_, a.Nq, a.Nk, a.q_offset, a.k_offset, BQ, gridDim.x), a.Nq, BQ);',
+            'for (int iu = blockIdx.x; iu < units; iu += gridDim.x) {',
+            '  __syncthreads(); // every thread is done with the previous unit',
+            '  if (threadIdx.x == 0)',
+            '    pu_s = patch_unit(patch_grid(PW_, a.Nq, a.Nk, a.q_offset, a.k_offset, BQ, gridDim.x), iu, PW_, PRY, PRX,',
+            '                      a.Nq, a.Nk, a.q_offset, a.k_offset, BQ);',
+            '  __syncthreads();',
+          ]),
       '  if (pu.q_lo > pu.q_hi) continue; // no query in this patch (uniform over the block)',
-      ...body.map((l) => (l && !l.startsWith('#') ? '  ' + l : l)),
+      ...(box ? boxUnitBody(body) : body.map((l) => (l && !l.startsWith('#') ? '  ' + l : l))),
       '  __syncthreads(); // shared memory is reused by the next unit',
       '}',
     ],
@@ -208,16 +229,27 @@ export function patchPerm(t: PatchTexts) {
       `${loader}_gather<D, BQ>(Qs, q_rows(a, b, h, 0), [&](const int r) { const int i = patch_row(pu, r); return i < a.Nq ? i : -1; }, tid);`,
     rows: [
       'const int row_r[2] = {patch_row(pu, warp * 16 + g), patch_row(pu, warp * 16 + g + 8)}; // Nq: none',
+      ...(box
+        ? [
+            'const unsigned pqm[2] = {PBOX ? patch_query_bits(pu, warp * 16 + g) : 0u,',
+            '                         PBOX ? patch_query_bits(pu, warp * 16 + g + 8) : 0u}; // boxMask',
+            '(void)pqm;',
+          ]
+        : []),
     ],
     kpos: (j: string): string => `a.k_offset + patch_key(pu, ${j})`,
     keyCount: 'pu.nk',
     kBounds: [
+      ...(t.tweaks.has('visitAll') ? [visitAllGuard] : []),
       'const int k_lo = a.k_offset + patch_key(pu, kt * BK);',
       'const int k_hi = a.k_offset + patch_key(pu, min((kt + 1) * BK, pu.nk) - 1);',
     ],
-    kvLoad: (loader: string): string[] => [
-      `  ${loader}_gather<D, BK>(Ks + buf * (BK * D), kg, ${keyRow('kt')}, tid);`,
-      `  ${loader}_gather<DV, BK>(Vs + buf * (BK * DV), vg, ${keyRow('kt')}, tid);`,
-    ],
+    kvLoad: (loader: string): string[] =>
+      t.tweaks.has('rowTable')
+        ? rowTableLoad(loader, box)
+        : [
+            `  ${loader}_gather<D, BK>(Ks + buf * (BK * D), kg, ${keyRow('kt')}, tid);`,
+            `  ${loader}_gather<DV, BK>(Vs + buf * (BK * DV), vg, ${keyRow('kt')}, tid);`,
+          ],
   };
 }

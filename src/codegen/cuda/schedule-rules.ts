@@ -2,6 +2,7 @@
 // first, and its fit rule, which is the renderer's own check (plan.ts, mma-plan.ts, wgmma-plan.ts,
 // wgmma-ws-plan.ts) under the user's limits, so the pass never picks what the renderer refuses.
 import { describeSchedule } from '../common.js';
+import { neighbourhoodDefault } from './patch-tweaks.js';
 import { hasQuantizedKv, sharedStorage, type TensorFormats } from '../../ir/formats.js';
 import type { Engine, Schedule, WsTweak } from '../../ir/kernel.js';
 import {
@@ -50,7 +51,7 @@ const candidates: readonly Candidate[] = [
 ];
 
 /** A default the H200 table picked for a family of masks: tiles plus wgmma-ws tuning fields. */
-type Preferred = Candidate & Pick<Schedule, 'wsProducerWalk' | 'wsConsumers' | 'wsTweaks'>;
+type Preferred = Candidate & Pick<Schedule, 'wsProducerWalk' | 'wsConsumers' | 'wsTweaks' | 'patchTweaks'>;
 
 const wsWalk: Preferred = {
   blockQ: 128,
@@ -147,6 +148,11 @@ function preferredFirst(
 ): { readonly gapped: boolean; readonly first: readonly Preferred[] } {
   const none = { gapped: false, first: [] };
   if (o.blockQ !== undefined || o.blockK !== undefined || o.tileScan !== undefined) return none;
+  // 2-D neighbourhood patches: the H200's pick, once measured (patch-tweaks.ts).
+  const patched =
+    kernel.neighbourhood !== undefined && kernel.residue === undefined && kernel.routing === undefined;
+  const pick = patched ? neighbourhoodDefault(base.headDim, base.valueDim) : undefined;
+  if (pick) return { gapped: false, first: [pick] };
   if (kernel.residue !== undefined || kernel.neighbourhood !== undefined || kernel.routing !== undefined)
     return none;
   if (hasGappedTileRuns(kernel))

@@ -11,7 +11,8 @@ import { wgmmaDeviceHelpers } from './wgmma-device.js';
 import type { WgmmaPlan } from './wgmma-plan.js';
 import type { AttentionCore } from './simt.js';
 import { residueHelpers } from './residue.js';
-import { patchHelpers } from './patch.js';
+import { patchActive, patchHelpers } from './patch.js';
+import { patchMinBlocks, patchTweaksOf } from './patch-tweaks.js';
 import { tcDequantCode } from './dequant-tile.js';
 import { cudaLayout } from './layout.js';
 
@@ -65,6 +66,8 @@ export function wgmmaCore(plan: WgmmaPlan): AttentionCore {
     id: 'wgmma',
     render: ({ kernel, exprs: e, entry }) => {
       const s = kernel.schedule;
+      // patchTweaks blocksN: more blocks per SM for patched kernels (patch-tweaks.ts).
+      const minBlocks = patchActive(kernel) ? patchMinBlocks(patchTweaksOf(kernel)) : 1;
       const code = [
         `constexpr int BQ = ${s.blockQ}, BK = ${s.blockK}, WARPS = ${plan.warpgroups * 4}, THREADS = WARPS * 32;`,
         "constexpr int NT = BK / 8; // key n-tiles of a warp's score block",
@@ -79,7 +82,7 @@ export function wgmmaCore(plan: WgmmaPlan): AttentionCore {
         ...residueHelpers(kernel, 'load_panel', 'pswz<ROWS>(r, c * 8)'),
         ...patchHelpers(kernel, 'load_panel', 'pswz<ROWS>(r, c * 8)'),
         '',
-        `extern "C" __global__ void __launch_bounds__(THREADS, 1) ${entry}(const Args a, const float qscale) {`,
+        `extern "C" __global__ void __launch_bounds__(THREADS, ${minBlocks}) ${entry}(const Args a, const float qscale) {`,
         ...coreBody(
           kernel,
           e,

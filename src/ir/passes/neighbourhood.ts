@@ -19,7 +19,7 @@ const isVar = (n: Node | undefined, name: string): boolean => n?.op === Op.VAR &
 const isUniformInt = (n: Node | undefined): n is Node =>
   n !== undefined && n.dtype === 'i32' && (n.op === Op.CONST || n.op === Op.PARAM);
 
-function conjuncts(n: Node): Node[] {
+export function conjuncts(n: Node): Node[] {
   return n.op === Op.AND ? n.src.flatMap(conjuncts) : [n];
 }
 
