@@ -68,13 +68,13 @@ function compileFor(source: string, D: number, tokenOrder?: 'key'): Compiled {
   });
 }
 
-/** The ranking's constants set to 1 (bench variants until the H200 says which is faster). */
-function withConstants(c: Compiled, names: readonly string[]): Compiled {
+/** The ranking's constants set (bench variants until the H200 says which is faster). */
+function withConstants(c: Compiled, knobs: Readonly<Record<string, number>>): Compiled {
   let code = c.artifact.code;
-  for (const name of names) {
+  for (const [name, value] of Object.entries(knobs)) {
     const from = `constexpr int ${name} = 0;`;
     if (!code.includes(from)) throw new Error(`no "${from}" in the emitted code`);
-    code = code.replace(from, `constexpr int ${name} = 1;`);
+    code = code.replace(from, `constexpr int ${name} = ${value};`);
   }
   return { ...c, artifact: { ...c.artifact, code } };
 }
@@ -85,22 +85,29 @@ const QVEC = programs.length;
 const KEY = 2 * QVEC;
 // Program i + 3 · programs.length: ROUTE_QREG = 1 (the vote statistics voter-outer, query fragments
 // in registers); + 4 · programs.length: ROUTE_QREG and ROUTE_F16 (one f16 key part, f16 queries);
-// + 5 · programs.length: all three ranking knobs (QVEC's permuted fragments held in registers).
+// + 5 · programs.length: all three ranking knobs (QVEC's permuted fragments held in registers);
+// + 6 · programs.length: ROUTE_QREG = 2 (two voters' fragments held, a chunk staged once for both).
 const QREG = 3 * QVEC;
 const F16 = 4 * QVEC;
 const ALL = 5 * QVEC;
-const knobsOf = (i: number): readonly string[] =>
-  i >= ALL
-    ? ['ROUTE_QVEC', 'ROUTE_QREG', 'ROUTE_F16']
-    : i >= F16
-      ? ['ROUTE_QREG', 'ROUTE_F16']
-      : i >= QREG
-        ? ['ROUTE_QREG']
-        : i >= QVEC && i < KEY
-          ? ['ROUTE_QVEC']
-          : [];
-const variantName = (i: number): string =>
-  i >= KEY && i < QREG ? ' (key-major)' : knobsOf(i).length ? ` (${knobsOf(i).join(', ')} 1)` : '';
+const QREG2 = 6 * QVEC;
+const knobsOf = (i: number): Readonly<Record<string, number>> =>
+  i >= QREG2
+    ? { ROUTE_QREG: 2, ROUTE_F16: 1 }
+    : i >= ALL
+      ? { ROUTE_QVEC: 1, ROUTE_QREG: 1, ROUTE_F16: 1 }
+      : i >= F16
+        ? { ROUTE_QREG: 1, ROUTE_F16: 1 }
+        : i >= QREG
+          ? { ROUTE_QREG: 1 }
+          : i >= QVEC && i < KEY
+            ? { ROUTE_QVEC: 1 }
+            : {};
+const variantName = (i: number): string => {
+  if (i >= KEY && i < QREG) return ' (key-major)';
+  const knobs = Object.entries(knobsOf(i)).map(([n, v]) => `${n} ${v}`);
+  return knobs.length ? ` (${knobs.join(', ')})` : '';
+};
 const kernelFor = emulatedPrograms(
   dir,
   (i) => {
@@ -222,7 +229,7 @@ describe('raw-query block routing in bf16: tensor-core top-k and mma token atten
     await check(fixed(QVEC + 0, { Nq: 70, Nk: 600, Hkv: 1, group: 4, top: 13, f: 1, l: 2, seed: 922 }));
   }, 600_000);
 
-  it('ROUTE_QREG, ROUTE_F16: voter-outer statistics from held fragments, one f16 key part', async () => {
+  it('ROUTE_QREG (1, 2), ROUTE_F16: voter-outer statistics from held fragments, one f16 key part', async () => {
     // The knobs are in the emitted code, off by default (withConstants throws if a name is missing).
     const [src0, D0] = programs[0]!;
     const code = compileFor(src0, D0).artifact.code;
@@ -257,6 +264,14 @@ describe('raw-query block routing in bf16: tensor-core top-k and mma token atten
     }
     await check(fixed(F16 + 1, { Nq: 70, Nk: 600, Hkv: 1, group: 2, top: 13, f: 1, l: 2, seed: 1404 }));
     await check(fixed(ALL + 0, { Nq: 70, Nk: 600, Hkv: 1, group: 4, top: 13, f: 1, l: 2, seed: 1405 }));
+    // Two voters a step: sets of 2, 2, 1 (5 voters), sets split at a kv head (vote heads, 2 a head:
+    // one set each; 3 a head: 2 + 1), several chunks.
+    for (const t of cases(QREG2, 0)) await check(t);
+    for (const t of cases(QREG2, 4)) await check(t);
+    await check(
+      fixed(QREG2 + 4, { Nq: 66, Nk: 400, Hkv: 2, group: 3, qOffset: 0, top: 7, f: 0, l: 1, seed: 1406 }),
+    );
+    await check(fixed(QREG2 + 0, { Nq: 70, Nk: 600, Hkv: 1, group: 5, top: 13, f: 1, l: 2, seed: 1407 }));
   }, 900_000);
 
   it(`${Math.ceil(runs / 2)} random shapes, ROUTE_QREG and ROUTE_F16`, async () => {
