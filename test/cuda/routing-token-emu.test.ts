@@ -72,8 +72,8 @@ function compileFor(source: string, D: number, tokenOrder?: 'key'): Compiled {
 function withConstants(c: Compiled, knobs: Readonly<Record<string, number>>): Compiled {
   let code = c.artifact.code;
   for (const [name, value] of Object.entries(knobs)) {
-    const from = `constexpr int ${name} = 0;`;
-    if (!code.includes(from)) throw new Error(`no "${from}" in the emitted code`);
+    const from = new RegExp(`constexpr int ${name} = \\d+;`, 'g');
+    if ((code.match(from) ?? []).length !== 1) throw new Error(`not one "constexpr int ${name}" in the code`);
     code = code.replace(from, `constexpr int ${name} = ${value};`);
   }
   return { ...c, artifact: { ...c.artifact, code } };
