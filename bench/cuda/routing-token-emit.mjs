@@ -52,6 +52,8 @@ const rankVariants = [
   ['qreg_f16', { ROUTE_QREG: 1, ROUTE_F16: 1 }, 9],
   ['qreg_f16_qvec', { ROUTE_QREG: 1, ROUTE_F16: 1, ROUTE_QVEC: 1 }, 9],
   ['qvec', { ROUTE_QVEC: 1 }, 9], // (never timed: an earlier call ran out of time before it)
+  // 16 warps (256 rows) a block, one block an SM: each chunk staged per voter feeds twice the rows.
+  ['w16_qreg_f16', { ROUTE_WARPS: 16, ROUTE_MINB: 1, ROUTE_QREG: 1, ROUTE_F16: 1 }, 9],
   // These two spill (16 B / 28 B at sm_90a): timed last, adopted only once their spills are gone.
   ['qreg_f16_u4', { ROUTE_QREG: 1, ROUTE_F16: 1, ROUTE_KUNROLL: 4 }, 9], // the vote pass: 4 k-steps' loads in flight
   ['qreg2_f16', { ROUTE_QREG: 2, ROUTE_F16: 1 }, 9], // two voters held: a chunk staged once for both
