@@ -17,15 +17,17 @@ const out = outArg > 0 ? process.argv[outArg + 1] : join(root, 'bench', 'build',
 mkdirSync(out, { recursive: true });
 
 // --keymajor: only the default nsa_select and its key-major variants (the short device call of
-// routing-token.sh --variants, about 6 MiB).
+// routing-token.sh --variants, about 6 MiB). --rank: only the default nsa_select and the ranking
+// variants of round 9 (ROUTE_QREG, ROUTE_F16, ROUTE_QVEC and their combinations).
 const keyMajorOnly = process.argv.includes('--keymajor');
+const rankOnly = process.argv.includes('--rank');
 // [file, entry, engine (undefined: the default), dtype, head dim, static mask]
 const variants = [
   ['nsa_select', 'nsa_select', undefined, 'bf16', 128, 'causal'],
   ['nsa_select', 'nsa_select', 'mma', 'bf16', 128, 'causal'],
   ['nsa_select', 'nsa_select', 'simt', 'f32', 64, 'causal'],
   ['tokenselect', 'tokenselect', undefined, 'bf16', 128, 'causal'],
-].filter((v, i) => !keyMajorOnly || i === 0);
+].filter((v, i) => !(keyMajorOnly || rankOnly) || i === 0);
 // The key-major token attention (Schedule.tokenOrder 'key', src/codegen/cuda/token-keymajor*.ts) on
 // the default nsa_select artifact, and its work-unit shapes (TKM_WARPS warps x TKM_TILES 16-row
 // tiles = rows per block; the launcher reads the constants): tagged, timed by --variants TAG,...
@@ -43,6 +45,18 @@ const rankVariants = [
   ['w16kc32', { ROUTE_WARPS: 16, ROUTE_KC: 32, ROUTE_MINB: 1 }], // 256 rows share each chunk, 1 block an SM
   ['qvec', { ROUTE_QVEC: 1 }], // k permuted within 32: one 128-bit query load per row and two k-steps
   ['qvec_u4', { ROUTE_QVEC: 1, ROUTE_KUNROLL: 4 }], // and four k-steps' loads in flight
+  // Round 9 (--rank emits only these): the vote statistics voter-outer with the query fragments held
+  // in registers (ROUTE_QREG), keys as one f16 part with f16 queries (ROUTE_F16: half the MMAs).
+  ['qreg', { ROUTE_QREG: 1 }, 9],
+  ['f16', { ROUTE_F16: 1 }, 9],
+  ['qreg_f16', { ROUTE_QREG: 1, ROUTE_F16: 1 }, 9],
+  ['qreg_f16_qvec', { ROUTE_QREG: 1, ROUTE_F16: 1, ROUTE_QVEC: 1 }, 9],
+  ['qvec', { ROUTE_QVEC: 1 }, 9], // (never timed: an earlier call ran out of time before it)
+  // 16 warps (256 rows) a block, one block an SM: each chunk staged per voter feeds twice the rows.
+  ['w16_qreg_f16', { ROUTE_WARPS: 16, ROUTE_MINB: 1, ROUTE_QREG: 1, ROUTE_F16: 1 }, 9],
+  // These two spill (16 B / 28 B at sm_90a): timed last, adopted only once their spills are gone.
+  ['qreg_f16_u4', { ROUTE_QREG: 1, ROUTE_F16: 1, ROUTE_KUNROLL: 4 }, 9], // the vote pass: 4 k-steps' loads in flight
+  ['qreg2_f16', { ROUTE_QREG: 2, ROUTE_F16: 1 }, 9], // two voters held: a chunk staged once for both
 ];
 function withConstants(code, values) {
   let out = code;
@@ -80,17 +94,19 @@ for (const [file, entry, engine, dtype, headDim, mask] of variants) {
   });
   if (entry !== 'nsa_select' || engine !== undefined) continue;
   const base = index[index.length - 1];
-  const keyed = compile(readFileSync(join(root, 'stdlib', `${file}.attn`), 'utf8'), {
-    target: 'cuda',
-    file: `${file}.attn`,
-    entry,
-    headDim,
-    dtype,
-    schedule: { tokenOrder: 'key' },
-  }).artifact;
-  if (!keyed.entryPoints.some((e) => e.name.endsWith('_tkm_attn')))
+  const keyed = rankOnly
+    ? undefined
+    : compile(readFileSync(join(root, 'stdlib', `${file}.attn`), 'utf8'), {
+        target: 'cuda',
+        file: `${file}.attn`,
+        entry,
+        headDim,
+        dtype,
+        schedule: { tokenOrder: 'key' },
+      }).artifact;
+  if (keyed && !keyed.entryPoints.some((e) => e.name.endsWith('_tkm_attn')))
     throw new Error('tokenOrder key: no key-major kernels');
-  for (const [tag, values] of orderVariants) {
+  for (const [tag, values] of keyed ? orderVariants : []) {
     const name = `${variant}_${tag}`;
     writeFileSync(join(out, `${name}.cu`), withConstants(keyed.code, values));
     for (const [f, text] of Object.entries(keyed.files ?? {}))
@@ -98,12 +114,15 @@ for (const [file, entry, engine, dtype, headDim, mask] of variants) {
     index.push({ ...base, variant: name, order: tag, manifest: `${name}.json` });
   }
   if (keyMajorOnly) continue;
-  for (const [tag, values] of rankVariants) {
+  const seen = new Set();
+  for (const [tag, values, round] of rankVariants) {
+    if ((rankOnly && round !== 9) || seen.has(tag)) continue;
+    seen.add(tag);
     const name = `${variant}_${tag}`;
     writeFileSync(join(out, `${name}.cu`), withConstants(artifact.code, values));
     for (const [f, text] of Object.entries(artifact.files ?? {}))
       writeFileSync(join(out, `${name}.${f.split('.').pop()}`), text);
-    index.push({ ...index[index.length - 1], variant: name, rank: tag, manifest: `${name}.json` });
+    index.push({ ...base, variant: name, rank: tag, manifest: `${name}.json` });
   }
 }
 writeFileSync(join(out, 'index.json'), JSON.stringify(index, null, 2) + '\n');

@@ -274,6 +274,20 @@ def per_pass_sel(fn):
             for ev in prof.key_averages() if '_sel_' in ev.key or ev.key.endswith('_attention')}
 
 
+def summary(res):
+    """A short table on stdout: every timed row, default first, ranking and attention apart."""
+    rows = res.get('nsa', []) + res.get('variants', []) + res.get('rank_variants', [])
+    print(f"{'variant':<44} {'S':>6} {'H':>3} {'e2e ms':>8} {'rank ms':>8} {'attn ms':>8} {'rank share':>10}")
+    for r in rows:
+        if 'ms' not in r:
+            continue
+        p = r.get('passes_ms', {})
+        rank = sum(v for k_, v in p.items() if k_.startswith('route_'))
+        attn = attention_ms(p) or 0.0
+        tag = r['kernel'] + ('  (drifting q)' if 'drifting' in r['pattern'] else '')
+        print(f"{tag:<44} {r['S']:>6} {r['H']:>3} {r['ms']:>8.3f} {rank:>8.3f} {attn:>8.3f} {r['ranking_share']:>10.3f}")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument('--build', default='bench/build/cuda-token')
@@ -333,6 +347,7 @@ def main():
             res['tokenselect'] = bench_tokenselect(args.build, index, dev, 32768)
             print('tokenselect', json.dumps(res['tokenselect']), flush=True)
         save()
+        summary(res)
     sys.exit(0 if ok else 1)
 
 

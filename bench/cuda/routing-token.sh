@@ -12,6 +12,10 @@
 # Key-major (issue 16): node bench/cuda/routing-token-emit.mjs --keymajor, then
 #   SANITIZE_ONLY=nsa_select_wgmma_bf16_d128_keymajor bash bench/cuda/routing-token.sh --sizes 65536 \
 #     --heads 16,64 --flex '' --local-q '' --rank-sizes '' --no-sdpa --no-tokenselect --variants keymajor,...
+# Ranking knobs (round 9: ROUTE_QREG, ROUTE_F16): node bench/cuda/routing-token-emit.mjs --rank --out
+#   bench/build/cuda-token-rank16, then BUILD=bench/build/cuda-token-rank16 LIMIT_S=100 SANITIZE_S=40 \
+#   SANITIZE_ONLY=nsa_select_wgmma_bf16_d128_qreg_f16 bash bench/cuda/routing-token.sh --sizes 16384,65536 \
+#     --heads 16,64 --flex '' --local-q '' --rank-sizes 16384,65536 --no-sdpa --no-tokenselect
 set -o pipefail
 export PYTHONUNBUFFERED=1
 OUT=${OUT:-bench/build/routing-token-out}
@@ -22,7 +26,7 @@ timeout "${LIMIT_S:-150}" python3 bench/cuda/routing-token.py --build "$BUILD" -
 rc=$?
 if [ "${SANITIZE:-1}" = 1 ]; then
   for tool in memcheck racecheck; do
-    timeout 50 compute-sanitizer --tool $tool --error-exitcode 9 python3 bench/cuda/routing.py --build "$BUILD" \
+    timeout "${SANITIZE_S:-50}" compute-sanitizer --tool $tool --error-exitcode 9 python3 bench/cuda/routing.py --build "$BUILD" \
       --only "${SANITIZE_ONLY:-nsa_select_wgmma_bf16_d128}" --no-bench --no-build --cases 1 > "$OUT/sanitize-$tool.txt" 2>&1 &
   done
   wait

@@ -68,23 +68,52 @@ function compileFor(source: string, D: number, tokenOrder?: 'key'): Compiled {
   });
 }
 
-// Program i + programs.length: program i with ROUTE_QVEC = 1 (the ranking's permuted k dimension
-// and 128-bit query loads, a bench variant until the H200 says which is faster).
-const QVEC = programs.length;
-function withQvec(c: Compiled): Compiled {
-  const from = 'constexpr int ROUTE_QVEC = 0;';
-  if (!c.artifact.code.includes(from)) throw new Error(`no "${from}" in the emitted code`);
-  const code = c.artifact.code.replace(from, 'constexpr int ROUTE_QVEC = 1;');
+/** The ranking's constants set (bench variants until the H200 says which is faster). */
+function withConstants(c: Compiled, knobs: Readonly<Record<string, number>>): Compiled {
+  let code = c.artifact.code;
+  for (const [name, value] of Object.entries(knobs)) {
+    const from = new RegExp(`constexpr int ${name} = \\d+;`, 'g');
+    if ((code.match(from) ?? []).length !== 1) throw new Error(`not one "constexpr int ${name}" in the code`);
+    code = code.replace(from, `constexpr int ${name} = ${value};`);
+  }
   return { ...c, artifact: { ...c.artifact, code } };
 }
+// Program i + programs.length: program i with ROUTE_QVEC = 1 (the ranking's permuted k dimension
+// and 128-bit query loads).
+const QVEC = programs.length;
 // Program i + 2 · programs.length: program i with Schedule.tokenOrder 'key' (token-keymajor.ts).
 const KEY = 2 * QVEC;
+// Program i + 3 · programs.length: ROUTE_QREG = 1 (the vote statistics voter-outer, query fragments
+// in registers); + 4 · programs.length: ROUTE_QREG and ROUTE_F16 (one f16 key part, f16 queries);
+// + 5 · programs.length: all three ranking knobs (QVEC's permuted fragments held in registers);
+// + 6 · programs.length: ROUTE_QREG = 2 (two voters' fragments held, a chunk staged once for both).
+const QREG = 3 * QVEC;
+const F16 = 4 * QVEC;
+const ALL = 5 * QVEC;
+const QREG2 = 6 * QVEC;
+const knobsOf = (i: number): Readonly<Record<string, number>> =>
+  i >= QREG2
+    ? { ROUTE_QREG: 2, ROUTE_F16: 1 }
+    : i >= ALL
+      ? { ROUTE_QVEC: 1, ROUTE_QREG: 1, ROUTE_F16: 1 }
+      : i >= F16
+        ? { ROUTE_QREG: 1, ROUTE_F16: 1 }
+        : i >= QREG
+          ? { ROUTE_QREG: 1 }
+          : i >= QVEC && i < KEY
+            ? { ROUTE_QVEC: 1 }
+            : {};
+const variantName = (i: number): string => {
+  if (i >= KEY && i < QREG) return ' (key-major)';
+  const knobs = Object.entries(knobsOf(i)).map(([n, v]) => `${n} ${v}`);
+  return knobs.length ? ` (${knobs.join(', ')})` : '';
+};
 const kernelFor = emulatedPrograms(
   dir,
   (i) => {
     const [source, D] = programs[i % QVEC]!;
-    if (i >= KEY) return compileFor(source, D, 'key');
-    return i >= QVEC ? withQvec(compileFor(source, D)) : compileFor(source, D);
+    if (i >= KEY && i < QREG) return compileFor(source, D, 'key');
+    return withConstants(compileFor(source, D), knobsOf(i));
   },
   buildTokenEmulation,
 );
@@ -95,8 +124,7 @@ let caseNo = 0;
 async function check(t: OffsetCase): Promise<void> {
   const { c, exe } = await kernelFor(t.program);
   const [source, D] = programs[t.program % QVEC]!;
-  const variant = t.program >= KEY ? ' (key-major)' : t.program >= QVEC ? ' (ROUTE_QVEC 1)' : '';
-  const where = `\n${source}${variant}\ncase ${JSON.stringify(t)}`;
+  const where = `\n${source}${variantName(t.program)}\ncase ${JSON.stringify(t)}`;
   const H = t.Hkv * t.group;
   const { B, Hkv, Nq, Nk } = t;
   const rand = rng(t.seed);
@@ -199,6 +227,64 @@ describe('raw-query block routing in bf16: tensor-core top-k and mma token atten
     }
     await check(fixed(QVEC + 2, { Nq: 140, Nk: 400, top: 5, f: 1, l: 2, seed: 921 }));
     await check(fixed(QVEC + 0, { Nq: 70, Nk: 600, Hkv: 1, group: 4, top: 13, f: 1, l: 2, seed: 922 }));
+  }, 600_000);
+
+  it('ROUTE_QREG (1, 2), ROUTE_F16: voter-outer statistics from held fragments, one f16 key part', async () => {
+    // The knobs are in the emitted code, off by default (withConstants throws if a name is missing).
+    const [src0, D0] = programs[0]!;
+    const code = compileFor(src0, D0).artifact.code;
+    for (const knob of ['ROUTE_QREG', 'ROUTE_F16']) expect(code).toContain(`constexpr int ${knob} = 0;`);
+    const cases = (base: number, p: number): OffsetCase[] => [
+      fixed(base + p, { seed: 1100 + base + p }),
+      // One kv head of 5 voters, offsets, 40 > key blocks (every candidate ranked), no first block.
+      fixed(base + p, {
+        Hkv: 1,
+        group: 5,
+        qOffset: 7,
+        kOffset: 3,
+        top: 40,
+        f: 0,
+        l: 2,
+        Nq: 9,
+        seed: 1200 + p,
+      }),
+      fixed(base + p, { B: 2, Hkv: 1, group: 3, top: 0, f: 99, l: 0, Nk: 20, seed: 1300 + p }),
+    ];
+    // QREG alone matters only with a vote (programs 0, 2, 4); F16 (with QREG) changes every program.
+    for (const p of [0, 2, 4]) for (const t of cases(QREG, p)) await check(t);
+    for (let p = 0; p < programs.length; p++) for (const t of cases(F16, p)) await check(t);
+    for (const t of cases(ALL, 0)) await check(t);
+    // Several chunks and voters: each voter's chunks restaged, its statistics flushed between them.
+    for (const base of [QREG, F16]) {
+      await check(fixed(base + 2, { Nq: 140, Nk: 400, top: 5, f: 1, l: 2, seed: 1401 }));
+      await check(fixed(base + 0, { Nq: 70, Nk: 600, Hkv: 1, group: 4, top: 13, f: 1, l: 2, seed: 1402 }));
+      await check(
+        fixed(base + 4, { Nq: 66, Nk: 400, Hkv: 2, group: 2, qOffset: 0, top: 7, f: 0, l: 1, seed: 1403 }),
+      );
+    }
+    await check(fixed(F16 + 1, { Nq: 70, Nk: 600, Hkv: 1, group: 2, top: 13, f: 1, l: 2, seed: 1404 }));
+    await check(fixed(ALL + 0, { Nq: 70, Nk: 600, Hkv: 1, group: 4, top: 13, f: 1, l: 2, seed: 1405 }));
+    // Two voters a step: sets of 2, 2, 1 (5 voters), sets split at a kv head (vote heads, 2 a head:
+    // one set each; 3 a head: 2 + 1), several chunks.
+    for (const t of cases(QREG2, 0)) await check(t);
+    for (const t of cases(QREG2, 4)) await check(t);
+    await check(
+      fixed(QREG2 + 4, { Nq: 66, Nk: 400, Hkv: 2, group: 3, qOffset: 0, top: 7, f: 0, l: 1, seed: 1406 }),
+    );
+    await check(fixed(QREG2 + 0, { Nq: 70, Nk: 600, Hkv: 1, group: 5, top: 13, f: 1, l: 2, seed: 1407 }));
+  }, 900_000);
+
+  it(`${Math.ceil(runs / 2)} random shapes, ROUTE_QREG and ROUTE_F16`, async () => {
+    const arb = arbOffsetCase({
+      programs: programs.length,
+      Nq: 24,
+      Nk: 56,
+      top: [0, 1, 2, 3, 5, 40],
+      f: [0, 0, 1, 2, 99],
+      l: [0, 0, 1, 2],
+    });
+    const knobbed = (t: OffsetCase): Promise<void> => check({ ...t, program: F16 + t.program });
+    await assertCases(arb, knobbed, Math.ceil(runs / 2), 'ATTNC_CUDA_TOKEN_SEED');
   }, 600_000);
 
   it('key-major (tokenOrder key): inverted lists, attention per key block, merge per row', async () => {

@@ -41,9 +41,11 @@ inline int __syncthreads_or(int p) {
   emu::block_bar.wait();
   return r;
 }
-// uint4 (the ranking's 128-bit query loads), as CUDA's vector type.
+// uint4 (the ranking's 128-bit query loads) and uint2 (its split keys' stores), as CUDA's vector types.
 struct alignas(16) uint4 { unsigned x, y, z, w; };
 inline uint4 make_uint4(unsigned x, unsigned y, unsigned z, unsigned w) { return {x, y, z, w}; }
+struct alignas(8) uint2 { unsigned x, y; };
+inline uint2 make_uint2(unsigned x, unsigned y) { return {x, y}; }
 inline unsigned emu_frag[32][32][6];
 // mma.sync m16n8k16 (row.col, f32 accumulators) for storage type S: lane L holds A[r][k] at
 // register (r >= 8) + 2 (k % 16 >= 8) of lane (r % 8) * 4 + (k % 8) / 2, half k % 2; B[k][n] at
@@ -109,6 +111,14 @@ const ptxHelpers: readonly (readonly [RegExp, string])[] = [
   [
     /__device__ __forceinline__ void (tok_mma|route_mma)\(float \(&c\)\[4\], const unsigned \(&x\)\[4\], const unsigned b0, const unsigned b1\) \{\n  asm[\s\S]*?\n\}/g,
     '__device__ __forceinline__ void $1(float (&c)[4], const unsigned (&x)[4], const unsigned b0, const unsigned b1) { emu_mma<T>(c, x, b0, b1, [](T s) { return to_f32(s); }); }',
+  ],
+  [
+    /__device__ __forceinline__ void route_mma_h\(float \(&c\)\[4\], const unsigned \(&x\)\[4\], const unsigned b0, const unsigned b1\) \{\n  asm[\s\S]*?\n\}/,
+    '__device__ __forceinline__ void route_mma_h(float (&c)[4], const unsigned (&x)[4], const unsigned b0, const unsigned b1) { emu_mma<__half>(c, x, b0, b1, [](__half s) { return __half2float(s); }); }',
+  ],
+  [
+    /__device__ __forceinline__ unsigned route_h2\(const float lo, const float hi\) \{[\s\S]*?\n\}/,
+    '__device__ __forceinline__ unsigned route_h2(const float lo, const float hi) { const __half h[2] = {__float2half_rn(lo), __float2half_rn(hi)}; unsigned r; memcpy(&r, h, 4); return r; }',
   ],
   [
     /__device__ __forceinline__ void tok_cp16\(T\* dst, const T\* src\) \{[\s\S]*?\n\}/,

@@ -26,8 +26,16 @@
 // Query fragments are re-read (L2: at 186 KiB of shared memory an SM, L1 cannot keep them) per
 // chunk and voter: 128 KiB a step for 128 rows × 4 voters against 16 KiB of staged keys, ≈ 8.6 GB a
 // call at 16 heads and 34 GB at 64 — the reason for ROUTE_QVEC (fewer, wider loads in flight) and
-// the next step (a voter's queries held across chunks: the statistics pass voter-outer, keys
-// restaged per voter).
+// ROUTE_QREG (opt-in, routing-topk-mma-voter.ts): the statistics pass voter-outer, a voter's
+// fragments held in registers across chunks, keys restaged per voter — half the re-reads; the vote
+// pass stays chunk-outer (its top-k needs every voter's probability of a block at once).
+// Precision: the oracles accept a selection whose worst pick is within 1e-3 (emulator tests, on
+// the metric) or 1e-4 · max(1, |metric|) (routing.py on the GPU) of the best unpicked block. The
+// vote metric is a sum of probabilities (≈ 1e-3 each at 64K), whose error is p · (error of q · k):
+// far inside either. Raw affinities (no vote) of magnitude ~1 are the tight case. ROUTE_F16
+// (opt-in) keeps one f16 key part and converts the bf16 query exactly to f16 (2^-11 relative: about
+// 3e-4 absolute on a unit-variance affinity, inside 1e-3) and halves the MMAs and ldmatrix;
+// its range is f16's (|q|, |pooled k| < 65504).
 // Main's version (serial quad insertion, 180 registers: 8 warps an SM) took 15 ms under ncu: 4.8 G
 // warp instructions at IPC 1.4, 146 M shared stores — issue- and latency-bound on the per-element
 // code, not on the tensor cores; hence few instructions per element and no serial chains here.
@@ -42,8 +50,9 @@ import {
   cpAsyncHelpers,
   mmaHelper,
   routeTopkTcName,
-  stageAndScoreLambdas,
 } from './routing-topk-mma-parts.js';
+import { stageAndScoreLambdas } from './routing-topk-mma-scores.js';
+import { voterOuterStats } from './routing-topk-mma-voter.js';
 import type { CudaContext } from './rules.js';
 import { sharedStorage } from '../../ir/formats.js';
 import { isRankedBlocks } from '../../ir/routing.js';
@@ -95,6 +104,15 @@ export function tensorTopkDeviceCode(k: AttentionKernel, cx: Omit<CudaContext, '
     '// hoisted ahead spill.',
     'constexpr int ROUTE_KUNROLL = 2;',
     `constexpr bool ROUTE_VOTE = ${vote};`,
+    "// n > 0: the vote's statistics pass voter-outer, n voters' query fragments held in registers across",
+    '// chunks, each staged chunk scored for all n (routing-topk-mma-voter.ts; D <= 128: D / 16 × 4 a voter).',
+    'constexpr int ROUTE_QREG = 0;',
+    'constexpr bool route_qreg = ROUTE_QREG != 0 && ROUTE_VOTE && D <= 128;',
+    'constexpr int ROUTE_QSET = ROUTE_QREG > 1 ? ROUTE_QREG : 1; // voters held at once',
+    'constexpr int ROUTE_QF = D / 16; // k-steps of a held query fragment',
+    '// 1: keys as one f16 part (not hi + lo), the query fragments converted to f16: half the MMAs and',
+    '// ldmatrix, q · k to about 2^-11 relative (the hi + lo split: 2^-16); |q|, |pooled k| < 65504.',
+    'constexpr int ROUTE_F16 = 0;',
     ...mmaHelper(dtype),
     ...cpAsyncHelpers,
     ...chunkClassFn(k, cx),
@@ -182,9 +200,10 @@ export function tensorTopkDeviceCode(k: AttentionKernel, cx: Omit<CudaContext, '
     ...passStats(voters[0]!),
     ...laneTopk(),
     '  // The steps: (pass, chunk, kv head of the voters); stage_issue runs one step ahead.',
-    '  int pass = ROUTE_VOTE ? 0 : 1, c0 = next_chunk(0), hkv = hkv_lo;',
+    '  int pass = ROUTE_VOTE && !route_qreg ? 0 : 1, c0 = next_chunk(0), hkv = hkv_lo;',
     '  if (c0 >= nkb) pass = 2;',
     '  __syncthreads(); // lists and statistics initialised',
+    ...voterOuterStats(),
     '  if (pass < 2) stage_issue(c0, hkv);',
     '#pragma unroll 1',
     '  while (pass < 2) {',
