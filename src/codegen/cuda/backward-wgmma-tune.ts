@@ -41,8 +41,23 @@ export const ALL_TUNE: Required<BackwardWgmmaTune> = {
   dq8: false,
 };
 
-/** The knob names, in the order the bench reports them. */
+/** The knob names. */
 export const TUNE_KNOBS = ['fastExp', 'splitMask', 'packFirst', 'dqUnroll', 'descLo', 'dq8'] as const;
+
+/**
+ * The bench's tuned engines (bench/cuda/backward-emit.mjs: the producer kernel under each): one
+ * knob each, then every knob but dq8 (an alternative to the 16-byte atomics), then with it too.
+ */
+export const TUNE_ENGINES: Readonly<Record<string, BackwardWgmmaTune>> = {
+  ws_exp: { fastExp: true },
+  ws_mask: { splitMask: true },
+  ws_pack: { packFirst: true },
+  ws_dqu: { dqUnroll: true },
+  ws_desc: { descLo: true },
+  ws_dq8: { dq8: true },
+  ws_all: ALL_TUNE,
+  ws_all8: { ...ALL_TUNE, dq8: true },
+};
 
 /** Device helpers the knobs need (none when every knob is off, so the default source is unchanged). */
 export function tuneHelpers(t: BackwardWgmmaTune): string[] {
