@@ -97,6 +97,7 @@ export function elementStep(
     'const int kpos = a.k_offset + k0 + kl, qpos = a.q_offset + q0 + ql;',
     '(void)kpos; (void)qpos;',
     'const float x = s[j][e] * a.scale;',
+    ...(p.startsWith('ex2_ftz(s[j][e]') ? ['(void)x; // folded into P'] : []),
     ...(masked
       ? [
           'bool ok = true;',
