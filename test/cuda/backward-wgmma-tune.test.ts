@@ -57,6 +57,7 @@ describe('wgmma backward tune: off is the default', () => {
       'ws_dqu',
       'ws_desc',
       'ws_dq8',
+      'ws_n128',
       'ws_all',
       'ws_all8',
     ]);
@@ -105,6 +106,17 @@ describe('wgmma backward tune: what each knob emits', () => {
     expect(desc.slice(0, desc.indexOf('const int c0'))).not.toContain('du(');
     expect(desc).toContain('wg_qk(s, dsc(kd, (ks >> 2) * (BN * 64) + (ks & 3) * 16)');
   });
+  it('n128: one m64n128 register-A wgmma per k-step at D = 128, LBO a 64-wide panel; m64n64 at D = 64', () => {
+    const c = code('full', { n128: true });
+    const t = tileOf(c);
+    expect(c).toContain('wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16');
+    expect(t).toContain('wg_pv_w<DV>(dv, pa, ot_d + du(kv * 16 * 64));');
+    expect(t).toContain('wg_pv_w<D>(dk, pa, qt_d + du(kv * 16 * 64));');
+    expect(t).not.toContain('wg_pv<1>');
+    expect(t).toContain('qt_d = desc128(Qb, BM * 128), ot_d = desc128(Ob, BM * 128);');
+    expect(c).toContain('if constexpr (W == 128) wg_pv128(d, a, db);');
+    expect(tileOf(code('full', { n128: true, descLo: true }))).toContain('qt_d = desc_lo(Qb, BM * 128)');
+  });
   it('dq8: the 8-byte atomics, no lane exchange', () => {
     const t = tileOf(code('full', { dq8: true }));
     expect(t).not.toContain('__shfl_xor_sync');
@@ -135,7 +147,7 @@ describe('wgmma backward tune: descriptor low words', () => {
 
 /**
  * The tuned kernels build (nvcc 13, bf16, all knobs, with and without dq8): measured bwd_dkdv
- * spills D = 128 full 8, causal 20, softcap 44, document 72 bytes (default 8/12/24/52: the
+ * spills D = 128 full 8, causal 16, softcap 44, document 72 bytes (default 8/12/24/52: the
  * producer's 40 registers), D = 64 none; the bound keeps them from growing. No C7519 (an injected
  * warpgroup.arrive) but document's one (its classifier's ballot between the wgmmas).
  */

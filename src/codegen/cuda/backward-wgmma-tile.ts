@@ -53,15 +53,32 @@ export function gemmKmajor(
  * acc (64 keys × width) += (accumulator block `src`, 64 keys × BM queries, as register A)·tile
  * ([BM][width], MN-major: 16 rows a k-step, one 64-wide panel per wgmma).
  */
+/** How gemmRegA issues its wgmmas (backward-wgmma-tune.ts: packFirst, descLo, n128). */
+export interface RegAOptions {
+  readonly packFirst?: boolean;
+  readonly at?: DescAt;
+  /** One m64n128 wgmma per k-step at width 128 (wg_pv_w), instead of two m64n64. */
+  readonly n128?: boolean;
+}
+
+/** The wgmmas of one k-step kv: A fragment `pa`, B rows kv·16.. of `tile`. */
+function pvStep(acc: string, pa: string, width: string, tile: string, o: RegAOptions): string[] {
+  const at = o.at ?? du64;
+  if (o.n128) return [`  wg_pv_w<${width}>(${acc}, ${pa}, ${at(tile, 'kv * 16 * 64')});`];
+  return [
+    `  wg_pv<0>(${acc}, ${pa}, ${at(tile, 'kv * 16 * 64')});`,
+    `  if constexpr (${width} == 128) wg_pv<1>(${acc}, ${pa}, ${at(tile, 'BM * 64 + kv * 16 * 64')});`,
+  ];
+}
+
 export function gemmRegA(
   acc: string,
   src: string,
   width: string,
   tile: string,
-  packFirst = false,
-  at: DescAt = du64,
+  o: RegAOptions = {},
 ): string[] {
-  if (packFirst) return gemmRegAPacked(acc, src, width, tile, at);
+  if (o.packFirst) return gemmRegAPacked(acc, src, width, tile, o);
   return [
     `acc_fence(${acc});`,
     'wg_fence();',
@@ -69,8 +86,7 @@ export function gemmRegA(
     'for (int kv = 0; kv < BM / 16; ++kv) {',
     `  const unsigned pa[4] = {pack2(${src}[2 * kv][0], ${src}[2 * kv][1]), pack2(${src}[2 * kv][2], ${src}[2 * kv][3]),`,
     `                          pack2(${src}[2 * kv + 1][0], ${src}[2 * kv + 1][1]), pack2(${src}[2 * kv + 1][2], ${src}[2 * kv + 1][3])};`,
-    `  wg_pv<0>(${acc}, pa, ${at(tile, 'kv * 16 * 64')});`,
-    `  if constexpr (${width} == 128) wg_pv<1>(${acc}, pa, ${at(tile, 'BM * 64 + kv * 16 * 64')});`,
+    ...pvStep(acc, 'pa', width, tile, o),
     '}',
     'wg_commit();',
   ];
@@ -80,7 +96,7 @@ export function gemmRegA(
  * gemmRegA with every A fragment packed before wgmma.fence (the packFirst knob): no register
  * written between the fence and the last wgmma, so ptxas injects no warpgroup.arrive between them.
  */
-function gemmRegAPacked(acc: string, src: string, width: string, tile: string, at: DescAt): string[] {
+function gemmRegAPacked(acc: string, src: string, width: string, tile: string, o: RegAOptions): string[] {
   const pa = `pa_${acc}`;
   return [
     `unsigned ${pa}[BM / 16][4];`,
@@ -95,8 +111,7 @@ function gemmRegAPacked(acc: string, src: string, width: string, tile: string, a
     'wg_fence();',
     '#pragma unroll',
     'for (int kv = 0; kv < BM / 16; ++kv) {',
-    `  wg_pv<0>(${acc}, ${pa}[kv], ${at(tile, 'kv * 16 * 64')});`,
-    `  if constexpr (${width} == 128) wg_pv<1>(${acc}, ${pa}[kv], ${at(tile, 'BM * 64 + kv * 16 * 64')});`,
+    ...pvStep(acc, `${pa}[kv]`, width, tile, o),
     '}',
     'wg_commit();',
   ];
@@ -176,6 +191,15 @@ export interface TileSync {
 
 const CTA_SYNC: TileSync = { sync: '__syncthreads()', dqAdd: dqAdd2 };
 
+/** The tile's descriptors; n128's MN-major views step 64-wide panels by LBO (n64 ignores it). */
+function descDecls(tune: BackwardWgmmaTune): string[] {
+  const decls = tune.descLo ? DESC_LO_DECLS : DESC_DECLS;
+  if (!tune.n128) return decls;
+  return decls.map((l) =>
+    l.replaceAll(', 1024)', ', BM * 128)').replace('MN-major views', 'MN-major views, LBO a panel'),
+  );
+}
+
 const DESC_DECLS = [
   "  // Descriptors, made opaque per tile so the compiler cannot hoist every step's out of the loop.",
   '  const uint64_t kd = opaque(desc128(Kw, 16)), vd = opaque(desc128(Vw, 16));',
@@ -197,8 +221,8 @@ export function wgmmaTileLambda(
   ts: TileSync = CTA_SYNC,
   tune: BackwardWgmmaTune = NO_TUNE,
 ): string[] {
-  const packFirst = tune.packFirst === true;
   const at = tune.descLo ? dscLo : du64;
+  const regA: RegAOptions = { packFirst: tune.packFirst, at, n128: tune.n128 };
   return [
     // MASKED is a run-time flag: two inlined copies of this body (masked, full) cost 64-190 bytes
     // of spills at D = 128 (the register allocator plans both in one loop); one copy, 0-20.
@@ -209,7 +233,7 @@ export function wgmmaTileLambda(
     '  const float* Lb = Ls + buf * BM;',
     '  const float* Db = Ds + buf * BM;',
     '  float s[NT][4], dp[NT][4];',
-    ...(tune.descLo ? DESC_LO_DECLS : DESC_DECLS),
+    ...descDecls(tune),
     ...indent([...zero('s', 'NT'), ...zero('dp', 'NT')], '  '),
     "  // Sᵀ = K·Qᵀ and dPᵀ = V·dOᵀ for this warpgroup's 64 keys: two groups, P while dPᵀ runs.",
     '  wg_fence();',
@@ -221,12 +245,12 @@ export function wgmmaTileLambda(
     '  acc_fence(s);',
     ...indent(elementStep(x, true, tune), '  '),
     '  // dV += Pᵀ·dO (in flight while dS is computed).',
-    ...indent(gemmRegA('dv', 's', 'DV', 'ot_d', packFirst, at), '  '),
+    ...indent(gemmRegA('dv', 's', 'DV', 'ot_d', regA), '  '),
     '  wg_wait<1>();',
     '  acc_fence(dp);',
     ...indent(dsStep(x, deterministic, 'pswz<BM>(t4 * 2 + (e & 1), kl) + (kl & 7) + j * (8 * 64)'), '  '),
     '  // dK += dSᵀ·Q.',
-    ...indent(gemmRegA('dk', 's', 'D', 'qt_d', packFirst, at), '  '),
+    ...indent(gemmRegA('dk', 's', 'D', 'qt_d', regA), '  '),
     ...(deterministic
       ? ['  wg_wait<0>();']
       : [

@@ -15,9 +15,14 @@
 //              64-bit add (IADD3, IMAD.X, moves) per operand per wgmma becomes one 32-bit add.
 //   dq8        dQ by 8-byte atomics (two per row pair and n-tile) instead of the 16-byte ones'
 //              lane exchange (16 SHFL and their selects, the consumers' top short-scoreboard stalls).
+//   n128       dV and dK (D = DV = 128) by one m64n128 wgmma per k-step instead of two m64n64 (the
+//              MN-major B descriptor's LBO steps the second 64-wide panel): half the register-A
+//              wgmmas and their descriptor arithmetic.
 //   dqUnroll   dQ = dS·K unrolled, descriptors as a 32-bit low word (address and LBO) plus constant
 //              offsets under a constant high word: the `#pragma unroll 1` loop rebuilt both 64-bit
 //              descriptors per k-step (~25 instructions a wgmma) and serialised the wgmmas.
+
+import { wgmmaFn } from './wgmma-device.js';
 
 /** The knobs (all off by default: the kernel the H200 timed last). */
 export interface BackwardWgmmaTune {
@@ -27,11 +32,12 @@ export interface BackwardWgmmaTune {
   readonly dqUnroll?: boolean;
   readonly descLo?: boolean;
   readonly dq8?: boolean;
+  readonly n128?: boolean;
 }
 
 export const NO_TUNE: BackwardWgmmaTune = {};
 
-/** Every knob on (the bench's ws_all engine). */
+/** Every knob on but dq8 (the bench's ws_all engine; dq8 is an alternative to the 16-byte atomics). */
 export const ALL_TUNE: Required<BackwardWgmmaTune> = {
   fastExp: true,
   splitMask: true,
@@ -39,10 +45,11 @@ export const ALL_TUNE: Required<BackwardWgmmaTune> = {
   dqUnroll: true,
   descLo: true,
   dq8: false,
+  n128: true,
 };
 
 /** The knob names. */
-export const TUNE_KNOBS = ['fastExp', 'splitMask', 'packFirst', 'dqUnroll', 'descLo', 'dq8'] as const;
+export const TUNE_KNOBS = ['fastExp', 'splitMask', 'packFirst', 'dqUnroll', 'descLo', 'dq8', 'n128'] as const;
 
 /**
  * The bench's tuned engines (bench/cuda/backward-emit.mjs: the producer kernel under each): one
@@ -55,13 +62,25 @@ export const TUNE_ENGINES: Readonly<Record<string, BackwardWgmmaTune>> = {
   ws_dqu: { dqUnroll: true },
   ws_desc: { descLo: true },
   ws_dq8: { dq8: true },
+  ws_n128: { n128: true },
   ws_all: ALL_TUNE,
   ws_all8: { ...ALL_TUNE, dq8: true },
 };
 
 /** Device helpers the knobs need (none when every knob is off, so the default source is unchanged). */
-export function tuneHelpers(t: BackwardWgmmaTune): string[] {
+export function tuneHelpers(t: BackwardWgmmaTune, dtype: 'f16' | 'bf16'): string[] {
   return [
+    ...(t.n128
+      ? [
+          ...wgmmaFn('wg_pv128', 128, dtype, true, true),
+          '// d (64 × W) += A·B over one k16 step: one m64n128 at W = 128, else wg_pv (m64n64, W = 64).',
+          'template <int W>',
+          '__device__ __forceinline__ void wg_pv_w(float (&d)[W / 8][4], const unsigned (&a)[4], uint64_t db) {',
+          '  if constexpr (W == 128) wg_pv128(d, a, db);',
+          '  else wg_pv<0>(d, a, db);',
+          '}',
+        ]
+      : []),
     ...(t.fastExp
       ? [
           '// 2^x flushing denormal results to zero (P that small adds nothing): one MUFU.EX2, no',

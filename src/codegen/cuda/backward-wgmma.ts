@@ -86,7 +86,7 @@ const wgmmaEngine = (tune: BackwardWgmmaTune): TensorCoreBackwardEngine => ({
     '',
     ...wgmmaFn('wg_dq', 64, dtype, false, true),
     ...DESCRIPTOR_HELPERS,
-    ...tuneHelpers(tune),
+    ...tuneHelpers(tune, dtype),
   ],
 });
 
