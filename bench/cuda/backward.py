@@ -407,6 +407,7 @@ def main():
         print('check', e['pattern'], json.dumps(res['check'][e['pattern']]), flush=True)
         save()
     res['check_done_s'] = round(time.time() - t0, 1)
+    last_row_s = 0.0
     for S in [int(x) for x in args.sizes.split(',')]:
         iters = 15 if S <= 4096 else 6
         if time.time() - t0 > args.budget:
@@ -414,9 +415,12 @@ def main():
             break
         res['sdpa'] += sdpa_times(S, iters)
         for e in built:
-            if time.time() - t0 > args.budget:
+            # A row about as long as the last one must end inside the budget (a row cut by the
+            # caller's timeout loses the summary table).
+            if time.time() - t0 + last_row_s > args.budget:
                 print(f'budget spent: skipping {e["pattern"]} at S={S}', flush=True)
                 continue
+            row_t0 = time.time()
             checked = res['check'].get(e['pattern'], {})
             good = {n: b for n, b in backs[e['variant']].items() if checked.get(n + '_ok')}
             try:
@@ -428,6 +432,7 @@ def main():
             print(json.dumps(res['rows'][-1]), flush=True)
             torch.cuda.empty_cache()
             save()
+            last_row_s = time.time() - row_t0
     res['total_s'] = round(time.time() - t0, 1)
     save()
     print(table(res))
