@@ -7,7 +7,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { renderCudaBackwardWgmma } from '../../src/codegen/cuda/backward-wgmma.js';
+import { renderCudaBackwardWgmma, WGMMA_BWD_TUNE } from '../../src/codegen/cuda/backward-wgmma.js';
 import {
   ALL_TUNE,
   TUNE_ENGINES,
@@ -37,14 +37,18 @@ const tileOf = (c: string): string =>
   c.slice(c.indexOf('auto tile = [&]'), c.indexOf('bool full;', c.indexOf('auto tile = [&]')));
 
 describe('wgmma backward tune: off is the default', () => {
-  it('no tune, an empty one and every knob false emit the same source (producer and not)', () => {
+  it('no tune is WGMMA_BWD_TUNE; an empty one and every knob false emit the same source (producer and not)', () => {
     const off = Object.fromEntries(TUNE_KNOBS.map((k) => [k, false])) as BackwardWgmmaTune;
     for (const name of ['full', 'causal', 'softcap', 'document'])
       for (const producer of [false, true]) {
         const k = kernelOf(name, 128);
-        const plain = renderCudaBackwardWgmma(k, { producer }).code;
-        expect(renderCudaBackwardWgmma(k, { producer, tune: {} }).code).toBe(plain);
+        const plain = renderCudaBackwardWgmma(k, { producer, tune: {} }).code;
         expect(renderCudaBackwardWgmma(k, { producer, tune: off }).code).toBe(plain);
+        expect(renderCudaBackwardWgmma(k, { producer }).code).toBe(
+          renderCudaBackwardWgmma(k, { producer, tune: WGMMA_BWD_TUNE }).code,
+        );
+        expect(plain).not.toContain('ex2_ftz');
+        expect(plain).not.toContain('desc_lo');
       }
   });
   it('each knob changes the source, and the bench engines name real knob sets', () => {

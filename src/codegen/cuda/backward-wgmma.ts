@@ -35,6 +35,11 @@ export const WGMMA_BWD = { BM: 64, BN: 128, WARPS: 8, THREADS: 256 } as const;
  * (bench/cuda/backward.sh, 2026-12-04, bf16 D 128 16K): full 35.3 vs 42.9 ms, causal 21.9 vs 23.6.
  */
 export const WGMMA_BWD_PRODUCER = true;
+/**
+ * The tile-body knobs when the caller gives none (renderCudaBackwardWgmma's `tune`,
+ * backward-wgmma-tune.ts): all off until the H200 times them (bench/cuda/backward.sh, engines ws_*).
+ */
+export const WGMMA_BWD_TUNE: BackwardWgmmaTune = NO_TUNE;
 /** The most dynamic shared memory an sm_90 CTA may have (227 KiB). */
 const SM90_SMEM = 227 * 1024;
 
@@ -123,7 +128,7 @@ export function renderCudaBackwardWgmma(
     readonly tune?: BackwardWgmmaTune;
   } = {},
 ): CudaBackwardWgmmaArtifact {
-  const tune = options.tune ?? NO_TUNE;
+  const tune = options.tune ?? WGMMA_BWD_TUNE;
   const engine = (options.producer ?? WGMMA_BWD_PRODUCER) ? wgmmaWsEngine(tune) : wgmmaEngine(tune);
   return { kind: 'cuda-backward-wgmma', ...renderTensorCoreBackward(kernel, engine, options) };
 }
