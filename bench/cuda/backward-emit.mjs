@@ -8,7 +8,9 @@
 // sm_90a); the backwards, each atomic and deterministic, are the index's `engines`:
 //   mma  codegen/cuda/backward-mma.ts (mma.sync, sm_80+);
 //   wg   codegen/cuda/backward-wgmma.ts (wgmma, sm_90a; every thread streams Q/dO);
-//   ws   the same with a producer warpgroup and 16-byte dQ atomics (backward-wgmma-ws.ts).
+//   ws   the same with a producer warpgroup and 16-byte dQ atomics (backward-wgmma-ws.ts);
+//   ws_* ws with opt-in instruction cuts (codegen/cuda/backward-wgmma-tune.ts, TUNE_ENGINES:
+//        ws_exp ws_mask ws_pack ws_dqu ws_desc ws_dq8 ws_n128 one knob each, ws_all / ws_all8 together).
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -21,6 +23,7 @@ const { renderCudaBackwardMma } = await import(dist('src/codegen/cuda/backward-m
 const { renderCudaBackwardWgmma, backwardWgmmaUnsupported } = await import(
   dist('src/codegen/cuda/backward-wgmma.js')
 );
+const { TUNE_ENGINES } = await import(dist('src/codegen/cuda/backward-wgmma-tune.js'));
 
 /** pattern → stdlib file and the values the small-shape correctness check uses. */
 export const patterns = [
@@ -90,6 +93,8 @@ function main() {
     else {
       emit('wg', (k, o) => renderCudaBackwardWgmma(k, { ...o, producer: false }));
       emit('ws', (k, o) => renderCudaBackwardWgmma(k, { ...o, producer: true }));
+      for (const [engine, tune] of Object.entries(TUNE_ENGINES))
+        emit(engine, (k, o) => renderCudaBackwardWgmma(k, { ...o, producer: true, tune }));
     }
     index.push({
       variant,

@@ -3,7 +3,9 @@
 (issue 14 item 5; DESIGN §6). Engines (--engines / ENGINES, each atomic and deterministic):
   mma  codegen/cuda/backward-mma.ts (mma.sync);
   wg   codegen/cuda/backward-wgmma.ts (wgmma, sm_90a; every thread streams Q/dO);
-  ws   the same with a producer warpgroup and 16-byte dQ atomics (backward-wgmma-ws.ts).
+  ws   the same with a producer warpgroup and 16-byte dQ atomics (backward-wgmma-ws.ts);
+  ws_* ws with opt-in instruction cuts (backward-wgmma-tune.ts TUNE_ENGINES: ws_exp ws_mask ws_pack
+       ws_dqu ws_desc ws_dq8 ws_n128, one knob each; ws_all every knob but dq8, ws_all8 with it).
 
 Reads bench/build/cuda-backward/index.json (bench/cuda/backward-emit.mjs), builds every forward
 (.cu, with lse) and the asked engines' backwards with nvcc in parallel, then
@@ -327,6 +329,30 @@ def table(res):
     return '\n'.join(lines) + '\n'
 
 
+def summary(res):
+    """One line per (pattern, S, engine): atomic and deterministic ms, speed against the first engine
+    (the baseline, e.g. ws), Flex and SDPA, and whether its small-shape check passed."""
+    names = res['engines']
+    lines = ['', '| pattern | S | engine | check | bwd ms | det ms | ×' + names[0] + ' | ×Flex | ×SDPA | dq rel vs ' +
+             names[0] + ' |', '|---|---|---|---|---|---|---|---|---|---|']
+    for r in res['rows']:
+        base = r.get(names[0] + '_bwd_ms')
+        sd = next((x for x in res['sdpa'] if x['S'] == r['S'] and x['pattern'] == r['pattern']), None)
+        for n in names:
+            ms = r.get(n + '_bwd_ms')
+            ok = res['check'].get(r['pattern'], {}).get(n + '_ok', '-')
+            if ms is None:
+                lines.append(f'| {r["pattern"]} | {r["S"]} | {n} | {ok} | - | - | - | - | - | - |')
+                continue
+            vs = round(base / ms, 3) if base else '-'
+            flex = round(r['flex_bwd_ms'] / ms, 3) if 'flex_bwd_ms' in r else '-'
+            sdpa = round(sd['bwd_ms'] / ms, 3) if sd else '-'
+            dq = r.get(f'{n}_vs_{names[0]}_dq_rel', '-')
+            lines.append(f'| {r["pattern"]} | {r["S"]} | {n} | {ok} | {ms} | {r.get(n + "_det_bwd_ms", "-")} | {vs} | '
+                         f'{flex} | {sdpa} | {dq} |')
+    return '\n'.join(lines) + '\n'
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument('--build', default=os.path.join(HERE, '..', 'build', 'cuda-backward'))
@@ -381,6 +407,7 @@ def main():
         print('check', e['pattern'], json.dumps(res['check'][e['pattern']]), flush=True)
         save()
     res['check_done_s'] = round(time.time() - t0, 1)
+    last_row_s = 0.0
     for S in [int(x) for x in args.sizes.split(',')]:
         iters = 15 if S <= 4096 else 6
         if time.time() - t0 > args.budget:
@@ -388,9 +415,12 @@ def main():
             break
         res['sdpa'] += sdpa_times(S, iters)
         for e in built:
-            if time.time() - t0 > args.budget:
+            # A row about as long as the last one must end inside the budget (a row cut by the
+            # caller's timeout loses the summary table).
+            if time.time() - t0 + last_row_s > args.budget:
                 print(f'budget spent: skipping {e["pattern"]} at S={S}', flush=True)
                 continue
+            row_t0 = time.time()
             checked = res['check'].get(e['pattern'], {})
             good = {n: b for n, b in backs[e['variant']].items() if checked.get(n + '_ok')}
             try:
@@ -402,9 +432,11 @@ def main():
             print(json.dumps(res['rows'][-1]), flush=True)
             torch.cuda.empty_cache()
             save()
+            last_row_s = time.time() - row_t0
     res['total_s'] = round(time.time() - t0, 1)
     save()
     print(table(res))
+    print(summary(res))
 
 
 if __name__ == '__main__':

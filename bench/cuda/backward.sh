@@ -8,6 +8,9 @@
 # ONLY=<a,b> keeps the patterns whose name contains one of them; ENGINES (default mma,wg,ws).
 # The producer-warpgroup decision (≤ 200 s):
 #   ONLY=full,causal BUDGET=150 bash bench/cuda/backward.sh 16384
+# The tile-body knobs (backward-wgmma-tune.ts; ≤ 150 s, summary table last):
+#   ONLY=full,causal ENGINES=ws,ws_exp,ws_mask,ws_pack,ws_dqu,ws_desc,ws_dq8,ws_n128,ws_all,ws_all8 BUDGET=120 TIMEOUT=145 \
+#     bash bench/cuda/backward.sh 16384
 set -o pipefail
 export PYTHONUNBUFFERED=1
 OUT=${OUT:-bench/build/backward-out}

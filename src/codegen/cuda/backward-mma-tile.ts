@@ -71,28 +71,62 @@ const eachElement = (body: readonly string[]): string[] => [
   '}',
 ];
 
+/** Options of elementStep beyond the mask (backward-wgmma-tune.ts: fastExp, splitMask). */
+export interface ElementStepOptions {
+  /** P by ex2_ftz, and for identity scores one multiply by scale·log2 e. */
+  readonly fastExp?: boolean;
+  /** With a run-time MASKED: a second element loop for full tiles, without the `ok` tests. */
+  readonly splitMask?: boolean;
+}
+
 /**
  * P = exp(score′ − lse) per element (0 where masked or past the ends), and the carried values.
  * `runtimeMask`: MASKED is a run-time bool (one copy of the tile body), not a template constant.
  */
-export function elementStep(x: BackwardMmaExprs, runtimeMask = false): string[] {
+export function elementStep(
+  x: BackwardMmaExprs,
+  runtimeMask = false,
+  opts: ElementStepOptions = {},
+): string[] {
   const carried = [x.dScore, ...x.dParams, ...x.loads.flatMap((l) => [l.d, ...l.index])];
   const stored = carried.filter((c) => c.slot !== undefined);
   const maskTest = x.mask ? [...x.mask.stmts, `ok = ok && (${x.mask.text});`] : [];
-  return eachElement([
+  // Lb holds lse·log2 e, +inf for rows with no allowed key or past Nq: exp2 gives 0 there.
+  const p = pText(x, opts.fastExp === true);
+  const body = (masked: boolean): string[] => [
     'const int kpos = a.k_offset + k0 + kl, qpos = a.q_offset + q0 + ql;',
     '(void)kpos; (void)qpos;',
     'const float x = s[j][e] * a.scale;',
-    'bool ok = true;',
-    runtimeMask ? 'if (MASKED) {' : 'if constexpr (MASKED) {',
-    '  ok = k0 + kl < a.Nk && q0 + ql < a.Nq;',
-    ...indent(maskTest, '  '),
-    '}',
+    ...(p.startsWith('ex2_ftz(s[j][e]') ? ['(void)x; // folded into P'] : []),
+    ...(masked
+      ? [
+          'bool ok = true;',
+          runtimeMask ? 'if (MASKED) {' : 'if constexpr (MASKED) {',
+          '  ok = k0 + kl < a.Nk && q0 + ql < a.Nq;',
+          ...indent(maskTest, '  '),
+          '}',
+        ]
+      : ['const bool ok = true; // a full tile: every element in range and allowed', '(void)ok;']),
     ...x.elemStmts,
-    // Lb holds lse·log2 e, +inf for rows with no allowed key or past Nq: exp2 gives 0 there.
-    `s[j][e] = ok ? exp2f((${x.score}) * LOG2E - Lb[ql]) : 0.f;`,
+    masked ? `s[j][e] = ok ? ${p} : 0.f;` : `s[j][e] = ${p};`,
     ...stored.flatMap((c) => store(c, c.text)),
-  ]);
+  ];
+  if (!(opts.splitMask && runtimeMask)) return eachElement(body(true));
+  return [
+    'if (MASKED) {',
+    ...indent(eachElement(body(true)), '  '),
+    '} else {',
+    ...indent(eachElement(body(false)), '  '),
+    '}',
+  ];
+}
+
+/** P's C text: exp2 of the base-2 score minus Lb[ql]. */
+function pText(x: BackwardMmaExprs, fast: boolean): string {
+  if (!fast) return `exp2f((${x.score}) * LOG2E - Lb[ql])`;
+  // An identity score folds scale and log2 e into one multiply (as the forward's q scale does).
+  if (x.score === 'x' && x.elemStmts.length === 0) return 'ex2_ftz(s[j][e] * (a.scale * LOG2E) - Lb[ql])';
+  return `ex2_ftz((${x.score}) * LOG2E - Lb[ql])`;
 }
 
 /**

@@ -6,6 +6,7 @@
 import type { BackwardMmaExprs } from './backward-mma-exprs.js';
 import { nextTile } from './backward-mma-kernels.js';
 import { wgmmaTileLambda } from './backward-wgmma-tile.js';
+import { NO_TUNE, type BackwardWgmmaTune } from './backward-wgmma-tune.js';
 
 const indent = (lines: readonly string[], pad: string): string[] =>
   lines.map((l) => (l && !l.startsWith('#') ? pad + l : l));
@@ -17,7 +18,11 @@ export function wgmmaSmemBytes(d: number, dv: number, slots: number): number {
   return 1024 + tiles + 4 * 4 * BM + 4 * slots * THREADS * (BM / 8) * 4;
 }
 
-export function wgmmaDkdvKernel(x: BackwardMmaExprs, deterministic: boolean): string[] {
+export function wgmmaDkdvKernel(
+  x: BackwardMmaExprs,
+  deterministic: boolean,
+  tune: BackwardWgmmaTune = NO_TUNE,
+): string[] {
   const np = deterministic ? 0 : x.grad.params.length;
   const head = [
     ...headWalk(x),
@@ -27,7 +32,7 @@ export function wgmmaDkdvKernel(x: BackwardMmaExprs, deterministic: boolean): st
     '  load_panel<DV, BM>(Os + buf * (BM * DV), a.dout + (qrow0 + q0) * DV, a.Nq - q0, tid);',
     ...lseDeltaLoad('tid', 'THREADS'),
     '};',
-    ...wgmmaTileLambda(x, deterministic),
+    ...wgmmaTileLambda(x, deterministic, undefined, tune),
     'bool full, nfull;',
     'int qt = next_tile(0, full), buf = 0;',
     'if (qt < nqt) load_q(qt, 0);',

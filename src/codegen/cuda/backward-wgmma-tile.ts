@@ -12,9 +12,18 @@
 // (backward-mma-tile.ts: P, the derivative expressions, the carried slots) are reused as they are.
 import type { BackwardMmaExprs } from './backward-mma-exprs.js';
 import { dsStep, elementStep } from './backward-mma-tile.js';
+import { NO_TUNE, type BackwardWgmmaTune } from './backward-wgmma-tune.js';
 
 const indent = (lines: readonly string[], pad: string): string[] =>
   lines.map((l) => (l && !l.startsWith('#') ? pad + l : l));
+
+/**
+ * A descriptor `elems` 16-bit elements past descriptor `base`: a 64-bit add (du) by default, or
+ * with the descLo knob a 32-bit add to the low word under the constant high word (dsc).
+ */
+export type DescAt = (base: string, elems: string) => string;
+const du64: DescAt = (base, elems) => `${base} + du(${elems})`;
+const dscLo: DescAt = (base, elems) => `dsc(${base}, ${elems})`;
 
 const zero = (acc: string, tiles: string): string[] => [
   '#pragma unroll',
@@ -26,11 +35,17 @@ const zero = (acc: string, tiles: string): string[] => [
  * [BN][width] tile, `tile`: [BM][width]); a k16 step is 32 bytes along a panel row (2 descriptor
  * units), every 4th a new 64-wide panel.
  */
-export function gemmKmajor(acc: string, rows: string, width: string, tile: string): string[] {
+export function gemmKmajor(
+  acc: string,
+  rows: string,
+  width: string,
+  tile: string,
+  at: DescAt = du64,
+): string[] {
   return [
     '#pragma unroll',
     `for (int ks = 0; ks < ${width} / 16; ++ks)`,
-    `  wg_qk(${acc}, ${rows} + du((ks >> 2) * (BN * 64) + (ks & 3) * 16), ${tile} + du((ks >> 2) * (BM * 64) + (ks & 3) * 16));`,
+    `  wg_qk(${acc}, ${at(rows, '(ks >> 2) * (BN * 64) + (ks & 3) * 16')}, ${at(tile, '(ks >> 2) * (BM * 64) + (ks & 3) * 16')});`,
   ];
 }
 
@@ -38,7 +53,32 @@ export function gemmKmajor(acc: string, rows: string, width: string, tile: strin
  * acc (64 keys × width) += (accumulator block `src`, 64 keys × BM queries, as register A)·tile
  * ([BM][width], MN-major: 16 rows a k-step, one 64-wide panel per wgmma).
  */
-export function gemmRegA(acc: string, src: string, width: string, tile: string): string[] {
+/** How gemmRegA issues its wgmmas (backward-wgmma-tune.ts: packFirst, descLo, n128). */
+export interface RegAOptions {
+  readonly packFirst?: boolean;
+  readonly at?: DescAt;
+  /** One m64n128 wgmma per k-step at width 128 (wg_pv_w), instead of two m64n64. */
+  readonly n128?: boolean;
+}
+
+/** The wgmmas of one k-step kv: A fragment `pa`, B rows kv·16.. of `tile`. */
+function pvStep(acc: string, pa: string, width: string, tile: string, o: RegAOptions): string[] {
+  const at = o.at ?? du64;
+  if (o.n128) return [`  wg_pv_w<${width}>(${acc}, ${pa}, ${at(tile, 'kv * 16 * 64')});`];
+  return [
+    `  wg_pv<0>(${acc}, ${pa}, ${at(tile, 'kv * 16 * 64')});`,
+    `  if constexpr (${width} == 128) wg_pv<1>(${acc}, ${pa}, ${at(tile, 'BM * 64 + kv * 16 * 64')});`,
+  ];
+}
+
+export function gemmRegA(
+  acc: string,
+  src: string,
+  width: string,
+  tile: string,
+  o: RegAOptions = {},
+): string[] {
+  if (o.packFirst) return gemmRegAPacked(acc, src, width, tile, o);
   return [
     `acc_fence(${acc});`,
     'wg_fence();',
@@ -46,8 +86,32 @@ export function gemmRegA(acc: string, src: string, width: string, tile: string):
     'for (int kv = 0; kv < BM / 16; ++kv) {',
     `  const unsigned pa[4] = {pack2(${src}[2 * kv][0], ${src}[2 * kv][1]), pack2(${src}[2 * kv][2], ${src}[2 * kv][3]),`,
     `                          pack2(${src}[2 * kv + 1][0], ${src}[2 * kv + 1][1]), pack2(${src}[2 * kv + 1][2], ${src}[2 * kv + 1][3])};`,
-    `  wg_pv<0>(${acc}, pa, ${tile} + du(kv * 16 * 64));`,
-    `  if constexpr (${width} == 128) wg_pv<1>(${acc}, pa, ${tile} + du(BM * 64 + kv * 16 * 64));`,
+    ...pvStep(acc, 'pa', width, tile, o),
+    '}',
+    'wg_commit();',
+  ];
+}
+
+/**
+ * gemmRegA with every A fragment packed before wgmma.fence (the packFirst knob): no register
+ * written between the fence and the last wgmma, so ptxas injects no warpgroup.arrive between them.
+ */
+function gemmRegAPacked(acc: string, src: string, width: string, tile: string, o: RegAOptions): string[] {
+  const pa = `pa_${acc}`;
+  return [
+    `unsigned ${pa}[BM / 16][4];`,
+    '#pragma unroll',
+    'for (int kv = 0; kv < BM / 16; ++kv) {',
+    `  ${pa}[kv][0] = pack2(${src}[2 * kv][0], ${src}[2 * kv][1]);`,
+    `  ${pa}[kv][1] = pack2(${src}[2 * kv][2], ${src}[2 * kv][3]);`,
+    `  ${pa}[kv][2] = pack2(${src}[2 * kv + 1][0], ${src}[2 * kv + 1][1]);`,
+    `  ${pa}[kv][3] = pack2(${src}[2 * kv + 1][2], ${src}[2 * kv + 1][3]);`,
+    '}',
+    `acc_fence(${acc});`,
+    'wg_fence();',
+    '#pragma unroll',
+    'for (int kv = 0; kv < BM / 16; ++kv) {',
+    ...pvStep(acc, `${pa}[kv]`, width, tile, o),
     '}',
     'wg_commit();',
   ];
@@ -59,7 +123,8 @@ export function gemmRegA(acc: string, src: string, width: string, tile: string):
  * panels of [BM][64] (A, K-major), K [key][d] panels (B, MN-major). `add` adds the block's
  * accumulators into dq_acc (dqAdd2: 8-byte atomics, the default kernel's).
  */
-export function dqStepLines(add: readonly string[]): string[] {
+export function dqStepLines(add: readonly string[], unrolled = false): string[] {
+  if (unrolled) return dqStepUnrolled(add);
   return [
     'float acc[8][4];',
     ...zero('acc', '8'),
@@ -71,6 +136,31 @@ export function dqStepLines(add: readonly string[]): string[] {
     'for (int ks = 0; ks < (D == 128 ? BN : 64) / 16; ++ks) {',
     '  const int kk = kk0 + ks * 16;',
     '  wg_dq(acc, sd + du((kk >> 6) * (BM * 64) + (kk & 63)), kb + du(kk * 64));',
+    '}',
+    'wg_commit();',
+    'wg_wait<0>();',
+    'acc_fence(acc);',
+    ...add,
+  ];
+}
+
+/**
+ * dqStepLines with the k-loop unrolled (the dqUnroll knob): the two descriptors' low words made
+ * opaque once per tile (hoisted across tiles they would pin registers for the whole kernel), each
+ * k-step adding a constant to them under the constant high word DESC_HI.
+ */
+function dqStepUnrolled(add: readonly string[]): string[] {
+  return [
+    'float acc[8][4];',
+    ...zero('acc', '8'),
+    'const int c0 = D == 128 ? 64 * wg : 0, kk0 = D == 128 ? 0 : 64 * wg;',
+    'const unsigned sd = opaque32(desc_lo(Ss + (kk0 >> 6) * (BM * 64), 16));',
+    'const unsigned kb = opaque32(desc_lo(Ks + (c0 >> 6) * (BN * 64) + kk0 * 64, 1024));',
+    'wg_fence();',
+    '#pragma unroll',
+    'for (int ks = 0; ks < (D == 128 ? BN : 64) / 16; ++ks) {',
+    '  const int kk = ks * 16; // from kk0',
+    '  wg_dq(acc, desc_of(sd + ((kk >> 6) * (BM * 64) + (kk & 63)) / 8), desc_of(kb + kk * 64 / 8));',
     '}',
     'wg_commit();',
     'wg_wait<0>();',
@@ -101,12 +191,38 @@ export interface TileSync {
 
 const CTA_SYNC: TileSync = { sync: '__syncthreads()', dqAdd: dqAdd2 };
 
+/** The tile's descriptors; n128's MN-major views step 64-wide panels by LBO (n64 ignores it). */
+function descDecls(tune: BackwardWgmmaTune): string[] {
+  const decls = tune.descLo ? DESC_LO_DECLS : DESC_DECLS;
+  if (!tune.n128) return decls;
+  return decls.map((l) =>
+    l.replaceAll(', 1024)', ', BM * 128)').replace('MN-major views', 'MN-major views, LBO a panel'),
+  );
+}
+
+const DESC_DECLS = [
+  "  // Descriptors, made opaque per tile so the compiler cannot hoist every step's out of the loop.",
+  '  const uint64_t kd = opaque(desc128(Kw, 16)), vd = opaque(desc128(Vw, 16));',
+  '  const uint64_t qd = desc128(Qb, 16), od = desc128(Ob, 16); // K-major views',
+  '  const uint64_t qt_d = desc128(Qb, 1024), ot_d = desc128(Ob, 1024); // MN-major views',
+];
+// The descLo knob: the same descriptors as low words (backward-wgmma-tune.ts: desc_lo, dsc).
+const DESC_LO_DECLS = [
+  "  // Descriptor low words, made opaque per tile so the compiler cannot hoist every step's out of the loop.",
+  '  const unsigned kd = opaque32(desc_lo(Kw, 16)), vd = opaque32(desc_lo(Vw, 16));',
+  '  const unsigned qd = desc_lo(Qb, 16), od = desc_lo(Ob, 16); // K-major views',
+  '  const unsigned qt_d = desc_lo(Qb, 1024), ot_d = desc_lo(Ob, 1024); // MN-major views',
+];
+
 /** The `tile(MASKED, qt, buf)` lambda of the wgmma dK/dV kernel. */
 export function wgmmaTileLambda(
   x: BackwardMmaExprs,
   deterministic: boolean,
   ts: TileSync = CTA_SYNC,
+  tune: BackwardWgmmaTune = NO_TUNE,
 ): string[] {
+  const at = tune.descLo ? dscLo : du64;
+  const regA: RegAOptions = { packFirst: tune.packFirst, at, n128: tune.n128 };
   return [
     // MASKED is a run-time flag: two inlined copies of this body (masked, full) cost 64-190 bytes
     // of spills at D = 128 (the register allocator plans both in one loop); one copy, 0-20.
@@ -117,33 +233,30 @@ export function wgmmaTileLambda(
     '  const float* Lb = Ls + buf * BM;',
     '  const float* Db = Ds + buf * BM;',
     '  float s[NT][4], dp[NT][4];',
-    "  // Descriptors, made opaque per tile so the compiler cannot hoist every step's out of the loop.",
-    '  const uint64_t kd = opaque(desc128(Kw, 16)), vd = opaque(desc128(Vw, 16));',
-    '  const uint64_t qd = desc128(Qb, 16), od = desc128(Ob, 16); // K-major views',
-    '  const uint64_t qt_d = desc128(Qb, 1024), ot_d = desc128(Ob, 1024); // MN-major views',
+    ...descDecls(tune),
     ...indent([...zero('s', 'NT'), ...zero('dp', 'NT')], '  '),
     "  // Sᵀ = K·Qᵀ and dPᵀ = V·dOᵀ for this warpgroup's 64 keys: two groups, P while dPᵀ runs.",
     '  wg_fence();',
-    ...indent(gemmKmajor('s', 'kd', 'D', 'qd'), '  '),
+    ...indent(gemmKmajor('s', 'kd', 'D', 'qd', at), '  '),
     '  wg_commit();',
-    ...indent(gemmKmajor('dp', 'vd', 'DV', 'od'), '  '),
+    ...indent(gemmKmajor('dp', 'vd', 'DV', 'od', at), '  '),
     '  wg_commit();',
     '  wg_wait<1>();',
     '  acc_fence(s);',
-    ...indent(elementStep(x, true), '  '),
+    ...indent(elementStep(x, true, tune), '  '),
     '  // dV += Pᵀ·dO (in flight while dS is computed).',
-    ...indent(gemmRegA('dv', 's', 'DV', 'ot_d'), '  '),
+    ...indent(gemmRegA('dv', 's', 'DV', 'ot_d', regA), '  '),
     '  wg_wait<1>();',
     '  acc_fence(dp);',
     ...indent(dsStep(x, deterministic, 'pswz<BM>(t4 * 2 + (e & 1), kl) + (kl & 7) + j * (8 * 64)'), '  '),
     '  // dK += dSᵀ·Q.',
-    ...indent(gemmRegA('dk', 's', 'D', 'qt_d'), '  '),
+    ...indent(gemmRegA('dk', 's', 'D', 'qt_d', regA), '  '),
     ...(deterministic
       ? ['  wg_wait<0>();']
       : [
           '  proxy_fence(); // dS: generic-proxy stores, read by wgmma through the async proxy',
           `  ${ts.sync}; // dS complete in shared memory`,
-          ...indent(dqStepLines(ts.dqAdd), '  '),
+          ...indent(dqStepLines(ts.dqAdd, tune.dqUnroll === true), '  '),
         ]),
     '  acc_fence(dk);',
     '  acc_fence(dv);',

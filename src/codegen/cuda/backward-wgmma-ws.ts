@@ -13,6 +13,7 @@
 import type { BackwardMmaExprs } from './backward-mma-exprs.js';
 import { dkdvEpilogue, headWalk, lseDeltaLoad } from './backward-wgmma-kernel.js';
 import { dqAdd2, wgmmaTileLambda, type TileSync } from './backward-wgmma-tile.js';
+import { NO_TUNE, type BackwardWgmmaTune } from './backward-wgmma-tune.js';
 import { mbarArriveWaitHelpers, mbarInitHelper, setmaxnregHelpers } from './wgmma-ws-device.js';
 
 const indent = (lines: readonly string[], pad: string): string[] =>
@@ -65,6 +66,8 @@ const dqAdd4 = [
 ];
 
 const WS_SYNC: TileSync = { sync: 'consumer_sync()', dqAdd: dqAdd4 };
+/** The dq8 knob (backward-wgmma-tune.ts): the default kernel's 8-byte atomics, no lane exchange. */
+const WS_SYNC8: TileSync = { sync: 'consumer_sync()', dqAdd: dqAdd2 };
 
 /** The producer warpgroup's loop: every non-empty q-tile of every head of the group, in order. */
 function producerLoop(x: BackwardMmaExprs): string[] {
@@ -100,7 +103,7 @@ function producerLoop(x: BackwardMmaExprs): string[] {
 }
 
 /** The consumer warpgroups' loop: the default kernel's tile body on each filled buffer. */
-function consumerLoop(x: BackwardMmaExprs, deterministic: boolean): string[] {
+function consumerLoop(x: BackwardMmaExprs, deterministic: boolean, tune: BackwardWgmmaTune): string[] {
   return [
     'int it = 0;',
     'for (int hg = 0; hg < group; ++hg) {',
@@ -108,7 +111,7 @@ function consumerLoop(x: BackwardMmaExprs, deterministic: boolean): string[] {
       [
         ...headWalk(x),
         '(void)qrow0; // the deterministic mode adds no dQ here',
-        ...wgmmaTileLambda(x, deterministic, WS_SYNC),
+        ...wgmmaTileLambda(x, deterministic, tune.dq8 ? WS_SYNC8 : WS_SYNC, tune),
         'bool full;',
         'for (int qt = next_tile(0, full); qt < nqt;) {',
         '  const int buf = it & 1;',
@@ -128,7 +131,11 @@ function consumerLoop(x: BackwardMmaExprs, deterministic: boolean): string[] {
   ];
 }
 
-export function wgmmaWsDkdvKernel(x: BackwardMmaExprs, deterministic: boolean): string[] {
+export function wgmmaWsDkdvKernel(
+  x: BackwardMmaExprs,
+  deterministic: boolean,
+  tune: BackwardWgmmaTune = NO_TUNE,
+): string[] {
   const np = deterministic ? 0 : x.grad.params.length;
   const regs = WS_REGISTERS;
   const xsFloats = x.slots ? `${x.slots} * WARPS * NT * 4 * 32` : '0';
@@ -193,7 +200,7 @@ export function wgmmaWsDkdvKernel(x: BackwardMmaExprs, deterministic: boolean): 
     '#pragma unroll',
     '  for (int n = 0; n < DV / 8; ++n) dv[n][0] = dv[n][1] = dv[n][2] = dv[n][3] = 0.f;',
     ...(np ? [`  float gp[${np}] = {};`] : []),
-    ...indent(consumerLoop(x, deterministic), '  '),
+    ...indent(consumerLoop(x, deterministic, tune), '  '),
     ...dkdvEpilogue(np),
     '}',
   ];

@@ -18,6 +18,7 @@ import {
   type TensorCoreBackwardEngine,
 } from './backward-mma.js';
 import { wgmmaDkdvKernel, wgmmaSmemBytes } from './backward-wgmma-kernel.js';
+import { NO_TUNE, tuneHelpers, type BackwardWgmmaTune } from './backward-wgmma-tune.js';
 import {
   WS_BARRIER_BYTES,
   WS_PRODUCER_THREADS,
@@ -34,6 +35,11 @@ export const WGMMA_BWD = { BM: 64, BN: 128, WARPS: 8, THREADS: 256 } as const;
  * (bench/cuda/backward.sh, 2026-12-04, bf16 D 128 16K): full 35.3 vs 42.9 ms, causal 21.9 vs 23.6.
  */
 export const WGMMA_BWD_PRODUCER = true;
+/**
+ * The tile-body knobs when the caller gives none (renderCudaBackwardWgmma's `tune`,
+ * backward-wgmma-tune.ts): all off until the H200 times them (bench/cuda/backward.sh, engines ws_*).
+ */
+export const WGMMA_BWD_TUNE: BackwardWgmmaTune = NO_TUNE;
 /** The most dynamic shared memory an sm_90 CTA may have (227 KiB). */
 const SM90_SMEM = 227 * 1024;
 
@@ -63,7 +69,7 @@ const DESCRIPTOR_HELPERS = [
   ...wgWaitHelper,
 ];
 
-const wgmmaEngine: TensorCoreBackwardEngine = {
+const wgmmaEngine = (tune: BackwardWgmmaTune): TensorCoreBackwardEngine => ({
   unsupported: backwardWgmmaUnsupported,
   title: (dtype) => `(CUDA tensor cores, wgmma ${dtype}, sm_90a): see codegen/cuda/backward-wgmma.ts.`,
   warps: WGMMA_BWD.WARPS,
@@ -78,20 +84,21 @@ const wgmmaEngine: TensorCoreBackwardEngine = {
   },
   flagNote: ["// Compile-time flags of the deterministic mode's bwd_dq (backward-mma-dq.ts)."],
   includes: ['#include <cstdint>'],
-  dkdv: (x, deterministic) => wgmmaDkdvKernel(x, deterministic),
+  dkdv: (x, deterministic) => wgmmaDkdvKernel(x, deterministic, tune),
   // wg_qk is m64n{BM} (Sᵀ, dPᵀ), wg_pv the register-A m64n64 of dV and dK (D = DV).
   deviceHelpers: (s, dtype) => [
     ...wgmmaDeviceHelpers({ ...s, blockK: WGMMA_BWD.BM }, dtype),
     '',
     ...wgmmaFn('wg_dq', 64, dtype, false, true),
     ...DESCRIPTOR_HELPERS,
+    ...tuneHelpers(tune, dtype),
   ],
-};
+});
 
 // The producer-warpgroup variant: the same source but for the dK/dV kernel, its block size
 // (DKDV_THREADS: the 256 consumer threads and a 128-thread producer) and the mbarriers.
-const wgmmaWsEngine: TensorCoreBackwardEngine = {
-  ...wgmmaEngine,
+const wgmmaWsEngine = (tune: BackwardWgmmaTune): TensorCoreBackwardEngine => ({
+  ...wgmmaEngine(tune),
   unsupported: (kernel) => {
     const why = backwardWgmmaUnsupported(kernel);
     const s = kernel.schedule;
@@ -103,19 +110,25 @@ const wgmmaWsEngine: TensorCoreBackwardEngine = {
     `(CUDA tensor cores, wgmma ${dtype}, sm_90a, producer warpgroup): see codegen/cuda/backward-wgmma-ws.ts.`,
   smemBytes: (s, carried) => wgmmaSmemBytes(s.headDim, s.valueDim, carried) + WS_BARRIER_BYTES,
   tiling: (s) => [
-    ...wgmmaEngine.tiling(s),
+    ...wgmmaEngine(tune).tiling(s),
     `constexpr int WS_PRODUCER = ${WS_PRODUCER_THREADS}, DKDV_THREADS = THREADS + WS_PRODUCER; // bwd_dkdv: consumers, then the producer`,
   ],
-  dkdv: (x, deterministic) => wgmmaWsDkdvKernel(x, deterministic),
-  deviceHelpers: (s, dtype) => [...wgmmaEngine.deviceHelpers(s, dtype), ...wsDeviceHelpers],
+  dkdv: (x, deterministic) => wgmmaWsDkdvKernel(x, deterministic, tune),
+  deviceHelpers: (s, dtype) => [...wgmmaEngine(tune).deviceHelpers(s, dtype), ...wsDeviceHelpers],
   dkdvThreads: 'DKDV_THREADS',
-};
+});
 
 /** The wgmma backward of a compiled (forward, f16/bf16) kernel; throws when it has none. */
 export function renderCudaBackwardWgmma(
   kernel: AttentionKernel,
-  options: { readonly deterministic?: boolean; readonly producer?: boolean } = {},
+  options: {
+    readonly deterministic?: boolean;
+    readonly producer?: boolean;
+    /** Opt-in instruction cuts of the tile body (backward-wgmma-tune.ts; all off by default). */
+    readonly tune?: BackwardWgmmaTune;
+  } = {},
 ): CudaBackwardWgmmaArtifact {
-  const engine = (options.producer ?? WGMMA_BWD_PRODUCER) ? wgmmaWsEngine : wgmmaEngine;
+  const tune = options.tune ?? WGMMA_BWD_TUNE;
+  const engine = (options.producer ?? WGMMA_BWD_PRODUCER) ? wgmmaWsEngine(tune) : wgmmaEngine(tune);
   return { kind: 'cuda-backward-wgmma', ...renderTensorCoreBackward(kernel, engine, options) };
 }

@@ -1,0 +1,113 @@
+// Opt-in instruction cuts of the Hopper backward's dK/dV tile body (issue 14 item 5), each its own
+// knob so one H200 call can time them separately (bench/cuda/backward.sh, engines ws_*). With every
+// knob off the kernel is byte-identical to the one before them. The profile that motivated them
+// (ncu, bf16 D 128 S 16K full, producer variant): 12.6 G warp instructions against cuDNN's 6.1 G
+// and Flex's 6.5 G, at 1358 instructions per consumer warp and q-tile:
+//   fastExp    P by ex2.approx.ftz: exp2f's denormal-range fixup (FSETP, two predicated FMULs and a
+//              PLOP3 around each MUFU.EX2) is ~4 instructions an element, 128 per warp and tile;
+//              for identity scores (score text `x`) the scale and log2 e fold into one multiply.
+//   splitMask  full tiles take an element loop without `ok`: the run-time MASKED flag left the
+//              bounds tests (ISETP, PLOP3) and predicated lse loads in every full tile's elements.
+//   packFirst  the register-A wgmmas (dV += Pᵀ·dO, dK += dSᵀ·Q) get every A fragment packed before
+//              wgmma.fence: packing between wgmmas made ptxas inject a warpgroup.arrive before each
+//              (C7519), which waits for the wgmmas in flight.
+//   descLo     the S/dP/dV/dK wgmmas' descriptors as low words plus constants (as dqUnroll's): a
+//              64-bit add (IADD3, IMAD.X, moves) per operand per wgmma becomes one 32-bit add.
+//   dq8        dQ by 8-byte atomics (two per row pair and n-tile) instead of the 16-byte ones'
+//              lane exchange (16 SHFL and their selects, the consumers' top short-scoreboard stalls).
+//   n128       dV and dK (D = DV = 128) by one m64n128 wgmma per k-step instead of two m64n64 (the
+//              MN-major B descriptor's LBO steps the second 64-wide panel): half the register-A
+//              wgmmas and their descriptor arithmetic.
+//   dqUnroll   dQ = dS·K unrolled, descriptors as a 32-bit low word (address and LBO) plus constant
+//              offsets under a constant high word: the `#pragma unroll 1` loop rebuilt both 64-bit
+//              descriptors per k-step (~25 instructions a wgmma) and serialised the wgmmas.
+
+import { wgmmaFn } from './wgmma-device.js';
+
+/** The knobs (all off by default: the kernel the H200 timed last). */
+export interface BackwardWgmmaTune {
+  readonly fastExp?: boolean;
+  readonly splitMask?: boolean;
+  readonly packFirst?: boolean;
+  readonly dqUnroll?: boolean;
+  readonly descLo?: boolean;
+  readonly dq8?: boolean;
+  readonly n128?: boolean;
+}
+
+export const NO_TUNE: BackwardWgmmaTune = {};
+
+/** Every knob on but dq8 (the bench's ws_all engine; dq8 is an alternative to the 16-byte atomics). */
+export const ALL_TUNE: Required<BackwardWgmmaTune> = {
+  fastExp: true,
+  splitMask: true,
+  packFirst: true,
+  dqUnroll: true,
+  descLo: true,
+  dq8: false,
+  n128: true,
+};
+
+/** The knob names. */
+export const TUNE_KNOBS = ['fastExp', 'splitMask', 'packFirst', 'dqUnroll', 'descLo', 'dq8', 'n128'] as const;
+
+/**
+ * The bench's tuned engines (bench/cuda/backward-emit.mjs: the producer kernel under each): one
+ * knob each, then every knob but dq8 (an alternative to the 16-byte atomics), then with it too.
+ */
+export const TUNE_ENGINES: Readonly<Record<string, BackwardWgmmaTune>> = {
+  ws_exp: { fastExp: true },
+  ws_mask: { splitMask: true },
+  ws_pack: { packFirst: true },
+  ws_dqu: { dqUnroll: true },
+  ws_desc: { descLo: true },
+  ws_dq8: { dq8: true },
+  ws_n128: { n128: true },
+  ws_all: ALL_TUNE,
+  ws_all8: { ...ALL_TUNE, dq8: true },
+};
+
+/** Device helpers the knobs need (none when every knob is off, so the default source is unchanged). */
+export function tuneHelpers(t: BackwardWgmmaTune, dtype: 'f16' | 'bf16'): string[] {
+  return [
+    ...(t.n128
+      ? [
+          ...wgmmaFn('wg_pv128', 128, dtype, true, true),
+          '// d (64 × W) += A·B over one k16 step: one m64n128 at W = 128, else wg_pv (m64n64, W = 64).',
+          'template <int W>',
+          '__device__ __forceinline__ void wg_pv_w(float (&d)[W / 8][4], const unsigned (&a)[4], uint64_t db) {',
+          '  if constexpr (W == 128) wg_pv128(d, a, db);',
+          '  else wg_pv<0>(d, a, db);',
+          '}',
+        ]
+      : []),
+    ...(t.fastExp
+      ? [
+          '// 2^x flushing denormal results to zero (P that small adds nothing): one MUFU.EX2, no',
+          "// fixup around it as exp2f's; ex2(-inf) = +0 keeps the +inf lse rows at P = 0.",
+          '__device__ __forceinline__ float ex2_ftz(float x) {',
+          '  float y;',
+          '  asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(y) : "f"(x));',
+          '  return y;',
+          '}',
+        ]
+      : []),
+    ...(t.dqUnroll || t.descLo
+      ? [
+          '// The low word of desc128(p, lbo) (address >> 4 and the LBO); the high word (SBO 1024,',
+          '// 128B swizzle) is the constant DESC_HI, so a k-step adds a constant to the low word only',
+          '// (the address field cannot carry: shared memory ends below 2^18 bytes).',
+          '__device__ __forceinline__ unsigned desc_lo(const T* p, unsigned lbo) {',
+          '  return ((smem_addr(p) & 0x3FFFFu) >> 4) | ((lbo >> 4) << 16);',
+          '}',
+          'constexpr unsigned DESC_HI = 64u | (1u << 30);',
+          '__device__ __forceinline__ uint64_t desc_of(unsigned lo) { return ((uint64_t)DESC_HI << 32) | lo; }',
+          '__device__ __forceinline__ uint64_t dsc(unsigned lo, int elems) { return desc_of(lo + (unsigned)(elems >> 3)); }',
+          '__device__ __forceinline__ unsigned opaque32(unsigned v) {',
+          '  asm volatile("" : "+r"(v));',
+          '  return v;',
+          '}',
+        ]
+      : []),
+  ];
+}

@@ -1,0 +1,194 @@
+// The Hopper backward's opt-in tile-body knobs (codegen/cuda/backward-wgmma-tune.ts). Nothing here
+// runs wgmma, so: every knob off is the default source byte for byte, each knob changes what it
+// says and nothing it should not, the descriptor low-word arithmetic agrees with desc128's 64-bit
+// one on every shared-memory address, and nvcc sm_90a builds the tuned kernels with warnings as
+// errors, bounded spills and no ptxas-injected warpgroup.arrive. The numerics are checked on the
+// H200 by bench/cuda/backward.py (ENGINES=ws,ws_*: each against torch autograd before timing).
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { renderCudaBackwardWgmma, WGMMA_BWD_TUNE } from '../../src/codegen/cuda/backward-wgmma.js';
+import {
+  ALL_TUNE,
+  TUNE_ENGINES,
+  TUNE_KNOBS,
+  type BackwardWgmmaTune,
+} from '../../src/codegen/cuda/backward-wgmma-tune.js';
+import { compile } from '../../src/index.js';
+import { expectNoSpills, expectOk, run, scratchDir } from './support.js';
+
+const kernelOf = (name: string, headDim: number) => {
+  const file = `stdlib/${name}.attn`;
+  return compile(readFileSync(file, 'utf8'), {
+    target: 'cuda',
+    file,
+    headDim,
+    dtype: 'bf16',
+    lse: true,
+    limits: { maxWorkgroupStorageBytes: 227 * 1024 },
+  }).kernel;
+};
+
+const code = (name: string, tune?: BackwardWgmmaTune, headDim = 128, deterministic = false): string =>
+  renderCudaBackwardWgmma(kernelOf(name, headDim), { producer: true, deterministic, tune }).code;
+
+/** The consumers' tile lambda of bwd_dkdv. */
+const tileOf = (c: string): string =>
+  c.slice(c.indexOf('auto tile = [&]'), c.indexOf('bool full;', c.indexOf('auto tile = [&]')));
+
+describe('wgmma backward tune: off is the default', () => {
+  it('no tune is WGMMA_BWD_TUNE; an empty one and every knob false emit the same source (producer and not)', () => {
+    const off = Object.fromEntries(TUNE_KNOBS.map((k) => [k, false])) as BackwardWgmmaTune;
+    for (const name of ['full', 'causal', 'softcap', 'document'])
+      for (const producer of [false, true]) {
+        const k = kernelOf(name, 128);
+        const plain = renderCudaBackwardWgmma(k, { producer, tune: {} }).code;
+        expect(renderCudaBackwardWgmma(k, { producer, tune: off }).code).toBe(plain);
+        expect(renderCudaBackwardWgmma(k, { producer }).code).toBe(
+          renderCudaBackwardWgmma(k, { producer, tune: WGMMA_BWD_TUNE }).code,
+        );
+        expect(plain).not.toContain('ex2_ftz');
+        expect(plain).not.toContain('desc_lo');
+      }
+  });
+  it('each knob changes the source, and the bench engines name real knob sets', () => {
+    const base = code('causal');
+    for (const k of TUNE_KNOBS) expect(code('causal', { [k]: true }), k).not.toBe(base);
+    expect(Object.keys(TUNE_ENGINES)).toEqual([
+      'ws_exp',
+      'ws_mask',
+      'ws_pack',
+      'ws_dqu',
+      'ws_desc',
+      'ws_dq8',
+      'ws_n128',
+      'ws_all',
+      'ws_all8',
+    ]);
+    expect(TUNE_ENGINES.ws_all).toEqual({ ...ALL_TUNE });
+    expect(ALL_TUNE.dq8).toBe(false);
+  });
+});
+
+describe('wgmma backward tune: what each knob emits', () => {
+  it('fastExp: P by ex2_ftz; an identity score folds scale and log2 e, a modified one does not', () => {
+    const full = tileOf(code('full', { fastExp: true }));
+    expect(full).not.toContain('exp2f(');
+    expect(full).toContain('ex2_ftz(s[j][e] * (a.scale * LOG2E) - Lb[ql])');
+    const soft = tileOf(code('softcap', { fastExp: true }));
+    expect(soft).toMatch(/ex2_ftz\(\(.+\) \* LOG2E - Lb\[ql\]\)/);
+    expect(code('full', { fastExp: true })).toContain('asm("ex2.approx.ftz.f32 %0, %1;"');
+  });
+  it('splitMask: full tiles take a loop without the ok tests, masked tiles the default one', () => {
+    const t = tileOf(code('causal', { splitMask: true }));
+    const masked = t.slice(t.indexOf('if (MASKED) {'), t.indexOf('} else {'));
+    const full = t.slice(t.indexOf('} else {'), t.indexOf('// dV += '));
+    expect(masked).toContain('ok = k0 + kl < a.Nk && q0 + ql < a.Nq;');
+    expect(masked).toContain('s[j][e] = ok ? exp2f(');
+    expect(full).not.toContain('a.Nk');
+    expect(full).not.toContain('ok ?');
+    expect(full).toContain('s[j][e] = exp2f((x) * LOG2E - Lb[ql]);');
+  });
+  it('packFirst: every A fragment packed before wgmma.fence, none between the wgmmas', () => {
+    const t = tileOf(code('full', { packFirst: true }));
+    for (const acc of ['dv', 'dk']) {
+      const at = t.indexOf(`unsigned pa_${acc}[BM / 16][4];`);
+      expect(at).toBeGreaterThan(0);
+      const fence = t.indexOf('wg_fence();', at);
+      const commit = t.indexOf('wg_commit();', fence);
+      expect(t.slice(at, fence)).toContain(`pa_${acc}[kv][3] = pack2(`);
+      expect(t.slice(fence, commit)).not.toContain('pack2(');
+    }
+  });
+  it('dqUnroll and descLo: low-word descriptors, no 64-bit du() adds, the dQ loop unrolled', () => {
+    const dq = tileOf(code('full', { dqUnroll: true }));
+    const loop = dq.slice(dq.indexOf('const unsigned sd'));
+    expect(loop).not.toContain('#pragma unroll 1');
+    expect(loop).toContain('wg_dq(acc, desc_of(sd + ');
+    const desc = tileOf(code('full', { descLo: true }));
+    expect(desc).toContain('const unsigned kd = opaque32(desc_lo(Kw, 16))');
+    expect(desc.slice(0, desc.indexOf('const int c0'))).not.toContain('du(');
+    expect(desc).toContain('wg_qk(s, dsc(kd, (ks >> 2) * (BN * 64) + (ks & 3) * 16)');
+  });
+  it('n128: one m64n128 register-A wgmma per k-step at D = 128, LBO a 64-wide panel; m64n64 at D = 64', () => {
+    const c = code('full', { n128: true });
+    const t = tileOf(c);
+    expect(c).toContain('wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16');
+    expect(t).toContain('wg_pv_w<DV>(dv, pa, ot_d + du(kv * 16 * 64));');
+    expect(t).toContain('wg_pv_w<D>(dk, pa, qt_d + du(kv * 16 * 64));');
+    expect(t).not.toContain('wg_pv<1>');
+    expect(t).toContain('qt_d = desc128(Qb, BM * 128), ot_d = desc128(Ob, BM * 128);');
+    expect(c).toContain('if constexpr (W == 128) wg_pv128(d, a, db);');
+    expect(tileOf(code('full', { n128: true, descLo: true }))).toContain('qt_d = desc_lo(Qb, BM * 128)');
+  });
+  it('dq8: the 8-byte atomics, no lane exchange', () => {
+    const t = tileOf(code('full', { dq8: true }));
+    expect(t).not.toContain('__shfl_xor_sync');
+    expect(t).not.toContain('float4');
+    expect(t).toContain('add2(dst + n * 8, acc[n][2 * r], acc[n][2 * r + 1])');
+  });
+});
+
+describe('wgmma backward tune: descriptor low words', () => {
+  // desc128 (wgmma-device.ts) as 64-bit arithmetic, and desc_of(desc_lo(p, lbo) + units).
+  const desc128 = (addr: number, lbo: number): bigint =>
+    BigInt((addr & 0x3ffff) >> 4) | (BigInt(lbo >> 4) << 16n) | (64n << 32n) | (1n << 62n);
+  const DESC_HI = BigInt(64 | (1 << 30));
+  const descOf = (lo: number): bigint => (DESC_HI << 32n) | BigInt(lo >>> 0);
+  const descLo = (addr: number, lbo: number): number => ((addr & 0x3ffff) >> 4) | ((lbo >> 4) << 16);
+  it('agree with desc128 + du() for every 16-byte address and in-range offset of 227 KiB', () => {
+    const top = 227 * 1024;
+    for (const lbo of [16, 1024])
+      for (let addr = 0; addr < top; addr += 1024 - 16)
+        for (const elems of [0, 8, 16, 64 * 64, 128 * 64 + 48]) {
+          if (addr + elems * 2 >= top) continue;
+          const wide = (desc128(addr, lbo) + BigInt(elems >> 3)) & 0xffffffffffffffffn;
+          expect(descOf(descLo(addr, lbo) + (elems >> 3))).toBe(wide);
+          expect(wide).toBe(desc128(addr + elems * 2, lbo));
+        }
+  });
+});
+
+/**
+ * The tuned kernels build (nvcc 13, bf16, all knobs, with and without dq8): measured bwd_dkdv
+ * spills D = 128 full 8, causal 16, softcap 44, document 72 bytes (default 8/12/24/52: the
+ * producer's 40 registers), D = 64 none; the bound keeps them from growing. No C7519 (an injected
+ * warpgroup.arrive) but document's one (its classifier's ballot between the wgmmas).
+ */
+describe('wgmma backward tune: nvcc sm_90a', () => {
+  it('builds full, causal, document and softcap with every knob (D 64 and 128, atomic and deterministic)', async () => {
+    const dir = scratchDir('bwd-wgmma-tune');
+    const parts: string[] = [];
+    const tunes: [string, BackwardWgmmaTune][] = [
+      ['all', TUNE_ENGINES.ws_all!],
+      ['all8', TUNE_ENGINES.ws_all8!],
+    ];
+    for (const [tag, tune] of tunes)
+      for (const headDim of [64, 128])
+        for (const name of ['full', 'causal', 'document', 'softcap'])
+          for (const deterministic of [false, true]) {
+            if (tag === 'all8' && (deterministic || headDim === 64)) continue; // dq8 changes the atomic dQ only
+            const ns = `attnc_${name}_${tag}_${headDim}_${deterministic ? 'det' : 'at'}`;
+            const k = {
+              ...kernelOf(name, headDim),
+              name: `${name}_${tag}_${headDim}_${deterministic ? 'det' : 'at'}`,
+            };
+            const c = renderCudaBackwardWgmma(k, { producer: true, deterministic, tune }).code;
+            expect(c).toContain(`namespace ${ns}_backward`);
+            parts.push(c);
+          }
+    const cu = join(dir, 'backward.cu');
+    writeFileSync(cu, parts.join('\n'));
+    const flags = ['-arch=sm_90a', '-O3', '-c', '-Werror', 'all-warnings', '-Xptxas', '-v'];
+    const r = await run('nvcc', [...flags, cu, '-o', join(dir, 'b.o')], undefined, 900_000);
+    expectOk(r, 'nvcc sm_90a');
+    expectNoSpills(
+      r.stderr,
+      3 * parts.length,
+      [/attnc_\w+_128_\w+_backward\w*bwd_dkdvE/, /attnc_(document|softcap)_\w+_det_backward\w*bwd_dqE/],
+      80,
+    );
+    const injected = r.stderr.split('\n').filter((l) => l.includes('C7519'));
+    expect(injected.every((l) => l.includes('attnc_document_'))).toBe(true);
+  }, 900_000);
+});
