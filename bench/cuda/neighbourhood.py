@@ -78,8 +78,11 @@ def main():
         mod = mask_mod('neighbourhood', prm, None)
         dens = density(mod, S)
         flops = 4 * B * H * S * S * D * dens
+        c0 = time.time()
         bm = block_mask(create_block_mask, mod, S)
         fo = flex(t['q'], t['k'], t['v'], block_mask=bm)
+        torch.cuda.synchronize()
+        print(f'S={S}: density {dens:.4f}, Flex block mask + first call {time.time() - c0:.1f} s', flush=True)
         iters = 30 if S <= 4096 else 20
         fms = median_ms(lambda: flex(t['q'], t['k'], t['v'], block_mask=bm), iters)
         row = dict(S=S, params=prm, density=round(dens, 5), flex_ms=round(fms, 4), flex_tflops=round(flops / fms / 1e9, 1),

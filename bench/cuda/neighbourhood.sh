@@ -35,6 +35,6 @@ fi
 # Build (all nvcc at once) and check; on this budget check.py skips its own timings.
 timeout 80 python3 bench/cuda/check.py --build $B --out $OUT --no-perf --budget 60 2>&1 | tail -25
 echo "build + check: $(($(date +%s) - T0)) s"
-timeout 65 python3 bench/cuda/neighbourhood.py --build $B --check $OUT/cuda-check.json --out $OUT --sizes $SIZES \
-  --budget 30 2>&1 | tee $OUT/nbhd.log | grep -v '^{'
+timeout ${TIME_S:-65} python3 bench/cuda/neighbourhood.py --build $B --check $OUT/cuda-check.json --out $OUT --sizes $SIZES \
+  --budget ${BUDGET:-30} 2>&1 | tee $OUT/nbhd.log | grep -v '^{'
 echo "total: $(($(date +%s) - T0)) s"
