@@ -30,6 +30,20 @@ export function setMmaLeanEmission(mode: LeanEmission): LeanEmission {
   return old;
 }
 
+/** `fn` run with the emission mode `mode` (restored after, also on a throw). */
+export function withLeanEmission<T>(mode: LeanEmission, fn: () => T): T {
+  const old = setMmaLeanEmission(mode);
+  try {
+    return fn();
+  } finally {
+    setMmaLeanEmission(old);
+  }
+}
+
+/** The emission a knob variant needs: 'knob' where it sets ATTNC_DEC_MMA_LEAN, else the current one. */
+export const leanEmissionFor = (knobs: Readonly<Record<string, number>>): LeanEmission =>
+  'MMA_LEAN' in knobs ? 'knob' : emission;
+
 /** The knob's `#ifndef` default and its check (emitted with the other tensor-core knobs). */
 export const leanKnob = (mode: Exclude<LeanEmission, 'off'>): string[] => [
   '#ifndef ATTNC_DEC_MMA_LEAN',
