@@ -5,7 +5,8 @@
 //          row's max rises only a few times over a split; now the warp votes (__any_sync) and
 //          rescales only when some lane's row max rose. Exact: a row whose max did not rise has
 //          corr = exp2(0) = 1, and multiplying by 1 is the identity (NaN / inf rows as before:
-//          the same comparisons decide).
+//          the same comparisons decide). Inside the voted block a lane whose row has no finite
+//          max this step takes corr = 1 by a select instead of a per-lane (divergent) branch.
 //   bit 2  rows 8..15 of the MMA (C elements 2, 3) are padding when the block's packed rows
 //          (GQA group × Nq) end at or before row 8 — every GQA ≤ 8 single-query decode. The tile
 //          loop is then instantiated with one row half (HALVES 1): no scores, max, exp, l or
@@ -112,8 +113,10 @@ export const leanSoftmax = (
   `      if ((ATTNC_DEC_MMA_LEAN & 1) == 0 || dm_any(mt[0] > m[0] || (${halves} > 1 && mt[1] > m[1]))) {`,
   '#pragma unroll',
   `        for (int h8 = 0; h8 < ${halves}; ++h8) {`,
-  '          if (mt[h8] > -INFINITY) {',
-  '            const float mn = fmaxf(m[h8], mt[h8]), corr = exp2f(m[h8] - mn);',
+  '          // Under the vote no divergent branch: a row without a finite max this step keeps m, corr 1.',
+  '          if ((ATTNC_DEC_MMA_LEAN & 1) != 0 || mt[h8] > -INFINITY) {',
+  '            const bool up = mt[h8] > -INFINITY;',
+  '            const float mn = up ? fmaxf(m[h8], mt[h8]) : m[h8], corr = up ? exp2f(m[h8] - mn) : 1.f;',
   '            l[h8] *= corr;',
   '#pragma unroll',
   '            for (int n = 0; n < DV / 8; ++n) o[n][2 * h8] *= corr, o[n][2 * h8 + 1] *= corr;',
