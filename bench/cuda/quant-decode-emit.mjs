@@ -18,6 +18,10 @@ const { cacheBytes, cacheLayout, cacheTensors } = await imp('quant/layout.js');
 const { randomStoredInputs, rng } = await imp('runtime/inputs.js');
 const { referenceStoredDecl } = await imp('runtime/reference-quant.js');
 const { DECODE_KNOB_VARIANTS: knobVariants } = await imp('codegen/cuda/decode-knobs.js');
+const { setMmaLeanEmission } = await imp('codegen/cuda/decode-mma-lean.js');
+// The lean per-step code behind -DATTNC_DEC_MMA_LEAN (default 0: the default kernel's arithmetic),
+// so the lean1..3 variants build from the same artifacts (decode-mma-lean.ts).
+setMmaLeanEmission('knob');
 const onlyAt = process.argv.indexOf('--only');
 const only = onlyAt > 0 ? new Set(process.argv[onlyAt + 1].split(',')) : undefined;
 const knobs = knobVariants.filter((v) => !only || only.has(v.name));

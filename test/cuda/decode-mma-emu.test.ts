@@ -7,6 +7,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { MMA_EMU_MACRO, MMA_SMEM_DECL } from '../../src/codegen/cuda/decode-mma.js';
+import { setMmaLeanEmission } from '../../src/codegen/cuda/decode-mma-lean.js';
 import { PIPE_SMEM_DECL } from '../../src/codegen/cuda/decode-pipe.js';
 import { DEVICE_END, decodeSource } from '../../src/codegen/cuda/decode.js';
 import { cudaLayout } from '../../src/codegen/cuda/layout.js';
@@ -33,6 +34,8 @@ interface MmaCase {
   /** Elements set to NaN before the run (docs/LANGUAGE.md "Non-finite values"). */
   readonly nan?: readonly { readonly tensor: 'q' | 'k' | 'v'; readonly index: number }[];
   readonly knobs?: Readonly<Record<'WARPS' | 'KEYS' | 'STAGES', number>>;
+  /** ATTNC_DEC_MMA_LEAN bits (decode-mma-lean.ts), emitted as a knob; absent: the default code. */
+  readonly lean?: 1 | 2 | 3;
 }
 
 const D = 64;
@@ -54,6 +57,15 @@ function storage(dtype: 'bf16' | 'f16', x: Float32Array): { bits: Uint16Array; v
 }
 
 async function emulate(dtype: 'bf16' | 'f16', c: MmaCase, file = 'full.attn'): Promise<void> {
+  const before = setMmaLeanEmission(c.lean === undefined ? 'off' : 'knob');
+  try {
+    await emulateCase(dtype, c, file);
+  } finally {
+    setMmaLeanEmission(before);
+  }
+}
+
+async function emulateCase(dtype: 'bf16' | 'f16', c: MmaCase, file: string): Promise<void> {
   const source = readFileSync(join('stdlib', file), 'utf8');
   const { artifact, kernel, decl } = compile(source, {
     target: 'cuda',
@@ -66,7 +78,9 @@ async function emulate(dtype: 'bf16' | 'f16', c: MmaCase, file = 'full.attn'): P
   const layout = cudaLayout(kernel);
   const dir = scratchDir(`decode-mma-emu-${dtype}`);
   const base = emulationSource(artifact, kernel);
-  const knobs = Object.entries(c.knobs ?? {}).map(([n, v]) => `#define ATTNC_DEC_MMA_${n} ${v}`);
+  const knobs = Object.entries({ ...c.knobs, ...(c.lean ? { LEAN: c.lean } : {}) }).map(
+    ([n, v]) => `#define ATTNC_DEC_MMA_${n} ${v}`,
+  );
   const device = withStandIns(decodeSource(kernel, layout, ns).split(DEVICE_END)[0]!, dtype)
     .replace('extern __shared__ float w[];', 'float* w = (float*)emu::dyn_smem;')
     .replace(PIPE_SMEM_DECL, 'float4* dec_smem = emu::dyn_smem;')
@@ -201,4 +215,26 @@ describe('the tensor-core decode kernel on the CPU emulator agrees with the refe
       knobs: { WARPS: 2, KEYS: 32, STAGES: 2 },
     });
   }, 600_000);
+  it('lean (ATTNC_DEC_MMA_LEAN): one row half at GQA 4, both halves and one in GQA 8 x Nq 3, masks and NaN', async () => {
+    // GQA 4 x Nq 1: rows 4..15 padding, the one-half loop; bit 1 alone: the vote, both halves.
+    await emulate('bf16', { B: 2, H: 8, Hkv: 2, Nq: 1, Nk: 301, splitKeys: 100, lean: 3 });
+    await emulate('bf16', { B: 2, H: 8, Hkv: 2, Nq: 1, Nk: 301, splitKeys: 100, lean: 1 });
+    // 24 packed rows: row group 0 takes both halves, row group 1 (rows 16..23) one.
+    await emulate('f16', { B: 1, H: 8, Hkv: 1, Nq: 3, Nk: 517, splitKeys: 517, lean: 3 });
+    // Empty causal rows (m stays -inf), NaN in a masked key and in q (a poisoned row).
+    const nan = [
+      { tensor: 'k' as const, index: 150 * D + 3 },
+      { tensor: 'q' as const, index: 2 * D + 7 },
+    ];
+    await emulate(
+      'bf16',
+      { B: 1, H: 2, Hkv: 1, Nq: 2, Nk: 200, splitKeys: 96, qOffset: 100, nan, lean: 3 },
+      'causal.attn',
+    );
+    await emulate(
+      'bf16',
+      { B: 1, H: 4, Hkv: 2, Nq: 3, Nk: 700, splitKeys: 300, qOffset: 200, lean: 3 },
+      'causal.attn',
+    );
+  }, 900_000);
 });

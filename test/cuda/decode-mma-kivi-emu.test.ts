@@ -13,6 +13,7 @@ import { MMA_EMU_MACRO, MMA_SMEM_DECL } from '../../src/codegen/cuda/decode-mma.
 import { PIPE_SMEM_DECL } from '../../src/codegen/cuda/decode-pipe.js';
 import { DEVICE_END, decodeSource } from '../../src/codegen/cuda/decode.js';
 import { cudaCacheParts } from '../../src/codegen/cuda/dequant.js';
+import { setMmaLeanEmission } from '../../src/codegen/cuda/decode-mma-lean.js';
 import { cudaLayout } from '../../src/codegen/cuda/layout.js';
 import { compile } from '../../src/compile.js';
 import { readFloat, writeFloat } from '../../src/quant/floats.js';
@@ -58,6 +59,24 @@ const fromBf16 = (b: Uint16Array): Float32Array =>
 
 /** `knobs`: ATTNC_DEC_* overrides (decode-knobs.ts) defined before the kernel; `mutate`: a source edit. */
 async function emulate(
+  tag: string,
+  store: string,
+  dtype: 'f32' | 'bf16',
+  c: Case,
+  mask = '',
+  knobs: Readonly<Record<string, number>> = {},
+  mutate: (device: string) => string = (d) => d,
+): Promise<Errors> {
+  // MMA_LEAN (decode-mma-lean.ts) exists only where the lean code is emitted as a knob.
+  const before = setMmaLeanEmission('MMA_LEAN' in knobs ? 'knob' : 'off');
+  try {
+    return await emulateCase(tag, store, dtype, c, mask, knobs, mutate);
+  } finally {
+    setMmaLeanEmission(before);
+  }
+}
+
+async function emulateCase(
   tag: string,
   store: string,
   dtype: 'f32' | 'bf16',
@@ -244,6 +263,18 @@ describe('KIVI K/V in the tensor-core decode kernel (CPU emulation) agrees with 
         MMA_QWARPS: 4,
         MMA_QSTAGES: 4,
       },
+    );
+  }, 600_000);
+  it('lean (ATTNC_DEC_MMA_LEAN, decode-mma-lean.ts): one row half with a recent window (GQA 4); GQA 8 x Nq 3 causal', async () => {
+    const c = { B: 2, H: 8, Hkv: 2, Nq: 1, Nk: 301, splitKeys: 100 };
+    await agrees('l3', kivi(4, 4, 40), 'bf16', c, '', { MMA_LEAN: 3 });
+    await agrees(
+      'l3c',
+      kivi(2, 2, 32),
+      'bf16',
+      { B: 1, H: 8, Hkv: 1, Nq: 3, Nk: 260, splitKeys: 100 },
+      'mask causal',
+      { MMA_LEAN: 3 },
     );
   }, 600_000);
   it('mutations fail: K zero points read as scales, V zero points not subtracted, tiny K scales mis-scaled', async () => {

@@ -6,6 +6,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ALL_KNOB_NAMES } from '../../src/codegen/cuda/decode-knobs.js';
+import { type LeanEmission, withLeanEmission } from '../../src/codegen/cuda/decode-mma-lean.js';
 import { compile } from '../../src/compile.js';
 import { expectOk, render, run, scratchDir, spillsByFunction } from './support.js';
 
@@ -18,11 +19,20 @@ const sources: Record<string, string> = {
   int2: kivi(2, ' recent 128 f16'),
   int2c: `${kivi(2, '')}\n  mask causal`,
 };
-const code = (name: string, store: string, arch: string): string =>
-  render(
-    compile(`attention ${name}() {\n  ${store}\n}\n`, { target: 'cuda', headDim: 128, dtype: 'bf16', arch })
-      .kernel,
-  ).code;
+/** `lean`: the lean per-step code emitted as a knob (decode-mma-lean.ts). */
+const code = (name: string, store: string, arch: string, lean: LeanEmission = 'off'): string =>
+  withLeanEmission(
+    lean,
+    () =>
+      render(
+        compile(`attention ${name}() {\n  ${store}\n}\n`, {
+          target: 'cuda',
+          headDim: 128,
+          dtype: 'bf16',
+          arch,
+        }).kernel,
+      ).code,
+  );
 
 describe('KIVI on the tensor-core decode kernel: nvcc', () => {
   const dir = scratchDir('decode-mma-kivi-nvcc');
@@ -37,15 +47,18 @@ describe('KIVI on the tensor-core decode kernel: nvcc', () => {
   });
 
   for (const arch of ['sm_90a', 'sm_80'] as const) {
-    it(`${arch}: int4, int2 and causal int2 build without spills`, async () => {
+    it(`${arch}: int4, int2 and causal int2 build without spills (also with ATTNC_DEC_MMA_LEAN 3)`, async () => {
       const undefs = ALL_KNOB_NAMES.map((n) => `#undef ATTNC_DEC_${n}`);
-      const parts = Object.entries(sources).map(([n, s]) =>
-        [
-          '#define ATTNC_DEC_MMA_KIVI 1',
-          code(`km_${n}`, s, arch),
-          '#undef ATTNC_DEC_MMA_KIVI',
-          ...undefs,
-        ].join('\n'),
+      const parts = Object.entries(sources).flatMap(([n, s]) =>
+        [0, 3].map((lean) =>
+          [
+            '#define ATTNC_DEC_MMA_KIVI 1',
+            ...(lean ? [`#define ATTNC_DEC_MMA_LEAN ${lean}`] : []),
+            code(`km${lean}_${n}`, s, arch, lean ? 'knob' : 'off'),
+            '#undef ATTNC_DEC_MMA_KIVI',
+            ...undefs,
+          ].join('\n'),
+        ),
       );
       const tu = join(dir, `kivi-${arch}.cu`);
       writeFileSync(tu, parts.join('\n'));

@@ -8,26 +8,34 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ALL_KNOB_NAMES, DECODE_KNOB_VARIANTS, knobDefines } from '../../src/codegen/cuda/decode-knobs.js';
+import {
+  type LeanEmission,
+  leanEmissionFor,
+  withLeanEmission,
+} from '../../src/codegen/cuda/decode-mma-lean.js';
 import { compile } from '../../src/compile.js';
 import { expectOk, render, run, scratchDir, spillsByFunction } from './support.js';
 
 const NVCC = process.env.NVCC ?? 'nvcc';
 
+/** `lean`: the lean per-step code emitted as a knob (decode-mma-lean.ts; its variants set it). */
 const code = (
   name: string,
   source: string,
   dtype: 'bf16' | 'f16' | 'f32',
   D: number,
   arch = 'sm_90a',
-): string => {
-  const c = compile(source.replace(/attention \w+/, `attention ${name}`), {
-    target: 'cuda',
-    headDim: D,
-    dtype,
-    arch,
+  lean: LeanEmission = 'off',
+): string =>
+  withLeanEmission(lean, () => {
+    const c = compile(source.replace(/attention \w+/, `attention ${name}`), {
+      target: 'cuda',
+      headDim: D,
+      dtype,
+      arch,
+    });
+    return render(c.kernel).code;
   });
-  return render(c.kernel).code;
-};
 const stdlib = (file: string): string => readFileSync(join('stdlib', file), 'utf8');
 const quant = {
   int8: 'attention q8() {\n  store kv int8 scale f16 per token\n}\n',
@@ -83,10 +91,24 @@ describe('CUDA tensor-core decode: nvcc', () => {
               'bf16',
               128,
               arch,
+              leanEmissionFor(v.knobs),
             ),
             ...undefs,
           ].join('\n'),
         ),
+        // The lean code on the quantized and masked kernels too (the variants above: full.attn).
+        ...(['int8', 'e4m3'] as const).map((n) =>
+          [
+            '#define ATTNC_DEC_MMA_LEAN 3',
+            code(`ml_${n}`, quant[n], 'bf16', 128, arch, 'knob'),
+            ...undefs,
+          ].join('\n'),
+        ),
+        [
+          '#define ATTNC_DEC_MMA_LEAN 3',
+          code('ml_causal', stdlib('causal.attn'), 'bf16', 128, arch, 'knob'),
+          ...undefs,
+        ].join('\n'),
       ];
       const tu = join(dir, `mma-${arch}.cu`);
       writeFileSync(tu, parts.join('\n'));

@@ -11,6 +11,7 @@ import { describe, expect, it } from 'vitest';
 import { MMA_EMU_MACRO, MMA_SMEM_DECL } from '../../src/codegen/cuda/decode-mma.js';
 import { PIPE_SMEM_DECL } from '../../src/codegen/cuda/decode-pipe.js';
 import { DEVICE_END, decodeSource } from '../../src/codegen/cuda/decode.js';
+import { withLeanEmission } from '../../src/codegen/cuda/decode-mma-lean.js';
 import { cudaLayout } from '../../src/codegen/cuda/layout.js';
 import { compile } from '../../src/compile.js';
 import { declPredicates } from '../../src/runtime/ast-eval.js';
@@ -59,16 +60,22 @@ function pagedLayout(c: Case, P: number, r: () => number): { layout: KvCacheLayo
 
 /** Builds and runs the decode of `source` (paged when P > 0) on case c; returns the output bits. */
 async function emulate(source: string, P: number, c: Case, seed: number, defines = ''): Promise<Uint16Array> {
-  const { artifact, kernel, decl } = compile(source, {
-    target: 'cuda',
-    headDim: D,
-    dtype: 'bf16',
-    schedule: { engine: 'simt' }, // the emulator runs the SIMT prefill; decode is what is tested
+  // ATTNC_DEC_MMA_LEAN exists where the lean code is emitted as a knob (decode-mma-lean.ts).
+  const lean = defines.includes('ATTNC_DEC_MMA_LEAN') ? 'knob' : 'off';
+  const { artifact, kernel, decl, layout, decode } = withLeanEmission(lean, () => {
+    const comp = compile(source, {
+      target: 'cuda',
+      headDim: D,
+      dtype: 'bf16',
+      schedule: { engine: 'simt' }, // the emulator runs the SIMT prefill; decode is what is tested
+    });
+    const layout = cudaLayout(comp.kernel);
+    return { ...comp, layout, decode: decodeSource(comp.kernel, layout, `attnc_${comp.kernel.name}`) };
   });
   const ns = `attnc_${kernel.name}`;
-  const layout = cudaLayout(kernel);
-  const dir = scratchDir(`decode-mma-paged-emu-${P}-${seed}${defines ? '-d' : ''}`);
-  const device = withStandIns(decodeSource(kernel, layout, ns).split(DEVICE_END)[0]!, 'bf16')
+  const tag = defines ? `-${defines.replace(/\W+/g, '_')}` : '';
+  const dir = scratchDir(`decode-mma-paged-emu-${P}-${seed}${tag}`);
+  const device = withStandIns(decode.split(DEVICE_END)[0]!, 'bf16')
     .replace('extern __shared__ float w[];', 'float* w = (float*)emu::dyn_smem;')
     .replace(PIPE_SMEM_DECL, 'float4* dec_smem = emu::dyn_smem;')
     .replace(MMA_SMEM_DECL, 'float4* dm_smem = emu::dyn_smem;');
@@ -182,6 +189,8 @@ describe(`the tensor-core decode over paged bf16 caches on the CPU emulator (see
     ['pages of 16, between a run and a tile', 16, ''],
     ['pages of 256, larger than a tile', 256, ''],
     ['pages of 16, the per-copy lookup (ATTNC_KV_PAGE_RUNS 0)', 16, '#define ATTNC_KV_PAGE_RUNS 0'],
+    // The lean code is exact (decode-mma-lean.ts): bit-equal to the default contiguous kernel.
+    ['pages of 16, the lean per-step code (ATTNC_DEC_MMA_LEAN 3)', 16, '#define ATTNC_DEC_MMA_LEAN 3'],
   ];
   const r = rng(seed0);
   const cases: Case[] = [

@@ -11,6 +11,7 @@ import { describe, expect, it } from 'vitest';
 import { MMA_EMU_MACRO, MMA_SMEM_DECL } from '../../src/codegen/cuda/decode-mma.js';
 import { PIPE_SMEM_DECL } from '../../src/codegen/cuda/decode-pipe.js';
 import { DEVICE_END, decodeSource } from '../../src/codegen/cuda/decode.js';
+import { withLeanEmission } from '../../src/codegen/cuda/decode-mma-lean.js';
 import { cudaCacheParts } from '../../src/codegen/cuda/dequant.js';
 import { cudaLayout } from '../../src/codegen/cuda/layout.js';
 import { compile } from '../../src/compile.js';
@@ -65,21 +66,25 @@ async function emulate(
   c: Case,
   seed: number,
   mask = '',
+  lean = 0, // ATTNC_DEC_MMA_LEAN bits, the lean code emitted as a knob (decode-mma-lean.ts); 0: the default code
 ): Promise<void> {
   const source = `attention qp${tag}() {\n  cache paged ${P}\n  ${store}\n  ${mask}\n}`;
-  const comp = compile(source, {
-    target: 'cuda',
-    headDim: D,
-    valueDim: D,
-    dtype: 'bf16',
-    schedule: { engine: 'simt' },
+  const { comp, layout, full } = withLeanEmission(lean ? 'knob' : 'off', () => {
+    const comp = compile(source, {
+      target: 'cuda',
+      headDim: D,
+      valueDim: D,
+      dtype: 'bf16',
+      schedule: { engine: 'simt' },
+    });
+    const layout = cudaLayout(comp.kernel);
+    return { comp, layout, full: decodeSource(comp.kernel, layout, `attnc_${comp.kernel.name}`) };
   });
   const kernel = comp.kernel;
   const ns = `attnc_${kernel.name}`;
-  const layout = cudaLayout(kernel);
   const fld = (key: string) => layout.field(key);
   const dir = scratchDir(`decode-mma-paged-quant-${tag}-${seed}`);
-  const decode = decodeSource(kernel, layout, ns).split(DEVICE_END)[0]!;
+  const decode = full.split(DEVICE_END)[0]!;
   expect(decode, 'the paged quantized cache takes the tensor-core kernel').toContain('dm_fetch_code_pages<');
   const device = withQuantStandIns(decode)
     .replace('extern __shared__ float w[];', 'float* w = (float*)emu::dyn_smem;')
@@ -117,6 +122,7 @@ async function emulate(
   const nSplits = Math.ceil(c.Nk / c.splitKeys);
   const main = `
 #define ${MMA_EMU_MACRO} 1
+${lean ? `#define ATTNC_DEC_MMA_LEAN ${lean}` : ''}
 inline float atomicAdd(float* p, float v) { const float o = *p; *p = o + v; return o; }
 inline int emu_or_acc = 0;
 inline int __syncthreads_or(int p) {
@@ -206,5 +212,11 @@ describe(`paged quantized K/V in the tensor-core decode kernel (CPU emulation, s
       seed0 + 1,
       'mask causal',
     );
+  }, 900_000);
+  it('lean per-step code (ATTNC_DEC_MMA_LEAN 3): int8 pages of 16 at GQA 4; e4m3 GQA 8 x Nq 3 (both row halves)', async () => {
+    const c = { B: 2, H: 8, Hkv: 2, Nq: 1, Nk: 300, splitKeys: 99 };
+    await emulate('l8p16', 'store kv int8 scale f16 per token', 16, c, seed0 + 2, '', 3);
+    const g8 = { B: 1, H: 8, Hkv: 1, Nq: 3, Nk: 260, splitKeys: 130 };
+    await emulate('le4p32', 'store kv e4m3 scale f16 per token', 32, g8, seed0 + 3, 'mask causal', 3);
   }, 900_000);
 });

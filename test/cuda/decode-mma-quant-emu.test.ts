@@ -11,6 +11,7 @@ import { MMA_EMU_MACRO, MMA_SMEM_DECL } from '../../src/codegen/cuda/decode-mma.
 import { PIPE_SMEM_DECL } from '../../src/codegen/cuda/decode-pipe.js';
 import { DEVICE_END, decodeSource } from '../../src/codegen/cuda/decode.js';
 import { cudaCacheParts } from '../../src/codegen/cuda/dequant.js';
+import { setMmaLeanEmission } from '../../src/codegen/cuda/decode-mma-lean.js';
 import { cudaLayout } from '../../src/codegen/cuda/layout.js';
 import { compile } from '../../src/compile.js';
 import { checkedFormats } from '../../src/quant/format.js';
@@ -46,6 +47,23 @@ const fromBf16 = (b: Uint16Array): Float32Array =>
 
 /** `knobs`: ATTNC_DEC_* overrides (decode-knobs.ts) defined before the kernel. */
 async function emulate(
+  tag: string,
+  store: string,
+  dtype: 'f32' | 'bf16',
+  c: Case,
+  mask = '',
+  knobs: Readonly<Record<string, number>> = {},
+): Promise<void> {
+  // MMA_LEAN (decode-mma-lean.ts) exists only where the lean code is emitted as a knob.
+  const before = setMmaLeanEmission('MMA_LEAN' in knobs ? 'knob' : 'off');
+  try {
+    return await emulateCase(tag, store, dtype, c, mask, knobs);
+  } finally {
+    setMmaLeanEmission(before);
+  }
+}
+
+async function emulateCase(
   tag: string,
   store: string,
   dtype: 'f32' | 'bf16',
@@ -214,6 +232,20 @@ describe('quantized K/V in the tensor-core decode kernel (CPU emulation) agrees 
         MMA_QKEYS: 32,
         MMA_QSTAGES: 5,
       },
+    );
+  }, 600_000);
+  it('lean (ATTNC_DEC_MMA_LEAN, decode-mma-lean.ts): one row half at GQA 4; both halves and one in GQA 8 x Nq 3, causal', async () => {
+    const c = { B: 2, H: 8, Hkv: 2, Nq: 1, Nk: 301, splitKeys: 100 };
+    await emulate('l3', 'store kv int8 scale f16 per token', 'bf16', c, '', { MMA_LEAN: 3 });
+    await emulate('l1', 'store kv int8 scale f16 per token', 'f32', c, '', { MMA_LEAN: 1, MMA_QKEYS: 16 });
+    // 24 packed rows: row group 0 takes both halves, row group 1 one; empty causal rows.
+    await emulate(
+      'l3c',
+      'store kv e4m3 scale f16 per token',
+      'bf16',
+      { B: 1, H: 8, Hkv: 1, Nq: 3, Nk: 260, splitKeys: 100 },
+      'mask causal',
+      { MMA_LEAN: 3 },
     );
   }, 600_000);
   it('random eligible formats for k and v, GQA, Nq, ragged Nk, split lengths, q dtype', async () => {

@@ -70,8 +70,10 @@ describe('CUDA decode over quantized caches: nvcc', () => {
   }
 
   // The variants for int4 (those that name no formats, or int4); the tensor-core ones build in
-  // decode-mma-nvcc.test.ts.
-  const int4Variants = DECODE_KNOB_VARIANTS.filter((v) => !v.formats || v.formats.includes('int4'));
+  // decode-mma-nvcc.test.ts, the lean ones (MMA_LEAN: emitted as a knob) in decode-mma-kivi-nvcc.test.ts.
+  const int4Variants = DECODE_KNOB_VARIANTS.filter(
+    (v) => (!v.formats || v.formats.includes('int4')) && !('MMA_LEAN' in v.knobs),
+  );
   it('every knob variant of the sweep for int4 builds (int4 KIVI, sm_80)', async () => {
     const parts = int4Variants.map((v) => {
       // The artifact #defines the knobs it is not given: all are #undef'd for the next one.

@@ -66,6 +66,9 @@ export const MMA_KNOB_NAMES = [
   'MMA_QSTAGES',
   // KIVI int4 / int2 caches on the tensor-core kernel (decode-mma-kivi.ts): 1 (default) on, 0 SIMT.
   'MMA_KIVI',
+  // Lean per-step code, bits 1 (rescale on a max rise) and 2 (one row half): decode-mma-lean.ts.
+  // Emitted only where the artifact was compiled with mmaLeanEmission 'knob' (the bench's) or 'on'.
+  'MMA_LEAN',
 ] as const;
 type AnyKnobName = KnobName | (typeof MMA_KNOB_NAMES)[number];
 /** Every knob macro suffix (ATTNC_DEC_<name>), SIMT and tensor-core. */
@@ -158,6 +161,16 @@ export const DECODE_KNOB_VARIANTS: readonly DecodeKnobVariant[] = [
       ['kivi_mma_w4s4', { MMA_KIVI: 1, MMA_QWARPS: 4, MMA_QSTAGES: 4 }],
     ] as const
   ).map(([name, knobs]) => ({ name, knobs, formats: ['int4', 'int2'] })),
+  // Lean per-step code on every tensor-core kernel (decode-mma-lean.ts; the artifacts must be
+  // emitted with mmaLeanEmission 'knob', as quant-decode-emit.mjs does): lean1 rescales O only when
+  // a row max rose, lean2 skips padding rows 8..15 (GQA 4: 12 of 16 rows), lean3 both.
+  ...(
+    [
+      ['lean1', { MMA_LEAN: 1 }],
+      ['lean2', { MMA_LEAN: 2 }],
+      ['lean3', { MMA_LEAN: 3 }],
+    ] as const
+  ).map(([name, knobs]) => ({ name, knobs, formats: ['bf16', 'int8', 'e4m3', 'int4', 'int2'] })),
 ];
 
 /** `#define` lines of a variant's overrides (for a translation unit that holds several artifacts). */

@@ -50,8 +50,11 @@ export function quantLoadQ(q: MmaQuant): string[] {
   ];
 }
 
-/** S = q̂·c on the warp's keys (kt: the warp's first K code row, bytes), times the folded column scale. */
-export const quantScores: readonly string[] = [
+/**
+ * S = q̂·c on the warp's keys (kt: the warp's first K code row, bytes), times the folded column
+ * scale on the C elements e < E (4; the lean loop's 2 · HALVES leaves padding rows unscaled).
+ */
+export const quantScores = (E: string): string[] => [
   '      float s[NT][4];',
   '#pragma unroll',
   '      for (int j = 0; j < NT; ++j) {',
@@ -67,7 +70,7 @@ export const quantScores: readonly string[] = [
   '          for (int i = 0; i < 4; ++i) dm_mma_h(s[j], qf[4 * m + i], dmq_k(w[i], 0), dmq_k(w[i], 1));',
   '        }',
   '#pragma unroll',
-  '        for (int e = 0; e < 4; ++e) s[j][e] *= sk[j][e & 1] * qinv[e >> 1];',
+  `        for (int e = 0; e < ${E}; ++e) s[j][e] *= sk[j][e & 1] * qinv[e >> 1];`,
   '      }',
 ];
 

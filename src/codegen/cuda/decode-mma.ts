@@ -26,6 +26,8 @@
 // it on devices of compute capability 8.0 and up (decode-host.ts) unless built with
 // -DATTNC_DEC_MMA=0 or run with ATTNC_DECODE_MMA=0. The CPU emulator (test/cuda/decode-mma-emu.ts)
 // runs it with warp-level C++ stand-ins for the PTX wrappers (same fragment layouts).
+// Opt-in lean per-step code (rescale on a warp-voted max rise, one row half when rows 8..15 are
+// padding): decode-mma-lean.ts, emitted only where its emission mode asks for it.
 import { sharedStorage } from '../../ir/formats.js';
 import type { AttentionKernel } from '../../ir/kernel.js';
 import { mmaFetch, mmaPtx } from './decode-mma-device.js';
@@ -62,6 +64,7 @@ import {
   mmaKiviOf,
 } from './decode-mma-kivi.js';
 import { kiviTail } from './decode-mma-kivi-tail.js';
+import { leanHelpers, leanKnob, leanSoftmax, leanStream, mmaLeanEmission } from './decode-mma-lean.js';
 import { pagedCodeHandles, pagedQuantFetch, pagedQuantFetchLines } from './decode-mma-paged.js';
 import { kvHead, K_ROWS, V_ROWS } from './kv-rows.js';
 
@@ -124,6 +127,7 @@ export function hasMmaDecode(k: AttentionKernel, vectorWidth: number): boolean {
 function mmaKnobs(k: AttentionKernel): string[] {
   const knobs = Object.entries(mmaDefaults(k));
   const tiles = mmaQuantOf(k) !== undefined || mmaKiviOf(k) !== undefined;
+  const lean = mmaLeanEmission();
   return [
     ...(mmaKiviOf(k) ? kiviSwitch : []),
     ...knobs.flatMap(([n, v]) => {
@@ -134,6 +138,7 @@ function mmaKnobs(k: AttentionKernel): string[] {
     'static_assert(ATTNC_DEC_MMA_KEYS >= 16 && ATTNC_DEC_MMA_KEYS % 16 == 0, "ATTNC_DEC_MMA_KEYS: a multiple of 16");',
     'static_assert(ATTNC_DEC_MMA_STAGES >= 2 && ATTNC_DEC_MMA_MIN_BLOCKS >= 1, "decode mma knobs");',
     ...(tiles ? quantTileKnobs(k.schedule.headDim, k.schedule.valueDim) : []),
+    ...(lean === 'off' ? [] : leanKnob(lean)),
   ];
 }
 
@@ -344,6 +349,51 @@ export function mmaDecodeDevice(
         `    for (int h8 = 0; h8 < 2; ++h8) cls2[h8] = ${dyn ? cls('t0', 't1', 'hr2[h8]', 'qp2[h8]') : el.staticClass};`,
       ]
     : [];
+  const lean = mmaLeanEmission() !== 'off';
+  // The online softmax: as before (byte for byte), or decode-mma-lean.ts's with HALVES row halves.
+  const sm = (KJ: string, rescale: readonly string[], halves: string): string[] =>
+    lean ? leanSoftmax(scoreLines(el), KJ, rescale, halves) : softmax(scoreLines(el), KJ, rescale);
+  const tileLoop: string[] = [
+    '  for (int it = 0; it < n_tiles; ++it) {',
+    '    dec_wait<MMA_STAGES - 2>();',
+    dyn
+      ? '    // fetch() begins with the barrier: every copy of tile it landed, tile it - 1 is free'
+      : "    __syncthreads(); // every thread's copies of tile it landed; tile it - 1's buffer is free",
+    '    fetch(it + MMA_STAGES - 1);',
+    '    const int t0 = k_begin + it * MMA_TILE, t1 = min(t0 + MMA_TILE, k_end);',
+    ...(dyn
+      ? ['    if (!((fetched >> (it % MMA_STAGES)) & 1u)) continue; // the same for the whole block']
+      : []),
+    ...classify,
+    '    const int kw = t0 + warp * MMA_KEYS;',
+    '    if (kw < t1) { // warp-uniform: a warp past the split end has no keys in this tile',
+    ...(kivi
+      ? [
+          '      const unsigned char* kt = ks + (it % MMA_STAGES) * MMA_TILE * KPB + warp * MMA_KEYS * KPB;',
+          '      const unsigned char* vt = vs + (it % MMA_STAGES) * MMA_TILE * VPB + warp * MMA_KEYS * VPB;',
+          ...kiviScores,
+          ...sm('kw + dmq_key(j, e & 1)', kiviRescale, 'HALVES'),
+          ...kiviPv,
+        ]
+      : quant
+        ? [
+            '      const unsigned char* kt = ks + (it % MMA_STAGES) * MMA_TILE * KPB + warp * MMA_KEYS * KPB;',
+            '      const unsigned char* vt = vs + (it % MMA_STAGES) * MMA_TILE * VPB + warp * MMA_KEYS * VPB;',
+            ...scaleLoads(quant),
+            ...quantScores(lean ? '2 * HALVES' : '4'),
+            ...sm('kw + dmq_key(j, e & 1)', [], 'HALVES'),
+            ...quantPv,
+          ]
+        : [
+            '      const T* kt = ks + (it % MMA_STAGES) * MMA_TILE * KP + warp * MMA_KEYS * KP;',
+            '      const T* vt = vs + (it % MMA_STAGES) * MMA_TILE * VP + warp * MMA_KEYS * VP;',
+            ...denseScores,
+            ...sm('kw + j * 8 + 2 * (lane & 3) + (e & 1)', [], 'HALVES'),
+            ...densePv,
+          ]),
+    '    }',
+    '  }',
+  ];
   return [
     '// ---- tensor-core split kernel (sm_80+): codegen/cuda/decode-mma.ts ----',
     ...mmaKnobs(k),
@@ -366,6 +416,7 @@ export function mmaDecodeDevice(
       : quant
         ? [...mmaQuantHelpers(quant), ...quantFetch, ...scaleFetchHelpers, ...(paged ? pagedQuantFetch : [])]
         : [...mmaPtx(dtype), ...mmaFetch(paged)]),
+    ...(lean ? leanHelpers : []),
     '',
     '__global__ void __launch_bounds__(MMA_THREADS, ATTNC_DEC_MMA_MIN_BLOCKS) mma_split_kernel(const Args a, float* __restrict__ part, int split_keys, int n_splits, int row_tiles) {',
     '#if !defined(__CUDA_ARCH__) || __CUDA_ARCH__ >= 800',
@@ -452,47 +503,9 @@ export function mmaDecodeDevice(
     '    dec_commit(); // one group per tile, fetched or not',
     '  };',
     '  for (int st = 0; st < MMA_STAGES - 1; ++st) fetch(st);',
-    '  for (int it = 0; it < n_tiles; ++it) {',
-    '    dec_wait<MMA_STAGES - 2>();',
-    dyn
-      ? '    // fetch() begins with the barrier: every copy of tile it landed, tile it - 1 is free'
-      : "    __syncthreads(); // every thread's copies of tile it landed; tile it - 1's buffer is free",
-    '    fetch(it + MMA_STAGES - 1);',
-    '    const int t0 = k_begin + it * MMA_TILE, t1 = min(t0 + MMA_TILE, k_end);',
-    ...(dyn
-      ? ['    if (!((fetched >> (it % MMA_STAGES)) & 1u)) continue; // the same for the whole block']
-      : []),
-    ...classify,
-    '    const int kw = t0 + warp * MMA_KEYS;',
-    '    if (kw < t1) { // warp-uniform: a warp past the split end has no keys in this tile',
-    ...(kivi
-      ? [
-          '      const unsigned char* kt = ks + (it % MMA_STAGES) * MMA_TILE * KPB + warp * MMA_KEYS * KPB;',
-          '      const unsigned char* vt = vs + (it % MMA_STAGES) * MMA_TILE * VPB + warp * MMA_KEYS * VPB;',
-          ...kiviScores,
-          ...softmax(scoreLines(el), 'kw + dmq_key(j, e & 1)', kiviRescale),
-          ...kiviPv,
-        ]
-      : quant
-        ? [
-            '      const unsigned char* kt = ks + (it % MMA_STAGES) * MMA_TILE * KPB + warp * MMA_KEYS * KPB;',
-            '      const unsigned char* vt = vs + (it % MMA_STAGES) * MMA_TILE * VPB + warp * MMA_KEYS * VPB;',
-            ...scaleLoads(quant),
-            ...quantScores,
-            ...softmax(scoreLines(el), 'kw + dmq_key(j, e & 1)'),
-            ...quantPv,
-          ]
-        : [
-            '      const T* kt = ks + (it % MMA_STAGES) * MMA_TILE * KP + warp * MMA_KEYS * KP;',
-            '      const T* vt = vs + (it % MMA_STAGES) * MMA_TILE * VP + warp * MMA_KEYS * VP;',
-            ...denseScores,
-            ...softmax(scoreLines(el), 'kw + j * 8 + 2 * (lane & 3) + (e & 1)'),
-            ...densePv,
-          ]),
-    '    }',
-    '  }',
+    ...(lean ? leanStream(tileLoop) : tileLoop),
     ...(kivi && kivi.recent > 0
-      ? kiviTail(field, classify, softmax(scoreLines(el), 'kw + dmq_key(j, e & 1)', kiviRescale))
+      ? kiviTail(field, classify, sm('kw + dmq_key(j, e & 1)', kiviRescale, '2'))
       : []),
     ...(kivi ? kiviVBias : []),
     ...combine(kivi ? kiviOutColumn : quant ? quantOutColumn : undefined),

@@ -1,0 +1,141 @@
+// The tensor-core decode kernel's lean per-step code (ATTNC_DEC_MMA_LEAN, a bit mask), from the
+// round 9 profile (H200, 128K keys): the split kernels are bound by instructions a key, not by
+// DRAM, and two pieces of the online softmax were work that changes nothing:
+//   bit 1  the O rescale (DV/4 FMULs a lane, both row halves) ran on every warp step although a
+//          row's max rises only a few times over a split; now the warp votes (__any_sync) and
+//          rescales only when some lane's row max rose. Exact: a row whose max did not rise has
+//          corr = exp2(0) = 1, and multiplying by 1 is the identity (NaN / inf rows as before:
+//          the same comparisons decide). Inside the voted block a lane whose row has no finite
+//          max this step takes corr = 1 by a select instead of a per-lane (divergent) branch.
+//   bit 2  rows 8..15 of the MMA (C elements 2, 3) are padding when the block's packed rows
+//          (GQA group × Nq) end at or before row 8 — every GQA ≤ 8 single-query decode. The tile
+//          loop is then instantiated with one row half (HALVES 1): no scores, max, exp, l or
+//          rescale for them, and their P elements are 0. Block-uniform run-time choice: the loop
+//          body is emitted once as a generic lambda, called with HALVES 1 or 2.
+// Emission (mmaLeanEmission): 'off' emits the kernel as before, byte for byte (the goldens);
+// 'knob' emits the lean structure with `#define ATTNC_DEC_MMA_LEAN 0` (0 compiles to the old
+// arithmetic; the bench's artifacts, -DATTNC_DEC_MMA_LEAN=1/2/3 variants); 'on' the same with 3.
+
+/** How the lean code is emitted (notes above). */
+export type LeanEmission = 'off' | 'knob' | 'on';
+
+let emission: LeanEmission = 'off';
+
+/** The current emission mode of the lean code. */
+export const mmaLeanEmission = (): LeanEmission => emission;
+
+/** Sets the emission mode (bench emit scripts, tests); returns the previous one. */
+export function setMmaLeanEmission(mode: LeanEmission): LeanEmission {
+  const old = emission;
+  emission = mode;
+  return old;
+}
+
+/** `fn` run with the emission mode `mode` (restored after, also on a throw). */
+export function withLeanEmission<T>(mode: LeanEmission, fn: () => T): T {
+  const old = setMmaLeanEmission(mode);
+  try {
+    return fn();
+  } finally {
+    setMmaLeanEmission(old);
+  }
+}
+
+/** The emission a knob variant needs: 'knob' where it sets ATTNC_DEC_MMA_LEAN, else the current one. */
+export const leanEmissionFor = (knobs: Readonly<Record<string, number>>): LeanEmission =>
+  'MMA_LEAN' in knobs ? 'knob' : emission;
+
+/** The knob's `#ifndef` default and its check (emitted with the other tensor-core knobs). */
+export const leanKnob = (mode: Exclude<LeanEmission, 'off'>): string[] => [
+  '#ifndef ATTNC_DEC_MMA_LEAN',
+  `#define ATTNC_DEC_MMA_LEAN ${mode === 'on' ? 3 : 0} // bits: 1 rescale on a max rise only, 2 skip padding rows 8..15 (decode-mma-lean.ts)`,
+  '#endif',
+  'static_assert(ATTNC_DEC_MMA_LEAN >= 0 && ATTNC_DEC_MMA_LEAN <= 3, "ATTNC_DEC_MMA_LEAN: bits 1, 2");',
+];
+
+/** Device helpers: the row-half count as a type, and the warp vote (a butterfly OR on the CPU emulator). */
+export const leanHelpers: readonly string[] = [
+  'template <int N> struct DmHalves { static constexpr int value = N; };',
+  '__device__ __forceinline__ bool dm_any(bool p) {',
+  '#ifdef __CUDACC__',
+  '  return __any_sync(0xffffffffu, p);',
+  '#else // the CPU emulator has shuffles, not votes',
+  '  int x = p;',
+  '  for (int d = 1; d < 32; d <<= 1) x |= __shfl_xor_sync(0xffffffffu, x, d);',
+  '  return x != 0;',
+  '#endif',
+  '}',
+];
+
+/**
+ * The tile loop (`body`, which sees the constant HALVES) run once with the block's row halves:
+ * HALVES 1 where bit 2 is set and rows 8..15 of the block are all padding, else 2.
+ */
+export const leanStream = (body: readonly string[]): string[] => [
+  '  // LEAN bit 2: rows 8..15 of this block are padding (block-uniform), the loop takes one row half.',
+  '  const bool lo_only = (ATTNC_DEC_MMA_LEAN & 2) != 0 && rg * MMA_ROWS + 8 >= packed;',
+  '  auto stream = [&](auto halves) {',
+  '    constexpr int HALVES = decltype(halves)::value;',
+  ...body.map((l) => (l.startsWith('#') ? l : `  ${l}`)),
+  '  };',
+  '  if (lo_only)',
+  '    stream(DmHalves<1>{});',
+  '  else',
+  '    stream(DmHalves<2>{});',
+];
+
+/**
+ * decode-mma.ts's masks, scores and online softmax on S with the lean bits: rows of half 1 only
+ * when `halves` (an expression: HALVES in the tile loop, 2 in KIVI's recent tail) is 2, and the
+ * rescale behind the warp's vote. SCORE, KJ, rescale: as decode-mma.ts's softmax takes them.
+ */
+export const leanSoftmax = (
+  SCORE: readonly string[],
+  KJ: string,
+  rescale: readonly string[],
+  halves: string,
+): string[] => [
+  '      float mt[2] = {-INFINITY, -INFINITY};',
+  '#pragma unroll',
+  '      for (int j = 0; j < NT; ++j)',
+  '#pragma unroll',
+  `        for (int e = 0; e < 2 * ${halves}; ++e) {`,
+  `          const int kj = ${KJ};`,
+  ...SCORE,
+  '          mt[e >> 1] = fmaxf(mt[e >> 1], s[j][e]);',
+  '        }',
+  '#pragma unroll',
+  `      for (int h8 = 0; h8 < ${halves}; ++h8) {`,
+  '        mt[h8] = fmaxf(mt[h8], __shfl_xor_sync(0xffffffffu, mt[h8], 1));',
+  '        mt[h8] = fmaxf(mt[h8], __shfl_xor_sync(0xffffffffu, mt[h8], 2));',
+  '      }',
+  "      // LEAN bit 1: only when some lane's row max rose; every other corr would be exactly 1.",
+  `      if ((ATTNC_DEC_MMA_LEAN & 1) == 0 || dm_any(mt[0] > m[0] || (${halves} > 1 && mt[1] > m[1]))) {`,
+  '#pragma unroll',
+  `        for (int h8 = 0; h8 < ${halves}; ++h8) {`,
+  '          // Under the vote no divergent branch: a row without a finite max this step keeps m, corr 1.',
+  '          if ((ATTNC_DEC_MMA_LEAN & 1) != 0 || mt[h8] > -INFINITY) {',
+  '            const bool up = mt[h8] > -INFINITY;',
+  '            const float mn = up ? fmaxf(m[h8], mt[h8]) : m[h8], corr = up ? exp2f(m[h8] - mn) : 1.f;',
+  '            l[h8] *= corr;',
+  '#pragma unroll',
+  '            for (int n = 0; n < DV / 8; ++n) o[n][2 * h8] *= corr, o[n][2 * h8 + 1] *= corr;',
+  ...rescale.map((l) => `  ${l}`),
+  '            m[h8] = mn;',
+  '          }',
+  '        }',
+  '      }',
+  '      // -inf (masked) weighs 0; a NaN or +inf score gives p = NaN, which poisons the row.',
+  '      // Padding rows of a one-half loop weigh 0 (their O rows are never read).',
+  '#pragma unroll',
+  '      for (int j = 0; j < NT; ++j)',
+  '#pragma unroll',
+  '        for (int e = 0; e < 4; ++e) {',
+  `          if (e >= 2 * ${halves}) {`,
+  '            s[j][e] = 0.f;',
+  '            continue;',
+  '          }',
+  '          s[j][e] = s[j][e] == -INFINITY ? 0.f : exp2f(s[j][e] - m[e >> 1]);',
+  '          l[e >> 1] += s[j][e];',
+  '        }',
+];
