@@ -88,6 +88,48 @@ fn v_dequant(dq_row: u32, dq_t: u32, dq_c: u32, dq_bh: u32, Nk: u32) -> f32 {
   return dq_v;
 }
 
+fn k_dequant4(dq_row: u32, dq_t: u32, dq_c4: u32, dq_bh: u32, Nk: u32) -> vec4<f32> {
+  let dq_first = Nk - min(128u, Nk); // the recent window's first token
+  if (dq_t >= dq_first) {
+    let dq_i = (dq_bh * 128u + dq_t - dq_first) * HEAD_DIM + 4u * dq_c4;
+    return vec4<f32>(unpack2x16float(k_recent[(dq_i + 0u) >> 1u])[(dq_i + 0u) & 1u], unpack2x16float(k_recent[(dq_i + 1u) >> 1u])[(dq_i + 1u) & 1u], unpack2x16float(k_recent[(dq_i + 2u) >> 1u])[(dq_i + 2u) & 1u], unpack2x16float(k_recent[(dq_i + 3u) >> 1u])[(dq_i + 3u) & 1u]);
+  }
+  let dq_c = 4u * dq_c4;
+  var dq_v: vec4<f32>;
+  let dq_word = k_buf[dq_row * ((HEAD_DIM + 15u) / 16u) + dq_c / 16u];
+  let dq_raw = (vec4<u32>(dq_word) >> (vec4<u32>((dq_c % 16u) * 2u) + vec4<u32>(0u, 2u, 4u, 6u))) & vec4<u32>(3u);
+  dq_v = bitcast<vec4<f32>>(dq_raw | vec4<u32>(0x4b000000u)) - vec4<f32>(8388608.0f);
+  let dq_z0 = (dq_bh * ((Nk + 31u) / 32u) + dq_t / 32u) * HEAD_DIM + (dq_c + 0u);
+  let dq_z1 = (dq_bh * ((Nk + 31u) / 32u) + dq_t / 32u) * HEAD_DIM + (dq_c + 1u);
+  let dq_z2 = (dq_bh * ((Nk + 31u) / 32u) + dq_t / 32u) * HEAD_DIM + (dq_c + 2u);
+  let dq_z3 = (dq_bh * ((Nk + 31u) / 32u) + dq_t / 32u) * HEAD_DIM + (dq_c + 3u);
+  dq_v = dq_v - vec4<f32>(unpack2x16float(k_zero[dq_z0 >> 1u])[dq_z0 & 1u], unpack2x16float(k_zero[dq_z1 >> 1u])[dq_z1 & 1u], unpack2x16float(k_zero[dq_z2 >> 1u])[dq_z2 & 1u], unpack2x16float(k_zero[dq_z3 >> 1u])[dq_z3 & 1u]);
+  let dq_g0 = (dq_bh * ((Nk + 31u) / 32u) + dq_t / 32u) * HEAD_DIM + (dq_c + 0u);
+  let dq_g1 = (dq_bh * ((Nk + 31u) / 32u) + dq_t / 32u) * HEAD_DIM + (dq_c + 1u);
+  let dq_g2 = (dq_bh * ((Nk + 31u) / 32u) + dq_t / 32u) * HEAD_DIM + (dq_c + 2u);
+  let dq_g3 = (dq_bh * ((Nk + 31u) / 32u) + dq_t / 32u) * HEAD_DIM + (dq_c + 3u);
+  dq_v = dq_v * vec4<f32>(unpack2x16float(k_scale[dq_g0 >> 1u])[dq_g0 & 1u], unpack2x16float(k_scale[dq_g1 >> 1u])[dq_g1 & 1u], unpack2x16float(k_scale[dq_g2 >> 1u])[dq_g2 & 1u], unpack2x16float(k_scale[dq_g3 >> 1u])[dq_g3 & 1u]);
+  return dq_v;
+}
+
+fn v_dequant4(dq_row: u32, dq_t: u32, dq_c4: u32, dq_bh: u32, Nk: u32) -> vec4<f32> {
+  let dq_first = Nk - min(128u, Nk); // the recent window's first token
+  if (dq_t >= dq_first) {
+    let dq_i = (dq_bh * 128u + dq_t - dq_first) * VALUE_DIM + 4u * dq_c4;
+    return vec4<f32>(unpack2x16float(v_recent[(dq_i + 0u) >> 1u])[(dq_i + 0u) & 1u], unpack2x16float(v_recent[(dq_i + 1u) >> 1u])[(dq_i + 1u) & 1u], unpack2x16float(v_recent[(dq_i + 2u) >> 1u])[(dq_i + 2u) & 1u], unpack2x16float(v_recent[(dq_i + 3u) >> 1u])[(dq_i + 3u) & 1u]);
+  }
+  let dq_c = 4u * dq_c4;
+  var dq_v: vec4<f32>;
+  let dq_word = v_buf[dq_row * ((VALUE_DIM + 15u) / 16u) + dq_c / 16u];
+  let dq_raw = (vec4<u32>(dq_word) >> (vec4<u32>((dq_c % 16u) * 2u) + vec4<u32>(0u, 2u, 4u, 6u))) & vec4<u32>(3u);
+  dq_v = bitcast<vec4<f32>>(dq_raw | vec4<u32>(0x4b000000u)) - vec4<f32>(8388608.0f);
+  let dq_z = dq_row * ((VALUE_DIM + 31u) / 32u) + dq_c / 32u;
+  dq_v = dq_v - unpack2x16float(v_zero[dq_z >> 1u])[dq_z & 1u];
+  let dq_g = dq_row * ((VALUE_DIM + 31u) / 32u) + dq_c / 32u;
+  dq_v = dq_v * unpack2x16float(v_scale[dq_g >> 1u])[dq_g & 1u];
+  return dq_v;
+}
+
 fn tile_class(b: i32, h: i32, q_lo: i32, q_hi: i32, k_lo: i32, k_hi: i32) -> u32 {
   let tc0: bool = q_hi >= k_lo;
   let tc1: bool = q_lo < k_hi;
@@ -176,7 +218,7 @@ fn attention(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_ind
           var x = vec4<f32>(0.0f);
           if (k0 + j < Nk) {
             let dq_t = k0 + j;
-            x = vec4<f32>(k_dequant(kv_row0 + dq_t, dq_t, 4u * c + 0u, kv_row0 / Nk, Nk), k_dequant(kv_row0 + dq_t, dq_t, 4u * c + 1u, kv_row0 / Nk, Nk), k_dequant(kv_row0 + dq_t, dq_t, 4u * c + 2u, kv_row0 / Nk, Nk), k_dequant(kv_row0 + dq_t, dq_t, 4u * c + 3u, kv_row0 / Nk, Nk));
+            x = k_dequant4(kv_row0 + dq_t, dq_t, c, kv_row0 / Nk, Nk);
           }
           co_kv[j * CO_KVS + c] = x;
         }
@@ -245,7 +287,7 @@ fn attention(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_ind
           var x = vec4<f32>(0.0f);
           if (k0 + j < Nk) {
             let dq_t = k0 + j;
-            x = vec4<f32>(v_dequant(kv_row0 + dq_t, dq_t, 4u * c + 0u, kv_row0 / Nk, Nk), v_dequant(kv_row0 + dq_t, dq_t, 4u * c + 1u, kv_row0 / Nk, Nk), v_dequant(kv_row0 + dq_t, dq_t, 4u * c + 2u, kv_row0 / Nk, Nk), v_dequant(kv_row0 + dq_t, dq_t, 4u * c + 3u, kv_row0 / Nk, Nk));
+            x = v_dequant4(kv_row0 + dq_t, dq_t, c, kv_row0 / Nk, Nk);
           }
           co_kv[j * CO_KVS + c] = x;
         }

@@ -98,6 +98,54 @@ fn v_dequant(dq_row: u32, dq_t: u32, dq_c: u32, dq_bh: u32, Nk: u32) -> f32 {
   return dq_v;
 }
 
+fn k_dequant4(dq_row: u32, dq_t: u32, dq_c4: u32, dq_bh: u32, Nk: u32) -> vec4<f32> {
+  let dq_c = 4u * dq_c4;
+  var dq_v: vec4<f32>;
+  if (t_salient[dq_row] != 0) {
+    let dq_word = k_codesHi[dq_row * ((HEAD_DIM + 7u) / 8u) + dq_c / 8u];
+    let dq_raw = (vec4<u32>(dq_word) >> (vec4<u32>((dq_c % 8u) * 4u) + vec4<u32>(0u, 4u, 8u, 12u))) & vec4<u32>(15u);
+    dq_v = bitcast<vec4<f32>>(dq_raw | vec4<u32>(0x4b000000u)) - vec4<f32>(8388608.0f);
+  } else {
+    let dq_word = k_buf[dq_row * ((HEAD_DIM + 15u) / 16u) + dq_c / 16u];
+    let dq_raw = (vec4<u32>(dq_word) >> (vec4<u32>((dq_c % 16u) * 2u) + vec4<u32>(0u, 2u, 4u, 6u))) & vec4<u32>(3u);
+    dq_v = bitcast<vec4<f32>>(dq_raw | vec4<u32>(0x4b000000u)) - vec4<f32>(8388608.0f);
+  }
+  let dq_z = dq_row;
+  dq_v = dq_v - unpack2x16float(k_zero[dq_z >> 1u])[dq_z & 1u];
+  let dq_g = dq_row;
+  dq_v = dq_v * unpack2x16float(k_scale[dq_g >> 1u])[dq_g & 1u];
+  let dq_n0 = dq_bh * HEAD_DIM + (dq_c + 0u);
+  let dq_n1 = dq_bh * HEAD_DIM + (dq_c + 1u);
+  let dq_n2 = dq_bh * HEAD_DIM + (dq_c + 2u);
+  let dq_n3 = dq_bh * HEAD_DIM + (dq_c + 3u);
+  dq_v = dq_v * vec4<f32>(unpack2x16float(k_norm[dq_n0 >> 1u])[dq_n0 & 1u], unpack2x16float(k_norm[dq_n1 >> 1u])[dq_n1 & 1u], unpack2x16float(k_norm[dq_n2 >> 1u])[dq_n2 & 1u], unpack2x16float(k_norm[dq_n3 >> 1u])[dq_n3 & 1u]);
+  return dq_v;
+}
+
+fn v_dequant4(dq_row: u32, dq_t: u32, dq_c4: u32, dq_bh: u32, Nk: u32) -> vec4<f32> {
+  let dq_c = 4u * dq_c4;
+  var dq_v: vec4<f32>;
+  if (t_salient[dq_row] != 0) {
+    let dq_word = v_codesHi[dq_row * ((VALUE_DIM + 7u) / 8u) + dq_c / 8u];
+    let dq_raw = (vec4<u32>(dq_word) >> (vec4<u32>((dq_c % 8u) * 4u) + vec4<u32>(0u, 4u, 8u, 12u))) & vec4<u32>(15u);
+    dq_v = bitcast<vec4<f32>>(dq_raw | vec4<u32>(0x4b000000u)) - vec4<f32>(8388608.0f);
+  } else {
+    let dq_word = v_buf[dq_row * ((VALUE_DIM + 15u) / 16u) + dq_c / 16u];
+    let dq_raw = (vec4<u32>(dq_word) >> (vec4<u32>((dq_c % 16u) * 2u) + vec4<u32>(0u, 2u, 4u, 6u))) & vec4<u32>(3u);
+    dq_v = bitcast<vec4<f32>>(dq_raw | vec4<u32>(0x4b000000u)) - vec4<f32>(8388608.0f);
+  }
+  let dq_z = dq_row;
+  dq_v = dq_v - unpack2x16float(v_zero[dq_z >> 1u])[dq_z & 1u];
+  let dq_g = dq_row;
+  dq_v = dq_v * unpack2x16float(v_scale[dq_g >> 1u])[dq_g & 1u];
+  let dq_n0 = dq_bh * VALUE_DIM + (dq_c + 0u);
+  let dq_n1 = dq_bh * VALUE_DIM + (dq_c + 1u);
+  let dq_n2 = dq_bh * VALUE_DIM + (dq_c + 2u);
+  let dq_n3 = dq_bh * VALUE_DIM + (dq_c + 3u);
+  dq_v = dq_v * vec4<f32>(unpack2x16float(v_norm[dq_n0 >> 1u])[dq_n0 & 1u], unpack2x16float(v_norm[dq_n1 >> 1u])[dq_n1 & 1u], unpack2x16float(v_norm[dq_n2 >> 1u])[dq_n2 & 1u], unpack2x16float(v_norm[dq_n3 >> 1u])[dq_n3 & 1u]);
+  return dq_v;
+}
+
 fn tile_class(b: i32, h: i32, q_lo: i32, q_hi: i32, k_lo: i32, k_hi: i32) -> u32 {
   let tc0: bool = q_hi >= k_lo;
   let tc1: bool = q_lo < k_hi;
@@ -186,7 +234,7 @@ fn attention(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_ind
           var x = vec4<f32>(0.0f);
           if (k0 + j < Nk) {
             let dq_t = k0 + j;
-            x = vec4<f32>(k_dequant(kv_row0 + dq_t, dq_t, 4u * c + 0u, kv_row0 / Nk, Nk), k_dequant(kv_row0 + dq_t, dq_t, 4u * c + 1u, kv_row0 / Nk, Nk), k_dequant(kv_row0 + dq_t, dq_t, 4u * c + 2u, kv_row0 / Nk, Nk), k_dequant(kv_row0 + dq_t, dq_t, 4u * c + 3u, kv_row0 / Nk, Nk));
+            x = k_dequant4(kv_row0 + dq_t, dq_t, c, kv_row0 / Nk, Nk);
           }
           co_kv[j * CO_KVS + c] = x;
         }
@@ -255,7 +303,7 @@ fn attention(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_ind
           var x = vec4<f32>(0.0f);
           if (k0 + j < Nk) {
             let dq_t = k0 + j;
-            x = vec4<f32>(v_dequant(kv_row0 + dq_t, dq_t, 4u * c + 0u, kv_row0 / Nk, Nk), v_dequant(kv_row0 + dq_t, dq_t, 4u * c + 1u, kv_row0 / Nk, Nk), v_dequant(kv_row0 + dq_t, dq_t, 4u * c + 2u, kv_row0 / Nk, Nk), v_dequant(kv_row0 + dq_t, dq_t, 4u * c + 3u, kv_row0 / Nk, Nk));
+            x = v_dequant4(kv_row0 + dq_t, dq_t, c, kv_row0 / Nk, Nk);
           }
           co_kv[j * CO_KVS + c] = x;
         }
