@@ -25,7 +25,7 @@ const code = (
   dtype: 'bf16' | 'f16' | 'f32',
   D: number,
   arch = 'sm_90a',
-  lean: LeanEmission = 'off',
+  lean: LeanEmission | 'auto' = 'auto',
 ): string =>
   withLeanEmission(lean, () => {
     const c = compile(source.replace(/attention \w+/, `attention ${name}`), {

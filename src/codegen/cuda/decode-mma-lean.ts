@@ -12,27 +12,35 @@
 //          loop is then instantiated with one row half (HALVES 1): no scores, max, exp, l or
 //          rescale for them, and their P elements are 0. Block-uniform run-time choice: the loop
 //          body is emitted once as a generic lambda, called with HALVES 1 or 2.
-// Emission (mmaLeanEmission): 'off' emits the kernel as before, byte for byte (the goldens);
-// 'knob' emits the lean structure with `#define ATTNC_DEC_MMA_LEAN 0` (0 compiles to the old
-// arithmetic; the bench's artifacts, -DATTNC_DEC_MMA_LEAN=1/2/3 variants); 'on' the same with 3.
+// Emission (mmaLeanEmission): 'off' emits the kernel as before, byte for byte; 'knob' emits the
+// lean structure with `#define ATTNC_DEC_MMA_LEAN 0` (0 compiles to the old arithmetic; the
+// bench's artifacts, -DATTNC_DEC_MMA_LEAN=1/2/3 variants); 'on' the same with 3. By default
+// ('auto') a kernel over quantized K/V caches gets 'on' and a float-cache kernel 'off': measured on
+// the H200 (B 4, H 32 / Hkv 8, D 128, 128K keys, same process), LEAN 3 took int8 from 0.493 to
+// 0.364 ms, e4m3 0.466 → 0.336, KIVI int4 0.616 → 0.567, int2 0.574 → 0.531, but bf16 from 0.531
+// to 0.559 (bit 2's second instantiation of the loop costs the float kernel more than it saves).
+import type { AttentionKernel } from '../../ir/kernel.js';
 
 /** How the lean code is emitted (notes above). */
 export type LeanEmission = 'off' | 'knob' | 'on';
 
-let emission: LeanEmission = 'off';
+let emission: LeanEmission | 'auto' = 'auto';
 
-/** The current emission mode of the lean code. */
-export const mmaLeanEmission = (): LeanEmission => emission;
+/** The emission mode of kernel `k`'s lean code ('auto': on for quantized K/V caches). */
+export function mmaLeanEmission(k: AttentionKernel): LeanEmission {
+  if (emission !== 'auto') return emission;
+  return k.formats.k.kind === 'quant' || k.formats.v.kind === 'quant' ? 'on' : 'off';
+}
 
 /** Sets the emission mode (bench emit scripts, tests); returns the previous one. */
-export function setMmaLeanEmission(mode: LeanEmission): LeanEmission {
+export function setMmaLeanEmission(mode: LeanEmission | 'auto'): LeanEmission | 'auto' {
   const old = emission;
   emission = mode;
   return old;
 }
 
 /** `fn` run with the emission mode `mode` (restored after, also on a throw). */
-export function withLeanEmission<T>(mode: LeanEmission, fn: () => T): T {
+export function withLeanEmission<T>(mode: LeanEmission | 'auto', fn: () => T): T {
   const old = setMmaLeanEmission(mode);
   try {
     return fn();
@@ -42,7 +50,7 @@ export function withLeanEmission<T>(mode: LeanEmission, fn: () => T): T {
 }
 
 /** The emission a knob variant needs: 'knob' where it sets ATTNC_DEC_MMA_LEAN, else the current one. */
-export const leanEmissionFor = (knobs: Readonly<Record<string, number>>): LeanEmission =>
+export const leanEmissionFor = (knobs: Readonly<Record<string, number>>): LeanEmission | 'auto' =>
   'MMA_LEAN' in knobs ? 'knob' : emission;
 
 /** The knob's `#ifndef` default and its check (emitted with the other tensor-core knobs). */

@@ -127,7 +127,7 @@ export function hasMmaDecode(k: AttentionKernel, vectorWidth: number): boolean {
 function mmaKnobs(k: AttentionKernel): string[] {
   const knobs = Object.entries(mmaDefaults(k));
   const tiles = mmaQuantOf(k) !== undefined || mmaKiviOf(k) !== undefined;
-  const lean = mmaLeanEmission();
+  const lean = mmaLeanEmission(k);
   return [
     ...(mmaKiviOf(k) ? kiviSwitch : []),
     ...knobs.flatMap(([n, v]) => {
@@ -349,7 +349,7 @@ export function mmaDecodeDevice(
         `    for (int h8 = 0; h8 < 2; ++h8) cls2[h8] = ${dyn ? cls('t0', 't1', 'hr2[h8]', 'qp2[h8]') : el.staticClass};`,
       ]
     : [];
-  const lean = mmaLeanEmission() !== 'off';
+  const lean = mmaLeanEmission(k) !== 'off';
   // The online softmax: as before (byte for byte), or decode-mma-lean.ts's with HALVES row halves.
   const sm = (KJ: string, rescale: readonly string[], halves: string): string[] =>
     lean ? leanSoftmax(scoreLines(el), KJ, rescale, halves) : softmax(scoreLines(el), KJ, rescale);
