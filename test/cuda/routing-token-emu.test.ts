@@ -78,7 +78,7 @@ function withConstants(c: Compiled, knobs: Readonly<Record<string, number>>): Co
   }
   return { ...c, artifact: { ...c.artifact, code } };
 }
-// Program i + programs.length: program i with ROUTE_QVEC = 1 (the ranking's permuted k dimension
+// Program i + programs.length: program i with ROUTE_QVEC = 1 and ROUTE_QREG = 0 (the ranking's permuted k dimension
 // and 128-bit query loads).
 const QVEC = programs.length;
 // Program i + 2 · programs.length: program i with Schedule.tokenOrder 'key' (token-keymajor.ts).
@@ -101,7 +101,7 @@ const knobsOf = (i: number): Readonly<Record<string, number>> =>
         : i >= QREG
           ? { ROUTE_QREG: 1 }
           : i >= QVEC && i < KEY
-            ? { ROUTE_QVEC: 1 }
+            ? { ROUTE_QVEC: 1, ROUTE_QREG: 0 }
             : {};
 const variantName = (i: number): string => {
   if (i >= KEY && i < QREG) return ' (key-major)';
@@ -230,10 +230,12 @@ describe('raw-query block routing in bf16: tensor-core top-k and mma token atten
   }, 600_000);
 
   it('ROUTE_QREG (1, 2), ROUTE_F16: voter-outer statistics from held fragments, one f16 key part', async () => {
-    // The knobs are in the emitted code, off by default (withConstants throws if a name is missing).
+    // The knobs are in the emitted code, QREG 1 and F16 0 by default (withConstants throws if a name
+    // is missing); the QVEC programs keep QREG 0's path (the statistics from L2) tested.
     const [src0, D0] = programs[0]!;
     const code = compileFor(src0, D0).artifact.code;
-    for (const knob of ['ROUTE_QREG', 'ROUTE_F16']) expect(code).toContain(`constexpr int ${knob} = 0;`);
+    expect(code).toContain('constexpr int ROUTE_QREG = 1;');
+    expect(code).toContain('constexpr int ROUTE_F16 = 0;');
     const cases = (base: number, p: number): OffsetCase[] => [
       fixed(base + p, { seed: 1100 + base + p }),
       // One kv head of 5 voters, offsets, 40 > key blocks (every candidate ranked), no first block.
