@@ -20,10 +20,10 @@ import type { CoreExprs } from './exprs.js';
 import { kvTmaCoords } from './kv-rows.js';
 import { tmaKvMaps } from './kv-load-tma.js';
 import type { LaunchHook } from './launcher.js';
-import { epilogueCode, indent, rowStateCode } from './mma-body.js';
+import { indent } from './mma-body.js';
 import { int8QkPrepassDevice, int8QkPrepassHost } from './int8qk-wgmma-prepass.js';
 import type { CoreOutput } from './simt.js';
-import { consumerLoopCode, pingpongCode, tileWalkCode } from './wgmma-ws-body.js';
+import { consumerFrame, consumerLoopCode, pingpongCode, tileWalkCode } from './wgmma-ws-body.js';
 import { overlapLoopCode, type OverlapQk } from './wgmma-ws-overlap.js';
 import { serialSoftmaxCode } from './wgmma-ws-softmax.js';
 import { pvIssueCode, wsTweakDevice, wsTweakMmaDevice } from './wgmma-ws-tweaks.js';
@@ -246,24 +246,14 @@ const overlapQk: OverlapQk = {
 };
 
 function consumerCode(kernel: AttentionKernel, e: CoreExprs, plan: WgmmaWsPlan): string[] {
-  return [
-    ...(plan.regs ? [`regs_inc<${plan.regs.consumer}>();`] : []),
-    ...e.rowHoists.map((h) => `${h.type} ${h.name}[2];`),
-    "// This lane's rows: g and g + 8 of the warp's 16. Accumulators o[n] cover dv 8n..8n+7.",
-    'const int row_r[2] = {q0 + warp * 16 + g, q0 + warp * 16 + g + 8};',
-    ...rowStateCode(e),
-    ...(e.mode === 'empty'
-      ? ['// Every tile is empty: no key is ever loaded.']
-      : [
-          "// This CTA's Q block scale (the pre-pass's); K's come with each tile (qk_sk_ring).",
-          'const float qk_sq = __ldg(qk_sq_g + (size_t)(b * a.H + h) * ((a.Nq + BQ - 1) / BQ) + q0 / BQ);',
-          ...(plan.pingpong ? pingpongCode : []),
-          ...(plan.overlap
-            ? overlapLoopCode(e, { pingpong: plan.pingpong, walk: false, tweaks: plan.tweaks, qk: overlapQk })
-            : [...tileLambda(e, plan), ...consumerLoopCode(e, false, false)]),
-        ]),
-    ...epilogueCode(kernel.outputs.lse),
-  ];
+  return consumerFrame(kernel, e, plan, () => [
+    "// This CTA's Q block scale (the pre-pass's); K's come with each tile (qk_sk_ring).",
+    'const float qk_sq = __ldg(qk_sq_g + (size_t)(b * a.H + h) * ((a.Nq + BQ - 1) / BQ) + q0 / BQ);',
+    ...(plan.pingpong ? pingpongCode : []),
+    ...(plan.overlap
+      ? overlapLoopCode(e, { pingpong: plan.pingpong, walk: false, tweaks: plan.tweaks, qk: overlapQk })
+      : [...tileLambda(e, plan), ...consumerLoopCode(e, false, false)]),
+  ]);
 }
 
 function kernelCode(

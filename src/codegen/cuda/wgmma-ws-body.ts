@@ -8,10 +8,12 @@
 // each tile's index and kind from the ring instead of walking the sequence themselves.
 import type { CoreExprs } from './exprs.js';
 import { tmaLoadKv, tmaLoadKvOf } from './kv-load-tma.js';
-import { indent } from './mma-body.js';
+import type { AttentionKernel } from '../../ir/kernel.js';
+import { epilogueCode, indent, rowStateCode } from './mma-body.js';
 import { classifyCode } from './mma-tiles.js';
 import { endMarkCode, producerHoistCode, publishTile, readTileCode } from './wgmma-ws-walk.js';
 import { qTmaCoords } from './qo-rows.js';
+import type { WgmmaWsPlan } from './wgmma-ws-plan.js';
 
 /** Per-key hoists of a tile, computed by the consumers between two consumer-only barriers. */
 function keyHoistCode(e: CoreExprs): string[] {
@@ -138,3 +140,24 @@ export const pingpongCode = [
   'auto pp_arrive = [&]() { asm volatile("bar.arrive %0, %1;\\n" ::"r"(3 - wg), "n"(CTHREADS) : "memory"); };',
   'if (wg == 1) pp_arrive();',
 ];
+
+/**
+ * The consumer branch's frame, shared by the float and the `qk int8` kernels: register budget,
+ * per-row state, then `loop()` (unless every tile is empty), then out and lse.
+ */
+export function consumerFrame(
+  kernel: AttentionKernel,
+  e: CoreExprs,
+  plan: WgmmaWsPlan,
+  loop: () => string[],
+): string[] {
+  return [
+    ...(plan.regs ? [`regs_inc<${plan.regs.consumer}>();`] : []),
+    ...e.rowHoists.map((h) => `${h.type} ${h.name}[2];`),
+    "// This lane's rows: g and g + 8 of the warp's 16. Accumulators o[n] cover dv 8n..8n+7.",
+    'const int row_r[2] = {q0 + warp * 16 + g, q0 + warp * 16 + g + 8};',
+    ...rowStateCode(e),
+    ...(e.mode === 'empty' ? ['// Every tile is empty: no key is ever loaded.'] : loop()),
+    ...epilogueCode(kernel.outputs.lse),
+  ];
+}

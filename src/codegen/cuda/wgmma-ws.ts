@@ -8,7 +8,7 @@ import { sharedStorage } from '../../ir/formats.js';
 import type { AttentionKernel } from '../../ir/kernel.js';
 import type { CoreExprs } from './exprs.js';
 import type { LaunchHook } from './launcher.js';
-import { epilogueCode, indent, rowStateCode } from './mma-body.js';
+import { indent } from './mma-body.js';
 import { foldsScale, serialSoftmaxCode } from './wgmma-ws-softmax.js';
 import {
   foldScaleQCode,
@@ -20,7 +20,13 @@ import {
   type WsTweaks,
 } from './wgmma-ws-tweaks.js';
 import type { AttentionCore, CoreOutput } from './simt.js';
-import { consumerLoopCode, pingpongCode, producerCode, tileWalkCode } from './wgmma-ws-body.js';
+import {
+  consumerFrame,
+  consumerLoopCode,
+  pingpongCode,
+  producerCode,
+  tileWalkCode,
+} from './wgmma-ws-body.js';
 import { overlapLoopCode } from './wgmma-ws-overlap.js';
 import { tmaHostCode, wgmmaWsDeviceHelpers } from './wgmma-ws-device.js';
 import { PRODUCER_THREADS, type WgmmaWsPlan } from './wgmma-ws-plan.js';
@@ -104,26 +110,16 @@ const packedPvCode = (t: WsTweaks): string[] => [
 
 /** The consumer branch: per-row state, the tile loop, then out and lse. */
 function consumerCode(kernel: AttentionKernel, e: CoreExprs, plan: WgmmaWsPlan): string[] {
-  return [
-    ...(plan.regs ? [`regs_inc<${plan.regs.consumer}>();`] : []),
-    ...e.rowHoists.map((h) => `${h.type} ${h.name}[2];`),
-    "// This lane's rows: g and g + 8 of the warp's 16. Accumulators o[n] cover dv 8n..8n+7.",
-    'const int row_r[2] = {q0 + warp * 16 + g, q0 + warp * 16 + g + 8};',
-    ...rowStateCode(e),
-    ...(e.mode === 'empty'
-      ? ['// Every tile is empty: no key is ever loaded.']
+  return consumerFrame(kernel, e, plan, () => [
+    ...(plan.pingpong ? pingpongCode : []),
+    ...(foldsScale(e, plan.tweaks) ? foldScaleQCode : []),
+    ...(plan.overlap
+      ? overlapLoopCode(e, { pingpong: plan.pingpong, walk: plan.producerWalk, tweaks: plan.tweaks })
       : [
-          ...(plan.pingpong ? pingpongCode : []),
-          ...(foldsScale(e, plan.tweaks) ? foldScaleQCode : []),
-          ...(plan.overlap
-            ? overlapLoopCode(e, { pingpong: plan.pingpong, walk: plan.producerWalk, tweaks: plan.tweaks })
-            : [
-                ...tileLambda(e, plan.pingpong, plan.producerWalk, plan.tweaks),
-                ...consumerLoopCode(e, plan.producerWalk, plan.tweaks.splitKv),
-              ]),
+          ...tileLambda(e, plan.pingpong, plan.producerWalk, plan.tweaks),
+          ...consumerLoopCode(e, plan.producerWalk, plan.tweaks.splitKv),
         ]),
-    ...epilogueCode(kernel.outputs.lse),
-  ];
+  ]);
 }
 
 function kernelCode(kernel: AttentionKernel, e: CoreExprs, plan: WgmmaWsPlan, entry: string): string[] {
