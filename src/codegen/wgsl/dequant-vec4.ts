@@ -10,7 +10,16 @@
 import type { QuantTensorFormat, TensorFormat } from '../../ir/formats.js';
 import { codesPerWord, elemBits } from '../../quant/elem.js';
 import type { FloatDType, Fp8Elem, Granularity, HalfDType, QuantFormat } from '../../quant/format.js';
-import { type KvWhich, flagsOf, fp8Lines, partVar, readFloat, scaleIndex, widthConst } from './dequant.js';
+import {
+  type KvWhich,
+  flagsOf,
+  fp8Lines,
+  partVar,
+  readFloat,
+  recentLines,
+  scaleIndex,
+  widthConst,
+} from './dequant.js';
 
 const LANES = [0, 1, 2, 3] as const;
 
@@ -120,22 +129,15 @@ function fp8Function(which: KvWhich, elem: Fp8Elem): string[] {
  * equal lane by lane to `<k|v>_dequant` of each channel. Needs the row width a multiple of 4.
  */
 export function dequantVec4Function(which: KvWhich, f: QuantTensorFormat, paged = false): string[] {
-  const W = widthConst(which);
-  const recent = f.format.recent;
-  const head = recent
-    ? [
-        `let dq_first = Nk - min(${recent.tokens}u, Nk); // the recent window's first token`,
-        'if (dq_t >= dq_first) {',
-        `  let dq_i = (dq_bh * ${recent.tokens}u + dq_t - dq_first) * ${W} + 4u * dq_c4;`,
-        `  return ${vec4Of((l) => readFloat(partVar(which, 'recent'), recent.dtype, `(dq_i + ${l}u)`))};`,
-        '}',
-      ]
-    : [];
+  const recent = (i: string): string =>
+    vec4Of((l) => readFloat(partVar(which, 'recent'), f.format.recent!.dtype, `(${i} + ${l}u)`));
   const row = paged ? 'dq_lrow' : 'dq_row';
   return [
     ...(f.format.kind === 'fp8' ? [...fp8Function(which, f.format.elem), ''] : []),
     `fn ${dequant4Fn(which)}(${row}: u32, dq_t: u32, dq_c4: u32, dq_bh: u32, Nk: u32) -> vec4<f32> {`,
-    ...[...head, ...codeVec4Lines(which, f, paged)].map((l) => `  ${l}`),
+    ...[...recentLines(which, f, '4u * dq_c4', recent), ...codeVec4Lines(which, f, paged)].map(
+      (l) => `  ${l}`,
+    ),
     '}',
   ];
 }

@@ -195,6 +195,27 @@ function codeLines(which: KvWhich, f: QuantTensorFormat, paged: boolean): string
   return lines;
 }
 
+/**
+ * The recent-window branch opening a dequant function (none without a window): tokens in the
+ * last `recent.tokens` of Nk return `value(dq_i)` (dq_i: the window element of channel `channel`).
+ */
+export function recentLines(
+  which: KvWhich,
+  f: QuantTensorFormat,
+  channel: string,
+  value: (i: string) => string,
+): string[] {
+  const recent = f.format.recent;
+  if (!recent) return [];
+  return [
+    `let dq_first = Nk - min(${recent.tokens}u, Nk); // the recent window's first token`,
+    'if (dq_t >= dq_first) {',
+    `  let dq_i = (dq_bh * ${recent.tokens}u + dq_t - dq_first) * ${widthConst(which)} + ${channel};`,
+    `  return ${value('dq_i')};`,
+    '}',
+  ];
+}
+
 /** Name of the WGSL function returning one element of a quantized K or V as f32. */
 export const dequantFn = (which: KvWhich): string => `${which}_dequant`;
 
@@ -204,18 +225,10 @@ export const dequantFn = (which: KvWhich): string => `${which}_dequant`;
  * as f32. Every load of a quantized K or V goes through it.
  */
 export function dequantFunction(which: KvWhich, f: QuantTensorFormat, paged = false): string[] {
-  const W = widthConst(which);
-  const recent = f.format.recent;
-  const body = recent
-    ? [
-        `let dq_first = Nk - min(${recent.tokens}u, Nk); // the recent window's first token`,
-        'if (dq_t >= dq_first) {',
-        `  let dq_i = (dq_bh * ${recent.tokens}u + dq_t - dq_first) * ${W} + dq_c;`,
-        `  return ${readFloat(partVar(which, 'recent'), recent.dtype, 'dq_i')};`,
-        '}',
-        ...codeLines(which, f, paged),
-      ]
-    : codeLines(which, f, paged);
+  const body = [
+    ...recentLines(which, f, 'dq_c', (i) => readFloat(partVar(which, 'recent'), f.format.recent!.dtype, i)),
+    ...codeLines(which, f, paged),
+  ];
   // Paged: the caller's packed row is the logical one (the salient flags' index).
   const row = paged ? 'dq_lrow' : 'dq_row';
   return [
