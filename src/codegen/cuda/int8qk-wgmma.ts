@@ -17,7 +17,6 @@ import { sharedStorage } from '../../ir/formats.js';
 import type { QkInt8 } from '../../ir/int8qk.js';
 import type { AttentionKernel, WsTweak } from '../../ir/kernel.js';
 import type { CoreExprs } from './exprs.js';
-import { kvTmaCoords } from './kv-rows.js';
 import { tmaKvMaps } from './kv-load-tma.js';
 import type { LaunchHook } from './launcher.js';
 import { indent } from './mma-body.js';
@@ -29,6 +28,7 @@ import { serialSoftmaxCode } from './wgmma-ws-softmax.js';
 import { pvIssueCode, wsTweakDevice, wsTweakMmaDevice } from './wgmma-ws-tweaks.js';
 import { tmaHostCode, wgmmaWsDeviceHelpers } from './wgmma-ws-device.js';
 import { PRODUCER_THREADS, type WgmmaWsPlan } from './wgmma-ws-plan.js';
+import { codeMapsHost, producerCode, s8QkWgmma } from './int8qk-wgmma-parts.js';
 
 /** Dynamic shared memory: int8 Q, `stages` int8 K and 16-bit V tiles, mbarriers, alignment slack. */
 export function int8QkWsSharedBytes(
@@ -69,95 +69,6 @@ export function int8QkWsProblem(kernel: AttentionKernel, plan: WgmmaWsPlan): str
     return `${name} reads bf16/f16 K and V in place: no quantized or paged cache`;
   return undefined;
 }
-
-/** wg_qk8: S (s32) = or += Q·Kᵀ over one k32 step; acc = 0 overwrites (the first step). */
-function s8QkWgmma(n: number): string[] {
-  const acc = n / 2;
-  const dList = Array.from({ length: acc }, (_, i) => `%${i}`).join(', ');
-  const outs = Array.from({ length: acc }, (_, i) => `"+r"(d[${i >> 2}][${i & 3}])`);
-  const rows: string[] = [];
-  for (let i = 0; i < outs.length; i += 8) rows.push('        ' + outs.slice(i, i + 8).join(', '));
-  return [
-    `__device__ __forceinline__ void wg_qk8(int (&d)[${n / 8}][4], uint64_t da, uint64_t db, int acc) {`,
-    '#if ATTNC_SM90A',
-    '  asm volatile(',
-    '      "{\\n.reg .pred p;\\n"',
-    `      "setp.ne.b32 p, %${acc + 2}, 0;\\n"`,
-    `      "wgmma.mma_async.sync.aligned.m64n${n}k32.s32.s8.s8 {${dList}}, %${acc}, %${acc + 1}, p;\\n}\\n"`,
-    '      :',
-    rows.join(',\n'),
-    '      : "l"(da), "l"(db), "r"(acc)',
-    '      : "memory");',
-    '#endif',
-    '}',
-    'template <int N>',
-    '__device__ __forceinline__ void acc_fence_i(int (&d)[N][4]) {',
-    '#pragma unroll',
-    '  for (int j = 0; j < N; ++j)',
-    '#pragma unroll',
-    '    for (int e = 0; e < 4; ++e) asm volatile("" : "+r"(d[j][e])::"memory");',
-    '}',
-  ];
-}
-
-/** Host: the codes' 3-D maps (D bytes × rows × heads, box D × box_rows, 128B swizzle) over make_tma_maps. */
-const codeMapsHost: readonly string[] = [
-  '// One 128-byte row per token: CU_TENSOR_MAP_DATA_TYPE_UINT8 (0), 128B swizzle, L2 256B promotion.',
-  'static int encode_codes(EncodeTiledFn fn, TmaMap* map, const signed char* base, int rows, int heads, int box_rows) {',
-  '  const unsigned long long dims[3] = {(unsigned long long)D, (unsigned long long)rows, (unsigned long long)heads};',
-  '  const unsigned long long strides[2] = {(unsigned long long)D, (unsigned long long)rows * D};',
-  '  const unsigned box[3] = {(unsigned)D, (unsigned)box_rows, 1u};',
-  '  const unsigned elem_strides[3] = {1u, 1u, 1u};',
-  '  return fn(map, 0, 3, const_cast<signed char*>(base), dims, strides, box, elem_strides, 0, 3, 3, 0);',
-  '}',
-  '// maps[0] = Q codes, [1] = K codes, [2] = V (the float core fills [2] and its encoder).',
-  'static const char* make_qk8_maps(const Args& a, const Qk8Scratch& w, TmaMap* maps) {',
-  '  if (const char* why = make_tma_maps(a, maps)) return why;',
-  '  EncodeTiledFn encode = nullptr;',
-  '  cudaDriverEntryPointQueryResult found;',
-  '  if (cudaGetDriverEntryPointByVersion("cuTensorMapEncodeTiled", reinterpret_cast<void**>(&encode), 12000,',
-  '                                       cudaEnableDefault, &found) != cudaSuccess || encode == nullptr)',
-  '    return "the driver has no cuTensorMapEncodeTiled (TMA needs CUDA 12 and sm_90)";',
-  '  if (encode_codes(encode, &maps[0], w.q8, a.Nq, a.B * a.H, BQ) != 0) return "qk int8: cannot describe the Q codes to the TMA unit";',
-  '  if (a.Nk > 0 && encode_codes(encode, &maps[1], w.k8, a.Nk, a.B * a.Hkv, BK) != 0)',
-  '    return "qk int8: cannot describe the K codes to the TMA unit";',
-  '  return nullptr;',
-  '}',
-];
-
-/**
- * The producer: Q's codes once, then K's codes and V of every visited tile through the ring, with
- * the tile's K scale: loaded while the producer waits for the buffer, stored in the ring before
- * the arrival that publishes the stage (its release orders the store before the consumers'
- * wait), so the consumers read it from shared memory instead of waiting on L2 after S.
- */
-const producerCode: readonly string[] = [
-  'int st = 0;',
-  'bool wrapped = false; // past the first lap: a buffer is free once its `empty` phase completes',
-  'unsigned ph = 0;',
-  'if (lane == 0) {',
-  '  mbar_expect_tx(qbar, BQ * D);',
-  '  tma_load(reinterpret_cast<T*>(Qs8), tmq, 0, q0, b * a.H + h, qbar);',
-  '}',
-  'bool kt_full;',
-  'for (int kt = next_tile(0, kt_full); kt < nkt; kt = next_tile(kt + 1, kt_full)) {',
-  '  const float sk = lane == 0 ? __ldg(qk_sk_head + kt) : 0.f; // in flight during the wait',
-  '  if (wrapped) mbar_wait(&empty_bar[st], ph ^ 1u);',
-  '  if (lane == 0) {',
-  '    qk_sk_ring[st] = sk;',
-  '    mbar_expect_tx(&full_bar[st], BK * D + BK * DV * (int)sizeof(T));',
-  '    tma_load(reinterpret_cast<T*>(Ks8 + st * (BK * D)), tmk, 0, kt * BK, b * a.Hkv + hkv, &full_bar[st]);',
-  `    tma_kv_panels<DV, BK>(Vs + st * (BK * DV), tmv, ${kvTmaCoords('kt * BK', 'b', 'hkv')}, &full_bar[st]);`,
-  '  }',
-  '  __syncwarp();',
-  '  if (++st == STAGES) {',
-  '    st = 0;',
-  '    ph ^= 1u;',
-  '    wrapped = true;',
-  '  }',
-  '}',
-  '(void)kt_full;',
-];
 
 /** One tile: S in s32 from the codes, to f32 scores, the serial softmax, O += P·V. */
 function tileLambda(e: CoreExprs, plan: WgmmaWsPlan): string[] {
