@@ -2,6 +2,7 @@
 // forms S, the TMA maps over the pre-pass's int8 codes, and the producer's stream (Q's codes once,
 // then per visited tile K's codes, its block scale and V through the mbarrier ring).
 import { kvTmaCoords } from './kv-rows.js';
+import { ringAdvanceCode } from './wgmma-ws-body.js';
 
 /** wg_qk8: S (s32) = or += Q·Kᵀ over one k32 step; acc = 0 overwrites (the first step). */
 export function s8QkWgmma(n: number): string[] {
@@ -83,11 +84,7 @@ export const producerCode: readonly string[] = [
   `    tma_kv_panels<DV, BK>(Vs + st * (BK * DV), tmv, ${kvTmaCoords('kt * BK', 'b', 'hkv')}, &full_bar[st]);`,
   '  }',
   '  __syncwarp();',
-  '  if (++st == STAGES) {',
-  '    st = 0;',
-  '    ph ^= 1u;',
-  '    wrapped = true;',
-  '  }',
+  ...ringAdvanceCode,
   '}',
   '(void)kt_full;',
 ];

@@ -15,6 +15,15 @@ import { endMarkCode, producerHoistCode, publishTile, readTileCode } from './wgm
 import { qTmaCoords } from './qo-rows.js';
 import type { WgmmaWsPlan } from './wgmma-ws-plan.js';
 
+/** The producer's step to the next ring stage (its phase flips at the wrap), inside its tile loop. */
+export const ringAdvanceCode: readonly string[] = [
+  '  if (++st == STAGES) {',
+  '    st = 0;',
+  '    ph ^= 1u;',
+  '    wrapped = true;',
+  '  }',
+];
+
 /** Per-key hoists of a tile, computed by the consumers between two consumer-only barriers. */
 function keyHoistCode(e: CoreExprs): string[] {
   if (!e.keyHoists.length) return [];
@@ -69,11 +78,7 @@ export function producerCode(e: CoreExprs, walk: boolean, splitKv = false): stri
     'for (int kt = next_tile(0, kt_full); kt < nkt; kt = next_tile(kt + 1, kt_full)) {',
     ...loads,
     ...(walk && e.keyHoists.length ? indent(producerHoistCode(e), '  ') : ['  __syncwarp();']),
-    '  if (++st == STAGES) {',
-    '    st = 0;',
-    '    ph ^= 1u;',
-    '    wrapped = true;',
-    '  }',
+    ...ringAdvanceCode,
     '}',
     ...(walk ? endMarkCode(e) : []),
     '(void)kt_full;',

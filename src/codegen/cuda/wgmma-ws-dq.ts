@@ -19,6 +19,7 @@ import {
   publishStage,
   tokenScaled,
 } from './wgmma-ws-dq-pipe.js';
+import { ringAdvanceCode } from './wgmma-ws-body.js';
 
 const quantOf = (f: TensorFormats): ('k' | 'v')[] =>
   (['k', 'v'] as const).filter((w) => f[w].kind === 'quant');
@@ -109,11 +110,7 @@ function serialProducerCode(formats: TensorFormats): string[] {
     '  if (wrapped) mbar_wait(&empty_bar[st], ph ^ 1u);',
     ...convert.map((l) => `  ${l}`),
     ...publishStage(formats, 'the staging buffer before the next copies'),
-    '  if (++st == STAGES) {',
-    '    st = 0;',
-    '    ph ^= 1u;',
-    '    wrapped = true;',
-    '  }',
+    ...ringAdvanceCode,
     '}',
     '(void)kt_full;',
   ];
