@@ -91,18 +91,23 @@ const QREG = 3 * QVEC;
 const F16 = 4 * QVEC;
 const ALL = 5 * QVEC;
 const QREG2 = 6 * QVEC;
+// + 7 · programs.length: all three ranking knobs with ROUTE_F16_SCALE 0 (f16 without the
+// power-of-two scaling: the mutation check of the range tests, which must fail there).
+const NOSCALE = 7 * QVEC;
 const knobsOf = (i: number): Readonly<Record<string, number>> =>
-  i >= QREG2
-    ? { ROUTE_QREG: 2, ROUTE_F16: 1 }
-    : i >= ALL
-      ? { ROUTE_QVEC: 1, ROUTE_QREG: 1, ROUTE_F16: 1 }
-      : i >= F16
-        ? { ROUTE_QREG: 1, ROUTE_F16: 1 }
-        : i >= QREG
-          ? { ROUTE_QREG: 1 }
-          : i >= QVEC && i < KEY
-            ? { ROUTE_QVEC: 1, ROUTE_QREG: 0 }
-            : {};
+  i >= NOSCALE
+    ? { ROUTE_QVEC: 1, ROUTE_QREG: 1, ROUTE_F16: 1, ROUTE_F16_SCALE: 0 }
+    : i >= QREG2
+      ? { ROUTE_QREG: 2, ROUTE_F16: 1 }
+      : i >= ALL
+        ? { ROUTE_QVEC: 1, ROUTE_QREG: 1, ROUTE_F16: 1 }
+        : i >= F16
+          ? { ROUTE_QREG: 1, ROUTE_F16: 1 }
+          : i >= QREG
+            ? { ROUTE_QREG: 1 }
+            : i >= QVEC && i < KEY
+              ? { ROUTE_QVEC: 1, ROUTE_QREG: 0 }
+              : {};
 const variantName = (i: number): string => {
   if (i >= KEY && i < QREG) return ' (key-major)';
   const knobs = Object.entries(knobsOf(i)).map(([n, v]) => `${n} ${v}`);
@@ -121,15 +126,22 @@ const kernelFor = emulatedPrograms(
 const bf16 = (x: Float32Array): Float32Array => fromBf16Bits(toBf16Bits(x));
 let caseNo = 0;
 
-async function check(t: OffsetCase): Promise<void> {
+/** Powers of two the drawn q and k are multiplied by (exact: q · k is unchanged when they cancel). */
+interface Magnitudes {
+  readonly q: number;
+  readonly k: number;
+}
+
+async function check(t: OffsetCase, mag: Magnitudes = { q: 1, k: 1 }): Promise<void> {
   const { c, exe } = await kernelFor(t.program);
   const [source, D] = programs[t.program % QVEC]!;
-  const where = `\n${source}${variantName(t.program)}\ncase ${JSON.stringify(t)}`;
+  const where = `\n${source}${variantName(t.program)}\ncase ${JSON.stringify(t)} ${JSON.stringify(mag)}`;
   const H = t.Hkv * t.group;
   const { B, Hkv, Nq, Nk } = t;
   const rand = rng(t.seed);
-  const q = bf16(randomNormal(B * H * Nq * D, rand));
-  const k = bf16(randomNormal(B * Hkv * Nk * D, rand));
+  const times = (x: Float32Array, m: number): Float32Array => x.map((v) => v * m);
+  const q = bf16(times(randomNormal(B * H * Nq * D, rand), mag.q));
+  const k = bf16(times(randomNormal(B * Hkv * Nk * D, rand), mag.k));
   const v = bf16(randomNormal(B * Hkv * Nk * D, rand));
   const ps: Record<string, number> = { top: t.top, f: t.f, l: t.l };
   for (const p of c.kernel.params)
@@ -274,6 +286,29 @@ describe('raw-query block routing in bf16: tensor-core top-k and mma token atten
       fixed(QREG2 + 4, { Nq: 66, Nk: 400, Hkv: 2, group: 3, qOffset: 0, top: 7, f: 0, l: 1, seed: 1406 }),
     );
     await check(fixed(QREG2 + 0, { Nq: 70, Nk: 600, Hkv: 1, group: 5, top: 13, f: 1, l: 2, seed: 1407 }));
+  }, 900_000);
+
+  it("ROUTE_F16 beyond f16's range: queries or pooled keys past 65504 and near 1e-6, scaled by powers of two", async () => {
+    // q · 2^17 (|q| up to ~5e5) with k · 2^-17 (pooled |k| ~1e-6 .. 3e-5), and q · 2^-20 (~1e-6) with
+    // k · 2^20 (~1e6): the affinities are those of the unscaled draw, so the tolerances are unchanged.
+    const big: Magnitudes = { q: 2 ** 17, k: 2 ** -17 };
+    const tiny: Magnitudes = { q: 2 ** -20, k: 2 ** 20 };
+    const [src0, D0] = programs[0]!;
+    expect(compileFor(src0, D0).artifact.code).toContain('constexpr int ROUTE_F16_SCALE = 1;');
+    for (const base of [F16, ALL])
+      for (let p = 0; p < programs.length; p++)
+        for (const mag of [big, tiny]) {
+          await check(fixed(base + p, { seed: 1500 + p }), mag);
+          await check(
+            fixed(base + p, { Nq: 70, Nk: 600, Hkv: 1, group: 4, top: 13, f: 1, l: 2, seed: 1510 + p }),
+            mag,
+          );
+        }
+    // The mutation check: the same cases without the scaling rank wrongly: f16 overflows to inf (NaN
+    // affinities), or the small queries lose their bits to subnormals.
+    const ranked = fixed(NOSCALE + 0, { Nq: 70, Nk: 600, Hkv: 1, group: 4, top: 13, f: 1, l: 2, seed: 1510 });
+    await expect(check(ranked, big)).rejects.toThrow();
+    await expect(check(ranked, tiny)).rejects.toThrow();
   }, 900_000);
 
   it(`${Math.ceil(runs / 2)} random shapes, ROUTE_QREG and ROUTE_F16`, async () => {

@@ -59,19 +59,22 @@ export function mmaHelper(dtype: 'f16' | 'bf16'): string[] {
 
 /**
  * ROUTE_F16's helpers: the mma on f16 inputs whatever the storage type, two f32 as an f16 pair,
- * and a query fragment register (two storage values) as an f16 pair — exact for bf16 values of
- * magnitude in [2^-14, 65504] (f16 has 3 more significand bits; below, subnormal, off by at most
- * 2^-25; above, inf).
+ * a query fragment register (two storage values) scaled by a power of two into an f16 pair, its
+ * largest magnitude, and the power-of-two shifts (route_f16_shift) that keep every converted value
+ * finite in f16 and above its normal floor (see routing-topk-mma-scores.ts's header).
  */
 function f16Helpers(dtype: 'f16' | 'bf16'): string[] {
-  const toPair =
+  const unpack =
     dtype === 'f16'
-      ? ['  return u;']
+      ? [
+          '  __half h[2];',
+          '  memcpy(h, &u, sizeof h);',
+          '  f[0] = __half2float(h[0]);',
+          '  f[1] = __half2float(h[1]);',
+        ]
       : [
           '  const unsigned w[2] = {u << 16, u & 0xffff0000u}; // bf16 bits are the high half of an f32',
-          '  float f[2];',
-          '  memcpy(f, w, sizeof f);',
-          '  return route_h2(f[0], f[1]);',
+          '  memcpy(f, w, sizeof w);',
         ];
   return [
     '// c += a·b, m16n8k16, f16 inputs, f32 accumulators (ROUTE_F16: one f16 key part, f16 queries).',
@@ -87,9 +90,43 @@ function f16Helpers(dtype: 'f16' | 'bf16'): string[] {
     '  asm("cvt.rn.f16x2.f32 %0, %1, %2;\\n" : "=r"(r) : "f"(hi), "f"(lo)); // a (hi) goes to the upper half',
     '  return r;',
     '}',
-    '// A fragment register of two storage values as two f16.',
-    '__device__ __forceinline__ unsigned route_qh(const unsigned u) {',
-    ...toPair,
+    '// The two storage values of a fragment register as f32 (exact).',
+    '__device__ __forceinline__ void route_q2f(const unsigned u, float (&f)[2]) {',
+    ...unpack,
+    '}',
+    '// A fragment register of two storage values, times up (a power of two: exact), as two f16.',
+    '__device__ __forceinline__ unsigned route_qh(const unsigned u, const float up) {',
+    '  float f[2];',
+    '  route_q2f(u, f);',
+    '  return route_h2(f[0] * up, f[1] * up);',
+    '}',
+    "// The larger magnitude of a fragment register's two values.",
+    '__device__ __forceinline__ float route_qabs(const unsigned u) {',
+    '  float f[2];',
+    '  route_q2f(u, f);',
+    '  return fmaxf(fabsf(f[0]), fabsf(f[1]));',
+    '}',
+    '// The shift s for values of largest magnitude mx (>= 0, not NaN): mx · 2^s in [2^14, 2^15), so every',
+    '// value · 2^s is finite in f16 (< 65504) and a value is subnormal there only below 2^-28 · mx;',
+    '// s is clamped to [-113, smax]: 2^s and 2^-s (the undo) are then normal f32. mx = inf: s = -113',
+    '// (the finite values still fit, inf stays inf); mx = 0: s = smax (zeros stay zeros).',
+    '__device__ __forceinline__ int route_f16_shift(const float mx, const int smax) {',
+    '  unsigned bits;',
+    '  memcpy(&bits, &mx, sizeof bits);',
+    '  return ROUTE_F16_SCALE ? min(max(141 - (int)(bits >> 23), -113), smax) : 0; // 141 = 127 + 14',
+    '}',
+    '// 2^s as an f32, s in [-126, 127].',
+    '__device__ __forceinline__ float route_pow2(const int s) {',
+    '  const unsigned bits = (unsigned)(127 + s) << 23;',
+    '  float f;',
+    '  memcpy(&f, &bits, sizeof f);',
+    '  return f;',
+    '}',
+    '// 1 / p for p = 2^s, s in [-126, 127] (the biased exponent 127 + s becomes 127 - s).',
+    '__device__ __forceinline__ float route_inv_pow2(const float p) {',
+    '  unsigned bits;',
+    '  memcpy(&bits, &p, sizeof bits);',
+    '  return route_pow2(127 - (int)(bits >> 23));',
     '}',
   ];
 }
