@@ -2,6 +2,22 @@
 // the vote's per-voter softmax statistics and probabilities, the lane-private streaming top-k,
 // and the final merge of a row's four lists with its forced blocks.
 
+/**
+ * In the loop over a lane's two rows (rr): the non-candidate scores of row rr set to -inf (no weight)
+ * and their max cm over the lane's columns; shared by the chunk statistics and the voter-outer ones.
+ */
+export const candidateRowMax: readonly string[] = [
+  '      float cm = -INFINITY;',
+  '#pragma unroll',
+  '      for (int j = 0; j < ROUTE_KC / 8; ++j)',
+  '#pragma unroll',
+  '        for (int e1 = 0; e1 < 2; ++e1) {',
+  '          float& x = acc[j][2 * rr + e1];',
+  '          x = (cand >> (j * 4 + 2 * rr + e1)) & 1u ? x : -INFINITY; // not a candidate: no weight',
+  '          cm = fmaxf(cm, x);',
+  '        }',
+];
+
 /** `stats(h, cand)` (vote pass 1: max and sum per row and voter) and `vote_into(h, cand)`. */
 export function passStats(v0: string): string[] {
   return [
@@ -10,15 +26,7 @@ export function passStats(v0: string): string[] {
     `    float* st = vst + 2 * (size_t)(h - ${v0});`,
     '#pragma unroll',
     '    for (int rr = 0; rr < 2; ++rr) {',
-    '      float cm = -INFINITY;',
-    '#pragma unroll',
-    '      for (int j = 0; j < ROUTE_KC / 8; ++j)',
-    '#pragma unroll',
-    '        for (int e1 = 0; e1 < 2; ++e1) {',
-    '          float& x = acc[j][2 * rr + e1];',
-    '          x = (cand >> (j * 4 + 2 * rr + e1)) & 1u ? x : -INFINITY; // not a candidate: no weight',
-    '          cm = fmaxf(cm, x);',
-    '        }',
+    ...candidateRowMax,
     '      cm = fmaxf(cm, __shfl_xor_sync(0xffffffffu, cm, 1));',
     '      cm = fmaxf(cm, __shfl_xor_sync(0xffffffffu, cm, 2));',
     '      float cz = 0.f;',

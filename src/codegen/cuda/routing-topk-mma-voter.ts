@@ -6,6 +6,7 @@
 // sum per row in its own lanes (no shuffles or shared memory per chunk); the quad merges them when
 // the voter ends. The price: a chunk is staged and split once per voter, not once per kv head.
 // The vote pass itself stays chunk-outer (its top-k needs every voter's probability of a block).
+import { candidateRowMax } from './routing-topk-mma-steps.js';
 
 /** `lane_stats(cand, sm, ss)` and `flush_stats(h, sm, ss)`: the running statistics of a lane. */
 function laneStatistics(): string[] {
@@ -14,15 +15,7 @@ function laneStatistics(): string[] {
     '  auto lane_stats = [&](const unsigned cand, float (&sm)[2], float (&ss)[2]) {',
     '#pragma unroll',
     '    for (int rr = 0; rr < 2; ++rr) {',
-    '      float cm = -INFINITY;',
-    '#pragma unroll',
-    '      for (int j = 0; j < ROUTE_KC / 8; ++j)',
-    '#pragma unroll',
-    '        for (int e1 = 0; e1 < 2; ++e1) {',
-    '          float& x = acc[j][2 * rr + e1];',
-    '          x = (cand >> (j * 4 + 2 * rr + e1)) & 1u ? x : -INFINITY; // not a candidate: no weight',
-    '          cm = fmaxf(cm, x);',
-    '        }',
+    ...candidateRowMax,
     '      if (cm == -INFINITY) continue; // nothing new (and sm may be -inf: no 0 · inf)',
     '      const float mx = fmaxf(sm[rr], cm), ml = mx * LOG2E;',
     '      float z = ss[rr] * exp2f(fmaf(sm[rr], LOG2E, -ml)); // sm = -inf: ss = 0',
