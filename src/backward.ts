@@ -9,6 +9,7 @@ import { renderWgslBackward, type WgslBackwardArtifact } from './codegen/wgsl/ba
 import { renderCudaBackward, type CudaBackwardArtifact } from './codegen/cuda/backward.js';
 import { renderCudaBackwardMma, type CudaBackwardMmaArtifact } from './codegen/cuda/backward-mma.js';
 import { renderCudaBackwardWgmma, type CudaBackwardWgmmaArtifact } from './codegen/cuda/backward-wgmma.js';
+import type { BackwardWgmmaTune } from './codegen/cuda/backward-wgmma-tune.js';
 
 export interface CompiledBackward extends Compiled {
   readonly backward: WgslBackwardArtifact;
@@ -93,11 +94,17 @@ export function compileCudaBackwardWgmma(
   options: Parameters<typeof compileCudaBackwardMma>[1] & {
     /** The dK/dV kernel with a producer warpgroup (backward-wgmma-ws.ts; default WGMMA_BWD_PRODUCER). */
     readonly producer?: boolean;
+    /** Tile-body knobs (backward-wgmma-tune.ts; default WGMMA_BWD_TUNE with a producer, none without). */
+    readonly tune?: BackwardWgmmaTune;
   },
 ): CompiledCudaBackwardWgmma {
-  const { producer, ...rest } = options;
+  const { producer, tune, ...rest } = options;
   return withTensorCoreBackward(source, rest, (kernel, o) =>
-    renderCudaBackwardWgmma(kernel, producer === undefined ? o : { ...o, producer }),
+    renderCudaBackwardWgmma(kernel, {
+      ...o,
+      ...(producer === undefined ? {} : { producer }),
+      ...(tune === undefined ? {} : { tune }),
+    }),
   );
 }
 

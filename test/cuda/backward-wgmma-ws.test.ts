@@ -8,12 +8,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { compileCudaBackwardWgmma } from '../../src/backward.js';
-import {
-  renderCudaBackwardWgmma,
-  WGMMA_BWD_PRODUCER,
-  WGMMA_BWD_TUNE,
-} from '../../src/codegen/cuda/backward-wgmma.js';
-import { compile } from '../../src/index.js';
+import { WGMMA_BWD_PRODUCER, WGMMA_BWD_TUNE } from '../../src/codegen/cuda/backward-wgmma.js';
 import { expectNoSpills, expectOk, run, scratchDir } from './support.js';
 
 const stdlib = (name: string): string => readFileSync(`stdlib/${name}.attn`, 'utf8');
@@ -85,17 +80,14 @@ describe('wgmma backward with a producer warpgroup: 16-byte dQ atomics', () => {
   it('emits the exchange the host model follows, 16-byte aligned, with the 8-byte fallback', () => {
     // The default tune takes the plain 8-byte atomics (dq8, timed faster on the H200); the 16-byte
     // exchange is every other default knob without dq8.
-    const file = 'stdlib/full.attn';
-    const kernel = compile(readFileSync(file, 'utf8'), {
-      target: 'cuda',
-      file,
+    const tune = { ...WGMMA_BWD_TUNE, dq8: false };
+    const c = compileCudaBackwardWgmma(stdlib('full'), {
+      file: 'full.attn',
       headDim: 128,
       dtype: 'bf16',
-      lse: true,
-      limits: { maxWorkgroupStorageBytes: 227 * 1024 },
-    }).kernel;
-    const tune = { ...WGMMA_BWD_TUNE, dq8: false };
-    const c = renderCudaBackwardWgmma(kernel, { producer: true, tune }).code;
+      producer: true,
+      tune,
+    }).backward.code;
     expect(ws('full', 128).code).not.toContain('atomicAdd(reinterpret_cast<float4*>(dst + n * 8), v);');
     expect(c).toContain('const float s0 = odd ? acc[n][0] : acc[n][2], s1 = odd ? acc[n][1] : acc[n][3];');
     expect(c).toContain(
