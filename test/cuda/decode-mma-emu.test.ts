@@ -7,7 +7,6 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { MMA_EMU_MACRO, MMA_SMEM_DECL } from '../../src/codegen/cuda/decode-mma.js';
-import { setMmaLeanEmission } from '../../src/codegen/cuda/decode-mma-lean.js';
 import { PIPE_SMEM_DECL } from '../../src/codegen/cuda/decode-pipe.js';
 import { DEVICE_END, decodeSource } from '../../src/codegen/cuda/decode.js';
 import { cudaLayout } from '../../src/codegen/cuda/layout.js';
@@ -20,7 +19,7 @@ import { makeInputs } from '../support/arbitraries.js';
 import { withStandIns } from './decode-mma-emu.js';
 import { emulationSource } from './emu.js';
 import { packedStridesCpp } from './emu-call.js';
-import { expectOk, run, scratchDir } from './support.js';
+import { expectOk, run, scratchDir, withLeanKnob } from './support.js';
 
 interface MmaCase {
   readonly B: number;
@@ -57,12 +56,7 @@ function storage(dtype: 'bf16' | 'f16', x: Float32Array): { bits: Uint16Array; v
 }
 
 async function emulate(dtype: 'bf16' | 'f16', c: MmaCase, file = 'full.attn'): Promise<void> {
-  const before = setMmaLeanEmission(c.lean === undefined ? 'off' : 'knob');
-  try {
-    await emulateCase(dtype, c, file);
-  } finally {
-    setMmaLeanEmission(before);
-  }
+  await withLeanKnob(c.lean !== undefined, () => emulateCase(dtype, c, file));
 }
 
 async function emulateCase(dtype: 'bf16' | 'f16', c: MmaCase, file: string): Promise<void> {

@@ -13,7 +13,6 @@ import { MMA_EMU_MACRO, MMA_SMEM_DECL } from '../../src/codegen/cuda/decode-mma.
 import { PIPE_SMEM_DECL } from '../../src/codegen/cuda/decode-pipe.js';
 import { DEVICE_END, decodeSource } from '../../src/codegen/cuda/decode.js';
 import { cudaCacheParts } from '../../src/codegen/cuda/dequant.js';
-import { setMmaLeanEmission } from '../../src/codegen/cuda/decode-mma-lean.js';
 import { cudaLayout } from '../../src/codegen/cuda/layout.js';
 import { compile } from '../../src/compile.js';
 import { readFloat, writeFloat } from '../../src/quant/floats.js';
@@ -25,7 +24,7 @@ import { referenceStoredDecl } from '../../src/runtime/reference-quant.js';
 import { withQuantStandIns } from './decode-mma-emu.js';
 import { emulationSource } from './emu.js';
 import { packedStridesCpp } from './emu-call.js';
-import { expectOk, run, scratchDir } from './support.js';
+import { expectOk, run, scratchDir, withLeanKnob } from './support.js';
 
 interface Case {
   readonly B: number;
@@ -68,12 +67,7 @@ async function emulate(
   mutate: (device: string) => string = (d) => d,
 ): Promise<Errors> {
   // MMA_LEAN (decode-mma-lean.ts) exists only where the lean code is emitted as a knob.
-  const before = setMmaLeanEmission('MMA_LEAN' in knobs ? 'knob' : 'off');
-  try {
-    return await emulateCase(tag, store, dtype, c, mask, knobs, mutate);
-  } finally {
-    setMmaLeanEmission(before);
-  }
+  return withLeanKnob('MMA_LEAN' in knobs, () => emulateCase(tag, store, dtype, c, mask, knobs, mutate));
 }
 
 async function emulateCase(

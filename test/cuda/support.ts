@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Artifact } from '../../src/codegen/artifact.js';
 import { renderCuda } from '../../src/codegen/cuda/index.js';
+import { setMmaLeanEmission } from '../../src/codegen/cuda/decode-mma-lean.js';
 import type { AttentionKernel, Schedule, StorageDType } from '../../src/ir/kernel.js';
 import {
   documentKernel,
@@ -131,5 +132,19 @@ export function expectNoSpills(
     const limit = known.some((k) => k.test(name)) ? knownBytes : 0;
     expect(s.stores, `${name} spill stores`).toBeLessThanOrEqual(limit);
     expect(s.loads, `${name} spill loads`).toBeLessThanOrEqual(limit);
+  }
+}
+
+/**
+ * `fn` with the tensor-core decode's lean code (decode-mma-lean.ts) emitted as a knob when `knob`
+ * (the MMA_LEAN variants), else as the code before it ('off'); the mode is restored after `fn`
+ * settles (the emulator tests render their kernels inside it).
+ */
+export async function withLeanKnob<T>(knob: boolean, fn: () => Promise<T>): Promise<T> {
+  const before = setMmaLeanEmission(knob ? 'knob' : 'off');
+  try {
+    return await fn();
+  } finally {
+    setMmaLeanEmission(before);
   }
 }
