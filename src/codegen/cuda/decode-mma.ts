@@ -26,8 +26,8 @@
 // it on devices of compute capability 8.0 and up (decode-host.ts) unless built with
 // -DATTNC_DEC_MMA=0 or run with ATTNC_DECODE_MMA=0. The CPU emulator (test/cuda/decode-mma-emu.ts)
 // runs it with warp-level C++ stand-ins for the PTX wrappers (same fragment layouts).
-// Opt-in lean per-step code (rescale on a warp-voted max rise, one row half when rows 8..15 are
-// padding): decode-mma-lean.ts, emitted only where its emission mode asks for it.
+// Lean per-step code (rescale on a warp-voted max rise, one row half when rows 8..15 are padding):
+// decode-mma-lean.ts, on by default for quantized caches (its emission mode decides).
 import { sharedStorage } from '../../ir/formats.js';
 import type { AttentionKernel } from '../../ir/kernel.js';
 import { mmaFetch, mmaPtx } from './decode-mma-device.js';
