@@ -19,12 +19,13 @@ import { rng } from '../../src/runtime/inputs.js';
 import { readStdlib, stdlibPath } from '../support/stdlib.js';
 import { meta, scratchDir } from './support.js';
 
+/** `patchTweaks: []` pins the untweaked layout (the default neighbourhood schedule carries tweaks). */
 const cuda = (src: string, engine: 'mma' | 'wgmma' | 'simt' = 'wgmma') =>
   compile(src, {
     target: 'cuda',
     headDim: 64,
     dtype: engine === 'simt' ? 'f32' : 'bf16',
-    schedule: { engine },
+    schedule: { engine, patchTweaks: [] },
   });
 
 describe('neighbourhood-patches pass', () => {
@@ -90,6 +91,12 @@ describe('patch layout in the CUDA cores', () => {
     const byDefault = compile(src, { target: 'cuda', headDim: 128, dtype: 'bf16' }).artifact;
     expect(byDefault.schedule.engine).toBe('wgmma');
     expect(byDefault.code).toContain('patch_unit(');
+    // The H200's pick (patch-tweaks.ts neighbourhoodDefaults): D = 128 takes 64-query patches with
+    // the box mask, D = 64 the per-thread unit and the row table.
+    expect(byDefault.schedule).toMatchObject({ blockQ: 64, patchTweaks: ['boxMask', 'visitAll', 'blocks2'] });
+    const d64 = compile(src, { target: 'cuda', headDim: 64, dtype: 'bf16' }).artifact;
+    expect(d64.schedule.patchTweaks).toEqual(['unitRegs', 'rowTable', 'visitAll']);
+    expect(d64.code).toContain('load_panel_gather_tab<');
     expect(renderCuda(cuda(src, 'simt').kernel, meta).code).not.toContain('patch_unit');
     expect(renderCuda(cuda(src, 'wgmma').kernel, meta).code).toContain('patch_unit');
     const ws = compile(src, {

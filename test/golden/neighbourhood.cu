@@ -1,6 +1,6 @@
 // attnc kernel "neighbourhood" for CUDA (sm_90a). Generated code: do not edit.
 // build: nvcc -arch=sm_90a -std=c++17 --shared -Xcompiler -fPIC neighbourhood.cu -o libneighbourhood.so
-// source a92ded337cdfe38d, schedule 0f4cfeb9697f1888
+// source a92ded337cdfe38d, schedule edb58e17cf6e6ab9
 //   score: score
 //   mask:  (and (le (abs (sub (div q $W) (div k $W))) $r) (le (abs (sub (mod q $W) (mod k $W))) $r))
 // schedule: blockQ=128 blockK=128 threads=256 D=64 Dv=64 bf16 summaryBlock=16 engine=wgmma stages=2
@@ -491,6 +491,23 @@ __device__ __forceinline__ void load_panel_gather(T* dst, const Src& base, const
   }
 }
 
+// load_panel over rows read from a table (patchTweaks rowTable): no arithmetic per chunk.
+template <int W, int ROWS, class Src>
+__device__ __forceinline__ void load_panel_gather_tab(T* dst, const Src& base, const int* rows, int tid) {
+  constexpr int CH = W / 8, TOTAL = ROWS * CH, ITERS = (TOTAL + THREADS - 1) / THREADS;
+  // Not unrolled: unrolled, the 64-bit row addresses of every step stay live in registers the
+  // score tile needs (255 registers and spills at D = 128).
+#pragma unroll 1
+  for (int it = 0; it < ITERS; ++it) {
+    const int idx = tid + it * THREADS, r = idx / CH, c = idx % CH;
+    if (TOTAL % THREADS == 0 || idx < TOTAL) {
+      const int src = rows[r];
+      const bool ok = src >= 0;
+      cp_async16(dst + pswz<ROWS>(r, c * 8), row_addr(base, ok ? src : 0, W) + c * 8, ok);
+    }
+  }
+}
+
 extern "C" __global__ void __launch_bounds__(THREADS, 1) attnc_neighbourhood_attention(const Args a, const float qscale) {
 #if !ATTNC_SM90A
   __trap(); // the compute_90 PTX image: no wgmma there
@@ -509,15 +526,12 @@ extern "C" __global__ void __launch_bounds__(THREADS, 1) attnc_neighbourhood_att
   const KvRows kg = KvRows{static_cast<const T*>(a.k) + (long long)b * a.k_stride_b + (long long)hkv * a.k_stride_h, a.k_stride_n};
   const KvRows vg = KvRows{static_cast<const T*>(a.v) + (long long)b * a.v_stride_b + (long long)hkv * a.v_stride_h, a.v_stride_n};
   const int PW_ = a.W, PRY = a.r, PRX = a.r; // image width, radii
-  __shared__ PatchUnit pu_s;
-  const PatchUnit& pu = pu_s;
-  const int units = patch_units(patch_grid(PW_, a.Nq, a.Nk, a.q_offset, a.k_offset, BQ, gridDim.x), a.Nq, BQ);
+  __shared__ int pk_s[2][BK]; // rowTable: key rows of the tiles in flight
+  const PatchGrid pgrid = patch_grid(PW_, a.Nq, a.Nk, a.q_offset, a.k_offset, BQ, gridDim.x);
+  const int units = patch_units(pgrid, a.Nq, BQ);
   for (int iu = blockIdx.x; iu < units; iu += gridDim.x) {
-    __syncthreads(); // every thread is done with the previous unit
-    if (threadIdx.x == 0)
-      pu_s = patch_unit(patch_grid(PW_, a.Nq, a.Nk, a.q_offset, a.k_offset, BQ, gridDim.x), iu, PW_, PRY, PRX,
-                        a.Nq, a.Nk, a.q_offset, a.k_offset, BQ);
-    __syncthreads();
+    // unitRegs: uniform over the block by construction, so ptxas keeps the wgmma loop convergent.
+    const PatchUnit pu = patch_unit(pgrid, iu, PW_, PRY, PRX, a.Nq, a.Nk, a.q_offset, a.k_offset, BQ);
     if (pu.q_lo > pu.q_hi) continue; // no query in this patch (uniform over the block)
     const int q0 = 0; (void)q0; // rows are gathered by patch_row
     const int nkt = (pu.nk + BK - 1) / BK;
@@ -625,6 +639,7 @@ extern "C" __global__ void __launch_bounds__(THREADS, 1) attnc_neighbourhood_att
     };
 
     auto classify = [&](const int kt, bool& full) -> bool {
+      if (!pu.plain) { full = false; return true; } // visitAll: the box, every tile masked
       const int k_lo = a.k_offset + patch_key(pu, kt * BK);
       const int k_hi = a.k_offset + patch_key(pu, min((kt + 1) * BK, pu.nk) - 1);
       const bool c0 = a.W == (-1);
@@ -683,8 +698,14 @@ extern "C" __global__ void __launch_bounds__(THREADS, 1) attnc_neighbourhood_att
       return nkt;
     };
     auto load_kv = [&](const int kt, const int buf) {
-      load_panel_gather<D, BK>(Ks + buf * (BK * D), kg, [&](const int r) { const int j = kt * BK + r; return j < pu.nk ? patch_key(pu, j) : -1; }, tid);
-      load_panel_gather<DV, BK>(Vs + buf * (BK * DV), vg, [&](const int r) { const int j = kt * BK + r; return j < pu.nk ? patch_key(pu, j) : -1; }, tid);
+      // The table of a stage is rewritten only after the barrier that ends the tile which read it.
+      for (int r = tid; r < BK; r += THREADS) {
+        const int j = kt * BK + r;
+        pk_s[buf][r] = j < pu.nk ? patch_key(pu, j) : -1;
+      }
+      __syncthreads(); // the table before the gathers (load_kv is called by the whole block)
+      load_panel_gather_tab<D, BK>(Ks + buf * (BK * D), kg, pk_s[buf], tid);
+      load_panel_gather_tab<DV, BK>(Vs + buf * (BK * DV), vg, pk_s[buf], tid);
     };
     bool kt_full, nk_full;
     int kt = next_tile(0, kt_full), buf = 0;

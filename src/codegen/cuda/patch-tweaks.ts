@@ -31,10 +31,38 @@ export type NeighbourhoodPick = Candidate & Pick<Schedule, 'patchTweaks'>;
  * The default schedules of kernels with neighbourhood patches, by head dim (D = Dv), which
  * schedule-rules.ts tries first where the engine runs and the user set no tiles. Empty keeps the
  * generic candidates, whose first that fits is wgmma q128 k128, two stages, no tweaks. Set from
- * bench/cuda/neighbourhood.sh's winner, then regenerate the neighbourhood goldens (D = 64). At
- * D = 64, boxMask is serialized by ptxas (C7520) where unitRegs alone is not: take a non-box pick.
+ * bench/cuda/neighbourhood.sh's winner (regenerate the neighbourhood goldens, D = 64, after a change).
+ * At D = 64, boxMask is serialized by ptxas (C7520) where unitRegs alone is not: a non-box pick.
  */
-const neighbourhoodDefaults: ReadonlyMap<number, NeighbourhoodPick> = new Map();
+const neighbourhoodDefaults: ReadonlyMap<number, NeighbourhoodPick> = new Map([
+  // H200, bf16, B 2, H 16, 15 × 15 on a 128-wide image, S 16384 (round 10, bench/cuda/neighbourhood.sh):
+  // 0.783 ms against the old default's 1.795 (q128 k128 s2, no tweaks) — 64-query patches with the
+  // box mask and two blocks an SM; the fastest of the 11 candidates, all checked on the device.
+  [
+    128,
+    {
+      engine: 'wgmma',
+      blockQ: 64,
+      blockK: 128,
+      threads: 128,
+      stages: 1,
+      patchTweaks: ['boxMask', 'visitAll', 'blocks2'],
+    },
+  ],
+  // D = 64: boxMask is serialized there (C7520); the per-thread unit, row table and no classifier
+  // (1.369 ms at D = 128 against 1.795; checked on the device at D = 64).
+  [
+    64,
+    {
+      engine: 'wgmma',
+      blockQ: 128,
+      blockK: 128,
+      threads: 256,
+      stages: 2,
+      patchTweaks: ['unitRegs', 'rowTable', 'visitAll'],
+    },
+  ],
+]);
 
 export function neighbourhoodDefault(headDim: number, valueDim: number): NeighbourhoodPick | undefined {
   return headDim === valueDim ? neighbourhoodDefaults.get(headDim) : undefined;
