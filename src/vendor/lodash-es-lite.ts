@@ -3,11 +3,11 @@
 // bundles of every entry take it). lodash brings ~230 modules into a bundle for these 38
 // functions (its iteratee shorthands pull in deep equality and cloning): 10.7 kB of the gzip size
 // of `compile()` from `attnc/wgsl`, this module about 1; parser start-up and parsing are no
-// slower (generator iteration, measured in Node). Each function
-// keeps lodash's semantics for what chevrotain passes (arrays, array-likes, plain objects,
-// null and undefined; `forEach` stops when the callback returns false; `map` visits holes);
-// iteratee shorthands other than a property name throw instead of guessing. Boxed strings and
-// other exotic objects are outside what chevrotain passes and what the tests compare.
+// slower (generator iteration, measured in Node). Each function keeps lodash's semantics for
+// what chevrotain passes (arrays, array-likes, plain objects, null and undefined; `forEach` stops
+// when the callback returns false; `map` visits holes); iteratee shorthands other than a property
+// name throw instead of guessing. Boxed strings and other exotic objects are outside what
+// chevrotain passes and what the tests compare.
 // test/browser/lodash-lite.test.ts checks every function against lodash-es itself.
 type Collection = ArrayLike<unknown> | Record<PropertyKey, unknown> | null | undefined;
 type Iteratee = ((value: any, key?: any, collection?: any) => unknown) | string | undefined;
