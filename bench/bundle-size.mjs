@@ -2,7 +2,11 @@
 // into parts: each part's minified bytes (esbuild's metafile) and what it costs in the gzip bundle
 // (the gzip size of the bundle minus that of the bundle with the part's bytes cut out, attributed
 // through the source map). `attnc/wgsl` (src/wgsl.ts) leaves the CUDA backend out.
-//   node bench/bundle-size.mjs [--json FILE] [--chevrotain DIR] [--stub REGEX]
+//   node bench/bundle-size.mjs [--json FILE] [--chevrotain DIR] [--node-chevrotain] [--stub REGEX]
+// Browser bundles take chevrotain from dist/browser/chevrotain.js (package.json "browser"; chevrotain
+// with its lodash-es replaced by src/vendor/lodash-es-lite.ts), which this script builds first
+// (scripts/build-browser.mjs). --node-chevrotain also measures each entry with chevrotain from
+// node_modules instead (lodash-es and all: the bundle before the browser build; `withNodeChevrotain`).
 // --chevrotain DIR also measures each entry with another chevrotain install in place of ours (the
 // one DIR resolves, e.g. a newer major put into a scratch project: `npm i chevrotain@12` there);
 // the JSON then holds both (`rows`, `withOtherChevrotain`). --stub REGEX asks what leaving code
@@ -12,15 +16,23 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { brotliCompressSync, gzipSync } from 'node:zlib';
+import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
+import { buildBrowserChevrotain } from '../scripts/build-browser.mjs';
 
 const { values: args } = parseArgs({
-  options: { json: { type: 'string' }, chevrotain: { type: 'string' }, stub: { type: 'string' } },
+  options: {
+    json: { type: 'string' },
+    chevrotain: { type: 'string' },
+    'node-chevrotain': { type: 'boolean' },
+    stub: { type: 'string' },
+  },
 });
 const kb = (n) => Math.round((n / 1024) * 10) / 10;
 
 /** The part a source file of the bundle belongs to (first match). */
 const partRules = [
+  [/^dist\/browser\/chevrotain\.js$/, 'chevrotain (browser build)'],
   [/node_modules\/lodash-es\//, 'lodash-es'],
   [/node_modules\/(@chevrotain\/|chevrotain\/)/, 'chevrotain'],
   [/node_modules\//, 'other packages'],
@@ -99,6 +111,15 @@ const otherChevrotain = (dir) => ({
   },
 });
 
+/** Resolves `chevrotain` to the package in node_modules (not the browser build package.json names). */
+const nodeChevrotain = {
+  name: 'node-chevrotain',
+  setup(b) {
+    const path = fileURLToPath(import.meta.resolve('chevrotain'));
+    b.onResolve({ filter: /^chevrotain$/ }, () => ({ path }));
+  },
+};
+
 /** Replaces matching src/ modules by stubs: each exported function or constant throws. */
 const stubs = (pattern) => ({
   name: 'stubs',
@@ -114,7 +135,7 @@ const stubs = (pattern) => ({
   },
 });
 
-async function measure(entry, chevrotainDir) {
+async function measure(entry, chevrotainDir, withNodeChevrotain = false) {
   const r = await build({
     stdin: { contents: `export { compile } from './${entry}';`, resolveDir: process.cwd(), loader: 'ts' },
     bundle: true,
@@ -128,6 +149,7 @@ async function measure(entry, chevrotainDir) {
     logLevel: 'silent',
     plugins: [
       ...(chevrotainDir ? [otherChevrotain(chevrotainDir)] : []),
+      ...(withNodeChevrotain ? [nodeChevrotain] : []),
       ...(args.stub ? [stubs(new RegExp(args.stub))] : []),
     ],
   });
@@ -166,9 +188,12 @@ async function measure(entry, chevrotainDir) {
   };
 }
 
+await buildBrowserChevrotain();
 const entries = ['src/index.ts', 'src/wgsl.ts'];
 const rows = [];
 for (const e of entries) rows.push(await measure(e));
+const nodeRows = [];
+if (args['node-chevrotain']) for (const e of entries) nodeRows.push(await measure(e, undefined, true));
 const other = [];
 if (args.chevrotain) for (const e of entries) other.push(await measure(e, args.chevrotain));
 const version = (dir) =>
@@ -178,16 +203,19 @@ const print = (r, note) => {
   console.log(`${r.entry}: ${r.minKB} kB min, ${r.gzipKB} kB gzip, ${r.brotliKB} kB brotli${note}`);
   for (const p of r.parts)
     console.log(
-      `  ${p.part.padEnd(22)} ${String(p.minKB).padStart(6)} kB min ${String(p.gzipKB).padStart(6)} kB gzip`,
+      `  ${p.part.padEnd(28)} ${String(p.minKB).padStart(6)} kB min ${String(p.gzipKB).padStart(6)} kB gzip`,
     );
 };
 for (const r of rows) print(r, '');
+for (const r of nodeRows) print(r, ' (chevrotain from node_modules)');
 for (const r of other) print(r, ` (${otherVersion})`);
 if (args.json) {
   const ours = { chevrotain: version('.'), ...(args.stub ? { stubbed: args.stub } : {}) };
   const withOther = args.chevrotain
     ? { withOtherChevrotain: { chevrotain: version(args.chevrotain), rows: other } }
     : {};
+  const withNode = args['node-chevrotain'] ? { withNodeChevrotain: { rows: nodeRows } } : {};
   const date = new Date().toISOString().slice(0, 10);
-  writeFileSync(args.json, JSON.stringify({ date, ...ours, rows, ...withOther }, null, 2) + '\n');
+  const doc = { date, ...ours, rows, ...withNode, ...withOther };
+  writeFileSync(args.json, JSON.stringify(doc, null, 2) + '\n');
 }

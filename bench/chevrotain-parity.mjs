@@ -4,6 +4,8 @@
 // or `@)` inserted, every 37 characters: error recovery and messages) with both. Compares the
 // artifact and program (hashed) or the rendered diagnostics; prints the first differences.
 //   node bench/chevrotain-parity.mjs DIR
+//   node bench/chevrotain-parity.mjs --lodash-lite   (ours against ours with lodash-es replaced by
+//     src/vendor/lodash-es-lite.ts, as the browser build has it: scripts/build-browser.mjs)
 // chevrotain >= 12 calls Object.groupBy in its grammar checks (Node >= 21); on older Node the
 // checks are skipped here for the other copy (ATTNC_SKIP_GRAMMAR_CHECKS, src/dsl/grammar-checks.ts).
 import { createHash } from 'node:crypto';
@@ -12,13 +14,17 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { build } from 'esbuild';
+import { lodashLite } from '../scripts/build-browser.mjs';
 
-const dir = process.argv[2];
-if (!dir)
-  throw new Error('usage: node bench/chevrotain-parity.mjs DIR (a project with chevrotain installed)');
+const lite = process.argv[2] === '--lodash-lite';
+const dir = lite ? undefined : process.argv[2];
+if (!dir && !lite)
+  throw new Error(
+    'usage: node bench/chevrotain-parity.mjs DIR|--lodash-lite (DIR: a project with chevrotain installed)',
+  );
 const out = mkdtempSync(join(tmpdir(), 'attnc-parity-'));
 
-async function compilerWith(chevrotainDir, file) {
+async function compilerWith(chevrotainDir, file, extraPlugins = []) {
   const plugin = {
     name: 'other-chevrotain',
     setup(b) {
@@ -37,14 +43,16 @@ async function compilerWith(chevrotainDir, file) {
     format: 'esm',
     outfile: join(out, file),
     logLevel: 'silent',
-    plugins: chevrotainDir ? [plugin] : [],
+    plugins: [...(chevrotainDir ? [plugin] : []), ...extraPlugins],
     define: chevrotainDir && noGroupBy ? { ATTNC_SKIP_GRAMMAR_CHECKS: 'true' } : {},
   });
   return import(pathToFileURL(join(out, file)).href);
 }
 
 const ours = await compilerWith(undefined, 'ours.mjs');
-const other = await compilerWith(dir, 'other.mjs');
+const other = lite
+  ? await compilerWith(undefined, 'lite.mjs', [lodashLite])
+  : await compilerWith(dir, 'other.mjs');
 const sha = (x) => createHash('sha256').update(JSON.stringify(x)).digest('hex').slice(0, 16);
 
 function outcome(m, source, file) {

@@ -14,7 +14,9 @@ const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, '..', '..');
 const out = join(here, 'build');
 const cli = join(root, 'dist/src/cli/main.js');
-if (!existsSync(cli)) throw new Error(`${cli} is missing: run \`npm run build\` first`);
+// package.json's "browser" field points chevrotain at dist/browser/chevrotain.js (scripts/build-browser.mjs).
+for (const built of [cli, join(root, 'dist/browser/chevrotain.js')])
+  if (!existsSync(built)) throw new Error(`${built} is missing: run \`npm run build\` first`);
 
 mkdirSync(join(out, 'generated'), { recursive: true });
 // Head dim 32 and the portable default limits: the module runs on any WebGPU device.

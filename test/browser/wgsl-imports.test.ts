@@ -5,7 +5,10 @@
 // exports use (the TS module emitter, the runtime, the AST evaluator, the visualisations, the IR
 // dump). A failure names the import chain.
 import { build, type Metafile } from 'esbuild';
-import { describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { ensureBrowserChevrotain } from './support.js';
+
+beforeAll(ensureBrowserChevrotain);
 
 /** Modules no bundle of `attnc/wgsl` may contain. */
 const forbiddenInEntry: readonly RegExp[] = [

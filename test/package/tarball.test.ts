@@ -1,11 +1,14 @@
 // The published package as a new user gets it: `npm pack`, installed into an empty project (no
 // webgpu, no prettier: optional peers), type-checked by a strict consumer tsconfig that checks our
 // .d.ts files too (skipLibCheck off), and run: both compiler entries, the CLI bin, and a clear
-// error naming `webgpu` when a kernel is run without it.
+// error naming `webgpu` when a kernel is run without it. A browser bundle of `attnc/wgsl` from the
+// installed package takes the browser chevrotain (package.json "browser"), without lodash-es.
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import vm from 'node:vm';
+import { build } from 'esbuild';
 import { beforeAll, describe, expect, it } from 'vitest';
 
 const repo = resolve('.');
@@ -83,6 +86,8 @@ describe('the npm package', () => {
     expect(files).toContain('LICENSE');
     expect(files).toContain('dist/src/wgsl.js');
     expect(files).toContain('dist/src/wgsl.d.ts');
+    expect(files).toContain('dist/browser/chevrotain.js');
+    expect(files).toContain('dist/browser/chevrotain.LICENSE.txt');
     expect(files.some((f) => f.startsWith('stdlib/'))).toBe(true);
     expect(files.filter((f) => f.endsWith('.map'))).toEqual([]);
     expect(files.filter((f) => /^(dist\/)?(test|bench)\//.test(f))).toEqual([]);
@@ -107,6 +112,30 @@ describe('the npm package', () => {
     expect(r.rejected).toMatch(/target `cuda` is not in this build.*import from 'attnc'/);
     expect(r.missing).toMatch(/optional package `webgpu`.*npm install webgpu/);
     expect(r.B).toBe(1);
+  });
+
+  it('bundles for browsers with the browser chevrotain (no lodash-es) and compiles there', async () => {
+    const r = await build({
+      stdin: { contents: "export { compile } from 'attnc/wgsl';", resolveDir: project, loader: 'js' },
+      absWorkingDir: project,
+      bundle: true,
+      platform: 'browser',
+      format: 'iife',
+      globalName: 'attnc',
+      write: false,
+      metafile: true,
+      logLevel: 'silent',
+    });
+    const inputs = Object.keys(r.metafile.inputs);
+    expect(inputs).toContain('node_modules/attnc/dist/browser/chevrotain.js');
+    expect(inputs.filter((f) => /node_modules\/(lodash-es|chevrotain|@chevrotain)\//.test(f))).toEqual([]);
+    const ctx = vm.createContext({});
+    vm.runInContext(r.outputFiles[0]!.text, ctx);
+    const code = vm.runInContext(
+      "attnc.compile('attention w(window: int = 8) { mask causal && q - k < window }', { target: 'wgsl' }).artifact.code",
+      ctx,
+    ) as string;
+    expect(code).toContain('@compute');
   });
 
   it('the bin is the bundled executable and runs from the installed package', () => {
