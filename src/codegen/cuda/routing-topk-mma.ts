@@ -37,6 +37,9 @@
 // 3e-4 absolute on a unit-variance affinity, inside 1e-3) and halves the MMAs and ldmatrix; each
 // query row and staged key chunk is first scaled by a power of two into f16's range (exact; undone
 // on the f32 products), so bf16 inputs past 65504 or near 1e-6 rank as in f32 (routing-topk-mma-scores.ts).
+// It stays off: on the H200 (round 10, 64K) F16 + QVEC with the scaling ranked in 6.09 / 20.2 ms against
+// the default's 6.05 / 19.0 (16 / 64 heads), and compute-sanitizer's racecheck reports two shared-memory
+// hazards in route_topk_tc with it on (336 reports; the default was clean in round 9) — fix those first.
 // Main's version (serial quad insertion, 180 registers: 8 warps an SM) took 15 ms under ncu: 4.8 G
 // warp instructions at IPC 1.4, 146 M shared stores — issue- and latency-bound on the per-element
 // code, not on the tensor cores; hence few instructions per element and no serial chains here.
