@@ -148,9 +148,13 @@ function preferredFirst(
 ): { readonly gapped: boolean; readonly first: readonly Preferred[] } {
   const none = { gapped: false, first: [] };
   if (o.blockQ !== undefined || o.blockK !== undefined || o.tileScan !== undefined) return none;
-  // 2-D neighbourhood patches: the H200's pick, once measured (patch-tweaks.ts).
+  // 2-D neighbourhood patches: the H200's pick (patch-tweaks.ts), measured over 16-bit float K/V;
+  // its row table gathers plain rows, not the dequantizing loaders of quantized caches.
   const patched =
-    kernel.neighbourhood !== undefined && kernel.residue === undefined && kernel.routing === undefined;
+    kernel.neighbourhood !== undefined &&
+    kernel.residue === undefined &&
+    kernel.routing === undefined &&
+    !hasQuantizedKv(kernel.formats);
   const pick = patched ? neighbourhoodDefault(base.headDim, base.valueDim) : undefined;
   if (pick) return { gapped: false, first: [pick] };
   if (kernel.residue !== undefined || kernel.neighbourhood !== undefined || kernel.routing !== undefined)
