@@ -7,7 +7,12 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { renderCudaBackwardWgmma, WGMMA_BWD_TUNE } from '../../src/codegen/cuda/backward-wgmma.js';
+import {
+  dqBulkApplies,
+  renderCudaBackwardWgmma,
+  WGMMA_BWD_TUNE,
+} from '../../src/codegen/cuda/backward-wgmma.js';
+import { DQ_BULK_BYTES, DQ_LD } from '../../src/codegen/cuda/backward-wgmma-dq-bulk.js';
 import {
   ALL_TUNE,
   TUNE_ENGINES,
@@ -64,9 +69,12 @@ describe('wgmma backward tune: the defaults', () => {
       'ws_n128',
       'ws_all',
       'ws_all8',
+      'ws_dqb',
     ]);
+    expect(TUNE_ENGINES.ws_dqb).toEqual({ ...WGMMA_BWD_TUNE, dqBulk: true });
     expect(TUNE_ENGINES.ws_all).toEqual({ ...ALL_TUNE });
     expect(ALL_TUNE.dq8).toBe(false);
+    expect(ALL_TUNE.dqBulk).toBe(false);
   });
 });
 
@@ -129,6 +137,61 @@ describe('wgmma backward tune: what each knob emits', () => {
   });
 });
 
+describe('wgmma backward tune: dqBulk', () => {
+  const dqb = TUNE_ENGINES.ws_dqb!;
+  it('consumers store dQ blocks for the dQ warp, which adds them by bulk reductions; 96 loaders', () => {
+    const c = code('causal', dqb);
+    const t = tileOf(c);
+    const store = t.slice(t.indexOf('if (v4) {'), t.indexOf('} else {', t.indexOf('if (v4) {')));
+    expect(store).toContain('mbar_wait(&dq_empty[wg], (it - 1) & 1)');
+    expect(store).toContain(
+      '*reinterpret_cast<float2*>(row + n * 8) = make_float2(acc[n][2 * r], acc[n][2 * r + 1]);',
+    );
+    expect(store).toContain('mbar_arrive(&dq_full[wg]);');
+    expect(store).not.toContain('add2(');
+    expect(t).toContain('add2(dst + n * 8'); // the fallback where dq_acc is not 16-byte aligned
+    expect(c).toContain('cp.reduce.async.bulk.global.shared::cta.bulk_group.add.f32 [%0], [%1], %2;');
+    const warp = c.slice(c.indexOf('if (tid >= THREADS + DQ_LOADERS) {'), c.indexOf('const int ptid'));
+    expect(warp).toContain('mbar_wait(&dq_full[w], it & 1);');
+    expect(warp).toContain('bulk_add_f32(dst + r * D, src + r * DQ_LD, 64 * 4);');
+    expect(warp).toContain('if (lane == 0) mbar_arrive(&dq_empty[w]);');
+    expect(warp).toContain('bulk_wait_all();');
+    expect(warp).not.toContain('next_tile'); // told each block's place by the consumers
+    expect(c).toContain('constexpr int DQ_LOADERS = 96, DQ_LD = 72;');
+    expect(c).toContain('mbar_init(&full_bar[i], DQ_LOADERS);');
+    expect(c).toContain('for (int t = ptid; t < THREADS; t += DQ_LOADERS) {');
+    expect(c).toContain('for (int i = ptid; i < BM; i += DQ_LOADERS) {');
+    expect(c).toContain('if ((tid & 127) == 0) dq_meta[2 * wg + 1] = -1;'); // the stop after the last tile
+  });
+  it('adds DQ_BULK_BYTES of shared memory; blocks 16-byte aligned rows, bank-conflict-free stores', () => {
+    const smem = (c: string): number => Number(/constexpr int SMEM = (\d+);/.exec(c)![1]);
+    expect(smem(code('full', dqb))).toBe(smem(code('full', WGMMA_BWD_TUNE)) + DQ_BULK_BYTES);
+    expect((DQ_LD * 4) % 16).toBe(0);
+    expect(DQ_BULK_BYTES % 16).toBe(0);
+    // A half warp's 8-byte stores (lanes g = 0..3, t4 = 0..3, two words each) on 32 distinct banks.
+    const banks = new Set<number>();
+    for (let lane = 0; lane < 16; ++lane)
+      for (const word of [0, 1]) banks.add(((lane >> 2) * DQ_LD + (lane & 3) * 2 + word) % 32);
+    expect(banks.size).toBe(32);
+  });
+  it('is dropped where it does not apply: deterministic mode, no producer, two carried slots', () => {
+    for (const name of ['full', 'softcap']) {
+      const k = kernelOf(name, 128);
+      const same = (o: { producer: boolean; deterministic: boolean }) =>
+        expect(renderCudaBackwardWgmma(k, { ...o, tune: dqb }).code).toBe(
+          renderCudaBackwardWgmma(k, { ...o, tune: WGMMA_BWD_TUNE }).code,
+        );
+      same({ producer: true, deterministic: true });
+      same({ producer: false, deterministic: false });
+    }
+    expect(dqBulkApplies(kernelOf('full', 128), true, false)).toBe(true);
+    expect(dqBulkApplies(kernelOf('document', 64), true, false)).toBe(true);
+    expect(dqBulkApplies(kernelOf('full', 128), true, true)).toBe(false);
+    expect(dqBulkApplies(kernelOf('softcap', 128), true, false)).toBe(false); // 2 slots: 64 KiB
+    expect(code('softcap', dqb)).toBe(code('softcap', WGMMA_BWD_TUNE));
+  });
+});
+
 describe('wgmma backward tune: descriptor low words', () => {
   // desc128 (wgmma-device.ts) as 64-bit arithmetic, and desc_of(desc_lo(p, lbo) + units).
   const desc128 = (addr: number, lbo: number): bigint =>
@@ -150,9 +213,11 @@ describe('wgmma backward tune: descriptor low words', () => {
 });
 
 /**
- * The tuned kernels build (nvcc 13, bf16, all knobs, with and without dq8): measured bwd_dkdv
+ * The tuned kernels build (nvcc 13, bf16, all knobs but dq8, and the default with dqBulk; the
+ * default itself, all knobs with dq8, is built by backward-wgmma-ws.test.ts): measured bwd_dkdv
  * spills D = 128 full 8, causal 16, softcap 44, document 72 bytes (default 8/12/24/52: the
- * producer's 40 registers), D = 64 none; the bound keeps them from growing. No C7519 (an injected
+ * producer's 40 registers), D = 64 none; with dqBulk full and causal none (asserted), document 68
+ * (softcap drops the knob: two carried slots leave no room). No C7519 (an injected
  * warpgroup.arrive) but document's one (its classifier's ballot between the wgmmas).
  */
 describe('wgmma backward tune: nvcc sm_90a', () => {
@@ -161,13 +226,14 @@ describe('wgmma backward tune: nvcc sm_90a', () => {
     const parts: string[] = [];
     const tunes: [string, BackwardWgmmaTune][] = [
       ['all', TUNE_ENGINES.ws_all!],
-      ['all8', TUNE_ENGINES.ws_all8!],
+      ['dqb', TUNE_ENGINES.ws_dqb!],
     ];
     for (const [tag, tune] of tunes)
       for (const headDim of [64, 128])
         for (const name of ['full', 'causal', 'document', 'softcap'])
           for (const deterministic of [false, true]) {
-            if (tag === 'all8' && (deterministic || headDim === 64)) continue; // dq8 changes the atomic dQ only
+            // dqBulk changes the atomic dQ only (D = 64: one pattern, its partial-sum blocks).
+            if (tag === 'dqb' && (deterministic || (headDim === 64 && name !== 'causal'))) continue;
             const ns = `attnc_${name}_${tag}_${headDim}_${deterministic ? 'det' : 'at'}`;
             const k = {
               ...kernelOf(name, headDim),
@@ -185,7 +251,10 @@ describe('wgmma backward tune: nvcc sm_90a', () => {
     expectNoSpills(
       r.stderr,
       3 * parts.length,
-      [/attnc_\w+_128_\w+_backward\w*bwd_dkdvE/, /attnc_(document|softcap)_\w+_det_backward\w*bwd_dqE/],
+      [
+        /attnc_(?!(full|causal)_dqb_)\w+_128_\w+_backward\w*bwd_dkdvE/,
+        /attnc_(document|softcap)_\w+_det_backward\w*bwd_dqE/,
+      ],
       80,
     );
     const injected = r.stderr.split('\n').filter((l) => l.includes('C7519'));

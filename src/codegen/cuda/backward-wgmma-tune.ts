@@ -21,6 +21,10 @@
 //   dqUnroll   dQ = dS·K unrolled, descriptors as a 32-bit low word (address and LBO) plus constant
 //              offsets under a constant high word: the `#pragma unroll 1` loop rebuilt both 64-bit
 //              descriptors per k-step (~25 instructions a wgmma) and serialised the wgmmas.
+//   dqBulk     dQ off the consumers' serial chain (FlashAttention-3's design; producer kernel,
+//              atomic mode): blocks stored to shared memory, added into dq_acc by bulk reductions
+//              that the producer's last warp issues (backward-wgmma-dq-bulk.ts). The consumers'
+//              128 atomics a thread and tile (and their LSU/L2 back-pressure) become 16 8-byte stores.
 
 import { wgmmaFn } from './wgmma-device.js';
 
@@ -33,11 +37,15 @@ export interface BackwardWgmmaTune {
   readonly descLo?: boolean;
   readonly dq8?: boolean;
   readonly n128?: boolean;
+  readonly dqBulk?: boolean;
 }
 
 export const NO_TUNE: BackwardWgmmaTune = {};
 
-/** Every knob on but dq8 (the bench's ws_all engine; dq8 is an alternative to the 16-byte atomics). */
+/**
+ * Every round-9 knob on but dq8 (the bench's ws_all engine; dq8 is an alternative to the 16-byte
+ * atomics); dqBulk (round 10) is off until the H200 has timed it.
+ */
 export const ALL_TUNE: Required<BackwardWgmmaTune> = {
   fastExp: true,
   splitMask: true,
@@ -46,14 +54,25 @@ export const ALL_TUNE: Required<BackwardWgmmaTune> = {
   descLo: true,
   dq8: false,
   n128: true,
+  dqBulk: false,
 };
 
 /** The knob names. */
-export const TUNE_KNOBS = ['fastExp', 'splitMask', 'packFirst', 'dqUnroll', 'descLo', 'dq8', 'n128'] as const;
+export const TUNE_KNOBS = [
+  'fastExp',
+  'splitMask',
+  'packFirst',
+  'dqUnroll',
+  'descLo',
+  'dq8',
+  'n128',
+  'dqBulk',
+] as const;
 
 /**
  * The bench's tuned engines (bench/cuda/backward-emit.mjs: the producer kernel under each): one
- * knob each, then every knob but dq8 (an alternative to the 16-byte atomics), then with it too.
+ * knob each, then every knob but dq8 (an alternative to the 16-byte atomics), then with it too,
+ * then that (the default) with dqBulk.
  */
 export const TUNE_ENGINES: Readonly<Record<string, BackwardWgmmaTune>> = {
   ws_exp: { fastExp: true },
@@ -65,6 +84,8 @@ export const TUNE_ENGINES: Readonly<Record<string, BackwardWgmmaTune>> = {
   ws_n128: { n128: true },
   ws_all: ALL_TUNE,
   ws_all8: { ...ALL_TUNE, dq8: true },
+  // The default (WGMMA_BWD_TUNE = ws_all8's knobs) with dQ off the consumers' path.
+  ws_dqb: { ...ALL_TUNE, dq8: true, dqBulk: true },
 };
 
 /** Device helpers the knobs need (none when every knob is off, so the default source is unchanged). */
