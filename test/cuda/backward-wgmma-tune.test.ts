@@ -58,7 +58,10 @@ describe('wgmma backward tune: the defaults', () => {
   });
   it('each knob changes the source, and the bench engines name real knob sets', () => {
     const base = code('causal');
-    for (const k of TUNE_KNOBS) expect(code('causal', { [k]: true }), k).not.toBe(base);
+    for (const k of TUNE_KNOBS) if (k !== 'pingPong') expect(code('causal', { [k]: true }), k).not.toBe(base);
+    // pingPong needs dqBulk (alone it is dropped).
+    expect(code('causal', { pingPong: true })).toBe(code('causal', {}));
+    expect(code('causal', { dqBulk: true, pingPong: true })).not.toBe(code('causal', { dqBulk: true }));
     expect(Object.keys(TUNE_ENGINES)).toEqual([
       'ws_exp',
       'ws_mask',
@@ -70,11 +73,14 @@ describe('wgmma backward tune: the defaults', () => {
       'ws_all',
       'ws_all8',
       'ws_dqb',
+      'ws_pp',
     ]);
     expect(TUNE_ENGINES.ws_dqb).toEqual({ ...WGMMA_BWD_TUNE, dqBulk: true });
+    expect(TUNE_ENGINES.ws_pp).toEqual({ ...WGMMA_BWD_TUNE, dqBulk: true, pingPong: true });
     expect(TUNE_ENGINES.ws_all).toEqual({ ...ALL_TUNE });
     expect(ALL_TUNE.dq8).toBe(false);
     expect(ALL_TUNE.dqBulk).toBe(false);
+    expect(ALL_TUNE.pingPong).toBe(false);
   });
 });
 
@@ -192,6 +198,55 @@ describe('wgmma backward tune: dqBulk', () => {
   });
 });
 
+describe('wgmma backward tune: pingPong', () => {
+  const pp = TUNE_ENGINES.ws_pp!;
+  const c = code('causal', pp);
+  const t = tileOf(c);
+  it('warpgroup-local barriers, alternating S/dP issue, per-warpgroup buffer release', () => {
+    expect(t).not.toContain('consumer_sync()');
+    expect(t).toContain('wg_sync(); // dS complete in shared memory');
+    const sdp = t.slice(t.indexOf('pair_sync(5 + wg);'), t.indexOf('pair_arrive(5 + (wg ^ 1));'));
+    expect(sdp).toContain('wg_qk(s, ');
+    expect(sdp).toContain('wg_qk(dp, ');
+    expect(c).toContain('if (wg == 1) pair_arrive(5);'); // warpgroup 0 issues first
+    expect(c).toContain('mbar_init(&empty_bar[i], 2);');
+    expect(c).toContain('if ((tid & 127) == 0) mbar_arrive(&empty_bar[buf]);');
+    expect(c).toContain('asm volatile("bar.sync %0, 128;\\n" ::"r"(2 + (int)threadIdx.x / 128) : "memory");');
+  });
+  it('dQ over the own keys (m64n128), partials summed in shared memory, one bulk add a row', () => {
+    expect(c).toContain('wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16');
+    expect(t).toContain('sd = opaque(desc128(Ss + wg * (BM * 64), 16)), kb = opaque(desc128(Kw, BN * 128));');
+    expect(t).toContain(
+      'for (int ks = 0; ks < 4; ++ks) wg_dq_d(acc, sd + du(ks * 16), kb + du(ks * 16 * 64));',
+    );
+    const w0 = t.slice(t.indexOf('if (wg == 0) {'), t.indexOf('} else {', t.indexOf('if (wg == 0) {')));
+    expect(w0).toContain('mbar_wait(&dq_empty[0], (it - 1) & 1)');
+    expect(w0).toContain('pair_arrive(4);');
+    expect(w0).not.toContain('mbar_arrive(&dq_full');
+    const w1 = t.slice(t.indexOf('pair_sync(4);'));
+    expect(w1).toContain('*p = make_float2(o.x + acc[n][2 * r], o.y + acc[n][2 * r + 1]);');
+    expect(w1).toContain('mbar_arrive(&dq_full[0]);');
+    expect(c).toContain('DQ_LD = D + 8;');
+    const warp = c.slice(c.indexOf('if (tid >= THREADS + DQ_LOADERS) {'), c.indexOf('const int ptid'));
+    expect(warp).toContain('for (int w = 0; w < 1; ++w) {');
+    expect(warp).toContain('bulk_add_f32(dst + r * D, src + r * DQ_LD, D * 4);');
+    expect(c).toContain('if (v4 && wg == 1) {'); // warpgroup 1 stops the dQ warp
+    // D + 8 floats a row: a half warp's 8-byte stores still on 32 distinct banks at D = 128.
+    const banks = new Set<number>();
+    for (let lane = 0; lane < 16; ++lane)
+      for (const word of [0, 1]) banks.add(((lane >> 2) * 136 + (lane & 3) * 2 + word) % 32);
+    expect(banks.size).toBe(32);
+    expect(64 * 136 * 4).toBeLessThanOrEqual(DQ_BULK_BYTES - 64); // fits dqBulk's blocks
+  });
+  it('goes where dqBulk goes: not deterministic, not softcap', () => {
+    const k = kernelOf('full', 128);
+    expect(renderCudaBackwardWgmma(k, { producer: true, deterministic: true, tune: pp }).code).toBe(
+      renderCudaBackwardWgmma(k, { producer: true, deterministic: true, tune: WGMMA_BWD_TUNE }).code,
+    );
+    expect(code('softcap', pp)).toBe(code('softcap', WGMMA_BWD_TUNE));
+  });
+});
+
 describe('wgmma backward tune: descriptor low words', () => {
   // desc128 (wgmma-device.ts) as 64-bit arithmetic, and desc_of(desc_lo(p, lbo) + units).
   const desc128 = (addr: number, lbo: number): bigint =>
@@ -217,8 +272,10 @@ describe('wgmma backward tune: descriptor low words', () => {
  * default itself, all knobs with dq8, is built by backward-wgmma-ws.test.ts): measured bwd_dkdv
  * spills D = 128 full 8, causal 16, softcap 44, document 72 bytes (default 8/12/24/52: the
  * producer's 40 registers), D = 64 none; with dqBulk full and causal none (asserted), document 68
- * (softcap drops the knob: two carried slots leave no room). No C7519 (an injected
- * warpgroup.arrive) but document's one (its classifier's ballot between the wgmmas).
+ * (softcap drops the knob: two carried slots leave no room); with pingPong (D = 128 full 12/44,
+ * causal 28/42 bytes stored/loaded; D = 64 none; document 96 and C7520, so not built here). No
+ * C7519 (an injected warpgroup.arrive) but document's one (its classifier's ballot between the
+ * wgmmas).
  */
 describe('wgmma backward tune: nvcc sm_90a', () => {
   it('builds full, causal, document and softcap with every knob (D 64 and 128, atomic and deterministic)', async () => {
@@ -227,6 +284,7 @@ describe('wgmma backward tune: nvcc sm_90a', () => {
     const tunes: [string, BackwardWgmmaTune][] = [
       ['all', TUNE_ENGINES.ws_all!],
       ['dqb', TUNE_ENGINES.ws_dqb!],
+      ['pp', TUNE_ENGINES.ws_pp!],
     ];
     for (const [tag, tune] of tunes)
       for (const headDim of [64, 128])
@@ -234,6 +292,12 @@ describe('wgmma backward tune: nvcc sm_90a', () => {
           for (const deterministic of [false, true]) {
             // dqBulk changes the atomic dQ only (D = 64: one pattern, its partial-sum blocks).
             if (tag === 'dqb' && (deterministic || (headDim === 64 && name !== 'causal'))) continue;
+            // pingPong: full at D = 128 (m64n128 dQ), causal at D = 64 (m64n64); document has C7520.
+            if (
+              tag === 'pp' &&
+              (deterministic || `${name}:${headDim}` !== (headDim === 128 ? 'full:128' : 'causal:64'))
+            )
+              continue;
             const ns = `attnc_${name}_${tag}_${headDim}_${deterministic ? 'det' : 'at'}`;
             const k = {
               ...kernelOf(name, headDim),
@@ -257,6 +321,10 @@ describe('wgmma backward tune: nvcc sm_90a', () => {
       ],
       80,
     );
+    // No wgmma serialised by ptxas (C7512 registers, C7520 divergent arrive) but document's: its
+    // tuned kernels (ws_all, the default's knobs) already had C7512 before dqBulk / pingPong.
+    const serialised = r.stderr.split('\n').filter((l) => /C7512|C7520/.test(l));
+    expect(serialised.filter((l) => !l.includes('attnc_document_'))).toEqual([]);
     const injected = r.stderr.split('\n').filter((l) => l.includes('C7519'));
     expect(injected.every((l) => l.includes('attnc_document_'))).toBe(true);
   }, 900_000);

@@ -25,6 +25,9 @@
 //              atomic mode): blocks stored to shared memory, added into dq_acc by bulk reductions
 //              that the producer's last warp issues (backward-wgmma-dq-bulk.ts). The consumers'
 //              128 atomics a thread and tile (and their LSU/L2 back-pressure) become 16 8-byte stores.
+//   pingPong   (with dqBulk) the consumer warpgroups out of lockstep: dQ over each one's own keys,
+//              partials summed in shared memory, scheduler barriers alternating the S/dP issue
+//              (backward-wgmma-pingpong.ts).
 
 import { wgmmaFn } from './wgmma-device.js';
 
@@ -38,6 +41,7 @@ export interface BackwardWgmmaTune {
   readonly dq8?: boolean;
   readonly n128?: boolean;
   readonly dqBulk?: boolean;
+  readonly pingPong?: boolean;
 }
 
 export const NO_TUNE: BackwardWgmmaTune = {};
@@ -55,6 +59,7 @@ export const ALL_TUNE: Required<BackwardWgmmaTune> = {
   dq8: false,
   n128: true,
   dqBulk: false,
+  pingPong: false,
 };
 
 /** The knob names. */
@@ -67,6 +72,7 @@ export const TUNE_KNOBS = [
   'dq8',
   'n128',
   'dqBulk',
+  'pingPong',
 ] as const;
 
 /**
@@ -86,6 +92,8 @@ export const TUNE_ENGINES: Readonly<Record<string, BackwardWgmmaTune>> = {
   ws_all8: { ...ALL_TUNE, dq8: true },
   // The default (WGMMA_BWD_TUNE = ws_all8's knobs) with dQ off the consumers' path.
   ws_dqb: { ...ALL_TUNE, dq8: true, dqBulk: true },
+  // ws_dqb with the consumer warpgroups out of lockstep.
+  ws_pp: { ...ALL_TUNE, dq8: true, dqBulk: true, pingPong: true },
 };
 
 /** Device helpers the knobs need (none when every knob is off, so the default source is unchanged). */

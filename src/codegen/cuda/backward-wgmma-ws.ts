@@ -21,6 +21,7 @@ import {
   dqBulkStore,
   dqBulkWarpLoop,
 } from './backward-wgmma-dq-bulk.js';
+import { PINGPONG_SDP, pingPongDone, pingPongDqStep, pingPongStart } from './backward-wgmma-pingpong.js';
 import { mbarArriveWaitHelpers, mbarInitHelper, setmaxnregHelpers } from './wgmma-ws-device.js';
 
 const indent = (lines: readonly string[], pad: string): string[] =>
@@ -78,8 +79,16 @@ const WS_SYNC8: TileSync = { sync: 'consumer_sync()', dqAdd: dqAdd2 };
 /** The dqBulk knob: the block into shared memory for the dQ warp (backward-wgmma-dq-bulk.ts). */
 const WS_SYNC_BULK: TileSync = { sync: 'consumer_sync()', dqAdd: dqBulkStore };
 
+/** The pingPong knob: warpgroup-local barriers, dQ over own keys, scheduler barriers (backward-wgmma-pingpong.ts). */
+const WS_SYNC_PINGPONG: TileSync = {
+  sync: 'wg_sync()',
+  dqAdd: [],
+  dqStep: pingPongDqStep,
+  sdp: PINGPONG_SDP,
+};
+
 const tileSync = (tune: BackwardWgmmaTune): TileSync =>
-  tune.dqBulk ? WS_SYNC_BULK : tune.dq8 ? WS_SYNC8 : WS_SYNC;
+  tune.pingPong ? WS_SYNC_PINGPONG : tune.dqBulk ? WS_SYNC_BULK : tune.dq8 ? WS_SYNC8 : WS_SYNC;
 
 /**
  * How the producer's loaders cover a [BM][W] panel: load_panel strides by THREADS (256), so the
@@ -136,7 +145,11 @@ function producerLoop(x: BackwardMmaExprs, bulk: boolean): string[] {
 
 /** The consumer warpgroups' loop: the default kernel's tile body on each filled buffer. */
 function consumerLoop(x: BackwardMmaExprs, deterministic: boolean, tune: BackwardWgmmaTune): string[] {
+  const release = tune.pingPong
+    ? '  if ((tid & 127) == 0) mbar_arrive(&empty_bar[buf]); // per warpgroup (2 arrivals): its own barrier came last'
+    : "  if (tid == 0) mbar_arrive(&empty_bar[buf]); // the tile body's last barrier: all reads done";
   return [
+    ...(tune.pingPong ? pingPongStart : []),
     'int it = 0;',
     'for (int hg = 0; hg < group; ++hg) {',
     ...indent(
@@ -151,7 +164,7 @@ function consumerLoop(x: BackwardMmaExprs, deterministic: boolean, tune: Backwar
         '  const int nq = next_tile(qt + 1, nfull);',
         '  mbar_wait(&full_bar[buf], (it >> 1) & 1);',
         '  tile(!full || k_tail || (qt + 1) * BM > a.Nq, qt, buf); // full tiles skip the predicate',
-        "  if (tid == 0) mbar_arrive(&empty_bar[buf]); // the tile body's last barrier: all reads done",
+        release,
         '  ++it;',
         '  qt = nq;',
         '  full = nfull;',
@@ -164,11 +177,11 @@ function consumerLoop(x: BackwardMmaExprs, deterministic: boolean, tune: Backwar
 }
 
 /** dqBulk: the producer's last warp leaves the loaders for the dQ adds (backward-wgmma-dq-bulk.ts). */
-function dqWarpBranch(): string[] {
+function dqWarpBranch(pingPong: boolean): string[] {
   return [
     'if (tid >= THREADS + DQ_LOADERS) {',
     '  const bool v4 = (reinterpret_cast<size_t>(a.dq_acc) & 15) == 0; // as the consumers decide',
-    ...indent(dqBulkWarpLoop, '  '),
+    ...indent(dqBulkWarpLoop(pingPong), '  '),
     '  return;',
     '}',
   ];
@@ -183,6 +196,7 @@ export function wgmmaWsDkdvKernel(
   const regs = WS_REGISTERS;
   // renderCudaBackwardWgmma keeps dqBulk only in the atomic mode, where its buffers fit.
   const bulk = tune.dqBulk === true && !deterministic;
+  const pingPong = bulk && tune.pingPong === true;
   const xsFloats = x.slots ? `${x.slots} * WARPS * NT * 4 * 32` : '0';
   return [
     '__global__ void __launch_bounds__(DKDV_THREADS, 1) bwd_dkdv(const Args a) {',
@@ -215,7 +229,7 @@ export function wgmmaWsDkdvKernel(
     '  if (tid == 0) {',
     '    for (int i = 0; i < 2; ++i) {',
     `      mbar_init(&full_bar[i], ${bulk ? 'DQ_LOADERS' : 'WS_PRODUCER'});`,
-    '      mbar_init(&empty_bar[i], 1);',
+    `      mbar_init(&empty_bar[i], ${pingPong ? 2 : 1});`,
     ...(bulk ? dqBulkInit : []),
     '    }',
     '    asm volatile("fence.mbarrier_init.release.cluster;\\n" ::: "memory");',
@@ -223,7 +237,7 @@ export function wgmmaWsDkdvKernel(
     '  __syncthreads(); // the last CTA-wide barrier: the roles part here',
     '  if (tid >= THREADS) {',
     `    regs_dec<${regs.producer}>();`,
-    ...(bulk ? indent(dqWarpBranch(), '    ') : []),
+    ...(bulk ? indent(dqWarpBranch(pingPong), '    ') : []),
     ...indent(producerLoop(x, bulk), '    '),
     '    return;',
     '  }',
@@ -249,7 +263,7 @@ export function wgmmaWsDkdvKernel(
     '  for (int n = 0; n < DV / 8; ++n) dv[n][0] = dv[n][1] = dv[n][2] = dv[n][3] = 0.f;',
     ...(np ? [`  float gp[${np}] = {};`] : []),
     ...indent(consumerLoop(x, deterministic, tune), '  '),
-    ...(bulk ? indent(dqBulkDone, '  ') : []),
+    ...(bulk ? indent(pingPong ? pingPongDone : dqBulkDone, '  ') : []),
     ...dkdvEpilogue(np),
     '}',
   ];

@@ -19,6 +19,7 @@ import {
 } from './backward-mma.js';
 import { DQ_BULK_BYTES, DQ_BULK_LOADERS, DQ_LD, dqBulkHelpers } from './backward-wgmma-dq-bulk.js';
 import { wgmmaDkdvKernel, wgmmaSmemBytes } from './backward-wgmma-kernel.js';
+import { pingPongHelpers, wgDqD } from './backward-wgmma-pingpong.js';
 import { ALL_TUNE, NO_TUNE, tuneHelpers, type BackwardWgmmaTune } from './backward-wgmma-tune.js';
 import {
   WS_BARRIER_BYTES,
@@ -122,7 +123,7 @@ const wgmmaWsEngine = (tune: BackwardWgmmaTune): TensorCoreBackwardEngine => ({
     `constexpr int WS_PRODUCER = ${WS_PRODUCER_THREADS}, DKDV_THREADS = THREADS + WS_PRODUCER; // bwd_dkdv: consumers, then the producer`,
     ...(tune.dqBulk
       ? [
-          `constexpr int DQ_LOADERS = ${DQ_BULK_LOADERS}, DQ_LD = ${DQ_LD}; // dqBulk: producer loaders, then the dQ warp; dQ block row floats`,
+          `constexpr int DQ_LOADERS = ${DQ_BULK_LOADERS}, DQ_LD = ${tune.pingPong ? 'D + 8' : DQ_LD}; // dqBulk: producer loaders, then the dQ warp; dQ block row floats`,
         ]
       : []),
   ],
@@ -131,6 +132,7 @@ const wgmmaWsEngine = (tune: BackwardWgmmaTune): TensorCoreBackwardEngine => ({
     ...wgmmaEngine(tune).deviceHelpers(s, dtype),
     ...wsDeviceHelpers,
     ...(tune.dqBulk ? dqBulkHelpers : []),
+    ...(tune.pingPong ? [...pingPongHelpers, ...wgmmaFn('wg_dq128', 128, dtype, false, true), ...wgDqD] : []),
   ],
   dkdvThreads: 'DKDV_THREADS',
 });
@@ -158,10 +160,10 @@ export function renderCudaBackwardWgmma(
 ): CudaBackwardWgmmaArtifact {
   const producer = options.producer ?? WGMMA_BWD_PRODUCER;
   const asked = options.tune ?? (producer ? WGMMA_BWD_TUNE : NO_TUNE);
+  // pingPong needs dqBulk's dQ warp and block: both go where dqBulk does not apply.
+  const bulk = asked.dqBulk === true && dqBulkApplies(kernel, producer, options.deterministic === true);
   const tune =
-    asked.dqBulk && !dqBulkApplies(kernel, producer, options.deterministic === true)
-      ? { ...asked, dqBulk: false }
-      : asked;
+    (asked.dqBulk || asked.pingPong) && !bulk ? { ...asked, dqBulk: false, pingPong: false } : asked;
   const engine = producer ? wgmmaWsEngine(tune) : wgmmaEngine(tune);
   return { kind: 'cuda-backward-wgmma', ...renderTensorCoreBackward(kernel, engine, options) };
 }
