@@ -14,7 +14,8 @@
 //   ws   the same with a producer warpgroup and 16-byte dQ atomics (backward-wgmma-ws.ts);
 //   ws_* ws with opt-in instruction cuts (codegen/cuda/backward-wgmma-tune.ts, TUNE_ENGINES:
 //        ws_exp ws_mask ws_pack ws_dqu ws_desc ws_dq8 ws_n128 one knob each, ws_all / ws_all8 together;
-//        ws_dqb the default with dQ added by the producer's bulk reductions).
+//        ws_dqb the default with dQ added by the producer's bulk reductions, ws_pp that with the
+//        consumer warpgroups out of lockstep; ws_nosplit the default without splitMask).
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';

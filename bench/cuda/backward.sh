@@ -12,9 +12,14 @@
 # The tile-body knobs (backward-wgmma-tune.ts; ≤ 150 s, summary table last):
 #   ONLY=full,causal ENGINES=ws,ws_exp,ws_mask,ws_pack,ws_dqu,ws_desc,ws_dq8,ws_n128,ws_all,ws_all8 BUDGET=120 TIMEOUT=145 \
 #     bash bench/cuda/backward.sh 16384
-# dQ by the producer's bulk reductions (round 10, ws_dqb = the default + dqBulk; ≤ 150 s):
-#   node bench/cuda/backward-emit.mjs --out bench/build/cuda-backward-10 --only full,causal --engines ws,ws_dqb
-#   BUILD=bench/build/cuda-backward-10 ONLY=full,causal ENGINES=ws,ws_dqb BUDGET=120 TIMEOUT=145 \
+# dQ by the producer's bulk reductions, consumers out of lockstep (round 10: ws_dqb = the default
+# + dqBulk, ws_pp = ws_dqb + pingPong; ≤ 150 s):
+#   node bench/cuda/backward-emit.mjs --out bench/build/cuda-backward-10 --only full,causal --engines ws,ws_dqb,ws_pp
+#   BUILD=bench/build/cuda-backward-10 ONLY=full,causal ENGINES=ws,ws_dqb,ws_pp BUDGET=120 TIMEOUT=145 \
+#     bash bench/cuda/backward.sh 16384
+# The default without splitMask where ptxas serialises the wgmmas with it (C7512; ≤ 150 s):
+#   node bench/cuda/backward-emit.mjs --out bench/build/cuda-backward-10d --only document,dilated --engines ws,ws_nosplit
+#   BUILD=bench/build/cuda-backward-10d ONLY=document,dilated ENGINES=ws,ws_nosplit BUDGET=120 TIMEOUT=145 \
 #     bash bench/cuda/backward.sh 16384
 set -o pipefail
 export PYTHONUNBUFFERED=1

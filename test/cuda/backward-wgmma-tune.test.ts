@@ -74,7 +74,9 @@ describe('wgmma backward tune: the defaults', () => {
       'ws_all8',
       'ws_dqb',
       'ws_pp',
+      'ws_nosplit',
     ]);
+    expect(TUNE_ENGINES.ws_nosplit).toEqual({ ...WGMMA_BWD_TUNE, splitMask: false });
     expect(TUNE_ENGINES.ws_dqb).toEqual({ ...WGMMA_BWD_TUNE, dqBulk: true });
     expect(TUNE_ENGINES.ws_pp).toEqual({ ...WGMMA_BWD_TUNE, dqBulk: true, pingPong: true });
     expect(TUNE_ENGINES.ws_all).toEqual({ ...ALL_TUNE });

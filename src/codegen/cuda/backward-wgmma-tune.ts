@@ -94,6 +94,9 @@ export const TUNE_ENGINES: Readonly<Record<string, BackwardWgmmaTune>> = {
   ws_dqb: { ...ALL_TUNE, dq8: true, dqBulk: true },
   // ws_dqb with the consumer warpgroups out of lockstep.
   ws_pp: { ...ALL_TUNE, dq8: true, dqBulk: true, pingPong: true },
+  // The default without splitMask: with it ptxas serialises every wgmma of document, modality,
+  // dilated and neighbourhood's bwd_dkdv (C7512, insufficient registers; nvcc 13, D 128).
+  ws_nosplit: { ...ALL_TUNE, dq8: true, splitMask: false },
 };
 
 /** Device helpers the knobs need (none when every knob is off, so the default source is unchanged). */
