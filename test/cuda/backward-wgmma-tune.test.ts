@@ -13,6 +13,7 @@ import {
   WGMMA_BWD_TUNE,
 } from '../../src/codegen/cuda/backward-wgmma.js';
 import { DQ_BULK_BYTES, DQ_LD } from '../../src/codegen/cuda/backward-wgmma-dq-bulk.js';
+import { costlyMask } from '../../src/codegen/cuda/backward-wgmma-tune.js';
 import {
   ALL_TUNE,
   TUNE_ENGINES,
@@ -58,7 +59,9 @@ describe('wgmma backward tune: the defaults', () => {
   });
   it('each knob changes the source, and the bench engines name real knob sets', () => {
     const base = code('causal');
-    for (const k of TUNE_KNOBS) if (k !== 'pingPong') expect(code('causal', { [k]: true }), k).not.toBe(base);
+    // pingPong and splitCheapOnly only qualify other knobs (checked in their own tests).
+    for (const k of TUNE_KNOBS)
+      if (k !== 'pingPong' && k !== 'splitCheapOnly') expect(code('causal', { [k]: true }), k).not.toBe(base);
     // pingPong needs dqBulk (alone it is dropped).
     expect(code('causal', { pingPong: true })).toBe(code('causal', {}));
     expect(code('causal', { dqBulk: true, pingPong: true })).not.toBe(code('causal', { dqBulk: true }));
@@ -249,6 +252,21 @@ describe('wgmma backward tune: pingPong', () => {
   });
 });
 
+describe('wgmma backward tune: splitCheapOnly', () => {
+  it('costlyMask: masks that read a tensor or divide', () => {
+    for (const name of ['document', 'modality', 'dilated', 'neighbourhood', 'heavy_hitter'])
+      expect(costlyMask(kernelOf(name, 128)), name).toBe(true);
+    for (const name of ['full', 'causal', 'sliding_window', 'sink_window', 'prefix_lm', 'softcap', 'alibi'])
+      expect(costlyMask(kernelOf(name, 128)), name).toBe(false);
+  });
+  it('keeps splitMask on cheap masks and drops it on costly ones', () => {
+    const cheap = { ...WGMMA_BWD_TUNE, splitCheapOnly: true };
+    expect(code('causal', cheap)).toBe(code('causal', WGMMA_BWD_TUNE));
+    expect(code('document', cheap)).toBe(code('document', TUNE_ENGINES.ws_nosplit));
+    expect(code('document', cheap)).not.toBe(code('document', WGMMA_BWD_TUNE));
+  });
+});
+
 describe('wgmma backward tune: descriptor low words', () => {
   // desc128 (wgmma-device.ts) as 64-bit arithmetic, and desc_of(desc_lo(p, lbo) + units).
   const desc128 = (addr: number, lbo: number): bigint =>
@@ -275,7 +293,8 @@ describe('wgmma backward tune: descriptor low words', () => {
  * spills D = 128 full 8, causal 16, softcap 44, document 72 bytes (default 8/12/24/52: the
  * producer's 40 registers), D = 64 none; with dqBulk full and causal none (asserted), document 68
  * (softcap drops the knob: two carried slots leave no room); with pingPong (D = 128 full 12/44,
- * causal 28/42 bytes stored/loaded; D = 64 none; document 96 and C7520, so not built here). No
+ * causal 28/42 bytes stored/loaded; D = 64 none; document 96 and C7520, so not built here); the
+ * default with splitCheapOnly on document 64 bytes and no C7512 (the default: 76 and C7512). No
  * C7519 (an injected warpgroup.arrive) but document's one (its classifier's ballot between the
  * wgmmas).
  */
@@ -287,6 +306,7 @@ describe('wgmma backward tune: nvcc sm_90a', () => {
       ['all', TUNE_ENGINES.ws_all!],
       ['dqb', TUNE_ENGINES.ws_dqb!],
       ['pp', TUNE_ENGINES.ws_pp!],
+      ['cheap', { ...WGMMA_BWD_TUNE, splitCheapOnly: true }],
     ];
     for (const [tag, tune] of tunes)
       for (const headDim of [64, 128])
@@ -300,6 +320,8 @@ describe('wgmma backward tune: nvcc sm_90a', () => {
               (deterministic || `${name}:${headDim}` !== (headDim === 128 ? 'full:128' : 'causal:64'))
             )
               continue;
+            // splitCheapOnly: document (a costly mask) at D = 128 must not serialise its wgmmas.
+            if (tag === 'cheap' && (deterministic || headDim === 64 || name !== 'document')) continue;
             const ns = `attnc_${name}_${tag}_${headDim}_${deterministic ? 'det' : 'at'}`;
             const k = {
               ...kernelOf(name, headDim),
@@ -323,10 +345,10 @@ describe('wgmma backward tune: nvcc sm_90a', () => {
       ],
       80,
     );
-    // No wgmma serialised by ptxas (C7512 registers, C7520 divergent arrive) but document's: its
-    // tuned kernels (ws_all, the default's knobs) already had C7512 before dqBulk / pingPong.
+    // No wgmma serialised by ptxas (C7512 registers, C7520 divergent arrive) but document's with
+    // splitMask (ws_all, the default's knobs: C7512 before dqBulk / pingPong); splitCheapOnly's none.
     const serialised = r.stderr.split('\n').filter((l) => /C7512|C7520/.test(l));
-    expect(serialised.filter((l) => !l.includes('attnc_document_'))).toEqual([]);
+    expect(serialised.filter((l) => !/attnc_document_(all|dqb)_/.test(l))).toEqual([]);
     const injected = r.stderr.split('\n').filter((l) => l.includes('C7519'));
     expect(injected.every((l) => l.includes('attnc_document_'))).toBe(true);
   }, 900_000);

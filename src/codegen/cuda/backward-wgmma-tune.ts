@@ -28,7 +28,13 @@
 //   pingPong   (with dqBulk) the consumer warpgroups out of lockstep: dQ over each one's own keys,
 //              partials summed in shared memory, scheduler barriers alternating the S/dP issue
 //              (backward-wgmma-pingpong.ts).
+//   splitCheapOnly  splitMask only where the mask is cheap (no tensor read, no division or
+//              modulo: costlyMask): with the mask's code twice, ptxas serialises every wgmma of
+//              document, modality, dilated and neighbourhood's bwd_dkdv (C7512, nvcc 13, D 128).
 
+import { toposort } from '../../ir/graph.js';
+import type { AttentionKernel } from '../../ir/kernel.js';
+import { Op } from '../../ir/ops.js';
 import { wgmmaFn } from './wgmma-device.js';
 
 /** The knobs (all off by default: the kernel the H200 timed last). */
@@ -42,6 +48,7 @@ export interface BackwardWgmmaTune {
   readonly n128?: boolean;
   readonly dqBulk?: boolean;
   readonly pingPong?: boolean;
+  readonly splitCheapOnly?: boolean;
 }
 
 export const NO_TUNE: BackwardWgmmaTune = {};
@@ -60,6 +67,7 @@ export const ALL_TUNE: Required<BackwardWgmmaTune> = {
   n128: true,
   dqBulk: false,
   pingPong: false,
+  splitCheapOnly: false,
 };
 
 /** The knob names. */
@@ -73,6 +81,7 @@ export const TUNE_KNOBS = [
   'n128',
   'dqBulk',
   'pingPong',
+  'splitCheapOnly',
 ] as const;
 
 /**
@@ -95,9 +104,18 @@ export const TUNE_ENGINES: Readonly<Record<string, BackwardWgmmaTune>> = {
   // ws_dqb with the consumer warpgroups out of lockstep.
   ws_pp: { ...ALL_TUNE, dq8: true, dqBulk: true, pingPong: true },
   // The default without splitMask: with it ptxas serialises every wgmma of document, modality,
-  // dilated and neighbourhood's bwd_dkdv (C7512, insufficient registers; nvcc 13, D 128).
+  // dilated and neighbourhood's bwd_dkdv (C7512, insufficient registers; nvcc 13, D 128). On
+  // those patterns it is the default + splitCheapOnly.
   ws_nosplit: { ...ALL_TUNE, dq8: true, splitMask: false },
 };
+
+/**
+ * Whether the kernel's mask reads a tensor or divides (LOAD, DIV, MOD nodes): the masks whose
+ * second copy (splitMask's full-tile loop beside the masked one) tipped ptxas into C7512.
+ */
+export function costlyMask(kernel: AttentionKernel): boolean {
+  return toposort([kernel.mask]).some((n) => n.op === Op.LOAD || n.op === Op.DIV || n.op === Op.MOD);
+}
 
 /** Device helpers the knobs need (none when every knob is off, so the default source is unchanged). */
 export function tuneHelpers(t: BackwardWgmmaTune, dtype: 'f16' | 'bf16'): string[] {
