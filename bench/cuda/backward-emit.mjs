@@ -2,7 +2,10 @@
 // pattern with a backward (bf16, D = 128) into bench/build/cuda-backward/, plus the index.json
 // that bench/cuda/backward.py reads on the GPU machine (which has no Node).
 //
-//   npx tsc -p tsconfig.json && node bench/cuda/backward-emit.mjs [--out dir]
+//   npx tsc -p tsconfig.json && node bench/cuda/backward-emit.mjs [--out dir] [--only a,b] [--engines x,y]
+//
+// --only keeps the patterns whose name contains one of the words (as backward.py's --only), and
+// --engines the named backward engines (default: all), so a device call carries only what it times.
 //
 // The forward is what the compiler picks for CUDA (the schedule pass's engine: wgmma-ws on
 // sm_90a); the backwards, each atomic and deterministic, are the index's `engines`:
@@ -10,7 +13,9 @@
 //   wg   codegen/cuda/backward-wgmma.ts (wgmma, sm_90a; every thread streams Q/dO);
 //   ws   the same with a producer warpgroup and 16-byte dQ atomics (backward-wgmma-ws.ts);
 //   ws_* ws with opt-in instruction cuts (codegen/cuda/backward-wgmma-tune.ts, TUNE_ENGINES:
-//        ws_exp ws_mask ws_pack ws_dqu ws_desc ws_dq8 ws_n128 one knob each, ws_all / ws_all8 together).
+//        ws_exp ws_mask ws_pack ws_dqu ws_desc ws_dq8 ws_n128 one knob each, ws_all / ws_all8 together;
+//        ws_dqb the default with dQ added by the producer's bulk reductions, ws_pp that with the
+//        consumer warpgroups out of lockstep; ws_nosplit the default without splitMask).
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -43,9 +48,17 @@ function main() {
   const args = process.argv.slice(2);
   const outAt = args.indexOf('--out');
   const out = resolve(outAt >= 0 ? args[outAt + 1] : join(root, 'bench/build/cuda-backward'));
+  const list = (flag) => {
+    const at = args.indexOf(flag);
+    return at >= 0 ? args[at + 1].split(',').filter((x) => x) : undefined;
+  };
+  const only = list('--only');
+  const wanted = list('--engines');
+  const keep = (engine) => !wanted || wanted.includes(engine);
   mkdirSync(out, { recursive: true });
   const index = [];
   for (const p of patterns) {
+    if (only && !only.some((w) => p.pattern.includes(w))) continue;
     const file = `stdlib/${p.source}.attn`;
     const { kernel: base } = compile(readFileSync(join(root, file), 'utf8'), {
       target: 'cuda',
@@ -75,6 +88,7 @@ function main() {
     // engine -> { atomic, det }: each under its own C names (one process loads them all).
     const engines = {};
     const emit = (engine, render) => {
+      if (!keep(engine)) return;
       engines[engine] = {};
       for (const [mode, deterministic] of [
         ['atomic', false],

@@ -5,7 +5,9 @@
   wg   codegen/cuda/backward-wgmma.ts (wgmma, sm_90a; every thread streams Q/dO);
   ws   the same with a producer warpgroup and 16-byte dQ atomics (backward-wgmma-ws.ts);
   ws_* ws with opt-in instruction cuts (backward-wgmma-tune.ts TUNE_ENGINES: ws_exp ws_mask ws_pack
-       ws_dqu ws_desc ws_dq8 ws_n128, one knob each; ws_all every knob but dq8, ws_all8 with it).
+       ws_dqu ws_desc ws_dq8 ws_n128, one knob each; ws_all every knob but dq8, ws_all8 with it;
+       ws_dqb the default (= ws_all8's knobs) + dqBulk, ws_pp that + pingPong; ws_nosplit the
+       default without splitMask).
 
 Reads bench/build/cuda-backward/index.json (bench/cuda/backward-emit.mjs), builds every forward
 (.cu, with lse) and the asked engines' backwards with nvcc in parallel, then

@@ -7,7 +7,13 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { renderCudaBackwardWgmma, WGMMA_BWD_TUNE } from '../../src/codegen/cuda/backward-wgmma.js';
+import {
+  dqBulkApplies,
+  renderCudaBackwardWgmma,
+  WGMMA_BWD_TUNE,
+} from '../../src/codegen/cuda/backward-wgmma.js';
+import { DQ_BULK_BYTES, DQ_LD } from '../../src/codegen/cuda/backward-wgmma-dq-bulk.js';
+import { costlyMask } from '../../src/codegen/cuda/backward-wgmma-tune.js';
 import {
   ALL_TUNE,
   TUNE_ENGINES,
@@ -53,7 +59,12 @@ describe('wgmma backward tune: the defaults', () => {
   });
   it('each knob changes the source, and the bench engines name real knob sets', () => {
     const base = code('causal');
-    for (const k of TUNE_KNOBS) expect(code('causal', { [k]: true }), k).not.toBe(base);
+    // pingPong and splitCheapOnly only qualify other knobs (checked in their own tests).
+    for (const k of TUNE_KNOBS)
+      if (k !== 'pingPong' && k !== 'splitCheapOnly') expect(code('causal', { [k]: true }), k).not.toBe(base);
+    // pingPong needs dqBulk (alone it is dropped).
+    expect(code('causal', { pingPong: true })).toBe(code('causal', {}));
+    expect(code('causal', { dqBulk: true, pingPong: true })).not.toBe(code('causal', { dqBulk: true }));
     expect(Object.keys(TUNE_ENGINES)).toEqual([
       'ws_exp',
       'ws_mask',
@@ -64,9 +75,17 @@ describe('wgmma backward tune: the defaults', () => {
       'ws_n128',
       'ws_all',
       'ws_all8',
+      'ws_dqb',
+      'ws_pp',
+      'ws_nosplit',
     ]);
+    expect(TUNE_ENGINES.ws_nosplit).toEqual({ ...WGMMA_BWD_TUNE, splitMask: false });
+    expect(TUNE_ENGINES.ws_dqb).toEqual({ ...WGMMA_BWD_TUNE, dqBulk: true });
+    expect(TUNE_ENGINES.ws_pp).toEqual({ ...WGMMA_BWD_TUNE, dqBulk: true, pingPong: true });
     expect(TUNE_ENGINES.ws_all).toEqual({ ...ALL_TUNE });
     expect(ALL_TUNE.dq8).toBe(false);
+    expect(ALL_TUNE.dqBulk).toBe(false);
+    expect(ALL_TUNE.pingPong).toBe(false);
   });
 });
 
@@ -129,6 +148,125 @@ describe('wgmma backward tune: what each knob emits', () => {
   });
 });
 
+describe('wgmma backward tune: dqBulk', () => {
+  const dqb = TUNE_ENGINES.ws_dqb!;
+  it('consumers store dQ blocks for the dQ warp, which adds them by bulk reductions; 96 loaders', () => {
+    const c = code('causal', dqb);
+    const t = tileOf(c);
+    const store = t.slice(t.indexOf('if (v4) {'), t.indexOf('} else {', t.indexOf('if (v4) {')));
+    expect(store).toContain('mbar_wait(&dq_empty[wg], (it - 1) & 1)');
+    expect(store).toContain(
+      '*reinterpret_cast<float2*>(row + n * 8) = make_float2(acc[n][2 * r], acc[n][2 * r + 1]);',
+    );
+    expect(store).toContain('mbar_arrive(&dq_full[wg]);');
+    expect(store).not.toContain('add2(');
+    expect(t).toContain('add2(dst + n * 8'); // the fallback where dq_acc is not 16-byte aligned
+    expect(c).toContain('cp.reduce.async.bulk.global.shared::cta.bulk_group.add.f32 [%0], [%1], %2;');
+    const warp = c.slice(c.indexOf('if (tid >= THREADS + DQ_LOADERS) {'), c.indexOf('const int ptid'));
+    expect(warp).toContain('mbar_wait(&dq_full[w], it & 1);');
+    expect(warp).toContain('bulk_add_f32(dst + r * D, src + r * DQ_LD, 64 * 4);');
+    expect(warp).toContain('if (lane == 0) mbar_arrive(&dq_empty[w]);');
+    expect(warp).toContain('bulk_wait_all();');
+    expect(warp).not.toContain('next_tile'); // told each block's place by the consumers
+    expect(c).toContain('constexpr int DQ_LOADERS = 96, DQ_LD = 72;');
+    expect(c).toContain('mbar_init(&full_bar[i], DQ_LOADERS);');
+    expect(c).toContain('for (int t = ptid; t < THREADS; t += DQ_LOADERS) {');
+    expect(c).toContain('for (int i = ptid; i < BM; i += DQ_LOADERS) {');
+    expect(c).toContain('if ((tid & 127) == 0) dq_meta[2 * wg + 1] = -1;'); // the stop after the last tile
+  });
+  it('adds DQ_BULK_BYTES of shared memory; blocks 16-byte aligned rows, bank-conflict-free stores', () => {
+    const smem = (c: string): number => Number(/constexpr int SMEM = (\d+);/.exec(c)![1]);
+    expect(smem(code('full', dqb))).toBe(smem(code('full', WGMMA_BWD_TUNE)) + DQ_BULK_BYTES);
+    expect((DQ_LD * 4) % 16).toBe(0);
+    expect(DQ_BULK_BYTES % 16).toBe(0);
+    // A half warp's 8-byte stores (lanes g = 0..3, t4 = 0..3, two words each) on 32 distinct banks.
+    const banks = new Set<number>();
+    for (let lane = 0; lane < 16; ++lane)
+      for (const word of [0, 1]) banks.add(((lane >> 2) * DQ_LD + (lane & 3) * 2 + word) % 32);
+    expect(banks.size).toBe(32);
+  });
+  it('is dropped where it does not apply: deterministic mode, no producer, two carried slots', () => {
+    for (const name of ['full', 'softcap']) {
+      const k = kernelOf(name, 128);
+      const same = (o: { producer: boolean; deterministic: boolean }) =>
+        expect(renderCudaBackwardWgmma(k, { ...o, tune: dqb }).code).toBe(
+          renderCudaBackwardWgmma(k, { ...o, tune: WGMMA_BWD_TUNE }).code,
+        );
+      same({ producer: true, deterministic: true });
+      same({ producer: false, deterministic: false });
+    }
+    expect(dqBulkApplies(kernelOf('full', 128), true, false)).toBe(true);
+    expect(dqBulkApplies(kernelOf('document', 64), true, false)).toBe(true);
+    expect(dqBulkApplies(kernelOf('full', 128), true, true)).toBe(false);
+    expect(dqBulkApplies(kernelOf('softcap', 128), true, false)).toBe(false); // 2 slots: 64 KiB
+    expect(code('softcap', dqb)).toBe(code('softcap', WGMMA_BWD_TUNE));
+  });
+});
+
+describe('wgmma backward tune: pingPong', () => {
+  const pp = TUNE_ENGINES.ws_pp!;
+  const c = code('causal', pp);
+  const t = tileOf(c);
+  it('warpgroup-local barriers, alternating S/dP issue, per-warpgroup buffer release', () => {
+    expect(t).not.toContain('consumer_sync()');
+    expect(t).toContain('wg_sync(); // dS complete in shared memory');
+    const sdp = t.slice(t.indexOf('pair_sync(5 + wg);'), t.indexOf('pair_arrive(5 + (wg ^ 1));'));
+    expect(sdp).toContain('wg_qk(s, ');
+    expect(sdp).toContain('wg_qk(dp, ');
+    expect(c).toContain('if (wg == 1) pair_arrive(5);'); // warpgroup 0 issues first
+    expect(c).toContain('mbar_init(&empty_bar[i], 2);');
+    expect(c).toContain('if ((tid & 127) == 0) mbar_arrive(&empty_bar[buf]);');
+    expect(c).toContain('asm volatile("bar.sync %0, 128;\\n" ::"r"(2 + (int)threadIdx.x / 128) : "memory");');
+  });
+  it('dQ over the own keys (m64n128), partials summed in shared memory, one bulk add a row', () => {
+    expect(c).toContain('wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16');
+    expect(t).toContain('sd = opaque(desc128(Ss + wg * (BM * 64), 16)), kb = opaque(desc128(Kw, BN * 128));');
+    expect(t).toContain(
+      'for (int ks = 0; ks < 4; ++ks) wg_dq_d(acc, sd + du(ks * 16), kb + du(ks * 16 * 64));',
+    );
+    const w0 = t.slice(t.indexOf('if (wg == 0) {'), t.indexOf('} else {', t.indexOf('if (wg == 0) {')));
+    expect(w0).toContain('mbar_wait(&dq_empty[0], (it - 1) & 1)');
+    expect(w0).toContain('pair_arrive(4);');
+    expect(w0).not.toContain('mbar_arrive(&dq_full');
+    const w1 = t.slice(t.indexOf('pair_sync(4);'));
+    expect(w1).toContain('*p = make_float2(o.x + acc[n][2 * r], o.y + acc[n][2 * r + 1]);');
+    expect(w1).toContain('mbar_arrive(&dq_full[0]);');
+    expect(c).toContain('DQ_LD = D + 8;');
+    const warp = c.slice(c.indexOf('if (tid >= THREADS + DQ_LOADERS) {'), c.indexOf('const int ptid'));
+    expect(warp).toContain('for (int w = 0; w < 1; ++w) {');
+    expect(warp).toContain('bulk_add_f32(dst + r * D, src + r * DQ_LD, D * 4);');
+    expect(c).toContain('if (v4 && wg == 1) {'); // warpgroup 1 stops the dQ warp
+    // D + 8 floats a row: a half warp's 8-byte stores still on 32 distinct banks at D = 128.
+    const banks = new Set<number>();
+    for (let lane = 0; lane < 16; ++lane)
+      for (const word of [0, 1]) banks.add(((lane >> 2) * 136 + (lane & 3) * 2 + word) % 32);
+    expect(banks.size).toBe(32);
+    expect(64 * 136 * 4).toBeLessThanOrEqual(DQ_BULK_BYTES - 64); // fits dqBulk's blocks
+  });
+  it('goes where dqBulk goes: not deterministic, not softcap', () => {
+    const k = kernelOf('full', 128);
+    expect(renderCudaBackwardWgmma(k, { producer: true, deterministic: true, tune: pp }).code).toBe(
+      renderCudaBackwardWgmma(k, { producer: true, deterministic: true, tune: WGMMA_BWD_TUNE }).code,
+    );
+    expect(code('softcap', pp)).toBe(code('softcap', WGMMA_BWD_TUNE));
+  });
+});
+
+describe('wgmma backward tune: splitCheapOnly', () => {
+  it('costlyMask: masks that read a tensor or divide', () => {
+    for (const name of ['document', 'modality', 'dilated', 'neighbourhood', 'heavy_hitter'])
+      expect(costlyMask(kernelOf(name, 128)), name).toBe(true);
+    for (const name of ['full', 'causal', 'sliding_window', 'sink_window', 'prefix_lm', 'softcap', 'alibi'])
+      expect(costlyMask(kernelOf(name, 128)), name).toBe(false);
+  });
+  it('keeps splitMask on cheap masks and drops it on costly ones', () => {
+    const cheap = { ...WGMMA_BWD_TUNE, splitCheapOnly: true };
+    expect(code('causal', cheap)).toBe(code('causal', WGMMA_BWD_TUNE));
+    expect(code('document', cheap)).toBe(code('document', TUNE_ENGINES.ws_nosplit));
+    expect(code('document', cheap)).not.toBe(code('document', WGMMA_BWD_TUNE));
+  });
+});
+
 describe('wgmma backward tune: descriptor low words', () => {
   // desc128 (wgmma-device.ts) as 64-bit arithmetic, and desc_of(desc_lo(p, lbo) + units).
   const desc128 = (addr: number, lbo: number): bigint =>
@@ -150,10 +288,15 @@ describe('wgmma backward tune: descriptor low words', () => {
 });
 
 /**
- * The tuned kernels build (nvcc 13, bf16, all knobs, with and without dq8): measured bwd_dkdv
+ * The tuned kernels build (nvcc 13, bf16, all knobs but dq8, and the default with dqBulk; the
+ * default itself, all knobs with dq8, is built by backward-wgmma-ws.test.ts): measured bwd_dkdv
  * spills D = 128 full 8, causal 16, softcap 44, document 72 bytes (default 8/12/24/52: the
- * producer's 40 registers), D = 64 none; the bound keeps them from growing. No C7519 (an injected
- * warpgroup.arrive) but document's one (its classifier's ballot between the wgmmas).
+ * producer's 40 registers), D = 64 none; with dqBulk full and causal none (asserted), document 68
+ * (softcap drops the knob: two carried slots leave no room); with pingPong (D = 128 full 12/44,
+ * causal 28/42 bytes stored/loaded; D = 64 none; document 96 and C7520, so not built here); the
+ * default with splitCheapOnly on document 64 bytes and no C7512 (the default: 76 and C7512). No
+ * C7519 (an injected warpgroup.arrive) but document's one (its classifier's ballot between the
+ * wgmmas).
  */
 describe('wgmma backward tune: nvcc sm_90a', () => {
   it('builds full, causal, document and softcap with every knob (D 64 and 128, atomic and deterministic)', async () => {
@@ -161,13 +304,24 @@ describe('wgmma backward tune: nvcc sm_90a', () => {
     const parts: string[] = [];
     const tunes: [string, BackwardWgmmaTune][] = [
       ['all', TUNE_ENGINES.ws_all!],
-      ['all8', TUNE_ENGINES.ws_all8!],
+      ['dqb', TUNE_ENGINES.ws_dqb!],
+      ['pp', TUNE_ENGINES.ws_pp!],
+      ['cheap', { ...WGMMA_BWD_TUNE, splitCheapOnly: true }],
     ];
     for (const [tag, tune] of tunes)
       for (const headDim of [64, 128])
         for (const name of ['full', 'causal', 'document', 'softcap'])
           for (const deterministic of [false, true]) {
-            if (tag === 'all8' && (deterministic || headDim === 64)) continue; // dq8 changes the atomic dQ only
+            // dqBulk changes the atomic dQ only (D = 64: one pattern, its partial-sum blocks).
+            if (tag === 'dqb' && (deterministic || (headDim === 64 && name !== 'causal'))) continue;
+            // pingPong: full at D = 128 (m64n128 dQ), causal at D = 64 (m64n64); document has C7520.
+            if (
+              tag === 'pp' &&
+              (deterministic || `${name}:${headDim}` !== (headDim === 128 ? 'full:128' : 'causal:64'))
+            )
+              continue;
+            // splitCheapOnly: document (a costly mask) at D = 128 must not serialise its wgmmas.
+            if (tag === 'cheap' && (deterministic || headDim === 64 || name !== 'document')) continue;
             const ns = `attnc_${name}_${tag}_${headDim}_${deterministic ? 'det' : 'at'}`;
             const k = {
               ...kernelOf(name, headDim),
@@ -185,9 +339,16 @@ describe('wgmma backward tune: nvcc sm_90a', () => {
     expectNoSpills(
       r.stderr,
       3 * parts.length,
-      [/attnc_\w+_128_\w+_backward\w*bwd_dkdvE/, /attnc_(document|softcap)_\w+_det_backward\w*bwd_dqE/],
+      [
+        /attnc_(?!(full|causal)_dqb_)\w+_128_\w+_backward\w*bwd_dkdvE/,
+        /attnc_(document|softcap)_\w+_det_backward\w*bwd_dqE/,
+      ],
       80,
     );
+    // No wgmma serialised by ptxas (C7512 registers, C7520 divergent arrive) but document's with
+    // splitMask (ws_all, the default's knobs: C7512 before dqBulk / pingPong); splitCheapOnly's none.
+    const serialised = r.stderr.split('\n').filter((l) => /C7512|C7520/.test(l));
+    expect(serialised.filter((l) => !/attnc_document_(all|dqb)_/.test(l))).toEqual([]);
     const injected = r.stderr.split('\n').filter((l) => l.includes('C7519'));
     expect(injected.every((l) => l.includes('attnc_document_'))).toBe(true);
   }, 900_000);

@@ -187,6 +187,10 @@ export interface TileSync {
   readonly sync: string;
   /** What adds this warpgroup's dQ block into dq_acc (dqStepLines' `add`). */
   readonly dqAdd: readonly string[];
+  /** The whole dQ step instead of dqStepLines (the pingPong knob: dQ over the warpgroup's own keys). */
+  readonly dqStep?: readonly string[];
+  /** Lines around the S/dP wgmmas' issue (the pingPong knob's scheduler barriers). */
+  readonly sdp?: { readonly before: string; readonly after: string };
 }
 
 const CTA_SYNC: TileSync = { sync: '__syncthreads()', dqAdd: dqAdd2 };
@@ -236,11 +240,13 @@ export function wgmmaTileLambda(
     ...descDecls(tune),
     ...indent([...zero('s', 'NT'), ...zero('dp', 'NT')], '  '),
     "  // Sᵀ = K·Qᵀ and dPᵀ = V·dOᵀ for this warpgroup's 64 keys: two groups, P while dPᵀ runs.",
+    ...(ts.sdp ? [`  ${ts.sdp.before}`] : []),
     '  wg_fence();',
     ...indent(gemmKmajor('s', 'kd', 'D', 'qd', at), '  '),
     '  wg_commit();',
     ...indent(gemmKmajor('dp', 'vd', 'DV', 'od', at), '  '),
     '  wg_commit();',
+    ...(ts.sdp ? [`  ${ts.sdp.after}`] : []),
     '  wg_wait<1>();',
     '  acc_fence(s);',
     ...indent(elementStep(x, true, tune), '  '),
@@ -256,7 +262,7 @@ export function wgmmaTileLambda(
       : [
           '  proxy_fence(); // dS: generic-proxy stores, read by wgmma through the async proxy',
           `  ${ts.sync}; // dS complete in shared memory`,
-          ...indent(dqStepLines(ts.dqAdd, tune.dqUnroll === true), '  '),
+          ...indent(ts.dqStep ?? dqStepLines(ts.dqAdd, tune.dqUnroll === true), '  '),
         ]),
     '  acc_fence(dk);',
     '  acc_fence(dv);',

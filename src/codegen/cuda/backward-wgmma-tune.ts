@@ -21,7 +21,20 @@
 //   dqUnroll   dQ = dS·K unrolled, descriptors as a 32-bit low word (address and LBO) plus constant
 //              offsets under a constant high word: the `#pragma unroll 1` loop rebuilt both 64-bit
 //              descriptors per k-step (~25 instructions a wgmma) and serialised the wgmmas.
+//   dqBulk     dQ off the consumers' serial chain (FlashAttention-3's design; producer kernel,
+//              atomic mode): blocks stored to shared memory, added into dq_acc by bulk reductions
+//              that the producer's last warp issues (backward-wgmma-dq-bulk.ts). The consumers'
+//              128 atomics a thread and tile (and their LSU/L2 back-pressure) become 16 8-byte stores.
+//   pingPong   (with dqBulk) the consumer warpgroups out of lockstep: dQ over each one's own keys,
+//              partials summed in shared memory, scheduler barriers alternating the S/dP issue
+//              (backward-wgmma-pingpong.ts).
+//   splitCheapOnly  splitMask only where the mask is cheap (no tensor read, no division or
+//              modulo: costlyMask): with the mask's code twice, ptxas serialises every wgmma of
+//              document, modality, dilated and neighbourhood's bwd_dkdv (C7512, nvcc 13, D 128).
 
+import { toposort } from '../../ir/graph.js';
+import type { AttentionKernel } from '../../ir/kernel.js';
+import { Op } from '../../ir/ops.js';
 import { wgmmaFn } from './wgmma-device.js';
 
 /** The knobs (all off by default: the kernel the H200 timed last). */
@@ -33,11 +46,17 @@ export interface BackwardWgmmaTune {
   readonly descLo?: boolean;
   readonly dq8?: boolean;
   readonly n128?: boolean;
+  readonly dqBulk?: boolean;
+  readonly pingPong?: boolean;
+  readonly splitCheapOnly?: boolean;
 }
 
 export const NO_TUNE: BackwardWgmmaTune = {};
 
-/** Every knob on but dq8 (the bench's ws_all engine; dq8 is an alternative to the 16-byte atomics). */
+/**
+ * Every round-9 knob on but dq8 (the bench's ws_all engine; dq8 is an alternative to the 16-byte
+ * atomics); dqBulk (round 10) is off until the H200 has timed it.
+ */
 export const ALL_TUNE: Required<BackwardWgmmaTune> = {
   fastExp: true,
   splitMask: true,
@@ -46,14 +65,29 @@ export const ALL_TUNE: Required<BackwardWgmmaTune> = {
   descLo: true,
   dq8: false,
   n128: true,
+  dqBulk: false,
+  pingPong: false,
+  splitCheapOnly: false,
 };
 
 /** The knob names. */
-export const TUNE_KNOBS = ['fastExp', 'splitMask', 'packFirst', 'dqUnroll', 'descLo', 'dq8', 'n128'] as const;
+export const TUNE_KNOBS = [
+  'fastExp',
+  'splitMask',
+  'packFirst',
+  'dqUnroll',
+  'descLo',
+  'dq8',
+  'n128',
+  'dqBulk',
+  'pingPong',
+  'splitCheapOnly',
+] as const;
 
 /**
  * The bench's tuned engines (bench/cuda/backward-emit.mjs: the producer kernel under each): one
- * knob each, then every knob but dq8 (an alternative to the 16-byte atomics), then with it too.
+ * knob each, then every knob but dq8 (an alternative to the 16-byte atomics), then with it too,
+ * then that (the default) with dqBulk.
  */
 export const TUNE_ENGINES: Readonly<Record<string, BackwardWgmmaTune>> = {
   ws_exp: { fastExp: true },
@@ -65,7 +99,23 @@ export const TUNE_ENGINES: Readonly<Record<string, BackwardWgmmaTune>> = {
   ws_n128: { n128: true },
   ws_all: ALL_TUNE,
   ws_all8: { ...ALL_TUNE, dq8: true },
+  // The default (WGMMA_BWD_TUNE = ws_all8's knobs) with dQ off the consumers' path.
+  ws_dqb: { ...ALL_TUNE, dq8: true, dqBulk: true },
+  // ws_dqb with the consumer warpgroups out of lockstep.
+  ws_pp: { ...ALL_TUNE, dq8: true, dqBulk: true, pingPong: true },
+  // The default without splitMask: with it ptxas serialises every wgmma of document, modality,
+  // dilated and neighbourhood's bwd_dkdv (C7512, insufficient registers; nvcc 13, D 128). On
+  // those patterns it is the default + splitCheapOnly.
+  ws_nosplit: { ...ALL_TUNE, dq8: true, splitMask: false },
 };
+
+/**
+ * Whether the kernel's mask reads a tensor or divides (LOAD, DIV, MOD nodes): the masks whose
+ * second copy (splitMask's full-tile loop beside the masked one) tipped ptxas into C7512.
+ */
+export function costlyMask(kernel: AttentionKernel): boolean {
+  return toposort([kernel.mask]).some((n) => n.op === Op.LOAD || n.op === Op.DIV || n.op === Op.MOD);
+}
 
 /** Device helpers the knobs need (none when every knob is off, so the default source is unchanged). */
 export function tuneHelpers(t: BackwardWgmmaTune, dtype: 'f16' | 'bf16'): string[] {

@@ -14,6 +14,14 @@ import type { BackwardMmaExprs } from './backward-mma-exprs.js';
 import { dkdvEpilogue, headWalk, lseDeltaLoad } from './backward-wgmma-kernel.js';
 import { dqAdd2, wgmmaTileLambda, type TileSync } from './backward-wgmma-tile.js';
 import { NO_TUNE, type BackwardWgmmaTune } from './backward-wgmma-tune.js';
+import {
+  dqBulkDone,
+  dqBulkInit,
+  dqBulkSmemDecls,
+  dqBulkStore,
+  dqBulkWarpLoop,
+} from './backward-wgmma-dq-bulk.js';
+import { PINGPONG_SDP, pingPongDone, pingPongDqStep, pingPongStart } from './backward-wgmma-pingpong.js';
 import { mbarArriveWaitHelpers, mbarInitHelper, setmaxnregHelpers } from './wgmma-ws-device.js';
 
 const indent = (lines: readonly string[], pad: string): string[] =>
@@ -68,9 +76,47 @@ const dqAdd4 = [
 const WS_SYNC: TileSync = { sync: 'consumer_sync()', dqAdd: dqAdd4 };
 /** The dq8 knob (backward-wgmma-tune.ts): the default kernel's 8-byte atomics, no lane exchange. */
 const WS_SYNC8: TileSync = { sync: 'consumer_sync()', dqAdd: dqAdd2 };
+/** The dqBulk knob: the block into shared memory for the dQ warp (backward-wgmma-dq-bulk.ts). */
+const WS_SYNC_BULK: TileSync = { sync: 'consumer_sync()', dqAdd: dqBulkStore };
+
+/** The pingPong knob: warpgroup-local barriers, dQ over own keys, scheduler barriers (backward-wgmma-pingpong.ts). */
+const WS_SYNC_PINGPONG: TileSync = {
+  sync: 'wg_sync()',
+  dqAdd: [],
+  dqStep: pingPongDqStep,
+  sdp: PINGPONG_SDP,
+};
+
+const tileSync = (tune: BackwardWgmmaTune): TileSync =>
+  tune.pingPong ? WS_SYNC_PINGPONG : tune.dqBulk ? WS_SYNC_BULK : tune.dq8 ? WS_SYNC8 : WS_SYNC;
+
+/**
+ * How the producer's loaders cover a [BM][W] panel: load_panel strides by THREADS (256), so the
+ * 128 producer threads call it twice; with dqBulk's 96 loaders, thread t takes starts t, t + 96, …
+ */
+function panelLoads(bulk: boolean): string[] {
+  const load = (t: string): string[] => [
+    `load_panel<D, BM>(Qs + buf * (BM * D), a.q + (qrow0 + q0) * D, a.Nq - q0, ${t});`,
+    `load_panel<DV, BM>(Os + buf * (BM * DV), a.dout + (qrow0 + q0) * DV, a.Nq - q0, ${t});`,
+  ];
+  if (bulk)
+    return [
+      '  // load_panel strides by THREADS (256): the 96 loaders take starts ptid, ptid + 96, ptid + 192.',
+      '  for (int t = ptid; t < THREADS; t += DQ_LOADERS) {',
+      ...indent(load('t'), '    '),
+      '  }',
+    ];
+  return [
+    '  // load_panel strides by THREADS (256): two calls cover the tile with 128 threads.',
+    '#pragma unroll',
+    '  for (int half = 0; half < 2; ++half) {',
+    ...indent(load('ptid + half * WS_PRODUCER'), '    '),
+    '  }',
+  ];
+}
 
 /** The producer warpgroup's loop: every non-empty q-tile of every head of the group, in order. */
-function producerLoop(x: BackwardMmaExprs): string[] {
+function producerLoop(x: BackwardMmaExprs, bulk: boolean): string[] {
   return [
     'const int ptid = tid - THREADS;',
     'int it = 0; // fills so far: buffer it & 1, its (it >> 1)-th',
@@ -82,14 +128,9 @@ function producerLoop(x: BackwardMmaExprs): string[] {
         'for (int qt = next_tile(0, full); qt < nqt; qt = next_tile(qt + 1, full), ++it) {',
         '  const int buf = it & 1, q0 = qt * BM;',
         '  if (it >= 2) mbar_wait(&empty_bar[buf], ((it >> 1) - 1) & 1); // released after fill it - 2',
-        '  // load_panel strides by THREADS (256): two calls cover the tile with 128 threads.',
-        '#pragma unroll',
-        '  for (int half = 0; half < 2; ++half) {',
-        '    load_panel<D, BM>(Qs + buf * (BM * D), a.q + (qrow0 + q0) * D, a.Nq - q0, ptid + half * WS_PRODUCER);',
-        '    load_panel<DV, BM>(Os + buf * (BM * DV), a.dout + (qrow0 + q0) * DV, a.Nq - q0, ptid + half * WS_PRODUCER);',
-        '  }',
+        ...panelLoads(bulk),
         '  cp_commit();',
-        ...lseDeltaLoad('ptid', 'WS_PRODUCER'),
+        ...lseDeltaLoad('ptid', bulk ? 'DQ_LOADERS' : 'WS_PRODUCER'),
         '  cp_wait<0>();',
         '  proxy_fence(); // cp.async wrote through the generic proxy; wgmma reads through the async one',
         '  mbar_arrive(&full_bar[buf]);',
@@ -104,14 +145,18 @@ function producerLoop(x: BackwardMmaExprs): string[] {
 
 /** The consumer warpgroups' loop: the default kernel's tile body on each filled buffer. */
 function consumerLoop(x: BackwardMmaExprs, deterministic: boolean, tune: BackwardWgmmaTune): string[] {
+  const release = tune.pingPong
+    ? '  if ((tid & 127) == 0) mbar_arrive(&empty_bar[buf]); // per warpgroup (2 arrivals): its own barrier came last'
+    : "  if (tid == 0) mbar_arrive(&empty_bar[buf]); // the tile body's last barrier: all reads done";
   return [
+    ...(tune.pingPong ? pingPongStart : []),
     'int it = 0;',
     'for (int hg = 0; hg < group; ++hg) {',
     ...indent(
       [
         ...headWalk(x),
         '(void)qrow0; // the deterministic mode adds no dQ here',
-        ...wgmmaTileLambda(x, deterministic, tune.dq8 ? WS_SYNC8 : WS_SYNC, tune),
+        ...wgmmaTileLambda(x, deterministic, tileSync(tune), tune),
         'bool full;',
         'for (int qt = next_tile(0, full); qt < nqt;) {',
         '  const int buf = it & 1;',
@@ -119,7 +164,7 @@ function consumerLoop(x: BackwardMmaExprs, deterministic: boolean, tune: Backwar
         '  const int nq = next_tile(qt + 1, nfull);',
         '  mbar_wait(&full_bar[buf], (it >> 1) & 1);',
         '  tile(!full || k_tail || (qt + 1) * BM > a.Nq, qt, buf); // full tiles skip the predicate',
-        "  if (tid == 0) mbar_arrive(&empty_bar[buf]); // the tile body's last barrier: all reads done",
+        release,
         '  ++it;',
         '  qt = nq;',
         '  full = nfull;',
@@ -131,6 +176,17 @@ function consumerLoop(x: BackwardMmaExprs, deterministic: boolean, tune: Backwar
   ];
 }
 
+/** dqBulk: the producer's last warp leaves the loaders for the dQ adds (backward-wgmma-dq-bulk.ts). */
+function dqWarpBranch(pingPong: boolean): string[] {
+  return [
+    'if (tid >= THREADS + DQ_LOADERS) {',
+    '  const bool v4 = (reinterpret_cast<size_t>(a.dq_acc) & 15) == 0; // as the consumers decide',
+    ...indent(dqBulkWarpLoop(pingPong), '  '),
+    '  return;',
+    '}',
+  ];
+}
+
 export function wgmmaWsDkdvKernel(
   x: BackwardMmaExprs,
   deterministic: boolean,
@@ -138,6 +194,9 @@ export function wgmmaWsDkdvKernel(
 ): string[] {
   const np = deterministic ? 0 : x.grad.params.length;
   const regs = WS_REGISTERS;
+  // renderCudaBackwardWgmma keeps dqBulk only in the atomic mode, where its buffers fit.
+  const bulk = tune.dqBulk === true && !deterministic;
+  const pingPong = bulk && tune.pingPong === true;
   const xsFloats = x.slots ? `${x.slots} * WARPS * NT * 4 * 32` : '0';
   return [
     '__global__ void __launch_bounds__(DKDV_THREADS, 1) bwd_dkdv(const Args a) {',
@@ -158,6 +217,7 @@ export function wgmmaWsDkdvKernel(
       : []),
     `  uint64_t* full_bar = reinterpret_cast<uint64_t*>(Ds + 2 * BM + ${xsFloats}); // [2]: buffer filled`,
     '  uint64_t* empty_bar = full_bar + 2; // [2]: buffer released by the consumers',
+    ...(bulk ? dqBulkSmemDecls : []),
     '  const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32, g = lane / 4, t4 = lane % 4, wg = warp / 4;',
     '  (void)wg;',
     '  const int b = blockIdx.z, hkv = blockIdx.y, k0 = blockIdx.x * BN, group = a.H / a.Hkv;',
@@ -168,15 +228,17 @@ export function wgmmaWsDkdvKernel(
     '  (void)k_lo; (void)k_hi;',
     '  if (tid == 0) {',
     '    for (int i = 0; i < 2; ++i) {',
-    '      mbar_init(&full_bar[i], WS_PRODUCER);',
-    '      mbar_init(&empty_bar[i], 1);',
+    `      mbar_init(&full_bar[i], ${bulk ? 'DQ_LOADERS' : 'WS_PRODUCER'});`,
+    `      mbar_init(&empty_bar[i], ${pingPong ? 2 : 1});`,
+    ...(bulk ? dqBulkInit : []),
     '    }',
     '    asm volatile("fence.mbarrier_init.release.cluster;\\n" ::: "memory");',
     '  }',
     '  __syncthreads(); // the last CTA-wide barrier: the roles part here',
     '  if (tid >= THREADS) {',
     `    regs_dec<${regs.producer}>();`,
-    ...indent(producerLoop(x), '    '),
+    ...(bulk ? indent(dqWarpBranch(pingPong), '    ') : []),
+    ...indent(producerLoop(x, bulk), '    '),
     '    return;',
     '  }',
     `  regs_inc<${regs.consumer}>();`,
@@ -201,6 +263,7 @@ export function wgmmaWsDkdvKernel(
     '  for (int n = 0; n < DV / 8; ++n) dv[n][0] = dv[n][1] = dv[n][2] = dv[n][3] = 0.f;',
     ...(np ? [`  float gp[${np}] = {};`] : []),
     ...indent(consumerLoop(x, deterministic, tune), '  '),
+    ...(bulk ? indent(pingPong ? pingPongDone : dqBulkDone, '  ') : []),
     ...dkdvEpilogue(np),
     '}',
   ];

@@ -17,8 +17,10 @@ import {
   type CudaBackwardMmaArtifact,
   type TensorCoreBackwardEngine,
 } from './backward-mma.js';
+import { DQ_BULK_BYTES, DQ_BULK_LOADERS, DQ_LD, dqBulkHelpers } from './backward-wgmma-dq-bulk.js';
 import { wgmmaDkdvKernel, wgmmaSmemBytes } from './backward-wgmma-kernel.js';
-import { ALL_TUNE, NO_TUNE, tuneHelpers, type BackwardWgmmaTune } from './backward-wgmma-tune.js';
+import { pingPongHelpers, wgDqD } from './backward-wgmma-pingpong.js';
+import { ALL_TUNE, costlyMask, NO_TUNE, tuneHelpers, type BackwardWgmmaTune } from './backward-wgmma-tune.js';
 import {
   WS_BARRIER_BYTES,
   WS_PRODUCER_THREADS,
@@ -99,28 +101,52 @@ const wgmmaEngine = (tune: BackwardWgmmaTune): TensorCoreBackwardEngine => ({
   ],
 });
 
+/** Shared memory of the producer kernel (the dqBulk knob's blocks and barriers included). */
+const wsSmemBytes = (s: AttentionKernel['schedule'], carried: number, tune: BackwardWgmmaTune): number =>
+  wgmmaSmemBytes(s.headDim, s.valueDim, carried) + WS_BARRIER_BYTES + (tune.dqBulk ? DQ_BULK_BYTES : 0);
+
 // The producer-warpgroup variant: the same source but for the dK/dV kernel, its block size
 // (DKDV_THREADS: the 256 consumer threads and a 128-thread producer) and the mbarriers.
 const wgmmaWsEngine = (tune: BackwardWgmmaTune): TensorCoreBackwardEngine => ({
   ...wgmmaEngine(tune),
   unsupported: (kernel) => {
     const why = backwardWgmmaUnsupported(kernel);
-    const s = kernel.schedule;
-    const bytes = wgmmaSmemBytes(s.headDim, s.valueDim, backwardMmaExprs(kernel).slots) + WS_BARRIER_BYTES;
+    const bytes = wsSmemBytes(kernel.schedule, backwardMmaExprs(kernel).slots, NO_TUNE);
     if (why || bytes <= SM90_SMEM) return why;
     return `the wgmma CUDA backward with a producer warpgroup needs ${bytes} bytes of shared memory, more than sm_90's ${SM90_SMEM}`;
   },
   title: (dtype) =>
     `(CUDA tensor cores, wgmma ${dtype}, sm_90a, producer warpgroup): see codegen/cuda/backward-wgmma-ws.ts.`,
-  smemBytes: (s, carried) => wgmmaSmemBytes(s.headDim, s.valueDim, carried) + WS_BARRIER_BYTES,
+  smemBytes: (s, carried) => wsSmemBytes(s, carried, tune),
   tiling: (s) => [
     ...wgmmaEngine(tune).tiling(s),
     `constexpr int WS_PRODUCER = ${WS_PRODUCER_THREADS}, DKDV_THREADS = THREADS + WS_PRODUCER; // bwd_dkdv: consumers, then the producer`,
+    ...(tune.dqBulk
+      ? [
+          `constexpr int DQ_LOADERS = ${DQ_BULK_LOADERS}, DQ_LD = ${tune.pingPong ? 'D + 8' : DQ_LD}; // dqBulk: producer loaders, then the dQ warp; dQ block row floats`,
+        ]
+      : []),
   ],
   dkdv: (x, deterministic) => wgmmaWsDkdvKernel(x, deterministic, tune),
-  deviceHelpers: (s, dtype) => [...wgmmaEngine(tune).deviceHelpers(s, dtype), ...wsDeviceHelpers],
+  deviceHelpers: (s, dtype) => [
+    ...wgmmaEngine(tune).deviceHelpers(s, dtype),
+    ...wsDeviceHelpers,
+    ...(tune.dqBulk ? dqBulkHelpers : []),
+    ...(tune.pingPong ? [...pingPongHelpers, ...wgmmaFn('wg_dq128', 128, dtype, false, true), ...wgDqD] : []),
+  ],
   dkdvThreads: 'DKDV_THREADS',
 });
+
+/**
+ * Whether the dqBulk knob applies: the producer kernel's atomic mode (the deterministic one adds
+ * no dQ in bwd_dkdv) where its blocks fit in shared memory beside the carried slots (not with two
+ * or more slots at D = 128); elsewhere the knob is dropped and the kernel is the one without it.
+ */
+export function dqBulkApplies(kernel: AttentionKernel, producer: boolean, deterministic: boolean): boolean {
+  if (!producer || deterministic) return false;
+  const slots = backwardMmaExprs(kernel).slots;
+  return wsSmemBytes(kernel.schedule, slots, { dqBulk: true }) <= SM90_SMEM;
+}
 
 /** The wgmma backward of a compiled (forward, f16/bf16) kernel; throws when it has none. */
 export function renderCudaBackwardWgmma(
@@ -133,7 +159,15 @@ export function renderCudaBackwardWgmma(
   } = {},
 ): CudaBackwardWgmmaArtifact {
   const producer = options.producer ?? WGMMA_BWD_PRODUCER;
-  const tune = options.tune ?? (producer ? WGMMA_BWD_TUNE : NO_TUNE);
+  const asked = options.tune ?? (producer ? WGMMA_BWD_TUNE : NO_TUNE);
+  // pingPong needs dqBulk's dQ warp and block: both go where dqBulk does not apply.
+  const bulk = asked.dqBulk === true && dqBulkApplies(kernel, producer, options.deterministic === true);
+  const resolved =
+    (asked.dqBulk || asked.pingPong) && !bulk ? { ...asked, dqBulk: false, pingPong: false } : asked;
+  const tune =
+    resolved.splitCheapOnly && resolved.splitMask && costlyMask(kernel)
+      ? { ...resolved, splitMask: false }
+      : resolved;
   const engine = producer ? wgmmaWsEngine(tune) : wgmmaEngine(tune);
   return { kind: 'cuda-backward-wgmma', ...renderTensorCoreBackward(kernel, engine, options) };
 }
