@@ -31,3 +31,25 @@ export function unsupportedQk(
     return refuse(`\`qk int8\` needs headDim at most ${INT8_QK_SIMT_MAX_HEAD_DIM}, found ${headDim}`);
   return undefined;
 }
+
+/**
+ * `pv e4m3` (docs/LANGUAGE.md, "FP8 P·V"): the definition and the reference exist
+ * (runtime/reference-int8qk-pv.ts) and the V pre-pass (codegen/cuda/int8qk-pv-prepass.ts); the
+ * attention kernel that runs P·V on e4m3 codes does not yet, so every compilation is refused at
+ * the statement rather than emit a kernel that runs P·V in 16 bits and ignores it. The order of
+ * the reasons is the order a user fixes them in: target, dtype, the `qk int8` it pairs with.
+ */
+export function unsupportedPv(
+  decl: AttentionDecl,
+  target: string,
+  dtype: string | undefined,
+): { message: string; span: Span } | undefined {
+  const stmt = decl.pv?.[0];
+  if (!stmt) return undefined;
+  const refuse = (message: string) => ({ message, span: stmt.span });
+  if (target !== 'cuda') return refuse(`\`pv e4m3\` is a CUDA prefill option; ${target}: not yet`);
+  if (dtype === 'f32') return refuse('`pv e4m3` quantizes 16-bit V: compile with dtype f16 or bf16, not f32');
+  if (!decl.qk?.[0])
+    return refuse('`pv e4m3` runs after `qk int8` (SageAttention2): add `qk int8 smooth k`; alone: not yet');
+  return refuse('`pv e4m3`: no CUDA kernel runs it yet (the wgmma-ws fp8 P·V kernel is the next step)');
+}
