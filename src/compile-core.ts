@@ -155,7 +155,7 @@ export function compileWith(backends: Backends, source: string, options: Compile
     unsupportedRouting(decl.decl, options.target) ??
     unsupportedStorage(decl.decl, options.target) ??
     unsupportedQk(decl.decl, options.target, options.dtype, options.headDim) ??
-    unsupportedPv(decl.decl, options.target, options.dtype);
+    unsupportedPv(decl.decl, options.target, options.dtype, options.schedule?.engine, options.headDim);
   if (unsupported) throw new CompileError([error(unsupported.message, unsupported.span)], source);
   // The option wins over the source's `importance` statement.
   const importance = options.importance ?? decl.decl.importance?.[0]?.variant;

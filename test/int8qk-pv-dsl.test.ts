@@ -1,7 +1,7 @@
 // `pv e4m3 [smooth v]` (docs/LANGUAGE.md, "FP8 P·V"): parsing, the printer's round trip, the
 // option it gives the IR, positioned diagnostics for malformed statements, `pv` as a name
-// elsewhere, and the compile-time refusals (targets, dtypes, without `qk int8`, and — until the
-// fp8 kernel exists — every CUDA compilation, at the statement).
+// elsewhere, and the compile-time refusals (targets, dtypes, without `qk int8`, engines other
+// than wgmma-ws, head dims other than 128), at the statement.
 import { describe, expect, it } from 'vitest';
 import { compileBackward, compileCudaBackward } from '../src/backward.js';
 import { compile } from '../src/compile.js';
@@ -88,7 +88,7 @@ describe('pv e4m3 [smooth v]', () => {
     expect(diags(decl('  mask k < pv', 'pv: int = 4'))).toEqual([]);
   });
 
-  it('compile: refused at the statement, for the first reason a user would fix', () => {
+  it('compile: wgmma-ws at headDim 128; refused at the statement otherwise, for the first reason a user would fix', () => {
     const src = decl('  qk int8 smooth k\n  pv e4m3 smooth v');
     expect(refusal(src, { target: 'wgsl', headDim: 64 })).toBe(
       '2:3+16 `qk int8` is a CUDA prefill option; wgsl: not yet',
@@ -102,10 +102,24 @@ describe('pv e4m3 [smooth v]', () => {
     expect(refusal(decl('  pv e4m3 smooth v'), { target: 'cuda', headDim: 128 })).toBe(
       '2:3+16 `pv e4m3` runs after `qk int8` (SageAttention2): add `qk int8 smooth k`; alone: not yet',
     );
-    for (const schedule of [{}, { engine: 'wgmma-ws' as const }, { engine: 'simt' as const }])
-      expect(refusal(src, { target: 'cuda', headDim: 128, dtype: 'bf16', schedule })).toBe(
-        '3:3+16 `pv e4m3`: no CUDA kernel runs it yet (the wgmma-ws fp8 P·V kernel is the next step)',
-      );
+    // qk int8's default engine (SIMT) has no e4m3 P·V: wgmma-ws is asked for, at headDim 128.
+    expect(refusal(src, { target: 'cuda', headDim: 128, dtype: 'bf16' })).toBe(
+      "3:3+16 `pv e4m3` runs on the wgmma-ws engine only: compile with schedule { engine: 'wgmma-ws' }",
+    );
+    expect(refusal(src, { target: 'cuda', headDim: 128, schedule: { engine: 'simt' } })).toBe(
+      "3:3+16 `pv e4m3` runs on the wgmma-ws engine only: compile with schedule { engine: 'wgmma-ws' }, not simt",
+    );
+    expect(refusal(src, { target: 'cuda', headDim: 64, schedule: { engine: 'wgmma-ws' } })).toBe(
+      '3:3+16 `pv e4m3` needs headDim 128, found 64',
+    );
+    const ws = compile(src, {
+      target: 'cuda',
+      headDim: 128,
+      dtype: 'bf16',
+      schedule: { engine: 'wgmma-ws' },
+    });
+    expect(ws.kernel.pvE4m3).toEqual({ smoothV: true });
+    expect(ws.artifact.code).toContain('.f32.e4m3.e4m3');
     // No backward differentiates e4m3 P·V: the entries compile through the same refusals.
     expect(() => compileCudaBackward(decl('  pv e4m3'), { headDim: 64 })).toThrow(
       '`pv e4m3` quantizes 16-bit V',

@@ -33,16 +33,19 @@ export function unsupportedQk(
 }
 
 /**
- * `pv e4m3` (docs/LANGUAGE.md, "FP8 P·V"): the definition and the reference exist
- * (runtime/reference-int8qk-pv.ts) and the V pre-pass (codegen/cuda/int8qk-pv-prepass.ts); the
- * attention kernel that runs P·V on e4m3 codes does not yet, so every compilation is refused at
- * the statement rather than emit a kernel that runs P·V in 16 bits and ignores it. The order of
- * the reasons is the order a user fixes them in: target, dtype, the `qk int8` it pairs with.
+ * `pv e4m3` (docs/LANGUAGE.md, "FP8 P·V"): an option of `qk int8`'s wgmma-ws kernel at D = 128
+ * (codegen/cuda/int8qk-pv-wgmma.ts), asked for with `engine: 'wgmma-ws'` (the SIMT engine, qk
+ * int8's default, has no e4m3 P·V); everything else is refused at the statement rather than emit
+ * a kernel that runs P·V in 16 bits and ignores it. The order of the reasons is the order a user
+ * fixes them in: target, dtype, the `qk int8` it pairs with, the engine. The kernel's own limits
+ * (blockK 128, the serial schedule) are its render's errors.
  */
 export function unsupportedPv(
   decl: AttentionDecl,
   target: string,
   dtype: string | undefined,
+  engine: string | undefined,
+  headDim: number | undefined,
 ): { message: string; span: Span } | undefined {
   const stmt = decl.pv?.[0];
   if (!stmt) return undefined;
@@ -51,5 +54,11 @@ export function unsupportedPv(
   if (dtype === 'f32') return refuse('`pv e4m3` quantizes 16-bit V: compile with dtype f16 or bf16, not f32');
   if (!decl.qk?.[0])
     return refuse('`pv e4m3` runs after `qk int8` (SageAttention2): add `qk int8 smooth k`; alone: not yet');
-  return refuse('`pv e4m3`: no CUDA kernel runs it yet (the wgmma-ws fp8 P·V kernel is the next step)');
+  if (engine !== 'wgmma-ws')
+    return refuse(
+      `\`pv e4m3\` runs on the wgmma-ws engine only: compile with schedule { engine: 'wgmma-ws' }${engine ? `, not ${engine}` : ''}`,
+    );
+  if (headDim !== undefined && headDim !== 128)
+    return refuse(`\`pv e4m3\` needs headDim 128, found ${headDim}`);
+  return undefined;
 }
