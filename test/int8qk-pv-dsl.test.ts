@@ -2,6 +2,7 @@
 // option it gives the IR, positioned diagnostics for malformed statements, `pv` as a name
 // elsewhere, and the compile-time refusals (targets, dtypes, without `qk int8`, engines other
 // than wgmma-ws, head dims other than 128), at the statement.
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { compileBackward, compileCudaBackward } from '../src/backward.js';
 import { compile } from '../src/compile.js';
@@ -125,5 +126,22 @@ describe('pv e4m3 [smooth v]', () => {
       '`pv e4m3` quantizes 16-bit V',
     );
     expect(() => compileBackward(decl('  pv e4m3'), { headDim: 64 })).toThrow('wgsl: not yet');
+  });
+
+  it('the LANGUAGE.md example checks cleanly, prints back and compiles on wgmma-ws', () => {
+    const doc = readFileSync('docs/LANGUAGE.md', 'utf8');
+    const section = doc.slice(doc.indexOf('## FP8 P·V'));
+    const block = /```\n([\s\S]*?)```/.exec(section)?.[1] ?? '';
+    expect(block).toContain('pv e4m3 smooth v');
+    const fe = frontend(block, 'LANGUAGE.md');
+    expect(fe.diagnostics).toEqual([]);
+    expect(printProgram(fe.program!)).toBe(block);
+    const c = compile(block, {
+      target: 'cuda',
+      headDim: 128,
+      dtype: 'bf16',
+      schedule: { engine: 'wgmma-ws' },
+    });
+    expect(c.kernel.pvE4m3).toEqual({ smoothV: true });
   });
 });
