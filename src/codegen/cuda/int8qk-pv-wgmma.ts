@@ -19,8 +19,11 @@ import { ringAdvanceCode } from './wgmma-ws-body.js';
 import { serialSoftmaxCode } from './wgmma-ws-softmax.js';
 import type { WgmmaWsPlan } from './wgmma-ws-plan.js';
 
-/** The wsTweaks the fp8 tile takes: the softmax's and the register split (P·V's shape is its own). */
-export const pvE4m3WsTweaks: readonly WsTweak[] = ['fastExp', 'lazyRescale', 'regs240'];
+/**
+ * The wsTweaks the fp8 tile takes: fastExp and the register split (P·V's shape is its own). Not
+ * lazyRescale: a row keeping a stale max has p up to 2⁸, and 448·p would saturate e4m3.
+ */
+export const pvE4m3WsTweaks: readonly WsTweak[] = ['fastExp', 'regs240'];
 
 /** Why this `qk int8` wgmma-ws kernel cannot also run `pv e4m3` (undefined when it can). */
 export function pvE4m3WsProblem(kernel: AttentionKernel, plan: WgmmaWsPlan): string | undefined {
