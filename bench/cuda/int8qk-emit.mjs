@@ -27,7 +27,8 @@ const fa3 = { ...ws, wsConsumers: 'fa3', wsTweaks: [...tweaks, 'rescaleInTurn'] 
 const int8 = 'qk int8 smooth k';
 // The pv set: the serial s8 kernel plain, with its best serial tweaks (T) and with the tweaks
 // the fp8 tile takes (FR: the like-for-like baseline of PVT), then with fp8 P·V plain (PV), with
-// those tweaks (PVT), and tweaked without smooth v (PVr: the smoothing's cost).
+// those tweaks (PVT), and tweaked without smooth v (PVr: the smoothing's cost); then on ping-pong
+// consumers, the s8 kernel's round-9 best (P: 7.51 ms full) and fp8 P·V tweaked (PVpp).
 const pvTweaks = ['fastExp', 'regs240']; // not lazyRescale: a stale max lets 448·p saturate
 const pvVariants = {
   bf16: { stmt: '' },
@@ -37,6 +38,11 @@ const pvVariants = {
   int8wsPV: { stmt: `${int8}\n  pv e4m3 smooth v`, schedule: ws },
   int8wsPVT: { stmt: `${int8}\n  pv e4m3 smooth v`, schedule: { ...ws, wsTweaks: pvTweaks } },
   int8wsPVr: { stmt: `${int8}\n  pv e4m3`, schedule: { ...ws, wsTweaks: pvTweaks } },
+  int8wsP: { stmt: int8, schedule: { ...ws, wsConsumers: 'pingpong', wsTweaks: tweaks } },
+  int8wsPVpp: {
+    stmt: `${int8}\n  pv e4m3 smooth v`,
+    schedule: { ...ws, wsConsumers: 'pingpong', wsTweaks: pvTweaks },
+  },
 };
 const qkVariants = {
   bf16: { stmt: '' },

@@ -33,13 +33,35 @@ describe('pv e4m3 on the wgmma-ws engine: schedules', () => {
     expect(tweaked.artifact.code).toContain('regs_inc<240>();');
   });
 
+  it('ping-pong consumers: the warpgroups take turns at S = Q·Kᵀ, each P·V the fp8 tile', () => {
+    const pp = compile(causal, opts({ ...ws, wsConsumers: 'pingpong', wsTweaks: ['fastExp', 'regs240'] }));
+    const code = pp.artifact.code;
+    const start = code.indexOf('auto tile = [&]');
+    const tile = code.slice(start, code.indexOf('mbar_wait(qbar, 0);', start));
+    const first = code.indexOf('if (wg == 1) pp_arrive();');
+    expect(first).toBeGreaterThan(0);
+    expect(first).toBeLessThan(start);
+    // The turn brackets S's issue; the fp8 P·V follows the softmax outside it.
+    const sync = tile.indexOf('pp_sync();');
+    const issue = tile.indexOf('wg_qk8(si,');
+    const arrive = tile.indexOf('pp_arrive();');
+    expect(sync).toBeGreaterThan(0);
+    expect(issue).toBeGreaterThan(sync);
+    expect(arrive).toBeGreaterThan(issue);
+    expect(tile.indexOf('wg_pv8(ot, pk[kg]')).toBeGreaterThan(arrive);
+    const manifest = JSON.parse(pp.artifact.files![`${pp.artifact.name}.json`]!);
+    expect(manifest.mapping.pingpong).toContain('alternate');
+    // Serial kernels have no turns.
+    expect(compile(causal, opts(ws)).artifact.code).not.toContain('pp_sync');
+  });
+
   it('refuses what the fp8 tile does not run, naming it', () => {
     expect(() => compile(causal, opts({ ...ws, blockK: 112 }))).toThrow(
       'pv e4m3 on the wgmma-ws engine needs blockK 128 (one 128-byte row of V codes per channel), got 112',
     );
-    for (const wsConsumers of ['pingpong', 'fa3'] as const)
+    for (const wsConsumers of ['overlap', 'fa3'] as const)
       expect(() => compile(causal, opts({ ...ws, wsConsumers }))).toThrow(
-        'runs the serial consumer schedule only',
+        'runs the serial and ping-pong consumer schedules only so far (not overlap, fa3)',
       );
     expect(() => compile(causal, opts({ ...ws, wsTweaks: ['pvN128'] }))).toThrow(
       'takes the wsTweaks fastExp, regs240; not pvN128',

@@ -135,7 +135,8 @@ describe('qk int8 on the wgmma-ws engine: emitted code', () => {
 
 // Whole artifacts in one translation unit: full (smooth k), causal, the LANGUAGE.md sliding
 // window (a runtime param: per-tile classification), f16 and Dv = 64, ping-pong and fa3 consumers with the tweaks;
-// and `pv e4m3` (int8qk-pv-wgmma.ts): full with smooth v, causal with the serial tweaks.
+// and `pv e4m3` (int8qk-pv-wgmma.ts): full with smooth v (serial), causal on ping-pong consumers
+// with the tweaks the fp8 tile takes.
 describe('qk int8 on the wgmma-ws engine compiles with nvcc', () => {
   it('builds for sm_90a without warnings or spills', async () => {
     const dir = scratchDir('int8qk-wgmma');
@@ -155,7 +156,7 @@ describe('qk int8 on the wgmma-ws engine compiles with nvcc', () => {
       compile(kernelOf('pv_full', '  qk int8 smooth k\n  pv e4m3 smooth v\n'), opts(ws)),
       compile(
         kernelOf('pv_causal', '  qk int8 smooth k\n  pv e4m3\n  mask causal\n'),
-        opts({ ...ws, wsTweaks: ['fastExp', 'regs240'] }),
+        opts({ ...ws, wsConsumers: 'pingpong', wsTweaks: ['fastExp', 'regs240'] }),
       ),
     ];
     const tu = join(dir, 'int8qk.cu');

@@ -1,6 +1,8 @@
 // `pv e4m3 [smooth v]` on the `qk int8` wgmma-ws kernel (int8qk-wgmma.ts), SageAttention2's P·V:
-// the pieces that replace the 16-bit P·V of the serial consumer tile. The definition is
-// runtime/reference-int8qk-pv.ts; the V codes come from the pre-pass (int8qk-pv-prepass.ts).
+// the pieces that replace the 16-bit P·V of the serial consumer tile, also with ping-pong
+// consumers (wsConsumers 'pingpong': the warpgroups take turns at S = Q·Kᵀ, so one's softmax and
+// P8·V8 run under the other's S). The definition is runtime/reference-int8qk-pv.ts; the V codes
+// come from the pre-pass (int8qk-pv-prepass.ts).
 //
 // - V arrives as e4m3 codes, one 128-byte row of BK = 128 keys per channel (a 3-D UINT8 TMA map
 //   over the pre-pass's [B·Hkv][DV][NkPad]), so a V tile is laid out as a K tile of codes is and
@@ -26,13 +28,16 @@ import type { WgmmaWsPlan } from './wgmma-ws-plan.js';
 export const pvE4m3WsTweaks: readonly WsTweak[] = ['fastExp', 'regs240'];
 
 /** Why this `qk int8` wgmma-ws kernel cannot also run `pv e4m3` (undefined when it can). */
-export function pvE4m3WsProblem(kernel: AttentionKernel, plan: WgmmaWsPlan): string | undefined {
+export function pvE4m3WsProblem(kernel: AttentionKernel): string | undefined {
   const s = kernel.schedule;
   const name = `kernel "${kernel.name}": pv e4m3 on the wgmma-ws engine`;
   if (s.blockK !== 128)
     return `${name} needs blockK 128 (one 128-byte row of V codes per channel), got ${s.blockK}`;
   if (s.valueDim !== 64 && s.valueDim !== 128) return `${name} needs valueDim 64 or 128, got ${s.valueDim}`;
-  if (plan.overlap || plan.pingpong) return `${name} runs the serial consumer schedule only so far`;
+  // The overlapped loop holds a second 64-register accumulator (this tile's P8·V8) beside O, the
+  // next S and P: it spills at 240 registers (fa3) and, masked, even at 255 (one warpgroup).
+  if (s.wsConsumers === 'overlap' || s.wsConsumers === 'fa3')
+    return `${name} runs the serial and ping-pong consumer schedules only so far (not overlap, fa3)`;
   const unsupported = (s.wsTweaks ?? []).filter((t) => !pvE4m3WsTweaks.includes(t));
   if (unsupported.length)
     return `${name} takes the wsTweaks ${pvE4m3WsTweaks.join(', ')}; not ${unsupported.join(', ')}`;
@@ -73,6 +78,22 @@ export function pvE4m3Device(valueDim: number): string[] {
   ];
 }
 
+/** `p[kg][0..3]` = e4m3(448 · s) of k-step kg, straight from the S accumulators `s` (BK / 32 steps). */
+export function packE4m3Code(p: string): string[] {
+  return [
+    '#pragma unroll',
+    'for (int kg = 0; kg < BK / 32; ++kg) {',
+    ...[0, 1, 2, 3].map((r) => {
+      // Register r: row g (r even) or g + 8 (odd), n-tiles 4kg + (r & 2) and the next one.
+      const [j, x] = [`4 * kg + ${r & 2}`, 2 * (r & 1)];
+      const v = (jj: string, xx: number) => `${E4M3_MAX}.f * s[${jj}][${xx}]`;
+      const [j1] = [`4 * kg + ${(r & 2) + 1}`];
+      return `  ${p}[kg][${r}] = pack_e4m3x4(${v(j, x)}, ${v(j, x + 1)}, ${v(j1, x)}, ${v(j1, x + 1)});`;
+    }),
+    '}',
+  ];
+}
+
 /** The serial consumer tile with e4m3 P·V (replaces int8qk-wgmma.ts's 16-bit P·V part). */
 export function pvE4m3TileCode(e: CoreExprs, plan: WgmmaWsPlan): string[] {
   return [
@@ -80,16 +101,7 @@ export function pvE4m3TileCode(e: CoreExprs, plan: WgmmaWsPlan): string[] {
     '  // P8 = e4m3(448 · p): n-tiles 4G..4G+3 of S are, in register order, the A fragment of k-step',
     "  // G (the pre-pass permuted V's keys to match). Packed whole before the first wgmma.",
     '  unsigned pk[BK / 32][4];',
-    '#pragma unroll',
-    '  for (int kg = 0; kg < BK / 32; ++kg) {',
-    ...[0, 1, 2, 3].map((r) => {
-      // Register r: row g (r even) or g + 8 (odd), n-tiles 4kg + (r & 2) and the next one.
-      const [j, x] = [`4 * kg + ${r & 2}`, 2 * (r & 1)];
-      const v = (jj: string, xx: number) => `${E4M3_MAX}.f * s[${jj}][${xx}]`;
-      const [j1] = [`4 * kg + ${(r & 2) + 1}`];
-      return `    pk[kg][${r}] = pack_e4m3x4(${v(j, x)}, ${v(j, x + 1)}, ${v(j1, x)}, ${v(j1, x + 1)});`;
-    }),
-    '  }',
+    ...indent(packE4m3Code('pk'), '  '),
     "  // This tile's P8·V8 in its own f32 accumulator (the first k32 step overwrites), then into o.",
     '  float ot[DV / 8][4];',
     '  wg_fence();',

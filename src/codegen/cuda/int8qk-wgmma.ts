@@ -181,6 +181,8 @@ function consumerCode(kernel: AttentionKernel, e: CoreExprs, plan: WgmmaWsPlan):
     return consumerFrame(kernel, e, plan, () => [
       "// This CTA's Q block scale (the pre-pass's); K's come with each tile (qk_sk_ring).",
       'const float qk_sq = __ldg(qk_sq_g + (size_t)(b * a.H + h) * ((a.Nq + BQ - 1) / BQ) + q0 / BQ);',
+      // Ping-pong: the warpgroups take turns at S = Q·Kᵀ (the tile's pp_sync / pp_arrive).
+      ...(plan.pingpong ? pingpongCode : []),
       ...tileLambda(e, plan, pv),
       ...consumerLoopCode(e, false, false),
       ...pvE4m3FinishCode(pv),
@@ -302,7 +304,7 @@ export function int8QkWsRender(
   entry: string,
 ): CoreOutput & { readonly launchHook: LaunchHook } {
   const pv = kernel.pvE4m3;
-  const problem = int8QkWsProblem(kernel, plan) ?? (pv && pvE4m3WsProblem(kernel, plan));
+  const problem = int8QkWsProblem(kernel, plan) ?? (pv && pvE4m3WsProblem(kernel));
   if (problem) throw new Error(`CUDA backend: ${problem}`);
   const s = kernel.schedule;
   const smemBytes = int8QkWsSharedBytes(s.blockQ, s.blockK, plan.stages, s.valueDim, pv ? 1 : 2);
