@@ -21,7 +21,7 @@ import { capacityShapeExpr } from './ir/routing.js';
 import { unsupportedRouting } from './ir/routing-check.js';
 import { toKernel, type AttentionIR } from './ir/program.js';
 import { unsupportedStorage } from './ir/storage-support.js';
-import { unsupportedQk } from './ir/int8qk-support.js';
+import { unsupportedPv, unsupportedQk } from './ir/int8qk-support.js';
 
 export interface CompileOptions {
   readonly target: Target;
@@ -154,7 +154,8 @@ export function compileWith(backends: Backends, source: string, options: Compile
   const unsupported =
     unsupportedRouting(decl.decl, options.target) ??
     unsupportedStorage(decl.decl, options.target) ??
-    unsupportedQk(decl.decl, options.target, options.dtype, options.headDim);
+    unsupportedQk(decl.decl, options.target, options.dtype, options.headDim) ??
+    unsupportedPv(decl.decl, options.target, options.dtype, options.schedule?.engine, options.headDim);
   if (unsupported) throw new CompileError([error(unsupported.message, unsupported.span)], source);
   // The option wins over the source's `importance` statement.
   const importance = options.importance ?? decl.decl.importance?.[0]?.variant;

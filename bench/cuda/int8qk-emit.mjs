@@ -5,13 +5,17 @@
 // src/codegen/cuda/int8qk-wgmma.ts) in five consumer schedules. Their blockQ / blockK are the quantization blocks, recorded
 // in index.json so the Python side can evaluate the same definition in torch:
 //   npm run build && node bench/cuda/int8qk-emit.mjs   → bench/build/cuda-int8qk/
+// With the argument `pv`, the set of `pv e4m3 [smooth v]` (SageAttention2's fp8 P·V,
+// src/codegen/cuda/int8qk-pv-wgmma.ts) instead, beside its `qk int8` baselines:
+//   npm run build && node bench/cuda/int8qk-emit.mjs pv → bench/build/cuda-int8qk-pv/
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const { compile } = await import(pathToFileURL(join(root, 'dist/src/compile.js')).href);
-const out = join(root, 'bench/build/cuda-int8qk');
+const pvSet = process.argv[2] === 'pv';
+const out = join(root, pvSet ? 'bench/build/cuda-int8qk-pv' : 'bench/build/cuda-int8qk');
 mkdirSync(out, { recursive: true });
 
 // int8ws*: the serial consumers untweaked, with the tweaks that apply to them (T), ping-pong with
@@ -21,7 +25,26 @@ const ws = { engine: 'wgmma-ws', blockK: 128 };
 const tweaks = ['fastExp', 'lazyRescale', 'pvN128', 'regs240'];
 const fa3 = { ...ws, wsConsumers: 'fa3', wsTweaks: [...tweaks, 'rescaleInTurn'] };
 const int8 = 'qk int8 smooth k';
-const variants = {
+// The pv set: the serial s8 kernel plain, with its best serial tweaks (T) and with the tweaks
+// the fp8 tile takes (FR: the like-for-like baseline of PVT), then with fp8 P·V plain (PV), with
+// those tweaks (PVT), and tweaked without smooth v (PVr: the smoothing's cost); then on ping-pong
+// consumers, the s8 kernel's round-9 best (P: 7.51 ms full) and fp8 P·V tweaked (PVpp).
+const pvTweaks = ['fastExp', 'regs240']; // not lazyRescale: a stale max lets 448·p saturate
+const pvVariants = {
+  bf16: { stmt: '' },
+  int8ws: { stmt: int8, schedule: ws },
+  int8wsT: { stmt: int8, schedule: { ...ws, wsTweaks: tweaks } },
+  int8wsFR: { stmt: int8, schedule: { ...ws, wsTweaks: pvTweaks } },
+  int8wsPV: { stmt: `${int8}\n  pv e4m3 smooth v`, schedule: ws },
+  int8wsPVT: { stmt: `${int8}\n  pv e4m3 smooth v`, schedule: { ...ws, wsTweaks: pvTweaks } },
+  int8wsPVr: { stmt: `${int8}\n  pv e4m3`, schedule: { ...ws, wsTweaks: pvTweaks } },
+  int8wsP: { stmt: int8, schedule: { ...ws, wsConsumers: 'pingpong', wsTweaks: tweaks } },
+  int8wsPVpp: {
+    stmt: `${int8}\n  pv e4m3 smooth v`,
+    schedule: { ...ws, wsConsumers: 'pingpong', wsTweaks: pvTweaks },
+  },
+};
+const qkVariants = {
   bf16: { stmt: '' },
   int8: { stmt: int8 },
   int8ws: { stmt: int8, schedule: ws },
@@ -30,6 +53,7 @@ const variants = {
   int8wsF: { stmt: int8, schedule: fa3 },
   int8wsF112: { stmt: int8, schedule: { ...fa3, blockK: 112 } },
 };
+const variants = pvSet ? pvVariants : qkVariants;
 // window: a sliding window (per-tile classification, partial tiles), checked at --check-n only.
 const masks = { full: '', causal: 'mask causal', window: 'mask k <= q && q - k < 512' };
 const index = [];
@@ -59,6 +83,7 @@ for (const [qk, { stmt, schedule }] of Object.entries(variants)) {
       blockQ: s.blockQ,
       blockK: s.blockK,
       smoothK: kernel.qkInt8?.smoothK ?? null,
+      ...(kernel.pvE4m3 ? { smoothV: kernel.pvE4m3.smoothV } : {}),
     });
   }
 }

@@ -18,6 +18,14 @@ builds the artifacts of bench/cuda/int8qk-emit.mjs (in parallel), then
     npm run build && node bench/cuda/int8qk-emit.mjs                                # here
     bash bench/cuda/int8qk.sh          # on the GPU (timeout 150 s inside; ~60 s expected)
 
+`pv e4m3 [smooth v]` (SageAttention2's fp8 P·V, docs/LANGUAGE.md "FP8 P·V"): the same script over
+the artifacts of `int8qk-emit.mjs pv` (bench/cuda/int8qk-pv.sh). An artifact with `smoothV` in
+index.json is checked against the pv definition (runtime/reference-int8qk-pv.ts, here in torch:
+P8 = e4m3(448·exp(s − m)) with m the row max, V per (b, h, channel) e4m3 with scale max|V'|/448,
+o = P8·V8·sv/448/l + mean), and a third input adds a per-channel V offset (N(0, 4²): what
+`smooth v` is for). The kernel quantizes P against the running max of its key tiles, not the
+final one: that moves each P's e4m3 rounding (relative 2⁻⁴ either way), inside the 2e-2 bound.
+
 Prints one line per check and timing, then a summary table; results in $OUT/int8qk.json.
 """
 import argparse
@@ -48,11 +56,13 @@ def build(d, e):
         raise SystemExit(f'nvcc failed for {e["name"]}:\n{r.stderr[-3000:]}')
 
 
-def inputs(B, H, N, D, seed, k_offset):
+def inputs(B, H, N, D, seed, k_offset, v_offset=0.0):
     g = torch.Generator(device='cuda').manual_seed(seed)
     q, k, v = (torch.randn(B, H, N, D, generator=g, device='cuda') for _ in range(3))
     if k_offset:
         k = k + torch.randn(D, generator=g, device='cuda') * k_offset
+    if v_offset:
+        v = v + torch.randn(D, generator=g, device='cuda') * v_offset
     return tuple(t.to(torch.bfloat16).contiguous() for t in (q, k, v))
 
 
@@ -112,7 +122,38 @@ def definition(q, k, v, e, mask):
     kf = k.float()
     if e['smoothK']:
         kf = kf - kf.mean(dim=2, keepdim=True)
-    return attention(quant_blocks(q.float(), e['blockQ']), quant_blocks(kf, e['blockK']), v.double(), mask)
+    qd, kd = quant_blocks(q.float(), e['blockQ']), quant_blocks(kf, e['blockK'])
+    if 'smoothV' in e:
+        return definition_pv(qd, kd, v, e['smoothV'], mask)
+    return attention(qd, kd, v.double(), mask)
+
+
+E4M3 = 448.0
+
+
+def e4m3(x):
+    """Round to e4m3 (nearest, ties to even), saturating at ±448 (cvt.rn.satfinite), as f64."""
+    return x.float().clamp(-E4M3, E4M3).to(torch.float8_e4m3fn).double()
+
+
+def definition_pv(qd, kd, v, smooth_v, mask):
+    """pv e4m3 after qk int8 (reference-int8qk-pv.ts): f64, P quantized against the row max."""
+    s = torch.einsum('bhqd,bhkd->bhqk', qd, kd) / math.sqrt(qd.shape[-1])
+    off = disallowed(mask, qd.shape[2])
+    if off is not None:
+        s = s.masked_fill(off, float('-inf'))
+    p = torch.exp(s - s.amax(dim=-1, keepdim=True))
+    rowsum = p.sum(dim=-1, keepdim=True)
+    del s
+    p8 = e4m3(E4M3 * p)
+    del p
+    vf = v.float()
+    mean = vf.mean(dim=2, keepdim=True) if smooth_v else torch.zeros_like(vf[:, :, :1])
+    vc = vf - mean
+    sv = vc.abs().amax(dim=2, keepdim=True) / E4M3  # f32, per (b, h, channel)
+    v8 = torch.where(sv == 0, torch.zeros_like(vc), vc / sv)
+    o = torch.einsum('bhqk,bhkd->bhqd', p8, e4m3(v8) * sv.double())
+    return o / E4M3 / rowsum + mean.double()
 
 
 def sdpa(q, k, v, mask):
@@ -153,10 +194,10 @@ def summary(res, ws_variants):
     print(f'\n== checks (N = {n}): max rel vs definition | cosine, relL2 vs f32 | ms')
     for r in res['checks']:
         if 'error' in r:
-            print(f"{r['name']:18} koff {r['k_offset']:3.0f}  ERROR {r['error']}")
+            print(f"{r['name']:20} koff {r['k_offset']:3.0f} voff {r.get('v_offset', 0):3.0f}  ERROR {r['error']}")
             continue
         dm = r.get('vs_definition_max_rel')
-        print(f"{r['name']:18} koff {r['k_offset']:3.0f}  {'-' if dm is None else f'{dm:.2e}':>8}  "
+        print(f"{r['name']:20} koff {r['k_offset']:3.0f} voff {r.get('v_offset', 0):3.0f}  {'-' if dm is None else f'{dm:.2e}':>8}  "
               f"{r['vs_f32']['cosine']:.6f} {r['vs_f32']['relL2']:.2e}  {r.get('ms', float('nan')):8.3f}  "
               f"{'ok' if r['ok'] else 'FAIL'}")
     print('\n== timings: ms and TFLOP/s; speedup = bf16 attnc default ms / variant ms; cosine vs f32 SDPA')
@@ -173,15 +214,16 @@ def summary(res, ws_variants):
                   f"relL2 {r.get(qk + '_vs_f32', {}).get('relL2', float('nan')):.2e}")
 
 
-def check(kern, e, q, k, v, N, k_offset):
+def check(kern, e, q, k, v, N, k_offset, v_offset=0.0):
     """One correctness row at --check-n (int8 kernels: vs the definition too, and timed)."""
     mask = e['mask']
     try:
         out, launch = run_kernel(kern, q, k, v)
     except RuntimeError as err:  # a refused launch: report it, keep going
-        return dict(name=e['name'], N=N, k_offset=k_offset, ok=False, error=str(err))
+        return dict(name=e['name'], N=N, k_offset=k_offset, v_offset=v_offset, ok=False, error=str(err))
     f32 = attention(q.float(), k.float(), v.float(), mask)
-    row = dict(name=e['name'], N=N, k_offset=k_offset, nan=bool(torch.isnan(out).any()), vs_f32=metrics(out, f32))
+    row = dict(name=e['name'], N=N, k_offset=k_offset, v_offset=v_offset, nan=bool(torch.isnan(out).any()),
+               vs_f32=metrics(out, f32))
     ok = not row['nan']
     if e['qk'].startswith('int8'):
         d = definition(q, k, v, e, mask)
@@ -239,10 +281,12 @@ def main():
         # The new kernel (int8ws) runs last in each phase: should it fault the context, the bf16 and
         # SIMT rows before it are already recorded.
         order = [x for x in index if x['qk'] not in ws_variants] + [x for x in index if x['qk'] in ws_variants]
-        inp = {ko: inputs(B, H, N, D, 7, ko) for ko in (0.0, 4.0)}
+        # A V offset only where a kernel quantizes V (pv e4m3): the other rows stay as they were.
+        offsets = [(0.0, 0.0), (4.0, 0.0)] + ([(4.0, 4.0)] if any('smoothV' in e for e in index) else [])
+        inp = {o: inputs(B, H, N, D, 7, *o) for o in offsets}
         for e in order:
-            for ko, (q, k, v) in inp.items():
-                fails += record('checks', check(kerns[e['name']], e, q, k, v, N, ko))
+            for (ko, vo), (q, k, v) in inp.items():
+                fails += record('checks', check(kerns[e['name']], e, q, k, v, N, ko, vo))
                 torch.cuda.empty_cache()
         del inp
         by = {(e['qk'], e['mask']): e for e in index}

@@ -2,6 +2,7 @@
 // Every node carries the Span of the source text it came from.
 import type { Span } from '../diagnostics.js';
 import type { CacheDecl, ImportanceRequest, StorageDecl } from './ast-storage.js';
+import type { PvDecl } from './pv-stmt.js';
 import type { QkDecl } from './qk-stmt.js';
 
 export type * from './ast-storage.js';
@@ -171,6 +172,8 @@ export interface AttentionDecl {
   readonly cache?: readonly CacheDecl[];
   /** The `qk int8 [smooth k]` statements in source order (the checker allows one); absent when none. */
   readonly qk?: readonly QkDecl[];
+  /** The `pv e4m3 [smooth v]` statements in source order (the checker allows one); absent when none. */
+  readonly pv?: readonly PvDecl[];
   /** The `//` comment lines directly above the declaration (the method it implements). */
   readonly doc: string;
   readonly span: Span;

@@ -9,6 +9,7 @@ import { ExprChecker, onLine, q } from './check-expr.js';
 import { checkSparsity, overflowed } from './check-sparsity.js';
 import { checkStorage } from './check-storage.js';
 import { checkCache } from './cache-stmt.js';
+import { checkPv } from './pv-stmt.js';
 import { checkQk } from './qk-stmt.js';
 import { inlinedDepth, limits } from './limits.js';
 import { hasHole, isMissingType } from './cst-to-ast.js';
@@ -83,6 +84,7 @@ class DeclChecker extends ExprChecker {
     checkStorage(this.decl.storage ?? [], this.decl.importance ?? [], ctx);
     checkCache(this.decl, ctx);
     checkQk(this.decl, ctx);
+    checkPv(this.decl, ctx);
     return { decl: this.decl, types: this.types, defaults: this.defaults };
   }
 

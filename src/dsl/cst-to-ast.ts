@@ -18,6 +18,7 @@ import type {
 import { tensorDimNames } from './ast.js';
 import type { CacheDecl, ImportanceRequest, StorageDecl } from './ast-storage.js';
 import { buildCache } from './cache-stmt.js';
+import { buildPv, type PvDecl } from './pv-stmt.js';
 import { buildQk, type QkDecl } from './qk-stmt.js';
 import { buildSparsity, type AstBuilder } from './cst-sparsity.js';
 import { buildImportance, buildStorage } from './cst-storage.js';
@@ -75,6 +76,7 @@ interface StmtCh {
   importanceStmt?: Node;
   cacheStmt?: Node;
   qkStmt?: Node;
+  pvStmt?: Node;
 }
 interface ExprCh {
   cond?: Node;
@@ -181,6 +183,7 @@ class Builder implements AstBuilder {
     const importance: ImportanceRequest[] = [];
     const cache: CacheDecl[] = [];
     const qk: QkDecl[] = [];
+    const pv: PvDecl[] = [];
     for (const s of c.statement ?? []) {
       const sc = ch<StmtCh>(s);
       const [routing, store, imp] = [sc.sparsityStmt?.[0], sc.storageStmt?.[0], sc.importanceStmt?.[0]];
@@ -189,9 +192,10 @@ class Builder implements AstBuilder {
       else if (imp) push(importance, buildImportance(this, imp));
       else if (sc.cacheStmt?.[0]) push(cache, buildCache(this, sc.cacheStmt[0]));
       else if (sc.qkStmt?.[0]) push(qk, buildQk(this, sc.qkStmt[0]));
+      else if (sc.pvStmt?.[0]) push(pv, buildPv(this, sc.pvStmt[0]));
       else body.push(...this.stmt(s));
     }
-    const spans = [...body, ...sparsity, ...storage, ...importance, ...cache, ...qk]
+    const spans = [...body, ...sparsity, ...storage, ...importance, ...cache, ...qk, ...pv]
       .map((x) => x.span)
       .sort((x, y) => x.offset - y.offset);
     const close = c.RBrace?.[0];
@@ -207,6 +211,7 @@ class Builder implements AstBuilder {
       ...(importance.length > 0 ? { importance } : {}),
       ...(cache.length > 0 ? { cache } : {}),
       ...(qk.length > 0 ? { qk } : {}),
+      ...(pv.length > 0 ? { pv } : {}),
     };
   }
 

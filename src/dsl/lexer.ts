@@ -56,6 +56,8 @@ export const Importance = softKeyword('Importance', 'importance');
 export const Cache = softKeyword('Cache', 'cache');
 /** `qk int8 [smooth k]`: SageAttention-style int8 Q·Kᵀ (qk-stmt.ts). */
 export const Qk = softKeyword('Qk', 'qk');
+/** `pv e4m3 [smooth v]`: SageAttention2-style fp8 P·V (pv-stmt.ts). */
+export const Pv = softKeyword('Pv', 'pv');
 export const Smooth = softKeyword('Smooth', 'smooth');
 export const ScaleKw = softKeyword('ScaleKw', 'scale');
 export const Zero = softKeyword('Zero', 'zero');
@@ -84,6 +86,7 @@ const softKeywords = [
   Importance,
   Cache,
   Qk,
+  Pv,
   Smooth,
   ScaleKw,
   Zero,

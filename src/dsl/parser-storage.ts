@@ -16,6 +16,7 @@ export const storageExpectations: Record<string, string> = {
   'cacheStmt/Identifier': '`paged` after `cache`',
   'cacheStmt/IntLit': 'the page size in rows, a power of two like `64`',
   'qkStmt/Identifier': '`int8` after `qk`, or `k` after `smooth`',
+  'pvStmt/Identifier': '`e4m3` after `pv`, or `v` after `smooth`',
 };
 
 /** Alternatives' descriptions of these rules (merged into parser.ts's table). */
@@ -25,10 +26,11 @@ export const storageAlternatives: Record<string, string> = {
 };
 
 export abstract class StorageRules extends SparsityRules {
-  /** True at `store NAME`, `importance NAME`, `cache NAME` or `qk NAME`: a statement, not a name in an expression. */
+  /** True at `store NAME`, `importance NAME`, `cache NAME`, `qk NAME` or `pv NAME`: a statement, not a name in an expression. */
   protected startsStorage(): boolean {
     const verb = this.LA(1).tokenType;
-    const statement = verb === T.Store || verb === T.Importance || verb === T.Cache || verb === T.Qk;
+    const statement =
+      verb === T.Store || verb === T.Importance || verb === T.Cache || verb === T.Qk || verb === T.Pv;
     return statement && this.LA(2).tokenType === T.Identifier;
   }
 
@@ -51,6 +53,16 @@ export abstract class StorageRules extends SparsityRules {
   /** `qk ELEM [smooth TENSOR]` (qk-stmt.ts): the words are checked by the AST builder. */
   readonly qkStmt = this.RULE('qkStmt', () => {
     this.CONSUME(T.Qk);
+    this.CONSUME(T.Identifier, { LABEL: 'elem' });
+    this.OPTION(() => {
+      this.CONSUME(T.Smooth);
+      this.CONSUME2(T.Identifier, { LABEL: 'smoothed' });
+    });
+  });
+
+  /** `pv ELEM [smooth TENSOR]` (pv-stmt.ts): the words are checked by the AST builder. */
+  readonly pvStmt = this.RULE('pvStmt', () => {
+    this.CONSUME(T.Pv);
     this.CONSUME(T.Identifier, { LABEL: 'elem' });
     this.OPTION(() => {
       this.CONSUME(T.Smooth);

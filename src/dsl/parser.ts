@@ -107,6 +107,7 @@ class AttnParser extends StorageRules {
       { ALT: () => this.SUBRULE(this.importanceStmt) },
       { ALT: () => this.SUBRULE(this.cacheStmt) },
       { ALT: () => this.SUBRULE(this.qkStmt) },
+      { ALT: () => this.SUBRULE(this.pvStmt) },
     ]);
   });
 

@@ -13,6 +13,7 @@ import type {
 } from './ast.js';
 import { printImportance, printStorage } from './print-storage.js';
 import { printCache } from './cache-stmt.js';
+import { printPv } from './pv-stmt.js';
 import { printQk } from './qk-stmt.js';
 
 const precedence: Record<string, number> = {
@@ -126,6 +127,7 @@ function statements(d: AttentionDecl): string[] {
     ...(d.importance ?? []).map((s) => ({ at: s.span.offset, text: printImportance(s) })),
     ...(d.cache ?? []).map((s) => ({ at: s.span.offset, text: printCache(s) })),
     ...(d.qk ?? []).map((s) => ({ at: s.span.offset, text: printQk(s) })),
+    ...(d.pv ?? []).map((s) => ({ at: s.span.offset, text: printPv(s) })),
     ...d.body.map((s) => ({ at: s.span.offset, text: printStmt(s) })),
   ];
   return all.sort((a, b) => a.at - b.at).map((x) => x.text);

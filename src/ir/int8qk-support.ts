@@ -31,3 +31,34 @@ export function unsupportedQk(
     return refuse(`\`qk int8\` needs headDim at most ${INT8_QK_SIMT_MAX_HEAD_DIM}, found ${headDim}`);
   return undefined;
 }
+
+/**
+ * `pv e4m3` (docs/LANGUAGE.md, "FP8 P·V"): an option of `qk int8`'s wgmma-ws kernel at D = 128
+ * (codegen/cuda/int8qk-pv-wgmma.ts), asked for with `engine: 'wgmma-ws'` (the SIMT engine, qk
+ * int8's default, has no e4m3 P·V); everything else is refused at the statement rather than emit
+ * a kernel that runs P·V in 16 bits and ignores it. The order of the reasons is the order a user
+ * fixes them in: target, dtype, the `qk int8` it pairs with, the engine. The kernel's own limits
+ * (blockK 128, the serial schedule) are its render's errors.
+ */
+export function unsupportedPv(
+  decl: AttentionDecl,
+  target: string,
+  dtype: string | undefined,
+  engine: string | undefined,
+  headDim: number | undefined,
+): { message: string; span: Span } | undefined {
+  const stmt = decl.pv?.[0];
+  if (!stmt) return undefined;
+  const refuse = (message: string) => ({ message, span: stmt.span });
+  if (target !== 'cuda') return refuse(`\`pv e4m3\` is a CUDA prefill option; ${target}: not yet`);
+  if (dtype === 'f32') return refuse('`pv e4m3` quantizes 16-bit V: compile with dtype f16 or bf16, not f32');
+  if (!decl.qk?.[0])
+    return refuse('`pv e4m3` runs after `qk int8` (SageAttention2): add `qk int8 smooth k`; alone: not yet');
+  if (engine !== 'wgmma-ws')
+    return refuse(
+      `\`pv e4m3\` runs on the wgmma-ws engine only: compile with schedule { engine: 'wgmma-ws' }${engine ? `, not ${engine}` : ''}`,
+    );
+  if (headDim !== undefined && headDim !== 128)
+    return refuse(`\`pv e4m3\` needs headDim 128, found ${headDim}`);
+  return undefined;
+}

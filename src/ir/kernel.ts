@@ -7,6 +7,7 @@ import type { TensorFormats } from './formats.js';
 import type { Graph, Node } from './graph.js';
 import type { RoutingPlan } from './routing.js';
 import type { QkInt8 } from './int8qk.js';
+import type { PvE4m3 } from './pv-e4m3.js';
 
 export type { StorageDType, TensorFormat, TensorFormats } from './formats.js';
 
@@ -268,4 +269,9 @@ export interface AttentionKernel {
    * Q·Kᵀ in f32 from the stored elements. Optional.
    */
   readonly qkInt8?: QkInt8;
+  /**
+   * `pv e4m3 [smooth v]`: P·V from e4m3 P (static scale) and V quantized per channel
+   * (ir/pv-e4m3.ts); absent: P·V in f32 from P and the stored elements. Optional.
+   */
+  readonly pvE4m3?: PvE4m3;
 }

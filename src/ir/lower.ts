@@ -6,6 +6,7 @@ import type { Span } from '../diagnostics.js';
 import { Graph, type Node } from './graph.js';
 import { uniformFormats, type TensorFormats } from './formats.js';
 import { qkInt8Of, type QkInt8 } from './int8qk.js';
+import { pvE4m3Of, type PvE4m3 } from './pv-e4m3.js';
 import type { ParamSlot, ShapeDim, TensorSlot } from './kernel.js';
 import { Op, type DType, type VarName } from './ops.js';
 import type { AttentionIR } from './program.js';
@@ -173,10 +174,11 @@ class Lowerer {
   }
 }
 
-/** `qk int8`: the option as an IR field, absent without the statement (hashes unchanged). */
-function qkOption(decl: AttentionDecl): { qkInt8?: QkInt8 } {
+/** `qk int8`, `pv e4m3`: the options as IR fields, absent without the statements (hashes unchanged). */
+function qkOption(decl: AttentionDecl): { qkInt8?: QkInt8; pvE4m3?: PvE4m3 } {
   const qkInt8 = qkInt8Of(decl);
-  return qkInt8 ? { qkInt8 } : {};
+  const pvE4m3 = pvE4m3Of(decl);
+  return { ...(qkInt8 ? { qkInt8 } : {}), ...(pvE4m3 ? { pvE4m3 } : {}) };
 }
 
 /** Lowers one checked declaration. `defaults` holds the evaluated defaults of scalar params. */

@@ -17,6 +17,7 @@ import type {
 import type { TensorFormats } from './formats.js';
 import type { RoutingPlan } from './routing.js';
 import type { QkInt8 } from './int8qk.js';
+import type { PvE4m3 } from './pv-e4m3.js';
 
 export interface AttentionIR {
   readonly name: string;
@@ -30,6 +31,8 @@ export interface AttentionIR {
   readonly formats: TensorFormats;
   /** `qk int8` (set by lowering): SageAttention-style int8 Q·Kᵀ. */
   readonly qkInt8?: QkInt8;
+  /** `pv e4m3` (set by lowering): SageAttention2-style fp8 P·V. */
+  readonly pvE4m3?: PvE4m3;
   /** Block routing (set by lowering): pool → affinity → top-k before the attention. */
   readonly routing?: RoutingPlan;
   /** Set by analyze-tiles. */
@@ -69,5 +72,6 @@ export function toKernel(ir: AttentionIR): AttentionKernel {
     ...(ir.residue ? { residue: ir.residue } : {}),
     ...(ir.neighbourhood ? { neighbourhood: ir.neighbourhood } : {}),
     ...(ir.qkInt8 ? { qkInt8: ir.qkInt8 } : {}),
+    ...(ir.pvE4m3 ? { pvE4m3: ir.pvE4m3 } : {}),
   };
 }

@@ -134,7 +134,9 @@ describe('qk int8 on the wgmma-ws engine: emitted code', () => {
 });
 
 // Whole artifacts in one translation unit: full (smooth k), causal, the LANGUAGE.md sliding
-// window (a runtime param: per-tile classification), f16 and Dv = 64, ping-pong and fa3 consumers with the tweaks.
+// window (a runtime param: per-tile classification), f16 and Dv = 64, ping-pong and fa3 consumers with the tweaks;
+// and `pv e4m3` (int8qk-pv-wgmma.ts): full with smooth v (serial), causal on ping-pong consumers
+// with the tweaks the fp8 tile takes.
 describe('qk int8 on the wgmma-ws engine compiles with nvcc', () => {
   it('builds for sm_90a without warnings or spills', async () => {
     const dir = scratchDir('int8qk-wgmma');
@@ -150,8 +152,15 @@ describe('qk int8 on the wgmma-ws engine compiles with nvcc', () => {
       compile(kernelOf('q8_fa3_causal', '  qk int8 smooth k\n  mask causal\n'), opts(fa3)),
       compile(kernelOf('q8_fa3_full', '  qk int8 smooth k\n'), opts({ ...fa3, blockK: 128 })),
     ];
+    const pvArts = [
+      compile(kernelOf('pv_full', '  qk int8 smooth k\n  pv e4m3 smooth v\n'), opts(ws)),
+      compile(
+        kernelOf('pv_causal', '  qk int8 smooth k\n  pv e4m3\n  mask causal\n'),
+        opts({ ...ws, wsConsumers: 'pingpong', wsTweaks: ['fastExp', 'regs240'] }),
+      ),
+    ];
     const tu = join(dir, 'int8qk.cu');
-    writeFileSync(tu, arts.map((a) => a.artifact.code).join('\n'));
+    writeFileSync(tu, [...arts, ...pvArts].map((a) => a.artifact.code).join('\n'));
     const flags = ['-arch=sm_90a', '-std=c++17', '-Werror', 'all-warnings', '-Xptxas', '-v', '-c'];
     const r = await run(NVCC, [...flags, tu, '-o', join(dir, 'int8qk.o')]);
     expectOk(r, `nvcc ${tu}`);
@@ -159,10 +168,12 @@ describe('qk int8 on the wgmma-ws engine compiles with nvcc', () => {
     expect(r.stderr).not.toContain('C7519'); // warpgroup.arrive injected between wgmmas
     const lines = r.stderr.split('\n');
     const props = lines.flatMap((l, i) =>
-      /Function properties for \S*(attention|qk8_quantize|qk8_key_sums)/.test(l) ? [lines[i + 1] ?? ''] : [],
+      /Function properties for \S*(attention|qk8_quantize|qk8_key_sums|pv8_quantize|pv8_value_stats)/.test(l)
+        ? [lines[i + 1] ?? '']
+        : [],
     );
-    // Attention and quantize per artifact, key sums per artifact (every one has the kernel).
-    expect(props.length).toBe(3 * arts.length);
+    // Attention, quantize and key sums per artifact (every one has the kernel); V's two with pv e4m3.
+    expect(props.length).toBe(3 * arts.length + 5 * pvArts.length);
     for (const line of props) expect(line).toMatch(/ 0 bytes spill stores, 0 bytes spill loads/);
   }, 600_000);
 });

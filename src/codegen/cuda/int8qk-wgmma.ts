@@ -29,15 +29,27 @@ import { pvIssueCode, wsTweakDevice, wsTweakMmaDevice } from './wgmma-ws-tweaks.
 import { tmaHostCode, wgmmaWsDeviceHelpers } from './wgmma-ws-device.js';
 import { PRODUCER_THREADS, type WgmmaWsPlan } from './wgmma-ws-plan.js';
 import { codeMapsHost, producerCode, s8QkWgmma } from './int8qk-wgmma-parts.js';
+import type { PvE4m3 } from '../../ir/pv-e4m3.js';
+import { pvE4m3PrepassDevice } from './int8qk-pv-prepass.js';
+import {
+  pvCodeMapHost,
+  pvE4m3Device,
+  pvE4m3FinishCode,
+  pvE4m3PrepassHost,
+  pvE4m3ProducerCode,
+  pvE4m3TileCode,
+  pvE4m3WsProblem,
+} from './int8qk-pv-wgmma.js';
 
-/** Dynamic shared memory: int8 Q, `stages` int8 K and 16-bit V tiles, mbarriers, alignment slack. */
+/** Dynamic shared memory: int8 Q, `stages` int8 K and 16-bit (or e4m3: `vBytes` 1) V tiles, mbarriers, alignment slack. */
 export function int8QkWsSharedBytes(
   blockQ: number,
   blockK: number,
   stages: number,
   valueDim: number,
+  vBytes = 2,
 ): number {
-  return blockQ * 128 + stages * blockK * (128 + 2 * valueDim) + 8 * (2 * stages + 1) + 1024;
+  return blockQ * 128 + stages * blockK * (128 + vBytes * valueDim) + 8 * (2 * stages + 1) + 1024;
 }
 
 /**
@@ -70,9 +82,8 @@ export function int8QkWsProblem(kernel: AttentionKernel, plan: WgmmaWsPlan): str
   return undefined;
 }
 
-/** One tile: S in s32 from the codes, to f32 scores, the serial softmax, O += P·V. */
-function tileLambda(e: CoreExprs, plan: WgmmaWsPlan): string[] {
-  const t = plan.tweaks;
+/** One tile: S in s32 from the codes, to f32 scores, the serial softmax, O += P·V (16-bit, or e4m3 with `pv`). */
+function tileLambda(e: CoreExprs, plan: WgmmaWsPlan, pv?: PvE4m3): string[] {
   return [
     "// This warpgroup's 64 rows of Q codes: 64 · 128 bytes.",
     'const unsigned char* Qw = Qs8 + (warp / 4) * 64 * D;',
@@ -80,7 +91,7 @@ function tileLambda(e: CoreExprs, plan: WgmmaWsPlan): string[] {
     'auto tile = [&](auto masked, const int kt, const int st) {',
     '  constexpr bool MASKED = decltype(masked)::value;',
     '  const unsigned char* Kb = Ks8 + st * (BK * D);',
-    '  const T* Vb = Vs + st * (BK * DV);',
+    pv ? '  const unsigned char* Vb8 = Vs8 + st * (BK * DV);' : '  const T* Vb = Vs + st * (BK * DV);',
     '  const int kbase = kt * BK;',
     '  (void)kbase;',
     '  // S = Q·Kᵀ in int32: D / 32 k32 steps, 32 bytes along the one panel; the first overwrites.',
@@ -102,6 +113,14 @@ function tileLambda(e: CoreExprs, plan: WgmmaWsPlan): string[] {
     '  for (int j = 0; j < NT; ++j)',
     '#pragma unroll',
     '    for (int x = 0; x < 4; ++x) s[j][x] = (float)si[j][x] * ts;',
+    ...(pv ? pvE4m3TileCode(e, plan) : pv16Code(e, plan)),
+  ];
+}
+
+/** The 16-bit P·V part of the tile (the serial softmax first). */
+function pv16Code(e: CoreExprs, plan: WgmmaWsPlan): string[] {
+  const t = plan.tweaks;
+  return [
     ...indent(serialSoftmaxCode(e, t), '  '),
     '  // O += P·V: n-tiles 2kv, 2kv+1 of S are the A fragment of k-step kv; V is MN-major. P is',
     '  // packed whole first (wsTweaks packFirst), so ptxas injects no warpgroup.arrive between the wgmmas.',
@@ -157,6 +176,17 @@ const overlapQk: OverlapQk = {
 };
 
 function consumerCode(kernel: AttentionKernel, e: CoreExprs, plan: WgmmaWsPlan): string[] {
+  const pv = kernel.pvE4m3;
+  if (pv)
+    return consumerFrame(kernel, e, plan, () => [
+      "// This CTA's Q block scale (the pre-pass's); K's come with each tile (qk_sk_ring).",
+      'const float qk_sq = __ldg(qk_sq_g + (size_t)(b * a.H + h) * ((a.Nq + BQ - 1) / BQ) + q0 / BQ);',
+      // Ping-pong: the warpgroups take turns at S = Q·Kᵀ (the tile's pp_sync / pp_arrive).
+      ...(plan.pingpong ? pingpongCode : []),
+      ...tileLambda(e, plan, pv),
+      ...consumerLoopCode(e, false, false),
+      ...pvE4m3FinishCode(pv),
+    ]);
   return consumerFrame(kernel, e, plan, () => [
     "// This CTA's Q block scale (the pre-pass's); K's come with each tile (qk_sk_ring).",
     'const float qk_sq = __ldg(qk_sq_g + (size_t)(b * a.H + h) * ((a.Nq + BQ - 1) / BQ) + q0 / BQ);',
@@ -178,6 +208,7 @@ function kernelCode(
   const dtype = sharedStorage(kernel.formats);
   const ballot = s.tileScan ? s.tileScan === 'ballot' : kernel.summaries.length > 0;
   const walk = e.mode === 'empty' ? [] : tileWalkCode(e, ballot);
+  const pv = kernel.pvE4m3;
   return [
     `constexpr int BQ = ${s.blockQ}, BK = ${s.blockK}, STAGES = ${plan.stages};`,
     `constexpr int CWARPS = ${plan.consumers * 4}, CTHREADS = CWARPS * 32, THREADS = CTHREADS + ${PRODUCER_THREADS};`,
@@ -194,14 +225,18 @@ function kernelCode(
     '',
     ...int8QkPrepassDevice({ q: 'q', k: 'k' }),
     '',
+    ...(pv ? [...pvE4m3PrepassDevice({ v: 'v' }), '', ...pvE4m3Device(s.valueDim), ''] : []),
     // The float core's make_tma_maps fills V's map (its Q map is replaced by the codes').
     ...tmaHostCode(dtype, [tmaKvMaps[1]!]),
     ...codeMapsHost,
     ...int8QkPrepassHost(qk),
+    ...(pv ? [...pvCodeMapHost, ...pvE4m3PrepassHost(pv)] : []),
     '',
     `extern "C" __global__ void __launch_bounds__(THREADS, 1) ${entry}(const Args a, const float qscale,`,
     '    const __grid_constant__ TmaMap tmq, const __grid_constant__ TmaMap tmk, const __grid_constant__ TmaMap tmv,',
-    '    const float* __restrict__ qk_sq_g, const float* __restrict__ qk_sk_g) {',
+    pv
+      ? '    const float* __restrict__ qk_sq_g, const float* __restrict__ qk_sk_g, const float* __restrict__ pv_sv_g, const float* __restrict__ pv_mean_g) {'
+      : '    const float* __restrict__ qk_sq_g, const float* __restrict__ qk_sk_g) {',
     '#if !ATTNC_SM90A',
     '  __trap(); // the compute_90 PTX image: no wgmma there',
     '#endif',
@@ -209,8 +244,15 @@ function kernelCode(
     '  // TMA writes and wgmma reads 128B-swizzled tiles: each starts on a 1024-byte boundary.',
     '  unsigned char* Qs8 = smem_raw + ((1024u - (smem_addr(smem_raw) & 1023u)) & 1023u); // [BQ][128] codes',
     '  unsigned char* Ks8 = Qs8 + BQ * D;                             // [STAGES][BK][128] codes',
-    '  T* Vs = reinterpret_cast<T*>(Ks8 + STAGES * BK * D);          // [STAGES][BK][DV], 64-wide panels',
-    '  uint64_t* full_bar = reinterpret_cast<uint64_t*>(Vs + STAGES * BK * DV); // tile landed',
+    ...(pv
+      ? [
+          '  unsigned char* Vs8 = Ks8 + STAGES * BK * D;                  // [STAGES][DV][BK] e4m3 codes',
+          '  uint64_t* full_bar = reinterpret_cast<uint64_t*>(Vs8 + STAGES * BK * DV); // tile landed',
+        ]
+      : [
+          '  T* Vs = reinterpret_cast<T*>(Ks8 + STAGES * BK * D);          // [STAGES][BK][DV], 64-wide panels',
+          '  uint64_t* full_bar = reinterpret_cast<uint64_t*>(Vs + STAGES * BK * DV); // tile landed',
+        ]),
     '  uint64_t* empty_bar = full_bar + STAGES; // every consumer warp is done with the buffer',
     '  uint64_t* qbar = empty_bar + STAGES;',
     "  __shared__ float qk_sk_ring[STAGES]; // the K block scale of each stage's tile",
@@ -243,7 +285,9 @@ function kernelCode(
     ...indent(walk, '  '),
     '  if (warp >= CWARPS) {',
     ...(plan.regs ? [`    regs_dec<${plan.regs.producer}>();`] : []),
-    ...(e.mode === 'empty' ? [] : ['    if (warp == CWARPS) {', ...indent(producerCode, '      '), '    }']),
+    ...(e.mode === 'empty'
+      ? []
+      : ['    if (warp == CWARPS) {', ...indent(pv ? pvE4m3ProducerCode : producerCode, '      '), '    }']),
     '  } else {',
     ...indent(consumerCode(kernel, e, plan), '    '),
     '  }',
@@ -259,10 +303,11 @@ export function int8QkWsRender(
   qk: QkInt8,
   entry: string,
 ): CoreOutput & { readonly launchHook: LaunchHook } {
-  const problem = int8QkWsProblem(kernel, plan);
+  const pv = kernel.pvE4m3;
+  const problem = int8QkWsProblem(kernel, plan) ?? (pv && pvE4m3WsProblem(kernel));
   if (problem) throw new Error(`CUDA backend: ${problem}`);
   const s = kernel.schedule;
-  const smemBytes = int8QkWsSharedBytes(s.blockQ, s.blockK, plan.stages, s.valueDim);
+  const smemBytes = int8QkWsSharedBytes(s.blockQ, s.blockK, plan.stages, s.valueDim, pv ? 1 : 2);
   const hoistBytes = 4 * s.blockK * e.keyHoists.length + 4 * plan.stages; // + qk_sk_ring
   if (smemBytes + hoistBytes > plan.sharedLimit)
     throw new Error(
@@ -275,8 +320,13 @@ export function int8QkWsRender(
     vectorElems: 8,
     mapping: {
       core: 'wgmma-ws',
-      instruction: `S: wgmma.mma_async.m64n${s.blockK}k32.s32.s8.s8, P·V: m64nNk16.${sharedStorage(kernel.formats)}`,
+      instruction: `S: wgmma.mma_async.m64n${s.blockK}k32.s32.s8.s8, P·V: ${pv ? `m64n${s.valueDim}k32.f32.e4m3.e4m3 (per-tile f32 sums)` : `m64nNk16.${sharedStorage(kernel.formats)}`}`,
       qkInt8: `pre-pass (${qk.smoothK ? 'key sums, ' : ''}per-block int8 Q and K into the launcher's scratch), then s32 · sq · sk`,
+      ...(pv
+        ? {
+            pvE4m3: `pre-pass (${pv.smoothV ? 'channel means, ' : ''}per-channel e4m3 V, transposed, keys permuted in 32s), P8 = e4m3(448·p), o · sv / 448${pv.smoothV ? ' + mean' : ''}`,
+          }
+        : {}),
       consumerWarpgroups: plan.consumers,
       producerWarpgroups: 1,
       rowsPerWarpgroup: 64,
@@ -286,19 +336,34 @@ export function int8QkWsRender(
         ? 'consumer warpgroups alternate their matrix products (named barriers 2, 3)'
         : 'none',
       tweaks: (s.wsTweaks ?? []).join(', ') || 'none',
-      loads: 'TMA: Q and K codes (3-D UINT8 maps over the scratch), V (4-D map, caller strides)',
+      loads: pv
+        ? 'TMA: Q, K and V codes (3-D UINT8 maps over the scratches)'
+        : 'TMA: Q and K codes (3-D UINT8 maps over the scratch), V (4-D map, caller strides)',
       registers: plan.regs ? `setmaxnreg ${plan.regs.producer}/${plan.regs.consumer}` : 'launch bound',
       swizzle: '128B (128-byte rows of codes, 64-wide V panels)',
       globalVectorElems: 8,
     },
-    launchHook: {
-      setup: (ns) => [
-        `${ns}::Qk8Scratch qk8;`,
-        `if (const char* why = ${ns}::qk8_prepass(a, stream, &qk8)) return fail(ATTNC_ERR_CUDA, "%s", why);`,
-        `${ns}::TmaMap tma[3];`,
-        `if (const char* why = ${ns}::make_qk8_maps(a, qk8, tma)) return fail(ATTNC_ERR_CUDA, "%s", why);`,
-      ],
-      kernelArgs: ['tma[0]', 'tma[1]', 'tma[2]', 'qk8.sq', 'qk8.sk'],
-    },
+    launchHook: pv ? pvLaunchHook : int8LaunchHook,
   };
 }
+
+const int8LaunchHook: LaunchHook = {
+  setup: (ns) => [
+    `${ns}::Qk8Scratch qk8;`,
+    `if (const char* why = ${ns}::qk8_prepass(a, stream, &qk8)) return fail(ATTNC_ERR_CUDA, "%s", why);`,
+    `${ns}::TmaMap tma[3];`,
+    `if (const char* why = ${ns}::make_qk8_maps(a, qk8, tma)) return fail(ATTNC_ERR_CUDA, "%s", why);`,
+  ],
+  kernelArgs: ['tma[0]', 'tma[1]', 'tma[2]', 'qk8.sq', 'qk8.sk'],
+};
+
+/** pv e4m3: the V pre-pass too, and V's map over its codes in place of the 16-bit one. */
+const pvLaunchHook: LaunchHook = {
+  setup: (ns) => [
+    ...int8LaunchHook.setup(ns),
+    `${ns}::Pv8Scratch pv8;`,
+    `if (const char* why = ${ns}::pv8_prepass(a, stream, &pv8)) return fail(ATTNC_ERR_CUDA, "%s", why);`,
+    `if (const char* why = ${ns}::make_pv8_map(a, pv8, &tma[2])) return fail(ATTNC_ERR_CUDA, "%s", why);`,
+  ],
+  kernelArgs: [...int8LaunchHook.kernelArgs, 'pv8.sv', 'pv8.mean'],
+};

@@ -272,6 +272,9 @@ function cudaCandidates(
       if (kernel.residue !== undefined || kernel.neighbourhood !== undefined || kernel.routing !== undefined)
         continue;
     }
+    // pv e4m3 (int8qk-pv-wgmma.ts): V codes come as one 128-byte row of 128 keys per channel.
+    if (kernel.pvE4m3 !== undefined && c.engine === 'wgmma-ws' && c.blockK !== 128 && o.blockK === undefined)
+      continue;
     if (c.engine === 'wgmma-ws' && c.blockK > 128 && o.blockK === undefined) {
       if (kernel.tiles?.kind !== 'static' || kernel.tiles.value !== 'full') continue;
     }

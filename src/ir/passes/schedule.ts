@@ -86,6 +86,8 @@ export interface ScheduleKernelFacts {
   readonly summaries?: readonly unknown[];
   /** `qk int8` (ir/int8qk.ts): only engines that implement it are candidates. */
   readonly qkInt8?: unknown;
+  /** `pv e4m3` (ir/pv-e4m3.ts): its kernel reads 128-key tiles of V codes. */
+  readonly pvE4m3?: unknown;
   /** The fuse pass's hoists: per-key values cost the wgmma-ws dense default registers. */
   readonly hoists?: { readonly key: readonly unknown[] };
 }
