@@ -210,7 +210,10 @@ export function store(dir: string, plan: CompilePlan, r: CompileResult): void {
   writeAtomic(join(dir, `${plan.key}.json`), (tmp) => writeFileSync(tmp, JSON.stringify(stored)));
 }
 
-/** With ATTNC_COMPILE_LOG set, one JSON line per compiler run (how the cache's gain is counted). */
+/**
+ * With ATTNC_COMPILE_LOG set, one JSON line per compiler run (how the cache's gain is counted): `ms`
+ * is the compiler's own wall time (0 for a hit), not the wait in the test file's queue.
+ */
 export function logCompile(entry: {
   readonly cmd: string;
   readonly key: string | undefined;
