@@ -13,6 +13,8 @@ import { basename, join, resolve } from 'node:path';
 
 export const EMU_SHIM_INCLUDES = [
   '',
+  // The fibers switch with _longjmp between stacks, which a fortified build's check refuses.
+  '#undef _FORTIFY_SOURCE',
   '#include <algorithm>',
   '#include <functional>',
   '#include <climits>',
@@ -25,6 +27,8 @@ export const EMU_SHIM_INCLUDES = [
   '#include <math.h>',
   '#include <memory>',
   '#include <string>',
+  '#include <setjmp.h>',
+  '#include <sys/mman.h>',
   '#include <ucontext.h>',
   '#include <vector>',
   '',
