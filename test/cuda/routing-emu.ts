@@ -11,7 +11,7 @@ import type { AttentionKernel } from '../../src/ir/kernel.js';
 import type { QuantCache } from '../../src/quant/layout.js';
 import type { KvCacheLayout } from '../../src/runtime/kv-cache.js';
 import { isRankedBlocks, routingGroups } from '../../src/ir/routing.js';
-import { emulationSource } from './emu.js';
+import { EMU_CXX_FLAGS, emulationSource } from './emu.js';
 import { EmuSpec, warpIntrinsics, type ArgField, type EmuCall } from './emu-call.js';
 import { expectOk, run } from './support.js';
 
@@ -66,7 +66,7 @@ export async function buildRoutingEmulation(dir: string, a: Artifact, k: Attenti
   const path = join(dir, `${k.name}.emu.cpp`);
   writeFileSync(path, src);
   const exe = join(dir, `${k.name}.emu`);
-  expectOk(await run('g++', ['-std=c++20', '-O1', '-w', path, '-o', exe]), `g++ (emulation of ${k.name})`);
+  expectOk(await run('g++', [...EMU_CXX_FLAGS, path, '-o', exe]), `g++ (emulation of ${k.name})`);
   return exe;
 }
 

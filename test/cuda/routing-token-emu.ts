@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import type { Artifact } from '../../src/codegen/artifact.js';
 import type { AttentionKernel } from '../../src/ir/kernel.js';
 import { isRankedBlocks, routingGroups } from '../../src/ir/routing.js';
-import { emulationSource } from './emu.js';
+import { EMU_CXX_FLAGS, emulationSource } from './emu.js';
 import { EmuSpec, warpIntrinsics, type ArgField, type EmuCall } from './emu-call.js';
 import { INDICES_POISON } from './routing-emu.js';
 import { expectOk, run } from './support.js';
@@ -202,7 +202,7 @@ export async function buildTokenEmulation(dir: string, a: Artifact, k: Attention
   const path = join(dir, `${k.name}.emu.cpp`);
   writeFileSync(path, src);
   const exe = join(dir, `${k.name}.emu`);
-  expectOk(await run('g++', ['-std=c++20', '-O1', '-w', path, '-o', exe]), `g++ (emulation of ${k.name})`);
+  expectOk(await run('g++', [...EMU_CXX_FLAGS, path, '-o', exe]), `g++ (emulation of ${k.name})`);
   return exe;
 }
 

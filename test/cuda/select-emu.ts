@@ -16,7 +16,7 @@ import { voteKv } from '../../src/codegen/cuda/select-vote.js';
 import type { AttentionKernel } from '../../src/ir/kernel.js';
 import type { KvCacheLayout } from '../../src/runtime/kv-cache.js';
 import { attendsSelected, pooledSides, routingGroups, routingVote } from '../../src/ir/routing.js';
-import { emulationSource } from './emu.js';
+import { EMU_CXX_FLAGS, emulationSource } from './emu.js';
 import { EmuSpec, warpIntrinsics, type ArgField, type EmuCaches, type EmuCall } from './emu-call.js';
 import { expectOk, run } from './support.js';
 
@@ -64,9 +64,7 @@ export async function buildSelectEmulation(dir: string, a: Artifact, k: Attentio
   const exe = join(dir, `${k.name}.emu`);
   expectOk(
     await run('g++', [
-      '-std=c++20',
-      '-O1',
-      '-w',
+      ...EMU_CXX_FLAGS,
       `-DATTNC_SEL_ROUND_FLOATS=${EMU_ROUND_FLOATS}`,
       `-DATTNC_SEL_WIDE_CHUNK=${EMU_WIDE_CHUNK}`,
       `-DATTNC_SEL_WIDE_MIN_NK=${EMU_WIDE_MIN_NK}`,

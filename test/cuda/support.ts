@@ -9,6 +9,8 @@ import { join } from 'node:path';
 import type { Artifact } from '../../src/codegen/artifact.js';
 import { renderCuda } from '../../src/codegen/cuda/index.js';
 import { setMmaLeanEmission } from '../../src/codegen/cuda/decode-mma-lean.js';
+import { cacheDir, isCompiler, logCompile, lookup, planCompile, store } from '../support/compile-cache.js';
+import { withPrecompiledShim } from '../support/emu-pch.js';
 import type { AttentionKernel, Schedule, StorageDType } from '../../src/ir/kernel.js';
 import {
   documentKernel,
@@ -61,15 +63,40 @@ const MAX_PARALLEL = Number(process.env.ATTNC_TEST_JOBS ?? 1);
 let running = 0;
 const waiting: (() => void)[] = [];
 
-/** Runs a program (queued: at most MAX_PARALLEL at once per test file); never rejects. */
+/**
+ * Runs a program (queued: at most MAX_PARALLEL at once per test file); never rejects. A compiler
+ * run goes through the run's compile cache (test/support/compile-cache.ts) when it has one.
+ */
 export async function run(
   cmd: string,
   args: readonly string[],
   cwd?: string,
   timeoutMs = 300_000,
 ): Promise<RunResult> {
+  if (!isCompiler(cmd)) return runQueued(cmd, args, cwd, timeoutMs);
+  const dir = cacheDir();
+  const plan = dir === undefined ? undefined : planCompile(cmd, args, cwd ?? process.cwd());
+  const hit = plan && lookup(dir!, plan);
+  let ms = 0;
+  // The emulator's headers from a precompiled header (test/support/emu-pch.ts) on a miss.
+  const miss = () => withPrecompiledShim(cmd, args, cwd ?? process.cwd(), dir);
+  const r = hit ?? (await runQueued(cmd, miss(), cwd, timeoutMs, (t) => (ms = t)));
+  if (plan && !hit) store(dir!, plan, r);
+  const file = expect.getState().testPath ?? '';
+  logCompile({ cmd, key: plan?.key, hit: hit !== undefined, ms, file });
+  return r;
+}
+
+async function runQueued(
+  cmd: string,
+  args: readonly string[],
+  cwd: string | undefined,
+  timeoutMs: number,
+  tookMs: (ms: number) => void = () => {},
+): Promise<RunResult> {
   if (running >= MAX_PARALLEL) await new Promise<void>((resolve) => waiting.push(resolve));
   running++;
+  const started = Date.now();
   try {
     return await new Promise<RunResult>((resolve) => {
       execFile(cmd, [...args], { cwd, timeout: timeoutMs, maxBuffer: 64 << 20 }, (err, stdout, stderr) => {
@@ -78,6 +105,7 @@ export async function run(
       });
     });
   } finally {
+    tookMs(Date.now() - started);
     running--;
     waiting.shift()?.();
   }
