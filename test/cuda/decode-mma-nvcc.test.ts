@@ -1,7 +1,8 @@
 // The tensor-core decode kernel (decode-mma.ts) builds with nvcc for sm_90a and sm_80 without
 // register spills, at its defaults and under every knob variant of the sweep that sets its knobs
-// (DECODE_KNOB_VARIANTS, bench/cuda/quant-decode.py), bf16 D = 128 and f16 D = 64, and with the
-// masks and score modifiers of causal, sliding window, softcap and alibi; and only kernels over
+// (DECODE_KNOB_VARIANTS, bench/cuda/quant-decode.py: the transposed MMA's among them), bf16 D = 128
+// and f16 D = 64, and with the masks and score modifiers of causal, sliding window, softcap and
+// alibi (and the transposed MMA on e4m3 and causal mixed caches); and only kernels over
 // 16-bit float caches and int8 / fp8 caches with per-token f16 scales (decode-mma-quant.ts) carry it
 // (and KIVI caches at D 128, switched off: decode-mma-kivi-nvcc.test.ts).
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -109,6 +110,12 @@ describe('CUDA tensor-core decode: nvcc', () => {
           code('ml_causal', stdlib('causal.attn'), 'bf16', 128, arch, 'knob'),
           ...undefs,
         ].join('\n'),
+        // The transposed MMA (decode-mma-t.ts) on e4m3 and a masked int8 kernel (the variants: int8).
+        ...(['e4m3', 'mixed'] as const).map((n) =>
+          ['#define ATTNC_DEC_MMA_T 1', code(`mt_${n}`, quant[n], 'bf16', 128, arch, 'knob'), ...undefs].join(
+            '\n',
+          ),
+        ),
       ];
       const tu = join(dir, `mma-${arch}.cu`);
       writeFileSync(tu, parts.join('\n'));
