@@ -88,7 +88,7 @@ async function emulateCase(
   const device = withQuantStandIns(decode)
     .replace('extern __shared__ float w[];', 'float* w = (float*)emu::dyn_smem;')
     .replace(PIPE_SMEM_DECL, 'float4* dec_smem = emu::dyn_smem;')
-    .replace(MMA_SMEM_DECL, 'float4* dm_smem = emu::dyn_smem;');
+    .replaceAll(MMA_SMEM_DECL, 'float4* dm_smem = emu::dyn_smem;'); // twice where MMA_T is a knob (decode-mma-t.ts)
   const formats = checkedFormats(comp.decl);
   const rand = rng(c.Nk * 13 + c.H);
   const stored = randomStoredInputs(formats, { ...c, D, Dv: D }, rand);
