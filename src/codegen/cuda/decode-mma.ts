@@ -553,7 +553,7 @@ export function mmaDecodeDevice(
       : quant
         ? [...mmaQuantHelpers(quant), ...quantFetch, ...scaleFetchHelpers, ...(paged ? pagedQuantFetch : [])]
         : [...mmaPtx(dtype), ...mmaFetch(paged)]),
-    ...(lean ? leanHelpers : []),
+    ...(lean || tOn ? leanHelpers : []), // dm_any: the transposed step votes too
     ...(tOn ? tHelpers : []),
     '',
     ...(tOn ? ['#if ATTNC_DEC_MMA_T', ...kernel(true), '#else', ...kernel(false), '#endif'] : kernel(false)),
