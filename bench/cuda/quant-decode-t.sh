@@ -2,8 +2,8 @@
 # One device call (≤ 150 s with nvcc) for the transposed tensor-core decode step of int8 / fp8
 # caches (ATTNC_DEC_MMA_T, src/codegen/cuda/decode-mma-t.ts; issue 10): keys as the MMA's M, the
 # GQA group as N, 8 packed rows a block. quant-decode.py over int8 and e4m3 (f16 scale per token)
-# under lean3 (what the default kernel of these caches is: the artifacts are emitted with the lean
-# code as a knob, so the bench's 'default' would be LEAN 0), t (transposed, quantized tile defaults:
+# under default (here LEAN 0: the artifacts carry the lean code as a knob, so this is round 9's
+# pre-lean kernel), lean3 (the production default of these caches), t (transposed, quantized tile defaults:
 # 8 warps x 32 keys x 2 stages, one block an SM), t_k16b2 (16 keys a warp, MIN_BLOCKS 2: two blocks
 # an SM) and t_w4b2 (4 warps x 32 keys, MIN_BLOCKS 2), side by side in one process. Every build is
 # checked against the float64 reference first (cases 0: GQA 4 x Nq 1; 2: GQA 3 x Nq 3, two row
@@ -15,7 +15,7 @@
 #   OUT=$OUT bash bench/cuda/quant-decode-t.sh
 # Results: $OUT/quant-decode.json, quant-decode.log (table, best knob per format), gpu.txt; with the
 # profile: $OUT/ncu/t.ncu-rep, t-details.txt, t-sass.csv, log.
-KNOBS=lean3,t,t_k16b2,t_w4b2
+KNOBS=default,lean3,t,t_k16b2,t_w4b2
 if [ "$1" = "--knobs" ]; then echo "$KNOBS"; exit 0; fi
 set -o pipefail
 export PYTHONUNBUFFERED=1
