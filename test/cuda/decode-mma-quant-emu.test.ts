@@ -256,6 +256,15 @@ describe('quantized K/V in the tensor-core decode kernel (CPU emulation) agrees 
       MMA_QKEYS: 16,
     });
   }, 600_000);
+  it('transposed, int8 K codes biased (ATTNC_DEC_MMA_T 2): GQA 4 with per-row q scales, f32 and bf16 q; int8 K with e4m3 V, causal GQA 8 x Nq 3', async () => {
+    const c = { B: 2, H: 8, Hkv: 2, Nq: 1, Nk: 301, splitKeys: 100, qRowScales: true };
+    await emulate('tb4', 'store kv int8 scale f16 per token', 'bf16', c, '', { MMA_T: 2 });
+    await emulate('tb4f', 'store kv int8 scale f16 per token', 'f32', c, '', { MMA_T: 2, MMA_QKEYS: 16 });
+    const g8 = { B: 1, H: 8, Hkv: 1, Nq: 3, Nk: 260, splitKeys: 100 };
+    await emulate('tb8c', 'store k int8 scale f16 per token\n  store v e4m3', 'bf16', g8, 'mask causal', {
+      MMA_T: 2,
+    });
+  }, 600_000);
   it('transposed: GQA 1, 2, 8 (e4m3, mixed), causal GQA 8 x Nq 3 (3 row groups of 8), sliding window (empty tiles)', async () => {
     const t = { MMA_T: 1 };
     await emulate(

@@ -72,6 +72,8 @@ export const MMA_KNOB_NAMES = [
   // The transposed MMA for int8 / fp8 caches (keys as M, 8 packed rows a block): decode-mma-t.ts.
   // Emitted, like MMA_LEAN, only where the lean code is a knob.
   'MMA_T',
+  // The transposed kernel's own register cap, emitted only where it is the default (TRANSPOSED_TILE).
+  'MMA_TMIN_BLOCKS',
 ] as const;
 type AnyKnobName = KnobName | (typeof MMA_KNOB_NAMES)[number];
 /** Every knob macro suffix (ATTNC_DEC_<name>), SIMT and tensor-core. */
@@ -184,6 +186,13 @@ export const DECODE_KNOB_VARIANTS: readonly DecodeKnobVariant[] = [
       ['t_w4b2', { MMA_T: 1, MMA_QWARPS: 4, MMA_MIN_BLOCKS: 2 }],
     ] as const
   ).map(([name, knobs]) => ({ name, knobs, formats: ['int8', 'e4m3'] })),
+  // MMA_T 2: the same with int8 K codes biased by 1152 (no HSUB2 a pair; S corrected once per element).
+  ...(
+    [
+      ['tb', { MMA_T: 2 }],
+      ['tb_k16b2', { MMA_T: 2, MMA_QKEYS: 16, MMA_MIN_BLOCKS: 2 }],
+    ] as const
+  ).map(([name, knobs]) => ({ name, knobs, formats: ['int8'] })),
 ];
 
 /** `#define` lines of a variant's overrides (for a translation unit that holds several artifacts). */

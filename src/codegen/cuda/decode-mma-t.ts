@@ -26,31 +26,36 @@
 // With ATTNC_DEC_MMA_T 1 the block takes 8 packed rows (MMA_ROWS 8, so more blocks where the group
 // × Nq passes 8) and the whole kernel is this one: its registers decide the occupancy alone.
 // Emitted (default 0) where the lean code is a knob (mmaLeanEmission 'knob': the bench artifacts)
-// for packed (not paged) int8 / fp8 caches; elsewhere nothing changes unless TRANSPOSED_BY_DEFAULT.
+// for packed (not paged) int8 / fp8 caches; elsewhere nothing changes unless TRANSPOSED_DEFAULT.
 import type { AttentionKernel } from '../../ir/kernel.js';
 import { mmaLeanEmission } from './decode-mma-lean.js';
 import { kPairOffsets, mmaQuantOf, type MmaQuant } from './decode-mma-quant.js';
 
+/** ATTNC_DEC_MMA_T: 0 off, 1 the transposed step, 2 that with int8 K codes biased (fp8 K: as 1). */
+export type TransposedMode = 0 | 1 | 2;
+
 /**
- * Whether the quantized caches' default kernel (lean emission 'on') is the transposed one, with
- * ATTNC_DEC_MMA_T 1 (false: not emitted there at all, goldens as before). Flip once the H200 says so.
+ * The transposed step of the quantized caches' default kernels (lean emission 'on'): 0 = not
+ * emitted there at all (goldens as before), 1 or 2 = ATTNC_DEC_MMA_T's default. Set once the H200 says so.
  */
-export const TRANSPOSED_BY_DEFAULT = false;
+export const TRANSPOSED_DEFAULT = 0 as TransposedMode;
+/** Tile knobs of the transposed kernel where it is the default (t_k16b2: { KEYS: 16, MIN_BLOCKS: 2 }). */
+export const TRANSPOSED_TILE: Readonly<{ WARPS?: number; KEYS?: number; MIN_BLOCKS?: number }> = {};
 
 /** The knob's default for kernel k: undefined where the kernel does not carry the transposed step. */
-export function transposedDefault(k: AttentionKernel): 0 | 1 | undefined {
+export function transposedDefault(k: AttentionKernel): TransposedMode | undefined {
   if (mmaQuantOf(k) === undefined || k.formats.paged !== undefined) return undefined;
   const lean = mmaLeanEmission(k);
   if (lean === 'knob') return 0;
-  return lean === 'on' && TRANSPOSED_BY_DEFAULT ? 1 : undefined;
+  return lean === 'on' && TRANSPOSED_DEFAULT !== 0 ? TRANSPOSED_DEFAULT : undefined;
 }
 
 /** The knob's `#ifndef` default and its check. */
-export const tKnob = (on: 0 | 1): string[] => [
+export const tKnob = (on: TransposedMode): string[] => [
   '#ifndef ATTNC_DEC_MMA_T',
-  `#define ATTNC_DEC_MMA_T ${on} // 1: the transposed MMA, 8 packed rows a block (decode-mma-t.ts)`,
+  `#define ATTNC_DEC_MMA_T ${on} // 1: the transposed MMA, 8 packed rows a block; 2: int8 K biased too (decode-mma-t.ts)`,
   '#endif',
-  'static_assert(ATTNC_DEC_MMA_T == 0 || ATTNC_DEC_MMA_T == 1, "ATTNC_DEC_MMA_T: 0 or 1");',
+  'static_assert(ATTNC_DEC_MMA_T >= 0 && ATTNC_DEC_MMA_T <= 2, "ATTNC_DEC_MMA_T: 0, 1, or 2 (1 with int8 K codes biased)");',
 ];
 
 /** movmatrix (namespace dec), which the emulator swaps for its stand-in (decode-mma-emu.ts). */
@@ -63,9 +68,21 @@ export const movmatrixPtx: readonly string[] = [
   '}',
 ];
 
-/** Device helpers: κ and the row-to-column broadcast of a per-row value. */
+/**
+ * Device helpers: κ, the row-to-column broadcast of a per-row value, and for ATTNC_DEC_MMA_T 2
+ * (int8 K) the biased K pair: f16 1152 + c without the HSUB2 (exact: 1024 + (c ^ 0x80) < 2048), so
+ * S carries 1152 · Σ q̂ of its row, which the step subtracts once per element (kbias). The f32
+ * accumulation of the larger terms costs ~2^-15 of the logit scale (2^-11: q̂'s own rounding).
+ */
 export const tHelpers: readonly string[] = [
   ...movmatrixPtx,
+  '__device__ __forceinline__ unsigned dmt_kbiased(unsigned w, int h) {',
+  '  return ((h ? w >> 8 : w) & 0x00ff00ffu) ^ 0x64806480u; // f16 1024 + (code ^ 0x80) = 1152 + code',
+  '}',
+  '__device__ __forceinline__ float dmt_h2sum(unsigned w) { // lo + hi of an f16 pair',
+  '  const unsigned short lo = (unsigned short)(w & 0xffffu), hi = (unsigned short)(w >> 16);',
+  '  return dq_half(&lo, 0) + dq_half(&hi, 0);',
+  '}',
   '// Key (among the warp keys) of row h · 8 + g of the S tile j: κ(g) = 4 (g & 1) + (g >> 1).',
   '__device__ __forceinline__ int dmt_key(int j, int h) {',
   '  const int g = (int)(threadIdx.x & 31) >> 2;',
@@ -93,6 +110,8 @@ export function tLoadQ(q: MmaQuant): string[] {
   return [
     '  unsigned qt[D / 16][2];',
     "  float qinvc[2]; // S of q̂ back to q, for the lane's C columns (rows 2t, 2t + 1)",
+    `  constexpr bool KBIAS = ${q.k.elem === 'int8' ? 'ATTNC_DEC_MMA_T == 2' : 'false'}; // biased int8 K pairs`,
+    '  [[maybe_unused]] float kbias[2] = {0.f, 0.f}; // 1152 · Σ q̂ of rows 2t, 2t + 1 (KBIAS)',
     '  {',
     '    const int p = rg * MMA_ROWS + r0;',
     '    const bool ok = p < packed;',
@@ -118,6 +137,15 @@ export function tLoadQ(q: MmaQuant): string[] {
     '    }',
     '#pragma unroll',
     '    for (int i = 0; i < 2; ++i) qinvc[i] = dmt_from_row(qinv, 2 * (lane & 3) + i);',
+    "    if (KBIAS) { // the f16 q̂ the MMA multiplies, summed over the quad's channels",
+    '      float sq = 0.f;',
+    '#pragma unroll',
+    '      for (int ks = 0; ks < D / 16; ++ks) sq += dmt_h2sum(qt[ks][0]) + dmt_h2sum(qt[ks][1]);',
+    '      sq += __shfl_xor_sync(0xffffffffu, sq, 1);',
+    '      sq += __shfl_xor_sync(0xffffffffu, sq, 2);',
+    '#pragma unroll',
+    '      for (int i = 0; i < 2; ++i) kbias[i] = 1152.f * dmt_from_row(sq, 2 * (lane & 3) + i);',
+    '    }',
     '  }',
   ];
 }
@@ -154,12 +182,13 @@ export const tScores: readonly string[] = [
   '          const unsigned wa[4] = {ga.x, ga.y, ga.z, ga.w}, wb[4] = {gb.x, gb.y, gb.z, gb.w};',
   '#pragma unroll',
   '          for (int i = 0; i < 4; ++i) {',
-  '            const unsigned af[4] = {dmq_k(wa[i], 0), dmq_k(wb[i], 0), dmq_k(wa[i], 1), dmq_k(wb[i], 1)};',
+  '            auto kp = [](unsigned w, int h) { return KBIAS ? dmt_kbiased(w, h) : dmq_k(w, h); };',
+  '            const unsigned af[4] = {kp(wa[i], 0), kp(wb[i], 0), kp(wa[i], 1), kp(wb[i], 1)};',
   '            dm_mma_h(s[j], af, qt[4 * m + i][0], qt[4 * m + i][1]);',
   '          }',
   '        }',
   '#pragma unroll',
-  '        for (int e = 0; e < 4; ++e) s[j][e] *= sk[j][e >> 1] * qinvc[e & 1];',
+  '        for (int e = 0; e < 4; ++e) s[j][e] = (KBIAS ? s[j][e] - kbias[e & 1] : s[j][e]) * (sk[j][e >> 1] * qinvc[e & 1]);',
   '      }',
 ];
 

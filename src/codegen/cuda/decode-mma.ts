@@ -37,6 +37,7 @@ import {
   mmaQuantHelpers,
   mmaQuantOf,
   quantStreamBytesPerKey,
+  QUANT_TILE_DEFAULTS,
   quantTileKnobs,
   tileKnobMacros,
   scaleFetchHelpers,
@@ -71,6 +72,7 @@ import {
   tCombineHead,
   tHelpers,
   tKnob,
+  TRANSPOSED_TILE,
   transposedDefault,
   tLaneRows,
   tLoadQ,
@@ -139,10 +141,15 @@ export function hasMmaDecode(k: AttentionKernel, vectorWidth: number): boolean {
 
 /** `#ifndef` defaults of the tensor-core knobs. */
 function mmaKnobs(k: AttentionKernel): string[] {
+  const tDefault = transposedDefault(k); // the transposed MMA's knob, where the kernel carries it
+  // Where the transposed kernel is the default, its own tile (TRANSPOSED_TILE) replaces the quantized
+  // one; its register cap is a macro of its own (a staged float twin in the same unit keeps MIN_BLOCKS).
+  const { MIN_BLOCKS: tMinBlocks, ...tQuantTile } = tDefault ? TRANSPOSED_TILE : {};
   const knobs = Object.entries(mmaDefaults(k));
   const tiles = mmaQuantOf(k) !== undefined || mmaKiviOf(k) !== undefined;
   const lean = mmaLeanEmission(k);
-  const tDefault = transposedDefault(k); // the transposed MMA's knob, where the kernel carries it
+  const D = k.schedule.headDim,
+    DV = k.schedule.valueDim;
   return [
     ...(mmaKiviOf(k) ? kiviSwitch : []),
     ...knobs.flatMap(([n, v]) => {
@@ -152,9 +159,12 @@ function mmaKnobs(k: AttentionKernel): string[] {
     'static_assert(ATTNC_DEC_MMA_WARPS >= 1 && ATTNC_DEC_MMA_WARPS <= 16, "ATTNC_DEC_MMA_WARPS: 1..16");',
     'static_assert(ATTNC_DEC_MMA_KEYS >= 16 && ATTNC_DEC_MMA_KEYS % 16 == 0, "ATTNC_DEC_MMA_KEYS: a multiple of 16");',
     'static_assert(ATTNC_DEC_MMA_STAGES >= 2 && ATTNC_DEC_MMA_MIN_BLOCKS >= 1, "decode mma knobs");',
-    ...(tiles ? quantTileKnobs(k.schedule.headDim, k.schedule.valueDim) : []),
+    ...(tiles ? quantTileKnobs(D, DV, tDefault ? { ...QUANT_TILE_DEFAULTS, ...tQuantTile } : undefined) : []),
     ...(lean === 'off' ? [] : leanKnob(lean)),
     ...(tDefault === undefined ? [] : tKnob(tDefault)),
+    ...(tMinBlocks === undefined
+      ? []
+      : ['#ifndef ATTNC_DEC_MMA_TMIN_BLOCKS', `#define ATTNC_DEC_MMA_TMIN_BLOCKS ${tMinBlocks}`, '#endif']),
   ];
 }
 
@@ -373,6 +383,7 @@ export function mmaDecodeDevice(
   const sm = (KJ: string, rescale: readonly string[], halves: string): string[] =>
     lean ? leanSoftmax(scoreLines(el), KJ, rescale, halves) : softmax(scoreLines(el), KJ, rescale);
   const tOn = transposedDefault(k) !== undefined;
+  const tMinBlocks = transposedDefault(k) ? TRANSPOSED_TILE.MIN_BLOCKS : undefined; // mmaKnobs' TMIN_BLOCKS
   // The transposed step (decode-mma-t.ts): int8 / fp8 tiles, keys as M.
   const transposedStep = (): string[] => [
     '      const unsigned char* kt = ks + (it % MMA_STAGES) * MMA_TILE * KPB + warp * MMA_KEYS * KPB;',
@@ -427,7 +438,7 @@ export function mmaDecodeDevice(
   ];
   // The __global__ function: the default step (t false) or the transposed one (decode-mma-t.ts).
   const kernel = (t: boolean): string[] => [
-    '__global__ void __launch_bounds__(MMA_THREADS, ATTNC_DEC_MMA_MIN_BLOCKS) mma_split_kernel(const Args a, float* __restrict__ part, int split_keys, int n_splits, int row_tiles) {',
+    `__global__ void __launch_bounds__(MMA_THREADS, ${t && tMinBlocks !== undefined ? 'ATTNC_DEC_MMA_TMIN_BLOCKS' : 'ATTNC_DEC_MMA_MIN_BLOCKS'}) mma_split_kernel(const Args a, float* __restrict__ part, int split_keys, int n_splits, int row_tiles) {`,
     '#if !defined(__CUDA_ARCH__) || __CUDA_ARCH__ >= 800',
     t
       ? '  constexpr int NM = MMA_KEYS / 16; // key tiles of 16 per warp and tile (M)'
