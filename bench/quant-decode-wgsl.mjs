@@ -1,12 +1,18 @@
 // WGSL decode over quantized K/V caches (issue #10 item 6's WGSL row): B = 4, H = 32, Hkv = 8,
 // D = 128, one query, for f16 (or f32, without shader-f16) caches and int8 / fp8 / int4 / int2 (KIVI-style) formats. Correctness
-// first, in the same process: each format at Nk = 600 against the reference over the values its
-// cache holds; then the steady-state timing (inputs uploaded once, back-to-back launches of the
-// emitted module's prepared launch) at the requested Nk on random code words (finite scales), with
-// the bytes the kernel reads (every cache tensor, q and out) and GB/s. Usage (after npm run build):
-//   node bench/quant-decode-wgsl.mjs [Nk=32768] [repeats=10]
+// first, in the same process: each format and code-load variant at Nk = 600 against the reference
+// over the values its cache holds; then the steady-state timing (inputs uploaded once, back-to-back
+// launches of the emitted module's prepared launch) at each requested Nk on random code words
+// (finite scales), every variant of a format on the same buffers, with the bytes the kernel reads
+// (every cache tensor, q and out) and GB/s. Usage (after npm run build):
+//   node bench/quant-decode-wgsl.mjs [Nk=32768[,131072…]] [repeats=10]
+// CODES (default off,wide,wide16) picks the coop decode's code loads (Schedule.coopDecodeCodes:
+// off = a 4-byte word per vec4 of channels; wide = a lane's run of channels in one load per 16
+// bytes; wide16 = fewer lanes where a run would be under 16 bytes); a variant whose module equals
+// an earlier one's is not timed twice. OUT set: the rows as JSON in $OUT/quant-decode-wgsl.json.
 // On the H200 machine, Dawn finds the GPU through Vulkan; the device's storage-buffer binding
 // limit bounds Nk (an f16 cache at Nk = 128K is 1 GiB per tensor).
+import { writeFileSync } from 'node:fs';
 import { compile } from '../dist/src/compile.js';
 import { cacheBytes, cacheLayout } from '../dist/src/quant/layout.js';
 import { compareArrays } from '../dist/src/runtime/compare.js';
@@ -17,7 +23,10 @@ import { createKernel, deviceLimits, getDevice } from '../dist/src/runtime/webgp
 import { fill, upload } from './wgsl/inputs.mjs';
 import { loadModule } from './wgsl/steady.mjs';
 
-const [Nk = 32768, repeats = 10] = process.argv.slice(2).map(Number);
+const [nkArg = '32768', repeatsArg = '10'] = process.argv.slice(2);
+const Nks = nkArg.split(',').map(Number);
+const repeats = Number(repeatsArg);
+const variants = (process.env.CODES ?? 'off,wide,wide16').split(',');
 const B = 4,
   H = 32,
   Hkv = 8,
@@ -44,35 +53,106 @@ const formats = {
 };
 
 console.log(`adapter limits: maxStorageBufferBindingSize ${device.limits.maxStorageBufferBindingSize}`);
-const rows = [];
+/** Each format's distinct variants: { variant, artifact, kernel, ok, rel } (checked at Nk = 600). */
+const built = [];
 for (const [name, store] of Object.entries(formats)) {
   const source = `attention q_${name.replace(/\W.*/, '')}() {\n  ${store}\n}`;
-  const { artifact, kernel } = compile(source, {
-    target: 'wgsl',
-    headDim: D,
-    dtype,
-    limits: deviceLimits(device),
-  });
-  const gpu = await createKernel(device, artifact, { decode: 'always' });
-  try {
-    const verdict = await checkSmall(gpu, kernel);
-    const timing = await time(artifact, kernel, Nk);
-    rows.push({ name, ...verdict, ...timing });
-    console.log(
-      `${name.padEnd(12)} check ${verdict.ok ? 'ok' : 'FAILED'} (rel ${verdict.rel.toExponential(2)})  ` +
-        `${timing.ms.toFixed(3)} ms  ${(timing.bytes / 2 ** 20).toFixed(1)} MiB  ${(timing.bytes / timing.ms / 1e6).toFixed(1)} GB/s  ` +
-        `(${artifact.schedule.wgslEngine ?? 'row'} engine, ${timing.splits} splits)`,
-    );
-  } catch (e) {
-    console.log(`${name.padEnd(12)} error: ${e.message}`);
-  } finally {
-    gpu.destroy();
+  const seen = new Set();
+  for (const variant of store ? variants : ['off']) {
+    const { artifact, kernel } = compile(source, {
+      target: 'wgsl',
+      headDim: D,
+      dtype,
+      limits: deviceLimits(device),
+      // The coop engine (a GPU adapter's default; forced so that lavapipe runs the same modules).
+      wgslEngine: 'coop',
+      ...(variant === 'off' ? {} : { schedule: { coopDecodeCodes: variant } }),
+    });
+    // Modules equal but for the schedule hash in their header are timed once.
+    const code = artifact.decode?.artifact.code.replace(/schedule [0-9a-f]+/, '');
+    if (seen.has(code)) continue;
+    seen.add(code);
+    const lanes = /const DC_LANES: u32 = (\d+)u/.exec(code ?? '')?.[1];
+    const label = `${name.padEnd(12)} ${variant.padEnd(6)}`;
+    const gpu = await createKernel(device, artifact, { decode: 'always' });
+    try {
+      const verdict = await checkSmall(gpu, kernel);
+      console.log(
+        `${label} check ${verdict.ok ? 'ok' : 'FAILED'} (rel ${verdict.rel.toExponential(2)}), ${lanes} lanes`,
+      );
+      built.push({ name, variant, lanes, artifact, kernel, ...verdict });
+    } catch (e) {
+      console.log(`${label} error: ${e.message}`);
+    } finally {
+      gpu.destroy();
+    }
   }
 }
-const base = rows.find((r) => r.name === dtype);
-if (base)
-  for (const r of rows)
-    console.log(`${r.name.padEnd(12)} ${(base.ms / r.ms).toFixed(2)}x the ${dtype} cache`);
+
+const rows = [];
+for (const n of Nks) {
+  console.log(`## Nk ${n}`);
+  for (const name of Object.keys(formats)) {
+    const mine = built.filter((b) => b.name === name && b.ok);
+    if (mine.length === 0) continue;
+    let inputs;
+    try {
+      inputs = makeInputs(mine[0].kernel, n);
+    } catch (e) {
+      console.log(`${name.padEnd(12)} error: ${e.message}`);
+      continue;
+    }
+    for (const b of mine) {
+      try {
+        const t = await time(b.artifact, inputs, n);
+        rows.push({
+          name,
+          variant: b.variant,
+          lanes: Number(b.lanes),
+          Nk: n,
+          ...t,
+          bytes: inputs.bytes,
+          rel: b.rel,
+        });
+        console.log(
+          `${name.padEnd(12)} ${b.variant.padEnd(6)} ${t.ms.toFixed(3)} ms  ${(inputs.bytes / 2 ** 20).toFixed(1)} MiB  ` +
+            `${(inputs.bytes / t.ms / 1e6).toFixed(1)} GB/s  (${b.artifact.schedule.wgslEngine ?? 'row'} engine, ${b.lanes} lanes, ${t.splits} splits)`,
+        );
+      } catch (e) {
+        console.log(`${name.padEnd(12)} ${b.variant.padEnd(6)} error: ${e.message}`);
+      }
+    }
+    for (const buf of Object.values(inputs.buffers)) buf.destroy();
+  }
+}
+
+// Summary: ms per variant, and each variant's speed-up over `off` and its ratio to the plain cache.
+console.log(
+  '\n| format | Nk | ' +
+    variants.map((v) => `${v} ms`).join(' | ') +
+    ' | best vs off | best vs ' +
+    dtype +
+    ' |',
+);
+console.log('| --- | ---: |' + variants.map(() => ' ---: |').join('') + ' ---: | ---: |');
+for (const n of Nks) {
+  const plain = rows.find((r) => r.name === dtype && r.Nk === n);
+  for (const name of Object.keys(formats)) {
+    const mine = rows.filter((r) => r.name === name && r.Nk === n);
+    if (mine.length === 0) continue;
+    const off = mine.find((r) => r.variant === 'off');
+    const best = mine.reduce((a, r) => (r.ms < a.ms ? r : a));
+    const cell = (v) => {
+      const r = mine.find((x) => x.variant === v);
+      return r ? `${r.ms.toFixed(3)} (${r.lanes}l)` : '=';
+    };
+    const vsOff = off ? `${(off.ms / best.ms).toFixed(2)}x (${best.variant})` : '';
+    const vsPlain = plain ? `${(plain.ms / best.ms).toFixed(2)}x` : '';
+    console.log(`| ${name} | ${n} | ${variants.map(cell).join(' | ')} | ${vsOff} | ${vsPlain} |`);
+  }
+}
+if (process.env.OUT)
+  writeFileSync(`${process.env.OUT}/quant-decode-wgsl.json`, JSON.stringify(rows, null, 1));
 
 /** f16 bits of x, truncated (any f16 value will do: the reference reads the same bits back). */
 function toHalf(x) {
@@ -116,12 +196,10 @@ function randomWords(len, seed) {
 }
 
 /**
- * Steady-state ms per launch at Nk = n, the way an engine runs decode (bench/wgsl/steady.mjs's
- * reasoning: run() uploads every input per call, the GPU idles between kernels and drops its
- * clocks): inputs uploaded once, one prepared launch of the emitted module, warm-up, then the best
- * of `repeats` submits of back-to-back launches (~30 ms each), wall time per launch.
+ * The inputs of a decode at Nk = n, uploaded once for every variant of a format: the plain cache
+ * as random finite values, a quantized one as random code words with finite scales.
  */
-async function time(artifact, kernel, n) {
+function makeInputs(kernel, n) {
   const sizes = { B, Hkv, Nk: n, D };
   let bytes = 2 * B * H * D * elemBytes; // q and out
   const buffers = {};
@@ -158,8 +236,21 @@ async function time(artifact, kernel, n) {
   buffers.q = upload(device, new Float32Array(fill(B * H * D, 5)));
   buffers.out = upload(device, new Float32Array(B * H * D));
   buffers.lse = upload(device, new Float32Array(B * H));
+  return { buffers, bytes };
+}
+
+/**
+ * Steady-state ms per launch at Nk = n, the way an engine runs decode (bench/wgsl/steady.mjs's
+ * reasoning: run() uploads every input per call, the GPU idles between kernels and drops its
+ * clocks): one prepared launch of the emitted module on the uploaded inputs, warm-up, then the best
+ * of `repeats` submits of back-to-back launches (~30 ms each), wall time per launch.
+ */
+async function time(artifact, inputs, n) {
   const mod = await loadModule(artifact);
-  const launch = (await mod.createKernel(device)).prepare({ sizes: { B, H, Hkv, Nq: 1, Nk: n }, ...buffers });
+  const launch = (await mod.createKernel(device)).prepare({
+    sizes: { B, H, Hkv, Nq: 1, Nk: n },
+    ...inputs.buffers,
+  });
   const submit = async (count) => {
     const encoder = device.createCommandEncoder();
     for (let i = 0; i < count; i++) launch.encode(encoder);
@@ -173,6 +264,5 @@ async function time(artifact, kernel, n) {
   for (const t0 = performance.now(); performance.now() - t0 < 400;) await submit(count);
   let ms = Infinity;
   for (let i = 0; i < repeats; i++) ms = Math.min(ms, await submit(count));
-  for (const b of Object.values(buffers)) b.destroy();
-  return { ms, bytes, splits: launch.decodeSplits };
+  return { ms, splits: launch.decodeSplits };
 }

@@ -125,6 +125,15 @@ export interface Schedule {
    * tile memory). Absent = off. A tuning choice.
    */
   readonly coopDoubleKv?: boolean;
+  /**
+   * WGSL coop decode over a quantized K/V cache: 'wide' = each lane owns a contiguous run of
+   * channels and loads its codes with vec4<u32> (or vec2<u32> / u32) loads, one per 16 bytes, and
+   * reads a scale shared by the run once (codegen/wgsl/dequant-run.ts); formats whose row does not
+   * split into whole runs keep the word-per-vec4 loads. 'wide16': as 'wide' with fewer lanes per key
+   * row where needed for every run to be 16 bytes, up to runs of 32 channels (at D = 128: int4 on 4
+   * lanes, 16 bytes; int2 on 4 lanes, 8 bytes). Absent = those loads. A tuning choice.
+   */
+  readonly coopDecodeCodes?: 'wide' | 'wide16';
 }
 
 /** Schedule.wsTweaks: the wgmma-ws refinements (codegen/cuda/wgmma-ws-tweaks.ts). */

@@ -52,13 +52,16 @@ export const classifier = [
   '}',
 ];
 
+/** The vec4 column of acc[i][c] (lane, lane + DC_LANES, … unless a wide V cache's run says otherwise). */
+const STRIDED_COL = 'lane + c * DC_LANES';
+
 /** Sums the weighted acc of the lane groups into dc_acc, one group at a time (a barrier each). */
-const sumGroupsSerially = [
+const sumGroupsSerially = (col: string): string[] => [
   'for (var gi = 0u; gi < DC_GROUPS; gi++) {',
   '  if (grp == gi) {',
   '    for (var i = 0u; i < DC_ROWS; i++) {',
   '      for (var c = 0u; c < DC_VC; c++) {',
-  '        let col = lane + c * DC_LANES;',
+  `        let col = ${col};`,
   '        if (col < DC_DV4) {',
   '          let e = i * DC_DV4 + col;',
   '          dc_acc[e] = select(vec4<f32>(0.0f), dc_acc[e], gi > 0u) + acc[i][c];',
@@ -75,7 +78,7 @@ const sumGroupsSerially = [
  * up pair lanes that hold the same columns), then one group per subgroup adds its sum to dc_acc:
  * THREADS / subgroup size barriers instead of DC_GROUPS (4 instead of 16 at 128 invocations).
  */
-const sumGroupsBySubgroup = [
+const sumGroupsBySubgroup = (col: string): string[] => [
   '// Whole subgroups of two groups or more only (a workgroup smaller than a subgroup has none).',
   'if (use_sg && sg_size >= 2u * DC_LANES && DC_THREADS % sg_size == 0u) {',
   '  for (var x = DC_LANES; x < sg_size; x <<= 1u) {',
@@ -88,7 +91,7 @@ const sumGroupsBySubgroup = [
   '    if (lid / sg_size == si && sg_id < DC_LANES) { // the subgroup\u2019s first group holds its sum',
   '      for (var i = 0u; i < DC_ROWS; i++) {',
   '        for (var c = 0u; c < DC_VC; c++) {',
-  '          let col = lane + c * DC_LANES;',
+  `          let col = ${col};`,
   '          if (col < DC_DV4) {',
   '            let e = i * DC_DV4 + col;',
   '            dc_acc[e] = select(vec4<f32>(0.0f), dc_acc[e], si > 0u) + acc[i][c];',
@@ -99,12 +102,12 @@ const sumGroupsBySubgroup = [
   '    workgroupBarrier();',
   '  }',
   '} else {',
-  ...sumGroupsSerially.map((l) => '  ' + l),
+  ...sumGroupsSerially(col).map((l) => '  ' + l),
   '}',
 ];
 
-/** Combines the lane groups' states per row and writes the workgroup's partials. */
-export const combineGroups = (subgroups: boolean): string[] => [
+/** Combines the lane groups' states per row and writes the workgroup's partials (`col`: acc[i][c]'s column). */
+export const combineGroups = (subgroups: boolean, col = STRIDED_COL): string[] => [
   '// Combine the lane groups: the row max over groups that saw an allowed key, then their weights.',
   'for (var i = 0u; i < DC_ROWS; i++) {',
   '  if (((bad >> i) & 1u) != 0u) { l_run[i] = bitcast<f32>(neg_inf_bits | 0x00400000u); } // NaN',
@@ -132,7 +135,7 @@ export const combineGroups = (subgroups: boolean): string[] => [
   '  l_run[i] = select(l, bitcast<f32>(neg_inf_bits | 0x00400000u), poisoned);',
   '}',
   '// Sum the weighted acc of the groups in dc_acc.',
-  ...(subgroups ? sumGroupsBySubgroup : sumGroupsSerially),
+  ...(subgroups ? sumGroupsBySubgroup(col) : sumGroupsSerially(col)),
   'for (var e = lid; e < rows * DC_DV4; e += DC_THREADS) {',
   '  let i = e / DC_DV4;',
   '  let o = dc_slot(g, wg.z, wg.y, split, rt * DC_ROWS + i) * VALUE_DIM + 4u * (e % DC_DV4);',

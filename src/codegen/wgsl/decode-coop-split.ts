@@ -16,6 +16,7 @@
 import { hasQuantizedKv, sharedStorage, type TensorFormats } from '../../ir/formats.js';
 import { kvEntry, kvRowAt } from './kv-load.js';
 import { dequantVec4 } from './dequant-vec4.js';
+import { dequantRunFn, type WideCodes, type WidePlan } from './dequant-run.js';
 import type { AttentionParts } from './attention.js';
 import { classifier, combineGroups } from './decode-coop-parts.js';
 
@@ -32,6 +33,7 @@ const loadStep = (
   end: string,
   kk: string,
   vv: string,
+  wide?: WidePlan,
 ): string[] => {
   const f32 = (x: string): string => (dt === 'f16' ? `vec4<f32>(${x})` : x);
   // A quantized cache: 4 channels through <k|v>_dequant (dequant.ts) instead of a vec4 view.
@@ -39,25 +41,35 @@ const loadStep = (
     formats[w].kind === 'quant'
       ? dequantVec4(w, 'key', 'kj', 'col', 'kv_row0 / Nk', 'Nk')
       : f32(`${w}_buf4[(${kvRowAt(w, 'kj')} >> 2u) + col]`);
+  const columns = (w: 'k' | 'v', regs: string): string[] => {
+    const [cols, d4] = w === 'k' ? ['DC_KC', 'DC_D4'] : ['DC_VC', 'DC_DV4'];
+    const run = wide?.[w];
+    if (run) return wideRun(run, cols, end, regs);
+    return [
+      `  for (var c = 0u; c < ${cols}; c++) {`,
+      '    let col = lane + c * DC_LANES;',
+      '    var x = vec4<f32>(0.0f);',
+      `    if (kj < ${end} && col < ${d4}) { x = ${load(w)}; }`,
+      `    ${regs}[ci][c] = x;`,
+      '  }',
+    ];
+  };
   return [
     'for (var ci = 0u; ci < DC_CHUNK; ci++) {',
     `  let kj = ${first} + ci * DC_GROUPS + grp;`,
     ...(hasQuantizedKv(formats) ? ['  let key = kv_row0 + kj;'] : []),
-    '  for (var c = 0u; c < DC_KC; c++) {',
-    '    let col = lane + c * DC_LANES;',
-    '    var x = vec4<f32>(0.0f);',
-    `    if (kj < ${end} && col < DC_D4) { x = ${load('k')}; }`,
-    `    ${kk}[ci][c] = x;`,
-    '  }',
-    '  for (var c = 0u; c < DC_VC; c++) {',
-    '    let col = lane + c * DC_LANES;',
-    '    var x = vec4<f32>(0.0f);',
-    `    if (kj < ${end} && col < DC_DV4) { x = ${load('v')}; }`,
-    `    ${vv}[ci][c] = x;`,
-    '  }',
+    ...columns('k', kk),
+    ...columns('v', vv),
     '}',
   ];
 };
+
+/** A wide cache's run of this lane (columns lane·cols ..) into regs[ci], zero past `end`. */
+const wideRun = (w: WideCodes, cols: string, end: string, regs: string): string[] => [
+  `  var ${w.which}_run: array<vec4<f32>, ${cols}>;`,
+  `  if (kj < ${end}) { ${w.which}_run = ${dequantRunFn(w.which)}(key, kj, lane * ${cols}, kv_row0 / Nk, Nk); }`,
+  `  ${regs}[ci] = ${w.which}_run;`,
+];
 
 const kvRegs = (kk: string, vv: string): string[] => [
   `var ${kk}: array<array<vec4<f32>, DC_KC>, DC_CHUNK>;`,
@@ -65,14 +77,14 @@ const kvRegs = (kk: string, vv: string): string[] => [
 ];
 
 /** The step's K and V: taken from the prefetch registers (then the next step's are loaded), or loaded now. */
-const stepKv = (dt: string, formats: TensorFormats): string[] => [
+const stepKv = (dt: string, formats: TensorFormats, wide?: WidePlan): string[] => [
   ...kvRegs('kk', 'vv'),
   'if (DC_PREFETCH) {',
   '  kk = kk_next;',
   '  vv = vv_next;',
   '  let k0n = k0 + DC_STEP;',
   '  if (k0n < k_last) {',
-  ...pad(loadStep(dt, formats, 'k0n', 'min(k0n + DC_STEP, k_stop)', 'kk_next', 'vv_next'), 4),
+  ...pad(loadStep(dt, formats, 'k0n', 'min(k0n + DC_STEP, k_stop)', 'kk_next', 'vv_next', wide), 4),
   '  }',
   '}',
 ];
@@ -199,7 +211,11 @@ function stepClasses(p: AttentionParts): string[] {
   ];
 }
 
-export function coopDecodeSplitBody(p: AttentionParts, subgroups: boolean): string {
+/**
+ * The split pass. `wide` (Schedule.coopDecodeCodes 'wide', dequant-run.ts): a wide cache's lane owns
+ * the run of columns lane·DC_KC .. (K) or lane·DC_VC .. (V) instead of lane, lane + DC_LANES, ….
+ */
+export function coopDecodeSplitBody(p: AttentionParts, subgroups: boolean, wide?: WidePlan): string {
   // q, k and v share one float type here (vec4 views of one element type).
   const dt = sharedStorage(p.formats);
   const dynamic = p.mode === 'dynamic';
@@ -261,7 +277,7 @@ export function coopDecodeSplitBody(p: AttentionParts, subgroups: boolean): stri
     '    let pk = rt * DC_ROWS + i;',
     '    let bh = wg.z * u32(u.H) + wg.y * g.group + pk / Nq;',
     '    for (var c = 0u; c < DC_KC; c++) {',
-    '      let col = lane + c * DC_LANES;',
+    `      let col = ${wide?.k ? 'lane * DC_KC + c' : 'lane + c * DC_LANES'};`,
     '      var x = vec4<f32>(0.0f);',
     `      if (i < rows && col < DC_D4) { x = ${f32('q_buf4[(bh * Nq + pk % Nq) * DC_D4 + col]')}; }`,
     '      qv[i][c] = x;',
@@ -281,22 +297,25 @@ export function coopDecodeSplitBody(p: AttentionParts, subgroups: boolean): stri
     ...splitClasses,
     ...pad(kvRegs('kk_next', 'vv_next'), 2),
     '  if (DC_PREFETCH && k_begin < k_last) { // the first step\u2019s K and V',
-    ...pad(loadStep(dt, p.formats, 'k_begin', 'min(k_begin + DC_STEP, k_stop)', 'kk_next', 'vv_next'), 4),
+    ...pad(
+      loadStep(dt, p.formats, 'k_begin', 'min(k_begin + DC_STEP, k_stop)', 'kk_next', 'vv_next', wide),
+      4,
+    ),
     '  }',
     '  for (var k0 = k_begin; k0 < k_last; k0 += DC_STEP) {',
     '    let k_end = min(k0 + DC_STEP, k_stop);',
     ...pad(stepClasses(p), 4),
-    ...pad(stepKv(dt, p.formats), 4),
+    ...pad(stepKv(dt, p.formats, wide), 4),
     '    if (cls != 0u) { // some row has an allowed key in the step',
     '      if (!DC_PREFETCH) {',
-    ...pad(loadStep(dt, p.formats, 'k0', 'k_end', 'kk', 'vv'), 8),
+    ...pad(loadStep(dt, p.formats, 'k0', 'k_end', 'kk', 'vv', wide), 8),
     '      }',
     ...pad([...partialDots, ...reduceDots(subgroups), ...rowUpdates(p)], 6),
     '    }',
     ...(dynamic ? ['    n_step++;'] : []),
     '  }',
     '',
-    ...pad(combineGroups(subgroups), 2),
+    ...pad(combineGroups(subgroups, wide?.v ? 'lane * DC_VC + c' : undefined), 2),
     '}',
   ].join('\n');
 }

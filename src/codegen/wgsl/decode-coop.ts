@@ -23,6 +23,14 @@ import {
 } from './decode-coop-tuning.js';
 import { DECODE_SCRATCH, decodeModulePlan } from './decode-plan.js';
 import { kvRowsRecord } from './kv-load.js';
+import {
+  codesViewDecls,
+  dequantRunFunctions,
+  wide16Lanes,
+  wideCodeLanes,
+  widePlan,
+  type WidePlan,
+} from './dequant-run.js';
 import { layoutSource, type WgslLayout } from './layout.js';
 
 const SCRATCH = DECODE_SCRATCH;
@@ -73,7 +81,7 @@ function mergeStart(code: string): number {
 }
 
 /** vec4 views of q, k and v for attention_split (head dims are multiples of 4 on the coop engine). */
-function vec4Views(layout: WgslLayout, dtype: string, formats: TensorFormats): string {
+function vec4Views(layout: WgslLayout, dtype: string, formats: TensorFormats, wide?: WidePlan): string {
   const index = (name: string): number => {
     const b = layout.bindings.find((x) => x.name === name);
     if (!b) throw new Error(`WGSL coop decode: the layout has no "${name}" binding`);
@@ -86,8 +94,16 @@ function vec4Views(layout: WgslLayout, dtype: string, formats: TensorFormats): s
     ...['q', 'k', 'v']
       .filter((n) => n === 'q' || formats[n as 'k' | 'v'].kind === 'float')
       .map((n) => `@group(0) @binding(${index(n)}) var<storage, read> ${n}_buf4: array<vec4<${t}>>;`),
+    // Wide code loads read the codes through these views (the split pass uses no other view of them).
+    ...(wide ? codesViewDecls(wide, index) : []),
   ].join('\n');
 }
+
+/** The wide code-load plan of a module (Schedule.coopDecodeCodes), undefined when off or no cache fits. */
+const wideCodesOf = (req: DecodeRequest, t: CoopDecodeTuning): WidePlan | undefined =>
+  req.kernel.schedule.coopDecodeCodes !== undefined
+    ? widePlan(req.kernel.formats, req.kernel.schedule, t.lanes)
+    : undefined;
 
 /**
  * The decode module's schedule: the main one with blockQ = the packed rows of a workgroup, so that
@@ -97,9 +113,16 @@ function vec4Views(layout: WgslLayout, dtype: string, formats: TensorFormats): s
 const decodeSchedule = <S extends Schedule>(s: S, t: CoopDecodeTuning): S =>
   Object.freeze({ ...s, blockQ: t.rows });
 
+/** The default knobs of a request: 'wide16' code loads take fewer lanes where rows are short. */
+function requestTuning(req: DecodeRequest): CoopDecodeTuning {
+  const s = req.kernel.schedule;
+  const t = defaultCoopDecodeTuning(s);
+  return s.coopDecodeCodes === 'wide16' ? { ...t, lanes: wide16Lanes(req.kernel.formats, s, t.lanes) } : t;
+}
+
 export function renderCoopDecode(
   req: DecodeRequest,
-  tuning: CoopDecodeTuning = defaultCoopDecodeTuning(req.kernel.schedule),
+  tuning: CoopDecodeTuning = requestTuning(req),
 ): DecodeVariant {
   checkCoopDecodeTuning(tuning);
   const s = req.kernel.schedule;
@@ -112,6 +135,7 @@ export function renderCoopDecode(
   });
   const { layout } = plan;
   const wide = wideMerge(tuning, layout, s.valueDim);
+  const codes = wideCodesOf(req, tuning);
   const entryPoints = wide
     ? plan.entryPoints.map((ep) => (ep.name === 'attention_merge' ? mergeEntry(ep, wide) : ep))
     : plan.entryPoints;
@@ -130,10 +154,11 @@ export function renderCoopDecode(
     req.constants,
     tuningConstants(tuning),
     layoutSource(req.kernel, layout),
-    vec4Views(layout, sharedStorage(req.kernel.formats), req.kernel.formats),
+    vec4Views(layout, sharedStorage(req.kernel.formats), req.kernel.formats, codes),
     ...req.shared,
     coopDecodeGeometry(),
-    coopDecodeSplitBody(req.parts, subgroups),
+    codes ? dequantRunFunctions(codes, req.kernel.formats.paged !== undefined) : undefined,
+    coopDecodeSplitBody(req.parts, subgroups, codes),
     wide ? coopDecodeWideMergeBody(wide) : coopDecodeMergeBody(mergeOutputs(layout)),
   ];
   return {
@@ -164,6 +189,12 @@ export function renderCoopDecode(
 export function retuneCoopDecode(variant: DecodeVariant, tuning: CoopDecodeTuning): DecodeVariant {
   checkCoopDecodeTuning(tuning);
   const a = variant.artifact;
+  // Wide code loads bake each lane's run length (DC_KC / DC_VC of the lanes they were made for).
+  const codeLanes = wideCodeLanes(a.code);
+  if (codeLanes !== undefined && codeLanes !== tuning.lanes)
+    throw new Error(
+      `retuneCoopDecode: wide code loads were rendered for ${codeLanes} lanes, not ${tuning.lanes}`,
+    );
   const wide = wideMerge(tuning, a, a.schedule.valueDim);
   const tuned = a.code.replace(tuningBlock(a.code), tuningConstants(tuning));
   const merge = wide ? coopDecodeWideMergeBody(wide) : coopDecodeMergeBody(mergeOutputs(a));

@@ -27,7 +27,7 @@ const LANES = [0, 1, 2, 3] as const;
 export const dequant4Fn = (which: KvWhich): string => `${which}_dequant4`;
 
 /** The WGSL fp8 decoder of one code (the vec4 path applies it per lane). */
-const fp8Fn = (which: KvWhich): string => `${which}_fp8_value`;
+export const fp8Fn = (which: KvWhich): string => `${which}_fp8_value`;
 
 /** A vec4<f32> of `read(lane)` for the four lanes. */
 const vec4Of = (read: (lane: number) => string): string => `vec4<f32>(${LANES.map(read).join(', ')})`;
