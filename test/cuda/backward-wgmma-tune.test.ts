@@ -38,11 +38,21 @@ const kernelOf = (name: string, headDim: number) => {
 const code = (name: string, tune?: BackwardWgmmaTune, headDim = 128, deterministic = false): string =>
   renderCudaBackwardWgmma(kernelOf(name, headDim), { producer: true, deterministic, tune }).code;
 
+/** Round 9's default (every knob but dqBulk / pingPong, 8-byte dQ atomics): the knobs' baseline. */
+const R9_TUNE: BackwardWgmmaTune = { ...ALL_TUNE, dq8: true };
+
 /** The consumers' tile lambda of bwd_dkdv. */
 const tileOf = (c: string): string =>
   c.slice(c.indexOf('auto tile = [&]'), c.indexOf('bool full;', c.indexOf('auto tile = [&]')));
 
 describe('wgmma backward tune: the defaults', () => {
+  it("the default is ws_pp where the mask is cheap and round 9's knobs where it is costly", () => {
+    expect(WGMMA_BWD_TUNE).toEqual({ ...TUNE_ENGINES.ws_pp, pingPongCheapOnly: true });
+    expect(code('full', WGMMA_BWD_TUNE)).toBe(code('full', TUNE_ENGINES.ws_pp));
+    expect(code('causal', WGMMA_BWD_TUNE)).toBe(code('causal', TUNE_ENGINES.ws_pp));
+    expect(code('document', WGMMA_BWD_TUNE)).toBe(code('document', R9_TUNE));
+    expect(code('document', TUNE_ENGINES.ws_pp)).not.toBe(code('document', R9_TUNE));
+  });
   it('no tune is WGMMA_BWD_TUNE with a producer and NO_TUNE without; an empty one and every knob false emit the same source', () => {
     const off = Object.fromEntries(TUNE_KNOBS.map((k) => [k, false])) as BackwardWgmmaTune;
     for (const name of ['full', 'causal', 'softcap', 'document'])
@@ -59,9 +69,10 @@ describe('wgmma backward tune: the defaults', () => {
   });
   it('each knob changes the source, and the bench engines name real knob sets', () => {
     const base = code('causal');
-    // pingPong and splitCheapOnly only qualify other knobs (checked in their own tests).
+    // pingPong, splitCheapOnly and pingPongCheapOnly only qualify other knobs (their own tests).
+    const qualifiers: readonly string[] = ['pingPong', 'splitCheapOnly', 'pingPongCheapOnly'];
     for (const k of TUNE_KNOBS)
-      if (k !== 'pingPong' && k !== 'splitCheapOnly') expect(code('causal', { [k]: true }), k).not.toBe(base);
+      if (!qualifiers.includes(k)) expect(code('causal', { [k]: true }), k).not.toBe(base);
     // pingPong needs dqBulk (alone it is dropped).
     expect(code('causal', { pingPong: true })).toBe(code('causal', {}));
     expect(code('causal', { dqBulk: true, pingPong: true })).not.toBe(code('causal', { dqBulk: true }));
@@ -79,9 +90,9 @@ describe('wgmma backward tune: the defaults', () => {
       'ws_pp',
       'ws_nosplit',
     ]);
-    expect(TUNE_ENGINES.ws_nosplit).toEqual({ ...WGMMA_BWD_TUNE, splitMask: false });
-    expect(TUNE_ENGINES.ws_dqb).toEqual({ ...WGMMA_BWD_TUNE, dqBulk: true });
-    expect(TUNE_ENGINES.ws_pp).toEqual({ ...WGMMA_BWD_TUNE, dqBulk: true, pingPong: true });
+    expect(TUNE_ENGINES.ws_nosplit).toEqual({ ...R9_TUNE, splitMask: false });
+    expect(TUNE_ENGINES.ws_dqb).toEqual({ ...R9_TUNE, dqBulk: true });
+    expect(TUNE_ENGINES.ws_pp).toEqual({ ...R9_TUNE, dqBulk: true, pingPong: true });
     expect(TUNE_ENGINES.ws_all).toEqual({ ...ALL_TUNE });
     expect(ALL_TUNE.dq8).toBe(false);
     expect(ALL_TUNE.dqBulk).toBe(false);
@@ -176,7 +187,7 @@ describe('wgmma backward tune: dqBulk', () => {
   });
   it('adds DQ_BULK_BYTES of shared memory; blocks 16-byte aligned rows, bank-conflict-free stores', () => {
     const smem = (c: string): number => Number(/constexpr int SMEM = (\d+);/.exec(c)![1]);
-    expect(smem(code('full', dqb))).toBe(smem(code('full', WGMMA_BWD_TUNE)) + DQ_BULK_BYTES);
+    expect(smem(code('full', dqb))).toBe(smem(code('full', R9_TUNE)) + DQ_BULK_BYTES);
     expect((DQ_LD * 4) % 16).toBe(0);
     expect(DQ_BULK_BYTES % 16).toBe(0);
     // A half warp's 8-byte stores (lanes g = 0..3, t4 = 0..3, two words each) on 32 distinct banks.
@@ -190,7 +201,7 @@ describe('wgmma backward tune: dqBulk', () => {
       const k = kernelOf(name, 128);
       const same = (o: { producer: boolean; deterministic: boolean }) =>
         expect(renderCudaBackwardWgmma(k, { ...o, tune: dqb }).code).toBe(
-          renderCudaBackwardWgmma(k, { ...o, tune: WGMMA_BWD_TUNE }).code,
+          renderCudaBackwardWgmma(k, { ...o, tune: R9_TUNE }).code,
         );
       same({ producer: true, deterministic: true });
       same({ producer: false, deterministic: false });
@@ -199,7 +210,7 @@ describe('wgmma backward tune: dqBulk', () => {
     expect(dqBulkApplies(kernelOf('document', 64), true, false)).toBe(true);
     expect(dqBulkApplies(kernelOf('full', 128), true, true)).toBe(false);
     expect(dqBulkApplies(kernelOf('softcap', 128), true, false)).toBe(false); // 2 slots: 64 KiB
-    expect(code('softcap', dqb)).toBe(code('softcap', WGMMA_BWD_TUNE));
+    expect(code('softcap', dqb)).toBe(code('softcap', R9_TUNE));
   });
 });
 
@@ -246,9 +257,9 @@ describe('wgmma backward tune: pingPong', () => {
   it('goes where dqBulk goes: not deterministic, not softcap', () => {
     const k = kernelOf('full', 128);
     expect(renderCudaBackwardWgmma(k, { producer: true, deterministic: true, tune: pp }).code).toBe(
-      renderCudaBackwardWgmma(k, { producer: true, deterministic: true, tune: WGMMA_BWD_TUNE }).code,
+      renderCudaBackwardWgmma(k, { producer: true, deterministic: true, tune: R9_TUNE }).code,
     );
-    expect(code('softcap', pp)).toBe(code('softcap', WGMMA_BWD_TUNE));
+    expect(code('softcap', pp)).toBe(code('softcap', R9_TUNE));
   });
 });
 
@@ -260,10 +271,10 @@ describe('wgmma backward tune: splitCheapOnly', () => {
       expect(costlyMask(kernelOf(name, 128)), name).toBe(false);
   });
   it('keeps splitMask on cheap masks and drops it on costly ones', () => {
-    const cheap = { ...WGMMA_BWD_TUNE, splitCheapOnly: true };
-    expect(code('causal', cheap)).toBe(code('causal', WGMMA_BWD_TUNE));
+    const cheap = { ...R9_TUNE, splitCheapOnly: true };
+    expect(code('causal', cheap)).toBe(code('causal', R9_TUNE));
     expect(code('document', cheap)).toBe(code('document', TUNE_ENGINES.ws_nosplit));
-    expect(code('document', cheap)).not.toBe(code('document', WGMMA_BWD_TUNE));
+    expect(code('document', cheap)).not.toBe(code('document', R9_TUNE));
   });
 });
 
@@ -306,7 +317,7 @@ describe('wgmma backward tune: nvcc sm_90a', () => {
       ['all', TUNE_ENGINES.ws_all!],
       ['dqb', TUNE_ENGINES.ws_dqb!],
       ['pp', TUNE_ENGINES.ws_pp!],
-      ['cheap', { ...WGMMA_BWD_TUNE, splitCheapOnly: true }],
+      ['cheap', { ...R9_TUNE, splitCheapOnly: true }],
     ];
     for (const [tag, tune] of tunes)
       for (const headDim of [64, 128])

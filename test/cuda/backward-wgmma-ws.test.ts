@@ -8,7 +8,9 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { compileCudaBackwardWgmma } from '../../src/backward.js';
-import { WGMMA_BWD_PRODUCER, WGMMA_BWD_TUNE } from '../../src/codegen/cuda/backward-wgmma.js';
+import { WGMMA_BWD_PRODUCER } from '../../src/codegen/cuda/backward-wgmma.js';
+import { ALL_TUNE } from '../../src/codegen/cuda/backward-wgmma-tune.js';
+import { DQ_BULK_BYTES } from '../../src/codegen/cuda/backward-wgmma-dq-bulk.js';
 import { expectNoSpills, expectOk, run, scratchDir } from './support.js';
 
 const stdlib = (name: string): string => readFileSync(`stdlib/${name}.attn`, 'utf8');
@@ -78,9 +80,9 @@ describe('wgmma backward with a producer warpgroup: 16-byte dQ atomics', () => {
     }
   });
   it('emits the exchange the host model follows, 16-byte aligned, with the 8-byte fallback', () => {
-    // The default tune takes the plain 8-byte atomics (dq8, timed faster on the H200); the 16-byte
-    // exchange is every other default knob without dq8.
-    const tune = { ...WGMMA_BWD_TUNE, dq8: false };
+    // The default tune adds dQ by bulk reductions (dqBulk, pingPong) and round 9's by plain 8-byte
+    // atomics (dq8); the 16-byte exchange is round 9's other knobs without dq8.
+    const tune = { ...ALL_TUNE };
     const c = compileCudaBackwardWgmma(stdlib('full'), {
       file: 'full.attn',
       headDim: 128,
@@ -116,27 +118,29 @@ describe('wgmma backward with a producer warpgroup: emitted structure', () => {
         headDim: 128,
         dtype: 'bf16',
         producer: false,
-      }).backward.smemBytes + 32,
+      }).backward.smemBytes +
+        32 +
+        DQ_BULK_BYTES, // dqBulk's blocks and barriers (the default since round 10)
     );
   });
   it('pairs fills and releases: full waits on parity (it >> 1) & 1, empty on the release before', () => {
-    expect(body).toContain('mbar_init(&full_bar[i], WS_PRODUCER);');
-    expect(body).toContain('mbar_init(&empty_bar[i], 1);');
+    expect(body).toContain('mbar_init(&full_bar[i], DQ_LOADERS);'); // dqBulk: one producer warp adds dQ
+    expect(body).toContain('mbar_init(&empty_bar[i], 2);'); // pingPong: each warpgroup releases
     expect(body).toContain('if (it >= 2) mbar_wait(&empty_bar[buf], ((it >> 1) - 1) & 1);');
     expect(body).toContain('mbar_wait(&full_bar[buf], (it >> 1) & 1);');
     expect(body).toMatch(/cp_wait<0>\(\);\n\s*proxy_fence\(\);[^\n]*\n\s*mbar_arrive\(&full_bar\[buf\]\);/);
-    expect(body).toContain('if (tid == 0) mbar_arrive(&empty_bar[buf]);');
+    expect(body).toContain('if ((tid & 127) == 0) mbar_arrive(&empty_bar[buf]);'); // pingPong: per warpgroup
     // Both roles walk the q-tiles with the same classifier.
     expect(body.split('auto next_tile = [&]').length - 1).toBe(2);
   });
   it('has no CTA-wide barrier after the roles part: the tile body syncs the consumers alone', () => {
     const after = body.slice(body.indexOf('the roles part here'));
     expect(after).not.toContain('__syncthreads');
-    expect(after).toContain('consumer_sync(); // dS complete in shared memory');
-    expect(after).toContain('consumer_sync(); // this Q/dO buffer and its lse/delta (and dS) are free again');
+    expect(after).toContain('wg_sync(); // dS complete in shared memory'); // pingPong: per warpgroup
+    expect(after).toContain('wg_sync(); // this Q/dO buffer and its lse/delta (and dS) are free again');
     expect(c).toContain('asm volatile("bar.sync 1, %0;\\n" ::"n"(THREADS) : "memory");');
-    // The producer covers the 256-thread loader's stride with two halves.
-    expect(body).toContain('ptid + half * WS_PRODUCER);');
+    // The producer's loaders (three warps under dqBulk) cover the 256-thread loader's stride.
+    expect(body).toContain('for (int t = ptid; t < THREADS; t += DQ_LOADERS) {');
   });
   it('deterministic mode: no dQ in bwd_dkdv, bwd_dq on mma.sync as before', () => {
     const det = ws('softcap', 64, true, 'f16');

@@ -31,6 +31,9 @@
 //   splitCheapOnly  splitMask only where the mask is cheap (no tensor read, no division or
 //              modulo: costlyMask): with the mask's code twice, ptxas serialises every wgmma of
 //              document, modality, dilated and neighbourhood's bwd_dkdv (C7512, nvcc 13, D 128).
+//   pingPongCheapOnly  pingPong (and the dqBulk it needs) only where the mask is cheap: document's
+//              pingPong kernel has its wgmmas serialised (C7520), and dqBulk without pingPong was
+//              slower than the 8-byte atomics on the H200 (full 16K: 37.5 vs 30.3 ms).
 
 import { toposort } from '../../ir/graph.js';
 import type { AttentionKernel } from '../../ir/kernel.js';
@@ -49,6 +52,7 @@ export interface BackwardWgmmaTune {
   readonly dqBulk?: boolean;
   readonly pingPong?: boolean;
   readonly splitCheapOnly?: boolean;
+  readonly pingPongCheapOnly?: boolean;
 }
 
 export const NO_TUNE: BackwardWgmmaTune = {};
@@ -68,6 +72,7 @@ export const ALL_TUNE: Required<BackwardWgmmaTune> = {
   dqBulk: false,
   pingPong: false,
   splitCheapOnly: false,
+  pingPongCheapOnly: false,
 };
 
 /** The knob names. */
@@ -82,6 +87,7 @@ export const TUNE_KNOBS = [
   'dqBulk',
   'pingPong',
   'splitCheapOnly',
+  'pingPongCheapOnly',
 ] as const;
 
 /**

@@ -42,10 +42,19 @@ export const WGMMA_BWD_PRODUCER = true;
  * `tune`, backward-wgmma-tune.ts): every knob, with 8-byte dQ atomics. Timed on the H200 beside
  * the untuned kernel (bench/cuda/backward.sh, engines ws_*, 2026-12-04, bf16 B 2 H 16 D 128 16K,
  * gradients checked against torch autograd first): full 35.9 → 30.1 ms, causal 22.2 → 16.0,
- * deterministic 42.7 → 39.6 / 25.7 → 19.7; each knob alone gave 0–11%. The kernel without a
- * producer warpgroup (the opt-out) keeps NO_TUNE: it was not timed with them.
+ * deterministic 42.7 → 39.6 / 25.7 → 19.7; each knob alone gave 0–11%. Round 10 (engines ws_dqb,
+ * ws_pp, same shapes, checked first): dQ by bulk reductions with the consumer warpgroups out of
+ * lockstep, full 30.3 → 27.0 ms (1.02x Flex), causal 16.4 → 13.7; bulk dQ alone was slower (37.5 /
+ * 18.5), so masks whose pingPong kernel ptxas serialises keep the atomics (pingPongCheapOnly).
+ * The kernel without a producer warpgroup (the opt-out) keeps NO_TUNE: it was not timed with them.
  */
-export const WGMMA_BWD_TUNE: BackwardWgmmaTune = { ...ALL_TUNE, dq8: true };
+export const WGMMA_BWD_TUNE: BackwardWgmmaTune = {
+  ...ALL_TUNE,
+  dq8: true,
+  dqBulk: true,
+  pingPong: true,
+  pingPongCheapOnly: true,
+};
 /** The most dynamic shared memory an sm_90 CTA may have (227 KiB). */
 const SM90_SMEM = 227 * 1024;
 
@@ -159,7 +168,9 @@ export function renderCudaBackwardWgmma(
   } = {},
 ): CudaBackwardWgmmaArtifact {
   const producer = options.producer ?? WGMMA_BWD_PRODUCER;
-  const asked = options.tune ?? (producer ? WGMMA_BWD_TUNE : NO_TUNE);
+  const given = options.tune ?? (producer ? WGMMA_BWD_TUNE : NO_TUNE);
+  const asked =
+    given.pingPongCheapOnly && costlyMask(kernel) ? { ...given, dqBulk: false, pingPong: false } : given;
   // pingPong needs dqBulk's dQ warp and block: both go where dqBulk does not apply.
   const bulk = asked.dqBulk === true && dqBulkApplies(kernel, producer, options.deterministic === true);
   const resolved =
