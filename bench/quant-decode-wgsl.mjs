@@ -7,7 +7,7 @@
 // (every cache tensor, q and out) and GB/s. Usage (after npm run build):
 //   node bench/quant-decode-wgsl.mjs [Nk=32768[,131072…]] [repeats=10]
 // CODES (default off,wide,wide16) picks the coop decode's code loads (Schedule.coopDecodeCodes:
-// off = a 4-byte word per vec4 of channels; wide = a lane's run of channels in one load per 16
+// off = 'words', a 4-byte word per vec4 of channels (the default is 'wide16' since round 10); wide = a lane's run of channels in one load per 16
 // bytes; wide16 = fewer lanes where a run would be under 16 bytes); a variant whose module equals
 // an earlier one's is not timed twice. OUT set: the rows as JSON in $OUT/quant-decode-wgsl.json.
 // On the H200 machine, Dawn finds the GPU through Vulkan; the device's storage-buffer binding
@@ -66,7 +66,7 @@ for (const [name, store] of Object.entries(formats)) {
       limits: deviceLimits(device),
       // The coop engine (a GPU adapter's default; forced so that lavapipe runs the same modules).
       wgslEngine: 'coop',
-      ...(variant === 'off' ? {} : { schedule: { coopDecodeCodes: variant } }),
+      schedule: { coopDecodeCodes: variant === 'off' ? 'words' : variant },
     });
     // Modules equal but for the schedule hash in their header are timed once.
     const code = artifact.decode?.artifact.code.replace(/schedule [0-9a-f]+/, '');

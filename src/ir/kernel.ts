@@ -131,9 +131,10 @@ export interface Schedule {
    * reads a scale shared by the run once (codegen/wgsl/dequant-run.ts); formats whose row does not
    * split into whole runs keep the word-per-vec4 loads. 'wide16': as 'wide' with fewer lanes per key
    * row where needed for every run to be 16 bytes, up to runs of 32 channels (at D = 128: int4 on 4
-   * lanes, 16 bytes; int2 on 4 lanes, 8 bytes). Absent = those loads. A tuning choice.
+   * lanes, 16 bytes; int2 on 4 lanes, 8 bytes). 'words': one code word per vec4 of channels (the
+   * path before round 10). Absent = 'wide16' (codegen/wgsl/decode-coop.ts). A tuning choice.
    */
-  readonly coopDecodeCodes?: 'wide' | 'wide16';
+  readonly coopDecodeCodes?: 'words' | 'wide' | 'wide16';
 }
 
 /** Schedule.wsTweaks: the wgmma-ws refinements (codegen/cuda/wgmma-ws-tweaks.ts). */
