@@ -2,8 +2,7 @@
 // caches (int8, fp8 e4m3, int4 and int2 KIVI-style), one artifact per format, plus correctness
 // cases: quantized caches built by src/quant, q, and the float64 reference's out and lse; and the
 // knob variants (DECODE_KNOB_VARIANTS, src/codegen/cuda/decode-knobs.ts) each format is rebuilt with. `--only a,b` keeps those variants,
-// `--cases 0,2` those correctness cases (all three take 31 MiB; cases 0 and 2, 11 MiB), `--formats` those formats,
-// `--dir name` the output directory under bench/build.
+// `--cases 0,2` those correctness cases (all three take 31 MiB; cases 0 and 2, 11 MiB), `--formats` those formats.
 //   npx tsc -p tsconfig.json && node bench/cuda/quant-decode-emit.mjs
 //     → bench/build/cuda-quant-decode/{index.json, <name>.{cu,json}, cases/<name>-<i>/*.bin}
 // Caches are packed [B, Hkv, Nk, ...] here (quant-decode.py binds no block table).
@@ -28,9 +27,7 @@ const only = onlyAt > 0 ? new Set(process.argv[onlyAt + 1].split(',')) : undefin
 const knobs = knobVariants.filter((v) => !only || only.has(v.name));
 if (knobs.length === 0) throw new Error(`--only: none of ${knobVariants.map((v) => v.name).join(', ')}`);
 
-// `--dir name`: write into bench/build/<name> (default cuda-quant-decode), e.g. one device call's own set.
-const dirAt = process.argv.indexOf('--dir');
-const out = join(root, 'bench/build', dirAt > 0 ? process.argv[dirAt + 1] : 'cuda-quant-decode');
+const out = join(root, 'bench/build/cuda-quant-decode');
 mkdirSync(join(out, 'cases'), { recursive: true });
 const D = 128;
 const kivi = (bits) =>

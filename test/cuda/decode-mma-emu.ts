@@ -5,7 +5,6 @@
 // padded shared-memory rows, online softmax and warp combine run unchanged.
 import { mmaPtx } from '../../src/codegen/cuda/decode-mma.js';
 import { mmaF16Ptx } from '../../src/codegen/cuda/decode-mma-quant.js';
-import { movmatrixPtx } from '../../src/codegen/cuda/decode-mma-t.js';
 
 /** Warp-level stand-ins for mmaPtx (inside namespace dec, after T, to_f32, from_f32). */
 export const decodeMmaStandIns = String.raw`
@@ -91,29 +90,10 @@ inline void dm_mma_h(float (&c)[4], const unsigned (&a)[4], unsigned b0, unsigne
 }
 `;
 
-/**
- * movmatrix.m8n8.trans.b16 of the transposed kernel (decode-mma-t.ts), warp-level: source element
- * (row r, column c) is half c % 2 of lane 4r + c / 2; lane (g, t) receives (2t, g) and (2t + 1, g).
- */
-export const decodeMovmatrixStandIn = String.raw`
-inline unsigned dmt_regs[64][32];
-inline unsigned dm_movt(unsigned x) {
-  const unsigned me = threadIdx.x, l = me % 32, wi = me / 32;
-  auto& w = emu::warps[wi];
-  dmt_regs[wi][l] = x;
-  w.bar.wait();
-  auto el = [&](unsigned r, unsigned c) { return (dmt_regs[wi][4 * r + c / 2] >> (16 * (c % 2))) & 0xffffu; };
-  const unsigned g = l / 4, t = l % 4, r = el(2 * t, g) | (el(2 * t + 1, g) << 16);
-  w.bar.wait();
-  return r;
-}
-`;
-
-/** The quantized kernel's device code with its f16 mma (and movmatrix, where present) swapped for the stand-ins. */
+/** The quantized kernel's device code with its f16 mma swapped for the stand-in. */
 export function withQuantStandIns(device: string): string {
   const ptx = mmaF16Ptx.join('\n');
   if (!device.includes(ptx))
     throw new Error('decode-mma-emu: the f16 mma of decode-mma-quant.ts was not found');
-  const mov = movmatrixPtx.join('\n');
-  return device.replace(ptx, decodeMmaF16StandIn).replace(mov, decodeMovmatrixStandIn);
+  return device.replace(ptx, decodeMmaF16StandIn);
 }

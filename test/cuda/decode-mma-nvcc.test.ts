@@ -1,8 +1,7 @@
 // The tensor-core decode kernel (decode-mma.ts) builds with nvcc for sm_90a and sm_80 without
 // register spills, at its defaults and under every knob variant of the sweep that sets its knobs
-// (DECODE_KNOB_VARIANTS, bench/cuda/quant-decode.py: the transposed MMA's among them), bf16 D = 128
-// and f16 D = 64, and with the masks and score modifiers of causal, sliding window, softcap and
-// alibi (and the transposed MMA on causal mixed caches); and only kernels over
+// (DECODE_KNOB_VARIANTS, bench/cuda/quant-decode.py), bf16 D = 128 and f16 D = 64, and with the
+// masks and score modifiers of causal, sliding window, softcap and alibi; and only kernels over
 // 16-bit float caches and int8 / fp8 caches with per-token f16 scales (decode-mma-quant.ts) carry it
 // (and KIVI caches at D 128, switched off: decode-mma-kivi-nvcc.test.ts).
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -65,15 +64,11 @@ describe('CUDA tensor-core decode: nvcc', () => {
     expect(code('q8g', grouped, 'bf16', 128)).not.toContain('mma_split_kernel');
   });
 
-  // KIVI's variant (formats int4, int2) builds in decode-mma-kivi-nvcc.test.ts. Of the transposed
-  // MMA's (MMA_T, decode-mma-t.ts; CI time) t and the register-capped tb_k16b2 (the tightest: 111 of
-  // 128 registers on sm_90a); t_k16b2, t_w4b2 and tb build in the bench call and had no spills here.
-  const transposedKept = new Set(['t', 'tb_k16b2']);
+  // KIVI's variant (formats int4, int2) builds in decode-mma-kivi-nvcc.test.ts.
   const variants = DECODE_KNOB_VARIANTS.filter(
     (v) =>
       Object.keys(v.knobs).some((n) => n.startsWith('MMA_')) &&
-      (!v.formats || v.formats.some((f) => f === 'bf16' || f === 'int8')) &&
-      (!('MMA_T' in v.knobs) || transposedKept.has(v.name)),
+      (!v.formats || v.formats.some((f) => f === 'bf16' || f === 'int8')),
   );
   for (const arch of ['sm_90a', 'sm_80'] as const) {
     it(`${arch}: the default and ${variants.length} swept variants build without spills`, async () => {
@@ -114,12 +109,6 @@ describe('CUDA tensor-core decode: nvcc', () => {
           code('ml_causal', stdlib('causal.attn'), 'bf16', 128, arch, 'knob'),
           ...undefs,
         ].join('\n'),
-        // The transposed MMA (decode-mma-t.ts) on a causal e5m2 K / int8 V kernel (the variants: int8).
-        ...(['mixed'] as const).map((n) =>
-          ['#define ATTNC_DEC_MMA_T 1', code(`mt_${n}`, quant[n], 'bf16', 128, arch, 'knob'), ...undefs].join(
-            '\n',
-          ),
-        ),
       ];
       const tu = join(dir, `mma-${arch}.cu`);
       writeFileSync(tu, parts.join('\n'));

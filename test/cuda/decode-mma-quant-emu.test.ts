@@ -32,8 +32,6 @@ interface Case {
   readonly splitKeys: number;
   /** Scale tensors 2 bytes past a 4-byte boundary (the scale stream's plain-copy path). */
   readonly oddScales?: boolean;
-  /** q row i (of B·H·Nq) times 2^(i % 5 - 2): rows of different power-of-two scales q̂ (per-row qinv). */
-  readonly qRowScales?: boolean;
 }
 
 const D = 128;
@@ -55,10 +53,8 @@ async function emulate(
   mask = '',
   knobs: Readonly<Record<string, number>> = {},
 ): Promise<void> {
-  // MMA_LEAN (decode-mma-lean.ts) and MMA_T (decode-mma-t.ts) exist only where the lean code is a knob.
-  return withLeanKnob('MMA_LEAN' in knobs || 'MMA_T' in knobs, () =>
-    emulateCase(tag, store, dtype, c, mask, knobs),
-  );
+  // MMA_LEAN (decode-mma-lean.ts) exists only where the lean code is emitted as a knob.
+  return withLeanKnob('MMA_LEAN' in knobs, () => emulateCase(tag, store, dtype, c, mask, knobs));
 }
 
 async function emulateCase(
@@ -84,17 +80,14 @@ async function emulateCase(
   const dir = scratchDir(`decode-mma-quant-${tag}`);
   const decode = decodeSource(kernel, layout, ns).split(DEVICE_END)[0]!;
   expect(decode, 'the quantized format takes the tensor-core kernel').toContain('dmq_k(');
-  if ('MMA_T' in knobs) expect(decode, 'the transposed kernel is emitted').toContain('dm_movt(');
   const device = withQuantStandIns(decode)
     .replace('extern __shared__ float w[];', 'float* w = (float*)emu::dyn_smem;')
     .replace(PIPE_SMEM_DECL, 'float4* dec_smem = emu::dyn_smem;')
-    .replaceAll(MMA_SMEM_DECL, 'float4* dm_smem = emu::dyn_smem;'); // twice where MMA_T is a knob (decode-mma-t.ts)
+    .replace(MMA_SMEM_DECL, 'float4* dm_smem = emu::dyn_smem;');
   const formats = checkedFormats(comp.decl);
   const rand = rng(c.Nk * 13 + c.H);
   const stored = randomStoredInputs(formats, { ...c, D, Dv: D }, rand);
-  const q = new Float32Array(c.B * c.H * c.Nq * D).map(
-    (_, i) => (rand() * 2 - 1) * (c.qRowScales ? 2 ** ((Math.floor(i / D) % 5) - 2) : 1),
-  );
+  const q = new Float32Array(c.B * c.H * c.Nq * D).map(() => rand() * 2 - 1);
   const qBits = dtype === 'bf16' ? bf16Bits(q) : q;
   const qValues = dtype === 'bf16' ? fromBf16(qBits as Uint16Array) : q;
   const inputs: [string, ArrayBufferView][] = [['q', qBits]];
@@ -116,6 +109,7 @@ async function emulateCase(
   });
   const packed = (c.H / c.Hkv) * c.Nq;
   const rowTiles = Math.ceil(packed / 4);
+  const rowGroups = Math.ceil(packed / 16);
   const nSplits = Math.ceil(c.Nk / c.splitKeys);
   const outBytes = dtype === 'bf16' ? 2 : 4;
   const main = `
@@ -148,7 +142,7 @@ int main() {
   a.q_offset = ${c.Nk - c.Nq}; a.k_offset = 0; a.scale = ${Math.fround(1 / Math.sqrt(D))}f;
   ${packedStridesCpp(kernel, 'a')}
   std::vector<float> part((size_t)${c.B * c.Hkv * rowTiles * nSplits} * dec::MT * (DV + 2), NAN);
-  emu::launch(dim3{${nSplits} * ((${packed} + dec::MMA_ROWS - 1) / dec::MMA_ROWS), ${c.Hkv}, ${c.B}}, dec::MMA_THREADS, dec::MMA_SMEM, [&] { dec::mma_split_kernel(a, part.data(), ${c.splitKeys}, ${nSplits}, ${rowTiles}); });
+  emu::launch(dim3{${nSplits * rowGroups}, ${c.Hkv}, ${c.B}}, dec::MMA_THREADS, dec::MMA_SMEM, [&] { dec::mma_split_kernel(a, part.data(), ${c.splitKeys}, ${nSplits}, ${rowTiles}); });
   emu::launch(dim3{${c.Nq}, ${c.H}, ${c.B}}, 128, ${nSplits * 4}, [&] { dec::merge_kernel(a, part.data(), ${nSplits}, ${rowTiles}); });
   FILE* f = fopen("${join(dir, 'out.bin')}", "wb"); fwrite(out.data(), 1, out.size(), f); fwrite(lse.data(), 4, lse.size(), f); fclose(f);
   return 0;
@@ -246,69 +240,6 @@ describe('quantized K/V in the tensor-core decode kernel (CPU emulation) agrees 
       { B: 1, H: 8, Hkv: 1, Nq: 3, Nk: 260, splitKeys: 100 },
       'mask causal',
       { MMA_LEAN: 3 },
-    );
-  }, 600_000);
-  it('transposed (ATTNC_DEC_MMA_T, decode-mma-t.ts): int8 GQA 4 x Nq 1, ragged Nk, splits ending inside a tile', async () => {
-    const c = { B: 2, H: 8, Hkv: 2, Nq: 1, Nk: 301, splitKeys: 100, qRowScales: true };
-    await emulate('t4', 'store kv int8 scale f16 per token', 'bf16', c, '', { MMA_T: 1 });
-    await emulate('t4f', 'store kv int8 scale f16 per token', 'f32', { ...c, Nk: 190, oddScales: true }, '', {
-      MMA_T: 1,
-      MMA_QKEYS: 16,
-    });
-  }, 600_000);
-  it('transposed, int8 K codes biased (ATTNC_DEC_MMA_T 2): GQA 4 with per-row q scales, f32 and bf16 q; int8 K with e4m3 V, causal GQA 8 x Nq 3', async () => {
-    const c = { B: 2, H: 8, Hkv: 2, Nq: 1, Nk: 301, splitKeys: 100, qRowScales: true };
-    await emulate('tb4', 'store kv int8 scale f16 per token', 'bf16', c, '', { MMA_T: 2 });
-    await emulate('tb4f', 'store kv int8 scale f16 per token', 'f32', c, '', { MMA_T: 2, MMA_QKEYS: 16 });
-    const g8 = { B: 1, H: 8, Hkv: 1, Nq: 3, Nk: 260, splitKeys: 100 };
-    await emulate('tb8c', 'store k int8 scale f16 per token\n  store v e4m3', 'bf16', g8, 'mask causal', {
-      MMA_T: 2,
-    });
-  }, 600_000);
-  it('transposed: GQA 1, 2, 8 (e4m3, mixed), causal GQA 8 x Nq 3 (3 row groups of 8), sliding window (empty tiles)', async () => {
-    const t = { MMA_T: 1 };
-    await emulate(
-      't1',
-      'store kv e4m3 scale f16 per token',
-      'bf16',
-      { B: 1, H: 2, Hkv: 2, Nq: 1, Nk: 97, splitKeys: 48 },
-      '',
-      t,
-    );
-    await emulate(
-      't2',
-      'store k int8 scale f16 per token\n  store v e4m3',
-      'f32',
-      { B: 1, H: 4, Hkv: 2, Nq: 1, Nk: 150, splitKeys: 64 },
-      '',
-      t,
-    );
-    await emulate(
-      't8',
-      'store kv e4m3 scale f16 per token',
-      'bf16',
-      { B: 1, H: 8, Hkv: 1, Nq: 1, Nk: 260, splitKeys: 260 },
-      '',
-      t,
-    );
-    await emulate(
-      't8c',
-      'store kv int8 scale f16 per token',
-      'bf16',
-      { B: 1, H: 8, Hkv: 1, Nq: 3, Nk: 260, splitKeys: 100 },
-      'mask causal',
-      t,
-    );
-    await emulate(
-      't4w',
-      'store kv int8 scale f16 per token',
-      'bf16',
-      { B: 1, H: 8, Hkv: 2, Nq: 2, Nk: 700, splitKeys: 300 },
-      'mask causal && q - k < 40',
-      {
-        ...t,
-        MMA_QWARPS: 4,
-      },
     );
   }, 600_000);
   it('random eligible formats for k and v, GQA, Nq, ragged Nk, split lengths, q dtype', async () => {

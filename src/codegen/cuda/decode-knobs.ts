@@ -69,11 +69,6 @@ export const MMA_KNOB_NAMES = [
   // Lean per-step code, bits 1 (rescale on a max rise) and 2 (one row half): decode-mma-lean.ts.
   // Emitted only where the artifact was compiled with mmaLeanEmission 'knob' (the bench's) or 'on'.
   'MMA_LEAN',
-  // The transposed MMA for int8 / fp8 caches (keys as M, 8 packed rows a block): decode-mma-t.ts.
-  // Emitted, like MMA_LEAN, only where the lean code is a knob.
-  'MMA_T',
-  // The transposed kernel's own register cap, emitted only where it is the default (TRANSPOSED_TILE).
-  'MMA_TMIN_BLOCKS',
 ] as const;
 type AnyKnobName = KnobName | (typeof MMA_KNOB_NAMES)[number];
 /** Every knob macro suffix (ATTNC_DEC_<name>), SIMT and tensor-core. */
@@ -176,23 +171,6 @@ export const DECODE_KNOB_VARIANTS: readonly DecodeKnobVariant[] = [
       ['lean3', { MMA_LEAN: 3 }],
     ] as const
   ).map(([name, knobs]) => ({ name, knobs, formats: ['bf16', 'int8', 'e4m3', 'int4', 'int2'] })),
-  // The transposed MMA (decode-mma-t.ts; artifacts emitted with mmaLeanEmission 'knob'): t at the
-  // quantized tile defaults (8 warps x 32 keys x 2 stages: 156 KiB, one block an SM by shared
-  // memory), t_k16b2 and t_w4b2 with half the tile (78 KiB) and a register cap for two blocks an SM.
-  ...(
-    [
-      ['t', { MMA_T: 1 }],
-      ['t_k16b2', { MMA_T: 1, MMA_QKEYS: 16, MMA_MIN_BLOCKS: 2 }],
-      ['t_w4b2', { MMA_T: 1, MMA_QWARPS: 4, MMA_MIN_BLOCKS: 2 }],
-    ] as const
-  ).map(([name, knobs]) => ({ name, knobs, formats: ['int8', 'e4m3'] })),
-  // MMA_T 2: the same with int8 K codes biased by 1152 (no HSUB2 a pair; S corrected once per element).
-  ...(
-    [
-      ['tb', { MMA_T: 2 }],
-      ['tb_k16b2', { MMA_T: 2, MMA_QKEYS: 16, MMA_MIN_BLOCKS: 2 }],
-    ] as const
-  ).map(([name, knobs]) => ({ name, knobs, formats: ['int8'] })),
 ];
 
 /** `#define` lines of a variant's overrides (for a translation unit that holds several artifacts). */

@@ -49,12 +49,9 @@ export function withLeanEmission<T>(mode: LeanEmission | 'auto', fn: () => T): T
   }
 }
 
-/**
- * The emission a knob variant needs: 'knob' where it sets ATTNC_DEC_MMA_LEAN or ATTNC_DEC_MMA_T (the
- * transposed kernel, decode-mma-t.ts, is emitted where the lean code is a knob), else the current one.
- */
+/** The emission a knob variant needs: 'knob' where it sets ATTNC_DEC_MMA_LEAN, else the current one. */
 export const leanEmissionFor = (knobs: Readonly<Record<string, number>>): LeanEmission | 'auto' =>
-  'MMA_LEAN' in knobs || 'MMA_T' in knobs ? 'knob' : emission;
+  'MMA_LEAN' in knobs ? 'knob' : emission;
 
 /** The knob's `#ifndef` default and its check (emitted with the other tensor-core knobs). */
 export const leanKnob = (mode: Exclude<LeanEmission, 'off'>): string[] => [

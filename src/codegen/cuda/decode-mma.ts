@@ -27,9 +27,7 @@
 // -DATTNC_DEC_MMA=0 or run with ATTNC_DECODE_MMA=0. The CPU emulator (test/cuda/decode-mma-emu.ts)
 // runs it with warp-level C++ stand-ins for the PTX wrappers (same fragment layouts).
 // Lean per-step code (rescale on a warp-voted max rise, one row half when rows 8..15 are padding):
-// decode-mma-lean.ts, on by default for quantized caches (its emission mode decides). The transposed
-// MMA for int8 / fp8 caches (keys as M, 8 packed rows as N): decode-mma-t.ts, -DATTNC_DEC_MMA_T=1
-// where the lean code is a knob (bench artifacts), the whole kernel then its own (kernel(true)).
+// decode-mma-lean.ts, on by default for quantized caches (its emission mode decides).
 import { sharedStorage } from '../../ir/formats.js';
 import type { AttentionKernel } from '../../ir/kernel.js';
 import { mmaFetch, mmaPtx } from './decode-mma-device.js';
@@ -37,7 +35,6 @@ import {
   mmaQuantHelpers,
   mmaQuantOf,
   quantStreamBytesPerKey,
-  QUANT_TILE_DEFAULTS,
   quantTileKnobs,
   tileKnobMacros,
   scaleFetchHelpers,
@@ -68,19 +65,6 @@ import {
 } from './decode-mma-kivi.js';
 import { kiviTail } from './decode-mma-kivi-tail.js';
 import { leanHelpers, leanKnob, leanSoftmax, leanStream, mmaLeanEmission } from './decode-mma-lean.js';
-import {
-  tCombineHead,
-  tHelpers,
-  tKnob,
-  TRANSPOSED_TILE,
-  transposedDefault,
-  tLaneRows,
-  tLoadQ,
-  tPv,
-  tScores,
-  tSoftmax,
-  tState,
-} from './decode-mma-t.js';
 import { pagedCodeHandles, pagedQuantFetch, pagedQuantFetchLines } from './decode-mma-paged.js';
 import { kvHead, K_ROWS, V_ROWS } from './kv-rows.js';
 
@@ -141,15 +125,9 @@ export function hasMmaDecode(k: AttentionKernel, vectorWidth: number): boolean {
 
 /** `#ifndef` defaults of the tensor-core knobs. */
 function mmaKnobs(k: AttentionKernel): string[] {
-  const tDefault = transposedDefault(k); // the transposed MMA's knob, where the kernel carries it
-  // Where the transposed kernel is the default, its own tile (TRANSPOSED_TILE) replaces the quantized
-  // one; its register cap is a macro of its own (a staged float twin in the same unit keeps MIN_BLOCKS).
-  const { MIN_BLOCKS: tMinBlocks, ...tQuantTile } = tDefault ? TRANSPOSED_TILE : {};
   const knobs = Object.entries(mmaDefaults(k));
   const tiles = mmaQuantOf(k) !== undefined || mmaKiviOf(k) !== undefined;
   const lean = mmaLeanEmission(k);
-  const D = k.schedule.headDim,
-    DV = k.schedule.valueDim;
   return [
     ...(mmaKiviOf(k) ? kiviSwitch : []),
     ...knobs.flatMap(([n, v]) => {
@@ -159,12 +137,8 @@ function mmaKnobs(k: AttentionKernel): string[] {
     'static_assert(ATTNC_DEC_MMA_WARPS >= 1 && ATTNC_DEC_MMA_WARPS <= 16, "ATTNC_DEC_MMA_WARPS: 1..16");',
     'static_assert(ATTNC_DEC_MMA_KEYS >= 16 && ATTNC_DEC_MMA_KEYS % 16 == 0, "ATTNC_DEC_MMA_KEYS: a multiple of 16");',
     'static_assert(ATTNC_DEC_MMA_STAGES >= 2 && ATTNC_DEC_MMA_MIN_BLOCKS >= 1, "decode mma knobs");',
-    ...(tiles ? quantTileKnobs(D, DV, tDefault ? { ...QUANT_TILE_DEFAULTS, ...tQuantTile } : undefined) : []),
+    ...(tiles ? quantTileKnobs(k.schedule.headDim, k.schedule.valueDim) : []),
     ...(lean === 'off' ? [] : leanKnob(lean)),
-    ...(tDefault === undefined ? [] : tKnob(tDefault)),
-    ...(tMinBlocks === undefined
-      ? []
-      : ['#ifndef ATTNC_DEC_MMA_TMIN_BLOCKS', `#define ATTNC_DEC_MMA_TMIN_BLOCKS ${tMinBlocks}`, '#endif']),
   ];
 }
 
@@ -260,8 +234,9 @@ const densePv: string[] = [
   '      }',
 ];
 
-/** s[j][e] of key kj (row index h: the row half e >> 1) becomes its base-2 score, or -inf where masked. */
-function scoreLines(el: MmaElements, h = 'e >> 1'): string[] {
+/** s[j][e] of key kj (row half e >> 1) becomes its base-2 score, or -inf where masked. */
+function scoreLines(el: MmaElements): string[] {
+  const h = 'e >> 1';
   const allow = ['kj < t1'];
   if (el.needMask)
     allow.push(`cls2[${h}] != 0`, `(cls2[${h}] == 1 || elem_mask(a, b, hr2[${h}], qp2[${h}], kpos))`);
@@ -288,8 +263,7 @@ const laneRows: string[] = [
 
 /** The warps' states combined in shared memory into one partial per packed row (part_slot). */
 /** oColumn: o[n][2 h8 + ee]'s channel where the kernel permutes them (quantized), else n * 8 + 2t + ee. */
-const combine = (oColumn?: string): string[] => [...combineHead(oColumn), ...combineTail];
-const combineHead = (oColumn?: string): string[] => [
+const combine = (oColumn?: string): string[] => [
   '  dec_wait<0>();',
   '  __syncthreads(); // the stream buffers are free: they hold the combine now',
   '#pragma unroll',
@@ -322,9 +296,6 @@ const combineHead = (oColumn?: string): string[] => [
         `      for (int ee = 0; ee < 2; ++ee) co[((size_t)warp * MMA_ROWS + r) * DV + ${oColumn}] = o[n][2 * h8 + ee];`,
       ]),
   '  }',
-];
-/** The warps' m, l, o in shared memory (cm, cl, co) merged into the block's partials. */
-const combineTail: readonly string[] = [
   '  __syncthreads();',
   '  for (int i = threadIdx.x; i < MMA_ROWS * (DV + 2); i += MMA_THREADS) {',
   '    const int r = i / (DV + 2), c = i % (DV + 2), p = rg * MMA_ROWS + r;',
@@ -382,18 +353,7 @@ export function mmaDecodeDevice(
   // The online softmax: as before (byte for byte), or decode-mma-lean.ts's with HALVES row halves.
   const sm = (KJ: string, rescale: readonly string[], halves: string): string[] =>
     lean ? leanSoftmax(scoreLines(el), KJ, rescale, halves) : softmax(scoreLines(el), KJ, rescale);
-  const tOn = transposedDefault(k) !== undefined;
-  const tMinBlocks = transposedDefault(k) ? TRANSPOSED_TILE.MIN_BLOCKS : undefined; // mmaKnobs' TMIN_BLOCKS
-  // The transposed step (decode-mma-t.ts): int8 / fp8 tiles, keys as M.
-  const transposedStep = (): string[] => [
-    '      const unsigned char* kt = ks + (it % MMA_STAGES) * MMA_TILE * KPB + warp * MMA_KEYS * KPB;',
-    '      const unsigned char* vt = vs + (it % MMA_STAGES) * MMA_TILE * VPB + warp * MMA_KEYS * VPB;',
-    ...scaleLoads(quant!, 'NM', 'dmt_key(j, e)'),
-    ...tScores,
-    ...tSoftmax(scoreLines(el, 'e & 1')),
-    ...tPv,
-  ];
-  const tileLoop = (t: boolean): string[] => [
+  const tileLoop: string[] = [
     '  for (int it = 0; it < n_tiles; ++it) {',
     '    dec_wait<MMA_STAGES - 2>();',
     dyn
@@ -407,48 +367,66 @@ export function mmaDecodeDevice(
     ...classify,
     '    const int kw = t0 + warp * MMA_KEYS;',
     '    if (kw < t1) { // warp-uniform: a warp past the split end has no keys in this tile',
-    ...(t
-      ? transposedStep()
-      : kivi
+    ...(kivi
+      ? [
+          '      const unsigned char* kt = ks + (it % MMA_STAGES) * MMA_TILE * KPB + warp * MMA_KEYS * KPB;',
+          '      const unsigned char* vt = vs + (it % MMA_STAGES) * MMA_TILE * VPB + warp * MMA_KEYS * VPB;',
+          ...kiviScores,
+          ...sm('kw + dmq_key(j, e & 1)', kiviRescale, 'HALVES'),
+          ...kiviPv,
+        ]
+      : quant
         ? [
             '      const unsigned char* kt = ks + (it % MMA_STAGES) * MMA_TILE * KPB + warp * MMA_KEYS * KPB;',
             '      const unsigned char* vt = vs + (it % MMA_STAGES) * MMA_TILE * VPB + warp * MMA_KEYS * VPB;',
-            ...kiviScores,
-            ...sm('kw + dmq_key(j, e & 1)', kiviRescale, 'HALVES'),
-            ...kiviPv,
+            ...scaleLoads(quant),
+            ...quantScores(lean ? '2 * HALVES' : '4'),
+            ...sm('kw + dmq_key(j, e & 1)', [], 'HALVES'),
+            ...quantPv,
           ]
-        : quant
-          ? [
-              '      const unsigned char* kt = ks + (it % MMA_STAGES) * MMA_TILE * KPB + warp * MMA_KEYS * KPB;',
-              '      const unsigned char* vt = vs + (it % MMA_STAGES) * MMA_TILE * VPB + warp * MMA_KEYS * VPB;',
-              ...scaleLoads(quant),
-              ...quantScores(lean ? '2 * HALVES' : '4'),
-              ...sm('kw + dmq_key(j, e & 1)', [], 'HALVES'),
-              ...quantPv,
-            ]
-          : [
-              '      const T* kt = ks + (it % MMA_STAGES) * MMA_TILE * KP + warp * MMA_KEYS * KP;',
-              '      const T* vt = vs + (it % MMA_STAGES) * MMA_TILE * VP + warp * MMA_KEYS * VP;',
-              ...denseScores,
-              ...sm('kw + j * 8 + 2 * (lane & 3) + (e & 1)', [], 'HALVES'),
-              ...densePv,
-            ]),
+        : [
+            '      const T* kt = ks + (it % MMA_STAGES) * MMA_TILE * KP + warp * MMA_KEYS * KP;',
+            '      const T* vt = vs + (it % MMA_STAGES) * MMA_TILE * VP + warp * MMA_KEYS * VP;',
+            ...denseScores,
+            ...sm('kw + j * 8 + 2 * (lane & 3) + (e & 1)', [], 'HALVES'),
+            ...densePv,
+          ]),
     '    }',
     '  }',
   ];
-  // The __global__ function: the default step (t false) or the transposed one (decode-mma-t.ts).
-  const kernel = (t: boolean): string[] => [
-    `__global__ void __launch_bounds__(MMA_THREADS, ${t && tMinBlocks !== undefined ? 'ATTNC_DEC_MMA_TMIN_BLOCKS' : 'ATTNC_DEC_MMA_MIN_BLOCKS'}) mma_split_kernel(const Args a, float* __restrict__ part, int split_keys, int n_splits, int row_tiles) {`,
+  return [
+    '// ---- tensor-core split kernel (sm_80+): codegen/cuda/decode-mma.ts ----',
+    ...mmaKnobs(k),
+    `constexpr int MMA_ROWS = 16, MMA_WARPS = ${knob.warps}, MMA_KEYS = ${knob.keys};`,
+    `constexpr int MMA_THREADS = 32 * MMA_WARPS, MMA_TILE = MMA_WARPS * MMA_KEYS, MMA_STAGES = ${knob.stages};`,
+    ...(kivi
+      ? kiviConstants(kivi)
+      : quant
+        ? quantConstants
+        : [
+            'constexpr int KP = D + 8, VP = DV + 8; // padded row pitches (elements): conflict-free ldmatrix',
+            'constexpr size_t MMA_STREAM = (size_t)MMA_STAGES * MMA_TILE * (KP + VP) * sizeof(T);',
+          ]),
+    'constexpr size_t MMA_COMBINE = sizeof(float) * (size_t)MMA_WARPS * MMA_ROWS * (DV + 2);',
+    'constexpr size_t MMA_SMEM = MMA_STREAM > MMA_COMBINE ? MMA_STREAM : MMA_COMBINE; // dynamic, per block',
+    'static_assert(MMA_SMEM <= 227 * 1024, "decode mma: ATTNC_DEC_MMA_STAGES x WARPS x KEYS keys need more than 227 KiB of shared memory per block");',
+    `#if defined(__CUDACC__) || defined(${MMA_EMU_MACRO}) // plain emulator builds skip it`,
+    ...(kivi
+      ? kiviHelpers(kivi)
+      : quant
+        ? [...mmaQuantHelpers(quant), ...quantFetch, ...scaleFetchHelpers, ...(paged ? pagedQuantFetch : [])]
+        : [...mmaPtx(dtype), ...mmaFetch(paged)]),
+    ...(lean ? leanHelpers : []),
+    '',
+    '__global__ void __launch_bounds__(MMA_THREADS, ATTNC_DEC_MMA_MIN_BLOCKS) mma_split_kernel(const Args a, float* __restrict__ part, int split_keys, int n_splits, int row_tiles) {',
     '#if !defined(__CUDA_ARCH__) || __CUDA_ARCH__ >= 800',
-    t
-      ? '  constexpr int NM = MMA_KEYS / 16; // key tiles of 16 per warp and tile (M)'
-      : '  constexpr int NT = MMA_KEYS / 8; // key tiles of 8 per warp and tile',
+    '  constexpr int NT = MMA_KEYS / 8; // key tiles of 8 per warp and tile',
     '  const int group = a.H / a.Hkv, packed = group * a.Nq, row_groups = (packed + MMA_ROWS - 1) / MMA_ROWS;',
     '  const int split = blockIdx.x / row_groups, rg = blockIdx.x % row_groups;',
     '  const int hk = blockIdx.y, b = blockIdx.z;',
     '  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, r0 = lane >> 2;',
-    ...(t ? tLoadQ(quant!) : kivi ? kiviLoadQ : quant ? quantLoadQ(quant) : loadQ),
-    ...(t ? tLaneRows : laneRows),
+    ...(kivi ? kiviLoadQ : quant ? quantLoadQ(quant) : loadQ),
+    ...laneRows,
     ...(dyn
       ? [
           '  const int crow = rg * MMA_ROWS + (int)(threadIdx.x % MMA_ROWS); // the row this thread classifies',
@@ -457,13 +435,9 @@ export function mmaDecodeDevice(
           '  unsigned fetched = 0; // bit s: stage buffer s holds its tile',
         ]
       : []),
-    ...(t
-      ? tState
-      : [
-          '  float m[2] = {-INFINITY, -INFINITY}, l[2] = {0.f, 0.f}, o[DV / 8][4];',
-          '#pragma unroll',
-          '  for (int n = 0; n < DV / 8; ++n) o[n][0] = o[n][1] = o[n][2] = o[n][3] = 0.f;',
-        ]),
+    '  float m[2] = {-INFINITY, -INFINITY}, l[2] = {0.f, 0.f}, o[DV / 8][4];',
+    '#pragma unroll',
+    '  for (int n = 0; n < DV / 8; ++n) o[n][0] = o[n][1] = o[n][2] = o[n][3] = 0.f;',
     '  [[maybe_unused]] const float sl2 = a.scale * LOG2E; // identity scores: one multiply to base 2',
     ...(kivi
       ? [
@@ -529,45 +503,16 @@ export function mmaDecodeDevice(
     '    dec_commit(); // one group per tile, fetched or not',
     '  };',
     '  for (int st = 0; st < MMA_STAGES - 1; ++st) fetch(st);',
-    ...(t ? tileLoop(true) : lean ? leanStream(tileLoop(false)) : tileLoop(false)),
+    ...(lean ? leanStream(tileLoop) : tileLoop),
     ...(kivi && kivi.recent > 0
       ? kiviTail(field, classify, sm('kw + dmq_key(j, e & 1)', kiviRescale, '2'))
       : []),
     ...(kivi ? kiviVBias : []),
-    ...(t
-      ? [...tCombineHead, ...combineTail]
-      : combine(kivi ? kiviOutColumn : quant ? quantOutColumn : undefined)),
+    ...combine(kivi ? kiviOutColumn : quant ? quantOutColumn : undefined),
     '#else',
     '  __trap(); // the host launches this kernel on compute capability 8.0 and up only',
     '#endif',
     '}',
-  ];
-  return [
-    '// ---- tensor-core split kernel (sm_80+): codegen/cuda/decode-mma.ts ----',
-    ...mmaKnobs(k),
-    `constexpr int MMA_ROWS = ${tOn ? 'ATTNC_DEC_MMA_T ? 8 : 16' : '16'}, MMA_WARPS = ${knob.warps}, MMA_KEYS = ${knob.keys};`,
-    `constexpr int MMA_THREADS = 32 * MMA_WARPS, MMA_TILE = MMA_WARPS * MMA_KEYS, MMA_STAGES = ${knob.stages};`,
-    ...(kivi
-      ? kiviConstants(kivi)
-      : quant
-        ? quantConstants
-        : [
-            'constexpr int KP = D + 8, VP = DV + 8; // padded row pitches (elements): conflict-free ldmatrix',
-            'constexpr size_t MMA_STREAM = (size_t)MMA_STAGES * MMA_TILE * (KP + VP) * sizeof(T);',
-          ]),
-    'constexpr size_t MMA_COMBINE = sizeof(float) * (size_t)MMA_WARPS * MMA_ROWS * (DV + 2);',
-    'constexpr size_t MMA_SMEM = MMA_STREAM > MMA_COMBINE ? MMA_STREAM : MMA_COMBINE; // dynamic, per block',
-    'static_assert(MMA_SMEM <= 227 * 1024, "decode mma: ATTNC_DEC_MMA_STAGES x WARPS x KEYS keys need more than 227 KiB of shared memory per block");',
-    `#if defined(__CUDACC__) || defined(${MMA_EMU_MACRO}) // plain emulator builds skip it`,
-    ...(kivi
-      ? kiviHelpers(kivi)
-      : quant
-        ? [...mmaQuantHelpers(quant), ...quantFetch, ...scaleFetchHelpers, ...(paged ? pagedQuantFetch : [])]
-        : [...mmaPtx(dtype), ...mmaFetch(paged)]),
-    ...(lean || tOn ? leanHelpers : []), // dm_any: the transposed step votes too
-    ...(tOn ? tHelpers : []),
-    '',
-    ...(tOn ? ['#if ATTNC_DEC_MMA_T', ...kernel(true), '#else', ...kernel(false), '#endif'] : kernel(false)),
     '#endif // __CUDACC__',
   ];
 }
