@@ -16,8 +16,8 @@
 import { E4M3_MAX, type PvE4m3 } from '../../ir/pv-e4m3.js';
 import type { AttentionKernel, WsTweak } from '../../ir/kernel.js';
 import type { CoreExprs } from './exprs.js';
+import { ringProducerCode } from './int8qk-wgmma-parts.js';
 import { indent } from './mma-body.js';
-import { ringAdvanceCode } from './wgmma-ws-body.js';
 import { serialSoftmaxCode } from './wgmma-ws-softmax.js';
 import type { WgmmaWsPlan } from './wgmma-ws-plan.js';
 
@@ -208,27 +208,8 @@ export function pvE4m3PrepassHost(pv: PvE4m3): string[] {
   ];
 }
 
-/** The producer with V codes: as int8qk-wgmma-parts.ts's, V's tile a [DV][BK] block of code rows. */
-export const pvE4m3ProducerCode: readonly string[] = [
-  'int st = 0;',
-  'bool wrapped = false; // past the first lap: a buffer is free once its `empty` phase completes',
-  'unsigned ph = 0;',
-  'if (lane == 0) {',
-  '  mbar_expect_tx(qbar, BQ * D);',
-  '  tma_load(reinterpret_cast<T*>(Qs8), tmq, 0, q0, b * a.H + h, qbar);',
-  '}',
-  'bool kt_full;',
-  'for (int kt = next_tile(0, kt_full); kt < nkt; kt = next_tile(kt + 1, kt_full)) {',
-  '  const float sk = lane == 0 ? __ldg(qk_sk_head + kt) : 0.f; // in flight during the wait',
-  '  if (wrapped) mbar_wait(&empty_bar[st], ph ^ 1u);',
-  '  if (lane == 0) {',
-  '    qk_sk_ring[st] = sk;',
-  '    mbar_expect_tx(&full_bar[st], BK * D + BK * DV);',
-  '    tma_load(reinterpret_cast<T*>(Ks8 + st * (BK * D)), tmk, 0, kt * BK, b * a.Hkv + hkv, &full_bar[st]);',
-  '    tma_load(reinterpret_cast<T*>(Vs8 + st * (BK * DV)), tmv, kt * BK, 0, b * a.Hkv + hkv, &full_bar[st]);',
-  '  }',
-  '  __syncwarp();',
-  ...ringAdvanceCode,
-  '}',
-  '(void)kt_full;',
-];
+/** The producer with V codes: int8qk-wgmma-parts.ts's loop, V's tile a [DV][BK] block of code rows. */
+export const pvE4m3ProducerCode: readonly string[] = ringProducerCode(
+  'BK * D + BK * DV',
+  'tma_load(reinterpret_cast<T*>(Vs8 + st * (BK * DV)), tmv, kt * BK, 0, b * a.Hkv + hkv, &full_bar[st]);',
+);

@@ -65,26 +65,38 @@ export const codeMapsHost: readonly string[] = [
  * the arrival that publishes the stage (its release orders the store before the consumers'
  * wait), so the consumers read it from shared memory instead of waiting on L2 after S.
  */
-export const producerCode: readonly string[] = [
-  'int st = 0;',
-  'bool wrapped = false; // past the first lap: a buffer is free once its `empty` phase completes',
-  'unsigned ph = 0;',
-  'if (lane == 0) {',
-  '  mbar_expect_tx(qbar, BQ * D);',
-  '  tma_load(reinterpret_cast<T*>(Qs8), tmq, 0, q0, b * a.H + h, qbar);',
-  '}',
-  'bool kt_full;',
-  'for (int kt = next_tile(0, kt_full); kt < nkt; kt = next_tile(kt + 1, kt_full)) {',
-  '  const float sk = lane == 0 ? __ldg(qk_sk_head + kt) : 0.f; // in flight during the wait',
-  '  if (wrapped) mbar_wait(&empty_bar[st], ph ^ 1u);',
-  '  if (lane == 0) {',
-  '    qk_sk_ring[st] = sk;',
-  '    mbar_expect_tx(&full_bar[st], BK * D + BK * DV * (int)sizeof(T));',
-  '    tma_load(reinterpret_cast<T*>(Ks8 + st * (BK * D)), tmk, 0, kt * BK, b * a.Hkv + hkv, &full_bar[st]);',
-  `    tma_kv_panels<DV, BK>(Vs + st * (BK * DV), tmv, ${kvTmaCoords('kt * BK', 'b', 'hkv')}, &full_bar[st]);`,
-  '  }',
-  '  __syncwarp();',
-  ...ringAdvanceCode,
-  '}',
-  '(void)kt_full;',
-];
+export const producerCode: readonly string[] = ringProducerCode(
+  'BK * D + BK * DV * (int)sizeof(T)',
+  `tma_kv_panels<DV, BK>(Vs + st * (BK * DV), tmv, ${kvTmaCoords('kt * BK', 'b', 'hkv')}, &full_bar[st]);`,
+);
+
+/**
+ * The producer's loop, shared by producerCode and int8qk-pv-wgmma.ts's pvE4m3ProducerCode: Q's
+ * codes once, then per visited tile the K scale, K's codes and V, which differ only in the bytes
+ * a stage expects (`stageBytes`) and the statement that loads V's tile (`vLoad`).
+ */
+export function ringProducerCode(stageBytes: string, vLoad: string): readonly string[] {
+  return [
+    'int st = 0;',
+    'bool wrapped = false; // past the first lap: a buffer is free once its `empty` phase completes',
+    'unsigned ph = 0;',
+    'if (lane == 0) {',
+    '  mbar_expect_tx(qbar, BQ * D);',
+    '  tma_load(reinterpret_cast<T*>(Qs8), tmq, 0, q0, b * a.H + h, qbar);',
+    '}',
+    'bool kt_full;',
+    'for (int kt = next_tile(0, kt_full); kt < nkt; kt = next_tile(kt + 1, kt_full)) {',
+    '  const float sk = lane == 0 ? __ldg(qk_sk_head + kt) : 0.f; // in flight during the wait',
+    '  if (wrapped) mbar_wait(&empty_bar[st], ph ^ 1u);',
+    '  if (lane == 0) {',
+    '    qk_sk_ring[st] = sk;',
+    `    mbar_expect_tx(&full_bar[st], ${stageBytes});`,
+    '    tma_load(reinterpret_cast<T*>(Ks8 + st * (BK * D)), tmk, 0, kt * BK, b * a.Hkv + hkv, &full_bar[st]);',
+    `    ${vLoad}`,
+    '  }',
+    '  __syncwarp();',
+    ...ringAdvanceCode,
+    '}',
+    '(void)kt_full;',
+  ];
+}
