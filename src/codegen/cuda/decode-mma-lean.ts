@@ -93,9 +93,9 @@ export const leanStream = (body: readonly string[]): string[] => [
 ];
 
 /**
- * decode-mma.ts's masks, scores and online softmax on S with the lean bits: rows of half 1 only
+ * decode-mma-step.ts's masks, scores and online softmax on S with the lean bits: rows of half 1 only
  * when `halves` (an expression: HALVES in the tile loop, 2 in KIVI's recent tail) is 2, and the
- * rescale behind the warp's vote. SCORE, KJ, rescale: as decode-mma.ts's softmax takes them.
+ * rescale behind the warp's vote. SCORE, KJ, rescale: as decode-mma-step.ts's onlineSoftmax takes them.
  */
 export const leanSoftmax = (
   SCORE: readonly string[],

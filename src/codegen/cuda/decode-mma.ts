@@ -28,14 +28,15 @@
 // runs it with warp-level C++ stand-ins for the PTX wrappers (same fragment layouts).
 // Lean per-step code (rescale on a warp-voted max rise, one row half when rows 8..15 are padding):
 // decode-mma-lean.ts, on by default for quantized caches (its emission mode decides).
+// This file assembles the kernel; its knobs and `#ifndef` defaults are in decode-mma-knobs.ts, the
+// per-tile Q / score / softmax / P·V lines in decode-mma-step.ts, the warps' combine in
+// decode-mma-combine.ts.
 import { sharedStorage } from '../../ir/formats.js';
 import type { AttentionKernel } from '../../ir/kernel.js';
 import { mmaFetch, mmaPtx } from './decode-mma-device.js';
 import {
   mmaQuantHelpers,
   mmaQuantOf,
-  quantStreamBytesPerKey,
-  quantTileKnobs,
   tileKnobMacros,
   scaleFetchHelpers,
   scaleFetchLines,
@@ -58,58 +59,28 @@ import {
   kiviPv,
   kiviRescale,
   kiviScores,
-  kiviStreamBytesPerKey,
-  kiviSwitch,
   kiviVBias,
   mmaKiviOf,
 } from './decode-mma-kivi.js';
 import { kiviTail } from './decode-mma-kivi-tail.js';
-import { leanHelpers, leanKnob, leanSoftmax, leanStream, mmaLeanEmission } from './decode-mma-lean.js';
+import { combineWarpStates } from './decode-mma-combine.js';
+import { mmaKnobs } from './decode-mma-knobs.js';
+import { leanHelpers, leanSoftmax, leanStream, mmaLeanEmission } from './decode-mma-lean.js';
 import { pagedCodeHandles, pagedQuantFetch, pagedQuantFetchLines } from './decode-mma-paged.js';
+import {
+  denseLoadQ,
+  densePv,
+  denseScores,
+  laneRows,
+  onlineSoftmax,
+  scoreLines,
+  type MmaElements,
+} from './decode-mma-step.js';
 import { kvHead, K_ROWS, V_ROWS } from './kv-rows.js';
 
 export { mmaPtx } from './decode-mma-device.js';
-
-/** Packed rows per block: the MMA's M. */
-export const MMA_ROWS = 16;
-
-/**
- * Default knobs of the tensor-core kernel (emitted as ATTNC_DEC_MMA_<name>). H200 sweep (B 4, Hkv 8,
- * D 128, bf16): 8 warps, 2 stages 0.95x SDPA at 128K; 4 warps, 3 stages 0.92x. Wide heads whose
- * stream would pass 227 KiB take the first fallback that fits (mmaDefaults).
- */
-export const MMA_KNOB_DEFAULTS = { '': 1, WARPS: 8, KEYS: 16, STAGES: 2, MIN_BLOCKS: 1 } as const;
-const MMA_FALLBACKS = [
-  { WARPS: 4, STAGES: 3, MIN_BLOCKS: 2 },
-  { WARPS: 4, STAGES: 2, MIN_BLOCKS: 2 },
-  { WARPS: 2, STAGES: 2, MIN_BLOCKS: 2 },
-] as const;
-
-/** The kernel's defaults: MMA_KNOB_DEFAULTS, or a fallback where its shared memory would not fit. */
-function mmaDefaults(k: AttentionKernel): Record<string, number> {
-  const { headDim: D, valueDim: DV } = k.schedule;
-  // Stream bytes a key and stage (decode-mma-qtile.ts's pitches and scale words; else padded 16-bit rows).
-  const kivi = mmaKiviOf(k);
-  const perKey = kivi
-    ? kiviStreamBytesPerKey(kivi, D, DV)
-    : mmaQuantOf(k)
-      ? quantStreamBytesPerKey(D, DV)
-      : 2 * (D + 8 + DV + 8);
-  const fits = (w: number, st: number): boolean =>
-    Math.max(st * w * MMA_KNOB_DEFAULTS.KEYS * perKey, 4 * w * MMA_ROWS * (DV + 2)) <= 227 * 1024;
-  const base = MMA_KNOB_DEFAULTS;
-  if (fits(base.WARPS, base.STAGES)) return base;
-  const f = MMA_FALLBACKS.find((x) => fits(x.WARPS, x.STAGES)) ?? MMA_FALLBACKS[MMA_FALLBACKS.length - 1]!;
-  return { ...base, ...f };
-}
-
-/** What decode-elements.ts found of the kernel's mask and score (its device functions are emitted before). */
-export interface MmaElements {
-  readonly dynamic: boolean;
-  readonly staticClass: 1 | 2;
-  readonly needMask: boolean;
-  readonly identity: boolean;
-}
+export { MMA_KNOB_DEFAULTS, MMA_ROWS } from './decode-mma-knobs.js';
+export type { MmaElements } from './decode-mma-step.js';
 
 /** Whether the kernel has a tensor-core decode path: 16-bit float K/V, 16-byte rows, D, Dv multiples of 16. */
 export function hasMmaDecode(k: AttentionKernel, vectorWidth: number): boolean {
@@ -123,199 +94,10 @@ export function hasMmaDecode(k: AttentionKernel, vectorWidth: number): boolean {
   return vectorWidth * 2 === 16 && s.headDim % 16 === 0 && s.valueDim % 16 === 0;
 }
 
-/** `#ifndef` defaults of the tensor-core knobs. */
-function mmaKnobs(k: AttentionKernel): string[] {
-  const knobs = Object.entries(mmaDefaults(k));
-  const tiles = mmaQuantOf(k) !== undefined || mmaKiviOf(k) !== undefined;
-  const lean = mmaLeanEmission(k);
-  return [
-    ...(mmaKiviOf(k) ? kiviSwitch : []),
-    ...knobs.flatMap(([n, v]) => {
-      const name = n === '' ? 'ATTNC_DEC_MMA' : `ATTNC_DEC_MMA_${n}`; // '': on (1) or off (0)
-      return [`#ifndef ${name}`, `#define ${name} ${v}`, '#endif'];
-    }),
-    'static_assert(ATTNC_DEC_MMA_WARPS >= 1 && ATTNC_DEC_MMA_WARPS <= 16, "ATTNC_DEC_MMA_WARPS: 1..16");',
-    'static_assert(ATTNC_DEC_MMA_KEYS >= 16 && ATTNC_DEC_MMA_KEYS % 16 == 0, "ATTNC_DEC_MMA_KEYS: a multiple of 16");',
-    'static_assert(ATTNC_DEC_MMA_STAGES >= 2 && ATTNC_DEC_MMA_MIN_BLOCKS >= 1, "decode mma knobs");',
-    ...(tiles ? quantTileKnobs(k.schedule.headDim, k.schedule.valueDim) : []),
-    ...(lean === 'off' ? [] : leanKnob(lean)),
-  ];
-}
-
 /** Defined by the CPU emulator's build (test/cuda/decode-mma-emu.ts), which swaps mmaPtx's wrappers for warp-level C++. */
 export const MMA_EMU_MACRO = 'ATTNC_EMU_DECODE_MMA';
 /** The dynamic shared memory declaration (the emulator replaces it). */
 export const MMA_SMEM_DECL = 'extern __shared__ float4 dm_smem[];';
-
-/** Loads Q's A fragments (rows of row group rg; padding rows zero). */
-const loadQ: string[] = [
-  '  unsigned qf[D / 16][4];',
-  '  {',
-  '#pragma unroll',
-  '    for (int h8 = 0; h8 < 2; ++h8) { // rows r0 (a0, a2) and r0 + 8 (a1, a3)',
-  '      const int p = rg * MMA_ROWS + r0 + 8 * h8;',
-  '      const bool ok = p < packed;',
-  '      const int pp = ok ? p : 0;',
-  '      const unsigned short* qs = reinterpret_cast<const unsigned short*>(q_row(a, b, hk * group + pp / a.Nq, pp % a.Nq));',
-  '#pragma unroll',
-  '      for (int ks = 0; ks < D / 16; ++ks) {',
-  '        const int c = ks * 16 + 2 * (lane & 3);',
-  '        qf[ks][h8] = ok ? (unsigned)qs[c] | ((unsigned)qs[c + 1] << 16) : 0u;',
-  '        qf[ks][h8 + 2] = ok ? (unsigned)qs[c + 8] | ((unsigned)qs[c + 9] << 16) : 0u;',
-  '      }',
-  '    }',
-  '  }',
-];
-
-/** S = Q·Kᵀ on the warp's keys (16-bit float K rows by ldmatrix). */
-const denseScores: string[] = [
-  '      float s[NT][4];',
-  '#pragma unroll',
-  '      for (int j = 0; j < NT; ++j) s[j][0] = s[j][1] = s[j][2] = s[j][3] = 0.f;',
-  '#pragma unroll',
-  '      for (int ks = 0; ks < D / 16; ++ks)',
-  '#pragma unroll',
-  '        for (int jj = 0; jj < NT / 2; ++jj) {',
-  '          unsigned kb[4]; // keys jj*16 + 0..7 (cols 0-7, 8-15), 8..15 (cols 0-7, 8-15)',
-  '          dm_ldsm(kb, kt + (jj * 16 + (lane >> 4) * 8 + (lane & 7)) * KP + ks * 16 + ((lane >> 3) & 1) * 8);',
-  '          dm_mma(s[2 * jj], qf[ks], kb[0], kb[1]);',
-  '          dm_mma(s[2 * jj + 1], qf[ks], kb[2], kb[3]);',
-  '        }',
-];
-
-/** The masks / score modifier and the online softmax on S (the key of s[j][e]: KJ). */
-const softmax = (SCORE: readonly string[], KJ: string, rescale: readonly string[] = []): string[] => [
-  '      float mt[2] = {-INFINITY, -INFINITY};',
-  '#pragma unroll',
-  '      for (int j = 0; j < NT; ++j)',
-  '#pragma unroll',
-  '        for (int e = 0; e < 4; ++e) {',
-  `          const int kj = ${KJ};`,
-  ...SCORE,
-  '          mt[e >> 1] = fmaxf(mt[e >> 1], s[j][e]);',
-  '        }',
-  '#pragma unroll',
-  '      for (int h8 = 0; h8 < 2; ++h8) {',
-  '        mt[h8] = fmaxf(mt[h8], __shfl_xor_sync(0xffffffffu, mt[h8], 1));',
-  '        mt[h8] = fmaxf(mt[h8], __shfl_xor_sync(0xffffffffu, mt[h8], 2));',
-  '        if (mt[h8] > -INFINITY) {',
-  '          const float mn = fmaxf(m[h8], mt[h8]), corr = exp2f(m[h8] - mn);',
-  '          l[h8] *= corr;',
-  '#pragma unroll',
-  '          for (int n = 0; n < DV / 8; ++n) o[n][2 * h8] *= corr, o[n][2 * h8 + 1] *= corr;',
-  ...rescale,
-  '          m[h8] = mn;',
-  '        }',
-  '      }',
-  '      // -inf (masked) weighs 0; a NaN or +inf score gives p = NaN, which poisons the row.',
-  '#pragma unroll',
-  '      for (int j = 0; j < NT; ++j)',
-  '#pragma unroll',
-  '        for (int e = 0; e < 4; ++e) {',
-  '          s[j][e] = s[j][e] == -INFINITY ? 0.f : exp2f(s[j][e] - m[e >> 1]);',
-  '          l[e >> 1] += s[j][e];',
-  '        }',
-];
-
-/** O += P·V on the warp's keys (16-bit float V rows by ldmatrix.trans). */
-const densePv: string[] = [
-  '#pragma unroll',
-  '      for (int kk = 0; kk < NT / 2; ++kk) {',
-  "        // P's C fragments of key tiles 2kk, 2kk + 1 are the A fragment of keys kk*16..+15.",
-  '        const unsigned pa[4] = {dm_pack(s[2 * kk][0], s[2 * kk][1]), dm_pack(s[2 * kk][2], s[2 * kk][3]),',
-  '                                dm_pack(s[2 * kk + 1][0], s[2 * kk + 1][1]), dm_pack(s[2 * kk + 1][2], s[2 * kk + 1][3])};',
-  '#pragma unroll',
-  '        for (int nn = 0; nn < DV / 16; ++nn) {',
-  '          unsigned vb[4]; // keys 0-7, 8-15 of columns nn*16 + 0..7, then of + 8..15',
-  '          dm_ldsm_t(vb, vt + (kk * 16 + ((lane >> 3) & 1) * 8 + (lane & 7)) * VP + nn * 16 + (lane >> 4) * 8);',
-  '          dm_mma(o[2 * nn], pa, vb[0], vb[1]);',
-  '          dm_mma(o[2 * nn + 1], pa, vb[2], vb[3]);',
-  '        }',
-  '      }',
-];
-
-/** s[j][e] of key kj (row half e >> 1) becomes its base-2 score, or -inf where masked. */
-function scoreLines(el: MmaElements): string[] {
-  const h = 'e >> 1';
-  const allow = ['kj < t1'];
-  if (el.needMask)
-    allow.push(`cls2[${h}] != 0`, `(cls2[${h}] == 1 || elem_mask(a, b, hr2[${h}], qp2[${h}], kpos))`);
-  // A NaN q·k poisons the row whatever the modifier makes of it (docs/LANGUAGE.md).
-  const score = el.identity
-    ? 's[j][e] * sl2'
-    : `(isnan(a.scale * s[j][e]) ? a.scale * s[j][e] : elem_score(a, b, hr2[${h}], qp2[${h}], kpos, a.scale * s[j][e])) * LOG2E`;
-  return [
-    '          [[maybe_unused]] const int kpos = kj + a.k_offset;',
-    `          s[j][e] = ${allow.join(' && ')} ? ${score} : -INFINITY;`,
-  ];
-}
-
-/** Rows r0, r0 + 8 of the lane: head and query position (for the mask and score functions). */
-const laneRows: string[] = [
-  '  [[maybe_unused]] int hr2[2], qp2[2];',
-  '#pragma unroll',
-  '  for (int h8 = 0; h8 < 2; ++h8) {',
-  '    const int p = rg * MMA_ROWS + r0 + 8 * h8, pp = p < packed ? p : 0; // padding rows: discarded',
-  '    hr2[h8] = hk * group + pp / a.Nq;',
-  '    qp2[h8] = pp % a.Nq + a.q_offset;',
-  '  }',
-];
-
-/** The warps' states combined in shared memory into one partial per packed row (part_slot). */
-/** oColumn: o[n][2 h8 + ee]'s channel where the kernel permutes them (quantized), else n * 8 + 2t + ee. */
-const combine = (oColumn?: string): string[] => [
-  '  dec_wait<0>();',
-  '  __syncthreads(); // the stream buffers are free: they hold the combine now',
-  '#pragma unroll',
-  '  for (int h8 = 0; h8 < 2; ++h8) {',
-  '    l[h8] += __shfl_xor_sync(0xffffffffu, l[h8], 1);',
-  '    l[h8] += __shfl_xor_sync(0xffffffffu, l[h8], 2);',
-  '  }',
-  '  float* cm = reinterpret_cast<float*>(dm_smem); // [WARPS][16] m, then l, then o [WARPS][16][DV]',
-  '  float* cl = cm + MMA_WARPS * MMA_ROWS;',
-  '  float* co = cl + MMA_WARPS * MMA_ROWS;',
-  '#pragma unroll',
-  '  for (int h8 = 0; h8 < 2; ++h8) {',
-  '    const int r = r0 + 8 * h8;',
-  '    if ((lane & 3) == 0) {',
-  '      cm[warp * MMA_ROWS + r] = l[h8] != 0.f ? m[h8] : -INFINITY; // l NaN: poisoned, kept',
-  '      cl[warp * MMA_ROWS + r] = l[h8];',
-  '    }',
-  '#pragma unroll',
-  ...(oColumn === undefined
-    ? [
-        '    for (int n = 0; n < DV / 8; ++n) {',
-        '      float* dst = co + ((size_t)warp * MMA_ROWS + r) * DV + n * 8 + 2 * (lane & 3);',
-        '      dst[0] = o[n][2 * h8];',
-        '      dst[1] = o[n][2 * h8 + 1];',
-        '    }',
-      ]
-    : [
-        '    for (int n = 0; n < DV / 8; ++n)',
-        '#pragma unroll',
-        `      for (int ee = 0; ee < 2; ++ee) co[((size_t)warp * MMA_ROWS + r) * DV + ${oColumn}] = o[n][2 * h8 + ee];`,
-      ]),
-  '  }',
-  '  __syncthreads();',
-  '  for (int i = threadIdx.x; i < MMA_ROWS * (DV + 2); i += MMA_THREADS) {',
-  '    const int r = i / (DV + 2), c = i % (DV + 2), p = rg * MMA_ROWS + r;',
-  '    if (p >= packed) continue;',
-  '    float M = -INFINITY;',
-  '    for (int w = 0; w < MMA_WARPS; ++w) M = fmaxf(M, cm[w * MMA_ROWS + r]);',
-  '    float x = 0.f;',
-  '    if (c == DV) {',
-  '      x = M;',
-  '    } else {',
-  '      for (int w = 0; w < MMA_WARPS; ++w) {',
-  '        const float lw = cl[w * MMA_ROWS + r];',
-  '        if (lw == 0.f) continue; // a NaN l carries on',
-  '        const float f = exp2f(cm[w * MMA_ROWS + r] - M);',
-  '        x += (c < DV ? co[((size_t)w * MMA_ROWS + r) * DV + c] : lw) * f;',
-  '      }',
-  '    }',
-  '    part[part_slot(a, b, hk, p / MT, row_tiles, split, n_splits, p % MT) + c] = x;',
-  '  }',
-];
 
 /** Device code of the tensor-core kernel (namespace dec, after part_slot and decode-pipe's helpers). */
 export function mmaDecodeDevice(
@@ -352,7 +134,7 @@ export function mmaDecodeDevice(
   const lean = mmaLeanEmission(k) !== 'off';
   // The online softmax: as before (byte for byte), or decode-mma-lean.ts's with HALVES row halves.
   const sm = (KJ: string, rescale: readonly string[], halves: string): string[] =>
-    lean ? leanSoftmax(scoreLines(el), KJ, rescale, halves) : softmax(scoreLines(el), KJ, rescale);
+    lean ? leanSoftmax(scoreLines(el), KJ, rescale, halves) : onlineSoftmax(scoreLines(el), KJ, rescale);
   const tileLoop: string[] = [
     '  for (int it = 0; it < n_tiles; ++it) {',
     '    dec_wait<MMA_STAGES - 2>();',
@@ -425,7 +207,7 @@ export function mmaDecodeDevice(
     '  const int split = blockIdx.x / row_groups, rg = blockIdx.x % row_groups;',
     '  const int hk = blockIdx.y, b = blockIdx.z;',
     '  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, r0 = lane >> 2;',
-    ...(kivi ? kiviLoadQ : quant ? quantLoadQ(quant) : loadQ),
+    ...(kivi ? kiviLoadQ : quant ? quantLoadQ(quant) : denseLoadQ),
     ...laneRows,
     ...(dyn
       ? [
@@ -508,7 +290,7 @@ export function mmaDecodeDevice(
       ? kiviTail(field, classify, sm('kw + dmq_key(j, e & 1)', kiviRescale, '2'))
       : []),
     ...(kivi ? kiviVBias : []),
-    ...combine(kivi ? kiviOutColumn : quant ? quantOutColumn : undefined),
+    ...combineWarpStates(kivi ? kiviOutColumn : quant ? quantOutColumn : undefined),
     '#else',
     '  __trap(); // the host launches this kernel on compute capability 8.0 and up only',
     '#endif',
