@@ -1,6 +1,6 @@
 // `qk int8` (docs/LANGUAGE.md, "INT8 Q·Kᵀ"): which compilations may carry it. It is an option
 // of the CUDA target over 16-bit Q and K, run by the SIMT engine (or, asked for, wgmma-ws's s8
-// kernel at D = 128: schedule-rules.ts, codegen/cuda/int8qk-wgmma.ts) with the decode path off
+// kernel at D = 128: schedule-preferred.ts, codegen/cuda/int8qk-wgmma.ts) with the decode path off
 // (launcher.ts); everything else is refused with one positioned
 // error at the statement, as unsupported routing and storage are (routing-check.ts,
 // storage-support.ts), rather than emit a kernel that computes Q·Kᵀ in f32 and ignores it.

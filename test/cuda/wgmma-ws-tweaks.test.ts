@@ -179,7 +179,7 @@ describe('wgmma-ws tweaks: refused by name', () => {
   });
 });
 
-// The dense default (schedule-rules.ts wsDense): masks the consumers classify, at D = 128, take
+// The dense default (schedule-preferred.ts wsDense): masks the consumers classify, at D = 128, take
 // FlashAttention-3's consumers with the tweak set that won on the H200 (issue 13 item 5).
 const denseFiles = [
   'full.attn',

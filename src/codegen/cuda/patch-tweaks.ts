@@ -29,7 +29,7 @@ export type NeighbourhoodPick = Candidate & Pick<Schedule, 'patchTweaks'>;
 
 /**
  * The default schedules of kernels with neighbourhood patches, by head dim (D = Dv), which
- * schedule-rules.ts tries first where the engine runs and the user set no tiles. Empty keeps the
+ * schedule-preferred.ts tries first where the engine runs and the user set no tiles. Empty keeps the
  * generic candidates, whose first that fits is wgmma q128 k128, two stages, no tweaks. Set from
  * bench/cuda/neighbourhood.sh's winner (regenerate the neighbourhood goldens, D = 64, after a change).
  * At D = 64, boxMask is serialized by ptxas (C7520) where unitRegs alone is not: a non-box pick.

@@ -1,0 +1,149 @@
+// The CUDA schedule defaults the H200 tables picked per family of kernels, tried before
+// schedule-rules.ts's generic candidate table: gapped masks (ballot tile scans), tensor-summary
+// masks (wgmma-ws, producer walk, FA3 consumers), dense masks (wsDense with its tweaks), 2-D
+// neighbourhood patches, staged prefill over quantized caches, and `qk int8`'s tensor-core pick.
+// Kept apart from the candidate/fit rules because these are measurements (each cites its table)
+// and change with every tuning round, while the rules only change with the renderers.
+import { neighbourhoodDefault } from './patch-tweaks.js';
+import { hasQuantizedKv } from '../../ir/formats.js';
+import type { Schedule, WsTweak } from '../../ir/kernel.js';
+import type { Candidate, ScheduleBase, ScheduleKernelFacts } from '../../ir/passes/schedule.js';
+import { hasGappedTileRuns } from '../../ir/passes/tile-gaps.js';
+
+/** A default the H200 table picked for a family of masks: tiles plus wgmma-ws tuning fields. */
+export type Preferred = Candidate &
+  Pick<Schedule, 'wsProducerWalk' | 'wsConsumers' | 'wsTweaks' | 'patchTweaks'>;
+
+const wsWalk: Preferred = {
+  blockQ: 128,
+  blockK: 128,
+  threads: 384,
+  stages: 2,
+  engine: 'wgmma-ws',
+  wsProducerWalk: true,
+};
+const wgmma64: Preferred = { blockQ: 64, blockK: 64, threads: 128, stages: 2, engine: 'wgmma' };
+
+/**
+ * Masks whose live key tiles come in runs far apart (tile-gaps.ts: sinks + window) take ballot
+ * tile scans on the tensor-core engines; first wgmma-ws 128 × 128 with the producer walking the
+ * tiles, then wgmma 64 × 64: the H200 tables' winners (bench/results/cuda-table-h200-round2-
+ * 2026-12-03.json, bf16 D = 128: 0.93 / 1.87 ms at 16K / 32K, vs 0.99 / 2.04 for wgmma 64 × 64
+ * and 1.16 / 2.75 for wgmma-ws classifying in the consumers). The walk was measured at D = 128 only.
+ */
+function gappedFirst(base: ScheduleBase, quantized: boolean): readonly Preferred[] {
+  return base.headDim === 128 && base.valueDim === 128 && !quantized ? [wsWalk, wgmma64] : [wgmma64];
+}
+
+/**
+ * Masks classified through tensor summaries (document ids), at D = 128 where it was measured: the
+ * producer walks the tiles and the consumers ping-pong (FlashAttention-3's schedule): 1.18 / 4.62
+ * ms at 16K / 32K vs 1.31 / 4.99 for the plain wgmma-ws schedule (same table). Not for quantized
+ * K/V: the producer warpgroup converts their tiles.
+ */
+function summaryFirst(base: ScheduleBase, kernel: ScheduleKernelFacts): readonly Preferred[] {
+  if ((kernel.summaries?.length ?? 0) === 0 || hasQuantizedKv(kernel.formats)) return [];
+  return base.headDim === 128 && base.valueDim === 128 ? [{ ...wsWalk, wsConsumers: 'fa3' }] : [];
+}
+
+/**
+ * The dense prefill default (issue 13 item 5): FlashAttention-3's consumers with the wsTweaks that
+ * carry its mainloop's details (wgmma-ws-tweaks.ts). H200 bf16 D = 128, 16K (dense5 tuning run,
+ * 2026-12-04): full 6.63 ms (0.98× SDPA) vs 8.24 for the serial 128 × 176 tile, causal 3.32 (1.02×)
+ * vs 3.80 for the serial 128 × 128; without foldScale 7.27 / 3.61, untweaked 9.69 / 5.59.
+ */
+export const wsDenseTweaks: readonly WsTweak[] = [
+  'splitKv',
+  'fastExp',
+  'lazyRescale',
+  'zeroInit',
+  'pvN128',
+  'rescaleInTurn',
+  'foldScale',
+];
+const wsDense: Preferred = {
+  blockQ: 128,
+  blockK: 128,
+  threads: 384,
+  stages: 2,
+  engine: 'wgmma-ws',
+  wsConsumers: 'fa3',
+  wsTweaks: wsDenseTweaks,
+};
+
+/**
+ * Masks the consumers classify (no tensor summaries, no gapped runs) at D = 128, where it was
+ * measured; not for quantized K/V (the producer converts whole tiles: no splitKv), not with
+ * per-key hoists (heavy_hitter's kept[] spills 8 bytes in these consumers), and not when the user
+ * tunes the wgmma-ws fields (then those fields on the plain candidates).
+ */
+function denseFirst(
+  base: ScheduleBase,
+  kernel: ScheduleKernelFacts,
+  o: Partial<Schedule>,
+): readonly Preferred[] {
+  // Staged prefill (quant-stage.ts): the schedule is the float twin's, which attends over bf16/f16.
+  const floatTiles = !hasQuantizedKv(kernel.formats) || stagesByDefault(kernel, o);
+  if (base.headDim !== 128 || base.valueDim !== 128 || !floatTiles) return [];
+  if ((kernel.hoists?.key.length ?? 0) > 0) return [];
+  const tuned = [o.wsConsumers, o.wsProducerWalk, o.wsTweaks, o.wsDequant].some((f) => f !== undefined);
+  return tuned ? [] : [wsDense];
+}
+
+/**
+ * Tensor-core prefill over a quantized cache is staged (quant-stage.ts: dequantize once into a
+ * workspace, then the float engine) unless the schedule says 'fused': H200 16K int8, fused 3.3x
+ * bf16's time, staged 1.3x with the serial float tile (the dequant pass 0.15 ms of it). Not paged
+ * or routed kernels (stagedProblem refuses them).
+ */
+export function stagesByDefault(kernel: ScheduleKernelFacts, o: Partial<Schedule>): boolean {
+  if (!hasQuantizedKv(kernel.formats) || o.quantPrefill === 'fused') return false;
+  return kernel.formats.paged === undefined && kernel.routing === undefined;
+}
+
+/** The preferences apply unless the user or a layout pass chose tiles or an order. */
+export function preferredFirst(
+  base: ScheduleBase,
+  kernel: ScheduleKernelFacts,
+  o: Partial<Schedule>,
+): { readonly gapped: boolean; readonly first: readonly Preferred[] } {
+  const none = { gapped: false, first: [] };
+  if (o.blockQ !== undefined || o.blockK !== undefined || o.tileScan !== undefined) return none;
+  // 2-D neighbourhood patches: the H200's pick (patch-tweaks.ts), measured over 16-bit float K/V;
+  // its row table gathers plain rows, not the dequantizing loaders of quantized caches.
+  const patched =
+    kernel.neighbourhood !== undefined &&
+    kernel.residue === undefined &&
+    kernel.routing === undefined &&
+    !hasQuantizedKv(kernel.formats);
+  const pick = patched ? neighbourhoodDefault(base.headDim, base.valueDim) : undefined;
+  if (pick) return { gapped: false, first: [pick] };
+  if (kernel.residue !== undefined || kernel.neighbourhood !== undefined || kernel.routing !== undefined)
+    return none;
+  if (hasGappedTileRuns(kernel))
+    return { gapped: true, first: gappedFirst(base, hasQuantizedKv(kernel.formats)) };
+  if ((kernel.summaries?.length ?? 0) > 0) return { gapped: false, first: summaryFirst(base, kernel) };
+  return { gapped: false, first: denseFirst(base, kernel, o) };
+}
+
+/**
+ * `qk int8`'s tensor-core default (codegen/cuda/int8qk-wgmma.ts), set once the H200 has checked
+ * and timed its variants (bench/cuda/int8qk.sh): undefined keeps the SIMT engine the statement's
+ * default; a schedule here is tried first, unasked, at D = 128 over bf16/f16 K and V.
+ */
+export const int8QkWsDefault: Preferred | undefined = undefined;
+
+/** qk int8: the tensor-core schedule tried first when nothing is asked (none by default). */
+export function int8QkFirst(
+  base: ScheduleBase,
+  kernel: ScheduleKernelFacts,
+  o: Partial<Schedule>,
+  preferred: Preferred | undefined = int8QkWsDefault,
+): readonly Preferred[] {
+  if (preferred === undefined || o.engine !== undefined || o.blockQ !== undefined || o.blockK !== undefined)
+    return [];
+  // The s8 kernel's own limits (int8qk-wgmma.ts int8QkWsProblem): one 128-byte row of codes,
+  // K and V read in place.
+  if (base.headDim !== 128 || hasQuantizedKv(kernel.formats) || kernel.formats.paged !== undefined) return [];
+  return [preferred];
+}
