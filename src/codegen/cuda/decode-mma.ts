@@ -29,8 +29,8 @@
 // Lean per-step code (rescale on a warp-voted max rise, one row half when rows 8..15 are padding):
 // decode-mma-lean.ts, on by default for quantized caches (its emission mode decides).
 // This file assembles the kernel; its knobs and `#ifndef` defaults are in decode-mma-knobs.ts, the
-// per-tile Q / score / softmax / P·V lines in decode-mma-step.ts, the warps' combine in
-// decode-mma-combine.ts.
+// per-tile Q / score / softmax / P·V lines in decode-mma-step.ts, the key-tile loop in
+// decode-mma-tiles.ts, the warps' combine in decode-mma-combine.ts.
 import { sharedStorage } from '../../ir/formats.js';
 import type { AttentionKernel } from '../../ir/kernel.js';
 import { mmaFetch, mmaPtx } from './decode-mma-device.js';
@@ -40,42 +40,25 @@ import {
   tileKnobMacros,
   scaleFetchHelpers,
   scaleFetchLines,
-  scaleLoads,
 } from './decode-mma-quant.js';
-import {
-  quantConstants,
-  quantFetch,
-  quantLoadQ,
-  quantOutColumn,
-  quantPv,
-  quantScores,
-} from './decode-mma-qtile.js';
+import { quantConstants, quantFetch, quantLoadQ, quantOutColumn } from './decode-mma-qtile.js';
 import {
   kiviConstants,
   kiviFetch,
   kiviHelpers,
   kiviLoadQ,
   kiviOutColumn,
-  kiviPv,
   kiviRescale,
-  kiviScores,
   kiviVBias,
   mmaKiviOf,
 } from './decode-mma-kivi.js';
 import { kiviTail } from './decode-mma-kivi-tail.js';
 import { combineWarpStates } from './decode-mma-combine.js';
 import { mmaKnobs } from './decode-mma-knobs.js';
-import { leanHelpers, leanSoftmax, leanStream, mmaLeanEmission } from './decode-mma-lean.js';
+import { leanHelpers, leanStream, mmaLeanEmission } from './decode-mma-lean.js';
 import { pagedCodeHandles, pagedQuantFetch, pagedQuantFetchLines } from './decode-mma-paged.js';
-import {
-  denseLoadQ,
-  densePv,
-  denseScores,
-  laneRows,
-  onlineSoftmax,
-  scoreLines,
-  type MmaElements,
-} from './decode-mma-step.js';
+import { denseLoadQ, laneRows, type MmaElements } from './decode-mma-step.js';
+import { softmaxLines, tileClassLines, tileLoopLines, warpStepLines } from './decode-mma-tiles.js';
 import { kvHead, K_ROWS, V_ROWS } from './kv-rows.js';
 
 export { mmaPtx } from './decode-mma-device.js';
@@ -110,72 +93,11 @@ export function mmaDecodeDevice(
   const kivi = mmaKiviOf(k);
   const knob = tileKnobMacros(quant !== undefined || kivi !== undefined);
   const paged = k.formats.paged !== undefined;
-  // Dynamic tile classes: a tile no row of the block may see is neither fetched nor computed.
-  // Thread i classifies row i % 16 for the fetch (the block's OR is its barrier, __syncthreads_or);
-  // `fetched` keeps a bit per stage buffer; each lane classifies its own two rows for the mask.
-  const cls = (t0: string, t1: string, h: string, q: string): string =>
-    `tile_class(a, b, ${h}, ${q}, ${q}, ${t0} + a.k_offset, ${t1} - 1 + a.k_offset)`;
   const dyn = el.dynamic;
-  const fetchBarrier = dyn
-    ? [
-        '    const int f0 = k_begin + it * MMA_TILE, f1 = min(f0 + MMA_TILE, k_end);',
-        `    const bool any = __syncthreads_or(it < n_tiles && crow_ok && ${cls('f0', 'f1', 'crow_h', 'crow_q')} != 0);`,
-        '    fetched = any ? fetched | (1u << (it % MMA_STAGES)) : fetched & ~(1u << (it % MMA_STAGES));',
-        '    if (any) {',
-      ]
-    : ['    if (it < n_tiles) {'];
-  const classify = el.needMask
-    ? [
-        '    int cls2[2];',
-        '#pragma unroll',
-        `    for (int h8 = 0; h8 < 2; ++h8) cls2[h8] = ${dyn ? cls('t0', 't1', 'hr2[h8]', 'qp2[h8]') : el.staticClass};`,
-      ]
-    : [];
+  const { fetchBarrier, classify } = tileClassLines(el);
   const lean = mmaLeanEmission(k) !== 'off';
-  // The online softmax: as before (byte for byte), or decode-mma-lean.ts's with HALVES row halves.
-  const sm = (KJ: string, rescale: readonly string[], halves: string): string[] =>
-    lean ? leanSoftmax(scoreLines(el), KJ, rescale, halves) : onlineSoftmax(scoreLines(el), KJ, rescale);
-  const tileLoop: string[] = [
-    '  for (int it = 0; it < n_tiles; ++it) {',
-    '    dec_wait<MMA_STAGES - 2>();',
-    dyn
-      ? '    // fetch() begins with the barrier: every copy of tile it landed, tile it - 1 is free'
-      : "    __syncthreads(); // every thread's copies of tile it landed; tile it - 1's buffer is free",
-    '    fetch(it + MMA_STAGES - 1);',
-    '    const int t0 = k_begin + it * MMA_TILE, t1 = min(t0 + MMA_TILE, k_end);',
-    ...(dyn
-      ? ['    if (!((fetched >> (it % MMA_STAGES)) & 1u)) continue; // the same for the whole block']
-      : []),
-    ...classify,
-    '    const int kw = t0 + warp * MMA_KEYS;',
-    '    if (kw < t1) { // warp-uniform: a warp past the split end has no keys in this tile',
-    ...(kivi
-      ? [
-          '      const unsigned char* kt = ks + (it % MMA_STAGES) * MMA_TILE * KPB + warp * MMA_KEYS * KPB;',
-          '      const unsigned char* vt = vs + (it % MMA_STAGES) * MMA_TILE * VPB + warp * MMA_KEYS * VPB;',
-          ...kiviScores,
-          ...sm('kw + dmq_key(j, e & 1)', kiviRescale, 'HALVES'),
-          ...kiviPv,
-        ]
-      : quant
-        ? [
-            '      const unsigned char* kt = ks + (it % MMA_STAGES) * MMA_TILE * KPB + warp * MMA_KEYS * KPB;',
-            '      const unsigned char* vt = vs + (it % MMA_STAGES) * MMA_TILE * VPB + warp * MMA_KEYS * VPB;',
-            ...scaleLoads(quant),
-            ...quantScores(lean ? '2 * HALVES' : '4'),
-            ...sm('kw + dmq_key(j, e & 1)', [], 'HALVES'),
-            ...quantPv,
-          ]
-        : [
-            '      const T* kt = ks + (it % MMA_STAGES) * MMA_TILE * KP + warp * MMA_KEYS * KP;',
-            '      const T* vt = vs + (it % MMA_STAGES) * MMA_TILE * VP + warp * MMA_KEYS * VP;',
-            ...denseScores,
-            ...sm('kw + j * 8 + 2 * (lane & 3) + (e & 1)', [], 'HALVES'),
-            ...densePv,
-          ]),
-    '    }',
-    '  }',
-  ];
+  const sm = softmaxLines(el, lean);
+  const tileLoop = tileLoopLines(dyn, classify, warpStepLines(quant, kivi, lean, sm));
   return [
     '// ---- tensor-core split kernel (sm_80+): codegen/cuda/decode-mma.ts ----',
     ...mmaKnobs(k),

@@ -1,0 +1,113 @@
+// The key-tile loop of the tensor-core split-KV decode kernel (decode-mma.ts): the tile classes
+// (the fetch's block-wide vote and each lane's two rows' classes for the mask), the online softmax
+// the kernel takes (decode-mma-step.ts's, or decode-mma-lean.ts's), the warp's step on one tile
+// for each cache kind (16-bit K/V, int8 / fp8 codes, KIVI codes), and the loop around it that
+// waits for a stage, prefetches the next and skips tiles no row of the block may see.
+// Kept apart from the kernel assembly: this is the kernel's per-tile control flow, while
+// decode-mma.ts lays out its constants, pointers, shared memory and fetch.
+import { leanSoftmax } from './decode-mma-lean.js';
+import { scaleLoads, type MmaQuant } from './decode-mma-quant.js';
+import { quantPv, quantScores } from './decode-mma-qtile.js';
+import { kiviPv, kiviRescale, kiviScores, type MmaKivi } from './decode-mma-kivi.js';
+import { densePv, denseScores, onlineSoftmax, scoreLines, type MmaElements } from './decode-mma-step.js';
+
+/** The fetch's barrier lines (opening its `if`) and the lane's `cls2` lines (none without a mask). */
+export interface TileClassLines {
+  readonly fetchBarrier: string[];
+  readonly classify: string[];
+}
+
+/**
+ * Dynamic tile classes: a tile no row of the block may see is neither fetched nor computed.
+ * Thread i classifies row i % 16 for the fetch (the block's OR is its barrier, __syncthreads_or);
+ * `fetched` keeps a bit per stage buffer; each lane classifies its own two rows for the mask.
+ */
+export function tileClassLines(el: MmaElements): TileClassLines {
+  const cls = (t0: string, t1: string, h: string, q: string): string =>
+    `tile_class(a, b, ${h}, ${q}, ${q}, ${t0} + a.k_offset, ${t1} - 1 + a.k_offset)`;
+  const dyn = el.dynamic;
+  const fetchBarrier = dyn
+    ? [
+        '    const int f0 = k_begin + it * MMA_TILE, f1 = min(f0 + MMA_TILE, k_end);',
+        `    const bool any = __syncthreads_or(it < n_tiles && crow_ok && ${cls('f0', 'f1', 'crow_h', 'crow_q')} != 0);`,
+        '    fetched = any ? fetched | (1u << (it % MMA_STAGES)) : fetched & ~(1u << (it % MMA_STAGES));',
+        '    if (any) {',
+      ]
+    : ['    if (it < n_tiles) {'];
+  const classify = el.needMask
+    ? [
+        '    int cls2[2];',
+        '#pragma unroll',
+        `    for (int h8 = 0; h8 < 2; ++h8) cls2[h8] = ${dyn ? cls('t0', 't1', 'hr2[h8]', 'qp2[h8]') : el.staticClass};`,
+      ]
+    : [];
+  return { fetchBarrier, classify };
+}
+
+/** The scores and online softmax on S: KJ the key of s[j][e], rescale extra lines, halves the row halves. */
+export type SoftmaxLines = (KJ: string, rescale: readonly string[], halves: string) => string[];
+
+/** The online softmax: as before (byte for byte), or decode-mma-lean.ts's with HALVES row halves. */
+export function softmaxLines(el: MmaElements, lean: boolean): SoftmaxLines {
+  return (KJ, rescale, halves) =>
+    lean ? leanSoftmax(scoreLines(el), KJ, rescale, halves) : onlineSoftmax(scoreLines(el), KJ, rescale);
+}
+
+/** The warp's step on its keys of one tile, by cache kind: stage pointers, S = Q·Kᵀ, softmax, O += P·V. */
+export function warpStepLines(
+  quant: MmaQuant | undefined,
+  kivi: MmaKivi | undefined,
+  lean: boolean,
+  sm: SoftmaxLines,
+): string[] {
+  if (kivi)
+    return [
+      '      const unsigned char* kt = ks + (it % MMA_STAGES) * MMA_TILE * KPB + warp * MMA_KEYS * KPB;',
+      '      const unsigned char* vt = vs + (it % MMA_STAGES) * MMA_TILE * VPB + warp * MMA_KEYS * VPB;',
+      ...kiviScores,
+      ...sm('kw + dmq_key(j, e & 1)', kiviRescale, 'HALVES'),
+      ...kiviPv,
+    ];
+  if (quant)
+    return [
+      '      const unsigned char* kt = ks + (it % MMA_STAGES) * MMA_TILE * KPB + warp * MMA_KEYS * KPB;',
+      '      const unsigned char* vt = vs + (it % MMA_STAGES) * MMA_TILE * VPB + warp * MMA_KEYS * VPB;',
+      ...scaleLoads(quant),
+      ...quantScores(lean ? '2 * HALVES' : '4'),
+      ...sm('kw + dmq_key(j, e & 1)', [], 'HALVES'),
+      ...quantPv,
+    ];
+  return [
+    '      const T* kt = ks + (it % MMA_STAGES) * MMA_TILE * KP + warp * MMA_KEYS * KP;',
+    '      const T* vt = vs + (it % MMA_STAGES) * MMA_TILE * VP + warp * MMA_KEYS * VP;',
+    ...denseScores,
+    ...sm('kw + j * 8 + 2 * (lane & 3) + (e & 1)', [], 'HALVES'),
+    ...densePv,
+  ];
+}
+
+/** The loop over the split's key tiles: wait for tile it, prefetch, skip or classify, the warp's step. */
+export function tileLoopLines(
+  dyn: boolean,
+  classify: readonly string[],
+  warpStep: readonly string[],
+): string[] {
+  return [
+    '  for (int it = 0; it < n_tiles; ++it) {',
+    '    dec_wait<MMA_STAGES - 2>();',
+    dyn
+      ? '    // fetch() begins with the barrier: every copy of tile it landed, tile it - 1 is free'
+      : "    __syncthreads(); // every thread's copies of tile it landed; tile it - 1's buffer is free",
+    '    fetch(it + MMA_STAGES - 1);',
+    '    const int t0 = k_begin + it * MMA_TILE, t1 = min(t0 + MMA_TILE, k_end);',
+    ...(dyn
+      ? ['    if (!((fetched >> (it % MMA_STAGES)) & 1u)) continue; // the same for the whole block']
+      : []),
+    ...classify,
+    '    const int kw = t0 + warp * MMA_KEYS;',
+    '    if (kw < t1) { // warp-uniform: a warp past the split end has no keys in this tile',
+    ...warpStep,
+    '    }',
+    '  }',
+  ];
+}
