@@ -123,6 +123,24 @@ export function costlyMask(kernel: AttentionKernel): boolean {
   return toposort([kernel.mask]).some((n) => n.op === Op.LOAD || n.op === Op.DIV || n.op === Op.MOD);
 }
 
+/**
+ * The knobs a kernel gets from the ones asked for: the "cheap only" knobs drop their subject where
+ * the mask is costly; pingPong and dqBulk go together, and only where dqBulk applies (`bulkApplies`:
+ * the producer kernel's atomic mode with room for its blocks, backward-wgmma.ts).
+ */
+export function resolveTune(
+  kernel: AttentionKernel,
+  asked: BackwardWgmmaTune,
+  bulkApplies: boolean,
+): BackwardWgmmaTune {
+  const costly = costlyMask(kernel);
+  const bulk = asked.dqBulk === true && bulkApplies && !(asked.pingPongCheapOnly && costly);
+  let t = asked;
+  if ((asked.dqBulk || asked.pingPong) && !bulk) t = { ...t, dqBulk: false, pingPong: false };
+  if (t.splitCheapOnly && t.splitMask && costly) t = { ...t, splitMask: false };
+  return t;
+}
+
 /** Device helpers the knobs need (none when every knob is off, so the default source is unchanged). */
 export function tuneHelpers(t: BackwardWgmmaTune, dtype: 'f16' | 'bf16'): string[] {
   return [

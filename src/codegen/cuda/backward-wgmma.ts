@@ -20,7 +20,13 @@ import {
 import { DQ_BULK_BYTES, DQ_BULK_LOADERS, DQ_LD, dqBulkHelpers } from './backward-wgmma-dq-bulk.js';
 import { wgmmaDkdvKernel, wgmmaSmemBytes } from './backward-wgmma-kernel.js';
 import { pingPongHelpers, wgDqD } from './backward-wgmma-pingpong.js';
-import { ALL_TUNE, costlyMask, NO_TUNE, tuneHelpers, type BackwardWgmmaTune } from './backward-wgmma-tune.js';
+import {
+  ALL_TUNE,
+  NO_TUNE,
+  resolveTune,
+  tuneHelpers,
+  type BackwardWgmmaTune,
+} from './backward-wgmma-tune.js';
 import {
   WS_BARRIER_BYTES,
   WS_PRODUCER_THREADS,
@@ -168,17 +174,9 @@ export function renderCudaBackwardWgmma(
   } = {},
 ): CudaBackwardWgmmaArtifact {
   const producer = options.producer ?? WGMMA_BWD_PRODUCER;
-  const given = options.tune ?? (producer ? WGMMA_BWD_TUNE : NO_TUNE);
-  const asked =
-    given.pingPongCheapOnly && costlyMask(kernel) ? { ...given, dqBulk: false, pingPong: false } : given;
-  // pingPong needs dqBulk's dQ warp and block: both go where dqBulk does not apply.
+  const asked = options.tune ?? (producer ? WGMMA_BWD_TUNE : NO_TUNE);
   const bulk = asked.dqBulk === true && dqBulkApplies(kernel, producer, options.deterministic === true);
-  const resolved =
-    (asked.dqBulk || asked.pingPong) && !bulk ? { ...asked, dqBulk: false, pingPong: false } : asked;
-  const tune =
-    resolved.splitCheapOnly && resolved.splitMask && costlyMask(kernel)
-      ? { ...resolved, splitMask: false }
-      : resolved;
+  const tune = resolveTune(kernel, asked, bulk);
   const engine = producer ? wgmmaWsEngine(tune) : wgmmaEngine(tune);
   return { kind: 'cuda-backward-wgmma', ...renderTensorCoreBackward(kernel, engine, options) };
 }
