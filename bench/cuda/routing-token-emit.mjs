@@ -18,12 +18,10 @@ mkdirSync(out, { recursive: true });
 
 // --keymajor: only the default nsa_select and its key-major variants (the short device call of
 // routing-token.sh --variants, about 6 MiB). --rank: only the default nsa_select and the ranking
-// variants of round 9 (ROUTE_QREG, ROUTE_F16, ROUTE_QVEC and their combinations). --rank-f16: only the
-// default and ROUTE_F16 with and without its power-of-two scaling (qreg_f16s_qvec, qreg_f16_qvec).
+// variants of round 9 (ROUTE_QREG, ROUTE_QVEC and their combinations; round 9's ROUTE_F16, one f16
+// key part, was measured in round 10, not faster, and removed).
 const keyMajorOnly = process.argv.includes('--keymajor');
-const rankF16Only = process.argv.includes('--rank-f16');
-const rankOnly = rankF16Only || process.argv.includes('--rank');
-const rankF16Tags = new Set(['qreg_f16_qvec', 'qreg_f16s_qvec']);
+const rankOnly = process.argv.includes('--rank');
 // [file, entry, engine (undefined: the default), dtype, head dim, static mask]
 const variants = [
   ['nsa_select', 'nsa_select', undefined, 'bf16', 128, 'causal'],
@@ -49,21 +47,14 @@ const rankVariants = [
   ['qvec', { ROUTE_QVEC: 1 }], // k permuted within 32: one 128-bit query load per row and two k-steps
   ['qvec_u4', { ROUTE_QVEC: 1, ROUTE_KUNROLL: 4 }], // and four k-steps' loads in flight
   // Round 9 (--rank emits only these): the vote statistics voter-outer with the query fragments held
-  // in registers (ROUTE_QREG), keys as one f16 part with f16 queries (ROUTE_F16: half the MMAs).
-  ['qreg', { ROUTE_QREG: 1 }, 9],
-  ['f16', { ROUTE_F16: 1 }, 9],
-  ['qreg_f16', { ROUTE_QREG: 1, ROUTE_F16: 1 }, 9],
-  // f16 as round 9 timed it (no scaling: |q|, |pooled k| >= 65504 overflow), and with each query and
-  // pooled key row scaled by a power of two into f16's range (ROUTE_F16_SCALE 1, the knob's default;
-  // the other f16 variants here scale too).
-  ['qreg_f16_qvec', { ROUTE_QREG: 1, ROUTE_F16: 1, ROUTE_QVEC: 1, ROUTE_F16_SCALE: 0 }, 9],
-  ['qreg_f16s_qvec', { ROUTE_QREG: 1, ROUTE_F16: 1, ROUTE_QVEC: 1 }, 9],
-  ['qvec', { ROUTE_QVEC: 1 }, 9], // (never timed: an earlier call ran out of time before it)
+  // in registers (ROUTE_QREG: 1 is the default since round 9; 0 re-reads them from L2 per chunk).
+  ['qreg0', { ROUTE_QREG: 0 }, 9],
+  ['qreg_qvec', { ROUTE_QREG: 1, ROUTE_QVEC: 1 }, 9],
+  ['qvec', { ROUTE_QVEC: 1 }, 9],
   // 16 warps (256 rows) a block, one block an SM: each chunk staged per voter feeds twice the rows.
-  ['w16_qreg_f16', { ROUTE_WARPS: 16, ROUTE_MINB: 1, ROUTE_QREG: 1, ROUTE_F16: 1 }, 9],
-  // These two spill (16 B / 28 B at sm_90a): timed last, adopted only once their spills are gone.
-  ['qreg_f16_u4', { ROUTE_QREG: 1, ROUTE_F16: 1, ROUTE_KUNROLL: 4 }, 9], // the vote pass: 4 k-steps' loads in flight
-  ['qreg2_f16', { ROUTE_QREG: 2, ROUTE_F16: 1 }, 9], // two voters held: a chunk staged once for both
+  ['w16_qreg', { ROUTE_WARPS: 16, ROUTE_MINB: 1, ROUTE_QREG: 1 }, 9],
+  ['qreg_u4', { ROUTE_QREG: 1, ROUTE_KUNROLL: 4 }, 9], // the vote pass: 4 k-steps' loads in flight
+  ['qreg2', { ROUTE_QREG: 2 }, 9], // two voters held: a chunk staged once for both
 ];
 function withConstants(code, values) {
   let out = code;
@@ -123,7 +114,7 @@ for (const [file, entry, engine, dtype, headDim, mask] of variants) {
   if (keyMajorOnly) continue;
   const seen = new Set();
   for (const [tag, values, round] of rankVariants) {
-    if ((rankOnly && round !== 9) || (rankF16Only && !rankF16Tags.has(tag)) || seen.has(tag)) continue;
+    if ((rankOnly && round !== 9) || seen.has(tag)) continue;
     seen.add(tag);
     const name = `${variant}_${tag}`;
     writeFileSync(join(out, `${name}.cu`), withConstants(artifact.code, values));

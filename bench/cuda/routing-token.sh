@@ -12,9 +12,9 @@
 # Key-major (issue 16): node bench/cuda/routing-token-emit.mjs --keymajor, then
 #   SANITIZE_ONLY=nsa_select_wgmma_bf16_d128_keymajor bash bench/cuda/routing-token.sh --sizes 65536 \
 #     --heads 16,64 --flex '' --local-q '' --rank-sizes '' --no-sdpa --no-tokenselect --variants keymajor,...
-# Ranking knobs (round 9: ROUTE_QREG, ROUTE_F16): node bench/cuda/routing-token-emit.mjs --rank --out
+# Ranking knobs (round 9: ROUTE_QREG, ROUTE_QVEC): node bench/cuda/routing-token-emit.mjs --rank --out
 #   bench/build/cuda-token-rank16, then BUILD=bench/build/cuda-token-rank16 LIMIT_S=100 SANITIZE_S=40 \
-#   SANITIZE_ONLY=nsa_select_wgmma_bf16_d128_qreg_f16 bash bench/cuda/routing-token.sh --sizes 16384,65536 \
+#   SANITIZE_ONLY=nsa_select_wgmma_bf16_d128_qreg_qvec bash bench/cuda/routing-token.sh --sizes 16384,65536 \
 #     --heads 16,64 --flex '' --local-q '' --rank-sizes 16384,65536 --no-sdpa --no-tokenselect
 set -o pipefail
 export PYTHONUNBUFFERED=1

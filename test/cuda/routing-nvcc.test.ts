@@ -89,12 +89,12 @@ describe('block routing on CUDA', () => {
     expectOk(await run(NVCC, [...flags, '-c', tu, '-o', join(dir, 'token.o')]), `nvcc ${tu}`);
   }, 600_000);
 
-  it('the ranking with ROUTE_F16 (scaled), ROUTE_QREG and ROUTE_QVEC builds for sm_90a without spills, sm_80 with a bounded one', async () => {
-    // The opt-in f16 ranking (routing-topk-mma*.ts) with its power-of-two scaling, as the bench's
-    // qreg_f16s_qvec: warnings as errors; ptxas reports no spill in route_topk_tc at sm_90a (the
-    // H200's build, 128 registers a thread at 2 blocks an SM). At sm_80 the held query fragments
-    // plus the rows' undo factors spill 16 bytes (20 loaded; measured at D 128, kept as a bound until removed).
-    const dir = scratchDir('routing-rank-f16');
+  it('the ranking with ROUTE_QREG and ROUTE_QVEC builds for sm_90a without spills, sm_80 with a bounded one', async () => {
+    // Both ranking knobs on (routing-topk-mma*.ts), as the bench's qreg_qvec: warnings as errors;
+    // ptxas reports no spill in route_topk_tc at sm_90a (the H200's build: 128 registers a thread at
+    // 2 blocks an SM; the held query fragments are the pressure). At sm_80 it spills 12 bytes (24
+    // loaded; measured at D 128, kept as a bound).
+    const dir = scratchDir('routing-rank-knobs');
     const parts: string[] = [];
     for (const headDim of [64, 128]) {
       const a = compile(readStdlib('nsa_select.attn'), {
@@ -106,16 +106,15 @@ describe('block routing on CUDA', () => {
         entry: 'nsa_select',
       }).artifact;
       let code = a.code.replaceAll(`attnc_${a.name}`, `attnc_${a.name}_d${headDim}`);
-      for (const knob of ['ROUTE_F16', 'ROUTE_QVEC', 'ROUTE_QREG']) {
+      for (const knob of ['ROUTE_QVEC', 'ROUTE_QREG']) {
         expect(code).toMatch(new RegExp(`constexpr int ${knob} = [01];`));
         code = code.replace(new RegExp(`constexpr int ${knob} = [01];`), `constexpr int ${knob} = 1;`);
       }
-      expect(code).toContain('constexpr int ROUTE_F16_SCALE = 1;');
       parts.push(code);
     }
     const tu = join(dir, 'rank.cu');
     writeFileSync(tu, parts.join('\n'));
-    const bound: Record<string, number> = { sm_90a: 0, sm_80: 20 };
+    const bound: Record<string, number> = { sm_90a: 0, sm_80: 24 };
     const builds = Object.entries(bound).map(async ([arch, most]) => {
       const flags = [`-arch=${arch}`, '-std=c++17', '-Xcompiler', '-Wall', '-Werror', 'all-warnings'];
       const r = await run(NVCC, [...flags, '-Xptxas', '-v', '-c', tu, '-o', join(dir, `rank-${arch}.o`)]);

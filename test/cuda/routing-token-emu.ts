@@ -113,14 +113,6 @@ const ptxHelpers: readonly (readonly [RegExp, string])[] = [
     '__device__ __forceinline__ void $1(float (&c)[4], const unsigned (&x)[4], const unsigned b0, const unsigned b1) { emu_mma<T>(c, x, b0, b1, [](T s) { return to_f32(s); }); }',
   ],
   [
-    /__device__ __forceinline__ void route_mma_h\(float \(&c\)\[4\], const unsigned \(&x\)\[4\], const unsigned b0, const unsigned b1\) \{\n  asm[\s\S]*?\n\}/,
-    '__device__ __forceinline__ void route_mma_h(float (&c)[4], const unsigned (&x)[4], const unsigned b0, const unsigned b1) { emu_mma<__half>(c, x, b0, b1, [](__half s) { return __half2float(s); }); }',
-  ],
-  [
-    /__device__ __forceinline__ unsigned route_h2\(const float lo, const float hi\) \{[\s\S]*?\n\}/,
-    '__device__ __forceinline__ unsigned route_h2(const float lo, const float hi) { const __half h[2] = {__float2half_rn(lo), __float2half_rn(hi)}; unsigned r; memcpy(&r, h, 4); return r; }',
-  ],
-  [
     /__device__ __forceinline__ void tok_cp16\(T\* dst, const T\* src\) \{[\s\S]*?\n\}/,
     '__device__ __forceinline__ void tok_cp16(T* dst, const T* src) { memcpy(dst, src, 16); }',
   ],

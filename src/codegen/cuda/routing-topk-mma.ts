@@ -32,14 +32,11 @@
 // Precision: the oracles accept a selection whose worst pick is within 1e-3 (emulator tests, on
 // the metric) or 1e-4 · max(1, |metric|) (routing.py on the GPU) of the best unpicked block. The
 // vote metric is a sum of probabilities (≈ 1e-3 each at 64K), whose error is p · (error of q · k):
-// far inside either. Raw affinities (no vote) of magnitude ~1 are the tight case. ROUTE_F16
-// (opt-in) keeps one f16 key part and converts the bf16 query exactly to f16 (2^-11 relative: about
-// 3e-4 absolute on a unit-variance affinity, inside 1e-3) and halves the MMAs and ldmatrix; each
-// query row and staged key chunk is first scaled by a power of two into f16's range (exact; undone
-// on the f32 products), so bf16 inputs past 65504 or near 1e-6 rank as in f32 (routing-topk-mma-scores.ts).
-// It stays off: on the H200 (round 10, 64K) F16 + QVEC with the scaling ranked in 6.09 / 20.2 ms against
-// the default's 6.05 / 19.0 (16 / 64 heads), and compute-sanitizer's racecheck reports two shared-memory
-// hazards in route_topk_tc with it on (336 reports; the default was clean in round 9) — fix those first.
+// far inside either. Raw affinities (no vote) of magnitude ~1 are the tight case. One f16 key part
+// with f16 queries (half the MMAs, each row and chunk scaled by a power of two into f16's range) was
+// built in round 9 and measured in round 10: no faster on the H200 (64K: 6.09 / 20.2 ms against
+// 6.05 / 19.0 at 16 / 64 heads) and racecheck found shared-memory hazards in it, so it was removed
+// (docs/PERFORMANCE.md, rounds 9 and 10, hold its figures).
 // Main's version (serial quad insertion, 180 registers: 8 warps an SM) took 15 ms under ncu: 4.8 G
 // warp instructions at IPC 1.4, 146 M shared stores — issue- and latency-bound on the per-element
 // code, not on the tensor cores; hence few instructions per element and no serial chains here.
@@ -116,13 +113,6 @@ export function tensorTopkDeviceCode(k: AttentionKernel, cx: Omit<CudaContext, '
     'constexpr bool route_qreg = ROUTE_QREG != 0 && ROUTE_VOTE && D <= 128;',
     'constexpr int ROUTE_QSET = ROUTE_QREG > 1 ? ROUTE_QREG : 1; // voters held at once',
     'constexpr int ROUTE_QF = D / 16; // k-steps of a held query fragment',
-    '// 1: keys as one f16 part (not hi + lo), the query fragments converted to f16: half the MMAs and',
-    '// ldmatrix, q · k to about 2^-11 relative (the hi + lo split: 2^-16). Each query row (per voter)',
-    "// and staged key chunk is scaled by a power of two into f16's range first, undone on the f32 products.",
-    'constexpr int ROUTE_F16 = 0;',
-    "// 0: ROUTE_F16 without the power-of-two scaling (|q|, |pooled k| >= 65504 overflow; the bench's",
-    "// measure of what the scaling costs, and the tests' mutation check).",
-    'constexpr int ROUTE_F16_SCALE = 1;',
     ...mmaHelper(dtype),
     ...cpAsyncHelpers,
     ...chunkClassFn(k, cx),
