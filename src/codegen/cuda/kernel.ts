@@ -44,7 +44,8 @@ import {
   routingBindingShapes,
   withRouting,
 } from './routing-attn.js';
-import { selectBindingShapes, selectDeviceCode, selectHandles, selectManifest } from './select-host.js';
+import { selectDeviceCode, selectHandles } from './select-host.js';
+import { selectBindingShapes, selectManifest } from './select-records.js';
 import { quantizeLaunchName, quantizeSource, quantizeSpecs, withQuantizeHeader } from './quantize-host.js';
 import { salientKernels, salientLists } from './salient-list.js';
 import { cachesManifest } from './quant-manifest.js';

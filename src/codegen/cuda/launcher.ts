@@ -29,8 +29,8 @@ import {
   routingHostFns,
   routingHostLaunch,
 } from './routing-host.js';
+import { selectFieldDoc } from './select-records.js';
 import {
-  selectFieldDoc,
   selectHandles,
   selectHeaderLines,
   selectHostChecks,

@@ -1,8 +1,7 @@
-// Host side and artifact records of CUDA selection (select.ts): the device code in launch order,
-// the launcher's checks and launches, the scratch-size function, manifest, entry points and
-// bindings. The `indices` and `route_scratch` args fields are block routing's (layout.ts).
+// Host side of CUDA selection (select.ts): the device code in launch order, the launcher's checks
+// and launches, the scratch-size function. The `indices` and `route_scratch` args fields are block
+// routing's (layout.ts). Its artifact records: select-records.ts.
 import { elementBytes } from '../../ir/formats.js';
-import { show } from '../../ir/graph.js';
 import type { AttentionKernel } from '../../ir/kernel.js';
 import {
   attendsSelected,
@@ -12,22 +11,19 @@ import {
   routingFrom,
   routingGroups,
   routingVote,
-  type RoutingPlan,
 } from '../../ir/routing.js';
-import type { Binding, EntryPoint } from '../artifact.js';
 import type { CudaLayout } from './layout.js';
 import type { CudaContext } from './rules.js';
 import { SEL_POOL_THREADS, SEL_SPAN, selectHelpers, selName } from './select.js';
 import { selDequantizes, selectKvCode } from './select-kv.js';
+import { selScratchElemsName } from './select-records.js';
 import { selectScoreCode } from './select-score.js';
 import { voteKv } from './select-vote.js';
 import { SEL_ATTN_THREADS, selectAttnCode, vectorWidth } from './select-attn.js';
-import { SEL_WIDE_ROUNDS, SEL_WIDE_THREADS, WIDE_PASSES, wideTopk, wideTopkCode } from './select-wide.js';
+import { SEL_WIDE_THREADS, WIDE_PASSES, wideTopk, wideTopkCode } from './select-wide.js';
 import { SEL_FROM_THREADS, SEL_SORT_MAX, SEL_TOPK_THREADS, selectRankCode } from './select-topk.js';
 
 export { selectHandles } from './routing-case.js';
-
-export const selScratchElemsName = (k: AttentionKernel): string => `attnc_${k.name}_route_scratch_elems`;
 
 /** Device code of every selection pass (inside the namespace; rendered before the helpers). */
 export function selectDeviceCode(
@@ -123,123 +119,120 @@ export function selectHostChecks(k: AttentionKernel, ns: string, layout: CudaLay
   return checks;
 }
 
+/** `lines` indented by `by` spaces. */
+const indent = (lines: readonly string[], by: number): string[] => lines.map((l) => `${' '.repeat(by)}${l}`);
+
+/** Pooling launches: the key side when the call has keys, the query side always. */
+function poolLaunches(k: AttentionKernel, ns: string): string[] {
+  const pooled = pooledSides(k.routing!);
+  const grid = { k: 'dim3(a.Nk, a.Hkv, a.B)', q: 'dim3(a.Nq, a.H, a.B)' };
+  const pool = (side: 'k' | 'q'): string[] =>
+    launch(ns, selName(k, `pool_${side}`), grid[side], SEL_POOL_THREADS, '0', `sel_pool_${side}`);
+  return [
+    ...(pooled.k ? ['  if (a.Nk > 0) {', ...indent(pool('k'), 2), '  }'] : []),
+    ...(pooled.q ? pool('q') : []),
+  ];
+}
+
+/** A scoring round's vote launches: decoding reads each kv head of a span once (select-vote.ts). */
+function voteLaunches(k: AttentionKernel, ns: string): string[] {
+  const stats = (by: number): string[] =>
+    indent(launch(ns, selName(k, 'vote_stats'), 'sgrid', SEL_SPAN, 'ssmem', 'sel_vote_stats', 'ra'), by);
+  if (!routingVote(k.routing!)) return [];
+  if (!voteKv(k)) return stats(4);
+  return [
+    `      if (${ns}::sel_wide(a) && ${ns}::sel_keep_aff(a)) {`,
+    '        // Decoding: each block reads one kv head of its span once (select-vote.ts).',
+    `        const dim3 vgrid(sgrid.x * (unsigned)${ns}::sel_vparts(a), sgrid.y, sgrid.z);`,
+    ...indent(launch(ns, selName(k, 'vote_kv'), 'vgrid', SEL_SPAN, 'ssmem', 'sel_vote_kv', 'ra'), 6),
+    '      } else {',
+    ...stats(6),
+    '      }',
+  ];
+}
+
+/** A scoring round's top-k launch: over chunks of the row (select-wide.ts) or one block a row. */
+function topkLaunches(k: AttentionKernel, ns: string, groups: string): string[] {
+  const wide = wideTopk(k.routing!)
+    ? [
+        `    if (${ns}::sel_cap(a) > 0 && ${ns}::sel_wide(a)) {`,
+        "      // Few rows, many keys: the row's top-k split over chunks (select-wide.ts).",
+        `      const dim3 wgrid((unsigned)${ns}::sel_wchunks(a) * nr, ${groups}, a.B);`,
+        ...WIDE_PASSES.flatMap((p) =>
+          indent(launch(ns, selName(k, p), 'wgrid', SEL_WIDE_THREADS, '0', `sel_${p}`, 'ra'), 4),
+        ),
+        '    } else',
+      ]
+    : [];
+  const grid = `dim3(nr, ${groups}, a.B)`;
+  return [
+    ...wide,
+    `    if (${ns}::sel_cap(a) > 0)`,
+    ...indent(launch(ns, selName(k, 'topk'), grid, SEL_TOPK_THREADS, '0', 'sel_topk', 'ra'), 4),
+  ];
+}
+
+/** Ranked selection: scoring rounds of sel_rows query rows (route_scratch holds one round's metrics). */
+function rankLaunches(k: AttentionKernel, ns: string, groups: string): string[] {
+  const vote = routingVote(k.routing!);
+  return [
+    `  const size_t ssmem = sizeof(float) * ((size_t)${ns}::sel_voters(a) * (${ns}::D + 2));`,
+    ...(vote ? optIn(ns, selName(k, 'vote_stats'), 'ssmem', 'sel_vote_stats') : []),
+    ...(vote && voteKv(k) ? optIn(ns, selName(k, 'vote_kv'), 'ssmem', 'sel_vote_kv') : []),
+    ...optIn(ns, selName(k, 'score'), 'ssmem', 'sel_score'),
+    `  const int rows = ${ns}::sel_rows(a);`,
+    '  for (int r0 = 0; r0 < a.Nq; r0 += rows) {',
+    `    ${ns}::Args ra = a;`,
+    '    ra.sel_row0 = r0;',
+    '    const unsigned nr = (unsigned)min(rows, a.Nq - r0);',
+    '    if (a.Nk > 0) {',
+    `      const dim3 sgrid((unsigned)${ns}::sel_nspan(a) * nr, ${groups}, a.B);`,
+    ...voteLaunches(k, ns),
+    ...indent(launch(ns, selName(k, 'score'), 'sgrid', SEL_SPAN, 'ssmem', 'sel_score', 'ra'), 4),
+    '    }',
+    ...topkLaunches(k, ns, groups),
+    '  }',
+  ];
+}
+
+/** Selection read from a tensor: one block a row sorts its ids (shared memory a power of two). */
+function fromLaunch(k: AttentionKernel, ns: string, groups: string): string[] {
+  const grid = `dim3(a.Nq, ${groups}, a.B)`;
+  return [
+    `  if (${ns}::sel_cap(a) > 0) {`,
+    '    size_t fsmem = sizeof(int);',
+    `    while (fsmem < sizeof(int) * (size_t)${ns}::sel_cap(a)) fsmem <<= 1;`,
+    ...indent(optIn(ns, selName(k, 'from'), 'fsmem', 'sel_from'), 2),
+    ...indent(launch(ns, selName(k, 'from'), grid, SEL_FROM_THREADS, 'fsmem', 'sel_from'), 2),
+    '  }',
+  ];
+}
+
+/** The attention over the selection, split over key ranges and merged, then the return. */
+function attendLaunches(k: AttentionKernel, ns: string): string[] {
+  if (!attendsSelected(k.routing!)) return [];
+  const grid = 'dim3((unsigned)((long long)ns * a.Nq), a.H, a.B)';
+  return [
+    `  const int ns = ${ns}::sel_splits(a);`,
+    ...launch(ns, selName(k, 'attn'), grid, SEL_ATTN_THREADS, '0', 'sel_attn'),
+    '  if (ns > 1)',
+    ...indent(launch(ns, selName(k, 'merge'), 'dim3(a.Nq, a.H, a.B)', SEL_ATTN_THREADS, '0', 'sel_merge'), 2),
+    '  return ATTNC_OK;',
+  ];
+}
+
 /** Host launches: selection passes, then (restricted) the attention over the selection and return. */
 export function selectHostLaunch(k: AttentionKernel, ns: string): string[] {
-  const r = k.routing!;
-  const pooled = pooledSides(r);
-  const vote = routingVote(r);
-  const out = ['// Selection: score, rank (indices), then the attention reads the selection.', '{'];
-  if (pooled.k)
-    out.push(
-      '  if (a.Nk > 0) {',
-      ...launch(ns, selName(k, 'pool_k'), 'dim3(a.Nk, a.Hkv, a.B)', SEL_POOL_THREADS, '0', 'sel_pool_k').map(
-        (l) => `  ${l}`,
-      ),
-      '  }',
-    );
-  if (pooled.q)
-    out.push(
-      ...launch(ns, selName(k, 'pool_q'), 'dim3(a.Nq, a.H, a.B)', SEL_POOL_THREADS, '0', 'sel_pool_q'),
-    );
   const groups = `${ns}::sel_groups(a)`;
-  if (r.source.kind === 'topk') {
-    // Scoring rounds of sel_rows query rows: route_scratch holds one round's metrics.
-    out.push(
-      `  const size_t ssmem = sizeof(float) * ((size_t)${ns}::sel_voters(a) * (${ns}::D + 2));`,
-      ...(vote ? optIn(ns, selName(k, 'vote_stats'), 'ssmem', 'sel_vote_stats') : []),
-      ...(vote && voteKv(k) ? optIn(ns, selName(k, 'vote_kv'), 'ssmem', 'sel_vote_kv') : []),
-      ...optIn(ns, selName(k, 'score'), 'ssmem', 'sel_score'),
-      `  const int rows = ${ns}::sel_rows(a);`,
-      '  for (int r0 = 0; r0 < a.Nq; r0 += rows) {',
-      `    ${ns}::Args ra = a;`,
-      '    ra.sel_row0 = r0;',
-      '    const unsigned nr = (unsigned)min(rows, a.Nq - r0);',
-      '    if (a.Nk > 0) {',
-      `      const dim3 sgrid((unsigned)${ns}::sel_nspan(a) * nr, ${groups}, a.B);`,
-      ...(vote && voteKv(k)
-        ? [
-            `      if (${ns}::sel_wide(a) && ${ns}::sel_keep_aff(a)) {`,
-            '        // Decoding: each block reads one kv head of its span once (select-vote.ts).',
-            `        const dim3 vgrid(sgrid.x * (unsigned)${ns}::sel_vparts(a), sgrid.y, sgrid.z);`,
-            ...launch(ns, selName(k, 'vote_kv'), 'vgrid', SEL_SPAN, 'ssmem', 'sel_vote_kv', 'ra').map(
-              (l) => `      ${l}`,
-            ),
-            '      } else {',
-            ...launch(ns, selName(k, 'vote_stats'), 'sgrid', SEL_SPAN, 'ssmem', 'sel_vote_stats', 'ra').map(
-              (l) => `      ${l}`,
-            ),
-            '      }',
-          ]
-        : vote
-          ? launch(ns, selName(k, 'vote_stats'), 'sgrid', SEL_SPAN, 'ssmem', 'sel_vote_stats', 'ra').map(
-              (l) => `    ${l}`,
-            )
-          : []),
-      ...launch(ns, selName(k, 'score'), 'sgrid', SEL_SPAN, 'ssmem', 'sel_score', 'ra').map(
-        (l) => `    ${l}`,
-      ),
-      '    }',
-      ...(wideTopk(r)
-        ? [
-            `    if (${ns}::sel_cap(a) > 0 && ${ns}::sel_wide(a)) {`,
-            "      // Few rows, many keys: the row's top-k split over chunks (select-wide.ts).",
-            `      const dim3 wgrid((unsigned)${ns}::sel_wchunks(a) * nr, ${groups}, a.B);`,
-            ...WIDE_PASSES.flatMap((p) =>
-              launch(ns, selName(k, p), 'wgrid', SEL_WIDE_THREADS, '0', `sel_${p}`, 'ra').map(
-                (l) => `    ${l}`,
-              ),
-            ),
-            '    } else',
-          ]
-        : []),
-      `    if (${ns}::sel_cap(a) > 0)`,
-      ...launch(
-        ns,
-        selName(k, 'topk'),
-        `dim3(nr, ${groups}, a.B)`,
-        SEL_TOPK_THREADS,
-        '0',
-        'sel_topk',
-        'ra',
-      ).map((l) => `    ${l}`),
-      '  }',
-    );
-  } else {
-    out.push(
-      `  if (${ns}::sel_cap(a) > 0) {`,
-      '    size_t fsmem = sizeof(int);',
-      `    while (fsmem < sizeof(int) * (size_t)${ns}::sel_cap(a)) fsmem <<= 1;`,
-      ...optIn(ns, selName(k, 'from'), 'fsmem', 'sel_from').map((l) => `  ${l}`),
-      ...launch(
-        ns,
-        selName(k, 'from'),
-        `dim3(a.Nq, ${groups}, a.B)`,
-        SEL_FROM_THREADS,
-        'fsmem',
-        'sel_from',
-      ).map((l) => `  ${l}`),
-      '  }',
-    );
-  }
-  if (attendsSelected(r))
-    out.push(
-      `  const int ns = ${ns}::sel_splits(a);`,
-      ...launch(
-        ns,
-        selName(k, 'attn'),
-        'dim3((unsigned)((long long)ns * a.Nq), a.H, a.B)',
-        SEL_ATTN_THREADS,
-        '0',
-        'sel_attn',
-      ),
-      '  if (ns > 1)',
-      ...launch(ns, selName(k, 'merge'), 'dim3(a.Nq, a.H, a.B)', SEL_ATTN_THREADS, '0', 'sel_merge').map(
-        (l) => `  ${l}`,
-      ),
-      '  return ATTNC_OK;',
-    );
-  out.push('}');
-  return out;
+  const rank = k.routing!.source.kind === 'topk' ? rankLaunches(k, ns, groups) : fromLaunch(k, ns, groups);
+  return [
+    '// Selection: score, rank (indices), then the attention reads the selection.',
+    '{',
+    ...poolLaunches(k, ns),
+    ...rank,
+    ...attendLaunches(k, ns),
+    '}',
+  ];
 }
 
 /** `size_t attnc_<name>_route_scratch_elems(const Args*)`. */
@@ -256,140 +249,4 @@ export function selectHeaderLines(k: AttentionKernel, struct: string): string[] 
     '/* Floats of the route_scratch buffer (pooled rows, metrics, partials) for these sizes. */',
     `size_t ${selScratchElemsName(k)}(const ${struct}* args);`,
   ];
-}
-
-/** Query rows per scoring round (`rows` in scratchShape), as select.ts's sel_rows computes it. */
-function roundRows(k: AttentionKernel): string {
-  const r = k.routing!;
-  const G = routingGroups(r);
-  const per = `B * (${G} * Nk${routingVote(r) ? ` + H * cdiv(Nk, ${SEL_SPAN}) * 2` : ''})`;
-  return `min(Nq, max(1, max(2^24, 8 * B * ${G} * Nq * ${capacityShapeExpr(r)}) / (${per})))`;
-}
-
-/** An upper bound of the scratch floats as a shape expression. */
-function scratchShape(k: AttentionKernel): string {
-  const r = k.routing!;
-  const D = k.schedule.headDim;
-  const parts: string[] = [];
-  const pooled = pooledSides(r);
-  if (pooled.k) parts.push(`B * Hkv * Nk * ${D}`);
-  if (pooled.q) parts.push(`B * H * Nq * ${D}`);
-  if (r.source.kind === 'topk') parts.push(`B * ${routingGroups(r)} * rows * Nk`);
-  if (routingVote(r)) parts.push(`B * H * rows * cdiv(Nk, ${SEL_SPAN}) * 2`);
-  if (routingVote(r)) parts.push('B * H * rows * Nk');
-  if (attendsSelected(r)) parts.push(`B * H * Nq * 16 * ${k.schedule.valueDim + 2}`);
-  // The wide top-k's counters (select-wide.ts) at the smallest chunk, so an upper bound.
-  if (wideTopk(r))
-    parts.push(
-      `B * ${routingGroups(r)} * rows * (${SEL_WIDE_ROUNDS * 256} + 2 * cdiv(Nk, ${SEL_WIDE_THREADS}))`,
-    );
-  return parts.join(' + ') || '0';
-}
-
-export function selectFieldDoc(k: AttentionKernel, role: 'indices' | 'scratch'): string {
-  const r = k.routing!;
-  return role === 'indices'
-    ? `int[B, ${routingGroups(r)}, Nq, ${capacityShapeExpr(r)}], written: selected ${r.unit.kind} ids (ascending, -1 padded)`
-    : `scratch: ${selScratchElemsName(k)}() floats`;
-}
-
-export function selectManifest(k: AttentionKernel): object {
-  const r: RoutingPlan = k.routing!;
-  const src = r.source;
-  return {
-    unit: r.unit.kind,
-    ...(r.unit.kind === 'blocks' ? { blockSize: r.unit.size } : {}),
-    ...(r.unit.kind === 'chunks' ? { chunks: r.unit.tensor } : {}),
-    ...(src.kind === 'from'
-      ? { from: { tensor: src.tensor, groups: src.groups, capacity: src.capacity } }
-      : { q: src.q, k: src.k, topk: show(src.count) }),
-    vote: routingVote(r) ?? null,
-    first: show(r.first),
-    local: show(r.local),
-    restrict: attendsSelected(r),
-    indices: { dtype: 'i32', shape: ['B', routingGroups(r), 'Nq', capacityShapeExpr(r)] },
-    scratch: {
-      dtype: 'f32',
-      elemsFunction: selScratchElemsName(k),
-      shape: [scratchShape(k)],
-      ...(src.kind === 'from' ? {} : { rows: roundRows(k) }),
-    },
-  };
-}
-
-/** A launch record of selection pass `pass` (informational for CUDA: the launcher runs them). */
-const selEntry = (
-  k: AttentionKernel,
-  pass: string,
-  threads: number,
-  grid: [string, string, string],
-  bindings: string[],
-): EntryPoint => ({
-  name: selName(k, pass),
-  role: 'routing',
-  workgroupSize: [threads, 1, 1],
-  grid,
-  bindings,
-});
-
-const userTensors = (k: AttentionKernel): string[] => k.tensors.map((t) => t.name);
-
-/** Launch record of the `pool` stage of `side`. */
-export function selectPoolEntry(k: AttentionKernel, side: 'k' | 'q'): EntryPoint {
-  const grid: [string, string, string] = side === 'k' ? ['Nk', 'Hkv', 'B'] : ['Nq', 'H', 'B'];
-  return selEntry(k, `pool_${side}`, SEL_POOL_THREADS, grid, [side, 'route_scratch', ...userTensors(k)]);
-}
-
-/** Launch records of the `rank` stage: `from` reads the tensor; else (vote,) score and top-k. */
-export function selectRankEntries(k: AttentionKernel): EntryPoint[] {
-  const r = k.routing!;
-  const G = routingGroups(r);
-  const user = userTensors(k);
-  const span = `cdiv(Nk, ${SEL_SPAN}) * Nq`;
-  if (r.source.kind === 'from')
-    return [selEntry(k, 'from', SEL_FROM_THREADS, ['Nq', G, 'B'], ['indices', ...user])];
-  return [
-    ...(routingVote(r)
-      ? [selEntry(k, 'vote_stats', SEL_SPAN, [span, G, 'B'], ['q', 'k', 'route_scratch', ...user])]
-      : []),
-    ...(voteKv(k)
-      ? [selEntry(k, 'vote_kv', SEL_SPAN, [`${span} * vparts`, G, 'B'], ['q', 'k', 'route_scratch', ...user])]
-      : []),
-    selEntry(k, 'score', SEL_SPAN, [span, G, 'B'], ['q', 'k', 'route_scratch', ...user]),
-    selEntry(k, 'topk', SEL_TOPK_THREADS, ['Nq', G, 'B'], ['route_scratch', 'indices', ...user]),
-    ...(wideTopk(r)
-      ? WIDE_PASSES.map((p) =>
-          selEntry(k, p, SEL_WIDE_THREADS, ['wchunks * Nq', G, 'B'], ['route_scratch', 'indices', ...user]),
-        )
-      : []),
-  ];
-}
-
-/** The attention over each row's selected keys: split over key ranges, then merged. */
-export function selectAttentionEntries(k: AttentionKernel): EntryPoint[] {
-  const user = userTensors(k);
-  return [
-    selEntry(
-      k,
-      'attn',
-      SEL_ATTN_THREADS,
-      ['splits * Nq', 'H', 'B'],
-      ['q', 'k', 'v', 'out', 'lse', 'indices', 'route_scratch', ...user],
-    ),
-    selEntry(k, 'merge', SEL_ATTN_THREADS, ['Nq', 'H', 'B'], ['route_scratch', 'out', 'lse']),
-  ];
-}
-
-export function selectBindingShapes(
-  k: AttentionKernel,
-): Record<'indices' | 'scratch', { dtype: Binding['dtype']; shape: string[]; access: Binding['access'] }> {
-  const r = k.routing!;
-  return {
-    indices: {
-      dtype: 'i32',
-      shape: ['B', routingGroups(r), 'Nq', capacityShapeExpr(r)!],
-      access: 'read_write',
-    },
-    scratch: { dtype: 'f32', shape: [scratchShape(k)], access: 'read_write' },
-  };
 }

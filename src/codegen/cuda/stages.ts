@@ -1,6 +1,6 @@
 // The CUDA artifact's entry points, rendered from the kernel's stage list (ir/stages.ts) through
 // one table keyed by stage kind. Routing stages go to the pass family that runs the plan
-// (routing-case.ts): ranked blocks (routing-host.ts) or slot-based selection (select-host.ts).
+// (routing-case.ts): ranked blocks (routing-host.ts) or slot-based selection (select-host.ts, select-records.ts).
 // The records are informational for CUDA (the generated launcher runs the kernels), but they
 // name every kernel in launch order, with its grid and the buffers it binds.
 import type { AttentionKernel } from '../../ir/kernel.js';
@@ -11,7 +11,7 @@ import { importanceEntryPoint } from './importance.js';
 import { selectHandles } from './routing-case.js';
 import { routingPoolEntry, routingRankEntries } from './routing-host.js';
 import { dimLabel } from './rules.js';
-import { selectAttentionEntries, selectPoolEntry, selectRankEntries } from './select-host.js';
+import { selectAttentionEntries, selectPoolEntry, selectRankEntries } from './select-records.js';
 import { tokenAttentionEntries } from './token-host.js';
 import { tokenPlan } from './token-form.js';
 import { salientEntryPoints } from './salient-list.js';
