@@ -5,7 +5,7 @@
 // writer. The f32 param gradients are summed here too, per thread, then over the CTA in a fixed
 // order into its own slice of `partials`; bwd_reduce adds the slices in CTA order.
 import type { BackwardMmaExprs } from './backward-mma-exprs.js';
-import { nextTile } from './backward-mma-kernels.js';
+import { nextTile } from './backward-dkdv-parts.js';
 import { gemmP, gemmT } from './backward-mma-tile.js';
 
 const indent = (lines: readonly string[], pad: string): string[] =>

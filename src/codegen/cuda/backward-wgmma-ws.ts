@@ -11,7 +11,14 @@
 // into dq_acc by 16-byte atomics (red.global.add.v4.f32, sm_90) when dq_acc is 16-byte aligned:
 // lane pairs swap halves so each holds four consecutive columns of one row.
 import type { BackwardMmaExprs } from './backward-mma-exprs.js';
-import { dkdvEpilogue, headWalk, lseDeltaLoad } from './backward-wgmma-kernel.js';
+import {
+  dkdvAccumulators,
+  dkdvEpilogue,
+  headWalk,
+  keyTileCoords,
+  lseDeltaLoad,
+} from './backward-dkdv-parts.js';
+import { wgmmaSmemTiles } from './backward-wgmma-kernel.js';
 import { dqAdd2, wgmmaTileLambda, type TileSync } from './backward-wgmma-tile.js';
 import { NO_TUNE, type BackwardWgmmaTune } from './backward-wgmma-tune.js';
 import {
@@ -203,29 +210,13 @@ export function wgmmaWsDkdvKernel(
     '#if !ATTNC_SM90A',
     '  __trap(); // the compute_90 PTX image: no wgmma there',
     '#endif',
-    '  extern __shared__ __align__(1024) unsigned char smem_raw[];',
-    '  // wgmma swizzles by address bits: every tile starts on a 1024-byte boundary.',
-    '  T* Ks = reinterpret_cast<T*>(smem_raw + ((1024u - (smem_addr(smem_raw) & 1023u)) & 1023u)); // [BN][D] panels',
-    '  T* Vs = Ks + BN * D;                 // [BN][DV]',
-    '  T* Qs = Vs + BN * DV;                // [2][BM][D]',
-    '  T* Os = Qs + 2 * BM * D;             // [2][BM][DV]: dO',
-    '  T* Ss = Os + 2 * BM * DV;            // [BM][BN]: dS, [query][key] panels',
-    '  float* Ls = reinterpret_cast<float*>(Ss + BM * BN); // [2][BM]: lse·log2 e',
-    '  float* Ds = Ls + 2 * BM;             // [2][BM]: delta',
-    ...(x.slots
-      ? ['  float* Xs = Ds + 2 * BM;             // [SLOTS][WARPS][NT][4][32]: carried per-element values']
-      : []),
+    ...wgmmaSmemTiles(x),
     `  uint64_t* full_bar = reinterpret_cast<uint64_t*>(Ds + 2 * BM + ${xsFloats}); // [2]: buffer filled`,
     '  uint64_t* empty_bar = full_bar + 2; // [2]: buffer released by the consumers',
     ...(bulk ? dqBulkSmemDecls : []),
     '  const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32, g = lane / 4, t4 = lane % 4, wg = warp / 4;',
     '  (void)wg;',
-    '  const int b = blockIdx.z, hkv = blockIdx.y, k0 = blockIdx.x * BN, group = a.H / a.Hkv;',
-    '  const size_t krow0 = ((size_t)b * a.Hkv + hkv) * a.Nk + k0;',
-    '  const int nqt = (a.Nq + BM - 1) / BM;',
-    '  const int k_lo = a.k_offset + k0, k_hi = a.k_offset + min(k0 + BN, a.Nk) - 1;',
-    '  const bool k_tail = k0 + BN > a.Nk;',
-    '  (void)k_lo; (void)k_hi;',
+    ...keyTileCoords,
     '  if (tid == 0) {',
     '    for (int i = 0; i < 2; ++i) {',
     `      mbar_init(&full_bar[i], ${bulk ? 'DQ_LOADERS' : 'WS_PRODUCER'});`,
@@ -256,12 +247,7 @@ export function wgmmaWsDkdvKernel(
           '  const bool v4 = (reinterpret_cast<size_t>(a.dq_acc) & 15) == 0; // 16-byte dq atomics',
           '  (void)v4;',
         ]),
-    '  float dk[D / 8][4], dv[DV / 8][4];',
-    '#pragma unroll',
-    '  for (int n = 0; n < D / 8; ++n) dk[n][0] = dk[n][1] = dk[n][2] = dk[n][3] = 0.f;',
-    '#pragma unroll',
-    '  for (int n = 0; n < DV / 8; ++n) dv[n][0] = dv[n][1] = dv[n][2] = dv[n][3] = 0.f;',
-    ...(np ? [`  float gp[${np}] = {};`] : []),
+    ...dkdvAccumulators(np),
     ...indent(consumerLoop(x, deterministic, tune), '  '),
     ...(bulk ? indent(pingPong ? pingPongDone : dqBulkDone, '  ') : []),
     ...dkdvEpilogue(np),

@@ -1,0 +1,150 @@
+// Pieces every dK/dV kernel of the tensor-core backward shares (mma: backward-mma-kernels.ts,
+// wgmma: backward-wgmma-kernel.ts, warp-specialised wgmma: backward-wgmma-ws.ts): the walk over the
+// non-empty q-tiles of each head of the GQA group, the lse/delta load, the block's key-tile
+// coordinates, the accumulators and the epilogue that stores dK, dV and the param gradients.
+import type { BackwardMmaExprs } from './backward-mma-exprs.js';
+
+const indent = (lines: readonly string[], pad: string): string[] =>
+  lines.map((l) => (l && !l.startsWith('#') ? pad + l : l));
+
+/**
+ * `next_tile(qt, full)`: the first non-empty tile (of `count`) at or after qt, and whether it is
+ * full; `bounds` defines q_lo q_hi k_lo k_hi of tile qt. Dynamic classifiers are asked 32 tiles at a time, a lane per tile (one
+ * step per 32 tiles for runs of empty ones, and one latency for classifiers that read summaries).
+ */
+export function nextTile(x: BackwardMmaExprs, count: string, bounds: string): string[] {
+  if (x.mode !== 'dynamic') {
+    return [
+      'auto next_tile = [&](const int qt, bool& full) {',
+      `  full = ${x.mode === 'full'};`,
+      `  return ${x.mode === 'empty' ? count : 'qt'};`,
+      '};',
+    ];
+  }
+  return [
+    'auto classify = [&](const int qt, bool& full) -> bool {',
+    `  ${bounds}`,
+    '  (void)q_lo; (void)q_hi; (void)k_lo; (void)k_hi;',
+    ...indent(x.classify, '  '),
+    '  full = !can_false;',
+    '  return can_true;',
+    '};',
+    'int scan = -32;',
+    'unsigned ne_bits = 0u, full_bits = 0u; // q-tiles scan .. scan + 31: non-empty, full',
+    'auto next_tile = [&](int qt, bool& full) {',
+    `  while (qt < ${count}) {`,
+    '    if (qt >= scan + 32) {',
+    '      scan = qt;',
+    '      bool f = false;',
+    `      const bool ne = qt + lane < ${count} && classify(qt + lane, f);`,
+    '      ne_bits = __ballot_sync(0xffffffffu, ne);',
+    '      full_bits = __ballot_sync(0xffffffffu, ne && f);',
+    '    }',
+    '    const unsigned rest = ne_bits & (0xffffffffu << (qt - scan));',
+    '    if (rest) {',
+    '      const int i = __ffs(rest) - 1;',
+    '      full = (full_bits >> i) & 1u;',
+    '      return scan + i;',
+    '    }',
+    '    qt = scan + 32;',
+    '  }',
+    '  full = false;',
+    `  return ${count};`,
+    '};',
+  ];
+}
+
+/** The block's key tile (k0 of BN keys of kv head hkv, batch b), its rows and key range. */
+export const keyTileCoords: readonly string[] = [
+  '  const int b = blockIdx.z, hkv = blockIdx.y, k0 = blockIdx.x * BN, group = a.H / a.Hkv;',
+  '  const size_t krow0 = ((size_t)b * a.Hkv + hkv) * a.Nk + k0;',
+  '  const int nqt = (a.Nq + BM - 1) / BM;',
+  '  const int k_lo = a.k_offset + k0, k_hi = a.k_offset + min(k0 + BN, a.Nk) - 1;',
+  '  const bool k_tail = k0 + BN > a.Nk;',
+  '  (void)k_lo; (void)k_hi;',
+];
+
+/** dK and dV accumulators (and `np` param gradient sums), zeroed. */
+export function dkdvAccumulators(np: number): string[] {
+  return [
+    '  float dk[D / 8][4], dv[DV / 8][4];',
+    '#pragma unroll',
+    '  for (int n = 0; n < D / 8; ++n) dk[n][0] = dk[n][1] = dk[n][2] = dk[n][3] = 0.f;',
+    '#pragma unroll',
+    '  for (int n = 0; n < DV / 8; ++n) dv[n][0] = dv[n][1] = dv[n][2] = dv[n][3] = 0.f;',
+    ...(np ? [`  float gp[${np}] = {};`] : []),
+  ];
+}
+
+/** The accumulators, `head` run for each head of the GQA group, then the epilogue. */
+export function dkdvOverGroup(head: readonly string[], np: number): string[] {
+  return [
+    ...dkdvAccumulators(np),
+    '  for (int hg = 0; hg < group; ++hg) {',
+    ...indent(head, '    '),
+    '  }',
+    '  cp_wait<0>();',
+    ...dkdvEpilogue(np),
+  ];
+}
+
+/** The query head `h` of GQA step hg, its first row, and next_tile over its q-tiles. */
+export function headWalk(x: BackwardMmaExprs): string[] {
+  return [
+    'const int h = hkv * group + hg;',
+    'const size_t qrow0 = ((size_t)b * a.H + h) * a.Nq;',
+    ...nextTile(
+      x,
+      'nqt',
+      'const int q_lo = a.q_offset + qt * BM, q_hi = a.q_offset + min((qt + 1) * BM, a.Nq) - 1;',
+    ),
+  ];
+}
+
+/** lse·log2 e and delta of q-tile q0's rows into buffer `buf`, thread `id` of `count`. */
+export function lseDeltaLoad(id: string, count: string): string[] {
+  return [
+    `  for (int i = ${id}; i < BM; i += ${count}) {`,
+    '    float l = INFINITY, d = 0.f; // +inf: exp2(score - l) = 0, no gradient (past Nq, or no allowed key)',
+    '    if (q0 + i < a.Nq) {',
+    '      const float x = a.lse[qrow0 + q0 + i];',
+    '      l = x == -INFINITY ? INFINITY : x * LOG2E;',
+    '      d = a.delta[qrow0 + q0 + i];',
+    '    }',
+    '    Ls[buf * BM + i] = l;',
+    '    Ds[buf * BM + i] = d;',
+    '  }',
+  ];
+}
+
+/** dK and dV out of the accumulators (storage type), then the param gradients (`np` of them). */
+export function dkdvEpilogue(np: number): string[] {
+  return [
+    '  // dk = scale·Σ dSᵀ·Q, dv = Σ Pᵀ·dO (summed over the GQA group above).',
+    '#pragma unroll',
+    '  for (int r = 0; r < 2; ++r) {',
+    '    const int kl = warp * 16 + g + 8 * r;',
+    '    if (k0 + kl >= a.Nk) continue;',
+    '    T* dkr = a.dk + (krow0 + kl) * D + t4 * 2;',
+    '    T* dvr = a.dv + (krow0 + kl) * DV + t4 * 2;',
+    '#pragma unroll',
+    '    for (int n = 0; n < D / 8; ++n)',
+    '      *reinterpret_cast<unsigned*>(dkr + n * 8) = pack2(a.scale * dk[n][2 * r], a.scale * dk[n][2 * r + 1]);',
+    '#pragma unroll',
+    '    for (int n = 0; n < DV / 8; ++n)',
+    '      *reinterpret_cast<unsigned*>(dvr + n * 8) = pack2(dv[n][2 * r], dv[n][2 * r + 1]);',
+    '  }',
+    ...(np
+      ? [
+          "  // Param gradients: this thread's sums, reduced over the warp, one atomic per warp.",
+          '#pragma unroll',
+          `  for (int n = 0; n < ${np}; ++n) {`,
+          '    float v = gp[n];',
+          '#pragma unroll',
+          '    for (int m = 16; m > 0; m >>= 1) v += __shfl_xor_sync(0xffffffffu, v, m);',
+          '    if (lane == 0) atomicAdd(a.grads + n, v);',
+          '  }',
+        ]
+      : []),
+  ];
+}
