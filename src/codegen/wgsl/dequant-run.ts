@@ -291,17 +291,14 @@ export function dequantRunFunction(w: WideCodes, paged: boolean): string[] {
   ];
 }
 
-/** The run functions of a plan, with a header saying which lanes they were made for. */
+/**
+ * The run functions of a plan, with a header saying which lanes they were made for (for readers of
+ * the module: re-tuning reads them from DecodeVariant.coop.codeLanes, not from the text).
+ */
 export function dequantRunFunctions(plan: WidePlan, paged: boolean): string {
   return [
     `// Wide code loads (coopDecodeCodes 'wide'): each lane loads a run of channels; made for DC_LANES = ${plan.lanes}.`,
     `const DC_CODE_LANES: u32 = ${plan.lanes}u;`,
     ...[plan.k, plan.v].flatMap((w) => (w ? ['', ...dequantRunFunction(w, paged)] : [])),
   ].join('\n');
-}
-
-/** The lanes a module's wide code loads were rendered for (undefined: no wide loads). */
-export function wideCodeLanes(code: string): number | undefined {
-  const m = /^const DC_CODE_LANES: u32 = (\d+)u;$/m.exec(code);
-  return m ? Number(m[1]) : undefined;
 }
