@@ -11,8 +11,11 @@ import { compareArrays } from '../../dist/src/runtime/compare.js';
 import { referenceAttention } from '../../dist/src/runtime/reference.js';
 import { createKernel } from '../../dist/src/runtime/webgpu.js';
 import { steadyMs } from './steady.mjs';
-import { retuneCoopDecode } from '../../dist/src/codegen/wgsl/decode-coop.js';
-import { defaultCoopDecodeTuning } from '../../dist/src/codegen/wgsl/decode-coop-tuning.js';
+import {
+  coopDecodeRetuneProblem,
+  renderedCoopDecodeTuning,
+  retuneCoopDecode,
+} from '../../dist/src/codegen/wgsl/decode-coop.js';
 
 const KNOBS = [
   ['threads', '--decode-threads'],
@@ -36,6 +39,23 @@ export function decodeSweep(option) {
     sets = sets.flatMap((s) => values.map((x) => ({ ...s, [knob]: x })));
   }
   return sets;
+}
+
+/**
+ * The sweep's modules of a compiled coop artifact: each knob set over the knobs its decode module
+ * was rendered with (a quantized cache's 'wide16' module may have fewer lanes than the defaults),
+ * with the re-tuned artifact, or `problem` where the module cannot take the set (wide code loads
+ * keep the lanes they were rendered for). No GPU needed: bench/wgsl/decode-dry.mjs builds and
+ * validates them on the CPU for every cache format.
+ */
+export function sweptModules(artifact, sweep) {
+  const rendered = renderedCoopDecodeTuning(artifact.decode);
+  return sweep.map((knobs) => {
+    const tuning = { ...rendered, ...knobs };
+    const problem = coopDecodeRetuneProblem(artifact.decode, tuning);
+    if (problem) return { knobs, tuning, problem };
+    return { knobs, tuning, artifact: { ...artifact, decode: retuneCoopDecode(artifact.decode, tuning) } };
+  });
 }
 
 const describeTuning = (t) =>
@@ -114,8 +134,9 @@ export async function runDecode(ctx) {
           await check(device, spec, artifact, D);
           let tuning;
           if (coop && artifact.decode) {
-            tuning = { ...defaultCoopDecodeTuning(artifact.schedule), ...knobs };
-            artifact = { ...artifact, decode: retuneCoopDecode(artifact.decode, tuning) };
+            const [swept] = sweptModules(artifact, [knobs]);
+            if (swept.problem) throw new Error(`decode knobs ${JSON.stringify(knobs)}: ${swept.problem}`);
+            ({ tuning, artifact } = swept);
           }
           const splitKeys = artifact.decode?.splitKeys ?? 0;
           const relError = splitKeys
