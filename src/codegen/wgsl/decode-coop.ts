@@ -25,7 +25,8 @@ import {
 } from './decode-coop-tuning.js';
 import { DECODE_SCRATCH, decodeModulePlan } from './decode-plan.js';
 import { kvRowsRecord } from './kv-load.js';
-import { codesViewDecls, dequantRunFunctions, wide16Lanes, widePlan, type WidePlan } from './dequant-run.js';
+import { dequantRunFunctions } from './dequant-run.js';
+import { codesViewDecls, wide16Lanes, widePlan, type WidePlan } from './dequant-run-plan.js';
 import { layoutSource, type WgslLayout } from './layout.js';
 
 const SCRATCH = DECODE_SCRATCH;
