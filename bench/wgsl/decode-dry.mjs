@@ -3,8 +3,9 @@
 // and each Schedule.coopDecodeCodes ('words', 'wide', 'wide16'), compiles the causal decode kernel
 // at D = 128 on the coop engine, builds every knob set of the sweep exactly as bench/wgsl/decode.mjs
 // does (sweptModules: over the knobs the module was rendered with) and validates each module with
-// naga. A knob set the module cannot take (other lanes than its wide code loads were rendered for)
-// is listed as skipped with the reason; a module that fails to build or validate fails the run.
+// naga. Lanes other than those a module's wide code loads were rendered for are compiled anew
+// (Schedule.coopDecodeLanes), as the timed sweep does; a knob set that still cannot be built is
+// listed as skipped with the reason; a module that fails to compile or validate fails the run.
 //
 //   npm run build && node bench/wgsl/decode-dry.mjs [--codes words,wide,wide16] [--formats int4,int2]
 //     [--decode-threads 64,128] [--decode-lanes 4,8] [--decode-chunk 2] [--decode-rows 4]
@@ -72,24 +73,23 @@ for (const name of formats) {
     const what = `${name.padEnd(5)} ${codes.padEnd(6)}`;
     let points;
     try {
-      const { artifact } = compile(source, {
-        target: 'wgsl',
-        headDim: 128,
-        limits,
-        wgslEngine: 'coop',
-        schedule: { coopDecodeCodes: codes },
-      });
+      const compileWith = (schedule) =>
+        compile(source, { target: 'wgsl', headDim: 128, limits, wgslEngine: 'coop', schedule }).artifact;
+      const artifact = compileWith({ coopDecodeCodes: codes });
       const lanes = artifact.decode.coop.codeLanes;
       console.log(
         `${what} rendered ${describe(artifact.decode.coop.tuning)}` +
           (lanes ? `, runs for ${lanes} lanes` : ''),
       );
-      points = sweptModules(artifact, sweep);
+      points = sweptModules(artifact, sweep, (lanes) =>
+        compileWith({ coopDecodeCodes: codes, coopDecodeLanes: lanes }),
+      );
     } catch (e) {
       failed.push(`${what} compile: ${e.message}`);
       continue;
     }
     const skips = new Map(); // reason → knob sets
+    const runLanes = new Set(); // the lanes of the swept modules' wide code loads
     for (const p of points) {
       if (p.problem) {
         skipped++;
@@ -99,7 +99,10 @@ for (const name of formats) {
       const problem = nagaProblem(p.artifact.decode.artifact.code);
       if (problem) failed.push(`${what} ${describe(p.tuning)} naga: ${problem}`);
       else built++;
+      const lanes = p.artifact.decode.coop.codeLanes;
+      if (lanes !== undefined) runLanes.add(lanes);
     }
+    if (runLanes.size > 0) console.log(`${what} swept wide code loads for lanes ${[...runLanes].join(', ')}`);
     for (const [reason, sets] of skips) console.log(`${what} skipped ${sets.length} knob sets: ${reason}`);
   }
 }

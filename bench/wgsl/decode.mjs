@@ -3,7 +3,9 @@
 // of K+V read. The coop engine runs its own decode module (src/codegen/wgsl/decode-coop*.ts),
 // whose knobs can be swept: each of --decode-threads, --decode-lanes, --decode-chunk,
 // --decode-rows, --decode-split, --decode-prefetch (0/1) takes a comma list, and every combination is checked against the
-// reference (decode mode forced, several splits) and then timed; the timed output itself is
+// reference (decode mode forced, several splits) and then timed. Knobs not given keep those the
+// module was rendered with (sweptModules); bench/wgsl/decode-dry.mjs builds the same sweep for
+// quantized caches without a GPU (this timed path runs the f32 cache). The timed output itself is
 // compared with a float64 reference at the timed shape (--decode-verify 0 turns that off).
 // --decode-repeat R runs the knob sets R times, every other time in reverse order (a point that
 // reads fast only once is then visible as such).
@@ -44,17 +46,25 @@ export function decodeSweep(option) {
 /**
  * The sweep's modules of a compiled coop artifact: each knob set over the knobs its decode module
  * was rendered with (a quantized cache's 'wide16' module may have fewer lanes than the defaults),
- * with the re-tuned artifact, or `problem` where the module cannot take the set (wide code loads
- * keep the lanes they were rendered for). No GPU needed: bench/wgsl/decode-dry.mjs builds and
- * validates them on the CPU for every cache format.
+ * with the re-tuned artifact, or `problem` where the module cannot take the set. Wide code loads
+ * keep the lanes they were rendered for: another lane count is compiled anew through
+ * `compileWithLanes(lanes)` (Schedule.coopDecodeLanes; without it, such a set is a problem).
+ * No GPU needed: bench/wgsl/decode-dry.mjs builds and validates them for every cache format.
  */
-export function sweptModules(artifact, sweep) {
-  const rendered = renderedCoopDecodeTuning(artifact.decode);
+export function sweptModules(artifact, sweep, compileWithLanes) {
+  const byLanes = new Map();
+  const baseFor = (lanes) => {
+    const fixed = artifact.decode.coop.codeLanes;
+    if (lanes === undefined || fixed === undefined || lanes === fixed || !compileWithLanes) return artifact;
+    if (!byLanes.has(lanes)) byLanes.set(lanes, compileWithLanes(lanes));
+    return byLanes.get(lanes);
+  };
   return sweep.map((knobs) => {
-    const tuning = { ...rendered, ...knobs };
-    const problem = coopDecodeRetuneProblem(artifact.decode, tuning);
+    const base = baseFor(knobs.lanes);
+    const tuning = { ...renderedCoopDecodeTuning(base.decode), ...knobs };
+    const problem = coopDecodeRetuneProblem(base.decode, tuning);
     if (problem) return { knobs, tuning, problem };
-    return { knobs, tuning, artifact: { ...artifact, decode: retuneCoopDecode(artifact.decode, tuning) } };
+    return { knobs, tuning, artifact: { ...base, decode: retuneCoopDecode(base.decode, tuning) } };
   });
 }
 
@@ -134,7 +144,8 @@ export async function runDecode(ctx) {
           await check(device, spec, artifact, D);
           let tuning;
           if (coop && artifact.decode) {
-            const [swept] = sweptModules(artifact, [knobs]);
+            const withLanes = (lanes) => compileFor(spec, D, engine, limits, { coopDecodeLanes: lanes });
+            const [swept] = sweptModules(artifact, [knobs], withLanes);
             if (swept.problem) throw new Error(`decode knobs ${JSON.stringify(knobs)}: ${swept.problem}`);
             ({ tuning, artifact } = swept);
           }

@@ -1,8 +1,9 @@
 // The knobs a coop decode module records (DecodeVariant.coop, src/codegen/wgsl/decode-coop.ts) and
 // re-tuning from them, without a GPU: the record tells what the WGSL says (lanes 'wide16' halves
 // for int4 / int2, the lanes wide code loads were made for), re-tuning to it leaves the module as
-// it was, and a sweep as bench/wgsl/decode.mjs builds it (every knob over the rendered ones) works
-// for every cache format under every code-load mode, each module validated by naga.
+// it was, Schedule.coopDecodeLanes renders wide loads for other lanes, and a sweep as
+// bench/wgsl/decode.mjs builds it (every knob over the rendered ones, other lanes compiled anew)
+// works for every cache format under every code-load mode, each module validated by naga.
 import { parseWgsl, validate } from 'naga-wasm';
 import { describe, expect, it } from 'vitest';
 import type { DecodeVariant } from '../../src/codegen/artifact.js';
@@ -32,13 +33,13 @@ const FORMATS: Readonly<Record<string, string>> = {
 };
 const CODES: readonly CoopDecodeCodes[] = ['words', 'wide', 'wide16'];
 
-function decodeOf(store: string, codes: CoopDecodeCodes): DecodeVariant {
+function decodeOf(store: string, codes: CoopDecodeCodes, lanes?: number): DecodeVariant {
   const { artifact } = compile(`attention t() {\n  ${store}\n  mask causal\n}`, {
     target: 'wgsl',
     headDim: 128,
     wgslEngine: 'coop',
     limits,
-    schedule: { coopDecodeCodes: codes },
+    schedule: { coopDecodeCodes: codes, ...(lanes !== undefined ? { coopDecodeLanes: lanes } : {}) },
   });
   if (!artifact.decode) throw new Error('no decode variant');
   return artifact.decode;
@@ -121,8 +122,23 @@ describe('re-tuning from the record', () => {
     expect(coopDecodeRetuneProblem(words, { ...renderedCoopDecodeTuning(words), lanes: 16 })).toBeUndefined();
   });
 
+  it('Schedule.coopDecodeLanes renders the wide code loads for other lanes', () => {
+    const unhashed = (d: DecodeVariant): string =>
+      d.artifact.code.replace(/schedule [0-9a-f]+/, 'schedule #');
+    const eight = decodeOf(FORMATS.int4!, 'wide16', 8);
+    expect(eight.coop).toMatchObject({ codeLanes: 8, tuning: { lanes: 8 } });
+    // 'wide16' at 8 lanes is 'wide' (8 lanes by default): the same module but for the schedule hash.
+    expect(unhashed(eight)).toBe(unhashed(decodeOf(FORMATS.int4!, 'wide')));
+    // int2 at 16 lanes: runs of 8 channels, half a code word: word loads, any lanes.
+    const sixteen = decodeOf(FORMATS['KIVI int2']!, 'wide16', 16);
+    expect(sixteen.coop).toMatchObject({ tuning: { lanes: 16 } });
+    expect(sixteen.coop?.codeLanes).toBeUndefined();
+    expect(() => decodeOf(FORMATS.int4!, 'wide16', 3)).toThrow(/decode lanes: expected a power of 2/);
+  });
+
   it('a sweep over every cache format and code-load mode builds, and naga validates it', () => {
-    // As bench/wgsl/decode.mjs's sweptModules: each knob set over the module's rendered knobs.
+    // As bench/wgsl/decode.mjs's sweptModules: each knob set over the module's rendered knobs,
+    // lanes that wide code loads were not rendered for compiled anew (Schedule.coopDecodeLanes).
     const sweep: readonly Partial<CoopDecodeTuning>[] = [
       {},
       { threads: 128, splitKeys: 512, prefetch: 1 },
@@ -135,18 +151,17 @@ describe('re-tuning from the record', () => {
         const d = decodeOf(store, codes);
         for (const knobs of sweep) {
           const what = `${name} ${codes} ${JSON.stringify(knobs)}`;
-          const tuning = { ...renderedCoopDecodeTuning(d), ...knobs };
-          const problem = coopDecodeRetuneProblem(d, tuning);
+          const problem = coopDecodeRetuneProblem(d, { ...renderedCoopDecodeTuning(d), ...knobs });
           // Only the lanes point, only where wide loads fixed the lanes, is refused.
-          expect(problem !== undefined, what).toBe(
-            knobs.lanes !== undefined && d.coop?.codeLanes !== undefined,
-          );
-          if (problem) continue;
-          const r = retuneCoopDecode(d, tuning);
+          const refused = knobs.lanes !== undefined && d.coop?.codeLanes !== undefined;
+          expect(problem !== undefined, what).toBe(refused);
+          const base = refused ? decodeOf(store, codes, knobs.lanes) : d;
+          const r = retuneCoopDecode(base, { ...renderedCoopDecodeTuning(base), ...knobs });
+          expect(r.coop?.tuning.lanes, what).toBe(knobs.lanes ?? d.coop?.tuning.lanes);
           expect(() => nagaValidate(r.artifact.code), what).not.toThrow();
           built++;
         }
       }
-    expect(built).toBe(5 * 3 * 4 - 2 * 4); // 4 quantized formats × 2 wide modes refuse 16 lanes
+    expect(built).toBe(5 * 3 * 4);
   });
 });

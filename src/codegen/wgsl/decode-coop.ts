@@ -118,13 +118,14 @@ const decodeSchedule = <S extends Schedule>(s: S, t: CoopDecodeTuning): S =>
   Object.freeze({ ...s, blockQ: t.rows });
 
 /**
- * The default knobs of a request: 'wide16' code loads take fewer lanes where rows are short. The
- * one place a module's default lanes are decided; callers read them back from the module
- * (renderedCoopDecodeTuning).
+ * The knobs of a request: the lanes Schedule.coopDecodeLanes gives, else the default, which
+ * 'wide16' code loads lower where runs would be short. The one place a module's lanes are decided;
+ * callers read them back from the module (renderedCoopDecodeTuning).
  */
 function requestTuning(req: DecodeRequest): CoopDecodeTuning {
   const s = req.kernel.schedule;
   const t = defaultCoopDecodeTuning(s);
+  if (s.coopDecodeLanes !== undefined) return { ...t, lanes: s.coopDecodeLanes };
   return codesMode(s) === 'wide16' ? { ...t, lanes: wide16Lanes(req.kernel.formats, s, t.lanes) } : t;
 }
 
@@ -204,7 +205,7 @@ export function renderedCoopDecodeTuning(variant: DecodeVariant): CoopDecodeTuni
  * the lanes they were rendered for: each lane's run length is compiled into the run functions
  * (their return type, loads and shifts) and the codes views' element type; rendering them anew
  * needs the kernel's formats, which a module does not carry, and editing them in the text would
- * be a second renderer. Other lanes: compile with another Schedule.coopDecodeCodes.
+ * be a second renderer. Other lanes: compile with Schedule.coopDecodeLanes (or 'words' loads).
  */
 export function coopDecodeRetuneProblem(
   variant: DecodeVariant,
@@ -217,7 +218,7 @@ export function coopDecodeRetuneProblem(
   if (codeLanes !== undefined && codeLanes !== tuning.lanes)
     return (
       `wide code loads were rendered for ${codeLanes} lanes, not ${tuning.lanes} ` +
-      `(allowed lanes: ${codeLanes} under coopDecodeCodes '${codes}'; 'words' takes any)`
+      `(allowed lanes: ${codeLanes} under coopDecodeCodes '${codes}'; compile with schedule.coopDecodeLanes for others)`
     );
   return undefined;
 }
