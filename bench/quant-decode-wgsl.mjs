@@ -72,7 +72,7 @@ for (const [name, store] of Object.entries(formats)) {
     const code = artifact.decode?.artifact.code.replace(/schedule [0-9a-f]+/, '');
     if (seen.has(code)) continue;
     seen.add(code);
-    const lanes = /const DC_LANES: u32 = (\d+)u/.exec(code ?? '')?.[1];
+    const lanes = artifact.decode?.coop?.tuning.lanes;
     const label = `${name.padEnd(12)} ${variant.padEnd(6)}`;
     const gpu = await createKernel(device, artifact, { decode: 'always' });
     try {

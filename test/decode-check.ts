@@ -1,8 +1,7 @@
 // Shared by the decode tests: compile a program for WGSL, run it in decode mode (split-KV + lse
 // merge) on WebGPU and compare with the dense float64 reference.
-import { retuneCoopDecode } from '../src/codegen/wgsl/decode-coop.js';
-import { defaultCoopDecodeTuning, type CoopDecodeTuning } from '../src/codegen/wgsl/decode-coop-tuning.js';
-import { wideCodeLanes } from '../src/codegen/wgsl/dequant-run.js';
+import { renderedCoopDecodeTuning, retuneCoopDecode } from '../src/codegen/wgsl/decode-coop.js';
+import type { CoopDecodeTuning } from '../src/codegen/wgsl/decode-coop-tuning.js';
 import { compile } from '../src/compile.js';
 import type { Artifact } from '../src/codegen/artifact.js';
 import { toF16 } from '../src/runtime/f16.js';
@@ -71,8 +70,7 @@ export async function checkDecode(c: DecodeCase): Promise<RunResult> {
 function retuned(artifact: Artifact, tuning: Partial<CoopDecodeTuning>): Artifact {
   // All-empty kernels have no decode variant and stay on the row engine: nothing to re-tune.
   if (!artifact.decode || artifact.schedule.wgslEngine !== 'coop') return artifact;
-  // Wide code loads (the default over quantized caches) keep the lanes they were rendered for.
-  const lanes = wideCodeLanes(artifact.decode.artifact.code);
-  const full = { ...defaultCoopDecodeTuning(artifact.schedule), ...(lanes ? { lanes } : {}), ...tuning };
+  // Over the module's own knobs: wide code loads (the default over quantized caches) keep their lanes.
+  const full = { ...renderedCoopDecodeTuning(artifact.decode), ...tuning };
   return { ...artifact, decode: retuneCoopDecode(artifact.decode, full) };
 }

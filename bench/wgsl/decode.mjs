@@ -3,7 +3,9 @@
 // of K+V read. The coop engine runs its own decode module (src/codegen/wgsl/decode-coop*.ts),
 // whose knobs can be swept: each of --decode-threads, --decode-lanes, --decode-chunk,
 // --decode-rows, --decode-split, --decode-prefetch (0/1) takes a comma list, and every combination is checked against the
-// reference (decode mode forced, several splits) and then timed; the timed output itself is
+// reference (decode mode forced, several splits) and then timed. Knobs not given keep those the
+// module was rendered with (sweptModules); bench/wgsl/decode-dry.mjs builds the same sweep for
+// quantized caches without a GPU (this timed path runs the f32 cache). The timed output itself is
 // compared with a float64 reference at the timed shape (--decode-verify 0 turns that off).
 // --decode-repeat R runs the knob sets R times, every other time in reverse order (a point that
 // reads fast only once is then visible as such).
@@ -11,8 +13,11 @@ import { compareArrays } from '../../dist/src/runtime/compare.js';
 import { referenceAttention } from '../../dist/src/runtime/reference.js';
 import { createKernel } from '../../dist/src/runtime/webgpu.js';
 import { steadyMs } from './steady.mjs';
-import { retuneCoopDecode } from '../../dist/src/codegen/wgsl/decode-coop.js';
-import { defaultCoopDecodeTuning } from '../../dist/src/codegen/wgsl/decode-coop-tuning.js';
+import {
+  coopDecodeRetuneProblem,
+  renderedCoopDecodeTuning,
+  retuneCoopDecode,
+} from '../../dist/src/codegen/wgsl/decode-coop.js';
 
 const KNOBS = [
   ['threads', '--decode-threads'],
@@ -36,6 +41,31 @@ export function decodeSweep(option) {
     sets = sets.flatMap((s) => values.map((x) => ({ ...s, [knob]: x })));
   }
   return sets;
+}
+
+/**
+ * The sweep's modules of a compiled coop artifact: each knob set over the knobs its decode module
+ * was rendered with (a quantized cache's 'wide16' module may have fewer lanes than the defaults),
+ * with the re-tuned artifact, or `problem` where the module cannot take the set. Wide code loads
+ * keep the lanes they were rendered for: another lane count is compiled anew through
+ * `compileWithLanes(lanes)` (Schedule.coopDecodeLanes; without it, such a set is a problem).
+ * No GPU needed: bench/wgsl/decode-dry.mjs builds and validates them for every cache format.
+ */
+export function sweptModules(artifact, sweep, compileWithLanes) {
+  const byLanes = new Map();
+  const baseFor = (lanes) => {
+    const fixed = artifact.decode.coop.codeLanes;
+    if (lanes === undefined || fixed === undefined || lanes === fixed || !compileWithLanes) return artifact;
+    if (!byLanes.has(lanes)) byLanes.set(lanes, compileWithLanes(lanes));
+    return byLanes.get(lanes);
+  };
+  return sweep.map((knobs) => {
+    const base = baseFor(knobs.lanes);
+    const tuning = { ...renderedCoopDecodeTuning(base.decode), ...knobs };
+    const problem = coopDecodeRetuneProblem(base.decode, tuning);
+    if (problem) return { knobs, tuning, problem };
+    return { knobs, tuning, artifact: { ...base, decode: retuneCoopDecode(base.decode, tuning) } };
+  });
 }
 
 const describeTuning = (t) =>
@@ -114,8 +144,10 @@ export async function runDecode(ctx) {
           await check(device, spec, artifact, D);
           let tuning;
           if (coop && artifact.decode) {
-            tuning = { ...defaultCoopDecodeTuning(artifact.schedule), ...knobs };
-            artifact = { ...artifact, decode: retuneCoopDecode(artifact.decode, tuning) };
+            const withLanes = (lanes) => compileFor(spec, D, engine, limits, { coopDecodeLanes: lanes });
+            const [swept] = sweptModules(artifact, [knobs], withLanes);
+            if (swept.problem) throw new Error(`decode knobs ${JSON.stringify(knobs)}: ${swept.problem}`);
+            ({ tuning, artifact } = swept);
           }
           const splitKeys = artifact.decode?.splitKeys ?? 0;
           const relError = splitKeys

@@ -21,8 +21,7 @@
 //     split + merge ≈ full says where the time goes.
 import { writeFileSync } from 'node:fs';
 import { compile } from '../../dist/src/compile.js';
-import { retuneCoopDecode } from '../../dist/src/codegen/wgsl/decode-coop.js';
-import { defaultCoopDecodeTuning } from '../../dist/src/codegen/wgsl/decode-coop-tuning.js';
+import { renderedCoopDecodeTuning, retuneCoopDecode } from '../../dist/src/codegen/wgsl/decode-coop.js';
 import { deviceLimits, getDevice } from '../../dist/src/runtime/webgpu.js';
 import { checkDecode, decodeReference } from './decode.mjs';
 import { fill, upload } from './inputs.mjs';
@@ -102,7 +101,7 @@ const base = compile(SOURCE, {
   wgslEngine: 'coop',
 }).artifact;
 if (!base.decode) throw new Error('the coop causal kernel has no decode variant');
-const defaults = defaultCoopDecodeTuning(base.schedule);
+const defaults = renderedCoopDecodeTuning(base.decode);
 console.log(
   `round7 decode: H ${H} / Hkv ${Hkv}, D ${D}, Nk ${nks.join(', ')}, ${rounds} rounds, timestamps ${timestamps ? 'yes' : 'no'}`,
 );

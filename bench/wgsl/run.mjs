@@ -81,9 +81,11 @@ function engineSchedule(engine) {
   return { name, schedule: Object.keys(schedule).length > 0 ? schedule : undefined };
 }
 
-function compileFor(spec, D, engine, limits) {
-  const { name, schedule } = engineSchedule(engine);
+/** `extra`: more schedule overrides (the decode sweep's Schedule.coopDecodeLanes). */
+function compileFor(spec, D, engine, limits, extra) {
+  const { name, schedule: pinned } = engineSchedule(engine);
   const options = { target: 'wgsl', file: `${spec.name}.attn`, headDim: D, limits, wgslEngine: name };
+  const schedule = pinned || extra ? { ...pinned, ...extra } : undefined;
   return compile(spec.source, schedule ? { ...options, schedule } : options).artifact;
 }
 

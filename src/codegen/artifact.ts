@@ -1,5 +1,6 @@
 // What a backend produces: code plus everything an engine needs to launch it.
 import type { AttentionKernel, ParamSlot, Schedule, StorageDType } from '../ir/kernel.js';
+import type { CoopDecodeRendering } from './wgsl/decode-coop-tuning.js';
 
 /**
  * A shape/launch expression over runtime sizes, as a string in a tiny grammar evaluated by
@@ -142,6 +143,8 @@ export interface DecodeVariant {
   /** Keys per split (the split count is cdiv(Nk, splitKeys)). */
   readonly splitKeys: number;
   readonly artifact: Artifact;
+  /** The coop engine's module: the knobs it was rendered with (absent for the row engine's). */
+  readonly coop?: CoopDecodeRendering;
 }
 
 /** Backend renderers implement this. */

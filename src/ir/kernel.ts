@@ -135,6 +135,14 @@ export interface Schedule {
    * path before round 10). Absent = 'wide16' (codegen/wgsl/decode-coop.ts). A tuning choice.
    */
   readonly coopDecodeCodes?: 'words' | 'wide' | 'wide16';
+  /**
+   * WGSL coop decode: invocations that share a key row of the decode module (a power of 2 up to
+   * 32). Absent = the default (8, fewer for narrow rows, halved by 'wide16' where int4 / int2 runs
+   * would be under 16 bytes). Wide code loads are made for these lanes, and a rendered module keeps
+   * them (retuneCoopDecode re-tunes every other knob): the way to sweep lanes over a quantized
+   * cache. A tuning choice.
+   */
+  readonly coopDecodeLanes?: number;
 }
 
 /** Schedule.wsTweaks: the wgmma-ws refinements (codegen/cuda/wgmma-ws-tweaks.ts). */

@@ -8,8 +8,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { parseWgsl, validate } from 'naga-wasm';
 import { describe, expect, it } from 'vitest';
 import type { DecodeVariant } from '../../src/codegen/artifact.js';
-import { retuneCoopDecode } from '../../src/codegen/wgsl/decode-coop.js';
-import { defaultCoopDecodeTuning } from '../../src/codegen/wgsl/decode-coop-tuning.js';
+import { renderedCoopDecodeTuning, retuneCoopDecode } from '../../src/codegen/wgsl/decode-coop.js';
 import { compile } from '../../src/compile.js';
 import type { Schedule } from '../../src/ir/kernel.js';
 import { readStdlib } from '../support/stdlib.js';
@@ -45,8 +44,7 @@ function nagaValidate(code: string): void {
 
 const store = (s: string): string => `attention t() {\n  ${s}\n  mask causal\n}`;
 const INT8 = store('store kv int8 scale f16 per token');
-const lanesOf = (d: DecodeVariant): number =>
-  Number(/const DC_LANES: u32 = (\d+)u;/.exec(d.artifact.code)![1]);
+const lanesOf = (d: DecodeVariant): number => renderedCoopDecodeTuning(d).lanes;
 
 describe('wide code loads: goldens', () => {
   const cases: [string, string, Schedule['coopDecodeCodes']][] = [
@@ -114,9 +112,11 @@ describe('wide code loads: modules', () => {
 
   it('re-tuning keeps the lanes the runs were made for', () => {
     const d = decodeOf(INT8, 'wide');
-    const t = defaultCoopDecodeTuning(d.artifact.schedule);
+    const t = renderedCoopDecodeTuning(d);
     const r = retuneCoopDecode(d, { ...t, threads: 128, splitKeys: 512, prefetch: 1 });
     expect(r.artifact.code).toContain('fn k_dequant_run(');
-    expect(() => retuneCoopDecode(d, { ...t, lanes: 4 })).toThrow(/rendered for 8 lanes, not 4/);
+    expect(() => retuneCoopDecode(d, { ...t, lanes: 4 })).toThrow(
+      /rendered for 8 lanes, not 4 \(allowed lanes: 8/,
+    );
   });
 });

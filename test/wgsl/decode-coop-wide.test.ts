@@ -7,9 +7,8 @@
 // into whole runs (the word-per-vec4 fallback) and a quantized K beside a float V.
 import { describe, expect, it } from 'vitest';
 import type { Artifact } from '../../src/codegen/artifact.js';
-import { wideCodeLanes } from '../../src/codegen/wgsl/dequant-run.js';
-import { retuneCoopDecode } from '../../src/codegen/wgsl/decode-coop.js';
-import { defaultCoopDecodeTuning, type CoopDecodeTuning } from '../../src/codegen/wgsl/decode-coop-tuning.js';
+import { renderedCoopDecodeTuning, retuneCoopDecode } from '../../src/codegen/wgsl/decode-coop.js';
+import type { CoopDecodeTuning } from '../../src/codegen/wgsl/decode-coop-tuning.js';
 import { compile, type Compiled } from '../../src/compile.js';
 import type { Schedule } from '../../src/ir/kernel.js';
 import { checkedFormats } from '../../src/quant/format.js';
@@ -183,12 +182,11 @@ const attnCases: readonly AttnCase[] = [
   },
 ];
 
-/** The artifact with its decode module re-tuned by `t` over the lanes its wide loads were made for. */
+/** The artifact with its decode module re-tuned by `t` over the knobs it was rendered with. */
 function retuned(c: Compiled, t: Partial<CoopDecodeTuning> | undefined): Artifact {
   if (!t) return c.artifact;
   const decode = c.artifact.decode!;
-  const lanes = wideCodeLanes(decode.artifact.code)!;
-  const full = { ...defaultCoopDecodeTuning(c.artifact.schedule), lanes, ...t };
+  const full = { ...renderedCoopDecodeTuning(decode), ...t };
   return { ...c.artifact, decode: retuneCoopDecode(decode, full) };
 }
 

@@ -3,7 +3,7 @@
 // each K/V row of the split is read once for all of them, straight from global memory.
 //   - DC_LANES consecutive invocations (a lane group) share a key row: lane owns the vec4 columns
 //     lane, lane + DC_LANES, …, so the group's load of a row is one coalesced read. Per step each
-//     group loads K and V of DC_CHUNK keys at once (keys k0 + ci·DC_GROUPS + grp);
+//     group loads K and V of DC_CHUNK keys at once (keys k0 + ci·DC_GROUPS + grp; decode-coop-kv.ts);
 //   - the lanes' partial dots are summed with subgroupShuffleXor (when the adapter has subgroups
 //     and, checked at run time, every lane group lies in one subgroup) or through workgroup memory;
 //     every lane then holds the same scores, so all lanes of a group agree on the online softmax
@@ -13,81 +13,13 @@
 // Tile classes are per row (2 bits each in a u32, read uniformly through workgroupUniformLoad): a
 // split empty for every row is skipped, a step empty for every row loads nothing, full rows
 // evaluate no mask. Barriers and subgroup operations stay in uniform control flow.
-import { hasQuantizedKv, sharedStorage, type TensorFormats } from '../../ir/formats.js';
-import { kvEntry, kvRowAt } from './kv-load.js';
-import { dequantVec4 } from './dequant-vec4.js';
-import { dequantRunFn, type WideCodes, type WidePlan } from './dequant-run.js';
+import { sharedStorage } from '../../ir/formats.js';
+import { kvEntry } from './kv-load.js';
+import type { WidePlan } from './dequant-run-plan.js';
 import type { AttentionParts } from './attention.js';
+import { pad } from './coop-tile.js';
+import { kvRegs, loadStep, stepKv } from './decode-coop-kv.js';
 import { classifier, combineGroups } from './decode-coop-parts.js';
-
-const pad = (lines: readonly string[], n: number): string[] => lines.map((l) => (l ? ' '.repeat(n) + l : l));
-
-/**
- * K and V of this lane's columns into `kk`, `vv` for the step of keys from `first` (keys
- * first + ci·DC_GROUPS + grp; zero at or past `end`).
- */
-const loadStep = (
-  dt: string,
-  formats: TensorFormats,
-  first: string,
-  end: string,
-  kk: string,
-  vv: string,
-  wide?: WidePlan,
-): string[] => {
-  const f32 = (x: string): string => (dt === 'f16' ? `vec4<f32>(${x})` : x);
-  // A quantized cache: 4 channels through <k|v>_dequant (dequant.ts) instead of a vec4 view.
-  const load = (w: 'k' | 'v'): string =>
-    formats[w].kind === 'quant'
-      ? dequantVec4(w, 'key', 'kj', 'col', 'kv_row0 / Nk', 'Nk')
-      : f32(`${w}_buf4[(${kvRowAt(w, 'kj')} >> 2u) + col]`);
-  const columns = (w: 'k' | 'v', regs: string): string[] => {
-    const [cols, d4] = w === 'k' ? ['DC_KC', 'DC_D4'] : ['DC_VC', 'DC_DV4'];
-    const run = wide?.[w];
-    if (run) return wideRun(run, cols, end, regs);
-    return [
-      `  for (var c = 0u; c < ${cols}; c++) {`,
-      '    let col = lane + c * DC_LANES;',
-      '    var x = vec4<f32>(0.0f);',
-      `    if (kj < ${end} && col < ${d4}) { x = ${load(w)}; }`,
-      `    ${regs}[ci][c] = x;`,
-      '  }',
-    ];
-  };
-  return [
-    'for (var ci = 0u; ci < DC_CHUNK; ci++) {',
-    `  let kj = ${first} + ci * DC_GROUPS + grp;`,
-    ...(hasQuantizedKv(formats) ? ['  let key = kv_row0 + kj;'] : []),
-    ...columns('k', kk),
-    ...columns('v', vv),
-    '}',
-  ];
-};
-
-/** A wide cache's run of this lane (columns lane·cols ..) into regs[ci], zero past `end`. */
-const wideRun = (w: WideCodes, cols: string, end: string, regs: string): string[] => [
-  `  var ${w.which}_run: array<vec4<f32>, ${cols}>;`,
-  `  if (kj < ${end}) { ${w.which}_run = ${dequantRunFn(w.which)}(key, kj, lane * ${cols}, kv_row0 / Nk, Nk); }`,
-  `  ${regs}[ci] = ${w.which}_run;`,
-];
-
-const kvRegs = (kk: string, vv: string): string[] => [
-  `var ${kk}: array<array<vec4<f32>, DC_KC>, DC_CHUNK>;`,
-  `var ${vv}: array<array<vec4<f32>, DC_VC>, DC_CHUNK>;`,
-];
-
-/** The step's K and V: taken from the prefetch registers (then the next step's are loaded), or loaded now. */
-const stepKv = (dt: string, formats: TensorFormats, wide?: WidePlan): string[] => [
-  ...kvRegs('kk', 'vv'),
-  'if (DC_PREFETCH) {',
-  '  kk = kk_next;',
-  '  vv = vv_next;',
-  '  let k0n = k0 + DC_STEP;',
-  '  if (k0n < k_last) {',
-  ...pad(loadStep(dt, formats, 'k0n', 'min(k0n + DC_STEP, k_stop)', 'kk_next', 'vv_next', wide), 4),
-  '  }',
-  '}',
-];
 
 const partialDots = [
   "// This lane's share of q·k, per row and key.",

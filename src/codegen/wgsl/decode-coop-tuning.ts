@@ -29,6 +29,27 @@ export interface CoopDecodeTuning {
   readonly mergeThreads?: number;
 }
 
+/** Schedule.coopDecodeCodes: how a quantized cache's codes are loaded (absent = 'wide16'). */
+export type CoopDecodeCodes = NonNullable<Schedule['coopDecodeCodes']>;
+
+/**
+ * What a coop decode module was rendered with, recorded on it (DecodeVariant.coop) so that callers
+ * re-tune from the module itself instead of re-deriving its knobs: the default lanes depend on the
+ * cache formats under 'wide16' (decode-coop.ts, requestTuning), which a Schedule alone does not tell.
+ */
+export interface CoopDecodeRendering {
+  /** The knobs of the module as it stands (retuneCoopDecode records the new ones). */
+  readonly tuning: CoopDecodeTuning;
+  /** Schedule.coopDecodeCodes in effect. */
+  readonly codes: CoopDecodeCodes;
+  /**
+   * The lanes the wide code loads' runs were made for (each lane's run length is compiled into
+   * the module, dequant-run.ts), so the only lanes a re-tune may take; absent where every cache
+   * loads a word per vec4 of channels (any lanes).
+   */
+  readonly codeLanes?: number;
+}
+
 /** Invocations of a wide-merge workgroup when tuning.mergeThreads is absent. */
 export const WIDE_MERGE_THREADS = 256;
 
@@ -42,7 +63,9 @@ const DEFAULT_LANES = 8;
 const nextPow2 = (n: number): number => 2 ** Math.ceil(Math.log2(Math.max(n, 1)));
 
 /**
- * The default knobs for a coop schedule, from the H200 sweeps (Dawn/Vulkan, D = 128, Nk = 128K,
+ * The default knobs for a coop schedule before the code loads are chosen: a module over a quantized
+ * cache may take fewer lanes ('wide16'), so a rendered module's knobs are read from the module
+ * (`DecodeVariant.coop.tuning`, decode-coop.ts renderedCoopDecodeTuning), not from here. From the H200 sweeps (Dawn/Vulkan, D = 128, Nk = 128K,
  * H 32 / Hkv 8, bench/results/wgsl-decode-*h200-2026-12-03.*): 8 lanes per key row (each lane 4
  * vec4 columns at D = 128: fewer shuffles, more loads in flight per lane) at 315 GB/s beat 16
  * lanes (260) and 32 (213); 2 keys per lane group per step; 128 invocations; 4 packed rows (one

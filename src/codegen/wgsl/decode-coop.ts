@@ -15,22 +15,18 @@ import { coopDecodeGeometry } from './decode-coop-parts.js';
 import { coopDecodeSplitBody } from './decode-coop-split.js';
 import {
   checkCoopDecodeTuning,
+  coopDecodeTuningProblem,
   defaultCoopDecodeTuning,
   tuningBlock,
   tuningConstants,
   WIDE_MERGE_THREADS,
+  type CoopDecodeCodes,
   type CoopDecodeTuning,
 } from './decode-coop-tuning.js';
 import { DECODE_SCRATCH, decodeModulePlan } from './decode-plan.js';
 import { kvRowsRecord } from './kv-load.js';
-import {
-  codesViewDecls,
-  dequantRunFunctions,
-  wide16Lanes,
-  wideCodeLanes,
-  widePlan,
-  type WidePlan,
-} from './dequant-run.js';
+import { dequantRunFunctions } from './dequant-run.js';
+import { codesViewDecls, wide16Lanes, widePlan, type WidePlan } from './dequant-run-plan.js';
 import { layoutSource, type WgslLayout } from './layout.js';
 
 const SCRATCH = DECODE_SCRATCH;
@@ -105,7 +101,7 @@ function vec4Views(layout: WgslLayout, dtype: string, formats: TensorFormats, wi
  * int4 1.31x / 1.34x, KIVI int2 1.69x / 1.69x; 'wide16' beat 'wide' on int4 and int2 and equals it
  * on int8 and e4m3).
  */
-const codesMode = (s: Schedule): 'words' | 'wide' | 'wide16' => s.coopDecodeCodes ?? 'wide16';
+const codesMode = (s: Schedule): CoopDecodeCodes => s.coopDecodeCodes ?? 'wide16';
 
 /** The wide code-load plan of a module (Schedule.coopDecodeCodes), undefined when off or no cache fits. */
 const wideCodesOf = (req: DecodeRequest, t: CoopDecodeTuning): WidePlan | undefined =>
@@ -121,10 +117,15 @@ const wideCodesOf = (req: DecodeRequest, t: CoopDecodeTuning): WidePlan | undefi
 const decodeSchedule = <S extends Schedule>(s: S, t: CoopDecodeTuning): S =>
   Object.freeze({ ...s, blockQ: t.rows });
 
-/** The default knobs of a request: 'wide16' code loads take fewer lanes where rows are short. */
+/**
+ * The knobs of a request: the lanes Schedule.coopDecodeLanes gives, else the default, which
+ * 'wide16' code loads lower where runs would be short. The one place a module's lanes are decided;
+ * callers read them back from the module (renderedCoopDecodeTuning).
+ */
 function requestTuning(req: DecodeRequest): CoopDecodeTuning {
   const s = req.kernel.schedule;
   const t = defaultCoopDecodeTuning(s);
+  if (s.coopDecodeLanes !== undefined) return { ...t, lanes: s.coopDecodeLanes };
   return codesMode(s) === 'wide16' ? { ...t, lanes: wide16Lanes(req.kernel.formats, s, t.lanes) } : t;
 }
 
@@ -172,6 +173,7 @@ export function renderCoopDecode(
   return {
     maxNq: DECODE_MAX_NQ,
     splitKeys: tuning.splitKeys,
+    coop: { tuning, codes: codesMode(s), ...(codes ? { codeLanes: codes.lanes } : {}) },
     artifact: {
       target: 'wgsl',
       name: req.kernel.name,
@@ -189,20 +191,48 @@ export function renderCoopDecode(
   };
 }
 
+/** The knobs a coop decode module was rendered (or last re-tuned) with; throws for other modules. */
+export function renderedCoopDecodeTuning(variant: DecodeVariant): CoopDecodeTuning {
+  if (!variant.coop)
+    throw new Error(
+      "renderedCoopDecodeTuning: the module has no decode tuning block (not the coop engine's)",
+    );
+  return variant.coop.tuning;
+}
+
+/**
+ * Why `variant` cannot be re-tuned to `tuning` (undefined when it can). Wide code loads take only
+ * the lanes they were rendered for: each lane's run length is compiled into the run functions
+ * (their return type, loads and shifts) and the codes views' element type; rendering them anew
+ * needs the kernel's formats, which a module does not carry, and editing them in the text would
+ * be a second renderer. Other lanes: compile with Schedule.coopDecodeLanes (or 'words' loads).
+ */
+export function coopDecodeRetuneProblem(
+  variant: DecodeVariant,
+  tuning: CoopDecodeTuning,
+): string | undefined {
+  if (!variant.coop) return "the module has no decode tuning block (not the coop engine's)";
+  const problem = coopDecodeTuningProblem(tuning);
+  if (problem) return problem;
+  const { codeLanes, codes } = variant.coop;
+  if (codeLanes !== undefined && codeLanes !== tuning.lanes)
+    return (
+      `wide code loads were rendered for ${codeLanes} lanes, not ${tuning.lanes} ` +
+      `(allowed lanes: ${codeLanes} under coopDecodeCodes '${codes}'; compile with schedule.coopDecodeLanes for others)`
+    );
+  return undefined;
+}
+
 /**
  * The same coop decode module with other knobs (for the benchmark's sweeps): the knobs reach the
  * code only through its tuning block and the split pass's launch record, which are replaced.
  * The hashes stay those of the compile: do not cache a re-tuned module under them.
  */
 export function retuneCoopDecode(variant: DecodeVariant, tuning: CoopDecodeTuning): DecodeVariant {
-  checkCoopDecodeTuning(tuning);
+  const rendered = variant.coop;
+  const problem = coopDecodeRetuneProblem(variant, tuning);
+  if (!rendered || problem) throw new Error(`retuneCoopDecode: ${problem ?? 'not a coop decode module'}`);
   const a = variant.artifact;
-  // Wide code loads bake each lane's run length (DC_KC / DC_VC of the lanes they were made for).
-  const codeLanes = wideCodeLanes(a.code);
-  if (codeLanes !== undefined && codeLanes !== tuning.lanes)
-    throw new Error(
-      `retuneCoopDecode: wide code loads were rendered for ${codeLanes} lanes, not ${tuning.lanes}`,
-    );
   const wide = wideMerge(tuning, a, a.schedule.valueDim);
   const tuned = a.code.replace(tuningBlock(a.code), tuningConstants(tuning));
   const merge = wide ? coopDecodeWideMergeBody(wide) : coopDecodeMergeBody(mergeOutputs(a));
@@ -219,6 +249,7 @@ export function retuneCoopDecode(variant: DecodeVariant, tuning: CoopDecodeTunin
   return {
     ...variant,
     splitKeys: tuning.splitKeys,
+    coop: { ...rendered, tuning },
     artifact: { ...a, code, entryPoints, bindings, schedule },
   };
 }

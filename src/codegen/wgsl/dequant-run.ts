@@ -2,118 +2,19 @@
 // contiguous run of channels of a key row (DC_KC / DC_VC vec4 columns, not the strided columns
 // lane, lane + DC_LANES, …) and loads the run's codes at once through a vec4<u32> view of the codes
 // binding (16 bytes a load: 16 int8 / e4m3 codes, 32 int4, 64 int2), or a vec2<u32> / u32 view when
-// the run is 8 or 4 bytes. The word-per-vec4 path (`<k|v>_dequant4`, dequant-vec4.ts) issues a
-// 4-byte load and a scale read per four channels; on the H200 that left quantized caches 1.6–2.6×
-// slower than the f32 cache while reading 4–10× fewer bytes (few bytes in flight per load).
+// the run is 8 or 4 bytes (the plan: dequant-run-plan.ts). The word-per-vec4 path (`<k|v>_dequant4`,
+// dequant-vec4.ts) issues a 4-byte load and a scale read per four channels; on the H200 that left
+// quantized caches 1.6–2.6× slower than the f32 cache while reading 4–10× fewer bytes (few bytes in
+// flight per load).
 // Every shift is a constant here (a run starts on a word), and a scale, zero point or normalizer
 // shared by the run (per token, or a token group the run lies in) is read once. The arithmetic is
 // dequant.ts's lane by lane: ((code − zero) · scale) · norm, each an f32 operation, none fused, so
 // the values are bit-identical to `<k|v>_dequant`.
-import type { TensorFormat, TensorFormats } from '../../ir/formats.js';
 import { codesPerWord, elemBits } from '../../quant/elem.js';
-import type { FloatDType, Granularity, HalfDType, QuantFormat } from '../../quant/format.js';
-import { type KvWhich, partVar, readFloat, scaleIndex } from './dequant.js';
+import type { FloatDType, Granularity, HalfDType } from '../../quant/format.js';
+import { partVar, readFloat, scaleIndex } from './dequant.js';
+import { codesView, dequantRunFn, type WideCodes, type WidePlan } from './dequant-run-plan.js';
 import { fp8Fn } from './dequant-vec4.js';
-
-/** How one of k / v is loaded on the wide path. */
-export interface WideCodes {
-  readonly which: KvWhich;
-  readonly format: QuantFormat;
-  /** Channels of the row (HEAD_DIM or VALUE_DIM). */
-  readonly width: number;
-  /** vec4 columns of a lane's run (= DC_KC or DC_VC: the row splits into DC_LANES whole runs). */
-  readonly cols: number;
-  /** u32 words of codes per load: 4 (vec4<u32>), 2 (vec2<u32>) or 1 (u32, the binding itself). */
-  readonly view: 4 | 2 | 1;
-  /** Loads per run (run words / view). */
-  readonly loads: number;
-}
-
-/** Both caches' wide plans (undefined: that cache keeps the word-per-vec4 loads). */
-export interface WidePlan {
-  readonly k?: WideCodes;
-  readonly v?: WideCodes;
-  /** DC_LANES the plan was made for (the runs are DC_KC / DC_VC columns of exactly that many lanes). */
-  readonly lanes: number;
-}
-
-/**
- * The wide plan of a cache, or undefined where the row does not split into whole runs of whole
- * words: a float cache, salient tokens (two code tensors), a width not a multiple of 4·lanes, or a
- * run not a whole number of code words (the row pitch of the views would not hold).
- */
-export function wideCodes(
-  which: KvWhich,
-  f: TensorFormat,
-  width: number,
-  lanes: number,
-): WideCodes | undefined {
-  if (f.kind !== 'quant') return undefined;
-  const q = f.format;
-  if (q.kind === 'int' && q.salient) return undefined;
-  if (width % (4 * lanes) !== 0) return undefined;
-  const cols = width / 4 / lanes;
-  const perWord = codesPerWord(q.elem);
-  if ((4 * cols) % perWord !== 0) return undefined;
-  const words = (4 * cols) / perWord;
-  const view = words % 4 === 0 ? 4 : words % 2 === 0 ? 2 : 1;
-  return { which, format: q, width, cols, view, loads: words / view };
-}
-
-/** The plan for a kernel's formats under `lanes`, undefined when neither cache qualifies. */
-export function widePlan(
-  formats: TensorFormats,
-  dims: { headDim: number; valueDim: number },
-  lanes: number,
-): WidePlan | undefined {
-  const k = wideCodes('k', formats.k, dims.headDim, lanes);
-  const v = wideCodes('v', formats.v, dims.valueDim, lanes);
-  if (!k && !v) return undefined;
-  return { lanes, ...(k ? { k } : {}), ...(v ? { v } : {}) };
-}
-
-/**
- * The longest run 'wide16' makes, in vec4 columns: a lane holds its columns of q and of the acc for
- * every packed row (2 · rows · 4 · cols floats), so at 4 rows 8 columns are 256 registers already.
- */
-const MAX_WIDE16_COLS = 8;
-
-/**
- * Lanes per key row for 'wide16': `lanes` halved until every quantized cache's run is 16 bytes or
- * more, but not below runs of MAX_WIDE16_COLS columns (KIVI's int2 rows stay at 8-byte runs).
- */
-export function wide16Lanes(
-  formats: TensorFormats,
-  dims: { headDim: number; valueDim: number },
-  lanes: number,
-): number {
-  const rowBytes = (['k', 'v'] as const).flatMap((w) => {
-    const f = formats[w];
-    const width = w === 'k' ? dims.headDim : dims.valueDim;
-    return f.kind === 'quant' ? [(width * elemBits(f.format.elem)) / 8] : [];
-  });
-  const widest = Math.max(dims.headDim, dims.valueDim) / 4;
-  let n = lanes;
-  while (n > 1 && widest / (n / 2) <= MAX_WIDE16_COLS && rowBytes.some((b) => b / n < 16)) n /= 2;
-  return n;
-}
-
-/** Name of the WGSL function returning a lane's run of a quantized K or V row. */
-export const dequantRunFn = (which: KvWhich): string => `${which}_dequant_run`;
-
-/** The view of the codes binding a wide cache loads through (`<k|v>_buf` itself for u32 loads). */
-export const codesView = (w: WideCodes): string =>
-  w.view === 1 ? `${w.which}_buf` : `${w.which}_codes${w.view}`;
-
-/** The view declarations at the codes bindings' indices (none for u32 loads). */
-export function codesViewDecls(plan: WidePlan, bindingIndex: (name: string) => number): string[] {
-  return [plan.k, plan.v]
-    .filter((w): w is WideCodes => w !== undefined && w.view !== 1)
-    .map(
-      (w) =>
-        `@group(0) @binding(${bindingIndex(w.which)}) var<storage, read> ${codesView(w)}: array<vec${w.view}<u32>>;`,
-    );
-}
 
 const LANES = [0, 1, 2, 3] as const;
 const vec4Of = (read: (lane: number) => string): string => `vec4<f32>(${LANES.map(read).join(', ')})`;
@@ -291,17 +192,14 @@ export function dequantRunFunction(w: WideCodes, paged: boolean): string[] {
   ];
 }
 
-/** The run functions of a plan, with a header saying which lanes they were made for. */
+/**
+ * The run functions of a plan, with a header saying which lanes they were made for (for readers of
+ * the module: re-tuning reads them from DecodeVariant.coop.codeLanes, not from the text).
+ */
 export function dequantRunFunctions(plan: WidePlan, paged: boolean): string {
   return [
     `// Wide code loads (coopDecodeCodes 'wide'): each lane loads a run of channels; made for DC_LANES = ${plan.lanes}.`,
     `const DC_CODE_LANES: u32 = ${plan.lanes}u;`,
     ...[plan.k, plan.v].flatMap((w) => (w ? ['', ...dequantRunFunction(w, paged)] : [])),
   ].join('\n');
-}
-
-/** The lanes a module's wide code loads were rendered for (undefined: no wide loads). */
-export function wideCodeLanes(code: string): number | undefined {
-  const m = /^const DC_CODE_LANES: u32 = (\d+)u;$/m.exec(code);
-  return m ? Number(m[1]) : undefined;
 }
