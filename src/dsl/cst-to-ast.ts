@@ -24,97 +24,22 @@ import { buildSparsity, type AstBuilder } from './cst-sparsity.js';
 import { buildImportance, buildStorage } from './cst-storage.js';
 import type { AttachedComments } from './comments.js';
 import { cover, isHole } from './holes.js';
+import type {
+  ArgsCh,
+  AtomCh,
+  BinaryCh,
+  DeclCh,
+  DimCh,
+  DimsCh,
+  ExprCh,
+  ParamCh,
+  ProgramCh,
+  StmtCh,
+  TypeCh,
+  UnaryCh,
+} from './cst-children.js';
 
 export { cover, hasHole, isHole, isMissingType } from './holes.js';
-
-type Tok = IToken[] | undefined;
-type Node = CstNode[] | undefined;
-
-// Children of each rule, named as in parser.ts (token names or labels).
-interface ProgramCh {
-  attentionDecl?: Node;
-}
-interface DeclCh {
-  Attention?: Tok;
-  Identifier?: Tok;
-  param?: Node;
-  statement?: Node;
-  RBrace?: Tok;
-}
-interface ParamCh {
-  Identifier?: Tok;
-  Colon?: Tok;
-  typeSpec?: Node;
-  Equals?: Tok;
-  expression?: Node;
-}
-interface TypeCh {
-  IntKw?: Tok;
-  BoolKw?: Tok;
-  I32Kw?: Tok;
-  F32Kw?: Tok;
-  dims?: Node;
-}
-interface DimsCh {
-  LBracket?: Tok;
-  dim?: Node;
-  RBracket?: Tok;
-}
-interface DimCh {
-  Identifier?: Tok;
-  IntLit?: Tok;
-}
-interface StmtCh {
-  Let?: Tok;
-  Mask?: Tok;
-  Score?: Tok;
-  Identifier?: Tok;
-  Equals?: Tok;
-  expression?: Node;
-  sparsityStmt?: Node;
-  storageStmt?: Node;
-  importanceStmt?: Node;
-  cacheStmt?: Node;
-  qkStmt?: Node;
-  pvStmt?: Node;
-}
-interface ExprCh {
-  cond?: Node;
-  Question?: Tok;
-  then?: Node;
-  Colon?: Tok;
-  otherwise?: Node;
-}
-interface BinaryCh {
-  operands?: Node;
-  operators?: Tok;
-}
-interface UnaryCh {
-  op?: Tok;
-  operand?: Node;
-  atom?: Node;
-}
-interface AtomCh {
-  FloatLit?: Tok;
-  IntLit?: Tok;
-  True?: Tok;
-  False?: Tok;
-  Score?: Tok;
-  Identifier?: Tok;
-  IntKw?: Tok;
-  callArgs?: Node;
-  indexArgs?: Node;
-  LParen?: Tok;
-  expression?: Node;
-  RParen?: Tok;
-}
-interface ArgsCh {
-  LParen?: Tok;
-  LBracket?: Tok;
-  expression?: Node;
-  RParen?: Tok;
-  RBracket?: Tok;
-}
 
 const ch = <C>(n: CstNode | undefined): C => (n?.children ?? {}) as C;
 
