@@ -31,46 +31,27 @@
 //
 // The launcher takes this path when Nq ≤ 16 and Nk ≥ 1024 (env ATTNC_DECODE=0 disables it, =1
 // forces it for any Nq ≥ 1, Nk ≥ 1), after the summaries and before the engine's attention.
-import { elementBytes, hasQuantizedKv } from '../../ir/formats.js';
+import { hasQuantizedKv } from '../../ir/formats.js';
 import type { AttentionKernel } from '../../ir/kernel.js';
 import { decodeElementFns } from './decode-elements.js';
+import { decodeVectorWidth } from './decode-facts.js';
 import { decodeHostSource } from './decode-host.js';
 import { KIVI_MMA_SWITCH, mmaKiviOf } from './decode-mma-kivi.js';
 import { decodeKnobs } from './decode-knobs.js';
 import { hasMmaDecode, mmaDecodeDevice } from './decode-mma.js';
 import { pipeDeviceCode, pipelinedLoop, streamHandleDecl } from './decode-pipe.js';
 import { chunkElem, chunkType, kvAlignment } from './decode-loads.js';
-import { decodeQuantCode, isQuantChunk, quantVectorWidth } from './decode-quant.js';
+import { decodeQuantCode, isQuantChunk } from './decode-quant.js';
 import { K_ROWS, V_ROWS } from './kv-rows.js';
 import type { CudaLayout } from './layout.js';
 import { cudaMergeBody } from './merge.js';
 import { helperSource, type CudaContext } from './rules.js';
 
 export { DECODE_MAX_NQ, DECODE_MIN_NK } from './decode-host.js';
+export { hasCudaDecode } from './decode-facts.js';
 
 /** Packed rows (query head × query row) per block. */
 export const DECODE_ROWS = 4;
-
-/** Elements per vector load: 16 bytes or less, dividing D and Dv into 8-lane chunks. */
-function vectorWidth(k: AttentionKernel): number {
-  const s = k.schedule;
-  // Quantized caches: a lane's chunk is whole code words where it can be (decode-quant.ts).
-  if (hasQuantizedKv(k.formats)) return quantVectorWidth(s.headDim, s.valueDim);
-  const bytes = elementBytes(k.formats.k);
-  for (const vw of [8, 4, 2, 1]) {
-    if (vw * bytes <= 16 && s.headDim % (8 * vw) === 0 && s.valueDim % (8 * vw) === 0) return vw;
-  }
-  return 0;
-}
-
-/**
- * Whether the artifact gets a decode path: not routed, some tile non-empty, D and Dv multiples
- * of 8. Quantized K/V caches dequantize in its chunk loads (decode-quant.ts).
- */
-export function hasCudaDecode(k: AttentionKernel): boolean {
-  const empty = k.tiles.kind === 'static' && k.tiles.value === 'empty';
-  return k.routing === undefined && !empty && vectorWidth(k) > 0;
-}
 
 const decodeNs = 'dec';
 export const decodeLaunch = (ns: string): string => `${ns}::${decodeNs}::launch`;
@@ -92,7 +73,7 @@ export function decodeSource(k: AttentionKernel, layout: CudaLayout, ns: string)
   };
   const { fns, dynamic, staticClass, needMask, identity } = decodeElementFns(k, cx);
   const helpers = helperSource(cx);
-  const vw = vectorWidth(k);
+  const vw = decodeVectorWidth(k);
   const quant = hasQuantizedKv(k.formats);
   const mma = hasMmaDecode(k, vw);
   const f = (key: string): string => `a.${layout.field(key)}`;
