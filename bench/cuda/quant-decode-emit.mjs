@@ -18,10 +18,6 @@ const { cacheBytes, cacheLayout, cacheTensors } = await imp('quant/layout.js');
 const { randomStoredInputs, rng } = await imp('runtime/inputs.js');
 const { referenceStoredDecl } = await imp('runtime/reference-quant.js');
 const { DECODE_KNOB_VARIANTS: knobVariants } = await imp('codegen/cuda/decode-knobs.js');
-const { setMmaLeanEmission } = await imp('codegen/cuda/decode-mma-lean.js');
-// The lean per-step code behind -DATTNC_DEC_MMA_LEAN (default 0: the default kernel's arithmetic),
-// so the lean1..3 variants build from the same artifacts (decode-mma-lean.ts).
-setMmaLeanEmission('knob');
 const onlyAt = process.argv.indexOf('--only');
 const only = onlyAt > 0 ? new Set(process.argv[onlyAt + 1].split(',')) : undefined;
 const knobs = knobVariants.filter((v) => !only || only.has(v.name));
@@ -77,7 +73,16 @@ const bytes = (a) => new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
 const index = [];
 for (const v of emitted) {
   const source = `attention qd_${v.name}() {\n  ${v.store}\n}\n`;
-  const c = compile(source, { target: 'cuda', headDim: D, dtype: 'bf16', file: `qd_${v.name}.attn` });
+  // The lean per-step code behind -DATTNC_DEC_MMA_LEAN (Schedule.decodeLean 'knob'; default 0: the
+  // arithmetic without it), so the lean1..3 variants build from the same artifacts (decode-mma-lean.ts).
+  const schedule = { decodeLean: 'knob' };
+  const c = compile(source, {
+    target: 'cuda',
+    headDim: D,
+    dtype: 'bf16',
+    file: `qd_${v.name}.attn`,
+    schedule,
+  });
   if (!c.artifact.code.includes('namespace dec {')) throw new Error(`${v.name}: no decode path`);
   writeFileSync(join(out, `${v.name}.cu`), c.artifact.code);
   writeFileSync(join(out, `${v.name}.json`), c.artifact.files[`${c.artifact.name}.json`]);

@@ -300,11 +300,11 @@ def artifact_family(manifest):
     return KernelFamily(manifest, lambda dtype, D, Dv, arch: manifest, library_for)
 
 
-def source_family(manifest, source, source_path, entry, lse, quant_prefill=None, backward_engine=None):
+def source_family(manifest, source, source_path, entry, lse, quant_prefill=None, backward_engine=None, decode_lean=None):
     """A source's family: each (dtype, D, Dv, arch) is compiled by the CLI (or found in the cache)."""
 
     def variant(dtype, D, Dv, arch):
-        options = build.BuildOptions(entry, dtype, D, None if Dv == D else Dv, lse, arch.name, quant_prefill=quant_prefill, backward_engine=backward_engine)
+        options = build.BuildOptions(entry, dtype, D, None if Dv == D else Dv, lse, arch.name, quant_prefill=quant_prefill, backward_engine=backward_engine, decode_lean=decode_lean)
         return Manifest.from_file(build.compile_artifact(source, source_path, options))
 
     return KernelFamily(manifest, variant)

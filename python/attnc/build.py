@@ -58,6 +58,7 @@ def cache_dir():
 
 
 QUANT_PREFILL = ('staged', 'fused')
+DECODE_LEAN = ('off', 'knob', 'on')
 
 
 class BuildOptions:
@@ -66,9 +67,11 @@ class BuildOptions:
     quantized K/V how a prefill reads them (quant_prefill: 'staged' dequantizes them once into a
     workspace, 'fused' converts each tile; None: the compiler's default; the CLI's --quant-prefill),
     and the backward's engine (None: the CLI's default, SIMT for f32, for f16/bf16 wgmma on sm_90a and
-    mma.sync before it; 'simt', 'mma' or 'wgmma')."""
+    mma.sync before it; 'simt', 'mma' or 'wgmma'), and the CUDA tensor-core decode's lean per-step
+    code (decode_lean: 'off', 'knob' behind -DATTNC_DEC_MMA_LEAN, or 'on'; None: the compiler's
+    default, on for quantized K/V; the CLI's --decode-lean)."""
 
-    def __init__(self, entry=None, dtype='bf16', head_dim=64, value_dim=None, lse=True, arch='sm_90a', backward=True, quant_prefill=None, backward_engine=None):
+    def __init__(self, entry=None, dtype='bf16', head_dim=64, value_dim=None, lse=True, arch='sm_90a', backward=True, quant_prefill=None, backward_engine=None, decode_lean=None):
         if dtype not in STORAGE_DTYPES:
             raise BuildError(f'dtype {dtype!r}: attnc kernels are built for {", ".join(STORAGE_DTYPES)}')
         for what, dim in (('head_dim', head_dim), ('value_dim', value_dim)):
@@ -83,6 +86,9 @@ class BuildOptions:
         if backward_engine not in (None, 'simt', 'mma', 'wgmma'):
             raise BuildError(f'backward_engine {backward_engine!r}: expected None, simt, mma or wgmma')
         self.backward_engine = backward_engine
+        if decode_lean is not None and decode_lean not in DECODE_LEAN:
+            raise BuildError(f'decode_lean {decode_lean!r}: expected {", ".join(map(repr, DECODE_LEAN))} (or None)')
+        self.decode_lean = decode_lean
 
     def as_dict(self):
         d = dict(
@@ -91,6 +97,8 @@ class BuildOptions:
         )
         if self.quant_prefill is not None:  # absent otherwise: the cache keys of other builds stay as they were
             d['quant_prefill'] = self.quant_prefill
+        if self.decode_lean is not None:  # likewise
+            d['decode_lean'] = self.decode_lean
         return d
 
     def cli_args(self):
@@ -107,6 +115,8 @@ class BuildOptions:
                 args += ['--backward-engine', self.backward_engine]
         if self.quant_prefill is not None:
             args += ['--quant-prefill', self.quant_prefill]
+        if self.decode_lean is not None:
+            args += ['--decode-lean', self.decode_lean]
         return args + list(arch_by_name(self.arch).cli_args)
 
 

@@ -150,7 +150,7 @@ def _param_tensor(named, tensors, name, device):
     return t.reshape(()).to(device=device, dtype=torch.float32) if t is not None else torch.tensor(float(named[name]), device=device)
 
 
-def load(path_or_source, entry=None, dtype=None, head_dim=None, value_dim=None, lse=True, quant_prefill=None, backward_engine=None):
+def load(path_or_source, entry=None, dtype=None, head_dim=None, value_dim=None, lse=True, quant_prefill=None, backward_engine=None, decode_lean=None):
     """The kernel of a .attn file (a path; relative paths may also name a file of the attnc package,
     e.g. stdlib/document.attn) or of its source text. entry: which `attention` block (default the
     first). dtype (torch.bfloat16/float16/float32 or 'bf16'/'f16'/'f32'), head_dim and value_dim fix
@@ -158,14 +158,15 @@ def load(path_or_source, entry=None, dtype=None, head_dim=None, value_dim=None, 
     A kernel over quantized K/V (`store`) needs head_dim (and value_dim, if it differs) fixed;
     quant_prefill ('staged' or 'fused', None: the compiler's default) picks how its prefill
     reads the caches (BuildOptions). backward_engine: the autograd backward's engine ('simt', 'mma',
-    'wgmma'; None: SIMT for f32, wgmma on sm_90a and mma.sync before it for f16/bf16)."""
+    'wgmma'; None: SIMT for f32, wgmma on sm_90a and mma.sync before it for f16/bf16). decode_lean
+    ('off', 'knob', 'on'; None: on for quantized K/V): the tensor-core decode's lean code (BuildOptions)."""
     dtype = dtype_name(dtype)
     source, path = build.read_source(str(path_or_source))
     vd = None if value_dim is None or value_dim == (head_dim or 64) else value_dim
-    options = build.BuildOptions(entry, dtype or 'bf16', head_dim or 64, vd, lse, _current_arch().name, quant_prefill=quant_prefill, backward_engine=backward_engine)
+    options = build.BuildOptions(entry, dtype or 'bf16', head_dim or 64, vd, lse, _current_arch().name, quant_prefill=quant_prefill, backward_engine=backward_engine, decode_lean=decode_lean)
     manifest = Manifest.from_file(build.compile_artifact(source, path, options))
-    identity = repr((source, entry, dtype, head_dim, value_dim, bool(lse), backward_engine) + ((quant_prefill,) if quant_prefill else ()))
-    family, op = register(op_name(manifest.name, identity), source_family(manifest, source, path, entry, lse, quant_prefill, backward_engine))
+    identity = repr((source, entry, dtype, head_dim, value_dim, bool(lse), backward_engine) + ((quant_prefill,) if quant_prefill else ()) + ((('decode_lean', decode_lean),) if decode_lean else ()))
+    family, op = register(op_name(manifest.name, identity), source_family(manifest, source, path, entry, lse, quant_prefill, backward_engine, decode_lean))
     fixed_vd = value_dim if value_dim is not None else head_dim
     attn = Attention(family, op, dtype, head_dim, fixed_vd)
     if dtype is not None and head_dim is not None and torch.cuda.is_available():

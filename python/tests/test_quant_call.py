@@ -136,3 +136,13 @@ def test_build_options_pass_quant_prefill():
     assert BuildOptions(quant_prefill='fused').as_dict()['quant_prefill'] == 'fused'
     with pytest.raises(BuildError, match="quant_prefill 'tiled': expected 'staged' or 'fused'"):
         BuildOptions(quant_prefill='tiled')
+
+
+def test_build_options_pass_decode_lean():
+    args = BuildOptions(decode_lean='knob').cli_args()
+    assert args[args.index('--decode-lean') + 1] == 'knob'
+    assert '--decode-lean' not in BuildOptions().cli_args()
+    assert 'decode_lean' not in BuildOptions().as_dict()  # other builds' cache keys unchanged
+    assert BuildOptions(decode_lean='off').as_dict()['decode_lean'] == 'off'
+    with pytest.raises(BuildError, match="decode_lean 'fast': expected 'off', 'knob', 'on'"):
+        BuildOptions(decode_lean='fast')

@@ -54,6 +54,7 @@ async function dispatch(argv: readonly string[]): Promise<number> {
       dtype: { type: 'string' },
       arch: { type: 'string' },
       'quant-prefill': { type: 'string' },
+      'decode-lean': { type: 'string' },
       'shader-f16': { type: 'boolean' },
       'wgsl-engine': { type: 'string' },
       backward: { type: 'boolean' },

@@ -22,6 +22,7 @@ export const commands: Readonly<Record<CommandName, CommandSpec>> = {
                      [--no-decode]   (with --emit: leave out the split-KV decode variant; smaller)
                      [--arch sm_80|sm_86|sm_89|sm_90a]   (cuda; default sm_90a)
                      [--quant-prefill staged|fused]   (cuda, quantized K/V: dequantize once into a workspace, or per tile)
+                     [--decode-lean off|knob|on]   (cuda: the tensor-core decode's lean code; default on for quantized K/V)
                      [--shader-f16]   (wgsl: the target device has shader-f16, for --dtype f16)
                      [--wgsl-engine row|coop]   (wgsl; default row: coop is for GPUs, row for CPU adapters)
                      [--backward]   (wgsl with --emit: the module exports backward(); cuda: NAME_backward.cu)
@@ -44,6 +45,7 @@ export const commands: Readonly<Record<CommandName, CommandSpec>> = {
       'backward-engine',
       'arch',
       'quant-prefill',
+      'decode-lean',
       'shader-f16',
       'wgsl-engine',
       'json',

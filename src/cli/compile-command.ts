@@ -9,7 +9,7 @@ import { backwardEngineRefusal, cudaBackwardBeside, type CudaBackwardEngine } fr
 import { compile, type CompileOptions } from '../compile.js';
 import { COOP_MODULE_TIERS } from '../codegen/emit-ts-engines.js';
 import { dumpIR } from '../ir/dump.js';
-import type { ImportanceMode, StorageDType } from '../ir/kernel.js';
+import { DECODE_LEAN_MODES, type DecodeLean, type ImportanceMode, type StorageDType } from '../ir/kernel.js';
 import { passNames } from '../ir/pipeline.js';
 import type { Target } from '../ir/passes/legalize.js';
 import { UsageError } from './errors.js';
@@ -31,6 +31,7 @@ export interface CompileFlags {
   'no-decode'?: boolean | undefined;
   arch?: string | undefined;
   'quant-prefill'?: string | undefined;
+  'decode-lean'?: string | undefined;
   'shader-f16'?: boolean | undefined;
   'wgsl-engine'?: string | undefined;
   json?: boolean | undefined;
@@ -77,6 +78,15 @@ export function parseQuantPrefill(raw: string | undefined, target: string): 'sta
   return raw;
 }
 
+/** `--decode-lean`: the CUDA tensor-core decode's lean per-step code (Schedule.decodeLean). */
+export function parseDecodeLean(raw: string | undefined, target: string): DecodeLean | undefined {
+  if (raw === undefined) return undefined;
+  if (!DECODE_LEAN_MODES.includes(raw as DecodeLean))
+    throw new UsageError(`--decode-lean expects ${DECODE_LEAN_MODES.join(', ')}, got \`${raw}\``);
+  if (target !== 'cuda') throw new UsageError(`--decode-lean ${raw} needs --target cuda`);
+  return raw as DecodeLean;
+}
+
 export function parseImportance(raw: string | undefined): ImportanceMode | undefined {
   if (raw === undefined || raw === 'sum' || raw === 'normalized') return raw;
   throw new UsageError(`--importance expects sum or normalized, got \`${raw}\``);
@@ -112,6 +122,7 @@ export function compileCommand(source: string, file: string, f: CompileFlags): n
   if (wgslEngine && target !== 'wgsl')
     throw new UsageError(`--wgsl-engine ${wgslEngine} needs --target wgsl`);
   const quantPrefill = parseQuantPrefill(f['quant-prefill'], target);
+  const decodeLean = parseDecodeLean(f['decode-lean'], target);
   if (f.backward && dump !== undefined) throw new UsageError('--backward does not go with --dump-ir');
   const backwardEngine = parseBackwardEngine(f['backward-engine']);
   if (backwardEngine && (!f.backward || target !== 'cuda'))
@@ -129,7 +140,10 @@ export function compileCommand(source: string, file: string, f: CompileFlags): n
     ...(f.arch !== undefined ? { arch: f.arch } : {}),
     ...(wgslEngine ? { wgslEngine } : {}),
     // Staged: a pass dequantizes K/V into the caller's workspace once; fused: each tile converts.
-    ...(quantPrefill ? { schedule: { quantPrefill } } : {}),
+    // decodeLean: the tensor-core decode's lean code off, behind -DATTNC_DEC_MMA_LEAN, or on.
+    ...(quantPrefill || decodeLean
+      ? { schedule: { ...(quantPrefill ? { quantPrefill } : {}), ...(decodeLean ? { decodeLean } : {}) } }
+      : {}),
     headDim,
     valueDim: positiveInt('value-dim', f['value-dim'], headDim),
     dtype: parseDtype(f.dtype, target === 'cuda' ? 'bf16' : 'f32'),

@@ -69,6 +69,14 @@ export interface Schedule {
    */
   readonly quantPrefill?: 'staged' | 'fused';
   /**
+   * CUDA decode's tensor-core kernel (codegen/cuda/decode-mma-lean.ts): its lean per-step code
+   * (ATTNC_DEC_MMA_LEAN bits: 1 rescale O only on a row-max rise, 2 skip padding rows 8..15).
+   * 'off': the kernel without it; 'knob': with it behind the macro, default 0 (the off arithmetic;
+   * a build sets -DATTNC_DEC_MMA_LEAN=1..3); 'on': default 3. Absent: 'on' for quantized K/V
+   * caches, 'off' for float ones (decodeLeanOf, measured on the H200). Tuning only: exact.
+   */
+  readonly decodeLean?: DecodeLean;
+  /**
    * wgmma-ws refinements after FlashAttention-3 (issue 13), each its own switch so that they can be
    * timed one by one (absent: none; codegen/cuda/wgmma-ws-tweaks.ts says what each does). Tuning only.
    */
@@ -144,6 +152,10 @@ export interface Schedule {
    */
   readonly coopDecodeLanes?: number;
 }
+
+/** Schedule.decodeLean: how the CUDA tensor-core decode's lean code is emitted. */
+export type DecodeLean = 'off' | 'knob' | 'on';
+export const DECODE_LEAN_MODES: readonly DecodeLean[] = ['off', 'knob', 'on'];
 
 /** Schedule.wsTweaks: the wgmma-ws refinements (codegen/cuda/wgmma-ws-tweaks.ts). */
 export type WsTweak =

@@ -19,7 +19,7 @@ import { makeInputs } from '../support/arbitraries.js';
 import { withStandIns } from './decode-mma-emu.js';
 import { emulationSource } from './emu.js';
 import { packedStridesCpp } from './emu-call.js';
-import { expectOk, run, scratchDir, withLeanKnob } from './support.js';
+import { expectOk, leanKnob, run, scratchDir } from './support.js';
 
 interface MmaCase {
   readonly B: number;
@@ -56,17 +56,13 @@ function storage(dtype: 'bf16' | 'f16', x: Float32Array): { bits: Uint16Array; v
 }
 
 async function emulate(dtype: 'bf16' | 'f16', c: MmaCase, file = 'full.attn'): Promise<void> {
-  await withLeanKnob(c.lean !== undefined, () => emulateCase(dtype, c, file));
-}
-
-async function emulateCase(dtype: 'bf16' | 'f16', c: MmaCase, file: string): Promise<void> {
   const source = readFileSync(join('stdlib', file), 'utf8');
   const { artifact, kernel, decl } = compile(source, {
     target: 'cuda',
     file,
     headDim: D,
     dtype,
-    schedule: { engine: 'simt' },
+    schedule: { engine: 'simt', decodeLean: leanKnob(c.lean !== undefined) },
   });
   const ns = `attnc_${kernel.name}`;
   const layout = cudaLayout(kernel);

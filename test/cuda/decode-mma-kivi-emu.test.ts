@@ -24,7 +24,7 @@ import { referenceStoredDecl } from '../../src/runtime/reference-quant.js';
 import { withQuantStandIns } from './decode-mma-emu.js';
 import { emulationSource } from './emu.js';
 import { packedStridesCpp } from './emu-call.js';
-import { expectOk, run, scratchDir, withLeanKnob } from './support.js';
+import { expectOk, leanKnob, run, scratchDir } from './support.js';
 
 interface Case {
   readonly B: number;
@@ -66,26 +66,14 @@ async function emulate(
   knobs: Readonly<Record<string, number>> = {},
   mutate: (device: string) => string = (d) => d,
 ): Promise<Errors> {
-  // MMA_LEAN (decode-mma-lean.ts) exists only where the lean code is emitted as a knob.
-  return withLeanKnob('MMA_LEAN' in knobs, () => emulateCase(tag, store, dtype, c, mask, knobs, mutate));
-}
-
-async function emulateCase(
-  tag: string,
-  store: string,
-  dtype: 'f32' | 'bf16',
-  c: Case,
-  mask = '',
-  knobs: Readonly<Record<string, number>> = {},
-  mutate: (device: string) => string = (d) => d,
-): Promise<Errors> {
   const source = `attention qm${tag}() {\n  ${store}\n  ${mask}\n}`;
   const comp = compile(source, {
     target: 'cuda',
     headDim: D,
     valueDim: D,
     dtype,
-    schedule: { engine: 'simt' },
+    // MMA_LEAN (decode-mma-lean.ts) exists only where the lean code is emitted as a knob.
+    schedule: { engine: 'simt', decodeLean: leanKnob('MMA_LEAN' in knobs) },
   });
   const kernel = comp.kernel;
   const ns = `attnc_${kernel.name}`;

@@ -6,7 +6,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ALL_KNOB_NAMES } from '../../src/codegen/cuda/decode-knobs.js';
-import { type LeanEmission, withLeanEmission } from '../../src/codegen/cuda/decode-mma-lean.js';
+import type { DecodeLean } from '../../src/ir/kernel.js';
 import { compile } from '../../src/compile.js';
 import { expectOk, render, run, scratchDir, spillsByFunction } from './support.js';
 
@@ -20,19 +20,16 @@ const sources: Record<string, string> = {
   int2c: `${kivi(2, '')}\n  mask causal`,
 };
 /** `lean`: the lean per-step code emitted as a knob (decode-mma-lean.ts). */
-const code = (name: string, store: string, arch: string, lean: LeanEmission = 'off'): string =>
-  withLeanEmission(
-    lean,
-    () =>
-      render(
-        compile(`attention ${name}() {\n  ${store}\n}\n`, {
-          target: 'cuda',
-          headDim: 128,
-          dtype: 'bf16',
-          arch,
-        }).kernel,
-      ).code,
-  );
+const code = (name: string, store: string, arch: string, decodeLean: DecodeLean = 'off'): string =>
+  render(
+    compile(`attention ${name}() {\n  ${store}\n}\n`, {
+      target: 'cuda',
+      headDim: 128,
+      dtype: 'bf16',
+      arch,
+      schedule: { decodeLean },
+    }).kernel,
+  ).code;
 
 describe('KIVI on the tensor-core decode kernel: nvcc', () => {
   const dir = scratchDir('decode-mma-kivi-nvcc');

@@ -8,34 +8,31 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ALL_KNOB_NAMES, DECODE_KNOB_VARIANTS, knobDefines } from '../../src/codegen/cuda/decode-knobs.js';
-import {
-  type LeanEmission,
-  leanEmissionFor,
-  withLeanEmission,
-} from '../../src/codegen/cuda/decode-mma-lean.js';
+import { decodeLeanFor } from '../../src/codegen/cuda/decode-mma-lean.js';
+import type { DecodeLean } from '../../src/ir/kernel.js';
 import { compile } from '../../src/compile.js';
 import { expectOk, render, run, scratchDir, spillsByFunction } from './support.js';
 
 const NVCC = process.env.NVCC ?? 'nvcc';
 
-/** `lean`: the lean per-step code emitted as a knob (decode-mma-lean.ts; its variants set it). */
+/** `lean`: Schedule.decodeLean, the lean per-step code (decode-mma-lean.ts; absent: the default). */
 const code = (
   name: string,
   source: string,
   dtype: 'bf16' | 'f16' | 'f32',
   D: number,
   arch = 'sm_90a',
-  lean: LeanEmission | 'auto' = 'auto',
-): string =>
-  withLeanEmission(lean, () => {
-    const c = compile(source.replace(/attention \w+/, `attention ${name}`), {
-      target: 'cuda',
-      headDim: D,
-      dtype,
-      arch,
-    });
-    return render(c.kernel).code;
+  lean?: DecodeLean,
+): string => {
+  const c = compile(source.replace(/attention \w+/, `attention ${name}`), {
+    target: 'cuda',
+    headDim: D,
+    dtype,
+    arch,
+    schedule: lean ? { decodeLean: lean } : {},
   });
+  return render(c.kernel).code;
+};
 const stdlib = (file: string): string => readFileSync(join('stdlib', file), 'utf8');
 const quant = {
   int8: 'attention q8() {\n  store kv int8 scale f16 per token\n}\n',
@@ -91,7 +88,7 @@ describe('CUDA tensor-core decode: nvcc', () => {
               'bf16',
               128,
               arch,
-              leanEmissionFor(v.knobs),
+              decodeLeanFor(v.knobs),
             ),
             ...undefs,
           ].join('\n'),

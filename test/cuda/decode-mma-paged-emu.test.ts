@@ -11,7 +11,6 @@ import { describe, expect, it } from 'vitest';
 import { MMA_EMU_MACRO, MMA_SMEM_DECL } from '../../src/codegen/cuda/decode-mma.js';
 import { PIPE_SMEM_DECL } from '../../src/codegen/cuda/decode-pipe.js';
 import { DEVICE_END, decodeSource } from '../../src/codegen/cuda/decode.js';
-import { withLeanEmission } from '../../src/codegen/cuda/decode-mma-lean.js';
 import { cudaLayout } from '../../src/codegen/cuda/layout.js';
 import { compile } from '../../src/compile.js';
 import { declPredicates } from '../../src/runtime/ast-eval.js';
@@ -22,7 +21,7 @@ import { referenceAttention } from '../../src/runtime/reference.js';
 import { withStandIns } from './decode-mma-emu.js';
 import { emulationSource } from './emu.js';
 import { packedStridesCpp } from './emu-call.js';
-import { expectOk, run, scratchDir } from './support.js';
+import { expectOk, leanKnob, run, scratchDir } from './support.js';
 
 const D = 64;
 const seed0 = process.env.CI ? 20261204 : Math.floor(Math.random() * 2 ** 31);
@@ -61,17 +60,15 @@ function pagedLayout(c: Case, P: number, r: () => number): { layout: KvCacheLayo
 /** Builds and runs the decode of `source` (paged when P > 0) on case c; returns the output bits. */
 async function emulate(source: string, P: number, c: Case, seed: number, defines = ''): Promise<Uint16Array> {
   // ATTNC_DEC_MMA_LEAN exists where the lean code is emitted as a knob (decode-mma-lean.ts).
-  const lean = defines.includes('ATTNC_DEC_MMA_LEAN') ? 'knob' : 'off';
-  const { artifact, kernel, decl, layout, decode } = withLeanEmission(lean, () => {
-    const comp = compile(source, {
-      target: 'cuda',
-      headDim: D,
-      dtype: 'bf16',
-      schedule: { engine: 'simt' }, // the emulator runs the SIMT prefill; decode is what is tested
-    });
-    const layout = cudaLayout(comp.kernel);
-    return { ...comp, layout, decode: decodeSource(comp.kernel, layout, `attnc_${comp.kernel.name}`) };
+  const decodeLean = leanKnob(defines.includes('ATTNC_DEC_MMA_LEAN'));
+  const { artifact, kernel, decl } = compile(source, {
+    target: 'cuda',
+    headDim: D,
+    dtype: 'bf16',
+    schedule: { engine: 'simt', decodeLean }, // the emulator runs the SIMT prefill; decode is what is tested
   });
+  const layout = cudaLayout(kernel);
+  const decode = decodeSource(kernel, layout, `attnc_${kernel.name}`);
   const ns = `attnc_${kernel.name}`;
   const tag = defines ? `-${defines.replace(/\W+/g, '_')}` : '';
   const dir = scratchDir(`decode-mma-paged-emu-${P}-${seed}${tag}`);

@@ -11,7 +11,6 @@ import { describe, expect, it } from 'vitest';
 import { MMA_EMU_MACRO, MMA_SMEM_DECL } from '../../src/codegen/cuda/decode-mma.js';
 import { PIPE_SMEM_DECL } from '../../src/codegen/cuda/decode-pipe.js';
 import { DEVICE_END, decodeSource } from '../../src/codegen/cuda/decode.js';
-import { withLeanEmission } from '../../src/codegen/cuda/decode-mma-lean.js';
 import { cudaCacheParts } from '../../src/codegen/cuda/dequant.js';
 import { cudaLayout } from '../../src/codegen/cuda/layout.js';
 import { compile } from '../../src/compile.js';
@@ -24,7 +23,7 @@ import { referenceStoredDecl } from '../../src/runtime/reference-quant.js';
 import { withQuantStandIns } from './decode-mma-emu.js';
 import { emulationSource } from './emu.js';
 import { packedStridesCpp } from './emu-call.js';
-import { expectOk, run, scratchDir } from './support.js';
+import { expectOk, leanKnob, run, scratchDir } from './support.js';
 
 interface Case {
   readonly B: number;
@@ -69,18 +68,16 @@ async function emulate(
   lean = 0, // ATTNC_DEC_MMA_LEAN bits, the lean code emitted as a knob (decode-mma-lean.ts); 0: the default code
 ): Promise<void> {
   const source = `attention qp${tag}() {\n  cache paged ${P}\n  ${store}\n  ${mask}\n}`;
-  const { comp, layout, full } = withLeanEmission(lean ? 'knob' : 'off', () => {
-    const comp = compile(source, {
-      target: 'cuda',
-      headDim: D,
-      valueDim: D,
-      dtype: 'bf16',
-      schedule: { engine: 'simt' },
-    });
-    const layout = cudaLayout(comp.kernel);
-    return { comp, layout, full: decodeSource(comp.kernel, layout, `attnc_${comp.kernel.name}`) };
+  const comp = compile(source, {
+    target: 'cuda',
+    headDim: D,
+    valueDim: D,
+    dtype: 'bf16',
+    schedule: { engine: 'simt', decodeLean: leanKnob(lean !== 0) },
   });
   const kernel = comp.kernel;
+  const layout = cudaLayout(kernel);
+  const full = decodeSource(kernel, layout, `attnc_${kernel.name}`);
   const ns = `attnc_${kernel.name}`;
   const fld = (key: string) => layout.field(key);
   const dir = scratchDir(`decode-mma-paged-quant-${tag}-${seed}`);

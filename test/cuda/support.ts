@@ -8,10 +8,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Artifact } from '../../src/codegen/artifact.js';
 import { renderCuda } from '../../src/codegen/cuda/index.js';
-import { setMmaLeanEmission } from '../../src/codegen/cuda/decode-mma-lean.js';
 import { cacheDir, isCompiler, logCompile, lookup, planCompile, store } from '../support/compile-cache.js';
 import { withPrecompiledShim } from '../support/emu-pch.js';
-import type { AttentionKernel, Schedule, StorageDType } from '../../src/ir/kernel.js';
+import type { AttentionKernel, DecodeLean, Schedule, StorageDType } from '../../src/ir/kernel.js';
 import {
   documentKernel,
   fullKernel,
@@ -164,15 +163,8 @@ export function expectNoSpills(
 }
 
 /**
- * `fn` with the tensor-core decode's lean code (decode-mma-lean.ts) emitted as a knob when `knob`
- * (the MMA_LEAN variants), else as the code before it ('off'); the mode is restored after `fn`
- * settles (the emulator tests render their kernels inside it).
+ * Schedule.decodeLean of a test build: the tensor-core decode's lean code (decode-mma-lean.ts) as a
+ * knob when `knob` (the MMA_LEAN variants), else the kernel without it ('off', the code the
+ * emulator tests were written against, also for quantized caches whose default is 'on').
  */
-export async function withLeanKnob<T>(knob: boolean, fn: () => Promise<T>): Promise<T> {
-  const before = setMmaLeanEmission(knob ? 'knob' : 'off');
-  try {
-    return await fn();
-  } finally {
-    setMmaLeanEmission(before);
-  }
-}
+export const leanKnob = (knob: boolean): DecodeLean => (knob ? 'knob' : 'off');

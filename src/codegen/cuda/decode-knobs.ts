@@ -67,7 +67,7 @@ export const MMA_KNOB_NAMES = [
   // KIVI int4 / int2 caches on the tensor-core kernel (decode-mma-kivi.ts): 1 (default) on, 0 SIMT.
   'MMA_KIVI',
   // Lean per-step code, bits 1 (rescale on a max rise) and 2 (one row half): decode-mma-lean.ts.
-  // Emitted only where the artifact was compiled with mmaLeanEmission 'knob' (the bench's) or 'on'.
+  // Emitted only where the artifact was compiled with Schedule.decodeLean 'knob' (the bench's) or 'on'.
   'MMA_LEAN',
 ] as const;
 type AnyKnobName = KnobName | (typeof MMA_KNOB_NAMES)[number];
@@ -162,7 +162,7 @@ export const DECODE_KNOB_VARIANTS: readonly DecodeKnobVariant[] = [
     ] as const
   ).map(([name, knobs]) => ({ name, knobs, formats: ['int4', 'int2'] })),
   // Lean per-step code on every tensor-core kernel (decode-mma-lean.ts; the artifacts must be
-  // emitted with mmaLeanEmission 'knob', as quant-decode-emit.mjs does): lean1 rescales O only when
+  // emitted with Schedule.decodeLean 'knob', as quant-decode-emit.mjs does): lean1 rescales O only when
   // a row max rose, lean2 skips padding rows 8..15 (GQA 4: 12 of 16 rows), lean3 both.
   ...(
     [

@@ -6,7 +6,7 @@
 import type { AttentionKernel } from '../../ir/kernel.js';
 import { mmaQuantOf, quantStreamBytesPerKey, quantTileKnobs } from './decode-mma-quant.js';
 import { kiviStreamBytesPerKey, kiviSwitch, mmaKiviOf } from './decode-mma-kivi.js';
-import { leanKnob, mmaLeanEmission } from './decode-mma-lean.js';
+import { decodeLeanOf, leanKnob } from './decode-mma-lean.js';
 
 /** Packed rows per block: the MMA's M. */
 export const MMA_ROWS = 16;
@@ -45,7 +45,7 @@ function mmaDefaults(k: AttentionKernel): Record<string, number> {
 export function mmaKnobs(k: AttentionKernel): string[] {
   const knobs = Object.entries(mmaDefaults(k));
   const tiles = mmaQuantOf(k) !== undefined || mmaKiviOf(k) !== undefined;
-  const lean = mmaLeanEmission(k);
+  const lean = decodeLeanOf(k);
   return [
     ...(mmaKiviOf(k) ? kiviSwitch : []),
     ...knobs.flatMap(([n, v]) => {

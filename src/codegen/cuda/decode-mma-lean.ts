@@ -12,49 +12,38 @@
 //          loop is then instantiated with one row half (HALVES 1): no scores, max, exp, l or
 //          rescale for them, and their P elements are 0. Block-uniform run-time choice: the loop
 //          body is emitted once as a generic lambda, called with HALVES 1 or 2.
-// Emission (mmaLeanEmission): 'off' emits the kernel as before, byte for byte; 'knob' emits the
-// lean structure with `#define ATTNC_DEC_MMA_LEAN 0` (0 compiles to the old arithmetic; the
-// bench's artifacts, -DATTNC_DEC_MMA_LEAN=1/2/3 variants); 'on' the same with 3. By default
-// ('auto') a kernel over quantized K/V caches gets 'on' and a float-cache kernel 'off': measured on
-// the H200 (B 4, H 32 / Hkv 8, D 128, 128K keys, same process), LEAN 3 took int8 from 0.493 to
-// 0.364 ms, e4m3 0.466 → 0.336, KIVI int4 0.616 → 0.567, int2 0.574 → 0.531, but bf16 from 0.531
-// to 0.559 (bit 2's second instantiation of the loop costs the float kernel more than it saves).
-import type { AttentionKernel } from '../../ir/kernel.js';
+// Emission (Schedule.decodeLean, resolved by decodeLeanOf): 'off' emits the kernel as before, byte
+// for byte; 'knob' emits the lean structure with `#define ATTNC_DEC_MMA_LEAN 0` (0 compiles to the
+// old arithmetic; the bench's artifacts, -DATTNC_DEC_MMA_LEAN=1/2/3 variants); 'on' the same with 3.
+// By default (absent) a kernel over quantized K/V caches gets 'on' and a float-cache kernel 'off':
+// measured on the H200 (B 4, H 32 / Hkv 8, D 128, 128K keys, same process), LEAN 3 took int8 from
+// 0.493 to 0.364 ms, e4m3 0.466 → 0.336, KIVI int4 0.616 → 0.567, int2 0.574 → 0.531, but bf16
+// from 0.531 to 0.559 (bit 2's second instantiation of the loop costs the float kernel more than
+// it saves). The mode is the schedule's, so each kernel carries its own (no compiler-wide state),
+// the schedule hash tells the variants apart, and the manifest records the resolved mode.
+import { DECODE_LEAN_MODES, type AttentionKernel, type DecodeLean } from '../../ir/kernel.js';
 
-/** How the lean code is emitted (notes above). */
-export type LeanEmission = 'off' | 'knob' | 'on';
+/** Why `mode` is no Schedule.decodeLean (undefined: it is one, or absent). */
+export function decodeLeanProblem(mode: unknown): string | undefined {
+  if (mode === undefined || DECODE_LEAN_MODES.includes(mode as DecodeLean)) return undefined;
+  return `schedule.decodeLean expects ${DECODE_LEAN_MODES.join(', ')} (or none: on for quantized K/V caches), got \`${String(mode)}\``;
+}
 
-let emission: LeanEmission | 'auto' = 'auto';
-
-/** The emission mode of kernel `k`'s lean code ('auto': on for quantized K/V caches). */
-export function mmaLeanEmission(k: AttentionKernel): LeanEmission {
-  if (emission !== 'auto') return emission;
+/** How kernel `k`'s lean code is emitted: its schedule's decodeLean, else on for quantized K/V caches. */
+export function decodeLeanOf(k: AttentionKernel): DecodeLean {
+  const asked = k.schedule.decodeLean;
+  const problem = decodeLeanProblem(asked);
+  if (problem !== undefined) throw new Error(`CUDA backend: ${problem}`);
+  if (asked !== undefined) return asked;
   return k.formats.k.kind === 'quant' || k.formats.v.kind === 'quant' ? 'on' : 'off';
 }
 
-/** Sets the emission mode (bench emit scripts, tests); returns the previous one. */
-export function setMmaLeanEmission(mode: LeanEmission | 'auto'): LeanEmission | 'auto' {
-  const old = emission;
-  emission = mode;
-  return old;
-}
-
-/** `fn` run with the emission mode `mode` (restored after, also on a throw). */
-export function withLeanEmission<T>(mode: LeanEmission | 'auto', fn: () => T): T {
-  const old = setMmaLeanEmission(mode);
-  try {
-    return fn();
-  } finally {
-    setMmaLeanEmission(old);
-  }
-}
-
-/** The emission a knob variant needs: 'knob' where it sets ATTNC_DEC_MMA_LEAN, else the current one. */
-export const leanEmissionFor = (knobs: Readonly<Record<string, number>>): LeanEmission | 'auto' =>
-  'MMA_LEAN' in knobs ? 'knob' : emission;
+/** The decodeLean a knob variant's build needs: 'knob' where it sets ATTNC_DEC_MMA_LEAN, else none (the default). */
+export const decodeLeanFor = (knobs: Readonly<Record<string, number>>): DecodeLean | undefined =>
+  'MMA_LEAN' in knobs ? 'knob' : undefined;
 
 /** The knob's `#ifndef` default and its check (emitted with the other tensor-core knobs). */
-export const leanKnob = (mode: Exclude<LeanEmission, 'off'>): string[] => [
+export const leanKnob = (mode: Exclude<DecodeLean, 'off'>): string[] => [
   '#ifndef ATTNC_DEC_MMA_LEAN',
   `#define ATTNC_DEC_MMA_LEAN ${mode === 'on' ? 3 : 0} // bits: 1 rescale on a max rise only, 2 skip padding rows 8..15 (decode-mma-lean.ts)`,
   '#endif',

@@ -8,7 +8,8 @@
 import { leanSoftmax } from './decode-mma-lean.js';
 import { scaleLoads, type MmaQuant } from './decode-mma-quant.js';
 import { quantPv, quantScores } from './decode-mma-qtile.js';
-import { kiviPv, kiviRescale, kiviScores, type MmaKivi } from './decode-mma-kivi.js';
+import { kiviRescale, type MmaKivi } from './decode-mma-kivi.js';
+import { kiviPv, kiviScores } from './decode-mma-kivi-step.js';
 import { densePv, denseScores, onlineSoftmax, scoreLines, type MmaElements } from './decode-mma-step.js';
 
 /** The fetch's barrier lines (opening its `if`) and the lane's `cls2` lines (none without a mask). */

@@ -20,14 +20,14 @@
 // elem_score per element, as in the SIMT kernel); with dynamic tile classes a tile no row of the
 // block may see is neither fetched nor computed (the block agrees through __syncthreads_or).
 // Taken for 16-bit float K/V, D and Dv multiples of 16, 16-byte rows, and for the quantized caches
-// of decode-mma-quant.ts (packed, or paged: decode-mma-paged.ts), and KIVI int4 / int2 caches built with
-// -DATTNC_DEC_MMA_KIVI=1 (decode-mma-kivi.ts; default: the SIMT kernel); f32 and other quantized caches
-// keep the SIMT kernel. The host takes
+// of decode-mma-quant.ts (packed, or paged: decode-mma-paged.ts), and KIVI int4 / int2 caches
+// (decode-mma-kivi.ts; -DATTNC_DEC_MMA_KIVI=0 gives them the SIMT kernel); f32 and other quantized
+// caches keep the SIMT kernel. The host takes
 // it on devices of compute capability 8.0 and up (decode-host.ts) unless built with
 // -DATTNC_DEC_MMA=0 or run with ATTNC_DECODE_MMA=0. The CPU emulator (test/cuda/decode-mma-emu.ts)
 // runs it with warp-level C++ stand-ins for the PTX wrappers (same fragment layouts).
 // Lean per-step code (rescale on a warp-voted max rise, one row half when rows 8..15 are padding):
-// decode-mma-lean.ts, on by default for quantized caches (its emission mode decides).
+// decode-mma-lean.ts, on by default for quantized caches (Schedule.decodeLean decides).
 // This file assembles the kernel; its knobs and `#ifndef` defaults are in decode-mma-knobs.ts, the
 // per-tile Q / score / softmax / P·V lines in decode-mma-step.ts, the key-tile loop in
 // decode-mma-tiles.ts, the warps' combine in decode-mma-combine.ts.
@@ -55,7 +55,7 @@ import {
 import { kiviTail } from './decode-mma-kivi-tail.js';
 import { combineWarpStates } from './decode-mma-combine.js';
 import { mmaKnobs } from './decode-mma-knobs.js';
-import { leanHelpers, leanStream, mmaLeanEmission } from './decode-mma-lean.js';
+import { decodeLeanOf, leanHelpers, leanStream } from './decode-mma-lean.js';
 import { pagedCodeHandles, pagedQuantFetch, pagedQuantFetchLines } from './decode-mma-paged.js';
 import { denseLoadQ, laneRows, type MmaElements } from './decode-mma-step.js';
 import { softmaxLines, tileClassLines, tileLoopLines, warpStepLines } from './decode-mma-tiles.js';
@@ -95,7 +95,7 @@ export function mmaDecodeDevice(
   const paged = k.formats.paged !== undefined;
   const dyn = el.dynamic;
   const { fetchBarrier, classify } = tileClassLines(el);
-  const lean = mmaLeanEmission(k) !== 'off';
+  const lean = decodeLeanOf(k) !== 'off';
   const sm = softmaxLines(el, lean);
   const tileLoop = tileLoopLines(dyn, classify, warpStepLines(quant, kivi, lean, sm));
   return [

@@ -16,7 +16,7 @@
 // which decode-quant.ts dequantizes from shared memory (integer codes by the 2^23 magic number,
 // fp8 by cvt.f16x2 on sm_89+, per-channel f16 scales in 16-byte loads). The host picks the split
 // count from the SM count and how many split blocks an SM holds (decode-host.ts); the tuning
-// knobs are decode-knobs.ts's.
+// knobs are decode-knobs.ts's; a tile's scores, softmax and p·v are decode-step.ts's lines.
 //
 // Compute bound, not bandwidth bound, for int4/int2 (H200 sweep: int4 reads 1/4 of bf16's bytes
 // yet ran 2x slower than bf16). At 4.8 TB/s an SM receives ~18 bytes a clock: 9 bf16 elements
@@ -26,51 +26,33 @@
 // f16 tile as B) take the 4 FMAs per element; f16x2 dequantization (2 elements an op) halves the
 // rest; both are needed for int2's target. 16-bit float caches take the tensor-core split kernel
 // on sm_80+ (decode-mma.ts; same partials, same merge), and so do int8 / fp8 caches with per-token f16
-// scales (decode-mma-quant.ts: codes to f16 pairs, scales folded); other quantized formats (KIVI's
-// grouped and per-channel scales, zero points, recent windows) keep the SIMT kernel.
+// scales (decode-mma-quant.ts: codes to f16 pairs, scales folded) and KIVI int4 / int2 caches
+// (decode-mma-kivi.ts's mmaKiviOf says which shapes); other quantized formats keep the SIMT kernel.
 //
 // The launcher takes this path when Nq ≤ 16 and Nk ≥ 1024 (env ATTNC_DECODE=0 disables it, =1
 // forces it for any Nq ≥ 1, Nk ≥ 1), after the summaries and before the engine's attention.
-import { elementBytes, hasQuantizedKv } from '../../ir/formats.js';
+import { hasQuantizedKv } from '../../ir/formats.js';
 import type { AttentionKernel } from '../../ir/kernel.js';
 import { decodeElementFns } from './decode-elements.js';
+import { decodeVectorWidth } from './decode-facts.js';
 import { decodeHostSource } from './decode-host.js';
 import { KIVI_MMA_SWITCH, mmaKiviOf } from './decode-mma-kivi.js';
 import { decodeKnobs } from './decode-knobs.js';
 import { hasMmaDecode, mmaDecodeDevice } from './decode-mma.js';
 import { pipeDeviceCode, pipelinedLoop, streamHandleDecl } from './decode-pipe.js';
-import { chunkElem, chunkType, kvAlignment } from './decode-loads.js';
-import { decodeQuantCode, isQuantChunk, quantVectorWidth } from './decode-quant.js';
+import { kvAlignment } from './decode-loads.js';
+import { decodeQuantCode } from './decode-quant.js';
+import { simtTile } from './decode-step.js';
 import { K_ROWS, V_ROWS } from './kv-rows.js';
 import type { CudaLayout } from './layout.js';
 import { cudaMergeBody } from './merge.js';
 import { helperSource, type CudaContext } from './rules.js';
 
 export { DECODE_MAX_NQ, DECODE_MIN_NK } from './decode-host.js';
+export { hasCudaDecode } from './decode-facts.js';
 
 /** Packed rows (query head × query row) per block. */
 export const DECODE_ROWS = 4;
-
-/** Elements per vector load: 16 bytes or less, dividing D and Dv into 8-lane chunks. */
-function vectorWidth(k: AttentionKernel): number {
-  const s = k.schedule;
-  // Quantized caches: a lane's chunk is whole code words where it can be (decode-quant.ts).
-  if (hasQuantizedKv(k.formats)) return quantVectorWidth(s.headDim, s.valueDim);
-  const bytes = elementBytes(k.formats.k);
-  for (const vw of [8, 4, 2, 1]) {
-    if (vw * bytes <= 16 && s.headDim % (8 * vw) === 0 && s.valueDim % (8 * vw) === 0) return vw;
-  }
-  return 0;
-}
-
-/**
- * Whether the artifact gets a decode path: not routed, some tile non-empty, D and Dv multiples
- * of 8. Quantized K/V caches dequantize in its chunk loads (decode-quant.ts).
- */
-export function hasCudaDecode(k: AttentionKernel): boolean {
-  const empty = k.tiles.kind === 'static' && k.tiles.value === 'empty';
-  return k.routing === undefined && !empty && vectorWidth(k) > 0;
-}
 
 const decodeNs = 'dec';
 export const decodeLaunch = (ns: string): string => `${ns}::${decodeNs}::launch`;
@@ -92,7 +74,7 @@ export function decodeSource(k: AttentionKernel, layout: CudaLayout, ns: string)
   };
   const { fns, dynamic, staticClass, needMask, identity } = decodeElementFns(k, cx);
   const helpers = helperSource(cx);
-  const vw = vectorWidth(k);
+  const vw = decodeVectorWidth(k);
   const quant = hasQuantizedKv(k.formats);
   const mma = hasMmaDecode(k, vw);
   const f = (key: string): string => `a.${layout.field(key)}`;
@@ -100,11 +82,6 @@ export function decodeSource(k: AttentionKernel, layout: CudaLayout, ns: string)
   const classExpr = dynamic
     ? 'tile_class(a, b, hr[r], qp[r], qp[r], t0 + a.k_offset, t1 - 1 + a.k_offset)'
     : String(staticClass);
-  // A NaN q·k poisons the row whatever the modifier makes of it (docs/LANGUAGE.md).
-  const scoreExpr = identity ? 'x' : '(isnan(x) ? x : elem_score(a, b, hr[r], qp[r], kpos, x))';
-  const allowExpr = needMask
-    ? 'valid && cls[r] != 0 && (cls[r] == 1 || elem_mask(a, b, hr[r], qp[r], kpos))'
-    : 'valid && cls[r] != 0';
 
   // The tile's bookkeeping (cls[r], any) and its scores and online softmax (t0, t1 in scope).
   const classify: string[] = [
@@ -116,86 +93,6 @@ export function decodeSource(k: AttentionKernel, layout: CudaLayout, ns: string)
     '      any |= cls[r] != 0;',
     '    }',
   ];
-  // A float cache's V vectors are read with the K vectors (a round trip per tile, not two); a
-  // quantized cache's V chunks, f32 after dequantizing, are read just before p·v, one key at a time
-  // (16 f32 registers per key held instead of KPG · 16).
-  const lateV = isQuantChunk(k.formats.v);
-  const vDecl = `${chunkType(k, V_ROWS)} vx[KPG][CV];`;
-  const vLoad = (load: string): string[] => [
-    '#pragma unroll',
-    '      for (int c = 0; c < CV; ++c)',
-    `        vx[i][c] = ${load};`,
-  ];
-  const tile = (load: { k: string; v: string }): string[] => [
-    '    float sc[KPG][MT];',
-    ...(lateV
-      ? []
-      : [
-          '    // V rows are requested with the K rows (one memory round trip per tile, not two).',
-          `    ${vDecl}`,
-          '#pragma unroll',
-          '    for (int i = 0; i < KPG; ++i) {',
-          '      const int kj = t0 + g + GROUPS * i;',
-          ...vLoad(load.v),
-          '    }',
-        ]),
-    '#pragma unroll',
-    '    for (int i = 0; i < KPG; ++i) {',
-    '      const int kj = t0 + g + GROUPS * i;',
-    '      const bool valid = kj < t1;',
-    `      ${chunkType(k, K_ROWS)} kx[CD];`,
-    '#pragma unroll',
-    '      for (int c = 0; c < CD; ++c)',
-    `        kx[c] = ${load.k};`,
-    '      [[maybe_unused]] const int kpos = kj + a.k_offset;',
-    '#pragma unroll',
-    '      for (int r = 0; r < MT; ++r) {',
-    '        float dot = 0.f;',
-    '#pragma unroll',
-    '        for (int c = 0; c < CD; ++c)',
-    '#pragma unroll',
-    `          for (int e = 0; e < VW; ++e) dot = fmaf(to_f32(qx[r][c].v[e]), ${chunkElem(k, K_ROWS, 'kx[c]')}, dot);`,
-    '        dot += __shfl_xor_sync(0xffffffffu, dot, 1);',
-    '        dot += __shfl_xor_sync(0xffffffffu, dot, 2);',
-    '        dot += __shfl_xor_sync(0xffffffffu, dot, 4);',
-    '        const float x = a.scale * dot;',
-    `        const bool ok = ${allowExpr};`,
-    `        sc[i][r] = ok ? ${scoreExpr} * LOG2E : -INFINITY;`,
-    '      }',
-    '    }',
-    '#pragma unroll',
-    '    for (int r = 0; r < MT; ++r) {',
-    '      float mt = sc[0][r];',
-    '#pragma unroll',
-    '      for (int i = 1; i < KPG; ++i) mt = fmaxf(mt, sc[i][r]);',
-    '      if (mt > -INFINITY) {',
-    '        const float mn = fmaxf(m[r], mt), corr = exp2f(m[r] - mn);',
-    '        l[r] *= corr;',
-    '#pragma unroll',
-    '        for (int c = 0; c < CV; ++c)',
-    '#pragma unroll',
-    '          for (int e = 0; e < VW; ++e) acc[r][c][e] *= corr;',
-    '        m[r] = mn;',
-    '      }',
-    '    }',
-    ...(lateV ? [`    ${vDecl}`] : []),
-    '#pragma unroll',
-    '    for (int i = 0; i < KPG; ++i) {',
-    ...(lateV ? ['      const int kj = t0 + g + GROUPS * i;', ...vLoad(load.v)] : []),
-    '#pragma unroll',
-    '      for (int r = 0; r < MT; ++r) {',
-    '        // -inf (masked) weighs 0; a NaN or +inf score gives p = NaN (NaN - m, inf - inf), which',
-    '        // makes l NaN: the row comes out NaN (docs/LANGUAGE.md "Non-finite values").',
-    '        const float p = sc[i][r] == -INFINITY ? 0.f : exp2f(sc[i][r] - m[r]);',
-    '        l[r] += p;',
-    '#pragma unroll',
-    '        for (int c = 0; c < CV; ++c)',
-    '#pragma unroll',
-    `          for (int e = 0; e < VW; ++e) acc[r][c][e] = fmaf(p, ${chunkElem(k, V_ROWS, 'vx[i][c]')}, acc[r][c][e]);`,
-    '      }',
-    '    }',
-  ];
-
   return [
     `namespace ${ns} {`,
     `namespace ${decodeNs} {`,
@@ -255,7 +152,7 @@ export function decodeSource(k: AttentionKernel, layout: CudaLayout, ns: string)
         ]
       : []),
     ...([K_ROWS, V_ROWS] as const).map((t) => `  ${streamHandleDecl(k, t)}`),
-    ...pipelinedLoop(k, classify, tile),
+    ...pipelinedLoop(k, classify, simtTile(k, needMask, identity)),
     '  // Combine the 16 groups in shared memory: one partial per row and block.',
     '  __shared__ float sm_m[GROUPS][MT], sm_max[MT], sm_l[MT], sm_acc[MT][DV];',
     '  for (int i = threadIdx.x; i < MT * DV; i += THREADS) sm_acc[i / DV][i % DV] = 0.f;',

@@ -49,6 +49,7 @@ import { selectBindingShapes, selectManifest } from './select-records.js';
 import { quantizeLaunchName, quantizeSource, quantizeSpecs, withQuantizeHeader } from './quantize-host.js';
 import { salientKernels, salientLists } from './salient-list.js';
 import { cachesManifest } from './quant-manifest.js';
+import { decodeLeanRecord } from './decode-facts.js';
 
 export interface CudaMeta {
   readonly sourceHash: string;
@@ -266,6 +267,7 @@ export function renderCuda(
     scheduleHash: meta.scheduleHash,
   };
   const caches = cachesManifest(kernel, layout);
+  const decodeLean = decodeLeanRecord(kernel);
   const manifest = {
     target: 'cuda',
     name: kernel.name,
@@ -303,6 +305,8 @@ export function renderCuda(
     summaries: kernel.summaries,
     params: kernel.params,
     schedule: artifactSchedule(kernel),
+    // How the tensor-core decode kernel's lean code was emitted (Schedule.decodeLean resolved).
+    ...(decodeLean ? { decodeLean } : {}),
     bindings: artifact.bindings,
     uniforms: artifact.uniforms,
     entryPoints: artifact.entryPoints,

@@ -19,7 +19,8 @@ import {
   valueChecks,
 } from './launcher-checks.js';
 import { qoStrideChecks, qoStrideDefaults, rowsDisjointFn } from './qo-rows.js';
-import { decodeLaunch, decodeSource, decodeWanted, hasCudaDecode } from './decode.js';
+import { decodeLaunch, decodeSource, decodeWanted } from './decode.js';
+import { carriesDecode } from './decode-facts.js';
 import { afterAttention, importanceChecks, importanceHost } from './importance.js';
 import {
   routedSmem,
@@ -251,7 +252,7 @@ export function launcherText(
     ...(k.outputs.importance ? [importanceHost(k)] : []),
     `} // namespace ${ns}`,
     // Decode mode (split-KV + lse merge, decode.ts) for few queries over a long KV.
-    ...(decodes(k) ? ['', decodeSource(k, layout, ns)] : []),
+    ...(carriesDecode(k) ? ['', decodeSource(k, layout, ns)] : []),
     '',
     `extern "C" const char* ${errorName(k)}(void) { return ${ns}::last_error; }`,
     '',
@@ -294,7 +295,7 @@ export function launcherText(
     ...summaries.map((c) => `  ${c}`),
     ...(blockRouted ? routingHostLaunch(k, ns).map((c) => `  ${c}`) : []),
     ...(selecting ? selectHostLaunch(k, ns).map((c) => `  ${c}`) : []),
-    ...(decodes(k) ? decodeLines(k, ns) : []),
+    ...(carriesDecode(k) ? decodeLines(k, ns) : []),
     `  // ${identityScore ? 'log2(e) folds into the q scale: scores come out in base 2 for exp2f.' : 'The score modifier needs natural-units scores; log2(e) is applied after it.'}`,
     `  const float qscale = a.scale${identityScore ? ` * ${ns}::LOG2E` : ''};`,
     ...(blockRouted
@@ -319,12 +320,6 @@ export function launcherText(
     '}',
   ].join('\n');
 }
-
-/**
- * Whether few-query launches take the decode path. Not with `qk int8`: decode computes Q·Kᵀ in f32,
- * and one kernel must give one answer whatever Nq is (the prefill engine runs them).
- */
-const decodes = (k: AttentionKernel): boolean => hasCudaDecode(k) && k.qkInt8 === undefined;
 
 /** Decode mode's early return (the importance pass, if any, follows its merge). */
 function decodeLines(k: AttentionKernel, ns: string): string[] {

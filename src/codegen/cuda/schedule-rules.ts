@@ -14,6 +14,7 @@ import {
   type ScheduleRules,
   type TargetLimits,
 } from '../../ir/passes/schedule.js';
+import { decodeLeanProblem } from './decode-mma-lean.js';
 import { cudaLimitsOf, cudaScheduleProblem, cudaSharedBytes } from './plan.js';
 import { int8QkFirst, preferredFirst, stagesByDefault } from './schedule-preferred.js';
 import { wsStagingBytes } from './wgmma-ws-dq.js';
@@ -89,8 +90,10 @@ function engineRunner(limits: TargetLimits): (e: Engine | undefined) => boolean 
   return (e) => limits.engines?.includes(e ?? 'simt') ?? true;
 }
 
-/** Refuses an asked engine or wgmma-ws field that the target or the kernel's caches cannot run. */
+/** Refuses an asked engine or wgmma-ws field that the target or the kernel's caches cannot run, or a decodeLean that is none. */
 function checkAsked(o: Partial<Schedule>, kernel: ScheduleKernelFacts, limits: TargetLimits): void {
+  const lean = decodeLeanProblem(o.decodeLean);
+  if (lean !== undefined) throw new Error(lean);
   if (o.engine !== undefined && !engineRunner(limits)(o.engine))
     throw new Error(
       `engine ${o.engine} does not run on ${limits.arch ?? 'cuda'} (it runs ${limits.engines!.join(', ')})`,
