@@ -11,6 +11,24 @@ export class SourceFileError extends Error {
   override name = 'SourceFileError';
 }
 
+/** errno codes a user meets reading a file they named, in words. */
+const readReasons: Readonly<Record<string, string>> = {
+  ENOENT: 'no such file',
+  ENOTDIR: 'a part of the path is not a directory',
+  EACCES: 'permission denied',
+  EPERM: 'operation not permitted',
+  ELOOP: 'too many symbolic links',
+  ENAMETOOLONG: 'the name is too long',
+  EIO: 'input/output error',
+};
+
+/** `reason (CODE)` for a file-system error, as OutputPathError words its own. */
+function readFailure(e: unknown): string {
+  const code = (e as NodeJS.ErrnoException).code;
+  if (typeof code !== 'string') return (e as Error).message;
+  return `${readReasons[code] ?? (e as Error).message} (${code})`;
+}
+
 export function readSourceFile(path: string): string {
   const fail = (why: string): never => {
     throw new SourceFileError(`cannot read ${escapeControl(path)}: ${why}`);
@@ -23,6 +41,6 @@ export function readSourceFile(path: string): string {
     return readFileSync(path, 'utf8');
   } catch (e) {
     if (e instanceof SourceFileError) throw e;
-    return fail((e as NodeJS.ErrnoException).code ?? (e as Error).message);
+    return fail(readFailure(e));
   }
 }

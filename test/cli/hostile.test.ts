@@ -88,6 +88,40 @@ describe('sources that are not regular files', () => {
   it('/dev/zero, a directory: one line instead of reading forever', () => {
     expectOneLineError(attnc('check', '/dev/zero'), /^attnc: cannot read \/dev\/zero: not a regular file$/);
     expectOneLineError(attnc('check', dir), /cannot read .*: it is a directory$/);
+    expectOneLineError(
+      attnc('check', join(dir, 'none.attn')),
+      /cannot read .*none\.attn: no such file \(ENOENT\)$/,
+    );
+  });
+});
+
+describe('flags: one line naming the flag and what it got', () => {
+  // parseArgs refused these as "ambiguous" in three lines that never showed the value.
+  it("a negative number after a flag is that flag's value, checked by the flag", () => {
+    expectOneLineError(attnc('run', src, '--nq', '-5'), /^attnc: --nq expects a positive integer, got `-5`$/);
+    expectOneLineError(
+      attnc('run', src, '--seed', '-1'),
+      /^attnc: --seed expects a positive integer, got `-1`$/,
+    );
+    expectOneLineError(
+      attnc('compile', src, '--dim', '-64'),
+      /^attnc: --dim expects a positive integer, got `-64`$/,
+    );
+  });
+
+  it('a flag where a value belongs: the value is missing', () => {
+    expectOneLineError(
+      attnc('run', src, '--nq', '--nk', '5'),
+      /^attnc: --nq expects a value, got the flag `--nk` \(write --nq=VALUE for a value that starts with -\)$/,
+    );
+  });
+
+  it('an unknown flag names itself and the help to read', () => {
+    expectOneLineError(
+      attnc('check', src, '--nqq', '5'),
+      /^attnc: unknown option `--nqq` \(see attnc check --help\)$/,
+    );
+    expectOneLineError(attnc('--bogus'), /^attnc: unknown option `--bogus` \(see attnc --help\)$/);
   });
 });
 

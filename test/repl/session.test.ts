@@ -118,7 +118,7 @@ describe('Session', () => {
     expect(await other.type(`:load ${file}`)).toBe(`loaded b, a from ${file}; current: a\n`);
     expect([...other.s.defs.keys()]).toEqual([...s.defs.keys()]);
     expect(await other.type(':load /nonexistent.attn')).toBe(
-      'error: cannot read /nonexistent.attn: ENOENT\n',
+      'error: cannot read /nonexistent.attn: no such file (ENOENT)\n',
     );
   });
 });

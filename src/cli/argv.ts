@@ -1,0 +1,100 @@
+// The CLI's flags and how an argument vector becomes them. node:util's parseArgs does the work;
+// this file fixes what it says to a user: `--nq -5` (a negative number where a value belongs) and
+// `--nq --nk 5` (a flag where a value belongs) are refused by parseArgs as "ambiguous" in three
+// lines that never mention the value, and an unknown flag gets a paragraph about positionals.
+import { parseArgs } from 'node:util';
+import { escapeControl } from '../diagnostics.js';
+import { isCommand } from './commands.js';
+import { UsageError } from './errors.js';
+
+const options = {
+  target: { type: 'string' },
+  out: { type: 'string' },
+  'dump-ir': { type: 'string' },
+  entry: { type: 'string' },
+  dim: { type: 'string' },
+  'value-dim': { type: 'string' },
+  dtype: { type: 'string' },
+  arch: { type: 'string' },
+  'quant-prefill': { type: 'string' },
+  'shader-f16': { type: 'boolean' },
+  'wgsl-engine': { type: 'string' },
+  backward: { type: 'boolean' },
+  'backward-engine': { type: 'string' },
+  'no-lse': { type: 'boolean' },
+  importance: { type: 'string' },
+  emit: { type: 'string' },
+  'shared-runtime': { type: 'boolean' },
+  'no-decode': { type: 'boolean' },
+  nq: { type: 'string' },
+  nk: { type: 'string' },
+  heads: { type: 'string' },
+  'kv-heads': { type: 'string' },
+  batch: { type: 'string' },
+  param: { type: 'string', multiple: true },
+  seed: { type: 'string' },
+  repeat: { type: 'string' },
+  head: { type: 'string' },
+  json: { type: 'boolean' },
+  'install-lavapipe': { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+  version: { type: 'boolean', short: 'V' },
+} as const;
+
+export type CliValues = ReturnType<typeof parseCli>['values'];
+
+/** A token that is a number with a minus sign, e.g. `-5`, `-0.5`, `-1e3`: a value, not a flag. */
+const negativeNumber = /^-(\d|\.\d|Infinity$|NaN$)/;
+
+/**
+ * `--flag VALUE` pairs whose VALUE starts with `-`, joined as `--flag=VALUE` when VALUE is a
+ * negative number (the flag's own check then names it: "--nq expects a positive integer, got
+ * `-5`"); any other dash word there is a flag, so the value is missing.
+ */
+function joinDashValues(argv: readonly string[]): string[] {
+  const joined: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const word = argv[i]!;
+    const next = argv[i + 1];
+    const name = word.startsWith('--') ? word.slice(2) : undefined;
+    const takesValue =
+      name !== undefined &&
+      Object.hasOwn(options, name) &&
+      options[name as keyof typeof options].type === 'string';
+    if (word === '--') {
+      joined.push(...argv.slice(i));
+      break;
+    }
+    if (!takesValue || next === undefined || !next.startsWith('-')) {
+      joined.push(word);
+    } else if (negativeNumber.test(next)) {
+      joined.push(`${word}=${next}`);
+      i++;
+    } else {
+      throw new UsageError(
+        `${word} expects a value, got the flag \`${escapeControl(next)}\` (write ${word}=VALUE for a value that starts with -)`,
+      );
+    }
+  }
+  return joined;
+}
+
+/** The option an ERR_PARSE_ARGS_UNKNOWN_OPTION names (`'--foo'` in its message). */
+function unknownOption(e: unknown): string | undefined {
+  const { code, message } = e as { code?: unknown; message?: unknown };
+  if (code !== 'ERR_PARSE_ARGS_UNKNOWN_OPTION' || typeof message !== 'string') return undefined;
+  return /'([^']*)'/.exec(message)?.[1];
+}
+
+/** Flags and positionals of `argv`; a malformed vector is a one-line UsageError. */
+export function parseCli(argv: readonly string[]) {
+  try {
+    return parseArgs({ args: joinDashValues(argv), allowPositionals: true, options });
+  } catch (e) {
+    const flag = unknownOption(e);
+    if (flag === undefined) throw e;
+    const command = argv.find(isCommand);
+    const help = command ? `attnc ${command} --help` : 'attnc --help';
+    throw new UsageError(`unknown option \`${escapeControl(flag)}\` (see ${help})`);
+  }
+}
