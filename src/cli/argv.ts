@@ -51,16 +51,16 @@ const negativeNumber = /^-(\d|\.\d|Infinity$|NaN$)/;
  * negative number (the flag's own check then names it: "--nq expects a positive integer, got
  * `-5`"); any other dash word there is a flag, so the value is missing.
  */
-function joinDashValues(argv: readonly string[]): string[] {
+function joinDashValues(
+  argv: readonly string[],
+  flags: Readonly<Record<string, { type: string }>>,
+): string[] {
   const joined: string[] = [];
   for (let i = 0; i < argv.length; i++) {
     const word = argv[i]!;
     const next = argv[i + 1];
     const name = word.startsWith('--') ? word.slice(2) : undefined;
-    const takesValue =
-      name !== undefined &&
-      Object.hasOwn(options, name) &&
-      options[name as keyof typeof options].type === 'string';
+    const takesValue = name !== undefined && Object.hasOwn(flags, name) && flags[name]!.type === 'string';
     if (word === '--') {
       joined.push(...argv.slice(i));
       break;
@@ -86,15 +86,38 @@ function unknownOption(e: unknown): string | undefined {
   return /'([^']*)'/.exec(message)?.[1];
 }
 
+/**
+ * `args` with a negative number after a value flag joined to it, and a flag where a value belongs
+ * or an unknown flag reported as `fail(message)` throws: one line for a person (the REPL's :run
+ * uses it too). `help` is where to read about the flags.
+ */
+export function normalizeFlags(
+  args: readonly string[],
+  flags: Readonly<Record<string, { type: string }>>,
+  fail: (message: string) => Error,
+): string[] {
+  try {
+    return joinDashValues(args, flags);
+  } catch (e) {
+    throw e instanceof UsageError ? fail(e.message) : e;
+  }
+}
+
+/** parseArgs' unknown-option error as one line (`fail(message)`); other errors as they are. */
+export function renameUnknownOption(e: unknown, help: string, fail: (message: string) => Error): never {
+  const flag = unknownOption(e);
+  if (flag === undefined) throw e;
+  throw fail(`unknown option \`${escapeControl(flag)}\` (see ${help})`);
+}
+
 /** Flags and positionals of `argv`; a malformed vector is a one-line UsageError. */
 export function parseCli(argv: readonly string[]) {
+  const usageError = (m: string): Error => new UsageError(m);
+  const args = normalizeFlags(argv, options, usageError);
   try {
-    return parseArgs({ args: joinDashValues(argv), allowPositionals: true, options });
+    return parseArgs({ args, allowPositionals: true, options });
   } catch (e) {
-    const flag = unknownOption(e);
-    if (flag === undefined) throw e;
     const command = argv.find(isCommand);
-    const help = command ? `attnc ${command} --help` : 'attnc --help';
-    throw new UsageError(`unknown option \`${escapeControl(flag)}\` (see ${help})`);
+    return renameUnknownOption(e, command ? `attnc ${command} --help` : 'attnc --help', usageError);
   }
 }
