@@ -95,6 +95,25 @@ describe('sources that are not regular files', () => {
   });
 });
 
+describe('source encodings', () => {
+  it('a UTF-8 byte-order mark is not part of the source (it was "unexpected character U+FEFF")', () => {
+    const bom = join(dir, 'bom.attn');
+    writeFileSync(bom, '\ufeffattention w() {\n  mask causal\n}\n');
+    const r = attnc('check', bom);
+    expect(r.err).toBe('');
+    expect(r.code).toBe(0);
+  });
+
+  it('bytes that are not UTF-8: one line naming the file and the line', () => {
+    const latin1 = join(dir, 'latin1.attn');
+    writeFileSync(latin1, Buffer.from('attention w() {\n  // caf\xe9\n}\n', 'latin1'));
+    expectOneLineError(
+      attnc('check', latin1),
+      /^attnc: cannot read .*latin1\.attn: not UTF-8 text \(the first invalid byte is on line 2\); save it as UTF-8$/,
+    );
+  });
+});
+
 describe('flags: one line naming the flag and what it got', () => {
   // parseArgs refused these as "ambiguous" in three lines that never showed the value.
   it("a negative number after a flag is that flag's value, checked by the flag", () => {
