@@ -110,13 +110,37 @@ export function renameUnknownOption(e: unknown, help: string, fail: (message: st
   throw fail(`unknown option \`${escapeControl(flag)}\` (see ${help})`);
 }
 
+/**
+ * A value flag given an empty value (`--out=`, `--entry ''`): `--out=` wrote into the working
+ * directory and `--entry=` compiled the first declaration, as if the flag were absent.
+ */
+function emptyValue(values: Readonly<Record<string, unknown>>): string | undefined {
+  for (const [name, v] of Object.entries(values))
+    if (v === '' || (Array.isArray(v) && v.includes('')))
+      return `--${name} expects a value, got an empty string`;
+  return undefined;
+}
+
+/** parseArgs' "Option '--x <value>' argument missing" (a value flag last on the line). */
+function missingValue(e: unknown): string | undefined {
+  const { code, message } = e as { code?: unknown; message?: unknown };
+  if (code !== 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE' || typeof message !== 'string') return undefined;
+  const flag = /^Option '(--[\w-]+) <value>' argument missing/.exec(message)?.[1];
+  return flag && `${flag} expects a value`;
+}
+
 /** Flags and positionals of `argv`; a malformed vector is a one-line UsageError. */
 export function parseCli(argv: readonly string[]) {
   const usageError = (m: string): Error => new UsageError(m);
   const args = normalizeFlags(argv, options, usageError);
   try {
-    return parseArgs({ args, allowPositionals: true, options });
+    const parsed = parseArgs({ args, allowPositionals: true, options });
+    const empty = emptyValue(parsed.values);
+    if (empty) throw new UsageError(empty);
+    return parsed;
   } catch (e) {
+    const missing = missingValue(e);
+    if (missing) throw new UsageError(missing);
     const command = argv.find(isCommand);
     return renameUnknownOption(e, command ? `attnc ${command} --help` : 'attnc --help', usageError);
   }

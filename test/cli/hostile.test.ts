@@ -135,6 +135,18 @@ describe('flags: one line naming the flag and what it got', () => {
     );
   });
 
+  it('an empty or missing value is refused (`--out=` wrote into the working directory)', () => {
+    expectOneLineError(
+      attnc('compile', src, '--out='),
+      /^attnc: --out expects a value, got an empty string$/,
+    );
+    expectOneLineError(
+      attnc('compile', src, '--entry', ''),
+      /^attnc: --entry expects a value, got an empty string$/,
+    );
+    expectOneLineError(attnc('run', src, '--param'), /^attnc: --param expects a value$/);
+  });
+
   it('an unknown flag names itself and the help to read', () => {
     expectOneLineError(
       attnc('check', src, '--nqq', '5'),
