@@ -147,6 +147,13 @@ describe('flags: one line naming the flag and what it got', () => {
     expectOneLineError(attnc('run', src, '--param'), /^attnc: --param expects a value$/);
   });
 
+  it('a param given twice is refused instead of the later one winning', () => {
+    expectOneLineError(
+      attnc('run', 'stdlib/sliding_window.attn', '--param', 'window=4', '--param', 'window=5'),
+      /^attnc: --param window is given twice$/,
+    );
+  });
+
   it('an unknown flag names itself and the help to read', () => {
     expectOneLineError(
       attnc('check', src, '--nqq', '5'),
