@@ -147,6 +147,15 @@ describe('flags: one line naming the flag and what it got', () => {
     expectOneLineError(attnc('run', src, '--param'), /^attnc: --param expects a value$/);
   });
 
+  it('a required param left out names the flag to add', () => {
+    const required = join(dir, 'required.attn');
+    writeFileSync(required, 'attention w(window: int) {\n  mask causal && q - k < window\n}\n');
+    expectOneLineError(
+      attnc('run', required, '--nq', '8', '--nk', '8'),
+      /^attnc: --param window=VALUE is needed: w's `window` \(i32\) has no default$/,
+    );
+  });
+
   it('a param given twice is refused instead of the later one winning', () => {
     expectOneLineError(
       attnc('run', 'stdlib/sliding_window.attn', '--param', 'window=4', '--param', 'window=5'),
