@@ -113,10 +113,52 @@ function scheduleOverrides(options: CompileOptions): { overrides?: Partial<Sched
 const TARGETS: readonly string[] = ['wgsl', 'cuda'];
 const DTYPES: readonly string[] = ['f32', 'f16', 'bf16'];
 
+const OPTION_NAMES: readonly (keyof CompileOptions)[] = [
+  'target',
+  'file',
+  'entry',
+  'headDim',
+  'valueDim',
+  'dtype',
+  'arch',
+  'limits',
+  'schedule',
+  'wgslEngine',
+  'lse',
+  'importance',
+  'observe',
+];
+/** `headDim`, `head_dim`, `HeadDim` and `headdim` are one name to a typist. */
+const spelling = (name: string): string => name.toLowerCase().replace(/[-_]/g, '');
+
+/**
+ * An option key that misspells a known one (`headdim`, `head_dim`, `dim`): without this check the
+ * option was dropped and its default used, a silent wrong kernel. Other unknown keys pass, since
+ * callers spread wider objects into the options.
+ */
+function misspeltOption(o: object): string | undefined {
+  for (const key of Object.keys(o)) {
+    if ((OPTION_NAMES as readonly string[]).includes(key)) continue;
+    const meant = key === 'dim' ? 'headDim' : OPTION_NAMES.find((n) => spelling(n) === spelling(key));
+    if (meant) return `unknown option \`${key}\`: did you mean \`${meant}\`?`;
+  }
+  return undefined;
+}
+
+/** Why a head or value dim option is not a positive integer, or undefined. */
+function dimProblem(name: 'headDim' | 'valueDim', v: unknown): string | undefined {
+  if (v === undefined || (Number.isSafeInteger(v) && (v as number) > 0)) return undefined;
+  return `option ${name}: expected a positive integer, got ${typeof v === 'string' ? `\`${v}\`` : String(v)}`;
+}
+
 /** Why the options (from JS callers, not type-checked) are malformed, or undefined. */
 function optionsProblem(o: CompileOptions): string | undefined {
   const show = (v: unknown): string => (typeof v === 'string' ? `\`${v}\`` : String(v));
+  const misspelt = misspeltOption(o);
+  if (misspelt) return misspelt;
   if (!TARGETS.includes(o.target)) return `unknown target ${show(o.target)} (targets: ${TARGETS.join(', ')})`;
+  const dim = dimProblem('headDim', o.headDim) ?? dimProblem('valueDim', o.valueDim);
+  if (dim) return dim;
   if (o.dtype !== undefined && !DTYPES.includes(o.dtype))
     return `unknown dtype ${show(o.dtype)} (dtypes: ${DTYPES.join(', ')})`;
   if (o.lse !== undefined && typeof o.lse !== 'boolean')
@@ -131,7 +173,21 @@ function optionsProblem(o: CompileOptions): string | undefined {
 /** The backends an entry point was built with, by target name. */
 export type Backends = Readonly<Partial<Record<Target, TargetBackend>>>;
 
+/** compile(source, options) from JS callers: a wrong kind of argument is a TypeError naming it. */
+function checkArguments(source: unknown, options: unknown): void {
+  const kind = (v: unknown): string => (v === null ? 'null' : Array.isArray(v) ? 'an array' : typeof v);
+  if (typeof source !== 'string')
+    throw new TypeError(
+      `compile(source, options): source must be a string of .attn text, got ${kind(source)}`,
+    );
+  if (typeof options !== 'object' || options === null || Array.isArray(options))
+    throw new TypeError(
+      `compile(source, options): options must be an object such as { target: 'wgsl' }, got ${kind(options)}`,
+    );
+}
+
 export function compileWith(backends: Backends, source: string, options: CompileOptions): Compiled {
+  checkArguments(source, options);
   const file = options.file ?? '<input>';
   const { program, decl } = checkSource(source, file, options.entry);
   const optionProblem = optionsProblem(options);

@@ -18,10 +18,34 @@ describe('compile() options', () => {
     [{ target: 'wgsl', dtype: 'xx' }, /unknown dtype `xx` \(dtypes: f32, f16, bf16\)/],
     [{ target: 'wgsl', lse: 'no' }, /option lse: expected a boolean, got `no`/],
     [{ target: 'wgsl', wgslEngine: 'gpu' }, /option wgslEngine: expected row or coop, got `gpu`/],
+    // These compiled a D = 64 kernel: the misspelt or NaN option was dropped for its default.
+    [{ target: 'wgsl', headdim: 128 }, /unknown option `headdim`: did you mean `headDim`\?/],
+    [{ target: 'cuda', head_dim: 128 }, /unknown option `head_dim`: did you mean `headDim`\?/],
+    [{ target: 'wgsl', dim: 32 }, /unknown option `dim`: did you mean `headDim`\?/],
+    [{ target: 'wgsl', wgsl_engine: 'coop' }, /unknown option `wgsl_engine`: did you mean `wgslEngine`\?/],
+    [{ target: 'wgsl', headDim: NaN }, /option headDim: expected a positive integer, got NaN/],
+    [{ target: 'wgsl', headDim: '64' }, /option headDim: expected a positive integer, got `64`/],
+    [{ target: 'cuda', valueDim: 0 }, /option valueDim: expected a positive integer, got 0/],
   ])('%o', (o, message) => {
     expect(fails(o)).toThrow(CompileError);
     expect(fails(o)).toThrow(message);
     expect(fails(o)).toThrow(/<input>:1:11/);
+  });
+
+  it('a missing options object or a non-string source is a TypeError naming the argument', () => {
+    // These read "Cannot read properties of undefined (reading 'file')" / "(reading 'length')".
+    expect(() => compile(src, undefined as unknown as CompileOptions)).toThrow(
+      /^compile\(source, options\): options must be an object such as \{ target: 'wgsl' \}, got undefined$/,
+    );
+    expect(() => compile(null as unknown as string, { target: 'wgsl' })).toThrow(
+      /^compile\(source, options\): source must be a string of \.attn text, got null$/,
+    );
+    expect(() => compileWgsl(src, 'wgsl' as unknown as CompileOptions)).toThrow(/options must be an object/);
+  });
+
+  it('keys it does not know that misspell none of its options pass (callers spread wider objects)', () => {
+    const o = { target: 'wgsl', headDim: 32, decode: false } as CompileOptions;
+    expect(compile(src, o).artifact.schedule.headDim).toBe(32);
   });
 
   it('attnc/wgsl names the entry that has CUDA', () => {

@@ -34,6 +34,8 @@ export function parseParamAssignments(list: readonly string[]): Record<string, n
     const m = /^([A-Za-z_]\w*)=(.+)$/.exec(item);
     if (!m) throw new UsageError(`--param expects NAME=VALUE, got \`${item}\``);
     const [, name, raw] = m as unknown as [string, string, string];
+    // The later one used to win without a word: a script's default and its override both given.
+    if (Object.hasOwn(out, name)) throw new UsageError(`--param ${name} is given twice`);
     if (raw === 'true' || raw === 'false') out[name] = raw === 'true';
     else if (raw.trim() !== '' && Number.isFinite(Number(raw)))
       out[name] = Number(raw); // Number(' ') is 0

@@ -2,8 +2,8 @@
 // diagnostics (or a one-line message) and exit 1, never a stack trace; a kernel that disagrees
 // with the reference exits 3; only internal errors exit 2 (exit.ts).
 import { readFileSync } from 'node:fs';
-import { parseArgs } from 'node:util';
 import { CompileError } from '../diagnostics.js';
+import { parseCli } from './argv.js';
 import { commands, foreignFlags, isCommand } from './commands.js';
 import { checkCommand, parseParamAssignments } from './check-command.js';
 import { UsageError } from './errors.js';
@@ -41,44 +41,7 @@ function version(): string {
 }
 
 async function dispatch(argv: readonly string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args: [...argv],
-    allowPositionals: true,
-    options: {
-      target: { type: 'string' },
-      out: { type: 'string' },
-      'dump-ir': { type: 'string' },
-      entry: { type: 'string' },
-      dim: { type: 'string' },
-      'value-dim': { type: 'string' },
-      dtype: { type: 'string' },
-      arch: { type: 'string' },
-      'quant-prefill': { type: 'string' },
-      'decode-lean': { type: 'string' },
-      'shader-f16': { type: 'boolean' },
-      'wgsl-engine': { type: 'string' },
-      backward: { type: 'boolean' },
-      'backward-engine': { type: 'string' },
-      'no-lse': { type: 'boolean' },
-      importance: { type: 'string' },
-      emit: { type: 'string' },
-      'shared-runtime': { type: 'boolean' },
-      'no-decode': { type: 'boolean' },
-      nq: { type: 'string' },
-      nk: { type: 'string' },
-      heads: { type: 'string' },
-      'kv-heads': { type: 'string' },
-      batch: { type: 'string' },
-      param: { type: 'string', multiple: true },
-      seed: { type: 'string' },
-      repeat: { type: 'string' },
-      head: { type: 'string' },
-      json: { type: 'boolean' },
-      'install-lavapipe': { type: 'boolean' },
-      help: { type: 'boolean', short: 'h' },
-      version: { type: 'boolean', short: 'V' },
-    },
-  });
+  const { values, positionals } = parseCli(argv);
   const [command, file, ...extra] = positionals;
   if (values.version) {
     process.stdout.write(version());

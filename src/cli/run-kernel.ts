@@ -128,7 +128,12 @@ export async function runKernel(source: string, o: RunOptions): Promise<RunRepor
     const problem = p.name in o.params ? paramProblem(p.name, p.dtype, o.params[p.name]) : undefined;
     if (problem) throw new UsageError(`--${problem}`);
     const v = o.params[p.name] ?? p.default;
-    if (v !== undefined) params[p.name] = v;
+    // Said before any GPU work, with the flag to add (the runtime's message names no flag).
+    if (v === undefined)
+      throw new UsageError(
+        `--param ${p.name}=VALUE is needed: ${kernel.name}'s \`${p.name}\` (${p.dtype}) has no default`,
+      );
+    params[p.name] = v;
   }
   // Before any allocation: a size the device or the reference cannot hold is a one-line error.
   checkRunFits(artifact, { ...sizes, D: o.D }, params, device.limits);

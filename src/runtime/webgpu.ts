@@ -9,6 +9,7 @@ import { evalShapeExpr, type ShapeEnv } from './shape-expr.js';
 import { packUniforms, uniformBytes } from './uniforms.js';
 import { isWritten, storeOutput } from './webgpu-outputs.js';
 import { describeValue } from './params.js';
+import { strayInputIssues } from './stray-inputs.js';
 import { bindingData, InputError, validateRun, type RunInputs } from './validate.js';
 
 export { deviceLimits, getDevice } from './device.js';
@@ -82,12 +83,32 @@ const elementBytes = (b: Binding): number => (b.dtype === 'f16' || b.dtype === '
 /** Buffer sizes are multiples of 4 (copy alignment) and never 0 (bindings must be non-empty). */
 const paddedBytes = (bytes: number): number => Math.max(16, Math.ceil(bytes / 4) * 4);
 
+/**
+ * createKernel's arguments from JS callers: a TypeError naming the one that is wrong, instead of
+ * "Cannot read properties of null" from inside. Passing compile()'s whole result for its
+ * `.artifact` is the likely slip.
+ */
+function checkKernelArguments(device: unknown, artifact: unknown): void {
+  const isObject = (x: unknown): x is Record<string, unknown> => typeof x === 'object' && x !== null;
+  if (!isObject(device) || typeof device.createBuffer !== 'function')
+    throw new TypeError(
+      `createKernel(device, artifact): device must be a GPUDevice (getDevice()), got ${describeValue(device)}`,
+    );
+  if (!isObject(artifact) || typeof artifact.target !== 'string') {
+    const hint = isObject(artifact) && isObject(artifact.artifact) ? ': pass compile(...).artifact' : '';
+    throw new TypeError(
+      `createKernel(device, artifact): artifact must be an Artifact from compile()${hint}, got ${describeValue(artifact)}`,
+    );
+  }
+}
+
 /** Compiles `artifact`'s pipelines once; each run() allocates its buffers and frees them after. */
 export async function createKernel(
   device: GPUDevice,
   artifact: Artifact,
   options: KernelOptions = {},
 ): Promise<GpuKernel> {
+  checkKernelArguments(device, artifact);
   if (artifact.target !== 'wgsl')
     throw new Error(`createKernel: artifact "${artifact.name}" targets ${artifact.target}, not wgsl`);
   checkWgslSchedule(artifact.schedule, deviceLimits(device));
@@ -110,6 +131,8 @@ export async function createKernel(
       throw new InputError([
         `run(inputs): expected an object { q, k, v, B, H, Hkv, Nq, Nk, ... }, got ${describeValue(inputs)}`,
       ]);
+    const stray = strayInputIssues(artifact, inputs);
+    if (stray.length) throw new InputError(stray);
     const decode = artifact.decode;
     const decodeSplits = decode && chooseDecode(device, decode, inputs, options.decode ?? 'auto');
     if (decode && decodeSplits) decodeModule ??= compileModule(device, decode.artifact);

@@ -87,6 +87,6 @@ describe('attnc CLI', () => {
   it('a missing file is a one-line error naming its path, exit 1', () => {
     const r = attnc('run', 'stdlib/no_such_kernel.attn');
     expect(r.code).toBe(1);
-    expect(r.err).toBe('attnc: cannot read stdlib/no_such_kernel.attn: ENOENT\n');
+    expect(r.err).toBe('attnc: cannot read stdlib/no_such_kernel.attn: no such file (ENOENT)\n');
   });
 });

@@ -88,6 +88,87 @@ describe('sources that are not regular files', () => {
   it('/dev/zero, a directory: one line instead of reading forever', () => {
     expectOneLineError(attnc('check', '/dev/zero'), /^attnc: cannot read \/dev\/zero: not a regular file$/);
     expectOneLineError(attnc('check', dir), /cannot read .*: it is a directory$/);
+    expectOneLineError(
+      attnc('check', join(dir, 'none.attn')),
+      /cannot read .*none\.attn: no such file \(ENOENT\)$/,
+    );
+  });
+});
+
+describe('source encodings', () => {
+  it('a UTF-8 byte-order mark is not part of the source (it was "unexpected character U+FEFF")', () => {
+    const bom = join(dir, 'bom.attn');
+    writeFileSync(bom, '\ufeffattention w() {\n  mask causal\n}\n');
+    const r = attnc('check', bom);
+    expect(r.err).toBe('');
+    expect(r.code).toBe(0);
+  });
+
+  it('bytes that are not UTF-8: one line naming the file and the line', () => {
+    const latin1 = join(dir, 'latin1.attn');
+    writeFileSync(latin1, Buffer.from('attention w() {\n  // caf\xe9\n}\n', 'latin1'));
+    expectOneLineError(
+      attnc('check', latin1),
+      /^attnc: cannot read .*latin1\.attn: not UTF-8 text \(the first invalid byte is on line 2\); save it as UTF-8$/,
+    );
+  });
+});
+
+describe('flags: one line naming the flag and what it got', () => {
+  // parseArgs refused these as "ambiguous" in three lines that never showed the value.
+  it("a negative number after a flag is that flag's value, checked by the flag", () => {
+    expectOneLineError(attnc('run', src, '--nq', '-5'), /^attnc: --nq expects a positive integer, got `-5`$/);
+    expectOneLineError(
+      attnc('run', src, '--seed', '-1'),
+      /^attnc: --seed expects a positive integer, got `-1`$/,
+    );
+    expectOneLineError(
+      attnc('compile', src, '--dim', '-64'),
+      /^attnc: --dim expects a positive integer, got `-64`$/,
+    );
+  });
+
+  it('a flag where a value belongs: the value is missing', () => {
+    expectOneLineError(
+      attnc('run', src, '--nq', '--nk', '5'),
+      /^attnc: --nq expects a value, got the flag `--nk` \(write --nq=VALUE for a value that starts with -\)$/,
+    );
+  });
+
+  it('an empty or missing value is refused (`--out=` wrote into the working directory)', () => {
+    expectOneLineError(
+      attnc('compile', src, '--out='),
+      /^attnc: --out expects a value, got an empty string$/,
+    );
+    expectOneLineError(
+      attnc('compile', src, '--entry', ''),
+      /^attnc: --entry expects a value, got an empty string$/,
+    );
+    expectOneLineError(attnc('run', src, '--param'), /^attnc: --param expects a value$/);
+  });
+
+  it('a required param left out names the flag to add', () => {
+    const required = join(dir, 'required.attn');
+    writeFileSync(required, 'attention w(window: int) {\n  mask causal && q - k < window\n}\n');
+    expectOneLineError(
+      attnc('run', required, '--nq', '8', '--nk', '8'),
+      /^attnc: --param window=VALUE is needed: w's `window` \(i32\) has no default$/,
+    );
+  });
+
+  it('a param given twice is refused instead of the later one winning', () => {
+    expectOneLineError(
+      attnc('run', 'stdlib/sliding_window.attn', '--param', 'window=4', '--param', 'window=5'),
+      /^attnc: --param window is given twice$/,
+    );
+  });
+
+  it('an unknown flag names itself and the help to read', () => {
+    expectOneLineError(
+      attnc('check', src, '--nqq', '5'),
+      /^attnc: unknown option `--nqq` \(see attnc check --help\)$/,
+    );
+    expectOneLineError(attnc('--bogus'), /^attnc: unknown option `--bogus` \(see attnc --help\)$/);
   });
 });
 

@@ -56,6 +56,27 @@ describe('Session', () => {
     expect(await type(':use a', ':list')).toBe('current: a\n  b\n* a\n');
   });
 
+  it('a command ends an unfinished block instead of being read into it', async () => {
+    // `mask doc[q` left a `[` open: every later line, :quit included, went into the block.
+    const { s, type } = session();
+    await type('attention a() { }');
+    expect(await type('mask k < [2', '  && q > 1')).toBe('');
+    expect(await type(':list')).toBe('dropped the unfinished input above (2 lines)\n* a\n');
+    expect(s.prompt()).toBe('attnc> ');
+    expect(await s.input('attention b(')).toBe(false);
+    expect(await s.input(':quit')).toBe(true);
+  });
+
+  it(':run flags: a negative number, a missing value and an unknown flag are one line each', async () => {
+    const { type } = session();
+    await type('attention a() { mask causal }');
+    expect(await type(':run --nq -5')).toBe('error: --nq expects a positive integer, got `-5`\n');
+    expect(await type(':run --nq --nk 4')).toBe(
+      'error: --nq expects a value, got the flag `--nk` (write --nq=VALUE for a value that starts with -)\n',
+    );
+    expect(await type(':run --bogus')).toBe('error: unknown option `--bogus` (see :help)\n');
+  });
+
   it('prints :stats with the bytes formula', async () => {
     const { type } = session();
     await type('attention c() { mask causal }');
@@ -118,7 +139,7 @@ describe('Session', () => {
     expect(await other.type(`:load ${file}`)).toBe(`loaded b, a from ${file}; current: a\n`);
     expect([...other.s.defs.keys()]).toEqual([...s.defs.keys()]);
     expect(await other.type(':load /nonexistent.attn')).toBe(
-      'error: cannot read /nonexistent.attn: ENOENT\n',
+      'error: cannot read /nonexistent.attn: no such file (ENOENT)\n',
     );
   });
 });

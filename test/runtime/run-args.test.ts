@@ -33,4 +33,47 @@ describe('GpuKernel.run arguments', () => {
     );
     kernel.destroy();
   });
+
+  it('createKernel names a wrong device or artifact (it read "Cannot read properties of null")', async () => {
+    const compiled = compile('attention c() { mask causal }', { target: 'wgsl', headDim: 16 });
+    const device = await getDevice();
+    const create = (d: unknown, a: unknown) => createKernel(d as GPUDevice, a as typeof compiled.artifact);
+    await expect(create(device, null)).rejects.toThrow(
+      /^createKernel\(device, artifact\): artifact must be an Artifact from compile\(\), got null$/,
+    );
+    await expect(create(device, compiled)).rejects.toThrow(
+      /pass compile\(\.\.\.\)\.artifact, got an object$/,
+    );
+    await expect(create(null, compiled.artifact)).rejects.toThrow(
+      /^createKernel\(device, artifact\): device must be a GPUDevice \(getDevice\(\)\), got null$/,
+    );
+    await expect(create(compiled.artifact, device)).rejects.toThrow(/device must be a GPUDevice/);
+  });
+
+  it('a param or tensor beside q/k/v, or a misspelt key, is named instead of dropped', async () => {
+    // These ran with window = 8 (the default) and returned its answer without a word.
+    const source =
+      'attention w(window: int = 8, doc: i32[kv]) { mask causal && q - k < window && doc[q] == doc[k] }';
+    const artifact = compile(source, { target: 'wgsl', headDim: 16 }).artifact;
+    const kernel = await createKernel(await getDevice(), artifact);
+    const n = 8 * 16;
+    const base = {
+      ...{ q: new Float32Array(n), k: new Float32Array(n), v: new Float32Array(n) },
+      ...{ B: 1, H: 1, Hkv: 1, Nq: 8, Nk: 8, tensors: { doc: new Int32Array(8) } },
+    };
+    const misplaced = { ...base, window: 2, doc: new Int32Array(8), param: { window: 2 } } as RunInputs;
+    await expect(kernel.run(misplaced)).rejects.toThrow(
+      new InputError([
+        '"window" is a param of kernel "w": pass it as params: { window: … }',
+        '"doc" is a tensor of kernel "w": pass it as tensors: { doc: … }',
+        'run(inputs): unknown key "param"; did you mean "params"?',
+      ]),
+    );
+    const offset = { ...base, q_offset: 3 } as RunInputs;
+    await expect(kernel.run(offset)).rejects.toThrow('unknown key "q_offset"; did you mean "qOffset"?');
+    // Keys that are nobody's pass: callers spread wider objects into the inputs.
+    const wider = { ...base, seed: 1, label: 'layer 3' } as RunInputs;
+    expect((await kernel.run(wider)).out).toHaveLength(n);
+    kernel.destroy();
+  });
 });

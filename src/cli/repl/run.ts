@@ -1,6 +1,7 @@
 // `:run [--nq N …]`: the current kernel on this machine's WebGPU device (runKernel; the device is
 // process-wide, so it stays warm between runs), compared with the dense reference.
 import { parseArgs } from 'node:util';
+import { normalizeFlags, renameUnknownOption } from '../argv.js';
 import { parseParamAssignments } from '../check-command.js';
 import { MAX_REPEAT } from '../run-command.js';
 import { runKernel } from '../run-kernel.js';
@@ -18,6 +19,31 @@ export const runFlags = [
   '--repeat',
   '--param',
 ] as const;
+
+const str = { type: 'string' } as const;
+const options = {
+  nq: str,
+  nk: str,
+  heads: str,
+  'kv-heads': str,
+  batch: str,
+  dim: str,
+  dtype: str,
+  seed: str,
+  repeat: str,
+  param: { type: 'string', multiple: true },
+} as const;
+
+/** :run's flags; `--nq -5`, `--nq --nk 4` and `--bogus` are one-line errors naming the flag. */
+function parseRunArgs(args: readonly string[]) {
+  const replError = (m: string): Error => new ReplError(m);
+  const normalized = normalizeFlags(args, options, replError);
+  try {
+    return parseArgs({ args: normalized, options });
+  } catch (e) {
+    return renameUnknownOption(e, ':help', replError);
+  }
+}
 
 function int(flag: string, raw: string | undefined, fallback: number): number {
   if (raw === undefined) return fallback;
@@ -37,22 +63,7 @@ const fmt = (x: number): string => (x === 0 ? '0' : x.toExponential(2));
 export async function runCommand(session: Session, args: string[]): Promise<void> {
   const def = session.requireCurrent();
   const s = session.settings;
-  const str = { type: 'string' } as const;
-  const { values: v } = parseArgs({
-    args,
-    options: {
-      nq: str,
-      nk: str,
-      heads: str,
-      'kv-heads': str,
-      batch: str,
-      dim: str,
-      dtype: str,
-      seed: str,
-      repeat: str,
-      param: { type: 'string', multiple: true },
-    },
-  });
+  const { values: v } = parseRunArgs(args);
   const H = int('heads', v.heads, s.heads);
   const Hkv = int('kv-heads', v['kv-heads'], v.heads === undefined ? (s.kvHeads ?? H) : H);
   if (H % Hkv !== 0) throw new ReplError(`heads (${H}) must be a multiple of kv-heads (${Hkv})`);

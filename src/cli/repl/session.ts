@@ -98,8 +98,15 @@ export class Session {
    * (only :run does), so the next prompt is up before readline echoes the next line of a paste.
    */
   input(line: string): boolean | Promise<boolean> {
+    const t = line.trim();
+    // A command ends an unfinished block (no .attn line starts with `:`): a stray `[` or `(` used
+    // to swallow every line after it, `:quit` included, until Ctrl-C.
+    if (this.pending.length && t.startsWith(':')) {
+      const n = this.pending.length;
+      this.pending = [];
+      this.print(`dropped the unfinished input above (${n} line${n === 1 ? '' : 's'})`);
+    }
     if (!this.pending.length) {
-      const t = line.trim();
       if (!t) return false;
       if (t.startsWith(':')) return this.command(this, t);
     }
