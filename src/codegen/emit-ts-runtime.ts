@@ -119,6 +119,8 @@ function checkSizes(kernel«: string», raw«: unknown»)«: Sizes» {
   const s = (typeof raw === 'object' && raw !== null ? raw : {}) «as Record<string, unknown>»;
   const issues«: string[]» = [];
   if (typeof raw !== 'object' || raw === null) issues.push(\`sizes: expected { B, H, Hkv, Nq, Nk }, got \${describe(raw)}\`);
+  // D and Dv are compiled in: a sizes.D (or any other key) was dropped, and buffers sized for it pass.
+  else unknownKeys('size', raw, ['B', 'H', 'Hkv', 'Nq', 'Nk'], issues);
   for (const name of ['B', 'H', 'Hkv', 'Nq', 'Nk']) {
     const v = s[name];
     const min = name === 'H' || name === 'Hkv' ? 1 : 0;

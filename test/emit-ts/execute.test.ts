@@ -235,6 +235,13 @@ describe('input validation names the buffer and its expected shape', () => {
     );
     expect(err.message).toContain('H (3) must be a multiple of Hkv (2)');
 
+    // D is compiled in (32 here): buffers sized for D 64 would pass the length checks, so a
+    // sizes.D is refused rather than dropped.
+    err = await errorOf(() =>
+      kernel.dispatch({ q, k, v: k, doc: new Int32Array(7), sizes: { ...sizes, D: 64 } }),
+    );
+    expect(err.message).toContain('size "D": the kernel has no such size (known: B, H, Hkv, Nq, Nk)');
+
     const encoder = (await getDevice()).createCommandEncoder();
     err = await errorOf(async () => kernel.encode(encoder, { q, sizes }));
     expect(err.message).toMatch(
