@@ -4,13 +4,11 @@
 import type { Artifact, Binding, DecodeVariant } from '../codegen/artifact.js';
 import { checkWgslSchedule } from '../codegen/wgsl/limits.js';
 import { deviceLimits } from './device.js';
-import { fromF16 } from './f16.js';
 import { evalShapeExpr, type ShapeEnv } from './shape-expr.js';
-import { packUniforms, uniformBytes } from './uniforms.js';
-import { isWritten, storeOutput } from './webgpu-outputs.js';
+import { encodeRun, readResults, runBuffers, type MakeBuffer } from './webgpu-launch.js';
 import { describeValue } from './params.js';
 import { strayInputIssues } from './stray-inputs.js';
-import { bindingData, InputError, validateRun, type RunInputs } from './validate.js';
+import { InputError, validateRun, type RunInputs } from './validate.js';
 
 export { deviceLimits, getDevice } from './device.js';
 export type { RunInputs } from './validate.js';
@@ -52,14 +50,8 @@ export interface GpuKernel {
   destroy(): void;
 }
 
-// GPUBufferUsage / GPUShaderStage bits, spelled out so a device made elsewhere works without the
-// globals that the `webgpu` package installs.
-const MAP_READ = 0x1;
-const COPY_SRC = 0x4;
-const COPY_DST = 0x8;
-const UNIFORM = 0x40;
-const STORAGE = 0x80;
-const QUERY_RESOLVE = 0x200;
+// GPUShaderStage.COMPUTE, spelled out so a device made elsewhere works without the globals that
+// the `webgpu` package installs (the buffer usage bits: webgpu-launch.ts).
 const COMPUTE_STAGE = 0x4;
 
 /** A WGSL compile error with the offending shader line under it. */
@@ -78,10 +70,6 @@ function bufferType(b: Binding): GPUBufferBindingType {
   if (b.role === 'uniforms') return 'uniform';
   return b.access === 'read' ? 'read-only-storage' : 'storage';
 }
-
-const elementBytes = (b: Binding): number => (b.dtype === 'f16' || b.dtype === 'bf16' ? 2 : 4);
-/** Buffer sizes are multiples of 4 (copy alignment) and never 0 (bindings must be non-empty). */
-const paddedBytes = (bytes: number): number => Math.max(16, Math.ceil(bytes / 4) * 4);
 
 /**
  * createKernel's arguments from JS callers: a TypeError naming the one that is wrong, instead of
@@ -141,7 +129,7 @@ export async function createKernel(
     const r = validateRun(art, inputs);
     const grids = launchGrids(device, art, r.env);
     const owned: GPUBuffer[] = [];
-    const make = (label: string, size: number, usage: number): GPUBuffer => {
+    const make: MakeBuffer = (label, size, usage) => {
       const buf = device.createBuffer({ label, size, usage });
       owned.push(buf);
       return buf;
@@ -151,102 +139,26 @@ export async function createKernel(
       device.pushErrorScope('validation');
       device.pushErrorScope('out-of-memory');
       scopes = 2;
-      const buffers = new Map<string, GPUBuffer>();
-      const readbacks: { name: string; src: GPUBuffer; dst: GPUBuffer; binding: Binding; n: number }[] = [];
-      for (const b of art.bindings) {
-        if (b.role === 'uniforms') {
-          const u = make('uniforms', uniformBytes(art), UNIFORM | COPY_DST);
-          device.queue.writeBuffer(u, 0, packUniforms(art, r));
-          buffers.set(b.name, u);
-          continue;
-        }
-        const n = r.shapes.get(b.name)!.reduce((x, y) => x * y, 1);
-        const size = paddedBytes(n * elementBytes(b));
-        if (size > device.limits.maxStorageBufferBindingSize) {
-          throw new InputError([
-            `buffer "${b.name}" needs ${size} bytes; the device binds at most ${device.limits.maxStorageBufferBindingSize}`,
-          ]);
-        }
-        const written = isWritten(b);
-        const buf = make(b.name, size, STORAGE | COPY_DST | (written ? COPY_SRC : 0));
-        buffers.set(b.name, buf);
-        if (!written) {
-          upload(device, buf, bindingData(b, inputs) as ArrayBufferView, size);
-        } else {
-          if (options.debug) poison(device, buf, b, size);
-          const internal = b.role === 'summary' || b.role === 'scratch';
-          if (b.role !== 'scratch' && (!internal || options.debug)) {
-            readbacks.push({
-              name: b.name,
-              src: buf,
-              binding: b,
-              n,
-              dst: make(`${b.name}.read`, size, MAP_READ | COPY_DST),
-            });
-          }
-        }
-      }
-      const bindGroup = device.createBindGroup({
-        layout: bindGroupLayout,
-        entries: art.bindings.map((b) => ({
-          binding: b.index,
-          resource: { buffer: buffers.get(b.name)! },
-        })),
-      });
-
-      const encoder = device.createCommandEncoder({ label: artifact.name });
-      const querySet = timestamps ? device.createQuerySet({ type: 'timestamp', count: 2 }) : undefined;
-      const pass = encoder.beginComputePass(
-        querySet
-          ? { timestampWrites: { querySet, beginningOfPassWriteIndex: 0, endOfPassWriteIndex: 1 } }
-          : {},
+      const rb = runBuffers(device, art, r, inputs, !!options.debug, make);
+      const { commands, querySet, stamps } = encodeRun(
+        device,
+        art,
+        artifact.name,
+        { bindGroupLayout, pipelines },
+        grids,
+        rb,
+        timestamps ? make : undefined,
       );
-      // Dispatches in one pass are ordered, and storage writes of one are visible to the next:
-      // summaries are complete before attention reads them.
-      art.entryPoints.forEach((_, i) => {
-        const grid = grids[i]!;
-        if (grid.some((g) => g === 0)) return;
-        pass.setPipeline(pipelines[i]!);
-        pass.setBindGroup(0, bindGroup);
-        pass.dispatchWorkgroups(...grid);
-      });
-      pass.end();
-      let stamps: GPUBuffer | undefined;
-      if (querySet) {
-        const resolved = make('timestamps', 16, QUERY_RESOLVE | COPY_SRC);
-        stamps = make('timestamps.read', 16, MAP_READ | COPY_DST);
-        encoder.resolveQuerySet(querySet, 0, 2, resolved, 0);
-        encoder.copyBufferToBuffer(resolved, 0, stamps, 0, 16);
-      }
-      for (const rb of readbacks) encoder.copyBufferToBuffer(rb.src, 0, rb.dst, 0, rb.src.size);
       const t0 = performance.now();
-      device.queue.submit([encoder.finish()]);
+      device.queue.submit([commands]);
       scopes = 0;
       const oom = await device.popErrorScope();
       const invalid = await device.popErrorScope();
       if (oom || invalid) throw new Error(`kernel "${artifact.name}": ${(invalid ?? oom)!.message}`);
-      await Promise.all([...readbacks.map((rb) => rb.dst.mapAsync(1)), stamps?.mapAsync(1)]);
+      await Promise.all([...rb.readbacks.map((x) => x.dst.mapAsync(1)), stamps?.mapAsync(1)]);
       const wallMs = performance.now() - t0;
       querySet?.destroy();
-
-      const result: RunResult = { out: new Float32Array(0), ...(decodeSplits ? { decodeSplits } : {}) };
-      for (const rb of readbacks) {
-        const bytes = rb.dst.getMappedRange().slice(0, rb.n * elementBytes(rb.binding));
-        const data =
-          rb.binding.dtype === 'f16'
-            ? fromF16(new Uint16Array(bytes))
-            : rb.binding.dtype === 'i32'
-              ? new Int32Array(bytes)
-              : new Float32Array(bytes);
-        storeOutput(result, rb.binding, data);
-      }
-      result.gpuMs = wallMs;
-      if (stamps) {
-        const [begin, end] = new BigInt64Array(stamps.getMappedRange());
-        const ns = Number(end! - begin!);
-        if (ns > 0) result.gpuMs = ns / 1e6;
-      }
-      return result;
+      return readResults(rb.readbacks, stamps, wallMs, decodeSplits);
     } finally {
       // A throw while encoding leaves our error scopes open; close them so later calls are unaffected.
       for (; scopes > 0; scopes--) void device.popErrorScope();
@@ -354,22 +266,4 @@ function chooseDecode(
   const rowTiles = Math.ceil(((H / Hkv) * Nq) / s.blockQ);
   const scratchBytes = 4 * B * Hkv * rowTiles * splits * s.blockQ * (s.valueDim + 2);
   return scratchBytes <= device.limits.maxStorageBufferBindingSize ? splits : 0;
-}
-
-function upload(device: GPUDevice, buf: GPUBuffer, data: ArrayBufferView, size: number): void {
-  // writeBuffer needs a multiple of 4 bytes: odd-length f16 data goes through a padded copy.
-  if (data.byteLength % 4 === 0) {
-    if (data.byteLength > 0) device.queue.writeBuffer(buf, 0, data.buffer, data.byteOffset, data.byteLength);
-    return;
-  }
-  const padded = new Uint8Array(size);
-  padded.set(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
-  device.queue.writeBuffer(buf, 0, padded);
-}
-
-/** Fills an output with NaN (floats) or a sentinel (ints) so unwritten elements show. */
-function poison(device: GPUDevice, buf: GPUBuffer, b: Binding, size: number): void {
-  const words = new Uint32Array(size / 4);
-  words.fill(b.dtype === 'f16' ? 0x7e007e00 : b.dtype === 'i32' ? 0x5eadbeef : 0x7fc00000);
-  device.queue.writeBuffer(buf, 0, words);
 }
