@@ -17,10 +17,9 @@ import { sharedStorage, type TensorFormats } from '../../ir/formats.js';
 import type { Schedule } from '../../ir/kernel.js';
 import type { RoutingPlan } from '../../ir/routing.js';
 import type { Linearized } from '../linearize.js';
-import type { ClassMode } from './attention.js';
+import { attentionEntryHead, type ClassMode } from './attention.js';
 import { classWords, COOP_LANES, coopGeometry, type CoopGeometry } from './coop-geometry.js';
 import { coopF16, coopTileBody, halfTiles, pad } from './coop-tile.js';
-import { kvEntry } from './kv-load.js';
 import { packedChunkLoop } from './coop-packed-classes.js';
 import { routedChunkClasses, routedRowState, unitKeysFn } from './coop-route.js';
 import type { WgslLayout } from './layout.js';
@@ -119,15 +118,7 @@ function entryHead(g: CoopGeometry): string[] {
     ? ', @builtin(subgroup_size) sg_size: u32, @builtin(subgroup_invocation_id) sg_id: u32'
     : '';
   return [
-    '@compute @workgroup_size(CO_THREADS)',
-    `fn attention(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32${sg}) {`,
-    '  let Nq = u32(u.Nq);',
-    '  let Nk = u32(u.Nk);',
-    '  let b = i32(wg.z);',
-    '  let h = i32(wg.y);',
-    '  let bh = wg.z * u32(u.H) + wg.y;',
-    '  // GQA: query head h reads kv head h / (H / Hkv).',
-    ...kvEntry('wg.z', 'wg.y / (u32(u.H) / u32(u.Hkv))'),
+    ...attentionEntryHead('CO_THREADS', sg),
     ...(sgCheck(g)
       ? [
           '  // Shuffles need each row’s lanes inside one subgroup, in order (not promised by WebGPU).',
