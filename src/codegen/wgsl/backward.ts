@@ -23,7 +23,8 @@ import {
 import type { BackwardUniform } from './backward-layout.js';
 import { dimText, helperSource, type WgslContext } from './rules.js';
 import { NEG_INF, atomicAdd, classifier, dkdvEntry, dqEntry } from './backward-passes.js';
-import { elementVars, summaryEntry, tileVars } from './kernel.js';
+import { summaryEntry } from './kernel.js';
+import { elementVars, tileVars } from './kernel-vars.js';
 import { SUMMARY_THREADS } from './stages.js';
 
 export interface WgslBackwardArtifact {

@@ -9,12 +9,11 @@
 import { sharedStorage, type StorageDType, type TensorFormat } from '../../ir/formats.js';
 import { dequantAt } from './dequant.js';
 import { kvEntry, kvRowAt } from './kv-load.js';
-import { toposort, type Node } from '../../ir/graph.js';
 import type { AttentionKernel, ImportanceMode } from '../../ir/kernel.js';
-import { Op, type VarName } from '../../ir/ops.js';
+import type { VarName } from '../../ir/ops.js';
 import type { DecodeVariant, EntryPoint } from '../artifact.js';
 import { linearize } from '../linearize.js';
-import { summaryBinding } from './layout.js';
+import { bindingsRead, classMode, elementVars } from './kernel-vars.js';
 import { wgslRenderer, type WgslContext } from './rules.js';
 
 /** Keys per workgroup (one invocation each). */
@@ -24,20 +23,6 @@ const STAGE_BYTES = 16384;
 
 /** The binding the pass writes: [B, H, Nk] f32. */
 export const IMPORTANCE_BINDING = 'importance';
-
-const elementVars: Partial<Record<VarName, string>> = {
-  B: 'u.B',
-  H: 'u.H',
-  Hkv: 'u.Hkv',
-  Nq: 'u.Nq',
-  Nk: 'u.Nk',
-  D: 'i32(HEAD_DIM)',
-  b: 'b',
-  h: 'h',
-  q: 'q',
-  k: 'k',
-  score: 'score',
-};
 
 /** Query rows staged per tile: a power of two ≤ 32 whose q rows and lse fit STAGE_BYTES. */
 export function importanceRows(headDim: number): number {
@@ -53,12 +38,6 @@ export interface WgslImportance {
 
 const pad = (lines: readonly string[], n: number): string[] => lines.map((l) => (l ? ' '.repeat(n) + l : l));
 
-function tensorsRead(roots: readonly Node[], ops: ReadonlySet<Op>): string[] {
-  const out = new Set<string>();
-  for (const n of toposort(roots)) if (ops.has(n.op)) out.add(String(n.arg));
-  return [...out];
-}
-
 /**
  * The entry point and its launch record. `cx` renders the mask and score (helpers it uses are
  * recorded in cx.used, so render this before the module's helper section); a dynamic classifier
@@ -70,14 +49,11 @@ export function renderImportance(
   cx: (vars: Partial<Record<VarName, string>>) => WgslContext,
 ): WgslImportance {
   const s = kernel.schedule;
-  const cls = kernel.tiles.kind === 'dynamic' ? 'dynamic' : kernel.tiles.value;
+  const cls = classMode(kernel);
   const classRoots = kernel.tiles.kind === 'dynamic' ? [kernel.tiles.canBeTrue, kernel.tiles.canBeFalse] : [];
   const maskRoots = cls === 'dynamic' || cls === 'partial' ? [kernel.mask] : [];
   const roots = cls === 'empty' ? [] : [...classRoots, ...maskRoots, kernel.score];
-  const reads = [
-    ...tensorsRead(roots, new Set([Op.LOAD])),
-    ...tensorsRead(roots, new Set([Op.RANGE_MIN, Op.RANGE_MAX])).map(summaryBinding),
-  ];
+  const reads = bindingsRead(roots);
   const entry: EntryPoint = {
     name: 'importance',
     role: 'importance',
