@@ -27,6 +27,29 @@ export const flagPoisonedScore = [
   'if ((s_bits & 0x7fffffffu) > 0x7f800000u || s_bits == 0x7f800000u) { row_nan = true; }',
 ];
 
+/**
+ * Stores a row's lse at `lse_buf[index]`: NaN when the row is poisoned, m + log(l) when it saw an
+ * allowed key (l > 0), else -inf. Every entry point that writes an lse (the row engine, the
+ * merges of the decode modules) writes it so.
+ */
+export function lseStore(v: {
+  readonly index: string;
+  readonly poisoned: string;
+  readonly nan: string;
+  readonly m: string;
+  readonly l: string;
+}): string[] {
+  return [
+    `if (${v.poisoned}) {`,
+    `  lse_buf[${v.index}] = ${v.nan};`,
+    `} else if (${v.l} > 0.0f) {`,
+    `  lse_buf[${v.index}] = ${v.m} + log(${v.l});`,
+    '} else {',
+    `  lse_buf[${v.index}] = bitcast<f32>(neg_inf_bits); // -inf`,
+    '}',
+  ];
+}
+
 /** The K and V tiles staged in workgroup memory (f32). */
 export const kvTiles = (s: Schedule): string[] => [
   `var<workgroup> k_tile: array<f32, ${s.blockK * s.headDim}>; // BLOCK_K x HEAD_DIM`,

@@ -7,7 +7,16 @@
 import type { StorageDType, TensorFormats } from '../../ir/formats.js';
 import type { Schedule, TileClass } from '../../ir/kernel.js';
 import type { Linearized } from '../linearize.js';
-import { kvTiles, NAN_F32, pad, queryRow, rowState, staticScoreKey, tileUpdate } from './attention-row.js';
+import {
+  kvTiles,
+  lseStore,
+  NAN_F32,
+  pad,
+  queryRow,
+  rowState,
+  staticScoreKey,
+  tileUpdate,
+} from './attention-row.js';
 import { kvEntry, stageKvTile } from './kv-load.js';
 
 export type ClassMode = TileClass | 'dynamic';
@@ -67,15 +76,7 @@ function epilogue(p: AttentionParts): string[] {
     `    out_buf[o_base + d] = ${store(dt, 'select(acc[d] * inv_l, nan, row_nan)')};`,
     '  }',
     ...(p.lse
-      ? [
-          '  if (row_nan) {',
-          '    lse_buf[bh * Nq + row] = nan;',
-          '  } else if (l_run > 0.0f) {',
-          '    lse_buf[bh * Nq + row] = m_run + log(l_run);',
-          '  } else {',
-          '    lse_buf[bh * Nq + row] = bitcast<f32>(neg_inf_bits); // -inf',
-          '  }',
-        ]
+      ? pad(lseStore({ index: 'bh * Nq + row', poisoned: 'row_nan', nan: 'nan', m: 'm_run', l: 'l_run' }), 2)
       : []),
   ];
 }
