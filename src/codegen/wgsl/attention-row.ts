@@ -2,7 +2,8 @@
 // running online-softmax state, the staged K/V tiles, and one tile's scoring and update.
 import type { Schedule } from '../../ir/kernel.js';
 import type { StorageDType } from '../../ir/formats.js';
-import type { AttentionParts } from './attention.js';
+import type { Linearized } from '../linearize.js';
+import type { AttentionParts, ClassMode } from './attention.js';
 
 export const pad = (lines: readonly string[], n: number): string[] =>
   lines.map((l) => (l ? ' '.repeat(n) + l : l));
@@ -96,14 +97,25 @@ export function staticScoreKey(p: AttentionParts): string[] {
     ...p.score.stmts,
     `s = ${p.score.roots[0]};`,
   ];
-  if (p.mode === 'full') return dot;
-  const mask = p.mask!;
-  const evalMask = [...mask.stmts, `allowed = ${mask.roots[0]};`];
+  return whereAllowed(p.mode, p.mask, dot);
+}
+
+/**
+ * `body` for a pair the mask allows, in a tile of class `cls`: full tiles evaluate no mask, and
+ * under dynamic classes only partial tiles do (the importance pass scores its pairs so too).
+ */
+export function whereAllowed(
+  mode: ClassMode,
+  mask: Linearized | undefined,
+  body: readonly string[],
+): string[] {
+  if (mode === 'full') return [...body];
+  const evalMask = [...mask!.stmts, `allowed = ${mask!.roots[0]};`];
   return [
     'var allowed = true;',
-    ...(p.mode === 'dynamic' ? ['if (cls == TILE_PARTIAL) {', ...pad(evalMask, 2), '}'] : evalMask),
+    ...(mode === 'dynamic' ? ['if (cls == TILE_PARTIAL) {', ...pad(evalMask, 2), '}'] : evalMask),
     'if (allowed) {',
-    ...pad(dot, 2),
+    ...pad(body, 2),
     '}',
   ];
 }
