@@ -121,6 +121,17 @@ function attentionBindings(
     .map((b) => b.name);
 }
 
+/** The passes before the attention: salient lists to flags, then the tensors' block summaries. */
+function summaryPasses(kernel: AttentionKernel, tensors: ReadonlyMap<string, TensorSlot>): string[] {
+  return [
+    ...salientSources(kernel, tensors),
+    ...kernel.summaries.map(({ tensor }) => {
+      const t = tensors.get(tensor)!;
+      return summaryEntry(t, kernel.schedule.summaryBlock, dimText(t.dims[0]!));
+    }),
+  ];
+}
+
 /**
  * Renders `kernel` to a WGSL artifact. With `limits` (runtime/webgpu.ts deviceLimits), throws if
  * the schedule does not fit that device; without, checks only what every device needs.
@@ -156,13 +167,7 @@ export function renderWgsl(kernel: AttentionKernel, meta: WgslMeta, limits?: Wgs
   ];
 
   const helpers = helperSource(cx(elementVars)) || undefined;
-  const summarySources = [
-    ...salientSources(kernel, tensors),
-    ...kernel.summaries.map(({ tensor }) => {
-      const t = tensors.get(tensor)!;
-      return summaryEntry(t, s.summaryBlock, dimText(t.dims[0]!));
-    }),
-  ];
+  const summarySources = summaryPasses(kernel, tensors);
   const sections = [
     headerComment(kernel, meta),
     usesF16(kernel) ? 'enable f16;' : undefined,
