@@ -82,7 +82,7 @@ export const rowState = [
   '  let n_tiles = (Nk + BLOCK_K - 1u) / BLOCK_K;',
 ];
 
-/** Scores key column j of the tile for the row's `qrow` (decode.ts reuses it for its lanes). */
+/** Scores key column j of the tile for the row's `qrow` (decode-body.ts reuses it for its lanes). */
 export function staticScoreKey(p: AttentionParts): string[] {
   // With a score expression, a NaN q·k is flagged before it: WGSL compilers may assume finite
   // floats and fold it away (`score - score` to 0), and a NaN q or k must poison the row anyway.
