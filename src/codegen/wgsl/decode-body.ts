@@ -65,22 +65,37 @@ const skipEmptySplit = [
   '  if (lid == 0u) { decode_hit = 0u; }',
 ];
 
+/**
+ * Dynamic classes: lanes hold different heads and rows, so each classifies its own (h, q) against
+ * the tile; the workgroup stages the tile if any lane needs it (a flag read back uniformly).
+ */
+const dynamicVisit = [
+  '    var cls = TILE_EMPTY;',
+  '    if (row_ok) {',
+  '      cls = tile_class(b, h, q, q, u.k_offset + i32(k0), u.k_offset + i32(k_end) - 1i);',
+  '    }',
+  '    workgroupBarrier(); // the previous tile is no longer read',
+  '    if (cls != TILE_EMPTY) { decode_hit = 1u; }',
+  '    if (workgroupUniformLoad(&decode_hit) != 0u) {',
+];
+
+/** The lane's unnormalised partial (acc, m, l) to its decode_part slot. */
+const storePartial = [
+  '  if (!row_ok) { return; }',
+  '  let slot = decode_slot(g, wg.z, wg.y, rt, split, lid);',
+  `  if (row_nan) { l_run = ${NAN_F32}; } // the merge makes the row NaN`,
+  '  if (l_run > 0.0f) { // the merge reads acc only where l > 0',
+  '    for (var d = 0u; d < VALUE_DIM; d++) {',
+  '      decode_part[slot + d] = acc[d];',
+  '    }',
+  '  }',
+  '  decode_part[slot + VALUE_DIM] = m_run;',
+  '  decode_part[slot + VALUE_DIM + 1u] = l_run; // 0: the lane saw no allowed key; NaN: poisoned',
+];
+
 export function decodeSplitBody(p: AttentionParts): string {
   const f = p.formats;
   const dynamic = p.mode === 'dynamic';
-  // Lanes hold different heads and rows, so each classifies its own (h, q) against the tile; the
-  // workgroup stages the tile if any lane needs it (a flag read back uniformly).
-  const visit = dynamic
-    ? [
-        '    var cls = TILE_EMPTY;',
-        '    if (row_ok) {',
-        '      cls = tile_class(b, h, q, q, u.k_offset + i32(k0), u.k_offset + i32(k_end) - 1i);',
-        '    }',
-        '    workgroupBarrier(); // the previous tile is no longer read',
-        '    if (cls != TILE_EMPTY) { decode_hit = 1u; }',
-        '    if (workgroupUniformLoad(&decode_hit) != 0u) {',
-      ]
-    : ['    workgroupBarrier(); // the previous tile is no longer read', '    {'];
   return [
     ...kvTiles(p.schedule),
     ...(dynamic ? ['var<workgroup> decode_hit: u32; // some lane needs the tile'] : []),
@@ -114,7 +129,7 @@ export function decodeSplitBody(p: AttentionParts): string {
     '  for (var kt = kt_begin; kt < kt_end; kt++) {',
     '    let k0 = kt * BLOCK_K;',
     '    let k_end = min(k0 + BLOCK_K, Nk);',
-    ...visit,
+    ...(dynamic ? dynamicVisit : ['    workgroupBarrier(); // the previous tile is no longer read', '    {']),
     ...pad(stageKvTile(f, 'BLOCK_Q'), 6),
     '    }',
     '    workgroupBarrier(); // the tile is staged (and every lane has read decode_hit)',
@@ -124,16 +139,7 @@ export function decodeSplitBody(p: AttentionParts): string {
     '    }',
     '  }',
     '',
-    '  if (!row_ok) { return; }',
-    '  let slot = decode_slot(g, wg.z, wg.y, rt, split, lid);',
-    `  if (row_nan) { l_run = ${NAN_F32}; } // the merge makes the row NaN`,
-    '  if (l_run > 0.0f) { // the merge reads acc only where l > 0',
-    '    for (var d = 0u; d < VALUE_DIM; d++) {',
-    '      decode_part[slot + d] = acc[d];',
-    '    }',
-    '  }',
-    '  decode_part[slot + VALUE_DIM] = m_run;',
-    '  decode_part[slot + VALUE_DIM + 1u] = l_run; // 0: the lane saw no allowed key; NaN: poisoned',
+    ...storePartial,
     '}',
   ].join('\n');
 }
