@@ -22,7 +22,8 @@ import {
 } from './backward-layout.js';
 import type { BackwardUniform } from './backward-layout.js';
 import { dimText, helperSource, type WgslContext } from './rules.js';
-import { NEG_INF, atomicAdd, classifier, dkdvEntry, dqEntry } from './backward-passes.js';
+import { NEG_INF, atomicAdd, dkdvEntry, dqEntry } from './backward-passes.js';
+import { tileClassFn } from './tile-class.js';
 import { summaryEntry } from './kernel.js';
 import { elementVars, tileVars } from './kernel-vars.js';
 import { SUMMARY_THREADS } from './stages.js';
@@ -116,7 +117,7 @@ export function renderWgslBackward(kernel: AttentionKernel): WgslBackwardArtifac
     dqEntry(kernel, grad, mode, cx(elementVars)),
     dkdvEntry(kernel, grad, mode, cx(elementVars)),
   ];
-  const tiles = mode === 'dynamic' ? classifier(kernel, cx(tileVars)) : [];
+  const tiles = mode === 'dynamic' ? tileClassFn(kernel, cx(tileVars)) : [];
   const summaries =
     mode === 'dynamic' ? kernel.summaries.map((x) => kernel.tensors.find((t) => t.name === x.tensor)!) : [];
   const code = [

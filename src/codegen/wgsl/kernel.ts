@@ -23,6 +23,7 @@ import { routingHelpers } from './routing.js';
 import { stageEntryPoints, SUMMARY_THREADS } from './stages.js';
 import { dimText, helperSource, summaryVar, tensorVar, wgslRenderer, type WgslContext } from './rules.js';
 import { salientEntryPoints, salientSources } from './salient-list.js';
+import { tileClassFn } from './tile-class.js';
 
 type Cx = (vars: Partial<Record<VarName, string>>) => WgslContext;
 
@@ -51,22 +52,6 @@ export function summaryEntry(t: TensorSlot, block: number, dimText: string): str
 export interface WgslMeta {
   readonly sourceHash: string;
   readonly scheduleHash: string;
-}
-
-const indent = (lines: readonly string[], pad: string): string[] => lines.map((l) => (l ? pad + l : l));
-
-/** Dynamic classes: `tile_class`, a function every invocation calls per k-tile. */
-function tileClassifier(kernel: AttentionKernel, classRoots: readonly Node[], cx: Cx): string | undefined {
-  if (kernel.tiles.kind !== 'dynamic') return undefined;
-  const c = linearize(classRoots, wgslRenderer(cx(tileVars)), 'tc');
-  return [
-    'fn tile_class(b: i32, h: i32, q_lo: i32, q_hi: i32, k_lo: i32, k_hi: i32) -> u32 {',
-    ...indent(c.stmts, '  '),
-    `  if (!${c.roots[0]}) { return TILE_EMPTY; }`,
-    `  if (!${c.roots[1]}) { return TILE_FULL; }`,
-    '  return TILE_PARTIAL;',
-    '}',
-  ].join('\n');
 }
 
 /** Element expressions: row-invariant parts hoisted, the mask only where a tile is partial. */
@@ -147,7 +132,8 @@ export function renderWgsl(kernel: AttentionKernel, meta: WgslMeta, limits?: Wgs
   const cx: Cx = (vars) => ({ vars, params, tensors, summaryBlock: s.summaryBlock, used });
   // The order of the renders below is the order helpers are recorded in `used`.
   const classRoots = kernel.tiles.kind === 'dynamic' ? [kernel.tiles.canBeTrue, kernel.tiles.canBeFalse] : [];
-  const classifier = tileClassifier(kernel, classRoots, cx);
+  // Dynamic classes: `tile_class`, a function every invocation calls per k-tile.
+  const classifier = tileClassFn(kernel, cx(tileVars)).join('\n') || undefined;
   const parts = attentionParts(kernel, cx);
   const body = isCoop(s) ? coopBody(kernel, layout, cx(elementVars), parts.mode) : attentionBody(parts);
   const routing = kernel.routing && renderRouting(kernel, kernel.routing, cx, classRoots);
