@@ -3,7 +3,7 @@
 // sides and the vote target as plain names; the words allowed there are checked here, with a
 // did-you-mean, because they are part of the statement's syntax rather than names in scope.
 import type { CstNode, IToken } from 'chevrotain';
-import { error, type Diagnostic, type Span } from '../diagnostics.js';
+import type { Diagnostic, Span } from '../diagnostics.js';
 import {
   poolReducers,
   type AffinitySide,
@@ -14,6 +14,7 @@ import {
   type SelectionUnit,
   type SparsityStmt,
 } from './ast.js';
+import { ch, PieceReader, q } from './cst-pieces.js';
 import { cover } from './holes.js';
 import { didYouMean } from './suggest.js';
 
@@ -73,39 +74,11 @@ interface ForcedCh {
   RParen?: Tok;
 }
 
-const ch = <C>(n: CstNode | undefined): C => (n?.children ?? {}) as C;
-const q = (code: string): string => `\`${code}\``;
-
-class SparsityBuilder {
-  /** The last real piece read: pieces are read in source order, so it ends what is built. */
-  private end: Span;
-
-  constructor(
-    private readonly b: AstBuilder,
-    start: Span,
-  ) {
-    this.end = start;
-  }
-
-  private at(t: IToken | undefined): Span {
-    const s = this.b.span(t);
-    if (this.b.isReal(t)) this.end = s;
-    return s;
-  }
-
+class SparsityBuilder extends PieceReader {
   private expr(n: CstNode | undefined): Expr {
     const e = this.b.expr(n);
     if (e.span.length > 0) this.end = e.span;
     return e;
-  }
-
-  /** From `start` to the end of the last real piece. */
-  private upTo(start: Span): Span {
-    return cover(start, this.end);
-  }
-
-  private err(message: string, span: Span, hint?: string): void {
-    this.b.diags.push(error(message, span, hint));
   }
 
   build(kind: SparsityStmt['kind'], keywordSpan: Span, c: StmtCh): SparsityStmt {

@@ -19,6 +19,7 @@ import {
   type StoredTensor,
 } from './ast-storage.js';
 import type { AstBuilder } from './cst-sparsity.js';
+import { ch, PieceReader, q } from './cst-pieces.js';
 import { cover } from './holes.js';
 import { didYouMean } from './suggest.js';
 
@@ -55,8 +56,6 @@ interface ClauseCh {
   tensor?: Tok;
 }
 
-const ch = <C>(n: CstNode | undefined): C => (n?.children ?? {}) as C;
-const q = (code: string): string => `\`${code}\``;
 const list = (words: readonly string[]): string => words.map(q).join(', ');
 
 type Clauses = {
@@ -68,31 +67,7 @@ type Clauses = {
 };
 type ClauseName = keyof Clauses;
 
-class StorageBuilder {
-  /** The last real piece read: pieces are read in source order, so it ends what is built. */
-  private end: Span;
-
-  constructor(
-    private readonly b: AstBuilder,
-    start: Span,
-  ) {
-    this.end = start;
-  }
-
-  private at(t: IToken | undefined): Span {
-    const s = this.b.span(t);
-    if (this.b.isReal(t)) this.end = s;
-    return s;
-  }
-
-  private upTo(start: Span): Span {
-    return cover(start, this.end);
-  }
-
-  private err(message: string, span: Span, hint?: string): void {
-    this.b.diags.push(error(message, span, hint));
-  }
-
+class StorageBuilder extends PieceReader {
   /** The word's text and span; undefined (reported by the parser) when recovery made it up. */
   private word(n: CstNode | undefined): { text: string; span: Span } | undefined {
     const c = ch<WordCh>(n);

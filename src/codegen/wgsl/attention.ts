@@ -7,6 +7,16 @@
 import type { StorageDType, TensorFormats } from '../../ir/formats.js';
 import type { Schedule, TileClass } from '../../ir/kernel.js';
 import type { Linearized } from '../linearize.js';
+import {
+  kvTiles,
+  lseStore,
+  NAN_F32,
+  pad,
+  queryRow,
+  rowState,
+  staticScoreKey,
+  tileUpdate,
+} from './attention-row.js';
 import { kvEntry, stageKvTile } from './kv-load.js';
 
 export type ClassMode = TileClass | 'dynamic';
@@ -14,11 +24,12 @@ export type ClassMode = TileClass | 'dynamic';
 /**
  * The prefill entry point's signature and the values both engines (this row engine, coop.ts)
  * derive from the workgroup id: sizes, (b, h), the (batch, head) row and the GQA kv row base.
+ * `builtins` adds parameters after the invocation index (coop.ts's subgroup builtins).
  */
-export function attentionEntryHead(workgroupSize: string): string[] {
+export function attentionEntryHead(workgroupSize: string, builtins = ''): string[] {
   return [
     `@compute @workgroup_size(${workgroupSize})`,
-    'fn attention(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {',
+    `fn attention(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32${builtins}) {`,
     '  let Nq = u32(u.Nq);',
     '  let Nk = u32(u.Nk);',
     '  let b = i32(wg.z);',
@@ -48,30 +59,9 @@ export interface AttentionParts {
   readonly routed?: boolean;
 }
 
-const pad = (lines: readonly string[], n: number): string[] => lines.map((l) => (l ? ' '.repeat(n) + l : l));
-
-function load(dtype: StorageDType, expr: string): string {
-  return dtype === 'f16' ? `f32(${expr})` : expr;
-}
-
 function store(dtype: StorageDType, expr: string): string {
   return dtype === 'f16' ? `f16(${expr})` : expr;
 }
-
-/**
- * A NaN built at run time: WGSL rejects a non-finite constant, and neg_inf_bits is a variable.
- * (docs/LANGUAGE.md "Non-finite values": the out and lse of a row with a NaN or +inf score.)
- */
-export const NAN_F32 = 'bitcast<f32>(neg_inf_bits | 0x00400000u)';
-
-/**
- * Sets `row_nan` when score `s` is NaN or +inf. The test is on the bits: WGSL lets a compiler
- * assume floats are finite, so `s != s` or a NaN-dropping max() could not be relied on.
- */
-export const flagPoisonedScore = [
-  'let s_bits = bitcast<u32>(s);',
-  'if ((s_bits & 0x7fffffffu) > 0x7f800000u || s_bits == 0x7f800000u) { row_nan = true; }',
-];
 
 /** Writes this row's normalised output (0 and lse -inf when no key was allowed, NaN when poisoned). */
 function epilogue(p: AttentionParts): string[] {
@@ -86,15 +76,7 @@ function epilogue(p: AttentionParts): string[] {
     `    out_buf[o_base + d] = ${store(dt, 'select(acc[d] * inv_l, nan, row_nan)')};`,
     '  }',
     ...(p.lse
-      ? [
-          '  if (row_nan) {',
-          '    lse_buf[bh * Nq + row] = nan;',
-          '  } else if (l_run > 0.0f) {',
-          '    lse_buf[bh * Nq + row] = m_run + log(l_run);',
-          '  } else {',
-          '    lse_buf[bh * Nq + row] = bitcast<f32>(neg_inf_bits); // -inf',
-          '  }',
-        ]
+      ? pad(lseStore({ index: 'bh * Nq + row', poisoned: 'row_nan', nan: 'nan', m: 'm_run', l: 'l_run' }), 2)
       : []),
   ];
 }
@@ -135,107 +117,16 @@ function scoreKey(p: AttentionParts): string[] {
   ];
 }
 
-/** Scores key column j of the tile for the row's `qrow` (decode.ts reuses it for its lanes). */
-export function staticScoreKey(p: AttentionParts): string[] {
-  // With a score expression, a NaN q·k is flagged before it: WGSL compilers may assume finite
-  // floats and fold it away (`score - score` to 0), and a NaN q or k must poison the row anyway.
-  const identity = p.score.stmts.length === 0 && p.score.roots[0] === 'score';
-  const dot = [
-    'var dot = 0.0f;',
-    'for (var d = 0u; d < HEAD_DIM; d++) {',
-    '  dot += qrow[d] * k_tile[j * HEAD_DIM + d];',
-    '}',
-    'let score = u.scale * dot;',
-    ...(identity ? [] : ['if ((bitcast<u32>(score) & 0x7fffffffu) > 0x7f800000u) { row_nan = true; }']),
-    ...p.score.stmts,
-    `s = ${p.score.roots[0]};`,
-  ];
-  if (p.mode === 'full') return dot;
-  const mask = p.mask!;
-  const evalMask = [...mask.stmts, `allowed = ${mask.roots[0]};`];
-  return [
-    'var allowed = true;',
-    ...(p.mode === 'dynamic' ? ['if (cls == TILE_PARTIAL) {', ...pad(evalMask, 2), '}'] : evalMask),
-    'if (allowed) {',
-    ...pad(dot, 2),
-    '}',
-  ];
-}
-
 /**
- * One staged tile's online-softmax update of a row (`m_run`, `l_run`, `acc`, `row_nan`): pass 1
- * scores the keys, takes their max and flags a NaN or +inf score, pass 2 rescales the running
- * state and adds the tile (a flagged row's state is discarded at the end). `first`/`step`
- * pick which of the tile's keys this invocation takes (all of them, or every `lanes`-th in the
- * decode split, whose lanes are merged afterwards).
+ * The start of one k-tile's visit, up to the `if` that stages it: the tile's class (dynamic
+ * classes, routing) and the barrier that ends the previous tile's reads.
  */
-export function tileUpdate(
-  score: readonly string[],
-  walk: { readonly first: string; readonly step: string; readonly notes: boolean },
-): string[] {
-  const loop = `for (var kj = ${walk.first}; kj < k_end; ${walk.step}) {`;
-  return [
-    ...(walk.notes ? ['      // Pass 1: scores of this tile and their max.'] : []),
-    '      var m_tile = MASKED;',
-    `      ${loop}`,
-    '        let j = kj - k0;',
-    '        let k = u.k_offset + i32(kj);',
-    '        var s = MASKED;',
-    ...pad(score, 8),
-    '        s_tile[j] = s;',
-    '        m_tile = max(m_tile, s);',
-    ...pad(flagPoisonedScore, 8),
-    '      }',
-    ...(walk.notes
-      ? ['      // Pass 2 (if some key was allowed): rescale the running state to the new max, add the tile.']
-      : []),
-    '      if (m_tile > MASKED) {',
-    '        let m_new = max(m_run, m_tile);',
-    '        let corr = exp(m_run - m_new);',
-    '        l_run *= corr;',
-    '        for (var d = 0u; d < VALUE_DIM; d++) {',
-    '          acc[d] *= corr;',
-    '        }',
-    `        ${loop}`,
-    '          let j = kj - k0;',
-    '          let sj = s_tile[j];',
-    '          if (sj > MASKED) {',
-    '            let pj = exp(sj - m_new);',
-    '            l_run += pj;',
-    '            for (var d = 0u; d < VALUE_DIM; d++) {',
-    '              acc[d] += pj * v_tile[j * VALUE_DIM + d];',
-    '            }',
-    '          }',
-    '        }',
-    '        m_run = m_new;',
-    '      }',
-  ];
-}
-
-export function attentionBody(p: AttentionParts): string {
-  if (p.mode === 'empty') return emptyBody(p);
-  const s = p.schedule;
-  const f = p.formats;
-  const routed = p.routed === true;
+function tileVisit(p: AttentionParts): string[] {
   const dynamic = p.mode === 'dynamic';
-  // Every invocation classifies the tile itself (same inputs, same class): no workgroup variable
-  // or extra barrier is needed to share it, and the class costs a few ALU ops and cached reads.
-  const classify = dynamic
-    ? [
-        '    let cls = tile_class(b, h, q_lo, q_hi, u.k_offset + i32(k0), u.k_offset + i32(k_end) - 1i);',
-        '    workgroupBarrier(); // the previous tile is no longer read',
-        '    if (cls != TILE_EMPTY) {',
-      ]
-    : ['    workgroupBarrier(); // the previous tile is no longer read', '    {'];
-  if (routed) {
-    const cls = dynamic
-      ? 'tile_class(b, h, q_lo, q_hi, u.k_offset + i32(k0), u.k_offset + i32(k_end) - 1i)'
-      : p.mode === 'full'
-        ? 'TILE_FULL'
-        : 'TILE_PARTIAL';
-    classify.splice(
-      0,
-      classify.length,
+  const tileClass = 'tile_class(b, h, q_lo, q_hi, u.k_offset + i32(k0), u.k_offset + i32(k_end) - 1i)';
+  if (p.routed === true) {
+    const cls = dynamic ? tileClass : p.mode === 'full' ? 'TILE_FULL' : 'TILE_PARTIAL';
+    return [
       '    // Routing: visit the tile only if some row selected one of its blocks.',
       '    let kid_lo = route_id(u.k_offset + i32(k0));',
       '    let kid_hi = route_id(u.k_offset + i32(k_end) - 1i);',
@@ -251,12 +142,35 @@ export function attentionBody(p: AttentionParts): string {
       `    let cls = select(TILE_EMPTY, ${cls}, tile_hit != 0u);`,
       '    workgroupBarrier(); // the previous tile is no longer read',
       '    if (cls != TILE_EMPTY) {',
-    );
+    ];
   }
+  // Every invocation classifies the tile itself (same inputs, same class): no workgroup variable
+  // or extra barrier is needed to share it, and the class costs a few ALU ops and cached reads.
+  return dynamic
+    ? [
+        `    let cls = ${tileClass};`,
+        '    workgroupBarrier(); // the previous tile is no longer read',
+        '    if (cls != TILE_EMPTY) {',
+      ]
+    : ['    workgroupBarrier(); // the previous tile is no longer read', '    {'];
+}
+
+/** This row's selected block ids (ascending), walked as the keys ascend. */
+const routedSelection = [
+  "  // This row's selected block ids (ascending), walked as the keys ascend.",
+  '  let sel_cap = route_cap();',
+  '  let sel_base = (route_group_row(wg.z, wg.y) * Nq + row) * sel_cap;',
+  '  var sel_p = 0u;',
+  '  var sel_id = I32_MAX;',
+  '  if (row_ok) { sel_id = route_sel(sel_base, 0u, sel_cap); }',
+];
+
+export function attentionBody(p: AttentionParts): string {
+  if (p.mode === 'empty') return emptyBody(p);
+  const routed = p.routed === true;
   return [
     ...(routed ? ['var<workgroup> tile_hit: u32; // some row selected a block of the tile'] : []),
-    `var<workgroup> k_tile: array<f32, ${s.blockK * s.headDim}>; // BLOCK_K x HEAD_DIM`,
-    `var<workgroup> v_tile: array<f32, ${s.blockK * s.valueDim}>; // BLOCK_K x VALUE_DIM`,
+    ...kvTiles(p.schedule),
     '',
     ...attentionEntryHead('BLOCK_Q'),
     '  let row = wg.x * BLOCK_Q + lid;',
@@ -265,43 +179,21 @@ export function attentionBody(p: AttentionParts): string {
     '  let q_lo = u.q_offset + i32(wg.x * BLOCK_Q);',
     '  let q_hi = u.q_offset + i32(min((wg.x + 1u) * BLOCK_Q, Nq)) - 1i;',
     '',
-    '  var qrow: array<f32, HEAD_DIM>;',
-    '  if (row_ok) {',
-    '    for (var d = 0u; d < HEAD_DIM; d++) {',
-    `      qrow[d] = ${load(f.q.dtype, 'q_buf[(bh * Nq + row) * HEAD_DIM + d]')};`,
-    '    }',
-    '  }',
-    ...(p.row.stmts.length
-      ? ['  // Parts of mask and score that depend only on the row.', ...pad(p.row.stmts, 2)]
-      : []),
-    ...(routed
-      ? [
-          "  // This row's selected block ids (ascending), walked as the keys ascend.",
-          '  let sel_cap = route_cap();',
-          '  let sel_base = (route_group_row(wg.z, wg.y) * Nq + row) * sel_cap;',
-          '  var sel_p = 0u;',
-          '  var sel_id = I32_MAX;',
-          '  if (row_ok) { sel_id = route_sel(sel_base, 0u, sel_cap); }',
-        ]
-      : []),
+    ...queryRow(p),
+    ...(routed ? routedSelection : []),
     '',
-    '  var m_run = MASKED; // running max of allowed scores',
-    '  var l_run = 0.0f; // running sum of exp(score - m_run)',
-    '  var row_nan = false; // an allowed score was NaN or +inf: the row is NaN',
-    '  var acc: array<f32, VALUE_DIM>;',
-    '  var s_tile: array<f32, BLOCK_K>;',
-    '  let n_tiles = (Nk + BLOCK_K - 1u) / BLOCK_K;',
+    ...rowState,
     '  for (var kt = 0u; kt < n_tiles; kt++) {',
     '    let k0 = kt * BLOCK_K;',
     '    // Key loops run over [k0, k_end), not over a length min(BLOCK_K, ...): the same trips, but',
     '    // LLVM-based drivers (lavapipe) then do not fully unroll them, which cut compile time ~10x.',
     '    let k_end = min(k0 + BLOCK_K, Nk);',
-    ...classify,
-    ...pad(stageKvTile(f, 'BLOCK_Q'), 6),
+    ...tileVisit(p),
+    ...pad(stageKvTile(p.formats, 'BLOCK_Q'), 6),
     '    }',
     '    workgroupBarrier(); // the tile is staged',
     // No `continue` here: it would make the barriers of later iterations non-uniform.
-    `    if (${dynamic || routed ? 'cls != TILE_EMPTY && ' : ''}row_ok) {`,
+    `    if (${p.mode === 'dynamic' || routed ? 'cls != TILE_EMPTY && ' : ''}row_ok) {`,
     ...tileUpdate(scoreKey(p), { first: 'k0', step: 'kj++', notes: true }),
     '    }',
     '  }',

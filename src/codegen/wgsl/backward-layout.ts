@@ -5,7 +5,7 @@
 import type { AttentionKernel } from '../../ir/kernel.js';
 import type { ScoreGradient } from '../../ir/derive.js';
 import type { ShapeExpr } from '../artifact.js';
-import { fixedUniforms, shapeDimExpr } from './layout.js';
+import { fixedUniforms, shapeDimExpr, summaryBinding, summaryBlocksExpr } from './layout.js';
 import { paramField, summaryVar } from './rules.js';
 
 export type BackwardRole =
@@ -49,12 +49,65 @@ const fixed = fixedUniforms;
 
 export const gradTensorVar = (name: string): string => `grad_t_${name}`;
 
+type AddBinding = (b: Omit<BackwardBinding, 'index'>) => void;
+
+/** The kernel's tensors and the summaries the forward's tile classes read (as the forward binds them). */
+function addTensors(kernel: AttentionKernel, add: AddBinding): void {
+  for (const t of kernel.tensors)
+    add({
+      name: t.name,
+      role: 'tensor',
+      dtype: t.dtype,
+      shape: t.dims.map(shapeDimExpr),
+      access: 'read',
+      wgslVar: `t_${t.name}`,
+    });
+  for (const { tensor } of kernel.summaries) {
+    const t = kernel.tensors.find((x) => x.name === tensor)!;
+    const block = kernel.schedule.summaryBlock;
+    add({
+      name: summaryBinding(tensor),
+      role: 'summary',
+      dtype: t.dtype,
+      shape: [summaryBlocksExpr(t, block), '2'],
+      access: 'read_write',
+      wgslVar: summaryVar(tensor),
+      summaryOf: { tensor, block },
+    });
+  }
+}
+
+/** The gradient outputs: f32 params' (atomic words) and each looked-up tensor's; returns those tensors. */
+function addGradients(kernel: AttentionKernel, grad: ScoreGradient, add: AddBinding): string[] {
+  add({
+    name: 'grad_params',
+    role: 'grad_params',
+    dtype: 'u32',
+    shape: [String(Math.max(1, grad.params.length))],
+    access: 'read_write',
+    wgslVar: 'grad_params',
+  });
+  const gradTensors = [...new Set(grad.loads.map((l) => l.tensor))].sort();
+  for (const name of gradTensors) {
+    const t = kernel.tensors.find((x) => x.name === name)!;
+    add({
+      name: `grad_${name}`,
+      role: 'grad_tensor',
+      dtype: 'u32',
+      shape: t.dims.map(shapeDimExpr),
+      access: 'read_write',
+      wgslVar: gradTensorVar(name),
+    });
+  }
+  return gradTensors;
+}
+
 export function backwardLayout(
   kernel: AttentionKernel,
   grad: ScoreGradient,
 ): { bindings: BackwardBinding[]; uniforms: BackwardUniform[]; gradTensors: string[] } {
   const bindings: BackwardBinding[] = [];
-  const add = (b: Omit<BackwardBinding, 'index'>): void => {
+  const add: AddBinding = (b) => {
     if (bindings.some((x) => x.name === b.name))
       throw new Error(`WGSL backward: binding name "${b.name}" is used twice; rename the tensor "${b.name}"`);
     bindings.push({ ...b, index: bindings.length });
@@ -73,49 +126,8 @@ export function backwardLayout(
   f32('dk', 'dk', [...keys, 'D'], true);
   f32('dv', 'dv', [...keys, 'Dv'], true);
   f32('delta', 'delta', rows, true);
-  for (const t of kernel.tensors)
-    add({
-      name: t.name,
-      role: 'tensor',
-      dtype: t.dtype,
-      shape: t.dims.map(shapeDimExpr),
-      access: 'read',
-      wgslVar: `t_${t.name}`,
-    });
-  for (const { tensor } of kernel.summaries) {
-    const t = kernel.tensors.find((x) => x.name === tensor)!;
-    const block = kernel.schedule.summaryBlock;
-    add({
-      name: `${tensor}_summary`,
-      role: 'summary',
-      dtype: t.dtype,
-      shape: [`cdiv(${shapeDimExpr(t.dims[0]!)}, ${block})`, '2'],
-      access: 'read_write',
-      wgslVar: summaryVar(tensor),
-      summaryOf: { tensor, block },
-    });
-  }
-  const gradParams = grad.params.length;
-  add({
-    name: 'grad_params',
-    role: 'grad_params',
-    dtype: 'u32',
-    shape: [String(Math.max(1, gradParams))],
-    access: 'read_write',
-    wgslVar: 'grad_params',
-  });
-  const gradTensors = [...new Set(grad.loads.map((l) => l.tensor))].sort();
-  for (const name of gradTensors) {
-    const t = kernel.tensors.find((x) => x.name === name)!;
-    add({
-      name: `grad_${name}`,
-      role: 'grad_tensor',
-      dtype: 'u32',
-      shape: t.dims.map(shapeDimExpr),
-      access: 'read_write',
-      wgslVar: gradTensorVar(name),
-    });
-  }
+  addTensors(kernel, add);
+  const gradTensors = addGradients(kernel, grad, add);
   const uniforms: BackwardUniform[] = fixed.map(([name, dtype], i) => ({ name, dtype, offset: 4 * i }));
   for (const p of kernel.params)
     uniforms.push({ name: p.name, dtype: p.dtype === 'bool' ? 'u32' : p.dtype, offset: 4 * uniforms.length });

@@ -1,5 +1,5 @@
-// The entry points of the WGSL backward (backward.ts assembles the module): bwd_dq, bwd_dkdv,
-// the tile classifier and the compare-exchange f32 atomics of the gradient buffers.
+// The entry points of the WGSL backward (backward.ts assembles the module): bwd_dq, bwd_dkdv
+// and the compare-exchange f32 atomics of the gradient buffers.
 import { gradientRoots, type ScoreGradient } from '../../ir/derive.js';
 import type { AttentionKernel } from '../../ir/kernel.js';
 import type { Mode } from './backward.js';
@@ -51,9 +51,15 @@ const entryHead = (name: string): string =>
   `@compute @workgroup_size(WORKGROUP)\nfn ${name}(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {`;
 export const NEG_INF = 'bitcast<f32>(0xff800000u)';
 
-export function dqEntry(kernel: AttentionKernel, grad: ScoreGradient, mode: Mode, cx: WgslContext): string {
-  const r = wgslRenderer(cx);
-  const mask = linearize([kernel.mask], r, 'mk');
+/**
+ * The score and its derivatives for bwd_dq, rendered: score′ and ∂score′/∂score, each f32 param's
+ * derivative, and the scatter of each tensor lookup's derivative (in range only) to its gradient.
+ */
+function dqGradients(
+  kernel: AttentionKernel,
+  grad: ScoreGradient,
+  r: ReturnType<typeof wgslRenderer>,
+): { stmts: string[]; score: string; dScore: string; dParam: string[]; scatter: string[] } {
   const e = linearize(gradientRoots(kernel.score, grad), r, 'sc');
   const [score, dScore] = e.roots;
   const np = grad.params.length;
@@ -65,19 +71,26 @@ export function dqEntry(kernel: AttentionKernel, grad: ScoreGradient, mode: Mode
     const { ok, flat } = flatIndex(kernel, l.tensor, idx);
     return [`if (${ok}) { grad_add_${l.tensor}(${flat}, dsp * ${dLoad[n]!}); }`];
   });
+  return { stmts: e.stmts, score: score!, dScore: dScore!, dParam, scatter };
+}
+
+export function dqEntry(kernel: AttentionKernel, grad: ScoreGradient, mode: Mode, cx: WgslContext): string {
+  const r = wgslRenderer(cx);
+  const mask = linearize([kernel.mask], r, 'mk');
+  const { stmts, score, dScore, dParam, scatter } = dqGradients(kernel, grad, r);
   const pair = [
     'let k = u.k_offset + i32(j);',
     ...maskLines(mode, mask),
     'var qk = 0.0f;',
     'for (var d = 0u; d < HEAD_DIM; d++) { qk += qv[d] * k_buf[(kv0 + j) * HEAD_DIM + d]; }',
     'let score = u.scale * qk;',
-    ...e.stmts,
-    `let p = exp(${score!} - lse);`,
+    ...stmts,
+    `let p = exp(${score} - lse);`,
     'if (p == 0.0f) { continue; } // weight 0 (score −inf): no gradient flows, whatever ∂ says',
     'var dp = 0.0f;',
     'for (var d = 0u; d < VALUE_DIM; d++) { dp += go[d] * v_buf[(kv0 + j) * VALUE_DIM + d]; }',
     'let dsp = p * (dp - delta); // ∂L/∂score′',
-    `let ds = dsp * ${dScore!}; // ∂L/∂score`,
+    `let ds = dsp * ${dScore}; // ∂L/∂score`,
     'for (var d = 0u; d < HEAD_DIM; d++) { dq[d] += ds * k_buf[(kv0 + j) * HEAD_DIM + d]; }',
     ...dParam.map((x, n) => `gp${n} += dsp * ${x};`),
     ...scatter,
@@ -188,17 +201,4 @@ export function dkdvEntry(kernel: AttentionKernel, grad: ScoreGradient, mode: Mo
     'for (var d = 0u; d < VALUE_DIM; d++) { dv_buf[r * VALUE_DIM + d] = dv[d]; }',
   ];
   return [entryHead('bwd_dkdv'), ...indent(body, '  '), '}'].join('\n');
-}
-
-export function classifier(kernel: AttentionKernel, cx: WgslContext): string[] {
-  if (kernel.tiles.kind !== 'dynamic') return [];
-  const c = linearize([kernel.tiles.canBeTrue, kernel.tiles.canBeFalse], wgslRenderer(cx), 'tc');
-  return [
-    'fn tile_class(b: i32, h: i32, q_lo: i32, q_hi: i32, k_lo: i32, k_hi: i32) -> u32 {',
-    ...indent(c.stmts, '  '),
-    `  if (!${c.roots[0]!}) { return TILE_EMPTY; }`,
-    `  if (!${c.roots[1]!}) { return TILE_FULL; }`,
-    '  return TILE_PARTIAL;',
-    '}',
-  ];
 }

@@ -12,7 +12,7 @@
 // ids) gets them from summary passes launched first, as the forward's.
 import { deriveScore } from '../../ir/derive.js';
 import { toposort } from '../../ir/graph.js';
-import type { AttentionKernel, TileClass } from '../../ir/kernel.js';
+import type { AttentionKernel, Schedule, TileClass } from '../../ir/kernel.js';
 import { Op, type VarName } from '../../ir/ops.js';
 import {
   backwardLayout,
@@ -22,8 +22,10 @@ import {
 } from './backward-layout.js';
 import type { BackwardUniform } from './backward-layout.js';
 import { dimText, helperSource, type WgslContext } from './rules.js';
-import { NEG_INF, atomicAdd, classifier, dkdvEntry, dqEntry } from './backward-passes.js';
-import { elementVars, summaryEntry, tileVars } from './kernel.js';
+import { NEG_INF, atomicAdd, dkdvEntry, dqEntry } from './backward-passes.js';
+import { tileClassFn } from './tile-class.js';
+import { summaryEntry } from './kernel.js';
+import { elementVars, tileVars } from './kernel-vars.js';
 import { SUMMARY_THREADS } from './stages.js';
 
 export interface WgslBackwardArtifact {
@@ -78,6 +80,23 @@ function modeOf(kernel: AttentionKernel): Mode {
   return ok ? 'dynamic' : 'partial';
 }
 
+/** The module's constants: sizes, tile classes and the extreme values the passes compare with. */
+function constants(s: Schedule): string[] {
+  return [
+    `const HEAD_DIM: u32 = ${s.headDim}u;`,
+    `const VALUE_DIM: u32 = ${s.valueDim}u;`,
+    `const WORKGROUP: u32 = ${WORKGROUP}u;`,
+    `const BLOCK: u32 = ${BLOCK}u;`,
+    'const TILE_EMPTY: u32 = 0u;',
+    'const TILE_FULL: u32 = 1u;',
+    'const TILE_PARTIAL: u32 = 2u;',
+    `const NEG_INF_BITS: u32 = 0xff800000u; // ${NEG_INF}`,
+    'const I32_MIN: i32 = -2147483647i - 1i;',
+    'const I32_MAX: i32 = 2147483647i;',
+    'const F32_MAX: f32 = 3.4028234663852886e+38f;',
+  ];
+}
+
 /** The backward module of a compiled (forward) kernel; throws when backwardUnsupported says so. */
 export function renderWgslBackward(kernel: AttentionKernel): WgslBackwardArtifact {
   const why = backwardUnsupported(kernel);
@@ -98,23 +117,13 @@ export function renderWgslBackward(kernel: AttentionKernel): WgslBackwardArtifac
     dqEntry(kernel, grad, mode, cx(elementVars)),
     dkdvEntry(kernel, grad, mode, cx(elementVars)),
   ];
-  const tiles = mode === 'dynamic' ? classifier(kernel, cx(tileVars)) : [];
+  const tiles = mode === 'dynamic' ? tileClassFn(kernel, cx(tileVars)) : [];
   const summaries =
     mode === 'dynamic' ? kernel.summaries.map((x) => kernel.tensors.find((t) => t.name === x.tensor)!) : [];
   const code = [
     `// attnc backward of ${kernel.name} (WGSL, f32): see codegen/wgsl/backward.ts.`,
     `// ∂score′/∂score and the param/tensor derivatives are derived by the compiler (ir/derive.ts).`,
-    `const HEAD_DIM: u32 = ${s.headDim}u;`,
-    `const VALUE_DIM: u32 = ${s.valueDim}u;`,
-    `const WORKGROUP: u32 = ${WORKGROUP}u;`,
-    `const BLOCK: u32 = ${BLOCK}u;`,
-    'const TILE_EMPTY: u32 = 0u;',
-    'const TILE_FULL: u32 = 1u;',
-    'const TILE_PARTIAL: u32 = 2u;',
-    `const NEG_INF_BITS: u32 = 0xff800000u; // ${NEG_INF}`,
-    'const I32_MIN: i32 = -2147483647i - 1i;',
-    'const I32_MAX: i32 = 2147483647i;',
-    'const F32_MAX: f32 = 3.4028234663852886e+38f;',
+    ...constants(s),
     '',
     backwardLayoutSource(kernel, bindings, uniforms),
     '',

@@ -3,7 +3,7 @@
 // row engine's rule (attention.ts), with the per-row state spread over the invocation's CO_RM rows.
 // The routing passes (routing.ts) have filled `indices` with each row's selected unit ids,
 // ascending and padded with -1; route_id, route_sel, route_cap and route_group_row come from there.
-//   - Tiles: with each chunk of tiles (one tile per invocation, coop.ts tileLoop), every
+//   - Tiles: with each chunk of tiles (one tile per invocation, coop-loop.ts coopTileLoop), every
 //     invocation marks the tiles its rows' selected units cover (the lanes of a row take turns
 //     over the list); the marks then gate the tile classes, which the loop reads uniformly.
 //   - Keys: each invocation walks each of its rows' ascending lists as its keys ascend (tiles in

@@ -17,12 +17,11 @@ import { sharedStorage, type TensorFormats } from '../../ir/formats.js';
 import type { Schedule } from '../../ir/kernel.js';
 import type { RoutingPlan } from '../../ir/routing.js';
 import type { Linearized } from '../linearize.js';
-import type { ClassMode } from './attention.js';
+import { attentionEntryHead, type ClassMode } from './attention.js';
 import { classWords, COOP_LANES, coopGeometry, type CoopGeometry } from './coop-geometry.js';
-import { coopF16, coopTileBody, halfTiles, pad } from './coop-tile.js';
-import { kvEntry } from './kv-load.js';
-import { packedChunkLoop } from './coop-packed-classes.js';
-import { routedChunkClasses, routedRowState, unitKeysFn } from './coop-route.js';
+import { coopF16, halfTiles, pad } from './coop-tile.js';
+import { coopTileLoop } from './coop-loop.js';
+import { routedRowState, unitKeysFn } from './coop-route.js';
 import type { WgslLayout } from './layout.js';
 
 export interface CoopParts {
@@ -119,15 +118,7 @@ function entryHead(g: CoopGeometry): string[] {
     ? ', @builtin(subgroup_size) sg_size: u32, @builtin(subgroup_invocation_id) sg_id: u32'
     : '';
   return [
-    '@compute @workgroup_size(CO_THREADS)',
-    `fn attention(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32${sg}) {`,
-    '  let Nq = u32(u.Nq);',
-    '  let Nk = u32(u.Nk);',
-    '  let b = i32(wg.z);',
-    '  let h = i32(wg.y);',
-    '  let bh = wg.z * u32(u.H) + wg.y;',
-    '  // GQA: query head h reads kv head h / (H / Hkv).',
-    ...kvEntry('wg.z', 'wg.y / (u32(u.H) / u32(u.Hkv))'),
+    ...attentionEntryHead('CO_THREADS', sg),
     ...(sgCheck(g)
       ? [
           '  // Shuffles need each row’s lanes inside one subgroup, in order (not promised by WebGPU).',
@@ -135,77 +126,6 @@ function entryHead(g: CoopGeometry): string[] {
           '  let use_sg = workgroupUniformLoad(&co_nosg) == 0u;',
         ]
       : []),
-  ];
-}
-
-/**
- * The tile loop. Dynamic classes: the tiles of a chunk (one per invocation) are classified at
- * once, each invocation its own tile: classifiers over tensors read summaries, a chain of
- * dependent loads that one invocation per tile made serial (document masks ran 4x slower than
- * on the row engine, where every invocation classifies). Each tile's class is then read
- * uniformly, so its barriers stay in uniform control flow.
- */
-function tileLoop(p: CoopParts): string[] {
-  const dynamic = p.mode === 'dynamic';
-  // Routing gates the classes per chunk too (coop-route.ts), so routed kernels take the chunk loop.
-  const chunked = dynamic || p.routed;
-  const ownClass = dynamic
-    ? 'tile_class(b, h, q_lo, q_hi, u.k_offset + i32(t0), u.k_offset + i32(t_end) - 1i)'
-    : p.mode === 'full'
-      ? 'TILE_FULL'
-      : 'TILE_PARTIAL';
-  // Prefetch's next tile: the next one of the chunk with work (none past the chunk), else the next.
-  const nextTile = chunked
-    ? [
-        'var nt = kt + 1u;',
-        'while (nt < kt_end && co_cls[nt - kc] == TILE_EMPTY) { nt++; }',
-        'if (nt == kt_end) { nt = CO_NONE; }',
-      ]
-    : ['let nt = select(CO_NONE, kt + 1u, kt + 1u < n_tiles);'];
-  const tile = (cls: string[]): string[] => [
-    '  let k0 = kt * BLOCK_K;',
-    '  let k_end = min(k0 + BLOCK_K, Nk);',
-    ...cls,
-    ...pad(coopTileBody(p, nextTile), 4),
-    '  }',
-  ];
-  const double = coopGeometry(p.schedule).doubleKv;
-  if (!chunked) {
-    return [
-      // coopDoubleKv: the K/V buffer the next computed tile takes (flips per tile, coop-tile.ts).
-      ...(double ? ['var kv_turn = 0u;'] : []),
-      'for (var kt = 0u; kt < n_tiles; kt++) {',
-      ...tile([
-        // Doubled buffers: this tile writes the other buffer; the last tile's barriers fenced it.
-        ...(double ? [] : ['  workgroupBarrier(); // the previous tile is no longer read']),
-        `  let cls = ${p.mode === 'full' ? 'TILE_FULL' : 'TILE_PARTIAL'};`,
-        '  {',
-      ]),
-      '}',
-    ];
-  }
-  if (double) return packedChunkLoop(p, ownClass, tile);
-  return [
-    'for (var kc = 0u; kc < n_tiles; kc += CO_THREADS) {',
-    '  var own_cls = TILE_EMPTY;',
-    '  if (kc + lid < n_tiles) {',
-    ...(dynamic ? ['    let t0 = (kc + lid) * BLOCK_K;', '    let t_end = min(t0 + BLOCK_K, Nk);'] : []),
-    `    own_cls = ${ownClass};`,
-    '  }',
-    '  workgroupBarrier(); // the previous chunk’s classes are no longer read',
-    ...(p.routed ? pad(routedChunkClasses(), 2) : ['  co_cls[lid] = own_cls;']),
-    '  let kt_end = min(kc + CO_THREADS, n_tiles);',
-    '  for (var kt = kc; kt < kt_end; kt++) {',
-    ...pad(
-      tile([
-        '  // Uniform for the barriers below; its barrier also ends the previous tile’s reads.',
-        '  let cls = workgroupUniformLoad(&co_cls[kt - kc]);',
-        '  if (cls != TILE_EMPTY) {',
-      ]),
-      2,
-    ),
-    '  }',
-    '}',
   ];
 }
 
@@ -302,7 +222,7 @@ export function coopAttentionBody(p: CoopParts): string {
           '  var pf_tile = CO_NONE;',
         ]
       : []),
-    ...pad(tileLoop(p), 2),
+    ...pad(coopTileLoop(p), 2),
     ...pad(epilogue(p), 2),
     '}',
   ].join('\n');

@@ -10,7 +10,7 @@
 // attention_merge: one workgroup per (query row, head, batch) combines the row's partials with
 // the backend's log-sum-exp merge (merge.ts).
 import type { AttentionParts } from './attention.js';
-import { NAN_F32, staticScoreKey, tileUpdate } from './attention.js';
+import { kvTiles, NAN_F32, pad, queryRow, rowState, staticScoreKey, tileUpdate } from './attention-row.js';
 import { kvEntry, stageKvTile } from './kv-load.js';
 import { wgslMergeBody } from './merge.js';
 
@@ -18,10 +18,6 @@ import { wgslMergeBody } from './merge.js';
 export const DECODE_SPLIT_TILES = 32;
 /** Invocations of the merge workgroup (they share the Dv columns of one row). */
 export const MERGE_THREADS = 64;
-
-const pad = (lines: readonly string[], n: number): string[] => lines.map((l) => (l ? ' '.repeat(n) + l : l));
-
-const load = (dtype: string, expr: string): string => (dtype === 'f16' ? `f32(${expr})` : expr);
 
 /**
  * WGSL helpers both entry points use to agree on the partials' layout:
@@ -69,26 +65,39 @@ const skipEmptySplit = [
   '  if (lid == 0u) { decode_hit = 0u; }',
 ];
 
+/**
+ * Dynamic classes: lanes hold different heads and rows, so each classifies its own (h, q) against
+ * the tile; the workgroup stages the tile if any lane needs it (a flag read back uniformly).
+ */
+const dynamicVisit = [
+  '    var cls = TILE_EMPTY;',
+  '    if (row_ok) {',
+  '      cls = tile_class(b, h, q, q, u.k_offset + i32(k0), u.k_offset + i32(k_end) - 1i);',
+  '    }',
+  '    workgroupBarrier(); // the previous tile is no longer read',
+  '    if (cls != TILE_EMPTY) { decode_hit = 1u; }',
+  '    if (workgroupUniformLoad(&decode_hit) != 0u) {',
+];
+
+/** The lane's unnormalised partial (acc, m, l) to its decode_part slot. */
+const storePartial = [
+  '  if (!row_ok) { return; }',
+  '  let slot = decode_slot(g, wg.z, wg.y, rt, split, lid);',
+  `  if (row_nan) { l_run = ${NAN_F32}; } // the merge makes the row NaN`,
+  '  if (l_run > 0.0f) { // the merge reads acc only where l > 0',
+  '    for (var d = 0u; d < VALUE_DIM; d++) {',
+  '      decode_part[slot + d] = acc[d];',
+  '    }',
+  '  }',
+  '  decode_part[slot + VALUE_DIM] = m_run;',
+  '  decode_part[slot + VALUE_DIM + 1u] = l_run; // 0: the lane saw no allowed key; NaN: poisoned',
+];
+
 export function decodeSplitBody(p: AttentionParts): string {
-  const s = p.schedule;
   const f = p.formats;
   const dynamic = p.mode === 'dynamic';
-  // Lanes hold different heads and rows, so each classifies its own (h, q) against the tile; the
-  // workgroup stages the tile if any lane needs it (a flag read back uniformly).
-  const visit = dynamic
-    ? [
-        '    var cls = TILE_EMPTY;',
-        '    if (row_ok) {',
-        '      cls = tile_class(b, h, q, q, u.k_offset + i32(k0), u.k_offset + i32(k_end) - 1i);',
-        '    }',
-        '    workgroupBarrier(); // the previous tile is no longer read',
-        '    if (cls != TILE_EMPTY) { decode_hit = 1u; }',
-        '    if (workgroupUniformLoad(&decode_hit) != 0u) {',
-      ]
-    : ['    workgroupBarrier(); // the previous tile is no longer read', '    {'];
   return [
-    `var<workgroup> k_tile: array<f32, ${s.blockK * s.headDim}>; // BLOCK_K x HEAD_DIM`,
-    `var<workgroup> v_tile: array<f32, ${s.blockK * s.valueDim}>; // BLOCK_K x VALUE_DIM`,
+    ...kvTiles(p.schedule),
     ...(dynamic ? ['var<workgroup> decode_hit: u32; // some lane needs the tile'] : []),
     '',
     '// grid: (n_splits * row_tiles, Hkv, B)',
@@ -111,29 +120,16 @@ export function decodeSplitBody(p: AttentionParts): string {
     ...kvEntry('wg.z', 'wg.y'),
     '  let q = i32(row) + u.q_offset;',
     '',
-    '  var qrow: array<f32, HEAD_DIM>;',
-    '  if (row_ok) {',
-    '    for (var d = 0u; d < HEAD_DIM; d++) {',
-    `      qrow[d] = ${load(f.q.dtype, 'q_buf[(bh * Nq + row) * HEAD_DIM + d]')};`,
-    '    }',
-    '  }',
-    ...(p.row.stmts.length
-      ? ['  // Parts of mask and score that depend only on the row.', ...pad(p.row.stmts, 2)]
-      : []),
+    ...queryRow(p),
     '',
-    '  var m_run = MASKED; // running max of allowed scores',
-    '  var l_run = 0.0f; // running sum of exp(score - m_run)',
-    '  var row_nan = false; // an allowed score was NaN or +inf: the row is NaN',
-    '  var acc: array<f32, VALUE_DIM>;',
-    '  var s_tile: array<f32, BLOCK_K>;',
-    '  let n_tiles = (Nk + BLOCK_K - 1u) / BLOCK_K;',
+    ...rowState,
     '  let kt_begin = split * DECODE_SPLIT_TILES;',
     `  ${dynamic ? 'var' : 'let'} kt_end = min(kt_begin + DECODE_SPLIT_TILES, n_tiles);`,
     ...(dynamic ? skipEmptySplit : []),
     '  for (var kt = kt_begin; kt < kt_end; kt++) {',
     '    let k0 = kt * BLOCK_K;',
     '    let k_end = min(k0 + BLOCK_K, Nk);',
-    ...visit,
+    ...(dynamic ? dynamicVisit : ['    workgroupBarrier(); // the previous tile is no longer read', '    {']),
     ...pad(stageKvTile(f, 'BLOCK_Q'), 6),
     '    }',
     '    workgroupBarrier(); // the tile is staged (and every lane has read decode_hit)',
@@ -143,16 +139,7 @@ export function decodeSplitBody(p: AttentionParts): string {
     '    }',
     '  }',
     '',
-    '  if (!row_ok) { return; }',
-    '  let slot = decode_slot(g, wg.z, wg.y, rt, split, lid);',
-    `  if (row_nan) { l_run = ${NAN_F32}; } // the merge makes the row NaN`,
-    '  if (l_run > 0.0f) { // the merge reads acc only where l > 0',
-    '    for (var d = 0u; d < VALUE_DIM; d++) {',
-    '      decode_part[slot + d] = acc[d];',
-    '    }',
-    '  }',
-    '  decode_part[slot + VALUE_DIM] = m_run;',
-    '  decode_part[slot + VALUE_DIM + 1u] = l_run; // 0: the lane saw no allowed key; NaN: poisoned',
+    ...storePartial,
     '}',
   ].join('\n');
 }

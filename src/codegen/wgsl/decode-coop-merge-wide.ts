@@ -9,6 +9,7 @@
 // out = Σ acc_i·e^(m_i−M) / Σ l_i·e^(m_i−M), lse = M + log L; no partial: 0 and −inf; a poisoned
 // partial (l_i NaN): NaN in out and lse.
 import type { EntryPoint } from '../artifact.js';
+import { lseStore, pad } from './attention-row.js';
 import type { MergeOutputs } from './decode-coop-merge.js';
 
 export interface WideMergeShape extends MergeOutputs {
@@ -31,13 +32,7 @@ export const wideMergeGrid = (m: WideMergeShape): EntryPoint['grid'] => [
 
 const lseWrite = [
   '    if (slab == 0u && lid == 0u) {',
-  '      if (poisoned) {',
-  '        lse_buf[bh * Nq + row] = nan_v;',
-  '      } else if (l > 0.0f) {',
-  '        lse_buf[bh * Nq + row] = m + log(l);',
-  '      } else {',
-  '        lse_buf[bh * Nq + row] = bitcast<f32>(neg_inf_bits); // -inf',
-  '      }',
+  ...pad(lseStore({ index: 'bh * Nq + row', poisoned: 'poisoned', nan: 'nan_v', m: 'm', l: 'l' }), 6),
   '    }',
 ];
 

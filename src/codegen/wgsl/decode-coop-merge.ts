@@ -4,6 +4,7 @@
 // M = max m_i over partials with l_i > 0, L = Σ l_i·e^(m_i−M), out = Σ acc_i·e^(m_i−M) / L,
 // lse = M + log L; a row with no partial (L = 0) gets 0 and −inf, a row with a poisoned partial
 // (l_i NaN) gets NaN in out and lse (docs/LANGUAGE.md "Non-finite values").
+import { lseStore, pad } from './attention-row.js';
 
 /** What the merge writes: out's element type and whether the kernel has an lse output. */
 export interface MergeOutputs {
@@ -104,13 +105,7 @@ export function coopDecodeMergeBody(p: MergeOutputs): string {
     ...(p.lse
       ? [
           '  if (lid == 0u) {',
-          '    if (row_nan) {',
-          '      lse_buf[bh * Nq + row] = nan_v;',
-          '    } else if (l > 0.0f) {',
-          '      lse_buf[bh * Nq + row] = m + log(l);',
-          '    } else {',
-          '      lse_buf[bh * Nq + row] = bitcast<f32>(neg_inf_bits); // -inf',
-          '    }',
+          ...pad(lseStore({ index: 'bh * Nq + row', poisoned: 'row_nan', nan: 'nan_v', m: 'm', l: 'l' }), 4),
           '  }',
         ]
       : []),

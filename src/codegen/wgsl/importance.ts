@@ -9,12 +9,12 @@
 import { sharedStorage, type StorageDType, type TensorFormat } from '../../ir/formats.js';
 import { dequantAt } from './dequant.js';
 import { kvEntry, kvRowAt } from './kv-load.js';
-import { toposort, type Node } from '../../ir/graph.js';
 import type { AttentionKernel, ImportanceMode } from '../../ir/kernel.js';
-import { Op, type VarName } from '../../ir/ops.js';
+import type { VarName } from '../../ir/ops.js';
 import type { DecodeVariant, EntryPoint } from '../artifact.js';
-import { linearize } from '../linearize.js';
-import { summaryBinding } from './layout.js';
+import { linearize, type Linearized } from '../linearize.js';
+import { whereAllowed } from './attention-row.js';
+import { bindingsRead, classMode, elementVars } from './kernel-vars.js';
 import { wgslRenderer, type WgslContext } from './rules.js';
 
 /** Keys per workgroup (one invocation each). */
@@ -24,20 +24,6 @@ const STAGE_BYTES = 16384;
 
 /** The binding the pass writes: [B, H, Nk] f32. */
 export const IMPORTANCE_BINDING = 'importance';
-
-const elementVars: Partial<Record<VarName, string>> = {
-  B: 'u.B',
-  H: 'u.H',
-  Hkv: 'u.Hkv',
-  Nq: 'u.Nq',
-  Nk: 'u.Nk',
-  D: 'i32(HEAD_DIM)',
-  b: 'b',
-  h: 'h',
-  q: 'q',
-  k: 'k',
-  score: 'score',
-};
 
 /** Query rows staged per tile: a power of two ≤ 32 whose q rows and lse fit STAGE_BYTES. */
 export function importanceRows(headDim: number): number {
@@ -53,12 +39,6 @@ export interface WgslImportance {
 
 const pad = (lines: readonly string[], n: number): string[] => lines.map((l) => (l ? ' '.repeat(n) + l : l));
 
-function tensorsRead(roots: readonly Node[], ops: ReadonlySet<Op>): string[] {
-  const out = new Set<string>();
-  for (const n of toposort(roots)) if (ops.has(n.op)) out.add(String(n.arg));
-  return [...out];
-}
-
 /**
  * The entry point and its launch record. `cx` renders the mask and score (helpers it uses are
  * recorded in cx.used, so render this before the module's helper section); a dynamic classifier
@@ -70,14 +50,11 @@ export function renderImportance(
   cx: (vars: Partial<Record<VarName, string>>) => WgslContext,
 ): WgslImportance {
   const s = kernel.schedule;
-  const cls = kernel.tiles.kind === 'dynamic' ? 'dynamic' : kernel.tiles.value;
+  const cls = classMode(kernel);
   const classRoots = kernel.tiles.kind === 'dynamic' ? [kernel.tiles.canBeTrue, kernel.tiles.canBeFalse] : [];
   const maskRoots = cls === 'dynamic' || cls === 'partial' ? [kernel.mask] : [];
   const roots = cls === 'empty' ? [] : [...classRoots, ...maskRoots, kernel.score];
-  const reads = [
-    ...tensorsRead(roots, new Set([Op.LOAD])),
-    ...tensorsRead(roots, new Set([Op.RANGE_MIN, Op.RANGE_MAX])).map(summaryBinding),
-  ];
+  const reads = bindingsRead(roots);
   const entry: EntryPoint = {
     name: 'importance',
     role: 'importance',
@@ -117,34 +94,9 @@ function emptySource(): string {
   ].join('\n');
 }
 
-function source(
-  dtype: StorageDType,
-  rows: number,
-  headDim: number,
-  cls: 'full' | 'partial' | 'dynamic',
-  mask: { stmts: string[]; roots: string[] } | undefined,
-  score: { stmts: string[]; roots: string[] },
-  mode: ImportanceMode,
-  kFormat: TensorFormat,
-): string {
-  const load = (e: string): string => (dtype === 'f16' ? `f32(${e})` : e);
-  // A quantized K cache is read through its dequantizing function (dequant.ts).
-  const kAt =
-    kFormat.kind === 'quant' ? dequantAt('k', 'col', 'd') : load(`k_buf[${kvRowAt('k', 'col')} + d]`);
-  const classify =
-    cls === 'dynamic'
-      ? 'tile_class(b, h, u.q_offset + i32(r0), u.q_offset + i32(r_end) - 1i, k_lo, k_hi)'
-      : cls === 'full'
-        ? 'TILE_FULL'
-        : 'TILE_PARTIAL';
-  const evalMask = mask ? [...mask.stmts, `allowed = ${mask.roots[0]};`] : [];
-  const maskLines =
-    cls === 'full'
-      ? []
-      : cls === 'dynamic'
-        ? ['var allowed = true;', 'if (cls == TILE_PARTIAL) {', ...pad(evalMask, 2), '}']
-        : ['var allowed = true;', ...evalMask];
-  const body = [
+/** An allowed (row, key) pair's term: exp(score - lse) of the row, for a row that saw a key. */
+function pairTerm(score: Linearized): string[] {
+  return [
     'seen++;',
     'let lse_row = imp_lse[i];',
     '// A row with no allowed key (lse -inf) or a poisoned one (NaN) adds nothing.',
@@ -160,8 +112,10 @@ function source(
     '  if (s > MASKED) { total += exp(s - lse_row); }',
     '}',
   ];
-  const perRow = cls === 'full' ? body : [...maskLines, 'if (allowed) {', ...pad(body, 2), '}'];
-  const result = mode === 'sum' ? 'total' : 'select(0.0f, total / f32(seen), seen > 0u)';
+}
+
+/** The pass's comment, constants and staged row tile (q rows and their lse). */
+function declarations(mode: ImportanceMode, rows: number, headDim: number): string[] {
   return [
     '// Importance (after the attention, from its final lse): one workgroup per (tile of IMP_KEYS keys,',
     '// kv head, batch); invocation j owns key k0 + j and, per query head of the kv head, walks the',
@@ -171,6 +125,32 @@ function source(
     `const IMP_ROWS: u32 = ${rows}u;`,
     `var<workgroup> imp_q: array<f32, ${rows * headDim}>; // IMP_ROWS x HEAD_DIM`,
     `var<workgroup> imp_lse: array<f32, ${rows}>;`,
+  ];
+}
+
+function source(
+  dtype: StorageDType,
+  rows: number,
+  headDim: number,
+  cls: 'full' | 'partial' | 'dynamic',
+  mask: Linearized | undefined,
+  score: Linearized,
+  mode: ImportanceMode,
+  kFormat: TensorFormat,
+): string {
+  const load = (e: string): string => (dtype === 'f16' ? `f32(${e})` : e);
+  // A quantized K cache is read through its dequantizing function (dequant.ts).
+  const kAt =
+    kFormat.kind === 'quant' ? dequantAt('k', 'col', 'd') : load(`k_buf[${kvRowAt('k', 'col')} + d]`);
+  const classify =
+    cls === 'dynamic'
+      ? 'tile_class(b, h, u.q_offset + i32(r0), u.q_offset + i32(r_end) - 1i, k_lo, k_hi)'
+      : cls === 'full'
+        ? 'TILE_FULL'
+        : 'TILE_PARTIAL';
+  const result = mode === 'sum' ? 'total' : 'select(0.0f, total / f32(seen), seen > 0u)';
+  return [
+    ...declarations(mode, rows, headDim),
     '',
     '@compute @workgroup_size(IMP_KEYS)',
     'fn importance(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {',
@@ -223,7 +203,7 @@ function source(
     '        for (var row = r0; row < r_end; row++) {',
     '          let i = row - r0;',
     '          let q = u.q_offset + i32(row);',
-    ...pad(perRow, 10),
+    ...pad(whereAllowed(cls, mask, pairTerm(score)), 10),
     '        }',
     '      }',
     '    }',

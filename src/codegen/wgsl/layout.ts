@@ -3,7 +3,13 @@
 // from the code text so the runtime and engines can rely on it without parsing WGSL.
 import type { TensorFormat, TensorFormats } from '../../ir/formats.js';
 import type { AttentionKernel, ShapeDim, TensorSlot } from '../../ir/kernel.js';
-import { capacityShapeExpr, isPoolRank, routingGroups, routingPasses } from '../../ir/routing.js';
+import {
+  capacityShapeExpr,
+  isPoolRank,
+  routingGroups,
+  routingPasses,
+  type RoutingPlan,
+} from '../../ir/routing.js';
 import type { Binding, ShapeExpr, UniformField } from '../artifact.js';
 import { codesBinding, dequantFunctions, partBindings, partStorageType } from './dequant.js';
 import { dequantVec4Functions } from './dequant-vec4.js';
@@ -56,8 +62,10 @@ export function summaryBlocksExpr(t: TensorSlot, block: number): ShapeExpr {
   return `cdiv(${shapeDimExpr(t.dims[0]!)}, ${block})`;
 }
 
+/** Appends a binding (the next index) and its WGSL variable. */
+type AddBinding = (b: Omit<Binding, 'index'>, wgslVar: string) => void;
+
 export function wgslLayout(kernel: AttentionKernel): WgslLayout {
-  const s = kernel.schedule;
   const f = kernel.formats;
   const storage = (t: TensorFormat): 'f16' | 'f32' => (t.dtype === 'f16' ? 'f16' : 'f32');
   // A quantized cache binds its codes as k/v and its side tensors after them.
@@ -74,7 +82,7 @@ export function wgslLayout(kernel: AttentionKernel): WgslLayout {
   };
   const bindings: Binding[] = [];
   const vars = new Map<string, string>();
-  const add = (b: Omit<Binding, 'index'>, wgslVar: string): void => {
+  const add: AddBinding = (b, wgslVar) => {
     if (vars.has(b.name)) {
       throw new Error(`WGSL: binding name "${b.name}" is used twice; rename the tensor "${b.name}"`);
     }
@@ -109,6 +117,16 @@ export function wgslLayout(kernel: AttentionKernel): WgslLayout {
     const shape = t.dims.map(shapeDimExpr);
     add({ name: t.name, role: 'tensor', dtype: t.dtype, shape, access: 'read' }, tensorVar(t.name));
   }
+  addSummaries(kernel, add);
+  if (kernel.routing) addRouting(kernel.routing, add);
+  const uniforms = uniformFields(kernel);
+  const words = String(uniforms.length);
+  add({ name: 'uniforms', role: 'uniforms', dtype: 'u32', shape: [words], access: 'read' }, 'u');
+  return { bindings, uniforms, vars };
+}
+
+/** Per-block (min, max) summaries of the tensors tile classification reads. */
+function addSummaries(kernel: AttentionKernel, add: AddBinding): void {
   for (const { tensor } of kernel.summaries) {
     const t = kernel.tensors.find((x) => x.name === tensor);
     if (!t) throw new Error(`WGSL: summary of "${tensor}", which the kernel does not declare as a tensor`);
@@ -116,41 +134,47 @@ export function wgslLayout(kernel: AttentionKernel): WgslLayout {
       throw new Error(`WGSL: tile summaries need a 1-D tensor; "${tensor}" has ${t.dims.length} dims`);
     }
     // Two values per block: min then max.
-    const shape = [summaryBlocksExpr(t, s.summaryBlock), '2'];
+    const shape = [summaryBlocksExpr(t, kernel.schedule.summaryBlock), '2'];
     add(
       { name: summaryBinding(tensor), role: 'summary', dtype: t.dtype, shape, access: 'read_write' },
       summaryVar(tensor),
     );
   }
-  if (kernel.routing) {
-    const cap = capacityShapeExpr(kernel.routing);
-    if (cap === undefined) throw new Error('WGSL: the routing counts are not shape expressions');
-    const r = kernel.routing;
-    // Pooled blocks (block top-k) or the radix select's atomic state (token select); `from` needs none.
-    if (isPoolRank(r)) {
-      const scratch = routingScratchShape(r);
-      add(
-        { name: 'route_pool', role: 'scratch', dtype: 'f32', shape: [scratch], access: 'read_write' },
-        'route_pool',
-      );
-    } else if (routingPasses(r) === 'token-select') {
-      const shape = [selectStateShape(r)];
-      add({ name: 'route_state', role: 'scratch', dtype: 'u32', shape, access: 'read_write' }, 'route_state');
-    }
+}
+
+/** Block routing's scratch (pooled blocks or the radix select's state) and its indices output. */
+function addRouting(r: RoutingPlan, add: AddBinding): void {
+  const cap = capacityShapeExpr(r);
+  if (cap === undefined) throw new Error('WGSL: the routing counts are not shape expressions');
+  // Pooled blocks (block top-k) or the radix select's atomic state (token select); `from` needs none.
+  if (isPoolRank(r)) {
+    const scratch = routingScratchShape(r);
     add(
-      {
-        name: 'indices',
-        role: 'indices',
-        dtype: 'i32',
-        shape: ['B', routingGroups(kernel.routing), 'Nq', cap],
-        access: 'read_write',
-      },
-      'route_indices',
+      { name: 'route_pool', role: 'scratch', dtype: 'f32', shape: [scratch], access: 'read_write' },
+      'route_pool',
     );
+  } else if (routingPasses(r) === 'token-select') {
+    const shape = [selectStateShape(r)];
+    add({ name: 'route_state', role: 'scratch', dtype: 'u32', shape, access: 'read_write' }, 'route_state');
   }
+  add(
+    {
+      name: 'indices',
+      role: 'indices',
+      dtype: 'i32',
+      shape: ['B', routingGroups(r), 'Nq', cap],
+      access: 'read_write',
+    },
+    'route_indices',
+  );
+}
+
+/** The uniform words: the fixed ones, the K/V strides, then the kernel's params. */
+function uniformFields(kernel: AttentionKernel): UniformField[] {
   const uniforms: UniformField[] = [];
   for (const [name, dtype] of fixedUniforms) uniforms.push({ name, dtype, offset: 4 * uniforms.length });
-  for (const name of kvUniformNames(f)) uniforms.push({ name, dtype: 'u32', offset: 4 * uniforms.length });
+  for (const name of kvUniformNames(kernel.formats))
+    uniforms.push({ name, dtype: 'u32', offset: 4 * uniforms.length });
   for (const p of kernel.params) {
     if (uniforms.some((f) => f.name === p.name)) {
       throw new Error(`WGSL: param "${p.name}" clashes with the built-in uniform of the same name`);
@@ -158,9 +182,7 @@ export function wgslLayout(kernel: AttentionKernel): WgslLayout {
     const dtype = p.dtype === 'bool' ? 'u32' : p.dtype;
     uniforms.push({ name: p.name, dtype, offset: 4 * uniforms.length });
   }
-  const words = String(uniforms.length);
-  add({ name: 'uniforms', role: 'uniforms', dtype: 'u32', shape: [words], access: 'read' }, 'u');
-  return { bindings, uniforms, vars };
+  return uniforms;
 }
 
 /** Scratch bindings that passes update with atomics (token selection's radix state). */

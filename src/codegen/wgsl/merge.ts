@@ -5,7 +5,7 @@
 //   lse = M + log L;
 // a row with no record (L = 0) gets 0 and −inf, and a row with a poisoned record (l_i NaN: a NaN
 // or +inf score) gets NaN in out and lse (docs/LANGUAGE.md "Non-finite values").
-import { NAN_F32 } from './attention.js';
+import { lseStore, NAN_F32, pad } from './attention-row.js';
 
 /** How the merge visits a row's records. */
 export interface WgslRecords {
@@ -57,13 +57,7 @@ export function wgslMergeBody(m: WgslMerge): string[] {
     ...(m.lseIndex !== undefined
       ? [
           '  if (lid == 0u) {',
-          '    if (row_nan) {',
-          `      lse_buf[${m.lseIndex}] = nan;`,
-          '    } else if (l > 0.0f) {',
-          `      lse_buf[${m.lseIndex}] = m + log(l);`,
-          '    } else {',
-          `      lse_buf[${m.lseIndex}] = bitcast<f32>(neg_inf_bits); // -inf`,
-          '    }',
+          ...pad(lseStore({ index: m.lseIndex, poisoned: 'row_nan', nan: 'nan', m: 'm', l: 'l' }), 4),
           '  }',
         ]
       : []),

@@ -82,31 +82,66 @@ function gather(r: RoutingPlan): string[] {
   ];
 }
 
+/** sort_chunk_start: the first key row of a chunk id, by binary search (chunk ids ascend). */
+const chunkStartFn = [
+  '// The first key row whose chunk id is >= id (Nk if none).',
+  'fn sort_chunk_start(id: i32) -> i32 {',
+  '  var lo = 0i;',
+  '  var hi = u.Nk;',
+  '  while (lo < hi) {',
+  '    let mid = lo + (hi - lo) / 2i;',
+  '    if (route_id(u.k_offset + mid) < id) { lo = mid + 1i; } else { hi = mid; }',
+  '  }',
+  '  return lo;',
+  '}',
+];
+
+/** The workgroup's bitonic sort of sort_buf[0, n2), ascending. */
+const bitonicSort = [
+  '  // Bitonic sort, ascending.',
+  '  for (var k = 2u; k <= n2; k <<= 1u) {',
+  '    for (var j = k >> 1u; j > 0u; j >>= 1u) {',
+  `      for (var i = lid; i < n2; i += ${THREADS}u) {`,
+  '        let l = i ^ j;',
+  '        if (l > i) {',
+  '          let x = sort_buf[i];',
+  '          let y = sort_buf[l];',
+  '          if ((x > y) == ((i & k) == 0u)) {',
+  '            sort_buf[i] = y;',
+  '            sort_buf[l] = x;',
+  '          }',
+  '        }',
+  '      }',
+  '      workgroupBarrier();',
+  '    }',
+  '  }',
+];
+
+/** Invocation 0 writes the sorted ids without duplicates and absent ids, then -1 padding. */
+const dedupAndPad = [
+  '  // Without duplicates and ids with no key in the call; then -1 padding.',
+  '  var n = 0u;',
+  '  var prev = I32_MAX;',
+  '  for (var i = 0u; i < n2; i++) {',
+  '    let x = sort_buf[i];',
+  '    if (x == I32_MAX) { break; }',
+  '    if (x == prev || !sort_present(x)) { continue; }',
+  '    prev = x;',
+  '    route_indices[base + n] = x;',
+  '    n++;',
+  '  }',
+  '  for (var i = n; i < cap; i++) { route_indices[base + i] = -1i; }',
+];
+
 export function sortSource(r: RoutingPlan, mode: ClassMode): string {
   const heads = {
     H: 'vec2<i32>(g, g + 1i)',
     Hkv: 'vec2<i32>(g * (u.H / u.Hkv), (g + 1i) * (u.H / u.Hkv))',
     '1': 'vec2<i32>(0i, u.H)',
   }[routingGroups(r)];
-  // Chunk ids ascend with the position: a chunk's keys are found by binary search.
-  const chunkStart =
-    r.unit.kind === 'chunks'
-      ? [
-          '// The first key row whose chunk id is >= id (Nk if none).',
-          'fn sort_chunk_start(id: i32) -> i32 {',
-          '  var lo = 0i;',
-          '  var hi = u.Nk;',
-          '  while (lo < hi) {',
-          '    let mid = lo + (hi - lo) / 2i;',
-          '    if (route_id(u.k_offset + mid) < id) { lo = mid + 1i; } else { hi = mid; }',
-          '  }',
-          '  return lo;',
-          '}',
-          '',
-        ]
-      : [];
   return [
-    ...chunkStart,
+    // Chunk ids ascend with the position: a chunk's keys are found by binary search.
+    ...(r.unit.kind === 'chunks' ? [...chunkStartFn, ''] : []),
     '// The query heads [x, y) of selection group g.',
     `fn sort_heads(g: i32) -> vec2<i32> { return ${heads}; }`,
     '',
@@ -137,36 +172,9 @@ export function sortSource(r: RoutingPlan, mode: ClassMode): string {
     '    sort_buf[i] = select(I32_MAX, sort_gather(b, g, row, i, base, cap), i < cap);',
     '  }',
     '  workgroupBarrier();',
-    '  // Bitonic sort, ascending.',
-    '  for (var k = 2u; k <= n2; k <<= 1u) {',
-    '    for (var j = k >> 1u; j > 0u; j >>= 1u) {',
-    `      for (var i = lid; i < n2; i += ${THREADS}u) {`,
-    '        let l = i ^ j;',
-    '        if (l > i) {',
-    '          let x = sort_buf[i];',
-    '          let y = sort_buf[l];',
-    '          if ((x > y) == ((i & k) == 0u)) {',
-    '            sort_buf[i] = y;',
-    '            sort_buf[l] = x;',
-    '          }',
-    '        }',
-    '      }',
-    '      workgroupBarrier();',
-    '    }',
-    '  }',
+    ...bitonicSort,
     '  if (lid != 0u) { return; }',
-    '  // Without duplicates and ids with no key in the call; then -1 padding.',
-    '  var n = 0u;',
-    '  var prev = I32_MAX;',
-    '  for (var i = 0u; i < n2; i++) {',
-    '    let x = sort_buf[i];',
-    '    if (x == I32_MAX) { break; }',
-    '    if (x == prev || !sort_present(x)) { continue; }',
-    '    prev = x;',
-    '    route_indices[base + n] = x;',
-    '    n++;',
-    '  }',
-    '  for (var i = n; i < cap; i++) { route_indices[base + i] = -1i; }',
+    ...dedupAndPad,
     '}',
   ].join('\n');
 }
