@@ -19,7 +19,8 @@ import { add2Helper, dkdvKernel, dqOutKernel, preprocessKernel } from './backwar
 import { summaryKernel } from './backward-passes.js';
 import { dqKernel, dqSmemBytes, reduceKernel } from './backward-mma-dq.js';
 import { mmaDeviceHelpers } from './mma-device.js';
-import { ARGS, cudaType, dimText, helperSource } from './rules.js';
+import { ARGS, cudaType, dimText } from './rules.js';
+import { helperSource } from './rules-helpers.js';
 import { field } from './backward-passes.js';
 
 /**
