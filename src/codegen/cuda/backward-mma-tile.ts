@@ -6,9 +6,7 @@
 // accumulators (as the forward's P·V), and dQ += dS·K reads dS back from shared memory with a
 // warp per 16 query rows.
 import type { BackwardMmaExprs, Carried } from './backward-mma-exprs.js';
-
-const indent = (lines: readonly string[], pad: string): string[] =>
-  lines.map((l) => (l && !l.startsWith('#') ? pad + l : l));
+import { indent } from './indent.js';
 
 /** Shared-memory word of carried slot `c` for this thread's element (j, e): conflict-free by lane. */
 const slotAddr = (c: number): string => `Xs[(((${c} * WARPS + warp) * NT + j) * 4 + e) * 32 + lane]`;

@@ -13,9 +13,7 @@
 import type { BackwardMmaExprs } from './backward-mma-exprs.js';
 import { dsStep, elementStep } from './backward-mma-tile.js';
 import { NO_TUNE, type BackwardWgmmaTune } from './backward-wgmma-tune.js';
-
-const indent = (lines: readonly string[], pad: string): string[] =>
-  lines.map((l) => (l && !l.startsWith('#') ? pad + l : l));
+import { indent } from './indent.js';
 
 /**
  * A descriptor `elems` 16-bit elements past descriptor `base`: a 64-bit add (du) by default, or

@@ -4,7 +4,7 @@
 import type { AttentionKernel } from '../../ir/kernel.js';
 import type { PvE4m3 } from '../../ir/pv-e4m3.js';
 import type { CoreExprs } from './exprs.js';
-import { indent } from './mma-body.js';
+import { indent } from './indent.js';
 import { consumerFrame, consumerLoopCode, pingpongCode } from './wgmma-ws-body.js';
 import { overlapLoopCode, type OverlapQk } from './wgmma-ws-overlap.js';
 import { serialSoftmaxCode } from './wgmma-ws-softmax.js';

@@ -19,7 +19,7 @@ import type { AttentionKernel, WsTweak } from '../../ir/kernel.js';
 import type { CoreExprs } from './exprs.js';
 import { tmaKvMaps } from './kv-load-tma.js';
 import type { LaunchHook } from './launcher.js';
-import { indent } from './mma-body.js';
+import { indent } from './indent.js';
 import { int8QkPrepassDevice, int8QkPrepassHost } from './int8qk-wgmma-prepass.js';
 import type { CoreOutput } from './simt.js';
 import { tileWalkCode } from './wgmma-ws-body.js';

@@ -10,9 +10,7 @@ import { routedOf, routeRowState, routeTileBits } from './routing-attn.js';
 import { mmaLoadKv } from './kv-load-mma.js';
 import { tcHeadDecls } from './dequant-tile.js';
 import { permutationOf } from './permutation.js';
-
-export const indent = (lines: readonly string[], pad: string): string[] =>
-  lines.map((l) => (l && !l.startsWith('#') ? pad + l : l));
+import { indent } from './indent.js';
 
 /** Modifier, tail and mask on one accumulator element s[j][e]; the result in log2 units. */
 export function elementCode(e: CoreExprs): string[] {

@@ -3,9 +3,7 @@
 import type { CoreExprs } from './exprs.js';
 import { routedOf, routedTileScan } from './routing-attn.js';
 import { permutationOf } from './permutation.js';
-
-const indent = (lines: readonly string[], pad: string): string[] =>
-  lines.map((l) => (l && !l.startsWith('#') ? pad + l : l));
+import { indent } from './indent.js';
 
 // Ballots in the tile loop cost ptxas freedom (measured: 219 → 173 registers and 15% slower
 // causal), so they are kept for classifiers that read memory (summaries), where each call

@@ -7,7 +7,8 @@
 import { sharedStorage } from '../../ir/formats.js';
 import type { CoreExprs } from './exprs.js';
 import { mmaDeviceHelpers } from './mma-device.js';
-import { coreBody, indent, loopCode, softmaxCode } from './mma-body.js';
+import { coreBody, loopCode, softmaxCode } from './mma-body.js';
+import { indent } from './indent.js';
 import type { MmaPlan } from './mma-plan.js';
 import type { AttentionCore } from './simt.js';
 import { residueHelpers } from './residue.js';

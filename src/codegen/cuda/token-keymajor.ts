@@ -13,7 +13,7 @@
 // merge.ts's records are f32 [acc, m, l] (516 bytes), hence this merge.
 import type { AttentionKernel } from '../../ir/kernel.js';
 import type { CoreExprs } from './exprs.js';
-import { indent } from './simt-tile.js';
+import { indent } from './indent.js';
 import { elementStep, softmaxStep } from './token-steps.js';
 import { keyMajorTileKeys, type TokenPlan } from './token-form.js';
 import { keyMajorIndexCode, tkmName } from './token-keymajor-index.js';

@@ -9,7 +9,7 @@
 // With ping-pong (Schedule.wsConsumers 'fa3') each warpgroup issues its pair of matrix products
 // (the next S = Q·Kᵀ and this P·V) in its turn, so one warpgroup's softmax runs under the other's.
 import type { CoreExprs } from './exprs.js';
-import { indent } from './mma-body.js';
+import { indent } from './indent.js';
 import { hoistViews, readTileCode } from './wgmma-ws-walk.js';
 import {
   foldsScale,

@@ -2,7 +2,8 @@
 // (wgmma-ws-tweaks.ts). Without either, the serial tile keeps mma-body's softmaxCode text and the
 // overlapped loop its own, so untweaked kernels are emitted unchanged.
 import type { CoreExprs } from './exprs.js';
-import { elementCode, indent, softmaxCode } from './mma-body.js';
+import { elementCode, softmaxCode } from './mma-body.js';
+import { indent } from './indent.js';
 import type { WsTweaks } from './wgmma-ws-tweaks.js';
 
 /** Whether the tweaks touch the softmax at all. */

@@ -8,7 +8,7 @@ import { sharedStorage } from '../../ir/formats.js';
 import type { AttentionKernel } from '../../ir/kernel.js';
 import type { CoreExprs } from './exprs.js';
 import type { LaunchHook } from './launcher.js';
-import { indent } from './mma-body.js';
+import { indent } from './indent.js';
 import { foldsScale, serialSoftmaxCode } from './wgmma-ws-softmax.js';
 import {
   foldScaleQCode,

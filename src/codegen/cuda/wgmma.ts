@@ -15,9 +15,7 @@ import { patchActive, patchHelpers } from './patch.js';
 import { patchMinBlocks, patchTweaksOf } from './patch-tweaks.js';
 import { tcDequantCode } from './dequant-tile.js';
 import { cudaLayout } from './layout.js';
-
-const indent = (lines: readonly string[], pad: string): string[] =>
-  lines.map((l) => (l && !l.startsWith('#') ? pad + l : l));
+import { indent } from './indent.js';
 
 function tileLambda(e: CoreExprs): string[] {
   return [
