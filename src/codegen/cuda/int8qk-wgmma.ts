@@ -36,6 +36,7 @@ import {
   pvE4m3ProducerCode,
   pvE4m3WsProblem,
 } from './int8qk-pv-wgmma.js';
+import { tileScanBallot } from './mma-tiles.js';
 
 /** Dynamic shared memory: int8 Q, `stages` int8 K and 16-bit (or e4m3: `vBytes` 1) V tiles, mbarriers, alignment slack. */
 export function int8QkWsSharedBytes(
@@ -116,9 +117,7 @@ function kernelCode(
   qk: QkInt8,
   entry: string,
 ): string[] {
-  const s = kernel.schedule;
-  const ballot = s.tileScan ? s.tileScan === 'ballot' : kernel.summaries.length > 0;
-  const walk = e.mode === 'empty' ? [] : tileWalkCode(e, ballot);
+  const walk = e.mode === 'empty' ? [] : tileWalkCode(e, tileScanBallot(kernel));
   const pv = kernel.pvE4m3;
   return [
     ...kernelPreamble(kernel, plan, qk),
