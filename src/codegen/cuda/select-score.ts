@@ -7,7 +7,7 @@ import { poolRows, reducers } from './routing.js';
 import { K_ROWS } from './kv-rows.js';
 import { SEL_POOL_THREADS, selName } from './select.js';
 import { selDequantizes, selectKvHead } from './select-kv.js';
-import { voteKvCode } from './select-vote.js';
+import { keyRowFma8, voteKvCode } from './select-vote.js';
 
 /** Pools the rows of each slot of one side (one block per row; rows not starting a slot return). */
 function poolKernel(k: AttentionKernel, side: 'k' | 'q'): string[] {
@@ -135,17 +135,7 @@ function scoreKernel(k: AttentionKernel, pass: 'vote_stats' | 'score'): string[]
           '        // 16-byte key loads: each lane reads its own row, so wider loads waste less of a sector.',
           '        for (int d = 0; d < D; d += 8) {',
           '          const VecT<8> k8 = *reinterpret_cast<const VecT<8>*>(kr + d);',
-          '          float kf[8];',
-          '#pragma unroll',
-          '          for (int e = 0; e < 8; ++e) kf[e] = to_f32(k8.v[e]);',
-          '#pragma unroll',
-          '          for (int u = 0; u < SEL_VPC; ++u)',
-          '            if (u < nu) {',
-          '              const float4 q0 = *reinterpret_cast<const float4*>(qs + (v0 + u) * D + d);',
-          '              const float4 q1 = *reinterpret_cast<const float4*>(qs + (v0 + u) * D + d + 4);',
-          '              xs[u] = fmaf(q0.x, kf[0], fmaf(q0.y, kf[1], fmaf(q0.z, kf[2], fmaf(q0.w, kf[3], xs[u]))));',
-          '              xs[u] = fmaf(q1.x, kf[4], fmaf(q1.y, kf[5], fmaf(q1.z, kf[6], fmaf(q1.w, kf[7], xs[u]))));',
-          '            }',
+          ...keyRowFma8('k8', '          '),
           '        }',
           '      } else',
         ]),
