@@ -62,19 +62,24 @@ export function elementCode(e: CoreExprs): string[] {
   ];
 }
 
+/** `element` (the step on s[j][e], with r, kk and qpos in scope) over every score of the tile. */
+export const elementLoopCode = (element: readonly string[]): string[] => [
+  '#pragma unroll',
+  'for (int j = 0; j < NT; ++j) {',
+  '#pragma unroll',
+  '  for (int e = 0; e < 4; ++e) {',
+  '    const int r = e >> 1, kk = j * 8 + t4 * 2 + (e & 1);',
+  '    const int qpos = qpos_r[r];',
+  '    (void)r; (void)kk; (void)qpos;',
+  ...indent(element, '    '),
+  '  }',
+  '}',
+];
+
 /** The element step over every score of the tile, then the online softmax (base 2) per row. */
 export function softmaxCode(e: CoreExprs): string[] {
   return [
-    '#pragma unroll',
-    'for (int j = 0; j < NT; ++j) {',
-    '#pragma unroll',
-    '  for (int e = 0; e < 4; ++e) {',
-    '    const int r = e >> 1, kk = j * 8 + t4 * 2 + (e & 1);',
-    '    const int qpos = qpos_r[r];',
-    '    (void)r; (void)kk; (void)qpos;',
-    ...indent(elementCode(e), '    '),
-    '  }',
-    '}',
+    ...elementLoopCode(elementCode(e)),
     '// Online softmax (base 2) per row; a row is spread over the 4 lanes of a quad. A row with',
     '// nothing allowed yet keeps m = -inf, and `base` keeps exp2 away from inf - inf.',
     '#pragma unroll',
