@@ -3,9 +3,7 @@
 // non-empty q-tiles of each head of the GQA group, the lse/delta load, the block's key-tile
 // coordinates, the accumulators and the epilogue that stores dK, dV and the param gradients.
 import type { BackwardMmaExprs } from './backward-mma-exprs.js';
-
-const indent = (lines: readonly string[], pad: string): string[] =>
-  lines.map((l) => (l && !l.startsWith('#') ? pad + l : l));
+import { indent } from './indent.js';
 
 /**
  * `next_tile(qt, full)`: the first non-empty tile (of `count`) at or after qt, and whether it is

@@ -7,9 +7,7 @@
 import type { BackwardMmaExprs } from './backward-mma-exprs.js';
 import { nextTile } from './backward-dkdv-parts.js';
 import { gemmP, gemmT } from './backward-mma-tile.js';
-
-const indent = (lines: readonly string[], pad: string): string[] =>
-  lines.map((l) => (l && !l.startsWith('#') ? pad + l : l));
+import { indent } from './indent.js';
 
 /** Keys per step of bwd_dq. */
 export const DQ_BK = 64;

@@ -3,7 +3,8 @@
 // tile, over the q-tiles of every head of its GQA group, skipping empty ones), and the dq
 // conversion (dq = scale·dq_acc in the storage type).
 import type { BackwardMmaExprs } from './backward-mma-exprs.js';
-import { dkdvOverGroup, headWalk, keyTileCoords, lseDeltaLoad } from './backward-dkdv-parts.js';
+import { dkdvOverGroup, keyTileCoords } from './backward-dkdv-parts.js';
+import { qTileLoop } from './backward-dkdv-loop.js';
 import { tileLambda } from './backward-mma-tile.js';
 
 /** dst[0] += x, dst[1] += y: one 8-byte atomic on sm_90 (dst is 8-byte aligned), two before. */
@@ -58,32 +59,15 @@ export const dqOutKernel = [
 
 export function dkdvKernel(x: BackwardMmaExprs, deterministic: boolean): string[] {
   const np = deterministic ? 0 : x.grad.params.length;
-  const head = [
-    ...headWalk(x),
-    'auto load_q = [&](const int qt, const int buf) {',
-    '  const int q0 = qt * BM;',
-    '  load_rows<D, BM>(Qs + buf * (BM * D), a.q + (qrow0 + q0) * D, a.Nq - q0, tid);',
-    '  load_rows<DV, BM>(Os + buf * (BM * DV), a.dout + (qrow0 + q0) * DV, a.Nq - q0, tid);',
-    ...lseDeltaLoad('tid', 'THREADS'),
-    '};',
-    ...tileLambda(x, deterministic),
-    'bool full, nfull;',
-    'int qt = next_tile(0, full), buf = 0;',
-    'if (qt < nqt) load_q(qt, 0);',
-    'cp_commit();',
-    'while (qt < nqt) {',
-    '  const int nq = next_tile(qt + 1, nfull);',
-    '  if (nq < nqt) load_q(nq, buf ^ 1); // the next q-tile streams in while this one computes',
-    '  cp_commit();',
-    '  cp_wait<1>();',
-    '  __syncthreads();',
-    '  if (!full || k_tail || (qt + 1) * BM > a.Nq) tile(Flag<true>{}, qt, buf);',
-    '  else tile(Flag<false>{}, qt, buf); // full tile: no predicate',
-    '  buf ^= 1;',
-    '  qt = nq;',
-    '  full = nfull;',
-    '}',
-  ];
+  const head = qTileLoop(x, {
+    loader: 'load_rows',
+    tile: () => tileLambda(x, deterministic),
+    afterWait: [],
+    call: [
+      'if (!full || k_tail || (qt + 1) * BM > a.Nq) tile(Flag<true>{}, qt, buf);',
+      'else tile(Flag<false>{}, qt, buf); // full tile: no predicate',
+    ],
+  });
   return [
     '__global__ void __launch_bounds__(THREADS) bwd_dkdv(const Args a) {',
     '  extern __shared__ float4 smem4[];',

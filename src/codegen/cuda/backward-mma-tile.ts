@@ -6,9 +6,8 @@
 // accumulators (as the forward's P·V), and dQ += dS·K reads dS back from shared memory with a
 // warp per 16 query rows.
 import type { BackwardMmaExprs, Carried } from './backward-mma-exprs.js';
-
-const indent = (lines: readonly string[], pad: string): string[] =>
-  lines.map((l) => (l && !l.startsWith('#') ? pad + l : l));
+import { indent } from './indent.js';
+import { pFragmentCode } from './mma-device.js';
 
 /** Shared-memory word of carried slot `c` for this thread's element (j, e): conflict-free by lane. */
 const slotAddr = (c: number): string => `Xs[(((${c} * WARPS + warp) * NT + j) * 4 + e) * 32 + lane]`;
@@ -46,8 +45,7 @@ export function gemmP(acc: string, src: string, width: string, tile: string, dep
   return [
     '#pragma unroll',
     `for (int kv = 0; kv < ${depth} / 16; ++kv) {`,
-    `  const unsigned pa[4] = {pack2(${src}[2 * kv][0], ${src}[2 * kv][1]), pack2(${src}[2 * kv][2], ${src}[2 * kv][3]),`,
-    `                          pack2(${src}[2 * kv + 1][0], ${src}[2 * kv + 1][1]), pack2(${src}[2 * kv + 1][2], ${src}[2 * kv + 1][3])};`,
+    ...pFragmentCode(src, '  '),
     '#pragma unroll',
     `  for (int n = 0; n < ${width} / 8; n += 2) {`,
     '    unsigned fb[4];',

@@ -18,9 +18,7 @@
 // 16-byte aligned (a run-time flag, uniform over the CTA: otherwise the 8-byte atomics) and only
 // where the buffers fit in shared memory (dqBulkSmemBytes; renderCudaBackwardWgmma drops the knob).
 import { dqAdd2 } from './backward-wgmma-tile.js';
-
-const indent = (lines: readonly string[], pad: string): string[] =>
-  lines.map((l) => (l && !l.startsWith('#') ? pad + l : l));
+import { indent } from './indent.js';
 
 /**
  * Floats between rows of a dQ block in shared memory: 64 columns and 8 of padding, so a half

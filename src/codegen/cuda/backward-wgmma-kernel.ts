@@ -4,7 +4,8 @@
 // in shared memory; Q, dO, lse and delta of the next non-empty q-tile stream in by cp.async while
 // this one computes (double buffer). Tiles are 128B-swizzled 64-wide panels (wgmma's layout).
 import type { BackwardMmaExprs } from './backward-mma-exprs.js';
-import { dkdvOverGroup, headWalk, keyTileCoords, lseDeltaLoad } from './backward-dkdv-parts.js';
+import { dkdvOverGroup, keyTileCoords } from './backward-dkdv-parts.js';
+import { qTileLoop } from './backward-dkdv-loop.js';
 import { wgmmaTileLambda } from './backward-wgmma-tile.js';
 import { NO_TUNE, type BackwardWgmmaTune } from './backward-wgmma-tune.js';
 
@@ -39,32 +40,14 @@ export function wgmmaDkdvKernel(
   tune: BackwardWgmmaTune = NO_TUNE,
 ): string[] {
   const np = deterministic ? 0 : x.grad.params.length;
-  const head = [
-    ...headWalk(x),
-    'auto load_q = [&](const int qt, const int buf) {',
-    '  const int q0 = qt * BM;',
-    '  load_panel<D, BM>(Qs + buf * (BM * D), a.q + (qrow0 + q0) * D, a.Nq - q0, tid);',
-    '  load_panel<DV, BM>(Os + buf * (BM * DV), a.dout + (qrow0 + q0) * DV, a.Nq - q0, tid);',
-    ...lseDeltaLoad('tid', 'THREADS'),
-    '};',
-    ...wgmmaTileLambda(x, deterministic, undefined, tune),
-    'bool full, nfull;',
-    'int qt = next_tile(0, full), buf = 0;',
-    'if (qt < nqt) load_q(qt, 0);',
-    'cp_commit();',
-    'while (qt < nqt) {',
-    '  const int nq = next_tile(qt + 1, nfull);',
-    '  if (nq < nqt) load_q(nq, buf ^ 1); // the next q-tile streams in while this one computes',
-    '  cp_commit();',
-    '  cp_wait<1>();',
-    '  proxy_fence(); // cp.async wrote through the generic proxy; wgmma reads through the async one',
-    '  __syncthreads();',
-    '  tile(!full || k_tail || (qt + 1) * BM > a.Nq, qt, buf); // full tiles skip the predicate',
-    '  buf ^= 1;',
-    '  qt = nq;',
-    '  full = nfull;',
-    '}',
-  ];
+  const head = qTileLoop(x, {
+    loader: 'load_panel',
+    tile: () => wgmmaTileLambda(x, deterministic, undefined, tune),
+    afterWait: [
+      'proxy_fence(); // cp.async wrote through the generic proxy; wgmma reads through the async one',
+    ],
+    call: ['tile(!full || k_tail || (qt + 1) * BM > a.Nq, qt, buf); // full tiles skip the predicate'],
+  });
   return [
     '__global__ void __launch_bounds__(THREADS, 1) bwd_dkdv(const Args a) {',
     '#if !ATTNC_SM90A',

@@ -17,9 +17,7 @@
 // Cost: a D-wide dQ accumulator (64 registers at D = 128, was 32), so dK's wgmma is waited for
 // before dQ's are issued.
 import { dqAdd2 } from './backward-wgmma-tile.js';
-
-const indent = (lines: readonly string[], pad: string): string[] =>
-  lines.map((l) => (l && !l.startsWith('#') ? pad + l : l));
+import { indent } from './indent.js';
 
 /** Device helpers of the knob (with dqBulk's). */
 export const pingPongHelpers: readonly string[] = [

@@ -13,9 +13,8 @@
 import type { BackwardMmaExprs } from './backward-mma-exprs.js';
 import { dsStep, elementStep } from './backward-mma-tile.js';
 import { NO_TUNE, type BackwardWgmmaTune } from './backward-wgmma-tune.js';
-
-const indent = (lines: readonly string[], pad: string): string[] =>
-  lines.map((l) => (l && !l.startsWith('#') ? pad + l : l));
+import { indent } from './indent.js';
+import { pFragmentCode } from './mma-device.js';
 
 /**
  * A descriptor `elems` 16-bit elements past descriptor `base`: a 64-bit add (du) by default, or
@@ -84,8 +83,7 @@ export function gemmRegA(
     'wg_fence();',
     '#pragma unroll',
     'for (int kv = 0; kv < BM / 16; ++kv) {',
-    `  const unsigned pa[4] = {pack2(${src}[2 * kv][0], ${src}[2 * kv][1]), pack2(${src}[2 * kv][2], ${src}[2 * kv][3]),`,
-    `                          pack2(${src}[2 * kv + 1][0], ${src}[2 * kv + 1][1]), pack2(${src}[2 * kv + 1][2], ${src}[2 * kv + 1][3])};`,
+    ...pFragmentCode(src, '  '),
     ...pvStep(acc, 'pa', width, tile, o),
     '}',
     'wg_commit();',

@@ -30,9 +30,7 @@ import {
 } from './backward-wgmma-dq-bulk.js';
 import { PINGPONG_SDP, pingPongDone, pingPongDqStep, pingPongStart } from './backward-wgmma-pingpong.js';
 import { mbarArriveWaitHelpers, mbarInitHelper, setmaxnregHelpers } from './wgmma-ws-device.js';
-
-const indent = (lines: readonly string[], pad: string): string[] =>
-  lines.map((l) => (l && !l.startsWith('#') ? pad + l : l));
+import { indent } from './indent.js';
 
 /** Threads of the producer warpgroup. */
 export const WS_PRODUCER_THREADS = 128;

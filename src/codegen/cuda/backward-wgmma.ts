@@ -11,12 +11,12 @@
 // without the dQ product).
 import type { AttentionKernel } from '../../ir/kernel.js';
 import { backwardMmaExprs } from './backward-mma-exprs.js';
+import { backwardMmaUnsupported } from './backward-mma.js';
 import {
-  backwardMmaUnsupported,
   renderTensorCoreBackward,
   type CudaBackwardMmaArtifact,
   type TensorCoreBackwardEngine,
-} from './backward-mma.js';
+} from './backward-tensor-core.js';
 import { DQ_BULK_BYTES, DQ_BULK_LOADERS, DQ_LD, dqBulkHelpers } from './backward-wgmma-dq-bulk.js';
 import { wgmmaDkdvKernel, wgmmaSmemBytes } from './backward-wgmma-kernel.js';
 import { pingPongHelpers, wgDqD } from './backward-wgmma-pingpong.js';

@@ -13,7 +13,8 @@
 import { deriveScore } from '../../ir/derive.js';
 import type { AttentionKernel } from '../../ir/kernel.js';
 import { backwardUnsupported } from '../wgsl/backward.js';
-import { ARGS, cudaSizeVars, cudaType, dimText, helperSource, type CudaContext } from './rules.js';
+import { ARGS, cudaSizeVars, cudaType, dimText, type CudaContext } from './rules.js';
+import { helperSource } from './rules-helpers.js';
 import {
   BLOCK,
   THREADS,

@@ -24,7 +24,7 @@
 import type { AttentionKernel } from '../../ir/kernel.js';
 import type { QuantFormat } from '../../quant/format.js';
 import { f16PairHelpers, mmaF16Ptx, scaleFetchHelpers } from './decode-mma-quant.js';
-import { quantFetch } from './decode-mma-qtile.js';
+import { qRowHead, qRowScale, quantFetch } from './decode-mma-qtile.js';
 import { unsignedPairHelpers, type UnsignedCodeBits } from './decode-mma-dq.js';
 
 export interface MmaKivi {
@@ -155,25 +155,12 @@ export const kiviLoadQ: readonly string[] = [
   '  float qinv[2];',
   '#pragma unroll',
   '  for (int h8 = 0; h8 < 2; ++h8) {',
-  '    const int p = rg * MMA_ROWS + r0 + 8 * h8;',
-  '    const bool ok = p < packed;',
-  '    const int pp = ok ? p : 0;',
-  '    const T* qs = q_row(a, b, hk * group + pp / a.Nq, pp % a.Nq);',
-  '    float amax = 0.f;',
-  '#pragma unroll',
-  '    for (int ks = 0; ks < D / 16; ++ks)',
-  '#pragma unroll',
+  ...qRowHead,
   '      for (int h = 0; h < 2; ++h) {',
   '        const int c = dk_chan(ks, h);',
   '        if (ok) amax = fmaxf(amax, fmaxf(fabsf(to_f32(qs[c])), fabsf(to_f32(qs[c + KPPW]))));',
   '      }',
-  '    amax = fmaxf(amax, __shfl_xor_sync(0xffffffffu, amax, 1));',
-  '    amax = fmaxf(amax, __shfl_xor_sync(0xffffffffu, amax, 2)); // the quad holds the row',
-  '    int ex = 0; // 0 for a zero row and for inf / NaN (they stay inf / NaN in f16)',
-  '    if (amax > 0.f && amax <= 3.4e38f) frexpf(amax, &ex);',
-  '    ex = max(ex, -100);',
-  '    const float f = ldexpf(1.f, 14 - ex);',
-  '    qinv[h8] = ldexpf(1.f, ex - 14);',
+  ...qRowScale,
   '#pragma unroll',
   '    for (int ks = 0; ks < D / 16; ++ks)',
   '#pragma unroll',

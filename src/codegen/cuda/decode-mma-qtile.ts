@@ -15,6 +15,32 @@ export const quantConstants: readonly string[] = [
 /** First channel of lane t's K word for k-step ks (a 64-channel block of 4 k-steps: lanes 16 bytes apart). */
 const kChan = '64 * (ks >> 2) + 16 * (lane & 3) + 4 * (ks & 3)';
 
+/**
+ * Row h8 of the thread's two Q rows (r0 and r0 + 8 of its row group; past `packed`: not ok, read
+ * as row 0): its pointer qs, then the head of the loop over k-steps that finds its max |q|.
+ */
+export const qRowHead: readonly string[] = [
+  '    const int p = rg * MMA_ROWS + r0 + 8 * h8;',
+  '    const bool ok = p < packed;',
+  '    const int pp = ok ? p : 0;',
+  '    const T* qs = q_row(a, b, hk * group + pp / a.Nq, pp % a.Nq);',
+  '    float amax = 0.f;',
+  '#pragma unroll',
+  '    for (int ks = 0; ks < D / 16; ++ks)',
+  '#pragma unroll',
+];
+
+/** The row's power-of-two scale from its max |q| over the quad: f = 2^(14 - e), qinv = 2^(e - 14). */
+export const qRowScale: readonly string[] = [
+  '    amax = fmaxf(amax, __shfl_xor_sync(0xffffffffu, amax, 1));',
+  '    amax = fmaxf(amax, __shfl_xor_sync(0xffffffffu, amax, 2)); // the quad holds the row',
+  '    int ex = 0; // 0 for a zero row and for inf / NaN (they stay inf / NaN in f16)',
+  '    if (amax > 0.f && amax <= 3.4e38f) frexpf(amax, &ex);',
+  '    ex = max(ex, -100);',
+  '    const float f = ldexpf(1.f, 14 - ex);',
+  '    qinv[h8] = ldexpf(1.f, ex - 14);',
+];
+
 /** Q's A fragments in f16: q · 2^(14 - e) per row, e the exponent of the row's max |q|. */
 export function quantLoadQ(q: MmaQuant): string[] {
   const [p0, p1] = kPairOffsets(q.k.elem);
@@ -23,22 +49,9 @@ export function quantLoadQ(q: MmaQuant): string[] {
     '  float qinv[2]; // 2^(e - 14): S of q̂ back to q',
     '#pragma unroll',
     '  for (int h8 = 0; h8 < 2; ++h8) {',
-    '    const int p = rg * MMA_ROWS + r0 + 8 * h8;',
-    '    const bool ok = p < packed;',
-    '    const int pp = ok ? p : 0;',
-    '    const T* qs = q_row(a, b, hk * group + pp / a.Nq, pp % a.Nq);',
-    '    float amax = 0.f;',
-    '#pragma unroll',
-    '    for (int ks = 0; ks < D / 16; ++ks)',
-    '#pragma unroll',
+    ...qRowHead,
     '      for (int i = 0; i < 4; ++i) amax = fmaxf(amax, ok ? fabsf(to_f32(qs[' + kChan + ' + i])) : 0.f);',
-    '    amax = fmaxf(amax, __shfl_xor_sync(0xffffffffu, amax, 1));',
-    '    amax = fmaxf(amax, __shfl_xor_sync(0xffffffffu, amax, 2)); // the quad holds the row',
-    '    int ex = 0; // 0 for a zero row and for inf / NaN (they stay inf / NaN in f16)',
-    '    if (amax > 0.f && amax <= 3.4e38f) frexpf(amax, &ex);',
-    '    ex = max(ex, -100);',
-    '    const float f = ldexpf(1.f, 14 - ex);',
-    '    qinv[h8] = ldexpf(1.f, ex - 14);',
+    ...qRowScale,
     '#pragma unroll',
     '    for (int ks = 0; ks < D / 16; ++ks) {',
     `      const int c = ${kChan};`,

@@ -17,7 +17,7 @@ import { E4M3_MAX, type PvE4m3 } from '../../ir/pv-e4m3.js';
 import type { AttentionKernel, WsTweak } from '../../ir/kernel.js';
 import type { CoreExprs } from './exprs.js';
 import { ringProducerCode } from './int8qk-wgmma-parts.js';
-import { indent } from './mma-body.js';
+import { indent } from './indent.js';
 import { serialSoftmaxCode } from './wgmma-ws-softmax.js';
 import type { WgmmaWsPlan } from './wgmma-ws-plan.js';
 

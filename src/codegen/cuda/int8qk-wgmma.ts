@@ -19,27 +19,24 @@ import type { AttentionKernel, WsTweak } from '../../ir/kernel.js';
 import type { CoreExprs } from './exprs.js';
 import { tmaKvMaps } from './kv-load-tma.js';
 import type { LaunchHook } from './launcher.js';
-import { indent } from './mma-body.js';
+import { indent } from './indent.js';
 import { int8QkPrepassDevice, int8QkPrepassHost } from './int8qk-wgmma-prepass.js';
 import type { CoreOutput } from './simt.js';
-import { consumerFrame, consumerLoopCode, pingpongCode, tileWalkCode } from './wgmma-ws-body.js';
-import { overlapLoopCode, type OverlapQk } from './wgmma-ws-overlap.js';
-import { serialSoftmaxCode } from './wgmma-ws-softmax.js';
-import { pvIssueCode, wsTweakDevice, wsTweakMmaDevice } from './wgmma-ws-tweaks.js';
+import { tileWalkCode } from './wgmma-ws-body.js';
+import { wsTweakDevice, wsTweakMmaDevice } from './wgmma-ws-tweaks.js';
+import { int8QkConsumerCode } from './int8qk-wgmma-consumer.js';
 import { tmaHostCode, wgmmaWsDeviceHelpers } from './wgmma-ws-device.js';
 import { PRODUCER_THREADS, type WgmmaWsPlan } from './wgmma-ws-plan.js';
 import { codeMapsHost, producerCode, s8QkWgmma } from './int8qk-wgmma-parts.js';
-import type { PvE4m3 } from '../../ir/pv-e4m3.js';
 import { pvE4m3PrepassDevice } from './int8qk-pv-prepass.js';
 import {
   pvCodeMapHost,
   pvE4m3Device,
-  pvE4m3FinishCode,
   pvE4m3PrepassHost,
   pvE4m3ProducerCode,
-  pvE4m3TileCode,
   pvE4m3WsProblem,
 } from './int8qk-pv-wgmma.js';
+import { tileScanBallot } from './mma-tiles.js';
 
 /** Dynamic shared memory: int8 Q, `stages` int8 K and 16-bit (or e4m3: `vBytes` 1) V tiles, mbarriers, alignment slack. */
 export function int8QkWsSharedBytes(
@@ -82,132 +79,10 @@ export function int8QkWsProblem(kernel: AttentionKernel, plan: WgmmaWsPlan): str
   return undefined;
 }
 
-/** One tile: S in s32 from the codes, to f32 scores, the serial softmax, O += P·V (16-bit, or e4m3 with `pv`). */
-function tileLambda(e: CoreExprs, plan: WgmmaWsPlan, pv?: PvE4m3): string[] {
-  return [
-    "// This warpgroup's 64 rows of Q codes: 64 · 128 bytes.",
-    'const unsigned char* Qw = Qs8 + (warp / 4) * 64 * D;',
-    '// Only MASKED tiles (partial, or past Nk) test per element.',
-    'auto tile = [&](auto masked, const int kt, const int st) {',
-    '  constexpr bool MASKED = decltype(masked)::value;',
-    '  const unsigned char* Kb = Ks8 + st * (BK * D);',
-    pv ? '  const unsigned char* Vb8 = Vs8 + st * (BK * DV);' : '  const T* Vb = Vs + st * (BK * DV);',
-    '  const int kbase = kt * BK;',
-    '  (void)kbase;',
-    '  // S = Q·Kᵀ in int32: D / 32 k32 steps, 32 bytes along the one panel; the first overwrites.',
-    '  int si[NT][4];',
-    ...(plan.pingpong ? ["  pp_sync(); // the other warpgroup's S = Q·Kᵀ is issued"] : []),
-    '  wg_fence();',
-    '#pragma unroll',
-    '  for (int ks = 0; ks < D / 32; ++ks)',
-    '    wg_qk8(si, desc128(reinterpret_cast<const T*>(Qw + ks * 32), 16),',
-    '           desc128(reinterpret_cast<const T*>(Kb + ks * 32), 16), ks > 0);',
-    '  wg_commit();',
-    ...(plan.pingpong ? ['  pp_arrive(); // its turn'] : []),
-    '  wg_wait0();',
-    '  acc_fence_i(si);',
-    '  // scores = Σ qi8·ki8 · sq · sk (qscale comes in the element step, as for float scores).',
-    '  const float ts = qk_sq * qk_sk_ring[st];',
-    '  float s[NT][4];',
-    '#pragma unroll',
-    '  for (int j = 0; j < NT; ++j)',
-    '#pragma unroll',
-    '    for (int x = 0; x < 4; ++x) s[j][x] = (float)si[j][x] * ts;',
-    ...(pv ? pvE4m3TileCode(e, plan) : pv16Code(e, plan)),
-  ];
-}
-
-/** The 16-bit P·V part of the tile (the serial softmax first). */
-function pv16Code(e: CoreExprs, plan: WgmmaWsPlan): string[] {
-  const t = plan.tweaks;
-  return [
-    ...indent(serialSoftmaxCode(e, t), '  '),
-    '  // O += P·V: n-tiles 2kv, 2kv+1 of S are the A fragment of k-step kv; V is MN-major. P is',
-    '  // packed whole first (wsTweaks packFirst), so ptxas injects no warpgroup.arrive between the wgmmas.',
-    '  unsigned pk[BK / 16][4];',
-    '#pragma unroll',
-    '  for (int kv = 0; kv < BK / 16; ++kv) {',
-    '    pk[kv][0] = pack2(s[2 * kv][0], s[2 * kv][1]);',
-    '    pk[kv][1] = pack2(s[2 * kv][2], s[2 * kv][3]);',
-    '    pk[kv][2] = pack2(s[2 * kv + 1][0], s[2 * kv + 1][1]);',
-    '    pk[kv][3] = pack2(s[2 * kv + 1][2], s[2 * kv + 1][3]);',
-    '  }',
-    '  acc_fence(o);',
-    '  wg_fence();',
-    '#pragma unroll',
-    '  for (int kv = 0; kv < BK / 16; ++kv) {',
-    ...indent(pvIssueCode(t, 'pk[kv]'), '    '),
-    '  }',
-    '  wg_commit();',
-    '  wg_wait0();',
-    '  acc_fence(o);',
-    '};',
-  ];
-}
-
-/**
- * The overlapped consumers' S (wgmma-ws-overlap.ts): issued into the bits of its f32 array (the
- * loop's S registers; wgmma .s32 takes no .f32 registers, hence the int view), made scores first
- * thing in the softmax, once S has landed.
- */
-const overlapQk: OverlapQk = {
-  issue: [
-    "// This warpgroup's 64 rows of Q codes: 64 · 128 bytes.",
-    'const unsigned char* Qw = Qs8 + (warp / 4) * 64 * D;',
-    '// Issues S = Q·Kᵀ (s32 sums in the bits of s) of the tile in buffer st; the first k32 step overwrites.',
-    'auto issue_qk = [&](float (&s)[NT][4], const int st) {',
-    '  const unsigned char* Kb = Ks8 + st * (BK * D);',
-    '  wg_fence();',
-    '#pragma unroll',
-    '  for (int ks = 0; ks < D / 32; ++ks)',
-    '    wg_qk8(reinterpret_cast<int (&)[NT][4]>(s), desc128(reinterpret_cast<const T*>(Qw + ks * 32), 16),',
-    '           desc128(reinterpret_cast<const T*>(Kb + ks * 32), 16), ks > 0);',
-    '  wg_commit();',
-    '};',
-  ],
-  scores: [
-    '// qk int8: scores = Σ qi8·ki8 · sq · sk (qscale comes in the element step).',
-    'const float ts = qk_sq * qk_sk_ring[st];',
-    '#pragma unroll',
-    'for (int j = 0; j < NT; ++j)',
-    '#pragma unroll',
-    '  for (int x = 0; x < 4; ++x) s[j][x] = (float)__float_as_int(s[j][x]) * ts;',
-  ],
-};
-
-function consumerCode(kernel: AttentionKernel, e: CoreExprs, plan: WgmmaWsPlan): string[] {
-  const pv = kernel.pvE4m3;
-  if (pv)
-    return consumerFrame(kernel, e, plan, () => [
-      "// This CTA's Q block scale (the pre-pass's); K's come with each tile (qk_sk_ring).",
-      'const float qk_sq = __ldg(qk_sq_g + (size_t)(b * a.H + h) * ((a.Nq + BQ - 1) / BQ) + q0 / BQ);',
-      // Ping-pong: the warpgroups take turns at S = Q·Kᵀ (the tile's pp_sync / pp_arrive).
-      ...(plan.pingpong ? pingpongCode : []),
-      ...tileLambda(e, plan, pv),
-      ...consumerLoopCode(e, false, false),
-      ...pvE4m3FinishCode(pv),
-    ]);
-  return consumerFrame(kernel, e, plan, () => [
-    "// This CTA's Q block scale (the pre-pass's); K's come with each tile (qk_sk_ring).",
-    'const float qk_sq = __ldg(qk_sq_g + (size_t)(b * a.H + h) * ((a.Nq + BQ - 1) / BQ) + q0 / BQ);',
-    ...(plan.pingpong ? pingpongCode : []),
-    ...(plan.overlap
-      ? overlapLoopCode(e, { pingpong: plan.pingpong, walk: false, tweaks: plan.tweaks, qk: overlapQk })
-      : [...tileLambda(e, plan), ...consumerLoopCode(e, false, false)]),
-  ]);
-}
-
-function kernelCode(
-  kernel: AttentionKernel,
-  e: CoreExprs,
-  plan: WgmmaWsPlan,
-  qk: QkInt8,
-  entry: string,
-): string[] {
+/** Constants, device helpers, the pre-passes and the host's TMA map makers: all before the kernel. */
+function kernelPreamble(kernel: AttentionKernel, plan: WgmmaWsPlan, qk: QkInt8): string[] {
   const s = kernel.schedule;
   const dtype = sharedStorage(kernel.formats);
-  const ballot = s.tileScan ? s.tileScan === 'ballot' : kernel.summaries.length > 0;
-  const walk = e.mode === 'empty' ? [] : tileWalkCode(e, ballot);
   const pv = kernel.pvE4m3;
   return [
     `constexpr int BQ = ${s.blockQ}, BK = ${s.blockK}, STAGES = ${plan.stages};`,
@@ -231,6 +106,21 @@ function kernelCode(
     ...codeMapsHost,
     ...int8QkPrepassHost(qk),
     ...(pv ? [...pvCodeMapHost, ...pvE4m3PrepassHost(pv)] : []),
+  ];
+}
+
+/** The `qk int8` kernel: the preamble, then the producer warp and the consumer warpgroups. */
+function kernelCode(
+  kernel: AttentionKernel,
+  e: CoreExprs,
+  plan: WgmmaWsPlan,
+  qk: QkInt8,
+  entry: string,
+): string[] {
+  const walk = e.mode === 'empty' ? [] : tileWalkCode(e, tileScanBallot(kernel));
+  const pv = kernel.pvE4m3;
+  return [
+    ...kernelPreamble(kernel, plan, qk),
     '',
     `extern "C" __global__ void __launch_bounds__(THREADS, 1) ${entry}(const Args a, const float qscale,`,
     '    const __grid_constant__ TmaMap tmq, const __grid_constant__ TmaMap tmk, const __grid_constant__ TmaMap tmv,',
@@ -289,7 +179,7 @@ function kernelCode(
       ? []
       : ['    if (warp == CWARPS) {', ...indent(pv ? pvE4m3ProducerCode : producerCode, '      '), '    }']),
     '  } else {',
-    ...indent(consumerCode(kernel, e, plan), '    '),
+    ...indent(int8QkConsumerCode(kernel, e, plan), '    '),
     '  }',
     '}',
   ];

@@ -8,11 +8,35 @@ import type { CoreExprs } from './exprs.js';
 import { classifyCode } from './mma-tiles.js';
 import { routedOf, routeRowState, routeTileBits } from './routing-attn.js';
 import { mmaLoadKv } from './kv-load-mma.js';
-import { tcHeadDecls } from './dequant-tile.js';
 import { permutationOf } from './permutation.js';
+import { indent } from './indent.js';
+import { tcDequantCode, tcHeadDecls, type TileLoader } from './dequant-tile.js';
+import { residueHelpers } from './residue.js';
+import { patchHelpers } from './patch.js';
+import { cudaLayout } from './layout.js';
 
-export const indent = (lines: readonly string[], pad: string): string[] =>
-  lines.map((l) => (l && !l.startsWith('#') ? pad + l : l));
+/** The loaders an mma or wgmma core's tiles go through: quantized caches, residues, patches. */
+export function tileLoaderCode(kernel: AttentionKernel, loader: TileLoader): string[] {
+  return [
+    ...tcDequantCode(kernel.formats, cudaLayout(kernel).field, loader),
+    ...residueHelpers(kernel, loader.name, loader.swizzle),
+    ...patchHelpers(kernel, loader.name, loader.swizzle),
+  ];
+}
+
+/** The mma and wgmma cores' tile lambda up to S = Q·Kᵀ: the stage's K/V tiles and a zeroed S. */
+export const tileLambdaHead: readonly string[] = [
+  '// One K/V tile in shared memory. Only MASKED tiles (partial, or past Nk) test per element.',
+  'auto tile = [&](auto masked, const int kt, const int buf) {',
+  '  constexpr bool MASKED = decltype(masked)::value;',
+  '  const T* Kb = Ks + buf * (BK * D);',
+  '  const T* Vb = Vs + buf * (BK * DV);',
+  '  const int kbase = kt * BK;',
+  '  (void)kbase;',
+  '  float s[NT][4];',
+  '#pragma unroll',
+  '  for (int j = 0; j < NT; ++j) s[j][0] = s[j][1] = s[j][2] = s[j][3] = 0.f;',
+];
 
 /** Modifier, tail and mask on one accumulator element s[j][e]; the result in log2 units. */
 export function elementCode(e: CoreExprs): string[] {
@@ -38,19 +62,24 @@ export function elementCode(e: CoreExprs): string[] {
   ];
 }
 
+/** `element` (the step on s[j][e], with r, kk and qpos in scope) over every score of the tile. */
+export const elementLoopCode = (element: readonly string[]): string[] => [
+  '#pragma unroll',
+  'for (int j = 0; j < NT; ++j) {',
+  '#pragma unroll',
+  '  for (int e = 0; e < 4; ++e) {',
+  '    const int r = e >> 1, kk = j * 8 + t4 * 2 + (e & 1);',
+  '    const int qpos = qpos_r[r];',
+  '    (void)r; (void)kk; (void)qpos;',
+  ...indent(element, '    '),
+  '  }',
+  '}',
+];
+
 /** The element step over every score of the tile, then the online softmax (base 2) per row. */
 export function softmaxCode(e: CoreExprs): string[] {
   return [
-    '#pragma unroll',
-    'for (int j = 0; j < NT; ++j) {',
-    '#pragma unroll',
-    '  for (int e = 0; e < 4; ++e) {',
-    '    const int r = e >> 1, kk = j * 8 + t4 * 2 + (e & 1);',
-    '    const int qpos = qpos_r[r];',
-    '    (void)r; (void)kk; (void)qpos;',
-    ...indent(elementCode(e), '    '),
-    '  }',
-    '}',
+    ...elementLoopCode(elementCode(e)),
     '// Online softmax (base 2) per row; a row is spread over the 4 lanes of a quad. A row with',
     '// nothing allowed yet keeps m = -inf, and `base` keeps exp2 away from inf - inf.',
     '#pragma unroll',

@@ -71,3 +71,13 @@ export function mmaDeviceHelpers(dtype: StorageDType): string[] {
     '}',
   ];
 }
+
+/**
+ * `const unsigned pa[4]`: P as the A fragment of P·V's k-step kv, packed to 16 bits with pack2
+ * from n-tiles 2kv and 2kv+1 of the score accumulators `src` (the mma.sync layouts line up, so
+ * no shuffle). `pad` indents both lines.
+ */
+export const pFragmentCode = (src: string, pad: string): string[] => [
+  `${pad}const unsigned pa[4] = {pack2(${src}[2 * kv][0], ${src}[2 * kv][1]), pack2(${src}[2 * kv][2], ${src}[2 * kv][3]),`,
+  `${pad}                        pack2(${src}[2 * kv + 1][0], ${src}[2 * kv + 1][1]), pack2(${src}[2 * kv + 1][2], ${src}[2 * kv + 1][3])};`,
+];

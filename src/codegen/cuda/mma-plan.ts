@@ -1,6 +1,7 @@
 // What the tensor-core (mma.sync) core can run, and how it maps a Schedule onto warps. Kept apart
 // from plan.ts (the SIMT mapping) so each engine states its own constraints; plan.ts dispatches.
-import { describeSchedule, scheduleShapeProblem } from '../common.js';
+import { describeSchedule } from '../common.js';
+import { tensorCoreProblem, tileBytes16, type TensorCoreEngine } from './tc-plan.js';
 import { sharedStorage, type TensorFormats } from '../../ir/formats.js';
 import type { Schedule } from '../../ir/kernel.js';
 
@@ -23,8 +24,15 @@ export interface MmaPlan {
 
 /** Dynamic shared memory of the mma core (2-byte storage). */
 export function mmaSharedBytes(s: Schedule): number {
-  return 2 * (s.blockQ * s.headDim + s.stages * s.blockK * (s.headDim + s.valueDim));
+  return tileBytes16(s);
 }
+
+const mmaEngine: TensorCoreEngine = {
+  engine: 'mma',
+  // 128-byte swizzle: a row must span at least 8 16-byte chunks; above 256 the accumulators spill.
+  headDims: [64, 128, 192, 256],
+  f32Note: " (use engine 'simt' for f32)",
+};
 
 /** Why the mma core cannot run `s` (undefined when it can). */
 export function mmaScheduleProblem(
@@ -32,19 +40,9 @@ export function mmaScheduleProblem(
   formats: TensorFormats,
   maxSharedBytes: number,
 ): string | undefined {
-  const storage = sharedStorage(formats);
-  const name = describeSchedule(s, storage);
-  const shape = scheduleShapeProblem(s, storage);
-  if (shape) return shape;
-  if (storage === 'f32')
-    return `${name}: the mma engine needs f16 or bf16 storage (use engine 'simt' for f32)`;
-  // 128-byte swizzle: a row must span at least 8 16-byte chunks; above 256 the accumulators spill.
-  for (const [key, d] of [
-    ['headDim', s.headDim],
-    ['valueDim', s.valueDim],
-  ] as const) {
-    if (d % 64 !== 0 || d > 256) return `${name}: the mma engine needs ${key} in {64, 128, 192, 256}`;
-  }
+  const basic = tensorCoreProblem(s, formats, mmaEngine);
+  if (basic) return basic;
+  const name = describeSchedule(s, sharedStorage(formats));
   if (s.blockQ % 16 !== 0 || s.threads !== 2 * s.blockQ) {
     return `${name}: the mma engine needs blockQ a multiple of 16 and threads = 2·blockQ (a warp per 16 rows)`;
   }

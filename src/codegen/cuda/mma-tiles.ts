@@ -1,11 +1,19 @@
 // Tile scheduling of the tensor-core core: which K/V tiles a q-tile visits, in order, and
 // whether each is full. Empty tiles are found before anything is loaded for them.
+import type { AttentionKernel } from '../../ir/kernel.js';
 import type { CoreExprs } from './exprs.js';
 import { routedOf, routedTileScan } from './routing-attn.js';
 import { permutationOf } from './permutation.js';
+import { indent } from './indent.js';
 
-const indent = (lines: readonly string[], pad: string): string[] =>
-  lines.map((l) => (l && !l.startsWith('#') ? pad + l : l));
+/**
+ * Schedule.tileScan on the tensor-core engines: find a q-tile's tiles by warp ballots, by default
+ * only where the classifier reads tensor summaries (two-range masks such as sinks + window).
+ */
+export function tileScanBallot(kernel: AttentionKernel): boolean {
+  const scan = kernel.schedule.tileScan;
+  return scan ? scan === 'ballot' : kernel.summaries.length > 0;
+}
 
 // Ballots in the tile loop cost ptxas freedom (measured: 219 → 173 registers and 15% slower
 // causal), so they are kept for classifiers that read memory (summaries), where each call

@@ -6,28 +6,17 @@
 // element e of n-tile j of lane (g = lane/4, t = lane%4) is row g + 8·(e/2), key 8j + 2t + e%2.
 import { sharedStorage } from '../../ir/formats.js';
 import type { CoreExprs } from './exprs.js';
-import { mmaDeviceHelpers } from './mma-device.js';
-import { coreBody, indent, loopCode, softmaxCode } from './mma-body.js';
+import { mmaDeviceHelpers, pFragmentCode } from './mma-device.js';
+import { coreBody, loopCode, softmaxCode, tileLambdaHead, tileLoaderCode } from './mma-body.js';
+import { tileScanBallot } from './mma-tiles.js';
+import { indent } from './indent.js';
 import type { MmaPlan } from './mma-plan.js';
 import type { AttentionCore } from './simt.js';
-import { residueHelpers } from './residue.js';
-import { patchHelpers } from './patch.js';
-import { tcDequantCode } from './dequant-tile.js';
-import { cudaLayout } from './layout.js';
 
 /** The per-tile body: scores, element step, online softmax, P·V (MASKED: mask and tail checks). */
 function tileLambda(e: CoreExprs, plan: MmaPlan): string[] {
   return [
-    '// One K/V tile in shared memory. Only MASKED tiles (partial, or past Nk) test per element.',
-    'auto tile = [&](auto masked, const int kt, const int buf) {',
-    '  constexpr bool MASKED = decltype(masked)::value;',
-    '  const T* Kb = Ks + buf * (BK * D);',
-    '  const T* Vb = Vs + buf * (BK * DV);',
-    '  const int kbase = kt * BK;',
-    '  (void)kbase;',
-    '  float s[NT][4];',
-    '#pragma unroll',
-    '  for (int j = 0; j < NT; ++j) s[j][0] = s[j][1] = s[j][2] = s[j][3] = 0.f;',
+    ...tileLambdaHead,
     // With Q in registers every k-step must unroll (constant fragment index); otherwise 2 at a
     // time, which stops ptxas hoisting all K fragments at once (spills at D = 128).
     plan.qInRegisters ? '#pragma unroll' : '#pragma unroll 2',
@@ -47,8 +36,7 @@ function tileLambda(e: CoreExprs, plan: MmaPlan): string[] {
     '  // P·V: the score accumulators of n-tiles 2kv, 2kv+1 are exactly the A fragment of k-step kv.',
     '#pragma unroll',
     '  for (int kv = 0; kv < BK / 16; ++kv) {',
-    '    const unsigned pa[4] = {pack2(s[2 * kv][0], s[2 * kv][1]), pack2(s[2 * kv][2], s[2 * kv][3]),',
-    '                            pack2(s[2 * kv + 1][0], s[2 * kv + 1][1]), pack2(s[2 * kv + 1][2], s[2 * kv + 1][3])};',
+    ...pFragmentCode('s', '    '),
     '#pragma unroll',
     '    for (int n = 0; n < DV / 8; n += 2) {',
     '      unsigned vf[4]; // n-tiles n and n+1 of V, k-step kv (transposed: V is [key][dv])',
@@ -85,12 +73,7 @@ export function mmaCore(plan: MmaPlan): AttentionCore {
         'static_assert(BQ == 16 * WARPS && BK % 16 == 0 && D % 64 == 0 && DV % 64 == 0, "mma tiling");',
         '',
         ...mmaDeviceHelpers(sharedStorage(kernel.formats)),
-        ...tcDequantCode(kernel.formats, cudaLayout(kernel).field, {
-          name: 'load_rows',
-          swizzle: 'swz<W>(r, c * 8)',
-        }),
-        ...residueHelpers(kernel, 'load_rows', 'swz<W>(r, c * 8)'),
-        ...patchHelpers(kernel, 'load_rows', 'swz<W>(r, c * 8)'),
+        ...tileLoaderCode(kernel, { name: 'load_rows', swizzle: 'swz<W>(r, c * 8)' }),
         '',
         `extern "C" __global__ void __launch_bounds__(THREADS) ${entry}(const Args a, const float qscale) {`,
         ...coreBody(
@@ -106,7 +89,7 @@ export function mmaCore(plan: MmaPlan): AttentionCore {
             qLoad: 'load_rows',
             tile: ['unsigned qf[Q_REGS ? D / 16 : 1][4];', ...tileLambda(e, plan)],
           },
-          loopCode(e, plan.stages, s.tileScan ? s.tileScan === 'ballot' : kernel.summaries.length > 0, {
+          loopCode(e, plan.stages, tileScanBallot(kernel), {
             loader: 'load_rows',
             afterWait: [],
             qInit: qFragments(),

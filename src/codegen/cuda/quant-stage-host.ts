@@ -45,9 +45,17 @@ export function stagedLauncher(
   ns: string,
   fusedCode: string,
 ): string {
-  const S = layout.struct;
-  const twin = floatTwin(k);
-  const align = fusedAlignment(fusedCode);
+  return [
+    ...workspaceBytesFn(k, layout.struct, ns),
+    '',
+    ...dequantizeFn(k, layout, ns, fusedAlignment(fusedCode)),
+    '',
+    ...stagedLaunchFn(k, layout, twinLayout, ns),
+  ].join('\n');
+}
+
+/** `<name>_workspace_bytes`: the dequantized K and V rows of every kv head. */
+function workspaceBytesFn(k: AttentionKernel, S: string, ns: string): string[] {
   return [
     `extern "C" size_t ${workspaceBytesName(k)}(const ${S}* args) {`,
     '  if (args == NULL) return 0;',
@@ -56,16 +64,32 @@ export function stagedLauncher(
     `  const size_t rows = (size_t)args->B * (size_t)args->Hkv * (size_t)(args->Nk > 0 ? args->Nk : 0);`,
     `  return rows * (size_t)(${rowElems(k, 'k')} + ${rowElems(k, 'v')}) * sizeof(${ns}::T);`,
     '}',
-    '',
-    `extern "C" int ${dequantizeName(k)}(const ${S}* args, void* workspace, size_t workspace_bytes, cudaStream_t stream) {`,
-    `  using ${ns}::fail;`,
-    `  using ${ns}::ptr_ok;`,
-    `  using T = ${ns}::T;`,
-    `  using ${ns}::D;`,
-    `  using ${ns}::DV;`,
-    `  ${ns}::last_error[0] = '\\0';`,
-    `  if (args == NULL) return fail(ATTNC_ERR_ARGS, "args is NULL");`,
-    `  const ${S}& a = *args;`,
+  ];
+}
+
+/** The opening of the dequantize and staged launches: names, a cleared error, `a` (args checked). */
+const launchHead = (ns: string, S: string, ptrOk: boolean): string[] => [
+  `  using ${ns}::fail;`,
+  ...(ptrOk ? [`  using ${ns}::ptr_ok;`] : []),
+  `  using T = ${ns}::T;`,
+  `  using ${ns}::D;`,
+  `  using ${ns}::DV;`,
+  `  ${ns}::last_error[0] = '\\0';`,
+  `  if (args == NULL) return fail(ATTNC_ERR_ARGS, "args is NULL");`,
+  `  const ${S}& a = *args;`,
+];
+
+/** kw and vw: the workspace's K rows, then its V rows. */
+const workspaceRows = (k: AttentionKernel): string[] => [
+  '  T* kw = static_cast<T*>(workspace);',
+  `  T* vw = kw + (size_t)a.B * a.Hkv * a.Nk * ${rowElems(k, 'k')};`,
+];
+
+/** `<name>_dequantize`: the argument and workspace checks, then the dequant pass into the workspace. */
+function dequantizeFn(k: AttentionKernel, layout: CudaLayout, ns: string, align: number): string[] {
+  return [
+    `extern "C" int ${dequantizeName(k)}(const ${layout.struct}* args, void* workspace, size_t workspace_bytes, cudaStream_t stream) {`,
+    ...launchHead(ns, layout.struct, true),
     ...valueChecks(k, layout).map((c) => `  ${c}`),
     '  if (a.Nk == 0) return ATTNC_OK;',
     ...pointerChecks(k, layout, align).map((c) => `  ${c}`),
@@ -73,30 +97,33 @@ export function stagedLauncher(
     `  if (workspace == NULL) return fail(ATTNC_ERR_ARGS, "workspace is NULL (this launch needs ${workspaceBytesName(k)}(args) = %zu bytes)", need);`,
     '  if ((uintptr_t)workspace % 16 != 0) return fail(ATTNC_ERR_ARGS, "workspace must be 16-byte aligned (got %p)", workspace);',
     '  if (workspace_bytes < need) return fail(ATTNC_ERR_ARGS, "workspace_bytes (%zu) is less than the %zu bytes this launch needs", workspace_bytes, need);',
-    '  T* kw = static_cast<T*>(workspace);',
-    `  T* vw = kw + (size_t)a.B * a.Hkv * a.Nk * ${rowElems(k, 'k')};`,
+    ...workspaceRows(k),
     `  const dim3 grid((a.Nk + ${ns}::STAGE_RPB - 1) / ${ns}::STAGE_RPB, a.Hkv, a.B);`,
     `  ${ns}::${stageEntry(k)}<<<grid, ${ns}::STAGE_RPB * ${ns}::STAGE_CH, 0, stream>>>(a, kw, vw);`,
     '  const cudaError_t e = cudaGetLastError();',
     '  if (e != cudaSuccess) return fail(ATTNC_ERR_CUDA, "dequant pass: %s", cudaGetErrorString(e));',
     '  return ATTNC_OK;',
     '}',
-    '',
-    `extern "C" int ${stagedLaunchName(k)}(const ${S}* args, void* workspace, size_t workspace_bytes, cudaStream_t stream) {`,
-    `  using ${ns}::fail;`,
-    `  using T = ${ns}::T;`,
-    `  using ${ns}::D;`,
-    `  using ${ns}::DV;`,
-    `  ${ns}::last_error[0] = '\\0';`,
-    `  if (args == NULL) return fail(ATTNC_ERR_ARGS, "args is NULL");`,
-    `  const ${S}& a = *args;`,
+  ];
+}
+
+/** The staged launch: short problems to the fused path, else the dequant pass, then the float twin. */
+function stagedLaunchFn(
+  k: AttentionKernel,
+  layout: CudaLayout,
+  twinLayout: CudaLayout,
+  ns: string,
+): string[] {
+  const twin = floatTwin(k);
+  return [
+    `extern "C" int ${stagedLaunchName(k)}(const ${layout.struct}* args, void* workspace, size_t workspace_bytes, cudaStream_t stream) {`,
+    ...launchHead(ns, layout.struct, false),
     '  // One query tile or less (decode, short chunks): the fused path reads each K/V tile about',
     '  // once anyway, and validates everything itself.',
     `  if (a.Nq <= ${k.schedule.blockQ} || a.Nk <= 0) return ${launchName(k)}(args, stream);`,
     `  const int dq = ${dequantizeName(k)}(args, workspace, workspace_bytes, stream);`,
     '  if (dq != ATTNC_OK) return dq;',
-    '  T* kw = static_cast<T*>(workspace);',
-    `  T* vw = kw + (size_t)a.B * a.Hkv * a.Nk * ${rowElems(k, 'k')};`,
+    ...workspaceRows(k),
     '  (void)vw;',
     `  ${twinLayout.struct} t;`,
     `  ${initName(twin)}(&t, a.B, a.H, a.Hkv, a.Nq, a.Nk); // packed strides for the workspace rows`,
@@ -104,7 +131,7 @@ export function stagedLauncher(
     `  const int rc = ${launchName(twin)}(&t, stream);`,
     `  return rc == ATTNC_OK ? ATTNC_OK : fail(rc, "%s", ${errorName(twin)}());`,
     '}',
-  ].join('\n');
+  ];
 }
 
 /**

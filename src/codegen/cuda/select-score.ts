@@ -1,96 +1,57 @@
 // The pooling and scoring passes of CUDA selection (select.ts has the pipeline and the helpers
-// they call): sel_pool_k / sel_pool_q pool each slot's rows; sel_vote_stats and sel_score score
-// one round of query rows against every key slot (the round's metrics in route_scratch).
+// they call): sel_pool_k / sel_pool_q pool each slot's rows (select-pool.ts); sel_vote_stats and
+// sel_score score one round of query rows against every key slot (the round's metrics in
+// route_scratch).
 import type { AttentionKernel } from '../../ir/kernel.js';
-import { pooledSides, rankedSource, routingVote, type PoolReducer } from '../../ir/routing.js';
-import { poolRows, reducers } from './routing.js';
+import { pooledSides, routingVote } from '../../ir/routing.js';
 import { K_ROWS } from './kv-rows.js';
-import { SEL_POOL_THREADS, selName } from './select.js';
+import { selName } from './select.js';
+import { poolKernel } from './select-pool.js';
 import { selDequantizes, selectKvHead } from './select-kv.js';
-import { voteKvCode } from './select-vote.js';
+import { keyRowFma8, voteKvCode } from './select-vote.js';
 
-/** Pools the rows of each slot of one side (one block per row; rows not starting a slot return). */
-function poolKernel(k: AttentionKernel, side: 'k' | 'q'): string[] {
-  const source = rankedSource(k.routing!);
-  if (!source) throw new Error('internal: CUDA selection pools the sides of a ranked plan only');
-  const red = reducers[side === 'k' ? source.k : (source.q as PoolReducer)];
-  // A quantized K cache is pooled from its dequantized values (select-kv.ts), a paged one
-  // through its block table (kv-rows.ts).
-  const dequant = side === 'k' && selDequantizes(k.formats.k);
-  const paged = side === 'k' && !dequant && k.formats.paged !== undefined;
-  const [N, off, heads, src, base] =
-    side === 'k'
-      ? ['a.Nk', 'a.k_offset', 'a.Hkv', 'a.k', '0']
-      : ['a.Nq', 'a.q_offset', 'a.H', 'a.q', 'sel_pq_off(a)'];
-  return [
-    `extern "C" __global__ void __launch_bounds__(${SEL_POOL_THREADS}) ${selName(k, `pool_${side}`)}(const Args a) {`,
-    '  const int i = blockIdx.x;',
-    `  if (i >= ${N} || !sel_starts(a, ${off}, i)) return;`,
-    `  const int len = sel_end(a, ${off}, ${N}, i) - i;`,
-    `  const size_t bh = (size_t)blockIdx.z * ${heads} + blockIdx.y;`,
-    ...(dequant
-      ? [
-          `  const SelDqK rows = ${selectKvHead(k.formats, K_ROWS, 'blockIdx.z', 'blockIdx.y')};`,
-          `  float* dst = a.route_scratch + ${base} + (bh * ${N} + i) * D;`,
-          ...poolRows(red, SEL_POOL_THREADS).map((l) =>
-            l.replace('to_f32(rows[p * rs + d])', 'rows.at(i + p, d)'),
-          ),
-        ]
-      : paged
-        ? [
-            `  const KvRows rows = ${selectKvHead(k.formats, K_ROWS, 'blockIdx.z', 'blockIdx.y')};`,
-            `  float* dst = a.route_scratch + ${base} + (bh * ${N} + i) * D;`,
-            ...poolRows(red, SEL_POOL_THREADS).map((l) =>
-              l.replace('rows[p * rs + d]', 'rows.row(i + p)[d]'),
-            ),
-          ]
-        : [
-            ...(side === 'k'
-              ? [
-                  `  const T* rows = static_cast<const T*>(${src}) + (bh * ${N} + i) * D;`,
-                  '  const long long rs = D;',
-                ]
-              : [
-                  '  const T* rows = q_row(a, blockIdx.z, blockIdx.y, i);',
-                  '  const long long rs = a.q_stride_n;',
-                ]),
-            `  float* dst = a.route_scratch + ${base} + (bh * ${N} + i) * D;`,
-            ...poolRows(red, SEL_POOL_THREADS),
-          ]),
-    '}',
-  ];
+/** How the scoring passes read key row j of kv head kvh into `kr`, and channel d of it. */
+interface ScoreKeys {
+  /** Raw keys of a quantized cache: element by element through its handle (select-kv.ts). */
+  readonly dequant: boolean;
+  /**
+   * Raw keys of a paged cache: row j through the block table (kv-rows.ts), read element by
+   * element (a page's rows are aligned to the core's vector width only, not to 16 bytes).
+   */
+  readonly paged: boolean;
+  /** 16-byte loads: 16-bit keys read in place (not pooled, quantized, paged or f32). */
+  readonly wide: boolean;
+  /** The statement that declares `kr`. */
+  readonly row: string;
+  /** Channel d of the row, as f32. */
+  readonly at: string;
 }
 
-/**
- * The scoring passes. Block (span, query unit i, group g, batch b); thread t scores slot
- * span·SEL_SPAN + t for each voter. `stats`: write the voters' (max, Σ exp) over the span;
- * otherwise: write the metric (the vote, from the merged statistics, or the one affinity).
- */
-function scoreKernel(k: AttentionKernel, pass: 'vote_stats' | 'score'): string[] {
-  const r = k.routing!;
-  const vote = routingVote(r) !== undefined;
-  const pooled = pooledSides(r);
-  const qSrc = pooled.q
-    ? 'a.route_scratch[sel_pq_off(a) + ((size_t)(b * a.H + h) * a.Nq + i) * D + d]'
-    : 'to_f32(q_row(a, b, h, i)[d])';
-  // Raw keys of a quantized cache: element by element through its handle (select-kv.ts).
-  const dequant = !pooled.k && selDequantizes(k.formats.k);
-  // Raw keys of a paged cache: row j through the block table (kv-rows.ts), read element by
-  // element (a page's rows are aligned to the core's vector width only, not to 16 bytes).
-  const paged = !pooled.k && !dequant && k.formats.paged !== undefined;
-  const kRow = pooled.k
+function scoreKeys(k: AttentionKernel): ScoreKeys {
+  const pooled = pooledSides(k.routing!).k;
+  const dequant = !pooled && selDequantizes(k.formats.k);
+  const paged = !pooled && !dequant && k.formats.paged !== undefined;
+  const row = pooled
     ? 'const float* kr = a.route_scratch + ((size_t)(b * a.Hkv + kvh) * a.Nk + j) * D;'
     : dequant
       ? `const SelDqK kr = ${selectKvHead(k.formats, K_ROWS, 'b', 'kvh')};`
       : paged
         ? `const T* kr = ${selectKvHead(k.formats, K_ROWS, 'b', 'kvh')}.row(j);`
         : 'const T* kr = static_cast<const T*>(a.k) + ((size_t)(b * a.Hkv + kvh) * a.Nk + j) * D;';
-  const kx = pooled.k ? 'kr[d]' : dequant ? 'kr.at(j, d)' : 'to_f32(kr[d])';
-  // The vector paths read the row as aligned memory; quantized and paged rows take the scalar one.
-  const vectorPaths = (lines: string[]): string[] => (dequant || paged ? ['      {'] : lines);
-  // The round's kept affinities [B, H, rows, Nk]: this thread's slot j of voter h0's row li.
-  const affAt = 'a.route_scratch + sel_aff_off(a) + ((size_t)(b * a.H + h0) * rows + li) * a.Nk + j';
-  const head = [
+  const at = pooled ? 'kr[d]' : dequant ? 'kr.at(j, d)' : 'to_f32(kr[d])';
+  const wide = !(pooled || dequant || paged || k.formats.k.dtype === 'f32');
+  return { dequant, paged, wide, row, at };
+}
+
+/** The round's kept affinities [B, H, rows, Nk]: this thread's slot j of voter h0's row li. */
+const AFF_AT = 'a.route_scratch + sel_aff_off(a) + ((size_t)(b * a.H + h0) * rows + li) * a.Nk + j';
+
+/** A scoring pass's opening: the unit's query side into shared memory, this thread's slot j. */
+function scoreHead(k: AttentionKernel, pass: 'vote_stats' | 'score'): string[] {
+  const qSrc = pooledSides(k.routing!).q
+    ? 'a.route_scratch[sel_pq_off(a) + ((size_t)(b * a.H + h) * a.Nq + i) * D + d]'
+    : 'to_f32(q_row(a, b, h, i)[d])';
+  return [
     `extern "C" __global__ void __launch_bounds__(SEL_SPAN) ${selName(k, pass)}(const Args a) {`,
     '  extern __shared__ float4 smem4[];',
     "  float* qs = reinterpret_cast<float*>(smem4); // [voters][D] the unit's query side per voter",
@@ -111,10 +72,14 @@ function scoreKernel(k: AttentionKernel, pass: 'vote_stats' | 'score'): string[]
     `  float* vst = a.route_scratch + sel_vst_off(a) + ((size_t)(b * a.H + h0) * rows + li) * nspan * 2;`,
     '  (void)vst; (void)vs;',
   ];
-  // Block-wide max / sum over the 32-float `red` array (all threads call it).
-  // Affinities of up to SEL_VPC voters that share a kv head at once (one key read serves them),
-  // then `body` per voter with `v`, `x` (the affinity, NaN unless a candidate) and `cand`.
-  const voters = (body: string[]): string[] => [
+}
+
+/**
+ * Affinities of up to SEL_VPC voters that share a kv head at once (one key read serves them),
+ * then `body` per voter with `v`, `x` (the affinity, NaN unless a candidate) and `cand`.
+ */
+function votersCode(keys: ScoreKeys, body: string[]): string[] {
+  return [
     '  for (int v0 = 0; v0 < nv;) {',
     '    const int per = a.H / a.Hkv, kvh = (h0 + v0) / per;',
     '    const int nu = min(min(SEL_VPC, nv - v0), (kvh + 1) * per - (h0 + v0));',
@@ -127,43 +92,36 @@ function scoreKernel(k: AttentionKernel, pass: 'vote_stats' | 'score'): string[]
     '      anyc = anyc || cs[u];',
     '    }',
     '    if (anyc) {',
-    `      ${kRow}`,
-    ...(pooled.k || dequant || paged || k.formats.k.dtype === 'f32'
+    `      ${keys.row}`,
+    ...(!keys.wide
       ? []
       : [
           '      if constexpr (D % 8 == 0) {',
           '        // 16-byte key loads: each lane reads its own row, so wider loads waste less of a sector.',
           '        for (int d = 0; d < D; d += 8) {',
           '          const VecT<8> k8 = *reinterpret_cast<const VecT<8>*>(kr + d);',
-          '          float kf[8];',
-          '#pragma unroll',
-          '          for (int e = 0; e < 8; ++e) kf[e] = to_f32(k8.v[e]);',
-          '#pragma unroll',
-          '          for (int u = 0; u < SEL_VPC; ++u)',
-          '            if (u < nu) {',
-          '              const float4 q0 = *reinterpret_cast<const float4*>(qs + (v0 + u) * D + d);',
-          '              const float4 q1 = *reinterpret_cast<const float4*>(qs + (v0 + u) * D + d + 4);',
-          '              xs[u] = fmaf(q0.x, kf[0], fmaf(q0.y, kf[1], fmaf(q0.z, kf[2], fmaf(q0.w, kf[3], xs[u]))));',
-          '              xs[u] = fmaf(q1.x, kf[4], fmaf(q1.y, kf[5], fmaf(q1.z, kf[6], fmaf(q1.w, kf[7], xs[u]))));',
-          '            }',
+          ...keyRowFma8('k8', '          '),
           '        }',
           '      } else',
         ]),
-    ...vectorPaths([
-      '      if constexpr (D % 4 == 0) {',
-      '        for (int d = 0; d < D; d += 4) {',
-      '          const float4 kx = sel_ld4(kr + d);',
-      '#pragma unroll',
-      '          for (int u = 0; u < SEL_VPC; ++u)',
-      '            if (u < nu) {',
-      '              const float4 qx = *reinterpret_cast<const float4*>(qs + (v0 + u) * D + d);',
-      '              xs[u] = fmaf(qx.x, kx.x, fmaf(qx.y, kx.y, fmaf(qx.z, kx.z, fmaf(qx.w, kx.w, xs[u]))));',
-      '            }',
-      '        }',
-      '      } else {',
-    ]),
+    // The vector paths read the row as aligned memory; quantized and paged rows take the scalar one.
+    ...(keys.dequant || keys.paged
+      ? ['      {']
+      : [
+          '      if constexpr (D % 4 == 0) {',
+          '        for (int d = 0; d < D; d += 4) {',
+          '          const float4 kx = sel_ld4(kr + d);',
+          '#pragma unroll',
+          '          for (int u = 0; u < SEL_VPC; ++u)',
+          '            if (u < nu) {',
+          '              const float4 qx = *reinterpret_cast<const float4*>(qs + (v0 + u) * D + d);',
+          '              xs[u] = fmaf(qx.x, kx.x, fmaf(qx.y, kx.y, fmaf(qx.z, kx.z, fmaf(qx.w, kx.w, xs[u]))));',
+          '            }',
+          '        }',
+          '      } else {',
+        ]),
     '        for (int d = 0; d < D; ++d) {',
-    `          const float kx = ${kx};`,
+    `          const float kx = ${keys.at};`,
     '#pragma unroll',
     '          for (int u = 0; u < SEL_VPC; ++u)',
     '            if (u < nu) xs[u] = fmaf(qs[(v0 + u) * D + d], kx, xs[u]);',
@@ -186,12 +144,41 @@ function scoreKernel(k: AttentionKernel, pass: 'vote_stats' | 'score'): string[]
     '    v0 += nu;',
     '  }',
   ];
+}
+
+/** Each voter's softmax statistics, merged over the spans into vs (vote_stats wrote them). */
+const mergeVoteStats = [
+  "  // Each voter's softmax statistics, merged over the spans in order (deterministic).",
+  '  // A warp per voter, lanes over the spans, then a fixed shuffle tree (deterministic).',
+  '  for (int v = tid >> 5; v < nv; v += (int)(blockDim.x >> 5)) {',
+  '    const int lane = tid & 31;',
+  '    const float* p = vst + (size_t)v * rows * nspan * 2;',
+  '    float mx = -INFINITY, z = 0.f;',
+  '    for (int s = lane; s < nspan; s += 32) mx = fmaxf(mx, p[2 * s]);',
+  '    for (int o = 16; o > 0; o >>= 1) mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, o));',
+  '    if (mx > -INFINITY)',
+  '      for (int s = lane; s < nspan; s += 32) if (p[2 * s] > -INFINITY) z += p[2 * s + 1] * expf(p[2 * s] - mx);',
+  '    for (int o = 16; o > 0; o >>= 1) z += __shfl_xor_sync(0xffffffffu, z, o);',
+  '    if (lane == 0) { vs[2 * v] = mx; vs[2 * v + 1] = z; }',
+  '  }',
+];
+
+/**
+ * The scoring passes. Block (span, query unit i, group g, batch b); thread t scores slot
+ * span·SEL_SPAN + t for each voter. `stats`: write the voters' (max, Σ exp) over the span;
+ * otherwise: write the metric (the vote, from the merged statistics, or the one affinity).
+ */
+function scoreKernel(k: AttentionKernel, pass: 'vote_stats' | 'score'): string[] {
+  const vote = routingVote(k.routing!) !== undefined;
+  const keys = scoreKeys(k);
+  const voters = (body: string[]): string[] => votersCode(keys, body);
+  const head = scoreHead(k, pass);
   if (pass === 'vote_stats')
     return [
       ...head,
       '  __shared__ float red[32];',
       '  const bool keep = sel_keep_aff(a);',
-      `  float* aff = ${affAt};`,
+      `  float* aff = ${AFF_AT};`,
       '  __syncthreads();',
       ...voters([
         '  const float mx = sel_block_max(cand ? x : -INFINITY, red);',
@@ -203,23 +190,7 @@ function scoreKernel(k: AttentionKernel, pass: 'vote_stats' | 'score'): string[]
     ];
   return [
     ...head,
-    ...(vote
-      ? [
-          "  // Each voter's softmax statistics, merged over the spans in order (deterministic).",
-          '  // A warp per voter, lanes over the spans, then a fixed shuffle tree (deterministic).',
-          '  for (int v = tid >> 5; v < nv; v += (int)(blockDim.x >> 5)) {',
-          '    const int lane = tid & 31;',
-          '    const float* p = vst + (size_t)v * rows * nspan * 2;',
-          '    float mx = -INFINITY, z = 0.f;',
-          '    for (int s = lane; s < nspan; s += 32) mx = fmaxf(mx, p[2 * s]);',
-          '    for (int o = 16; o > 0; o >>= 1) mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, o));',
-          '    if (mx > -INFINITY)',
-          '      for (int s = lane; s < nspan; s += 32) if (p[2 * s] > -INFINITY) z += p[2 * s + 1] * expf(p[2 * s] - mx);',
-          '    for (int o = 16; o > 0; o >>= 1) z += __shfl_xor_sync(0xffffffffu, z, o);',
-          '    if (lane == 0) { vs[2 * v] = mx; vs[2 * v + 1] = z; }',
-          '  }',
-        ]
-      : []),
+    ...(vote ? mergeVoteStats : []),
     '  __syncthreads();',
     '  if (j >= a.Nk) return;',
     '  float metric = 0.f;',
@@ -228,7 +199,7 @@ function scoreKernel(k: AttentionKernel, pass: 'vote_stats' | 'score'): string[]
       ? [
           '  if (sel_keep_aff(a)) {',
           "    // The voters' affinities from sel_vote_stats (NaN: not a candidate for that voter).",
-          `    const float* aff = ${affAt};`,
+          `    const float* aff = ${AFF_AT};`,
           '    for (int v = 0; v < nv; ++v) {',
           '      const float x = aff[(size_t)v * rows * a.Nk];',
           '      if (isnan(x)) continue;',

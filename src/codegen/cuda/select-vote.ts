@@ -51,17 +51,7 @@ function dots(wideLoads: boolean): string[] {
     '          for (int c = 0; c < CH; ++c) {',
     '            if (c0 + c >= NV) break;',
     '            const int d = (c0 + c) * 8;',
-    '            float kf[8];',
-    '#pragma unroll',
-    '            for (int e = 0; e < 8; ++e) kf[e] = to_f32(k8[c].v[e]);',
-    '#pragma unroll',
-    '            for (int u = 0; u < SEL_VPC; ++u)',
-    '              if (u < nu) {',
-    '                const float4 q0 = *reinterpret_cast<const float4*>(qs + (v0 + u) * D + d);',
-    '                const float4 q1 = *reinterpret_cast<const float4*>(qs + (v0 + u) * D + d + 4);',
-    '                xs[u] = fmaf(q0.x, kf[0], fmaf(q0.y, kf[1], fmaf(q0.z, kf[2], fmaf(q0.w, kf[3], xs[u]))));',
-    '                xs[u] = fmaf(q1.x, kf[4], fmaf(q1.y, kf[5], fmaf(q1.z, kf[6], fmaf(q1.w, kf[7], xs[u]))));',
-    '              }',
+    ...keyRowFma8('k8[c]', '            '),
     '          }',
     '        }',
     '      } else {',
@@ -69,6 +59,24 @@ function dots(wideLoads: boolean): string[] {
     '      }',
   ];
 }
+
+/**
+ * One 8-channel chunk `k8` of a key row (channels d..d+7) into the scores xs[u] of the (up to
+ * SEL_VPC) voters u < nu, whose q rows sit in shared memory (qs); `pad` indents it.
+ */
+export const keyRowFma8 = (k8: string, pad: string): string[] => [
+  `${pad}float kf[8];`,
+  `#pragma unroll`,
+  `${pad}for (int e = 0; e < 8; ++e) kf[e] = to_f32(${k8}.v[e]);`,
+  `#pragma unroll`,
+  `${pad}for (int u = 0; u < SEL_VPC; ++u)`,
+  `${pad}  if (u < nu) {`,
+  `${pad}    const float4 q0 = *reinterpret_cast<const float4*>(qs + (v0 + u) * D + d);`,
+  `${pad}    const float4 q1 = *reinterpret_cast<const float4*>(qs + (v0 + u) * D + d + 4);`,
+  `${pad}    xs[u] = fmaf(q0.x, kf[0], fmaf(q0.y, kf[1], fmaf(q0.z, kf[2], fmaf(q0.w, kf[3], xs[u]))));`,
+  `${pad}    xs[u] = fmaf(q1.x, kf[4], fmaf(q1.y, kf[5], fmaf(q1.z, kf[6], fmaf(q1.w, kf[7], xs[u]))));`,
+  `${pad}  }`,
+];
 
 /** sel_vote_kv: block (row li, span, part) = blockIdx.x, group g, batch b. */
 function voteKvKernel(k: AttentionKernel): string[] {

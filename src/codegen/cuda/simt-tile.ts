@@ -4,10 +4,7 @@
 import type { CoreExprs } from './exprs.js';
 import { simtLoadKv } from './kv-load-simt.js';
 import { routedOf, routedTileScan, routeTileBits } from './routing-attn.js';
-
-// Pragmas stay in column 0, like the rest of the file's.
-export const indent = (lines: readonly string[], pad: string): string[] =>
-  lines.map((l) => (l && !l.startsWith('#') ? pad + l : l));
+import { indent } from './indent.js';
 
 /** The element step: modifier and mask on s[r][jj] (q·k, already scaled), result in log2 units. */
 function elementCode(e: CoreExprs): string[] {

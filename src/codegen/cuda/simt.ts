@@ -12,7 +12,8 @@ import { cudaLayout } from './layout.js';
 import { kvHeadPtrDecls } from './kv-rows.js';
 import type { SimtPlan } from './plan.js';
 import { routedOf, routeRowState } from './routing-attn.js';
-import { indent, tileLambda, tileLoop } from './simt-tile.js';
+import { tileLambda, tileLoop } from './simt-tile.js';
+import { indent } from './indent.js';
 import {
   int8QkHelpers,
   int8QkQuantizeKTile,

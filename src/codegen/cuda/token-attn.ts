@@ -14,7 +14,7 @@
 // after this kernel, whose mma helpers they use); element and softmax steps: token-steps.ts.
 import type { AttentionKernel } from '../../ir/kernel.js';
 import type { CoreExprs } from './exprs.js';
-import { indent } from './simt-tile.js';
+import { indent } from './indent.js';
 import { tokenAttentionName, type TokenPlan } from './token-form.js';
 import { tokenMmaParts } from './token-mma.js';
 import { tokenSimtParts } from './token-simt.js';

@@ -13,11 +13,11 @@
 // merge.ts's records are f32 [acc, m, l] (516 bytes), hence this merge.
 import type { AttentionKernel } from '../../ir/kernel.js';
 import type { CoreExprs } from './exprs.js';
-import { indent } from './simt-tile.js';
+import { indent } from './indent.js';
 import { elementStep, softmaxStep } from './token-steps.js';
 import { keyMajorTileKeys, type TokenPlan } from './token-form.js';
 import { keyMajorIndexCode, tkmName } from './token-keymajor-index.js';
-import { tokenMmaParts } from './token-mma.js';
+import { tokenMmaParts, tokenQFragments } from './token-mma.js';
 import { kvHeadPtrDecls } from './kv-rows.js';
 import { rankedBlocksOf } from './routing-case.js';
 
@@ -87,22 +87,6 @@ const tileRows = [
   '}',
 ];
 
-const qFragments = [
-  'unsigned qa[D / 16][4];',
-  '{',
-  '  const T* qr0 = q_row(a, b, row_h[0], row_i[0]);',
-  '  const T* qr1 = q_row(a, b, row_h[1], row_i[1]);',
-  '#pragma unroll',
-  '  for (int kk = 0; kk < D / 16; ++kk) {',
-  '    const int d = kk * 16 + 2 * t4;',
-  '    qa[kk][0] = row_ok[0] ? tok_ld32(qr0 + d) : 0u;',
-  '    qa[kk][1] = row_ok[1] ? tok_ld32(qr1 + d) : 0u;',
-  '    qa[kk][2] = row_ok[0] ? tok_ld32(qr0 + d + 8) : 0u;',
-  '    qa[kk][3] = row_ok[1] ? tok_ld32(qr1 + d + 8) : 0u;',
-  '  }',
-  '}',
-];
-
 /** The partial record of each valid row: O / l (T) and log2(l) + m (-inf: no allowed key). */
 const storePartials = [
   '#pragma unroll',
@@ -138,7 +122,7 @@ function attentionKernel(k: AttentionKernel, plan: TokenPlan, e: CoreExprs): str
   const tile = [
     ...tileRows,
     ...rowStmts,
-    ...qFragments,
+    ...tokenQFragments,
     'float o[DV / 8][4];',
     '#pragma unroll',
     'for (int n = 0; n < DV / 8; ++n) o[n][0] = o[n][1] = o[n][2] = o[n][3] = 0.f;',

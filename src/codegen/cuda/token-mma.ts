@@ -12,6 +12,25 @@ import { kvHeadPtrDecls } from './kv-rows.js';
 import type { TokenFormParts } from './token-attn.js';
 import type { TokenPlan } from './token-form.js';
 
+/**
+ * The warp's 16 query rows (row_h/row_i, rows gq and gq + 8 of this thread; row_ok false: zeros)
+ * as the A fragments qa of S = Q·Kᵀ, one per 16-wide k-step.
+ */
+export const tokenQFragments: readonly string[] = [
+  'unsigned qa[D / 16][4];',
+  '{',
+  '  const T* qr0 = q_row(a, b, row_h[0], row_i[0]);',
+  '  const T* qr1 = q_row(a, b, row_h[1], row_i[1]);',
+  '#pragma unroll',
+  '  for (int kk = 0; kk < D / 16; ++kk) {',
+  '    const int d = kk * 16 + 2 * t4;',
+  '    qa[kk][0] = row_ok[0] ? tok_ld32(qr0 + d) : 0u;',
+  '    qa[kk][1] = row_ok[1] ? tok_ld32(qr1 + d) : 0u;',
+  '    qa[kk][2] = row_ok[0] ? tok_ld32(qr0 + d + 8) : 0u;',
+  '    qa[kk][3] = row_ok[1] ? tok_ld32(qr1 + d + 8) : 0u;',
+  '  }',
+  '}',
+];
 /** The inline-PTX helpers (the CPU emulation in test/cuda replaces exactly these definitions). */
 export function tokenMmaPtx(dtype: 'f16' | 'bf16'): string[] {
   return [
@@ -64,19 +83,7 @@ export function tokenMmaParts(k: AttentionKernel, _plan: TokenPlan): TokenFormPa
       'T* Vs = Ks + TOK_BK * TOK_KP;',
       ...kvHeadPtrDecls({ k: 'kg', v: 'vg' }, 'b', 'hkv', k.formats.paged !== undefined),
       "// The warp's 16 query rows as A fragments (rows gq and gq + 8 in this thread).",
-      'unsigned qa[D / 16][4];',
-      '{',
-      '  const T* qr0 = q_row(a, b, row_h[0], row_i[0]);',
-      '  const T* qr1 = q_row(a, b, row_h[1], row_i[1]);',
-      '#pragma unroll',
-      '  for (int kk = 0; kk < D / 16; ++kk) {',
-      '    const int d = kk * 16 + 2 * t4;',
-      '    qa[kk][0] = row_ok[0] ? tok_ld32(qr0 + d) : 0u;',
-      '    qa[kk][1] = row_ok[1] ? tok_ld32(qr1 + d) : 0u;',
-      '    qa[kk][2] = row_ok[0] ? tok_ld32(qr0 + d + 8) : 0u;',
-      '    qa[kk][3] = row_ok[1] ? tok_ld32(qr1 + d + 8) : 0u;',
-      '  }',
-      '}',
+      ...tokenQFragments,
       'float o[DV / 8][4];',
       '#pragma unroll',
       'for (int n = 0; n < DV / 8; ++n) o[n][0] = o[n][1] = o[n][2] = o[n][3] = 0.f;',

@@ -2,7 +2,7 @@
 // token-attn.ts: rows gq and gq + 8, columns j·8 + 2·t4 + {0, 1}), shared by the query-major walk
 // (token-attn.ts) and the key-major attention (token-keymajor.ts).
 import type { CoreExprs } from './exprs.js';
-import { indent } from './simt-tile.js';
+import { indent } from './indent.js';
 
 /** The query-major walk's key test: past the keys, or in a block the row did not select. */
 const unselectedKey = 'kidx >= a.Nk || !route_hit(tok_bits[r], kid0, kpos)';

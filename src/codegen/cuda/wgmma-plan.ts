@@ -1,6 +1,7 @@
 // What the Hopper warpgroup-MMA core can run. A warpgroup (4 warps) owns 64 query rows; blockQ
 // rows take blockQ/64 warpgroups, which share the K/V tiles in shared memory.
-import { describeSchedule, scheduleShapeProblem } from '../common.js';
+import { describeSchedule } from '../common.js';
+import { tensorCoreProblem, tileBytes16 } from './tc-plan.js';
 import { sharedStorage, type TensorFormats } from '../../ir/formats.js';
 import type { Schedule } from '../../ir/kernel.js';
 
@@ -13,7 +14,7 @@ export interface WgmmaPlan {
 
 /** Dynamic shared memory of the wgmma core (2-byte storage, 1 KiB alignment slack). */
 export function wgmmaSharedBytes(s: Schedule): number {
-  return 2 * (s.blockQ * s.headDim + s.stages * s.blockK * (s.headDim + s.valueDim)) + 1024;
+  return tileBytes16(s) + 1024;
 }
 
 /** Why the wgmma core cannot run `s` (undefined when it can). */
@@ -22,17 +23,9 @@ export function wgmmaScheduleProblem(
   formats: TensorFormats,
   maxSharedBytes: number,
 ): string | undefined {
-  const storage = sharedStorage(formats);
-  const name = describeSchedule(s, storage);
-  const shape = scheduleShapeProblem(s, storage);
-  if (shape) return shape;
-  if (storage === 'f32') return `${name}: the wgmma engine needs f16 or bf16 storage`;
-  for (const [key, d] of [
-    ['headDim', s.headDim],
-    ['valueDim', s.valueDim],
-  ] as const) {
-    if (d !== 64 && d !== 128) return `${name}: the wgmma engine needs ${key} in {64, 128}`;
-  }
+  const basic = tensorCoreProblem(s, formats, { engine: 'wgmma', headDims: [64, 128] });
+  if (basic) return basic;
+  const name = describeSchedule(s, sharedStorage(formats));
   if (s.blockQ % 64 !== 0 || s.blockQ > 128 || s.threads !== 2 * s.blockQ) {
     return `${name}: the wgmma engine needs blockQ in {64, 128} and threads = 2·blockQ (a warpgroup per 64 rows)`;
   }

@@ -9,7 +9,8 @@
 import type { CoreExprs } from './exprs.js';
 import { tmaLoadKv, tmaLoadKvOf } from './kv-load-tma.js';
 import type { AttentionKernel } from '../../ir/kernel.js';
-import { epilogueCode, indent, rowStateCode } from './mma-body.js';
+import { epilogueCode, rowStateCode } from './mma-body.js';
+import { indent } from './indent.js';
 import { classifyCode } from './mma-tiles.js';
 import { endMarkCode, producerHoistCode, publishTile, readTileCode } from './wgmma-ws-walk.js';
 import { qTmaCoords } from './qo-rows.js';

@@ -9,7 +9,7 @@
 // With ping-pong (Schedule.wsConsumers 'fa3') each warpgroup issues its pair of matrix products
 // (the next S = Q·Kᵀ and this P·V) in its turn, so one warpgroup's softmax runs under the other's.
 import type { CoreExprs } from './exprs.js';
-import { indent } from './mma-body.js';
+import { indent } from './indent.js';
 import { hoistViews, readTileCode } from './wgmma-ws-walk.js';
 import {
   foldsScale,
@@ -19,6 +19,7 @@ import {
   wsElementCode,
 } from './wgmma-ws-softmax.js';
 import { pvIssueCode, qkIssueCode, releaseK, type WsTweaks } from './wgmma-ws-tweaks.js';
+import { elementLoopCode } from './mma-body.js';
 
 /** How the overlapped loop is built: ping-pong turns, and the producer's tile walk. */
 export interface OverlapOptions {
@@ -109,16 +110,7 @@ function lambdas(e: CoreExprs, walk: boolean, t: WsTweaks, qk?: OverlapQk): stri
     '  (void)st;',
     ...indent(qk ? qk.scores : [], '  '),
     ...indent(walk ? hoistViews(e, true) : [], '  '),
-    '#pragma unroll',
-    '  for (int j = 0; j < NT; ++j) {',
-    '#pragma unroll',
-    '    for (int e = 0; e < 4; ++e) {',
-    '      const int r = e >> 1, kk = j * 8 + t4 * 2 + (e & 1);',
-    '      const int qpos = qpos_r[r];',
-    '      (void)r; (void)kk; (void)qpos;',
-    ...indent(wsElementCode(e, t), '      '),
-    '    }',
-    '  }',
+    ...indent(elementLoopCode(wsElementCode(e, t)), '  '),
     ...(softmaxTweaked(t) ? indent(rowSoftmaxCode(t, foldsScale(e, t)), '  ') : untweakedRows),
     '};',
     'auto softmax_tile = [&](const int kt, const bool kt_full, const int st, float (&s)[NT][4], float (&alpha)[2]) {',

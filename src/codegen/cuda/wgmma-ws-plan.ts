@@ -2,7 +2,8 @@
 // consumer warpgroup owns 64 query rows; one more warpgroup produces: a single thread of it issues
 // the TMA copies of Q and of every visited K/V tile into a `stages`-deep ring of shared-memory
 // buffers guarded by mbarriers, so the consumers never load and never meet at a CTA barrier.
-import { describeSchedule, scheduleShapeProblem } from '../common.js';
+import { describeSchedule } from '../common.js';
+import { tensorCoreProblem, tileBytes16 } from './tc-plan.js';
 import { sharedStorage, type TensorFormats } from '../../ir/formats.js';
 import type { Schedule } from '../../ir/kernel.js';
 import { wsTweaksOf, wsTweaksProblem, type WsTweaks } from './wgmma-ws-tweaks.js';
@@ -52,8 +53,7 @@ const barrierBytes = (stages: number, splitKv: boolean): number => 8 * ((splitKv
 
 /** Dynamic shared memory of the warp-specialized core (2-byte storage). */
 export function wgmmaWsSharedBytes(s: Schedule): number {
-  const tiles = 2 * (s.blockQ * s.headDim + s.stages * s.blockK * (s.headDim + s.valueDim));
-  return tiles + barrierBytes(s.stages, wsTweaksOf(s).splitKv) + 1024;
+  return tileBytes16(s) + barrierBytes(s.stages, wsTweaksOf(s).splitKv) + 1024;
 }
 
 /** Why the warp-specialized core cannot run `s` (undefined when it can). */
@@ -62,17 +62,9 @@ export function wgmmaWsScheduleProblem(
   formats: TensorFormats,
   maxSharedBytes: number,
 ): string | undefined {
-  const storage = sharedStorage(formats);
-  const name = describeSchedule(s, storage);
-  const shape = scheduleShapeProblem(s, storage);
-  if (shape) return shape;
-  if (storage === 'f32') return `${name}: the wgmma-ws engine needs f16 or bf16 storage`;
-  for (const [key, d] of [
-    ['headDim', s.headDim],
-    ['valueDim', s.valueDim],
-  ] as const) {
-    if (d !== 64 && d !== 128) return `${name}: the wgmma-ws engine needs ${key} in {64, 128}`;
-  }
+  const basic = tensorCoreProblem(s, formats, { engine: 'wgmma-ws', headDims: [64, 128] });
+  if (basic) return basic;
+  const name = describeSchedule(s, sharedStorage(formats));
   if (s.blockQ % 64 !== 0 || s.blockQ > 128 || s.threads !== 2 * s.blockQ + PRODUCER_THREADS) {
     return `${name}: the wgmma-ws engine needs blockQ in {64, 128} and threads = 2·blockQ + ${PRODUCER_THREADS} (a consumer warpgroup per 64 rows and a producer warpgroup)`;
   }

@@ -2,7 +2,8 @@
 // (wgmma-ws-tweaks.ts). Without either, the serial tile keeps mma-body's softmaxCode text and the
 // overlapped loop its own, so untweaked kernels are emitted unchanged.
 import type { CoreExprs } from './exprs.js';
-import { elementCode, indent, softmaxCode } from './mma-body.js';
+import { elementCode, elementLoopCode, softmaxCode } from './mma-body.js';
+import { indent } from './indent.js';
 import type { WsTweaks } from './wgmma-ws-tweaks.js';
 
 /** Whether the tweaks touch the softmax at all. */
@@ -29,18 +30,7 @@ export function wsElementCode(e: CoreExprs, t: WsTweaks): string[] {
 export const exp2Of = (t: WsTweaks): string => (t.fastExp ? 'ex2_ftz' : 'exp2f');
 
 /** Modifier, tail and mask over every element of s (MASKED tiles only test). */
-const elementLoop = (e: CoreExprs, t: WsTweaks): string[] => [
-  '#pragma unroll',
-  'for (int j = 0; j < NT; ++j) {',
-  '#pragma unroll',
-  '  for (int e = 0; e < 4; ++e) {',
-  '    const int r = e >> 1, kk = j * 8 + t4 * 2 + (e & 1);',
-  '    const int qpos = qpos_r[r];',
-  '    (void)r; (void)kk; (void)qpos;',
-  ...indent(wsElementCode(e, t), '    '),
-  '  }',
-  '}',
-];
+const elementLoop = (e: CoreExprs, t: WsTweaks): string[] => [...elementLoopCode(wsElementCode(e, t))];
 
 /**
  * Per row: the new running max, alpha (the factor O and l take) into `alpha[r]`, the

@@ -5,7 +5,7 @@
 // written before the stage's `full` mbarrier completes, whose wait the consumers already pay.
 // The consumers then run no classifier, no ballots and no consumer-wide barrier per tile.
 import type { CoreExprs } from './exprs.js';
-import { indent } from './mma-body.js';
+import { indent } from './indent.js';
 
 /** Arrivals that complete a stage's `full` barrier: the copies' one, plus one after the hoists. */
 export const fullArrivals = (e: CoreExprs, walk: boolean): number => (walk && e.keyHoists.length ? 2 : 1);

@@ -8,7 +8,7 @@ import { sharedStorage } from '../../ir/formats.js';
 import type { AttentionKernel } from '../../ir/kernel.js';
 import type { CoreExprs } from './exprs.js';
 import type { LaunchHook } from './launcher.js';
-import { indent } from './mma-body.js';
+import { indent } from './indent.js';
 import { foldsScale, serialSoftmaxCode } from './wgmma-ws-softmax.js';
 import {
   foldScaleQCode,
@@ -36,6 +36,8 @@ import { tmaKvMapsOf } from './kv-load-tma.js';
 import { cudaLayout } from './layout.js';
 import { dequantProducerCode, stageCodesHelper, wsFastConverterCode, wsStagingBytes } from './wgmma-ws-dq.js';
 import { int8QkWsRender } from './int8qk-wgmma.js';
+import { pFragmentCode } from './mma-device.js';
+import { tileScanBallot } from './mma-tiles.js';
 
 /**
  * One K/V tile from ring buffer `st`: the wgmma core's tile, on this warpgroup's 64 rows. With
@@ -84,8 +86,7 @@ const interleavedPvCode = (t: WsTweaks): string[] => [
   'wg_fence();',
   '#pragma unroll',
   'for (int kv = 0; kv < BK / 16; ++kv) {',
-  '  const unsigned pa[4] = {pack2(s[2 * kv][0], s[2 * kv][1]), pack2(s[2 * kv][2], s[2 * kv][3]),',
-  '                          pack2(s[2 * kv + 1][0], s[2 * kv + 1][1]), pack2(s[2 * kv + 1][2], s[2 * kv + 1][3])};',
+  ...pFragmentCode('s', '  '),
   ...indent(pvIssueCode(t, 'pa'), '  '),
   '}',
 ];
@@ -124,10 +125,8 @@ function consumerCode(kernel: AttentionKernel, e: CoreExprs, plan: WgmmaWsPlan):
 
 function kernelCode(kernel: AttentionKernel, e: CoreExprs, plan: WgmmaWsPlan, entry: string): string[] {
   const s = kernel.schedule;
-  // Schedule.tileScan as on the other tensor-core engines: ballots by default only where the
-  // classifier reads summaries.
-  const ballot = s.tileScan ? s.tileScan === 'ballot' : kernel.summaries.length > 0;
-  const walk = e.mode === 'empty' ? [] : tileWalkCode(e, ballot);
+  // Schedule.tileScan as on the other tensor-core engines.
+  const walk = e.mode === 'empty' ? [] : tileWalkCode(e, tileScanBallot(kernel));
   // The producer's walk (Schedule.wsProducerWalk): only the producer warp classifies.
   const producerWalk = plan.producerWalk && e.mode !== 'empty';
   return [

@@ -5,34 +5,22 @@
 // K/V as in the mma core (TMA and warp specialization are later steps, docs/PERFORMANCE.md). The
 // accumulators keep the mma.sync per-n-tile layout, so mask, softmax and epilogue are mma-body's.
 import { sharedStorage } from '../../ir/formats.js';
-import { coreBody, loopCode, softmaxCode } from './mma-body.js';
+import { coreBody, loopCode, softmaxCode, tileLambdaHead, tileLoaderCode } from './mma-body.js';
+import { tileScanBallot } from './mma-tiles.js';
 import type { CoreExprs } from './exprs.js';
 import { wgmmaDeviceHelpers } from './wgmma-device.js';
 import type { WgmmaPlan } from './wgmma-plan.js';
 import type { AttentionCore } from './simt.js';
-import { residueHelpers } from './residue.js';
-import { patchActive, patchHelpers } from './patch.js';
+import { patchActive } from './patch.js';
 import { patchMinBlocks, patchTweaksOf } from './patch-tweaks.js';
-import { tcDequantCode } from './dequant-tile.js';
-import { cudaLayout } from './layout.js';
-
-const indent = (lines: readonly string[], pad: string): string[] =>
-  lines.map((l) => (l && !l.startsWith('#') ? pad + l : l));
+import { indent } from './indent.js';
+import { pFragmentCode } from './mma-device.js';
 
 function tileLambda(e: CoreExprs): string[] {
   return [
     "// This warpgroup's 64 rows of Q: rows 64·wg.. of each panel.",
     'const T* Qw = Qs + (warp / 4) * 64 * 64;',
-    '// One K/V tile in shared memory. Only MASKED tiles (partial, or past Nk) test per element.',
-    'auto tile = [&](auto masked, const int kt, const int buf) {',
-    '  constexpr bool MASKED = decltype(masked)::value;',
-    '  const T* Kb = Ks + buf * (BK * D);',
-    '  const T* Vb = Vs + buf * (BK * DV);',
-    '  const int kbase = kt * BK;',
-    '  (void)kbase;',
-    '  float s[NT][4];',
-    '#pragma unroll',
-    '  for (int j = 0; j < NT; ++j) s[j][0] = s[j][1] = s[j][2] = s[j][3] = 0.f;',
+    ...tileLambdaHead,
     '  // S = Q·Kᵀ, both K-major: a k16 step is 32 bytes along a panel row, every 4th a new panel.',
     '  wg_fence();',
     '#pragma unroll',
@@ -49,8 +37,7 @@ function tileLambda(e: CoreExprs): string[] {
     '  wg_fence();',
     '#pragma unroll',
     '  for (int kv = 0; kv < BK / 16; ++kv) {',
-    '    const unsigned pa[4] = {pack2(s[2 * kv][0], s[2 * kv][1]), pack2(s[2 * kv][2], s[2 * kv][3]),',
-    '                            pack2(s[2 * kv + 1][0], s[2 * kv + 1][1]), pack2(s[2 * kv + 1][2], s[2 * kv + 1][3])};',
+    ...pFragmentCode('s', '    '),
     '    wg_pv<0>(o, pa, desc128(Vb + kv * 16 * 64, 1024));',
     '    if constexpr (DV == 128) wg_pv<1>(o, pa, desc128(Vb + BK * 64 + kv * 16 * 64, 1024));',
     '  }',
@@ -75,12 +62,7 @@ export function wgmmaCore(plan: WgmmaPlan): AttentionCore {
         'static_assert((D == 64 || D == 128) && (DV == 64 || DV == 128), "wgmma head dims");',
         '',
         ...wgmmaDeviceHelpers(s, sharedStorage(kernel.formats)),
-        ...tcDequantCode(kernel.formats, cudaLayout(kernel).field, {
-          name: 'load_panel',
-          swizzle: 'pswz<ROWS>(r, c * 8)',
-        }),
-        ...residueHelpers(kernel, 'load_panel', 'pswz<ROWS>(r, c * 8)'),
-        ...patchHelpers(kernel, 'load_panel', 'pswz<ROWS>(r, c * 8)'),
+        ...tileLoaderCode(kernel, { name: 'load_panel', swizzle: 'pswz<ROWS>(r, c * 8)' }),
         '',
         `extern "C" __global__ void __launch_bounds__(THREADS, ${minBlocks}) ${entry}(const Args a, const float qscale) {`,
         ...coreBody(
@@ -100,7 +82,7 @@ export function wgmmaCore(plan: WgmmaPlan): AttentionCore {
             qLoad: 'load_panel',
             tile: tileLambda(e),
           },
-          loopCode(e, plan.stages, s.tileScan ? s.tileScan === 'ballot' : kernel.summaries.length > 0, {
+          loopCode(e, plan.stages, tileScanBallot(kernel), {
             loader: 'load_panel',
             afterWait: ['proxy_fence();'],
             qInit: [],
