@@ -46,7 +46,7 @@ import { simtTile } from './decode-step.js';
 import { K_ROWS, V_ROWS } from './kv-rows.js';
 import type { CudaLayout } from './layout.js';
 import { cudaMergeBody } from './merge.js';
-import { type CudaContext } from './rules.js';
+import type { CudaContext } from './rules.js';
 import { helperSource } from './rules-helpers.js';
 
 export { DECODE_MAX_NQ, DECODE_MIN_NK } from './decode-host.js';

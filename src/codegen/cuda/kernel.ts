@@ -12,7 +12,7 @@ import { cudaLayout, type CudaLayout } from './layout.js';
 import { importanceDevice } from './importance.js';
 import { cudaArchs } from './arch.js';
 import { checkCudaSchedule, cudaLimits, cudaScheduleProblem, type CudaLimits } from './plan.js';
-import { type CudaContext } from './rules.js';
+import type { CudaContext } from './rules.js';
 import { helperSource } from './rules-helpers.js';
 import { mmaCore } from './mma.js';
 import { mmaPlan } from './mma-plan.js';
