@@ -22,6 +22,7 @@ import { unsupportedRouting } from './ir/routing-check.js';
 import { toKernel, type AttentionIR } from './ir/program.js';
 import { unsupportedStorage } from './ir/storage-support.js';
 import { unsupportedPv, unsupportedQk } from './ir/int8qk-support.js';
+import { misspeltKey } from './misspelt.js';
 
 export interface CompileOptions {
   readonly target: Target;
@@ -128,9 +129,6 @@ const OPTION_NAMES: readonly (keyof CompileOptions)[] = [
   'importance',
   'observe',
 ];
-/** `headDim`, `head_dim`, `HeadDim` and `headdim` are one name to a typist. */
-const spelling = (name: string): string => name.toLowerCase().replace(/[-_]/g, '');
-
 /**
  * An option key that misspells a known one (`headdim`, `head_dim`, `dim`): without this check the
  * option was dropped and its default used, a silent wrong kernel. Other unknown keys pass, since
@@ -139,7 +137,7 @@ const spelling = (name: string): string => name.toLowerCase().replace(/[-_]/g, '
 function misspeltOption(o: object): string | undefined {
   for (const key of Object.keys(o)) {
     if ((OPTION_NAMES as readonly string[]).includes(key)) continue;
-    const meant = key === 'dim' ? 'headDim' : OPTION_NAMES.find((n) => spelling(n) === spelling(key));
+    const meant = key === 'dim' ? 'headDim' : misspeltKey(key, OPTION_NAMES);
     if (meant) return `unknown option \`${key}\`: did you mean \`${meant}\`?`;
   }
   return undefined;

@@ -115,13 +115,16 @@ function describe(x«: unknown»)«: string» {
   return typeof x === 'object' && x !== null ? 'an object' : \`\${typeof x} \${String(x)}\`;
 }
 
+/** The sizes a launch gives; D and Dv are compiled in. */
+const SIZE_KEYS = ['B', 'H', 'Hkv', 'Nq', 'Nk'];
+
 function checkSizes(kernel«: string», raw«: unknown»)«: Sizes» {
   const s = (typeof raw === 'object' && raw !== null ? raw : {}) «as Record<string, unknown>»;
   const issues«: string[]» = [];
   if (typeof raw !== 'object' || raw === null) issues.push(\`sizes: expected { B, H, Hkv, Nq, Nk }, got \${describe(raw)}\`);
   // D and Dv are compiled in: a sizes.D (or any other key) was dropped, and buffers sized for it pass.
-  else unknownKeys('size', raw, ['B', 'H', 'Hkv', 'Nq', 'Nk'], issues);
-  for (const name of ['B', 'H', 'Hkv', 'Nq', 'Nk']) {
+  else unknownKeys('size', raw, SIZE_KEYS, issues);
+  for (const name of SIZE_KEYS) {
     const v = s[name];
     const min = name === 'H' || name === 'Hkv' ? 1 : 0;
     if (!isI32(v) || v < min) issues.push(\`size \${name}: expected an integer >= \${min}, got \${describe(v)}\`);

@@ -3,6 +3,7 @@
 // `params:`, was dropped without a word and the kernel ran with the default: a silent wrong
 // answer. Other unknown keys pass, because callers spread wider objects into the inputs.
 import type { Artifact } from '../codegen/artifact.js';
+import { misspeltKey } from '../misspelt.js';
 
 /** RunInputs' keys (validate.ts). */
 const INPUT_KEYS = [
@@ -23,9 +24,6 @@ const INPUT_KEYS = [
   'scale',
 ] as const;
 
-/** `qOffset`, `q_offset` and `qoffset` are one name to a typist; so are `param` and `params`. */
-const spelling = (name: string): string => name.toLowerCase().replace(/[-_]/g, '').replace(/s$/, '');
-
 /** One line per misplaced or misspelt key of `inputs` (an object), naming where it belongs. */
 export function strayInputIssues(artifact: Artifact, inputs: object): string[] {
   const known: readonly string[] = INPUT_KEYS;
@@ -38,7 +36,8 @@ export function strayInputIssues(artifact: Artifact, inputs: object): string[] {
     else if (tensors.has(key))
       issues.push(`"${key}" is a tensor of kernel "${artifact.name}": pass it as tensors: { ${key}: … }`);
     else {
-      const meant = INPUT_KEYS.find((n) => n.length > 1 && spelling(n) === spelling(key));
+      // `qOffset`, `q_offset` and `qoffset` are one name to a typist; so are `param` and `params`.
+      const meant = misspeltKey(key, INPUT_KEYS, { plural: true, minLength: 2 });
       if (meant) issues.push(`run(inputs): unknown key "${key}"; did you mean "${meant}"?`);
     }
   }
