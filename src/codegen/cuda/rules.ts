@@ -57,6 +57,12 @@ function need(cx: CudaContext, helper: string): void {
   cx.used.add(helper);
 }
 
+/** `helper`'s name, marked used. */
+function needed(cx: CudaContext, helper: string): string {
+  need(cx, helper);
+  return helper;
+}
+
 /** An f32 literal that rounds to the same f32 as `v`. */
 export function f32Literal(v: number): string {
   const x = Math.fround(v);
@@ -175,8 +181,8 @@ export const cudaRules: Readonly<Record<Op, Rule>> = {
     return `${h}(${args(a)})`;
   },
   [Op.NEG]: arith((a) => `-${a[0]}`, 'neg_i'),
-  [Op.MIN]: (n, a) => `${n.dtype === 'i32' ? 'min' : 'fminf'}(${args(a)})`,
-  [Op.MAX]: (n, a) => `${n.dtype === 'i32' ? 'max' : 'fmaxf'}(${args(a)})`,
+  [Op.MIN]: (n, a, cx) => `${n.dtype === 'i32' ? 'min' : needed(cx, 'fmin_nan')}(${args(a)})`,
+  [Op.MAX]: (n, a, cx) => `${n.dtype === 'i32' ? 'max' : needed(cx, 'fmax_nan')}(${args(a)})`,
   [Op.ABS]: arith((a) => `fabsf(${args(a)})`, 'abs_i'),
   [Op.LT]: bin('<'),
   [Op.LE]: bin('<='),
