@@ -79,7 +79,7 @@ def run_backward(family, q, k, v, out, lse, dout, dlse, tensors, int_params, flo
     args.scale = scl
     ints, floats = iter(int_params), iter(float_params)
     for p in m.params:
-        setattr(args, f'p_{p.name}', next(ints) if p.dtype == 'i32' else next(floats))
+        setattr(args, f'p_{p.name}', next(floats) if p.is_float else next(ints))
     for slot, t in zip(m.tensors, tensors):
         setattr(args, f't_{slot.name}', t.data_ptr())
     keep = []
@@ -147,7 +147,7 @@ def register_backward(name, family, forward_op):
             dtensors[i] = grads[at : at + tensors[i].numel()].view(tensors[i].shape).to(tensors[i].dtype)
         dparams = None
         if ctx.param_shape is not None:  # f32 params in manifest order; those the score does not differentiate get 0
-            f32_params = [p.name for p in m.params if p.dtype != 'i32']
+            f32_params = [p.name for p in m.params if p.is_float]
             picks = [grads[m.backward.grad_params.index(n)] if n in m.backward.grad_params else grads.new_zeros(()) for n in f32_params]
             dparams = torch.stack(picks) if picks else grads.new_zeros((0,))
         # Non-tensor inputs get None, but an empty list is a list node of autograd's input tree: [].

@@ -108,7 +108,7 @@ class KernelFamily:
         lse = q.new_empty((B, H, Nq) if m.has_lse else (0,), dtype=torch.float32)
         if m.has_indices:
             sizes = dict(B=B, H=H, Hkv=k.shape[1], Nq=Nq, Nk=k.shape[2])
-            names = [p.name for p in m.params if p.dtype == 'i32']
+            names = [p.name for p in m.params if not p.is_float]
             shape = m.indices_shape(sizes, dict(zip(names, int_params)))
         else:
             shape = (0,)
@@ -154,7 +154,7 @@ class KernelFamily:
                     setattr(args, field, value)
             ints, floats = iter(int_params), iter(float_params)
             for p in m.params:
-                kern.set_param(args, p, next(ints) if p.dtype == 'i32' else next(floats))
+                kern.set_param(args, p, next(floats) if p.is_float else next(ints))
             for role, t in pointers:
                 kern.set_pointer(args, role, t.data_ptr())
             if block_table is not None:

@@ -2,6 +2,9 @@
 and devices, params and tensors by keyword. Every message names the kernel and the argument, and
 says what was expected and what came. Tensors are seen through TensorInfo, so the torch layer
 describes its tensors and the pure tests describe fakes."""
+import ctypes
+import math
+
 from .errors import ArgumentError
 from .manifest import I32_MAX, I32_MIN, STORAGE_DTYPES
 
@@ -25,10 +28,10 @@ class BoundCall:
         self.tensor_names = tensor_names
 
     def int_params(self, manifest):
-        return [int(self.params[p.name]) for p in manifest.params if p.dtype == 'i32']
+        return [int(self.params[p.name]) for p in manifest.params if not p.is_float]
 
     def float_params(self, manifest):
-        return [float(self.params[p.name]) for p in manifest.params if p.dtype != 'i32']
+        return [float(self.params[p.name]) for p in manifest.params if p.is_float]
 
 
 def _shape_text(shape):
@@ -190,6 +193,18 @@ def check_paged(name, page_size, infos, table, kv_len, dtype=None, head_dim=None
     return sizes, call_dtype, D, Dv, max_pages
 
 
+def is_f32_number(value):
+    """A number that stays finite when rounded to f32, as the runtime's paramProblem and checkScale
+    decide it (src/runtime/params.ts: Number.isFinite(Math.fround(x))): NaN, ±inf and values that
+    round to ±inf (1e39) would reach the kernel as non-finite words."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    try:
+        return math.isfinite(ctypes.c_float(value).value)
+    except OverflowError:  # an int beyond a double's range
+        return False
+
+
 def check_param(name, param, value):
     where = f'{name}: param {param.name}'
     if param.dtype == 'i32':
@@ -197,17 +212,21 @@ def check_param(name, param, value):
             raise ArgumentError(f'{where} is i32: expected an int, got {type(value).__name__} {value!r}')
         if not I32_MIN <= value <= I32_MAX:
             raise ArgumentError(f'{where} is i32: {value} is outside [{I32_MIN}, {I32_MAX}]')
-    elif isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ArgumentError(f'{where} is f32: expected a number, got {type(value).__name__} {value!r}')
+    elif param.dtype == 'bool':
+        if not isinstance(value, bool):
+            raise ArgumentError(f'{where} is bool: expected True or False, got {type(value).__name__} {value!r}')
+    elif not is_f32_number(value):
+        raise ArgumentError(f'{where} is f32: expected a finite number within f32 range (|x| < 3.4028235e38), got {type(value).__name__} {value!r}')
 
 
 def check_scalars(name, q_offset, k_offset, scale):
-    """q_offset and k_offset: None or an int in the i32 range; scale: None or a number."""
+    """q_offset and k_offset: None or an int in the i32 range; scale: None or a number that stays
+    finite in f32."""
     for what, value in (('q_offset', q_offset), ('k_offset', k_offset)):
         if value is not None and (isinstance(value, bool) or not isinstance(value, int) or not I32_MIN <= value <= I32_MAX):
             raise ArgumentError(f'{name}: {what} must be an int in the i32 range, got {value!r}')
-    if scale is not None and (isinstance(scale, bool) or not isinstance(scale, (int, float))):
-        raise ArgumentError(f'{name}: scale must be a number, got {type(scale).__name__} {scale!r}')
+    if scale is not None and not is_f32_number(scale):
+        raise ArgumentError(f'{name}: scale must be a finite number within f32 range, got {type(scale).__name__} {scale!r}')
 
 
 def check_tensor(name, slot, info, q_device, sizes, params):
@@ -243,7 +262,14 @@ CALL_KEYWORDS = ('q', 'k', 'v', 'q_offset', 'k_offset', 'scale', 'dtype', 'layou
 
 def check_interface(manifest):
     """Refuses a kernel whose param or tensor has the name of a call argument (q, scale, dtype...):
-    attn(..., dtype=x) could not reach it."""
+    attn(..., dtype=x) could not reach it; and a kernel with an `importance` output, which the op
+    does not allocate (its launcher would refuse the NULL pointer at the first call, after nvcc)."""
+    if any(f['role'] == 'importance' for f in manifest.fields):
+        raise ArgumentError(
+            f'{manifest.name}: its `importance` output ([B, H, Nk] f32) is not returned by the torch op yet; '
+            'drop the `importance` statement to load it, or call the CUDA launcher (the header\'s args '
+            'field `importance`) yourself'
+        )
     names = [p.name for p in manifest.params] + [t.name for t in manifest.tensors]
     cache_names = {t.field for t in manifest.cache_keywords()}
     clash = [n for n in names if n in CALL_KEYWORDS or n in cache_names]

@@ -41,9 +41,12 @@ class ArgsLayout:
         setattr(args, self.manifest.field(role, name), ptr)
 
     def set_param(self, args, param, value):
-        """Stores a param value, checked against its dtype (i32 range; a number for f32)."""
+        """Stores a param value, checked against its dtype (i32 range; a finite f32 number; True or
+        False for bool, or the 0/1 word BoundCall.int_params makes of it)."""
+        if param.dtype == 'bool' and type(value) is int and value in (0, 1):
+            value = bool(value)
         check_param(self.manifest.name, param, value)
-        setattr(args, self.manifest.field('param', param.name), value)
+        setattr(args, self.manifest.field('param', param.name), int(value) if param.dtype == 'bool' else value)
 
     def set_offsets(self, args, q_offset=None, k_offset=None, scale=None):
         """Overrides args_init's defaults (q_offset Nk - Nq, k_offset 0, scale 1/sqrt(D)) where given."""

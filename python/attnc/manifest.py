@@ -12,11 +12,23 @@ SIZE_NAMES = ('B', 'H', 'Hkv', 'Nq', 'Nk')  # the sizes args_init takes, in its 
 I32_MIN, I32_MAX = -(2**31), 2**31 - 1
 
 
+PARAM_DTYPES = ('i32', 'f32', 'bool')
+
+
 class Param:
-    """A scalar param: name, dtype ('i32' or 'f32') and default (None when the caller must give it)."""
+    """A scalar param: name, dtype ('i32', 'f32' or 'bool') and default (None when the caller must
+    give it). The manifest writes a bool default as 0/1 (the i32 word the args struct holds); it is
+    read back as False/True, the value a call passes."""
 
     def __init__(self, name, dtype, default):
+        if dtype == 'bool' and default is not None:
+            default = bool(default)
         self.name, self.dtype, self.default = name, dtype, default
+
+    @property
+    def is_float(self):
+        """f32 params travel as floats (and may get a gradient); i32 and bool ones as i32 words."""
+        return self.dtype == 'f32'
 
     def describe(self):
         return f'{self.dtype}, default {self.default}' if self.default is not None else f'{self.dtype}, required'
@@ -58,6 +70,20 @@ def _need(data, where, *keys):
             raise ManifestError(f'{where}: the manifest lacks "{dotted}" (written by another attnc version?)')
         node = node[key]
     return node
+
+
+def _entries(data, where, keys, fields):
+    """The list at data[keys...], each entry an object with these fields (a ManifestError naming
+    the entry otherwise, rather than a KeyError from deep inside a call)."""
+    entries = _need(data, where, *keys)
+    dotted = '.'.join(keys)
+    if not isinstance(entries, list):
+        raise ManifestError(f'{where}: "{dotted}" is not a list (written by another attnc version?)')
+    for i, entry in enumerate(entries):
+        for field in fields:
+            if not isinstance(entry, dict) or field not in entry:
+                raise ManifestError(f'{where}: {dotted}[{i}] lacks "{field}" (written by another attnc version?)')
+    return entries
 
 
 class CacheTensor:
@@ -147,7 +173,8 @@ class Manifest:
         for key in ('launch', 'lastError', 'argsInit'):
             _need(data, where, 'functions', key)
         self.functions = fn
-        self.fields = sorted(_need(data, where, 'args', 'fields'), key=lambda f: f['offset'])
+        fields = _entries(data, where, ('args', 'fields'), ('field', 'role', 'ctype', 'offset'))
+        self.fields = sorted(fields, key=lambda f: f['offset'])
         self.struct_bytes = _need(data, where, 'args', 'bytes')
         schedule = _need(data, where, 'schedule')
         self.dtype = _need(data, where, 'schedule', 'dtype')
@@ -155,8 +182,12 @@ class Manifest:
         self.value_dim = schedule.get('valueDim', self.head_dim)
         self.engine = schedule.get('engine', 'simt')
         self.alignment = data.get('alignment', 16)
-        self.params = [Param(p['name'], p['dtype'], p.get('default')) for p in _need(data, where, 'params')]
-        self.tensors = [TensorSlot(t['name'], t['dtype'], t['dims']) for t in _need(data, where, 'tensors')]
+        params = _entries(data, where, ('params',), ('name', 'dtype'))
+        for p in params:
+            if p['dtype'] not in PARAM_DTYPES:
+                raise ManifestError(f'{where}: param {p["name"]} has dtype {p["dtype"]!r} (known: {", ".join(PARAM_DTYPES)})')
+        self.params = [Param(p['name'], p['dtype'], p.get('default')) for p in params]
+        self.tensors = [TensorSlot(t['name'], t['dtype'], t['dims']) for t in _entries(data, where, ('tensors',), ('name', 'dtype', 'dims'))]
         roles = {f['role'] for f in self.fields}
         self.has_lse = 'lse' in roles
         self.has_indices = 'indices' in roles

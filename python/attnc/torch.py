@@ -117,7 +117,7 @@ class Attention:
                     'torch.no_grad() or torch.inference_mode(), or pass detached tensors'
                 )
             if any(t.requires_grad for t in param_tensors.values()):
-                param_grad = torch.stack([_param_tensor(named, param_tensors, p.name, q.device) for p in m.params if p.dtype != 'i32'])
+                param_grad = torch.stack([_param_tensor(named, param_tensors, p.name, q.device) for p in m.params if p.is_float])
         scale = None if scale is None else float(scale)
         layout = out_layout(self.name, layout)
         ints, floats = bound.int_params(m), bound.float_params(m)
@@ -137,7 +137,7 @@ def _param_values(manifest, named):
     named, tensors = dict(named), {}
     for p in manifest.params:
         t = named.get(p.name)
-        if p.dtype == 'i32' or not isinstance(t, torch.Tensor):
+        if not p.is_float or not isinstance(t, torch.Tensor):
             continue
         if t.numel() != 1 or not t.is_floating_point():
             raise ArgumentError(f'{manifest.name}: param {p.name} is f32: a tensor for it must be one float element, got {t.dtype} shape {list(t.shape)}')

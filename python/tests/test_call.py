@@ -3,11 +3,15 @@ import json
 import os
 import re
 
+import subprocess
+
 import pytest
 
 from attnc.call import TensorInfo, bind_call, check_interface
 from attnc.errors import ArgumentError
+from attnc.kernel import ArgsLayout
 from attnc.manifest import Manifest
+from conftest import CLI, node
 
 GPU = 'cuda:0'
 
@@ -64,8 +68,16 @@ def test_keyword_mistakes(manifests):
     fails('document: tensor doc must have shape [Nk] = [120], got [119]', doc, doc=FakeTensor((119,), 'i32'))
     fails('document: tensor doc is on cpu, q on cuda:0; they must share a device', doc, doc=FakeTensor((120,), 'i32', 'cpu'))
     fails('document: tensor doc must be a tensor i32 [Nk]', doc, doc=[0] * 120)
-    fails('softcap: param cap is f32: expected a number, got str ' + repr('5'), cap, cap='5')
-    fails('softcap: param cap is f32: expected a number, got bool True', cap, cap=True)
+    f32 = 'softcap: param cap is f32: expected a finite number within f32 range (|x| < 3.4028235e38), got '
+    fails(f32 + "str '5'", cap, cap='5')
+    fails(f32 + 'bool True', cap, cap=True)
+    # What the runtime's paramProblem refuses: values the f32 word cannot hold (NaN, ±inf, and
+    # numbers that round to inf in f32); the largest f32 is fine.
+    fails(f32 + 'float nan', cap, cap=float('nan'))
+    fails(f32 + 'float -inf', cap, cap=float('-inf'))
+    fails(f32 + 'float 1e+39', cap, cap=1e39)
+    fails(f32 + 'int ' + str(10**400), cap, cap=10**400)
+    assert bind(cap, cap=3.4028234e38).float_params(cap) == [3.4028234e38]
     nsa = manifests['nsa_select']
     fails('nsa_select: param top is i32: expected an int, got float 4.0', nsa, top=4.0)
     fails('nsa_select: param top is i32: -2147483649 is outside [-2147483648, 2147483647]', nsa, top=-(2**31) - 1)
@@ -126,6 +138,21 @@ def test_build_options_are_checked(manifests):
     assert (b.head_dim, b.value_dim) == (128, 32)
 
 
+def test_a_kernel_with_an_importance_output_is_refused_at_load(artifacts):
+    # stdlib/heavy_hitter.attn loaded, built with nvcc, then failed at its first call with the
+    # launcher's 'importance and lse must be non-NULL': the op never allocated that output.
+    with open(os.path.join(artifacts['softcap'], 'softcap.json')) as f:
+        data = json.load(f)
+    data['name'] = 'heavy'
+    data['args']['fields'].append(dict(data['args']['fields'][0], field='importance', name='importance', role='importance'))
+    message = (
+        'heavy: its `importance` output ([B, H, Nk] f32) is not returned by the torch op yet; drop the '
+        "`importance` statement to load it, or call the CUDA launcher (the header's args field `importance`) yourself"
+    )
+    with pytest.raises(ArgumentError, match='^' + re.escape(message) + '$'):
+        check_interface(Manifest(data, artifacts['softcap']))
+
+
 def test_a_param_named_like_a_call_argument_is_refused(artifacts):
     with open(os.path.join(artifacts['softcap'], 'softcap.json')) as f:
         data = json.load(f)
@@ -134,3 +161,33 @@ def test_a_param_named_like_a_call_argument_is_refused(artifacts):
     message = 'softcap: dtype would be passed by keyword, but attn() takes q, k, v, q_offset, k_offset, scale, dtype, layout, out, block_table, kv_len itself; rename it in the .attn source'
     with pytest.raises(ArgumentError, match='^' + re.escape(message) + '$'):
         check_interface(Manifest(data, artifacts['softcap']))
+
+
+FLAGGED = """attention flagged(wide: bool = true, w: int = 4, c: f32 = 2.0) {
+  mask wide ? (q - k < w) : causal
+  score score * c
+}
+"""
+
+
+def test_a_bool_param_is_true_or_false_and_travels_as_an_i32_word(tmp_path):
+    # The manifest writes a bool param's default as 1 and its args field as an i32: a call takes
+    # True/False (as attnc run and the runtime do), and the op passes it with the int params.
+    src, out = tmp_path / 'flagged.attn', tmp_path / 'flagged'
+    src.write_text(FLAGGED)
+    r = subprocess.run([node(), CLI, 'compile', str(src), '--target', 'cuda', '--dim', '64', '--out', str(out)], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    m = Manifest.from_file(str(out / 'flagged.json'))
+    assert m.param('wide').default is True
+    b = bind(m)
+    assert (b.params, b.int_params(m), b.float_params(m)) == ({'wide': True, 'w': 4, 'c': 2}, [1, 4], [2.0])
+    b = bind(m, wide=False)
+    assert (b.int_params(m), b.float_params(m)) == ([0, 4], [2.0])
+    fails('flagged: param wide is bool: expected True or False, got int 1', m, wide=1)
+    fails('flagged: param wide is bool: expected True or False, got float 0.0', m, wide=0.0)
+    layout = ArgsLayout(m)
+    args = layout.Args()
+    ints, floats = iter(b.int_params(m)), iter(b.float_params(m))
+    for p in m.params:  # as the op does (attnc/_ops.py)
+        layout.set_param(args, p, next(floats) if p.is_float else next(ints))
+    assert (args.wide, args.w, args.c) == (0, 4, 2.0)

@@ -89,8 +89,12 @@ def test_param_and_offset_values_are_checked(manifests):
         layout.set_param(args, m.param('top'), 2**31)
     with pytest.raises(ArgumentError, match=r'nsa_select: q_offset must be an int in the i32 range, got 1.5'):
         layout.set_offsets(args, q_offset=1.5)
-    with pytest.raises(ArgumentError, match=r"nsa_select: scale must be a number, got str '1'"):
+    with pytest.raises(ArgumentError, match=r"nsa_select: scale must be a finite number within f32 range, got str '1'"):
         layout.set_offsets(args, scale='1')
+    with pytest.raises(ArgumentError, match=r'nsa_select: scale must be a finite number within f32 range, got float nan'):
+        layout.set_offsets(args, scale=float('nan'))
+    with pytest.raises(ArgumentError, match=r'nsa_select: scale must be a finite number within f32 range, got float 1e\+39'):
+        layout.set_offsets(args, scale=1e39)
 
 
 def _edited(artifacts, tmp_path, name, edit):
@@ -118,6 +122,18 @@ def test_manifest_errors_name_the_file_and_the_key(artifacts, tmp_path):
     path = _edited(artifacts, tmp_path, 'document', lambda d: d['args'].update(bytes=96))
     with pytest.raises(ManifestError, match=r'the args struct is 184 bytes in ctypes, 96 in the manifest'):
         ArgsLayout(Manifest.from_file(path))
+    path = _edited(artifacts, tmp_path, 'document', lambda d: d['params'].append({'dtype': 'i32'}))
+    with pytest.raises(ManifestError, match=r'edited.json: params\[0\] lacks "name" \(written by another attnc version\?\)'):
+        Manifest.from_file(path)
+    path = _edited(artifacts, tmp_path, 'document', lambda d: d['args']['fields'][2].pop('role'))
+    with pytest.raises(ManifestError, match=r'edited.json: args.fields\[2\] lacks "role"'):
+        Manifest.from_file(path)
+    path = _edited(artifacts, tmp_path, 'document', lambda d: d['tensors'][0].pop('dims'))
+    with pytest.raises(ManifestError, match=r'edited.json: tensors\[0\] lacks "dims"'):
+        Manifest.from_file(path)
+    path = _edited(artifacts, tmp_path, 'document', lambda d: d['params'].append({'name': 'x', 'dtype': 'f64'}))
+    with pytest.raises(ManifestError, match=r"edited.json: param x has dtype 'f64' \(known: i32, f32, bool\)"):
+        Manifest.from_file(path)
     bad = tmp_path / 'bad.json'
     bad.write_text('{')
     with pytest.raises(ManifestError, match=r'bad.json: not JSON'):

@@ -11,7 +11,7 @@ import { declPredicates, declRouting } from '../runtime/ast-eval.js';
 import { compareArrays, type Agreement } from '../runtime/compare.js';
 import { referenceImportance } from '../runtime/importance-ref.js';
 import { fromF16, toF16 } from '../runtime/f16.js';
-import { paramProblem } from '../runtime/params.js';
+import { declaredDefault, paramProblem } from '../runtime/params.js';
 import { randomNormal, randomTensor, rng, tensorLength, tensorShape } from '../runtime/inputs.js';
 import { referenceAttention, type RefInputs, type RefResult } from '../runtime/reference.js';
 import { checkSelection, referenceRouting, type RoutingResult } from '../runtime/reference-routing.js';
@@ -127,7 +127,7 @@ export async function runKernel(source: string, o: RunOptions): Promise<RunRepor
   for (const p of kernel.params) {
     const problem = p.name in o.params ? paramProblem(p.name, p.dtype, o.params[p.name]) : undefined;
     if (problem) throw new UsageError(`--${problem}`);
-    const v = o.params[p.name] ?? p.default;
+    const v = o.params[p.name] ?? declaredDefault(p);
     // Said before any GPU work, with the flag to add (the runtime's message names no flag).
     if (v === undefined)
       throw new UsageError(

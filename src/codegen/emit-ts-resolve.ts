@@ -10,6 +10,10 @@ function paramHelper(p: ParamSlot): string {
   return p.dtype === 'i32' ? 'intParam' : p.dtype === 'f32' ? 'floatParam' : 'boolParam';
 }
 
+/** A param's default as code: `${-0}` is '0', so -0.0 is spelled out. */
+const defaultText = (p: ParamSlot): string =>
+  p.default === undefined ? 'undefined' : Object.is(p.default, -0) ? '-0' : String(p.default);
+
 const kvUniformFields = [
   'k_stride_b',
   'k_stride_h',
@@ -102,7 +106,7 @@ export function resolveSource(a: Artifact, alts: readonly Artifact[]): string {
       '  const params = {',
       ...params.map(
         (p) =>
-          `    ${p.name}: ${paramHelper(p)}(${lit(p.name)}, p[${lit(p.name)}], ${p.default ?? 'undefined'}, issues),`,
+          `    ${p.name}: ${paramHelper(p)}(${lit(p.name)}, p[${lit(p.name)}], ${defaultText(p)}, issues),`,
       ),
       '  };',
     );

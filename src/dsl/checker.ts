@@ -128,7 +128,17 @@ class DeclChecker extends ExprChecker {
       return;
     }
     const v = this.fold(e);
-    if (v !== undefined && v !== overflowed) this.defaults.set(p.name, convertConst(v, type));
+    if (v === undefined || v === overflowed) return;
+    const value = convertConst(v, type);
+    // Every entry point refuses a non-finite f32 param value (runtime, emitted modules, the CUDA
+    // launcher), so such a default could never be used: say so here, where it is written.
+    if (type === 'f32' && typeof value === 'number' && !Number.isFinite(Math.fround(value))) {
+      const hint =
+        'f32 params must be finite; write the constant in the expression instead (e.g. `min(score, 1.0 / 0.0)`)';
+      this.err(`the default of ${q(p.name)} is ${Math.fround(value)}, not a finite f32`, e.span, hint);
+      return;
+    }
+    this.defaults.set(p.name, value);
   }
 
   private fold(e: Expr): ConstValue | typeof overflowed | undefined {

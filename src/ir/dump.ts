@@ -1,7 +1,7 @@
 // Human-readable IR dumps (`attnc compile --dump-ir=<pass>`, the REPL's `:ir`): SSA-style lines so
 // sharing is visible, one block per expression.
 import { dumpStages } from './stages.js';
-import { show, toposort, type Node } from './graph.js';
+import { constText, show, toposort, type Node } from './graph.js';
 import { Op } from './ops.js';
 import type { TensorFormat } from './formats.js';
 import type { AttentionIR } from './program.js';
@@ -14,8 +14,7 @@ function ssa(roots: readonly [string, Node][]): string[] {
   let next = 0;
   const ref = (n: Node): string => names.get(n.id) ?? '?';
   for (const n of toposort(roots.map(([, r]) => r))) {
-    if (n.op === Op.CONST)
-      names.set(n.id, String(n.arg) + (n.dtype === 'f32' && Number.isInteger(n.arg) ? '.0' : ''));
+    if (n.op === Op.CONST) names.set(n.id, constText(n));
     else if (n.op === Op.VAR) names.set(n.id, String(n.arg));
     else if (n.op === Op.PARAM) names.set(n.id, `$${String(n.arg)}`);
     else {

@@ -22,7 +22,10 @@ export class Graph {
 
   /** Returns the unique node for (op, dtype, src, arg). */
   node(op: Op, dtype: DType, src: readonly Node[], arg: Arg = null, span?: Span): Node {
-    const key = `${op}|${dtype}|${src.map((s) => s.id).join(',')}|${typeof arg}:${String(arg)}`;
+    // String(-0) is '0': without its own spelling, -0.0 would be handed back as the +0.0 node
+    // (1.0 / -0.0 folding to +inf).
+    const argText = Object.is(arg, -0) ? '-0' : String(arg);
+    const key = `${op}|${dtype}|${src.map((s) => s.id).join(',')}|${typeof arg}:${argText}`;
     const hit = this.table.get(key);
     if (hit) return hit;
     const n: Node = Object.freeze({ id: this.nextId++, op, dtype, src: Object.freeze([...src]), arg, span });
@@ -78,6 +81,12 @@ export const SHOW_LIMIT = 4000;
  * print predicates whose trees can grow exponentially (x · (x + 1) · … shares subterms), so the
  * walk stops when the text is long enough instead of visiting the whole tree.
  */
+/** A constant as dumps and `show` print it: f32 integers with `.0`, -0.0 with its sign. */
+export function constText(n: Node): string {
+  if (n.dtype === 'f32' && Object.is(n.arg, -0)) return '-0.0';
+  return String(n.arg) + (n.dtype === 'f32' && Number.isInteger(n.arg) ? '.0' : '');
+}
+
 export function show(n: Node): string {
   return showAtMost(n, SHOW_LIMIT);
 }
@@ -92,8 +101,7 @@ export function showAtMost(n: Node, limit: number): string {
   };
   const walk = (m: Node): void => {
     if (left <= 0) return;
-    if (m.op === Op.CONST)
-      return put(String(m.arg) + (m.dtype === 'f32' && Number.isInteger(m.arg) ? '.0' : ''));
+    if (m.op === Op.CONST) return put(constText(m));
     if (m.op === Op.VAR) return put(String(m.arg));
     if (m.op === Op.PARAM) return put(`$${String(m.arg)}`);
     const head =

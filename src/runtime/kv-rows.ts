@@ -4,6 +4,7 @@
 // address functions read (codegen/wgsl/kv-load.ts: `k_stride_b/_h/_n`, `v_stride_*`, `max_pages`).
 // Absent, K and V are packed [B, Hkv, Nk, W] (a paged kernel: HND pages [pages, Hkv, N, W]).
 import type { Artifact } from '../codegen/artifact.js';
+import { describeValue } from './params.js';
 import { kvCacheProblem, packedStrides, scatterKv, type KvCacheLayout, type KvStrides } from './kv-cache.js';
 
 /** RunInputs.kvCache: the caller's K/V layout (the CUDA Args' k_stride_*, block_table, max_pages). */
@@ -114,7 +115,7 @@ export function resolveKvRows(
     const maxPages = checkedMaxPages(input, s, P, issues);
     const table = input.blockTable;
     if (!(table instanceof Int32Array) || table.length !== s.B * maxPages) {
-      const got = table instanceof Int32Array ? `an Int32Array of ${table.length}` : String(table);
+      const got = table instanceof Int32Array ? `an Int32Array of ${table.length}` : describeValue(table);
       issues.push(
         `kvCache.blockTable: a paged cache (pages of ${P} rows) reads its keys through an Int32Array [B, maxPages] = [${s.B}, ${maxPages}] of page ids, got ${got}`,
       );

@@ -44,6 +44,17 @@ export function paramProblem(name: string, dtype: ParamDtype, value: unknown): s
   return `param "${name}" (${dtype}): expected ${paramTypeText(dtype)}, got ${describeValue(value)}`;
 }
 
+/**
+ * A param's declared default as a caller would pass it: the artifact stores a bool default as its
+ * uniform word 0/1 (ParamSlot.default is a number), which paramProblem refuses as a bool value.
+ */
+export function declaredDefault(p: {
+  readonly dtype: ParamDtype;
+  readonly default: number | undefined;
+}): number | boolean | undefined {
+  return p.dtype === 'bool' && p.default !== undefined ? p.default === 1 : p.default;
+}
+
 /** The uniform word of a checked value: bools as 0/1, f32 rounded. */
 export function paramWord(dtype: ParamDtype, value: number | boolean): number {
   if (typeof value === 'boolean') return value ? 1 : 0;

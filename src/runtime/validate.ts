@@ -2,7 +2,7 @@
 // typed-array kind and length, params and offsets. All problems are reported at once, each naming
 // the buffer (or param) and the expected vs actual shape/dtype.
 import type { Artifact } from '../codegen/artifact.js';
-import { describeValue, isI32, paramProblem, paramWord } from './params.js';
+import { declaredDefault, describeValue, isI32, paramProblem, paramWord } from './params.js';
 import { evalShapeExpr, type ShapeEnv } from './shape-expr.js';
 import { bindingData, bindingShapes, lengthOf, userTensors } from './validate-bindings.js';
 import { checkPositions, checkScale } from './validate-positions.js';
@@ -108,13 +108,11 @@ function resolveParams(artifact: Artifact, inputs: RunInputs, issues: string[]):
   }
   for (const p of artifact.params) {
     const fromCaller = given[p.name] !== undefined;
-    const v: unknown = fromCaller ? given[p.name] : p.default;
-    if (v === undefined) {
+    const value: unknown = fromCaller ? given[p.name] : declaredDefault(p);
+    if (value === undefined) {
       issues.push(`param "${p.name}": missing (${p.dtype}, no default)`);
       continue;
     }
-    // Declared bool defaults are stored as 0/1.
-    const value = !fromCaller && p.dtype === 'bool' ? v === 1 : v;
     const problem = paramProblem(p.name, p.dtype, value);
     if (problem) issues.push(problem);
     else out.set(p.name, paramWord(p.dtype, value as number | boolean));

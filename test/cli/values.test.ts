@@ -10,6 +10,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { parseParamAssignments } from '../../src/cli/check-command.js';
 import { UsageError } from '../../src/cli/errors.js';
 import { paramValue } from '../../src/cli/repl/settings.js';
+import { runKernel } from '../../src/cli/run-kernel.js';
 import { vizCommand } from '../../src/cli/viz-command.js';
 
 const cli = 'dist/src/cli/main.js';
@@ -34,6 +35,17 @@ describe('attnc run --param', () => {
     expect(attncLines(r.err)).toEqual([line]);
     expect(r.err).not.toMatch(/\n\s+at /);
     expect(r.code).toBe(1);
+  });
+
+  it('a bool param left at its default runs (its default reached run() as the number 1)', async () => {
+    // `attnc run` (and the REPL's :run) said 'param "wide" (bool): expected true or false, got
+    // number 1' for any kernel with a bool default unless --param gave it.
+    const source = 'attention flagged(wide: bool = true, w: int = 2) { mask wide ? q - k < 4 : q - k < w }';
+    const sizes = { B: 1, H: 1, Hkv: 1, Nq: 8, Nk: 8, D: 16 };
+    const run = (params: Record<string, boolean>) =>
+      runKernel(source, { ...sizes, file: 'flagged.attn', dtype: 'f32', params, seed: 1, repeats: 1 });
+    for (const r of [await run({}), await run({ wide: false })])
+      expect(r.out.relError).toBeLessThan(r.tolerance);
   });
 
   it('an f32 param that rounds to Infinity is refused, not run as +Inf', () => {

@@ -38,6 +38,7 @@ struct alignas(8) float2 { float x, y; };
 inline float4 make_float4(float x, float y, float z, float w) { return {x, y, z, w}; }
 inline float2 make_float2(float x, float y) { return {x, y}; }
 template <class T> inline T __ldg(const T* p) { return *p; }
+inline float __fmul_rn(float a, float b) { volatile float r = a * b; return r; }
 inline int __float2int_rz(float x) {
   if (x != x) return 0;
   if (x >= 2147483648.f) return INT_MAX;

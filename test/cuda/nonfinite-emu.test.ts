@@ -28,10 +28,12 @@ const NaN_ = Number.NaN;
 const Inf = Number.POSITIVE_INFINITY;
 const dir = scratchDir('nonfinite-emu');
 
-// k == ninf: log(0) = -inf (weight 0); k == pinf: exp(> 88) = +inf; k == nan: log(-1) = NaN.
-// Elsewhere a NaN q·k would become 0.0 (NaN < 100 is false): it must poison the row anyway.
+// k == ninf: log(0) = -inf (weight 0); k == pinf: exp(> 88) = +inf; k == nan: log(-1) = NaN,
+// passed on by max (fmaxf would drop it and keep the score: the row must be poisoned, as the
+// reference's max says). Elsewhere a NaN q·k would become 0.0 (NaN < 100 is false): it must
+// poison the row anyway.
 const SCORED = `attention nf_scored(ninf: int = -1, pinf: int = -1, nan: int = -1) {
-  score k == ninf ? log(score - score) : (k == pinf ? exp(score + 1000.0) : (k == nan ? log(score - score - 1.0) : (score < 100.0 ? score : 0.0)))
+  score k == ninf ? log(score - score) : (k == pinf ? exp(score + 1000.0) : (k == nan ? max(score, log(score - score - 1.0)) : (score < 100.0 ? score : 0.0)))
   mask causal
 }`;
 const SELECTED = `attention nf_selected(top: int = 260, pinf: int = -1) {

@@ -3,6 +3,7 @@
 // and header describe the same launcher.
 import { describe, expect, it } from 'vitest';
 import { cudaScheduleProblem, renderCuda } from '../../src/codegen/cuda/index.js';
+import { compile } from '../../src/compile.js';
 import { Graph } from '../../src/ir/graph.js';
 import type { AttentionKernel } from '../../src/ir/kernel.js';
 import { Op } from '../../src/ir/ops.js';
@@ -125,6 +126,28 @@ describe('cuda backend: rendering', () => {
     expect(code).toContain('floormod_f(x, 1.5f)');
     expect(code).toContain('f2i(x)');
     expect(code).toContain('__float2int_rz');
+  });
+
+  it('renders f32 products in a mask uncontracted (__fmul_rn), as the reference rounds them', () => {
+    // nvcc (-fmad=true by default) made `x * 0.1f - 0.3f` one fma.rn.f32: at q - k = 3 the mask
+    // read -7.45e-9 < 0 (key allowed) where the reference's two roundings give 0 (key masked).
+    const masked = compile('attention fm() { mask float(q - k) * 0.1 - 0.3 < 0.0 }', {
+      target: 'cuda',
+      headDim: 64,
+    }).artifact.code;
+    expect(masked).toContain(
+      '(__fmul_rn(((float)(sub_i(qpos, kpos))), 0.10000000149011612f)) - 0.30000001192092896f',
+    );
+    expect(masked).not.toMatch(/\) \* 0\.10000000149011612f/);
+    // f32 % subtracts an uncontracted product too; a product only in the score keeps `*`.
+    expect(masked).not.toContain('floormod_f');
+    const scored = compile('attention fs() { score score % 1.5 + float(k - q) * 0.25 mask causal }', {
+      target: 'cuda',
+      headDim: 64,
+    }).artifact.code;
+    expect(scored).toContain('return a - __fmul_rn(b, floorf(a / b));');
+    expect(scored).toMatch(/\) \* 0\.25f/);
+    expect(scored).not.toContain('__fmul_rn(((float)');
   });
 
   it('renames args fields that collide with built-in fields or C keywords', () => {

@@ -76,8 +76,22 @@ describe('literals that do not fit their type', () => {
     expect(check('attention m() { score score + 1e999 }').located).toEqual([
       '1:31 f32 literal Infinity is too large for f32',
     ]);
-    const fine = 'attention m(cap: f32 = 3.4e38, inf: f32 = 1.0 / 0.0) { score min(score, 1.0 / 0.0) }';
+    const fine = 'attention m(cap: f32 = 3.4e38) { score min(score, cap) + min(score, 1.0 / 0.0) }';
     expect(check(fine).located).toEqual([]);
+  });
+
+  it('an f32 param default that is not finite (every entry point refuses such a param value)', () => {
+    // It compiled, then `attnc run`, run(), the emitted module and the CUDA launcher each refused
+    // the default as the param's value unless the caller replaced it.
+    expect(check('attention m(inf: f32 = 1.0 / 0.0) { score min(score, inf) }').located).toEqual([
+      '1:24 the default of `inf` is Infinity, not a finite f32',
+    ]);
+    expect(check('attention m(c: f32 = 0.0 / 0.0) { score score + c }').located).toEqual([
+      '1:22 the default of `c` is NaN, not a finite f32',
+    ]);
+    expect(check('attention m(c: f32 = 3.0e38 * 2.0) { score score + c }').located).toEqual([
+      '1:22 the default of `c` is Infinity, not a finite f32',
+    ]);
   });
 });
 

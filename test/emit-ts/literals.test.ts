@@ -1,7 +1,7 @@
 // The emitter's literals and shape expressions as code: what the module embeds reads back exactly.
 import { describe, expect, it } from 'vitest';
 import { compile } from '../../src/compile.js';
-import { shapeExprToTs, templateLiteral } from '../../src/codegen/emit-ts.js';
+import { emitKernelModule, shapeExprToTs, templateLiteral } from '../../src/codegen/emit-ts.js';
 import { evalShapeExpr } from '../../src/runtime/shape-expr.js';
 
 describe('emit-ts literals', () => {
@@ -30,5 +30,21 @@ describe('emit-ts literals', () => {
     }
     expect(() => shapeExprToTs('window + 1', artifact)).toThrow(/"window", which is no size or int param/);
     expect(() => shapeExprToTs('Nq +', artifact)).toThrow(/shape expression "Nq \+"/);
+  });
+
+  it('param defaults read back exactly, -0.0 with its sign', () => {
+    // `${-0}` is '0': the module used +0.0 for a -0.0 default, so `mask 1.0 / c < 0.0` masked
+    // every key where the reference (and the CUDA args_init) allowed them all.
+    const src = 'attention t(c: f32 = -0.0, d: f32 = 1e-30, n: int = -5) { mask 1.0 / c < d && q - k > n }';
+    const { artifact } = compile(src, { target: 'wgsl', headDim: 16 });
+    const ts = Object.values(emitKernelModule(artifact).files).join('\n');
+    const fallback = (name: string): number => {
+      const m = new RegExp(`Param\\("${name}", p\\["${name}"\\], ([^,]+), issues\\)`).exec(ts);
+      expect(m, name).not.toBeNull();
+      return Number(new Function(`return ${m![1]};`)());
+    };
+    expect(Object.is(fallback('c'), -0)).toBe(true);
+    expect(fallback('d')).toBe(Math.fround(1e-30));
+    expect(fallback('n')).toBe(-5);
   });
 });

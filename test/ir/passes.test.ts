@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { checkSource } from '../../src/compile.js';
 import { Graph, show } from '../../src/ir/graph.js';
 import { lowerDecl } from '../../src/ir/lower.js';
+import { evaluate } from '../../src/ir/interp.js';
 import { Op } from '../../src/ir/ops.js';
 import { simplifyExpr } from '../../src/ir/passes/simplify.js';
 import { defaultLimits } from '../../src/ir/passes/schedule.js';
@@ -12,6 +13,7 @@ import { toKernel, type AttentionIR } from '../../src/ir/program.js';
 import { tileCounts } from '../../src/ir/tile-stats.js';
 import { verify } from '../../src/ir/verify.js';
 import { dumpIR } from '../../src/ir/dump.js';
+import { declPredicates } from '../../src/runtime/ast-eval.js';
 import { readStdlib, staticStdlib } from '../support/stdlib.js';
 
 const stdlib = staticStdlib;
@@ -55,6 +57,59 @@ describe('simplify', () => {
     expect(div(-7, 2).arg).toBe(-4);
     expect(div(7, 0).arg).toBe(0);
     expect(simplifyExpr(g, g.node(Op.MOD, 'i32', [g.const(-7), g.const(3)])).arg).toBe(2);
+  });
+  it('keeps f32 semantics: -0.0 is not 0.0, and f32 sums are not reassociated', () => {
+    const g = new Graph();
+    const zero = g.const(0, 'f32');
+    const negZero = simplifyExpr(g, g.node(Op.NEG, 'f32', [zero]));
+    // Hash-consing keyed by String(-0) === '0' used to hand back the +0.0 node: `1.0 / -0.0`
+    // folded to +inf and `mask 1.0 / -0.0 < 0.0` emptied every row, against the reference.
+    expect(Object.is(negZero.arg, -0)).toBe(true);
+    expect(negZero).not.toBe(zero);
+    const inv = simplifyExpr(g, g.node(Op.DIV, 'f32', [g.const(1, 'f32'), g.node(Op.NEG, 'f32', [zero])]));
+    expect(inv.arg).toBe(-Infinity);
+    // (score + 1e8) + -1e8 rounds score to a multiple of 8 in f32; score + (1e8 + -1e8) is score.
+    const score = g.var('score');
+    const big = Math.fround(1e8);
+    const sum = g.node(Op.ADD, 'f32', [
+      g.node(Op.ADD, 'f32', [score, g.const(big, 'f32')]),
+      g.const(-big, 'f32'),
+    ]);
+    expect(show(simplifyExpr(g, sum))).toBe(show(sum));
+    // x + 0.0 is x except for x = -0.0 (-0.0 + 0.0 = +0.0); x + -0.0 and x - 0.0 are always x.
+    const plusZero = g.node(Op.ADD, 'f32', [score, zero]);
+    expect(simplifyExpr(g, plusZero)).toBe(plusZero);
+    expect(simplifyExpr(g, g.node(Op.ADD, 'f32', [score, negZero]))).toBe(score);
+    expect(simplifyExpr(g, g.node(Op.SUB, 'f32', [score, zero]))).toBe(score);
+    const minusNegZero = g.node(Op.SUB, 'f32', [score, negZero]);
+    expect(simplifyExpr(g, minusNegZero)).toBe(minusNegZero);
+    // Ints keep every identity and the reassociation (interval analysis wants `x + c`).
+    const q = g.var('q');
+    const ints = g.node(Op.ADD, 'i32', [g.node(Op.ADD, 'i32', [q, g.const(3)]), g.const(4)]);
+    expect(show(simplifyExpr(g, ints))).toBe('(add q 7)');
+    expect(simplifyExpr(g, g.node(Op.ADD, 'i32', [q, g.const(0)]))).toBe(q);
+  });
+  it('the compiled mask and score compute what the reference does, for f32 edge constants', () => {
+    // Each program disagreed with the reference (attnc run, both backends) before the fix above.
+    const sources = [
+      'attention a() { mask 1.0 / -0.0 < 0.0 }',
+      'attention b() { score score + 1.0 / (-(0.0)) }',
+      'attention c() { score score * (-0.0 < 0.0 ? 1.0 : 2.0) + (1.0 / (0.0 * -1.0) < 0.0 ? 5.0 : 0.0) }',
+      'attention d() { score (score + 100000000.0) + -100000000.0 }',
+      'attention e() { score 1.0 / (score * 0.0 + 0.0) }',
+    ];
+    const sizes = { B: 1, H: 1, Hkv: 1, Nq: 4, Nk: 4, D: 16 };
+    for (const source of sources) {
+      const ir = pipeline(source);
+      const { decl } = checkSource(source, 'test.attn');
+      const ref = declPredicates(decl.decl, { params: {}, tensors: {}, sizes });
+      for (const score of [-3.75, -0.0, 0.0, 1.5, 12.3456]) {
+        const vars = { b: 0, h: 0, q: 3, k: 1, score };
+        const label = `${source} at score ${Object.is(score, -0) ? '-0' : score}`;
+        expect(evaluate(ir.mask, { vars }), label).toBe(ref.mask(0, 0, 3, 1));
+        expect(Object.is(evaluate(ir.score, { vars }), ref.score(score, 0, 0, 3, 1)), label).toBe(true);
+      }
+    }
   });
 });
 

@@ -113,6 +113,9 @@ describe('Session', () => {
     expect(await type(':set')).toContain('params of w: window=9 on=false');
     await type(':unset window nq');
     expect(await type(':set')).toMatch(/shape: nq=1024 .*\nparams of w: window=4 \(default\) on=false/);
+    await type(':unset on');
+    // It showed the stored word, `on=1 (default)`, which :set refuses ("is a bool: use true or false").
+    expect(await type(':set')).toMatch(/params of w: window=4 \(default\) on=true \(default\)/);
     expect(await type(':show')).toBe(
       'attention w(window: int = 4, on: bool = true) { mask on && q - k < window }\n',
     );

@@ -67,6 +67,12 @@ describe('kvCache on WGSL runs', () => {
     expect(issues(paged.artifact, inputs({ kvCache: { blockTable: table, maxPages: 2 } }))).toContain(
       'kvCache.blockTable: a paged cache (pages of 4 rows) reads its keys through an Int32Array [B, maxPages] = [2, 2] of page ids, got an Int32Array of 6',
     );
+    // A block table of another element type showed as its String(): 'got 6,0,3,1,2,5'.
+    expect(
+      issues(paged.artifact, inputs({ kvCache: { blockTable: Float32Array.from(table) as never } })),
+    ).toEqual([
+      'kvCache.blockTable: a paged cache (pages of 4 rows) reads its keys through an Int32Array [B, maxPages] = [2, 3] of page ids, got Float32Array of 6 elements',
+    ]);
     const stray = Int32Array.from([6, 0, 7, 1, 2, 5]);
     expect(issues(paged.artifact, inputs({ kvCache: { blockTable: stray } }))[0]).toContain(
       'block_table[0][2] = 7 is not a page of the cache',

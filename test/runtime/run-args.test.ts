@@ -2,6 +2,8 @@
 // refuses wrapped positions before anything reaches the GPU (issue #9 items 3, 13). WebGPU.
 import { describe, expect, it } from 'vitest';
 import { compile } from '../../src/compile.js';
+import { checkedFormats } from '../../src/quant/format.js';
+import { quantize } from '../../src/quant/quantize.js';
 import { InputError } from '../../src/runtime/validate.js';
 import { createKernel, getDevice, type RunInputs } from '../../src/runtime/webgpu.js';
 
@@ -74,6 +76,35 @@ describe('GpuKernel.run arguments', () => {
     // Keys that are nobody's pass: callers spread wider objects into the inputs.
     const wider = { ...base, seed: 1, label: 'layer 3' } as RunInputs;
     expect((await kernel.run(wider)).out).toHaveLength(n);
+    kernel.destroy();
+  });
+
+  it('a quantized cache part the format lacks, or a cache for float k/v, is named instead of ignored', async () => {
+    // The kernel read its own parts and ignored the rest: a cache quantized with a normalizer,
+    // passed to a kernel whose format has none, ran and gave garbage without a word.
+    const c = compile('attention s() { store k int8 scale f32 per token }', { target: 'wgsl', headDim: 16 });
+    const kernel = await createKernel(await getDevice(), c.artifact);
+    const sizes = { B: 1, Hkv: 1, Nk: 8, D: 16 };
+    const cache = quantize(checkedFormats(c.decl).k!, new Float32Array(8 * 16).fill(0.5), sizes);
+    const n = 8 * 16;
+    const base = {
+      q: new Float32Array(n),
+      k: new Float32Array(0),
+      v: new Float32Array(n),
+      B: 1,
+      H: 1,
+      Hkv: 1,
+      Nq: 8,
+      Nk: 8,
+    };
+    const stray = { ...base, caches: { k: { ...cache, norm: cache.scale! }, v: cache } };
+    await expect(kernel.run(stray)).rejects.toThrow(
+      new InputError([
+        'caches.k.norm: the k format of kernel "s" has no norm (its parts: codes, scale); was this cache made for another format?',
+        'caches.v: kernel "s" reads v as floats (no `store` for it); pass them as v',
+      ]),
+    );
+    expect((await kernel.run({ ...base, caches: { k: cache } })).out).toHaveLength(n);
     kernel.destroy();
   });
 });

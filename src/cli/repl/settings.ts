@@ -2,7 +2,7 @@
 // param is checked against the declaring kernel's type; a name no kernel declares is refused
 // (a typo should not silently do nothing).
 import type { ParamSlot } from '../../ir/kernel.js';
-import { paramProblem } from '../../runtime/params.js';
+import { declaredDefault, paramProblem } from '../../runtime/params.js';
 import { defaultSettings, ReplError, type Session, type Settings } from './session.js';
 
 type Key = keyof Settings;
@@ -80,7 +80,7 @@ export function describeSettings(session: Session): string {
   const params = cur
     ? session.compiled(cur).kernel.params.map((p) => {
         const set = Object.hasOwn(session.params, p.name);
-        const v = set ? session.params[p.name] : p.default;
+        const v = set ? session.params[p.name] : declaredDefault(p);
         return `${p.name}=${v === undefined ? '(required)' : String(v)}${set ? '' : ' (default)'}`;
       })
     : [];

@@ -11,7 +11,7 @@ import { Op } from '../../ir/ops.js';
 import { linearize } from '../linearize.js';
 import { field, modeOf, tensorSlots, type Mode } from './backward-passes.js';
 import { scoreMathOf } from './exprs.js';
-import { cudaRenderer, cudaSizeVars, dimText, type CudaContext } from './rules.js';
+import { cudaRenderer, cudaSizeVars, dimText, exactMulOf, type CudaContext } from './rules.js';
 
 /** One value carried from the element step to the dS step: a literal, or a shared-memory slot. */
 export interface Carried {
@@ -63,6 +63,7 @@ export function backwardMmaExprs(kernel: AttentionKernel): BackwardMmaExprs {
     // The forward's lse came from the tensor-core engines' score math: P matches it only if the
     // backward recomputes the score the same way.
     scoreMath: fast ? scoreMathOf({ ...kernel, schedule: { ...kernel.schedule, engine: 'mma' } }) : 'precise',
+    exactMul: exactMulOf(kernel),
   });
   const mode = modeOf(kernel);
   const elemVars = { b: 'b', h: 'h', q: 'qpos', k: 'kpos', score: 'x' };

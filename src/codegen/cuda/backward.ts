@@ -13,7 +13,7 @@
 import { deriveScore } from '../../ir/derive.js';
 import type { AttentionKernel } from '../../ir/kernel.js';
 import { backwardUnsupported } from '../wgsl/backward.js';
-import { ARGS, cudaSizeVars, cudaType, dimText, type CudaContext } from './rules.js';
+import { ARGS, cudaSizeVars, cudaType, dimText, exactMulOf, type CudaContext } from './rules.js';
 import { helperSource } from './rules-helpers.js';
 import {
   BLOCK,
@@ -81,6 +81,7 @@ export function renderCudaBackward(kernel: AttentionKernel): CudaBackwardArtifac
     summaryBlock: kernel.schedule.summaryBlock,
     used,
     scoreMath: 'precise',
+    exactMul: exactMulOf(kernel),
   });
   const mode = modeOf(kernel);
   const slots = tensorSlots(kernel, grad, gradTensors);

@@ -46,7 +46,7 @@ import { simtTile } from './decode-step.js';
 import { K_ROWS, V_ROWS } from './kv-rows.js';
 import type { CudaLayout } from './layout.js';
 import { cudaMergeBody } from './merge.js';
-import type { CudaContext } from './rules.js';
+import { exactMulOf, type CudaContext } from './rules.js';
 import { helperSource } from './rules-helpers.js';
 
 export { DECODE_MAX_NQ, DECODE_MIN_NK } from './decode-host.js';
@@ -72,6 +72,7 @@ export function decodeSource(k: AttentionKernel, layout: CudaLayout, ns: string)
     field: layout.field,
     summaryBlock: s.summaryBlock,
     used: new Set(),
+    exactMul: exactMulOf(k),
   };
   const { fns, dynamic, staticClass, needMask, identity } = decodeElementFns(k, cx);
   const helpers = helperSource(cx);

@@ -12,7 +12,7 @@ import { cudaLayout, type CudaLayout } from './layout.js';
 import { importanceDevice } from './importance.js';
 import { cudaArchs } from './arch.js';
 import { checkCudaSchedule, cudaLimits, cudaScheduleProblem, type CudaLimits } from './plan.js';
-import type { CudaContext } from './rules.js';
+import { exactMulOf, type CudaContext } from './rules.js';
 import { helperSource } from './rules-helpers.js';
 import { mmaCore } from './mma.js';
 import { mmaPlan } from './mma-plan.js';
@@ -70,6 +70,7 @@ export function renderCuda(
     field: layout.field,
     summaryBlock: kernel.schedule.summaryBlock,
     used: new Set(),
+    exactMul: exactMulOf(kernel),
   };
   // Token selection, emit, from and chunks (select*.ts) run their own passes; the engine's core
   // then is the unrestricted attention (`emit`) or is not launched (the selection's own attention).

@@ -27,7 +27,12 @@ const fixedHelpers: Readonly<Record<string, string>> = {
   const int r = a % b;
   return (r != 0 && ((r < 0) != (b < 0))) ? r + b : r;
 }`,
-  floormod_f: `${D} float floormod_f(float a, float b) { return a - b * floorf(a / b); }`,
+  // __fmul_rn: uncontracted, as the reference rounds b * floor(a / b) before subtracting.
+  floormod_f: `${D} float floormod_f(float a, float b) { return a - __fmul_rn(b, floorf(a / b)); }`,
+  // min and max pass a NaN operand on, as the reference and the constant folder do (Math.min):
+  // fminf/fmaxf drop it (IEEE minNum), which kept a row the score's NaN must poison.
+  fmin_nan: `${D} float fmin_nan(float a, float b) { return (a != a || b != b) ? a + b : fminf(a, b); }`,
+  fmax_nan: `${D} float fmax_nan(float a, float b) { return (a != a || b != b) ? a + b : fmaxf(a, b); }`,
   // Truncation toward zero, saturating at the int range, NaN -> 0 (cvt.rzi.s32.f32 does exactly
   // this; a plain (int) cast of an out-of-range float is undefined behaviour in C++).
   f2i: `${D} int f2i(float x) { return __float2int_rz(x); }`,

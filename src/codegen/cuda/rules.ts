@@ -30,6 +30,27 @@ export interface CudaContext {
    * division cost tens of instructions each beside the two tensor-core GEMMs.
    */
   readonly scoreMath?: ScoreMath;
+  /**
+   * f32 products as `__fmul_rn`, which nvcc never contracts into an FMA (exactMulOf). nvcc's
+   * default -fmad=true turns `x * 0.1f - 0.3f` into one fma.rn.f32 (one rounding), so a mask
+   * could decide a key differently from the reference's two roundings.
+   */
+  readonly exactMul?: boolean;
+}
+
+/**
+ * Whether a kernel's mask or tile classifier multiplies f32 values: its products are then
+ * rendered uncontracted everywhere (exactMul), so the mask decides each key as the reference
+ * does. Score values keep nvcc's contraction (an ulp; the tensor-core engines' score math is
+ * approximate anyway).
+ */
+export function exactMulOf(kernel: {
+  readonly mask: Node;
+  readonly tiles: { readonly kind: string; readonly canBeTrue?: Node; readonly canBeFalse?: Node };
+}): boolean {
+  const t = kernel.tiles;
+  const roots = [kernel.mask, ...(t.canBeTrue ? [t.canBeTrue] : []), ...(t.canBeFalse ? [t.canBeFalse] : [])];
+  return toposort(roots).some((n) => n.op === Op.MUL && n.dtype === 'f32');
 }
 
 export type ScoreMath = 'precise' | 'fast';
@@ -55,6 +76,12 @@ export const cudaSizeVars: Readonly<Record<string, string>> = Object.freeze({
 
 function need(cx: CudaContext, helper: string): void {
   cx.used.add(helper);
+}
+
+/** `helper`'s name, marked used. */
+function needed(cx: CudaContext, helper: string): string {
+  need(cx, helper);
+  return helper;
 }
 
 /** An f32 literal that rounds to the same f32 as `v`. */
@@ -163,7 +190,8 @@ export const cudaRules: Readonly<Record<Op, Rule>> = {
   },
   [Op.ADD]: arith((a) => `${a[0]} + ${a[1]}`, 'add_i'),
   [Op.SUB]: arith((a) => `${a[0]} - ${a[1]}`, 'sub_i'),
-  [Op.MUL]: arith((a) => `${a[0]} * ${a[1]}`, 'mul_i'),
+  [Op.MUL]: (n, a, cx) =>
+    arith((a) => (cx.exactMul ? `__fmul_rn(${a[0]}, ${a[1]})` : `${a[0]} * ${a[1]}`), 'mul_i')(n, a, cx),
   [Op.DIV]: (n, a, cx) => {
     if (n.dtype === 'f32' && cx.scoreMath === 'fast' && keyInvariant(n.src[1]!))
       return `${a[0]} * (1.0f / ${a[1]})`;
@@ -175,8 +203,8 @@ export const cudaRules: Readonly<Record<Op, Rule>> = {
     return `${h}(${args(a)})`;
   },
   [Op.NEG]: arith((a) => `-${a[0]}`, 'neg_i'),
-  [Op.MIN]: (n, a) => `${n.dtype === 'i32' ? 'min' : 'fminf'}(${args(a)})`,
-  [Op.MAX]: (n, a) => `${n.dtype === 'i32' ? 'max' : 'fmaxf'}(${args(a)})`,
+  [Op.MIN]: (n, a, cx) => `${n.dtype === 'i32' ? 'min' : needed(cx, 'fmin_nan')}(${args(a)})`,
+  [Op.MAX]: (n, a, cx) => `${n.dtype === 'i32' ? 'max' : needed(cx, 'fmax_nan')}(${args(a)})`,
   [Op.ABS]: arith((a) => `fabsf(${args(a)})`, 'abs_i'),
   [Op.LT]: bin('<'),
   [Op.LE]: bin('<='),

@@ -17,6 +17,7 @@ import { isRankedBlocks } from '../../ir/routing.js';
 import { coreExprs, type CoreExprs } from './exprs.js';
 import { cudaLayout } from './layout.js';
 import { cudaRoutingPath } from './routing-case.js';
+import { exactMulOf } from './rules.js';
 
 export type TokenForm = 'mma' | 'simt';
 
@@ -53,6 +54,7 @@ export function unroutedExprs(k: AttentionKernel): CoreExprs {
       field: layout.field,
       summaryBlock: k.schedule.summaryBlock,
       used: new Set(),
+      exactMul: exactMulOf(k),
     });
     exprCache.set(k, e);
   }

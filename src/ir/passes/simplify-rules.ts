@@ -13,6 +13,7 @@ const foldable = (n: Node): boolean =>
   n.op !== Op.RANGE_MAX;
 
 const isInt = (n: Node): boolean => n.dtype === 'i32';
+const isNegZero = (n: Node): boolean => Object.is(n.arg, -0);
 const isPosition = (n: Node): boolean => n.op === Op.VAR && (n.arg === 'q' || n.arg === 'k');
 
 export const simplifyRules: readonly Rule[] = [
@@ -25,10 +26,10 @@ export const simplifyRules: readonly Rule[] = [
     // const-expression that overflows or divides by zero is a shader-creation error).
     return g.const(v, x!.dtype);
   }),
-  // Identities.
-  rule('x + 0', P(Op.ADD, X('x'), C('c', 0)), ({ x }) => x),
-  rule('0 + x', P(Op.ADD, C('c', 0), X('x')), ({ x }) => x),
-  rule('x - 0', P(Op.SUB, X('x'), C('c', 0)), ({ x }) => x),
+  // Identities. In f32, x + 0.0 is +0.0 for x = -0.0, so only x + -0.0 and x - 0.0 are x.
+  rule('x + 0', P(Op.ADD, X('x'), C('c', 0)), ({ x, c }) => (isInt(x!) || isNegZero(c!) ? x : undefined)),
+  rule('0 + x', P(Op.ADD, C('c', 0), X('x')), ({ x, c }) => (isInt(x!) || isNegZero(c!) ? x : undefined)),
+  rule('x - 0', P(Op.SUB, X('x'), C('c', 0)), ({ x, c }) => (isInt(x!) || !isNegZero(c!) ? x : undefined)),
   rule('x - x (int)', P(Op.SUB, X('x', isInt), X('x')), (_, g) => g.const(0, 'i32')),
   rule('x * 1', P(Op.MUL, X('x'), C('c', 1)), ({ x }) => x),
   rule('1 * x', P(Op.MUL, C('c', 1), X('x')), ({ x }) => x),
@@ -36,8 +37,10 @@ export const simplifyRules: readonly Rule[] = [
   rule('x / 1', P(Op.DIV, X('x'), C('c', 1)), ({ x }) => x),
   rule('--x', P(Op.NEG, P(Op.NEG, X('x'))), ({ x }) => x),
   rule('min(x, x)', P([Op.MIN, Op.MAX], X('x'), X('x')), ({ x }) => x),
-  // Reassociate constants so interval analysis sees `x + c` with a single c.
-  rule('(x + c1) + c2', P(Op.ADD, P(Op.ADD, X('x'), C('a')), C('b')), ({ x, a, b }, g, n) =>
+  // Reassociate constants so interval analysis sees `x + c` with a single c. Ints only: wrapping
+  // addition is associative, f32 addition is not ((score + 1e8) - 1e8 rounds score to a multiple
+  // of 8; score + (1e8 - 1e8) does not).
+  rule('(x + c1) + c2', P(Op.ADD, P(Op.ADD, X('x', isInt), C('a')), C('b')), ({ x, a, b }, g, n) =>
     g.node(Op.ADD, n.dtype, [x!, g.node(Op.ADD, n.dtype, [a!, b!])]),
   ),
   rule(
