@@ -76,17 +76,17 @@ export function rewrite(root: Node, f: (n: Node, src: readonly Node[]) => Node):
 /** Characters `show` writes at most: the IR is a DAG, and its tree can be exponentially larger. */
 export const SHOW_LIMIT = 4000;
 
-/**
- * The node as an s-expression, cut with `…` past SHOW_LIMIT characters: headers and diagnostics
- * print predicates whose trees can grow exponentially (x · (x + 1) · … shares subterms), so the
- * walk stops when the text is long enough instead of visiting the whole tree.
- */
 /** A constant as dumps and `show` print it: f32 integers with `.0`, -0.0 with its sign. */
 export function constText(n: Node): string {
   if (n.dtype === 'f32' && Object.is(n.arg, -0)) return '-0.0';
   return String(n.arg) + (n.dtype === 'f32' && Number.isInteger(n.arg) ? '.0' : '');
 }
 
+/**
+ * The node as an s-expression, cut with `…` past SHOW_LIMIT characters: headers and diagnostics
+ * print predicates whose trees can grow exponentially (x · (x + 1) · … shares subterms), so the
+ * walk stops when the text is long enough instead of visiting the whole tree.
+ */
 export function show(n: Node): string {
   return showAtMost(n, SHOW_LIMIT);
 }
