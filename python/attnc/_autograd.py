@@ -8,7 +8,8 @@ The backward reads packed [B, H, N, D] rows: q, k, v, out and dout are copied to
 f32 for the SIMT engine), and dq, dk, dv come back in the inputs' dtypes. It recomputes P from the
 forward's lse, so it needs a forward built with lse. f32 tensors the score reads (gain tables, bias
 tables) get gradients; f32 params get one when passed as a tensor (attnc.torch.Attention). The
-gradient through lse itself is not implemented: a non-zero grad of lse raises."""
+gradient through lse itself is not implemented: a non-zero grad of lse raises. The importance
+output is marked non-differentiable (its grad_fn is None)."""
 from typing import List, Optional, Tuple
 
 import torch
@@ -132,13 +133,16 @@ def register_backward(name, family, forward_op):
 
     def setup_context(ctx, inputs, output):
         q, k, v, tensors, int_params, float_params, q_offset, k_offset, scale, param_grad, *_ = inputs  # then layout, paging
-        out, lse, _ = output
+        out, lse, _, importance = output
+        # The importance output (per-key attention mass) is a statistic the caller ranks keys by,
+        # not a function to differentiate: no gradient flows from it (indices, int32, get none anyway).
+        ctx.mark_non_differentiable(importance)
         ctx.save_for_backward(q, k, v, out, lse, *tensors)
         ctx.int_params, ctx.float_params = list(int_params), list(float_params)
         ctx.offsets = (q_offset, k_offset, scale)
         ctx.param_shape = None if param_grad is None else param_grad.shape
 
-    def backward(ctx, dout, dlse, _dindices):
+    def backward(ctx, dout, dlse, _dindices, _dimportance):
         q, k, v, out, lse, *tensors = ctx.saved_tensors
         dq, dk, dv, grads = bwd(q, k, v, out, lse, dout, dlse, tensors, ctx.int_params, ctx.float_params, *ctx.offsets)
         m = family.manifest

@@ -15,6 +15,7 @@ from .kernel import Kernel
 from .errors import ArgumentError
 from .layout import KV_STRIDE_FIELDS, QO_STRIDE_FIELDS, copy_reason, kv_strides, qo_strides, takes_kv_strides, takes_qo_strides
 from .manifest import Manifest
+from .outputs import SIDE_OUTPUTS, call_sizes, output_specs, unlaunched_values
 
 DTYPE_NAMES = {torch.float32: 'f32', torch.float16: 'f16', torch.bfloat16: 'bf16', torch.int32: 'i32'}
 TORCH_DTYPES = {name: dtype for dtype, name in DTYPE_NAMES.items()}
@@ -95,54 +96,57 @@ class KernelFamily:
         """Dv of a call: v's last dim, or the manifest's for a quantized v (its last dim counts words)."""
         return self.manifest.value_dim if 'v' in self.manifest.caches else v.shape[3]
 
-    def outputs_like(self, q, k, v, int_params, out_layout='bhnd'):
-        """Empty out (in out_layout: attnc.layout.out_layout), lse, indices (zero-size where the
-        kernel writes none) for these inputs."""
-        m = self.manifest
+    def sizes(self, q, k, block_table=None, kv_len=None):
+        """{B, H, Hkv, Nq, Nk} of a call (a paged call's Nk: kv_len, else the block table's capacity)."""
+        max_pages = None if block_table is None else block_table.shape[1]
+        return call_sizes(q.shape, k.shape, self.manifest.page_size, max_pages, kv_len)
+
+    def outputs_like(self, q, k, v, int_params, out_layout='bhnd', block_table=None, kv_len=None):
+        """Empty out (in out_layout: attnc.layout.out_layout), lse, indices, importance (zero-size
+        where the kernel writes none; attnc.outputs.output_specs) for these inputs."""
         B, H, Nq = q.shape[0], q.shape[1], q.shape[2]
         Dv = self.value_dim(v)
         if out_layout == 'bnhd':
             out = q.new_empty((B, Nq, H, Dv)).transpose(1, 2)
         else:
             out = q.new_empty((B, H, Nq, Dv))
-        lse = q.new_empty((B, H, Nq) if m.has_lse else (0,), dtype=torch.float32)
-        if m.has_indices:
-            sizes = dict(B=B, H=H, Hkv=k.shape[1], Nq=Nq, Nk=k.shape[2])
-            names = [p.name for p in m.params if not p.is_float]
-            shape = m.indices_shape(sizes, dict(zip(names, int_params)))
-        else:
-            shape = (0,)
-        return out, lse, q.new_empty(shape, dtype=torch.int32)
+        specs = output_specs(self.manifest, self.sizes(q, k, block_table, kv_len), int_params)
+        return (out,) + tuple(q.new_empty(specs[r].shape, dtype=TORCH_DTYPES[specs[r].dtype]) for r in SIDE_OUTPUTS)
 
     def run(self, q, k, v, tensors, int_params, float_params, q_offset, k_offset, scale, out_layout='bhnd', out=None, block_table=None, kv_len=None):
         """Runs the kernel; `out` (a [B, H, Nq, Dv] tensor any layout qo_strides takes) is written
         in place when given, else a fresh one in out_layout is. A paged kernel takes k and v as page
         pools [pages, Hkv, P, D], block_table i32 [B, max_pages] and kv_len keys per sequence. A
         kernel over quantized K/V takes the codes as k / v and the caches' other tensors after its
-        own tensors in `tensors`, in the order of manifest.cache_keywords()."""
-        fresh, lse, indices = self.outputs_like(q, k, v, int_params, out_layout)
+        own tensors in `tensors`, in the order of manifest.cache_keywords(). Returns (out, lse,
+        indices, importance), zero-size where the kernel writes none."""
+        fresh, *side = self.outputs_like(q, k, v, int_params, out_layout, block_table, kv_len)
         out = fresh if out is None else out
         B, H, Nq, D = q.shape
-        Hkv, Nk = k.shape[1], k.shape[2]
+        sizes = self.sizes(q, k, block_table, kv_len)
+        Hkv, Nk = sizes['Hkv'], sizes['Nk']
         if block_table is not None:
-            Nk = block_table.shape[1] * k.shape[2] if kv_len is None else kv_len
             _check_pages(self.manifest.name, block_table, Nk, k.shape[2], k.shape[0])
-        if out.numel() == 0:
-            return out, lse, indices
-        if Nk == 0:  # no key to attend: every row is empty (out 0, lse -inf, no index selected)
-            return out.zero_(), lse.fill_(float('-inf')), indices.fill_(-1)
+        if out.numel() == 0 or Nk == 0:  # nothing to launch (attnc.outputs.unlaunched_values)
+            fills = unlaunched_values(sizes)
+            for role, t in zip(('out',) + SIDE_OUTPUTS, [out] + side):
+                if role in fills:
+                    t.fill_(fills[role])
+            return (out, *side)
+        lse, indices, importance = side
         kern = self.kernel(DTYPE_NAMES[q.dtype], D, self.value_dim(v), q.device)
         m = kern.manifest
         fields = [f['field'] for f in m.fields]
         q, q_strides = _q_readable(q, m.alignment) if takes_qo_strides(fields) else (_readable(q, m.alignment), None)
         out_strides = self._out_strides(m, out, fields)
-        if takes_kv_strides(f['field'] for f in m.fields):
+        if takes_kv_strides(fields) and not m.needs_packed_kv:
             (k, k_strides), (v, v_strides) = _kv_readable(k, m.alignment), _kv_readable(v, m.alignment)
-        else:  # a kernel built before K/V strides (or a quantized cache): packed BHND
+        else:  # a kernel built before K/V strides, a quantized cache, or one whose routing or importance pass reads packed rows
             (k, k_strides), (v, v_strides) = (_readable(k, m.alignment), None), (_readable(v, m.alignment), None)
         pointers = [('q', q), ('k', k), ('v', v), ('out', out)]
         pointers += [('lse', lse)] if m.has_lse else []
         pointers += [('indices', indices)] if m.has_indices else []
+        pointers += [('importance', importance)] if m.has_importance else []
         with torch.cuda.device(q.device):
             args = kern.new_args(dict(B=B, H=H, Hkv=Hkv, Nq=Nq, Nk=Nk))
             kern.set_offsets(args, q_offset, k_offset, scale)
@@ -173,7 +177,7 @@ class KernelFamily:
             kern.launch_or_raise(args, torch.cuda.current_stream(q.device).cuda_stream, workspace)
             del workspace
         del scratch
-        return out, lse, indices
+        return out, lse, indices, importance
 
     @staticmethod
     def _out_strides(m, out, fields):
@@ -244,7 +248,8 @@ def register(name, family):
         out_layout: str = 'bhnd',
         block_table: Optional[torch.Tensor] = None,
         kv_len: Optional[int] = None,
-    ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        # Returns (out, lse, indices, importance), zero-size where the kernel writes none.
         # param_grad: the f32 params' values as a tensor when some require grad (autograd's handle
         # for their gradients); the kernel reads float_params. tensors: the kernel's tensors, then
         # a quantized kernel's k_scale, v_zero, ... (the staged prefill's workspace is allocated
@@ -252,7 +257,7 @@ def register(name, family):
         return family.run(q, k, v, tensors, int_params, float_params, q_offset, k_offset, scale, out_layout, None, block_table, kv_len)
 
     def fake(q, k, v, tensors, int_params, float_params, q_offset, k_offset, scale, param_grad=None, out_layout='bhnd', block_table=None, kv_len=None):
-        return family.outputs_like(q, k, v, int_params, out_layout)
+        return family.outputs_like(q, k, v, int_params, out_layout, block_table, kv_len)
 
     op = torch.library.custom_op(f'attnc::{name}', attnc_kernel, mutates_args=(), device_types='cuda')
     op.register_fake(fake)
@@ -270,12 +275,12 @@ def register(name, family):
         scale: Optional[float],
         block_table: Optional[torch.Tensor],
         kv_len: Optional[int],
-    ) -> Tuple[torch.Tensor, torch.Tensor]:
-        _, lse, indices = family.run(q, k, v, tensors, int_params, float_params, q_offset, k_offset, scale, out=out, block_table=block_table, kv_len=kv_len)
-        return lse, indices
+    ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        _, lse, indices, importance = family.run(q, k, v, tensors, int_params, float_params, q_offset, k_offset, scale, out=out, block_table=block_table, kv_len=kv_len)
+        return lse, indices, importance
 
     def fake_into(q, k, v, out, tensors, int_params, float_params, q_offset, k_offset, scale, block_table, kv_len):
-        return family.outputs_like(q, k, v, int_params)[1:]
+        return family.outputs_like(q, k, v, int_params, 'bhnd', block_table, kv_len)[1:]
 
     into = torch.library.custom_op(f'attnc::{name}_into', attnc_kernel_into, mutates_args=('out',), device_types='cuda')
     into.register_fake(fake_into)

@@ -262,14 +262,7 @@ CALL_KEYWORDS = ('q', 'k', 'v', 'q_offset', 'k_offset', 'scale', 'dtype', 'layou
 
 def check_interface(manifest):
     """Refuses a kernel whose param or tensor has the name of a call argument (q, scale, dtype...):
-    attn(..., dtype=x) could not reach it; and a kernel with an `importance` output, which the op
-    does not allocate (its launcher would refuse the NULL pointer at the first call, after nvcc)."""
-    if any(f['role'] == 'importance' for f in manifest.fields):
-        raise ArgumentError(
-            f'{manifest.name}: its `importance` output ([B, H, Nk] f32) is not returned by the torch op yet; '
-            'drop the `importance` statement to load it, or call the CUDA launcher (the header\'s args '
-            'field `importance`) yourself'
-        )
+    attn(..., dtype=x) could not reach it."""
     names = [p.name for p in manifest.params] + [t.name for t in manifest.tensors]
     cache_names = {t.field for t in manifest.cache_keywords()}
     clash = [n for n in names if n in CALL_KEYWORDS or n in cache_names]

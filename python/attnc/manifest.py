@@ -1,6 +1,6 @@
 """A CUDA artifact's JSON manifest (written by `attnc compile --target cuda`), read into what a
 caller needs: the args struct's fields, the kernel's params and tensors with their shapes, its
-outputs (lse, routing indices) and the launcher's exported functions. Pure Python: no torch."""
+outputs (lse, routing indices, importance) and the launcher's exported functions. Pure Python: no torch."""
 import json
 import os
 
@@ -191,6 +191,11 @@ class Manifest:
         roles = {f['role'] for f in self.fields}
         self.has_lse = 'lse' in roles
         self.has_indices = 'indices' in roles
+        # `importance sum|normalized`: per-key attention mass, [B, H, Nk] f32 (attnc.outputs).
+        self.has_importance = 'importance' in roles
+        self.importance_mode = (data.get('outputs') or {}).get('importance') if self.has_importance else None
+        if self.has_importance and not self.has_lse:
+            raise ManifestError(f'{where}: the args have an importance output but no lse (its pass reads lse; written by another attnc version?)')
         self.indices_dims = _need(data, where, 'routing', 'indices', 'shape') if self.has_indices else None
         self.summary_functions = dict(fn.get('summaryElems', {}))
         self.route_scratch_function = fn.get('routeScratchElems') if 'scratch' in roles else None
@@ -235,6 +240,13 @@ class Manifest:
         if self.backward is None:
             return 'its artifact was compiled without --backward'
         return None if self.backward.available else self.backward.reason
+
+    @property
+    def needs_packed_kv(self):
+        """Whether the launcher takes only packed [B, Hkv, Nk, D] k and v (args_init's strides):
+        an unpaged kernel whose routing or importance pass reads keys by their packed rows
+        (src/codegen/cuda/launcher-checks.ts, strideChecks)."""
+        return (self.has_indices or self.has_importance) and self.page_size is None
 
     def field(self, role, name=None):
         """The struct field with this role (and name, for params, tensors and summaries)."""

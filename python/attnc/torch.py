@@ -32,10 +32,16 @@ the f32 tensors and tensor-valued f32 params the score reads. Kernels without on
 selection kernels, lse=False, artifacts compiled without --backward) raise NoBackwardError for
 inputs that require grad unless grad is off (torch.no_grad(), torch.inference_mode()).
 
-The result is an AttentionOutput named tuple (out, lse, indices): out [B, H, Nq, Dv] in the input
-dtype (the given out=, or fresh in layout=); lse [B, H, Nq] float32 (natural log; None when loaded with lse=False); indices int32 (the
+The result is an AttentionOutput named tuple (out, lse, indices, importance): out [B, H, Nq, Dv]
+in the input dtype (the given out=, or fresh in layout=); lse [B, H, Nq] float32 (natural log; None when loaded with lse=False,
+unless the kernel has importance, whose pass reads lse); indices int32 (the
 routing/selection kernels' selected blocks or tokens, ascending, -1 padded, shape from the
-manifest, e.g. [B, Hkv, Nq, top + 1 + 2]; None for other kernels)."""
+manifest, e.g. [B, Hkv, Nq, top + 1 + 2]; None for other kernels); importance float32 [B, H, Nk]
+(kernels with an `importance sum|normalized` statement, e.g. stdlib/heavy_hitter.attn and
+zipcache.attn: per query head and key, the attention mass sum_i p_ij, normalized: divided by the
+number of query rows whose mask allows the key, 0 for a key no row sees; no gradient flows
+from it; None for other kernels). Unpaged kernels with routing or importance read k and v
+packed (their passes read keys by packed rows): other layouts are copied."""
 import json
 from typing import NamedTuple, Optional
 
@@ -57,6 +63,7 @@ class AttentionOutput(NamedTuple):
     out: torch.Tensor
     lse: Optional[torch.Tensor]
     indices: Optional[torch.Tensor]
+    importance: Optional[torch.Tensor]
 
 
 def _info(t):
@@ -125,10 +132,10 @@ class Attention:
             check_out(self.name, _info(out), bound.sizes, bound.dtype, bound.value_dim, q.device)
             if torch.is_grad_enabled() and any(t.requires_grad for t in [q, k, v, out] + tensors + list(param_tensors.values())):
                 raise ArgumentError(f'{self.name}: out= writes a given tensor in place, outside autograd; drop out= to get gradients')
-            lse, indices = self.family.into_op(q, k, v, out, tensors, ints, floats, q_offset, k_offset, scale, block_table, kv_len)
+            lse, indices, importance = self.family.into_op(q, k, v, out, tensors, ints, floats, q_offset, k_offset, scale, block_table, kv_len)
         else:
-            out, lse, indices = self.op(q, k, v, tensors, ints, floats, q_offset, k_offset, scale, param_grad, layout, block_table, kv_len)
-        return AttentionOutput(out, lse if m.has_lse else None, indices if m.has_indices else None)
+            out, lse, indices, importance = self.op(q, k, v, tensors, ints, floats, q_offset, k_offset, scale, param_grad, layout, block_table, kv_len)
+        return AttentionOutput(out, lse if m.has_lse else None, indices if m.has_indices else None, importance if m.has_importance else None)
 
 
 def _param_values(manifest, named):
