@@ -48,6 +48,9 @@ BUILDS = [
     ('stdlib/softcap.attn', dict(dtype='bf16', head_dim=128)),
     ('stdlib/softcap.attn', dict(dtype='bf16', head_dim=128, backward_engine='mma')),
     ('stdlib/document.attn', dict(dtype='bf16', head_dim=64, backward_engine='simt')),
+    # test_importance.py: the importance output, sum (with a backward) and normalized over a quantized cache.
+    ('stdlib/heavy_hitter.attn', dict(dtype='bf16', head_dim=64)),
+    ('stdlib/zipcache.attn', dict(dtype='bf16', head_dim=128)),
 ]
 
 # Context parallelism (test_cp.py): each kernel and its ring variant (attnc.distributed_build).
