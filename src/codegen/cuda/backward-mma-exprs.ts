@@ -7,9 +7,10 @@
 import { deriveScore, gradientRoots, type ScoreGradient } from '../../ir/derive.js';
 import type { Node } from '../../ir/graph.js';
 import type { AttentionKernel } from '../../ir/kernel.js';
+import { backwardTileMode } from '../../ir/tile-mode.js';
 import { Op } from '../../ir/ops.js';
 import { linearize } from '../linearize.js';
-import { field, modeOf, tensorSlots, type Mode } from './backward-passes.js';
+import { field, tensorSlots, type Mode } from './backward-passes.js';
 import { scoreMathOf } from './exprs.js';
 import { cudaRenderer, cudaSizeVars, dimText, type CudaContext } from './rules.js';
 
@@ -64,7 +65,7 @@ export function backwardMmaExprs(kernel: AttentionKernel): BackwardMmaExprs {
     // backward recomputes the score the same way.
     scoreMath: fast ? scoreMathOf({ ...kernel, schedule: { ...kernel.schedule, engine: 'mma' } }) : 'precise',
   });
-  const mode = modeOf(kernel);
+  const mode = backwardTileMode(kernel);
   const elemVars = { b: 'b', h: 'h', q: 'qpos', k: 'kpos', score: 'x' };
   const roots = gradientRoots(kernel.score, grad);
   const e = linearize(roots, cudaRenderer(cx(elemVars, true)), 'e');

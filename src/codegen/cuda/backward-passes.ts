@@ -1,16 +1,15 @@
 // The kernels of the CUDA SIMT backward (backward.ts assembles them): the dq and dk/dv passes, the
 // deterministic slot reduction, tile summaries, the tile classifier and the all-empty variant.
 import { gradientRoots, type ScoreGradient } from '../../ir/derive.js';
-import { toposort } from '../../ir/graph.js';
-import type { AttentionKernel, TileClass } from '../../ir/kernel.js';
-import { Op } from '../../ir/ops.js';
+import type { AttentionKernel } from '../../ir/kernel.js';
+import type { TileMode } from '../../ir/tile-mode.js';
 import { linearize } from '../linearize.js';
 import { padLines } from '../pad-lines.js';
 import { ARGS, cudaRenderer, cudaType, dimText, type CudaContext } from './rules.js';
 
 export const THREADS = 64;
 export const BLOCK = 16;
-export type Mode = TileClass | 'dynamic';
+export type Mode = TileMode;
 
 export const field = (key: string): string => {
   const [kind, name] = key.split(':') as [string, string];
@@ -19,17 +18,6 @@ export const field = (key: string): string => {
   if (kind === 'summary') return `s_${name}`;
   throw new Error(`CUDA backward: no args field for ${key}`);
 };
-
-export function modeOf(kernel: AttentionKernel): Mode {
-  const t = kernel.tiles;
-  if (t.kind === 'static') return t.value;
-  // Every summary the classifier reads must be one the kernel computes; otherwise the mask decides.
-  const summarized = new Set(kernel.summaries.map((x) => x.tensor));
-  const ok = toposort([t.canBeTrue, t.canBeFalse]).every(
-    (n) => !(n.op === Op.RANGE_MIN || n.op === Op.RANGE_MAX) || summarized.has(String(n.arg)),
-  );
-  return ok ? 'dynamic' : 'partial';
-}
 
 /** Per-block [min, max] of a 1-D tensor (a thread per block), as the forward's summary pass. */
 export function summaryKernel(kernel: AttentionKernel, tensor: string): string[] {

@@ -12,6 +12,7 @@
 // backward-wgmma.ts) are the default for 16-bit kernels (src/backward.ts, defaultBackwardEngines).
 import { deriveScore } from '../../ir/derive.js';
 import type { AttentionKernel } from '../../ir/kernel.js';
+import { backwardTileMode } from '../../ir/tile-mode.js';
 import { backwardUnsupported } from '../wgsl/backward.js';
 import { ARGS, cudaSizeVars, cudaType, dimText, type CudaContext } from './rules.js';
 import { helperSource } from './rules-helpers.js';
@@ -22,7 +23,6 @@ import {
   dkdvKernel,
   dqKernel,
   field,
-  modeOf,
   reduceKernel,
   summaryKernel,
   tensorSlots,
@@ -82,7 +82,7 @@ export function renderCudaBackward(kernel: AttentionKernel): CudaBackwardArtifac
     used,
     scoreMath: 'precise',
   });
-  const mode = modeOf(kernel);
+  const mode = backwardTileMode(kernel);
   const slots = tensorSlots(kernel, grad, gradTensors);
   const element = cx({ b: 'b', h: 'h', q: 'q', k: 'k', score: 'score' });
   const kernels = [
