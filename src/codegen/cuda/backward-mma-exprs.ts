@@ -9,6 +9,7 @@ import type { Node } from '../../ir/graph.js';
 import type { AttentionKernel } from '../../ir/kernel.js';
 import { backwardTileMode } from '../../ir/tile-mode.js';
 import { Op } from '../../ir/ops.js';
+import { kernelSlots } from '../common.js';
 import { linearize } from '../linearize.js';
 import { field, tensorSlots, type Mode } from './backward-passes.js';
 import { scoreMathOf } from './exprs.js';
@@ -56,10 +57,8 @@ export function backwardMmaExprs(kernel: AttentionKernel): BackwardMmaExprs {
   const used = new Set<string>();
   const cx = (vars: Record<string, string>, fast: boolean): CudaContext => ({
     vars: { ...cudaSizeVars, ...vars },
-    params: new Map(kernel.params.map((p) => [p.name, p])),
-    tensors: new Map(kernel.tensors.map((t) => [t.name, t])),
+    ...kernelSlots(kernel),
     field,
-    summaryBlock: kernel.schedule.summaryBlock,
     used,
     // The forward's lse came from the tensor-core engines' score math: P matches it only if the
     // backward recomputes the score the same way.

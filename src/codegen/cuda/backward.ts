@@ -13,6 +13,7 @@
 import { deriveScore } from '../../ir/derive.js';
 import type { AttentionKernel } from '../../ir/kernel.js';
 import { backwardTileMode } from '../../ir/tile-mode.js';
+import { kernelSlots } from '../common.js';
 import { backwardUnsupported } from '../wgsl/backward.js';
 import { ARGS, cudaSizeVars, cudaType, dimText, type CudaContext } from './rules.js';
 import { helperSource } from './rules-helpers.js';
@@ -75,10 +76,8 @@ export function renderCudaBackward(kernel: AttentionKernel): CudaBackwardArtifac
   const used = new Set<string>();
   const cx = (vars: Record<string, string>): CudaContext => ({
     vars: { ...cudaSizeVars, ...vars },
-    params: new Map(kernel.params.map((p) => [p.name, p])),
-    tensors: new Map(kernel.tensors.map((t) => [t.name, t])),
+    ...kernelSlots(kernel),
     field,
-    summaryBlock: kernel.schedule.summaryBlock,
     used,
     scoreMath: 'precise',
   });

@@ -33,6 +33,7 @@
 // forces it for any Nq ≥ 1, Nk ≥ 1), after the summaries and before the engine's attention.
 import { hasQuantizedKv } from '../../ir/formats.js';
 import type { AttentionKernel } from '../../ir/kernel.js';
+import { kernelSlots } from '../common.js';
 import { decodeElementFns } from './decode-elements.js';
 import { decodeVectorWidth } from './decode-facts.js';
 import { decodeHostSource } from './decode-host.js';
@@ -64,13 +65,10 @@ export const DEVICE_END = '// ---- decode: host side ----';
 
 /** Device + host code of the decode path, in `namespace ns::dec` (after ns's fail/ptr_ok). */
 export function decodeSource(k: AttentionKernel, layout: CudaLayout, ns: string): string {
-  const s = k.schedule;
   const cx: CudaContext = {
     vars: {},
-    params: new Map(k.params.map((p) => [p.name, p])),
-    tensors: new Map(k.tensors.map((t) => [t.name, t])),
+    ...kernelSlots(k),
     field: layout.field,
-    summaryBlock: s.summaryBlock,
     used: new Set(),
   };
   const { fns, dynamic, staticClass, needMask, identity } = decodeElementFns(k, cx);

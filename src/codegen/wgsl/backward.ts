@@ -14,6 +14,7 @@ import { deriveScore } from '../../ir/derive.js';
 import type { AttentionKernel, Schedule } from '../../ir/kernel.js';
 import { backwardTileMode, type TileMode } from '../../ir/tile-mode.js';
 import type { VarName } from '../../ir/ops.js';
+import { kernelSlots } from '../common.js';
 import {
   backwardLayout,
   backwardLayoutSource,
@@ -95,9 +96,7 @@ export function renderWgslBackward(kernel: AttentionKernel): WgslBackwardArtifac
   const used = new Set<string>();
   const cx = (vars: Partial<Record<VarName, string>>): WgslContext => ({
     vars,
-    params: new Map(kernel.params.map((p) => [p.name, p])),
-    tensors: new Map(kernel.tensors.map((t) => [t.name, t])),
-    summaryBlock: kernel.schedule.summaryBlock,
+    ...kernelSlots(kernel),
     used,
   });
   const mode = backwardTileMode(kernel);
