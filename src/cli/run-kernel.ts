@@ -7,18 +7,28 @@ import { checkRunFits, type RunSizes } from './run-limits.js';
 import type { ImportanceMode, StorageDType } from '../ir/kernel.js';
 import { tileCounts } from '../ir/tile-stats.js';
 import { routingFrom, unitBlockSize } from '../ir/routing.js';
-import { declPredicates, declRouting } from '../runtime/ast-eval.js';
-import { compareArrays, type Agreement } from '../runtime/compare.js';
-import { referenceImportance } from '../runtime/importance-ref.js';
+import type { EvalEnv } from '../runtime/ast-eval.js';
+import { compareArrays } from '../runtime/compare.js';
 import { fromF16, toF16 } from '../runtime/f16.js';
 import { declaredDefault, paramProblem } from '../runtime/params.js';
 import { randomNormal, randomTensor, rng, tensorLength, tensorShape } from '../runtime/inputs.js';
-import { referenceAttention, type RefInputs, type RefResult } from '../runtime/reference.js';
-import { checkSelection, referenceRouting, type RoutingResult } from '../runtime/reference-routing.js';
+import type { RefInputs } from '../runtime/reference.js';
 import { storedRun } from '../runtime/stored-run.js';
 import { randomPagedRun } from '../runtime/kv-rows.js';
-import { createKernel, deviceLimits, getDevice } from '../runtime/webgpu.js';
+import {
+  createKernel,
+  deviceLimits,
+  getDevice,
+  type GpuKernel,
+  type RunInputs,
+  type RunResult,
+} from '../runtime/webgpu.js';
 import { pageStoredCaches } from '../runtime/kv-quant-pages.js';
+import type { AttentionKernel, ParamSlot } from '../ir/kernel.js';
+import { importanceAgreement, runReference } from './run-reference.js';
+import { bytesPerToken, runBytes, type RunReport } from './run-report.js';
+
+export type { CacheBytesPerToken, RoutingReport, RunBytes, RunReport } from './run-report.js';
 
 export interface RunOptions extends RunSizes {
   readonly file: string;
@@ -37,62 +47,6 @@ export interface RunOptions extends RunSizes {
 
 /** The phases of a run, in order. */
 export type RunPhase = 'device' | 'compile' | 'gpu' | 'reference' | 'compare';
-
-/** Bytes of each buffer the run moved to and from the device. */
-export interface RunBytes {
-  readonly q: number;
-  readonly k: number;
-  readonly v: number;
-  /** The program's own tensors (lookups, ids). */
-  readonly tensors: number;
-  readonly out: number;
-  readonly lse: number;
-  readonly indices: number;
-  readonly total: number;
-}
-
-export interface RunReport {
-  readonly name: string;
-  readonly out: Agreement;
-  readonly lse: Agreement | undefined;
-  /** Present when run with `importance`. */
-  readonly importance?: Agreement;
-  readonly density: number;
-  readonly tiles: { empty: number; full: number; partial: number };
-  readonly compileMs: number;
-  readonly pipelineMs: number;
-  readonly gpuMs: number;
-  /** The dense float64 reference on the CPU (and the routing oracle). */
-  readonly referenceMs: number;
-  readonly bytes: RunBytes;
-  readonly tolerance: number;
-  /** Routing kernels: the oracle's selection and how the kernel's indices compare with it. */
-  readonly routing?: RoutingReport;
-  /** Quantized caches: bytes per token (one row of one kv head, all its tensors). */
-  readonly cacheBytesPerToken?: CacheBytesPerToken;
-  /** Paged kernels (`cache paged N`): the cache layout the run used. */
-  readonly cacheLayout?: string;
-}
-
-export interface CacheBytesPerToken {
-  readonly k?: number;
-  readonly v?: number;
-  /** Both caches as the kernel reads them (a plain one at the kernel's dtype). */
-  readonly total: number;
-  /** Both caches unquantized, at the kernel's dtype. */
-  readonly plain: number;
-}
-
-export interface RoutingReport {
-  /** What an id is: a block, a chunk or (`select`) a key. */
-  readonly unit: 'block' | 'chunk' | 'key';
-  /** Selected ids / ids present, over (batch, head, query row) (LANGUAGE.md, Density). */
-  readonly blockDensity: number;
-  /** Attended (query, key) pairs / all pairs. */
-  readonly pairDensity: number;
-  /** 'exact': the oracle's ids; 'near-tie': a valid top-k within f32 rounding; else what is wrong. */
-  readonly indices: 'exact' | 'near-tie' | string;
-}
 
 export async function runKernel(source: string, o: RunOptions): Promise<RunReport> {
   const phase = o.onPhase ?? (() => {});
@@ -114,75 +68,14 @@ export async function runKernel(source: string, o: RunOptions): Promise<RunRepor
 
   const rand = rng(o.seed);
   const sizes = { B: o.B, H: o.H, Hkv: o.Hkv, Nq: o.Nq, Nk: o.Nk };
-  const known = new Set(kernel.params.map((p) => p.name));
-  for (const name of Object.keys(o.params))
-    if (!known.has(name)) {
-      const hint = didYouMean(name, [...known]);
-      throw new UsageError(
-        `--param ${name}: ${kernel.name} has no scalar param \`${name}\`` +
-          (hint ? ` (${hint})` : ` (params: ${[...known].join(', ') || 'none'})`),
-      );
-    }
-  const params: Record<string, number | boolean> = {};
-  for (const p of kernel.params) {
-    const problem = p.name in o.params ? paramProblem(p.name, p.dtype, o.params[p.name]) : undefined;
-    if (problem) throw new UsageError(`--${problem}`);
-    const v = o.params[p.name] ?? declaredDefault(p);
-    // Said before any GPU work, with the flag to add (the runtime's message names no flag).
-    if (v === undefined)
-      throw new UsageError(
-        `--param ${p.name}=VALUE is needed: ${kernel.name}'s \`${p.name}\` (${p.dtype}) has no default`,
-      );
-    params[p.name] = v;
-  }
+  const params = runParams(kernel, o.params);
   // Before any allocation: a size the device or the reference cannot hold is a one-line error.
   checkRunFits(artifact, { ...sizes, D: o.D }, params, device.limits);
   const gpuKernel = await createKernel(device, artifact);
   const t2 = performance.now();
-  const tensors: Record<string, Int32Array | Float32Array> = {};
-  for (const t of kernel.tensors) tensors[t.name] = randomTensor(t, tensorLength(t, sizes, params), rand);
-  // A reused selection (`… from idx`): ids of the call's keys (or blocks), some −1 padding.
-  const from = kernel.routing && routingFrom(kernel.routing);
-  if (from) {
-    const ids = Math.ceil(o.Nk / unitBlockSize(kernel.routing!));
-    tensors[from.tensor] = Int32Array.from(tensors[from.tensor]!, () => Math.floor(rand() * (ids + 1)) - 1);
-  }
-  const q = randomNormal(o.B * o.H * o.Nq * o.D, rand);
-  const k = randomNormal(o.B * o.Hkv * o.Nk * o.D, rand);
-  const v = randomNormal(o.B * o.Hkv * o.Nk * o.D, rand);
-
-  // f16 kernels take f16 bits; the reference sees the same rounded values.
-  const store = (x: Float32Array): Float32Array | Uint16Array => (o.dtype === 'f16' ? toF16(x) : x);
-  if (o.dtype === 'f16') for (const x of [q, k, v]) x.set(fromF16(toF16(x)));
-  // Quantized caches (`store`): the kernel binds them; the reference reads the values they hold.
-  const stored = storedRun(kernel.formats, { ...sizes, D: o.D, Dv: o.D }, rand, tensors);
-  if (stored.values.k) k.set(stored.values.k);
-  if (stored.values.v) v.set(stored.values.v);
-  // A paged kernel reads K/V from a pool of pages through a shuffled block table.
-  const P = kernel.formats.paged?.pageSize;
-  const paged =
-    P === undefined ? undefined : randomPagedRun({ k, v }, { ...sizes, D: o.D, Dv: o.D }, P, rand);
-  const inputs = {
-    q: store(q),
-    k: store(paged ? paged.k : k),
-    v: store(paged ? paged.v : v),
-    ...sizes,
-    tensors,
-    params,
-    // A paged quantized cache: its pools through the same block table (kv-quant-pages.ts).
-    caches: paged
-      ? pageStoredCaches(kernel.formats, stored.caches, { ...sizes, D: o.D, Dv: o.D }, paged.pages)
-      : stored.caches,
-    ...(paged ? { kvCache: paged.kvCache } : {}),
-  };
+  const { q, k, v, tensors, stored, paged, inputs } = randomRun(kernel, o, params, rand);
   phase('gpu');
-  let result = await gpuKernel.run(inputs);
-  let best = result.gpuMs ?? Infinity;
-  for (let i = 1; i < o.repeats; i++) {
-    const r = await gpuKernel.run(inputs);
-    best = Math.min(best, r.gpuMs ?? Infinity);
-    result = r;
-  }
+  const { result, best } = await bestOfRuns(gpuKernel, inputs, o.repeats);
   gpuKernel.destroy();
 
   phase('reference');
@@ -191,24 +84,9 @@ export async function runKernel(source: string, o: RunOptions): Promise<RunRepor
     kernel.tensors.map((t) => [t.name, { data: tensors[t.name]!, shape: tensorShape(t, sizes, params) }]),
   );
   const sizeVars = { ...sizes, D: o.D };
-  const pred = declPredicates(decl.decl, { params, tensors: envTensors, sizes: sizeVars });
+  const env: EvalEnv = { params, tensors: envTensors, sizes: sizeVars };
   const inp: RefInputs = { q, k, v, ...sizes, Hq: o.H, D: o.D, Dv: o.D };
-  const spec = declRouting(decl.decl, { params, tensors: envTensors, sizes: sizeVars });
-  let ref: RefResult;
-  let routing: RoutingReport | undefined;
-  if (spec === undefined) ref = referenceAttention(inp, pred);
-  else {
-    const oracle = referenceRouting(inp, spec, pred.mask);
-    const verdict = judgeIndices(oracle, result.indices);
-    // At an f32 near-tie the kernel may keep another valid top-k: compare attention on its own.
-    const mask =
-      verdict === 'near-tie' && result.indices
-        ? referenceRouting(inp, { ...spec, source: fromIndices(result.indices, oracle) }, pred.mask).mask
-        : oracle.mask;
-    ref = referenceAttention(inp, { mask, score: pred.score });
-    const unit = spec.unit.kind === 'blocks' ? 'block' : spec.unit.kind === 'chunks' ? 'chunk' : 'key';
-    routing = { unit, blockDensity: oracle.density, pairDensity: oracle.pairDensity, indices: verdict };
-  }
+  const { ref, routing } = runReference(decl.decl, env, inp, result.indices);
   const t4 = performance.now();
   phase('compare');
   let allowed = 0;
@@ -251,59 +129,106 @@ export async function runKernel(source: string, o: RunOptions): Promise<RunRepor
   };
 }
 
-/** Bytes per cached token row of the quantized caches, and what plain rows of `plainRow` bytes take. */
-function bytesPerToken(
-  cache: { k?: number; v?: number },
-  rows: number,
-  plainRow: number,
-): CacheBytesPerToken {
-  const per = (b: number | undefined) => (b === undefined ? undefined : rows > 0 ? b / rows : 0);
-  const k = per(cache.k);
-  const v = per(cache.v);
-  return {
-    ...(k !== undefined ? { k } : {}),
-    ...(v !== undefined ? { v } : {}),
-    total: (k ?? plainRow) + (v ?? plainRow),
-    plain: 2 * plainRow,
-  };
+/** The kernel's scalar params: `--param` values checked, defaults filled in (a UsageError names the flag). */
+function runParams(
+  kernel: AttentionKernel,
+  given: Readonly<Record<string, number | boolean>>,
+): Record<string, number | boolean> {
+  const known = new Set(kernel.params.map((p) => p.name));
+  for (const name of Object.keys(given))
+    if (!known.has(name)) {
+      const hint = didYouMean(name, [...known]);
+      throw new UsageError(
+        `--param ${name}: ${kernel.name} has no scalar param \`${name}\`` +
+          (hint ? ` (${hint})` : ` (params: ${[...known].join(', ') || 'none'})`),
+      );
+    }
+  const params: Record<string, number | boolean> = {};
+  for (const p of kernel.params) params[p.name] = paramValue(kernel, p, given);
+  return params;
 }
 
-function runBytes(
-  i: { q: ArrayBufferView; k: ArrayBufferView; v: ArrayBufferView; tensors: Record<string, ArrayBufferView> },
-  r: { out: Float32Array; lse?: ArrayBufferView | undefined; indices?: ArrayBufferView | undefined },
-  outElementBytes: number,
-  /** Quantized caches: their bytes replace k's / v's. */
-  cache: { k?: number; v?: number },
-): RunBytes {
-  const tensors = Object.values(i.tensors).reduce((n, t) => n + t.byteLength, 0);
-  const b = {
-    q: i.q.byteLength,
-    k: cache.k ?? i.k.byteLength,
-    v: cache.v ?? i.v.byteLength,
+function paramValue(
+  kernel: AttentionKernel,
+  p: ParamSlot,
+  given: Readonly<Record<string, number | boolean>>,
+): number | boolean {
+  const problem = p.name in given ? paramProblem(p.name, p.dtype, given[p.name]) : undefined;
+  if (problem) throw new UsageError(`--${problem}`);
+  const v = given[p.name] ?? declaredDefault(p);
+  // Said before any GPU work, with the flag to add (the runtime's message names no flag).
+  if (v === undefined)
+    throw new UsageError(
+      `--param ${p.name}=VALUE is needed: ${kernel.name}'s \`${p.name}\` (${p.dtype}) has no default`,
+    );
+  return v;
+}
+
+/**
+ * Random inputs of the run, drawn from `rand` in a fixed order (the seed reproduces a run): the
+ * program's tensors, q, k, v, the quantized caches and the page table. `q`, `k`, `v` are the
+ * values the reference sees; `inputs` is what the kernel binds.
+ */
+function randomRun(
+  kernel: AttentionKernel,
+  o: RunOptions,
+  params: Readonly<Record<string, number | boolean>>,
+  rand: () => number,
+) {
+  const sizes = { B: o.B, H: o.H, Hkv: o.Hkv, Nq: o.Nq, Nk: o.Nk };
+  const tensors: Record<string, Int32Array | Float32Array> = {};
+  for (const t of kernel.tensors) tensors[t.name] = randomTensor(t, tensorLength(t, sizes, params), rand);
+  // A reused selection (`… from idx`): ids of the call's keys (or blocks), some −1 padding.
+  const from = kernel.routing && routingFrom(kernel.routing);
+  if (from) {
+    const ids = Math.ceil(o.Nk / unitBlockSize(kernel.routing!));
+    tensors[from.tensor] = Int32Array.from(tensors[from.tensor]!, () => Math.floor(rand() * (ids + 1)) - 1);
+  }
+  const q = randomNormal(o.B * o.H * o.Nq * o.D, rand);
+  const k = randomNormal(o.B * o.Hkv * o.Nk * o.D, rand);
+  const v = randomNormal(o.B * o.Hkv * o.Nk * o.D, rand);
+
+  // f16 kernels take f16 bits; the reference sees the same rounded values.
+  const store = (x: Float32Array): Float32Array | Uint16Array => (o.dtype === 'f16' ? toF16(x) : x);
+  if (o.dtype === 'f16') for (const x of [q, k, v]) x.set(fromF16(toF16(x)));
+  // Quantized caches (`store`): the kernel binds them; the reference reads the values they hold.
+  const stored = storedRun(kernel.formats, { ...sizes, D: o.D, Dv: o.D }, rand, tensors);
+  if (stored.values.k) k.set(stored.values.k);
+  if (stored.values.v) v.set(stored.values.v);
+  // A paged kernel reads K/V from a pool of pages through a shuffled block table.
+  const P = kernel.formats.paged?.pageSize;
+  const paged =
+    P === undefined ? undefined : randomPagedRun({ k, v }, { ...sizes, D: o.D, Dv: o.D }, P, rand);
+  const inputs = {
+    q: store(q),
+    k: store(paged ? paged.k : k),
+    v: store(paged ? paged.v : v),
+    ...sizes,
     tensors,
-    out: r.out.length * outElementBytes, // read back as f32, stored in the kernel's dtype
-    lse: r.lse?.byteLength ?? 0,
-    indices: r.indices?.byteLength ?? 0,
+    params,
+    // A paged quantized cache: its pools through the same block table (kv-quant-pages.ts).
+    caches: paged
+      ? pageStoredCaches(kernel.formats, stored.caches, { ...sizes, D: o.D, Dv: o.D }, paged.pages)
+      : stored.caches,
+    ...(paged ? { kvCache: paged.kvCache } : {}),
   };
-  return { ...b, total: Object.values(b).reduce((n, x) => n + x, 0) };
+  return { q, k, v, tensors, stored, paged, inputs };
 }
 
-const fromIndices = (indices: Int32Array, r: RoutingResult) =>
-  ({ kind: 'from', indices, groups: r.G, capacity: r.K }) as const;
-
-/** The kernel's index output against the oracle's (DESIGN §2: near-ties may differ validly). */
-function judgeIndices(r: RoutingResult, got: Int32Array | undefined): RoutingReport['indices'] {
-  if (!got) return 'the kernel wrote no indices';
-  if (got.length !== r.indices.length) return `${got.length} indices, expected ${r.indices.length}`;
-  if (got.every((x, i) => x === r.indices[i])) return 'exact';
-  for (let b = 0; b < r.B; b++)
-    for (let g = 0; g < r.G; g++)
-      for (let i = 0; i < r.Nq; i++) {
-        const at = ((b * r.G + g) * r.Nq + i) * r.K;
-        const why = checkSelection(r, b, g, i, got.subarray(at, at + r.K), 1e-4);
-        if (why) return `row (b ${b}, group ${g}, query ${i}): ${why}`;
-      }
-  return 'near-tie';
+/** `repeats` runs of the kernel: the last one's outputs and the best GPU time. */
+async function bestOfRuns(
+  gpuKernel: GpuKernel,
+  inputs: RunInputs,
+  repeats: number,
+): Promise<{ result: RunResult; best: number }> {
+  let result = await gpuKernel.run(inputs);
+  let best = result.gpuMs ?? Infinity;
+  for (let i = 1; i < repeats; i++) {
+    const r = await gpuKernel.run(inputs);
+    best = Math.min(best, r.gpuMs ?? Infinity);
+    result = r;
+  }
+  return { result, best };
 }
 
 /** The WebGPU device; no adapter is the machine's state, not a bug: a one-line UsageError. */
@@ -313,15 +238,4 @@ async function deviceForRun(): Promise<GPUDevice> {
   } catch (e) {
     throw new UsageError((e as Error).message);
   }
-}
-
-/** The kernel's importance output against the reference's (a missing output never agrees). */
-function importanceAgreement(
-  got: Float32Array | undefined,
-  ref: RefResult,
-  o: RunOptions,
-  mode: ImportanceMode,
-): Agreement {
-  if (!got) return { maxAbsError: Infinity, relError: Infinity, nanCount: 0 };
-  return compareArrays(got, referenceImportance(ref, { B: o.B, Hq: o.H, Nq: o.Nq, Nk: o.Nk }, mode));
 }

@@ -1,6 +1,6 @@
 // Facts every backend shares, so the renderers differ only in syntax.
 import { sharedStorage } from '../ir/formats.js';
-import type { AttentionKernel, Schedule, StorageDType } from '../ir/kernel.js';
+import type { AttentionKernel, ParamSlot, Schedule, StorageDType, TensorSlot } from '../ir/kernel.js';
 import type { ArtifactSchedule } from './artifact.js';
 
 /**
@@ -46,3 +46,19 @@ export function f32DecimalText(v: number): string {
   if (!/[.eE]/.test(s)) s += '.0';
   return s;
 }
+
+/**
+ * What a renderer context (CUDA's and WGSL's) takes from the kernel: its params and tensors by
+ * name, and the positions per block of the summaries RANGE_MIN / RANGE_MAX read.
+ */
+export const kernelSlots = (
+  k: AttentionKernel,
+): {
+  params: ReadonlyMap<string, ParamSlot>;
+  tensors: ReadonlyMap<string, TensorSlot>;
+  summaryBlock: number;
+} => ({
+  params: new Map(k.params.map((p) => [p.name, p])),
+  tensors: new Map(k.tensors.map((t) => [t.name, t])),
+  summaryBlock: k.schedule.summaryBlock,
+});

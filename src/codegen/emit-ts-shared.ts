@@ -1,20 +1,15 @@
 // The runtime of emitted modules, in its two forms: spliced into each kernel module (the default,
 // self-contained) or written once as `attnc-runtime.ts` (or .js + .d.ts) that every kernel module
 // of an engine imports (`attnc compile --emit ts --shared-runtime`). Both are the same text
-// (emit-ts-runtime.ts, -buffers, -launch, -kernel); the shared file exports what kernel modules
-// use, and carries an id that each module checks, so a runtime from another attnc build is named
-// rather than misused.
+// (emit-ts-runtime.ts, -runtime-types, -kvcache, -buffers, -launch, -kernel); the shared file
+// exports what kernel modules use, and carries an id that each module checks, so a runtime from
+// another attnc build is named rather than misused.
 import { buffersSource } from './emit-ts-buffers.js';
 import { createKernelSource } from './emit-ts-kernel.js';
 import { launchSource } from './emit-ts-launch.js';
-import {
-  boolParamSource,
-  floatParamSource,
-  intParamSource,
-  kvCacheArgsSource,
-  runtimeSource,
-  runtimeTypesSource,
-} from './emit-ts-runtime.js';
+import { kvCacheArgsSource } from './emit-ts-kvcache.js';
+import { boolParamSource, floatParamSource, intParamSource, runtimeSource } from './emit-ts-runtime.js';
+import { runtimeTypesSource } from './emit-ts-runtime-types.js';
 import { genericTypeNames, genericTypes } from './emit-ts-types.js';
 
 /** The shared runtime's base name, imported as `./attnc-runtime.js`. */

@@ -165,6 +165,17 @@ export function foldBinary(op: BinaryOp, a: ConstValue, b: ConstValue, operandTy
   if (op === '||') return Boolean(a) || Boolean(b);
   const x = Number(a);
   const y = Number(b);
+  if (isComparison(op)) return compareNumbers(op, x, y);
+  return operandType === 'int' ? intOp(op, x, y) : f32Op(op, x, y);
+}
+
+export type ComparisonOp = '<' | '<=' | '>' | '>=' | '==' | '!=';
+
+export const isComparison = (op: string): op is ComparisonOp =>
+  op === '<' || op === '<=' || op === '>' || op === '>=' || op === '==' || op === '!=';
+
+/** `x op y` on numbers: the constant folder's and the runtime evaluators' comparisons. */
+export function compareNumbers(op: ComparisonOp, x: number, y: number): boolean {
   switch (op) {
     case '<':
       return x < y;
@@ -178,8 +189,6 @@ export function foldBinary(op: BinaryOp, a: ConstValue, b: ConstValue, operandTy
       return x === y;
     case '!=':
       return x !== y;
-    default:
-      return operandType === 'int' ? intOp(op, x, y) : f32Op(op, x, y);
   }
 }
 

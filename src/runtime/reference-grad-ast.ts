@@ -6,6 +6,7 @@
 // i32 semantics exactly (wrap, floor division/modulo, x/0 = 0, out-of-range lookups read 0);
 // f32 arithmetic runs in float64, as the dense reference's does.
 import type { AttentionDecl, Expr } from '../dsl/ast.js';
+import { compareNumbers, isComparison } from '../dsl/builtins.js';
 import type { EvalEnv } from './ast-eval.js';
 
 /** Sparse partials: 'score', '$<param>', '<tensor>#<flat index>'. */
@@ -91,23 +92,6 @@ function f32Arith(op: string, a: { v: number; d: Partials }, b: { v: number; d: 
   }
 }
 
-function compare(op: string, a: number, b: number): boolean {
-  switch (op) {
-    case '<':
-      return a < b;
-    case '<=':
-      return a <= b;
-    case '>':
-      return a > b;
-    case '>=':
-      return a >= b;
-    case '==':
-      return a === b;
-    default:
-      return a !== b;
-  }
-}
-
 /** The point and bindings one evaluation sees. */
 interface Scope {
   readonly env: EvalEnv;
@@ -120,11 +104,11 @@ function binary(op: string, l: Val, r: Val): Val {
   if (op === '&&') return { t: 'bool', v: asBool(l) && asBool(r) };
   if (op === '||') return { t: 'bool', v: asBool(l) || asBool(r) };
   if (l.t === 'bool' || r.t === 'bool') {
-    if (op === '==' || op === '!=') return { t: 'bool', v: compare(op, Number(l.v), Number(r.v)) };
+    if (op === '==' || op === '!=') return { t: 'bool', v: compareNumbers(op, Number(l.v), Number(r.v)) };
     throw new Error(`reference-grad: \`${op}\` on a bool`);
   }
   const ints = l.t === 'int' && r.t === 'int';
-  if (['<', '<=', '>', '>=', '==', '!='].includes(op)) return { t: 'bool', v: compare(op, l.v, r.v) };
+  if (isComparison(op)) return { t: 'bool', v: compareNumbers(op, l.v, r.v) };
   return ints ? int(intArith(op, l.v, r.v)) : f32Arith(op, asF32(l), asF32(r));
 }
 

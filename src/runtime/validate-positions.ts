@@ -72,7 +72,7 @@ function checkChunkIds(
   qOffset: number,
   kOffset: number,
 ): string[] {
-  if (!(t instanceof Int32Array)) return []; // the binding check above reports it
+  if (!(t instanceof Int32Array)) return []; // validate-bindings.ts's checks (run first) report it
   const out: string[] = [];
   const hi = Math.max(qOffset + inputs.Nq, kOffset + inputs.Nk);
   const lo = Math.min(inputs.Nq > 0 ? qOffset : 0, inputs.Nk > 0 ? kOffset : 0);

@@ -7,9 +7,11 @@
 import { deriveScore, gradientRoots, type ScoreGradient } from '../../ir/derive.js';
 import type { Node } from '../../ir/graph.js';
 import type { AttentionKernel } from '../../ir/kernel.js';
+import { backwardTileMode } from '../../ir/tile-mode.js';
 import { Op } from '../../ir/ops.js';
+import { kernelSlots } from '../common.js';
 import { linearize } from '../linearize.js';
-import { field, modeOf, tensorSlots, type Mode } from './backward-passes.js';
+import { field, tensorSlots, type Mode } from './backward-passes.js';
 import { scoreMathOf } from './exprs.js';
 import { cudaRenderer, cudaSizeVars, dimText, exactMulOf, type CudaContext } from './rules.js';
 
@@ -55,17 +57,15 @@ export function backwardMmaExprs(kernel: AttentionKernel): BackwardMmaExprs {
   const used = new Set<string>();
   const cx = (vars: Record<string, string>, fast: boolean): CudaContext => ({
     vars: { ...cudaSizeVars, ...vars },
-    params: new Map(kernel.params.map((p) => [p.name, p])),
-    tensors: new Map(kernel.tensors.map((t) => [t.name, t])),
+    ...kernelSlots(kernel),
     field,
-    summaryBlock: kernel.schedule.summaryBlock,
     used,
     // The forward's lse came from the tensor-core engines' score math: P matches it only if the
     // backward recomputes the score the same way.
     scoreMath: fast ? scoreMathOf({ ...kernel, schedule: { ...kernel.schedule, engine: 'mma' } }) : 'precise',
     exactMul: exactMulOf(kernel),
   });
-  const mode = modeOf(kernel);
+  const mode = backwardTileMode(kernel);
   const elemVars = { b: 'b', h: 'h', q: 'qpos', k: 'kpos', score: 'x' };
   const roots = gradientRoots(kernel.score, grad);
   const e = linearize(roots, cudaRenderer(cx(elemVars, true)), 'e');

@@ -189,17 +189,25 @@ const dqStep = [
   '}',
 ];
 
+/**
+ * The head of both dK/dV tile lambdas (mma and wgmma): query tile qt's rows, its buffer `buf` of
+ * Q, dO, lse and delta in shared memory, and the S and dP accumulators.
+ */
+export const tileBuffers: readonly string[] = [
+  '  const int q0 = qt * BM;',
+  '  const T* Qb = Qs + buf * (BM * D);',
+  '  const T* Ob = Os + buf * (BM * DV);',
+  '  const float* Lb = Ls + buf * BM;',
+  '  const float* Db = Ds + buf * BM;',
+  '  float s[NT][4], dp[NT][4];',
+];
+
 /** The `tile(masked, qt, buf)` lambda of the dK/dV kernel (deterministic: no dQ, bwd_dq has it). */
 export function tileLambda(x: BackwardMmaExprs, deterministic: boolean): string[] {
   return [
     'auto tile = [&](auto masked, const int qt, const int buf) {',
     '  constexpr bool MASKED = decltype(masked)::value;',
-    '  const int q0 = qt * BM;',
-    '  const T* Qb = Qs + buf * (BM * D);',
-    '  const T* Ob = Os + buf * (BM * DV);',
-    '  const float* Lb = Ls + buf * BM;',
-    '  const float* Db = Ds + buf * BM;',
-    '  float s[NT][4], dp[NT][4];',
+    ...tileBuffers,
     "  // Sᵀ = K·Qᵀ for this warp's 16 keys, then P.",
     ...indent(gemmT('s', 'Ks', 'D', 'Qb'), '  '),
     ...indent(elementStep(x), '  '),

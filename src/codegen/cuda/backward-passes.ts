@@ -1,15 +1,15 @@
 // The kernels of the CUDA SIMT backward (backward.ts assembles them): the dq and dk/dv passes, the
 // deterministic slot reduction, tile summaries, the tile classifier and the all-empty variant.
 import { gradientRoots, type ScoreGradient } from '../../ir/derive.js';
-import { toposort } from '../../ir/graph.js';
-import type { AttentionKernel, TileClass } from '../../ir/kernel.js';
-import { Op } from '../../ir/ops.js';
+import type { AttentionKernel } from '../../ir/kernel.js';
+import type { TileMode } from '../../ir/tile-mode.js';
 import { linearize } from '../linearize.js';
+import { padLines } from '../pad-lines.js';
 import { ARGS, cudaRenderer, cudaType, dimText, type CudaContext } from './rules.js';
 
 export const THREADS = 64;
 export const BLOCK = 16;
-export type Mode = TileClass | 'dynamic';
+export type Mode = TileMode;
 
 export const field = (key: string): string => {
   const [kind, name] = key.split(':') as [string, string];
@@ -18,17 +18,6 @@ export const field = (key: string): string => {
   if (kind === 'summary') return `s_${name}`;
   throw new Error(`CUDA backward: no args field for ${key}`);
 };
-
-export function modeOf(kernel: AttentionKernel): Mode {
-  const t = kernel.tiles;
-  if (t.kind === 'static') return t.value;
-  // Every summary the classifier reads must be one the kernel computes; otherwise the mask decides.
-  const summarized = new Set(kernel.summaries.map((x) => x.tensor));
-  const ok = toposort([t.canBeTrue, t.canBeFalse]).every(
-    (n) => !(n.op === Op.RANGE_MIN || n.op === Op.RANGE_MAX) || summarized.has(String(n.arg)),
-  );
-  return ok ? 'dynamic' : 'partial';
-}
 
 /** Per-block [min, max] of a 1-D tensor (a thread per block), as the forward's summary pass. */
 export function summaryKernel(kernel: AttentionKernel, tensor: string): string[] {
@@ -51,12 +40,10 @@ export function summaryKernel(kernel: AttentionKernel, tensor: string): string[]
   ];
 }
 
-const indent = (lines: readonly string[], pad: string): string[] => lines.map((l) => pad + l);
-
 function maskLines(mode: Mode, mask: { stmts: string[]; roots: string[] }): string[] {
   if (mode === 'full') return [];
   const test = [...mask.stmts, `if (!(${mask.roots[0]!})) continue;`];
-  return mode === 'partial' ? test : ['if (cls == TILE_PARTIAL) {', ...indent(test, '  '), '}'];
+  return mode === 'partial' ? test : ['if (cls == TILE_PARTIAL) {', ...padLines(test, '  '), '}'];
 }
 
 /** Slot offset of every tensor's gradient (after the params), as C text over the args. */
@@ -125,7 +112,7 @@ export function dqKernel(
         ]
       : []),
     '    for (int j = k0; j < k_end; ++j) {',
-    ...indent(pair, '      '),
+    ...padLines(pair, '      '),
     '    }',
     '  }',
     '}',
@@ -147,7 +134,7 @@ export function dqKernel(
     '  a.delta[r] = delta;',
     "  float* part = a.partials + r * a.slots; // this row's own slice: no other writer",
     '  for (int s = 0; s < a.slots; ++s) part[s] = 0.f;',
-    ...indent(loop, '  '),
+    ...padLines(loop, '  '),
     '  for (int d = 0; d < D; ++d) a.dq[r * D + d] = a.scale * dq[d];',
     '}',
   ];
@@ -195,7 +182,7 @@ export function dkdvKernel(
         ]
       : []),
     '    for (int i = i0; i < i_end; ++i) {',
-    ...indent(pair, '      '),
+    ...padLines(pair, '      '),
     '    }',
     '  }',
     '}',
@@ -212,7 +199,7 @@ export function dkdvKernel(
     '  float kv[D], vv[DV], dk[D], dv[DV];',
     '  for (int d = 0; d < D; ++d) { kv[d] = a.k[r * D + d]; dk[d] = 0.f; }',
     '  for (int d = 0; d < DV; ++d) { vv[d] = a.v[r * DV + d]; dv[d] = 0.f; }',
-    ...indent(loop, '  '),
+    ...padLines(loop, '  '),
     '  for (int d = 0; d < D; ++d) a.dk[r * D + d] = a.scale * dk[d];',
     '  for (int d = 0; d < DV; ++d) a.dv[r * DV + d] = dv[d];',
     '}',
@@ -257,7 +244,7 @@ export function classifier(kernel: AttentionKernel, cx: CudaContext): string[] {
   const c = linearize([kernel.tiles.canBeTrue, kernel.tiles.canBeFalse], cudaRenderer(cx), 'tc');
   return [
     '__device__ int tile_class(const Args& a, int b, int h, int q_lo, int q_hi, int k_lo, int k_hi) {',
-    ...indent(c.stmts, '  '),
+    ...padLines(c.stmts, '  '),
     `  if (!(${c.roots[0]!})) return TILE_EMPTY;`,
     `  if (!(${c.roots[1]!})) return TILE_FULL;`,
     '  return TILE_PARTIAL;',

@@ -11,7 +11,7 @@
 // holds keys 16w..16w+15 — the mma backward's layout — so its element and dS steps
 // (backward-mma-tile.ts: P, the derivative expressions, the carried slots) are reused as they are.
 import type { BackwardMmaExprs } from './backward-mma-exprs.js';
-import { dsStep, elementStep } from './backward-mma-tile.js';
+import { dsStep, elementStep, tileBuffers } from './backward-mma-tile.js';
 import { NO_TUNE, type BackwardWgmmaTune } from './backward-wgmma-tune.js';
 import { indent } from './indent.js';
 import { pFragmentCode } from './mma-device.js';
@@ -229,12 +229,7 @@ export function wgmmaTileLambda(
     // MASKED is a run-time flag: two inlined copies of this body (masked, full) cost 64-190 bytes
     // of spills at D = 128 (the register allocator plans both in one loop); one copy, 0-20.
     'auto tile = [&](const bool MASKED, const int qt, const int buf) {',
-    '  const int q0 = qt * BM;',
-    '  const T* Qb = Qs + buf * (BM * D);',
-    '  const T* Ob = Os + buf * (BM * DV);',
-    '  const float* Lb = Ls + buf * BM;',
-    '  const float* Db = Ds + buf * BM;',
-    '  float s[NT][4], dp[NT][4];',
+    ...tileBuffers,
     ...descDecls(tune),
     ...indent([...zero('s', 'NT'), ...zero('dp', 'NT')], '  '),
     "  // Sᵀ = K·Qᵀ and dPᵀ = V·dOᵀ for this warpgroup's 64 keys: two groups, P while dPᵀ runs.",

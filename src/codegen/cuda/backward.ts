@@ -12,6 +12,8 @@
 // backward-wgmma.ts) are the default for 16-bit kernels (src/backward.ts, defaultBackwardEngines).
 import { deriveScore } from '../../ir/derive.js';
 import type { AttentionKernel } from '../../ir/kernel.js';
+import { backwardTileMode } from '../../ir/tile-mode.js';
+import { kernelSlots } from '../common.js';
 import { backwardUnsupported } from '../wgsl/backward.js';
 import { ARGS, cudaSizeVars, cudaType, dimText, exactMulOf, type CudaContext } from './rules.js';
 import { helperSource } from './rules-helpers.js';
@@ -22,7 +24,6 @@ import {
   dkdvKernel,
   dqKernel,
   field,
-  modeOf,
   reduceKernel,
   summaryKernel,
   tensorSlots,
@@ -75,15 +76,13 @@ export function renderCudaBackward(kernel: AttentionKernel): CudaBackwardArtifac
   const used = new Set<string>();
   const cx = (vars: Record<string, string>): CudaContext => ({
     vars: { ...cudaSizeVars, ...vars },
-    params: new Map(kernel.params.map((p) => [p.name, p])),
-    tensors: new Map(kernel.tensors.map((t) => [t.name, t])),
+    ...kernelSlots(kernel),
     field,
-    summaryBlock: kernel.schedule.summaryBlock,
     used,
     scoreMath: 'precise',
     exactMul: exactMulOf(kernel),
   });
-  const mode = modeOf(kernel);
+  const mode = backwardTileMode(kernel);
   const slots = tensorSlots(kernel, grad, gradTensors);
   const element = cx({ b: 'b', h: 'h', q: 'q', k: 'k', score: 'score' });
   const kernels = [

@@ -33,33 +33,15 @@
 // decode-mma-tiles.ts, the warps' combine in decode-mma-combine.ts.
 import { sharedStorage } from '../../ir/formats.js';
 import type { AttentionKernel } from '../../ir/kernel.js';
-import { mmaFetch, mmaPtx } from './decode-mma-device.js';
-import {
-  mmaQuantHelpers,
-  mmaQuantOf,
-  tileKnobMacros,
-  scaleFetchHelpers,
-  scaleFetchLines,
-} from './decode-mma-quant.js';
-import { quantConstants, quantFetch, quantLoadQ, quantOutColumn } from './decode-mma-qtile.js';
-import {
-  kiviConstants,
-  kiviFetch,
-  kiviHelpers,
-  kiviLoadQ,
-  kiviOutColumn,
-  kiviRescale,
-  kiviVBias,
-  mmaKiviOf,
-} from './decode-mma-kivi.js';
+import { mmaCacheLines, type MmaCacheLines } from './decode-mma-kinds.js';
+import { mmaQuantOf, tileKnobMacros } from './decode-mma-quant.js';
+import { kiviRescale, kiviVBias, mmaKiviOf } from './decode-mma-kivi.js';
 import { kiviTail } from './decode-mma-kivi-tail.js';
 import { combineWarpStates } from './decode-mma-combine.js';
 import { mmaKnobs } from './decode-mma-knobs.js';
 import { decodeLeanOf, leanHelpers, leanStream } from './decode-mma-lean.js';
-import { pagedCodeHandles, pagedQuantFetch, pagedQuantFetchLines } from './decode-mma-paged.js';
-import { denseLoadQ, laneRows, type MmaElements } from './decode-mma-step.js';
+import { laneRows, type MmaElements } from './decode-mma-step.js';
 import { softmaxLines, tileClassLines, tileLoopLines, warpStepLines } from './decode-mma-tiles.js';
-import { kvHead, K_ROWS, V_ROWS } from './kv-rows.js';
 
 export { mmaPtx } from './decode-mma-device.js';
 export { MMA_KNOB_DEFAULTS, MMA_ROWS } from './decode-mma-knobs.js';
@@ -88,40 +70,59 @@ export function mmaDecodeDevice(
   el: MmaElements,
   field: (key: string) => string,
 ): string[] {
-  const dtype = sharedStorage(k.formats) as 'f16' | 'bf16';
   const quant = mmaQuantOf(k);
   const kivi = mmaKiviOf(k);
+  const cache = mmaCacheLines(k, field);
   const knob = tileKnobMacros(quant !== undefined || kivi !== undefined);
-  const paged = k.formats.paged !== undefined;
-  const dyn = el.dynamic;
   const { fetchBarrier, classify } = tileClassLines(el);
   const lean = decodeLeanOf(k) !== 'off';
   const sm = softmaxLines(el, lean);
-  const tileLoop = tileLoopLines(dyn, classify, warpStepLines(quant, kivi, lean, sm));
+  const tileLoop = tileLoopLines(el.dynamic, classify, warpStepLines(quant, kivi, lean, sm));
   return [
     '// ---- tensor-core split kernel (sm_80+): codegen/cuda/decode-mma.ts ----',
     ...mmaKnobs(k),
     `constexpr int MMA_ROWS = 16, MMA_WARPS = ${knob.warps}, MMA_KEYS = ${knob.keys};`,
     `constexpr int MMA_THREADS = 32 * MMA_WARPS, MMA_TILE = MMA_WARPS * MMA_KEYS, MMA_STAGES = ${knob.stages};`,
-    ...(kivi
-      ? kiviConstants(kivi)
-      : quant
-        ? quantConstants
-        : [
-            'constexpr int KP = D + 8, VP = DV + 8; // padded row pitches (elements): conflict-free ldmatrix',
-            'constexpr size_t MMA_STREAM = (size_t)MMA_STAGES * MMA_TILE * (KP + VP) * sizeof(T);',
-          ]),
+    ...cache.constants,
     'constexpr size_t MMA_COMBINE = sizeof(float) * (size_t)MMA_WARPS * MMA_ROWS * (DV + 2);',
     'constexpr size_t MMA_SMEM = MMA_STREAM > MMA_COMBINE ? MMA_STREAM : MMA_COMBINE; // dynamic, per block',
     'static_assert(MMA_SMEM <= 227 * 1024, "decode mma: ATTNC_DEC_MMA_STAGES x WARPS x KEYS keys need more than 227 KiB of shared memory per block");',
     `#if defined(__CUDACC__) || defined(${MMA_EMU_MACRO}) // plain emulator builds skip it`,
-    ...(kivi
-      ? kiviHelpers(kivi)
-      : quant
-        ? [...mmaQuantHelpers(quant), ...quantFetch, ...scaleFetchHelpers, ...(paged ? pagedQuantFetch : [])]
-        : [...mmaPtx(dtype), ...mmaFetch(paged)]),
+    ...cache.helpers,
     ...(lean ? leanHelpers : []),
     '',
+    ...kernelHead(el.dynamic, cache),
+    `  ${MMA_SMEM_DECL}`,
+    ...cache.smem,
+    '  const int n_tiles = k_end > k_begin ? (k_end - k_begin + MMA_TILE - 1) / MMA_TILE : 0;',
+    '  auto fetch = [&](int it) {',
+    ...fetchBarrier,
+    '      const int t0 = k_begin + it * MMA_TILE, t1 = min(t0 + MMA_TILE, k_end);',
+    ...cache.fetch,
+    '    }',
+    '    dec_commit(); // one group per tile, fetched or not',
+    '  };',
+    '  for (int st = 0; st < MMA_STAGES - 1; ++st) fetch(st);',
+    ...(lean ? leanStream(tileLoop) : tileLoop),
+    ...(kivi && kivi.recent > 0
+      ? kiviTail(field, classify, sm('kw + dmq_key(j, e & 1)', kiviRescale, '2'))
+      : []),
+    ...(kivi ? kiviVBias : []),
+    ...combineWarpStates(cache.outColumn),
+    '#else',
+    '  __trap(); // the host launches this kernel on compute capability 8.0 and up only',
+    '#endif',
+    '}',
+    '#endif // __CUDACC__',
+  ];
+}
+
+/**
+ * The kernel's signature and its block's setup: Q's fragments, the rows this thread classifies
+ * (dynamic tile classes), the warp's softmax state and output, the split's keys and row handles.
+ */
+function kernelHead(dynamic: boolean, cache: MmaCacheLines): string[] {
+  return [
     '__global__ void __launch_bounds__(MMA_THREADS, ATTNC_DEC_MMA_MIN_BLOCKS) mma_split_kernel(const Args a, float* __restrict__ part, int split_keys, int n_splits, int row_tiles) {',
     '#if !defined(__CUDA_ARCH__) || __CUDA_ARCH__ >= 800',
     '  constexpr int NT = MMA_KEYS / 8; // key tiles of 8 per warp and tile',
@@ -129,9 +130,9 @@ export function mmaDecodeDevice(
     '  const int split = blockIdx.x / row_groups, rg = blockIdx.x % row_groups;',
     '  const int hk = blockIdx.y, b = blockIdx.z;',
     '  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, r0 = lane >> 2;',
-    ...(kivi ? kiviLoadQ : quant ? quantLoadQ(quant) : denseLoadQ),
+    ...cache.loadQ,
     ...laneRows,
-    ...(dyn
+    ...(dynamic
       ? [
           '  const int crow = rg * MMA_ROWS + (int)(threadIdx.x % MMA_ROWS); // the row this thread classifies',
           '  const bool crow_ok = crow < packed;',
@@ -143,80 +144,6 @@ export function mmaDecodeDevice(
     '#pragma unroll',
     '  for (int n = 0; n < DV / 8; ++n) o[n][0] = o[n][1] = o[n][2] = o[n][3] = 0.f;',
     '  [[maybe_unused]] const float sl2 = a.scale * LOG2E; // identity scores: one multiply to base 2',
-    ...(kivi
-      ? [
-          '  // The code tiles end where the recent window starts (qend); the window is a tail (k_all).',
-          '  const int k_begin = split * split_keys, k_all = min(a.Nk, k_begin + split_keys);',
-          '  const int qend = a.Nk - min(RECENT, a.Nk), k_end = max(k_begin, min(k_all, qend));',
-          '  const size_t kv0 = ((size_t)b * a.Hkv + hk) * a.Nk; // code rows packed [B, Hkv, Nk, bytes]',
-          '  const size_t n_groups = ((size_t)a.Nk + 31) / 32; // K scale / zero rows a head',
-          '  const unsigned char* kc = static_cast<const unsigned char*>(a.k) + kv0 * KB;',
-          '  const unsigned char* vc = static_cast<const unsigned char*>(a.v) + kv0 * VB;',
-        ]
-      : ['  const int k_begin = split * split_keys, k_end = min(a.Nk, k_begin + split_keys);']),
-    ...(kivi
-      ? []
-      : quant && paged
-        ? pagedCodeHandles
-        : quant
-          ? [
-              '  // Code rows packed [B, Hkv, Nk, bytes] (decode-quant.ts); scales by global row kv0 + key.',
-              '  const size_t kv0 = ((size_t)b * a.Hkv + hk) * a.Nk;',
-              '  const unsigned char* kc = static_cast<const unsigned char*>(a.k) + kv0 * D;',
-              '  const unsigned char* vc = static_cast<const unsigned char*>(a.v) + kv0 * DV;',
-            ]
-          : [
-              `  const KvRows kg = ${kvHead(K_ROWS, 'b', 'hk', paged)};`,
-              `  const KvRows vg = ${kvHead(V_ROWS, 'b', 'hk', paged)};`,
-            ]),
-    `  ${MMA_SMEM_DECL}`,
-    ...(kivi
-      ? [
-          '  unsigned char* ks = reinterpret_cast<unsigned char*>(dm_smem);',
-          '  unsigned char* vs = ks + MMA_STAGES * MMA_TILE * KPB;',
-          '  unsigned* skz = reinterpret_cast<unsigned*>(vs + MMA_STAGES * MMA_TILE * VPB); // K group windows',
-          '  unsigned* svz = skz + MMA_STAGES * 2 * KGW; // V scale windows',
-        ]
-      : quant
-        ? [
-            '  unsigned char* ks = reinterpret_cast<unsigned char*>(dm_smem);',
-            '  unsigned char* vs = ks + MMA_STAGES * MMA_TILE * KPB;',
-            '  [[maybe_unused]] unsigned* sck = reinterpret_cast<unsigned*>(vs + MMA_STAGES * MMA_TILE * VPB); // scale windows',
-            '  [[maybe_unused]] unsigned* scv = sck + MMA_STAGES * SCW;',
-          ]
-        : ['  T* ks = reinterpret_cast<T*>(dm_smem);', '  T* vs = ks + MMA_STAGES * MMA_TILE * KP;']),
-    '  const int n_tiles = k_end > k_begin ? (k_end - k_begin + MMA_TILE - 1) / MMA_TILE : 0;',
-    '  auto fetch = [&](int it) {',
-    ...fetchBarrier,
-    '      const int t0 = k_begin + it * MMA_TILE, t1 = min(t0 + MMA_TILE, k_end);',
-    ...(kivi
-      ? kiviFetch(field)
-      : quant && paged
-        ? pagedQuantFetchLines(quant, field)
-        : quant
-          ? [
-              '      dm_fetch_codes<D, KPB>(kc, ks + (it % MMA_STAGES) * MMA_TILE * KPB, t0, t1);',
-              '      dm_fetch_codes<DV, VPB>(vc, vs + (it % MMA_STAGES) * MMA_TILE * VPB, t0, t1);',
-              ...scaleFetchLines(quant, field),
-            ]
-          : [
-              '      dm_fetch<D, KP>(kg, ks + (it % MMA_STAGES) * MMA_TILE * KP, t0, t1);',
-              '      dm_fetch<DV, VP>(vg, vs + (it % MMA_STAGES) * MMA_TILE * VP, t0, t1);',
-            ]),
-    '    }',
-    '    dec_commit(); // one group per tile, fetched or not',
-    '  };',
-    '  for (int st = 0; st < MMA_STAGES - 1; ++st) fetch(st);',
-    ...(lean ? leanStream(tileLoop) : tileLoop),
-    ...(kivi && kivi.recent > 0
-      ? kiviTail(field, classify, sm('kw + dmq_key(j, e & 1)', kiviRescale, '2'))
-      : []),
-    ...(kivi ? kiviVBias : []),
-    ...combineWarpStates(kivi ? kiviOutColumn : quant ? quantOutColumn : undefined),
-    '#else',
-    '  __trap(); // the host launches this kernel on compute capability 8.0 and up only',
-    '#endif',
-    '}',
-    '#endif // __CUDACC__',
+    ...cache.keys,
   ];
 }

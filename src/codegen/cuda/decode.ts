@@ -33,6 +33,7 @@
 // forces it for any Nq ≥ 1, Nk ≥ 1), after the summaries and before the engine's attention.
 import { hasQuantizedKv } from '../../ir/formats.js';
 import type { AttentionKernel } from '../../ir/kernel.js';
+import { kernelSlots } from '../common.js';
 import { decodeElementFns } from './decode-elements.js';
 import { decodeVectorWidth } from './decode-facts.js';
 import { decodeHostSource } from './decode-host.js';
@@ -43,9 +44,9 @@ import { pipeDeviceCode, pipelinedLoop, streamHandleDecl } from './decode-pipe.j
 import { kvAlignment } from './decode-loads.js';
 import { decodeQuantCode } from './decode-quant.js';
 import { simtTile } from './decode-step.js';
+import { mergeKernel, partSlotFn, quantRowBases, splitCombine, splitKernelHead } from './decode-split.js';
 import { K_ROWS, V_ROWS } from './kv-rows.js';
 import type { CudaLayout } from './layout.js';
-import { cudaMergeBody } from './merge.js';
 import { exactMulOf, type CudaContext } from './rules.js';
 import { helperSource } from './rules-helpers.js';
 
@@ -64,13 +65,10 @@ export const DEVICE_END = '// ---- decode: host side ----';
 
 /** Device + host code of the decode path, in `namespace ns::dec` (after ns's fail/ptr_ok). */
 export function decodeSource(k: AttentionKernel, layout: CudaLayout, ns: string): string {
-  const s = k.schedule;
   const cx: CudaContext = {
     vars: {},
-    params: new Map(k.params.map((p) => [p.name, p])),
-    tensors: new Map(k.tensors.map((t) => [t.name, t])),
+    ...kernelSlots(k),
     field: layout.field,
-    summaryBlock: s.summaryBlock,
     used: new Set(),
     exactMul: exactMulOf(k),
   };
@@ -107,108 +105,15 @@ export function decodeSource(k: AttentionKernel, layout: CudaLayout, ns: string)
     ...pipeDeviceCode(k),
     ...fns,
     '',
-    '// Partial (acc[DV], m, l) of packed row r of a block (its lane groups combined).',
-    '__device__ __forceinline__ size_t part_slot(const Args& a, int b, int hk, int rt, int row_tiles, int split, int n_splits, int r) {',
-    '  return ((((size_t)b * a.Hkv + hk) * row_tiles + rt) * n_splits + split) * MT * (DV + 2) + (size_t)r * (DV + 2);',
-    '}',
+    ...partSlotFn(),
     '',
-    '__global__ void __launch_bounds__(THREADS, ATTNC_DEC_MIN_BLOCKS) split_kernel(const Args a, float* __restrict__ part, int split_keys, int n_splits, int row_tiles) {',
-    '  const int group = a.H / a.Hkv, packed = group * a.Nq;',
-    '  const int split = blockIdx.x / row_tiles, rt = blockIdx.x % row_tiles;',
-    '  const int hk = blockIdx.y, b = blockIdx.z;',
-    '  const int lane = threadIdx.x & 7, g = threadIdx.x >> 3;',
-    '  [[maybe_unused]] int hr[MT], qp[MT];',
-    '  bool rok[MT];',
-    '  VecT<VW> qx[MT][CD]; // kept in storage type: half the registers of f32 at 16 bits',
-    '#pragma unroll',
-    '  for (int r = 0; r < MT; ++r) {',
-    '    const int p = rt * MT + r;',
-    '    rok[r] = p < packed;',
-    '    const int pp = rok[r] ? p : 0;',
-    '    const int row = pp % a.Nq;',
-    '    hr[r] = hk * group + pp / a.Nq;',
-    '    qp[r] = row + a.q_offset;',
-    '    const T* qrow = q_row(a, b, hr[r], row);',
-    '#pragma unroll',
-    '    for (int c = 0; c < CD; ++c) {',
-    '      qx[r][c] = *reinterpret_cast<const VecT<VW>*>(qrow + (lane + 8 * c) * VW);',
-    '    }',
-    '  }',
-    '  float m[MT], l[MT], acc[MT][CV][VW];',
-    '#pragma unroll',
-    '  for (int r = 0; r < MT; ++r) {',
-    '    m[r] = -INFINITY;',
-    '    l[r] = 0.f;',
-    '#pragma unroll',
-    '    for (int c = 0; c < CV; ++c)',
-    '#pragma unroll',
-    '      for (int e = 0; e < VW; ++e) acc[r][c][e] = 0.f;',
-    '  }',
-    '  const int k_begin = split * split_keys, k_end = min(a.Nk, k_begin + split_keys);',
-    ...(quant
-      ? [
-          '  // A quantized cache addresses its codes by global row (packed layout: decode-quant.ts).',
-          // Paged: rows come through the block table (decode-pipe.ts), kv0 goes unused.
-          `  ${k.formats.paged ? '[[maybe_unused]] ' : ''}const size_t kv0 = ((size_t)b * a.Hkv + hk) * a.Nk;`,
-          '  [[maybe_unused]] const size_t bh = (size_t)b * a.Hkv + hk; // a cache head',
-        ]
-      : []),
+    ...splitKernelHead(),
+    ...(quant ? quantRowBases(k) : []),
     ...([K_ROWS, V_ROWS] as const).map((t) => `  ${streamHandleDecl(k, t)}`),
     ...pipelinedLoop(k, classify, simtTile(k, needMask, identity)),
-    '  // Combine the 16 groups in shared memory: one partial per row and block.',
-    '  __shared__ float sm_m[GROUPS][MT], sm_max[MT], sm_l[MT], sm_acc[MT][DV];',
-    '  for (int i = threadIdx.x; i < MT * DV; i += THREADS) sm_acc[i / DV][i % DV] = 0.f;',
-    '  if (threadIdx.x < MT) sm_l[threadIdx.x] = 0.f;',
-    '  if (lane == 0)',
-    '#pragma unroll',
-    '    for (int r = 0; r < MT; ++r) sm_m[g][r] = l[r] != 0.f ? m[r] : -INFINITY; // l NaN: poisoned, kept',
-    '  __syncthreads();',
-    '#pragma unroll',
-    '  for (int r = 0; r < MT; ++r) {',
-    '    float M = -INFINITY;',
-    '#pragma unroll',
-    '    for (int j = 0; j < GROUPS; ++j) M = fmaxf(M, sm_m[j][r]);',
-    '    if (l[r] != 0.f) { // a NaN l carries into sm_l',
-    '      const float f = exp2f(m[r] - M);',
-    '#pragma unroll',
-    '      for (int c = 0; c < CV; ++c)',
-    '#pragma unroll',
-    '        for (int e = 0; e < VW; ++e) atomicAdd(&sm_acc[r][(lane + 8 * c) * VW + e], acc[r][c][e] * f);',
-    '      if (lane == 0) atomicAdd(&sm_l[r], l[r] * f);',
-    '    }',
-    '    if (threadIdx.x == 0) sm_max[r] = M;',
-    '  }',
-    '  __syncthreads();',
-    '  for (int i = threadIdx.x; i < MT * (DV + 2); i += THREADS) {',
-    '    const int r = i / (DV + 2), c = i % (DV + 2);',
-    '    if (!rok[r]) continue;',
-    '    float* dst = part + part_slot(a, b, hk, rt, row_tiles, split, n_splits, r);',
-    '    dst[c] = c < DV ? sm_acc[r][c] : c == DV ? sm_max[r] : sm_l[r];',
-    '  }',
-    '}',
+    ...splitCombine(),
     '',
-    '// One block per (query row, head, batch): M = max m_i over partials with l_i != 0,',
-    '// L = sum l_i 2^(m_i - M), out = sum acc_i 2^(m_i - M) / L, lse = (M + log2 L) ln 2. L == 0:',
-    '// an empty row (out 0, lse -inf); a partial with l NaN (a NaN or +inf score) makes L NaN.',
-    'constexpr int MERGE_THREADS = 128;',
-    '__global__ void __launch_bounds__(MERGE_THREADS) merge_kernel(const Args a, const float* __restrict__ part, int n_splits, int row_tiles) {',
-    '  const int row = blockIdx.x, h = blockIdx.y, b = blockIdx.z;',
-    '  const int group = a.H / a.Hkv, hk = h / group, p = (h % group) * a.Nq + row;',
-    '  const int rt = p / MT, r = p % MT, n = n_splits;',
-    '  const float* base = part + part_slot(a, b, hk, rt, row_tiles, 0, n_splits, r);',
-    '  const size_t stride = (size_t)MT * (DV + 2); // between consecutive splits',
-    ...cudaMergeBody({
-      strategy: 'block',
-      base: 'log2',
-      threads: 'MERGE_THREADS',
-      records: { first: 'base', stride: 'stride', count: 'n', countLabel: 'n_splits' },
-      sink: {
-        decl: 'T* og = out_row(a, b, h, row);',
-        at: (d) => `og[${d}]`,
-        lse: lse ? { ptr: lse, index: '((size_t)b * a.H + h) * a.Nq + row' } : undefined,
-      },
-    }),
-    '}',
+    ...mergeKernel(lse),
     ...(mma ? ['', ...mmaDecodeDevice(k, { dynamic, staticClass, needMask, identity }, layout.field)] : []),
     `} // namespace ${decodeNs}`,
     `} // namespace ${ns}`,

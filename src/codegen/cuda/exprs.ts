@@ -4,6 +4,7 @@
 // file and the cores agree on them through `CoreExprs`.
 import { Graph, rewrite, toposort, type Node } from '../../ir/graph.js';
 import type { AttentionKernel } from '../../ir/kernel.js';
+import { classMode, type TileMode } from '../../ir/tile-mode.js';
 import { Op, type DType } from '../../ir/ops.js';
 import { linearize } from '../linearize.js';
 import { cudaRenderer, cudaSizeVars, cudaType, type CudaContext, type ScoreMath } from './rules.js';
@@ -13,7 +14,7 @@ import { patchTweaksOf } from './patch-tweaks.js';
 import { withBoxMask } from './patch-box.js';
 
 /** How tiles are classified, after resolving static classifiers at codegen time. */
-export type ClassMode = 'empty' | 'full' | 'partial' | 'dynamic';
+export type ClassMode = TileMode;
 
 export interface Hoist {
   /** Array name: `hq<n>` (registers, indexed by row r) or `hk<n>` (shared memory, by key kk). */
@@ -48,9 +49,7 @@ export interface CoreExprs {
   readonly scoreUsesKeyHoists: boolean;
 }
 
-export function classMode(kernel: AttentionKernel): ClassMode {
-  return kernel.tiles.kind === 'dynamic' ? 'dynamic' : kernel.tiles.value;
-}
+export { classMode };
 
 /** Copies `roots` into a scratch graph with each replaced node turned into a named VAR leaf. */
 function relink(roots: readonly Node[], replaced: ReadonlyMap<number, string>): Node[] {

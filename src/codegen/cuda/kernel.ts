@@ -4,7 +4,7 @@
 import { fusedSchedule } from './quant-stage-schedule.js';
 import type { AttentionKernel } from '../../ir/kernel.js';
 import type { Artifact, UniformField } from '../artifact.js';
-import { artifactSchedule } from '../common.js';
+import { artifactSchedule, kernelSlots } from '../common.js';
 import { coreExprs } from './exprs.js';
 import { alignmentOf, attentionEntry, launcherText, summaryKernels } from './launcher.js';
 import { headerText } from './launcher-header.js';
@@ -65,10 +65,8 @@ export function renderCuda(
     kernel = { ...kernel, schedule: fusedSchedule(kernel.schedule, kernel.formats, opts.limits) };
   const layout = cudaLayout(kernel);
   const cx: Omit<CudaContext, 'vars'> = {
-    params: new Map(kernel.params.map((p) => [p.name, p])),
-    tensors: new Map(kernel.tensors.map((t) => [t.name, t])),
+    ...kernelSlots(kernel),
     field: layout.field,
-    summaryBlock: kernel.schedule.summaryBlock,
     used: new Set(),
     exactMul: exactMulOf(kernel),
   };

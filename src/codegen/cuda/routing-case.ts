@@ -29,3 +29,15 @@ export function rankedBlocksOf(k: AttentionKernel): RankedBlocksPlan {
     throw new Error('internal: CUDA block routing called for a plan it does not run');
   return r;
 }
+
+/**
+ * The query heads [lo, hi) whose affinities rank ranked-block group g (C text over Args `a`): every
+ * head (vote heads), the kv head's GQA group (vote groups), or head g alone (no vote).
+ */
+export function voterRange(vote: RankedBlocksPlan['source']['vote']): readonly [string, string] {
+  return vote === 'heads'
+    ? ['0', 'a.H']
+    : vote === 'groups'
+      ? ['g * (a.H / a.Hkv)', '(g + 1) * (a.H / a.Hkv)']
+      : ['g', 'g + 1'];
+}

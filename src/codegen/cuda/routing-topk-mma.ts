@@ -57,7 +57,7 @@ import { voterOuterStats } from './routing-topk-mma-voter.js';
 import type { CudaContext } from './rules.js';
 import { sharedStorage } from '../../ir/formats.js';
 import { isRankedBlocks } from '../../ir/routing.js';
-import { rankedBlocksOf } from './routing-case.js';
+import { rankedBlocksOf, voterRange } from './routing-case.js';
 import { finalMerge, laneTopk, passStats } from './routing-topk-mma-steps.js';
 
 export { ROUTE_TC_THREADS, ROUTE_TC_WARPS, routeTopkTcName } from './routing-topk-mma-parts.js';
@@ -79,12 +79,7 @@ export function hasTensorTopk(k: AttentionKernel): boolean {
 export function tensorTopkDeviceCode(k: AttentionKernel, cx: Omit<CudaContext, 'vars'>): string {
   const over = rankedBlocksOf(k).source.vote;
   const vote = over !== undefined;
-  const voters =
-    over === 'heads'
-      ? ['0', 'a.H']
-      : over === 'groups'
-        ? ['g * (a.H / a.Hkv)', '(g + 1) * (a.H / a.Hkv)']
-        : ['g', 'g + 1'];
+  const voters = voterRange(over);
   const nvoters = over === 'heads' ? 'a.H' : over === 'groups' ? 'a.H / a.Hkv' : '1';
   const dtype = sharedStorage(k.formats) as 'f16' | 'bf16';
   return [

@@ -8,7 +8,7 @@
 import type { Node } from '../../ir/graph.js';
 import type { AttentionKernel } from '../../ir/kernel.js';
 import type { RankedBlocksPlan } from '../../ir/routing.js';
-import { rankedBlocksOf } from './routing-case.js';
+import { rankedBlocksOf, voterRange } from './routing-case.js';
 import { linearize } from '../linearize.js';
 import { classMode } from './exprs.js';
 import { cudaRenderer, type CudaContext } from './rules.js';
@@ -99,12 +99,7 @@ function dotProducts(D: number): string[] {
 export function routeTopkKernel(k: AttentionKernel): string[] {
   const { vote: over, q } = rankedBlocksOf(k).source;
   const vote = over !== undefined;
-  const voters =
-    over === 'heads'
-      ? ['0', 'a.H']
-      : over === 'groups'
-        ? ['g * (a.H / a.Hkv)', '(g + 1) * (a.H / a.Hkv)']
-        : ['g', 'g + 1'];
+  const voters = voterRange(over);
   const qRow =
     q === 'raw'
       ? 'q_row(a, b, h, r_lo[u])'

@@ -31,6 +31,7 @@ export function vectorWidth(k: AttentionKernel): number {
   return 1;
 }
 
+/** sel_attn: attention over a row's selected keys, one block per (row, split, head, batch). */
 function attnKernel(k: AttentionKernel, cx: Omit<CudaContext, 'vars'>): string[] {
   const r = k.routing!;
   const VW = vectorWidth(k);
@@ -47,25 +48,18 @@ function attnKernel(k: AttentionKernel, cx: Omit<CudaContext, 'vars'>): string[]
   const readsQpos = /\bqpos\b/.test([...e.stmts, ...e.roots].join('\n'));
   const kx = selectKvVectorLoad(k.formats.k, K_ROWS, 'kp', 'kx');
   const vx = selectKvVectorLoad(k.formats.v, V_ROWS, 'vp', 'vx');
-  const walk = tokens
-    ? [
-        '  // Tokens: each warp step takes 4 ids, one per lane group.',
-        '  for (int p = p0 + warp * 4; p < p1; p += 16) {',
-        '    const int id = p + wg < p1 ? __ldg(row + p + wg) : -1;',
-        '    int lo = 0, hi = 0;',
-        '    if (id >= 0) sel_range(a, id, lo, hi);',
-        '    visit(lo, lo < hi);',
-        '  }',
-      ]
-    : [
-        "  // Blocks and chunks: a warp walks one id's keys, 4 at a time (one per lane group).",
-        '  for (int p = p0 + warp; p < p1; p += 4) {',
-        '    const int id = __ldg(row + p);',
-        '    int lo = 0, hi = 0;',
-        '    if (id >= 0) sel_range(a, id, lo, hi);',
-        '    for (int j = lo; j < hi; j += 4) visit(j + wg, j + wg < hi);',
-        '  }',
-      ];
+  return [
+    ...attnHead(k, VW, NC, NCV, readsQpos),
+    ...visitLambda(kx, vx, e, identity),
+    '  if (cap > 0) {',
+    ...idWalk(tokens).map((t) => `  ${t}`),
+    '  }',
+    ...groupMerge(k),
+  ];
+}
+
+/** The kernel's head: the row's ids of this split, its kv head, q in registers, the state. */
+function attnHead(k: AttentionKernel, VW: number, NC: number, NCV: number, readsQpos: boolean): string[] {
   return [
     `constexpr int SEL_VW = ${VW}, SEL_NC = ${NC}, SEL_NCV = ${NCV};`,
     `extern "C" __global__ void __launch_bounds__(${SEL_ATTN_THREADS}) ${selName(k, 'attn')}(const Args a) {`,
@@ -93,6 +87,20 @@ function attnKernel(k: AttentionKernel, cx: Omit<CudaContext, 'vars'>): string[]
     '#pragma unroll',
     '    for (int x = 0; x < SEL_VW; ++x) acc[c][x] = 0.f;',
     '  float m = -INFINITY, l = 0.f;',
+  ];
+}
+
+/** A K or V vector load of the kernel's cache (select-kv.ts's selectKvVectorLoad). */
+type KvVectorLoad = ReturnType<typeof selectKvVectorLoad>;
+
+/** `visit(j, live)`: key row j's score (the warp reduces the dot), mask, online softmax, P·V. */
+function visitLambda(
+  kx: KvVectorLoad,
+  vx: KvVectorLoad,
+  e: { readonly stmts: readonly string[]; readonly roots: readonly string[] },
+  identity: boolean,
+): string[] {
+  return [
     '  // Key row j for this lane group (live: the group has a key); the whole warp calls it.',
     '  auto visit = [&](const int j, const bool live) {',
     '    float dot = 0.f;',
@@ -134,9 +142,35 @@ function attnKernel(k: AttentionKernel, cx: Omit<CudaContext, 'vars'>): string[]
     '      }',
     '    }',
     '  };',
-    '  if (cap > 0) {',
-    ...walk.map((t) => `  ${t}`),
-    '  }',
+  ];
+}
+
+/** The walk over the split's ids: a token per lane group, or an id's keys 4 at a time. */
+function idWalk(tokens: boolean): string[] {
+  return tokens
+    ? [
+        '  // Tokens: each warp step takes 4 ids, one per lane group.',
+        '  for (int p = p0 + warp * 4; p < p1; p += 16) {',
+        '    const int id = p + wg < p1 ? __ldg(row + p + wg) : -1;',
+        '    int lo = 0, hi = 0;',
+        '    if (id >= 0) sel_range(a, id, lo, hi);',
+        '    visit(lo, lo < hi);',
+        '  }',
+      ]
+    : [
+        "  // Blocks and chunks: a warp walks one id's keys, 4 at a time (one per lane group).",
+        '  for (int p = p0 + warp; p < p1; p += 4) {',
+        '    const int id = __ldg(row + p);',
+        '    int lo = 0, hi = 0;',
+        '    if (id >= 0) sel_range(a, id, lo, hi);',
+        '    for (int j = lo; j < hi; j += 4) visit(j + wg, j + wg < hi);',
+        '  }',
+      ];
+}
+
+/** The 16 lane groups merged in order; the row (one split) or this split's partial written. */
+function groupMerge(k: AttentionKernel): string[] {
+  return [
     "  // Merge the 16 groups (in order), then write the row or this split's partial.",
     '  if (ln == 0) { gm[grp] = m; gl[grp] = l; }',
     '#pragma unroll',

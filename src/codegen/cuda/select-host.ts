@@ -12,6 +12,7 @@ import {
   routingGroups,
   routingVote,
 } from '../../ir/routing.js';
+import { padLines } from '../pad-lines.js';
 import type { CudaLayout } from './layout.js';
 import type { CudaContext } from './rules.js';
 import { SEL_POOL_THREADS, SEL_SPAN, selectHelpers, selName } from './select.js';
@@ -119,9 +120,6 @@ export function selectHostChecks(k: AttentionKernel, ns: string, layout: CudaLay
   return checks;
 }
 
-/** `lines` indented by `by` spaces. */
-const indent = (lines: readonly string[], by: number): string[] => lines.map((l) => `${' '.repeat(by)}${l}`);
-
 /** Pooling launches: the key side when the call has keys, the query side always. */
 function poolLaunches(k: AttentionKernel, ns: string): string[] {
   const pooled = pooledSides(k.routing!);
@@ -129,24 +127,24 @@ function poolLaunches(k: AttentionKernel, ns: string): string[] {
   const pool = (side: 'k' | 'q'): string[] =>
     launch(ns, selName(k, `pool_${side}`), grid[side], SEL_POOL_THREADS, '0', `sel_pool_${side}`);
   return [
-    ...(pooled.k ? ['  if (a.Nk > 0) {', ...indent(pool('k'), 2), '  }'] : []),
+    ...(pooled.k ? ['  if (a.Nk > 0) {', ...padLines(pool('k'), '  '), '  }'] : []),
     ...(pooled.q ? pool('q') : []),
   ];
 }
 
 /** A scoring round's vote launches: decoding reads each kv head of a span once (select-vote.ts). */
 function voteLaunches(k: AttentionKernel, ns: string): string[] {
-  const stats = (by: number): string[] =>
-    indent(launch(ns, selName(k, 'vote_stats'), 'sgrid', SEL_SPAN, 'ssmem', 'sel_vote_stats', 'ra'), by);
+  const stats = (pad: string): string[] =>
+    padLines(launch(ns, selName(k, 'vote_stats'), 'sgrid', SEL_SPAN, 'ssmem', 'sel_vote_stats', 'ra'), pad);
   if (!routingVote(k.routing!)) return [];
-  if (!voteKv(k)) return stats(4);
+  if (!voteKv(k)) return stats('    ');
   return [
     `      if (${ns}::sel_wide(a) && ${ns}::sel_keep_aff(a)) {`,
     '        // Decoding: each block reads one kv head of its span once (select-vote.ts).',
     `        const dim3 vgrid(sgrid.x * (unsigned)${ns}::sel_vparts(a), sgrid.y, sgrid.z);`,
-    ...indent(launch(ns, selName(k, 'vote_kv'), 'vgrid', SEL_SPAN, 'ssmem', 'sel_vote_kv', 'ra'), 6),
+    ...padLines(launch(ns, selName(k, 'vote_kv'), 'vgrid', SEL_SPAN, 'ssmem', 'sel_vote_kv', 'ra'), '      '),
     '      } else {',
-    ...stats(6),
+    ...stats('      '),
     '      }',
   ];
 }
@@ -159,7 +157,7 @@ function topkLaunches(k: AttentionKernel, ns: string, groups: string): string[] 
         "      // Few rows, many keys: the row's top-k split over chunks (select-wide.ts).",
         `      const dim3 wgrid((unsigned)${ns}::sel_wchunks(a) * nr, ${groups}, a.B);`,
         ...WIDE_PASSES.flatMap((p) =>
-          indent(launch(ns, selName(k, p), 'wgrid', SEL_WIDE_THREADS, '0', `sel_${p}`, 'ra'), 4),
+          padLines(launch(ns, selName(k, p), 'wgrid', SEL_WIDE_THREADS, '0', `sel_${p}`, 'ra'), '    '),
         ),
         '    } else',
       ]
@@ -168,7 +166,7 @@ function topkLaunches(k: AttentionKernel, ns: string, groups: string): string[] 
   return [
     ...wide,
     `    if (${ns}::sel_cap(a) > 0)`,
-    ...indent(launch(ns, selName(k, 'topk'), grid, SEL_TOPK_THREADS, '0', 'sel_topk', 'ra'), 4),
+    ...padLines(launch(ns, selName(k, 'topk'), grid, SEL_TOPK_THREADS, '0', 'sel_topk', 'ra'), '    '),
   ];
 }
 
@@ -188,7 +186,7 @@ function rankLaunches(k: AttentionKernel, ns: string, groups: string): string[] 
     '    if (a.Nk > 0) {',
     `      const dim3 sgrid((unsigned)${ns}::sel_nspan(a) * nr, ${groups}, a.B);`,
     ...voteLaunches(k, ns),
-    ...indent(launch(ns, selName(k, 'score'), 'sgrid', SEL_SPAN, 'ssmem', 'sel_score', 'ra'), 4),
+    ...padLines(launch(ns, selName(k, 'score'), 'sgrid', SEL_SPAN, 'ssmem', 'sel_score', 'ra'), '    '),
     '    }',
     ...topkLaunches(k, ns, groups),
     '  }',
@@ -202,8 +200,8 @@ function fromLaunch(k: AttentionKernel, ns: string, groups: string): string[] {
     `  if (${ns}::sel_cap(a) > 0) {`,
     '    size_t fsmem = sizeof(int);',
     `    while (fsmem < sizeof(int) * (size_t)${ns}::sel_cap(a)) fsmem <<= 1;`,
-    ...indent(optIn(ns, selName(k, 'from'), 'fsmem', 'sel_from'), 2),
-    ...indent(launch(ns, selName(k, 'from'), grid, SEL_FROM_THREADS, 'fsmem', 'sel_from'), 2),
+    ...padLines(optIn(ns, selName(k, 'from'), 'fsmem', 'sel_from'), '  '),
+    ...padLines(launch(ns, selName(k, 'from'), grid, SEL_FROM_THREADS, 'fsmem', 'sel_from'), '  '),
     '  }',
   ];
 }
@@ -216,7 +214,10 @@ function attendLaunches(k: AttentionKernel, ns: string): string[] {
     `  const int ns = ${ns}::sel_splits(a);`,
     ...launch(ns, selName(k, 'attn'), grid, SEL_ATTN_THREADS, '0', 'sel_attn'),
     '  if (ns > 1)',
-    ...indent(launch(ns, selName(k, 'merge'), 'dim3(a.Nq, a.H, a.B)', SEL_ATTN_THREADS, '0', 'sel_merge'), 2),
+    ...padLines(
+      launch(ns, selName(k, 'merge'), 'dim3(a.Nq, a.H, a.B)', SEL_ATTN_THREADS, '0', 'sel_merge'),
+      '  ',
+    ),
     '  return ATTNC_OK;',
   ];
 }

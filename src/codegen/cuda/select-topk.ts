@@ -31,7 +31,13 @@ const compact = (flag: string, counts: string, total: string, rank: string): str
   '    }',
 ];
 
+/** sel_topk: the row's metrics become rank keys, a radix select finds T, the takes are written in order. */
 function topkKernel(k: AttentionKernel): string[] {
+  return [...topkHead(k), ...rankKeys(), ...radixRounds(), ...orderedOutput(), ...shareUnitRows()];
+}
+
+/** The kernel's shared memory and its row: a query unit's first row, its metrics, its own id. */
+function topkHead(k: AttentionKernel): string[] {
   return [
     'constexpr int SEL_ILP = 8; // keys per thread per step of the top-k passes',
     `extern "C" __global__ void __launch_bounds__(${SEL_TOPK_THREADS}) ${selName(k, 'topk')}(const Args a) {`,
@@ -50,6 +56,12 @@ function topkKernel(k: AttentionKernel): string[] {
     '  const long long own = sel_id(a, a.q_offset + i), want0 = sel_count(a, 0);',
     '  if (tid == 0) total = 0;',
     '  __syncthreads();',
+  ];
+}
+
+/** Metrics to rank keys in place (0 no candidate, 1 forced, else sel_key), counting the ranked ones. */
+function rankKeys(): string[] {
+  return [
     '  {',
     '    int c = 0;',
     '    for (int j0 = 0; j0 < a.Nk; j0 += SEL_ILP * (int)blockDim.x) {',
@@ -71,6 +83,12 @@ function topkKernel(k: AttentionKernel): string[] {
     '    atomicAdd(&total, c);',
     '  }',
     '  __syncthreads();',
+  ];
+}
+
+/** The 4 radix rounds (8 bits each) that find the prefix of the k-th best key and how many to take. */
+function radixRounds(): string[] {
+  return [
     '  const bool all = total <= want0;',
     '  unsigned prefix = 0u, pmask = 0u;',
     '  long long want = want0; // keys still to take among those matching the prefix',
@@ -110,6 +128,28 @@ function topkKernel(k: AttentionKernel): string[] {
     '    want -= bc[1];',
     '    __syncthreads();',
     '  }',
+  ];
+}
+
+/**
+ * A loop over this warp's keys [w0, w1), 32 × SEL_ILP at a time; `body` runs per e with us[e] (the
+ * key, 0 past w1) in every lane, so the ballots in it see a full warp.
+ */
+const warpKeyLoop = (body: readonly string[]): string[] => [
+  '  for (int j0 = w0; j0 < w1; j0 += 32 * SEL_ILP) {',
+  '    unsigned us[SEL_ILP];',
+  '#pragma unroll',
+  '    for (int e = 0; e < SEL_ILP; ++e) us[e] = j0 + 32 * e + lane < w1 ? key[j0 + 32 * e + lane] : 0u;',
+  '#pragma unroll',
+  '    for (int e = 0; e < SEL_ILP; ++e) {',
+  ...body,
+  '    }',
+  '  }',
+];
+
+/** The ascending output: each warp counts its takes, takes an offset, writes them in order; −1 pads. */
+function orderedOutput(): string[] {
+  return [
     '  // Ascending output: forced candidates, keys above T, the first `want` keys equal to T. Each',
     '  // warp owns a contiguous key range: it counts (pass 1), warps take offsets from one prefix,',
     '  // then it writes its takes in order (pass 2); ballots rank lanes, no barrier per tile.',
@@ -123,18 +163,12 @@ function topkKernel(k: AttentionKernel): string[] {
     '    return u == 1u || (ranked && (all || u > prefix));',
     '  };',
     '  int gt = 0, eqn = 0;',
-    '  for (int j0 = w0; j0 < w1; j0 += 32 * SEL_ILP) {',
-    '    unsigned us[SEL_ILP];',
-    '#pragma unroll',
-    '    for (int e = 0; e < SEL_ILP; ++e) us[e] = j0 + 32 * e + lane < w1 ? key[j0 + 32 * e + lane] : 0u;',
-    '#pragma unroll',
-    '    for (int e = 0; e < SEL_ILP; ++e) {',
-    '      bool eq;',
-    '      const bool t = classify(us[e], eq);',
-    '      gt += __popc(__ballot_sync(0xffffffffu, t));',
-    '      eqn += __popc(__ballot_sync(0xffffffffu, eq));',
-    '    }',
-    '  }',
+    ...warpKeyLoop([
+      '      bool eq;',
+      '      const bool t = classify(us[e], eq);',
+      '      gt += __popc(__ballot_sync(0xffffffffu, t));',
+      '      eqn += __popc(__ballot_sync(0xffffffffu, eq));',
+    ]),
     '  if (lane == 0) { tkc[warp] = gt; eqc[warp] = eqn; }',
     '  __syncthreads();',
     '  int base = 0, n = 0;',
@@ -147,26 +181,26 @@ function topkKernel(k: AttentionKernel): string[] {
     '    seen += eqc[w];',
     '  }',
     '  int run = 0;',
-    '  for (int j0 = w0; j0 < w1; j0 += 32 * SEL_ILP) {',
-    '    unsigned us[SEL_ILP];',
-    '#pragma unroll',
-    '    for (int e = 0; e < SEL_ILP; ++e) us[e] = j0 + 32 * e + lane < w1 ? key[j0 + 32 * e + lane] : 0u;',
-    '#pragma unroll',
-    '    for (int e = 0; e < SEL_ILP; ++e) {',
-    '      const int j = j0 + 32 * e + lane;',
-    '      bool eq;',
-    '      bool t = classify(us[e], eq);',
-    '      const unsigned eb = __ballot_sync(0xffffffffu, eq);',
-    '      if (eq && eqRun + __popc(eb & below) < want) t = true;',
-    '      eqRun += __popc(eb);',
-    '      const unsigned tb = __ballot_sync(0xffffffffu, t);',
-    '      const int pos = base + run + __popc(tb & below);',
-    '      if (t && pos < cap) out[pos] = sel_id(a, a.k_offset + j);',
-    '      run += __popc(tb);',
-    '    }',
-    '  }',
+    ...warpKeyLoop([
+      '      const int j = j0 + 32 * e + lane;',
+      '      bool eq;',
+      '      bool t = classify(us[e], eq);',
+      '      const unsigned eb = __ballot_sync(0xffffffffu, eq);',
+      '      if (eq && eqRun + __popc(eb & below) < want) t = true;',
+      '      eqRun += __popc(eb);',
+      '      const unsigned tb = __ballot_sync(0xffffffffu, t);',
+      '      const int pos = base + run + __popc(tb & below);',
+      '      if (t && pos < cap) out[pos] = sel_id(a, a.k_offset + j);',
+      '      run += __popc(tb);',
+    ]),
     '  __syncthreads();',
     '  for (int p = n + tid; p < cap; p += blockDim.x) out[p] = -1;',
+  ];
+}
+
+/** A pooled query unit: its other rows copy the selection; the kernel's closing brace. */
+function shareUnitRows(): string[] {
+  return [
     '  // The other rows of a pooled query unit share its selection.',
     '  const int rows = sel_unit_end(a, i) - i;',
     '  if (rows > 1) {',

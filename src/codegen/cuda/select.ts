@@ -29,13 +29,14 @@ import {
   routingGroups,
   routingVote,
   type FromSource,
-  type RoutingUnit,
+  type RoutingPlan,
 } from '../../ir/routing.js';
 import { linearize } from '../linearize.js';
 import { classMode } from './exprs.js';
 import { countC } from './routing.js';
 import type { CudaLayout } from './layout.js';
-import { ARGS, cudaRenderer, dimText, type CudaContext } from './rules.js';
+import { ARGS, cudaRenderer, type CudaContext } from './rules.js';
+import { selSlots } from './select-slots.js';
 import { wideHelpers, wideTopk } from './select-wide.js';
 
 /** Threads (and key slots) of a scoring block. */
@@ -52,24 +53,6 @@ function capacityC(from: FromSource, layout: CudaLayout): string {
 
 const HD = '__host__ __device__ __forceinline__';
 
-/** The body of `sel_id(a, p)`: the id of position p for the plan's unit. */
-function selIdOf(k: AttentionKernel, unit: RoutingUnit, layout: CudaLayout): string[] {
-  switch (unit.kind) {
-    case 'tokens':
-      return ['  return p;'];
-    case 'blocks':
-      return [`  const int t = p / ${unit.size};`, `  return (t * ${unit.size} != p && p < 0) ? t - 1 : t;`];
-    case 'chunks': {
-      const chunkLen = dimText(k.tensors.find((t) => t.name === unit.tensor)!.dims[0]!, layout.field);
-      return [
-        `  // Chunk id of position p (the launcher checks the call's positions lie in [0, ${chunkLen})).`,
-        `  const int n = ${chunkLen};`,
-        `  return n > 0 ? __ldg(a.${layout.field(`tensor:${unit.tensor}`)} + min(max(p, 0), n - 1)) : 0;`,
-      ];
-    }
-  }
-}
-
 /** Constants, counts, groups, scratch offsets (host and device), ids and slots (device). */
 export function selectHelpers(
   k: AttentionKernel,
@@ -77,49 +60,20 @@ export function selectHelpers(
   cx: Omit<CudaContext, 'vars'>,
 ): string[] {
   const r = k.routing!;
-  const unit = r.unit;
-  const from = routingFrom(r);
-  const pooled = pooledSides(r);
-  const vote = routingVote(r);
-  const G = routingGroups(r);
-  const groups = { H: 'a.H', Hkv: 'a.Hkv', '1': '1' }[G];
-  const groupOf = { H: 'h', Hkv: 'h / (a.H / a.Hkv)', '1': '0' }[G];
-  const voter0 = { H: 'g', Hkv: 'g * (a.H / a.Hkv)', '1': '0' }[G];
-  const voters = { H: '1', Hkv: 'a.H / a.Hkv', '1': 'a.H' }[G];
-  const kcount = from ? capacityC(from, layout) : countC(r.source.count, layout);
-  const restrict = attendsSelected(r);
-  const wide = wideTopk(r);
-  const idOf = selIdOf(k, unit, layout);
-  const mode = classMode(k);
-  const m = linearize(
-    [k.mask],
-    cudaRenderer({
-      ...cx,
-      vars: {
-        B: 'a.B',
-        H: 'a.H',
-        Hkv: 'a.Hkv',
-        Nq: 'a.Nq',
-        Nk: 'a.Nk',
-        D: 'D',
-        b: 'b',
-        h: 'h',
-        q: 'q',
-        k: 'kp',
-      },
-    }),
-    'sm',
-  );
-  const allowed =
-    mode === 'full'
-      ? ['  (void)a; (void)b; (void)h; (void)q; (void)kp;', '  return true;']
-      : mode === 'empty'
-        ? ['  (void)a; (void)b; (void)h; (void)q; (void)kp;', '  return false;']
-        : [
-            '  (void)b; (void)h; (void)q; (void)kp;',
-            ...m.stmts.map((s) => `  ${s}`),
-            `  return ${m.roots[0]};`,
-          ];
+  return [
+    ...selConstants(k),
+    ...selCounts(k, layout),
+    ...selScratch(r),
+    ...selSlots(k, layout),
+    ...selMask(k, cx),
+    ...selRanking(),
+  ];
+}
+
+/** The span, the vector loads of keys and queries, and whether the attention is restricted. */
+function selConstants(k: AttentionKernel): string[] {
+  const from = routingFrom(k.routing!);
+  const restrict = attendsSelected(k.routing!);
   return [
     `constexpr int SEL_SPAN = ${SEL_SPAN}; // key slots per scoring block`,
     ...(from ? [] : ['constexpr int SEL_VPC = 8; // voters scored together (they share a kv head)']),
@@ -133,6 +87,21 @@ export function selectHelpers(
           '}',
         ]),
     `constexpr bool SEL_RESTRICT = ${restrict}; // false for \`emit\`: the attention is not restricted`,
+  ];
+}
+
+/** The counts (k, first, local), groups and voters, spans and attention splits. */
+function selCounts(k: AttentionKernel, layout: CudaLayout): string[] {
+  const r = k.routing!;
+  const unit = r.unit;
+  const from = routingFrom(r);
+  const G = routingGroups(r);
+  const groups = { H: 'a.H', Hkv: 'a.Hkv', '1': '1' }[G];
+  const groupOf = { H: 'h', Hkv: 'h / (a.H / a.Hkv)', '1': '0' }[G];
+  const voter0 = { H: 'g', Hkv: 'g * (a.H / a.Hkv)', '1': '0' }[G];
+  const voters = { H: '1', Hkv: 'a.H / a.Hkv', '1': 'a.H' }[G];
+  const kcount = from ? capacityC(from, layout) : countC(r.source.count, layout);
+  return [
     '// The counts: k (or the `from` capacity), first, local (64-bit; the launcher checks their range).',
     `${HD} long long sel_count(const Args& a, const int which) {`,
     `  return which == 0 ? ${kcount} : which == 1 ? ${countC(r.first, layout)} : ${countC(r.local, layout)};`,
@@ -150,6 +119,16 @@ export function selectHelpers(
     `  const int per = ${unit.kind === 'tokens' ? 128 : 2}; // ids per split`,
     '  return max(1, min(16, sel_cap(a) / per));',
     '}',
+  ];
+}
+
+/** Scoring rounds and route_scratch's layout: each region's size and offset, the metric rows. */
+function selScratch(r: RoutingPlan): string[] {
+  const from = routingFrom(r);
+  const pooled = pooledSides(r);
+  const vote = routingVote(r);
+  const wide = wideTopk(r);
+  return [
     '#ifndef ATTNC_SEL_ROUND_FLOATS',
     "#define ATTNC_SEL_ROUND_FLOATS (1LL << 24) // floor of a scoring round's scratch (64 MiB)",
     '#endif',
@@ -194,48 +173,42 @@ export function selectHelpers(
           '  return a.route_scratch + sel_met_off(a) + ((size_t)(b * sel_groups(a) + g) * sel_rows(a) + (i - a.sel_row0)) * a.Nk;',
           '}',
         ]),
-    '',
-    '// The id of position p.',
-    '__device__ __forceinline__ int sel_id(const Args& a, const int p) {',
-    ...(unit.kind === 'chunks' ? [] : ['  (void)a;']),
-    ...idOf,
-    '}',
-    '// Whether row i of a side (positions off + i) starts a slot, and the end of the slot it starts.',
-    '__device__ __forceinline__ bool sel_starts(const Args& a, const int off, const int i) {',
-    `  return ${unit.kind === 'tokens' ? '(void)a, (void)off, (void)i, true' : 'i == 0 || sel_id(a, off + i) != sel_id(a, off + i - 1)'};`,
-    '}',
-    '__device__ __forceinline__ int sel_end(const Args& a, const int off, const int N, const int i) {',
-    unit.kind === 'tokens' ? '  (void)a; (void)off; (void)N;' : '',
-    unit.kind === 'tokens'
-      ? '  return i + 1;'
-      : '  const int id = sel_id(a, off + i);\n  int e = i + 1;\n  while (e < N && sel_id(a, off + e) == id) ++e;\n  return e;',
-    '}',
-    '// Query units: the rows of a slot for a pooled query side, else each row alone.',
-    '__device__ __forceinline__ bool sel_unit_starts(const Args& a, const int i) {',
-    `  return ${pooled.q ? 'sel_starts(a, a.q_offset, i)' : '(void)a, (void)i, true'};`,
-    '}',
-    '__device__ __forceinline__ int sel_unit_end(const Args& a, const int i) {',
-    `  return ${pooled.q ? 'sel_end(a, a.q_offset, a.Nq, i)' : '(void)a, i + 1'};`,
-    '}',
-    '// Key rows [lo, hi) of id in this call (empty when no key of the call has it).',
-    '__device__ __forceinline__ void sel_range(const Args& a, const int id, int& lo, int& hi) {',
-    ...(unit.kind === 'tokens'
-      ? ['  lo = id - a.k_offset;', '  hi = (lo >= 0 && lo < a.Nk) ? lo + 1 : lo;']
-      : unit.kind === 'blocks'
-        ? [
-            `  const long long p0 = (long long)id * ${unit.size}, p1 = p0 + ${unit.size};`,
-            '  lo = (int)max(0LL, min((long long)a.Nk, p0 - a.k_offset));',
-            '  hi = (int)max((long long)lo, min((long long)a.Nk, p1 - a.k_offset));',
-          ]
+  ];
+}
+
+/** `sel_allowed` (the static mask at a pair) and `sel_candidate` (some pair of two ranges allowed). */
+function selMask(k: AttentionKernel, cx: Omit<CudaContext, 'vars'>): string[] {
+  const mode = classMode(k);
+  const m = linearize(
+    [k.mask],
+    cudaRenderer({
+      ...cx,
+      vars: {
+        B: 'a.B',
+        H: 'a.H',
+        Hkv: 'a.Hkv',
+        Nq: 'a.Nq',
+        Nk: 'a.Nk',
+        D: 'D',
+        b: 'b',
+        h: 'h',
+        q: 'q',
+        k: 'kp',
+      },
+    }),
+    'sm',
+  );
+  const allowed =
+    mode === 'full'
+      ? ['  (void)a; (void)b; (void)h; (void)q; (void)kp;', '  return true;']
+      : mode === 'empty'
+        ? ['  (void)a; (void)b; (void)h; (void)q; (void)kp;', '  return false;']
         : [
-            '  // Binary searches: the chunk ids of the keys are non-decreasing.',
-            '  int x = 0, y = a.Nk;',
-            '  while (x < y) { const int m = (x + y) >> 1; if (sel_id(a, a.k_offset + m) < id) x = m + 1; else y = m; }',
-            '  lo = x; y = a.Nk;',
-            '  while (x < y) { const int m = (x + y) >> 1; if (sel_id(a, a.k_offset + m) <= id) x = m + 1; else y = m; }',
-            '  hi = x;',
-          ]),
-    '}',
+            '  (void)b; (void)h; (void)q; (void)kp;',
+            ...m.stmts.map((s) => `  ${s}`),
+            `  return ${m.roots[0]};`,
+          ];
+  return [
     '// The static mask at positions (q, kp).',
     '__device__ __forceinline__ bool sel_allowed(const Args& a, const int b, const int h, const int q, const int kp) {',
     ...allowed,
@@ -247,6 +220,12 @@ export function selectHelpers(
     '      if (sel_allowed(a, b, h, i + a.q_offset, j + a.k_offset)) return true;',
     '  return false;',
     '}',
+  ];
+}
+
+/** The ranking's order-preserving key of a metric and the forced ids. */
+function selRanking(): string[] {
+  return [
     '// Order-preserving u32 of a float metric (larger float, larger key).',
     '__device__ __forceinline__ unsigned sel_key(const float m) {',
     '  const unsigned u = __float_as_uint(m);',

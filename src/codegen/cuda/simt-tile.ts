@@ -40,16 +40,23 @@ function dispatch(mode: CoreExprs['mode']): string[] {
   return [`if (can_false) { ${call(true)} } else { ${call(false)} }`];
 }
 
-/** The tile loop of a routed kernel: selected tiles only, MASKED unless full (routing-attn.ts). */
-function routedTileLoop(e: CoreExprs, keyHoists: readonly string[]): string[] {
+/** The key tiles of the row block, and (dynamic classes) its query positions [q_lo, q_hi]. */
+function tileCount(mode: CoreExprs['mode']): string[] {
   return [
     'const int nkt = (a.Nk + BK - 1) / BK;',
-    ...(e.mode === 'dynamic'
+    ...(mode === 'dynamic'
       ? [
           'const int q_lo = a.q_offset + blockIdx.x * BQ;',
           'const int q_hi = a.q_offset + min((int)(blockIdx.x + 1) * BQ, a.Nq) - 1;',
         ]
       : []),
+  ];
+}
+
+/** The tile loop of a routed kernel: selected tiles only, MASKED unless full (routing-attn.ts). */
+function routedTileLoop(e: CoreExprs, keyHoists: readonly string[]): string[] {
+  return [
+    ...tileCount(e.mode),
     ...routedTileScan(e, '(int)(blockIdx.x * BQ)'),
     'bool route_full;',
     'for (int kt = next_tile(0, route_full); kt < nkt; kt = next_tile(kt + 1, route_full)) {',
@@ -90,13 +97,7 @@ export function tileLoop(e: CoreExprs, afterStage: readonly string[] = []): stri
     : [];
   if (routedOf(e)) return routedTileLoop(e, keyHoists);
   return [
-    'const int nkt = (a.Nk + BK - 1) / BK;',
-    ...(e.mode === 'dynamic'
-      ? [
-          'const int q_lo = a.q_offset + blockIdx.x * BQ;',
-          'const int q_hi = a.q_offset + min((int)(blockIdx.x + 1) * BQ, a.Nq) - 1;',
-        ]
-      : []),
+    ...tileCount(e.mode),
     'for (int kt = 0; kt < nkt; ++kt) {',
     ...indent(classify, '  '),
     '  __syncthreads(); // the previous tile is no longer read',

@@ -14,6 +14,7 @@
 import { sharedStorage, hasQuantizedKv } from '../../ir/formats.js';
 import type { AttentionKernel } from '../../ir/kernel.js';
 import { isRankedBlocks } from '../../ir/routing.js';
+import { kernelSlots } from '../common.js';
 import { coreExprs, type CoreExprs } from './exprs.js';
 import { cudaLayout } from './layout.js';
 import { cudaRoutingPath } from './routing-case.js';
@@ -49,10 +50,8 @@ export function unroutedExprs(k: AttentionKernel): CoreExprs {
   if (!e) {
     const layout = cudaLayout(k);
     e = coreExprs(k, {
-      params: new Map(k.params.map((p) => [p.name, p])),
-      tensors: new Map(k.tensors.map((t) => [t.name, t])),
+      ...kernelSlots(k),
       field: layout.field,
-      summaryBlock: k.schedule.summaryBlock,
       used: new Set(),
       exactMul: exactMulOf(k),
     });

@@ -4,16 +4,15 @@ import { gradientRoots, type ScoreGradient } from '../../ir/derive.js';
 import type { AttentionKernel } from '../../ir/kernel.js';
 import type { Mode } from './backward.js';
 import { linearize } from '../linearize.js';
+import { padLines } from '../pad-lines.js';
 import { dimText, wgslRenderer, type WgslContext } from './rules.js';
-
-const indent = (lines: readonly string[], pad: string): string[] => lines.map((l) => pad + l);
 
 /** The mask test of one pair: nothing on full tiles, the predicate on partial ones. */
 function maskLines(mode: Mode, mask: { stmts: string[]; roots: string[] }): string[] {
   if (mode === 'full') return [];
   const test = [...mask.stmts, `if (!${mask.roots[0]}) { continue; }`];
   if (mode === 'partial') return test;
-  return ['if (cls == TILE_PARTIAL) {', ...indent(test, '  '), '}'];
+  return ['if (cls == TILE_PARTIAL) {', ...padLines(test, '  '), '}'];
 }
 
 /** Atomic f32 add through compare-exchange (WGSL has no float atomics), one per gradient buffer. */
@@ -109,7 +108,7 @@ export function dqEntry(kernel: AttentionKernel, grad: ScoreGradient, mode: Mode
               ]
             : []),
           '    for (var j = k0; j < k_end; j++) {',
-          ...indent(pair, '      '),
+          ...padLines(pair, '      '),
           '    }',
           '  }',
           '}',
@@ -137,7 +136,7 @@ export function dqEntry(kernel: AttentionKernel, grad: ScoreGradient, mode: Mode
     'for (var d = 0u; d < HEAD_DIM; d++) { dq_buf[r * HEAD_DIM + d] = u.scale * dq[d]; }',
     ...dParam.map((_, n) => `if (gp${n} != 0.0f) { grad_add_param(${n}u, gp${n}); }`),
   ];
-  return [entryHead('bwd_dq'), ...indent(body, '  '), '}'].join('\n');
+  return [entryHead('bwd_dq'), ...padLines(body, '  '), '}'].join('\n');
 }
 
 export function dkdvEntry(kernel: AttentionKernel, grad: ScoreGradient, mode: Mode, cx: WgslContext): string {
@@ -178,7 +177,7 @@ export function dkdvEntry(kernel: AttentionKernel, grad: ScoreGradient, mode: Mo
               ]
             : []),
           '    for (var i = i0; i < i_end; i++) {',
-          ...indent(pair, '      '),
+          ...padLines(pair, '      '),
           '    }',
           '  }',
           '}',
@@ -200,5 +199,5 @@ export function dkdvEntry(kernel: AttentionKernel, grad: ScoreGradient, mode: Mo
     'for (var d = 0u; d < HEAD_DIM; d++) { dk_buf[r * HEAD_DIM + d] = u.scale * dk[d]; }',
     'for (var d = 0u; d < VALUE_DIM; d++) { dv_buf[r * VALUE_DIM + d] = dv[d]; }',
   ];
-  return [entryHead('bwd_dkdv'), ...indent(body, '  '), '}'].join('\n');
+  return [entryHead('bwd_dkdv'), ...padLines(body, '  '), '}'].join('\n');
 }

@@ -11,9 +11,10 @@
 // the mask evaluated only on partial ones); a classifier that reads tensor summaries (document
 // ids) gets them from summary passes launched first, as the forward's.
 import { deriveScore } from '../../ir/derive.js';
-import { toposort } from '../../ir/graph.js';
-import type { AttentionKernel, Schedule, TileClass } from '../../ir/kernel.js';
-import { Op, type VarName } from '../../ir/ops.js';
+import type { AttentionKernel, Schedule } from '../../ir/kernel.js';
+import { backwardTileMode, type TileMode } from '../../ir/tile-mode.js';
+import type { VarName } from '../../ir/ops.js';
+import { kernelSlots } from '../common.js';
 import {
   backwardLayout,
   backwardLayoutSource,
@@ -57,7 +58,7 @@ export type BackwardEntry =
 const WORKGROUP = 64;
 const BLOCK = 16;
 
-export type Mode = TileClass | 'dynamic';
+export type Mode = TileMode;
 
 /** Why the kernel has no WGSL backward, or undefined. */
 export function backwardUnsupported(kernel: AttentionKernel): string | undefined {
@@ -67,17 +68,6 @@ export function backwardUnsupported(kernel: AttentionKernel): string | undefined
     if (t.kind !== 'float' || t.dtype !== 'f32')
       return `the WGSL backward pass is f32 only; ${name} is stored as ${t.kind === 'quant' ? 'a quantized cache' : t.dtype}`;
   return undefined;
-}
-
-function modeOf(kernel: AttentionKernel): Mode {
-  const t = kernel.tiles;
-  if (t.kind === 'static') return t.value;
-  const summarized = new Set(kernel.summaries.map((x) => x.tensor));
-  // Every summary the classifier reads must be one the kernel computes; otherwise the mask decides.
-  const ok = toposort([t.canBeTrue, t.canBeFalse]).every(
-    (n) => !(n.op === Op.RANGE_MIN || n.op === Op.RANGE_MAX) || summarized.has(String(n.arg)),
-  );
-  return ok ? 'dynamic' : 'partial';
 }
 
 /** The module's constants: sizes, tile classes and the extreme values the passes compare with. */
@@ -106,12 +96,10 @@ export function renderWgslBackward(kernel: AttentionKernel): WgslBackwardArtifac
   const used = new Set<string>();
   const cx = (vars: Partial<Record<VarName, string>>): WgslContext => ({
     vars,
-    params: new Map(kernel.params.map((p) => [p.name, p])),
-    tensors: new Map(kernel.tensors.map((t) => [t.name, t])),
-    summaryBlock: kernel.schedule.summaryBlock,
+    ...kernelSlots(kernel),
     used,
   });
-  const mode = modeOf(kernel);
+  const mode = backwardTileMode(kernel);
   const s = kernel.schedule;
   const entries = [
     dqEntry(kernel, grad, mode, cx(elementVars)),

@@ -1,9 +1,8 @@
 // WGSL names of the IR's variables (the forward, backward and importance passes share them) and
 // the bindings an IR expression reads.
 import { toposort, type Node } from '../../ir/graph.js';
-import type { AttentionKernel } from '../../ir/kernel.js';
+import { classMode } from '../../ir/tile-mode.js';
 import { Op, type VarName } from '../../ir/ops.js';
-import type { ClassMode } from './attention.js';
 import { summaryBinding } from './layout.js';
 
 /** WGSL names of the IR's variables: sizes, per element, per tile (the backward pass shares them). */
@@ -48,6 +47,4 @@ export function bindingsRead(roots: readonly Node[]): string[] {
   ];
 }
 
-export function classMode(kernel: AttentionKernel): ClassMode {
-  return kernel.tiles.kind === 'dynamic' ? 'dynamic' : kernel.tiles.value;
-}
+export { classMode };
