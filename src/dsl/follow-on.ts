@@ -1,0 +1,43 @@
+// Follow-on syntax errors: after a mistake inside a statement, chevrotain's recovery re-syncs on
+// the next word it knows, often in the middle of what the user meant as the same statement
+// (`scroe cap * tanh(score / cap)` re-syncs at the second `score`, `store k scale f16` reads
+// `scale` as the element type and then stops at `f16`). What it reports after that on the same
+// line is noise about its own guess, not the user's next mistake, so one error per line is kept.
+// Parameter lists are exempt: recovery there re-syncs at the `,`, and two misspelt types on one
+// header line are two real mistakes.
+import type { IToken } from 'chevrotain';
+import type { Diagnostic } from '../diagnostics.js';
+import { Attention, LBrace } from './lexer.js';
+
+/** `[start, end]` offsets of each declaration header: from `attention` to its `{`. */
+export function headerRanges(tokens: readonly IToken[]): [number, number][] {
+  const out: [number, number][] = [];
+  let start: number | undefined;
+  for (const t of tokens) {
+    if (t.tokenType === Attention) start = t.startOffset;
+    else if (t.tokenType === LBrace && start !== undefined) {
+      out.push([start, t.startOffset]);
+      start = undefined;
+    }
+  }
+  if (start !== undefined) out.push([start, Number.POSITIVE_INFINITY]); // no `{`: all header
+  return out;
+}
+
+/**
+ * Drops each syntax error that follows an earlier one on the same line of a declaration body.
+ * `ds` are the lexer, parser and AST-builder diagnostics, sorted by position.
+ */
+export function withoutFollowOns(
+  ds: readonly Diagnostic[],
+  headers: readonly [number, number][],
+): Diagnostic[] {
+  const inHeader = (o: number): boolean => headers.some(([a, b]) => o >= a && o <= b);
+  let errorLine: number | undefined;
+  return ds.filter((d) => {
+    if (d.severity !== 'error' || inHeader(d.span.offset)) return true;
+    if (d.span.line === errorLine) return false;
+    errorLine = d.span.line;
+    return true;
+  });
+}
