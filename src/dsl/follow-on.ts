@@ -2,7 +2,7 @@
 // the next word it knows, often in the middle of what the user meant as the same statement
 // (`scroe cap * tanh(score / cap)` re-syncs at the second `score`, `store k scale f16` reads
 // `scale` as the element type and then stops at `f16`). What it reports after that on the same
-// line is noise about its own guess, not the user's next mistake, so one error per line is kept.
+// line is noise about its own guess, not the user's next mistake, so it is dropped.
 // Parameter lists are exempt: recovery there re-syncs at the `,`, and two misspelt types on one
 // header line are two real mistakes.
 import type { IToken } from 'chevrotain';
@@ -25,19 +25,34 @@ export function headerRanges(tokens: readonly IToken[]): [number, number][] {
 }
 
 /**
- * Drops each syntax error that follows an earlier one on the same line of a declaration body.
- * `ds` are the lexer, parser and AST-builder diagnostics, sorted by position.
+ * Drops each error that follows an earlier one on the same line of a declaration body, where
+ * either of the two is the parser's: the AST builder's own errors (`avg(q) . mean(q) vote head`,
+ * `&` for `&&`) read words the parse accepted, so each is a mistake of its own.
  */
 export function withoutFollowOns(
-  ds: readonly Diagnostic[],
+  parse: readonly Diagnostic[],
+  built: readonly Diagnostic[],
   headers: readonly [number, number][],
 ): Diagnostic[] {
+  const fromParser = new Set(parse);
   const inHeader = (o: number): boolean => headers.some(([a, b]) => o >= a && o <= b);
-  let errorLine: number | undefined;
-  return ds.filter((d) => {
+  const lineHasParseError = new Set<number>();
+  const lineHasError = new Set<number>();
+  return sortByOffset([...parse, ...built]).filter((d) => {
     if (d.severity !== 'error' || inHeader(d.span.offset)) return true;
-    if (d.span.line === errorLine) return false;
-    errorLine = d.span.line;
+    const line = d.span.line;
+    const follows = fromParser.has(d) ? lineHasError.has(line) : lineHasParseError.has(line);
+    if (follows) return false;
+    lineHasError.add(line);
+    if (fromParser.has(d)) lineHasParseError.add(line);
     return true;
   });
+}
+
+/** Stable: diagnostics at one offset keep their order. */
+function sortByOffset(ds: Diagnostic[]): Diagnostic[] {
+  return ds
+    .map((d, i) => ({ d, i }))
+    .sort((a, b) => a.d.span.offset - b.d.span.offset || a.i - b.i)
+    .map((x) => x.d);
 }

@@ -97,18 +97,19 @@ export function parseProgram(source: string, file: string): { program: Program; 
     ? { program: empty, diagnostics: [] }
     : buildAst(cst, file, lexed, errors, source);
   const seen = new Set<number>();
+  const syntax: Diagnostic[] = diagnostics.splice(lexErrors); // the out-of-stack one, if any
   for (const e of errors) {
     const span = errorSpan(e, source, file);
     // Recovery can report the same spot twice (rule and repetition re-sync); keep the first.
     if (seen.has(span.offset)) continue;
     seen.add(span.offset);
     const { message, hint } = splitParseMessage(e.message);
-    diagnostics.push(error(message, span, hint));
+    syntax.push(error(message, span, hint));
   }
-  diagnostics.push(...built.diagnostics.filter((d) => !seen.has(d.span.offset)));
+  const builder = built.diagnostics.filter((d) => !seen.has(d.span.offset));
   // Lexer errors (a stray `;`) are each a mistake of their own: only the parser's follow-ons go.
-  const syntax = withoutFollowOns(sortByPosition(diagnostics.slice(lexErrors)), headerRanges(lexed.tokens));
-  return { program: built.program, diagnostics: capped([...diagnostics.slice(0, lexErrors), ...syntax]) };
+  diagnostics.push(...withoutFollowOns(syntax, builder, headerRanges(lexed.tokens)));
+  return { program: built.program, diagnostics: capped(diagnostics) };
 }
 
 /** At most this many diagnostics per source: a megabyte of garbage needs no million messages. */
