@@ -87,6 +87,24 @@ describe('misspelt words', () => {
   });
 });
 
+describe('parameter defaults', () => {
+  it('a misspelt `true`, and another parameter named in a default', () => {
+    expect(render(`attention a(on: bool = ture) {\n  mask on\n}`)).toMatchInlineSnapshot(`
+      "error: a parameter default must be a constant, not \`ture\`
+       --> x.attn:1:24
+        |
+      1 | attention a(on: bool = ture) {
+        |                        ^^^^ did you mean \`true\`?"
+    `);
+    expect(hints(`attention a(w: int = s * 2, s: int = 4) {\n  mask q - k < w\n}`)).toEqual([
+      'a default cannot name a parameter: use literals and arithmetic',
+    ]);
+    expect(hints(`attention a(w: int = foo) {\n  mask q - k < w\n}`)).toEqual([
+      'use literals and arithmetic',
+    ]);
+  });
+});
+
 describe('brackets and missing pieces', () => {
   it('a stray `)` where a statement should start', () => {
     expect(render(`attention a(w: int = 3) {\n  mask causal && q - k < w)\n}`)).toMatchInlineSnapshot(`
