@@ -105,6 +105,24 @@ describe('parameter defaults', () => {
   });
 });
 
+describe('echoes of an earlier error', () => {
+  it('a misspelt dimension is reported at the declaration, not again where the tensor is used', () => {
+    const chunks = 'route chunks(ids) topk(4) by lnmean(q) . lnmean(k)';
+    expect(
+      frontend(`attention a(ids: i32[kvv]) {\n  ${chunks}\n}`, 'x.attn').diagnostics.map((d) => d.message),
+    ).toEqual(['unknown dimension `kvv`']);
+    const from = `attention a(idx: i32[batch, heads, querys, 8]) {\n  select from idx\n}`;
+    expect(frontend(from, 'x.attn').diagnostics.map((d) => d.message)).toEqual([
+      'unknown dimension `querys`',
+    ]);
+    // A known int parameter is a real mismatch, still reported where the tensor is used.
+    expect(hints(`attention a(n: int = 4, ids: i32[n]) {\n  ${chunks}\n}`)).toHaveLength(1);
+    expect(
+      frontend(`attention a(n: int = 4, ids: i32[n]) {\n  ${chunks}\n}`, 'x.attn').diagnostics[0]?.span.line,
+    ).toBe(2);
+  });
+});
+
 describe('brackets and missing pieces', () => {
   it('a stray `)` where a statement should start', () => {
     expect(render(`attention a(w: int = 3) {\n  mask causal && q - k < w)\n}`)).toMatchInlineSnapshot(`
