@@ -50,6 +50,8 @@ export abstract class ExprChecker {
   protected readonly allLets = new Map<string, Span>();
   /** Set while checking a `let` whose expression mentions `score` (directly or via a let). */
   protected usesScore = false;
+  /** Every parameter of the declaration, to say why a default cannot name one. */
+  protected readonly paramNames = new Set<string>();
 
   constructor() {
     for (const [name, v] of Object.entries(builtinVars))
@@ -121,17 +123,19 @@ export abstract class ExprChecker {
     return isType(res) ? res : this.err(res, e.span);
   }
 
-  private notConstant(what: string, span: Span): undefined {
-    return this.err(
-      `a parameter default must be a constant, not ${what}`,
-      span,
-      'use literals and arithmetic',
-    );
+  private notConstant(what: string, span: Span, hint = 'use literals and arithmetic'): undefined {
+    return this.err(`a parameter default must be a constant, not ${what}`, span, hint);
+  }
+
+  /** `ture` is a typo; `w: int = s * 2` names another parameter, which has no value yet. */
+  private defaultNameHint(name: string): string | undefined {
+    if (this.paramNames.has(name)) return 'a default cannot name a parameter: use literals and arithmetic';
+    return didYouMean(name, ['true', 'false']);
   }
 
   private name(name: string, span: Span, ctx: Ctx): ValueType | undefined {
     if (name === '') return undefined; // a parse hole, already reported
-    if (ctx === 'default') return this.notConstant(`${q(name)}`, span);
+    if (ctx === 'default') return this.notConstant(`${q(name)}`, span, this.defaultNameHint(name));
     const b = this.scope.get(name);
     if (ctx === 'uniform' && (this.allLets.has(name) || (b?.kind === 'builtin' && !sizeNames.has(name)))) {
       const what = this.allLets.has(name) ? `${q(name)} is a \`let\`, which` : q(name);

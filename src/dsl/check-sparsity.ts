@@ -104,7 +104,7 @@ class StmtChecker {
       const p = this.tensor(u.tensor, u.tensorSpan);
       const t = p?.type;
       const ok = t?.kind === 'tensor' && t.elem === 'i32' && t.dims.length === 1 && isSize(t.dims[0], 'kv');
-      if (p && !ok) {
+      if (p && !ok && !this.hasUnknownDim(p)) {
         const found = `${q(p.name)} is ${printType(p.type)}`;
         ctx.err(`\`chunks\` takes an \`i32[kv]\` tensor of chunk ids, but ${found}`, u.tensorSpan);
       }
@@ -145,13 +145,19 @@ class StmtChecker {
       ctx.err('a selection read `from` a tensor is not emitted again', s.emitIndices, 'drop `emit indices`');
     }
     const p = this.tensor(src.tensor, src.tensorSpan);
-    if (p && !isIndexLayout(p)) {
+    if (p && !isIndexLayout(p) && !this.hasUnknownDim(p)) {
       const want = '`i32[batch, G, queries, K]` with G one of `heads`, `kv_heads`, 1';
       ctx.err(
         `\`from\` takes an index tensor ${want}, but ${q(p.name)} is ${printType(p.type)}`,
         src.tensorSpan,
       );
     }
+  }
+
+  /** `i32[kvv]`: "unknown dimension" was said at the declaration; a mismatch here is its echo. */
+  private hasUnknownDim(p: ParamDecl): boolean {
+    const dims = p.type.kind === 'tensor' ? p.type.dims : [];
+    return dims.some((d) => d.kind === 'param' && !this.ctx.params.some((x) => x.name === d.name));
   }
 
   /** The tensor param `name`, or undefined with an error (unless the name is a parse hole). */

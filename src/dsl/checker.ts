@@ -59,6 +59,7 @@ class DeclChecker extends ExprChecker {
 
   constructor(private readonly decl: AttentionDecl) {
     super();
+    for (const p of decl.params) this.paramNames.add(p.name);
     for (const s of decl.body)
       if (s.kind === 'let' && !this.allLets.has(s.name)) this.allLets.set(s.name, s.span);
   }

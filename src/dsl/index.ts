@@ -5,6 +5,7 @@ import { error, hasErrors, type Diagnostic, type Span } from '../diagnostics.js'
 import type { AttentionDecl, Program } from './ast.js';
 import { checkProgram, type CheckedDecl } from './checker.js';
 import { cstToAst } from './cst-to-ast.js';
+import { headerRanges, withoutFollowOns } from './follow-on.js';
 import { attachComments } from './comments.js';
 import { lex } from './lexer.js';
 import { checkSourceSize, checkTokenLimits } from './limits.js';
@@ -54,6 +55,9 @@ const closers = new Set([
   'Emit',
   'Store',
   'Importance',
+  'Cache',
+  'Qk',
+  'Pv',
 ]);
 
 /**
@@ -81,6 +85,7 @@ export function parseProgram(source: string, file: string): { program: Program; 
   const diagnostics: Diagnostic[] = lexed.errors.map((e) =>
     error(e.message, { file, line: e.line, column: e.column, offset: e.offset, length: e.length }, e.hint),
   );
+  const lexErrors = diagnostics.length;
   const overLimits = checkTokenLimits(lexed.tokens, file);
   if (overLimits.length > 0) return { program: empty, diagnostics: capped([...diagnostics, ...overLimits]) };
   const { cst, errors, outOfStackAt } = parseTokens(lexed.tokens);
@@ -92,15 +97,18 @@ export function parseProgram(source: string, file: string): { program: Program; 
     ? { program: empty, diagnostics: [] }
     : buildAst(cst, file, lexed, errors, source);
   const seen = new Set<number>();
+  const syntax: Diagnostic[] = diagnostics.splice(lexErrors); // the out-of-stack one, if any
   for (const e of errors) {
     const span = errorSpan(e, source, file);
     // Recovery can report the same spot twice (rule and repetition re-sync); keep the first.
     if (seen.has(span.offset)) continue;
     seen.add(span.offset);
     const { message, hint } = splitParseMessage(e.message);
-    diagnostics.push(error(message, span, hint));
+    syntax.push(error(message, span, hint));
   }
-  diagnostics.push(...built.diagnostics.filter((d) => !seen.has(d.span.offset)));
+  const builder = built.diagnostics.filter((d) => !seen.has(d.span.offset));
+  // Lexer errors (a stray `;`) are each a mistake of their own: only the parser's follow-ons go.
+  diagnostics.push(...withoutFollowOns(syntax, builder, headerRanges(lexed.tokens)));
   return { program: built.program, diagnostics: capped(diagnostics) };
 }
 

@@ -1,9 +1,10 @@
 // Parse error messages of the .attn grammar (parser.ts): what each rule wanted, phrased for
 // people, with a hint where a common mistake is likely. chevrotain takes one message string, so
 // the hint travels inside it after a separator (splitParseMessage takes it apart).
-import { EOF, type IParserErrorMessageProvider, type IToken, type TokenType } from 'chevrotain';
+import { EOF, tokenMatcher, type IParserErrorMessageProvider, type IToken, type TokenType } from 'chevrotain';
 import * as T from './lexer.js';
 import { storageAlternatives, storageExpectations } from './parser-storage.js';
+import { didYouMean } from './suggest.js';
 
 /** Separates a parse message from its hint inside chevrotain's single message string. */
 const HINT = '\u0001';
@@ -13,6 +14,44 @@ export function splitParseMessage(m: string): { message: string; hint?: string }
   return i < 0 ? { message: m } : { message: m.slice(0, i), hint: m.slice(i + 1) };
 }
 
+/** Every word that starts a statement, in the order the docs introduce them. */
+const statementWords = [
+  'let',
+  'mask',
+  'score',
+  'route',
+  'select',
+  'emit',
+  'store',
+  'importance',
+  'cache',
+  'qk',
+  'pv',
+];
+const statementList = `a statement (${orList(statementWords.map((w) => `\`${w}\``))})`;
+
+/**
+ * Words a misspelt one at a statement's start was likely meant to be: a statement, or a clause
+ * of the statement before it (recovery ends a statement at its first unknown word, so `forse`
+ * in a `route` is reported where the next statement was wanted).
+ */
+const statementOrClauseWords = [
+  ...statementWords,
+  ...['vote', 'force', 'first', 'local', 'indices', 'heads', 'groups'],
+  ...['scale', 'per', 'group', 'zero', 'norm', 'recent', 'salient', 'smooth'],
+];
+
+/** Near misses worth a "did you mean", per rule where the parser wanted one word of a few. */
+const typoCandidates: Record<string, readonly string[]> = {
+  attentionDecl: statementOrClauseWords,
+  statement: statementOrClauseWords,
+  program: ['attention'],
+  source: ['topk', 'from', 'blocks', 'chunks'],
+  typeSpec: ['int', 'f32', 'bool', 'i32'],
+  clause: ['vote', 'force', 'emit'],
+  forced: ['first', 'local'],
+};
+
 /** What the parser wanted, per `rule/TokenName`, phrased for people. */
 const expectations: Record<string, string> = {
   'program/EOF': '`attention`',
@@ -20,8 +59,7 @@ const expectations: Record<string, string> = {
   'attentionDecl/LParen': '`(` to open the parameter list',
   'attentionDecl/RParen': '`)` to close the parameter list',
   'attentionDecl/LBrace': '`{` to open the declaration body',
-  'attentionDecl/RBrace':
-    'a statement (`let`, `mask`, `score`, `route`, `select`, `emit`, `store` or `importance`) or `}`',
+  'attentionDecl/RBrace': `${statementList} or \`}\``,
   'param/Identifier': 'a parameter name',
   'param/Colon': '`:` and a type after the parameter name',
   'dims/LBracket': '`[` and the dimensions of the tensor',
@@ -53,7 +91,7 @@ const alternatives: Record<string, string> = {
   atom: 'an expression',
   unaryExpr: 'an expression',
   indexArgs: 'an index expression',
-  statement: 'a statement (`let`, `mask`, `score`, `route`, `select`, `emit`, `store` or `importance`)',
+  statement: statementList,
   typeSpec: 'a type (`int`, `f32`, `bool`, or a tensor type like `f32[heads]`)',
   dims: 'a dimension (`kv`, `queries`, `heads`, `kv_heads`, `batch`, a positive int, or an int parameter)',
   dim: 'a dimension (`kv`, `queries`, `heads`, `kv_heads`, `batch`, a positive int, or an int parameter)',
@@ -80,10 +118,15 @@ function hintFor(
   ruleName: string,
   expected: TokenType | undefined,
   actual: IToken | undefined,
+  previous: IToken | undefined,
 ): string | undefined {
   if (actual === undefined) return undefined;
   const want = expected?.name;
-  if (want === 'Identifier' && isKeyword(actual)) return `\`${actual.image}\` is a reserved word`;
+  // A word on a later line is where something missing at the end of this one was wanted (the
+  // caret goes there, index.ts): `select from` then `mask` is not a misuse of `mask`.
+  const onLaterLine = previous !== undefined && (actual.startLine ?? 0) > (previous.endLine ?? 0);
+  if (want === 'Identifier' && isKeyword(actual) && !onLaterLine)
+    return `\`${actual.image}\` is a reserved word`;
   if (actual.tokenType === T.Attention && want === 'RBrace') return 'is a `}` missing above?';
   if (ruleName === 'program' && [T.Mask, T.Score, T.Let].includes(actual.tokenType)) {
     return 'statements go inside `attention NAME(…) { … }`';
@@ -93,11 +136,32 @@ function hintFor(
   if (startsValue && ruleName === 'attentionDecl' && want === 'RParen') return 'separate parameters with `,`';
   if (startsValue && (ruleName === 'callArgs' || ruleName === 'indexArgs'))
     return 'separate arguments with `,`';
-  return undefined;
+  const closer = closers[actual.tokenType.name];
+  if (closer !== undefined && (ruleName === 'statement' || want === 'RBrace')) {
+    return `nothing is open here for \`${actual.image}\` to close: a \`${closer}\` missing, or one \`${actual.image}\` too many?`;
+  }
+  return typoHint(ruleName, want, actual);
 }
 
-function message(what: string, ruleName: string, expected: TokenType | undefined, actual?: IToken): string {
-  const hint = hintFor(ruleName, expected, actual);
+/** The opener each closer wants, for a stray `)` or `]` where a statement should start. */
+const closers: Record<string, string> = { RParen: '(', RBracket: '[' };
+
+/** "did you mean `vote`?" for a misspelt word where the parser wanted one of a few words. */
+function typoHint(ruleName: string, want: string | undefined, actual: IToken): string | undefined {
+  if (!tokenMatcher(actual, T.Identifier)) return undefined;
+  const wanted = want === 'By' ? ['by'] : typoCandidates[ruleName];
+  if (wanted === undefined || wanted.includes(actual.image)) return undefined;
+  return didYouMean(actual.image, wanted);
+}
+
+function message(
+  what: string,
+  ruleName: string,
+  expected: TokenType | undefined,
+  actual?: IToken,
+  previous?: IToken,
+): string {
+  const hint = hintFor(ruleName, expected, actual, previous);
   const m = `expected ${what}, found ${describe(actual)}`;
   return hint === undefined ? m : `${m}${HINT}${hint}`;
 }
@@ -105,29 +169,33 @@ function message(what: string, ruleName: string, expected: TokenType | undefined
 const label = (t: TokenType): string => t.LABEL ?? t.name;
 
 export const errorMessageProvider: IParserErrorMessageProvider = {
-  buildMismatchTokenMessage({ expected, actual, ruleName }) {
+  buildMismatchTokenMessage({ expected, actual, previous, ruleName }) {
     const what = expectations[`${ruleName}/${expected.name}`] ?? label(expected);
-    return message(what, ruleName, expected, actual);
+    return message(what, ruleName, expected, actual, previous);
   },
   buildNotAllInputParsedMessage({ firstRedundant, ruleName }) {
     return message('`attention`', ruleName, undefined, firstRedundant);
   },
-  buildNoViableAltMessage({ expectedPathsPerAlt, actual, ruleName }) {
+  buildNoViableAltMessage({ expectedPathsPerAlt, actual, previous, ruleName }) {
     const firsts = expectedPathsPerAlt.flatMap((alt) => alt.map((path) => path[0]));
     const what = alternatives[ruleName] ?? oneOf(firsts.filter((t): t is TokenType => t !== undefined));
-    return message(what, ruleName, undefined, actual[0]);
+    return message(what, ruleName, undefined, actual[0], previous);
   },
-  buildEarlyExitMessage({ expectedIterationPaths, actual, ruleName }) {
+  buildEarlyExitMessage({ expectedIterationPaths, actual, previous, ruleName }) {
     const firsts = expectedIterationPaths
       .map((path) => path[0])
       .filter((t): t is TokenType => t !== undefined);
     const what = earlyExits[ruleName] ?? alternatives[ruleName] ?? oneOf(firsts);
-    return message(what, ruleName, undefined, actual[0]);
+    return message(what, ruleName, undefined, actual[0], previous);
   },
 };
 
 function oneOf(types: readonly TokenType[]): string {
-  const labels = [...new Set(types.map(label))];
-  if (labels.length <= 1) return labels[0] ?? 'something else';
-  return `${labels.slice(0, -1).join(', ')} or ${labels[labels.length - 1]}`;
+  return orList([...new Set(types.map(label))]);
+}
+
+/** `a, b or c`. */
+function orList(words: readonly string[]): string {
+  if (words.length <= 1) return words[0] ?? 'something else';
+  return `${words.slice(0, -1).join(', ')} or ${words[words.length - 1]}`;
 }

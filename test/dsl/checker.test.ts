@@ -214,7 +214,7 @@ describe('scalar defaults', () => {
   it('rejects non-constant and ill-typed defaults', () => {
     const hint = 'use literals and arithmetic';
     expect(inDecl('w: int = 8, x: int = w', '')).toEqual([
-      `a parameter default must be a constant, not \`w\` [${hint}]`,
+      `a parameter default must be a constant, not \`w\` [a default cannot name a parameter: ${hint}]`,
     ]);
     expect(inDecl('x: int = q', '')).toEqual([`a parameter default must be a constant, not \`q\` [${hint}]`]);
     expect(inDecl('x: f32 = exp(1.0)', '')).toEqual([

@@ -96,7 +96,7 @@ attention b(t: f32[heads]) {
   it('a missing `}` before the next declaration', () => {
     expect(render(`attention a() {\n  mask causal\n\nattention b() {\n  mask k < 4\n}`))
       .toMatchInlineSnapshot(`
-        "error: expected a statement (\`let\`, \`mask\`, \`score\`, \`route\`, \`select\`, \`emit\`, \`store\` or \`importance\`) or \`}\`, found \`attention\`
+        "error: expected a statement (\`let\`, \`mask\`, \`score\`, \`route\`, \`select\`, \`emit\`, \`store\`, \`importance\`, \`cache\`, \`qk\` or \`pv\`) or \`}\`, found \`attention\`
          --> x.attn:2:14
           |
         2 |   mask causal

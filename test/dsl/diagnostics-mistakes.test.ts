@@ -1,0 +1,174 @@
+// The mistakes a new user makes, as `attnc check` shows them: a misspelt word gets a
+// "did you mean", a stray closer says so, and recovery's guesses do not add noise on the line.
+import { describe, expect, it } from 'vitest';
+import { renderDiagnostics } from '../../src/diagnostics.js';
+import { frontend } from '../../src/dsl/index.js';
+
+const render = (source: string): string => renderDiagnostics(frontend(source, 'x.attn').diagnostics, source);
+const hints = (source: string): (string | undefined)[] =>
+  frontend(source, 'x.attn').diagnostics.map((d) => d.hint);
+
+describe('misspelt words', () => {
+  it('a statement keyword, with no follow-on errors from the rest of its line', () => {
+    expect(render(`attention s(cap: f32 = 50.0) {\n  scroe cap * tanh(score / cap)\n  mask causal\n}`))
+      .toMatchInlineSnapshot(`
+      "error: expected a statement (\`let\`, \`mask\`, \`score\`, \`route\`, \`select\`, \`emit\`, \`store\`, \`importance\`, \`cache\`, \`qk\` or \`pv\`) or \`}\`, found \`scroe\`
+       --> x.attn:2:3
+        |
+      2 |   scroe cap * tanh(score / cap)
+        |   ^^^^^ did you mean \`score\`?"
+    `);
+  });
+
+  it.each([
+    ['msak causal', 'mask'],
+    ['rout blocks(64) topk(4) by mean(q) . mean(k)', 'route'],
+    ['selct topk(4) by q . k', 'select'],
+    ['stor k int8 scale f16 per token', 'store'],
+    ['cahce paged 16', 'cache'],
+    ['lett x = 3', 'let'],
+  ])('`%s` → `%s`', (statement, word) => {
+    expect(hints(`attention a() {\n  ${statement}\n}`)).toEqual([`did you mean \`${word}\`?`]);
+  });
+
+  it('a clause of the statement before, where recovery wanted the next statement', () => {
+    expect(render(`attention a() {\n  route blocks(64) topk(4) by q . mean(k) forse first(1)\n}`))
+      .toMatchInlineSnapshot(`
+      "error: expected a statement (\`let\`, \`mask\`, \`score\`, \`route\`, \`select\`, \`emit\`, \`store\`, \`importance\`, \`cache\`, \`qk\` or \`pv\`) or \`}\`, found \`forse\`
+       --> x.attn:2:43
+        |
+      2 |   route blocks(64) topk(4) by q . mean(k) forse first(1)
+        |                                           ^^^^^ did you mean \`force\`?"
+    `);
+    expect(hints(`attention a() {\n  route blocks(64) topk(4) by q . mean(k) vot groups\n}`)).toEqual([
+      'did you mean `vote`?',
+    ]);
+    expect(hints(`attention a() {\n  store k int2 scale f16 per channel gruop 32 zero f16\n}`)).toEqual([
+      'did you mean `group`?',
+    ]);
+    expect(hints(`attention a() {\n  qk int8 smoth k\n}`)).toEqual(['did you mean `smooth`?']);
+  });
+
+  it('the unit and the ranking of a route', () => {
+    expect(render(`attention a() {\n  route block(64) topk(4) by mean(q) . mean(k)\n}`))
+      .toMatchInlineSnapshot(`
+      "error: expected \`topk(n) by …\` or \`from idx\`, found \`block\`
+       --> x.attn:2:9
+        |
+      2 |   route block(64) topk(4) by mean(q) . mean(k)
+        |         ^^^^^ did you mean \`blocks\`?"
+    `);
+    expect(hints(`attention a() {\n  route blocks(64) tpok(4) by mean(q) . mean(k)\n}`)).toEqual([
+      'did you mean `topk`?',
+    ]);
+  });
+
+  it('`by`, without the four follow-on errors about the affinity after it', () => {
+    expect(render(`attention a() {\n  route blocks(64) topk(4) bye mean(q) . mean(k)\n}`))
+      .toMatchInlineSnapshot(`
+      "error: expected \`by\` and an affinity like \`mean(q) . mean(k)\`, found \`bye\`
+       --> x.attn:2:28
+        |
+      2 |   route blocks(64) topk(4) bye mean(q) . mean(k)
+        |                            ^^^ did you mean \`by\`?"
+    `);
+  });
+
+  it('`attention` and a parameter type', () => {
+    expect(hints(`attentoin a() {\n  mask causal\n}`)).toEqual(['did you mean `attention`?']);
+    expect(hints(`attention a(w: itn = 3) {\n  mask q - k < w\n}`)).toEqual(['did you mean `int`?']);
+  });
+
+  it('two misspelt types on one header line are two mistakes, both reported', () => {
+    expect(hints(`attention a(w: itn = 3, c: f23 = 1.0) {\n  mask q - k < w\n}`)).toEqual([
+      'did you mean `int`?',
+      'did you mean `f32`?',
+    ]);
+  });
+});
+
+describe('parameter defaults', () => {
+  it('a misspelt `true`, and another parameter named in a default', () => {
+    expect(render(`attention a(on: bool = ture) {\n  mask on\n}`)).toMatchInlineSnapshot(`
+      "error: a parameter default must be a constant, not \`ture\`
+       --> x.attn:1:24
+        |
+      1 | attention a(on: bool = ture) {
+        |                        ^^^^ did you mean \`true\`?"
+    `);
+    expect(hints(`attention a(w: int = s * 2, s: int = 4) {\n  mask q - k < w\n}`)).toEqual([
+      'a default cannot name a parameter: use literals and arithmetic',
+    ]);
+    expect(hints(`attention a(w: int = foo) {\n  mask q - k < w\n}`)).toEqual([
+      'use literals and arithmetic',
+    ]);
+  });
+});
+
+describe('echoes of an earlier error', () => {
+  it('a misspelt dimension is reported at the declaration, not again where the tensor is used', () => {
+    const chunks = 'route chunks(ids) topk(4) by lnmean(q) . lnmean(k)';
+    expect(
+      frontend(`attention a(ids: i32[kvv]) {\n  ${chunks}\n}`, 'x.attn').diagnostics.map((d) => d.message),
+    ).toEqual(['unknown dimension `kvv`']);
+    const from = `attention a(idx: i32[batch, heads, querys, 8]) {\n  select from idx\n}`;
+    expect(frontend(from, 'x.attn').diagnostics.map((d) => d.message)).toEqual([
+      'unknown dimension `querys`',
+    ]);
+    // A known int parameter is a real mismatch, still reported where the tensor is used.
+    expect(hints(`attention a(n: int = 4, ids: i32[n]) {\n  ${chunks}\n}`)).toHaveLength(1);
+    expect(
+      frontend(`attention a(n: int = 4, ids: i32[n]) {\n  ${chunks}\n}`, 'x.attn').diagnostics[0]?.span.line,
+    ).toBe(2);
+  });
+});
+
+describe('brackets and missing pieces', () => {
+  it('a stray `)` where a statement should start', () => {
+    expect(render(`attention a(w: int = 3) {\n  mask causal && q - k < w)\n}`)).toMatchInlineSnapshot(`
+      "error: expected a statement (\`let\`, \`mask\`, \`score\`, \`route\`, \`select\`, \`emit\`, \`store\`, \`importance\`, \`cache\`, \`qk\` or \`pv\`) or \`}\`, found \`)\`
+       --> x.attn:2:27
+        |
+      2 |   mask causal && q - k < w)
+        |                           ^ nothing is open here for \`)\` to close: a \`(\` missing, or one \`)\` too many?"
+    `);
+  });
+
+  it('a word missing at the end of a line points there, without blaming the next line', () => {
+    expect(render(`attention a(idx: i32[batch, heads, queries, 8]) {\n  select from\n  mask causal\n}`))
+      .toMatchInlineSnapshot(`
+      "error: expected the name of an index tensor after \`from\`, found \`mask\`
+       --> x.attn:2:14
+        |
+      2 |   select from
+        |              ^"
+    `);
+  });
+
+  it('a `)` missing before a `cache`, `qk` or `pv` on the next line points where it belongs', () => {
+    for (const next of ['cache paged 16', 'qk int8', 'pv e4m3']) {
+      const ds = frontend(`attention a() {\n  mask (causal\n  ${next}\n}`, 'x.attn').diagnostics;
+      expect(ds.map((d) => [d.message, d.span.line, d.span.column])).toEqual([
+        [`expected \`)\` to close the parenthesis, found \`${next.split(' ')[0]}\``, 2, 15],
+      ]);
+    }
+  });
+
+  it('a word the store statement did not expect, reported once', () => {
+    expect(render(`attention a() {\n  store k scale f16 per token\n  mask causal\n}`)).toMatchInlineSnapshot(`
+      "error: unknown element type \`scale\`
+       --> x.attn:2:11
+        |
+      2 |   store k scale f16 per token
+        |           ^^^^^ one of \`int8\`, \`int4\`, \`int2\`, \`e4m3\`, \`e5m2\`, \`e3m4\`"
+    `);
+  });
+
+  it('errors on separate lines are each reported', () => {
+    const ds = frontend(
+      `attention a(w: int = 3) {\n  msak causal\n  mask q - k < w)\n  score score +* 2.0\n}`,
+      'x.attn',
+    ).diagnostics;
+    expect(ds.map((d) => d.span.line)).toEqual([2, 3, 4]);
+  });
+});
