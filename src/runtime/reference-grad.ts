@@ -26,8 +26,10 @@ export interface RefGradients {
   /** ∂L/∂t[flat] by tensor name, each the tensor's length. */
   readonly dTensors: ReadonlyMap<string, Float64Array>;
   /**
-   * Σ |term| of each param's sum: the size an f32 sum's rounding error grows with (a score that
-   * adds a constant c has ∂L/∂c = 0 exactly, a sum of terms that cancel), the floor to compare at.
+   * Σ |term| of each param's sum, each term's dS = P (dP − Σ P dP) taken before its own
+   * cancellation, as P (|dP| + |Σ P dP|): the size an f32 sum's rounding error grows with (a score
+   * that adds a constant c has ∂L/∂c = 0 exactly, a sum of terms that cancel; a key with P ≈ 1
+   * has dP ≈ Σ P dP, so its dS is a tiny difference of O(1) values), the floor to compare at.
    */
   readonly dParamsScale: ReadonlyMap<string, number>;
   /** Per tensor, the largest Σ |term| of one element's sum (the same floor for tensor gradients). */
@@ -41,9 +43,10 @@ const addAt = (a: Float64Array, i: number, x: number): void => {
   a[i] = (a[i] as number) + x;
 };
 
-/** Accumulates c · partials into the param and tensor sums. */
+/** Accumulates c · partials into the param and tensor sums, and cAbs · |partials| into their scales. */
 function addPartials(
   c: number,
+  cAbs: number,
   partials: Partials,
   dParams: Map<string, number>,
   dParamsScale: Map<string, number>,
@@ -54,7 +57,7 @@ function addPartials(
     if (key === 'score') continue;
     if (key.startsWith('$')) {
       dParams.set(key.slice(1), (dParams.get(key.slice(1)) ?? 0) + c * d);
-      dParamsScale.set(key.slice(1), (dParamsScale.get(key.slice(1)) ?? 0) + Math.abs(c * d));
+      dParamsScale.set(key.slice(1), (dParamsScale.get(key.slice(1)) ?? 0) + cAbs * Math.abs(d));
       continue;
     }
     const hash = key.lastIndexOf('#');
@@ -62,7 +65,7 @@ function addPartials(
     if (!t) throw new Error(`referenceGradients: no length given for tensor '${key.slice(0, hash)}'`);
     const i = Number(key.slice(hash + 1));
     t[i] = (t[i] as number) + c * d;
-    addAt(dTensorsAbs.get(key.slice(0, hash))!, i, Math.abs(c * d));
+    addAt(dTensorsAbs.get(key.slice(0, hash))!, i, cAbs * Math.abs(d));
   }
 }
 
@@ -130,7 +133,10 @@ export function referenceGradients(
           const dScoreP = pj * ((dp[j] as number) - pdp); // ∂L/∂score′
           const dual = duals[j];
           const dRaw = dScoreP * (dual ? (dual.partials.get('score') ?? 0) : 1); // ∂L/∂score
-          if (dual) addPartials(dScoreP, dual.partials, dParams, dParamsScale, dTensors, dTensorsAbs);
+          // The scale: dScoreP's size before its own cancellation (see dParamsScale).
+          const dScoreAbs = pj * (Math.abs(dp[j] as number) + Math.abs(pdp));
+          if (dual)
+            addPartials(dScoreP, dScoreAbs, dual.partials, dParams, dParamsScale, dTensors, dTensorsAbs);
           for (let d = 0; d < D; d++) {
             addAt(dq, row * D + d, scale * dRaw * (k[(kvBase + j) * D + d] as number));
             addAt(dk, (kvBase + j) * D + d, scale * dRaw * (q[row * D + d] as number));

@@ -72,6 +72,18 @@ describe('WGSL backward vs the float64 gradient reference', () => {
     );
   }, 120_000);
 
+  it('a param gradient from one dominant key: the floor counts dS before its cancellation', async () => {
+    // Shrunk from seed 1001 of the random programs: one key takes + c0 and so P ≈ 1 there, where
+    // dS = P (dP − Σ P dP) cancels to ~1e-5 from O(1) terms. The f32 kernel is off by ~1 ulp of
+    // those terms (2e-8), 2.3e-5 of a 1e-3 floor; the floor must come from |P| (|dP| + |Σ P dP|).
+    const src = `attention prop(c0: f32 = 14.75) {
+  score !(q / -2 >= k / -2) ? score : score + c0
+  mask q != k
+}`;
+    const s = { B: 1, Hq: 1, Hkv: 1, Nq: 1, Nk: 38, qOffset: 38, D: 16, Dv: 8 };
+    expectSmall(await checkWgslBackward(src, s, -425506449, { tile: 8 }), 'one dominant key');
+  }, 120_000);
+
   it('a mask no pair passes: every gradient is 0', async () => {
     const src = 'attention none(c: f32 = 2.0) {\n  score score * c\n  mask false\n}';
     expectSmall(await checkWgslBackward(src, shape({}), 2), 'mask false');
@@ -135,7 +147,7 @@ describe('WGSL backward vs the float64 gradient reference', () => {
           const src = printDecl(decl);
           expectSmall(
             await checkWgslBackward(src, sh, seed, { tile }),
-            `\n${src}\n${JSON.stringify(sh)} seed ${seed}`,
+            `\n${src}\n${JSON.stringify(sh)} seed ${seed} tile ${tile}`,
           );
         },
       ),

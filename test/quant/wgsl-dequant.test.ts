@@ -3,7 +3,8 @@
 // sees one key with weight exactly 1, so the output row IS the staged, dequantized V row — over
 // random code words (every bit pattern, fp8 NaN/Inf included) and random side tensors. Then
 // attention over random formats × granularities × shapes (GQA, Nq ≠ Nk, ragged groups, recent
-// windows, decode mode) at f32 tolerance against referenceStoredDecl.
+// windows, decode mode, offsets) beside masks and score modifiers at f32 tolerance against
+// referenceStoredDecl.
 import { readFileSync } from 'node:fs';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
@@ -148,6 +149,9 @@ describe('WGSL dequantizing K/V loads', () => {
       importance: fc.boolean(),
       f16: fc.boolean(),
       seed: fc.integer(),
+      body: fc.constantFrom(...BODIES),
+      qOffset: fc.option(fc.integer({ min: -8, max: 40 }), { nil: undefined }),
+      kOffset: fc.option(fc.integer({ min: 0, max: 20 }), { nil: undefined }),
     });
     await fc.assert(
       fc.asyncProperty(formatArb, formatArb, shape, async (kf, vf, s) => {
@@ -252,14 +256,29 @@ interface Case {
   /** q and out in f16 (the caches keep their formats). */
   f16: boolean;
   seed: number;
+  /** The mask (and score) lines; `mask causal` if absent. */
+  body?: string;
+  qOffset?: number | undefined;
+  kOffset?: number | undefined;
 }
+
+/**
+ * Masks and score modifiers beside the dequantizing loads: windows and sinks (tiles of every
+ * class, rows left empty at negative offsets), a soft cap and a position bias.
+ */
+const BODIES: readonly string[] = [
+  'mask causal',
+  'mask causal && q - k < 6',
+  'score 4.0 * tanh(score / 4.0)\n  mask k < 2 || q - k < 9',
+  'score score - float(q - k) * 0.125\n  mask q >= k / 3',
+];
 
 async function agreesWithReference(kf: QuantFormat, vf: QuantFormat, s: Case): Promise<void> {
   const salient = [kf, vf].some((f) => f.kind === 'int' && f.salient);
   const params = salient ? 'sal: i32[batch, kv_heads, kv]' : '';
   const stores = `${storeStatement('k', kf)}\n  ${storeStatement('v', vf)}`;
   const importance = s.importance ? '\n  importance normalized' : '';
-  const source = `attention t(${params}) {\n  ${stores}${importance}\n  mask causal\n}`;
+  const source = `attention t(${params}) {\n  ${stores}${importance}\n  ${s.body ?? 'mask causal'}\n}`;
   let c: Compiled;
   try {
     c = await compileWgsl(source, s.D, s.Dv, 8, s.f16 ? 'f16' : 'f32');
@@ -292,8 +311,32 @@ async function agreesWithReference(kf: QuantFormat, vf: QuantFormat, s: Case): P
     const marks = stored.salient.sal;
     const tensors: Record<string, Int32Array> = marks ? { sal: marks.data } : {};
     const qIn = s.f16 ? toF16(q) : q;
-    const res = await gpu.run({ ...sizes, q: qIn, k: empty, v: empty, caches: stored.caches, tensors });
-    const inp = { q, k: empty, v: empty, B: s.B, Hq: H, Hkv: s.Hkv, Nq: s.Nq, Nk: s.Nk, D: s.D, Dv: s.Dv };
+    const offsets = {
+      ...(s.qOffset !== undefined ? { qOffset: s.qOffset } : {}),
+      ...(s.kOffset !== undefined ? { kOffset: s.kOffset } : {}),
+    };
+    const res = await gpu.run({
+      ...sizes,
+      ...offsets,
+      q: qIn,
+      k: empty,
+      v: empty,
+      caches: stored.caches,
+      tensors,
+    });
+    const inp = {
+      q,
+      k: empty,
+      v: empty,
+      B: s.B,
+      Hq: H,
+      Hkv: s.Hkv,
+      Nq: s.Nq,
+      Nk: s.Nk,
+      D: s.D,
+      Dv: s.Dv,
+      ...offsets,
+    };
     const envTensors: EvalEnv['tensors'] = marks
       ? { sal: { data: marks.data, shape: [s.B, s.Hkv, s.Nk] } }
       : {};

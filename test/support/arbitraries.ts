@@ -391,7 +391,7 @@ function nearLimitOffsets(Nq: number, Nk: number): fc.Arbitrary<{ qOffset: numbe
   );
 }
 
-/** Shapes that are not tile multiples, GQA ratios 1–3, Nq ≠ Nk both ways, optional offsets. */
+/** Shapes that are not tile multiples, GQA ratios 1–4, odd head dims, Nq ≠ Nk both ways, optional offsets. */
 export function arbShape(opts: { maxN?: number; nearLimits?: boolean } = {}): fc.Arbitrary<Shape> {
   const maxN = opts.maxN ?? 200;
   if (opts.nearLimits)
@@ -400,11 +400,13 @@ export function arbShape(opts: { maxN?: number; nearLimits?: boolean } = {}): fc
     .record({
       B: fc.integer({ min: 1, max: 2 }),
       Hkv: fc.integer({ min: 1, max: 2 }),
-      ratio: fc.integer({ min: 1, max: 3 }),
+      ratio: fc.integer({ min: 1, max: 4 }),
       Nq: fc.integer({ min: 1, max: maxN }),
       Nk: fc.integer({ min: 1, max: maxN }),
-      D: fc.constantFrom(8, 16, 32, 64),
-      Dv: fc.option(fc.constantFrom(8, 24, 40), { nil: undefined }),
+      // Odd and non-power-of-two head dims too: the compiler takes any positive D (WGSL pads
+      // vec4 columns, CUDA fits a schedule or says why), and a column tail is where a D = 5 hides.
+      D: fc.constantFrom(5, 8, 16, 20, 32, 64),
+      Dv: fc.option(fc.constantFrom(3, 8, 24, 40), { nil: undefined }),
       qOffset: mostlyDefault(fc.integer({ min: -16, max: 2 * maxN })),
       kOffset: mostlyDefault(fc.integer({ min: 0, max: 64 })),
     })
