@@ -5,9 +5,13 @@ import { EOF, type CstNode, type IRecognitionException, type IToken, type TokenT
 import * as T from './lexer.js';
 import { skipGrammarChecks } from './grammar-checks.js';
 import { errorMessageProvider } from './parser-messages.js';
+import { lineStartLookahead, type RepetitionRecovery } from './body-recovery.js';
 import { StorageRules } from './parser-storage.js';
 
 export { splitParseMessage } from './parser-messages.js';
+
+/** chevrotain's own in-repetition recovery, which AttnParser's override delegates to. */
+const chevrotainRecovery = StorageRules.prototype as unknown as RepetitionRecovery;
 
 class AttnParser extends StorageRules {
   constructor() {
@@ -23,6 +27,18 @@ class AttnParser extends StorageRules {
   /** The token the parser is at (where it stopped, after an overflow). */
   nextToken(): IToken {
     return this.LA(1);
+  }
+
+  /**
+   * chevrotain calls this (when recovery is on) to skip to where a repetition can go on; in a
+   * declaration body (the repetition before `}`) it also stops at the next line (body-recovery.ts).
+   */
+  tryInRepetitionRecovery(
+    ...[rule, args, lookAhead, expected]: Parameters<RepetitionRecovery['tryInRepetitionRecovery']>
+  ): void {
+    const inBody = expected === T.RBrace;
+    const resumeAt = inBody ? lineStartLookahead((k) => this.LA(k), lookAhead.bind(this)) : lookAhead;
+    chevrotainRecovery.tryInRepetitionRecovery.call(this, rule, args, resumeAt, expected);
   }
 
   readonly program = this.RULE('program', () => {

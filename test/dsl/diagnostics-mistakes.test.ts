@@ -172,3 +172,51 @@ describe('brackets and missing pieces', () => {
     expect(ds.map((d) => d.span.line)).toEqual([2, 3, 4]);
   });
 });
+
+describe('recovery resumes at the next line', () => {
+  const errors = (source: string): string[] =>
+    frontend(source, 'x.attn').diagnostics.map(
+      (d) => `${d.span.line}:${d.span.column}+${d.span.length} ${d.message}${d.hint ? ` (${d.hint})` : ''}`,
+    );
+  const statementWanted =
+    'expected a statement (`let`, `mask`, `score`, `route`, `select`, `emit`, `store`, `importance`, `cache`, `qk` or `pv`) or `}`';
+
+  it('a misspelt statement word right after a bad line is reported at the word, not at `*`', () => {
+    expect(errors(`attention a() {\n  msak causal\n  scroe score * 2.0\n}`)).toEqual([
+      `2:3+4 ${statementWanted}, found \`msak\` (did you mean \`mask\`?)`,
+      `3:3+5 ${statementWanted}, found \`scroe\` (did you mean \`score\`?)`,
+    ]);
+  });
+
+  it('after a clause the statement did not expect, and for three bad lines in a row', () => {
+    expect(
+      errors(
+        `attention a() {\n  route blocks(64) topk(4) by q . mean(k) forse first(1)\n  scroe score * 2.0\n}`,
+      ),
+    ).toEqual([
+      `2:43+5 ${statementWanted}, found \`forse\` (did you mean \`force\`?)`,
+      `3:3+5 ${statementWanted}, found \`scroe\` (did you mean \`score\`?)`,
+    ]);
+    expect(
+      errors(`attention a() {\n  msak causal\n  scroe score * 2.0\n  lett x = 3\n  mask q - k < 4\n}`),
+    ).toEqual([
+      `2:3+4 ${statementWanted}, found \`msak\` (did you mean \`mask\`?)`,
+      `3:3+5 ${statementWanted}, found \`scroe\` (did you mean \`score\`?)`,
+      `4:3+4 ${statementWanted}, found \`lett\` (did you mean \`let\`?)`,
+    ]);
+  });
+
+  it('a deeper-indented line continues the bad statement and is skipped with it', () => {
+    expect(errors(`attention a() {\n  msak causal &&\n      q - k < 4\n  scroe score * 2.0\n}`)).toEqual([
+      `2:3+4 ${statementWanted}, found \`msak\` (did you mean \`mask\`?)`,
+      `4:3+5 ${statementWanted}, found \`scroe\` (did you mean \`score\`?)`,
+    ]);
+  });
+
+  it('a good statement after the bad line still parses and is checked', () => {
+    expect(errors(`attention a() {\n  msak causal\n  mask q - k < nope\n}`)).toEqual([
+      `2:3+4 ${statementWanted}, found \`msak\` (did you mean \`mask\`?)`,
+      '3:16+4 unknown name `nope`',
+    ]);
+  });
+});
