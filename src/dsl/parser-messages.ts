@@ -102,6 +102,12 @@ const alternatives: Record<string, string> = {
   ...storageAlternatives,
 };
 
+// Right after `route` (or `emit`) the unit is still possible, so the list names it too: a user
+// who wrote `route foo …` needs to hear about `blocks(n)` first. `select` takes no unit.
+const unitOrSource = 'a unit (`blocks(n)` or `chunks(ids)`) or a ranking (`topk(n) by …` or `from idx`)';
+const takesUnit = (t: IToken | undefined): boolean =>
+  t !== undefined && [T.Route, T.Emit].includes(t.tokenType);
+
 /** What a repetition needs at least once, per rule (where that differs from `alternatives`). */
 const earlyExits: Record<string, string> = {
   clause: '`first(n)` or `local(n)` after `force`',
@@ -178,7 +184,10 @@ export const errorMessageProvider: IParserErrorMessageProvider = {
   },
   buildNoViableAltMessage({ expectedPathsPerAlt, actual, previous, ruleName }) {
     const firsts = expectedPathsPerAlt.flatMap((alt) => alt.map((path) => path[0]));
-    const what = alternatives[ruleName] ?? oneOf(firsts.filter((t): t is TokenType => t !== undefined));
+    const what =
+      (ruleName === 'source' && takesUnit(previous) ? unitOrSource : undefined) ??
+      alternatives[ruleName] ??
+      oneOf(firsts.filter((t): t is TokenType => t !== undefined));
     return message(what, ruleName, undefined, actual[0], previous);
   },
   buildEarlyExitMessage({ expectedIterationPaths, actual, previous, ruleName }) {

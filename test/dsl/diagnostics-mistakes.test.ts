@@ -52,7 +52,7 @@ describe('misspelt words', () => {
   it('the unit and the ranking of a route', () => {
     expect(render(`attention a() {\n  route block(64) topk(4) by mean(q) . mean(k)\n}`))
       .toMatchInlineSnapshot(`
-      "error: expected \`topk(n) by …\` or \`from idx\`, found \`block\`
+      "error: expected a unit (\`blocks(n)\` or \`chunks(ids)\`) or a ranking (\`topk(n) by …\` or \`from idx\`), found \`block\`
        --> x.attn:2:9
         |
       2 |   route block(64) topk(4) by mean(q) . mean(k)
@@ -61,6 +61,19 @@ describe('misspelt words', () => {
     expect(hints(`attention a() {\n  route blocks(64) tpok(4) by mean(q) . mean(k)\n}`)).toEqual([
       'did you mean `topk`?',
     ]);
+  });
+
+  it('a word after `route` or `emit` names the units too; after `select` or a unit, only the rankings', () => {
+    const first = (statement: string): string => {
+      const d = frontend(`attention a() {\n  ${statement}\n}`, 'x.attn').diagnostics[0];
+      return `${d?.span.line}:${d?.span.column}+${d?.span.length} ${d?.message}`;
+    };
+    const unitOrRanking = 'a unit (`blocks(n)` or `chunks(ids)`) or a ranking (`topk(n) by …` or `from idx`)';
+    expect(first('route foo topk(4) by q . mean(k)')).toBe(`2:9+3 expected ${unitOrRanking}, found \`foo\``);
+    expect(first('route 64')).toBe(`2:9+2 expected ${unitOrRanking}, found \`64\``);
+    expect(first('emit foo topk(4) by q . k')).toBe(`2:8+3 expected ${unitOrRanking}, found \`foo\``);
+    expect(first('select foo')).toBe('2:10+3 expected `topk(n) by …` or `from idx`, found `foo`');
+    expect(first('route blocks(64) foo')).toBe('2:20+3 expected `topk(n) by …` or `from idx`, found `foo`');
   });
 
   it('`by`, without the four follow-on errors about the affinity after it', () => {
