@@ -52,6 +52,7 @@ interface ClauseCh {
   dtype?: Node;
   scaleUnit?: Node;
   Group?: Tok;
+  groupSize?: Node;
   expression?: Node;
   tensor?: Tok;
 }
@@ -179,7 +180,9 @@ class StorageBuilder extends PieceReader {
           'scale granularity',
         )
       : undefined;
-    const group = c.Group ? this.b.expr(c.expression?.[0]) : undefined;
+    const group = c.Group
+      ? this.b.expr(ch<{ expression?: Node }>(c.groupSize?.[0]).expression?.[0])
+      : undefined;
     if (group && group.span.length > 0) this.end = group.span;
     if (unit === undefined) return undefined;
     const span = this.upTo(unitSpan);

@@ -142,6 +142,9 @@ function hintFor(
   if (startsValue && ruleName === 'attentionDecl' && want === 'RParen') return 'separate parameters with `,`';
   if (startsValue && (ruleName === 'callArgs' || ruleName === 'indexArgs'))
     return 'separate arguments with `,`';
+  if (ruleName === 'groupSize' && tokenMatcher(actual, T.Identifier)) {
+    return `\`${actual.image}\` starts the next clause: the count after \`group\` is missing`;
+  }
   const closer = closers[actual.tokenType.name];
   if (closer !== undefined && (ruleName === 'statement' || want === 'RBrace')) {
     return `nothing is open here for \`${actual.image}\` to close: a \`${closer}\` missing, or one \`${actual.image}\` too many?`;

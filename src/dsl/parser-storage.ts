@@ -23,7 +23,13 @@ export const storageExpectations: Record<string, string> = {
 export const storageAlternatives: Record<string, string> = {
   storageWord: 'a type like `int4`, `e4m3`, `f16` or `f32`',
   storageClause: '`scale`, `zero`, `norm`, `recent` or `salient`',
+  groupSize: 'the group size after `group`, a count like `32`',
 };
+
+/** Words that start a storage clause. */
+const clauseHeads = [T.ScaleKw, T.Zero, T.Norm, T.Recent, T.Salient];
+/** What follows a clause word in its clause (a type, or `recent`'s count); never an operator. */
+const clauseOperands = [T.Identifier, T.F32Kw, T.IntKw, T.I32Kw, T.BoolKw, T.IntLit];
 
 export abstract class StorageRules extends SparsityRules {
   /** True at `store NAME`, `importance NAME`, `cache NAME`, `qk NAME` or `pv NAME`: a statement, not a name in an expression. */
@@ -96,7 +102,7 @@ export abstract class StorageRules extends SparsityRules {
           this.SUBRULE(this.scaleUnit);
           this.OPTION(() => {
             this.CONSUME(T.Group);
-            this.SUBRULE(this.expression);
+            this.SUBRULE(this.groupSize);
           });
         },
       },
@@ -129,6 +135,20 @@ export abstract class StorageRules extends SparsityRules {
       },
     ]);
   });
+
+  /**
+   * The count after `group`: an expression, except that the next clause is not read as one. The
+   * clause words are soft keywords, so `group zero f16` (size left out) took `zero` for the size
+   * and failed at `f16`; a clause word followed by what its clause takes is that clause.
+   */
+  readonly groupSize = this.RULE('groupSize', () => {
+    this.OR([{ GATE: () => !this.clauseAhead(), ALT: () => this.SUBRULE(this.expression) }]);
+  });
+
+  private clauseAhead(): boolean {
+    const [head, operand] = [this.LA(1).tokenType, this.LA(2).tokenType];
+    return clauseHeads.includes(head) && clauseOperands.includes(operand);
+  }
 
   readonly scaleUnit = this.RULE('scaleUnit', () => {
     this.CONSUME(T.Identifier);

@@ -177,6 +177,30 @@ describe('brackets and missing pieces', () => {
     `);
   });
 
+  it('`group` with its count left out, before the next clause or at the end of the line', () => {
+    expect(render(`attention a() {\n  store k int4 scale f16 per token group zero f16\n}`))
+      .toMatchInlineSnapshot(`
+      "error: expected the group size after \`group\`, a count like \`32\`, found \`zero\`
+       --> x.attn:2:42
+        |
+      2 |   store k int4 scale f16 per token group zero f16
+        |                                          ^^^^ \`zero\` starts the next clause: the count after \`group\` is missing"
+    `);
+    const ds = frontend(
+      `attention a() {\n  store k int4 scale f16 per token group\n  mask causal\n}`,
+      'x.attn',
+    ).diagnostics;
+    expect(ds.map((d) => [d.span.line, d.span.column, d.message])).toEqual([
+      [2, 41, 'expected the group size after `group`, a count like `32`, found `mask`'],
+    ]);
+    // A name after `group` is still read as the count (and refused as not constant): only a
+    // clause word followed by what its clause takes is taken for the next clause.
+    const named = `attention a(zero: int = 32) {\n  store k int4 scale f16 per token group zero norm f16\n}`;
+    expect(frontend(named, 'x.attn').diagnostics.map((d) => d.message)).toEqual([
+      'a group size must be a constant int',
+    ]);
+  });
+
   it('errors on separate lines are each reported', () => {
     const ds = frontend(
       `attention a(w: int = 3) {\n  msak causal\n  mask q - k < w)\n  score score +* 2.0\n}`,
