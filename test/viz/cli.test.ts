@@ -39,6 +39,26 @@ describe('attnc viz', () => {
     expect(readFileSync(out, 'utf8')).toMatch(/<text id="density"[^>]*>density 11\.\d%<\/text>/);
   });
 
+  it('says when a routing kernel attends less than the mask it draws', () => {
+    // biformer has no mask: the picture is all allowed, density 100%, yet each query block
+    // attends only its `top` key blocks. The stdout line must say the picture is an upper bound.
+    const write = vi.mocked(process.stdout.write);
+    const printed = (): string => write.mock.calls.map((c) => String(c[0])).join('');
+    const run = (file: string, flags: Record<string, string>, params = {}) => {
+      write.mockClear();
+      const src = readFileSync(`stdlib/${file}`, 'utf8');
+      vizCommand(src, file, { out: join(dir, 'r.svg'), nq: '128', nk: '128', ...flags }, params);
+      return printed();
+    };
+    expect(run('biformer.attn', {})).toMatch(
+      /density 100\.0%.*\nnote: biformer attends only the blocks its selection picks from q and k; the picture is the static mask, an upper bound/s,
+    );
+    expect(run('tokenselect.attn', {}, { budget: 4 })).toMatch(/\nnote: tokenselect attends only the keys /);
+    // `emit` attends the whole mask (the selection is only written out): no note.
+    expect(run('tidaldecode.attn', { entry: 'tidal_select' })).not.toMatch(/note:/);
+    expect(run('causal.attn', {})).not.toMatch(/note:/);
+  });
+
   it('refuses an unknown format, a missing --out and a missing param value', () => {
     expect(() => vizCommand(source, 'sw.attn', { out: join(dir, 'x.jpg') }, {})).toThrow(UsageError);
     expect(() => vizCommand(source, 'sw.attn', {}, {})).toThrow(/--out/);
