@@ -57,6 +57,10 @@ export function vizCommand(source: string, file: string, f: VizFlags, params: Pa
   // One head and one batch unless --heads says more: an index past them is a typo, not a reason
   // to size (and draw random tensors for) that many heads.
   const heads = positiveInt('heads', f.heads, 1);
+  const kvHeads = positiveInt('kv-heads', f['kv-heads'], heads);
+  // As `attnc run` (run-command.ts): a mask reading the kv head needs whole groups of query heads.
+  if (heads % kvHeads !== 0)
+    throw new UsageError(`--heads (${heads}) must be a multiple of --kv-heads (${kvHeads})`);
   const h = index('head', f.head, heads, `--heads ${heads}`);
   const b = index('batch', f.batch, 1, 'viz draws a batch of 1');
   let grid;
@@ -67,7 +71,7 @@ export function vizCommand(source: string, file: string, f: VizFlags, params: Pa
       b,
       h,
       heads,
-      kvHeads: positiveInt('kv-heads', f['kv-heads'], heads),
+      kvHeads,
       batch: b + 1,
       params,
       seed: positiveInt('seed', f.seed, 1),

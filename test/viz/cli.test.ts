@@ -64,6 +64,15 @@ describe('attnc viz', () => {
     expect(() => vizCommand(source, 'sw.attn', {}, {})).toThrow(/--out/);
     const needs = 'attention w(window: int) { mask q - k < window }';
     expect(() => vizCommand(needs, 'w.attn', { out: join(dir, 'w.svg'), nq: '8' }, {})).toThrow(/no default/);
+    // run refuses these; viz drew them (4 query heads over 3 kv heads has no kv head per group).
+    for (const [heads, kv] of [
+      ['4', '3'],
+      ['2', '5'],
+      [undefined, '5'],
+    ] as const)
+      expect(() =>
+        vizCommand(source, 'sw.attn', { out: join(dir, 'g.svg'), nq: '8', heads, 'kv-heads': kv }, {}),
+      ).toThrow(`--heads (${heads ?? 1}) must be a multiple of --kv-heads (${kv})`);
     expect(() => vizCommand(source, 'sw.attn', { out: join(dir, 'h.svg'), head: '-1' }, {})).toThrow(
       UsageError,
     );
