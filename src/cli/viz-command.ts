@@ -2,11 +2,10 @@
 // token-level heatmap with the kernel's tile grid and classes, a legend and the density.
 import { extname } from 'node:path';
 import { compile } from '../compile.js';
-import type { RoutingPlan } from '../ir/routing.js';
 import { GridError, maskGrid, type ParamValues } from '../viz/grid.js';
 import { renderPng } from '../viz/png.js';
 import { renderSvg } from '../viz/svg.js';
-import { densityText, tileText } from '../viz/style.js';
+import { densityText, routedNote, tileText } from '../viz/style.js';
 import { paramProblem } from '../runtime/params.js';
 import { positiveInt } from './compile-command.js';
 import { UsageError } from './errors.js';
@@ -89,18 +88,4 @@ export function vizCommand(source: string, file: string, f: VizFlags, params: Pa
   const routed = routedNote(compiled.kernel.routing, grid.name);
   if (routed) process.stdout.write(`${routed}\n`);
   return 0;
-}
-
-/**
- * A kernel that attends only what its `route`/`select` picks visits a subset of the drawn mask,
- * chosen from q and k at run time; without this line `viz stdlib/biformer.attn` reads as a dense
- * kernel (density 100%). `emit` attends the whole mask, so the picture is exact there.
- */
-function routedNote(routing: RoutingPlan | undefined, name: string): string | undefined {
-  if (!routing || routing.attention !== 'selected') return undefined;
-  const unit = routing.unit.kind === 'tokens' ? 'keys' : routing.unit.kind;
-  return (
-    `note: ${name} attends only the ${unit} its selection picks from q and k; the picture is the ` +
-    'static mask, an upper bound (`attnc run` reports the routed density)'
-  );
 }
