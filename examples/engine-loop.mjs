@@ -13,9 +13,9 @@ import { parseArgs } from 'node:util';
 import { create } from 'webgpu';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-const { values } = parseArgs({ options: { steps: { type: 'string' }, tokens: { type: 'string' } } });
-const steps = Number(values.steps ?? 5);
-const T = Number(values.tokens ?? 256);
+const values = flags();
+const steps = positiveInt('steps', values.steps, 5);
+const T = positiveInt('tokens', values.tokens, 256);
 const [B, H, Hkv, D] = [1, 4, 2, 32];
 const sizes = { B, H, Hkv, Nq: T, Nk: T };
 
@@ -153,6 +153,26 @@ async function read(src) {
   const data = new Float32Array(dst.getMappedRange().slice(0));
   dst.destroy();
   return data;
+}
+
+/** --steps and --tokens; an unknown or malformed flag is a one-line usage message and exit 2. */
+function flags() {
+  try {
+    const options = { steps: { type: 'string' }, tokens: { type: 'string' } };
+    return parseArgs({ options }).values;
+  } catch (e) {
+    console.error(`engine-loop: ${e.message.split('\n')[0]} (usage: --steps N --tokens N)`);
+    process.exit(2);
+  }
+}
+
+/** A flag's value as a positive integer, or a usage message and exit 2 (before any GPU work). */
+function positiveInt(name, text, fallback) {
+  if (text === undefined) return fallback;
+  const n = Number(text);
+  if (/^\d+$/.test(text) && Number.isSafeInteger(n) && n > 0) return n;
+  console.error(`engine-loop: --${name} expects a positive integer, got \`${text}\``);
+  process.exit(2);
 }
 
 function mulberry32(seed) {

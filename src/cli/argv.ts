@@ -130,6 +130,15 @@ function missingValue(e: unknown): string | undefined {
   return flag && `${flag} expects a value`;
 }
 
+/** parseArgs' "Option '--json' does not take an argument" (`--json=1`), naming what was written. */
+function valueOnSwitch(e: unknown, argv: readonly string[]): string | undefined {
+  const { code, message } = e as { code?: unknown; message?: unknown };
+  if (code !== 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE' || typeof message !== 'string') return undefined;
+  const flag = /^Option '(--[\w-]+)' does not take an argument/.exec(message)?.[1];
+  const word = flag && argv.find((w) => w.startsWith(`${flag}=`));
+  return word && `${flag} takes no value, got \`${escapeControl(word)}\``;
+}
+
 /** Flags and positionals of `argv`; a malformed vector is a one-line UsageError. */
 export function parseCli(argv: readonly string[]) {
   const usageError = (m: string): Error => new UsageError(m);
@@ -140,7 +149,7 @@ export function parseCli(argv: readonly string[]) {
     if (empty) throw new UsageError(empty);
     return parsed;
   } catch (e) {
-    const missing = missingValue(e);
+    const missing = missingValue(e) ?? valueOnSwitch(e, argv);
     if (missing) throw new UsageError(missing);
     const command = argv.find(isCommand);
     return renameUnknownOption(e, command ? `attnc ${command} --help` : 'attnc --help', usageError);

@@ -48,6 +48,11 @@ async function dispatch(argv: readonly string[]): Promise<number> {
     return EXIT.ok;
   }
   if (!command) {
+    // `attnc --json` asked for one document on stdout, not the usage text.
+    if (values.json && !values.help)
+      throw new UsageError(
+        `missing command (commands: ${Object.keys(commands).join(', ')}; see attnc --help)`,
+      );
     process.stdout.write(usage);
     return values.help ? EXIT.ok : EXIT.userError;
   }

@@ -65,5 +65,13 @@ export function errorDocument(
   return { ...head(command, exitCode), ok: false, error: { kind, message }, diagnostics };
 }
 
-/** Whether the argument list asks for JSON, read before parsing so parse errors are JSON too. */
-export const wantsJson = (argv: readonly string[]): boolean => argv.includes('--json');
+/**
+ * Whether the argument list asks for JSON, read before parsing so parse errors are JSON too:
+ * `--json=1` is refused by the parser, and that refusal must still be a document. Words after
+ * `--` are positionals.
+ */
+export function wantsJson(argv: readonly string[]): boolean {
+  const end = argv.indexOf('--');
+  const flags = end < 0 ? argv : argv.slice(0, end);
+  return flags.some((w) => w === '--json' || w.startsWith('--json='));
+}

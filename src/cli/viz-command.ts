@@ -5,7 +5,7 @@ import { compile } from '../compile.js';
 import { GridError, maskGrid, type ParamValues } from '../viz/grid.js';
 import { renderPng } from '../viz/png.js';
 import { renderSvg } from '../viz/svg.js';
-import { densityText, tileText } from '../viz/style.js';
+import { densityText, routedNote, tileText } from '../viz/style.js';
 import { paramProblem } from '../runtime/params.js';
 import { positiveInt } from './compile-command.js';
 import { UsageError } from './errors.js';
@@ -56,6 +56,10 @@ export function vizCommand(source: string, file: string, f: VizFlags, params: Pa
   // One head and one batch unless --heads says more: an index past them is a typo, not a reason
   // to size (and draw random tensors for) that many heads.
   const heads = positiveInt('heads', f.heads, 1);
+  const kvHeads = positiveInt('kv-heads', f['kv-heads'], heads);
+  // As `attnc run` (run-command.ts): a mask reading the kv head needs whole groups of query heads.
+  if (heads % kvHeads !== 0)
+    throw new UsageError(`--heads (${heads}) must be a multiple of --kv-heads (${kvHeads})`);
   const h = index('head', f.head, heads, `--heads ${heads}`);
   const b = index('batch', f.batch, 1, 'viz draws a batch of 1');
   let grid;
@@ -66,7 +70,7 @@ export function vizCommand(source: string, file: string, f: VizFlags, params: Pa
       b,
       h,
       heads,
-      kvHeads: positiveInt('kv-heads', f['kv-heads'], heads),
+      kvHeads,
       batch: b + 1,
       params,
       seed: positiveInt('seed', f.seed, 1),
@@ -81,5 +85,7 @@ export function vizCommand(source: string, file: string, f: VizFlags, params: Pa
   }
   writeOutput(out, format === '.svg' ? renderSvg(grid) : renderPng(grid).png);
   process.stdout.write(`wrote ${out}: ${grid.name}, ${densityText(grid)}; ${tileText(grid)}\n`);
+  const routed = routedNote(compiled.kernel.routing, grid.name);
+  if (routed) process.stdout.write(`${routed}\n`);
   return 0;
 }

@@ -1,9 +1,10 @@
 // Runs a WGSL backward module (codegen/wgsl/backward.ts) on a WebGPU device: uploads q k v, the
 // forward's out and lse, dO and the kernel's tensors, launches bwd_dq then bwd_dkdv in one compute
 // pass, and reads dq dk dv and the param/tensor gradients back. Correctness first: buffers are
-// made per call. Bad arguments get an error naming the argument.
+// made per call. Bad arguments get an error naming the argument (values: backward-checks.ts).
 import type { WgslBackwardArtifact } from '../codegen/wgsl/backward.js';
 import type { BackwardBinding } from '../codegen/wgsl/backward-layout.js';
+import { backwardInputIssues } from './backward-checks.js';
 
 export interface BackwardRunInputs {
   readonly q: Float32Array;
@@ -172,6 +173,8 @@ export async function runWgslBackward(
   inp: BackwardRunInputs,
 ): Promise<BackwardRunResult> {
   checkSizes(art, inp);
+  const issues = backwardInputIssues(art, inp);
+  if (issues.length) fail(art, `invalid arguments:\n  ${issues.join('\n  ')}`);
   const params = resolveParams(art, inp.params);
   const lens = lengths(art, inp, params);
   const layout = device.createBindGroupLayout({

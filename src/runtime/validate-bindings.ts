@@ -86,6 +86,24 @@ export interface BindingContext {
   readonly Dv: number;
 }
 
+/** The names a shape expression may use that are not params (validate.ts builds `env`). */
+const SHAPE_SIZES: ReadonlySet<string> = new Set(['B', 'H', 'Hkv', 'Nq', 'Nk', 'D', 'Dv', 'max_pages']);
+
+/**
+ * A shape with a negative dimension, naming the params in it: `--param top=-1` was reported as
+ * `buffer "indices": shape [B, H, Nq, top + 0 + 0] evaluates to [1, 4, 100, -1]`, an internal
+ * buffer the caller never passes, with no word of `top`.
+ */
+function negativeShapeIssue(b: Binding, shape: readonly number[], env: Record<string, number>): string {
+  const text = `buffer "${b.name}": shape [${b.shape.join(', ')}] evaluates to [${shape.join(', ')}]`;
+  const negative = b.shape.filter((_, i) => shape[i]! < 0);
+  const words = negative.flatMap((e) => String(e).match(/[A-Za-z_]\w*/g) ?? []);
+  const params = [...new Set(words)].filter((w) => !SHAPE_SIZES.has(w) && Object.hasOwn(env, w));
+  if (params.length === 0) return text;
+  const values = params.map((p) => `${p} = ${env[p]}`).join(', ');
+  return `${text}: param${params.length > 1 ? 's' : ''} ${values} make${params.length > 1 ? '' : 's'} a dimension negative`;
+}
+
 /** Every binding's evaluated shape but the uniforms (a float K/V cache addressed by strides: [its length]). */
 export function bindingShapes(
   artifact: Artifact,
@@ -134,7 +152,7 @@ function checkBinding(
     return;
   }
   if (shape.some((d) => d < 0)) {
-    issues.push(`buffer "${b.name}": shape [${b.shape.join(', ')}] evaluates to [${shape.join(', ')}]`);
+    issues.push(negativeShapeIssue(b, shape, env));
     return;
   }
   shapes.set(b.name, shape);

@@ -1,6 +1,7 @@
 // Colours and captions shared by the SVG and PNG pictures (and the REPL's legend wording), so the
 // two formats read the same and tests can look colours up instead of repeating them.
 import type { TileClass } from '../ir/kernel.js';
+import type { RoutingPlan } from '../ir/routing.js';
 import type { MaskGrid } from './grid.js';
 
 export type Rgb = readonly [number, number, number];
@@ -41,6 +42,21 @@ export function titleText(g: MaskGrid): string {
 export function densityText(g: MaskGrid): string {
   const pct = `density ${(g.density * 100).toFixed(1)}%`;
   return g.sampled ? `${pct} (estimated: ${g.samplesPerCell} tokens sampled per cell and axis)` : pct;
+}
+
+/**
+ * A kernel that attends only what its `route`/`select` picks visits a subset of the drawn mask,
+ * chosen from q and k at run time; without this line `viz stdlib/biformer.attn` (and the REPL's
+ * `:mask`, `:stats`) read as a dense kernel (density 100%). `emit` attends the whole mask, so the
+ * picture is exact there.
+ */
+export function routedNote(routing: RoutingPlan | undefined, name: string): string | undefined {
+  if (!routing || routing.attention !== 'selected') return undefined;
+  const unit = routing.unit.kind === 'tokens' ? 'keys' : routing.unit.kind;
+  return (
+    `note: ${name} attends only the ${unit} its selection picks from q and k; the picture is the ` +
+    'static mask, an upper bound (`attnc run` reports the routed density)'
+  );
 }
 
 export function tileText(g: MaskGrid): string {

@@ -116,7 +116,28 @@ describe('WGSL backward vs the float64 gradient reference', () => {
     await expect(runWgslBackward(device, c.backward, { ...ok, H: 3, Hkv: 2 })).rejects.toThrow(
       /H \(3\) must be a multiple of Hkv \(2\)/,
     );
-    const res = await runWgslBackward(device, c.backward, ok);
+    // Each of these ran before (backward-checks.ts): a misspelt param with the default, NaN
+    // params / scale into NaN gradients, qOffset 1.5 truncated to 1, a Float64Array q of the
+    // right byte length read as f32 words, an unknown tensor ignored.
+    const refusals: [Record<string, unknown>, RegExp][] = [
+      [{ params: { sink: 2 } }, /param "sink": the kernel has no such param \(known: sinks\)/],
+      [{ params: { sinks: Number.NaN } }, /param "sinks" \(i32\): expected an integer .* got number NaN/],
+      [{ params: { sinks: '2' } }, /param "sinks" \(i32\): .* got string 2/],
+      [{ scale: Number.NaN }, /scale: expected a finite number within f32 range, got number NaN/],
+      [{ qOffset: 1.5 }, /qOffset: expected an i32 \(integer\), got number 1.5/],
+      [{ kOffset: 2147483647 }, /kOffset: key positions \[2147483647, 2147483649\] leave int32/],
+      [{ q: new Float64Array(8) }, /q: expected a Float32Array, got Float64Array of 8 elements/],
+      [
+        { tensors: { gain: n(1), gian: n(1) } },
+        /tensor "gian": the kernel has no such tensor \(known: gain\)/,
+      ],
+      [{ tensors: { gain: new Int32Array(1) } }, /tensor "gain": expected a Float32Array, got Int32Array/],
+    ];
+    for (const [bad, message] of refusals)
+      await expect(runWgslBackward(device, c.backward, { ...ok, ...bad } as typeof ok)).rejects.toThrow(
+        message,
+      );
+    const res = await runWgslBackward(device, c.backward, { ...ok, params: { sinks: 2 } });
     expect(res.dTensors.gain).toHaveLength(1);
   }, 120_000);
 

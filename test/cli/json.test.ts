@@ -16,13 +16,13 @@ const { runCli } = await import('../../src/cli/cli.js');
 
 type Doc = Record<string, unknown> & { diagnostics?: Record<string, unknown>[] };
 
-async function json(argv: string[]): Promise<{ code: number; doc: Doc; err: string }> {
+async function json(argv: string[], flag = '--json'): Promise<{ code: number; doc: Doc; err: string }> {
   let out = '';
   let err = '';
   const o = vi.spyOn(process.stdout, 'write').mockImplementation((s) => ((out += String(s)), true));
   const e = vi.spyOn(process.stderr, 'write').mockImplementation((s) => ((err += String(s)), true));
   try {
-    const code = await runCli([...argv, '--json']);
+    const code = await runCli([...argv, flag]);
     return { code, doc: JSON.parse(out) as Doc, err };
   } finally {
     o.mockRestore();
@@ -145,6 +145,22 @@ describe('--json', () => {
     const bad = await json(['run', 'stdlib/causal.attn']);
     expect(bad.code).toBe(3);
     expect(bad.doc).toMatchObject({ ok: false, exitCode: 3, agrees: false });
+  });
+
+  it('no command, or a value on --json: still one document, exit 1', async () => {
+    // `attnc --json` printed the usage text; `check F --json=1` printed parseArgs' refusal on
+    // stderr and nothing on stdout (JSON.parse throws on both).
+    const bare = await json([]);
+    expect(bare.code).toBe(1);
+    expect(bare.doc).toMatchObject({ command: '', ok: false, error: { kind: 'usage' } });
+    expect((bare.doc.error as { message: string }).message).toMatch(/^missing command \(commands: check, /);
+    const valued = await json(['check', 'stdlib/causal.attn'], '--json=1');
+    expect(valued.code).toBe(1);
+    expect(valued.doc).toMatchObject({
+      command: 'check',
+      error: { kind: 'usage', message: '--json takes no value, got `--json=1`' },
+    });
+    expect(valued.err).toBe('');
   });
 
   it('an internal error: a document of kind internal on stdout, the stack on stderr, exit 2', async () => {

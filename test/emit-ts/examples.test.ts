@@ -19,6 +19,22 @@ describe('examples/', () => {
     expect(r.out.match(/agrees with the reference/g)).toHaveLength(4);
   });
 
+  it('engine-loop.mjs: a bad --tokens/--steps is a one-line usage error, before any GPU work', () => {
+    // --tokens 0 used to run, then die in compareArrays (a 16-byte buffer against 0 floats);
+    // --steps 0 died on `undefined.toFixed`; --tokens abc was a KernelInputError about NaN sizes.
+    for (const [flag, value] of [
+      ['--tokens', '0'],
+      ['--tokens', 'abc'],
+      ['--steps', '0'],
+    ] as const) {
+      const r = node('examples/engine-loop.mjs', flag, value);
+      expect(r.code, r.out + r.err).toBe(2);
+      expect(r.err.trim()).toBe(`engine-loop: ${flag} expects a positive integer, got \`${value}\``);
+    }
+    const r = node('examples/engine-loop.mjs', '--tokens', '-5');
+    expect([r.code, r.err.split('\n').length]).toEqual([2, 2]);
+  });
+
   it('custom-mask.mjs: compile a mask from a string and run it', () => {
     const r = node('examples/custom-mask.mjs');
     expect(r.code, r.out + r.err).toBe(0);

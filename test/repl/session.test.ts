@@ -94,6 +94,19 @@ describe('Session', () => {
     expect(await type(':stats')).toContain('= 736 × 24 × 128 × 2 = 4.3 MiB');
   });
 
+  it(':mask and :stats of a routing kernel say the mask is an upper bound', async () => {
+    // A routed kernel's tiles and bytes are the static mask's: without the note, :stats of
+    // `route … topk(2)` read as a dense kernel (density 100%, 0% saved).
+    const { type } = session();
+    await type('attention r() { route blocks(64) topk(2) by mean(q) . mean(k) }');
+    const note =
+      'note: r attends only the blocks its selection picks from q and k; the picture is the static mask';
+    expect(await type(':mask 8 8')).toContain(note);
+    expect(await type(':stats')).toContain(note);
+    await type('attention c() { mask causal }');
+    expect(await type(':stats')).not.toContain('note:');
+  });
+
   it(':emit, :ir, :set, :unset, :show and their errors', async () => {
     const { type } = session();
     expect(await type(':mask')).toBe('error: no attention defined yet: type one, or :load FILE\n');

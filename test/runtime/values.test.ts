@@ -160,3 +160,24 @@ describe('scale', () => {
     ]);
   });
 });
+
+describe('a negative buffer dimension', () => {
+  it('names the param that makes it (was: an internal buffer and its shape only)', () => {
+    const routed = compile('attention r(top: int = 2) { route blocks(8) topk(top) by mean(q) . mean(k) }', {
+      target: 'wgsl',
+      headDim: 16,
+    }).artifact;
+    const refused = (params: RunInputs['params']): string[] => {
+      try {
+        validateRun(routed, inputs({ params }));
+      } catch (e) {
+        return [...(e as InputError).issues];
+      }
+      return [];
+    };
+    expect(refused({ top: -3 })).toEqual([
+      'buffer "indices": shape [B, H, Nq, top + 0 + 0] evaluates to [1, 1, 8, -3]: param top = -3 makes a dimension negative',
+    ]);
+    expect(refused({ top: 0 })).toEqual([]);
+  });
+});

@@ -39,11 +39,40 @@ describe('attnc viz', () => {
     expect(readFileSync(out, 'utf8')).toMatch(/<text id="density"[^>]*>density 11\.\d%<\/text>/);
   });
 
+  it('says when a routing kernel attends less than the mask it draws', () => {
+    // biformer has no mask: the picture is all allowed, density 100%, yet each query block
+    // attends only its `top` key blocks. The stdout line must say the picture is an upper bound.
+    const write = vi.mocked(process.stdout.write);
+    const printed = (): string => write.mock.calls.map((c) => String(c[0])).join('');
+    const run = (file: string, flags: Record<string, string>, params = {}) => {
+      write.mockClear();
+      const src = readFileSync(`stdlib/${file}`, 'utf8');
+      vizCommand(src, file, { out: join(dir, 'r.svg'), nq: '128', nk: '128', ...flags }, params);
+      return printed();
+    };
+    expect(run('biformer.attn', {})).toMatch(
+      /density 100\.0%.*\nnote: biformer attends only the blocks its selection picks from q and k; the picture is the static mask, an upper bound/s,
+    );
+    expect(run('tokenselect.attn', {}, { budget: 4 })).toMatch(/\nnote: tokenselect attends only the keys /);
+    // `emit` attends the whole mask (the selection is only written out): no note.
+    expect(run('tidaldecode.attn', { entry: 'tidal_select' })).not.toMatch(/note:/);
+    expect(run('causal.attn', {})).not.toMatch(/note:/);
+  });
+
   it('refuses an unknown format, a missing --out and a missing param value', () => {
     expect(() => vizCommand(source, 'sw.attn', { out: join(dir, 'x.jpg') }, {})).toThrow(UsageError);
     expect(() => vizCommand(source, 'sw.attn', {}, {})).toThrow(/--out/);
     const needs = 'attention w(window: int) { mask q - k < window }';
     expect(() => vizCommand(needs, 'w.attn', { out: join(dir, 'w.svg'), nq: '8' }, {})).toThrow(/no default/);
+    // run refuses these; viz drew them (4 query heads over 3 kv heads has no kv head per group).
+    for (const [heads, kv] of [
+      ['4', '3'],
+      ['2', '5'],
+      [undefined, '5'],
+    ] as const)
+      expect(() =>
+        vizCommand(source, 'sw.attn', { out: join(dir, 'g.svg'), nq: '8', heads, 'kv-heads': kv }, {}),
+      ).toThrow(`--heads (${heads ?? 1}) must be a multiple of --kv-heads (${kv})`);
     expect(() => vizCommand(source, 'sw.attn', { out: join(dir, 'h.svg'), head: '-1' }, {})).toThrow(
       UsageError,
     );

@@ -1,7 +1,7 @@
 // `:mask` and `:stats`: the current kernel's mask and tile classes at the session's shape.
 import { GridError, maskGrid, type MaskGridOptions } from '../../viz/grid.js';
 import { registerUserErrors } from '../exit.js';
-import { densityText, tileText } from '../../viz/style.js';
+import { densityText, routedNote, tileText } from '../../viz/style.js';
 import { ReplError, type Session } from './session.js';
 import { drawMask, termCells } from './term-mask.js';
 
@@ -39,7 +39,8 @@ export function maskCommand(session: Session, args: readonly string[]): void {
   const compiled = session.compiled(def);
   const cells = termCells(nq, nk, session.out);
   const grid = maskGrid(compiled, { ...gridOptions(session, nq, nk), ...cells });
-  session.print(drawMask(grid, session.out, performance.now() - t0));
+  const routed = routedNote(compiled.kernel.routing, compiled.kernel.name);
+  session.print(drawMask(grid, session.out, performance.now() - t0) + (routed ? ` ${routed}\n` : ''));
 }
 
 export function formatBytes(n: number): string {
@@ -102,6 +103,7 @@ export function statsCommand(session: Session): void {
       `    K/V = non-empty tiles × blockK × (D + Dv) × bytes/elem = ${nonEmpty} × ${blockK} × ${D + Dv} × ${bytes} = ${formatBytes(kv)}`,
       `    Q/O = B·H·Nq × (D + Dv) × bytes/elem${lse ? ' + lse B·H·Nq × 4' : ''} = ${rows} × ${D + Dv} × ${bytes}${lse ? ` + ${rows} × 4` : ''} = ${formatBytes(qo)}`,
       `    total ${formatBytes(kv + qo)}; dense (every tile) ${formatBytes(dense)}: ${((1 - (kv + qo) / dense) * 100).toFixed(0)}% saved`,
+      ...[routedNote(kernel.routing, kernel.name)].flatMap((n) => (n ? [`  ${n}`] : [])),
     ].join('\n'),
   );
 }

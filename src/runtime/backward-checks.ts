@@ -1,0 +1,86 @@
+// The value checks of runWgslBackward (backward-webgpu.ts) that its size and length checks do not
+// make: before them a misspelt param (`capp`) ran with the default, a NaN param, scale or offset
+// gave NaN or truncated gradients, and a Float64Array q of the right byte length was read as f32
+// words. The emitted module's backward() (codegen/emit-ts-backward.ts) refuses all of these; this
+// mirrors it for the runtime entry point, with the forward run()'s wording (params.ts).
+import type { WgslBackwardArtifact } from '../codegen/wgsl/backward.js';
+import type { BackwardRunInputs } from './backward-webgpu.js';
+import { describeValue, isI32, paramProblem, positionProblem, spanProblem } from './params.js';
+import { checkScale } from './validate-positions.js';
+
+/** Every problem with the call's params, offsets, scale and array types; empty when it can run. */
+export function backwardInputIssues(art: WgslBackwardArtifact, inp: BackwardRunInputs): string[] {
+  const issues: string[] = [];
+  paramIssues(art, inp.params, issues);
+  offsetIssues(inp, issues);
+  if (inp.scale !== undefined) checkScale(inp.scale, art.headDim, issues);
+  arrayIssues(art, inp, issues);
+  return issues;
+}
+
+function paramIssues(art: WgslBackwardArtifact, given: unknown, issues: string[]): void {
+  if (given === undefined) return;
+  if (typeof given !== 'object' || given === null || Array.isArray(given)) {
+    issues.push(`params: expected an object of param values, got ${describeValue(given)}`);
+    return;
+  }
+  const known = art.params.map((p) => p.name);
+  for (const [name, value] of Object.entries(given)) {
+    const p = art.params.find((x) => x.name === name);
+    if (!p) {
+      const list = known.length ? `known: ${known.join(', ')}` : 'it has none';
+      issues.push(`param "${name}": the kernel has no such param (${list})`);
+      continue;
+    }
+    // undefined means "the default", as in the forward run().
+    const problem = value === undefined ? undefined : paramProblem(name, p.dtype, value);
+    if (problem) issues.push(problem);
+  }
+}
+
+/** The forward's rules (validate-positions.ts): i32 offsets whose positions and span fit int32. */
+function offsetIssues(inp: BackwardRunInputs, issues: string[]): void {
+  const qOffset = inp.qOffset ?? inp.Nk - inp.Nq;
+  const kOffset = inp.kOffset ?? 0;
+  const before = issues.length;
+  for (const [what, offset, rows, rowsName] of [
+    ['qOffset', qOffset, inp.Nq, 'Nq'],
+    ['kOffset', kOffset, inp.Nk, 'Nk'],
+  ] as const) {
+    const problem = isI32(offset)
+      ? positionProblem(what, offset, rows, rowsName)
+      : `${what}: expected an i32 (integer), got ${describeValue(offset)}`;
+    if (problem) issues.push(problem);
+  }
+  if (issues.length > before) return;
+  const span = spanProblem(qOffset, inp.Nq, kOffset, inp.Nk);
+  if (span) issues.push(span);
+}
+
+/** q k v out lse dout are Float32Arrays; a tensor is the array type of its binding's dtype. */
+function arrayIssues(art: WgslBackwardArtifact, inp: BackwardRunInputs, issues: string[]): void {
+  const named: Record<string, unknown> = {
+    q: inp.q,
+    k: inp.k,
+    v: inp.v,
+    out: inp.out,
+    lse: inp.lse,
+    dout: inp.dout,
+  };
+  for (const [name, data] of Object.entries(named))
+    if (!(data instanceof Float32Array))
+      issues.push(`${name}: expected a Float32Array, got ${describeValue(data)}`);
+  const tensors = (inp.tensors ?? {}) as Record<string, unknown>;
+  const bound = art.bindings.filter((b) => b.role === 'tensor');
+  for (const [name, data] of Object.entries(tensors)) {
+    const b = bound.find((x) => x.name === name);
+    if (!b) {
+      const list = bound.length ? `known: ${bound.map((x) => x.name).join(', ')}` : 'it reads none';
+      issues.push(`tensor "${name}": the kernel has no such tensor (${list})`);
+      continue;
+    }
+    const ctor = b.dtype === 'i32' ? Int32Array : Float32Array;
+    if (!(data instanceof ctor))
+      issues.push(`tensor "${name}": expected a ${ctor.name}, got ${describeValue(data)}`);
+  }
+}
