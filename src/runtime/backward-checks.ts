@@ -5,7 +5,7 @@
 // mirrors it for the runtime entry point, with the forward run()'s wording (params.ts).
 import type { WgslBackwardArtifact } from '../codegen/wgsl/backward.js';
 import type { BackwardRunInputs } from './backward-webgpu.js';
-import { describeValue, isI32, paramProblem, positionProblem, spanProblem } from './params.js';
+import { describeValue, offsetProblems, paramProblem } from './params.js';
 import { checkScale } from './validate-positions.js';
 
 /** Every problem with the call's params, offsets, scale and array types; empty when it can run. */
@@ -38,23 +38,10 @@ function paramIssues(art: WgslBackwardArtifact, given: unknown, issues: string[]
   }
 }
 
-/** The forward's rules (validate-positions.ts): i32 offsets whose positions and span fit int32. */
+/** The forward's rules (params.ts offsetProblems), non-integers written with their type. */
 function offsetIssues(inp: BackwardRunInputs, issues: string[]): void {
   const qOffset = inp.qOffset ?? inp.Nk - inp.Nq;
-  const kOffset = inp.kOffset ?? 0;
-  const before = issues.length;
-  for (const [what, offset, rows, rowsName] of [
-    ['qOffset', qOffset, inp.Nq, 'Nq'],
-    ['kOffset', kOffset, inp.Nk, 'Nk'],
-  ] as const) {
-    const problem = isI32(offset)
-      ? positionProblem(what, offset, rows, rowsName)
-      : `${what}: expected an i32 (integer), got ${describeValue(offset)}`;
-    if (problem) issues.push(problem);
-  }
-  if (issues.length > before) return;
-  const span = spanProblem(qOffset, inp.Nq, kOffset, inp.Nk);
-  if (span) issues.push(span);
+  issues.push(...offsetProblems(qOffset, inp.Nq, inp.kOffset ?? 0, inp.Nk, describeValue));
 }
 
 /** q k v out lse dout are Float32Arrays; a tensor is the array type of its binding's dtype. */

@@ -95,3 +95,31 @@ export function positionProblem(
     `(${what} + ${rowsName} - 1 must be <= ${I32_MAX}; got ${what} = ${offset}, ${rowsName} = ${rows})`
   );
 }
+
+/**
+ * Every problem with a call's query and key offsets: each an i32 whose positions fit int32, then
+ * (only once both are valid positions) the span q − k. `show` writes a non-integer offset as the
+ * surface's messages do (the forward run(): `String`; the backward and emitted modules: with its type).
+ */
+export function offsetProblems(
+  qOffset: unknown,
+  Nq: number,
+  kOffset: unknown,
+  Nk: number,
+  show: (x: unknown) => string = String,
+): string[] {
+  const problems = (
+    [
+      ['qOffset', qOffset, Nq, 'Nq'],
+      ['kOffset', kOffset, Nk, 'Nk'],
+    ] as const
+  ).flatMap(([what, offset, rows, rowsName]) => {
+    const problem = isI32(offset)
+      ? positionProblem(what, offset, rows, rowsName)
+      : `${what}: expected an i32 (integer), got ${show(offset)}`;
+    return problem ? [problem] : [];
+  });
+  if (problems.length) return problems;
+  const span = spanProblem(qOffset as number, Nq, kOffset as number, Nk);
+  return span ? [span] : [];
+}

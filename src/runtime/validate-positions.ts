@@ -2,7 +2,7 @@
 // make), what routing asks of them (key positions >= 0, sortable index rows, chunk ids covering
 // the call), and the score scale.
 import type { Artifact } from '../codegen/artifact.js';
-import { describeValue, isI32, positionProblem, spanProblem } from './params.js';
+import { describeValue, isI32, offsetProblems } from './params.js';
 import type { UserTensors } from './validate-bindings.js';
 import type { RunInputs } from './validate.js';
 
@@ -20,21 +20,7 @@ export function checkPositions(
   // Only undefined means "the default": a null is a value, and refused like any other non-integer.
   const qOffset = inputs.qOffset === undefined ? inputs.Nk - inputs.Nq : inputs.qOffset;
   const kOffset = inputs.kOffset === undefined ? 0 : inputs.kOffset;
-  const positionProblems = (
-    [
-      ['qOffset', qOffset, inputs.Nq, 'Nq'],
-      ['kOffset', kOffset, inputs.Nk, 'Nk'],
-    ] as const
-  ).flatMap(([what, offset, rows, rowsName]) => {
-    const problem = isI32(offset)
-      ? positionProblem(what, offset, rows, rowsName)
-      : `${what}: expected an i32 (integer), got ${String(offset)}`;
-    return problem ? [problem] : [];
-  });
-  issues.push(...positionProblems);
-  // The span is only meaningful once both offsets are valid positions.
-  const span = positionProblems.length ? undefined : spanProblem(qOffset, inputs.Nq, kOffset, inputs.Nk);
-  if (span) issues.push(span);
+  issues.push(...offsetProblems(qOffset, inputs.Nq, kOffset, inputs.Nk));
   // Routed ids are absolute block ids and −1 pads an index row: key positions must be >= 0.
   if (artifact.bindings.some((b) => b.role === 'indices') && kOffset < 0)
     issues.push(`kOffset: routing needs key positions >= 0, got ${kOffset}`);
