@@ -66,8 +66,24 @@ interface Sized {
 }
 
 /**
+ * A tensor whose shape uses an int param (`w: f32[n, kv]`) takes any int the user gives that
+ * param; a negative one would reach a typed-array constructor as a negative length (an internal
+ * error). Refused here, naming the tensor, its declared shape and the params in it.
+ */
+function checkDims(b: Binding, shape: readonly number[], env: Readonly<Record<string, number>>): void {
+  if (shape.every((d) => d >= 0)) return;
+  const params = b.shape.filter((e) => Object.hasOwn(env, e) && !sizeNames.has(e));
+  const given = params.map((p) => `--param ${p}=${env[p]}`).join(' ');
+  throw new UsageError(
+    `tensor "${b.name}" [${b.shape.join(', ')}] would have shape [${shape.join(', ')}]: ` +
+      `a dimension must be ≥ 0${given ? ` (${given})` : ''}`,
+  );
+}
+const sizeNames: ReadonlySet<string> = new Set(['B', 'H', 'Hkv', 'Nq', 'Nk', 'D', 'Dv']);
+
+/**
  * Storage buffers of `artifact` with their evaluated shapes (ones that do not evaluate are
- * skipped: the runtime's validation names them).
+ * skipped: the runtime's validation names them); a negative dimension is refused.
  */
 function buffers(artifact: Artifact, env: Readonly<Record<string, number>>): Sized[] {
   const out: Sized[] = [];
@@ -75,6 +91,7 @@ function buffers(artifact: Artifact, env: Readonly<Record<string, number>>): Siz
     if (b.role === 'uniforms') continue;
     try {
       const shape = b.shape.map((e) => evalShapeExpr(e, env));
+      checkDims(b, shape, env);
       out.push({ name: b.name, shape, bytes: product(shape) * elementBytes(b) });
     } catch (e) {
       if (!(e instanceof ShapeExprError)) throw e;

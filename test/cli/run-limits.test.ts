@@ -55,4 +55,16 @@ describe('checkRunFits', () => {
       /the float64 reference would do about .* multiply-adds/,
     );
   });
+
+  it('refuses a param that makes a tensor dimension negative, naming the tensor and the param', () => {
+    // `--param n=-3` reached `new Float32Array(-3)`: an internal error (exit 2) with a stack trace.
+    const sized = compile('attention t(n: int = 2, w: f32[n, kv]) { mask w[q, k] > 0.0 }', {
+      target: 'wgsl',
+      headDim: 16,
+    }).artifact;
+    expect(() => checkRunFits(sized, sizes, { n: 0 }, roomy)).not.toThrow();
+    expect(refusal(() => checkRunFits(sized, sizes, { n: -3 }, roomy))).toBe(
+      'tensor "w" [n, Nk] would have shape [-3, 64]: a dimension must be ≥ 0 (--param n=-3)',
+    );
+  });
 });
