@@ -16,6 +16,13 @@ import { hasHole, isMissingType } from './cst-to-ast.js';
 import { convertConst, isNumeric, type ConstValue, type ValueType } from './builtins.js';
 import { didYouMean } from './suggest.js';
 
+/**
+ * Names every JavaScript object has (`constructor`, `toString`, `__proto__`, …). Params and
+ * tensors reach the runtime, the emitted modules and the reference by name in plain objects,
+ * where such a name reads (or, for `__proto__`, sets) the object's prototype instead of a value.
+ */
+const objectMembers: ReadonlySet<string> = new Set(Object.getOwnPropertyNames(Object.prototype));
+
 export type { ValueType } from './builtins.js';
 export { didYouMean, editDistance } from './suggest.js';
 
@@ -97,6 +104,12 @@ class DeclChecker extends ExprChecker {
     else if (prev) this.err(`duplicate parameter ${q(p.name)}`, p.nameSpan);
     else if (dimNames.includes(p.name))
       this.err(`${q(p.name)} is a dimension name, not a parameter`, p.nameSpan);
+    else if (objectMembers.has(p.name))
+      this.err(
+        `parameter ${q(p.name)} has the name of a JavaScript object member`,
+        p.nameSpan,
+        'params and tensors are passed by name in JavaScript objects: rename it',
+      );
     const t = p.type;
     if (t.kind === 'tensor') {
       t.dims.forEach((d) => this.dim(d, p));

@@ -64,6 +64,19 @@ describe('names', () => {
     ]);
   });
 
+  it('refuses params named like a member every JavaScript object has', () => {
+    // Params and tensors are passed by name in plain objects (the runtime's `params`, `tensors`):
+    // a param `constructor` with a default read Object itself there (every run and picture
+    // refused it), a tensor `__proto__` set the object's prototype. A `let` is never looked up so.
+    const hint = 'params and tensors are passed by name in JavaScript objects: rename it';
+    expect(inDecl('constructor: int = 3, __proto__: i32[kv], toString: f32 = 1.0', '')).toEqual([
+      `parameter \`constructor\` has the name of a JavaScript object member [${hint}]`,
+      `parameter \`__proto__\` has the name of a JavaScript object member [${hint}]`,
+      `parameter \`toString\` has the name of a JavaScript object member [${hint}]`,
+    ]);
+    expect(inDecl('c: int = 3', 'let constructor = q - k\nmask constructor < c')).toEqual([]);
+  });
+
   it('tells functions and tensors apart from values', () => {
     expect(inDecl('', 'score exp')).toEqual(['`exp` is a function [call it like `exp(x)`]']);
     expect(inDecl('doc: i32[kv]', 'mask doc == 1')).toEqual(['`doc` is a tensor; index it like `doc[…]`']);
