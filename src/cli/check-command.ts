@@ -1,5 +1,6 @@
 // `attnc check FILE`: diagnostics only.
 import { renderDiagnostics, hasErrors } from '../diagnostics.js';
+import { didYouMean } from '../dsl/checker.js';
 import { frontend } from '../dsl/index.js';
 import { UsageError } from './errors.js';
 import { diagnosticJson, head, writeJson } from './json.js';
@@ -29,7 +30,9 @@ export function checkCommand(source: string, file: string, json = false): number
 
 /** `--param window=128 --param scale_it=true` → { window: 128, scale_it: true }. */
 export function parseParamAssignments(list: readonly string[]): Record<string, number | boolean> {
-  const out: Record<string, number | boolean> = {};
+  // No prototype: `--param __proto__=3` is a name like any other (and then an unknown param),
+  // where `{}` would take it as the object's prototype and drop it without a word.
+  const out = Object.create(null) as Record<string, number | boolean>;
   for (const item of list) {
     const m = /^([A-Za-z_]\w*)=(.+)$/.exec(item);
     if (!m) throw new UsageError(`--param expects NAME=VALUE, got \`${item}\``);
@@ -42,4 +45,22 @@ export function parseParamAssignments(list: readonly string[]): Record<string, n
     else throw new UsageError(`--param ${name}: \`${raw}\` is not a number or true/false`);
   }
   return out;
+}
+
+/**
+ * A UsageError for the first `--param` that `kernel` does not declare (attnc run and attnc viz:
+ * a typo must not run or draw the default in silence).
+ */
+export function checkParamNames(
+  kernel: { readonly name: string; readonly params: readonly { readonly name: string }[] },
+  given: Readonly<Record<string, number | boolean>>,
+): void {
+  const known = kernel.params.map((p) => p.name);
+  const unknown = Object.keys(given).find((name) => !known.includes(name));
+  if (unknown === undefined) return;
+  const hint = didYouMean(unknown, known);
+  throw new UsageError(
+    `--param ${unknown}: ${kernel.name} has no scalar param \`${unknown}\`` +
+      (hint ? ` (${hint})` : ` (params: ${known.join(', ') || 'none'})`),
+  );
 }

@@ -1,7 +1,7 @@
 // `attnc run`: compile for this machine's WebGPU device, execute on random inputs, and compare
 // with the dense float64 reference. Shared by the CLI and (later) the REPL's `:run`.
 import { compile } from '../compile.js';
-import { didYouMean } from '../dsl/checker.js';
+import { checkParamNames } from './check-command.js';
 import { UsageError } from './errors.js';
 import { checkRunFits, type RunSizes } from './run-limits.js';
 import type { ImportanceMode, StorageDType } from '../ir/kernel.js';
@@ -134,15 +134,7 @@ function runParams(
   kernel: AttentionKernel,
   given: Readonly<Record<string, number | boolean>>,
 ): Record<string, number | boolean> {
-  const known = new Set(kernel.params.map((p) => p.name));
-  for (const name of Object.keys(given))
-    if (!known.has(name)) {
-      const hint = didYouMean(name, [...known]);
-      throw new UsageError(
-        `--param ${name}: ${kernel.name} has no scalar param \`${name}\`` +
-          (hint ? ` (${hint})` : ` (params: ${[...known].join(', ') || 'none'})`),
-      );
-    }
+  checkParamNames(kernel, given);
   const params: Record<string, number | boolean> = {};
   for (const p of kernel.params) params[p.name] = paramValue(kernel, p, given);
   return params;

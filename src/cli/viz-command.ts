@@ -7,6 +7,7 @@ import { renderPng } from '../viz/png.js';
 import { renderSvg } from '../viz/svg.js';
 import { densityText, routedNote, tileText } from '../viz/style.js';
 import { paramProblem } from '../runtime/params.js';
+import { checkParamNames } from './check-command.js';
 import { positiveInt } from './compile-command.js';
 import { UsageError } from './errors.js';
 import { writeOutput } from './out-path.js';
@@ -48,8 +49,9 @@ export function vizCommand(source: string, file: string, f: VizFlags, params: Pa
     ...(f.entry ? { entry: f.entry } : {}),
     headDim: positiveInt('dim', f.dim, 64),
   });
+  checkParamNames(compiled.kernel, params);
   for (const p of compiled.kernel.params) {
-    const problem = p.name in params ? paramProblem(p.name, p.dtype, params[p.name]) : undefined;
+    const problem = Object.hasOwn(params, p.name) ? paramProblem(p.name, p.dtype, params[p.name]) : undefined;
     if (problem) throw new UsageError(`viz: --${problem}`);
   }
   const nk = positiveInt('nk', f.nk, 1024);

@@ -62,6 +62,14 @@ describe('--param parsing', () => {
     );
     expect(parseParamAssignments(['window=-3', 'on=true'])).toEqual({ window: -3, on: true });
   });
+
+  it('keeps `__proto__=3` as a name, so the unknown param is named, not silently dropped', () => {
+    // Assigned into `{}`, it set the object's prototype: attnc run went on without a word.
+    expect(Object.keys(parseParamAssignments(['__proto__=3', 'constructor=1']))).toEqual([
+      '__proto__',
+      'constructor',
+    ]);
+  });
 });
 
 describe("the REPL's :set", () => {

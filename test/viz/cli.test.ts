@@ -77,4 +77,12 @@ describe('attnc viz', () => {
       UsageError,
     );
   });
+
+  it('refuses a --param the kernel does not have, as attnc run does', () => {
+    // A typo drew the default silently: `--param windw=16` pictured window 1024.
+    const out = join(dir, 'p.svg');
+    expect(() => vizCommand(source, 'sw.attn', { out, nq: '8' }, { windw: 16 })).toThrow(
+      new UsageError('--param windw: sliding_window has no scalar param `windw` (did you mean `window`?)'),
+    );
+  });
 });
