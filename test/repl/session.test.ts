@@ -136,6 +136,20 @@ describe('Session', () => {
     expect(await type(':help')).toContain(':mask [nq [nk]]');
   });
 
+  it(':unset refuses a name it does not know, and no name, as :set does', async () => {
+    // Both did nothing and said nothing: `:unset widnow` looked like it had worked.
+    const { type } = session();
+    await type('attention w(window: int = 4) { mask q - k < window }', ':set window=9 nq=64');
+    expect(await type(':unset widnow nq')).toBe(
+      'error: no setting or param `widnow` (settings: nq, nk, heads, kv-heads, kv_heads, batch, dim, dtype, head, seed, repeat; params: window)\n',
+    );
+    expect(await type(':set')).toMatch(/^shape: nq=64 .*\nparams of w: window=9\n$/);
+    expect(await type(':unset')).toBe('error: :unset expects NAME …: a setting or a param\n');
+    expect(await type(':unset window nq', ':set')).toMatch(
+      /^shape: nq=1024 .*\nparams of w: window=4 \(default\)\n$/,
+    );
+  });
+
   it('reports a param without a value instead of throwing', async () => {
     const { type } = session();
     await type('attention w(window: int) { mask q - k < window }');

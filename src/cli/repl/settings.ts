@@ -62,6 +62,14 @@ function findParam(session: Session, name: string): ParamSlot | undefined {
   return undefined;
 }
 
+/** `name` is neither a setting nor a param of a defined kernel: the error lists what is. */
+function unknownName(session: Session, name: string): ReplError {
+  const declared = session.current ? session.compiled(session.current).kernel.params.map((p) => p.name) : [];
+  return new ReplError(
+    `no setting or param \`${name}\` (settings: ${Object.keys(settingNames).join(', ')}; params: ${declared.join(', ') || 'none'})`,
+  );
+}
+
 export function describeSettings(session: Session): string {
   const s = session.settings;
   const shape = [
@@ -106,22 +114,24 @@ export function setCommand(session: Session, rest: string): void {
       continue;
     }
     const slot = findParam(session, name);
-    if (!slot) {
-      const declared = session.current
-        ? session.compiled(session.current).kernel.params.map((p) => p.name)
-        : [];
-      throw new ReplError(
-        `no setting or param \`${name}\` (settings: ${Object.keys(settingNames).join(', ')}; params: ${declared.join(', ') || 'none'})`,
-      );
-    }
+    if (!slot) throw unknownName(session, name);
     session.params[name] = paramValue(slot, raw);
   }
   session.print(items.join(' '));
 }
 
-/** Back to the default: a setting's, or a param's declared default. */
+/**
+ * Back to the default: a setting's, or a param's declared default. Every name is checked before
+ * any is reset, so a typo (`:unset widnow nq`) changes nothing and says why.
+ */
 export function unsetCommand(session: Session, rest: string): void {
-  for (const name of rest.split(/\s+/).filter(Boolean)) {
+  const names = rest.split(/\s+/).filter(Boolean);
+  if (!names.length) throw new ReplError(':unset expects NAME …: a setting or a param');
+  const unknown = names.find(
+    (n) => !settingNames[n] && !Object.hasOwn(session.params, n) && !findParam(session, n),
+  );
+  if (unknown !== undefined) throw unknownName(session, unknown);
+  for (const name of names) {
     const key = settingNames[name];
     if (key) Object.assign(session.settings, { [key]: defaultSettings[key] });
     else delete session.params[name];
