@@ -150,6 +150,16 @@ describe('Session', () => {
     );
   });
 
+  it(':set takes no name an object inherits (toString, constructor) for a setting', async () => {
+    // `settingNames[name]` found Object.prototype's members: `:set toString=3` answered
+    // `toString=3` and stored the value under a function's source text.
+    const { type } = session();
+    await type('attention w(window: int = 4) { mask q - k < window }');
+    for (const name of ['toString', 'constructor', '__proto__'])
+      expect(await type(`:set ${name}=3`)).toMatch(new RegExp(`^error: no setting or param \`${name}\``));
+    expect(await type(':unset hasOwnProperty')).toMatch(/^error: no setting or param `hasOwnProperty`/);
+  });
+
   it('reports a param without a value instead of throwing', async () => {
     const { type } = session();
     await type('attention w(window: int) { mask q - k < window }');

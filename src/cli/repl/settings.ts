@@ -22,6 +22,11 @@ export const settingNames: Readonly<Record<string, Key>> = {
   repeat: 'repeat',
 };
 
+/** The setting `name` spells, if any (an own key: `toString` is no setting). */
+function settingKey(name: string): Key | undefined {
+  return Object.hasOwn(settingNames, name) ? settingNames[name] : undefined;
+}
+
 function intValue(name: string, raw: string, min: number): number {
   const n = Number(raw);
   if (!raw || !Number.isInteger(n) || n < min)
@@ -108,7 +113,7 @@ export function setCommand(session: Session, rest: string): void {
     const m = /^([A-Za-z_][\w-]*)=(.*)$/.exec(item);
     if (!m) throw new ReplError(`:set expects NAME=VALUE, got \`${item}\``);
     const [, name, raw] = m as unknown as [string, string, string];
-    const key = settingNames[name];
+    const key = settingKey(name);
     if (key) {
       setSetting(session.settings, key, name, raw);
       continue;
@@ -128,11 +133,11 @@ export function unsetCommand(session: Session, rest: string): void {
   const names = rest.split(/\s+/).filter(Boolean);
   if (!names.length) throw new ReplError(':unset expects NAME …: a setting or a param');
   const unknown = names.find(
-    (n) => !settingNames[n] && !Object.hasOwn(session.params, n) && !findParam(session, n),
+    (n) => !settingKey(n) && !Object.hasOwn(session.params, n) && !findParam(session, n),
   );
   if (unknown !== undefined) throw unknownName(session, unknown);
   for (const name of names) {
-    const key = settingNames[name];
+    const key = settingKey(name);
     if (key) Object.assign(session.settings, { [key]: defaultSettings[key] });
     else delete session.params[name];
   }
