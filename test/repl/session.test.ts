@@ -160,6 +160,24 @@ describe('Session', () => {
     expect(await type(':unset hasOwnProperty')).toMatch(/^error: no setting or param `hasOwnProperty`/);
   });
 
+  it(':mask and :stats take the heads :run takes: head below heads, heads a multiple of kv-heads', async () => {
+    // :mask drew heads=3 over kv-heads=2 (which :run refuses), and head=5 of heads=1 silently
+    // made :stats count B·H = 6 heads.
+    const { type } = session();
+    await type('attention w(window: int = 4) { mask q - k < window }');
+    await type(':set heads=3 kv-heads=2');
+    for (const cmd of [':mask 4', ':stats'])
+      expect(await type(cmd)).toBe('error: heads (3) must be a multiple of kv-heads (2)\n');
+    await type(':unset heads kv-heads', ':set head=5');
+    for (const cmd of [':mask 4', ':stats'])
+      expect(await type(cmd)).toBe(
+        'error: head (5) must be below heads (1): :set heads=6, or a smaller head\n',
+      );
+    await type(':set heads=6');
+    expect(await type(':stats')).toMatch(/^w: nq=1024 nk=1024 B=1 H=6 /);
+    expect(await type(':mask 4')).toMatch(/^w {2}nq=4 nk=4 {2}b=0 h=5/);
+  });
+
   it('reports a param without a value instead of throwing', async () => {
     const { type } = session();
     await type('attention w(window: int) { mask q - k < window }');

@@ -15,6 +15,21 @@ function size(raw: string | undefined, fallback: number, what: string): number {
   return n;
 }
 
+/**
+ * The heads :run would take (run.ts's rule), and the drawn head among them: a head past them is
+ * refused rather than quietly growing the heads that :stats counts.
+ */
+function checkedHeads(s: Session['settings']): { heads: number; kvHeads: number } {
+  const kvHeads = s.kvHeads ?? s.heads;
+  if (s.heads % kvHeads !== 0)
+    throw new ReplError(`heads (${s.heads}) must be a multiple of kv-heads (${kvHeads})`);
+  if (s.head >= s.heads)
+    throw new ReplError(
+      `head (${s.head}) must be below heads (${s.heads}): :set heads=${s.head + 1}, or a smaller head`,
+    );
+  return { heads: s.heads, kvHeads };
+}
+
 /** Grid options shared by :mask and :stats: the session's shape, seed and params. */
 function gridOptions(session: Session, nq: number, nk: number): MaskGridOptions {
   const s = session.settings;
@@ -22,8 +37,7 @@ function gridOptions(session: Session, nq: number, nk: number): MaskGridOptions 
     nq,
     nk,
     h: s.head,
-    heads: Math.max(s.heads, s.head + 1),
-    kvHeads: s.kvHeads ?? Math.max(s.heads, s.head + 1),
+    ...checkedHeads(s),
     batch: s.batch,
     params: session.paramsFor(session.requireCurrent()),
     seed: s.seed,
@@ -68,7 +82,7 @@ export function statsCommand(session: Session): void {
   const { kernel } = session.compiled(def);
   const { blockQ, blockK, headDim: D, valueDim: Dv } = kernel.schedule;
   const B = s.batch;
-  const H = Math.max(s.heads, s.head + 1);
+  const H = checkedHeads(s).heads;
   const base = gridOptions(session, s.nq, s.nk);
   const shown = maskGrid(session.compiled(def), { ...base, cols: 1, rows: 1 });
   // Per head only while that stays cheap: every slice costs a tile classification.
