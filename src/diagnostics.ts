@@ -61,17 +61,37 @@ export function escapeControl(text: string): string {
   return text.replace(UNSAFE_ALL, displayChar).replace(/\t/g, ' '.repeat(TAB_WIDTH));
 }
 
+/** Display columns of a shown source line beyond which only a window around the span is shown. */
+const MAX_SHOWN_WIDTH = 120;
+/** Columns of the line kept before the span in such a window. */
+const CONTEXT_BEFORE = 40;
+
 /**
  * A source line as printed, with the caret under the span: each character's escaped form may be
- * wider than one column, so the caret is laid out over the same display strings.
+ * wider than one column, so the caret is laid out over the same display strings. A line wider
+ * than MAX_SHOWN_WIDTH (generated code, a minified file) is cut to a window around the span start,
+ * `…` marking what is left out: a diagnostic stays a few lines, not the whole line twice.
  */
 function lineAndCaret(text: string, column: number, length: number): { shown: string; caret: string } {
   const shown = Array.from(text.split(''), displayChar);
   const start = Math.min(Math.max(0, column - 1), shown.length);
   const end = Math.min(shown.length, start + Math.max(1, length));
   const width = (from: number, to: number): number => shown.slice(from, to).reduce((n, s) => n + s.length, 0);
-  const caretWidth = Math.max(1, width(start, end));
-  return { shown: shown.join(''), caret: ' '.repeat(width(0, start)) + '^'.repeat(caretWidth) };
+  let from = 0;
+  let to = shown.length;
+  if (width(0, to) > MAX_SHOWN_WIDTH) {
+    from = start;
+    while (from > 0 && width(from - 1, start) <= CONTEXT_BEFORE) from--;
+    to = from;
+    while (to < shown.length && width(from, to + 1) <= MAX_SHOWN_WIDTH) to++;
+  }
+  const before = from > 0 ? '…' : '';
+  const after = to < shown.length ? '…' : '';
+  const caretWidth = Math.max(1, width(start, Math.min(end, to)));
+  return {
+    shown: before + shown.slice(from, to).join('') + after,
+    caret: ' '.repeat(before.length + width(from, start)) + '^'.repeat(caretWidth),
+  };
 }
 
 /**

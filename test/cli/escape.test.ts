@@ -75,3 +75,37 @@ describe('escaping in diagnostics', () => {
     expect(r.stderr + r.stdout).not.toMatch(RAW);
   });
 });
+
+describe('long source lines in diagnostics', () => {
+  /** The shown line and the caret line of a one-diagnostic rendering, without their gutters. */
+  const snippet = (text: string): { body: string; marks: string } => {
+    const [, , shown, caret] = text.split('\n').slice(1);
+    return { body: shown!.slice(shown!.indexOf('| ') + 2), marks: caret!.slice(caret!.indexOf('| ') + 2) };
+  };
+
+  it('shows a window of a 100,000-character line around the span, marked with …', () => {
+    // The whole line was printed (200 KB for one error, twice with its caret line of spaces).
+    const src = `attention a() { mask q > k && ${' '.repeat(100_000)}zz && q < 5 + ${'1 + '.repeat(200)}1 }`;
+    const text = renderDiagnostics(frontend(src, 'long.attn').diagnostics, src);
+    expect(text).toContain('unknown name `zz`');
+    expect(text.length).toBeLessThan(600);
+    const { body, marks } = snippet(text);
+    expect(body.startsWith('…') && body.endsWith('…')).toBe(true);
+    expect(body.slice(marks.indexOf('^'), marks.lastIndexOf('^') + 1)).toBe('zz');
+  });
+
+  it('a span longer than the window gets a caret to the window`s end', () => {
+    const d = { severity: 'error' as const, message: 'm', span: span(5, 5000) };
+    const { body, marks } = snippet(renderDiagnostic(d, `abcd${'x'.repeat(6000)}`));
+    expect(body.startsWith('abcd') && body.endsWith('…')).toBe(true);
+    expect(marks).toBe(`    ${'^'.repeat(body.length - 5)}`);
+  });
+
+  it('leaves a line that fits alone', () => {
+    const line = `mask ${'q + '.repeat(25)}k`;
+    const d = { severity: 'error' as const, message: 'm', span: span(line.length, 1) };
+    const { body, marks } = snippet(renderDiagnostic(d, line));
+    expect(body).toBe(line);
+    expect(marks).toBe(`${' '.repeat(line.length - 1)}^`);
+  });
+});
