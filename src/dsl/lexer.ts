@@ -2,6 +2,7 @@
 // that the file header and the doc comment above each `attention` can be recovered afterwards.
 import { createToken, Lexer, type IToken, type TokenType } from 'chevrotain';
 import { skipGrammarChecks } from './grammar-checks.js';
+import { splitNumberSuffixes } from './number-suffix.js';
 
 export const Identifier = createToken({
   name: 'Identifier',
@@ -281,8 +282,10 @@ export function lex(source: string): LexResult {
       hint: 'add `*/` to close it',
     });
   }
+  const numbers = splitNumberSuffixes(r.tokens);
+  errors.push(...numbers.errors);
   errors.sort((a, b) => a.offset - b.offset);
-  return { tokens: r.tokens, comments: r.groups['comments'] ?? [], errors };
+  return { tokens: numbers.tokens, comments: r.groups['comments'] ?? [], errors };
 }
 
 function hex(n: number): string {

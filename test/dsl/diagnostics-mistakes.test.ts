@@ -257,3 +257,34 @@ describe('recovery resumes at the next line', () => {
     ]);
   });
 });
+
+describe('numbers written as other languages write them', () => {
+  /** `line:column+length message [hint]` of every diagnostic. */
+  const all = (body: string): string[] =>
+    frontend(`attention a() {\n  ${body}\n}`, 'x.attn').diagnostics.map(
+      (d) => `${d.span.line}:${d.span.column}+${d.span.length} ${d.message} [${d.hint ?? ''}]`,
+    );
+  // Each was "expected a statement (…) or `}`, found `x10`" at the letters, as if the number
+  // had ended a statement.
+  it('a hex literal, a digit separator, a type suffix: one error at the whole number', () => {
+    expect(all('mask q - k < 0x10')).toEqual([
+      '2:16+4 malformed number `0x10` [hex literals are not supported: write the number in decimal]',
+    ]);
+    expect(all('mask q - k < 1_000')).toEqual([
+      '2:16+5 malformed number `1_000` [write numbers without `_`]',
+    ]);
+    expect(all('score score * 1.5f')).toEqual([
+      '2:17+4 malformed number `1.5f` [numbers take no suffix: `1.5` is f32, `1` is int]',
+    ]);
+    expect(all('mask k < 5u && q > 3int')).toEqual([
+      '2:12+2 malformed number `5u` [numbers take no suffix: `1.5` is f32, `1` is int]',
+      '2:22+4 malformed number `3int` [numbers take no suffix: `1.5` is f32, `1` is int]',
+    ]);
+  });
+
+  it('an exponent without digits, its sign included', () => {
+    const hint = 'an exponent needs digits, like `1e-3`';
+    expect(all('score score * 1e')).toEqual([`2:17+2 malformed number \`1e\` [${hint}]`]);
+    expect(all('score score * 2.5e- + 1.0')).toEqual([`2:17+5 malformed number \`2.5e-\` [${hint}]`]);
+  });
+});
