@@ -139,14 +139,35 @@ function valueOnSwitch(e: unknown, argv: readonly string[]): string | undefined 
   return word && `${flag} takes no value, got \`${escapeControl(word)}\``;
 }
 
+/**
+ * A single-value flag given twice (`--nq 3 … --nq 4`): parseArgs keeps the last without a word,
+ * so a script's default and a caller's override both given ran one of them silently (the rule
+ * `--param` already follows). Switches (`--json --json`) say the same thing twice: allowed.
+ */
+export function repeatedValue(
+  tokens: readonly { kind: string; name?: string; value?: string | undefined }[],
+  flags: Readonly<Record<string, { type: string; multiple?: boolean }>> = options,
+): string | undefined {
+  const seen = new Map<string, string>();
+  for (const t of tokens) {
+    if (t.kind !== 'option' || t.name === undefined || t.value === undefined) continue;
+    if (flags[t.name]?.multiple) continue;
+    const first = seen.get(t.name);
+    if (first !== undefined)
+      return `--${t.name} is given twice (\`${escapeControl(first)}\` and \`${escapeControl(t.value)}\`)`;
+    seen.set(t.name, t.value);
+  }
+  return undefined;
+}
+
 /** Flags and positionals of `argv`; a malformed vector is a one-line UsageError. */
 export function parseCli(argv: readonly string[]) {
   const usageError = (m: string): Error => new UsageError(m);
   const args = normalizeFlags(argv, options, usageError);
   try {
-    const parsed = parseArgs({ args, allowPositionals: true, options });
-    const empty = emptyValue(parsed.values);
-    if (empty) throw new UsageError(empty);
+    const { tokens, ...parsed } = parseArgs({ args, allowPositionals: true, options, tokens: true });
+    const problem = emptyValue(parsed.values) ?? repeatedValue(tokens);
+    if (problem) throw new UsageError(problem);
     return parsed;
   } catch (e) {
     const missing = missingValue(e) ?? valueOnSwitch(e, argv);

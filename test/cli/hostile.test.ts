@@ -163,6 +163,18 @@ describe('flags: one line naming the flag and what it got', () => {
     );
   });
 
+  it('any other value flag given twice is refused too, naming both values', () => {
+    // `--nq 3 --nq 4` ran with 4, `--dtype f16 --dtype f32` with f32: the --param rule above.
+    expectOneLineError(
+      attnc('run', 'stdlib/sliding_window.attn', '--nq', '3', '--nk', '8', '--nq=4'),
+      /^attnc: --nq is given twice \(`3` and `4`\)$/,
+    );
+    expectOneLineError(
+      attnc('compile', 'stdlib/causal.attn', '--target', 'wgsl', '--target', 'cuda'),
+      /^attnc: --target is given twice \(`wgsl` and `cuda`\)$/,
+    );
+  });
+
   it('an unknown flag names itself and the help to read', () => {
     expectOneLineError(
       attnc('check', src, '--nqq', '5'),

@@ -75,6 +75,7 @@ describe('Session', () => {
       'error: --nq expects a value, got the flag `--nk` (write --nq=VALUE for a value that starts with -)\n',
     );
     expect(await type(':run --bogus')).toBe('error: unknown option `--bogus` (see :help)\n');
+    expect(await type(':run --nq 4 --nq=8')).toBe('error: --nq is given twice (`4` and `8`)\n');
   });
 
   it('prints :stats with the bytes formula', async () => {

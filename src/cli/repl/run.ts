@@ -1,7 +1,7 @@
 // `:run [--nq N …]`: the current kernel on this machine's WebGPU device (runKernel; the device is
 // process-wide, so it stays warm between runs), compared with the dense reference.
 import { parseArgs } from 'node:util';
-import { normalizeFlags, renameUnknownOption } from '../argv.js';
+import { normalizeFlags, renameUnknownOption, repeatedValue } from '../argv.js';
 import { parseParamAssignments } from '../check-command.js';
 import { MAX_REPEAT } from '../run-command.js';
 import { runKernel } from '../run-kernel.js';
@@ -39,8 +39,12 @@ function parseRunArgs(args: readonly string[]) {
   const replError = (m: string): Error => new ReplError(m);
   const normalized = normalizeFlags(args, options, replError);
   try {
-    return parseArgs({ args: normalized, options });
+    const { tokens, ...parsed } = parseArgs({ args: normalized, options, tokens: true });
+    const twice = repeatedValue(tokens, options);
+    if (twice) throw new ReplError(twice);
+    return parsed;
   } catch (e) {
+    if (e instanceof ReplError) throw e;
     return renameUnknownOption(e, ':help', replError);
   }
 }
