@@ -99,6 +99,8 @@ export function parseProgram(source: string, file: string): { program: Program; 
   const seen = new Set<number>();
   const syntax: Diagnostic[] = diagnostics.splice(lexErrors); // the out-of-stack one, if any
   for (const e of errors) {
+    // The end of file an unterminated comment brought early: its own error says so.
+    if (lexed.endsInComment && !isReal(e.token)) continue;
     const span = errorSpan(e, source, file);
     // Recovery can report the same spot twice (rule and repetition re-sync); keep the first.
     if (seen.has(span.offset)) continue;

@@ -252,6 +252,8 @@ export interface LexResult {
   readonly tokens: IToken[];
   readonly comments: IToken[];
   readonly errors: LexError[];
+  /** A `/*` without its `*\/` took the rest of the source: what the parser misses at the end follows from it. */
+  readonly endsInComment: boolean;
 }
 
 const charHints: Record<string, string> = {
@@ -285,7 +287,8 @@ export function lex(source: string): LexResult {
   const numbers = splitNumberSuffixes(r.tokens);
   errors.push(...numbers.errors);
   errors.sort((a, b) => a.offset - b.offset);
-  return { tokens: numbers.tokens, comments: r.groups['comments'] ?? [], errors };
+  const endsInComment = (r.groups['unterminated'] ?? []).length > 0;
+  return { tokens: numbers.tokens, comments: r.groups['comments'] ?? [], errors, endsInComment };
 }
 
 function hex(n: number): string {

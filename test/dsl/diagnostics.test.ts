@@ -150,6 +150,18 @@ attention b(t: f32[heads]) {
     `);
   });
 
+  it('an unterminated block comment inside a declaration is the one error', () => {
+    // The parser also reported "expected a statement (…) or `}`, found end of file": the comment
+    // swallowed the `}`, which is what the comment's own error says.
+    expect(render(`attention a() {\n  mask causal /* keys before q`)).toMatchInlineSnapshot(`
+      "error: unterminated block comment
+       --> x.attn:2:15
+        |
+      2 |   mask causal /* keys before q
+        |               ^^ add \`*/\` to close it"
+    `);
+  });
+
   it('an unterminated block comment', () => {
     expect(render(`attention a() {}\n/* note`)).toMatchInlineSnapshot(`
       "error: unterminated block comment
