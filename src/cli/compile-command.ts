@@ -58,6 +58,24 @@ export function positiveInt(flag: string, raw: string | undefined, fallback: num
   return n;
 }
 
+/** The largest seed: the input generator (runtime/inputs.ts rng) keeps 32 bits of it. */
+export const MAX_SEED = 2 ** 32 - 1;
+
+/** `--seed`'s words, for the CLI and the REPL: every seed the generator tells apart, 0 included. */
+export function seedProblem(raw: string): string | undefined {
+  const n = Number(raw);
+  return raw.trim() !== '' && Number.isInteger(n) && n >= 0 && n <= MAX_SEED
+    ? undefined
+    : `expects an integer in [0, ${MAX_SEED}], got \`${raw}\``;
+}
+
+export function seedFlag(raw: string | undefined, fallback: number): number {
+  if (raw === undefined) return fallback;
+  const problem = seedProblem(raw);
+  if (problem) throw new UsageError(`--seed ${problem}`);
+  return Number(raw);
+}
+
 export function parseDtype(raw: string | undefined, fallback: StorageDType): StorageDType {
   if (raw === undefined) return fallback;
   if (raw === 'f32' || raw === 'f16' || raw === 'bf16') return raw;

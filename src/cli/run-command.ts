@@ -4,6 +4,7 @@ import {
   parseImportance,
   parseWgslEngine,
   positiveInt,
+  seedFlag,
   type CompileFlags,
 } from './compile-command.js';
 import { UsageError } from './errors.js';
@@ -70,7 +71,7 @@ export async function runCommand(
     D: positiveInt('dim', f.dim, 64),
     dtype,
     params,
-    seed: positiveInt('seed', f.seed, 1),
+    seed: seedFlag(f.seed, 1),
     repeats: repeatCount(f.repeat, 3),
     ...(f.importance !== undefined ? { importance: parseImportance(f.importance)! } : {}),
     ...(f['wgsl-engine'] !== undefined ? { wgslEngine: parseWgslEngine(f['wgsl-engine'])! } : {}),

@@ -8,7 +8,7 @@ import { renderSvg } from '../viz/svg.js';
 import { densityText, routedNote, tileText } from '../viz/style.js';
 import { paramProblem } from '../runtime/params.js';
 import { checkParamNames } from './check-command.js';
-import { positiveInt } from './compile-command.js';
+import { positiveInt, seedFlag } from './compile-command.js';
 import { UsageError } from './errors.js';
 import { writeOutput } from './out-path.js';
 
@@ -75,7 +75,7 @@ export function vizCommand(source: string, file: string, f: VizFlags, params: Pa
       kvHeads,
       batch: b + 1,
       params,
-      seed: positiveInt('seed', f.seed, 1),
+      seed: seedFlag(f.seed, 1),
       cols: MAX_CELLS,
       rows: MAX_CELLS,
       // A picture is not latency-bound: evaluate every pair, trusting the classifier for nothing.

@@ -120,7 +120,7 @@ describe('flags: one line naming the flag and what it got', () => {
     expectOneLineError(attnc('run', src, '--nq', '-5'), /^attnc: --nq expects a positive integer, got `-5`$/);
     expectOneLineError(
       attnc('run', src, '--seed', '-1'),
-      /^attnc: --seed expects a positive integer, got `-1`$/,
+      /^attnc: --seed expects an integer in \[0, 4294967295\], got `-1`$/,
     );
     expectOneLineError(
       attnc('compile', src, '--dim', '-64'),

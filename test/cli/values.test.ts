@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { parseParamAssignments } from '../../src/cli/check-command.js';
+import { seedFlag } from '../../src/cli/compile-command.js';
 import { UsageError } from '../../src/cli/errors.js';
 import { paramValue } from '../../src/cli/repl/settings.js';
 import { runKernel } from '../../src/cli/run-kernel.js';
@@ -52,6 +53,19 @@ describe('attnc run --param', () => {
     const r = attnc('run', 'stdlib/softcap.attn', '--nq', '8', '--nk', '8', '--param', 'cap=1e40');
     expect(attncLines(r.err)).toEqual([`attnc: --param "cap" (f32): ${F32}, got number 1e+40`]);
     expect(r.code).toBe(1);
+  });
+});
+
+describe('--seed', () => {
+  it('takes every seed the generator tells apart: 0 to 2^32 - 1', () => {
+    // 0 was refused (":set seed=0" took it) and 4294967297 ran seed 1's inputs (rng's seed >>> 0).
+    expect(seedFlag(undefined, 1)).toBe(1);
+    expect(seedFlag('0', 1)).toBe(0);
+    expect(seedFlag('4294967295', 1)).toBe(4294967295);
+    for (const bad of ['4294967296', '-1', '1.5', 'x'])
+      expect(() => seedFlag(bad, 1)).toThrow(
+        new UsageError(`--seed expects an integer in [0, 4294967295], got \`${bad}\``),
+      );
   });
 });
 

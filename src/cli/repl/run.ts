@@ -3,6 +3,7 @@
 import { parseArgs } from 'node:util';
 import { normalizeFlags, renameUnknownOption, repeatedValue } from '../argv.js';
 import { parseParamAssignments } from '../check-command.js';
+import { seedProblem } from '../compile-command.js';
 import { MAX_REPEAT } from '../run-command.js';
 import { runKernel } from '../run-kernel.js';
 import { REPL_FILE, ReplError, type Session } from './session.js';
@@ -57,6 +58,12 @@ function int(flag: string, raw: string | undefined, fallback: number): number {
   return n;
 }
 
+function seed(name: string, raw: string): number {
+  const problem = seedProblem(raw);
+  if (problem) throw new ReplError(`${name} ${problem}`);
+  return Number(raw);
+}
+
 function repeats(n: number): number {
   if (n > MAX_REPEAT) throw new ReplError(`repeat ${n}: at most ${MAX_REPEAT}`);
   return n;
@@ -86,7 +93,7 @@ export async function runCommand(session: Session, args: string[]): Promise<void
     D: int('dim', v.dim, s.dim),
     dtype,
     params,
-    seed: v.seed === undefined ? s.seed : int('seed', v.seed, 1),
+    seed: v.seed === undefined ? s.seed : seed('--seed', v.seed),
     repeats: repeats(int('repeat', v.repeat, s.repeat)),
   });
   const total = performance.now() - t0;

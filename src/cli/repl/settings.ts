@@ -3,6 +3,7 @@
 // (a typo should not silently do nothing).
 import type { ParamSlot } from '../../ir/kernel.js';
 import { declaredDefault, paramProblem } from '../../runtime/params.js';
+import { seedProblem } from '../compile-command.js';
 import { defaultSettings, ReplError, type Session, type Settings } from './session.js';
 
 type Key = keyof Settings;
@@ -39,8 +40,12 @@ function setSetting(s: Settings, key: Key, name: string, raw: string): void {
     if (raw !== 'f32' && raw !== 'f16' && raw !== 'bf16')
       throw new ReplError(`dtype expects f32, f16 or bf16, got \`${raw}\``);
     s.dtype = raw;
+  } else if (key === 'seed') {
+    const problem = seedProblem(raw);
+    if (problem) throw new ReplError(`seed ${problem}`);
+    s.seed = Number(raw);
   } else {
-    s[key] = intValue(name, raw, key === 'head' || key === 'seed' ? 0 : 1);
+    s[key] = intValue(name, raw, key === 'head' ? 0 : 1);
   }
 }
 
