@@ -73,11 +73,20 @@ export function tileText(g: MaskGrid): string {
   );
 }
 
-/** "1 cell = 2×1 tokens" when downsampled (the first cell's extent; cells differ by ≤ 1). */
+/** Tokens per cell on one axis: the mean (cells differ by ≤ 1), one decimal below 10. */
+const perCell = (n: number, cells: number): string => {
+  const x = n / cells;
+  return x >= 10 ? String(Math.round(x)) : String(Number(x.toFixed(1)));
+};
+
+/**
+ * "1 cell = 1 token pair" only when every cell is one (9 queries in 5 rows were captioned so, by
+ * the first cell's extent); otherwise "1 cell ≈ 1.8×1 tokens", the mean extent on each axis.
+ */
 export function cellText(g: MaskGrid): string {
-  const dq = g.rowStart[1]! - g.rowStart[0]!;
-  const dk = g.colStart[1]! - g.colStart[0]!;
-  return dq === 1 && dk === 1 ? '1 cell = 1 token pair' : `1 cell ≈ ${dq}×${dk} tokens (q×k)`;
+  return g.rows === g.nq && g.cols === g.nk
+    ? '1 cell = 1 token pair'
+    : `1 cell ≈ ${perCell(g.nq, g.rows)}×${perCell(g.nk, g.cols)} tokens (q×k)`;
 }
 
 /** Tile (qt, kt)'s bounds in cell coordinates (fractional when a cell holds several tokens). */

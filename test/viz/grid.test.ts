@@ -8,6 +8,7 @@ import { randomTensor, rng, tensorLength } from '../../src/runtime/inputs.js';
 import type { TensorSlot } from '../../src/ir/kernel.js';
 import { cellState, GridError, maskGrid, type MaskGrid } from '../../src/viz/grid.js';
 import { readStdlib, staticStdlib } from '../support/stdlib.js';
+import { cellText } from '../../src/viz/style.js';
 
 const stdlib = staticStdlib;
 const read = readStdlib;
@@ -135,5 +136,19 @@ describe('maskGrid', () => {
     expect(() => maskGrid(src, { nq: 8, nk: 8 })).toThrow(GridError);
     expect(() => maskGrid(src, { nq: 8, nk: 8, params: { window: 1.5 } })).toThrow(/int/);
     expect(maskGrid(src, { nq: 8, nk: 8, params: { window: 2 } }).density).toBeGreaterThan(0);
+  });
+});
+
+describe('the cell caption', () => {
+  const causal = 'attention c() { mask causal }';
+  it('says 1 token pair only when every cell is one', () => {
+    // :mask 9 9 drew 5 rows for 9 queries under "1 cell = 1 token pair": the first cell's extent.
+    expect(cellText(maskGrid(causal, { nq: 9, nk: 9, rows: 5, cols: 9 }))).toBe(
+      '1 cell ≈ 1.8×1 tokens (q×k)',
+    );
+    expect(cellText(maskGrid(causal, { nq: 9, nk: 9, rows: 9, cols: 9 }))).toBe('1 cell = 1 token pair');
+    expect(cellText(maskGrid(causal, { nq: 100000, nk: 1024, rows: 48, cols: 96 }))).toBe(
+      '1 cell ≈ 2083×11 tokens (q×k)',
+    );
   });
 });
