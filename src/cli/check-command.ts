@@ -1,7 +1,7 @@
 // `attnc check FILE`: diagnostics only.
 import { renderDiagnostics, hasErrors } from '../diagnostics.js';
 import { didYouMean } from '../dsl/checker.js';
-import { frontend } from '../dsl/index.js';
+import { frontend, hiddenErrors } from '../dsl/index.js';
 import { UsageError } from './errors.js';
 import { diagnosticJson, head, writeJson } from './json.js';
 
@@ -19,8 +19,12 @@ export function checkCommand(source: string, file: string, json = false): number
   }
   if (fe.diagnostics.length) process.stderr.write(renderDiagnostics(fe.diagnostics, source) + '\n');
   if (hasErrors(fe.diagnostics)) {
-    const n = fe.diagnostics.filter((d) => d.severity === 'error').length;
-    process.stderr.write(`\n${file}: ${n} error${n === 1 ? '' : 's'}\n`);
+    // The "… more errors are not shown" note is no error of its own; what it stands for are.
+    const hidden = hiddenErrors(fe.diagnostics);
+    const shown = fe.diagnostics.filter((d) => d.severity === 'error').length - (hidden > 0 ? 1 : 0);
+    const n = shown + hidden;
+    const part = hidden > 0 ? ` (the first ${shown} shown)` : '';
+    process.stderr.write(`\n${file}: ${n} error${n === 1 ? '' : 's'}${part}\n`);
     return 1;
   }
   const names = fe.decls.map((d) => d.decl.name).join(', ');

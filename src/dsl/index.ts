@@ -117,14 +117,30 @@ export function parseProgram(source: string, file: string): { program: Program; 
 /** At most this many diagnostics per source: a megabyte of garbage needs no million messages. */
 export const maxDiagnostics = 100;
 
-/** The first `maxDiagnostics` diagnostics in source order, and a note saying how many were left out. */
+/** The notes `capped` wrote, and how many diagnostics each stands for. */
+const leftOut = new WeakMap<Diagnostic, number>();
+
+/** How many diagnostics `ds` leaves out: the count its "… more errors …" note gives (else 0). */
+export function hiddenErrors(ds: readonly Diagnostic[]): number {
+  return ds.reduce((n, d) => n + (leftOut.get(d) ?? 0), 0);
+}
+
+/**
+ * The first `maxDiagnostics` diagnostics in source order, and a note saying how many were left
+ * out. Capping again (the front end caps the parser's capped list with the checker's) keeps
+ * the count of what an earlier cut left out instead of counting that note as one more.
+ */
 function capped(ds: Diagnostic[]): Diagnostic[] {
-  const sorted = sortByPosition(ds);
+  const earlier = hiddenErrors(ds);
+  const sorted = sortByPosition(ds.filter((d) => !leftOut.has(d)));
   const kept = sorted.slice(0, maxDiagnostics);
   const last = kept.at(-1);
-  if (last === undefined || kept.length === sorted.length) return sorted;
-  const left = sorted.length - kept.length;
-  return [...kept, error(`${left} more errors after this one are not shown`, last.span, 'fix these first')];
+  const left = sorted.length - kept.length + earlier;
+  if (last === undefined || left === 0) return sorted;
+  const more = left === 1 ? '1 more error after this one is' : `${left} more errors after this one are`;
+  const note = error(`${more} not shown`, last.span, 'fix these first');
+  leftOut.set(note, left);
+  return [...kept, note];
 }
 
 /**

@@ -28,6 +28,20 @@ describe('attnc CLI', () => {
     expect(r.err).not.toMatch(/\bat .*\.js:\d+/);
   });
 
+  it('check: the summary counts the errors left out of the list too', () => {
+    // It said "101 errors": the 100 shown and the note saying how many more there were.
+    const dir = mkdtempSync(join(tmpdir(), 'attnc-cli-'));
+    const file = join(dir, 'many.attn');
+    writeFileSync(
+      file,
+      Array.from({ length: 150 }, (_, i) => `attention a${i}() { mask q < k &&& }\n`).join(''),
+    );
+    const r = attnc('check', file);
+    expect(r.code).toBe(1);
+    expect(r.err).toContain('50 more errors after this one are not shown');
+    expect(r.err.trimEnd().split('\n').at(-1)).toBe(`${file}: 150 errors (the first 100 shown)`);
+  });
+
   it('check: a clean file exits 0', () => {
     const r = attnc('check', 'stdlib/document.attn');
     expect(r.code).toBe(0);

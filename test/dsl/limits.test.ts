@@ -5,7 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import { compile } from '../../src/compile.js';
 import { CompileError } from '../../src/diagnostics.js';
-import { frontend, parseProgram } from '../../src/dsl/index.js';
+import { frontend, hiddenErrors, parseProgram } from '../../src/dsl/index.js';
 import { lex } from '../../src/dsl/lexer.js';
 import { limits } from '../../src/dsl/limits.js';
 import { printProgram } from '../../src/dsl/print.js';
@@ -179,6 +179,20 @@ describe('hostile input of issue #9', () => {
     const ds = within(10, () => frontend(source, 'f.attn').diagnostics);
     expect(ds.length).toBe(101);
     expect(ds.at(-1)?.message).toMatch(/^\d+ more errors after this one are not shown$/);
+  });
+
+  it('the note counts every error left out, not those the second cut saw', () => {
+    // The parser's list was cut at 100 with a note ("2900 more …"), then the front end cut the
+    // 101 again and wrote "1 more errors after this one are not shown".
+    const source = Array.from({ length: 3000 }, (_, i) => `attention a${i}() { mask q < k &&& }\n`).join('');
+    const ds = frontend(source, 'f.attn').diagnostics;
+    expect(ds.length).toBe(101);
+    expect(ds.at(-1)?.message).toBe('2900 more errors after this one are not shown');
+    expect(hiddenErrors(ds)).toBe(2900);
+    const one = Array.from({ length: 101 }, (_, i) => `attention a${i}() { mask q < k &&& }\n`).join('');
+    expect(frontend(one, 'f.attn').diagnostics.at(-1)?.message).toBe(
+      '1 more error after this one is not shown',
+    );
   });
 
   it('a limit-sized source of many small declarations checks fast', () => {
