@@ -8,6 +8,7 @@ import { selectHandles } from './routing-case.js';
 import { strideFields } from './kv-rows.js';
 import { qoStrideFields } from './qo-rows.js';
 import { salientFlagsKey, salientLists } from './salient-list.js';
+import { isCMacroName } from './c-macros.js';
 
 export type ArgRole =
   | 'q'
@@ -78,7 +79,9 @@ export function cudaLayout(kernel: AttentionKernel): CudaLayout {
   const wides: Omit<ArgField, 'offset'>[] = [];
   const scalars: Omit<ArgField, 'offset'>[] = [];
   const add = (key: string, name: string, role: ArgRole, ctype: ArgField['ctype'], cdecl: string): void => {
-    let field = name;
+    // A macro name gets one `_` (the result is no macro: none of those ends in `_` but the
+    // reserved `__…__`, whose renaming needs no second look); then `_` until the name is free.
+    let field = isCMacroName(name) ? `${name}_` : name;
     while (taken.has(field)) field += '_';
     taken.add(field);
     byKey.set(key, field);
