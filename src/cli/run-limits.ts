@@ -72,10 +72,11 @@ interface Sized {
  */
 function checkDims(b: Binding, shape: readonly number[], env: Readonly<Record<string, number>>): void {
   if (shape.every((d) => d >= 0)) return;
-  const params = b.shape.filter((e) => Object.hasOwn(env, e) && !sizeNames.has(e));
+  const names = b.shape.flatMap((e) => e.match(/[A-Za-z_]\w*/g) ?? []);
+  const params = [...new Set(names)].filter((n) => Object.hasOwn(env, n) && !sizeNames.has(n));
   const given = params.map((p) => `--param ${p}=${env[p]}`).join(' ');
   throw new UsageError(
-    `tensor "${b.name}" [${b.shape.join(', ')}] would have shape [${shape.join(', ')}]: ` +
+    `${b.role === 'tensor' ? 'tensor' : 'buffer'} "${b.name}" [${b.shape.join(', ')}] would have shape [${shape.join(', ')}]: ` +
       `a dimension must be ≥ 0${given ? ` (${given})` : ''}`,
   );
 }

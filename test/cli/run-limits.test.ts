@@ -66,5 +66,13 @@ describe('checkRunFits', () => {
     expect(refusal(() => checkRunFits(sized, sizes, { n: -3 }, roomy))).toBe(
       'tensor "w" [n, Nk] would have shape [-3, 64]: a dimension must be ≥ 0 (--param n=-3)',
     );
+    // A count in a shape expression is named too: `indices` is [B, 1, Nq, top + 0 + 0].
+    const routed = compile('attention r(top: int = 2) { select topk(top) by q . k vote heads }', {
+      target: 'wgsl',
+      headDim: 16,
+    }).artifact;
+    expect(refusal(() => checkRunFits(routed, sizes, { top: -1 }, roomy))).toMatch(
+      /^buffer "indices" \[B, 1, Nq, top .*\] would have shape \[1, 1, 64, -1\]: .* \(--param top=-1\)$/,
+    );
   });
 });
