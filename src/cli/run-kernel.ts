@@ -1,6 +1,8 @@
 // `attnc run`: compile for this machine's WebGPU device, execute on random inputs, and compare
 // with the dense float64 reference. Shared by the CLI and (later) the REPL's `:run`.
 import { compile } from '../compile.js';
+import { CompileError, hasErrors } from '../diagnostics.js';
+import { frontend } from '../dsl/index.js';
 import { checkParamNames } from './check-command.js';
 import { UsageError } from './errors.js';
 import { checkRunFits, type RunSizes } from './run-limits.js';
@@ -50,6 +52,9 @@ export type RunPhase = 'device' | 'compile' | 'gpu' | 'reference' | 'compare';
 
 export async function runKernel(source: string, o: RunOptions): Promise<RunReport> {
   const phase = o.onPhase ?? (() => {});
+  // The program's own errors first: on a machine without an adapter they are what to fix.
+  const fe = frontend(source, o.file);
+  if (hasErrors(fe.diagnostics)) throw new CompileError(fe.diagnostics, source);
   phase('device');
   const device = await deviceForRun();
   phase('compile');

@@ -42,6 +42,18 @@ describe('attnc CLI', () => {
     expect(r.err.trimEnd().split('\n').at(-1)).toBe(`${file}: 150 errors (the first 100 shown)`);
   });
 
+  it('run: a program with errors gets its diagnostics, with or without a GPU', () => {
+    // Without an adapter it said only "no WebGPU adapter: run `npx attnc doctor` …": the
+    // device was requested before the source was read.
+    const dir = mkdtempSync(join(tmpdir(), 'attnc-cli-'));
+    const file = join(dir, 'typo.attn');
+    writeFileSync(file, 'attention a() {\n  mask q > kk\n}\n');
+    const r = attnc('run', file, '--nq', '4', '--nk', '4');
+    expect(r.code).toBe(1);
+    expect(r.err).toContain(`error: unknown name \`kk\`\n --> ${file}:2:12`);
+    expect(r.err).not.toContain('adapter');
+  });
+
   it('check: a clean file exits 0', () => {
     const r = attnc('check', 'stdlib/document.attn');
     expect(r.code).toBe(0);
