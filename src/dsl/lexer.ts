@@ -3,6 +3,7 @@
 import { createToken, Lexer, type IToken, type TokenType } from 'chevrotain';
 import { skipGrammarChecks } from './grammar-checks.js';
 import { splitNumberSuffixes } from './number-suffix.js';
+import { replaceStrings } from './strings.js';
 
 export const Identifier = createToken({
   name: 'Identifier',
@@ -120,6 +121,13 @@ export const UnterminatedComment = createToken({
   line_breaks: true,
 });
 
+// A quoted string: one error over it (strings.ts), not one per quote.
+export const StringLit = createToken({
+  name: 'StringLit',
+  pattern: /"[^"\n]*"?|'[^'\n]*'?/,
+  group: 'strings',
+});
+
 // f32 literals need a `.` or an exponent; anything else made of digits is an int.
 export const FloatLit = createToken({
   name: 'FloatLit',
@@ -177,6 +185,7 @@ export const RBracket = punct('RBracket', ']');
 
 /** Order matters: comments before `/`, longer operators before their prefixes, floats before ints. */
 export const allTokens: TokenType[] = [
+  StringLit,
   WhiteSpace,
   LineComment,
   BlockComment,
@@ -284,7 +293,9 @@ export function lex(source: string): LexResult {
       hint: 'add `*/` to close it',
     });
   }
-  const numbers = splitNumberSuffixes(r.tokens);
+  const strings = replaceStrings(r.tokens, r.groups['strings'] ?? [], IntLit);
+  errors.push(...strings.errors);
+  const numbers = splitNumberSuffixes(strings.tokens);
   errors.push(...numbers.errors);
   errors.sort((a, b) => a.offset - b.offset);
   const endsInComment = (r.groups['unterminated'] ?? []).length > 0;

@@ -288,3 +288,21 @@ describe('numbers written as other languages write them', () => {
     expect(all('score score * 2.5e- + 1.0')).toEqual([`2:17+5 malformed number \`2.5e-\` [${hint}]`]);
   });
 });
+
+describe('strings', () => {
+  const all = (body: string): string[] =>
+    frontend(`attention a() {\n  ${body}\n}`, 'x.attn').diagnostics.map(
+      (d) => `${d.span.line}:${d.span.column}+${d.span.length} ${d.message} [${d.hint ?? ''}]`,
+    );
+  it('one error per string, over the whole string, and nothing after it', () => {
+    // Each quote was an "unexpected character" and a word inside it a parse error: five errors
+    // for `"a b" == 'c'`.
+    expect(all(`mask q > k && "a b" == 'c'`)).toEqual([
+      '2:17+5 unexpected string `"a b"` [the language has no strings]',
+      "2:26+3 unexpected string `'c'` [the language has no strings]",
+    ]);
+    expect(all('mask q > k && "open')).toEqual([
+      '2:17+5 unexpected string `"open` [the language has no strings]',
+    ]);
+  });
+});
