@@ -61,6 +61,17 @@ export function escapeControl(text: string): string {
   return text.replace(UNSAFE_ALL, displayChar).replace(/\t/g, ' '.repeat(TAB_WIDTH));
 }
 
+/**
+ * East Asian wide characters (CJK, Hangul, fullwidth forms): a terminal gives each two columns,
+ * so the caret must count them so. (A character outside the BMP is two UTF-16 halves here, two
+ * columns, as most emoji are.)
+ */
+const WIDE =
+  /[\u1100-\u115f\u2e80-\u303e\u3041-\u33ff\u3400-\u4dbf\u4e00-\u9fff\ua000-\ua4cf\uac00-\ud7a3\uf900-\ufaff\ufe30-\ufe4f\uff00-\uff60\uffe0-\uffe6]/;
+
+/** Terminal columns of one shown character (its escape, a tab's spaces, or itself). */
+const columns = (shown: string): number => (shown.length === 1 && WIDE.test(shown) ? 2 : shown.length);
+
 /** Display columns of a shown source line beyond which only a window around the span is shown. */
 const MAX_SHOWN_WIDTH = 120;
 /** Columns of the line kept before the span in such a window. */
@@ -76,7 +87,8 @@ function lineAndCaret(text: string, column: number, length: number): { shown: st
   const shown = Array.from(text.split(''), displayChar);
   const start = Math.min(Math.max(0, column - 1), shown.length);
   const end = Math.min(shown.length, start + Math.max(1, length));
-  const width = (from: number, to: number): number => shown.slice(from, to).reduce((n, s) => n + s.length, 0);
+  const width = (from: number, to: number): number =>
+    shown.slice(from, to).reduce((n, s) => n + columns(s), 0);
   let from = 0;
   let to = shown.length;
   if (width(0, to) > MAX_SHOWN_WIDTH) {

@@ -101,6 +101,16 @@ describe('long source lines in diagnostics', () => {
     expect(marks).toBe(`    ${'^'.repeat(body.length - 5)}`);
   });
 
+  it('puts the caret under the span after wide (CJK) characters, two columns each', () => {
+    // The caret counted 注释 as two columns, a terminal shows four: it pointed two columns short.
+    const src = 'attention a() { /* 注释 */ mask q > kk }';
+    const { body, marks } = snippet(renderDiagnostics(frontend(src, 'w.attn').diagnostics, src));
+    expect(body).toBe(src);
+    expect(marks).toBe(
+      `${' '.repeat('attention a() { /* '.length + 4 + ' */ mask q > '.length)}^^ did you mean \`k\`?`,
+    );
+  });
+
   it('leaves a line that fits alone', () => {
     const line = `mask ${'q + '.repeat(25)}k`;
     const d = { severity: 'error' as const, message: 'm', span: span(line.length, 1) };
