@@ -154,6 +154,16 @@ describe('Session', () => {
     );
   });
 
+  it(':use and :show name what is missing as errors', async () => {
+    // `:use` alone said "no attention `` (defined: a)"; `:show nope` printed its complaint as
+    // if it were a definition, without `error:`.
+    const { type } = session();
+    await type('attention a() { mask causal }');
+    expect(await type(':use')).toBe('error: :use expects a NAME (defined: a)\n');
+    expect(await type(':show nope')).toBe('error: no attention `nope` (defined: a)\n');
+    expect(await type(':show a')).toBe('attention a() { mask causal }\n');
+  });
+
   it(':set takes no name an object inherits (toString, constructor) for a setting', async () => {
     // `settingNames[name]` found Object.prototype's members: `:set toString=3` answered
     // `toString=3` and stored the value under a function's source text.

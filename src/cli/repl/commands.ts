@@ -71,14 +71,20 @@ function save(s: Session, rest: string): void {
   s.print(`saved ${defs.map((d) => d.name).join(', ')} to ${file}`);
 }
 
-function use(s: Session, args: string[]): void {
-  const name = args[0] ?? '';
+/** The definition named `name`, or a ReplError naming what is defined. */
+function definition(s: Session, name: string | undefined, command: string) {
+  const defined = `(defined: ${[...s.defs.keys()].join(', ') || 'none'})`;
+  if (name === undefined) throw new ReplError(`${command} expects a NAME ${defined}`);
   const def = s.defs.get(name);
-  if (!def)
-    throw new ReplError(`no attention \`${name}\` (defined: ${[...s.defs.keys()].join(', ') || 'none'})`);
-  s.defs.delete(name);
-  s.defs.set(name, def);
-  s.print(`current: ${name}`);
+  if (!def) throw new ReplError(`no attention \`${name}\` ${defined}`);
+  return def;
+}
+
+function use(s: Session, args: string[]): void {
+  const def = definition(s, args[0], ':use');
+  s.defs.delete(def.name);
+  s.defs.set(def.name, def);
+  s.print(`current: ${def.name}`);
 }
 
 export const commands: Readonly<Record<string, Command>> = {
@@ -124,9 +130,7 @@ export const commands: Readonly<Record<string, Command>> = {
     usage: ':show [NAME]',
     help: 'print a definition (default: the current one)',
     run: (s, a) =>
-      s.print(
-        escapeControl((a[0] ? s.defs.get(a[0]) : s.requireCurrent())?.source ?? `no attention \`${a[0]}\``),
-      ),
+      s.print(escapeControl((a[0] === undefined ? s.requireCurrent() : definition(s, a[0], ':show')).source)),
   },
   use: { usage: ':use NAME', help: 'make NAME the current kernel', run: use },
   quit: { usage: ':quit', help: 'leave (also :q, :exit, Ctrl-D)', run: () => true },
