@@ -61,4 +61,13 @@ describe('default CUDA backward engine', () => {
       reason: 'the backward pass is not available for routing/selection kernels yet',
     });
   });
+
+  it('a paged kernel has none, and the manifest says why in words', () => {
+    // The reason read "the CUDA backward pass is f32 only; paged is stored as undefined": the
+    // check walked every entry of the formats, the page size among them, as a storage format.
+    for (const dtype of ['f32', 'bf16'] as const)
+      expect(engineOf('paged-decode', 64, { dtype })).toEqual({
+        reason: 'the backward pass does not read paged K/V caches yet',
+      });
+  });
 });

@@ -64,9 +64,13 @@ export type Mode = TileMode;
 export function backwardUnsupported(kernel: AttentionKernel): string | undefined {
   if (kernel.routing) return 'the backward pass is not available for routing/selection kernels yet';
   const f = kernel.formats;
-  for (const [name, t] of Object.entries(f))
+  if (f.paged) return 'the backward pass does not read paged K/V caches yet';
+  // The stored tensors only (`paged` is a layout, not one of them).
+  for (const name of ['q', 'k', 'v', 'out'] as const) {
+    const t = f[name];
     if (t.kind !== 'float' || t.dtype !== 'f32')
       return `the WGSL backward pass is f32 only; ${name} is stored as ${t.kind === 'quant' ? 'a quantized cache' : t.dtype}`;
+  }
   return undefined;
 }
 
