@@ -22,3 +22,18 @@ it('D = 96 compiles for SIMT with a schedule its core maps, and runs right', asy
     await runCase(exe, join(dir, kernel.name), artifact, kernel, shape, 7);
   }
 }, 300_000);
+
+it('odd head dims (D = 3, Dv = 7) compile for SIMT by default, and run right', async () => {
+  // Every SIMT candidate had 2 or more threads per query row, which must divide D: "no cuda
+  // schedule fits" for `attnc compile --target cuda --dim 3`, while a schedule with one thread a
+  // row (the random-program tests' D = 3) runs fine.
+  const dir = scratchDir('schedule-fit-odd');
+  const source = readFileSync('stdlib/causal.attn', 'utf8');
+  for (const dtype of ['f32', 'bf16'] as const) {
+    const { artifact, kernel } = compile(source, { target: 'cuda', headDim: 3, valueDim: 7, dtype });
+    expect(artifact.schedule).toMatchObject({ engine: 'simt', blockQ: 64, blockK: 64, threads: 64 });
+    const exe = await buildEmulation(dir, artifact, kernel);
+    const shape = { label: 'tails + GQA', B: 1, H: 2, Hkv: 1, Nq: 37, Nk: 45 };
+    await runCase(exe, join(dir, kernel.name), artifact, kernel, shape, 11);
+  }
+}, 300_000);

@@ -60,8 +60,14 @@ const candidates: readonly Candidate[] = [
 const registerBudget = 64;
 function fitThreads(c: Candidate, headDim: number, valueDim: number): Candidate {
   const need = Math.ceil((c.blockQ * (headDim + valueDim)) / registerBudget / 32) * 32;
-  return { ...c, threads: Math.min(1024, Math.max(c.threads, need)) };
+  // The threads of a query row split D and Dv (plan.ts simtPlan): an odd head dim takes one a
+  // row, not the candidate's two or more (which no lane split maps, so nothing fitted).
+  const rowLanes = Math.min(32, lowestPowerOfTwo(headDim), lowestPowerOfTwo(valueDim));
+  return { ...c, threads: Math.min(1024, Math.max(c.threads, need), c.blockQ * rowLanes) };
 }
+
+/** The largest power of two dividing n (n ≥ 1). */
+const lowestPowerOfTwo = (n: number): number => n & -n;
 
 /** Head dims the tensor-core engines are scheduled for (their cores render more from a schedule). */
 const tunedDims = [64, 128];
