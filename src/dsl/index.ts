@@ -76,6 +76,9 @@ function errorSpan(e: IRecognitionException, source: string, file: string): Span
   return isReal(tok) ? tokenSpan(tok, file) : endOfSource(source, file);
 }
 
+/** Parse errors at the end of the input (a file cut inside a statement): see withoutCascades. */
+const atEndOfInput = new WeakSet<Diagnostic>();
+
 export function parseProgram(source: string, file: string): { program: Program; diagnostics: Diagnostic[] } {
   const empty: Program = { kind: 'program', file, decls: [], header: '' };
   // Limits first (docs/LANGUAGE.md, "Limits"): the phases after them recurse over expressions.
@@ -106,7 +109,9 @@ export function parseProgram(source: string, file: string): { program: Program; 
     if (seen.has(span.offset)) continue;
     seen.add(span.offset);
     const { message, hint } = splitParseMessage(e.message);
-    syntax.push(error(message, span, hint));
+    const d = error(message, span, hint);
+    if (!isReal(e.token)) atEndOfInput.add(d);
+    syntax.push(d);
   }
   const builder = built.diagnostics.filter((d) => !seen.has(d.span.offset));
   // Lexer errors (a stray `;`) are each a mistake of their own: only the parser's follow-ons go.
@@ -216,7 +221,12 @@ function regions(program: Program): [number, number][] {
  */
 function withoutCascades(program: Program, parse: Diagnostic[], check: Diagnostic[]): Diagnostic[] {
   const inside = (o: number, [a, b]: [number, number]): boolean => o >= a && o <= b;
-  const broken = regions(program).filter((r) => parse.some((d) => inside(d.span.offset, r)));
+  const all = regions(program);
+  const broken = all.filter((r) => parse.some((d) => inside(d.span.offset, r)));
+  // An error at the end of the input (a file cut inside a statement) breaks what was still open:
+  // the last piece, whose recovered span ends before that error's position.
+  const last = all.reduce<[number, number] | undefined>((m, r) => (!m || r[0] > m[0] ? r : m), undefined);
+  if (last && parse.some((d) => atEndOfInput.has(d))) broken.push(last);
   return check.filter((d) => !broken.some((r) => inside(d.span.offset, r)));
 }
 

@@ -150,6 +150,23 @@ attention b(t: f32[heads]) {
     `);
   });
 
+  it('a file cut inside a statement: the end-of-file error alone, no guesses about the rest', () => {
+    // The checker also judged the recovered piece: "`kept` has 3 dimensions but is indexed
+    // with 2" and "`&&` takes bools, found int" beside the one real error.
+    const errors = (src: string) => frontend(src, 'x.attn').diagnostics.map((d) => d.message);
+    expect(errors('attention a(kept: i32[batch, heads, kv]) {\n  mask (kept[b,\n\n// a comment\n')).toEqual([
+      'expected an expression, found end of file',
+    ]);
+    expect(render('attention a(kept: i32[batch, heads, kv]) {\n  mask causal && (kept[b,'))
+      .toMatchInlineSnapshot(`
+        "error: expected an expression, found end of file
+         --> x.attn:2:26
+          |
+        2 |   mask causal && (kept[b,
+          |                          ^"
+      `);
+  });
+
   it('an unterminated block comment inside a declaration is the one error', () => {
     // The parser also reported "expected a statement (…) or `}`, found end of file": the comment
     // swallowed the `}`, which is what the comment's own error says.
