@@ -219,21 +219,30 @@ function regions(program: Program): [number, number][] {
  * Checker errors in a parameter or statement that also has a syntax error are dropped: recovery
  * repaired that piece by guessing, and errors about the guess are noise.
  */
-function withoutCascades(program: Program, parse: Diagnostic[], check: Diagnostic[]): Diagnostic[] {
+function withoutCascades(
+  program: Program,
+  parse: Diagnostic[],
+  check: Diagnostic[],
+  source: string,
+): Diagnostic[] {
   const inside = (o: number, [a, b]: [number, number]): boolean => o >= a && o <= b;
   const all = regions(program);
   const broken = all.filter((r) => parse.some((d) => inside(d.span.offset, r)));
-  // An error at the end of the input (a file cut inside a statement) breaks what was still open:
-  // the last piece, whose recovered span ends before that error's position.
+  // A file cut inside a statement breaks what was still open, the last piece, whose recovered
+  // span ends before the error: an error at the end of the input, or any after that piece when
+  // the last declaration never reached its `}` (`route b` at the end: "`route` needs a unit").
   const last = all.reduce<[number, number] | undefined>((m, r) => (!m || r[0] > m[0] ? r : m), undefined);
-  if (last && parse.some((d) => atEndOfInput.has(d))) broken.push(last);
+  const decl = program.decls.at(-1);
+  const open = decl !== undefined && source[decl.span.offset + decl.span.length - 1] !== '}';
+  const after = (d: Diagnostic): boolean => last !== undefined && d.span.offset > last[1];
+  if (last && parse.some((d) => atEndOfInput.has(d) || (open && after(d)))) broken.push(last);
   return check.filter((d) => !broken.some((r) => inside(d.span.offset, r)));
 }
 
 export function frontend(source: string, file: string): FrontendResult {
   const parsed = parseProgram(source, file);
   const checked = checkRecovered(parsed.program, parsed.diagnostics);
-  const checks = withoutCascades(parsed.program, parsed.diagnostics, checked.diagnostics);
+  const checks = withoutCascades(parsed.program, parsed.diagnostics, checked.diagnostics, source);
   const diagnostics = capped([...parsed.diagnostics, ...checks]);
   if (parsed.program.decls.length === 0 && !hasErrors(diagnostics)) {
     const at: Span = { file, line: 1, column: 1, offset: 0, length: 1 };

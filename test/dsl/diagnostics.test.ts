@@ -157,6 +157,14 @@ attention b(t: f32[heads]) {
     expect(errors('attention a(kept: i32[batch, heads, kv]) {\n  mask (kept[b,\n\n// a comment\n')).toEqual([
       'expected an expression, found end of file',
     ]);
+    // Cut after a word the parser stopped at: the checker's guesses about the routing statement
+    // ("`route` needs a unit", "the key side must be pooled") came first.
+    expect(errors('attention b(top: int = 8) {\n  route b')).toEqual([
+      'expected a unit (`blocks(n)` or `chunks(ids)`) or a ranking (`topk(n) by …` or `from idx`), found `b`',
+    ]);
+    expect(errors('attention l(top: int = 4) {\n  route blocks(64) top')).toEqual([
+      'expected `topk(n) by …` or `from idx`, found `top`',
+    ]);
     expect(render('attention a(kept: i32[batch, heads, kv]) {\n  mask causal && (kept[b,'))
       .toMatchInlineSnapshot(`
         "error: expected an expression, found end of file
