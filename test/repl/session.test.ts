@@ -154,6 +154,16 @@ describe('Session', () => {
     );
   });
 
+  it(':emit wgsl at dtype=bf16 says what to :set, not a CLI flag', async () => {
+    // It gave the compiler's "use --dtype f16 or f32", a flag the REPL has no use for.
+    const { type } = session();
+    await type('attention a() { mask causal }', ':set dtype=bf16');
+    expect(await type(':emit wgsl')).toBe(
+      'error: WebGPU has no bf16 storage: :set dtype=f32 or f16 (or :emit cuda)\n',
+    );
+    expect(await type(':emit cuda')).toContain('extern "C"');
+  });
+
   it(':use and :show name what is missing as errors', async () => {
     // `:use` alone said "no attention `` (defined: a)"; `:show nope` printed its complaint as
     // if it were a definition, without `error:`.

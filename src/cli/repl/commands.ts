@@ -24,6 +24,8 @@ const allPasses = [...new Set([...passNames('wgsl'), ...passNames('cuda')])];
 function emit(s: Session, args: string[]): void {
   const target = args[0];
   if (target !== 'wgsl' && target !== 'cuda') throw new ReplError(':emit expects wgsl or cuda');
+  if (target === 'wgsl' && s.settings.dtype === 'bf16')
+    throw new ReplError('WebGPU has no bf16 storage: :set dtype=f32 or f16 (or :emit cuda)');
   const { artifact } = compile(s.requireCurrent().source, {
     target,
     file: REPL_FILE,
