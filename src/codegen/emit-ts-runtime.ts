@@ -199,6 +199,29 @@ function checkHostPages(args«: Record<string, unknown>», kv«: KvArgs», issue
   }
 }
 
+/**
+ * createKernel's arguments: a GPUDevice (duck-typed: one made by Dawn has no global class), and
+ * for a module with options, an object of known keys; a misspelt key would silently be the default.
+ */
+function checkCreateArgs(kernel«: string», device«: unknown», options«?: unknown», known«?: readonly string[]»)«: void» {
+  const issues«: string[]» = [];
+  const d = device «as { limits?: unknown; features?: { has?: unknown }; createShaderModule?: unknown } | null»;
+  const isDevice =
+    typeof d === 'object' && d !== null && typeof d.limits === 'object' && d.limits !== null &&
+    typeof d.features?.has === 'function' && typeof d.createShaderModule === 'function';
+  if (!isDevice) issues.push(\`createKernel(device): expected a GPUDevice, got \${describe(device)}\`);
+  if (known && options !== undefined) {
+    if (typeof options !== 'object' || options === null || Array.isArray(options)) {
+      issues.push(\`createKernel(device, options): options: expected an object { \${known.map((k) => k + '?').join(', ')} }, got \${describe(options)}\`);
+    } else {
+      for (const key of Object.keys(options)) {
+        if (!known.includes(key)) issues.push(\`createKernel(device, options): option "\${key}": no such option (known: \${known.join(', ')})\`);
+      }
+    }
+  }
+  if (issues.length > 0) throw new KernelInputError(issues, kernel);
+}
+
 /** dispatch/encode/prepare take one arguments object; anything else is named, not a TypeError. */
 function checkArgsObject(kernel«: string», call«: string», args«: unknown»)«: void» {
   if (typeof args !== 'object' || args === null || Array.isArray(args)) {

@@ -283,6 +283,7 @@ function singleCreateKernel(check: string[], decodeMember: string | undefined): 
     ' */',
     'export async function createKernel(device«: GPUDevice»)«: Promise<Kernel>» {',
     ...check,
+    '  checkCreateArgs(kernelName, device);',
     '  const spec«: KernelSpec» = {',
     '    ...{ kernelName, schedule, bindings, entryPoints, uniformLayout, workgroupStorageBytes, maxWorkgroupSize, wgsl },',
     "    resolve: resolve «as KernelSpec['resolve']»,",
