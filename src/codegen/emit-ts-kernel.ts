@@ -24,6 +24,10 @@ function checkDevice(spec«: KernelSpec», device«: GPUDevice»)«: void» {
   if (schedule.dtype === 'f16' && !device.features.has('shader-f16')) {
     problems.push('f16 storage needs the "shader-f16" feature, which the device lacks');
   }
+  // A coop schedule compiled for a device with subgroups: without the feature its WGSL would fail to compile.
+  if (schedule.subgroups === true && !device.features.has('subgroups')) {
+    problems.push('subgroup reductions need the "subgroups" feature, which the device lacks');
+  }
   if (problems.length > 0) {
     throw new Error(
       \`kernel "\${kernelName}" cannot run on this device: \${problems.join('; ')}. Compile it for this \` +

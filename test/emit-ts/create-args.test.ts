@@ -1,12 +1,14 @@
 // createKernel's own arguments in an emitted module, and the device it is given: something that is
-// no GPUDevice, and an options object of the wrong kind or with a misspelt key are KernelInputErrors
-// naming the argument — never a TypeError from inside, nor a misspelt option silently ignored.
+// no GPUDevice, an options object of the wrong kind or with a misspelt key, and a device lacking the
+// "subgroups" feature that a coop schedule was compiled for are KernelInputErrors or device errors
+// naming the argument or the feature — never a TypeError from inside, or a WGSL error from Dawn.
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { compile } from '../../src/compile.js';
 import { emitKernelModule } from '../../src/codegen/emit-ts.js';
 import { formatFiles } from '../../src/codegen/emit-ts-format.js';
-import { getDevice } from '../../src/runtime/webgpu.js';
+import { findAdapter } from '../../src/runtime/device.js';
+import { deviceLimits, getDevice } from '../../src/runtime/webgpu.js';
 import { stdlibPath } from '../support/stdlib.js';
 import { emitStdlib, importModule, type GeneratedKernel } from './support.js';
 
@@ -53,5 +55,31 @@ describe('emitted createKernel(device, options)', () => {
     );
     // What stays accepted: no options, an empty object, a known engine.
     for (const ok of [undefined, {}, { engine: 'row' }]) (await dual.createKernel(device, ok)).destroy();
+  }, 120_000);
+
+  it('names the "subgroups" feature a coop schedule needs when the device lacks it', async () => {
+    const full = await getDevice();
+    const limits = deviceLimits(full);
+    const { artifact } = compile(causal, { target: 'wgsl', headDim: 16, wgslEngine: 'coop', limits });
+    // lavapipe has subgroups, so the schedule uses them; a device requested without the feature lacks it.
+    expect(artifact.schedule.subgroups).toBe(true);
+    const mod = await importModule<Module>(
+      'causal_subgroups',
+      (await formatFiles(emitKernelModule(artifact, { lang: 'js' }).files))['causal.js']!,
+    );
+    const { adapter } = (await findAdapter())!;
+    const l = full.limits;
+    const bare = await adapter.requestDevice({
+      requiredLimits: {
+        maxComputeWorkgroupStorageSize: l.maxComputeWorkgroupStorageSize,
+        maxComputeInvocationsPerWorkgroup: l.maxComputeInvocationsPerWorkgroup,
+        maxComputeWorkgroupSizeX: l.maxComputeWorkgroupSizeX,
+      },
+    });
+    expect(bare.features.has('subgroups')).toBe(false);
+    await expect(mod.createKernel(bare)).rejects.toThrow(
+      'kernel "causal" cannot run on this device: subgroup reductions need the "subgroups" feature, which the device lacks',
+    );
+    bare.destroy();
   }, 120_000);
 });
