@@ -176,8 +176,9 @@ async function instantiate(spec«: KernelSpec», device«: GPUDevice»)«: Promi
         }
         if (isInput(b.role)) {
           const buf = make(b.name, size, STORAGE | COPY_DST);
-          // writeBuffer wants a multiple of 4 bytes: odd-length f16 data goes through a padded copy.
-          if (data«!».byteLength % 4 === 0) {
+          // writeBuffer wants a multiple of 4 bytes, and Dawn no SharedArrayBuffer: odd-length f16
+          // data and shared memory go through a padded copy.
+          if (data«!».byteLength % 4 === 0 && data«!».buffer instanceof ArrayBuffer) {
             if (data«!».byteLength > 0) device.queue.writeBuffer(buf, 0, data«!».buffer «as ArrayBuffer», data«!».byteOffset, data«!».byteLength);
           } else {
             const padded = new Uint8Array(size);

@@ -5,6 +5,7 @@
 import type { WgslBackwardArtifact } from '../codegen/wgsl/backward.js';
 import type { BackwardBinding } from '../codegen/wgsl/backward-layout.js';
 import { backwardInputIssues } from './backward-checks.js';
+import { upload } from './webgpu-launch.js';
 
 export interface BackwardRunInputs {
   readonly q: Float32Array;
@@ -213,7 +214,7 @@ export async function runWgslBackward(
       if (data) {
         if (data.byteLength !== 4 * n)
           fail(art, `${b.name} has ${data.byteLength / 4} elements, expected ${n} ([${b.shape.join(', ')}])`);
-        if (n > 0) device.queue.writeBuffer(buf, 0, data.buffer, data.byteOffset, data.byteLength);
+        upload(device, buf, data, 4 * n);
       } else if (b.access === 'read_write' && b.role !== 'delta' && b.role !== 'summary') {
         reads.push({ b, src: buf, dst: make(`${b.name}.read`, 4 * n, MAP_READ | COPY_DST), n });
       }
