@@ -5,7 +5,7 @@ import { compile } from '../../src/compile.js';
 import { checkedFormats } from '../../src/quant/format.js';
 import { quantize } from '../../src/quant/quantize.js';
 import { InputError } from '../../src/runtime/validate.js';
-import { createKernel, getDevice, type RunInputs } from '../../src/runtime/webgpu.js';
+import { createKernel, getDevice, type KernelOptions, type RunInputs } from '../../src/runtime/webgpu.js';
 
 describe('GpuKernel.run arguments', () => {
   it('a missing or non-object inputs argument is an InputError naming it', async () => {
@@ -50,6 +50,25 @@ describe('GpuKernel.run arguments', () => {
       /^createKernel\(device, artifact\): device must be a GPUDevice \(getDevice\(\)\), got null$/,
     );
     await expect(create(compiled.artifact, device)).rejects.toThrow(/device must be a GPUDevice/);
+  });
+
+  it('createKernel names bad options (decode: "nope" ran as "auto"; Decode was dropped)', async () => {
+    const artifact = compile('attention c() { mask causal }', { target: 'wgsl', headDim: 16 }).artifact;
+    const device = await getDevice();
+    const create = (options: unknown) => createKernel(device, artifact, options as KernelOptions);
+    await expect(create({ decode: 'nope' })).rejects.toThrow(
+      'createKernel(device, artifact, options): decode must be "auto", "always" or "never", got string nope',
+    );
+    await expect(create({ debug: 'yes' })).rejects.toThrow(
+      'createKernel(device, artifact, options): debug must be true or false, got string yes',
+    );
+    await expect(create({ Decode: 'never' })).rejects.toThrow(
+      'createKernel(device, artifact, options): unknown option "Decode"; did you mean "decode"?',
+    );
+    await expect(create(null)).rejects.toThrow(
+      'createKernel(device, artifact, options): options must be an object { debug?, decode? }, got null',
+    );
+    for (const ok of [undefined, {}, { decode: 'never', debug: false }]) (await create(ok)).destroy();
   });
 
   it('a param or tensor beside q/k/v, or a misspelt key, is named instead of dropped', async () => {
