@@ -162,8 +162,16 @@ def _locked(path):
     """Holds an exclusive lock on `path` (so ranks of one job build a kernel once)."""
     import fcntl
 
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    with open(path, 'a') as f:
+    folder = os.path.dirname(path)
+    try:
+        os.makedirs(folder, exist_ok=True)
+        f = open(path, 'a')
+    except OSError as e:
+        raise BuildError(
+            f'the attnc cache {folder} cannot be written ({e.strerror}); set ATTNC_CACHE '
+            '(python -m attnc: --cache) to a writable folder'
+        ) from None
+    with f:
         fcntl.flock(f, fcntl.LOCK_EX)
         try:
             yield

@@ -83,6 +83,20 @@ def test_build_options_name_a_wrong_kind_of_value_at_once():
     assert BuildOptions(lse=0, backward=1).as_dict()['lse'] is False  # 0 and 1 stay accepted
 
 
+def test_an_unwritable_cache_is_a_build_error_naming_it(tmp_path, monkeypatch, capsys):
+    from attnc.__main__ import main
+
+    blocker = tmp_path / 'a-file'
+    blocker.write_text('')
+    bad = str(blocker / 'cache')  # a folder under a file: never creatable, even as root
+    source, path = read_source(os.path.join(REPO, 'stdlib', 'softcap.attn'))
+    with pytest.raises(BuildError, match=r'^the attnc cache .*a-file/cache/artifacts cannot be written \(Not a directory\); set ATTNC_CACHE'):
+        compile_artifact(source, path, BuildOptions(), cache=bad)
+    monkeypatch.setenv('ATTNC_CLI', CLI)
+    assert main(['compile', 'stdlib/softcap.attn', '--cache', bad]) == 1
+    assert capsys.readouterr().err.startswith('error: the attnc cache ')
+
+
 def test_arch_table_maps_capabilities_and_names_what_this_gpu_lacks():
     assert arch_for_capability(9, 0).nvcc_arch == 'sm_90a'
     assert arch_for_capability(8, 0).cli_args == ('--arch', 'sm_80')
