@@ -17,8 +17,11 @@ export function bindingData(b: Binding, inputs: RunInputs): unknown {
   if (b.role === 'tensor') return inputs.tensors?.[b.name];
   if (b.role === 'block_table') return inputs.kvCache?.blockTable;
   if (b.part !== undefined) {
-    const held = inputs.caches?.[b.role as 'k' | 'v']?.[b.part];
-    return held === undefined || ArrayBuffer.isView(held) ? held : held.data;
+    const held: unknown = inputs.caches?.[b.role as 'k' | 'v']?.[b.part];
+    // A StoredFloats { dtype, data } holds its array; anything else (null, a plain Array) is
+    // described as given (reading .data of it threw, or said "undefined").
+    const stored = typeof held === 'object' && held !== null && !ArrayBuffer.isView(held) && 'data' in held;
+    return stored ? held.data : held;
   }
   return inputs[b.role as 'q' | 'k' | 'v'];
 }

@@ -124,6 +124,17 @@ describe('GpuKernel.run arguments', () => {
       ]),
     );
     expect((await kernel.run({ ...base, caches: { k: cache } })).out).toHaveLength(n);
+    // A part given as null was a TypeError (null.data); a plain Array was described as undefined.
+    const part = (scale: unknown) =>
+      ({ ...base, caches: { k: { ...cache, scale } } }) as unknown as RunInputs;
+    await expect(kernel.run(part(null))).rejects.toThrow(
+      new InputError(['cache tensor caches.k.scale: expected f32[1, 1, 8, 1] (8 elements), got null']),
+    );
+    await expect(kernel.run(part([1, 2, 3, 4, 5, 6, 7, 8]))).rejects.toThrow(
+      new InputError([
+        'cache tensor caches.k.scale: expected f32[1, 1, 8, 1] (8 elements), got a plain Array of 8 elements',
+      ]),
+    );
     kernel.destroy();
   });
 });
