@@ -297,7 +297,9 @@ def bind_call(manifest, infos, named, describe, dtype=None, head_dim=None, value
             raise ArgumentError(f'{name}: unknown argument {key!r} (this kernel takes {takes})')
     params = {}
     for p in manifest.params:
-        value = named.get(p.name, p.default)
+        value = named.get(p.name)
+        if value is None:  # left out or None: the default (None said "no default" of one that has it)
+            value = p.default
         if value is None:
             raise ArgumentError(f'{name}: param {p.name} ({p.dtype}) has no default; pass {p.name}=...')
         check_param(name, p, value)

@@ -176,3 +176,9 @@ def test_a_bool_param_is_true_or_false_and_travels_as_an_i32_word(tmp_path):
     for p in m.params:  # as the op does (attnc/_ops.py)
         layout.set_param(args, p, next(floats) if p.is_float else next(ints))
     assert (args.wide, args.w, args.c) == (0, 4, 2.0)
+
+
+def test_a_param_given_as_none_takes_its_default(manifests):
+    # cap=None said "param cap (f32) has no default", which softcap's cap has (50).
+    assert bind(manifests['softcap'], cap=None).params == {'cap': 50}
+
