@@ -182,3 +182,9 @@ def test_a_param_given_as_none_takes_its_default(manifests):
     # cap=None said "param cap (f32) has no default", which softcap's cap has (50).
     assert bind(manifests['softcap'], cap=None).params == {'cap': 50}
 
+
+def test_a_zero_head_dim_names_q_and_v(manifests):
+    # q/k with D = 0 (or v with Dv = 0) reached the build as "head_dim must be a positive int, got 0".
+    cap = manifests['softcap']
+    fails('softcap: q and k have head dim D = 0 and v has Dv = 64; both must be >= 1', cap, qkv(D=0))
+    fails('softcap: q and k have head dim D = 64 and v has Dv = 0; both must be >= 1', cap, qkv(Dv=0))
