@@ -5,6 +5,7 @@
 import type { WgslBackwardArtifact } from '../codegen/wgsl/backward.js';
 import type { BackwardBinding } from '../codegen/wgsl/backward-layout.js';
 import { backwardInputIssues } from './backward-checks.js';
+import { describeValue } from './params.js';
 import { upload } from './webgpu-launch.js';
 
 export interface BackwardRunInputs {
@@ -92,6 +93,18 @@ function resolveParams(
   return out;
 }
 
+/** A device that is none, or inputs that are no object: named, not a TypeError from inside. */
+function checkCallArguments(device: unknown, inp: unknown): void {
+  const where = 'runWgslBackward(device, art, inputs)';
+  const d = device as { createBindGroupLayout?: unknown } | null;
+  if (typeof d !== 'object' || d === null || typeof d.createBindGroupLayout !== 'function')
+    throw new TypeError(`${where}: device must be a GPUDevice (getDevice()), got ${describeValue(device)}`);
+  if (typeof inp !== 'object' || inp === null || Array.isArray(inp))
+    throw new TypeError(
+      `${where}: inputs must be an object { q, k, v, out, lse, dout, B, H, Hkv, Nq, Nk, ... }, got ${describeValue(inp)}`,
+    );
+}
+
 function checkSizes(art: WgslBackwardArtifact, inp: BackwardRunInputs): void {
   for (const n of ['B', 'H', 'Hkv', 'Nq', 'Nk'] as const)
     if (!Number.isInteger(inp[n]) || inp[n] < (n === 'H' || n === 'Hkv' ? 1 : 0))
@@ -173,6 +186,7 @@ export async function runWgslBackward(
   art: WgslBackwardArtifact,
   inp: BackwardRunInputs,
 ): Promise<BackwardRunResult> {
+  checkCallArguments(device, inp);
   checkSizes(art, inp);
   const issues = backwardInputIssues(art, inp);
   if (issues.length) fail(art, `invalid arguments:\n  ${issues.join('\n  ')}`);

@@ -132,11 +132,24 @@ describe('WGSL backward vs the float64 gradient reference', () => {
         /tensor "gian": the kernel has no such tensor \(known: gain\)/,
       ],
       [{ tensors: { gain: new Int32Array(1) } }, /tensor "gain": expected a Float32Array, got Int32Array/],
+      // Misspelt keys were ignored: qoffset ran with the default offset, dOut beside dout unread.
+      [{ qoffset: 1 }, /runWgslBackward\(inputs\): unknown key "qoffset"; did you mean "qOffset"\?/],
+      [{ dOut: n(16) }, /runWgslBackward\(inputs\): unknown key "dOut"; did you mean "dout"\?/],
+      [{ sinks: 2 }, /"sinks" is a param of kernel "sink_calibration": pass it as params: \{ sinks: … \}/],
     ];
     for (const [bad, message] of refusals)
       await expect(runWgslBackward(device, c.backward, { ...ok, ...bad } as typeof ok)).rejects.toThrow(
         message,
       );
+    // These were TypeErrors from inside ("Cannot read properties of undefined").
+    const call = (d: unknown, inputs: unknown) =>
+      runWgslBackward(d as GPUDevice, c.backward, inputs as typeof ok);
+    await expect(call(undefined, ok)).rejects.toThrow(
+      /^runWgslBackward\(device, art, inputs\): device must be a GPUDevice \(getDevice\(\)\), got undefined$/,
+    );
+    await expect(call(device, null)).rejects.toThrow(
+      /^runWgslBackward\(device, art, inputs\): inputs must be an object \{ q, k, v, out, lse, dout, B, H, Hkv, Nq, Nk, \.\.\. \}, got null$/,
+    );
     const res = await runWgslBackward(device, c.backward, { ...ok, params: { sinks: 2 } });
     expect(res.dTensors.gain).toHaveLength(1);
   }, 120_000);
