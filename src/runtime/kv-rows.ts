@@ -50,7 +50,9 @@ interface KvRunSizes {
 function checkedMaxPages(raw: KvCacheInput, s: KvRunSizes, P: number, issues: string[]): number {
   const maxPages = raw.maxPages ?? Math.max(1, Math.ceil(s.Nk / P));
   if (!Number.isSafeInteger(maxPages) || maxPages < 1 || maxPages > 2 ** 31 - 1) {
-    issues.push(`kvCache.maxPages: expected an integer >= 1, got ${String(raw.maxPages)}`);
+    issues.push(
+      `kvCache.maxPages: expected an integer in [1, 2147483647], got ${describeValue(raw.maxPages)}`,
+    );
     return 1;
   }
   return maxPages;

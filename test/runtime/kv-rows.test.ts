@@ -114,6 +114,13 @@ describe('kvCache on WGSL runs', () => {
     );
   });
 
+  it('describes a maxPages of the wrong type as what it is', () => {
+    // A string '3' read "expected an integer >= 1, got 3".
+    expect(
+      issues(paged.artifact, inputs({ kvCache: { blockTable: table, maxPages: '3' as never } })),
+    ).toContain('kvCache.maxPages: expected an integer in [1, 2147483647], got string 3');
+  });
+
   it('a quantized cache keeps its own layout: it takes no strides', () => {
     const got = issues(kivi.artifact, {
       ...inputs({}),
