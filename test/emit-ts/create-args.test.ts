@@ -57,6 +57,22 @@ describe('emitted createKernel(device, options)', () => {
     for (const ok of [undefined, {}, { engine: 'row' }]) (await dual.createKernel(device, ok)).destroy();
   }, 120_000);
 
+  it('a single-engine module refuses an engine it does not carry instead of running its own', async () => {
+    const device = await getDevice();
+    const single = await importModule<Module>(
+      'causal_engine',
+      (await emitStdlib('causal', 'js')).files['causal.js']!,
+    );
+    await expect(single.createKernel(device, { engine: 'coop' })).rejects.toThrow(
+      'createKernel(device, options): engine "coop": this module carries the "row" engine only ' +
+        '(attnc compile without --wgsl-engine writes a module with both)',
+    );
+    await expect(single.createKernel(device, { engin: 'row' })).rejects.toThrow(
+      'createKernel(device, options): option "engin": no such option (known: engine)',
+    );
+    for (const ok of [undefined, {}, { engine: 'row' }]) (await single.createKernel(device, ok)).destroy();
+  }, 120_000);
+
   it('names the "subgroups" feature a coop schedule needs when the device lacks it', async () => {
     const full = await getDevice();
     const limits = deviceLimits(full);
