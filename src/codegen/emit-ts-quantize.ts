@@ -157,8 +157,12 @@ export function quantize(device«: GPUDevice», cache«: 'k' | 'v'», args«: ob
   for (const key of Object.keys(s)) if (!['B', 'Hkv', 'Nk'].includes(key)) fail('sizes: unknown size "' + key + '" (known: B, Hkv, Nk)');
   const values = { B: int('sizes.B', s.B), Hkv: int('sizes.Hkv', s.Hkv), Nk: int('sizes.Nk', s.Nk), start: int('start', a.start), n: int('n', a.n), salient_n: int('salientN', a.salientN ?? 0) };
   if (values.start + values.n > values.Nk) throw new Error(kernelName + ': quantize: rows [' + values.start + ', ' + (values.start + values.n) + ') are not inside the cache of ' + values.Nk + ' tokens');
-${paged ? pagedCheck : ''}  checkQuantizeBuffers(device, m, a, quantizeShapes[cache]«!»({ pages: 0, max_pages: 0, ...values }), fail);
-  let perDevice = quantizePipelines.get(device);
+${paged ? pagedCheck : ''}  // Over the limit, the layout and pipelines would be invalid (and cached): Dawn only logs it.
+  const storage = m.bindings.filter((b) => b.access !== 'uniform').length;
+  const most = device.limits.maxStorageBuffersPerShaderStage;
+  if (storage > most) fail('the ' + cache + " cache's quantize binds " + storage + ' storage buffers, the device allows ' + most + ' (request a device with a higher maxStorageBuffersPerShaderStage)');
+  checkQuantizeBuffers(device, m, a, quantizeShapes[cache]«!»({ pages: 0, max_pages: 0, ...values }), fail);
+${paged ? pagedUpload : ''}  let perDevice = quantizePipelines.get(device);
   if (!perDevice) quantizePipelines.set(device, (perDevice = new Map()));
   let compiled = perDevice.get(cache);
   if (!compiled) {
@@ -233,6 +237,12 @@ const pagedCheck = String.raw`  const P = (m «as { pageSize?: number }»).pageS
         if (!(id >= 0 && id < pages)) throw new Error(kernelName + ': quantize: blockTable[' + b + '][' + p + '] = ' + id + ' is not a page of the pools (' + pages + ' pages)');
       }
     Object.assign(values, { max_pages: maxPages, pages });
+  }
+`;
+
+/** The checked block table's upload, once every other argument passed (nothing made before). */
+const pagedUpload = String.raw`  if (P !== undefined) {
+    const bt = a.blockTable «as Int32Array»;
     table = device.createBuffer({ size: Math.max(16, bt.byteLength), usage: 0x80 | 0x8 /* STORAGE | COPY_DST */ });
     device.queue.writeBuffer(table, 0, new Int32Array(bt)); // a copy: typed over an ArrayBuffer
   }

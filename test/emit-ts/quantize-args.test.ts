@@ -9,7 +9,8 @@ import { checkSource } from '../../src/compile.js';
 import { checkedFormats } from '../../src/quant/format.js';
 import { cacheLayout, type CacheSizes } from '../../src/quant/layout.js';
 import { getDevice } from '../../src/runtime/webgpu.js';
-import { emitStdlib, importModule } from './support.js';
+import { findAdapter } from '../../src/runtime/device.js';
+import { emitSource, emitStdlib, importModule } from './support.js';
 
 interface QuantizeModule {
   quantize(device: unknown, cache: string, args: unknown): void;
@@ -84,6 +85,32 @@ describe('emitted quantize() arguments', () => {
       'unknown argument "strat" (known: x, codes, scale, zero, recent, sizes, start, n)',
     );
     await refuses({ sizes: { B: 1, Hkv: 2, Nk: 40, D: 32 } }, 'sizes: unknown size "D" (known: B, Hkv, Nk)');
+  });
+
+  it('names a storage-buffer limit the device is below, before caching pipelines that cannot exist', async () => {
+    // Salient codes, a normalizer, zero points, a recent window and a block table: 9 storage
+    // buffers, one over WebGPU's default. quantize returned, Dawn logged the error, nothing ran.
+    const source = `attention z(sal: i32[batch, kv_heads, kv]) {
+  cache paged 4
+  store k int2 scale f16 per token zero f16 norm f16 salient int4 from sal recent 4 f16
+  mask causal
+}`;
+    const z = await importModule<QuantizeModule>(
+      'z_limit',
+      (await emitSource(source, 'js', { headDim: 16 })).files['z.js']!,
+    );
+    const { adapter } = (await findAdapter())!;
+    const bare = await adapter.requestDevice(); // the default limits: 8 storage buffers a stage
+    const args: Record<string, unknown> = { sizes: { B: 1, Hkv: 1, Nk: 8 }, start: 0, n: 8 };
+    Object.assign(args, { blockTable: Int32Array.from([0, 1]), maxPages: 2, pages: 2 });
+    for (const name of ['x', 'salient', 'codes', 'codesHi', 'scale', 'zero', 'norm', 'recent'])
+      args[name] = bare.createBuffer({ size: 65536, usage: STORAGE_RW });
+    bare.pushErrorScope('validation');
+    expect(() => z.quantize(bare, 'k', args)).toThrow(
+      "z: quantize: the k cache's quantize binds 9 storage buffers, the device allows 8 (request a device with a higher maxStorageBuffersPerShaderStage)",
+    );
+    expect(await bare.popErrorScope()).toBeNull();
+    bare.destroy();
   });
 
   it('names a device, args or cache that is not one', () => {
