@@ -101,6 +101,13 @@ export async function backward(device«: GPUDevice», args«: BackwardArgs»)«:
       issues.push(\`\${b.role === 'tensor' ? 'tensor' : 'input'} "\${b.name}": expected [\${b.shape.join(', ')}] (\${n} elements, a \${ctor.name}), got \${describe(data)}\`);
     }
   }
+  // q k v out lse dout dq dk dv and more: past WebGPU's default 8, which Dawn reports only as an
+  // invalid pipeline layout.
+  const storage = backwardSpec.bindings.filter((b) => b.role !== 'uniforms').length;
+  const most = device.limits.maxStorageBuffersPerShaderStage;
+  if (storage > most) {
+    issues.push(\`backward() binds \${storage} storage buffers, the device allows \${most} (request a device with a higher maxStorageBuffersPerShaderStage)\`);
+  }
   if (issues.length > 0) throw new KernelInputError(issues, kernelName);
 
   const layout = device.createBindGroupLayout({

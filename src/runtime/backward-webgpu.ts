@@ -105,6 +105,17 @@ function checkCallArguments(device: unknown, inp: unknown): void {
     );
 }
 
+/** Every backward binds 9 storage buffers at least; past the device's limit Dawn names only an invalid layout. */
+function checkStorageLimit(device: GPUDevice, art: WgslBackwardArtifact): void {
+  const storage = art.bindings.filter((b) => b.role !== 'uniforms').length;
+  const most = device.limits.maxStorageBuffersPerShaderStage;
+  if (storage > most)
+    fail(
+      art,
+      `binds ${storage} storage buffers, the device allows ${most} (request a device with a higher maxStorageBuffersPerShaderStage)`,
+    );
+}
+
 function checkSizes(art: WgslBackwardArtifact, inp: BackwardRunInputs): void {
   for (const n of ['B', 'H', 'Hkv', 'Nq', 'Nk'] as const)
     if (!Number.isInteger(inp[n]) || inp[n] < (n === 'H' || n === 'Hkv' ? 1 : 0))
@@ -188,6 +199,7 @@ export async function runWgslBackward(
 ): Promise<BackwardRunResult> {
   checkCallArguments(device, inp);
   checkSizes(art, inp);
+  checkStorageLimit(device, art);
   const issues = backwardInputIssues(art, inp);
   if (issues.length) fail(art, `invalid arguments:\n  ${issues.join('\n  ')}`);
   const params = resolveParams(art, inp.params);

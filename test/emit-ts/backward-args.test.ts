@@ -6,6 +6,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { compileBackward } from '../../src/backward.js';
 import { emitKernelModule } from '../../src/codegen/emit-ts.js';
 import { randomNormal, rng } from '../../src/runtime/inputs.js';
+import { findAdapter } from '../../src/runtime/device.js';
 import { getDevice } from '../../src/runtime/webgpu.js';
 import { importTs } from './support.js';
 
@@ -74,6 +75,19 @@ describe('emitted backward() arguments', () => {
       { params: { cap: 1e39 } },
       'param "cap" (f32): expected a finite number within f32 range (|x| < 3.4028235e38), got number 1e+39',
     );
+  });
+
+  it('names the storage-buffer limit of a device with the default limits (every backward binds 9+)', async () => {
+    // It threw Dawn's GPUPipelineError "Invalid PipelineLayout ... is invalid due to a previous
+    // error", with the real reason only in uncaptured-error logs.
+    const { adapter } = (await findAdapter())!;
+    const bare = await adapter.requestDevice();
+    bare.pushErrorScope('validation');
+    await expect(mod.backward(bare, base)).rejects.toThrow(
+      /^kernel "p": backward\(\) binds \d+ storage buffers, the device allows 8 \(request a device with a higher maxStorageBuffersPerShaderStage\)$/,
+    );
+    expect(await bare.popErrorScope()).toBeNull();
+    bare.destroy();
   });
 
   it('names a device that is none', async () => {
