@@ -92,8 +92,16 @@ describe('GpuKernel.run arguments', () => {
     );
     const offset = { ...base, q_offset: 3 } as RunInputs;
     await expect(kernel.run(offset)).rejects.toThrow('unknown key "q_offset"; did you mean "qOffset"?');
+    // The emitted module's dispatch takes sizes: { B, H, ... }; run() read each size as missing.
+    const { B: _B, H: _H, Hkv: _Hkv, Nq: _Nq, Nk: _Nk, ...noSizes } = base;
+    const nested = { ...noSizes, sizes: { B: 1, H: 1, Hkv: 1, Nq: 8, Nk: 8 } } as unknown as RunInputs;
+    await expect(kernel.run(nested)).rejects.toThrow(
+      new InputError([
+        'run(inputs): the sizes go beside q, k, v ({ q, k, v, B, H, Hkv, Nq, Nk, ... }), not in sizes: { ... } as an emitted module takes them',
+      ]),
+    );
     // Keys that are nobody's pass: callers spread wider objects into the inputs.
-    const wider = { ...base, seed: 1, label: 'layer 3' } as RunInputs;
+    const wider = { ...base, seed: 1, label: 'layer 3', sizes: { B: 1 } } as RunInputs;
     expect((await kernel.run(wider)).out).toHaveLength(n);
     kernel.destroy();
   });
