@@ -54,8 +54,13 @@ function describe(x«: unknown»)«: string» {
     return \`\${x.constructor.name} of \${(x «as unknown as ArrayLike<number>»).length} elements\`;
   }
   if (Array.isArray(x)) return \`a plain Array of \${x.length} elements\`;
+  if (isGpuBuffer(x)) return \`a GPUBuffer of \${(x «as { size: number }»).size} bytes\`;
   return typeof x === 'object' && x !== null ? 'an object' : \`\${typeof x} \${String(x)}\`;
 }
+
+/** A GPUBuffer by its shape (Dawn's have no global class in Node): a numeric size and usage. */
+const isGpuBuffer = (x«: unknown»)«: boolean» =>
+  typeof x === 'object' && x !== null && typeof (x «as { usage?: unknown }»).usage === 'number' && typeof (x «as { size?: unknown }»).size === 'number';
 
 /** The sizes a launch gives; D and Dv are compiled in. */
 const SIZE_KEYS = ['B', 'H', 'Hkv', 'Nq', 'Nk'];
@@ -169,8 +174,10 @@ function checkHostInputs(spec«: KernelSpec», args«: Record<string, unknown>»
     const longer = r.kv !== undefined && r.kv.need[b.role] !== undefined;
     if (!(data instanceof ctor) || (longer ? data.length < count(shape) : data.length !== count(shape))) {
       const bits = b.dtype === 'f16' ? ' of f16 bits' : '';
+      // The other call's argument kind: say which call takes it.
+      const hint = isGpuBuffer(data) ? ' (GPUBuffers go to encode or prepare; dispatch takes host arrays)' : '';
       issues.push(
-        \`\${b.role === 'tensor' ? 'tensor' : 'input'} "\${b.name}": expected \${shapeText(b, shape)} (\${count(shape)} elements, a \${ctor.name}\${bits}), got \${describe(data)}\`,
+        \`\${b.role === 'tensor' ? 'tensor' : 'input'} "\${b.name}": expected \${shapeText(b, shape)} (\${count(shape)} elements, a \${ctor.name}\${bits}), got \${describe(data)}\${hint}\`,
       );
     }
   }
