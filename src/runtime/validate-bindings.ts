@@ -35,6 +35,10 @@ function kindOf(x: unknown): string {
   if (ArrayBuffer.isView(x))
     return `${x.constructor.name} of ${(x as unknown as ArrayLike<number>).length} elements`;
   if (Array.isArray(x)) return `a plain Array of ${x.length} elements`;
+  const buf = x as { size?: unknown; usage?: unknown };
+  // A GPUBuffer (by shape: Dawn's have no global class in Node) read "got object".
+  if (typeof x === 'object' && typeof buf.size === 'number' && typeof buf.usage === 'number')
+    return `a GPUBuffer of ${buf.size} bytes (run() takes host arrays; an emitted module's encode or prepare takes GPUBuffers)`;
   return typeof x;
 }
 

@@ -100,6 +100,13 @@ describe('GpuKernel.run arguments', () => {
         'run(inputs): the sizes go beside q, k, v ({ q, k, v, B, H, Hkv, Nq, Nk, ... }), not in sizes: { ... } as an emitted module takes them',
       ]),
     );
+    // A GPUBuffer for q read "got object".
+    const gpu = (await getDevice()).createBuffer({ size: 4 * n, usage: 0x80 });
+    await expect(kernel.run({ ...base, q: gpu } as unknown as RunInputs)).rejects.toThrow(
+      new InputError([
+        'input "q": expected f32[1, 1, 8, 16] (128 elements), got a GPUBuffer of 512 bytes (run() takes host arrays; an emitted module\'s encode or prepare takes GPUBuffers)',
+      ]),
+    );
     // Keys that are nobody's pass: callers spread wider objects into the inputs.
     const wider = { ...base, seed: 1, label: 'layer 3', sizes: { B: 1 } } as RunInputs;
     expect((await kernel.run(wider)).out).toHaveLength(n);
