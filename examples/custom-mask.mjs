@@ -1,5 +1,6 @@
 // Compile a custom mask from a string and run it on WebGPU from Node, then check it against the
 // dense reference. Run: npm run build && node scripts/with-gpu.mjs node examples/custom-mask.mjs
+import { parseArgs } from 'node:util';
 import { compile } from '../dist/src/index.js';
 import {
   compareArrays,
@@ -15,6 +16,15 @@ const source = `
 attention strided_local(window: int = 64, stride: int = 16) {
   mask causal && (q - k < window || k % stride == 0)
 }`;
+
+try {
+  parseArgs({ options: {} }); // no flags: one given would otherwise be ignored without a word
+} catch (e) {
+  console.error(
+    `custom-mask.mjs: ${e.message.split('\n')[0]} (usage: node examples/custom-mask.mjs; edit its source to try another mask)`,
+  );
+  process.exit(2);
+}
 
 const device = await getDevice();
 const { artifact, decl } = compile(source, { target: 'wgsl', headDim: 32, limits: deviceLimits(device) });

@@ -8,7 +8,18 @@ import { execFileSync } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
 import * as esbuild from 'esbuild';
+
+const usage = 'usage: node examples/browser/build.mjs [--serve]';
+let serve = false;
+try {
+  // Strict: a misspelt --serve would otherwise build and exit without serving.
+  serve = parseArgs({ options: { serve: { type: 'boolean' } } }).values.serve === true;
+} catch (e) {
+  console.error(`browser/build.mjs: ${e.message.split('\n')[0]} (${usage})`);
+  process.exit(2);
+}
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, '..', '..');
@@ -41,7 +52,7 @@ await esbuild.build({
 copyFileSync(join(here, 'index.html'), join(out, 'index.html'));
 console.log(`built ${out}`);
 
-if (process.argv.includes('--serve')) {
+if (serve) {
   const ctx = await esbuild.context({});
   const { hosts, port } = await ctx.serve({ servedir: out, host: '127.0.0.1' });
   console.log(`serving on http://${hosts[0]}:${port}/ (WebGPU needs a secure context: 127.0.0.1 is one)`);

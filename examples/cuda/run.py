@@ -14,14 +14,13 @@ import os
 import sys
 import time
 
-import torch
-
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.dont_write_bytecode = True  # no __pycache__ beside the sources
 sys.path.insert(0, os.path.join(HERE, '..', '..', 'python'))
-import attnc.torch  # noqa: E402
-
-TORCH_DTYPE = {'f32': torch.float32, 'f16': torch.float16, 'bf16': torch.bfloat16}
+# torch and attnc.torch are imported by main() once the arguments are checked: --help and a
+# missing build need no PyTorch, and its absence is one line, not a traceback.
+torch = None
+TORCH_DTYPE = {}
 TOL = {'f32': 1e-4, 'f16': 3e-3, 'bf16': 2e-2}  # relative L2 error of out (as bench/cuda/check.py)
 LSE_TOL = 1e-3  # max abs error of lse, computed in f32 for every storage dtype
 
@@ -122,11 +121,36 @@ def time_ms(attn, spec, N=4096, H=16, Hkv=4, iters=20):
     return a.elapsed_time(b) / iters
 
 
+def usage_error(message):
+    print(f'run.py: {message}', file=sys.stderr)
+    sys.exit(2)
+
+
+def import_torch():
+    """torch (and attnc.torch) for the checks, or a one-line error when PyTorch or CUDA is missing."""
+    global torch
+    try:
+        import torch as imported
+    except ImportError as e:
+        usage_error(f'needs PyTorch with CUDA (import torch failed: {e})')
+    if not imported.cuda.is_available():
+        usage_error('needs a CUDA GPU: torch.cuda.is_available() is False')
+    torch = imported
+    TORCH_DTYPE.update(f32=torch.float32, f16=torch.float16, bf16=torch.bfloat16)
+
+
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument('--build', default=os.path.join(HERE, 'build'))
-    ap.add_argument('--out', default=os.environ.get('OUT'))
+    ap.add_argument('--build', default=os.path.join(HERE, 'build'), help='the folder emit.sh wrote (default examples/cuda/build)')
+    ap.add_argument('--out', default=os.environ.get('OUT'), help='also write RESULT.txt there')
     args = ap.parse_args()
+    for name in KERNELS:
+        path = os.path.join(args.build, name + '.json')
+        if not os.path.isfile(path):
+            usage_error(f'{path} is missing: run `bash examples/cuda/emit.sh` where Node is and bring examples/cuda/build here (or pass --build DIR)')
+    import_torch()
+    import attnc.torch
+
     lines = [f'attnc CUDA embedding example: {torch.cuda.get_device_name()}, torch {torch.__version__}', '']
     all_ok = True
     for name, spec in KERNELS.items():

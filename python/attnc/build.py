@@ -50,7 +50,8 @@ def arch_by_name(name):
     for arch in ARCHS.values():
         if arch.name == name:
             return arch
-    raise BuildError(f'unknown arch {name!r}; attnc builds for {", ".join(a.name for a in ARCHS.values())}')
+    names = dict.fromkeys(a.name for a in ARCHS.values())  # in table order, sm_86 once
+    raise BuildError(f'unknown arch {name!r}; attnc builds for {", ".join(names)}')
 
 
 def cache_dir():
@@ -77,6 +78,13 @@ class BuildOptions:
         for what, dim in (('head_dim', head_dim), ('value_dim', value_dim)):
             if dim is not None and (isinstance(dim, bool) or not isinstance(dim, int) or dim < 1):
                 raise BuildError(f'{what} must be a positive int, got {dim!r}')
+        if entry is not None and not isinstance(entry, str):
+            raise BuildError(f'entry must be the name of an attention block (a str) or None, got {entry!r}')
+        # bool(x) would build lse='no' with lse; 0 and 1 are the bools' own values.
+        for what, flag in (('lse', lse), ('backward', backward)):
+            if not (isinstance(flag, bool) or (type(flag) is int and flag in (0, 1))):
+                raise BuildError(f'{what} must be True or False, got {flag!r}')
+        arch_by_name(arch)  # an unknown arch is named here, not at the first build
         self.entry, self.dtype, self.head_dim, self.value_dim = entry, dtype, head_dim, value_dim
         self.lse, self.arch = bool(lse), arch
         self.backward = bool(backward)  # also the f32 backward (the CLI's --backward), for autograd
@@ -154,8 +162,16 @@ def _locked(path):
     """Holds an exclusive lock on `path` (so ranks of one job build a kernel once)."""
     import fcntl
 
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    with open(path, 'a') as f:
+    folder = os.path.dirname(path)
+    try:
+        os.makedirs(folder, exist_ok=True)
+        f = open(path, 'a')
+    except OSError as e:
+        raise BuildError(
+            f'the attnc cache {folder} cannot be written ({e.strerror}); set ATTNC_CACHE '
+            '(python -m attnc: --cache) to a writable folder'
+        ) from None
+    with f:
         fcntl.flock(f, fcntl.LOCK_EX)
         try:
             yield

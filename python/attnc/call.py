@@ -73,6 +73,8 @@ def check_qkv(name, infos, dtype=None, head_dim=None, value_dim=None):
     if Hkv < 1 or H % Hkv != 0:
         raise ArgumentError(f'{name}: q heads H = {H} must be a multiple of k/v heads Hkv = {Hkv} (GQA)')
     Dv = v.shape[3]
+    if D < 1 or Dv < 1:  # else the per-call build would name its own head_dim option, not q or v
+        raise ArgumentError(f'{name}: q and k have head dim D = {D} and v has Dv = {Dv}; both must be >= 1')
     if head_dim is not None and D != head_dim:
         raise ArgumentError(f'{name}: this kernel was built for head dim {head_dim}, q/k have {D} (load with head_dim=None to build per call)')
     if value_dim is not None and Dv != value_dim:
@@ -297,7 +299,9 @@ def bind_call(manifest, infos, named, describe, dtype=None, head_dim=None, value
             raise ArgumentError(f'{name}: unknown argument {key!r} (this kernel takes {takes})')
     params = {}
     for p in manifest.params:
-        value = named.get(p.name, p.default)
+        value = named.get(p.name)
+        if value is None:  # left out or None: the default (None said "no default" of one that has it)
+            value = p.default
         if value is None:
             raise ArgumentError(f'{name}: param {p.name} ({p.dtype}) has no default; pass {p.name}=...')
         check_param(name, p, value)

@@ -86,6 +86,19 @@ def _entries(data, where, keys, fields):
     return entries
 
 
+DIM_KEYS = {'literal': 'value', 'param': 'name', 'size': 'name'}
+
+
+def _check_dims(slot, where):
+    """Each dim of a tensor has its kind and that kind's key (a KeyError from a call otherwise)."""
+    label = f'{where}: tensor {slot.name}'
+    for i, d in enumerate(_entries({'dims': slot.dims}, label, ('dims',), ('kind',))):
+        if d['kind'] not in DIM_KEYS:
+            raise ManifestError(f'{label}: unknown dim kind {d["kind"]!r}')
+        if DIM_KEYS[d['kind']] not in d:
+            raise ManifestError(f'{label}: dims[{i}] lacks "{DIM_KEYS[d["kind"]]}" (written by another attnc version?)')
+
+
 class CacheTensor:
     """One tensor of a quantized K/V cache (the manifest's `caches`): its args field, which is also
     the keyword a call passes it by (k / v for the codes, k_scale, v_zero, ...), part ('codes',
@@ -109,7 +122,8 @@ class CacheSpec:
     def __init__(self, which, data, where):
         self.which = which
         self.format = _need(data, where, 'format')
-        self.tensors = [CacheTensor(t['field'], t['part'], t['dtype'], t['shape']) for t in _need(data, where, 'tensors')]
+        tensors = _entries(data, where, ('tensors',), ('field', 'part', 'dtype', 'shape'))
+        self.tensors = [CacheTensor(t['field'], t['part'], t['dtype'], t['shape']) for t in tensors]
         if not self.tensors or self.tensors[0].part != 'codes':
             raise ManifestError(f'{where}: caches.{which} must list its codes first')
         self.salient = data.get('salient')
@@ -188,6 +202,8 @@ class Manifest:
                 raise ManifestError(f'{where}: param {p["name"]} has dtype {p["dtype"]!r} (known: {", ".join(PARAM_DTYPES)})')
         self.params = [Param(p['name'], p['dtype'], p.get('default')) for p in params]
         self.tensors = [TensorSlot(t['name'], t['dtype'], t['dims']) for t in _entries(data, where, ('tensors',), ('name', 'dtype', 'dims'))]
+        for t in self.tensors:
+            _check_dims(t, where)
         roles = {f['role'] for f in self.fields}
         self.has_lse = 'lse' in roles
         self.has_indices = 'indices' in roles

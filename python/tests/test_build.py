@@ -69,6 +69,34 @@ def test_build_options_are_checked():
     assert '--backward' not in BuildOptions(backward=False).cli_args()
 
 
+def test_build_options_name_a_wrong_kind_of_value_at_once():
+    # lse='no' built with lse (bool('no')), entry=3 failed inside subprocess with a TypeError, and
+    # an unknown arch passed until cli_args(), listing sm_86 twice.
+    with pytest.raises(BuildError, match=r"^lse must be True or False, got 'no'$"):
+        BuildOptions(lse='no')
+    with pytest.raises(BuildError, match=r'^backward must be True or False, got None$'):
+        BuildOptions(backward=None)
+    with pytest.raises(BuildError, match=r"^entry must be the name of an attention block \(a str\) or None, got 3$"):
+        BuildOptions(entry=3)
+    with pytest.raises(BuildError, match=r"^unknown arch 'sm_75'; attnc builds for sm_80, sm_86, sm_89, sm_90a$"):
+        BuildOptions(arch='sm_75')
+    assert BuildOptions(lse=0, backward=1).as_dict()['lse'] is False  # 0 and 1 stay accepted
+
+
+def test_an_unwritable_cache_is_a_build_error_naming_it(tmp_path, monkeypatch, capsys):
+    from attnc.__main__ import main
+
+    blocker = tmp_path / 'a-file'
+    blocker.write_text('')
+    bad = str(blocker / 'cache')  # a folder under a file: never creatable, even as root
+    source, path = read_source(os.path.join(REPO, 'stdlib', 'softcap.attn'))
+    with pytest.raises(BuildError, match=r'^the attnc cache .*a-file/cache/artifacts cannot be written \(Not a directory\); set ATTNC_CACHE'):
+        compile_artifact(source, path, BuildOptions(), cache=bad)
+    monkeypatch.setenv('ATTNC_CLI', CLI)
+    assert main(['compile', 'stdlib/softcap.attn', '--cache', bad]) == 1
+    assert capsys.readouterr().err.startswith('error: the attnc cache ')
+
+
 def test_arch_table_maps_capabilities_and_names_what_this_gpu_lacks():
     assert arch_for_capability(9, 0).nvcc_arch == 'sm_90a'
     assert arch_for_capability(8, 0).cli_args == ('--arch', 'sm_80')

@@ -176,3 +176,15 @@ def test_a_bool_param_is_true_or_false_and_travels_as_an_i32_word(tmp_path):
     for p in m.params:  # as the op does (attnc/_ops.py)
         layout.set_param(args, p, next(floats) if p.is_float else next(ints))
     assert (args.wide, args.w, args.c) == (0, 4, 2.0)
+
+
+def test_a_param_given_as_none_takes_its_default(manifests):
+    # cap=None said "param cap (f32) has no default", which softcap's cap has (50).
+    assert bind(manifests['softcap'], cap=None).params == {'cap': 50}
+
+
+def test_a_zero_head_dim_names_q_and_v(manifests):
+    # q/k with D = 0 (or v with Dv = 0) reached the build as "head_dim must be a positive int, got 0".
+    cap = manifests['softcap']
+    fails('softcap: q and k have head dim D = 0 and v has Dv = 64; both must be >= 1', cap, qkv(D=0))
+    fails('softcap: q and k have head dim D = 64 and v has Dv = 0; both must be >= 1', cap, qkv(Dv=0))

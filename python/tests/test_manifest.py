@@ -153,3 +153,16 @@ def test_find_manifest_in_a_directory(artifacts, tmp_path):
         find_manifest(str(tmp_path))
     with pytest.raises(ManifestError, match=r'no such file or directory'):
         find_manifest(str(tmp_path / 'nope'))
+
+
+def test_a_tensor_dim_or_cache_tensor_lacking_a_key_is_named(artifacts, tmp_path):
+    # These were KeyErrors ('kind', 'part') from deep inside a call's checks.
+    path = _edited(artifacts, tmp_path, 'document', lambda d: d['tensors'][0]['dims'][0].pop('kind'))
+    with pytest.raises(ManifestError, match=r'edited.json: tensor doc: dims\[0\] lacks "kind" \(written by another attnc version\?\)'):
+        Manifest.from_file(path)
+    path = _edited(artifacts, tmp_path, 'document', lambda d: d['tensors'][0]['dims'][0].pop('name'))
+    with pytest.raises(ManifestError, match=r'edited.json: tensor doc: dims\[0\] lacks "name"'):
+        Manifest.from_file(path)
+    path = _edited(artifacts, tmp_path, 'document', lambda d: d['tensors'][0]['dims'][0].update(kind='volume'))
+    with pytest.raises(ManifestError, match=r"edited.json: tensor doc: unknown dim kind 'volume'"):
+        Manifest.from_file(path)

@@ -146,3 +146,16 @@ def test_build_options_pass_decode_lean():
     assert BuildOptions(decode_lean='off').as_dict()['decode_lean'] == 'off'
     with pytest.raises(BuildError, match="decode_lean 'fast': expected 'off', 'knob', 'on'"):
         BuildOptions(decode_lean='fast')
+
+
+def test_a_cache_tensor_lacking_a_key_is_a_manifest_error(quant):
+    import copy
+
+    from attnc.manifest import Manifest
+
+    m = quant['kivi']
+    for key in ('field', 'part', 'dtype', 'shape'):
+        data = copy.deepcopy(m.data)
+        data['caches']['v']['tensors'][1].pop(key)
+        with pytest.raises(ManifestError, match=rf'^edited.json \(caches.v\): tensors\[1\] lacks "{key}" \(written by another attnc version\?\)$'):
+            Manifest(data, m.directory, 'edited.json')

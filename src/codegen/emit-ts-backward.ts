@@ -39,25 +39,47 @@ export function backwardSource(b: WgslBackwardArtifact): string {
 }
 
 const backwardRuntime = `
+/** The params by name, checked by type as dispatch checks them (no i32 wrap, no f32 ±Inf, bools as booleans). */
+function backwardParams(given«: Record<string, unknown>», issues«: string[]»)«: Map<string, number>» {
+  const params = new Map«<string, number>»();
+  for (const p of backwardSpec.params) {
+    const v = given[p.name];
+    const what = \`param "\${p.name}" (\${p.dtype})\`;
+    if (v === undefined) {
+      if (p.default === null) issues.push(\`param "\${p.name}": missing (\${p.dtype}, no default)\`);
+      else params.set(p.name, Number(p.default));
+    } else if (p.dtype === 'bool') {
+      if (typeof v === 'boolean') params.set(p.name, v ? 1 : 0);
+      else issues.push(\`\${what}: expected true or false, got \${describe(v)}\`);
+    } else if (p.dtype === 'i32') {
+      if (isI32(v)) params.set(p.name, v);
+      else issues.push(\`\${what}: expected an integer in [-2147483648, 2147483647], got \${describe(v)}\`);
+    } else if (typeof v === 'number' && Number.isFinite(Math.fround(v))) params.set(p.name, Math.fround(v));
+    else issues.push(\`\${what}: expected a finite number within f32 range (|x| < 3.4028235e38), got \${describe(v)}\`);
+  }
+  return params;
+}
+
 /**
  * The gradients of the attention: dq, dk, dv ([B, H, Nq, D], [B, Hkv, Nk, D], [B, Hkv, Nk, Dv])
  * and dParams / dTensors for the f32 params and tensors the score reads, from q, k, v, the
  * forward's out and lse (dispatch()'s), dout = dL/dout and the forward's sizes, params, offsets.
  */
 export async function backward(device«: GPUDevice», args«: BackwardArgs»)«: Promise<BackwardResult>» {
+  const d = device «as { createBindGroupLayout?: unknown } | null»;
+  if (typeof d !== 'object' || d === null || typeof d.createBindGroupLayout !== 'function') {
+    throw new KernelInputError([\`backward(device, args): expected a GPUDevice, got \${describe(device)}\`], kernelName);
+  }
   checkArgsObject(kernelName, 'backward(device, args)', args);
   const a = args «as unknown as Record<string, unknown>»;
   const s = checkSizes(kernelName, a.sizes);
   const issues«: string[]» = [];
+  // A misspelt key (qoffset) would run with the default offsets: every key must be known.
+  const arrays = backwardSpec.bindings.filter((b) => ['q', 'k', 'v', 'out', 'lse', 'dout', 'tensor'].includes(b.role));
+  unknownKeys('argument', a, [...arrays.map((b) => b.name), ...launchKeys], issues);
   const given = (typeof a.params === 'object' && a.params !== null ? a.params : {}) «as Record<string, unknown>»;
   unknownKeys('param', a.params, backwardSpec.params.map((p) => p.name), issues);
-  const params = new Map«<string, number>»();
-  for (const p of backwardSpec.params) {
-    const v = given[p.name] === undefined ? p.default : given[p.name];
-    if (typeof v === 'boolean') params.set(p.name, v ? 1 : 0);
-    else if (typeof v === 'number' && Number.isFinite(v)) params.set(p.name, v);
-    else issues.push(\`param "\${p.name}": expected a \${p.dtype === 'bool' ? 'boolean' : 'finite number'}, got \${describe(v)}\`);
-  }
+  const params = backwardParams(given, issues);
   const { qOffset, kOffset, scale } = launchScalars(a, s, backwardSpec.headDim, issues);
   // The backward reads K/V packed (codegen/wgsl/backward-passes.ts).
   if (a.kvCache !== undefined) issues.push('kvCache: backward() reads q, k and v packed; it takes no strides or pages');
@@ -78,6 +100,13 @@ export async function backward(device«: GPUDevice», args«: BackwardArgs»)«:
     if (!(data instanceof ctor) || data.length !== n) {
       issues.push(\`\${b.role === 'tensor' ? 'tensor' : 'input'} "\${b.name}": expected [\${b.shape.join(', ')}] (\${n} elements, a \${ctor.name}), got \${describe(data)}\`);
     }
+  }
+  // q k v out lse dout dq dk dv and more: past WebGPU's default 8, which Dawn reports only as an
+  // invalid pipeline layout.
+  const storage = backwardSpec.bindings.filter((b) => b.role !== 'uniforms').length;
+  const most = device.limits.maxStorageBuffersPerShaderStage;
+  if (storage > most) {
+    issues.push(\`backward() binds \${storage} storage buffers, the device allows \${most} (request a device with a higher maxStorageBuffersPerShaderStage)\`);
   }
   if (issues.length > 0) throw new KernelInputError(issues, kernelName);
 
@@ -127,7 +156,9 @@ export async function backward(device«: GPUDevice», args«: BackwardArgs»)«:
       buffers.set(b.name, buf);
       const data = a[b.name] «as Float32Array | Int32Array | undefined»;
       if ((inputs.includes(b.role) || b.role === 'tensor') && data) {
-        if (n > 0) device.queue.writeBuffer(buf, 0, data.buffer «as ArrayBuffer», data.byteOffset, data.byteLength);
+        // Dawn's writeBuffer takes no SharedArrayBuffer: shared memory goes through a copy.
+        const bytes = data.buffer instanceof ArrayBuffer ? data : new Uint8Array(data.buffer, data.byteOffset, data.byteLength).slice();
+        if (n > 0) device.queue.writeBuffer(buf, 0, bytes.buffer «as ArrayBuffer», bytes.byteOffset, bytes.byteLength);
       } else if (b.access === 'read_write' && b.role !== 'delta' && b.role !== 'summary') {
         reads.push({ name: b.name, src: buf, dst: make(\`\${b.name}.read\`, 4 * n, MAP_READ | COPY_DST), n });
       }

@@ -46,7 +46,8 @@ function bufferArg(b«: KernelBinding», arg«: unknown», shape«: readonly num
   const buf = a.buffer «as { size?: unknown; usage?: unknown; mapState?: unknown } | null»;
   if (typeof buf !== 'object' || buf === null || typeof buf.size !== 'number' || typeof buf.usage !== 'number') {
     const got = isBinding ? \`{ buffer: \${describe(buf)} }\` : describe(arg);
-    issues.push(\`\${what}: expected a GPUBuffer or { buffer, offset?, size? } holding \${text}, got \${got}\`);
+    const hint = ArrayBuffer.isView(arg) ? ' (host arrays go to dispatch)' : '';
+    issues.push(\`\${what}: expected a GPUBuffer or { buffer, offset?, size? } holding \${text}, got \${got}\${hint}\`);
     return undefined;
   }
   const before = issues.length;

@@ -154,6 +154,7 @@ export function dualCreateKernel(
     ' */',
     'export async function createKernel(device«: GPUDevice», options«: CreateKernelOptions» = {})«: Promise<Kernel>» {',
     ...shared,
+    "  checkCreateArgs(kernelName, device, options, ['engine']);",
     '  const engine = options.engine ?? engineFor(device);',
     `  if (engine !== ${lit(engineOf(a))} && engine !== ${lit(engineOf(alts[0]!))})`,
     '    throw new Error(`createKernel: engine must be "row" or "coop", got ${String(engine)}`);',

@@ -43,7 +43,8 @@ export function sharedTypeImports(): string {
 }
 
 /** The .d.ts half of the JS module: its values' types. */
-export function declarations(withSource: boolean, shared: boolean, engines = false): string {
+/** `engine`: a single-engine module's engine, the one its createKernel's options may name. */
+export function declarations(withSource: boolean, shared: boolean, engines = false, engine = 'row'): string {
   return [
     'export declare const kernelName: string;',
     ...(withSource ? ['export declare const source: string;'] : []),
@@ -67,6 +68,8 @@ export function declarations(withSource: boolean, shared: boolean, engines = fal
           'export declare function engineFor(device: GPUDevice): WgslEngine;',
           'export declare function createKernel(device: GPUDevice, options?: CreateKernelOptions): Promise<Kernel>;',
         ]
-      : ['export declare function createKernel(device: GPUDevice): Promise<Kernel>;']),
+      : [
+          `export declare function createKernel(device: GPUDevice, options?: { readonly engine?: '${engine}' }): Promise<Kernel>;`,
+        ]),
   ].join('\n');
 }

@@ -24,6 +24,10 @@ function checkDevice(spec«: KernelSpec», device«: GPUDevice»)«: void» {
   if (schedule.dtype === 'f16' && !device.features.has('shader-f16')) {
     problems.push('f16 storage needs the "shader-f16" feature, which the device lacks');
   }
+  // A coop schedule compiled for a device with subgroups: without the feature its WGSL would fail to compile.
+  if (schedule.subgroups === true && !device.features.has('subgroups')) {
+    problems.push('subgroup reductions need the "subgroups" feature, which the device lacks');
+  }
   if (problems.length > 0) {
     throw new Error(
       \`kernel "\${kernelName}" cannot run on this device: \${problems.join('; ')}. Compile it for this \` +
@@ -172,8 +176,9 @@ async function instantiate(spec«: KernelSpec», device«: GPUDevice»)«: Promi
         }
         if (isInput(b.role)) {
           const buf = make(b.name, size, STORAGE | COPY_DST);
-          // writeBuffer wants a multiple of 4 bytes: odd-length f16 data goes through a padded copy.
-          if (data«!».byteLength % 4 === 0) {
+          // writeBuffer wants a multiple of 4 bytes, and Dawn no SharedArrayBuffer: odd-length f16
+          // data and shared memory go through a padded copy.
+          if (data«!».byteLength % 4 === 0 && data«!».buffer instanceof ArrayBuffer) {
             if (data«!».byteLength > 0) device.queue.writeBuffer(buf, 0, data«!».buffer «as ArrayBuffer», data«!».byteOffset, data«!».byteLength);
           } else {
             const padded = new Uint8Array(size);

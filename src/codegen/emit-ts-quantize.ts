@@ -2,8 +2,9 @@
 // of a quantized K or V cache (codegen/wgsl/quantize.ts) on buffers the engine owns, updating the
 // cache in place (docs/LANGUAGE.md, "Quantizing a range of rows"). Typed per cache: the args name
 // exactly that cache's tensors. Text uses the emitter's «TS-only» markers (emit-ts.ts).
+import { shapeExprNames } from '../runtime/shape-expr.js';
 import type { Artifact, QuantizeModule } from './artifact.js';
-import { lit, templateLiteral } from './emit-ts-exprs.js';
+import { lit, shapeExprToTs, templateLiteral } from './emit-ts-exprs.js';
 
 const tensorDoc: Record<string, string> = {
   x: 'source rows [B, Hkv, Nk, D] (read)',
@@ -80,14 +81,34 @@ export function quantizeDeclarations(a: Artifact): string {
   ].join('\n');
 }
 
+/** What a quantize call's sizes give its buffers' shape expressions (paged: the pools too). */
+const quantizeNames = new Set(['B', 'Hkv', 'Nk', 'D', 'Dv', 'pages', 'max_pages']);
+
+/**
+ * Each buffer's shape for a call, as code over `e` (B, Hkv, Nk, pages, max_pages): the source rows
+ * and each cache tensor as the kernel binds it (its binding of this role and part). The salient
+ * marks (flags [B, Hkv, Nk] or salientN indices, which the module does not say) and a shape over
+ * anything else are left out.
+ */
+function shapeRows(a: Artifact, c: 'k' | 'v', m: QuantizeModule): string[] {
+  const rows = [`x: [e.B, e.Hkv, e.Nk, ${m.dim}]`];
+  for (const b of m.bindings) {
+    const kb = a.bindings.find((x) => x.role === c && x.part === b.name);
+    if (!kb || !kb.shape.every((d) => shapeExprNames(d).every((n) => quantizeNames.has(n)))) continue;
+    rows.push(`${b.name}: [${kb.shape.map((d) => shapeExprToTs(d, a)).join(', ')}]`);
+  }
+  return rows;
+}
+
 /** The tables and the `quantize` function (empty without quantized caches). */
 export function quantizeSource(a: Artifact): string {
   const list = caches(a);
   if (list.length === 0) return '';
   const table = list.map(
     ([c, m]) =>
-      `  ${c}: { code: ${templateLiteral(m.code)}, entryPoints: ${JSON.stringify(m.entryPoints)}, workgroupSize: ${m.workgroupSize}, bindings: ${JSON.stringify(m.bindings)}, uniforms: ${JSON.stringify(m.uniforms)}, dim: ${m.dim}${m.pageSize ? `, pageSize: ${m.pageSize}` : ''} },`,
+      `  ${c}: { code: ${templateLiteral(m.code)}, entryPoints: ${JSON.stringify(m.entryPoints)}, workgroupSize: ${m.workgroupSize}, bindings: ${JSON.stringify(m.bindings)}, uniforms: ${JSON.stringify(m.uniforms)}, dim: ${m.dim}, input: ${lit(m.input)}${m.pageSize ? `, pageSize: ${m.pageSize}` : ''} },`,
   );
+  const shapes = list.map(([c, m]) => `  ${c}: (e) => ({ ${shapeRows(a, c, m).join(', ')} }),`);
   const paged = list.some(([, m]) => m.pageSize !== undefined);
   const sigs = list.map(
     ([c]) =>
@@ -98,6 +119,12 @@ export const quantizeModules = {
 ${table.join('\n')}
 }«as const»;
 
+«interface QuantizeEnv { B: number; Hkv: number; Nk: number; salient_n: number; pages: number; max_pages: number }»
+/** The elements each buffer of a quantize call must hold, by cache. */
+const quantizeShapes«: Record<string, (e: QuantizeEnv) => Record<string, number[]>>» = {
+${shapes.join('\n')}
+};
+
 const quantizePipelines = new WeakMap«<GPUDevice, Map<string, { layout: GPUBindGroupLayout; pipelines: GPUComputePipeline[] }>>»();
 
 /**
@@ -107,19 +134,35 @@ const quantizePipelines = new WeakMap«<GPUDevice, Map<string, { layout: GPUBind
  */
 ${sigs.join('\n')}
 export function quantize(device«: GPUDevice», cache«: 'k' | 'v'», args«: object»)«: void» {
-  const m = (quantizeModules «as Record<string, (typeof quantizeModules)[keyof typeof quantizeModules]>»)[cache];
-  if (m === undefined) throw new Error(kernelName + ': quantize: cache ' + JSON.stringify(cache) + ' is not quantized (' + Object.keys(quantizeModules).join(', ') + ' are)');
-  const a = args «as Record<string, any>»;
-  const s = a.sizes;
-  const int = (what«: string», v«: unknown»)«: number» => {
-    if (typeof v !== 'number' || !Number.isInteger(v) || v < 0) throw new Error(kernelName + ': quantize: ' + what + ' must be a non-negative integer, got ' + String(v));
-    return v;
+  const fail = (what«: string»)«: never» => {
+    throw new Error(kernelName + ': quantize: ' + what);
   };
-  if (typeof s !== 'object' || s === null) throw new Error(kernelName + ': quantize: sizes must be { B, Hkv, Nk }');
+  const d = device «as { limits?: unknown; createShaderModule?: unknown } | null»;
+  if (typeof d !== 'object' || d === null || typeof d.limits !== 'object' || typeof d.createShaderModule !== 'function') fail('device: expected a GPUDevice, got ' + String(device));
+  if (!Object.prototype.hasOwnProperty.call(quantizeModules, cache)) fail('cache ' + JSON.stringify(cache) + ' is not quantized (' + Object.keys(quantizeModules).join(', ') + ' are)');
+  const m = (quantizeModules «as Record<string, (typeof quantizeModules)[keyof typeof quantizeModules]>»)[cache]«!»;
+  if (typeof args !== 'object' || args === null || Array.isArray(args)) fail('args: expected an object of buffers, sizes, start and n, got ' + String(args));
+  const a = args «as Record<string, any>»;
+  // A misspelt key (salientn, maxpages) would silently take its default.
+  const buffers = m.bindings.map((b) => b.name «as string»).filter((name) => name !== 'uniforms' && name !== 'blockTable');
+  const known = [...buffers, 'sizes', 'start', 'n', ...(m.bindings.some((b) => (b.name «as string») === 'salient') ? ['salientN'] : []), ...((m «as { pageSize?: number }»).pageSize ? ['blockTable', 'maxPages', 'pages'] : [])];
+  for (const key of Object.keys(a)) if (!known.includes(key)) fail('unknown argument "' + key + '" (known: ' + known.join(', ') + ')');
+  const s = a.sizes;
+  // The passes index in u32 (and the kernels' sizes are i32): larger values would wrap.
+  const int = (what«: string», v«: unknown»)«: number» => {
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v > 2147483647) fail(what + ' must be an integer in [0, 2147483647], got ' + String(v));
+    return v «as number»;
+  };
+  if (typeof s !== 'object' || s === null) fail('sizes must be { B, Hkv, Nk }');
+  for (const key of Object.keys(s)) if (!['B', 'Hkv', 'Nk'].includes(key)) fail('sizes: unknown size "' + key + '" (known: B, Hkv, Nk)');
   const values = { B: int('sizes.B', s.B), Hkv: int('sizes.Hkv', s.Hkv), Nk: int('sizes.Nk', s.Nk), start: int('start', a.start), n: int('n', a.n), salient_n: int('salientN', a.salientN ?? 0) };
   if (values.start + values.n > values.Nk) throw new Error(kernelName + ': quantize: rows [' + values.start + ', ' + (values.start + values.n) + ') are not inside the cache of ' + values.Nk + ' tokens');
-${paged ? pagedCheck : ''}  for (const b of m.bindings) if (b.name !== 'uniforms'${paged ? " && b.name !== 'blockTable'" : ''} && !(typeof a[b.name] === 'object' && a[b.name] !== null && typeof a[b.name].destroy === 'function')) throw new Error(kernelName + ': quantize: ' + b.name + ' must be a GPUBuffer');
-  let perDevice = quantizePipelines.get(device);
+${paged ? pagedCheck : ''}  // Over the limit, the layout and pipelines would be invalid (and cached): Dawn only logs it.
+  const storage = m.bindings.filter((b) => b.access !== 'uniform').length;
+  const most = device.limits.maxStorageBuffersPerShaderStage;
+  if (storage > most) fail('the ' + cache + " cache's quantize binds " + storage + ' storage buffers, the device allows ' + most + ' (request a device with a higher maxStorageBuffersPerShaderStage)');
+  checkQuantizeBuffers(device, m, a, quantizeShapes[cache]«!»({ pages: 0, max_pages: 0, ...values }), fail);
+${paged ? pagedUpload : ''}  let perDevice = quantizePipelines.get(device);
   if (!perDevice) quantizePipelines.set(device, (perDevice = new Map()));
   let compiled = perDevice.get(cache);
   if (!compiled) {
@@ -144,8 +187,37 @@ ${paged ? pagedCheck : ''}  for (const b of m.bindings) if (b.name !== 'uniforms
   pass.end();
   device.queue.submit([encoder.finish()]);
   uniforms.destroy();${paged ? '\n  table?.destroy();' : ''}
-}`;
 }
+
+${checkBuffersSource}`;
+}
+
+/**
+ * quantize's buffers: each a distinct GPUBuffer with STORAGE usage, unmapped, that holds its
+ * shape and that the device can bind whole. WebGPU would only log these at submit, or (a buffer
+ * too small) clamp the writes and leave the cache silently wrong.
+ */
+const checkBuffersSource = String.raw`function checkQuantizeBuffers(device«: GPUDevice», m«: { bindings: readonly { name: string; dtype: string }[]; input: string }», a«: Record<string, any>», shapes«: Record<string, number[]>», fail«: (what: string) => never»)«: void» {
+  const seen = new Map«<unknown, string>»();
+  for (const b of m.bindings) {
+    if (b.name === 'uniforms' || b.name === 'blockTable') continue;
+    const buf = a[b.name];
+    if (typeof buf !== 'object' || buf === null || typeof buf.destroy !== 'function' || typeof buf.size !== 'number' || typeof buf.usage !== 'number') fail(b.name + ' must be a GPUBuffer');
+    if (seen.has(buf)) fail(b.name + ': the same GPUBuffer is passed as ' + seen.get(buf) + '; each tensor needs its own buffer');
+    seen.set(buf, b.name);
+    if ((buf.usage & 0x80) === 0) fail(b.name + ': the GPUBuffer lacks STORAGE usage (usage 0x' + buf.usage.toString(16) + ')');
+    if (buf.mapState !== undefined && buf.mapState !== 'unmapped') fail(b.name + ': the GPUBuffer is ' + buf.mapState + '; unmap it first');
+    const shape = shapes[b.name];
+    if (shape === undefined) continue;
+    // 16-bit tensors are packed two to a u32 word; every binding holds 4 bytes at least.
+    const half = (b.name === 'x' ? m.input : b.dtype) === 'f16' || b.dtype === 'bf16';
+    const n = shape.reduce((x, y) => x * y, 1);
+    const need = Math.max(4, half ? Math.ceil(n / 2) * 4 : n * 4);
+    if (buf.size < need) fail(b.name + ': [' + shape.join(', ') + '] needs ' + need + ' bytes, the GPUBuffer has ' + buf.size);
+    const max = device.limits.maxStorageBufferBindingSize;
+    if (buf.size > max) fail(b.name + ': the GPUBuffer is ' + buf.size + ' bytes, the device binds at most ' + max + ' (maxStorageBufferBindingSize)');
+  }
+}`;
 
 /**
  * A paged cache's argument checks and block-table upload, inside `quantize` (after `values`):
@@ -165,6 +237,12 @@ const pagedCheck = String.raw`  const P = (m «as { pageSize?: number }»).pageS
         if (!(id >= 0 && id < pages)) throw new Error(kernelName + ': quantize: blockTable[' + b + '][' + p + '] = ' + id + ' is not a page of the pools (' + pages + ' pages)');
       }
     Object.assign(values, { max_pages: maxPages, pages });
+  }
+`;
+
+/** The checked block table's upload, once every other argument passed (nothing made before). */
+const pagedUpload = String.raw`  if (P !== undefined) {
+    const bt = a.blockTable «as Int32Array»;
     table = device.createBuffer({ size: Math.max(16, bt.byteLength), usage: 0x80 | 0x8 /* STORAGE | COPY_DST */ });
     device.queue.writeBuffer(table, 0, new Int32Array(bt)); // a copy: typed over an ArrayBuffer
   }

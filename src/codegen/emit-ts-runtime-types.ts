@@ -47,7 +47,7 @@ interface DecodeSpec {
 /** What the runtime needs of one kernel: its tables, its WGSL, and its \`resolve\`. */
 interface KernelSpec {
   readonly kernelName: string;
-  readonly schedule: { readonly dtype: string; readonly headDim: number };
+  readonly schedule: { readonly dtype: string; readonly headDim: number; readonly subgroups?: boolean };
   readonly bindings: readonly KernelBinding[];
   readonly entryPoints: readonly KernelEntryPoint[];
   readonly uniformLayout: UniformLayout;

@@ -54,8 +54,13 @@ function describe(x«: unknown»)«: string» {
     return \`\${x.constructor.name} of \${(x «as unknown as ArrayLike<number>»).length} elements\`;
   }
   if (Array.isArray(x)) return \`a plain Array of \${x.length} elements\`;
+  if (isGpuBuffer(x)) return \`a GPUBuffer of \${(x «as { size: number }»).size} bytes\`;
   return typeof x === 'object' && x !== null ? 'an object' : \`\${typeof x} \${String(x)}\`;
 }
+
+/** A GPUBuffer by its shape (Dawn's have no global class in Node): a numeric size and usage. */
+const isGpuBuffer = (x«: unknown»)«: boolean» =>
+  typeof x === 'object' && x !== null && typeof (x «as { usage?: unknown }»).usage === 'number' && typeof (x «as { size?: unknown }»).size === 'number';
 
 /** The sizes a launch gives; D and Dv are compiled in. */
 const SIZE_KEYS = ['B', 'H', 'Hkv', 'Nq', 'Nk'];
@@ -169,8 +174,10 @@ function checkHostInputs(spec«: KernelSpec», args«: Record<string, unknown>»
     const longer = r.kv !== undefined && r.kv.need[b.role] !== undefined;
     if (!(data instanceof ctor) || (longer ? data.length < count(shape) : data.length !== count(shape))) {
       const bits = b.dtype === 'f16' ? ' of f16 bits' : '';
+      // The other call's argument kind: say which call takes it.
+      const hint = isGpuBuffer(data) ? ' (GPUBuffers go to encode or prepare; dispatch takes host arrays)' : '';
       issues.push(
-        \`\${b.role === 'tensor' ? 'tensor' : 'input'} "\${b.name}": expected \${shapeText(b, shape)} (\${count(shape)} elements, a \${ctor.name}\${bits}), got \${describe(data)}\`,
+        \`\${b.role === 'tensor' ? 'tensor' : 'input'} "\${b.name}": expected \${shapeText(b, shape)} (\${count(shape)} elements, a \${ctor.name}\${bits}), got \${describe(data)}\${hint}\`,
       );
     }
   }
@@ -197,6 +204,29 @@ function checkHostPages(args«: Record<string, unknown>», kv«: KvArgs», issue
       }
     }
   }
+}
+
+/**
+ * createKernel's arguments: a GPUDevice (duck-typed: one made by Dawn has no global class), and
+ * for a module with options, an object of known keys; a misspelt key would silently be the default.
+ */
+function checkCreateArgs(kernel«: string», device«: unknown», options«?: unknown», known«?: readonly string[]»)«: void» {
+  const issues«: string[]» = [];
+  const d = device «as { limits?: unknown; features?: { has?: unknown }; createShaderModule?: unknown } | null»;
+  const isDevice =
+    typeof d === 'object' && d !== null && typeof d.limits === 'object' && d.limits !== null &&
+    typeof d.features?.has === 'function' && typeof d.createShaderModule === 'function';
+  if (!isDevice) issues.push(\`createKernel(device): expected a GPUDevice, got \${describe(device)}\`);
+  if (known && options !== undefined) {
+    if (typeof options !== 'object' || options === null || Array.isArray(options)) {
+      issues.push(\`createKernel(device, options): options: expected an object { \${known.map((k) => k + '?').join(', ')} }, got \${describe(options)}\`);
+    } else {
+      for (const key of Object.keys(options)) {
+        if (!known.includes(key)) issues.push(\`createKernel(device, options): option "\${key}": no such option (known: \${known.join(', ')})\`);
+      }
+    }
+  }
+  if (issues.length > 0) throw new KernelInputError(issues, kernel);
 }
 
 /** dispatch/encode/prepare take one arguments object; anything else is named, not a TypeError. */

@@ -45,7 +45,7 @@ export function inlineRuntime(params: readonly ParamKind[], kv = false): string 
 
 /** What a kernel module takes from the shared runtime (the param checkers it uses among them). */
 const coreImports = ['KernelInputError', 'checkShapes', 'checkSizes', 'instantiate', 'launchScalars'];
-const moreImports = ['layoutEntries', 'unknownKeys', 'runtimeId'];
+const moreImports = ['layoutEntries', 'unknownKeys', 'runtimeId', 'checkCreateArgs'];
 
 /** A short content hash (FNV-1a, 32 bits): browser-safe and synchronous, as emitting must be. */
 function fnv1a(text: string): string {
@@ -140,6 +140,7 @@ function runtimeDeclarations(): string {
     '}',
     '// The rest is for the generated kernel modules.',
     'export declare function instantiate(spec: KernelSpec, device: GPUDevice): Promise<unknown>;',
+    'export declare function checkCreateArgs(kernel: string, device: unknown, options?: unknown, known?: readonly string[]): void;',
     'export declare function layoutEntries(bindings: readonly KernelBinding[]): GPUBindGroupLayoutEntry[];',
     'export declare function checkSizes(kernel: string, raw: unknown): Sizes;',
     'export declare function checkShapes(kernel: string, shapes: Record<string, number[]>): void;',

@@ -23,6 +23,7 @@ import {
   altSuffix,
   dualCreateKernel,
   engineChoiceSource,
+  engineOf,
 } from './emit-ts-engines.js';
 
 export type EmitLanguage = 'ts' | 'js';
@@ -182,6 +183,7 @@ export function emitKernelModule(artifact: Artifact, options: EmitModuleOptions 
     usesCdiv ? cdivSource : '',
     createKernelExport(
       shared,
+      engineOf(a),
       decode ? decodeSpecMember(a) : undefined,
       alt && {
         a,
@@ -210,7 +212,7 @@ export function emitKernelModule(artifact: Artifact, options: EmitModuleOptions 
     header(a, { ...info, dts: true }),
     shared ? sharedTypeImports() : '',
     types,
-    declarations(options.source !== undefined, shared, alt !== undefined),
+    declarations(options.source !== undefined, shared, alt !== undefined, engineOf(a)),
     ...(a.quantize ? [quantizeDeclarations(a)] : []),
     ...(bwd
       ? [
@@ -251,6 +253,7 @@ const engineTypes = [
 /** createKernel and the module's other runtime-made exports. */
 function createKernelExport(
   shared: boolean,
+  engine: string,
   decodeMember: string | undefined,
   dual:
     | {
@@ -264,7 +267,7 @@ function createKernelExport(
   const check = shared ? [runtimeIdCheck] : [];
   const create = dual
     ? [dualCreateKernel(dual.a, dual.alts, check, decodeMember, dual.altDecodeMembers, dual.ownResolve)]
-    : singleCreateKernel(check, decodeMember);
+    : singleCreateKernel(check, engine, decodeMember);
   return [
     '/** Bind group 0 of every entry point: one explicit layout, so a single bind group serves every pass. */',
     'export const bindGroupLayoutEntries«: GPUBindGroupLayoutEntry[]» = layoutEntries(bindings);',
@@ -275,14 +278,22 @@ function createKernelExport(
   ].join('\n');
 }
 
-function singleCreateKernel(check: string[], decodeMember: string | undefined): string[] {
+function singleCreateKernel(check: string[], engine: string, decodeMember: string | undefined): string[] {
   return [
     '/**',
     ' * Compiles the WGSL and its pipelines for `device` (once); the kernel then runs any number of times.',
-    ' * Throws if the device lacks the limits or features the schedule needs.',
+    ` * Throws if the device lacks the limits or features the schedule needs. options.engine may only`,
+    ` * name this module's engine, ${lit(engine)} (an engine loop passes one to every module).`,
     ' */',
-    'export async function createKernel(device«: GPUDevice»)«: Promise<Kernel>» {',
+    `export async function createKernel(device«: GPUDevice», options«: { readonly engine?: ${lit(engine)} }» = {})«: Promise<Kernel>» {`,
     ...check,
+    "  checkCreateArgs(kernelName, device, options, ['engine']);",
+    `  if (options.engine !== undefined && options.engine !== ${lit(engine)}) {`,
+    '    throw new KernelInputError(',
+    `      [\`createKernel(device, options): engine \${JSON.stringify(options.engine)}: this module carries the "${engine}" engine only (attnc compile without --wgsl-engine writes a module with both)\`],`,
+    '      kernelName,',
+    '    );',
+    '  }',
     '  const spec«: KernelSpec» = {',
     '    ...{ kernelName, schedule, bindings, entryPoints, uniformLayout, workgroupStorageBytes, maxWorkgroupSize, wgsl },',
     "    resolve: resolve «as KernelSpec['resolve']»,",

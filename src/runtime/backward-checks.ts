@@ -5,17 +5,41 @@
 // mirrors it for the runtime entry point, with the forward run()'s wording (params.ts).
 import type { WgslBackwardArtifact } from '../codegen/wgsl/backward.js';
 import type { BackwardRunInputs } from './backward-webgpu.js';
+import { misspeltKey } from '../misspelt.js';
 import { describeValue, offsetProblems, paramProblem } from './params.js';
 import { checkScale } from './validate-positions.js';
 
 /** Every problem with the call's params, offsets, scale and array types; empty when it can run. */
 export function backwardInputIssues(art: WgslBackwardArtifact, inp: BackwardRunInputs): string[] {
   const issues: string[] = [];
+  strayKeyIssues(art, inp, issues);
   paramIssues(art, inp.params, issues);
   offsetIssues(inp, issues);
   if (inp.scale !== undefined) checkScale(inp.scale, art.headDim, issues);
   arrayIssues(art, inp, issues);
   return issues;
+}
+
+const INPUT_KEYS = ['q', 'k', 'v', 'out', 'lse', 'dout', 'B', 'H', 'Hkv', 'Nq', 'Nk', 'params', 'tensors'];
+const OPTION_KEYS = ['qOffset', 'kOffset', 'scale'];
+
+/**
+ * Misspelt and misplaced keys, as the forward run() names them (stray-inputs.ts): `qoffset` ran
+ * with the default offset and `dOut` beside `dout` went unread. Other keys pass (misspelt.ts).
+ */
+function strayKeyIssues(art: WgslBackwardArtifact, inp: BackwardRunInputs, issues: string[]): void {
+  const known = [...INPUT_KEYS, ...OPTION_KEYS];
+  const tensors = new Set(art.bindings.filter((b) => b.role === 'tensor').map((b) => b.name));
+  const kernel = art.name.replace(/_backward$/, '');
+  for (const key of Object.keys(inp)) {
+    if (known.includes(key)) continue;
+    const meant = misspeltKey(key, known, { plural: true, minLength: 2 });
+    if (art.params.some((p) => p.name === key))
+      issues.push(`"${key}" is a param of kernel "${kernel}": pass it as params: { ${key}: … }`);
+    else if (tensors.has(key))
+      issues.push(`"${key}" is a tensor of kernel "${kernel}": pass it as tensors: { ${key}: … }`);
+    else if (meant) issues.push(`runWgslBackward(inputs): unknown key "${key}"; did you mean "${meant}"?`);
+  }
 }
 
 function paramIssues(art: WgslBackwardArtifact, given: unknown, issues: string[]): void {

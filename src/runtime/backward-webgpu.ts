@@ -5,6 +5,8 @@
 import type { WgslBackwardArtifact } from '../codegen/wgsl/backward.js';
 import type { BackwardBinding } from '../codegen/wgsl/backward-layout.js';
 import { backwardInputIssues } from './backward-checks.js';
+import { describeValue } from './params.js';
+import { upload } from './webgpu-launch.js';
 
 export interface BackwardRunInputs {
   readonly q: Float32Array;
@@ -91,6 +93,29 @@ function resolveParams(
   return out;
 }
 
+/** A device that is none, or inputs that are no object: named, not a TypeError from inside. */
+function checkCallArguments(device: unknown, inp: unknown): void {
+  const where = 'runWgslBackward(device, art, inputs)';
+  const d = device as { createBindGroupLayout?: unknown } | null;
+  if (typeof d !== 'object' || d === null || typeof d.createBindGroupLayout !== 'function')
+    throw new TypeError(`${where}: device must be a GPUDevice (getDevice()), got ${describeValue(device)}`);
+  if (typeof inp !== 'object' || inp === null || Array.isArray(inp))
+    throw new TypeError(
+      `${where}: inputs must be an object { q, k, v, out, lse, dout, B, H, Hkv, Nq, Nk, ... }, got ${describeValue(inp)}`,
+    );
+}
+
+/** Every backward binds 9 storage buffers at least; past the device's limit Dawn names only an invalid layout. */
+function checkStorageLimit(device: GPUDevice, art: WgslBackwardArtifact): void {
+  const storage = art.bindings.filter((b) => b.role !== 'uniforms').length;
+  const most = device.limits.maxStorageBuffersPerShaderStage;
+  if (storage > most)
+    fail(
+      art,
+      `binds ${storage} storage buffers, the device allows ${most} (request a device with a higher maxStorageBuffersPerShaderStage)`,
+    );
+}
+
 function checkSizes(art: WgslBackwardArtifact, inp: BackwardRunInputs): void {
   for (const n of ['B', 'H', 'Hkv', 'Nq', 'Nk'] as const)
     if (!Number.isInteger(inp[n]) || inp[n] < (n === 'H' || n === 'Hkv' ? 1 : 0))
@@ -172,7 +197,9 @@ export async function runWgslBackward(
   art: WgslBackwardArtifact,
   inp: BackwardRunInputs,
 ): Promise<BackwardRunResult> {
+  checkCallArguments(device, inp);
   checkSizes(art, inp);
+  checkStorageLimit(device, art);
   const issues = backwardInputIssues(art, inp);
   if (issues.length) fail(art, `invalid arguments:\n  ${issues.join('\n  ')}`);
   const params = resolveParams(art, inp.params);
@@ -213,7 +240,7 @@ export async function runWgslBackward(
       if (data) {
         if (data.byteLength !== 4 * n)
           fail(art, `${b.name} has ${data.byteLength / 4} elements, expected ${n} ([${b.shape.join(', ')}])`);
-        if (n > 0) device.queue.writeBuffer(buf, 0, data.buffer, data.byteOffset, data.byteLength);
+        upload(device, buf, data, 4 * n);
       } else if (b.access === 'read_write' && b.role !== 'delta' && b.role !== 'summary') {
         reads.push({ b, src: buf, dst: make(`${b.name}.read`, 4 * n, MAP_READ | COPY_DST), n });
       }

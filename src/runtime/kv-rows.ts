@@ -4,6 +4,7 @@
 // address functions read (codegen/wgsl/kv-load.ts: `k_stride_b/_h/_n`, `v_stride_*`, `max_pages`).
 // Absent, K and V are packed [B, Hkv, Nk, W] (a paged kernel: HND pages [pages, Hkv, N, W]).
 import type { Artifact } from '../codegen/artifact.js';
+import { misspeltKey } from '../misspelt.js';
 import { describeValue } from './params.js';
 import { kvCacheProblem, packedStrides, scatterKv, type KvCacheLayout, type KvStrides } from './kv-cache.js';
 
@@ -49,7 +50,9 @@ interface KvRunSizes {
 function checkedMaxPages(raw: KvCacheInput, s: KvRunSizes, P: number, issues: string[]): number {
   const maxPages = raw.maxPages ?? Math.max(1, Math.ceil(s.Nk / P));
   if (!Number.isSafeInteger(maxPages) || maxPages < 1 || maxPages > 2 ** 31 - 1) {
-    issues.push(`kvCache.maxPages: expected an integer >= 1, got ${String(raw.maxPages)}`);
+    issues.push(
+      `kvCache.maxPages: expected an integer in [1, 2147483647], got ${describeValue(raw.maxPages)}`,
+    );
     return 1;
   }
   return maxPages;
@@ -86,6 +89,24 @@ function layoutOf(
     : { kind: 'strided', strides };
 }
 
+const KV_FIELDS = ['k', 'v', 'blockTable', 'maxPages'];
+
+/**
+ * kvCache's fields are these four: one of another name (the emitted module's k_stride_b, a
+ * misspelt maxpages) was ignored, and a strided cache was read as packed rows of the same length.
+ */
+function unknownFieldIssues(input: object, issues: string[]): void {
+  for (const key of Object.keys(input)) {
+    if (KV_FIELDS.includes(key)) continue;
+    const strides = /stride/i.test(key) ? '; strides as k: { batch, head, row }' : '';
+    const meant = misspeltKey(key, KV_FIELDS);
+    issues.push(
+      `kvCache.${key}: no such field (kvCache takes ${KV_FIELDS.join(', ')}${strides})` +
+        (meant ? `; did you mean "${meant}"?` : ''),
+    );
+  }
+}
+
 /**
  * Checks `raw` (RunInputs.kvCache) against `artifact` and the k / v arrays' lengths; pushes each
  * problem (naming the argument) to `issues` and returns what the run needs.
@@ -105,6 +126,7 @@ export function resolveKvRows(
     issues.push('kvCache: expected { k?, v?, blockTable?, maxPages? }');
     return { uniforms, layouts, addressed };
   }
+  unknownFieldIssues(input, issues);
   const P = artifact.kvRows?.pageSize;
   let paged: { P: number; maxPages: number; table: Int32Array } | undefined;
   if (P === undefined && (input.blockTable !== undefined || input.maxPages !== undefined))

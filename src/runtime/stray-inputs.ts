@@ -43,6 +43,12 @@ export function strayInputIssues(artifact: Artifact, inputs: object): string[] {
       if (meant) issues.push(`run(inputs): unknown key "${key}"; did you mean "${meant}"?`);
     }
   }
+  // An emitted module's dispatch takes sizes: { B, H, Hkv, Nq, Nk }; run() takes them beside q/k/v.
+  const nested = (inputs as { sizes?: unknown }).sizes;
+  if (typeof nested === 'object' && nested !== null && !('B' in inputs) && 'B' in nested)
+    issues.push(
+      'run(inputs): the sizes go beside q, k, v ({ q, k, v, B, H, Hkv, Nq, Nk, ... }), not in sizes: { ... } as an emitted module takes them',
+    );
   if ('caches' in inputs) issues.push(...strayCacheIssues(artifact, (inputs as { caches?: unknown }).caches));
   return issues;
 }

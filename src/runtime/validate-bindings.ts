@@ -17,8 +17,11 @@ export function bindingData(b: Binding, inputs: RunInputs): unknown {
   if (b.role === 'tensor') return inputs.tensors?.[b.name];
   if (b.role === 'block_table') return inputs.kvCache?.blockTable;
   if (b.part !== undefined) {
-    const held = inputs.caches?.[b.role as 'k' | 'v']?.[b.part];
-    return held === undefined || ArrayBuffer.isView(held) ? held : held.data;
+    const held: unknown = inputs.caches?.[b.role as 'k' | 'v']?.[b.part];
+    // A StoredFloats { dtype, data } holds its array; anything else (null, a plain Array) is
+    // described as given (reading .data of it threw, or said "undefined").
+    const stored = typeof held === 'object' && held !== null && !ArrayBuffer.isView(held) && 'data' in held;
+    return stored ? held.data : held;
   }
   return inputs[b.role as 'q' | 'k' | 'v'];
 }
@@ -32,6 +35,10 @@ function kindOf(x: unknown): string {
   if (ArrayBuffer.isView(x))
     return `${x.constructor.name} of ${(x as unknown as ArrayLike<number>).length} elements`;
   if (Array.isArray(x)) return `a plain Array of ${x.length} elements`;
+  const buf = x as { size?: unknown; usage?: unknown };
+  // A GPUBuffer (by shape: Dawn's have no global class in Node) read "got object".
+  if (typeof x === 'object' && typeof buf.size === 'number' && typeof buf.usage === 'number')
+    return `a GPUBuffer of ${buf.size} bytes (run() takes host arrays; an emitted module's encode or prepare takes GPUBuffers)`;
   return typeof x;
 }
 

@@ -153,9 +153,12 @@ export function readResults(
   return result;
 }
 
-function upload(device: GPUDevice, buf: GPUBuffer, data: ArrayBufferView, size: number): void {
-  // writeBuffer needs a multiple of 4 bytes: odd-length f16 data goes through a padded copy.
-  if (data.byteLength % 4 === 0) {
+/**
+ * Host data into `buf` (`size` bytes). writeBuffer needs a multiple of 4 bytes, and Dawn takes no
+ * SharedArrayBuffer: odd-length f16 data and shared memory go through a padded copy.
+ */
+export function upload(device: GPUDevice, buf: GPUBuffer, data: ArrayBufferView, size: number): void {
+  if (data.byteLength % 4 === 0 && data.buffer instanceof ArrayBuffer) {
     if (data.byteLength > 0) device.queue.writeBuffer(buf, 0, data.buffer, data.byteOffset, data.byteLength);
     return;
   }

@@ -7,6 +7,7 @@ import { deviceLimits } from './device.js';
 import { evalShapeExpr, type ShapeEnv } from './shape-expr.js';
 import { encodeRun, readResults, runBuffers, type MakeBuffer } from './webgpu-launch.js';
 import { describeValue } from './params.js';
+import { misspeltKey } from '../misspelt.js';
 import { strayInputIssues } from './stray-inputs.js';
 import { InputError, validateRun, type RunInputs } from './validate.js';
 
@@ -90,6 +91,32 @@ function checkKernelArguments(device: unknown, artifact: unknown): void {
   }
 }
 
+const DECODE_MODES = ['auto', 'always', 'never'];
+
+/**
+ * createKernel's options: a value outside its kind ran as the default (decode: 'nope' as 'auto'),
+ * and a misspelt key was dropped. Other keys pass, as misspelt.ts's rule says.
+ */
+function checkKernelOptions(options: unknown): void {
+  const where = 'createKernel(device, artifact, options)';
+  if (typeof options !== 'object' || options === null || Array.isArray(options))
+    throw new TypeError(
+      `${where}: options must be an object { debug?, decode? }, got ${describeValue(options)}`,
+    );
+  const o = options as Record<string, unknown>;
+  for (const key of Object.keys(o)) {
+    const meant = misspeltKey(key, ['debug', 'decode']);
+    if (meant !== undefined && meant !== key)
+      throw new TypeError(`${where}: unknown option "${key}"; did you mean "${meant}"?`);
+  }
+  if (o.decode !== undefined && !DECODE_MODES.includes(o.decode as string))
+    throw new TypeError(
+      `${where}: decode must be "auto", "always" or "never", got ${describeValue(o.decode)}`,
+    );
+  if (o.debug !== undefined && typeof o.debug !== 'boolean')
+    throw new TypeError(`${where}: debug must be true or false, got ${describeValue(o.debug)}`);
+}
+
 /** Compiles `artifact`'s pipelines once; each run() allocates its buffers and frees them after. */
 export async function createKernel(
   device: GPUDevice,
@@ -97,6 +124,7 @@ export async function createKernel(
   options: KernelOptions = {},
 ): Promise<GpuKernel> {
   checkKernelArguments(device, artifact);
+  checkKernelOptions(options);
   if (artifact.target !== 'wgsl')
     throw new Error(`createKernel: artifact "${artifact.name}" targets ${artifact.target}, not wgsl`);
   checkWgslSchedule(artifact.schedule, deviceLimits(device));

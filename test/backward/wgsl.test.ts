@@ -6,6 +6,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { compileBackward } from '../../src/backward.js';
 import { runWgslBackward } from '../../src/runtime/backward-webgpu.js';
+import { findAdapter } from '../../src/runtime/device.js';
 import { getDevice } from '../../src/runtime/webgpu.js';
 import { printDecl } from '../../src/dsl/print.js';
 import { arbProgram, type Shape } from '../support/arbitraries.js';
@@ -132,11 +133,32 @@ describe('WGSL backward vs the float64 gradient reference', () => {
         /tensor "gian": the kernel has no such tensor \(known: gain\)/,
       ],
       [{ tensors: { gain: new Int32Array(1) } }, /tensor "gain": expected a Float32Array, got Int32Array/],
+      // Misspelt keys were ignored: qoffset ran with the default offset, dOut beside dout unread.
+      [{ qoffset: 1 }, /runWgslBackward\(inputs\): unknown key "qoffset"; did you mean "qOffset"\?/],
+      [{ dOut: n(16) }, /runWgslBackward\(inputs\): unknown key "dOut"; did you mean "dout"\?/],
+      [{ sinks: 2 }, /"sinks" is a param of kernel "sink_calibration": pass it as params: \{ sinks: … \}/],
     ];
     for (const [bad, message] of refusals)
       await expect(runWgslBackward(device, c.backward, { ...ok, ...bad } as typeof ok)).rejects.toThrow(
         message,
       );
+    // These were TypeErrors from inside ("Cannot read properties of undefined").
+    const call = (d: unknown, inputs: unknown) =>
+      runWgslBackward(d as GPUDevice, c.backward, inputs as typeof ok);
+    await expect(call(undefined, ok)).rejects.toThrow(
+      /^runWgslBackward\(device, art, inputs\): device must be a GPUDevice \(getDevice\(\)\), got undefined$/,
+    );
+    await expect(call(device, null)).rejects.toThrow(
+      /^runWgslBackward\(device, art, inputs\): inputs must be an object \{ q, k, v, out, lse, dout, B, H, Hkv, Nq, Nk, \.\.\. \}, got null$/,
+    );
+    // A device with the default limits (8 storage buffers): Dawn's "Invalid PipelineLayout" before.
+    const bare = await (await findAdapter())!.adapter.requestDevice();
+    bare.pushErrorScope('validation');
+    await expect(runWgslBackward(bare, c.backward, ok)).rejects.toThrow(
+      /^backward of "sink_calibration": binds 13 storage buffers, the device allows 8 \(request a device with a higher maxStorageBuffersPerShaderStage\)$/,
+    );
+    expect(await bare.popErrorScope()).toBeNull();
+    bare.destroy();
     const res = await runWgslBackward(device, c.backward, { ...ok, params: { sinks: 2 } });
     expect(res.dTensors.gain).toHaveLength(1);
   }, 120_000);

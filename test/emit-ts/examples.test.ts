@@ -35,6 +35,26 @@ describe('examples/', () => {
     expect([r.code, r.err.split('\n').length]).toEqual([2, 2]);
   });
 
+  it('browser/build.mjs: a misspelt flag is a usage error, not a build that does not serve', () => {
+    // `--serv` built the example and exited without serving, and `--help` built it too.
+    for (const flag of ['--serv', '--help']) {
+      const r = node('examples/browser/build.mjs', flag);
+      expect([r.code, r.out]).toEqual([2, '']);
+      expect(r.err.trim()).toMatch(
+        /^browser\/build\.mjs: .*\(usage: node examples\/browser\/build\.mjs \[--serve\]\)$/,
+      );
+    }
+  });
+
+  it('custom-mask.mjs: it takes no flags, and says so instead of ignoring one', () => {
+    // `--window 16` ran the example with its own window and no word.
+    const r = node('examples/custom-mask.mjs', '--window', '16');
+    expect([r.code, r.out]).toEqual([2, '']);
+    expect(r.err.trim()).toBe(
+      "custom-mask.mjs: Unknown option '--window' (usage: node examples/custom-mask.mjs; edit its source to try another mask)",
+    );
+  });
+
   it('custom-mask.mjs: compile a mask from a string and run it', () => {
     const r = node('examples/custom-mask.mjs');
     expect(r.code, r.out + r.err).toBe(0);

@@ -97,6 +97,30 @@ describe('kvCache on WGSL runs', () => {
     );
   });
 
+  it('names a kvCache field it does not take (an NHD cache read as HND without a word)', () => {
+    // k [B, Nk, Hkv, D] described with the emitted module's / CUDA's field names: the runtime
+    // ignored them and read the cache as packed HND rows of the same length.
+    const nhd = { k_stride_b: 10 * D, k_stride_h: D, k_stride_n: D };
+    const strided = inputs({ k: new Float32Array(2 * 10 * D), v: new Float32Array(2 * 10 * D) });
+    expect(issues(coop.artifact, { ...strided, kvCache: nhd as never })).toEqual([
+      'kvCache.k_stride_b: no such field (kvCache takes k, v, blockTable, maxPages; strides as k: { batch, head, row })',
+      'kvCache.k_stride_h: no such field (kvCache takes k, v, blockTable, maxPages; strides as k: { batch, head, row })',
+      'kvCache.k_stride_n: no such field (kvCache takes k, v, blockTable, maxPages; strides as k: { batch, head, row })',
+    ]);
+    expect(
+      issues(paged.artifact, inputs({ kvCache: { blockTable: table, maxpages: 3 } as never })),
+    ).toContain(
+      'kvCache.maxpages: no such field (kvCache takes k, v, blockTable, maxPages); did you mean "maxPages"?',
+    );
+  });
+
+  it('describes a maxPages of the wrong type as what it is', () => {
+    // A string '3' read "expected an integer >= 1, got 3".
+    expect(
+      issues(paged.artifact, inputs({ kvCache: { blockTable: table, maxPages: '3' as never } })),
+    ).toContain('kvCache.maxPages: expected an integer in [1, 2147483647], got string 3');
+  });
+
   it('a quantized cache keeps its own layout: it takes no strides', () => {
     const got = issues(kivi.artifact, {
       ...inputs({}),

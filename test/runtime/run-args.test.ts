@@ -5,7 +5,7 @@ import { compile } from '../../src/compile.js';
 import { checkedFormats } from '../../src/quant/format.js';
 import { quantize } from '../../src/quant/quantize.js';
 import { InputError } from '../../src/runtime/validate.js';
-import { createKernel, getDevice, type RunInputs } from '../../src/runtime/webgpu.js';
+import { createKernel, getDevice, type KernelOptions, type RunInputs } from '../../src/runtime/webgpu.js';
 
 describe('GpuKernel.run arguments', () => {
   it('a missing or non-object inputs argument is an InputError naming it', async () => {
@@ -52,6 +52,25 @@ describe('GpuKernel.run arguments', () => {
     await expect(create(compiled.artifact, device)).rejects.toThrow(/device must be a GPUDevice/);
   });
 
+  it('createKernel names bad options (decode: "nope" ran as "auto"; Decode was dropped)', async () => {
+    const artifact = compile('attention c() { mask causal }', { target: 'wgsl', headDim: 16 }).artifact;
+    const device = await getDevice();
+    const create = (options: unknown) => createKernel(device, artifact, options as KernelOptions);
+    await expect(create({ decode: 'nope' })).rejects.toThrow(
+      'createKernel(device, artifact, options): decode must be "auto", "always" or "never", got string nope',
+    );
+    await expect(create({ debug: 'yes' })).rejects.toThrow(
+      'createKernel(device, artifact, options): debug must be true or false, got string yes',
+    );
+    await expect(create({ Decode: 'never' })).rejects.toThrow(
+      'createKernel(device, artifact, options): unknown option "Decode"; did you mean "decode"?',
+    );
+    await expect(create(null)).rejects.toThrow(
+      'createKernel(device, artifact, options): options must be an object { debug?, decode? }, got null',
+    );
+    for (const ok of [undefined, {}, { decode: 'never', debug: false }]) (await create(ok)).destroy();
+  });
+
   it('a param or tensor beside q/k/v, or a misspelt key, is named instead of dropped', async () => {
     // These ran with window = 8 (the default) and returned its answer without a word.
     const source =
@@ -73,8 +92,23 @@ describe('GpuKernel.run arguments', () => {
     );
     const offset = { ...base, q_offset: 3 } as RunInputs;
     await expect(kernel.run(offset)).rejects.toThrow('unknown key "q_offset"; did you mean "qOffset"?');
+    // The emitted module's dispatch takes sizes: { B, H, ... }; run() read each size as missing.
+    const { B: _B, H: _H, Hkv: _Hkv, Nq: _Nq, Nk: _Nk, ...noSizes } = base;
+    const nested = { ...noSizes, sizes: { B: 1, H: 1, Hkv: 1, Nq: 8, Nk: 8 } } as unknown as RunInputs;
+    await expect(kernel.run(nested)).rejects.toThrow(
+      new InputError([
+        'run(inputs): the sizes go beside q, k, v ({ q, k, v, B, H, Hkv, Nq, Nk, ... }), not in sizes: { ... } as an emitted module takes them',
+      ]),
+    );
+    // A GPUBuffer for q read "got object".
+    const gpu = (await getDevice()).createBuffer({ size: 4 * n, usage: 0x80 });
+    await expect(kernel.run({ ...base, q: gpu } as unknown as RunInputs)).rejects.toThrow(
+      new InputError([
+        'input "q": expected f32[1, 1, 8, 16] (128 elements), got a GPUBuffer of 512 bytes (run() takes host arrays; an emitted module\'s encode or prepare takes GPUBuffers)',
+      ]),
+    );
     // Keys that are nobody's pass: callers spread wider objects into the inputs.
-    const wider = { ...base, seed: 1, label: 'layer 3' } as RunInputs;
+    const wider = { ...base, seed: 1, label: 'layer 3', sizes: { B: 1 } } as RunInputs;
     expect((await kernel.run(wider)).out).toHaveLength(n);
     kernel.destroy();
   });
@@ -105,6 +139,17 @@ describe('GpuKernel.run arguments', () => {
       ]),
     );
     expect((await kernel.run({ ...base, caches: { k: cache } })).out).toHaveLength(n);
+    // A part given as null was a TypeError (null.data); a plain Array was described as undefined.
+    const part = (scale: unknown) =>
+      ({ ...base, caches: { k: { ...cache, scale } } }) as unknown as RunInputs;
+    await expect(kernel.run(part(null))).rejects.toThrow(
+      new InputError(['cache tensor caches.k.scale: expected f32[1, 1, 8, 1] (8 elements), got null']),
+    );
+    await expect(kernel.run(part([1, 2, 3, 4, 5, 6, 7, 8]))).rejects.toThrow(
+      new InputError([
+        'cache tensor caches.k.scale: expected f32[1, 1, 8, 1] (8 elements), got a plain Array of 8 elements',
+      ]),
+    );
     kernel.destroy();
   });
 });
