@@ -169,8 +169,9 @@ def load(path_or_source, entry=None, dtype=None, head_dim=None, value_dim=None, 
     ('off', 'knob', 'on'; None: on for quantized K/V): the tensor-core decode's lean code (BuildOptions)."""
     dtype = dtype_name(dtype)
     source, path = build.read_source(str(path_or_source))
-    vd = None if value_dim is None or value_dim == (head_dim or 64) else value_dim
-    options = build.BuildOptions(entry, dtype or 'bf16', head_dim or 64, vd, lse, _current_arch().name, quant_prefill=quant_prefill, backward_engine=backward_engine, decode_lean=decode_lean)
+    base_dim = 64 if head_dim is None else head_dim  # 0 is an error (BuildOptions), not 64
+    vd = None if value_dim is None or value_dim == base_dim else value_dim
+    options = build.BuildOptions(entry, dtype or 'bf16', base_dim, vd, lse, _current_arch().name, quant_prefill=quant_prefill, backward_engine=backward_engine, decode_lean=decode_lean)
     manifest = Manifest.from_file(build.compile_artifact(source, path, options))
     identity = repr((source, entry, dtype, head_dim, value_dim, bool(lse), backward_engine) + ((quant_prefill,) if quant_prefill else ()) + ((('decode_lean', decode_lean),) if decode_lean else ()))
     family, op = register(op_name(manifest.name, identity), source_family(manifest, source, path, entry, lse, quant_prefill, backward_engine, decode_lean))

@@ -251,6 +251,9 @@ def test_argument_errors_name_the_argument():
         attn(q.cpu(), k, v, doc=ids)
     with pytest.raises(attnc.ArgumentError, match='built for head dim 64, q/k have 128'):
         attn(*qkv(Nq=64, Nk=64, D=128), doc=ids)
+    # head_dim=0 was read as "not given" and built for 64.
+    with pytest.raises(attnc.BuildError, match='head_dim must be a positive int, got 0'):
+        attnc.torch.load('stdlib/document.attn', dtype=torch.bfloat16, head_dim=0)
 
 
 def test_cache_holds_the_built_library():
