@@ -1,6 +1,6 @@
 // CLI-output snapshot for refactors that must not change output: runs `attnc compile` on every
-// entry of every stdlib/*.attn for --target cuda and wgsl, --emit ts, and --backward (cuda, and
-// wgsl with --emit ts), in this process, and writes one SHA-256 per case (the exit status, every
+// entry of every stdlib/*.attn for --target cuda and wgsl, --emit ts, and --backward (cuda with
+// each --backward-engine, and wgsl with --emit ts), in this process, and writes one SHA-256 per case (the exit status, every
 // file written into --out, and stderr) to a JSON file. Complements emit-sample.mjs, which calls
 // compile() directly and so misses what the command adds (manifests, the backward files, the
 // module's coop alternates). Compare two snapshots with --compare. Needs a build (`npx tsc`).
@@ -23,6 +23,8 @@ const dir = values.dir ?? 'stdlib';
 const variants = {
   cuda: ['--target', 'cuda'],
   'cuda-backward': ['--target', 'cuda', '--backward'],
+  'cuda-backward-mma': ['--target', 'cuda', '--backward', '--backward-engine', 'mma'],
+  'cuda-backward-wgmma': ['--target', 'cuda', '--backward', '--backward-engine', 'wgmma'],
   wgsl: ['--target', 'wgsl'],
   'wgsl-ts': ['--target', 'wgsl', '--emit', 'ts'],
   'wgsl-ts-backward': ['--target', 'wgsl', '--emit', 'ts', '--backward'],
