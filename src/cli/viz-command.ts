@@ -7,7 +7,7 @@ import { renderPng } from '../viz/png.js';
 import { renderSvg } from '../viz/svg.js';
 import { densityText, routedNote, tileText } from '../viz/style.js';
 import { paramProblem } from '../runtime/params.js';
-import { positiveInt } from './compile-command.js';
+import { positiveInt } from './compile-flags.js';
 import { UsageError } from './errors.js';
 import { writeOutput } from './out-path.js';
 
