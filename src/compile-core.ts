@@ -5,6 +5,7 @@
 import type { Artifact } from './codegen/artifact.js';
 import type { TargetBackend } from './codegen/target.js';
 import { CompileError, error, hasErrors, noSpan, type Diagnostic } from './diagnostics.js';
+import type { Span } from './diagnostics.js';
 import type { CheckedDecl } from './dsl/checker.js';
 import { frontend } from './dsl/index.js';
 import type { Program } from './dsl/ast.js';
@@ -22,7 +23,7 @@ import { unsupportedRouting } from './ir/routing-check.js';
 import { toKernel, type AttentionIR } from './ir/program.js';
 import { unsupportedStorage } from './ir/storage-support.js';
 import { unsupportedPv, unsupportedQk } from './ir/int8qk-support.js';
-import { misspeltKey } from './misspelt.js';
+import { checkArguments, optionsProblem } from './compile-arguments.js';
 
 export interface CompileOptions {
   readonly target: Target;
@@ -111,98 +112,57 @@ function scheduleOverrides(options: CompileOptions): { overrides?: Partial<Sched
   return { overrides: { ...options.schedule, wgslEngine: 'coop' } };
 }
 
-const TARGETS: readonly string[] = ['wgsl', 'cuda'];
-const DTYPES: readonly string[] = ['f32', 'f16', 'bf16'];
-
-const OPTION_NAMES: readonly (keyof CompileOptions)[] = [
-  'target',
-  'file',
-  'entry',
-  'headDim',
-  'valueDim',
-  'dtype',
-  'arch',
-  'limits',
-  'schedule',
-  'wgslEngine',
-  'lse',
-  'importance',
-  'observe',
-];
-/**
- * An option key that misspells a known one (`headdim`, `head_dim`, `dim`): without this check the
- * option was dropped and its default used, a silent wrong kernel. Other unknown keys pass, since
- * callers spread wider objects into the options.
- */
-function misspeltOption(o: object): string | undefined {
-  for (const key of Object.keys(o)) {
-    if ((OPTION_NAMES as readonly string[]).includes(key)) continue;
-    const meant = key === 'dim' ? 'headDim' : misspeltKey(key, OPTION_NAMES);
-    if (meant) return `unknown option \`${key}\`: did you mean \`${meant}\`?`;
-  }
-  return undefined;
-}
-
-/** Why a head or value dim option is not a positive integer, or undefined. */
-function dimProblem(name: 'headDim' | 'valueDim', v: unknown): string | undefined {
-  if (v === undefined || (Number.isSafeInteger(v) && (v as number) > 0)) return undefined;
-  return `option ${name}: expected a positive integer, got ${typeof v === 'string' ? `\`${v}\`` : String(v)}`;
-}
-
-/** Why the options (from JS callers, not type-checked) are malformed, or undefined. */
-function optionsProblem(o: CompileOptions): string | undefined {
-  const show = (v: unknown): string => (typeof v === 'string' ? `\`${v}\`` : String(v));
-  const misspelt = misspeltOption(o);
-  if (misspelt) return misspelt;
-  if (!TARGETS.includes(o.target)) return `unknown target ${show(o.target)} (targets: ${TARGETS.join(', ')})`;
-  const dim = dimProblem('headDim', o.headDim) ?? dimProblem('valueDim', o.valueDim);
-  if (dim) return dim;
-  if (o.dtype !== undefined && !DTYPES.includes(o.dtype))
-    return `unknown dtype ${show(o.dtype)} (dtypes: ${DTYPES.join(', ')})`;
-  if (o.lse !== undefined && typeof o.lse !== 'boolean')
-    return `option lse: expected a boolean, got ${show(o.lse)}`;
-  if (o.importance !== undefined && o.importance !== 'sum' && o.importance !== 'normalized')
-    return `option importance: expected sum or normalized, got ${show(o.importance)}`;
-  if (o.wgslEngine !== undefined && o.wgslEngine !== 'row' && o.wgslEngine !== 'coop')
-    return `option wgslEngine: expected row or coop, got ${show(o.wgslEngine)}`;
-  return undefined;
-}
-
 /** The backends an entry point was built with, by target name. */
 export type Backends = Readonly<Partial<Record<Target, TargetBackend>>>;
 
-/** compile(source, options) from JS callers: a wrong kind of argument is a TypeError naming it. */
-function checkArguments(source: unknown, options: unknown): void {
-  const kind = (v: unknown): string => (v === null ? 'null' : Array.isArray(v) ? 'an array' : typeof v);
-  if (typeof source !== 'string')
-    throw new TypeError(
-      `compile(source, options): source must be a string of .attn text, got ${kind(source)}`,
-    );
-  if (typeof options !== 'object' || options === null || Array.isArray(options))
-    throw new TypeError(
-      `compile(source, options): options must be an object such as { target: 'wgsl' }, got ${kind(options)}`,
-    );
-}
-
+/**
+ * Compiles `options.entry` (default: the first declaration) of `source` with the backend of
+ * `options.target`: a CompileError holding every problem, or a TypeError for a wrong kind of argument.
+ */
 export function compileWith(backends: Backends, source: string, options: CompileOptions): Compiled {
   checkArguments(source, options);
-  const file = options.file ?? '<input>';
-  const { program, decl } = checkSource(source, file, options.entry);
+  const { program, decl } = checkSource(source, options.file ?? '<input>', options.entry);
+  // Every later refusal is a CompileError at the declaration's name unless a span is given.
+  const refuse: Refuse = (message, span = decl.decl.nameSpan) => {
+    throw new CompileError([error(message, span)], source);
+  };
   const optionProblem = optionsProblem(options);
-  if (optionProblem) throw new CompileError([error(optionProblem, decl.decl.nameSpan)], source);
+  if (optionProblem) refuse(optionProblem);
   const target = backends[options.target];
   if (!target) {
     const have = Object.keys(backends).join(', ');
-    throw new CompileError(
-      [
-        error(
-          `target \`${options.target}\` is not in this build (it has: ${have}); import from 'attnc' for every target`,
-          decl.decl.nameSpan,
-        ),
-      ],
-      source,
+    return refuse(
+      `target \`${options.target}\` is not in this build (it has: ${have}); import from 'attnc' for every target`,
     );
   }
+  const importance = checkConstructs(decl, options, refuse);
+  const limits = limitsOf(target, options, refuse);
+  const ir = lowerAndSchedule(decl, options, importance, target, limits, source, refuse);
+  const kernel = toKernel(ir);
+  // The artifact's schedule record (the schedule with the storage dtype, as the runtime and
+  // emitted modules read it) is what is hashed, so hashes did not change when formats split off.
+  const meta = { sourceHash: hashString(source), scheduleHash: hashValue(artifactSchedule(kernel)) };
+  let artifact: Artifact;
+  try {
+    artifact = target.render(kernel, meta, limits);
+  } catch (e) {
+    // A schedule the device cannot run (user overrides beyond its limits, f16 without shader-f16).
+    return refuse((e as Error).message);
+  }
+  return { artifact, kernel, decl, program };
+}
+
+type Refuse = (message: string, span?: Span) => never;
+
+/**
+ * Refuses the source's constructs the target does not compile, at their own position, and returns
+ * the importance mode asked for (the option wins over the source's `importance` statement).
+ */
+function checkConstructs(
+  decl: CheckedDecl,
+  options: CompileOptions,
+  refuse: Refuse,
+): ImportanceMode | undefined {
   // Block routing compiles for WGSL; the other sparsity constructs check and run in the reference
   // only, so they are rejected here at their own position.
   const unsupported =
@@ -210,45 +170,47 @@ export function compileWith(backends: Backends, source: string, options: Compile
     unsupportedStorage(decl.decl, options.target) ??
     unsupportedQk(decl.decl, options.target, options.dtype, options.headDim) ??
     unsupportedPv(decl.decl, options.target, options.dtype, options.schedule?.engine, options.headDim);
-  if (unsupported) throw new CompileError([error(unsupported.message, unsupported.span)], source);
-  // The option wins over the source's `importance` statement.
+  if (unsupported) refuse(unsupported.message, unsupported.span);
   const importance = options.importance ?? decl.decl.importance?.[0]?.variant;
   const sparse = decl.decl.sparsity?.[0];
   if (importance !== undefined && sparse)
-    throw new CompileError(
-      [error('the importance output is not available for routing kernels yet', sparse.span)],
-      source,
-    );
-  const diagnostics: Diagnostic[] = [];
-  const headDim = options.headDim ?? 64;
+    refuse('the importance output is not available for routing kernels yet', sparse.span);
+  return importance;
+}
+
+/** The device limits: the target's defaults, the arch's (CUDA), then the caller's. */
+function limitsOf(target: TargetBackend, options: CompileOptions, refuse: Refuse): TargetLimits {
   if (options.arch !== undefined && !target.limitsFor)
-    throw new CompileError(
-      [error(`--arch is a CUDA option; target ${options.target} has none`, decl.decl.nameSpan)],
-      source,
-    );
-  let archLimits: Partial<TargetLimits>;
+    refuse(`--arch is a CUDA option; target ${options.target} has none`);
+  let archLimits: Partial<TargetLimits> = {};
   try {
     archLimits = target.limitsFor?.(options.arch) ?? {};
   } catch (e) {
-    throw new CompileError([error((e as Error).message, decl.decl.nameSpan)], source);
+    refuse((e as Error).message);
   }
-  const limits: TargetLimits = { ...defaultLimits[options.target], ...archLimits, ...options.limits };
+  return { ...defaultLimits[options.target], ...archLimits, ...options.limits };
+}
+
+/** The declaration lowered to IR and run through the pass pipeline (schedule included). */
+function lowerAndSchedule(
+  decl: CheckedDecl,
+  options: CompileOptions,
+  importance: ImportanceMode | undefined,
+  target: TargetBackend,
+  limits: TargetLimits,
+  source: string,
+  refuse: Refuse,
+): AttentionIR {
+  const diagnostics: Diagnostic[] = [];
+  const headDim = options.headDim ?? 64;
+  const formats = withPagedKv(
+    withStoredFormats(uniformFormats(options.dtype ?? defaultStorage(options.target)), checkedFormats(decl)),
+    decl.decl.cache?.[0]?.pageSize,
+  );
   let ir: AttentionIR;
   try {
     ir = runPipeline(
-      withImportance(
-        lowerDecl(decl.decl, decl.defaults, {
-          lse: options.lse ?? true,
-          formats: withPagedKv(
-            withStoredFormats(
-              uniformFormats(options.dtype ?? defaultStorage(options.target)),
-              checkedFormats(decl),
-            ),
-            decl.decl.cache?.[0]?.pageSize,
-          ),
-        }),
-        importance,
-      ),
+      withImportance(lowerDecl(decl.decl, decl.defaults, { lse: options.lse ?? true, formats }), importance),
       {
         target: options.target,
         limits,
@@ -264,30 +226,18 @@ export function compileWith(backends: Backends, source: string, options: Compile
     );
   } catch (e) {
     // Schedule failures are user-facing (a head dim too large for the device, say).
-    throw new CompileError([error((e as Error).message, decl.decl.nameSpan)], source);
+    return refuse((e as Error).message);
   }
   // Target diagnostics have no source position of their own: point at the declaration.
   const located = diagnostics.map((d) => (d.span === noSpan ? { ...d, span: decl.decl.nameSpan } : d));
   if (hasErrors(located)) throw new CompileError(located, source);
-  if (ir.routing && capacityShapeExpr(ir.routing) === undefined) {
+  if (ir.routing && capacityShapeExpr(ir.routing) === undefined)
     // The index output is sized by a shape expression, which has + - * but no division or calls.
-    const at = decl.decl.sparsity?.[0]?.span ?? decl.decl.nameSpan;
-    const msg =
-      'routing counts must use only + - * of literals, int params and sizes (they size the indices output)';
-    throw new CompileError([error(msg, at)], source);
-  }
-  const kernel = toKernel(ir);
-  // The artifact's schedule record (the schedule with the storage dtype, as the runtime and
-  // emitted modules read it) is what is hashed, so hashes did not change when formats split off.
-  const meta = { sourceHash: hashString(source), scheduleHash: hashValue(artifactSchedule(kernel)) };
-  let artifact: Artifact;
-  try {
-    artifact = target.render(kernel, meta, limits);
-  } catch (e) {
-    // A schedule the device cannot run (user overrides beyond its limits, f16 without shader-f16).
-    throw new CompileError([error((e as Error).message, decl.decl.nameSpan)], source);
-  }
-  return { artifact, kernel, decl, program };
+    refuse(
+      'routing counts must use only + - * of literals, int params and sizes (they size the indices output)',
+      decl.decl.sparsity?.[0]?.span,
+    );
+  return ir;
 }
 
 /** The IR with the importance output requested; its pass reads the final lse, so lse is on too. */

@@ -1,12 +1,6 @@
 // `attnc run FILE [shape flags]`: execute on WebGPU and compare with the dense reference.
-import {
-  parseDtype,
-  parseImportance,
-  parseWgslEngine,
-  positiveInt,
-  seedFlag,
-  type CompileFlags,
-} from './compile-command.js';
+import { parseDtype, parseImportance, parseWgslEngine, positiveInt, seedFlag } from './compile-flags.js';
+import type { CompileFlags } from './compile-flags.js';
 import { UsageError } from './errors.js';
 import { EXIT } from './exit.js';
 import { head, writeJson } from './json.js';

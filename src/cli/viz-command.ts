@@ -8,7 +8,7 @@ import { renderSvg } from '../viz/svg.js';
 import { densityText, routedNote, tileText } from '../viz/style.js';
 import { paramProblem } from '../runtime/params.js';
 import { checkParamNames } from './check-command.js';
-import { positiveInt, seedFlag } from './compile-command.js';
+import { positiveInt, seedFlag } from './compile-flags.js';
 import { UsageError } from './errors.js';
 import { writeOutput } from './out-path.js';
 

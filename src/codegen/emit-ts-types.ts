@@ -22,11 +22,30 @@ function shapeDoc(b: Binding, a: Artifact): string {
   return `${what}[${dims.join(', ')}]`;
 }
 
+/**
+ * The module's kernel-specific types: its params, the launch options and arguments (exactly this
+ * kernel's buffers), the prepared launch, the kernel and its schedule.
+ */
 export function kernelTypes(a: Artifact, altSchedules: readonly ArtifactSchedule[] = []): string {
-  const inputs = a.bindings.filter((b) => ['q', 'k', 'v', 'tensor', 'block_table'].includes(b.role));
-  const kvFields = kvCacheFields(a);
-  const outputs = a.bindings.filter((b) => b.role === 'out' || b.role === 'lse');
-  const anyRequired = a.params.some((p) => p.default === undefined);
+  const hasKvCache = kvCacheFields(a).length > 0;
+  return [
+    ...(a.params.length > 0 ? paramsType(a) : []),
+    ...(hasKvCache ? [...kvCacheType(a, kvCacheFields(a)), ''] : []),
+    '',
+    ...launchOptionsType(a, hasKvCache),
+    '',
+    ...argumentTypes(a),
+    '',
+    ...launchUpdateType(a, hasKvCache),
+    '',
+    ...KERNEL_INTERFACES,
+    '',
+    ...scheduleType(a, altSchedules),
+  ].join('\n');
+}
+
+/** `Params`: each param with its type, optional (and documented with it) where it has a default. */
+function paramsType(a: Artifact): string[] {
   const params = a.params.map((p) => {
     const opt = p.default === undefined ? '' : '?';
     const dflt =
@@ -35,41 +54,39 @@ export function kernelTypes(a: Artifact, altSchedules: readonly ArtifactSchedule
         : `default ${p.dtype === 'bool' ? String(p.default === 1) : p.default}`;
     return `  /** ${p.dtype}, ${dflt} */\n  ${p.name}${opt}: ${paramType[p.dtype]};`;
   });
-  const strided = (b: Binding): boolean =>
-    (b.role === 'k' || b.role === 'v') && a.uniforms.some((f) => f.name === `${b.role}_stride_b`);
-  const member = (b: Binding, type: string, note = ''): string =>
-    `  /** ${note}${shapeDoc(b, a)}${strided(b) ? ", or the cache kvCache's strides address" : ''}${b.role === 'block_table' ? ': page ids' : ''} */\n  ${b.name}: ${type};`;
-  const s = a.schedule;
-  // With a second engine's schedule (emit-ts-engines.ts), a field only one of them has is optional.
-  const both: Record<string, unknown> = Object.assign({}, ...altSchedules, s) as Record<string, unknown>;
-  const optional = (k: string): string =>
-    altSchedules.length > 0 && ![s, ...altSchedules].every((x) => k in x) ? '?' : '';
-  const scheduleFields = Object.entries(both).map(([k, v]) =>
-    k === 'dtype'
-      ? `  readonly dtype: 'f32' | 'f16' | 'bf16';`
-      : `  readonly ${k}${optional(k)}: ${typeof v};`,
-  );
+  return ["/** The kernel's params (runtime uniforms). */", 'export interface Params {', ...params, '}', ''];
+}
+
+/** `LaunchOptions`: sizes, params (required if any param is), offsets, the KV cache and the scale. */
+function launchOptionsType(a: Artifact, hasKvCache: boolean): string[] {
+  const anyRequired = a.params.some((p) => p.default === undefined);
   return [
-    ...(a.params.length > 0
-      ? ["/** The kernel's params (runtime uniforms). */", 'export interface Params {', ...params, '}', '']
-      : []),
-    ...(kvFields.length > 0 ? [...kvCacheType(a, kvFields), ''] : []),
-    '',
     '/** Everything of a launch besides its buffers. */',
     'export interface LaunchOptions {',
     '  sizes: Sizes;',
     ...(a.params.length > 0 ? [`  params${anyRequired ? '' : '?'}: Params;`] : []),
     '  /** Position of query row 0 (default Nk - Nq: the queries are the last Nq positions). */',
     '  qOffset?: number;',
-    ...(kvFields.length > 0
+    ...(hasKvCache
       ? ['  /** Where the K/V rows live (default: packed, as args_init sets it). */', '  kvCache?: KvCache;']
       : []),
     '  /** Position of key row 0 (default 0). */',
     '  kOffset?: number;',
-    `  /** Score scale (default 1/sqrt(${s.headDim}), rounded to f32). */`,
+    `  /** Score scale (default 1/sqrt(${a.schedule.headDim}), rounded to f32). */`,
     '  scale?: number;',
     '}',
-    '',
+  ];
+}
+
+/** dispatch()'s arguments and result (host arrays) and encode()'s arguments (buffers). */
+function argumentTypes(a: Artifact): string[] {
+  const inputs = a.bindings.filter((b) => ['q', 'k', 'v', 'tensor', 'block_table'].includes(b.role));
+  const outputs = a.bindings.filter((b) => b.role === 'out' || b.role === 'lse');
+  const strided = (b: Binding): boolean =>
+    (b.role === 'k' || b.role === 'v') && a.uniforms.some((f) => f.name === `${b.role}_stride_b`);
+  const member = (b: Binding, type: string, note = ''): string =>
+    `  /** ${note}${shapeDoc(b, a)}${strided(b) ? ", or the cache kvCache's strides address" : ''}${b.role === 'block_table' ? ': page ids' : ''} */\n  ${b.name}: ${type};`;
+  return [
     '/** dispatch(): host arrays in, host arrays out (buffers made and freed per call). */',
     'export interface DispatchArgs extends LaunchOptions {',
     ...inputs.map((b) => member(b, hostArray[b.dtype], b.role === 'tensor' ? 'tensor ' : '')),
@@ -90,7 +107,12 @@ export function kernelTypes(a: Artifact, altSchedules: readonly ArtifactSchedule
     ...inputs.map((b) => member(b, 'BufferArg', b.role === 'tensor' ? 'tensor ' : '')),
     ...outputs.map((b) => member(b, 'BufferArg', 'written: ')),
     '}',
-    '',
+  ];
+}
+
+/** `LaunchUpdate`: PreparedLaunch.update()'s changes, the launch options this kernel has. */
+function launchUpdateType(a: Artifact, hasKvCache: boolean): string[] {
+  return [
     '/**',
     " * PreparedLaunch.update()'s changes: keys left out keep their value, sizes and params merge key by",
     ' * key, and qOffset / kOffset / scale given as undefined return to their defaults.',
@@ -99,44 +121,60 @@ export function kernelTypes(a: Artifact, altSchedules: readonly ArtifactSchedule
     '  sizes?: Partial<Sizes>;',
     ...(a.params.length > 0 ? ['  params?: Partial<Params>;'] : []),
     '  qOffset?: number | undefined;',
-    ...(kvFields.length > 0 ? ['  kvCache?: KvCache;'] : []),
+    ...(hasKvCache ? ['  kvCache?: KvCache;'] : []),
     '  kOffset?: number | undefined;',
     '  scale?: number | undefined;',
     '}',
-    '',
-    '/** A launch bound once (uniforms, summary scratch, bind group), encoded any number of times. */',
-    'export interface PreparedLaunch {',
-    '  /** KV splits when the launch runs in decode mode (split-KV + merge: few rows, a long KV), else 0. */',
-    '  readonly decodeSplits: number;',
-    '  /** Records one compute pass; allocates nothing. */',
-    '  encode(encoder: GPUCommandEncoder): void;',
-    '  /**',
-    "   * Rewrites the launch's uniforms (queue.writeBuffer: submits made after it see the change),",
-    '   * checked as prepare() checks, against the bound buffers; summary scratch is remade only if it',
-    '   * must grow. Call it between a submit and the next encode of this launch.',
-    '   */',
-    '  update(changes: LaunchUpdate): void;',
-    "  /** Frees the launch's own buffers (after the last submit that uses them). */",
-    '  destroy(): void;',
-    '}',
-    '',
-    'export interface Kernel {',
-    '  /** Uploads, runs (summaries, then attention), reads back. */',
-    '  dispatch(args: DispatchArgs): Promise<DispatchResult>;',
-    '  /**',
-    '   * Records one compute pass into `encoder`; the caller submits. A launch encoded before with the',
-    '   * same arguments is reused (the last 32 are kept), so a loop allocates nothing after its first step.',
-    '   */',
-    '  encode(encoder: GPUCommandEncoder, args: EncodeArgs): void;',
-    '  /** Binds a launch once, for engines that replay it every step. */',
-    '  prepare(args: EncodeArgs): PreparedLaunch;',
-    '  destroy(): void;',
-    '}',
-    '',
-    'export interface KernelSchedule {',
-    ...scheduleFields,
-    '}',
-  ].join('\n');
+  ];
+}
+
+// PreparedLaunch and Kernel: the same for every kernel (their argument types differ).
+const KERNEL_INTERFACES = [
+  '/** A launch bound once (uniforms, summary scratch, bind group), encoded any number of times. */',
+  'export interface PreparedLaunch {',
+  '  /** KV splits when the launch runs in decode mode (split-KV + merge: few rows, a long KV), else 0. */',
+  '  readonly decodeSplits: number;',
+  '  /** Records one compute pass; allocates nothing. */',
+  '  encode(encoder: GPUCommandEncoder): void;',
+  '  /**',
+  "   * Rewrites the launch's uniforms (queue.writeBuffer: submits made after it see the change),",
+  '   * checked as prepare() checks, against the bound buffers; summary scratch is remade only if it',
+  '   * must grow. Call it between a submit and the next encode of this launch.',
+  '   */',
+  '  update(changes: LaunchUpdate): void;',
+  "  /** Frees the launch's own buffers (after the last submit that uses them). */",
+  '  destroy(): void;',
+  '}',
+  '',
+  'export interface Kernel {',
+  '  /** Uploads, runs (summaries, then attention), reads back. */',
+  '  dispatch(args: DispatchArgs): Promise<DispatchResult>;',
+  '  /**',
+  '   * Records one compute pass into `encoder`; the caller submits. A launch encoded before with the',
+  '   * same arguments is reused (the last 32 are kept), so a loop allocates nothing after its first step.',
+  '   */',
+  '  encode(encoder: GPUCommandEncoder, args: EncodeArgs): void;',
+  '  /** Binds a launch once, for engines that replay it every step. */',
+  '  prepare(args: EncodeArgs): PreparedLaunch;',
+  '  destroy(): void;',
+  '}',
+];
+
+/**
+ * `KernelSchedule`: the schedule's fields; with a second engine's schedules (emit-ts-engines.ts), a
+ * field only some of them have is optional.
+ */
+function scheduleType(a: Artifact, altSchedules: readonly ArtifactSchedule[]): string[] {
+  const s = a.schedule;
+  const both: Record<string, unknown> = Object.assign({}, ...altSchedules, s) as Record<string, unknown>;
+  const optional = (k: string): string =>
+    altSchedules.length > 0 && ![s, ...altSchedules].every((x) => k in x) ? '?' : '';
+  const scheduleFields = Object.entries(both).map(([k, v]) =>
+    k === 'dtype'
+      ? `  readonly dtype: 'f32' | 'f16' | 'bf16';`
+      : `  readonly ${k}${optional(k)}: ${typeof v};`,
+  );
+  return ['export interface KernelSchedule {', ...scheduleFields, '}'];
 }
 
 /** The kvCache fields of a kernel with float K/V (CUDA's Args names), none otherwise. */

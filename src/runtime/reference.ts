@@ -103,103 +103,167 @@ function validate(inp: RefInputs): void {
 /** Dense attention in float64 per DESIGN §2, with GQA, offsets, masks and score modifiers. */
 export function referenceAttention(inp: RefInputs, pred: RefPredicates): RefResult {
   validate(inp);
-  const { q, k, v, B, Hq, Hkv, Nq, Nk, D, Dv } = inp;
+  const { B, Hq, Hkv, Nq, Nk, D, Dv } = inp;
   const qOffset = inp.qOffset ?? Nk - Nq;
-  const kOffset = inp.kOffset ?? 0;
-  // DESIGN §2: the scale is an f32 value; using the same rounded constant keeps the reference
-  // from differing from every kernel by a systematic 1-ulp factor.
-  const scale = Math.fround(inp.scale ?? 1 / Math.sqrt(D));
+  const cx: RowContext = {
+    inp,
+    pred,
+    kOffset: inp.kOffset ?? 0,
+    // DESIGN §2: the scale is an f32 value; using the same rounded constant keeps the reference
+    // from differing from every kernel by a systematic 1-ulp factor.
+    scale: Math.fround(inp.scale ?? 1 / Math.sqrt(D)),
+    out: new Float64Array(B * Hq * Nq * Dv),
+    lse: new Float64Array(B * Hq * Nq),
+    mask: new Uint8Array(B * Hq * Nq * Nk),
+    importance: new Float64Array(B * Hq * Nk),
+    outNaNAllowed: new Uint8Array(B * Hq * Nq * Dv),
+    s: new Float64Array(Nk),
+    absOut: new Float64Array(Dv),
+  };
   const group = Hq / Hkv;
-  const { mask: maskFn, score: scoreFn } = pred;
-
-  const out = new Float64Array(B * Hq * Nq * Dv);
-  const lse = new Float64Array(B * Hq * Nq);
-  const mask = new Uint8Array(B * Hq * Nq * Nk);
-  const importance = new Float64Array(B * Hq * Nk);
-  const outNaNAllowed = new Uint8Array(B * Hq * Nq * Dv);
-  const s = new Float64Array(Nk);
-  const absOut = new Float64Array(Dv);
   let outScale = 0;
-
   for (let b = 0; b < B; b++) {
     for (let h = 0; h < Hq; h++) {
-      const kvh = Math.floor(h / group);
-      const kBase = (b * Hkv + kvh) * Nk;
-      const impBase = (b * Hq + h) * Nk;
+      const kBase = (b * Hkv + Math.floor(h / group)) * Nk;
       for (let i = 0; i < Nq; i++) {
-        const row = (b * Hq + h) * Nq + i;
-        const qPos = i + qOffset;
-        const qBase = row * D;
-        const oBase = row * Dv;
-        // docs/LANGUAGE.md "Non-finite values": the max runs over the finite scores of allowed
-        // keys; a NaN q·k or a NaN or +inf score of an allowed key poisons the whole row.
-        let max = -Infinity;
-        let poisoned = false;
-        for (let j = 0; j < Nk; j++) {
-          const kPos = j + kOffset;
-          const allowed = maskFn ? Boolean(maskFn(b, h, qPos, kPos)) : true;
-          mask[row * Nk + j] = allowed ? 1 : 0;
-          // A disallowed pair's score is never computed: its k (and score expression) cannot matter.
-          if (!allowed) continue;
-          const kRow = (kBase + j) * D;
-          let dot = 0;
-          for (let d = 0; d < D; d++) dot += (q[qBase + d] as number) * (k[kRow + d] as number);
-          const raw = scale * dot;
-          const sc = scoreFn ? scoreFn(raw, b, h, qPos, kPos) : raw;
-          s[j] = sc;
-          // A NaN q·k poisons the row whatever the score expression makes of it (a NaN in q or
-          // in an allowed k is a NaN row, as in dense attention); so does a NaN or +inf score.
-          if (Number.isNaN(raw) || Number.isNaN(sc) || sc === Infinity) poisoned = true;
-          else if (sc > max) max = sc;
-        }
-        // Keys of weight 0 (disallowed, or score -inf) never enter the sum, but a kernel may
-        // still multiply their v by 0 (a tensor-core P·V over a partial tile): where such a v
-        // is not finite, NaN is an accepted answer for that column (never a finite wrong one).
-        for (let j = 0; j < Nk; j++) {
-          if (mask[row * Nk + j] && s[j] !== -Infinity) continue;
-          const vRow = (kBase + j) * Dv;
-          for (let d = 0; d < Dv; d++) {
-            if (!Number.isFinite(v[vRow + d] as number)) outNaNAllowed[oBase + d] = 1;
-          }
-        }
-        if (poisoned) {
-          out.fill(NaN, oBase, oBase + Dv);
-          lse[row] = NaN;
-          continue;
-        }
-        // No allowed key (or every allowed score is -inf): the row contributes nothing.
-        if (max === -Infinity) {
-          lse[row] = -Infinity;
-          continue;
-        }
-        let sum = 0;
-        for (let j = 0; j < Nk; j++) {
-          if (mask[row * Nk + j] && s[j] !== -Infinity) sum += Math.exp((s[j] as number) - max);
-        }
-        absOut.fill(0);
-        for (let j = 0; j < Nk; j++) {
-          if (!mask[row * Nk + j] || s[j] === -Infinity) continue;
-          const p = Math.exp((s[j] as number) - max) / sum;
-          importance[impBase + j] = (importance[impBase + j] as number) + p;
-          const vRow = (kBase + j) * Dv;
-          for (let d = 0; d < Dv; d++) {
-            const pv = p * (v[vRow + d] as number);
-            out[oBase + d] = (out[oBase + d] as number) + pv;
-            // A non-finite v shows in `out` itself; the error floor stays the finite terms' size.
-            if (Number.isFinite(pv)) absOut[d] = (absOut[d] as number) + Math.abs(pv);
-          }
-        }
-        for (let d = 0; d < Dv; d++) {
-          outScale = Math.max(outScale, absOut[d] as number);
-          // An infinite v makes out ±inf here; a kernel's running rescale (inf·0) may turn it NaN.
-          if (Math.abs(out[oBase + d] as number) === Infinity) outNaNAllowed[oBase + d] = 1;
-        }
-        lse[row] = max + Math.log(sum);
+        const at: RowAt = { b, h, bh: b * Hq + h, row: (b * Hq + h) * Nq + i, qPos: i + qOffset, kBase };
+        outScale = Math.max(outScale, attendRow(cx, at));
       }
     }
   }
+  const { out, lse, mask, importance, outNaNAllowed } = cx;
   const importanceNormalized = normalizeImportance(importance, mask, B * Hq, Nq, Nk);
   return { out, lse, mask, importance, importanceNormalized, outScale, outNaNAllowed };
+}
+
+/** The inputs, and the result arrays and per-row scratch every row writes into. */
+interface RowContext {
+  readonly inp: RefInputs;
+  readonly pred: RefPredicates;
+  readonly kOffset: number;
+  readonly scale: number;
+  readonly out: Float64Array;
+  readonly lse: Float64Array;
+  readonly mask: Uint8Array;
+  readonly importance: Float64Array;
+  readonly outNaNAllowed: Uint8Array;
+  /** One row's scores (scratch). */
+  readonly s: Float64Array;
+  /** One row's Σ_j p_j·|v_jd| per column (scratch). */
+  readonly absOut: Float64Array;
+}
+
+/** A query row: its batch, head, index into [B, Hq, Nq], position, and its kv head's first k row. */
+interface RowAt {
+  readonly b: number;
+  readonly h: number;
+  /** b * Hq + h. */
+  readonly bh: number;
+  readonly row: number;
+  readonly qPos: number;
+  readonly kBase: number;
+}
+
+/** One query row's out, lse, mask and importance; returns the row's largest Σ_j p_j·|v_jd|. */
+function attendRow(cx: RowContext, at: RowAt): number {
+  const { Dv } = cx.inp;
+  const oBase = at.row * Dv;
+  const { max, poisoned } = scoreRow(cx, at);
+  markZeroWeightV(cx, at);
+  if (poisoned) {
+    cx.out.fill(NaN, oBase, oBase + Dv);
+    cx.lse[at.row] = NaN;
+    return 0;
+  }
+  // No allowed key (or every allowed score is -inf): the row contributes nothing.
+  if (max === -Infinity) {
+    cx.lse[at.row] = -Infinity;
+    return 0;
+  }
+  return softmaxRow(cx, at, max);
+}
+
+/**
+ * The row's mask and scores (into cx.mask and cx.s): the max over the finite scores of allowed
+ * keys, and whether the row is poisoned (docs/LANGUAGE.md "Non-finite values": a NaN q·k or a NaN
+ * or +inf score of an allowed key poisons the whole row).
+ */
+function scoreRow(cx: RowContext, at: RowAt): { max: number; poisoned: boolean } {
+  const { q, k, Nk, D } = cx.inp;
+  const { mask: maskFn, score: scoreFn } = cx.pred;
+  const { b, h, row, qPos, kBase } = at;
+  const qBase = row * D;
+  let max = -Infinity;
+  let poisoned = false;
+  for (let j = 0; j < Nk; j++) {
+    const kPos = j + cx.kOffset;
+    const allowed = maskFn ? Boolean(maskFn(b, h, qPos, kPos)) : true;
+    cx.mask[row * Nk + j] = allowed ? 1 : 0;
+    // A disallowed pair's score is never computed: its k (and score expression) cannot matter.
+    if (!allowed) continue;
+    const kRow = (kBase + j) * D;
+    let dot = 0;
+    for (let d = 0; d < D; d++) dot += (q[qBase + d] as number) * (k[kRow + d] as number);
+    const raw = cx.scale * dot;
+    const sc = scoreFn ? scoreFn(raw, b, h, qPos, kPos) : raw;
+    cx.s[j] = sc;
+    // A NaN q·k poisons the row whatever the score expression makes of it (a NaN in q or
+    // in an allowed k is a NaN row, as in dense attention); so does a NaN or +inf score.
+    if (Number.isNaN(raw) || Number.isNaN(sc) || sc === Infinity) poisoned = true;
+    else if (sc > max) max = sc;
+  }
+  return { max, poisoned };
+}
+
+/**
+ * Keys of weight 0 (disallowed, or score -inf) never enter the sum, but a kernel may still
+ * multiply their v by 0 (a tensor-core P·V over a partial tile): where such a v is not finite,
+ * NaN is an accepted answer for that column (never a finite wrong one).
+ */
+function markZeroWeightV(cx: RowContext, at: RowAt): void {
+  const { v, Nk, Dv } = cx.inp;
+  const oBase = at.row * Dv;
+  for (let j = 0; j < Nk; j++) {
+    if (cx.mask[at.row * Nk + j] && cx.s[j] !== -Infinity) continue;
+    const vRow = (at.kBase + j) * Dv;
+    for (let d = 0; d < Dv; d++) {
+      if (!Number.isFinite(v[vRow + d] as number)) cx.outNaNAllowed[oBase + d] = 1;
+    }
+  }
+}
+
+/** The two-pass softmax of a row with a finite max: out, lse and importance; its Σ p·|v| scale. */
+function softmaxRow(cx: RowContext, at: RowAt, max: number): number {
+  const { v, Nk, Dv } = cx.inp;
+  const { row, kBase } = at;
+  const { out, mask, s, absOut, importance } = cx;
+  const oBase = row * Dv;
+  const impBase = at.bh * Nk;
+  let sum = 0;
+  for (let j = 0; j < Nk; j++) {
+    if (mask[row * Nk + j] && s[j] !== -Infinity) sum += Math.exp((s[j] as number) - max);
+  }
+  absOut.fill(0);
+  for (let j = 0; j < Nk; j++) {
+    if (!mask[row * Nk + j] || s[j] === -Infinity) continue;
+    const p = Math.exp((s[j] as number) - max) / sum;
+    importance[impBase + j] = (importance[impBase + j] as number) + p;
+    const vRow = (kBase + j) * Dv;
+    for (let d = 0; d < Dv; d++) {
+      const pv = p * (v[vRow + d] as number);
+      out[oBase + d] = (out[oBase + d] as number) + pv;
+      // A non-finite v shows in `out` itself; the error floor stays the finite terms' size.
+      if (Number.isFinite(pv)) absOut[d] = (absOut[d] as number) + Math.abs(pv);
+    }
+  }
+  let rowScale = 0;
+  for (let d = 0; d < Dv; d++) {
+    rowScale = Math.max(rowScale, absOut[d] as number);
+    // An infinite v makes out ±inf here; a kernel's running rescale (inf·0) may turn it NaN.
+    if (Math.abs(out[oBase + d] as number) === Infinity) cx.outNaNAllowed[oBase + d] = 1;
+  }
+  cx.lse[row] = max + Math.log(sum);
+  return rowScale;
 }
 
 /** importance[bh, j] / #{i : mask[bh, i, j]}, 0 where no row may see key j. */

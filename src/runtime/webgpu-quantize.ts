@@ -57,50 +57,22 @@ export async function runWgslQuantize(
   spec: WgslQuantizeSpec,
   call: QuantizeCall,
 ): Promise<QuantCache> {
-  const s = call.sizes;
-  if (s.D !== spec.dim) throw new Error(`quantize: sizes.D = ${s.D}, but the module is for D = ${spec.dim}`);
-  rewrittenRows(spec.format, s.Nk, call.start, call.n); // throws on a range outside the cache
-  const want = s.B * s.Hkv * s.Nk * s.D;
-  if (call.x.length !== want) throw new Error(`quantize: x has ${call.x.length} elements, expected ${want}`);
-  const salient = spec.format.kind === 'int' && spec.format.salient;
-  if (salient && call.salient === undefined)
-    throw new Error('quantize: this format has salient tokens; pass salient');
-  const tensors = new Map(boundTensors(spec, call).map((t) => [t.name, t]));
-  const storage = quantizeBindings(spec).filter((b) => b.access !== 'uniform').length;
-  if (storage > device.limits.maxStorageBuffersPerShaderStage)
-    throw new Error(
-      `quantize: this format's module binds ${storage} storage buffers; the device allows ${device.limits.maxStorageBuffersPerShaderStage} (request a higher maxStorageBuffersPerShaderStage)`,
-    );
+  const tensors = checkedTensors(device, spec, call);
+  const buffers = uploadBuffers(device, spec, call, tensors);
+  const encoder = encodePasses(device, spec, buffers, call.sizes);
+  const out = await readBack(device, encoder, tensors, buffers);
+  for (const b of buffers.values()) b.destroy();
+  return out;
+}
+
+/** The module's passes, in order, on one compute pass over the bound buffers (not submitted). */
+function encodePasses(
+  device: GPUDevice,
+  spec: WgslQuantizeSpec,
+  buffers: ReadonlyMap<string, GPUBuffer>,
+  s: CacheSizes,
+): GPUCommandEncoder {
   const module = device.createShaderModule({ code: wgslQuantizeModule(spec) });
-  const buffers = new Map<string, GPUBuffer>();
-  const sizeOf = (bytes: number) => Math.max(16, Math.ceil(bytes / 4) * 4);
-  const make = (name: string, data: Uint8Array, usage: number): GPUBuffer => {
-    const buf = device.createBuffer({ label: `quantize ${name}`, size: sizeOf(data.byteLength), usage });
-    const padded = new Uint8Array(buf.size);
-    padded.set(data);
-    device.queue.writeBuffer(buf, 0, padded);
-    buffers.set(name, buf);
-    return buf;
-  };
-  const names = quantizeUniforms(spec);
-  const uniforms = new Uint32Array(names.length);
-  const values = {
-    ...s,
-    start: call.start,
-    n: call.n,
-    salient_n: call.salientN ?? 0,
-    max_pages: call.pages?.maxPages ?? 0,
-    pages: call.pages?.pages ?? 0,
-  };
-  names.forEach((k, i) => (uniforms[i] = values[k]));
-  const STORAGE = 0x80 | 0x4 | 0x8; // STORAGE | COPY_SRC | COPY_DST
-  for (const b of quantizeBindings(spec)) {
-    if (b.name === 'uniforms') make(b.name, bytesOf(uniforms), 0x40 | 0x8);
-    else if (b.name === 'x') make(b.name, bytesOf(call.x), STORAGE);
-    else if (b.name === 'salient') make(b.name, bytesOf(call.salient!), STORAGE);
-    else if (b.name === 'blockTable') make(b.name, bytesOf(call.pages!.blockTable), STORAGE);
-    else make(b.name, bytesOf(tensors.get(b.name)!.data), STORAGE);
-  }
   const layout = device.createBindGroupLayout({
     entries: quantizeBindings(spec).map((b) => ({
       binding: b.index,
@@ -132,6 +104,80 @@ export async function runWgslQuantize(
     pass.dispatchWorkgroups(workgroups);
   }
   pass.end();
+  return encoder;
+}
+
+type BoundTensor = ReturnType<typeof boundTensors>[number];
+
+/** The call checked against the module and the device; the cache tensors it binds, by name. */
+function checkedTensors(
+  device: GPUDevice,
+  spec: WgslQuantizeSpec,
+  call: QuantizeCall,
+): Map<string, BoundTensor> {
+  const s = call.sizes;
+  if (s.D !== spec.dim) throw new Error(`quantize: sizes.D = ${s.D}, but the module is for D = ${spec.dim}`);
+  rewrittenRows(spec.format, s.Nk, call.start, call.n); // throws on a range outside the cache
+  const want = s.B * s.Hkv * s.Nk * s.D;
+  if (call.x.length !== want) throw new Error(`quantize: x has ${call.x.length} elements, expected ${want}`);
+  const salient = spec.format.kind === 'int' && spec.format.salient;
+  if (salient && call.salient === undefined)
+    throw new Error('quantize: this format has salient tokens; pass salient');
+  const tensors = new Map(boundTensors(spec, call).map((t) => [t.name, t]));
+  const storage = quantizeBindings(spec).filter((b) => b.access !== 'uniform').length;
+  if (storage > device.limits.maxStorageBuffersPerShaderStage)
+    throw new Error(
+      `quantize: this format's module binds ${storage} storage buffers; the device allows ${device.limits.maxStorageBuffersPerShaderStage} (request a higher maxStorageBuffersPerShaderStage)`,
+    );
+  return tensors;
+}
+
+/** A buffer per binding (sizes padded to 4 bytes, at least 16), filled: uniforms, x, marks, cache. */
+function uploadBuffers(
+  device: GPUDevice,
+  spec: WgslQuantizeSpec,
+  call: QuantizeCall,
+  tensors: ReadonlyMap<string, BoundTensor>,
+): Map<string, GPUBuffer> {
+  const buffers = new Map<string, GPUBuffer>();
+  const sizeOf = (bytes: number) => Math.max(16, Math.ceil(bytes / 4) * 4);
+  const make = (name: string, data: Uint8Array, usage: number): GPUBuffer => {
+    const buf = device.createBuffer({ label: `quantize ${name}`, size: sizeOf(data.byteLength), usage });
+    const padded = new Uint8Array(buf.size);
+    padded.set(data);
+    device.queue.writeBuffer(buf, 0, padded);
+    buffers.set(name, buf);
+    return buf;
+  };
+  const names = quantizeUniforms(spec);
+  const uniforms = new Uint32Array(names.length);
+  const values = {
+    ...call.sizes,
+    start: call.start,
+    n: call.n,
+    salient_n: call.salientN ?? 0,
+    max_pages: call.pages?.maxPages ?? 0,
+    pages: call.pages?.pages ?? 0,
+  };
+  names.forEach((k, i) => (uniforms[i] = values[k]));
+  const STORAGE = 0x80 | 0x4 | 0x8; // STORAGE | COPY_SRC | COPY_DST
+  for (const b of quantizeBindings(spec)) {
+    if (b.name === 'uniforms') make(b.name, bytesOf(uniforms), 0x40 | 0x8);
+    else if (b.name === 'x') make(b.name, bytesOf(call.x), STORAGE);
+    else if (b.name === 'salient') make(b.name, bytesOf(call.salient!), STORAGE);
+    else if (b.name === 'blockTable') make(b.name, bytesOf(call.pages!.blockTable), STORAGE);
+    else make(b.name, bytesOf(tensors.get(b.name)!.data), STORAGE);
+  }
+  return buffers;
+}
+
+/** Copies every cache tensor out after the passes, submits, and returns them as the cache. */
+async function readBack(
+  device: GPUDevice,
+  encoder: GPUCommandEncoder,
+  tensors: ReadonlyMap<string, BoundTensor>,
+  buffers: ReadonlyMap<string, GPUBuffer>,
+): Promise<QuantCache> {
   const reads = [...tensors.keys()].map((name) => {
     const src = buffers.get(name)!;
     const dst = device.createBuffer({ size: src.size, usage: 0x1 | 0x8 }); // MAP_READ | COPY_DST
@@ -150,6 +196,5 @@ export async function runWgslQuantize(
     else if (t.dtype === 'f32') out[name] = { dtype: 'f32', data: new Float32Array(bytes.buffer) };
     else out[name] = { dtype: t.dtype, data: new Uint16Array(bytes.buffer) };
   }
-  for (const b of buffers.values()) b.destroy();
   return out as unknown as QuantCache;
 }

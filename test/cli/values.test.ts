@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { parseParamAssignments } from '../../src/cli/check-command.js';
-import { seedFlag } from '../../src/cli/compile-command.js';
+import { seedFlag } from '../../src/cli/compile-flags.js';
 import { UsageError } from '../../src/cli/errors.js';
 import { paramValue } from '../../src/cli/repl/settings.js';
 import { runKernel } from '../../src/cli/run-kernel.js';

@@ -3,7 +3,7 @@
 // (a typo should not silently do nothing).
 import type { ParamSlot } from '../../ir/kernel.js';
 import { declaredDefault, paramProblem } from '../../runtime/params.js';
-import { seedProblem } from '../compile-command.js';
+import { seedProblem } from '../compile-flags.js';
 import { defaultSettings, ReplError, type Session, type Settings } from './session.js';
 
 type Key = keyof Settings;

@@ -38,54 +38,15 @@ function elementStep(x: BackwardMmaExprs): string[] {
   ];
 }
 
+/**
+ * bwd_dq: the CTA's q-tile and its row statistics, then the key tiles it does not skip, double
+ * buffered, each through `tile`; dq written once, then the param gradients' CTA slice.
+ */
 export function dqKernel(x: BackwardMmaExprs): string[] {
   const np = x.grad.params.length;
-  const tile = [
-    'auto tile = [&](auto masked, const int kt, const int buf) {',
-    '  constexpr bool MASKED = decltype(masked)::value;',
-    '  const int k0 = kt * BK;',
-    '  const T* Kb = Ks + buf * (BK * D);',
-    '  const T* Vb = Vs + buf * (BK * DV);',
-    '  float s[NT][4], dp[NT][4];',
-    "  // dP = dO·Vᵀ and S = Q·Kᵀ for this warp's 16 rows.",
-    ...indent(gemmT('dp', 'Os', 'DV', 'Vb'), '  '),
-    ...indent(gemmT('s', 'Qs', 'D', 'Kb'), '  '),
-    ...indent(elementStep(x), '  '),
-    '  // dQ += dS·K.',
-    ...indent(gemmP('dq', 's', 'D', 'Kb', 'BK'), '  '),
-    '};',
-  ];
   return [
     '__global__ void __launch_bounds__(THREADS) bwd_dq(const Args a) {',
-    `  constexpr int BQ = 16 * WARPS, BK = ${DQ_BK}, NT = BK / 8; // rows, keys per step, key n-tiles`,
-    '  extern __shared__ float4 smem4[];',
-    '  T* Qs = reinterpret_cast<T*>(smem4); // [BQ][D], swizzled',
-    '  T* Os = Qs + BQ * D;                 // [BQ][DV]: dO',
-    '  T* Ks = Os + BQ * DV;                // [2][BK][D]',
-    '  T* Vs = Ks + 2 * BK * D;             // [2][BK][DV]',
-    '  const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32, g = lane / 4, t4 = lane % 4;',
-    '  const int h = blockIdx.y, b = blockIdx.z, hkv = h / (a.H / a.Hkv);',
-    '  // Last q-tile first: under causal-like masks it has the most key tiles.',
-    '  const int q0 = (gridDim.x - 1 - blockIdx.x) * BQ;',
-    '  const size_t qrow0 = ((size_t)b * a.H + h) * a.Nq, krow0 = ((size_t)b * a.Hkv + hkv) * a.Nk;',
-    '  load_rows<D, BQ>(Qs, a.q + (qrow0 + q0) * D, a.Nq - q0, tid);',
-    '  load_rows<DV, BQ>(Os, a.dout + (qrow0 + q0) * DV, a.Nq - q0, tid);',
-    "  float l2[2], dl[2]; // lse·log2 e (+inf: no gradient) and delta of this lane's two rows",
-    '#pragma unroll',
-    '  for (int r = 0; r < 2; ++r) {',
-    '    const int i = q0 + warp * 16 + g + 8 * r;',
-    '    l2[r] = INFINITY;',
-    '    dl[r] = 0.f;',
-    '    if (i < a.Nq) {',
-    '      const float v = a.lse[qrow0 + i];',
-    '      l2[r] = v == -INFINITY ? INFINITY : v * LOG2E;',
-    '      dl[r] = a.delta[qrow0 + i];',
-    '    }',
-    '  }',
-    '  const int nkt = (a.Nk + BK - 1) / BK;',
-    '  const int q_lo = a.q_offset + q0, q_hi = a.q_offset + min(q0 + BQ, a.Nq) - 1;',
-    '  const bool q_tail = q0 + BQ > a.Nq;',
-    '  (void)q_lo; (void)q_hi;',
+    ...DQ_SETUP,
     '  // (next_tile walks key tiles here: its `qt` is a key-tile index.)',
     ...indent(
       nextTile(
@@ -103,54 +64,120 @@ export function dqKernel(x: BackwardMmaExprs): string[] {
     '#pragma unroll',
     '  for (int n = 0; n < D / 8; ++n) dq[n][0] = dq[n][1] = dq[n][2] = dq[n][3] = 0.f;',
     ...(np ? [`  float gp[${np}] = {};`] : []),
-    ...indent(tile, '  '),
-    '  bool full, nfull;',
-    '  int kt = next_tile(0, full), buf = 0;',
-    '  if (kt < nkt) load_kv(kt, 0);',
-    '  cp_commit();',
-    '  while (kt < nkt) {',
-    '    const int nk = next_tile(kt + 1, nfull);',
-    '    if (nk < nkt) load_kv(nk, buf ^ 1);',
-    '    cp_commit();',
-    '    cp_wait<1>();',
-    '    __syncthreads();',
-    '    if (!full || q_tail || (kt + 1) * BK > a.Nk) tile(Flag<true>{}, kt, buf);',
-    '    else tile(Flag<false>{}, kt, buf);',
-    '    __syncthreads(); // every warp is done with `buf` before it is refilled',
-    '    buf ^= 1;',
-    '    kt = nk;',
-    '    full = nfull;',
-    '  }',
-    '  cp_wait<0>();',
-    '#pragma unroll',
-    '  for (int r = 0; r < 2; ++r) {',
-    '    const int i = q0 + warp * 16 + g + 8 * r;',
-    '    if (i >= a.Nq) continue;',
-    '    T* dqr = a.dq + (qrow0 + i) * D + t4 * 2;',
-    '#pragma unroll',
-    '    for (int n = 0; n < D / 8; ++n)',
-    '      *reinterpret_cast<unsigned*>(dqr + n * 8) = pack2(a.scale * dq[n][2 * r], a.scale * dq[n][2 * r + 1]);',
-    '  }',
-    ...(np
-      ? [
-          "  // Param gradients: lanes, then warps, summed in a fixed order into this CTA's slice.",
-          `  __shared__ float red[WARPS][${np}];`,
-          '#pragma unroll',
-          `  for (int n = 0; n < ${np}; ++n) {`,
-          '    float v = gp[n];',
-          '#pragma unroll',
-          '    for (int m = 16; m > 0; m >>= 1) v += __shfl_xor_sync(0xffffffffu, v, m);',
-          '    if (lane == 0) red[warp][n] = v;',
-          '  }',
-          '  __syncthreads();',
-          `  if (tid < ${np}) {`,
-          '    float v = 0.f;',
-          '    for (int w = 0; w < WARPS; ++w) v += red[w][tid];',
-          `    a.partials[((size_t)(b * a.H + h) * gridDim.x + blockIdx.x) * ${np} + tid] = v;`,
-          '  }',
-        ]
-      : []),
+    ...indent(tileLambda(x), '  '),
+    ...KEY_TILE_LOOP,
+    ...DQ_STORE,
+    ...(np ? paramPartials(np) : []),
     '}',
+  ];
+}
+
+/** `tile(masked, kt, buf)`: one key tile's dP and S, the element step, and dQ += dS·K. */
+function tileLambda(x: BackwardMmaExprs): string[] {
+  return [
+    'auto tile = [&](auto masked, const int kt, const int buf) {',
+    '  constexpr bool MASKED = decltype(masked)::value;',
+    '  const int k0 = kt * BK;',
+    '  const T* Kb = Ks + buf * (BK * D);',
+    '  const T* Vb = Vs + buf * (BK * DV);',
+    '  float s[NT][4], dp[NT][4];',
+    "  // dP = dO·Vᵀ and S = Q·Kᵀ for this warp's 16 rows.",
+    ...indent(gemmT('dp', 'Os', 'DV', 'Vb'), '  '),
+    ...indent(gemmT('s', 'Qs', 'D', 'Kb'), '  '),
+    ...indent(elementStep(x), '  '),
+    '  // dQ += dS·K.',
+    ...indent(gemmP('dq', 's', 'D', 'Kb', 'BK'), '  '),
+    '};',
+  ];
+}
+
+// The CTA's shared tiles, indices, its q and dO rows staged, and each lane row's lse and delta.
+const DQ_SETUP = [
+  `  constexpr int BQ = 16 * WARPS, BK = ${DQ_BK}, NT = BK / 8; // rows, keys per step, key n-tiles`,
+  '  extern __shared__ float4 smem4[];',
+  '  T* Qs = reinterpret_cast<T*>(smem4); // [BQ][D], swizzled',
+  '  T* Os = Qs + BQ * D;                 // [BQ][DV]: dO',
+  '  T* Ks = Os + BQ * DV;                // [2][BK][D]',
+  '  T* Vs = Ks + 2 * BK * D;             // [2][BK][DV]',
+  '  const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32, g = lane / 4, t4 = lane % 4;',
+  '  const int h = blockIdx.y, b = blockIdx.z, hkv = h / (a.H / a.Hkv);',
+  '  // Last q-tile first: under causal-like masks it has the most key tiles.',
+  '  const int q0 = (gridDim.x - 1 - blockIdx.x) * BQ;',
+  '  const size_t qrow0 = ((size_t)b * a.H + h) * a.Nq, krow0 = ((size_t)b * a.Hkv + hkv) * a.Nk;',
+  '  load_rows<D, BQ>(Qs, a.q + (qrow0 + q0) * D, a.Nq - q0, tid);',
+  '  load_rows<DV, BQ>(Os, a.dout + (qrow0 + q0) * DV, a.Nq - q0, tid);',
+  "  float l2[2], dl[2]; // lse·log2 e (+inf: no gradient) and delta of this lane's two rows",
+  '#pragma unroll',
+  '  for (int r = 0; r < 2; ++r) {',
+  '    const int i = q0 + warp * 16 + g + 8 * r;',
+  '    l2[r] = INFINITY;',
+  '    dl[r] = 0.f;',
+  '    if (i < a.Nq) {',
+  '      const float v = a.lse[qrow0 + i];',
+  '      l2[r] = v == -INFINITY ? INFINITY : v * LOG2E;',
+  '      dl[r] = a.delta[qrow0 + i];',
+  '    }',
+  '  }',
+  '  const int nkt = (a.Nk + BK - 1) / BK;',
+  '  const int q_lo = a.q_offset + q0, q_hi = a.q_offset + min(q0 + BQ, a.Nq) - 1;',
+  '  const bool q_tail = q0 + BQ > a.Nq;',
+  '  (void)q_lo; (void)q_hi;',
+];
+
+// The key tiles next_tile does not skip: the next one loads while this one runs `tile` (masked
+// where the tile is partial or runs past Nq or Nk).
+const KEY_TILE_LOOP = [
+  '  bool full, nfull;',
+  '  int kt = next_tile(0, full), buf = 0;',
+  '  if (kt < nkt) load_kv(kt, 0);',
+  '  cp_commit();',
+  '  while (kt < nkt) {',
+  '    const int nk = next_tile(kt + 1, nfull);',
+  '    if (nk < nkt) load_kv(nk, buf ^ 1);',
+  '    cp_commit();',
+  '    cp_wait<1>();',
+  '    __syncthreads();',
+  '    if (!full || q_tail || (kt + 1) * BK > a.Nk) tile(Flag<true>{}, kt, buf);',
+  '    else tile(Flag<false>{}, kt, buf);',
+  '    __syncthreads(); // every warp is done with `buf` before it is refilled',
+  '    buf ^= 1;',
+  '    kt = nk;',
+  '    full = nfull;',
+  '  }',
+  '  cp_wait<0>();',
+];
+
+// dq of this lane's two rows, scaled, in the storage dtype (one writer per row: no atomics).
+const DQ_STORE = [
+  '#pragma unroll',
+  '  for (int r = 0; r < 2; ++r) {',
+  '    const int i = q0 + warp * 16 + g + 8 * r;',
+  '    if (i >= a.Nq) continue;',
+  '    T* dqr = a.dq + (qrow0 + i) * D + t4 * 2;',
+  '#pragma unroll',
+  '    for (int n = 0; n < D / 8; ++n)',
+  '      *reinterpret_cast<unsigned*>(dqr + n * 8) = pack2(a.scale * dq[n][2 * r], a.scale * dq[n][2 * r + 1]);',
+  '  }',
+];
+
+/** The `np` param gradients: lanes, then warps, summed in a fixed order into this CTA's slice. */
+function paramPartials(np: number): string[] {
+  return [
+    "  // Param gradients: lanes, then warps, summed in a fixed order into this CTA's slice.",
+    `  __shared__ float red[WARPS][${np}];`,
+    '#pragma unroll',
+    `  for (int n = 0; n < ${np}; ++n) {`,
+    '    float v = gp[n];',
+    '#pragma unroll',
+    '    for (int m = 16; m > 0; m >>= 1) v += __shfl_xor_sync(0xffffffffu, v, m);',
+    '    if (lane == 0) red[warp][n] = v;',
+    '  }',
+    '  __syncthreads();',
+    `  if (tid < ${np}) {`,
+    '    float v = 0.f;',
+    '    for (int w = 0; w < WARPS; ++w) v += red[w][tid];',
+    `    a.partials[((size_t)(b * a.H + h) * gridDim.x + blockIdx.x) * ${np} + tid] = v;`,
+    '  }',
   ];
 }
 

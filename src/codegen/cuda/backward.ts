@@ -102,6 +102,42 @@ export function renderCudaBackward(kernel: AttentionKernel): CudaBackwardArtifac
     ? `${slots.get(gradTensors.at(-1)!)!} + ${lengthText(kernel, gradTensors.at(-1)!)}`
     : String(grad.params.length);
   const code = [
+    ...deviceNamespace(kernel, ns, mode, fields, summaries, element, [...tiles, ...kernels]),
+    `// Gradient slots: ${grad.params.map((p) => p.name).join(', ') || 'no params'}${gradTensors.length ? `, then ${gradTensors.join(', ')}` : ''}.`,
+    ...hostEntries(kernel, ns, summaries, slotCount),
+  ].join('\n');
+  return {
+    kind: 'cuda-backward',
+    name: `${kernel.name}_backward`,
+    code,
+    namespace: ns,
+    fields,
+    gradParams: grad.params.map((p) => p.name),
+    gradTensors,
+    summaries,
+    summaryBlock: s.summaryBlock,
+    threads: THREADS,
+    headDim: s.headDim,
+    valueDim: s.valueDim,
+  };
+}
+
+/**
+ * The device code in namespace `ns`: constants, Args, the helpers the rendered expressions used
+ * (so `rendered`, the classifier and kernels, must be rendered first), the summary kernels,
+ * `rendered` and bwd_reduce.
+ */
+function deviceNamespace(
+  kernel: AttentionKernel,
+  ns: string,
+  mode: ReturnType<typeof backwardTileMode>,
+  fields: readonly { readonly name: string; readonly ctype: string }[],
+  summaries: readonly string[],
+  element: CudaContext,
+  rendered: readonly string[],
+): string[] {
+  const s = kernel.schedule;
+  return [
     `// attnc backward of ${kernel.name} (CUDA SIMT, f32, deterministic): see codegen/cuda/backward.ts.`,
     '#include <cuda_runtime.h>',
     '#include <climits>',
@@ -115,16 +151,29 @@ export function renderCudaBackward(kernel: AttentionKernel): CudaBackwardArtifac
     'struct Args {',
     ...fields.map((f) => `  ${f.ctype} ${f.name};`),
     '};',
+    // After the kernels are rendered: the helpers are those their expressions used.
     helperSource(element),
     ...(summaries.length ? [`constexpr int SUMMARY_BLOCK = ${s.summaryBlock};`] : []),
     ...summaries.flatMap((t) => summaryKernel(kernel, t)),
-    ...tiles,
-    ...kernels,
+    ...rendered,
     '',
     ...reduceKernel,
     `} // namespace ${ns}`,
     '',
-    `// Gradient slots: ${grad.params.map((p) => p.name).join(', ') || 'no params'}${gradTensors.length ? `, then ${gradTensors.join(', ')}` : ''}.`,
+  ];
+}
+
+/**
+ * The extern "C" host functions: NS_slots (the gradient slots of a call, slotCount over Args) and
+ * NS_launch (the summary, dq, dkdv and reduce kernels, each skipped when it has no work).
+ */
+function hostEntries(
+  kernel: AttentionKernel,
+  ns: string,
+  summaries: readonly string[],
+  slotCount: string,
+): string[] {
+  return [
     `extern "C" int ${ns}_slots(const ${ns}::Args* args) {`,
     `  const ${ns}::Args& ${ARGS} = *args;`,
     `  (void)${ARGS};`,
@@ -144,21 +193,7 @@ export function renderCudaBackward(kernel: AttentionKernel): CudaBackwardArtifac
     '  return cudaGetLastError();',
     '}',
     '',
-  ].join('\n');
-  return {
-    kind: 'cuda-backward',
-    name: `${kernel.name}_backward`,
-    code,
-    namespace: ns,
-    fields,
-    gradParams: grad.params.map((p) => p.name),
-    gradTensors,
-    summaries,
-    summaryBlock: s.summaryBlock,
-    threads: THREADS,
-    headDim: s.headDim,
-    valueDim: s.valueDim,
-  };
+  ];
 }
 
 function lengthText(kernel: AttentionKernel, tensor: string): string {

@@ -42,8 +42,25 @@ export function decodeHostSource(
   mma = false,
   mmaSwitch = 'ATTNC_DEC_MMA',
 ): string[] {
-  // The tensor-core kernel's value where it is compiled in (decode-mma.ts), else the SIMT one's.
-  const pick = (m: string, simt: string): string => (mma ? `(use_mma ? ${m} : ${simt})` : simt);
+  return [
+    `namespace ${ns} {`,
+    `namespace ${decodeNs} {`,
+    ...wantedSource(f, kvAlign),
+    '',
+    ...SPLIT_COST,
+    '',
+    ...(mma ? mmaResident(mmaSwitch) : []),
+    ...launchSource(mma),
+    `} // namespace ${decodeNs}`,
+    `} // namespace ${ns}`,
+  ];
+}
+
+/** `wanted(a)`: whether a launch takes decode mode (few query rows over many keys, aligned tensors). */
+function wantedSource(
+  f: (key: string) => string,
+  kvAlign: { readonly k: string; readonly v: string; readonly more: readonly string[] } | undefined,
+): string[] {
   // Float caches load VW-element vectors; quantized ones their chunks' code words (decode-quant.ts).
   const pointers = kvAlign
     ? [
@@ -56,8 +73,6 @@ export function decodeHostSource(
         '  if (!kv_strides_ok(a, VW)) return false; // K/V strides (kv-rows.ts) off its vector width',
       ];
   return [
-    `namespace ${ns} {`,
-    `namespace ${decodeNs} {`,
     '// Host: whether this launch takes decode mode (env ATTNC_DECODE=0 never, =1 always).',
     'static bool wanted(const Args& a) {',
     '  static const int env = [] {',
@@ -70,40 +85,28 @@ export function decodeHostSource(
     ...pointers,
     `  return env == 1 || (a.Nq <= ${DECODE_MAX_NQ} && a.Nk >= ${DECODE_MIN_NK});`,
     '}',
-    '',
-    '// Cost of w splits for `base` (kv head, batch, row tile) blocks: blocks on the busiest SM per',
-    '// split, between exact shares (a partial wave as fast as its blocks) and whole waves.',
-    'static double split_cost(long long base, long long w, int sms, int resident) {',
-    '  const long long per_sm = (base * w + sms - 1) / sms;',
-    '  const long long waves = (per_sm + resident - 1) / resident;',
-    '  return (double)(per_sm + waves * resident) / (2.0 * (double)w);',
-    '}',
-    '',
-    ...(mma ? mmaResident(mmaSwitch) : []),
+  ];
+}
+
+// Emitted once: the launch's split count minimises it (splitSizing).
+const SPLIT_COST = [
+  '// Cost of w splits for `base` (kv head, batch, row tile) blocks: blocks on the busiest SM per',
+  '// split, between exact shares (a partial wave as fast as its blocks) and whole waves.',
+  'static double split_cost(long long base, long long w, int sms, int resident) {',
+  '  const long long per_sm = (base * w + sms - 1) / sms;',
+  '  const long long waves = (per_sm + resident - 1) / resident;',
+  '  return (double)(per_sm + waves * resident) / (2.0 * (double)w);',
+  '}',
+];
+
+/**
+ * `launch(a, stream)`: the per-device setup, the split count, the scratch buffer, then the split
+ * and merge kernels; with `mma`, the tensor-core split kernel where the device takes it.
+ */
+function launchSource(mma: boolean): string[] {
+  return [
     'static int launch(const Args& a, cudaStream_t stream) {',
-    '  int dev = 0;',
-    '  if (cudaGetDevice(&dev) != cudaSuccess) dev = 0;',
-    '  if (dev < 0 || dev >= 64) return fail(ATTNC_ERR_CUDA, "decode: device %d beyond 64", dev);',
-    "  // Per device, once: SMs, the stages' shared memory, and how many split blocks an SM holds.",
-    '  static int sm_count[64] = {}, resident_blocks[64] = {};',
-    '  if (resident_blocks[dev] == 0) {',
-    '    if (cudaDeviceGetAttribute(&sm_count[dev], cudaDevAttrMultiProcessorCount, dev) != cudaSuccess) sm_count[dev] = 132;',
-    // The stream's dynamic buffers plus the block's static arrays must fit what a block may opt in
-    // to; the dynamic share is always requested, since the static part also counts toward the
-    // default 48 KiB (a 48 KiB stream alone failed to launch, "invalid argument").
-    '    int optin = 0;',
-    "    // A limit that cannot be read is not checked: the request below then reports the device's error.",
-    '    if (cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev) != cudaSuccess) optin = 0;',
-    '    cudaFuncAttributes fa = {};',
-    '    const size_t fixed = cudaFuncGetAttributes(&fa, split_kernel) == cudaSuccess ? fa.sharedSizeBytes : SPLIT_STATIC_SMEM;',
-    '    if (optin > 0 && SPLIT_SMEM + fixed > (size_t)optin)',
-    '      return fail(ATTNC_ERR_ARGS, "decode: ATTNC_DEC_STAGES (%d) x ATTNC_DEC_GROUPS (%d) x ATTNC_DEC_KPG (%d) keys of the decode stream need %zu bytes of shared memory per block (+ %zu static), above the %d this device allows: rebuild with fewer stages or keys per tile", STAGES, GROUPS, KPG, SPLIT_SMEM, fixed, optin);',
-    '    const cudaError_t se = cudaFuncSetAttribute(split_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)SPLIT_SMEM);',
-    '    if (se != cudaSuccess) return fail(ATTNC_ERR_CUDA, "decode: cannot reserve %zu bytes of shared memory: %s", SPLIT_SMEM, cudaGetErrorString(se));',
-    '    int n = 0;',
-    '    if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(&n, split_kernel, THREADS, SPLIT_SMEM) != cudaSuccess || n < 1) n = 1;',
-    '    resident_blocks[dev] = n;',
-    '  }',
+    ...DEVICE_SETUP,
     ...(mma
       ? [
           '  const int mma_blocks = mma_resident(dev);',
@@ -111,6 +114,21 @@ export function decodeHostSource(
           '  const bool use_mma = mma_blocks > 0;',
         ]
       : []),
+    ...splitSizing(mma),
+    ...SCRATCH,
+    ...kernelLaunches(mma),
+    '}',
+  ];
+}
+
+/**
+ * How many splits each (kv head, batch, row group)'s keys are cut into: enough blocks to keep every
+ * SM busy, none too short to fill its pipeline. Declares split_keys, n_splits and row_tiles.
+ */
+function splitSizing(mma: boolean): string[] {
+  // The tensor-core kernel's value where it is compiled in (decode-mma.ts), else the SIMT one's.
+  const pick = (m: string, simt: string): string => (mma ? `(use_mma ? ${m} : ${simt})` : simt);
+  return [
     '  // The tensor-core kernel (decode-mma.ts) takes MMA_ROWS packed rows a block, the SIMT one MT.',
     `  const int sms = sm_count[dev], resident = ${pick('mma_blocks', 'resident_blocks[dev]')};`,
     `  const int tile_keys = ${pick('MMA_TILE', 'TILE')}, stages = ${pick('MMA_STAGES', 'STAGES')};`,
@@ -134,26 +152,64 @@ export function decodeHostSource(
     '  const int n_splits = (a.Nk + split_keys - 1) / split_keys;',
     '  if ((long long)n_splits * row_tiles > 2147483647LL || a.Hkv > 65535)',
     '    return fail(ATTNC_ERR_ARGS, "decode grid too large (splits %d x row tiles %d)", n_splits, row_tiles);',
-    '  const size_t bytes = (size_t)a.Hkv * a.B * row_tiles * n_splits * MT * (DV + 2) * sizeof(float);',
-    '  // Scratch comes from a pool of our own (never the device default pool, which belongs to the',
-    '  // host application): stream-ordered, and kept between launches up to 64 MiB.',
-    '  static cudaMemPool_t pools[64] = {}; // one per device of the process',
-    '  cudaError_t pe = cudaSuccess;',
-    '  if (pools[dev] == NULL) {',
-    '    cudaMemPoolProps props = {};',
-    '    props.allocType = cudaMemAllocationTypePinned;',
-    '    props.location.type = cudaMemLocationTypeDevice;',
-    '    props.location.id = dev;',
-    '    pe = cudaMemPoolCreate(&pools[dev], &props);',
-    '    if (pe != cudaSuccess) pools[dev] = NULL;',
-    '    uint64_t keep = 64ull << 20;',
-    '    if (pe == cudaSuccess) pe = cudaMemPoolSetAttribute(pools[dev], cudaMemPoolAttrReleaseThreshold, &keep);',
-    '  }',
-    '  if (pe != cudaSuccess) return fail(ATTNC_ERR_CUDA, "decode scratch pool: %s", cudaGetErrorString(pe));',
-    '  cudaMemPool_t pool = pools[dev];',
-    '  float* part = NULL;',
-    '  cudaError_t e = cudaMallocFromPoolAsync(reinterpret_cast<void**>(&part), bytes, pool, stream);',
-    '  if (e != cudaSuccess) return fail(ATTNC_ERR_CUDA, "decode scratch of %zu bytes: %s", bytes, cudaGetErrorString(e));',
+  ];
+}
+
+// Per device, once: the SM count and how many split blocks an SM holds (for splitSizing), after
+// checking the decode stream's shared memory fits the device (a clear error, not a failed launch).
+const DEVICE_SETUP = [
+  '  int dev = 0;',
+  '  if (cudaGetDevice(&dev) != cudaSuccess) dev = 0;',
+  '  if (dev < 0 || dev >= 64) return fail(ATTNC_ERR_CUDA, "decode: device %d beyond 64", dev);',
+  "  // Per device, once: SMs, the stages' shared memory, and how many split blocks an SM holds.",
+  '  static int sm_count[64] = {}, resident_blocks[64] = {};',
+  '  if (resident_blocks[dev] == 0) {',
+  '    if (cudaDeviceGetAttribute(&sm_count[dev], cudaDevAttrMultiProcessorCount, dev) != cudaSuccess) sm_count[dev] = 132;',
+  // The stream's dynamic buffers plus the block's static arrays must fit what a block may opt in
+  // to; the dynamic share is always requested, since the static part also counts toward the
+  // default 48 KiB (a 48 KiB stream alone failed to launch, "invalid argument").
+  '    int optin = 0;',
+  "    // A limit that cannot be read is not checked: the request below then reports the device's error.",
+  '    if (cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev) != cudaSuccess) optin = 0;',
+  '    cudaFuncAttributes fa = {};',
+  '    const size_t fixed = cudaFuncGetAttributes(&fa, split_kernel) == cudaSuccess ? fa.sharedSizeBytes : SPLIT_STATIC_SMEM;',
+  '    if (optin > 0 && SPLIT_SMEM + fixed > (size_t)optin)',
+  '      return fail(ATTNC_ERR_ARGS, "decode: ATTNC_DEC_STAGES (%d) x ATTNC_DEC_GROUPS (%d) x ATTNC_DEC_KPG (%d) keys of the decode stream need %zu bytes of shared memory per block (+ %zu static), above the %d this device allows: rebuild with fewer stages or keys per tile", STAGES, GROUPS, KPG, SPLIT_SMEM, fixed, optin);',
+  '    const cudaError_t se = cudaFuncSetAttribute(split_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)SPLIT_SMEM);',
+  '    if (se != cudaSuccess) return fail(ATTNC_ERR_CUDA, "decode: cannot reserve %zu bytes of shared memory: %s", SPLIT_SMEM, cudaGetErrorString(se));',
+  '    int n = 0;',
+  '    if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(&n, split_kernel, THREADS, SPLIT_SMEM) != cudaSuccess || n < 1) n = 1;',
+  '    resident_blocks[dev] = n;',
+  '  }',
+];
+
+// The split kernel's partial outputs: from a stream-ordered pool of our own. Declares `part`.
+const SCRATCH = [
+  '  const size_t bytes = (size_t)a.Hkv * a.B * row_tiles * n_splits * MT * (DV + 2) * sizeof(float);',
+  '  // Scratch comes from a pool of our own (never the device default pool, which belongs to the',
+  '  // host application): stream-ordered, and kept between launches up to 64 MiB.',
+  '  static cudaMemPool_t pools[64] = {}; // one per device of the process',
+  '  cudaError_t pe = cudaSuccess;',
+  '  if (pools[dev] == NULL) {',
+  '    cudaMemPoolProps props = {};',
+  '    props.allocType = cudaMemAllocationTypePinned;',
+  '    props.location.type = cudaMemLocationTypeDevice;',
+  '    props.location.id = dev;',
+  '    pe = cudaMemPoolCreate(&pools[dev], &props);',
+  '    if (pe != cudaSuccess) pools[dev] = NULL;',
+  '    uint64_t keep = 64ull << 20;',
+  '    if (pe == cudaSuccess) pe = cudaMemPoolSetAttribute(pools[dev], cudaMemPoolAttrReleaseThreshold, &keep);',
+  '  }',
+  '  if (pe != cudaSuccess) return fail(ATTNC_ERR_CUDA, "decode scratch pool: %s", cudaGetErrorString(pe));',
+  '  cudaMemPool_t pool = pools[dev];',
+  '  float* part = NULL;',
+  '  cudaError_t e = cudaMallocFromPoolAsync(reinterpret_cast<void**>(&part), bytes, pool, stream);',
+  '  if (e != cudaSuccess) return fail(ATTNC_ERR_CUDA, "decode scratch of %zu bytes: %s", bytes, cudaGetErrorString(e));',
+];
+
+/** The split kernel (tensor-core one where compiled in and taken), the merge, then the scratch's free. */
+function kernelLaunches(mma: boolean): string[] {
+  return [
     ...(mma
       ? [
           '  if (use_mma)',
@@ -171,8 +227,5 @@ export function decodeHostSource(
     '  if (e != cudaSuccess) return fail(ATTNC_ERR_CUDA, "decode attention: %s", cudaGetErrorString(e));',
     '  if (f != cudaSuccess) return fail(ATTNC_ERR_CUDA, "decode scratch free: %s", cudaGetErrorString(f));',
     '  return ATTNC_OK;',
-    '}',
-    `} // namespace ${decodeNs}`,
-    `} // namespace ${ns}`,
   ];
 }

@@ -171,36 +171,6 @@ function chunkFunction(
   const q = f.format;
   const W = which === 'k' ? 'D' : 'DV';
   const p = (part: string): string => `a.${field(`cache:${which}_${part}`)}`;
-  const body: string[] = ['FChunk o;'];
-  if (q.recent) {
-    const r = q.recent.tokens;
-    body.push(
-      `const int first = a.Nk - min(${r}, a.Nk); // the recent window's first token`,
-      'if (t >= first) {',
-      '#pragma unroll',
-      '  for (int i = 0; i < VW; ++i) {',
-      '    const int c = col0 + i;',
-      `    o.v[i] = ${readSide(p('recent'), q.recent.dtype, `(bh * ${r} + (t - first)) * ${W} + c`)};`,
-      '  }',
-      '  return o;',
-      '}',
-    );
-  }
-  body.push('float code[VW]; // the codes as floats, before zero point and scale');
-  const wide = q.kind === 'int' ? q.salient?.elem : undefined;
-  if (wide !== undefined && f.salient !== undefined) {
-    body.push(
-      `if (${salientFlagRef(f, field)}[${salientFlagIndex(paged)}] != 0)`,
-      ...codeLines(
-        q,
-        wide,
-        `${p('codesHi')} + row * ((${W} + ${codesPerWord(wide) - 1}) / ${codesPerWord(wide)})`,
-        vw,
-      ),
-      'else',
-    );
-  }
-  body.push(...codeLines(q, q.elem, 'sw', vw));
   const zero = q.kind === 'int' ? q.zero : undefined;
   const norm = q.norm ? [`v = v * ${readSide(p('norm'), q.norm, `bh * ${W} + c`)};`] : [];
   const perElement = (lines: readonly string[]): string[] => [
@@ -213,36 +183,97 @@ function chunkFunction(
     '}',
     'return o;',
   ];
-  if (q.scale && vectorSides(q, vw)) {
-    // Same values, same operations: the VW scales (and zeros) of the chunk in 16-byte loads.
-    const ptrs = [p('scale'), ...(zero ? [p('zero')] : [])].map((x) => `(size_t)${x}`).join(' | ');
-    body.push(
-      `if (ATTNC_DEC_VSIDES && ((${ptrs}) & 15u) == 0) {`,
-      // Declared only where read: nvcc -Werror all-warnings refuses an unused variable.
-      `  unsigned short sh[VW]${zero ? ', zh[VW]' : ''};`,
-      '  {',
-      '    [[maybe_unused]] const int c = col0;',
-      `    const size_t g0 = ${cacheScaleIndex(q.scale.per, W, paged)};`,
-      `    dec_halves<VW>(${p('scale')}, g0, sh);`,
-      ...(zero ? [`    dec_halves<VW>(${p('zero')}, g0, zh);`] : []),
-      '  }',
-      ...perElement([
-        ...(zero ? ['v = v - dec_half_bits(zh[i]);'] : []),
-        'v = v * dec_half_bits(sh[i]);',
-      ]).map((l) => `  ${l}`),
-      '}',
-    );
-  }
   const scalar: string[] = [];
   if (q.scale) {
     scalar.push(`const size_t g = ${cacheScaleIndex(q.scale.per, W, paged)};`);
     if (zero) scalar.push(`v = v - ${readSide(p('zero'), zero, 'g')};`);
     scalar.push(`v = v * ${readSide(p('scale'), q.scale.dtype, 'g')};`);
   }
-  body.push(...perElement(scalar));
+  const body = [
+    'FChunk o;',
+    ...(q.recent ? recentWindow(q.recent, p('recent'), W) : []),
+    'float code[VW]; // the codes as floats, before zero point and scale',
+    ...chunkCodes(f, q, field, p, W, vw, paged),
+    ...(q.scale && vectorSides(q, vw) ? vectorSideScaling(q, p, W, paged, perElement) : []),
+    ...perElement(scalar),
+  ];
   return [
     `__device__ __forceinline__ FChunk ${which}_chunk(const Args& a, [[maybe_unused]] size_t row, [[maybe_unused]] int t, int col0, [[maybe_unused]] size_t bh, const unsigned* sw) {`,
     ...body.map((l) => `  ${l}`),
+    '}',
+  ];
+}
+
+/** A token of the recent window (kept unquantized in `recent`) returns its values as they are. */
+function recentWindow(recent: NonNullable<QuantFormat['recent']>, ref: string, W: string): string[] {
+  const r = recent.tokens;
+  return [
+    `const int first = a.Nk - min(${r}, a.Nk); // the recent window's first token`,
+    'if (t >= first) {',
+    '#pragma unroll',
+    '  for (int i = 0; i < VW; ++i) {',
+    '    const int c = col0 + i;',
+    `    o.v[i] = ${readSide(ref, recent.dtype, `(bh * ${r} + (t - first)) * ${W} + c`)};`,
+    '  }',
+    '  return o;',
+    '}',
+  ];
+}
+
+/** code[i] from the row's code words: the wide codes for a salient token, else those at `sw`. */
+function chunkCodes(
+  f: TensorFormat & { readonly kind: 'quant' },
+  q: QuantFormat,
+  field: (key: string) => string,
+  p: (part: string) => string,
+  W: string,
+  vw: number,
+  paged: boolean,
+): string[] {
+  const wide = q.kind === 'int' ? q.salient?.elem : undefined;
+  const salient =
+    wide !== undefined && f.salient !== undefined
+      ? [
+          `if (${salientFlagRef(f, field)}[${salientFlagIndex(paged)}] != 0)`,
+          ...codeLines(
+            q,
+            wide,
+            `${p('codesHi')} + row * ((${W} + ${codesPerWord(wide) - 1}) / ${codesPerWord(wide)})`,
+            vw,
+          ),
+          'else',
+        ]
+      : [];
+  return [...salient, ...codeLines(q, q.elem, 'sw', vw)];
+}
+
+/**
+ * Where the side tensors are 16-byte aligned (checked at run time): the chunk's VW scales (and
+ * zeros) in 16-byte loads. Same values, same operations as the scalar path after it.
+ */
+function vectorSideScaling(
+  q: QuantFormat,
+  p: (part: string) => string,
+  W: string,
+  paged: boolean,
+  perElement: (lines: readonly string[]) => string[],
+): string[] {
+  if (!q.scale) return [];
+  const zero = q.kind === 'int' ? q.zero : undefined;
+  const ptrs = [p('scale'), ...(zero ? [p('zero')] : [])].map((x) => `(size_t)${x}`).join(' | ');
+  return [
+    `if (ATTNC_DEC_VSIDES && ((${ptrs}) & 15u) == 0) {`,
+    // Declared only where read: nvcc -Werror all-warnings refuses an unused variable.
+    `  unsigned short sh[VW]${zero ? ', zh[VW]' : ''};`,
+    '  {',
+    '    [[maybe_unused]] const int c = col0;',
+    `    const size_t g0 = ${cacheScaleIndex(q.scale.per, W, paged)};`,
+    `    dec_halves<VW>(${p('scale')}, g0, sh);`,
+    ...(zero ? [`    dec_halves<VW>(${p('zero')}, g0, zh);`] : []),
+    '  }',
+    ...perElement([...(zero ? ['v = v - dec_half_bits(zh[i]);'] : []), 'v = v * dec_half_bits(sh[i]);']).map(
+      (l) => `  ${l}`,
+    ),
     '}',
   ];
 }

@@ -17,11 +17,6 @@ export function simtTile(
   needMask: boolean,
   identity: boolean,
 ): (load: { k: string; v: string }) => string[] {
-  // A NaN q·k poisons the row whatever the modifier makes of it (docs/LANGUAGE.md).
-  const scoreExpr = identity ? 'x' : '(isnan(x) ? x : elem_score(a, b, hr[r], qp[r], kpos, x))';
-  const allowExpr = needMask
-    ? 'valid && cls[r] != 0 && (cls[r] == 1 || elem_mask(a, b, hr[r], qp[r], kpos))'
-    : 'valid && cls[r] != 0';
   // A float cache's V vectors are read with the K vectors (a round trip per tile, not two); a
   // quantized cache's V chunks, f32 after dequantizing, are read just before p·v, one key at a time
   // (16 f32 registers per key held instead of KPG · 16).
@@ -45,6 +40,25 @@ export function simtTile(
           ...vLoad(load.v),
           '    }',
         ]),
+    ...tileScores(k, needMask, identity, load.k),
+    ...ROW_RESCALE,
+    ...(lateV ? [`    ${vDecl}`] : []),
+    '#pragma unroll',
+    '    for (int i = 0; i < KPG; ++i) {',
+    ...(lateV ? ['      const int kj = t0 + g + GROUPS * i;', ...vLoad(load.v)] : []),
+    ...accumulatePv(k),
+    '    }',
+  ];
+}
+
+/** sc[i][r]: the scores (base 2, -inf where disallowed) of the lane group's keys for each row. */
+function tileScores(k: AttentionKernel, needMask: boolean, identity: boolean, loadK: string): string[] {
+  // A NaN q·k poisons the row whatever the modifier makes of it (docs/LANGUAGE.md).
+  const scoreExpr = identity ? 'x' : '(isnan(x) ? x : elem_score(a, b, hr[r], qp[r], kpos, x))';
+  const allowExpr = needMask
+    ? 'valid && cls[r] != 0 && (cls[r] == 1 || elem_mask(a, b, hr[r], qp[r], kpos))'
+    : 'valid && cls[r] != 0';
+  return [
     '#pragma unroll',
     '    for (int i = 0; i < KPG; ++i) {',
     '      const int kj = t0 + g + GROUPS * i;',
@@ -52,7 +66,7 @@ export function simtTile(
     `      ${chunkType(k, K_ROWS)} kx[CD];`,
     '#pragma unroll',
     '      for (int c = 0; c < CD; ++c)',
-    `        kx[c] = ${load.k};`,
+    `        kx[c] = ${loadK};`,
     '      [[maybe_unused]] const int kpos = kj + a.k_offset;',
     '#pragma unroll',
     '      for (int r = 0; r < MT; ++r) {',
@@ -69,25 +83,31 @@ export function simtTile(
     `        sc[i][r] = ok ? ${scoreExpr} * LOG2E : -INFINITY;`,
     '      }',
     '    }',
-    '#pragma unroll',
-    '    for (int r = 0; r < MT; ++r) {',
-    '      float mt = sc[0][r];',
-    '#pragma unroll',
-    '      for (int i = 1; i < KPG; ++i) mt = fmaxf(mt, sc[i][r]);',
-    '      if (mt > -INFINITY) {',
-    '        const float mn = fmaxf(m[r], mt), corr = exp2f(m[r] - mn);',
-    '        l[r] *= corr;',
-    '#pragma unroll',
-    '        for (int c = 0; c < CV; ++c)',
-    '#pragma unroll',
-    '          for (int e = 0; e < VW; ++e) acc[r][c][e] *= corr;',
-    '        m[r] = mn;',
-    '      }',
-    '    }',
-    ...(lateV ? [`    ${vDecl}`] : []),
-    '#pragma unroll',
-    '    for (int i = 0; i < KPG; ++i) {',
-    ...(lateV ? ['      const int kj = t0 + g + GROUPS * i;', ...vLoad(load.v)] : []),
+  ];
+}
+
+// Per row, the tile's max: where it raises the running max m, l and acc are rescaled to it.
+const ROW_RESCALE = [
+  '#pragma unroll',
+  '    for (int r = 0; r < MT; ++r) {',
+  '      float mt = sc[0][r];',
+  '#pragma unroll',
+  '      for (int i = 1; i < KPG; ++i) mt = fmaxf(mt, sc[i][r]);',
+  '      if (mt > -INFINITY) {',
+  '        const float mn = fmaxf(m[r], mt), corr = exp2f(m[r] - mn);',
+  '        l[r] *= corr;',
+  '#pragma unroll',
+  '        for (int c = 0; c < CV; ++c)',
+  '#pragma unroll',
+  '          for (int e = 0; e < VW; ++e) acc[r][c][e] *= corr;',
+  '        m[r] = mn;',
+  '      }',
+  '    }',
+];
+
+/** Key i's p = 2^(sc - m) per row, into l and, times its v row, into acc (inside the key loop). */
+function accumulatePv(k: AttentionKernel): string[] {
+  return [
     '#pragma unroll',
     '      for (int r = 0; r < MT; ++r) {',
     '        // -inf (masked) weighs 0; a NaN or +inf score gives p = NaN (NaN - m, inf - inf), which',
@@ -99,6 +119,5 @@ export function simtTile(
     '#pragma unroll',
     `          for (int e = 0; e < VW; ++e) acc[r][c][e] = fmaf(p, ${chunkElem(k, V_ROWS, 'vx[i][c]')}, acc[r][c][e]);`,
     '      }',
-    '    }',
   ];
 }

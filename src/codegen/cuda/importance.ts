@@ -7,13 +7,12 @@
 // allows; a block covers every query head of its kv head (GQA), so the K tile is read once.
 // (row tile, key tile) pairs are classified as in the attention: empty ones are skipped,
 // full ones evaluate no mask.
-import { elementBytes } from '../../ir/formats.js';
 import type { Node } from '../../ir/graph.js';
 import type { AttentionKernel, ImportanceMode } from '../../ir/kernel.js';
 import type { Binding, EntryPoint } from '../artifact.js';
 import { linearize } from '../linearize.js';
 import { classMode } from './exprs.js';
-import { K_ROWS, kvHead, pagedQuantRow } from './kv-rows.js';
+import { keyRowLoad } from './importance-krow.js';
 import type { CudaLayout } from './layout.js';
 import { ARGS, cudaRenderer, cudaSizeVars, type CudaContext } from './rules.js';
 
@@ -66,6 +65,13 @@ function voidUnused(names: readonly string[], text: string): string[] {
   return unused.length ? [unused.map((v) => `(void)${v};`).join(' ')] : [];
 }
 
+/** Renders IR roots to CUDA statements and expressions, with the given variable names. */
+type Render = (
+  roots: readonly Node[],
+  vars: Record<string, string>,
+  prefix: string,
+) => ReturnType<typeof linearize>;
+
 /**
  * The device kernel. Render it before the artifact's helper section: the mask and score record
  * the helpers they use in cx.used.
@@ -77,42 +83,82 @@ export function importanceDevice(
   layout: CudaLayout,
   alignBytes: number,
 ): string {
-  const cls = classMode(k);
   const f = (key: string): string => `${ARGS}.${layout.field(key)}`;
   const out = `${f('importance')}[(size_t)bh * ${ARGS}.Nk + col]`;
-  const name = importanceEntry(k);
   const head = [
     `// Importance (${mode}): after the attention, from its final lse; see codegen/cuda/importance.ts.`,
-    `extern "C" __global__ void __launch_bounds__(${IMP_KEYS}) ${name}(const Args ${ARGS}) {`,
+    `extern "C" __global__ void __launch_bounds__(${IMP_KEYS}) ${importanceEntry(k)}(const Args ${ARGS}) {`,
     `  const int col = blockIdx.x * ${IMP_KEYS} + threadIdx.x;`,
   ];
-  if (cls === 'empty')
-    return [
-      ...head,
-      `  if (col >= ${ARGS}.Nk) return;`,
-      `  const int group = ${ARGS}.H / ${ARGS}.Hkv;`,
-      '  for (int h = blockIdx.y * group; h < (int)(blockIdx.y + 1) * group; ++h) {',
-      `    const int bh = blockIdx.z * ${ARGS}.H + h;`,
-      `    ${out} = 0.f; // the mask allows no pair`,
-      '  }',
-      '}',
-    ].join('\n');
+  if (classMode(k) === 'empty') return [...head, ...noPairBody(out)].join('\n');
 
-  const render = (roots: readonly Node[], vars: Record<string, string>, prefix: string) =>
+  const render: Render = (roots, vars, prefix) =>
     linearize(roots, cudaRenderer({ ...cx, vars: { ...cudaSizeVars, ...vars } }), prefix);
+  const classify = tileClassify(k, render);
+  const perRow = rowTerm(k, mode, render);
+  const kload = keyRowLoad(k, alignBytes);
+  return [
+    ...head,
+    ...blockState(k, kload.what, [...perRow, ...classify].join('\n')),
+    '  // GQA: the query heads h of kv head kvh are kvh * group .. kvh * group + group - 1.',
+    '  for (int h = kvh * group; h < (kvh + 1) * group; ++h) {',
+    `    const int bh = b * ${ARGS}.H + h;`,
+    `    const float* lse = ${f('lse')} + (size_t)bh * ${ARGS}.Nq;`,
+    '    float total = 0.f;',
+    ...(mode === 'normalized' ? ['    int seen = 0; // rows whose mask allows this key'] : []),
+    `    for (int r0 = 0; r0 < ${ARGS}.Nq; r0 += IMP_ROWS) {`,
+    `      const int r_end = min(r0 + IMP_ROWS, ${ARGS}.Nq);`,
+    ...pad(classify, 6),
+    ...stageRowTile(),
+    '      if (!col_ok) continue;',
+    '      if (!k_loaded) {',
+    ...padCode(kload.lines(f('k')), 8),
+    '        k_loaded = true;',
+    '      }',
+    '      for (int i = 0; i < r_end - r0; ++i) {',
+    ...pad(perRow, 8),
+    '      }',
+    '    }',
+    `    if (col_ok) ${out} = ${mode === 'sum' ? 'total' : 'seen > 0 ? total / (float)seen : 0.f'};`,
+    '  }',
+    '}',
+  ].join('\n');
+}
+
+/** The body of a kernel whose mask allows no pair: every key's importance is 0. */
+function noPairBody(out: string): string[] {
+  return [
+    `  if (col >= ${ARGS}.Nk) return;`,
+    `  const int group = ${ARGS}.H / ${ARGS}.Hkv;`,
+    '  for (int h = blockIdx.y * group; h < (int)(blockIdx.y + 1) * group; ++h) {',
+    `    const int bh = blockIdx.z * ${ARGS}.H + h;`,
+    `    ${out} = 0.f; // the mask allows no pair`,
+    '  }',
+    '}',
+  ];
+}
+
+/**
+ * Per (row tile, key tile), with dynamic tiles: skip an empty pair, and set `partial` (the mask is
+ * evaluated only then). Nothing for static tiles.
+ */
+function tileClassify(k: AttentionKernel, render: Render): string[] {
+  if (k.tiles.kind !== 'dynamic') return [];
+  const tileVars = { b: 'b', h: 'h', q_lo: 'q_lo', q_hi: 'q_hi', k_lo: 'k_lo', k_hi: 'k_hi' };
+  const c = render([k.tiles.canBeTrue, k.tiles.canBeFalse], tileVars, 'ic');
+  const classify = [
+    `const int q_lo = ${ARGS}.q_offset + r0, q_hi = ${ARGS}.q_offset + r_end - 1;`,
+    ...c.stmts,
+    `if (!(${c.roots[0]})) continue; // an empty tile: no row sees these keys`,
+    `const bool partial = ${c.roots[1]};`,
+  ];
+  return [...classify, ...voidUnused(['q_lo', 'q_hi', 'k_lo', 'k_hi'], classify.join('\n'))];
+}
+
+/** Per staged query row i: skip it where the mask disallows, else add exp(score − lse_i) to total. */
+function rowTerm(k: AttentionKernel, mode: ImportanceMode, render: Render): string[] {
+  const cls = classMode(k);
   const elemVars = { b: 'b', h: 'h', q: 'qpos', k: 'kpos', score: 'x' };
-  const classify: string[] = [];
-  if (k.tiles.kind === 'dynamic') {
-    const tileVars = { b: 'b', h: 'h', q_lo: 'q_lo', q_hi: 'q_hi', k_lo: 'k_lo', k_hi: 'k_hi' };
-    const c = render([k.tiles.canBeTrue, k.tiles.canBeFalse], tileVars, 'ic');
-    classify.push(
-      `const int q_lo = ${ARGS}.q_offset + r0, q_hi = ${ARGS}.q_offset + r_end - 1;`,
-      ...c.stmts,
-      `if (!(${c.roots[0]})) continue; // an empty tile: no row sees these keys`,
-      `const bool partial = ${c.roots[1]};`,
-    );
-    classify.push(...voidUnused(['q_lo', 'q_hi', 'k_lo', 'k_hi'], classify.join('\n')));
-  }
   const mask = cls === 'full' ? undefined : render([k.mask], elemVars, 'im');
   const identity = k.score.op === 'var' && k.score.arg === 'score';
   const score = render([k.score], elemVars, 'is');
@@ -125,7 +171,7 @@ export function importanceDevice(
       ]
     : [];
   const rowExprs = [...maskLines, ...score.stmts, score.roots[0]!].join('\n');
-  const perRow = [
+  return [
     // Declared only where read: nvcc -Werror all-warnings refuses an unused variable.
     ...(/\bqpos\b/.test(rowExprs) ? [`const int qpos = ${ARGS}.q_offset + r0 + i;`] : []),
     ...maskLines,
@@ -142,12 +188,12 @@ export function importanceDevice(
     '// A score of -inf weighs 0 (expf(-inf) = 0).',
     'total += expf(s - lse_i);',
   ];
-  const used = [...perRow, ...classify].join('\n');
-  const result = mode === 'sum' ? 'total' : 'seen > 0 ? total / (float)seen : 0.f';
+}
+
+/** The block's staged rows, its kv head and key range, and its key row (loaded on first use). */
+function blockState(k: AttentionKernel, kloadWhat: string, used: string): string[] {
   const rows = cudaImportanceRows(k.schedule.headDim);
-  const kload = keyRowLoad(k, alignBytes);
   return [
-    ...head,
     `  __shared__ float imp_q[${rows} * D];`,
     `  __shared__ float imp_lse[${rows}];`,
     `  constexpr int IMP_ROWS = ${rows};`,
@@ -161,86 +207,22 @@ export function importanceDevice(
         ]
       : []),
     ...pad(voidUnused(['kpos'], used), 2),
-    `  // This thread's key row (${kload.what}): read once for every query head of the kv`,
+    `  // This thread's key row (${kloadWhat}): read once for every query head of the kv`,
     '  // head, and only once a tile that is not empty needs it (a window over a long KV reads its',
     '  // window, not the whole KV).',
     '  float krow[D];',
     '  bool k_loaded = false;',
-    '  // GQA: the query heads h of kv head kvh are kvh * group .. kvh * group + group - 1.',
-    '  for (int h = kvh * group; h < (kvh + 1) * group; ++h) {',
-    `    const int bh = b * ${ARGS}.H + h;`,
-    `    const float* lse = ${f('lse')} + (size_t)bh * ${ARGS}.Nq;`,
-    '    float total = 0.f;',
-    ...(mode === 'normalized' ? ['    int seen = 0; // rows whose mask allows this key'] : []),
-    `    for (int r0 = 0; r0 < ${ARGS}.Nq; r0 += IMP_ROWS) {`,
-    `      const int r_end = min(r0 + IMP_ROWS, ${ARGS}.Nq);`,
-    ...pad(classify, 6),
+  ];
+}
+
+/** The row tile's q rows and lse into shared memory, between barriers. */
+function stageRowTile(): string[] {
+  return [
     '      __syncthreads(); // the previous row tile is no longer read',
     `      for (int e = threadIdx.x; e < (r_end - r0) * D; e += ${IMP_KEYS}) imp_q[e] = to_f32(q_row(${ARGS}, b, h, r0 + e / D)[e % D]);`,
     `      for (int e = threadIdx.x; e < r_end - r0; e += ${IMP_KEYS}) imp_lse[e] = lse[r0 + e];`,
     '      __syncthreads(); // the row tile is staged',
-    '      if (!col_ok) continue;',
-    '      if (!k_loaded) {',
-    ...padCode(kload.lines(f('k')), 8),
-    '        k_loaded = true;',
-    '      }',
-    '      for (int i = 0; i < r_end - r0; ++i) {',
-    ...pad(perRow, 8),
-    '      }',
-    '    }',
-    `    if (col_ok) ${out} = ${result};`,
-    '  }',
-    '}',
-  ].join('\n');
-}
-
-/**
- * The statements that fill `krow` with key `col` of kv head `kvh` (`kRef`: the k Args field):
- * vector loads of a float cache's packed row, or, for a quantized cache, each element through
- * `k_dequant` (dequant.ts; every engine's core defines it) — the values the attention reads.
- */
-function keyRowLoad(
-  k: AttentionKernel,
-  alignBytes: number,
-): { what: string; lines: (kRef: string) => string[] } {
-  if (k.formats.k.kind === 'quant')
-    return {
-      what: 'dequantized',
-      lines: () => [
-        `const size_t kbh = (size_t)b * ${ARGS}.Hkv + kvh;`,
-        '#pragma unroll',
-        `for (int c = 0; c < D; ++c) krow[c] = k_dequant(${ARGS}, ${k.formats.paged ? pagedQuantRow(ARGS, 'kbh', 'col') : `kbh * (size_t)${ARGS}.Nk + col`}, col, c, kbh);`,
-      ],
-    };
-  const kv = keyVector(k, alignBytes);
-  // A paged cache's row comes through its block table (kv-rows.ts); the launcher keeps its
-  // strides multiples of the core's vector width, which alignBytes is.
-  const row = (kRef: string): string =>
-    k.formats.paged
-      ? `${kvHead(K_ROWS, 'b', 'kvh', true)}.row(col)`
-      : `static_cast<const T*>(${kRef}) + ((size_t)(b * ${ARGS}.Hkv + kvh) * ${ARGS}.Nk + col) * D`;
-  return {
-    what: `${kv}-element vectors`,
-    lines: (kRef) => [
-      `const VecT<${kv}>* kg = reinterpret_cast<const VecT<${kv}>*>(${row(kRef)});`,
-      '#pragma unroll',
-      `for (int c = 0; c < D / ${kv}; ++c) {`,
-      `  const VecT<${kv}> x = kg[c];`,
-      '#pragma unroll',
-      `  for (int e = 0; e < ${kv}; ++e) krow[c * ${kv} + e] = to_f32(x.v[e]);`,
-      '}',
-    ],
-  };
-}
-
-/**
- * Elements per vector load of a k row: the widest of 16 bytes, 8, 4, … that divides D and that
- * the launcher's alignment of k (`alignBytes`) allows.
- */
-function keyVector(k: AttentionKernel, alignBytes: number): number {
-  const size = elementBytes(k.formats.k);
-  for (let n = 16 / size; n > 1; n /= 2) if (k.schedule.headDim % n === 0 && n * size <= alignBytes) return n;
-  return 1;
+  ];
 }
 
 /** The launcher's checks of the pointers the pass needs (before the Nq == 0 return). */

@@ -70,19 +70,7 @@ export function renderCuda(
     used: new Set(),
     exactMul: exactMulOf(kernel),
   };
-  // Token selection, emit, from and chunks (select*.ts) run their own passes; the engine's core
-  // then is the unrestricted attention (`emit`) or is not launched (the selection's own attention).
-  const selecting = selectHandles(kernel);
-  const unrouted = coreExprs(kernel, cx);
-  const exprs = selecting ? unrouted : withRouting(kernel, unrouted);
-  const token = selecting ? undefined : tokenPlan(kernel);
-  const limits = opts.limits ?? cudaLimits;
-  if (opts.core) checkSchedule(kernel, limits);
-  const core = (opts.core ?? defaultCore(kernel, limits)).render({
-    kernel,
-    exprs,
-    entry: attentionEntry(kernel),
-  });
+  const { selecting, unrouted, token, limits, core } = renderCore(kernel, cx, opts);
   const align = alignmentOf(kernel, core);
   const top = banner(kernel, meta, core, limits.arch);
   // A quantized cache's `quantize` kernels (quantize.ts) are declared beside the attention.
@@ -100,7 +88,59 @@ export function renderCuda(
     token,
     unrouted,
   });
-  const artifact: Artifact = {
+  const artifact = artifactRecord(kernel, meta, code, core, layout);
+  const manifest = cudaManifest(kernel, artifact, {
+    meta,
+    arch: limits.arch,
+    layout,
+    core,
+    align,
+    quantize,
+    selecting,
+  });
+  return {
+    ...artifact,
+    files: {
+      [`${kernel.name}.h`]: [...top.slice(0, 2), header, ''].join('\n'),
+      [`${kernel.name}.json`]: JSON.stringify(manifest, null, 2) + '\n',
+    },
+  };
+}
+
+/**
+ * The kernel's expressions (routed unless a selection pass runs its own attention), its token
+ * plan, and the attention core rendered over them. Renders into `cx` (its `used` helpers).
+ */
+function renderCore(
+  kernel: AttentionKernel,
+  cx: Omit<CudaContext, 'vars'>,
+  opts: { limits?: CudaLimits; core?: AttentionCore },
+) {
+  // Token selection, emit, from and chunks (select*.ts) run their own passes; the engine's core
+  // then is the unrestricted attention (`emit`) or is not launched (the selection's own attention).
+  const selecting = selectHandles(kernel);
+  const unrouted = coreExprs(kernel, cx);
+  const exprs = selecting ? unrouted : withRouting(kernel, unrouted);
+  const token = selecting ? undefined : tokenPlan(kernel);
+  const limits = opts.limits ?? cudaLimits;
+  if (opts.core) checkSchedule(kernel, limits);
+  const core = (opts.core ?? defaultCore(kernel, limits)).render({
+    kernel,
+    exprs,
+    entry: attentionEntry(kernel),
+  });
+  return { selecting, unrouted, token, limits, core };
+}
+
+/** The artifact's record of the rendered kernel (its files come with the manifest). */
+function artifactRecord(
+  kernel: AttentionKernel,
+  meta: CudaMeta,
+  code: string,
+  core: CoreOutput,
+  layout: CudaLayout,
+): Artifact {
+  return {
     target: 'cuda',
     name: kernel.name,
     code,
@@ -117,22 +157,6 @@ export function renderCuda(
     schedule: artifactSchedule(kernel),
     sourceHash: meta.sourceHash,
     scheduleHash: meta.scheduleHash,
-  };
-  const manifest = cudaManifest(kernel, artifact, {
-    meta,
-    arch: limits.arch,
-    layout,
-    core,
-    align,
-    quantize,
-    selecting,
-  });
-  return {
-    ...artifact,
-    files: {
-      [`${kernel.name}.h`]: [...top.slice(0, 2), header, ''].join('\n'),
-      [`${kernel.name}.json`]: JSON.stringify(manifest, null, 2) + '\n',
-    },
   };
 }
 

@@ -134,6 +134,27 @@ export function routedTileScan(e: CoreExprs, q0: string): string[] {
         ]
       : ['for (int w = tid; w < route_words; w += THREADS) route_tiles[w] = 0u;']),
     '__syncthreads();',
+    ...selectedTiles(pooled, q0),
+    '__syncthreads();',
+    ...ROUTE_NEXT,
+    ...(dynamic
+      ? [
+          'auto classify = [&](const int kt, bool& sfull) -> bool {',
+          '  const int k_lo = a.k_offset + kt * BK;',
+          '  const int k_hi = a.k_offset + min((kt + 1) * BK, a.Nk) - 1;',
+          ...e.classify.map((l) => `  ${l}`),
+          '  sfull = !can_false;',
+          '  return can_true;',
+          '};',
+        ]
+      : []),
+    ...nextTileLambda(dynamic, fullTest ? staticFull : undefined),
+  ];
+}
+
+/** Marks in route_tiles the k-tiles some row of the q-tile selected (and, pooled, the gap tiles). */
+function selectedTiles(pooled: boolean, q0: string): string[] {
+  return [
     '{',
     `  const int rq0 = ${q0}, cap = route_cap(a), rows = min(BQ, a.Nq - rq0);`,
     '  const int* sel = a.indices + ((size_t)(b * route_groups(a) + route_group(a, h)) * a.Nq + rq0) * cap;',
@@ -164,29 +185,30 @@ export function routedTileScan(e: CoreExprs, q0: string): string[] {
       : []),
     '  }',
     '}',
-    '__syncthreads();',
-    '// The first selected tile at or after kt (nkt if none).',
-    'auto route_next = [&](const int kt) -> int {',
-    '  if (kt >= nkt) return nkt;',
-    '  int w = kt >> 5;',
-    '  unsigned bits = route_tiles[w] & (0xffffffffu << (kt & 31));',
-    '  while (bits == 0u) {',
-    '    if (++w >= route_words) return nkt;',
-    '    bits = route_tiles[w];',
-    '  }',
-    '  return min(nkt, (w << 5) + __ffs(bits) - 1);',
-    '};',
-    ...(dynamic
-      ? [
-          'auto classify = [&](const int kt, bool& sfull) -> bool {',
-          '  const int k_lo = a.k_offset + kt * BK;',
-          '  const int k_hi = a.k_offset + min((kt + 1) * BK, a.Nk) - 1;',
-          ...e.classify.map((l) => `  ${l}`),
-          '  sfull = !can_false;',
-          '  return can_true;',
-          '};',
-        ]
-      : []),
+  ];
+}
+
+// route_next(kt): a scan of route_tiles' words from tile kt on.
+const ROUTE_NEXT = [
+  '// The first selected tile at or after kt (nkt if none).',
+  'auto route_next = [&](const int kt) -> int {',
+  '  if (kt >= nkt) return nkt;',
+  '  int w = kt >> 5;',
+  '  unsigned bits = route_tiles[w] & (0xffffffffu << (kt & 31));',
+  '  while (bits == 0u) {',
+  '    if (++w >= route_words) return nkt;',
+  '    bits = route_tiles[w];',
+  '  }',
+  '  return min(nkt, (w << 5) + __ffs(bits) - 1);',
+  '};',
+];
+
+/**
+ * next_tile(kt, full): the selected tiles the static mask does not empty; `fullIf`, where a tile
+ * may run predicate-free, is the static condition of that (undefined: never).
+ */
+function nextTileLambda(dynamic: boolean, fullIf: string | undefined): string[] {
+  return [
     '// Selected tiles only; a tile the static mask empties is skipped too. Full (no predicate) only',
     '// for a uniform q-tile, a tile with no selection gap, and a tile the static mask makes full.',
     'auto next_tile = [&](int kt, bool& full) -> int {',
@@ -195,8 +217,8 @@ export function routedTileScan(e: CoreExprs, q0: string): string[] {
     ...(dynamic
       ? ['    bool sfull = false;', '    if (!classify(kt, sfull)) continue;', '    (void)sfull;']
       : []),
-    ...(fullTest
-      ? [`    full = route_uni && ${staticFull} && !((route_gaps[kt >> 5] >> (kt & 31)) & 1u);`]
+    ...(fullIf !== undefined
+      ? [`    full = route_uni && ${fullIf} && !((route_gaps[kt >> 5] >> (kt & 31)) & 1u);`]
       : []),
     '    return kt;',
     '  }',

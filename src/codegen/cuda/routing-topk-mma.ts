@@ -46,11 +46,12 @@
 // The launcher takes this pass when topk ≤ ROUTE_KMAX, the SIMT pass otherwise.
 import type { AttentionKernel } from '../../ir/kernel.js';
 import {
-  ROUTE_TC_WARPS,
   chunkClassFn,
   cpAsyncHelpers,
   mmaHelper,
   routeTopkTcName,
+  sharedHelpers,
+  topkConstants,
 } from './routing-topk-mma-parts.js';
 import { stageAndScoreLambdas } from './routing-topk-mma-scores.js';
 import { voterOuterStats } from './routing-topk-mma-voter.js';
@@ -83,47 +84,34 @@ export function tensorTopkDeviceCode(k: AttentionKernel, cx: Omit<CudaContext, '
   const nvoters = over === 'heads' ? 'a.H' : over === 'groups' ? 'a.H / a.Hkv' : '1';
   const dtype = sharedStorage(k.formats) as 'f16' | 'bf16';
   return [
-    '// ---- block routing, raw queries: affinities on tensor cores + streaming top-k (routing-topk-mma.ts) ----',
-    `constexpr int ROUTE_WARPS = ${ROUTE_TC_WARPS}; // warps per block, 16 query rows each`,
-    'constexpr int ROUTE_THREADS = 32 * ROUTE_WARPS;',
-    'constexpr int ROUTE_MQ = 16 * ROUTE_WARPS; // query rows per block',
-    'constexpr int ROUTE_MINB = 2;  // blocks per SM the registers are bounded for (128 each)',
-    'constexpr int ROUTE_KC = 32;   // pooled key blocks per chunk',
-    'constexpr int ROUTE_KMAX = 64; // the largest topk kept per row (larger: the SIMT pass)',
-    'constexpr int ROUTE_KP = D + 8; // padded row of a split key (16-bit elements): conflict-free reads',
-    "// 1: the k dimension is permuted within each 32 so that a lane's query fragments of two k-steps are",
-    '// 16 contiguous bytes (one 128-bit load per row instead of four 32-bit ones); keys are split into',
-    '// the same order (a dot product does not depend on the order of its terms).',
-    'constexpr int ROUTE_QVEC = 0;',
-    'constexpr bool route_qvec = ROUTE_QVEC != 0 && D % 32 == 0;',
-    '// k-steps unrolled in scores() (their query loads in flight at once): fully unrolled, the loads',
-    '// hoisted ahead spill.',
-    'constexpr int ROUTE_KUNROLL = 2;',
-    `constexpr bool ROUTE_VOTE = ${vote};`,
-    "// n > 0: the vote's statistics pass voter-outer, n voters' query fragments held in registers across",
-    '// chunks, each staged chunk scored for all n (routing-topk-mma-voter.ts; D <= 128: D / 16 × 4 a voter).',
-    '// 1 by default: H200, 64K, NSA-style top-13 of 64-key blocks, 4 kv heads: ranking 6.82 → 6.06 ms at',
-    '// 16 query heads, 22.5 → 19.1 ms at 64 (0: the statistics pass re-read every voter from L2 per chunk).',
-    'constexpr int ROUTE_QREG = 1;',
-    'constexpr bool route_qreg = ROUTE_QREG != 0 && ROUTE_VOTE && D <= 128;',
-    'constexpr int ROUTE_QSET = ROUTE_QREG > 1 ? ROUTE_QREG : 1; // voters held at once',
-    'constexpr int ROUTE_QF = D / 16; // k-steps of a held query fragment',
+    ...topkConstants(vote),
     ...mmaHelper(dtype),
     ...cpAsyncHelpers,
     ...chunkClassFn(k, cx),
-    `__host__ __device__ __forceinline__ int route_voters(const Args& a) { (void)a; return ${nvoters}; }`,
-    '// Dynamic shared memory: the f32 chunk in flight, split keys (hi, lo), four lists per row',
-    '// (metric, id) and their lengths, vote statistics.',
-    '__host__ __device__ __forceinline__ size_t route_tc_smem(const Args& a, const int ktop) {',
-    '  return sizeof(float) * ROUTE_KC * D + 2 * sizeof(T) * ROUTE_KC * ROUTE_KP + 8 * (size_t)ROUTE_MQ * 4 * ktop +',
-    '         4 * 4 * ROUTE_MQ + (ROUTE_VOTE ? 8 * (size_t)ROUTE_MQ * route_voters(a) : 0);',
-    '}',
-    '// (m1, id1) ranks before (m2, id2): larger metric first, then the lower id.',
-    '__device__ __forceinline__ bool route_before(const float m1, const int id1, const float m2, const int id2) {',
-    '  return m1 > m2 || (m1 == m2 && id1 < id2);',
-    '}',
+    ...sharedHelpers(nvoters),
     '',
     `extern "C" __global__ void __launch_bounds__(ROUTE_THREADS, ROUTE_MINB) ${routeTopkTcName(k)}(const Args a) {`,
+    ...blockSetup(voters),
+    ...chunkScan(),
+    ...stageAndScoreLambdas(),
+    ...elementMasks(),
+    '  float acc[ROUTE_KC / 8][4], met[ROUTE_KC / 8][4];',
+    "  unsigned any_cand = 0u; // the chunk's elements some voter had as a candidate",
+    ...passStats(voters[0]!),
+    ...laneTopk(),
+    ...stepLoop(),
+    '  __syncthreads();',
+    ...finalMerge(voters),
+    '}',
+  ].join('\n');
+}
+
+/**
+ * The kernel's shared-memory carve-up, its rows (block, warp and lane) and voters, and the
+ * forced-block bounds of the lane's two rows.
+ */
+function blockSetup(voters: readonly [string, string]): string[] {
+  return [
     '  extern __shared__ __align__(16) unsigned char route_tc_smem_raw[];',
     '  float* kst = reinterpret_cast<float*>(route_tc_smem_raw);        // [ROUTE_KC][D] chunk in flight',
     '  T* khi = reinterpret_cast<T*>(kst + ROUTE_KC * D);               // [ROUTE_KC][ROUTE_KP]',
@@ -155,6 +143,12 @@ export function tensorTopkDeviceCode(k: AttentionKernel, cx: Omit<CudaContext, '
     '  const int bq_lo = row0 + a.q_offset, bq_hi = min(row0 + ROUTE_MQ, a.Nq) - 1 + a.q_offset;',
     `  const int v_lo = ${voters[0]}, v_hi = ${voters[1]}, G = a.H / a.Hkv;`,
     '  const int hkv_lo = v_lo / G, hkv_hi = (v_hi - 1) / G;',
+  ];
+}
+
+/** next_chunk: skips the chunks of key blocks no row of the block can use (never staged). */
+function chunkScan(): string[] {
+  return [
     '  // The first chunk at or after c0 some row of the block can use (nkb: none).',
     '  auto next_chunk = [&](int c0) -> int {',
     '    for (; c0 < nkb; c0 += ROUTE_KC) {',
@@ -164,7 +158,15 @@ export function tensorTopkDeviceCode(k: AttentionKernel, cx: Omit<CudaContext, '
     '    }',
     '    return nkb;',
     '  };',
-    ...stageAndScoreLambdas(),
+  ];
+}
+
+/**
+ * Bit masks over a chunk's accumulator elements: in range of the call (in_range) and, of those,
+ * a voter's candidates (candidates), so a masked element never ranks.
+ */
+function elementMasks(): string[] {
+  return [
     '  // Bit j * 4 + e: element (j, e) of chunk c0 (a block of the call, a valid row).',
     '  auto in_range = [&](const int c0) -> unsigned {',
     '    unsigned bits = 0u;',
@@ -190,10 +192,15 @@ export function tensorTopkDeviceCode(k: AttentionKernel, cx: Omit<CudaContext, '
     '      }',
     '    return bits;',
     '  };',
-    '  float acc[ROUTE_KC / 8][4], met[ROUTE_KC / 8][4];',
-    "  unsigned any_cand = 0u; // the chunk's elements some voter had as a candidate",
-    ...passStats(voters[0]!),
-    ...laneTopk(),
+  ];
+}
+
+/**
+ * The pipelined steps over (pass, chunk, voter kv head): stage the next chunk while this one is
+ * split, scored, and fed to the statistics (pass 0) or the votes and lane top-k (pass 1).
+ */
+function stepLoop(): string[] {
+  return [
     '  // The steps: (pass, chunk, kv head of the voters); stage_issue runs one step ahead.',
     '  int pass = ROUTE_VOTE && !route_qreg ? 0 : 1, c0 = next_chunk(0), hkv = hkv_lo;',
     '  if (c0 >= nkb) pass = 2;',
@@ -241,8 +248,5 @@ export function tensorTopkDeviceCode(k: AttentionKernel, cx: Omit<CudaContext, '
     '    c0 = nc;',
     '    hkv = nh;',
     '  }',
-    '  __syncthreads();',
-    ...finalMerge(voters),
-    '}',
-  ].join('\n');
+  ];
 }

@@ -62,96 +62,120 @@ export function tokenMmaPtx(dtype: 'f16' | 'bf16'): string[] {
 }
 
 export function tokenMmaParts(k: AttentionKernel, _plan: TokenPlan): TokenFormParts {
-  const dtype = sharedStorage(k.formats) as 'f16' | 'bf16';
   return {
-    helpers: [
-      'constexpr int TOK_KP = D + 8, TOK_VP = DV + 8; // padded rows of staged K and V (elements)',
-      ...tokenMmaPtx(dtype),
-      '// Two 16-bit values as one 32-bit fragment register (the first in the low half).',
-      '__device__ __forceinline__ unsigned tok_pair(const T x0, const T x1) {',
-      '  T t[2] = {x0, x1};',
-      '  unsigned u;',
-      '  memcpy(&u, t, 4);',
-      '  return u;',
-      '}',
-      '__device__ __forceinline__ unsigned tok_pack(const float x0, const float x1) { return tok_pair(from_f32(x0), from_f32(x1)); }',
-      '__device__ __forceinline__ unsigned tok_ld32(const T* p) { return *reinterpret_cast<const unsigned*>(p); }',
-    ],
+    helpers: tokenMmaHelpers(sharedStorage(k.formats) as 'f16' | 'bf16'),
     smemPerWarp: 'sizeof(T) * TOK_BK * (TOK_KP + TOK_VP)',
-    setup: [
-      'T* Ks = reinterpret_cast<T*>(tok_smem) + (size_t)warp * TOK_BK * (TOK_KP + TOK_VP);',
-      'T* Vs = Ks + TOK_BK * TOK_KP;',
-      ...kvHeadPtrDecls({ k: 'kg', v: 'vg' }, 'b', 'hkv', k.formats.paged !== undefined),
-      "// The warp's 16 query rows as A fragments (rows gq and gq + 8 in this thread).",
-      ...tokenQFragments,
-      'float o[DV / 8][4];',
-      '#pragma unroll',
-      'for (int n = 0; n < DV / 8; ++n) o[n][0] = o[n][1] = o[n][2] = o[n][3] = 0.f;',
-    ],
-    stage: [
-      '{',
-      '  constexpr int KC = D / 8, VC = DV / 8; // 16-byte chunks per row',
-      '  for (int c = lane; c < TOK_BK * KC; c += 32) {',
-      '    const int kr = c / KC, d = (c % KC) * 8;',
-      '    if (kbase + kr < a.Nk) tok_cp16(Ks + kr * TOK_KP + d, kg.row(kbase + kr) + d);',
-      '    else memset(Ks + kr * TOK_KP + d, 0, 16);',
-      '  }',
-      '  tok_cp_commit();',
-      '  for (int c = lane; c < TOK_BK * VC; c += 32) {',
-      '    const int vr = c / VC, d = (c % VC) * 8;',
-      '    if (kbase + vr < a.Nk) tok_cp16(Vs + vr * TOK_VP + d, vg.row(kbase + vr) + d);',
-      '    else memset(Vs + vr * TOK_VP + d, 0, 16);',
-      '  }',
-      '  tok_cp_commit();',
-      "  tok_cp_wait<1>(); // K has landed; V's copies overlap q·k and the softmax",
-      '  __syncwarp();',
-      '}',
-    ],
-    scores: [
-      '#pragma unroll',
-      'for (int j = 0; j < TOK_BK / 8; ++j) s[j][0] = s[j][1] = s[j][2] = s[j][3] = 0.f;',
-      '#pragma unroll',
-      'for (int kk = 0; kk < D / 16; ++kk)',
-      '#pragma unroll',
-      '  for (int j = 0; j < TOK_BK / 8; ++j) {',
-      '    const T* kr = Ks + (j * 8 + gq) * TOK_KP + kk * 16 + 2 * t4;',
-      '    tok_mma(s[j], qa[kk], tok_ld32(kr), tok_ld32(kr + 8));',
-      '  }',
-    ],
-    rescale: [
-      '#pragma unroll',
-      'for (int n = 0; n < DV / 8; ++n) {',
-      '  o[n][2 * rr] *= alpha;',
-      '  o[n][2 * rr + 1] *= alpha;',
-      '}',
-    ],
-    accumulate: [
-      '// P (16 x TOK_BK, from the score registers) times V (TOK_BK x DV, staged). One transposed',
-      '// ldmatrix gives the B fragments of two n-tiles: matrices (keys +0/+8) x (columns +0/+8).',
-      'tok_cp_wait<0>();',
-      '__syncwarp();',
-      'const int vm = lane / 8, vrow = (vm & 1) * 8 + lane % 8, vcol = (vm >> 1) * 8;',
-      '#pragma unroll',
-      'for (int kk = 0; kk < TOK_BK / 16; ++kk) {',
-      '  const unsigned pa[4] = {tok_pack(s[2 * kk][0], s[2 * kk][1]), tok_pack(s[2 * kk][2], s[2 * kk][3]),',
-      '                         tok_pack(s[2 * kk + 1][0], s[2 * kk + 1][1]), tok_pack(s[2 * kk + 1][2], s[2 * kk + 1][3])};',
-      '  const T* vr = Vs + (kk * 16 + vrow) * TOK_VP + vcol;',
-      '#pragma unroll',
-      '  for (int n = 0; n < DV / 8; n += 2) {',
-      '    unsigned vb[4];',
-      '    tok_ldsm_t(vb, vr + n * 8);',
-      '    tok_mma(o[n], pa, vb[0], vb[1]);',
-      '    tok_mma(o[n + 1], pa, vb[2], vb[3]);',
-      '  }',
-      '}',
-    ],
-    store: [
-      '#pragma unroll',
-      'for (int n = 0; n < DV / 8; ++n) {',
-      '  const int c = n * 8 + 2 * t4;',
-      '  orow[c] = from_f32(o[n][2 * rr] * inv);',
-      '  orow[c + 1] = from_f32(o[n][2 * rr + 1] * inv);',
-      '}',
-    ],
+    setup: warpSetup(k.formats.paged !== undefined),
+    stage: STAGE_KV,
+    scores: SCORES,
+    rescale: RESCALE,
+    accumulate: ACCUMULATE,
+    store: STORE,
   };
 }
+
+/** The padded row sizes, the PTX wrappers and the fragment packing helpers. */
+function tokenMmaHelpers(dtype: 'f16' | 'bf16'): string[] {
+  return [
+    'constexpr int TOK_KP = D + 8, TOK_VP = DV + 8; // padded rows of staged K and V (elements)',
+    ...tokenMmaPtx(dtype),
+    '// Two 16-bit values as one 32-bit fragment register (the first in the low half).',
+    '__device__ __forceinline__ unsigned tok_pair(const T x0, const T x1) {',
+    '  T t[2] = {x0, x1};',
+    '  unsigned u;',
+    '  memcpy(&u, t, 4);',
+    '  return u;',
+    '}',
+    '__device__ __forceinline__ unsigned tok_pack(const float x0, const float x1) { return tok_pair(from_f32(x0), from_f32(x1)); }',
+    '__device__ __forceinline__ unsigned tok_ld32(const T* p) { return *reinterpret_cast<const unsigned*>(p); }',
+  ];
+}
+
+/** The warp's K/V staging buffers and head pointers, its q fragments, and o zeroed. */
+function warpSetup(paged: boolean): string[] {
+  return [
+    'T* Ks = reinterpret_cast<T*>(tok_smem) + (size_t)warp * TOK_BK * (TOK_KP + TOK_VP);',
+    'T* Vs = Ks + TOK_BK * TOK_KP;',
+    ...kvHeadPtrDecls({ k: 'kg', v: 'vg' }, 'b', 'hkv', paged),
+    "// The warp's 16 query rows as A fragments (rows gq and gq + 8 in this thread).",
+    ...tokenQFragments,
+    'float o[DV / 8][4];',
+    '#pragma unroll',
+    'for (int n = 0; n < DV / 8; ++n) o[n][0] = o[n][1] = o[n][2] = o[n][3] = 0.f;',
+  ];
+}
+
+// K then V of the tile by cp.async (rows past Nk zeroed); V's copies overlap q·k.
+const STAGE_KV = [
+  '{',
+  '  constexpr int KC = D / 8, VC = DV / 8; // 16-byte chunks per row',
+  '  for (int c = lane; c < TOK_BK * KC; c += 32) {',
+  '    const int kr = c / KC, d = (c % KC) * 8;',
+  '    if (kbase + kr < a.Nk) tok_cp16(Ks + kr * TOK_KP + d, kg.row(kbase + kr) + d);',
+  '    else memset(Ks + kr * TOK_KP + d, 0, 16);',
+  '  }',
+  '  tok_cp_commit();',
+  '  for (int c = lane; c < TOK_BK * VC; c += 32) {',
+  '    const int vr = c / VC, d = (c % VC) * 8;',
+  '    if (kbase + vr < a.Nk) tok_cp16(Vs + vr * TOK_VP + d, vg.row(kbase + vr) + d);',
+  '    else memset(Vs + vr * TOK_VP + d, 0, 16);',
+  '  }',
+  '  tok_cp_commit();',
+  "  tok_cp_wait<1>(); // K has landed; V's copies overlap q·k and the softmax",
+  '  __syncwarp();',
+  '}',
+];
+
+// S = Q·Kᵀ for the warp's 16 rows and the tile's keys.
+const SCORES = [
+  '#pragma unroll',
+  'for (int j = 0; j < TOK_BK / 8; ++j) s[j][0] = s[j][1] = s[j][2] = s[j][3] = 0.f;',
+  '#pragma unroll',
+  'for (int kk = 0; kk < D / 16; ++kk)',
+  '#pragma unroll',
+  '  for (int j = 0; j < TOK_BK / 8; ++j) {',
+  '    const T* kr = Ks + (j * 8 + gq) * TOK_KP + kk * 16 + 2 * t4;',
+  '    tok_mma(s[j], qa[kk], tok_ld32(kr), tok_ld32(kr + 8));',
+  '  }',
+];
+
+// Row rr's o rescaled by alpha (its running max rose).
+const RESCALE = [
+  '#pragma unroll',
+  'for (int n = 0; n < DV / 8; ++n) {',
+  '  o[n][2 * rr] *= alpha;',
+  '  o[n][2 * rr + 1] *= alpha;',
+  '}',
+];
+
+// o += P·V, P from the score registers, V from the staged tile.
+const ACCUMULATE = [
+  '// P (16 x TOK_BK, from the score registers) times V (TOK_BK x DV, staged). One transposed',
+  '// ldmatrix gives the B fragments of two n-tiles: matrices (keys +0/+8) x (columns +0/+8).',
+  'tok_cp_wait<0>();',
+  '__syncwarp();',
+  'const int vm = lane / 8, vrow = (vm & 1) * 8 + lane % 8, vcol = (vm >> 1) * 8;',
+  '#pragma unroll',
+  'for (int kk = 0; kk < TOK_BK / 16; ++kk) {',
+  '  const unsigned pa[4] = {tok_pack(s[2 * kk][0], s[2 * kk][1]), tok_pack(s[2 * kk][2], s[2 * kk][3]),',
+  '                         tok_pack(s[2 * kk + 1][0], s[2 * kk + 1][1]), tok_pack(s[2 * kk + 1][2], s[2 * kk + 1][3])};',
+  '  const T* vr = Vs + (kk * 16 + vrow) * TOK_VP + vcol;',
+  '#pragma unroll',
+  '  for (int n = 0; n < DV / 8; n += 2) {',
+  '    unsigned vb[4];',
+  '    tok_ldsm_t(vb, vr + n * 8);',
+  '    tok_mma(o[n], pa, vb[0], vb[1]);',
+  '    tok_mma(o[n + 1], pa, vb[2], vb[3]);',
+  '  }',
+  '}',
+];
+
+// Row rr's o / l into the output row.
+const STORE = [
+  '#pragma unroll',
+  'for (int n = 0; n < DV / 8; ++n) {',
+  '  const int c = n * 8 + 2 * t4;',
+  '  orow[c] = from_f32(o[n][2 * rr] * inv);',
+  '  orow[c + 1] = from_f32(o[n][2 * rr + 1] * inv);',
+  '}',
+];

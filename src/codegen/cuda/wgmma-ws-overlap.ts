@@ -162,30 +162,8 @@ function firstTile(walk: boolean): string[] {
  * m and l include it, O holds every earlier tile (scaled to m).
  */
 export function overlapLoopCode(e: CoreExprs, o: OverlapOptions): string[] {
-  const pp = o.pingpong;
-  const t = o.tweaks;
-  // splitKv: V of tile kt has its own barrier; K goes back once its S has landed.
-  const waitV = t.splitKv ? ['mbar_wait(&full_v[st], ph);'] : [];
-  // rescaleInTurn: the pending alpha of tile kt reaches O just before its P·V is issued.
-  const rescaleTurn = t.rescaleInTurn ? rescaleOCode(t) : [];
-  // The next tile: classified here, or read from the ring once its stage has landed.
-  const next = o.walk
-    ? [
-        'mbar_wait(&full_bar[st2], ph2);',
-        ...readTileCode('nk', 'nk_full', 'st2'),
-        "if (nk >= nkt) { // the producer's end mark: the last tile's P·V alone",
-      ]
-    : ['const int nk = next_tile(kt + 1, nk_full);', 'if (nk >= nkt) { // the last tile: its P·V alone'];
-  const stage2 = [
-    'int st2 = st + 1;',
-    'unsigned ph2 = ph;',
-    'if (st2 == STAGES) {',
-    '  st2 = 0;',
-    '  ph2 ^= 1u;',
-    '}',
-  ];
   return [
-    ...lambdas(e, o.walk, t, o.qk),
+    ...lambdas(e, o.walk, o.tweaks, o.qk),
     'mbar_wait(qbar, 0);',
     'int st = 0;',
     'unsigned ph = 0;',
@@ -193,33 +171,80 @@ export function overlapLoopCode(e: CoreExprs, o: OverlapOptions): string[] {
     'if (kt < nkt) {',
     '  unsigned p[BK / 16][4];',
     '  float alpha[2];',
+    ...firstSoftmax(e, o),
+    '  for (;;) {',
+    ...lastTileExit(o),
+    ...overlappedStep(e, o),
+    '  }',
+    '}',
+  ];
+}
+
+// splitKv: V of tile kt has its own barrier; K goes back once its S has landed.
+const waitVOf = (t: WsTweaks): string[] => (t.splitKv ? ['mbar_wait(&full_v[st], ph);'] : []);
+// rescaleInTurn: the pending alpha of tile kt reaches O just before its P·V is issued.
+const rescaleTurnOf = (t: WsTweaks): string[] => (t.rescaleInTurn ? rescaleOCode(t) : []);
+
+// The next stage (st2, ph2) of the ring.
+const STAGE2 = [
+  'int st2 = st + 1;',
+  'unsigned ph2 = ph;',
+  'if (st2 == STAGES) {',
+  '  st2 = 0;',
+  '  ph2 ^= 1u;',
+  '}',
+];
+
+/** S of the first tile and its softmax, P packed: O is still 0, so alpha needs no applying. */
+function firstSoftmax(e: CoreExprs, o: OverlapOptions): string[] {
+  return [
     '  {',
     '    float s[NT][4];',
     ...(o.walk ? [] : ['    mbar_wait(&full_bar[st], ph);']),
-    ...indent(turn(pp, ['issue_qk(s, st);']), '    '),
+    ...indent(turn(o.pingpong, ['issue_qk(s, st);']), '    '),
     ...indent(keyHoistCode(e, 'kt', o.walk), '    '),
     '    wg_wait<0>();',
     '    acc_fence(s);',
-    ...indent(t.splitKv ? releaseK('st') : [], '    '),
+    ...indent(o.tweaks.splitKv ? releaseK('st') : [], '    '),
     '    softmax_tile(kt, kt_full, st, s, alpha); // O is still 0: alpha needs no applying',
     '    pack_p(s, p);',
     '  }',
-    '  for (;;) {',
-    ...indent(o.walk ? stage2 : [], '    '),
+  ];
+}
+
+/** The next tile (classified here, or read from the ring); when there is none, the last P·V alone. */
+function lastTileExit(o: OverlapOptions): string[] {
+  const t = o.tweaks;
+  const next = o.walk
+    ? [
+        'mbar_wait(&full_bar[st2], ph2);',
+        ...readTileCode('nk', 'nk_full', 'st2'),
+        "if (nk >= nkt) { // the producer's end mark: the last tile's P·V alone",
+      ]
+    : ['const int nk = next_tile(kt + 1, nk_full);', 'if (nk >= nkt) { // the last tile: its P·V alone'];
+  return [
+    ...indent(o.walk ? STAGE2 : [], '    '),
     ...indent(next, '    '),
-    ...indent(waitV, '      '),
-    ...indent(turn(pp, [...rescaleTurn, 'issue_pv(p, st);']), '      '),
+    ...indent(waitVOf(t), '      '),
+    ...indent(turn(o.pingpong, [...rescaleTurnOf(t), 'issue_pv(p, st);']), '      '),
     '      wg_wait<0>();',
     '      acc_fence(o);',
     '      break; // (its buffer is never refilled: nothing to release)',
     '    }',
-    ...indent(o.walk ? [] : [...stage2, 'mbar_wait(&full_bar[st2], ph2);'], '    '),
-    ...indent(waitV, '    '),
+  ];
+}
+
+/** The next tile's S issued ahead of this tile's P·V, its softmax while P·V runs, then the hand-over. */
+function overlappedStep(e: CoreExprs, o: OverlapOptions): string[] {
+  const t = o.tweaks;
+  return [
+    ...indent(o.walk ? [] : [...STAGE2, 'mbar_wait(&full_bar[st2], ph2);'], '    '),
+    ...indent(waitVOf(t), '    '),
     '    float s[NT][4];',
     ...indent(
-      turn(pp, [
+      turn(o.pingpong, [
         'issue_qk(s, st2); // the next S, ahead of this P·V on the tensor cores',
-        ...rescaleTurn,
+        ...rescaleTurnOf(t),
         'issue_pv(p, st);',
       ]),
       '    ',
@@ -240,7 +265,5 @@ export function overlapLoopCode(e: CoreExprs, o: OverlapOptions): string[] {
     '    ph = ph2;',
     '    kt = nk;',
     '    kt_full = nk_full;',
-    '  }',
-    '}',
   ];
 }

@@ -4,8 +4,10 @@
 // (2·kt + full, or 2·nkt for the end) and a `STAGES`-deep ring of every per-key hoist array, all
 // written before the stage's `full` mbarrier completes, whose wait the consumers already pay.
 // The consumers then run no classifier, no ballots and no consumer-wide barrier per tile.
+// Also the kernel's shared-memory layout and mbarrier setup, which the walk shapes.
 import type { CoreExprs } from './exprs.js';
 import { indent } from './indent.js';
+import type { WgmmaWsPlan } from './wgmma-ws-plan.js';
 
 /** Arrivals that complete a stage's `full` barrier: the copies' one, plus one after the hoists. */
 export const fullArrivals = (e: CoreExprs, walk: boolean): number => (walk && e.keyHoists.length ? 2 : 1);
@@ -60,5 +62,50 @@ export function readTileCode(kt: string, full: string, stage: string): string[] 
     `const int ${kt}_code = tile_code[${stage}];`,
     `const int ${kt} = ${kt}_code >> 1;`,
     `const bool ${full} = (${kt}_code & 1) != 0;`,
+  ];
+}
+
+/** Shared memory: the Q tile, STAGES K and V buffers, their mbarriers, and the hoists or walk. */
+export function sharedLayout(e: CoreExprs, plan: WgmmaWsPlan, producerWalk: boolean): string[] {
+  return [
+    '  extern __shared__ __align__(1024) unsigned char smem_raw[];',
+    '  // TMA writes and wgmma reads 128B-swizzled tiles: each starts on a 1024-byte boundary.',
+    '  T* Qs = reinterpret_cast<T*>(smem_raw + ((1024u - (smem_addr(smem_raw) & 1023u)) & 1023u));',
+    '  T* Ks = Qs + BQ * D;              // [STAGES][BK][D], 64-wide panels',
+    '  T* Vs = Ks + STAGES * BK * D;     // [STAGES][BK][DV], 64-wide panels',
+    '  uint64_t* full_bar = reinterpret_cast<uint64_t*>(Vs + STAGES * BK * DV); // tile landed',
+    '  uint64_t* empty_bar = full_bar + STAGES; // every consumer warp is done with the buffer',
+    '  uint64_t* qbar = empty_bar + STAGES;',
+    ...(plan.tweaks.splitKv
+      ? [
+          '  // wsTweaks splitKv: full_bar is K landed, empty_bar V released; V lands and K is released apart.',
+          '  uint64_t* full_v = qbar + 1;',
+          '  uint64_t* empty_k = full_v + STAGES;',
+        ]
+      : []),
+    ...indent(
+      producerWalk ? walkDecls(e) : e.keyHoists.map((h) => `__shared__ ${h.type} ${h.name}[BK];`),
+      '  ',
+    ),
+  ];
+}
+
+/** Thread 0 initialises the mbarriers and makes them visible to the TMA unit. */
+export function barrierInit(e: CoreExprs, plan: WgmmaWsPlan, producerWalk: boolean): string[] {
+  return [
+    '  if (tid == 0) {',
+    '#pragma unroll',
+    '    for (int i = 0; i < STAGES; ++i) {',
+    `      mbar_init(&full_bar[i], ${fullArrivals(e, producerWalk)});`,
+    '      mbar_init(&empty_bar[i], CWARPS);',
+    ...(plan.tweaks.splitKv
+      ? ['      mbar_init(&full_v[i], 1);', '      mbar_init(&empty_k[i], CWARPS);']
+      : []),
+    '    }',
+    '    mbar_init(qbar, 1);',
+    '    // Visible to the other threads (the barrier below) and to the TMA unit (async proxy).',
+    '    asm volatile("fence.mbarrier_init.release.cluster;\\n" ::: "memory");',
+    '    proxy_fence();',
+    '  }',
   ];
 }

@@ -30,7 +30,7 @@ import {
 import { overlapLoopCode } from './wgmma-ws-overlap.js';
 import { tmaHostCode, wgmmaWsDeviceHelpers } from './wgmma-ws-device.js';
 import { PRODUCER_THREADS, type WgmmaWsPlan } from './wgmma-ws-plan.js';
-import { fullArrivals, hoistViews, walkDecls } from './wgmma-ws-walk.js';
+import { barrierInit, hoistViews, sharedLayout } from './wgmma-ws-walk.js';
 import { tcDequantCode, tcDequantizes } from './dequant-tile.js';
 import { tmaKvMapsOf } from './kv-load-tma.js';
 import { cudaLayout } from './layout.js';
@@ -124,11 +124,56 @@ function consumerCode(kernel: AttentionKernel, e: CoreExprs, plan: WgmmaWsPlan):
 }
 
 function kernelCode(kernel: AttentionKernel, e: CoreExprs, plan: WgmmaWsPlan, entry: string): string[] {
-  const s = kernel.schedule;
   // Schedule.tileScan as on the other tensor-core engines.
   const walk = e.mode === 'empty' ? [] : tileWalkCode(e, tileScanBallot(kernel));
   // The producer's walk (Schedule.wsProducerWalk): only the producer warp classifies.
   const producerWalk = plan.producerWalk && e.mode !== 'empty';
+  return [
+    ...wsPreamble(kernel, plan),
+    '',
+    `extern "C" __global__ void __launch_bounds__(THREADS, 1) ${entry}(const Args a, const float qscale,`,
+    '    const __grid_constant__ TmaMap tmq, const __grid_constant__ TmaMap tmk, const __grid_constant__ TmaMap tmv) {',
+    '#if !ATTNC_SM90A',
+    '  __trap(); // the compute_90 PTX image: no wgmma there',
+    '#endif',
+    ...sharedLayout(e, plan, producerWalk),
+    '  const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32, g = lane / 4, t4 = lane % 4;',
+    '  const int h = blockIdx.y, b = blockIdx.z, hkv = h / (a.H / a.Hkv);',
+    '  // Last q-tile first: under causal-like masks it has the most tiles, so the long blocks start',
+    '  // early and the short ones fill the tail of the grid.',
+    '  const int q0 = (gridDim.x - 1 - blockIdx.x) * BQ;',
+    '  const int nkt = (a.Nk + BK - 1) / BK;',
+    '  (void)Qs; (void)Ks; (void)Vs; (void)lane; (void)g; (void)t4; (void)hkv; (void)nkt; (void)tmq; (void)tmk; (void)tmv;',
+    ...(e.mode === 'dynamic'
+      ? ['  const int q_lo = a.q_offset + q0;', '  const int q_hi = a.q_offset + min(q0 + BQ, a.Nq) - 1;']
+      : []),
+    ...barrierInit(e, plan, producerWalk),
+    '  __syncthreads(); // the last CTA-wide barrier: the roles part here',
+    ...indent(producerWalk ? [] : walk, '  '),
+    '  if (warp >= CWARPS) {',
+    ...(plan.regs ? [`    regs_dec<${plan.regs.producer}>();`] : []),
+    ...(e.mode === 'empty'
+      ? []
+      : tcDequantizes(kernel.formats)
+        ? indent(dequantProducerCode(kernel.schedule, kernel.formats, cudaLayout(kernel).field), '    ')
+        : [
+            '    if (warp == CWARPS) {',
+            ...indent(
+              [...(producerWalk ? walk : []), ...producerCode(e, producerWalk, plan.tweaks.splitKv)],
+              '      ',
+            ),
+            '    }',
+          ]),
+    '  } else {',
+    ...indent(consumerCode(kernel, e, plan), '    '),
+    '  }',
+    '}',
+  ];
+}
+
+/** Before the kernel: its tile constants, device helpers (dequant, converters, tweaks) and TMA maps. */
+function wsPreamble(kernel: AttentionKernel, plan: WgmmaWsPlan): string[] {
+  const s = kernel.schedule;
   return [
     `constexpr int BQ = ${s.blockQ}, BK = ${s.blockK}, STAGES = ${plan.stages};`,
     `constexpr int CWARPS = ${plan.consumers * 4}, CTHREADS = CWARPS * 32, THREADS = CTHREADS + ${PRODUCER_THREADS};`,
@@ -147,75 +192,6 @@ function kernelCode(kernel: AttentionKernel, e: CoreExprs, plan: WgmmaWsPlan, en
     ...wsTweakMmaDevice(plan.tweaks, s, sharedStorage(kernel.formats) as 'f16' | 'bf16'),
     '',
     ...tmaHostCode(sharedStorage(kernel.formats), tmaKvMapsOf(kernel.formats)),
-    '',
-    `extern "C" __global__ void __launch_bounds__(THREADS, 1) ${entry}(const Args a, const float qscale,`,
-    '    const __grid_constant__ TmaMap tmq, const __grid_constant__ TmaMap tmk, const __grid_constant__ TmaMap tmv) {',
-    '#if !ATTNC_SM90A',
-    '  __trap(); // the compute_90 PTX image: no wgmma there',
-    '#endif',
-    '  extern __shared__ __align__(1024) unsigned char smem_raw[];',
-    '  // TMA writes and wgmma reads 128B-swizzled tiles: each starts on a 1024-byte boundary.',
-    '  T* Qs = reinterpret_cast<T*>(smem_raw + ((1024u - (smem_addr(smem_raw) & 1023u)) & 1023u));',
-    '  T* Ks = Qs + BQ * D;              // [STAGES][BK][D], 64-wide panels',
-    '  T* Vs = Ks + STAGES * BK * D;     // [STAGES][BK][DV], 64-wide panels',
-    '  uint64_t* full_bar = reinterpret_cast<uint64_t*>(Vs + STAGES * BK * DV); // tile landed',
-    '  uint64_t* empty_bar = full_bar + STAGES; // every consumer warp is done with the buffer',
-    '  uint64_t* qbar = empty_bar + STAGES;',
-    ...(plan.tweaks.splitKv
-      ? [
-          '  // wsTweaks splitKv: full_bar is K landed, empty_bar V released; V lands and K is released apart.',
-          '  uint64_t* full_v = qbar + 1;',
-          '  uint64_t* empty_k = full_v + STAGES;',
-        ]
-      : []),
-    ...indent(
-      producerWalk ? walkDecls(e) : e.keyHoists.map((h) => `__shared__ ${h.type} ${h.name}[BK];`),
-      '  ',
-    ),
-    '  const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32, g = lane / 4, t4 = lane % 4;',
-    '  const int h = blockIdx.y, b = blockIdx.z, hkv = h / (a.H / a.Hkv);',
-    '  // Last q-tile first: under causal-like masks it has the most tiles, so the long blocks start',
-    '  // early and the short ones fill the tail of the grid.',
-    '  const int q0 = (gridDim.x - 1 - blockIdx.x) * BQ;',
-    '  const int nkt = (a.Nk + BK - 1) / BK;',
-    '  (void)Qs; (void)Ks; (void)Vs; (void)lane; (void)g; (void)t4; (void)hkv; (void)nkt; (void)tmq; (void)tmk; (void)tmv;',
-    ...(e.mode === 'dynamic'
-      ? ['  const int q_lo = a.q_offset + q0;', '  const int q_hi = a.q_offset + min(q0 + BQ, a.Nq) - 1;']
-      : []),
-    '  if (tid == 0) {',
-    '#pragma unroll',
-    '    for (int i = 0; i < STAGES; ++i) {',
-    `      mbar_init(&full_bar[i], ${fullArrivals(e, producerWalk)});`,
-    '      mbar_init(&empty_bar[i], CWARPS);',
-    ...(plan.tweaks.splitKv
-      ? ['      mbar_init(&full_v[i], 1);', '      mbar_init(&empty_k[i], CWARPS);']
-      : []),
-    '    }',
-    '    mbar_init(qbar, 1);',
-    '    // Visible to the other threads (the barrier below) and to the TMA unit (async proxy).',
-    '    asm volatile("fence.mbarrier_init.release.cluster;\\n" ::: "memory");',
-    '    proxy_fence();',
-    '  }',
-    '  __syncthreads(); // the last CTA-wide barrier: the roles part here',
-    ...indent(producerWalk ? [] : walk, '  '),
-    '  if (warp >= CWARPS) {',
-    ...(plan.regs ? [`    regs_dec<${plan.regs.producer}>();`] : []),
-    ...(e.mode === 'empty'
-      ? []
-      : tcDequantizes(kernel.formats)
-        ? indent(dequantProducerCode(s, kernel.formats, cudaLayout(kernel).field), '    ')
-        : [
-            '    if (warp == CWARPS) {',
-            ...indent(
-              [...(producerWalk ? walk : []), ...producerCode(e, producerWalk, plan.tweaks.splitKv)],
-              '      ',
-            ),
-            '    }',
-          ]),
-    '  } else {',
-    ...indent(consumerCode(kernel, e, plan), '    '),
-    '  }',
-    '}',
   ];
 }
 

@@ -19,42 +19,71 @@ export interface MergeOutputs {
 export const COOP_MERGE_THREADS = 256;
 
 export function coopDecodeMergeBody(p: MergeOutputs): string {
-  const f16 = p.f16Out;
-  const store = (x: string): string => (f16 ? `f16(${x})` : x);
   return [
-    `const DM_THREADS: u32 = ${COOP_MERGE_THREADS}u;`,
-    'const DM_COLS: u32 = min(DC_DV4, DM_THREADS); // vec4 output columns per pass',
-    'const DM_SUBS: u32 = DM_THREADS / DM_COLS; // split subsets per column',
-    'var<workgroup> dm_red: array<f32, DM_THREADS>;',
-    'var<workgroup> dm_red4: array<vec4<f32>, DM_THREADS>;',
+    ...MERGE_SHARED,
     '',
-    '// The workgroup max (sum) of x; every invocation gets it.',
-    'fn dm_reduce(x: f32, lid: u32, sum: bool) -> f32 {',
-    '  dm_red[lid] = x;',
-    '  // A start LLVM-based drivers (lavapipe) cannot fold: unrolled barriers took long to compile.',
-    '  for (var w = select(DM_THREADS / 2u, 0u, u.Nk < 0i); w > 0u; w >>= 1u) {',
-    '    workgroupBarrier();',
-    '    if (lid < w) {',
-    '      let y = dm_red[lid + w];',
-    '      dm_red[lid] = select(max(dm_red[lid], y), dm_red[lid] + y, sum);',
-    '    }',
-    '  }',
-    '  let r = workgroupUniformLoad(&dm_red[0]);',
-    '  workgroupBarrier(); // dm_red[0] is read before the next reduction writes it',
-    '  return r;',
+    ...MERGE_REDUCE,
+    '',
+    ...MERGE_ROW,
+    ...rowStatistics(),
+    ...mergeColumns(p.f16Out),
+    ...(p.lse
+      ? [
+          '  if (lid == 0u) {',
+          ...pad(lseStore({ index: 'bh * Nq + row', poisoned: 'row_nan', nan: 'nan_v', m: 'm', l: 'l' }), 4),
+          '  }',
+        ]
+      : []),
     '}',
-    '',
-    '// grid: (Nq, H, B)',
-    '@compute @workgroup_size(DM_THREADS)',
-    'fn attention_merge(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {',
-    '  let Nq = u32(u.Nq);',
-    '  let g = dc_geom();',
-    '  let row = wg.x;',
-    '  let h = wg.y;',
-    '  let bh = wg.z * u32(u.H) + h;',
-    '  let hk = h / g.group;',
-    '  let pk = (h % g.group) * Nq + row;',
-    '  let ml0 = dc_ml_base(g);',
+  ].join('\n');
+}
+
+// The merge's sizes and its workgroup memory for the reductions.
+const MERGE_SHARED = [
+  `const DM_THREADS: u32 = ${COOP_MERGE_THREADS}u;`,
+  'const DM_COLS: u32 = min(DC_DV4, DM_THREADS); // vec4 output columns per pass',
+  'const DM_SUBS: u32 = DM_THREADS / DM_COLS; // split subsets per column',
+  'var<workgroup> dm_red: array<f32, DM_THREADS>;',
+  'var<workgroup> dm_red4: array<vec4<f32>, DM_THREADS>;',
+];
+
+// dm_reduce: a workgroup max or sum, every invocation gets the result.
+const MERGE_REDUCE = [
+  '// The workgroup max (sum) of x; every invocation gets it.',
+  'fn dm_reduce(x: f32, lid: u32, sum: bool) -> f32 {',
+  '  dm_red[lid] = x;',
+  '  // A start LLVM-based drivers (lavapipe) cannot fold: unrolled barriers took long to compile.',
+  '  for (var w = select(DM_THREADS / 2u, 0u, u.Nk < 0i); w > 0u; w >>= 1u) {',
+  '    workgroupBarrier();',
+  '    if (lid < w) {',
+  '      let y = dm_red[lid + w];',
+  '      dm_red[lid] = select(max(dm_red[lid], y), dm_red[lid] + y, sum);',
+  '    }',
+  '  }',
+  '  let r = workgroupUniformLoad(&dm_red[0]);',
+  '  workgroupBarrier(); // dm_red[0] is read before the next reduction writes it',
+  '  return r;',
+  '}',
+];
+
+// The entry point and its row: query row, head, kv head, packed row and partials' base.
+const MERGE_ROW = [
+  '// grid: (Nq, H, B)',
+  '@compute @workgroup_size(DM_THREADS)',
+  'fn attention_merge(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {',
+  '  let Nq = u32(u.Nq);',
+  '  let g = dc_geom();',
+  '  let row = wg.x;',
+  '  let h = wg.y;',
+  '  let bh = wg.z * u32(u.H) + h;',
+  '  let hk = h / g.group;',
+  '  let pk = (h % g.group) * Nq + row;',
+  '  let ml0 = dc_ml_base(g);',
+];
+
+/** Over the row's partials: M (max m_i where l_i > 0), whether one is poisoned, and L. */
+function rowStatistics(): string[] {
+  return [
     '  var m = MASKED;',
     '  var nan = 0.0f; // 1: some partial is poisoned (its l is NaN)',
     '  for (var sp = lid; sp < g.n_splits; sp += DM_THREADS) {',
@@ -74,6 +103,13 @@ export function coopDecodeMergeBody(p: MergeOutputs): string {
     '  l = dm_reduce(l, lid, true);',
     '  let inv_l = select(0.0f, 1.0f / l, l > 0.0f);',
     '  let nan_v = bitcast<f32>(neg_inf_bits | 0x00400000u);',
+  ];
+}
+
+/** out = Σ acc_i·e^(m_i−M) / L per vec4 column: split subsets per column, summed in workgroup memory. */
+function mergeColumns(f16: boolean): string[] {
+  const store = (x: string): string => (f16 ? `f16(${x})` : x);
+  return [
     '  let o_base = (bh * Nq + row) * VALUE_DIM;',
     '  let sub = lid / DM_COLS;',
     '  for (var c0 = 0u; c0 < DC_DV4; c0 += DM_COLS) {',
@@ -102,13 +138,5 @@ export function coopDecodeMergeBody(p: MergeOutputs): string {
     '    }',
     '    workgroupBarrier(); // dm_red4 is read',
     '  }',
-    ...(p.lse
-      ? [
-          '  if (lid == 0u) {',
-          ...pad(lseStore({ index: 'bh * Nq + row', poisoned: 'row_nan', nan: 'nan_v', m: 'm', l: 'l' }), 4),
-          '  }',
-        ]
-      : []),
-    '}',
-  ].join('\n');
+  ];
 }

@@ -148,27 +148,27 @@ function stepClasses(p: AttentionParts): string[] {
  * the run of columns lane·DC_KC .. (K) or lane·DC_VC .. (V) instead of lane, lane + DC_LANES, ….
  */
 export function coopDecodeSplitBody(p: AttentionParts, subgroups: boolean, wide?: WidePlan): string {
-  // q, k and v share one float type here (vec4 views of one element type).
-  const dt = sharedStorage(p.formats);
   const dynamic = p.mode === 'dynamic';
-  const f32 = (x: string): string => (dt === 'f16' ? `vec4<f32>(${x})` : x);
-  const splitClasses = dynamic
-    ? [
-        '  // The split for every row: skipped when empty for all, classified per step when some row is partial.',
-        '  if (lid == 0u && k_begin < k_stop) {',
-        '    dc_split = dc_classify(g, b, wg.y, rt, rows, u.k_offset + i32(k_begin), u.k_offset + i32(k_stop) - 1i);',
-        '  }',
-        '  let split_cls = workgroupUniformLoad(&dc_split);',
-        '  let split_partial = (split_cls & 0xaaaaaaaau) != 0u;',
-        '  let k_last = select(k_begin, k_stop, split_cls != 0u);',
-        '  var n_step = 0u;',
-      ]
-    : ['  let k_last = k_stop;'];
-  const sgArgs = subgroups
-    ? ', @builtin(subgroup_size) sg_size: u32, @builtin(subgroup_invocation_id) sg_id: u32'
-    : '';
   return [
     ...(dynamic ? classifier : []),
+    ...workgroupVars(dynamic, subgroups),
+    '',
+    ...splitEntryHead(subgroups),
+    '',
+    ...rowState(p, wide),
+    '  let k_begin = split * DC_SPLIT_KEYS;',
+    '  let k_stop = min(k_begin + DC_SPLIT_KEYS, Nk);',
+    ...splitClasses(dynamic),
+    ...keySteps(p, subgroups, wide),
+    '',
+    ...pad(combineGroups(subgroups, wide?.v ? 'lane * DC_VC + c' : undefined), 2),
+    '}',
+  ].join('\n');
+}
+
+/** The workgroup memory: lane reductions, the groups' states, and (dynamic) the row classes. */
+function workgroupVars(dynamic: boolean, subgroups: boolean): string[] {
+  return [
     `var<workgroup> dc_red: array<f32, ${'DC_CHUNK * DC_THREADS'}>; // lanes' partial dots (no subgroups)`,
     'var<workgroup> dc_ml: array<vec2<f32>, DC_GROUPS * DC_ROWS>; // lane groups\u2019 (m, l) per row',
     'var<workgroup> dc_acc: array<vec4<f32>, DC_ROWS * DC_DV4>; // the rows\u2019 combined acc',
@@ -179,7 +179,15 @@ export function coopDecodeSplitBody(p: AttentionParts, subgroups: boolean, wide?
         ]
       : []),
     ...(subgroups ? ['var<workgroup> dc_nosg: u32; // some lane group is not inside one subgroup'] : []),
-    '',
+  ];
+}
+
+/** The entry point's signature, its split, row tile and lane, and whether shuffles may be used. */
+function splitEntryHead(subgroups: boolean): string[] {
+  const sgArgs = subgroups
+    ? ', @builtin(subgroup_size) sg_size: u32, @builtin(subgroup_invocation_id) sg_id: u32'
+    : '';
+  return [
     '// grid: (n_splits * row_tiles, Hkv, B)',
     '@compute @workgroup_size(DC_THREADS)',
     `fn attention_split(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32${sgArgs}) {`,
@@ -202,7 +210,14 @@ export function coopDecodeSplitBody(p: AttentionParts, subgroups: boolean, wide?
           '  let use_sg = workgroupUniformLoad(&dc_nosg) == 0u;',
         ]
       : []),
-    '',
+  ];
+}
+
+/** This lane's columns of the rows' q, and each row's online-softmax state, reset. */
+function rowState(p: AttentionParts, wide: WidePlan | undefined): string[] {
+  // q, k and v share one float type here (vec4 views of one element type).
+  const f32 = (x: string): string => (sharedStorage(p.formats) === 'f16' ? `vec4<f32>(${x})` : x);
+  return [
     "  // This lane's columns of the rows' q.",
     '  var qv: array<array<vec4<f32>, DC_KC>, DC_ROWS>;',
     '  for (var i = 0u; i < DC_ROWS; i++) {',
@@ -224,9 +239,28 @@ export function coopDecodeSplitBody(p: AttentionParts, subgroups: boolean, wide?
     '    l_run[i] = 0.0f;',
     '    for (var c = 0u; c < DC_VC; c++) { acc[i][c] = vec4<f32>(0.0f); }',
     '  }',
-    '  let k_begin = split * DC_SPLIT_KEYS;',
-    '  let k_stop = min(k_begin + DC_SPLIT_KEYS, Nk);',
-    ...splitClasses,
+  ];
+}
+
+/** The split's row classes (dynamic tiles) and the last key its steps must reach. */
+function splitClasses(dynamic: boolean): string[] {
+  if (!dynamic) return ['  let k_last = k_stop;'];
+  return [
+    '  // The split for every row: skipped when empty for all, classified per step when some row is partial.',
+    '  if (lid == 0u && k_begin < k_stop) {',
+    '    dc_split = dc_classify(g, b, wg.y, rt, rows, u.k_offset + i32(k_begin), u.k_offset + i32(k_stop) - 1i);',
+    '  }',
+    '  let split_cls = workgroupUniformLoad(&dc_split);',
+    '  let split_partial = (split_cls & 0xaaaaaaaau) != 0u;',
+    '  let k_last = select(k_begin, k_stop, split_cls != 0u);',
+    '  var n_step = 0u;',
+  ];
+}
+
+/** The split's key steps: K/V loaded (prefetched a step ahead when DC_PREFETCH), dots, softmax. */
+function keySteps(p: AttentionParts, subgroups: boolean, wide: WidePlan | undefined): string[] {
+  const dt = sharedStorage(p.formats);
+  return [
     ...pad(kvRegs('kk_next', 'vv_next'), 2),
     '  if (DC_PREFETCH && k_begin < k_last) { // the first step\u2019s K and V',
     ...pad(
@@ -244,10 +278,7 @@ export function coopDecodeSplitBody(p: AttentionParts, subgroups: boolean, wide?
     '      }',
     ...pad([...partialDots, ...reduceDots(subgroups), ...rowUpdates(p)], 6),
     '    }',
-    ...(dynamic ? ['    n_step++;'] : []),
+    ...(p.mode === 'dynamic' ? ['    n_step++;'] : []),
     '  }',
-    '',
-    ...pad(combineGroups(subgroups, wide?.v ? 'lane * DC_VC + c' : undefined), 2),
-    '}',
-  ].join('\n');
+  ];
 }

@@ -152,26 +152,7 @@ function source(
   return [
     ...declarations(mode, rows, headDim),
     '',
-    '@compute @workgroup_size(IMP_KEYS)',
-    'fn importance(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {',
-    '  let Nq = u32(u.Nq);',
-    '  let Nk = u32(u.Nk);',
-    '  let b = i32(wg.z);',
-    '  let group = u32(u.H) / u32(u.Hkv);',
-    ...kvEntry('wg.z', 'wg.y'),
-    '  let col = wg.x * IMP_KEYS + lid;',
-    '  let col_ok = col < Nk;',
-    '  let k = u.k_offset + i32(col);',
-    ...(cls === 'dynamic'
-      ? [
-          '  let k_lo = u.k_offset + i32(wg.x * IMP_KEYS);',
-          '  let k_hi = u.k_offset + i32(min((wg.x + 1u) * IMP_KEYS, Nk)) - 1i;',
-        ]
-      : []),
-    "  // This invocation's key row: read once for every query head of the kv head, and only once a",
-    '  // tile that is not empty needs it (a window over a long KV reads its window only).',
-    '  var krow: array<f32, HEAD_DIM>;',
-    '  var k_loaded = false;',
+    ...entryHead(cls === 'dynamic'),
     '  // GQA: the query heads of kv head wg.y are wg.y * group .. wg.y * group + group - 1.',
     '  for (var hq = wg.y * group; hq < (wg.y + 1u) * group; hq++) {',
     '    let h = i32(hq);',
@@ -183,16 +164,7 @@ function source(
     '      let r0 = qt * IMP_ROWS;',
     '      let r_end = min(r0 + IMP_ROWS, Nq);',
     `      let cls = ${classify};`,
-    '      workgroupBarrier(); // the previous row tile is no longer read',
-    '      if (cls != TILE_EMPTY) {',
-    '        for (var e = lid; e < (r_end - r0) * HEAD_DIM; e += IMP_KEYS) {',
-    `          imp_q[e] = ${load('q_buf[(bh * Nq + r0) * HEAD_DIM + e]')};`,
-    '        }',
-    '        for (var e = lid; e < r_end - r0; e += IMP_KEYS) {',
-    '          imp_lse[e] = lse_buf[bh * Nq + r0 + e];',
-    '        }',
-    '      }',
-    '      workgroupBarrier(); // the row tile is staged',
+    ...stageRowTile(load),
     '      if (cls != TILE_EMPTY && col_ok) {',
     '        if (!k_loaded) {',
     '          for (var d = 0u; d < HEAD_DIM; d++) {',
@@ -213,6 +185,48 @@ function source(
     '  }',
     '}',
   ].join('\n');
+}
+
+/** The entry point's signature and its key: column, position, and (dynamic) the key tile's range. */
+function entryHead(dynamic: boolean): string[] {
+  return [
+    '@compute @workgroup_size(IMP_KEYS)',
+    'fn importance(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {',
+    '  let Nq = u32(u.Nq);',
+    '  let Nk = u32(u.Nk);',
+    '  let b = i32(wg.z);',
+    '  let group = u32(u.H) / u32(u.Hkv);',
+    ...kvEntry('wg.z', 'wg.y'),
+    '  let col = wg.x * IMP_KEYS + lid;',
+    '  let col_ok = col < Nk;',
+    '  let k = u.k_offset + i32(col);',
+    ...(dynamic
+      ? [
+          '  let k_lo = u.k_offset + i32(wg.x * IMP_KEYS);',
+          '  let k_hi = u.k_offset + i32(min((wg.x + 1u) * IMP_KEYS, Nk)) - 1i;',
+        ]
+      : []),
+    "  // This invocation's key row: read once for every query head of the kv head, and only once a",
+    '  // tile that is not empty needs it (a window over a long KV reads its window only).',
+    '  var krow: array<f32, HEAD_DIM>;',
+    '  var k_loaded = false;',
+  ];
+}
+
+/** The row tile's q rows and lse into workgroup memory (skipped for an empty tile), between barriers. */
+function stageRowTile(load: (e: string) => string): string[] {
+  return [
+    '      workgroupBarrier(); // the previous row tile is no longer read',
+    '      if (cls != TILE_EMPTY) {',
+    '        for (var e = lid; e < (r_end - r0) * HEAD_DIM; e += IMP_KEYS) {',
+    `          imp_q[e] = ${load('q_buf[(bh * Nq + r0) * HEAD_DIM + e]')};`,
+    '        }',
+    '        for (var e = lid; e < r_end - r0; e += IMP_KEYS) {',
+    '          imp_lse[e] = lse_buf[bh * Nq + r0 + e];',
+    '        }',
+    '      }',
+    '      workgroupBarrier(); // the row tile is staged',
+  ];
 }
 
 /** The decode module with the importance pass appended (after its merge has written lse). */
