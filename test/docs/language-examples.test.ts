@@ -76,6 +76,24 @@ describe('errors docs/LANGUAGE.md promises', () => {
     );
   });
 
+  it('constants: range errors at compile time, wrapping at run time', () => {
+    expect(errorsOf('attention a(c: f32 = 1e40) { score score * c }')[0]).toContain('too large for f32');
+    expect(errorsOf('attention a(c: f32 = 1.0 / 0.0) { score score * c }')[0]).toContain('not a finite f32');
+    const overflow = 'attention a() { route blocks(64) topk(65536 * 65536 + 5) by mean(q) . mean(k) }';
+    expect(errorsOf(overflow)[0]).toContain('overflows int');
+    expect(errorsOf('attention a(n: int = 2147483648) { mask q - k < n }')[0]).toContain('too large for int');
+    expect(errorsOf('attention a(n: int = -2147483648) { mask q - k > n }')).toEqual([]);
+    expect(errorsOf('attention a() { mask q + 2147483640 > k }')).toEqual([]);
+  });
+
+  it('names: JavaScript object members as params, score in a mask, a second score', () => {
+    expect(errorsOf('attention a(constructor: int = 3) { mask q - k < constructor }')[0]).toContain(
+      'JavaScript object member',
+    );
+    expect(errorsOf('attention a() { mask score > 0.0 }')[0]).toContain('cannot be used in a mask');
+    expect(errorsOf('attention a() {\n  score score\n  score score\n}')[0]).toContain('only one `score`');
+  });
+
   it('cache paged: the page size is a power of two from 1 to 65536', () => {
     expect(errorsOf('attention a() {\n  cache paged 48\n  mask causal\n}')[0]).toContain('power of two');
     expect(errorsOf('attention a() {\n  cache paged 65536\n  mask causal\n}')).toEqual([]);
