@@ -94,6 +94,28 @@ describe('errors docs/LANGUAGE.md promises', () => {
     expect(errorsOf('attention a() {\n  score score\n  score score\n}')[0]).toContain('only one `score`');
   });
 
+  it('store: each refusal the checker list names', () => {
+    const refusals: readonly [string, string][] = [
+      ['store k int8 scale f16 per tokn', 'did you mean `token`?'],
+      ['store k int8', 'need a `scale` clause'],
+      ['store k e4m3 scale f16 per token zero f16', 'take no zero point'],
+      ['store k int8 scale f16 per tensor group 32', '`per tensor` takes no `group`'],
+      ['store k int4 scale f16 per token group 4', 'splits the 32-bit words'],
+      ['store k int8 scale f16 per channel norm f16', 'needs per-token scales'],
+      ['store k int8 scale f16 per token recent 16 f32', 'kept in 16 bits'],
+      ['store k int4 scale f16 per token salient int2 from s', 'stored wider than the others'],
+      ['store k int2 scale f16 per channel salient int4 from s', 'need per-token scales'],
+      ['importance sum\n  importance sum', 'only one `importance`'],
+      ['cache paged 64\n  store k int2 scale f16 per channel group 48 zero f16', 'splits the groups of 48'],
+    ];
+    for (const [statement, expected] of refusals) {
+      const source = `attention a(s: i32[batch, kv_heads, kv]) {\n  ${statement}\n  mask causal\n}`;
+      const fe = frontend(source, 'doc');
+      const shown = fe.diagnostics.map((d) => `${d.message} ${d.hint ?? ''}`).join(' | ');
+      expect(shown, statement).toContain(expected);
+    }
+  });
+
   it('cache paged: the page size is a power of two from 1 to 65536', () => {
     expect(errorsOf('attention a() {\n  cache paged 48\n  mask causal\n}')[0]).toContain('power of two');
     expect(errorsOf('attention a() {\n  cache paged 65536\n  mask causal\n}')).toEqual([]);
