@@ -14,8 +14,10 @@ const shapeFlags = ['nq', 'nk', 'heads', 'kv-heads', 'batch', 'param', 'seed', '
 export const commands: Readonly<Record<CommandName, CommandSpec>> = {
   check: { usage: 'attnc check FILE [--json]', flags: ['json'] },
   compile: {
-    usage: `attnc compile FILE --target wgsl|cuda [--out DIR] [--dump-ir=PASS] [--entry NAME]
+    usage: `attnc compile FILE [--target wgsl|cuda] [--out DIR] [--dump-ir=PASS] [--entry NAME]
+                     (--target: default wgsl)
                      [--dim N] [--value-dim N] [--dtype f32|f16|bf16] [--no-lse]
+                     (--dtype: default f32 on wgsl, bf16 on cuda)
                      [--importance sum|normalized]   (the per-key importance output)
                      [--emit ts|js]   (wgsl: a self-contained module with a typed createKernel)
                      [--shared-runtime]   (with --emit and --out: modules import one attnc-runtime)

@@ -1,4 +1,4 @@
-// `attnc compile FILE --target wgsl|cuda [--out DIR] [--dump-ir=PASS] [--emit ts|js]`.
+// `attnc compile FILE [--target wgsl|cuda] [--out DIR] [--dump-ir=PASS] [--emit ts|js]`.
 import { renderWgslBackward, type WgslBackwardArtifact } from '../codegen/wgsl/backward.js';
 import type { AttentionKernel } from '../ir/kernel.js';
 import { join } from 'node:path';

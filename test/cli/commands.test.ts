@@ -23,7 +23,10 @@ describe('attnc subcommands', () => {
   it('COMMAND --help prints that command usage alone', () => {
     const r = attnc('compile', '--help');
     expect(r.status).toBe(0);
-    expect(r.stdout).toMatch(/^usage: attnc compile FILE --target wgsl\|cuda/);
+    // --target is optional (wgsl) and the usage says so, as README's `compile … --dump-ir` relies on.
+    expect(r.stdout).toMatch(/^usage: attnc compile FILE \[--target wgsl\|cuda\]/);
+    expect(r.stdout).toContain('(--target: default wgsl)');
+    expect(r.stdout).toContain('(--dtype: default f32 on wgsl, bf16 on cuda)');
     expect(r.stdout).not.toContain('attnc viz');
     expect(attnc('--help').stdout).toContain('attnc --version');
   });
