@@ -116,6 +116,18 @@ describe('errors docs/LANGUAGE.md promises', () => {
     }
   });
 
+  it('soft keywords stay parameter and let names', () => {
+    const soft = [
+      ...'route select emit topk by from vote force blocks chunks first local indices'.split(' '),
+      ...'store importance scale zero norm recent salient per group'.split(' '),
+      ...['qk', 'smooth', 'pv'],
+    ];
+    for (const w of soft) {
+      expect(errorsOf(`attention a(${w}: int = 3) {\n  mask q - k < ${w}\n}`), w).toEqual([]);
+      expect(errorsOf(`attention a() {\n  let ${w} = 3\n  mask q - k < ${w}\n}`), w).toEqual([]);
+    }
+  });
+
   it('cache paged: the page size is a power of two from 1 to 65536', () => {
     expect(errorsOf('attention a() {\n  cache paged 48\n  mask causal\n}')[0]).toContain('power of two');
     expect(errorsOf('attention a() {\n  cache paged 65536\n  mask causal\n}')).toEqual([]);
