@@ -2,6 +2,7 @@
 import { renderDiagnostics, hasErrors } from '../diagnostics.js';
 import { didYouMean } from '../dsl/checker.js';
 import { frontend, hiddenErrors } from '../dsl/index.js';
+import { decimalNumber } from './compile-flags.js';
 import { UsageError } from './errors.js';
 import { diagnosticJson, head, writeJson } from './json.js';
 
@@ -44,9 +45,12 @@ export function parseParamAssignments(list: readonly string[]): Record<string, n
     // The later one used to win without a word: a script's default and its override both given.
     if (Object.hasOwn(out, name)) throw new UsageError(`--param ${name} is given twice`);
     if (raw === 'true' || raw === 'false') out[name] = raw === 'true';
-    else if (raw.trim() !== '' && Number.isFinite(Number(raw)))
-      out[name] = Number(raw); // Number(' ') is 0
-    else throw new UsageError(`--param ${name}: \`${raw}\` is not a number or true/false`);
+    else {
+      const n = decimalNumber(raw);
+      if (n === undefined || !Number.isFinite(n))
+        throw new UsageError(`--param ${name}: \`${raw}\` is not a decimal number or true/false`);
+      out[name] = n;
+    }
   }
   return out;
 }

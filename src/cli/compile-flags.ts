@@ -41,11 +41,23 @@ export function portableName(file: string): string {
   return rel === '' || rel.startsWith('..') || isAbsolute(rel) ? basename(file) : rel.split(sep).join('/');
 }
 
+/**
+ * The value of a plain decimal integer (`16`, `-5`), else undefined: Number() would also take
+ * `0x10`, `1e3`, `16.0` and ` 16 `, which the DSL's lexer refuses too (docs/CLI.md).
+ */
+export function decimalInt(raw: string): number | undefined {
+  return /^-?\d+$/.test(raw) ? Number(raw) : undefined;
+}
+
+/** A decimal number (`0.5`, `-3`, `1e-3`); not `0x10`, `Infinity` or one padded with spaces. */
+export function decimalNumber(raw: string): number | undefined {
+  return /^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$/.test(raw) ? Number(raw) : undefined;
+}
+
 export function positiveInt(flag: string, raw: string | undefined, fallback: number): number {
   if (raw === undefined) return fallback;
-  const n = Number(raw);
-  if (!Number.isInteger(n) || n <= 0)
-    throw new UsageError(`--${flag} expects a positive integer, got \`${raw}\``);
+  const n = decimalInt(raw);
+  if (n === undefined || n <= 0) throw new UsageError(`--${flag} expects a positive integer, got \`${raw}\``);
   return n;
 }
 
@@ -54,8 +66,8 @@ export const MAX_SEED = 2 ** 32 - 1;
 
 /** `--seed`'s words, for the CLI and the REPL: every seed the generator tells apart, 0 included. */
 export function seedProblem(raw: string): string | undefined {
-  const n = Number(raw);
-  return raw.trim() !== '' && Number.isInteger(n) && n >= 0 && n <= MAX_SEED
+  const n = decimalInt(raw);
+  return n !== undefined && n >= 0 && n <= MAX_SEED
     ? undefined
     : `expects an integer in [0, ${MAX_SEED}], got \`${raw}\``;
 }

@@ -8,7 +8,7 @@ import { renderSvg } from '../viz/svg.js';
 import { densityText, routedNote, tileText } from '../viz/style.js';
 import { paramProblem } from '../runtime/params.js';
 import { checkParamNames } from './check-command.js';
-import { positiveInt, seedFlag } from './compile-flags.js';
+import { decimalInt, positiveInt, seedFlag } from './compile-flags.js';
 import { UsageError } from './errors.js';
 import { writeOutput } from './out-path.js';
 
@@ -31,8 +31,8 @@ const MAX_CELLS = 1024;
 /** An index flag in [0, count): a value outside names the flag and the valid range. */
 function index(flag: string, raw: string | undefined, count: number, why: string): number {
   if (raw === undefined) return 0;
-  const n = Number(raw);
-  if (!Number.isInteger(n) || n < 0 || n >= count)
+  const n = decimalInt(raw);
+  if (n === undefined || n < 0 || n >= count)
     throw new UsageError(`--${flag} expects an index in [0, ${count - 1}] (${why}), got \`${raw}\``);
   return n;
 }

@@ -3,7 +3,7 @@
 import { parseArgs } from 'node:util';
 import { normalizeFlags, renameUnknownOption, repeatedValue } from '../argv.js';
 import { parseParamAssignments } from '../check-command.js';
-import { seedProblem } from '../compile-flags.js';
+import { decimalInt, seedProblem } from '../compile-flags.js';
 import { MAX_REPEAT } from '../run-command.js';
 import { runKernel } from '../run-kernel.js';
 import { REPL_FILE, ReplError, type Session } from './session.js';
@@ -52,9 +52,8 @@ function parseRunArgs(args: readonly string[]) {
 
 function int(flag: string, raw: string | undefined, fallback: number): number {
   if (raw === undefined) return fallback;
-  const n = Number(raw);
-  if (!Number.isInteger(n) || n <= 0)
-    throw new ReplError(`--${flag} expects a positive integer, got \`${raw}\``);
+  const n = decimalInt(raw);
+  if (n === undefined || n <= 0) throw new ReplError(`--${flag} expects a positive integer, got \`${raw}\``);
   return n;
 }
 

@@ -3,7 +3,7 @@
 // (a typo should not silently do nothing).
 import type { ParamSlot } from '../../ir/kernel.js';
 import { declaredDefault, paramProblem } from '../../runtime/params.js';
-import { seedProblem } from '../compile-flags.js';
+import { decimalInt, decimalNumber, seedProblem } from '../compile-flags.js';
 import { defaultSettings, ReplError, type Session, type Settings } from './session.js';
 
 type Key = keyof Settings;
@@ -29,9 +29,8 @@ function settingKey(name: string): Key | undefined {
 }
 
 function intValue(name: string, raw: string, min: number): number {
-  const n = Number(raw);
-  if (!raw || !Number.isInteger(n) || n < min)
-    throw new ReplError(`${name} expects an integer ≥ ${min}, got \`${raw}\``);
+  const n = decimalInt(raw);
+  if (n === undefined || n < min) throw new ReplError(`${name} expects an integer ≥ ${min}, got \`${raw}\``);
   return n;
 }
 
@@ -54,8 +53,11 @@ export function paramValue(slot: Pick<ParamSlot, 'name' | 'dtype'>, raw: string)
     if (raw === 'true' || raw === 'false') return raw === 'true';
     throw new ReplError(`param \`${slot.name}\` is a bool: use true or false, got \`${raw}\``);
   }
-  const n = Number(raw);
-  if (!raw || Number.isNaN(n)) throw new ReplError(`param \`${slot.name}\` expects a number, got \`${raw}\``);
+  const n = decimalNumber(raw);
+  if (n === undefined) throw new ReplError(`param \`${slot.name}\` expects a decimal number, got \`${raw}\``);
+  // `1e3` or `16.0` for an int: the DSL would refuse that spelling (2.5 gets the runtime's words).
+  if (slot.dtype === 'i32' && Number.isInteger(n) && decimalInt(raw) === undefined)
+    throw new ReplError(`param \`${slot.name}\` is an i32: write decimal digits, got \`${raw}\``);
   // The runtime's rule: no int32 wrap, no f32 overflow to ±Inf.
   const problem = paramProblem(slot.name, slot.dtype, n);
   if (problem) throw new ReplError(problem);
