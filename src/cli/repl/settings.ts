@@ -4,6 +4,8 @@
 import type { ParamSlot } from '../../ir/kernel.js';
 import { declaredDefault, paramProblem } from '../../runtime/params.js';
 import { decimalInt, decimalNumber, seedProblem } from '../compile-flags.js';
+import { MAX_REPEAT } from '../run-command.js';
+import { I32_MAX } from '../run-limits.js';
 import { defaultSettings, ReplError, type Session, type Settings } from './session.js';
 
 type Key = keyof Settings;
@@ -34,6 +36,17 @@ function intValue(name: string, raw: string, min: number): number {
   return n;
 }
 
+/**
+ * A shape setting, refused at :set with the limits :run applies (run-limits.ts checkRunFits, and
+ * MAX_REPEAT), so that `:set nq=2147483648` does not wait for :mask or :run to be refused.
+ */
+function shapeValue(key: Exclude<Key, 'dtype' | 'seed'>, name: string, raw: string): number {
+  const n = intValue(name, raw, key === 'head' ? 0 : 1);
+  if (key === 'repeat' && n > MAX_REPEAT) throw new ReplError(`repeat ${n}: at most ${MAX_REPEAT}`);
+  if (n > I32_MAX) throw new ReplError(`${name} ${n}: sizes are int32, at most ${I32_MAX}`);
+  return n;
+}
+
 function setSetting(s: Settings, key: Key, name: string, raw: string): void {
   if (key === 'dtype') {
     if (raw !== 'f32' && raw !== 'f16' && raw !== 'bf16')
@@ -44,7 +57,7 @@ function setSetting(s: Settings, key: Key, name: string, raw: string): void {
     if (problem) throw new ReplError(`seed ${problem}`);
     s.seed = Number(raw);
   } else {
-    s[key] = intValue(name, raw, key === 'head' ? 0 : 1);
+    s[key] = shapeValue(key, name, raw);
   }
 }
 
