@@ -306,3 +306,14 @@ describe('strings', () => {
     ]);
   });
 });
+
+describe('conversions', () => {
+  it('`bool(q)` says how to write it: `float(…)` and `int(…)` exist, `bool(…)` does not', () => {
+    expect(hints('attention c() { mask bool(q) }')).toEqual([
+      'there is no `bool(…)` conversion: compare instead, like `q != 0`',
+    ]);
+    expect(hints('attention c() { mask float(q) > 1.0 && bool(k) }')).toEqual([
+      'there is no `bool(…)` conversion: compare instead, like `q != 0`',
+    ]);
+  });
+});
