@@ -2,7 +2,7 @@
 import { renderDiagnostics, hasErrors } from '../diagnostics.js';
 import { didYouMean } from '../dsl/checker.js';
 import { frontend, hiddenErrors } from '../dsl/index.js';
-import { decimalNumber } from './compile-flags.js';
+import { decimalNumber } from './numbers.js';
 import { UsageError } from './errors.js';
 import { diagnosticJson, head, writeJson } from './json.js';
 

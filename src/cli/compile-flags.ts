@@ -5,7 +5,9 @@ import { basename, isAbsolute, relative, resolve, sep } from 'node:path';
 import { DECODE_LEAN_MODES } from '../ir/kernel.js';
 import type { DecodeLean, ImportanceMode, StorageDType } from '../ir/kernel.js';
 import { passNames } from '../ir/pipeline.js';
+import { CompileError } from '../diagnostics.js';
 import { UsageError } from './errors.js';
+import { decimalInt } from './numbers.js';
 
 export interface CompileFlags {
   target?: string | undefined;
@@ -41,19 +43,6 @@ export function portableName(file: string): string {
   return rel === '' || rel.startsWith('..') || isAbsolute(rel) ? basename(file) : rel.split(sep).join('/');
 }
 
-/**
- * The value of a plain decimal integer (`16`, `-5`), else undefined: Number() would also take
- * `0x10`, `1e3`, `16.0` and ` 16 `, which the DSL's lexer refuses too (docs/CLI.md).
- */
-export function decimalInt(raw: string): number | undefined {
-  return /^-?\d+$/.test(raw) ? Number(raw) : undefined;
-}
-
-/** A decimal number (`0.5`, `-3`, `1e-3`); not `0x10`, `Infinity` or one padded with spaces. */
-export function decimalNumber(raw: string): number | undefined {
-  return /^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$/.test(raw) ? Number(raw) : undefined;
-}
-
 export function positiveInt(flag: string, raw: string | undefined, fallback: number): number {
   if (raw === undefined) return fallback;
   const n = decimalInt(raw);
@@ -77,6 +66,27 @@ export function seedFlag(raw: string | undefined, fallback: number): number {
   const problem = seedProblem(raw);
   if (problem) throw new UsageError(`--seed ${problem}`);
   return Number(raw);
+}
+
+/**
+ * `compile()` under `--dim` (and `--value-dim`): a schedule refusal because of the head dims is
+ * the flags' doing, so it names them (`--dim 100000: no wgsl schedule fits: …`); compile() has
+ * only the declaration's name to point at.
+ */
+export function blamingDimFlags<T>(dims: string, compileIt: () => T): T {
+  try {
+    return compileIt();
+  } catch (e) {
+    const only = e instanceof CompileError && e.diagnostics.length === 1 ? e.diagnostics[0]! : undefined;
+    if (only && /^no \w+ schedule fits: .*head ?dim/i.test(only.message))
+      throw new UsageError(`${dims}: ${only.message}: use a smaller ${dims.split(' ')[0]}`);
+    throw e;
+  }
+}
+
+/** `--dim 128` or `--dim 128 --value-dim 64`: the head dims as the user gives them. */
+export function dimFlags(headDim: number, valueDim: number): string {
+  return valueDim === headDim ? `--dim ${headDim}` : `--dim ${headDim} --value-dim ${valueDim}`;
 }
 
 export function parseDtype(raw: string | undefined, fallback: StorageDType): StorageDType {

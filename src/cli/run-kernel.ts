@@ -4,6 +4,7 @@ import { compile } from '../compile.js';
 import { CompileError, hasErrors } from '../diagnostics.js';
 import { frontend } from '../dsl/index.js';
 import { checkParamNames } from './check-command.js';
+import { blamingDimFlags, dimFlags } from './compile-flags.js';
 import { UsageError } from './errors.js';
 import { checkRunFits, type RunSizes } from './run-limits.js';
 import type { ImportanceMode, StorageDType } from '../ir/kernel.js';
@@ -59,16 +60,18 @@ export async function runKernel(source: string, o: RunOptions): Promise<RunRepor
   const device = await deviceForRun();
   phase('compile');
   const t0 = performance.now();
-  const { artifact, kernel, decl } = compile(source, {
-    target: 'wgsl',
-    file: o.file,
-    ...(o.entry ? { entry: o.entry } : {}),
-    headDim: o.D,
-    dtype: o.dtype,
-    limits: deviceLimits(device),
-    ...(o.wgslEngine ? { wgslEngine: o.wgslEngine } : {}),
-    ...(o.importance ? { importance: o.importance } : {}),
-  });
+  const { artifact, kernel, decl } = blamingDimFlags(dimFlags(o.D, o.D), () =>
+    compile(source, {
+      target: 'wgsl',
+      file: o.file,
+      ...(o.entry ? { entry: o.entry } : {}),
+      headDim: o.D,
+      dtype: o.dtype,
+      limits: deviceLimits(device),
+      ...(o.wgslEngine ? { wgslEngine: o.wgslEngine } : {}),
+      ...(o.importance ? { importance: o.importance } : {}),
+    }),
+  );
   const t1 = performance.now();
 
   const rand = rng(o.seed);

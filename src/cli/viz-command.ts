@@ -8,7 +8,8 @@ import { renderSvg } from '../viz/svg.js';
 import { densityText, routedNote, tileText } from '../viz/style.js';
 import { paramProblem } from '../runtime/params.js';
 import { checkParamNames } from './check-command.js';
-import { decimalInt, positiveInt, seedFlag } from './compile-flags.js';
+import { blamingDimFlags, dimFlags, positiveInt, seedFlag } from './compile-flags.js';
+import { decimalInt } from './numbers.js';
 import { UsageError } from './errors.js';
 import { writeOutput } from './out-path.js';
 
@@ -43,12 +44,10 @@ export function vizCommand(source: string, file: string, f: VizFlags, params: Pa
   const format = extname(out).toLowerCase();
   if (format !== '.svg' && format !== '.png')
     throw new UsageError(`viz: --out must end in .svg or .png, got \`${out}\``);
-  const compiled = compile(source, {
-    target: 'wgsl',
-    file,
-    ...(f.entry ? { entry: f.entry } : {}),
-    headDim: positiveInt('dim', f.dim, 64),
-  });
+  const headDim = positiveInt('dim', f.dim, 64);
+  const compiled = blamingDimFlags(dimFlags(headDim, headDim), () =>
+    compile(source, { target: 'wgsl', file, ...(f.entry ? { entry: f.entry } : {}), headDim }),
+  );
   checkParamNames(compiled.kernel, params);
   for (const p of compiled.kernel.params) {
     const problem = Object.hasOwn(params, p.name) ? paramProblem(p.name, p.dtype, params[p.name]) : undefined;

@@ -3,7 +3,8 @@
 import { parseArgs } from 'node:util';
 import { normalizeFlags, renameUnknownOption, repeatedValue } from '../argv.js';
 import { parseParamAssignments } from '../check-command.js';
-import { decimalInt, seedProblem } from '../compile-flags.js';
+import { seedProblem } from '../compile-flags.js';
+import { decimalInt } from '../numbers.js';
 import { MAX_REPEAT } from '../run-command.js';
 import { runKernel } from '../run-kernel.js';
 import { REPL_FILE, ReplError, type Session } from './session.js';

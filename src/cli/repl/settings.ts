@@ -3,7 +3,8 @@
 // (a typo should not silently do nothing).
 import type { ParamSlot } from '../../ir/kernel.js';
 import { declaredDefault, paramProblem } from '../../runtime/params.js';
-import { decimalInt, decimalNumber, seedProblem } from '../compile-flags.js';
+import { seedProblem } from '../compile-flags.js';
+import { decimalInt, decimalNumber } from '../numbers.js';
 import { MAX_REPEAT } from '../run-command.js';
 import { I32_MAX } from '../run-limits.js';
 import { defaultSettings, ReplError, type Session, type Settings } from './session.js';

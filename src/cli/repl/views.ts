@@ -1,6 +1,6 @@
 // `:mask` and `:stats`: the current kernel's mask and tile classes at the session's shape.
 import { GridError, maskGrid, type MaskGridOptions } from '../../viz/grid.js';
-import { decimalInt } from '../compile-flags.js';
+import { decimalInt } from '../numbers.js';
 import { registerUserErrors } from '../exit.js';
 import { densityText, routedNote, tileText } from '../../viz/style.js';
 import { ReplError, type Session } from './session.js';
