@@ -7,7 +7,7 @@ import { renderPng } from '../viz/png.js';
 import { renderSvg } from '../viz/svg.js';
 import { densityText, routedNote, tileText } from '../viz/style.js';
 import { paramProblem } from '../runtime/params.js';
-import { checkParamNames } from './check-command.js';
+import { checkIntSpellings, checkParamNames } from './check-command.js';
 import { blamingDimFlags, dimFlags, positiveInt, seedFlag } from './compile-flags.js';
 import { decimalInt } from './numbers.js';
 import { UsageError } from './errors.js';
@@ -24,6 +24,8 @@ export interface VizFlags {
   'kv-heads'?: string | undefined;
   dim?: string | undefined;
   seed?: string | undefined;
+  /** The `--param` items as typed (their values come parsed as `params`). */
+  param?: string[] | undefined;
 }
 
 /** Largest picture, in cells per axis: a token per pixel up to 1024 tokens, downsampled beyond. */
@@ -49,6 +51,7 @@ export function vizCommand(source: string, file: string, f: VizFlags, params: Pa
     compile(source, { target: 'wgsl', file, ...(f.entry ? { entry: f.entry } : {}), headDim }),
   );
   checkParamNames(compiled.kernel, params);
+  checkIntSpellings(compiled.kernel, f.param ?? []);
   for (const p of compiled.kernel.params) {
     const problem = Object.hasOwn(params, p.name) ? paramProblem(p.name, p.dtype, params[p.name]) : undefined;
     if (problem) throw new UsageError(`viz: --${problem}`);

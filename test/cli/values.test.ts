@@ -161,4 +161,25 @@ describe('integer flags take plain decimal digits (Number() took 0x10 as 16 and 
     );
     expect(paramValue({ name: 'cap', dtype: 'f32' }, '1e3')).toBe(1000);
   });
+
+  it('attnc run and viz refuse an i32 --param spelled 1e3 (it ran with 1000)', () => {
+    const refusal = '--param window: `window` is an i32: write decimal digits, got `1e3`';
+    const r = attnc('run', 'stdlib/sliding_window.attn', '--nq', '8', '--nk', '8', '--param', 'window=1e3');
+    expect(attncLines(r.err)).toEqual([`attnc: ${refusal}`]);
+    expect(r.code).toBe(1);
+    const source = readFileSync('stdlib/sliding_window.attn', 'utf8');
+    const dir = mkdtempSync(join(tmpdir(), 'attnc-int-spelling-'));
+    const viz = (param: string) => () =>
+      vizCommand(
+        source,
+        'sw.attn',
+        { out: join(dir, 'm.svg'), nq: '8', nk: '8', param: [param] },
+        {
+          ...parseParamAssignments([param]),
+        },
+      );
+    expect(viz('window=1e3')).toThrow(new UsageError(refusal));
+    expect(viz('window=16')()).toBe(0);
+    rmSync(dir, { recursive: true, force: true });
+  });
 });

@@ -93,6 +93,7 @@ export async function runCommand(session: Session, args: string[]): Promise<void
     D: int('dim', v.dim, s.dim),
     dtype,
     params,
+    ...(v.param ? { paramText: v.param } : {}),
     seed: v.seed === undefined ? s.seed : seed('--seed', v.seed),
     repeats: repeats(int('repeat', v.repeat, s.repeat)),
   });
