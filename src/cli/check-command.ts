@@ -2,6 +2,7 @@
 import { renderDiagnostics, hasErrors } from '../diagnostics.js';
 import { didYouMean } from '../dsl/checker.js';
 import { frontend, hiddenErrors } from '../dsl/index.js';
+import { decimalInt, decimalNumber } from './numbers.js';
 import { UsageError } from './errors.js';
 import { diagnosticJson, head, writeJson } from './json.js';
 
@@ -44,9 +45,12 @@ export function parseParamAssignments(list: readonly string[]): Record<string, n
     // The later one used to win without a word: a script's default and its override both given.
     if (Object.hasOwn(out, name)) throw new UsageError(`--param ${name} is given twice`);
     if (raw === 'true' || raw === 'false') out[name] = raw === 'true';
-    else if (raw.trim() !== '' && Number.isFinite(Number(raw)))
-      out[name] = Number(raw); // Number(' ') is 0
-    else throw new UsageError(`--param ${name}: \`${raw}\` is not a number or true/false`);
+    else {
+      const n = decimalNumber(raw);
+      if (n === undefined || !Number.isFinite(n))
+        throw new UsageError(`--param ${name}: \`${raw}\` is not a decimal number or true/false`);
+      out[name] = n;
+    }
   }
   return out;
 }
@@ -68,3 +72,26 @@ export function checkParamNames(
       (hint ? ` (${hint})` : ` (params: ${known.join(', ') || 'none'})`),
   );
 }
+
+/**
+ * A UsageError for the first `--param NAME=VALUE` (as typed) that gives an i32 param of `kernel`
+ * an integer in another spelling (`1e3`, `16.0`): parseParamAssignments cannot tell the types,
+ * and the DSL takes an int as decimal digits only. A fraction (`1.5`) or a value past int32
+ * (`1e40`) gets paramProblem's words.
+ */
+export function checkIntSpellings(
+  kernel: { readonly params: readonly { readonly name: string; readonly dtype: string }[] },
+  items: readonly string[],
+): void {
+  for (const item of items) {
+    const eq = item.indexOf('=');
+    const [name, raw] = [item.slice(0, eq), item.slice(eq + 1)];
+    const n = decimalNumber(raw);
+    const isI32 = kernel.params.some((p) => p.name === name && p.dtype === 'i32');
+    if (isI32 && n !== undefined && isI32Value(n) && decimalInt(raw) === undefined)
+      throw new UsageError(`--param ${name}: \`${name}\` is an i32: write decimal digits, got \`${raw}\``);
+  }
+}
+
+/** An integer an i32 holds (what paramProblem accepts for an i32). */
+export const isI32Value = (n: number): boolean => Number.isInteger(n) && n >= -(2 ** 31) && n < 2 ** 31;

@@ -8,7 +8,7 @@ import { commands, foreignFlags, isCommand } from './commands.js';
 import { checkCommand, parseParamAssignments } from './check-command.js';
 import { UsageError } from './errors.js';
 import { EXIT, userErrorMessage } from './exit.js';
-import { errorDocument, wantsJson, writeJson, type JsonErrorKind } from './json.js';
+import { errorDocument, head, wantsJson, writeJson, type JsonErrorKind } from './json.js';
 import { readSourceFile } from './source-file.js';
 
 const exitStatus = `exit status: 0 success; 1 usage or input error (flags, files, diagnostics, sizes the device
@@ -28,43 +28,56 @@ ${exitStatus}`;
  * The package's version, from the nearest package.json named attnc above this file: dist/src/cli
  * (tsc) and dist/cli or dist/cli/chunks (the bundled executable) sit at different depths.
  */
-function version(): string {
+function packageVersion(): string | undefined {
   for (let dir = new URL('.', import.meta.url); ; dir = new URL('..', dir)) {
     try {
       const pkg = JSON.parse(readFileSync(new URL('package.json', dir), 'utf8')) as Record<string, unknown>;
-      if (pkg.name === 'attnc') return `attnc ${String(pkg.version)}\n`;
+      if (pkg.name === 'attnc') return String(pkg.version);
     } catch {
       // no (readable) package.json here: look one folder up
     }
-    if (dir.pathname === '/') return 'attnc (unknown version)\n';
+    if (dir.pathname === '/') return undefined;
   }
+}
+
+/**
+ * `--version` or `--help`'s answer: text, or with --json one document like every other answer
+ * (docs/CLI.md): a tool reading stdout as JSON must not get a line of text with exit 0.
+ */
+function informational(command: string, json: boolean | undefined, text: string, extra: object): number {
+  if (json) writeJson({ ...head(command, EXIT.ok), ...extra });
+  else process.stdout.write(text);
+  return EXIT.ok;
+}
+
+function versionAnswer(command: string, json: boolean | undefined): number {
+  const v = packageVersion();
+  return informational(command, json, v ? `attnc ${v}\n` : 'attnc (unknown version)\n', {
+    version: v ?? null,
+  });
 }
 
 async function dispatch(argv: readonly string[]): Promise<number> {
   const { values, positionals } = parseCli(argv);
   const [command, file, ...extra] = positionals;
-  if (values.version) {
-    process.stdout.write(version());
-    return EXIT.ok;
-  }
+  const commandWord = command !== undefined && isCommand(command) ? command : '';
+  if (values.version) return versionAnswer(commandWord, values.json);
   if (!command) {
+    if (values.help) return informational('', values.json, usage, { usage });
     // `attnc --json` asked for one document on stdout, not the usage text.
-    if (values.json && !values.help)
+    if (values.json)
       throw new UsageError(
         `missing command (commands: ${Object.keys(commands).join(', ')}; see attnc --help)`,
       );
     process.stdout.write(usage);
-    return values.help ? EXIT.ok : EXIT.userError;
+    return EXIT.userError;
   }
   if (!isCommand(command))
     throw new UsageError(
       `unknown command \`${command}\` (commands: ${Object.keys(commands).join(', ')}; see attnc --help)`,
     );
   const own = `usage: ${commands[command].usage}\n`;
-  if (values.help) {
-    process.stdout.write(own);
-    return EXIT.ok;
-  }
+  if (values.help) return informational(command, values.json, own, { usage: own });
   const foreign = foreignFlags(command, values);
   if (foreign.length) throw new UsageError(`${command} does not take ${foreign.join(', ')}\n${own}`);
   if (extra.length) throw new UsageError(`${command}: unexpected argument \`${extra[0]}\`\n${own}`);

@@ -5,7 +5,9 @@ import { basename, isAbsolute, relative, resolve, sep } from 'node:path';
 import { DECODE_LEAN_MODES } from '../ir/kernel.js';
 import type { DecodeLean, ImportanceMode, StorageDType } from '../ir/kernel.js';
 import { passNames } from '../ir/pipeline.js';
+import { CompileError } from '../diagnostics.js';
 import { UsageError } from './errors.js';
+import { decimalInt } from './numbers.js';
 
 export interface CompileFlags {
   target?: string | undefined;
@@ -43,9 +45,8 @@ export function portableName(file: string): string {
 
 export function positiveInt(flag: string, raw: string | undefined, fallback: number): number {
   if (raw === undefined) return fallback;
-  const n = Number(raw);
-  if (!Number.isInteger(n) || n <= 0)
-    throw new UsageError(`--${flag} expects a positive integer, got \`${raw}\``);
+  const n = decimalInt(raw);
+  if (n === undefined || n <= 0) throw new UsageError(`--${flag} expects a positive integer, got \`${raw}\``);
   return n;
 }
 
@@ -54,8 +55,8 @@ export const MAX_SEED = 2 ** 32 - 1;
 
 /** `--seed`'s words, for the CLI and the REPL: every seed the generator tells apart, 0 included. */
 export function seedProblem(raw: string): string | undefined {
-  const n = Number(raw);
-  return raw.trim() !== '' && Number.isInteger(n) && n >= 0 && n <= MAX_SEED
+  const n = decimalInt(raw);
+  return n !== undefined && n >= 0 && n <= MAX_SEED
     ? undefined
     : `expects an integer in [0, ${MAX_SEED}], got \`${raw}\``;
 }
@@ -65,6 +66,27 @@ export function seedFlag(raw: string | undefined, fallback: number): number {
   const problem = seedProblem(raw);
   if (problem) throw new UsageError(`--seed ${problem}`);
   return Number(raw);
+}
+
+/**
+ * `compile()` under `--dim` (and `--value-dim`): a schedule refusal because of the head dims is
+ * the flags' doing, so it names them (`--dim 100000: no wgsl schedule fits: …`); compile() has
+ * only the declaration's name to point at.
+ */
+export function blamingDimFlags<T>(dims: string, compileIt: () => T): T {
+  try {
+    return compileIt();
+  } catch (e) {
+    const only = e instanceof CompileError && e.diagnostics.length === 1 ? e.diagnostics[0]! : undefined;
+    if (only && /^no \w+ schedule fits: .*head ?dim/i.test(only.message))
+      throw new UsageError(`${dims}: ${only.message}: use a smaller ${dims.split(' ')[0]}`);
+    throw e;
+  }
+}
+
+/** `--dim 128` or `--dim 128 --value-dim 64`: the head dims as the user gives them. */
+export function dimFlags(headDim: number, valueDim: number): string {
+  return valueDim === headDim ? `--dim ${headDim}` : `--dim ${headDim} --value-dim ${valueDim}`;
 }
 
 export function parseDtype(raw: string | undefined, fallback: StorageDType): StorageDType {

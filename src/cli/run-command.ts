@@ -21,6 +21,8 @@ export interface RunFlags extends CompileFlags {
   batch?: string | undefined;
   seed?: string | undefined;
   repeat?: string | undefined;
+  /** The `--param` items as typed (their values come parsed as `params`). */
+  param?: string[] | undefined;
 }
 
 const phaseText: Readonly<Record<RunPhase, string>> = {
@@ -65,6 +67,7 @@ export async function runCommand(
     D: positiveInt('dim', f.dim, 64),
     dtype,
     params,
+    ...(f.param ? { paramText: f.param } : {}),
     seed: seedFlag(f.seed, 1),
     repeats: repeatCount(f.repeat, 3),
     ...(f.importance !== undefined ? { importance: parseImportance(f.importance)! } : {}),

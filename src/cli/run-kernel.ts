@@ -3,7 +3,8 @@
 import { compile } from '../compile.js';
 import { CompileError, hasErrors } from '../diagnostics.js';
 import { frontend } from '../dsl/index.js';
-import { checkParamNames } from './check-command.js';
+import { checkIntSpellings, checkParamNames } from './check-command.js';
+import { blamingDimFlags, dimFlags } from './compile-flags.js';
 import { UsageError } from './errors.js';
 import { checkRunFits, type RunSizes } from './run-limits.js';
 import type { ImportanceMode, StorageDType } from '../ir/kernel.js';
@@ -37,6 +38,8 @@ export interface RunOptions extends RunSizes {
   readonly entry?: string;
   readonly dtype: StorageDType;
   readonly params: Readonly<Record<string, number | boolean>>;
+  /** The `--param NAME=VALUE` items as typed: an i32 param spelled `1e3` is refused. */
+  readonly paramText?: readonly string[];
   readonly seed: number;
   readonly repeats: number;
   /** The WGSL engine; default: by adapter (coop on hardware, row on CPU adapters). */
@@ -59,21 +62,23 @@ export async function runKernel(source: string, o: RunOptions): Promise<RunRepor
   const device = await deviceForRun();
   phase('compile');
   const t0 = performance.now();
-  const { artifact, kernel, decl } = compile(source, {
-    target: 'wgsl',
-    file: o.file,
-    ...(o.entry ? { entry: o.entry } : {}),
-    headDim: o.D,
-    dtype: o.dtype,
-    limits: deviceLimits(device),
-    ...(o.wgslEngine ? { wgslEngine: o.wgslEngine } : {}),
-    ...(o.importance ? { importance: o.importance } : {}),
-  });
+  const { artifact, kernel, decl } = blamingDimFlags(dimFlags(o.D, o.D), () =>
+    compile(source, {
+      target: 'wgsl',
+      file: o.file,
+      ...(o.entry ? { entry: o.entry } : {}),
+      headDim: o.D,
+      dtype: o.dtype,
+      limits: deviceLimits(device),
+      ...(o.wgslEngine ? { wgslEngine: o.wgslEngine } : {}),
+      ...(o.importance ? { importance: o.importance } : {}),
+    }),
+  );
   const t1 = performance.now();
 
   const rand = rng(o.seed);
   const sizes = { B: o.B, H: o.H, Hkv: o.Hkv, Nq: o.Nq, Nk: o.Nk };
-  const params = runParams(kernel, o.params);
+  const params = runParams(kernel, o.params, o.paramText ?? []);
   // Before any allocation: a size the device or the reference cannot hold is a one-line error.
   checkRunFits(artifact, { ...sizes, D: o.D }, params, device.limits);
   const gpuKernel = await createKernel(device, artifact);
@@ -138,8 +143,10 @@ export async function runKernel(source: string, o: RunOptions): Promise<RunRepor
 function runParams(
   kernel: AttentionKernel,
   given: Readonly<Record<string, number | boolean>>,
+  paramText: readonly string[],
 ): Record<string, number | boolean> {
   checkParamNames(kernel, given);
+  checkIntSpellings(kernel, paramText);
   const params: Record<string, number | boolean> = {};
   for (const p of kernel.params) params[p.name] = paramValue(kernel, p, given);
   return params;

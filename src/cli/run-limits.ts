@@ -24,7 +24,7 @@ export interface RunDeviceLimits {
   readonly maxComputeWorkgroupsPerDimension: number;
 }
 
-const I32_MAX = 2147483647;
+export const I32_MAX = 2147483647;
 /** Reference work allowed, in multiply-add times: under a minute of float64 on one busy core. */
 export const MAX_REFERENCE_WORK = 2 ** 34;
 /** The reference's per-pair cost beyond the dot products (mask, score, exp), in multiply-adds (measured). */

@@ -7,8 +7,9 @@ import { renderPng } from '../viz/png.js';
 import { renderSvg } from '../viz/svg.js';
 import { densityText, routedNote, tileText } from '../viz/style.js';
 import { paramProblem } from '../runtime/params.js';
-import { checkParamNames } from './check-command.js';
-import { positiveInt, seedFlag } from './compile-flags.js';
+import { checkIntSpellings, checkParamNames } from './check-command.js';
+import { blamingDimFlags, dimFlags, positiveInt, seedFlag } from './compile-flags.js';
+import { decimalInt } from './numbers.js';
 import { UsageError } from './errors.js';
 import { writeOutput } from './out-path.js';
 
@@ -23,6 +24,8 @@ export interface VizFlags {
   'kv-heads'?: string | undefined;
   dim?: string | undefined;
   seed?: string | undefined;
+  /** The `--param` items as typed (their values come parsed as `params`). */
+  param?: string[] | undefined;
 }
 
 /** Largest picture, in cells per axis: a token per pixel up to 1024 tokens, downsampled beyond. */
@@ -31,8 +34,8 @@ const MAX_CELLS = 1024;
 /** An index flag in [0, count): a value outside names the flag and the valid range. */
 function index(flag: string, raw: string | undefined, count: number, why: string): number {
   if (raw === undefined) return 0;
-  const n = Number(raw);
-  if (!Number.isInteger(n) || n < 0 || n >= count)
+  const n = decimalInt(raw);
+  if (n === undefined || n < 0 || n >= count)
     throw new UsageError(`--${flag} expects an index in [0, ${count - 1}] (${why}), got \`${raw}\``);
   return n;
 }
@@ -43,13 +46,12 @@ export function vizCommand(source: string, file: string, f: VizFlags, params: Pa
   const format = extname(out).toLowerCase();
   if (format !== '.svg' && format !== '.png')
     throw new UsageError(`viz: --out must end in .svg or .png, got \`${out}\``);
-  const compiled = compile(source, {
-    target: 'wgsl',
-    file,
-    ...(f.entry ? { entry: f.entry } : {}),
-    headDim: positiveInt('dim', f.dim, 64),
-  });
+  const headDim = positiveInt('dim', f.dim, 64);
+  const compiled = blamingDimFlags(dimFlags(headDim, headDim), () =>
+    compile(source, { target: 'wgsl', file, ...(f.entry ? { entry: f.entry } : {}), headDim }),
+  );
   checkParamNames(compiled.kernel, params);
+  checkIntSpellings(compiled.kernel, f.param ?? []);
   for (const p of compiled.kernel.params) {
     const problem = Object.hasOwn(params, p.name) ? paramProblem(p.name, p.dtype, params[p.name]) : undefined;
     if (problem) throw new UsageError(`viz: --${problem}`);

@@ -198,8 +198,10 @@ export interface FrontendResult {
 /**
  * The source regions of each parameter and statement: from its start to the start of the next
  * one (or the end of its declaration), so a missing `)` after a statement falls in its region.
+ * A declaration that reached its `}` ends there: an error just after it (a stray `)` on the next
+ * line, whose caret goes to the end of this one) is not in its last statement, which stays checked.
  */
-function regions(program: Program): [number, number][] {
+function regions(program: Program, source: string): [number, number][] {
   return program.decls.flatMap((d) => {
     const starts = [
       ...d.params,
@@ -210,7 +212,8 @@ function regions(program: Program): [number, number][] {
     ]
       .map((u) => u.span.offset)
       .sort((a, b) => a - b);
-    const end = d.span.offset + d.span.length;
+    const after = d.span.offset + d.span.length;
+    const end = source[after - 1] === '}' ? after - 1 : after;
     return starts.map((s, i): [number, number] => [s, starts[i + 1] ?? end]);
   });
 }
@@ -226,7 +229,7 @@ function withoutCascades(
   source: string,
 ): Diagnostic[] {
   const inside = (o: number, [a, b]: [number, number]): boolean => o >= a && o <= b;
-  const all = regions(program);
+  const all = regions(program, source);
   const broken = all.filter((r) => parse.some((d) => inside(d.span.offset, r)));
   // A file cut inside a statement breaks what was still open, the last piece, whose recovered
   // span ends before the error: an error at the end of the input, or any after that piece when

@@ -137,6 +137,9 @@ function hintFor(
   if (ruleName === 'program' && [T.Mask, T.Score, T.Let].includes(actual.tokenType)) {
     return 'statements go inside `attention NAME(…) { … }`';
   }
+  // `float(…)` and `int(…)` convert, so `bool(q)` reads as one; a comparison is how to write it.
+  if (actual.tokenType === T.BoolKw && want === undefined)
+    return 'there is no `bool(…)` conversion: compare instead, like `q != 0`';
   if (actual.tokenType === T.Dot && want !== 'Dot') return 'write numbers with a leading digit, like `0.5`';
   const startsValue = [T.Identifier, T.IntLit, T.FloatLit].includes(actual.tokenType);
   if (startsValue && ruleName === 'attentionDecl' && want === 'RParen') return 'separate parameters with `,`';

@@ -128,6 +128,22 @@ describe('flags: one line naming the flag and what it got', () => {
     );
   });
 
+  it('a head dim no schedule fits names --dim, not the declaration', () => {
+    // It was a diagnostic at the attention's name, which says nothing of the flag.
+    const fits = 'no wgsl schedule fits: head dim 100000/100000 needs';
+    for (const command of ['compile', 'viz']) {
+      const out = join(dir, command === 'viz' ? 'm.svg' : 'dim-out');
+      expectOneLineError(
+        attnc(command, src, '--dim', '100000', '--out', out),
+        new RegExp(`^attnc: --dim 100000: ${fits} .*: use a smaller --dim$`),
+      );
+    }
+    expectOneLineError(
+      attnc('compile', src, '--target', 'cuda', '--dim', '100000', '--value-dim', '64', '--out', dir),
+      /^attnc: --dim 100000 --value-dim 64: no cuda schedule fits: head dim 100000\/64 /,
+    );
+  });
+
   it('a flag where a value belongs: the value is missing', () => {
     expectOneLineError(
       attnc('run', src, '--nq', '--nk', '5'),

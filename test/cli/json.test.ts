@@ -3,7 +3,7 @@
 // (its real figures are exercised by the GPU tests of run-kernel); one spawned check proves that
 // nothing else reaches the real stdout.
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
@@ -182,5 +182,24 @@ describe('--json', () => {
     expect(r.status).toBe(1);
     expect((JSON.parse(r.stdout) as Doc).ok).toBe(false);
     expect(r.stderr).toBe('');
+  });
+});
+
+describe('--version and --help with --json: one document, not a line of text', () => {
+  const { version } = JSON.parse(readFileSync('package.json', 'utf8')) as { version: string };
+  const head = (command: string) => ({ schema: 1, command, ok: true, exitCode: 0 });
+
+  it('attnc --version --json gives the version in a document, exit 0', async () => {
+    const r = await json(['--version']);
+    expect(r).toEqual({ code: 0, doc: { ...head(''), version }, err: '' });
+  });
+
+  it('COMMAND --help --json and --help --json give the usage text in a document', async () => {
+    const check = await json(['check', '--help']);
+    expect(check.code).toBe(0);
+    expect(check.doc).toEqual({ ...head('check'), usage: 'usage: attnc check FILE [--json]\n' });
+    const all = await json(['--help']);
+    expect(all.doc).toMatchObject(head(''));
+    expect(all.doc['usage']).toMatch(/^usage:\n {2}attnc check FILE/);
   });
 });

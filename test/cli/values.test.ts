@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { parseParamAssignments } from '../../src/cli/check-command.js';
-import { seedFlag } from '../../src/cli/compile-flags.js';
+import { positiveInt, seedFlag } from '../../src/cli/compile-flags.js';
 import { UsageError } from '../../src/cli/errors.js';
 import { paramValue } from '../../src/cli/repl/settings.js';
 import { runKernel } from '../../src/cli/run-kernel.js';
@@ -72,7 +72,7 @@ describe('--seed', () => {
 describe('--param parsing', () => {
   it('a blank value is no number (Number(" ") is 0)', () => {
     expect(() => parseParamAssignments(['window= '])).toThrow(
-      '--param window: ` ` is not a number or true/false',
+      '--param window: ` ` is not a decimal number or true/false',
     );
     expect(parseParamAssignments(['window=-3', 'on=true'])).toEqual({ window: -3, on: true });
   });
@@ -123,5 +123,63 @@ describe('attnc viz', () => {
       new UsageError('--batch expects an index in [0, 0] (viz draws a batch of 1), got `7`'),
     );
     expect(viz({ head: '3', heads: '4' }, {})()).toBe(0);
+  });
+});
+
+describe('integer flags take plain decimal digits (Number() took 0x10 as 16 and 1e3 as 1000)', () => {
+  const lax = ['0x10', '1e3', '16.0', ' 16', '0b1', '+16'];
+
+  it('--nq and the other size flags, --seed, and the REPL :run flags and :set', () => {
+    for (const bad of lax) {
+      expect(() => positiveInt('nq', bad, 1)).toThrow(
+        new UsageError(`--nq expects a positive integer, got \`${bad}\``),
+      );
+      expect(() => seedFlag(bad, 1)).toThrow(`--seed expects an integer in [0, 4294967295], got \`${bad}\``);
+    }
+    expect(positiveInt('nq', '16', 1)).toBe(16);
+    expect(seedFlag('16', 1)).toBe(16);
+  });
+
+  it('attnc run names the flag and the spelling it got', () => {
+    const r = attnc('run', 'stdlib/causal.attn', '--nq', '0x10');
+    expect(attncLines(r.err)).toEqual(['attnc: --nq expects a positive integer, got `0x10`']);
+    expect(r.code).toBe(1);
+  });
+
+  it('--param takes a decimal number; an i32 param at :set takes decimal digits only', () => {
+    for (const bad of ['0x10', 'Infinity', '1e', '.'])
+      expect(() => parseParamAssignments([`w=${bad}`])).toThrow(
+        `--param w: \`${bad}\` is not a decimal number or true/false`,
+      );
+    expect(parseParamAssignments(['a=0.5', 'b=-1e-3', 'c=16'])).toEqual({ a: 0.5, b: -1e-3, c: 16 });
+    for (const bad of ['1e3', '16.0'])
+      expect(() => paramValue({ name: 'window', dtype: 'i32' }, bad)).toThrow(
+        `param \`window\` is an i32: write decimal digits, got \`${bad}\``,
+      );
+    expect(() => paramValue({ name: 'window', dtype: 'i32' }, '0x10')).toThrow(
+      'param `window` expects a decimal number, got `0x10`',
+    );
+    expect(paramValue({ name: 'cap', dtype: 'f32' }, '1e3')).toBe(1000);
+  });
+
+  it('attnc run and viz refuse an i32 --param spelled 1e3 (it ran with 1000)', () => {
+    const refusal = '--param window: `window` is an i32: write decimal digits, got `1e3`';
+    const r = attnc('run', 'stdlib/sliding_window.attn', '--nq', '8', '--nk', '8', '--param', 'window=1e3');
+    expect(attncLines(r.err)).toEqual([`attnc: ${refusal}`]);
+    expect(r.code).toBe(1);
+    const source = readFileSync('stdlib/sliding_window.attn', 'utf8');
+    const dir = mkdtempSync(join(tmpdir(), 'attnc-int-spelling-'));
+    const viz = (param: string) => () =>
+      vizCommand(
+        source,
+        'sw.attn',
+        { out: join(dir, 'm.svg'), nq: '8', nk: '8', param: [param] },
+        {
+          ...parseParamAssignments([param]),
+        },
+      );
+    expect(viz('window=1e3')).toThrow(new UsageError(refusal));
+    expect(viz('window=16')()).toBe(0);
+    rmSync(dir, { recursive: true, force: true });
   });
 });

@@ -306,3 +306,34 @@ describe('strings', () => {
     ]);
   });
 });
+
+describe('conversions', () => {
+  it('`bool(q)` says how to write it: `float(…)` and `int(…)` exist, `bool(…)` does not', () => {
+    expect(hints('attention c() { mask bool(q) }')).toEqual([
+      'there is no `bool(…)` conversion: compare instead, like `q != 0`',
+    ]);
+    expect(hints('attention c() { mask float(q) > 1.0 && bool(k) }')).toEqual([
+      'there is no `bool(…)` conversion: compare instead, like `q != 0`',
+    ]);
+  });
+});
+
+describe('a stray token after a finished declaration', () => {
+  const all = (source: string): string[] =>
+    frontend(source, 'x.attn').diagnostics.map((d) => `${d.span.line}:${d.span.column} ${d.message}`);
+
+  it("still shows the declaration's checker errors (they were hidden until the `)` went)", () => {
+    const body = 'attention c() { mask q > 1 && 2 }';
+    for (const stray of ['\n)', ' )'])
+      expect(all(`${body}${stray}\n`)).toEqual([
+        '1:31 `&&` takes bools, found int',
+        `1:${stray === ' )' ? 35 : 34} expected \`attention\`, found \`)\``,
+      ]);
+  });
+
+  it('an error at the `}` itself is still in the last statement (recovery guessed there)', () => {
+    expect(all('attention a() { mask min(q, k > 0 }')).toEqual([
+      '1:35 expected `)` to close the argument list, found `}`',
+    ]);
+  });
+});

@@ -67,6 +67,20 @@ describe('Session', () => {
     expect(await s.input(':quit')).toBe(true);
   });
 
+  it(':set refuses a size :run would refuse, at :set (it waited for :mask or :run)', async () => {
+    const { type } = session();
+    await type('attention a() { mask causal }');
+    expect(await type(':set nq=2147483648')).toBe(
+      'error: nq 2147483648: sizes are int32, at most 2147483647\n',
+    );
+    expect(await type(':set kv-heads=9999999999')).toBe(
+      'error: kv-heads 9999999999: sizes are int32, at most 2147483647\n',
+    );
+    expect(await type(':set repeat=101')).toBe('error: repeat 101: at most 100\n');
+    expect(await type(':set nq=0x10')).toBe('error: nq expects an integer ≥ 1, got `0x10`\n');
+    expect(await type(':set nq=2147483647 repeat=100')).toBe('nq=2147483647 repeat=100\n');
+  });
+
   it(':run flags: a negative number, a missing value and an unknown flag are one line each', async () => {
     const { type } = session();
     await type('attention a() { mask causal }');

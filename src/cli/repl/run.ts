@@ -4,6 +4,7 @@ import { parseArgs } from 'node:util';
 import { normalizeFlags, renameUnknownOption, repeatedValue } from '../argv.js';
 import { parseParamAssignments } from '../check-command.js';
 import { seedProblem } from '../compile-flags.js';
+import { decimalInt } from '../numbers.js';
 import { MAX_REPEAT } from '../run-command.js';
 import { runKernel } from '../run-kernel.js';
 import { REPL_FILE, ReplError, type Session } from './session.js';
@@ -52,9 +53,8 @@ function parseRunArgs(args: readonly string[]) {
 
 function int(flag: string, raw: string | undefined, fallback: number): number {
   if (raw === undefined) return fallback;
-  const n = Number(raw);
-  if (!Number.isInteger(n) || n <= 0)
-    throw new ReplError(`--${flag} expects a positive integer, got \`${raw}\``);
+  const n = decimalInt(raw);
+  if (n === undefined || n <= 0) throw new ReplError(`--${flag} expects a positive integer, got \`${raw}\``);
   return n;
 }
 
@@ -93,6 +93,7 @@ export async function runCommand(session: Session, args: string[]): Promise<void
     D: int('dim', v.dim, s.dim),
     dtype,
     params,
+    ...(v.param ? { paramText: v.param } : {}),
     seed: v.seed === undefined ? s.seed : seed('--seed', v.seed),
     repeats: repeats(int('repeat', v.repeat, s.repeat)),
   });

@@ -3,7 +3,11 @@
 // (a typo should not silently do nothing).
 import type { ParamSlot } from '../../ir/kernel.js';
 import { declaredDefault, paramProblem } from '../../runtime/params.js';
+import { isI32Value } from '../check-command.js';
 import { seedProblem } from '../compile-flags.js';
+import { decimalInt, decimalNumber } from '../numbers.js';
+import { MAX_REPEAT } from '../run-command.js';
+import { I32_MAX } from '../run-limits.js';
 import { defaultSettings, ReplError, type Session, type Settings } from './session.js';
 
 type Key = keyof Settings;
@@ -29,9 +33,19 @@ function settingKey(name: string): Key | undefined {
 }
 
 function intValue(name: string, raw: string, min: number): number {
-  const n = Number(raw);
-  if (!raw || !Number.isInteger(n) || n < min)
-    throw new ReplError(`${name} expects an integer ≥ ${min}, got \`${raw}\``);
+  const n = decimalInt(raw);
+  if (n === undefined || n < min) throw new ReplError(`${name} expects an integer ≥ ${min}, got \`${raw}\``);
+  return n;
+}
+
+/**
+ * A shape setting, refused at :set with the limits :run applies (run-limits.ts checkRunFits, and
+ * MAX_REPEAT), so that `:set nq=2147483648` does not wait for :mask or :run to be refused.
+ */
+function shapeValue(key: Exclude<Key, 'dtype' | 'seed'>, name: string, raw: string): number {
+  const n = intValue(name, raw, key === 'head' ? 0 : 1);
+  if (key === 'repeat' && n > MAX_REPEAT) throw new ReplError(`repeat ${n}: at most ${MAX_REPEAT}`);
+  if (n > I32_MAX) throw new ReplError(`${name} ${n}: sizes are int32, at most ${I32_MAX}`);
   return n;
 }
 
@@ -45,7 +59,7 @@ function setSetting(s: Settings, key: Key, name: string, raw: string): void {
     if (problem) throw new ReplError(`seed ${problem}`);
     s.seed = Number(raw);
   } else {
-    s[key] = intValue(name, raw, key === 'head' ? 0 : 1);
+    s[key] = shapeValue(key, name, raw);
   }
 }
 
@@ -54,8 +68,11 @@ export function paramValue(slot: Pick<ParamSlot, 'name' | 'dtype'>, raw: string)
     if (raw === 'true' || raw === 'false') return raw === 'true';
     throw new ReplError(`param \`${slot.name}\` is a bool: use true or false, got \`${raw}\``);
   }
-  const n = Number(raw);
-  if (!raw || Number.isNaN(n)) throw new ReplError(`param \`${slot.name}\` expects a number, got \`${raw}\``);
+  const n = decimalNumber(raw);
+  if (n === undefined) throw new ReplError(`param \`${slot.name}\` expects a decimal number, got \`${raw}\``);
+  // `1e3` or `16.0` for an int: the DSL would refuse that spelling (2.5 gets the runtime's words).
+  if (slot.dtype === 'i32' && isI32Value(n) && decimalInt(raw) === undefined)
+    throw new ReplError(`param \`${slot.name}\` is an i32: write decimal digits, got \`${raw}\``);
   // The runtime's rule: no int32 wrap, no f32 overflow to ±Inf.
   const problem = paramProblem(slot.name, slot.dtype, n);
   if (problem) throw new ReplError(problem);

@@ -1,5 +1,6 @@
 // `:mask` and `:stats`: the current kernel's mask and tile classes at the session's shape.
 import { GridError, maskGrid, type MaskGridOptions } from '../../viz/grid.js';
+import { decimalInt } from '../numbers.js';
 import { registerUserErrors } from '../exit.js';
 import { densityText, routedNote, tileText } from '../../viz/style.js';
 import { ReplError, type Session } from './session.js';
@@ -10,8 +11,8 @@ registerUserErrors(GridError);
 
 function size(raw: string | undefined, fallback: number, what: string): number {
   if (raw === undefined) return fallback;
-  const n = Number(raw);
-  if (!Number.isInteger(n) || n <= 0) throw new ReplError(`:mask expects positive ${what}, got \`${raw}\``);
+  const n = decimalInt(raw);
+  if (n === undefined || n <= 0) throw new ReplError(`:mask expects positive ${what}, got \`${raw}\``);
   return n;
 }
 
