@@ -35,7 +35,7 @@ export function compileCommand(source: string, file: string, f: CompileFlags): n
     else process.stdout.write(dumpIR(dumped, pass));
   };
   const options = compileOptionsOf(f, checked, name, observe);
-  const { artifact, kernel } = compile(source, options);
+  const { artifact, kernel, decl } = compile(source, options);
   const output: CompileOutput = { artifact, file: name, json: f.json === true, out: f.out };
   if (dump !== undefined) {
     if (output.json) writeJson({ ...head('compile', 0), kernel: artifact.name, pass: dump, ir });
@@ -46,6 +46,8 @@ export function compileCommand(source: string, file: string, f: CompileFlags): n
       sharedRuntime: f['shared-runtime'] ?? false,
       decode: !f['no-decode'],
       ...(f.backward ? { backward: backwardOf(kernel) } : {}),
+      // A refusal of the importance output names the statement that asked for it.
+      ...(decl.decl.importance?.[0] ? { importanceStatement: decl.decl.importance[0] } : {}),
       // No --wgsl-engine: the module carries the coop engine too and picks by the device.
       ...(target === 'wgsl' && !checked.wgslEngine ? { alternate: coopAlternates(source, options) } : {}),
     };
