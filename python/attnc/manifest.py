@@ -5,6 +5,7 @@ import json
 import os
 
 from .errors import ManifestError
+from .manifest_types import check_types
 from .shape_expr import evaluate
 
 STORAGE_DTYPES = ('f32', 'f16', 'bf16')  # q/k/v/out dtypes a kernel can be built for
@@ -179,6 +180,7 @@ class Manifest:
     def __init__(self, data, directory, where='manifest'):
         if not isinstance(data, dict) or data.get('target') != 'cuda':
             raise ManifestError(f'{where}: not a CUDA manifest (target {data.get("target") if isinstance(data, dict) else None!r})')
+        check_types(data, where)  # wrong-typed values name their key path here, not as call-time TypeErrors
         self.data, self.directory, self.where = data, directory, where
         self.name = _need(data, where, 'name')
         self.arch = data.get('arch', 'sm_90a')  # manifests before the arch field were Hopper-only

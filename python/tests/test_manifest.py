@@ -166,3 +166,27 @@ def test_a_tensor_dim_or_cache_tensor_lacking_a_key_is_named(artifacts, tmp_path
     path = _edited(artifacts, tmp_path, 'document', lambda d: d['tensors'][0]['dims'][0].update(kind='volume'))
     with pytest.raises(ManifestError, match=r"edited.json: tensor doc: unknown dim kind 'volume'"):
         Manifest.from_file(path)
+
+
+@pytest.mark.parametrize('edit, message', [
+    # These were TypeErrors at call time ('<' between str and int, 'int' object is not iterable).
+    (lambda d: d['args']['fields'][1].update(offset='x'), r'"args.fields\[1\].offset" is \'x\', expected an integer'),
+    (lambda d: d['functions'].update(summaryElems=7), r'"functions.summaryElems" is 7, expected an object of strings'),
+    (lambda d: d['args'].update(bytes=True), r'"args.bytes" is True, expected an integer'),
+    (lambda d: d['schedule'].update(headDim='64'), r'"schedule.headDim" is \'64\', expected an integer'),
+    (lambda d: d['tensors'][0]['dims'][0].update(name=3), r'"tensors\[0\].dims\[0\].name" is 3, expected a string'),
+    (lambda d: d['params'].append({'name': 'p', 'dtype': 'i32', 'default': 'big'}), r'"params\[0\].default" is \'big\', expected a number or null'),
+])
+def test_wrong_typed_values_are_named_by_key_path_at_load(artifacts, tmp_path, edit, message):
+    path = _edited(artifacts, tmp_path, 'document', edit)
+    with pytest.raises(ManifestError, match=r'edited.json: ' + message + r' \(written by another attnc version\?\)'):
+        Manifest.from_file(path)
+
+
+def test_wrong_typed_backward_and_cache_values_are_named(artifacts, tmp_path):
+    path = _edited(artifacts, tmp_path, 'softcap', lambda d: d['backward'].update(gradParams='cap'))
+    with pytest.raises(ManifestError, match=r'"backward.gradParams" is \'cap\', expected a list of strings'):
+        Manifest.from_file(path)
+    path = _edited(artifacts, tmp_path, 'paged_decode', lambda d: d['paged'].update(pageSize=None))
+    with pytest.raises(ManifestError, match=r'"paged.pageSize" is None, expected an integer'):
+        Manifest.from_file(path)

@@ -37,7 +37,7 @@ export function compileCommand(source: string, file: string, f: CompileFlags): n
     else process.stdout.write(dumpIR(dumped, pass));
   };
   const options = compileOptionsOf(f, checked, name, observe);
-  const { artifact, kernel } = blamingDimFlags(
+  const { artifact, kernel, decl } = blamingDimFlags(
     dimFlags(options.headDim ?? 64, options.valueDim ?? options.headDim ?? 64),
     () => compile(source, options),
   );
@@ -51,6 +51,8 @@ export function compileCommand(source: string, file: string, f: CompileFlags): n
       sharedRuntime: f['shared-runtime'] ?? false,
       decode: !f['no-decode'],
       ...(f.backward ? { backward: backwardOf(kernel) } : {}),
+      // A refusal of the importance output names the statement that asked for it.
+      ...(decl.decl.importance?.[0] ? { importanceStatement: decl.decl.importance[0] } : {}),
       // No --wgsl-engine: the module carries the coop engine too and picks by the device.
       ...(target === 'wgsl' && !checked.wgslEngine ? { alternate: coopAlternates(source, options) } : {}),
     };

@@ -229,7 +229,8 @@ const pagedCheck = String.raw`  const P = (m «as { pageSize?: number }»).pageS
     const maxPages = int('maxPages', a.maxPages);
     const pages = int('pages', a.pages);
     const bt = a.blockTable;
-    if (!(bt instanceof Int32Array) || bt.length < values.B * maxPages) throw new Error(kernelName + ': quantize: blockTable must be an Int32Array [B, maxPages] = [' + values.B + ', ' + maxPages + '] of page ids');
+    // Exactly [B, maxPages], in dispatch's words: a longer table would be a caller's wrong maxPages.
+    if (!(bt instanceof Int32Array) || bt.length !== values.B * maxPages) fail('blockTable: expected i32[B=' + values.B + ', maxPages=' + maxPages + '] (' + values.B * maxPages + ' elements, a Int32Array), got ' + (ArrayBuffer.isView(bt) ? bt.constructor.name + ' of ' + (bt «as Int32Array»).length + ' elements' : Array.isArray(bt) ? 'a plain Array of ' + bt.length + ' elements' : String(bt)));
     if (maxPages * P < values.Nk) throw new Error(kernelName + ': quantize: the block table\'s ' + maxPages + ' pages of ' + P + ' rows hold fewer than Nk = ' + values.Nk + ' tokens');
     for (let b = 0; b < values.B; b++)
       for (let p = 0; p < Math.ceil(values.Nk / P); p++) {

@@ -78,6 +78,18 @@ function launchOptionsType(a: Artifact, hasKvCache: boolean): string[] {
   ];
 }
 
+/**
+ * What a paged kernel's block table promises: dispatch reads a host table and checks each page id
+ * a key uses; encode/prepare bind the caller's buffer, which the launch cannot read before the
+ * kernels do (WebGPU's robust access keeps a stray id's reads inside the binding, not correct).
+ */
+const blockTableDoc = {
+  host: ': page ids, each checked to be a page of the pool',
+  gpu:
+    ': page ids, on the GPU: not checked (a page id outside the pool reads other rows of the buffer' +
+    ' or zeros, without an error); dispatch checks a host table',
+};
+
 /** dispatch()'s arguments and result (host arrays) and encode()'s arguments (buffers). */
 function argumentTypes(a: Artifact): string[] {
   const inputs = a.bindings.filter((b) => ['q', 'k', 'v', 'tensor', 'block_table'].includes(b.role));
@@ -85,7 +97,7 @@ function argumentTypes(a: Artifact): string[] {
   const strided = (b: Binding): boolean =>
     (b.role === 'k' || b.role === 'v') && a.uniforms.some((f) => f.name === `${b.role}_stride_b`);
   const member = (b: Binding, type: string, note = ''): string =>
-    `  /** ${note}${shapeDoc(b, a)}${strided(b) ? ", or the cache kvCache's strides address" : ''}${b.role === 'block_table' ? ': page ids' : ''} */\n  ${b.name}: ${type};`;
+    `  /** ${note}${shapeDoc(b, a)}${strided(b) ? ", or the cache kvCache's strides address" : ''}${b.role === 'block_table' ? blockTableDoc[type === 'BufferArg' ? 'gpu' : 'host'] : ''} */\n  ${b.name}: ${type};`;
   return [
     '/** dispatch(): host arrays in, host arrays out (buffers made and freed per call). */',
     'export interface DispatchArgs extends LaunchOptions {',

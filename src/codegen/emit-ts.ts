@@ -6,6 +6,8 @@
 // Shape and grid expressions are compiled to code here, so the module needs no expression evaluator.
 // Browser-safe and synchronous; formatting (prettier) lives in emit-ts-format.ts.
 import type { Artifact } from './artifact.js';
+import type { ImportanceStatement } from './emit-ts-refusals.js';
+import { checkNames } from './emit-ts-refusals.js';
 import { bindingRows, entryPointRows, lit, templateLiteral } from './emit-ts-exprs.js';
 import { decodeSource, decodeSpecMember, usableDecode } from './emit-ts-decode.js';
 import { declarations, header, sharedTypeImports } from './emit-ts-header.js';
@@ -15,7 +17,6 @@ import { wgslWorkgroupBytes } from './wgsl/limits.js';
 import { quantizeDeclarations, quantizeSource, quantizeTypes } from './emit-ts-quantize.js';
 import { backwardSource, backwardTypes } from './emit-ts-backward.js';
 import type { WgslBackwardArtifact } from './wgsl/backward.js';
-import { isSalientFlags } from './wgsl/salient-list.js';
 import { ownGrids, ownKv, resolveSource } from './emit-ts-resolve.js';
 import {
   alternateSource,
@@ -51,6 +52,11 @@ export interface EmitModuleOptions {
    */
   readonly backward?: WgslBackwardArtifact;
   /**
+   * The source's `importance` statement, when the artifact has the importance output: the refusal
+   * of it names the statement (and its position) rather than the --importance option.
+   */
+  readonly importanceStatement?: ImportanceStatement;
+  /**
    * The same kernel compiled for the other WGSL engine (compile() with the other wgslEngine): the
    * module then carries both and createKernel picks one by the device (emit-ts-engines.ts). A list
    * gives variants of that engine, preferred first (createKernel takes the first the device can
@@ -65,8 +71,6 @@ export interface EmittedModule {
   readonly files: Readonly<Record<string, string>>;
 }
 
-/** Dispatch/encode arguments besides the buffers; a tensor of one of these names cannot be emitted. */
-const launchKeys = ['sizes', 'params', 'qOffset', 'kOffset', 'scale', 'kvCache'] as const;
 const tsMarkers = /[«»]/g;
 const tsOnly = /«[^«»]*»/g;
 
@@ -111,37 +115,8 @@ function tablesSource(a: Artifact, source: string | undefined): string {
   ].join('\n');
 }
 
-function checkNames(a: Artifact): void {
-  for (const b of a.bindings) {
-    if (b.role === 'tensor' && (launchKeys as readonly string[]).includes(b.name)) {
-      throw new Error(
-        `emit ${a.name}: tensor "${b.name}" has the name of a dispatch argument (${launchKeys.join(', ')}); rename the tensor`,
-      );
-    }
-  }
-  if (a.target !== 'wgsl')
-    throw new Error(`emit ts: artifact "${a.name}" targets ${a.target}; use --target wgsl`);
-  if (a.bindings.some((b) => b.role === 'importance'))
-    throw new Error(
-      `emit ts: "${a.name}" was compiled with the importance option (--importance); generated ` +
-        'modules do not run its pass yet — compile without it, or use the attnc runtime (createKernel)',
-    );
-  // Routing kernels need scratch buffers and an indices output the module does not manage yet;
-  // refuse rather than emit a module that fails at run time.
-  // (A salient index list's flags are scratch the module makes, as it makes summaries.)
-  const unsupported = a.bindings.filter(
-    (b) => (b.role === 'scratch' && !isSalientFlags(a, b.name)) || b.role === 'indices',
-  );
-  if (unsupported.length)
-    throw new Error(
-      `emit ts: "${a.name}" routes (bindings ${unsupported.map((b) => b.name).join(', ')}); ` +
-        'generated modules do not support routing kernels yet — use the attnc runtime (createKernel)',
-    );
-}
-
-/** The module for `artifact` (a WGSL artifact). Throws on names the module cannot express. */
 export function emitKernelModule(artifact: Artifact, options: EmitModuleOptions = {}): EmittedModule {
-  checkNames(artifact);
+  checkNames(artifact, options.importanceStatement);
   const lang = options.lang ?? 'ts';
   const shared = options.sharedRuntime ?? false;
   const a = artifact;

@@ -89,6 +89,22 @@ function layoutOf(
     : { kind: 'strided', strides };
 }
 
+/**
+ * Why `table` is not the Int32Array [B, maxPages] of page ids a paged cache reads, or undefined.
+ * Exactly that length: a longer table is most likely a caller's wrong maxPages (dispatch and
+ * runWgslQuantize both say so in these words).
+ */
+export function blockTableProblem(
+  table: unknown,
+  P: number,
+  B: number,
+  maxPages: number,
+): string | undefined {
+  if (table instanceof Int32Array && table.length === B * maxPages) return undefined;
+  const got = table instanceof Int32Array ? `an Int32Array of ${table.length}` : describeValue(table);
+  return `a paged cache (pages of ${P} rows) reads its keys through an Int32Array [B, maxPages] = [${B}, ${maxPages}] of page ids, got ${got}`;
+}
+
 const KV_FIELDS = ['k', 'v', 'blockTable', 'maxPages'];
 
 /**
@@ -136,12 +152,9 @@ export function resolveKvRows(
   if (P !== undefined) {
     const maxPages = checkedMaxPages(input, s, P, issues);
     const table = input.blockTable;
-    if (!(table instanceof Int32Array) || table.length !== s.B * maxPages) {
-      const got = table instanceof Int32Array ? `an Int32Array of ${table.length}` : describeValue(table);
-      issues.push(
-        `kvCache.blockTable: a paged cache (pages of ${P} rows) reads its keys through an Int32Array [B, maxPages] = [${s.B}, ${maxPages}] of page ids, got ${got}`,
-      );
-    } else paged = { P, maxPages, table };
+    const problem = blockTableProblem(table, P, s.B, maxPages);
+    if (problem !== undefined) issues.push(`kvCache.blockTable: ${problem}`);
+    else paged = { P, maxPages, table: table as Int32Array };
     uniforms.set('max_pages', maxPages);
   }
   for (const w of ['k', 'v'] as const) {

@@ -14,6 +14,7 @@ import {
 import { cacheTensors, type CacheSizes, type QuantCache, type StoredFloats } from '../quant/layout.js';
 import { rewrittenRows } from '../quant/range.js';
 import { pagedCacheTensors, type QuantPages } from './kv-quant-pages.js';
+import { blockTableProblem } from './kv-rows.js';
 
 export interface QuantizeCall {
   /** [B, Hkv, Nk, D] source rows: f32 values, or f16 bits when the spec's input is f16. */
@@ -46,6 +47,9 @@ function boundTensors(spec: WgslQuantizeSpec, call: QuantizeCall) {
     throw new Error(
       `quantize: pages.pageSize = ${call.pages.pageSize}, but the module is for pages of ${P} rows`,
     );
+  const { blockTable, maxPages } = call.pages;
+  const tableProblem = blockTableProblem(blockTable, P, call.sizes.B, maxPages);
+  if (tableProblem !== undefined) throw new Error(`quantize: pages.blockTable: ${tableProblem}`);
   return pagedCacheTensors(spec.format, call.cache, call.sizes, call.pages);
 }
 

@@ -4,12 +4,12 @@
 import type { Artifact, Binding, DecodeVariant } from '../codegen/artifact.js';
 import { checkWgslSchedule } from '../codegen/wgsl/limits.js';
 import { deviceLimits } from './device.js';
-import { evalShapeExpr, type ShapeEnv } from './shape-expr.js';
-import { encodeRun, readResults, runBuffers, type MakeBuffer } from './webgpu-launch.js';
+import type { CompiledModule, RunContext } from './webgpu-run.js';
+import { launchOnce } from './webgpu-run.js';
 import { describeValue } from './params.js';
 import { misspeltKey } from '../misspelt.js';
 import { strayInputIssues } from './stray-inputs.js';
-import { InputError, validateRun, type RunInputs } from './validate.js';
+import { InputError, type RunInputs } from './validate.js';
 
 export { deviceLimits, getDevice } from './device.js';
 export type { RunInputs } from './validate.js';
@@ -117,12 +117,8 @@ function checkKernelOptions(options: unknown): void {
     throw new TypeError(`${where}: debug must be true or false, got ${describeValue(o.debug)}`);
 }
 
-/** Compiles `artifact`'s pipelines once; each run() allocates its buffers and frees them after. */
-export async function createKernel(
-  device: GPUDevice,
-  artifact: Artifact,
-  options: KernelOptions = {},
-): Promise<GpuKernel> {
+/** createKernel's arguments and options, the target, the schedule against the device's limits. */
+function checkKernelCreation(device: GPUDevice, artifact: Artifact, options: KernelOptions): void {
   checkKernelArguments(device, artifact);
   checkKernelOptions(options);
   if (artifact.target !== 'wgsl')
@@ -134,64 +130,46 @@ export async function createKernel(
       `kernel "${artifact.name}" binds ${storageCount} storage buffers; the device allows ${device.limits.maxStorageBuffersPerShaderStage}`,
     );
   }
+}
+
+/** run()'s argument: an object of inputs, none of them unknown to the kernel. */
+function checkRunInputs(artifact: Artifact, inputs: RunInputs): void {
+  if (typeof inputs !== 'object' || inputs === null || Array.isArray(inputs))
+    throw new InputError([
+      `run(inputs): expected an object { q, k, v, B, H, Hkv, Nq, Nk, ... }, got ${describeValue(inputs)}`,
+    ]);
+  const stray = strayInputIssues(artifact, inputs);
+  if (stray.length) throw new InputError(stray);
+}
+
+/** Compiles `artifact`'s pipelines once; each run() allocates its buffers and frees them after. */
+export async function createKernel(
+  device: GPUDevice,
+  artifact: Artifact,
+  options: KernelOptions = {},
+): Promise<GpuKernel> {
+  checkKernelCreation(device, artifact, options);
 
   const main = await compileModule(device, artifact);
   // The decode module is compiled on its first use (most kernels never run in decode mode).
   let decodeModule: Promise<CompiledModule> | undefined;
-  const timestamps = device.features.has('timestamp-query');
+  const ctx: RunContext = {
+    device,
+    kernelName: artifact.name,
+    debug: !!options.debug,
+    timestamps: device.features.has('timestamp-query'),
+  };
   let destroyed = false;
 
   async function run(inputs: RunInputs): Promise<RunResult> {
     if (destroyed) throw new Error(`kernel "${artifact.name}" was destroyed`);
-    if (typeof inputs !== 'object' || inputs === null || Array.isArray(inputs))
-      throw new InputError([
-        `run(inputs): expected an object { q, k, v, B, H, Hkv, Nq, Nk, ... }, got ${describeValue(inputs)}`,
-      ]);
-    const stray = strayInputIssues(artifact, inputs);
-    if (stray.length) throw new InputError(stray);
+    checkRunInputs(artifact, inputs);
     const decode = artifact.decode;
     const decodeSplits = decode && chooseDecode(device, decode, inputs, options.decode ?? 'auto');
     if (decode && decodeSplits) decodeModule ??= compileModule(device, decode.artifact);
     const art = decode && decodeSplits ? decode.artifact : artifact;
-    const { bindGroupLayout, pipelines } = decode && decodeSplits ? await decodeModule! : main;
-    const r = validateRun(art, inputs);
-    const grids = launchGrids(device, art, r.env);
-    const owned: GPUBuffer[] = [];
-    const make: MakeBuffer = (label, size, usage) => {
-      const buf = device.createBuffer({ label, size, usage });
-      owned.push(buf);
-      return buf;
-    };
-    let scopes = 0;
-    try {
-      device.pushErrorScope('validation');
-      device.pushErrorScope('out-of-memory');
-      scopes = 2;
-      const rb = runBuffers(device, art, r, inputs, !!options.debug, make);
-      const { commands, querySet, stamps } = encodeRun(
-        device,
-        art,
-        artifact.name,
-        { bindGroupLayout, pipelines },
-        grids,
-        rb,
-        timestamps ? make : undefined,
-      );
-      const t0 = performance.now();
-      device.queue.submit([commands]);
-      scopes = 0;
-      const oom = await device.popErrorScope();
-      const invalid = await device.popErrorScope();
-      if (oom || invalid) throw new Error(`kernel "${artifact.name}": ${(invalid ?? oom)!.message}`);
-      await Promise.all([...rb.readbacks.map((x) => x.dst.mapAsync(1)), stamps?.mapAsync(1)]);
-      const wallMs = performance.now() - t0;
-      querySet?.destroy();
-      return readResults(rb.readbacks, stamps, wallMs, decodeSplits);
-    } finally {
-      // A throw while encoding leaves our error scopes open; close them so later calls are unaffected.
-      for (; scopes > 0; scopes--) void device.popErrorScope();
-      for (const b of owned) b.destroy();
-    }
+    const compiled = decode && decodeSplits ? await decodeModule! : main;
+    return launchOnce(ctx, art, compiled, inputs, decodeSplits);
   }
 
   return {
@@ -200,28 +178,6 @@ export async function createKernel(
       destroyed = true;
     },
   };
-}
-
-/** Each entry point's workgroup grid; sizes past the device's per-dimension limit are bad inputs. */
-function launchGrids(device: GPUDevice, artifact: Artifact, env: ShapeEnv): [number, number, number][] {
-  const max = device.limits.maxComputeWorkgroupsPerDimension;
-  const grids = artifact.entryPoints.map(
-    (ep) => ep.grid.map((g) => evalShapeExpr(g, env)) as [number, number, number],
-  );
-  const issues = grids.flatMap((grid, i) =>
-    grid.some((g) => g > max)
-      ? [
-          `${artifact.entryPoints[i]!.name}: grid [${grid.join(', ')}] exceeds ${max} workgroups per dimension`,
-        ]
-      : [],
-  );
-  if (issues.length) throw new InputError(issues);
-  return grids;
-}
-
-interface CompiledModule {
-  readonly bindGroupLayout: GPUBindGroupLayout;
-  readonly pipelines: readonly GPUComputePipeline[];
 }
 
 /** Compiles one WGSL module and a pipeline per entry point, all under one bind group layout. */

@@ -89,6 +89,19 @@ describe('emitted modules read strided and paged K/V caches', () => {
       }
     }, 120_000);
 
+  it('documents that a GPU-resident block table is not checked, and where a host one is', async () => {
+    const e = await emitSource(paged(16), 'js', { headDim: 16 });
+    const dts = e.files['paged.d.ts']!;
+    const encodeArgs = dts.slice(dts.indexOf('export interface EncodeArgs'));
+    expect(encodeArgs.slice(0, encodeArgs.indexOf('\n}'))).toContain(
+      'i32[B, max_pages]: page ids, on the GPU: not checked (a page id outside the pool reads other rows of the buffer or zeros, without an error); dispatch checks a host table',
+    );
+    const dispatchArgs = dts.slice(dts.indexOf('export interface DispatchArgs'));
+    expect(dispatchArgs.slice(0, dispatchArgs.indexOf('\n}'))).toContain(
+      'i32[B, max_pages]: page ids, each checked to be a page of the pool',
+    );
+  }, 120_000);
+
   it('encode: the caller’s GPUBuffers hold the pool and the block table', async () => {
     const device = await getDevice();
     const e = await emitSource(paged(16), 'ts', { headDim: 16 });
@@ -137,6 +150,13 @@ describe('emitted modules read strided and paged K/V caches', () => {
     table[1] = 1000;
     await fails({ ...p.args, block_table: table }, 'block_table[0][1] = 1000 is not a page of "k"');
     await fails({ ...p.args, block_table: undefined }, 'input "block_table"');
+    await fails({ ...p.args, block_table: Int32Array.from([...table, 0]) }, 'input "block_table"');
+    // encode and prepare bind a GPU-resident table, which cannot be checked: a host table (whose
+    // page ids could be) is refused there, pointing at dispatch, rather than taken unchecked.
+    const hostTable = 'buffer "block_table": expected a GPUBuffer';
+    const encoder = (await getDevice()).createCommandEncoder();
+    expect(() => kernel.encode(encoder, { ...p.args, block_table: table })).toThrow(hostTable);
+    expect(() => kernel.prepare({ ...p.args, block_table: table })).toThrow('(host arrays go to dispatch)');
     kernel.destroy();
   }, 120_000);
 });

@@ -126,11 +126,23 @@ describe('emitted quantize() of a paged cache', () => {
       expect(() => mod.quantize(device, cache, { ...args, blockTable: bad, start: 0, n: 1 })).toThrow(
         `pq: quantize: blockTable[0][1] = ${pages.pages} is not a page of the pools (${pages.pages} pages)`,
       );
-      expect(() => mod.quantize(device, cache, { ...args, maxPages: 4, start: 0, n: 1 })).toThrow(
-        "pq: quantize: the block table's 4 pages of 8 rows hold fewer than Nk = 37 tokens",
-      );
+      expect(() =>
+        mod.quantize(device, cache, {
+          ...args,
+          maxPages: 4,
+          blockTable: pages.blockTable.slice(0, 8),
+          start: 0,
+          n: 1,
+        }),
+      ).toThrow("pq: quantize: the block table's 4 pages of 8 rows hold fewer than Nk = 37 tokens");
+      const want = `i32[B=2, maxPages=${pages.maxPages}] (${2 * pages.maxPages} elements, a Int32Array)`;
       expect(() => mod.quantize(device, cache, { ...args, blockTable: [1, 2], start: 0, n: 1 })).toThrow(
-        'pq: quantize: blockTable must be an Int32Array [B, maxPages]',
+        `pq: quantize: blockTable: expected ${want}, got a plain Array of 2 elements`,
+      );
+      // dispatch takes exactly [B, max_pages]: so does quantize (a longer table was accepted).
+      const longer = Int32Array.from([...pages.blockTable, 0]);
+      expect(() => mod.quantize(device, cache, { ...args, blockTable: longer, start: 0, n: 1 })).toThrow(
+        `pq: quantize: blockTable: expected ${want}, got Int32Array of ${longer.length} elements`,
       );
     }
   }, 120_000);

@@ -75,6 +75,52 @@ describe('CompileOptions.importance', () => {
     const { artifact } = compile(causal, { target: 'wgsl', importance: 'sum' });
     expect(() => emitKernelModule(artifact)).toThrow(/compiled with the importance option \(--importance\)/);
   });
+
+  it("names the source's `importance` statement when that, not --importance, asked for it", () => {
+    const dir = scratchDir('emit-importance');
+    const bare = attnc(
+      'compile',
+      'stdlib/heavy_hitter.attn',
+      '--target',
+      'wgsl',
+      '--emit',
+      'ts',
+      '--out',
+      dir,
+    );
+    expect(bare.code).not.toBe(0);
+    expect(bare.err).toContain(
+      'emit ts: "heavy_hitter" has the importance output (the `importance sum` statement at stdlib/heavy_hitter.attn:13:3)',
+    );
+    expect(bare.err).not.toContain('--importance');
+    // The option overrides the statement's mode, but the statement would still ask for the output.
+    const both = attnc(
+      'compile',
+      'stdlib/heavy_hitter.attn',
+      '--target',
+      'wgsl',
+      '--emit',
+      'ts',
+      '--importance',
+      'normalized',
+      '--out',
+      dir,
+    );
+    expect(both.err).toContain('(the `importance sum` statement at stdlib/heavy_hitter.attn:13:3)');
+    const flag = attnc(
+      'compile',
+      'stdlib/causal.attn',
+      '--target',
+      'wgsl',
+      '--emit',
+      'ts',
+      '--importance',
+      'sum',
+      '--out',
+      dir,
+    );
+    expect(flag.err).toContain('"causal" was compiled with the importance option (--importance)');
+  });
 });
 
 describe('CUDA header and launcher', () => {
