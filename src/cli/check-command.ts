@@ -2,7 +2,7 @@
 import { renderDiagnostics, hasErrors } from '../diagnostics.js';
 import { didYouMean } from '../dsl/checker.js';
 import { frontend, hiddenErrors } from '../dsl/index.js';
-import { decimalInt, decimalNumber } from './numbers.js';
+import { decimalNumber, misspeltI32 } from './numbers.js';
 import { UsageError } from './errors.js';
 import { diagnosticJson, head, writeJson } from './json.js';
 
@@ -86,12 +86,8 @@ export function checkIntSpellings(
   for (const item of items) {
     const eq = item.indexOf('=');
     const [name, raw] = [item.slice(0, eq), item.slice(eq + 1)];
-    const n = decimalNumber(raw);
     const isI32 = kernel.params.some((p) => p.name === name && p.dtype === 'i32');
-    if (isI32 && n !== undefined && isI32Value(n) && decimalInt(raw) === undefined)
+    if (isI32 && misspeltI32(raw))
       throw new UsageError(`--param ${name}: \`${name}\` is an i32: write decimal digits, got \`${raw}\``);
   }
 }
-
-/** An integer an i32 holds (what paramProblem accepts for an i32). */
-export const isI32Value = (n: number): boolean => Number.isInteger(n) && n >= -(2 ** 31) && n < 2 ** 31;

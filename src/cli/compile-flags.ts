@@ -7,7 +7,7 @@ import type { DecodeLean, ImportanceMode, StorageDType } from '../ir/kernel.js';
 import { passNames } from '../ir/pipeline.js';
 import { CompileError } from '../diagnostics.js';
 import { UsageError } from './errors.js';
-import { decimalInt } from './numbers.js';
+import { decimalInt, positiveIntProblem } from './numbers.js';
 
 export interface CompileFlags {
   target?: string | undefined;
@@ -45,9 +45,9 @@ export function portableName(file: string): string {
 
 export function positiveInt(flag: string, raw: string | undefined, fallback: number): number {
   if (raw === undefined) return fallback;
-  const n = decimalInt(raw);
-  if (n === undefined || n <= 0) throw new UsageError(`--${flag} expects a positive integer, got \`${raw}\``);
-  return n;
+  const problem = positiveIntProblem(flag, raw);
+  if (problem) throw new UsageError(problem);
+  return Number(raw);
 }
 
 /** The largest seed: the input generator (runtime/inputs.ts rng) keeps 32 bits of it. */

@@ -4,7 +4,7 @@ import { parseArgs } from 'node:util';
 import { normalizeFlags, renameUnknownOption, repeatedValue } from '../argv.js';
 import { parseParamAssignments } from '../check-command.js';
 import { seedProblem } from '../compile-flags.js';
-import { decimalInt } from '../numbers.js';
+import { positiveIntProblem } from '../numbers.js';
 import { MAX_REPEAT } from '../run-command.js';
 import { runKernel } from '../run-kernel.js';
 import { REPL_FILE, ReplError, type Session } from './session.js';
@@ -53,9 +53,9 @@ function parseRunArgs(args: readonly string[]) {
 
 function int(flag: string, raw: string | undefined, fallback: number): number {
   if (raw === undefined) return fallback;
-  const n = decimalInt(raw);
-  if (n === undefined || n <= 0) throw new ReplError(`--${flag} expects a positive integer, got \`${raw}\``);
-  return n;
+  const problem = positiveIntProblem(flag, raw);
+  if (problem) throw new ReplError(problem);
+  return Number(raw);
 }
 
 function seed(name: string, raw: string): number {

@@ -3,9 +3,8 @@
 // (a typo should not silently do nothing).
 import type { ParamSlot } from '../../ir/kernel.js';
 import { declaredDefault, paramProblem } from '../../runtime/params.js';
-import { isI32Value } from '../check-command.js';
 import { seedProblem } from '../compile-flags.js';
-import { decimalInt, decimalNumber } from '../numbers.js';
+import { decimalInt, decimalNumber, misspeltI32 } from '../numbers.js';
 import { MAX_REPEAT } from '../run-command.js';
 import { I32_MAX } from '../run-limits.js';
 import { defaultSettings, ReplError, type Session, type Settings } from './session.js';
@@ -71,7 +70,7 @@ export function paramValue(slot: Pick<ParamSlot, 'name' | 'dtype'>, raw: string)
   const n = decimalNumber(raw);
   if (n === undefined) throw new ReplError(`param \`${slot.name}\` expects a decimal number, got \`${raw}\``);
   // `1e3` or `16.0` for an int: the DSL would refuse that spelling (2.5 gets the runtime's words).
-  if (slot.dtype === 'i32' && isI32Value(n) && decimalInt(raw) === undefined)
+  if (slot.dtype === 'i32' && misspeltI32(raw))
     throw new ReplError(`param \`${slot.name}\` is an i32: write decimal digits, got \`${raw}\``);
   // The runtime's rule: no int32 wrap, no f32 overflow to ±Inf.
   const problem = paramProblem(slot.name, slot.dtype, n);
