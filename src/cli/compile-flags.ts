@@ -77,11 +77,16 @@ export function blamingDimFlags<T>(dims: string, compileIt: () => T): T {
   try {
     return compileIt();
   } catch (e) {
-    const only = e instanceof CompileError && e.diagnostics.length === 1 ? e.diagnostics[0]! : undefined;
-    if (only && /^no \w+ schedule fits: .*head ?dim/i.test(only.message))
-      throw new UsageError(`${dims}: ${only.message}: use a smaller ${dims.split(' ')[0]}`);
+    const misfit = headDimMisfit(e);
+    if (misfit) throw new UsageError(`${dims}: ${misfit}: use a smaller ${dims.split(' ')[0]}`);
     throw e;
   }
+}
+
+/** The message of compile()'s refusal because no schedule fits the head dims, else undefined. */
+export function headDimMisfit(e: unknown): string | undefined {
+  const only = e instanceof CompileError && e.diagnostics.length === 1 ? e.diagnostics[0]! : undefined;
+  return only && /^no \w+ schedule fits: .*head ?dim/i.test(only.message) ? only.message : undefined;
 }
 
 /** `--dim 128` or `--dim 128 --value-dim 64`: the head dims as the user gives them. */
