@@ -163,6 +163,25 @@ describe('--json', () => {
     expect(valued.err).toBe('');
   });
 
+  it("a call's usage error: the message is one line, the command's usage a field of its own", async () => {
+    // The usage text was appended to the message (`check: missing FILE\nusage: …\n`).
+    const usage = 'usage: attnc check FILE [--json]\n';
+    for (const [argv, message] of [
+      [['check'], 'check: missing FILE'],
+      [['check', 'stdlib/causal.attn', '--nq', '5'], 'check does not take --nq'],
+      [['check', 'stdlib/causal.attn', 'stdlib/full.attn'], 'check: unexpected argument `stdlib/full.attn`'],
+    ] as const) {
+      const r = await json([...argv]);
+      expect([r.code, r.doc.error, r.err]).toEqual([1, { kind: 'usage', message, usage }, '']);
+    }
+    // Errors that are not about the call's shape carry no usage.
+    const missing = await json(['check', 'no-such.attn']);
+    expect(missing.doc.error).toEqual({
+      kind: 'usage',
+      message: 'cannot read no-such.attn: no such file (ENOENT)',
+    });
+  });
+
   it('an internal error: a document of kind internal on stdout, the stack on stderr, exit 2', async () => {
     report.current = Promise.reject(new TypeError('boom'));
     const r = await json(['run', 'stdlib/causal.attn']);
