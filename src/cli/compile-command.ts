@@ -12,7 +12,7 @@ import { dumpIR } from '../ir/dump.js';
 import type { Target } from '../ir/passes/legalize.js';
 import { UsageError } from './errors.js';
 import {
-  blamingDimFlags,
+  blamingFlags,
   checkCompileFlags,
   dimFlags,
   parseDtype,
@@ -37,10 +37,8 @@ export function compileCommand(source: string, file: string, f: CompileFlags): n
     else process.stdout.write(dumpIR(dumped, pass));
   };
   const options = compileOptionsOf(f, checked, name, observe);
-  const { artifact, kernel, decl } = blamingDimFlags(
-    dimFlags(options.headDim ?? 64, options.valueDim ?? options.headDim ?? 64),
-    () => compile(source, options),
-  );
+  const dims = dimFlags(options.headDim ?? 64, options.valueDim ?? options.headDim ?? 64);
+  const { artifact, kernel, decl } = blamingFlags({ dims, entry: f.entry }, () => compile(source, options));
   const output: CompileOutput = { artifact, file: name, json: f.json === true, out: f.out };
   if (dump !== undefined) {
     if (output.json) writeJson({ ...head('compile', 0), kernel: artifact.name, pass: dump, ir });

@@ -4,7 +4,7 @@ import { compile } from '../compile.js';
 import { CompileError, hasErrors } from '../diagnostics.js';
 import { frontend } from '../dsl/index.js';
 import { checkIntSpellings, checkParamNames } from './check-command.js';
-import { blamingDimFlags, dimFlags } from './compile-flags.js';
+import { blamingFlags, dimFlags } from './compile-flags.js';
 import { UsageError } from './errors.js';
 import { checkRunFits, type RunSizes } from './run-limits.js';
 import type { ImportanceMode, StorageDType } from '../ir/kernel.js';
@@ -62,7 +62,7 @@ export async function runKernel(source: string, o: RunOptions): Promise<RunRepor
   const device = await deviceForRun();
   phase('compile');
   const t0 = performance.now();
-  const { artifact, kernel, decl } = blamingDimFlags(dimFlags(o.D, o.D), () =>
+  const { artifact, kernel, decl } = blamingFlags({ dims: dimFlags(o.D, o.D), entry: o.entry }, () =>
     compile(source, {
       target: 'wgsl',
       file: o.file,

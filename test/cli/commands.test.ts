@@ -73,6 +73,19 @@ describe('attnc subcommands', () => {
     expect(extra.stderr).toContain('check: unexpected argument `stdlib/full.attn`');
   });
 
+  it("an --entry the file does not declare is the flag's error, not a caret at line 1", () => {
+    // compile() can only point at the file's first line (a comment here): the CLI names the flag.
+    const svg = ['--out', join(tmpdir(), 'nope.svg')];
+    for (const args of [['compile'], ['viz', ...svg]]) {
+      const r = attnc(args[0]!, 'stdlib/document.attn', '--entry', 'nope', ...args.slice(1));
+      expect([r.status, r.stdout, r.stderr]).toEqual([
+        1,
+        '',
+        'attnc: --entry nope: no attention named `nope` (declared: document)\n',
+      ]);
+    }
+  });
+
   it('generated files name their source relative to the working directory, never by an absolute path', () => {
     const out = mkdtempSync(join(tmpdir(), 'attnc-names-'));
     const absolute = resolve('stdlib/causal.attn');
