@@ -2,7 +2,7 @@
 // command (`check f.attn --nq 5 --emit ts` was accepted), an unknown command named before any
 // file is read (it reported ENOENT for the file), and stray arguments refused.
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -95,6 +95,17 @@ describe('attnc subcommands', () => {
       .join('\n');
     expect(text).toContain('from stdlib/causal.attn');
     expect(text).not.toContain(absolute);
+  });
+
+  it('diagnostics cite the path given, as check does, though generated files do not', () => {
+    // compile cited the portable name (`typo.attn:2:8`), which names no file outside the cwd.
+    const file = join(mkdtempSync(join(tmpdir(), 'attnc-cite-')), 'typo.attn');
+    writeFileSync(file, 'attention a() {\n  mask kk\n}\n');
+    for (const command of ['check', 'compile']) {
+      const r = attnc(command, file);
+      expect(r.status).toBe(1);
+      expect(r.stderr).toContain(` --> ${file}:2:8\n`);
+    }
   });
 
   it('--shader-f16 compiles f16 WGSL offline for a device that has the feature', () => {
