@@ -74,9 +74,10 @@ describe('attnc subcommands', () => {
   });
 
   it("an --entry the file does not declare is the flag's error, not a caret at line 1", () => {
-    // compile() can only point at the file's first line (a comment here): the CLI names the flag.
+    // compile() can only point at the file's first line (a comment here): the CLI names the flag;
+    // run says so before it asks for a device (it said "no WebGPU adapter" without one).
     const svg = ['--out', join(tmpdir(), 'nope.svg')];
-    for (const args of [['compile'], ['viz', ...svg]]) {
+    for (const args of [['compile'], ['viz', ...svg], ['run']]) {
       const r = attnc(args[0]!, 'stdlib/document.attn', '--entry', 'nope', ...args.slice(1));
       expect([r.status, r.stdout, r.stderr]).toEqual([
         1,
