@@ -82,6 +82,11 @@ function main() {
     process.stderr.write(`long-functions: --min expects a positive integer, got \`${values.min}\`\n`);
     process.exit(2);
   }
+  // `| head` closes the pipe early: the reader has what it wanted, so stop without a stack trace.
+  process.stdout.on('error', (e) => {
+    if (e.code === 'EPIPE') process.exit(0);
+    throw e;
+  });
   const found = longFunctions(positionals.length > 0 ? positionals : ['src'], min);
   if (values.json) process.stdout.write(JSON.stringify(found, null, 1) + '\n');
   else

@@ -1,7 +1,7 @@
 // `pv e4m3 [smooth v]` (docs/LANGUAGE.md, "FP8 P·V"): parsing, the printer's round trip, the
 // option it gives the IR, positioned diagnostics for malformed statements, `pv` as a name
-// elsewhere, and the compile-time refusals (targets, dtypes, without `qk int8`, engines other
-// than wgmma-ws, head dims other than 128), at the statement.
+// elsewhere, the checker's refusal without `qk int8`, and the compile-time refusals (targets,
+// dtypes, engines other than wgmma-ws, head dims other than 128), at the statement.
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { compileBackward, compileCudaBackward } from '../src/backward.js';
@@ -71,17 +71,38 @@ describe('pv e4m3 [smooth v]', () => {
   });
 
   it('one pv statement, and V not also a quantized cache', () => {
-    expect(diags(decl('  pv e4m3\n  pv e4m3 smooth v'))).toEqual([
-      '3:3+2 only one `pv` statement is allowed',
+    const qk = '  qk int8\n';
+    expect(diags(decl(`${qk}  pv e4m3\n  pv e4m3 smooth v`))).toEqual([
+      '4:3+2 only one `pv` statement is allowed',
     ]);
-    expect(diags(decl('  store kv int8 scale f32 per token\n  pv e4m3 smooth v'))).toEqual([
-      '3:3+16 `pv e4m3` needs V in 16 bits, but a `store` statement quantizes it',
+    // `kv` quantizes K too, which `qk int8` reads in 16 bits: both statements say so.
+    expect(diags(decl(`${qk}  store kv int8 scale f32 per token\n  pv e4m3 smooth v`))).toEqual([
+      '2:3+7 `qk int8` needs K in 16 bits, but a `store` statement quantizes it',
+      '4:3+16 `pv e4m3` needs V in 16 bits, but a `store` statement quantizes it',
     ]);
-    expect(diags(decl('  pv e4m3\n  store v int4 scale f16 per token'))).toEqual([
-      '2:3+7 `pv e4m3` needs V in 16 bits, but a `store` statement quantizes it',
+    expect(diags(decl(`${qk}  pv e4m3\n  store v int4 scale f16 per token`))).toEqual([
+      '3:3+7 `pv e4m3` needs V in 16 bits, but a `store` statement quantizes it',
     ]);
-    // A quantized K leaves V alone.
-    expect(diags(decl('  pv e4m3\n  store k int8 scale f32 per token'))).toEqual([]);
+    // A quantized K leaves V alone: only `qk int8`, which reads K, objects.
+    expect(diags(decl(`${qk}  pv e4m3\n  store k int8 scale f32 per token`))).toEqual([
+      '2:3+7 `qk int8` needs K in 16 bits, but a `store` statement quantizes it',
+    ]);
+  });
+
+  it('`pv e4m3` without `qk int8`: refused by the checker at the statement, on every target', () => {
+    const alone =
+      '2:3+16 `pv e4m3` runs after `qk int8` (SageAttention2): add `qk int8 smooth k`; alone: not yet';
+    expect(diags(decl('  pv e4m3 smooth v'))).toEqual([alone]);
+    // After the statement too: `qk` may follow `pv` in the body.
+    expect(diags(decl('  pv e4m3 smooth v\n  qk int8 smooth k'))).toEqual([]);
+    // A `qk` that does not build has its own error; the pairing rule does not repeat it.
+    expect(diags(decl('  qk int9 smooth k\n  pv e4m3'))).toEqual(['2:6+4 unknown Q·Kᵀ element type `int9`']);
+    // compile reports the checker's error, whatever the target, dtype or entry.
+    for (const target of ['wgsl', 'cuda'] as const)
+      expect(refusal(decl('  pv e4m3 smooth v'), { target, headDim: 128, dtype: 'f32' })).toBe(alone);
+    expect(() => compileCudaBackward(decl('  pv e4m3 smooth v'), { headDim: 64 })).toThrow(
+      'runs after `qk int8`',
+    );
   });
 
   it('`pv` stays a name elsewhere', () => {
@@ -94,14 +115,8 @@ describe('pv e4m3 [smooth v]', () => {
     expect(refusal(src, { target: 'wgsl', headDim: 64 })).toBe(
       '2:3+16 `qk int8` is a CUDA prefill option; wgsl: not yet',
     );
-    expect(refusal(decl('  pv e4m3'), { target: 'wgsl', headDim: 64 })).toBe(
-      '2:3+7 `pv e4m3` is a CUDA prefill option; wgsl: not yet',
-    );
-    expect(refusal(decl('  pv e4m3'), { target: 'cuda', headDim: 64, dtype: 'f32' })).toBe(
-      '2:3+7 `pv e4m3` quantizes 16-bit V: compile with dtype f16 or bf16, not f32',
-    );
-    expect(refusal(decl('  pv e4m3 smooth v'), { target: 'cuda', headDim: 128 })).toBe(
-      '2:3+16 `pv e4m3` runs after `qk int8` (SageAttention2): add `qk int8 smooth k`; alone: not yet',
+    expect(refusal(src, { target: 'cuda', headDim: 128, dtype: 'f32' })).toBe(
+      '2:3+16 `qk int8` quantizes 16-bit Q and K: compile with dtype f16 or bf16, not f32',
     );
     // qk int8's default engine (SIMT) has no e4m3 P·V: wgmma-ws is asked for, at headDim 128.
     expect(refusal(src, { target: 'cuda', headDim: 128, dtype: 'bf16' })).toBe(
@@ -122,10 +137,8 @@ describe('pv e4m3 [smooth v]', () => {
     expect(ws.kernel.pvE4m3).toEqual({ smoothV: true });
     expect(ws.artifact.code).toContain('.f32.e4m3.e4m3');
     // No backward differentiates e4m3 P·V: the entries compile through the same refusals.
-    expect(() => compileCudaBackward(decl('  pv e4m3'), { headDim: 64 })).toThrow(
-      '`pv e4m3` quantizes 16-bit V',
-    );
-    expect(() => compileBackward(decl('  pv e4m3'), { headDim: 64 })).toThrow('wgsl: not yet');
+    expect(() => compileCudaBackward(src, { headDim: 64 })).toThrow('`qk int8` quantizes 16-bit Q and K');
+    expect(() => compileBackward(src, { headDim: 64 })).toThrow('wgsl: not yet');
   });
 
   it('the LANGUAGE.md example checks cleanly, prints back and compiles on wgmma-ws', () => {

@@ -79,16 +79,16 @@ async function dispatch(argv: readonly string[]): Promise<number> {
   const own = `usage: ${commands[command].usage}\n`;
   if (values.help) return informational(command, values.json, own, { usage: own });
   const foreign = foreignFlags(command, values);
-  if (foreign.length) throw new UsageError(`${command} does not take ${foreign.join(', ')}\n${own}`);
-  if (extra.length) throw new UsageError(`${command}: unexpected argument \`${extra[0]}\`\n${own}`);
+  if (foreign.length) throw new UsageError(`${command} does not take ${foreign.join(', ')}`, own);
+  if (extra.length) throw new UsageError(`${command}: unexpected argument \`${extra[0]}\``, own);
   // Commands other than check load their modules on demand: `attnc check` must start fast
   // (the bundled CLI splits at these imports; scripts/build-cli.mjs).
   if (command === 'repl') return (await import('./repl/index.js')).startRepl({ file });
   if (command === 'doctor') {
-    if (file !== undefined) throw new UsageError(`doctor: unexpected argument \`${file}\`\n${own}`);
+    if (file !== undefined) throw new UsageError(`doctor: unexpected argument \`${file}\``, own);
     return (await import('./doctor/index.js')).doctorCommand(values);
   }
-  if (!file) throw new UsageError(`${command}: missing FILE\n${own}`);
+  if (!file) throw new UsageError(`${command}: missing FILE`, own);
   const source = readSourceFile(file);
   const params = parseParamAssignments(values.param ?? []);
   switch (command) {
@@ -108,13 +108,16 @@ async function dispatch(argv: readonly string[]): Promise<number> {
  * process.stdout / process.stderr; a user error is printed as diagnostics or one line, an
  * internal error with its stack trace.
  */
+/** The command's usage text a UsageError carries (printed after its line), if any. */
+const usageOf = (e: unknown): string | undefined => (e instanceof UsageError ? e.usage : undefined);
+
 export async function runCli(argv: readonly string[]): Promise<number> {
   try {
     return await dispatch(argv);
   } catch (e) {
     const json = wantsJson(argv);
     const fail = (code: number, kind: JsonErrorKind, message: string, human: string): number => {
-      if (json) writeJson(errorDocument(argv.find(isCommand) ?? '', code, kind, e, message));
+      if (json) writeJson(errorDocument(argv.find(isCommand) ?? '', code, kind, e, message, usageOf(e)));
       // With --json a user error is all in the document; a bug's stack still goes to stderr.
       if (!json || kind === 'internal') process.stderr.write(human);
       return code;
@@ -124,7 +127,8 @@ export async function runCli(argv: readonly string[]): Promise<number> {
       return fail(EXIT.userError, 'diagnostics', summary, e.message + '\n');
     }
     const message = userErrorMessage(e);
-    if (message !== undefined) return fail(EXIT.userError, 'usage', message, `attnc: ${message}\n`);
+    if (message !== undefined)
+      return fail(EXIT.userError, 'usage', message, `attnc: ${message}\n${usageOf(e) ?? ''}`);
     const stack = `attnc: internal error: ${(e as Error).stack ?? String(e)}\n`;
     return fail(EXIT.internal, 'internal', String(e), stack);
   }

@@ -8,11 +8,12 @@ import { formatFiles } from '../codegen/emit-ts-format.js';
 import { backwardEngineRefusal, cudaBackwardBeside } from '../backward.js';
 import { compile, type CompileOptions } from '../compile.js';
 import { COOP_MODULE_TIERS } from '../codegen/emit-ts-engines.js';
+import { CompileError, type Diagnostic } from '../diagnostics.js';
 import { dumpIR } from '../ir/dump.js';
 import type { Target } from '../ir/passes/legalize.js';
 import { UsageError } from './errors.js';
 import {
-  blamingDimFlags,
+  blamingFlags,
   checkCompileFlags,
   dimFlags,
   parseDtype,
@@ -37,9 +38,9 @@ export function compileCommand(source: string, file: string, f: CompileFlags): n
     else process.stdout.write(dumpIR(dumped, pass));
   };
   const options = compileOptionsOf(f, checked, name, observe);
-  const { artifact, kernel, decl } = blamingDimFlags(
-    dimFlags(options.headDim ?? 64, options.valueDim ?? options.headDim ?? 64),
-    () => compile(source, options),
+  const dims = dimFlags(options.headDim ?? 64, options.valueDim ?? options.headDim ?? 64);
+  const { artifact, kernel, decl } = citingGivenPath(file, name, () =>
+    blamingFlags({ dims, entry: f.entry }, () => compile(source, options)),
   );
   const output: CompileOutput = { artifact, file: name, json: f.json === true, out: f.out };
   if (dump !== undefined) {
@@ -65,6 +66,22 @@ export function compileCommand(source: string, file: string, f: CompileFlags): n
     written[`${artifact.name}.json`] = JSON.stringify({ ...rest, code: main }, null, 2) + '\n';
   if (f.backward) addCudaBackward(written, artifact.name, source, f, checked, name);
   return report(output, written, main);
+}
+
+/**
+ * compile() under the portable name, whose diagnostics cite the path given instead: the portable
+ * name keeps this machine's paths out of generated files, but an error is read on this machine,
+ * where `x.attn:3:8` for `/tmp/x.attn` names no file (check, run and viz cite the path given).
+ */
+function citingGivenPath<T>(given: string, portable: string, compileIt: () => T): T {
+  try {
+    return compileIt();
+  } catch (e) {
+    if (!(e instanceof CompileError) || given === portable) throw e;
+    const at = (d: Diagnostic): Diagnostic =>
+      d.span.file === portable ? { ...d, span: { ...d.span, file: given } } : d;
+    throw new CompileError(e.diagnostics.map(at), e.source);
+  }
 }
 
 /** The compile options the flags ask for (checked: checkCompileFlags's; file: the portable name). */

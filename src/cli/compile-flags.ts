@@ -69,19 +69,29 @@ export function seedFlag(raw: string | undefined, fallback: number): number {
 }
 
 /**
- * `compile()` under `--dim` (and `--value-dim`): a schedule refusal because of the head dims is
- * the flags' doing, so it names them (`--dim 100000: no wgsl schedule fits: …`); compile() has
- * only the declaration's name to point at.
+ * `compile()` under `--dim` (and `--value-dim`) and `--entry`: a schedule refusal because of the
+ * head dims, or no declaration of the entry's name, is the flags' doing, so it names them
+ * (`--dim 100000: no wgsl schedule fits: …`, `--entry nope: no attention named …`); compile()
+ * has only the declaration's name, or the file's first line, to point at.
  */
-export function blamingDimFlags<T>(dims: string, compileIt: () => T): T {
+export function blamingFlags<T>(flags: { dims: string; entry?: string | undefined }, compileIt: () => T): T {
   try {
     return compileIt();
   } catch (e) {
+    const { dims, entry } = flags;
+    const misfit = headDimMisfit(e);
+    if (misfit) throw new UsageError(`${dims}: ${misfit}: use a smaller ${dims.split(' ')[0]}`);
     const only = e instanceof CompileError && e.diagnostics.length === 1 ? e.diagnostics[0]! : undefined;
-    if (only && /^no \w+ schedule fits: .*head ?dim/i.test(only.message))
-      throw new UsageError(`${dims}: ${only.message}: use a smaller ${dims.split(' ')[0]}`);
+    if (entry !== undefined && only?.message.startsWith(`no attention named \`${entry}\``))
+      throw new UsageError(`--entry ${entry}: ${only.message}`);
     throw e;
   }
+}
+
+/** The message of compile()'s refusal because no schedule fits the head dims, else undefined. */
+export function headDimMisfit(e: unknown): string | undefined {
+  const only = e instanceof CompileError && e.diagnostics.length === 1 ? e.diagnostics[0]! : undefined;
+  return only && /^no \w+ schedule fits: .*head ?dim/i.test(only.message) ? only.message : undefined;
 }
 
 /** `--dim 128` or `--dim 128 --value-dim 64`: the head dims as the user gives them. */

@@ -28,7 +28,8 @@ export type JsonErrorKind = 'usage' | 'diagnostics' | 'internal';
 
 export interface JsonErrorDocument extends JsonHead {
   readonly ok: false;
-  readonly error: { readonly kind: JsonErrorKind; readonly message: string };
+  /** `usage`: the command's usage text, when the error is about how the command was called. */
+  readonly error: { readonly kind: JsonErrorKind; readonly message: string; readonly usage?: string };
   readonly diagnostics: readonly JsonDiagnostic[];
 }
 
@@ -60,9 +61,11 @@ export function errorDocument(
   kind: JsonErrorKind,
   e: unknown,
   message: string,
+  usage?: string,
 ): JsonErrorDocument {
   const diagnostics = e instanceof CompileError ? e.diagnostics.map(diagnosticJson) : [];
-  return { ...head(command, exitCode), ok: false, error: { kind, message }, diagnostics };
+  const error = { kind, message, ...(usage !== undefined ? { usage } : {}) };
+  return { ...head(command, exitCode), ok: false, error, diagnostics };
 }
 
 /**

@@ -1,10 +1,8 @@
 // `attnc run`: compile for this machine's WebGPU device, execute on random inputs, and compare
 // with the dense float64 reference. Shared by the CLI and (later) the REPL's `:run`.
-import { compile } from '../compile.js';
-import { CompileError, hasErrors } from '../diagnostics.js';
-import { frontend } from '../dsl/index.js';
+import { checkSource, compile } from '../compile.js';
 import { checkIntSpellings, checkParamNames } from './check-command.js';
-import { blamingDimFlags, dimFlags } from './compile-flags.js';
+import { blamingFlags, dimFlags } from './compile-flags.js';
 import { UsageError } from './errors.js';
 import { checkRunFits, type RunSizes } from './run-limits.js';
 import type { ImportanceMode, StorageDType } from '../ir/kernel.js';
@@ -55,14 +53,14 @@ export type RunPhase = 'device' | 'compile' | 'gpu' | 'reference' | 'compare';
 
 export async function runKernel(source: string, o: RunOptions): Promise<RunReport> {
   const phase = o.onPhase ?? (() => {});
-  // The program's own errors first: on a machine without an adapter they are what to fix.
-  const fe = frontend(source, o.file);
-  if (hasErrors(fe.diagnostics)) throw new CompileError(fe.diagnostics, source);
+  // The program's own errors first, and an --entry it does not declare: on a machine without an
+  // adapter they are what to fix (and they need no device).
+  blamingFlags({ dims: dimFlags(o.D, o.D), entry: o.entry }, () => checkSource(source, o.file, o.entry));
   phase('device');
   const device = await deviceForRun();
   phase('compile');
   const t0 = performance.now();
-  const { artifact, kernel, decl } = blamingDimFlags(dimFlags(o.D, o.D), () =>
+  const { artifact, kernel, decl } = blamingFlags({ dims: dimFlags(o.D, o.D), entry: o.entry }, () =>
     compile(source, {
       target: 'wgsl',
       file: o.file,

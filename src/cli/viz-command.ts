@@ -8,7 +8,7 @@ import { renderSvg } from '../viz/svg.js';
 import { densityText, routedNote, tileText } from '../viz/style.js';
 import { paramProblem } from '../runtime/params.js';
 import { checkIntSpellings, checkParamNames } from './check-command.js';
-import { blamingDimFlags, dimFlags, positiveInt, seedFlag } from './compile-flags.js';
+import { blamingFlags, dimFlags, positiveInt, seedFlag } from './compile-flags.js';
 import { decimalInt } from './numbers.js';
 import { UsageError } from './errors.js';
 import { writeOutput } from './out-path.js';
@@ -47,7 +47,7 @@ export function vizCommand(source: string, file: string, f: VizFlags, params: Pa
   if (format !== '.svg' && format !== '.png')
     throw new UsageError(`viz: --out must end in .svg or .png, got \`${out}\``);
   const headDim = positiveInt('dim', f.dim, 64);
-  const compiled = blamingDimFlags(dimFlags(headDim, headDim), () =>
+  const compiled = blamingFlags({ dims: dimFlags(headDim, headDim), entry: f.entry }, () =>
     compile(source, { target: 'wgsl', file, ...(f.entry ? { entry: f.entry } : {}), headDim }),
   );
   checkParamNames(compiled.kernel, params);

@@ -6,6 +6,7 @@
 // are a KernelInputError naming them. «TypeScript-only» notation as in emit-ts-runtime.ts.
 import type { WgslBackwardArtifact } from './wgsl/backward.js';
 import { lit, templateLiteral } from './emit-ts-exprs.js';
+import { hostUpload } from './emit-ts-upload.js';
 
 /** The backward tables, its WGSL, and `backward(device, args)`. */
 export function backwardSource(b: WgslBackwardArtifact): string {
@@ -156,9 +157,7 @@ export async function backward(device«: GPUDevice», args«: BackwardArgs»)«:
       buffers.set(b.name, buf);
       const data = a[b.name] «as Float32Array | Int32Array | undefined»;
       if ((inputs.includes(b.role) || b.role === 'tensor') && data) {
-        // Dawn's writeBuffer takes no SharedArrayBuffer: shared memory goes through a copy.
-        const bytes = data.buffer instanceof ArrayBuffer ? data : new Uint8Array(data.buffer, data.byteOffset, data.byteLength).slice();
-        if (n > 0) device.queue.writeBuffer(buf, 0, bytes.buffer «as ArrayBuffer», bytes.byteOffset, bytes.byteLength);
+${hostUpload('data', 'buf', '4 * n', '        ')}
       } else if (b.access === 'read_write' && b.role !== 'delta' && b.role !== 'summary') {
         reads.push({ name: b.name, src: buf, dst: make(\`\${b.name}.read\`, 4 * n, MAP_READ | COPY_DST), n });
       }

@@ -3,6 +3,7 @@
 // emit-ts-launch.ts the prepared launch): the device check, and \`instantiate\`, which compiles a
 // kernel's pipelines once and gives dispatch / encode / prepare. Text in the same «TypeScript-only»
 // notation, spliced into every module or written once as the shared runtime (emit-ts.ts).
+import { hostUpload } from './emit-ts-upload.js';
 
 export const createKernelSource = `
 /** Refuses a device this schedule cannot run on (pipeline creation would fail less clearly). */
@@ -176,15 +177,7 @@ async function instantiate(spec«: KernelSpec», device«: GPUDevice»)«: Promi
         }
         if (isInput(b.role)) {
           const buf = make(b.name, size, STORAGE | COPY_DST);
-          // writeBuffer wants a multiple of 4 bytes, and Dawn no SharedArrayBuffer: odd-length f16
-          // data and shared memory go through a padded copy.
-          if (data«!».byteLength % 4 === 0 && data«!».buffer instanceof ArrayBuffer) {
-            if (data«!».byteLength > 0) device.queue.writeBuffer(buf, 0, data«!».buffer «as ArrayBuffer», data«!».byteOffset, data«!».byteLength);
-          } else {
-            const padded = new Uint8Array(size);
-            padded.set(new Uint8Array(data«!».buffer, data«!».byteOffset, data«!».byteLength));
-            device.queue.writeBuffer(buf, 0, padded);
-          }
+${hostUpload('data«!»', 'buf', 'size', '          ')}
           given[b.name] = buf;
         } else {
           const buf = make(b.name, size, STORAGE | COPY_SRC);

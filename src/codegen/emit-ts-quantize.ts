@@ -27,7 +27,7 @@ const pagedDoc: Record<string, string> = {
 
 /** The args a paged cache's quantize takes besides its buffers. */
 const pagedArgs = (P: number): string[] => [
-  `  /** [B, maxPages] page ids (pages of ${P} rows), row-major; uploaded and checked each call. */`,
+  `  /** [B, maxPages] page ids (pages of ${P} rows), row-major, or longer (rows past B unused); uploaded and checked each call. */`,
   '  readonly blockTable: Int32Array;',
   '  readonly maxPages: number;',
   '  /** Pages in the pools (page ids must be below it). */',
@@ -229,8 +229,8 @@ const pagedCheck = String.raw`  const P = (m «as { pageSize?: number }»).pageS
     const maxPages = int('maxPages', a.maxPages);
     const pages = int('pages', a.pages);
     const bt = a.blockTable;
-    // Exactly [B, maxPages], in dispatch's words: a longer table would be a caller's wrong maxPages.
-    if (!(bt instanceof Int32Array) || bt.length !== values.B * maxPages) fail('blockTable: expected i32[B=' + values.B + ', maxPages=' + maxPages + '] (' + values.B * maxPages + ' elements, a Int32Array), got ' + (ArrayBuffer.isView(bt) ? bt.constructor.name + ' of ' + (bt «as Int32Array»).length + ' elements' : Array.isArray(bt) ? 'a plain Array of ' + bt.length + ' elements' : String(bt)));
+    // At least [B, maxPages], as dispatch takes it: rows past B (a table made for a larger batch) are unused.
+    if (!(bt instanceof Int32Array) || bt.length < values.B * maxPages) fail('blockTable: expected i32[B=' + values.B + ', maxPages=' + maxPages + '] (at least ' + values.B * maxPages + ' elements, a Int32Array), got ' + (ArrayBuffer.isView(bt) ? bt.constructor.name + ' of ' + (bt «as Int32Array»).length + ' elements' : Array.isArray(bt) ? 'a plain Array of ' + bt.length + ' elements' : String(bt)));
     if (maxPages * P < values.Nk) throw new Error(kernelName + ': quantize: the block table\'s ' + maxPages + ' pages of ' + P + ' rows hold fewer than Nk = ' + values.Nk + ' tokens');
     for (let b = 0; b < values.B; b++)
       for (let p = 0; p < Math.ceil(values.Nk / P); p++) {

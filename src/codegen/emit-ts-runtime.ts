@@ -170,14 +170,15 @@ function checkHostInputs(spec«: KernelSpec», args«: Record<string, unknown>»
     const shape = r.shapes[b.name]«!»;
     const data = args[b.name];
     const ctor = hostArrays[b.dtype];
-    // A strided cache may be longer than what its strides address.
-    const longer = r.kv !== undefined && r.kv.need[b.role] !== undefined;
+    // A strided cache may be longer than what its strides address; a block table longer than
+    // [B, max_pages] (made for a larger batch, as engines allocate them) has its rows past B unused.
+    const longer = (r.kv !== undefined && r.kv.need[b.role] !== undefined) || b.role === 'block_table';
     if (!(data instanceof ctor) || (longer ? data.length < count(shape) : data.length !== count(shape))) {
       const bits = b.dtype === 'f16' ? ' of f16 bits' : '';
       // The other call's argument kind: say which call takes it.
       const hint = isGpuBuffer(data) ? ' (GPUBuffers go to encode or prepare; dispatch takes host arrays)' : '';
       issues.push(
-        \`\${b.role === 'tensor' ? 'tensor' : 'input'} "\${b.name}": expected \${shapeText(b, shape)} (\${count(shape)} elements, a \${ctor.name}\${bits}), got \${describe(data)}\${hint}\`,
+        \`\${b.role === 'tensor' ? 'tensor' : 'input'} "\${b.name}": expected \${shapeText(b, shape)} (\${longer ? 'at least ' : ''}\${count(shape)} elements, a \${ctor.name}\${bits}), got \${describe(data)}\${hint}\`,
       );
     }
   }

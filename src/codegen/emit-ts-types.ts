@@ -84,7 +84,7 @@ function launchOptionsType(a: Artifact, hasKvCache: boolean): string[] {
  * kernels do (WebGPU's robust access keeps a stray id's reads inside the binding, not correct).
  */
 const blockTableDoc = {
-  host: ': page ids, each checked to be a page of the pool',
+  host: ': page ids, each checked to be a page of the pool; a longer table (rows past B unused) is fine',
   gpu:
     ': page ids, on the GPU: not checked (a page id outside the pool reads other rows of the buffer' +
     ' or zeros, without an error); dispatch checks a host table',

@@ -172,6 +172,11 @@ export interface AttentionDecl {
   readonly cache?: readonly CacheDecl[];
   /** The `qk int8 [smooth k]` statements in source order (the checker allows one); absent when none. */
   readonly qk?: readonly QkDecl[];
+  /**
+   * A `qk` statement was written but did not build (its error is reported): the rules that need
+   * a `qk int8` (`pv e4m3` runs after it) stay quiet rather than repeat that error. Absent otherwise.
+   */
+  readonly qkUnbuilt?: true;
   /** The `pv e4m3 [smooth v]` statements in source order (the checker allows one); absent when none. */
   readonly pv?: readonly PvDecl[];
   /** The `//` comment lines directly above the declaration (the method it implements). */

@@ -109,6 +109,7 @@ class Builder implements AstBuilder {
     const cache: CacheDecl[] = [];
     const qk: QkDecl[] = [];
     const pv: PvDecl[] = [];
+    let qkUnbuilt = false;
     for (const s of c.statement ?? []) {
       const sc = ch<StmtCh>(s);
       const [routing, store, imp] = [sc.sparsityStmt?.[0], sc.storageStmt?.[0], sc.importanceStmt?.[0]];
@@ -116,8 +117,11 @@ class Builder implements AstBuilder {
       else if (store) push(storage, buildStorage(this, store));
       else if (imp) push(importance, buildImportance(this, imp));
       else if (sc.cacheStmt?.[0]) push(cache, buildCache(this, sc.cacheStmt[0]));
-      else if (sc.qkStmt?.[0]) push(qk, buildQk(this, sc.qkStmt[0]));
-      else if (sc.pvStmt?.[0]) push(pv, buildPv(this, sc.pvStmt[0]));
+      else if (sc.qkStmt?.[0]) {
+        const built = buildQk(this, sc.qkStmt[0]);
+        push(qk, built);
+        if (built === undefined) qkUnbuilt = true;
+      } else if (sc.pvStmt?.[0]) push(pv, buildPv(this, sc.pvStmt[0]));
       else body.push(...this.stmt(s));
     }
     const spans = [...body, ...sparsity, ...storage, ...importance, ...cache, ...qk, ...pv]
@@ -136,6 +140,7 @@ class Builder implements AstBuilder {
       ...(importance.length > 0 ? { importance } : {}),
       ...(cache.length > 0 ? { cache } : {}),
       ...(qk.length > 0 ? { qk } : {}),
+      ...(qkUnbuilt ? { qkUnbuilt: true as const } : {}),
       ...(pv.length > 0 ? { pv } : {}),
     };
   }

@@ -53,10 +53,19 @@ export function buildPv(b: AstBuilder, n: CstNode): PvDecl | undefined {
 
 /**
  * One `pv` statement; V not also a quantized cache (`store v|kv`): its codes would be quantized
- * twice, and the K/V storage formats dequantize to f32 before P·V anyway.
+ * twice, and the K/V storage formats dequantize to f32 before P·V anyway. The e4m3 P·V is a stage
+ * of `qk int8`'s kernel (SageAttention2), so it needs a `qk` statement on every target: a rule of
+ * the source, given by `attnc check` rather than left to compile.
  */
 export function checkPv(decl: AttentionDecl, ctx: SparsityCheckCtx): void {
   checkOperandQuant(pvSpec, decl, ctx);
+  const first = decl.pv?.[0];
+  // A `qk` that did not build has its own error: `add qk int8` would repeat it.
+  if (first && !decl.qk?.[0] && !decl.qkUnbuilt)
+    ctx.err(
+      '`pv e4m3` runs after `qk int8` (SageAttention2): add `qk int8 smooth k`; alone: not yet',
+      first.span,
+    );
 }
 
 export function printPv(s: PvDecl): string {

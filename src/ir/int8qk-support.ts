@@ -37,8 +37,10 @@ export function unsupportedQk(
  * (codegen/cuda/int8qk-pv-wgmma.ts), asked for with `engine: 'wgmma-ws'` (the SIMT engine, qk
  * int8's default, has no e4m3 P·V); everything else is refused at the statement rather than emit
  * a kernel that runs P·V in 16 bits and ignores it. The order of the reasons is the order a user
- * fixes them in: target, dtype, the `qk int8` it pairs with, the engine. The kernel's own limits
- * (blockK 128, the serial schedule) are its render's errors.
+ * fixes them in: target, dtype, the engine. Without `qk int8` it never gets here: the checker
+ * refuses that (dsl/pv-stmt.ts checkPv); and `qk int8`'s refusals, checked first, cover target
+ * and dtype today; pv's own stay so that a target `qk int8` gains does not take `pv e4m3` along
+ * silently. The kernel's own limits (blockK 128, the serial schedule) are its render's errors.
  */
 export function unsupportedPv(
   decl: AttentionDecl,
@@ -52,8 +54,6 @@ export function unsupportedPv(
   const refuse = (message: string) => ({ message, span: stmt.span });
   if (target !== 'cuda') return refuse(`\`pv e4m3\` is a CUDA prefill option; ${target}: not yet`);
   if (dtype === 'f32') return refuse('`pv e4m3` quantizes 16-bit V: compile with dtype f16 or bf16, not f32');
-  if (!decl.qk?.[0])
-    return refuse('`pv e4m3` runs after `qk int8` (SageAttention2): add `qk int8 smooth k`; alone: not yet');
   if (engine !== 'wgmma-ws')
     return refuse(
       `\`pv e4m3\` runs on the wgmma-ws engine only: compile with schedule { engine: 'wgmma-ws' }${engine ? `, not ${engine}` : ''}`,

@@ -11,7 +11,7 @@ import { cacheLayout, scaleGroups, wordsPerRow, type CacheSizes, type QuantCache
 /** A block table over a pool of `pages` pages of `pageSize` rows. */
 export interface QuantPages {
   readonly pageSize: number;
-  /** [B, maxPages] page ids, row-major. */
+  /** [B, maxPages] page ids, row-major; longer is fine (rows past B, as a table made for a larger batch, are unused). */
   readonly blockTable: Int32Array;
   readonly maxPages: number;
   /** Pages in the pool. */

@@ -4,7 +4,8 @@
 // kv head at its own strides). The reference reads the logical [B, Hkv, Nk, W] K/V that
 // `gatherKv` takes out of such a cache, after `checkKvCache` has refused what a kernel could not
 // read: a page id outside the pool, a row stride below the row width, a cache smaller than its
-// strides address (capacity < Nk), a block table too short for Nk.
+// strides address (capacity < Nk), a block table too short for Nk or for [B, maxPages] (a longer
+// one is an engine's table made for a larger batch: its rows past B are unused, as everywhere).
 
 /** Element strides of K or V (the CUDA Args' k_stride_b / _h / _n). */
 export interface KvStrides {
@@ -21,7 +22,7 @@ export type KvCacheLayout =
       readonly kind: 'paged';
       readonly pageSize: number;
       readonly strides: KvStrides;
-      /** [B, maxPages] page ids (row-major). */
+      /** [B, maxPages] page ids (row-major); longer is fine: rows past B are unused. */
       readonly blockTable: Int32Array;
       readonly maxPages: number;
     };

@@ -13,7 +13,7 @@ export interface KvCacheInput {
   /** Element strides of k: per batch (a paged cache: per page), per kv head, per row. */
   readonly k?: KvStrides;
   readonly v?: KvStrides;
-  /** Paged kernels (`cache paged N`): [B, maxPages] page ids, row-major. */
+  /** Paged kernels (`cache paged N`): [B, maxPages] page ids, row-major, or longer (rows past B unused). */
   readonly blockTable?: Int32Array;
   /** Columns of the block table; default ceil(Nk / N), as the CUDA args_init sets it. */
   readonly maxPages?: number;
@@ -91,8 +91,9 @@ function layoutOf(
 
 /**
  * Why `table` is not the Int32Array [B, maxPages] of page ids a paged cache reads, or undefined.
- * Exactly that length: a longer table is most likely a caller's wrong maxPages (dispatch and
- * runWgslQuantize both say so in these words).
+ * At least that long: a longer table is an engine's, made for a larger batch, whose rows past B
+ * are never read (an emitted module's dispatch and quantize take it too; runWgslQuantize says
+ * the same in these words).
  */
 export function blockTableProblem(
   table: unknown,
@@ -100,9 +101,9 @@ export function blockTableProblem(
   B: number,
   maxPages: number,
 ): string | undefined {
-  if (table instanceof Int32Array && table.length === B * maxPages) return undefined;
+  if (table instanceof Int32Array && table.length >= B * maxPages) return undefined;
   const got = table instanceof Int32Array ? `an Int32Array of ${table.length}` : describeValue(table);
-  return `a paged cache (pages of ${P} rows) reads its keys through an Int32Array [B, maxPages] = [${B}, ${maxPages}] of page ids, got ${got}`;
+  return `a paged cache (pages of ${P} rows) reads its keys through an Int32Array [B, maxPages] = [${B}, ${maxPages}] of page ids (at least ${B * maxPages}), got ${got}`;
 }
 
 const KV_FIELDS = ['k', 'v', 'blockTable', 'maxPages'];

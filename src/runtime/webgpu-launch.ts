@@ -67,7 +67,9 @@ export function runBuffers(
     const buf = make(b.name, size, STORAGE | COPY_DST | (written ? COPY_SRC : 0));
     buffers.set(b.name, buf);
     if (!written) {
-      upload(device, buf, bindingData(b, inputs) as ArrayBufferView, size);
+      const data = bindingData(b, inputs) as ArrayBufferView;
+      // A block table longer than [B, max_pages] (made for a larger batch): rows past B go unread.
+      upload(device, buf, b.role === 'block_table' ? (data as Int32Array).subarray(0, n) : data, size);
       continue;
     }
     if (debug) poison(device, buf, b, size);

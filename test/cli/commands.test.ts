@@ -2,7 +2,7 @@
 // command (`check f.attn --nq 5 --emit ts` was accepted), an unknown command named before any
 // file is read (it reported ENOENT for the file), and stray arguments refused.
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -58,7 +58,8 @@ describe('attnc subcommands', () => {
   it("refuses another command's flags, naming them", () => {
     const r = attnc('check', 'stdlib/causal.attn', '--nq', '5', '--emit', 'ts');
     expect(r.status).toBe(1);
-    expect(r.stderr).toMatch(/^attnc: check does not take --nq, --emit\nusage: attnc check FILE/);
+    // One line, then the usage, with no blank line after it.
+    expect(r.stderr).toBe('attnc: check does not take --nq, --emit\nusage: attnc check FILE [--json]\n');
   });
 
   it('an unknown command is named before any file is read; stray arguments are refused', () => {
@@ -72,6 +73,20 @@ describe('attnc subcommands', () => {
     expect(extra.stderr).toContain('check: unexpected argument `stdlib/full.attn`');
   });
 
+  it("an --entry the file does not declare is the flag's error, not a caret at line 1", () => {
+    // compile() can only point at the file's first line (a comment here): the CLI names the flag;
+    // run says so before it asks for a device (it said "no WebGPU adapter" without one).
+    const svg = ['--out', join(tmpdir(), 'nope.svg')];
+    for (const args of [['compile'], ['viz', ...svg], ['run']]) {
+      const r = attnc(args[0]!, 'stdlib/document.attn', '--entry', 'nope', ...args.slice(1));
+      expect([r.status, r.stdout, r.stderr]).toEqual([
+        1,
+        '',
+        'attnc: --entry nope: no attention named `nope` (declared: document)\n',
+      ]);
+    }
+  });
+
   it('generated files name their source relative to the working directory, never by an absolute path', () => {
     const out = mkdtempSync(join(tmpdir(), 'attnc-names-'));
     const absolute = resolve('stdlib/causal.attn');
@@ -81,6 +96,17 @@ describe('attnc subcommands', () => {
       .join('\n');
     expect(text).toContain('from stdlib/causal.attn');
     expect(text).not.toContain(absolute);
+  });
+
+  it('diagnostics cite the path given, as check does, though generated files do not', () => {
+    // compile cited the portable name (`typo.attn:2:8`), which names no file outside the cwd.
+    const file = join(mkdtempSync(join(tmpdir(), 'attnc-cite-')), 'typo.attn');
+    writeFileSync(file, 'attention a() {\n  mask kk\n}\n');
+    for (const command of ['check', 'compile']) {
+      const r = attnc(command, file);
+      expect(r.status).toBe(1);
+      expect(r.stderr).toContain(` --> ${file}:2:8\n`);
+    }
   });
 
   it('--shader-f16 compiles f16 WGSL offline for a device that has the feature', () => {

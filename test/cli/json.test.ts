@@ -147,6 +147,27 @@ describe('--json', () => {
     expect(bad.doc).toMatchObject({ ok: false, exitCode: 3, agrees: false });
   });
 
+  it("docs/CLI.md's run document names every field a run can carry", async () => {
+    // cacheBytesPerToken, cacheLayout and importance were written but not documented.
+    report.current = {
+      ...fakeReport(0),
+      importance: { maxAbsError: 0, relError: 0, nanCount: 0 },
+      cacheBytesPerToken: { k: 190, v: 188, total: 378, plain: 512 },
+      cacheLayout: '8 HND pages [Hkv, 16, D] in a shuffled block table [1, 7]',
+    };
+    const { doc } = await json(['run', 'stdlib/causal.attn']);
+    const docs = readFileSync('docs/CLI.md', 'utf8');
+    const run = docs.slice(docs.indexOf('### `run`'), docs.indexOf('### `doctor`'));
+    const listed = /`\{ …head, ([^}]*)\}`/
+      .exec(run)![1]!
+      .split(',')
+      .map((f) => f.trim().replace('?', ''));
+    const head = ['schema', 'command', 'ok', 'exitCode'];
+    expect(Object.keys(doc).filter((k) => !head.includes(k) && !listed.includes(k))).toEqual([]);
+    for (const field of ['importance', 'cacheBytesPerToken', 'cacheLayout'])
+      expect(run).toContain(`- \`${field}\``);
+  });
+
   it('no command, or a value on --json: still one document, exit 1', async () => {
     // `attnc --json` printed the usage text; `check F --json=1` printed parseArgs' refusal on
     // stderr and nothing on stdout (JSON.parse throws on both).
@@ -161,6 +182,25 @@ describe('--json', () => {
       error: { kind: 'usage', message: '--json takes no value, got `--json=1`' },
     });
     expect(valued.err).toBe('');
+  });
+
+  it("a call's usage error: the message is one line, the command's usage a field of its own", async () => {
+    // The usage text was appended to the message (`check: missing FILE\nusage: …\n`).
+    const usage = 'usage: attnc check FILE [--json]\n';
+    for (const [argv, message] of [
+      [['check'], 'check: missing FILE'],
+      [['check', 'stdlib/causal.attn', '--nq', '5'], 'check does not take --nq'],
+      [['check', 'stdlib/causal.attn', 'stdlib/full.attn'], 'check: unexpected argument `stdlib/full.attn`'],
+    ] as const) {
+      const r = await json([...argv]);
+      expect([r.code, r.doc.error, r.err]).toEqual([1, { kind: 'usage', message, usage }, '']);
+    }
+    // Errors that are not about the call's shape carry no usage.
+    const missing = await json(['check', 'no-such.attn']);
+    expect(missing.doc.error).toEqual({
+      kind: 'usage',
+      message: 'cannot read no-such.attn: no such file (ENOENT)',
+    });
   });
 
   it('an internal error: a document of kind internal on stdout, the stack on stderr, exit 2', async () => {

@@ -70,15 +70,40 @@ describe('Session', () => {
   it(':set refuses a size :run would refuse, at :set (it waited for :mask or :run)', async () => {
     const { type } = session();
     await type('attention a() { mask causal }');
+    const sizes = '[1, 2147483647] (sizes are int32)';
     expect(await type(':set nq=2147483648')).toBe(
-      'error: nq 2147483648: sizes are int32, at most 2147483647\n',
+      `error: nq expects an integer in ${sizes}, got \`2147483648\`\n`,
     );
     expect(await type(':set kv-heads=9999999999')).toBe(
-      'error: kv-heads 9999999999: sizes are int32, at most 2147483647\n',
+      `error: kv-heads expects an integer in ${sizes}, got \`9999999999\`\n`,
     );
-    expect(await type(':set repeat=101')).toBe('error: repeat 101: at most 100\n');
-    expect(await type(':set nq=0x10')).toBe('error: nq expects an integer ≥ 1, got `0x10`\n');
+    expect(await type(':set repeat=101')).toBe('error: repeat expects an integer in [1, 100], got `101`\n');
+    expect(await type(':set nq=0x10')).toBe(`error: nq expects an integer in ${sizes}, got \`0x10\`\n`);
+    expect(await type(':set head=-1')).toBe(
+      'error: head expects an integer in [0, 2147483647] (sizes are int32), got `-1`\n',
+    );
     expect(await type(':set nq=2147483647 repeat=100')).toBe('nq=2147483647 repeat=100\n');
+  });
+
+  it(':set dim names dim and the head dims the current kernel fits (it waited for :run)', async () => {
+    const { type } = session();
+    await type('attention a() { mask causal }');
+    // 512 × 32 bytes of K/V tile rows outgrow the 16 KiB of portable workgroup memory.
+    expect(await type(':set dim=100000')).toBe(
+      'error: dim expects an integer in [1, 511] for `a` (no wgsl schedule fits a larger head dim), got `100000`\n',
+    );
+    expect(await type(':set dim=0')).toBe(
+      'error: dim expects an integer in [1, 2147483647] (sizes are int32), got `0`\n',
+    );
+    expect(await type(':set')).toContain(' dim=64 '); // refused: unchanged
+    expect(await type(':set dim=511')).toBe('dim=511\n');
+    // Without a kernel to check it against, a definition that does not fit blames the setting.
+    const bare = session();
+    expect(await bare.type(':set dim=4096')).toBe('dim=4096\n');
+    const out = await bare.type('attention b() { mask causal }');
+    expect(out).toMatch(/^error: dim 4096: b: no wgsl schedule fits: head dim 4096\/4096 needs \d+ bytes/);
+    expect(out).toContain(': :set a smaller dim\n');
+    expect(await bare.type(':list')).not.toContain('b');
   });
 
   it(':run flags: a negative number, a missing value and an unknown flag are one line each', async () => {

@@ -62,16 +62,19 @@ describe('kvCache on WGSL runs', () => {
 
   it('refuses what the kernel could not read, naming the argument', () => {
     expect(issues(paged.artifact, inputs({}))).toEqual([
-      'kvCache.blockTable: a paged cache (pages of 4 rows) reads its keys through an Int32Array [B, maxPages] = [2, 3] of page ids, got undefined',
+      'kvCache.blockTable: a paged cache (pages of 4 rows) reads its keys through an Int32Array [B, maxPages] = [2, 3] of page ids (at least 6), got undefined',
     ]);
-    expect(issues(paged.artifact, inputs({ kvCache: { blockTable: table, maxPages: 2 } }))).toContain(
-      'kvCache.blockTable: a paged cache (pages of 4 rows) reads its keys through an Int32Array [B, maxPages] = [2, 2] of page ids, got an Int32Array of 6',
+    expect(issues(paged.artifact, inputs({ kvCache: { blockTable: table.slice(0, 5) } }))).toContain(
+      'kvCache.blockTable: a paged cache (pages of 4 rows) reads its keys through an Int32Array [B, maxPages] = [2, 3] of page ids (at least 6), got an Int32Array of 5',
     );
+    // Longer is an engine's table made for a larger batch: its rows past B (-1s here) go unread.
+    const longer = Int32Array.from([...table, -1, -1, -1]);
+    expect(issues(paged.artifact, inputs({ kvCache: { blockTable: longer, maxPages: 3 } }))).toEqual([]);
     // A block table of another element type showed as its String(): 'got 6,0,3,1,2,5'.
     expect(
       issues(paged.artifact, inputs({ kvCache: { blockTable: Float32Array.from(table) as never } })),
     ).toEqual([
-      'kvCache.blockTable: a paged cache (pages of 4 rows) reads its keys through an Int32Array [B, maxPages] = [2, 3] of page ids, got Float32Array of 6 elements',
+      'kvCache.blockTable: a paged cache (pages of 4 rows) reads its keys through an Int32Array [B, maxPages] = [2, 3] of page ids (at least 6), got Float32Array of 6 elements',
     ]);
     const stray = Int32Array.from([6, 0, 7, 1, 2, 5]);
     expect(issues(paged.artifact, inputs({ kvCache: { blockTable: stray } }))[0]).toContain(

@@ -3,7 +3,7 @@
 // assigned to a const, a callback, and a nested function listed on its own as well as inside its
 // parent — so each kind of function and the longest-first order can fail separately.
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -74,5 +74,18 @@ describe('long-functions', () => {
     const run = spawnSync('node', [script, '--min', 'ten', dir], { encoding: 'utf8' });
     expect(run.status).toBe(2);
     expect(run.stderr).toContain('--min expects a positive integer, got `ten`');
+  });
+
+  it('exits quietly with status 0 when its reader goes away (`| head`)', () => {
+    // 5000 one-line functions, one write each: far more than `head -c 1` reads before it exits.
+    const many = join(dir, 'many');
+    mkdirSync(many);
+    writeFileSync(
+      join(many, 'many.ts'),
+      Array.from({ length: 5000 }, (_, i) => `function f${i}() {}`).join('\n'),
+    );
+    const pipe = 'node "$0" --min 1 "$1" | head -c 1 >/dev/null; echo "${PIPESTATUS[0]}"';
+    const run = spawnSync('bash', ['-c', pipe, script, many], { encoding: 'utf8' });
+    expect([run.stdout.trim(), run.stderr]).toEqual(['0', '']);
   });
 });

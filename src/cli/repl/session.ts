@@ -5,6 +5,7 @@ import { compile, type Compiled } from '../../compile.js';
 import { CompileError, renderDiagnostics } from '../../diagnostics.js';
 import { frontend } from '../../dsl/index.js';
 import type { StorageDType } from '../../ir/kernel.js';
+import { headDimMisfit } from '../compile-flags.js';
 import { userErrorMessage } from '../exit.js';
 import { appendStatement, isStatement, needsMore } from './input.js';
 import type { Screen } from './term-mask.js';
@@ -128,10 +129,24 @@ export class Session {
 
   /** The WGSL compilation of `def` (portable limits) at the current head dim; cached. */
   compiled(def: Def): Compiled {
-    const key = `${this.settings.dim}\n${def.source}`;
+    return this.compiledAt(def, this.settings.dim);
+  }
+
+  /**
+   * The WGSL compilation of `def` at head dim `dim`; cached. No schedule fitting the head dim is
+   * the `dim` setting's doing, so the error names it (compile() can only point at the name).
+   */
+  compiledAt(def: Def, dim: number): Compiled {
+    const key = `${dim}\n${def.source}`;
     let c = this.cache.get(key);
     if (!c) {
-      c = compile(def.source, { target: 'wgsl', file: REPL_FILE, headDim: this.settings.dim });
+      try {
+        c = compile(def.source, { target: 'wgsl', file: REPL_FILE, headDim: dim });
+      } catch (e) {
+        const misfit = headDimMisfit(e);
+        if (misfit) throw new ReplError(`dim ${dim}: ${def.name}: ${misfit}: :set a smaller dim`);
+        throw e;
+      }
       if (this.cache.size > 64) this.cache.clear();
       this.cache.set(key, c);
     }
@@ -168,8 +183,10 @@ export class Session {
       try {
         this.compiled(def);
       } catch (e) {
-        if (!(e instanceof CompileError)) throw e;
-        this.print(e.message);
+        if (e instanceof ReplError)
+          this.print(`error: ${e.message}`); // the dim setting's misfit
+        else if (e instanceof CompileError) this.print(e.message);
+        else throw e;
         continue;
       }
       const again = this.defs.delete(def.name);

@@ -31,21 +31,54 @@ function settingKey(name: string): Key | undefined {
   return Object.hasOwn(settingNames, name) ? settingNames[name] : undefined;
 }
 
-function intValue(name: string, raw: string, min: number): number {
+/** The values a numeric setting takes: :run's limits (run-limits.ts checkRunFits, MAX_REPEAT). */
+function rangeOf(key: Exclude<Key, 'dtype' | 'seed'>): readonly [number, number] {
+  if (key === 'repeat') return [1, MAX_REPEAT];
+  return [key === 'head' ? 0 : 1, I32_MAX];
+}
+
+/**
+ * A shape setting, refused at :set with the limits :run applies, so that `:set nq=2147483648`
+ * does not wait for :mask or :run to be refused; every refusal names the key and its range.
+ */
+function shapeValue(key: Exclude<Key, 'dtype' | 'seed'>, name: string, raw: string): number {
+  const [min, max] = rangeOf(key);
   const n = decimalInt(raw);
-  if (n === undefined || n < min) throw new ReplError(`${name} expects an integer ≥ ${min}, got \`${raw}\``);
+  if (n === undefined || n < min || n > max) {
+    const why = max === I32_MAX ? ' (sizes are int32)' : '';
+    throw new ReplError(`${name} expects an integer in [${min}, ${max}]${why}, got \`${raw}\``);
+  }
   return n;
 }
 
 /**
- * A shape setting, refused at :set with the limits :run applies (run-limits.ts checkRunFits, and
- * MAX_REPEAT), so that `:set nq=2147483648` does not wait for :mask or :run to be refused.
+ * `:set dim=N` with a current kernel: N when a WGSL schedule of it fits, else refused naming the
+ * largest head dim that does (the device's workgroup memory bounds it), rather than at :run.
  */
-function shapeValue(key: Exclude<Key, 'dtype' | 'seed'>, name: string, raw: string): number {
-  const n = intValue(name, raw, key === 'head' ? 0 : 1);
-  if (key === 'repeat' && n > MAX_REPEAT) throw new ReplError(`repeat ${n}: at most ${MAX_REPEAT}`);
-  if (n > I32_MAX) throw new ReplError(`${name} ${n}: sizes are int32, at most ${I32_MAX}`);
-  return n;
+function fittingDim(session: Session, name: string, dim: number, raw: string): number {
+  const def = session.current;
+  if (!def) return dim;
+  const fits = (d: number): boolean => {
+    try {
+      session.compiledAt(def, d);
+      return true;
+    } catch (e) {
+      if (e instanceof ReplError) return false;
+      throw e;
+    }
+  };
+  if (fits(dim)) return dim;
+  // Bisection: a larger head dim needs more workgroup memory, never less.
+  let [lo, hi] = [0, dim];
+  while (hi - lo > 1) {
+    const mid = Math.floor((lo + hi) / 2);
+    if (fits(mid)) lo = mid;
+    else hi = mid;
+  }
+  if (lo === 0) throw new ReplError(`${name} ${dim}: no wgsl schedule of \`${def.name}\` fits any head dim`);
+  throw new ReplError(
+    `${name} expects an integer in [1, ${lo}] for \`${def.name}\` (no wgsl schedule fits a larger head dim), got \`${raw}\``,
+  );
 }
 
 function setSetting(s: Settings, key: Key, name: string, raw: string): void {
@@ -135,6 +168,10 @@ export function setCommand(session: Session, rest: string): void {
     if (!m) throw new ReplError(`:set expects NAME=VALUE, got \`${item}\``);
     const [, name, raw] = m as unknown as [string, string, string];
     const key = settingKey(name);
+    if (key === 'dim') {
+      session.settings.dim = fittingDim(session, name, shapeValue(key, name, raw), raw);
+      continue;
+    }
     if (key) {
       setSetting(session.settings, key, name, raw);
       continue;
