@@ -50,13 +50,29 @@ export async function runCommand(
   f: RunFlags,
   params: Record<string, number | boolean>,
 ): Promise<number> {
+  const options = runOptions(file, f, params);
+  const r = await runWithProgress(source, options, f.json === true);
+  const ok = agrees(r);
+  const code = ok ? EXIT.ok : EXIT.disagrees;
+  if (f.json) {
+    const { B, H: heads, Hkv: kvHeads, Nq, Nk: keys, D } = options;
+    const sizes = { B, H: heads, Hkv: kvHeads, Nq, Nk: keys, D };
+    writeJson({ ...head('run', code), file, agrees: ok, sizes, dtype: options.dtype, ...r });
+    return code;
+  }
+  process.stdout.write(reportLines(r, ok).join('\n') + '\n');
+  return code;
+}
+
+/** The run's options from its flags, each checked in the order the flags are documented. */
+function runOptions(file: string, f: RunFlags, params: Record<string, number | boolean>): RunOptions {
   const H = positiveInt('heads', f.heads, 4);
   const Hkv = positiveInt('kv-heads', f['kv-heads'], H);
   if (H % Hkv !== 0) throw new UsageError(`--heads (${H}) must be a multiple of --kv-heads (${Hkv})`);
   const Nk = positiveInt('nk', f.nk, 1024);
   const dtype = parseDtype(f.dtype, 'f32');
   if (dtype === 'bf16') throw new UsageError('WebGPU has no bf16 storage: use --dtype f32 or f16');
-  const options: RunOptions = {
+  return {
     file,
     ...(f.entry ? { entry: f.entry } : {}),
     B: positiveInt('batch', f.batch, 1),
@@ -73,23 +89,22 @@ export async function runCommand(
     ...(f.importance !== undefined ? { importance: parseImportance(f.importance)! } : {}),
     ...(f['wgsl-engine'] !== undefined ? { wgslEngine: parseWgslEngine(f['wgsl-engine'])! } : {}),
   };
-  const progress = await startProgress({ stream: process.stderr, json: f.json === true, env: process.env });
-  let r: RunReport;
+}
+
+/** runKernel with a progress line on stderr (none under --json), cleared however the run ends. */
+async function runWithProgress(source: string, options: RunOptions, json: boolean): Promise<RunReport> {
+  const progress = await startProgress({ stream: process.stderr, json, env: process.env });
   try {
-    r = await runKernel(source, { ...options, onPhase: (p) => progress.phase(phaseText[p]) });
+    return await runKernel(source, { ...options, onPhase: (p) => progress.phase(phaseText[p]) });
   } finally {
     progress.done();
   }
-  const ok = agrees(r);
-  const code = ok ? EXIT.ok : EXIT.disagrees;
-  if (f.json) {
-    const { B, H: heads, Hkv: kvHeads, Nq, Nk: keys, D } = options;
-    const sizes = { B, H: heads, Hkv: kvHeads, Nq, Nk: keys, D };
-    writeJson({ ...head('run', code), file, agrees: ok, sizes, dtype, ...r });
-    return code;
-  }
+}
+
+/** The human-readable report: verdict, errors, density and tiles, routing, cache, timings. */
+function reportLines(r: RunReport, ok: boolean): string[] {
   const total = r.tiles.empty + r.tiles.full + r.tiles.partial;
-  const lines = [
+  return [
     `${r.name}: ${ok ? 'agrees with the reference' : 'DISAGREES with the reference'} (tolerance ${fmt(r.tolerance)})`,
     `  out  max abs error ${fmt(r.out.maxAbsError)}, relative ${fmt(r.out.relError)}${r.out.nanCount ? `, ${r.out.nanCount} NaN` : ''}`,
     ...(r.lse ? [`  lse  max abs error ${fmt(r.lse.maxAbsError)}, relative ${fmt(r.lse.relError)}`] : []),
@@ -99,17 +114,22 @@ export async function runCommand(
         ]
       : []),
     `  mask density ${(r.density * 100).toFixed(1)}%; tiles (head 0): ${r.tiles.full} full, ${r.tiles.partial} partial, ${r.tiles.empty} empty of ${total}`,
-    ...(r.routing
-      ? [
-          `  routing: selected-${r.routing.unit} density ${(r.routing.blockDensity * 100).toFixed(1)}%, pair density ${(r.routing.pairDensity * 100).toFixed(1)}%; indices ${r.routing.indices === 'exact' ? 'match the reference' : r.routing.indices === 'near-tie' ? 'differ only at f32 near-ties (valid top-k)' : `WRONG: ${r.routing.indices}`}`,
-        ]
-      : []),
+    ...(r.routing ? [routingLine(r.routing)] : []),
     ...(r.cacheBytesPerToken ? [cacheLine(r.cacheBytesPerToken)] : []),
     ...(r.cacheLayout ? [`  K/V cache: ${r.cacheLayout}`] : []),
     `  time: compile ${r.compileMs.toFixed(1)} ms, pipeline ${r.pipelineMs.toFixed(1)} ms, kernel ${r.gpuMs.toFixed(2)} ms (best of runs), reference ${r.referenceMs.toFixed(0)} ms`,
   ];
-  process.stdout.write(lines.join('\n') + '\n');
-  return code;
+}
+
+/** Selected-unit and pair densities, and whether the kernel's indices match the oracle's. */
+function routingLine(routing: NonNullable<RunReport['routing']>): string {
+  const indices =
+    routing.indices === 'exact'
+      ? 'match the reference'
+      : routing.indices === 'near-tie'
+        ? 'differ only at f32 near-ties (valid top-k)'
+        : `WRONG: ${routing.indices}`;
+  return `  routing: selected-${routing.unit} density ${(routing.blockDensity * 100).toFixed(1)}%, pair density ${(routing.pairDensity * 100).toFixed(1)}%; indices ${indices}`;
 }
 
 /** The bytes a quantized K/V cache reads per token (one row of one kv head), against plain rows. */

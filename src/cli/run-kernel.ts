@@ -88,15 +88,48 @@ export async function runKernel(source: string, o: RunOptions): Promise<RunRepor
 
   phase('reference');
   const t3 = performance.now();
-  const envTensors = Object.fromEntries(
-    kernel.tensors.map((t) => [t.name, { data: tensors[t.name]!, shape: tensorShape(t, sizes, params) }]),
-  );
-  const sizeVars = { ...sizes, D: o.D };
-  const env: EvalEnv = { params, tensors: envTensors, sizes: sizeVars };
+  const env = referenceEnv(kernel, o, params, tensors);
   const inp: RefInputs = { q, k, v, ...sizes, Hq: o.H, D: o.D, Dv: o.D };
   const { ref, routing } = runReference(decl.decl, env, inp, result.indices);
   const t4 = performance.now();
   phase('compare');
+  // The keys keep the order `--json` has always printed them in.
+  return {
+    name: kernel.name,
+    ...agreement(kernel, o, env, result, ref),
+    compileMs: t1 - t0,
+    pipelineMs: t2 - t1,
+    gpuMs: best,
+    referenceMs: t4 - t3,
+    bytes: runBytes(inputs, result, o.dtype === 'f16' ? 2 : 4, stored.bytes),
+    tolerance: o.dtype === 'f32' ? 1e-5 : 5e-3,
+    ...(routing ? { routing } : {}),
+    ...cacheFacts(o, stored, paged),
+  };
+}
+
+/** What the reference reads: params, each tensor with its shape, and the sizes (D included). */
+function referenceEnv(
+  kernel: AttentionKernel,
+  o: RunOptions,
+  params: Readonly<Record<string, number | boolean>>,
+  tensors: Readonly<Record<string, Int32Array | Float32Array>>,
+): EvalEnv & { tensors: NonNullable<EvalEnv['tensors']> } {
+  const sizes = { B: o.B, H: o.H, Hkv: o.Hkv, Nq: o.Nq, Nk: o.Nk };
+  const envTensors = Object.fromEntries(
+    kernel.tensors.map((t) => [t.name, { data: tensors[t.name]!, shape: tensorShape(t, sizes, params) }]),
+  );
+  return { params, tensors: envTensors, sizes: { ...sizes, D: o.D } };
+}
+
+/** The GPU's outputs against the reference's, the mask density, and the kernel's tile classes. */
+function agreement(
+  kernel: AttentionKernel,
+  o: RunOptions,
+  env: ReturnType<typeof referenceEnv>,
+  result: RunResult,
+  ref: ReturnType<typeof runReference>['ref'],
+): Pick<RunReport, 'out' | 'lse' | 'importance' | 'density' | 'tiles'> {
   let allowed = 0;
   for (const m of ref.mask) allowed += m;
   const tiles = tileCounts(kernel, {
@@ -106,10 +139,9 @@ export async function runKernel(source: string, o: RunOptions): Promise<RunRepor
     Nk: o.Nk,
     qOffset: o.Nk - o.Nq,
     kOffset: 0,
-    env: { params, tensors: envTensors, vars: { ...sizeVars } },
+    env: { params: env.params, tensors: env.tensors, vars: { ...env.sizes } },
   });
   return {
-    name: kernel.name,
     out: compareArrays(result.out, ref.out, ref.outScale),
     lse: result.lse ? compareArrays(result.lse, ref.lse, 1) : undefined,
     ...(kernel.outputs.importance
@@ -117,13 +149,16 @@ export async function runKernel(source: string, o: RunOptions): Promise<RunRepor
       : {}),
     density: allowed / ref.mask.length,
     tiles,
-    compileMs: t1 - t0,
-    pipelineMs: t2 - t1,
-    gpuMs: best,
-    referenceMs: t4 - t3,
-    bytes: runBytes(inputs, result, o.dtype === 'f16' ? 2 : 4, stored.bytes),
-    tolerance: o.dtype === 'f32' ? 1e-5 : 5e-3,
-    ...(routing ? { routing } : {}),
+  };
+}
+
+/** A paged run's cache layout, and a quantized cache's bytes per token against a plain one. */
+function cacheFacts(
+  o: RunOptions,
+  stored: ReturnType<typeof randomRun>['stored'],
+  paged: ReturnType<typeof randomRun>['paged'],
+): Pick<RunReport, 'cacheLayout' | 'cacheBytesPerToken'> {
+  return {
     ...(paged ? { cacheLayout: paged.description } : {}),
     ...(stored.bytes.k !== undefined || stored.bytes.v !== undefined
       ? {

@@ -104,16 +104,32 @@ function shapeRows(a: Artifact, c: 'k' | 'v', m: QuantizeModule): string[] {
 export function quantizeSource(a: Artifact): string {
   const list = caches(a);
   if (list.length === 0) return '';
+  const paged = list.some(([, m]) => m.pageSize !== undefined);
+  // A paged cache also checks and uploads its block table, between the argument and buffer checks.
+  return [
+    quantizeTables(a, list),
+    quantizeDoc,
+    ...list.map(
+      ([c]) =>
+        `«export function quantize(device: GPUDevice, cache: ${lit(c)}, args: QuantizeArgs${c.toUpperCase()}): void;»\n`,
+    ),
+    quantizeArgumentChecks,
+    paged ? pagedCheck : '',
+    quantizeLimitAndBufferChecks,
+    paged ? pagedUpload : '',
+    quantizeDispatch(paged),
+    '\n\n',
+    checkBuffersSource,
+  ].join('');
+}
+
+/** Each cache's quantize module, its buffers' shapes as code, and the per-device pipeline cache. */
+function quantizeTables(a: Artifact, list: ReturnType<typeof caches>): string {
   const table = list.map(
     ([c, m]) =>
       `  ${c}: { code: ${templateLiteral(m.code)}, entryPoints: ${JSON.stringify(m.entryPoints)}, workgroupSize: ${m.workgroupSize}, bindings: ${JSON.stringify(m.bindings)}, uniforms: ${JSON.stringify(m.uniforms)}, dim: ${m.dim}, input: ${lit(m.input)}${m.pageSize ? `, pageSize: ${m.pageSize}` : ''} },`,
   );
   const shapes = list.map(([c, m]) => `  ${c}: (e) => ({ ${shapeRows(a, c, m).join(', ')} }),`);
-  const paged = list.some(([, m]) => m.pageSize !== undefined);
-  const sigs = list.map(
-    ([c]) =>
-      `«export function quantize(device: GPUDevice, cache: ${lit(c)}, args: QuantizeArgs${c.toUpperCase()}): void;»`,
-  );
   return String.raw`/** The WGSL quantize module of each quantized cache, with its bindings and passes. */
 export const quantizeModules = {
 ${table.join('\n')}
@@ -127,13 +143,18 @@ ${shapes.join('\n')}
 
 const quantizePipelines = new WeakMap«<GPUDevice, Map<string, { layout: GPUBindGroupLayout; pipelines: GPUComputePipeline[] }>>»();
 
-/**
+`;
+}
+
+const quantizeDoc = String.raw`/**
  * Quantizes the token rows [start, start + n) of a quantized cache from the source rows 'x', in
  * place and bit for bit as attnc's quantize (docs/LANGUAGE.md, "Quantizing a range of rows"):
  * submits one command buffer on device.queue. Throws naming a bad argument.
  */
-${sigs.join('\n')}
-export function quantize(device«: GPUDevice», cache«: 'k' | 'v'», args«: object»)«: void» {
+`;
+
+/** quantize's checks of device, cache, argument names, sizes and the row range. */
+const quantizeArgumentChecks = String.raw`export function quantize(device«: GPUDevice», cache«: 'k' | 'v'», args«: object»)«: void» {
   const fail = (what«: string»)«: never» => {
     throw new Error(kernelName + ': quantize: ' + what);
   };
@@ -157,12 +178,19 @@ export function quantize(device«: GPUDevice», cache«: 'k' | 'v'», args«: ob
   for (const key of Object.keys(s)) if (!['B', 'Hkv', 'Nk'].includes(key)) fail('sizes: unknown size "' + key + '" (known: B, Hkv, Nk)');
   const values = { B: int('sizes.B', s.B), Hkv: int('sizes.Hkv', s.Hkv), Nk: int('sizes.Nk', s.Nk), start: int('start', a.start), n: int('n', a.n), salient_n: int('salientN', a.salientN ?? 0) };
   if (values.start + values.n > values.Nk) throw new Error(kernelName + ': quantize: rows [' + values.start + ', ' + (values.start + values.n) + ') are not inside the cache of ' + values.Nk + ' tokens');
-${paged ? pagedCheck : ''}  // Over the limit, the layout and pipelines would be invalid (and cached): Dawn only logs it.
+`;
+
+/** Checks of the storage-buffer limit and of each buffer (checkQuantizeBuffers). */
+const quantizeLimitAndBufferChecks = String.raw`  // Over the limit, the layout and pipelines would be invalid (and cached): Dawn only logs it.
   const storage = m.bindings.filter((b) => b.access !== 'uniform').length;
   const most = device.limits.maxStorageBuffersPerShaderStage;
   if (storage > most) fail('the ' + cache + " cache's quantize binds " + storage + ' storage buffers, the device allows ' + most + ' (request a device with a higher maxStorageBuffersPerShaderStage)');
   checkQuantizeBuffers(device, m, a, quantizeShapes[cache]«!»({ pages: 0, max_pages: 0, ...values }), fail);
-${paged ? pagedUpload : ''}  let perDevice = quantizePipelines.get(device);
+`;
+
+/** Pipelines (compiled once per device and cache), uniforms, bind group and the one submit. */
+function quantizeDispatch(paged: boolean): string {
+  return String.raw`  let perDevice = quantizePipelines.get(device);
   if (!perDevice) quantizePipelines.set(device, (perDevice = new Map()));
   let compiled = perDevice.get(cache);
   if (!compiled) {
@@ -187,9 +215,7 @@ ${paged ? pagedUpload : ''}  let perDevice = quantizePipelines.get(device);
   pass.end();
   device.queue.submit([encoder.finish()]);
   uniforms.destroy();${paged ? '\n  table?.destroy();' : ''}
-}
-
-${checkBuffersSource}`;
+}`;
 }
 
 /**

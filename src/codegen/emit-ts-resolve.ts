@@ -87,48 +87,77 @@ export const ownKv = (a: Artifact, alts: readonly Artifact[]): boolean =>
  * alternates whose grids or K/V row alignment differ, `alt` picks one (0: the primary, i: alternate i).
  */
 export function resolveSource(a: Artifact, alts: readonly Artifact[]): string {
-  const params = a.params;
   const altGrids = ownGrids(a, alts);
   const altKv = ownKv(a, alts);
-  const lines = [
+  const kv = kvGeometry(a);
+  return [
     '/** Checks sizes, params, offsets and scale; evaluates shapes and grids; packs the uniforms. */',
     altGrids || altKv
       ? 'function resolve(o«: LaunchOptions», alt = 0)«: Resolved» {'
       : 'function resolve(o«: LaunchOptions»)«: Resolved» {',
     '  const s = checkSizes(kernelName, o.sizes);',
     '  const issues«: string[]» = [];',
+    ...paramLines(a.params),
+    '  const { qOffset, kOffset, scale } = launchScalars(o, s, schedule.headDim, issues);',
+    ...kvLines(a, alts, altKv),
+    '  if (issues.length > 0) throw new KernelInputError(issues, kernelName);',
+    envLine(a.params, kv),
+    ...shapeLines(a, kv),
+    ...gridLines(a, alts, altGrids),
+    '  const u = new DataView(new ArrayBuffer(uniformLayout.bytes));',
+    ...uniformLines(a),
+    `  return { shapes, grids, uniforms: u.buffer, env: e${kv ? ', kv' : ''} };`,
+    '}',
+  ].join('\n');
+}
+
+/** Refuses unknown param names, then reads each param through its dtype's checker (or default). */
+function paramLines(params: readonly ParamSlot[]): string[] {
+  const lines = [
     '  const given = (o «as { params?: unknown }»).params;',
     `  unknownKeys('param', given, [${params.map((p) => lit(p.name)).join(', ')}], issues);`,
   ];
-  if (params.length > 0) {
-    lines.push(
-      '  const p = (typeof given === "object" && given !== null ? given : {}) «as Record<string, unknown>»;',
-      '  const params = {',
-      ...params.map(
-        (p) =>
-          `    ${p.name}: ${paramHelper(p)}(${lit(p.name)}, p[${lit(p.name)}], ${defaultText(p)}, issues),`,
-      ),
-      '  };',
-    );
-  }
-  const ints = params.filter((p) => p.dtype === 'i32').map((p) => `${p.name}: params.${p.name}`);
+  if (params.length === 0) return lines;
+  return [
+    ...lines,
+    '  const p = (typeof given === "object" && given !== null ? given : {}) «as Record<string, unknown>»;',
+    '  const params = {',
+    ...params.map(
+      (p) =>
+        `    ${p.name}: ${paramHelper(p)}(${lit(p.name)}, p[${lit(p.name)}], ${defaultText(p)}, issues),`,
+    ),
+    '  };',
+  ];
+}
+
+/**
+ * The K/V cache argument: a paged quantized cache's pools, a float cache's strides (per variant
+ * where they differ), or — for a quantized cache at its own layout — a refusal of any kvCache.
+ */
+function kvLines(a: Artifact, alts: readonly Artifact[], altKv: boolean): string[] {
   const kv = kvGeometry(a);
+  if (kv?.pool) return poolLines(a, kv);
+  if (!kv)
+    return [
+      '  if ((o «as { kvCache?: unknown }»).kvCache !== undefined)',
+      "    issues.push('kvCache: this kernel reads quantized K/V caches at their own packed layout; it takes no strides');",
+    ];
+  const geometry = altKv
+    ? `[${[a, ...alts].map((x) => JSON.stringify(kvGeometry(x))).join(', ')}][alt]«!»`
+    : JSON.stringify(kv);
+  return [`  const kv = kvCacheArgs((o «as { kvCache?: unknown }»).kvCache, s, ${geometry}, issues);`];
+}
+
+/** The environment shape and grid expressions read: sizes, int params, and the cache's page counts. */
+function envLine(params: readonly ParamSlot[], kv: ReturnType<typeof kvGeometry>): string {
+  const ints = params.filter((p) => p.dtype === 'i32').map((p) => `${p.name}: params.${p.name}`);
   if (kv) ints.push(...(kv.pageSize ? ['max_pages: kv.maxPages'] : []));
   if (kv?.pool) ints.push('pages: Number(pages)');
-  lines.push(
-    '  const { qOffset, kOffset, scale } = launchScalars(o, s, schedule.headDim, issues);',
-    ...(kv?.pool
-      ? poolLines(a, kv)
-      : kv
-        ? [
-            `  const kv = kvCacheArgs((o «as { kvCache?: unknown }»).kvCache, s, ${altKv ? `[${[a, ...alts].map((x) => JSON.stringify(kvGeometry(x))).join(', ')}][alt]«!»` : JSON.stringify(kv)}, issues);`,
-          ]
-        : [
-            '  if ((o «as { kvCache?: unknown }»).kvCache !== undefined)',
-            "    issues.push('kvCache: this kernel reads quantized K/V caches at their own packed layout; it takes no strides');",
-          ]),
-    '  if (issues.length > 0) throw new KernelInputError(issues, kernelName);',
-    `  const e = { B: s.B, H: s.H, Hkv: s.Hkv, Nq: s.Nq, Nk: s.Nk${ints.map((x) => `, ${x}`).join('')} };`,
+  return `  const e = { B: s.B, H: s.H, Hkv: s.Hkv, Nq: s.Nq, Nk: s.Nk${ints.map((x) => `, ${x}`).join('')} };`;
+}
+
+function shapeLines(a: Artifact, kv: ReturnType<typeof kvGeometry>): string[] {
+  return [
     '  const shapes«: Record<string, number[]>» = {',
     ...shapesLiteral(a, '    '),
     '  };',
@@ -137,17 +166,24 @@ export function resolveSource(a: Artifact, alts: readonly Artifact[]): string {
       .filter((w) => kv?.[w])
       .map((w) => `  if (kv.need.${w} !== undefined) shapes.${w} = [kv.need.${w}];`),
     '  checkShapes(kernelName, shapes);',
-    ...(altGrids
-      ? [
-          // Typed as a whole: an untyped literal of literals infers number[][] for each variant.
-          '  const gridsOf«: [number, number, number][][]» = [',
-          ...[a, ...alts].flatMap((x) => ['    [', ...gridsLiteral(x, '      '), '    ],']),
-          '  ];',
-          '  const grids = gridsOf[alt]«!»;',
-        ]
-      : ['  const grids«: [number, number, number][]» = [', ...gridsLiteral(a, '    '), '  ];']),
-    '  const u = new DataView(new ArrayBuffer(uniformLayout.bytes));',
-  );
+  ];
+}
+
+/** The launch grids: one list, or one per variant when an alternate's grids differ. */
+function gridLines(a: Artifact, alts: readonly Artifact[], altGrids: boolean): string[] {
+  if (!altGrids)
+    return ['  const grids«: [number, number, number][]» = [', ...gridsLiteral(a, '    '), '  ];'];
+  return [
+    // Typed as a whole: an untyped literal of literals infers number[][] for each variant.
+    '  const gridsOf«: [number, number, number][][]» = [',
+    ...[a, ...alts].flatMap((x) => ['    [', ...gridsLiteral(x, '      '), '    ],']),
+    '  ];',
+    '  const grids = gridsOf[alt]«!»;',
+  ];
+}
+
+/** One DataView store per uniform field, from a param, a size, a launch scalar or a cache stride. */
+function uniformLines(a: Artifact): string[] {
   const fixed: Record<string, string> = {
     q_offset: 'qOffset',
     k_offset: 'kOffset',
@@ -155,13 +191,11 @@ export function resolveSource(a: Artifact, alts: readonly Artifact[]): string {
     ...Object.fromEntries([...sizeNames].map((n) => [n, `s.${n}`])),
     ...Object.fromEntries(kvUniformFields.map((n) => [n, `kv.values.${n}«!»`])),
   };
-  const paramNames = new Set(params.map((p) => p.name));
-  for (const f of a.uniforms) {
+  const paramNames = new Set(a.params.map((p) => p.name));
+  return a.uniforms.map((f) => {
     const value = paramNames.has(f.name) ? `params.${f.name}` : fixed[f.name];
     if (value === undefined) throw new Error(`emit ts: uniform field "${f.name}" has no known source`);
     const set = f.dtype === 'f32' ? 'setFloat32' : f.dtype === 'u32' ? 'setUint32' : 'setInt32';
-    lines.push(`  u.${set}(${f.offset}, ${value}, true); // ${f.name}: ${f.dtype}`);
-  }
-  lines.push(`  return { shapes, grids, uniforms: u.buffer, env: e${kv ? ', kv' : ''} };`, '}');
-  return lines.join('\n');
+    return `  u.${set}(${f.offset}, ${value}, true); // ${f.name}: ${f.dtype}`;
+  });
 }

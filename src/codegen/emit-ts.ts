@@ -11,7 +11,8 @@ import { checkNames } from './emit-ts-refusals.js';
 import { bindingRows, entryPointRows, lit, templateLiteral } from './emit-ts-exprs.js';
 import { decodeSource, decodeSpecMember, usableDecode } from './emit-ts-decode.js';
 import { declarations, header, sharedTypeImports } from './emit-ts-header.js';
-import { inlineRuntime, runtimeIdCheck, runtimeImports, sharedTypeExports } from './emit-ts-shared.js';
+import { inlineRuntime, runtimeImports, sharedTypeExports } from './emit-ts-shared.js';
+import { createKernelExport, engineTypes } from './emit-ts-create.js';
 import { genericTypes, kernelTypes } from './emit-ts-types.js';
 import { wgslWorkgroupBytes } from './wgsl/limits.js';
 import { quantizeDeclarations, quantizeSource, quantizeTypes } from './emit-ts-quantize.js';
@@ -22,7 +23,6 @@ import {
   alternateSource,
   checkAlternates,
   altSuffix,
-  dualCreateKernel,
   engineChoiceSource,
   engineOf,
 } from './emit-ts-engines.js';
@@ -117,26 +117,64 @@ function tablesSource(a: Artifact, source: string | undefined): string {
 
 export function emitKernelModule(artifact: Artifact, options: EmitModuleOptions = {}): EmittedModule {
   checkNames(artifact, options.importanceStatement);
-  const lang = options.lang ?? 'ts';
+  const m = moduleParts(artifact, options);
+  const types = typesSection(m);
+  const body = bodySection(m, options.source);
+  const { a, shared, alt, bwd } = m;
+  const info = { ...options, lang: m.lang, sharedRuntime: shared };
+  if (m.lang === 'ts') {
+    // The runtime imports come first: a module's imports precede its code.
+    const [imports, rest] = shared ? splitImports(body) : ['', body];
+    const text = [header(a, info), imports, types, rest]
+      .filter((x) => x !== '')
+      .join('\n\n')
+      .replace(tsMarkers, '');
+    return { files: { [`${a.name}.ts`]: text + '\n' } };
+  }
+  const js = [header(a, info), body].join('\n\n').replace(tsOnly, '');
+  const dts = [
+    header(a, { ...info, dts: true }),
+    shared ? sharedTypeImports() : '',
+    types,
+    declarations(options.source !== undefined, shared, alt !== undefined, engineOf(a)),
+    ...(a.quantize ? [quantizeDeclarations(a)] : []),
+    ...(bwd ? backwardDeclarations : []),
+  ]
+    .filter((x) => x !== '')
+    .join('\n\n');
+  return { files: { [`${a.name}.js`]: js + '\n', [`${a.name}.d.ts`]: dts + '\n' } };
+}
+
+/** What one module carries: the artifact, its decode variant, the other engine's, and backward. */
+interface ModuleParts {
+  readonly a: Artifact;
+  readonly lang: EmitLanguage;
+  readonly shared: boolean;
+  readonly decode: ReturnType<typeof usableDecode>;
+  /** The other engine's artifacts (checkAlternates), their decode variants, and the first of each. */
+  readonly alts: readonly Artifact[];
+  readonly altDecodes: readonly ReturnType<typeof usableDecode>[];
+  readonly alt: Artifact | undefined;
+  readonly altDecode: ReturnType<typeof usableDecode>;
+  readonly bwd: WgslBackwardArtifact | undefined;
+}
+
+/** Picks the variants the options ask for, refusing combinations the module cannot carry. */
+function moduleParts(a: Artifact, options: EmitModuleOptions): ModuleParts {
   const shared = options.sharedRuntime ?? false;
-  const a = artifact;
   const decode = options.decode === false ? undefined : usableDecode(a);
   const alts = checkAlternates(a, options.alternate);
-  const alt = alts[0];
   const altDecodes = alts.map((x) => (options.decode !== false ? usableDecode(x) : undefined));
-  const altDecode = altDecodes.find((x) => x !== undefined);
   const bwd = options.backward;
   if (bwd && shared)
     throw new Error(`emit ${a.name}: backward() is emitted in self-contained modules only, for now`);
-  const usesCdiv = [a, ...[decode, ...alts, ...altDecodes].filter((x) => x !== undefined)].some(
-    (x) =>
-      x.entryPoints.some((ep) => ep.grid.some((g) => g.includes('cdiv'))) ||
-      x.bindings.some((b) => b.shape.some((d) => d.includes('cdiv'))),
-  );
-  const kinds = (['int', 'float', 'bool'] as const).filter((kind) =>
-    a.params.some((p) => p.dtype === { int: 'i32', float: 'f32', bool: 'bool' }[kind]),
-  );
-  const types = [
+  const altDecode = altDecodes.find((x) => x !== undefined);
+  return { a, lang: options.lang ?? 'ts', shared, decode, alts, altDecodes, alt: alts[0], altDecode, bwd };
+}
+
+/** The exported types: runtime types, this kernel's, then quantize / backward / engine extras. */
+function typesSection({ a, shared, alts, alt, bwd }: ModuleParts): string {
+  return [
     shared ? sharedTypeExports : genericTypes,
     kernelTypes(
       a,
@@ -146,16 +184,21 @@ export function emitKernelModule(artifact: Artifact, options: EmitModuleOptions 
     ...(bwd ? [backwardTypes(bwd)] : []),
     ...(alt ? [engineTypes] : []),
   ].join('\n\n');
-  const body = [
+}
+
+/** The code: runtime (imported or inlined), tables, resolve, variants, createKernel, WGSL, extras. */
+function bodySection(m: ModuleParts, source: string | undefined): string {
+  const { a, shared, decode, alts, alt, altDecodes, altDecode, bwd } = m;
+  return [
     shared
-      ? runtimeImports(kinds, decode !== undefined || altDecode !== undefined, a.kvRows !== undefined)
-      : inlineRuntime(kinds, a.kvRows !== undefined),
-    tablesSource(a, options.source),
+      ? runtimeImports(paramKinds(a), decode !== undefined || altDecode !== undefined, a.kvRows !== undefined)
+      : inlineRuntime(paramKinds(a), a.kvRows !== undefined),
+    tablesSource(a, source),
     resolveSource(a, alts),
     decode ? decodeSource(a, decode) : '',
     ...alts.map((x, i) => alternateSource(x, altDecodes[i], i)),
     ...(alt ? [engineChoiceSource(a, alts)] : []),
-    usesCdiv ? cdivSource : '',
+    usesCdiv(m) ? cdivSource : '',
     createKernelExport(
       shared,
       engineOf(a),
@@ -172,34 +215,28 @@ export function emitKernelModule(artifact: Artifact, options: EmitModuleOptions 
     ...(a.quantize ? [quantizeSource(a)] : []),
     ...(bwd ? [backwardSource(bwd)] : []),
   ].join('\n\n');
-  const info = { ...options, lang, sharedRuntime: shared };
-  if (lang === 'ts') {
-    // The runtime imports come first: a module's imports precede its code.
-    const [imports, rest] = shared ? splitImports(body) : ['', body];
-    const text = [header(a, info), imports, types, rest]
-      .filter((x) => x !== '')
-      .join('\n\n')
-      .replace(tsMarkers, '');
-    return { files: { [`${a.name}.ts`]: text + '\n' } };
-  }
-  const js = [header(a, info), body].join('\n\n').replace(tsOnly, '');
-  const dts = [
-    header(a, { ...info, dts: true }),
-    shared ? sharedTypeImports() : '',
-    types,
-    declarations(options.source !== undefined, shared, alt !== undefined, engineOf(a)),
-    ...(a.quantize ? [quantizeDeclarations(a)] : []),
-    ...(bwd
-      ? [
-          'export declare const backwardWgsl: string;',
-          'export declare function backward(device: GPUDevice, args: BackwardArgs): Promise<BackwardResult>;',
-        ]
-      : []),
-  ]
-    .filter((x) => x !== '')
-    .join('\n\n');
-  return { files: { [`${a.name}.js`]: js + '\n', [`${a.name}.d.ts`]: dts + '\n' } };
 }
+
+/** The runtime's param helpers this kernel needs, one per param dtype it has. */
+function paramKinds(a: Artifact): ('int' | 'float' | 'bool')[] {
+  return (['int', 'float', 'bool'] as const).filter((kind) =>
+    a.params.some((p) => p.dtype === { int: 'i32', float: 'f32', bool: 'bool' }[kind]),
+  );
+}
+
+/** Whether any carried artifact's grids or buffer shapes call cdiv (the module then defines it). */
+function usesCdiv({ a, decode, alts, altDecodes }: ModuleParts): boolean {
+  return [a, ...[decode, ...alts, ...altDecodes].filter((x) => x !== undefined)].some(
+    (x) =>
+      x.entryPoints.some((ep) => ep.grid.some((g) => g.includes('cdiv'))) ||
+      x.bindings.some((b) => b.shape.some((d) => d.includes('cdiv'))),
+  );
+}
+
+const backwardDeclarations = [
+  'export declare const backwardWgsl: string;',
+  'export declare function backward(device: GPUDevice, args: BackwardArgs): Promise<BackwardResult>;',
+];
 
 const cdivSource = `
 /** Ceiling division of the shape and grid expressions (sizes are non-negative integers). */
@@ -213,70 +250,6 @@ function cdiv(a«: number», b«: number»)«: number» {
 function splitImports(body: string): [string, string] {
   const end = body.indexOf('\n\n');
   return [body.slice(0, end), body.slice(end + 2)];
-}
-
-/** The types of a module with both engines (createKernel's option). */
-const engineTypes = [
-  '/** The WGSL engines: "row" (an invocation per query row, for CPU adapters), "coop" (for GPUs). */',
-  "export type WgslEngine = 'row' | 'coop';",
-  'export interface CreateKernelOptions {',
-  '  /** The engine to run (default engineFor(device)). */',
-  '  readonly engine?: WgslEngine;',
-  '}',
-].join('\n');
-
-/** createKernel and the module's other runtime-made exports. */
-function createKernelExport(
-  shared: boolean,
-  engine: string,
-  decodeMember: string | undefined,
-  dual:
-    | {
-        a: Artifact;
-        alts: readonly Artifact[];
-        altDecodeMembers: readonly (string | undefined)[];
-        ownResolve: boolean;
-      }
-    | undefined,
-): string {
-  const check = shared ? [runtimeIdCheck] : [];
-  const create = dual
-    ? [dualCreateKernel(dual.a, dual.alts, check, decodeMember, dual.altDecodeMembers, dual.ownResolve)]
-    : singleCreateKernel(check, engine, decodeMember);
-  return [
-    '/** Bind group 0 of every entry point: one explicit layout, so a single bind group serves every pass. */',
-    'export const bindGroupLayoutEntries«: GPUBindGroupLayoutEntry[]» = layoutEntries(bindings);',
-    '',
-    'export { KernelInputError };',
-    '',
-    ...create,
-  ].join('\n');
-}
-
-function singleCreateKernel(check: string[], engine: string, decodeMember: string | undefined): string[] {
-  return [
-    '/**',
-    ' * Compiles the WGSL and its pipelines for `device` (once); the kernel then runs any number of times.',
-    ` * Throws if the device lacks the limits or features the schedule needs. options.engine may only`,
-    ` * name this module's engine, ${lit(engine)} (an engine loop passes one to every module).`,
-    ' */',
-    `export async function createKernel(device«: GPUDevice», options«: { readonly engine?: ${lit(engine)} }» = {})«: Promise<Kernel>» {`,
-    ...check,
-    "  checkCreateArgs(kernelName, device, options, ['engine']);",
-    `  if (options.engine !== undefined && options.engine !== ${lit(engine)}) {`,
-    '    throw new KernelInputError(',
-    `      [\`createKernel(device, options): engine \${JSON.stringify(options.engine)}: this module carries the "${engine}" engine only (attnc compile without --wgsl-engine writes a module with both)\`],`,
-    '      kernelName,',
-    '    );',
-    '  }',
-    '  const spec«: KernelSpec» = {',
-    '    ...{ kernelName, schedule, bindings, entryPoints, uniformLayout, workgroupStorageBytes, maxWorkgroupSize, wgsl },',
-    "    resolve: resolve «as KernelSpec['resolve']»,",
-    ...(decodeMember ? [decodeMember] : []),
-    '  };',
-    '  return (await instantiate(spec, device)) «as unknown as Kernel»;',
-    '}',
-  ];
 }
 
 export { emitRuntimeModule, runtimeName } from './emit-ts-shared.js';

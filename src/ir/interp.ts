@@ -41,28 +41,43 @@ function rangeReduce(env: InterpEnv, name: string, lo: number, hi: number, pick:
 /** Evaluates a single op on already-evaluated operands. Exported for constant folding. */
 export function applyOp(n: Node, a: readonly Value[]): Value {
   const [x = 0, y = 0, z = 0] = a;
+  // Each family answers undefined for ops outside it; false is a value, so `??` is safe here.
+  const v = arithmetic(n, num(x), num(y)) ?? comparison(n, x, y) ?? logic(n.op, x, y, z) ?? elementary(n, x);
+  if (v === undefined) throw new Error(`applyOp: ${n.op} is not a pure scalar op`);
+  return v;
+}
+
+/** + − × ÷ mod, negation, min, max, |x|: i32 results wrap as int32, f32 results round to f32. */
+function arithmetic(n: Node, x: number, y: number): number | undefined {
   const isInt = n.dtype === 'i32';
   const wrap = (v: number): number => (isInt ? i32(v) : f32(v));
-  const operandInt = n.src[0]?.dtype === 'i32';
   switch (n.op) {
     case Op.ADD:
-      return wrap(num(x) + num(y));
+      return wrap(x + y);
     case Op.SUB:
-      return wrap(num(x) - num(y));
+      return wrap(x - y);
     case Op.MUL:
-      return isInt ? Math.imul(num(x), num(y)) : f32(num(x) * num(y));
+      return isInt ? Math.imul(x, y) : f32(x * y);
     case Op.DIV:
-      return isInt ? floorDiv(num(x), num(y)) : f32(num(x) / num(y));
+      return isInt ? floorDiv(x, y) : f32(x / y);
     case Op.MOD:
-      return isInt ? floorMod(num(x), num(y)) : f32(num(x) - f32(num(y) * Math.floor(f32(num(x) / num(y)))));
+      return isInt ? floorMod(x, y) : f32(x - f32(y * Math.floor(f32(x / y))));
     case Op.NEG:
-      return wrap(-num(x));
+      return wrap(-x);
     case Op.MIN:
-      return Math.min(num(x), num(y));
+      return Math.min(x, y);
     case Op.MAX:
-      return Math.max(num(x), num(y));
+      return Math.max(x, y);
     case Op.ABS:
-      return wrap(Math.abs(num(x)));
+      return wrap(Math.abs(x));
+  }
+  return undefined;
+}
+
+/** Orderings compare as numbers; == and != compare bools as bools. */
+function comparison(n: Node, x: Value, y: Value): boolean | undefined {
+  const numeric = n.src[0]?.dtype === 'i32' || n.src[0]?.dtype === 'f32';
+  switch (n.op) {
     case Op.LT:
       return num(x) < num(y);
     case Op.LE:
@@ -72,9 +87,15 @@ export function applyOp(n: Node, a: readonly Value[]): Value {
     case Op.GE:
       return num(x) >= num(y);
     case Op.EQ:
-      return operandInt || n.src[0]?.dtype === 'f32' ? num(x) === num(y) : x === y;
+      return numeric ? num(x) === num(y) : x === y;
     case Op.NE:
-      return operandInt || n.src[0]?.dtype === 'f32' ? num(x) !== num(y) : x !== y;
+      return numeric ? num(x) !== num(y) : x !== y;
+  }
+  return undefined;
+}
+
+function logic(op: Op, x: Value, y: Value, z: Value): Value | undefined {
+  switch (op) {
     case Op.AND:
       return Boolean(x) && Boolean(y);
     case Op.OR:
@@ -83,29 +104,31 @@ export function applyOp(n: Node, a: readonly Value[]): Value {
       return !x;
     case Op.SELECT:
       return x ? y : z;
-    case Op.EXP:
-      return f32(Math.exp(num(x)));
-    case Op.LOG:
-      return f32(Math.log(num(x)));
-    case Op.EXP2:
-      return f32(2 ** num(x));
-    case Op.LOG2:
-      return f32(Math.log2(num(x)));
-    case Op.SQRT:
-      return f32(Math.sqrt(num(x)));
-    case Op.TANH:
-      return f32(Math.tanh(num(x)));
-    case Op.FLOOR:
-      return f32(Math.floor(num(x)));
-    case Op.IS_FINITE:
-      return Number.isFinite(num(x));
-    case Op.CAST:
-      if (n.dtype === 'i32') return n.src[0]?.dtype === 'bool' ? num(x) : truncToI32(num(x));
-      if (n.dtype === 'f32') return f32(num(x));
-      return Boolean(x);
-    default:
-      throw new Error(`applyOp: ${n.op} is not a pure scalar op`);
   }
+  return undefined;
+}
+
+/** f32 functions of one operand, rounded to f32 as the backends' f32 math is. */
+const F32_FUNCTIONS: ReadonlyMap<Op, (x: number) => number> = new Map<Op, (x: number) => number>([
+  [Op.EXP, Math.exp],
+  [Op.LOG, Math.log],
+  [Op.EXP2, (x) => 2 ** x],
+  [Op.LOG2, Math.log2],
+  [Op.SQRT, Math.sqrt],
+  [Op.TANH, Math.tanh],
+  [Op.FLOOR, Math.floor],
+]);
+
+/** Elementary f32 functions, the finiteness test and casts. */
+function elementary(n: Node, x: Value): Value | undefined {
+  const f = F32_FUNCTIONS.get(n.op);
+  if (f) return f32(f(num(x)));
+  if (n.op === Op.IS_FINITE) return Number.isFinite(num(x));
+  if (n.op !== Op.CAST) return undefined;
+  // bool → int is 0/1; f32 → int truncates and saturates as the backends do.
+  if (n.dtype === 'i32') return n.src[0]?.dtype === 'bool' ? num(x) : truncToI32(num(x));
+  if (n.dtype === 'f32') return f32(num(x));
+  return Boolean(x);
 }
 
 /** Evaluates `root` in `env`. Memoised per call, so shared subexpressions evaluate once. */

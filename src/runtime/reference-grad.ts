@@ -43,16 +43,20 @@ const addAt = (a: Float64Array, i: number, x: number): void => {
   a[i] = (a[i] as number) + x;
 };
 
+/** The sums the backward pass adds into, and the Σ |term| beside each param and tensor sum. */
+interface Accumulators {
+  readonly dq: Float64Array;
+  readonly dk: Float64Array;
+  readonly dv: Float64Array;
+  readonly dParams: Map<string, number>;
+  readonly dParamsScale: Map<string, number>;
+  readonly dTensors: ReadonlyMap<string, Float64Array>;
+  readonly dTensorsAbs: ReadonlyMap<string, Float64Array>;
+}
+
 /** Accumulates c · partials into the param and tensor sums, and cAbs · |partials| into their scales. */
-function addPartials(
-  c: number,
-  cAbs: number,
-  partials: Partials,
-  dParams: Map<string, number>,
-  dParamsScale: Map<string, number>,
-  dTensors: ReadonlyMap<string, Float64Array>,
-  dTensorsAbs: ReadonlyMap<string, Float64Array>,
-): void {
+function addPartials(c: number, cAbs: number, partials: Partials, acc: Accumulators): void {
+  const { dParams, dParamsScale, dTensors, dTensorsAbs } = acc;
   for (const [key, d] of partials) {
     if (key === 'score') continue;
     if (key.startsWith('$')) {
@@ -79,7 +83,7 @@ export function referenceGradients(
   dO: ArrayLike<number>,
   tensorLengths: Readonly<Record<string, number>> = {},
 ): RefGradients {
-  const { q, k, v, B, Hq, Hkv, Nq, Nk, D, Dv } = inp;
+  const { B, Hq, Hkv, Nq, Nk, Dv } = inp;
   const scoreOf = pred.score;
   const fwd = referenceAttention(inp, {
     ...(pred.mask ? { mask: pred.mask } : {}),
@@ -87,20 +91,22 @@ export function referenceGradients(
   });
   if (dO.length !== B * Hq * Nq * Dv)
     throw new Error(`referenceGradients: dO has length ${dO.length}, expected ${B * Hq * Nq * Dv}`);
-  const qOffset = inp.qOffset ?? Nk - Nq;
-  const kOffset = inp.kOffset ?? 0;
-  const scale = Math.fround(inp.scale ?? 1 / Math.sqrt(D));
+  const c: GradCall = {
+    inp,
+    dO,
+    scoreOf,
+    mask: fwd.mask,
+    qOffset: inp.qOffset ?? Nk - Nq,
+    kOffset: inp.kOffset ?? 0,
+    scale: Math.fround(inp.scale ?? 1 / Math.sqrt(inp.D)),
+  };
+  const acc = accumulators(inp, tensorLengths);
+  const scratch: RowScratch = {
+    p: new Float64Array(Nk),
+    dp: new Float64Array(Nk),
+    duals: new Array<ScoreDual | undefined>(Nk),
+  };
   const group = Hq / Hkv;
-  const dq = new Float64Array(q.length);
-  const dk = new Float64Array(k.length);
-  const dv = new Float64Array(v.length);
-  const dParams = new Map<string, number>();
-  const dParamsScale = new Map<string, number>();
-  const dTensors = new Map(Object.entries(tensorLengths).map(([n, len]) => [n, new Float64Array(len)]));
-  const dTensorsAbs = new Map(Object.entries(tensorLengths).map(([n, len]) => [n, new Float64Array(len)]));
-  const p = new Float64Array(Nk);
-  const dp = new Float64Array(Nk);
-  const duals: (ScoreDual | undefined)[] = new Array<ScoreDual | undefined>(Nk);
   for (let b = 0; b < B; b++)
     for (let h = 0; h < Hq; h++) {
       const kvBase = (b * Hkv + Math.floor(h / group)) * Nk;
@@ -108,42 +114,102 @@ export function referenceGradients(
         const row = (b * Hq + h) * Nq + i;
         const lse = fwd.lse[row] as number;
         if (lse === -Infinity) continue; // no allowed key: O = 0 whatever the inputs
-        // P from the definition (the forward's lse only normalizes), dP = dO·v, and Σ P dP.
-        let pdp = 0;
-        for (let j = 0; j < Nk; j++) {
-          p[j] = 0;
-          duals[j] = undefined;
-          if (!fwd.mask[row * Nk + j]) continue;
-          let dot = 0;
-          for (let d = 0; d < D; d++) dot += (q[row * D + d] as number) * (k[(kvBase + j) * D + d] as number);
-          const raw = scale * dot;
-          const dual = scoreOf ? scoreOf(raw, b, h, i + qOffset, j + kOffset) : undefined;
-          duals[j] = dual;
-          p[j] = Math.exp((dual ? dual.value : raw) - lse);
-          let g = 0;
-          for (let d = 0; d < Dv; d++)
-            g += (dO[row * Dv + d] as number) * (v[(kvBase + j) * Dv + d] as number);
-          dp[j] = g;
-          pdp += (p[j] as number) * g;
-        }
-        for (let j = 0; j < Nk; j++) {
-          const pj = p[j] as number;
-          if (pj === 0) continue;
-          for (let d = 0; d < Dv; d++) addAt(dv, (kvBase + j) * Dv + d, pj * (dO[row * Dv + d] as number));
-          const dScoreP = pj * ((dp[j] as number) - pdp); // ∂L/∂score′
-          const dual = duals[j];
-          const dRaw = dScoreP * (dual ? (dual.partials.get('score') ?? 0) : 1); // ∂L/∂score
-          // The scale: dScoreP's size before its own cancellation (see dParamsScale).
-          const dScoreAbs = pj * (Math.abs(dp[j] as number) + Math.abs(pdp));
-          if (dual)
-            addPartials(dScoreP, dScoreAbs, dual.partials, dParams, dParamsScale, dTensors, dTensorsAbs);
-          for (let d = 0; d < D; d++) {
-            addAt(dq, row * D + d, scale * dRaw * (k[(kvBase + j) * D + d] as number));
-            addAt(dk, (kvBase + j) * D + d, scale * dRaw * (q[row * D + d] as number));
-          }
-        }
+        const at: RowAt = { b, h, i, row, kvBase, lse };
+        const pdp = rowProbabilities(c, at, scratch);
+        rowBackward(c, at, scratch, pdp, acc);
       }
     }
+  const { dq, dk, dv, dParams, dParamsScale, dTensors, dTensorsAbs } = acc;
   const dTensorsScale = new Map([...dTensorsAbs].map(([n, a]) => [n, a.reduce((m, x) => Math.max(m, x), 0)]));
   return { dq, dk, dv, dParams, dParamsScale, dTensors, dTensorsScale, out: fwd.out, lse: fwd.lse };
+}
+
+/** What every row's gradient reads: the inputs, dO, the score's duals and the forward's mask. */
+interface GradCall {
+  readonly inp: RefInputs;
+  readonly dO: ArrayLike<number>;
+  readonly scoreOf: GradPredicates['score'];
+  /** The forward's allowed pairs, [B, Hq, Nq, Nk]. */
+  readonly mask: Uint8Array;
+  readonly qOffset: number;
+  readonly kOffset: number;
+  readonly scale: number;
+}
+
+/** One query row: its (b, h, i), flat row index, first kv row, and the forward's lse. */
+interface RowAt {
+  readonly b: number;
+  readonly h: number;
+  readonly i: number;
+  readonly row: number;
+  readonly kvBase: number;
+  readonly lse: number;
+}
+
+/** Per-key values of the current row, reused across rows to avoid an allocation per row. */
+interface RowScratch {
+  readonly p: Float64Array;
+  readonly dp: Float64Array;
+  readonly duals: (ScoreDual | undefined)[];
+}
+
+function accumulators(inp: RefInputs, tensorLengths: Readonly<Record<string, number>>): Accumulators {
+  return {
+    dq: new Float64Array(inp.q.length),
+    dk: new Float64Array(inp.k.length),
+    dv: new Float64Array(inp.v.length),
+    dParams: new Map<string, number>(),
+    dParamsScale: new Map<string, number>(),
+    dTensors: new Map(Object.entries(tensorLengths).map(([n, len]) => [n, new Float64Array(len)])),
+    dTensorsAbs: new Map(Object.entries(tensorLengths).map(([n, len]) => [n, new Float64Array(len)])),
+  };
+}
+
+/**
+ * Fills P from the definition (the forward's lse only normalizes), dP = dO·v and each key's score
+ * dual for one row; returns Σ P dP.
+ */
+function rowProbabilities(c: GradCall, at: RowAt, s: RowScratch): number {
+  const { q, k, v, Nk, D, Dv } = c.inp;
+  const { dO, scoreOf } = c;
+  const { row, kvBase } = at;
+  let pdp = 0;
+  for (let j = 0; j < Nk; j++) {
+    s.p[j] = 0;
+    s.duals[j] = undefined;
+    if (!c.mask[row * Nk + j]) continue;
+    let dot = 0;
+    for (let d = 0; d < D; d++) dot += (q[row * D + d] as number) * (k[(kvBase + j) * D + d] as number);
+    const raw = c.scale * dot;
+    const dual = scoreOf ? scoreOf(raw, at.b, at.h, at.i + c.qOffset, j + c.kOffset) : undefined;
+    s.duals[j] = dual;
+    s.p[j] = Math.exp((dual ? dual.value : raw) - at.lse);
+    let g = 0;
+    for (let d = 0; d < Dv; d++) g += (dO[row * Dv + d] as number) * (v[(kvBase + j) * Dv + d] as number);
+    s.dp[j] = g;
+    pdp += (s.p[j] as number) * g;
+  }
+  return pdp;
+}
+
+/** Adds one row's contributions to dv, dq, dk and (through the score's partials) params and tensors. */
+function rowBackward(c: GradCall, at: RowAt, s: RowScratch, pdp: number, acc: Accumulators): void {
+  const { q, k, Nk, D, Dv } = c.inp;
+  const { dO, scale } = c;
+  const { row, kvBase } = at;
+  for (let j = 0; j < Nk; j++) {
+    const pj = s.p[j] as number;
+    if (pj === 0) continue;
+    for (let d = 0; d < Dv; d++) addAt(acc.dv, (kvBase + j) * Dv + d, pj * (dO[row * Dv + d] as number));
+    const dScoreP = pj * ((s.dp[j] as number) - pdp); // ∂L/∂score′
+    const dual = s.duals[j];
+    const dRaw = dScoreP * (dual ? (dual.partials.get('score') ?? 0) : 1); // ∂L/∂score
+    // The scale: dScoreP's size before its own cancellation (see dParamsScale).
+    const dScoreAbs = pj * (Math.abs(s.dp[j] as number) + Math.abs(pdp));
+    if (dual) addPartials(dScoreP, dScoreAbs, dual.partials, acc);
+    for (let d = 0; d < D; d++) {
+      addAt(acc.dq, row * D + d, scale * dRaw * (k[(kvBase + j) * D + d] as number));
+      addAt(acc.dk, (kvBase + j) * D + d, scale * dRaw * (q[row * D + d] as number));
+    }
+  }
 }

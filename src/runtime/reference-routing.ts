@@ -7,106 +7,15 @@
 import type { AttentionDecl } from '../dsl/ast.js';
 import { declPredicates, declRouting, type EvalEnv } from './ast-eval.js';
 import { referenceAttention, type RefInputs, type RefResult } from './reference.js';
-import type {
-  PoolReducer,
-  RoutingResult,
-  RoutingSpec,
-  RoutingUnit,
-  UnitSelection,
-} from './reference-routing-types.js';
+import type { PoolReducer, RoutingResult, RoutingSpec, UnitSelection } from './reference-routing-types.js';
+import { dot, fail, layout, pool, validate } from './reference-routing-layout.js';
+import type { Layout } from './reference-routing-layout.js';
 
 export type * from './reference-routing-types.js';
 import { metricValue as val } from './reference-routing-ties.js';
 export { checkSelection, nearTieGap, type TieGap } from './reference-routing-ties.js';
 
 type StaticMask = (b: number, h: number, q: number, k: number) => boolean;
-
-function fail(msg: string): never {
-  throw new Error(`referenceRouting: ${msg}`);
-}
-
-/** Id of position p under the unit, validating chunk ids (in range, integer, ≥ 0). */
-function idOf(unit: RoutingUnit, p: number): number {
-  if (unit.kind === 'tokens') return p;
-  if (unit.kind === 'blocks') return Math.floor(p / unit.size);
-  if (p < 0 || p >= unit.ids.length)
-    fail(`position ${p} is outside the chunk-id tensor (${unit.ids.length})`);
-  const id = unit.ids[p] as number;
-  if (!Number.isInteger(id) || id < 0) fail(`chunk id ${id} at position ${p} is not an integer >= 0`);
-  return id;
-}
-
-/** Reduces `rows` (ascending) of a [.., N, D] tensor at `base` to one D-vector. */
-function pool(
-  x: ArrayLike<number>,
-  base: number,
-  rows: readonly number[],
-  D: number,
-  r: PoolReducer | 'raw',
-): Float64Array {
-  const out = new Float64Array(D);
-  const row0 = rows[0] as number;
-  if (r === 'raw' && rows.length !== 1) fail(`a raw side needs one row per unit, found ${rows.length}`);
-  if (r === 'raw' || r === 'first') {
-    for (let d = 0; d < D; d++) out[d] = x[(base + row0) * D + d] as number;
-    return out;
-  }
-  if (r === 'max') out.fill(-Infinity);
-  for (const i of rows) {
-    for (let d = 0; d < D; d++) {
-      const v = x[(base + i) * D + d] as number;
-      out[d] = r === 'max' ? Math.max(out[d] as number, v) : (out[d] as number) + v;
-    }
-  }
-  if (r === 'max') return out;
-  const f = r === 'lnmean' ? Math.sqrt(rows.length) / rows.length : 1 / rows.length;
-  for (let d = 0; d < D; d++) out[d] = (out[d] as number) * f;
-  return out;
-}
-
-function dot(a: Float64Array, b: Float64Array): number {
-  let s = 0;
-  for (let d = 0; d < a.length; d++) s += (a[d] as number) * (b[d] as number);
-  return s;
-}
-
-/** Groups 0 … n−1 by key, in order of first appearance (keys are non-decreasing here). */
-function groupBy(n: number, key: (i: number) => number): Map<number, number[]> {
-  const m = new Map<number, number[]>();
-  for (let i = 0; i < n; i++) {
-    const id = key(i);
-    const g = m.get(id);
-    if (g) g.push(i);
-    else m.set(id, [i]);
-  }
-  return m;
-}
-
-/** The ids of one call: keys grouped by id (ascending), each query row's id, the query units. */
-interface Layout {
-  readonly keyId: readonly number[];
-  readonly keysOf: ReadonlyMap<number, readonly number[]>;
-  readonly present: readonly number[];
-  readonly queryId: readonly number[];
-  /** Rows that share a selection: a pooled query block, else each row alone. */
-  readonly units: readonly (readonly number[])[];
-}
-
-function layout(spec: RoutingSpec, Nq: number, Nk: number, qOffset: number, kOffset: number): Layout {
-  const { unit, source } = spec;
-  const keyId = Array.from({ length: Nk }, (_, j) => idOf(unit, j + kOffset));
-  for (let j = 1; j < Nk; j++) {
-    if ((keyId[j] as number) < (keyId[j - 1] as number))
-      fail(`chunk ids decrease at position ${j + kOffset}`);
-  }
-  const keysOf = groupBy(Nk, (j) => keyId[j] as number);
-  const queryId = Array.from({ length: Nq }, (_, i) => idOf(unit, i + qOffset));
-  const pooledQ = source.kind === 'topk' && source.q !== 'raw';
-  const units = pooledQ
-    ? [...groupBy(Nq, (i) => queryId[i] as number).values()]
-    : Array.from({ length: Nq }, (_, i) => [i]);
-  return { keyId, keysOf, present: [...keysOf.keys()], queryId, units };
-}
 
 /** The ranking metric: the one head's affinity, or (vote) Σ over heads of its softmax. */
 function rankMetric(affs: readonly ReadonlyMap<number, number>[], vote: boolean): Map<number, number> {
@@ -126,21 +35,50 @@ function rankMetric(affs: readonly ReadonlyMap<number, number>[], vote: boolean)
   return metric;
 }
 
-function validate(spec: RoutingSpec, kOffset: number): void {
-  const { unit, source } = spec;
-  if (unit.kind === 'blocks' && !(Number.isInteger(unit.size) && unit.size >= 1)) {
-    fail(`the block size must be an integer >= 1, got ${unit.size}`);
+export function referenceRouting(inp: RefInputs, spec: RoutingSpec, staticMask?: StaticMask): RoutingResult {
+  const c = routingCall(inp, spec, staticMask);
+  const { B, Hq, Nq } = inp;
+  const { G, K, group } = c;
+  const indices = new Int32Array(B * G * Nq * K).fill(-1);
+  const byRow: UnitSelection[] = new Array(B * G * Nq);
+  for (let b = 0; b < B; b++) {
+    const keyVec = pooledKeys(c, b);
+    for (let g = 0; g < G; g++) {
+      const heads = [...Array(Hq).keys()].filter((h) => group(h) === g);
+      for (const rows of c.lay.units) {
+        const sel = selectUnit(c, b, g, heads, rows, keyVec);
+        for (const i of rows) {
+          byRow[(b * G + g) * Nq + i] = sel;
+          indices.set(sel.selected, ((b * G + g) * Nq + i) * K);
+        }
+      }
+    }
   }
-  const counts = { first: spec.first ?? 0, local: spec.local ?? 0, k: source.kind === 'topk' ? source.k : 0 };
-  for (const [name, n] of Object.entries(counts)) {
-    if (!Number.isInteger(n) || n < 0) fail(`${name} must be an integer >= 0, got ${n}`);
-  }
-  // Ids are absolute and −1 pads an index row, so no key may have a negative position.
-  if (kOffset < 0) fail(`routing needs key positions >= 0, but kOffset is ${kOffset}`);
+  const { keyId, present } = c.lay;
+  return finish(inp, spec, { G, K, indices, group, byRow, keyId, present, staticMask });
 }
 
-export function referenceRouting(inp: RefInputs, spec: RoutingSpec, staticMask?: StaticMask): RoutingResult {
-  const { q, k, B, Hq, Hkv, Nq, Nk, D } = inp;
+/** What every unit's selection in one call shares: sizes, counts, groups, ids and the static mask. */
+interface RoutingCall {
+  readonly inp: RefInputs;
+  readonly spec: RoutingSpec;
+  readonly scale: number;
+  readonly first: number;
+  readonly local: number;
+  /** Query heads per kv head. */
+  readonly perGroup: number;
+  /** Selection groups (1, Hkv or Hq) and the group of each query head. */
+  readonly G: number;
+  readonly group: (h: number) => number;
+  /** Index-row width: the selected ids at most, −1 padded. */
+  readonly K: number;
+  readonly lay: Layout;
+  readonly allowed: (b: number, h: number, i: number, j: number) => boolean;
+}
+
+/** Validates the spec and fixes everything that does not depend on the batch, group or unit. */
+function routingCall(inp: RefInputs, spec: RoutingSpec, staticMask: StaticMask | undefined): RoutingCall {
+  const { Hq, Hkv, Nq, Nk, D } = inp;
   const qOffset = inp.qOffset ?? Nk - Nq;
   const kOffset = inp.kOffset ?? 0;
   validate(spec, kOffset);
@@ -152,68 +90,94 @@ export function referenceRouting(inp: RefInputs, spec: RoutingSpec, staticMask?:
     source.kind === 'from' ? source.groups : spec.vote === 'heads' ? 1 : spec.vote === 'groups' ? Hkv : Hq;
   if (G !== 1 && G !== Hkv && G !== Hq) fail(`${G} selection groups: expected 1, Hkv or Hq`);
   const group = (h: number): number => (G === Hq ? h : G === Hkv ? Math.floor(h / perGroup) : 0);
-  const { keyId, keysOf, present, queryId, units } = layout(spec, Nq, Nk, qOffset, kOffset);
+  const lay = layout(spec, Nq, Nk, qOffset, kOffset);
   const allowed = (b: number, h: number, i: number, j: number): boolean =>
     staticMask ? staticMask(b, h, i + qOffset, j + kOffset) : true;
-
   const K = (source.kind === 'topk' ? source.k : source.capacity) + first + local;
-  const indices = new Int32Array(B * G * Nq * K).fill(-1);
-  const byRow: UnitSelection[] = new Array(B * G * Nq);
-  for (let b = 0; b < B; b++) {
-    const pooledK = new Map<string, Float64Array>();
-    const keyVec = (kvh: number, id: number, r: PoolReducer | 'raw'): Float64Array => {
-      const key = `${kvh}:${id}`;
-      const v = pooledK.get(key) ?? pool(k, (b * Hkv + kvh) * Nk, keysOf.get(id) ?? [], D, r);
-      pooledK.set(key, v);
-      return v;
-    };
-    for (let g = 0; g < G; g++) {
-      const heads = [...Array(Hq).keys()].filter((h) => group(h) === g);
-      for (const rows of units) {
-        const anchor = queryId[rows[0] as number] as number;
-        // Per voting head: the ids it has an allowed pair with, and their affinities.
-        const perHead = heads.map((h) => {
-          const cand = present.filter((id) =>
-            rows.some((i) => keysOf.get(id)?.some((j) => allowed(b, h, i, j))),
-          );
-          const aff = new Map<number, number>();
-          if (source.kind === 'topk') {
-            const qv = pool(q, (b * Hq + h) * Nq, rows, D, source.q);
-            for (const id of cand)
-              aff.set(id, scale * dot(qv, keyVec(Math.floor(h / perGroup), id, source.key)));
-          }
-          return { cand, aff };
-        });
-        const candSet = new Set(perHead.flatMap((x) => x.cand));
-        const candidates = present.filter((id) => candSet.has(id));
-        const metric = rankMetric(
-          perHead.map((x) => x.aff),
-          spec.vote !== undefined,
-        );
-        if (source.kind === 'topk') for (const id of candidates) if (!metric.has(id)) metric.set(id, 0);
-        const isForced = (id: number): boolean => id < first || (id > anchor - local && id <= anchor);
-        const forced = candidates.filter(isForced);
-        const ranked = candidates
-          .filter((id) => !isForced(id))
-          .sort((x, y) => val(metric.get(y)) - val(metric.get(x)) || x - y);
-        let chosen: number[] = [];
-        if (source.kind === 'topk') chosen = ranked.slice(0, source.k);
-        else
-          for (const i of rows) {
-            const at = ((b * G + g) * Nq + i) * source.capacity;
-            for (let c = 0; c < source.capacity; c++) chosen.push(source.indices[at + c] as number);
-          }
-        chosen = chosen.filter((id) => id >= 0 && keysOf.has(id)); // −1 pads; other ids have no keys here
-        const selected = [...new Set([...forced, ...chosen])].sort((x, y) => x - y);
-        const sel: UnitSelection = { rows, anchor, candidates, metric, forced, ranked, selected };
-        for (const i of rows) {
-          byRow[(b * G + g) * Nq + i] = sel;
-          indices.set(selected, ((b * G + g) * Nq + i) * K);
-        }
-      }
-    }
+  return { inp, spec, scale, first, local, perGroup, G, group, K, lay, allowed };
+}
+
+/** Pooled key vectors of batch b, memoised per (kv head, id): every group and unit reuses them. */
+function pooledKeys(
+  c: RoutingCall,
+  b: number,
+): (kvh: number, id: number, r: PoolReducer | 'raw') => Float64Array {
+  const { k, Hkv, Nk, D } = c.inp;
+  const pooledK = new Map<string, Float64Array>();
+  return (kvh, id, r) => {
+    const key = `${kvh}:${id}`;
+    const v = pooledK.get(key) ?? pool(k, (b * Hkv + kvh) * Nk, c.lay.keysOf.get(id) ?? [], D, r);
+    pooledK.set(key, v);
+    return v;
+  };
+}
+
+/** One unit's selection: candidates, ranking, forced ids, and the ids chosen or given. */
+function selectUnit(
+  c: RoutingCall,
+  b: number,
+  g: number,
+  heads: readonly number[],
+  rows: readonly number[],
+  keyVec: ReturnType<typeof pooledKeys>,
+): UnitSelection {
+  const { spec, first, local, lay } = c;
+  const { source } = spec;
+  const anchor = lay.queryId[rows[0] as number] as number;
+  const perHead = heads.map((h) => headAffinities(c, b, h, rows, keyVec));
+  const candSet = new Set(perHead.flatMap((x) => x.cand));
+  const candidates = lay.present.filter((id) => candSet.has(id));
+  const metric = rankMetric(
+    perHead.map((x) => x.aff),
+    spec.vote !== undefined,
+  );
+  if (source.kind === 'topk') for (const id of candidates) if (!metric.has(id)) metric.set(id, 0);
+  const isForced = (id: number): boolean => id < first || (id > anchor - local && id <= anchor);
+  const forced = candidates.filter(isForced);
+  const ranked = candidates
+    .filter((id) => !isForced(id))
+    .sort((x, y) => val(metric.get(y)) - val(metric.get(x)) || x - y);
+  const chosen = chosenIds(c, b, g, rows, ranked).filter((id) => id >= 0 && lay.keysOf.has(id)); // −1 pads; other ids have no keys here
+  const selected = [...new Set([...forced, ...chosen])].sort((x, y) => x - y);
+  return { rows, anchor, candidates, metric, forced, ranked, selected };
+}
+
+/** One voting head: the ids it has an allowed pair with, and (top-k) their affinities. */
+function headAffinities(
+  c: RoutingCall,
+  b: number,
+  h: number,
+  rows: readonly number[],
+  keyVec: ReturnType<typeof pooledKeys>,
+): { cand: number[]; aff: Map<number, number> } {
+  const { q, Hq, Nq, D } = c.inp;
+  const { source } = c.spec;
+  const { keysOf, present } = c.lay;
+  const cand = present.filter((id) => rows.some((i) => keysOf.get(id)?.some((j) => c.allowed(b, h, i, j))));
+  const aff = new Map<number, number>();
+  if (source.kind === 'topk') {
+    const qv = pool(q, (b * Hq + h) * Nq, rows, D, source.q);
+    for (const id of cand) aff.set(id, c.scale * dot(qv, keyVec(Math.floor(h / c.perGroup), id, source.key)));
   }
-  return finish(inp, spec, { G, K, indices, group, byRow, keyId, present, staticMask });
+  return { cand, aff };
+}
+
+/** Top-k takes the k best ranked ids; `from` reads the given index rows of the unit's queries. */
+function chosenIds(
+  c: RoutingCall,
+  b: number,
+  g: number,
+  rows: readonly number[],
+  ranked: number[],
+): number[] {
+  const { source } = c.spec;
+  if (source.kind === 'topk') return ranked.slice(0, source.k);
+  const chosen: number[] = [];
+  for (const i of rows) {
+    const at = ((b * c.G + g) * c.inp.Nq + i) * source.capacity;
+    for (let s = 0; s < source.capacity; s++) chosen.push(source.indices[at + s] as number);
+  }
+  return chosen;
 }
 
 /** Membership, the combined mask and the densities of a computed routing. */

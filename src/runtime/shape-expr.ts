@@ -32,81 +32,123 @@ const cache = new Map<string, Ast>();
 function parse(src: string): Ast {
   const hit = cache.get(src);
   if (hit) return hit;
-  const toks: { t: string; at: number }[] = [];
+  const parser = new Parser(src, tokenize(src));
+  const ast = parser.expr();
+  parser.expectEnd();
+  cache.set(src, ast);
+  return ast;
+}
+
+interface Token {
+  readonly t: string;
+  /** 1-based column, for error messages. */
+  readonly at: number;
+}
+
+/** Integers, names and single-character punctuation; stops at the first thing that is none of these. */
+function tokenize(src: string): Token[] {
+  const toks: Token[] = [];
   const re = /\s*(?:(\d+)|([A-Za-z_][A-Za-z0-9_]*)|(\S))/gy;
   for (let m = re.exec(src); m && m.index < src.length; m = re.exec(src)) {
     const t = m[1] ?? m[2] ?? m[3];
     if (t === undefined) break;
     toks.push({ t, at: m.index + m[0].length - t.length + 1 });
   }
-  let i = 0;
-  const fail = (what: string): never => {
-    const tok = toks[i];
-    throw new ShapeExprError(
-      src,
-      tok ? `${what} at column ${tok.at}, found "${tok.t}"` : `${what} at the end`,
-    );
-  };
-  const eat = (t: string): void => {
-    if (toks[i]?.t !== t) fail(`expected "${t}"`);
-    i++;
-  };
-  const atom = (): Ast => {
-    const tok = toks[i];
-    if (!tok) return fail('expected a number, a name, cdiv( or (');
-    if (/^\d+$/.test(tok.t)) {
-      i++;
-      const value = Number(tok.t);
-      if (!Number.isSafeInteger(value)) throw new ShapeExprError(src, `integer ${tok.t} is too large`);
-      return { k: 'int', value };
+  return toks;
+}
+
+/** Recursive descent over the grammar at the top of this file; one method per rule. */
+class Parser {
+  private i = 0;
+
+  constructor(
+    private readonly src: string,
+    private readonly toks: readonly Token[],
+  ) {}
+
+  expr(): Ast {
+    let a = this.term();
+    for (let t = this.peek(); t === '+' || t === '-'; t = this.peek()) {
+      this.i++;
+      a = { k: 'bin', op: t, a, b: this.term() };
     }
-    if (tok.t === 'cdiv' && toks[i + 1]?.t === '(') {
-      i += 2;
-      const a = expr();
-      eat(',');
-      const b = expr();
-      eat(')');
-      return { k: 'cdiv', a, b, at: tok.at };
+    return a;
+  }
+
+  /** Every token was consumed: trailing text is an error, not silently ignored. */
+  expectEnd(): void {
+    if (this.i < this.toks.length) this.fail('unexpected token');
+  }
+
+  private term(): Ast {
+    let a = this.unary();
+    while (this.peek() === '*') {
+      this.i++;
+      a = { k: 'bin', op: '*', a, b: this.unary() };
     }
+    return a;
+  }
+
+  private unary(): Ast {
+    if (this.peek() === '-') {
+      this.i++;
+      return { k: 'neg', a: this.unary() };
+    }
+    return this.atom();
+  }
+
+  private atom(): Ast {
+    const tok = this.toks[this.i];
+    if (!tok) return this.fail('expected a number, a name, cdiv( or (');
+    if (/^\d+$/.test(tok.t)) return this.integer(tok);
+    if (tok.t === 'cdiv' && this.toks[this.i + 1]?.t === '(') return this.cdiv(tok);
     if (/^[A-Za-z_]/.test(tok.t)) {
-      i++;
+      this.i++;
       return { k: 'sym', name: tok.t, at: tok.at };
     }
     if (tok.t === '(') {
-      i++;
-      const e = expr();
-      eat(')');
+      this.i++;
+      const e = this.expr();
+      this.eat(')');
       return e;
     }
-    return fail('expected a number, a name, cdiv( or (');
-  };
-  const unary = (): Ast => {
-    if (toks[i]?.t === '-') {
-      i++;
-      return { k: 'neg', a: unary() };
-    }
-    return atom();
-  };
-  const term = (): Ast => {
-    let a = unary();
-    while (toks[i]?.t === '*') {
-      i++;
-      a = { k: 'bin', op: '*', a, b: unary() };
-    }
-    return a;
-  };
-  const expr = (): Ast => {
-    let a = term();
-    for (let t = toks[i]?.t; t === '+' || t === '-'; t = toks[i]?.t) {
-      i++;
-      a = { k: 'bin', op: t, a, b: term() };
-    }
-    return a;
-  };
-  const ast = expr();
-  if (i < toks.length) fail('unexpected token');
-  cache.set(src, ast);
-  return ast;
+    return this.fail('expected a number, a name, cdiv( or (');
+  }
+
+  /** Integers past 2^53 would evaluate to a different number than written. */
+  private integer(tok: Token): Ast {
+    this.i++;
+    const value = Number(tok.t);
+    if (!Number.isSafeInteger(value)) throw new ShapeExprError(this.src, `integer ${tok.t} is too large`);
+    return { k: 'int', value };
+  }
+
+  private cdiv(tok: Token): Ast {
+    this.i += 2; // `cdiv` and `(`
+    const a = this.expr();
+    this.eat(',');
+    const b = this.expr();
+    this.eat(')');
+    return { k: 'cdiv', a, b, at: tok.at };
+  }
+
+  private peek(): string | undefined {
+    return this.toks[this.i]?.t;
+  }
+
+  private eat(t: string): void {
+    if (this.peek() !== t) this.fail(`expected "${t}"`);
+    this.i++;
+  }
+
+  /** Names the column and token where parsing stopped, or says the expression ended early. */
+  private fail(what: string): never {
+    const tok = this.toks[this.i];
+    throw new ShapeExprError(
+      this.src,
+      tok ? `${what} at column ${tok.at}, found "${tok.t}"` : `${what} at the end`,
+    );
+  }
 }
 
 /** Evaluates `expr` with integer `env` values. Throws ShapeExprError on unknown names, bad syntax, cdiv by ≤ 0. */

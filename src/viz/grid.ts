@@ -5,7 +5,6 @@
 import { wgslTarget } from '../codegen/wgsl/target.js';
 import { compileWith, type Compiled } from '../compile-core.js';
 import type { AttentionKernel } from '../ir/kernel.js';
-import type { TileGridOptions } from '../ir/tile-stats.js';
 import { declPredicates } from '../runtime/ast-eval.js';
 import { randomTensor, rng, tensorLength, tensorShape } from '../runtime/inputs.js';
 import { fillCells, isSampled, samplesPerCell, SAMPLES_PER_CELL, type Axis } from './sample.js';
@@ -165,52 +164,18 @@ function positiveInt(name: string, v: number): number {
 }
 
 export function maskGrid(input: string | Compiled, o: MaskGridOptions): MaskGrid {
-  const compiled =
-    typeof input === 'string'
-      ? // The WGSL backend alone: the grid reads tile classes, so browser bundles need no CUDA.
-        compileWith({ wgsl: wgslTarget }, input, {
-          target: 'wgsl',
-          ...(o.file ? { file: o.file } : {}),
-          ...(o.entry ? { entry: o.entry } : {}),
-        })
-      : input;
-  const { kernel, decl } = compiled;
+  const { kernel, decl } = compileInput(input, o);
   const nq = positiveInt('nq', o.nq);
   const nk = positiveInt('nk', o.nk);
-  const b = o.b ?? 0;
-  const h = o.h ?? 0;
-  const H = o.heads ?? h + 1;
-  const sizes: Sizes = {
-    B: o.batch ?? b + 1,
-    H,
-    Hkv: o.kvHeads ?? H,
-    Nq: nq,
-    Nk: nk,
-    D: kernel.schedule.headDim,
-  };
-  if (b >= sizes.B || h >= sizes.H)
-    throw new GridError(`slice b=${b}, h=${h} is outside B=${sizes.B}, H=${sizes.H}`);
+  const { b, h, sizes } = slice(o, nq, nk, kernel.schedule.headDim);
   const params = resolveParams(kernel, o.params);
   const tensors = tensorEnv(kernel, sizes, params, o.tensors, o.seed ?? 1);
+  // Bottom-right aligned, as the oracle is: the last query sees the last key.
   const qOffset = nk - nq;
-
-  const tileOpts: TileGridOptions = {
-    b,
-    h,
-    Nq: nq,
-    Nk: nk,
-    qOffset,
-    kOffset: 0,
-    env: { params, tensors, vars: { ...sizes } },
-  };
-  const tiles = tileGrid(kernel, tileOpts);
-
-  const rows = Math.min(nq, Math.max(1, Math.floor(o.rows ?? 1024)));
-  const cols = Math.min(nk, Math.max(1, Math.floor(o.cols ?? 1024)));
-  const rowStart = starts(nq, rows);
-  const colStart = starts(nk, cols);
-  const perCell = samplesPerCell(rowStart, colStart);
-  const sampled = isSampled(rowStart, perCell) || isSampled(colStart, perCell);
+  const env = { params, tensors, vars: { ...sizes } };
+  const tiles = tileGrid(kernel, { b, h, Nq: nq, Nk: nk, qOffset, kOffset: 0, env });
+  const layout = cellLayout(nq, nk, o);
+  const { rowStart, colStart, perCell, sampled } = layout;
   const qAxis: Axis = { n: nq, starts: rowStart, block: tiles.blockQ, perCell };
   const kAxis: Axis = { n: nk, starts: colStart, block: tiles.blockK, perCell };
   const pred = declPredicates(decl.decl, { params, tensors, sizes }, { types: decl.types });
@@ -220,7 +185,6 @@ export function maskGrid(input: string | Compiled, o: MaskGridOptions): MaskGrid
     tileCols: tiles.cols,
     exact: o.exact ?? false,
   });
-
   return {
     name: kernel.name,
     nq,
@@ -228,8 +192,8 @@ export function maskGrid(input: string | Compiled, o: MaskGridOptions): MaskGrid
     qOffset,
     b,
     h,
-    rows,
-    cols,
+    rows: layout.rows,
+    cols: layout.cols,
     rowStart,
     colStart,
     fraction: filled.fraction,
@@ -241,4 +205,42 @@ export function maskGrid(input: string | Compiled, o: MaskGridOptions): MaskGrid
     maskEvaluations: filled.maskEvaluations,
     params,
   };
+}
+
+/** Source is compiled here; an already compiled kernel is drawn as is. */
+function compileInput(input: string | Compiled, o: MaskGridOptions): Compiled {
+  if (typeof input !== 'string') return input;
+  // The WGSL backend alone: the grid reads tile classes, so browser bundles need no CUDA.
+  return compileWith({ wgsl: wgslTarget }, input, {
+    target: 'wgsl',
+    ...(o.file ? { file: o.file } : {}),
+    ...(o.entry ? { entry: o.entry } : {}),
+  });
+}
+
+/** The (b, h) slice drawn and the sizes the program sees, defaulting to the smallest that hold it. */
+function slice(
+  o: MaskGridOptions,
+  nq: number,
+  nk: number,
+  headDim: number,
+): { b: number; h: number; sizes: Sizes } {
+  const b = o.b ?? 0;
+  const h = o.h ?? 0;
+  const H = o.heads ?? h + 1;
+  const sizes: Sizes = { B: o.batch ?? b + 1, H, Hkv: o.kvHeads ?? H, Nq: nq, Nk: nk, D: headDim };
+  if (b >= sizes.B || h >= sizes.H)
+    throw new GridError(`slice b=${b}, h=${h} is outside B=${sizes.B}, H=${sizes.H}`);
+  return { b, h, sizes };
+}
+
+/** How tokens bucket into cells, and whether cells are sampled because they hold many tokens. */
+function cellLayout(nq: number, nk: number, o: MaskGridOptions) {
+  const rows = Math.min(nq, Math.max(1, Math.floor(o.rows ?? 1024)));
+  const cols = Math.min(nk, Math.max(1, Math.floor(o.cols ?? 1024)));
+  const rowStart = starts(nq, rows);
+  const colStart = starts(nk, cols);
+  const perCell = samplesPerCell(rowStart, colStart);
+  const sampled = isSampled(rowStart, perCell) || isSampled(colStart, perCell);
+  return { rows, cols, rowStart, colStart, perCell, sampled };
 }

@@ -4,6 +4,7 @@
 // ms; capped) so the first :run does not pay for it and Dawn's start-up warnings on stderr land
 // above the banner instead of in the middle of a typed line.
 import { createInterface } from 'node:readline';
+import type { Interface } from 'node:readline';
 import { getDevice } from '../../runtime/device.js';
 import { userErrorMessage } from '../exit.js';
 import { dispatch } from './commands.js';
@@ -22,25 +23,11 @@ export interface ReplOptions {
 const WARMUP_MS = 3000;
 
 export async function startRepl(o: ReplOptions = {}): Promise<number> {
-  if (!process.env.ATTNC_REPL_NO_WARMUP) {
-    // A missing adapter is reported by :run when it asks again; here it is only a head start.
-    const device = getDevice().catch(() => undefined);
-    await Promise.race([device, new Promise((r) => setTimeout(r, WARMUP_MS).unref())]);
-  }
+  if (!process.env.ATTNC_REPL_NO_WARMUP) await warmUpDevice();
   const input = o.input ?? process.stdin;
   const stream = o.output ?? process.stdout;
   const tty = stream.isTTY === true;
-  const out: Output = {
-    write: (text) => void stream.write(text),
-    get columns() {
-      return stream.columns || 80;
-    },
-    get rows() {
-      return tty ? stream.rows : undefined;
-    },
-    color: tty && !process.env.NO_COLOR,
-  };
-  const session = new Session(out, dispatch);
+  const session = new Session(replOutput(stream, tty), dispatch);
   const path = historyPath();
   const history = new HistoryFile(path, (msg) => session.print(msg));
   const rl = createInterface({
@@ -54,60 +41,99 @@ export async function startRepl(o: ReplOptions = {}): Promise<number> {
     prompt: session.prompt(),
   });
   session.print('attnc repl — :help for commands, :quit or Ctrl-D to leave');
-
-  // Lines run strictly in order: while a command awaits (a :run), later lines queue behind it.
-  let queue: Promise<void> | undefined;
-  let closed = false;
-  const prompt = (): void => {
-    if (closed) return;
-    rl.setPrompt(session.prompt());
-    rl.prompt();
-  };
-  const done = (quit: boolean): void => (quit ? rl.close() : prompt());
-  const fail = (e: unknown): void => {
-    // Commands catch their own errors; this is the last line of defence for the session: a
-    // user error (a limit hit) is one line, only a bug gets its stack trace.
-    const message = userErrorMessage(e);
-    session.print(
-      message !== undefined ? `error: ${message}` : `internal error: ${(e as Error).stack ?? String(e)}`,
-    );
-    prompt();
-  };
-  const enqueue = (p: Promise<void>): void => {
-    const mine: Promise<void> = p.finally(() => {
-      if (queue === mine) queue = undefined;
-    });
-    queue = mine;
-  };
-  const handle = (line: string): void => {
-    if (queue) return enqueue(queue.then(() => session.input(line)).then(done, fail));
-    let r: boolean | Promise<boolean>;
-    try {
-      r = session.input(line);
-    } catch (e) {
-      return fail(e);
-    }
-    if (typeof r === 'boolean') done(r);
-    else enqueue(r.then(done, fail));
-  };
-
-  if (o.file) handle(`:load ${o.file}`);
-  else prompt();
+  const lines = new LineRunner(session, rl);
+  if (o.file) lines.handle(`:load ${o.file}`);
+  else lines.prompt();
   rl.on('line', (line) => {
     history.append(line);
-    handle(line);
+    lines.handle(line);
   });
   rl.on('SIGINT', () => {
     session.print(session.discardPending() ? '^C (input discarded)' : '^C (:quit or Ctrl-D to leave)');
-    prompt();
+    lines.prompt();
   });
   return new Promise((resolve) => {
     rl.on('close', () => {
-      closed = true;
-      void (queue ?? Promise.resolve()).then(() => {
+      void lines.close().then(() => {
         stream.write('\n');
         resolve(0);
       });
     });
   });
+}
+
+/** Requests the device, waiting at most WARMUP_MS: a head start for the first :run, no more. */
+async function warmUpDevice(): Promise<void> {
+  // A missing adapter is reported by :run when it asks again; here it is only a head start.
+  const device = getDevice().catch(() => undefined);
+  await Promise.race([device, new Promise((r) => setTimeout(r, WARMUP_MS).unref())]);
+}
+
+/** The session's output: the stream, its size read live (a resized terminal), colour on a TTY. */
+function replOutput(stream: NodeJS.WriteStream, tty: boolean): Output {
+  return {
+    write: (text) => void stream.write(text),
+    get columns() {
+      return stream.columns || 80;
+    },
+    get rows() {
+      return tty ? stream.rows : undefined;
+    },
+    color: tty && !process.env.NO_COLOR,
+  };
+}
+
+/** Runs lines strictly in order: while a command awaits (a :run), later lines queue behind it. */
+class LineRunner {
+  private queue: Promise<void> | undefined;
+  private closed = false;
+
+  constructor(
+    private readonly session: Session,
+    private readonly rl: Interface,
+  ) {}
+
+  handle(line: string): void {
+    if (this.queue)
+      return this.enqueue(this.queue.then(() => this.session.input(line)).then(this.done, this.fail));
+    let r: boolean | Promise<boolean>;
+    try {
+      r = this.session.input(line);
+    } catch (e) {
+      return this.fail(e);
+    }
+    if (typeof r === 'boolean') this.done(r);
+    else this.enqueue(r.then(this.done, this.fail));
+  }
+
+  prompt(): void {
+    if (this.closed) return;
+    this.rl.setPrompt(this.session.prompt());
+    this.rl.prompt();
+  }
+
+  /** After readline closes: no more prompts; resolves once the queued lines have run. */
+  close(): Promise<void> {
+    this.closed = true;
+    return this.queue ?? Promise.resolve();
+  }
+
+  private readonly done = (quit: boolean): void => (quit ? this.rl.close() : this.prompt());
+
+  private readonly fail = (e: unknown): void => {
+    // Commands catch their own errors; this is the last line of defence for the session: a
+    // user error (a limit hit) is one line, only a bug gets its stack trace.
+    const message = userErrorMessage(e);
+    this.session.print(
+      message !== undefined ? `error: ${message}` : `internal error: ${(e as Error).stack ?? String(e)}`,
+    );
+    this.prompt();
+  };
+
+  private enqueue(p: Promise<void>): void {
+    const mine: Promise<void> = p.finally(() => {
+      if (this.queue === mine) this.queue = undefined;
+    });
+    this.queue = mine;
+  }
 }

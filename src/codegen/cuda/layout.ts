@@ -73,81 +73,111 @@ const cKeywords = new Set(
 );
 
 export function cudaLayout(kernel: AttentionKernel): CudaLayout {
-  const taken = new Set<string>(cKeywords);
-  const byKey = new Map<string, string>();
-  const ptrs: Omit<ArgField, 'offset'>[] = [];
-  const wides: Omit<ArgField, 'offset'>[] = [];
-  const scalars: Omit<ArgField, 'offset'>[] = [];
-  const add = (key: string, name: string, role: ArgRole, ctype: ArgField['ctype'], cdecl: string): void => {
+  const table = new FieldTable();
+  // The order of these calls is the order names are claimed in: a built-in field keeps its
+  // documented name, and user names collide into a trailing `_`.
+  addBuffers(kernel, table);
+  addStrides(kernel, table);
+  if (kernel.routing) {
+    table.add('indices', 'indices', 'indices', 'ptr', 'int* $');
+    table.add('route_scratch', 'route_scratch', 'scratch', 'ptr', 'float* $');
+  }
+  addLaunchScalars(kernel, table);
+  addUserFields(kernel, table);
+  return table.layout(`AttncArgs_${kernel.name}`);
+}
+
+/** Fields by size class, each with a unique C name, packed pointers, then i64, then 4-byte. */
+class FieldTable {
+  private readonly taken = new Set<string>(cKeywords);
+  private readonly byKey = new Map<string, string>();
+  private readonly ptrs: Omit<ArgField, 'offset'>[] = [];
+  private readonly wides: Omit<ArgField, 'offset'>[] = [];
+  private readonly scalars: Omit<ArgField, 'offset'>[] = [];
+
+  /** Adds a field; `$` in `cdecl` stands for its C name. */
+  add(key: string, name: string, role: ArgRole, ctype: ArgField['ctype'], cdecl: string): void {
     // A macro name gets one `_` (the result is no macro: none of those ends in `_` but the
     // reserved `__…__`, whose renaming needs no second look); then `_` until the name is free.
     let field = isCMacroName(name) ? `${name}_` : name;
-    while (taken.has(field)) field += '_';
-    taken.add(field);
-    byKey.set(key, field);
-    const into = ctype === 'ptr' ? ptrs : ctype === 'i64' ? wides : scalars;
+    while (this.taken.has(field)) field += '_';
+    this.taken.add(field);
+    this.byKey.set(key, field);
+    const into = ctype === 'ptr' ? this.ptrs : ctype === 'i64' ? this.wides : this.scalars;
     into.push({ field, name, role, ctype, decl: cdecl.replace('$', field) });
-  };
-  add('q', 'q', 'q', 'ptr', 'const void* $');
-  add('k', 'k', 'k', 'ptr', 'const void* $');
-  add('v', 'v', 'v', 'ptr', 'const void* $');
-  add('out', 'out', 'out', 'ptr', 'void* $');
-  if (kernel.outputs.lse) add('lse', 'lse', 'lse', 'ptr', 'float* $');
-  if (kernel.outputs.importance) add('importance', 'importance', 'importance', 'ptr', 'float* $');
+  }
+
+  layout(struct: string): CudaLayout {
+    const { ptrs, wides, scalars, byKey } = this;
+    const words = 8 * (ptrs.length + wides.length);
+    const fields: ArgField[] = [
+      ...ptrs.map((f, i) => ({ ...f, offset: 8 * i })),
+      ...wides.map((f, i) => ({ ...f, offset: 8 * (ptrs.length + i) })),
+      ...scalars.map((f, i) => ({ ...f, offset: words + 4 * i })),
+    ];
+    const field = (key: string): string => {
+      const f = byKey.get(key);
+      if (f === undefined) throw new Error(`CUDA: no args field for "${key}"`);
+      return f;
+    };
+    const raw = words + 4 * scalars.length;
+    return { struct, fields, field, bytes: Math.ceil(raw / 8) * 8 };
+  }
+}
+
+/** q, k, v, the outputs, a quantized cache's side tensors and a paged cache's block table. */
+function addBuffers(kernel: AttentionKernel, table: FieldTable): void {
+  table.add('q', 'q', 'q', 'ptr', 'const void* $');
+  table.add('k', 'k', 'k', 'ptr', 'const void* $');
+  table.add('v', 'v', 'v', 'ptr', 'const void* $');
+  table.add('out', 'out', 'out', 'ptr', 'void* $');
+  if (kernel.outputs.lse) table.add('lse', 'lse', 'lse', 'ptr', 'float* $');
+  if (kernel.outputs.importance) table.add('importance', 'importance', 'importance', 'ptr', 'float* $');
   for (const which of ['k', 'v'] as const) {
     const f = kernel.formats[which];
     if (f.kind === 'quant')
       for (const { part, ctype } of cudaCacheParts(f.format))
-        add(`cache:${which}_${part}`, `${which}_${part}`, 'cache', 'ptr', `${ctype} $`);
+        table.add(`cache:${which}_${part}`, `${which}_${part}`, 'cache', 'ptr', `${ctype} $`);
   }
-  if (kernel.formats.paged) add('block_table', 'block_table', 'block_table', 'ptr', 'const int* $');
+  if (kernel.formats.paged) table.add('block_table', 'block_table', 'block_table', 'ptr', 'const int* $');
+}
+
+/** 64-bit element strides: float K/V caches (a quantized one has its own packed layout), q and out. */
+function addStrides(kernel: AttentionKernel, table: FieldTable): void {
   for (const t of ['k', 'v'] as const)
     if (kernel.formats[t].kind === 'float')
-      for (const s of strideFields(t)) add(s, s, 'stride', 'i64', 'long long $');
+      for (const s of strideFields(t)) table.add(s, s, 'stride', 'i64', 'long long $');
   for (const t of ['q', 'out'] as const)
-    for (const s of qoStrideFields(t)) add(s, s, 'qo_stride', 'i64', 'long long $');
-  if (kernel.routing) {
-    add('indices', 'indices', 'indices', 'ptr', 'int* $');
-    add('route_scratch', 'route_scratch', 'scratch', 'ptr', 'float* $');
-  }
-  for (const s of ['B', 'H', 'Hkv', 'Nq', 'Nk'] as const) add(s, s, 'size', 'i32', 'int $');
-  if (kernel.formats.paged) add('max_pages', 'max_pages', 'max_pages', 'i32', 'int $');
-  add('q_offset', 'q_offset', 'offset', 'i32', 'int $');
-  add('k_offset', 'k_offset', 'offset', 'i32', 'int $');
-  add('scale', 'scale', 'scale', 'f32', 'float $');
+    for (const s of qoStrideFields(t)) table.add(s, s, 'qo_stride', 'i64', 'long long $');
+}
+
+/** Sizes, max_pages, offsets, scale and a scoring round's first row. */
+function addLaunchScalars(kernel: AttentionKernel, table: FieldTable): void {
+  for (const s of ['B', 'H', 'Hkv', 'Nq', 'Nk'] as const) table.add(s, s, 'size', 'i32', 'int $');
+  if (kernel.formats.paged) table.add('max_pages', 'max_pages', 'max_pages', 'i32', 'int $');
+  table.add('q_offset', 'q_offset', 'offset', 'i32', 'int $');
+  table.add('k_offset', 'k_offset', 'offset', 'i32', 'int $');
+  table.add('scale', 'scale', 'scale', 'f32', 'float $');
   // Selection ranked here scores in rounds of query rows (select.ts); `from` reads its rows whole.
   if (kernel.routing?.source.kind === 'topk' && selectHandles(kernel))
-    add('sel_row0', 'sel_row0', 'round', 'i32', 'int $');
-  // User names after the built-in ones, so a built-in field keeps its documented name.
+    table.add('sel_row0', 'sel_row0', 'round', 'i32', 'int $');
+}
+
+/** The program's tensors, salient-list workspaces, tensor summaries and params. */
+function addUserFields(kernel: AttentionKernel, table: FieldTable): void {
   for (const t of kernel.tensors)
-    add(`tensor:${t.name}`, t.name, 'tensor', 'ptr', `const ${cty(t.dtype)}* $`);
-  for (const t of salientLists(kernel)) add(salientFlagsKey(t), `${t}_flags`, 'workspace', 'ptr', 'int* $');
+    table.add(`tensor:${t.name}`, t.name, 'tensor', 'ptr', `const ${cty(t.dtype)}* $`);
+  for (const t of salientLists(kernel))
+    table.add(salientFlagsKey(t), `${t}_flags`, 'workspace', 'ptr', 'int* $');
   for (const s of kernel.summaries) {
     const t = kernel.tensors.find((x) => x.name === s.tensor);
     if (!t) throw new Error(`CUDA: summary of undeclared tensor "${s.tensor}"`);
-    add(`summary:${t.name}`, `${t.name}_summary`, 'summary', 'ptr', `${cty(t.dtype)}* $`);
+    table.add(`summary:${t.name}`, `${t.name}_summary`, 'summary', 'ptr', `${cty(t.dtype)}* $`);
   }
-  for (const p of kernel.params)
-    add(
-      `param:${p.name}`,
-      p.name,
-      'param',
-      p.dtype === 'f32' ? 'f32' : 'i32',
-      `${p.dtype === 'f32' ? 'float' : 'int'} $`,
-    );
-  const words = 8 * (ptrs.length + wides.length);
-  const fields: ArgField[] = [
-    ...ptrs.map((f, i) => ({ ...f, offset: 8 * i })),
-    ...wides.map((f, i) => ({ ...f, offset: 8 * (ptrs.length + i) })),
-    ...scalars.map((f, i) => ({ ...f, offset: words + 4 * i })),
-  ];
-  const field = (key: string): string => {
-    const f = byKey.get(key);
-    if (f === undefined) throw new Error(`CUDA: no args field for "${key}"`);
-    return f;
-  };
-  const raw = words + 4 * scalars.length;
-  return { struct: `AttncArgs_${kernel.name}`, fields, field, bytes: Math.ceil(raw / 8) * 8 };
+  for (const p of kernel.params) {
+    const f32 = p.dtype === 'f32';
+    table.add(`param:${p.name}`, p.name, 'param', f32 ? 'f32' : 'i32', `${f32 ? 'float' : 'int'} $`);
+  }
 }
 
 const cty = (t: 'i32' | 'f32'): string => (t === 'i32' ? 'int' : 'float');

@@ -11,6 +11,7 @@
 // `ok` is decided per tile at run time, like the bounds themselves.
 import type { Graph, Node } from '../graph.js';
 import { Op } from '../ops.js';
+import type { DType } from '../ops.js';
 import { numericRange } from './interval-arith.js';
 import { wrapGuards } from './wrap-guards.js';
 
@@ -56,81 +57,112 @@ export function boolOf(g: Graph, r: Range): BoolRange {
 
 function rangeOf(n: Node, src: readonly Range[], ctx: IntervalContext): Range {
   const g = ctx.g;
-  const T = n.dtype;
-  const w = wrapGuards(g);
-  const { and, or, not } = w;
+  // Made first whatever the op: the graph numbers nodes in creation order, and emitted code
+  // follows that numbering.
   const yes = g.const(true);
-  const sel = (c: Node, a: Node, b: Node): Node => g.node(Op.SELECT, a.dtype, [c, a, b]);
-  const point = (x: Node, ok: Node = yes): NumRange => ({ lo: x, hi: x, ok });
-  const [a, b, c] = src;
-
   switch (n.op) {
     case Op.CONST:
-      if (T === 'bool') return { t: g.const(n.arg === true), f: g.const(n.arg !== true) };
-      return point(n, g.const(!Number.isNaN(Number(n.arg))));
     case Op.PARAM:
-      if (T === 'bool') return { t: n, f: not(n) };
-      // A NaN f32 param would make every comparison false; ±inf is excluded too, conservatively.
-      return point(n, T === 'f32' ? w.finite(n) : yes);
     case Op.VAR:
-      // Positions are inside int32 (validated at run time), so the tile corners are exact.
-      if (n.arg === 'q') return { lo: g.var('q_lo'), hi: g.var('q_hi'), ok: yes };
-      if (n.arg === 'k') return { lo: g.var('k_lo'), hi: g.var('k_hi'), ok: yes };
-      if (n.arg === 'score') return 'top';
-      return point(n); // b, h and sizes are single values per tile
-    case Op.LOAD: {
-      const idx = a;
-      if (n.src.length !== 1 || !ctx.summarizable(String(n.arg)) || !idx || !isNum(idx)) return 'top';
-      ctx.useSummary(String(n.arg));
-      return {
-        lo: g.node(Op.RANGE_MIN, 'i32', [idx.lo, idx.hi], n.arg),
-        hi: g.node(Op.RANGE_MAX, 'i32', [idx.lo, idx.hi], n.arg),
-        ok: idx.ok, // the summary covers the index range only if the index did not wrap
-      };
-    }
+      return leafRange(n, g, yes);
+    case Op.LOAD:
+      return loadRange(n, src, ctx);
     case Op.NOT:
-      return a && isBool(a) ? { t: a.f, f: a.t } : 'top';
     case Op.AND:
-      if (!a || !b) return 'top';
-      return { t: and(boolOf(g, a).t, boolOf(g, b).t), f: or(boolOf(g, a).f, boolOf(g, b).f) };
     case Op.OR:
-      if (!a || !b) return 'top';
-      return { t: or(boolOf(g, a).t, boolOf(g, b).t), f: and(boolOf(g, a).f, boolOf(g, b).f) };
+      return logicRange(n.op, src, g);
+    case Op.SELECT:
+      return selectRange(n.dtype, src, g);
   }
+  if ((n.op === Op.EQ || n.op === Op.NE) && n.src[0]?.dtype === 'bool')
+    return boolEqualityRange(n.op, src, g);
+  return numericOrComparisonRange(n, src, g);
+}
 
-  if (n.op === Op.SELECT) {
-    if (!a || !b || !c) return 'top';
-    const cc = boolOf(g, a);
-    if (T === 'bool') {
-      const [x, y] = [boolOf(g, b), boolOf(g, c)];
-      return { t: or(and(cc.t, x.t), and(cc.f, y.t)), f: or(and(cc.t, x.f), and(cc.f, y.f)) };
-    }
-    if (!isNum(b) || !isNum(c)) return 'top';
-    // The hull of the branches the condition can take; a branch it cannot take need not be ok.
-    const hull = (x: Node, y: Node, op: Op): Node =>
-      sel(not(cc.f), x, sel(not(cc.t), y, g.node(op, T, [x, y])));
-    return {
-      lo: hull(b.lo, c.lo, Op.MIN),
-      hi: hull(b.hi, c.hi, Op.MAX),
-      ok: and(or(not(cc.t), b.ok), or(not(cc.f), c.ok)),
-    };
+/** Constants, params and vars: one value per tile, except q and k, which span the tile. */
+function leafRange(n: Node, g: Graph, yes: Node): Range {
+  const T = n.dtype;
+  const point = (x: Node, ok: Node = yes): NumRange => ({ lo: x, hi: x, ok });
+  if (n.op === Op.CONST) {
+    if (T === 'bool') return { t: g.const(n.arg === true), f: g.const(n.arg !== true) };
+    return point(n, g.const(!Number.isNaN(Number(n.arg))));
   }
-
-  if ((n.op === Op.EQ || n.op === Op.NE) && n.src[0]?.dtype === 'bool') {
-    if (!a || !b) return 'top';
-    const [x, y] = [boolOf(g, a), boolOf(g, b)];
-    const eq = { t: or(and(x.t, y.t), and(x.f, y.f)), f: or(and(x.t, y.f), and(x.f, y.t)) };
-    return n.op === Op.EQ ? eq : { t: eq.f, f: eq.t };
+  if (n.op === Op.PARAM) {
+    if (T === 'bool') return { t: n, f: wrapGuards(g).not(n) };
+    // A NaN f32 param would make every comparison false; ±inf is excluded too, conservatively.
+    return point(n, T === 'f32' ? wrapGuards(g).finite(n) : yes);
   }
+  // Positions are inside int32 (validated at run time), so the tile corners are exact.
+  if (n.arg === 'q') return { lo: g.var('q_lo'), hi: g.var('q_hi'), ok: yes };
+  if (n.arg === 'k') return { lo: g.var('k_lo'), hi: g.var('k_hi'), ok: yes };
+  if (n.arg === 'score') return 'top';
+  return point(n); // b, h and sizes are single values per tile
+}
 
-  // Everything below needs bounded numeric operands.
+/** A load from a summarisable 1-D tensor lies between the min and max over the index range. */
+function loadRange(n: Node, src: readonly Range[], ctx: IntervalContext): Range {
+  const [idx] = src;
+  if (n.src.length !== 1 || !ctx.summarizable(String(n.arg)) || !idx || !isNum(idx)) return 'top';
+  ctx.useSummary(String(n.arg));
+  return {
+    lo: ctx.g.node(Op.RANGE_MIN, 'i32', [idx.lo, idx.hi], n.arg),
+    hi: ctx.g.node(Op.RANGE_MAX, 'i32', [idx.lo, idx.hi], n.arg),
+    ok: idx.ok, // the summary covers the index range only if the index did not wrap
+  };
+}
+
+/** not / and / or of (canBeTrue, canBeFalse) pairs; a top operand can be either. */
+function logicRange(op: Op, src: readonly Range[], g: Graph): Range {
+  const { and, or } = wrapGuards(g);
+  const [a, b] = src;
+  if (op === Op.NOT) return a && isBool(a) ? { t: a.f, f: a.t } : 'top';
+  if (!a || !b) return 'top';
+  if (op === Op.AND) return { t: and(boolOf(g, a).t, boolOf(g, b).t), f: or(boolOf(g, a).f, boolOf(g, b).f) };
+  return { t: or(boolOf(g, a).t, boolOf(g, b).t), f: and(boolOf(g, a).f, boolOf(g, b).f) };
+}
+
+/** select(c, b, c'): the hull of the branches the condition can take. */
+function selectRange(T: DType, src: readonly Range[], g: Graph): Range {
+  const { and, or, not } = wrapGuards(g);
+  const [a, b, c] = src;
+  if (!a || !b || !c) return 'top';
+  const cc = boolOf(g, a);
+  if (T === 'bool') {
+    const [x, y] = [boolOf(g, b), boolOf(g, c)];
+    return { t: or(and(cc.t, x.t), and(cc.f, y.t)), f: or(and(cc.t, x.f), and(cc.f, y.f)) };
+  }
+  if (!isNum(b) || !isNum(c)) return 'top';
+  const sel = (k: Node, x: Node, y: Node): Node => g.node(Op.SELECT, x.dtype, [k, x, y]);
+  const hull = (x: Node, y: Node, op: Op): Node =>
+    sel(not(cc.f), x, sel(not(cc.t), y, g.node(op, T, [x, y])));
+  return {
+    lo: hull(b.lo, c.lo, Op.MIN),
+    hi: hull(b.hi, c.hi, Op.MAX),
+    // A branch the condition cannot take need not be ok.
+    ok: and(or(not(cc.t), b.ok), or(not(cc.f), c.ok)),
+  };
+}
+
+/** bool == bool and bool != bool. */
+function boolEqualityRange(op: Op, src: readonly Range[], g: Graph): Range {
+  const { and, or } = wrapGuards(g);
+  const [a, b] = src;
+  if (!a || !b) return 'top';
+  const [x, y] = [boolOf(g, a), boolOf(g, b)];
+  const eq = { t: or(and(x.t, y.t), and(x.f, y.f)), f: or(and(x.t, y.f), and(x.f, y.t)) };
+  return op === Op.EQ ? eq : { t: eq.f, f: eq.t };
+}
+
+/** Arithmetic on bounded operands (interval-arith.ts), or a comparison of two bounded operands. */
+function numericOrComparisonRange(n: Node, src: readonly Range[], g: Graph): Range {
   if (!src.every(isNum)) return 'top';
-  if (T !== 'bool') return numericRange(n, src as NumRange[], g);
+  if (n.dtype !== 'bool') return numericRange(n, src as NumRange[], g);
   const [x, y] = src as NumRange[];
   if (!x || !y) return 'top';
   const r = compareRange(g, n.op, x, y);
   if (!r) return 'top';
   // Where an operand may have wrapped (or be NaN), the comparison can come out either way.
+  const { and, or, not } = wrapGuards(g);
   const unsure = not(and(x.ok, y.ok));
   return { t: or(unsure, r.t), f: or(unsure, r.f) };
 }
