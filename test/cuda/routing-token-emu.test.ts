@@ -339,6 +339,8 @@ describe('raw-query block routing in bf16: tensor-core top-k and mma token atten
       );
       await check(fixed(KEY + p, { B: 2, Hkv: 1, group: 3, top: 0, f: 99, l: 0, Nk: 20, seed: 1020 + p }));
     }
+    // No slots at all (top, first and local 0): the scatter's slot walk once divided by cap = 0.
+    await check(fixed(KEY + 0, { Hkv: 1, group: 1, Nq: 1, Nk: 1, top: 0, f: 0, l: 0, seed: 1030 }));
     // Several token chunks (TKM_CHUNK 256) and key blocks with more rows than one work unit (256).
     await check(fixed(KEY + 0, { Nq: 300, Nk: 320, Hkv: 1, group: 4, top: 5, f: 1, l: 2, seed: 1031 }));
     await check(fixed(KEY + 2, { Nq: 140, Nk: 400, top: 5, f: 1, l: 2, seed: 1032 }));

@@ -27,7 +27,9 @@ export function keyMajorHostLaunch(k: AttentionKernel, ns: string): string[] {
     '  }',
   ];
   return [
-    `  if (a.Nq > 0) {`,
+    // No selected slots (top, first and local all 0): nothing to invert or attend; the merge alone
+    // writes the empty rows (out 0, lse -inf). The attention pass divides list entries by cap.
+    `  if (a.Nq > 0 && ${ns}::route_cap(a) > 0) {`,
     `  // Key-major (tokenOrder 'key'): invert the selection, attend per key block, merge per row.`,
     `  if (${ns}::tkm_list_cap(a) >= (1LL << 31)) return fail(ATTNC_ERR_ARGS, "key-major token attention: Nq * H / Hkv * cap = %lld rows, must be below 2^31", ${ns}::tkm_list_cap(a));`,
     `  const size_t csmem = sizeof(int) * ${ns}::route_nk_stride(a);`,
