@@ -1,4 +1,4 @@
-// `attnc check FILE`: diagnostics only.
+// `attnc check FILE…`: diagnostics only.
 import { renderDiagnostics, hasErrors } from '../diagnostics.js';
 import { didYouMean } from '../dsl/checker.js';
 import { frontend, hiddenErrors } from '../dsl/index.js';
@@ -6,18 +6,41 @@ import { decimalNumber, misspeltI32 } from './numbers.js';
 import { UsageError } from './errors.js';
 import { diagnosticJson, head, writeJson } from './json.js';
 
-export function checkCommand(source: string, file: string, json = false): number {
+/** One file's part of `check --json`: its declarations when clean, and every diagnostic. */
+function fileReport(source: string, file: string) {
   const fe = frontend(source, file);
-  if (json) {
-    const code = hasErrors(fe.diagnostics) ? 1 : 0;
-    writeJson({
-      ...head('check', code),
+  const code = hasErrors(fe.diagnostics) ? 1 : 0;
+  return {
+    code,
+    report: {
       file,
       attentions: code === 0 ? fe.decls.map((d) => d.decl.name) : [],
       diagnostics: fe.diagnostics.map(diagnosticJson),
-    });
+    },
+  };
+}
+
+/**
+ * `attnc check FILE…` (`attnc check stdlib/*.attn`): every file checked as if alone, in order;
+ * exit 1 when any has errors. With --json and several files, one document whose `files` lists
+ * each file's report (docs/CLI.md); with one file, check's usual document.
+ */
+export function checkFiles(files: readonly { source: string; file: string }[], json = false): number {
+  if (files.length === 1) return checkCommand(files[0]!.source, files[0]!.file, json);
+  if (!json) return Math.max(0, ...files.map((f) => checkCommand(f.source, f.file)));
+  const reports = files.map((f) => fileReport(f.source, f.file));
+  const code = Math.max(0, ...reports.map((r) => r.code));
+  writeJson({ ...head('check', code), files: reports.map((r) => r.report) });
+  return code;
+}
+
+export function checkCommand(source: string, file: string, json = false): number {
+  if (json) {
+    const { code, report } = fileReport(source, file);
+    writeJson({ ...head('check', code), ...report });
     return code;
   }
+  const fe = frontend(source, file);
   if (fe.diagnostics.length) process.stderr.write(renderDiagnostics(fe.diagnostics, source) + '\n');
   if (hasErrors(fe.diagnostics)) {
     // The "… more errors are not shown" note is no error of its own; what it stands for are.

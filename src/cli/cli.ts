@@ -5,7 +5,7 @@ import { readFileSync } from 'node:fs';
 import { CompileError } from '../diagnostics.js';
 import { parseCli } from './argv.js';
 import { commands, foreignFlags, isCommand } from './commands.js';
-import { checkCommand, parseParamAssignments } from './check-command.js';
+import { checkFiles, parseParamAssignments } from './check-command.js';
 import { UsageError } from './errors.js';
 import { EXIT, userErrorMessage } from './exit.js';
 import { errorDocument, head, wantsJson, writeJson, type JsonErrorKind } from './json.js';
@@ -20,6 +20,7 @@ const usage = `usage:
 ${Object.values(commands)
   .map((c) => `  ${c.usage}`)
   .join('\n')}
+  attnc help [COMMAND]     (the same as attnc [COMMAND] --help)
   attnc --version
 
 ${exitStatus}`;
@@ -57,6 +58,20 @@ function versionAnswer(command: string, json: boolean | undefined): number {
   });
 }
 
+const unknownCommand = (word: string): UsageError =>
+  new UsageError(
+    `unknown command \`${word}\` (commands: ${Object.keys(commands).join(', ')}; see attnc --help)`,
+  );
+
+/** `attnc help [COMMAND]`: the same answers as `attnc --help` and `attnc COMMAND --help`. */
+function helpAnswer(topic: string | undefined, extra: readonly string[], json: boolean | undefined): number {
+  if (topic === undefined) return informational('', json, usage, { usage });
+  if (!isCommand(topic)) throw unknownCommand(topic);
+  if (extra.length) throw new UsageError(`help: unexpected argument \`${extra[0]}\``);
+  const own = `usage: ${commands[topic].usage}\n`;
+  return informational(topic, json, own, { usage: own });
+}
+
 async function dispatch(argv: readonly string[]): Promise<number> {
   const { values, positionals } = parseCli(argv);
   const [command, file, ...extra] = positionals;
@@ -72,15 +87,14 @@ async function dispatch(argv: readonly string[]): Promise<number> {
     process.stdout.write(usage);
     return EXIT.userError;
   }
-  if (!isCommand(command))
-    throw new UsageError(
-      `unknown command \`${command}\` (commands: ${Object.keys(commands).join(', ')}; see attnc --help)`,
-    );
+  if (command === 'help') return helpAnswer(file, extra, values.json);
+  if (!isCommand(command)) throw unknownCommand(command);
   const own = `usage: ${commands[command].usage}\n`;
   if (values.help) return informational(command, values.json, own, { usage: own });
   const foreign = foreignFlags(command, values);
   if (foreign.length) throw new UsageError(`${command} does not take ${foreign.join(', ')}`, own);
-  if (extra.length) throw new UsageError(`${command}: unexpected argument \`${extra[0]}\``, own);
+  if (extra.length && command !== 'check')
+    throw new UsageError(`${command}: unexpected argument \`${extra[0]}\``, own);
   // Commands other than check load their modules on demand: `attnc check` must start fast
   // (the bundled CLI splits at these imports; scripts/build-cli.mjs).
   if (command === 'repl') return (await import('./repl/index.js')).startRepl({ file });
@@ -92,8 +106,10 @@ async function dispatch(argv: readonly string[]): Promise<number> {
   const source = readSourceFile(file);
   const params = parseParamAssignments(values.param ?? []);
   switch (command) {
-    case 'check':
-      return checkCommand(source, file, values.json === true);
+    case 'check': {
+      const more = extra.map((f) => ({ source: readSourceFile(f), file: f }));
+      return checkFiles([{ source, file }, ...more], values.json === true);
+    }
     case 'compile':
       return (await import('./compile-command.js')).compileCommand(source, file, values);
     case 'run':

@@ -12,7 +12,7 @@ export interface CommandSpec {
 const shapeFlags = ['nq', 'nk', 'heads', 'kv-heads', 'batch', 'param', 'seed', 'entry'];
 
 export const commands: Readonly<Record<CommandName, CommandSpec>> = {
-  check: { usage: 'attnc check FILE [--json]', flags: ['json'] },
+  check: { usage: 'attnc check FILE... [--json]', flags: ['json'] },
   compile: {
     usage: `attnc compile FILE [--target wgsl|cuda] [--out DIR] [--dump-ir=PASS] [--entry NAME]
                      (--target: default wgsl)

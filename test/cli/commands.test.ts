@@ -59,7 +59,7 @@ describe('attnc subcommands', () => {
     const r = attnc('check', 'stdlib/causal.attn', '--nq', '5', '--emit', 'ts');
     expect(r.status).toBe(1);
     // One line, then the usage, with no blank line after it.
-    expect(r.stderr).toBe('attnc: check does not take --nq, --emit\nusage: attnc check FILE [--json]\n');
+    expect(r.stderr).toBe('attnc: check does not take --nq, --emit\nusage: attnc check FILE... [--json]\n');
   });
 
   it('an unknown command is named before any file is read; stray arguments are refused', () => {
@@ -68,9 +68,34 @@ describe('attnc subcommands', () => {
     expect(unknown.stderr).toBe(
       'attnc: unknown command `frob` (commands: check, compile, run, viz, repl, doctor; see attnc --help)\n',
     );
-    const extra = attnc('check', 'stdlib/causal.attn', 'stdlib/full.attn');
+    const extra = attnc('compile', 'stdlib/causal.attn', 'stdlib/full.attn');
     expect(extra.status).toBe(1);
-    expect(extra.stderr).toContain('check: unexpected argument `stdlib/full.attn`');
+    expect(extra.stderr).toContain('compile: unexpected argument `stdlib/full.attn`');
+  });
+
+  it('check takes several files (attnc check stdlib/*.attn): each reported, exit 1 if any fails', () => {
+    const bad = join(tmpdir(), `attnc-check-many-${process.pid}.attn`);
+    writeFileSync(bad, 'attention a { mask: q >= k }\n');
+    const two = attnc('check', 'stdlib/causal.attn', 'stdlib/full.attn');
+    expect([two.status, two.stdout]).toEqual([
+      0,
+      'stdlib/causal.attn: ok (1 attention: causal)\nstdlib/full.attn: ok (1 attention: full)\n',
+    ]);
+    const mixed = attnc('check', bad, 'stdlib/full.attn');
+    expect(mixed.status).toBe(1);
+    expect(mixed.stdout).toBe('stdlib/full.attn: ok (1 attention: full)\n');
+    expect(mixed.stderr).toContain(`${bad}: 1 error`);
+  });
+
+  it('attnc help [COMMAND] answers as --help does; an unknown topic is an unknown command', () => {
+    expect(attnc('help').stdout).toBe(attnc('--help').stdout);
+    const check = attnc('help', 'check');
+    expect([check.status, check.stdout]).toEqual([0, attnc('check', '--help').stdout]);
+    const nope = attnc('help', 'frob');
+    expect([nope.status, nope.stderr]).toEqual([
+      1,
+      'attnc: unknown command `frob` (commands: check, compile, run, viz, repl, doctor; see attnc --help)\n',
+    ]);
   });
 
   it("an --entry the file does not declare is the flag's error, not a caret at line 1", () => {

@@ -83,6 +83,19 @@ describe('--json', () => {
     expect(r.err).toBe('');
   });
 
+  it('check of several files: one document listing each file; exit 1 if any has errors', async () => {
+    const file = typo();
+    const r = await json(['check', 'stdlib/causal.attn', file]);
+    expect(r.code).toBe(1);
+    expect(r.doc).toMatchObject({ command: 'check', ok: false, exitCode: 1 });
+    const files = r.doc.files as { file: string; attentions: string[]; diagnostics: { message: string }[] }[];
+    expect(files.map((f) => [f.file, f.attentions, f.diagnostics.map((d) => d.message)])).toEqual([
+      ['stdlib/causal.attn', ['causal'], []],
+      [file, [], ['unknown name `windw`']],
+    ]);
+    expect(r.err).toBe('');
+  });
+
   it('compile --out: files written, kernel, schedule, entry points, bindings', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'attnc-json-'));
     const r = await json(['compile', 'stdlib/softcap.attn', '--target', 'cuda', '--out', dir]);
@@ -186,11 +199,11 @@ describe('--json', () => {
 
   it("a call's usage error: the message is one line, the command's usage a field of its own", async () => {
     // The usage text was appended to the message (`check: missing FILE\nusage: …\n`).
-    const usage = 'usage: attnc check FILE [--json]\n';
+    const usage = 'usage: attnc check FILE... [--json]\n';
     for (const [argv, message] of [
       [['check'], 'check: missing FILE'],
       [['check', 'stdlib/causal.attn', '--nq', '5'], 'check does not take --nq'],
-      [['check', 'stdlib/causal.attn', 'stdlib/full.attn'], 'check: unexpected argument `stdlib/full.attn`'],
+      [['check', 'stdlib/causal.attn', '--param', 'x=1'], 'check does not take --param'],
     ] as const) {
       const r = await json([...argv]);
       expect([r.code, r.doc.error, r.err]).toEqual([1, { kind: 'usage', message, usage }, '']);
@@ -237,7 +250,7 @@ describe('--version and --help with --json: one document, not a line of text', (
   it('COMMAND --help --json and --help --json give the usage text in a document', async () => {
     const check = await json(['check', '--help']);
     expect(check.code).toBe(0);
-    expect(check.doc).toEqual({ ...head('check'), usage: 'usage: attnc check FILE [--json]\n' });
+    expect(check.doc).toEqual({ ...head('check'), usage: 'usage: attnc check FILE... [--json]\n' });
     const all = await json(['--help']);
     expect(all.doc).toMatchObject(head(''));
     expect(all.doc['usage']).toMatch(/^usage:\n {2}attnc check FILE/);
