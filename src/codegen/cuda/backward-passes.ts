@@ -5,7 +5,11 @@ import type { AttentionKernel } from '../../ir/kernel.js';
 import type { TileMode } from '../../ir/tile-mode.js';
 import { linearize } from '../linearize.js';
 import { padLines } from '../pad-lines.js';
+import { voidIfUnread } from './unused.js';
 import { ARGS, cudaRenderer, cudaType, dimText, type CudaContext } from './rules.js';
+
+/** A pair's scaled q·k, which a score expression may ignore (`score exp(c)`). */
+const SCORE_DECL = 'const float score = a.scale * qk;';
 
 export const THREADS = 64;
 export const BLOCK = 16;
@@ -89,7 +93,7 @@ export function dqKernel(
     ...maskLines(mode, mask),
     'float qk = 0.f;',
     'for (int d = 0; d < D; ++d) qk += qv[d] * a.k[(kv0 + j) * D + d];',
-    'const float score = a.scale * qk;',
+    SCORE_DECL,
     ...e.stmts,
     `const float p = expf(${e.roots[0]!} - lse);`,
     'if (p == 0.f) continue; // weight 0: no gradient flows',
@@ -112,7 +116,7 @@ export function dqKernel(
         ]
       : []),
     '    for (int j = k0; j < k_end; ++j) {',
-    ...padLines(pair, '      '),
+    ...padLines(voidIfUnread(pair, pair.indexOf(SCORE_DECL), 'score'), '      '),
     '    }',
     '  }',
     '}',
@@ -159,7 +163,7 @@ export function dkdvKernel(
     'if (lse == -INFINITY) continue; // a row with no allowed key',
     'float qk = 0.f;',
     'for (int d = 0; d < D; ++d) qk += a.q[row * D + d] * kv[d];',
-    'const float score = a.scale * qk;',
+    SCORE_DECL,
     ...e.stmts,
     `const float p = expf(${e.roots[0]!} - lse);`,
     'if (p == 0.f) continue;',
@@ -182,7 +186,7 @@ export function dkdvKernel(
         ]
       : []),
     '    for (int i = i0; i < i_end; ++i) {',
-    ...padLines(pair, '      '),
+    ...padLines(voidIfUnread(pair, pair.indexOf(SCORE_DECL), 'score'), '      '),
     '    }',
     '  }',
     '}',
