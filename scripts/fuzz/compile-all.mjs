@@ -9,7 +9,6 @@ import {
   compileCudaBackwardMma,
   compileCudaBackwardWgmma,
 } from '../../dist/src/backward.js';
-import { CompileError } from '../../dist/src/diagnostics.js';
 
 const twos = (n) => n & -n;
 
@@ -34,6 +33,10 @@ function coopSchedule(v) {
 
 /** The compile jobs of a case: [label, thunk returning { wgsl: string[], cuda: {arch, code, files}[] , compiled? }]. */
 export function jobs(c, targets) {
+  // One name per job: nvcc compiles a batch's CUDA in one translation unit, where two jobs of a
+  // draw under the same name would redefine each other's namespace.
+  const named = (label) =>
+    c.source.replace(`attention ${c.name}(`, `attention ${c.name}_${label.replace(/-/g, '_')}(`);
   const base = {
     file: `${c.name}.attn`,
     headDim: c.D,
@@ -47,12 +50,12 @@ export function jobs(c, targets) {
   });
   const list = [];
   if (targets.has('wgsl')) {
-    list.push(['wgsl-row', () => wgslOut(compile(c.source, { ...base, target: 'wgsl', wgslEngine: 'row' }))]);
+    list.push(['wgsl-row', (src) => wgslOut(compile(src, { ...base, target: 'wgsl', wgslEngine: 'row' }))]);
     list.push([
       'wgsl-coop',
-      () =>
+      (src) =>
         wgslOut(
-          compile(c.source, {
+          compile(src, {
             ...base,
             target: 'wgsl',
             wgslEngine: 'coop',
@@ -63,37 +66,37 @@ export function jobs(c, targets) {
   }
   if (targets.has('cuda') || targets.has('emu')) {
     const cu = { ...base, target: 'cuda', dtype: c.dtype };
-    list.push(['cuda-default', () => cudaOut('sm_90a')(compile(c.source, cu))]);
+    list.push(['cuda-default', (src) => cudaOut('sm_90a')(compile(src, cu))]);
     list.push([
       'cuda-simt',
-      () => cudaOut('sm_90a')(compile(c.source, { ...cu, schedule: simtTile(c.tile, c.D, c.Dv) })),
+      (src) => cudaOut('sm_90a')(compile(src, { ...cu, schedule: simtTile(c.tile, c.D, c.Dv) })),
     ]);
     list.push([
       'cuda-mma-sm80',
-      () => cudaOut('sm_80')(compile(c.source, { ...cu, arch: 'sm_80', schedule: { engine: 'mma' } })),
+      (src) => cudaOut('sm_80')(compile(src, { ...cu, arch: 'sm_80', schedule: { engine: 'mma' } })),
     ]);
     list.push([
       'cuda-wgmma',
-      () => cudaOut('sm_90a')(compile(c.source, { ...cu, schedule: { engine: 'wgmma' } })),
+      (src) => cudaOut('sm_90a')(compile(src, { ...cu, schedule: { engine: 'wgmma' } })),
     ]);
   }
   if (targets.has('backward') && !c.importance) {
     const bw = { file: base.file, headDim: c.D, valueDim: c.Dv };
-    list.push(['bwd-wgsl', () => ({ wgsl: [compileBackward(c.source, bw).backward.code] })]);
+    list.push(['bwd-wgsl', (src) => ({ wgsl: [compileBackward(src, bw).backward.code] })]);
     list.push([
       'bwd-cuda-simt',
-      () => ({
-        cuda: [{ arch: 'sm_90a', code: compileCudaBackward(c.source, bw).backward.code, files: {} }],
+      (src) => ({
+        cuda: [{ arch: 'sm_90a', code: compileCudaBackward(src, bw).backward.code, files: {} }],
       }),
     ]);
     const half = c.dtype === 'f32' ? 'bf16' : c.dtype;
     list.push([
       'bwd-cuda-mma',
-      () => ({
+      (src) => ({
         cuda: [
           {
             arch: 'sm_80',
-            code: compileCudaBackwardMma(c.source, { ...bw, dtype: half, arch: 'sm_80' }).backward.code,
+            code: compileCudaBackwardMma(src, { ...bw, dtype: half, arch: 'sm_80' }).backward.code,
             files: {},
           },
         ],
@@ -101,18 +104,18 @@ export function jobs(c, targets) {
     ]);
     list.push([
       'bwd-cuda-wgmma',
-      () => ({
+      (src) => ({
         cuda: [
           {
             arch: 'sm_90a',
-            code: compileCudaBackwardWgmma(c.source, { ...bw, dtype: half }).backward.code,
+            code: compileCudaBackwardWgmma(src, { ...bw, dtype: half }).backward.code,
             files: {},
           },
         ],
       }),
     ]);
   }
-  return list;
+  return list.map(([label, thunk]) => [label, () => thunk(named(label))]);
 }
 
 /** Every WGSL module of a forward artifact: main, decode variant, quantize modules. */
@@ -125,10 +128,12 @@ function wgslModules(a) {
 
 /** A refusal is fine when it is a CompileError whose every diagnostic has a real position. */
 function positioned(e) {
+  // By name, not instanceof: callers may hold another copy of the class (src/ under vitest).
+  const diags = e?.name === 'CompileError' ? e.diagnostics : undefined;
   return (
-    e instanceof CompileError &&
-    e.diagnostics.length > 0 &&
-    e.diagnostics.every((d) => d.span && d.span.file !== '<internal>' && d.span.line >= 1)
+    Array.isArray(diags) &&
+    diags.length > 0 &&
+    diags.every((d) => d.span && d.span.file !== '<internal>' && d.span.line >= 1)
   );
 }
 

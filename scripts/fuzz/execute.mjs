@@ -26,21 +26,35 @@ async function tool(cmd, args, cwd) {
 
 /**
  * nvcc -c over `units` (each { key, arch, code, files }) of one arch in one translation unit;
- * returns the failing keys with nvcc's output (each failing unit recompiled alone to name it).
+ * returns the failing keys with nvcc's output. Errors name lines of the batch, which map to
+ * units; only output with no such line (a ptxas error) recompiles the units alone.
  */
 export async function nvccBatch(dir, arch, units) {
   mkdirSync(dir, { recursive: true });
   for (const u of units) for (const [n, t] of Object.entries(u.files)) writeFileSync(join(dir, n), t);
   const tu = join(dir, `batch-${arch}.cu`);
+  const starts = [];
+  let line = 1;
+  for (const u of units) {
+    starts.push(line);
+    line += u.code.split('\n').length;
+  }
   writeFileSync(tu, units.map((u) => u.code).join('\n'));
   const flags = [`-arch=${arch}`, ...NVCC_FLAGS, '-c'];
-  if ((await tool('nvcc', [...flags, tu, '-o', `${tu}.o`], dir)) === undefined) return [];
+  const err = await tool('nvcc', [...flags, tu, '-o', `${tu}.o`], dir);
+  if (err === undefined) return [];
+  const lines = [...err.matchAll(/batch-sm_\w+\.cu\((\d+)\)/g)].map((m) => Number(m[1]));
+  if (lines.length > 0) {
+    const owner = (l) => starts.findLastIndex((s) => s <= l);
+    const hit = [...new Set(lines.map(owner))];
+    return hit.map((i) => ({ key: units[i].key, message: `nvcc -arch=${arch}: ${err}` }));
+  }
   const failures = [];
   for (const [i, u] of units.entries()) {
     const one = join(dir, `one-${arch}-${i}.cu`);
     writeFileSync(one, u.code);
-    const err = await tool('nvcc', [...flags, one, '-o', `${one}.o`], dir);
-    if (err !== undefined) failures.push({ key: u.key, message: `nvcc -arch=${arch}: ${err}` });
+    const e = await tool('nvcc', [...flags, one, '-o', `${one}.o`], dir);
+    if (e !== undefined) failures.push({ key: u.key, message: `nvcc -arch=${arch}: ${e}` });
   }
   return failures;
 }
