@@ -11,6 +11,13 @@ import { ARGS, cudaRenderer, cudaType, dimText, type CudaContext } from './rules
 /** A pair's scaled q·k, which a score expression may ignore (`score exp(c)`). */
 const SCORE_DECL = 'const float score = a.scale * qk;';
 
+/**
+ * A pair's body with `(void)` casts for its scaled q·k and its position (`pos`, declared first),
+ * where neither the score nor the mask reads them (`score exp(c)`, a mask without q): nvcc -Werror.
+ */
+const unreadVoided = (pair: readonly string[], pos: 'q' | 'k'): string[] =>
+  voidIfUnread(voidIfUnread(pair, pair.indexOf(SCORE_DECL), 'score'), 0, pos);
+
 export const THREADS = 64;
 export const BLOCK = 16;
 export type Mode = TileMode;
@@ -116,12 +123,12 @@ export function dqKernel(
         ]
       : []),
     '    for (int j = k0; j < k_end; ++j) {',
-    ...padLines(voidIfUnread(pair, pair.indexOf(SCORE_DECL), 'score'), '      '),
+    ...padLines(unreadVoided(pair, 'k'), '      '),
     '    }',
     '  }',
     '}',
   ];
-  return [
+  const kernelLines = [
     `__global__ void __launch_bounds__(THREADS) bwd_dq(const Args a) {`,
     '  const long long r = (long long)blockIdx.x * THREADS + threadIdx.x;',
     '  if (r >= (long long)a.B * a.H * a.Nq) return;',
@@ -142,6 +149,8 @@ export function dqKernel(
     '  for (int d = 0; d < D; ++d) a.dq[r * D + d] = a.scale * dq[d];',
     '}',
   ];
+  // No mask (stdlib/full.attn) reads no query position.
+  return voidIfUnread(kernelLines, kernelLines.indexOf('  const int q = a.q_offset + i;'), 'q');
 }
 
 export function dkdvKernel(
@@ -186,12 +195,12 @@ export function dkdvKernel(
         ]
       : []),
     '    for (int i = i0; i < i_end; ++i) {',
-    ...padLines(voidIfUnread(pair, pair.indexOf(SCORE_DECL), 'score'), '      '),
+    ...padLines(unreadVoided(pair, 'q'), '      '),
     '    }',
     '  }',
     '}',
   ];
-  return [
+  const kernelLines = [
     `__global__ void __launch_bounds__(THREADS) bwd_dkdv(const Args a) {`,
     '  const long long r = (long long)blockIdx.x * THREADS + threadIdx.x;',
     '  if (r >= (long long)a.B * a.Hkv * a.Nk) return;',
@@ -208,6 +217,7 @@ export function dkdvKernel(
     '  for (int d = 0; d < DV; ++d) a.dv[r * DV + d] = dv[d];',
     '}',
   ];
+  return voidIfUnread(kernelLines, kernelLines.indexOf('  const int k = a.k_offset + j;'), 'k');
 }
 
 /** A mask no pair passes: every gradient is 0 (the row's partial slice too). */

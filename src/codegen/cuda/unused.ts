@@ -10,8 +10,10 @@ const code = (line: string): string => line.replace(/\/\/.*$/, '');
  * unchanged (byte for byte) when one does.
  */
 export function voidIfUnread(lines: readonly string[], decl: number, name: string): string[] {
-  const word = new RegExp(`\\b${name}\\b`);
+  // Not a member of the same name (`a.q`, `v.x`): those read something else.
+  const word = new RegExp(`(?<![\\w.>])${name}\\b`);
   const read = lines.some((l, i) => i !== decl && word.test(code(l)));
   if (read) return [...lines];
-  return [...lines.slice(0, decl + 1), `(void)${name};`, ...lines.slice(decl + 1)];
+  const pad = /^\s*/.exec(lines[decl] ?? '')![0];
+  return [...lines.slice(0, decl + 1), `${pad}(void)${name};`, ...lines.slice(decl + 1)];
 }
