@@ -12,6 +12,12 @@ import { expectOk, run, scratchDir, writeArtifact } from './support.js';
 const cases = [
   ['empty_mask', 'attention empty_mask() {\n  mask false\n}', {}],
   ['empty_param', 'attention empty_param(w0: int = 3) {\n  mask q < w0 && false\n}', {}],
+  // A score beside an empty mask: LOG2E goes unread too.
+  [
+    'empty_score',
+    'attention empty_score() {\n  score exp(min(float(k - q) * 0.0078125, 2.0))\n  mask !true\n}',
+    {},
+  ],
   [
     'imp_no_qk',
     'attention imp_no_qk(c0: f32 = 1.0) {\n  score exp(min(c0, 2.0))\n  mask causal\n}',
@@ -26,7 +32,7 @@ const artifacts = () =>
 
 describe('generated CUDA leaves no unread local', () => {
   it('casts the empty kernel’s tile state and the importance pass’s unread x to void', () => {
-    const [empty, , imp] = artifacts();
+    const [empty, , , imp] = artifacts();
     expect(empty!.code).toContain('(void)(Vs == Ks); (void)qr[0][0];');
     expect(imp!.code).toMatch(/const float x = a\.scale \* dot;\n\s*\(void\)x;/);
   });

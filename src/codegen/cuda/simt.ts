@@ -72,7 +72,7 @@ function renderSimt(plan: SimtPlan, { kernel, exprs: e, entry }: CoreSpec): Core
     ...(routedOf(e) && e.mode !== 'empty' ? indent(routeRowState('ROWS', 'row0 + r'), '  ') : []),
     // An all-empty mask visits no tile: what only the tile loop reads is cast to void (nvcc -Werror).
     ...(e.mode === 'empty'
-      ? ['  (void)(Vs == Ks); (void)qr[0][0]; (void)KC; (void)GV; (void)LANES;']
+      ? ['  (void)(Vs == Ks); (void)qr[0][0]; (void)KC; (void)GV; (void)LANES; (void)LOG2E;']
       : indent(tileLambda(e, qk ? int8QkScaleScores : []), '  ')),
     '',
     ...indent(tileLoop(e, qk ? int8QkQuantizeKTile(qk) : []), '  '),
