@@ -1,7 +1,8 @@
 // Random programs compiled with nvcc -Werror all-warnings (scripts/fuzz-campaign.mjs, round 14)
 // found generated locals nothing reads: the SIMT kernel of an all-empty mask (`mask false`) left
 // its V tile pointer, q registers and tile constants unread, and the importance pass of a score
-// that ignores q·k (`score exp(min(c0, 2.0))`) its scaled dot product. nvcc warns (#177, #550),
+// that ignores q·k (`score exp(min(c0, 2.0))`) its scaled dot product, and the staged launcher of
+// a kernel with only k quantized its V workspace pointer. nvcc warns (#177, #550),
 // and -Werror, which the stdlib checks and engines use, refuses the kernel.
 import { join } from 'node:path';
 import { writeFileSync } from 'node:fs';
@@ -18,6 +19,8 @@ const cases = [
     'attention empty_score() {\n  score exp(min(float(k - q) * 0.0078125, 2.0))\n  mask !true\n}',
     {},
   ],
+  // The staged quantized prefill's launcher with only k quantized: its V workspace rows are unread.
+  ['k_only', 'attention k_only() {\n  mask causal\n  store k e4m3 scale f32 per tensor\n}', { headDim: 64 }],
   [
     'imp_no_qk',
     'attention imp_no_qk(c0: f32 = 1.0) {\n  score exp(min(c0, 2.0))\n  mask causal\n}',
@@ -32,7 +35,8 @@ const artifacts = () =>
 
 describe('generated CUDA leaves no unread local', () => {
   it('casts the empty kernel’s tile state and the importance pass’s unread x to void', () => {
-    const [empty, , , imp] = artifacts();
+    const [empty, , , kOnly, imp] = artifacts();
+    expect(kOnly!.code).toContain('(void)(vw == kw);');
     expect(empty!.code).toContain('(void)(Vs == Ks); (void)qr[0][0];');
     expect(imp!.code).toMatch(/const float x = a\.scale \* dot;\n\s*\(void\)x;/);
   });
