@@ -5,7 +5,9 @@
 // internal error), naga validates the WGSL, nvcc compiles the CUDA (batched: one translation unit
 // per arch for several draws), the CUDA CPU emulator runs SIMT kernels and WebGPU (lavapipe, under
 // scripts/with-gpu.mjs) runs WGSL kernels against the dense reference. Failures are printed with
-// the program text, config and the command that replays the draw alone.
+// the program text, config and the command that replays the draw alone. nvcc runs with the repo's
+// -Werror all-warnings (an unused local fails, as in the stdlib checks). An interrupted run still
+// prints its counts so far.
 // Usage (after npx tsc -p tsconfig.json):
 //   node scripts/with-gpu.mjs node scripts/fuzz-campaign.mjs --seed 1 --runs 100 \
 //     --targets wgsl,cuda,nvcc,emu,lavapipe,backward [--index I] [--batch 6] [--out FILE]
@@ -117,6 +119,18 @@ async function nvccAll(units, tag) {
   }
 }
 
+/** The summary (and --out report) so far: at the end, or when the run is interrupted. */
+function report(draws) {
+  console.log(JSON.stringify({ seed: SEED, draws, targets: [...TARGETS], tally }, null, 1));
+  if (OUT) writeFileSync(OUT, JSON.stringify({ seed: SEED, draws, tally, failures }, null, 1));
+}
+let finished = 0;
+for (const signal of ['SIGINT', 'SIGTERM'])
+  process.on(signal, () => {
+    report(finished);
+    process.exit(failures.length > 0 ? 1 : 130);
+  });
+
 const started = Date.now();
 const indices = INDEX !== undefined ? [Number(INDEX)] : Array.from({ length: RUNS }, (_, i) => i);
 for (let i = 0; i < indices.length; i += BATCH) {
@@ -124,10 +138,10 @@ for (let i = 0; i < indices.length; i += BATCH) {
   for (const index of indices.slice(i, i + BATCH)) units.push(...(await checkDraw(index)));
   await nvccAll(units, String(i));
   const done = Math.min(i + BATCH, indices.length);
+  finished = done;
   console.log(
     `[${((Date.now() - started) / 1000).toFixed(0)} s] ${done}/${indices.length} draws, ${failures.length} failures`,
   );
 }
-console.log(JSON.stringify({ seed: SEED, draws: indices.length, targets: [...TARGETS], tally }, null, 1));
-if (OUT) writeFileSync(OUT, JSON.stringify({ seed: SEED, draws: indices.length, tally, failures }, null, 1));
+report(indices.length);
 process.exit(failures.length > 0 ? 1 : 0);
