@@ -92,7 +92,7 @@ describe('WGSL kernels agree with the dense reference on random programs', () =>
       if (engine === 'row') rowRan = true;
       await fc.assert(
         fc.asyncProperty(
-          arbProgram(),
+          arbProgram({ extended: true }),
           arbShape({ maxN: 80 }),
           fc.integer(),
           // Large magnitudes only where the scale 1/sqrt(D) is exact (D = 16, 64), so scores are

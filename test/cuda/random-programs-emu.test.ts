@@ -55,7 +55,7 @@ describe('cuda simt: random programs executed on the CPU agree with the referenc
   it(`${runs} random programs × dtypes × head dims × tiles`, async () => {
     await fc.assert(
       fc.asyncProperty(
-        arbProgram(),
+        arbProgram({ extended: true }),
         fc.constantFrom('f32', 'bf16', 'f16'),
         fc.constantFrom(3, 8, 16, 20, 33),
         fc.option(fc.constantFrom(1, 8, 24), { nil: undefined }),

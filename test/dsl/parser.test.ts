@@ -297,7 +297,7 @@ describe('print → parse round trip', () => {
 describe('random programs', () => {
   it('print, parse back to the same AST and check cleanly', () => {
     fc.assert(
-      fc.property(arbProgram(), (decl) => {
+      fc.property(arbProgram({ extended: true }), (decl) => {
         const source = printProgram({ kind: 'program', file: 'r', decls: [decl], header: '' });
         const fe = frontend(source, 'r');
         expect(fe.diagnostics).toEqual([]);

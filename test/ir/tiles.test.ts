@@ -11,7 +11,7 @@ describe('tile classification', () => {
   it('never marks a tile empty or full wrongly (random programs)', () => {
     fc.assert(
       fc.property(
-        arbProgram(),
+        arbProgram({ extended: true }),
         arbShape({ maxN: 48 }),
         fc.integer({ min: 1, max: 20 }),
         fc.integer({ min: 1, max: 20 }),

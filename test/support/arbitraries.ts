@@ -65,7 +65,7 @@ export const ast = {
 
 // ---- expression arbitraries ----
 
-export type TensorName = 'doc' | 'keep' | 'slopes';
+export type TensorName = 'doc' | 'keep' | 'slopes' | 'table' | 'flags';
 
 export interface ExprCtx {
   /** Int params and int lets in scope. */
@@ -78,6 +78,10 @@ export interface ExprCtx {
    * variables, divisions by −1 — so sums and products wrap at 32 bits somewhere in a tile.
    */
   readonly wrap?: boolean;
+  /** Bool params in scope (mask leaves). */
+  readonly boolNames?: readonly string[];
+  /** Draw `int(float(x) * 0.5)`: an int → f32 → int round trip the tile classifier must bound. */
+  readonly conversions?: boolean;
 }
 
 type Arb = fc.Arbitrary<Expr>;
@@ -150,6 +154,10 @@ function patternMask(ctx: ExprCtx): Arb {
   if (ctx.tensors.includes('doc'))
     pats.push(fc.constant(ast.bin('==', ast.index('doc', q), ast.index('doc', k))));
   if (ctx.tensors.includes('keep')) pats.push(fc.constant(ast.bin('!=', ast.index('keep', k), ast.int(0))));
+  // A 2-D tensor indexed by batch and key position.
+  if (ctx.tensors.includes('flags'))
+    pats.push(fc.constant(ast.bin('!=', ast.index('flags', ast.name('b'), k), ast.int(0))));
+  if (ctx.boolNames?.length) pats.push(fc.constantFrom(...ctx.boolNames.map(ast.name)));
   return fc.oneof(
     shrinky,
     { weight: 1, arbitrary: fc.constant(ast.bool(true)) },
@@ -185,6 +193,9 @@ function intExprs(ctx: ExprCtx, depth: number): { ints: Arb[]; bools: Arb[] } {
       fc.tuple(bo, i, i).map(([c, a, b]) => ast.tern(c, a, b)),
     ];
     if (ctx.tensors.includes('doc')) intAlts.push(i.map((x) => ast.index('doc', x)));
+    // Exact in f32 for |x| < 2^24; int() truncates toward zero, so negatives round up.
+    if (ctx.conversions)
+      intAlts.push(i.map((x) => ast.call('int', ast.bin('*', ast.call('float', x), ast.f32(0.5)))));
     ints.push(oneof(...intAlts));
     bools.push(
       oneof(
@@ -259,6 +270,17 @@ export function arbScoreExpr(ctx: ExprCtx, depth = 3): Arb {
     const distance = ctx.wrap ? ast.bin('%', ast.bin('-', k, q), ast.int(64)) : ast.bin('-', k, q);
     leaves.push(fc.constant(ast.bin('*', slope, ast.call('float', distance))));
   }
+  // A relative-position bias table (2-D: head × clamped distance).
+  if (ctx.tensors.includes('table'))
+    leaves.push(
+      fc.constant(
+        ast.index(
+          'table',
+          ast.name('h'),
+          ast.call('clamp', ast.bin('-', k, q), ast.int(0), ast.int(TABLE_WIDTH - 1)),
+        ),
+      ),
+    );
   const positive: Arb = ctx.f32Names.length
     ? oneof(
         posC,
@@ -292,20 +314,57 @@ export function arbScoreExpr(ctx: ExprCtx, depth = 3): Arb {
 
 // ---- programs ----
 
+/** Columns of the `table: f32[heads, 16]` bias table (a literal dim). */
+const TABLE_WIDTH = 16;
+
 const tensorDecls: Record<TensorName, ParamDecl> = {
   doc: ast.tensorParam('doc', 'i32', 'kv'),
   keep: ast.tensorParam('keep', 'i32', 'kv'),
   slopes: ast.tensorParam('slopes', 'f32', 'heads'),
+  table: {
+    name: 'table',
+    nameSpan: sp,
+    type: {
+      kind: 'tensor',
+      elem: 'f32',
+      dims: [
+        { kind: 'size', name: 'heads', span: sp },
+        { kind: 'literal', value: TABLE_WIDTH, span: sp },
+      ],
+      span: sp,
+    },
+    span: sp,
+  },
+  flags: {
+    name: 'flags',
+    nameSpan: sp,
+    type: {
+      kind: 'tensor',
+      elem: 'i32',
+      dims: [
+        { kind: 'size', name: 'batch', span: sp },
+        { kind: 'size', name: 'kv', span: sp },
+      ],
+      span: sp,
+    },
+    span: sp,
+  },
 };
 
 /**
  * A random declaration: int params `w0 w1` (defaults −2..48), maybe an f32 param `c0` (positive
  * default), maybe tensors `doc: i32[kv]`, `keep: i32[kv]`, `slopes: f32[heads]`, maybe a
- * `let d0 = …`, one or two masks and maybe a score.
+ * `let d0 = …`, one or two masks and maybe a score. `extended` adds the axes the campaign
+ * (scripts/fuzz-campaign.mjs) found CI never drew: a bool param `on` (a mask leaf), the 2-D
+ * tensors `table: f32[heads, 16]` (a bias by clamped distance) and `flags: i32[batch, kv]`, an
+ * f32 `let f0` (a score leaf) and `int(float(x) * 0.5)` round trips in index arithmetic.
  */
-export function arbProgram(opts: { depth?: number; wrap?: boolean } = {}): fc.Arbitrary<AttentionDecl> {
+export function arbProgram(
+  opts: { depth?: number; wrap?: boolean; extended?: boolean } = {},
+): fc.Arbitrary<AttentionDecl> {
   const depth = opts.depth ?? 3;
   const wrap = opts.wrap ?? false;
+  const ext = opts.extended === true;
   const header = fc.record({
     ints: fc.array(
       wrap ? fc.oneof(fc.integer({ min: -2, max: 48 }), arbNearLimit()) : fc.integer({ min: -2, max: 48 }),
@@ -318,24 +377,40 @@ export function arbProgram(opts: { depth?: number; wrap?: boolean } = {}): fc.Ar
     keep: fc.boolean(),
     slopes: fc.boolean(),
     useLet: fc.boolean(),
+    // The extended axes (constant when off, so the draws of the others keep their shape).
+    on: ext ? fc.option(fc.boolean(), { nil: undefined }) : fc.constant(undefined),
+    table: ext ? fc.boolean() : fc.constant(false),
+    flags: ext ? fc.boolean() : fc.constant(false),
+    f32Let: ext ? fc.boolean() : fc.constant(false),
   });
   return header.chain((hd) => {
     const params: ParamDecl[] = hd.ints.map((v, i) => ast.scalarParam(`w${i}`, 'int', ast.int(v)));
     if (hd.f32 !== undefined) params.push(ast.scalarParam('c0', 'f32', ast.f32(hd.f32 / 4)));
-    const tensors = (['doc', 'keep', 'slopes'] as const).filter((t) => hd[t]);
+    if (hd.on !== undefined) params.push(ast.scalarParam('on', 'bool', ast.bool(hd.on)));
+    const tensors = (['doc', 'keep', 'slopes', 'table', 'flags'] as const).filter((t) => hd[t]);
     params.push(...tensors.map((t) => tensorDecls[t]));
+    const boolNames = hd.on !== undefined ? ['on'] : [];
+    const conversions = ext && !wrap;
     const base: ExprCtx = {
       intNames: params.slice(0, hd.ints.length).map((p) => p.name),
       f32Names: [],
       tensors,
       wrap,
+      boolNames,
+      conversions,
     };
     const ctx: ExprCtx = {
       intNames: hd.useLet ? [...base.intNames, 'd0'] : base.intNames,
-      f32Names: hd.f32 !== undefined ? ['c0'] : [],
+      f32Names: [...(hd.f32 !== undefined ? ['c0'] : []), ...(hd.f32Let ? ['f0'] : [])],
       tensors,
       wrap,
+      boolNames,
+      conversions,
     };
+    // f0 in [0, 15/16]: a per-key f32 value, exact in f32.
+    const f32Let = hd.f32Let
+      ? [ast.let('f0', ast.bin('*', ast.call('float', ast.bin('%', k, ast.int(16))), ast.f32(0.0625)))]
+      : [];
     return fc
       .record({
         let: hd.useLet ? arbIntExpr(base, 2).map((e) => [ast.let('d0', e)]) : fc.constant([]),
@@ -347,7 +422,7 @@ export function arbProgram(opts: { depth?: number; wrap?: boolean } = {}): fc.Ar
         score: fc.option(arbScoreExpr(ctx, depth), { nil: undefined }),
       })
       .map((b) => {
-        const body: Stmt[] = [...b.let];
+        const body: Stmt[] = [...f32Let, ...b.let];
         if (b.score) body.push(ast.score(b.score));
         body.push(...b.masks.map(ast.mask));
         return ast.decl('prop', params, body);
@@ -429,7 +504,8 @@ export interface Inputs {
 /**
  * Deterministic inputs. q/k/v are multiples of 1/128 in [−1, 1] (exact in bf16/f16) times
  * `magnitude` (a power of two keeps that exactness; 32 gives scores large enough to overflow a
- * naive exp). Doc ids are sorted segment ids; keep flags ~75% ones; slopes ALiBi-like / 16.
+ * naive exp). Doc ids are sorted segment ids; keep and flags ~75% ones; slopes ALiBi-like / 16;
+ * table entries multiples of 1/64 in [−1/2, 1/2].
  */
 export function makeInputs(shape: Shape, seed: number, opts: { magnitude?: number } = {}): Inputs {
   const r = rng(seed);
@@ -442,14 +518,22 @@ export function makeInputs(shape: Shape, seed: number, opts: { magnitude?: numbe
   for (let j = 1; j < Nk; j++) doc[j] = (doc[j - 1] as number) + (r() < 1 / segment ? 1 : 0);
   const keep = Int32Array.from({ length: Nk }, () => (r() < 0.75 ? 1 : 0));
   const slopes = Float32Array.from({ length: Hq }, (_, h) => 2 ** ((-8 * (h + 1)) / Hq) / 16);
+  const q = fill(B * Hq * Nq * D);
+  const k = fill(B * Hkv * Nk * D);
+  const v = fill(B * Hkv * Nk * Dv);
+  // Drawn after q/k/v, so those stay what they were before the 2-D tensors existed.
+  const table = Float32Array.from({ length: Hq * TABLE_WIDTH }, () => (Math.floor(r() * 65) - 32) / 64);
+  const flags = Int32Array.from({ length: B * Nk }, () => (r() < 0.75 ? 1 : 0));
   return {
-    q: fill(B * Hq * Nq * D),
-    k: fill(B * Hkv * Nk * D),
-    v: fill(B * Hkv * Nk * Dv),
+    q,
+    k,
+    v,
     tensors: {
       doc: { data: doc, shape: [Nk] },
       keep: { data: keep, shape: [Nk] },
       slopes: { data: slopes, shape: [Hq] },
+      table: { data: table, shape: [Hq, TABLE_WIDTH] },
+      flags: { data: flags, shape: [B, Nk] },
     },
   };
 }

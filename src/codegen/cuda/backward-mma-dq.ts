@@ -8,12 +8,31 @@ import type { BackwardMmaExprs } from './backward-mma-exprs.js';
 import { nextTile } from './backward-dkdv-parts.js';
 import { gemmP, gemmT } from './backward-mma-tile.js';
 import { indent } from './indent.js';
+import { voidIfUnread } from './unused.js';
 
 /** Keys per step of bwd_dq. */
 export const DQ_BK = 64;
 
 function elementStep(x: BackwardMmaExprs): string[] {
   const maskTest = x.mask ? [...x.mask.stmts, `ok = ok && (${x.mask.text});`] : [];
+  // A score that ignores `x` (`score exp(c)`) leaves it unread: a (void) cast keeps nvcc quiet.
+  const element = voidIfUnread(
+    [
+      'const float x = s[j][e] * a.scale;',
+      'bool ok = true;',
+      'if constexpr (MASKED) {',
+      '  ok = q0 + ql < a.Nq && k0 + kl < a.Nk;',
+      ...indent(maskTest, '  '),
+      '}',
+      ...x.elemStmts,
+      `const float p = ok ? exp2f((${x.score}) * LOG2E - l2[e >> 1]) : 0.f;`,
+      "const float dsp = p * (dp[j][e] - dl[e >> 1]); // dL/dscore'",
+      ...x.dParams.map((c, n) => `if (ok) gp[${n}] += dsp * (${c.text});`),
+      `s[j][e] = ok ? dsp * (${x.dScore.text}) : 0.f;`,
+    ],
+    0,
+    'x',
+  );
   return [
     '#pragma unroll',
     'for (int j = 0; j < NT; ++j) {',
@@ -22,17 +41,7 @@ function elementStep(x: BackwardMmaExprs): string[] {
     '    const int ql = warp * 16 + g + 8 * (e >> 1), kl = j * 8 + t4 * 2 + (e & 1);',
     '    const int qpos = a.q_offset + q0 + ql, kpos = a.k_offset + k0 + kl;',
     '    (void)qpos; (void)kpos;',
-    '    const float x = s[j][e] * a.scale;',
-    '    bool ok = true;',
-    '    if constexpr (MASKED) {',
-    '      ok = q0 + ql < a.Nq && k0 + kl < a.Nk;',
-    ...indent(maskTest, '      '),
-    '    }',
-    ...indent(x.elemStmts, '    '),
-    `    const float p = ok ? exp2f((${x.score}) * LOG2E - l2[e >> 1]) : 0.f;`,
-    "    const float dsp = p * (dp[j][e] - dl[e >> 1]); // dL/dscore'",
-    ...x.dParams.map((c, n) => `    if (ok) gp[${n}] += dsp * (${c.text});`),
-    `    s[j][e] = ok ? dsp * (${x.dScore.text}) : 0.f;`,
+    ...indent(element, '    '),
     '  }',
     '}',
   ];

@@ -8,6 +8,10 @@
 import type { BackwardMmaExprs, Carried } from './backward-mma-exprs.js';
 import { indent } from './indent.js';
 import { pFragmentCode } from './mma-device.js';
+import { voidIfUnread } from './unused.js';
+
+/** An element's scaled q·k, which a score expression may ignore (`score exp(c)`). */
+const X_DECL = 'const float x = s[j][e] * a.scale;';
 
 /** Shared-memory word of carried slot `c` for this thread's element (j, e): conflict-free by lane. */
 const slotAddr = (c: number): string => `Xs[(((${c} * WARPS + warp) * NT + j) * 4 + e) * 32 + lane]`;
@@ -94,7 +98,7 @@ export function elementStep(
   const body = (masked: boolean): string[] => [
     'const int kpos = a.k_offset + k0 + kl, qpos = a.q_offset + q0 + ql;',
     '(void)kpos; (void)qpos;',
-    'const float x = s[j][e] * a.scale;',
+    X_DECL,
     ...(p.startsWith('ex2_ftz(s[j][e]') ? ['(void)x; // folded into P'] : []),
     ...(masked
       ? [
@@ -109,15 +113,13 @@ export function elementStep(
     masked ? `s[j][e] = ok ? ${p} : 0.f;` : `s[j][e] = ${p};`,
     ...stored.flatMap((c) => store(c, c.text)),
   ];
-  if (!(opts.splitMask && runtimeMask)) return eachElement(body(true));
-  return [
-    'if (MASKED) {',
-    ...indent(eachElement(body(true)), '  '),
-    '} else {',
-    ...indent(eachElement(body(false)), '  '),
-    '}',
-  ];
+  const step = (masked: boolean): string[] => eachElement(voidX(body(masked)));
+  if (!(opts.splitMask && runtimeMask)) return step(true);
+  return ['if (MASKED) {', ...indent(step(true), '  '), '} else {', ...indent(step(false), '  '), '}'];
 }
+
+/** An element step whose score ignores `x` (`score exp(c)`) casts it to void (nvcc #177). */
+const voidX = (lines: readonly string[]): string[] => voidIfUnread(lines, lines.indexOf(X_DECL), 'x');
 
 /** P's C text: exp2 of the base-2 score minus Lb[ql]. */
 function pText(x: BackwardMmaExprs, fast: boolean): string {

@@ -5,7 +5,18 @@ import type { AttentionKernel } from '../../ir/kernel.js';
 import type { TileMode } from '../../ir/tile-mode.js';
 import { linearize } from '../linearize.js';
 import { padLines } from '../pad-lines.js';
+import { voidIfUnread } from './unused.js';
 import { ARGS, cudaRenderer, cudaType, dimText, type CudaContext } from './rules.js';
+
+/** A pair's scaled q·k, which a score expression may ignore (`score exp(c)`). */
+const SCORE_DECL = 'const float score = a.scale * qk;';
+
+/**
+ * A pair's body with `(void)` casts for its scaled q·k and its position (`pos`, declared first),
+ * where neither the score nor the mask reads them (`score exp(c)`, a mask without q): nvcc -Werror.
+ */
+const unreadVoided = (pair: readonly string[], pos: 'q' | 'k'): string[] =>
+  voidIfUnread(voidIfUnread(pair, pair.indexOf(SCORE_DECL), 'score'), 0, pos);
 
 export const THREADS = 64;
 export const BLOCK = 16;
@@ -89,7 +100,7 @@ export function dqKernel(
     ...maskLines(mode, mask),
     'float qk = 0.f;',
     'for (int d = 0; d < D; ++d) qk += qv[d] * a.k[(kv0 + j) * D + d];',
-    'const float score = a.scale * qk;',
+    SCORE_DECL,
     ...e.stmts,
     `const float p = expf(${e.roots[0]!} - lse);`,
     'if (p == 0.f) continue; // weight 0: no gradient flows',
@@ -112,12 +123,12 @@ export function dqKernel(
         ]
       : []),
     '    for (int j = k0; j < k_end; ++j) {',
-    ...padLines(pair, '      '),
+    ...padLines(unreadVoided(pair, 'k'), '      '),
     '    }',
     '  }',
     '}',
   ];
-  return [
+  const kernelLines = [
     `__global__ void __launch_bounds__(THREADS) bwd_dq(const Args a) {`,
     '  const long long r = (long long)blockIdx.x * THREADS + threadIdx.x;',
     '  if (r >= (long long)a.B * a.H * a.Nq) return;',
@@ -138,6 +149,8 @@ export function dqKernel(
     '  for (int d = 0; d < D; ++d) a.dq[r * D + d] = a.scale * dq[d];',
     '}',
   ];
+  // No mask (stdlib/full.attn) reads no query position.
+  return voidIfUnread(kernelLines, kernelLines.indexOf('  const int q = a.q_offset + i;'), 'q');
 }
 
 export function dkdvKernel(
@@ -159,7 +172,7 @@ export function dkdvKernel(
     'if (lse == -INFINITY) continue; // a row with no allowed key',
     'float qk = 0.f;',
     'for (int d = 0; d < D; ++d) qk += a.q[row * D + d] * kv[d];',
-    'const float score = a.scale * qk;',
+    SCORE_DECL,
     ...e.stmts,
     `const float p = expf(${e.roots[0]!} - lse);`,
     'if (p == 0.f) continue;',
@@ -182,12 +195,12 @@ export function dkdvKernel(
         ]
       : []),
     '    for (int i = i0; i < i_end; ++i) {',
-    ...padLines(pair, '      '),
+    ...padLines(unreadVoided(pair, 'q'), '      '),
     '    }',
     '  }',
     '}',
   ];
-  return [
+  const kernelLines = [
     `__global__ void __launch_bounds__(THREADS) bwd_dkdv(const Args a) {`,
     '  const long long r = (long long)blockIdx.x * THREADS + threadIdx.x;',
     '  if (r >= (long long)a.B * a.Hkv * a.Nk) return;',
@@ -204,6 +217,7 @@ export function dkdvKernel(
     '  for (int d = 0; d < DV; ++d) a.dv[r * DV + d] = dv[d];',
     '}',
   ];
+  return voidIfUnread(kernelLines, kernelLines.indexOf('  const int k = a.k_offset + j;'), 'k');
 }
 
 /** A mask no pair passes: every gradient is 0 (the row's partial slice too). */

@@ -15,6 +15,7 @@ import { classMode } from './exprs.js';
 import { keyRowLoad } from './importance-krow.js';
 import type { CudaLayout } from './layout.js';
 import { ARGS, cudaRenderer, cudaSizeVars, type CudaContext } from './rules.js';
+import { voidIfUnread } from './unused.js';
 
 /** Threads (keys) per block. */
 export const IMP_KEYS = 128;
@@ -171,7 +172,9 @@ function rowTerm(k: AttentionKernel, mode: ImportanceMode, render: Render): stri
       ]
     : [];
   const rowExprs = [...maskLines, ...score.stmts, score.roots[0]!].join('\n');
-  return [
+  const xDecl = `const float x = ${ARGS}.scale * dot;`;
+  // A score that ignores q·k (`score exp(c0)`) leaves x unread: cast it to void (nvcc -Werror).
+  const lines = [
     // Declared only where read: nvcc -Werror all-warnings refuses an unused variable.
     ...(/\bqpos\b/.test(rowExprs) ? [`const int qpos = ${ARGS}.q_offset + r0 + i;`] : []),
     ...maskLines,
@@ -182,12 +185,13 @@ function rowTerm(k: AttentionKernel, mode: ImportanceMode, render: Render): stri
     'float dot = 0.f;',
     '#pragma unroll',
     'for (int d = 0; d < D; ++d) dot += imp_q[i * D + d] * krow[d];',
-    `const float x = ${ARGS}.scale * dot;`,
+    xDecl,
     ...score.stmts,
     `const float s = ${identity ? 'x' : score.roots[0]};`,
     '// A score of -inf weighs 0 (expf(-inf) = 0).',
     'total += expf(s - lse_i);',
   ];
+  return voidIfUnread(lines, lines.indexOf(xDecl), 'x');
 }
 
 /** The block's staged rows, its kv head and key range, and its key row (loaded on first use). */

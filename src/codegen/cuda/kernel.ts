@@ -1,7 +1,7 @@
 // Renders an AttentionKernel to a CUDA artifact: a self-contained .cu (summary kernels, the
 // attention kernel from an attention core, and an extern "C" launcher), a C header and a JSON
 // manifest. The core (simt.ts today) is the only part that depends on the compute units used.
-import { fusedSchedule } from './quant-stage-schedule.js';
+import { fusedSchedule, keyHoistCount } from './quant-stage-schedule.js';
 import type { AttentionKernel } from '../../ir/kernel.js';
 import type { Artifact, UniformField } from '../artifact.js';
 import { artifactSchedule, kernelSlots } from '../common.js';
@@ -62,7 +62,10 @@ export function renderCuda(
     throw new Error(`CUDA: "${kernel.name}" is not a C identifier`);
   // A staged kernel's schedule is its float twin's; rendered alone it is the fused path.
   if (kernel.schedule.quantPrefill === 'staged')
-    kernel = { ...kernel, schedule: fusedSchedule(kernel.schedule, kernel.formats, opts.limits) };
+    kernel = {
+      ...kernel,
+      schedule: fusedSchedule(kernel.schedule, kernel.formats, opts.limits, keyHoistCount(kernel)),
+    };
   const layout = cudaLayout(kernel);
   const cx: Omit<CudaContext, 'vars'> = {
     ...kernelSlots(kernel),

@@ -35,7 +35,7 @@ import {
 } from './quant-stage-host.js';
 import type { CudaLimits } from './plan.js';
 import { artifactSchedule } from '../common.js';
-import { fusedSchedule } from './quant-stage-schedule.js';
+import { fusedSchedule, keyHoistCount } from './quant-stage-schedule.js';
 
 export { fusedSchedule };
 
@@ -88,7 +88,10 @@ export function renderStagedCuda(
 ): Artifact {
   const problem = stagedProblem(kernel);
   if (problem !== undefined) throw new Error(`CUDA backend: ${problem}`);
-  const fusedKernel = { ...kernel, schedule: fusedSchedule(kernel.schedule, kernel.formats, opts.limits) };
+  const fusedKernel = {
+    ...kernel,
+    schedule: fusedSchedule(kernel.schedule, kernel.formats, opts.limits, keyHoistCount(kernel)),
+  };
   const fused = renderCuda(fusedKernel, meta, opts);
   const twin = floatTwin(kernel);
   const twinArt = renderCuda(twin, meta, opts);

@@ -7,10 +7,13 @@
 import { floatLayout } from '../../quant/elem.js';
 import type { Fp8Elem } from '../../quant/format.js';
 
+// MIN_NORMAL (2^-126) and F16_MIN_SCALE (2^-24) are hex float literals, exact like the bits they
+// stand for: naga (the WGSL validator of the tests and scripts/fuzz-campaign.mjs) cannot evaluate
+// `bitcast` in a const declaration, so it rejected every quantize module.
 /** WGSL functions: flush, js_min/js_max, div_rn, sqrt_rn, f16/bf16 conversions, up/rn_sat. */
 export const quantizeMath = String.raw`
-const MIN_NORMAL: f32 = bitcast<f32>(0x00800000u);
-const F16_MIN_SCALE: f32 = bitcast<f32>(0x33800000u); // 2^-24
+const MIN_NORMAL: f32 = 0x1p-126f;
+const F16_MIN_SCALE: f32 = 0x1p-24f;
 fn flush(v: f32) -> f32 {
   let b = bitcast<u32>(v);
   if ((b & 0x7f800000u) == 0u) { return bitcast<f32>(b & 0x80000000u); }

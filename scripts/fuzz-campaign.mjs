@@ -1,0 +1,147 @@
+#!/usr/bin/env node
+// A random-program campaign against every backend (round 14's fuzz brief). Each draw is a random
+// .attn program plus a run configuration (scripts/fuzz/draw.mjs), reproducible from its seed. For
+// each it checks: every target × engine compiles or refuses with a positioned error (never an
+// internal error), naga validates the WGSL, nvcc compiles the CUDA (batched: one translation unit
+// per arch for several draws), the CUDA CPU emulator runs SIMT kernels and WebGPU (lavapipe, under
+// scripts/with-gpu.mjs) runs WGSL kernels against the dense reference. Failures are printed with
+// the program text, config and the command that replays the draw alone. nvcc runs with the repo's
+// -Werror all-warnings (an unused local fails, as in the stdlib checks). An interrupted run still
+// prints its counts so far.
+// Usage (after npx tsc -p tsconfig.json):
+//   node scripts/with-gpu.mjs node scripts/fuzz-campaign.mjs --seed 1 --runs 100 \
+//     --targets wgsl,cuda,nvcc,emu,lavapipe,backward [--index I] [--batch 6] [--out FILE]
+import { writeFileSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { draw, drawSeed } from './fuzz/draw.mjs';
+import { jobs, nagaError, runJob } from './fuzz/compile-all.mjs';
+import { emulate, nvccBatch, runWgsl } from './fuzz/execute.mjs';
+
+const arg = (name, fallback) => {
+  const i = process.argv.indexOf(`--${name}`);
+  return i < 0 ? fallback : process.argv[i + 1];
+};
+const SEED = Number(arg('seed', 1));
+const RUNS = Number(arg('runs', 50));
+const INDEX = arg('index', undefined);
+const BATCH = Number(arg('batch', 6));
+const OUT = arg('out', undefined);
+const VERBOSE = process.argv.includes('--verbose');
+const TARGETS = new Set(arg('targets', 'wgsl,cuda,nvcc,emu,lavapipe,backward').split(','));
+const scratch = mkdtempSync(join(tmpdir(), 'attnc-fuzz-'));
+
+const tally = {};
+const count = (key) => (tally[key] = (tally[key] ?? 0) + 1);
+const failures = [];
+
+function fail(c, index, where, message) {
+  count(`FAIL ${where}`);
+  failures.push({
+    seed: SEED,
+    index,
+    drawSeed: c.seed,
+    where,
+    message,
+    source: c.source,
+    config: configOf(c),
+  });
+  const replay = `node scripts/with-gpu.mjs node scripts/fuzz-campaign.mjs --seed ${SEED} --index ${index} --targets ${[...TARGETS].join(',')}`;
+  console.log(
+    `\n=== FAIL ${where} (draw ${index}, seed ${c.seed})\n${c.source}${JSON.stringify(configOf(c))}\n${message}\nreplay: ${replay}\n`,
+  );
+}
+
+const configOf = (c) => ({
+  features: c.features,
+  importance: c.importance,
+  dtype: c.dtype,
+  D: c.D,
+  Dv: c.Dv,
+  shape: c.shape,
+  tile: c.tile,
+  coopVariant: c.coopVariant,
+  runParams: c.runParams,
+});
+
+/** Compiles and validates one draw; returns its CUDA units for the batch's nvcc run. */
+async function checkDraw(index) {
+  const c = draw(drawSeed(SEED, index));
+  const units = [];
+  for (const [label, thunk] of jobs(c, TARGETS)) {
+    const r = runJob(thunk);
+    count(`${label} ${r.status}`);
+    if (r.status === 'bug') fail(c, index, `compile ${label}`, r.message);
+    if (r.status === 'refused' && VERBOSE)
+      console.log(`refused ${label} D ${c.D} Dv ${c.Dv} ${c.dtype}: ${r.message}`);
+    if (r.status !== 'ok') continue;
+    for (const code of r.out.wgsl ?? []) {
+      const err = nagaError(code);
+      count(`naga ${err ? 'fail' : 'ok'}`);
+      if (err) fail(c, index, `naga ${label}`, err);
+    }
+    for (const u of r.out.cuda ?? []) units.push({ ...u, key: `${index} ${label}`, c, index });
+    if (c.compileOnly) continue;
+    await execute(c, index, label, r.out.compiled);
+  }
+  return units;
+}
+
+async function execute(c, index, label, compiled) {
+  const stage =
+    label === 'cuda-simt' && TARGETS.has('emu')
+      ? 'emu'
+      : label.startsWith('wgsl-') && TARGETS.has('lavapipe')
+        ? 'lavapipe'
+        : undefined;
+  if (!stage) return;
+  try {
+    if (stage === 'emu') await emulate(join(scratch, `d${index}`), c, compiled);
+    else await runWgsl(c, compiled);
+    count(`${stage} ${label} ok`);
+  } catch (e) {
+    fail(c, index, `${stage} ${label}`, String(e instanceof Error ? e.message : e).slice(0, 3000));
+  }
+}
+
+async function nvccAll(units, tag) {
+  if (!TARGETS.has('nvcc') || units.length === 0) return;
+  for (const arch of ['sm_90a', 'sm_80']) {
+    const mine = units.filter((u) => u.arch === arch);
+    if (mine.length === 0) continue;
+    const failed = await nvccBatch(join(scratch, `nvcc-${tag}`), arch, mine);
+    for (const _ of mine) count(`nvcc ${arch} compiled`);
+    for (const f of failed) {
+      const u = mine.find((x) => x.key === f.key);
+      fail(u.c, u.index, `nvcc ${f.key.split(' ')[1]}`, f.message);
+    }
+  }
+}
+
+/** The summary (and --out report) so far: at the end, or when the run is interrupted. */
+function report(draws) {
+  console.log(JSON.stringify({ seed: SEED, draws, targets: [...TARGETS], tally }, null, 1));
+  if (OUT) writeFileSync(OUT, JSON.stringify({ seed: SEED, draws, tally, failures }, null, 1));
+}
+let finished = 0;
+for (const signal of ['SIGINT', 'SIGTERM'])
+  process.on(signal, () => {
+    report(finished);
+    process.exit(failures.length > 0 ? 1 : 130);
+  });
+
+const started = Date.now();
+const indices = INDEX !== undefined ? [Number(INDEX)] : Array.from({ length: RUNS }, (_, i) => i);
+for (let i = 0; i < indices.length; i += BATCH) {
+  const units = [];
+  for (const index of indices.slice(i, i + BATCH)) units.push(...(await checkDraw(index)));
+  await nvccAll(units, String(i));
+  const done = Math.min(i + BATCH, indices.length);
+  finished = done;
+  console.log(
+    `[${((Date.now() - started) / 1000).toFixed(0)} s] ${done}/${indices.length} draws, ${failures.length} failures`,
+  );
+}
+report(indices.length);
+process.exit(failures.length > 0 ? 1 : 0);

@@ -1,0 +1,169 @@
+// Draws one campaign case from a seed: a random .attn program and the run configuration it is
+// compiled and executed with. The program is the CI property tests' arbProgram (masks, scores,
+// int/f32 params, doc/keep/slopes tensors, a let; wrap-prone int arithmetic one draw in four)
+// plus the features those draws never make, spliced into its text: bool params, 2-D and
+// batch-indexed tensors with literal dims, f32 lets, int(f32) conversions, f32 `%`, several lets,
+// int params without a default, and (compile-only: the oracle here runs plain attention) `store`
+// formats, `route`/`select`/`emit` statements and the importance output.
+import fc from 'fast-check';
+import { printDecl } from '../../dist/src/dsl/print.js';
+import { rng } from '../../dist/src/runtime/inputs.js';
+import { arbProgram, arbShape } from '../../dist/test/support/arbitraries.js';
+
+/** The per-draw seed of draw `index` of a campaign seeded `seed` (a small integer hash). */
+export function drawSeed(seed, index) {
+  let h = (seed ^ 0x9e3779b9) >>> 0;
+  h = Math.imul(h ^ (index + 0x7f4a7c15), 0x85ebca6b) >>> 0;
+  return (h ^ (h >>> 13)) >>> 0;
+}
+
+const pick = (r, xs) => xs[Math.floor(r() * xs.length)];
+const chance = (r, p) => r() < p;
+
+/** Store statements the checker accepts (one of each family), from docs/LANGUAGE.md's grammar. */
+const STORES = [
+  'store kv int8 scale f32 per token',
+  'store k int4 scale f16 per channel group 32 zero f16',
+  'store v int2 scale f16 per token group 16 zero f16 recent 16 f16',
+  'store k e4m3 scale f32 per tensor',
+  'store v e5m2',
+  'store kv int4 scale f16 per token zero f16 norm f16',
+];
+
+/** Routing/selection statements: pooled blocks, tokens, votes, forced ids, emitted indices. */
+function sparsity(r) {
+  const count = pick(r, ['2', '1', 'top', '0', 'Nk']);
+  const unit = `blocks(${pick(r, [16, 32, 64, 8])})`;
+  const side = (s) => (chance(r, 0.5) ? `${pick(r, ['mean', 'max', 'lnmean', 'first'])}(${s})` : s);
+  const vote = chance(r, 0.3) ? ` vote ${pick(r, ['heads', 'groups'])}` : '';
+  const force = chance(r, 0.3) ? ` force first(1) local(${pick(r, [1, 2])})` : '';
+  const emitIdx = chance(r, 0.2) ? ' emit indices' : '';
+  const forms = [
+    `route ${unit} topk(${count}) by ${side('q')} . ${pick(r, ['mean', 'max', 'first'])}(k)${vote}${force}${emitIdx}`,
+    `select topk(${count}) by q . k${vote}${force}${emitIdx}`,
+    `emit topk(${count}) by q . k${vote}`,
+  ];
+  return { stmt: pick(r, forms), needsTop: count === 'top' };
+}
+
+/** Splits printDecl's text into its name, params and body lines. */
+function parts(text) {
+  const lines = text.trimEnd().split('\n');
+  const header = /^attention (\w+)\((.*)\) \{$/.exec(lines[0]);
+  if (!header) throw new Error(`unexpected printed header: ${lines[0]}`);
+  return { params: header[2] ? [header[2]] : [], body: lines.slice(1, -1) };
+}
+
+/**
+ * The extra features, each with its own chance; returns param texts, leading lets, a term added
+ * to the score, extra statements, run-time tensor specs and run-time param values.
+ */
+function extras(r, compileOnly) {
+  const x = { params: [], lets: [], scoreTerms: [], stmts: [], tensors: {}, runParams: {}, features: [] };
+  if (chance(r, 0.3)) {
+    const on = chance(r, 0.5);
+    x.params.push(`on: bool = ${on}`);
+    x.stmts.push(`mask on ? q - k < ${1 + Math.floor(r() * 24)} : k % 2 == 0 || causal`);
+    x.features.push('bool-param');
+  }
+  if (chance(r, 0.3)) {
+    const width = pick(r, [1, 7, 16]);
+    x.params.push(`tb: f32[heads, ${width}]`);
+    x.scoreTerms.push(`tb[h, clamp(q - k, 0, ${width - 1})]`);
+    x.tensors.tb = { dtype: 'f32', dims: ['heads', width] };
+    x.features.push('2d-tensor');
+  }
+  if (chance(r, 0.2)) {
+    x.params.push('bt: i32[batch, kv]');
+    x.stmts.push('mask bt[b, k] % 3 != 1 || k == q');
+    x.tensors.bt = { dtype: 'i32', dims: ['batch', 'kv'] };
+    x.features.push('batch-tensor');
+  }
+  if (chance(r, 0.25)) {
+    x.lets.push(`let f0 = float(k % 16) * 0.0625`, `let f1 = f0 * f0 - 0.25`);
+    x.scoreTerms.push('f1');
+    x.features.push('f32-let');
+  }
+  if (chance(r, 0.2)) {
+    x.stmts.push(`mask int(float(q) * 0.5) >= int(float(k) * 0.5) || k < 3`);
+    x.features.push('int-of-f32');
+  }
+  if (chance(r, 0.2)) {
+    x.scoreTerms.push('float(q - k) % 3.0 * 0.25');
+    x.features.push('f32-mod');
+  }
+  if (chance(r, 0.15)) {
+    x.params.push('nd: int');
+    x.runParams.nd = Math.floor(r() * 20) - 4;
+    x.lets.push('let e0 = q - nd', 'let e1 = e0 / 2');
+    x.stmts.push('mask e1 <= k / 2 + nd');
+    x.features.push('no-default-param', 'let-chain');
+  }
+  if (!compileOnly) return x;
+  if (chance(r, 0.5)) {
+    const s = sparsity(r);
+    if (s.needsTop) x.params.push('top: int = 2');
+    x.stmts.push(s.stmt);
+    x.features.push(s.stmt.split(' ')[0]);
+  } else if (chance(r, 0.6)) {
+    x.stmts.push(pick(r, STORES));
+    x.features.push('store');
+  }
+  return x;
+}
+
+/** One case: source, features, and the configuration (dims, dtype, shape, tiles, inputs seed). */
+export function draw(seed) {
+  const r = rng(seed);
+  const wrap = chance(r, 0.25);
+  const [decl] = fc.sample(arbProgram({ depth: chance(r, 0.5) ? 2 : 3, wrap }), { seed, numRuns: 1 });
+  const base = parts(printDecl(decl));
+  const compileOnly = chance(r, 0.35);
+  const x = extras(r, compileOnly);
+  let body = base.body;
+  if (x.scoreTerms.length > 0) {
+    const i = body.findIndex((l) => l.startsWith('  score '));
+    const term = x.scoreTerms.join(' + ');
+    if (i >= 0) body = body.map((l, j) => (j === i ? `  score (${l.slice(8)}) + ${term}` : l));
+    else
+      body = [
+        ...body.filter((l) => l.startsWith('  let ')),
+        `  score score + ${term}`,
+        ...body.filter((l) => !l.startsWith('  let ')),
+      ];
+  }
+  const name = `fz${seed.toString(36)}`;
+  const params = [...base.params, ...x.params].join(', ');
+  const lines = [...x.lets.map((l) => `  ${l}`), ...body, ...x.stmts.map((s) => `  ${s}`)];
+  const source = `attention ${name}(${params}) {\n${lines.join('\n')}\n}\n`;
+  const D = pick(r, [3, 5, 8, 16, 20, 32, 33, 64, 64, 64, 128, 128]);
+  const Dv = chance(r, 0.7) ? D : pick(r, [1, 8, 24, 40, 64]);
+  const [shape] = fc.sample(arbShape({ maxN: 48, nearLimits: wrap && chance(r, 0.5) }), {
+    seed: seed + 1,
+    numRuns: 1,
+  });
+  return {
+    seed,
+    name,
+    source,
+    features: [...(wrap ? ['wrap'] : []), ...x.features],
+    compileOnly,
+    importance:
+      compileOnly && !x.features.some((f) => ['route', 'select', 'emit'].includes(f)) && chance(r, 0.4)
+        ? pick(r, ['sum', 'normalized'])
+        : undefined,
+    D,
+    Dv,
+    dtype: pick(r, ['f32', 'f16', 'bf16']),
+    shape: { ...shape, D, Dv },
+    tensors: x.tensors,
+    runParams: x.runParams,
+    tile: {
+      blockQ: pick(r, [4, 8, 16, 32]),
+      blockK: pick(r, [8, 16, 32]),
+      rows: pick(r, [1, 2, 4]),
+      tprLog: Math.floor(r() * 6),
+    },
+    coopVariant: Math.floor(r() * 6),
+  };
+}

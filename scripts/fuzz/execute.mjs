@@ -1,0 +1,121 @@
+// The checks after compiling: nvcc on batches of CUDA sources (one translation unit per arch, the
+// sources split apart only when a batch fails, to name the culprit), the CUDA CPU emulator
+// (test/cuda/emu.ts) on SIMT kernels, and WebGPU (lavapipe) on WGSL kernels, each against the
+// repo's dense float64 reference with the tolerances its tests use.
+import { execFile } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { EMU_CXX_FLAGS, emulationSource } from '../../dist/test/cuda/emu.js';
+import { runCase } from '../../dist/test/cuda/emu-case.js';
+import { makeInputs } from '../../dist/test/support/arbitraries.js';
+import { expectAgreement, runDense } from '../../dist/test/support/oracle-cases.js';
+import { rng } from '../../dist/src/runtime/inputs.js';
+
+const exec = promisify(execFile);
+const NVCC_FLAGS = ['-std=c++17', '-Xcompiler', '-Wall', '-Werror', 'all-warnings'];
+
+async function tool(cmd, args, cwd) {
+  try {
+    await exec(cmd, args, { cwd, maxBuffer: 64 << 20, timeout: 900_000 });
+    return undefined;
+  } catch (e) {
+    return `${e.stderr ?? ''}${e.stdout ?? ''}${e.stderr || e.stdout ? '' : e.message}`.slice(0, 4000);
+  }
+}
+
+/**
+ * nvcc -c over `units` (each { key, arch, code, files }) of one arch in one translation unit;
+ * returns the failing keys with nvcc's output. Errors name lines of the batch, which map to
+ * units; only output with no such line (a ptxas error) recompiles the units alone.
+ */
+export async function nvccBatch(dir, arch, units) {
+  mkdirSync(dir, { recursive: true });
+  for (const u of units) for (const [n, t] of Object.entries(u.files)) writeFileSync(join(dir, n), t);
+  const tu = join(dir, `batch-${arch}.cu`);
+  const starts = [];
+  let line = 1;
+  for (const u of units) {
+    starts.push(line);
+    line += u.code.split('\n').length;
+  }
+  writeFileSync(tu, units.map((u) => u.code).join('\n'));
+  const flags = [`-arch=${arch}`, ...NVCC_FLAGS, '-c'];
+  const err = await tool('nvcc', [...flags, tu, '-o', `${tu}.o`], dir);
+  if (err === undefined) return [];
+  const lines = [...err.matchAll(/batch-sm_\w+\.cu\((\d+)\)/g)].map((m) => Number(m[1]));
+  if (lines.length > 0) {
+    const owner = (l) => starts.findLastIndex((s) => s <= l);
+    const hit = [...new Set(lines.map(owner))];
+    return hit.map((i) => ({ key: units[i].key, message: `nvcc -arch=${arch}: ${err}` }));
+  }
+  const failures = [];
+  for (const [i, u] of units.entries()) {
+    const one = join(dir, `one-${arch}-${i}.cu`);
+    writeFileSync(one, u.code);
+    const e = await tool('nvcc', [...flags, one, '-o', `${one}.o`], dir);
+    if (e !== undefined) failures.push({ key: u.key, message: `nvcc -arch=${arch}: ${e}` });
+  }
+  return failures;
+}
+
+/** Builds and runs the CPU emulation of a SIMT artifact on the case's shape; throws on disagreement. */
+export async function emulate(dir, c, compiled) {
+  const { artifact, kernel } = compiled;
+  mkdirSync(dir, { recursive: true });
+  const src = join(dir, `${kernel.name}.emu.cpp`);
+  writeFileSync(src, emulationSource(artifact, kernel));
+  const exe = join(dir, `${kernel.name}.emu`);
+  const err = await tool('g++', [...EMU_CXX_FLAGS, src, '-o', exe], dir);
+  if (err !== undefined) throw new Error(`g++ (emulation): ${err}`);
+  const s = c.shape;
+  // The emulator's cases keep positions small: near-limit offsets belong to the WGSL run.
+  const small = (o) => (o !== undefined && Math.abs(o) < 1e6 ? o : undefined);
+  const kase = {
+    label: JSON.stringify({ B: s.B, H: s.Hq, Hkv: s.Hkv, Nq: s.Nq, Nk: s.Nk }),
+    B: s.B,
+    H: s.Hq,
+    Hkv: s.Hkv,
+    Nq: s.Nq,
+    Nk: s.Nk,
+    ...(small(s.qOffset) !== undefined ? { qOffset: s.qOffset } : {}),
+    ...(small(s.kOffset) !== undefined ? { kOffset: s.kOffset } : {}),
+    params: c.runParams,
+  };
+  await runCase(exe, join(dir, kernel.name), artifact, kernel, kase, c.seed);
+}
+
+/** Tensor buffers for the campaign's extra tensors (tb: f32[heads, W], bt: i32[batch, kv]). */
+function extraTensors(c) {
+  const r = rng(c.seed ^ 0x5bd1e995);
+  const size = { heads: c.shape.Hq, batch: c.shape.B, kv: c.shape.Nk };
+  const out = {};
+  for (const [name, t] of Object.entries(c.tensors)) {
+    const shape = t.dims.map((d) => (typeof d === 'number' ? d : size[d]));
+    const n = shape.reduce((a, b) => a * b, 1);
+    const data =
+      t.dtype === 'f32'
+        ? Float32Array.from({ length: n }, () => Math.round(r() * 64 - 32) / 64)
+        : Int32Array.from({ length: n }, () => Math.floor(r() * 5));
+    out[name] = { data, shape };
+  }
+  return out;
+}
+
+let device;
+
+/** Runs a WGSL artifact on WebGPU (lavapipe) against the dense reference; throws on disagreement. */
+export async function runWgsl(c, compiled) {
+  const { createKernel, getDevice } = await import('../../dist/src/runtime/webgpu.js');
+  device ??= await getDevice();
+  const inputs = makeInputs(c.shape, c.seed, { magnitude: 1 });
+  inputs.tensors = { ...inputs.tensors, ...extraTensors(c) };
+  const params = { ...Object.fromEntries(compiled.decl.defaults), ...c.runParams };
+  const gpu = await createKernel(device, compiled.artifact);
+  try {
+    const { res, ref } = await runDense(gpu, compiled, c.shape, inputs, params);
+    expectAgreement(res, ref, ` (${JSON.stringify(c.shape)})`, 1e-5);
+  } finally {
+    gpu.destroy();
+  }
+}

@@ -1,0 +1,57 @@
+// scripts/fuzz-campaign.mjs (the random-program campaign): a draw is a pure function of its seed
+// (so a reported failure replays), its verdicts tell a positioned refusal from an internal error,
+// and a small compile-only run over every target passes with the counts it reports.
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+// @ts-expect-error: plain .mjs scripts (they run against dist/), no declarations
+import { draw, drawSeed } from '../../scripts/fuzz/draw.mjs';
+// @ts-expect-error: as above
+import { nagaError, runJob } from '../../scripts/fuzz/compile-all.mjs';
+import { compile } from '../../src/compile.js';
+
+describe('fuzz campaign', () => {
+  it('draws the same case from the same seed, and different cases from different ones', () => {
+    expect(draw(drawSeed(7, 3))).toEqual(draw(drawSeed(7, 3)));
+    expect(draw(drawSeed(7, 3)).source).not.toBe(draw(drawSeed(7, 4)).source);
+  });
+
+  it('calls a positioned CompileError a refusal and anything else a bug', () => {
+    const refused = runJob(() => compile('attention t() {\n  mask q +\n}', { target: 'wgsl' }));
+    expect(refused.status).toBe('refused');
+    const bug = runJob(() => {
+      throw new TypeError('x is undefined');
+    });
+    expect(bug.status).toBe('bug');
+    expect(bug.message).toContain('x is undefined');
+  });
+
+  it('naga accepts a compiled kernel and names what it rejects', () => {
+    const { artifact } = compile('attention t() {\n  mask causal\n}', { target: 'wgsl', headDim: 8 });
+    expect(nagaError(artifact.code)).toBeUndefined();
+    expect(nagaError('fn f() -> f32 { return 1u; }')).toMatch(/./);
+  });
+
+  it('a compile-only run over every target passes and reports its counts', () => {
+    const out = join(mkdtempSync(join(tmpdir(), 'fuzz-campaign-')), 'report.json');
+    const args = [
+      'scripts/fuzz-campaign.mjs',
+      '--seed',
+      '7',
+      '--runs',
+      '6',
+      '--targets',
+      'wgsl,cuda,backward',
+    ];
+    const r = spawnSync(process.execPath, [...args, '--out', out], { encoding: 'utf8', timeout: 300_000 });
+    expect(r.status, r.stdout + r.stderr).toBe(0);
+    const report = JSON.parse(readFileSync(out, 'utf8'));
+    expect(report.draws).toBe(6);
+    expect(report.failures).toEqual([]);
+    expect(report.tally['wgsl-row ok']).toBe(6);
+    expect(report.tally['cuda-default ok']).toBe(6);
+    expect(report.tally['naga ok']).toBeGreaterThanOrEqual(12);
+  }, 300_000);
+});
