@@ -26,6 +26,14 @@ const cases = [
     'attention imp_no_qk(c0: f32 = 1.0) {\n  score exp(min(c0, 2.0))\n  mask causal\n}',
     { importance: 'sum' as const },
   ],
+  // Row-invariant parts that live only inside a per-key hoist (`-c0`, `doc[w0]`): the per-row
+  // copy (hq0[ROWS]) was set and never read (#550).
+  ['hoist_min', 'attention hoist_min(c0: f32 = 1.5) {\n  score min(-c0, float(k % 64) * -1.0)\n}', {}],
+  [
+    'hoist_let',
+    'attention hoist_let(w0: int = 28, doc: i32[kv], keep: i32[kv]) {\n  let d0 = doc[w0]\n  mask k < d0 ? keep[k] != 0 : true\n}',
+    {},
+  ],
 ] as const;
 
 const artifacts = () =>
@@ -39,6 +47,13 @@ describe('generated CUDA leaves no unread local', () => {
     expect(kOnly!.code).toContain('(void)(vw == kw);');
     expect(empty!.code).toContain('(void)(Vs == Ks); (void)qr[0][0];');
     expect(imp!.code).toMatch(/const float x = a\.scale \* dot;\n\s*\(void\)x;/);
+  });
+
+  it('hoists no per-row copy of a part that only a per-key hoist reads', () => {
+    for (const a of artifacts().slice(5)) {
+      expect(a.code).toContain('hk0[kk] = kh0;');
+      expect(a.code).not.toContain('hq0');
+    }
   });
 
   it('nvcc -arch=sm_90a -Werror all-warnings accepts them', async () => {

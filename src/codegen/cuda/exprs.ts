@@ -64,6 +64,19 @@ function relink(roots: readonly Node[], replaced: ReadonlyMap<number, string>): 
   );
 }
 
+/** Ids of the nodes `roots` reach without entering a node of `cut` (the cut nodes themselves too). */
+function reachedAvoiding(roots: readonly Node[], cut: readonly Node[]): Set<number> {
+  const stop = new Set(cut.map((n) => n.id));
+  const seen = new Set<number>();
+  const stack = [...roots];
+  for (let n = stack.pop(); n !== undefined; n = stack.pop()) {
+    if (seen.has(n.id)) continue;
+    seen.add(n.id);
+    if (!stop.has(n.id)) stack.push(...n.src);
+  }
+  return seen;
+}
+
 /**
  * 'fast' score math (rules.ts: tanh.approx.f32, reciprocals of per-row divisors) on the tensor-core
  * engines, where a per-element tanhf or IEEE division would cost more than the softmax around it.
@@ -123,8 +136,12 @@ export function coreExprs(full: AttentionKernel, cx: Omit<CudaContext, 'vars'>):
   // The hoisting plan fuse made of these expressions (of the per-class mask inside a class).
   const plan = residue ? residue.hoists : full.hoists;
   if (!plan) throw new Error('internal: the residue classes have no hoisting plan');
-  const rowNodes = [...plan.row];
   const keyNodes = [...plan.key];
+  // A row-invariant part that lives only inside key-invariant ones (`-c0` in a per-key
+  // `min(-c0, f(k))`) is computed there: a per-row copy would be set and never read (nvcc #550).
+  // WGSL hoists no keys, so fuse's plan keeps it for WGSL's sake.
+  const outsideKeys = reachedAvoiding(roots, keyNodes);
+  const rowNodes = plan.row.filter((n) => outsideKeys.has(n.id));
   const replaced = new Map<number, string>();
   const hoists = (nodes: Node[], prefix: string, index: string): Hoist[] =>
     nodes.map((n, i) => {
