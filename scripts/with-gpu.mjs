@@ -29,6 +29,11 @@ if (!(await hasNativeAdapter())) {
     if (setup.status !== 0) process.exit(setup.status ?? 1);
   }
   env = { ...env, ...lavapipeEnv() };
+  // 128-bit LLVM vectors (4-wide subgroups instead of AVX2's 8): lavapipe JIT-compiles each
+  // shader at its first dispatch, and the test suite's time on lavapipe is mostly that compile.
+  // Narrower vectors halve it (test/wgsl/decode-coop: 303 -> 160 s CPU, docs/TESTING-TIME.md);
+  // running the kernels, tiny in tests, is barely slower. An explicit setting wins.
+  env.LP_NATIVE_VECTOR_WIDTH ??= '128';
 }
 const binDir = join(projectRoot, 'node_modules/.bin');
 env.PATH = `${binDir}:${env.PATH ?? ''}`;
