@@ -120,6 +120,8 @@ class KernelFamily:
         kernel over quantized K/V takes the codes as k / v and the caches' other tensors after its
         own tensors in `tensors`, in the order of manifest.cache_keywords(). Returns (out, lse,
         indices, importance), zero-size where the kernel writes none."""
+        if block_table is not None:  # rows past B (a table made for a larger batch) are never read
+            block_table = block_table[: q.shape[0]]
         fresh, *side = self.outputs_like(q, k, v, int_params, out_layout, block_table, kv_len)
         out = fresh if out is None else out
         B, H, Nq, D = q.shape

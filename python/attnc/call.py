@@ -184,8 +184,10 @@ def check_paged(name, page_size, infos, table, kv_len, dtype=None, head_dim=None
         raise ArgumentError(f'{name}: block_table must be i32 (torch.int32), got {table.dtype}')
     if table.device != infos['q'].device:
         raise ArgumentError(f'{name}: block_table is on {table.device}, q on {infos["q"].device}; they must share a device')
-    if len(table.shape) != 2 or table.shape[0] != sizes['B'] or table.shape[1] < 1:
-        raise ArgumentError(f'{name}: block_table must be [B, max_pages] = [{sizes["B"]}, >= 1], got {_shape_text(table.shape)}')
+    # More than B rows is an engine's table made for a larger batch: rows past B are never read
+    # (as the TypeScript runtime and the emitted modules take it).
+    if len(table.shape) != 2 or table.shape[0] < sizes['B'] or table.shape[1] < 1:
+        raise ArgumentError(f'{name}: block_table must be [B, max_pages] = [{sizes["B"]}, >= 1] (more rows than B are unused), got {_shape_text(table.shape)}')
     max_pages = table.shape[1]
     if kv_len is None:
         kv_len = max_pages * P

@@ -70,6 +70,10 @@ def test_paged_cache_through_block_table(pool_layout):
         r = attn(q, k_pool, v_pool, block_table=table, kv_len=kv_len)
         k, v = gathered(k_pool, table, kv_len, P), gathered(v_pool, table, kv_len, P)
         assert_close((r.out, r.lse), reference(q, k, v, causal), torch.bfloat16)
+        # A table made for a larger batch (rows past B hold ids outside the pool): same answer.
+        longer = torch.cat([table, torch.full((3, 13), -1, dtype=torch.int32, device='cuda')])
+        r2 = attn(q, k_pool, v_pool, block_table=longer, kv_len=kv_len)
+        assert torch.equal(r2.out, r.out) and torch.equal(r2.lse, r.lse)
 
 
 def test_paged_errors_name_the_argument():

@@ -46,13 +46,15 @@ def test_block_table_and_kv_len_give_the_sizes(manifests):
     assert b.sizes == dict(B=2, H=8, Hkv=2, Nq=1, Nk=100) and b.max_pages == 8
     assert bind(m, block_table=table()).sizes['Nk'] == 8 * P  # default: every page of the row full
     assert bind(m, block_table=table(), kv_len=0).sizes['Nk'] == 0
+    # A table made for a larger batch: its rows past B are never read.
+    assert bind(m, block_table=table(B=3), kv_len=100).sizes == b.sizes
 
 
 def test_paged_mistakes_name_the_argument(manifests):
     m = manifests['paged_decode']
     fails('paged_decode: this kernel reads a paged cache: pass block_table= (i32 [B, max_pages] page ids, pages of 16 rows)', m)
     fails('paged_decode: block_table must be i32 (torch.int32), got i64', m, block_table=table(dtype='i64'))
-    fails('paged_decode: block_table must be [B, max_pages] = [2, >= 1], got [3, 8]', m, block_table=table(B=3))
+    fails('paged_decode: block_table must be [B, max_pages] = [2, >= 1] (more rows than B are unused), got [1, 8]', m, block_table=table(B=1))
     fails('paged_decode: block_table is on cuda:1, q on cuda:0; they must share a device', m, block_table=table(device='cuda:1'))
     fails('paged_decode: kv_len must be an int in [0, max_pages * P] = [0, 128], got 129', m, block_table=table(), kv_len=129)
     fails("paged_decode: kv_len must be an int in [0, max_pages * P] = [0, 128], got '5'", m, block_table=table(), kv_len='5')
