@@ -2,7 +2,7 @@
 // const declaration, which naga cannot evaluate ("Not implemented as constant expression:
 // bitcast built-in function"), so no quantize module passed the validator the WGSL tests use.
 // Found by scripts/fuzz-campaign.mjs (round 14); the modules also run on Dawn (wgsl-quantize*).
-import { parseWgsl, validate } from 'naga-wasm';
+import { nagaValidate } from '../support/naga.js';
 import { describe, expect, it } from 'vitest';
 import { compile } from '../../src/compile.js';
 
@@ -14,15 +14,6 @@ const STORES = [
   'store v e5m2',
   'store kv int4 scale f16 per token zero f16 norm f16',
 ];
-
-function nagaValidate(code: string): void {
-  const module = parseWgsl(code);
-  try {
-    validate(module).free();
-  } finally {
-    module.free();
-  }
-}
 
 describe('WGSL quantize modules pass naga', () => {
   it.each(STORES)('%s', (store) => {

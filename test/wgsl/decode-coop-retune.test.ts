@@ -4,7 +4,7 @@
 // it was, Schedule.coopDecodeLanes renders wide loads for other lanes, and a sweep as
 // bench/wgsl/decode.mjs builds it (every knob over the rendered ones, other lanes compiled anew)
 // works for every cache format under every code-load mode, each module validated by naga.
-import { parseWgsl, validate } from 'naga-wasm';
+import { nagaValidate } from '../support/naga.js';
 import { describe, expect, it } from 'vitest';
 import type { DecodeVariant } from '../../src/codegen/artifact.js';
 import {
@@ -50,15 +50,6 @@ const constant = (d: DecodeVariant, name: string): number | undefined => {
   const m = new RegExp(`^const ${name}: u32 = (\\d+)u;`, 'm').exec(d.artifact.code);
   return m ? Number(m[1]) : undefined;
 };
-
-function nagaValidate(code: string): void {
-  const module = parseWgsl(code);
-  try {
-    validate(module).free();
-  } finally {
-    module.free();
-  }
-}
 
 describe('a coop decode module records the knobs it was rendered with', () => {
   it("'wide16' int4 / int2: half the default lanes, and the runs made for them", () => {

@@ -5,7 +5,7 @@
 // unusable leaving the module byte-identical, and re-tuning kept to the lanes the runs were made for.
 // Regenerate the goldens with `UPDATE_GOLDEN=1 npx vitest run test/wgsl/decode-coop-wide-golden.test.ts`.
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { parseWgsl, validate } from 'naga-wasm';
+import { nagaValidate } from '../support/naga.js';
 import { describe, expect, it } from 'vitest';
 import type { DecodeVariant } from '../../src/codegen/artifact.js';
 import { renderedCoopDecodeTuning, retuneCoopDecode } from '../../src/codegen/wgsl/decode-coop.js';
@@ -31,15 +31,6 @@ function decodeOf(
   });
   if (!artifact.decode) throw new Error('no decode variant');
   return artifact.decode;
-}
-
-function nagaValidate(code: string): void {
-  const module = parseWgsl(code);
-  try {
-    validate(module).free();
-  } finally {
-    module.free();
-  }
 }
 
 const store = (s: string): string => `attention t() {\n  ${s}\n  mask causal\n}`;

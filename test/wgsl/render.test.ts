@@ -1,7 +1,7 @@
 // The WGSL backend without a GPU: every hand kernel renders to WGSL that naga validates, the
 // manifest (entry points, bindings, uniforms) is right, helpers appear only when used, and
 // schedules that cannot run are refused with clear errors.
-import { parseWgsl, validate } from 'naga-wasm';
+import { nagaValidate } from '../support/naga.js';
 import { describe, expect, it } from 'vitest';
 import {
   checkWgslSchedule,
@@ -22,15 +22,6 @@ import {
 import { everyOpKernel, meta, withSchedule } from './harness.js';
 
 const hand = { fullKernel, slidingWindowKernel, documentKernel, softcapAlibiKernel };
-
-function nagaValidate(code: string): void {
-  const module = parseWgsl(code);
-  try {
-    validate(module).free();
-  } finally {
-    module.free();
-  }
-}
 
 describe('hand kernels render to valid WGSL', () => {
   for (const [name, make] of Object.entries(hand)) {
