@@ -8,7 +8,7 @@
 import fc from 'fast-check';
 import { printDecl } from '../../dist/src/dsl/print.js';
 import { rng } from '../../dist/src/runtime/inputs.js';
-import { arbProgram, arbShape } from '../../dist/test/support/arbitraries.js';
+import { STORE_STATEMENTS as STORES, arbProgram, arbShape } from '../../dist/test/support/arbitraries.js';
 
 /** The per-draw seed of draw `index` of a campaign seeded `seed` (a small integer hash). */
 export function drawSeed(seed, index) {
@@ -19,16 +19,6 @@ export function drawSeed(seed, index) {
 
 const pick = (r, xs) => xs[Math.floor(r() * xs.length)];
 const chance = (r, p) => r() < p;
-
-/** Store statements the checker accepts (one of each family), from docs/LANGUAGE.md's grammar. */
-const STORES = [
-  'store kv int8 scale f32 per token',
-  'store k int4 scale f16 per channel group 32 zero f16',
-  'store v int2 scale f16 per token group 16 zero f16 recent 16 f16',
-  'store k e4m3 scale f32 per tensor',
-  'store v e5m2',
-  'store kv int4 scale f16 per token zero f16 norm f16',
-];
 
 /** Routing/selection statements: pooled blocks, tokens, votes, forced ids, emitted indices. */
 function sparsity(r) {

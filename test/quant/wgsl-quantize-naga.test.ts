@@ -3,17 +3,9 @@
 // bitcast built-in function"), so no quantize module passed the validator the WGSL tests use.
 // Found by scripts/fuzz-campaign.mjs (round 14); the modules also run on Dawn (wgsl-quantize*).
 import { nagaValidate } from '../support/naga.js';
+import { STORE_STATEMENTS as STORES } from '../support/arbitraries.js';
 import { describe, expect, it } from 'vitest';
 import { compile } from '../../src/compile.js';
-
-const STORES = [
-  'store kv int8 scale f32 per token',
-  'store k int4 scale f16 per channel group 32 zero f16',
-  'store v int2 scale f16 per token group 16 zero f16 recent 16 f16',
-  'store k e4m3 scale f32 per tensor',
-  'store v e5m2',
-  'store kv int4 scale f16 per token zero f16 norm f16',
-];
 
 describe('WGSL quantize modules pass naga', () => {
   it.each(STORES)('%s', (store) => {

@@ -65,6 +65,16 @@ export const ast = {
 
 // ---- expression arbitraries ----
 
+/** `store` statements the checker accepts, one of each K/V format family (docs/LANGUAGE.md). */
+export const STORE_STATEMENTS: readonly string[] = [
+  'store kv int8 scale f32 per token',
+  'store k int4 scale f16 per channel group 32 zero f16',
+  'store v int2 scale f16 per token group 16 zero f16 recent 16 f16',
+  'store k e4m3 scale f32 per tensor',
+  'store v e5m2',
+  'store kv int4 scale f16 per token zero f16 norm f16',
+];
+
 export type TensorName = 'doc' | 'keep' | 'slopes' | 'table' | 'flags';
 
 export interface ExprCtx {
