@@ -253,7 +253,10 @@ def timings(e, k, engines, flex, create, stream, S, iters):
     for name in grads:
         if name != first:
             row[f'{name}_vs_{first}_dq_rel'] = rel(grads[name]['dq'], grads[first]['dq'])
+    m0 = time.time()
     bm = None if mod is None else block_mask(create, mod, S)
+    torch.cuda.synchronize()
+    row['flex_mask_s'] = round(time.time() - m0, 2)
     qf, kf, vf = (x.detach().requires_grad_() for x in (t['q'], t['k'], t['v']))
     c0 = time.time()
     fo = flex(qf, kf, vf, score_mod=sm, block_mask=bm)
