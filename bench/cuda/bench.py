@@ -89,8 +89,8 @@ def density(mod, S):
 
 def block_mask(create, mod, S):
     # Eager construction evaluates all S² pairs at once: a few GB of temporaries at S = 16384, far
-    # more at 32768, so compiled construction above 16K. Compiled took ~190 s per mask in round 15's
-    # backward bench (H100; one pattern timed in a 260 s call), so eager where it fits.
+    # more at 32768, so compiled construction above 16K. In round 15's backward bench (H100) each row
+    # with a compiled mask took ~200 s (13 s without one), so eager where it fits.
     if S <= 16384:
         return create(mod, None, None, S, S, device='cuda')
     try:

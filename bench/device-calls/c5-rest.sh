@@ -2,7 +2,7 @@
 # Device call 5 (≤ 480 s of run time): what round 15's calls (H100) did not reach. The Python GPU tests
 # test_cp.py (call 1 stopped at its 300 s limit in scatter-0, 20 of its cases passed) and
 # test_cp_transport.py; the backward at 16K of the patterns not yet timed beside FlexAttention
-# (causal's row was cut, and block masks were built compiled then, ~190 s each: bench.py now builds
+# (causal's row was cut; rows with a compiled block mask took ~200 s each: bench.py now builds
 # them eagerly up to 16K); the WGSL coop decode at 32K/128K alone in its process (H100: 1,973 GB/s
 # at 32K but 453–595 at 128K, where the H200 read 2,150 in round 7). Comes back as $OUT/c5.tgz.
 # Carry: python/gpu_tests/.artifacts, bench/build/cuda-backward-next, .carry, dist.
