@@ -112,6 +112,40 @@ describe('attnc subcommands', () => {
     }
   });
 
+  it('run: a --param mistake is named before a device is asked for', () => {
+    // Without an adapter a typo'd, fractional or missing param said only "no WebGPU adapter":
+    // the params were checked against the compiled kernel, after the device. A driver list
+    // naming no driver stands for a machine without one (the runtime then tries no fallback).
+    const noDevice = { ...process.env, VK_DRIVER_FILES: '/nonexistent/icd.json', VK_ICD_FILENAMES: '' };
+    const req = join(mkdtempSync(join(tmpdir(), 'attnc-params-')), 'req.attn');
+    writeFileSync(req, 'attention r(w: int, on: bool = true) {\n  mask q - k < w && on\n}\n');
+    const cases: [string, string[], string][] = [
+      [
+        'stdlib/sink_window.attn',
+        ['windw=3'],
+        'sink_window has no scalar param `windw` (did you mean `window`?)',
+      ],
+      [
+        'stdlib/sink_window.attn',
+        ['window=1.5'],
+        'expected an integer in [-2147483648, 2147483647], got number 1.5',
+      ],
+      ['stdlib/sink_window.attn', ['window=1e3'], '`window` is an i32: write decimal digits, got `1e3`'],
+      [req, [], "--param w=VALUE is needed: r's `w` (i32) has no default"],
+      [req, ['w=3', 'on=1'], '--param "on" (bool): expected true or false, got number 1'],
+    ];
+    for (const [file, params, message] of cases) {
+      const r = spawnSync(
+        process.execPath,
+        ['dist/src/cli/main.js', 'run', file, ...params.flatMap((p) => ['--param', p])],
+        { encoding: 'utf8', env: noDevice },
+      );
+      expect([r.status, r.stdout]).toEqual([1, '']);
+      expect(r.stderr).toContain(message);
+      expect(r.stderr).not.toContain('adapter');
+    }
+  });
+
   it('generated files name their source relative to the working directory, never by an absolute path', () => {
     const out = mkdtempSync(join(tmpdir(), 'attnc-names-'));
     const absolute = resolve('stdlib/causal.attn');
