@@ -5,6 +5,7 @@ import { basename, isAbsolute, relative, resolve, sep } from 'node:path';
 import { DECODE_LEAN_MODES } from '../ir/kernel.js';
 import type { DecodeLean, ImportanceMode, StorageDType } from '../ir/kernel.js';
 import { passNames } from '../ir/pipeline.js';
+import { cudaArchs, isCudaArch } from '../codegen/cuda/arch.js';
 import { CompileError } from '../diagnostics.js';
 import { UsageError } from './errors.js';
 import { decimalInt, positiveIntProblem } from './numbers.js';
@@ -171,6 +172,10 @@ export function checkCompileFlags(f: CompileFlags): CheckedCompileFlags {
     );
   if (f.arch !== undefined && target !== 'cuda')
     throw new UsageError(`--arch ${f.arch} needs --target cuda (it picks the CUDA architecture)`);
+  // compile() reports an unknown arch as a diagnostic at the declaration's name, which is no
+  // mistake of the source: the flag is.
+  if (f.arch !== undefined && !isCudaArch(f.arch))
+    throw new UsageError(`--arch expects ${Object.keys(cudaArchs).join(', ')}, got \`${f.arch}\``);
   const dump = f['dump-ir'];
   if (dump !== undefined && !passNames(target).includes(dump))
     throw new UsageError(`--dump-ir: unknown pass \`${dump}\` (passes: ${passNames(target).join(', ')})`);

@@ -55,6 +55,16 @@ describe('attnc subcommands', () => {
     expect(cuda.stderr).toContain('--wgsl-engine coop needs --target wgsl');
   });
 
+  it('an unknown --arch is the flag error, not a diagnostic at the declaration', () => {
+    // It was `error: unknown CUDA arch` with a caret under the attention's name in the source.
+    const r = attnc('compile', 'stdlib/causal.attn', '--target', 'cuda', '--arch', 'sm_75');
+    expect([r.status, r.stdout, r.stderr]).toEqual([
+      1,
+      '',
+      'attnc: --arch expects sm_80, sm_86, sm_89, sm_90a, got `sm_75`\n',
+    ]);
+  });
+
   it("refuses another command's flags, naming them", () => {
     const r = attnc('check', 'stdlib/causal.attn', '--nq', '5', '--emit', 'ts');
     expect(r.status).toBe(1);
