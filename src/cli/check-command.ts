@@ -52,7 +52,8 @@ export function checkCommand(source: string, file: string, json = false): number
     return 1;
   }
   const names = fe.decls.map((d) => d.decl.name).join(', ');
-  process.stdout.write(`${file}: ok (${fe.decls.length} attention: ${names})\n`);
+  const count = `${fe.decls.length} attention${fe.decls.length === 1 ? '' : 's'}`;
+  process.stdout.write(`${file}: ok (${count}: ${names})\n`);
   return 0;
 }
 

@@ -91,6 +91,10 @@ describe('attnc subcommands', () => {
       0,
       'stdlib/causal.attn: ok (1 attention: causal)\nstdlib/full.attn: ok (1 attention: full)\n',
     ]);
+    // A file of two declarations said "2 attention:".
+    expect(attnc('check', 'stdlib/nsa_select.attn').stdout).toBe(
+      'stdlib/nsa_select.attn: ok (2 attentions: nsa_select, nsa_window)\n',
+    );
     const mixed = attnc('check', bad, 'stdlib/full.attn');
     expect(mixed.status).toBe(1);
     expect(mixed.stdout).toBe('stdlib/full.attn: ok (1 attention: full)\n');
