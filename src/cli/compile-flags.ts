@@ -177,6 +177,10 @@ export function checkCompileFlags(f: CompileFlags): CheckedCompileFlags {
   if (f.arch !== undefined && !isCudaArch(f.arch))
     throw new UsageError(`--arch expects ${Object.keys(cudaArchs).join(', ')}, got \`${f.arch}\``);
   const dump = f['dump-ir'];
+  // README lists `legalize-wgsl|legalize-cuda`: the other target's pass is a missing --target.
+  const other = target === 'wgsl' ? 'cuda' : 'wgsl';
+  if (dump !== undefined && dump === `legalize-${other}`)
+    throw new UsageError(`--dump-ir=${dump} needs --target ${other}`);
   if (dump !== undefined && !passNames(target).includes(dump))
     throw new UsageError(`--dump-ir: unknown pass \`${dump}\` (passes: ${passNames(target).join(', ')})`);
   if (f['shader-f16'] && target !== 'wgsl') throw new UsageError('--shader-f16 needs --target wgsl');

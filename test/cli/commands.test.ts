@@ -65,6 +65,17 @@ describe('attnc subcommands', () => {
     ]);
   });
 
+  it("--dump-ir of the other target's legalize pass asks for that --target", () => {
+    // It said "unknown pass `legalize-cuda`", listing passes without it, though README names it.
+    const r = attnc('compile', 'stdlib/causal.attn', '--dump-ir=legalize-cuda');
+    expect([r.status, r.stderr]).toEqual([1, 'attnc: --dump-ir=legalize-cuda needs --target cuda\n']);
+    const wgsl = attnc('compile', 'stdlib/causal.attn', '--target', 'cuda', '--dump-ir=legalize-wgsl');
+    expect(wgsl.stderr).toBe('attnc: --dump-ir=legalize-wgsl needs --target wgsl\n');
+    expect(attnc('compile', 'stdlib/causal.attn', '--target', 'cuda', '--dump-ir=legalize-cuda').status).toBe(
+      0,
+    );
+  });
+
   it("refuses another command's flags, naming them", () => {
     const r = attnc('check', 'stdlib/causal.attn', '--nq', '5', '--emit', 'ts');
     expect(r.status).toBe(1);
