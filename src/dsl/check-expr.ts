@@ -15,7 +15,7 @@ import {
   unaryResult,
   type ValueType,
 } from './builtins.js';
-import { didYouMean } from './suggest.js';
+import { didYouMean, foreignHint } from './suggest.js';
 
 /** Builtins that are fixed for the whole kernel (sizes); the others vary per query/key pair. */
 const sizeNames = new Set(['B', 'H', 'Hkv', 'Nq', 'Nk', 'D']);
@@ -159,7 +159,7 @@ export abstract class ExprChecker {
     if (name in builtinFunctions)
       return this.err(`${q(name)} is a function`, span, `call it like \`${name}(x)\``);
     const visible = [...this.scope.keys()].filter((n) => ctx !== 'mask' || n !== 'score');
-    return this.err(`unknown name ${q(name)}`, span, didYouMean(name, visible));
+    return this.err(`unknown name ${q(name)}`, span, foreignHint(name) ?? didYouMean(name, visible));
   }
 
   private call(e: Extract<Expr, { kind: 'call' }>, ctx: Ctx): ValueType | undefined {

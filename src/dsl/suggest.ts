@@ -29,3 +29,22 @@ export function didYouMean(name: string, candidates: readonly string[]): string 
   }
   return best && `did you mean \`${best.name}\`?`;
 }
+
+/**
+ * Words of Python and of FlexAttention's `mask_mod` / `score_mod` that this language spells
+ * otherwise: someone porting a mask writes them first, and edit distance finds nothing near.
+ */
+const foreignWords: Readonly<Record<string, string>> = {
+  True: '`true`',
+  False: '`false`',
+  and: '`&&`',
+  or: '`||`',
+  not: '`!`',
+  q_idx: '`q` (the query position)',
+  kv_idx: '`k` (the key position)',
+};
+
+/** "`and` is written `&&` here" for a word from Python or FlexAttention, else undefined. */
+export function foreignHint(name: string): string | undefined {
+  return Object.hasOwn(foreignWords, name) ? `\`${name}\` is written ${foreignWords[name]} here` : undefined;
+}

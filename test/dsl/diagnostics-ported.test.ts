@@ -1,0 +1,30 @@
+// A mask ported from FlexAttention's Python (`mask_mod(b, h, q_idx, kv_idx)`): the words Python
+// spells otherwise get a hint saying how this language writes them. Before, `True`, `q_idx` and
+// `kv_idx` had none, `and`/`or` were only "expected a statement", and `torch.tanh(score)` was told
+// to "write numbers with a leading digit".
+import { describe, expect, it } from 'vitest';
+import { frontend } from '../../src/dsl/index.js';
+
+const hints = (body: string): (string | undefined)[] =>
+  frontend(`attention a() {\n  ${body}\n}`, 'x.attn').diagnostics.map((d) => d.hint);
+
+describe('Python and FlexAttention words', () => {
+  it.each([
+    ['mask True', '`True` is written `true` here'],
+    ['mask causal && False', '`False` is written `false` here'],
+    ['mask q_idx >= k', '`q_idx` is written `q` (the query position) here'],
+    ['mask q >= kv_idx', '`kv_idx` is written `k` (the key position) here'],
+    ['mask causal and k < 4', '`and` is written `&&` here'],
+    ['mask causal or k < 4', '`or` is written `||` here'],
+    ['mask not causal', '`not` is written `!` here'],
+    ['score score ** 2', 'there is no `**`: write `x * x`'],
+    ['score torch.tanh(score)', 'names have no `.` members: call a function by its name, like `tanh(x)`'],
+  ])('`%s`', (body, hint) => {
+    expect(hints(body)).toEqual([hint]);
+  });
+
+  it('a `.` that starts a number keeps its hint; a declared `and` is a name like any other', () => {
+    expect(hints('score score * .5')).toEqual(['write numbers with a leading digit, like `0.5`']);
+    expect(frontend('attention a(and: int = 3) {\n  mask q - k < and\n}', 'x.attn').diagnostics).toEqual([]);
+  });
+});
