@@ -114,8 +114,9 @@ export function parseProgram(source: string, file: string): { program: Program; 
     syntax.push(d);
   }
   const builder = built.diagnostics.filter((d) => !seen.has(d.span.offset));
-  // Lexer errors (a stray `;`) are each a mistake of their own: only the parser's follow-ons go.
-  diagnostics.push(...withoutFollowOns(syntax, builder, headerRanges(lexed.tokens)));
+  // Lexer errors (a stray `;`) are each a mistake of their own: only the parser's follow-ons go,
+  // those after another syntax error or a lexer error on the same line.
+  diagnostics.push(...withoutFollowOns(syntax, builder, headerRanges(lexed.tokens), diagnostics.slice()));
   return { program: built.program, diagnostics: capped(diagnostics) };
 }
 

@@ -28,3 +28,18 @@ describe('Python and FlexAttention words', () => {
     expect(frontend('attention a(and: int = 3) {\n  mask q - k < and\n}', 'x.attn').diagnostics).toEqual([]);
   });
 });
+
+describe('typeset operators pasted from a paper', () => {
+  it.each([
+    ['mask q ≥ k', 'write `>=`'],
+    ['mask q ≤ k', 'write `<=`'],
+    ['mask q ≠ k', 'write `!=`'],
+    ['mask q − k < 8', 'write `-` (this is U+2212, the typeset minus)'],
+    ['score score × 2.0', 'write `*`'],
+    ['score score ÷ 2.0', 'write `/`'],
+  ])('`%s`', (body, hint) => {
+    // The character's own error alone: the parser, which never saw it, read `q k` and said
+    // "expected a statement … found `k`" after it.
+    expect(hints(body)).toEqual([hint]);
+  });
+});
