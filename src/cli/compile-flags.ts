@@ -184,6 +184,11 @@ export function checkCompileFlags(f: CompileFlags): CheckedCompileFlags {
   if (dump !== undefined && !passNames(target).includes(dump))
     throw new UsageError(`--dump-ir: unknown pass \`${dump}\` (passes: ${passNames(target).join(', ')})`);
   if (f['shader-f16'] && target !== 'wgsl') throw new UsageError('--shader-f16 needs --target wgsl');
+  // compile() says so as a diagnostic at the declaration's name, as if the source were wrong.
+  if (f.dtype === 'bf16' && target === 'wgsl')
+    throw new UsageError(
+      '--dtype bf16 needs --target cuda (WebGPU has no bf16 storage): use --dtype f16 or f32',
+    );
   const wgslEngine = parseWgslEngine(f['wgsl-engine']);
   if (wgslEngine && target !== 'wgsl')
     throw new UsageError(`--wgsl-engine ${wgslEngine} needs --target wgsl`);

@@ -76,6 +76,17 @@ describe('attnc subcommands', () => {
     );
   });
 
+  it('--dtype bf16 on wgsl is the flag error, not a diagnostic at the declaration', () => {
+    // It was `error: bf16 storage is not supported by WebGPU` with a caret under `causal`.
+    const r = attnc('compile', 'stdlib/causal.attn', '--dtype', 'bf16');
+    expect([r.status, r.stdout, r.stderr]).toEqual([
+      1,
+      '',
+      'attnc: --dtype bf16 needs --target cuda (WebGPU has no bf16 storage): use --dtype f16 or f32\n',
+    ]);
+    expect(attnc('compile', 'stdlib/causal.attn', '--dtype', 'bf16', '--target', 'cuda').status).toBe(0);
+  });
+
   it("refuses another command's flags, naming them", () => {
     const r = attnc('check', 'stdlib/causal.attn', '--nq', '5', '--emit', 'ts');
     expect(r.status).toBe(1);
