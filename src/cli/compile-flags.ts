@@ -189,6 +189,8 @@ export function checkCompileFlags(f: CompileFlags): CheckedCompileFlags {
     throw new UsageError(
       '--dtype bf16 needs --target cuda (WebGPU has no bf16 storage): use --dtype f16 or f32',
     );
+  if (f.dtype === 'f16' && target === 'wgsl' && !f['shader-f16'])
+    throw new UsageError('--dtype f16 on wgsl needs --shader-f16 (for a device with the shader-f16 feature)');
   const wgslEngine = parseWgslEngine(f['wgsl-engine']);
   if (wgslEngine && target !== 'wgsl')
     throw new UsageError(`--wgsl-engine ${wgslEngine} needs --target wgsl`);

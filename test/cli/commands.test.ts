@@ -76,7 +76,7 @@ describe('attnc subcommands', () => {
     );
   });
 
-  it('--dtype bf16 on wgsl is the flag error, not a diagnostic at the declaration', () => {
+  it('--dtype bf16, or f16 without --shader-f16, on wgsl is the flag error, not a diagnostic at the declaration', () => {
     // It was `error: bf16 storage is not supported by WebGPU` with a caret under `causal`.
     const r = attnc('compile', 'stdlib/causal.attn', '--dtype', 'bf16');
     expect([r.status, r.stdout, r.stderr]).toEqual([
@@ -85,6 +85,11 @@ describe('attnc subcommands', () => {
       'attnc: --dtype bf16 needs --target cuda (WebGPU has no bf16 storage): use --dtype f16 or f32\n',
     ]);
     expect(attnc('compile', 'stdlib/causal.attn', '--dtype', 'bf16', '--target', 'cuda').status).toBe(0);
+    // Likewise f16 WGSL without --shader-f16 (README: `--dtype f16 --shader-f16`).
+    expect(attnc('compile', 'stdlib/causal.attn', '--dtype', 'f16').stderr).toBe(
+      'attnc: --dtype f16 on wgsl needs --shader-f16 (for a device with the shader-f16 feature)\n',
+    );
+    expect(attnc('compile', 'stdlib/causal.attn', '--dtype', 'f16', '--shader-f16').status).toBe(0);
   });
 
   it("refuses another command's flags, naming them", () => {
@@ -207,7 +212,7 @@ describe('attnc subcommands', () => {
   it('--shader-f16 compiles f16 WGSL offline for a device that has the feature', () => {
     const without = attnc('compile', 'stdlib/causal.attn', '--dtype', 'f16');
     expect(without.status).toBe(1);
-    expect(without.stderr).toContain('(CLI: --shader-f16)');
+    expect(without.stderr).toContain('needs --shader-f16');
     const f16 = attnc('compile', 'stdlib/causal.attn', '--dtype', 'f16', '--shader-f16');
     expect(f16.status).toBe(0);
     expect(f16.stdout).toContain('enable f16;');
