@@ -187,6 +187,22 @@ describe('attnc subcommands', () => {
     }
   });
 
+  it("a `stdlib/….attn` missing from the working directory points at attnc's own stdlib", () => {
+    // README's commands run from the repository; elsewhere they said only "no such file".
+    const cwd = mkdtempSync(join(tmpdir(), 'attnc-stdlib-'));
+    const run = (file: string) =>
+      spawnSync(process.execPath, [resolve('dist/src/cli/main.js'), 'check', file], {
+        cwd,
+        encoding: 'utf8',
+      });
+    expect(run('stdlib/causal.attn').stderr).toBe(
+      `attnc: cannot read stdlib/causal.attn: no such file (ENOENT); attnc's stdlib has it: ${resolve('stdlib/causal.attn')}\n`,
+    );
+    expect(run('stdlib/nope.attn').stderr).toBe(
+      'attnc: cannot read stdlib/nope.attn: no such file (ENOENT)\n',
+    );
+  });
+
   it('generated files name their source relative to the working directory, never by an absolute path', () => {
     const out = mkdtempSync(join(tmpdir(), 'attnc-names-'));
     const absolute = resolve('stdlib/causal.attn');
