@@ -5,6 +5,7 @@ import { error, hasErrors, type Diagnostic, type Span } from '../diagnostics.js'
 import type { AttentionDecl, Program } from './ast.js';
 import { checkProgram, type CheckedDecl } from './checker.js';
 import { cstToAst } from './cst-to-ast.js';
+import { withFloorDivisionHints } from './floor-division.js';
 import { headerRanges, withoutFollowOns } from './follow-on.js';
 import { attachComments } from './comments.js';
 import { Dot, Identifier, lex } from './lexer.js';
@@ -259,7 +260,7 @@ export function frontend(source: string, file: string): FrontendResult {
   const parsed = parseProgram(source, file);
   const checked = checkRecovered(parsed.program, parsed.diagnostics);
   const checks = withoutCascades(parsed.program, parsed.diagnostics, checked.diagnostics, source);
-  const diagnostics = capped([...parsed.diagnostics, ...checks]);
+  const diagnostics = withFloorDivisionHints(capped([...parsed.diagnostics, ...checks]), source);
   if (parsed.program.decls.length === 0 && !hasErrors(diagnostics)) {
     const at: Span = { file, line: 1, column: 1, offset: 0, length: 1 };
     diagnostics.push(

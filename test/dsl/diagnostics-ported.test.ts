@@ -43,3 +43,18 @@ describe('typeset operators pasted from a paper', () => {
     expect(hints(body)).toEqual([hint]);
   });
 });
+
+describe("Python's `//` floor division", () => {
+  const floorHint =
+    'if `//` on this line is floor division: it starts a comment here, and int `/` already floors';
+  it('an error on a line where `//` follows an operand says what `//` does here', () => {
+    // `mask q // 64 == k // 64` read as `mask q`: "a mask must be bool, found int", no word on why.
+    expect(hints('mask q // 64 == k // 64')).toEqual([floorHint]);
+    expect(hints('mask (q - k)//2 == 0')).toEqual([floorHint]);
+  });
+
+  it('not on other lines, nor where the error has a hint of its own', () => {
+    expect(hints('mask causal // causal only\n  mask kk')).toEqual(['did you mean `k`?']);
+    expect(hints('mask qq // 2')).toEqual(['did you mean `q`?']);
+  });
+});
