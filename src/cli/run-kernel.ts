@@ -178,19 +178,28 @@ function cacheFacts(
 }
 
 /** A declaration's scalar params as the compiled kernel's ParamSlots (a bool default as 0/1). */
-function declaredParams(checked: CheckedDecl): { name: string; params: ParamSlot[] } {
+function declaredParams(checked: CheckedDecl): {
+  name: string;
+  params: ParamSlot[];
+  tensors: { name: string }[];
+} {
   const params = checked.decl.params.flatMap((p): ParamSlot[] => {
     if (p.type.kind !== 'scalar') return [];
     const given = checked.defaults.get(p.name);
     const dflt = typeof given === 'boolean' ? Number(given) : given;
     return [{ name: p.name, dtype: p.type.name === 'int' ? 'i32' : p.type.name, default: dflt }];
   });
-  return { name: checked.decl.name, params };
+  const tensors = checked.decl.params.filter((p) => p.type.kind === 'tensor');
+  return { name: checked.decl.name, params, tensors };
 }
 
 /** The kernel's scalar params: `--param` values checked, defaults filled in (a UsageError names the flag). */
 function runParams(
-  kernel: { readonly name: string; readonly params: readonly ParamSlot[] },
+  kernel: {
+    readonly name: string;
+    readonly params: readonly ParamSlot[];
+    readonly tensors: readonly { readonly name: string }[];
+  },
   given: Readonly<Record<string, number | boolean>>,
   paramText: readonly string[],
 ): Record<string, number | boolean> {

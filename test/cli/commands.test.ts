@@ -174,6 +174,12 @@ describe('attnc subcommands', () => {
       ['stdlib/sink_window.attn', ['window=1e3'], '`window` is an i32: write decimal digits, got `1e3`'],
       [req, [], "--param w=VALUE is needed: r's `w` (i32) has no default"],
       [req, ['w=3', 'on=1'], '--param "on" (bool): expected true or false, got number 1'],
+      // A tensor said "document has no scalar param `doc` (params: none)".
+      [
+        'stdlib/document.attn',
+        ['doc=3'],
+        '--param doc: `doc` is a tensor of document, drawn at random here (--param sets scalar params)',
+      ],
     ];
     for (const [file, params, message] of cases) {
       const r = spawnSync(
