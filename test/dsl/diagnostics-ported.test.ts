@@ -58,3 +58,22 @@ describe("Python's `//` floor division", () => {
     expect(hints('mask qq // 2')).toEqual(['did you mean `q`?']);
   });
 });
+
+describe('a tensor type with the size names that dumps and errors print (`doc: i32[Nk]`)', () => {
+  it.each([
+    ['Nk', 'kv'],
+    ['Nq', 'queries'],
+    ['H', 'heads'],
+    ['Hkv', 'kv_heads'], // it was "did you mean `kv`?"
+    ['B', 'batch'],
+  ])('`%s` is written `%s`', (size, dim) => {
+    const source = `attention a(t: f32[${size}]) {\n  score score + t[0]\n}`;
+    const hints = frontend(source, 'x.attn').diagnostics.map((d) => d.hint);
+    expect(hints).toEqual([`a tensor type writes \`${size}\` as \`${dim}\``]);
+  });
+
+  it('a dimension named like an Object member gets no hint from the table', () => {
+    const d = frontend('attention a(t: f32[constructor]) {\n  score score + t[0]\n}', 'x.attn').diagnostics;
+    expect(d.map((x) => [x.message, x.hint])).toEqual([['unknown dimension `constructor`', undefined]]);
+  });
+});
