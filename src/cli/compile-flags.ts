@@ -1,6 +1,7 @@
 // The flags of `attnc compile` (also read by `attnc run` and `attnc viz`): their parsers, and
 // checkCompileFlags, which refuses a combination that does not go together before anything compiles.
 import type { CudaBackwardEngine } from '../backward.js';
+import { statSync } from 'node:fs';
 import { basename, isAbsolute, relative, resolve, sep } from 'node:path';
 import { DECODE_LEAN_MODES } from '../ir/kernel.js';
 import type { DecodeLean, ImportanceMode, StorageDType } from '../ir/kernel.js';
@@ -146,6 +147,9 @@ export interface CheckedCompileFlags {
   readonly headDim: number;
 }
 
+const isDirectory = (path: string): boolean =>
+  statSync(path, { throwIfNoEntry: false })?.isDirectory() === true;
+
 /**
  * Parses compile's flags and refuses, with a UsageError naming the flags, a value out of range or
  * a combination that does not go together; the first problem in a fixed order (docs/CLI.md).
@@ -165,6 +169,11 @@ export function checkCompileFlags(f: CompileFlags): CheckedCompileFlags {
   if (f.backward && target === 'wgsl' && (emit === undefined || f['shared-runtime']))
     throw new UsageError(
       '--backward on wgsl needs --emit ts|js, without --shared-runtime (a self-contained module)',
+    );
+  // `--out softcap.cu`, as nvcc's `-o`, made a folder of that name with softcap.cu inside.
+  if (f.out !== undefined && /\.(wgsl|cu|h|json|ts|js)$/i.test(f.out) && !isDirectory(f.out))
+    throw new UsageError(
+      `--out takes a folder (the files in it are named after the kernel): \`${f.out}\` looks like a file name`,
     );
   if (f['shared-runtime'] && (emit === undefined || f.out === undefined))
     throw new UsageError(

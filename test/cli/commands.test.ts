@@ -2,7 +2,7 @@
 // command (`check f.attn --nq 5 --emit ts` was accepted), an unknown command named before any
 // file is read (it reported ENOENT for the file), and stray arguments refused.
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -90,6 +90,20 @@ describe('attnc subcommands', () => {
       'attnc: --dtype f16 on wgsl needs --shader-f16 (for a device with the shader-f16 feature)\n',
     );
     expect(attnc('compile', 'stdlib/causal.attn', '--dtype', 'f16', '--shader-f16').status).toBe(0);
+  });
+
+  it('--out with a file name (nvcc -o style) is refused; a folder of that name that exists is used', () => {
+    // `--out softcap.cu` made a folder softcap.cu/ with softcap.cu, .h and .json inside.
+    const dir = mkdtempSync(join(tmpdir(), 'attnc-out-'));
+    const r = attnc('compile', 'stdlib/softcap.attn', '--target', 'cuda', '--out', join(dir, 'softcap.cu'));
+    expect([r.status, r.stderr]).toEqual([
+      1,
+      `attnc: --out takes a folder (the files in it are named after the kernel): \`${join(dir, 'softcap.cu')}\` looks like a file name\n`,
+    ]);
+    expect(readdirSync(dir)).toEqual([]);
+    mkdirSync(join(dir, 'kernels.js'));
+    expect(attnc('compile', 'stdlib/softcap.attn', '--out', join(dir, 'kernels.js')).status).toBe(0);
+    expect(readdirSync(join(dir, 'kernels.js')).sort()).toEqual(['softcap.json', 'softcap.wgsl']);
   });
 
   it("refuses another command's flags, naming them", () => {
