@@ -223,6 +223,15 @@ describe('Session', () => {
     expect(await type(':unset hasOwnProperty')).toMatch(/^error: no setting or param `hasOwnProperty`/);
   });
 
+  it(':set of a tensor says it is one, drawn at random by :run, as attnc run --param does', async () => {
+    // It said "no setting or param `doc` (… params: none)" for a name the kernel declares.
+    const { type } = session();
+    await type('attention d(doc: i32[kv]) { mask doc[q] == doc[k] }');
+    expect(await type(':set doc=1')).toBe(
+      'error: `doc` is a tensor of d, drawn at random by :run (:set sets scalar params)\n',
+    );
+  });
+
   it(':mask and :stats take the heads :run takes: head below heads, heads a multiple of kv-heads', async () => {
     // :mask drew heads=3 over kv-heads=2 (which :run refuses), and head=5 of heads=1 silently
     // made :stats count B·H = 6 heads.
