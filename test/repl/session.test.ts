@@ -114,6 +114,9 @@ describe('Session', () => {
       'error: --nq expects a value, got the flag `--nk` (write --nq=VALUE for a value that starts with -)\n',
     );
     expect(await type(':run --bogus')).toBe('error: unknown option `--bogus` (see :help)\n');
+    expect(await type(':run --nqq 4')).toBe(
+      'error: unknown option `--nqq` (did you mean `--nq`? see :help)\n',
+    );
     expect(await type(':run --nq 4 --nq=8')).toBe('error: --nq is given twice (`4` and `8`)\n');
     const seeds = 'expects an integer in [0, 4294967295], got `4294967297`';
     expect(await type(':run --seed 4294967297')).toBe(`error: --seed ${seeds}\n`);
