@@ -177,7 +177,7 @@ function cacheFacts(
   };
 }
 
-/** A declaration's scalar params as the compiled kernel's ParamSlots (a bool default as 0/1). */
+/** A declaration's scalar params as the compiled kernel's ParamSlots (a bool default as 0/1), and its tensors. */
 function declaredParams(checked: CheckedDecl): {
   name: string;
   params: ParamSlot[];
