@@ -15,7 +15,7 @@ import {
   unaryResult,
   type ValueType,
 } from './builtins.js';
-import { didYouMean, foreignHint } from './suggest.js';
+import { didYouMean, foreignFunctionHint, foreignHint } from './suggest.js';
 
 /** Builtins that are fixed for the whole kernel (sizes); the others vary per query/key pair. */
 const sizeNames = new Set(['B', 'H', 'Hkv', 'Nq', 'Nk', 'D']);
@@ -171,7 +171,7 @@ export abstract class ExprChecker {
       if (b?.kind === 'tensor')
         return this.err(`${q(e.callee)} is a tensor; index it with \`[…]\``, e.calleeSpan);
       if (b) return this.err(`${q(e.callee)} is not a function`, e.calleeSpan);
-      const hint = didYouMean(e.callee, Object.keys(builtinFunctions));
+      const hint = foreignFunctionHint(e.callee) ?? didYouMean(e.callee, Object.keys(builtinFunctions));
       return this.err(`unknown function ${q(e.callee)}`, e.calleeSpan, hint);
     }
     if (args.length !== fn.arity) {

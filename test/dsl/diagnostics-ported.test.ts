@@ -23,6 +23,16 @@ describe('Python and FlexAttention words', () => {
     expect(hints(body)).toEqual([hint]);
   });
 
+  it.each([
+    ['score where(q > k, score, 0.0)', 'write `c ? a : b` for `where(c, a, b)`'],
+    ['score sigmoid(score)', 'write `1.0 / (1.0 + exp(-x))`'],
+    ['score pow(score, 2.0)', 'there is no `pow`: write `x * x`, or `exp2(y * log2(x))` for x > 0'],
+    ['score maximum(score, 0.0)', 'write `max(a, b)`'],
+  ])('torch function `%s`', (body, hint) => {
+    // Each was "unknown function" with no hint, or `maximum` → "did you mean `max`?" at best.
+    expect(hints(body)).toEqual([hint]);
+  });
+
   it('a `.` that starts a number keeps its hint; a declared `and` is a name like any other', () => {
     expect(hints('score score * .5')).toEqual(['write numbers with a leading digit, like `0.5`']);
     expect(frontend('attention a(and: int = 3) {\n  mask q - k < and\n}', 'x.attn').diagnostics).toEqual([]);
