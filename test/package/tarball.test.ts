@@ -89,6 +89,9 @@ describe('the npm package', () => {
     expect(files).toContain('dist/browser/chevrotain.js');
     expect(files).toContain('dist/browser/chevrotain.LICENSE.txt');
     expect(files.some((f) => f.startsWith('stdlib/'))).toBe(true);
+    // The language and CLI references README links to: an installed package had neither.
+    expect(files).toContain('docs/LANGUAGE.md');
+    expect(files).toContain('docs/CLI.md');
     expect(files.filter((f) => f.endsWith('.map'))).toEqual([]);
     expect(files.filter((f) => /^(dist\/)?(test|bench)\//.test(f))).toEqual([]);
   });
