@@ -134,6 +134,9 @@ function hintFor(
   if (want === 'Identifier' && isKeyword(actual) && !onLaterLine)
     return `\`${actual.image}\` is a reserved word`;
   if (actual.tokenType === T.Attention && want === 'RBrace') return 'is a `}` missing above?';
+  // A FlexAttention mask_mod or score_mod pasted as Python.
+  if (ruleName === 'program' && ['def', 'lambda', 'import', 'from'].includes(actual.image))
+    return 'this is no Python: write `attention NAME() { mask q >= k }` (`mask` for a mask_mod, `score` for a score_mod)';
   if (ruleName === 'program' && [T.Mask, T.Score, T.Let].includes(actual.tokenType)) {
     return 'statements go inside `attention NAME(…) { … }`';
   }

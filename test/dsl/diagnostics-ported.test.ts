@@ -33,6 +33,16 @@ describe('Python and FlexAttention words', () => {
     expect(hints(body)).toEqual([hint]);
   });
 
+  it('a mask_mod pasted as Python says what a declaration looks like', () => {
+    const pasted = 'def causal(b, h, q_idx, kv_idx):\n    return q_idx >= kv_idx\n';
+    expect(frontend(pasted, 'x.attn').diagnostics.map((d) => [d.message, d.hint])).toEqual([
+      [
+        'expected `attention`, found `def`',
+        'this is no Python: write `attention NAME() { mask q >= k }` (`mask` for a mask_mod, `score` for a score_mod)',
+      ],
+    ]);
+  });
+
   it('a `.` that starts a number keeps its hint; a declared `and` is a name like any other', () => {
     expect(hints('score score * .5')).toEqual(['write numbers with a leading digit, like `0.5`']);
     expect(frontend('attention a(and: int = 3) {\n  mask q - k < and\n}', 'x.attn').diagnostics).toEqual([]);
