@@ -6,6 +6,7 @@ import { mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { passNames } from '../../src/ir/pipeline.js';
 
 const attnc = (...args: string[]) =>
   spawnSync(process.execPath, ['dist/src/cli/main.js', ...args], { encoding: 'utf8' });
@@ -29,6 +30,12 @@ describe('attnc subcommands', () => {
     expect(r.stdout).toContain('(--dtype: default f32 on wgsl, bf16 on cuda)');
     expect(r.stdout).not.toContain('attnc viz');
     expect(attnc('--help').stdout).toContain('attnc --version');
+  });
+
+  it("compile --help lists --dump-ir's passes, the pipeline's (README listed them, --help did not)", () => {
+    const usage = attnc('compile', '--help').stdout.replace(/\s+/g, ' ');
+    const passes = passNames('wgsl').join(', ').replace('legalize-wgsl', 'legalize-wgsl|legalize-cuda');
+    expect(usage).toContain(`(--dump-ir passes: ${passes})`);
   });
 
   it('--wgsl-engine picks the WGSL engine, checks its value and its target', () => {
