@@ -193,6 +193,10 @@ export abstract class ExprChecker {
       const tensors = [...this.scope].filter(([, x]) => x.kind === 'tensor').map(([n]) => n);
       return this.err(`unknown tensor ${q(e.tensor)}`, e.tensorSpan, didYouMean(e.tensor, tensors));
     }
+    // A param whose type did not parse (`doc: tensor i32[kv]`), or a tensor whose dims did not
+    // (`t: f32[-3]`, no dims): that error was said at the declaration; each lookup would echo it.
+    if ((b.kind === 'param' && b.type === undefined) || (b.kind === 'tensor' && b.rank === 0))
+      return undefined;
     if (b.kind !== 'tensor') {
       return this.err(
         `${q(e.tensor)} is not a tensor`,
