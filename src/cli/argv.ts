@@ -4,6 +4,7 @@
 // lines that never mention the value, and an unknown flag gets a paragraph about positionals.
 import { parseArgs } from 'node:util';
 import { escapeControl } from '../diagnostics.js';
+import { didYouMean } from '../dsl/suggest.js';
 import { isCommand } from './commands.js';
 import { UsageError } from './errors.js';
 
@@ -104,11 +105,26 @@ export function normalizeFlags(
   }
 }
 
-/** parseArgs' unknown-option error as one line (`fail(message)`); other errors as they are. */
-export function renameUnknownOption(e: unknown, help: string, fail: (message: string) => Error): never {
+/** Short flags of other tools a user types from habit (nvcc's and gcc's `-o FILE`). */
+const habits: Readonly<Record<string, string>> = { '-o': '--out' };
+
+/**
+ * parseArgs' unknown-option error as one line (`fail(message)`), with the closest of `flags`
+ * (`--targt`: did you mean `--target`?); other errors as they are.
+ */
+export function renameUnknownOption(
+  e: unknown,
+  help: string,
+  fail: (message: string) => Error,
+  flags: Readonly<Record<string, unknown>> = options,
+): never {
   const flag = unknownOption(e);
   if (flag === undefined) throw e;
-  throw fail(`unknown option \`${escapeControl(flag)}\` (see ${help})`);
+  const habit = Object.hasOwn(habits, flag) ? habits[flag] : undefined;
+  const close = habit ?? didYouMean(flag.replace(/^-+/, ''), Object.keys(flags))?.match(/`(.*)`/)?.[1];
+  const mean =
+    close === undefined ? '' : `did you mean \`${close.startsWith('-') ? close : `--${close}`}\`? `;
+  throw fail(`unknown option \`${escapeControl(flag)}\` (${mean}see ${help})`);
 }
 
 /**

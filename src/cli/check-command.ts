@@ -52,7 +52,8 @@ export function checkCommand(source: string, file: string, json = false): number
     return 1;
   }
   const names = fe.decls.map((d) => d.decl.name).join(', ');
-  process.stdout.write(`${file}: ok (${fe.decls.length} attention: ${names})\n`);
+  const count = `${fe.decls.length} attention${fe.decls.length === 1 ? '' : 's'}`;
+  process.stdout.write(`${file}: ok (${count}: ${names})\n`);
   return 0;
 }
 
@@ -83,12 +84,21 @@ export function parseParamAssignments(list: readonly string[]): Record<string, n
  * a typo must not run or draw the default in silence).
  */
 export function checkParamNames(
-  kernel: { readonly name: string; readonly params: readonly { readonly name: string }[] },
+  kernel: {
+    readonly name: string;
+    readonly params: readonly { readonly name: string }[];
+    readonly tensors?: readonly { readonly name: string }[];
+  },
   given: Readonly<Record<string, number | boolean>>,
 ): void {
   const known = kernel.params.map((p) => p.name);
   const unknown = Object.keys(given).find((name) => !known.includes(name));
   if (unknown === undefined) return;
+  // A tensor param is named, but it is no scalar: say so rather than "no scalar param".
+  if (kernel.tensors?.some((t) => t.name === unknown))
+    throw new UsageError(
+      `--param ${unknown}: \`${unknown}\` is a tensor of ${kernel.name}, drawn at random here (--param sets scalar params)`,
+    );
   const hint = didYouMean(unknown, known);
   throw new UsageError(
     `--param ${unknown}: ${kernel.name} has no scalar param \`${unknown}\`` +

@@ -1,7 +1,6 @@
 // attnc's command line, callable in-process (the fuzz test does; main.ts is the executable). Subcommands: check, compile, run, viz, repl. User errors print
 // diagnostics (or a one-line message) and exit 1, never a stack trace; a kernel that disagrees
 // with the reference exits 3; only internal errors exit 2 (exit.ts).
-import { readFileSync } from 'node:fs';
 import { CompileError } from '../diagnostics.js';
 import { parseCli } from './argv.js';
 import { commands, foreignFlags, isCommand } from './commands.js';
@@ -9,6 +8,7 @@ import { checkFiles, parseParamAssignments } from './check-command.js';
 import { UsageError } from './errors.js';
 import { EXIT, userErrorMessage } from './exit.js';
 import { errorDocument, head, wantsJson, writeJson, type JsonErrorKind } from './json.js';
+import { packageRoot } from './package-root.js';
 import { readSourceFile } from './source-file.js';
 
 const exitStatus = `exit status: 0 success; 1 usage or input error (flags, files, diagnostics, sizes the device
@@ -26,22 +26,6 @@ ${Object.values(commands)
 ${exitStatus}`;
 
 /**
- * The package's version, from the nearest package.json named attnc above this file: dist/src/cli
- * (tsc) and dist/cli or dist/cli/chunks (the bundled executable) sit at different depths.
- */
-function packageVersion(): string | undefined {
-  for (let dir = new URL('.', import.meta.url); ; dir = new URL('..', dir)) {
-    try {
-      const pkg = JSON.parse(readFileSync(new URL('package.json', dir), 'utf8')) as Record<string, unknown>;
-      if (pkg.name === 'attnc') return String(pkg.version);
-    } catch {
-      // no (readable) package.json here: look one folder up
-    }
-    if (dir.pathname === '/') return undefined;
-  }
-}
-
-/**
  * `--version` or `--help`'s answer: text, or with --json one document like every other answer
  * (docs/CLI.md): a tool reading stdout as JSON must not get a line of text with exit 0.
  */
@@ -52,7 +36,7 @@ function informational(command: string, json: boolean | undefined, text: string,
 }
 
 function versionAnswer(command: string, json: boolean | undefined): number {
-  const v = packageVersion();
+  const v = packageRoot()?.version;
   return informational(command, json, v ? `attnc ${v}\n` : 'attnc (unknown version)\n', {
     version: v ?? null,
   });

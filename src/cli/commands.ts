@@ -16,6 +16,8 @@ export const commands: Readonly<Record<CommandName, CommandSpec>> = {
   compile: {
     usage: `attnc compile FILE [--target wgsl|cuda] [--out DIR] [--dump-ir=PASS] [--entry NAME]
                      (--target: default wgsl)
+                     (--dump-ir passes: lower, simplify, analyze-tiles, residue-classes, neighbourhood-patches,
+                      fuse, schedule, stages, legalize-wgsl|legalize-cuda)
                      [--dim N] [--value-dim N] [--dtype f32|f16|bf16] [--no-lse]
                      (--dtype: default f32 on wgsl, bf16 on cuda)
                      [--importance sum|normalized]   (the per-key importance output)

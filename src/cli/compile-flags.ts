@@ -1,10 +1,12 @@
 // The flags of `attnc compile` (also read by `attnc run` and `attnc viz`): their parsers, and
 // checkCompileFlags, which refuses a combination that does not go together before anything compiles.
 import type { CudaBackwardEngine } from '../backward.js';
+import { statSync } from 'node:fs';
 import { basename, isAbsolute, relative, resolve, sep } from 'node:path';
 import { DECODE_LEAN_MODES } from '../ir/kernel.js';
 import type { DecodeLean, ImportanceMode, StorageDType } from '../ir/kernel.js';
 import { passNames } from '../ir/pipeline.js';
+import { cudaArchs, isCudaArch } from '../codegen/cuda/arch.js';
 import { CompileError } from '../diagnostics.js';
 import { UsageError } from './errors.js';
 import { decimalInt, positiveIntProblem } from './numbers.js';
@@ -145,6 +147,9 @@ export interface CheckedCompileFlags {
   readonly headDim: number;
 }
 
+const isDirectory = (path: string): boolean =>
+  statSync(path, { throwIfNoEntry: false })?.isDirectory() === true;
+
 /**
  * Parses compile's flags and refuses, with a UsageError naming the flags, a value out of range or
  * a combination that does not go together; the first problem in a fixed order (docs/CLI.md).
@@ -165,16 +170,36 @@ export function checkCompileFlags(f: CompileFlags): CheckedCompileFlags {
     throw new UsageError(
       '--backward on wgsl needs --emit ts|js, without --shared-runtime (a self-contained module)',
     );
+  // `--out softcap.cu`, as nvcc's `-o`, made a folder of that name with softcap.cu inside.
+  if (f.out !== undefined && /\.(wgsl|cu|h|json|ts|js)$/i.test(f.out) && !isDirectory(f.out))
+    throw new UsageError(
+      `--out takes a folder (the files in it are named after the kernel): \`${f.out}\` looks like a file name`,
+    );
   if (f['shared-runtime'] && (emit === undefined || f.out === undefined))
     throw new UsageError(
       '--shared-runtime needs --emit ts|js and --out DIR (the runtime is a file of its own)',
     );
   if (f.arch !== undefined && target !== 'cuda')
     throw new UsageError(`--arch ${f.arch} needs --target cuda (it picks the CUDA architecture)`);
+  // compile() reports an unknown arch as a diagnostic at the declaration's name, which is no
+  // mistake of the source: the flag is.
+  if (f.arch !== undefined && !isCudaArch(f.arch))
+    throw new UsageError(`--arch expects ${Object.keys(cudaArchs).join(', ')}, got \`${f.arch}\``);
   const dump = f['dump-ir'];
+  // README lists `legalize-wgsl|legalize-cuda`: the other target's pass is a missing --target.
+  const other = target === 'wgsl' ? 'cuda' : 'wgsl';
+  if (dump !== undefined && dump === `legalize-${other}`)
+    throw new UsageError(`--dump-ir=${dump} needs --target ${other}`);
   if (dump !== undefined && !passNames(target).includes(dump))
     throw new UsageError(`--dump-ir: unknown pass \`${dump}\` (passes: ${passNames(target).join(', ')})`);
   if (f['shader-f16'] && target !== 'wgsl') throw new UsageError('--shader-f16 needs --target wgsl');
+  // compile() says so as a diagnostic at the declaration's name, as if the source were wrong.
+  if (f.dtype === 'bf16' && target === 'wgsl')
+    throw new UsageError(
+      '--dtype bf16 needs --target cuda (WebGPU has no bf16 storage): use --dtype f16 or f32',
+    );
+  if (f.dtype === 'f16' && target === 'wgsl' && !f['shader-f16'])
+    throw new UsageError('--dtype f16 on wgsl needs --shader-f16 (for a device with the shader-f16 feature)');
   const wgslEngine = parseWgslEngine(f['wgsl-engine']);
   if (wgslEngine && target !== 'wgsl')
     throw new UsageError(`--wgsl-engine ${wgslEngine} needs --target wgsl`);

@@ -92,6 +92,20 @@ export function ensureDirectory(path: string): void {
 }
 
 /**
+ * Makes the missing folders above output file `file` (viz's --out, as compile makes --out DIR).
+ * A parent that exists, as a folder or not, is left to the write to report; failures name `file`.
+ */
+export function ensureParentDirectory(file: string): void {
+  const parent = dirname(resolve(file));
+  if (kindOf(parent, file) !== 'missing') return;
+  try {
+    ensureDirectory(parent);
+  } catch (e) {
+    throw e instanceof OutputPathError ? new OutputPathError(file, e.reason) : e;
+  }
+}
+
+/**
  * writeFileSync with file-system errors as one-line OutputPathErrors. A FIFO or socket is refused:
  * opening one for writing waits for a reader, possibly forever.
  */

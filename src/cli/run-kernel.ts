@@ -26,6 +26,7 @@ import {
 } from '../runtime/webgpu.js';
 import { pageStoredCaches } from '../runtime/kv-quant-pages.js';
 import type { AttentionKernel, ParamSlot } from '../ir/kernel.js';
+import type { CheckedDecl } from '../dsl/checker.js';
 import { importanceAgreement, runReference } from './run-reference.js';
 import { bytesPerToken, runBytes, type RunReport } from './run-report.js';
 
@@ -55,7 +56,12 @@ export async function runKernel(source: string, o: RunOptions): Promise<RunRepor
   const phase = o.onPhase ?? (() => {});
   // The program's own errors first, and an --entry it does not declare: on a machine without an
   // adapter they are what to fix (and they need no device).
-  blamingFlags({ dims: dimFlags(o.D, o.D), entry: o.entry }, () => checkSource(source, o.file, o.entry));
+  const checked = blamingFlags({ dims: dimFlags(o.D, o.D), entry: o.entry }, () =>
+    checkSource(source, o.file, o.entry),
+  );
+  // So are the `--param`s (a typo, a fraction for an int, a missing required one): the declared
+  // params are the kernel's scalar params, so they are checked before the device is asked for.
+  const params = runParams(declaredParams(checked.decl), o.params, o.paramText ?? []);
   phase('device');
   const device = await deviceForRun();
   phase('compile');
@@ -76,7 +82,6 @@ export async function runKernel(source: string, o: RunOptions): Promise<RunRepor
 
   const rand = rng(o.seed);
   const sizes = { B: o.B, H: o.H, Hkv: o.Hkv, Nq: o.Nq, Nk: o.Nk };
-  const params = runParams(kernel, o.params, o.paramText ?? []);
   // Before any allocation: a size the device or the reference cannot hold is a one-line error.
   checkRunFits(artifact, { ...sizes, D: o.D }, params, device.limits);
   const gpuKernel = await createKernel(device, artifact);
@@ -172,9 +177,29 @@ function cacheFacts(
   };
 }
 
+/** A declaration's scalar params as the compiled kernel's ParamSlots (a bool default as 0/1), and its tensors. */
+function declaredParams(checked: CheckedDecl): {
+  name: string;
+  params: ParamSlot[];
+  tensors: { name: string }[];
+} {
+  const params = checked.decl.params.flatMap((p): ParamSlot[] => {
+    if (p.type.kind !== 'scalar') return [];
+    const given = checked.defaults.get(p.name);
+    const dflt = typeof given === 'boolean' ? Number(given) : given;
+    return [{ name: p.name, dtype: p.type.name === 'int' ? 'i32' : p.type.name, default: dflt }];
+  });
+  const tensors = checked.decl.params.filter((p) => p.type.kind === 'tensor');
+  return { name: checked.decl.name, params, tensors };
+}
+
 /** The kernel's scalar params: `--param` values checked, defaults filled in (a UsageError names the flag). */
 function runParams(
-  kernel: AttentionKernel,
+  kernel: {
+    readonly name: string;
+    readonly params: readonly ParamSlot[];
+    readonly tensors: readonly { readonly name: string }[];
+  },
   given: Readonly<Record<string, number | boolean>>,
   paramText: readonly string[],
 ): Record<string, number | boolean> {
@@ -186,7 +211,7 @@ function runParams(
 }
 
 function paramValue(
-  kernel: AttentionKernel,
+  kernel: { readonly name: string },
   p: ParamSlot,
   given: Readonly<Record<string, number | boolean>>,
 ): number | boolean {

@@ -1,8 +1,11 @@
 // Reading a `.attn` file the user named (the CLI's FILE, the REPL's :load): only a regular file of
 // a sane size, so `/dev/zero`, a FIFO or a directory is a one-line error instead of a hang or an
 // out-of-memory crash.
-import { readFileSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { escapeControl } from '../diagnostics.js';
+import { packageRoot } from './package-root.js';
 
 /** Larger sources are refused before reading (the 5 MB stress sources of issue 9 fit easily). */
 export const MAX_SOURCE_BYTES = 64 * 1024 * 1024;
@@ -59,6 +62,22 @@ export function readSourceFile(path: string): string {
     return decodeSource(readFileSync(path), fail);
   } catch (e) {
     if (e instanceof SourceFileError) throw e;
-    return fail(readFailure(e));
+    return fail(readFailure(e) + stdlibHint(path, e));
   }
+}
+
+/**
+ * README's commands name `stdlib/….attn` from the repository's root; with the package installed
+ * that file is in node_modules. A missing `stdlib/NAME.attn` the package has is pointed there.
+ */
+function stdlibHint(path: string, e: unknown): string {
+  const name = /^(?:\.\/)?stdlib\/([\w.-]+\.attn)$/.exec(path)?.[1];
+  const root =
+    name !== undefined && (e as NodeJS.ErrnoException).code === 'ENOENT' ? packageRoot() : undefined;
+  if (root === undefined) return '';
+  const packaged = fileURLToPath(new URL(`stdlib/${name}`, root.dir));
+  if (!existsSync(packaged)) return '';
+  // node_modules/attnc/stdlib/… from a project; an absolute path from anywhere else.
+  const near = relative(process.cwd(), packaged);
+  return `; attnc's stdlib has it: ${near.startsWith('..') ? packaged : near}`;
 }

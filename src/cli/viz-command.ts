@@ -11,7 +11,7 @@ import { checkIntSpellings, checkParamNames } from './check-command.js';
 import { blamingFlags, dimFlags, positiveInt, seedFlag } from './compile-flags.js';
 import { decimalInt } from './numbers.js';
 import { UsageError } from './errors.js';
-import { writeOutput } from './out-path.js';
+import { ensureParentDirectory, writeOutput } from './out-path.js';
 
 export interface VizFlags {
   out?: string | undefined;
@@ -87,6 +87,7 @@ export function vizCommand(source: string, file: string, f: VizFlags, params: Pa
     if (e instanceof GridError) throw new UsageError(`viz: ${e.message}`);
     throw e;
   }
+  ensureParentDirectory(out);
   writeOutput(out, format === '.svg' ? renderSvg(grid) : renderPng(grid).png);
   process.stdout.write(`wrote ${out}: ${grid.name}, ${densityText(grid)}; ${tileText(grid)}\n`);
   const routed = routedNote(compiled.kernel.routing, grid.name);

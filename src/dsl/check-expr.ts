@@ -15,7 +15,7 @@ import {
   unaryResult,
   type ValueType,
 } from './builtins.js';
-import { didYouMean } from './suggest.js';
+import { didYouMean, foreignFunctionHint, foreignHint } from './suggest.js';
 
 /** Builtins that are fixed for the whole kernel (sizes); the others vary per query/key pair. */
 const sizeNames = new Set(['B', 'H', 'Hkv', 'Nq', 'Nk', 'D']);
@@ -159,7 +159,7 @@ export abstract class ExprChecker {
     if (name in builtinFunctions)
       return this.err(`${q(name)} is a function`, span, `call it like \`${name}(x)\``);
     const visible = [...this.scope.keys()].filter((n) => ctx !== 'mask' || n !== 'score');
-    return this.err(`unknown name ${q(name)}`, span, didYouMean(name, visible));
+    return this.err(`unknown name ${q(name)}`, span, foreignHint(name) ?? didYouMean(name, visible));
   }
 
   private call(e: Extract<Expr, { kind: 'call' }>, ctx: Ctx): ValueType | undefined {
@@ -171,7 +171,7 @@ export abstract class ExprChecker {
       if (b?.kind === 'tensor')
         return this.err(`${q(e.callee)} is a tensor; index it with \`[…]\``, e.calleeSpan);
       if (b) return this.err(`${q(e.callee)} is not a function`, e.calleeSpan);
-      const hint = didYouMean(e.callee, Object.keys(builtinFunctions));
+      const hint = foreignFunctionHint(e.callee) ?? didYouMean(e.callee, Object.keys(builtinFunctions));
       return this.err(`unknown function ${q(e.callee)}`, e.calleeSpan, hint);
     }
     if (args.length !== fn.arity) {
@@ -193,6 +193,10 @@ export abstract class ExprChecker {
       const tensors = [...this.scope].filter(([, x]) => x.kind === 'tensor').map(([n]) => n);
       return this.err(`unknown tensor ${q(e.tensor)}`, e.tensorSpan, didYouMean(e.tensor, tensors));
     }
+    // A param whose type did not parse (`doc: tensor i32[kv]`), or a tensor whose dims did not
+    // (`t: f32[-3]`, no dims): that error was said at the declaration; each lookup would echo it.
+    if ((b.kind === 'param' && b.type === undefined) || (b.kind === 'tensor' && b.rank === 0))
+      return undefined;
     if (b.kind !== 'tensor') {
       return this.err(
         `${q(e.tensor)} is not a tensor`,

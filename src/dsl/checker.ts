@@ -40,6 +40,18 @@ export interface CheckedDecl {
 
 const dimNames: readonly string[] = tensorDimNames;
 
+/**
+ * The runtime sizes as IR dumps, shapes in errors and generated modules print a tensor's dims
+ * (`doc: i32[Nk]`), spelt as a tensor type spells them. `Hkv` was told "did you mean `kv`?".
+ */
+const sizeDims: Readonly<Record<string, string>> = {
+  Nk: 'a tensor type writes `Nk` as `kv`',
+  Nq: 'a tensor type writes `Nq` as `queries`',
+  H: 'a tensor type writes `H` as `heads`',
+  Hkv: 'a tensor type writes `Hkv` as `kv_heads`',
+  B: 'a tensor type writes `B` as `batch`',
+};
+
 export function checkProgram(p: Program): { decls: CheckedDecl[]; diagnostics: Diagnostic[] } {
   const diagnostics: Diagnostic[] = [];
   const decls: CheckedDecl[] = [];
@@ -181,7 +193,9 @@ class DeclChecker extends ExprChecker {
       this.err(`dimension ${q(d.name)} refers to a later parameter`, d.span, hint);
     } else {
       const ints = [...this.scope].filter(([, x]) => x.kind === 'param' && x.type === 'int').map(([n]) => n);
-      this.err(`unknown dimension ${q(d.name)}`, d.span, didYouMean(d.name, [...dimNames, ...ints]));
+      const size = Object.hasOwn(sizeDims, d.name) ? sizeDims[d.name] : undefined;
+      const hint = size ?? didYouMean(d.name, [...dimNames, ...ints]);
+      this.err(`unknown dimension ${q(d.name)}`, d.span, hint);
     }
   }
 

@@ -27,18 +27,26 @@ export function headerRanges(tokens: readonly IToken[]): [number, number][] {
 /**
  * Drops each error that follows an earlier one on the same line of a declaration body, where
  * either of the two is the parser's: the AST builder's own errors (`avg(q) . mean(q) vote head`,
- * `&` for `&&`) read words the parse accepted, so each is a mistake of its own.
+ * `&` for `&&`) read words the parse accepted, so each is a mistake of its own. A lexer error
+ * (`q ≥ k`) is the parser's kind of earlier error: the parser never saw the character and reads
+ * `q k`. The lexer's own errors are the caller's to keep; they are not returned.
  */
 export function withoutFollowOns(
   parse: readonly Diagnostic[],
   built: readonly Diagnostic[],
   headers: readonly [number, number][],
+  lexed: readonly Diagnostic[] = [],
 ): Diagnostic[] {
   const fromParser = new Set(parse);
+  const fromLexer = new Set(lexed);
   const inHeader = (o: number): boolean => headers.some(([a, b]) => o >= a && o <= b);
   const lineHasParseError = new Set<number>();
   const lineHasError = new Set<number>();
-  return sortByOffset([...parse, ...built]).filter((d) => {
+  return sortByOffset([...lexed, ...parse, ...built]).filter((d) => {
+    if (fromLexer.has(d)) {
+      if (!inHeader(d.span.offset)) lineHasError.add(d.span.line);
+      return false;
+    }
     if (d.severity !== 'error' || inHeader(d.span.offset)) return true;
     const line = d.span.line;
     const follows = fromParser.has(d) ? lineHasError.has(line) : lineHasParseError.has(line);

@@ -5,9 +5,10 @@ import { error, hasErrors, type Diagnostic, type Span } from '../diagnostics.js'
 import type { AttentionDecl, Program } from './ast.js';
 import { checkProgram, type CheckedDecl } from './checker.js';
 import { cstToAst } from './cst-to-ast.js';
+import { withFloorDivisionHints } from './floor-division.js';
 import { headerRanges, withoutFollowOns } from './follow-on.js';
 import { attachComments } from './comments.js';
-import { lex } from './lexer.js';
+import { Dot, Identifier, lex } from './lexer.js';
 import { checkSourceSize, checkTokenLimits } from './limits.js';
 import { parseTokens, splitParseMessage } from './parser.js';
 
@@ -109,14 +110,27 @@ export function parseProgram(source: string, file: string): { program: Program; 
     if (seen.has(span.offset)) continue;
     seen.add(span.offset);
     const { message, hint } = splitParseMessage(e.message);
-    const d = error(message, span, hint);
+    const d = error(message, span, memberHint(e.token, lexed.tokens) ?? hint);
     if (!isReal(e.token)) atEndOfInput.add(d);
     syntax.push(d);
   }
   const builder = built.diagnostics.filter((d) => !seen.has(d.span.offset));
-  // Lexer errors (a stray `;`) are each a mistake of their own: only the parser's follow-ons go.
-  diagnostics.push(...withoutFollowOns(syntax, builder, headerRanges(lexed.tokens)));
+  // Lexer errors (a stray `;`) are each a mistake of their own: only the parser's follow-ons go,
+  // those after another syntax error or a lexer error on the same line.
+  diagnostics.push(...withoutFollowOns(syntax, builder, headerRanges(lexed.tokens), diagnostics.slice()));
   return { program: built.program, diagnostics: capped(diagnostics) };
+}
+
+/**
+ * `torch.tanh(x)`: a `.` right after a name is a member access, which the language has none of;
+ * chevrotain's `previous` token is not always the one before the error, so look it up.
+ */
+function memberHint(token: IToken, tokens: readonly IToken[]): string | undefined {
+  if (!isReal(token) || token.tokenType !== Dot) return undefined;
+  const before = tokens[tokens.indexOf(token) - 1];
+  if (before?.tokenType !== Identifier || (before.endOffset ?? -2) + 1 !== token.startOffset)
+    return undefined;
+  return 'names have no `.` members: call a function by its name, like `tanh(x)`';
 }
 
 /** At most this many diagnostics per source: a megabyte of garbage needs no million messages. */
@@ -246,7 +260,7 @@ export function frontend(source: string, file: string): FrontendResult {
   const parsed = parseProgram(source, file);
   const checked = checkRecovered(parsed.program, parsed.diagnostics);
   const checks = withoutCascades(parsed.program, parsed.diagnostics, checked.diagnostics, source);
-  const diagnostics = capped([...parsed.diagnostics, ...checks]);
+  const diagnostics = withFloorDivisionHints(capped([...parsed.diagnostics, ...checks]), source);
   if (parsed.program.decls.length === 0 && !hasErrors(diagnostics)) {
     const at: Span = { file, line: 1, column: 1, offset: 0, length: 1 };
     diagnostics.push(

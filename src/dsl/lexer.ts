@@ -269,6 +269,13 @@ const charHints: Record<string, string> = {
   ';': 'statements need no `;`',
   '"': 'the language has no strings',
   "'": 'the language has no strings',
+  // Operators as papers and word processors typeset them, pasted into a mask.
+  '≥': 'write `>=`',
+  '≤': 'write `<=`',
+  '≠': 'write `!=`',
+  '−': 'write `-` (this is U+2212, the typeset minus)',
+  '×': 'write `*`',
+  '÷': 'write `/`',
 };
 
 export function lex(source: string): LexResult {

@@ -4,7 +4,7 @@
 import { EOF, tokenMatcher, type IParserErrorMessageProvider, type IToken, type TokenType } from 'chevrotain';
 import * as T from './lexer.js';
 import { storageAlternatives, storageExpectations } from './parser-storage.js';
-import { didYouMean } from './suggest.js';
+import { didYouMean, foreignHint } from './suggest.js';
 
 /** Separates a parse message from its hint inside chevrotain's single message string. */
 const HINT = '\u0001';
@@ -134,13 +134,22 @@ function hintFor(
   if (want === 'Identifier' && isKeyword(actual) && !onLaterLine)
     return `\`${actual.image}\` is a reserved word`;
   if (actual.tokenType === T.Attention && want === 'RBrace') return 'is a `}` missing above?';
+  // A FlexAttention mask_mod or score_mod pasted as Python.
+  if (ruleName === 'program' && ['def', 'lambda', 'import', 'from'].includes(actual.image))
+    return 'this is no Python: write `attention NAME() { mask q >= k }` (`mask` for a mask_mod, `score` for a score_mod)';
   if (ruleName === 'program' && [T.Mask, T.Score, T.Let].includes(actual.tokenType)) {
     return 'statements go inside `attention NAME(…) { … }`';
   }
   // `float(…)` and `int(…)` convert, so `bool(q)` reads as one; a comparison is how to write it.
   if (actual.tokenType === T.BoolKw && want === undefined)
     return 'there is no `bool(…)` conversion: compare instead, like `q != 0`';
+  // (After a name it is a member access: index.ts's memberHint says so instead.)
   if (actual.tokenType === T.Dot && want !== 'Dot') return 'write numbers with a leading digit, like `0.5`';
+  // Python's `**`: the second `*` is where an operand was wanted.
+  if (actual.image === '*' && previous?.image === '*') return 'there is no `**`: write `x * x`';
+  // Python's `and`, `or` end the expression before them; `not x` reads as the name `not`.
+  const foreign = [actual, previous].find((t) => t && tokenMatcher(t, T.Identifier) && foreignHint(t.image));
+  if (foreign && (ruleName === 'statement' || want === 'RBrace')) return foreignHint(foreign.image);
   const startsValue = [T.Identifier, T.IntLit, T.FloatLit].includes(actual.tokenType);
   if (startsValue && ruleName === 'attentionDecl' && want === 'RParen') return 'separate parameters with `,`';
   if (startsValue && (ruleName === 'callArgs' || ruleName === 'indexArgs'))

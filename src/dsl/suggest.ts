@@ -29,3 +29,37 @@ export function didYouMean(name: string, candidates: readonly string[]): string 
   }
   return best && `did you mean \`${best.name}\`?`;
 }
+
+/**
+ * Words of Python and of FlexAttention's `mask_mod` / `score_mod` that this language spells
+ * otherwise: someone porting a mask writes them first, and edit distance finds nothing near.
+ */
+const foreignWords: Readonly<Record<string, string>> = {
+  True: '`true`',
+  False: '`false`',
+  and: '`&&`',
+  or: '`||`',
+  not: '`!`',
+  q_idx: '`q` (the query position)',
+  kv_idx: '`k` (the key position)',
+};
+
+/** torch functions a `score_mod` calls that the language writes otherwise. */
+const foreignFunctions: Readonly<Record<string, string>> = {
+  where: 'write `c ? a : b` for `where(c, a, b)`',
+  sigmoid: 'write `1.0 / (1.0 + exp(-x))`',
+  pow: 'there is no `pow`: write `x * x`, or `exp2(y * log2(x))` for x > 0',
+  minimum: 'write `min(a, b)`',
+  maximum: 'write `max(a, b)`',
+  clip: 'write `clamp(x, lo, hi)`',
+};
+
+/** A hint for a call of a torch function the language spells otherwise, else undefined. */
+export function foreignFunctionHint(name: string): string | undefined {
+  return Object.hasOwn(foreignFunctions, name) ? foreignFunctions[name] : undefined;
+}
+
+/** "`and` is written `&&` here" for a word from Python or FlexAttention, else undefined. */
+export function foreignHint(name: string): string | undefined {
+  return Object.hasOwn(foreignWords, name) ? `\`${name}\` is written ${foreignWords[name]} here` : undefined;
+}

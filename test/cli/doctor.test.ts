@@ -73,6 +73,8 @@ describe('attnc doctor report', () => {
       fix: expect.stringContaining('npm install webgpu'),
     });
     expect(r.canRunKernels).toBe(false);
+    // The adapter line named no subject: "missing not looked for: needs `webgpu`".
+    expect(renderReport(r)).toContain('missing WebGPU adapter: not looked for without `webgpu`\n');
   });
 
   it('an adapter through the per-user lavapipe: name, features incl. shader-f16 and subgroups, limits', async () => {

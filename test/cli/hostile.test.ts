@@ -191,10 +191,19 @@ describe('flags: one line naming the flag and what it got', () => {
     );
   });
 
-  it('an unknown flag names itself and the help to read', () => {
+  it('an unknown flag names itself, the closest flag and the help to read', () => {
+    // `--targt` and nvcc's `-o` named no flag to write instead.
     expectOneLineError(
       attnc('check', src, '--nqq', '5'),
-      /^attnc: unknown option `--nqq` \(see attnc check --help\)$/,
+      /^attnc: unknown option `--nqq` \(did you mean `--nq`\? see attnc check --help\)$/,
+    );
+    expectOneLineError(
+      attnc('compile', src, '--targt', 'cuda'),
+      /^attnc: unknown option `--targt` \(did you mean `--target`\? see attnc compile --help\)$/,
+    );
+    expectOneLineError(
+      attnc('compile', src, '-o', 'build'),
+      /^attnc: unknown option `-o` \(did you mean `--out`\? see attnc compile --help\)$/,
     );
     expectOneLineError(attnc('--bogus'), /^attnc: unknown option `--bogus` \(see attnc --help\)$/);
   });

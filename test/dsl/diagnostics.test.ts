@@ -120,6 +120,19 @@ attention b(t: f32[heads]) {
     `);
   });
 
+  it('a parameter type that did not parse is the one error: its lookups do not echo it', () => {
+    // Each `doc[…]` said "`doc` is not a tensor", and `t[0]` "`t` has 0 dimensions".
+    const messages = (source: string) => frontend(source, 'x.attn').diagnostics.map((d) => d.message);
+    expect(messages('attention d(doc: tensor i32[kv]) {\n  mask doc[q] == doc[k]\n}')).toEqual([
+      'expected a type (`int`, `f32`, `bool`, or a tensor type like `f32[heads]`), found `tensor`',
+    ]);
+    expect(messages('attention a(t: f32[-3]) {\n  score score + t[0]\n}')).toEqual([
+      'expected a dimension (`kv`, `queries`, `heads`, `kv_heads`, `batch`, a positive int, or an int parameter), found `-`',
+    ]);
+    // A declared scalar indexed is still the error it was.
+    expect(messages('attention a(w: int) {\n  mask w[q] > 0\n}')).toEqual(['`w` is not a tensor']);
+  });
+
   it('`score` in a mask', () => {
     expect(render(`attention s() {\n  mask score > 0.0\n}`)).toMatchInlineSnapshot(`
       "error: \`score\` cannot be used in a mask

@@ -3,7 +3,7 @@
 // .d.ts files too (skipLibCheck off), and run: both compiler entries, the CLI bin, and a clear
 // error naming `webgpu` when a kernel is run without it. A browser bundle of `attnc/wgsl` from the
 // installed package takes the browser chevrotain (package.json "browser"), without lodash-es.
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -89,6 +89,9 @@ describe('the npm package', () => {
     expect(files).toContain('dist/browser/chevrotain.js');
     expect(files).toContain('dist/browser/chevrotain.LICENSE.txt');
     expect(files.some((f) => f.startsWith('stdlib/'))).toBe(true);
+    // The language and CLI references README links to: an installed package had neither.
+    expect(files).toContain('docs/LANGUAGE.md');
+    expect(files).toContain('docs/CLI.md');
     expect(files.filter((f) => f.endsWith('.map'))).toEqual([]);
     expect(files.filter((f) => /^(dist\/)?(test|bench)\//.test(f))).toEqual([]);
   });
@@ -149,5 +152,17 @@ describe('the npm package', () => {
       kernel: string;
     };
     expect(doc).toMatchObject({ ok: true, kernel: 'w' });
+  });
+
+  it("README's `attnc check stdlib/….attn` in a project points at the package's stdlib", () => {
+    // It said only "no such file": the stdlib is in node_modules, not in the user's project.
+    const r = spawnSync(join(project, 'node_modules/.bin/attnc'), ['check', 'stdlib/document.attn'], {
+      cwd: project,
+      encoding: 'utf8',
+    });
+    expect([r.status, r.stderr]).toEqual([
+      1,
+      "attnc: cannot read stdlib/document.attn: no such file (ENOENT); attnc's stdlib has it: node_modules/attnc/stdlib/document.attn\n",
+    ]);
   });
 });

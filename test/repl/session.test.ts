@@ -114,6 +114,9 @@ describe('Session', () => {
       'error: --nq expects a value, got the flag `--nk` (write --nq=VALUE for a value that starts with -)\n',
     );
     expect(await type(':run --bogus')).toBe('error: unknown option `--bogus` (see :help)\n');
+    expect(await type(':run --nqq 4')).toBe(
+      'error: unknown option `--nqq` (did you mean `--nq`? see :help)\n',
+    );
     expect(await type(':run --nq 4 --nq=8')).toBe('error: --nq is given twice (`4` and `8`)\n');
     const seeds = 'expects an integer in [0, 4294967295], got `4294967297`';
     expect(await type(':run --seed 4294967297')).toBe(`error: --seed ${seeds}\n`);
@@ -221,6 +224,15 @@ describe('Session', () => {
     for (const name of ['toString', 'constructor', '__proto__'])
       expect(await type(`:set ${name}=3`)).toMatch(new RegExp(`^error: no setting or param \`${name}\``));
     expect(await type(':unset hasOwnProperty')).toMatch(/^error: no setting or param `hasOwnProperty`/);
+  });
+
+  it(':set of a tensor says it is one, drawn at random by :run, as attnc run --param does', async () => {
+    // It said "no setting or param `doc` (… params: none)" for a name the kernel declares.
+    const { type } = session();
+    await type('attention d(doc: i32[kv]) { mask doc[q] == doc[k] }');
+    expect(await type(':set doc=1')).toBe(
+      'error: `doc` is a tensor of d, drawn at random by :run (:set sets scalar params)\n',
+    );
   });
 
   it(':mask and :stats take the heads :run takes: head below heads, heads a multiple of kv-heads', async () => {

@@ -39,6 +39,13 @@ describe('attnc viz', () => {
     expect(readFileSync(out, 'utf8')).toMatch(/<text id="density"[^>]*>density 11\.\d%<\/text>/);
   });
 
+  it("makes --out's missing folders, as compile --out does", () => {
+    // `--out pictures/mask.svg` said "cannot write …: no such directory" where compile makes it.
+    const out = join(dir, 'pictures', 'new', 'mask.svg');
+    expect(vizCommand(source, 'sw.attn', { out, nq: '16', nk: '16' }, {})).toBe(0);
+    expect(readFileSync(out, 'utf8')).toContain('<svg');
+  });
+
   it('says when a routing kernel attends less than the mask it draws', () => {
     // biformer has no mask: the picture is all allowed, density 100%, yet each query block
     // attends only its `top` key blocks. The stdout line must say the picture is an upper bound.

@@ -107,7 +107,7 @@ function adapterCheck(
     return {
       id: 'adapter',
       status: 'missing',
-      summary: 'not looked for: needs `webgpu`',
+      summary: 'WebGPU adapter: not looked for without `webgpu`',
       fix: '`npm install webgpu`',
     };
   const summary = error !== undefined ? `the adapter request failed: ${error}` : 'no WebGPU adapter found';

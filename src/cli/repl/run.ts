@@ -47,7 +47,7 @@ function parseRunArgs(args: readonly string[]) {
     return parsed;
   } catch (e) {
     if (e instanceof ReplError) throw e;
-    return renameUnknownOption(e, ':help', replError);
+    return renameUnknownOption(e, ':help', replError, options);
   }
 }
 

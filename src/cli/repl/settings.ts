@@ -123,7 +123,13 @@ function findParam(session: Session, name: string): ParamSlot | undefined {
 
 /** `name` is neither a setting nor a param of a defined kernel: the error lists what is. */
 function unknownName(session: Session, name: string): ReplError {
-  const declared = session.current ? session.compiled(session.current).kernel.params.map((p) => p.name) : [];
+  const kernel = session.current ? session.compiled(session.current).kernel : undefined;
+  const declared = kernel ? kernel.params.map((p) => p.name) : [];
+  // A tensor is named but no scalar: `:run` draws it at random, as `attnc run` does.
+  if (kernel?.tensors.some((t) => t.name === name))
+    return new ReplError(
+      `\`${name}\` is a tensor of ${kernel.name}, drawn at random by :run (:set sets scalar params)`,
+    );
   return new ReplError(
     `no setting or param \`${name}\` (settings: ${Object.keys(settingNames).join(', ')}; params: ${declared.join(', ') || 'none'})`,
   );
