@@ -99,7 +99,7 @@ export async function backward(device«: GPUDevice», args«: BackwardArgs»)«:
     const n = lens.get(b.name)«!»;
     const ctor = b.dtype === 'i32' ? Int32Array : Float32Array;
     if (!(data instanceof ctor) || data.length !== n) {
-      issues.push(\`\${b.role === 'tensor' ? 'tensor' : 'input'} "\${b.name}": expected [\${b.shape.join(', ')}] (\${n} elements, a \${ctor.name}), got \${describe(data)}\`);
+      issues.push(\`\${b.role === 'tensor' ? 'tensor' : 'input'} "\${b.name}": expected [\${b.shape.join(', ')}] (\${n} elements, \${ctor === Int32Array ? 'an' : 'a'} \${ctor.name}), got \${describe(data)}\`);
     }
   }
   // q k v out lse dout dq dk dv and more: past WebGPU's default 8, which Dawn reports only as an

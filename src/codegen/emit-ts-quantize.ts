@@ -256,7 +256,7 @@ const pagedCheck = String.raw`  const P = (m «as { pageSize?: number }»).pageS
     const pages = int('pages', a.pages);
     const bt = a.blockTable;
     // At least [B, maxPages], as dispatch takes it: rows past B (a table made for a larger batch) are unused.
-    if (!(bt instanceof Int32Array) || bt.length < values.B * maxPages) fail('blockTable: expected i32[B=' + values.B + ', maxPages=' + maxPages + '] (at least ' + values.B * maxPages + ' elements, a Int32Array), got ' + (ArrayBuffer.isView(bt) ? bt.constructor.name + ' of ' + (bt «as Int32Array»).length + ' elements' : Array.isArray(bt) ? 'a plain Array of ' + bt.length + ' elements' : String(bt)));
+    if (!(bt instanceof Int32Array) || bt.length < values.B * maxPages) fail('blockTable: expected i32[B=' + values.B + ', maxPages=' + maxPages + '] (at least ' + values.B * maxPages + ' elements, an Int32Array), got ' + (ArrayBuffer.isView(bt) ? bt.constructor.name + ' of ' + (bt «as Int32Array»).length + ' elements' : Array.isArray(bt) ? 'a plain Array of ' + bt.length + ' elements' : String(bt)));
     if (maxPages * P < values.Nk) throw new Error(kernelName + ': quantize: the block table\'s ' + maxPages + ' pages of ' + P + ' rows hold fewer than Nk = ' + values.Nk + ' tokens');
     for (let b = 0; b < values.B; b++)
       for (let p = 0; p < Math.ceil(values.Nk / P); p++) {

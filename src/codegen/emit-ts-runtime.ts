@@ -178,7 +178,7 @@ function checkHostInputs(spec«: KernelSpec», args«: Record<string, unknown>»
       // The other call's argument kind: say which call takes it.
       const hint = isGpuBuffer(data) ? ' (GPUBuffers go to encode or prepare; dispatch takes host arrays)' : '';
       issues.push(
-        \`\${b.role === 'tensor' ? 'tensor' : 'input'} "\${b.name}": expected \${shapeText(b, shape)} (\${longer ? 'at least ' : ''}\${count(shape)} elements, a \${ctor.name}\${bits}), got \${describe(data)}\${hint}\`,
+        \`\${b.role === 'tensor' ? 'tensor' : 'input'} "\${b.name}": expected \${shapeText(b, shape)} (\${longer ? 'at least ' : ''}\${count(shape)} elements, \${ctor === Int32Array ? 'an' : 'a'} \${ctor.name}\${bits}), got \${describe(data)}\${hint}\`,
       );
     }
   }

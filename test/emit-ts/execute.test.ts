@@ -223,7 +223,7 @@ describe('input validation names the buffer and its expected shape', () => {
     err = await errorOf(() => kernel.dispatch({ q, k, v: k, doc: new Float32Array(7), sizes, extra: 1 }));
     expect(err.issues).toEqual([
       'argument "extra": the kernel has no such argument (known: q, k, v, doc, sizes, params, qOffset, kOffset, scale, kvCache)',
-      'tensor "doc": expected i32[Nk=7] (7 elements, a Int32Array), got Float32Array of 7 elements',
+      'tensor "doc": expected i32[Nk=7] (7 elements, an Int32Array), got Float32Array of 7 elements',
     ]);
 
     err = await errorOf(() => kernel.dispatch({ q, k, v: k, sizes, params: { window: 3 }, qOffset: 1.5 }));

@@ -158,7 +158,7 @@ describe('emitted modules read strided and paged K/V caches', () => {
     await fails({ ...p.args, block_table: table }, 'block_table[0][1] = 1000 is not a page of "k"');
     await fails({ ...p.args, block_table: undefined }, 'input "block_table"');
     const short = table.slice(0, table.length - 1);
-    const want = `(at least ${table.length} elements, a Int32Array), got Int32Array of ${short.length} elements`;
+    const want = `(at least ${table.length} elements, an Int32Array), got Int32Array of ${short.length} elements`;
     await fails({ ...p.args, block_table: short }, 'input "block_table": expected i32[B=2, max_pages=', want);
     // encode and prepare bind a GPU-resident table, which cannot be checked: a host table (whose
     // page ids could be) is refused there, pointing at dispatch, rather than taken unchecked.

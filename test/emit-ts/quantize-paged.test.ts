@@ -140,7 +140,7 @@ describe('emitted quantize() of a paged cache', () => {
           n: 1,
         }),
       ).toThrow("pq: quantize: the block table's 4 pages of 8 rows hold fewer than Nk = 37 tokens");
-      const want = `i32[B=2, maxPages=${pages.maxPages}] (at least ${2 * pages.maxPages} elements, a Int32Array)`;
+      const want = `i32[B=2, maxPages=${pages.maxPages}] (at least ${2 * pages.maxPages} elements, an Int32Array)`;
       expect(() => mod.quantize(device, cache, { ...args, blockTable: [1, 2], start: 0, n: 1 })).toThrow(
         `pq: quantize: blockTable: expected ${want}, got a plain Array of 2 elements`,
       );
