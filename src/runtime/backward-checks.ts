@@ -92,6 +92,8 @@ function arrayIssues(art: WgslBackwardArtifact, inp: BackwardRunInputs, issues: 
     }
     const ctor = b.dtype === 'i32' ? Int32Array : Float32Array;
     if (!(data instanceof ctor))
-      issues.push(`tensor "${name}": expected ${ctor === Int32Array ? 'an' : 'a'} ${ctor.name}, got ${describeValue(data)}`);
+      issues.push(
+        `tensor "${name}": expected ${ctor === Int32Array ? 'an' : 'a'} ${ctor.name}, got ${describeValue(data)}`,
+      );
   }
 }
