@@ -14,6 +14,14 @@ import { routingFieldDoc, routingHeaderLines } from './routing-host.js';
 import { selectFieldDoc } from './select-records.js';
 import { selectHandles, selectHeaderLines } from './select-host.js';
 
+/** How the pointers are read: every float tensor at its `*_stride_*` fields, a quantized cache packed. */
+function pointerComment(k: AttentionKernel, align: number): string {
+  const strided = ['q', 'out', ...(['k', 'v'] as const).filter((t) => k.formats[t].kind === 'float')];
+  const list = `${strided.slice(0, -1).join(', ')} and ${strided[strided.length - 1]}`;
+  const packed = strided.length < 4 ? '; quantized K/V packed as their fields say' : '';
+  return `/* Device pointers; ${list} addressed by their *_stride_* fields (args_init: packed)${packed}; q, k, v and out must be ${align}-byte aligned. */`;
+}
+
 /** The C header: also pasted verbatim at the top of the .cu, so either compiles alone. */
 export function headerText(k: AttentionKernel, layout: CudaLayout, align: number): string {
   const guard = `ATTNC_${k.name.toUpperCase()}_H`;
@@ -38,7 +46,7 @@ export function headerText(k: AttentionKernel, layout: CudaLayout, align: number
     'extern "C" {',
     '#endif',
     '',
-    `/* Device pointers; q and out contiguous row-major, k and v addressed by their strides; q, k, v and out must be ${align}-byte aligned. */`,
+    pointerComment(k, align),
     ...limitsComment(layout, align),
     `typedef struct ${layout.struct} {`,
     ...fields,
