@@ -1,6 +1,6 @@
 // `attnc compile --quant-prefill staged|fused` (Schedule.quantPrefill): staged writes the staged
 // launch, workspace size and dequant pass into the manifest; fused keeps the per-tile converter;
-// bad values, a non-CUDA target and a kernel with float K/V are refused with a message.
+// bad values, a non-CUDA target and a kernel with float K/V (either mode) are refused with a message.
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -51,6 +51,10 @@ describe('--quant-prefill', () => {
     const float = attnc('compile', 'stdlib/causal.attn', '--target', 'cuda', '--quant-prefill', 'staged');
     expect(float.status).toBe(1);
     expect(float.stderr).toContain("quantPrefill 'staged' needs a quantized K or V cache");
+    // fused too: both choose how quantized K/V is read, so over float K/V either is a mistake.
+    const fusedFloat = attnc('compile', 'stdlib/causal.attn', '--target', 'cuda', '--quant-prefill', 'fused');
+    expect(fusedFloat.status).toBe(1);
+    expect(fusedFloat.stderr).toContain("quantPrefill 'fused' needs a quantized K or V cache");
     expect(attnc('compile', '--help').stdout).toContain('--quant-prefill staged|fused');
   });
 });
