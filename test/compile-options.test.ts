@@ -26,6 +26,11 @@ describe('compile() options', () => {
     [{ target: 'wgsl', headDim: NaN }, /option headDim: expected a positive integer, got NaN/],
     [{ target: 'wgsl', headDim: '64' }, /option headDim: expected a positive integer, got `64`/],
     [{ target: 'cuda', valueDim: 0 }, /option valueDim: expected a positive integer, got 0/],
+    // It said `use --dtype f16`, a CLI flag, to an API caller.
+    [
+      { target: 'wgsl', dtype: 'bf16' },
+      /dtype 'bf16': WebGPU has no bf16 storage; use f16 or f32 \(compile\(\)'s dtype option/,
+    ],
   ])('%o', (o, message) => {
     expect(fails(o)).toThrow(CompileError);
     expect(fails(o)).toThrow(message);

@@ -36,7 +36,12 @@ const targetRules: Readonly<Record<Target, readonly Rule[]>> = {
 export function legalize(ir: AttentionIR, target: Target, diags: Diagnostic[]): AttentionIR {
   const { q, k, v, out } = ir.formats;
   if (target === 'wgsl' && [q, k, v, out].some((f) => f.dtype === 'bf16'))
-    diags.push(error('bf16 storage is not supported by WebGPU; use --dtype f16 or f32', noSpan));
+    diags.push(
+      error(
+        "dtype 'bf16': WebGPU has no bf16 storage; use f16 or f32 (compile()'s dtype option, the CLI's --dtype)",
+        noSpan,
+      ),
+    );
   const rules = targetRules[target];
   const g = ir.graph;
   const tiles =
