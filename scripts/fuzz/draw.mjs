@@ -9,6 +9,7 @@ import fc from 'fast-check';
 import { printDecl } from '../../dist/src/dsl/print.js';
 import { rng } from '../../dist/src/runtime/inputs.js';
 import { STORE_STATEMENTS as STORES, arbProgram, arbShape } from '../../dist/test/support/arbitraries.js';
+import { axes } from './axes.mjs';
 
 /** The per-draw seed of draw `index` of a campaign seeded `seed` (a small integer hash). */
 export function drawSeed(seed, index) {
@@ -102,8 +103,37 @@ function extras(r, compileOnly) {
   return x;
 }
 
-/** One case: source, features, and the configuration (dims, dtype, shape, tiles, inputs seed). */
-export function draw(seed) {
+/**
+ * One case: source, features, and the configuration (dims, dtype, shape, tiles, inputs seed):
+ * round 14's case plus round 15's axes (axes.mjs, a stream of their own), or round 14's alone.
+ */
+export function draw(seed, opts = { round: 15 }) {
+  const c = drawRound14(seed);
+  if (opts.round < 15) return { ...c, layout: 'packed', mmaArch: 'sm_80' };
+  const a = axes(seed, c);
+  const lines = c.source.trimEnd().split('\n');
+  const header = lines[0].replace(/\) \{$/, `${/\(\)/.test(lines[0]) ? '' : ', '}${a.params.join(', ')}) {`);
+  const source = [
+    a.params.length > 0 ? header : lines[0],
+    ...lines.slice(1, -1),
+    ...a.stmts.map((s) => `  ${s}`),
+    '}',
+  ].join('\n');
+  return {
+    ...c,
+    source: `${source}\n`,
+    features: [...c.features, ...a.features],
+    shape: { ...c.shape, ...a.shape },
+    layout: a.layout,
+    pageSize: a.pageSize,
+    mmaArch: a.mmaArch,
+    decodeMode: a.decodeMode,
+    tokenOrder: a.tokenOrder,
+  };
+}
+
+/** Round 14's case: what old seeds drew (`draw(seed, { round: 14 })`). */
+function drawRound14(seed) {
   const r = rng(seed);
   const wrap = chance(r, 0.25);
   const [decl] = fc.sample(arbProgram({ depth: chance(r, 0.5) ? 2 : 3, wrap }), { seed, numRuns: 1 });

@@ -11,6 +11,9 @@ import { runCase } from '../../dist/test/cuda/emu-case.js';
 import { makeInputs } from '../../dist/test/support/arbitraries.js';
 import { expectAgreement, runDense } from '../../dist/test/support/oracle-cases.js';
 import { rng } from '../../dist/src/runtime/inputs.js';
+import { checkWgslBackward } from '../../dist/test/backward/wgsl-check.js';
+import { checkCudaBackward } from '../../dist/test/backward/cuda-check.js';
+import { pagedLayout, pagedTable, physicalCache, stridedLayout } from '../../dist/test/support/kv-layouts.js';
 
 const exec = promisify(execFile);
 const NVCC_FLAGS = ['-std=c++17', '-Xcompiler', '-Wall', '-Werror', 'all-warnings'];
@@ -104,6 +107,33 @@ function extraTensors(c) {
 
 let device;
 
+/**
+ * The physical K/V caches and `kvCache` of the case's layout (packed: the logical arrays as they
+ * are); unaddressed elements are NaN, so a read outside the addressed rows poisons the output.
+ */
+function placeKv(c, artifact, inputs) {
+  if (c.layout === 'packed') return { k: inputs.k, v: inputs.v };
+  const r = rng(c.seed ^ 0x6a09e667);
+  const s = c.shape;
+  const n = (W) => ({ B: s.B, Hkv: s.Hkv, Nk: s.Nk, W });
+  const paged = c.layout.endsWith('pages');
+  const table = paged ? pagedTable(s, c.pageSize, r) : undefined;
+  const place = (logical, W) => {
+    const l = paged
+      ? pagedLayout(c.layout, n(W), c.pageSize, table)
+      : stridedLayout(c.layout, n(W), r, artifact.kvRows?.align ?? 1);
+    return { cache: physicalCache(logical, n(W), l), strides: l.layout.strides };
+  };
+  const k = place(inputs.k, s.D);
+  const v = place(inputs.v, s.Dv);
+  const kvCache = {
+    k: k.strides,
+    v: v.strides,
+    ...(table ? { blockTable: table.blockTable, maxPages: table.maxPages } : {}),
+  };
+  return { k: k.cache, v: v.cache, kvCache };
+}
+
 /** Runs a WGSL artifact on WebGPU (lavapipe) against the dense reference; throws on disagreement. */
 export async function runWgsl(c, compiled) {
   const { createKernel, getDevice } = await import('../../dist/src/runtime/webgpu.js');
@@ -111,11 +141,41 @@ export async function runWgsl(c, compiled) {
   const inputs = makeInputs(c.shape, c.seed, { magnitude: 1 });
   inputs.tensors = { ...inputs.tensors, ...extraTensors(c) };
   const params = { ...Object.fromEntries(compiled.decl.defaults), ...c.runParams };
-  const gpu = await createKernel(device, compiled.artifact);
+  const gpu = await createKernel(device, compiled.artifact, c.decodeMode ? { decode: c.decodeMode } : {});
+  // runDense passes q/k/v as given: the physical caches replace the logical ones, with their layout.
+  const kv = placeKv(c, compiled.artifact, inputs);
+  const placed = { run: (i) => gpu.run({ ...i, ...kv }), destroy: () => undefined };
   try {
-    const { res, ref } = await runDense(gpu, compiled, c.shape, inputs, params);
-    expectAgreement(res, ref, ` (${JSON.stringify(c.shape)})`, 1e-5);
+    const { res, ref } = await runDense(placed, compiled, c.shape, inputs, params);
+    expectAgreement(res, ref, ` (${JSON.stringify(c.shape)} ${c.layout})`, 1e-5);
   } finally {
     gpu.destroy();
   }
+}
+
+/** Gradients within this of the reference (test/backward's 2e-5, with room for D up to 128). */
+const GRAD_TOL = 5e-5;
+
+function expectGradients(errors, c) {
+  const bad = Object.entries(errors).filter(([, e]) => !(e <= GRAD_TOL));
+  if (bad.length > 0)
+    throw new Error(
+      `gradients off (${JSON.stringify(c.shape)}): ${bad.map(([n, e]) => `${n} ${e}`).join(', ')}`,
+    );
+}
+
+/** The WGSL backward (with the forward it needs) on lavapipe against the gradient reference. */
+export async function backwardWgsl(c) {
+  const tensors = { ...extraTensors(c) };
+  const opts = { tile: c.tile.blockK, params: c.runParams, tensors };
+  expectGradients(await checkWgslBackward(c.source, c.shape, c.seed, opts), c);
+}
+
+/** The CUDA SIMT backward on the CPU emulator against the gradient reference. */
+export async function backwardEmu(c) {
+  // As the forward emulation: near-limit offsets belong to the WGSL run.
+  const small = (o) => (o !== undefined && Math.abs(o) < 1e6 ? o : undefined);
+  const shape = { ...c.shape, qOffset: small(c.shape.qOffset), kOffset: small(c.shape.kOffset) };
+  const opts = { params: c.runParams, tensors: extraTensors(c) };
+  expectGradients(await checkCudaBackward(c.source, shape, c.seed, opts), { ...c, shape });
 }
