@@ -111,15 +111,19 @@ function stageOf(label) {
 async function execute(c, index, label, compiled) {
   const stage = stageOf(label);
   // The emulator's launches read packed K/V (runCase has no block table); lavapipe runs every layout.
-  // The backward checks run packed K/V (no block table).
+  // The backward checks run packed K/V (no block table); runCase binds neither a block table
+  // nor quantized caches (test/cuda's quant and paged emulation tests do).
   const paged = c.layout.endsWith('pages');
-  if (!stage || (paged && (stage === 'emu' || label.startsWith('bwd-')))) return;
+  const f = compiled?.kernel.formats;
+  const quant = f && (f.k.kind === 'quant' || f.v.kind === 'quant');
+  if (!stage || ((paged || quant) && stage === 'emu') || (paged && label.startsWith('bwd-'))) return;
   try {
-    if (label === 'bwd-wgsl') await backwardWgsl(c);
+    let verdict;
+    if (label === 'bwd-wgsl') verdict = await backwardWgsl(c);
     else if (label === 'bwd-cuda-simt') await backwardEmu(c);
     else if (stage === 'emu') await emulate(join(scratch, `d${index}`), c, compiled);
     else await runWgsl(c, compiled);
-    count(`${stage} ${label} ok`);
+    count(`${stage} ${label} ${verdict ?? 'ok'}`);
   } catch (e) {
     fail(c, index, `${stage} ${label}`, String(e instanceof Error ? e.message : e).slice(0, 3000));
   }

@@ -24,7 +24,7 @@ function storeStatement(r) {
       : ` group ${per === 'token' ? perWord * pick(r, [1, 2, 4]) : pick(r, [8, 16, 32, 64])}`;
   const scale = isInt || chance(r, 0.5) ? ` scale ${pick(r, ['f16', 'f32'])} per ${per}${group}` : '';
   const zero = isInt && chance(r, 0.5) ? ` zero ${pick(r, ['f16', 'f32'])}` : '';
-  const norm = per === 'token' && chance(r, 0.3) ? ` norm ${pick(r, ['f16', 'f32'])}` : '';
+  const norm = scale && per === 'token' && chance(r, 0.3) ? ` norm ${pick(r, ['f16', 'f32'])}` : '';
   const recent = chance(r, 0.3) ? ` recent ${pick(r, [1, 8, 16, 40])} ${pick(r, ['f16', 'bf16'])}` : '';
   return `store ${cache} ${elem}${scale}${zero}${norm}${recent}`;
 }
@@ -80,6 +80,11 @@ export function axes(seed, c) {
     a.features.push('gqa-wide');
   }
   a.mmaArch = pick(r, ['sm_80', 'sm_80', 'sm_86', 'sm_89']);
+  // Executed quantized caches (lavapipe binds random codes; the reference reads their values).
+  if (!c.compileOnly && a.layout === 'packed' && chance(r, 0.2)) {
+    a.stmts.push(storeStatement(r));
+    a.features.push('store-run');
+  }
   // The WGSL runtime's decode mode (split-KV + merge): forced on or off, else its own choice.
   a.decodeMode = pick(r, ['always', 'never', undefined, undefined, undefined]);
   if (!c.compileOnly) return a;
@@ -93,7 +98,7 @@ export function axes(seed, c) {
       a.features.push('pv-e4m3');
     }
   }
-  if (!stored && !sparse && chance(r, 0.3)) {
+  if (!stored && !sparse && !a.features.includes('qk-int8') && chance(r, 0.3)) {
     a.stmts.push(storeStatement(r));
     a.features.push('store-composed');
   }
