@@ -80,7 +80,7 @@ const configOf = (c) => ({
 
 /** Compiles and validates one draw; returns its CUDA units for the batch's nvcc run. */
 async function checkDraw(index) {
-  const c = draw(drawSeed(SEED, index), { round: ROUND });
+  const c = draw(drawSeed(SEED, index, { round: ROUND }), { round: ROUND });
   const units = [];
   for (const [label, thunk] of jobs(c, TARGETS)) {
     const r = runJob(thunk);

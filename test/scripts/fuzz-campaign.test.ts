@@ -18,6 +18,17 @@ describe('fuzz campaign', () => {
     expect(draw(drawSeed(7, 3)).source).not.toBe(draw(drawSeed(7, 4)).source);
   });
 
+  it('draws distinct cases across seeds and indices (round 14 repeated them)', () => {
+    const distinct = (round: number): number => {
+      const seen = new Set<number>();
+      for (let seed = 1; seed <= 20; seed++)
+        for (let i = 0; i < 100; i++) seen.add(drawSeed(seed, i, { round }));
+      return seen.size;
+    };
+    expect(distinct(15)).toBe(2000);
+    expect(distinct(14)).toBeLessThan(300);
+  });
+
   it('draws round 14 cases for --round 14, and round 15 adds its axes to them', () => {
     for (let i = 0; i < 20; i++) {
       const old = draw(drawSeed(7, i), { round: 14 });
