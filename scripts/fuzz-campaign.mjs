@@ -22,7 +22,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { draw, drawSeed } from './fuzz/draw.mjs';
 import { jobs, nagaError, runJob } from './fuzz/compile-all.mjs';
-import { backwardEmu, backwardWgsl, emulate, nvccBatch, runWgsl } from './fuzz/execute.mjs';
+import { backwardEmu, backwardWgsl, emulate, nvccBatch, routedTally, runWgsl } from './fuzz/execute.mjs';
 
 const arg = (name, fallback) => {
   const i = process.argv.indexOf(`--${name}`);
@@ -145,8 +145,9 @@ async function nvccAll(units, tag) {
 
 /** The summary (and --out report) so far: at the end, or when the run is interrupted. */
 function report(draws) {
-  console.log(JSON.stringify({ seed: SEED, draws, targets: [...TARGETS], tally }, null, 1));
-  if (OUT) writeFileSync(OUT, JSON.stringify({ seed: SEED, draws, tally, failures }, null, 1));
+  const routed = routedTally;
+  console.log(JSON.stringify({ seed: SEED, draws, targets: [...TARGETS], tally, routed }, null, 1));
+  if (OUT) writeFileSync(OUT, JSON.stringify({ seed: SEED, draws, tally, routed, failures }, null, 1));
 }
 let finished = 0;
 for (const signal of ['SIGINT', 'SIGTERM'])

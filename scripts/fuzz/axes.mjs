@@ -7,6 +7,7 @@
 // `pv e4m3` with and without smoothing, chunk routing, `select from` / `route … from`, the CUDA
 // key-major token order, and the tensor-core engines at sm_80/86/89.
 import { rng } from '../../dist/src/runtime/inputs.js';
+import { sparsity } from './draw.mjs';
 
 const pick = (r, xs) => xs[Math.floor(r() * xs.length)];
 const chance = (r, p) => r() < p;
@@ -84,6 +85,14 @@ export function axes(seed, c) {
   if (!c.compileOnly && a.layout === 'packed' && chance(r, 0.2)) {
     a.stmts.push(storeStatement(r));
     a.features.push('store-run');
+  }
+  // Executed ranked routing (route blocks / select / emit) against the routing oracle.
+  if (!c.compileOnly && chance(r, 0.2)) {
+    const s = sparsity(r);
+    if (s.needsTop) a.params.push('top: int = 2');
+    a.stmts.push(s.stmt);
+    a.features.push(`${s.stmt.split(' ')[0]}-run`);
+    a.routed = true;
   }
   // The WGSL runtime's decode mode (split-KV + merge): forced on or off, else its own choice.
   a.decodeMode = pick(r, ['always', 'never', undefined, undefined, undefined]);

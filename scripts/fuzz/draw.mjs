@@ -38,7 +38,7 @@ const pick = (r, xs) => xs[Math.floor(r() * xs.length)];
 const chance = (r, p) => r() < p;
 
 /** Routing/selection statements: pooled blocks, tokens, votes, forced ids, emitted indices. */
-function sparsity(r) {
+export function sparsity(r) {
   const count = pick(r, ['2', '1', 'top', '0', 'Nk']);
   const unit = `blocks(${pick(r, [16, 32, 64, 8])})`;
   const side = (s) => (chance(r, 0.5) ? `${pick(r, ['mean', 'max', 'lnmean', 'first'])}(${s})` : s);
@@ -145,6 +145,7 @@ export function draw(seed, opts = { round: 15 }) {
     mmaArch: a.mmaArch,
     decodeMode: a.decodeMode,
     tokenOrder: a.tokenOrder,
+    routed: a.routed,
   };
 }
 

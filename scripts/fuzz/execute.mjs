@@ -9,7 +9,12 @@ import { promisify } from 'node:util';
 import { EMU_CXX_FLAGS, emulationSource } from '../../dist/test/cuda/emu.js';
 import { runCase } from '../../dist/test/cuda/emu-case.js';
 import { makeInputs } from '../../dist/test/support/arbitraries.js';
-import { expectAgreement, runDense } from '../../dist/test/support/oracle-cases.js';
+import {
+  expectAgreement,
+  expectRoutedRun,
+  routingOracle,
+  runDense,
+} from '../../dist/test/support/oracle-cases.js';
 import { rng } from '../../dist/src/runtime/inputs.js';
 import { storedRun } from '../../dist/src/runtime/stored-run.js';
 import { checkWgslBackward } from '../../dist/test/backward/wgsl-check.js';
@@ -108,6 +113,32 @@ function extraTensors(c) {
 
 let device;
 
+/** Near-ties the routed runs met (the oracle then checks the kernel's own valid top-k). */
+export const routedTally = { executed: 0, nearTies: 0 };
+
+/** A routing kernel's run against the routing oracle (test/support/oracle-cases.ts's expectRoutedRun). */
+async function routed(gpu, compiled, c, inputs, params, where) {
+  const s = c.shape;
+  const sizes = { B: s.B, H: s.Hq, Hkv: s.Hkv, Nq: s.Nq, Nk: s.Nk };
+  const tensors = Object.fromEntries(compiled.kernel.tensors.map((t) => [t.name, inputs.tensors[t.name]]));
+  const offsets = {
+    ...(s.qOffset !== undefined ? { qOffset: s.qOffset } : {}),
+    ...(s.kOffset !== undefined ? { kOffset: s.kOffset } : {}),
+  };
+  const res = await gpu.run({
+    q: inputs.q,
+    k: inputs.k,
+    v: inputs.v,
+    ...sizes,
+    tensors: Object.fromEntries(Object.entries(tensors).map(([n, t]) => [n, t.data])),
+    params,
+    ...offsets,
+  });
+  const env = { params, tensors, sizes: { ...sizes, D: s.D } };
+  const inp = { q: inputs.q, k: inputs.k, v: inputs.v, ...sizes, Hq: s.Hq, D: s.D, Dv: s.Dv, ...offsets };
+  expectRoutedRun(routingOracle(compiled, env, inp), res, where, routedTally);
+}
+
 /**
  * The physical K/V caches and `kvCache` of the case's layout (packed: the logical arrays as they
  * are); unaddressed elements are NaN, so a read outside the addressed rows poisons the output.
@@ -152,8 +183,12 @@ export async function runWgsl(c, compiled) {
   for (const w of ['k', 'v']) if (stored.caches[w]) kv[w] = new Float32Array(0);
   const placed = { run: (i) => gpu.run({ ...i, ...kv }), destroy: () => undefined };
   try {
-    const { res, ref } = await runDense(placed, compiled, c.shape, inputs, params);
-    expectAgreement(res, ref, ` (${JSON.stringify(c.shape)} ${c.layout})`, 1e-5);
+    const where = ` (${JSON.stringify(c.shape)} ${c.layout})`;
+    if (compiled.kernel.routing) await routed(placed, compiled, c, inputs, params, where);
+    else {
+      const { res, ref } = await runDense(placed, compiled, c.shape, inputs, params);
+      expectAgreement(res, ref, where, 1e-5);
+    }
   } finally {
     gpu.destroy();
   }
