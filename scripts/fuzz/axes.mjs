@@ -30,6 +30,19 @@ function storeStatement(r) {
   return `store ${cache} ${elem}${scale}${zero}${norm}${recent}`;
 }
 
+/** A per-token int store with wider codes for the tokens a tensor flags ([B, Hkv, Nk]) or lists ([B, Hkv, 4]). */
+function salientClause(r) {
+  const elem = pick(r, ['int2', 'int4']);
+  const wider = elem === 'int2' ? pick(r, ['int4', 'int8']) : 'int8';
+  const group = chance(r, 0.5) ? ` group ${elem === 'int2' ? 16 : 8}` : '';
+  const zero = chance(r, 0.5) ? ' zero f16' : '';
+  const by = pick(r, ['flags', 'list']);
+  const stmt = `store ${pick(r, ['k', 'v', 'kv'])} ${elem} scale f16 per token${group}${zero} salient ${wider} from sal`;
+  const param = by === 'flags' ? 'sal: i32[batch, kv_heads, kv]' : 'sal: i32[batch, kv_heads, 4]';
+  const dims = ['batch', 'kv_heads', by === 'flags' ? 'kv' : 4];
+  return { stmt, by, param, tensor: { dtype: 'i32', dims, values: by } };
+}
+
 /** Routing forms round 14 never drew: chunks, `from` a tensor; params and statement. */
 function routingForm(r) {
   const count = pick(r, [1, 2, 4]);
@@ -81,10 +94,16 @@ export function axes(seed, c) {
     a.features.push('gqa-wide');
   }
   a.mmaArch = pick(r, ['sm_80', 'sm_80', 'sm_86', 'sm_89']);
-  // Executed quantized caches (lavapipe binds random codes; the reference reads their values).
+  // Executed quantized caches (lavapipe binds random codes; the reference reads their values),
+  // some with salient tokens flagged or listed in a tensor.
   if (!c.compileOnly && a.layout === 'packed' && chance(r, 0.2)) {
-    a.stmts.push(storeStatement(r));
-    a.features.push('store-run');
+    const salient = chance(r, 0.35) ? salientClause(r) : undefined;
+    a.stmts.push(salient ? salient.stmt : storeStatement(r));
+    a.features.push(salient ? `store-salient-${salient.by}` : 'store-run');
+    if (salient) {
+      a.params.push(salient.param);
+      a.tensors = { sal: salient.tensor };
+    }
   }
   // Executed ranked routing (route blocks / select / emit) against the routing oracle.
   if (!c.compileOnly && chance(r, 0.2)) {

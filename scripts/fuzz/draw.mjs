@@ -146,6 +146,7 @@ export function draw(seed, opts = { round: 15 }) {
     decodeMode: a.decodeMode,
     tokenOrder: a.tokenOrder,
     routed: a.routed,
+    tensors: { ...c.tensors, ...a.tensors },
   };
 }
 

@@ -97,7 +97,12 @@ export async function emulate(dir, c, compiled) {
 /** Tensor buffers for the campaign's extra tensors (tb: f32[heads, W], bt: i32[batch, kv]). */
 function extraTensors(c) {
   const r = rng(c.seed ^ 0x5bd1e995);
-  const size = { heads: c.shape.Hq, batch: c.shape.B, kv: c.shape.Nk };
+  const size = { heads: c.shape.Hq, batch: c.shape.B, kv: c.shape.Nk, kv_heads: c.shape.Hkv };
+  // Salient marks: flags (a third of the tokens) or token lists (padding -1 and ids past Nk too).
+  const int = {
+    flags: () => (r() < 0.3 ? 1 : 0),
+    list: () => Math.floor(r() * (c.shape.Nk + 3)) - 1,
+  };
   const out = {};
   for (const [name, t] of Object.entries(c.tensors)) {
     const shape = t.dims.map((d) => (typeof d === 'number' ? d : size[d]));
@@ -105,7 +110,7 @@ function extraTensors(c) {
     const data =
       t.dtype === 'f32'
         ? Float32Array.from({ length: n }, () => Math.round(r() * 64 - 32) / 64)
-        : Int32Array.from({ length: n }, () => Math.floor(r() * 5));
+        : Int32Array.from({ length: n }, int[t.values] ?? (() => Math.floor(r() * 5)));
     out[name] = { data, shape };
   }
   return out;
@@ -177,7 +182,8 @@ export async function runWgsl(c, compiled) {
   // runDense passes q/k/v as given: the physical caches replace the logical ones, with their
   // layout; a quantized cache (a `store` draw, packed) replaces the reference's K or V with the
   // values its codes define, and the run binds the codes instead.
-  const stored = storedRun(compiled.kernel.formats, c.shape, rng(c.seed ^ 0x3c6ef372));
+  const data = Object.fromEntries(Object.entries(inputs.tensors).map(([n, t]) => [n, t.data]));
+  const stored = storedRun(compiled.kernel.formats, c.shape, rng(c.seed ^ 0x3c6ef372), data);
   for (const w of ['k', 'v']) if (stored.values[w]) inputs[w] = stored.values[w];
   const kv = { ...placeKv(c, compiled.artifact, inputs), caches: stored.caches };
   for (const w of ['k', 'v']) if (stored.caches[w]) kv[w] = new Float32Array(0);
