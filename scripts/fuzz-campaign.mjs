@@ -112,11 +112,14 @@ async function execute(c, index, label, compiled) {
   const stage = stageOf(label);
   // The emulator's launches read packed K/V (runCase has no block table); lavapipe runs every layout.
   // The backward checks run packed K/V (no block table); runCase binds neither a block table
-  // nor quantized caches (test/cuda's quant and paged emulation tests do).
+  // nor quantized caches and emu.ts has no routing passes (test/cuda's paged, quant and routing
+  // emulation tests have their own harnesses).
   const paged = c.layout.endsWith('pages');
   const f = compiled?.kernel.formats;
   const quant = f && (f.k.kind === 'quant' || f.v.kind === 'quant');
-  if (!stage || ((paged || quant) && stage === 'emu') || (paged && label.startsWith('bwd-'))) return;
+  const routing = compiled?.kernel.routing !== undefined;
+  if (!stage || ((paged || quant || routing) && stage === 'emu') || (paged && label.startsWith('bwd-')))
+    return;
   try {
     let verdict;
     if (label === 'bwd-wgsl') verdict = await backwardWgsl(c);
