@@ -125,7 +125,7 @@ async function execute(c, index, label, compiled) {
     if (label === 'bwd-wgsl') verdict = await backwardWgsl(c);
     else if (label === 'bwd-cuda-simt') await backwardEmu(c);
     else if (stage === 'emu') await emulate(join(scratch, `d${index}`), c, compiled);
-    else await runWgsl(c, compiled);
+    else verdict = await runWgsl(c, compiled);
     count(`${stage} ${label} ${verdict ?? 'ok'}`);
   } catch (e) {
     fail(c, index, `${stage} ${label}`, String(e instanceof Error ? e.message : e).slice(0, 3000));
