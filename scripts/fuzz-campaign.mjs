@@ -10,14 +10,19 @@
 // prints its counts so far.
 // Usage (after npx tsc -p tsconfig.json):
 //   node scripts/with-gpu.mjs node scripts/fuzz-campaign.mjs --seed 1 --runs 100 \
-//     --targets wgsl,cuda,nvcc,emu,lavapipe,backward [--index I] [--batch 6] [--out FILE]
+//     --targets wgsl,cuda,nvcc,emu,lavapipe,backward [--index I] [--batch 6] [--out FILE] [--round 14]
+// Round 15 added draw axes (scripts/fuzz/axes.mjs: decode, wide GQA, strided and paged K/V,
+// composed store formats, qk int8 / pv e4m3, chunk and `from` routing, mma at sm_80/86/89) and
+// executes the backward (`backward` with `lavapipe`: the WGSL backward; with `emu`: the CUDA SIMT
+// backward) against the gradient reference; `--round 14` draws round 14's cases. Seeds used:
+// round 14 1..14 (docs/PERFORMANCE.md round 14); round 15 from 1501.
 import { writeFileSync } from 'node:fs';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { draw, drawSeed } from './fuzz/draw.mjs';
 import { jobs, nagaError, runJob } from './fuzz/compile-all.mjs';
-import { emulate, nvccBatch, runWgsl } from './fuzz/execute.mjs';
+import { backwardEmu, backwardWgsl, emulate, nvccBatch, routedTally, runWgsl } from './fuzz/execute.mjs';
 
 const arg = (name, fallback) => {
   const i = process.argv.indexOf(`--${name}`);
@@ -29,6 +34,8 @@ const INDEX = arg('index', undefined);
 const BATCH = Number(arg('batch', 6));
 const OUT = arg('out', undefined);
 const VERBOSE = process.argv.includes('--verbose');
+// --round 14 replays round 14's draws (no round-15 axes: scripts/fuzz/axes.mjs).
+const ROUND = Number(arg('round', 15));
 const TARGETS = new Set(arg('targets', 'wgsl,cuda,nvcc,emu,lavapipe,backward').split(','));
 const scratch = mkdtempSync(join(tmpdir(), 'attnc-fuzz-'));
 
@@ -47,7 +54,8 @@ function fail(c, index, where, message) {
     source: c.source,
     config: configOf(c),
   });
-  const replay = `node scripts/with-gpu.mjs node scripts/fuzz-campaign.mjs --seed ${SEED} --index ${index} --targets ${[...TARGETS].join(',')}`;
+  const round = ROUND === 15 ? '' : ` --round ${ROUND}`;
+  const replay = `node scripts/with-gpu.mjs node scripts/fuzz-campaign.mjs --seed ${SEED} --index ${index}${round} --targets ${[...TARGETS].join(',')}`;
   console.log(
     `\n=== FAIL ${where} (draw ${index}, seed ${c.seed})\n${c.source}${JSON.stringify(configOf(c))}\n${message}\nreplay: ${replay}\n`,
   );
@@ -63,11 +71,16 @@ const configOf = (c) => ({
   tile: c.tile,
   coopVariant: c.coopVariant,
   runParams: c.runParams,
+  layout: c.layout,
+  pageSize: c.pageSize,
+  mmaArch: c.mmaArch,
+  decodeMode: c.decodeMode,
+  tokenOrder: c.tokenOrder,
 });
 
 /** Compiles and validates one draw; returns its CUDA units for the batch's nvcc run. */
 async function checkDraw(index) {
-  const c = draw(drawSeed(SEED, index));
+  const c = draw(drawSeed(SEED, index, { round: ROUND }), { round: ROUND });
   const units = [];
   for (const [label, thunk] of jobs(c, TARGETS)) {
     const r = runJob(thunk);
@@ -88,18 +101,32 @@ async function checkDraw(index) {
   return units;
 }
 
+/** Which executor runs a job's output: the CPU emulator, lavapipe, or none. */
+function stageOf(label) {
+  if ((label === 'cuda-simt' || label === 'bwd-cuda-simt') && TARGETS.has('emu')) return 'emu';
+  if ((label.startsWith('wgsl-') || label === 'bwd-wgsl') && TARGETS.has('lavapipe')) return 'lavapipe';
+  return undefined;
+}
+
 async function execute(c, index, label, compiled) {
-  const stage =
-    label === 'cuda-simt' && TARGETS.has('emu')
-      ? 'emu'
-      : label.startsWith('wgsl-') && TARGETS.has('lavapipe')
-        ? 'lavapipe'
-        : undefined;
-  if (!stage) return;
+  const stage = stageOf(label);
+  // The emulator's launches read packed K/V (runCase has no block table); lavapipe runs every layout.
+  // The backward checks run packed K/V (no block table); runCase binds neither a block table
+  // nor quantized caches and emu.ts has no routing passes (test/cuda's paged, quant and routing
+  // emulation tests have their own harnesses).
+  const paged = c.layout.endsWith('pages');
+  const f = compiled?.kernel.formats;
+  const quant = f && (f.k.kind === 'quant' || f.v.kind === 'quant');
+  const routing = compiled?.kernel.routing !== undefined;
+  if (!stage || ((paged || quant || routing) && stage === 'emu') || (paged && label.startsWith('bwd-')))
+    return;
   try {
-    if (stage === 'emu') await emulate(join(scratch, `d${index}`), c, compiled);
-    else await runWgsl(c, compiled);
-    count(`${stage} ${label} ok`);
+    let verdict;
+    if (label === 'bwd-wgsl') verdict = await backwardWgsl(c);
+    else if (label === 'bwd-cuda-simt') await backwardEmu(c);
+    else if (stage === 'emu') await emulate(join(scratch, `d${index}`), c, compiled);
+    else verdict = await runWgsl(c, compiled);
+    count(`${stage} ${label} ${verdict ?? 'ok'}`);
   } catch (e) {
     fail(c, index, `${stage} ${label}`, String(e instanceof Error ? e.message : e).slice(0, 3000));
   }
@@ -107,7 +134,7 @@ async function execute(c, index, label, compiled) {
 
 async function nvccAll(units, tag) {
   if (!TARGETS.has('nvcc') || units.length === 0) return;
-  for (const arch of ['sm_90a', 'sm_80']) {
+  for (const arch of ['sm_90a', 'sm_80', 'sm_86', 'sm_89']) {
     const mine = units.filter((u) => u.arch === arch);
     if (mine.length === 0) continue;
     const failed = await nvccBatch(join(scratch, `nvcc-${tag}`), arch, mine);
@@ -121,8 +148,9 @@ async function nvccAll(units, tag) {
 
 /** The summary (and --out report) so far: at the end, or when the run is interrupted. */
 function report(draws) {
-  console.log(JSON.stringify({ seed: SEED, draws, targets: [...TARGETS], tally }, null, 1));
-  if (OUT) writeFileSync(OUT, JSON.stringify({ seed: SEED, draws, tally, failures }, null, 1));
+  const routed = routedTally;
+  console.log(JSON.stringify({ seed: SEED, draws, targets: [...TARGETS], tally, routed }, null, 1));
+  if (OUT) writeFileSync(OUT, JSON.stringify({ seed: SEED, draws, tally, routed, failures }, null, 1));
 }
 let finished = 0;
 for (const signal of ['SIGINT', 'SIGTERM'])

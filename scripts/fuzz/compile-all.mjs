@@ -71,10 +71,10 @@ export function jobs(c, targets) {
       'cuda-simt',
       (src) => cudaOut('sm_90a')(compile(src, { ...cu, schedule: simtTile(c.tile, c.D, c.Dv) })),
     ]);
-    list.push([
-      'cuda-mma-sm80',
-      (src) => cudaOut('sm_80')(compile(src, { ...cu, arch: 'sm_80', schedule: { engine: 'mma' } })),
-    ]);
+    // The mma engine at the draw's arch (sm_80/86/89) and token order (key-major: routing only).
+    const arch = c.mmaArch ?? 'sm_80';
+    const mma = { engine: 'mma', ...(c.tokenOrder ? { tokenOrder: c.tokenOrder } : {}) };
+    list.push([`cuda-mma-${arch}`, (src) => cudaOut(arch)(compile(src, { ...cu, arch, schedule: mma }))]);
     list.push([
       'cuda-wgmma',
       (src) => cudaOut('sm_90a')(compile(src, { ...cu, schedule: { engine: 'wgmma' } })),
@@ -95,8 +95,9 @@ export function jobs(c, targets) {
       (src) => ({
         cuda: [
           {
-            arch: 'sm_80',
-            code: compileCudaBackwardMma(src, { ...bw, dtype: half, arch: 'sm_80' }).backward.code,
+            arch: c.mmaArch ?? 'sm_80',
+            code: compileCudaBackwardMma(src, { ...bw, dtype: half, arch: c.mmaArch ?? 'sm_80' }).backward
+              .code,
             files: {},
           },
         ],

@@ -9,19 +9,36 @@ import fc from 'fast-check';
 import { printDecl } from '../../dist/src/dsl/print.js';
 import { rng } from '../../dist/src/runtime/inputs.js';
 import { STORE_STATEMENTS as STORES, arbProgram, arbShape } from '../../dist/test/support/arbitraries.js';
+import { axes } from './axes.mjs';
 
-/** The per-draw seed of draw `index` of a campaign seeded `seed` (a small integer hash). */
-export function drawSeed(seed, index) {
-  let h = (seed ^ 0x9e3779b9) >>> 0;
-  h = Math.imul(h ^ (index + 0x7f4a7c15), 0x85ebca6b) >>> 0;
-  return (h ^ (h >>> 13)) >>> 0;
+/**
+ * The per-draw seed of draw `index` of a campaign seeded `seed`. Round 14's hash (`round: 14`)
+ * mixed seed and index with one XOR, so (seed, index) pairs collided: seeds 1..14 × 150 draws
+ * were 160 distinct cases, and one seed's draws recurred at other indices of the next. Round 15
+ * hashes the seed, then the index into it, through murmur3's finalizer (no such collisions).
+ */
+export function drawSeed(seed, index, opts = { round: 15 }) {
+  if (opts.round < 15) {
+    let h = (seed ^ 0x9e3779b9) >>> 0;
+    h = Math.imul(h ^ (index + 0x7f4a7c15), 0x85ebca6b) >>> 0;
+    return (h ^ (h >>> 13)) >>> 0;
+  }
+  return fmix32((fmix32(seed >>> 0) + Math.imul(index + 1, 0x9e3779b1)) >>> 0);
+}
+
+/** murmur3's 32-bit finalizer: a bijection of u32 that mixes every input bit into every output bit. */
+function fmix32(x) {
+  let h = x >>> 0;
+  h = Math.imul(h ^ (h >>> 16), 0x85ebca6b) >>> 0;
+  h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35) >>> 0;
+  return (h ^ (h >>> 16)) >>> 0;
 }
 
 const pick = (r, xs) => xs[Math.floor(r() * xs.length)];
 const chance = (r, p) => r() < p;
 
 /** Routing/selection statements: pooled blocks, tokens, votes, forced ids, emitted indices. */
-function sparsity(r) {
+export function sparsity(r) {
   const count = pick(r, ['2', '1', 'top', '0', 'Nk']);
   const unit = `blocks(${pick(r, [16, 32, 64, 8])})`;
   const side = (s) => (chance(r, 0.5) ? `${pick(r, ['mean', 'max', 'lnmean', 'first'])}(${s})` : s);
@@ -102,8 +119,39 @@ function extras(r, compileOnly) {
   return x;
 }
 
-/** One case: source, features, and the configuration (dims, dtype, shape, tiles, inputs seed). */
-export function draw(seed) {
+/**
+ * One case: source, features, and the configuration (dims, dtype, shape, tiles, inputs seed):
+ * round 14's case plus round 15's axes (axes.mjs, a stream of their own), or round 14's alone.
+ */
+export function draw(seed, opts = { round: 15 }) {
+  const c = drawRound14(seed);
+  if (opts.round < 15) return { ...c, layout: 'packed', mmaArch: 'sm_80' };
+  const a = axes(seed, c);
+  const lines = c.source.trimEnd().split('\n');
+  const header = lines[0].replace(/\) \{$/, `${/\(\)/.test(lines[0]) ? '' : ', '}${a.params.join(', ')}) {`);
+  const source = [
+    a.params.length > 0 ? header : lines[0],
+    ...lines.slice(1, -1),
+    ...a.stmts.map((s) => `  ${s}`),
+    '}',
+  ].join('\n');
+  return {
+    ...c,
+    source: `${source}\n`,
+    features: [...c.features, ...a.features],
+    shape: { ...c.shape, ...a.shape },
+    layout: a.layout,
+    pageSize: a.pageSize,
+    mmaArch: a.mmaArch,
+    decodeMode: a.decodeMode,
+    tokenOrder: a.tokenOrder,
+    routed: a.routed,
+    tensors: { ...c.tensors, ...a.tensors },
+  };
+}
+
+/** Round 14's case: what old seeds drew (`draw(seed, { round: 14 })`). */
+function drawRound14(seed) {
   const r = rng(seed);
   const wrap = chance(r, 0.25);
   const [decl] = fc.sample(arbProgram({ depth: chance(r, 0.5) ? 2 : 3, wrap }), { seed, numRuns: 1 });

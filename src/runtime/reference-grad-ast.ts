@@ -4,7 +4,10 @@
 // of the language: like ast-eval.ts it shares no code with src/ir, so the compiler's symbolic
 // derivative (ir/derive.ts) is checked against an independent one. Ints follow the kernels'
 // i32 semantics exactly (wrap, floor division/modulo, x/0 = 0, out-of-range lookups read 0);
-// f32 arithmetic runs in float64, as the dense reference's does.
+// f32 arithmetic runs in float64 (smooth: finite differences of it stay meaningful), except
+// where float64 would pick a different piece of a discontinuous function than f32 does: an int
+// converted to f32 is rounded (float(q - k) near 2^31 is a multiple of 128), and f32 `%` rounds
+// step by step as the kernels and the dense forward reference (ast-eval-compile.ts) compute it.
 import type { AttentionDecl, Expr } from '../dsl/ast.js';
 import { compareNumbers, isComparison } from '../dsl/builtins.js';
 import type { EvalEnv } from './ast-eval.js';
@@ -37,7 +40,7 @@ const int = (v: number): Val => ({ t: 'int', v: v | 0 });
 
 function asF32(x: Val): { v: number; d: Partials } {
   if (x.t === 'f32') return x;
-  if (x.t === 'int') return { v: x.v, d: NONE };
+  if (x.t === 'int') return { v: Math.fround(x.v), d: NONE };
   throw new Error('reference-grad: a bool used as a number');
 }
 const asInt = (x: Val): number => {
@@ -86,8 +89,10 @@ function f32Arith(op: string, a: { v: number; d: Partials }, b: { v: number; d: 
     case '/':
       return f(a.v / b.v, combine(a.d, 1 / b.v, b.d, -a.v / (b.v * b.v)));
     default: {
-      const fl = Math.floor(a.v / b.v);
-      return f(a.v - b.v * fl, combine(a.d, 1, b.d, -fl));
+      // Floor modulo as f32 steps (a − b·floor(a / b), each rounded): in float64 a large `a`
+      // gives the true remainder, the kernels a value off by up to b·ulp(a / b).
+      const fl = Math.floor(Math.fround(a.v / b.v));
+      return f(Math.fround(a.v - Math.fround(b.v * fl)), combine(a.d, 1, b.d, -fl));
     }
   }
 }

@@ -7,85 +7,15 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { compileCudaBackward } from '../../src/backward.js';
 import { printDecl } from '../../src/dsl/print.js';
-import { compareArrays } from '../../src/runtime/compare.js';
-import { rng } from '../../src/runtime/inputs.js';
-import { referenceGradients } from '../../src/runtime/reference-grad.js';
-import { arbProgram, makeInputs, type Inputs, type Shape } from '../support/arbitraries.js';
+import { arbProgram } from '../support/arbitraries.js';
+import type { Shape } from '../support/arbitraries.js';
 import { expectOk, run, scratchDir } from '../cuda/support.js';
-import { emulateCudaBackward } from './cuda-emu.js';
-import { evalEnv, f32TensorLengths, gradPredicates } from './support.js';
+import { checkCudaBackward as check } from './cuda-check.js';
 
 const TOL = 2e-5;
 const runs = Number(process.env.ATTNC_BACKWARD_CUDA_RUNS ?? 6);
 const stdlib = (name: string): string => readFileSync(`stdlib/${name}.attn`, 'utf8');
 const shape = (s: Partial<Shape>): Shape => ({ B: 1, Hq: 2, Hkv: 1, Nq: 19, Nk: 27, D: 16, Dv: 8, ...s });
-
-async function check(
-  source: string,
-  sh: Shape,
-  seed: number,
-  opts: { params?: Record<string, number>; tensors?: Partial<Inputs['tensors']> } = {},
-): Promise<Record<string, number>> {
-  const c = compileCudaBackward(source, { file: 'bwd.attn', headDim: sh.D, valueDim: sh.Dv });
-  const params = { ...(Object.fromEntries(c.decl.defaults) as Record<string, number>), ...opts.params };
-  const made = makeInputs(sh, seed);
-  const inputs = { ...made, tensors: { ...made.tensors, ...opts.tensors } } as Inputs;
-  const env = evalEnv(c.decl.decl, params, sh, inputs);
-  const r = rng(seed ^ 0x51ed27);
-  const dout = Float32Array.from({ length: sh.B * sh.Hq * sh.Nq * sh.Dv }, () => r() * 2 - 1);
-  const lengths = f32TensorLengths(c.decl.decl, env);
-  const ref = referenceGradients(
-    { ...sh, q: inputs.q, k: inputs.k, v: inputs.v },
-    gradPredicates(c.decl.decl, env),
-    dout,
-    lengths,
-  );
-  const tensors = Object.fromEntries(
-    c.kernel.tensors.map((t) => [t.name, inputs.tensors[t.name as 'doc'].data]),
-  );
-  const slots = c.backward.gradParams.length + c.backward.gradTensors.reduce((n, t) => n + lengths[t]!, 0);
-  const got = await emulateCudaBackward(c.backward, {
-    B: sh.B,
-    H: sh.Hq,
-    Hkv: sh.Hkv,
-    Nq: sh.Nq,
-    Nk: sh.Nk,
-    qOffset: sh.qOffset ?? sh.Nk - sh.Nq,
-    kOffset: sh.kOffset ?? 0,
-    scale: Math.fround(1 / Math.sqrt(sh.D)),
-    arrays: {
-      q: inputs.q,
-      k: inputs.k,
-      v: inputs.v,
-      out: Float32Array.from(ref.out),
-      lse: Float32Array.from(ref.lse),
-      dout,
-    },
-    tensors,
-    params,
-    slots,
-  });
-  const errors: Record<string, number> = {};
-  const cmp = (name: string, a: ArrayLike<number>, b: ArrayLike<number>, scale = 0): void => {
-    let floor = Math.max(1e-3, scale);
-    for (let i = 0; i < b.length; i++) floor = Math.max(floor, Math.abs(b[i]!));
-    const agreement = compareArrays(a, b, floor);
-    expect(agreement.nanCount, `NaN in ${name}`).toBe(0);
-    errors[name] = agreement.relError;
-  };
-  cmp('dq', got.dq, ref.dq);
-  cmp('dk', got.dk, ref.dk);
-  cmp('dv', got.dv, ref.dv);
-  c.backward.gradParams.forEach((p, i) =>
-    cmp(`d$${p}`, [got.grads[i]!], [ref.dParams.get(p) ?? 0], ref.dParamsScale.get(p)),
-  );
-  let at = c.backward.gradParams.length;
-  for (const t of c.backward.gradTensors) {
-    const n = lengths[t]!;
-    cmp(`d${t}`, got.grads.subarray(at, (at += n)), ref.dTensors.get(t)!, ref.dTensorsScale.get(t));
-  }
-  return errors;
-}
 
 const expectSmall = (errors: Record<string, number>, where: string): void => {
   for (const [name, e] of Object.entries(errors)) expect(e, `${name} ${where}`).toBeLessThanOrEqual(TOL);

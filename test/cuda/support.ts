@@ -81,9 +81,17 @@ export async function run(
   const miss = () => withPrecompiledShim(cmd, args, cwd ?? process.cwd(), dir);
   const r = hit ?? (await runQueued(cmd, miss(), cwd, timeoutMs, (t) => (ms = t)));
   if (plan && !hit) store(dir!, plan, r);
-  const file = expect.getState().testPath ?? '';
-  logCompile({ cmd, key: plan?.key, hit: hit !== undefined, ms, file });
+  logCompile({ cmd, key: plan?.key, hit: hit !== undefined, ms, file: testFile() });
   return r;
+}
+
+/** The running test file, or '' outside vitest (scripts/fuzz-campaign.mjs runs these helpers too). */
+function testFile(): string {
+  try {
+    return expect.getState().testPath ?? '';
+  } catch {
+    return '';
+  }
 }
 
 async function runQueued(

@@ -142,7 +142,9 @@ export function pagedTileFetch(f: TileFetch): string[] {
     `        ${f.copy('j0 + n', `${g}.row(r, ok ? kj : first) + c * ${E}`, 'ok')}`,
     '      }',
     '    } else {',
-    `      const ${elem}* rows[N];`,
+    // N is 0 for a fetch of no rows (tile · chunks = 0, some decode tiles): this branch is then
+    // discarded, but outside a template nvcc still rejects the zero-sized array in it.
+    `      const ${elem}* rows[N > 0 ? N : 1];`,
     '#pragma unroll',
     `      for (int n = 0; n < N; ++n) rows[n] = ${g}.row(min(t0 + j0 + n, t1 - 1));`,
     '#pragma unroll',

@@ -41,7 +41,9 @@ function dots(wideLoads: boolean): string[] {
   return [
     '      if constexpr (D % 8 == 0) {',
     '        // Up to 16 loads of 16 bytes in flight per thread before the first FMA.',
-    '        constexpr int NV = D / 8, CH = NV < 16 ? NV : 16;',
+    // D < 8 makes NV 0 and this branch dead, but nvcc still rejects a zero-sized k8 in it
+    // (a discarded if-constexpr branch outside a template is checked): CH is at least 1.
+    '        constexpr int NV = D / 8, CH = NV < 1 ? 1 : NV < 16 ? NV : 16;',
     '        for (int c0 = 0; c0 < NV; c0 += CH) {',
     '          VecT<8> k8[CH];',
     '#pragma unroll',

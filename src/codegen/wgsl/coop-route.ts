@@ -41,18 +41,21 @@ export const routedKeyCheck = [
 ];
 
 /**
- * WGSL `co_unit_keys(id)`: the key positions [x, y) of unit `id` within this call's keys
- * (k_offset .. k_offset + Nk): arithmetic for blocks (tokens are one-key blocks), a binary
- * search of the non-decreasing chunk ids for `chunks(t)`.
+ * WGSL `co_unit_keys(id)`: the keys [x, y) of unit `id` as rows of this call (0 .. Nk), not
+ * positions: the end position k_offset + Nk, or a block's (id + 1) · ROUTE_BLOCK, is 2^31 when
+ * the last key is at 2^31 − 1 (it wrapped negative and the unit looked empty). Arithmetic for
+ * blocks (tokens are one-key blocks; ids far outside the call are clamped before multiplying), a
+ * binary search of the non-decreasing chunk ids for `chunks(t)`.
  */
 export function unitKeysFn(r: RoutingPlan): string[] {
   const head = 'fn co_unit_keys(id: i32) -> vec2<i32> {';
   if (r.unit.kind !== 'chunks') {
     return [
       head,
-      '  let lo = u.k_offset;',
-      '  let hi = u.k_offset + u.Nk;',
-      '  return vec2<i32>(clamp(id * ROUTE_BLOCK, lo, hi), clamp((id + 1i) * ROUTE_BLOCK, lo, hi));',
+      '  let first = route_floor_div(u.k_offset, ROUTE_BLOCK);',
+      '  let rb = clamp(id - first, -1i, u.Nk / ROUTE_BLOCK + 2i);',
+      '  let lo = rb * ROUTE_BLOCK - (u.k_offset - first * ROUTE_BLOCK);',
+      '  return vec2<i32>(clamp(lo, 0i, u.Nk), clamp(lo + ROUTE_BLOCK, 0i, u.Nk));',
       '}',
     ];
   }
@@ -61,13 +64,13 @@ export function unitKeysFn(r: RoutingPlan): string[] {
     '  return vec2<i32>(co_first_key_at_least(id), co_first_key_at_least(id + 1i));',
     '}',
     '',
-    '// The first key position whose chunk id is >= id (k_offset + Nk if none).',
+    '// The first key row whose chunk id is >= id (Nk if none).',
     'fn co_first_key_at_least(id: i32) -> i32 {',
-    '  var lo = u.k_offset;',
-    '  var hi = u.k_offset + u.Nk;',
+    '  var lo = 0i;',
+    '  var hi = u.Nk;',
     '  while (lo < hi) {',
     '    let mid = lo + (hi - lo) / 2i;',
-    '    if (route_id(mid) < id) { lo = mid + 1i; } else { hi = mid; }',
+    '    if (route_id(u.k_offset + mid) < id) { lo = mid + 1i; } else { hi = mid; }',
     '  }',
     '  return lo;',
     '}',
@@ -99,7 +102,7 @@ export const routedChunkClasses = (): string[] => [
 /** Marks the tiles of the chunk [kc, kc + CO_THREADS) that unit `id`'s keys fall in. */
 function markUnitTiles(): string[] {
   return [
-    'let keys = co_unit_keys(id) - vec2<i32>(u.k_offset);',
+    'let keys = co_unit_keys(id);',
     'if (keys.x < keys.y) {',
     '  let t_lo = max(u32(keys.x) / BLOCK_K, kc);',
     '  let t_hi = min(u32(keys.y - 1i) / BLOCK_K + 1u, min(kc + CO_THREADS, n_tiles));',

@@ -63,7 +63,7 @@ function helpers(f: TensorFormats, r: PoolRankPlan): string[] {
     '  var sum = 0.0f;',
     '  var cand = 0.0f;',
     '  for (var h = hs.x; h < hs.y; h++) {',
-    '    if (!route_candidate_keys(b, h, q_lo, q_hi, kr.x, kr.y - 1i)) { continue; }',
+    '    if (!route_candidate_keys(b, h, q_lo, q_hi, kr.x, kr.x + (kr.y - 1i))) { continue; }',
     '    cand = 1.0f;',
     '    let at = route_stats_at(b, h, unit);',
     '    let m = route_pool[at];',
@@ -83,15 +83,15 @@ const voteStats = [
   '    var m = bitcast<f32>(neg_inf_bits);',
   '    for (var s = 0i; s < nslots; s++) {',
   '      let kr = route_slot_range(s, u.k_offset, u.Nk);',
-  '      if (kr.x >= kr.y) { continue; }',
-  '      if (route_candidate_keys(b, h, q_lo, q_hi, kr.x, kr.y - 1i)) { m = max(m, route_aff(b, h, unit, r_lo, s)); }',
+  '      if (kr.y <= 0i) { continue; }',
+  '      if (route_candidate_keys(b, h, q_lo, q_hi, kr.x, kr.x + (kr.y - 1i))) { m = max(m, route_aff(b, h, unit, r_lo, s)); }',
   '    }',
   '    var z = 0.0f;',
   '    if (m > bitcast<f32>(neg_inf_bits)) {',
   '      for (var s = 0i; s < nslots; s++) {',
   '        let kr = route_slot_range(s, u.k_offset, u.Nk);',
-  '        if (kr.x >= kr.y) { continue; }',
-  '        if (route_candidate_keys(b, h, q_lo, q_hi, kr.x, kr.y - 1i)) { z += exp(route_aff(b, h, unit, r_lo, s) - m); }',
+  '        if (kr.y <= 0i) { continue; }',
+  '        if (route_candidate_keys(b, h, q_lo, q_hi, kr.x, kr.x + (kr.y - 1i))) { z += exp(route_aff(b, h, unit, r_lo, s) - m); }',
   '      }',
   '    }',
   '    let at = route_stats_at(b, h, unit);',
@@ -106,7 +106,7 @@ function forcedFirst(cand: string): string[] {
     '  // Forced blocks that are candidates, ascending.',
     '  for (var s = 0i; s < nslots; s++) {',
     '    let kr = route_slot_range(s, u.k_offset, u.Nk);',
-    '    if (kr.x >= kr.y) { continue; }',
+    '    if (kr.y <= 0i) { continue; }',
     '    let id = route_id(kr.x);',
     `    if (route_forced(id, own, c) && ${cand}) {`,
     '      route_indices[out0 + n] = id;',
@@ -129,7 +129,7 @@ function rankedRounds(rank: readonly string[]): string[] {
     '    var best_id = 0i;',
     '    for (var s = 0i; s < nslots; s++) {',
     '      let kr = route_slot_range(s, u.k_offset, u.Nk);',
-    '      if (kr.x >= kr.y) { continue; }',
+    '      if (kr.y <= 0i) { continue; }',
     '      let id = route_id(kr.x);',
     '      if (route_forced(id, own, c)) { continue; }',
     ...rank,
@@ -173,10 +173,10 @@ export function topkSource(f: TensorFormats, r: PoolRankPlan): string {
     ? [
         '  let unit = gid.x;',
         '  let qr = route_slot_range(i32(unit), u.q_offset, u.Nq);',
-        '  if (qr.x >= qr.y) { return; }',
+        '  if (qr.y <= 0i) { return; } // qr: first position, length',
         '  let own = route_id(qr.x);',
         '  let r_lo = qr.x - u.q_offset;',
-        '  let r_hi = qr.y - u.q_offset;',
+        '  let r_hi = r_lo + qr.y;',
       ]
     : [
         '  let unit = gid.x;',
@@ -187,7 +187,7 @@ export function topkSource(f: TensorFormats, r: PoolRankPlan): string {
       ];
   const cand = r.source.vote
     ? 'route_vote(b, g, unit, r_lo, q_lo, q_hi, s, kr).y > 0.0f'
-    : 'route_candidate_keys(b, g, q_lo, q_hi, kr.x, kr.y - 1i)';
+    : 'route_candidate_keys(b, g, q_lo, q_hi, kr.x, kr.x + (kr.y - 1i))';
   // One block's rank this round: the vote tests candidacy itself; an affinity tests it lazily.
   const rank = r.source.vote
     ? [
@@ -203,7 +203,7 @@ export function topkSource(f: TensorFormats, r: PoolRankPlan): string {
         '      if (have_last && !(m < last_m || (m == last_m && id > last_id))) { continue; }',
         '      // Ids ascend, so a tie keeps the lower id.',
         '      if (found && !(m > best_m)) { continue; }',
-        '      if (!route_candidate_keys(b, g, q_lo, q_hi, kr.x, kr.y - 1i)) { continue; }',
+        '      if (!route_candidate_keys(b, g, q_lo, q_hi, kr.x, kr.x + (kr.y - 1i))) { continue; }',
       ];
   return [
     ...helpers(f, r),

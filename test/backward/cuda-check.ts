@@ -1,0 +1,80 @@
+// One CUDA SIMT backward case on the CPU emulator (cuda-emu.ts): the float64 reference's out and
+// lse go in, dq dk dv and the param/tensor gradient slots come out, each compared with the float64
+// gradient reference (reference-grad.ts). Shared by cuda.test.ts and the fuzz campaign.
+import { expect } from 'vitest';
+import { compileCudaBackward } from '../../src/backward.js';
+import { compareArrays } from '../../src/runtime/compare.js';
+import { rng } from '../../src/runtime/inputs.js';
+import { referenceGradients } from '../../src/runtime/reference-grad.js';
+import { makeInputs } from '../support/arbitraries.js';
+import type { Inputs, Shape } from '../support/arbitraries.js';
+import { emulateCudaBackward } from './cuda-emu.js';
+import { evalEnv, f32TensorLengths, gradPredicates } from './support.js';
+
+/** Relative error of each gradient (floor: the largest reference magnitude, at least 1e-3). */
+export async function checkCudaBackward(
+  source: string,
+  sh: Shape,
+  seed: number,
+  opts: { params?: Record<string, number>; tensors?: Partial<Inputs['tensors']> } = {},
+): Promise<Record<string, number>> {
+  const c = compileCudaBackward(source, { file: 'bwd.attn', headDim: sh.D, valueDim: sh.Dv });
+  const params = { ...(Object.fromEntries(c.decl.defaults) as Record<string, number>), ...opts.params };
+  const made = makeInputs(sh, seed);
+  const inputs = { ...made, tensors: { ...made.tensors, ...opts.tensors } } as Inputs;
+  const env = evalEnv(c.decl.decl, params, sh, inputs);
+  const r = rng(seed ^ 0x51ed27);
+  const dout = Float32Array.from({ length: sh.B * sh.Hq * sh.Nq * sh.Dv }, () => r() * 2 - 1);
+  const lengths = f32TensorLengths(c.decl.decl, env);
+  const ref = referenceGradients(
+    { ...sh, q: inputs.q, k: inputs.k, v: inputs.v },
+    gradPredicates(c.decl.decl, env),
+    dout,
+    lengths,
+  );
+  const tensors = Object.fromEntries(
+    c.kernel.tensors.map((t) => [t.name, inputs.tensors[t.name as 'doc'].data]),
+  );
+  const slots = c.backward.gradParams.length + c.backward.gradTensors.reduce((n, t) => n + lengths[t]!, 0);
+  const got = await emulateCudaBackward(c.backward, {
+    B: sh.B,
+    H: sh.Hq,
+    Hkv: sh.Hkv,
+    Nq: sh.Nq,
+    Nk: sh.Nk,
+    qOffset: sh.qOffset ?? sh.Nk - sh.Nq,
+    kOffset: sh.kOffset ?? 0,
+    scale: Math.fround(1 / Math.sqrt(sh.D)),
+    arrays: {
+      q: inputs.q,
+      k: inputs.k,
+      v: inputs.v,
+      out: Float32Array.from(ref.out),
+      lse: Float32Array.from(ref.lse),
+      dout,
+    },
+    tensors,
+    params,
+    slots,
+  });
+  const errors: Record<string, number> = {};
+  const cmp = (name: string, a: ArrayLike<number>, b: ArrayLike<number>, scale = 0): void => {
+    let floor = Math.max(1e-3, scale);
+    for (let i = 0; i < b.length; i++) floor = Math.max(floor, Math.abs(b[i]!));
+    const agreement = compareArrays(a, b, floor);
+    expect(agreement.nanCount, `NaN in ${name}`).toBe(0);
+    errors[name] = agreement.relError;
+  };
+  cmp('dq', got.dq, ref.dq);
+  cmp('dk', got.dk, ref.dk);
+  cmp('dv', got.dv, ref.dv);
+  c.backward.gradParams.forEach((p, i) =>
+    cmp(`d$${p}`, [got.grads[i]!], [ref.dParams.get(p) ?? 0], ref.dParamsScale.get(p)),
+  );
+  let at = c.backward.gradParams.length;
+  for (const t of c.backward.gradTensors) {
+    const n = lengths[t]!;
+    cmp(`d${t}`, got.grads.subarray(at, (at += n)), ref.dTensors.get(t)!, ref.dTensorsScale.get(t));
+  }
+  return errors;
+}
