@@ -643,7 +643,7 @@ __device__ __forceinline__ void fetch_k(const KvRows& kg, unsigned char* dst, in
         dec_cp<U>(dst + (j0 + n) * K_ROW + c * U, kg.row(r, ok ? kj : first) + c * (U / (int)sizeof(T)), ok);
       }
     } else {
-      const T* rows[N];
+      const T* rows[N > 0 ? N : 1];
 #pragma unroll
       for (int n = 0; n < N; ++n) rows[n] = kg.row(min(t0 + j0 + n, t1 - 1));
 #pragma unroll
@@ -674,7 +674,7 @@ __device__ __forceinline__ void fetch_v(const KvRows& vg, unsigned char* dst, in
         dec_cp<U>(dst + (j0 + n) * V_ROW + c * U, vg.row(r, ok ? kj : first) + c * (U / (int)sizeof(T)), ok);
       }
     } else {
-      const T* rows[N];
+      const T* rows[N > 0 ? N : 1];
 #pragma unroll
       for (int n = 0; n < N; ++n) rows[n] = vg.row(min(t0 + j0 + n, t1 - 1));
 #pragma unroll
@@ -984,7 +984,7 @@ __device__ __forceinline__ void dm_fetch(const KvRows& g, T* dst, int t0, int t1
         dec_cp<16>(dst + (j0 + n) * PITCH + c * E, g.row(r, ok ? kj : first) + c * E, ok);
       }
     } else {
-      const T* rows[N];
+      const T* rows[N > 0 ? N : 1];
 #pragma unroll
       for (int n = 0; n < N; ++n) rows[n] = g.row(min(t0 + j0 + n, t1 - 1));
 #pragma unroll
