@@ -5,8 +5,7 @@ import type { AttentionKernel } from '../../ir/kernel.js';
 import type { Artifact } from '../artifact.js';
 import { renderCuda, type CudaMeta } from './kernel.js';
 import type { CudaLimits } from './plan.js';
-import { renderStagedCuda } from './quant-stage.js';
-import { hasQuantizedKv } from '../../ir/formats.js';
+import { floatKvProblem, renderStagedCuda } from './quant-stage.js';
 
 export { renderCuda, type CudaMeta } from './kernel.js';
 export {
@@ -42,10 +41,9 @@ export function renderCudaArtifact(
   meta: CudaMeta,
   opts: { limits?: CudaLimits } = {},
 ): Artifact {
-  if (kernel.schedule.quantPrefill === 'fused' && !hasQuantizedKv(kernel.formats))
-    // As 'staged' is refused (stagedProblem): the choice is about quantized K/V, so asking for it
-    // over float K/V is a mistake worth naming rather than ignoring.
-    throw new Error("CUDA backend: quantPrefill 'fused' needs a quantized K or V cache (a store statement)");
+  const floatKv =
+    kernel.schedule.quantPrefill === 'fused' ? floatKvProblem(kernel.formats, 'fused') : undefined;
+  if (floatKv !== undefined) throw new Error(`CUDA backend: ${floatKv}`);
   return kernel.schedule.quantPrefill === 'staged'
     ? renderStagedCuda(kernel, meta, opts)
     : renderCuda(kernel, meta, opts);

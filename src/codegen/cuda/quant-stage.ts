@@ -55,11 +55,18 @@ const STAGE_THREADS = 256;
 
 const quantizedOf = (f: TensorFormats): Which[] => (['k', 'v'] as const).filter((w) => f[w].kind === 'quant');
 
+/** Either quantPrefill mode chooses how quantized K/V is read: over float K/V it is a mistake. */
+export function floatKvProblem(f: TensorFormats, mode: 'staged' | 'fused'): string | undefined {
+  if (quantizedOf(f).length === 0)
+    return `quantPrefill '${mode}' needs a quantized K or V cache (a store statement)`;
+  return undefined;
+}
+
 /** Why `kernel` cannot be staged (undefined: it can). */
 export function stagedProblem(kernel: AttentionKernel): string | undefined {
   const f = kernel.formats;
-  if (quantizedOf(f).length === 0)
-    return "quantPrefill 'staged' needs a quantized K or V cache (a store statement)";
+  const floatKv = floatKvProblem(f, 'staged');
+  if (floatKv !== undefined) return floatKv;
   if (f.paged) return "quantPrefill 'staged': paged quantized caches are not staged yet (use 'fused')";
   if (kernel.routing)
     return "quantPrefill 'staged': routed and selecting kernels are not staged yet (use 'fused')";
