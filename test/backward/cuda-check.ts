@@ -1,9 +1,8 @@
 // One CUDA SIMT backward case on the CPU emulator (cuda-emu.ts): the float64 reference's out and
 // lse go in, dq dk dv and the param/tensor gradient slots come out, each compared with the float64
 // gradient reference (reference-grad.ts). Shared by cuda.test.ts and the fuzz campaign.
-import { expect } from 'vitest';
 import { compileCudaBackward } from '../../src/backward.js';
-import { compareArrays } from '../../src/runtime/compare.js';
+import { gradientErrors } from './grad-errors.js';
 import { rng } from '../../src/runtime/inputs.js';
 import { referenceGradients } from '../../src/runtime/reference-grad.js';
 import { makeInputs } from '../support/arbitraries.js';
@@ -57,14 +56,7 @@ export async function checkCudaBackward(
     params,
     slots,
   });
-  const errors: Record<string, number> = {};
-  const cmp = (name: string, a: ArrayLike<number>, b: ArrayLike<number>, scale = 0): void => {
-    let floor = Math.max(1e-3, scale);
-    for (let i = 0; i < b.length; i++) floor = Math.max(floor, Math.abs(b[i]!));
-    const agreement = compareArrays(a, b, floor);
-    expect(agreement.nanCount, `NaN in ${name}`).toBe(0);
-    errors[name] = agreement.relError;
-  };
+  const { errors, cmp } = gradientErrors();
   cmp('dq', got.dq, ref.dq);
   cmp('dk', got.dk, ref.dk);
   cmp('dv', got.dv, ref.dv);

@@ -1,9 +1,8 @@
 // One WGSL backward case on WebGPU (lavapipe in CI): the forward kernel gives out and lse, the
 // backward module dq dk dv and the param/tensor gradients, each compared with the float64
 // gradient reference (reference-grad.ts, its score partials from the dual-number AST evaluator).
-import { expect } from 'vitest';
 import { compileBackward } from '../../src/backward.js';
-import { compareArrays } from '../../src/runtime/compare.js';
+import { gradientErrors } from './grad-errors.js';
 import { runWgslBackward } from '../../src/runtime/backward-webgpu.js';
 import { referenceGradients } from '../../src/runtime/reference-grad.js';
 import { rng } from '../../src/runtime/inputs.js';
@@ -66,14 +65,7 @@ export async function checkWgslBackward(
     dout,
     f32TensorLengths(c.decl.decl, env),
   );
-  const errors: Record<string, number> = {};
-  const cmp = (name: string, a: ArrayLike<number>, b: ArrayLike<number>, scale = 0): void => {
-    let floor = Math.max(1e-3, scale);
-    for (let i = 0; i < b.length; i++) floor = Math.max(floor, Math.abs(b[i]!));
-    const agreement = compareArrays(a, b, floor);
-    expect(agreement.nanCount, `NaN in ${name}`).toBe(0);
-    errors[name] = agreement.relError;
-  };
+  const { errors, cmp } = gradientErrors();
   cmp('dq', got.dq, ref.dq);
   cmp('dk', got.dk, ref.dk);
   cmp('dv', got.dv, ref.dv);

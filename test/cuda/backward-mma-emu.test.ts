@@ -5,7 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { compileCudaBackwardMma } from '../../src/backward.js';
-import { compareArrays } from '../../src/runtime/compare.js';
+import { gradientErrors } from '../backward/grad-errors.js';
 import { rng } from '../../src/runtime/inputs.js';
 import { referenceGradients } from '../../src/runtime/reference-grad.js';
 import { makeInputs, type Inputs, type Shape } from '../support/arbitraries.js';
@@ -80,14 +80,7 @@ async function check(
     params,
     slots,
   });
-  const errors: Record<string, number> = {};
-  const cmp = (name: string, a: ArrayLike<number>, b: ArrayLike<number>, scale = 0): void => {
-    let floor = Math.max(1e-3, scale);
-    for (let i = 0; i < b.length; i++) floor = Math.max(floor, Math.abs(b[i]!));
-    const agreement = compareArrays(a, b, floor);
-    expect(agreement.nanCount, `NaN in ${name}`).toBe(0);
-    errors[name] = agreement.relError;
-  };
+  const { errors, cmp } = gradientErrors();
   cmp('dq', fromBf16(got.dq), ref.dq);
   cmp('dk', fromBf16(got.dk), ref.dk);
   cmp('dv', fromBf16(got.dv), ref.dv);
