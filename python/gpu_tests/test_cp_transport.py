@@ -64,7 +64,7 @@ class DenseKernel:
         s = s.masked_fill(~self.mask(qp, kp, named), float('-inf'))
         lse = torch.logsumexp(s, dim=-1)
         out = torch.nan_to_num(torch.exp(s - lse[..., None]), nan=0.0) @ vv
-        return AttentionOutput(out.to(q.dtype), lse.float(), None)
+        return AttentionOutput(out.to(q.dtype), lse.float(), None, None)
 
 
 def _at(t, idx):
