@@ -1,4 +1,3 @@
-/// <reference types="@webgpu/types" preserve="true" />
 // The process-wide WebGPU device: in Node through the `webgpu` package (Dawn; imported lazily so
 // browser bundles never see it), in browsers through navigator.gpu.
 import type { WgslLimits } from '../codegen/wgsl/limits.js';

@@ -1,4 +1,3 @@
-/// <reference types="@webgpu/types" preserve="true" />
 // What a WGSL schedule needs from a device, and the check that it fits. The schedule pass calls
 // wgslWorkgroupBytes (or wgslScheduleProblem) to pick tile sizes; the backend and the runtime call
 // checkWgslSchedule and refuse schedules that would fail pipeline creation on the device.
