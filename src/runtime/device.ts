@@ -100,6 +100,7 @@ export function deviceLimits(device: GPUDevice): WgslLimits {
     maxInvocations: Math.min(l.maxComputeInvocationsPerWorkgroup, l.maxComputeWorkgroupSizeX),
     shaderF16: device.features.has('shader-f16'),
     subgroups: device.features.has('subgroups'),
+    maxStorageBuffers: l.maxStorageBuffersPerShaderStage,
     ...softwareAdapter(device),
   };
 }

@@ -20,6 +20,11 @@ export interface WgslLimits {
    * wins; on hardware (false) the default WGSL engine is coop. Unknown (undefined): row.
    */
   softwareAdapter?: boolean;
+  /**
+   * GPUSupportedLimits.maxStorageBuffersPerShaderStage. Unknown (undefined): compile() warns when a
+   * kernel binds more than WebGPU's baseline of 8 (storage-buffers.ts) instead of refusing it.
+   */
+  maxStorageBuffers?: number;
 }
 
 /** The limits every WebGPU device guarantees (`shader-f16` is optional, so it is off). */
