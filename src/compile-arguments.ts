@@ -57,6 +57,9 @@ export function optionsProblem(o: CompileOptions): string | undefined {
     return `option importance: expected sum or normalized, got ${show(o.importance)}`;
   if (o.wgslEngine !== undefined && o.wgslEngine !== 'row' && o.wgslEngine !== 'coop')
     return `option wgslEngine: expected row or coop, got ${show(o.wgslEngine)}`;
+  const buffers = o.limits?.maxStorageBuffers;
+  if (buffers !== undefined && !(Number.isSafeInteger(buffers) && buffers > 0))
+    return `option limits.maxStorageBuffers: expected a positive integer, got ${show(buffers)}`;
   return undefined;
 }
 

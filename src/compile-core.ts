@@ -4,7 +4,7 @@
 // browser bundle of the WGSL entry carries no CUDA code).
 import type { Artifact } from './codegen/artifact.js';
 import type { TargetBackend } from './codegen/target.js';
-import { CompileError, error, hasErrors, noSpan, type Diagnostic } from './diagnostics.js';
+import { CompileError, error, hasErrors, noSpan, warning, type Diagnostic } from './diagnostics.js';
 import type { Span } from './diagnostics.js';
 import type { CheckedDecl } from './dsl/checker.js';
 import { frontend } from './dsl/index.js';
@@ -67,6 +67,11 @@ export interface Compiled {
   readonly kernel: AttentionKernel;
   readonly decl: CheckedDecl;
   readonly program: Program;
+  /**
+   * What compiled but may not run everywhere (WGSL: more storage buffers than WebGPU's baseline
+   * when `limits` do not name the device's), at the declaration's name. The CLI prints them.
+   */
+  readonly warnings: readonly Diagnostic[];
 }
 
 /** Parses and checks; returns the chosen declaration or throws a CompileError. */
@@ -149,7 +154,8 @@ export function compileWith(backends: Backends, source: string, options: Compile
     // A schedule the device cannot run (user overrides beyond its limits, f16 without shader-f16).
     return refuse((e as Error).message);
   }
-  return { artifact, kernel, decl, program };
+  const warnings = (target.warnings?.(artifact, limits) ?? []).map((m) => warning(m, decl.decl.nameSpan));
+  return { artifact, kernel, decl, program, warnings };
 }
 
 type Refuse = (message: string, span?: Span) => never;

@@ -29,6 +29,10 @@ export function error(message: string, span: Span, hint?: string): Diagnostic {
     : { severity: 'error', message, span, hint };
 }
 
+export function warning(message: string, span: Span): Diagnostic {
+  return { severity: 'warning', message, span };
+}
+
 export function hasErrors(diags: readonly Diagnostic[]): boolean {
   return diags.some((d) => d.severity === 'error');
 }

@@ -26,6 +26,10 @@ describe('compile() options', () => {
     [{ target: 'wgsl', headDim: NaN }, /option headDim: expected a positive integer, got NaN/],
     [{ target: 'wgsl', headDim: '64' }, /option headDim: expected a positive integer, got `64`/],
     [{ target: 'cuda', valueDim: 0 }, /option valueDim: expected a positive integer, got 0/],
+    [
+      { target: 'wgsl', limits: { maxStorageBuffers: 0 } },
+      /option limits\.maxStorageBuffers: expected a positive integer, got 0/,
+    ],
     // It said `use --dtype f16`, a CLI flag, to an API caller.
     [
       { target: 'wgsl', dtype: 'bf16' },

@@ -37,6 +37,7 @@ const options = {
   seed: { type: 'string' },
   repeat: { type: 'string' },
   head: { type: 'string' },
+  'batch-index': { type: 'string' },
   json: { type: 'boolean' },
   'install-lavapipe': { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },

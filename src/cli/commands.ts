@@ -64,10 +64,12 @@ export const commands: Readonly<Record<CommandName, CommandSpec>> = {
     flags: [...shapeFlags, 'dim', 'dtype', 'repeat', 'importance', 'wgsl-engine', 'json'],
   },
   viz: {
-    usage: `attnc viz FILE --out mask.svg|mask.png [--nq N] [--nk N] [--head I] [--batch I] [--heads N]
+    usage: `attnc viz FILE --out mask.svg|mask.png [--nq N] [--nk N] [--head I] [--batch-index I] [--heads N]
                  [--kv-heads N] [--dim N] [--param NAME=VALUE ...] [--seed N] [--entry NAME]
-                 (--head/--batch: which slice to draw)`,
-    flags: [...shapeFlags, 'out', 'head', 'dim'],
+                 (--head/--batch-index: which slice to draw; viz's --batch I is the old spelling of --batch-index)`,
+    // 'batch' (from shapeFlags): viz's old spelling of --batch-index, kept for scripts; in run and
+    // the REPL --batch is the batch size.
+    flags: [...shapeFlags, 'out', 'head', 'batch-index', 'dim'],
   },
   repl: {
     usage: 'attnc repl [FILE]       (history in $ATTNC_HOME/history, default ~/.attnc/history)',

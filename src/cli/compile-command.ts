@@ -8,7 +8,7 @@ import { formatFiles } from '../codegen/emit-ts-format.js';
 import { backwardEngineRefusal, cudaBackwardBeside } from '../backward.js';
 import { compile, type CompileOptions } from '../compile.js';
 import { COOP_MODULE_TIERS } from '../codegen/emit-ts-engines.js';
-import { CompileError, type Diagnostic } from '../diagnostics.js';
+import { CompileError, renderDiagnostics, type Diagnostic } from '../diagnostics.js';
 import { dumpIR } from '../ir/dump.js';
 import type { Target } from '../ir/passes/legalize.js';
 import { UsageError } from './errors.js';
@@ -22,7 +22,7 @@ import {
   positiveInt,
 } from './compile-flags.js';
 import type { CheckedCompileFlags, CompileFlags } from './compile-flags.js';
-import { head, writeJson } from './json.js';
+import { diagnosticJson, head, writeJson } from './json.js';
 import { ensureDirectory, writeOutput } from './out-path.js';
 
 export function compileCommand(source: string, file: string, f: CompileFlags): number | Promise<number> {
@@ -39,10 +39,13 @@ export function compileCommand(source: string, file: string, f: CompileFlags): n
   };
   const options = compileOptionsOf(f, checked, name, observe);
   const dims = dimFlags(options.headDim ?? 64, options.valueDim ?? options.headDim ?? 64);
-  const { artifact, kernel, decl } = citingGivenPath(file, name, () =>
+  const { artifact, kernel, decl, warnings } = citingGivenPath(file, name, () =>
     blamingFlags({ dims, entry: f.entry }, () => compile(source, options)),
   );
-  const output: CompileOutput = { artifact, file: name, json: f.json === true, out: f.out };
+  const cited = warnings.map(citing(file, name));
+  // On stderr, so stdout (the code) stays what it was; --json lists them in the document.
+  if (cited.length && !f.json) process.stderr.write(renderDiagnostics(cited, source) + '\n');
+  const output: CompileOutput = { artifact, file: name, json: f.json === true, out: f.out, warnings: cited };
   if (dump !== undefined) {
     if (output.json) writeJson({ ...head('compile', 0), kernel: artifact.name, pass: dump, ir });
     return 0;
@@ -78,11 +81,15 @@ function citingGivenPath<T>(given: string, portable: string, compileIt: () => T)
     return compileIt();
   } catch (e) {
     if (!(e instanceof CompileError) || given === portable) throw e;
-    const at = (d: Diagnostic): Diagnostic =>
-      d.span.file === portable ? { ...d, span: { ...d.span, file: given } } : d;
-    throw new CompileError(e.diagnostics.map(at), e.source);
+    throw new CompileError(e.diagnostics.map(citing(given, portable)), e.source);
   }
 }
+
+/** A diagnostic at the portable name moved to the path given (citingGivenPath). */
+const citing =
+  (given: string, portable: string) =>
+  (d: Diagnostic): Diagnostic =>
+    d.span.file === portable ? { ...d, span: { ...d.span, file: given } } : d;
 
 /** The compile options the flags ask for (checked: checkCompileFlags's; file: the portable name). */
 function compileOptionsOf(
@@ -155,6 +162,8 @@ interface CompileOutput {
   readonly json: boolean;
   /** --out DIR, or undefined for the main file on stdout. */
   readonly out: string | undefined;
+  /** compile()'s warnings, citing the path given. */
+  readonly warnings: readonly Diagnostic[];
 }
 
 /**
@@ -181,6 +190,7 @@ function report(o: CompileOutput, files: Record<string, string>, main: string, e
       entryPoints: a.entryPoints,
       bindings: a.bindings,
       params: a.params,
+      diagnostics: o.warnings.map(diagnosticJson),
       files: paths,
       // Without --out the main file travels inside the document, not beside it.
       ...(o.out === undefined ? { code: files[main] } : {}),

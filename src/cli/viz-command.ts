@@ -19,6 +19,9 @@ export interface VizFlags {
   nq?: string | undefined;
   nk?: string | undefined;
   head?: string | undefined;
+  /** Which batch slice to draw. */
+  'batch-index'?: string | undefined;
+  /** The old spelling of --batch-index (run's and the REPL's --batch is the batch size). */
   batch?: string | undefined;
   heads?: string | undefined;
   'kv-heads'?: string | undefined;
@@ -38,6 +41,16 @@ function index(flag: string, raw: string | undefined, count: number, why: string
   if (n === undefined || n < 0 || n >= count)
     throw new UsageError(`--${flag} expects an index in [0, ${count - 1}] (${why}), got \`${raw}\``);
   return n;
+}
+
+/** --batch-index, or --batch (its old spelling here); both given is a usage error. */
+function batchIndex(f: VizFlags): number {
+  if (f['batch-index'] !== undefined && f.batch !== undefined)
+    throw new UsageError(
+      'viz: --batch-index and --batch are both given (--batch is the old spelling of --batch-index here)',
+    );
+  const flag = f.batch !== undefined ? 'batch' : 'batch-index';
+  return index(flag, f['batch-index'] ?? f.batch, 1, 'viz draws a batch of 1');
 }
 
 export function vizCommand(source: string, file: string, f: VizFlags, params: ParamValues): number {
@@ -65,7 +78,7 @@ export function vizCommand(source: string, file: string, f: VizFlags, params: Pa
   if (heads % kvHeads !== 0)
     throw new UsageError(`--heads (${heads}) must be a multiple of --kv-heads (${kvHeads})`);
   const h = index('head', f.head, heads, `--heads ${heads}`);
-  const b = index('batch', f.batch, 1, 'viz draws a batch of 1');
+  const b = batchIndex(f);
   let grid;
   try {
     grid = maskGrid(compiled, {

@@ -1,4 +1,3 @@
-/// <reference types="@webgpu/types" preserve="true" />
 // The GPU half of an emitted module's runtime (emit-ts-runtime.ts has the argument checks,
 // emit-ts-launch.ts the prepared launch): the device check, and \`instantiate\`, which compiles a
 // kernel's pipelines once and gives dispatch / encode / prepare. Text in the same «TypeScript-only»

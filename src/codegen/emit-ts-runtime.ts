@@ -1,4 +1,3 @@
-/// <reference types="@webgpu/types" preserve="true" />
 // The kernel-independent argument checks of an emitted TypeScript/JS module (emit-ts-buffers.ts
 // checks the caller's GPU buffers, emit-ts-kernel.ts and emit-ts-launch.ts are the GPU half;
 // emit-ts.ts writes the kernel-specific parts: the WGSL, the tables, the types and `resolve`,

@@ -19,4 +19,10 @@ export interface TargetBackend {
    * engines), over the target's portable defaults; throws for an arch it does not know.
    */
   readonly limitsFor?: (arch: string | undefined) => Partial<TargetLimits>;
+  /**
+   * What may keep the artifact off some devices, which `limits` cannot settle (WGSL: more storage
+   * buffers than WebGPU's baseline when the device's limit is unknown); compile() reports them as
+   * warnings at the declaration.
+   */
+  readonly warnings?: (artifact: Artifact, limits: TargetLimits) => readonly string[];
 }

@@ -1,4 +1,3 @@
-/// <reference types="@webgpu/types" preserve="true" />
 // The process-wide WebGPU device: in Node through the `webgpu` package (Dawn; imported lazily so
 // browser bundles never see it), in browsers through navigator.gpu.
 import type { WgslLimits } from '../codegen/wgsl/limits.js';
@@ -101,6 +100,7 @@ export function deviceLimits(device: GPUDevice): WgslLimits {
     maxInvocations: Math.min(l.maxComputeInvocationsPerWorkgroup, l.maxComputeWorkgroupSizeX),
     shaderF16: device.features.has('shader-f16'),
     subgroups: device.features.has('subgroups'),
+    maxStorageBuffers: l.maxStorageBuffersPerShaderStage,
     ...softwareAdapter(device),
   };
 }

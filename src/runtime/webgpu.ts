@@ -1,4 +1,3 @@
-/// <reference types="@webgpu/types" preserve="true" />
 // Runs WGSL artifacts on WebGPU (the device comes from device.ts: Dawn in Node, navigator.gpu in
 // browsers). Pipelines are created once per kernel; buffers per run, freed after it.
 import type { Artifact, Binding, DecodeVariant } from '../codegen/artifact.js';

@@ -119,10 +119,41 @@ describe('attnc viz', () => {
     expect(viz({ head: '4', heads: '4' }, {})).toThrow(
       '--head expects an index in [0, 3] (--heads 4), got `4`',
     );
+    expect(viz({ 'batch-index': '7' }, {})).toThrow(
+      new UsageError('--batch-index expects an index in [0, 0] (viz draws a batch of 1), got `7`'),
+    );
+    expect(viz({ head: '3', heads: '4' }, {})()).toBe(0);
+  });
+
+  // run's and the REPL's --batch is the batch size; viz's was the slice index. --batch-index names
+  // the index; viz's --batch stays its old spelling, so scripts that pass it keep working.
+  it('viz --batch is the old spelling of --batch-index: same index, same check; not both', () => {
+    expect(viz({ 'batch-index': '0' }, {})()).toBe(0);
+    expect(viz({ batch: '0' }, {})()).toBe(0);
     expect(viz({ batch: '7' }, {})).toThrow(
       new UsageError('--batch expects an index in [0, 0] (viz draws a batch of 1), got `7`'),
     );
-    expect(viz({ head: '3', heads: '4' }, {})()).toBe(0);
+    expect(viz({ batch: '0', 'batch-index': '0' }, {})).toThrow(
+      new UsageError(
+        'viz: --batch-index and --batch are both given (--batch is the old spelling of --batch-index here)',
+      ),
+    );
+  });
+
+  it('the built CLI takes viz --batch-index and lists it in viz --help; run does not take it', () => {
+    const svg = join(dir, 'b.svg');
+    expect(
+      attnc('viz', 'stdlib/causal.attn', '--out', svg, '--nq', '8', '--nk', '8', '--batch-index', '0').code,
+    ).toBe(0);
+    expect(
+      attnc('viz', 'stdlib/causal.attn', '--out', svg, '--nq', '8', '--nk', '8', '--batch', '0').code,
+    ).toBe(0);
+    const help = spawnSync(process.execPath, [cli, 'viz', '--help'], { encoding: 'utf8' }).stdout;
+    expect(help).toContain('[--batch-index I]');
+    expect(help).not.toContain('[--batch I]');
+    expect(attncLines(attnc('run', 'stdlib/causal.attn', '--batch-index', '0').err)[0]).toBe(
+      'attnc: run does not take --batch-index',
+    );
   });
 });
 

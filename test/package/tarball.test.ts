@@ -3,6 +3,8 @@
 // .d.ts files too (skipLibCheck off), and run: both compiler entries, the CLI bin, and a clear
 // error naming `webgpu` when a kernel is run without it. A browser bundle of `attnc/wgsl` from the
 // installed package takes the browser chevrotain (package.json "browser"), without lodash-es.
+// The consumer type-checks with TypeScript 5 (ours), 6 and 7: those declare WebGPU in their DOM lib,
+// which conflicts with @webgpu/types.
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -13,8 +15,18 @@ import { beforeAll, describe, expect, it } from 'vitest';
 
 const repo = resolve('.');
 const tsc = join(repo, 'node_modules/typescript/bin/tsc');
+/**
+ * TypeScript 6 and 7, installed into the consumer project with the package, not our
+ * devDependencies: every typescript declares the `tsc` bin, and an `npm install` into an existing
+ * checkout linked node_modules/.bin/tsc to the alias it added (typescript-6), so `npm run
+ * typecheck` and the build would have changed compiler.
+ */
+const newerTypescripts = ['typescript-6@npm:typescript@6.0.3', 'typescript-7@npm:typescript@7.0.2'];
 let project = '';
 let files: string[] = [];
+/** The tsc of `pkg`: ours for `typescript`, else the consumer's alias. */
+const tscOf = (pkg: string): string =>
+  pkg === 'typescript' ? tsc : join(project, 'node_modules', pkg, 'bin/tsc');
 
 const sh = (cmd: string, args: string[], cwd: string): string =>
   execFileSync(cmd, args, { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 240_000 });
@@ -58,7 +70,11 @@ beforeAll(() => {
     JSON.stringify({ name: 'consumer', private: true, type: 'module' }),
   );
   const tgz = join(dir, out[0]!.filename);
-  sh('npm', ['install', tgz, '--prefer-offline', '--no-audit', '--no-fund', '--loglevel=error'], project);
+  sh(
+    'npm',
+    ['install', tgz, ...newerTypescripts, '--prefer-offline', '--no-audit', '--no-fund', '--loglevel=error'],
+    project,
+  );
   writeFileSync(join(project, 'main.ts'), consumerTs);
   writeFileSync(
     join(project, 'tsconfig.json'),
@@ -106,6 +122,27 @@ describe('the npm package', () => {
   it('type-checks a strict consumer, our .d.ts files included', () => {
     expect(() => sh(process.execPath, [tsc, '-p', '.'], project)).not.toThrow();
     expect(existsSync(join(project, 'out/main.js'))).toBe(true);
+  });
+
+  // attnc/runtime's WebGPU types: from @webgpu/types before TypeScript 6 (exports' `types@<6`:
+  // types/runtime-ts5.d.ts), from the DOM lib from 6 on, where loading both fails (TS2300, TS6200).
+  it.each([
+    ['typescript', '5.', true],
+    ['typescript-6', '6.', false],
+    ['typescript-7', '7.', false],
+  ])('type-checks the same consumer with %s (%sx)', (pkg, major, webgpuTypes) => {
+    // --listFiles: every file read, one path a line, then any diagnostics.
+    const r = spawnSync(process.execPath, [tscOf(pkg), '-p', '.', '--noEmit', '--listFiles'], {
+      cwd: project,
+      encoding: 'utf8',
+    });
+    const lines = r.stdout.split('\n').filter((l) => l !== '');
+    expect({ status: r.status, diagnostics: lines.filter((l) => !l.startsWith('/')) }).toEqual({
+      status: 0,
+      diagnostics: [],
+    });
+    expect(lines.some((l) => l.includes('/node_modules/@webgpu/types/'))).toBe(webgpuTypes);
+    expect(sh(process.execPath, [tscOf(pkg), '--version'], project)).toContain(`Version ${major}`);
   });
 
   it('runs: both entries compile, attnc/wgsl rejects cuda, a missing webgpu is named', () => {

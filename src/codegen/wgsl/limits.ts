@@ -1,4 +1,3 @@
-/// <reference types="@webgpu/types" preserve="true" />
 // What a WGSL schedule needs from a device, and the check that it fits. The schedule pass calls
 // wgslWorkgroupBytes (or wgslScheduleProblem) to pick tile sizes; the backend and the runtime call
 // checkWgslSchedule and refuse schedules that would fail pipeline creation on the device.
@@ -21,6 +20,11 @@ export interface WgslLimits {
    * wins; on hardware (false) the default WGSL engine is coop. Unknown (undefined): row.
    */
   softwareAdapter?: boolean;
+  /**
+   * GPUSupportedLimits.maxStorageBuffersPerShaderStage. Unknown (undefined): compile() warns when a
+   * kernel binds more than WebGPU's baseline of 8 (storage-buffers.ts) instead of refusing it.
+   */
+  maxStorageBuffers?: number;
 }
 
 /** The limits every WebGPU device guarantees (`shader-f16` is optional, so it is off). */

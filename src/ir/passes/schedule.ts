@@ -23,6 +23,8 @@ export interface TargetLimits {
   readonly subgroups?: boolean;
   /** WGSL only: whether the adapter is a CPU implementation (the default engine is then row, else coop). */
   readonly softwareAdapter?: boolean;
+  /** WGSL only: maxStorageBuffersPerShaderStage (undefined: unknown, codegen/wgsl/storage-buffers.ts). */
+  readonly maxStorageBuffers?: number;
 }
 
 /**
