@@ -111,10 +111,11 @@ function candidateFn(mode: ClassMode, mask: Linearized | undefined): string {
   const pairs =
     mode === 'dynamic' || mode === 'partial'
       ? [
-          '  // Partial: find one allowed pair (at most BLOCK x unit rows of them).',
-          '  for (var q = q_lo; q <= q_hi; q++) {',
-          '    for (var k = k_lo; k <= k_hi; k++) {',
-          '      if (route_mask(b, h, q, k)) { return true; }',
+          '  // Partial: find one allowed pair (at most BLOCK x unit rows of them). The loops count',
+          '  // offsets: q_hi or k_hi may be I32_MAX, where q++ would wrap and scan other positions.',
+          '  for (var i = 0i; i <= q_hi - q_lo; i++) {',
+          '    for (var j = 0i; j <= k_hi - k_lo; j++) {',
+          '      if (route_mask(b, h, q_lo + i, k_lo + j)) { return true; }',
           '    }',
           '  }',
           '  return false;',
