@@ -27,7 +27,8 @@ function candidate(r: RoutingPlan, mode: ClassMode): string[] {
       return ['  return route_candidate(b, h, q, q, id);'];
     case 'tokens': {
       const allowed = mode === 'full' ? 'true' : mode === 'empty' ? 'false' : 'route_mask(b, h, q, id)';
-      return ['  if (id < u.k_offset || id >= u.k_offset + u.Nk) { return false; }', `  return ${allowed};`];
+      // id - k_offset, not k_offset + Nk: that is 2^31 when the keys end at I32_MAX.
+      return ['  if (id < u.k_offset || id - u.k_offset >= u.Nk) { return false; }', `  return ${allowed};`];
     }
   }
 }
@@ -37,7 +38,7 @@ function present(r: RoutingPlan): string[] {
     case 'chunks':
       return ['  let j = sort_chunk_start(id);', '  return j < u.Nk && route_id(u.k_offset + j) == id;'];
     case 'tokens':
-      return ['  return id >= u.k_offset && id < u.k_offset + u.Nk;'];
+      return ['  return id >= u.k_offset && id - u.k_offset < u.Nk;'];
     case 'blocks':
       return [
         '  if (u.Nk <= 0i) { return false; }',
