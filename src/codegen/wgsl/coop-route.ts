@@ -61,7 +61,8 @@ export function unitKeysFn(r: RoutingPlan): string[] {
   }
   return [
     head,
-    '  return vec2<i32>(co_first_key_at_least(id), co_first_key_at_least(id + 1i));',
+    '  // Chunk I32_MAX ends at Nk: id + 1 would wrap to I32_MIN, and the chunk look empty.',
+    '  return vec2<i32>(co_first_key_at_least(id), select(co_first_key_at_least(id + 1i), u.Nk, id == I32_MAX));',
     '}',
     '',
     '// The first key row whose chunk id is >= id (Nk if none).',

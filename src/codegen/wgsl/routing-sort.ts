@@ -21,7 +21,8 @@ function candidate(r: RoutingPlan, mode: ClassMode): string[] {
     case 'chunks':
       return [
         '  let j0 = sort_chunk_start(id);',
-        '  let j1 = sort_chunk_start(id + 1i);',
+        '  // Chunk I32_MAX ends at Nk: id + 1 would wrap to I32_MIN, and the chunk look empty.',
+        '  let j1 = select(sort_chunk_start(id + 1i), u.Nk, id == I32_MAX);',
         '  return route_candidate_keys(b, h, q, q, u.k_offset + j0, u.k_offset + j1 - 1i);',
       ];
     case 'blocks':
