@@ -1,8 +1,8 @@
 // Variable chunks on WGSL (`route chunks(t) topk(k) by …`, DHSA) against the float64 oracle:
 // random non-decreasing chunk ids with gaps (ids need not be dense), ragged chunks (the call's
 // first and last chunks cut by its offsets), every reducer, raw and pooled query sides, vote,
-// forced first/local chunks, `emit`, `from` an index tensor, k above the chunk count and
-// all-forced; and the runtime's validation of a bad chunk tensor (decreasing, negative, too
+// forced first/local chunks, `emit`, `from` an index tensor, k above the chunk count,
+// all-forced and chunk ids ending at I32_MAX; and the runtime's validation of a bad chunk tensor (decreasing, negative, too
 // short) naming the buffer.
 import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -80,25 +80,30 @@ interface Case extends BaseCase {
   /** Probability that a position starts a new chunk, and how far ids jump. */
   readonly cut: number;
   readonly jump: number;
+  /** The last chunk id is I32_MAX (one case in eight), where a chunk's end id + 1 wraps. */
+  readonly idsAtTheTop: boolean;
 }
 
-const arbChunkCase: fc.Arbitrary<Case> = arbCase<Pick<Case, 'shift' | 'cut' | 'jump'>>(
+const arbChunkCase: fc.Arbitrary<Case> = arbCase<Pick<Case, 'shift' | 'cut' | 'jump' | 'idsAtTheTop'>>(
   { programs: programs.length, Nq: 40, Nk: 72, top: [0, 1, 2, 3, 40], f: [0, 0, 1, 2, 99], l: [0, 0, 1, 2] },
   {
     shift: fc.constantFrom(0, 0.5, 1),
     cut: fc.constantFrom(0.05, 0.2, 0.5, 1),
     jump: fc.constantFrom(1, 1, 3),
+    idsAtTheTop: fc.constantFrom(false, false, false, false, false, false, false, true),
   },
 );
+const I32_MAX = 2147483647;
 
-function chunkIds(n: number, cut: number, jump: number, rand: () => number): Int32Array {
+function chunkIds(n: number, t: Case, rand: () => number): Int32Array {
   const out = new Int32Array(n);
   let id = Math.floor(rand() * 3);
   for (let p = 0; p < n; p++) {
-    if (p > 0 && rand() < cut) id += 1 + Math.floor(rand() * jump);
+    if (p > 0 && rand() < t.cut) id += 1 + Math.floor(rand() * t.jump);
     out[p] = id;
   }
-  return out;
+  const shift = t.idsAtTheTop ? I32_MAX - id : 0;
+  return out.map((x) => x + shift);
 }
 
 async function check(engine: Engine, t: Case): Promise<void> {
@@ -113,15 +118,17 @@ async function check(engine: Engine, t: Case): Promise<void> {
   const q = randomNormal(B * H * Nq * D, rand);
   const k = randomNormal(B * Hkv * Nk * D, rand);
   const v = randomNormal(B * Hkv * Nk * D, rand);
-  const ch = chunkIds(Nk, t.cut, t.jump, rand);
+  const ch = chunkIds(Nk, t, rand);
   const ps: Record<string, number> = { top: t.top, f: t.f, l: t.l };
   // `from idx`: chunk ids around the call's, with −1/−2 padding, duplicates and absent ids.
   const fromIdx = c.kernel.routing?.source.kind === 'from';
   const idxShape = [B, H, Nq, t.top];
-  const idx = Int32Array.from(
-    { length: fromIdx ? B * H * Nq * t.top : 0 },
-    () => Math.floor(rand() * ((ch[Nk - 1] ?? 0) + 5)) - 2,
-  );
+  const last = ch[Nk - 1] ?? 0;
+  const [lo, span] = t.idsAtTheTop ? [Math.max(0, ch[0]! - 3), last - ch[0]! + 6] : [0, last + 5];
+  const idx = Int32Array.from({ length: fromIdx ? B * H * Nq * t.top : 0 }, () => {
+    const x = Math.floor(rand() * span) - 2;
+    return x < 0 ? x : Math.min(I32_MAX, lo + x);
+  });
   const tensors: Record<string, Int32Array> = fromIdx ? { ch, idx } : { ch };
   const res = await gpu.run({ q, k, v, B, H, Hkv, Nq, Nk, params: ps, tensors, qOffset });
 
@@ -151,6 +158,18 @@ describe.each(['row', 'coop'] as const)(
     it(`${n} random shapes × ${programs.length} programs`, async () => {
       await assertCases(arbChunkCase, (t) => check(engine, t), n, 'ATTNC_CHUNK_SEED');
     }, 400_000);
+  },
+);
+
+// One key in chunk I32_MAX: its end, id + 1, wrapped to I32_MIN and the chunk looked empty, so
+// route_sort dropped it as a forced id (`from`, local(2)) and the coop engine skipped its tile.
+describe.each(['row', 'coop'] as const)(
+  'chunk routing on the WGSL %s engine at chunk id I32_MAX',
+  (engine) => {
+    const one = { B: 1, Hkv: 1, group: 1, Nq: 1, Nk: 1, shift: 0, cut: 0.05, jump: 1, idsAtTheTop: true };
+    it.each([0, 6])('program %i keeps chunk I32_MAX', async (program) => {
+      await check(engine, { ...one, program, top: 0, f: 0, l: 2, seed: 0 });
+    });
   },
 );
 

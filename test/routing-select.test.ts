@@ -9,6 +9,8 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
 import { runKernel } from '../src/cli/run-kernel.js';
+import type { Compiled } from '../src/compile.js';
+import { unitBlockSize } from '../src/ir/routing.js';
 import { randomNormal, rng } from '../src/runtime/inputs.js';
 import type { RefInputs } from '../src/runtime/reference.js';
 import {
@@ -20,6 +22,7 @@ import {
   logNearTies,
   routingOracle,
   slotShape,
+  sometimesAtTheTop,
   wgslKernels,
   type OffsetCase,
   type Tally,
@@ -88,19 +91,33 @@ const tallies: Record<Engine, Tally> = {
   coop: { executed: 0, nearTies: 0 },
 };
 
-// k above the key count, zero, and "all forced" (f = 99) all occur.
-const arbSelectCase = arbOffsetCase({
-  programs: programs.length,
-  Nq: 24,
-  Nk: 80,
-  top: [0, 1, 2, 3, 7, 100],
-  f: [0, 0, 1, 3, 99],
-  l: [0, 0, 1, 4],
-});
+// k above the key count, zero, and "all forced" (f = 99) all occur; one case in eight at the
+// top of the int32 positions (sometimesAtTheTop), where the key at 2^31 - 1 has id I32_MAX.
+const arbSelectCase = sometimesAtTheTop(
+  arbOffsetCase({
+    programs: programs.length,
+    Nq: 24,
+    Nk: 80,
+    top: [0, 1, 2, 3, 7, 100],
+    f: [0, 0, 1, 3, 99],
+    l: [0, 0, 1, 4],
+  }),
+);
 
-/** Selected ids of the index tensor of a `from` program: padding, duplicates, out of range. */
-function indexTensor(n: number, ids: number, rand: () => number): Int32Array {
-  return Int32Array.from({ length: n }, () => Math.floor(rand() * (ids + 6)) - 3);
+/**
+ * Selected ids of the index tensor of a `from` program, in [lo, hi) and at most I32_MAX (so the
+ * top of the positions draws I32_MAX often): padding, duplicates, out of range.
+ */
+function indexTensor(n: number, [lo, hi]: readonly [number, number], rand: () => number): Int32Array {
+  return Int32Array.from({ length: n }, () => Math.min(2147483647, lo + Math.floor(rand() * (hi - lo))));
+}
+
+/** The id range an index tensor draws from: the call's ids and a few beyond, either side. */
+function idRange(c: Compiled, Nk: number, kOffset: number): readonly [number, number] {
+  const r = c.kernel.routing!;
+  if (r.unit.kind === 'tokens') return [Math.max(-3, kOffset - 40), Nk + kOffset + 3];
+  const lo = Math.max(-3, Math.floor(kOffset / unitBlockSize(r)) - 10);
+  return [lo, lo + 36];
 }
 
 async function check(engine: Engine, t: OffsetCase): Promise<void> {
@@ -124,12 +141,8 @@ async function check(engine: Engine, t: OffsetCase): Promise<void> {
       continue;
     }
     shapes[slot.name] = slotShape(slot, ps, sizes);
-    const ids = slot.name === 'idx' && c.kernel.routing?.unit.kind === 'tokens' ? Nk + t.kOffset : 30;
-    tensors[slot.name] = indexTensor(
-      shapes[slot.name]!.reduce((a, b) => a * b, 1),
-      ids,
-      rand,
-    );
+    const n = shapes[slot.name]!.reduce((a, b) => a * b, 1);
+    tensors[slot.name] = indexTensor(n, idRange(c, Nk, t.kOffset), rand);
   }
   const offsets = { ...(t.qOffset !== undefined ? { qOffset: t.qOffset } : {}), kOffset: t.kOffset };
   const res = await gpu.run({ q, k, v, B, H, Hkv, Nq, Nk, params: ps, tensors, ...offsets });
@@ -168,6 +181,30 @@ describe.each(['row', 'coop'] as const)(
     it(`${n} random shapes × ${programs.length} programs`, async () => {
       await assertCases(arbSelectCase, (t) => check(engine, t), n, 'ATTNC_SELECT_SEED');
     }, 400_000);
+  },
+);
+
+// Keys ending at 2^31 - 1: k_offset + Nk is 2^31 there, and route_sort's "has a key in the call"
+// test formed it, wrapped negative and dropped every id (the rows came back all -1). Causal
+// queries below the last key keep the key at 2^31 - 1 out of every row.
+describe.each(['row', 'coop'] as const)(
+  'token selection on the WGSL %s engine at the top of int32',
+  (engine) => {
+    it('keeps the selected keys when the keys end at 2^31 - 1', async () => {
+      const base = { program: 1, B: 1, Hkv: 1, group: 1, Nq: 4, Nk: 20, top: 3, f: 0, l: 2, seed: 7 };
+      await check(engine, { ...base, qOffset: 2147483647 - 8, kOffset: 2147483647 - 19 });
+    });
+    // I32_MAX was also the "no id" of route_sort's padding and of the attention's walk past the
+    // end of a row, so the key at 2^31 - 1 (id I32_MAX) was dropped when selected (here forced
+    // by local(1) at q = 2^31 - 1) and attended when not (here with nothing selected).
+    const top = { B: 1, Hkv: 1, group: 1, Nq: 1, Nk: 6, f: 0, seed: 3 };
+    const atMax = { qOffset: 2147483647, kOffset: 2147483647 - 5 };
+    it('keeps a selected key at 2^31 - 1', async () => {
+      await check(engine, { ...top, ...atMax, program: 1, top: 1, l: 1 });
+    });
+    it('attends no key at 2^31 - 1 when none is selected', async () => {
+      await check(engine, { ...top, ...atMax, program: 0, top: 0, l: 0 });
+    });
   },
 );
 

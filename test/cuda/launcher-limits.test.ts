@@ -120,3 +120,54 @@ ${calls.join('\n')}
     expect(lines[cases.length + 1]).toMatch(/^(2\|attnc_lim: summary of doc: .+|0\|)$/);
   }, 600_000);
 });
+
+// Block routing forms a block's end, (id + 1) · RB, in an int: with blocks larger than the tile
+// padding's 1024 positions, the last block of keys at 2^31 − 1 − 1024 ended past 2^31 − 1 (the
+// CPU emulation of route_pool_k crashed there). Positions then keep a whole block of headroom.
+describe('the CUDA launcher keeps a routing block of headroom below 2^31 - 1', () => {
+  const big = 'attention big(top: int = 1) { route blocks(2048) topk(top) by mean(q) . mean(k) }\n';
+  const compiled = compile(big, { target: 'cuda', dtype: 'f32', headDim: 16, schedule: { engine: 'simt' } });
+  const limit = 2 ** 31 - 1 - 2048;
+
+  it('states it in the header', () => {
+    const header = compiled.artifact.files!['big.h']!;
+    expect(header).toContain('q_offset + Nq - 1 and k_offset + Nk - 1 <= 2^31 - 1 - 2048;');
+    expect(header).toContain('(id + 1) * 2048): q_offset');
+  });
+
+  it('refuses positions within a block of the limit and passes the last ones that fit', async () => {
+    const dir = scratchDir('limits-routing');
+    const cu = writeArtifact(dir, compiled.artifact);
+    const tile = 2 ** 31 - 1 - 1024 - 7; // fine for the tile padding, not for a block's end
+    const calls = [
+      `a.k_offset = ${tile};`,
+      `a.q_offset = ${tile};`,
+      `a.q_offset = ${limit - 7}; a.k_offset = ${limit - 7}; a.q = NULL;`,
+    ].map((set) => `  attnc_big_args_init(&a, 1, 1, 1, 8, 8); { ${set} } show(attnc_big_launch(&a, 0));`);
+    const main = join(dir, 'limits_routing.cu');
+    writeFileSync(
+      main,
+      `#include "${cu}"
+#include <stdio.h>
+static void show(int code) { printf("%d|%s\\n", code, attnc_big_last_error()); }
+int main(void) {
+  AttncArgs_big a;
+${calls.join('\n')}
+  return 0;
+}
+`,
+    );
+    const exe = join(dir, 'limits_routing');
+    expectOk(await run(NVCC, ['-arch=sm_80', '-std=c++17', main, '-o', exe]), 'nvcc (routing limits)');
+    const r = await run(exe, []);
+    expectOk(r, exe);
+    const lines = r.stdout.trim().split('\n');
+    const why = `must be <= ${limit}, 2^31 - 1 - 2048: the end of a routing block of 2048`;
+    expect(lines[0]).toBe(
+      `1|attnc_big: key positions [${tile}, ${tile + 7}] are too close to the int32 limit (k_offset + Nk - 1 ${why}; got k_offset = ${tile}, Nk = 8)`,
+    );
+    expect(lines[1]).toContain(`1|attnc_big: query positions [${tile}, ${tile + 7}] are too close`);
+    // Past the position checks: the first pointer check answers.
+    expect(lines[2]).toBe('1|attnc_big: q, k, v and out must be non-NULL and 16-byte aligned');
+  }, 600_000);
+});

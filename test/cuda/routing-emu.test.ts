@@ -16,6 +16,7 @@
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { compile, type Compiled } from '../../src/compile.js';
+import { PAD_ROOM } from '../../src/codegen/cuda/launcher-checks.js';
 import type { Schedule } from '../../src/ir/kernel.js';
 import { randomNormal, rng } from '../../src/runtime/inputs.js';
 import type { RefInputs } from '../../src/runtime/reference.js';
@@ -28,6 +29,7 @@ import {
   logNearTies,
   routingOracle,
   slotShape,
+  sometimesAtTheTop,
   type OffsetCase,
   type Tally,
 } from '../support/oracle-cases.js';
@@ -130,15 +132,19 @@ const kernelFor = emulatedPrograms(
   buildRoutingEmulation,
 );
 
-// k above the block count, zero, and "all forced" (f = 99) all occur; key offsets 0, 3, 13.
-const arbRoutingCase = arbOffsetCase({
-  programs: programs.length,
-  Nq: 24,
-  Nk: 56,
-  top: [0, 1, 2, 3, 5, 40],
-  f: [0, 0, 1, 2, 99],
-  l: [0, 0, 1, 2],
-});
+// k above the block count, zero, and "all forced" (f = 99) all occur; key offsets 0, 3, 13, and
+// one case in eight ending within 20 of the launcher's last position, 2^31 - 1 - PAD_ROOM.
+const arbRoutingCase = sometimesAtTheTop(
+  arbOffsetCase({
+    programs: programs.length,
+    Nq: 24,
+    Nk: 56,
+    top: [0, 1, 2, 3, 5, 40],
+    f: [0, 0, 1, 2, 99],
+    l: [0, 0, 1, 2],
+  }),
+  2 ** 31 - 1 - PAD_ROOM,
+);
 
 const tally: Tally = { executed: 0, nearTies: 0 };
 let caseNo = 0;

@@ -66,6 +66,13 @@ describe('tile classification under int32 wrap (pinned)', () => {
     ['q - k at the top', 'attention m() { mask q - k + 100 > 0 }', { qOffset: I32_MAX - 105, kOffset: 0 }],
     ['a param near the limit', 'attention m(w: int = 2147483647) { mask k + w >= q }', {}],
     ['lookup index wraps', 'attention m(doc: i32[kv]) { mask doc[q + 2147483647] == 0 }', {}],
+    // Routing's candidate test classifies (q + 2k) % 3 at the top of the positions, where 2k and
+    // q + 2k wrap (routing-wgsl program 4): no tile may be called empty or full wrongly there.
+    [
+      '(q + 2k) % 3 at the top',
+      'attention m() { mask (q + 2 * k) % 3 != 1 }',
+      { qOffset: I32_MAX - 15, kOffset: I32_MAX - 15 },
+    ],
     // (a - k) % d == 0 is not a % d == k % d once a - k wraps (a = q + c here).
     [
       'dilation of a wrapping difference',

@@ -126,6 +126,31 @@ export function arbOffsetCase(o: CaseBounds): fc.Arbitrary<OffsetCase> {
   });
 }
 
+const I32_MAX = 2147483647;
+
+/**
+ * One case in eight moved to the top of the positions: its queries and keys end within 20 of
+ * `last` (2^31 − 1; CUDA's launcher keeps 1024 below it), where a block end (id + 1) · size or
+ * k_offset + Nk is 2^31, a scan stepping past 2^31 − 1 wraps, and I32_MAX is a real id.
+ */
+export function sometimesAtTheTop(arb: fc.Arbitrary<OffsetCase>, last = I32_MAX): fc.Arbitrary<OffsetCase> {
+  return arb.chain((t) =>
+    fc.oneof(
+      { weight: 7, arbitrary: fc.constant(t) },
+      {
+        weight: 1,
+        arbitrary: fc
+          .tuple(fc.integer({ min: 0, max: 20 }), fc.integer({ min: 0, max: 20 }))
+          .map(([dq, dk]): OffsetCase => ({
+            ...t,
+            qOffset: last - t.Nq + 1 - dq,
+            kOffset: last - t.Nk + 1 - dk,
+          })),
+      },
+    ),
+  );
+}
+
 /** Runs `check` on `runs` cases; the environment variable `seedVar` fixes fast-check's seed. */
 export async function assertCases<T>(
   arb: fc.Arbitrary<T>,

@@ -19,7 +19,8 @@ function pointerAlignments(layout: CudaLayout): { field: string; align: number }
 }
 
 /** The header's statement of the limits (a C comment). */
-export function limitsComment(layout: CudaLayout, align: number): string[] {
+export function limitsComment(k: AttentionKernel, layout: CudaLayout, align: number): string[] {
+  const { room, comment } = positionRoom(k);
   const others = pointerAlignments(layout);
   const by = (n: number): string =>
     others
@@ -30,8 +31,8 @@ export function limitsComment(layout: CudaLayout, align: number): string[] {
     '/* Limits the launcher checks (ATTNC_ERR_ARGS past them), so that no 32-bit index overflows:',
     ' *   1 <= B, H <= 65535, B * H <= 2^31 - 1, Hkv >= 1, H % Hkv == 0;',
     ` *   0 <= Nq, Nk <= ${MAX_ROWS} (2^31 - 2^20), and so are params that size a tensor;`,
-    ` *   positions fit an int with ${PAD_ROOM} to spare (the kernels compute positions of a tile's`,
-    ` *   padding rows): q_offset + Nq - 1 and k_offset + Nk - 1 <= 2^31 - 1 - ${PAD_ROOM};`,
+    ` *   positions fit an int with ${room} to spare (${comment[0]}`,
+    ` *   ${comment[1]}): q_offset + Nq - 1 and k_offset + Nk - 1 <= 2^31 - 1 - ${room};`,
     ' *   every q - k fits an int (masks compute it);',
     ' *   scale and f32 params are finite;',
     ` *   q, k, v, out ${align}-byte aligned` +
@@ -45,6 +46,33 @@ export function limitsComment(layout: CudaLayout, align: number): string[] {
 
 /** Headroom below 2^31 − 1 for the positions of a tile's padding rows and keys (tiles ≤ 192). */
 export const PAD_ROOM = 1024;
+
+/** The headroom a kernel's positions need below 2^31 − 1: what needs it, in a message and the header. */
+interface PositionRoom {
+  readonly room: number;
+  readonly why: string;
+  /** The header comment's reason, split over its two lines. */
+  readonly comment: readonly [string, string];
+}
+
+/**
+ * PAD_ROOM, or for block routing with blocks larger than that, the block size: the routing passes
+ * form a block's end (id + 1) · RB ≤ p + RB for the block of position p, in an int.
+ */
+export function positionRoom(k: AttentionKernel): PositionRoom {
+  const unit = k.routing?.unit;
+  if (unit?.kind === 'blocks' && unit.size > PAD_ROOM)
+    return {
+      room: unit.size,
+      why: `the end of a routing block of ${unit.size}`,
+      comment: ["the routing passes compute a block's end,", `(id + 1) * ${unit.size}`],
+    };
+  return {
+    room: PAD_ROOM,
+    why: 'tile padding',
+    comment: ["the kernels compute positions of a tile's", 'padding rows'],
+  };
+}
 
 /** Every q − k fits int32 (the runtime's spanProblem, docs/LANGUAGE.md "Int arithmetic"). */
 function spanChecks(): string[] {
@@ -71,8 +99,9 @@ export function valueChecks(k: AttentionKernel, layout: CudaLayout): string[] {
     `if (a.Nq > ${MAX_ROWS} || a.Nk > ${MAX_ROWS}) return fail(ATTNC_ERR_ARGS, "Nq (%d) and Nk (%d) must be at most ${MAX_ROWS} (2^31 - 2^20)", a.Nq, a.Nk);`,
     ...(['q', 'k'] as const).map((s) => {
       const [n, side] = s === 'q' ? ['Nq', 'query'] : ['Nk', 'key'];
-      const top = INT_MAX - PAD_ROOM;
-      return `if (a.${n} > 0 && (long long)a.${s}_offset + a.${n} - 1 > ${top}LL) return fail(ATTNC_ERR_ARGS, "${side} positions [%d, %lld] are too close to the int32 limit (${s}_offset + ${n} - 1 must be <= ${top}, 2^31 - 1 - ${PAD_ROOM}: tile padding; got ${s}_offset = %d, ${n} = %d)", a.${s}_offset, (long long)a.${s}_offset + a.${n} - 1, a.${s}_offset, a.${n});`;
+      const { room, why } = positionRoom(k);
+      const top = INT_MAX - room;
+      return `if (a.${n} > 0 && (long long)a.${s}_offset + a.${n} - 1 > ${top}LL) return fail(ATTNC_ERR_ARGS, "${side} positions [%d, %lld] are too close to the int32 limit (${s}_offset + ${n} - 1 must be <= ${top}, 2^31 - 1 - ${room}: ${why}; got ${s}_offset = %d, ${n} = %d)", a.${s}_offset, (long long)a.${s}_offset + a.${n} - 1, a.${s}_offset, a.${n});`;
     }),
     ...spanChecks(),
     `if (!isfinite(a.scale)) return fail(ATTNC_ERR_ARGS, "scale must be finite (got %g)", (double)a.scale);`,

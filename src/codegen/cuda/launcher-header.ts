@@ -47,7 +47,7 @@ export function headerText(k: AttentionKernel, layout: CudaLayout, align: number
     '#endif',
     '',
     pointerComment(k, align),
-    ...limitsComment(layout, align),
+    ...limitsComment(k, layout, align),
     `typedef struct ${layout.struct} {`,
     ...fields,
     `} ${layout.struct};`,

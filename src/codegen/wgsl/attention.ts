@@ -105,7 +105,7 @@ function scoreKey(p: AttentionParts): string[] {
   if (!p.routed) return inner;
   // Keys ascend, so the row's (ascending) selection is walked once per row, not searched.
   return [
-    'let kid = route_id(k);',
+    'let kid = u32(route_id(k));',
     'loop {',
     '  if (sel_id >= kid) { break; }',
     '  sel_p++;',
@@ -128,8 +128,8 @@ function tileVisit(p: AttentionParts): string[] {
     const cls = dynamic ? tileClass : p.mode === 'full' ? 'TILE_FULL' : 'TILE_PARTIAL';
     return [
       '    // Routing: visit the tile only if some row selected one of its blocks.',
-      '    let kid_lo = route_id(u.k_offset + i32(k0));',
-      '    let kid_hi = route_id(u.k_offset + i32(k_end) - 1i);',
+      '    let kid_lo = u32(route_id(u.k_offset + i32(k0)));',
+      '    let kid_hi = u32(route_id(u.k_offset + i32(k_end) - 1i));',
       '    loop {',
       '      if (sel_id >= kid_lo) { break; }',
       '      sel_p++;',
@@ -161,7 +161,7 @@ const routedSelection = [
   '  let sel_cap = route_cap();',
   '  let sel_base = (route_group_row(wg.z, wg.y) * Nq + row) * sel_cap;',
   '  var sel_p = 0u;',
-  '  var sel_id = I32_MAX;',
+  '  var sel_id = ROUTE_END;',
   '  if (row_ok) { sel_id = route_sel(sel_base, 0u, sel_cap); }',
 ];
 

@@ -17,12 +17,12 @@ export const routedRowState = [
   '  let sel_cap = route_cap();',
   '  var sel_base: array<u32, CO_RM>;',
   '  var sel_p: array<u32, CO_RM>;',
-  '  var sel_id: array<i32, CO_RM>;',
+  '  var sel_id: array<u32, CO_RM>;',
   '  for (var i = 0u; i < CO_RM; i++) {',
   '    let row = row0 + r0 + i;',
   '    sel_base[i] = (route_group_row(wg.z, wg.y) * Nq + row) * sel_cap;',
   '    sel_p[i] = 0u;',
-  '    sel_id[i] = I32_MAX;',
+  '    sel_id[i] = ROUTE_END;',
   '    if (row < Nq) { sel_id[i] = route_sel(sel_base[i], 0u, sel_cap); }',
   '  }',
 ];
@@ -30,7 +30,7 @@ export const routedRowState = [
 /** `allowed` narrowed to the keys row i selected (inside the key loop: k, i in scope). */
 export const routedKeyCheck = [
   'if (allowed) {',
-  '  let kid = route_id(k);',
+  '  let kid = u32(route_id(k));',
   '  loop {',
   '    if (sel_id[i] >= kid) { break; }',
   '    sel_p[i]++;',
@@ -61,7 +61,8 @@ export function unitKeysFn(r: RoutingPlan): string[] {
   }
   return [
     head,
-    '  return vec2<i32>(co_first_key_at_least(id), co_first_key_at_least(id + 1i));',
+    '  // Chunk I32_MAX ends at Nk: id + 1 would wrap to I32_MIN, and the chunk look empty.',
+    '  return vec2<i32>(co_first_key_at_least(id), select(co_first_key_at_least(id + 1i), u.Nk, id == I32_MAX));',
     '}',
     '',
     '// The first key row whose chunk id is >= id (Nk if none).',
@@ -89,7 +90,7 @@ export const routedChunkClasses = (): string[] => [
   '  if (row0 + r0 + i >= Nq) { continue; }',
   '  for (var p = lane; p < sel_cap; p += CO_LANES) {',
   '    let id = route_sel(sel_base[i], p, sel_cap);',
-  '    if (id == I32_MAX) { break; }',
+  '    if (id == ROUTE_END) { break; }',
   ...pad(markUnitTiles(), 4),
   '  }',
   '}',
@@ -102,7 +103,7 @@ export const routedChunkClasses = (): string[] => [
 /** Marks the tiles of the chunk [kc, kc + CO_THREADS) that unit `id`'s keys fall in. */
 function markUnitTiles(): string[] {
   return [
-    'let keys = co_unit_keys(id);',
+    'let keys = co_unit_keys(i32(id));',
     'if (keys.x < keys.y) {',
     '  let t_lo = max(u32(keys.x) / BLOCK_K, kc);',
     '  let t_hi = min(u32(keys.y - 1i) / BLOCK_K + 1u, min(kc + CO_THREADS, n_tiles));',

@@ -2,7 +2,8 @@
 // (query row, selection group, batch). It gathers the row's ids into workgroup memory — the
 // ranked ids sel_write appended in any order, or the row of the index tensor `t` — plus the
 // forced ids that are candidates (`from` only: token selection appended its own), sorts them
-// ascending (bitonic, padded to a power of two with I32_MAX), and writes them back to
+// ascending as u32 (bitonic, padded to a power of two with ROUTE_END, above every id: I32_MAX
+// is the id of a key at 2^31 - 1), and writes them back to
 // `indices` without duplicates, negative padding or ids with no key in the call, padded with −1.
 // The attention walks that ascending row as its keys ascend. At most SORT_MAX ids per row
 // (runtime/validate.ts rejects larger capacities with the `indices` buffer's name).
@@ -20,14 +21,16 @@ function candidate(r: RoutingPlan, mode: ClassMode): string[] {
     case 'chunks':
       return [
         '  let j0 = sort_chunk_start(id);',
-        '  let j1 = sort_chunk_start(id + 1i);',
+        '  // Chunk I32_MAX ends at Nk: id + 1 would wrap to I32_MIN, and the chunk look empty.',
+        '  let j1 = select(sort_chunk_start(id + 1i), u.Nk, id == I32_MAX);',
         '  return route_candidate_keys(b, h, q, q, u.k_offset + j0, u.k_offset + j1 - 1i);',
       ];
     case 'blocks':
       return ['  return route_candidate(b, h, q, q, id);'];
     case 'tokens': {
       const allowed = mode === 'full' ? 'true' : mode === 'empty' ? 'false' : 'route_mask(b, h, q, id)';
-      return ['  if (id < u.k_offset || id >= u.k_offset + u.Nk) { return false; }', `  return ${allowed};`];
+      // id - k_offset, not k_offset + Nk: that is 2^31 when the keys end at I32_MAX.
+      return ['  if (id < u.k_offset || id - u.k_offset >= u.Nk) { return false; }', `  return ${allowed};`];
     }
   }
 }
@@ -37,7 +40,7 @@ function present(r: RoutingPlan): string[] {
     case 'chunks':
       return ['  let j = sort_chunk_start(id);', '  return j < u.Nk && route_id(u.k_offset + j) == id;'];
     case 'tokens':
-      return ['  return id >= u.k_offset && id < u.k_offset + u.Nk;'];
+      return ['  return id >= u.k_offset && id - u.k_offset < u.Nk;'];
     case 'blocks':
       return [
         '  if (u.Nk <= 0i) { return false; }',
@@ -47,37 +50,37 @@ function present(r: RoutingPlan): string[] {
   }
 }
 
-/** The row's i-th unsorted id (I32_MAX: nothing). */
+/** The row's i-th unsorted id as u32 (ROUTE_END: nothing). */
 function gather(r: RoutingPlan): string[] {
   const from = routingFrom(r);
   if (!from) {
     return [
-      'fn sort_gather(b: i32, g: i32, row: i32, i: u32, base: u32, cap: u32) -> i32 {',
+      'fn sort_gather(b: i32, g: i32, row: i32, i: u32, base: u32, cap: u32) -> u32 {',
       '  let n = min(atomicLoad(&route_state[sel_row(b, g, row) + 5u]), cap);',
-      '  return select(I32_MAX, route_indices[base + i], i < n);',
+      '  return select(ROUTE_END, u32(route_indices[base + i]), i < n);',
       '}',
     ];
   }
   const G = { H: 'u32(u.H)', Hkv: 'u32(u.Hkv)', '1': '1u' }[from.groups];
   return [
-    'fn sort_gather(b: i32, g: i32, row: i32, i: u32, base: u32, cap: u32) -> i32 {',
+    'fn sort_gather(b: i32, g: i32, row: i32, i: u32, base: u32, cap: u32) -> u32 {',
     '  let c = route_counts();',
     '  let from_cap = cap - u32(c.y + c.z);',
     '  if (i < from_cap) {',
     `    let x = ${tensorVar(from.tensor)}[((u32(b) * ${G} + u32(g)) * u32(u.Nq) + u32(row)) * from_cap + i];`,
-    '    return select(x, I32_MAX, x < 0i);',
+    '    return select(u32(x), ROUTE_END, x < 0i);',
     '  }',
     "  // Forced ids: first(c.y), then local(c.z) ending at the row's own id.",
     '  let q = row + u.q_offset;',
     '  let own = route_id(q);',
     '  let e = i32(i - from_cap);',
     '  let id = select(own - c.z + 1i + (e - c.y), e, e < c.y);',
-    '  if (id < 0i) { return I32_MAX; }',
+    '  if (id < 0i) { return ROUTE_END; }',
     '  let hs = sort_heads(g);',
     '  for (var h = hs.x; h < hs.y; h++) {',
-    '    if (sort_candidate(b, h, q, id)) { return id; }',
+    '    if (sort_candidate(b, h, q, id)) { return u32(id); }',
     '  }',
-    '  return I32_MAX;',
+    '  return ROUTE_END;',
     '}',
   ];
 }
@@ -121,13 +124,13 @@ const bitonicSort = [
 const dedupAndPad = [
   '  // Without duplicates and ids with no key in the call; then -1 padding.',
   '  var n = 0u;',
-  '  var prev = I32_MAX;',
+  '  var prev = ROUTE_END;',
   '  for (var i = 0u; i < n2; i++) {',
   '    let x = sort_buf[i];',
-  '    if (x == I32_MAX) { break; }',
-  '    if (x == prev || !sort_present(x)) { continue; }',
+  '    if (x == ROUTE_END) { break; }',
+  '    if (x == prev || !sort_present(i32(x))) { continue; }',
   '    prev = x;',
-  '    route_indices[base + n] = x;',
+  '    route_indices[base + n] = i32(x);',
   '    n++;',
   '  }',
   '  for (var i = n; i < cap; i++) { route_indices[base + i] = -1i; }',
@@ -157,7 +160,7 @@ export function sortSource(r: RoutingPlan, mode: ClassMode): string {
     '',
     ...gather(r),
     '',
-    `var<workgroup> sort_buf: array<i32, ${SORT_MAX}>;`,
+    `var<workgroup> sort_buf: array<u32, ${SORT_MAX}>;`,
     '',
     `@compute @workgroup_size(${THREADS})`,
     'fn route_sort(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {',
@@ -169,7 +172,7 @@ export function sortSource(r: RoutingPlan, mode: ClassMode): string {
     `  while (n2 < cap && n2 < ${SORT_MAX}u) { n2 <<= 1u; }`,
     '  let base = ((u32(b) * route_groups() + u32(g)) * u32(u.Nq) + u32(row)) * cap;',
     `  for (var i = lid; i < n2; i += ${THREADS}u) {`,
-    '    sort_buf[i] = select(I32_MAX, sort_gather(b, g, row, i, base, cap), i < cap);',
+    '    sort_buf[i] = select(ROUTE_END, sort_gather(b, g, row, i, base, cap), i < cap);',
     '  }',
     '  workgroupBarrier();',
     ...bitonicSort,

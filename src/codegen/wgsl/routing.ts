@@ -111,10 +111,11 @@ function candidateFn(mode: ClassMode, mask: Linearized | undefined): string {
   const pairs =
     mode === 'dynamic' || mode === 'partial'
       ? [
-          '  // Partial: find one allowed pair (at most BLOCK x unit rows of them).',
-          '  for (var q = q_lo; q <= q_hi; q++) {',
-          '    for (var k = k_lo; k <= k_hi; k++) {',
-          '      if (route_mask(b, h, q, k)) { return true; }',
+          '  // Partial: find one allowed pair (at most BLOCK x unit rows of them). The loops count',
+          '  // offsets: q_hi or k_hi may be I32_MAX, where q++ would wrap and scan other positions.',
+          '  for (var i = 0i; i <= q_hi - q_lo; i++) {',
+          '    for (var j = 0i; j <= k_hi - k_lo; j++) {',
+          '      if (route_mask(b, h, q_lo + i, k_lo + j)) { return true; }',
           '    }',
           '  }',
           '  return false;',
@@ -206,11 +207,16 @@ export function routingHelpers(f: TensorFormats, r: RoutingPlan, p: RoutingParts
     '  return id < c.y || (id > own - c.z && id <= own);',
     '}',
     '',
-    '// Selected id p of an index row (ascending), or I32_MAX past its end.',
-    'fn route_sel(base: u32, p: u32, cap: u32) -> i32 {',
-    '  if (p >= cap) { return I32_MAX; }',
+    // Ids are >= 0 (routing refuses negative key positions), so as u32 they sort as they do as
+    // i32, and ROUTE_END sorts above them all: I32_MAX is a real id (the key at 2^31 - 1).
+    '// Past the end of an index row: above every id as u32.',
+    'const ROUTE_END: u32 = 0xffffffffu;',
+    '',
+    '// Selected id p of an index row (ascending) as u32, or ROUTE_END past its end.',
+    'fn route_sel(base: u32, p: u32, cap: u32) -> u32 {',
+    '  if (p >= cap) { return ROUTE_END; }',
     '  let v = route_indices[base + p];',
-    '  return select(v, I32_MAX, v < 0i);',
+    '  return select(u32(v), ROUTE_END, v < 0i);',
     '}',
     '',
     candidateFn(p.mode, p.mask),
