@@ -52,6 +52,7 @@ describe('wgmma backward tune: the defaults', () => {
     expect(code('causal', WGMMA_BWD_TUNE)).toBe(code('causal', TUNE_ENGINES.ws_pp));
     expect(code('document', WGMMA_BWD_TUNE)).toBe(code('document', R9_TUNE));
     expect(code('document', TUNE_ENGINES.ws_pp)).not.toBe(code('document', R9_TUNE));
+    expect(code('dilated', WGMMA_BWD_TUNE)).toBe(code('dilated', TUNE_ENGINES.ws_pp));
   });
   it('no tune is WGMMA_BWD_TUNE with a producer and NO_TUNE without; an empty one and every knob false emit the same source', () => {
     const off = Object.fromEntries(TUNE_KNOBS.map((k) => [k, false])) as BackwardWgmmaTune;
@@ -264,9 +265,12 @@ describe('wgmma backward tune: pingPong', () => {
 });
 
 describe('wgmma backward tune: splitCheapOnly', () => {
-  it('costlyMask: masks that read a tensor or divide', () => {
-    for (const name of ['document', 'modality', 'dilated', 'neighbourhood', 'heavy_hitter'])
+  it('costlyMask: masks that read a tensor or divide per element once hoisted, or whose classifier reads summaries', () => {
+    for (const name of ['document', 'modality', 'heavy_hitter'])
       expect(costlyMask(kernelOf(name, 128)), name).toBe(true);
+    // Their divisions are one-sided: per key and per query in shared memory (backward-mask-hoists.ts).
+    for (const name of ['dilated', 'neighbourhood'])
+      expect(costlyMask(kernelOf(name, 128)), `${name} (hoisted)`).toBe(false);
     for (const name of ['full', 'causal', 'sliding_window', 'sink_window', 'prefix_lm', 'softcap', 'alibi'])
       expect(costlyMask(kernelOf(name, 128)), name).toBe(false);
   });
@@ -301,13 +305,12 @@ describe('wgmma backward tune: descriptor low words', () => {
 /**
  * The tuned kernels build (nvcc 13, bf16, all knobs but dq8, and the default with dqBulk; the
  * default itself, all knobs with dq8, is built by backward-wgmma-ws.test.ts): measured bwd_dkdv
- * spills D = 128 full 8, causal 16, softcap 44, document 72 bytes (default 8/12/24/52: the
- * producer's 40 registers), D = 64 none; with dqBulk full and causal none (asserted), document 68
- * (softcap drops the knob: two carried slots leave no room); with pingPong (D = 128 full 12/44,
- * causal 28/42 bytes stored/loaded; D = 64 none; document 96 and C7520, so not built here); the
- * default with splitCheapOnly on document 64 bytes and no C7512 (the default: 76 and C7512). No
- * C7519 (an injected warpgroup.arrive) but document's one (its classifier's ballot between the
- * wgmmas).
+ * spills D = 128 full 8, causal 16, softcap 44 bytes, D = 64 none; with dqBulk full and causal none
+ * (asserted); with pingPong (D = 128 full 12/44, causal 28/42 bytes stored/loaded; D = 64 none).
+ * Document (round 16: doc[q] and doc[k] read from shared memory, backward-mask-hoists.ts) stores 96
+ * bytes (loads 98) with every knob and 84 with splitCheapOnly, and no wgmma is serialised: before, ptxas
+ * serialised them instead (C7512; 72 / 64 bytes), and that kernel was slower (H100 16K: 4.46 ms
+ * against 3.68).
  */
 describe('wgmma backward tune: nvcc sm_90a', () => {
   it('builds full, causal, document and softcap with every knob (D 64 and 128, atomic and deterministic)', async () => {
@@ -324,7 +327,13 @@ describe('wgmma backward tune: nvcc sm_90a', () => {
         for (const name of ['full', 'causal', 'document', 'softcap'])
           for (const deterministic of [false, true]) {
             // dqBulk changes the atomic dQ only (D = 64: one pattern, its partial-sum blocks).
-            if (tag === 'dqb' && (deterministic || (headDim === 64 && name !== 'causal'))) continue;
+            // Not document's: bulk dQ without pingPong is no pattern's default, and that kernel spills
+            // 128 / 206 bytes since its mask's reads moved to shared memory (round 16).
+            if (
+              tag === 'dqb' &&
+              (deterministic || (headDim === 64 && name !== 'causal') || name === 'document')
+            )
+              continue;
             // pingPong: full at D = 128 (m64n128 dQ), causal at D = 64 (m64n64); document has C7520.
             if (
               tag === 'pp' &&
@@ -354,13 +363,10 @@ describe('wgmma backward tune: nvcc sm_90a', () => {
         /attnc_(?!(full|causal)_dqb_)\w+_128_\w+_backward\w*bwd_dkdvE/,
         /attnc_(document|softcap)_\w+_det_backward\w*bwd_dqE/,
       ],
-      80,
+      100,
     );
-    // No wgmma serialised by ptxas (C7512 registers, C7520 divergent arrive) but document's with
-    // splitMask (ws_all, the default's knobs: C7512 before dqBulk / pingPong); splitCheapOnly's none.
-    const serialised = r.stderr.split('\n').filter((l) => /C7512|C7520/.test(l));
-    expect(serialised.filter((l) => !/attnc_document_(all|dqb)_/.test(l))).toEqual([]);
-    const injected = r.stderr.split('\n').filter((l) => l.includes('C7519'));
-    expect(injected.every((l) => l.includes('attnc_document_'))).toBe(true);
+    // No wgmma serialised by ptxas (C7512 registers, C7520 divergent arrive), none injected
+    // (C7519): document's were, before its mask's doc[q] and doc[k] moved to shared memory.
+    expect(r.stderr.split('\n').filter((l) => /C7512|C7520|C7519/.test(l))).toEqual([]);
   }, 900_000);
 });

@@ -4,6 +4,7 @@
 // the next q-tile in while this one computes.
 import type { BackwardMmaExprs } from './backward-mma-exprs.js';
 import { headWalk, lseDeltaLoad } from './backward-dkdv-parts.js';
+import { queryHoistFill } from './backward-mask-hoists.js';
 
 /** What an engine puts into the q-tile loop. */
 export interface QTileLoop {
@@ -25,6 +26,7 @@ export function qTileLoop(x: BackwardMmaExprs, engine: QTileLoop): string[] {
     `  ${engine.loader}<D, BM>(Qs + buf * (BM * D), a.q + (qrow0 + q0) * D, a.Nq - q0, tid);`,
     `  ${engine.loader}<DV, BM>(Os + buf * (BM * DV), a.dout + (qrow0 + q0) * DV, a.Nq - q0, tid);`,
     ...lseDeltaLoad('tid', 'THREADS'),
+    ...queryHoistFill(x.dkdvMask, 'tid', 'THREADS'),
     '};',
     ...engine.tile(),
     'bool full, nfull;',

@@ -4,6 +4,7 @@
 // coordinates, the accumulators and the epilogue that stores dK, dV and the param gradients.
 import type { BackwardMmaExprs } from './backward-mma-exprs.js';
 import { indent } from './indent.js';
+import { hoistCounts, hoistEnd, keyHoistFill } from './backward-mask-hoists.js';
 
 /**
  * `next_tile(qt, full)`: the first non-empty tile (of `count`) at or after qt, and whether it is
@@ -146,3 +147,34 @@ export function dkdvEpilogue(np: number): string[] {
       : []),
   ];
 }
+
+/**
+ * After Ss (the dS tile) in shared memory: lse and delta per q-tile buffer, the mask's hoisted
+ * parts, then the carried per-element slots.
+ */
+export function statsSmemDecls(x: BackwardMmaExprs): string[] {
+  const c = hoistCounts(x.dkdvMask);
+  return [
+    '  float* Ls = reinterpret_cast<float*>(Ss + BM * BN); // [2][BM]: lse·log2 e',
+    '  float* Ds = Ls + 2 * BM;             // [2][BM]: delta',
+    ...(c.query || c.key
+      ? [
+          `  // Then the mask's hoisted parts (backward-mask-hoists.ts): ${c.query} × [2][BM] per query, ${c.key} × [BN] per key.`,
+        ]
+      : []),
+    ...(x.slots
+      ? [
+          `  float* Xs = ${hoistEnd(x.dkdvMask, 'Ds + 2 * BM')};             // [SLOTS][WARPS][NT][4][32]: carried per-element values`,
+        ]
+      : []),
+  ];
+}
+
+/**
+ * The CTA's key-tile coordinates, then the mask's per-key part of its tile (backward-mask-hoists.ts)
+ * by the block's `threads` threads.
+ */
+export const keyTileSetup = (x: BackwardMmaExprs, threads = 'THREADS'): string[] => [
+  ...keyTileCoords,
+  ...keyHoistFill(x.dkdvMask, threads),
+];

@@ -13,6 +13,7 @@ import { kernelSlots } from '../common.js';
 import { linearize } from '../linearize.js';
 import { field, tensorSlots, type Mode } from './backward-passes.js';
 import { scoreMathOf } from './exprs.js';
+import { hoistMask, type HoistedMask } from './backward-mask-hoists.js';
 import { cudaRenderer, cudaSizeVars, dimText, exactMulOf, type CudaContext } from './rules.js';
 
 /** One value carried from the element step to the dS step: a literal, or a shared-memory slot. */
@@ -32,6 +33,8 @@ export interface BackwardMmaExprs {
   readonly score: string;
   /** The mask's statements and text (evaluated only on masked tiles); null when never needed. */
   readonly mask: { readonly stmts: readonly string[]; readonly text: string } | null;
+  /** The same mask with its one-sided parts in shared memory, for the dK/dV kernels. */
+  readonly dkdvMask: HoistedMask | null;
   readonly dScore: Carried;
   readonly dParams: readonly Carried[];
   /** Per f32 lookup: its derivative, its indices, the gradient slot offset and the bounds. */
@@ -89,9 +92,11 @@ export function backwardMmaExprs(kernel: AttentionKernel): BackwardMmaExprs {
     return { d, index, offset: offsets.get(l.tensor)!, dims: t.dims.map((dim) => dimText(dim, field)) };
   });
   let mask: BackwardMmaExprs['mask'] = null;
+  let dkdvMask: HoistedMask | null = null;
   if (mode === 'partial' || mode === 'dynamic') {
     const m = linearize([kernel.mask], cudaRenderer(cx(elemVars, false)), 'mk');
     mask = { stmts: m.stmts, text: m.roots[0]! };
+    dkdvMask = hoistMask(kernel, (vars) => cudaRenderer(cx(vars, false)));
   }
   let classify: string[] = [];
   if (mode === 'dynamic' && kernel.tiles.kind === 'dynamic') {
@@ -113,6 +118,7 @@ export function backwardMmaExprs(kernel: AttentionKernel): BackwardMmaExprs {
     elemStmts: e.stmts,
     score: e.roots[0]!,
     mask,
+    dkdvMask,
     dScore,
     dParams,
     loads,

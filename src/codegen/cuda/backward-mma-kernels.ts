@@ -3,7 +3,7 @@
 // tile, over the q-tiles of every head of its GQA group, skipping empty ones), and the dq
 // conversion (dq = scale·dq_acc in the storage type).
 import type { BackwardMmaExprs } from './backward-mma-exprs.js';
-import { dkdvOverGroup, keyTileCoords } from './backward-dkdv-parts.js';
+import { dkdvOverGroup, keyTileSetup, statsSmemDecls } from './backward-dkdv-parts.js';
 import { qTileLoop } from './backward-dkdv-loop.js';
 import { tileLambda } from './backward-mma-tile.js';
 
@@ -76,13 +76,9 @@ export function dkdvKernel(x: BackwardMmaExprs, deterministic: boolean): string[
     '  T* Qs = Vs + BN * DV;                // [2][BM][D]',
     '  T* Os = Qs + 2 * BM * D;             // [2][BM][DV]: dO',
     '  T* Ss = Os + 2 * BM * DV;            // [BM][BN]: dS',
-    '  float* Ls = reinterpret_cast<float*>(Ss + BM * BN); // [2][BM]: lse·log2 e',
-    '  float* Ds = Ls + 2 * BM;             // [2][BM]: delta',
-    ...(x.slots
-      ? ['  float* Xs = Ds + 2 * BM;             // [SLOTS][WARPS][NT][4][32]: carried per-element values']
-      : []),
+    ...statsSmemDecls(x),
     '  const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32, g = lane / 4, t4 = lane % 4;',
-    ...keyTileCoords,
+    ...keyTileSetup(x),
     '  load_rows<D, BN>(Ks, a.k + krow0 * D, a.Nk - k0, tid);',
     '  load_rows<DV, BN>(Vs, a.v + krow0 * DV, a.Nk - k0, tid);',
     '  cp_commit();',

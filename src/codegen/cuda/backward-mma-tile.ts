@@ -92,7 +92,8 @@ export function elementStep(
 ): string[] {
   const carried = [x.dScore, ...x.dParams, ...x.loads.flatMap((l) => [l.d, ...l.index])];
   const stored = carried.filter((c) => c.slot !== undefined);
-  const maskTest = x.mask ? [...x.mask.stmts, `ok = ok && (${x.mask.text});`] : [];
+  const m = x.dkdvMask;
+  const maskTest = m ? [...m.stmts, `ok = ok && (${m.text});`] : [];
   // Lb holds lse·log2 e, +inf for rows with no allowed key or past Nq: exp2 gives 0 there.
   const p = pText(x, opts.fastExp === true);
   const body = (masked: boolean): string[] => [

@@ -21,6 +21,7 @@ import {
   type CudaBackwardMmaArtifact,
   type TensorCoreBackwardEngine,
 } from './backward-tensor-core.js';
+import { hoistBytes, type SmemNeeds } from './backward-mask-hoists.js';
 
 export type { CudaBackwardMmaArtifact } from './backward-tensor-core.js';
 
@@ -62,10 +63,11 @@ export function backwardMmaUnsupported(kernel: AttentionKernel): string | undefi
   return undefined;
 }
 
-export function backwardMmaSmemBytes(s: { headDim: number; valueDim: number }, carried: number): number {
+export function backwardMmaSmemBytes(s: { headDim: number; valueDim: number }, x: SmemNeeds): number {
   const [BM, BN, D, DV] = [bwdBlockQ(Math.max(s.headDim, s.valueDim)), BWD_BN, s.headDim, s.valueDim];
   const tiles = 2 * (BN * D + BN * DV + 2 * BM * D + 2 * BM * DV + BM * BN);
-  return tiles + 4 * 4 * BM + 4 * carried * BWD_WARPS * (BM / 8) * 4 * 32;
+  const stats = 4 * 4 * BM + hoistBytes(x.dkdvMask, BM, BN);
+  return tiles + stats + 4 * x.slots * BWD_WARPS * (BM / 8) * 4 * 32;
 }
 
 const mmaEngine: TensorCoreBackwardEngine = {
@@ -73,7 +75,7 @@ const mmaEngine: TensorCoreBackwardEngine = {
   title: (dtype) => `(CUDA tensor cores, mma.sync ${dtype}, sm_80+): see codegen/cuda/backward-mma.ts.`,
   warps: BWD_WARPS,
   threads: THREADS,
-  smemBytes: (s, carried) => backwardMmaSmemBytes(s, carried),
+  smemBytes: (s, x) => backwardMmaSmemBytes(s, x),
   tiling: (s) => [
     `constexpr int BM = ${bwdBlockQ(Math.max(s.headDim, s.valueDim))}, BN = ${BWD_BN}, WARPS = ${BWD_WARPS}, THREADS = ${THREADS};`,
     'static_assert(BM % 16 == 0 && BN == 16 * WARPS && WARPS % (BM / 16) == 0 && (D / 8) % (WARPS / (BM / 16)) == 0, "tiling");',

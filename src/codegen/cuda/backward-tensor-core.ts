@@ -10,6 +10,7 @@ import { field, summaryKernel } from './backward-passes.js';
 import { dqKernel, dqSmemBytes, reduceKernel } from './backward-mma-dq.js';
 import { ARGS, cudaType, dimText } from './rules.js';
 import { helperSource } from './rules-helpers.js';
+import type { SmemNeeds } from './backward-mask-hoists.js';
 
 export interface CudaBackwardMmaArtifact {
   readonly kind: 'cuda-backward-mma';
@@ -125,7 +126,8 @@ export interface TensorCoreBackwardEngine {
   readonly title: (dtype: 'f16' | 'bf16') => string;
   readonly warps: number;
   readonly threads: number;
-  readonly smemBytes: (s: AttentionKernel['schedule'], carried: number) => number;
+  /** Dynamic shared memory of bwd_dkdv for the carried slots and hoisted mask parts of `x`. */
+  readonly smemBytes: (s: AttentionKernel['schedule'], x: SmemNeeds) => number;
   /** The BM/BN/WARPS/THREADS constants and the tiling's static_assert. */
   readonly tiling: (s: AttentionKernel['schedule']) => readonly string[];
   /** Comment lines above the deterministic mode's compile-time flags. */
@@ -167,7 +169,7 @@ export function renderTensorCoreBackward(
   const summaries = x.mode === 'dynamic' ? kernel.summaries.map((y) => y.tensor) : [];
   const fields = argsFields(kernel, summaries);
   const ns = `attnc_${kernel.name}_backward`;
-  const smemBytes = engine.smemBytes(s, x.slots);
+  const smemBytes = engine.smemBytes(s, x);
   const dqSmem = deterministic ? dqSmemBytes(engine.warps, s.headDim, s.valueDim) : 0;
   // Kernel bodies first: rendering them fills the helper set that helperSource reads.
   const body = [

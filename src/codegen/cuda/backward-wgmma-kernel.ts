@@ -4,16 +4,18 @@
 // in shared memory; Q, dO, lse and delta of the next non-empty q-tile stream in by cp.async while
 // this one computes (double buffer). Tiles are 128B-swizzled 64-wide panels (wgmma's layout).
 import type { BackwardMmaExprs } from './backward-mma-exprs.js';
-import { dkdvOverGroup, keyTileCoords } from './backward-dkdv-parts.js';
+import { dkdvOverGroup, keyTileSetup, statsSmemDecls } from './backward-dkdv-parts.js';
 import { qTileLoop } from './backward-dkdv-loop.js';
 import { wgmmaTileLambda } from './backward-wgmma-tile.js';
 import { NO_TUNE, type BackwardWgmmaTune } from './backward-wgmma-tune.js';
+import { hoistBytes, type SmemNeeds } from './backward-mask-hoists.js';
 
 /** Dynamic shared memory of the kernel (bytes), with 1024 bytes of slack for the alignment. */
-export function wgmmaSmemBytes(d: number, dv: number, slots: number): number {
+export function wgmmaSmemBytes(d: number, dv: number, x: SmemNeeds): number {
   const [BM, BN, THREADS] = [64, 128, 256];
   const tiles = 2 * (BN * d + BN * dv + 2 * BM * d + 2 * BM * dv + BM * BN);
-  return 1024 + tiles + 4 * 4 * BM + 4 * slots * THREADS * (BM / 8) * 4;
+  const stats = 4 * 4 * BM + hoistBytes(x.dkdvMask, BM, BN);
+  return 1024 + tiles + stats + 4 * x.slots * THREADS * (BM / 8) * 4;
 }
 
 /** The kernel's shared-memory tiles, each on a 1024-byte boundary (wgmma swizzles by address bits). */
@@ -26,11 +28,7 @@ export function wgmmaSmemTiles(x: BackwardMmaExprs): string[] {
     '  T* Qs = Vs + BN * DV;                // [2][BM][D]',
     '  T* Os = Qs + 2 * BM * D;             // [2][BM][DV]: dO',
     '  T* Ss = Os + 2 * BM * DV;            // [BM][BN]: dS, [query][key] panels',
-    '  float* Ls = reinterpret_cast<float*>(Ss + BM * BN); // [2][BM]: lse·log2 e',
-    '  float* Ds = Ls + 2 * BM;             // [2][BM]: delta',
-    ...(x.slots
-      ? ['  float* Xs = Ds + 2 * BM;             // [SLOTS][WARPS][NT][4][32]: carried per-element values']
-      : []),
+    ...statsSmemDecls(x),
   ];
 }
 
@@ -56,7 +54,7 @@ export function wgmmaDkdvKernel(
     ...wgmmaSmemTiles(x),
     '  const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32, g = lane / 4, t4 = lane % 4, wg = warp / 4;',
     '  (void)wg;',
-    ...keyTileCoords,
+    ...keyTileSetup(x),
     "  const T* Kw = Ks + wg * 64 * 64; // this warpgroup's 64 keys: rows 64·wg.. of each panel",
     '  const T* Vw = Vs + wg * 64 * 64;',
     '  load_panel<D, BN>(Ks, a.k + krow0 * D, a.Nk - k0, tid);',

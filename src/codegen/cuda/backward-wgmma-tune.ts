@@ -35,9 +35,10 @@
 //              pingPong kernel has its wgmmas serialised (C7520), and dqBulk without pingPong was
 //              slower than the 8-byte atomics on the H200 (full 16K: 37.5 vs 30.3 ms).
 
-import { toposort } from '../../ir/graph.js';
 import type { AttentionKernel } from '../../ir/kernel.js';
+import type { Node } from '../../ir/graph.js';
 import { Op } from '../../ir/ops.js';
+import { elementMaskNodes } from './backward-mask-hoists.js';
 import { wgmmaFn } from './wgmma-device.js';
 
 /** The knobs (all off by default: the kernel the H200 timed last). */
@@ -116,11 +117,17 @@ export const TUNE_ENGINES: Readonly<Record<string, BackwardWgmmaTune>> = {
 };
 
 /**
- * Whether the kernel's mask reads a tensor or divides (LOAD, DIV, MOD nodes): the masks whose
- * second copy (splitMask's full-tile loop beside the masked one) tipped ptxas into C7512.
+ * Whether the dK/dV kernel's mask is costly: its per-element part reads a tensor or divides (LOAD,
+ * DIV, MOD nodes left after its one-sided parts moved to shared memory, backward-mask-hoists.ts),
+ * or its tile classifier reads a tensor's summaries (their loads live in the consumers' tile walk). With
+ * round 9's splitMask such masks tipped ptxas into serialising the wgmmas (C7512), and their ping-
+ * pong kernels spill (document's 248 bytes a thread). Round 16 (H100, 16K): with the one-sided parts
+ * hoisted, dilated and neighbourhood (cheap now) run fastest with the cheap masks' knobs (ws_pp
+ * 18.53 / 5.19 ms beside 19.43 / 5.24); document stays on round 9's (3.68 ms; ws_pp 3.60).
  */
 export function costlyMask(kernel: AttentionKernel): boolean {
-  return toposort([kernel.mask]).some((n) => n.op === Op.LOAD || n.op === Op.DIV || n.op === Op.MOD);
+  const costly = (n: Node): boolean => n.op === Op.LOAD || n.op === Op.DIV || n.op === Op.MOD;
+  return elementMaskNodes(kernel).some(costly) || kernel.summaries.length > 0;
 }
 
 /**

@@ -15,7 +15,7 @@ import {
   dkdvAccumulators,
   dkdvEpilogue,
   headWalk,
-  keyTileCoords,
+  keyTileSetup,
   lseDeltaLoad,
 } from './backward-dkdv-parts.js';
 import { wgmmaSmemTiles } from './backward-wgmma-kernel.js';
@@ -31,6 +31,7 @@ import {
 import { PINGPONG_SDP, pingPongDone, pingPongDqStep, pingPongStart } from './backward-wgmma-pingpong.js';
 import { mbarArriveWaitHelpers, mbarInitHelper, setmaxnregHelpers } from './wgmma-ws-device.js';
 import { indent } from './indent.js';
+import { hoistEnd, queryHoistFill } from './backward-mask-hoists.js';
 
 /** Threads of the producer warpgroup. */
 export const WS_PRODUCER_THREADS = 128;
@@ -136,6 +137,7 @@ function producerLoop(x: BackwardMmaExprs, bulk: boolean): string[] {
         ...panelLoads(bulk),
         '  cp_commit();',
         ...lseDeltaLoad('ptid', bulk ? 'DQ_LOADERS' : 'WS_PRODUCER'),
+        ...queryHoistFill(x.dkdvMask, 'ptid', bulk ? 'DQ_LOADERS' : 'WS_PRODUCER'),
         '  cp_wait<0>();',
         '  proxy_fence(); // cp.async wrote through the generic proxy; wgmma reads through the async one',
         '  mbar_arrive(&full_bar[buf]);',
@@ -209,12 +211,12 @@ export function wgmmaWsDkdvKernel(
     '  __trap(); // the compute_90 PTX image: no wgmma there',
     '#endif',
     ...wgmmaSmemTiles(x),
-    `  uint64_t* full_bar = reinterpret_cast<uint64_t*>(Ds + 2 * BM + ${xsFloats}); // [2]: buffer filled`,
+    `  uint64_t* full_bar = reinterpret_cast<uint64_t*>(${hoistEnd(x.dkdvMask, 'Ds + 2 * BM')} + ${xsFloats}); // [2]: buffer filled`,
     '  uint64_t* empty_bar = full_bar + 2; // [2]: buffer released by the consumers',
     ...(bulk ? dqBulkSmemDecls : []),
     '  const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32, g = lane / 4, t4 = lane % 4, wg = warp / 4;',
     '  (void)wg;',
-    ...keyTileCoords,
+    ...keyTileSetup(x, 'DKDV_THREADS'),
     '  if (tid == 0) {',
     '    for (int i = 0; i < 2; ++i) {',
     `      mbar_init(&full_bar[i], ${bulk ? 'DQ_LOADERS' : 'WS_PRODUCER'});`,

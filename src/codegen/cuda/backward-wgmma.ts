@@ -35,6 +35,7 @@ import {
 } from './backward-wgmma-ws.js';
 import { wgmmaDeviceHelpers, wgmmaFn } from './wgmma-device.js';
 import { wgWaitHelper } from './wgmma-ws-device.js';
+import type { SmemNeeds } from './backward-mask-hoists.js';
 
 export const WGMMA_BWD = { BM: 64, BN: 128, WARPS: 8, THREADS: 256 } as const;
 /**
@@ -73,7 +74,7 @@ export function backwardWgmmaUnsupported(kernel: AttentionKernel): string | unde
   const why = backwardMmaUnsupported(kernel);
   if (why) return why.replace('tensor-core CUDA backward', 'wgmma CUDA backward');
   const s = kernel.schedule;
-  const bytes = wgmmaSmemBytes(s.headDim, s.valueDim, backwardMmaExprs(kernel).slots);
+  const bytes = wgmmaSmemBytes(s.headDim, s.valueDim, backwardMmaExprs(kernel));
   if (bytes > SM90_SMEM)
     return `the wgmma CUDA backward needs ${bytes} bytes of shared memory for this score (carried derivative values), more than sm_90's ${SM90_SMEM}`;
   return undefined;
@@ -95,7 +96,7 @@ const wgmmaEngine = (tune: BackwardWgmmaTune): TensorCoreBackwardEngine => ({
   title: (dtype) => `(CUDA tensor cores, wgmma ${dtype}, sm_90a): see codegen/cuda/backward-wgmma.ts.`,
   warps: WGMMA_BWD.WARPS,
   threads: WGMMA_BWD.THREADS,
-  smemBytes: (s, carried) => wgmmaSmemBytes(s.headDim, s.valueDim, carried),
+  smemBytes: (s, x) => wgmmaSmemBytes(s.headDim, s.valueDim, x),
   tiling: () => {
     const { BM, BN, WARPS, THREADS } = WGMMA_BWD;
     return [
@@ -117,8 +118,8 @@ const wgmmaEngine = (tune: BackwardWgmmaTune): TensorCoreBackwardEngine => ({
 });
 
 /** Shared memory of the producer kernel (the dqBulk knob's blocks and barriers included). */
-const wsSmemBytes = (s: AttentionKernel['schedule'], carried: number, tune: BackwardWgmmaTune): number =>
-  wgmmaSmemBytes(s.headDim, s.valueDim, carried) + WS_BARRIER_BYTES + (tune.dqBulk ? DQ_BULK_BYTES : 0);
+const wsSmemBytes = (s: AttentionKernel['schedule'], x: SmemNeeds, tune: BackwardWgmmaTune): number =>
+  wgmmaSmemBytes(s.headDim, s.valueDim, x) + WS_BARRIER_BYTES + (tune.dqBulk ? DQ_BULK_BYTES : 0);
 
 // The producer-warpgroup variant: the same source but for the dK/dV kernel, its block size
 // (DKDV_THREADS: the 256 consumer threads and a 128-thread producer) and the mbarriers.
@@ -126,13 +127,13 @@ const wgmmaWsEngine = (tune: BackwardWgmmaTune): TensorCoreBackwardEngine => ({
   ...wgmmaEngine(tune),
   unsupported: (kernel) => {
     const why = backwardWgmmaUnsupported(kernel);
-    const bytes = wsSmemBytes(kernel.schedule, backwardMmaExprs(kernel).slots, NO_TUNE);
+    const bytes = wsSmemBytes(kernel.schedule, backwardMmaExprs(kernel), NO_TUNE);
     if (why || bytes <= SM90_SMEM) return why;
     return `the wgmma CUDA backward with a producer warpgroup needs ${bytes} bytes of shared memory, more than sm_90's ${SM90_SMEM}`;
   },
   title: (dtype) =>
     `(CUDA tensor cores, wgmma ${dtype}, sm_90a, producer warpgroup): see codegen/cuda/backward-wgmma-ws.ts.`,
-  smemBytes: (s, carried) => wsSmemBytes(s, carried, tune),
+  smemBytes: (s, x) => wsSmemBytes(s, x, tune),
   tiling: (s) => [
     ...wgmmaEngine(tune).tiling(s),
     `constexpr int WS_PRODUCER = ${WS_PRODUCER_THREADS}, DKDV_THREADS = THREADS + WS_PRODUCER; // bwd_dkdv: consumers, then the producer`,
@@ -159,8 +160,7 @@ const wgmmaWsEngine = (tune: BackwardWgmmaTune): TensorCoreBackwardEngine => ({
  */
 export function dqBulkApplies(kernel: AttentionKernel, producer: boolean, deterministic: boolean): boolean {
   if (!producer || deterministic) return false;
-  const slots = backwardMmaExprs(kernel).slots;
-  return wsSmemBytes(kernel.schedule, slots, { dqBulk: true }) <= SM90_SMEM;
+  return wsSmemBytes(kernel.schedule, backwardMmaExprs(kernel), { dqBulk: true }) <= SM90_SMEM;
 }
 
 /** The wgmma backward of a compiled (forward, f16/bf16) kernel; throws when it has none. */

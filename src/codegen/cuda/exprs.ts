@@ -52,7 +52,7 @@ export interface CoreExprs {
 export { classMode };
 
 /** Copies `roots` into a scratch graph with each replaced node turned into a named VAR leaf. */
-function relink(roots: readonly Node[], replaced: ReadonlyMap<number, string>): Node[] {
+export function relink(roots: readonly Node[], replaced: ReadonlyMap<number, string>): Node[] {
   const g = new Graph();
   return roots.map((root) =>
     rewrite(root, (n, src) => {
@@ -65,7 +65,7 @@ function relink(roots: readonly Node[], replaced: ReadonlyMap<number, string>): 
 }
 
 /** Ids of the nodes `roots` reach without entering a node of `cut` (the cut nodes themselves too). */
-function reachedAvoiding(roots: readonly Node[], cut: readonly Node[]): Set<number> {
+export function reachedAvoiding(roots: readonly Node[], cut: readonly Node[]): Set<number> {
   const stop = new Set(cut.map((n) => n.id));
   const seen = new Set<number>();
   const stack = [...roots];
