@@ -145,6 +145,35 @@ describe('the npm package', () => {
     expect(sh(process.execPath, [tscOf(pkg), '--version'], project)).toContain(`Version ${major}`);
   });
 
+  // TypeScript 5's `moduleResolution: node10` (what `module: commonjs` implies) reads no `exports`:
+  // package.json's typesVersions maps the subpaths (TS2307 "could not be resolved under your current
+  // 'moduleResolution' setting" before). TypeScript 6 deprecates node10 and 7 removed it.
+  it('resolves attnc/wgsl and attnc/runtime types under TypeScript 5 node10 resolution', () => {
+    writeFileSync(
+      join(project, 'node10.ts'),
+      [
+        "import type { Artifact } from 'attnc';",
+        "import type { compile as compileWgsl } from 'attnc/wgsl';",
+        "import type { RunInputs, createKernel } from 'attnc/runtime';",
+        'export type Used = [Artifact, typeof compileWgsl, RunInputs, typeof createKernel, GPUDevice];',
+        '',
+      ].join('\n'),
+    );
+    const options = { module: 'commonjs', moduleResolution: 'node10', lib: ['ES2023', 'DOM'], types: [] };
+    writeFileSync(
+      join(project, 'tsconfig.node10.json'),
+      JSON.stringify({
+        compilerOptions: { ...options, strict: true, noEmit: true, skipLibCheck: false },
+        files: ['node10.ts'],
+      }),
+    );
+    const r = spawnSync(process.execPath, [tsc, '-p', 'tsconfig.node10.json'], {
+      cwd: project,
+      encoding: 'utf8',
+    });
+    expect({ status: r.status, out: r.stdout }).toEqual({ status: 0, out: '' });
+  });
+
   it('runs: both entries compile, attnc/wgsl rejects cuda, a missing webgpu is named', () => {
     const r = JSON.parse(sh(process.execPath, ['out/main.js'], project)) as Record<string, unknown>;
     expect(r.cuda).toBe(true);
