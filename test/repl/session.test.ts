@@ -206,6 +206,15 @@ describe('Session', () => {
     expect(await type(':emit cuda')).toContain('extern "C"');
   });
 
+  it(':emit prints compile warnings after the code (kivi binds 11 storage buffers, WebGPU allows 8)', async () => {
+    const { type } = session();
+    await type(`:load stdlib/kivi.attn`);
+    const out = await type(':emit wgsl');
+    expect(out).toContain('@compute');
+    expect(out.slice(out.lastIndexOf('@compute'))).toMatch(/warning: kernel `kivi` binds 11 storage buffers/);
+    expect(await type(':emit cuda')).not.toContain('warning');
+  });
+
   it(':use and :show name what is missing as errors', async () => {
     // `:use` alone said "no attention `` (defined: a)"; `:show nope` printed its complaint as
     // if it were a definition, without `error:`.

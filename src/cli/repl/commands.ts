@@ -1,7 +1,7 @@
 // The REPL's `:commands`. Every failure is printed (diagnostics for programs, `error: …` for the
 // rest) and the session goes on; nothing a user types can end it except :quit and Ctrl-D.
 import { compile } from '../../compile.js';
-import { CompileError, escapeControl } from '../../diagnostics.js';
+import { CompileError, escapeControl, renderDiagnostics } from '../../diagnostics.js';
 import { dumpIR } from '../../ir/dump.js';
 import { passNames } from '../../ir/pipeline.js';
 import { userErrorMessage } from '../exit.js';
@@ -26,13 +26,16 @@ function emit(s: Session, args: string[]): void {
   if (target !== 'wgsl' && target !== 'cuda') throw new ReplError(':emit expects wgsl or cuda');
   if (target === 'wgsl' && s.settings.dtype === 'bf16')
     throw new ReplError('WebGPU has no bf16 storage: :set dtype=f32 or f16 (or :emit cuda)');
-  const { artifact } = compile(s.requireCurrent().source, {
+  const { source } = s.requireCurrent();
+  const { artifact, warnings } = compile(source, {
     target,
     file: REPL_FILE,
     headDim: s.settings.dim,
     dtype: s.settings.dtype ?? (target === 'cuda' ? 'bf16' : 'f32'),
   });
   s.print(artifact.code);
+  // After the code, as `attnc compile` prints them after writing it (e.g. storage buffers past 8).
+  if (warnings.length) s.print(renderDiagnostics(warnings, source));
 }
 
 function ir(s: Session, args: string[]): void {
