@@ -11,6 +11,8 @@ import { referenceGradients } from '../../src/runtime/reference-grad.js';
 import { makeInputs } from '../support/arbitraries.js';
 import type { Inputs, Shape } from '../support/arbitraries.js';
 import { emulateMmaBackward } from '../cuda/backward-mma-emu.js';
+import type { MmaBackwardResult } from '../cuda/backward-mma-emu.js';
+import type { CudaBackwardMmaArtifact } from '../../src/codegen/cuda/backward-mma.js';
 import { gradientErrors } from './grad-errors.js';
 import { evalEnv, f32TensorLengths, gradPredicates } from './support.js';
 
@@ -38,14 +40,13 @@ export interface MmaCheckOptions {
   readonly arch?: 'sm_80' | 'sm_86' | 'sm_89';
 }
 
-/** Relative error of each gradient (floor: the largest reference magnitude, at least 1e-3). */
-export async function checkMmaBackward(
+/** The artifact of `source` in the asked mode, checked to be that mode. */
+function compileFor(
   source: string,
   sh: Shape,
-  seed: number,
-  opts: MmaCheckOptions = {},
-): Promise<Record<string, number>> {
-  const dtype = opts.dtype ?? 'bf16';
+  dtype: HalfDType,
+  opts: MmaCheckOptions,
+): ReturnType<typeof compileCudaBackwardMma> {
   const c = compileCudaBackwardMma(source, {
     file: 'bwd.attn',
     headDim: sh.D,
@@ -57,6 +58,18 @@ export async function checkMmaBackward(
   // The stdlib test's deterministic cases once passed the option nowhere and ran the atomic dq.
   if (c.backward.deterministic !== (opts.deterministic === true))
     throw new Error(`checkMmaBackward: asked deterministic ${opts.deterministic}, got the other mode`);
+  return c;
+}
+
+/** Relative error of each gradient (floor: the largest reference magnitude, at least 1e-3). */
+export async function checkMmaBackward(
+  source: string,
+  sh: Shape,
+  seed: number,
+  opts: MmaCheckOptions = {},
+): Promise<Record<string, number>> {
+  const dtype = opts.dtype ?? 'bf16';
+  const c = compileFor(source, sh, dtype, opts);
   const params = { ...(Object.fromEntries(c.decl.defaults) as Record<string, number>), ...opts.params };
   const made = makeInputs(sh, seed);
   const inputs = { ...made, tensors: { ...made.tensors, ...opts.tensors } } as Inputs;
@@ -95,15 +108,26 @@ export async function checkMmaBackward(
     params,
     slots,
   });
+  return compareGradients(c.backward, dtype, got, ref, lengths);
+}
+
+/** Each gradient of the emulated run against the reference's (gradientErrors' floors). */
+function compareGradients(
+  art: CudaBackwardMmaArtifact,
+  dtype: HalfDType,
+  got: MmaBackwardResult,
+  ref: ReturnType<typeof referenceGradients>,
+  lengths: Record<string, number>,
+): Record<string, number> {
   const { errors, cmp } = gradientErrors();
   cmp('dq', load(dtype, got.dq), ref.dq);
   cmp('dk', load(dtype, got.dk), ref.dk);
   cmp('dv', load(dtype, got.dv), ref.dv);
-  c.backward.gradParams.forEach((p, i) =>
+  art.gradParams.forEach((p, i) =>
     cmp(`d$${p}`, [got.grads[i]!], [ref.dParams.get(p) ?? 0], ref.dParamsScale.get(p)),
   );
-  let at = c.backward.gradParams.length;
-  for (const t of c.backward.gradTensors) {
+  let at = art.gradParams.length;
+  for (const t of art.gradTensors) {
     const n = lengths[t]!;
     cmp(`d${t}`, got.grads.subarray(at, (at += n)), ref.dTensors.get(t)!, ref.dTensorsScale.get(t));
   }
