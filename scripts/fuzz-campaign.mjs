@@ -10,19 +10,30 @@
 // prints its counts so far.
 // Usage (after npx tsc -p tsconfig.json):
 //   node scripts/with-gpu.mjs node scripts/fuzz-campaign.mjs --seed 1 --runs 100 \
-//     --targets wgsl,cuda,nvcc,emu,lavapipe,backward [--index I] [--batch 6] [--out FILE] [--round 14]
+//     --targets wgsl,cuda,nvcc,emu,lavapipe,backward,bwd-emu [--index I] [--batch 6] [--out FILE] \
+//     [--round 14] [--mma-dims]
 // Round 15 added draw axes (scripts/fuzz/axes.mjs: decode, wide GQA, strided and paged K/V,
 // composed store formats, qk int8 / pv e4m3, chunk and `from` routing, mma at sm_80/86/89) and
 // executes the backward (`backward` with `lavapipe`: the WGSL backward; with `emu`: the CUDA SIMT
-// backward) against the gradient reference; `--round 14` draws round 14's cases. Seeds used:
-// round 14 1..14 (docs/PERFORMANCE.md round 14); round 15 from 1501.
+// backward) against the gradient reference; `--round 14` draws round 14's cases. Round 16's
+// `bwd-emu` target runs the mma.sync backward (both modes) on the CPU emulator
+// (test/backward/mma-check.ts), the tensor-core path whose dK/dV kernels hoist mask parts.
+// Seeds used: round 14 1..14 (docs/PERFORMANCE.md round 14); round 15 from 1501; round 16 from 2001.
 import { writeFileSync } from 'node:fs';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { draw, drawSeed } from './fuzz/draw.mjs';
 import { jobs, nagaError, runJob } from './fuzz/compile-all.mjs';
-import { backwardEmu, backwardWgsl, emulate, nvccBatch, routedTally, runWgsl } from './fuzz/execute.mjs';
+import {
+  backwardEmu,
+  backwardMmaEmu,
+  backwardWgsl,
+  emulate,
+  nvccBatch,
+  routedTally,
+  runWgsl,
+} from './fuzz/execute.mjs';
 
 const arg = (name, fallback) => {
   const i = process.argv.indexOf(`--${name}`);
@@ -36,6 +47,9 @@ const OUT = arg('out', undefined);
 const VERBOSE = process.argv.includes('--verbose');
 // --round 14 replays round 14's draws (no round-15 axes: scripts/fuzz/axes.mjs).
 const ROUND = Number(arg('round', 15));
+// --mma-dims: D = Dv, 64 or 128 (by the draw's seed), the head dims the tensor-core backwards
+// take (most draws' dims are refused there), for bwd-emu and nvcc campaigns on those kernels.
+const MMA_DIMS = process.argv.includes('--mma-dims');
 const TARGETS = new Set(arg('targets', 'wgsl,cuda,nvcc,emu,lavapipe,backward').split(','));
 const scratch = mkdtempSync(join(tmpdir(), 'attnc-fuzz-'));
 
@@ -55,7 +69,8 @@ function fail(c, index, where, message) {
     config: configOf(c),
   });
   const round = ROUND === 15 ? '' : ` --round ${ROUND}`;
-  const replay = `node scripts/with-gpu.mjs node scripts/fuzz-campaign.mjs --seed ${SEED} --index ${index}${round} --targets ${[...TARGETS].join(',')}`;
+  const dims = MMA_DIMS ? ' --mma-dims' : '';
+  const replay = `node scripts/with-gpu.mjs node scripts/fuzz-campaign.mjs --seed ${SEED} --index ${index}${round}${dims} --targets ${[...TARGETS].join(',')}`;
   console.log(
     `\n=== FAIL ${where} (draw ${index}, seed ${c.seed})\n${c.source}${JSON.stringify(configOf(c))}\n${message}\nreplay: ${replay}\n`,
   );
@@ -78,9 +93,16 @@ const configOf = (c) => ({
   tokenOrder: c.tokenOrder,
 });
 
+/** The draw with head dims the tensor-core backwards take: D = Dv, 64 or 128. */
+function withMmaDims(c) {
+  const D = c.seed & 1 ? 128 : 64;
+  return { ...c, D, Dv: D, shape: { ...c.shape, D, Dv: D } };
+}
+
 /** Compiles and validates one draw; returns its CUDA units for the batch's nvcc run. */
 async function checkDraw(index) {
-  const c = draw(drawSeed(SEED, index, { round: ROUND }), { round: ROUND });
+  const drawn = draw(drawSeed(SEED, index, { round: ROUND }), { round: ROUND });
+  const c = MMA_DIMS ? withMmaDims(drawn) : drawn;
   const units = [];
   for (const [label, thunk] of jobs(c, TARGETS)) {
     const r = runJob(thunk);
@@ -105,6 +127,7 @@ async function checkDraw(index) {
 function stageOf(label) {
   if ((label === 'cuda-simt' || label === 'bwd-cuda-simt') && TARGETS.has('emu')) return 'emu';
   if ((label.startsWith('wgsl-') || label === 'bwd-wgsl') && TARGETS.has('lavapipe')) return 'lavapipe';
+  if (label.startsWith('bwd-cuda-mma') && TARGETS.has('bwd-emu')) return 'bwd-emu';
   return undefined;
 }
 
@@ -124,6 +147,7 @@ async function execute(c, index, label, compiled) {
     let verdict;
     if (label === 'bwd-wgsl') verdict = await backwardWgsl(c);
     else if (label === 'bwd-cuda-simt') await backwardEmu(c);
+    else if (label.startsWith('bwd-cuda-mma')) await backwardMmaEmu(c, label.endsWith('-det'));
     else if (stage === 'emu') await emulate(join(scratch, `d${index}`), c, compiled);
     else verdict = await runWgsl(c, compiled);
     count(`${stage} ${label} ${verdict ?? 'ok'}`);

@@ -80,7 +80,8 @@ export function jobs(c, targets) {
       (src) => cudaOut('sm_90a')(compile(src, { ...cu, schedule: { engine: 'wgmma' } })),
     ]);
   }
-  if (targets.has('backward') && !c.importance) {
+  // bwd-emu executes the mma.sync backward the `backward` jobs compile.
+  if ((targets.has('backward') || targets.has('bwd-emu')) && !c.importance) {
     const bw = { file: base.file, headDim: c.D, valueDim: c.Dv };
     list.push(['bwd-wgsl', (src) => ({ wgsl: [compileBackward(src, bw).backward.code] })]);
     list.push([
@@ -90,19 +91,18 @@ export function jobs(c, targets) {
       }),
     ]);
     const half = c.dtype === 'f32' ? 'bf16' : c.dtype;
-    list.push([
-      'bwd-cuda-mma',
-      (src) => ({
-        cuda: [
-          {
-            arch: c.mmaArch ?? 'sm_80',
-            code: compileCudaBackwardMma(src, { ...bw, dtype: half, arch: c.mmaArch ?? 'sm_80' }).backward
-              .code,
-            files: {},
-          },
-        ],
-      }),
-    ]);
+    // Both modes of the mma.sync backward: the deterministic one has its own dK/dV and dq kernels.
+    for (const [label, deterministic] of [
+      ['bwd-cuda-mma', false],
+      ['bwd-cuda-mma-det', true],
+    ]) {
+      const arch = c.mmaArch ?? 'sm_80';
+      const opts = { ...bw, dtype: half, arch, deterministic };
+      list.push([
+        label,
+        (src) => ({ cuda: [{ arch, code: compileCudaBackwardMma(src, opts).backward.code, files: {} }] }),
+      ]);
+    }
     list.push([
       'bwd-cuda-wgmma',
       (src) => ({

@@ -19,6 +19,7 @@ import { rng } from '../../dist/src/runtime/inputs.js';
 import { storedRun } from '../../dist/src/runtime/stored-run.js';
 import { checkWgslBackward } from '../../dist/test/backward/wgsl-check.js';
 import { checkCudaBackward } from '../../dist/test/backward/cuda-check.js';
+import { MMA_GRAD_TOL, checkMmaBackward } from '../../dist/test/backward/mma-check.js';
 import { pagedLayout, pagedTable, physicalCache, stridedLayout } from '../../dist/test/support/kv-layouts.js';
 
 const exec = promisify(execFile);
@@ -217,8 +218,8 @@ async function runCreated(gpu, c, compiled, inputs, params) {
 /** Gradients within this of the reference (test/backward's 2e-5, with room for D up to 128). */
 const GRAD_TOL = 5e-5;
 
-function expectGradients(errors, c) {
-  const bad = Object.entries(errors).filter(([, e]) => !(e <= GRAD_TOL));
+function expectGradients(errors, c, tol = GRAD_TOL) {
+  const bad = Object.entries(errors).filter(([, e]) => !(e <= tol));
   if (bad.length > 0)
     throw new Error(
       `gradients off (${JSON.stringify(c.shape)}): ${bad.map(([n, e]) => `${n} ${e}`).join(', ')}`,
@@ -243,11 +244,32 @@ export async function backwardWgsl(c) {
   expectGradients(errors, c);
 }
 
+/** The case's shape for the CPU emulator: as the forward emulation, near-limit offsets belong to the WGSL run. */
+function emuShape(c) {
+  const small = (o) => (o !== undefined && Math.abs(o) < 1e6 ? o : undefined);
+  return { ...c.shape, qOffset: small(c.shape.qOffset), kOffset: small(c.shape.kOffset) };
+}
+
 /** The CUDA SIMT backward on the CPU emulator against the gradient reference. */
 export async function backwardEmu(c) {
-  // As the forward emulation: near-limit offsets belong to the WGSL run.
-  const small = (o) => (o !== undefined && Math.abs(o) < 1e6 ? o : undefined);
-  const shape = { ...c.shape, qOffset: small(c.shape.qOffset), kOffset: small(c.shape.kOffset) };
+  const shape = emuShape(c);
   const opts = { params: c.runParams, tensors: extraTensors(c) };
   expectGradients(await checkCudaBackward(c.source, shape, c.seed, opts), { ...c, shape });
+}
+
+/**
+ * The mma.sync backward (bf16 for f32 draws, as its compile job) on the CPU emulator
+ * (test/cuda/backward-mma-emu.ts) against the gradient reference, within backward-mma-emu.test.ts's
+ * tolerance, in the default or the deterministic mode (dq without atomics, by its own kernel).
+ */
+export async function backwardMmaEmu(c, deterministic) {
+  const shape = emuShape(c);
+  const opts = {
+    dtype: c.dtype === 'f32' ? 'bf16' : c.dtype,
+    arch: c.mmaArch ?? 'sm_80',
+    deterministic,
+    params: c.runParams,
+    tensors: extraTensors(c),
+  };
+  expectGradients(await checkMmaBackward(c.source, shape, c.seed, opts), { ...c, shape }, MMA_GRAD_TOL);
 }

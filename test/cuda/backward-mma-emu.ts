@@ -122,7 +122,7 @@ function devicePart(art: CudaBackwardMmaArtifact): string {
   return code
     .replace(helpers, emulatedHelpers)
     .replace('asm("tanh.approx.f32 %0, %1;" : "=f"(y) : "f"(x));', 'y = tanhf(x);')
-    .replace('extern __shared__ float4 smem4[];', 'float4* smem4 = emu::dyn_smem;')
+    .replaceAll('extern __shared__ float4 smem4[];', 'float4* smem4 = emu::dyn_smem;')
     .split('\n')
     .filter((l) => !l.startsWith('#include'))
     .join('\n');

@@ -32,7 +32,7 @@ using std::min;
 #define __shared__ static
 typedef void* cudaStream_t;
 struct dim3 { unsigned x = 1, y = 1, z = 1; };
-dim3 threadIdx, blockIdx;
+dim3 threadIdx, blockIdx, gridDim;
 struct alignas(16) float4 { float x, y, z, w; };
 struct alignas(8) float2 { float x, y; };
 inline float4 make_float4(float x, float y, float z, float w) { return {x, y, z, w}; }
@@ -117,6 +117,7 @@ template <class F> void launch(dim3 grid, unsigned threads, size_t smem, F fn) {
           makecontext(&fb.ctx, entry, 0);
         }
         blockIdx = {x, y, z};
+        gridDim = grid;
         for (bool alive = true; alive;) {
           alive = false;
           for (unsigned t = 0; t < threads; ++t) {

@@ -130,13 +130,21 @@ export function hoistEnd(m: HoistedMask | null, from: string): string {
   return `${from} + ${[c.query ? `${2 * c.query} * BM` : '', c.key ? `${c.key} * BN` : ''].filter(Boolean).join(' + ')}`;
 }
 
+/**
+ * `const int <name> = <value>;` where the statements read it. A per-query part need not read q
+ * (`b != h`, `w0 == 1`: fuse's row plan is everything the key does not vary), and nvcc's
+ * warnings-as-errors build refuses an unread local.
+ */
+const position = (stmts: readonly string[], name: string, value: string): string[] =>
+  stmts.some((s) => new RegExp(`\\b${name}\\b`).test(s)) ? [`    const int ${name} = ${value};`] : [];
+
 /** Fills the per-key arrays for the CTA's key tile k0: thread `tid` of `count` (before a barrier). */
 export function keyHoistFill(m: HoistedMask | null, count: string): string[] {
   if (!m?.key.stmts.length) return [];
   return [
     "  // The mask's per-key part of this key tile (read after the loop's first barrier).",
     `  for (int hi = tid; hi < BN; hi += ${count}) {`,
-    '    const int kpos = a.k_offset + k0 + hi;',
+    ...position(m.key.stmts, 'kpos', 'a.k_offset + k0 + hi'),
     ...indent(m.key.stmts, '    '),
     '  }',
   ];
@@ -147,7 +155,7 @@ export function queryHoistFill(m: HoistedMask | null, id: string, count: string)
   if (!m?.query.stmts.length) return [];
   return [
     `  for (int hi = ${id}; hi < BM; hi += ${count}) {`,
-    '    const int qpos = a.q_offset + q0 + hi;',
+    ...position(m.query.stmts, 'qpos', 'a.q_offset + q0 + hi'),
     ...indent(m.query.stmts, '    '),
     '  }',
   ];
