@@ -10,6 +10,7 @@ import { renderCudaBackward, type CudaBackwardArtifact } from './codegen/cuda/ba
 import { renderCudaBackwardMma, type CudaBackwardMmaArtifact } from './codegen/cuda/backward-mma.js';
 import { renderCudaBackwardWgmma, type CudaBackwardWgmmaArtifact } from './codegen/cuda/backward-wgmma.js';
 import type { BackwardWgmmaTune } from './codegen/cuda/backward-wgmma-tune.js';
+import { cudaArchs, isCudaArch } from './codegen/cuda/arch.js';
 
 export interface CompiledBackward extends Compiled {
   readonly backward: WgslBackwardArtifact;
@@ -176,13 +177,29 @@ function backwardFor(
   options: BesideOptions,
   engine: CudaBackwardEngine,
   dtype: StorageDType,
+  arch: string,
 ): {
   kernel: Compiled['kernel'];
   backward: CudaBackwardArtifact | CudaBackwardMmaArtifact | CudaBackwardWgmmaArtifact;
 } {
   if (engine === 'simt') return compileCudaBackward(source, options);
   const tc = { ...options, dtype: dtype as 'f16' | 'bf16' };
-  return engine === 'mma' ? compileCudaBackwardMma(source, tc) : compileCudaBackwardWgmma(source, tc);
+  const r = engine === 'mma' ? compileCudaBackwardMma(source, tc) : compileCudaBackwardWgmma(source, tc);
+  // The launcher raises the block's shared memory to what the kernel asks; past the arch's opt-in
+  // limit that fails at launch (sm_86 / sm_89: 99 KiB, under the mma.sync dK/dV kernel at D = 128).
+  const limit = isCudaArch(arch) ? cudaArchs[arch].maxSharedBytes : undefined;
+  const needs = Math.max(r.backward.smemBytes, r.backward.dqSmemBytes);
+  if (limit !== undefined && needs > limit)
+    throw new CompileError(
+      [
+        error(
+          `the ${engine} backward needs ${needs} bytes of shared memory, more than ${arch}'s ${limit}`,
+          r.decl.decl.nameSpan,
+        ),
+      ],
+      source,
+    );
+  return r;
 }
 
 /**
@@ -212,7 +229,7 @@ export function cudaBackwardBeside(
     for (const [i, next] of engines.entries()) {
       engine = next;
       try {
-        ({ kernel, backward: b } = backwardFor(source, options, engine, dtype));
+        ({ kernel, backward: b } = backwardFor(source, options, engine, dtype, choice.arch ?? 'sm_90a'));
         break;
       } catch (e) {
         // The default engine cannot take this kernel: the next one may (the last one says why not).

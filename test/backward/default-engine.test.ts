@@ -33,7 +33,12 @@ describe('default CUDA backward engine', () => {
       engine: 'wgmma',
       dtype: 'bf16',
     });
-    expect(engineOf('softcap', 64, { dtype: 'f16', arch: 'sm_86' })).toEqual({ engine: 'mma', dtype: 'f16' });
+    expect(engineOf('softcap', 64, { dtype: 'f16', arch: 'sm_80' })).toEqual({ engine: 'mma', dtype: 'f16' });
+    // Its two carried slots take it to 148,480 bytes of shared memory: past sm_86's 99 KiB.
+    expect(engineOf('softcap', 64, { dtype: 'f16', arch: 'sm_86' })).toEqual({
+      engine: 'simt',
+      dtype: 'f32',
+    });
     expect(engineOf('causal', 64, { dtype: 'f32', arch: 'sm_90a' })).toEqual({
       engine: 'simt',
       dtype: 'f32',
@@ -54,6 +59,25 @@ describe('default CUDA backward engine', () => {
     expect(engineOf('causal', 96, { dtype: 'bf16', arch: 'sm_90a', engine: 'wgmma' }).reason).toMatch(
       /headDim/,
     );
+  });
+
+  it("falls back to SIMT where the mma.sync kernel needs more shared memory than the arch's opt-in limit", () => {
+    // sm_86 / sm_89 (RTX 30xx / 40xx, L4, L40) allow 99 KiB a block; the mma.sync dK/dV kernel at
+    // D = 128 asks more, and its launch would fail there. sm_80 (163 KiB) keeps it.
+    for (const arch of ['sm_86', 'sm_89']) {
+      expect(engineOf('causal', 128, { dtype: 'bf16', arch }), arch).toEqual({
+        engine: 'simt',
+        dtype: 'f32',
+      });
+      expect(engineOf('causal', 64, { dtype: 'bf16', arch }), arch).toEqual({ engine: 'mma', dtype: 'bf16' });
+      expect(engineOf('causal', 128, { dtype: 'bf16', arch, engine: 'mma' }).reason).toMatch(
+        new RegExp(`the mma backward needs \\d+ bytes of shared memory, more than ${arch}'s 101376`),
+      );
+    }
+    expect(engineOf('causal', 128, { dtype: 'bf16', arch: 'sm_80' })).toEqual({
+      engine: 'mma',
+      dtype: 'bf16',
+    });
   });
 
   it('keeps the reason of the last engine for kernels none can take', () => {
