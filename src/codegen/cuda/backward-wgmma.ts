@@ -76,7 +76,7 @@ export function backwardWgmmaUnsupported(kernel: AttentionKernel): string | unde
   const s = kernel.schedule;
   const bytes = wgmmaSmemBytes(s.headDim, s.valueDim, backwardMmaExprs(kernel));
   if (bytes > SM90_SMEM)
-    return `the wgmma CUDA backward needs ${bytes} bytes of shared memory for this score (carried derivative values), more than sm_90's ${SM90_SMEM}`;
+    return `the wgmma CUDA backward needs ${bytes} bytes of shared memory for this score (carried derivative values, the mask's hoisted parts), more than sm_90's ${SM90_SMEM}`;
   return undefined;
 }
 
