@@ -21,7 +21,6 @@ function source(): string {
   const { B, H, Hkv, Nq, Nk, BQ, BK } = shape;
   return [
     shim,
-    'dim3 gridDim;',
     'struct Args {',
     '  const void* q; const void* k;',
     '  long long q_stride_b, q_stride_h, q_stride_n, k_stride_b, k_stride_h, k_stride_n;',

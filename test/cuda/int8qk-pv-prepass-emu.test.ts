@@ -28,7 +28,6 @@ function source(): string {
   const { B, Hkv, Nk } = shape;
   return [
     shim,
-    'dim3 gridDim;',
     'struct Args {',
     '  const void* v;',
     '  long long v_stride_b, v_stride_h, v_stride_n;',

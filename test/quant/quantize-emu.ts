@@ -16,7 +16,6 @@ import { expectOk, run } from '../cuda/support.js';
 
 /** CUDA intrinsics the quantize kernels use beyond the shim (the CPU's f32 ops round correctly). */
 const intrinsics = String.raw`
-dim3 gridDim;
 inline float __fdiv_rn(float a, float b) { volatile float r = a / b; return r; }
 inline float __fadd_rn(float a, float b) { volatile float r = a + b; return r; }
 inline float __fsub_rn(float a, float b) { volatile float r = a - b; return r; }
