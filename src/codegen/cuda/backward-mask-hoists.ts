@@ -7,7 +7,7 @@
 // accumulators leave the consumers no room (register hoists tipped ptxas into serialising wgmmas).
 import { toposort, type Node } from '../../ir/graph.js';
 import type { AttentionKernel } from '../../ir/kernel.js';
-import { Op } from '../../ir/ops.js';
+import { usesVar } from '../../ir/passes/fuse.js';
 import { linearize, type Renderer } from '../linearize.js';
 import { reachedAvoiding, relink } from './exprs.js';
 import { indent } from './indent.js';
@@ -30,14 +30,11 @@ export interface HoistedMask {
   readonly query: HoistSide;
 }
 
-const readsVar = (n: Node, name: string): boolean =>
-  toposort([n]).some((m) => m.op === Op.VAR && m.arg === name);
-
 /** The mask's nodes that go to shared memory: per key and per query (fuse's plan, within the mask). */
 function maskHoistNodes(kernel: AttentionKernel): { keyNodes: Node[]; rowNodes: Node[] } {
   const inMask = new Set(toposort([kernel.mask]).map((n) => n.id));
   // Per-key values are filled once per CTA, before the walk over the GQA group's heads: not h's.
-  const keyNodes = kernel.hoists.key.filter((n) => inMask.has(n.id) && !readsVar(n, 'h'));
+  const keyNodes = kernel.hoists.key.filter((n) => inMask.has(n.id) && !usesVar(n, ['h']));
   // A per-query part that lives only inside a per-key one is computed there (a copy would be unread).
   const outsideKeys = reachedAvoiding([kernel.mask], keyNodes);
   const rowNodes = kernel.hoists.row.filter((n) => inMask.has(n.id) && outsideKeys.has(n.id));

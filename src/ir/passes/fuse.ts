@@ -14,7 +14,8 @@ import type { AttentionIR } from '../program.js';
 
 const isLeaf = (n: Node): boolean => n.op === Op.CONST || n.op === Op.VAR || n.op === Op.PARAM;
 
-const usesVar = (n: Node, names: readonly string[]): boolean =>
+/** Whether `n` reads any of the variables `names` (q, k, b, h, score). */
+export const usesVar = (n: Node, names: readonly string[]): boolean =>
   toposort([n]).some((m) => m.op === Op.VAR && names.includes(String(m.arg)));
 
 /** Worth a per-key slot (shared memory on CUDA): memory reads, transcendental or division work. */
