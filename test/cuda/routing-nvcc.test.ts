@@ -1,5 +1,5 @@
 // Block routing on CUDA (codegen/cuda/routing*.ts): every block-routing stdlib kernel builds with
-// nvcc -arch=sm_90a on each engine (simt f32, mma and wgmma bf16) at D = 64 and 128, in one
+// nvcc -arch=sm_90a on each engine (simt f32, mma, wgmma and wgmma-ws bf16) at D = 64 and 128, in one
 // translation unit per engine; the generated code has the pipeline's kernels and the launcher
 // runs them in order; raw query sides rank on tensor cores and attend per token (token-attn.ts, also
 // built for sm_80, and the key-major passes of token-keymajor.ts); pooled ones run covered tiles
@@ -20,6 +20,7 @@ const engines = [
   ['simt', 'f32'],
   ['mma', 'bf16'],
   ['wgmma', 'bf16'],
+  ['wgmma-ws', 'bf16'],
 ] as const;
 
 function cuda(file: string, engine: Engine, dtype: 'f32' | 'bf16', headDim: number, entry?: string) {

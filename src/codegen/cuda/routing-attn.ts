@@ -1,5 +1,5 @@
 // The attention side of block routing on CUDA (routing.ts runs the passes that write `indices`).
-// Every engine (simt, mma, wgmma) gets the same three pieces:
+// Every engine (simt, mma, wgmma, wgmma-ws) gets the same three pieces:
 //   - a tile list: before the loop, the block marks in a shared-memory bitmap (one bit per k-tile,
 //     after the core's own shared memory) each tile that a block selected by some row of its
 //     q-tile overlaps; `next_tile` walks the set bits (and still skips tiles the static mask's
@@ -102,6 +102,15 @@ export function routeTileBits(rows: string): string[] {
     '  }',
     '}',
   ];
+}
+
+/**
+ * routeTileBits inside a tile lambda that runs full tiles too (the wgmma-ws consumers): only a
+ * MASKED tile tests route_hit, and the cursors catch up over the tiles skipped in between.
+ */
+export function routedTileBits(e: CoreExprs): string[] {
+  if (!routedOf(e)) return [];
+  return ['if constexpr (MASKED) {', ...routeTileBits('2').map((l) => `  ${l}`), '}'];
 }
 
 /**

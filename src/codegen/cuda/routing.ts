@@ -41,8 +41,8 @@ export function cudaRoutingProblem(k: AttentionKernel): string | undefined {
   if (cudaRoutingPath(r) !== 'ranked-blocks')
     return 'CUDA backend: only `route blocks(n) topk(k) by …` routing is supported (not select, emit or from)';
   const engine = k.schedule.engine ?? 'simt';
-  if (engine !== 'simt' && engine !== 'mma' && engine !== 'wgmma')
-    return `CUDA backend: block routing runs on the simt, mma and wgmma engines, not ${engine}`;
+  if (engine !== 'simt' && engine !== 'mma' && engine !== 'wgmma' && engine !== 'wgmma-ws')
+    return `CUDA backend: block routing runs on the simt, mma, wgmma and wgmma-ws engines, not ${engine}`;
   // The attention keeps, per row and k-tile, a 32-bit mask of the routing blocks the tile touches.
   const size = rankedBlocksOf(k).unit.size;
   const span = Math.floor((k.schedule.blockK - 1) / size) + 2;

@@ -75,7 +75,7 @@ export function tokenPlan(k: AttentionKernel): TokenPlan | undefined {
     return undefined;
   if (hasQuantizedKv(k.formats)) return undefined;
   const engine = k.schedule.engine ?? 'simt';
-  if (engine !== 'simt' && engine !== 'mma' && engine !== 'wgmma') return undefined;
+  if (engine !== 'simt' && engine !== 'mma' && engine !== 'wgmma' && engine !== 'wgmma-ws') return undefined;
   const e = unroutedExprs(k);
   // Per-key hoists are computed once per tile for one head; residue and patch reorder rows.
   if (e.keyHoists.length > 0 || e.residue !== null || e.patch !== null || e.mode === 'empty')

@@ -12,6 +12,7 @@ import type { AttentionKernel } from '../../ir/kernel.js';
 import { epilogueCode, rowStateCode } from './mma-body.js';
 import { indent } from './indent.js';
 import { classifyCode } from './mma-tiles.js';
+import { routedOf, routeRowState } from './routing-attn.js';
 import { endMarkCode, producerHoistCode, publishTile, readTileCode } from './wgmma-ws-walk.js';
 import { qTmaCoords } from './qo-rows.js';
 import type { WgmmaWsPlan } from './wgmma-ws-plan.js';
@@ -163,6 +164,7 @@ export function consumerFrame(
     "// This lane's rows: g and g + 8 of the warp's 16. Accumulators o[n] cover dv 8n..8n+7.",
     'const int row_r[2] = {q0 + warp * 16 + g, q0 + warp * 16 + g + 8};',
     ...rowStateCode(e),
+    ...(routedOf(e) && e.mode !== 'empty' ? routeRowState('2', 'row_r[r]') : []),
     ...(e.mode === 'empty' ? ['// Every tile is empty: no key is ever loaded.'] : loop()),
     ...epilogueCode(kernel.outputs.lse),
   ];

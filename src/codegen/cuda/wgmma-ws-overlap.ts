@@ -10,6 +10,7 @@
 // (the next S = Q·Kᵀ and this P·V) in its turn, so one warpgroup's softmax runs under the other's.
 import type { CoreExprs } from './exprs.js';
 import { indent } from './indent.js';
+import { routedTileBits } from './routing-attn.js';
 import { hoistViews, readTileCode } from './wgmma-ws-walk.js';
 import {
   foldsScale,
@@ -110,6 +111,7 @@ function lambdas(e: CoreExprs, walk: boolean, t: WsTweaks, qk?: OverlapQk): stri
     '  (void)st;',
     ...indent(qk ? qk.scores : [], '  '),
     ...indent(walk ? hoistViews(e, true) : [], '  '),
+    ...indent(routedTileBits(e), '  '),
     ...indent(elementLoopCode(wsElementCode(e, t)), '  '),
     ...(softmaxTweaked(t) ? indent(rowSoftmaxCode(t, foldsScale(e, t)), '  ') : untweakedRows),
     '};',

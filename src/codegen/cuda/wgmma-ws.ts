@@ -38,6 +38,7 @@ import { dequantProducerCode, stageCodesHelper, wsFastConverterCode, wsStagingBy
 import { int8QkWsRender } from './int8qk-wgmma.js';
 import { pFragmentCode } from './mma-device.js';
 import { tileScanBallot } from './mma-tiles.js';
+import { routedOf, routedTileBits } from './routing-attn.js';
 
 /**
  * One K/V tile from ring buffer `st`: the wgmma core's tile, on this warpgroup's 64 rows. With
@@ -56,6 +57,7 @@ function tileLambda(e: CoreExprs, pingpong: boolean, walk: boolean, t: WsTweaks)
     '  const int kbase = kt * BK;',
     '  (void)kbase;',
     ...indent(walk ? hoistViews(e, true) : [], '  '),
+    ...indent(routedTileBits(e), '  '),
     '  float s[NT][4];',
     ...(t.zeroInit
       ? []
@@ -128,6 +130,11 @@ function kernelCode(kernel: AttentionKernel, e: CoreExprs, plan: WgmmaWsPlan, en
   const walk = e.mode === 'empty' ? [] : tileWalkCode(e, tileScanBallot(kernel));
   // The producer's walk (Schedule.wsProducerWalk): only the producer warp classifies.
   const producerWalk = plan.producerWalk && e.mode !== 'empty';
+  // A routed kernel's tile list is built by the whole CTA (CTA barriers), before the roles part.
+  if (producerWalk && routedOf(e))
+    throw new Error(
+      `CUDA backend: kernel "${kernel.name}": block routing on wgmma-ws builds its tile list with the whole CTA; leave wsProducerWalk out`,
+    );
   return [
     ...wsPreamble(kernel, plan),
     '',
