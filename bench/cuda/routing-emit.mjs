@@ -1,6 +1,7 @@
 // Emits the block-routing CUDA artifacts that bench/cuda/routing.py checks and times on the GPU
 // machine: the four block-routing stdlib kernels on each engine (simt f32, mma and wgmma f16/bf16,
-// D = 64/128), BiFormer with 64-row q-tiles, plus a 128-block BiFormer for the benchmark. Writes
+// D = 64/128, wgmma-ws bf16), BiFormer with 64-row q-tiles, plus a 128-block BiFormer for the
+// benchmark (wgmma, wgmma-ws serial and with FlashAttention-3's consumers). Writes
 // .cu/.h/.json and index.json.
 //   npm run build && node bench/cuda/routing-emit.mjs [--out bench/build/cuda-routing]
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -23,6 +24,12 @@ const kernels = {
     source: 'attention biformer128(top: int = 8) {\n  route blocks(128) topk(top) by mean(q) . mean(k)\n}\n',
     mask: 'none',
   },
+  // The same routing under a static causal mask: routed tiles the mask makes partial (dynamic mode).
+  biformer128c: {
+    source:
+      'attention biformer128c(top: int = 8) {\n  route blocks(128) topk(top) by mean(q) . mean(k)\n  mask causal\n}\n',
+    mask: 'causal',
+  },
 };
 const variants = [
   ['simt', 'f32', 64],
@@ -31,7 +38,18 @@ const variants = [
   ['wgmma', 'bf16', 64],
   ['wgmma', 'bf16', 128],
   ['wgmma', 'f16', 128],
+  ['wgmma-ws', 'bf16', 64],
+  ['wgmma-ws', 'bf16', 128],
 ];
+// FlashAttention-3's consumers with the dense default's tweaks (schedule-preferred.ts wsDense).
+const fa3 = {
+  blockQ: 128,
+  blockK: 128,
+  threads: 384,
+  stages: 2,
+  wsConsumers: 'fa3',
+  wsTweaks: ['splitKv', 'fastExp', 'lazyRescale', 'zeroInit', 'pvN128', 'rescaleInTurn', 'foldScale'],
+};
 // Schedules other than the default, suffixed to the variant name: 64-row q-tiles make every
 // q-tile of a 64-block BiFormer one query unit (uniform: predicate-free selected tiles); with
 // 128-key tiles a tile spans two blocks, which exercises the selection-gap test.
@@ -40,11 +58,22 @@ const tuned = {
     ['wgmma', 'bf16', 128, { blockQ: 64, blockK: 64, threads: 128 }, 'q64k64'],
     ['wgmma', 'bf16', 64, { blockQ: 64, blockK: 128, threads: 128 }, 'q64k128'],
     ['mma', 'f16', 64, { blockQ: 64, blockK: 64, threads: 128 }, 'q64k64'],
+    ['wgmma-ws', 'bf16', 128, { blockQ: 64, blockK: 64, threads: 256, stages: 4 }, 'q64k64'],
+  ],
+  biformer128: [
+    ['default', 'bf16', 128],
+    ['wgmma', 'bf16', 128],
+    ['wgmma-ws', 'bf16', 128],
+    ['wgmma-ws', 'bf16', 128, fa3, 'fa3'],
+  ],
+  biformer128c: [
+    ['default', 'bf16', 128],
+    ['wgmma', 'bf16', 128],
   ],
 };
 const index = [];
 for (const [name, k] of Object.entries(kernels)) {
-  const vs = name === 'biformer128' ? [['wgmma', 'bf16', 128]] : [...variants, ...(tuned[name] ?? [])];
+  const vs = name.startsWith('biformer128') ? tuned[name] : [...variants, ...(tuned[name] ?? [])];
   for (const [engine, dtype, headDim, sched, tag] of vs) {
     const { artifact } = compile(k.source, {
       target: 'cuda',
@@ -52,7 +81,8 @@ for (const [name, k] of Object.entries(kernels)) {
       ...(k.entry ? { entry: k.entry } : {}),
       headDim,
       dtype,
-      schedule: { engine, ...(sched ?? {}) },
+      // 'default': the schedule pass's own pick (what `attnc compile` emits).
+      ...(engine === 'default' ? {} : { schedule: { engine, ...(sched ?? {}) } }),
     });
     const variant = `${name}_${engine}_${dtype}_d${headDim}${tag ? `_${tag}` : ''}`;
     writeFileSync(join(out, `${variant}.cu`), artifact.code);

@@ -26,6 +26,7 @@ from artifact import TORCH_DTYPE, Kernel  # noqa: E402
 ROUTES = {
     'biformer': dict(n=64, q='mean', k='mean', top=8, first=0, local=0, vote=None),
     'biformer128': dict(n=128, q='mean', k='mean', top=8, first=0, local=0, vote=None),
+    'biformer128c': dict(n=128, q='mean', k='mean', top=8, first=0, local=0, vote=None),
     'landmark': dict(n=64, q='raw', k='first', top=4, first=0, local=1, vote=None),
     'nsa_select': dict(n=64, q='raw', k='mean', top=13, first=1, local=2, vote='groups'),
     'cca': dict(n=32, q='raw', k='max', top=16, first=0, local=2, vote=None),
@@ -334,7 +335,10 @@ def bench(build_dir, index, dev, out_rows, sizes):
     from torch.nn.attention.flex_attention import BlockMask, flex_attention
     flex = torch.compile(flex_attention, dynamic=False)
     B, H, D = 2, 16, 128
-    for variant in ('biformer128_wgmma_bf16_d128', 'biformer_wgmma_bf16_d128_q64k64', 'biformer_wgmma_bf16_d128'):
+    for variant in ('biformer128_default_bf16_d128', 'biformer128_wgmma_bf16_d128', 'biformer128_wgmma-ws_bf16_d128',
+                    'biformer128_wgmma-ws_bf16_d128_fa3',
+                    'biformer_wgmma_bf16_d128_q64k64', 'biformer_wgmma_bf16_d128', 'biformer_wgmma-ws_bf16_d128_q64k64',
+                    'biformer_wgmma-ws_bf16_d128'):
         e = next((x for x in index if x['variant'] == variant), None)
         if e is None:  # filtered out by --only
             continue

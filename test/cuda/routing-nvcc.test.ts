@@ -35,6 +35,16 @@ function cuda(file: string, engine: Engine, dtype: 'f32' | 'bf16', headDim: numb
   }).artifact;
 }
 
+/** The default artifacts of pooled routing over 128-blocks, with and without a causal mask. */
+function pooled128Defaults(): string[] {
+  return ['', '  mask causal\n'].map((mask, i) => {
+    const src = `attention pooled${i}(top: int = 8) {\n  route blocks(128) topk(top) by mean(q) . mean(k)\n${mask}}\n`;
+    const a = compile(src, { target: 'cuda', headDim: 128, dtype: 'bf16' }).artifact;
+    expect(a.schedule).toMatchObject({ engine: 'wgmma-ws', wsConsumers: 'fa3' });
+    return a.code;
+  });
+}
+
 describe('block routing on CUDA', () => {
   for (const [engine, dtype] of engines) {
     it(`the ${kernels.length} block-routing stdlib kernels build with nvcc (${engine}, ${dtype}, D=64/128)`, async () => {
@@ -47,6 +57,8 @@ describe('block routing on CUDA', () => {
           // Namespaced per kernel name: rename so both head dims share the translation unit.
           parts.push(a.code.replaceAll(`attnc_${a.name}`, `attnc_${a.name}_d${headDim}`));
         }
+      // Pooled 128-blocks take FlashAttention-3's consumers by default (the routed overlap loop).
+      if (engine === 'wgmma-ws') parts.push(...pooled128Defaults());
       const tu = join(dir, 'routing.cu');
       writeFileSync(tu, parts.join('\n'));
       const flags = ['-arch=sm_90a', '-std=c++17', '-Xcompiler', '-Wall', '-Werror', 'all-warnings'];

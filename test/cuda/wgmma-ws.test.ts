@@ -64,15 +64,42 @@ describe('wgmma-ws engine selection', () => {
     expect(byDefault('causal.attn', 128, 'bf16', 101376)).toMatchObject({ engine: 'wgmma-ws', blockK: 64 });
   });
 
-  it('dilated and routed kernels keep the wgmma engine unless wgmma-ws is asked for', () => {
+  it('dilated kernels and routing over 64-blocks keep wgmma; pooled routing over 128-blocks takes wgmma-ws', () => {
     // wgmma runs a dilated mask's residue classes (2.6× faster than row order at 16K).
     expect(byDefault('dilated.attn', 128, 'bf16')).toMatchObject({ engine: 'wgmma', threads: 256 });
     expect(build('dilated.attn', 128, 'bf16').artifact.schedule.engine).toBe('wgmma-ws');
     const routed = readFileSync('stdlib/biformer.attn', 'utf8');
     const opts = { target: 'cuda', headDim: 64, dtype: 'bf16' } as const;
     expect(compile(routed, opts).artifact.schedule.engine).toBe('wgmma');
-    expect(() => compile(routed, { ...opts, schedule: ws })).toThrow(
-      /block routing runs on the simt, mma and wgmma engines/,
+    expect(compile(routed, { ...opts, headDim: 128 }).artifact.schedule).toMatchObject({
+      engine: 'wgmma',
+      blockQ: 64,
+    });
+    // Asked for, wgmma-ws runs block routing (its consumers test route_hit on masked tiles only).
+    const asked = compile(routed, { ...opts, schedule: ws }).artifact;
+    expect(asked.schedule.engine).toBe('wgmma-ws');
+    expect(asked.code).toContain('route_hit(route_bits[r], route_kid0, kpos)');
+    // Pooled 128-blocks at D = 128: FlashAttention-3's consumers with the dense tweaks, unasked
+    // (the H100's same-process pick, schedule-preferred.ts); D = 64, explicit engines and raw
+    // query sides keep theirs.
+    const pooled128 = (mask: string) =>
+      `attention b(top: int = 8) {\n  route blocks(128) topk(top) by mean(q) . mean(k)\n${mask}}\n`;
+    for (const mask of ['', '  mask causal\n']) {
+      const s = compile(pooled128(mask), { ...opts, headDim: 128 }).artifact.schedule;
+      expect(s).toMatchObject({ engine: 'wgmma-ws', blockQ: 128, blockK: 128, wsConsumers: 'fa3' });
+      expect(s.wsTweaks).toContain('splitKv');
+    }
+    expect(compile(pooled128(''), opts).artifact.schedule.engine).toBe('wgmma');
+    expect(
+      compile(pooled128(''), { ...opts, headDim: 128, schedule: { engine: 'wgmma' } }).artifact.schedule
+        .engine,
+    ).toBe('wgmma');
+    const raw =
+      'attention r(top: int = 4) {\n  route blocks(128) topk(top) by q . mean(k)\n  mask causal\n}\n';
+    expect(compile(raw, { ...opts, headDim: 128 }).artifact.schedule.wsConsumers).toBeUndefined();
+    // The tile list is built by the whole CTA: the producer cannot walk it alone.
+    expect(() => compile(routed, { ...opts, schedule: { ...ws, wsProducerWalk: true } })).toThrow(
+      /block routing on wgmma-ws builds its tile list with the whole CTA; leave wsProducerWalk out/,
     );
   });
 

@@ -1,7 +1,8 @@
 // The CUDA schedule defaults the H200 tables picked per family of kernels, tried before
 // schedule-rules.ts's generic candidate table: gapped masks (ballot tile scans), tensor-summary
 // masks (wgmma-ws, producer walk, FA3 consumers), dense masks (wsDense with its tweaks), 2-D
-// neighbourhood patches, staged prefill over quantized caches, and `qk int8`'s tensor-core pick.
+// neighbourhood patches, pooled block routing, staged prefill over quantized caches, and `qk
+// int8`'s tensor-core pick.
 // Kept apart from the candidate/fit rules because these are measurements (each cites its table)
 // and change with every tuning round, while the rules only change with the renderers.
 import { neighbourhoodDefault } from './patch-tweaks.js';
@@ -9,6 +10,7 @@ import { hasQuantizedKv } from '../../ir/formats.js';
 import type { Schedule, WsTweak } from '../../ir/kernel.js';
 import type { Candidate, ScheduleBase, ScheduleKernelFacts } from '../../ir/passes/schedule.js';
 import { hasGappedTileRuns } from '../../ir/passes/tile-gaps.js';
+import { pooledQuery } from '../../ir/routing.js';
 
 /** A default the H200 table picked for a family of masks: tiles plus wgmma-ws tuning fields. */
 export type Preferred = Candidate &
@@ -91,6 +93,29 @@ function denseFirst(
 }
 
 /**
+ * Pooled block routing over blocks of 128 keys or a multiple (BiFormer-style), D = 128, 16-bit K/V:
+ * the dense default's wgmma-ws consumers. Every 128-row q-tile is then uniform (one selection) and
+ * walks only its selected tiles; FA3's consumers hide the short walk's softmax under the matrix
+ * products. H100 (round 17, bench/cuda/routing.sh, B 2 H 16, top 8 of 128-blocks), attention alone:
+ * 0.619 / 1.255 ms at 16K / 32K against 0.956 / 1.916 for wgmma 128 × 128 and 0.839 / 1.572 for
+ * FlexAttention with the same block mask; the serial wgmma-ws consumers took 1.658 / 3.274. Over
+ * 64-blocks wgmma 64 × 64 stays (208 TFLOP/s there against 149 for wgmma-ws 64 × 64).
+ */
+function routedFirst(
+  base: ScheduleBase,
+  kernel: ScheduleKernelFacts,
+  o: Partial<Schedule>,
+): readonly Preferred[] {
+  const r = kernel.routing;
+  if (r === undefined || !pooledQuery(r) || r.attention !== 'selected') return [];
+  if (r.unit.kind !== 'blocks' || r.unit.size % 128 !== 0) return [];
+  if (base.headDim !== 128 || base.valueDim !== 128 || hasQuantizedKv(kernel.formats)) return [];
+  if ((kernel.hoists?.key.length ?? 0) > 0) return [];
+  const tuned = [o.engine, o.wsConsumers, o.wsProducerWalk, o.wsTweaks].some((f) => f !== undefined);
+  return tuned ? [] : [wsDense];
+}
+
+/**
  * Tensor-core prefill over a quantized cache is staged (quant-stage.ts: dequantize once into a
  * workspace, then the float engine) unless the schedule says 'fused': H200 16K int8, fused 3.3x
  * bf16's time, staged 1.3x with the serial float tile (the dequant pass 0.15 ms of it). Not paged
@@ -118,8 +143,8 @@ export function preferredFirst(
     !hasQuantizedKv(kernel.formats);
   const pick = patched ? neighbourhoodDefault(base.headDim, base.valueDim) : undefined;
   if (pick) return { gapped: false, first: [pick] };
-  if (kernel.residue !== undefined || kernel.neighbourhood !== undefined || kernel.routing !== undefined)
-    return none;
+  if (kernel.residue !== undefined || kernel.neighbourhood !== undefined) return none;
+  if (kernel.routing !== undefined) return { gapped: false, first: routedFirst(base, kernel, o) };
   if (hasGappedTileRuns(kernel))
     return { gapped: true, first: gappedFirst(base, hasQuantizedKv(kernel.formats)) };
   if ((kernel.summaries?.length ?? 0) > 0) return { gapped: false, first: summaryFirst(base, kernel) };

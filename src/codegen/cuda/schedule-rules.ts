@@ -138,8 +138,9 @@ function offered(c: Candidate, { o, kernel, runs, first, routed64 }: CandidateSc
   if (c.engine !== undefined && o.engine !== undefined && c.engine !== o.engine) return false;
   // wgmma-ws is not chosen unasked for dilated kernels (wgmma runs their residue classes, 2.6×
   // faster), neighbourhood ones (wgmma runs their 2-D patches: ~3× fewer keys) or routed ones
-  // (no routing on it); its 176-key tiles only for unmasked kernels.
-  if (c.engine === 'wgmma-ws' && o.engine !== 'wgmma-ws') {
+  // (but for the pooled routing schedule-preferred.ts measured); its 176-key tiles only for
+  // unmasked kernels.
+  if (c.engine === 'wgmma-ws' && o.engine !== 'wgmma-ws' && !first.includes(c)) {
     if (kernel.residue !== undefined || kernel.neighbourhood !== undefined || kernel.routing !== undefined)
       return false;
   }

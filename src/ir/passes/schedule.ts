@@ -77,7 +77,7 @@ export interface ScheduleKernelFacts {
   readonly residue?: unknown;
   /** 2-D neighbourhood masks: the patch layout, which the mma/wgmma engines run. */
   readonly neighbourhood?: unknown;
-  /** Block routing, which the wgmma-ws engine does not run. */
+  /** Block routing (pooled 128-blocks may prefer wgmma-ws: schedule-preferred.ts). */
   readonly routing?: RoutingPlan;
   /** Storage of q, k, v and out: the tensor-core engines need 16-bit elements. */
   readonly formats: TensorFormats;
