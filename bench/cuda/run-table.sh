@@ -4,7 +4,8 @@
 # memcheck + racecheck on every benchmark variant (and the residue-permutation checks), then the
 # autotuned timings beside FlexAttention and SDPA. Emit first, here:
 #   npm run build && node bench/cuda/emit.mjs --engine wgmma --list bench/cuda/tune-list.mjs --out bench/build/cuda-table
-# then on the GPU machine: bash bench/cuda/run-table.sh [sizes]   (default 4096,16384,32768)
+# then on the GPU machine: bash bench/cuda/run-table.sh [sizes]   (default 4096,16384,32768;
+# BUILD=dir times another emitted list, e.g. bench/cuda/doc-list.mjs's)
 # PHASE=check runs only build + check + sanitizer; PHASE=table only the timings, reading the
 # check result from $CHECK_JSON (default $OUT/cuda-check.json). ONLY=a,b restricts both to the
 # variants whose names contain a or b, e.g. the issue-13 rows:
@@ -14,7 +15,7 @@ set -o pipefail
 export PYTHONUNBUFFERED=1
 OUT=${OUT:-bench/build/table-out}
 SIZES=${1:-4096,16384,32768}
-B=bench/build/cuda-table
+B=${BUILD:-bench/build/cuda-table}
 PHASE=${PHASE:-all}
 ONLY=${ONLY:-}
 # ONLY=round2: issue 13's second round, the wgmma-ws variants of tune-list.mjs (ballot scans,

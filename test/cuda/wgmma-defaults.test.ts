@@ -1,7 +1,8 @@
 // The schedule pass's tensor-core defaults for masks whose live key tiles come in runs far apart
-// (sinks + window): the tile-gap probe finds them, they take ballot tile scans and the H200
-// tables' winners (wgmma-ws with the producer's tile walk at D = 128, 64 × 64 wgmma tiles else);
-// summary-classified masks (document) take the walk with FlashAttention-3 consumers at D = 128.
+// (sinks + window): the tile-gap probe finds them, they take ballot tile scans and the measured
+// winners (at D = 128 wgmma-ws with FlashAttention-3 consumers and the dense tweaks, round 17 on an
+// H100; 64 × 64 wgmma tiles else); summary-classified masks (document) take the producer's walk
+// with FlashAttention-3 consumers and the tweaks the walk combines with, at D = 128.
 import { describe, expect, it } from 'vitest';
 import { compile } from '../../src/compile.js';
 import type { Schedule } from '../../src/ir/kernel.js';
@@ -38,16 +39,18 @@ describe('tile-gap probe', () => {
 });
 
 describe('gapped-mask defaults', () => {
-  it('sinks + window at D = 128: wgmma-ws with the producer walking the tiles, ballot scans, unasked', () => {
+  it('sinks + window at D = 128: wgmma-ws, FlashAttention-3 consumers with the tweaks, ballot scans, unasked', () => {
     const { artifact } = build('sink_window.attn');
     expect(artifact.schedule).toMatchObject({
       engine: 'wgmma-ws',
       blockQ: 128,
       blockK: 128,
-      wsProducerWalk: true,
+      wsConsumers: 'fa3',
       tileScan: 'ballot',
     });
-    expect(artifact.schedule.wsConsumers).toBeUndefined();
+    expect(artifact.schedule.wsTweaks).toEqual(expect.arrayContaining(['splitKv', 'foldScale']));
+    expect(artifact.schedule.wsProducerWalk).toBeUndefined();
+    expect(artifact.code).toMatch(ballotScan);
     expect(artifact.code).not.toMatch(boundsScan);
   });
 
@@ -71,14 +74,24 @@ describe('gapped-mask defaults', () => {
     });
   });
 
-  it('summary-classified masks (document) at D = 128: the walk and FlashAttention-3 consumers', () => {
-    expect(build('document.attn').artifact.schedule).toMatchObject({
+  it('summary-classified masks (document) at D = 128: the walk, FlashAttention-3 consumers, tweaks but splitKv', () => {
+    const s = build('document.attn').artifact.schedule;
+    expect(s).toMatchObject({
       engine: 'wgmma-ws',
       blockQ: 128,
       blockK: 128,
       wsProducerWalk: true,
       wsConsumers: 'fa3',
     });
+    // splitKv does not combine with the walk; the rest of the dense default's tweaks do.
+    expect(s.wsTweaks).toEqual([
+      'fastExp',
+      'lazyRescale',
+      'zeroInit',
+      'pvN128',
+      'rescaleInTurn',
+      'foldScale',
+    ]);
   });
 
   it('an asked engine keeps its tiles but takes the ballot scan; asked tiles or scans win', () => {

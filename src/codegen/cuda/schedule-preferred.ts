@@ -28,24 +28,31 @@ const wgmma64: Preferred = { blockQ: 64, blockK: 64, threads: 128, stages: 2, en
 
 /**
  * Masks whose live key tiles come in runs far apart (tile-gaps.ts: sinks + window) take ballot
- * tile scans on the tensor-core engines; first wgmma-ws 128 × 128 with the producer walking the
- * tiles, then wgmma 64 × 64: the H200 tables' winners (bench/results/cuda-table-h200-round2-
- * 2026-12-03.json, bf16 D = 128: 0.93 / 1.87 ms at 16K / 32K, vs 0.99 / 2.04 for wgmma 64 × 64
- * and 1.16 / 2.75 for wgmma-ws classifying in the consumers). The walk was measured at D = 128 only.
+ * tile scans on the tensor-core engines; first wgmma-ws 128 × 128 with FlashAttention-3's consumers
+ * and the dense default's tweaks (wsDense below), then wgmma 64 × 64. H100, round 17
+ * (bench/results/device-calls-h100-2026-12-05-r17/c12-*, bf16 D = 128, same process): 0.724 /
+ * 1.465 ms at 16K / 32K against 0.798 / 1.562 for round 2's H200 pick, the producer walking the
+ * tiles for serial consumers (which had beaten wgmma 64 × 64, 0.99 / 2.04 on the H200); with the
+ * walk the tweaked FA3 consumers were slower (0.99 / 2.36). Measured at D = 128 only.
  */
 function gappedFirst(base: ScheduleBase, quantized: boolean): readonly Preferred[] {
-  return base.headDim === 128 && base.valueDim === 128 && !quantized ? [wsWalk, wgmma64] : [wgmma64];
+  return base.headDim === 128 && base.valueDim === 128 && !quantized ? [wsDense, wgmma64] : [wgmma64];
 }
 
 /**
  * Masks classified through tensor summaries (document ids), at D = 128 where it was measured: the
- * producer walks the tiles and the consumers ping-pong (FlashAttention-3's schedule): 1.18 / 4.62
- * ms at 16K / 32K vs 1.31 / 4.99 for the plain wgmma-ws schedule (same table). Not for quantized
- * K/V: the producer warpgroup converts their tiles.
+ * producer walks the tiles and the consumers are FlashAttention-3's with the dense default's tweaks
+ * but splitKv (which the walk does not combine with). H100, round 17 (same files as gappedFirst):
+ * 1.079 / 4.101 ms at 16K / 32K against 1.207 / 4.710 untweaked (round 2's H200 pick) and 1.165 /
+ * 4.444 with the consumers classifying by ballots (then splitKv too). Not for quantized K/V: the
+ * producer warpgroup converts their tiles.
  */
 function summaryFirst(base: ScheduleBase, kernel: ScheduleKernelFacts): readonly Preferred[] {
   if ((kernel.summaries?.length ?? 0) === 0 || hasQuantizedKv(kernel.formats)) return [];
-  return base.headDim === 128 && base.valueDim === 128 ? [{ ...wsWalk, wsConsumers: 'fa3' }] : [];
+  const walkTweaks = wsDenseTweaks.filter((t) => t !== 'splitKv');
+  return base.headDim === 128 && base.valueDim === 128
+    ? [{ ...wsWalk, wsConsumers: 'fa3', wsTweaks: walkTweaks }]
+    : [];
 }
 
 /**
