@@ -103,6 +103,22 @@ describe('wgmma-ws engine selection', () => {
     );
   });
 
+  it('refuses overlap consumers with the producer walk over per-key values (racecheck found hazards)', () => {
+    const asked = { ...ws, wsConsumers: 'overlap', wsProducerWalk: true } as const;
+    const opts = { target: 'cuda', headDim: 128, dtype: 'bf16', schedule: asked } as const;
+    expect(() => compile(readFileSync('stdlib/document.attn', 'utf8'), opts)).toThrow(
+      /wsConsumers overlap with wsProducerWalk and per-key values \(hk0\) failed compute-sanitizer's racecheck/,
+    );
+    // Without per-key values (sinks + window), and with fa3's turns, it stays available.
+    expect(compile(readFileSync('stdlib/sink_window.attn', 'utf8'), opts).artifact.schedule.wsConsumers).toBe(
+      'overlap',
+    );
+    const fa3 = { ...opts, schedule: { ...asked, wsConsumers: 'fa3' } } as const;
+    expect(compile(readFileSync('stdlib/document.attn', 'utf8'), fa3).artifact.schedule.wsProducerWalk).toBe(
+      true,
+    );
+  });
+
   it('refuses schedules the core cannot run, saying why', () => {
     const base = {
       ...testSchedule,

@@ -219,6 +219,13 @@ export function wgmmaWsCore(asked: WgmmaWsPlan): AttentionCore {
         : 4 * s.blockK * e.keyHoists.length;
       // A quantized cache's code words are staged after the mbarriers (wgmma-ws-dq.ts).
       const smemBytes = plan.smemBytes + wsStagingBytes(s, kernel.formats);
+      // Found by compute-sanitizer (round 17, document on an H100): the overlapped consumers without
+      // ping-pong turns, reading per-key values from the producer's ring, gave 4 racecheck hazards
+      // (fa3's turns and the serial consumers were clean). Not understood yet, so not offered.
+      if (plan.overlap && !plan.pingpong && plan.producerWalk && e.keyHoists.length > 0)
+        throw new Error(
+          `CUDA backend: kernel "${kernel.name}": wsConsumers overlap with wsProducerWalk and per-key values (${e.keyHoists.map((h) => h.name).join(', ')}) failed compute-sanitizer's racecheck; use wsConsumers fa3 or serial, or leave wsProducerWalk out`,
+        );
       if (plan.tweaks.splitKv && tcDequantizes(kernel.formats))
         throw new Error(
           `CUDA backend: kernel "${kernel.name}": wsTweaks splitKv needs bf16/f16 K and V (the producer converts quantized tiles whole)`,
