@@ -222,7 +222,7 @@ describe('wgmma-ws dense default', () => {
     ]);
   });
 
-  it('not at D = 64, not where a wgmma-ws field, tiles or quantized K/V are asked, not for the walked masks', () => {
+  it('not at D = 64, not where a wgmma-ws field, tiles or quantized K/V are asked', () => {
     const plain = (s: Schedule) => {
       expect(s.engine).toBe('wgmma-ws');
       expect(s.wsTweaks).toBeUndefined();
@@ -249,10 +249,12 @@ describe('wgmma-ws dense default', () => {
     expect(compile(q8, { target: 'cuda', headDim: 128 }).artifact.schedule).toMatchObject(dense);
     // Per-key hoists (heavy_hitter's kept[]) would spill 8 bytes in these consumers.
     plain(byDefault('heavy_hitter.attn').artifact.schedule);
-    // Sinks + window: the producer's walk; document: the walk with FlashAttention-3 consumers.
-    plain(byDefault('sink_window.attn').artifact.schedule);
-    plain(byDefault('document.attn').artifact.schedule);
-    expect(byDefault('document.attn').artifact.schedule.wsConsumers).toBe('fa3');
+    // Sinks + window (round 17): the dense default with ballot scans; document: the producer's walk
+    // with FlashAttention-3 consumers and every tweak but splitKv, which the walk does not take.
+    expect(byDefault('sink_window.attn').artifact.schedule).toMatchObject({ ...dense, tileScan: 'ballot' });
+    const doc = byDefault('document.attn').artifact.schedule;
+    expect(doc).toMatchObject({ wsConsumers: 'fa3', wsProducerWalk: true });
+    expect(doc.wsTweaks).toEqual(dense.wsTweaks.filter((t) => t !== 'splitKv'));
   });
 
   it('foldScale with a negative scale: the Q rows are negated once, fenced and barriered, before any S', () => {
