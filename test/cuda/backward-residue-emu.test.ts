@@ -4,14 +4,18 @@
 // d does not divide, offsets, GQA, classes with fewer rows than a q-tile, several key tiles a
 // class (more units than the plain order's key tiles), dilation beside a sliding window, the pure
 // dilation (the reduced mask is `true`: only the class tails are masked), D = 128, f16 and the
-// deterministic mode (dK/dV permuted, dq by the unpermuted bwd_dq). Each case first checks that
-// its bwd_dkdv really runs the residue order.
+// deterministic mode (dK/dV permuted, dq by the unpermuted bwd_dq); then random masks with one-
+// sided parts (sided-masks.ts: the reduced mask's hoists) and a dilation conjunct, random shapes
+// (ATTNC_BWD_RESIDUE_PROP_RUNS draws, default 8). Each case first checks that its bwd_dkdv really
+// runs the residue order. (The fuzz target bwd-emu draws a dilation conjunct rarely: 3 in 600.)
 import { readFileSync } from 'node:fs';
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { compileCudaBackwardMma } from '../../src/backward.js';
 import type { Shape } from '../support/arbitraries.js';
 import { checkMmaBackward, MMA_GRAD_TOL } from '../backward/mma-check.js';
 import type { MmaCheckOptions } from '../backward/mma-check.js';
+import { arbSidedProgram, sidedTensors } from '../support/sided-masks.js';
 
 const dilated = readFileSync('stdlib/dilated.attn', 'utf8');
 const literal3 = 'attention t() { mask causal && (q - k) % 3 == 0 }';
@@ -75,4 +79,42 @@ describe('tensor-core CUDA backward, dK/dV in residue-class order (CPU emulation
     },
     300_000,
   );
+});
+
+const runs = Number(process.env.ATTNC_BWD_RESIDUE_PROP_RUNS ?? 8);
+
+/** A random mask with one-sided parts (sided-masks.ts) and a dilation conjunct of either side order. */
+const arbDilatedProgram: fc.Arbitrary<string> = fc
+  .tuple(arbSidedProgram(), fc.constantFrom('2', '3', '-3', '5'), fc.boolean())
+  .map(([source, d, qFirst]) =>
+    source.replace(/\n}\n$/, `\n  mask (${qFirst ? 'q - k' : 'k - q'}) % ${d} == 0\n}\n`),
+  );
+
+const arbShape: fc.Arbitrary<Shape> = fc
+  .record({
+    B: fc.integer({ min: 1, max: 2 }),
+    Hkv: fc.integer({ min: 1, max: 2 }),
+    ratio: fc.integer({ min: 1, max: 3 }),
+    Nq: fc.integer({ min: 1, max: 300 }),
+    Nk: fc.integer({ min: 1, max: 300 }),
+    D: fc.constantFrom(64, 128),
+    qOffset: fc.option(fc.integer({ min: -8, max: 40 }), { nil: undefined }),
+    kOffset: fc.option(fc.integer({ min: 0, max: 20 }), { nil: undefined }),
+  })
+  .map(({ ratio, ...s }) => ({ ...s, Hq: s.Hkv * ratio, Dv: s.D }));
+
+describe('dK/dV in residue-class order (CPU emulation): random masks with a dilation conjunct', () => {
+  it(`matches the gradient reference (${runs} draws)`, async () => {
+    await fc.assert(
+      fc.asyncProperty(arbDilatedProgram, arbShape, fc.integer(), async (source, sh, seed) => {
+        const opts = { tensors: sidedTensors(sh, seed) } as const;
+        const where = `\n${source}${JSON.stringify(sh)} seed ${seed}`;
+        expect(dkdvText(source, sh, opts), where).toContain('residue_key_unit(blockIdx.x, ');
+        const errors = await checkMmaBackward(source, sh, seed, opts);
+        for (const [g, e] of Object.entries(errors))
+          expect(e, `${g}${where}`).toBeLessThanOrEqual(MMA_GRAD_TOL);
+      }),
+      { numRuns: runs },
+    );
+  }, 900_000);
 });
