@@ -22,6 +22,11 @@ const literal3 = 'attention t() { mask causal && (q - k) % 3 == 0 }';
 const windowed =
   'attention t(d: int = 3, window: int = 40) { mask causal && q - k < window && (q - k) % d == 0 }';
 const pure = 'attention t() { mask (k - q) % 4 == 0 }';
+// A learnable param (its gradient summed in bwd_dkdv) and a score reading the positions.
+const softcapAlibi = `attention t(cap: f32 = 2.5, d: int = 3) {
+  score cap * tanh((score - 0.125 * float(q - k)) / cap)
+  mask causal && (q - k) % d == 0
+}`;
 
 const shape = (s: Partial<Shape>): Shape => ({ B: 1, Hq: 2, Hkv: 1, Nq: 70, Nk: 90, D: 64, Dv: 64, ...s });
 
@@ -61,6 +66,7 @@ const cases: readonly [string, string, Partial<Shape>, MmaCheckOptions][] = [
   ['pure dilation (reduced mask true)', pure, { Nq: 90, Nk: 70, qOffset: 2, kOffset: 0 }, {}],
   ['D = 128', dilated, { D: 128, Dv: 128, Nq: 100, Nk: 140 }, {}],
   ['f16, d = 5', dilated, { Nq: 77, Nk: 120 }, { dtype: 'f16', params: { dilation: 5 } }],
+  ['learnable cap, positions in the score', softcapAlibi, { Hq: 2, Hkv: 1, Nq: 150, Nk: 170 }, {}],
   ['deterministic, d = 3', dilated, { Nq: 90, Nk: 110 }, { deterministic: true, params: { dilation: 3 } }],
 ];
 
