@@ -111,24 +111,13 @@ export function backwardMmaExprs(kernel: AttentionKernel): BackwardMmaExprs {
     const t = kernel.tensors.find((x) => x.name === l.tensor)!;
     return { d, index, offset: offsets.get(l.tensor)!, dims: t.dims.map((dim) => dimText(dim, field)) };
   });
-  const render = (vars: Record<string, string>) => cudaRenderer(cx(vars, false));
+  const render: Render = (vars) => cudaRenderer(cx(vars, false));
   let mask: BackwardMmaExprs['mask'] = null;
   if (mode === 'partial' || mode === 'dynamic') {
     const m = linearize([kernel.mask], render(elemVars), 'mk');
     mask = { stmts: m.stmts, text: m.roots[0]! };
   }
-  // Inside a residue class the dilation conjunct is true: the dK/dV kernels evaluate the reduced
-  // mask with its own hoisting plan (fuse's) and walk tiles by its classifier.
-  const r = kernel.residue?.hoists ? kernel.residue : undefined;
-  const reduced = r ? { ...kernel, mask: r.mask, tiles: r.tiles, hoists: r.hoists! } : kernel;
-  const dkdvMode = r ? backwardTileMode(reduced) : mode;
-  const dkdvMask = dkdvMode === 'partial' || dkdvMode === 'dynamic' ? hoistMask(reduced, render) : null;
-  let residue: DkdvResidue | null = null;
-  if (r) {
-    const m = linearize([r.modulus], render({}), 'rm');
-    if (m.stmts.length) throw new Error('internal: a residue modulus is a literal or a param');
-    residue = { modulus: m.roots[0]!, ...tileWalk(reduced, dkdvMode, render) };
-  }
+  const { dkdvMask, residue } = dkdvMaskOf(kernel, mode, render);
   const walk = tileWalk(kernel, mode, render);
   return {
     mode,
@@ -149,12 +138,30 @@ export function backwardMmaExprs(kernel: AttentionKernel): BackwardMmaExprs {
   };
 }
 
-/** The classifier statements (dynamic mode) of `kernel`'s tiles over q_lo q_hi k_lo k_hi. */
-function tileWalk(
+type Render = (vars: Record<string, string>) => ReturnType<typeof cudaRenderer>;
+
+/**
+ * The dK/dV kernels' mask (split by fuse's hoisting plan) and, where the mask has a dilation
+ * conjunct, their residue-class order: inside a class the conjunct is true, so they evaluate the
+ * reduced mask with its own hoisting plan and walk tiles by its classifier.
+ */
+function dkdvMaskOf(
   kernel: AttentionKernel,
   mode: Mode,
-  render: (vars: Record<string, string>) => ReturnType<typeof cudaRenderer>,
-): TileWalk {
+  render: Render,
+): { dkdvMask: HoistedMask | null; residue: DkdvResidue | null } {
+  const r = kernel.residue?.hoists ? kernel.residue : undefined;
+  const reduced = r ? { ...kernel, mask: r.mask, tiles: r.tiles, hoists: r.hoists! } : kernel;
+  const dkdvMode = r ? backwardTileMode(reduced) : mode;
+  const dkdvMask = dkdvMode === 'partial' || dkdvMode === 'dynamic' ? hoistMask(reduced, render) : null;
+  if (!r) return { dkdvMask, residue: null };
+  const m = linearize([r.modulus], render({}), 'rm');
+  if (m.stmts.length) throw new Error('internal: a residue modulus is a literal or a param');
+  return { dkdvMask, residue: { modulus: m.roots[0]!, ...tileWalk(reduced, dkdvMode, render) } };
+}
+
+/** The classifier statements (dynamic mode) of `kernel`'s tiles over q_lo q_hi k_lo k_hi. */
+function tileWalk(kernel: AttentionKernel, mode: Mode, render: Render): TileWalk {
   if (mode !== 'dynamic' || kernel.tiles.kind !== 'dynamic') return { mode, classify: [] };
   const tileVars = { b: 'b', h: 'h', q_lo: 'q_lo', q_hi: 'q_hi', k_lo: 'k_lo', k_hi: 'k_hi' };
   const c = linearize([kernel.tiles.canBeTrue, kernel.tiles.canBeFalse], render(tileVars), 'c');
