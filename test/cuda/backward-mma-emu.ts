@@ -200,13 +200,19 @@ int main() {
 ${lines.join('\n')}
 ${summaries.join('\n')}
   emu::launch(dim3{${Math.ceil(rows / (threads / (art.valueDim / 8)))}u, 1u, 1u}, ${threads}, 0, [&] { ${ns}::bwd_pre(a); });
-  emu::launch(dim3{${Math.ceil(c.Nk / BWD_BN)}u, ${c.Hkv}u, ${c.B}u}, ${threads}, ${art.smemBytes}, [&] { ${ns}::bwd_dkdv(a); });
+  emu::launch(dim3{${dkdvBlocks(art, c)}, ${c.Hkv}u, ${c.B}u}, ${threads}, ${art.smemBytes}, [&] { ${ns}::bwd_dkdv(a); });
 ${dqLaunch(art, c)}
 ${['dq', 'dk', 'dv', 'grads'].map(save).join('\n')}
   return 0;
 }
 `;
 }
+
+/** bwd_dkdv's blocks along x, as the launcher takes them: one per residue-class unit, or per key tile. */
+const dkdvBlocks = (art: CudaBackwardMmaArtifact, c: MmaBackwardCall): string =>
+  art.code.includes('dkdv_units(')
+    ? `(unsigned)${art.namespace}::dkdv_units(a)`
+    : `${Math.ceil(c.Nk / BWD_BN)}u`;
 
 /** dq: the conversion of dq_acc, or (deterministic) bwd_dq and the ordered param reduction. */
 function dqLaunch(art: CudaBackwardMmaArtifact, c: MmaBackwardCall): string {

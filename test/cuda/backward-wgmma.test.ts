@@ -130,7 +130,8 @@ describe('wgmma backward: emitted structure', () => {
  * with one copy (the predicate behind a run-time flag) what is left is 4-16 bytes stored, ≤ 24
  * loaded (document 16/24, causal 16/14, heavy_hitter 12/12, neighbourhood 4/4); full 0. At D = 64
  * only document, 8/8. Round 16 (the mask's one-sided parts in shared memory, backward-mask-hoists.ts):
- * modality 28/38, the rest unchanged or less (dilated 8/10). The bound keeps them from growing.
+ * modality 28/38, the rest unchanged or less (dilated 8/10). Round 17: dilated in residue-class
+ * order (backward-residue.ts) 20/30. The bound keeps them from growing.
  */
 const KNOWN: Readonly<Record<number, { readonly names: readonly RegExp[]; readonly bytes: number }>> = {
   64: { names: [/attnc_document_backward\w*bwd_dkdvE/], bytes: 8 },

@@ -19,14 +19,17 @@ export interface QTileLoop {
 }
 
 export function qTileLoop(x: BackwardMmaExprs, engine: QTileLoop): string[] {
+  const o = x.order;
+  const panel = (w: string, dst: string, src: string): string =>
+    `  ${o.load(engine.loader, w, 'BM', dst, `${src} + (${o.qrow('q0')}) * ${w}`, `${o.nq} - q0`, 'tid')}`;
   return [
     ...headWalk(x),
     'auto load_q = [&](const int qt, const int buf) {',
     '  const int q0 = qt * BM;',
-    `  ${engine.loader}<D, BM>(Qs + buf * (BM * D), a.q + (qrow0 + q0) * D, a.Nq - q0, tid);`,
-    `  ${engine.loader}<DV, BM>(Os + buf * (BM * DV), a.dout + (qrow0 + q0) * DV, a.Nq - q0, tid);`,
-    ...lseDeltaLoad('tid', 'THREADS'),
-    ...queryHoistFill(x.dkdvMask, 'tid', 'THREADS'),
+    panel('D', 'Qs + buf * (BM * D)', 'a.q'),
+    panel('DV', 'Os + buf * (BM * DV)', 'a.dout'),
+    ...lseDeltaLoad('tid', 'THREADS', o),
+    ...queryHoistFill(x.dkdvMask, 'tid', 'THREADS', o),
     '};',
     ...engine.tile(),
     'bool full, nfull;',

@@ -2,16 +2,18 @@
 // wgmma: backward-wgmma-kernel.ts, warp-specialised wgmma: backward-wgmma-ws.ts): the walk over the
 // non-empty q-tiles of each head of the GQA group, the lse/delta load, the block's key-tile
 // coordinates, the accumulators and the epilogue that stores dK, dV and the param gradients.
-import type { BackwardMmaExprs } from './backward-mma-exprs.js';
+import type { BackwardMmaExprs, TileWalk } from './backward-mma-exprs.js';
 import { indent } from './indent.js';
 import { hoistCounts, hoistEnd, keyHoistFill } from './backward-mask-hoists.js';
+import { afterPositions } from './backward-residue.js';
+import type { DkdvOrder } from './backward-residue.js';
 
 /**
  * `next_tile(qt, full)`: the first non-empty tile (of `count`) at or after qt, and whether it is
  * full; `bounds` defines q_lo q_hi k_lo k_hi of tile qt. Dynamic classifiers are asked 32 tiles at a time, a lane per tile (one
  * step per 32 tiles for runs of empty ones, and one latency for classifiers that read summaries).
  */
-export function nextTile(x: BackwardMmaExprs, count: string, bounds: string): string[] {
+export function nextTile(x: TileWalk, count: string, bounds: string): string[] {
   if (x.mode !== 'dynamic') {
     return [
       'auto next_tile = [&](const int qt, bool& full) {',
@@ -76,56 +78,70 @@ export function dkdvAccumulators(np: number): string[] {
 }
 
 /** The accumulators, `head` run for each head of the GQA group, then the epilogue. */
-export function dkdvOverGroup(head: readonly string[], np: number): string[] {
+export function dkdvOverGroup(head: readonly string[], np: number, o: DkdvOrder): string[] {
   return [
     ...dkdvAccumulators(np),
     '  for (int hg = 0; hg < group; ++hg) {',
     ...indent(head, '    '),
     '  }',
     '  cp_wait<0>();',
-    ...dkdvEpilogue(np),
+    ...dkdvEpilogue(np, o),
   ];
 }
 
 /** The query head `h` of GQA step hg, its first row, and next_tile over its q-tiles. */
 export function headWalk(x: BackwardMmaExprs): string[] {
+  const o = x.order;
+  if (!x.residue)
+    return [
+      'const int h = hkv * group + hg;',
+      'const size_t qrow0 = ((size_t)b * a.H + h) * a.Nq;',
+      ...nextTile(
+        x,
+        'nqt',
+        'const int q_lo = a.q_offset + qt * BM, q_hi = a.q_offset + min((qt + 1) * BM, a.Nq) - 1;',
+      ),
+    ];
+  // The unit's class: rows row0 + step·i; q-tile qt holds class-local rows qt·BM.. (its bounding
+  // interval runs from the first to the last row's position).
   return [
     'const int h = hkv * group + hg;',
-    'const size_t qrow0 = ((size_t)b * a.H + h) * a.Nq;',
+    "const size_t qrow0 = ((size_t)b * a.H + h) * a.Nq + ru.row0; // the class's first row",
     ...nextTile(
-      x,
+      x.residue,
       'nqt',
-      'const int q_lo = a.q_offset + qt * BM, q_hi = a.q_offset + min((qt + 1) * BM, a.Nq) - 1;',
+      `const int q_lo = ${o.qpos('qt * BM')}, q_hi = ${o.qpos(`min((qt + 1) * BM, (int)${o.nq}) - 1`)};`,
     ),
   ];
 }
 
 /** lse·log2 e and delta of q-tile q0's rows into buffer `buf`, thread `id` of `count`. */
-export function lseDeltaLoad(id: string, count: string): string[] {
+export function lseDeltaLoad(id: string, count: string, o: DkdvOrder): string[] {
   return [
     `  for (int i = ${id}; i < BM; i += ${count}) {`,
     '    float l = INFINITY, d = 0.f; // +inf: exp2(score - l) = 0, no gradient (past Nq, or no allowed key)',
-    '    if (q0 + i < a.Nq) {',
-    '      const float x = a.lse[qrow0 + q0 + i];',
+    `    if (q0 + i < ${o.nq}) {`,
+    `      const float x = a.lse[${o.qrow('q0 + i')}];`,
     '      l = x == -INFINITY ? INFINITY : x * LOG2E;',
-    '      d = a.delta[qrow0 + q0 + i];',
+    `      d = a.delta[${o.qrow('q0 + i')}];`,
     '    }',
     '    Ls[buf * BM + i] = l;',
     '    Ds[buf * BM + i] = d;',
+    ...o.rowPositions,
     '  }',
   ];
 }
 
 /** dK and dV out of the accumulators (storage type), then the param gradients (`np` of them). */
-export function dkdvEpilogue(np: number): string[] {
+export function dkdvEpilogue(np: number, o: DkdvOrder): string[] {
   return [
     '  // dk = scale·Σ dSᵀ·Q, dv = Σ Pᵀ·dO (summed over the GQA group above).',
     '#pragma unroll',
     '  for (int r = 0; r < 2; ++r) {',
     '    const int kl = warp * 16 + g + 8 * r;',
-    '    if (k0 + kl >= a.Nk) continue;',
-    '    T* dkr = a.dk + (krow0 + kl) * D + t4 * 2;',
-    '    T* dvr = a.dv + (krow0 + kl) * DV + t4 * 2;',
+    `    if (k0 + kl >= ${o.nk}) continue;`,
+    `    T* dkr = a.dk + (${o.krow('kl')}) * D + t4 * 2;`,
+    `    T* dvr = a.dv + (${o.krow('kl')}) * DV + t4 * 2;`,
     '#pragma unroll',
     '    for (int n = 0; n < D / 8; ++n)',
     '      *reinterpret_cast<unsigned*>(dkr + n * 8) = pack2(a.scale * dk[n][2 * r], a.scale * dk[n][2 * r + 1]);',
@@ -164,7 +180,7 @@ export function statsSmemDecls(x: BackwardMmaExprs): string[] {
       : []),
     ...(x.slots
       ? [
-          `  float* Xs = ${hoistEnd(x.dkdvMask, 'Ds + 2 * BM')};             // [SLOTS][WARPS][NT][4][32]: carried per-element values`,
+          `  float* Xs = ${afterPositions(hoistEnd(x.dkdvMask, 'Ds + 2 * BM'), x.residue)};             // [SLOTS][WARPS][NT][4][32]: carried per-element values`,
         ]
       : []),
   ];
@@ -175,6 +191,16 @@ export function statsSmemDecls(x: BackwardMmaExprs): string[] {
  * by the block's `threads` threads.
  */
 export const keyTileSetup = (x: BackwardMmaExprs, threads = 'THREADS'): string[] => [
-  ...keyTileCoords,
-  ...keyHoistFill(x.dkdvMask, threads),
+  ...(x.residue ? x.order.keyTile(x.residue.modulus) : keyTileCoords),
+  ...keyHoistFill(x.dkdvMask, threads, x.order),
+  ...x.order.keyPositions(threads),
 ];
+
+/** K and V of the block's key tile into Ks and Vs by `loader`, thread `tid`. */
+export function keyTileLoads(x: BackwardMmaExprs, loader: string, tid: string): string[] {
+  const o = x.order;
+  return [
+    `  ${o.load(loader, 'D', 'BN', 'Ks', 'a.k + krow0 * D', `${o.nk} - k0`, tid)}`,
+    `  ${o.load(loader, 'DV', 'BN', 'Vs', 'a.v + krow0 * DV', `${o.nk} - k0`, tid)}`,
+  ];
+}

@@ -11,6 +11,7 @@ import { usesVar } from '../../ir/passes/fuse.js';
 import { linearize, type Renderer } from '../linearize.js';
 import { reachedAvoiding, relink } from './exprs.js';
 import { indent } from './indent.js';
+import type { DkdvOrder } from './backward-residue.js';
 
 /** One side's hoisted values: shared arrays and the statements filling index `hi` of them. */
 export interface HoistSide {
@@ -107,6 +108,8 @@ export interface SmemNeeds {
   /** Carried per-element slots (backward-mma-exprs.ts). */
   readonly slots: number;
   readonly dkdvMask: HoistedMask | null;
+  /** The residue-class order (backward-residue.ts: its position arrays); null for the plain one. */
+  readonly residue: object | null;
 }
 
 /** How many arrays each side hoists (0 and 0 without a mask). */
@@ -136,23 +139,23 @@ const position = (stmts: readonly string[], name: string, value: string): string
   stmts.some((s) => new RegExp(`\\b${name}\\b`).test(s)) ? [`    const int ${name} = ${value};`] : [];
 
 /** Fills the per-key arrays for the CTA's key tile k0: thread `tid` of `count` (before a barrier). */
-export function keyHoistFill(m: HoistedMask | null, count: string): string[] {
+export function keyHoistFill(m: HoistedMask | null, count: string, o: DkdvOrder): string[] {
   if (!m?.key.stmts.length) return [];
   return [
     "  // The mask's per-key part of this key tile (read after the loop's first barrier).",
     `  for (int hi = tid; hi < BN; hi += ${count}) {`,
-    ...position(m.key.stmts, 'kpos', 'a.k_offset + k0 + hi'),
+    ...position(m.key.stmts, 'kpos', o.kpos('k0 + hi')),
     ...indent(m.key.stmts, '    '),
     '  }',
   ];
 }
 
 /** Fills buffer `buf`'s per-query arrays for q-tile q0 of head h, thread `id` of `count`. */
-export function queryHoistFill(m: HoistedMask | null, id: string, count: string): string[] {
+export function queryHoistFill(m: HoistedMask | null, id: string, count: string, o: DkdvOrder): string[] {
   if (!m?.query.stmts.length) return [];
   return [
     `  for (int hi = ${id}; hi < BM; hi += ${count}) {`,
-    ...position(m.query.stmts, 'qpos', 'a.q_offset + q0 + hi'),
+    ...position(m.query.stmts, 'qpos', o.qpos('q0 + hi')),
     ...indent(m.query.stmts, '    '),
     '  }',
   ];

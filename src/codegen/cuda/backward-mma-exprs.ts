@@ -15,6 +15,8 @@ import { field, tensorSlots, type Mode } from './backward-passes.js';
 import { scoreMathOf } from './exprs.js';
 import { hoistMask, type HoistedMask } from './backward-mask-hoists.js';
 import { cudaRenderer, cudaSizeVars, dimText, exactMulOf, type CudaContext } from './rules.js';
+import { orderOf } from './backward-residue.js';
+import type { DkdvOrder } from './backward-residue.js';
 
 /** One value carried from the element step to the dS step: a literal, or a shared-memory slot. */
 export interface Carried {
@@ -50,6 +52,24 @@ export interface BackwardMmaExprs {
   readonly classify: readonly string[];
   readonly gradTensors: readonly string[];
   readonly context: CudaContext;
+  /**
+   * The dK/dV kernels' residue-class order (backward-residue.ts), where the mask has a dilation
+   * conjunct: its modulus's C text and the reduced mask's tile walk (dkdvMask is the reduced mask
+   * then). null: the plain order.
+   */
+  readonly residue: DkdvResidue | null;
+  /** The index mapping of the dK/dV kernels (plainOrder without residue classes). */
+  readonly order: DkdvOrder;
+}
+
+/** The tile walk of a dK/dV kernel: its mode and (dynamic) classifier statements. */
+export interface TileWalk {
+  readonly mode: Mode;
+  readonly classify: readonly string[];
+}
+
+export interface DkdvResidue extends TileWalk {
+  readonly modulus: string;
 }
 
 const isLiteral = (n: Node): boolean => n.op === Op.CONST;
@@ -91,27 +111,14 @@ export function backwardMmaExprs(kernel: AttentionKernel): BackwardMmaExprs {
     const t = kernel.tensors.find((x) => x.name === l.tensor)!;
     return { d, index, offset: offsets.get(l.tensor)!, dims: t.dims.map((dim) => dimText(dim, field)) };
   });
+  const render: Render = (vars) => cudaRenderer(cx(vars, false));
   let mask: BackwardMmaExprs['mask'] = null;
-  let dkdvMask: HoistedMask | null = null;
   if (mode === 'partial' || mode === 'dynamic') {
-    const m = linearize([kernel.mask], cudaRenderer(cx(elemVars, false)), 'mk');
+    const m = linearize([kernel.mask], render(elemVars), 'mk');
     mask = { stmts: m.stmts, text: m.roots[0]! };
-    dkdvMask = hoistMask(kernel, (vars) => cudaRenderer(cx(vars, false)));
   }
-  let classify: string[] = [];
-  if (mode === 'dynamic' && kernel.tiles.kind === 'dynamic') {
-    const tileVars = { b: 'b', h: 'h', q_lo: 'q_lo', q_hi: 'q_hi', k_lo: 'k_lo', k_hi: 'k_hi' };
-    const c = linearize(
-      [kernel.tiles.canBeTrue, kernel.tiles.canBeFalse],
-      cudaRenderer(cx(tileVars, false)),
-      'c',
-    );
-    classify = [
-      ...c.stmts,
-      `const bool can_true = ${c.roots[0]!};`,
-      `const bool can_false = ${c.roots[1]!};`,
-    ];
-  }
+  const { dkdvMask, residue } = dkdvMaskOf(kernel, mode, render);
+  const walk = tileWalk(kernel, mode, render);
   return {
     mode,
     grad,
@@ -123,9 +130,44 @@ export function backwardMmaExprs(kernel: AttentionKernel): BackwardMmaExprs {
     dParams,
     loads,
     slots,
-    classify,
+    classify: walk.classify,
     gradTensors,
     context: cx(elemVars, false),
+    residue,
+    order: orderOf(residue, dkdvMask),
+  };
+}
+
+type Render = (vars: Record<string, string>) => ReturnType<typeof cudaRenderer>;
+
+/**
+ * The dK/dV kernels' mask (split by fuse's hoisting plan) and, where the mask has a dilation
+ * conjunct, their residue-class order: inside a class the conjunct is true, so they evaluate the
+ * reduced mask with its own hoisting plan and walk tiles by its classifier.
+ */
+function dkdvMaskOf(
+  kernel: AttentionKernel,
+  mode: Mode,
+  render: Render,
+): { dkdvMask: HoistedMask | null; residue: DkdvResidue | null } {
+  const r = kernel.residue?.hoists ? kernel.residue : undefined;
+  const reduced = r ? { ...kernel, mask: r.mask, tiles: r.tiles, hoists: r.hoists! } : kernel;
+  const dkdvMode = r ? backwardTileMode(reduced) : mode;
+  const dkdvMask = dkdvMode === 'partial' || dkdvMode === 'dynamic' ? hoistMask(reduced, render) : null;
+  if (!r) return { dkdvMask, residue: null };
+  const m = linearize([r.modulus], render({}), 'rm');
+  if (m.stmts.length) throw new Error('internal: a residue modulus is a literal or a param');
+  return { dkdvMask, residue: { modulus: m.roots[0]!, ...tileWalk(reduced, dkdvMode, render) } };
+}
+
+/** The classifier statements (dynamic mode) of `kernel`'s tiles over q_lo q_hi k_lo k_hi. */
+function tileWalk(kernel: AttentionKernel, mode: Mode, render: Render): TileWalk {
+  if (mode !== 'dynamic' || kernel.tiles.kind !== 'dynamic') return { mode, classify: [] };
+  const tileVars = { b: 'b', h: 'h', q_lo: 'q_lo', q_hi: 'q_hi', k_lo: 'k_lo', k_hi: 'k_hi' };
+  const c = linearize([kernel.tiles.canBeTrue, kernel.tiles.canBeFalse], render(tileVars), 'c');
+  return {
+    mode,
+    classify: [...c.stmts, `const bool can_true = ${c.roots[0]!};`, `const bool can_false = ${c.roots[1]!};`],
   };
 }
 

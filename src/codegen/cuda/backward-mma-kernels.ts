@@ -3,7 +3,7 @@
 // tile, over the q-tiles of every head of its GQA group, skipping empty ones), and the dq
 // conversion (dq = scale·dq_acc in the storage type).
 import type { BackwardMmaExprs } from './backward-mma-exprs.js';
-import { dkdvOverGroup, keyTileSetup, statsSmemDecls } from './backward-dkdv-parts.js';
+import { dkdvOverGroup, keyTileLoads, keyTileSetup, statsSmemDecls } from './backward-dkdv-parts.js';
 import { qTileLoop } from './backward-dkdv-loop.js';
 import { tileLambda } from './backward-mma-tile.js';
 
@@ -59,12 +59,13 @@ export const dqOutKernel = [
 
 export function dkdvKernel(x: BackwardMmaExprs, deterministic: boolean): string[] {
   const np = deterministic ? 0 : x.grad.params.length;
+  const o = x.order;
   const head = qTileLoop(x, {
     loader: 'load_rows',
     tile: () => tileLambda(x, deterministic),
     afterWait: [],
     call: [
-      'if (!full || k_tail || (qt + 1) * BM > a.Nq) tile(Flag<true>{}, qt, buf);',
+      `if (!full || k_tail || (qt + 1) * BM > ${o.nq}) tile(Flag<true>{}, qt, buf);`,
       'else tile(Flag<false>{}, qt, buf); // full tile: no predicate',
     ],
   });
@@ -79,10 +80,9 @@ export function dkdvKernel(x: BackwardMmaExprs, deterministic: boolean): string[
     ...statsSmemDecls(x),
     '  const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32, g = lane / 4, t4 = lane % 4;',
     ...keyTileSetup(x),
-    '  load_rows<D, BN>(Ks, a.k + krow0 * D, a.Nk - k0, tid);',
-    '  load_rows<DV, BN>(Vs, a.v + krow0 * DV, a.Nk - k0, tid);',
+    ...keyTileLoads(x, 'load_rows', 'tid'),
     '  cp_commit();',
-    ...dkdvOverGroup(head, np),
+    ...dkdvOverGroup(head, np, o),
     '}',
   ];
 }

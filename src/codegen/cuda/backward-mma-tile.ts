@@ -9,6 +9,7 @@ import type { BackwardMmaExprs, Carried } from './backward-mma-exprs.js';
 import { indent } from './indent.js';
 import { pFragmentCode } from './mma-device.js';
 import { voidIfUnread } from './unused.js';
+import type { DkdvOrder } from './backward-residue.js';
 
 /** An element's scaled q·k, which a score expression may ignore (`score exp(c)`). */
 const X_DECL = 'const float x = s[j][e] * a.scale;';
@@ -96,8 +97,9 @@ export function elementStep(
   const maskTest = m ? [...m.stmts, `ok = ok && (${m.text});`] : [];
   // Lb holds lse·log2 e, +inf for rows with no allowed key or past Nq: exp2 gives 0 there.
   const p = pText(x, opts.fastExp === true);
+  const o = x.order;
   const body = (masked: boolean): string[] => [
-    'const int kpos = a.k_offset + k0 + kl, qpos = a.q_offset + q0 + ql;',
+    `const int kpos = ${o.elemKpos}, qpos = ${o.elemQpos};`,
     '(void)kpos; (void)qpos;',
     X_DECL,
     ...(p.startsWith('ex2_ftz(s[j][e]') ? ['(void)x; // folded into P'] : []),
@@ -105,7 +107,7 @@ export function elementStep(
       ? [
           'bool ok = true;',
           runtimeMask ? 'if (MASKED) {' : 'if constexpr (MASKED) {',
-          '  ok = k0 + kl < a.Nk && q0 + ql < a.Nq;',
+          `  ok = k0 + kl < ${o.nk} && q0 + ql < ${o.nq};`,
           ...indent(maskTest, '  '),
           '}',
         ]
@@ -160,7 +162,7 @@ export function dsStep(
  * share of the D columns (RW = BM / 16 row blocks), at most 64 columns at a time; adjacent
  * column pairs go as one 8-byte atomic where the arch has them (sm_90).
  */
-const dqStep = [
+const dqStep = (o: DkdvOrder): string[] => [
   'constexpr int RW = BM / 16, NC = D / 8 / (WARPS / RW), NCH = NC < 8 ? NC : 8; // n-tiles of a warp, per pass',
   'const int rb = warp % RW, nc0 = (warp / RW) * NC;',
   '#pragma unroll 1',
@@ -184,8 +186,8 @@ const dqStep = [
   '#pragma unroll',
   '  for (int r = 0; r < 2; ++r) {',
   '    const int i = q0 + rb * 16 + g + 8 * r;',
-  '    if (i >= a.Nq) continue;',
-  '    float* dst = a.dq_acc + (qrow0 + i) * D + nc * 8 + t4 * 2;',
+  `    if (i >= ${o.nq}) continue;`,
+  `    float* dst = a.dq_acc + (${o.qrow('i')}) * D + nc * 8 + t4 * 2;`,
   '#pragma unroll',
   '    for (int n = 0; n < NCH; ++n) add2(dst + n * 8, acc[n][2 * r], acc[n][2 * r + 1]);',
   '  }',
@@ -220,7 +222,9 @@ export function tileLambda(x: BackwardMmaExprs, deterministic: boolean): string[
     ...indent(dsStep(x, deterministic), '  '),
     '  // dK += dSᵀ·Q.',
     ...indent(gemmP('dk', 's', 'D', 'Qb'), '  '),
-    ...(deterministic ? [] : ['  __syncthreads(); // dS complete in shared memory', ...indent(dqStep, '  ')]),
+    ...(deterministic
+      ? []
+      : ['  __syncthreads(); // dS complete in shared memory', ...indent(dqStep(x.order), '  ')]),
     '  __syncthreads(); // this Q/dO buffer and its lse/delta (and dS) are free again',
     '};',
   ];

@@ -11,6 +11,7 @@ import { dqKernel, dqSmemBytes, reduceKernel } from './backward-mma-dq.js';
 import { ARGS, cudaType, dimText } from './rules.js';
 import { helperSource } from './rules-helpers.js';
 import type { SmemNeeds } from './backward-mask-hoists.js';
+import { residueBackwardHelpers } from './backward-residue.js';
 
 export interface CudaBackwardMmaArtifact {
   readonly kind: 'cuda-backward-mma';
@@ -68,6 +69,8 @@ function launcher(
   dkdvThreads = 'THREADS',
 ): string[] {
   const a = (text: string): string => text.replaceAll(`${ARGS}.`, 'a->');
+  // Residue classes: a block per unit (backward-residue.ts).
+  const dkdvBlocks = x.residue ? '(unsigned)dkdv_units(*a)' : '(unsigned)((a->Nk + BN - 1) / BN)';
   const np = x.grad.params.length;
   const dqTiles = '(unsigned)((a->Nq + 16 * WARPS - 1) / (16 * WARPS))';
   const dq = deterministic
@@ -107,7 +110,7 @@ function launcher(
     '  bwd_pre<<<(unsigned)((rows + THREADS / (DV / 8) - 1) / (THREADS / (DV / 8))), THREADS, 0, stream>>>(*a);',
     '  cudaError_t err = cudaFuncSetAttribute(bwd_dkdv, cudaFuncAttributeMaxDynamicSharedMemorySize, SMEM);',
     '  if (err != cudaSuccess) return err;',
-    `  if (a->Nk > 0) bwd_dkdv<<<dim3((unsigned)((a->Nk + BN - 1) / BN), (unsigned)a->Hkv, (unsigned)a->B), ${dkdvThreads}, SMEM, stream>>>(*a);`,
+    `  if (a->Nk > 0) bwd_dkdv<<<dim3(${dkdvBlocks}, (unsigned)a->Hkv, (unsigned)a->B), ${dkdvThreads}, SMEM, stream>>>(*a);`,
     ...dq,
     '  return cudaGetLastError();',
     '}',
@@ -138,6 +141,8 @@ export interface TensorCoreBackwardEngine {
   readonly deviceHelpers: (s: AttentionKernel['schedule'], dtype: 'f16' | 'bf16') => readonly string[];
   /** The C expression of bwd_dkdv's block size (default THREADS, every other kernel's). */
   readonly dkdvThreads?: string;
+  /** The cp.async tile loader of bwd_dkdv and its swizzle (the residue order's strided twin). */
+  readonly loader: { readonly name: string; readonly swizzle: string };
 }
 
 const storageC = (dtype: 'f16' | 'bf16') =>
@@ -166,7 +171,9 @@ export function renderTensorCoreBackward(
       `the deterministic tensor-core CUDA backward adds tensor gradients (${x.gradTensors.join(', ')}) with atomics only; use the SIMT backward (compileCudaBackward) for a deterministic one`,
     );
   const s = kernel.schedule;
-  const summaries = x.mode === 'dynamic' ? kernel.summaries.map((y) => y.tensor) : [];
+  // The residue order's classifier (backward-residue.ts) may read summaries the full one does not.
+  const dynamic = x.mode === 'dynamic' || x.residue?.mode === 'dynamic';
+  const summaries = dynamic ? kernel.summaries.map((y) => y.tensor) : [];
   const fields = argsFields(kernel, summaries);
   const ns = `attnc_${kernel.name}_backward`;
   const smemBytes = engine.smemBytes(s, x);
@@ -188,6 +195,7 @@ export function renderTensorCoreBackward(
   const code = [
     ...sourceHead(kernel, engine, { dtype, ns, smemBytes, deterministic, dqSmem, summaries, fields }),
     ...engine.deviceHelpers(s, dtype),
+    ...(x.residue ? residueBackwardHelpers(engine.loader, x.residue.modulus) : []),
     helperSource(x.context),
     ...body,
     `} // namespace ${ns}`,

@@ -19,6 +19,7 @@
 // where the buffers fit in shared memory (dqBulkSmemBytes; renderCudaBackwardWgmma drops the knob).
 import { dqAdd2 } from './backward-wgmma-tile.js';
 import { indent } from './indent.js';
+import type { DkdvOrder } from './backward-residue.js';
 
 /**
  * Floats between rows of a dQ block in shared memory: 64 columns and 8 of padding, so a half
@@ -67,7 +68,7 @@ export const dqBulkInit: readonly string[] = [
  * dQ warp when dq_acc is 16-byte aligned (`v4`, the kernel's flag), else the 8-byte atomics. `it`
  * is the consumer loop's tile count (the lambda captures it).
  */
-export const dqBulkStore: readonly string[] = [
+export const dqBulkStore = (o: DkdvOrder): string[] => [
   'if (v4) {',
   '  float* dqw = dQs + wg * (BM * DQ_LD);',
   '  if (it > 0) mbar_wait(&dq_empty[wg], (it - 1) & 1); // the dQ warp has read the previous block',
@@ -78,13 +79,13 @@ export const dqBulkStore: readonly string[] = [
   '    for (int n = 0; n < 8; ++n) *reinterpret_cast<float2*>(row + n * 8) = make_float2(acc[n][2 * r], acc[n][2 * r + 1]);',
   '  }',
   '  if ((tid & 127) == 0) {',
-  '    dq_meta[2 * wg] = (long long)(qrow0 + q0);',
-  '    dq_meta[2 * wg + 1] = min(BM, a.Nq - q0);',
+  `    dq_meta[2 * wg] = (long long)(${o.qrow('q0')});`,
+  `    dq_meta[2 * wg + 1] = min(BM, ${o.nq} - q0);`,
   '  }',
   '  proxy_fence(); // generic-proxy stores, read by the bulk adds through the async proxy',
   '  mbar_arrive(&dq_full[wg]); // releases the block and dq_meta to the dQ warp',
   '} else {',
-  ...indent(dqAdd2, '  '),
+  ...indent(dqAdd2(o), '  '),
   '}',
 ];
 
@@ -103,9 +104,11 @@ export const dqBulkDone: readonly string[] = [
  * over the two warpgroups' keys, added into the same 64 columns); each row one 256-byte bulk add,
  * lane and lane + 32. Both warpgroups walk the same q-tiles, so both stop at the same `it`.
  */
-export function dqBulkWarpLoop(pingPong = false): string[] {
+export function dqBulkWarpLoop(pingPong = false, residue = false): string[] {
   // pingPong: one block a tile, the two warpgroups' partial sums already added, D columns a row.
   const [blocks, col, bytes] = pingPong ? [1, '0', 'D * 4'] : [2, '(D == 128 ? 64 * w : 0)', '64 * 4'];
+  // Residue classes (backward-residue.ts): a block's rows are `step` apart (the same step in every unit).
+  const [lane, row] = residue ? ['(long long)ru.step * lane', '(size_t)r * ru.step * D'] : ['lane', 'r * D'];
   return [
     'if (!v4) return; // the consumers add dQ by atomics',
     '#pragma unroll 1',
@@ -120,10 +123,10 @@ export function dqBulkWarpLoop(pingPong = false): string[] {
     '      continue;',
     '    }',
     '    const float* src = dQs + w * (BM * DQ_LD) + lane * DQ_LD;',
-    `    float* dst = a.dq_acc + (size_t)(dq_meta[2 * w] + lane) * D + ${col};`,
+    `    float* dst = a.dq_acc + (size_t)(dq_meta[2 * w] + ${lane}) * D + ${col};`,
     '#pragma unroll',
     '    for (int r = 0; r < BM; r += 32)',
-    `      if (lane + r < rows) bulk_add_f32(dst + r * D, src + r * DQ_LD, ${bytes});`,
+    `      if (lane + r < rows) bulk_add_f32(dst + ${row}, src + r * DQ_LD, ${bytes});`,
     '    bulk_commit();',
     '    bulk_wait_read();',
     '    __syncwarp();',

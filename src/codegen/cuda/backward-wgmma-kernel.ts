@@ -4,17 +4,18 @@
 // in shared memory; Q, dO, lse and delta of the next non-empty q-tile stream in by cp.async while
 // this one computes (double buffer). Tiles are 128B-swizzled 64-wide panels (wgmma's layout).
 import type { BackwardMmaExprs } from './backward-mma-exprs.js';
-import { dkdvOverGroup, keyTileSetup, statsSmemDecls } from './backward-dkdv-parts.js';
+import { dkdvOverGroup, keyTileLoads, keyTileSetup, statsSmemDecls } from './backward-dkdv-parts.js';
 import { qTileLoop } from './backward-dkdv-loop.js';
 import { wgmmaTileLambda } from './backward-wgmma-tile.js';
 import { NO_TUNE, type BackwardWgmmaTune } from './backward-wgmma-tune.js';
 import { hoistBytes, type SmemNeeds } from './backward-mask-hoists.js';
+import { positionBytes } from './backward-residue.js';
 
 /** Dynamic shared memory of the kernel (bytes), with 1024 bytes of slack for the alignment. */
 export function wgmmaSmemBytes(d: number, dv: number, x: SmemNeeds): number {
   const [BM, BN, THREADS] = [64, 128, 256];
   const tiles = 2 * (BN * d + BN * dv + 2 * BM * d + 2 * BM * dv + BM * BN);
-  const stats = 4 * 4 * BM + hoistBytes(x.dkdvMask, BM, BN);
+  const stats = 4 * 4 * BM + hoistBytes(x.dkdvMask, BM, BN) + positionBytes(x.residue, BM, BN);
   return 1024 + tiles + stats + 4 * x.slots * THREADS * (BM / 8) * 4;
 }
 
@@ -44,7 +45,9 @@ export function wgmmaDkdvKernel(
     afterWait: [
       'proxy_fence(); // cp.async wrote through the generic proxy; wgmma reads through the async one',
     ],
-    call: ['tile(!full || k_tail || (qt + 1) * BM > a.Nq, qt, buf); // full tiles skip the predicate'],
+    call: [
+      `tile(!full || k_tail || (qt + 1) * BM > ${x.order.nq}, qt, buf); // full tiles skip the predicate`,
+    ],
   });
   return [
     '__global__ void __launch_bounds__(THREADS, 1) bwd_dkdv(const Args a) {',
@@ -57,10 +60,9 @@ export function wgmmaDkdvKernel(
     ...keyTileSetup(x),
     "  const T* Kw = Ks + wg * 64 * 64; // this warpgroup's 64 keys: rows 64·wg.. of each panel",
     '  const T* Vw = Vs + wg * 64 * 64;',
-    '  load_panel<D, BN>(Ks, a.k + krow0 * D, a.Nk - k0, tid);',
-    '  load_panel<DV, BN>(Vs, a.v + krow0 * DV, a.Nk - k0, tid);',
+    ...keyTileLoads(x, 'load_panel', 'tid'),
     '  cp_commit();',
-    ...dkdvOverGroup(head, np),
+    ...dkdvOverGroup(head, np, x.order),
     '}',
   ];
 }

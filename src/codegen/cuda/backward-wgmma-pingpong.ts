@@ -18,6 +18,7 @@
 // before dQ's are issued.
 import { dqAdd2 } from './backward-wgmma-tile.js';
 import { indent } from './indent.js';
+import type { DkdvOrder } from './backward-residue.js';
 
 /** Device helpers of the knob (with dqBulk's). */
 export const pingPongHelpers: readonly string[] = [
@@ -42,7 +43,7 @@ export const pingPongStart: readonly string[] = ['if (wg == 1) pair_arrive(5);']
  * next 64-wide panel) and the partial-sum hand-over; the 8-byte atomics where dq_acc is not
  * 16-byte aligned (each warpgroup adds its partial).
  */
-export const pingPongDqStep: readonly string[] = [
+export const pingPongDqStep = (o: DkdvOrder): string[] => [
   'float acc[D / 8][4];',
   '#pragma unroll',
   'for (int j = 0; j < D / 8; ++j) acc[j][0] = acc[j][1] = acc[j][2] = acc[j][3] = 0.f;',
@@ -78,15 +79,15 @@ export const pingPongDqStep: readonly string[] = [
   '        *p = make_float2(o.x + acc[n][2 * r], o.y + acc[n][2 * r + 1]);',
   '      }',
   '    if ((tid & 127) == 0) {',
-  '      dq_meta[0] = (long long)(qrow0 + q0);',
-  '      dq_meta[1] = min(BM, a.Nq - q0);',
+  `      dq_meta[0] = (long long)(${o.qrow('q0')});`,
+  `      dq_meta[1] = min(BM, ${o.nq} - q0);`,
   '    }',
   '    proxy_fence(); // generic-proxy stores, read by the bulk adds through the async proxy',
   '    mbar_arrive(&dq_full[0]); // releases the sum and dq_meta to the dQ warp',
   '  }',
   '} else {',
   ...indent(
-    dqAdd2.map((l) => l.replace('n < 8;', 'n < D / 8;')),
+    dqAdd2(o).map((l) => l.replace('n < 8;', 'n < D / 8;')),
     '  ',
   ),
   '}',

@@ -15,6 +15,7 @@ import { dsStep, elementStep, tileBuffers } from './backward-mma-tile.js';
 import { NO_TUNE, type BackwardWgmmaTune } from './backward-wgmma-tune.js';
 import { indent } from './indent.js';
 import { pFragmentCode } from './mma-device.js';
+import type { DkdvOrder } from './backward-residue.js';
 
 /**
  * A descriptor `elems` 16-bit elements past descriptor `base`: a 64-bit add (du) by default, or
@@ -168,12 +169,12 @@ function dqStepUnrolled(add: readonly string[]): string[] {
 }
 
 /** dq_acc += acc by row pairs: this lane's two columns of each n-tile, one 8-byte atomic each. */
-export const dqAdd2 = [
+export const dqAdd2 = (o: DkdvOrder): string[] => [
   '#pragma unroll',
   'for (int r = 0; r < 2; ++r) {',
   '  const int i = q0 + (warp & 3) * 16 + g + 8 * r;',
-  '  if (i >= a.Nq) continue;',
-  '  float* dst = a.dq_acc + (qrow0 + i) * D + c0 + t4 * 2;',
+  `  if (i >= ${o.nq}) continue;`,
+  `  float* dst = a.dq_acc + (${o.qrow('i')}) * D + c0 + t4 * 2;`,
   '#pragma unroll',
   '  for (int n = 0; n < 8; ++n) add2(dst + n * 8, acc[n][2 * r], acc[n][2 * r + 1]);',
   '}',
@@ -191,7 +192,7 @@ export interface TileSync {
   readonly sdp?: { readonly before: string; readonly after: string };
 }
 
-const CTA_SYNC: TileSync = { sync: '__syncthreads()', dqAdd: dqAdd2 };
+const ctaSync = (o: DkdvOrder): TileSync => ({ sync: '__syncthreads()', dqAdd: dqAdd2(o) });
 
 /** The tile's descriptors; n128's MN-major views step 64-wide panels by LBO (n64 ignores it). */
 function descDecls(tune: BackwardWgmmaTune): string[] {
@@ -220,7 +221,7 @@ const DESC_LO_DECLS = [
 export function wgmmaTileLambda(
   x: BackwardMmaExprs,
   deterministic: boolean,
-  ts: TileSync = CTA_SYNC,
+  ts: TileSync = ctaSync(x.order),
   tune: BackwardWgmmaTune = NO_TUNE,
 ): string[] {
   const at = tune.descLo ? dscLo : du64;

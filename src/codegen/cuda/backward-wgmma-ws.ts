@@ -15,11 +15,15 @@ import {
   dkdvAccumulators,
   dkdvEpilogue,
   headWalk,
+  keyTileLoads,
   keyTileSetup,
   lseDeltaLoad,
 } from './backward-dkdv-parts.js';
+import { afterPositions } from './backward-residue.js';
+import type { DkdvOrder } from './backward-residue.js';
 import { wgmmaSmemTiles } from './backward-wgmma-kernel.js';
-import { dqAdd2, wgmmaTileLambda, type TileSync } from './backward-wgmma-tile.js';
+import { dqAdd2, wgmmaTileLambda } from './backward-wgmma-tile.js';
+import type { TileSync } from './backward-wgmma-tile.js';
 import { NO_TUNE, type BackwardWgmmaTune } from './backward-wgmma-tune.js';
 import {
   dqBulkDone,
@@ -61,49 +65,46 @@ export const wsDeviceHelpers = [
  * other's half by a shuffle, then one 16-byte atomic per n-tile. `v4` (dq_acc 16-byte aligned)
  * is uniform over the CTA; otherwise the default kernel's 8-byte atomics.
  */
-const dqAdd4 = [
+const dqAdd4 = (o: DkdvOrder): string[] => [
   'if (v4) {',
   '  const int odd = t4 & 1;',
   '  const int i = q0 + (warp & 3) * 16 + g + 8 * odd;',
-  '  float* dst = a.dq_acc + (qrow0 + i) * D + c0 + (t4 - odd) * 2;',
+  `  float* dst = a.dq_acc + (${o.qrow('i')}) * D + c0 + (t4 - odd) * 2;`,
   '#pragma unroll',
   '  for (int n = 0; n < 8; ++n) {',
   '    // Send the row the partner keeps: the even lane row g + 8, the odd one row g.',
   '    const float s0 = odd ? acc[n][0] : acc[n][2], s1 = odd ? acc[n][1] : acc[n][3];',
   '    const float r0 = __shfl_xor_sync(0xffffffffu, s0, 1), r1 = __shfl_xor_sync(0xffffffffu, s1, 1);',
   '    const float4 v = odd ? make_float4(r0, r1, acc[n][2], acc[n][3]) : make_float4(acc[n][0], acc[n][1], r0, r1);',
-  '    if (i < a.Nq) atomicAdd(reinterpret_cast<float4*>(dst + n * 8), v);',
+  `    if (i < ${o.nq}) atomicAdd(reinterpret_cast<float4*>(dst + n * 8), v);`,
   '  }',
   '} else {',
-  ...indent(dqAdd2, '  '),
+  ...indent(dqAdd2(o), '  '),
   '}',
 ];
 
-const WS_SYNC: TileSync = { sync: 'consumer_sync()', dqAdd: dqAdd4 };
-/** The dq8 knob (backward-wgmma-tune.ts): the default kernel's 8-byte atomics, no lane exchange. */
-const WS_SYNC8: TileSync = { sync: 'consumer_sync()', dqAdd: dqAdd2 };
-/** The dqBulk knob: the block into shared memory for the dQ warp (backward-wgmma-dq-bulk.ts). */
-const WS_SYNC_BULK: TileSync = { sync: 'consumer_sync()', dqAdd: dqBulkStore };
-
-/** The pingPong knob: warpgroup-local barriers, dQ over own keys, scheduler barriers (backward-wgmma-pingpong.ts). */
-const WS_SYNC_PINGPONG: TileSync = {
-  sync: 'wg_sync()',
-  dqAdd: [],
-  dqStep: pingPongDqStep,
-  sdp: PINGPONG_SDP,
-};
-
-const tileSync = (tune: BackwardWgmmaTune): TileSync =>
-  tune.pingPong ? WS_SYNC_PINGPONG : tune.dqBulk ? WS_SYNC_BULK : tune.dq8 ? WS_SYNC8 : WS_SYNC;
+/**
+ * The consumers' barriers and dQ adds: the 16-byte atomics; dq8 (backward-wgmma-tune.ts) the
+ * default kernel's 8-byte ones, no lane exchange; dqBulk the block into shared memory for the dQ
+ * warp (backward-wgmma-dq-bulk.ts); pingPong warpgroup-local barriers, dQ over own keys and
+ * scheduler barriers (backward-wgmma-pingpong.ts).
+ */
+function tileSync(tune: BackwardWgmmaTune, o: DkdvOrder): TileSync {
+  if (tune.pingPong) return { sync: 'wg_sync()', dqAdd: [], dqStep: pingPongDqStep(o), sdp: PINGPONG_SDP };
+  const dqAdd = tune.dqBulk ? dqBulkStore(o) : tune.dq8 ? dqAdd2(o) : dqAdd4(o);
+  return { sync: 'consumer_sync()', dqAdd };
+}
 
 /**
  * How the producer's loaders cover a [BM][W] panel: load_panel strides by THREADS (256), so the
  * 128 producer threads call it twice; with dqBulk's 96 loaders, thread t takes starts t, t + 96, …
  */
-function panelLoads(bulk: boolean): string[] {
+function panelLoads(bulk: boolean, o: DkdvOrder): string[] {
+  const panel = (w: string, dst: string, src: string, t: string): string =>
+    o.load('load_panel', w, 'BM', dst, `${src} + (${o.qrow('q0')}) * ${w}`, `${o.nq} - q0`, t);
   const load = (t: string): string[] => [
-    `load_panel<D, BM>(Qs + buf * (BM * D), a.q + (qrow0 + q0) * D, a.Nq - q0, ${t});`,
-    `load_panel<DV, BM>(Os + buf * (BM * DV), a.dout + (qrow0 + q0) * DV, a.Nq - q0, ${t});`,
+    panel('D', 'Qs + buf * (BM * D)', 'a.q', t),
+    panel('DV', 'Os + buf * (BM * DV)', 'a.dout', t),
   ];
   if (bulk)
     return [
@@ -123,6 +124,8 @@ function panelLoads(bulk: boolean): string[] {
 
 /** The producer warpgroup's loop: every non-empty q-tile of every head of the group, in order. */
 function producerLoop(x: BackwardMmaExprs, bulk: boolean): string[] {
+  const o = x.order;
+  const loaders = bulk ? 'DQ_LOADERS' : 'WS_PRODUCER';
   return [
     'const int ptid = tid - THREADS;',
     'int it = 0; // fills so far: buffer it & 1, its (it >> 1)-th',
@@ -134,10 +137,10 @@ function producerLoop(x: BackwardMmaExprs, bulk: boolean): string[] {
         'for (int qt = next_tile(0, full); qt < nqt; qt = next_tile(qt + 1, full), ++it) {',
         '  const int buf = it & 1, q0 = qt * BM;',
         '  if (it >= 2) mbar_wait(&empty_bar[buf], ((it >> 1) - 1) & 1); // released after fill it - 2',
-        ...panelLoads(bulk),
+        ...panelLoads(bulk, o),
         '  cp_commit();',
-        ...lseDeltaLoad('ptid', bulk ? 'DQ_LOADERS' : 'WS_PRODUCER'),
-        ...queryHoistFill(x.dkdvMask, 'ptid', bulk ? 'DQ_LOADERS' : 'WS_PRODUCER'),
+        ...lseDeltaLoad('ptid', loaders, o),
+        ...queryHoistFill(x.dkdvMask, 'ptid', loaders, o),
         '  cp_wait<0>();',
         '  proxy_fence(); // cp.async wrote through the generic proxy; wgmma reads through the async one',
         '  mbar_arrive(&full_bar[buf]);',
@@ -163,14 +166,14 @@ function consumerLoop(x: BackwardMmaExprs, deterministic: boolean, tune: Backwar
       [
         ...headWalk(x),
         '(void)qrow0; // the deterministic mode adds no dQ here',
-        ...wgmmaTileLambda(x, deterministic, tileSync(tune), tune),
+        ...wgmmaTileLambda(x, deterministic, tileSync(tune, x.order), tune),
         'bool full;',
         'for (int qt = next_tile(0, full); qt < nqt;) {',
         '  const int buf = it & 1;',
         '  bool nfull;',
         '  const int nq = next_tile(qt + 1, nfull);',
         '  mbar_wait(&full_bar[buf], (it >> 1) & 1);',
-        '  tile(!full || k_tail || (qt + 1) * BM > a.Nq, qt, buf); // full tiles skip the predicate',
+        `  tile(!full || k_tail || (qt + 1) * BM > ${x.order.nq}, qt, buf); // full tiles skip the predicate`,
         release,
         '  ++it;',
         '  qt = nq;',
@@ -184,11 +187,11 @@ function consumerLoop(x: BackwardMmaExprs, deterministic: boolean, tune: Backwar
 }
 
 /** dqBulk: the producer's last warp leaves the loaders for the dQ adds (backward-wgmma-dq-bulk.ts). */
-function dqWarpBranch(pingPong: boolean): string[] {
+function dqWarpBranch(pingPong: boolean, residue: boolean): string[] {
   return [
     'if (tid >= THREADS + DQ_LOADERS) {',
     '  const bool v4 = (reinterpret_cast<size_t>(a.dq_acc) & 15) == 0; // as the consumers decide',
-    ...indent(dqBulkWarpLoop(pingPong), '  '),
+    ...indent(dqBulkWarpLoop(pingPong, residue), '  '),
     '  return;',
     '}',
   ];
@@ -211,7 +214,7 @@ export function wgmmaWsDkdvKernel(
     '  __trap(); // the compute_90 PTX image: no wgmma there',
     '#endif',
     ...wgmmaSmemTiles(x),
-    `  uint64_t* full_bar = reinterpret_cast<uint64_t*>(${hoistEnd(x.dkdvMask, 'Ds + 2 * BM')} + ${xsFloats}); // [2]: buffer filled`,
+    `  uint64_t* full_bar = reinterpret_cast<uint64_t*>(${afterPositions(hoistEnd(x.dkdvMask, 'Ds + 2 * BM'), x.residue)} + ${xsFloats}); // [2]: buffer filled`,
     '  uint64_t* empty_bar = full_bar + 2; // [2]: buffer released by the consumers',
     ...(bulk ? dqBulkSmemDecls : []),
     '  const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32, g = lane / 4, t4 = lane % 4, wg = warp / 4;',
@@ -228,15 +231,14 @@ export function wgmmaWsDkdvKernel(
     '  __syncthreads(); // the last CTA-wide barrier: the roles part here',
     '  if (tid >= THREADS) {',
     `    regs_dec<${regs.producer}>();`,
-    ...(bulk ? indent(dqWarpBranch(pingPong), '    ') : []),
+    ...(bulk ? indent(dqWarpBranch(pingPong, x.residue !== null), '    ') : []),
     ...indent(producerLoop(x, bulk), '    '),
     '    return;',
     '  }',
     `  regs_inc<${regs.consumer}>();`,
     "  const T* Kw = Ks + wg * 64 * 64; // this warpgroup's 64 keys: rows 64·wg.. of each panel",
     '  const T* Vw = Vs + wg * 64 * 64;',
-    '  load_panel<D, BN>(Ks, a.k + krow0 * D, a.Nk - k0, tid);',
-    '  load_panel<DV, BN>(Vs, a.v + krow0 * DV, a.Nk - k0, tid);',
+    ...keyTileLoads(x, 'load_panel', 'tid'),
     '  cp_commit();',
     '  cp_wait<0>();',
     '  proxy_fence();',
@@ -250,7 +252,7 @@ export function wgmmaWsDkdvKernel(
     ...dkdvAccumulators(np),
     ...indent(consumerLoop(x, deterministic, tune), '  '),
     ...(bulk ? indent(pingPong ? pingPongDone : dqBulkDone, '  ') : []),
-    ...dkdvEpilogue(np),
+    ...dkdvEpilogue(np, x.order),
     '}',
   ];
 }

@@ -107,6 +107,7 @@ const wgmmaEngine = (tune: BackwardWgmmaTune): TensorCoreBackwardEngine => ({
   flagNote: ["// Compile-time flags of the deterministic mode's bwd_dq (backward-mma-dq.ts)."],
   includes: ['#include <cstdint>'],
   dkdv: (x, deterministic) => wgmmaDkdvKernel(x, deterministic, tune),
+  loader: { name: 'load_panel', swizzle: 'pswz<ROWS>(r, c * 8)' },
   // wg_qk is m64n{BM} (Sᵀ, dPᵀ), wg_pv the register-A m64n64 of dV and dK (D = DV).
   deviceHelpers: (s, dtype) => [
     ...wgmmaDeviceHelpers({ ...s, blockK: WGMMA_BWD.BM }, dtype),
