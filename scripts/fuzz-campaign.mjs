@@ -11,14 +11,17 @@
 // Usage (after npx tsc -p tsconfig.json):
 //   node scripts/with-gpu.mjs node scripts/fuzz-campaign.mjs --seed 1 --runs 100 \
 //     --targets wgsl,cuda,nvcc,emu,lavapipe,backward,bwd-emu [--index I] [--batch 6] [--out FILE] \
-//     [--round 14] [--mma-dims]
+//     [--round 14|15] [--mma-dims]
 // Round 15 added draw axes (scripts/fuzz/axes.mjs: decode, wide GQA, strided and paged K/V,
 // composed store formats, qk int8 / pv e4m3, chunk and `from` routing, mma at sm_80/86/89) and
 // executes the backward (`backward` with `lavapipe`: the WGSL backward; with `emu`: the CUDA SIMT
 // backward) against the gradient reference; `--round 14` draws round 14's cases. Round 16's
 // `bwd-emu` target runs the mma.sync backward (both modes) on the CPU emulator
-// (test/backward/mma-check.ts), the tensor-core path whose dK/dV kernels hoist mask parts.
-// Seeds used: round 14 1..14 (docs/PERFORMANCE.md round 14); round 15 from 1501; round 16 from 2001.
+// (test/backward/mma-check.ts), the tensor-core path whose dK/dV kernels hoist mask parts. Round
+// 17's dilation axis (scripts/fuzz/draw.mjs) feeds the residue-class orders of both directions;
+// `--round 15` replays rounds 15 and 16's draws without it.
+// Seeds used: round 14 1..14 (docs/PERFORMANCE.md round 14); round 15 from 1501; round 16 from 2001;
+// round 17 from 2101.
 import { writeFileSync } from 'node:fs';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -45,8 +48,9 @@ const INDEX = arg('index', undefined);
 const BATCH = Number(arg('batch', 6));
 const OUT = arg('out', undefined);
 const VERBOSE = process.argv.includes('--verbose');
-// --round 14 replays round 14's draws (no round-15 axes: scripts/fuzz/axes.mjs).
-const ROUND = Number(arg('round', 15));
+// --round 14 replays round 14's draws (no round-15 axes: scripts/fuzz/axes.mjs), --round 15 those
+// of rounds 15 and 16 (no round-17 dilation axis: scripts/fuzz/draw.mjs).
+const ROUND = Number(arg('round', 17));
 // --mma-dims: D = Dv, 64 or 128 (by the draw's seed), the head dims the tensor-core backwards
 // take (most draws' dims are refused there), for bwd-emu and nvcc campaigns on those kernels.
 const MMA_DIMS = process.argv.includes('--mma-dims');
@@ -68,7 +72,7 @@ function fail(c, index, where, message) {
     source: c.source,
     config: configOf(c),
   });
-  const round = ROUND === 15 ? '' : ` --round ${ROUND}`;
+  const round = ROUND === 17 ? '' : ` --round ${ROUND}`;
   const dims = MMA_DIMS ? ' --mma-dims' : '';
   const replay = `node scripts/with-gpu.mjs node scripts/fuzz-campaign.mjs --seed ${SEED} --index ${index}${round}${dims} --targets ${[...TARGETS].join(',')}`;
   console.log(

@@ -123,10 +123,11 @@ function extras(r, compileOnly) {
  * One case: source, features, and the configuration (dims, dtype, shape, tiles, inputs seed):
  * round 14's case plus round 15's axes (axes.mjs, a stream of their own), or round 14's alone.
  */
-export function draw(seed, opts = { round: 15 }) {
+export function draw(seed, opts = { round: 17 }) {
   const c = drawRound14(seed);
   if (opts.round < 15) return { ...c, layout: 'packed', mmaArch: 'sm_80' };
   const a = axes(seed, c);
+  if (opts.round >= 17) dilationAxis(seed, c, a);
   const lines = c.source.trimEnd().split('\n');
   const header = lines[0].replace(/\) \{$/, `${/\(\)/.test(lines[0]) ? '' : ', '}${a.params.join(', ')}) {`);
   const source = [
@@ -148,6 +149,24 @@ export function draw(seed, opts = { round: 15 }) {
     routed: a.routed,
     tensors: { ...c.tensors, ...a.tensors },
   };
+}
+
+/**
+ * Round 17's axis, from a stream of its own: a dilation conjunct `(q - k) % d == 0` (d a literal,
+ * negative too, or an int param), which the tensor-core CUDA engines run in residue-class order,
+ * the backward's dK/dV kernel included (the bwd-emu target executes it). Rounds 15 and 16 drew it
+ * about once in 200 draws (through arbProgram's `%`); here one draw in six. Not with routing or
+ * selection, which CUDA refuses beside a residue order.
+ */
+function dilationAxis(seed, c, a) {
+  const r = rng((seed ^ 0x165667b1) >>> 0);
+  const routed = a.routed || [...c.features, ...a.features].some((f) => /^(route|select|emit)/.test(f));
+  if (routed || !chance(r, 0.17)) return;
+  if (chance(r, 0.4)) {
+    a.params.push(`dil: int = ${pick(r, [2, 3, 4])}`);
+    a.stmts.push(chance(r, 0.5) ? 'mask (q - k) % dil == 0' : 'mask k % dil == q % dil');
+  } else a.stmts.push(`mask (q - k) % ${pick(r, [2, 3, 5, -3, 7])} == 0`);
+  a.features.push('dilation');
 }
 
 /** Round 14's case: what old seeds drew (`draw(seed, { round: 14 })`). */

@@ -40,6 +40,27 @@ describe('fuzz campaign', () => {
     }
   });
 
+  it('round 17 adds a dilation conjunct to some draws; --round 15 draws them as rounds 15 and 16 did', () => {
+    let dilated = 0;
+    for (let i = 0; i < 300; i++) {
+      const before = draw(drawSeed(7, i, { round: 15 }), { round: 15 });
+      const now = draw(drawSeed(7, i, { round: 17 }));
+      expect(before.features).not.toContain('dilation');
+      if (!now.features.includes('dilation')) {
+        expect(now).toEqual(before);
+        continue;
+      }
+      expect(now.source).toMatch(/mask \(q - k\) % (-?\d+|dil) == 0|mask k % dil == q % dil/);
+      // The conjunct reaches the residue-class pass (a CUDA kernel records its modulus) unless the
+      // draw is refused for another reason or the rest of its mask is constant (`mask !true`).
+      const built = runJob(() => compile(now.source, { target: 'cuda', headDim: 16, dtype: 'bf16' }));
+      if (built.status === 'refused') continue;
+      const { kernel } = compile(now.source, { target: 'cuda', headDim: 16, dtype: 'bf16' });
+      if (kernel.residue) dilated++;
+    }
+    expect(dilated).toBeGreaterThan(12); // about one draw in ten has the axis (routed draws take none)
+  });
+
   it('calls a positioned CompileError a refusal and anything else a bug', () => {
     const refused = runJob(() => compile('attention t() {\n  mask q +\n}', { target: 'wgsl' }));
     expect(refused.status).toBe('refused');
