@@ -190,12 +190,22 @@ describe('dK/dV in residue-class order: emitted structure', () => {
 });
 
 describe('dK/dV in residue-class order: nvcc sm_90a', () => {
-  it('builds every engine and knob set (atomic and deterministic, D 64 and 128): warnings as errors, bounded spills', async () => {
+  // The engines whose dK/dV kernels differ in structure (row gathers, the producer, dqBulk and
+  // ping-pong's dq_meta): every mode at D = 128, the three base engines at D = 64. The other knob
+  // sets only change instructions inside the tile body (the emitted-structure test above covers
+  // them); building all of them took 100 s of CI's 2 cores.
+  const built = (headDim: number, deterministic: boolean, name: string): boolean =>
+    ['mma', 'wg', 'ws'].includes(name) ||
+    (headDim === 128 && ['ws_pp', 'ws_dqb', 'ws_nosplit'].includes(name)) ||
+    (headDim === 128 && !deterministic && name === 'ws_all8');
+  it('builds the structurally different engines (atomic and deterministic, D 64 and 128): warnings as errors, bounded spills', async () => {
     const dir = scratchDir('bwd-residue-nvcc');
     const parts: string[] = [];
     for (const headDim of [64, 128])
       for (const deterministic of [false, true])
-        for (const [name, code] of engines(dilated, headDim, deterministic))
+        for (const [name, code] of engines(dilated, headDim, deterministic).filter(([n]) =>
+          built(headDim, deterministic, n),
+        ))
           parts.push(
             code.replaceAll(
               'attnc_dilated_backward',
