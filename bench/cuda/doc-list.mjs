@@ -32,6 +32,12 @@ export const docCandidates = [
   },
   { id: 'fa3_tw_ballot', schedule: ws(128, { wsConsumers: 'fa3', wsTweaks: fa3Tweaks, tileScan: 'ballot' }) },
   { id: 'walk_fa3_tw_k64', schedule: ws(64, { ...walk, wsConsumers: 'fa3', wsTweaks: walkTweaks }) },
+  // Round 17, second pass on document: three stages, 112- and 96-key tiles under the same consumers.
+  ...[
+    ['walk_fa3_tw_s3', ws(128, { ...walk, stages: 3, wsConsumers: 'fa3', wsTweaks: walkTweaks })],
+    ['walk_fa3_tw_k112', ws(112, { ...walk, wsConsumers: 'fa3', wsTweaks: walkTweaks })],
+    ['walk_fa3_tw_k96_s3', ws(96, { ...walk, stages: 3, wsConsumers: 'fa3', wsTweaks: walkTweaks })],
+  ].map(([id, schedule]) => ({ id, schedule, only: ['document'] })),
   {
     id: 'walk_serial_tw',
     schedule: ws(128, {

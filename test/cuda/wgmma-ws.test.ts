@@ -119,6 +119,19 @@ describe('wgmma-ws engine selection', () => {
     );
   });
 
+  it("counts the walk's static arrays in whole KiBs against the shared-memory limit", () => {
+    // Document's 3-stage walk: 230,456 dynamic bytes and 1,548 static ones, which ptxas places in
+    // 2 KiB before the 1 KiB-aligned tiles; the launch failed on an H100 before this count.
+    const s3 = { ...ws, wsConsumers: 'fa3', wsProducerWalk: true, stages: 3 } as const;
+    const opts = { target: 'cuda', headDim: 128, dtype: 'bf16', schedule: s3 } as const;
+    expect(() => compile(readFileSync('stdlib/document.attn', 'utf8'), opts)).toThrow(
+      /needs 232504 bytes of shared memory \(2048 for per-key values and tile codes, in whole KiBs before the aligned tiles\), the limit is 232448; use stages: 2/,
+    );
+    // 96-key tiles leave room for the third stage.
+    const k96 = { ...opts, schedule: { ...s3, blockK: 96 } } as const;
+    expect(compile(readFileSync('stdlib/document.attn', 'utf8'), k96).artifact.schedule.stages).toBe(3);
+  });
+
   it('refuses schedules the core cannot run, saying why', () => {
     const base = {
       ...testSchedule,
