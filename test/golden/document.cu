@@ -759,6 +759,9 @@ static int fail(int code, const char* fmt, ...) {
   va_start(ap, fmt);
   vsnprintf(last_error + n, sizeof last_error - n, fmt, ap);
   va_end(ap);
+  // A failed runtime call (an attribute, a launch) stays the thread's last error: cleared here,
+  // the next call's cudaGetLastError does not report it as the next launch's own.
+  if (code == ATTNC_ERR_CUDA) (void)cudaGetLastError();
   return code;
 }
 static bool ptr_ok(const void* p, size_t align) { return p != NULL && (uintptr_t)p % align == 0; }
