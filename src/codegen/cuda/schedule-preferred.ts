@@ -33,7 +33,8 @@ const wgmma64: Preferred = { blockQ: 64, blockK: 64, threads: 128, stages: 2, en
  * (bench/results/device-calls-h100-2026-12-05-r17/c12-*, bf16 D = 128, same process): 0.724 /
  * 1.465 ms at 16K / 32K against 0.798 / 1.562 for round 2's H200 pick, the producer walking the
  * tiles for serial consumers (which had beaten wgmma 64 × 64, 0.99 / 2.04 on the H200); with the
- * walk the tweaked FA3 consumers were slower (0.99 / 2.36). Measured at D = 128 only.
+ * walk the tweaked FA3 consumers were slower (0.99 / 2.36); the H200 read 0.712 / 1.486 (1.50× /
+ * 1.34× Flex). Measured at D = 128 only.
  */
 function gappedFirst(base: ScheduleBase, quantized: boolean): readonly Preferred[] {
   return base.headDim === 128 && base.valueDim === 128 && !quantized ? [wsDense, wgmma64] : [wgmma64];
@@ -44,8 +45,8 @@ function gappedFirst(base: ScheduleBase, quantized: boolean): readonly Preferred
  * producer walks the tiles and the consumers are FlashAttention-3's with the dense default's tweaks
  * but splitKv (which the walk does not combine with). H100, round 17 (same files as gappedFirst):
  * 1.079 / 4.101 ms at 16K / 32K against 1.207 / 4.710 untweaked (round 2's H200 pick) and 1.165 /
- * 4.444 with the consumers classifying by ballots (then splitKv too). Not for quantized K/V: the
- * producer warpgroup converts their tiles.
+ * 4.444 with the consumers classifying by ballots (then splitKv too); the H200 read 1.088 / 4.192
+ * (1.17× / 1.098× Flex). Not for quantized K/V: the producer warpgroup converts their tiles.
  */
 function summaryFirst(base: ScheduleBase, kernel: ScheduleKernelFacts): readonly Preferred[] {
   if ((kernel.summaries?.length ?? 0) === 0 || hasQuantizedKv(kernel.formats)) return [];
@@ -105,8 +106,9 @@ function denseFirst(
  * walks only its selected tiles; FA3's consumers hide the short walk's softmax under the matrix
  * products. H100 (round 17, bench/cuda/routing.sh, B 2 H 16, top 8 of 128-blocks), attention alone:
  * 0.619 / 1.255 ms at 16K / 32K against 0.956 / 1.916 for wgmma 128 × 128 and 0.839 / 1.572 for
- * FlexAttention with the same block mask; the serial wgmma-ws consumers took 1.658 / 3.274. Over
- * 64-blocks wgmma 64 × 64 stays (208 TFLOP/s there against 149 for wgmma-ws 64 × 64).
+ * FlexAttention with the same block mask; the serial wgmma-ws consumers took 1.658 / 3.274. The
+ * H200: 0.622 / 1.248 ms against Flex's 0.852 / 1.666. Over 64-blocks wgmma 64 × 64 stays (208
+ * TFLOP/s there against 149 for wgmma-ws 64 × 64, on both cards).
  */
 function routedFirst(
   base: ScheduleBase,
