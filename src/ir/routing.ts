@@ -117,6 +117,14 @@ export function pooledSides(r: RoutingPlan): { readonly q: boolean; readonly k: 
 /** Whether the query side ranks per unit (pooled) rather than per row: `q` is not raw. */
 export const pooledQuery = (r: RoutingPlan): boolean => r.source.kind === 'topk' && r.source.q !== 'raw';
 
+/**
+ * The block size of a pooled-query block routing that attends its selected keys (BiFormer-style:
+ * a q-tile within one query unit shares one selection), else undefined. The schedule's tile
+ * choices for routing key off it.
+ */
+export const pooledBlocks = (r: RoutingPlan): number | undefined =>
+  r.unit.kind === 'blocks' && pooledQuery(r) && r.attention === 'selected' ? r.unit.size : undefined;
+
 /** The selection groups G of the `indices` output [B, G, Nq, K], as a shape symbol. */
 export function routingGroups(r: RoutingPlan): 'H' | 'Hkv' | '1' {
   if (r.source.kind === 'from') return r.source.groups;

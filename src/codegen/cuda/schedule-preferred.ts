@@ -10,7 +10,7 @@ import { hasQuantizedKv } from '../../ir/formats.js';
 import type { Schedule, WsTweak } from '../../ir/kernel.js';
 import type { Candidate, ScheduleBase, ScheduleKernelFacts } from '../../ir/passes/schedule.js';
 import { hasGappedTileRuns } from '../../ir/passes/tile-gaps.js';
-import { pooledQuery } from '../../ir/routing.js';
+import { pooledBlocks } from '../../ir/routing.js';
 
 /** A default the H200 table picked for a family of masks: tiles plus wgmma-ws tuning fields. */
 export type Preferred = Candidate &
@@ -115,9 +115,8 @@ function routedFirst(
   kernel: ScheduleKernelFacts,
   o: Partial<Schedule>,
 ): readonly Preferred[] {
-  const r = kernel.routing;
-  if (r === undefined || !pooledQuery(r) || r.attention !== 'selected') return [];
-  if (r.unit.kind !== 'blocks' || r.unit.size % 128 !== 0) return [];
+  const size = kernel.routing && pooledBlocks(kernel.routing);
+  if (size === undefined || size % 128 !== 0) return [];
   if (base.headDim !== 128 || base.valueDim !== 128 || hasQuantizedKv(kernel.formats)) return [];
   if ((kernel.hoists?.key.length ?? 0) > 0) return [];
   const tuned = [o.engine, o.wsConsumers, o.wsProducerWalk, o.wsTweaks].some((f) => f !== undefined);

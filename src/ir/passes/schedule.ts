@@ -5,7 +5,7 @@ import type { TensorFormats } from '../formats.js';
 import type { Node } from '../graph.js';
 import type { Engine, ParamSlot, Schedule } from '../kernel.js';
 import type { AttentionIR } from '../program.js';
-import { pooledQuery, type RoutingPlan } from '../routing.js';
+import { pooledBlocks, type RoutingPlan } from '../routing.js';
 import type { Target } from './legalize.js';
 
 export interface TargetLimits {
@@ -100,15 +100,7 @@ export interface ScheduleKernelFacts {
  */
 export function wants64Tiles(kernel: ScheduleKernelFacts, o: Partial<Schedule>): boolean {
   const r = kernel.routing;
-  return (
-    r !== undefined &&
-    r.unit.kind === 'blocks' &&
-    r.unit.size === 64 &&
-    pooledQuery(r) &&
-    r.attention === 'selected' &&
-    o.blockQ === undefined &&
-    o.blockK === undefined
-  );
+  return r !== undefined && pooledBlocks(r) === 64 && o.blockQ === undefined && o.blockK === undefined;
 }
 
 /**
