@@ -10,6 +10,7 @@ import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { reportSample } from './sample-report.mjs';
 import { compile } from '../dist/src/compile.js';
 import { frontend } from '../dist/src/dsl/index.js';
 import { renderCudaBackwardMma } from '../dist/src/codegen/cuda/backward-mma.js';
@@ -70,15 +71,4 @@ for (const file of readdirSync('stdlib')
         }
     }
 }
-if (values.out) writeFileSync(values.out, JSON.stringify(result, null, 1) + '\n');
-const cases = Object.keys(result).length;
-const errors = Object.values(result).filter((v) => v.startsWith('error')).length;
-console.log(`${cases} cases, ${cases - errors} rendered, ${errors} refused`);
-if (values.compare) {
-  const before = JSON.parse(readFileSync(values.compare, 'utf8'));
-  const keys = new Set([...Object.keys(before), ...Object.keys(result)]);
-  const changed = [...keys].filter((k) => before[k] !== result[k]);
-  for (const k of changed.slice(0, 40)) console.log(`changed: ${k}`);
-  console.log(changed.length === 0 ? 'identical' : `${changed.length} cases differ`);
-  process.exitCode = changed.length === 0 ? 0 : 1;
-}
+reportSample(result, values, 'rendered');

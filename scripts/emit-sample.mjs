@@ -6,9 +6,10 @@
 //   node scripts/emit-sample.mjs --out /tmp/before.json
 //   node scripts/emit-sample.mjs --out /tmp/after.json --compare /tmp/before.json
 import { createHash } from 'node:crypto';
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { reportSample } from './sample-report.mjs';
 import { compile } from '../dist/src/compile.js';
 import { emitKernelModule } from '../dist/src/codegen/emit-ts.js';
 import { frontend } from '../dist/src/dsl/index.js';
@@ -72,15 +73,4 @@ for (const file of readdirSync(dir)
         }
       }
 }
-if (values.out) writeFileSync(values.out, JSON.stringify(result, null, 1) + '\n');
-const cases = Object.keys(result).length;
-const errors = Object.values(result).filter((v) => v.startsWith('error')).length;
-console.log(`${cases} cases, ${cases - errors} compiled, ${errors} refused`);
-if (values.compare) {
-  const before = JSON.parse(readFileSync(values.compare, 'utf8'));
-  const keys = new Set([...Object.keys(before), ...Object.keys(result)]);
-  const changed = [...keys].filter((k) => before[k] !== result[k]);
-  for (const k of changed.slice(0, 40)) console.log(`changed: ${k}`);
-  console.log(changed.length === 0 ? 'identical' : `${changed.length} cases differ`);
-  process.exitCode = changed.length === 0 ? 0 : 1;
-}
+reportSample(result, values, 'compiled');
