@@ -148,23 +148,28 @@ const patterns = [
   'neighbourhood',
 ];
 
-const tuned = patterns.flatMap((pattern) => {
-  const e = base.find((x) => x.name === `std_${pattern}`);
-  if (!e) throw new Error(`tune-list: no stdlib entry for ${pattern}`);
-  return candidates
-    .filter((c) => !c.only || c.only.includes(pattern))
-    .map((c) => ({
-      ...e,
-      name: `${e.name}__${c.id}`,
-      dtypes: ['bf16'],
-      headDims: [128],
-      schedule: c.schedule,
-      ...(c.defaultSchedule ? { defaultSchedule: true } : {}),
-      perf: true,
-      pattern,
-      candidate: c.id,
-    }));
-});
+/** One bf16 D = 128 perf variant `std_<pattern>__<id>` per pattern and candidate (`only` filters). */
+export function candidateEntries(patterns, list) {
+  return patterns.flatMap((pattern) => {
+    const e = base.find((x) => x.name === `std_${pattern}`);
+    if (!e) throw new Error(`tune-list: no stdlib entry for ${pattern}`);
+    return list
+      .filter((c) => !c.only || c.only.includes(pattern))
+      .map((c) => ({
+        ...e,
+        name: `${e.name}__${c.id}`,
+        dtypes: ['bf16'],
+        headDims: [128],
+        schedule: c.schedule,
+        ...(c.defaultSchedule ? { defaultSchedule: true } : {}),
+        perf: true,
+        pattern,
+        candidate: c.id,
+      }));
+  });
+}
+
+const tuned = candidateEntries(patterns, candidates);
 
 const dilated = base.find((x) => x.name === 'std_dilated');
 const checkOnly = (name, extra) => ({ ...dilated, name, perf: false, pattern: null, ...extra });
