@@ -4,7 +4,6 @@
 // emitted structure on every engine (mma, wgmma, the producer kernel and its knobs; atomic and
 // deterministic), and nvcc sm_90a builds of all of them with warnings as errors and bounded
 // spills. Numerics: backward-residue-emu.test.ts (mma on the CPU emulator) and bench/cuda on a GPU.
-import { execFileSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -14,6 +13,7 @@ import { TUNE_ENGINES } from '../../src/codegen/cuda/backward-wgmma-tune.js';
 import type { BackwardWgmmaTune } from '../../src/codegen/cuda/backward-wgmma-tune.js';
 import { residueUnitSource } from '../../src/codegen/cuda/residue.js';
 import { rng } from '../../src/runtime/inputs.js';
+import { floorMod, hostUnitTable } from './residue-host.js';
 import { expectNoSpills, expectOk, run, scratchDir } from './support.js';
 
 interface KeyUnit {
@@ -35,44 +35,19 @@ interface KeyCase {
 
 /** All units of each case, by the emitted residue_units / residue_key_unit run on the host. */
 function hostKeyUnits(cases: readonly KeyCase[]): KeyUnit[][] {
-  const dir = scratchDir('bwd-residue');
-  const harness = [
-    '#include <stdio.h>',
-    '#define __host__',
-    '#define __device__',
-    ...residueUnitSource,
-    ...residueKeyUnitSource,
-    'int main() {',
-    '  int d, Nq, Nk, qo, ko, BN;',
-    '  while (scanf("%d %d %d %d %d %d", &d, &Nq, &Nk, &qo, &ko, &BN) == 6) {',
-    '    const int n = residue_units(d, Nk, BN); // dkdv_units',
-    '    for (int u = 0; u < n; ++u) {',
-    '      const ResidueKeyUnit r = residue_key_unit(u, d, Nq, Nk, qo, ko, BN);',
-    '      printf("%d %d %d %d %d %d;", r.key0, r.step, r.k0, r.nk, r.row0, r.nq);',
-    '    }',
-    '    printf("\\n");',
-    '  }',
-    '}',
-  ].join('\n');
-  writeFileSync(join(dir, 'units.cpp'), harness);
-  execFileSync('g++', ['-O1', '-o', join(dir, 'units'), join(dir, 'units.cpp')]);
-  const input = cases.map((c) => `${c.d} ${c.Nq} ${c.Nk} ${c.qo} ${c.ko} ${c.BN}`).join('\n') + '\n';
-  const out = execFileSync(join(dir, 'units'), { input, encoding: 'utf8' });
-  return out
-    .split('\n')
-    .slice(0, cases.length)
-    .map((line) =>
-      line
-        .split(';')
-        .filter(Boolean)
-        .map((u) => {
-          const [key0, step, k0, nk, row0, nq] = u.trim().split(' ').map(Number) as number[];
-          return { key0: key0!, step: step!, k0: k0!, nk: nk!, row0: row0!, nq: nq! };
-        }),
-    );
+  const harness = {
+    scratch: 'bwd-residue',
+    sources: [...residueUnitSource, ...residueKeyUnitSource],
+    count: 'residue_units(d, Nk, B)', // dkdv_units
+    unit: 'residue_key_unit(u, d, Nq, Nk, qo, ko, B)',
+    type: 'ResidueKeyUnit',
+    fields: ['key0', 'step', 'k0', 'nk', 'row0', 'nq'],
+  };
+  return hostUnitTable<KeyUnit>(
+    harness,
+    cases.map((c) => [c.d, c.Nq, c.Nk, c.qo, c.ko, c.BN]),
+  );
 }
-
-const floorMod = (a: number, d: number): number => (d === 0 ? 0 : a - d * Math.floor(a / d));
 
 function keyCases(): KeyCase[] {
   const r = rng(23);

@@ -7,9 +7,6 @@
 // evaluated on a class tile's bounding positions, must never call a tile empty that has an
 // allowed pair, nor full one that has a masked pair — against the kernel's own mask evaluated
 // pair by pair. Numerics of the permuted kernels: bench/cuda/check.py on an H100.
-import { execFileSync } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { renderCuda } from '../../src/codegen/cuda/index.js';
 import { residueUnitSource } from '../../src/codegen/cuda/residue.js';
@@ -19,7 +16,8 @@ import { show } from '../../src/ir/graph.js';
 import { evaluate } from '../../src/ir/interp.js';
 import type { AttentionKernel } from '../../src/ir/kernel.js';
 import { rng } from '../../src/runtime/inputs.js';
-import { meta, scratchDir } from './support.js';
+import { floorMod, hostUnitTable } from './residue-host.js';
+import { meta } from './support.js';
 
 const cuda = (src: string, engine: 'mma' | 'wgmma' | 'simt' = 'wgmma', headDim = 64) =>
   compile(src, { target: 'cuda', headDim, dtype: engine === 'simt' ? 'f32' : 'bf16', schedule: { engine } });
@@ -95,43 +93,19 @@ interface MapCase {
 
 /** Runs the emitted unit arithmetic on the host: all units of each case. */
 function hostUnits(cases: readonly MapCase[]): Unit[][] {
-  const dir = scratchDir('residue');
-  const harness = [
-    '#include <stdio.h>',
-    '#define __host__',
-    '#define __device__',
-    ...residueUnitSource,
-    'int main() {',
-    '  int d, Nq, Nk, qo, ko, BQ;',
-    '  while (scanf("%d %d %d %d %d %d", &d, &Nq, &Nk, &qo, &ko, &BQ) == 6) {',
-    '    const int n = residue_units(d, Nq, BQ);',
-    '    for (int u = 0; u < n; ++u) {',
-    '      const ResidueUnit r = residue_unit(u, d, Nq, Nk, qo, ko, BQ);',
-    '      printf("%d %d %d %d %d %d;", r.row0, r.step, r.q0, r.nq, r.key0, r.nk);',
-    '    }',
-    '    printf("\\n");',
-    '  }',
-    '}',
-  ].join('\n');
-  writeFileSync(join(dir, 'units.cpp'), harness);
-  execFileSync('g++', ['-O1', '-o', join(dir, 'units'), join(dir, 'units.cpp')]);
-  const input = cases.map((c) => `${c.d} ${c.Nq} ${c.Nk} ${c.qo} ${c.ko} ${c.BQ}`).join('\n') + '\n';
-  const out = execFileSync(join(dir, 'units'), { input, encoding: 'utf8' });
-  return out
-    .split('\n')
-    .slice(0, cases.length)
-    .map((line) =>
-      line
-        .split(';')
-        .filter(Boolean)
-        .map((u) => {
-          const [row0, step, q0, nq, key0, nk] = u.trim().split(' ').map(Number) as number[];
-          return { row0: row0!, step: step!, q0: q0!, nq: nq!, key0: key0!, nk: nk! };
-        }),
-    );
+  const harness = {
+    scratch: 'residue',
+    sources: residueUnitSource,
+    count: 'residue_units(d, Nq, B)',
+    unit: 'residue_unit(u, d, Nq, Nk, qo, ko, B)',
+    type: 'ResidueUnit',
+    fields: ['row0', 'step', 'q0', 'nq', 'key0', 'nk'],
+  };
+  return hostUnitTable<Unit>(
+    harness,
+    cases.map((c) => [c.d, c.Nq, c.Nk, c.qo, c.ko, c.BQ]),
+  );
 }
-
-const floorMod = (a: number, d: number): number => (d === 0 ? 0 : a - d * Math.floor(a / d));
 
 function mapCases(): MapCase[] {
   const r = rng(11);
