@@ -1,8 +1,9 @@
-// The dense gradient reference (issue 14): given dO, the gradients of L = Σ dO·O with respect to
-// q, k, v, every f32 scalar param and every f32 tensor element the score reads, in float64, by
-// the definition of softmax attention (DESIGN §2): P = softmax(score′) over the allowed keys,
-// dP_ij = dO_i·v_j, dscore′_ij = P_ij (dP_ij − Σ_l P_il dP_il), then the chain rule through the
-// score expression (its partials come from the caller: reference-grad-ast.ts for declarations).
+// The dense gradient reference (issue 14): given dO (and optionally dLse), the gradients of
+// L = Σ dO·O + Σ dLse·lse with respect to q, k, v, every f32 scalar param and every f32 tensor
+// element the score reads, in float64, by the definition of softmax attention (DESIGN §2):
+// P = softmax(score′) over the allowed keys, dP_ij = dO_i·v_j, ∂O_i/∂score′_ij gives
+// P_ij (dP_ij − Σ_l P_il dP_il) and ∂lse_i/∂score′_ij = P_ij gives dLse_i P_ij, then the chain rule
+// through the score expression (its partials come from the caller: reference-grad-ast.ts).
 // It recomputes everything from q, k, v (no saved lse) and shares no code with the kernels.
 import { referenceAttention, type RefInputs } from './reference.js';
 import type { Partials, ScoreDual } from './reference-grad-ast.js';
@@ -74,14 +75,16 @@ function addPartials(c: number, cAbs: number, partials: Partials, acc: Accumulat
 }
 
 /**
- * Gradients of Σ dO·O. `dO` is [B, Hq, Nq, Dv]; `tensorLengths` names each f32 tensor whose
- * gradient is wanted (with its flat length). Rows with no allowed key contribute nothing.
+ * Gradients of Σ dO·O + Σ dLse·lse. `dO` is [B, Hq, Nq, Dv], `dLse` (none: zeros) [B, Hq, Nq];
+ * `tensorLengths` names each f32 tensor whose gradient is wanted (with its flat length). Rows with
+ * no allowed key contribute nothing (their lse is −∞ whatever the inputs).
  */
 export function referenceGradients(
   inp: RefInputs,
   pred: GradPredicates,
   dO: ArrayLike<number>,
   tensorLengths: Readonly<Record<string, number>> = {},
+  dLse?: ArrayLike<number>,
 ): RefGradients {
   const { B, Hq, Hkv, Nq, Nk, Dv } = inp;
   const scoreOf = pred.score;
@@ -91,6 +94,8 @@ export function referenceGradients(
   });
   if (dO.length !== B * Hq * Nq * Dv)
     throw new Error(`referenceGradients: dO has length ${dO.length}, expected ${B * Hq * Nq * Dv}`);
+  if (dLse && dLse.length !== B * Hq * Nq)
+    throw new Error(`referenceGradients: dLse has length ${dLse.length}, expected ${B * Hq * Nq}`);
   const c: GradCall = {
     inp,
     dO,
@@ -114,7 +119,7 @@ export function referenceGradients(
         const row = (b * Hq + h) * Nq + i;
         const lse = fwd.lse[row] as number;
         if (lse === -Infinity) continue; // no allowed key: O = 0 whatever the inputs
-        const at: RowAt = { b, h, i, row, kvBase, lse };
+        const at: RowAt = { b, h, i, row, kvBase, lse, dLse: dLse ? (dLse[row] as number) : 0 };
         const pdp = rowProbabilities(c, at, scratch);
         rowBackward(c, at, scratch, pdp, acc);
       }
@@ -144,6 +149,8 @@ interface RowAt {
   readonly row: number;
   readonly kvBase: number;
   readonly lse: number;
+  /** ∂L/∂lse of the row (0 without dLse). */
+  readonly dLse: number;
 }
 
 /** Per-key values of the current row, reused across rows to avoid an allocation per row. */
@@ -201,11 +208,12 @@ function rowBackward(c: GradCall, at: RowAt, s: RowScratch, pdp: number, acc: Ac
     const pj = s.p[j] as number;
     if (pj === 0) continue;
     for (let d = 0; d < Dv; d++) addAt(acc.dv, (kvBase + j) * Dv + d, pj * (dO[row * Dv + d] as number));
-    const dScoreP = pj * ((s.dp[j] as number) - pdp); // ∂L/∂score′
+    // ∂L/∂score′: through O, then through lse (∂lse/∂score′ = P).
+    const dScoreP = pj * ((s.dp[j] as number) - pdp) + at.dLse * pj;
     const dual = s.duals[j];
     const dRaw = dScoreP * (dual ? (dual.partials.get('score') ?? 0) : 1); // ∂L/∂score
     // The scale: dScoreP's size before its own cancellation (see dParamsScale).
-    const dScoreAbs = pj * (Math.abs(s.dp[j] as number) + Math.abs(pdp));
+    const dScoreAbs = pj * (Math.abs(s.dp[j] as number) + Math.abs(pdp) + Math.abs(at.dLse));
     if (dual) addPartials(dScoreP, dScoreAbs, dual.partials, acc);
     for (let d = 0; d < D; d++) {
       addAt(acc.dq, row * D + d, scale * dRaw * (k[(kvBase + j) * D + d] as number));

@@ -103,13 +103,18 @@ describe('the derived score derivatives', () => {
 });
 
 describe('the dense gradient reference', () => {
-  it('matches finite differences of Σ dO·O for q, k, v, params and tensors', () => {
+  it('matches finite differences of Σ dO·O (+ Σ dLse·lse) for q, k, v, params and tensors', () => {
     fc.assert(
       fc.property(arbProgram({ depth: 2 }), arbSmallShape, fc.integer(), (decl, shape, seed) => {
         const d = derived(decl);
         const inputs = makeInputs(shape, seed);
         const r = rng(seed ^ 0x1234567);
         const dO = Float64Array.from({ length: shape.B * shape.Hq * shape.Nq * shape.Dv }, () => r() * 2 - 1);
+        // Half the draws also put a gradient on lse (rows with no allowed key: lse −∞, no gradient).
+        const dLse =
+          seed & 1
+            ? Float64Array.from({ length: shape.B * shape.Hq * shape.Nq }, () => r() * 2 - 1)
+            : undefined;
         const lossWith = (edit: (x: ReturnType<typeof clone>) => void): number => {
           const x = clone();
           edit(x);
@@ -123,7 +128,9 @@ describe('the dense gradient reference', () => {
               ...(score ? { score: (s, ...a) => score(s, ...a).value } : {}),
             },
           );
-          return fwd.out.reduce((acc, o, i) => acc + o * dO[i]!, 0);
+          const viaOut = fwd.out.reduce((acc, o, i) => acc + o * dO[i]!, 0);
+          if (!dLse) return viaOut;
+          return fwd.lse.reduce((acc, l, i) => acc + (l === -Infinity ? 0 : l * dLse[i]!), viaOut);
         };
         // Float64 copies, so a step of 1e-6 is not rounded away.
         const clone = () => ({
@@ -146,6 +153,7 @@ describe('the dense gradient reference', () => {
           gradPredicates(d.decl, env),
           dO,
           f32TensorLengths(d.decl, env),
+          dLse,
         );
         const stepH = 1e-6;
         const check = (
