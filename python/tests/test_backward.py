@@ -35,9 +35,10 @@ def test_backward_args_follow_the_manifest_fields_in_c_layout(manifests):
     Args = backward_args_type(m)
     names = [name for name, _ in Args._fields_]
     assert names == [name for name, _ in m.backward.fields]
-    assert names[:6] == ['q', 'k', 'v', 'out', 'lse', 'dout'] and 'p_cap' in names and 'slots' in names
+    assert names[:7] == ['q', 'k', 'v', 'out', 'lse', 'dlse', 'dout'] and 'p_cap' in names and 'slots' in names
     # Pointers first, then 4-byte ints and floats: C packs them with no padding between.
-    assert Args.B.offset == 12 * ctypes.sizeof(ctypes.c_void_p)
+    assert Args.B.offset == 13 * ctypes.sizeof(ctypes.c_void_p)
+    assert Args().dlse is None  # null unless a gradient flows into lse
     assert Args.p_cap.offset == Args.scale.offset + 4
     assert isinstance(Args().p_cap, float)
 

@@ -34,8 +34,8 @@ def test_tensor_core_args_hold_the_dq_acc_scratch_in_c_layout(manifests):
     m = manifests['softcap_mma']
     Args = backward_args_type(m)
     names = [name for name, _ in Args._fields_]
-    assert names[:13] == ['q', 'k', 'v', 'out', 'dout', 'lse', 'dq', 'dk', 'dv', 'delta', 'dq_acc', 'grads', 'partials']
-    assert Args.B.offset == 13 * ctypes.sizeof(ctypes.c_void_p)
+    assert names[:14] == ['q', 'k', 'v', 'out', 'dout', 'lse', 'dlse', 'dq', 'dk', 'dv', 'delta', 'dq_acc', 'grads', 'partials']
+    assert Args.B.offset == 14 * ctypes.sizeof(ctypes.c_void_p)
     assert Args.p_cap.offset == Args.scale.offset + 4
 
 

@@ -1,5 +1,5 @@
 // One CUDA SIMT backward case on the CPU emulator (cuda-emu.ts): the float64 reference's out and
-// lse go in, dq dk dv and the param/tensor gradient slots come out, each compared with the float64
+// lse go in (and, asked, a random dlse), dq dk dv and the param/tensor gradient slots come out, each compared with the float64
 // gradient reference (reference-grad.ts). Shared by cuda.test.ts and the fuzz campaign.
 import { compileCudaBackward } from '../../src/backward.js';
 import { gradientErrors } from './grad-errors.js';
@@ -15,7 +15,7 @@ export async function checkCudaBackward(
   source: string,
   sh: Shape,
   seed: number,
-  opts: { params?: Record<string, number>; tensors?: Partial<Inputs['tensors']> } = {},
+  opts: { params?: Record<string, number>; tensors?: Partial<Inputs['tensors']>; dlse?: boolean } = {},
 ): Promise<Record<string, number>> {
   const c = compileCudaBackward(source, { file: 'bwd.attn', headDim: sh.D, valueDim: sh.Dv });
   const params = { ...(Object.fromEntries(c.decl.defaults) as Record<string, number>), ...opts.params };
@@ -24,12 +24,15 @@ export async function checkCudaBackward(
   const env = evalEnv(c.decl.decl, params, sh, inputs);
   const r = rng(seed ^ 0x51ed27);
   const dout = Float32Array.from({ length: sh.B * sh.Hq * sh.Nq * sh.Dv }, () => r() * 2 - 1);
+  // dlse: a gradient flowing into lse too (Args.dlse), else null.
+  const dlse = opts.dlse ? Float32Array.from({ length: sh.B * sh.Hq * sh.Nq }, () => r() * 2 - 1) : undefined;
   const lengths = f32TensorLengths(c.decl.decl, env);
   const ref = referenceGradients(
     { ...sh, q: inputs.q, k: inputs.k, v: inputs.v },
     gradPredicates(c.decl.decl, env),
     dout,
     lengths,
+    dlse,
   );
   const tensors = Object.fromEntries(
     c.kernel.tensors.map((t) => [t.name, inputs.tensors[t.name as 'doc'].data]),
@@ -52,6 +55,7 @@ export async function checkCudaBackward(
       lse: Float32Array.from(ref.lse),
       dout,
     },
+    ...(dlse ? { dlse } : {}),
     tensors,
     params,
     slots,

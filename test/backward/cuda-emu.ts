@@ -19,6 +19,8 @@ export interface CudaBackwardCall {
   readonly kOffset: number;
   readonly scale: number;
   readonly arrays: Readonly<Record<'q' | 'k' | 'v' | 'out' | 'lse' | 'dout', Float32Array>>;
+  /** ∂L/∂lse [B·H·Nq]; absent: Args.dlse stays null. */
+  readonly dlse?: Float32Array;
   readonly tensors: Readonly<Record<string, Int32Array | Float32Array>>;
   readonly params: Readonly<Record<string, number>>;
   /** Gradient slots (params, then the f32 tensors' elements), as the launcher's _slots says. */
@@ -58,7 +60,13 @@ function driver(art: CudaBackwardArtifact, c: CudaBackwardCall, dir: string): st
   const summaryLaunches: string[] = [];
   const grid = (n: number): string => `dim3{${Math.max(1, Math.ceil(n / art.threads))}u, 1u, 1u}`;
   for (const f of art.fields) {
-    const input = f.name in c.arrays ? c.arrays[f.name as 'q'] : c.tensors[f.name.replace(/^t_/, '')];
+    const input =
+      f.name === 'dlse'
+        ? c.dlse
+        : f.name in c.arrays
+          ? c.arrays[f.name as 'q']
+          : c.tensors[f.name.replace(/^t_/, '')];
+    if (f.name === 'dlse' && !input) continue; // null: no gradient flows into lse
     if (f.ctype.endsWith('*') && input) {
       const path = join(dir, `${f.name}.bin`);
       writeFileSync(path, new Uint8Array(input.buffer, input.byteOffset, input.byteLength));

@@ -31,15 +31,15 @@ const gain = { data: Float32Array.from([0.5, 2.25]), shape: [2] };
 
 describe('CUDA SIMT backward (CPU emulation) vs the float64 gradient reference', () => {
   it.each([
-    ['causal', {}, {}],
-    ['softcap', { B: 2, Hq: 4, Hkv: 2 }, { cap: 2.5 }],
-    ['alibi', { Hq: 4, Hkv: 1 }, {}],
-    ['sliding_window', { Nq: 30, Nk: 30 }, { window: 7 }],
-    ['document', { B: 2 }, {}],
+    ['causal', {}, {}, false],
+    ['softcap', { B: 2, Hq: 4, Hkv: 2 }, { cap: 2.5 }, true],
+    ['alibi', { Hq: 4, Hkv: 1 }, {}, false],
+    ['sliding_window', { Nq: 30, Nk: 30 }, { window: 7 }, false],
+    ['document', { B: 2 }, {}, true],
   ] as const)(
-    '%s %j',
-    async (name, s, params) => {
-      expectSmall(await check(stdlib(name), shape(s), 11, { params: { ...params } }), name);
+    '%s %j %j, a gradient into lse: %s',
+    async (name, s, params, dlse) => {
+      expectSmall(await check(stdlib(name), shape(s), 11, { params: { ...params }, dlse }), name);
     },
     120_000,
   );
@@ -56,7 +56,11 @@ describe('CUDA SIMT backward (CPU emulation) vs the float64 gradient reference',
     );
     expect(Object.keys(sink)).toEqual(['dq', 'dk', 'dv', 'dgain']);
     expectSmall(sink, 'sink_calibration');
-    const biased = await check(biasSource, shape({ Nq: 24, Nk: 24 }), 3, { tensors: { bias } as never });
+    // With a gradient into lse as well: the param and tensor gradients take it through dscore′.
+    const biased = await check(biasSource, shape({ Nq: 24, Nk: 24 }), 3, {
+      tensors: { bias } as never,
+      dlse: true,
+    });
     expect(Object.keys(biased)).toEqual(['dq', 'dk', 'dv', 'd$temp', 'dbias']);
     expectSmall(biased, 'bias table');
   }, 120_000);
@@ -88,7 +92,11 @@ describe('CUDA SIMT backward (CPU emulation) vs the float64 gradient reference',
         async (decl, s, seed) => {
           const sh: Shape = { ...s, Hq: s.Hkv * s.ratio, D: 16, Dv: 8 };
           const src = printDecl(decl);
-          expectSmall(await check(src, sh, seed), `\n${src}\n${JSON.stringify(sh)} seed ${seed}`);
+          const dlse = (seed & 1) === 1; // half the draws put a gradient on lse too
+          expectSmall(
+            await check(src, sh, seed, { dlse }),
+            `\n${src}\n${JSON.stringify(sh)} seed ${seed} dlse ${dlse}`,
+          );
         },
       ),
       { numRuns: runs },

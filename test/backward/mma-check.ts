@@ -1,5 +1,5 @@
 // One tensor-core (mma.sync) CUDA backward case on the CPU (test/cuda/backward-mma-emu.ts): 16-bit
-// q k v out dout and the f32 lse go in, dq dk dv and the param/tensor gradient slots come out,
+// q k v out dout and the f32 lse (and, asked, a random dlse) go in, dq dk dv and the param/tensor gradient slots come out,
 // each compared with the float64 gradient reference (reference-grad.ts). Shared by
 // backward-mma-emu.test.ts (stdlib masks), backward-mma-emu-property.test.ts (random programs)
 // and the fuzz campaign's `bwd-emu` target.
@@ -38,6 +38,8 @@ export interface MmaCheckOptions {
   readonly deterministic?: boolean;
   /** sm_80 unless given (the emulator runs mma.sync whatever the arch). */
   readonly arch?: 'sm_80' | 'sm_86' | 'sm_89';
+  /** A random gradient into lse as well (Args.dlse; else null). */
+  readonly dlse?: boolean;
 }
 
 /** The artifact of `source` in the asked mode, checked to be that mode. */
@@ -79,12 +81,14 @@ export async function checkMmaBackward(
     { length: sh.B * sh.Hq * sh.Nq * sh.Dv },
     () => (Math.floor(r() * 257) - 128) / 128,
   );
+  const dlse = opts.dlse ? Float32Array.from({ length: sh.B * sh.Hq * sh.Nq }, () => r() * 2 - 1) : undefined;
   const lengths = f32TensorLengths(c.decl.decl, env);
   const ref = referenceGradients(
     { ...sh, q: inputs.q, k: inputs.k, v: inputs.v },
     gradPredicates(c.decl.decl, env),
     dout,
     lengths,
+    dlse,
   );
   const slots = c.backward.gradParams.length + c.backward.gradTensors.reduce((n, t) => n + lengths[t]!, 0);
   const got = await emulateMmaBackward(c.backward, {
@@ -104,6 +108,7 @@ export async function checkMmaBackward(
       dout: store(dtype, dout),
     },
     lse: Float32Array.from(ref.lse),
+    ...(dlse ? { dlse } : {}),
     tensors: Object.fromEntries(c.kernel.tensors.map((t) => [t.name, inputs.tensors[t.name as 'doc'].data])),
     params,
     slots,

@@ -17,22 +17,22 @@ const expectSmall = (errors: Record<string, number>, where: string): void => {
 
 describe('tensor-core CUDA backward (CPU emulation of mma.sync) vs the float64 gradient reference', () => {
   it.each([
-    ['full', {}, {}],
-    ['causal', { B: 2, Hq: 4, Hkv: 2 }, {}],
-    ['sliding_window', { Nq: 130, Nk: 130 }, { window: 40 }],
-    ['document', { Hq: 3, Hkv: 3 }, {}],
-    ['dilated', {}, {}],
-    ['alibi', { Hq: 4, Hkv: 1 }, {}],
-    ['softcap', {}, { cap: 2.5 }],
-    ['prefix_lm', { Nq: 90, Nk: 70, qOffset: 3, kOffset: 0 }, { prefix: 20 }],
-    ['causal', { D: 128, Dv: 128, Nq: 50, Nk: 75 }, {}],
-    ['softcap', { D: 128, Dv: 128, Nq: 40, Nk: 40 }, { cap: 3 }],
+    ['full', {}, {}, false],
+    ['causal', { B: 2, Hq: 4, Hkv: 2 }, {}, true],
+    ['sliding_window', { Nq: 130, Nk: 130 }, { window: 40 }, false],
+    ['document', { Hq: 3, Hkv: 3 }, {}, true],
+    ['dilated', {}, {}, false],
+    ['alibi', { Hq: 4, Hkv: 1 }, {}, false],
+    ['softcap', {}, { cap: 2.5 }, false],
+    ['prefix_lm', { Nq: 90, Nk: 70, qOffset: 3, kOffset: 0 }, { prefix: 20 }, false],
+    ['causal', { D: 128, Dv: 128, Nq: 50, Nk: 75 }, {}, false],
+    ['softcap', { D: 128, Dv: 128, Nq: 40, Nk: 40 }, { cap: 3 }, true],
     // 35 q-tiles: the last key tiles' ballot scans page past 32 empty q-tiles.
-    ['sliding_window', { Nq: 2200, Nk: 2200 }, { window: 40 }],
+    ['sliding_window', { Nq: 2200, Nk: 2200 }, { window: 40 }, false],
   ] as const)(
-    '%s %j %j',
-    async (name, s, params) => {
-      expectSmall(await check(stdlib(name), shape(s), 11, { params: { ...params } }), name);
+    '%s %j %j, a gradient into lse: %s',
+    async (name, s, params, dlse) => {
+      expectSmall(await check(stdlib(name), shape(s), 11, { params: { ...params }, dlse }), name);
     },
     300_000,
   );
@@ -44,9 +44,10 @@ describe('tensor-core CUDA backward (CPU emulation of mma.sync) vs the float64 g
     ['softcap', { D: 128, Dv: 128, Nq: 40, Nk: 40 }, { cap: 3 }],
     ['prefix_lm', { Nq: 90, Nk: 70, qOffset: 3, kOffset: 0 }, { prefix: 20 }],
   ] as const)(
-    'deterministic mode (dq by its own kernel): %s %j %j',
+    'deterministic mode (dq by its own kernel), a gradient into lse: %s %j %j',
     async (name, s, params) => {
-      const e = await check(stdlib(name), shape(s), 11, { params: { ...params }, deterministic: true });
+      const opts = { params: { ...params }, deterministic: true, dlse: true };
+      const e = await check(stdlib(name), shape(s), 11, opts);
       expectSmall(e, `${name} deterministic`);
     },
     300_000,
@@ -57,6 +58,7 @@ describe('tensor-core CUDA backward (CPU emulation of mma.sync) vs the float64 g
     const e = await check(stdlib('sink_calibration'), shape({ Hq: 2, Hkv: 2 }), 5, {
       params: { sinks: 4 },
       tensors: { gain } as never,
+      dlse: true, // the gain's gradient through dscore′ takes lse's too
     });
     expect(Object.keys(e)).toEqual(['dq', 'dk', 'dv', 'dgain']);
     expectSmall(e, 'sink_calibration');

@@ -100,6 +100,8 @@ export interface MmaBackwardCall {
   /** q k v out dout as 16-bit storage bytes (the artifact's dtype); lse as f32. */
   readonly storage: Readonly<Record<'q' | 'k' | 'v' | 'out' | 'dout', Uint16Array>>;
   readonly lse: Float32Array;
+  /** ∂L/∂lse [B·H·Nq]; absent: Args.dlse stays null. */
+  readonly dlse?: Float32Array;
   readonly tensors: Readonly<Record<string, Int32Array | Float32Array>>;
   readonly params: Readonly<Record<string, number>>;
   readonly slots: number;
@@ -155,9 +157,16 @@ function driver(art: CudaBackwardMmaArtifact, c: MmaBackwardCall, dir: string): 
   const lines: string[] = [];
   const summaries: string[] = [];
   const input = (name: string): ArrayBufferView | undefined =>
-    name in c.storage ? c.storage[name as 'q'] : name === 'lse' ? c.lse : c.tensors[name.replace(/^t_/, '')];
+    name in c.storage
+      ? c.storage[name as 'q']
+      : name === 'lse'
+        ? c.lse
+        : name === 'dlse'
+          ? c.dlse
+          : c.tensors[name.replace(/^t_/, '')];
   for (const f of art.fields) {
     const data = input(f.name);
+    if (f.name === 'dlse' && !data) continue; // null: no gradient flows into lse
     if (f.ctype.endsWith('*') && data) {
       const path = join(dir, `${f.name}.bin`);
       writeFileSync(path, new Uint8Array(data.buffer, data.byteOffset, data.byteLength));

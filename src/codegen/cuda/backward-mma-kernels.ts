@@ -19,7 +19,7 @@ export const add2Helper = [
   '}',
 ];
 
-/** delta[row] = Σ dO·O over the row: DV/8 threads per row, 16-byte loads, a shuffle reduction. */
+/** delta[row] = Σ dO·O − dlse over the row: DV/8 threads per row, 16-byte loads, a shuffle reduction. */
 export const preprocessKernel = [
   '__global__ void __launch_bounds__(THREADS) bwd_pre(const Args a) {',
   '  constexpr int TPR = DV / 8, RPB = THREADS / TPR; // threads per row, rows per block',
@@ -37,7 +37,8 @@ export const preprocessKernel = [
   '  }',
   '#pragma unroll',
   '  for (int m = TPR / 2; m > 0; m >>= 1) acc += __shfl_xor_sync(0xffffffffu, acc, m);',
-  '  if (r < rows && c == 0) a.delta[r] = acc;',
+  "  // lse's gradient (∂lse/∂score′ = P) enters as dscore′ = P (dP − (delta − dlse)).",
+  '  if (r < rows && c == 0) a.delta[r] = a.dlse ? acc - a.dlse[r] : acc;',
   '}',
 ];
 

@@ -142,6 +142,7 @@ export function dqKernel(
     '  for (int d = 0; d < D; ++d) { qv[d] = a.q[r * D + d]; dq[d] = 0.f; }',
     '  float delta = 0.f;',
     '  for (int d = 0; d < DV; ++d) { go[d] = a.dout[r * DV + d]; delta += go[d] * a.out[r * DV + d]; }',
+    "  if (a.dlse) delta -= a.dlse[r]; // lse's gradient: ∂lse/∂score′ = P adds dlse·P to dscore′",
     '  a.delta[r] = delta;',
     "  float* part = a.partials + r * a.slots; // this row's own slice: no other writer",
     '  for (int s = 0; s < a.slots; ++s) part[s] = 0.f;',

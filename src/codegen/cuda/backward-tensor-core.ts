@@ -47,6 +47,7 @@ function argsFields(
   return [
     ...['q', 'k', 'v', 'out', 'dout'].map((name) => ({ name, ctype: 'const T*' })),
     { name: 'lse', ctype: 'const float*' },
+    { name: 'dlse', ctype: 'const float*' }, // ∂L/∂lse [B·H·Nq], or null: none flows into lse
     ...['dq', 'dk', 'dv'].map((name) => ({ name, ctype: 'T*' })),
     ...['delta', 'dq_acc', 'grads', 'partials'].map((name) => ({ name, ctype: 'float*' })),
     ...kernel.tensors.map((t) => ({ name: `t_${t.name}`, ctype: `const ${cudaType[t.dtype]}*` })),

@@ -53,7 +53,8 @@ function argsFields(
   summaries: readonly string[],
 ): { name: string; ctype: string }[] {
   const fields = [
-    ...['q', 'k', 'v', 'out', 'lse', 'dout'].map((name) => ({ name, ctype: 'const float*' })),
+    // dlse: ∂L/∂lse [B·H·Nq], or null when no gradient flows into lse.
+    ...['q', 'k', 'v', 'out', 'lse', 'dlse', 'dout'].map((name) => ({ name, ctype: 'const float*' })),
     ...['dq', 'dk', 'dv', 'delta', 'partials', 'grads'].map((name) => ({ name, ctype: 'float*' })),
     ...kernel.tensors.map((t) => ({ name: `t_${t.name}`, ctype: `const ${cudaType[t.dtype]}*` })),
     ...summaries.map((name) => {
