@@ -1,7 +1,7 @@
 // An emitted module's `backward()` (issue #14): the kernel's WGSL backward module
 // (codegen/wgsl/backward.ts: tile summaries, then bwd_dq over query rows and bwd_dkdv over key
 // rows) run from host arrays, as src/runtime/backward-webgpu.ts runWgslBackward runs it: q, k, v,
-// the forward's out and lse and dO in; dq, dk, dv and the gradients of the f32 params and tensors
+// the forward's out and lse, dO and optionally dlse in; dq, dk, dv and the gradients of the f32 params and tensors
 // the score reads out. Correctness first: buffers and pipelines are made per call. Bad arguments
 // are a KernelInputError naming them. «TypeScript-only» notation as in emit-ts-runtime.ts.
 import type { WgslBackwardArtifact } from './wgsl/backward.js';
@@ -77,7 +77,7 @@ export async function backward(device«: GPUDevice», args«: BackwardArgs»)«:
   const issues«: string[]» = [];
   // A misspelt key (qoffset) would run with the default offsets: every key must be known.
   const arrays = backwardSpec.bindings.filter((b) => ['q', 'k', 'v', 'out', 'lse', 'dout', 'tensor'].includes(b.role));
-  unknownKeys('argument', a, [...arrays.map((b) => b.name), ...launchKeys], issues);
+  unknownKeys('argument', a, [...arrays.map((b) => b.name), 'dlse', ...launchKeys], issues);
   const given = (typeof a.params === 'object' && a.params !== null ? a.params : {}) «as Record<string, unknown>»;
   unknownKeys('param', a.params, backwardSpec.params.map((p) => p.name), issues);
   const params = backwardParams(given, issues);
@@ -101,6 +101,11 @@ export async function backward(device«: GPUDevice», args«: BackwardArgs»)«:
     if (!(data instanceof ctor) || data.length !== n) {
       issues.push(\`\${b.role === 'tensor' ? 'tensor' : 'input'} "\${b.name}": expected [\${b.shape.join(', ')}] (\${n} elements, \${ctor === Int32Array ? 'an' : 'a'} \${ctor.name}), got \${describe(data)}\`);
     }
+  }
+  // dlse: the gradient flowing into lse, the delta buffer's starting value (bwd_dq subtracts it).
+  const lseRows = s.B * s.H * s.Nq;
+  if (a.dlse !== undefined && (!(a.dlse instanceof Float32Array) || a.dlse.length !== lseRows)) {
+    issues.push(\`input "dlse": expected [B, H, Nq] (\${lseRows} elements, a Float32Array), got \${describe(a.dlse)}\`);
   }
   // q k v out lse dout dq dk dv and more: past WebGPU's default 8, which Dawn reports only as an
   // invalid pipeline layout.
@@ -155,8 +160,8 @@ export async function backward(device«: GPUDevice», args«: BackwardArgs»)«:
       }
       const buf = make(b.name, 4 * n, STORAGE | COPY_DST | COPY_SRC);
       buffers.set(b.name, buf);
-      const data = a[b.name] «as Float32Array | Int32Array | undefined»;
-      if ((inputs.includes(b.role) || b.role === 'tensor') && data) {
+      const data = (b.role === 'delta' ? a.dlse : a[b.name]) «as Float32Array | Int32Array | undefined»;
+      if ((inputs.includes(b.role) || b.role === 'tensor' || b.role === 'delta') && data) {
 ${hostUpload('data', 'buf', '4 * n', '        ')}
       } else if (b.access === 'read_write' && b.role !== 'delta' && b.role !== 'summary') {
         reads.push({ name: b.name, src: buf, dst: make(\`\${b.name}.read\`, 4 * n, MAP_READ | COPY_DST), n });
@@ -214,6 +219,8 @@ export function backwardTypes(b: WgslBackwardArtifact): string {
     '  lse: Float32Array;',
     '  /** dL/dout, [B, H, Nq, Dv]. */',
     '  dout: Float32Array;',
+    '  /** dL/dlse, [B, H, Nq], when a gradient flows into lse too (absent: none). */',
+    '  dlse?: Float32Array;',
     ...tensors.map((t) => `  ${t.name}: ${t.dtype === 'i32' ? 'Int32Array' : 'Float32Array'};`),
     '}',
     '',

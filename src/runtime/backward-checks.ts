@@ -20,7 +20,22 @@ export function backwardInputIssues(art: WgslBackwardArtifact, inp: BackwardRunI
   return issues;
 }
 
-const INPUT_KEYS = ['q', 'k', 'v', 'out', 'lse', 'dout', 'B', 'H', 'Hkv', 'Nq', 'Nk', 'params', 'tensors'];
+const INPUT_KEYS = [
+  'q',
+  'k',
+  'v',
+  'out',
+  'lse',
+  'dout',
+  'dlse',
+  'B',
+  'H',
+  'Hkv',
+  'Nq',
+  'Nk',
+  'params',
+  'tensors',
+];
 const OPTION_KEYS = ['qOffset', 'kOffset', 'scale'];
 
 /**
@@ -68,7 +83,7 @@ function offsetIssues(inp: BackwardRunInputs, issues: string[]): void {
   issues.push(...offsetProblems(qOffset, inp.Nq, inp.kOffset ?? 0, inp.Nk, describeValue));
 }
 
-/** q k v out lse dout are Float32Arrays; a tensor is the array type of its binding's dtype. */
+/** q k v out lse dout (and dlse when given) are Float32Arrays; a tensor is the array type of its binding's dtype. */
 function arrayIssues(art: WgslBackwardArtifact, inp: BackwardRunInputs, issues: string[]): void {
   const named: Record<string, unknown> = {
     q: inp.q,
@@ -78,6 +93,7 @@ function arrayIssues(art: WgslBackwardArtifact, inp: BackwardRunInputs, issues: 
     lse: inp.lse,
     dout: inp.dout,
   };
+  if (inp.dlse !== undefined) named.dlse = inp.dlse;
   for (const [name, data] of Object.entries(named))
     if (!(data instanceof Float32Array))
       issues.push(`${name}: expected a Float32Array, got ${describeValue(data)}`);

@@ -119,6 +119,7 @@ export function hostData(
     if (!t) fail(art, `tensor "${b.name}" was not given`);
     return t;
   }
-  const named = { q: inp.q, k: inp.k, v: inp.v, out: inp.out, lse: inp.lse, dout: inp.dout } as const;
+  // delta starts as ∂L/∂lse (bwd_dq subtracts it from Σ dO·O); a fresh buffer is zeros.
+  const named = { q: inp.q, k: inp.k, v: inp.v, out: inp.out, lse: inp.lse, dout: inp.dout, delta: inp.dlse };
   return b.role in named ? named[b.role as keyof typeof named] : undefined;
 }

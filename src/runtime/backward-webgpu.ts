@@ -26,6 +26,8 @@ export interface BackwardRunInputs {
   readonly lse: Float32Array;
   /** ∂L/∂out, [B, H, Nq, Dv]. */
   readonly dout: Float32Array;
+  /** ∂L/∂lse, [B, H, Nq], when a gradient flows into lse too (absent: none). */
+  readonly dlse?: Float32Array;
   readonly B: number;
   readonly H: number;
   readonly Hkv: number;
@@ -135,7 +137,10 @@ function backwardBuffers(
     const data = hostData(art, b, inp);
     if (data) {
       if (data.byteLength !== 4 * n)
-        fail(art, `${b.name} has ${data.byteLength / 4} elements, expected ${n} ([${b.shape.join(', ')}])`);
+        fail(
+          art,
+          `${b.role === 'delta' ? 'dlse' : b.name} has ${data.byteLength / 4} elements, expected ${n} ([${b.shape.join(', ')}])`,
+        );
       upload(device, buf, data, 4 * n);
     } else if (b.access === 'read_write' && b.role !== 'delta' && b.role !== 'summary') {
       reads.push({ b, src: buf, dst: make(`${b.name}.read`, 4 * n, MAP_READ | COPY_DST), n });

@@ -15,7 +15,7 @@ export async function checkWgslBackward(
   source: string,
   shape: Shape,
   seed: number,
-  opts: { tile?: number; params?: Record<string, number>; tensors?: Inputs['tensors'] } = {},
+  opts: { tile?: number; params?: Record<string, number>; tensors?: Inputs['tensors']; dlse?: boolean } = {},
 ): Promise<Record<string, number>> {
   const device = await getDevice();
   const tile = opts.tile ?? 16;
@@ -46,6 +46,10 @@ export async function checkWgslBackward(
   }
   const r = rng(seed ^ 0x2545f491);
   const dout = Float32Array.from({ length: shape.B * shape.Hq * shape.Nq * shape.Dv }, () => r() * 2 - 1);
+  // Asked: a gradient into lse too.
+  const dlse = opts.dlse
+    ? Float32Array.from({ length: shape.B * shape.Hq * shape.Nq }, () => r() * 2 - 1)
+    : undefined;
   const got = await runWgslBackward(device, c.backward, {
     q: inputs.q,
     k: inputs.k,
@@ -53,6 +57,7 @@ export async function checkWgslBackward(
     out: res.out,
     lse: res.lse!,
     dout,
+    ...(dlse ? { dlse } : {}),
     ...sizes,
     ...offsets,
     params,
@@ -64,6 +69,7 @@ export async function checkWgslBackward(
     gradPredicates(c.decl.decl, env),
     dout,
     f32TensorLengths(c.decl.decl, env),
+    dlse,
   );
   const { errors, cmp } = gradientErrors();
   cmp('dq', got.dq, ref.dq);

@@ -23,19 +23,19 @@ const expectSmall = (errors: Record<string, number>, where: string): void => {
 
 describe('WGSL backward vs the float64 gradient reference', () => {
   it.each([
-    ['causal', {}, {}],
-    ['full', { Hq: 3, Hkv: 3 }, {}],
-    ['softcap', { B: 2, Hq: 4, Hkv: 2 }, { cap: 2.5 }],
-    ['alibi', { Hq: 4, Hkv: 1, Nq: 40, Nk: 40 }, {}],
-    ['sliding_window', { Nq: 50, Nk: 50 }, { window: 7 }],
-    ['sink_window', { Nq: 33, Nk: 45 }, { window: 9, sinks: 3 }],
-    ['document', { B: 2, Hq: 2, Hkv: 1 }, {}],
-    ['prefix_lm', { Nq: 30, Nk: 30 }, { prefix: 11 }],
-    ['dilated', { Nq: 25, Nk: 40 }, {}],
+    ['causal', {}, {}, false],
+    ['full', { Hq: 3, Hkv: 3 }, {}, true],
+    ['softcap', { B: 2, Hq: 4, Hkv: 2 }, { cap: 2.5 }, true],
+    ['alibi', { Hq: 4, Hkv: 1, Nq: 40, Nk: 40 }, {}, false],
+    ['sliding_window', { Nq: 50, Nk: 50 }, { window: 7 }, false],
+    ['sink_window', { Nq: 33, Nk: 45 }, { window: 9, sinks: 3 }, false],
+    ['document', { B: 2, Hq: 2, Hkv: 1 }, {}, true],
+    ['prefix_lm', { Nq: 30, Nk: 30 }, { prefix: 11 }, false],
+    ['dilated', { Nq: 25, Nk: 40 }, {}, false],
   ] as const)(
-    '%s %j',
-    async (name, s, params) => {
-      const errors = await checkWgslBackward(stdlib(name), shape(s), 7, { params: { ...params } });
+    '%s %j %j, a gradient into lse: %s',
+    async (name, s, params, dlse) => {
+      const errors = await checkWgslBackward(stdlib(name), shape(s), 7, { params: { ...params }, dlse });
       expectSmall(errors, name);
     },
     120_000,
@@ -59,7 +59,9 @@ describe('WGSL backward vs the float64 gradient reference', () => {
     }`;
     const bias = Float32Array.from({ length: 2 * 64 }, (_, i) => Math.sin(i) / 4);
     const tensors = { bias: { data: bias, shape: [2, 64] } } as never;
-    const errors = await checkWgslBackward(src, shape({ Hq: 2, Hkv: 1, Nq: 24, Nk: 24 }), 3, { tensors });
+    const s = shape({ Hq: 2, Hkv: 1, Nq: 24, Nk: 24 });
+    // With a gradient into lse as well: the param and tensor gradients take it through dscore′.
+    const errors = await checkWgslBackward(src, s, 3, { tensors, dlse: true });
     expect(Object.keys(errors)).toEqual(['dq', 'dk', 'dv', 'd$temp', 'dbias']);
     expectSmall(errors, 'bias table');
   }, 120_000);
@@ -128,6 +130,8 @@ describe('WGSL backward vs the float64 gradient reference', () => {
       [{ qOffset: 1.5 }, /qOffset: expected an i32 \(integer\), got number 1.5/],
       [{ kOffset: 2147483647 }, /kOffset: key positions \[2147483647, 2147483649\] leave int32/],
       [{ q: new Float64Array(8) }, /q: expected a Float32Array, got Float64Array of 8 elements/],
+      [{ dlse: new Float64Array(2) }, /dlse: expected a Float32Array, got Float64Array of 2 elements/],
+      [{ dlse: n(3) }, /dlse has 3 elements, expected 2/],
       [
         { tensors: { gain: n(1), gian: n(1) } },
         /tensor "gian": the kernel has no such tensor \(known: gain\)/,

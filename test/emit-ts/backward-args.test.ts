@@ -57,7 +57,7 @@ describe('emitted backward() arguments', () => {
   it('names a misspelt or unknown argument instead of ignoring it', async () => {
     await refuses(
       { qoffset: 3 },
-      'argument "qoffset": the kernel has no such argument (known: q, k, v, out, lse, dout, sizes, params, qOffset, kOffset, scale, kvCache)',
+      'argument "qoffset": the kernel has no such argument (known: q, k, v, out, lse, dout, dlse, sizes, params, qOffset, kOffset, scale, kvCache)',
     );
   });
 

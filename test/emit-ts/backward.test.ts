@@ -38,7 +38,12 @@ interface BackwardModule {
 
 const shape: Shape = { B: 2, Hq: 4, Hkv: 2, Nq: 19, Nk: 33, D: 16, Dv: 16 };
 
-async function check(source: string, name: string, params: Record<string, number>): Promise<void> {
+async function check(
+  source: string,
+  name: string,
+  params: Record<string, number>,
+  withDlse = false,
+): Promise<void> {
   const device = await getDevice();
   const c = compileBackward(source, { headDim: 16 });
   const { files } = emitKernelModule(c.artifact, { backward: c.backward });
@@ -59,7 +64,19 @@ async function check(source: string, name: string, params: Record<string, number
   kernel.destroy();
   const r = rng(9);
   const dout = Float32Array.from({ length: shape.B * shape.Hq * shape.Nq * shape.Dv }, () => r() * 2 - 1);
-  const base = { q: made.q, k: made.k, v: made.v, out: fwd.out, lse: fwd.lse, dout };
+  // withDlse: a gradient flows into lse too.
+  const dlse = withDlse
+    ? Float32Array.from({ length: shape.B * shape.Hq * shape.Nq }, () => r() * 2 - 1)
+    : undefined;
+  const base = {
+    q: made.q,
+    k: made.k,
+    v: made.v,
+    out: fwd.out,
+    lse: fwd.lse,
+    dout,
+    ...(dlse ? { dlse } : {}),
+  };
   const got = await mod.backward(device, { ...base, ...tensors, sizes, params });
   const runtime = await runWgslBackward(device, c.backward, { ...base, ...sizes, params, tensors });
   // dq, dk and dv have one writer per element: bit-equal to the runtime's. Param and tensor
@@ -83,6 +100,7 @@ async function check(source: string, name: string, params: Record<string, number
     gradPredicates(c.decl.decl, env),
     dout,
     f32TensorLengths(c.decl.decl, env),
+    dlse,
   );
   const close = (a: ArrayLike<number>, b: ArrayLike<number>, what: string): void => {
     let floor = 1e-3;
@@ -104,6 +122,14 @@ async function check(source: string, name: string, params: Record<string, number
   expect(err).toBeInstanceOf(mod.KernelInputError);
   expect(String((err as Error).message)).toContain('input "dout"');
   expect(String((err as Error).message)).toContain('param "nope"');
+  if (!dlse) return;
+  const short = await mod.backward(device, { ...base, dlse: dlse.subarray(1), sizes, params }).then(
+    () => undefined,
+    (x: unknown) => x,
+  );
+  expect(String((short as Error).message)).toContain(
+    `input "dlse": expected [B, H, Nq] (${dlse.length} elements`,
+  );
 }
 
 describe('emitted backward()', () => {
@@ -117,11 +143,12 @@ describe('emitted backward()', () => {
     );
   }, 120_000);
 
-  it('a score reading an f32 tensor: d(gain) per head', async () => {
+  it('a score reading an f32 tensor, a gradient into lse too: d(gain) per head', async () => {
     await check(
       'attention sinkcal(sinks: int = 1, gain: f32[heads]) {\n  score k < sinks ? score + log(gain[h]) : score\n  mask causal\n}\n',
       'sinkcal',
       {},
+      true,
     );
   }, 120_000);
 

@@ -1,5 +1,6 @@
 // The binding and uniform layout of a WGSL backward module (backward.ts): inputs q k v out lse
-// dout and the kernel's tensors, outputs dq dk dv, the per-row scratch delta = Σ dO·O, and one
+// dout and the kernel's tensors, outputs dq dk dv, the per-row delta (∂L/∂lse on entry, zeros
+// when none flows into lse; Σ dO·O − ∂L/∂lse after bwd_dq), and one
 // atomic f32-as-u32 gradient buffer for the f32 params (one slot each) and per f32 tensor the
 // score reads. Kept apart from the code text, as the forward's layout.ts is.
 import type { AttentionKernel } from '../../ir/kernel.js';
