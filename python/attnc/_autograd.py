@@ -7,8 +7,9 @@ torch.library.register_autograd, so torch.compile(fullgraph=True) traces forward
 The backward reads packed [B, H, N, D] rows: q, k, v, out and dout are copied to that (and cast to
 f32 for the SIMT engine), and dq, dk, dv come back in the inputs' dtypes. It recomputes P from the
 forward's lse, so it needs a forward built with lse. f32 tensors the score reads (gain tables, bias
-tables) get gradients; f32 params get one when passed as a tensor (attnc.torch.Attention). The
-gradient through lse itself is not implemented: a non-zero grad of lse raises. The importance
+tables) get gradients; f32 params get one when passed as a tensor (attnc.torch.Attention). A
+gradient flowing into lse (a loss on it, partial attentions merged by their lse) goes to the
+kernels as Args.dlse (∂lse/∂score′ = P: their delta becomes Σ dO·O − dlse). The importance
 output is marked non-differentiable (its grad_fn is None)."""
 from typing import List, Optional, Tuple
 
@@ -16,7 +17,7 @@ import torch
 
 from ._ops import DTYPE_NAMES
 from .backward import BackwardKernel, scratch_elems, slot_count, summary_elems
-from .errors import ArgumentError, LaunchError
+from .errors import LaunchError
 from .layout import is_row_major
 
 F32 = torch.float32
@@ -54,8 +55,6 @@ def tensor_grad_layout(manifest, tensors):
 def run_backward(family, q, k, v, out, lse, dout, dlse, tensors, int_params, float_params, q_offset, k_offset, scale):
     """dq, dk, dv (the inputs' dtypes) and the f32 gradient slots (params, then tensors)."""
     m = family.manifest
-    if dlse is not None and bool((dlse != 0).any()):
-        raise ArgumentError(f'{m.name}: a gradient flows into lse; attnc backward kernels take the gradient of out only')
     B, H, Nq, D = q.shape
     Hkv, Nk, Dv = k.shape[1], k.shape[2], v.shape[3]
     numels = {s.name: t.numel() for s, t in zip(m.tensors, tensors)}
@@ -72,6 +71,8 @@ def run_backward(family, q, k, v, out, lse, dout, dlse, tensors, int_params, flo
     io = F32 if m.backward.engine == 'simt' else q.dtype
     staged = {name: _packed(t, io) for name, t in inputs.items()}
     staged['lse'] = lse.contiguous()
+    if dlse is not None:  # else Args.dlse stays null: no gradient flows into lse
+        staged['dlse'] = dlse.to(F32).contiguous()
     made = {name: torch.empty(staged[src].shape, dtype=io, device=q.device) for name, src in (('dq', 'q'), ('dk', 'k'), ('dv', 'v'))}
     tensors = [t.contiguous() for t in tensors]
     args = bwd.Args()
