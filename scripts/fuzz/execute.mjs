@@ -250,10 +250,13 @@ function emuShape(c) {
   return { ...c.shape, qOffset: small(c.shape.qOffset), kOffset: small(c.shape.kOffset) };
 }
 
+/** Half the draws (odd seeds) put a gradient on lse too (Args.dlse), the rest leave it null. */
+const withDlse = (c) => (c.seed & 1) === 1;
+
 /** The CUDA SIMT backward on the CPU emulator against the gradient reference. */
 export async function backwardEmu(c) {
   const shape = emuShape(c);
-  const opts = { params: c.runParams, tensors: extraTensors(c) };
+  const opts = { params: c.runParams, tensors: extraTensors(c), dlse: withDlse(c) };
   expectGradients(await checkCudaBackward(c.source, shape, c.seed, opts), { ...c, shape });
 }
 
@@ -270,6 +273,7 @@ export async function backwardMmaEmu(c, deterministic) {
     deterministic,
     params: c.runParams,
     tensors: extraTensors(c),
+    dlse: withDlse(c),
   };
   expectGradients(await checkMmaBackward(c.source, shape, c.seed, opts), { ...c, shape }, MMA_GRAD_TOL);
 }
