@@ -41,11 +41,6 @@ export interface DecodeRequest {
   readonly attentionBindings: readonly string[];
 }
 
-/** Whether `kernel` gets a decode variant: routed kernels and all-empty masks do not (yet). */
-export function hasDecodeVariant(kernel: AttentionKernel): boolean {
-  return kernel.routing === undefined && !(kernel.tiles.kind === 'static' && kernel.tiles.value === 'empty');
-}
-
 export function renderDecode(req: DecodeRequest): DecodeVariant {
   // The coop engine's own split-KV module (decode-coop.ts): lanes share key rows, for GPUs.
   if (isCoop(req.kernel.schedule)) return renderCoopDecode(req);

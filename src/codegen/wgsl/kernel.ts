@@ -1,7 +1,6 @@
 // Renders an AttentionKernel to a WGSL module: optional summary passes (per-block min/max of the
 // tensors that tile classification reads) and a flash-attention pass. See the header comment this
 // file emits (kernel-header.ts) for the design as engine authors see it.
-import { wgslQuantizeModules } from './quantize.js';
 import { artifactSchedule } from '../common.js';
 import type { Node } from '../../ir/graph.js';
 import type { AttentionKernel, TensorSlot } from '../../ir/kernel.js';
@@ -13,13 +12,11 @@ import { checkWgslSchedule, type WgslLimits } from './limits.js';
 import { attentionBody, type AttentionParts } from './attention.js';
 import { coopBody } from './coop-select.js';
 import { isCoop } from './coop-geometry.js';
-import { hasDecodeVariant, renderDecode } from './decode.js';
-import { renderImportance, withImportance } from './importance.js';
+import { feature, hasDecodeVariant, hasQuantizedKv, type WgslFeatures } from './features.js';
 import { constants, headerComment, usesF16 } from './kernel-header.js';
 import { bindingsRead, classMode, elementVars, sizeVars, tensorsRead, tileVars } from './kernel-vars.js';
 import { kvRowsRecord } from './kv-load.js';
 import { layoutSource, summaryBinding, wgslLayout, type WgslLayout } from './layout.js';
-import { routingHelpers } from './routing.js';
 import { stageEntryPoints, SUMMARY_THREADS } from './stages.js';
 import { dimText, helperSource, summaryVar, tensorVar, wgslRenderer, type WgslContext } from './rules.js';
 import { salientEntryPoints, salientSources } from './salient-list.js';
@@ -118,14 +115,21 @@ function summaryPasses(kernel: AttentionKernel, tensors: ReadonlyMap<string, Ten
 }
 
 /**
- * Renders `kernel` to a WGSL artifact. With `limits` (runtime/webgpu.ts deviceLimits), throws if
- * the schedule does not fit that device; without, checks only what every device needs.
+ * Renders `kernel` to a WGSL artifact with the code generators of `features` (features.ts; one the
+ * kernel needs and `features` lacks is an error). With `limits` (runtime/webgpu.ts deviceLimits),
+ * throws if the schedule does not fit that device; without, checks only what every device needs.
  */
-export function renderWgsl(kernel: AttentionKernel, meta: WgslMeta, limits?: WgslLimits): Artifact {
+export function renderWgslWith(
+  features: Partial<WgslFeatures>,
+  kernel: AttentionKernel,
+  meta: WgslMeta,
+  limits?: WgslLimits,
+): Artifact {
   const s = kernel.schedule;
   const recorded = artifactSchedule(kernel);
   checkWgslSchedule(recorded, limits);
-  const layout = wgslLayout(kernel);
+  const routingFeature = kernel.routing && feature(features, 'routing');
+  const layout = wgslLayout(kernel, routingFeature);
   const tensors = new Map(kernel.tensors.map((t) => [t.name, t]));
   const params = new Map(kernel.params.map((p) => [p.name, p]));
   const used = new Set<string>();
@@ -136,16 +140,20 @@ export function renderWgsl(kernel: AttentionKernel, meta: WgslMeta, limits?: Wgs
   const classifier = tileClassFn(kernel, cx(tileVars)).join('\n') || undefined;
   const parts = attentionParts(kernel, cx);
   const body = isCoop(s) ? coopBody(kernel, layout, cx(elementVars), parts.mode) : attentionBody(parts);
-  const routing = kernel.routing && renderRouting(kernel, kernel.routing, cx, classRoots);
+  const routing =
+    kernel.routing && routingFeature && renderRouting(routingFeature, kernel, kernel.routing, cx, classRoots);
   const attnBindings = attentionBindings(kernel, layout, classRoots);
   // The importance pass (importance.ts) runs last: it reads the final lse.
-  const importance = kernel.outputs.importance && renderImportance(kernel, kernel.outputs.importance, cx);
+  const importance =
+    kernel.outputs.importance &&
+    feature(features, 'importance').renderImportance(kernel, kernel.outputs.importance, cx);
   // Salient index lists become flags first (salient-list.ts), in this module and the decode ones.
   const entries = [
     ...salientEntryPoints(kernel),
     ...stageEntryPoints({
       kernel,
       tensors,
+      routing: routingFeature,
       routingReads: routing?.reads ?? [],
       attnBindings,
       importanceEntry: importance ? importance.entry : undefined,
@@ -169,7 +177,7 @@ export function renderWgsl(kernel: AttentionKernel, meta: WgslMeta, limits?: Wgs
   ];
   // Decode mode (split-KV + lse merge, decode.ts): a second module the runtime picks for few queries.
   const decodeMain = hasDecodeVariant(kernel)
-    ? renderDecode({
+    ? feature(features, 'decode').renderDecode({
         kernel,
         meta,
         layout,
@@ -181,8 +189,13 @@ export function renderWgsl(kernel: AttentionKernel, meta: WgslMeta, limits?: Wgs
         attentionBindings: attnBindings,
       })
     : undefined;
-  const decode = decodeMain && importance ? withImportance(decodeMain, importance) : decodeMain;
-  const quantize = wgslQuantizeModules(kernel);
+  const decode =
+    decodeMain && importance
+      ? feature(features, 'importance').withImportance(decodeMain, importance)
+      : decodeMain;
+  const quantize = hasQuantizedKv(kernel)
+    ? feature(features, 'quantize').wgslQuantizeModules(kernel)
+    : undefined;
   return {
     target: 'wgsl',
     name: kernel.name,
@@ -203,6 +216,7 @@ export function renderWgsl(kernel: AttentionKernel, meta: WgslMeta, limits?: Wgs
 
 /** The routing passes' WGSL and launch records (after the summaries, before the attention). */
 function renderRouting(
+  feature: WgslFeatures['routing'],
   kernel: AttentionKernel,
   plan: NonNullable<AttentionKernel['routing']>,
   cx: Cx,
@@ -214,7 +228,7 @@ function renderRouting(
   const pairwise = mode === 'partial' || mode === 'dynamic';
   const mask = pairwise ? linearize([kernel.mask], wgslRenderer(cx(elementVars)), 'rm') : undefined;
   return {
-    source: routingHelpers(kernel.formats, plan, { counts, mask, mode }),
+    source: feature.routingHelpers(kernel.formats, plan, { counts, mask, mode }),
     reads: bindingsRead([...classRoots, ...(pairwise ? [kernel.mask] : [])]),
   };
 }

@@ -14,8 +14,7 @@ import type { Binding, ShapeExpr, UniformField } from '../artifact.js';
 import { codesBinding, dequantFunctions, partBindings, partStorageType } from './dequant.js';
 import { dequantVec4Functions } from './dequant-vec4.js';
 import { kvRowFunctions } from './kv-load.js';
-import { routingScratchShape } from './routing.js';
-import { selectStateShape } from './routing-select.js';
+import type { WgslFeatures } from './features.js';
 import { paramField, summaryVar, tensorVar } from './rules.js';
 import { salientFlagsBinding, salientFlagsVar, wgslSalientLists } from './salient-list.js';
 
@@ -65,7 +64,11 @@ export function summaryBlocksExpr(t: TensorSlot, block: number): ShapeExpr {
 /** Appends a binding (the next index) and its WGSL variable. */
 type AddBinding = (b: Omit<Binding, 'index'>, wgslVar: string) => void;
 
-export function wgslLayout(kernel: AttentionKernel): WgslLayout {
+/** The layout of `kernel`; `routing` (features.ts) sizes the scratch of kernels with routing. */
+export function wgslLayout(
+  kernel: AttentionKernel,
+  routing: WgslFeatures['routing'] | undefined,
+): WgslLayout {
   const f = kernel.formats;
   const storage = (t: TensorFormat): 'f16' | 'f32' => (t.dtype === 'f16' ? 'f16' : 'f32');
   // A quantized cache binds its codes as k/v and its side tensors after them.
@@ -118,7 +121,10 @@ export function wgslLayout(kernel: AttentionKernel): WgslLayout {
     add({ name: t.name, role: 'tensor', dtype: t.dtype, shape, access: 'read' }, tensorVar(t.name));
   }
   addSummaries(kernel, add);
-  if (kernel.routing) addRouting(kernel.routing, add);
+  if (kernel.routing) {
+    if (!routing) throw new Error('WGSL layout: a routing kernel needs the routing feature');
+    addRouting(kernel.routing, routing, add);
+  }
   const uniforms = uniformFields(kernel);
   const words = String(uniforms.length);
   add({ name: 'uniforms', role: 'uniforms', dtype: 'u32', shape: [words], access: 'read' }, 'u');
@@ -143,18 +149,18 @@ function addSummaries(kernel: AttentionKernel, add: AddBinding): void {
 }
 
 /** Block routing's scratch (pooled blocks or the radix select's state) and its indices output. */
-function addRouting(r: RoutingPlan, add: AddBinding): void {
+function addRouting(r: RoutingPlan, routing: WgslFeatures['routing'], add: AddBinding): void {
   const cap = capacityShapeExpr(r);
   if (cap === undefined) throw new Error('WGSL: the routing counts are not shape expressions');
   // Pooled blocks (block top-k) or the radix select's atomic state (token select); `from` needs none.
   if (isPoolRank(r)) {
-    const scratch = routingScratchShape(r);
+    const scratch = routing.routingScratchShape(r);
     add(
       { name: 'route_pool', role: 'scratch', dtype: 'f32', shape: [scratch], access: 'read_write' },
       'route_pool',
     );
   } else if (routingPasses(r) === 'token-select') {
-    const shape = [selectStateShape(r)];
+    const shape = [routing.selectStateShape(r)];
     add({ name: 'route_state', role: 'scratch', dtype: 'u32', shape, access: 'read_write' }, 'route_state');
   }
   add(

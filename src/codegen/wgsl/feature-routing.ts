@@ -1,0 +1,4 @@
+// The routing/selection feature (features.ts): what renderWgsl, the layout and the stage table
+// call for kernels with a `sparsity` statement.
+export { routingHelpers, routingPoolEntry, routingRankEntries, routingScratchShape } from './routing.js';
+export { selectStateShape } from './routing-select.js';

@@ -1,0 +1,20 @@
+// Every WGSL feature imported statically: the table `compile` (attnc, attnc/wgsl) renders with.
+// Named imports, not namespace objects, so bundlers need not build a namespace per feature.
+import { renderDecode } from './feature-decode.js';
+import { renderImportance, withImportance } from './feature-importance.js';
+import { wgslQuantizeModules } from './feature-quantize.js';
+import {
+  routingHelpers,
+  routingPoolEntry,
+  routingRankEntries,
+  routingScratchShape,
+  selectStateShape,
+} from './feature-routing.js';
+import type { WgslFeatures } from './features.js';
+
+export const eagerWgslFeatures: WgslFeatures = {
+  routing: { routingHelpers, routingPoolEntry, routingRankEntries, routingScratchShape, selectStateShape },
+  decode: { renderDecode },
+  quantize: { wgslQuantizeModules },
+  importance: { renderImportance, withImportance },
+};
