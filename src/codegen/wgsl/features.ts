@@ -53,9 +53,7 @@ export function featuresNeeded(kernel: AttentionKernel): WgslFeature[] {
 /** The feature from `features`, or an error saying it was not loaded (render before load). */
 export function feature<F extends WgslFeature>(features: Partial<WgslFeatures>, name: F): WgslFeatures[F] {
   const found = features[name];
-  if (found === undefined)
-    throw new Error(
-      `WGSL backend: the ${featureTitles[name]} code generator ('${name}') is not loaded; compileAsync loads it before rendering`,
-    );
+  // Terse: this message is in every bundle of `compile`, which cannot reach it.
+  if (found === undefined) throw new Error(`WGSL backend: feature '${name}' is not loaded`);
   return found;
 }

@@ -129,7 +129,7 @@ export function renderWgslWith(
   const recorded = artifactSchedule(kernel);
   checkWgslSchedule(recorded, limits);
   const routingFeature = kernel.routing && feature(features, 'routing');
-  const layout = wgslLayout(kernel, routingFeature);
+  const layout = wgslLayout(kernel, features);
   const tensors = new Map(kernel.tensors.map((t) => [t.name, t]));
   const params = new Map(kernel.params.map((p) => [p.name, p]));
   const used = new Set<string>();

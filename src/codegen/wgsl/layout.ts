@@ -14,7 +14,7 @@ import type { Binding, ShapeExpr, UniformField } from '../artifact.js';
 import { codesBinding, dequantFunctions, partBindings, partStorageType } from './dequant.js';
 import { dequantVec4Functions } from './dequant-vec4.js';
 import { kvRowFunctions } from './kv-load.js';
-import type { WgslFeatures } from './features.js';
+import { feature, type WgslFeatures } from './features.js';
 import { paramField, summaryVar, tensorVar } from './rules.js';
 import { salientFlagsBinding, salientFlagsVar, wgslSalientLists } from './salient-list.js';
 
@@ -64,11 +64,8 @@ export function summaryBlocksExpr(t: TensorSlot, block: number): ShapeExpr {
 /** Appends a binding (the next index) and its WGSL variable. */
 type AddBinding = (b: Omit<Binding, 'index'>, wgslVar: string) => void;
 
-/** The layout of `kernel`; `routing` (features.ts) sizes the scratch of kernels with routing. */
-export function wgslLayout(
-  kernel: AttentionKernel,
-  routing: WgslFeatures['routing'] | undefined,
-): WgslLayout {
+/** The layout of `kernel`; the routing feature (features.ts) sizes a routing kernel's scratch. */
+export function wgslLayout(kernel: AttentionKernel, features: Partial<WgslFeatures>): WgslLayout {
   const f = kernel.formats;
   const storage = (t: TensorFormat): 'f16' | 'f32' => (t.dtype === 'f16' ? 'f16' : 'f32');
   // A quantized cache binds its codes as k/v and its side tensors after them.
@@ -121,10 +118,7 @@ export function wgslLayout(
     add({ name: t.name, role: 'tensor', dtype: t.dtype, shape, access: 'read' }, tensorVar(t.name));
   }
   addSummaries(kernel, add);
-  if (kernel.routing) {
-    if (!routing) throw new Error('WGSL layout: a routing kernel needs the routing feature');
-    addRouting(kernel.routing, routing, add);
-  }
+  if (kernel.routing) addRouting(kernel.routing, feature(features, 'routing'), add);
   const uniforms = uniformFields(kernel);
   const words = String(uniforms.length);
   add({ name: 'uniforms', role: 'uniforms', dtype: 'u32', shape: [words], access: 'read' }, 'u');
