@@ -86,14 +86,15 @@ describe('compileAsync', () => {
     );
   });
 
-  it('loads only the features a kernel uses, and names a feature that fails to load', async () => {
+  it('loads only what a kernel uses, names a feature that fails to load, loads it on a later call', async () => {
     const asked: WgslFeature[] = [];
+    let offline = true;
     const loaders = Object.fromEntries(
       (Object.keys(chunkLoaders) as WgslFeature[]).map((f) => [
         f,
         () => {
           asked.push(f);
-          return f === 'routing' ? Promise.reject(new Error('network down')) : chunkLoaders[f]();
+          return f === 'routing' && offline ? Promise.reject(new Error('network down')) : chunkLoaders[f]();
         },
       ]),
     ) as unknown as FeatureLoaders;
@@ -106,6 +107,12 @@ describe('compileAsync', () => {
     await expect(compileWithAsync(backends, routed, { target: 'wgsl' })).rejects.toThrow(
       "could not load the WGSL routing/selection code generator (feature 'routing'): network down",
     );
+    // A failed load is not remembered: the next call tries again, and loads each chunk once.
+    offline = false;
+    const again = await compileWithAsync(backends, routed, { target: 'wgsl' });
+    expect(again.artifact.code).toBe(wgsl.compile(routed, { target: 'wgsl' }).artifact.code);
+    await compileWithAsync(backends, routed, { target: 'wgsl' });
+    expect(asked).toEqual(['decode', 'routing', 'routing']);
   });
 });
 
