@@ -2,7 +2,14 @@
 // Named imports, not namespace objects, so bundlers need not build a namespace per feature.
 import { renderDecode } from './feature-decode.js';
 import { renderImportance, withImportance } from './feature-importance.js';
-import { wgslQuantizeModules } from './feature-quantize.js';
+import {
+  codesBinding,
+  dequantFunctions,
+  dequantRunFunctions,
+  dequantVec4Functions,
+  partBindings,
+  wgslQuantizeModules,
+} from './feature-quantize.js';
 import {
   routingHelpers,
   routingPoolEntry,
@@ -15,6 +22,13 @@ import type { WgslFeatures } from './features.js';
 export const eagerWgslFeatures: WgslFeatures = {
   routing: { routingHelpers, routingPoolEntry, routingRankEntries, routingScratchShape, selectStateShape },
   decode: { renderDecode },
-  quantize: { wgslQuantizeModules },
+  quantize: {
+    wgslQuantizeModules,
+    codesBinding,
+    partBindings,
+    dequantFunctions,
+    dequantVec4Functions,
+    dequantRunFunctions,
+  },
   importance: { renderImportance, withImportance },
 };

@@ -12,7 +12,8 @@ import { checkWgslSchedule, type WgslLimits } from './limits.js';
 import { attentionBody, type AttentionParts } from './attention.js';
 import { coopBody } from './coop-select.js';
 import { isCoop } from './coop-geometry.js';
-import { feature, hasDecodeVariant, hasQuantizedKv, type WgslFeatures } from './features.js';
+import { hasQuantizedKv } from '../../ir/formats.js';
+import { feature, hasDecodeVariant, type WgslFeatures } from './features.js';
 import { constants, headerComment, usesF16 } from './kernel-header.js';
 import { bindingsRead, classMode, elementVars, sizeVars, tensorsRead, tileVars } from './kernel-vars.js';
 import { kvRowsRecord } from './kv-load.js';
@@ -129,6 +130,7 @@ export function renderWgslWith(
   const recorded = artifactSchedule(kernel);
   checkWgslSchedule(recorded, limits);
   const routingFeature = kernel.routing && feature(features, 'routing');
+  const quant = hasQuantizedKv(kernel.formats) ? feature(features, 'quantize') : undefined;
   const layout = wgslLayout(kernel, features);
   const tensors = new Map(kernel.tensors.map((t) => [t.name, t]));
   const params = new Map(kernel.params.map((p) => [p.name, p]));
@@ -167,7 +169,7 @@ export function renderWgslWith(
     usesF16(kernel) ? 'enable f16;' : undefined,
     isCoop(s) && s.subgroups === true ? 'enable subgroups;' : undefined,
     constants(s),
-    layoutSource(kernel, layout),
+    layoutSource(kernel, layout, quant),
     helpers,
     classifier,
     routing?.source,
@@ -181,6 +183,7 @@ export function renderWgslWith(
         kernel,
         meta,
         layout,
+        quant,
         prefix: usesF16(kernel) ? 'enable f16;' : undefined,
         constants: constants(s),
         shared: [helpers, classifier, ...summarySources],
@@ -193,9 +196,7 @@ export function renderWgslWith(
     decodeMain && importance
       ? feature(features, 'importance').withImportance(decodeMain, importance)
       : decodeMain;
-  const quantize = hasQuantizedKv(kernel)
-    ? feature(features, 'quantize').wgslQuantizeModules(kernel)
-    : undefined;
+  const quantize = quant?.wgslQuantizeModules(kernel);
   return {
     target: 'wgsl',
     name: kernel.name,
