@@ -4,7 +4,7 @@
 // program needs them (codegen/wgsl/features-lazy.ts), so a bundler splits them into chunks.
 // An entry of its own because a module graph that reaches those import() calls changes the bundle
 // of attnc/wgsl's `compile` even where compileAsync goes unused (esbuild without code splitting
-// wraps every module they reach in a lazy initializer, +2.4 kB gzip; with splitting it cuts
+// wraps every module they reach in a lazy initializer, +2.6 kB gzip; with splitting it cuts
 // `compile`'s bundle into a dozen chunks).
 import { compileWithAsync, type CompileOptions, type Compiled } from './compile-core.js';
 import type { TargetBackend } from './codegen/target.js';
