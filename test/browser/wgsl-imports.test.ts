@@ -34,7 +34,7 @@ const forbiddenInCompile: readonly RegExp[] = [
 
 /** What compileAsync loads with import() (src/codegen/wgsl/features-lazy.ts) and nothing else may import. */
 const lazilyLoaded: readonly RegExp[] = [
-  /^src\/codegen\/wgsl\/(feature-|routing|decode|quantize|importance|dequant(-vec4|-run)?\.ts$)/,
+  /^src\/codegen\/wgsl\/(feature-|routing|coop-route|decode|quantize|importance|dequant(-vec4|-run)?\.ts$)/,
 ];
 
 async function metafileOf(contents: string, splitting = false): Promise<Metafile> {

@@ -16,11 +16,25 @@ import {
   routingRankEntries,
   routingScratchShape,
   selectStateShape,
+  routedChunkClasses,
+  routedKeyCheck,
+  routedRowState,
+  unitKeysFn,
 } from './feature-routing.js';
 import type { WgslFeatures } from './features.js';
 
 export const eagerWgslFeatures: WgslFeatures = {
-  routing: { routingHelpers, routingPoolEntry, routingRankEntries, routingScratchShape, selectStateShape },
+  routing: {
+    routingHelpers,
+    routingPoolEntry,
+    routingRankEntries,
+    routingScratchShape,
+    selectStateShape,
+    routedChunkClasses,
+    routedKeyCheck,
+    routedRowState,
+    unitKeysFn,
+  },
   decode: { renderDecode },
   quantize: {
     wgslQuantizeModules,

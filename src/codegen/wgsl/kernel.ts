@@ -141,7 +141,9 @@ export function renderWgslWith(
   // Dynamic classes: `tile_class`, a function every invocation calls per k-tile.
   const classifier = tileClassFn(kernel, cx(tileVars)).join('\n') || undefined;
   const parts = attentionParts(kernel, cx);
-  const body = isCoop(s) ? coopBody(kernel, layout, cx(elementVars), parts.mode) : attentionBody(parts);
+  const body = isCoop(s)
+    ? coopBody(kernel, layout, cx(elementVars), parts.mode, features)
+    : attentionBody(parts);
   const routing =
     kernel.routing && routingFeature && renderRouting(routingFeature, kernel, kernel.routing, cx, classRoots);
   const attnBindings = attentionBindings(kernel, layout, classRoots);
