@@ -129,7 +129,7 @@ export function compileWith(backends: Backends, source: string, options: Compile
 }
 
 /**
- * compileWith for backends that load code generators on demand (TargetBackend.load, attnc/wgsl's
+ * compileWith for backends that load code generators on demand (TargetBackend.load, attnc/wgsl/async's
  * compileAsync): the same result and errors, as a promise; awaits the load between lowering and
  * rendering.
  */

@@ -26,7 +26,7 @@ export interface TargetBackend {
    */
   readonly warnings?: (artifact: Artifact, limits: TargetLimits) => readonly string[];
   /**
-   * Loads what `render` needs for `kernel` that the entry left to import() (attnc/wgsl's
+   * Loads what `render` needs for `kernel` that the entry left to import() (attnc/wgsl/async's
    * compileAsync, wgsl/target-lazy.ts); compileWithAsync awaits it before rendering.
    */
   readonly load?: (kernel: AttentionKernel) => Promise<void>;

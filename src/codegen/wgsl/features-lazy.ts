@@ -1,4 +1,4 @@
-// The WGSL features loaded with import() the first time a program needs one (attnc/wgsl's
+// The WGSL features loaded with import() the first time a program needs one (attnc/wgsl/async's
 // compileAsync): bundlers split each import() target into a chunk, so a page that compiles a
 // plain mask kernel never downloads the routing, quantize or importance code generators.
 import type { AttentionKernel } from '../../ir/kernel.js';
@@ -30,7 +30,7 @@ export function lazyWgslFeatures(loaders: FeatureLoaders = chunkLoaders): LazyFe
     } catch (e) {
       const reason = e instanceof Error ? e.message : String(e);
       throw new Error(
-        `attnc/wgsl: could not load the WGSL ${featureTitles[name]} code generator (feature '${name}'): ${reason}`,
+        `attnc/wgsl/async: could not load the WGSL ${featureTitles[name]} code generator (feature '${name}'): ${reason}`,
         { cause: e },
       );
     }

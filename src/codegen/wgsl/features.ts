@@ -1,6 +1,6 @@
 // The WGSL code generators only some programs need, reached through one record so that an entry
 // point decides how they are loaded: features-eager.ts fills it with static imports (`compile`),
-// features-lazy.ts with import() the first time a program needs each one (attnc/wgsl's
+// features-lazy.ts with import() the first time a program needs each one (attnc/wgsl/async's
 // `compileAsync`), which lets a consumer's bundler put each in a chunk of its own. This module
 // imports them as types only: it is in every static graph.
 import { hasQuantizedKv } from '../../ir/formats.js';

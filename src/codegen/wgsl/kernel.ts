@@ -2,6 +2,7 @@
 // tensors that tile classification reads) and a flash-attention pass. See the header comment this
 // file emits (kernel-header.ts) for the design as engine authors see it.
 import { artifactSchedule } from '../common.js';
+import { hasQuantizedKv } from '../../ir/formats.js';
 import type { Node } from '../../ir/graph.js';
 import type { AttentionKernel, TensorSlot } from '../../ir/kernel.js';
 import { Op, type VarName } from '../../ir/ops.js';
@@ -12,7 +13,6 @@ import { checkWgslSchedule, type WgslLimits } from './limits.js';
 import { attentionBody, type AttentionParts } from './attention.js';
 import { coopBody } from './coop-select.js';
 import { isCoop } from './coop-geometry.js';
-import { hasQuantizedKv } from '../../ir/formats.js';
 import { feature, hasDecodeVariant, type WgslFeatures } from './features.js';
 import { constants, headerComment, usesF16 } from './kernel-header.js';
 import { bindingsRead, classMode, elementVars, sizeVars, tensorsRead, tileVars } from './kernel-vars.js';
@@ -219,7 +219,7 @@ export function renderWgslWith(
 
 /** The routing passes' WGSL and launch records (after the summaries, before the attention). */
 function renderRouting(
-  feature: WgslFeatures['routing'],
+  render: WgslFeatures['routing'],
   kernel: AttentionKernel,
   plan: NonNullable<AttentionKernel['routing']>,
   cx: Cx,
@@ -231,7 +231,7 @@ function renderRouting(
   const pairwise = mode === 'partial' || mode === 'dynamic';
   const mask = pairwise ? linearize([kernel.mask], wgslRenderer(cx(elementVars)), 'rm') : undefined;
   return {
-    source: feature.routingHelpers(kernel.formats, plan, { counts, mask, mode }),
+    source: render.routingHelpers(kernel.formats, plan, { counts, mask, mode }),
     reads: bindingsRead([...classRoots, ...(pairwise ? [kernel.mask] : [])]),
   };
 }

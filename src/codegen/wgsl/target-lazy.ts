@@ -1,4 +1,4 @@
-// The WGSL target of attnc/wgsl's `compileAsync`: the feature code generators a kernel needs are
+// The WGSL target of attnc/wgsl/async's `compileAsync`: the feature code generators a kernel needs are
 // loaded with import() (features-lazy.ts) before it is rendered. One loader per target, so each
 // chunk loads once per page.
 import type { TargetBackend } from '../target.js';
