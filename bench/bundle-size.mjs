@@ -12,6 +12,8 @@
 // the JSON then holds both (`rows`, `withOtherChevrotain`). --stub REGEX asks what leaving code
 // out would save: each src/ module whose path matches becomes a stub whose exports throw (so the
 // bundle no longer works for what they did; the numbers are a what-if, not a build).
+// attnc/wgsl/async's compileAsync is measured code-split besides (bench/bundle-split.mjs: the
+// entry chunk, the first load, and what each import() chunk adds; the JSON's `split`).
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -19,6 +21,7 @@ import { brotliCompressSync, gzipSync } from 'node:zlib';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
 import { buildBrowserChevrotain } from '../scripts/build-browser.mjs';
+import { measureSplit, printSplit } from './bundle-split.mjs';
 
 const { values: args } = parseArgs({
   options: {
@@ -209,6 +212,13 @@ const print = (r, note) => {
 for (const r of rows) print(r, '');
 for (const r of nodeRows) print(r, ' (chevrotain from node_modules)');
 for (const r of other) print(r, ` (${otherVersion})`);
+const split = await measureSplit(
+  'src/wgsl-async.ts',
+  'compileAsync',
+  partOf,
+  args.stub ? [stubs(new RegExp(args.stub))] : [],
+);
+printSplit(split);
 if (args.json) {
   const ours = { chevrotain: version('.'), ...(args.stub ? { stubbed: args.stub } : {}) };
   const withOther = args.chevrotain
@@ -216,6 +226,6 @@ if (args.json) {
     : {};
   const withNode = args['node-chevrotain'] ? { withNodeChevrotain: { rows: nodeRows } } : {};
   const date = new Date().toISOString().slice(0, 10);
-  const doc = { date, ...ours, rows, ...withNode, ...withOther };
+  const doc = { date, ...ours, rows, split, ...withNode, ...withOther };
   writeFileSync(args.json, JSON.stringify(doc, null, 2) + '\n');
 }

@@ -125,6 +125,37 @@ export type Backends = Readonly<Partial<Record<Target, TargetBackend>>>;
  * `options.target`: a CompileError holding every problem, or a TypeError for a wrong kind of argument.
  */
 export function compileWith(backends: Backends, source: string, options: CompileOptions): Compiled {
+  return renderLowered(lowerWith(backends, source, options));
+}
+
+/**
+ * compileWith for backends that load code generators on demand (TargetBackend.load, attnc/wgsl/async's
+ * compileAsync): the same result and errors, as a promise; awaits the load between lowering and
+ * rendering.
+ */
+export async function compileWithAsync(
+  backends: Backends,
+  source: string,
+  options: CompileOptions,
+): Promise<Compiled> {
+  const lowered = lowerWith(backends, source, options);
+  await lowered.target.load?.(lowered.kernel);
+  return renderLowered(lowered);
+}
+
+/** A declaration checked, lowered and scheduled, with what rendering it needs. */
+interface Lowered {
+  readonly source: string;
+  readonly program: Program;
+  readonly decl: CheckedDecl;
+  readonly kernel: AttentionKernel;
+  readonly target: TargetBackend;
+  readonly limits: TargetLimits;
+  readonly refuse: Refuse;
+}
+
+/** Everything of compileWith up to the kernel IR. */
+function lowerWith(backends: Backends, source: string, options: CompileOptions): Lowered {
   checkArguments(source, options);
   const { program, decl } = checkSource(source, options.file ?? '<input>', options.entry);
   // Every later refusal is a CompileError at the declaration's name unless a span is given.
@@ -143,7 +174,11 @@ export function compileWith(backends: Backends, source: string, options: Compile
   const importance = checkConstructs(decl, options, refuse);
   const limits = limitsOf(target, options, refuse);
   const ir = lowerAndSchedule(decl, options, importance, target, limits, source, refuse);
-  const kernel = toKernel(ir);
+  return { source, program, decl, kernel: toKernel(ir), target, limits, refuse };
+}
+
+/** The backend's artifact of a lowered kernel, and its warnings. */
+function renderLowered({ source, program, decl, kernel, target, limits, refuse }: Lowered): Compiled {
   // The artifact's schedule record (the schedule with the storage dtype, as the runtime and
   // emitted modules read it) is what is hashed, so hashes did not change when formats split off.
   const meta = { sourceHash: hashString(source), scheduleHash: hashValue(artifactSchedule(kernel)) };

@@ -25,4 +25,9 @@ export interface TargetBackend {
    * warnings at the declaration.
    */
   readonly warnings?: (artifact: Artifact, limits: TargetLimits) => readonly string[];
+  /**
+   * Loads what `render` needs for `kernel` that the entry left to import() (attnc/wgsl/async's
+   * compileAsync, wgsl/target-lazy.ts); compileWithAsync awaits it before rendering.
+   */
+  readonly load?: (kernel: AttentionKernel) => Promise<void>;
 }

@@ -41,7 +41,13 @@ function nodeImports(metafile: Metafile): string[] {
 const bareRequire = /(?<![.\w$])require\(\s*["'](?:node:)?[\w/]+["']\s*\)/;
 
 describe('the compiler core bundles for browsers', () => {
-  for (const entry of ['src/index.ts', 'src/wgsl.ts', 'src/runtime/index.ts', 'src/codegen/emit-ts.ts']) {
+  for (const entry of [
+    'src/index.ts',
+    'src/wgsl.ts',
+    'src/wgsl-async.ts',
+    'src/runtime/index.ts',
+    'src/codegen/emit-ts.ts',
+  ]) {
     it(`${entry}: no Node builtin, nothing external`, async () => {
       const { text, metafile } = await bundle(entry);
       expect(nodeImports(metafile)).toEqual([]);

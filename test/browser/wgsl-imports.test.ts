@@ -3,7 +3,9 @@
 // backend, the backward kernels, the WebGPU runtime and the float64 references, Node-only code
 // and the optional peers; a bundle of `compile()` alone must also leave out what only other
 // exports use (the TS module emitter, the runtime, the AST evaluator, the visualisations, the IR
-// dump). A failure names the import chain.
+// dump). The static graph of attnc/wgsl/async (src/wgsl-async.ts) must also leave out the code
+// generators its compileAsync loads with import(), and a code-split bundle must put them in chunks
+// the entry loads only through import(). A failure names the import chain.
 import { build, type Metafile } from 'esbuild';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { ensureBrowserChevrotain } from './support.js';
@@ -30,7 +32,12 @@ const forbiddenInCompile: readonly RegExp[] = [
   /^src\/ir\/(dump|derive)/,
 ];
 
-async function metafileOf(contents: string): Promise<Metafile> {
+/** What compileAsync loads with import() (src/codegen/wgsl/features-lazy.ts) and nothing else may import. */
+const lazilyLoaded: readonly RegExp[] = [
+  /^src\/codegen\/wgsl\/(feature-|routing|coop-route|decode|quantize|importance|dequant(-vec4|-run)?\.ts$)/,
+];
+
+async function metafileOf(contents: string, splitting = false): Promise<Metafile> {
   const r = await build({
     stdin: { contents, resolveDir: process.cwd(), loader: 'ts', sourcefile: '<entry>' },
     bundle: true,
@@ -40,22 +47,36 @@ async function metafileOf(contents: string): Promise<Metafile> {
     metafile: true,
     external: ['node:*'],
     logLevel: 'silent',
+    ...(splitting ? { splitting, outdir: 'split' } : {}),
   });
   return r.metafile;
 }
 
-/**
- * Each module that matches a pattern and puts code into the bundle (metafile.inputs also lists
- * what tree shaking dropped), with the import chain that brings it in from the entry.
- */
-function forbiddenChains(meta: Metafile, patterns: readonly RegExp[]): string[] {
-  const bundled = new Set(
-    Object.values(meta.outputs).flatMap((o) =>
-      Object.entries(o.inputs)
+/** The modules that put code into `outputs` (metafile.inputs also lists what tree shaking dropped). */
+const modulesIn = (meta: Metafile, outputs: Iterable<string>): Set<string> =>
+  new Set(
+    [...outputs].flatMap((o) =>
+      Object.entries(meta.outputs[o]!.inputs)
         .filter(([, x]) => x.bytesInOutput > 0)
         .map(([file]) => file),
     ),
   );
+
+/** The entry's output and the chunks it imports statically (what a page loads before any import()). */
+function staticChunks(meta: Metafile): Set<string> {
+  const outputs = meta.outputs;
+  const chunks = new Set([Object.keys(outputs).find((o) => outputs[o]!.entryPoint === '<entry>')!]);
+  for (const o of chunks)
+    for (const i of outputs[o]!.imports) if (i.kind === 'import-statement') chunks.add(i.path);
+  return chunks;
+}
+
+/**
+ * Each module that matches a pattern and puts code into the bundle (or into the `within` chunks),
+ * with the import chain that brings it in from the entry (static imports only with `within`).
+ */
+function forbiddenChains(meta: Metafile, patterns: readonly RegExp[], within?: Set<string>): string[] {
+  const bundled = modulesIn(meta, within ?? Object.keys(meta.outputs));
   const external = Object.values(meta.inputs).flatMap((x) =>
     x.imports.filter((i) => i.external).map((i) => i.path),
   );
@@ -65,6 +86,7 @@ function forbiddenChains(meta: Metafile, patterns: readonly RegExp[]): string[] 
     const file = queue[i]!;
     for (const imp of meta.inputs[file]?.imports ?? []) {
       if (from.has(imp.path) || imp.path === '<entry>') continue;
+      if (within && imp.kind === 'dynamic-import') continue;
       from.set(imp.path, file);
       queue.push(imp.path);
     }
@@ -96,5 +118,18 @@ describe('attnc/wgsl import graph', () => {
     const chains = forbiddenChains(meta, [/^src\/codegen\/cuda\/target\.ts$/]);
     expect(chains).toHaveLength(1);
     expect(chains[0]).toMatch(/^src\/index\.ts → .* → src\/codegen\/cuda\/target\.ts$/);
+  });
+});
+
+describe('attnc/wgsl/async import graph', () => {
+  it('code-split: the chunks a page loads first hold neither what compileAsync imports lazily nor the rest', async () => {
+    const meta = await metafileOf("export { compileAsync } from './src/wgsl-async.ts';", true);
+    const statics = staticChunks(meta);
+    expect(forbiddenChains(meta, [...forbiddenInCompile, ...lazilyLoaded], statics)).toEqual([]);
+    // The chunks behind import() hold them: the check sees them where they are.
+    const rest = Object.keys(meta.outputs).filter((o) => !statics.has(o) && o.endsWith('.js'));
+    const lazy = [...modulesIn(meta, rest)].filter((f) => lazilyLoaded.some((p) => p.test(f)));
+    expect(lazy).toContain('src/codegen/wgsl/routing-topk.ts');
+    expect(lazy.length).toBeGreaterThan(20);
   });
 });

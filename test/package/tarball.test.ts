@@ -1,7 +1,7 @@
 // The published package as a new user gets it: `npm pack`, installed into an empty project (no
 // webgpu, no prettier: optional peers), type-checked by a strict consumer tsconfig that checks our
-// .d.ts files too (skipLibCheck off), and run: both compiler entries, the CLI bin, and a clear
-// error naming `webgpu` when a kernel is run without it. A browser bundle of `attnc/wgsl` from the
+// .d.ts files too (skipLibCheck off), and run: both compiler entries, attnc/wgsl/async's
+// compileAsync, the CLI bin, and a clear error naming `webgpu` when a kernel is run without it. A browser bundle of `attnc/wgsl` from the
 // installed package takes the browser chevrotain (package.json "browser"), without lodash-es.
 // The consumer type-checks with TypeScript 5 (ours), 6 and 7: those declare WebGPU in their DOM lib,
 // which conflicts with @webgpu/types.
@@ -34,11 +34,13 @@ const sh = (cmd: string, args: string[], cwd: string): string =>
 const consumerTs = `
 import { compile, CompileError, type Artifact } from 'attnc';
 import { compile as compileWgsl } from 'attnc/wgsl';
+import { compileAsync } from 'attnc/wgsl/async';
 import { createKernel, getDevice, MissingDependencyError, type RunInputs } from 'attnc/runtime';
 
 const source = 'attention w(window: int = 8) { mask causal && q - k < window }';
 const cuda: Artifact = compile(source, { target: 'cuda' }).artifact;
 const wgsl: Artifact = compileWgsl(source, { target: 'wgsl' }).artifact;
+const lazy: Artifact = (await compileAsync(source, { target: 'wgsl' })).artifact;
 let rejected = '';
 try {
   compileWgsl(source, { target: 'cuda' });
@@ -53,7 +55,7 @@ try {
   if (e instanceof MissingDependencyError) missing = e.message;
 }
 const inputs: Partial<RunInputs> = { B: 1 };
-console.log(JSON.stringify({ cuda: cuda.code.includes('extern "C"'), wgsl: wgsl.code.includes('@compute'), rejected, missing, B: inputs.B }));
+console.log(JSON.stringify({ cuda: cuda.code.includes('extern "C"'), wgsl: wgsl.code.includes('@compute'), lazySame: lazy.code === wgsl.code, rejected, missing, B: inputs.B }));
 `;
 
 beforeAll(() => {
@@ -102,6 +104,7 @@ describe('the npm package', () => {
     expect(files).toContain('LICENSE');
     expect(files).toContain('dist/src/wgsl.js');
     expect(files).toContain('dist/src/wgsl.d.ts');
+    expect(files).toContain('dist/src/wgsl-async.js');
     expect(files).toContain('dist/browser/chevrotain.js');
     expect(files).toContain('dist/browser/chevrotain.LICENSE.txt');
     expect(files.some((f) => f.startsWith('stdlib/'))).toBe(true);
@@ -154,8 +157,9 @@ describe('the npm package', () => {
       [
         "import type { Artifact } from 'attnc';",
         "import type { compile as compileWgsl } from 'attnc/wgsl';",
+        "import type { compileAsync } from 'attnc/wgsl/async';",
         "import type { RunInputs, createKernel } from 'attnc/runtime';",
-        'export type Used = [Artifact, typeof compileWgsl, RunInputs, typeof createKernel, GPUDevice];',
+        'export type Used = [Artifact, typeof compileWgsl, typeof compileAsync, RunInputs, typeof createKernel, GPUDevice];',
         '',
       ].join('\n'),
     );
@@ -174,10 +178,11 @@ describe('the npm package', () => {
     expect({ status: r.status, out: r.stdout }).toEqual({ status: 0, out: '' });
   });
 
-  it('runs: both entries compile, attnc/wgsl rejects cuda, a missing webgpu is named', () => {
+  it('runs: both entries compile (compileAsync as compile does), attnc/wgsl rejects cuda, a missing webgpu is named', () => {
     const r = JSON.parse(sh(process.execPath, ['out/main.js'], project)) as Record<string, unknown>;
     expect(r.cuda).toBe(true);
     expect(r.wgsl).toBe(true);
+    expect(r.lazySame).toBe(true);
     expect(r.rejected).toMatch(/target `cuda` is not in this build.*import from 'attnc'/);
     expect(r.missing).toMatch(/optional package `webgpu`.*npm install webgpu/);
     expect(r.B).toBe(1);

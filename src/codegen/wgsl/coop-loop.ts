@@ -5,7 +5,6 @@
 // need no barrier of their own between them (the K/V buffers are taken in turn, coop-tile.ts).
 import type { CoopParts } from './coop.js';
 import { classWords, coopGeometry } from './coop-geometry.js';
-import { routedChunkClasses } from './coop-route.js';
 import { coopTileBody, pad } from './coop-tile.js';
 
 /**
@@ -87,7 +86,7 @@ function chunkClasses(p: CoopParts, ownClass: string): string[] {
     `    own_cls = ${ownClass};`,
     '  }',
     '  workgroupBarrier(); // the previous chunk\u2019s classes are no longer read',
-    ...(p.routed ? pad(routedChunkClasses(), 2) : ['  co_cls[lid] = own_cls;']),
+    ...(p.routed ? pad(p.routed.render.routedChunkClasses(), 2) : ['  co_cls[lid] = own_cls;']),
   ];
 }
 

@@ -5,6 +5,7 @@ import { attendsSelected } from '../../ir/routing.js';
 import { linearize } from '../linearize.js';
 import type { ClassMode } from './attention.js';
 import { coopAttentionBody } from './coop.js';
+import { feature, type WgslFeatures } from './features.js';
 import type { WgslLayout } from './layout.js';
 import { wgslRenderer, type WgslContext } from './rules.js';
 
@@ -17,6 +18,7 @@ export function coopBody(
   layout: WgslLayout,
   cx: WgslContext,
   mode: ClassMode,
+  features: Partial<WgslFeatures>,
 ): string {
   if (mode === 'empty') throw new Error('WGSL coop: an all-empty kernel runs on the row engine');
   const r = wgslRenderer(cx);
@@ -24,6 +26,9 @@ export function coopBody(
   const score = linearize([kernel.score], r, 'sc');
   const { schedule, formats } = kernel;
   // `emit` writes the selection but attends under the static mask alone.
-  const routed = kernel.routing && attendsSelected(kernel.routing) ? kernel.routing : undefined;
+  const routed =
+    kernel.routing && attendsSelected(kernel.routing)
+      ? { plan: kernel.routing, render: feature(features, 'routing') }
+      : undefined;
   return coopAttentionBody({ schedule, formats, mode, lse: kernel.outputs.lse, mask, score, layout, routed });
 }

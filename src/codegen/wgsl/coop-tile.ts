@@ -5,7 +5,6 @@
 import type { TensorFormats } from '../../ir/formats.js';
 import type { CoopParts } from './coop.js';
 import { coopGeometry } from './coop-geometry.js';
-import { routedKeyCheck } from './coop-route.js';
 import { loadKvRegsVec4, stageCoopKv, storeKvRegsVec4 } from './kv-load.js';
 
 export const pad = (lines: readonly string[], n: number): string[] =>
@@ -33,7 +32,7 @@ function scoreBlock(p: CoopParts): string[] {
     '    var s = MASKED;',
     '    var allowed = row < Nq && kj < Nk;',
     ...pad(masked, 4),
-    ...(p.routed ? pad(routedKeyCheck, 4) : []),
+    ...(p.routed ? pad(p.routed.render.routedKeyCheck, 4) : []),
     '    if (allowed) {',
     '      let score = u.scale * sblk[i][c];',
     ...pad(p.score.stmts, 6),

@@ -21,7 +21,7 @@ import { attentionEntryHead, type ClassMode } from './attention.js';
 import { classWords, COOP_LANES, coopGeometry, type CoopGeometry } from './coop-geometry.js';
 import { coopF16, halfTiles, pad } from './coop-tile.js';
 import { coopTileLoop } from './coop-loop.js';
-import { routedRowState, unitKeysFn } from './coop-route.js';
+import type { WgslFeatures } from './features.js';
 import type { WgslLayout } from './layout.js';
 
 export interface CoopParts {
@@ -36,8 +36,14 @@ export interface CoopParts {
   /** The score expression over `score` (= scale·<q,k>). */
   readonly score: Linearized;
   readonly layout: WgslLayout;
-  /** Block routing attending the selection (coop-route.ts): tiles and keys gated by each row's. */
-  readonly routed: RoutingPlan | undefined;
+  /** Block routing attending the selection: tiles and keys gated by each row's. */
+  readonly routed: CoopRouted | undefined;
+}
+
+/** A routing plan and the routing feature's coop code (coop-route.ts, through features.ts). */
+export interface CoopRouted {
+  readonly plan: RoutingPlan;
+  readonly render: WgslFeatures['routing'];
 }
 
 function bindingIndex(layout: WgslLayout, name: string): number {
@@ -186,7 +192,7 @@ export function coopAttentionBody(p: CoopParts): string {
   return [
     ...vec4Views(p),
     ...declarations(p),
-    ...(p.routed ? ['', ...unitKeysFn(p.routed)] : []),
+    ...(p.routed ? ['', ...p.routed.render.unitKeysFn(p.routed.plan)] : []),
     '',
     ...entryHead(g),
     '  let lane = lid % CO_LANES;',
@@ -200,7 +206,7 @@ export function coopAttentionBody(p: CoopParts): string {
     '  let d4_loop = select(CO_D4, 0u, u.Nk < 0i);',
     ...(g.subgroups && !sgCheck(g) ? [] : ['  let lanes_loop = select(CO_LANES, 0u, u.Nk < 0i);']),
     ...(g.qGlobal ? qRows : halfTiles(stageQ, coopF16(p.formats))),
-    ...(p.routed ? routedRowState : []),
+    ...(p.routed ? p.routed.render.routedRowState : []),
     '  var m_run: array<f32, CO_RM>;',
     '  var l_run: array<f32, CO_RM>;',
     '  var acc: array<array<vec4<f32>, CO_OC>, CO_RM>;',

@@ -25,7 +25,7 @@ import {
 } from './decode-coop-tuning.js';
 import { DECODE_SCRATCH, decodeModulePlan } from './decode-plan.js';
 import { kvRowsRecord } from './kv-load.js';
-import { dequantRunFunctions } from './dequant-run.js';
+import { loaded } from './features.js';
 import { codesViewDecls, wide16Lanes, widePlan, type WidePlan } from './dequant-run-plan.js';
 import { layoutSource, type WgslLayout } from './layout.js';
 
@@ -162,11 +162,13 @@ export function renderCoopDecode(
     subgroups ? 'enable subgroups;' : undefined,
     req.constants,
     tuningConstants(tuning),
-    layoutSource(req.kernel, layout),
+    layoutSource(req.kernel, layout, req.quant),
     vec4Views(layout, sharedStorage(req.kernel.formats), req.kernel.formats, codes),
     ...req.shared,
     coopDecodeGeometry(),
-    codes ? dequantRunFunctions(codes, req.kernel.formats.paged !== undefined) : undefined,
+    codes
+      ? loaded(req.quant, 'quantize').dequantRunFunctions(codes, req.kernel.formats.paged !== undefined)
+      : undefined,
     coopDecodeSplitBody(req.parts, subgroups, codes),
     wide ? coopDecodeWideMergeBody(wide) : coopDecodeMergeBody(mergeOutputs(layout)),
   ];

@@ -16,6 +16,7 @@ import {
 } from './decode-body.js';
 import { decodeModulePlan } from './decode-plan.js';
 import { kvRowsRecord } from './kv-load.js';
+import type { QuantizedKv } from './features.js';
 import { layoutSource, type WgslLayout } from './layout.js';
 import { isCoop } from './coop-geometry.js';
 import { renderCoopDecode } from './decode-coop.js';
@@ -30,6 +31,8 @@ export interface DecodeRequest {
   readonly meta: { readonly sourceHash: string; readonly scheduleHash: string };
   /** The main module's layout; the decode module adds its scratch binding after it. */
   readonly layout: WgslLayout;
+  /** The quantized K/V feature (features.ts), for kernels with a quantized cache. */
+  readonly quant: QuantizedKv | undefined;
   /** Sections shared with the main module, in order: f16 enable, constants, helpers, tile
    * classifier, summary entry points (undefined entries are skipped). The layout is rendered here. */
   readonly constants: string;
@@ -39,11 +42,6 @@ export interface DecodeRequest {
   readonly summaryEntries: readonly EntryPoint[];
   /** Bindings the main attention entry point uses. */
   readonly attentionBindings: readonly string[];
-}
-
-/** Whether `kernel` gets a decode variant: routed kernels and all-empty masks do not (yet). */
-export function hasDecodeVariant(kernel: AttentionKernel): boolean {
-  return kernel.routing === undefined && !(kernel.tiles.kind === 'static' && kernel.tiles.value === 'empty');
 }
 
 export function renderDecode(req: DecodeRequest): DecodeVariant {
@@ -72,7 +70,7 @@ export function renderDecode(req: DecodeRequest): DecodeVariant {
     req.prefix,
     req.constants,
     `const DECODE_SPLIT_TILES: u32 = ${DECODE_SPLIT_TILES}u;`,
-    layoutSource(req.kernel, layout),
+    layoutSource(req.kernel, layout, req.quant),
     ...req.shared,
     decodeGeometry(),
     decodeSplitBody(req.parts),

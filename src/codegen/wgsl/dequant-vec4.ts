@@ -10,21 +10,10 @@
 import type { QuantTensorFormat, TensorFormat } from '../../ir/formats.js';
 import { codesPerWord, elemBits } from '../../quant/elem.js';
 import type { FloatDType, Fp8Elem, Granularity, HalfDType, QuantFormat } from '../../quant/format.js';
-import {
-  type KvWhich,
-  flagsOf,
-  fp8Lines,
-  partVar,
-  readFloat,
-  recentLines,
-  scaleIndex,
-  widthConst,
-} from './dequant.js';
+import { type KvWhich, flagsOf, fp8Lines, partVar, readFloat, recentLines, scaleIndex } from './dequant.js';
+import { dequant4Fn, widthConst } from './dequant-calls.js';
 
 const LANES = [0, 1, 2, 3] as const;
-
-/** Name of the WGSL function returning channels 4·c4 .. 4·c4 + 3 of a quantized K or V row. */
-export const dequant4Fn = (which: KvWhich): string => `${which}_dequant4`;
 
 /** The WGSL fp8 decoder of one code (the vec4 path applies it per lane). */
 export const fp8Fn = (which: KvWhich): string => `${which}_fp8_value`;
@@ -153,36 +142,4 @@ export function dequantVec4Functions(formats: {
     const f = formats[which];
     return f.kind === 'quant' ? ['', ...dequantVec4Function(which, f, paged)] : [];
   });
-}
-
-/**
- * The coop engine's stage of rows [k0, k0 + BLOCK_K) of a quantized K or V cache into co_kv as
- * vec4s (`W4` of them a row, rows past Nk zero), as kv-load.ts's stageKvVec4 stages float rows:
- * each vec4 is 4 channels through `<k|v>_dequant4`. Needs `kv_row0`, `k0`, `Nk`, `lid` in scope.
- */
-export function stageDequantVec4(which: KvWhich, W4: string, tile = 'co_kv'): string[] {
-  return [
-    `for (var e = lid; e < BLOCK_K * ${W4}; e += CO_THREADS) {`,
-    `  let j = e / ${W4};`,
-    `  let c = e % ${W4};`,
-    '  var x = vec4<f32>(0.0f);',
-    '  if (k0 + j < Nk) {',
-    '    let dq_t = k0 + j;',
-    `    x = ${dequantVec4(which, 'kv_row0 + dq_t', 'dq_t', 'c', 'kv_row0 / Nk', 'Nk')};`,
-    '  }',
-    `  ${tile}[j * CO_KVS + c] = x;`,
-    '}',
-  ];
-}
-
-/** Channels 4·c4 .. 4·c4 + 3 of (row, token t) of a quantized K or V as a vec4<f32> expression. */
-export function dequantVec4(
-  which: KvWhich,
-  row: string,
-  t: string,
-  c4: string,
-  bh: string,
-  nk: string,
-): string {
-  return `${dequant4Fn(which)}(${row}, ${t}, ${c4}, ${bh}, ${nk})`;
 }

@@ -8,6 +8,7 @@ import type { QuantTensorFormat, TensorFormat } from '../../ir/formats.js';
 import { codesPerWord, elemBits, floatLayout, specialBits, specialCondition } from '../../quant/elem.js';
 import type { FloatDType, Fp8Elem, Granularity, HalfDType, QuantFormat } from '../../quant/format.js';
 import type { Binding, ShapeExpr } from '../artifact.js';
+import { dequantFn, widthConst } from './dequant-calls.js';
 import { tensorVar } from './rules.js';
 import { salientFlagsVar } from './salient-list.js';
 
@@ -16,7 +17,6 @@ export type KvWhich = 'k' | 'v';
 export type CachePart = 'codesHi' | 'scale' | 'zero' | 'norm' | 'recent';
 
 const widthSym = (which: KvWhich): string => (which === 'k' ? 'D' : 'Dv');
-export const widthConst = (which: KvWhich): string => (which === 'k' ? 'HEAD_DIM' : 'VALUE_DIM');
 
 /** WGSL variable of a part's binding. */
 export const partVar = (which: KvWhich, part: CachePart): string => `${which}_${part}`;
@@ -97,7 +97,6 @@ export function partBindings(
 }
 
 /** WGSL storage element type of a part binding: 16-bit tensors are read as packed u32 words. */
-export const partStorageType = (dtype: Binding['dtype']): string => (dtype === 'f32' ? 'f32' : 'u32');
 
 /** Element `i` (a u32 expression, evaluated once by the caller) of a float side tensor as f32. */
 export function readFloat(buf: string, dtype: FloatDType | HalfDType, i: string): string {
@@ -216,9 +215,6 @@ export function recentLines(
   ];
 }
 
-/** Name of the WGSL function returning one element of a quantized K or V as f32. */
-export const dequantFn = (which: KvWhich): string => `${which}_dequant`;
-
 /**
  * The module-scope WGSL function `<k|v>_dequant(dq_row, dq_t, dq_c, dq_bh, Nk)`: element
  * (row dq_row over all batches and kv heads = token dq_t of (batch, kv head) dq_bh, channel dq_c)
@@ -259,27 +255,4 @@ export function dequantFunctions(formats: {
   if (formats.k.kind === 'quant') out.push('', ...dequantFunction('k', formats.k, P !== undefined));
   if (formats.v.kind === 'quant') out.push('', ...dequantFunction('v', formats.v, P !== undefined));
   return out;
-}
-
-/**
- * Element (key `t`, channel `c`, u32 expressions) of this entry's (batch, kv head) of a quantized
- * K or V, as an f32 expression; needs `kv_row0` and `Nk` in scope.
- */
-export function dequantAt(which: KvWhich, t: string, c: string): string {
-  return `${dequantFn(which)}(kv_row0 + ${t}, ${t}, ${c}, kv_row0 / Nk, Nk)`;
-}
-
-/**
- * Stages keys [k0, k_end) of a quantized K or V cache as f32 into `tile` ([BLOCK_K, width]),
- * the workgroup's `threads` invocations striding over the elements. Needs `base` (kv_row0 + k0),
- * `kv_row0`, `k0`, `k_end` and `Nk` in scope.
- */
-export function stageDequantRows(which: KvWhich, tile: string, threads: string): string[] {
-  const W = widthConst(which);
-  return [
-    `for (var e = lid; e < (k_end - k0) * ${W}; e += ${threads}) {`,
-    `  let dq_j = e / ${W};`,
-    `  ${tile}[e] = ${dequantFn(which)}(base + dq_j, k0 + dq_j, e % ${W}, kv_row0 / Nk, Nk);`,
-    '}',
-  ];
 }

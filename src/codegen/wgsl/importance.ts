@@ -7,7 +7,7 @@
 // exp(score - lse) where the mask allows. The (row tile, key tile) pairs are classified as in the
 // attention: empty ones are skipped, full ones evaluate no mask.
 import { sharedStorage, type StorageDType, type TensorFormat } from '../../ir/formats.js';
-import { dequantAt } from './dequant.js';
+import { dequantAt } from './dequant-calls.js';
 import { kvEntry, kvRowAt } from './kv-load.js';
 import type { AttentionKernel, ImportanceMode } from '../../ir/kernel.js';
 import type { VarName } from '../../ir/ops.js';

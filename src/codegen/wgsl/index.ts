@@ -1,10 +1,11 @@
 // The WGSL backend: renders the kernel IR to a WGSL module plus its launch manifest.
 import type { AttentionKernel } from '../../ir/kernel.js';
 import type { Artifact, Backend } from '../artifact.js';
-import { renderWgsl, type WgslMeta } from './kernel.js';
+import { eagerWgslFeatures } from './features-eager.js';
+import { renderWgslWith, type WgslMeta } from './kernel.js';
 import type { WgslLimits } from './limits.js';
 
-export { renderWgsl, type WgslMeta } from './kernel.js';
+export { renderWgslWith, type WgslMeta } from './kernel.js';
 export {
   checkWgslSchedule,
   defaultWgslLimits,
@@ -13,6 +14,11 @@ export {
   type WgslLimits,
 } from './limits.js';
 export { wgslRenderer, wgslRules } from './rules.js';
+
+/** Renders `kernel` with every feature's code generator imported statically (features-eager.ts). */
+export function renderWgsl(kernel: AttentionKernel, meta: WgslMeta, limits?: WgslLimits): Artifact {
+  return renderWgslWith(eagerWgslFeatures, kernel, meta, limits);
+}
 
 /**
  * The WGSL Backend. Pass the device's `limits` (runtime/webgpu.ts deviceLimits) to have a schedule

@@ -1,8 +1,8 @@
 // Renders an AttentionKernel to a WGSL module: optional summary passes (per-block min/max of the
 // tensors that tile classification reads) and a flash-attention pass. See the header comment this
 // file emits (kernel-header.ts) for the design as engine authors see it.
-import { wgslQuantizeModules } from './quantize.js';
 import { artifactSchedule } from '../common.js';
+import { hasQuantizedKv } from '../../ir/formats.js';
 import type { Node } from '../../ir/graph.js';
 import type { AttentionKernel, TensorSlot } from '../../ir/kernel.js';
 import { Op, type VarName } from '../../ir/ops.js';
@@ -13,13 +13,11 @@ import { checkWgslSchedule, type WgslLimits } from './limits.js';
 import { attentionBody, type AttentionParts } from './attention.js';
 import { coopBody } from './coop-select.js';
 import { isCoop } from './coop-geometry.js';
-import { hasDecodeVariant, renderDecode } from './decode.js';
-import { renderImportance, withImportance } from './importance.js';
+import { feature, hasDecodeVariant, type WgslFeatures } from './features.js';
 import { constants, headerComment, usesF16 } from './kernel-header.js';
 import { bindingsRead, classMode, elementVars, sizeVars, tensorsRead, tileVars } from './kernel-vars.js';
 import { kvRowsRecord } from './kv-load.js';
 import { layoutSource, summaryBinding, wgslLayout, type WgslLayout } from './layout.js';
-import { routingHelpers } from './routing.js';
 import { stageEntryPoints, SUMMARY_THREADS } from './stages.js';
 import { dimText, helperSource, summaryVar, tensorVar, wgslRenderer, type WgslContext } from './rules.js';
 import { salientEntryPoints, salientSources } from './salient-list.js';
@@ -118,14 +116,22 @@ function summaryPasses(kernel: AttentionKernel, tensors: ReadonlyMap<string, Ten
 }
 
 /**
- * Renders `kernel` to a WGSL artifact. With `limits` (runtime/webgpu.ts deviceLimits), throws if
- * the schedule does not fit that device; without, checks only what every device needs.
+ * Renders `kernel` to a WGSL artifact with the code generators of `features` (features.ts; one the
+ * kernel needs and `features` lacks is an error). With `limits` (runtime/webgpu.ts deviceLimits),
+ * throws if the schedule does not fit that device; without, checks only what every device needs.
  */
-export function renderWgsl(kernel: AttentionKernel, meta: WgslMeta, limits?: WgslLimits): Artifact {
+export function renderWgslWith(
+  features: Partial<WgslFeatures>,
+  kernel: AttentionKernel,
+  meta: WgslMeta,
+  limits?: WgslLimits,
+): Artifact {
   const s = kernel.schedule;
   const recorded = artifactSchedule(kernel);
   checkWgslSchedule(recorded, limits);
-  const layout = wgslLayout(kernel);
+  const routingFeature = kernel.routing && feature(features, 'routing');
+  const quant = hasQuantizedKv(kernel.formats) ? feature(features, 'quantize') : undefined;
+  const layout = wgslLayout(kernel, features);
   const tensors = new Map(kernel.tensors.map((t) => [t.name, t]));
   const params = new Map(kernel.params.map((p) => [p.name, p]));
   const used = new Set<string>();
@@ -135,17 +141,23 @@ export function renderWgsl(kernel: AttentionKernel, meta: WgslMeta, limits?: Wgs
   // Dynamic classes: `tile_class`, a function every invocation calls per k-tile.
   const classifier = tileClassFn(kernel, cx(tileVars)).join('\n') || undefined;
   const parts = attentionParts(kernel, cx);
-  const body = isCoop(s) ? coopBody(kernel, layout, cx(elementVars), parts.mode) : attentionBody(parts);
-  const routing = kernel.routing && renderRouting(kernel, kernel.routing, cx, classRoots);
+  const body = isCoop(s)
+    ? coopBody(kernel, layout, cx(elementVars), parts.mode, features)
+    : attentionBody(parts);
+  const routing =
+    kernel.routing && routingFeature && renderRouting(routingFeature, kernel, kernel.routing, cx, classRoots);
   const attnBindings = attentionBindings(kernel, layout, classRoots);
   // The importance pass (importance.ts) runs last: it reads the final lse.
-  const importance = kernel.outputs.importance && renderImportance(kernel, kernel.outputs.importance, cx);
+  const importance =
+    kernel.outputs.importance &&
+    feature(features, 'importance').renderImportance(kernel, kernel.outputs.importance, cx);
   // Salient index lists become flags first (salient-list.ts), in this module and the decode ones.
   const entries = [
     ...salientEntryPoints(kernel),
     ...stageEntryPoints({
       kernel,
       tensors,
+      routing: routingFeature,
       routingReads: routing?.reads ?? [],
       attnBindings,
       importanceEntry: importance ? importance.entry : undefined,
@@ -159,7 +171,7 @@ export function renderWgsl(kernel: AttentionKernel, meta: WgslMeta, limits?: Wgs
     usesF16(kernel) ? 'enable f16;' : undefined,
     isCoop(s) && s.subgroups === true ? 'enable subgroups;' : undefined,
     constants(s),
-    layoutSource(kernel, layout),
+    layoutSource(kernel, layout, quant),
     helpers,
     classifier,
     routing?.source,
@@ -169,10 +181,11 @@ export function renderWgsl(kernel: AttentionKernel, meta: WgslMeta, limits?: Wgs
   ];
   // Decode mode (split-KV + lse merge, decode.ts): a second module the runtime picks for few queries.
   const decodeMain = hasDecodeVariant(kernel)
-    ? renderDecode({
+    ? feature(features, 'decode').renderDecode({
         kernel,
         meta,
         layout,
+        quant,
         prefix: usesF16(kernel) ? 'enable f16;' : undefined,
         constants: constants(s),
         shared: [helpers, classifier, ...summarySources],
@@ -181,8 +194,11 @@ export function renderWgsl(kernel: AttentionKernel, meta: WgslMeta, limits?: Wgs
         attentionBindings: attnBindings,
       })
     : undefined;
-  const decode = decodeMain && importance ? withImportance(decodeMain, importance) : decodeMain;
-  const quantize = wgslQuantizeModules(kernel);
+  const decode =
+    decodeMain && importance
+      ? feature(features, 'importance').withImportance(decodeMain, importance)
+      : decodeMain;
+  const quantize = quant?.wgslQuantizeModules(kernel);
   return {
     target: 'wgsl',
     name: kernel.name,
@@ -203,6 +219,7 @@ export function renderWgsl(kernel: AttentionKernel, meta: WgslMeta, limits?: Wgs
 
 /** The routing passes' WGSL and launch records (after the summaries, before the attention). */
 function renderRouting(
+  render: WgslFeatures['routing'],
   kernel: AttentionKernel,
   plan: NonNullable<AttentionKernel['routing']>,
   cx: Cx,
@@ -214,7 +231,7 @@ function renderRouting(
   const pairwise = mode === 'partial' || mode === 'dynamic';
   const mask = pairwise ? linearize([kernel.mask], wgslRenderer(cx(elementVars)), 'rm') : undefined;
   return {
-    source: routingHelpers(kernel.formats, plan, { counts, mask, mode }),
+    source: render.routingHelpers(kernel.formats, plan, { counts, mask, mode }),
     reads: bindingsRead([...classRoots, ...(pairwise ? [kernel.mask] : [])]),
   };
 }

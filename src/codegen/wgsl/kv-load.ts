@@ -1,12 +1,12 @@
 // K/V tile loads of the WGSL backend: every entry point that reads K or V (row attention, coop,
 // decode split, routing, importance) addresses its rows through here. A float cache's rows go
 // through the tensor's address function (`k_row` / `v_row`, kvRowFunctions: element strides, and a
-// block table when paged); a quantized cache's through its dequantizing function (dequant.ts),
+// block table when paged); a quantized cache's through its dequantizing function (dequant.ts; the
+// calls in dequant-calls.ts),
 // which addresses its own packed layout from `kv_row0`.
 
 import { hasQuantizedKv, type TensorFormat, type TensorFormats } from '../../ir/formats.js';
-import { stageDequantRows } from './dequant.js';
-import { stageDequantVec4 } from './dequant-vec4.js';
+import { stageDequantRows, stageDequantVec4 } from './dequant-calls.js';
 
 /** K or V: its storage buffer and its row width (elements, or vec4s for coop's `*_buf4` views). */
 export interface KvTensor {

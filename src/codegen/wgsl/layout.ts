@@ -1,7 +1,7 @@
 // The binding and uniform layout of a WGSL attention artifact: which buffers exist, at which
 // @binding index, with what dtype and shape expression, and the uniform struct's fields. Kept apart
 // from the code text so the runtime and engines can rely on it without parsing WGSL.
-import type { TensorFormat, TensorFormats } from '../../ir/formats.js';
+import { hasQuantizedKv, type TensorFormat, type TensorFormats } from '../../ir/formats.js';
 import type { AttentionKernel, ShapeDim, TensorSlot } from '../../ir/kernel.js';
 import {
   capacityShapeExpr,
@@ -11,11 +11,8 @@ import {
   type RoutingPlan,
 } from '../../ir/routing.js';
 import type { Binding, ShapeExpr, UniformField } from '../artifact.js';
-import { codesBinding, dequantFunctions, partBindings, partStorageType } from './dequant.js';
-import { dequantVec4Functions } from './dequant-vec4.js';
 import { kvRowFunctions } from './kv-load.js';
-import { routingScratchShape } from './routing.js';
-import { selectStateShape } from './routing-select.js';
+import { feature, loaded, type QuantizedKv, type WgslFeatures } from './features.js';
 import { paramField, summaryVar, tensorVar } from './rules.js';
 import { salientFlagsBinding, salientFlagsVar, wgslSalientLists } from './salient-list.js';
 
@@ -65,14 +62,16 @@ export function summaryBlocksExpr(t: TensorSlot, block: number): ShapeExpr {
 /** Appends a binding (the next index) and its WGSL variable. */
 type AddBinding = (b: Omit<Binding, 'index'>, wgslVar: string) => void;
 
-export function wgslLayout(kernel: AttentionKernel): WgslLayout {
+/** The layout of `kernel`; the routing feature (features.ts) sizes a routing kernel's scratch. */
+export function wgslLayout(kernel: AttentionKernel, features: Partial<WgslFeatures>): WgslLayout {
   const f = kernel.formats;
   const storage = (t: TensorFormat): 'f16' | 'f32' => (t.dtype === 'f16' ? 'f16' : 'f32');
   // A quantized cache binds its codes as k/v and its side tensors after them.
   const kvBinding = (which: 'k' | 'v', t: TensorFormat, width: string): void => {
     if (t.kind === 'quant') {
-      add(codesBinding(which, t.format, f.paged?.pageSize), `${which}_buf`);
-      for (const p of partBindings(which, t.format, f.paged?.pageSize)) add(p.binding, p.wgslVar);
+      const quant = feature(features, 'quantize');
+      add(quant.codesBinding(which, t.format, f.paged?.pageSize), `${which}_buf`);
+      for (const p of quant.partBindings(which, t.format, f.paged?.pageSize)) add(p.binding, p.wgslVar);
       return;
     }
     add(
@@ -118,7 +117,7 @@ export function wgslLayout(kernel: AttentionKernel): WgslLayout {
     add({ name: t.name, role: 'tensor', dtype: t.dtype, shape, access: 'read' }, tensorVar(t.name));
   }
   addSummaries(kernel, add);
-  if (kernel.routing) addRouting(kernel.routing, add);
+  if (kernel.routing) addRouting(kernel.routing, feature(features, 'routing'), add);
   const uniforms = uniformFields(kernel);
   const words = String(uniforms.length);
   add({ name: 'uniforms', role: 'uniforms', dtype: 'u32', shape: [words], access: 'read' }, 'u');
@@ -143,18 +142,18 @@ function addSummaries(kernel: AttentionKernel, add: AddBinding): void {
 }
 
 /** Block routing's scratch (pooled blocks or the radix select's state) and its indices output. */
-function addRouting(r: RoutingPlan, add: AddBinding): void {
+function addRouting(r: RoutingPlan, routing: WgslFeatures['routing'], add: AddBinding): void {
   const cap = capacityShapeExpr(r);
   if (cap === undefined) throw new Error('WGSL: the routing counts are not shape expressions');
   // Pooled blocks (block top-k) or the radix select's atomic state (token select); `from` needs none.
   if (isPoolRank(r)) {
-    const scratch = routingScratchShape(r);
+    const scratch = routing.routingScratchShape(r);
     add(
       { name: 'route_pool', role: 'scratch', dtype: 'f32', shape: [scratch], access: 'read_write' },
       'route_pool',
     );
   } else if (routingPasses(r) === 'token-select') {
-    const shape = [selectStateShape(r)];
+    const shape = [routing.selectStateShape(r)];
     add({ name: 'route_state', role: 'scratch', dtype: 'u32', shape, access: 'read_write' }, 'route_state');
   }
   add(
@@ -191,11 +190,16 @@ const atomicBindings: ReadonlySet<string> = new Set(['route_state']);
 /** The WGSL element type of a storage binding. */
 function elementType(b: Binding): string {
   if (atomicBindings.has(b.name)) return `atomic<${b.dtype}>`;
-  return b.part !== undefined ? partStorageType(b.dtype) : b.dtype;
+  // A quantized cache's 16-bit side tensors are bound as u32 words holding two halves (dequant.ts).
+  return b.part !== undefined && b.dtype !== 'f32' ? 'u32' : b.dtype;
 }
 
 /** The WGSL declarations of the layout: the uniform struct and one variable per binding. */
-export function layoutSource(kernel: AttentionKernel, layout: WgslLayout): string {
+export function layoutSource(
+  kernel: AttentionKernel,
+  layout: WgslLayout,
+  quant: QuantizedKv | undefined,
+): string {
   const params = new Set(kernel.params.map((p) => p.name));
   const fields = layout.uniforms.map(
     (f) => `  ${params.has(f.name) ? paramField(f.name) : f.name}: ${f.dtype},`,
@@ -209,8 +213,15 @@ export function layoutSource(kernel: AttentionKernel, layout: WgslLayout): strin
         : `var<storage, ${b.access}> ${v}: array<${elementType(b)}>;`;
     lines.push(`@group(0) @binding(${b.index}) ${decl} // ${b.name}: ${b.dtype}[${b.shape.join(', ')}]`);
   }
-  // The coop engine reads K/V as vec4s: its modules also get the four-channel dequant functions.
-  const vec4 = kernel.schedule.wgslEngine === 'coop' ? dequantVec4Functions(kernel.formats) : [];
-  lines.push(...dequantFunctions(kernel.formats), ...vec4, ...kvRowFunctions(kernel.formats));
+  lines.push(...dequantSource(kernel, quant), ...kvRowFunctions(kernel.formats));
   return lines.join('\n');
+}
+
+/** The dequantizing functions of a kernel's quantized caches (features.ts); none for float ones. */
+function dequantSource(kernel: AttentionKernel, quant: QuantizedKv | undefined): string[] {
+  if (!hasQuantizedKv(kernel.formats)) return [];
+  const q = loaded(quant, 'quantize');
+  // The coop engine reads K/V as vec4s: its modules also get the four-channel dequant functions.
+  const vec4 = kernel.schedule.wgslEngine === 'coop' ? q.dequantVec4Functions(kernel.formats) : [];
+  return [...q.dequantFunctions(kernel.formats), ...vec4];
 }

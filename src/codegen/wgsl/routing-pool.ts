@@ -2,7 +2,7 @@
 // (slot, head, batch), reduce the slot's rows (mean, lnmean, max, first) into `route_pool`.
 import type { TensorFormat, TensorFormats } from '../../ir/formats.js';
 import type { PoolRankPlan, PoolReducer } from '../../ir/routing.js';
-import { dequantFn } from './dequant.js';
+import { dequantFn } from './dequant-calls.js';
 
 export const POOL_THREADS = 64;
 

@@ -2,7 +2,7 @@
 // design): the allowed-pair test, order-preserving u32 keys of f32, the affinity, the ranking
 // metric (affinity, or the soft vote over the group's heads), the 64-bit prefix comparison of the
 // radix select, and where each row's state and histogram live in `route_state`.
-import { dequantFn } from './dequant.js';
+import { dequantFn } from './dequant-calls.js';
 import type { TensorFormat, TensorFormats } from '../../ir/formats.js';
 import { routingGroups, routingVote, type RoutingPlan } from '../../ir/routing.js';
 import type { ClassMode } from './attention.js';

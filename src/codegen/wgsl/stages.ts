@@ -5,7 +5,7 @@ import type { AttentionKernel, TensorSlot } from '../../ir/kernel.js';
 import { renderStages, type StageTable } from '../../ir/stages.js';
 import type { EntryPoint } from '../artifact.js';
 import { summaryBinding, summaryBlocksExpr } from './layout.js';
-import { routingPoolEntry, routingRankEntries } from './routing.js';
+import type { WgslFeatures } from './features.js';
 
 /** What the stage renderers read besides the stage. */
 /** Invocations per workgroup of a summary entry point. */
@@ -14,6 +14,8 @@ export const SUMMARY_THREADS = 64;
 export interface StageCx {
   readonly kernel: AttentionKernel;
   readonly tensors: ReadonlyMap<string, TensorSlot>;
+  /** The routing code generator (features.ts), for kernels with routing stages. */
+  readonly routing: WgslFeatures['routing'] | undefined;
   /** Tensors and summaries the routing passes' candidacy test reads. */
   readonly routingReads: readonly string[];
   readonly attnBindings: readonly string[];
@@ -36,8 +38,9 @@ const table: StageTable<EntryPoint[], StageCx> = {
       },
     ];
   },
-  pool: ({ side }, { kernel }) => [routingPoolEntry(kernel.routing!, side)],
-  rank: (_stage, { kernel, routingReads }) => routingRankEntries(kernel.routing!, routingReads),
+  pool: ({ side }, { kernel, routing }) => [routing!.routingPoolEntry(kernel.routing!, side)],
+  rank: (_stage, { kernel, routing, routingReads }) =>
+    routing!.routingRankEntries(kernel.routing!, routingReads),
   attention: (_stage, { kernel, attnBindings }) => [
     {
       name: 'attention',

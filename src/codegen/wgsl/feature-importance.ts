@@ -1,0 +1,2 @@
+// The importance feature (features.ts): the pass that sums attention mass per key.
+export { renderImportance, withImportance } from './importance.js';

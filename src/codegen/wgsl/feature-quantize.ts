@@ -1,0 +1,6 @@
+// The quantized K/V cache feature (features.ts): the modules that quantize rows into a cache,
+// the bindings such a cache adds and the dequantizing functions its loads call (dequant-calls.ts).
+export { wgslQuantizeModules } from './quantize.js';
+export { codesBinding, dequantFunctions, partBindings } from './dequant.js';
+export { dequantVec4Functions } from './dequant-vec4.js';
+export { dequantRunFunctions } from './dequant-run.js';

@@ -1,0 +1,65 @@
+// The WGSL code generators only some programs need, reached through one record so that an entry
+// point decides how they are loaded: features-eager.ts fills it with static imports (`compile`),
+// features-lazy.ts with import() the first time a program needs each one (attnc/wgsl/async's
+// `compileAsync`), which lets a consumer's bundler put each in a chunk of its own. This module
+// imports them as types only: it is in every static graph.
+import { hasQuantizedKv } from '../../ir/formats.js';
+import type { AttentionKernel } from '../../ir/kernel.js';
+import type * as Decode from './feature-decode.js';
+import type * as Importance from './feature-importance.js';
+import type * as Quantize from './feature-quantize.js';
+import type * as Routing from './feature-routing.js';
+
+export interface WgslFeatures {
+  /** Block routing and token selection: the pool, rank and select passes (routing.ts). */
+  readonly routing: typeof Routing;
+  /** The split-KV decode module of few-query calls (decode.ts). */
+  readonly decode: typeof Decode;
+  /**
+   * Quantized K/V caches: the bindings they add, the dequantizing functions their loads call
+   * (dequant*.ts) and the quantize modules that fill them (quantize.ts).
+   */
+  readonly quantize: typeof Quantize;
+  /** The importance side output's pass (importance.ts). */
+  readonly importance: typeof Importance;
+}
+
+export type WgslFeature = keyof WgslFeatures;
+
+/** The quantized K/V feature, which the engines' layouts and K/V loads take where a cache is quantized. */
+export type QuantizedKv = WgslFeatures['quantize'];
+
+/** What each feature is, for messages. */
+export const featureTitles: Readonly<Record<WgslFeature, string>> = {
+  routing: 'routing/selection',
+  decode: 'decode variant',
+  quantize: 'quantized K/V cache',
+  importance: 'importance output',
+};
+
+/** Whether `kernel` gets a decode variant: routed kernels and all-empty masks do not (yet). */
+export function hasDecodeVariant(kernel: AttentionKernel): boolean {
+  return kernel.routing === undefined && !(kernel.tiles.kind === 'static' && kernel.tiles.value === 'empty');
+}
+
+/** The features renderWgsl uses for `kernel`. */
+export function featuresNeeded(kernel: AttentionKernel): WgslFeature[] {
+  const needs: Record<WgslFeature, boolean> = {
+    routing: kernel.routing !== undefined,
+    decode: hasDecodeVariant(kernel),
+    quantize: hasQuantizedKv(kernel.formats),
+    importance: kernel.outputs.importance !== undefined,
+  };
+  return (Object.keys(needs) as WgslFeature[]).filter((f) => needs[f]);
+}
+
+/** The feature from `features`, or an error saying it was not loaded (render before load). */
+export const feature = <F extends WgslFeature>(features: Partial<WgslFeatures>, name: F): WgslFeatures[F] =>
+  loaded<WgslFeatures[F]>(features[name], name);
+
+/** `found`, a feature's code generator, or an error saying it was not loaded. */
+export function loaded<T>(found: T | undefined, name: WgslFeature): T {
+  // Terse: this message is in every bundle of `compile`, which cannot reach it.
+  if (found === undefined) throw new Error(`WGSL backend: feature '${name}' is not loaded`);
+  return found;
+}

@@ -1,0 +1,139 @@
+// attnc/wgsl/async's compileAsync loads the routing, decode, quantize and importance code generators with
+// import() (src/codegen/wgsl/features-lazy.ts) and must give what `compile` gives: the same
+// artifacts, warnings and errors on the stdlib, in-process and from a code-split browser bundle
+// whose chunks Node loads for real. A loader that fails rejects naming its feature, and a kernel
+// loads only the features it uses.
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { build } from 'esbuild';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { compileWithAsync, type CompileOptions } from '../../src/compile-core.js';
+import type { WgslFeature } from '../../src/codegen/wgsl/features.js';
+import { chunkLoaders, type FeatureLoaders } from '../../src/codegen/wgsl/features-lazy.js';
+import { lazyWgslTarget } from '../../src/codegen/wgsl/target-lazy.js';
+import { frontend } from '../../src/dsl/index.js';
+import * as wgsl from '../../src/wgsl.js';
+import * as wgslAsync from '../../src/wgsl-async.js';
+import { ensureBrowserChevrotain } from './support.js';
+
+/** What the checks call: compileAsync and the classes and renderer of its own copy of the API. */
+type Api = Pick<typeof wgslAsync, 'compileAsync' | 'CompileError' | 'renderDiagnostics'>;
+
+const configs: readonly Omit<CompileOptions, 'entry'>[] = [
+  { target: 'wgsl', dtype: 'f32' },
+  { target: 'wgsl', dtype: 'f16', limits: { shaderF16: true } },
+  { target: 'wgsl', dtype: 'f32', wgslEngine: 'coop' },
+  { target: 'wgsl', dtype: 'f32', importance: 'sum' },
+];
+
+/** Every stdlib declaration under every config, and a few sources compile refuses. */
+const cases: { name: string; source: string; options: CompileOptions }[] = [];
+for (const f of readdirSync('stdlib').filter((x) => x.endsWith('.attn'))) {
+  const source = readFileSync(join('stdlib', f), 'utf8');
+  for (const { decl } of frontend(source, f).decls)
+    for (const c of configs)
+      cases.push({ name: `${f} ${decl.name}`, source, options: { ...c, entry: decl.name } });
+}
+cases.push(
+  { name: 'syntax error', source: 'attention a( { mask q >= }', options: { target: 'wgsl' } },
+  { name: 'cuda target', source: 'attention a() { mask q >= k }', options: { target: 'cuda' } },
+);
+
+/** An outcome as text: the artifact and warnings, or the rendered diagnostics. */
+const outcome = (
+  api: Pick<Api, 'CompileError' | 'renderDiagnostics'>,
+  source: string,
+  result: wgsl.Compiled | unknown,
+): string => {
+  if (result instanceof api.CompileError)
+    return `error: ${api.renderDiagnostics(result.diagnostics, source)}`;
+  if (result instanceof Error) return `${result.name}: ${result.message}`;
+  const { artifact, warnings } = result as wgsl.Compiled;
+  return JSON.stringify({ artifact, warnings });
+};
+const sync = (c: (typeof cases)[number]): string => {
+  try {
+    return outcome(wgsl, c.source, wgsl.compile(c.source, c.options));
+  } catch (e) {
+    return outcome(wgsl, c.source, e);
+  }
+};
+const lazy = async (api: Api, c: (typeof cases)[number]): Promise<string> =>
+  outcome(api, c.source, await api.compileAsync(c.source, c.options).catch((e: unknown) => e));
+
+/** compileAsync of `api` gives what attnc/wgsl's compile gives, in Node, on every case. */
+async function expectSameAsCompile(api: Api): Promise<void> {
+  let compiled = 0;
+  for (const c of cases) {
+    const expected = sync(c);
+    expect(await lazy(api, c), c.name).toBe(expected);
+    if (expected.startsWith('{')) compiled++;
+  }
+  expect(compiled).toBeGreaterThan(60);
+}
+
+describe('compileAsync', () => {
+  it('gives what compile gives on the stdlib (artifacts, warnings, CompileErrors)', async () => {
+    await expectSameAsCompile(wgslAsync);
+  });
+
+  it('rejects, never throws, on a wrong kind of argument', async () => {
+    // A synchronous throw would escape this expect and fail the test as well.
+    await expect(wgslAsync.compileAsync(42 as unknown as string, { target: 'wgsl' })).rejects.toThrow(
+      TypeError,
+    );
+  });
+
+  it('loads only what a kernel uses, names a feature that fails to load, loads it on a later call', async () => {
+    const asked: WgslFeature[] = [];
+    let offline = true;
+    const loaders = Object.fromEntries(
+      (Object.keys(chunkLoaders) as WgslFeature[]).map((f) => [
+        f,
+        () => {
+          asked.push(f);
+          return f === 'routing' && offline ? Promise.reject(new Error('network down')) : chunkLoaders[f]();
+        },
+      ]),
+    ) as unknown as FeatureLoaders;
+    const backends = { wgsl: lazyWgslTarget(loaders) };
+    const mask = 'attention causal() { mask q >= k }';
+    const compiled = await compileWithAsync(backends, mask, { target: 'wgsl' });
+    expect(compiled.artifact.code).toBe(wgsl.compile(mask, { target: 'wgsl' }).artifact.code);
+    expect(asked).toEqual(['decode']);
+    const routed = readFileSync('stdlib/biformer.attn', 'utf8');
+    await expect(compileWithAsync(backends, routed, { target: 'wgsl' })).rejects.toThrow(
+      "could not load the WGSL routing/selection code generator (feature 'routing'): network down",
+    );
+    // A failed load is not remembered: the next call tries again, and loads each chunk once.
+    offline = false;
+    const again = await compileWithAsync(backends, routed, { target: 'wgsl' });
+    expect(again.artifact.code).toBe(wgsl.compile(routed, { target: 'wgsl' }).artifact.code);
+    await compileWithAsync(backends, routed, { target: 'wgsl' });
+    expect(asked).toEqual(['decode', 'routing', 'routing']);
+  });
+});
+
+describe('compileAsync from a code-split browser bundle', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'attnc-split-'));
+  beforeAll(ensureBrowserChevrotain);
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('loads its chunks and gives what compile gives on the stdlib', async () => {
+    await build({
+      stdin: { contents: "export * from './src/wgsl-async.ts';", resolveDir: process.cwd(), loader: 'ts' },
+      bundle: true,
+      splitting: true,
+      platform: 'browser',
+      format: 'esm',
+      outdir: dir,
+      entryNames: 'entry',
+      logLevel: 'silent',
+    });
+    expect(readdirSync(dir).filter((f) => f.startsWith('feature-'))).toHaveLength(4);
+    const bundled = (await import(pathToFileURL(join(dir, 'entry.js')).href)) as Api;
+    await expectSameAsCompile(bundled);
+  });
+});
