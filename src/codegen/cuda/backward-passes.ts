@@ -6,6 +6,7 @@ import type { TileMode } from '../../ir/tile-mode.js';
 import { linearize } from '../linearize.js';
 import { padLines } from '../pad-lines.js';
 import { voidIfUnread } from './unused.js';
+import type { RoutingStage } from './backward-routing.js';
 import { ARGS, cudaRenderer, cudaType, dimText, type CudaContext } from './rules.js';
 
 /** A pair's scaled q·k, which a score expression may ignore (`score exp(c)`). */
@@ -79,6 +80,7 @@ export function dqKernel(
   mode: Mode,
   cx: CudaContext,
   slots: Map<string, string>,
+  route?: RoutingStage,
 ): string[] {
   if (mode === 'empty') return emptyKernel('bwd_dq', 'a.B * a.H * a.Nq', ['dq', 'D'], undefined, true);
   const r = cudaRenderer(cx);
@@ -97,6 +99,7 @@ export function dqKernel(
   });
   const pair = [
     `const int k = ${ARGS}.k_offset + j;`,
+    ...(route ? [route.test('sel_id(a, k)')] : []),
     ...maskLines(mode, mask),
     'float qk = 0.f;',
     'for (int d = 0; d < D; ++d) qk += qv[d] * a.k[(kv0 + j) * D + d];',
@@ -159,6 +162,7 @@ export function dkdvKernel(
   grad: ScoreGradient,
   mode: Mode,
   cx: CudaContext,
+  route?: RoutingStage,
 ): string[] {
   if (mode === 'empty')
     return emptyKernel('bwd_dkdv', 'a.B * a.Hkv * a.Nk', ['dk', 'D'], ['dv', 'DV'], false);
@@ -167,6 +171,7 @@ export function dkdvKernel(
   const e = linearize([kernel.score, grad.dScore], r, 'sc');
   const pair = [
     'const int q = a.q_offset + i;',
+    ...(route ? [route.test('kid')] : []),
     ...maskLines(mode, mask),
     'const long long row = row0 + i;',
     'const float lse = a.lse[row];',
@@ -209,6 +214,7 @@ export function dkdvKernel(
     '  const int kvh = (int)((r / a.Nk) % a.Hkv);',
     '  const int b = (int)(r / ((long long)a.Nk * a.Hkv));',
     '  const int k = a.k_offset + j;',
+    ...(route ? ['  const int kid = sel_id(a, k); // the id of this key, held constant'] : []),
     '  const int group = a.H / a.Hkv;',
     '  float kv[D], vv[DV], dk[D], dv[DV];',
     '  for (int d = 0; d < D; ++d) { kv[d] = a.k[r * D + d]; dk[d] = 0.f; }',
