@@ -120,6 +120,9 @@ describe('which backward takes a routing kernel', () => {
       ['tidaldecode', 'tidal_reuse'],
       ['tidaldecode', 'tidal_select'],
       ['dhsa'],
+      ['cca'],
+      ['landmark'],
+      ['recycled', 'recycled_step'],
     ];
     const codes = entries.map(([file, entry]) => {
       const source = readFileSync(`stdlib/${file}.attn`, 'utf8');

@@ -97,10 +97,10 @@ export function dqKernel(
     for (let i = 1; i < idx.length; i++) flat = `(${flat}) * ${dimText(t.dims[i]!, field)} + ${idx[i]!}`;
     return `if (${ok}) part[${slots.get(l.tensor)!} + ${flat}] += dsp * ${dLoad[n]!};`;
   });
-  const pair = [
+  // The pair in tile mode m (a routed walk has no tiles: it tests the static mask on every pair).
+  const pair = (m: Mode): string[] => [
     `const int k = ${ARGS}.k_offset + j;`,
-    ...(route ? [route.test('sel_id(a, k)')] : []),
-    ...maskLines(mode, mask),
+    ...maskLines(m, mask),
     'float qk = 0.f;',
     'for (int d = 0; d < D; ++d) qk += qv[d] * a.k[(kv0 + j) * D + d];',
     SCORE_DECL,
@@ -115,22 +115,9 @@ export function dqKernel(
     ...e.roots.slice(2, 2 + np).map((x, n) => `part[${n}] += dsp * ${x};`),
     ...scatter,
   ];
-  const loop = [
-    'if (lse != -INFINITY) {',
-    '  for (int k0 = 0; k0 < a.Nk; k0 += BLOCK) {',
-    '    const int k_end = min(k0 + BLOCK, a.Nk);',
-    ...(mode === 'dynamic'
-      ? [
-          '    const int cls = tile_class(a, b, h, q, q, a.k_offset + k0, a.k_offset + k_end - 1);',
-          '    if (cls == TILE_EMPTY) continue;',
-        ]
-      : []),
-    '    for (int j = k0; j < k_end; ++j) {',
-    ...padLines(unreadVoided(pair, 'k'), '      '),
-    '    }',
-    '  }',
-    '}',
-  ];
+  const loop = route
+    ? route.rowWalk(unreadVoided(pair(mode === 'dynamic' ? 'partial' : mode), 'k'))
+    : tiledLoop(mode, unreadVoided(pair(mode), 'k'));
   const kernelLines = [
     `__global__ void __launch_bounds__(THREADS) bwd_dq(const Args a) {`,
     '  const long long r = (long long)blockIdx.x * THREADS + threadIdx.x;',
@@ -155,6 +142,26 @@ export function dqKernel(
   ];
   // No mask (stdlib/full.attn) reads no query position.
   return voidIfUnread(kernelLines, kernelLines.indexOf('  const int q = a.q_offset + i;'), 'q');
+}
+
+/** A dq row's walk over every key, tile by tile (empty tiles skipped in dynamic mode). */
+function tiledLoop(mode: Mode, pair: readonly string[]): string[] {
+  return [
+    'if (lse != -INFINITY) {',
+    '  for (int k0 = 0; k0 < a.Nk; k0 += BLOCK) {',
+    '    const int k_end = min(k0 + BLOCK, a.Nk);',
+    ...(mode === 'dynamic'
+      ? [
+          '    const int cls = tile_class(a, b, h, q, q, a.k_offset + k0, a.k_offset + k_end - 1);',
+          '    if (cls == TILE_EMPTY) continue;',
+        ]
+      : []),
+    '    for (int j = k0; j < k_end; ++j) {',
+    ...padLines(pair, '      '),
+    '    }',
+    '  }',
+    '}',
+  ];
 }
 
 export function dkdvKernel(
