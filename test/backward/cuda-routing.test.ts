@@ -31,8 +31,12 @@ const nsa = `attention nsa(top: int = 2) {
   mask causal
 }`;
 const biformer = 'attention bif(top: int = 2) {\n  route blocks(4) topk(top) by mean(q) . mean(k)\n}';
-const tokens =
-  'attention tok(budget: int = 5) {\n  select topk(budget) by q . k vote heads\n  mask causal\n}';
+// With a learnable temperature: its gradient (a partials slot) comes through the selected pairs only.
+const tokens = `attention tok(budget: int = 5, temp: f32 = 1.5) {
+  select topk(budget) by q . k vote heads
+  score score / temp
+  mask causal
+}`;
 const reuse = `attention reuse(budget: int = 4, idx: i32[batch, kv_heads, queries, budget]) {
   select from idx
   mask causal
@@ -68,8 +72,10 @@ describe('CUDA SIMT backward of routing/selection kernels (CPU emulation) vs the
     expectSmall(await check(biformer, shape({ Nq: 11, Nk: 19, qOffset: 6, kOffset: 2 }), 3), 'biformer');
   }, 120_000);
 
-  it('tokens: select with vote heads, a gradient into lse', async () => {
-    expectSmall(await check(tokens, shape({ Hq: 3, Hkv: 1, B: 2 }), 5, { dlse: true }), 'tokens');
+  it('tokens: select with vote heads, a temperature, a gradient into lse', async () => {
+    const errors = await check(tokens, shape({ Hq: 3, Hkv: 1, B: 2 }), 5, { dlse: true });
+    expect(Object.keys(errors)).toContain('d$temp');
+    expectSmall(errors, 'tokens');
   }, 120_000);
 
   it('from: a given index tensor (tidal_reuse), sorted and deduplicated by the forward', async () => {
