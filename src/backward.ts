@@ -123,6 +123,7 @@ export type CudaBackwardEngine = 'simt' | 'mma' | 'wgmma';
  * check against torch autograd on every pattern (bench/cuda/backward.sh) and, in round 6, the
  * Python autograd path through their dq_acc/partials scratch (python/gpu_tests/
  * test_autograd_tensor_cores.py); wgmma is the faster (full 16K bf16: 42.8 ms vs mma's 69.5).
+ * Routing/selection kernels: only SIMT takes them (the tensor-core engines refuse), so they get it.
  */
 export function defaultBackwardEngines(dtype: StorageDType, arch: string): readonly CudaBackwardEngine[] {
   if (dtype === 'f32') return ['simt'];
@@ -204,7 +205,7 @@ function backwardFor(
 
 /**
  * The backward beside a CUDA forward artifact: its .cu file (name -> text) and the manifest's
- * `backward` entry. A kernel without one (routing/selection, quantized caches, no lse) gets
+ * `backward` entry. A kernel without one (quantized or paged caches, no lse) gets
  * `available: false` and the reason, so callers can say why instead of failing the forward.
  * `engine` undefined: the first of defaultBackwardEngines that takes the kernel; an engine asked
  * for is not replaced.

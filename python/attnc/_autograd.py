@@ -10,13 +10,17 @@ forward's lse, so it needs a forward built with lse. f32 tensors the score reads
 tables) get gradients; f32 params get one when passed as a tensor (attnc.torch.Attention). A
 gradient flowing into lse (a loss on it, partial attentions merged by their lse) goes to the
 kernels as Args.dlse (∂lse/∂score′ = P: their delta becomes Σ dO·O − dlse). The importance
-output is marked non-differentiable (its grad_fn is None)."""
+output is marked non-differentiable (its grad_fn is None).
+
+Routing/selection kernels (SIMT engine): the forward's int32 `indices` output is saved with out and
+lse and passed back as Args.indices, a constant: the gradient flows through the attention on the
+selected set, and the selection itself (pooling, ranking, voting) has none."""
 from typing import List, Optional, Tuple
 
 import torch
 
 from ._ops import DTYPE_NAMES
-from .backward import BackwardKernel, scratch_elems, slot_count, summary_elems
+from .backward import BackwardKernel, reads_indices, scratch_elems, slot_count, summary_elems
 from .errors import LaunchError
 from .layout import is_row_major
 
@@ -52,7 +56,7 @@ def tensor_grad_layout(manifest, tensors):
     return layout
 
 
-def run_backward(family, q, k, v, out, lse, dout, dlse, tensors, int_params, float_params, q_offset, k_offset, scale):
+def run_backward(family, q, k, v, out, lse, indices, dout, dlse, tensors, int_params, float_params, q_offset, k_offset, scale):
     """dq, dk, dv (the inputs' dtypes) and the f32 gradient slots (params, then tensors)."""
     m = family.manifest
     B, H, Nq, D = q.shape
@@ -71,6 +75,8 @@ def run_backward(family, q, k, v, out, lse, dout, dlse, tensors, int_params, flo
     io = F32 if m.backward.engine == 'simt' else q.dtype
     staged = {name: _packed(t, io) for name, t in inputs.items()}
     staged['lse'] = lse.contiguous()
+    if reads_indices(m):  # the forward's selection [B, G, Nq, K], held constant
+        staged['indices'] = indices.to(torch.int32).contiguous()
     if dlse is not None:  # else Args.dlse stays null: no gradient flows into lse
         staged['dlse'] = dlse.to(F32).contiguous()
     made = {name: torch.empty(staged[src].shape, dtype=io, device=q.device) for name, src in (('dq', 'q'), ('dk', 'k'), ('dv', 'v'))}
@@ -112,6 +118,7 @@ def register_backward(name, family, forward_op):
         v: torch.Tensor,
         out: torch.Tensor,
         lse: torch.Tensor,
+        indices: torch.Tensor,
         dout: torch.Tensor,
         dlse: Optional[torch.Tensor],
         tensors: List[torch.Tensor],
@@ -121,9 +128,9 @@ def register_backward(name, family, forward_op):
         k_offset: Optional[int],
         scale: Optional[float],
     ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-        return run_backward(family, q, k, v, out, lse, dout, dlse, tensors, int_params, float_params, q_offset, k_offset, scale)
+        return run_backward(family, q, k, v, out, lse, indices, dout, dlse, tensors, int_params, float_params, q_offset, k_offset, scale)
 
-    def fake(q, k, v, out, lse, dout, dlse, tensors, int_params, float_params, q_offset, k_offset, scale):
+    def fake(q, k, v, out, lse, indices, dout, dlse, tensors, int_params, float_params, q_offset, k_offset, scale):
         numels = {s.name: t.numel() for s, t in zip(family.manifest.tensors, tensors)}
         grads = q.new_empty((slot_count(family.manifest, numels),), dtype=F32)
         return torch.empty_like(q), torch.empty_like(k), torch.empty_like(v), grads
@@ -138,14 +145,15 @@ def register_backward(name, family, forward_op):
         # The importance output (per-key attention mass) is a statistic the caller ranks keys by,
         # not a function to differentiate: no gradient flows from it (indices, int32, get none anyway).
         ctx.mark_non_differentiable(importance)
-        ctx.save_for_backward(q, k, v, out, lse, *tensors)
+        # indices: a routing kernel's selection, which its backward reads back (zero-size otherwise).
+        ctx.save_for_backward(q, k, v, out, lse, indices, *tensors)
         ctx.int_params, ctx.float_params = list(int_params), list(float_params)
         ctx.offsets = (q_offset, k_offset, scale)
         ctx.param_shape = None if param_grad is None else param_grad.shape
 
     def backward(ctx, dout, dlse, _dindices, _dimportance):
-        q, k, v, out, lse, *tensors = ctx.saved_tensors
-        dq, dk, dv, grads = bwd(q, k, v, out, lse, dout, dlse, tensors, ctx.int_params, ctx.float_params, *ctx.offsets)
+        q, k, v, out, lse, indices, *tensors = ctx.saved_tensors
+        dq, dk, dv, grads = bwd(q, k, v, out, lse, indices, dout, dlse, tensors, ctx.int_params, ctx.float_params, *ctx.offsets)
         m = family.manifest
         dtensors: List[Optional[torch.Tensor]] = [None] * len(tensors)
         for i, at in tensor_grad_layout(m, tensors):

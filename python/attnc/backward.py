@@ -26,6 +26,12 @@ def backward_args_type(manifest):
     return type(f'AttncBackwardArgs_{manifest.name}', (ctypes.Structure,), {'_fields_': fields})
 
 
+def reads_indices(manifest):
+    """Whether the backward takes the forward's routing `indices` back (Args.indices): a routing or
+    selection kernel's, whose selection the backward holds constant."""
+    return any(name == 'indices' for name, _ in manifest.backward.fields)
+
+
 def slot_count(manifest, tensor_numels):
     """Length of the gradient slots: one per f32 param with a gradient, then every element of each
     f32 tensor with one (tensor_numels: name -> element count), in the manifest's order."""

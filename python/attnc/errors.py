@@ -22,4 +22,4 @@ class LaunchError(AttncError, RuntimeError):
 
 
 class NoBackwardError(AttncError, RuntimeError):
-    """An input requires grad, and this kernel has no backward (routing/selection, no lse, or none compiled)."""
+    """An input requires grad, and this kernel has no backward (no lse, a paged cache, or none compiled)."""

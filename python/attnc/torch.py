@@ -28,9 +28,11 @@ dtype= per call casts q, k, v to that dtype first (a copy; out comes back in it)
 tensors of the kernel go by keyword; an f32 param may be a one-element tensor (to get its gradient).
 
 Autograd: kernels with a compiled backward (attnc._autograd) give dq, dk, dv and the gradients of
-the f32 tensors and tensor-valued f32 params the score reads. Kernels without one (routing and
-selection kernels, lse=False, artifacts compiled without --backward) raise NoBackwardError for
-inputs that require grad unless grad is off (torch.no_grad(), torch.inference_mode()).
+the f32 tensors and tensor-valued f32 params the score reads; routing/selection kernels (SIMT
+backward) give them through the attention on the selected set, the forward's indices held
+constant (the selection itself has no gradient). Kernels without one (lse=False, paged caches,
+artifacts compiled without --backward) raise NoBackwardError for inputs that require grad unless
+grad is off (torch.no_grad(), torch.inference_mode()).
 
 The result is an AttentionOutput named tuple (out, lse, indices, importance): out [B, H, Nq, Dv]
 in the input dtype (the given out=, or fresh in layout=); lse [B, H, Nq] float32 (natural log; None when loaded with lse=False,

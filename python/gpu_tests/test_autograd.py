@@ -2,7 +2,8 @@
 tensor-core default for bf16 ones, SIMT where asked) against the float64 torch
 reference's own autograd, gradients of an f32 param (given as a tensor) and an f32 tensor,
 torch.autograd.gradcheck (f32, see python/README.md for the tolerances), torch.compile(fullgraph=True)
-over forward and backward, and the kernels that still have no backward."""
+over forward and backward, a routing kernel's gradients through its selection (held constant), and
+the kernels that still have no backward."""
 import pytest
 import torch
 from builds import SOFTCAP_F32_DIR
@@ -121,11 +122,33 @@ def test_lse_gradients_match_the_reference():
             assert err < GRAD_TOL[dtype], f'{dtype} input {i}: gradient relative L2 error {err:.2e}'
 
 
+def test_routing_gradients_through_the_kernels_own_selection():
+    # nsa_select (bf16; SIMT, the one engine that takes routing): the selection is a constant of the
+    # backward, so the float64 reference attends exactly the blocks the kernel's indices name.
+    attn = attnc.torch.load('stdlib/nsa_select.attn', dtype=torch.bfloat16, head_dim=64)
+    q, k, v = qkv(B=1, H=4, Hkv=2, Nq=128, Nk=512)
+    ours = leaves(q, k, v)
+    r = attn(*ours, top=2)
+    B, H, Nq, Nk, Hkv = q.shape[0], q.shape[1], q.shape[2], k.shape[2], k.shape[1]
+    assert r.indices.shape == (B, Hkv, Nq, 2 + 1 + 2)  # vote groups; top + first(1) + local(2)
+    blocks = torch.arange(Nk, device='cuda') // 64  # k_offset 0: key position = row
+    member = (r.indices.long().unsqueeze(-1) == blocks.view(1, 1, 1, 1, Nk)).any(dim=3)
+    member = member.repeat_interleave(H // Hkv, dim=1)  # [B, H, Nq, Nk]
+    qp, kp = (torch.arange(Nq, device='cuda') + Nk - Nq).view(Nq, 1), torch.arange(Nk, device='cuda').view(1, Nk)
+    assert (causal(None, qp, kp) & ~member).any(), 'the selection drops some allowed keys (else the test could not fail)'
+    g = torch.randn_like(r.out, dtype=torch.float32)
+    (r.out.float() * g).sum().backward()
+    refs = [t.detach().double().requires_grad_() for t in (q, k, v)]
+    out, _ = reference(*refs, lambda h, qpos, kpos: member & causal(h, qpos, kpos))
+    (out * g.double()).sum().backward()
+    for i, (a, b) in enumerate(zip(ours, refs)):
+        assert a.grad is not None and a.grad.dtype == torch.bfloat16
+        err = rel_err(a.grad, b.grad)
+        assert err < GRAD_TOL[torch.bfloat16], f'input {i}: gradient relative L2 error {err:.2e}'
+
+
 def test_kernels_without_a_backward_raise():
-    routing = attnc.torch.load('stdlib/nsa_select.attn', dtype=torch.bfloat16, head_dim=64)
     q, k, v = qkv(B=1, H=4, Hkv=2, Nq=128, Nk=256)
-    with pytest.raises(attnc.NoBackwardError, match='nsa_select: q requires grad.*routing/selection'):
-        routing(q.requires_grad_(), k, v, top=2)
     nolse = attnc.torch.load('stdlib/document.attn', dtype=torch.bfloat16, head_dim=64, lse=False)
     with pytest.raises(attnc.NoBackwardError, match='document: q requires grad.*lse'):
-        nolse(q, k, v, doc=segments(256))
+        nolse(q.requires_grad_(), k, v, doc=segments(256))

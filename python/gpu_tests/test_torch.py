@@ -219,15 +219,16 @@ def test_the_op_is_a_registered_custom_op():
 
 
 def test_grad_inputs_raise_unless_grad_is_off():
-    attn = attnc.torch.load('stdlib/nsa_select.attn', dtype=torch.bfloat16, head_dim=64)  # routing: no backward
+    attn = attnc.torch.load('stdlib/document.attn', dtype=torch.bfloat16, head_dim=64, lse=False)  # no lse: no backward
     q, k, v = qkv(B=1, H=4, Hkv=2, Nq=64, Nk=256)
+    ids = segments(256)
     q.requires_grad_()
-    with pytest.raises(attnc.NoBackwardError, match='nsa_select: q requires grad, and this kernel has no backward'):
-        attn(q, k, v, top=2)
+    with pytest.raises(attnc.NoBackwardError, match='document: q requires grad, and this kernel has no backward'):
+        attn(q, k, v, doc=ids)
     with torch.no_grad():
-        assert attn(q, k, v, top=2).out.shape == (1, 4, 64, 64)
+        assert attn(q, k, v, doc=ids).out.shape == (1, 4, 64, 64)
     with torch.inference_mode():
-        assert attn(q, k, v, top=2).out.shape == (1, 4, 64, 64)
+        assert attn(q, k, v, doc=ids).out.shape == (1, 4, 64, 64)
 
 
 def test_argument_errors_name_the_argument():

@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from attnc.backward import backward_args_type, slot_count, summary_elems
+from attnc.backward import backward_args_type, reads_indices, slot_count, summary_elems
 from attnc.errors import ManifestError
 from attnc.manifest import Manifest
 
@@ -23,8 +23,20 @@ def test_a_float_param_and_a_float_tensor_get_gradient_slots(manifests):
     assert slot_count(sink, {'gain': 12}) == 12
 
 
+def test_a_routing_kernel_has_a_simt_backward_that_reads_its_indices(manifests):
+    nsa, softcap = manifests['nsa_select'], manifests['softcap']
+    assert nsa.no_backward_reason() is None  # bf16, yet SIMT: the tensor-core engines refuse routing
+    assert nsa.backward.engine == 'simt' and nsa.backward.grad_params == [] and nsa.backward.grad_tensors == []
+    assert reads_indices(nsa) and not reads_indices(softcap)
+    Args = backward_args_type(nsa)
+    names = [name for name, _ in Args._fields_]
+    # The forward's indices come back as a pointer after the gradient buffers, before the ints.
+    assert names[names.index('grads') + 1] == 'indices' and 'p_top' in names
+    assert Args.B.offset == 14 * ctypes.sizeof(ctypes.c_void_p)
+    assert Args().indices is None
+
+
 def test_kernels_without_a_backward_say_why(manifests):
-    assert 'routing/selection' in manifests['nsa_select'].no_backward_reason()
     assert 'lse' in manifests['document_nolse'].no_backward_reason()
     assert manifests['document'].backward is None
     assert 'without --backward' in manifests['document'].no_backward_reason()

@@ -1,9 +1,15 @@
 // One CUDA SIMT backward case on the CPU emulator (cuda-emu.ts): the float64 reference's out and
 // lse go in (and, asked, a random dlse), dq dk dv and the param/tensor gradient slots come out, each compared with the float64
 // gradient reference (reference-grad.ts). Shared by cuda.test.ts and the fuzz campaign.
+// A routing kernel's selection is a constant of the backward: the float64 routing oracle's
+// `indices` (reference-routing.ts) are both the kernel's Args.indices and, as the oracle's mask
+// (static && selected), the reference's mask. Feeding one selection to both sides means no near
+// tie between f32 and float64 rankings can make them disagree.
 import { compileCudaBackward } from '../../src/backward.js';
 import { gradientErrors } from './grad-errors.js';
+import { declRouting } from '../../src/runtime/ast-eval.js';
 import { rng } from '../../src/runtime/inputs.js';
+import { referenceRouting } from '../../src/runtime/reference-routing.js';
 import { referenceGradients } from '../../src/runtime/reference-grad.js';
 import { makeInputs } from '../support/arbitraries.js';
 import type { Inputs, Shape } from '../support/arbitraries.js';
@@ -27,9 +33,13 @@ export async function checkCudaBackward(
   // dlse: a gradient flowing into lse too (Args.dlse), else null.
   const dlse = opts.dlse ? Float32Array.from({ length: sh.B * sh.Hq * sh.Nq }, () => r() * 2 - 1) : undefined;
   const lengths = f32TensorLengths(c.decl.decl, env);
+  const refInputs = { ...sh, q: inputs.q, k: inputs.k, v: inputs.v };
+  const predicates = gradPredicates(c.decl.decl, env);
+  const spec = declRouting(c.decl.decl, env);
+  const routing = spec && referenceRouting(refInputs, spec, predicates.mask);
   const ref = referenceGradients(
-    { ...sh, q: inputs.q, k: inputs.k, v: inputs.v },
-    gradPredicates(c.decl.decl, env),
+    refInputs,
+    routing ? { ...predicates, mask: routing.mask } : predicates,
     dout,
     lengths,
     dlse,
@@ -56,6 +66,7 @@ export async function checkCudaBackward(
       dout,
     },
     ...(dlse ? { dlse } : {}),
+    ...(routing ? { indices: routing.indices } : {}),
     tensors,
     params,
     slots,

@@ -21,6 +21,8 @@ export interface CudaBackwardCall {
   readonly arrays: Readonly<Record<'q' | 'k' | 'v' | 'out' | 'lse' | 'dout', Float32Array>>;
   /** ∂L/∂lse [B·H·Nq]; absent: Args.dlse stays null. */
   readonly dlse?: Float32Array;
+  /** A routing kernel's selection [B, G, Nq, K] (Args.indices), held constant. */
+  readonly indices?: Int32Array;
   readonly tensors: Readonly<Record<string, Int32Array | Float32Array>>;
   readonly params: Readonly<Record<string, number>>;
   /** Gradient slots (params, then the f32 tensors' elements), as the launcher's _slots says. */
@@ -63,9 +65,11 @@ function driver(art: CudaBackwardArtifact, c: CudaBackwardCall, dir: string): st
     const input =
       f.name === 'dlse'
         ? c.dlse
-        : f.name in c.arrays
-          ? c.arrays[f.name as 'q']
-          : c.tensors[f.name.replace(/^t_/, '')];
+        : f.name === 'indices'
+          ? c.indices
+          : f.name in c.arrays
+            ? c.arrays[f.name as 'q']
+            : c.tensors[f.name.replace(/^t_/, '')];
     if (f.name === 'dlse' && !input) continue; // null: no gradient flows into lse
     if (f.ctype.endsWith('*') && input) {
       const path = join(dir, `${f.name}.bin`);

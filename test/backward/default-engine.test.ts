@@ -80,10 +80,15 @@ describe('default CUDA backward engine', () => {
     });
   });
 
-  it('keeps the reason of the last engine for kernels none can take', () => {
+  it('takes SIMT for routing kernels, which the tensor-core engines refuse', () => {
     expect(engineOf('nsa_select', 64, { dtype: 'bf16', arch: 'sm_90a' })).toEqual({
-      reason: 'the backward pass is not available for routing/selection kernels yet',
+      engine: 'simt',
+      dtype: 'f32',
     });
+    expect(engineOf('dhsa', 64, { dtype: 'f16', arch: 'sm_80' })).toEqual({ engine: 'simt', dtype: 'f32' });
+    expect(engineOf('nsa_select', 64, { dtype: 'bf16', arch: 'sm_90a', engine: 'mma' }).reason).toMatch(
+      /routing\/selection kernels; the SIMT backward does \(--backward-engine simt\)/,
+    );
   });
 
   it('a paged kernel has none, and the manifest says why in words', () => {

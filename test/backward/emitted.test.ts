@@ -52,7 +52,9 @@ describe('emitted backward modules', () => {
   });
 
   it('say where there is no backward, at the declaration', () => {
-    expect(() => compileCudaBackward(stdlib('biformer'), {})).toThrow(/biformer\.attn|<input>:\d+:\d+/);
-    expect(() => compileCudaBackward(stdlib('biformer'), {})).toThrow(/not available for routing/);
+    expect(() => compileCudaBackward(stdlib('paged-decode'), {})).toThrow(
+      /paged-decode\.attn|<input>:\d+:\d+/,
+    );
+    expect(() => compileCudaBackward(stdlib('paged-decode'), {})).toThrow(/does not read paged K\/V caches/);
   });
 });

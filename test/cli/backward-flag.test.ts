@@ -44,17 +44,15 @@ describe('attnc compile --backward', () => {
     expect((b.fields as { name: string }[]).map((f) => f.name)).toContain('p_cap');
   });
 
-  it('says why a kernel has no backward, and writes the forward anyway', () => {
+  it('routing kernels get the SIMT backward; says why a kernel has none, and writes the forward anyway', () => {
     const dir = mkdtempSync(join(tmpdir(), 'attnc-bwd-'));
     expect(
       attnc('compile', 'stdlib/nsa_select.attn', '--target', 'cuda', '--backward', '--out', dir).status,
     ).toBe(0);
-    expect(manifestOf(dir, 'nsa_select').backward).toEqual({
-      available: false,
-      reason: 'the backward pass is not available for routing/selection kernels yet',
-    });
-    expect(existsSync(join(dir, 'nsa_select.cu'))).toBe(true);
-    expect(existsSync(join(dir, 'nsa_select_backward.cu'))).toBe(false);
+    const routed = manifestOf(dir, 'nsa_select').backward;
+    expect(routed).toMatchObject({ available: true, engine: 'simt', dtype: 'f32' });
+    expect((routed?.fields as { name: string }[]).map((f) => f.name)).toContain('indices');
+    expect(existsSync(join(dir, 'nsa_select_backward.cu'))).toBe(true);
     const nolse = mkdtempSync(join(tmpdir(), 'attnc-bwd-'));
     expect(
       attnc('compile', 'stdlib/causal.attn', '--target', 'cuda', '--no-lse', '--backward', '--out', nolse)

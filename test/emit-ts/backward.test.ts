@@ -180,7 +180,9 @@ describe('emitted backward()', () => {
       expect(await runCli(['compile', 'stdlib/softcap.attn', ...args, '--out', dir])).toBe(0);
       expect(readFileSync(join(dir, 'softcap.ts'), 'utf8')).toContain('export async function backward(');
       expect(await runCli(['compile', 'stdlib/biformer.attn', ...args])).toBe(1);
-      expect(err.join('')).toContain('--backward: the backward pass is not available for routing');
+      expect(err.join('')).toContain(
+        '--backward: the WGSL backward pass does not take routing/selection kernels; the CUDA SIMT backward takes them',
+      );
     } finally {
       o.mockRestore();
       e.mockRestore();

@@ -42,7 +42,8 @@ const THREADS = BWD_WARPS * 32;
 
 /** Why the mma backward cannot run `kernel` (undefined when it can). */
 export function backwardMmaUnsupported(kernel: AttentionKernel): string | undefined {
-  if (kernel.routing) return 'the backward pass is not available for routing/selection kernels yet';
+  if (kernel.routing)
+    return 'the tensor-core CUDA backward does not take routing/selection kernels; the SIMT backward does (--backward-engine simt)';
   const f = kernel.formats;
   if (f.paged) return 'the tensor-core CUDA backward does not read paged caches yet';
   for (const name of ['q', 'k', 'v', 'out'] as const) {

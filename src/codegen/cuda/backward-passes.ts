@@ -6,6 +6,7 @@ import type { TileMode } from '../../ir/tile-mode.js';
 import { linearize } from '../linearize.js';
 import { padLines } from '../pad-lines.js';
 import { voidIfUnread } from './unused.js';
+import type { RoutingStage } from './backward-routing.js';
 import { ARGS, cudaRenderer, cudaType, dimText, type CudaContext } from './rules.js';
 
 /** A pair's scaled q·k, which a score expression may ignore (`score exp(c)`). */
@@ -79,6 +80,7 @@ export function dqKernel(
   mode: Mode,
   cx: CudaContext,
   slots: Map<string, string>,
+  route?: RoutingStage,
 ): string[] {
   if (mode === 'empty') return emptyKernel('bwd_dq', 'a.B * a.H * a.Nq', ['dq', 'D'], undefined, true);
   const r = cudaRenderer(cx);
@@ -95,9 +97,10 @@ export function dqKernel(
     for (let i = 1; i < idx.length; i++) flat = `(${flat}) * ${dimText(t.dims[i]!, field)} + ${idx[i]!}`;
     return `if (${ok}) part[${slots.get(l.tensor)!} + ${flat}] += dsp * ${dLoad[n]!};`;
   });
-  const pair = [
+  // The pair in tile mode m (a routed walk has no tiles: it tests the static mask on every pair).
+  const pair = (m: Mode): string[] => [
     `const int k = ${ARGS}.k_offset + j;`,
-    ...maskLines(mode, mask),
+    ...maskLines(m, mask),
     'float qk = 0.f;',
     'for (int d = 0; d < D; ++d) qk += qv[d] * a.k[(kv0 + j) * D + d];',
     SCORE_DECL,
@@ -112,22 +115,9 @@ export function dqKernel(
     ...e.roots.slice(2, 2 + np).map((x, n) => `part[${n}] += dsp * ${x};`),
     ...scatter,
   ];
-  const loop = [
-    'if (lse != -INFINITY) {',
-    '  for (int k0 = 0; k0 < a.Nk; k0 += BLOCK) {',
-    '    const int k_end = min(k0 + BLOCK, a.Nk);',
-    ...(mode === 'dynamic'
-      ? [
-          '    const int cls = tile_class(a, b, h, q, q, a.k_offset + k0, a.k_offset + k_end - 1);',
-          '    if (cls == TILE_EMPTY) continue;',
-        ]
-      : []),
-    '    for (int j = k0; j < k_end; ++j) {',
-    ...padLines(unreadVoided(pair, 'k'), '      '),
-    '    }',
-    '  }',
-    '}',
-  ];
+  const loop = route
+    ? route.rowWalk(unreadVoided(pair(mode === 'dynamic' ? 'partial' : mode), 'k'))
+    : tiledLoop(mode, unreadVoided(pair(mode), 'k'));
   const kernelLines = [
     `__global__ void __launch_bounds__(THREADS) bwd_dq(const Args a) {`,
     '  const long long r = (long long)blockIdx.x * THREADS + threadIdx.x;',
@@ -154,11 +144,32 @@ export function dqKernel(
   return voidIfUnread(kernelLines, kernelLines.indexOf('  const int q = a.q_offset + i;'), 'q');
 }
 
+/** A dq row's walk over every key, tile by tile (empty tiles skipped in dynamic mode). */
+function tiledLoop(mode: Mode, pair: readonly string[]): string[] {
+  return [
+    'if (lse != -INFINITY) {',
+    '  for (int k0 = 0; k0 < a.Nk; k0 += BLOCK) {',
+    '    const int k_end = min(k0 + BLOCK, a.Nk);',
+    ...(mode === 'dynamic'
+      ? [
+          '    const int cls = tile_class(a, b, h, q, q, a.k_offset + k0, a.k_offset + k_end - 1);',
+          '    if (cls == TILE_EMPTY) continue;',
+        ]
+      : []),
+    '    for (int j = k0; j < k_end; ++j) {',
+    ...padLines(pair, '      '),
+    '    }',
+    '  }',
+    '}',
+  ];
+}
+
 export function dkdvKernel(
   kernel: AttentionKernel,
   grad: ScoreGradient,
   mode: Mode,
   cx: CudaContext,
+  route?: RoutingStage,
 ): string[] {
   if (mode === 'empty')
     return emptyKernel('bwd_dkdv', 'a.B * a.Hkv * a.Nk', ['dk', 'D'], ['dv', 'DV'], false);
@@ -167,6 +178,7 @@ export function dkdvKernel(
   const e = linearize([kernel.score, grad.dScore], r, 'sc');
   const pair = [
     'const int q = a.q_offset + i;',
+    ...(route ? [route.test('kid')] : []),
     ...maskLines(mode, mask),
     'const long long row = row0 + i;',
     'const float lse = a.lse[row];',
@@ -209,6 +221,7 @@ export function dkdvKernel(
     '  const int kvh = (int)((r / a.Nk) % a.Hkv);',
     '  const int b = (int)(r / ((long long)a.Nk * a.Hkv));',
     '  const int k = a.k_offset + j;',
+    ...(route ? ['  const int kid = sel_id(a, k); // the id of this key, held constant'] : []),
     '  const int group = a.H / a.Hkv;',
     '  float kv[D], vv[DV], dk[D], dv[DV];',
     '  for (int d = 0; d < D; ++d) { kv[d] = a.k[r * D + d]; dk[d] = 0.f; }',

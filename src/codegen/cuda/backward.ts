@@ -8,13 +8,16 @@
 //              depend on scheduling (the deterministic mode; the only mode so far).
 // Tiles are classified as in the forward (empty skipped, the mask only on partial tiles); the
 // tensor summaries a classifier reads (document ids) come from bwd_summary_<t>, launched first.
+// Routing/selection kernels take the forward's `indices` back as a constant and test each pair's
+// membership (backward-routing.ts).
 // The kernels are in backward-passes.ts; the tensor-core backwards (bf16/f16: backward-mma.ts,
 // backward-wgmma.ts) are the default for 16-bit kernels (src/backward.ts, defaultBackwardEngines).
 import { deriveScore } from '../../ir/derive.js';
 import type { AttentionKernel } from '../../ir/kernel.js';
 import { backwardTileMode } from '../../ir/tile-mode.js';
 import { kernelSlots } from '../common.js';
-import { backwardUnsupported } from '../wgsl/backward.js';
+import { storageUnsupported } from '../wgsl/backward.js';
+import { routingFields, routingStage, type RoutingStage } from './backward-routing.js';
 import { ARGS, cudaSizeVars, cudaType, dimText, exactMulOf, type CudaContext } from './rules.js';
 import { helperSource } from './rules-helpers.js';
 import {
@@ -51,6 +54,7 @@ export interface CudaBackwardArtifact {
 function argsFields(
   kernel: AttentionKernel,
   summaries: readonly string[],
+  route: RoutingStage | undefined,
 ): { name: string; ctype: string }[] {
   const fields = [
     // dlse: ∂L/∂lse [B·H·Nq], or null when no gradient flows into lse.
@@ -61,6 +65,8 @@ function argsFields(
       const t = kernel.tensors.find((x) => x.name === name)!;
       return { name: `s_${name}`, ctype: `${cudaType[t.dtype]}*` };
     }),
+    // The forward's selection [B, G, Nq, K], held constant (backward-routing.ts).
+    ...routingFields(route),
     ...['B', 'H', 'Hkv', 'Nq', 'Nk', 'q_offset', 'k_offset', 'slots'].map((name) => ({ name, ctype: 'int' })),
     { name: 'scale', ctype: 'float' },
     ...kernel.params.map((p) => ({ name: `p_${p.name}`, ctype: cudaType[p.dtype] })),
@@ -70,8 +76,9 @@ function argsFields(
 
 /** The CUDA backward of a compiled (forward) kernel; throws when it has none. */
 export function renderCudaBackward(kernel: AttentionKernel): CudaBackwardArtifact {
-  const why = backwardUnsupported(kernel);
+  const why = storageUnsupported(kernel);
   if (why) throw new Error(why.replace('WGSL', 'CUDA'));
+  const route = routingStage(kernel, field);
   const grad = deriveScore(kernel.graph, kernel.score, kernel.params);
   const gradTensors = [...new Set(grad.loads.map((l) => l.tensor))].sort();
   const used = new Set<string>();
@@ -87,9 +94,9 @@ export function renderCudaBackward(kernel: AttentionKernel): CudaBackwardArtifac
   const slots = tensorSlots(kernel, grad, gradTensors);
   const element = cx({ b: 'b', h: 'h', q: 'q', k: 'k', score: 'score' });
   const kernels = [
-    ...dqKernel(kernel, grad, mode, element, slots),
+    ...dqKernel(kernel, grad, mode, element, slots, route),
     '',
-    ...dkdvKernel(kernel, grad, mode, element),
+    ...dkdvKernel(kernel, grad, mode, element, route),
   ];
   const tiles =
     mode === 'dynamic'
@@ -97,13 +104,17 @@ export function renderCudaBackward(kernel: AttentionKernel): CudaBackwardArtifac
       : [];
   const ns = `attnc_${kernel.name}_backward`;
   const summaries = mode === 'dynamic' ? kernel.summaries.map((x) => x.tensor) : [];
-  const fields = argsFields(kernel, summaries);
+  const fields = argsFields(kernel, summaries, route);
   const s = kernel.schedule;
   const slotCount = gradTensors.length
     ? `${slots.get(gradTensors.at(-1)!)!} + ${lengthText(kernel, gradTensors.at(-1)!)}`
     : String(grad.params.length);
   const code = [
-    ...deviceNamespace(kernel, ns, mode, fields, summaries, element, [...tiles, ...kernels]),
+    ...deviceNamespace(kernel, ns, mode, fields, summaries, element, [
+      ...(route?.helpers ?? []),
+      ...tiles,
+      ...kernels,
+    ]),
     `// Gradient slots: ${grad.params.map((p) => p.name).join(', ') || 'no params'}${gradTensors.length ? `, then ${gradTensors.join(', ')}` : ''}.`,
     ...hostEntries(kernel, ns, summaries, slotCount),
   ].join('\n');

@@ -54,7 +54,7 @@ export function cudaRoutingProblem(k: AttentionKernel): string | undefined {
 }
 
 /** A count (k, first or local) as C over the args struct, in 64-bit (host and device). */
-export function countC(n: Node, layout: CudaLayout): string {
+export function countC(n: Node, layout: Pick<CudaLayout, 'field'>): string {
   if (n.op === Op.CONST) return `${Number(n.arg)}LL`;
   if (n.op === Op.PARAM) return `(long long)${ARGS}.${layout.field(`param:${String(n.arg)}`)}`;
   if (n.op === Op.VAR) return String(n.arg) === 'D' ? '(long long)D' : `(long long)${ARGS}.${String(n.arg)}`;

@@ -6,7 +6,7 @@ import type { CudaLayout } from './layout.js';
 import { dimText } from './rules.js';
 
 /** The body of `sel_id(a, p)`: the id of position p for the plan's unit. */
-function selIdOf(k: AttentionKernel, unit: RoutingUnit, layout: CudaLayout): string[] {
+function selIdOf(k: AttentionKernel, unit: RoutingUnit, layout: Pick<CudaLayout, 'field'>): string[] {
   switch (unit.kind) {
     case 'tokens':
       return ['  return p;'];
@@ -24,7 +24,7 @@ function selIdOf(k: AttentionKernel, unit: RoutingUnit, layout: CudaLayout): str
 }
 
 /** `sel_id`, `sel_starts` / `sel_end`, the query units' `sel_unit_starts` / `sel_unit_end`, `sel_range`. */
-export function selSlots(k: AttentionKernel, layout: CudaLayout): string[] {
+export function selSlots(k: AttentionKernel, layout: Pick<CudaLayout, 'field'>): string[] {
   const unit = k.routing!.unit;
   const pooled = pooledSides(k.routing!);
   const idOf = selIdOf(k, unit, layout);

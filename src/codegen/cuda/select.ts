@@ -46,7 +46,7 @@ export const SEL_POOL_THREADS = 128;
 export const selName = (k: AttentionKernel, pass: string): string => `attnc_${k.name}_sel_${pass}`;
 
 /** The `from` capacity (a literal or an int param) as C. */
-function capacityC(from: FromSource, layout: CudaLayout): string {
+function capacityC(from: FromSource, layout: Pick<CudaLayout, 'field'>): string {
   const c = from.capacity;
   return /^\d+$/.test(c) ? `${c}LL` : `(long long)${ARGS}.${layout.field(`param:${c}`)}`;
 }
@@ -90,16 +90,16 @@ function selConstants(k: AttentionKernel): string[] {
   ];
 }
 
-/** The counts (k, first, local), groups and voters, spans and attention splits. */
-function selCounts(k: AttentionKernel, layout: CudaLayout): string[] {
+/**
+ * sel_count, sel_cap (K of `indices` [B, G, Nq, K]), sel_groups (G) and sel_group (the group query
+ * head h reads): what reading a row of `indices` needs, the backward's membership test too.
+ */
+export function selIndexRows(k: AttentionKernel, layout: Pick<CudaLayout, 'field'>): string[] {
   const r = k.routing!;
-  const unit = r.unit;
   const from = routingFrom(r);
   const G = routingGroups(r);
   const groups = { H: 'a.H', Hkv: 'a.Hkv', '1': '1' }[G];
   const groupOf = { H: 'h', Hkv: 'h / (a.H / a.Hkv)', '1': '0' }[G];
-  const voter0 = { H: 'g', Hkv: 'g * (a.H / a.Hkv)', '1': '0' }[G];
-  const voters = { H: '1', Hkv: 'a.H / a.Hkv', '1': 'a.H' }[G];
   const kcount = from ? capacityC(from, layout) : countC(r.source.count, layout);
   return [
     '// The counts: k (or the `from` capacity), first, local (64-bit; the launcher checks their range).',
@@ -110,6 +110,18 @@ function selCounts(k: AttentionKernel, layout: CudaLayout): string[] {
     `// G of indices [B, G, Nq, K]; the group of query head h; the heads (voters) of group g.`,
     `${HD} int sel_groups(const Args& a) { (void)a; return ${groups}; }`,
     `${HD} int sel_group(const Args& a, const int h) { (void)a; (void)h; return ${groupOf}; }`,
+  ];
+}
+
+/** The counts (k, first, local), groups and voters, spans and attention splits. */
+function selCounts(k: AttentionKernel, layout: CudaLayout): string[] {
+  const r = k.routing!;
+  const unit = r.unit;
+  const G = routingGroups(r);
+  const voter0 = { H: 'g', Hkv: 'g * (a.H / a.Hkv)', '1': '0' }[G];
+  const voters = { H: '1', Hkv: 'a.H / a.Hkv', '1': 'a.H' }[G];
+  return [
+    ...selIndexRows(k, layout),
     `${HD} int sel_voter0(const Args& a, const int g) { (void)a; (void)g; return ${voter0}; }`,
     `${HD} int sel_voters(const Args& a) { (void)a; return ${voters}; }`,
     `${HD} int sel_nspan(const Args& a) { return (a.Nk + SEL_SPAN - 1) / SEL_SPAN; }`,

@@ -62,7 +62,13 @@ export type Mode = TileMode;
 
 /** Why the kernel has no WGSL backward, or undefined. */
 export function backwardUnsupported(kernel: AttentionKernel): string | undefined {
-  if (kernel.routing) return 'the backward pass is not available for routing/selection kernels yet';
+  if (kernel.routing)
+    return 'the WGSL backward pass does not take routing/selection kernels; the CUDA SIMT backward takes them';
+  return storageUnsupported(kernel);
+}
+
+/** Why the kernel's storage (paged, quantized or 16-bit caches) has no f32 backward, or undefined. */
+export function storageUnsupported(kernel: AttentionKernel): string | undefined {
   const f = kernel.formats;
   if (f.paged) return 'the backward pass does not read paged K/V caches yet';
   // The stored tensors only (`paged` is a layout, not one of them).
