@@ -5,7 +5,6 @@
 import type { BackwardMmaExprs, TileWalk } from './backward-mma-exprs.js';
 import { indent } from './indent.js';
 import { hoistCounts, hoistEnd, keyHoistFill } from './backward-mask-hoists.js';
-import { afterPositions } from './backward-residue.js';
 import type { DkdvOrder } from './backward-residue.js';
 
 /**
@@ -180,7 +179,7 @@ export function statsSmemDecls(x: BackwardMmaExprs): string[] {
       : []),
     ...(x.slots
       ? [
-          `  float* Xs = ${afterPositions(hoistEnd(x.dkdvMask, 'Ds + 2 * BM'), x.residue)};             // [SLOTS][WARPS][NT][4][32]: carried per-element values`,
+          `  float* Xs = ${x.order.afterPositions(hoistEnd(x.dkdvMask, 'Ds + 2 * BM'))};             // [SLOTS][WARPS][NT][4][32]: carried per-element values`,
         ]
       : []),
   ];
@@ -191,7 +190,7 @@ export function statsSmemDecls(x: BackwardMmaExprs): string[] {
  * by the block's `threads` threads.
  */
 export const keyTileSetup = (x: BackwardMmaExprs, threads = 'THREADS'): string[] => [
-  ...(x.residue ? x.order.keyTile(x.residue.modulus) : keyTileCoords),
+  ...(x.order.keyTile ?? keyTileCoords),
   ...keyHoistFill(x.dkdvMask, threads, x.order),
   ...x.order.keyPositions(threads),
 ];
@@ -199,8 +198,5 @@ export const keyTileSetup = (x: BackwardMmaExprs, threads = 'THREADS'): string[]
 /** K and V of the block's key tile into Ks and Vs by `loader`, thread `tid`. */
 export function keyTileLoads(x: BackwardMmaExprs, loader: string, tid: string): string[] {
   const o = x.order;
-  return [
-    `  ${o.load(loader, 'D', 'BN', 'Ks', 'a.k + krow0 * D', `${o.nk} - k0`, tid)}`,
-    `  ${o.load(loader, 'DV', 'BN', 'Vs', 'a.v + krow0 * DV', `${o.nk} - k0`, tid)}`,
-  ];
+  return [`  ${o.keyLoad(loader, 'D', 'Ks', 'a.k', tid)}`, `  ${o.keyLoad(loader, 'DV', 'Vs', 'a.v', tid)}`];
 }
