@@ -91,7 +91,7 @@ export function dkdvOverGroup(head: readonly string[], np: number, o: DkdvOrder)
 /** The query head `h` of GQA step hg, its first row, and next_tile over its q-tiles. */
 export function headWalk(x: BackwardMmaExprs): string[] {
   const o = x.order;
-  if (!x.residue)
+  if (!x.residue && !x.patch)
     return [
       'const int h = hkv * group + hg;',
       'const size_t qrow0 = ((size_t)b * a.H + h) * a.Nq;',
@@ -101,13 +101,15 @@ export function headWalk(x: BackwardMmaExprs): string[] {
         'const int q_lo = a.q_offset + qt * BM, q_hi = a.q_offset + min((qt + 1) * BM, a.Nq) - 1;',
       ),
     ];
-  // The unit's class: rows row0 + step·i; q-tile qt holds class-local rows qt·BM.. (its bounding
-  // interval runs from the first to the last row's position).
+  // The unit's class (rows row0 + step·i) or query box (rows patch_key(pb, i)): q-tile qt holds
+  // walk indices qt·BM.. (its bounding interval runs from the first to the last row's position).
   return [
     'const int h = hkv * group + hg;',
-    "const size_t qrow0 = ((size_t)b * a.H + h) * a.Nq + ru.row0; // the class's first row",
+    x.residue
+      ? "const size_t qrow0 = ((size_t)b * a.H + h) * a.Nq + ru.row0; // the class's first row"
+      : "const size_t qrow0 = ((size_t)b * a.H + h) * a.Nq; // the head's first row (rows: patch_key)",
     ...nextTile(
-      x.residue,
+      x.residue ?? x,
       'nqt',
       `const int q_lo = ${o.qpos('qt * BM')}, q_hi = ${o.qpos(`min((qt + 1) * BM, (int)${o.nq}) - 1`)};`,
     ),
