@@ -4,8 +4,9 @@
 // ragged lengths (not whole image rows), offsets, GQA, an image narrower than the patch (its
 // pixels past W are no keys), patches with no key (an image wider than the keys), the plain
 // fallback (more patches than 4x the plain key tiles plus 16), D = 128 and the deterministic mode
-// (dK/dV in patches, dq by the query-major bwd_dq). Each case first checks that its bwd_dkdv runs
-// the patch order.
+// (dK/dV in patches, dq by the query-major bwd_dq), a causal conjunct beside the two with a
+// learnable param in the score; then random images and shapes. Each case first checks that its
+// bwd_dkdv runs the patch order.
 import { readFileSync } from 'node:fs';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
@@ -16,11 +17,18 @@ import type { MmaCheckOptions } from '../backward/mma-check.js';
 
 const neighbourhood = readFileSync('stdlib/neighbourhood.attn', 'utf8');
 
+// Another conjunct beside the two, and a learnable param read by the score (its gradient is summed
+// in bwd_dkdv, where the patch's missing pixels must be masked out, not only zero rows).
+const causalSoftcap = `attention t(cap: f32 = 2.5, W: int = 10, r: int = 2) {
+  score cap * tanh((score - 0.125 * float(q - k)) / cap)
+  mask causal && abs(q / W - k / W) <= r && abs(q % W - k % W) <= r
+}`;
+
 const shape = (s: Partial<Shape>): Shape => ({ B: 1, Hq: 1, Hkv: 1, Nq: 70, Nk: 90, D: 64, Dv: 64, ...s });
 
 /** The dK/dV kernel's text of the mma backward (up to bwd_dq_out or bwd_dq). */
-function dkdvText(sh: Shape, opts: MmaCheckOptions): string {
-  const code = compileCudaBackwardMma(neighbourhood, {
+function dkdvText(source: string, sh: Shape, opts: MmaCheckOptions): string {
+  const code = compileCudaBackwardMma(source, {
     file: 'n.attn',
     headDim: sh.D,
     valueDim: sh.Dv,
@@ -31,7 +39,7 @@ function dkdvText(sh: Shape, opts: MmaCheckOptions): string {
   return code.slice(at, code.indexOf('__global__', at));
 }
 
-const cases: readonly [string, Partial<Shape>, MmaCheckOptions][] = [
+const cases: readonly [string, Partial<Shape>, MmaCheckOptions, string?][] = [
   // 10-wide image under 8 x 16 patches: columns 10..15 of each patch are no keys.
   ['W 10 (narrower than the patch), r 1', { Nq: 100, Nk: 100 }, { params: { W: 10, r: 1 } }],
   [
@@ -50,17 +58,18 @@ const cases: readonly [string, Partial<Shape>, MmaCheckOptions][] = [
   ['W 5000: plain fallback units', { Nq: 80, Nk: 150 }, { params: { W: 5000, r: 3 } }],
   ['D = 128, W 20, r 2', { D: 128, Dv: 128, Nq: 90, Nk: 140 }, { params: { W: 20, r: 2 } }],
   ['deterministic, W 12, r 3', { Nq: 90, Nk: 110 }, { deterministic: true, params: { W: 12, r: 3 } }],
+  ['causal conjunct, learnable cap, W 10 (narrower)', { Hq: 2, Nq: 120, Nk: 130 }, {}, causalSoftcap],
 ];
 
 describe('tensor-core CUDA backward, dK/dV in 2-D patch order (CPU emulation) vs the reference', () => {
   it.each(cases)(
     '%s',
-    async (_, s, opts) => {
+    async (_, s, opts, source = neighbourhood) => {
       const sh = shape(s);
-      const dkdv = dkdvText(sh, opts);
+      const dkdv = dkdvText(source, sh, opts);
       expect(dkdv).toContain('patch_key_unit(blockIdx.x, ');
       expect(dkdv).toContain('load_rows_gather<D, BM>');
-      const errors = await checkMmaBackward(neighbourhood, sh, 7, opts);
+      const errors = await checkMmaBackward(source, sh, 7, opts);
       if (process.env.ATTNC_SHOW_ERRORS) console.log(_, errors);
       for (const [g, e] of Object.entries(errors)) expect(e, `${g} ${_}`).toBeLessThanOrEqual(MMA_GRAD_TOL);
     },

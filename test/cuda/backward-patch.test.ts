@@ -15,7 +15,7 @@ import { TUNE_ENGINES } from '../../src/codegen/cuda/backward-wgmma-tune.js';
 import type { BackwardWgmmaTune } from '../../src/codegen/cuda/backward-wgmma-tune.js';
 import { patchUnitSource } from '../../src/codegen/cuda/patch.js';
 import { rng } from '../../src/runtime/inputs.js';
-import { scratchDir } from './support.js';
+import { expectNoSpills, expectOk, run, scratchDir } from './support.js';
 
 interface Case {
   W: number;
@@ -225,4 +225,25 @@ describe('dK/dV in 2-D patch order: emitted structure', () => {
       expect(code, name).toContain('bwd_dkdv<<<dim3((unsigned)((a->Nk + BN - 1) / BN), (unsigned)a->Hkv');
     }
   });
+});
+
+describe('dK/dV in 2-D patch order: nvcc sm_90a', () => {
+  // The producer kernel's default (its dqBulk and ping-pong dropped: the same kernel as ws_all8,
+  // ws_dqb and ws_pp here) and ws_nosplit, the one knob set with another tile body; every stdlib
+  // pattern's mma, wgmma and deterministic builds are backward-mma.test.ts's and backward-wgmma.test.ts's.
+  it('builds the producer kernel, default and ws_nosplit, D = 128: warnings as errors, bounded spills', async () => {
+    const dir = scratchDir('bwd-patch-nvcc');
+    const parts = engines(neighbourhood, 128, false)
+      .filter(([name]) => name === 'ws' || name === 'ws_nosplit')
+      .map(([name, code]) => code.replaceAll('attnc_neighbourhood_backward', `attnc_nb_${name}_backward`));
+    expect(parts).toHaveLength(2);
+    const cu = join(dir, 'backward.cu');
+    writeFileSync(cu, parts.join('\n'));
+    const flags = ['-arch=sm_90a', '-O3', '-c', '-Werror', 'all-warnings', '-Xptxas', '-v'];
+    const r = await run('nvcc', [...flags, cu, '-o', join(dir, 'b.o')], undefined, 600_000);
+    expectOk(r, 'nvcc sm_90a');
+    // Measured (CUDA 13): the default 4/4 bytes stored/loaded, ws_nosplit none. The bound keeps
+    // them from growing.
+    expectNoSpills(r.stderr, 3 * parts.length, [/attnc_nb_ws_backward\w*bwd_dkdvE/], 8);
+  }, 600_000);
 });
