@@ -10,10 +10,10 @@
 import { readFileSync } from 'node:fs';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { compileCudaBackwardMma } from '../../src/backward.js';
 import type { Shape } from '../support/arbitraries.js';
 import { checkMmaBackward, MMA_GRAD_TOL } from '../backward/mma-check.js';
 import type { MmaCheckOptions } from '../backward/mma-check.js';
+import { mmaDkdvText } from './backward-engines.js';
 
 const neighbourhood = readFileSync('stdlib/neighbourhood.attn', 'utf8');
 
@@ -25,19 +25,6 @@ const causalSoftcap = `attention t(cap: f32 = 2.5, W: int = 10, r: int = 2) {
 }`;
 
 const shape = (s: Partial<Shape>): Shape => ({ B: 1, Hq: 1, Hkv: 1, Nq: 70, Nk: 90, D: 64, Dv: 64, ...s });
-
-/** The dK/dV kernel's text of the mma backward (up to bwd_dq_out or bwd_dq). */
-function dkdvText(source: string, sh: Shape, opts: MmaCheckOptions): string {
-  const code = compileCudaBackwardMma(source, {
-    file: 'n.attn',
-    headDim: sh.D,
-    valueDim: sh.Dv,
-    dtype: 'bf16',
-    ...(opts.deterministic ? { deterministic: true } : {}),
-  }).backward.code;
-  const at = code.indexOf('bwd_dkdv(const Args a)');
-  return code.slice(at, code.indexOf('__global__', at));
-}
 
 const cases: readonly [string, Partial<Shape>, MmaCheckOptions, string?][] = [
   // 10-wide image under 8 x 16 patches: columns 10..15 of each patch are no keys.
@@ -66,7 +53,7 @@ describe('tensor-core CUDA backward, dK/dV in 2-D patch order (CPU emulation) vs
     '%s',
     async (_, s, opts, source = neighbourhood) => {
       const sh = shape(s);
-      const dkdv = dkdvText(source, sh, opts);
+      const dkdv = mmaDkdvText(source, sh, opts);
       expect(dkdv).toContain('patch_key_unit(blockIdx.x, ');
       expect(dkdv).toContain('load_rows_gather<D, BM>');
       const errors = await checkMmaBackward(source, sh, 7, opts);

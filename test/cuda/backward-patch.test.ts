@@ -5,25 +5,17 @@
 // producer kernel and its knobs; atomic and deterministic). Numerics: backward-patch-emu.test.ts
 // (mma on the CPU emulator); nvcc builds: backward-mma.test.ts and backward-wgmma.test.ts build
 // stdlib/neighbourhood.attn with every other stdlib pattern (warnings as errors, bounded spills).
-import { execFileSync } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { compileCudaBackwardMma, compileCudaBackwardWgmma } from '../../src/backward.js';
 import { patchKeyUnitSource } from '../../src/codegen/cuda/backward-patch.js';
-import { TUNE_ENGINES } from '../../src/codegen/cuda/backward-wgmma-tune.js';
-import type { BackwardWgmmaTune } from '../../src/codegen/cuda/backward-wgmma-tune.js';
 import { patchUnitSource } from '../../src/codegen/cuda/patch.js';
 import { rng } from '../../src/runtime/inputs.js';
-import { expectNoSpills, expectOk, run, scratchDir } from './support.js';
+import { backwardEngines, expectPlainOrder, forEveryEngine, nvccSm90a } from './backward-engines.js';
+import { neighbourhoodAllows, randomNeighbourhoodCase, runHostHarness, unitRecords } from './host-harness.js';
+import type { NeighbourhoodCase } from './host-harness.js';
+import { expectNoSpills } from './support.js';
 
-interface Case {
-  W: number;
-  r: number;
-  Nq: number;
-  Nk: number;
-  qo: number;
-  ko: number;
+interface Case extends NeighbourhoodCase {
   BN: number;
 }
 interface KeyUnit {
@@ -38,19 +30,13 @@ interface KeyUnit {
 
 /** Every unit of each case, by the emitted dkdv_units arithmetic and patch_key_unit run on the host. */
 function hostKeyUnits(cases: readonly Case[]): KeyUnit[][] {
-  const dir = scratchDir('bwd-patch');
-  const harness = [
-    '#include <stdio.h>',
-    '#define __host__',
-    '#define __device__',
-    ...patchUnitSource,
-    ...patchKeyUnitSource,
+  const main = [
     'int main() {',
-    '  int W, r, Nq, Nk, qo, ko, BN;',
-    '  while (scanf("%d %d %d %d %d %d %d", &W, &r, &Nq, &Nk, &qo, &ko, &BN) == 7) {',
+    '  int W, ry, rx, Nq, Nk, qo, ko, BN;',
+    '  while (scanf("%d %d %d %d %d %d %d %d", &W, &ry, &rx, &Nq, &Nk, &qo, &ko, &BN) == 8) {',
     '    const int n = patch_units(patch_key_grid(W, Nq, Nk, qo, ko, BN), Nk, BN); // dkdv_units',
     '    for (int un = 0; un < n; ++un) {',
-    '      const PatchKeyUnit u = patch_key_unit(un, W, r, r, Nq, Nk, qo, ko, BN);',
+    '      const PatchKeyUnit u = patch_key_unit(un, W, ry, rx, Nq, Nk, qo, ko, BN);',
     '      printf("%d %d %d |", u.keys.plain, u.box.q_lo, u.box.q_hi);',
     '      for (int c = 0; c < u.n; ++c) printf(" %d", patch_tile_key(u, c));',
     '      printf(" |");',
@@ -60,59 +46,33 @@ function hostKeyUnits(cases: readonly Case[]): KeyUnit[][] {
     '    printf("\\n");',
     '  }',
     '}',
-  ].join('\n');
-  writeFileSync(join(dir, 'units.cpp'), harness);
-  execFileSync('g++', ['-O1', '-Wall', '-Werror', '-o', join(dir, 'units'), join(dir, 'units.cpp')]);
-  const input = cases.map((c) => `${c.W} ${c.r} ${c.Nq} ${c.Nk} ${c.qo} ${c.ko} ${c.BN}`).join('\n');
-  const out = execFileSync(join(dir, 'units'), { input: input + '\n', encoding: 'utf8', maxBuffer: 1 << 28 });
-  const nums = (s: string) => s.trim().split(/\s+/).filter(Boolean).map(Number);
-  return out
-    .split('\n')
-    .slice(0, cases.length)
-    .map((line) =>
-      line
-        .split(';')
-        .filter((u) => u.trim())
-        .map((u) => {
-          const [head, keys, queries] = u.split('|') as [string, string, string];
-          const [plain, kLo, kHi] = nums(head);
-          return { plain: plain === 1, kLo: kLo!, kHi: kHi!, keys: nums(keys), queries: nums(queries) };
-        }),
-    );
+  ];
+  const input = cases.map((c) => `${c.W} ${c.ry} ${c.rx} ${c.Nq} ${c.Nk} ${c.qo} ${c.ko} ${c.BN}`);
+  return runHostHarness('bwd-patch', [...patchUnitSource, ...patchKeyUnitSource], main, input).map((line) =>
+    unitRecords(line).map(([head, keys, queries]) => {
+      const [plain, kLo, kHi] = head!;
+      return { plain: plain === 1, kLo: kLo!, kHi: kHi!, keys: keys!, queries: queries! };
+    }),
+  );
 }
-
-const floorDiv = (a: number, b: number): number => Math.floor(a / b);
-const floorMod = (a: number, b: number): number => a - b * Math.floor(a / b);
-/** The neighbourhood mask on positions (W ≥ 1 here; differences stay far from the int range). */
-const allowed = (c: Case, q: number, k: number): boolean =>
-  Math.abs(floorDiv(q, c.W) - floorDiv(k, c.W)) <= c.r &&
-  Math.abs(floorMod(q, c.W) - floorMod(k, c.W)) <= c.r;
 
 function cases(): Case[] {
   const r = rng(29);
   const int = (lo: number, hi: number) => lo + Math.floor(r() * (hi - lo + 1));
   const out: Case[] = [
-    { W: 37, r: 3, Nq: 400, Nk: 400, qo: 0, ko: 0, BN: 64 },
-    { W: 10, r: 1, Nq: 100, Nk: 100, qo: 0, ko: 0, BN: 128 }, // narrower than the 16-wide patch
-    { W: 16, r: 2, Nq: 260, Nk: 300, qo: 25, ko: -40, BN: 32 },
-    { W: 1000, r: 2, Nq: 60, Nk: 90, qo: 0, ko: 0, BN: 128 }, // patches with no key
-    { W: 5000, r: 3, Nq: 80, Nk: 150, qo: 0, ko: 0, BN: 128 }, // too many patches: plain
-    { W: 0, r: 1, Nq: 40, Nk: 30, qo: 0, ko: 0, BN: 16 }, // plain
-    { W: 12, r: 1, Nq: 30, Nk: 40, qo: 0, ko: 1 << 29, BN: 16 }, // near the int range: plain
-    { W: 9, r: -1, Nq: 50, Nk: 50, qo: 0, ko: 0, BN: 16 }, // nothing allowed: empty boxes
-    { W: 8, r: 2, Nq: 0, Nk: 64, qo: 0, ko: 0, BN: 16 }, // keys with no query at all
-    { W: 7, r: 100000, Nq: 150, Nk: 120, qo: 10, ko: -20, BN: 32 }, // box rows clamped
+    { W: 37, ry: 3, rx: 3, Nq: 400, Nk: 400, qo: 0, ko: 0, BN: 64 },
+    { W: 10, ry: 1, rx: 1, Nq: 100, Nk: 100, qo: 0, ko: 0, BN: 128 }, // narrower than the 16-wide patch
+    { W: 16, ry: 2, rx: 2, Nq: 260, Nk: 300, qo: 25, ko: -40, BN: 32 },
+    { W: 1000, ry: 2, rx: 2, Nq: 60, Nk: 90, qo: 0, ko: 0, BN: 128 }, // patches with no key
+    { W: 5000, ry: 3, rx: 3, Nq: 80, Nk: 150, qo: 0, ko: 0, BN: 128 }, // too many patches: plain
+    { W: 0, ry: 1, rx: 1, Nq: 40, Nk: 30, qo: 0, ko: 0, BN: 16 }, // plain
+    { W: 12, ry: 1, rx: 1, Nq: 30, Nk: 40, qo: 0, ko: 1 << 29, BN: 16 }, // near the int range: plain
+    { W: 9, ry: -1, rx: -1, Nq: 50, Nk: 50, qo: 0, ko: 0, BN: 16 }, // nothing allowed: empty boxes
+    { W: 8, ry: 2, rx: 2, Nq: 0, Nk: 64, qo: 0, ko: 0, BN: 16 }, // keys with no query at all
+    { W: 7, ry: 100000, rx: 1, Nq: 150, Nk: 120, qo: 10, ko: -20, BN: 32 }, // box rows clamped
   ];
   for (let i = 0; i < 40; i++)
-    out.push({
-      W: int(1, 40),
-      r: int(-1, 4),
-      Nq: int(0, 260),
-      Nk: int(1, 260),
-      qo: int(-60, 60),
-      ko: int(-60, 60),
-      BN: [16, 32, 64, 128][int(0, 3)]!,
-    });
+    out.push({ ...randomNeighbourhoodCase(int, 'key'), BN: [16, 32, 64, 128][int(0, 3)]! });
   return out;
 }
 
@@ -144,7 +104,7 @@ describe('patch key units (emitted C, run on the host)', () => {
         const missed: string[] = []; // one expect per unit: the loop is hot
         for (const k of u.keys)
           for (let q = 0; q < c.Nq; q++)
-            if (!box.has(q) && allowed(c, c.qo + q, c.ko + k)) missed.push(`key ${k} query ${q}`);
+            if (!box.has(q) && neighbourhoodAllows(c, c.qo + q, c.ko + k)) missed.push(`key ${k} query ${q}`);
         expect(missed, what).toEqual([]);
       }
       expect(
@@ -157,10 +117,10 @@ describe('patch key units (emitted C, run on the host)', () => {
 
   it('falls back to plain key tiles where the forward does, and walks the neighbourhood, not image rows', () => {
     const [wide, nowhere, farOff, image] = hostKeyUnits([
-      { W: 5000, r: 3, Nq: 80, Nk: 150, qo: 0, ko: 0, BN: 128 },
-      { W: 0, r: 1, Nq: 40, Nk: 30, qo: 0, ko: 0, BN: 16 },
-      { W: 12, r: 1, Nq: 30, Nk: 40, qo: 0, ko: 1 << 29, BN: 16 },
-      { W: 128, r: 7, Nq: 128 * 48, Nk: 128 * 48, qo: 0, ko: 0, BN: 128 },
+      { W: 5000, ry: 3, rx: 3, Nq: 80, Nk: 150, qo: 0, ko: 0, BN: 128 },
+      { W: 0, ry: 1, rx: 1, Nq: 40, Nk: 30, qo: 0, ko: 0, BN: 16 },
+      { W: 12, ry: 1, rx: 1, Nq: 30, Nk: 40, qo: 0, ko: 1 << 29, BN: 16 },
+      { W: 128, ry: 7, rx: 7, Nq: 128 * 48, Nk: 128 * 48, qo: 0, ko: 0, BN: 128 },
     ]);
     for (const units of [wide!, nowhere!, farOff!]) expect(units.every((u) => u.plain)).toBe(true);
     // 8 × 16 key patches on a 128-wide image, r 7: 22 rows of 30 queries (the plain order's key
@@ -171,60 +131,29 @@ describe('patch key units (emitted C, run on the host)', () => {
 });
 
 const neighbourhood = readFileSync('stdlib/neighbourhood.attn', 'utf8');
-const opts = (headDim: number, deterministic: boolean) =>
-  ({ file: 'neighbourhood.attn', headDim, dtype: 'bf16', deterministic }) as const;
-
-/** bwd_dkdv's text (up to the next kernel). */
-const dkdvOf = (code: string): string => {
-  const at = code.indexOf('bwd_dkdv(const Args a)');
-  return code.slice(at, code.indexOf('__global__', at));
-};
-
-/** Every tensor-core engine's backward of `source`: mma, wgmma without and with the producer, each knob set. */
-function engines(source: string, headDim: number, deterministic: boolean): [string, string][] {
-  const wgmma = (producer: boolean, tune?: BackwardWgmmaTune) =>
-    compileCudaBackwardWgmma(source, { ...opts(headDim, deterministic), producer, ...(tune ? { tune } : {}) })
-      .backward.code;
-  return [
-    ['mma', compileCudaBackwardMma(source, opts(headDim, deterministic)).backward.code],
-    ['wg', wgmma(false)],
-    ['ws', wgmma(true)],
-    ...Object.entries(TUNE_ENGINES).map(([name, tune]): [string, string] => [name, wgmma(true, tune)]),
-  ];
-}
-
 describe('dK/dV in 2-D patch order: emitted structure', () => {
   it('every engine and mode runs a block per key patch, gathers its rows and adds dQ by row', () => {
-    for (const deterministic of [false, true])
-      for (const [name, code] of engines(neighbourhood, 128, deterministic)) {
-        const what = `${name}${deterministic ? ' deterministic' : ''}`;
-        const dkdv = dkdvOf(code);
-        expect(dkdv, what).toContain(
-          'patch_key_unit(blockIdx.x, a.p_W, a.p_r, a.p_r, a.Nq, a.Nk, a.q_offset, a.k_offset, BN)',
-        );
-        expect(dkdv, what).toMatch(/load_(rows|panel)_gather<D, BN>\(Ks, a\.k \+ krow0 \* D, /);
-        expect(dkdv, what).toMatch(
-          /load_(rows|panel)_gather<D, BM>\(Qs \+ buf \* \(BM \* D\), a\.q \+ qrow0 \* D/,
-        );
-        expect(dkdv, what).toContain('const int kpos = __float_as_int(Ls[');
-        // dqBulk's dQ warp adds row runs: dropped under the patch order.
-        expect(dkdv, what).not.toContain('dq_meta');
-        expect(code, what).toContain('bwd_dkdv<<<dim3((unsigned)dkdv_units(*a), (unsigned)a->Hkv');
-        if (deterministic) {
-          // bwd_dq stays query-major over all keys.
-          const dq = code.slice(code.indexOf('bwd_dq(const Args a)'));
-          expect(dq, what).not.toContain('patch_key');
-        }
+    forEveryEngine(neighbourhood, 'neighbourhood.attn', (what, code, dkdv, deterministic) => {
+      expect(dkdv, what).toContain(
+        'patch_key_unit(blockIdx.x, a.p_W, a.p_r, a.p_r, a.Nq, a.Nk, a.q_offset, a.k_offset, BN)',
+      );
+      expect(dkdv, what).toMatch(/load_(rows|panel)_gather<D, BN>\(Ks, a\.k \+ krow0 \* D, /);
+      expect(dkdv, what).toMatch(
+        /load_(rows|panel)_gather<D, BM>\(Qs \+ buf \* \(BM \* D\), a\.q \+ qrow0 \* D/,
+      );
+      expect(dkdv, what).toContain('const int kpos = __float_as_int(Ls[');
+      // dqBulk's dQ warp adds row runs: dropped under the patch order.
+      expect(dkdv, what).not.toContain('dq_meta');
+      expect(code, what).toContain('bwd_dkdv<<<dim3((unsigned)dkdv_units(*a), (unsigned)a->Hkv');
+      if (deterministic) {
+        // bwd_dq stays query-major over all keys.
+        const dq = code.slice(code.indexOf('bwd_dq(const Args a)'));
+        expect(dq, what).not.toContain('patch_key');
       }
+    });
   });
 
-  it('masks without a neighbourhood keep their order', () => {
-    const causal = readFileSync('stdlib/causal.attn', 'utf8');
-    for (const [name, code] of engines(causal, 64, false)) {
-      expect(code, name).not.toContain('patch_');
-      expect(code, name).toContain('bwd_dkdv<<<dim3((unsigned)((a->Nk + BN - 1) / BN), (unsigned)a->Hkv');
-    }
-  });
+  it('masks without a neighbourhood keep their order', () => expectPlainOrder('patch_'));
 });
 
 describe('dK/dV in 2-D patch order: nvcc sm_90a', () => {
@@ -232,16 +161,11 @@ describe('dK/dV in 2-D patch order: nvcc sm_90a', () => {
   // ws_dqb and ws_pp here) and ws_nosplit, the one knob set with another tile body; every stdlib
   // pattern's mma, wgmma and deterministic builds are backward-mma.test.ts's and backward-wgmma.test.ts's.
   it('builds the producer kernel, default and ws_nosplit, D = 128: warnings as errors, bounded spills', async () => {
-    const dir = scratchDir('bwd-patch-nvcc');
-    const parts = engines(neighbourhood, 128, false)
+    const parts = backwardEngines(neighbourhood, 'neighbourhood.attn', 128, false)
       .filter(([name]) => name === 'ws' || name === 'ws_nosplit')
       .map(([name, code]) => code.replaceAll('attnc_neighbourhood_backward', `attnc_nb_${name}_backward`));
     expect(parts).toHaveLength(2);
-    const cu = join(dir, 'backward.cu');
-    writeFileSync(cu, parts.join('\n'));
-    const flags = ['-arch=sm_90a', '-O3', '-c', '-Werror', 'all-warnings', '-Xptxas', '-v'];
-    const r = await run('nvcc', [...flags, cu, '-o', join(dir, 'b.o')], undefined, 600_000);
-    expectOk(r, 'nvcc sm_90a');
+    const r = await nvccSm90a('bwd-patch-nvcc', parts);
     // Measured (CUDA 13): the default 4/4 bytes stored/loaded, ws_nosplit none. The bound keeps
     // them from growing.
     expectNoSpills(r.stderr, 3 * parts.length, [/attnc_nb_ws_backward\w*bwd_dkdvE/], 8);
