@@ -8,7 +8,8 @@
 // dilated causal triangle ran the masked path, d−1 of d scores thrown away) become class-local
 // full or masked tiles of live scores only. The grid is (units, Hkv, B) (dkdv_units): block x runs
 // unit x, key tile x / C of class x % C (C classes), so every class's first tiles (under a causal
-// mask: the most q-tiles) start first.
+// mask: the most q-tiles) start first. DkdvOrder is also the 2-D patch order of neighbourhood
+// masks (backward-patch.ts).
 // Only bwd_dkdv is permuted: bwd_pre and bwd_dq_out are elementwise, and the deterministic bwd_dq
 // (backward-mma-dq.ts) is an independent query-major kernel that computes dq alone with the full mask.
 // Every text of the plain order is the one the kernels emitted before this order existed.
@@ -17,7 +18,7 @@ import { hoistCounts } from './backward-mask-hoists.js';
 import type { HoistedMask } from './backward-mask-hoists.js';
 import { residueUnitSource } from './residue.js';
 
-/** Where the dK/dV kernel's class-local indices land: the plain order is the identity. */
+/** Where the dK/dV kernel's walk and tile indices (class-local, patch-local) land: the plain order is the identity. */
 export interface DkdvOrder {
   /** Rows of the q-tile walk and keys of the key tiles (bounds of class-local indices). */
   readonly nq: string;
