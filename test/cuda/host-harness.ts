@@ -74,3 +74,25 @@ export function randomNeighbourhoodCase(
     ko: int(-60, 60),
   };
 }
+
+/**
+ * The pairs the neighbourhood allows that a unit does not visit: its own indices `own` (query rows,
+ * or keys for `ownSide` 'key') against every index of the other side missing from `visited`.
+ */
+export function missedPairs(
+  c: NeighbourhoodCase,
+  ownSide: 'query' | 'key',
+  own: readonly number[],
+  visited: readonly number[],
+): string[] {
+  const seen = new Set(visited);
+  const others = ownSide === 'query' ? c.Nk : c.Nq;
+  const missed: string[] = []; // one expect per unit: the loop is hot
+  for (const i of own)
+    for (let j = 0; j < others; j++) {
+      if (seen.has(j)) continue;
+      const [q, k] = ownSide === 'query' ? [i, j] : [j, i];
+      if (neighbourhoodAllows(c, c.qo + q, c.ko + k)) missed.push(`query ${q} key ${k}`);
+    }
+  return missed;
+}
