@@ -19,9 +19,10 @@
 // `bwd-emu` target runs the mma.sync backward (both modes) on the CPU emulator
 // (test/backward/mma-check.ts), the tensor-core path whose dK/dV kernels hoist mask parts. Round
 // 17's dilation axis (scripts/fuzz/draw.mjs) feeds the residue-class orders of both directions;
-// `--round 15` replays rounds 15 and 16's draws without it.
+// `--round 15` replays rounds 15 and 16's draws without it. Round 18's neighbourhood axis feeds
+// the 2-D patch orders (the backward's dK/dV kernel too); `--round 17` replays round 17's draws.
 // Seeds used: round 14 1..14 (docs/PERFORMANCE.md round 14); round 15 from 1501; round 16 from 2001;
-// round 17 from 2101.
+// round 17 from 2101; round 18 from 2201.
 import { writeFileSync } from 'node:fs';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -49,8 +50,9 @@ const BATCH = Number(arg('batch', 6));
 const OUT = arg('out', undefined);
 const VERBOSE = process.argv.includes('--verbose');
 // --round 14 replays round 14's draws (no round-15 axes: scripts/fuzz/axes.mjs), --round 15 those
-// of rounds 15 and 16 (no round-17 dilation axis: scripts/fuzz/draw.mjs).
-const ROUND = Number(arg('round', 17));
+// of rounds 15 and 16 (no round-17 dilation axis: scripts/fuzz/draw.mjs), --round 17 those of
+// round 17 (no round-18 neighbourhood axis).
+const ROUND = Number(arg('round', 18));
 // --mma-dims: D = Dv, 64 or 128 (by the draw's seed), the head dims the tensor-core backwards
 // take (most draws' dims are refused there), for bwd-emu and nvcc campaigns on those kernels.
 const MMA_DIMS = process.argv.includes('--mma-dims');
@@ -72,7 +74,7 @@ function fail(c, index, where, message) {
     source: c.source,
     config: configOf(c),
   });
-  const round = ROUND === 17 ? '' : ` --round ${ROUND}`;
+  const round = ROUND === 18 ? '' : ` --round ${ROUND}`;
   const dims = MMA_DIMS ? ' --mma-dims' : '';
   const replay = `node scripts/with-gpu.mjs node scripts/fuzz-campaign.mjs --seed ${SEED} --index ${index}${round}${dims} --targets ${[...TARGETS].join(',')}`;
   console.log(

@@ -123,11 +123,12 @@ function extras(r, compileOnly) {
  * One case: source, features, and the configuration (dims, dtype, shape, tiles, inputs seed):
  * round 14's case plus round 15's axes (axes.mjs, a stream of their own), or round 14's alone.
  */
-export function draw(seed, opts = { round: 17 }) {
+export function draw(seed, opts = { round: 18 }) {
   const c = drawRound14(seed);
   if (opts.round < 15) return { ...c, layout: 'packed', mmaArch: 'sm_80' };
   const a = axes(seed, c);
   if (opts.round >= 17) dilationAxis(seed, c, a);
+  if (opts.round >= 18) neighbourhoodAxis(seed, c, a);
   const lines = c.source.trimEnd().split('\n');
   const header = lines[0].replace(/\) \{$/, `${/\(\)/.test(lines[0]) ? '' : ', '}${a.params.join(', ')}) {`);
   const source = [
@@ -167,6 +168,26 @@ function dilationAxis(seed, c, a) {
     a.stmts.push(chance(r, 0.5) ? 'mask (q - k) % dil == 0' : 'mask k % dil == q % dil');
   } else a.stmts.push(`mask (q - k) % ${pick(r, [2, 3, 5, -3, 7])} == 0`);
   a.features.push('dilation');
+}
+
+/**
+ * Round 18's axis, from a stream of its own: a 2-D neighbourhood (`abs(q / W - k / W) <= r &&
+ * abs(q % W - k % W) <= r`, W and r literals or int params), which the tensor-core CUDA engines run
+ * in 2-D patches, the backward's dK/dV kernel included (the bwd-emu target executes it). No
+ * earlier round drew one. One draw in eight; not beside a dilation conjunct (a kernel with residue
+ * classes is not patched) nor with routing or selection.
+ */
+function neighbourhoodAxis(seed, c, a) {
+  const r = rng((seed ^ 0x2d1b5a3f) >>> 0);
+  const taken =
+    a.routed || [...c.features, ...a.features].some((f) => /^(route|select|emit)|^dilation$/.test(f));
+  if (taken || !chance(r, 0.125)) return;
+  const [w, radius] = [pick(r, [3, 5, 7, 12]), pick(r, [1, 2])];
+  const params = chance(r, 0.5);
+  if (params) a.params.push(`nbw: int = ${w}`, `nbr: int = ${radius}`);
+  const [W, R] = params ? ['nbw', 'nbr'] : [w, radius];
+  a.stmts.push(`mask abs(q / ${W} - k / ${W}) <= ${R} && abs(q % ${W} - k % ${W}) <= ${R}`);
+  a.features.push('neighbourhood');
 }
 
 /** Round 14's case: what old seeds drew (`draw(seed, { round: 14 })`). */

@@ -11,11 +11,11 @@
 import { readFileSync } from 'node:fs';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { compileCudaBackwardMma } from '../../src/backward.js';
 import type { Shape } from '../support/arbitraries.js';
 import { checkMmaBackward, MMA_GRAD_TOL } from '../backward/mma-check.js';
 import type { MmaCheckOptions } from '../backward/mma-check.js';
 import { arbSidedProgram, sidedTensors } from '../support/sided-masks.js';
+import { mmaDkdvText } from './backward-engines.js';
 
 const dilated = readFileSync('stdlib/dilated.attn', 'utf8');
 const literal3 = 'attention t() { mask causal && (q - k) % 3 == 0 }';
@@ -29,19 +29,6 @@ const softcapAlibi = `attention t(cap: f32 = 2.5, d: int = 3) {
 }`;
 
 const shape = (s: Partial<Shape>): Shape => ({ B: 1, Hq: 2, Hkv: 1, Nq: 70, Nk: 90, D: 64, Dv: 64, ...s });
-
-/** The dK/dV kernel's text of `source`'s mma backward (up to bwd_dq_out or bwd_dq). */
-function dkdvText(source: string, sh: Shape, opts: MmaCheckOptions): string {
-  const code = compileCudaBackwardMma(source, {
-    file: 't.attn',
-    headDim: sh.D,
-    valueDim: sh.Dv,
-    dtype: opts.dtype ?? 'bf16',
-    ...(opts.deterministic ? { deterministic: true } : {}),
-  }).backward.code;
-  const at = code.indexOf('bwd_dkdv(const Args a)');
-  return code.slice(at, code.indexOf('__global__', at));
-}
 
 const cases: readonly [string, string, Partial<Shape>, MmaCheckOptions][] = [
   ['d = 2 (param)', dilated, {}, {}],
@@ -75,7 +62,7 @@ describe('tensor-core CUDA backward, dK/dV in residue-class order (CPU emulation
     '%s',
     async (_, source, s, opts) => {
       const sh = shape(s);
-      const dkdv = dkdvText(source, sh, opts);
+      const dkdv = mmaDkdvText(source, sh, opts);
       expect(dkdv).toContain('residue_key_unit(blockIdx.x, ');
       expect(dkdv).toContain('load_rows_strided<D, BM>');
       expect(dkdv).not.toContain('floormod'); // the dilation conjunct is never evaluated
@@ -115,7 +102,7 @@ describe('dK/dV in residue-class order (CPU emulation): random masks with a dila
       fc.asyncProperty(arbDilatedProgram, arbShape, fc.integer(), async (source, sh, seed) => {
         const opts = { tensors: sidedTensors(sh, seed) } as const;
         const where = `\n${source}${JSON.stringify(sh)} seed ${seed}`;
-        expect(dkdvText(source, sh, opts), where).toContain('residue_key_unit(blockIdx.x, ');
+        expect(mmaDkdvText(source, sh, opts), where).toContain('residue_key_unit(blockIdx.x, ');
         const errors = await checkMmaBackward(source, sh, seed, opts);
         for (const [g, e] of Object.entries(errors))
           expect(e, `${g}${where}`).toBeLessThanOrEqual(MMA_GRAD_TOL);

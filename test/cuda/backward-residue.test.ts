@@ -4,17 +4,14 @@
 // emitted structure on every engine (mma, wgmma, the producer kernel and its knobs; atomic and
 // deterministic), and nvcc sm_90a builds of all of them with warnings as errors and bounded
 // spills. Numerics: backward-residue-emu.test.ts (mma on the CPU emulator) and bench/cuda on a GPU.
-import { readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { compileCudaBackwardMma, compileCudaBackwardWgmma } from '../../src/backward.js';
 import { residueKeyUnitSource } from '../../src/codegen/cuda/backward-residue.js';
-import { TUNE_ENGINES } from '../../src/codegen/cuda/backward-wgmma-tune.js';
-import type { BackwardWgmmaTune } from '../../src/codegen/cuda/backward-wgmma-tune.js';
 import { residueUnitSource } from '../../src/codegen/cuda/residue.js';
 import { rng } from '../../src/runtime/inputs.js';
+import { backwardEngines, expectPlainOrder, forEveryEngine, nvccSm90a } from './backward-engines.js';
 import { floorMod, hostUnitTable } from './residue-host.js';
-import { expectNoSpills, expectOk, run, scratchDir } from './support.js';
+import { expectNoSpills } from './support.js';
 
 interface KeyUnit {
   key0: number;
@@ -106,62 +103,31 @@ describe('residue key units (emitted C, run on the host)', () => {
 });
 
 const dilated = readFileSync('stdlib/dilated.attn', 'utf8');
-const opts = (headDim: number, deterministic: boolean) =>
-  ({ file: 'dilated.attn', headDim, dtype: 'bf16', deterministic }) as const;
-
-/** bwd_dkdv's text (up to the next kernel). */
-const dkdvOf = (code: string): string => {
-  const at = code.indexOf('bwd_dkdv(const Args a)');
-  return code.slice(at, code.indexOf('__global__', at));
-};
-
-/** Every tensor-core engine's backward of `source`: mma, wgmma without and with the producer, each knob set. */
-function engines(source: string, headDim: number, deterministic: boolean): [string, string][] {
-  const wgmma = (producer: boolean, tune?: BackwardWgmmaTune) =>
-    compileCudaBackwardWgmma(source, { ...opts(headDim, deterministic), producer, ...(tune ? { tune } : {}) })
-      .backward.code;
-  return [
-    ['mma', compileCudaBackwardMma(source, opts(headDim, deterministic)).backward.code],
-    ['wg', wgmma(false)],
-    ['ws', wgmma(true)],
-    ...Object.entries(TUNE_ENGINES).map(([name, tune]): [string, string] => [name, wgmma(true, tune)]),
-  ];
-}
-
 describe('dK/dV in residue-class order: emitted structure', () => {
   it('every engine and mode walks class units and never evaluates the dilation in bwd_dkdv', () => {
-    for (const deterministic of [false, true])
-      for (const [name, code] of engines(dilated, 128, deterministic)) {
-        const what = `${name}${deterministic ? ' deterministic' : ''}`;
-        const dkdv = dkdvOf(code);
-        expect(dkdv, what).toContain(
-          'residue_key_unit(blockIdx.x, a.p_dilation, a.Nq, a.Nk, a.q_offset, a.k_offset, BN)',
-        );
-        expect(dkdv, what).toMatch(
-          /load_(rows|panel)_strided<D, BN>\(Ks, a\.k \+ krow0 \* D, \(size_t\)ru\.step \* D/,
-        );
-        expect(dkdv, what).toMatch(/load_(rows|panel)_strided<D, BM>/);
-        expect(dkdv, what).not.toContain('floormod');
-        // The element step reads its positions from shared memory.
-        expect(dkdv, what).toContain('const int kpos = __float_as_int(Ls[');
-        // A block per unit.
-        expect(code, what).toContain('bwd_dkdv<<<dim3((unsigned)dkdv_units(*a), (unsigned)a->Hkv');
-        if (deterministic) {
-          // bwd_dq stays query-major over all keys with the full mask.
-          const dq = code.slice(code.indexOf('bwd_dq(const Args a)'));
-          expect(dq, what).toContain('floormod');
-          expect(dq, what).not.toContain('residue_key_unit');
-        }
+    forEveryEngine(dilated, 'dilated.attn', (what, code, dkdv, deterministic) => {
+      expect(dkdv, what).toContain(
+        'residue_key_unit(blockIdx.x, a.p_dilation, a.Nq, a.Nk, a.q_offset, a.k_offset, BN)',
+      );
+      expect(dkdv, what).toMatch(
+        /load_(rows|panel)_strided<D, BN>\(Ks, a\.k \+ krow0 \* D, \(size_t\)ru\.step \* D/,
+      );
+      expect(dkdv, what).toMatch(/load_(rows|panel)_strided<D, BM>/);
+      expect(dkdv, what).not.toContain('floormod');
+      // The element step reads its positions from shared memory.
+      expect(dkdv, what).toContain('const int kpos = __float_as_int(Ls[');
+      // A block per unit.
+      expect(code, what).toContain('bwd_dkdv<<<dim3((unsigned)dkdv_units(*a), (unsigned)a->Hkv');
+      if (deterministic) {
+        // bwd_dq stays query-major over all keys with the full mask.
+        const dq = code.slice(code.indexOf('bwd_dq(const Args a)'));
+        expect(dq, what).toContain('floormod');
+        expect(dq, what).not.toContain('residue_key_unit');
       }
+    });
   });
 
-  it('masks without a dilation conjunct keep the plain order', () => {
-    const causal = readFileSync('stdlib/causal.attn', 'utf8');
-    for (const [name, code] of engines(causal, 64, false)) {
-      expect(code, name).not.toContain('residue_');
-      expect(code, name).toContain('bwd_dkdv<<<dim3((unsigned)((a->Nk + BN - 1) / BN), (unsigned)a->Hkv');
-    }
-  });
+  it('masks without a dilation conjunct keep the plain order', () => expectPlainOrder('residue_'));
 });
 
 describe('dK/dV in residue-class order: nvcc sm_90a', () => {
@@ -174,12 +140,11 @@ describe('dK/dV in residue-class order: nvcc sm_90a', () => {
     (headDim === 128 && ['ws_pp', 'ws_dqb', 'ws_nosplit'].includes(name)) ||
     (headDim === 128 && !deterministic && name === 'ws_all8');
   it('builds the structurally different engines (atomic and deterministic, D 64 and 128): warnings as errors, bounded spills', async () => {
-    const dir = scratchDir('bwd-residue-nvcc');
     const parts: string[] = [];
     for (const headDim of [64, 128])
       for (const deterministic of [false, true])
-        for (const [name, code] of engines(dilated, headDim, deterministic).filter(([n]) =>
-          built(headDim, deterministic, n),
+        for (const [name, code] of backwardEngines(dilated, 'dilated.attn', headDim, deterministic).filter(
+          ([n]) => built(headDim, deterministic, n),
         ))
           parts.push(
             code.replaceAll(
@@ -187,11 +152,7 @@ describe('dK/dV in residue-class order: nvcc sm_90a', () => {
               `attnc_dilated_${name}_${headDim}_${deterministic ? 'det' : 'at'}_backward`,
             ),
           );
-    const cu = join(dir, 'backward.cu');
-    writeFileSync(cu, parts.join('\n'));
-    const flags = ['-arch=sm_90a', '-O3', '-c', '-Werror', 'all-warnings', '-Xptxas', '-v'];
-    const r = await run('nvcc', [...flags, cu, '-o', join(dir, 'b.o')], undefined, 900_000);
-    expectOk(r, 'nvcc sm_90a');
+    const r = await nvccSm90a('bwd-residue-nvcc', parts);
     // Measured (CUDA 13, bwd_dkdv at D = 128): wgmma without the producer 20/30 bytes stored/
     // loaded (16/26 deterministic), the producer kernels 4-16 (the default, ping-pong: 12/10);
     // mma and every D = 64 kernel none. The bound keeps them from growing.

@@ -5,9 +5,6 @@
 // row once, give each unit every key its rows may see under the neighbourhood mask exactly once
 // (and only real keys), and bound its rows' and keys' positions for the tile classifier; for
 // random widths, radii (negative too), lengths, offsets and tile heights.
-import { execFileSync } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { patchUnitSource } from '../../src/codegen/cuda/patch.js';
 import { patchBoxSource } from '../../src/codegen/cuda/patch-box.js';
@@ -17,7 +14,15 @@ import { dumpIR } from '../../src/ir/dump.js';
 import { show } from '../../src/ir/graph.js';
 import { rng } from '../../src/runtime/inputs.js';
 import { readStdlib, stdlibPath } from '../support/stdlib.js';
-import { meta, scratchDir } from './support.js';
+import {
+  missedPairs,
+  neighbourhoodAllows,
+  randomNeighbourhoodCase,
+  runHostHarness,
+  unitRecords,
+} from './host-harness.js';
+import type { NeighbourhoodCase } from './host-harness.js';
+import { meta } from './support.js';
 
 /** `patchTweaks: []` pins the untweaked layout (the default neighbourhood schedule carries tweaks). */
 const cuda = (src: string, engine: 'mma' | 'wgmma' | 'simt' = 'wgmma') =>
@@ -109,14 +114,7 @@ describe('patch layout in the CUDA cores', () => {
   });
 });
 
-interface Case {
-  W: number;
-  ry: number;
-  rx: number;
-  Nq: number;
-  Nk: number;
-  qo: number;
-  ko: number;
+interface Case extends NeighbourhoodCase {
   BQ: number;
 }
 interface Unit {
@@ -135,13 +133,7 @@ interface Unit {
  * `box`, the boxMask grid (patch shape clamped to 16 × 16) and the query and key bit words.
  */
 function hostUnits(cases: readonly Case[], box = false): Unit[][] {
-  const dir = scratchDir('patch');
-  const harness = [
-    '#include <stdio.h>',
-    '#define __host__',
-    '#define __device__',
-    ...patchUnitSource,
-    ...patchBoxSource,
+  const main = [
     'int main() {',
     '  int W, ry, rx, Nq, Nk, qo, ko, BQ;',
     '  while (scanf("%d %d %d %d %d %d %d %d", &W, &ry, &rx, &Nq, &Nk, &qo, &ko, &BQ) == 8) {',
@@ -166,34 +158,26 @@ function hostUnits(cases: readonly Case[], box = false): Unit[][] {
     '    printf("\\n");',
     '  }',
     '}',
-  ].join('\n');
-  writeFileSync(join(dir, 'units.cpp'), harness);
-  execFileSync('g++', ['-O1', '-Wall', '-Werror', '-o', join(dir, 'units'), join(dir, 'units.cpp')]);
-  const input = cases.map((c) => `${c.W} ${c.ry} ${c.rx} ${c.Nq} ${c.Nk} ${c.qo} ${c.ko} ${c.BQ}`).join('\n');
-  const out = execFileSync(join(dir, 'units'), { input: input + '\n', encoding: 'utf8', maxBuffer: 1 << 28 });
-  const nums = (s: string) => s.trim().split(/\s+/).filter(Boolean).map(Number);
-  return out
-    .split('\n')
-    .slice(0, cases.length)
-    .map((line) =>
-      line
-        .split(';')
-        .filter((u) => u.trim())
-        .map((u) => {
-          const [head, rows, keys, qBits, kBits] = u.split('|') as [string, string, string, string, string];
-          const [plain, qLo, qHi] = nums(head);
-          const unit = { plain: plain === 1, qLo: qLo!, qHi: qHi!, rows: nums(rows), keys: nums(keys) };
-          return { ...unit, qBits: nums(qBits), kBits: nums(kBits) };
-        }),
-    );
+  ];
+  const input = cases.map((c) => `${c.W} ${c.ry} ${c.rx} ${c.Nq} ${c.Nk} ${c.qo} ${c.ko} ${c.BQ}`);
+  return runHostHarness('patch', [...patchUnitSource, ...patchBoxSource], main, input).map((line) =>
+    unitRecords(line).map(([head, rows, keys, qBits, kBits]) => {
+      const [plain, qLo, qHi] = head!;
+      return {
+        plain: plain === 1,
+        qLo: qLo!,
+        qHi: qHi!,
+        rows: rows!,
+        keys: keys!,
+        qBits: qBits!,
+        kBits: kBits!,
+      };
+    }),
+  );
 }
 
-const floorDiv = (a: number, b: number): number => Math.floor(a / b);
-const floorMod = (a: number, b: number): number => a - b * Math.floor(a / b);
 /** The neighbourhood mask on positions (W ≥ 1 here; differences stay far from the int range). */
-const allowed = (c: Case, q: number, k: number): boolean =>
-  Math.abs(floorDiv(q, c.W) - floorDiv(k, c.W)) <= c.ry &&
-  Math.abs(floorMod(q, c.W) - floorMod(k, c.W)) <= c.rx;
+const allowed = neighbourhoodAllows;
 
 function cases(): Case[] {
   const r = rng(13);
@@ -212,16 +196,7 @@ function cases(): Case[] {
     { W: (1 << 29) + 1, ry: 0, rx: 3, Nq: 40, Nk: 40, qo: 0, ko: 0, BQ: 16 }, // W too wide: plain
   ];
   for (let i = 0; i < 40; i++)
-    out.push({
-      W: int(1, 40),
-      ry: int(-1, 4),
-      rx: int(-1, 4),
-      Nq: int(1, 260),
-      Nk: int(0, 260),
-      qo: int(-60, 60),
-      ko: int(-60, 60),
-      BQ: [16, 32, 64][int(0, 2)]!,
-    });
+    out.push({ ...randomNeighbourhoodCase(int, 'query'), BQ: [16, 32, 64][int(0, 2)]! });
   return out;
 }
 
@@ -247,12 +222,7 @@ function checkCoverage(cs: readonly Case[], all: readonly Unit[][]): number {
         if (j > 0) expect(key, `${what}: keys ascend`).toBeGreaterThan(u.keys[j - 1]!);
       }
       if (c.W < 1) continue; // the plain layout visits every key
-      const keys = new Set(u.keys);
-      const missed: string[] = []; // one expect per unit: the loop is hot
-      for (const row of rows)
-        for (let k = 0; k < c.Nk; k++)
-          if (!keys.has(k) && allowed(c, c.qo + row, c.ko + k)) missed.push(`row ${row} key ${k}`);
-      expect(missed, what).toEqual([]);
+      expect(missedPairs(c, 'query', rows, u.keys), what).toEqual([]);
     }
     expect(
       seen.every((n) => n === 1),

@@ -44,7 +44,7 @@ describe('fuzz campaign', () => {
     let dilated = 0;
     for (let i = 0; i < 300; i++) {
       const before = draw(drawSeed(7, i, { round: 15 }), { round: 15 });
-      const now = draw(drawSeed(7, i, { round: 17 }));
+      const now = draw(drawSeed(7, i, { round: 17 }), { round: 17 });
       expect(before.features).not.toContain('dilation');
       if (!now.features.includes('dilation')) {
         expect(now).toEqual(before);
@@ -59,6 +59,27 @@ describe('fuzz campaign', () => {
       if (kernel.residue) dilated++;
     }
     expect(dilated).toBeGreaterThan(12); // about one draw in ten has the axis (routed draws take none)
+  });
+
+  it('round 18 adds a neighbourhood to some draws; --round 17 draws them as round 17 did', () => {
+    let patched = 0;
+    for (let i = 0; i < 300; i++) {
+      const before = draw(drawSeed(7, i, { round: 17 }), { round: 17 });
+      const now = draw(drawSeed(7, i, { round: 18 }));
+      expect(before.features).not.toContain('neighbourhood');
+      if (!now.features.includes('neighbourhood')) {
+        expect(now).toEqual(before);
+        continue;
+      }
+      expect(now.features).not.toContain('dilation');
+      // The two conjuncts reach the neighbourhood pass (a CUDA kernel records them) unless the draw
+      // is refused for another reason.
+      const built = runJob(() => compile(now.source, { target: 'cuda', headDim: 16, dtype: 'bf16' }));
+      if (built.status === 'refused') continue;
+      const { kernel } = compile(now.source, { target: 'cuda', headDim: 16, dtype: 'bf16' });
+      if (kernel.neighbourhood) patched++;
+    }
+    expect(patched).toBeGreaterThan(12); // about one draw in eight has the axis
   });
 
   it('calls a positioned CompileError a refusal and anything else a bug', () => {

@@ -21,7 +21,7 @@ export interface QTileLoop {
 export function qTileLoop(x: BackwardMmaExprs, engine: QTileLoop): string[] {
   const o = x.order;
   const panel = (w: string, dst: string, src: string): string =>
-    `  ${o.load(engine.loader, w, 'BM', dst, `${src} + (${o.qrow('q0')}) * ${w}`, `${o.nq} - q0`, 'tid')}`;
+    `  ${o.queryLoad(engine.loader, w, dst, src, 'tid')}`;
   return [
     ...headWalk(x),
     'auto load_q = [&](const int qt, const int buf) {',

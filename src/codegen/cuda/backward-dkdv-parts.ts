@@ -5,7 +5,6 @@
 import type { BackwardMmaExprs, TileWalk } from './backward-mma-exprs.js';
 import { indent } from './indent.js';
 import { hoistCounts, hoistEnd, keyHoistFill } from './backward-mask-hoists.js';
-import { afterPositions } from './backward-residue.js';
 import type { DkdvOrder } from './backward-residue.js';
 
 /**
@@ -92,7 +91,7 @@ export function dkdvOverGroup(head: readonly string[], np: number, o: DkdvOrder)
 /** The query head `h` of GQA step hg, its first row, and next_tile over its q-tiles. */
 export function headWalk(x: BackwardMmaExprs): string[] {
   const o = x.order;
-  if (!x.residue)
+  if (!x.residue && !x.patch)
     return [
       'const int h = hkv * group + hg;',
       'const size_t qrow0 = ((size_t)b * a.H + h) * a.Nq;',
@@ -102,13 +101,15 @@ export function headWalk(x: BackwardMmaExprs): string[] {
         'const int q_lo = a.q_offset + qt * BM, q_hi = a.q_offset + min((qt + 1) * BM, a.Nq) - 1;',
       ),
     ];
-  // The unit's class: rows row0 + step·i; q-tile qt holds class-local rows qt·BM.. (its bounding
-  // interval runs from the first to the last row's position).
+  // The unit's class (rows row0 + step·i) or query box (rows patch_key(pb, i)): q-tile qt holds
+  // walk indices qt·BM.. (its bounding interval runs from the first to the last row's position).
   return [
     'const int h = hkv * group + hg;',
-    "const size_t qrow0 = ((size_t)b * a.H + h) * a.Nq + ru.row0; // the class's first row",
+    x.residue
+      ? "const size_t qrow0 = ((size_t)b * a.H + h) * a.Nq + ru.row0; // the class's first row"
+      : "const size_t qrow0 = ((size_t)b * a.H + h) * a.Nq; // the head's first row (rows: patch_key)",
     ...nextTile(
-      x.residue,
+      x.residue ?? x,
       'nqt',
       `const int q_lo = ${o.qpos('qt * BM')}, q_hi = ${o.qpos(`min((qt + 1) * BM, (int)${o.nq}) - 1`)};`,
     ),
@@ -180,7 +181,7 @@ export function statsSmemDecls(x: BackwardMmaExprs): string[] {
       : []),
     ...(x.slots
       ? [
-          `  float* Xs = ${afterPositions(hoistEnd(x.dkdvMask, 'Ds + 2 * BM'), x.residue)};             // [SLOTS][WARPS][NT][4][32]: carried per-element values`,
+          `  float* Xs = ${x.order.afterPositions(hoistEnd(x.dkdvMask, 'Ds + 2 * BM'))};             // [SLOTS][WARPS][NT][4][32]: carried per-element values`,
         ]
       : []),
   ];
@@ -191,7 +192,7 @@ export function statsSmemDecls(x: BackwardMmaExprs): string[] {
  * by the block's `threads` threads.
  */
 export const keyTileSetup = (x: BackwardMmaExprs, threads = 'THREADS'): string[] => [
-  ...(x.residue ? x.order.keyTile(x.residue.modulus) : keyTileCoords),
+  ...(x.order.keyTile ?? keyTileCoords),
   ...keyHoistFill(x.dkdvMask, threads, x.order),
   ...x.order.keyPositions(threads),
 ];
@@ -199,8 +200,5 @@ export const keyTileSetup = (x: BackwardMmaExprs, threads = 'THREADS'): string[]
 /** K and V of the block's key tile into Ks and Vs by `loader`, thread `tid`. */
 export function keyTileLoads(x: BackwardMmaExprs, loader: string, tid: string): string[] {
   const o = x.order;
-  return [
-    `  ${o.load(loader, 'D', 'BN', 'Ks', 'a.k + krow0 * D', `${o.nk} - k0`, tid)}`,
-    `  ${o.load(loader, 'DV', 'BN', 'Vs', 'a.v + krow0 * DV', `${o.nk} - k0`, tid)}`,
-  ];
+  return [`  ${o.keyLoad(loader, 'D', 'Ks', 'a.k', tid)}`, `  ${o.keyLoad(loader, 'DV', 'Vs', 'a.v', tid)}`];
 }

@@ -108,8 +108,8 @@ export interface SmemNeeds {
   /** Carried per-element slots (backward-mma-exprs.ts). */
   readonly slots: number;
   readonly dkdvMask: HoistedMask | null;
-  /** The residue-class order (backward-residue.ts: its position arrays); null for the plain one. */
-  readonly residue: object | null;
+  /** The dK/dV order (backward-residue.ts): its position arrays. */
+  readonly order: Pick<DkdvOrder, 'positionBytes'>;
 }
 
 /** How many arrays each side hoists (0 and 0 without a mask). */

@@ -17,6 +17,8 @@ import { hoistMask, type HoistedMask } from './backward-mask-hoists.js';
 import { cudaRenderer, cudaSizeVars, dimText, exactMulOf, type CudaContext } from './rules.js';
 import { orderOf } from './backward-residue.js';
 import type { DkdvOrder } from './backward-residue.js';
+import { dkdvPatchOf, patchOrderOf } from './backward-patch.js';
+import type { DkdvPatch } from './backward-patch.js';
 
 /** One value carried from the element step to the dS step: a literal, or a shared-memory slot. */
 export interface Carried {
@@ -58,7 +60,12 @@ export interface BackwardMmaExprs {
    * then). null: the plain order.
    */
   readonly residue: DkdvResidue | null;
-  /** The index mapping of the dK/dV kernels (plainOrder without residue classes). */
+  /**
+   * The dK/dV kernels' 2-D patch order (backward-patch.ts), where the mask is a neighbourhood: W
+   * and the radii. null: another order.
+   */
+  readonly patch: DkdvPatch | null;
+  /** The index mapping of the dK/dV kernels (plainOrder without residue classes or patches). */
   readonly order: DkdvOrder;
 }
 
@@ -119,6 +126,7 @@ export function backwardMmaExprs(kernel: AttentionKernel): BackwardMmaExprs {
   }
   const { dkdvMask, residue } = dkdvMaskOf(kernel, mode, render);
   const walk = tileWalk(kernel, mode, render);
+  const patch = dkdvPatchOf(kernel, (nodes) => linearize(nodes, render({}), 'pn'));
   return {
     mode,
     grad,
@@ -134,7 +142,8 @@ export function backwardMmaExprs(kernel: AttentionKernel): BackwardMmaExprs {
     gradTensors,
     context: cx(elemVars, false),
     residue,
-    order: orderOf(residue, dkdvMask),
+    patch,
+    order: patch ? patchOrderOf(patch, dkdvMask) : orderOf(residue, dkdvMask),
   };
 }
 

@@ -22,7 +22,6 @@ import {
   type TensorCoreBackwardEngine,
 } from './backward-tensor-core.js';
 import { hoistBytes, type SmemNeeds } from './backward-mask-hoists.js';
-import { positionBytes } from './backward-residue.js';
 
 export type { CudaBackwardMmaArtifact } from './backward-tensor-core.js';
 
@@ -68,7 +67,7 @@ export function backwardMmaUnsupported(kernel: AttentionKernel): string | undefi
 export function backwardMmaSmemBytes(s: { headDim: number; valueDim: number }, x: SmemNeeds): number {
   const [BM, BN, D, DV] = [bwdBlockQ(Math.max(s.headDim, s.valueDim)), BWD_BN, s.headDim, s.valueDim];
   const tiles = 2 * (BN * D + BN * DV + 2 * BM * D + 2 * BM * DV + BM * BN);
-  const stats = 4 * 4 * BM + hoistBytes(x.dkdvMask, BM, BN) + positionBytes(x.residue, BM, BN);
+  const stats = 4 * 4 * BM + hoistBytes(x.dkdvMask, BM, BN) + x.order.positionBytes(BM, BN);
   return tiles + stats + 4 * x.slots * BWD_WARPS * (BM / 8) * 4 * 32;
 }
 

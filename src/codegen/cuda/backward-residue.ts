@@ -8,7 +8,8 @@
 // dilated causal triangle ran the masked path, d−1 of d scores thrown away) become class-local
 // full or masked tiles of live scores only. The grid is (units, Hkv, B) (dkdv_units): block x runs
 // unit x, key tile x / C of class x % C (C classes), so every class's first tiles (under a causal
-// mask: the most q-tiles) start first.
+// mask: the most q-tiles) start first. DkdvOrder is also the 2-D patch order of neighbourhood
+// masks (backward-patch.ts).
 // Only bwd_dkdv is permuted: bwd_pre and bwd_dq_out are elementwise, and the deterministic bwd_dq
 // (backward-mma-dq.ts) is an independent query-major kernel that computes dq alone with the full mask.
 // Every text of the plain order is the one the kernels emitted before this order existed.
@@ -17,7 +18,7 @@ import { hoistCounts } from './backward-mask-hoists.js';
 import type { HoistedMask } from './backward-mask-hoists.js';
 import { residueUnitSource } from './residue.js';
 
-/** Where the dK/dV kernel's class-local indices land: the plain order is the identity. */
+/** Where the dK/dV kernel's walk and tile indices (class-local, patch-local) land: the plain order is the identity. */
 export interface DkdvOrder {
   /** Rows of the q-tile walk and keys of the key tiles (bounds of class-local indices). */
   readonly nq: string;
@@ -29,16 +30,10 @@ export interface DkdvOrder {
   /** Absolute positions of walk index `i` / key index `j` (`k0 + kl`: the key tile's index). */
   readonly qpos: (i: string) => string;
   readonly kpos: (j: string) => string;
-  /** `loader<W, ROWS>(dst, src…, valid, tid)` of rows src, src + rowStride·W, …, valid ones at most. */
-  readonly load: (
-    loader: string,
-    w: string,
-    rows: string,
-    dst: string,
-    src: string,
-    valid: string,
-    tid: string,
-  ) => string;
+  /** `loader`'s statement filling a [BM][w] panel (`dst`) with the walk's rows q0.. of `base` (thread `tid`). */
+  readonly queryLoad: (loader: string, w: string, dst: string, base: string, tid: string) => string;
+  /** The same for the block's key tile (a [BN][w] panel of `base`'s key rows). */
+  readonly keyLoad: (loader: string, w: string, dst: string, base: string, tid: string) => string;
   /** The element step's key and query positions (key kl of the tile, row ql of buffer buf). */
   readonly elemKpos: string;
   readonly elemQpos: string;
@@ -46,9 +41,56 @@ export interface DkdvOrder {
   readonly keyPositions: (count: string) => string[];
   /** The same for row q0 + i of buffer buf (in the lse/delta loop). */
   readonly rowPositions: readonly string[];
-  /** The block's key-tile coordinates (residue order only: keyTileCoords is the plain one's). */
-  readonly keyTile: (modulus: string) => string[];
+  /** The block's key-tile coordinates (absent: keyTileCoords, the plain order's). */
+  readonly keyTile?: readonly string[];
+  /**
+   * Shared-memory bytes of the order's position arrays and its static __shared__ unit (0: none),
+   * counted so that the engines' shared-memory refusals see them.
+   */
+  readonly positionBytes: (BM: number, BN: number) => number;
+  /** The first float after the position arrays, `from` being the one after the mask's hoisted arrays. */
+  readonly afterPositions: (from: string) => string;
 }
+
+/** `loader<W, ROWS>(dst, src…, valid, tid)` of rows src, src + rowStride·W, … (valid ones at most). */
+type RowLoad = (
+  loader: string,
+  w: string,
+  rows: string,
+  dst: string,
+  src: string,
+  valid: string,
+  tid: string,
+) => string;
+
+/** queryLoad and keyLoad of an order whose walk rows and key rows are runs of `load`'s rows. */
+const runLoads = (
+  load: RowLoad,
+  o: Pick<DkdvOrder, 'nq' | 'nk' | 'qrow'>,
+): Pick<DkdvOrder, 'queryLoad' | 'keyLoad'> => ({
+  queryLoad: (loader, w, dst, base, tid) =>
+    load(loader, w, 'BM', dst, `${base} + (${o.qrow('q0')}) * ${w}`, `${o.nq} - q0`, tid),
+  keyLoad: (loader, w, dst, base, tid) =>
+    load(loader, w, 'BN', dst, `${base} + krow0 * ${w}`, `${o.nk} - k0`, tid),
+});
+
+/**
+ * The element step's positions from shared memory, words `base` on from Ls ([2][BM] per row, then
+ * [BN] per key), stored by the key setup (key j's `kpos`) and the lse/delta loop (row i's `qpos`).
+ */
+export const storedPositions = (
+  base: string,
+  qpos: (i: string) => string,
+  kpos: (j: string) => string,
+): Pick<DkdvOrder, 'elemKpos' | 'elemQpos' | 'keyPositions' | 'rowPositions'> => ({
+  elemKpos: `__float_as_int(Ls[${base} + 2 * BM + kl])`,
+  elemQpos: `__float_as_int(Ls[${base} + buf * BM + ql])`,
+  keyPositions: (count) => [
+    `  for (int hi = tid; hi < BN; hi += ${count}) // key positions of the tile (the element step's kpos)`,
+    `    reinterpret_cast<int*>(Ls)[${base} + 2 * BM + hi] = ${kpos('k0 + hi')};`,
+  ],
+  rowPositions: [`    reinterpret_cast<int*>(Ls)[${base} + buf * BM + i] = ${qpos('q0 + i')};`],
+});
 
 export const plainOrder: DkdvOrder = {
   nq: 'a.Nq',
@@ -57,62 +99,65 @@ export const plainOrder: DkdvOrder = {
   krow: (j) => `krow0 + ${j}`,
   qpos: (i) => `a.q_offset + ${i}`,
   kpos: (j) => `a.k_offset + ${j}`,
-  load: (loader, w, rows, dst, src, valid, tid) =>
-    `${loader}<${w}, ${rows}>(${dst}, ${src}, ${valid}, ${tid});`,
+  ...runLoads(
+    (loader, w, rows, dst, src, valid, tid) => `${loader}<${w}, ${rows}>(${dst}, ${src}, ${valid}, ${tid});`,
+    {
+      nq: 'a.Nq',
+      nk: 'a.Nk',
+      qrow: (i) => `qrow0 + ${i}`,
+    },
+  ),
   elemKpos: 'a.k_offset + k0 + kl',
   elemQpos: 'a.q_offset + q0 + ql',
   keyPositions: () => [],
   rowPositions: [],
-  keyTile: () => {
-    throw new Error('internal: the plain order takes keyTileCoords');
-  },
+  positionBytes: () => 0,
+  afterPositions: (from) => from,
 };
 
 /**
- * The residue order; the element step reads its positions from shared memory, words `base` on from
- * Ls ([2][BM] per row, then [BN] per key): per element, `row0 + step·i` arithmetic kept the unit's
- * fields live through the tile and spilled (bwd_dkdv, D = 128, sm_90a: mma 28 bytes, wgmma 52).
+ * The residue order (`modulus`: the C text of d); the element step reads its positions from shared
+ * memory, words `base` on from Ls: per element, `row0 + step·i` arithmetic kept the unit's fields
+ * live through the tile and spilled (bwd_dkdv, D = 128, sm_90a: mma 28 bytes, wgmma 52).
  */
-const residueOrder = (base: string): DkdvOrder => ({
-  nq: 'ru.nq',
-  nk: 'ru.nk',
-  qrow: (i) => `qrow0 + (size_t)ru.step * (${i})`,
-  krow: (j) => `krow0 + (size_t)ru.step * (${j})`,
-  qpos: (i) => `a.q_offset + ru.row0 + ru.step * (${i})`,
-  kpos: (j) => `a.k_offset + ru.key0 + ru.step * (${j})`,
-  // Rows `step` apart: the strided loader (a row is still whole 16-byte vectors).
-  load: (loader, w, rows, dst, src, valid, tid) =>
-    `${loader}_strided<${w}, ${rows}>(${dst}, ${src}, (size_t)ru.step * ${w}, ${valid}, ${tid});`,
-  elemKpos: `__float_as_int(Ls[${base} + 2 * BM + kl])`,
-  elemQpos: `__float_as_int(Ls[${base} + buf * BM + ql])`,
-  keyPositions: (count) => [
-    `  for (int hi = tid; hi < BN; hi += ${count}) // key positions of the tile (the element step's kpos)`,
-    `    reinterpret_cast<int*>(Ls)[${base} + 2 * BM + hi] = a.k_offset + ru.key0 + ru.step * (k0 + hi);`,
-  ],
-  rowPositions: [
-    `    reinterpret_cast<int*>(Ls)[${base} + buf * BM + i] = a.q_offset + ru.row0 + ru.step * (q0 + i);`,
-  ],
-  keyTile: residueKeyTileCoords,
-});
-
-/** The dK/dV order of a kernel with (or without) residue classes, its mask hoisting `m`. */
-export function orderOf(residue: unknown, m: HoistedMask | null): DkdvOrder {
-  if (!residue) return plainOrder;
-  const c = hoistCounts(m);
-  return residueOrder(`${4 + 2 * c.query} * BM${c.key ? ` + ${c.key} * BN` : ''}`);
+function residueOrder(base: string, modulus: string): DkdvOrder {
+  const indices = {
+    nq: 'ru.nq',
+    nk: 'ru.nk',
+    qrow: (i: string) => `qrow0 + (size_t)ru.step * (${i})`,
+  };
+  const qpos = (i: string): string => `a.q_offset + ru.row0 + ru.step * (${i})`;
+  const kpos = (j: string): string => `a.k_offset + ru.key0 + ru.step * (${j})`;
+  return {
+    ...indices,
+    krow: (j) => `krow0 + (size_t)ru.step * (${j})`,
+    qpos,
+    kpos,
+    // Rows `step` apart: the strided loader (a row is still whole 16-byte vectors).
+    ...runLoads(
+      (loader, w, rows, dst, src, valid, tid) =>
+        `${loader}_strided<${w}, ${rows}>(${dst}, ${src}, (size_t)ru.step * ${w}, ${valid}, ${tid});`,
+      indices,
+    ),
+    ...storedPositions(base, qpos, kpos),
+    keyTile: residueKeyTileCoords(modulus),
+    // 32 for the block's unit (a static __shared__ beside the dynamic SMEM; 32 dynamic bytes go unused).
+    positionBytes: (BM, BN) => 4 * (2 * BM + BN) + 32,
+    afterPositions: (from) => `${from} + 2 * BM + BN`,
+  };
 }
 
-/**
- * Shared-memory bytes of the residue order's position arrays (0 for the plain order), and 32 for
- * the block's unit: a static __shared__ beside the dynamic SMEM, counted here so that the engines'
- * shared-memory refusals see it (32 dynamic bytes go unused).
- */
-export const positionBytes = (residue: unknown, BM: number, BN: number): number =>
-  residue ? 4 * (2 * BM + BN) + 32 : 0;
+/** The word after Ls's lse, delta and hoisted arrays (`m`): where an order's position arrays start. */
+export function positionBase(m: HoistedMask | null): string {
+  const c = hoistCounts(m);
+  return `${4 + 2 * c.query} * BM${c.key ? ` + ${c.key} * BN` : ''}`;
+}
 
-/** The first float after the position arrays, `from` being the one after the mask's hoisted arrays. */
-export const afterPositions = (from: string, residue: unknown): string =>
-  residue ? `${from} + 2 * BM + BN` : from;
+/** The dK/dV order of a kernel with (or without) residue classes, its mask hoisting `m`. */
+export function orderOf(residue: { readonly modulus: string } | null, m: HoistedMask | null): DkdvOrder {
+  if (!residue) return plainOrder;
+  return residueOrder(positionBase(m), residue.modulus);
+}
 
 /**
  * The block's unit and key tile, as keyTileCoords (backward-dkdv-parts.ts) for the plain order.

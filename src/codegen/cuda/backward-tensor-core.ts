@@ -12,6 +12,7 @@ import { ARGS, cudaType, dimText } from './rules.js';
 import { helperSource } from './rules-helpers.js';
 import type { SmemNeeds } from './backward-mask-hoists.js';
 import { residueBackwardHelpers } from './backward-residue.js';
+import { patchBackwardHelpers } from './backward-patch.js';
 
 export interface CudaBackwardMmaArtifact {
   readonly kind: 'cuda-backward-mma';
@@ -70,8 +71,8 @@ function launcher(
   dkdvThreads = 'THREADS',
 ): string[] {
   const a = (text: string): string => text.replaceAll(`${ARGS}.`, 'a->');
-  // Residue classes: a block per unit (backward-residue.ts).
-  const dkdvBlocks = x.residue ? '(unsigned)dkdv_units(*a)' : '(unsigned)((a->Nk + BN - 1) / BN)';
+  // Residue classes, patches: a block per unit (backward-residue.ts, backward-patch.ts).
+  const dkdvBlocks = x.residue || x.patch ? '(unsigned)dkdv_units(*a)' : '(unsigned)((a->Nk + BN - 1) / BN)';
   const np = x.grad.params.length;
   const dqTiles = '(unsigned)((a->Nq + 16 * WARPS - 1) / (16 * WARPS))';
   const dq = deterministic
@@ -197,6 +198,7 @@ export function renderTensorCoreBackward(
     ...sourceHead(kernel, engine, { dtype, ns, smemBytes, deterministic, dqSmem, summaries, fields }),
     ...engine.deviceHelpers(s, dtype),
     ...(x.residue ? residueBackwardHelpers(engine.loader, x.residue.modulus) : []),
+    ...(x.patch ? patchBackwardHelpers(engine.loader, x.patch) : []),
     helperSource(x.context),
     ...body,
     `} // namespace ${ns}`,

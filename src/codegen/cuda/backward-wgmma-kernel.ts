@@ -9,13 +9,12 @@ import { qTileLoop } from './backward-dkdv-loop.js';
 import { wgmmaTileLambda } from './backward-wgmma-tile.js';
 import { NO_TUNE, type BackwardWgmmaTune } from './backward-wgmma-tune.js';
 import { hoistBytes, type SmemNeeds } from './backward-mask-hoists.js';
-import { positionBytes } from './backward-residue.js';
 
 /** Dynamic shared memory of the kernel (bytes), with 1024 bytes of slack for the alignment. */
 export function wgmmaSmemBytes(d: number, dv: number, x: SmemNeeds): number {
   const [BM, BN, THREADS] = [64, 128, 256];
   const tiles = 2 * (BN * d + BN * dv + 2 * BM * d + 2 * BM * dv + BM * BN);
-  const stats = 4 * 4 * BM + hoistBytes(x.dkdvMask, BM, BN) + positionBytes(x.residue, BM, BN);
+  const stats = 4 * 4 * BM + hoistBytes(x.dkdvMask, BM, BN) + x.order.positionBytes(BM, BN);
   return 1024 + tiles + stats + 4 * x.slots * THREADS * (BM / 8) * 4;
 }
 

@@ -19,7 +19,6 @@ import {
   keyTileSetup,
   lseDeltaLoad,
 } from './backward-dkdv-parts.js';
-import { afterPositions } from './backward-residue.js';
 import type { DkdvOrder } from './backward-residue.js';
 import { wgmmaSmemTiles } from './backward-wgmma-kernel.js';
 import { dqAdd2, wgmmaTileLambda } from './backward-wgmma-tile.js';
@@ -101,7 +100,7 @@ function tileSync(tune: BackwardWgmmaTune, o: DkdvOrder): TileSync {
  */
 function panelLoads(bulk: boolean, o: DkdvOrder): string[] {
   const panel = (w: string, dst: string, src: string, t: string): string =>
-    o.load('load_panel', w, 'BM', dst, `${src} + (${o.qrow('q0')}) * ${w}`, `${o.nq} - q0`, t);
+    o.queryLoad('load_panel', w, dst, src, t);
   const load = (t: string): string[] => [
     panel('D', 'Qs + buf * (BM * D)', 'a.q', t),
     panel('DV', 'Os + buf * (BM * DV)', 'a.dout', t),
@@ -214,7 +213,7 @@ export function wgmmaWsDkdvKernel(
     '  __trap(); // the compute_90 PTX image: no wgmma there',
     '#endif',
     ...wgmmaSmemTiles(x),
-    `  uint64_t* full_bar = reinterpret_cast<uint64_t*>(${afterPositions(hoistEnd(x.dkdvMask, 'Ds + 2 * BM'), x.residue)} + ${xsFloats}); // [2]: buffer filled`,
+    `  uint64_t* full_bar = reinterpret_cast<uint64_t*>(${x.order.afterPositions(hoistEnd(x.dkdvMask, 'Ds + 2 * BM'))} + ${xsFloats}); // [2]: buffer filled`,
     '  uint64_t* empty_bar = full_bar + 2; // [2]: buffer released by the consumers',
     ...(bulk ? dqBulkSmemDecls : []),
     '  const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32, g = lane / 4, t4 = lane % 4, wg = warp / 4;',

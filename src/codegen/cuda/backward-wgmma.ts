@@ -158,9 +158,11 @@ const wgmmaWsEngine = (tune: BackwardWgmmaTune): TensorCoreBackwardEngine => ({
  * Whether the dqBulk knob applies: the producer kernel's atomic mode (the deterministic one adds
  * no dQ in bwd_dkdv) where its blocks fit in shared memory beside the carried slots (not with two
  * or more slots at D = 128); elsewhere the knob is dropped and the kernel is the one without it.
+ * Not under the patch order (backward-patch.ts): the dQ warp adds a q-tile's rows as one run from
+ * its first, and a patch's q-tile spans several rows of its query box.
  */
 export function dqBulkApplies(kernel: AttentionKernel, producer: boolean, deterministic: boolean): boolean {
-  if (!producer || deterministic) return false;
+  if (!producer || deterministic || kernel.neighbourhood) return false;
   return wsSmemBytes(kernel.schedule, backwardMmaExprs(kernel), { dqBulk: true }) <= SM90_SMEM;
 }
 

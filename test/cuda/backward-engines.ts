@@ -1,0 +1,78 @@
+// The tensor-core backwards of one source on every engine, and their dK/dV kernel's text: shared by
+// the tests of the dK/dV kernel's permuted orders (backward-residue*.test.ts, backward-patch*.test.ts).
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { expect } from 'vitest';
+import { compileCudaBackwardMma, compileCudaBackwardWgmma } from '../../src/backward.js';
+import { TUNE_ENGINES } from '../../src/codegen/cuda/backward-wgmma-tune.js';
+import type { BackwardWgmmaTune } from '../../src/codegen/cuda/backward-wgmma-tune.js';
+import type { Shape } from '../support/arbitraries.js';
+import type { MmaCheckOptions } from '../backward/mma-check.js';
+import { expectOk, run, scratchDir } from './support.js';
+
+/** bwd_dkdv's text (up to the next kernel: bwd_dq_out or bwd_dq). */
+export const dkdvOf = (code: string): string => {
+  const at = code.indexOf('bwd_dkdv(const Args a)');
+  return code.slice(at, code.indexOf('__global__', at));
+};
+
+/** Every tensor-core engine's bf16 backward of `source`: mma, wgmma without and with the producer, each knob set. */
+export function backwardEngines(
+  source: string,
+  file: string,
+  headDim: number,
+  deterministic: boolean,
+): [string, string][] {
+  const opts = { file, headDim, dtype: 'bf16', deterministic } as const;
+  const wgmma = (producer: boolean, tune?: BackwardWgmmaTune) =>
+    compileCudaBackwardWgmma(source, { ...opts, producer, ...(tune ? { tune } : {}) }).backward.code;
+  return [
+    ['mma', compileCudaBackwardMma(source, opts).backward.code],
+    ['wg', wgmma(false)],
+    ['ws', wgmma(true)],
+    ...Object.entries(TUNE_ENGINES).map(([name, tune]): [string, string] => [name, wgmma(true, tune)]),
+  ];
+}
+
+/** `check(what, code, dkdv)` on every engine's backward of `source` at D = 128, both modes. */
+export function forEveryEngine(
+  source: string,
+  file: string,
+  check: (what: string, code: string, dkdv: string, deterministic: boolean) => void,
+): void {
+  for (const deterministic of [false, true])
+    for (const [name, code] of backwardEngines(source, file, 128, deterministic))
+      check(`${name}${deterministic ? ' deterministic' : ''}`, code, dkdvOf(code), deterministic);
+}
+
+/** The dK/dV kernel's text of `source`'s mma backward as checkMmaBackward compiles it for `sh`, `opts`. */
+export function mmaDkdvText(source: string, sh: Shape, opts: MmaCheckOptions): string {
+  const code = compileCudaBackwardMma(source, {
+    file: 't.attn',
+    headDim: sh.D,
+    valueDim: sh.Dv,
+    dtype: opts.dtype ?? 'bf16',
+    ...(opts.deterministic ? { deterministic: true } : {}),
+  }).backward.code;
+  return dkdvOf(code);
+}
+
+/** Every engine's backward of stdlib/causal.attn: no text of `marker`, bwd_dkdv over the plain key tiles. */
+export function expectPlainOrder(marker: string): void {
+  const causal = readFileSync('stdlib/causal.attn', 'utf8');
+  for (const [name, code] of backwardEngines(causal, 'causal.attn', 64, false)) {
+    expect(code, name).not.toContain(marker);
+    expect(code, name).toContain('bwd_dkdv<<<dim3((unsigned)((a->Nk + BN - 1) / BN), (unsigned)a->Hkv');
+  }
+}
+
+/** `parts` as one translation unit built by nvcc for sm_90a, warnings as errors; ptxas -v in stderr. */
+export async function nvccSm90a(scratch: string, parts: readonly string[]): Promise<{ stderr: string }> {
+  const dir = scratchDir(scratch);
+  const cu = join(dir, 'backward.cu');
+  writeFileSync(cu, parts.join('\n'));
+  const flags = ['-arch=sm_90a', '-O3', '-c', '-Werror', 'all-warnings', '-Xptxas', '-v'];
+  const r = await run('nvcc', [...flags, cu, '-o', join(dir, 'b.o')], undefined, 900_000);
+  expectOk(r, 'nvcc sm_90a');
+  return r;
+}

@@ -1,0 +1,95 @@
+// The tensor-core backward's dK/dV kernel in 2-D patch order (codegen/cuda/backward-patch.ts) on
+// the CPU emulator (backward-mma-emu.ts) against the float64 gradient reference:
+// stdlib/neighbourhood.attn with image widths that are not powers of two, radii 1..3, Nq ≠ Nk,
+// ragged lengths (not whole image rows), offsets, GQA, an image narrower than the patch (its
+// pixels past W are no keys), patches with no key (an image wider than the keys), the plain
+// fallback (more patches than 4x the plain key tiles plus 16), D = 128 and the deterministic mode
+// (dK/dV in patches, dq by the query-major bwd_dq), a causal conjunct beside the two with a
+// learnable param in the score; then random images and shapes. Each case first checks that its
+// bwd_dkdv runs the patch order.
+import { readFileSync } from 'node:fs';
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import type { Shape } from '../support/arbitraries.js';
+import { checkMmaBackward, MMA_GRAD_TOL } from '../backward/mma-check.js';
+import type { MmaCheckOptions } from '../backward/mma-check.js';
+import { mmaDkdvText } from './backward-engines.js';
+
+const neighbourhood = readFileSync('stdlib/neighbourhood.attn', 'utf8');
+
+// Another conjunct beside the two, and a learnable param read by the score (its gradient is summed
+// in bwd_dkdv, where the patch's missing pixels must be masked out, not only zero rows).
+const causalSoftcap = `attention t(cap: f32 = 2.5, W: int = 10, r: int = 2) {
+  score cap * tanh((score - 0.125 * float(q - k)) / cap)
+  mask causal && abs(q / W - k / W) <= r && abs(q % W - k % W) <= r
+}`;
+
+const shape = (s: Partial<Shape>): Shape => ({ B: 1, Hq: 1, Hkv: 1, Nq: 70, Nk: 90, D: 64, Dv: 64, ...s });
+
+const cases: readonly [string, Partial<Shape>, MmaCheckOptions, string?][] = [
+  // 10-wide image under 8 x 16 patches: columns 10..15 of each patch are no keys.
+  ['W 10 (narrower than the patch), r 1', { Nq: 100, Nk: 100 }, { params: { W: 10, r: 1 } }],
+  [
+    'W 24, r 2, ragged, offsets, GQA, Nq > Nk',
+    { B: 2, Hq: 4, Hkv: 2, Nq: 203, Nk: 170, qOffset: 5, kOffset: 11 },
+    { params: { W: 24, r: 2 } },
+  ],
+  // Three patch columns a row of patches; negative positions are pixels of negative image rows.
+  [
+    'W 40, r 3, negative q offset',
+    { Nq: 330, Nk: 300, qOffset: -17, kOffset: 3 },
+    { params: { W: 40, r: 3 } },
+  ],
+  // 1000-wide: one image row, eight 128-pixel patches of which only the first holds keys.
+  ['W 1000: patches with no key', { Nq: 60, Nk: 90 }, { params: { W: 1000, r: 2 } }],
+  ['W 5000: plain fallback units', { Nq: 80, Nk: 150 }, { params: { W: 5000, r: 3 } }],
+  ['D = 128, W 20, r 2', { D: 128, Dv: 128, Nq: 90, Nk: 140 }, { params: { W: 20, r: 2 } }],
+  ['deterministic, W 12, r 3', { Nq: 90, Nk: 110 }, { deterministic: true, params: { W: 12, r: 3 } }],
+  ['causal conjunct, learnable cap, W 10 (narrower)', { Hq: 2, Nq: 120, Nk: 130 }, {}, causalSoftcap],
+];
+
+describe('tensor-core CUDA backward, dK/dV in 2-D patch order (CPU emulation) vs the reference', () => {
+  it.each(cases)(
+    '%s',
+    async (_, s, opts, source = neighbourhood) => {
+      const sh = shape(s);
+      const dkdv = mmaDkdvText(source, sh, opts);
+      expect(dkdv).toContain('patch_key_unit(blockIdx.x, ');
+      expect(dkdv).toContain('load_rows_gather<D, BM>');
+      const errors = await checkMmaBackward(source, sh, 7, opts);
+      if (process.env.ATTNC_SHOW_ERRORS) console.log(_, errors);
+      for (const [g, e] of Object.entries(errors)) expect(e, `${g} ${_}`).toBeLessThanOrEqual(MMA_GRAD_TOL);
+    },
+    300_000,
+  );
+});
+
+const runs = Number(process.env.ATTNC_BWD_PATCH_PROP_RUNS ?? 3);
+
+/** Random images (W 1..40, r -1..3) under random shapes: most draws patch, some fall back. */
+const arbCase = fc.record({
+  W: fc.integer({ min: 1, max: 40 }),
+  r: fc.integer({ min: -1, max: 3 }),
+  B: fc.integer({ min: 1, max: 2 }),
+  Hkv: fc.integer({ min: 1, max: 2 }),
+  ratio: fc.integer({ min: 1, max: 2 }),
+  Nq: fc.integer({ min: 1, max: 260 }),
+  Nk: fc.integer({ min: 1, max: 260 }),
+  qOffset: fc.integer({ min: -30, max: 30 }),
+  kOffset: fc.integer({ min: -30, max: 30 }),
+});
+
+describe('dK/dV in 2-D patch order (CPU emulation): random images and shapes', () => {
+  it(`matches the gradient reference (${runs} draws)`, async () => {
+    await fc.assert(
+      fc.asyncProperty(arbCase, fc.integer(), async ({ W, r, ratio, ...s }, seed) => {
+        const sh = shape({ ...s, Hq: s.Hkv * ratio });
+        const where = `W ${W} r ${r} ${JSON.stringify(sh)} seed ${seed}`;
+        const errors = await checkMmaBackward(neighbourhood, sh, seed, { params: { W, r } });
+        for (const [g, e] of Object.entries(errors))
+          expect(e, `${g} ${where}`).toBeLessThanOrEqual(MMA_GRAD_TOL);
+      }),
+      { numRuns: runs },
+    );
+  }, 900_000);
+});
