@@ -15,7 +15,8 @@
 //   ws_* ws with opt-in instruction cuts (codegen/cuda/backward-wgmma-tune.ts, TUNE_ENGINES:
 //        ws_exp ws_mask ws_pack ws_dqu ws_desc ws_dq8 ws_n128 one knob each, ws_all / ws_all8 together;
 //        ws_dqb the default with dQ added by the producer's bulk reductions, ws_pp that with the
-//        consumer warpgroups out of lockstep; ws_nosplit the default without splitMask).
+//        consumer warpgroups out of lockstep; ws_nosplit the default without splitMask;
+//        ws_patch, neighbourhood only: the default with bwd_dkdv in 2-D patch order).
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -43,6 +44,12 @@ export const patterns = [
   { pattern: 'alibi', source: 'alibi' },
   { pattern: 'neighbourhood', source: 'neighbourhood', params: { W: 16, r: 2 } },
 ];
+
+/** `kernel` with Schedule.patchTweaks 'backward' added (the backward reads it; the forward is emitted before). */
+const patchedBackward = (kernel) => ({
+  ...kernel,
+  schedule: { ...kernel.schedule, patchTweaks: [...(kernel.schedule.patchTweaks ?? []), 'backward'] },
+});
 
 function main() {
   const args = process.argv.slice(2);
@@ -109,6 +116,10 @@ function main() {
       emit('ws', (k, o) => renderCudaBackwardWgmma(k, { ...o, producer: true }));
       for (const [engine, tune] of Object.entries(TUNE_ENGINES))
         emit(engine, (k, o) => renderCudaBackwardWgmma(k, { ...o, producer: true, tune }));
+      // ws_patch (round 18): the default with bwd_dkdv in 2-D patch order, opt-in until timed
+      // (Schedule.patchTweaks 'backward', codegen/cuda/backward-patch.ts); the forward is unchanged.
+      if (kernel.neighbourhood)
+        emit('ws_patch', (k, o) => renderCudaBackwardWgmma(patchedBackward(k), { ...o, producer: true }));
     }
     index.push({
       variant,

@@ -274,6 +274,8 @@ export async function backwardMmaEmu(c, deterministic) {
     params: c.runParams,
     tensors: extraTensors(c),
     dlse: withDlse(c),
+    // The dK/dV patch order is opt-in (Schedule.patchTweaks 'backward'): take it where it applies.
+    ...(c.features.includes('neighbourhood') ? { schedule: { patchTweaks: ['backward'] } } : {}),
   };
   expectGradients(await checkMmaBackward(c.source, shape, c.seed, opts), { ...c, shape }, MMA_GRAD_TOL);
 }

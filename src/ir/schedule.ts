@@ -159,8 +159,13 @@ export type WsTweak =
   | 'regs240'
   | 'foldScale';
 
-/** Schedule.patchTweaks: the patch-layout refinements (codegen/cuda/patch-tweaks.ts). */
-export type PatchTweak = 'unitRegs' | 'rowTable' | 'boxMask' | 'visitAll' | 'blocks2' | 'blocks3' | 'blocks4';
+/**
+ * Schedule.patchTweaks: the patch-layout refinements (codegen/cuda/patch-tweaks.ts), and
+ * 'backward': the tensor-core backward's dK/dV kernel in 2-D patch order too
+ * (codegen/cuda/backward-patch.ts; opt-in until a GPU has checked and timed it).
+ */
+export type PatchTweak =
+  'unitRegs' | 'rowTable' | 'boxMask' | 'visitAll' | 'blocks2' | 'blocks3' | 'blocks4' | 'backward';
 
 /** 'wgmma-ws': as wgmma, with a TMA producer warpgroup and mbarrier stages (warp-specialized). */
 export type Engine = 'simt' | 'mma' | 'wgmma' | 'wgmma-ws';

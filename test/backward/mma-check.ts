@@ -13,6 +13,7 @@ import type { Inputs, Shape } from '../support/arbitraries.js';
 import { emulateMmaBackward } from '../cuda/backward-mma-emu.js';
 import type { MmaBackwardResult } from '../cuda/backward-mma-emu.js';
 import type { CudaBackwardMmaArtifact } from '../../src/codegen/cuda/backward-mma.js';
+import type { Schedule } from '../../src/ir/kernel.js';
 import { gradientErrors } from './grad-errors.js';
 import { evalEnv, f32TensorLengths, gradPredicates } from './support.js';
 
@@ -40,6 +41,8 @@ export interface MmaCheckOptions {
   readonly arch?: 'sm_80' | 'sm_86' | 'sm_89';
   /** A random gradient into lse as well (Args.dlse; else null). */
   readonly dlse?: boolean;
+  /** Schedule overrides (e.g. patchTweaks 'backward': the dK/dV kernel in patch order). */
+  readonly schedule?: Partial<Schedule>;
 }
 
 /** The artifact of `source` in the asked mode, checked to be that mode. */
@@ -56,6 +59,7 @@ function compileFor(
     dtype,
     ...(opts.arch ? { arch: opts.arch } : {}),
     ...(opts.deterministic ? { deterministic: true } : {}),
+    ...(opts.schedule ? { schedule: opts.schedule } : {}),
   });
   // The stdlib test's deterministic cases once passed the option nowhere and ran the atomic dq.
   if (c.backward.deterministic !== (opts.deterministic === true))

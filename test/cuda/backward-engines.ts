@@ -8,6 +8,7 @@ import { TUNE_ENGINES } from '../../src/codegen/cuda/backward-wgmma-tune.js';
 import type { BackwardWgmmaTune } from '../../src/codegen/cuda/backward-wgmma-tune.js';
 import type { Shape } from '../support/arbitraries.js';
 import type { MmaCheckOptions } from '../backward/mma-check.js';
+import type { Schedule } from '../../src/ir/kernel.js';
 import { expectOk, run, scratchDir } from './support.js';
 
 /** bwd_dkdv's text (up to the next kernel: bwd_dq_out or bwd_dq). */
@@ -22,8 +23,9 @@ export function backwardEngines(
   file: string,
   headDim: number,
   deterministic: boolean,
+  schedule?: Partial<Schedule>,
 ): [string, string][] {
-  const opts = { file, headDim, dtype: 'bf16', deterministic } as const;
+  const opts = { file, headDim, dtype: 'bf16', deterministic, ...(schedule ? { schedule } : {}) } as const;
   const wgmma = (producer: boolean, tune?: BackwardWgmmaTune) =>
     compileCudaBackwardWgmma(source, { ...opts, producer, ...(tune ? { tune } : {}) }).backward.code;
   return [
@@ -39,9 +41,10 @@ export function forEveryEngine(
   source: string,
   file: string,
   check: (what: string, code: string, dkdv: string, deterministic: boolean) => void,
+  schedule?: Partial<Schedule>,
 ): void {
   for (const deterministic of [false, true])
-    for (const [name, code] of backwardEngines(source, file, 128, deterministic))
+    for (const [name, code] of backwardEngines(source, file, 128, deterministic, schedule))
       check(`${name}${deterministic ? ' deterministic' : ''}`, code, dkdvOf(code), deterministic);
 }
 
@@ -53,6 +56,7 @@ export function mmaDkdvText(source: string, sh: Shape, opts: MmaCheckOptions): s
     valueDim: sh.Dv,
     dtype: opts.dtype ?? 'bf16',
     ...(opts.deterministic ? { deterministic: true } : {}),
+    ...(opts.schedule ? { schedule: opts.schedule } : {}),
   }).backward.code;
   return dkdvOf(code);
 }

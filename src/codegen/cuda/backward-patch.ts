@@ -133,13 +133,22 @@ function patchOrder(base: string, p: DkdvPatch): DkdvOrder {
 export const patchOrderOf = (p: DkdvPatch, m: HoistedMask | null): DkdvOrder =>
   patchOrder(positionBase(m), p);
 
-/** The patch order's C texts of `kernel` (null without a neighbourhood record). */
+/**
+ * Whether the dK/dV kernel takes the patch order: a neighbourhood record and Schedule.patchTweaks
+ * 'backward'. Opt-in (round 18): the CPU emulator checks it on mma.sync and nvcc builds every
+ * engine, but no GPU has run the wgmma engines' gathered panels or timed it against the plain
+ * order with ping-pong dQ (neighbourhood's default knobs); bench/device-calls c17 does both.
+ */
+export const backwardPatchAsked = (kernel: AttentionKernel): boolean =>
+  kernel.neighbourhood !== undefined && (kernel.schedule.patchTweaks ?? []).includes('backward');
+
+/** The patch order's C texts of `kernel` (null without a neighbourhood record or unasked). */
 export function dkdvPatchOf(
   kernel: AttentionKernel,
   render: (nodes: Node[]) => { readonly stmts: readonly string[]; readonly roots: readonly string[] },
 ): DkdvPatch | null {
   const n = kernel.neighbourhood;
-  if (!n) return null;
+  if (!n || !backwardPatchAsked(kernel)) return null;
   const t = render([n.width, n.rowRadius, n.colRadius]);
   if (t.stmts.length) throw new Error('internal: a neighbourhood width or radius is a literal or a param');
   return { width: t.roots[0]!, rowRadius: t.roots[1]!, colRadius: t.roots[2]! };

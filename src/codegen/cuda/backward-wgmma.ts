@@ -36,6 +36,7 @@ import {
 import { wgmmaDeviceHelpers, wgmmaFn } from './wgmma-device.js';
 import { wgWaitHelper } from './wgmma-ws-device.js';
 import type { SmemNeeds } from './backward-mask-hoists.js';
+import { backwardPatchAsked } from './backward-patch.js';
 
 export const WGMMA_BWD = { BM: 64, BN: 128, WARPS: 8, THREADS: 256 } as const;
 /**
@@ -162,7 +163,7 @@ const wgmmaWsEngine = (tune: BackwardWgmmaTune): TensorCoreBackwardEngine => ({
  * its first, and a patch's q-tile spans several rows of its query box.
  */
 export function dqBulkApplies(kernel: AttentionKernel, producer: boolean, deterministic: boolean): boolean {
-  if (!producer || deterministic || kernel.neighbourhood) return false;
+  if (!producer || deterministic || backwardPatchAsked(kernel)) return false;
   return wsSmemBytes(kernel.schedule, backwardMmaExprs(kernel), { dqBulk: true }) <= SM90_SMEM;
 }
 
