@@ -160,6 +160,11 @@ export type CudaBackwardManifest =
        * also take the f32 scratch `dq_acc` [B·H·Nq·D]. simt: partials is [B·H·Nq·slots] floats.
        */
       readonly partials?: string;
+      /**
+       * Routing/selection kernels (simt): `long long <ns>_inverted(const Args*)`, the ints of the
+       * `inverted` scratch (the selection inverted into per-id row lists for bwd_dkdv).
+       */
+      readonly inverted?: string;
       readonly fields: CudaBackwardArtifact['fields'];
       readonly gradParams: readonly string[];
       readonly gradTensors: readonly string[];
@@ -254,6 +259,7 @@ export function cudaBackwardBeside(
       launch: `${b.namespace}_launch`,
       slots: `${b.namespace}_slots`,
       ...(b.kind === 'cuda-backward' ? {} : { partials: `${b.namespace}_partials` }),
+      ...(b.fields.some((f) => f.name === 'inverted') ? { inverted: `${b.namespace}_inverted` } : {}),
       fields: b.fields,
       gradParams: b.gradParams,
       gradTensors: b.gradTensors,

@@ -99,8 +99,9 @@ def run_backward(family, q, k, v, out, lse, indices, dout, dlse, tensors, int_pa
     if slots != grads.numel():  # the manifest's slot layout and the compiled one must agree
         raise LaunchError(f'{m.name}: the backward has {slots} gradient slots, the manifest says {grads.numel()}')
     args.slots = slots
-    for name, n in scratch_elems(m, B * H * Nq, D, slots, bwd.partials(args)).items():
-        made[name] = torch.empty(n, dtype=F32, device=q.device)
+    # `inverted` (routing kernels): the selection's per-id row lists, int32; the rest are f32.
+    for name, n in scratch_elems(m, B * H * Nq, D, slots, bwd.partials(args), bwd.inverted(args)).items():
+        made[name] = torch.empty(n, dtype=torch.int32 if name == 'inverted' else F32, device=q.device)
     made['grads'] = grads if grads.numel() else torch.empty(1, dtype=F32, device=q.device)
     for name, t in list(staged.items()) + list(made.items()):
         setattr(args, name, t.data_ptr())

@@ -39,12 +39,16 @@ def slot_count(manifest, tensor_numels):
     return len(b.grad_params) + sum(tensor_numels[t] for t in b.grad_tensors)
 
 
-def scratch_elems(manifest, rows, head_dim, slots, partials):
-    """f32 elements of the backward's scratch buffers, name -> count (each at least 1): delta
-    [rows = B·H·Nq]; SIMT: partials [rows·slots]; tensor cores: dq_acc [rows·D] and `partials`
-    (the count the library's partials function gives)."""
+def scratch_elems(manifest, rows, head_dim, slots, partials, inverted=0):
+    """Elements of the backward's scratch buffers, name -> count (each at least 1): f32 delta
+    [rows = B·H·Nq]; SIMT: partials [rows·slots], and for routing kernels the int32 `inverted`
+    (the count the library's inverted function gives); tensor cores: dq_acc [rows·D] and
+    `partials` (the count the library's partials function gives)."""
     if manifest.backward.engine == 'simt':
-        return {'delta': max(1, rows), 'partials': max(1, rows * slots)}
+        out = {'delta': max(1, rows), 'partials': max(1, rows * slots)}
+        if manifest.backward.inverted:
+            out['inverted'] = max(1, inverted)
+        return out
     return {'delta': max(1, rows), 'dq_acc': max(1, rows * head_dim), 'partials': max(1, partials)}
 
 
@@ -72,6 +76,9 @@ class BackwardKernel:
         self.partials_fn = None
         if manifest.backward.partials:
             self.partials_fn = self._function(manifest.backward.partials, [pargs], ctypes.c_longlong)
+        self.inverted_fn = None
+        if manifest.backward.inverted:
+            self.inverted_fn = self._function(manifest.backward.inverted, [pargs], ctypes.c_longlong)
 
     def _function(self, name, argtypes, restype):
         try:
@@ -87,6 +94,10 @@ class BackwardKernel:
     def partials(self, args):
         """Floats of `partials` the launch needs beyond the SIMT layout (tensor-core engines; else 0)."""
         return int(self.partials_fn(ctypes.byref(args))) if self.partials_fn else 0
+
+    def inverted(self, args):
+        """Ints of the `inverted` scratch a routing kernel's launch needs (else 0)."""
+        return int(self.inverted_fn(ctypes.byref(args))) if self.inverted_fn else 0
 
     def launch_or_raise(self, args, stream):
         code = self.launch_fn(ctypes.byref(args), stream)

@@ -142,7 +142,8 @@ class CacheSpec:
 class BackwardInfo:
     """The manifest's `backward` entry (`attnc compile --backward`): its engine ('simt': f32, reads
     f32 copies; 'mma'/'wgmma': tensor cores, read and write the kernel's f16/bf16 and take an f32
-    dq_acc scratch), .cu, launcher, slot-count and (tensor-core) partials-size functions, its args
+    dq_acc scratch), .cu, launcher, slot-count, (tensor-core) partials-size and (routing kernels)
+    inverted-size functions, its args
     fields in declaration order, and which f32 params and tensors get a gradient. `available`
     False carries the compiler's reason instead."""
 
@@ -158,6 +159,8 @@ class BackwardInfo:
         self.dtype = data.get('dtype', 'f32')
         self.launch, self.slots = _need(data, where, 'launch'), _need(data, where, 'slots')
         self.partials = _need(data, where, 'partials') if self.engine != 'simt' else None
+        # Routing kernels' SIMT backward: ints of the `inverted` scratch (the selection's per-id rows).
+        self.inverted = data.get('inverted')
         self.fields = [(f['name'], f['ctype']) for f in _need(data, where, 'fields')]
         self.grad_params = list(_need(data, where, 'gradParams'))
         self.grad_tensors = list(_need(data, where, 'gradTensors'))

@@ -63,6 +63,7 @@ SCHEMA = [
     (('backward', 'launch'), 'a string'),
     (('backward', 'slots'), 'a string'),
     (('backward', 'partials'), 'a string'),
+    (('backward', 'inverted'), 'a string'),
     (('backward', 'fields', '*', 'name'), 'a string'),
     (('backward', 'fields', '*', 'ctype'), 'a string'),
     (('backward', 'gradParams'), 'a list of strings'),

@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from attnc.backward import backward_args_type, reads_indices, slot_count, summary_elems
+from attnc.backward import backward_args_type, reads_indices, scratch_elems, slot_count, summary_elems
 from attnc.errors import ManifestError
 from attnc.manifest import Manifest
 
@@ -30,10 +30,22 @@ def test_a_routing_kernel_has_a_simt_backward_that_reads_its_indices(manifests):
     assert reads_indices(nsa) and not reads_indices(softcap)
     Args = backward_args_type(nsa)
     names = [name for name, _ in Args._fields_]
-    # The forward's indices come back as a pointer after the gradient buffers, before the ints.
-    assert names[names.index('grads') + 1] == 'indices' and 'p_top' in names
-    assert Args.B.offset == 14 * ctypes.sizeof(ctypes.c_void_p)
+    # The forward's indices come back as a pointer after the gradient buffers, then the int32
+    # `inverted` scratch (bwd_dkdv's per-id row lists), before the ints.
+    assert names[names.index('grads') + 1 :][:2] == ['indices', 'inverted'] and 'p_top' in names
+    assert Args.B.offset == 15 * ctypes.sizeof(ctypes.c_void_p)
     assert Args().indices is None
+
+
+def test_a_routing_kernels_inverted_scratch_is_sized_by_its_library_function(manifests):
+    nsa, softcap = manifests['nsa_select'], manifests['softcap']
+    assert nsa.backward.inverted == 'attnc_nsa_select_backward_inverted' and softcap.backward.inverted is None
+    with open(nsa.backward_code_path) as f:
+        assert 'extern "C" long long attnc_nsa_select_backward_inverted(' in f.read()
+    # The count comes from the library (passed in); only routing kernels get the buffer.
+    assert scratch_elems(nsa, 6, 64, 0, 0, 1234) == {'delta': 6, 'partials': 1, 'inverted': 1234}
+    assert scratch_elems(nsa, 6, 64, 0, 0, 0)['inverted'] == 1
+    assert 'inverted' not in scratch_elems(softcap, 6, 64, 1, 0, 99)
 
 
 def test_kernels_without_a_backward_say_why(manifests):

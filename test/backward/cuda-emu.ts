@@ -1,7 +1,7 @@
 // Runs a CUDA backward artifact (codegen/cuda/backward.ts) on the CPU through test/cuda/emu.ts's
 // shim (fibers per CUDA thread): its device part is compiled with g++ beside a generated main that
-// fills the Args struct from input files, launches bwd_dq, bwd_dkdv and bwd_reduce as the
-// launcher does, and writes dq dk dv and the gradient slots back.
+// fills the Args struct from input files, launches bwd_dq, (bwd_invert,) bwd_dkdv and bwd_reduce as
+// the launcher does (bwd_invert over B·H threads: G ≤ H, the rest return), and writes dq dk dv and the gradient slots back.
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -60,6 +60,7 @@ function driver(art: CudaBackwardArtifact, c: CudaBackwardCall, dir: string): st
   };
   const lines: string[] = [];
   const summaryLaunches: string[] = [];
+  const inverted = art.fields.some((f) => f.name === 'inverted');
   const grid = (n: number): string => `dim3{${Math.max(1, Math.ceil(n / art.threads))}u, 1u, 1u}`;
   for (const f of art.fields) {
     const input =
@@ -71,6 +72,7 @@ function driver(art: CudaBackwardArtifact, c: CudaBackwardCall, dir: string): st
             ? c.arrays[f.name as 'q']
             : c.tensors[f.name.replace(/^t_/, '')];
     if (f.name === 'dlse' && !input) continue; // null: no gradient flows into lse
+    if (f.name === 'inverted') continue; // sized by bwd_inv_ints once the ints are set (below)
     if (f.ctype.endsWith('*') && input) {
       const path = join(dir, `${f.name}.bin`);
       writeFileSync(path, new Uint8Array(input.buffer, input.byteOffset, input.byteLength));
@@ -106,8 +108,10 @@ static void save(const char* path, const void* p, size_t bytes) { FILE* f = fope
 int main() {
   ${ns}::Args a{};
 ${lines.join('\n')}
+${inverted ? `  a.inverted = (int*)poisoned(4 * ${ns}::bwd_inv_ints(a));` : ''}
 ${summaryLaunches.join('\n')}
 ${launch('bwd_dq', rows)}
+${inverted && keys > 0 ? launch('bwd_invert', c.B * c.H) : ''}
 ${launch('bwd_dkdv', keys)}
 ${launch('bwd_reduce', c.slots)}
 ${save('dq', sizes.dq!)}

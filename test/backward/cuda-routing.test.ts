@@ -2,8 +2,8 @@
 // emulator against the float64 gradient reference under the mask `static && selected`: the
 // selection is the routing oracle's, fed to both sides as a constant (cuda-check.ts says why).
 // Block routing (raw and pooled queries, votes, forced ids, GQA), token selection (vote heads),
-// `from` and chunks, with Nq ≠ Nk, offsets and gradients into lse; `emit` keeps the static
-// backward; the tensor-core engines refuse routing kernels, naming the SIMT engine.
+// `from` and chunks, with Nq ≠ Nk, offsets and gradients into lse; one block every row selects
+// and an empty selection (bwd_dkdv's inverted lists); `emit` keeps the static backward; the tensor-core engines refuse routing kernels, naming the SIMT engine.
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -88,6 +88,22 @@ describe('CUDA SIMT backward of routing/selection kernels (CPU emulation) vs the
     expectSmall(await check(dhsa, s, 13, { tensors: { chunk: chunkIds(20) } as never, dlse: true }), 'dhsa');
   }, 120_000);
 
+  it('one block selected by every row: pooled query units, GQA, vote heads, a forced first block', async () => {
+    // G = 1: every query head of both kv heads reads one list per id, and block 0's holds all 24 rows.
+    const shared = `attention shared(top: int = 1) {
+  route blocks(4) topk(top) by mean(q) . mean(k) vote heads force first(1)
+  mask causal
+}`;
+    const s = shape({ Hq: 4, Hkv: 2, Nq: 24, Nk: 26, qOffset: 2 });
+    expectSmall(await check(shared, s, 21, { dlse: true }), 'shared');
+  }, 120_000);
+
+  it('an empty selection (every row −1): no list, every gradient 0', async () => {
+    const s = shape({ Hq: 2, Hkv: 2, Nq: 7, Nk: 9 });
+    const none = { data: new Int32Array(s.B * s.Hkv * s.Nq * 4).fill(-1), shape: [s.B, s.Hkv, s.Nq, 4] };
+    expectSmall(await check(reuse, s, 2, { tensors: { idx: none } as never }), 'empty');
+  }, 120_000);
+
   it('emit: the attention is not restricted, so its backward is the static one (no indices)', async () => {
     const emit =
       'attention em(budget: int = 3) {\n  emit topk(budget) by q . k vote groups\n  mask causal\n}';
@@ -109,6 +125,26 @@ describe('which backward takes a routing kernel', () => {
     const chosen = cudaBackwardBeside(stdlib, { headDim: 64 }, { dtype: 'bf16', arch: 'sm_90a' }).manifest;
     expect(chosen).toMatchObject({ available: true, engine: 'simt', dtype: 'f32' });
     if (chosen.available) expect(chosen.fields.map((f) => f.name)).toContain('indices');
+  });
+
+  it("bwd_dkdv walks the inverted lists (bwd_invert, launched first), not every row's selection", () => {
+    for (const [file, entry] of [['nsa_select'], ['tokenselect'], ['dhsa'], ['tidaldecode', 'tidal_reuse']]) {
+      const source = readFileSync(`stdlib/${file}.attn`, 'utf8');
+      const { code, namespace: ns } = compileCudaBackward(source, {
+        headDim: 64,
+        ...(entry ? { entry } : {}),
+      }).backward;
+      const dkdv = code.slice(code.indexOf('void __launch_bounds__(THREADS) bwd_dkdv('));
+      expect(dkdv.slice(0, dkdv.indexOf('\n}\n'))).toContain(
+        'for (int t = off[id_row]; t < off[id_row + 1]; ++t)',
+      );
+      expect(code, file).not.toContain('bwd_selected');
+      expect(code).toContain(`extern "C" long long ${ns}_inverted(`);
+      expect(code.indexOf('bwd_invert<<<')).toBeGreaterThan(0);
+      expect(code.indexOf('bwd_invert<<<')).toBeLessThan(code.indexOf('bwd_dkdv<<<'));
+    }
+    const m = cudaBackwardBeside(stdlib, { headDim: 64 }, { dtype: 'bf16' }).manifest;
+    expect(m).toMatchObject({ inverted: 'attnc_nsa_select_backward_inverted' });
   });
 
   it('the WGSL backward refuses it and says the CUDA SIMT backward takes it', () => {

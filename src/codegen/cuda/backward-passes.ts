@@ -146,19 +146,30 @@ export function dqKernel(
 
 /** A dq row's walk over every key, tile by tile (empty tiles skipped in dynamic mode). */
 function tiledLoop(mode: Mode, pair: readonly string[]): string[] {
+  const keys = { start: 'k0', end: 'k_end', at: 'j', count: 'a.Nk' };
+  const cls = 'a, b, h, q, q, a.k_offset + k0, a.k_offset + k_end - 1';
+  return ['if (lse != -INFINITY) {', ...padLines(tiledAxis(mode, keys, cls, pair), '  '), '}'];
+}
+
+/**
+ * `pair` over indices [0, count) of one axis in BLOCK tiles (index `at`, tile [start, end)); in
+ * dynamic mode a tile tile_class(`cls`) finds empty is skipped.
+ */
+function tiledAxis(
+  mode: Mode,
+  axis: { start: string; end: string; at: string; count: string },
+  cls: string,
+  pair: readonly string[],
+): string[] {
+  const { start, end, at, count } = axis;
   return [
-    'if (lse != -INFINITY) {',
-    '  for (int k0 = 0; k0 < a.Nk; k0 += BLOCK) {',
-    '    const int k_end = min(k0 + BLOCK, a.Nk);',
+    `for (int ${start} = 0; ${start} < ${count}; ${start} += BLOCK) {`,
+    `  const int ${end} = min(${start} + BLOCK, ${count});`,
     ...(mode === 'dynamic'
-      ? [
-          '    const int cls = tile_class(a, b, h, q, q, a.k_offset + k0, a.k_offset + k_end - 1);',
-          '    if (cls == TILE_EMPTY) continue;',
-        ]
+      ? [`  const int cls = tile_class(${cls});`, '  if (cls == TILE_EMPTY) continue;']
       : []),
-    '    for (int j = k0; j < k_end; ++j) {',
-    ...padLines(pair, '      '),
-    '    }',
+    `  for (int ${at} = ${start}; ${at} < ${end}; ++${at}) {`,
+    ...padLines(pair, '    '),
     '  }',
     '}',
   ];
@@ -176,10 +187,10 @@ export function dkdvKernel(
   const r = cudaRenderer(cx);
   const mask = linearize([kernel.mask], r, 'mk');
   const e = linearize([kernel.score, grad.dScore], r, 'sc');
-  const pair = [
+  // The pair in tile mode m (a routed walk has no tiles: it tests the static mask on every pair).
+  const pair = (m: Mode): string[] => [
     'const int q = a.q_offset + i;',
-    ...(route ? [route.test('kid')] : []),
-    ...maskLines(mode, mask),
+    ...maskLines(m, mask),
     'const long long row = row0 + i;',
     'const float lse = a.lse[row];',
     'if (lse == -INFINITY) continue; // a row with no allowed key',
@@ -195,24 +206,9 @@ export function dkdvKernel(
     'for (int d = 0; d < DV; ++d) dv[d] += p * a.dout[row * DV + d];',
     'for (int d = 0; d < D; ++d) dk[d] += ds * a.q[row * D + d];',
   ];
-  const loop = [
-    'for (int g = 0; g < group; ++g) {',
-    '  const int h = kvh * group + g;',
-    '  const long long row0 = ((long long)b * a.H + h) * a.Nq;',
-    '  for (int i0 = 0; i0 < a.Nq; i0 += BLOCK) {',
-    '    const int i_end = min(i0 + BLOCK, a.Nq);',
-    ...(mode === 'dynamic'
-      ? [
-          '    const int cls = tile_class(a, b, h, a.q_offset + i0, a.q_offset + i_end - 1, k, k);',
-          '    if (cls == TILE_EMPTY) continue;',
-        ]
-      : []),
-    '    for (int i = i0; i < i_end; ++i) {',
-    ...padLines(unreadVoided(pair, 'q'), '      '),
-    '    }',
-    '  }',
-    '}',
-  ];
+  const loop = route
+    ? route.keyWalk(unreadVoided(pair(mode === 'dynamic' ? 'partial' : mode), 'q'))
+    : tiledRowLoop(mode, unreadVoided(pair(mode), 'q'));
   const kernelLines = [
     `__global__ void __launch_bounds__(THREADS) bwd_dkdv(const Args a) {`,
     '  const long long r = (long long)blockIdx.x * THREADS + threadIdx.x;',
@@ -221,7 +217,6 @@ export function dkdvKernel(
     '  const int kvh = (int)((r / a.Nk) % a.Hkv);',
     '  const int b = (int)(r / ((long long)a.Nk * a.Hkv));',
     '  const int k = a.k_offset + j;',
-    ...(route ? ['  const int kid = sel_id(a, k); // the id of this key, held constant'] : []),
     '  const int group = a.H / a.Hkv;',
     '  float kv[D], vv[DV], dk[D], dv[DV];',
     '  for (int d = 0; d < D; ++d) { kv[d] = a.k[r * D + d]; dk[d] = 0.f; }',
@@ -232,6 +227,19 @@ export function dkdvKernel(
     '}',
   ];
   return voidIfUnread(kernelLines, kernelLines.indexOf('  const int k = a.k_offset + j;'), 'k');
+}
+
+/** A kv row's walk over every query row of its head group, tile by tile (empty tiles skipped in dynamic mode). */
+function tiledRowLoop(mode: Mode, pair: readonly string[]): string[] {
+  const rows = { start: 'i0', end: 'i_end', at: 'i', count: 'a.Nq' };
+  const cls = 'a, b, h, a.q_offset + i0, a.q_offset + i_end - 1, k, k';
+  return [
+    'for (int g = 0; g < group; ++g) {',
+    '  const int h = kvh * group + g;',
+    '  const long long row0 = ((long long)b * a.H + h) * a.Nq;',
+    ...padLines(tiledAxis(mode, rows, cls, pair), '  '),
+    '}',
+  ];
 }
 
 /** A mask no pair passes: every gradient is 0 (the row's partial slice too). */

@@ -3,13 +3,15 @@
 //   bwd_dq     a thread per query row: delta = dO·O, P recomputed from the saved lse, dq; the row's
 //              contributions to the f32 param and tensor gradients go to its own slice of a
 //              `partials` scratch [rows, slots] (no atomics: each slice has one writer);
-//   bwd_dkdv   a thread per kv row, over every query row of its head group (GQA sums there);
+//   bwd_dkdv   a thread per kv row, over every query row of its head group (GQA sums there; a
+//              routing kernel's, over the rows that selected its id: bwd_invert lists them first);
 //   bwd_reduce a thread per gradient slot sums the partials in row order, so results do not
 //              depend on scheduling (the deterministic mode; the only mode so far).
 // Tiles are classified as in the forward (empty skipped, the mask only on partial tiles); the
 // tensor summaries a classifier reads (document ids) come from bwd_summary_<t>, launched first.
-// Routing/selection kernels take the forward's `indices` back as a constant and test each pair's
-// membership (backward-routing.ts).
+// Routing/selection kernels take the forward's `indices` back as a constant and walk only the
+// selected pairs (backward-routing.ts), through the `inverted` scratch the caller allocates
+// (NS_inverted ints).
 // The kernels are in backward-passes.ts; the tensor-core backwards (bf16/f16: backward-mma.ts,
 // backward-wgmma.ts) are the default for 16-bit kernels (src/backward.ts, defaultBackwardEngines).
 import { deriveScore } from '../../ir/derive.js';
@@ -17,7 +19,13 @@ import type { AttentionKernel } from '../../ir/kernel.js';
 import { backwardTileMode } from '../../ir/tile-mode.js';
 import { kernelSlots } from '../common.js';
 import { storageUnsupported } from '../wgsl/backward.js';
-import { routingFields, routingStage, type RoutingStage } from './backward-routing.js';
+import {
+  invertLaunch,
+  invertedSizeFn,
+  routingFields,
+  routingStage,
+  type RoutingStage,
+} from './backward-routing.js';
 import { ARGS, cudaSizeVars, cudaType, dimText, exactMulOf, type CudaContext } from './rules.js';
 import { helperSource } from './rules-helpers.js';
 import {
@@ -110,13 +118,18 @@ export function renderCudaBackward(kernel: AttentionKernel): CudaBackwardArtifac
     ? `${slots.get(gradTensors.at(-1)!)!} + ${lengthText(kernel, gradTensors.at(-1)!)}`
     : String(grad.params.length);
   const code = [
-    ...deviceNamespace(kernel, ns, mode, fields, summaries, element, [
-      ...(route?.helpers ?? []),
-      ...tiles,
-      ...kernels,
-    ]),
+    ...deviceNamespace(
+      kernel,
+      ns,
+      mode,
+      fields,
+      summaries,
+      element,
+      [...(route?.helpers ?? []), ...tiles, ...kernels],
+      route !== undefined,
+    ),
     `// Gradient slots: ${grad.params.map((p) => p.name).join(', ') || 'no params'}${gradTensors.length ? `, then ${gradTensors.join(', ')}` : ''}.`,
-    ...hostEntries(kernel, ns, summaries, slotCount),
+    ...hostEntries(kernel, ns, summaries, slotCount, route),
   ].join('\n');
   return {
     kind: 'cuda-backward',
@@ -137,7 +150,7 @@ export function renderCudaBackward(kernel: AttentionKernel): CudaBackwardArtifac
 /**
  * The device code in namespace `ns`: constants, Args, the helpers the rendered expressions used
  * (so `rendered`, the classifier and kernels, must be rendered first), the summary kernels,
- * `rendered` and bwd_reduce.
+ * `rendered` and bwd_reduce (BLOCK only where a pass walks tiles: not `routed`).
  */
 function deviceNamespace(
   kernel: AttentionKernel,
@@ -147,6 +160,7 @@ function deviceNamespace(
   summaries: readonly string[],
   element: CudaContext,
   rendered: readonly string[],
+  routed: boolean,
 ): string[] {
   const s = kernel.schedule;
   return [
@@ -158,7 +172,8 @@ function deviceNamespace(
     `constexpr int D = ${s.headDim};`,
     `constexpr int DV = ${s.valueDim};`,
     `constexpr int THREADS = ${THREADS};`,
-    ...(mode === 'empty' ? [] : [`constexpr int BLOCK = ${BLOCK};`]),
+    // Tiles of rows or keys; a routed backward walks its selected pairs instead.
+    ...(mode === 'empty' || routed ? [] : [`constexpr int BLOCK = ${BLOCK};`]),
     ...(mode === 'dynamic' ? ['constexpr int TILE_EMPTY = 0, TILE_FULL = 1, TILE_PARTIAL = 2;'] : []),
     'struct Args {',
     ...fields.map((f) => `  ${f.ctype} ${f.name};`),
@@ -177,13 +192,15 @@ function deviceNamespace(
 
 /**
  * The extern "C" host functions: NS_slots (the gradient slots of a call, slotCount over Args) and
- * NS_launch (the summary, dq, dkdv and reduce kernels, each skipped when it has no work).
+ * NS_launch (the summary, dq, dkdv and reduce kernels, each skipped when it has no work); a routing
+ * kernel's also NS_inverted (the ints of Args.inverted) and bwd_invert before bwd_dkdv.
  */
 function hostEntries(
   kernel: AttentionKernel,
   ns: string,
   summaries: readonly string[],
   slotCount: string,
+  route: RoutingStage | undefined,
 ): string[] {
   return [
     `extern "C" int ${ns}_slots(const ${ns}::Args* args) {`,
@@ -191,6 +208,7 @@ function hostEntries(
     `  (void)${ARGS};`,
     `  return ${slotCount};`,
     '}',
+    ...(route ? invertedSizeFn(ns) : []),
     `extern "C" cudaError_t ${ns}_launch(const ${ns}::Args* a, cudaStream_t stream) {`,
     `  using namespace ${ns};`,
     '  const long long rows = (long long)a->B * a->H * a->Nq, keys = (long long)a->B * a->Hkv * a->Nk;',
@@ -200,6 +218,7 @@ function hostEntries(
       return `  if (${len} > 0) bwd_summary_${t}<<<(unsigned)((${blocks} + THREADS - 1) / THREADS), THREADS, 0, stream>>>(*a);`;
     }),
     '  if (rows > 0) bwd_dq<<<(unsigned)((rows + THREADS - 1) / THREADS), THREADS, 0, stream>>>(*a);',
+    ...(route ? invertLaunch : []),
     '  if (keys > 0) bwd_dkdv<<<(unsigned)((keys + THREADS - 1) / THREADS), THREADS, 0, stream>>>(*a);',
     '  if (a->slots > 0) bwd_reduce<<<(unsigned)((a->slots + THREADS - 1) / THREADS), THREADS, 0, stream>>>(*a);',
     '  return cudaGetLastError();',
