@@ -14,7 +14,7 @@ import { referenceGradients } from '../../src/runtime/reference-grad.js';
 import { makeInputs } from '../support/arbitraries.js';
 import type { Inputs, Shape } from '../support/arbitraries.js';
 import { emulateCudaBackward } from './cuda-emu.js';
-import { evalEnv, f32TensorLengths, gradPredicates } from './support.js';
+import { drawDlse, evalEnv, f32TensorLengths, gradPredicates } from './support.js';
 
 /** Relative error of each gradient (floor: the largest reference magnitude, at least 1e-3). */
 export async function checkCudaBackward(
@@ -31,7 +31,7 @@ export async function checkCudaBackward(
   const r = rng(seed ^ 0x51ed27);
   const dout = Float32Array.from({ length: sh.B * sh.Hq * sh.Nq * sh.Dv }, () => r() * 2 - 1);
   // dlse: a gradient flowing into lse too (Args.dlse), else null.
-  const dlse = opts.dlse ? Float32Array.from({ length: sh.B * sh.Hq * sh.Nq }, () => r() * 2 - 1) : undefined;
+  const dlse = drawDlse(opts.dlse, sh, r);
   const lengths = f32TensorLengths(c.decl.decl, env);
   const refInputs = { ...sh, q: inputs.q, k: inputs.k, v: inputs.v };
   const predicates = gradPredicates(c.decl.decl, env);

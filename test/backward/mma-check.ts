@@ -15,7 +15,7 @@ import type { MmaBackwardResult } from '../cuda/backward-mma-emu.js';
 import type { CudaBackwardMmaArtifact } from '../../src/codegen/cuda/backward-mma.js';
 import type { Schedule } from '../../src/ir/kernel.js';
 import { gradientErrors } from './grad-errors.js';
-import { evalEnv, f32TensorLengths, gradPredicates } from './support.js';
+import { drawDlse, evalEnv, f32TensorLengths, gradPredicates } from './support.js';
 
 export type HalfDType = 'bf16' | 'f16';
 
@@ -85,7 +85,7 @@ export async function checkMmaBackward(
     { length: sh.B * sh.Hq * sh.Nq * sh.Dv },
     () => (Math.floor(r() * 257) - 128) / 128,
   );
-  const dlse = opts.dlse ? Float32Array.from({ length: sh.B * sh.Hq * sh.Nq }, () => r() * 2 - 1) : undefined;
+  const dlse = drawDlse(opts.dlse, sh, r);
   const lengths = f32TensorLengths(c.decl.decl, env);
   const ref = referenceGradients(
     { ...sh, q: inputs.q, k: inputs.k, v: inputs.v },

@@ -71,3 +71,15 @@ export function f32TensorLengths(decl: AttentionDecl, env: EvalEnv): Record<stri
     if (p.type.kind === 'tensor' && p.type.elem === 'f32') out[p.name] = env.tensors[p.name]!.data.length;
   return out;
 }
+
+/**
+ * A random ∂L/∂lse [B, Hq, Nq] in [-1, 1) drawn from `r` when `asked` (a gradient flowing into
+ * lse too), else undefined: the backward's dlse stays null.
+ */
+export function drawDlse(
+  asked: boolean | undefined,
+  sh: Pick<Shape, 'B' | 'Hq' | 'Nq'>,
+  r: () => number,
+): Float32Array | undefined {
+  return asked ? Float32Array.from({ length: sh.B * sh.Hq * sh.Nq }, () => r() * 2 - 1) : undefined;
+}

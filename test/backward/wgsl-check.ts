@@ -8,7 +8,7 @@ import { referenceGradients } from '../../src/runtime/reference-grad.js';
 import { rng } from '../../src/runtime/inputs.js';
 import { createKernel, deviceLimits, getDevice } from '../../src/runtime/webgpu.js';
 import { makeInputs, type Inputs, type Shape } from '../support/arbitraries.js';
-import { evalEnv, f32TensorLengths, gradPredicates } from './support.js';
+import { drawDlse, evalEnv, f32TensorLengths, gradPredicates } from './support.js';
 
 /** Relative error of each gradient (floor: the largest reference magnitude, at least 1e-3). */
 export async function checkWgslBackward(
@@ -47,9 +47,7 @@ export async function checkWgslBackward(
   const r = rng(seed ^ 0x2545f491);
   const dout = Float32Array.from({ length: shape.B * shape.Hq * shape.Nq * shape.Dv }, () => r() * 2 - 1);
   // Asked: a gradient into lse too.
-  const dlse = opts.dlse
-    ? Float32Array.from({ length: shape.B * shape.Hq * shape.Nq }, () => r() * 2 - 1)
-    : undefined;
+  const dlse = drawDlse(opts.dlse, shape, r);
   const got = await runWgslBackward(device, c.backward, {
     q: inputs.q,
     k: inputs.k,

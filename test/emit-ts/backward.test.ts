@@ -15,7 +15,7 @@ import { rng } from '../../src/runtime/inputs.js';
 import { referenceGradients } from '../../src/runtime/reference-grad.js';
 import { getDevice } from '../../src/runtime/webgpu.js';
 import { makeInputs, type Shape } from '../support/arbitraries.js';
-import { evalEnv, f32TensorLengths, gradPredicates } from '../backward/support.js';
+import { drawDlse, evalEnv, f32TensorLengths, gradPredicates } from '../backward/support.js';
 import { importTs, typecheck } from './support.js';
 
 interface BackwardModule {
@@ -65,9 +65,7 @@ async function check(
   const r = rng(9);
   const dout = Float32Array.from({ length: shape.B * shape.Hq * shape.Nq * shape.Dv }, () => r() * 2 - 1);
   // withDlse: a gradient flows into lse too.
-  const dlse = withDlse
-    ? Float32Array.from({ length: shape.B * shape.Hq * shape.Nq }, () => r() * 2 - 1)
-    : undefined;
+  const dlse = drawDlse(withDlse, shape, r);
   const base = {
     q: made.q,
     k: made.k,
