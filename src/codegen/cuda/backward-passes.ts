@@ -97,7 +97,6 @@ export function dqKernel(
     for (let i = 1; i < idx.length; i++) flat = `(${flat}) * ${dimText(t.dims[i]!, field)} + ${idx[i]!}`;
     return `if (${ok}) part[${slots.get(l.tensor)!} + ${flat}] += dsp * ${dLoad[n]!};`;
   });
-  // The pair in tile mode m (a routed walk has no tiles: it tests the static mask on every pair).
   const pair = (m: Mode): string[] => [
     `const int k = ${ARGS}.k_offset + j;`,
     ...maskLines(m, mask),
@@ -116,7 +115,7 @@ export function dqKernel(
     ...scatter,
   ];
   const loop = route
-    ? route.rowWalk(unreadVoided(pair(mode === 'dynamic' ? 'partial' : mode), 'k'))
+    ? route.rowWalk(unreadVoided(pair(routedPairMode(mode)), 'k'))
     : tiledLoop(mode, unreadVoided(pair(mode), 'k'));
   const kernelLines = [
     `__global__ void __launch_bounds__(THREADS) bwd_dq(const Args a) {`,
@@ -143,6 +142,9 @@ export function dqKernel(
   // No mask (stdlib/full.attn) reads no query position.
   return voidIfUnread(kernelLines, kernelLines.indexOf('  const int q = a.q_offset + i;'), 'q');
 }
+
+/** A pair's mask mode in a routed walk: it has no tiles, so a dynamic mask is tested on every pair. */
+const routedPairMode = (mode: Mode): Mode => (mode === 'dynamic' ? 'partial' : mode);
 
 /** A dq row's walk over every key, tile by tile (empty tiles skipped in dynamic mode). */
 function tiledLoop(mode: Mode, pair: readonly string[]): string[] {
@@ -187,7 +189,6 @@ export function dkdvKernel(
   const r = cudaRenderer(cx);
   const mask = linearize([kernel.mask], r, 'mk');
   const e = linearize([kernel.score, grad.dScore], r, 'sc');
-  // The pair in tile mode m (a routed walk has no tiles: it tests the static mask on every pair).
   const pair = (m: Mode): string[] => [
     'const int q = a.q_offset + i;',
     ...maskLines(m, mask),
@@ -207,7 +208,7 @@ export function dkdvKernel(
     'for (int d = 0; d < D; ++d) dk[d] += ds * a.q[row * D + d];',
   ];
   const loop = route
-    ? route.keyWalk(unreadVoided(pair(mode === 'dynamic' ? 'partial' : mode), 'q'))
+    ? route.keyWalk(unreadVoided(pair(routedPairMode(mode)), 'q'))
     : tiledRowLoop(mode, unreadVoided(pair(mode), 'q'));
   const kernelLines = [
     `__global__ void __launch_bounds__(THREADS) bwd_dkdv(const Args a) {`,

@@ -129,7 +129,8 @@ export function renderCudaBackward(kernel: AttentionKernel): CudaBackwardArtifac
       route !== undefined,
     ),
     `// Gradient slots: ${grad.params.map((p) => p.name).join(', ') || 'no params'}${gradTensors.length ? `, then ${gradTensors.join(', ')}` : ''}.`,
-    ...hostEntries(kernel, ns, summaries, slotCount, route),
+    // No pair to invert for where the mask empties every tile (bwd_dkdv only zeroes then).
+    ...hostEntries(kernel, ns, summaries, slotCount, route, mode !== 'empty'),
   ].join('\n');
   return {
     kind: 'cuda-backward',
@@ -193,7 +194,8 @@ function deviceNamespace(
 /**
  * The extern "C" host functions: NS_slots (the gradient slots of a call, slotCount over Args) and
  * NS_launch (the summary, dq, dkdv and reduce kernels, each skipped when it has no work); a routing
- * kernel's also NS_inverted (the ints of Args.inverted) and bwd_invert before bwd_dkdv.
+ * kernel's also NS_inverted (the ints of Args.inverted) and, where the mask leaves any `pairs`,
+ * bwd_invert before bwd_dkdv.
  */
 function hostEntries(
   kernel: AttentionKernel,
@@ -201,6 +203,7 @@ function hostEntries(
   summaries: readonly string[],
   slotCount: string,
   route: RoutingStage | undefined,
+  pairs: boolean,
 ): string[] {
   return [
     `extern "C" int ${ns}_slots(const ${ns}::Args* args) {`,
@@ -218,7 +221,7 @@ function hostEntries(
       return `  if (${len} > 0) bwd_summary_${t}<<<(unsigned)((${blocks} + THREADS - 1) / THREADS), THREADS, 0, stream>>>(*a);`;
     }),
     '  if (rows > 0) bwd_dq<<<(unsigned)((rows + THREADS - 1) / THREADS), THREADS, 0, stream>>>(*a);',
-    ...(route ? invertLaunch : []),
+    ...(route && pairs ? invertLaunch : []),
     '  if (keys > 0) bwd_dkdv<<<(unsigned)((keys + THREADS - 1) / THREADS), THREADS, 0, stream>>>(*a);',
     '  if (a->slots > 0) bwd_reduce<<<(unsigned)((a->slots + THREADS - 1) / THREADS), THREADS, 0, stream>>>(*a);',
     '  return cudaGetLastError();',
