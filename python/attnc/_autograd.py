@@ -142,7 +142,7 @@ def register_backward(name, family, forward_op):
 
     def setup_context(ctx, inputs, output):
         q, k, v, tensors, int_params, float_params, q_offset, k_offset, scale, param_grad, *_ = inputs  # then layout, paging
-        out, lse, _, importance = output
+        out, lse, indices, importance = output
         # The importance output (per-key attention mass) is a statistic the caller ranks keys by,
         # not a function to differentiate: no gradient flows from it (indices, int32, get none anyway).
         ctx.mark_non_differentiable(importance)
