@@ -122,6 +122,12 @@ describe('compileAsync', () => {
     const compiled = await compileWithAsync(backends, front, mask, { target: 'wgsl' });
     expect(compiled.artifact.code).toBe(wgsl.compile(mask, { target: 'wgsl' }).artifact.code);
     expect(asked).toEqual(['decode']);
+    // The coop engine's decode module is a chunk of its own: a page compiles for one engine.
+    const coop = await compileWithAsync(backends, front, mask, { target: 'wgsl', wgslEngine: 'coop' });
+    expect(coop.artifact.decode?.artifact.code).toBe(
+      wgsl.compile(mask, { target: 'wgsl', wgslEngine: 'coop' }).artifact.decode?.artifact.code,
+    );
+    expect(asked).toEqual(['decode', 'decodeCoop']);
     const routed = readFileSync('stdlib/biformer.attn', 'utf8');
     await expect(compileWithAsync(backends, front, routed, { target: 'wgsl' })).rejects.toThrow(
       "could not load the WGSL routing/selection code generator (feature 'routing'): network down",
@@ -131,7 +137,7 @@ describe('compileAsync', () => {
     const again = await compileWithAsync(backends, front, routed, { target: 'wgsl' });
     expect(again.artifact.code).toBe(wgsl.compile(routed, { target: 'wgsl' }).artifact.code);
     await compileWithAsync(backends, front, routed, { target: 'wgsl' });
-    expect(asked).toEqual(['decode', 'routing', 'routing']);
+    expect(asked).toEqual(['decode', 'decodeCoop', 'routing', 'routing']);
   });
 });
 
@@ -193,7 +199,8 @@ describe('compileAsync from a code-split browser bundle', () => {
       entryNames: 'entry',
       logLevel: 'silent',
     });
-    expect(readdirSync(dir).filter((f) => f.startsWith('feature-'))).toHaveLength(4);
+    expect(readdirSync(dir).filter((f) => f.startsWith('feature-'))).toHaveLength(5);
+    expect(readdirSync(dir).filter((f) => f.startsWith('front-'))).toHaveLength(4);
     const bundled = (await import(pathToFileURL(join(dir, 'entry.js')).href)) as Api;
     await expectSameAsCompile(bundled);
   });

@@ -12,6 +12,7 @@ export type FeatureLoaders = TableLoaders<WgslFeatures>;
 export const chunkLoaders: FeatureLoaders = {
   routing: () => import('./feature-routing.js'),
   decode: () => import('./feature-decode.js'),
+  decodeCoop: () => import('./feature-decode-coop.js'),
   quantize: () => import('./feature-quantize.js'),
   importance: () => import('./feature-importance.js'),
 };
