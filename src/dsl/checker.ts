@@ -7,7 +7,7 @@ import { tensorDimNames } from './ast.js';
 import { foldChecked, INT_MAX } from './check-constants.js';
 import { ExprChecker, onLine, q } from './check-expr.js';
 import { overflowed } from './check-constants.js';
-import { frontFeature, hintsOf, statementFeaturesOf, type FrontFeatures } from './front-features.js';
+import { hintsOf, statementCheckers, type FrontFeatures } from './front-features.js';
 import { inlinedDepth, limits } from './limits.js';
 import { hasHole, isMissingType } from './cst-to-ast.js';
 import { convertConst, isNumeric, type ConstValue, type ValueType } from './builtins.js';
@@ -102,7 +102,7 @@ class DeclChecker extends ExprChecker {
       fold: (e: Expr) => this.fold(e),
       params: this.decl.params,
     };
-    for (const f of statementFeaturesOf(this.decl)) frontFeature(this.features, f).check(this.decl, ctx);
+    for (const f of statementCheckers(this.features)) f.check(this.decl, ctx);
     return { decl: this.decl, types: this.types, defaults: this.defaults };
   }
 

@@ -5,7 +5,6 @@
 // CST holds say which builders, checkers and lowerings to load; the wording of mistakes loads
 // only when there is one. This module imports them as types only: it is in every static graph.
 import type { CstNode } from 'chevrotain';
-import type { AttentionDecl } from './ast.js';
 import type { DeclCh, ProgramCh, StmtCh } from './cst-children.js';
 import type * as Messages from './front-messages.js';
 import type * as OperandQuant from './front-operand-quant.js';
@@ -34,30 +33,30 @@ export const frontFeatureTitles: Readonly<Record<FrontFeature, string>> = {
   messages: 'error messages',
 };
 
-/** The one table of which statement (its CST child, its AST field) each feature builds and checks. */
-const statements: readonly (readonly [keyof StmtCh, keyof AttentionDecl, StatementFeature])[] = [
-  ['sparsityStmt', 'sparsity', 'sparsity'],
-  ['storageStmt', 'storage', 'storage'],
-  ['importanceStmt', 'importance', 'storage'],
-  ['cacheStmt', 'cache', 'storage'],
-  ['qkStmt', 'qk', 'operandQuant'],
-  ['qkStmt', 'qkUnbuilt', 'operandQuant'],
-  ['pvStmt', 'pv', 'operandQuant'],
-];
-
-const distinct = <T>(xs: T[]): T[] => [...new Set(xs)];
+/** The feature that builds and checks each statement (by its CST child), in the order checks run. */
+const statementFeature: Readonly<Partial<Record<keyof StmtCh, StatementFeature>>> = {
+  sparsityStmt: 'sparsity',
+  storageStmt: 'storage',
+  importanceStmt: 'storage',
+  cacheStmt: 'storage',
+  qkStmt: 'operandQuant',
+  pvStmt: 'operandQuant',
+};
 
 /** The statement features the parsed program (a CST, maybe recovered) holds statements of. */
-export function statementFeaturesOfCst(cst: CstNode | undefined): StatementFeature[] {
-  const stmts = (cst?.children as ProgramCh | undefined)?.attentionDecl ?? [];
-  const kids = stmts.flatMap((d) => (d.children as DeclCh).statement ?? []).map((s) => s.children as StmtCh);
-  return distinct(statements.filter(([child]) => kids.some((k) => k[child] !== undefined)).map((s) => s[2]));
+export function statementFeaturesOfCst(cst: CstNode): StatementFeature[] {
+  const decls = (cst.children as ProgramCh).attentionDecl ?? [];
+  const stmts = decls.flatMap((d) => (d.children as DeclCh).statement ?? []);
+  const children = stmts.flatMap((s) => Object.keys(s.children) as (keyof StmtCh)[]);
+  return [...new Set(children.flatMap((c) => statementFeature[c] ?? []))];
 }
 
-/** The statement features `decl` has statements of, in the order its checks run. */
-export function statementFeaturesOf(decl: AttentionDecl): StatementFeature[] {
-  return distinct(statements.filter(([, field]) => decl[field] !== undefined).map((s) => s[2]));
-}
+/**
+ * The statement checkers loaded, in the order they run. Each checks only statements of its own,
+ * and a declaration has statements only of features loaded (their builders made them).
+ */
+export const statementCheckers = (features: Partial<FrontFeatures>): FrontFeatures[StatementFeature][] =>
+  [features.sparsity, features.storage, features.operandQuant].flatMap((f) => f ?? []);
 
 /** The feature from `features`, or an error saying it was not loaded (built before loading). */
 export function frontFeature<F extends FrontFeature>(
