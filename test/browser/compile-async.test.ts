@@ -12,11 +12,11 @@ import { build } from 'esbuild';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { compileWithAsync, type CompileOptions } from '../../src/compile-core.js';
 import type { WgslFeature } from '../../src/codegen/wgsl/features.js';
-import { chunkLoaders, type FeatureLoaders } from '../../src/codegen/wgsl/features-lazy.js';
+import { chunkLoaders } from '../../src/codegen/wgsl/features-lazy.js';
 import { lazyWgslTarget } from '../../src/codegen/wgsl/target-lazy.js';
 import { frontend } from '../../src/dsl/index.js';
 import type { FrontFeature } from '../../src/dsl/front-features.js';
-import { frontChunkLoaders, lazyFront, type FrontLoaders } from '../../src/dsl/front-lazy.js';
+import { frontChunkLoaders, lazyFront } from '../../src/dsl/front-lazy.js';
 import * as wgsl from '../../src/wgsl.js';
 import * as wgslAsync from '../../src/wgsl-async.js';
 import { ensureBrowserChevrotain } from './support.js';
@@ -54,6 +54,15 @@ for (const f of readdirSync('stdlib').filter((x) => x.endsWith('.attn'))) {
 cases.push(
   { name: 'syntax error', source: 'attention a( { mask q >= }', options: { target: 'wgsl' } },
   { name: 'cuda target', source: 'attention a() { mask q >= k }', options: { target: 'cuda' } },
+  // Every statement the front end loads on demand, with and without mistakes in it.
+  ...[
+    'attention s() {\n  qk int8 smooth k\n  pv e4m3 smooth v\n  mask q >= k\n}',
+    'attention s() {\n  qk int4\n  pv e4m3 smooth q\n  mask q >= k\n}',
+    'attention s() {\n  importance normalized\n  mask q >= k\n}',
+    'attention s() {\n  importance average\n  mask q >= k\n}',
+    'attention s() {\n  cache paged 16\n  mask q >= k\n}',
+    'attention s() {\n  cache pagd 12\n  mask q >= k\n}',
+  ].map((source, i) => ({ name: `statements ${i}`, source, options: { target: 'wgsl' as const } })),
 );
 
 /** An outcome as text: the artifact and warnings, or the rendered diagnostics. */
@@ -92,6 +101,20 @@ async function expectSameAsCompile(api: Api): Promise<void> {
   expect(refused).toBeGreaterThan(2 * readdirSync('stdlib').length);
 }
 
+/** `loaders` that record each load in `asked`; the `failing` one rejects until the network is up. */
+function recording<K extends string, L extends Readonly<Record<K, () => Promise<unknown>>>>(
+  loaders: L,
+  asked: K[],
+  failing: K,
+  network: { up: boolean },
+): L {
+  const load = (f: K) => (): Promise<unknown> => {
+    asked.push(f);
+    return f === failing && !network.up ? Promise.reject(new Error('network down')) : loaders[f]();
+  };
+  return Object.fromEntries((Object.keys(loaders) as K[]).map((f) => [f, load(f)])) as unknown as L;
+}
+
 describe('compileAsync', () => {
   it('gives what compile gives on the stdlib (artifacts, warnings, CompileErrors)', async () => {
     await expectSameAsCompile(wgslAsync);
@@ -106,16 +129,8 @@ describe('compileAsync', () => {
 
   it('loads only what a kernel uses, names a feature that fails to load, loads it on a later call', async () => {
     const asked: WgslFeature[] = [];
-    let offline = true;
-    const loaders = Object.fromEntries(
-      (Object.keys(chunkLoaders) as WgslFeature[]).map((f) => [
-        f,
-        () => {
-          asked.push(f);
-          return f === 'routing' && offline ? Promise.reject(new Error('network down')) : chunkLoaders[f]();
-        },
-      ]),
-    ) as unknown as FeatureLoaders;
+    const network = { up: false };
+    const loaders = recording(chunkLoaders, asked, 'routing', network);
     const backends = { wgsl: lazyWgslTarget(loaders) };
     const front = lazyFront();
     const mask = 'attention causal() { mask q >= k }';
@@ -133,7 +148,7 @@ describe('compileAsync', () => {
       "could not load the WGSL routing/selection code generator (feature 'routing'): network down",
     );
     // A failed load is not remembered: the next call tries again, and loads each chunk once.
-    offline = false;
+    network.up = true;
     const again = await compileWithAsync(backends, front, routed, { target: 'wgsl' });
     expect(again.artifact.code).toBe(wgsl.compile(routed, { target: 'wgsl' }).artifact.code);
     await compileWithAsync(backends, front, routed, { target: 'wgsl' });
@@ -144,18 +159,8 @@ describe('compileAsync', () => {
 describe('compileAsync: the front end', () => {
   it('loads the statements a source holds, its messages only for a mistake, and names one that fails', async () => {
     const asked: FrontFeature[] = [];
-    let offline = true;
-    const loaders = Object.fromEntries(
-      (Object.keys(frontChunkLoaders) as FrontFeature[]).map((f) => [
-        f,
-        () => {
-          asked.push(f);
-          return f === 'storage' && offline
-            ? Promise.reject(new Error('network down'))
-            : frontChunkLoaders[f]();
-        },
-      ]),
-    ) as unknown as FrontLoaders;
+    const network = { up: false };
+    const loaders = recording(frontChunkLoaders, asked, 'storage', network);
     const front = lazyFront(loaders);
     const backends = { wgsl: lazyWgslTarget() };
     await compileWithAsync(backends, front, 'attention causal() { mask q >= k }', { target: 'wgsl' });
@@ -177,7 +182,7 @@ describe('compileAsync: the front end', () => {
     await expect(compileWithAsync(backends, front, stored, { target: 'wgsl' })).rejects.toThrow(
       "could not load the front end's K/V storage statements (feature 'storage'): network down",
     );
-    offline = false;
+    network.up = true;
     const again = await compileWithAsync(backends, front, stored, { target: 'wgsl' });
     expect(again.artifact.code).toBe(wgsl.compile(stored, { target: 'wgsl' }).artifact.code);
   });
