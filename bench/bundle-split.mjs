@@ -2,12 +2,16 @@
 // `splitting: true` (ESM, minified, platform browser) and reports what a page downloads, each
 // output file gzipped on its own as a server sends it: the entry chunk, the first load (the entry
 // chunk and the chunks it imports statically, before any import()), and per import() target (the
-// attnc/wgsl/async features, src/codegen/wgsl/feature-*.ts) its own chunk and what it adds to the
-// first load (its chunk and the shared chunks it imports that the first load lacks).
+// attnc/wgsl/async features: src/codegen/wgsl/feature-*.ts, and src/dsl/front-*.ts as `front …`)
+// its own chunk and what it adds to the first load (its chunk and the shared chunks it imports
+// that the first load lacks).
 import { gzipSync } from 'node:zlib';
 import { build } from 'esbuild';
 
 const kb = (n) => Math.round((n / 1024) * 10) / 10;
+
+/** An import() target: a WGSL feature (codegen/wgsl/feature-*.ts) or a front-end one (dsl/front-*.ts). */
+const lazyEntry = /(?:feature|(front))-([a-z-]+)\.ts$/;
 
 /** The output files `from` reaches through static imports, `from` included. */
 function staticClosure(outputs, from) {
@@ -51,10 +55,11 @@ export async function measureSplit(entry, exportName, partOf, plugins = []) {
     for (const [file, x] of Object.entries(outputs[o].inputs))
       minBytes[partOf(file)] = (minBytes[partOf(file)] ?? 0) + x.bytesInOutput;
   const lazy = Object.keys(outputs)
-    .filter((o) => /feature-[a-z]+\.ts$/.test(outputs[o].entryPoint ?? ''))
+    .filter((o) => lazyEntry.test(outputs[o].entryPoint ?? ''))
     .map((o) => {
       const added = new Set([...staticClosure(outputs, [o])].filter((x) => !first.has(x)));
-      const feature = outputs[o].entryPoint.match(/feature-([a-z]+)\.ts$/)[1];
+      const [, front, name] = outputs[o].entryPoint.match(lazyEntry);
+      const feature = front ? `front ${name}` : name;
       return { feature, chunkGzipKB: kb(gzip([o])), addsFiles: added.size, addsGzipKB: kb(gzip(added)) };
     })
     .sort((a, b) => a.feature.localeCompare(b.feature));
@@ -85,6 +90,6 @@ export function printSplit(s) {
   for (const p of f.parts) console.log(`    ${p.part.padEnd(28)} ${String(p.minKB).padStart(6)} kB min`);
   for (const l of s.lazy)
     console.log(
-      `  import() ${l.feature.padEnd(11)} chunk ${String(l.chunkGzipKB).padStart(5)} kB gzip; adds ${l.addsFiles} files, ${l.addsGzipKB} kB gzip`,
+      `  import() ${l.feature.padEnd(20)} chunk ${String(l.chunkGzipKB).padStart(5)} kB gzip; adds ${l.addsFiles} files, ${l.addsGzipKB} kB gzip`,
     );
 }

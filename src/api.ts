@@ -1,6 +1,7 @@
 // What both public entries share (src/index.ts, src/wgsl.ts): everything but `compile`, which
 // each entry binds to its own backends. Imports nothing Node-only, so it bundles for browsers.
-export { checkSource, type CompileOptions, type Compiled } from './compile-core.js';
+export { checkSource } from './check-source.js';
+export type { CompileOptions, Compiled } from './compile-core.js';
 export {
   CompileError,
   renderDiagnostic,

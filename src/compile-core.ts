@@ -7,14 +7,16 @@ import type { TargetBackend } from './codegen/target.js';
 import { CompileError, error, hasErrors, noSpan, warning, type Diagnostic } from './diagnostics.js';
 import type { Span } from './diagnostics.js';
 import type { CheckedDecl } from './dsl/checker.js';
-import { frontend } from './dsl/index.js';
+import type { FrontFeatures } from './dsl/front-features.js';
+import type { LazyFront } from './dsl/front-async.js';
+import { checkSourceAsync, checkSourceWith } from './source-check.js';
 import type { Program } from './dsl/ast.js';
 import { hashString, hashValue } from './hash.js';
 import { artifactSchedule } from './codegen/common.js';
 import { defaultStorage, uniformFormats, withPagedKv, withStoredFormats } from './ir/formats.js';
 import { checkedFormats } from './quant/format.js';
 import type { AttentionKernel, ImportanceMode, Schedule, StorageDType } from './ir/kernel.js';
-import { lowerDecl } from './ir/lower.js';
+import { lowerDecl, type LowerRouting } from './ir/lower.js';
 import type { Target } from './ir/passes/legalize.js';
 import { defaultLimits, type TargetLimits } from './ir/passes/schedule.js';
 import { runPipeline } from './ir/pipeline.js';
@@ -74,34 +76,6 @@ export interface Compiled {
   readonly warnings: readonly Diagnostic[];
 }
 
-/** Parses and checks; returns the chosen declaration or throws a CompileError. */
-export function checkSource(
-  source: string,
-  file = '<input>',
-  entry?: string,
-): { program: Program; decl: CheckedDecl } {
-  const fe = frontend(source, file);
-  const diags: Diagnostic[] = [...fe.diagnostics];
-  if (hasErrors(diags)) throw new CompileError(diags, source);
-  const decl = entry === undefined ? fe.decls[0] : fe.decls.find((d) => d.decl.name === entry);
-  if (!decl) {
-    const names = fe.decls.map((d) => d.decl.name).join(', ') || 'none';
-    const span = { file, line: 1, column: 1, offset: 0, length: 1 };
-    throw new CompileError(
-      [
-        error(
-          entry
-            ? `no attention named \`${entry}\` (declared: ${names})`
-            : 'no `attention` declaration in this file',
-          span,
-        ),
-      ],
-      source,
-    );
-  }
-  return { program: fe.program, decl };
-}
-
 /**
  * The WGSL engine: the option, else coop on a hardware adapter (limits from the runtime's
  * deviceLimits say softwareAdapter: false) and row otherwise (CPU adapters, or no device known).
@@ -122,10 +96,18 @@ export type Backends = Readonly<Partial<Record<Target, TargetBackend>>>;
 
 /**
  * Compiles `options.entry` (default: the first declaration) of `source` with the backend of
- * `options.target`: a CompileError holding every problem, or a TypeError for a wrong kind of argument.
+ * `options.target` and the front-end features `front` (all of them: dsl/front-eager.ts): a
+ * CompileError holding every problem, or a TypeError for a wrong kind of argument.
  */
-export function compileWith(backends: Backends, source: string, options: CompileOptions): Compiled {
-  return renderLowered(lowerWith(backends, source, options));
+export function compileWith(
+  backends: Backends,
+  front: FrontFeatures,
+  source: string,
+  options: CompileOptions,
+): Compiled {
+  checkArguments(source, options);
+  const checked = checkSourceWith(front, source, options.file ?? '<input>', options.entry);
+  return renderLowered(lowerWith(backends, front, checked, source, options));
 }
 
 /**
@@ -135,10 +117,14 @@ export function compileWith(backends: Backends, source: string, options: Compile
  */
 export async function compileWithAsync(
   backends: Backends,
+  front: LazyFront,
   source: string,
   options: CompileOptions,
 ): Promise<Compiled> {
-  const lowered = lowerWith(backends, source, options);
+  checkArguments(source, options);
+  const file = options.file ?? '<input>';
+  const checked = await checkSourceAsync(front, source, file, options.entry);
+  const lowered = lowerWith(backends, front.loaded, checked, source, options);
   await lowered.target.load?.(lowered.kernel);
   return renderLowered(lowered);
 }
@@ -154,10 +140,14 @@ interface Lowered {
   readonly refuse: Refuse;
 }
 
-/** Everything of compileWith up to the kernel IR. */
-function lowerWith(backends: Backends, source: string, options: CompileOptions): Lowered {
-  checkArguments(source, options);
-  const { program, decl } = checkSource(source, options.file ?? '<input>', options.entry);
+/** Everything of compileWith after the front end, up to the kernel IR. */
+function lowerWith(
+  backends: Backends,
+  front: Partial<FrontFeatures>,
+  { program, decl }: { program: Program; decl: CheckedDecl },
+  source: string,
+  options: CompileOptions,
+): Lowered {
   // Every later refusal is a CompileError at the declaration's name unless a span is given.
   const refuse: Refuse = (message, span = decl.decl.nameSpan) => {
     throw new CompileError([error(message, span)], source);
@@ -173,7 +163,8 @@ function lowerWith(backends: Backends, source: string, options: CompileOptions):
   }
   const importance = checkConstructs(decl, options, refuse);
   const limits = limitsOf(target, options, refuse);
-  const ir = lowerAndSchedule(decl, options, importance, target, limits, source, refuse);
+  const lowering = { importance, routing: front.sparsity?.lowerRouting };
+  const ir = lowerAndSchedule(decl, options, lowering, target, limits, source, refuse);
   return { source, program, decl, kernel: toKernel(ir), target, limits, refuse };
 }
 
@@ -236,7 +227,7 @@ function limitsOf(target: TargetBackend, options: CompileOptions, refuse: Refuse
 function lowerAndSchedule(
   decl: CheckedDecl,
   options: CompileOptions,
-  importance: ImportanceMode | undefined,
+  { importance, routing }: { importance: ImportanceMode | undefined; routing: LowerRouting | undefined },
   target: TargetBackend,
   limits: TargetLimits,
   source: string,
@@ -251,7 +242,10 @@ function lowerAndSchedule(
   let ir: AttentionIR;
   try {
     ir = runPipeline(
-      withImportance(lowerDecl(decl.decl, decl.defaults, { lse: options.lse ?? true, formats }), importance),
+      withImportance(
+        lowerDecl(decl.decl, decl.defaults, { lse: options.lse ?? true, formats, routing }),
+        importance,
+      ),
       {
         target: options.target,
         limits,

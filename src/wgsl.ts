@@ -3,9 +3,10 @@
 // with a diagnostic naming the full entry, `attnc`.
 import { compileWith, type CompileOptions, type Compiled } from './compile-core.js';
 import { wgslTarget } from './codegen/wgsl/target.js';
+import { eagerFrontFeatures } from './dsl/front-eager.js';
 
 export * from './api.js';
 
 export function compile(source: string, options: CompileOptions): Compiled {
-  return compileWith({ wgsl: wgslTarget }, source, options);
+  return compileWith({ wgsl: wgslTarget }, eagerFrontFeatures, source, options);
 }

@@ -1,6 +1,6 @@
 // `attnc check FILE…`: diagnostics only.
 import { renderDiagnostics, hasErrors } from '../diagnostics.js';
-import { didYouMean } from '../dsl/checker.js';
+import { didYouMean } from '../dsl/suggest.js';
 import { frontend, hiddenErrors } from '../dsl/index.js';
 import { decimalNumber, misspeltI32 } from './numbers.js';
 import { UsageError } from './errors.js';

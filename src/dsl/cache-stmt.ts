@@ -95,7 +95,3 @@ export function checkCache(decl: AttentionDecl, ctx: SparsityCheckCtx): void {
   // Routing, selection and the importance pass over a paged cache: per target, at compile time
   // (ir/storage-support.ts; CUDA runs selection and importance through the block table).
 }
-
-export function printCache(s: CacheDecl): string {
-  return `cache ${s.layout} ${s.pageSize}`;
-}

@@ -3,7 +3,9 @@
 import type { Span } from '../diagnostics.js';
 import type { Expr } from './ast.js';
 import { foldConst, type ConstValue, type ValueType } from './builtins.js';
-import { overflowed } from './check-sparsity.js';
+
+/** What folding gives for a constant whose int arithmetic overflowed (reported by the checker). */
+export const overflowed = Symbol('overflowed');
 
 export type Report = (message: string, span: Span, hint?: string) => void;
 

@@ -15,7 +15,7 @@ import {
   unaryResult,
   type ValueType,
 } from './builtins.js';
-import { didYouMean, foreignFunctionHint, foreignHint } from './suggest.js';
+import type { Hints } from './front-features.js';
 
 /** Builtins that are fixed for the whole kernel (sizes); the others vary per query/key pair. */
 const sizeNames = new Set(['B', 'H', 'Hkv', 'Nq', 'Nk', 'D']);
@@ -53,7 +53,8 @@ export abstract class ExprChecker {
   /** Every parameter of the declaration, to say why a default cannot name one. */
   protected readonly paramNames = new Set<string>();
 
-  constructor() {
+  /** "Did you mean" hints: none before compileAsync loads the messages (front-async.ts). */
+  constructor(protected readonly hints: Hints) {
     for (const [name, v] of Object.entries(builtinVars))
       this.scope.set(name, { kind: 'builtin', type: v.type });
   }
@@ -130,7 +131,7 @@ export abstract class ExprChecker {
   /** `ture` is a typo; `w: int = s * 2` names another parameter, which has no value yet. */
   private defaultNameHint(name: string): string | undefined {
     if (this.paramNames.has(name)) return 'a default cannot name a parameter: use literals and arithmetic';
-    return didYouMean(name, ['true', 'false']);
+    return this.hints.didYouMean(name, ['true', 'false']);
   }
 
   private name(name: string, span: Span, ctx: Ctx): ValueType | undefined {
@@ -159,7 +160,11 @@ export abstract class ExprChecker {
     if (name in builtinFunctions)
       return this.err(`${q(name)} is a function`, span, `call it like \`${name}(x)\``);
     const visible = [...this.scope.keys()].filter((n) => ctx !== 'mask' || n !== 'score');
-    return this.err(`unknown name ${q(name)}`, span, foreignHint(name) ?? didYouMean(name, visible));
+    return this.err(
+      `unknown name ${q(name)}`,
+      span,
+      this.hints.foreignHint(name) ?? this.hints.didYouMean(name, visible),
+    );
   }
 
   private call(e: Extract<Expr, { kind: 'call' }>, ctx: Ctx): ValueType | undefined {
@@ -171,7 +176,9 @@ export abstract class ExprChecker {
       if (b?.kind === 'tensor')
         return this.err(`${q(e.callee)} is a tensor; index it with \`[…]\``, e.calleeSpan);
       if (b) return this.err(`${q(e.callee)} is not a function`, e.calleeSpan);
-      const hint = foreignFunctionHint(e.callee) ?? didYouMean(e.callee, Object.keys(builtinFunctions));
+      const hint =
+        this.hints.foreignFunctionHint(e.callee) ??
+        this.hints.didYouMean(e.callee, Object.keys(builtinFunctions));
       return this.err(`unknown function ${q(e.callee)}`, e.calleeSpan, hint);
     }
     if (args.length !== fn.arity) {
@@ -191,7 +198,11 @@ export abstract class ExprChecker {
     const b = this.scope.get(e.tensor);
     if (b === undefined) {
       const tensors = [...this.scope].filter(([, x]) => x.kind === 'tensor').map(([n]) => n);
-      return this.err(`unknown tensor ${q(e.tensor)}`, e.tensorSpan, didYouMean(e.tensor, tensors));
+      return this.err(
+        `unknown tensor ${q(e.tensor)}`,
+        e.tensorSpan,
+        this.hints.didYouMean(e.tensor, tensors),
+      );
     }
     // A param whose type did not parse (`doc: tensor i32[kv]`), or a tensor whose dims did not
     // (`t: f32[-3]`, no dims): that error was said at the declaration; each lookup would echo it.

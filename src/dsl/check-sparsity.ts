@@ -5,6 +5,7 @@
 import type { Span } from '../diagnostics.js';
 import type { ConstValue, ValueType } from './builtins.js';
 import type { DimRef, Expr, ParamDecl, SparsityStmt } from './ast.js';
+import { overflowed } from './check-constants.js';
 import { printType } from './print.js';
 import { didYouMean } from './suggest.js';
 
@@ -21,8 +22,6 @@ export interface SparsityCheckCtx {
   readonly params: readonly ParamDecl[];
 }
 
-/** What `fold` gives for a constant whose int arithmetic overflowed (reported by the checker). */
-export const overflowed = Symbol('overflowed');
 const q = (code: string): string => `\`${code}\``;
 const onLine = (s: Span): string => `line ${s.line}`;
 /** The name of the kernel output a selection is written to (`emit`, `emit indices`). */

@@ -5,7 +5,8 @@ import type { Span } from '../diagnostics.js';
 import { codesPerWord, elemBits } from '../quant/elem.js';
 import { isIntElem, type ImportanceRequest, type StorageDecl } from './ast-storage.js';
 import type { DimRef, Expr, ParamDecl } from './ast.js';
-import { overflowed, type SparsityCheckCtx } from './check-sparsity.js';
+import { overflowed } from './check-constants.js';
+import type { SparsityCheckCtx } from './check-sparsity.js';
 import { printType } from './print.js';
 import { didYouMean } from './suggest.js';
 

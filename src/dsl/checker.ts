@@ -6,15 +6,11 @@ import type { AttentionDecl, DimRef, Expr, ParamDecl, Program, Stmt } from './as
 import { tensorDimNames } from './ast.js';
 import { foldChecked, INT_MAX } from './check-constants.js';
 import { ExprChecker, onLine, q } from './check-expr.js';
-import { checkSparsity, overflowed } from './check-sparsity.js';
-import { checkStorage } from './check-storage.js';
-import { checkCache } from './cache-stmt.js';
-import { checkPv } from './pv-stmt.js';
-import { checkQk } from './qk-stmt.js';
+import { overflowed } from './check-constants.js';
+import { hintsOf, statementCheckers, type FrontFeatures } from './front-features.js';
 import { inlinedDepth, limits } from './limits.js';
 import { hasHole, isMissingType } from './cst-to-ast.js';
 import { convertConst, isNumeric, type ConstValue, type ValueType } from './builtins.js';
-import { didYouMean } from './suggest.js';
 
 /**
  * Names every JavaScript object has (`constructor`, `toString`, `__proto__`, …). Params and
@@ -24,7 +20,6 @@ import { didYouMean } from './suggest.js';
 const objectMembers: ReadonlySet<string> = new Set(Object.getOwnPropertyNames(Object.prototype));
 
 export type { ValueType } from './builtins.js';
-export { didYouMean, editDistance } from './suggest.js';
 
 export interface CheckedDecl {
   readonly decl: AttentionDecl;
@@ -52,7 +47,11 @@ const sizeDims: Readonly<Record<string, string>> = {
   B: 'a tensor type writes `B` as `batch`',
 };
 
-export function checkProgram(p: Program): { decls: CheckedDecl[]; diagnostics: Diagnostic[] } {
+/** Checks `p`, its statements with the checkers of `features` (each one `p` has statements of). */
+export function checkProgram(
+  p: Program,
+  features: Partial<FrontFeatures>,
+): { decls: CheckedDecl[]; diagnostics: Diagnostic[] } {
   const diagnostics: Diagnostic[] = [];
   const decls: CheckedDecl[] = [];
   const seen = new Map<string, Span>();
@@ -62,7 +61,7 @@ export function checkProgram(p: Program): { decls: CheckedDecl[]; diagnostics: D
       const hint = `first declared on ${onLine(first)}`;
       diagnostics.push(error(`duplicate declaration ${q(d.name)}`, d.nameSpan, hint));
     } else if (d.name !== '') seen.set(d.name, d.nameSpan);
-    const c = new DeclChecker(d);
+    const c = new DeclChecker(d, features);
     const checked = c.run();
     diagnostics.push(...c.diags);
     if (c.diags.length === 0) decls.push(checked);
@@ -76,8 +75,11 @@ class DeclChecker extends ExprChecker {
   private readonly letDepths = new Map<string, number>();
   private masks = 0;
 
-  constructor(private readonly decl: AttentionDecl) {
-    super();
+  constructor(
+    private readonly decl: AttentionDecl,
+    private readonly features: Partial<FrontFeatures>,
+  ) {
+    super(hintsOf(features));
     for (const p of decl.params) this.paramNames.add(p.name);
     for (const s of decl.body)
       if (s.kind === 'let' && !this.allLets.has(s.name)) this.allLets.set(s.name, s.span);
@@ -100,11 +102,7 @@ class DeclChecker extends ExprChecker {
       fold: (e: Expr) => this.fold(e),
       params: this.decl.params,
     };
-    checkSparsity(this.decl.sparsity ?? [], ctx);
-    checkStorage(this.decl.storage ?? [], this.decl.importance ?? [], ctx);
-    checkCache(this.decl, ctx);
-    checkQk(this.decl, ctx);
-    checkPv(this.decl, ctx);
+    for (const f of statementCheckers(this.features)) f.check(this.decl, ctx);
     return { decl: this.decl, types: this.types, defaults: this.defaults };
   }
 
@@ -194,7 +192,7 @@ class DeclChecker extends ExprChecker {
     } else {
       const ints = [...this.scope].filter(([, x]) => x.kind === 'param' && x.type === 'int').map(([n]) => n);
       const size = Object.hasOwn(sizeDims, d.name) ? sizeDims[d.name] : undefined;
-      const hint = size ?? didYouMean(d.name, [...dimNames, ...ints]);
+      const hint = size ?? this.hints.didYouMean(d.name, [...dimNames, ...ints]);
       this.err(`unknown dimension ${q(d.name)}`, d.span, hint);
     }
   }

@@ -17,11 +17,10 @@ import type {
 } from './ast.js';
 import { tensorDimNames } from './ast.js';
 import type { CacheDecl, ImportanceRequest, StorageDecl } from './ast-storage.js';
-import { buildCache } from './cache-stmt.js';
-import { buildPv, type PvDecl } from './pv-stmt.js';
-import { buildQk, type QkDecl } from './qk-stmt.js';
-import { buildSparsity, type AstBuilder } from './cst-sparsity.js';
-import { buildImportance, buildStorage } from './cst-storage.js';
+import type { PvDecl } from './pv-stmt.js';
+import type { QkDecl } from './qk-stmt.js';
+import type { AstBuilder } from './cst-sparsity.js';
+import { frontFeature, type FrontFeatures, type StatementFeature } from './front-features.js';
 import type { AttachedComments } from './comments.js';
 import { cover, isHole } from './holes.js';
 import type {
@@ -62,6 +61,7 @@ class Builder implements AstBuilder {
   constructor(
     private readonly file: string,
     private readonly comments: AttachedComments,
+    private readonly features: Partial<FrontFeatures>,
   ) {
     this.last = { file, line: 1, column: 1, offset: 0, length: 0 };
   }
@@ -90,6 +90,11 @@ class Builder implements AstBuilder {
     return { kind: 'name', name: '', span: this.span(undefined) };
   }
 
+  /** The builders of a statement feature (the caller loaded what the CST holds). */
+  private feature<F extends StatementFeature>(name: F): FrontFeatures[F] {
+    return frontFeature(this.features, name);
+  }
+
   program(cst: CstNode): Program {
     const decls = (ch<ProgramCh>(cst).attentionDecl ?? []).map((d) => this.decl(d));
     return { kind: 'program', file: this.file, decls, header: this.comments.header };
@@ -113,15 +118,15 @@ class Builder implements AstBuilder {
     for (const s of c.statement ?? []) {
       const sc = ch<StmtCh>(s);
       const [routing, store, imp] = [sc.sparsityStmt?.[0], sc.storageStmt?.[0], sc.importanceStmt?.[0]];
-      if (routing) push(sparsity, buildSparsity(this, routing));
-      else if (store) push(storage, buildStorage(this, store));
-      else if (imp) push(importance, buildImportance(this, imp));
-      else if (sc.cacheStmt?.[0]) push(cache, buildCache(this, sc.cacheStmt[0]));
+      if (routing) push(sparsity, this.feature('sparsity').buildSparsity(this, routing));
+      else if (store) push(storage, this.feature('storage').buildStorage(this, store));
+      else if (imp) push(importance, this.feature('storage').buildImportance(this, imp));
+      else if (sc.cacheStmt?.[0]) push(cache, this.feature('storage').buildCache(this, sc.cacheStmt[0]));
       else if (sc.qkStmt?.[0]) {
-        const built = buildQk(this, sc.qkStmt[0]);
+        const built = this.feature('operandQuant').buildQk(this, sc.qkStmt[0]);
         push(qk, built);
         if (built === undefined) qkUnbuilt = true;
-      } else if (sc.pvStmt?.[0]) push(pv, buildPv(this, sc.pvStmt[0]));
+      } else if (sc.pvStmt?.[0]) push(pv, this.feature('operandQuant').buildPv(this, sc.pvStmt[0]));
       else body.push(...this.stmt(s));
     }
     const spans = [...body, ...sparsity, ...storage, ...importance, ...cache, ...qk, ...pv]
@@ -290,7 +295,8 @@ export function cstToAst(
   cst: CstNode,
   file: string,
   comments: AttachedComments,
+  features: Partial<FrontFeatures>,
 ): { program: Program; diagnostics: Diagnostic[] } {
-  const b = new Builder(file, comments);
+  const b = new Builder(file, comments, features);
   return { program: b.program(cst), diagnostics: b.diags };
 }

@@ -131,11 +131,3 @@ export function checkOperandQuant(
       `the \`store ${stored.target}\` on line ${stored.keywordSpan.line} already stores ${tensor} as codes; keep one of the two`,
     );
 }
-
-/** `KIND ELEM[ smooth OPERAND]`. */
-export function printOperandQuant<F extends string>(
-  spec: OperandQuantSpec<'qk' | 'pv', string, F>,
-  s: { readonly elem: string } & { readonly [P in F]?: Span },
-): string {
-  return `${spec.kind} ${s.elem}${s[spec.smoothField] ? ` smooth ${spec.operand}` : ''}`;
-}

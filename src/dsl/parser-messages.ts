@@ -4,15 +4,8 @@
 import { EOF, tokenMatcher, type IParserErrorMessageProvider, type IToken, type TokenType } from 'chevrotain';
 import * as T from './lexer.js';
 import { storageAlternatives, storageExpectations } from './parser-storage.js';
+import { HINT } from './parse-hint.js';
 import { didYouMean, foreignHint } from './suggest.js';
-
-/** Separates a parse message from its hint inside chevrotain's single message string. */
-const HINT = '\u0001';
-
-export function splitParseMessage(m: string): { message: string; hint?: string } {
-  const i = m.indexOf(HINT);
-  return i < 0 ? { message: m } : { message: m.slice(0, i), hint: m.slice(i + 1) };
-}
 
 /** Every word that starts a statement, in the order the docs introduce them. */
 const statementWords = [

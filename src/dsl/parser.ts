@@ -1,14 +1,33 @@
 // The .attn grammar as a chevrotain CstParser. Error recovery is on so that one typo does not
 // hide the errors after it; the CST may then have missing children (see cst-to-ast.ts).
 // One rule per precedence level, loosest first: ?: || && (== !=) (< <= > >=) (+ -) (* / %) unary.
-import { EOF, type CstNode, type IRecognitionException, type IToken, type TokenType } from 'chevrotain';
+import {
+  EOF,
+  type CstNode,
+  type IParserErrorMessageProvider,
+  type IRecognitionException,
+  type IToken,
+  type TokenType,
+} from 'chevrotain';
 import * as T from './lexer.js';
 import { skipGrammarChecks } from './grammar-checks.js';
-import { errorMessageProvider } from './parser-messages.js';
 import { lineStartLookahead, type RepetitionRecovery } from './body-recovery.js';
 import { StorageRules } from './parser-storage.js';
 
-export { splitParseMessage } from './parser-messages.js';
+export { splitParseMessage } from './parse-hint.js';
+
+/**
+ * The wording of the parse in progress (parser-messages.ts's, passed to parseTokens): the parser
+ * is built once, so its message provider reads this. Without one a message is empty: the front
+ * end's lazy use (front-async.ts) parses again with the wording once there is an error.
+ */
+let wording: IParserErrorMessageProvider | undefined;
+const errorMessageProvider: IParserErrorMessageProvider = {
+  buildMismatchTokenMessage: (o) => wording?.buildMismatchTokenMessage(o) ?? '',
+  buildNotAllInputParsedMessage: (o) => wording?.buildNotAllInputParsedMessage(o) ?? '',
+  buildNoViableAltMessage: (o) => wording?.buildNoViableAltMessage(o) ?? '',
+  buildEarlyExitMessage: (o) => wording?.buildEarlyExitMessage(o) ?? '',
+};
 
 /** chevrotain's own in-repetition recovery, which AttnParser's override delegates to. */
 const chevrotainRecovery = StorageRules.prototype as unknown as RepetitionRecovery;
@@ -235,8 +254,12 @@ export interface ParseResult {
   readonly outOfStackAt?: IToken;
 }
 
-/** Parses lexed tokens (comments excluded). Never throws. */
-export function parseTokens(tokens: IToken[]): ParseResult {
+/** Parses lexed tokens (comments excluded), its errors worded by `messages`. Never throws. */
+export function parseTokens(
+  tokens: IToken[],
+  messages: IParserErrorMessageProvider | undefined,
+): ParseResult {
+  wording = messages;
   parser.input = tokens;
   try {
     const cst = parser.program();

@@ -1,7 +1,11 @@
-// AST → source for `store` and `importance` (docs/LANGUAGE.md, "K/V storage formats"). Clauses
-// print in one canonical order: scale, zero, norm, recent, salient.
-import type { ImportanceRequest, ScaleGranularity, StorageDecl } from './ast-storage.js';
+// AST → source for `store`, `importance`, `cache`, `qk` and `pv` (docs/LANGUAGE.md, "K/V storage
+// formats"). Store clauses print in one canonical order: scale, zero, norm, recent, salient.
+// Apart from the statements' builders and checkers (cst-storage.ts, cache-stmt.ts, qk-stmt.ts,
+// pv-stmt.ts), which attnc/wgsl/async loads only for programs that have them (front-features.ts).
+import type { CacheDecl, ImportanceRequest, ScaleGranularity, StorageDecl } from './ast-storage.js';
 import type { Expr } from './ast.js';
+import type { PvDecl } from './pv-stmt.js';
+import type { QkDecl } from './qk-stmt.js';
 
 function printGranularity(g: ScaleGranularity, printExpr: (e: Expr) => string): string {
   if (g.kind === 'tensor') return 'per tensor';
@@ -20,4 +24,16 @@ export function printStorage(s: StorageDecl, printExpr: (e: Expr) => string): st
 
 export function printImportance(s: ImportanceRequest): string {
   return `importance ${s.variant}`;
+}
+
+export function printCache(s: CacheDecl): string {
+  return `cache ${s.layout} ${s.pageSize}`;
+}
+
+export function printQk(s: QkDecl): string {
+  return `qk ${s.elem}${s.smoothK ? ' smooth k' : ''}`;
+}
+
+export function printPv(s: PvDecl): string {
+  return `pv ${s.elem}${s.smoothV ? ' smooth v' : ''}`;
 }

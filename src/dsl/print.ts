@@ -11,10 +11,7 @@ import type {
   SparsityStmt,
   Stmt,
 } from './ast.js';
-import { printImportance, printStorage } from './print-storage.js';
-import { printCache } from './cache-stmt.js';
-import { printPv } from './pv-stmt.js';
-import { printQk } from './qk-stmt.js';
+import { printCache, printImportance, printPv, printQk, printStorage } from './print-storage.js';
 
 const precedence: Record<string, number> = {
   '||': 1,

@@ -9,12 +9,7 @@ import type { Span } from '../diagnostics.js';
 import type { AttentionDecl } from './ast.js';
 import type { SparsityCheckCtx } from './check-sparsity.js';
 import type { AstBuilder } from './cst-sparsity.js';
-import {
-  buildOperandQuant,
-  checkOperandQuant,
-  printOperandQuant,
-  type OperandQuantSpec,
-} from './operand-quant-stmt.js';
+import { buildOperandQuant, checkOperandQuant, type OperandQuantSpec } from './operand-quant-stmt.js';
 
 /** Element types of the quantized P·V: e4m3 (SageAttention2). */
 export const pvElems = ['e4m3'] as const;
@@ -66,8 +61,4 @@ export function checkPv(decl: AttentionDecl, ctx: SparsityCheckCtx): void {
       '`pv e4m3` runs after `qk int8` (SageAttention2): add `qk int8 smooth k`; alone: not yet',
       first.span,
     );
-}
-
-export function printPv(s: PvDecl): string {
-  return printOperandQuant(pvSpec, s);
 }

@@ -9,12 +9,7 @@ import type { Span } from '../diagnostics.js';
 import type { AttentionDecl } from './ast.js';
 import type { SparsityCheckCtx } from './check-sparsity.js';
 import type { AstBuilder } from './cst-sparsity.js';
-import {
-  buildOperandQuant,
-  checkOperandQuant,
-  printOperandQuant,
-  type OperandQuantSpec,
-} from './operand-quant-stmt.js';
+import { buildOperandQuant, checkOperandQuant, type OperandQuantSpec } from './operand-quant-stmt.js';
 
 /** Element types of the quantized Q·Kᵀ: int8 (SageAttention v1). */
 export const qkElems = ['int8'] as const;
@@ -59,8 +54,4 @@ export function buildQk(b: AstBuilder, n: CstNode): QkDecl | undefined {
  */
 export function checkQk(decl: AttentionDecl, ctx: SparsityCheckCtx): void {
   checkOperandQuant(qkSpec, decl, ctx);
-}
-
-export function printQk(s: QkDecl): string {
-  return printOperandQuant(qkSpec, s);
 }

@@ -10,7 +10,14 @@ import { pvE4m3Of, type PvE4m3 } from './pv-e4m3.js';
 import type { ParamSlot, ShapeDim, TensorSlot } from './kernel.js';
 import { Op, type DType, type VarName } from './ops.js';
 import type { AttentionIR } from './program.js';
-import { lowerRouting } from './lower-routing.js';
+import type { RoutingPlan } from './routing.js';
+
+/**
+ * Lowers a declaration's routing statement (lower-routing.ts's lowerRouting). An option, not an
+ * import: it comes with the front end's routing statements (dsl/front-sparsity.ts), which
+ * attnc/wgsl/async loads only for programs that have one.
+ */
+export type LowerRouting = (decl: AttentionDecl, L: Lowerer) => RoutingPlan | undefined;
 
 const indexVars: Readonly<Record<string, VarName>> = {
   b: 'b',
@@ -185,7 +192,7 @@ function qkOption(decl: AttentionDecl): { qkInt8?: QkInt8; pvE4m3?: PvE4m3 } {
 export function lowerDecl(
   decl: AttentionDecl,
   defaults: ReadonlyMap<string, number | boolean>,
-  options: { lse?: boolean; formats?: TensorFormats } = {},
+  options: { lse?: boolean; formats?: TensorFormats; routing?: LowerRouting } = {},
 ): AttentionIR {
   const L = new Lowerer();
   const params: ParamSlot[] = [];
@@ -200,7 +207,7 @@ export function lowerDecl(
     L.scope.set(p.name, L.g.node(Op.PARAM, dtype, [], p.name, p.nameSpan));
   }
   // Routing counts read params and sizes only, so they are lowered before any `let` is in scope.
-  const routing = lowerRouting(decl, L);
+  const routing = decl.sparsity ? routingLowering(options.routing)(decl, L) : undefined;
   let mask = L.g.const(true);
   let score = L.g.var('score');
   for (const s of decl.body) {
@@ -220,4 +227,9 @@ export function lowerDecl(
     ...(routing ? { routing } : {}),
     ...qkOption(decl),
   };
+}
+
+function routingLowering(routing: LowerRouting | undefined): LowerRouting {
+  if (!routing) throw new Error('lowerDecl: a routing statement needs options.routing');
+  return routing;
 }

@@ -4,6 +4,7 @@
 // exactly as the kernels compute them).
 import { wgslTarget } from '../codegen/wgsl/target.js';
 import { compileWith, type Compiled } from '../compile-core.js';
+import { eagerFrontFeatures } from '../dsl/front-eager.js';
 import type { AttentionKernel } from '../ir/kernel.js';
 import { declPredicates } from '../runtime/ast-eval.js';
 import { randomTensor, rng, tensorLength, tensorShape } from '../runtime/inputs.js';
@@ -211,7 +212,7 @@ export function maskGrid(input: string | Compiled, o: MaskGridOptions): MaskGrid
 function compileInput(input: string | Compiled, o: MaskGridOptions): Compiled {
   if (typeof input !== 'string') return input;
   // The WGSL backend alone: the grid reads tile classes, so browser bundles need no CUDA.
-  return compileWith({ wgsl: wgslTarget }, input, {
+  return compileWith({ wgsl: wgslTarget }, eagerFrontFeatures, input, {
     target: 'wgsl',
     ...(o.file ? { file: o.file } : {}),
     ...(o.entry ? { entry: o.entry } : {}),

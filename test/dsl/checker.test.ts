@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import type { Expr } from '../../src/dsl/ast.js';
 import { builtinFunctions, builtinVars, promote } from '../../src/dsl/builtins.js';
-import { checkProgram, didYouMean, editDistance, type CheckedDecl } from '../../src/dsl/checker.js';
-import { frontend, parseProgram } from '../../src/dsl/index.js';
+import { checkProgram, frontend, parseProgram, type CheckedDecl } from '../../src/dsl/index.js';
+import { didYouMean, editDistance } from '../../src/dsl/suggest.js';
 
 /** `message [hint]` of every diagnostic, parse errors included. */
 function errors(source: string): string[] {

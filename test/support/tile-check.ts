@@ -4,7 +4,7 @@
 // also checks that the lowered mask agrees pair for pair with the independent AST interpreter
 // behind the reference (a lowering or simplification bug shows here first).
 import { expect } from 'vitest';
-import { checkProgram } from '../../src/dsl/checker.js';
+import { checkProgram } from '../../src/dsl/index.js';
 import { printDecl } from '../../src/dsl/print.js';
 import type { AttentionDecl } from '../../src/dsl/ast.js';
 import { evaluate } from '../../src/ir/interp.js';

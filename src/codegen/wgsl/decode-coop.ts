@@ -8,7 +8,6 @@ import { sharedStorage, type TensorFormats } from '../../ir/formats.js';
 import { artifactSchedule } from '../common.js';
 import type { Schedule } from '../../ir/kernel.js';
 import type { Artifact, DecodeVariant, EntryPoint } from '../artifact.js';
-import { DECODE_MAX_NQ, type DecodeRequest } from './decode.js';
 import { COOP_MERGE_THREADS, coopDecodeMergeBody, type MergeOutputs } from './decode-coop-merge.js';
 import { coopDecodeWideMergeBody, wideMergeGrid, type WideMergeShape } from './decode-coop-merge-wide.js';
 import { coopDecodeGeometry } from './decode-coop-parts.js';
@@ -23,7 +22,7 @@ import {
   type CoopDecodeCodes,
   type CoopDecodeTuning,
 } from './decode-coop-tuning.js';
-import { DECODE_SCRATCH, decodeModulePlan } from './decode-plan.js';
+import { DECODE_MAX_NQ, DECODE_SCRATCH, decodeModulePlan, type DecodeRequest } from './decode-plan.js';
 import { kvRowsRecord } from './kv-load.js';
 import { loaded } from './features.js';
 import { codesViewDecls, wide16Lanes, widePlan, type WidePlan } from './dequant-run-plan.js';

@@ -4,9 +4,7 @@
 // on a single invocation; here the key range is split across workgroups (decode-body.ts) and the
 // partials are merged by log-sum-exp. Same semantics, same tile classes, same row/score code.
 import { artifactSchedule } from '../common.js';
-import type { AttentionKernel } from '../../ir/kernel.js';
-import type { Artifact, DecodeVariant, EntryPoint } from '../artifact.js';
-import type { AttentionParts } from './attention.js';
+import type { Artifact, DecodeVariant } from '../artifact.js';
 import {
   DECODE_SPLIT_TILES,
   MERGE_THREADS,
@@ -14,39 +12,14 @@ import {
   decodeMergeBody,
   decodeSplitBody,
 } from './decode-body.js';
-import { decodeModulePlan } from './decode-plan.js';
+import { DECODE_MAX_NQ, decodeModulePlan, type DecodeRequest } from './decode-plan.js';
 import { kvRowsRecord } from './kv-load.js';
-import type { QuantizedKv } from './features.js';
-import { layoutSource, type WgslLayout } from './layout.js';
-import { isCoop } from './coop-geometry.js';
-import { renderCoopDecode } from './decode-coop.js';
+import { layoutSource } from './layout.js';
 
-/** Decode mode is used for at most this many query rows (a merge workgroup per row and head). */
-export const DECODE_MAX_NQ = 16;
+export { DECODE_MAX_NQ, DECODE_SCRATCH, type DecodeRequest } from './decode-plan.js';
 
-export { DECODE_SCRATCH } from './decode-plan.js';
-
-export interface DecodeRequest {
-  readonly kernel: AttentionKernel;
-  readonly meta: { readonly sourceHash: string; readonly scheduleHash: string };
-  /** The main module's layout; the decode module adds its scratch binding after it. */
-  readonly layout: WgslLayout;
-  /** The quantized K/V feature (features.ts), for kernels with a quantized cache. */
-  readonly quant: QuantizedKv | undefined;
-  /** Sections shared with the main module, in order: f16 enable, constants, helpers, tile
-   * classifier, summary entry points (undefined entries are skipped). The layout is rendered here. */
-  readonly constants: string;
-  readonly shared: readonly (string | undefined)[];
-  readonly prefix: string | undefined;
-  readonly parts: AttentionParts;
-  readonly summaryEntries: readonly EntryPoint[];
-  /** Bindings the main attention entry point uses. */
-  readonly attentionBindings: readonly string[];
-}
-
+/** The row engine's decode module (the coop engine's is decode-coop.ts, a feature of its own). */
 export function renderDecode(req: DecodeRequest): DecodeVariant {
-  // The coop engine's own split-KV module (decode-coop.ts): lanes share key rows, for GPUs.
-  if (isCoop(req.kernel.schedule)) return renderCoopDecode(req);
   const s = req.kernel.schedule;
   const splitKeys = DECODE_SPLIT_TILES * s.blockK;
   const splits = `cdiv(Nk, ${splitKeys})`;

@@ -5,7 +5,9 @@
 // imports them as types only: it is in every static graph.
 import { hasQuantizedKv } from '../../ir/formats.js';
 import type { AttentionKernel } from '../../ir/kernel.js';
+import { isCoop } from './coop-geometry.js';
 import type * as Decode from './feature-decode.js';
+import type * as DecodeCoop from './feature-decode-coop.js';
 import type * as Importance from './feature-importance.js';
 import type * as Quantize from './feature-quantize.js';
 import type * as Routing from './feature-routing.js';
@@ -13,8 +15,10 @@ import type * as Routing from './feature-routing.js';
 export interface WgslFeatures {
   /** Block routing and token selection: the pool, rank and select passes (routing.ts). */
   readonly routing: typeof Routing;
-  /** The split-KV decode module of few-query calls (decode.ts). */
+  /** The row engine's split-KV decode module of few-query calls (decode.ts). */
   readonly decode: typeof Decode;
+  /** The coop engine's split-KV decode module (decode-coop*.ts). */
+  readonly decodeCoop: typeof DecodeCoop;
   /**
    * Quantized K/V caches: the bindings they add, the dequantizing functions their loads call
    * (dequant*.ts) and the quantize modules that fill them (quantize.ts).
@@ -33,6 +37,7 @@ export type QuantizedKv = WgslFeatures['quantize'];
 export const featureTitles: Readonly<Record<WgslFeature, string>> = {
   routing: 'routing/selection',
   decode: 'decode variant',
+  decodeCoop: 'coop decode variant',
   quantize: 'quantized K/V cache',
   importance: 'importance output',
 };
@@ -46,7 +51,8 @@ export function hasDecodeVariant(kernel: AttentionKernel): boolean {
 export function featuresNeeded(kernel: AttentionKernel): WgslFeature[] {
   const needs: Record<WgslFeature, boolean> = {
     routing: kernel.routing !== undefined,
-    decode: hasDecodeVariant(kernel),
+    decode: hasDecodeVariant(kernel) && !isCoop(kernel.schedule),
+    decodeCoop: hasDecodeVariant(kernel) && isCoop(kernel.schedule),
     quantize: hasQuantizedKv(kernel.formats),
     importance: kernel.outputs.importance !== undefined,
   };

@@ -14,6 +14,7 @@ import { attentionBody, type AttentionParts } from './attention.js';
 import { coopBody } from './coop-select.js';
 import { isCoop } from './coop-geometry.js';
 import { feature, hasDecodeVariant, type WgslFeatures } from './features.js';
+import type { DecodeRequest } from './decode-plan.js';
 import { constants, headerComment, usesF16 } from './kernel-header.js';
 import { bindingsRead, classMode, elementVars, sizeVars, tensorsRead, tileVars } from './kernel-vars.js';
 import { kvRowsRecord } from './kv-load.js';
@@ -180,20 +181,24 @@ export function renderWgslWith(
     importance ? importance.source : undefined,
   ];
   // Decode mode (split-KV + lse merge, decode.ts): a second module the runtime picks for few queries.
-  const decodeMain = hasDecodeVariant(kernel)
-    ? feature(features, 'decode').renderDecode({
-        kernel,
-        meta,
-        layout,
-        quant,
-        prefix: usesF16(kernel) ? 'enable f16;' : undefined,
-        constants: constants(s),
-        shared: [helpers, classifier, ...summarySources],
-        parts,
-        summaryEntries: entries.filter((e) => e.role === 'summary'),
-        attentionBindings: attnBindings,
-      })
-    : undefined;
+  // The coop engine has its own (decode-coop.ts): lanes share key rows, for GPUs.
+  const decodeRequest = (): DecodeRequest => ({
+    kernel,
+    meta,
+    layout,
+    quant,
+    prefix: usesF16(kernel) ? 'enable f16;' : undefined,
+    constants: constants(s),
+    shared: [helpers, classifier, ...summarySources],
+    parts,
+    summaryEntries: entries.filter((e) => e.role === 'summary'),
+    attentionBindings: attnBindings,
+  });
+  const decodeMain = !hasDecodeVariant(kernel)
+    ? undefined
+    : isCoop(s)
+      ? feature(features, 'decodeCoop').renderCoopDecode(decodeRequest())
+      : feature(features, 'decode').renderDecode(decodeRequest());
   const decode =
     decodeMain && importance
       ? feature(features, 'importance').withImportance(decodeMain, importance)

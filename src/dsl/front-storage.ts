@@ -1,0 +1,14 @@
+// The front end's K/V storage statements (front-features.ts): `store`, `importance` and `cache`,
+// their CST → AST builders and checkers. Only programs with one load it.
+import type { AttentionDecl } from './ast.js';
+import { checkCache } from './cache-stmt.js';
+import type { SparsityCheckCtx } from './check-sparsity.js';
+import { checkStorage } from './check-storage.js';
+
+export { buildCache } from './cache-stmt.js';
+export { buildImportance, buildStorage } from './cst-storage.js';
+
+export function check(decl: AttentionDecl, ctx: SparsityCheckCtx): void {
+  checkStorage(decl.storage ?? [], decl.importance ?? [], ctx);
+  checkCache(decl, ctx);
+}
