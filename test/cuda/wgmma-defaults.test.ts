@@ -2,7 +2,8 @@
 // (sinks + window): the tile-gap probe finds them, they take ballot tile scans and the measured
 // winners (at D = 128 wgmma-ws with FlashAttention-3 consumers and the dense tweaks, round 17 on an
 // H100; 64 × 64 wgmma tiles else); summary-classified masks (document) take the producer's walk
-// with FlashAttention-3 consumers and the tweaks the walk combines with, at D = 128.
+// with FlashAttention-3 consumers and the tweaks the walk combines with, at D = 128 over 96-key
+// tiles in three stages.
 import { describe, expect, it } from 'vitest';
 import { compile } from '../../src/compile.js';
 import type { Schedule } from '../../src/ir/kernel.js';
@@ -79,10 +80,21 @@ describe('gapped-mask defaults', () => {
     expect(s).toMatchObject({
       engine: 'wgmma-ws',
       blockQ: 128,
-      blockK: 128,
+      blockK: 96,
+      stages: 3,
       wsProducerWalk: true,
       wsConsumers: 'fa3',
     });
+    // Where the limits refuse the third stage, 128-key tiles in two stages (round 17's pick).
+    const small = compile(readStdlib('document.attn'), {
+      target: 'cuda',
+      file: stdlibPath('document.attn'),
+      headDim: 128,
+      dtype: 'bf16',
+      limits: { maxWorkgroupStorageBytes: 180_000 },
+    }).artifact.schedule;
+    expect(small).toMatchObject({ engine: 'wgmma-ws', blockK: 128, stages: 2, wsProducerWalk: true });
+    expect(small.wsTweaks).toEqual(s.wsTweaks);
     // splitKv does not combine with the walk; the rest of the dense default's tweaks do.
     expect(s.wsTweaks).toEqual([
       'fastExp',

@@ -122,7 +122,7 @@ describe('wgmma-ws engine selection', () => {
   it("counts the walk's static arrays in whole KiBs against the shared-memory limit", () => {
     // Document's 3-stage walk: 230,456 dynamic bytes and 1,548 static ones, which ptxas places in
     // 2 KiB before the 1 KiB-aligned tiles; the launch failed on an H100 before this count.
-    const s3 = { ...ws, wsConsumers: 'fa3', wsProducerWalk: true, stages: 3 } as const;
+    const s3 = { ...ws, wsConsumers: 'fa3', wsProducerWalk: true, blockK: 128, stages: 3 } as const;
     const opts = { target: 'cuda', headDim: 128, dtype: 'bf16', schedule: s3 } as const;
     expect(() => compile(readFileSync('stdlib/document.attn', 'utf8'), opts)).toThrow(
       /needs 232504 bytes of shared memory \(2048 for per-key values and tile codes, in whole KiBs before the aligned tiles\), the limit is 232448; use stages: 2/,

@@ -43,17 +43,23 @@ function gappedFirst(base: ScheduleBase, quantized: boolean): readonly Preferred
 /**
  * Masks classified through tensor summaries (document ids), at D = 128 where it was measured: the
  * producer walks the tiles and the consumers are FlashAttention-3's with the dense default's tweaks
- * but splitKv (which the walk does not combine with). H100, round 17 (same files as gappedFirst):
- * 1.079 / 4.101 ms at 16K / 32K against 1.207 / 4.710 untweaked (round 2's H200 pick) and 1.165 /
- * 4.444 with the consumers classifying by ballots (then splitKv too); the H200 read 1.088 / 4.192
- * (1.17× / 1.098× Flex). Not for quantized K/V: the producer warpgroup converts their tiles.
+ * but splitKv (which the walk does not combine with), over 96-key tiles in three stages. H100,
+ * round 19 (device call 16, bench/cuda/doc-list.mjs, same process, memcheck and racecheck clean):
+ * 0.929 / 3.526 ms at 16K / 32K (1.25× / 1.24× Flex) against 1.109 / 4.321 for round 17's
+ * 128-key tiles in two stages (1.05× / 1.01×), 1.363 / 5.398 for 112-key and 1.459 / 5.814 for
+ * 64-key tiles. Round 17 (H100): the 128-key pick 1.079 / 4.101 against 1.207 / 4.710 untweaked.
+ * The 128-key pick stays second, for limits that refuse the third stage. Not for quantized K/V:
+ * the producer warpgroup converts their tiles.
  */
 function summaryFirst(base: ScheduleBase, kernel: ScheduleKernelFacts): readonly Preferred[] {
   if ((kernel.summaries?.length ?? 0) === 0 || hasQuantizedKv(kernel.formats)) return [];
-  const walkTweaks = wsDenseTweaks.filter((t) => t !== 'splitKv');
-  return base.headDim === 128 && base.valueDim === 128
-    ? [{ ...wsWalk, wsConsumers: 'fa3', wsTweaks: walkTweaks }]
-    : [];
+  if (base.headDim !== 128 || base.valueDim !== 128) return [];
+  const walked: Preferred = {
+    ...wsWalk,
+    wsConsumers: 'fa3',
+    wsTweaks: wsDenseTweaks.filter((t) => t !== 'splitKv'),
+  };
+  return [{ ...walked, blockK: 96, stages: 3 }, walked];
 }
 
 /**

@@ -1,0 +1,7 @@
+// The stdlib kernels of stdlib-list.mjs at the schedules the schedule pass picks by itself (the
+// CLI's choice), named `std_NAME__default`: for checking and timing a changed default.
+//   npm run build && node bench/cuda/emit.mjs --list bench/cuda/default-list.mjs --out bench/build/cuda-default
+//   ONLY=std_document__default BUILD=bench/build/cuda-default bash bench/cuda/run-table.sh 16384
+import stdlib from './stdlib-list.mjs';
+
+export default stdlib.map((e) => ({ ...e, name: `${e.name}__default`, defaultSchedule: true }));
