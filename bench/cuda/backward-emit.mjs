@@ -16,7 +16,7 @@
 //        ws_exp ws_mask ws_pack ws_dqu ws_desc ws_dq8 ws_n128 one knob each, ws_all / ws_all8 together;
 //        ws_dqb the default with dQ added by the producer's bulk reductions, ws_pp that with the
 //        consumer warpgroups out of lockstep; ws_nosplit the default without splitMask;
-//        ws_patch, neighbourhood only: the default with bwd_dkdv in 2-D patch order).
+//        ws_plain, neighbourhood only: the default with bwd_dkdv in the plain order, not 2-D patches).
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -45,10 +45,13 @@ export const patterns = [
   { pattern: 'neighbourhood', source: 'neighbourhood', params: { W: 16, r: 2 } },
 ];
 
-/** `kernel` with Schedule.patchTweaks 'backward' added (the backward reads it; the forward is emitted before). */
-const patchedBackward = (kernel) => ({
+/** `kernel` without Schedule.patchTweaks 'backward' (the backward reads it; the forward is emitted before). */
+const plainBackward = (kernel) => ({
   ...kernel,
-  schedule: { ...kernel.schedule, patchTweaks: [...(kernel.schedule.patchTweaks ?? []), 'backward'] },
+  schedule: {
+    ...kernel.schedule,
+    patchTweaks: (kernel.schedule.patchTweaks ?? []).filter((t) => t !== 'backward'),
+  },
 });
 
 function main() {
@@ -116,10 +119,10 @@ function main() {
       emit('ws', (k, o) => renderCudaBackwardWgmma(k, { ...o, producer: true }));
       for (const [engine, tune] of Object.entries(TUNE_ENGINES))
         emit(engine, (k, o) => renderCudaBackwardWgmma(k, { ...o, producer: true, tune }));
-      // ws_patch (round 18): the default with bwd_dkdv in 2-D patch order, opt-in until timed
-      // (Schedule.patchTweaks 'backward', codegen/cuda/backward-patch.ts); the forward is unchanged.
+      // ws_plain: the default with bwd_dkdv in the plain key-tile order, the default before round
+      // 19 put neighbourhood masks' in 2-D patch order (codegen/cuda/backward-patch.ts).
       if (kernel.neighbourhood)
-        emit('ws_patch', (k, o) => renderCudaBackwardWgmma(patchedBackward(k), { ...o, producer: true }));
+        emit('ws_plain', (k, o) => renderCudaBackwardWgmma(plainBackward(k), { ...o, producer: true }));
     }
     index.push({
       variant,

@@ -162,7 +162,8 @@ export type WsTweak =
 /**
  * Schedule.patchTweaks: the patch-layout refinements (codegen/cuda/patch-tweaks.ts), and
  * 'backward': the tensor-core backward's dK/dV kernel in 2-D patch order too
- * (codegen/cuda/backward-patch.ts; opt-in until a GPU has checked and timed it).
+ * (codegen/cuda/backward-patch.ts): the default where no patchTweaks are named; a list without it
+ * keeps the backward's plain order.
  */
 export type PatchTweak =
   'unitRegs' | 'rowTable' | 'boxMask' | 'visitAll' | 'blocks2' | 'blocks3' | 'blocks4' | 'backward';

@@ -24,8 +24,9 @@ const causalSoftcap = `attention t(cap: f32 = 2.5, W: int = 10, r: int = 2) {
   mask causal && abs(q / W - k / W) <= r && abs(q % W - k % W) <= r
 }`;
 
-// The patch order is opt-in (Schedule.patchTweaks 'backward') until a GPU has timed it.
-const patched = { schedule: { patchTweaks: ['backward'] } } as const satisfies MmaCheckOptions;
+// The patch order is the default (backward-patch.ts backwardPatchAsked); patchTweaks named without
+// 'backward' keep the plain order.
+const plain = { schedule: { patchTweaks: [] } } as const satisfies MmaCheckOptions;
 const shape = (s: Partial<Shape>): Shape => ({ B: 1, Hq: 1, Hkv: 1, Nq: 70, Nk: 90, D: 64, Dv: 64, ...s });
 
 const cases: readonly [string, Partial<Shape>, MmaCheckOptions, string?][] = [
@@ -55,7 +56,6 @@ describe('tensor-core CUDA backward, dK/dV in 2-D patch order (CPU emulation) vs
     '%s',
     async (_, s, opts, source = neighbourhood) => {
       const sh = shape(s);
-      opts = { ...opts, ...patched };
       const dkdv = mmaDkdvText(source, sh, opts);
       expect(dkdv).toContain('patch_key_unit(blockIdx.x, ');
       expect(dkdv).toContain('load_rows_gather<D, BM>');
@@ -65,6 +65,14 @@ describe('tensor-core CUDA backward, dK/dV in 2-D patch order (CPU emulation) vs
     },
     300_000,
   );
+
+  it('patchTweaks named without backward: the plain order, also right', async () => {
+    const sh = shape({ Hq: 2, Nq: 100, Nk: 110 });
+    const opts = { params: { W: 12, r: 2 }, ...plain };
+    expect(mmaDkdvText(neighbourhood, sh, opts)).not.toContain('patch_key');
+    const errors = await checkMmaBackward(neighbourhood, sh, 7, opts);
+    for (const [g, e] of Object.entries(errors)) expect(e, g).toBeLessThanOrEqual(MMA_GRAD_TOL);
+  }, 300_000);
 });
 
 const runs = Number(process.env.ATTNC_BWD_PATCH_PROP_RUNS ?? 3);
@@ -88,7 +96,7 @@ describe('dK/dV in 2-D patch order (CPU emulation): random images and shapes', (
       fc.asyncProperty(arbCase, fc.integer(), async ({ W, r, ratio, ...s }, seed) => {
         const sh = shape({ ...s, Hq: s.Hkv * ratio });
         const where = `W ${W} r ${r} ${JSON.stringify(sh)} seed ${seed}`;
-        const errors = await checkMmaBackward(neighbourhood, sh, seed, { params: { W, r }, ...patched });
+        const errors = await checkMmaBackward(neighbourhood, sh, seed, { params: { W, r } });
         for (const [g, e] of Object.entries(errors))
           expect(e, `${g} ${where}`).toBeLessThanOrEqual(MMA_GRAD_TOL);
       }),

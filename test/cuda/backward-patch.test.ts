@@ -126,37 +126,32 @@ describe('patch key units (emitted C, run on the host)', () => {
 });
 
 const neighbourhood = readFileSync('stdlib/neighbourhood.attn', 'utf8');
-// Opt-in until a GPU has checked and timed it (backward-patch.ts backwardPatchAsked).
-const patched = { patchTweaks: ['backward'] } as const;
+// The default (backward-patch.ts backwardPatchAsked); patchTweaks named without 'backward' opt out.
+const plain = { patchTweaks: [] } as const;
 describe('dK/dV in 2-D patch order: emitted structure', () => {
   it('every engine and mode runs a block per key patch, gathers its rows and adds dQ by row', () => {
-    forEveryEngine(
-      neighbourhood,
-      'neighbourhood.attn',
-      (what, code, dkdv, deterministic) => {
-        expect(dkdv, what).toContain(
-          'patch_key_unit(blockIdx.x, a.p_W, a.p_r, a.p_r, a.Nq, a.Nk, a.q_offset, a.k_offset, BN)',
-        );
-        expect(dkdv, what).toMatch(/load_(rows|panel)_gather<D, BN>\(Ks, a\.k \+ krow0 \* D, /);
-        expect(dkdv, what).toMatch(
-          /load_(rows|panel)_gather<D, BM>\(Qs \+ buf \* \(BM \* D\), a\.q \+ qrow0 \* D/,
-        );
-        expect(dkdv, what).toContain('const int kpos = __float_as_int(Ls[');
-        // dqBulk's dQ warp adds row runs: dropped under the patch order.
-        expect(dkdv, what).not.toContain('dq_meta');
-        expect(code, what).toContain('bwd_dkdv<<<dim3((unsigned)dkdv_units(*a), (unsigned)a->Hkv');
-        if (deterministic) {
-          // bwd_dq stays query-major over all keys.
-          const dq = code.slice(code.indexOf('bwd_dq(const Args a)'));
-          expect(dq, what).not.toContain('patch_key');
-        }
-      },
-      patched,
-    );
+    forEveryEngine(neighbourhood, 'neighbourhood.attn', (what, code, dkdv, deterministic) => {
+      expect(dkdv, what).toContain(
+        'patch_key_unit(blockIdx.x, a.p_W, a.p_r, a.p_r, a.Nq, a.Nk, a.q_offset, a.k_offset, BN)',
+      );
+      expect(dkdv, what).toMatch(/load_(rows|panel)_gather<D, BN>\(Ks, a\.k \+ krow0 \* D, /);
+      expect(dkdv, what).toMatch(
+        /load_(rows|panel)_gather<D, BM>\(Qs \+ buf \* \(BM \* D\), a\.q \+ qrow0 \* D/,
+      );
+      expect(dkdv, what).toContain('const int kpos = __float_as_int(Ls[');
+      // dqBulk's dQ warp adds row runs: dropped under the patch order.
+      expect(dkdv, what).not.toContain('dq_meta');
+      expect(code, what).toContain('bwd_dkdv<<<dim3((unsigned)dkdv_units(*a), (unsigned)a->Hkv');
+      if (deterministic) {
+        // bwd_dq stays query-major over all keys.
+        const dq = code.slice(code.indexOf('bwd_dq(const Args a)'));
+        expect(dq, what).not.toContain('patch_key');
+      }
+    });
   });
 
-  it('without the opt-in, neighbourhood keeps the plain order and its ping-pong dQ', () => {
-    for (const [name, code] of backwardEngines(neighbourhood, 'neighbourhood.attn', 128, false)) {
+  it('patchTweaks named without backward keep the plain order and its ping-pong dQ', () => {
+    for (const [name, code] of backwardEngines(neighbourhood, 'neighbourhood.attn', 128, false, plain)) {
       expect(code, name).not.toContain('patch_key');
       expect(code, name).toContain('bwd_dkdv<<<dim3((unsigned)((a->Nk + BN - 1) / BN), (unsigned)a->Hkv');
       if (name === 'ws') expect(dkdvOf(code), name).toContain('dq_meta');
@@ -171,7 +166,7 @@ describe('dK/dV in 2-D patch order: nvcc sm_90a', () => {
   // ws_dqb and ws_pp here) and ws_nosplit, the one knob set with another tile body; every stdlib
   // pattern's mma, wgmma and deterministic builds are backward-mma.test.ts's and backward-wgmma.test.ts's.
   it('builds the producer kernel, default and ws_nosplit, D = 128: warnings as errors, bounded spills', async () => {
-    const parts = backwardEngines(neighbourhood, 'neighbourhood.attn', 128, false, patched)
+    const parts = backwardEngines(neighbourhood, 'neighbourhood.attn', 128, false)
       .filter(([name]) => name === 'ws' || name === 'ws_nosplit')
       .map(([name, code]) => code.replaceAll('attnc_neighbourhood_backward', `attnc_nb_${name}_backward`));
     expect(parts).toHaveLength(2);

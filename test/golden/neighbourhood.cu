@@ -1,6 +1,6 @@
 // attnc kernel "neighbourhood" for CUDA (sm_90a). Generated code: do not edit.
 // build: nvcc -arch=sm_90a -std=c++17 --shared -Xcompiler -fPIC neighbourhood.cu -o libneighbourhood.so
-// source a92ded337cdfe38d, schedule edb58e17cf6e6ab9
+// source a92ded337cdfe38d, schedule d0f0cd3865fb5606
 //   score: score
 //   mask:  (and (le (abs (sub (div q $W) (div k $W))) $r) (le (abs (sub (mod q $W) (mod k $W))) $r))
 // schedule: blockQ=128 blockK=128 threads=256 D=64 Dv=64 bf16 summaryBlock=16 engine=wgmma stages=2

@@ -134,13 +134,17 @@ export const patchOrderOf = (p: DkdvPatch, m: HoistedMask | null): DkdvOrder =>
   patchOrder(positionBase(m), p);
 
 /**
- * Whether the dK/dV kernel takes the patch order: a neighbourhood record and Schedule.patchTweaks
- * 'backward'. Opt-in (round 18): the CPU emulator checks it on mma.sync and nvcc builds every
- * engine, but no GPU has run the wgmma engines' gathered panels or timed it against the plain
- * order with ping-pong dQ (neighbourhood's default knobs); bench/device-calls c17 does both.
+ * Whether the dK/dV kernel takes the patch order: a neighbourhood record, unless the schedule
+ * names its patchTweaks without 'backward' (then the plain order with ping-pong dQ). The default
+ * since round 19: device call 17 (H100, bench/cuda/backward.sh, neighbourhood 15 × 15 on a
+ * 128-wide image, bf16 D = 128, gradients checked against FlexAttention's first) timed 0.635 /
+ * 2.553 ms at 4K / 16K against 1.226 / 5.253 in the plain order (1.87× / 1.82× Flex against 0.97× /
+ * 0.89×); deterministic 4.62 / 19.75 against 4.87 / 20.30. The backward compiles its forward with
+ * the mma engine asked (backward.ts), so the forward's patch picks never reach it: no patchTweaks
+ * there means the default.
  */
 export const backwardPatchAsked = (kernel: AttentionKernel): boolean =>
-  kernel.neighbourhood !== undefined && (kernel.schedule.patchTweaks ?? []).includes('backward');
+  kernel.neighbourhood !== undefined && (kernel.schedule.patchTweaks ?? ['backward']).includes('backward');
 
 /** The patch order's C texts of `kernel` (null without a neighbourhood record or unasked). */
 export function dkdvPatchOf(

@@ -38,6 +38,7 @@ const neighbourhoodDefaults: ReadonlyMap<number, NeighbourhoodPick> = new Map([
   // H200, bf16, B 2, H 16, 15 × 15 on a 128-wide image, S 16384 (round 10, bench/cuda/neighbourhood.sh):
   // 0.783 ms against the old default's 1.795 (q128 k128 s2, no tweaks) — 64-query patches with the
   // box mask and two blocks an SM; the fastest of the 11 candidates, all checked on the device.
+  // 'backward' too: patchTweaks named here replace the default's, which has it (backward-patch.ts).
   [
     128,
     {
@@ -46,7 +47,7 @@ const neighbourhoodDefaults: ReadonlyMap<number, NeighbourhoodPick> = new Map([
       blockK: 128,
       threads: 128,
       stages: 1,
-      patchTweaks: ['boxMask', 'visitAll', 'blocks2'],
+      patchTweaks: ['boxMask', 'visitAll', 'blocks2', 'backward'],
     },
   ],
   // D = 64: boxMask is serialized there (C7520); the per-thread unit, row table and no classifier
@@ -59,7 +60,7 @@ const neighbourhoodDefaults: ReadonlyMap<number, NeighbourhoodPick> = new Map([
       blockK: 128,
       threads: 256,
       stages: 2,
-      patchTweaks: ['unitRegs', 'rowTable', 'visitAll'],
+      patchTweaks: ['unitRegs', 'rowTable', 'visitAll', 'backward'],
     },
   ],
 ]);
