@@ -9,7 +9,7 @@ import type { BackwardWgmmaTune } from '../../src/codegen/cuda/backward-wgmma-tu
 import type { Shape } from '../support/arbitraries.js';
 import type { MmaCheckOptions } from '../backward/mma-check.js';
 import type { Schedule } from '../../src/ir/kernel.js';
-import { expectOk, run, scratchDir } from './support.js';
+import { expectOk, run, scratchDir, sassOnly } from './support.js';
 
 /** bwd_dkdv's text (up to the next kernel: bwd_dq_out or bwd_dq). */
 export const dkdvOf = (code: string): string => {
@@ -75,8 +75,8 @@ export async function nvccSm90a(scratch: string, parts: readonly string[]): Prom
   const dir = scratchDir(scratch);
   const cu = join(dir, 'backward.cu');
   writeFileSync(cu, parts.join('\n'));
-  const flags = ['-arch=sm_90a', '-O3', '-c', '-Werror', 'all-warnings', '-Xptxas', '-v'];
-  const r = await run('nvcc', [...flags, cu, '-o', join(dir, 'b.o')], undefined, 900_000);
+  const flags = [...sassOnly('sm_90a'), '-O3', '-cubin', '-Werror', 'all-warnings', '-Xptxas', '-v'];
+  const r = await run('nvcc', [...flags, cu, '-o', join(dir, 'b.cubin')], undefined, 900_000);
   expectOk(r, 'nvcc sm_90a');
   return r;
 }

@@ -9,7 +9,7 @@ import { describe, expect, it } from 'vitest';
 import { compileCudaBackwardMma, compileCudaBackwardWgmma } from '../../src/backward.js';
 import type { Shape } from '../support/arbitraries.js';
 import { checkMmaBackward, MMA_GRAD_TOL } from '../backward/mma-check.js';
-import { expectOk, run, scratchDir } from './support.js';
+import { expectOk, run, scratchDir, sassOnly } from './support.js';
 
 /**
  * Per-query parts that do not read q: fuse's row plan holds every subexpression the key does not
@@ -52,7 +52,7 @@ describe('hoisted mask parts of the tensor-core backward: campaign repros', () =
           .join('\n'),
       );
       expectOk(
-        await run(process.env.NVCC ?? 'nvcc', [`-arch=${arch}`, ...NVCC_FLAGS, tu, '-o', `${tu}.o`]),
+        await run(process.env.NVCC ?? 'nvcc', [...sassOnly(arch), ...NVCC_FLAGS, tu, '-o', `${tu}.o`]),
         `nvcc ${tu}`,
       );
     });

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { compileCudaBackwardMma } from '../../src/backward.js';
 import { CompileError } from '../../src/diagnostics.js';
-import { expectNoSpills, expectOk, run, scratchDir } from './support.js';
+import { expectNoSpills, expectOk, run, scratchDir, sassOnly } from './support.js';
 
 const stdlib = (name: string): string => readFileSync(`stdlib/${name}.attn`, 'utf8');
 
@@ -61,8 +61,8 @@ describe('tensor-core CUDA backward: nvcc', () => {
           const { code, kernels } = translationUnit(dtype, headDim);
           const cu = join(dir, 'backward.cu');
           writeFileSync(cu, code);
-          const flags = [`-arch=${arch}`, '-O3', '-c', '-Werror', 'all-warnings', '-Xptxas', '-v'];
-          const r = await run('nvcc', [...flags, cu, '-o', join(dir, 'b.o')], undefined, 600_000);
+          const flags = [...sassOnly(arch), '-O3', '-cubin', '-Werror', 'all-warnings', '-Xptxas', '-v'];
+          const r = await run('nvcc', [...flags, cu, '-o', join(dir, 'b.cubin')], undefined, 600_000);
           expectOk(r, `nvcc ${arch}`);
           // bwd_pre, bwd_dkdv and bwd_dq_out per pattern (plus summaries).
           expectNoSpills(r.stderr, 3 * kernels, KNOWN_SPILLS[`${arch} ${dtype} ${headDim}`] ?? []);
@@ -90,8 +90,8 @@ describe('tensor-core CUDA backward, deterministic mode (bwd_dq, ordered param s
           }
       const cu = join(dir, 'backward.cu');
       writeFileSync(cu, parts.join('\n'));
-      const flags = [`-arch=${arch}`, '-O3', '-c', '-Werror', 'all-warnings', '-Xptxas', '-v'];
-      const r = await run('nvcc', [...flags, cu, '-o', join(dir, 'b.o')], undefined, 600_000);
+      const flags = [...sassOnly(arch), '-O3', '-cubin', '-Werror', 'all-warnings', '-Xptxas', '-v'];
+      const r = await run('nvcc', [...flags, cu, '-o', join(dir, 'b.cubin')], undefined, 600_000);
       expectOk(r, `nvcc ${arch}`);
       expectNoSpills(r.stderr, 3 * parts.length, wide);
     }, 900_000);

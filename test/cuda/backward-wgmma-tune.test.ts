@@ -21,7 +21,7 @@ import {
   type BackwardWgmmaTune,
 } from '../../src/codegen/cuda/backward-wgmma-tune.js';
 import { compile } from '../../src/index.js';
-import { expectNoSpills, expectOk, run, scratchDir } from './support.js';
+import { expectNoSpills, expectOk, run, scratchDir, sassOnly } from './support.js';
 
 const kernelOf = (name: string, headDim: number) => {
   const file = `stdlib/${name}.attn`;
@@ -353,8 +353,8 @@ describe('wgmma backward tune: nvcc sm_90a', () => {
           }
     const cu = join(dir, 'backward.cu');
     writeFileSync(cu, parts.join('\n'));
-    const flags = ['-arch=sm_90a', '-O3', '-c', '-Werror', 'all-warnings', '-Xptxas', '-v'];
-    const r = await run('nvcc', [...flags, cu, '-o', join(dir, 'b.o')], undefined, 900_000);
+    const flags = [...sassOnly('sm_90a'), '-O3', '-cubin', '-Werror', 'all-warnings', '-Xptxas', '-v'];
+    const r = await run('nvcc', [...flags, cu, '-o', join(dir, 'b.cubin')], undefined, 900_000);
     expectOk(r, 'nvcc sm_90a');
     expectNoSpills(
       r.stderr,

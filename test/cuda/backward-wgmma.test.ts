@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { compileCudaBackwardWgmma } from '../../src/backward.js';
 import { CompileError } from '../../src/diagnostics.js';
-import { expectNoSpills, expectOk, run, scratchDir } from './support.js';
+import { expectNoSpills, expectOk, run, scratchDir, sassOnly } from './support.js';
 
 const stdlib = (name: string): string => readFileSync(`stdlib/${name}.attn`, 'utf8');
 
@@ -165,8 +165,8 @@ describe('wgmma backward: nvcc sm_90a', () => {
       );
       const cu = join(dir, 'backward.cu');
       writeFileSync(cu, parts.join('\n'));
-      const flags = ['-arch=sm_90a', '-O3', '-c', '-Werror', 'all-warnings', '-Xptxas', '-v'];
-      const r = await run('nvcc', [...flags, cu, '-o', join(dir, 'b.o')], undefined, 900_000);
+      const flags = [...sassOnly('sm_90a'), '-O3', '-cubin', '-Werror', 'all-warnings', '-Xptxas', '-v'];
+      const r = await run('nvcc', [...flags, cu, '-o', join(dir, 'b.cubin')], undefined, 900_000);
       expectOk(r, 'nvcc sm_90a');
       const known = producer ? PRODUCER_KNOWN : KNOWN[headDim]!;
       expectNoSpills(r.stderr, 3 * parts.length, known.names, known.bytes);

@@ -8,7 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { ALL_KNOB_NAMES } from '../../src/codegen/cuda/decode-knobs.js';
 import type { DecodeLean } from '../../src/ir/kernel.js';
 import { compile } from '../../src/compile.js';
-import { expectOk, render, run, scratchDir, spillsByFunction } from './support.js';
+import { expectOk, render, run, scratchDir, spillsByFunction, sassOnly } from './support.js';
 
 const NVCC = process.env.NVCC ?? 'nvcc';
 const kivi = (bits: number, recent: string) =>
@@ -61,7 +61,7 @@ describe('KIVI on the tensor-core decode kernel: nvcc', () => {
       writeFileSync(tu, parts.join('\n'));
       const r = await run(
         NVCC,
-        [`-arch=${arch}`, '-std=c++17', '-Xptxas', '-v', '-c', tu, '-o', `${tu}.o`],
+        [...sassOnly(arch), '-std=c++17', '-Xptxas', '-v', '-cubin', tu, '-o', `${tu}.cubin`],
         undefined,
         900_000,
       );

@@ -11,7 +11,7 @@ import { ALL_KNOB_NAMES, DECODE_KNOB_VARIANTS, knobDefines } from '../../src/cod
 import { decodeLeanFor } from '../../src/codegen/cuda/decode-mma-lean.js';
 import type { DecodeLean } from '../../src/ir/kernel.js';
 import { compile } from '../../src/compile.js';
-import { expectOk, render, run, scratchDir, spillsByFunction } from './support.js';
+import { expectOk, render, run, scratchDir, spillsByFunction, sassOnly } from './support.js';
 
 const NVCC = process.env.NVCC ?? 'nvcc';
 
@@ -111,7 +111,7 @@ describe('CUDA tensor-core decode: nvcc', () => {
       writeFileSync(tu, parts.join('\n'));
       const r = await run(
         NVCC,
-        [`-arch=${arch}`, '-std=c++17', '-Xptxas', '-v', '-c', tu, '-o', `${tu}.o`],
+        [...sassOnly(arch), '-std=c++17', '-Xptxas', '-v', '-cubin', tu, '-o', `${tu}.cubin`],
         undefined,
         900_000,
       );

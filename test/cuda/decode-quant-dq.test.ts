@@ -11,7 +11,7 @@ import {
   type UnsignedCodeBits,
 } from '../../src/codegen/cuda/decode-mma-dq.js';
 import { rng } from '../../src/runtime/inputs.js';
-import { expectOk, run, scratchDir } from './support.js';
+import { expectOk, run, scratchDir, sassOnly } from './support.js';
 
 const NVCC = process.env.NVCC ?? 'nvcc';
 const WIDTHS: readonly UnsignedCodeBits[] = [4, 2];
@@ -110,7 +110,7 @@ describe('unsigned int4 / int2 codes to f16 pairs (tensor-core KIVI groundwork)'
     for (const arch of ['sm_80', 'sm_90a']) {
       const r = await run(
         NVCC,
-        [`-arch=${arch}`, '-std=c++17', '-c', src, '-o', `${src}.${arch}.o`],
+        [...sassOnly(arch), '-std=c++17', '-cubin', src, '-o', `${src}.${arch}.cubin`],
         undefined,
         300_000,
       );

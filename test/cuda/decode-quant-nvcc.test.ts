@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ALL_KNOB_NAMES, DECODE_KNOB_VARIANTS, knobDefines } from '../../src/codegen/cuda/decode-knobs.js';
 import { compile } from '../../src/compile.js';
-import { expectOk, render, run, scratchDir, spillsByFunction } from './support.js';
+import { expectOk, render, run, scratchDir, spillsByFunction, sassOnly } from './support.js';
 
 const NVCC = process.env.NVCC ?? 'nvcc';
 const kivi = (bits: number) =>
@@ -38,7 +38,7 @@ async function build(dir: string, tag: string, arch: string, parts: readonly str
   writeFileSync(tu, parts.join('\n'));
   const r = await run(
     NVCC,
-    [`-arch=${arch}`, '-std=c++17', '-Xptxas', '-v', '-c', tu, '-o', `${tu}.o`],
+    [...sassOnly(arch), '-std=c++17', '-Xptxas', '-v', '-cubin', tu, '-o', `${tu}.cubin`],
     undefined,
     900_000,
   );

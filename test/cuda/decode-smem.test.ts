@@ -7,7 +7,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { compile } from '../../src/compile.js';
-import { render, run, scratchDir } from './support.js';
+import { render, run, scratchDir, sassOnly } from './support.js';
 
 const NVCC = process.env.NVCC ?? 'nvcc';
 
@@ -38,7 +38,7 @@ describe('CUDA decode: shared memory of the stream', () => {
     // 16 stages x 32 keys x 512 bytes = 256 KiB.
     const r = await run(
       NVCC,
-      ['-arch=sm_90a', '-std=c++17', '-DATTNC_DEC_STAGES=16', '-c', cu, '-o', `${cu}.o`],
+      [...sassOnly('sm_90a'), '-std=c++17', '-DATTNC_DEC_STAGES=16', '-cubin', cu, '-o', `${cu}.cubin`],
       undefined,
       600_000,
     );

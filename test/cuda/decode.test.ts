@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { hasCudaDecode } from '../../src/codegen/cuda/decode.js';
 import { compile } from '../../src/compile.js';
-import { expectOk, render, run, scratchDir, writeArtifact } from './support.js';
+import { expectOk, render, run, sassOnly, scratchDir, writeArtifact } from './support.js';
 import { staticStdlib } from '../support/stdlib.js';
 
 const NVCC = process.env.NVCC ?? 'nvcc';
@@ -39,7 +39,7 @@ describe('CUDA decode mode', () => {
     const tu = join(dir, 'decode_all.cu');
     writeFileSync(tu, parts.join('\n'));
     const flags = [
-      '-arch=sm_90a',
+      ...sassOnly('sm_90a'),
       '-std=c++17',
       '-Xcompiler',
       '-Wall',

@@ -124,6 +124,20 @@ export function expectOk(r: RunResult, what: string): void {
     throw new Error(`${what} failed (exit ${r.code}):\n${r.stderr}\n${r.stdout}`.slice(0, 20_000));
 }
 
+/**
+ * nvcc's flags for `arch`'s SASS alone (through ptxas: spills, resource and PTX errors).
+ * `-arch=sm_90a` also builds compute_90 PTX for GPUs without sm_90a's features: a second cicc pass
+ * over the whole translation unit, a quarter of the build's time, whose code differs from sm_90a's
+ * only where ATTNC_SM90A guards wgmma (the wgmma engines' trap fallbacks). That fallback is built by
+ * the tests that keep `-arch=sm_90a`: stdlib-nvcc.test.ts (the forward engines, as a user builds
+ * them), int8qk-wgmma.test.ts, backward-wgmma.test.ts and backward-wgmma-ws.test.ts (the backward
+ * engines). sm_80 takes one cicc pass either way.
+ */
+export const sassOnly = (arch: string): string[] => [
+  '-gencode',
+  `arch=${arch.replace(/^sm_/, 'compute_')},code=${arch}`,
+];
+
 export const CUDA_INCLUDE = process.env.CUDA_HOME
   ? join(process.env.CUDA_HOME, 'include')
   : '/usr/local/cuda/include';

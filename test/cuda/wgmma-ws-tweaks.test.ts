@@ -11,7 +11,7 @@ import { renderCuda, wgmmaWsSharedBytes } from '../../src/codegen/cuda/index.js'
 import { wsDenseTweaks } from '../../src/codegen/cuda/schedule-rules.js';
 import { compile } from '../../src/compile.js';
 import type { Schedule, WsTweak } from '../../src/ir/kernel.js';
-import { expectOk, meta, run, scratchDir } from './support.js';
+import { expectOk, meta, run, scratchDir, sassOnly } from './support.js';
 import { readStdlib, stdlibPath } from '../support/stdlib.js';
 
 const NVCC = process.env.NVCC ?? 'nvcc';
@@ -304,8 +304,8 @@ describe('wgmma-ws dense default', () => {
     });
     const tu = join(dir, 'dense.cu');
     writeFileSync(tu, parts.join('\n'));
-    const flags = ['-arch=sm_90a', '-std=c++17', '-Werror', 'all-warnings', '-Xptxas', '-v', '-c'];
-    const r = await run(NVCC, [...flags, tu, '-o', join(dir, 'dense.o')]);
+    const flags = [...sassOnly('sm_90a'), '-std=c++17', '-Werror', 'all-warnings', '-Xptxas', '-v', '-cubin'];
+    const r = await run(NVCC, [...flags, tu, '-o', join(dir, 'dense.cubin')]);
     expectOk(r, `nvcc ${tu}`);
     for (const code of ['C7508', 'C7519', 'C7520', 'C7510']) expect(r.stderr).not.toContain(code);
     const lines = r.stderr.split('\n');
@@ -343,8 +343,8 @@ describe('wgmma-ws tweaks compile with nvcc', () => {
     });
     const tu = join(dir, 'tweaks.cu');
     writeFileSync(tu, parts.join('\n'));
-    const flags = ['-arch=sm_90a', '-std=c++17', '-Werror', 'all-warnings', '-Xptxas', '-v', '-c'];
-    const r = await run(NVCC, [...flags, tu, '-o', join(dir, 'tweaks.o')]);
+    const flags = [...sassOnly('sm_90a'), '-std=c++17', '-Werror', 'all-warnings', '-Xptxas', '-v', '-cubin'];
+    const r = await run(NVCC, [...flags, tu, '-o', join(dir, 'tweaks.cubin')]);
     expectOk(r, `nvcc ${tu}`);
     for (const code of ['C7508', 'C7519', 'C7520', 'C7510']) expect(r.stderr).not.toContain(code);
     const lines = r.stderr.split('\n');

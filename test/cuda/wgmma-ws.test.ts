@@ -13,7 +13,7 @@ import { tmaDataType, TMA_L2_256B, TMA_SWIZZLE_128B } from '../../src/codegen/cu
 import { compile } from '../../src/compile.js';
 import type { StorageDType } from '../../src/ir/kernel.js';
 import { fullKernel, testSchedule } from '../support/hand-kernels.js';
-import { expectOk, meta, run, scratchDir } from './support.js';
+import { expectOk, meta, run, scratchDir, sassOnly } from './support.js';
 import { readStdlib, staticStdlib, stdlibPath } from '../support/stdlib.js';
 
 const NVCC = process.env.NVCC ?? 'nvcc';
@@ -395,7 +395,15 @@ describe('stdlib on the wgmma-ws engine compiles with nvcc', () => {
       );
       const tu = join(dir, 'ws.cu');
       writeFileSync(tu, parts.join('\n'));
-      const flags = ['-arch=sm_90a', '-std=c++17', '-Werror', 'all-warnings', '-Xptxas', '-v', '-c'];
+      const flags = [
+        ...sassOnly('sm_90a'),
+        '-std=c++17',
+        '-Werror',
+        'all-warnings',
+        '-Xptxas',
+        '-v',
+        '-c', // an object: the launcher that builds the tensor maps goes through the host compiler
+      ];
       const r = await run(NVCC, [...flags, tu, '-o', join(dir, 'ws.o')]);
       expectOk(r, `nvcc ${tu}`);
       expect(r.stderr).not.toContain('C7508'); // setmaxnreg ignored
@@ -445,8 +453,8 @@ describe('wgmma-ws consumer schedules compile with nvcc', () => {
     );
     const tu = join(dir, 'modes.cu');
     writeFileSync(tu, parts.join('\n'));
-    const flags = ['-arch=sm_90a', '-std=c++17', '-Werror', 'all-warnings', '-Xptxas', '-v', '-c'];
-    const r = await run(NVCC, [...flags, tu, '-o', join(dir, 'modes.o')]);
+    const flags = [...sassOnly('sm_90a'), '-std=c++17', '-Werror', 'all-warnings', '-Xptxas', '-v', '-cubin'];
+    const r = await run(NVCC, [...flags, tu, '-o', join(dir, 'modes.cubin')]);
     expectOk(r, `nvcc ${tu}`);
     expect(r.stderr).not.toContain('C7508');
     const lines = r.stderr.split('\n');

@@ -6,7 +6,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { compile } from '../../src/compile.js';
-import { expectOk, run, scratchDir, writeArtifact } from '../cuda/support.js';
+import { expectOk, run, scratchDir, writeArtifact, sassOnly } from '../cuda/support.js';
 
 const NVCC = process.env.NVCC ?? 'nvcc';
 
@@ -79,8 +79,8 @@ describe('staged prefill with nvcc', () => {
     await Promise.all(
       builds.map(async ({ c, arch }) => {
         const cu = writeArtifact(dir, c.artifact);
-        const out = join(dir, `${c.kernel.name}.o`);
-        expectOk(await run(NVCC, [`-arch=${arch}`, '-std=c++17', '-c', cu, '-o', out]), `nvcc ${arch}`);
+        const out = join(dir, `${c.kernel.name}.cubin`);
+        expectOk(await run(NVCC, [...sassOnly(arch), '-std=c++17', '-cubin', cu, '-o', out]), `nvcc ${arch}`);
       }),
     );
   }, 600_000);
