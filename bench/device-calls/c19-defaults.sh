@@ -14,7 +14,8 @@
 #   node bench/cuda/backward-emit.mjs --out bench/build/cuda-backward-nb --only neighbourhood --engines ws,ws_pp,ws_plain
 #   python3 python/gpu_tests/prepare.py
 # carry bench/build/cuda-default, bench/build/cuda-doc, bench/build/cuda-backward-nb,
-# python/gpu_tests/.artifacts; everything returns as $OUT/c19.tgz.
+# python/gpu_tests/.artifacts; each step returns as its own $OUT/c19-*.tgz (in order of need: a
+# short device lease still brings back the correctness parts).
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 O=/tmp/o19
@@ -25,15 +26,18 @@ PHASE=check ONLY=std_document__default,std_modality__default BUILD=bench/build/c
   CHECK_S=80 bash bench/cuda/run-table.sh 16384 > $O/check.log 2>&1
 echo "check exit $? at $(($(date +%s) - T0)) s"
 grep -E "PASS|FAIL|clean|error|hazard" $O/check.log | tail -n 8
-ONLY=std_document__default,std_document__walk_fa3_tw_bf16 BUILD=bench/build/cuda-doc OUT=$O/table \
-  CHECK_S=80 TABLE_S=90 bash bench/cuda/run-table.sh 16384,32768 > $O/table.log 2>&1
-echo "table exit $? at $(($(date +%s) - T0)) s"
-grep -E '^\| document|"candidates"' $O/table.log | tail -n 4
+tar czf "$OUT/c19-check.tgz" -C $O check check.log
+(OUT=$O/py timeout 120 bash python/gpu_tests/run.sh test_autograd.py > $O/py.log 2>&1; echo "py exit $?" >> $O/py.log)
+echo "py done at $(($(date +%s) - T0)) s"
+grep -E "passed|failed|py exit" $O/py.log | tail -n 4
+tar czf "$OUT/c19-py.tgz" -C $O py py.log
 OUT=$O/bwd BUILD=bench/build/cuda-backward-nb ONLY=neighbourhood ENGINES=ws,ws_pp,ws_plain \
   BUDGET=90 TIMEOUT=110 bash bench/cuda/backward.sh 4096,16384 > $O/bwd.log 2>&1
 echo "bwd exit $? at $(($(date +%s) - T0)) s"
 grep -E '^\|' $O/bwd.log | tail -n 6
-(OUT=$O/py timeout 120 bash python/gpu_tests/run.sh test_autograd.py > $O/py.log 2>&1; echo "py exit $?" >> $O/py.log)
-echo "py done at $(($(date +%s) - T0)) s"
-grep -E "passed|failed|py exit" $O/py.log | tail -n 4
-tar czf "$OUT/c19.tgz" -C $O .
+tar czf "$OUT/c19-bwd.tgz" -C $O bwd bwd.log
+ONLY=std_document__default,std_document__walk_fa3_tw_bf16 BUILD=bench/build/cuda-doc OUT=$O/table \
+  CHECK_S=80 TABLE_S=90 bash bench/cuda/run-table.sh 16384,32768 > $O/table.log 2>&1
+echo "table exit $? at $(($(date +%s) - T0)) s"
+grep -E '^\| document|"candidates"' $O/table.log | tail -n 4
+tar czf "$OUT/c19-table.tgz" -C $O table table.log
