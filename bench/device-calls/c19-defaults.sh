@@ -8,6 +8,7 @@
 #  3. neighbourhood's backward, default (bwd_dkdv in 2-D patch order now) beside ws_plain (the old
 #     order) at 4K / 16K, gradients checked against Flex's first;
 #  4. python/gpu_tests test_autograd.py (dlse, the routing backward; setup_context dropped indices).
+# Run in the order 1, 4, 3, 2: correctness first.
 # Prepare: npm run build
 #   node bench/cuda/emit.mjs --list bench/cuda/default-list.mjs --out bench/build/cuda-default
 #   node bench/cuda/emit.mjs --engine wgmma --list bench/cuda/doc-list.mjs --out bench/build/cuda-doc
