@@ -97,10 +97,14 @@ describe('patch layout in the CUDA cores', () => {
     expect(byDefault.schedule.engine).toBe('wgmma');
     expect(byDefault.code).toContain('patch_unit(');
     // The H200's pick (patch-tweaks.ts neighbourhoodDefaults): D = 128 takes 64-query patches with
-    // the box mask, D = 64 the per-thread unit and the row table.
-    expect(byDefault.schedule).toMatchObject({ blockQ: 64, patchTweaks: ['boxMask', 'visitAll', 'blocks2'] });
+    // the box mask, D = 64 the per-thread unit and the row table; both keep the backward's patch
+    // order ('backward', backward-patch.ts), which named patchTweaks would otherwise drop.
+    expect(byDefault.schedule).toMatchObject({
+      blockQ: 64,
+      patchTweaks: ['boxMask', 'visitAll', 'blocks2', 'backward'],
+    });
     const d64 = compile(src, { target: 'cuda', headDim: 64, dtype: 'bf16' }).artifact;
-    expect(d64.schedule.patchTweaks).toEqual(['unitRegs', 'rowTable', 'visitAll']);
+    expect(d64.schedule.patchTweaks).toEqual(['unitRegs', 'rowTable', 'visitAll', 'backward']);
     expect(d64.code).toContain('load_panel_gather_tab<');
     expect(renderCuda(cuda(src, 'simt').kernel, meta).code).not.toContain('patch_unit');
     expect(renderCuda(cuda(src, 'wgmma').kernel, meta).code).toContain('patch_unit');

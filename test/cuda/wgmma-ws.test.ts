@@ -43,12 +43,14 @@ describe('wgmma-ws engine selection', () => {
       ...(limits !== undefined ? { limits: { maxWorkgroupStorageBytes: limits } } : {}),
     }).artifact.schedule;
 
-  it('the default for 16-bit storage at D = 64 and 128: 2 stages, 176-key tiles when unmasked at D = 64', () => {
+  it('the default for 16-bit storage at D = 64 and 128: 2 stages (document at D = 128: 3), 176-key tiles when unmasked at D = 64', () => {
     for (const dtype of ['bf16', 'f16'] as const) {
       for (const headDim of [64, 128]) {
         const base = { engine: 'wgmma-ws', blockQ: 128, threads: 384, stages: 2 };
         expect(byDefault('causal.attn', headDim, dtype)).toMatchObject({ ...base, blockK: 128 });
-        expect(byDefault('document.attn', headDim, dtype)).toMatchObject({ ...base, blockK: 128 });
+        // Document at D = 128: 96-key tiles in three stages (schedule-preferred.ts summaryFirst).
+        const doc = headDim === 128 ? { blockK: 96, stages: 3 } : { blockK: 128 };
+        expect(byDefault('document.attn', headDim, dtype)).toMatchObject({ ...base, ...doc });
         // D = 128: the dense default (FlashAttention-3 consumers, wsTweaks) at 128 keys.
         const fullK = headDim === 128 ? 128 : 176;
         expect(byDefault('full.attn', headDim, dtype)).toMatchObject({ ...base, blockK: fullK });
