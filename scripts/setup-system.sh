@@ -13,6 +13,9 @@ command -v tmux >/dev/null || missing+=(tmux)
 # The CUDA tests build host programs (CPU emulator, launcher checks) with g++; nvcc needs it too.
 command -v g++ >/dev/null || missing+=(g++)
 /usr/bin/python3 -c 'import pytest' 2>/dev/null || missing+=(python3-pytest) # python/tests (the Python package's pure tests)
+# pyflakes: undefined names in the torch-side code (python/attnc/_autograd.py, gpu_tests) that CI
+# cannot import without torch — round 19's NameError in the backward's setup_context was one.
+/usr/bin/python3 -c 'import pyflakes' 2>/dev/null || missing+=(python3-pyflakes)
 if ((${#missing[@]})); then
   echo "setup-system: installing ${missing[*]}"
   "${sudo_cmd[@]}" apt-get update -qq

@@ -20,7 +20,7 @@ from typing import List, Optional, Tuple
 import torch
 
 from ._ops import DTYPE_NAMES
-from .backward import BackwardKernel, reads_indices, scratch_elems, slot_count, summary_elems
+from .backward import reads_indices, scratch_elems, slot_count, summary_elems
 from .errors import LaunchError
 from .layout import is_row_major
 
