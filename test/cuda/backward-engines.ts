@@ -48,9 +48,9 @@ export function forEveryEngine(
       check(`${name}${deterministic ? ' deterministic' : ''}`, code, dkdvOf(code), deterministic);
 }
 
-/** The dK/dV kernel's text of `source`'s mma backward as checkMmaBackward compiles it for `sh`, `opts`. */
-export function mmaDkdvText(source: string, sh: Shape, opts: MmaCheckOptions): string {
-  const code = compileCudaBackwardMma(source, {
+/** `source`'s mma backward as checkMmaBackward compiles it for `sh`, `opts`. */
+function mmaBackwardText(source: string, sh: Shape, opts: MmaCheckOptions): string {
+  return compileCudaBackwardMma(source, {
     file: 't.attn',
     headDim: sh.D,
     valueDim: sh.Dv,
@@ -58,7 +58,17 @@ export function mmaDkdvText(source: string, sh: Shape, opts: MmaCheckOptions): s
     ...(opts.deterministic ? { deterministic: true } : {}),
     ...(opts.schedule ? { schedule: opts.schedule } : {}),
   }).backward.code;
-  return dkdvOf(code);
+}
+
+/** The dK/dV kernel's text of `source`'s mma backward as checkMmaBackward compiles it for `sh`, `opts`. */
+export const mmaDkdvText = (source: string, sh: Shape, opts: MmaCheckOptions): string =>
+  dkdvOf(mmaBackwardText(source, sh, opts));
+
+/** The deterministic bwd_dq's text (to its end) of the same backward. */
+export function mmaDqText(source: string, sh: Shape, opts: MmaCheckOptions): string {
+  const code = mmaBackwardText(source, sh, opts);
+  const at = code.indexOf('bwd_dq(const Args a)');
+  return code.slice(at, code.indexOf('__global__', at));
 }
 
 /** Every engine's backward of stdlib/causal.attn: no text of `marker`, bwd_dkdv over the plain key tiles. */

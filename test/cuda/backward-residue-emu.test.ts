@@ -15,7 +15,7 @@ import type { Shape } from '../support/arbitraries.js';
 import { checkMmaBackward, MMA_GRAD_TOL } from '../backward/mma-check.js';
 import type { MmaCheckOptions } from '../backward/mma-check.js';
 import { arbSidedProgram, sidedTensors } from '../support/sided-masks.js';
-import { mmaDkdvText } from './backward-engines.js';
+import { mmaDkdvText, mmaDqText } from './backward-engines.js';
 
 const dilated = readFileSync('stdlib/dilated.attn', 'utf8');
 const literal3 = 'attention t() { mask causal && (q - k) % 3 == 0 }';
@@ -56,6 +56,43 @@ const cases: readonly [string, string, Partial<Shape>, MmaCheckOptions][] = [
   ['learnable cap, positions in the score', softcapAlibi, { Hq: 2, Hkv: 1, Nq: 150, Nk: 170 }, {}],
   ['deterministic, d = 3', dilated, { Nq: 90, Nk: 110 }, { deterministic: true, params: { dilation: 3 } }],
 ];
+
+// The deterministic bwd_dq in residue order (backward-dq-order.ts): units looped by a grid of
+// cdiv(Nq, BQ) blocks (more units than blocks where classes have ragged tails), param gradients
+// summed per block over its units, classes with no keys, offsets and GQA.
+const deterministicCases: readonly [string, string, Partial<Shape>, MmaCheckOptions][] = [
+  [
+    'd = 2, GQA, offsets, Nq > Nk, two q-tiles a class: 4 units on 3 blocks',
+    dilated,
+    { B: 2, Hq: 4, Hkv: 2, Nq: 260, Nk: 197, qOffset: 5, kOffset: 11 },
+    { params: { dilation: 2 } },
+  ],
+  // 7 units (one a class) on one block of BQ = 128 rows.
+  ['d = 7: classes of 2 or 3 rows', dilated, { Nq: 20, Nk: 150 }, { params: { dilation: 7 } }],
+  ['d = 200: classes with no keys', dilated, { Nq: 70, Nk: 90 }, { params: { dilation: 200 } }],
+  ['sliding window and dilation', windowed, { Hq: 3, Hkv: 1, Nq: 200, Nk: 200 }, {}],
+  ['pure dilation (reduced mask true)', pure, { Nq: 90, Nk: 70, qOffset: 2, kOffset: 0 }, {}],
+  ['learnable cap (partials over units)', softcapAlibi, { Hq: 2, Hkv: 1, Nq: 150, Nk: 170 }, {}],
+  ['D = 128, d = -3', dilated, { D: 128, Dv: 128, Nq: 100, Nk: 140 }, { params: { dilation: -3 } }],
+];
+
+describe('deterministic tensor-core CUDA backward, dQ in residue-class order (CPU emulation) vs the reference', () => {
+  it.each(deterministicCases)(
+    '%s',
+    async (_, source, s, opts) => {
+      const sh = shape(s);
+      const det = { ...opts, deterministic: true } as const;
+      const dq = mmaDqText(source, sh, det);
+      expect(dq).toContain('residue_unit(units - 1 - iu, RD, a.Nq, a.Nk');
+      expect(dq).toContain('load_rows_strided<D, BK>');
+      expect(dq).not.toContain('floormod'); // the dilation conjunct is never evaluated
+      const errors = await checkMmaBackward(source, sh, 11, det);
+      if (process.env.ATTNC_SHOW_ERRORS) console.log(_, errors);
+      for (const [g, e] of Object.entries(errors)) expect(e, `${g} ${_}`).toBeLessThanOrEqual(MMA_GRAD_TOL);
+    },
+    300_000,
+  );
+});
 
 describe('tensor-core CUDA backward, dK/dV in residue-class order (CPU emulation) vs the reference', () => {
   it.each(cases)(

@@ -104,7 +104,7 @@ describe('residue key units (emitted C, run on the host)', () => {
 
 const dilated = readFileSync('stdlib/dilated.attn', 'utf8');
 describe('dK/dV in residue-class order: emitted structure', () => {
-  it('every engine and mode walks class units and never evaluates the dilation in bwd_dkdv', () => {
+  it('every engine and mode walks class units and never evaluates the dilation in bwd_dkdv (nor in the deterministic bwd_dq)', () => {
     forEveryEngine(dilated, 'dilated.attn', (what, code, dkdv, deterministic) => {
       expect(dkdv, what).toContain(
         'residue_key_unit(blockIdx.x, a.p_dilation, a.Nq, a.Nk, a.q_offset, a.k_offset, BN)',
@@ -119,10 +119,16 @@ describe('dK/dV in residue-class order: emitted structure', () => {
       // A block per unit.
       expect(code, what).toContain('bwd_dkdv<<<dim3((unsigned)dkdv_units(*a), (unsigned)a->Hkv');
       if (deterministic) {
-        // bwd_dq stays query-major over all keys with the full mask.
+        // bwd_dq walks the query side's class units (backward-dq-order.ts), over the class's keys.
         const dq = code.slice(code.indexOf('bwd_dq(const Args a)'));
-        expect(dq, what).toContain('floormod');
-        expect(dq, what).not.toContain('residue_key_unit');
+        expect(dq, what).toContain(
+          'residue_unit(units - 1 - iu, RD, a.Nq, a.Nk, a.q_offset, a.k_offset, BQ)',
+        );
+        expect(dq, what).toContain('load_rows_strided<D, BQ>(Qs, a.q + (qrow0 + ru.row0');
+        expect(dq, what).toContain('load_rows_strided<D, BK>(Ks + buf * (BK * D)');
+        expect(dq, what).not.toContain('floormod');
+        // The grid keeps cdiv(Nq, BQ) blocks: `partials` is sized by it.
+        expect(code, what).toContain('bwd_dq<<<dim3((unsigned)((a->Nq + 16 * WARPS - 1) / (16 * WARPS))');
       }
     });
   });

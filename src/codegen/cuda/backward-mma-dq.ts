@@ -6,6 +6,7 @@
 // order into its own slice of `partials`; bwd_reduce adds the slices in CTA order.
 import type { BackwardMmaExprs } from './backward-mma-exprs.js';
 import { nextTile } from './backward-dkdv-parts.js';
+import { dqOrderOf, type DqOrder } from './backward-dq-order.js';
 import { gemmP, gemmT } from './backward-mma-tile.js';
 import { indent } from './indent.js';
 import { voidIfUnread } from './unused.js';
@@ -13,15 +14,15 @@ import { voidIfUnread } from './unused.js';
 /** Keys per step of bwd_dq. */
 export const DQ_BK = 64;
 
-function elementStep(x: BackwardMmaExprs): string[] {
-  const maskTest = x.mask ? [...x.mask.stmts, `ok = ok && (${x.mask.text});`] : [];
+function elementStep(x: BackwardMmaExprs, o: DqOrder): string[] {
+  const maskTest = o.mask ? [...o.mask.stmts, `ok = ok && (${o.mask.text});`] : [];
   // A score that ignores `x` (`score exp(c)`) leaves it unread: a (void) cast keeps nvcc quiet.
   const element = voidIfUnread(
     [
       'const float x = s[j][e] * a.scale;',
       'bool ok = true;',
       'if constexpr (MASKED) {',
-      '  ok = q0 + ql < a.Nq && k0 + kl < a.Nk;',
+      `  ok = q0 + ql < ${o.nq} && k0 + kl < ${o.nk};`,
       ...indent(maskTest, '  '),
       '}',
       ...x.elemStmts,
@@ -39,7 +40,7 @@ function elementStep(x: BackwardMmaExprs): string[] {
     '#pragma unroll',
     '  for (int e = 0; e < 4; ++e) {',
     '    const int ql = warp * 16 + g + 8 * (e >> 1), kl = j * 8 + t4 * 2 + (e & 1);',
-    '    const int qpos = a.q_offset + q0 + ql, kpos = a.k_offset + k0 + kl;',
+    `    const int qpos = ${o.qpos('q0 + ql')}, kpos = ${o.kpos('k0 + kl')};`,
     '    (void)qpos; (void)kpos;',
     ...indent(element, '    '),
     '  }',
@@ -48,41 +49,50 @@ function elementStep(x: BackwardMmaExprs): string[] {
 }
 
 /**
- * bwd_dq: the CTA's q-tile and its row statistics, then the key tiles it does not skip, double
- * buffered, each through `tile`; dq written once, then the param gradients' CTA slice.
+ * bwd_dq: the CTA's q-tile (or, in residue order, each of its units) and its row statistics, then
+ * the key tiles it does not skip, double buffered, each through `tile`; dq written once, then the
+ * param gradients' CTA slice.
  */
 export function dqKernel(x: BackwardMmaExprs): string[] {
+  const o = dqOrderOf(x);
   const np = x.grad.params.length;
-  return [
-    '__global__ void __launch_bounds__(THREADS) bwd_dq(const Args a) {',
-    ...DQ_SETUP,
+  // The param gradients sum over every unit of the CTA: declared before a unit loop.
+  const gp = np ? [`  float gp[${np}] = {};`] : [];
+  const looped = o.open.length > 0;
+  const unit = [
+    ...dqRows(o),
     '  // (next_tile walks key tiles here: its `qt` is a key-tile index.)',
     ...indent(
       nextTile(
-        x,
+        o.walk,
         'nkt',
-        'const int k_lo = a.k_offset + qt * BK, k_hi = a.k_offset + min((qt + 1) * BK, a.Nk) - 1;',
+        `const int k_lo = ${o.kpos('qt * BK')}, k_hi = ${o.kpos(`min((qt + 1) * BK, ${o.nk}) - 1`)};`,
       ),
       '  ',
     ),
     '  auto load_kv = [&](const int kt, const int buf) {',
-    '    load_rows<D, BK>(Ks + buf * (BK * D), a.k + (krow0 + (size_t)kt * BK) * D, a.Nk - kt * BK, tid);',
-    '    load_rows<DV, BK>(Vs + buf * (BK * DV), a.v + (krow0 + (size_t)kt * BK) * DV, a.Nk - kt * BK, tid);',
+    `    ${o.load('D', 'BK', 'Ks + buf * (BK * D)', 'a.k', `krow0 + ${o.krow('(size_t)kt * BK')}`, `${o.nk} - kt * BK`)}`,
+    `    ${o.load('DV', 'BK', 'Vs + buf * (BK * DV)', 'a.v', `krow0 + ${o.krow('(size_t)kt * BK')}`, `${o.nk} - kt * BK`)}`,
     '  };',
     '  float dq[D / 8][4];',
     '#pragma unroll',
     '  for (int n = 0; n < D / 8; ++n) dq[n][0] = dq[n][1] = dq[n][2] = dq[n][3] = 0.f;',
-    ...(np ? [`  float gp[${np}] = {};`] : []),
-    ...indent(tileLambda(x), '  '),
-    ...KEY_TILE_LOOP,
-    ...DQ_STORE,
+    ...(looped ? [] : gp),
+    ...indent(tileLambda(x, o), '  '),
+    ...keyTileLoop(o),
+    ...dqStore(o),
+  ];
+  return [
+    '__global__ void __launch_bounds__(THREADS) bwd_dq(const Args a) {',
+    ...dqSetup(o),
+    ...(looped ? [...gp, ...o.open, ...indent(unit, '  '), ...o.close] : unit),
     ...(np ? paramPartials(np) : []),
     '}',
   ];
 }
 
 /** `tile(masked, kt, buf)`: one key tile's dP and S, the element step, and dQ += dS·K. */
-function tileLambda(x: BackwardMmaExprs): string[] {
+function tileLambda(x: BackwardMmaExprs, o: DqOrder): string[] {
   return [
     'auto tile = [&](auto masked, const int kt, const int buf) {',
     '  constexpr bool MASKED = decltype(masked)::value;',
@@ -93,81 +103,92 @@ function tileLambda(x: BackwardMmaExprs): string[] {
     "  // dP = dO·Vᵀ and S = Q·Kᵀ for this warp's 16 rows.",
     ...indent(gemmT('dp', 'Os', 'DV', 'Vb'), '  '),
     ...indent(gemmT('s', 'Qs', 'D', 'Kb'), '  '),
-    ...indent(elementStep(x), '  '),
+    ...indent(elementStep(x, o), '  '),
     '  // dQ += dS·K.',
     ...indent(gemmP('dq', 's', 'D', 'Kb', 'BK'), '  '),
     '};',
   ];
 }
 
-// The CTA's shared tiles, indices, its q and dO rows staged, and each lane row's lse and delta.
-const DQ_SETUP = [
-  `  constexpr int BQ = 16 * WARPS, BK = ${DQ_BK}, NT = BK / 8; // rows, keys per step, key n-tiles`,
-  '  extern __shared__ float4 smem4[];',
-  '  T* Qs = reinterpret_cast<T*>(smem4); // [BQ][D], swizzled',
-  '  T* Os = Qs + BQ * D;                 // [BQ][DV]: dO',
-  '  T* Ks = Os + BQ * DV;                // [2][BK][D]',
-  '  T* Vs = Ks + 2 * BK * D;             // [2][BK][DV]',
-  '  const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32, g = lane / 4, t4 = lane % 4;',
-  '  const int h = blockIdx.y, b = blockIdx.z, hkv = h / (a.H / a.Hkv);',
-  '  // Last q-tile first: under causal-like masks it has the most key tiles.',
-  '  const int q0 = (gridDim.x - 1 - blockIdx.x) * BQ;',
-  '  const size_t qrow0 = ((size_t)b * a.H + h) * a.Nq, krow0 = ((size_t)b * a.Hkv + hkv) * a.Nk;',
-  '  load_rows<D, BQ>(Qs, a.q + (qrow0 + q0) * D, a.Nq - q0, tid);',
-  '  load_rows<DV, BQ>(Os, a.dout + (qrow0 + q0) * DV, a.Nq - q0, tid);',
-  "  float l2[2], dl[2]; // lse·log2 e (+inf: no gradient) and delta of this lane's two rows",
-  '#pragma unroll',
-  '  for (int r = 0; r < 2; ++r) {',
-  '    const int i = q0 + warp * 16 + g + 8 * r;',
-  '    l2[r] = INFINITY;',
-  '    dl[r] = 0.f;',
-  '    if (i < a.Nq) {',
-  '      const float v = a.lse[qrow0 + i];',
-  '      l2[r] = v == -INFINITY ? INFINITY : v * LOG2E;',
-  '      dl[r] = a.delta[qrow0 + i];',
-  '    }',
-  '  }',
-  '  const int nkt = (a.Nk + BK - 1) / BK;',
-  '  const int q_lo = a.q_offset + q0, q_hi = a.q_offset + min(q0 + BQ, a.Nq) - 1;',
-  '  const bool q_tail = q0 + BQ > a.Nq;',
-  '  (void)q_lo; (void)q_hi;',
-];
+// The CTA's shared tiles, indices and the head's row bases.
+function dqSetup(o: DqOrder): string[] {
+  return [
+    `  constexpr int BQ = 16 * WARPS, BK = ${DQ_BK}, NT = BK / 8; // rows, keys per step, key n-tiles`,
+    '  extern __shared__ float4 smem4[];',
+    '  T* Qs = reinterpret_cast<T*>(smem4); // [BQ][D], swizzled',
+    '  T* Os = Qs + BQ * D;                 // [BQ][DV]: dO',
+    '  T* Ks = Os + BQ * DV;                // [2][BK][D]',
+    '  T* Vs = Ks + 2 * BK * D;             // [2][BK][DV]',
+    '  const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32, g = lane / 4, t4 = lane % 4;',
+    '  const int h = blockIdx.y, b = blockIdx.z, hkv = h / (a.H / a.Hkv);',
+    ...o.head,
+    '  const size_t qrow0 = ((size_t)b * a.H + h) * a.Nq, krow0 = ((size_t)b * a.Hkv + hkv) * a.Nk;',
+  ];
+}
+
+// The q-tile's q and dO rows staged, each lane row's lse and delta, the tile's bounds.
+function dqRows(o: DqOrder): string[] {
+  return [
+    `  ${o.load('D', 'BQ', 'Qs', 'a.q', `qrow0 + ${o.qrow('q0')}`, `${o.nq} - q0`)}`,
+    `  ${o.load('DV', 'BQ', 'Os', 'a.dout', `qrow0 + ${o.qrow('q0')}`, `${o.nq} - q0`)}`,
+    "  float l2[2], dl[2]; // lse·log2 e (+inf: no gradient) and delta of this lane's two rows",
+    '#pragma unroll',
+    '  for (int r = 0; r < 2; ++r) {',
+    '    const int i = q0 + warp * 16 + g + 8 * r;',
+    '    l2[r] = INFINITY;',
+    '    dl[r] = 0.f;',
+    `    if (i < ${o.nq}) {`,
+    `      const float v = a.lse[qrow0 + ${o.qrow('i')}];`,
+    '      l2[r] = v == -INFINITY ? INFINITY : v * LOG2E;',
+    `      dl[r] = a.delta[qrow0 + ${o.qrow('i')}];`,
+    '    }',
+    '  }',
+    `  const int nkt = (${o.nk} + BK - 1) / BK;`,
+    `  const int q_lo = ${o.qpos('q0')}, q_hi = ${o.qpos(`min(q0 + BQ, ${o.nq}) - 1`)};`,
+    `  const bool q_tail = q0 + BQ > ${o.nq};`,
+    '  (void)q_lo; (void)q_hi;',
+  ];
+}
 
 // The key tiles next_tile does not skip: the next one loads while this one runs `tile` (masked
 // where the tile is partial or runs past Nq or Nk).
-const KEY_TILE_LOOP = [
-  '  bool full, nfull;',
-  '  int kt = next_tile(0, full), buf = 0;',
-  '  if (kt < nkt) load_kv(kt, 0);',
-  '  cp_commit();',
-  '  while (kt < nkt) {',
-  '    const int nk = next_tile(kt + 1, nfull);',
-  '    if (nk < nkt) load_kv(nk, buf ^ 1);',
-  '    cp_commit();',
-  '    cp_wait<1>();',
-  '    __syncthreads();',
-  '    if (!full || q_tail || (kt + 1) * BK > a.Nk) tile(Flag<true>{}, kt, buf);',
-  '    else tile(Flag<false>{}, kt, buf);',
-  '    __syncthreads(); // every warp is done with `buf` before it is refilled',
-  '    buf ^= 1;',
-  '    kt = nk;',
-  '    full = nfull;',
-  '  }',
-  '  cp_wait<0>();',
-];
+function keyTileLoop(o: DqOrder): string[] {
+  return [
+    '  bool full, nfull;',
+    '  int kt = next_tile(0, full), buf = 0;',
+    '  if (kt < nkt) load_kv(kt, 0);',
+    '  cp_commit();',
+    '  while (kt < nkt) {',
+    '    const int nk = next_tile(kt + 1, nfull);',
+    '    if (nk < nkt) load_kv(nk, buf ^ 1);',
+    '    cp_commit();',
+    '    cp_wait<1>();',
+    '    __syncthreads();',
+    `    if (!full || q_tail || (kt + 1) * BK > ${o.nk}) tile(Flag<true>{}, kt, buf);`,
+    '    else tile(Flag<false>{}, kt, buf);',
+    '    __syncthreads(); // every warp is done with `buf` before it is refilled',
+    '    buf ^= 1;',
+    '    kt = nk;',
+    '    full = nfull;',
+    '  }',
+    '  cp_wait<0>();',
+  ];
+}
 
 // dq of this lane's two rows, scaled, in the storage dtype (one writer per row: no atomics).
-const DQ_STORE = [
-  '#pragma unroll',
-  '  for (int r = 0; r < 2; ++r) {',
-  '    const int i = q0 + warp * 16 + g + 8 * r;',
-  '    if (i >= a.Nq) continue;',
-  '    T* dqr = a.dq + (qrow0 + i) * D + t4 * 2;',
-  '#pragma unroll',
-  '    for (int n = 0; n < D / 8; ++n)',
-  '      *reinterpret_cast<unsigned*>(dqr + n * 8) = pack2(a.scale * dq[n][2 * r], a.scale * dq[n][2 * r + 1]);',
-  '  }',
-];
+function dqStore(o: DqOrder): string[] {
+  return [
+    '#pragma unroll',
+    '  for (int r = 0; r < 2; ++r) {',
+    '    const int i = q0 + warp * 16 + g + 8 * r;',
+    `    if (i >= ${o.nq}) continue;`,
+    `    T* dqr = a.dq + (qrow0 + ${o.qrow('i')}) * D + t4 * 2;`,
+    '#pragma unroll',
+    '    for (int n = 0; n < D / 8; ++n)',
+    '      *reinterpret_cast<unsigned*>(dqr + n * 8) = pack2(a.scale * dq[n][2 * r], a.scale * dq[n][2 * r + 1]);',
+    '  }',
+  ];
+}
 
 /** The `np` param gradients: lanes, then warps, summed in a fixed order into this CTA's slice. */
 function paramPartials(np: number): string[] {

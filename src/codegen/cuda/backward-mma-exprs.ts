@@ -77,6 +77,11 @@ export interface TileWalk {
 
 export interface DkdvResidue extends TileWalk {
   readonly modulus: string;
+  /**
+   * The reduced mask at the element (statements and text over qpos, kpos), unhoisted, for the
+   * deterministic bwd_dq's residue order (backward-dq-order.ts); null when no tile is partial.
+   */
+  readonly elementMask: { readonly stmts: readonly string[]; readonly text: string } | null;
 }
 
 const isLiteral = (n: Node): boolean => n.op === Op.CONST;
@@ -124,7 +129,7 @@ export function backwardMmaExprs(kernel: AttentionKernel): BackwardMmaExprs {
     const m = linearize([kernel.mask], render(elemVars), 'mk');
     mask = { stmts: m.stmts, text: m.roots[0]! };
   }
-  const { dkdvMask, residue } = dkdvMaskOf(kernel, mode, render);
+  const { dkdvMask, residue } = dkdvMaskOf(kernel, mode, render, elemVars);
   const walk = tileWalk(kernel, mode, render);
   const patch = dkdvPatchOf(kernel, (nodes) => linearize(nodes, render({}), 'pn'));
   return {
@@ -158,6 +163,7 @@ function dkdvMaskOf(
   kernel: AttentionKernel,
   mode: Mode,
   render: Render,
+  elemVars: Record<string, string>,
 ): { dkdvMask: HoistedMask | null; residue: DkdvResidue | null } {
   const r = kernel.residue?.hoists ? kernel.residue : undefined;
   const reduced = r ? { ...kernel, mask: r.mask, tiles: r.tiles, hoists: r.hoists! } : kernel;
@@ -166,7 +172,10 @@ function dkdvMaskOf(
   if (!r) return { dkdvMask, residue: null };
   const m = linearize([r.modulus], render({}), 'rm');
   if (m.stmts.length) throw new Error('internal: a residue modulus is a literal or a param');
-  return { dkdvMask, residue: { modulus: m.roots[0]!, ...tileWalk(reduced, dkdvMode, render) } };
+  const partial = dkdvMode === 'partial' || dkdvMode === 'dynamic';
+  const e = partial ? linearize([r.mask], render(elemVars), 'mk') : null;
+  const elementMask = e ? { stmts: e.stmts, text: e.roots[0]! } : null;
+  return { dkdvMask, residue: { modulus: m.roots[0]!, elementMask, ...tileWalk(reduced, dkdvMode, render) } };
 }
 
 /** The classifier statements (dynamic mode) of `kernel`'s tiles over q_lo q_hi k_lo k_hi. */

@@ -10,8 +10,8 @@
 // unit x, key tile x / C of class x % C (C classes), so every class's first tiles (under a causal
 // mask: the most q-tiles) start first. DkdvOrder is also the 2-D patch order of neighbourhood
 // masks (backward-patch.ts).
-// Only bwd_dkdv is permuted: bwd_pre and bwd_dq_out are elementwise, and the deterministic bwd_dq
-// (backward-mma-dq.ts) is an independent query-major kernel that computes dq alone with the full mask.
+// bwd_pre and bwd_dq_out are elementwise; the deterministic bwd_dq (backward-mma-dq.ts) runs the
+// query side's residue units (backward-dq-order.ts), and with the patch order the plain rows.
 // Every text of the plain order is the one the kernels emitted before this order existed.
 import { cpAsyncLoader } from './kv-load-mma.js';
 import { hoistCounts } from './backward-mask-hoists.js';

@@ -12,6 +12,7 @@ import { ARGS, cudaType, dimText } from './rules.js';
 import { helperSource } from './rules-helpers.js';
 import type { SmemNeeds } from './backward-mask-hoists.js';
 import { residueBackwardHelpers } from './backward-residue.js';
+import { stridedLoader } from './residue.js';
 import { patchBackwardHelpers } from './backward-patch.js';
 
 export interface CudaBackwardMmaArtifact {
@@ -198,6 +199,10 @@ export function renderTensorCoreBackward(
     ...sourceHead(kernel, engine, { dtype, ns, smemBytes, deterministic, dqSmem, summaries, fields }),
     ...engine.deviceHelpers(s, dtype),
     ...(x.residue ? residueBackwardHelpers(engine.loader, x.residue.modulus) : []),
+    // The deterministic bwd_dq's residue order gathers rows with load_rows' strided twin.
+    ...(deterministic && x.residue && engine.loader.name !== 'load_rows'
+      ? stridedLoader('load_rows', 'swz<W>(r, c * 8)')
+      : []),
     ...(x.patch ? patchBackwardHelpers(engine.loader, x.patch) : []),
     helperSource(x.context),
     ...body,
