@@ -4,16 +4,16 @@
 // ragged lengths (not whole image rows), offsets, GQA, an image narrower than the patch (its
 // pixels past W are no keys), patches with no key (an image wider than the keys), the plain
 // fallback (more patches than 4x the plain key tiles plus 16), D = 128 and the deterministic mode
-// (dK/dV in patches, dq by the query-major bwd_dq), a causal conjunct beside the two with a
-// learnable param in the score; then random images and shapes. Each case first checks that its
-// bwd_dkdv runs the patch order.
+// (dK/dV in patches, and since round 20 its bwd_dq over query patches), a causal conjunct beside the
+// two with a learnable param in the score; then random images and shapes. Each case first checks
+// that its kernels run the patch order.
 import { readFileSync } from 'node:fs';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { Shape } from '../support/arbitraries.js';
 import { checkMmaBackward, MMA_GRAD_TOL } from '../backward/mma-check.js';
 import type { MmaCheckOptions } from '../backward/mma-check.js';
-import { mmaDkdvText } from './backward-engines.js';
+import { mmaDkdvText, mmaDqText } from './backward-engines.js';
 
 const neighbourhood = readFileSync('stdlib/neighbourhood.attn', 'utf8');
 
@@ -73,6 +73,53 @@ describe('tensor-core CUDA backward, dK/dV in 2-D patch order (CPU emulation) vs
     const errors = await checkMmaBackward(neighbourhood, sh, 7, opts);
     for (const [g, e] of Object.entries(errors)) expect(e, g).toBeLessThanOrEqual(MMA_GRAD_TOL);
   }, 300_000);
+});
+
+// The deterministic bwd_dq in patch order (backward-dq-order.ts): query patches gathered, keys
+// the box's slot runs, units looped by cdiv(Nq, BQ) blocks, param gradients summed per block.
+const deterministicCases: readonly [string, Partial<Shape>, MmaCheckOptions, string?][] = [
+  ['W 10 (narrower than the patch), r 1', { Nq: 100, Nk: 100 }, { params: { W: 10, r: 1 } }],
+  [
+    'W 24, r 2, ragged, offsets, GQA, Nq > Nk',
+    { B: 2, Hq: 4, Hkv: 2, Nq: 203, Nk: 170, qOffset: 5, kOffset: 11 },
+    { params: { W: 24, r: 2 } },
+  ],
+  // Six 8 x 16 patches on three blocks; negative positions are pixels of negative image rows.
+  [
+    'W 40, r 3, negative q offset',
+    { Nq: 330, Nk: 300, qOffset: -17, kOffset: 3 },
+    { params: { W: 40, r: 3 } },
+  ],
+  ['W 1000: patches with no key', { Nq: 60, Nk: 90 }, { params: { W: 1000, r: 2 } }],
+  ['W 5000: plain fallback units', { Nq: 80, Nk: 150 }, { params: { W: 5000, r: 3 } }],
+  ['D = 128, W 20, r 2', { D: 128, Dv: 128, Nq: 90, Nk: 140 }, { params: { W: 20, r: 2 } }],
+  ['causal conjunct, learnable cap (partials over units)', { Hq: 2, Nq: 120, Nk: 130 }, {}, causalSoftcap],
+];
+
+describe('deterministic tensor-core CUDA backward, dQ in 2-D patch order (CPU emulation) vs the reference', () => {
+  it.each(deterministicCases)(
+    '%s',
+    async (_, s, opts, source = neighbourhood) => {
+      const sh = shape(s);
+      const det = { ...opts, deterministic: true } as const;
+      const dq = mmaDqText(source, sh, det);
+      expect(dq).toContain(
+        'pu_s = patch_unit(patch_grid(PW_, a.Nq, a.Nk, a.q_offset, a.k_offset, BQ, gridDim.x), iu',
+      );
+      expect(dq).toContain('load_rows_gather<D, BK>');
+      const errors = await checkMmaBackward(source, sh, 13, det);
+      if (process.env.ATTNC_SHOW_ERRORS) console.log(_, errors);
+      for (const [g, e] of Object.entries(errors)) expect(e, `${g} ${_}`).toBeLessThanOrEqual(MMA_GRAD_TOL);
+    },
+    300_000,
+  );
+
+  it('patchTweaks named without backward: bwd_dq keeps the plain rows', () => {
+    const sh = shape({ Nq: 100, Nk: 110 });
+    const dq = mmaDqText(neighbourhood, sh, { params: { W: 12, r: 2 }, ...plain, deterministic: true });
+    expect(dq).not.toContain('patch_');
+    expect(dq).toContain('const int q0 = (gridDim.x - 1 - blockIdx.x) * BQ;');
+  });
 });
 
 const runs = Number(process.env.ATTNC_BWD_PATCH_PROP_RUNS ?? 3);

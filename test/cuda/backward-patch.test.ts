@@ -143,9 +143,12 @@ describe('dK/dV in 2-D patch order: emitted structure', () => {
       expect(dkdv, what).not.toContain('dq_meta');
       expect(code, what).toContain('bwd_dkdv<<<dim3((unsigned)dkdv_units(*a), (unsigned)a->Hkv');
       if (deterministic) {
-        // bwd_dq stays query-major over all keys.
+        // bwd_dq walks query patches over their boxes' keys (backward-dq-order.ts), on a grid of
+        // cdiv(Nq, BQ) blocks (`partials` is sized by it).
         const dq = code.slice(code.indexOf('bwd_dq(const Args a)'));
-        expect(dq, what).not.toContain('patch_key');
+        expect(dq, what).toContain('load_rows_gather<D, BQ>(Qs, a.q + qrow0 * D');
+        expect(dq, what).toContain('load_rows_gather<D, BK>(Ks + buf * (BK * D), a.k + krow0 * D');
+        expect(code, what).toContain('bwd_dq<<<dim3((unsigned)((a->Nq + 16 * WARPS - 1) / (16 * WARPS))');
       }
     });
   });
@@ -165,14 +168,23 @@ describe('dK/dV in 2-D patch order: nvcc sm_90a', () => {
   // The producer kernel's default (its dqBulk and ping-pong dropped: the same kernel as ws_all8,
   // ws_dqb and ws_pp here) and ws_nosplit, the one knob set with another tile body; every stdlib
   // pattern's mma, wgmma and deterministic builds are backward-mma.test.ts's and backward-wgmma.test.ts's.
-  it('builds the producer kernel, default and ws_nosplit, D = 128: warnings as errors, bounded spills', async () => {
-    const parts = backwardEngines(neighbourhood, 'neighbourhood.attn', 128, false)
-      .filter(([name]) => name === 'ws' || name === 'ws_nosplit')
-      .map(([name, code]) => code.replaceAll('attnc_neighbourhood_backward', `attnc_nb_${name}_backward`));
-    expect(parts).toHaveLength(2);
+  it('builds the producer kernel, default and ws_nosplit, D = 128, and the deterministic default (bwd_dq in patches): warnings as errors, bounded spills', async () => {
+    const rename =
+      (tag: string) =>
+      ([name, code]: [string, string]) =>
+        code.replaceAll('attnc_neighbourhood_backward', `attnc_nb_${name}${tag}_backward`);
+    const parts = [
+      ...backwardEngines(neighbourhood, 'neighbourhood.attn', 128, false)
+        .filter(([name]) => name === 'ws' || name === 'ws_nosplit')
+        .map(rename('')),
+      ...backwardEngines(neighbourhood, 'neighbourhood.attn', 128, true)
+        .filter(([name]) => name === 'ws')
+        .map(rename('_det')),
+    ];
+    expect(parts).toHaveLength(3);
     const r = await nvccSm90a('bwd-patch-nvcc', parts);
-    // Measured (CUDA 13): the default 4/4 bytes stored/loaded, ws_nosplit none. The bound keeps
-    // them from growing.
-    expectNoSpills(r.stderr, 3 * parts.length, [/attnc_nb_ws_backward\w*bwd_dkdvE/], 8);
+    // Measured (CUDA 13): the default 4/4 bytes stored/loaded, ws_nosplit none, the deterministic
+    // bwd_dq none (its dK/dV kernel as the default's). The bound keeps them from growing.
+    expectNoSpills(r.stderr, 3 * parts.length, [/attnc_nb_ws(_det)?_backward\w*bwd_dkdvE/], 8);
   }, 600_000);
 });

@@ -10,8 +10,8 @@
 // near the int range, too many patches) a unit is the plain order's key tile over every query.
 // Before: a key tile was one image row of 128 keys and walked every q-tile of the 2·ry + 1 image
 // rows it sees, each partial (neighbourhood W 128, r 7: ~12% of each tile's scores live).
-// Only bwd_dkdv is permuted: bwd_pre and bwd_dq_out are elementwise, and the deterministic bwd_dq
-// (backward-mma-dq.ts) is a query-major kernel that computes dq alone with the full mask.
+// bwd_pre and bwd_dq_out are elementwise; the deterministic bwd_dq (backward-mma-dq.ts) runs the
+// forward's query patches over their boxes' keys (backward-dq-order.ts).
 import type { Node } from '../../ir/graph.js';
 import type { AttentionKernel } from '../../ir/kernel.js';
 import type { HoistedMask } from './backward-mask-hoists.js';

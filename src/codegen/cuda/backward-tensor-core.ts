@@ -13,6 +13,7 @@ import { helperSource } from './rules-helpers.js';
 import type { SmemNeeds } from './backward-mask-hoists.js';
 import { residueBackwardHelpers } from './backward-residue.js';
 import { stridedLoader } from './residue.js';
+import { gatherLoader } from './patch.js';
 import { patchBackwardHelpers } from './backward-patch.js';
 
 export interface CudaBackwardMmaArtifact {
@@ -199,10 +200,7 @@ export function renderTensorCoreBackward(
     ...sourceHead(kernel, engine, { dtype, ns, smemBytes, deterministic, dqSmem, summaries, fields }),
     ...engine.deviceHelpers(s, dtype),
     ...(x.residue ? residueBackwardHelpers(engine.loader, x.residue.modulus) : []),
-    // The deterministic bwd_dq's residue order gathers rows with load_rows' strided twin.
-    ...(deterministic && x.residue && engine.loader.name !== 'load_rows'
-      ? stridedLoader('load_rows', 'swz<W>(r, c * 8)')
-      : []),
+    ...dqOrderHelpers(x, deterministic, engine.loader.name),
     ...(x.patch ? patchBackwardHelpers(engine.loader, x.patch) : []),
     helperSource(x.context),
     ...body,
@@ -275,4 +273,15 @@ function sourceHead(
     ...fields.map((f) => `  ${f.ctype} ${f.name};`),
     '};',
   ];
+}
+
+/**
+ * The deterministic bwd_dq's permuted orders (backward-dq-order.ts) gather rows with load_rows'
+ * strided or gathered twin, which the engines whose tile loader is another (wgmma's load_panel)
+ * do not emit for bwd_dkdv.
+ */
+function dqOrderHelpers(x: BackwardMmaExprs, deterministic: boolean, loader: string): string[] {
+  if (!deterministic || loader === 'load_rows') return [];
+  if (x.patch) return gatherLoader('load_rows', 'swz<W>(r, c * 8)');
+  return x.residue ? stridedLoader('load_rows', 'swz<W>(r, c * 8)') : [];
 }
