@@ -1,5 +1,5 @@
 #!/bin/bash
-# Device call 19 (round 19, ≤ 420 s of run time): the two defaults round 19 changed from calls 16
+# Device call 19 (round 19, ≤ 480 s of run time; round 20 added step 5): the two defaults round 19 changed from calls 16
 # and 17, checked and timed as main now emits them, plus call 18's Python tests after their fix.
 #  1. document and modality (both tensor-summary masks) at their new default (wgmma-ws 128 × 96,
 #     three stages, the producer's walk): checked against the reference, memcheck + racecheck;
@@ -8,14 +8,16 @@
 #  3. neighbourhood's backward, default (bwd_dkdv in 2-D patch order now) beside ws_plain (the old
 #     order) at 4K / 16K, gradients checked against Flex's first;
 #  4. python/gpu_tests test_autograd.py (dlse, the routing backward; setup_context dropped indices).
-# Run in the order 1, 4, 3, 2: correctness first.
+#  5. (round 20) the dilated backward, atomic and deterministic (bwd_dq in residue order now), 16K.
+# Run in the order 1, 4, 3, 5, 2: correctness first.
 # Prepare: npm run build
 #   node bench/cuda/emit.mjs --list bench/cuda/default-list.mjs --out bench/build/cuda-default
 #   node bench/cuda/emit.mjs --engine wgmma --list bench/cuda/doc-list.mjs --out bench/build/cuda-doc
 #   node bench/cuda/backward-emit.mjs --out bench/build/cuda-backward-nb --only neighbourhood --engines ws,ws_pp,ws_plain
 #   python3 python/gpu_tests/prepare.py
+#   node bench/cuda/backward-emit.mjs --out bench/build/cuda-backward-dil --only dilated --engines ws
 # carry bench/build/cuda-default, bench/build/cuda-doc, bench/build/cuda-backward-nb,
-# python/gpu_tests/.artifacts; each step returns as its own $OUT/c19-*.tgz (in order of need: a
+# bench/build/cuda-backward-dil, python/gpu_tests/.artifacts; each step returns as its own $OUT/c19-*.tgz (in order of need: a
 # short device lease still brings back the correctness parts).
 set -uo pipefail
 cd "$(dirname "$0")/../.."
@@ -37,6 +39,12 @@ OUT=$O/bwd BUILD=bench/build/cuda-backward-nb ONLY=neighbourhood ENGINES=ws,ws_p
 echo "bwd exit $? at $(($(date +%s) - T0)) s"
 grep -E '^\|' $O/bwd.log | tail -n 6
 tar czf "$OUT/c19-bwd.tgz" -C $O bwd bwd.log
+# Round 20: the deterministic dilated backward with bwd_dq in residue order (round 17: 55.3 ms det.)
+OUT=$O/dil BUILD=bench/build/cuda-backward-dil ONLY=dilated ENGINES=ws \
+  BUDGET=45 TIMEOUT=60 bash bench/cuda/backward.sh 16384 > $O/dil.log 2>&1
+echo "dil exit $? at $(($(date +%s) - T0)) s"
+grep -E '^\|' $O/dil.log | tail -n 4
+tar czf "$OUT/c19-dil.tgz" -C $O dil dil.log
 ONLY=std_document__default,std_document__walk_fa3_tw_bf16 BUILD=bench/build/cuda-doc OUT=$O/table \
   CHECK_S=80 TABLE_S=90 bash bench/cuda/run-table.sh 16384,32768 > $O/table.log 2>&1
 echo "table exit $? at $(($(date +%s) - T0)) s"
