@@ -127,11 +127,11 @@ const nodeChevrotain = {
 /** Replaces matching src/ modules by stubs: each exported function or constant throws. */
 const stubs = (pattern) => {
   const source = (path) => {
-    const names = [
-      ...readFileSync(path, 'utf8').matchAll(/^export (?:async )?(?:function\*?|const|let|class) (\w+)/gm),
-    ];
-    const stub = (n) => `export const ${n[1]} = () => { throw new Error('stubbed by bundle-size --stub'); };`;
-    return names.map(stub).join('\n');
+    const exported = /^export (?:async )?(?:function\*?|const|let|class) (\w+)/gm;
+    // A set: overload signatures export one name several times.
+    const names = new Set([...readFileSync(path, 'utf8').matchAll(exported)].map((m) => m[1]));
+    const stub = (n) => `export const ${n} = () => { throw new Error('stubbed by bundle-size --stub'); };`;
+    return [...names].map(stub).join('\n');
   };
   const test = (path) => /\/src\/.*\.ts$/.test(path) && pattern.test(path);
   const esbuild = {

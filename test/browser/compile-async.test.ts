@@ -136,13 +136,14 @@ describe('compileAsync', () => {
     const mask = 'attention causal() { mask q >= k }';
     const compiled = await compileWithAsync(backends, front, mask, { target: 'wgsl' });
     expect(compiled.artifact.code).toBe(wgsl.compile(mask, { target: 'wgsl' }).artifact.code);
-    expect(asked).toEqual(['decode']);
-    // The coop engine's decode module is a chunk of its own: a page compiles for one engine.
+    // A plain mask kernel loads its engine and decode module (bench/bundle-split.mjs maskKernelLoads).
+    expect(asked).toEqual(['rowEngine', 'decode']);
+    // The coop engine and its decode module are chunks of their own: a page compiles for one engine.
     const coop = await compileWithAsync(backends, front, mask, { target: 'wgsl', wgslEngine: 'coop' });
     expect(coop.artifact.decode?.artifact.code).toBe(
       wgsl.compile(mask, { target: 'wgsl', wgslEngine: 'coop' }).artifact.decode?.artifact.code,
     );
-    expect(asked).toEqual(['decode', 'decodeCoop']);
+    expect(asked).toEqual(['rowEngine', 'decode', 'coopEngine', 'decodeCoop']);
     const routed = readFileSync('stdlib/biformer.attn', 'utf8');
     await expect(compileWithAsync(backends, front, routed, { target: 'wgsl' })).rejects.toThrow(
       "could not load the WGSL routing/selection code generator (feature 'routing'): network down",
@@ -152,7 +153,7 @@ describe('compileAsync', () => {
     const again = await compileWithAsync(backends, front, routed, { target: 'wgsl' });
     expect(again.artifact.code).toBe(wgsl.compile(routed, { target: 'wgsl' }).artifact.code);
     await compileWithAsync(backends, front, routed, { target: 'wgsl' });
-    expect(asked).toEqual(['decode', 'decodeCoop', 'routing', 'routing']);
+    expect(asked).toEqual(['rowEngine', 'decode', 'coopEngine', 'decodeCoop', 'routing', 'routing']);
   });
 });
 
@@ -204,7 +205,7 @@ describe('compileAsync from a code-split browser bundle', () => {
       entryNames: 'entry',
       logLevel: 'silent',
     });
-    expect(readdirSync(dir).filter((f) => f.startsWith('feature-'))).toHaveLength(5);
+    expect(readdirSync(dir).filter((f) => f.startsWith('feature-'))).toHaveLength(7);
     expect(readdirSync(dir).filter((f) => f.startsWith('front-'))).toHaveLength(4);
     const bundled = (await import(pathToFileURL(join(dir, 'entry.js')).href)) as Api;
     await expectSameAsCompile(bundled);

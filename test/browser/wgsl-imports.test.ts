@@ -38,6 +38,8 @@ const forbiddenInCompile: readonly RegExp[] = [
  */
 const lazilyLoaded: readonly RegExp[] = [
   /^src\/codegen\/wgsl\/(feature-|routing|coop-route|decode|quantize|importance|dequant(-vec4|-run)?\.ts$)/,
+  // The engines: a kernel renders with the one its schedule picks (and their shared row pieces).
+  /^src\/codegen\/wgsl\/(attention(-row)?|coop(-tile|-loop|-select)?)\.ts$/,
   /^src\/dsl\/(front-(sparsity|storage|operand-quant|messages)|(cst|check)-(sparsity|storage)|cst-pieces)\.ts$/,
   /^src\/dsl\/(cache|operand-quant|pv|qk)-stmt\.ts$/,
   /^src\/dsl\/(parser-messages|suggest)\.ts$/,
@@ -139,6 +141,8 @@ describe('attnc/wgsl/async import graph', () => {
     expect(lazy).toContain('src/codegen/wgsl/routing-topk.ts');
     expect(lazy).toContain('src/dsl/parser-messages.ts');
     expect(lazy).toContain('src/ir/lower-routing.ts');
+    expect(lazy).toContain('src/codegen/wgsl/attention.ts');
+    expect(lazy).toContain('src/codegen/wgsl/coop.ts');
     expect(lazy.length).toBeGreaterThan(35);
   });
 });

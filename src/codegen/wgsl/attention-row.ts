@@ -1,12 +1,35 @@
 // The row engine's per-row pieces that decode-body.ts's split pass shares: the row's q and
-// running online-softmax state, the staged K/V tiles, and one tile's scoring and update.
+// running online-softmax state, the staged K/V tiles, and one tile's scoring and update; and what
+// both engines (attention.ts, coop.ts), the decode merges and the importance pass share (the entry
+// point's head, the lse store, `pad`). Apart from attention.ts, so that a page compiling for the
+// coop engine with compileAsync does not load the row engine (codegen/wgsl/features.ts).
 import type { Schedule } from '../../ir/kernel.js';
 import type { StorageDType } from '../../ir/formats.js';
 import type { Linearized } from '../linearize.js';
 import type { AttentionParts, ClassMode } from './attention.js';
+import { kvEntry } from './kv-load.js';
 
 export const pad = (lines: readonly string[], n: number): string[] =>
   lines.map((l) => (l ? ' '.repeat(n) + l : l));
+
+/**
+ * The prefill entry point's signature and the values both engines (this row engine, coop.ts)
+ * derive from the workgroup id: sizes, (b, h), the (batch, head) row and the GQA kv row base.
+ * `builtins` adds parameters after the invocation index (coop.ts's subgroup builtins).
+ */
+export function attentionEntryHead(workgroupSize: string, builtins = ''): string[] {
+  return [
+    `@compute @workgroup_size(${workgroupSize})`,
+    `fn attention(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32${builtins}) {`,
+    '  let Nq = u32(u.Nq);',
+    '  let Nk = u32(u.Nk);',
+    '  let b = i32(wg.z);',
+    '  let h = i32(wg.y);',
+    '  let bh = wg.z * u32(u.H) + wg.y;',
+    '  // GQA: query head h reads kv head h / (H / Hkv).',
+    ...kvEntry('wg.z', 'wg.y / (u32(u.H) / u32(u.Hkv))'),
+  ];
+}
 
 /** Widens a loaded element to f32. */
 export function load(dtype: StorageDType, expr: string): string {

@@ -7,7 +7,7 @@ import { hasQuantizedKv, type TensorFormats } from '../../ir/formats.js';
 import { kvRowAt } from './kv-load.js';
 import { dequantVec4 } from './dequant-calls.js';
 import { dequantRunFn, type WideCodes, type WidePlan } from './dequant-run-plan.js';
-import { pad } from './coop-tile.js';
+import { pad } from './attention-row.js';
 
 /**
  * K and V of this lane's columns into `kk`, `vv` for the step of keys from `first` (keys

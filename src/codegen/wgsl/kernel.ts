@@ -10,8 +10,7 @@ import { attendsSelected } from '../../ir/routing.js';
 import type { Artifact } from '../artifact.js';
 import { linearize, type Linearized } from '../linearize.js';
 import { checkWgslSchedule, type WgslLimits } from './limits.js';
-import { attentionBody, type AttentionParts } from './attention.js';
-import { coopBody } from './coop-select.js';
+import type { AttentionParts } from './attention.js';
 import { isCoop } from './coop-geometry.js';
 import { feature, hasDecodeVariant, type WgslFeatures } from './features.js';
 import type { DecodeRequest } from './decode-plan.js';
@@ -143,8 +142,8 @@ export function renderWgslWith(
   const classifier = tileClassFn(kernel, cx(tileVars)).join('\n') || undefined;
   const parts = attentionParts(kernel, cx);
   const body = isCoop(s)
-    ? coopBody(kernel, layout, cx(elementVars), parts.mode, features)
-    : attentionBody(parts);
+    ? feature(features, 'coopEngine').coopBody(kernel, layout, cx(elementVars), parts.mode, features)
+    : feature(features, 'rowEngine').attentionBody(parts);
   const routing =
     kernel.routing && routingFeature && renderRouting(routingFeature, kernel, kernel.routing, cx, classRoots);
   const attnBindings = attentionBindings(kernel, layout, classRoots);
