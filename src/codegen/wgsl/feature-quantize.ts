@@ -4,3 +4,4 @@ export { wgslQuantizeModules } from './quantize.js';
 export { codesBinding, dequantFunctions, partBindings } from './dequant.js';
 export { dequantVec4Functions } from './dequant-vec4.js';
 export { dequantRunFunctions } from './dequant-run.js';
+export { codesViewDecls, wide16Lanes, widePlan } from './dequant-run-plan.js';
