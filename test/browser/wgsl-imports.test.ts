@@ -43,7 +43,8 @@ const lazilyLoaded: readonly RegExp[] = [
   /^src\/dsl\/(front-(sparsity|storage|operand-quant|messages)|(cst|check)-(sparsity|storage)|cst-pieces)\.ts$/,
   /^src\/dsl\/(cache|operand-quant|pv|qk)-stmt\.ts$/,
   /^src\/dsl\/(parser-messages|suggest)\.ts$/,
-  /^src\/ir\/lower-routing\.ts$/,
+  /^src\/ir\/(lower-routing|routing-check|storage-support|int8qk-support)\.ts$/,
+  /^src\/quant\/(format|elem)\.ts$/,
 ];
 
 async function metafileOf(contents: string, splitting = false): Promise<Metafile> {
@@ -141,6 +142,7 @@ describe('attnc/wgsl/async import graph', () => {
     expect(lazy).toContain('src/codegen/wgsl/routing-topk.ts');
     expect(lazy).toContain('src/dsl/parser-messages.ts');
     expect(lazy).toContain('src/ir/lower-routing.ts');
+    expect(lazy).toContain('src/quant/format.ts');
     expect(lazy).toContain('src/codegen/wgsl/attention.ts');
     expect(lazy).toContain('src/codegen/wgsl/coop.ts');
     expect(lazy.length).toBeGreaterThan(35);
