@@ -39,7 +39,7 @@ const forbiddenInCompile: readonly RegExp[] = [
 const lazilyLoaded: readonly RegExp[] = [
   /^src\/codegen\/wgsl\/(feature-|routing|coop-route|decode|quantize|importance|dequant(-vec4|-run)?\.ts$)/,
   // The engines: a kernel renders with the one its schedule picks (and their shared row pieces).
-  /^src\/codegen\/wgsl\/(attention(-row)?|coop(-tile|-loop|-select)?)\.ts$/,
+  /^src\/codegen\/wgsl\/(attention(-row)?|coop(-tile|-loop|-select)?|entry-lines|salient-list)\.ts$/,
   /^src\/dsl\/(front-(sparsity|storage|operand-quant|messages)|(cst|check)-(sparsity|storage)|cst-pieces)\.ts$/,
   /^src\/dsl\/(cache|operand-quant|pv|qk)-stmt\.ts$/,
   /^src\/dsl\/(parser-messages|suggest)\.ts$/,

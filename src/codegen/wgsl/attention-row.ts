@@ -1,35 +1,12 @@
 // The row engine's per-row pieces that decode-body.ts's split pass shares: the row's q and
-// running online-softmax state, the staged K/V tiles, and one tile's scoring and update; and what
-// both engines (attention.ts, coop.ts), the decode merges and the importance pass share (the entry
-// point's head, the lse store, `pad`). Apart from attention.ts, so that a page compiling for the
-// coop engine with compileAsync does not load the row engine (codegen/wgsl/features.ts).
+// running online-softmax state, the staged K/V tiles, and one tile's scoring and update. What the
+// coop engine shares with it is in entry-lines.ts, so that a page compiling for the coop engine
+// with compileAsync loads neither attention.ts nor this (codegen/wgsl/features.ts).
 import type { Schedule } from '../../ir/kernel.js';
 import type { StorageDType } from '../../ir/formats.js';
 import type { Linearized } from '../linearize.js';
 import type { AttentionParts, ClassMode } from './attention.js';
-import { kvEntry } from './kv-load.js';
-
-export const pad = (lines: readonly string[], n: number): string[] =>
-  lines.map((l) => (l ? ' '.repeat(n) + l : l));
-
-/**
- * The prefill entry point's signature and the values both engines (this row engine, coop.ts)
- * derive from the workgroup id: sizes, (b, h), the (batch, head) row and the GQA kv row base.
- * `builtins` adds parameters after the invocation index (coop.ts's subgroup builtins).
- */
-export function attentionEntryHead(workgroupSize: string, builtins = ''): string[] {
-  return [
-    `@compute @workgroup_size(${workgroupSize})`,
-    `fn attention(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32${builtins}) {`,
-    '  let Nq = u32(u.Nq);',
-    '  let Nk = u32(u.Nk);',
-    '  let b = i32(wg.z);',
-    '  let h = i32(wg.y);',
-    '  let bh = wg.z * u32(u.H) + wg.y;',
-    '  // GQA: query head h reads kv head h / (H / Hkv).',
-    ...kvEntry('wg.z', 'wg.y / (u32(u.H) / u32(u.Hkv))'),
-  ];
-}
+import { pad } from './entry-lines.js';
 
 /** Widens a loaded element to f32. */
 export function load(dtype: StorageDType, expr: string): string {
@@ -50,29 +27,6 @@ export const flagPoisonedScore = [
   'let s_bits = bitcast<u32>(s);',
   'if ((s_bits & 0x7fffffffu) > 0x7f800000u || s_bits == 0x7f800000u) { row_nan = true; }',
 ];
-
-/**
- * Stores a row's lse at `lse_buf[index]`: NaN when the row is poisoned, m + log(l) when it saw an
- * allowed key (l > 0), else -inf. Every entry point that writes an lse (the row engine, the
- * merges of the decode modules) writes it so.
- */
-export function lseStore(v: {
-  readonly index: string;
-  readonly poisoned: string;
-  readonly nan: string;
-  readonly m: string;
-  readonly l: string;
-}): string[] {
-  return [
-    `if (${v.poisoned}) {`,
-    `  lse_buf[${v.index}] = ${v.nan};`,
-    `} else if (${v.l} > 0.0f) {`,
-    `  lse_buf[${v.index}] = ${v.m} + log(${v.l});`,
-    '} else {',
-    `  lse_buf[${v.index}] = bitcast<f32>(neg_inf_bits); // -inf`,
-    '}',
-  ];
-}
 
 /** The K and V tiles staged in workgroup memory (f32). */
 export const kvTiles = (s: Schedule): string[] => [

@@ -7,17 +7,8 @@
 import type { StorageDType, TensorFormats } from '../../ir/formats.js';
 import type { Schedule, TileClass } from '../../ir/kernel.js';
 import type { Linearized } from '../linearize.js';
-import {
-  attentionEntryHead,
-  kvTiles,
-  lseStore,
-  NAN_F32,
-  pad,
-  queryRow,
-  rowState,
-  staticScoreKey,
-  tileUpdate,
-} from './attention-row.js';
+import { kvTiles, NAN_F32, queryRow, rowState, staticScoreKey, tileUpdate } from './attention-row.js';
+import { attentionEntryHead, lseStore, pad } from './entry-lines.js';
 import { stageKvTile } from './kv-load.js';
 
 export type ClassMode = TileClass | 'dynamic';

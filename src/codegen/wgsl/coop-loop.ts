@@ -5,7 +5,7 @@
 // need no barrier of their own between them (the K/V buffers are taken in turn, coop-tile.ts).
 import type { CoopParts } from './coop.js';
 import { classWords, coopGeometry } from './coop-geometry.js';
-import { pad } from './attention-row.js';
+import { pad } from './entry-lines.js';
 import { coopTileBody } from './coop-tile.js';
 
 /**

@@ -18,7 +18,7 @@ import type { Schedule } from '../../ir/kernel.js';
 import type { RoutingPlan } from '../../ir/routing.js';
 import type { Linearized } from '../linearize.js';
 import type { ClassMode } from './attention.js';
-import { attentionEntryHead, pad } from './attention-row.js';
+import { attentionEntryHead, pad } from './entry-lines.js';
 import { classWords, COOP_LANES, coopGeometry, type CoopGeometry } from './coop-geometry.js';
 import { coopF16, halfTiles } from './coop-tile.js';
 import { coopTileLoop } from './coop-loop.js';

@@ -7,7 +7,7 @@ import { hasQuantizedKv, type TensorFormats } from '../../ir/formats.js';
 import { kvRowAt } from './kv-load.js';
 import { dequantRunFn, dequantVec4 } from './dequant-calls.js';
 import type { WideCodes, WidePlan } from './dequant-run-plan.js';
-import { pad } from './attention-row.js';
+import { pad } from './entry-lines.js';
 
 /**
  * K and V of this lane's columns into `kk`, `vv` for the step of keys from `first` (keys

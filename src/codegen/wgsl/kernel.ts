@@ -12,7 +12,7 @@ import { linearize, type Linearized } from '../linearize.js';
 import { checkWgslSchedule, type WgslLimits } from './limits.js';
 import type { AttentionParts } from './attention.js';
 import { isCoop } from './coop-geometry.js';
-import { feature, hasDecodeVariant, type WgslFeatures } from './features.js';
+import { feature, hasDecodeVariant, type QuantizedKv, type WgslFeatures } from './features.js';
 import type { DecodeRequest } from './decode-plan.js';
 import { constants, headerComment, usesF16 } from './kernel-header.js';
 import { bindingsRead, classMode, elementVars, sizeVars, tensorsRead, tileVars } from './kernel-vars.js';
@@ -20,7 +20,6 @@ import { kvRowsRecord } from './kv-load.js';
 import { layoutSource, summaryBinding, wgslLayout, type WgslLayout } from './layout.js';
 import { stageEntryPoints, SUMMARY_THREADS } from './stages.js';
 import { dimText, helperSource, summaryVar, tensorVar, wgslRenderer, type WgslContext } from './rules.js';
-import { salientEntryPoints, salientSources } from './salient-list.js';
 import { tileClassFn } from './tile-class.js';
 
 type Cx = (vars: Partial<Record<VarName, string>>) => WgslContext;
@@ -104,10 +103,17 @@ function attentionBindings(
     .map((b) => b.name);
 }
 
-/** The passes before the attention: salient lists to flags, then the tensors' block summaries. */
-function summaryPasses(kernel: AttentionKernel, tensors: ReadonlyMap<string, TensorSlot>): string[] {
+/**
+ * The passes before the attention: salient lists to flags (only quantized caches have them: the
+ * quantized-K/V feature renders them), then the tensors' block summaries.
+ */
+function summaryPasses(
+  kernel: AttentionKernel,
+  tensors: ReadonlyMap<string, TensorSlot>,
+  quant: QuantizedKv | undefined,
+): string[] {
   return [
-    ...salientSources(kernel, tensors),
+    ...(quant?.salientSources(kernel, tensors) ?? []),
     ...kernel.summaries.map(({ tensor }) => {
       const t = tensors.get(tensor)!;
       return summaryEntry(t, kernel.schedule.summaryBlock, dimText(t.dims[0]!));
@@ -153,7 +159,7 @@ export function renderWgslWith(
     feature(features, 'importance').renderImportance(kernel, kernel.outputs.importance, cx);
   // Salient index lists become flags first (salient-list.ts), in this module and the decode ones.
   const entries = [
-    ...salientEntryPoints(kernel),
+    ...(quant?.salientEntryPoints(kernel) ?? []),
     ...stageEntryPoints({
       kernel,
       tensors,
@@ -165,7 +171,7 @@ export function renderWgslWith(
   ];
 
   const helpers = helperSource(cx(elementVars)) || undefined;
-  const summarySources = summaryPasses(kernel, tensors);
+  const summarySources = summaryPasses(kernel, tensors, quant);
   const sections = [
     headerComment(kernel, meta),
     usesF16(kernel) ? 'enable f16;' : undefined,
