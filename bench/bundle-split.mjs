@@ -21,8 +21,8 @@ const lazyEntry = /(?:feature|(front))-([a-z-]+)\.ts$/;
  * test/browser/compile-async.test.ts checks that it loads exactly these.
  */
 export const maskKernelLoads = [
-  { name: 'mask kernel, row engine', features: ['row-engine', 'decode'] },
-  { name: 'mask kernel, coop engine', features: ['coop-engine', 'decode-coop'] },
+  { name: 'mask kernel, row engine', features: ['row-engine'] },
+  { name: 'mask kernel, coop engine', features: ['coop-engine'] },
 ];
 
 /** The output files `from` reaches through static imports, `from` included. */

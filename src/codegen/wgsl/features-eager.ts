@@ -1,8 +1,6 @@
 // Every WGSL feature imported statically: the table `compile` (attnc, attnc/wgsl) renders with.
 // Each feature-*.ts module exports exactly its feature's code generators (features.ts types them).
 import * as coopEngine from './feature-coop-engine.js';
-import * as decode from './feature-decode.js';
-import * as decodeCoop from './feature-decode-coop.js';
 import * as importance from './feature-importance.js';
 import * as quantize from './feature-quantize.js';
 import * as routing from './feature-routing.js';
@@ -13,8 +11,6 @@ export const eagerWgslFeatures: WgslFeatures = {
   rowEngine,
   coopEngine,
   routing,
-  decode,
-  decodeCoop,
   quantize,
   importance,
 };

@@ -14,8 +14,6 @@ export const chunkLoaders: FeatureLoaders = {
   rowEngine: () => import('./feature-row-engine.js'),
   coopEngine: () => import('./feature-coop-engine.js'),
   routing: () => import('./feature-routing.js'),
-  decode: () => import('./feature-decode.js'),
-  decodeCoop: () => import('./feature-decode-coop.js'),
   quantize: () => import('./feature-quantize.js'),
   importance: () => import('./feature-importance.js'),
 };

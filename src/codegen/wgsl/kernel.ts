@@ -202,8 +202,8 @@ export function renderWgslWith(
   const decodeMain = !hasDecodeVariant(kernel)
     ? undefined
     : isCoop(s)
-      ? feature(features, 'decodeCoop').renderCoopDecode(decodeRequest())
-      : feature(features, 'decode').renderDecode(decodeRequest());
+      ? feature(features, 'coopEngine').renderCoopDecode(decodeRequest())
+      : feature(features, 'rowEngine').renderDecode(decodeRequest());
   const decode =
     decodeMain && importance
       ? feature(features, 'importance').withImportance(decodeMain, importance)
