@@ -4,9 +4,8 @@
 // with compileAsync loads neither attention.ts nor this (codegen/wgsl/features.ts).
 import type { Schedule } from '../../ir/kernel.js';
 import type { StorageDType } from '../../ir/formats.js';
-import type { Linearized } from '../linearize.js';
-import type { AttentionParts, ClassMode } from './attention.js';
-import { pad } from './entry-lines.js';
+import type { AttentionParts } from './attention.js';
+import { pad, whereAllowed } from './entry-lines.js';
 
 /** Widens a loaded element to f32. */
 export function load(dtype: StorageDType, expr: string): string {
@@ -75,26 +74,6 @@ export function staticScoreKey(p: AttentionParts): string[] {
     `s = ${p.score.roots[0]};`,
   ];
   return whereAllowed(p.mode, p.mask, dot);
-}
-
-/**
- * `body` for a pair the mask allows, in a tile of class `cls`: full tiles evaluate no mask, and
- * under dynamic classes only partial tiles do (the importance pass scores its pairs so too).
- */
-export function whereAllowed(
-  mode: ClassMode,
-  mask: Linearized | undefined,
-  body: readonly string[],
-): string[] {
-  if (mode === 'full') return [...body];
-  const evalMask = [...mask!.stmts, `allowed = ${mask!.roots[0]};`];
-  return [
-    'var allowed = true;',
-    ...(mode === 'dynamic' ? ['if (cls == TILE_PARTIAL) {', ...pad(evalMask, 2), '}'] : evalMask),
-    'if (allowed) {',
-    ...pad(body, 2),
-    '}',
-  ];
 }
 
 /**

@@ -1,6 +1,9 @@
 // WGSL lines both engines (attention.ts, coop.ts), the decode merges, the routing and importance
-// passes share: indentation, the prefill entry point's head and the lse store. Apart from the row
+// passes share: indentation, the prefill entry point's head, the lse store, and the mask test
+// of a pair that the row engine and the importance pass wrap their scoring in. Apart from the row
 // engine's pieces (attention-row.ts) so that compileAsync's coop chunks do not load those.
+import type { Linearized } from '../linearize.js';
+import type { ClassMode } from './attention.js';
 import { kvEntry } from './kv-load.js';
 
 export const pad = (lines: readonly string[], n: number): string[] =>
@@ -44,6 +47,26 @@ export function lseStore(v: {
     `  lse_buf[${v.index}] = ${v.m} + log(${v.l});`,
     '} else {',
     `  lse_buf[${v.index}] = bitcast<f32>(neg_inf_bits); // -inf`,
+    '}',
+  ];
+}
+
+/**
+ * `body` for a pair the mask allows, in a tile of class `cls`: full tiles evaluate no mask, and
+ * under dynamic classes only partial tiles do (the importance pass scores its pairs so too).
+ */
+export function whereAllowed(
+  mode: ClassMode,
+  mask: Linearized | undefined,
+  body: readonly string[],
+): string[] {
+  if (mode === 'full') return [...body];
+  const evalMask = [...mask!.stmts, `allowed = ${mask!.roots[0]};`];
+  return [
+    'var allowed = true;',
+    ...(mode === 'dynamic' ? ['if (cls == TILE_PARTIAL) {', ...pad(evalMask, 2), '}'] : evalMask),
+    'if (allowed) {',
+    ...pad(body, 2),
     '}',
   ];
 }

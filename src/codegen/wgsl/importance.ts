@@ -13,8 +13,7 @@ import type { AttentionKernel, ImportanceMode } from '../../ir/kernel.js';
 import type { VarName } from '../../ir/ops.js';
 import type { DecodeVariant, EntryPoint } from '../artifact.js';
 import { linearize, type Linearized } from '../linearize.js';
-import { whereAllowed } from './attention-row.js';
-import { pad } from './entry-lines.js';
+import { pad, whereAllowed } from './entry-lines.js';
 import { bindingsRead, classMode, elementVars } from './kernel-vars.js';
 import { wgslRenderer, type WgslContext } from './rules.js';
 
