@@ -1,13 +1,15 @@
-// The Rollup side of bench/bundle-split.mjs: bundles one export of an entry with Rollup (what Vite up
-// to version 7 runs for a production build) and @rollup/plugin-node-resolve with the "browser"
-// field on, so `chevrotain` is dist/browser/chevrotain.js as in esbuild's run. Our .ts sources go
-// through esbuild's transform (types stripped, nothing else), and each output chunk through
-// esbuild's minifier: the same input and minifier as esbuild's run, so the two differ only in how
-// they split. Returns the chunk graph summarizeSplit reads.
+// The Rollup and Rolldown sides of bench/bundle-split.mjs: one export of an entry bundled as Vite's
+// production build does, Rollup for Vite up to 7 and Rolldown for Vite 8, with the "browser" field
+// on, so `chevrotain` is dist/browser/chevrotain.js as in esbuild's run. Rollup: our .ts sources
+// through esbuild's transform (types stripped, nothing else) and each output chunk through
+// esbuild's minifier (Vite 7's default minifier): the same input and minifier as esbuild's run,
+// so the two differ only in how they split. Rolldown: its own TypeScript support and minifier
+// (Oxc, Vite 8's default). Each returns the chunk graph summarizeSplit reads.
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import nodeResolve from '@rollup/plugin-node-resolve';
 import { transform } from 'esbuild';
+import { rolldown } from 'rolldown';
 import { rollup } from 'rollup';
 
 const entryId = '\0split-entry';
@@ -39,6 +41,20 @@ const minify = {
   },
 };
 
+/** The entry module: `exportName` re-exported from `entry`. */
+const splitEntry = (entry, exportName) => ({
+  name: 'split-entry',
+  resolveId: (id) => (id === entryId ? id : null),
+  load: (id) => (id === entryId ? `export { ${exportName} } from '${resolve(entry)}';` : null),
+});
+
+/**
+ * The entry chunk may export more than the entry (what lazy chunks import from it), so the bundler
+ * puts the shared code in it, as in an app whose entry calls compileAsync (Vite's app build keeps
+ * no entry signature at all), instead of a facade that imports one shared chunk.
+ */
+const preserveEntrySignatures = 'allow-extension';
+
 /**
  * `exportName` of `entry` split by Rollup: `stub` (optional: `test(id)`, `source(id)`) replaces
  * matching src/ modules as bundle-size's --stub does for esbuild.
@@ -47,22 +63,38 @@ export async function rollupSplit(entry, exportName, stub) {
   const bundle = await rollup({
     input: entryId,
     plugins: [
-      {
-        name: 'split-entry',
-        resolveId: (id) => (id === entryId ? id : null),
-        load: (id) => (id === entryId ? `export { ${exportName} } from '${resolve(entry)}';` : null),
-      },
+      splitEntry(entry, exportName),
       typescript(stub),
       nodeResolve({ browser: true, extensions: ['.ts', '.js', '.mjs'] }),
     ],
     onwarn: (w, warn) => (w.code === 'CIRCULAR_DEPENDENCY' ? undefined : warn(w)),
-    // The entry chunk may export more than the entry (what lazy chunks import from it), so Rollup
-    // puts the shared code in it, as in an app whose entry calls compileAsync (Vite's app build
-    // keeps no entry signature at all), instead of a facade that imports one shared chunk.
-    preserveEntrySignatures: 'allow-extension',
+    preserveEntrySignatures,
   });
   const { output } = await bundle.generate({ format: 'es', plugins: [minify] });
   await bundle.close();
+  return chunkGraph(output);
+}
+
+/** The same split by Rolldown (`stub` as for rollupSplit). */
+export async function rolldownSplit(entry, exportName, stub) {
+  const bundle = await rolldown({
+    input: entryId,
+    platform: 'browser',
+    // Our imports name .ts modules `.js` (NodeNext).
+    resolve: { extensionAlias: { '.js': ['.ts', '.js'] } },
+    plugins: [
+      splitEntry(entry, exportName),
+      { name: 'stubs', load: (id) => (stub?.test(id) ? stub.source(id) : null) },
+    ],
+    preserveEntrySignatures,
+  });
+  const { output } = await bundle.generate({ format: 'es', minify: true });
+  await bundle.close();
+  return chunkGraph(output);
+}
+
+/** A Rollup or Rolldown output as the chunk graph summarizeSplit reads. */
+function chunkGraph(output) {
   const chunks = output.filter((o) => o.type === 'chunk');
   return {
     files: new Map(chunks.map((c) => [c.fileName, c.code])),

@@ -1,6 +1,6 @@
 // The code-split side of bench/bundle-size.mjs: bundles one export of an entry with code splitting
-// (ESM, minified, platform browser) by two bundlers, esbuild (`splitting: true`) and Rollup (what
-// Vite up to version 7 builds with; bench/bundle-split-rollup.mjs), and reports what a page
+// (ESM, minified, platform browser) by three bundlers, esbuild (`splitting: true`), Rollup and
+// Rolldown (what Vite up to 7 and Vite 8 build with; bench/bundle-split-rollup.mjs), and reports what a page
 // downloads, each output file gzipped on its own as a server sends it: the entry chunk, the first
 // load (the entry chunk and the chunks it imports statically, before any import()), per import()
 // target (the attnc/wgsl/async features: src/codegen/wgsl/feature-*.ts, and src/dsl/front-*.ts as
@@ -8,7 +8,7 @@
 // imports that the first load lacks), and what a page loads in all to compile a plain mask kernel.
 import { gzipSync } from 'node:zlib';
 import { build } from 'esbuild';
-import { rollupSplit } from './bundle-split-rollup.mjs';
+import { rolldownSplit, rollupSplit } from './bundle-split-rollup.mjs';
 
 const kb = (n) => Math.round((n / 1024) * 10) / 10;
 
@@ -113,7 +113,7 @@ function summarizeSplit(bundler, entry, g, partOf) {
 }
 
 /**
- * `exportName` of `entry` code-split by esbuild and by Rollup; `partOf` names the part a source
+ * `exportName` of `entry` code-split by esbuild, Rollup and Rolldown; `partOf` names the part a source
  * file is in (first-load minified bytes per part, esbuild only); `stub` (bundle-size's --stub:
  * `test(path)`, `source(path)`, `esbuild`: the same as an esbuild plugin) leaves modules out.
  */
@@ -127,6 +127,7 @@ export async function measureSplit(entry, exportName, partOf, stub) {
       partOf,
     ),
     summarizeSplit('rollup', name, await rollupSplit(entry, exportName, stub), partOf),
+    summarizeSplit('rolldown', name, await rolldownSplit(entry, exportName, stub), partOf),
   ];
 }
 
