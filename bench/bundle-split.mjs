@@ -5,7 +5,7 @@
 // load (the entry chunk and the chunks it imports statically, before any import()), per import()
 // target (the attnc/wgsl/async features: src/codegen/wgsl/feature-*.ts, and src/dsl/front-*.ts as
 // `front …`) its own chunk and what it adds to the first load (its chunk and the shared chunks it
-// imports that the first load lacks), and what a page loads in all to compile a plain mask kernel.
+// imports that the first load lacks), and what a page loads in all to compile a few kernels.
 import { gzipSync } from 'node:zlib';
 import { build } from 'esbuild';
 import { rolldownSplit, rollupSplit } from './bundle-split-rollup.mjs';
@@ -16,13 +16,16 @@ const kb = (n) => Math.round((n / 1024) * 10) / 10;
 const lazyEntry = /(?:feature|(front))-([a-z-]+)\.ts$/;
 
 /**
- * The import() targets compileAsync loads for `attention causal() { mask q >= k }` with no
- * options (the row engine) and with wgslEngine 'coop' (what a GPU's limits pick);
- * test/browser/compile-async.test.ts checks that it loads exactly these.
+ * The import() targets compileAsync loads for a kernel: a plain mask kernel (`attention causal() {
+ * mask q >= k }`) with no options (the row engine) and with wgslEngine 'coop' (what a GPU's limits
+ * pick), stdlib/biformer.attn (block routing) and stdlib/kivi.attn (a quantized K/V cache) on the
+ * row engine. test/browser/compile-async.test.ts checks the mask kernels' and biformer's loads.
  */
-export const maskKernelLoads = [
+export const kernelLoads = [
   { name: 'mask kernel, row engine', features: ['row-engine'] },
   { name: 'mask kernel, coop engine', features: ['coop-engine'] },
+  { name: 'routed (biformer), row engine', features: ['row-engine', 'routing', 'front sparsity'] },
+  { name: 'quantized K/V (kivi), row engine', features: ['row-engine', 'quantize', 'front storage'] },
 ];
 
 /** The output files `from` reaches through static imports, `from` included. */
@@ -85,7 +88,7 @@ function summarizeSplit(bundler, entry, g, partOf) {
       return { feature, chunkGzipKB: kb(gzip([chunk])), addsFiles: added.size, addsGzipKB: kb(gzip(added)) };
     })
     .sort((a, b) => a.feature.localeCompare(b.feature));
-  const loads = maskKernelLoads.map(({ name, features: needs }) => {
+  const loads = kernelLoads.map(({ name, features: needs }) => {
     const all = staticClosure(g.statics, [g.entryChunk, ...needs.map((f) => features.get(f))]);
     return { name, features: needs, files: all.size, gzipKB: kb(gzip(all)) };
   });
@@ -108,7 +111,7 @@ function summarizeSplit(bundler, entry, g, partOf) {
         .sort((a, b) => b.minKB - a.minKB),
     },
     lazy,
-    maskKernel: loads,
+    kernels: loads,
   };
 }
 
@@ -144,6 +147,6 @@ export function printSplit(s) {
     console.log(
       `  import() ${l.feature.padEnd(20)} chunk ${String(l.chunkGzipKB).padStart(5)} kB gzip; adds ${l.addsFiles} files, ${l.addsGzipKB} kB gzip`,
     );
-  for (const m of s.maskKernel)
+  for (const m of s.kernels)
     console.log(`  ${m.name} (${m.features.join(', ')}): ${m.files} files, ${m.gzipKB} kB gzip`);
 }
