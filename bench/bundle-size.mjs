@@ -12,8 +12,9 @@
 // the JSON then holds both (`rows`, `withOtherChevrotain`). --stub REGEX asks what leaving code
 // out would save: each src/ module whose path matches becomes a stub whose exports throw (so the
 // bundle no longer works for what they did; the numbers are a what-if, not a build).
-// attnc/wgsl/async's compileAsync is measured code-split besides (bench/bundle-split.mjs: the
-// entry chunk, the first load, and what each import() chunk adds; the JSON's `split`).
+// attnc/wgsl/async's compileAsync is measured code-split besides, by esbuild and by Rollup
+// (bench/bundle-split.mjs: the entry chunk, the first load, what each import() chunk adds, what a
+// plain mask kernel loads in all; the JSON's `split`, one record per bundler).
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -124,19 +125,25 @@ const nodeChevrotain = {
 };
 
 /** Replaces matching src/ modules by stubs: each exported function or constant throws. */
-const stubs = (pattern) => ({
-  name: 'stubs',
-  setup(b) {
-    b.onLoad({ filter: /\/src\/.*\.ts$/ }, (a) => {
-      if (!pattern.test(a.path)) return undefined;
-      const source = readFileSync(a.path, 'utf8');
-      const names = [...source.matchAll(/^export (?:async )?(?:function\*?|const|let|class) (\w+)/gm)];
-      const stub = (n) =>
-        `export const ${n[1]} = () => { throw new Error('stubbed by bundle-size --stub'); };`;
-      return { contents: names.map(stub).join('\n'), loader: 'ts' };
-    });
-  },
-});
+const stubs = (pattern) => {
+  const source = (path) => {
+    const exported = /^export (?:async )?(?:function\*?|const|let|class) (\w+)/gm;
+    // A set: overload signatures export one name several times.
+    const names = new Set([...readFileSync(path, 'utf8').matchAll(exported)].map((m) => m[1]));
+    const stub = (n) => `export const ${n} = () => { throw new Error('stubbed by bundle-size --stub'); };`;
+    return [...names].map(stub).join('\n');
+  };
+  const test = (path) => /\/src\/.*\.ts$/.test(path) && pattern.test(path);
+  const esbuild = {
+    name: 'stubs',
+    setup(b) {
+      b.onLoad({ filter: /\/src\/.*\.ts$/ }, (a) =>
+        test(a.path) ? { contents: source(a.path), loader: 'ts' } : undefined,
+      );
+    },
+  };
+  return { test, source, esbuild };
+};
 
 async function measure(entry, chevrotainDir, withNodeChevrotain = false) {
   const r = await build({
@@ -153,7 +160,7 @@ async function measure(entry, chevrotainDir, withNodeChevrotain = false) {
     plugins: [
       ...(chevrotainDir ? [otherChevrotain(chevrotainDir)] : []),
       ...(withNodeChevrotain ? [nodeChevrotain] : []),
-      ...(args.stub ? [stubs(new RegExp(args.stub))] : []),
+      ...(args.stub ? [stubs(new RegExp(args.stub)).esbuild] : []),
     ],
   });
   const js = r.outputFiles
@@ -216,9 +223,9 @@ const split = await measureSplit(
   'src/wgsl-async.ts',
   'compileAsync',
   partOf,
-  args.stub ? [stubs(new RegExp(args.stub))] : [],
+  args.stub ? stubs(new RegExp(args.stub)) : undefined,
 );
-printSplit(split);
+for (const s of split) printSplit(s);
 if (args.json) {
   const ours = { chevrotain: version('.'), ...(args.stub ? { stubbed: args.stub } : {}) };
   const withOther = args.chevrotain

@@ -14,17 +14,14 @@ import type { Program } from './dsl/ast.js';
 import { hashString, hashValue } from './hash.js';
 import { artifactSchedule } from './codegen/common.js';
 import { defaultStorage, uniformFormats, withPagedKv, withStoredFormats } from './ir/formats.js';
-import { checkedFormats } from './quant/format.js';
+import type { KVFormats } from './quant/format.js';
 import type { AttentionKernel, ImportanceMode, Schedule, StorageDType } from './ir/kernel.js';
 import { lowerDecl, type LowerRouting } from './ir/lower.js';
 import type { Target } from './ir/passes/legalize.js';
 import { defaultLimits, type TargetLimits } from './ir/passes/schedule.js';
 import { runPipeline } from './ir/pipeline.js';
 import { capacityShapeExpr } from './ir/routing.js';
-import { unsupportedRouting } from './ir/routing-check.js';
 import { toKernel, type AttentionIR } from './ir/program.js';
-import { unsupportedStorage } from './ir/storage-support.js';
-import { unsupportedPv, unsupportedQk } from './ir/int8qk-support.js';
 import { checkArguments, optionsProblem } from './compile-arguments.js';
 
 export interface CompileOptions {
@@ -161,10 +158,11 @@ function lowerWith(
       `target \`${options.target}\` is not in this build (it has: ${have}); import from 'attnc' for every target`,
     );
   }
-  const importance = checkConstructs(decl, options, refuse);
+  const importance = checkConstructs(front, decl, options, refuse);
   const limits = limitsOf(target, options, refuse);
   const lowering = { importance, routing: front.sparsity?.lowerRouting };
-  const ir = lowerAndSchedule(decl, options, lowering, target, limits, source, refuse);
+  const stored = front.storage?.checkedFormats(decl) ?? {};
+  const ir = lowerAndSchedule(decl, options, { ...lowering, stored }, target, limits, source, refuse);
   return { source, program, decl, kernel: toKernel(ir), target, limits, refuse };
 }
 
@@ -188,20 +186,24 @@ type Refuse = (message: string, span?: Span) => never;
 
 /**
  * Refuses the source's constructs the target does not compile, at their own position, and returns
- * the importance mode asked for (the option wins over the source's `importance` statement).
+ * the importance mode asked for (the option wins over the source's `importance` statement). Each
+ * statement's check is its front-end feature's: a declaration has statements only of features
+ * loaded (front-features.ts).
  */
 function checkConstructs(
+  front: Partial<FrontFeatures>,
   decl: CheckedDecl,
   options: CompileOptions,
   refuse: Refuse,
 ): ImportanceMode | undefined {
   // Block routing compiles for WGSL; the other sparsity constructs check and run in the reference
   // only, so they are rejected here at their own position.
+  const { dtype, headDim } = options;
   const unsupported =
-    unsupportedRouting(decl.decl, options.target) ??
-    unsupportedStorage(decl.decl, options.target) ??
-    unsupportedQk(decl.decl, options.target, options.dtype, options.headDim) ??
-    unsupportedPv(decl.decl, options.target, options.dtype, options.schedule?.engine, options.headDim);
+    front.sparsity?.unsupportedRouting(decl.decl, options.target) ??
+    front.storage?.unsupportedStorage(decl.decl, options.target) ??
+    front.operandQuant?.unsupportedQk(decl.decl, options.target, dtype, headDim) ??
+    front.operandQuant?.unsupportedPv(decl.decl, options.target, dtype, options.schedule?.engine, headDim);
   if (unsupported) refuse(unsupported.message, unsupported.span);
   const importance = options.importance ?? decl.decl.importance?.[0]?.variant;
   const sparse = decl.decl.sparsity?.[0];
@@ -227,7 +229,11 @@ function limitsOf(target: TargetBackend, options: CompileOptions, refuse: Refuse
 function lowerAndSchedule(
   decl: CheckedDecl,
   options: CompileOptions,
-  { importance, routing }: { importance: ImportanceMode | undefined; routing: LowerRouting | undefined },
+  {
+    importance,
+    routing,
+    stored,
+  }: { importance: ImportanceMode | undefined; routing: LowerRouting | undefined; stored: KVFormats },
   target: TargetBackend,
   limits: TargetLimits,
   source: string,
@@ -236,7 +242,7 @@ function lowerAndSchedule(
   const diagnostics: Diagnostic[] = [];
   const headDim = options.headDim ?? 64;
   const formats = withPagedKv(
-    withStoredFormats(uniformFormats(options.dtype ?? defaultStorage(options.target)), checkedFormats(decl)),
+    withStoredFormats(uniformFormats(options.dtype ?? defaultStorage(options.target)), stored),
     decl.decl.cache?.[0]?.pageSize,
   );
   let ir: AttentionIR;

@@ -1,9 +1,9 @@
 // attnc/wgsl/async: attnc/wgsl's API with `compileAsync` in place of `compile`, for pages that
-// bundle the compiler. The code generators only some programs need (routing/selection, the decode
-// variant, quantized K/V caches, the importance output) are loaded with import() the first time a
-// program needs them (codegen/wgsl/features-lazy.ts), so a bundler splits them into chunks; so
-// are the front end's routing, storage and qk/pv statements and its error messages
-// (dsl/front-lazy.ts).
+// bundle the compiler. The code generators only some programs need (each engine with its decode
+// module, routing/selection, quantized K/V caches, the importance output) are loaded with import()
+// the first time a program needs them (codegen/wgsl/features-lazy.ts), so a bundler splits them
+// into chunks; so are the front end's routing, storage and qk/pv statements, their target checks,
+// and its error messages (dsl/front-lazy.ts).
 // An entry of its own because a module graph that reaches those import() calls changes the bundle
 // of attnc/wgsl's `compile` even where compileAsync goes unused (esbuild without code splitting
 // wraps every module they reach in a lazy initializer, +2.6 kB gzip; with splitting it cuts

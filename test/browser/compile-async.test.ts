@@ -1,5 +1,5 @@
-// attnc/wgsl/async's compileAsync loads the routing, decode, quantize and importance code generators with
-// import() (src/codegen/wgsl/features-lazy.ts), and the front end's routing, storage and qk/pv
+// attnc/wgsl/async's compileAsync loads the engines, routing, quantize and importance code
+// generators with import() (src/codegen/wgsl/features-lazy.ts), and the front end's routing, storage and qk/pv
 // statements and its error messages (src/dsl/front-lazy.ts), and must give what `compile` gives:
 // the same artifacts, warnings and errors (positions, messages, hints) on the stdlib and on broken
 // variants of it, in-process and from a code-split browser bundle whose chunks Node loads for
@@ -136,13 +136,14 @@ describe('compileAsync', () => {
     const mask = 'attention causal() { mask q >= k }';
     const compiled = await compileWithAsync(backends, front, mask, { target: 'wgsl' });
     expect(compiled.artifact.code).toBe(wgsl.compile(mask, { target: 'wgsl' }).artifact.code);
-    expect(asked).toEqual(['decode']);
-    // The coop engine's decode module is a chunk of its own: a page compiles for one engine.
+    // A plain mask kernel loads its engine, decode module included (bench/bundle-split.mjs maskKernelLoads).
+    expect(asked).toEqual(['rowEngine']);
+    // The coop engine is a chunk of its own: a page compiles for one engine.
     const coop = await compileWithAsync(backends, front, mask, { target: 'wgsl', wgslEngine: 'coop' });
     expect(coop.artifact.decode?.artifact.code).toBe(
       wgsl.compile(mask, { target: 'wgsl', wgslEngine: 'coop' }).artifact.decode?.artifact.code,
     );
-    expect(asked).toEqual(['decode', 'decodeCoop']);
+    expect(asked).toEqual(['rowEngine', 'coopEngine']);
     const routed = readFileSync('stdlib/biformer.attn', 'utf8');
     await expect(compileWithAsync(backends, front, routed, { target: 'wgsl' })).rejects.toThrow(
       "could not load the WGSL routing/selection code generator (feature 'routing'): network down",
@@ -152,7 +153,7 @@ describe('compileAsync', () => {
     const again = await compileWithAsync(backends, front, routed, { target: 'wgsl' });
     expect(again.artifact.code).toBe(wgsl.compile(routed, { target: 'wgsl' }).artifact.code);
     await compileWithAsync(backends, front, routed, { target: 'wgsl' });
-    expect(asked).toEqual(['decode', 'decodeCoop', 'routing', 'routing']);
+    expect(asked).toEqual(['rowEngine', 'coopEngine', 'routing', 'routing']);
   });
 });
 

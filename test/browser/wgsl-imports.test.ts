@@ -38,10 +38,13 @@ const forbiddenInCompile: readonly RegExp[] = [
  */
 const lazilyLoaded: readonly RegExp[] = [
   /^src\/codegen\/wgsl\/(feature-|routing|coop-route|decode|quantize|importance|dequant(-vec4|-run)?\.ts$)/,
+  // The engines: a kernel renders with the one its schedule picks (and their shared row pieces).
+  /^src\/codegen\/wgsl\/(attention(-row)?|coop(-tile|-loop|-select)?|entry-lines|salient-list)\.ts$/,
   /^src\/dsl\/(front-(sparsity|storage|operand-quant|messages)|(cst|check)-(sparsity|storage)|cst-pieces)\.ts$/,
   /^src\/dsl\/(cache|operand-quant|pv|qk)-stmt\.ts$/,
   /^src\/dsl\/(parser-messages|suggest)\.ts$/,
-  /^src\/ir\/lower-routing\.ts$/,
+  /^src\/ir\/(lower-routing|routing-check|storage-support|int8qk-support)\.ts$/,
+  /^src\/quant\/(format|elem)\.ts$/,
 ];
 
 async function metafileOf(contents: string, splitting = false): Promise<Metafile> {
@@ -139,6 +142,9 @@ describe('attnc/wgsl/async import graph', () => {
     expect(lazy).toContain('src/codegen/wgsl/routing-topk.ts');
     expect(lazy).toContain('src/dsl/parser-messages.ts');
     expect(lazy).toContain('src/ir/lower-routing.ts');
+    expect(lazy).toContain('src/quant/format.ts');
+    expect(lazy).toContain('src/codegen/wgsl/attention.ts');
+    expect(lazy).toContain('src/codegen/wgsl/coop.ts');
     expect(lazy.length).toBeGreaterThan(35);
   });
 });

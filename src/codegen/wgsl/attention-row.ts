@@ -1,12 +1,11 @@
 // The row engine's per-row pieces that decode-body.ts's split pass shares: the row's q and
-// running online-softmax state, the staged K/V tiles, and one tile's scoring and update.
+// running online-softmax state, the staged K/V tiles, and one tile's scoring and update. What the
+// coop engine shares with it is in entry-lines.ts, so that a page compiling for the coop engine
+// with compileAsync loads neither attention.ts nor this (codegen/wgsl/features.ts).
 import type { Schedule } from '../../ir/kernel.js';
 import type { StorageDType } from '../../ir/formats.js';
-import type { Linearized } from '../linearize.js';
-import type { AttentionParts, ClassMode } from './attention.js';
-
-export const pad = (lines: readonly string[], n: number): string[] =>
-  lines.map((l) => (l ? ' '.repeat(n) + l : l));
+import type { AttentionParts } from './attention.js';
+import { pad, whereAllowed } from './entry-lines.js';
 
 /** Widens a loaded element to f32. */
 export function load(dtype: StorageDType, expr: string): string {
@@ -27,29 +26,6 @@ export const flagPoisonedScore = [
   'let s_bits = bitcast<u32>(s);',
   'if ((s_bits & 0x7fffffffu) > 0x7f800000u || s_bits == 0x7f800000u) { row_nan = true; }',
 ];
-
-/**
- * Stores a row's lse at `lse_buf[index]`: NaN when the row is poisoned, m + log(l) when it saw an
- * allowed key (l > 0), else -inf. Every entry point that writes an lse (the row engine, the
- * merges of the decode modules) writes it so.
- */
-export function lseStore(v: {
-  readonly index: string;
-  readonly poisoned: string;
-  readonly nan: string;
-  readonly m: string;
-  readonly l: string;
-}): string[] {
-  return [
-    `if (${v.poisoned}) {`,
-    `  lse_buf[${v.index}] = ${v.nan};`,
-    `} else if (${v.l} > 0.0f) {`,
-    `  lse_buf[${v.index}] = ${v.m} + log(${v.l});`,
-    '} else {',
-    `  lse_buf[${v.index}] = bitcast<f32>(neg_inf_bits); // -inf`,
-    '}',
-  ];
-}
 
 /** The K and V tiles staged in workgroup memory (f32). */
 export const kvTiles = (s: Schedule): string[] => [
@@ -98,26 +74,6 @@ export function staticScoreKey(p: AttentionParts): string[] {
     `s = ${p.score.roots[0]};`,
   ];
   return whereAllowed(p.mode, p.mask, dot);
-}
-
-/**
- * `body` for a pair the mask allows, in a tile of class `cls`: full tiles evaluate no mask, and
- * under dynamic classes only partial tiles do (the importance pass scores its pairs so too).
- */
-export function whereAllowed(
-  mode: ClassMode,
-  mask: Linearized | undefined,
-  body: readonly string[],
-): string[] {
-  if (mode === 'full') return [...body];
-  const evalMask = [...mask!.stmts, `allowed = ${mask!.roots[0]};`];
-  return [
-    'var allowed = true;',
-    ...(mode === 'dynamic' ? ['if (cls == TILE_PARTIAL) {', ...pad(evalMask, 2), '}'] : evalMask),
-    'if (allowed) {',
-    ...pad(body, 2),
-    '}',
-  ];
 }
 
 /**

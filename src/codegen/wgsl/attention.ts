@@ -7,38 +7,11 @@
 import type { StorageDType, TensorFormats } from '../../ir/formats.js';
 import type { Schedule, TileClass } from '../../ir/kernel.js';
 import type { Linearized } from '../linearize.js';
-import {
-  kvTiles,
-  lseStore,
-  NAN_F32,
-  pad,
-  queryRow,
-  rowState,
-  staticScoreKey,
-  tileUpdate,
-} from './attention-row.js';
-import { kvEntry, stageKvTile } from './kv-load.js';
+import { kvTiles, NAN_F32, queryRow, rowState, staticScoreKey, tileUpdate } from './attention-row.js';
+import { attentionEntryHead, lseStore, pad } from './entry-lines.js';
+import { stageKvTile } from './kv-load.js';
 
 export type ClassMode = TileClass | 'dynamic';
-
-/**
- * The prefill entry point's signature and the values both engines (this row engine, coop.ts)
- * derive from the workgroup id: sizes, (b, h), the (batch, head) row and the GQA kv row base.
- * `builtins` adds parameters after the invocation index (coop.ts's subgroup builtins).
- */
-export function attentionEntryHead(workgroupSize: string, builtins = ''): string[] {
-  return [
-    `@compute @workgroup_size(${workgroupSize})`,
-    `fn attention(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32${builtins}) {`,
-    '  let Nq = u32(u.Nq);',
-    '  let Nk = u32(u.Nk);',
-    '  let b = i32(wg.z);',
-    '  let h = i32(wg.y);',
-    '  let bh = wg.z * u32(u.H) + wg.y;',
-    '  // GQA: query head h reads kv head h / (H / Hkv).',
-    ...kvEntry('wg.z', 'wg.y / (u32(u.H) / u32(u.Hkv))'),
-  ];
-}
 
 export interface AttentionParts {
   readonly schedule: Schedule;

@@ -5,7 +5,8 @@
 // need no barrier of their own between them (the K/V buffers are taken in turn, coop-tile.ts).
 import type { CoopParts } from './coop.js';
 import { classWords, coopGeometry } from './coop-geometry.js';
-import { coopTileBody, pad } from './coop-tile.js';
+import { pad } from './entry-lines.js';
+import { coopTileBody } from './coop-tile.js';
 
 /**
  * The tile loop. Dynamic classes: the tiles of a chunk (one per invocation) are classified at

@@ -9,7 +9,7 @@
 //   - Keys: each invocation walks each of its rows' ascending lists as its keys ascend (tiles in
 //     order, columns lane + CO_LANES·c in order within a tile), so a key is checked in O(1).
 import type { RoutingPlan } from '../../ir/routing.js';
-import { pad } from './coop-tile.js';
+import { pad } from './entry-lines.js';
 
 /** Per-row selection state, after q_lo/q_hi: list base, walk position and current id. */
 export const routedRowState = [

@@ -3,12 +3,10 @@
 // P to workgroup memory and O += P·V. Renders lines for the body of the tile loop; `cls` (the
 // tile class), `k0`, `k_end`, `lane`, `r0` and `row0` are in scope there.
 import type { TensorFormats } from '../../ir/formats.js';
+import { pad } from './entry-lines.js';
 import type { CoopParts } from './coop.js';
 import { coopGeometry } from './coop-geometry.js';
 import { loadKvRegsVec4, stageCoopKv, storeKvRegsVec4 } from './kv-load.js';
-
-export const pad = (lines: readonly string[], n: number): string[] =>
-  lines.map((l) => (l ? ' '.repeat(n) + l : l));
 
 /** Scores of this invocation's block: the score expression, then the mask (partial tiles). */
 function scoreBlock(p: CoopParts): string[] {

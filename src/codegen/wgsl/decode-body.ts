@@ -10,7 +10,8 @@
 // attention_merge: one workgroup per (query row, head, batch) combines the row's partials with
 // the backend's log-sum-exp merge (merge.ts).
 import type { AttentionParts } from './attention.js';
-import { kvTiles, NAN_F32, pad, queryRow, rowState, staticScoreKey, tileUpdate } from './attention-row.js';
+import { kvTiles, NAN_F32, queryRow, rowState, staticScoreKey, tileUpdate } from './attention-row.js';
+import { pad } from './entry-lines.js';
 import { kvEntry, stageKvTile } from './kv-load.js';
 import { wgslMergeBody } from './merge.js';
 

@@ -5,9 +5,9 @@
 // DC_PREFETCH the next step's K and V are loaded before this step computes.
 import { hasQuantizedKv, type TensorFormats } from '../../ir/formats.js';
 import { kvRowAt } from './kv-load.js';
-import { dequantVec4 } from './dequant-calls.js';
-import { dequantRunFn, type WideCodes, type WidePlan } from './dequant-run-plan.js';
-import { pad } from './coop-tile.js';
+import { dequantRunFn, dequantVec4 } from './dequant-calls.js';
+import type { WideCodes, WidePlan } from './dequant-run-plan.js';
+import { pad } from './entry-lines.js';
 
 /**
  * K and V of this lane's columns into `kk`, `vv` for the step of keys from `first` (keys

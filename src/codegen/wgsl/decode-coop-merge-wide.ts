@@ -9,7 +9,7 @@
 // out = Σ acc_i·e^(m_i−M) / Σ l_i·e^(m_i−M), lse = M + log L; no partial: 0 and −inf; a poisoned
 // partial (l_i NaN): NaN in out and lse.
 import type { EntryPoint } from '../artifact.js';
-import { lseStore, pad } from './attention-row.js';
+import { lseStore, pad } from './entry-lines.js';
 import type { MergeOutputs } from './decode-coop-merge.js';
 
 export interface WideMergeShape extends MergeOutputs {

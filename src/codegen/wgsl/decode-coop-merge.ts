@@ -4,7 +4,7 @@
 // M = max m_i over partials with l_i > 0, L = Σ l_i·e^(m_i−M), out = Σ acc_i·e^(m_i−M) / L,
 // lse = M + log L; a row with no partial (L = 0) gets 0 and −inf, a row with a poisoned partial
 // (l_i NaN) gets NaN in out and lse (docs/LANGUAGE.md "Non-finite values").
-import { lseStore, pad } from './attention-row.js';
+import { lseStore, pad } from './entry-lines.js';
 
 /** What the merge writes: out's element type and whether the kernel has an lse output. */
 export interface MergeOutputs {

@@ -17,7 +17,7 @@ import { sharedStorage } from '../../ir/formats.js';
 import { kvEntry } from './kv-load.js';
 import type { WidePlan } from './dequant-run-plan.js';
 import type { AttentionParts } from './attention.js';
-import { pad } from './coop-tile.js';
+import { pad } from './entry-lines.js';
 import { kvRegs, loadStep, stepKv } from './decode-coop-kv.js';
 import { classifier, combineGroups } from './decode-coop-parts.js';
 

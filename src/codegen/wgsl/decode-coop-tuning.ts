@@ -29,6 +29,11 @@ export interface CoopDecodeTuning {
   readonly mergeThreads?: number;
 }
 
+/** Knobs with the wide merge: what a compile renders (defaultCoopDecodeTuning). */
+export type WideMergeTuning = CoopDecodeTuning & { readonly mergeCols: number };
+
+export const hasWideMerge = (t: CoopDecodeTuning): t is WideMergeTuning => t.mergeCols !== undefined;
+
 /** Schedule.coopDecodeCodes: how a quantized cache's codes are loaded (absent = 'wide16'). */
 export type CoopDecodeCodes = NonNullable<Schedule['coopDecodeCodes']>;
 
@@ -75,7 +80,7 @@ const nextPow2 = (n: number): number => 2 ** Math.ceil(Math.log2(Math.max(n, 1))
  * 1,813 / 1,552 for 128 invocations and the narrow merge (1.19x / 1.15x); 1024-key splits were as
  * fast at these lengths (2,130 / 1,826) but leave short caches few workgroups, so splits stay 256.
  */
-export function defaultCoopDecodeTuning(s: Schedule): CoopDecodeTuning {
+export function defaultCoopDecodeTuning(s: Schedule): WideMergeTuning {
   const lanes = Math.min(DEFAULT_LANES, nextPow2(Math.ceil(Math.max(s.headDim, s.valueDim) / 4)));
   return { threads: 64, lanes, chunk: 2, rows: 4, splitKeys: 256, mergeCols: 8 };
 }

@@ -16,16 +16,18 @@ import {
   checkCoopDecodeTuning,
   coopDecodeTuningProblem,
   defaultCoopDecodeTuning,
+  hasWideMerge,
   tuningBlock,
   tuningConstants,
   WIDE_MERGE_THREADS,
   type CoopDecodeCodes,
   type CoopDecodeTuning,
+  type WideMergeTuning,
 } from './decode-coop-tuning.js';
 import { DECODE_MAX_NQ, DECODE_SCRATCH, decodeModulePlan, type DecodeRequest } from './decode-plan.js';
 import { kvRowsRecord } from './kv-load.js';
-import { loaded } from './features.js';
-import { codesViewDecls, wide16Lanes, widePlan, type WidePlan } from './dequant-run-plan.js';
+import { loaded, type QuantizedKv } from './features.js';
+import type { WidePlan } from './dequant-run-plan.js';
 import { layoutSource, type WgslLayout } from './layout.js';
 
 const SCRATCH = DECODE_SCRATCH;
@@ -40,13 +42,8 @@ const splitGrid = (t: CoopDecodeTuning): EntryPoint['grid'] => [
   'B',
 ];
 
-/** The wide merge's shape under `t` (undefined: the default merge), from the decode module's bindings. */
-function wideMerge(
-  t: CoopDecodeTuning,
-  a: Pick<Artifact, 'bindings'>,
-  valueDim: number,
-): WideMergeShape | undefined {
-  if (t.mergeCols === undefined) return undefined;
+/** The wide merge's shape under `t`, from the decode module's bindings. */
+function wideMergeShape(t: WideMergeTuning, a: Pick<Artifact, 'bindings'>, valueDim: number): WideMergeShape {
   return {
     ...mergeOutputs(a),
     cols: t.mergeCols,
@@ -54,6 +51,13 @@ function wideMerge(
     valueDim,
   };
 }
+
+/** The wide merge's shape under `t` (undefined: the default merge). */
+const wideMerge = (
+  t: CoopDecodeTuning,
+  a: Pick<Artifact, 'bindings'>,
+  valueDim: number,
+): WideMergeShape | undefined => (hasWideMerge(t) ? wideMergeShape(t, a, valueDim) : undefined);
 
 /** The merge's outputs as the decode module's bindings declare them. */
 const mergeOutputs = (a: Pick<Artifact, 'bindings'>): MergeOutputs => ({
@@ -76,7 +80,12 @@ function mergeStart(code: string): number {
 }
 
 /** vec4 views of q, k and v for attention_split (head dims are multiples of 4 on the coop engine). */
-function vec4Views(layout: WgslLayout, dtype: string, formats: TensorFormats, wide?: WidePlan): string {
+function vec4Views(
+  layout: WgslLayout,
+  dtype: string,
+  formats: TensorFormats,
+  wide?: { plan: WidePlan; quant: QuantizedKv },
+): string {
   const index = (name: string): number => {
     const b = layout.bindings.find((x) => x.name === name);
     if (!b) throw new Error(`WGSL coop decode: the layout has no "${name}" binding`);
@@ -90,7 +99,7 @@ function vec4Views(layout: WgslLayout, dtype: string, formats: TensorFormats, wi
       .filter((n) => n === 'q' || formats[n as 'k' | 'v'].kind === 'float')
       .map((n) => `@group(0) @binding(${index(n)}) var<storage, read> ${n}_buf4: array<vec4<${t}>>;`),
     // Wide code loads read the codes through these views (the split pass uses no other view of them).
-    ...(wide ? codesViewDecls(wide, index) : []),
+    ...(wide ? wide.quant.codesViewDecls(wide.plan, index) : []),
   ].join('\n');
 }
 
@@ -102,10 +111,13 @@ function vec4Views(layout: WgslLayout, dtype: string, formats: TensorFormats, wi
  */
 const codesMode = (s: Schedule): CoopDecodeCodes => s.coopDecodeCodes ?? 'wide16';
 
-/** The wide code-load plan of a module (Schedule.coopDecodeCodes), undefined when off or no cache fits. */
+/**
+ * The wide code-load plan of a module (Schedule.coopDecodeCodes), undefined when off or no cache
+ * fits; the plan is the quantized-K/V feature's, which a kernel without a quantized cache lacks.
+ */
 const wideCodesOf = (req: DecodeRequest, t: CoopDecodeTuning): WidePlan | undefined =>
   codesMode(req.kernel.schedule) !== 'words'
-    ? widePlan(req.kernel.formats, req.kernel.schedule, t.lanes)
+    ? req.quant?.widePlan(req.kernel.formats, req.kernel.schedule, t.lanes)
     : undefined;
 
 /**
@@ -121,17 +133,23 @@ const decodeSchedule = <S extends Schedule>(s: S, t: CoopDecodeTuning): S =>
  * 'wide16' code loads lower where runs would be short. The one place a module's lanes are decided;
  * callers read them back from the module (renderedCoopDecodeTuning).
  */
-function requestTuning(req: DecodeRequest): CoopDecodeTuning {
+function requestTuning(req: DecodeRequest): WideMergeTuning {
   const s = req.kernel.schedule;
   const t = defaultCoopDecodeTuning(s);
   if (s.coopDecodeLanes !== undefined) return { ...t, lanes: s.coopDecodeLanes };
-  return codesMode(s) === 'wide16' ? { ...t, lanes: wide16Lanes(req.kernel.formats, s, t.lanes) } : t;
+  // Without a quantized cache (no quantized-K/V feature) 'wide16' keeps the lanes.
+  return codesMode(s) === 'wide16' && req.quant
+    ? { ...t, lanes: req.quant.wide16Lanes(req.kernel.formats, s, t.lanes) }
+    : t;
 }
 
-export function renderCoopDecode(
-  req: DecodeRequest,
-  tuning: CoopDecodeTuning = requestTuning(req),
-): DecodeVariant {
+/**
+ * The coop decode module of a compile: the request's knobs, so always the wide merge; other knobs,
+ * the default merge among them, come from retuneCoopDecode (which compileAsync's chunk of this
+ * module leaves out, and with it the default merge).
+ */
+export function renderCoopDecode(req: DecodeRequest): DecodeVariant {
+  const tuning = requestTuning(req);
   checkCoopDecodeTuning(tuning);
   const s = req.kernel.schedule;
   const subgroups = s.subgroups === true;
@@ -142,11 +160,11 @@ export function renderCoopDecode(
     mergeThreads: COOP_MERGE_THREADS,
   });
   const { layout } = plan;
-  const wide = wideMerge(tuning, layout, s.valueDim);
+  const wide = wideMergeShape(tuning, layout, s.valueDim);
   const codes = wideCodesOf(req, tuning);
-  const entryPoints = wide
-    ? plan.entryPoints.map((ep) => (ep.name === 'attention_merge' ? mergeEntry(ep, wide) : ep))
-    : plan.entryPoints;
+  const entryPoints = plan.entryPoints.map((ep) =>
+    ep.name === 'attention_merge' ? mergeEntry(ep, wide) : ep,
+  );
   const header = [
     `// attnc decode module for kernel "${req.kernel.name}", coop engine (generated by attnc; do not edit).`,
     `// source ${req.meta.sourceHash}, schedule ${req.meta.scheduleHash}. Split-KV (flash-decoding):`,
@@ -162,14 +180,19 @@ export function renderCoopDecode(
     req.constants,
     tuningConstants(tuning),
     layoutSource(req.kernel, layout, req.quant),
-    vec4Views(layout, sharedStorage(req.kernel.formats), req.kernel.formats, codes),
+    vec4Views(
+      layout,
+      sharedStorage(req.kernel.formats),
+      req.kernel.formats,
+      codes && { plan: codes, quant: loaded(req.quant, 'quantize') },
+    ),
     ...req.shared,
     coopDecodeGeometry(),
     codes
       ? loaded(req.quant, 'quantize').dequantRunFunctions(codes, req.kernel.formats.paged !== undefined)
       : undefined,
     coopDecodeSplitBody(req.parts, subgroups, codes),
-    wide ? coopDecodeWideMergeBody(wide) : coopDecodeMergeBody(mergeOutputs(layout)),
+    coopDecodeWideMergeBody(wide),
   ];
   return {
     maxNq: DECODE_MAX_NQ,

@@ -11,6 +11,9 @@ export const widthConst = (which: KvWhich): string => (which === 'k' ? 'HEAD_DIM
 /** Name of the WGSL function returning one element of a quantized K or V as f32. */
 export const dequantFn = (which: KvWhich): string => `${which}_dequant`;
 
+/** Name of the WGSL function returning a lane's run of a quantized K or V row (dequant-run.ts). */
+export const dequantRunFn = (which: KvWhich): string => `${which}_dequant_run`;
+
 /**
  * Element (key `t`, channel `c`, u32 expressions) of this entry's (batch, kv head) of a quantized
  * K or V, as an f32 expression; needs `kv_row0` and `Nk` in scope.

@@ -92,9 +92,6 @@ export function wide16Lanes(
   return n;
 }
 
-/** Name of the WGSL function returning a lane's run of a quantized K or V row. */
-export const dequantRunFn = (which: KvWhich): string => `${which}_dequant_run`;
-
 /** The view of the codes binding a wide cache loads through (`<k|v>_buf` itself for u32 loads). */
 export const codesView = (w: WideCodes): string =>
   w.view === 1 ? `${w.which}_buf` : `${w.which}_codes${w.view}`;

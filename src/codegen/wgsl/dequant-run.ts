@@ -13,7 +13,8 @@
 import { codesPerWord, elemBits } from '../../quant/elem.js';
 import type { FloatDType, Granularity, HalfDType } from '../../quant/format.js';
 import { partVar, readFloat, scaleIndex } from './dequant.js';
-import { codesView, dequantRunFn, type WideCodes, type WidePlan } from './dequant-run-plan.js';
+import { dequantRunFn } from './dequant-calls.js';
+import { codesView, type WideCodes, type WidePlan } from './dequant-run-plan.js';
 import { fp8Fn } from './dequant-vec4.js';
 
 const LANES = [0, 1, 2, 3] as const;

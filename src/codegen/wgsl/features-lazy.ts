@@ -1,6 +1,7 @@
 // The WGSL features loaded with import() the first time a program needs one (attnc/wgsl/async's
 // compileAsync): bundlers split each import() target into a chunk, so a page that compiles a
-// plain mask kernel never downloads the routing, quantize or importance code generators.
+// plain mask kernel never downloads the routing, quantize or importance code generators, nor the
+// engine its schedule does not pick.
 import type { AttentionKernel } from '../../ir/kernel.js';
 import { lazyTable, type TableLoaders } from '../../lazy-table.js';
 import { featuresNeeded, featureTitles, type WgslFeatures } from './features.js';
@@ -10,9 +11,9 @@ export type FeatureLoaders = TableLoaders<WgslFeatures>;
 
 /** The chunks: each import() names its module literally, so bundlers can see and split it. */
 export const chunkLoaders: FeatureLoaders = {
+  rowEngine: () => import('./feature-row-engine.js'),
+  coopEngine: () => import('./feature-coop-engine.js'),
   routing: () => import('./feature-routing.js'),
-  decode: () => import('./feature-decode.js'),
-  decodeCoop: () => import('./feature-decode-coop.js'),
   quantize: () => import('./feature-quantize.js'),
   importance: () => import('./feature-importance.js'),
 };

@@ -6,19 +6,22 @@
 import { hasQuantizedKv } from '../../ir/formats.js';
 import type { AttentionKernel } from '../../ir/kernel.js';
 import { isCoop } from './coop-geometry.js';
-import type * as Decode from './feature-decode.js';
-import type * as DecodeCoop from './feature-decode-coop.js';
+import type * as CoopEngine from './feature-coop-engine.js';
 import type * as Importance from './feature-importance.js';
 import type * as Quantize from './feature-quantize.js';
 import type * as Routing from './feature-routing.js';
+import type * as RowEngine from './feature-row-engine.js';
 
 export interface WgslFeatures {
+  /**
+   * The row engine: its prefill entry point (attention.ts) and split-KV decode module of
+   * few-query calls (decode.ts). A kernel renders with one engine.
+   */
+  readonly rowEngine: typeof RowEngine;
+  /** The coop engine: its prefill entry point (coop*.ts) and decode module (decode-coop*.ts). */
+  readonly coopEngine: typeof CoopEngine;
   /** Block routing and token selection: the pool, rank and select passes (routing.ts). */
   readonly routing: typeof Routing;
-  /** The row engine's split-KV decode module of few-query calls (decode.ts). */
-  readonly decode: typeof Decode;
-  /** The coop engine's split-KV decode module (decode-coop*.ts). */
-  readonly decodeCoop: typeof DecodeCoop;
   /**
    * Quantized K/V caches: the bindings they add, the dequantizing functions their loads call
    * (dequant*.ts) and the quantize modules that fill them (quantize.ts).
@@ -35,9 +38,9 @@ export type QuantizedKv = WgslFeatures['quantize'];
 
 /** What each feature is, for messages. */
 export const featureTitles: Readonly<Record<WgslFeature, string>> = {
+  rowEngine: 'row engine',
+  coopEngine: 'coop engine',
   routing: 'routing/selection',
-  decode: 'decode variant',
-  decodeCoop: 'coop decode variant',
   quantize: 'quantized K/V cache',
   importance: 'importance output',
 };
@@ -50,9 +53,9 @@ export function hasDecodeVariant(kernel: AttentionKernel): boolean {
 /** The features renderWgsl uses for `kernel`. */
 export function featuresNeeded(kernel: AttentionKernel): WgslFeature[] {
   const needs: Record<WgslFeature, boolean> = {
+    rowEngine: !isCoop(kernel.schedule),
+    coopEngine: isCoop(kernel.schedule),
     routing: kernel.routing !== undefined,
-    decode: hasDecodeVariant(kernel) && !isCoop(kernel.schedule),
-    decodeCoop: hasDecodeVariant(kernel) && isCoop(kernel.schedule),
     quantize: hasQuantizedKv(kernel.formats),
     importance: kernel.outputs.importance !== undefined,
   };

@@ -13,7 +13,7 @@ import type { AttentionKernel, ImportanceMode } from '../../ir/kernel.js';
 import type { VarName } from '../../ir/ops.js';
 import type { DecodeVariant, EntryPoint } from '../artifact.js';
 import { linearize, type Linearized } from '../linearize.js';
-import { whereAllowed } from './attention-row.js';
+import { pad, whereAllowed } from './entry-lines.js';
 import { bindingsRead, classMode, elementVars } from './kernel-vars.js';
 import { wgslRenderer, type WgslContext } from './rules.js';
 
@@ -36,8 +36,6 @@ export interface WgslImportance {
   readonly source: string;
   readonly entry: EntryPoint;
 }
-
-const pad = (lines: readonly string[], n: number): string[] => lines.map((l) => (l ? ' '.repeat(n) + l : l));
 
 /**
  * The entry point and its launch record. `cx` renders the mask and score (helpers it uses are

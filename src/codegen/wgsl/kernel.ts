@@ -10,10 +10,9 @@ import { attendsSelected } from '../../ir/routing.js';
 import type { Artifact } from '../artifact.js';
 import { linearize, type Linearized } from '../linearize.js';
 import { checkWgslSchedule, type WgslLimits } from './limits.js';
-import { attentionBody, type AttentionParts } from './attention.js';
-import { coopBody } from './coop-select.js';
+import type { AttentionParts } from './attention.js';
 import { isCoop } from './coop-geometry.js';
-import { feature, hasDecodeVariant, type WgslFeatures } from './features.js';
+import { feature, hasDecodeVariant, type QuantizedKv, type WgslFeatures } from './features.js';
 import type { DecodeRequest } from './decode-plan.js';
 import { constants, headerComment, usesF16 } from './kernel-header.js';
 import { bindingsRead, classMode, elementVars, sizeVars, tensorsRead, tileVars } from './kernel-vars.js';
@@ -21,7 +20,6 @@ import { kvRowsRecord } from './kv-load.js';
 import { layoutSource, summaryBinding, wgslLayout, type WgslLayout } from './layout.js';
 import { stageEntryPoints, SUMMARY_THREADS } from './stages.js';
 import { dimText, helperSource, summaryVar, tensorVar, wgslRenderer, type WgslContext } from './rules.js';
-import { salientEntryPoints, salientSources } from './salient-list.js';
 import { tileClassFn } from './tile-class.js';
 
 type Cx = (vars: Partial<Record<VarName, string>>) => WgslContext;
@@ -105,10 +103,17 @@ function attentionBindings(
     .map((b) => b.name);
 }
 
-/** The passes before the attention: salient lists to flags, then the tensors' block summaries. */
-function summaryPasses(kernel: AttentionKernel, tensors: ReadonlyMap<string, TensorSlot>): string[] {
+/**
+ * The passes before the attention: salient lists to flags (only quantized caches have them: the
+ * quantized-K/V feature renders them), then the tensors' block summaries.
+ */
+function summaryPasses(
+  kernel: AttentionKernel,
+  tensors: ReadonlyMap<string, TensorSlot>,
+  quant: QuantizedKv | undefined,
+): string[] {
   return [
-    ...salientSources(kernel, tensors),
+    ...(quant?.salientSources(kernel, tensors) ?? []),
     ...kernel.summaries.map(({ tensor }) => {
       const t = tensors.get(tensor)!;
       return summaryEntry(t, kernel.schedule.summaryBlock, dimText(t.dims[0]!));
@@ -143,8 +148,8 @@ export function renderWgslWith(
   const classifier = tileClassFn(kernel, cx(tileVars)).join('\n') || undefined;
   const parts = attentionParts(kernel, cx);
   const body = isCoop(s)
-    ? coopBody(kernel, layout, cx(elementVars), parts.mode, features)
-    : attentionBody(parts);
+    ? feature(features, 'coopEngine').coopBody(kernel, layout, cx(elementVars), parts.mode, features)
+    : feature(features, 'rowEngine').attentionBody(parts);
   const routing =
     kernel.routing && routingFeature && renderRouting(routingFeature, kernel, kernel.routing, cx, classRoots);
   const attnBindings = attentionBindings(kernel, layout, classRoots);
@@ -154,7 +159,7 @@ export function renderWgslWith(
     feature(features, 'importance').renderImportance(kernel, kernel.outputs.importance, cx);
   // Salient index lists become flags first (salient-list.ts), in this module and the decode ones.
   const entries = [
-    ...salientEntryPoints(kernel),
+    ...(quant?.salientEntryPoints(kernel) ?? []),
     ...stageEntryPoints({
       kernel,
       tensors,
@@ -166,7 +171,7 @@ export function renderWgslWith(
   ];
 
   const helpers = helperSource(cx(elementVars)) || undefined;
-  const summarySources = summaryPasses(kernel, tensors);
+  const summarySources = summaryPasses(kernel, tensors, quant);
   const sections = [
     headerComment(kernel, meta),
     usesF16(kernel) ? 'enable f16;' : undefined,
@@ -197,8 +202,8 @@ export function renderWgslWith(
   const decodeMain = !hasDecodeVariant(kernel)
     ? undefined
     : isCoop(s)
-      ? feature(features, 'decodeCoop').renderCoopDecode(decodeRequest())
-      : feature(features, 'decode').renderDecode(decodeRequest());
+      ? feature(features, 'coopEngine').renderCoopDecode(decodeRequest())
+      : feature(features, 'rowEngine').renderDecode(decodeRequest());
   const decode =
     decodeMain && importance
       ? feature(features, 'importance').withImportance(decodeMain, importance)

@@ -14,7 +14,6 @@ import type { Binding, ShapeExpr, UniformField } from '../artifact.js';
 import { kvRowFunctions } from './kv-load.js';
 import { feature, loaded, type QuantizedKv, type WgslFeatures } from './features.js';
 import { paramField, summaryVar, tensorVar } from './rules.js';
-import { salientFlagsBinding, salientFlagsVar, wgslSalientLists } from './salient-list.js';
 
 /** Fields every kernel's uniform struct starts with, before the params. */
 export const fixedUniforms = [
@@ -91,8 +90,11 @@ export function wgslLayout(kernel: AttentionKernel, features: Partial<WgslFeatur
   add({ name: 'q', role: 'q', dtype: storage(f.q), shape: ['B', 'H', 'Nq', 'D'], access: 'read' }, 'q_buf');
   kvBinding('k', f.k, 'D');
   kvBinding('v', f.v, 'Dv');
-  // Salient index lists: the flags their pre-pass scatters them into (salient-list.ts).
-  for (const t of wgslSalientLists(kernel)) add(salientFlagsBinding(t), salientFlagsVar(t));
+  // Salient index lists (of quantized caches): the flags their pre-pass scatters them into (salient-list.ts).
+  const quant = hasQuantizedKv(f) ? feature(features, 'quantize') : undefined;
+  if (quant)
+    for (const t of quant.wgslSalientLists(kernel))
+      add(quant.salientFlagsBinding(t), quant.salientFlagsVar(t));
   add(
     { name: 'out', role: 'out', dtype: storage(f.out), shape: ['B', 'H', 'Nq', 'Dv'], access: 'read_write' },
     'out_buf',

@@ -5,7 +5,8 @@
 //   lse = M + log L;
 // a row with no record (L = 0) gets 0 and −inf, and a row with a poisoned record (l_i NaN: a NaN
 // or +inf score) gets NaN in out and lse (docs/LANGUAGE.md "Non-finite values").
-import { lseStore, NAN_F32, pad } from './attention-row.js';
+import { NAN_F32 } from './attention-row.js';
+import { lseStore, pad } from './entry-lines.js';
 
 /** How the merge visits a row's records. */
 export interface WgslRecords {
