@@ -3,7 +3,8 @@
 // its head, skipping empty ones: dP = dO·Vᵀ, S = Q·Kᵀ, then per element P, dscore′ = P·(dP − delta)
 // and dS in place, then dQ += dS·K from the packed accumulators. No atomics: each dq row has one
 // writer. The f32 param gradients are summed here too, per thread, then over the CTA in a fixed
-// order into its own slice of `partials`; bwd_reduce adds the slices in CTA order.
+// order into its own slice of `partials`; bwd_reduce adds the slices in CTA order. Under residue
+// classes or 2-D patches the CTA loops over units of that order instead (backward-dq-order.ts).
 import type { BackwardMmaExprs } from './backward-mma-exprs.js';
 import { nextTile } from './backward-dkdv-parts.js';
 import { dqOrderOf, type DqOrder } from './backward-dq-order.js';
@@ -49,7 +50,7 @@ function elementStep(x: BackwardMmaExprs, o: DqOrder): string[] {
 }
 
 /**
- * bwd_dq: the CTA's q-tile (or, in residue order, each of its units) and its row statistics, then
+ * bwd_dq: the CTA's q-tile (or, in residue or patch order, each of its units) and its row statistics, then
  * the key tiles it does not skip, double buffered, each through `tile`; dq written once, then the
  * param gradients' CTA slice.
  */
