@@ -234,8 +234,17 @@ def test_the_pure_modules_import_without_torch():
     code = (
         "import sys; sys.modules['torch'] = None\n"  # any `import torch` now raises
         'import attnc, attnc.build, attnc.call, attnc.cli, attnc.kernel, attnc.manifest, attnc.__main__\n'
-        'try:\n    import attnc.torch\nexcept ImportError as e:\n    print(e)\n'
+        'for name in ("attnc.torch", "attnc.distributed"):\n'
+        '    try:\n        __import__(name)\n'
+        '    except attnc.errors.MissingTorchError as e:\n        print(type(e).__mro__[2].__name__, e.name, e)\n'
     )
     r = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, cwd=os.path.join(REPO, 'python'))
     assert r.returncode == 0, r.stderr
-    assert 'torch' in r.stdout  # only attnc.torch needs it
+    # Only the torch layer needs torch, and its error says what to install (a ModuleNotFoundError
+    # named 'torch', as callers that catch a missing torch expect), not "import of torch halted".
+    lines = r.stdout.splitlines()
+    assert [line.split(' needs ')[0] for line in lines] == [
+        "ModuleNotFoundError torch attnc.torch",
+        "ModuleNotFoundError torch attnc.distributed",
+    ]
+    assert all('torch >= 2.4' in line and '`pip install torch`' in line for line in lines)
