@@ -46,6 +46,8 @@ export function optionsProblem(o: CompileOptions): string | undefined {
   const show = (v: unknown): string => (typeof v === 'string' ? `\`${v}\`` : String(v));
   const misspelt = misspeltOption(o);
   if (misspelt) return misspelt;
+  // A plain-JS `compile(src, { headDim: 64 })` read "unknown target undefined": say it is missing.
+  if (o.target === undefined) return `option target is missing (targets: ${TARGETS.join(', ')})`;
   if (!TARGETS.includes(o.target)) return `unknown target ${show(o.target)} (targets: ${TARGETS.join(', ')})`;
   const dim = dimProblem('headDim', o.headDim) ?? dimProblem('valueDim', o.valueDim);
   if (dim) return dim;

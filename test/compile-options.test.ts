@@ -15,6 +15,8 @@ const fails =
 describe('compile() options', () => {
   it.each([
     [{ target: 'metal' }, /unknown target `metal` \(targets: wgsl, cuda\)/],
+    // It read "unknown target undefined", as if `undefined` were a target someone wrote.
+    [{ headDim: 64 }, /option target is missing \(targets: wgsl, cuda\)/],
     [{ target: 'wgsl', dtype: 'xx' }, /unknown dtype `xx` \(dtypes: f32, f16, bf16\)/],
     [{ target: 'wgsl', lse: 'no' }, /option lse: expected a boolean, got `no`/],
     [{ target: 'wgsl', wgslEngine: 'gpu' }, /option wgslEngine: expected row or coop, got `gpu`/],
