@@ -248,3 +248,13 @@ def test_the_pure_modules_import_without_torch():
         "ModuleNotFoundError torch attnc.distributed",
     ]
     assert all('torch >= 2.4' in line and '`pip install torch`' in line for line in lines)
+
+
+def test_gpu_tests_prepare_answers_help_without_compiling():
+    # `prepare.py --help` compiled every GPU-test kernel (minutes) instead of printing its usage.
+    prepare = os.path.join(REPO, 'python', 'gpu_tests', 'prepare.py')
+    r = subprocess.run([sys.executable, prepare, '--help'], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0 and r.stdout.startswith('usage: python3 python/gpu_tests/prepare.py'), r
+    assert 'Compiles every kernel the GPU tests use' in r.stdout and 'ready:' not in r.stdout  # nothing compiled
+    r = subprocess.run([sys.executable, prepare, '--bogus'], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2 and 'unrecognized arguments: --bogus' in r.stderr
