@@ -72,6 +72,14 @@ export function checkArguments(source: unknown, options: unknown): void {
     throw new TypeError(
       `compile(source, options): source must be a string of .attn text, got ${kind(source)}`,
     );
+  // attnc.torch.load takes a path or source text; compile() takes text alone, and a path read
+  // "expected `attention`, found `stdlib`". No .attn program is one line ending in `.attn`
+  // that is not a comment.
+  if (/^\s*(?!\/[/*])[^\n{}()]+\.attn\s*$/.test(source))
+    throw new TypeError(
+      `compile(source, options): source must be .attn text, got the file name \`${source.trim()}\`: ` +
+        "read the file first (readFileSync(path, 'utf8'), or fetch(url) in a browser)",
+    );
   if (typeof options !== 'object' || options === null || Array.isArray(options))
     throw new TypeError(
       `compile(source, options): options must be an object such as { target: 'wgsl' }, got ${kind(options)}`,

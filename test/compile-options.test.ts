@@ -54,6 +54,17 @@ describe('compile() options', () => {
     expect(() => compileWgsl(src, 'wgsl' as unknown as CompileOptions)).toThrow(/options must be an object/);
   });
 
+  it('a file name for the source says to read the file (it read "expected `attention`, found `stdlib`")', () => {
+    expect(() => compile('stdlib/document.attn', { target: 'wgsl' })).toThrow(
+      /^compile\(source, options\): source must be \.attn text, got the file name `stdlib\/document\.attn`: read the file first/,
+    );
+    expect(() => compileWgsl(' ./my kernels/w.attn\n', { target: 'wgsl' })).toThrow(TypeError);
+    expect(compile('// w.attn\nattention w() { mask causal }', { target: 'wgsl' }).artifact.code).toContain(
+      '@compute',
+    );
+    expect(() => compile('// w.attn', { target: 'wgsl' })).toThrow(/expected at least one `attention`/);
+  });
+
   it('keys it does not know that misspell none of its options pass (callers spread wider objects)', () => {
     const o = { target: 'wgsl', headDim: 32, decode: false } as CompileOptions;
     expect(compile(src, o).artifact.schedule.headDim).toBe(32);
