@@ -31,6 +31,14 @@ describe('misspelt words', () => {
     expect(hints(`attention a() {\n  ${statement}\n}`)).toEqual([`did you mean \`${word}\`?`]);
   });
 
+  it('a keyword as a parameter name is a reserved word, the first parameter too', () => {
+    // The first one read only "expected `)` to close the parameter list, found `score`".
+    for (const params of ['score: f32 = 2.0', 'w: int = 3, score: f32 = 2.0'])
+      expect(hints(`attention a(${params}) {\n  score score * 2.0\n}`)).toEqual([
+        '`score` is a reserved word',
+      ]);
+  });
+
   it('a clause of the statement before, where recovery wanted the next statement', () => {
     expect(render(`attention a() {\n  route blocks(64) topk(4) by q . mean(k) forse first(1)\n}`))
       .toMatchInlineSnapshot(`
