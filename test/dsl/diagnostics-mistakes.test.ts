@@ -31,6 +31,16 @@ describe('misspelt words', () => {
     expect(hints(`attention a() {\n  ${statement}\n}`)).toEqual([`did you mean \`${word}\`?`]);
   });
 
+  it('`score = …` and `mask = …` say the keyword takes the expression without `=`', () => {
+    // They read only "expected an expression, found `=`".
+    expect(hints('attention a() {\n  score = score * 2.0\n}')).toEqual([
+      'no `=`: write `score EXPR`, like `score score * 2.0`',
+    ]);
+    expect(hints('attention a() {\n  mask = q >= k\n}')).toEqual([
+      'no `=`: write `mask EXPR`, like `mask q >= k`',
+    ]);
+  });
+
   it('a keyword as a parameter name is a reserved word, the first parameter too', () => {
     // The first one read only "expected `)` to close the parameter list, found `score`".
     for (const params of ['score: f32 = 2.0', 'w: int = 3, score: f32 = 2.0'])
