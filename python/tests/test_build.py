@@ -258,3 +258,10 @@ def test_gpu_tests_prepare_answers_help_without_compiling():
     assert 'Compiles every kernel the GPU tests use' in r.stdout and 'ready:' not in r.stdout  # nothing compiled
     r = subprocess.run([sys.executable, prepare, '--bogus'], capture_output=True, text=True, timeout=60)
     assert r.returncode == 2 and 'unrecognized arguments: --bogus' in r.stderr
+
+
+def test_gpu_tests_run_sh_answers_help_without_installing():
+    # `run.sh --help` ran `pip install ./python` first, then handed --help to pytest.
+    r = subprocess.run(['bash', os.path.join(REPO, 'python', 'gpu_tests', 'run.sh'), '--help'], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0 and r.stdout.startswith('GPU tests of the attnc Python package'), r
+    assert 'prepare.py' in r.stdout and 'set -euo' not in r.stdout and r.stderr == ''
