@@ -31,14 +31,12 @@ describe('misspelt words', () => {
     expect(hints(`attention a() {\n  ${statement}\n}`)).toEqual([`did you mean \`${word}\`?`]);
   });
 
-  it('`score = …` and `mask = …` say the keyword takes the expression without `=`', () => {
-    // They read only "expected an expression, found `=`".
-    expect(hints('attention a() {\n  score = score * 2.0\n}')).toEqual([
-      'no `=`: write `score EXPR`, like `score score * 2.0`',
-    ]);
-    expect(hints('attention a() {\n  mask = q >= k\n}')).toEqual([
-      'no `=`: write `mask EXPR`, like `mask q >= k`',
-    ]);
+  // They read only "expected an expression, found `=`".
+  it.each([
+    ['score = score * 2.0', '`score EXPR`, like `score score * 2.0`'],
+    ['mask = q >= k', '`mask EXPR`, like `mask q >= k`'],
+  ])('`%s` says the keyword takes the expression without `=`', (statement, form) => {
+    expect(hints(`attention a() {\n  ${statement}\n}`)).toEqual([`no \`=\`: write ${form}`]);
   });
 
   it('a keyword as a parameter name is a reserved word, the first parameter too', () => {
