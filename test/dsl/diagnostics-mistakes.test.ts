@@ -269,7 +269,7 @@ describe('recovery resumes at the next line', () => {
   it('a good statement after the bad line still parses and is checked', () => {
     expect(errors(`attention a() {\n  msak causal\n  mask q - k < nope\n}`)).toEqual([
       `2:3+4 ${statementWanted}, found \`msak\` (did you mean \`mask\`?)`,
-      '3:16+4 unknown name `nope`',
+      "3:16+4 unknown name `nope` (declare it as a param in the header's `(…)`, like `(nope: int = 8)`)",
     ]);
   });
 });
