@@ -46,6 +46,8 @@ export function optionsProblem(o: CompileOptions): string | undefined {
   const show = (v: unknown): string => (typeof v === 'string' ? `\`${v}\`` : String(v));
   const misspelt = misspeltOption(o);
   if (misspelt) return misspelt;
+  // A plain-JS `compile(src, { headDim: 64 })` read "unknown target undefined": say it is missing.
+  if (o.target === undefined) return `option target is missing (targets: ${TARGETS.join(', ')})`;
   if (!TARGETS.includes(o.target)) return `unknown target ${show(o.target)} (targets: ${TARGETS.join(', ')})`;
   const dim = dimProblem('headDim', o.headDim) ?? dimProblem('valueDim', o.valueDim);
   if (dim) return dim;
@@ -69,6 +71,14 @@ export function checkArguments(source: unknown, options: unknown): void {
   if (typeof source !== 'string')
     throw new TypeError(
       `compile(source, options): source must be a string of .attn text, got ${kind(source)}`,
+    );
+  // attnc.torch.load takes a path or source text; compile() takes text alone, and a path read
+  // "expected `attention`, found `stdlib`". No .attn program is one line ending in `.attn`
+  // that is not a comment.
+  if (/^\s*(?!\/[/*])[^\n{}()]+\.attn\s*$/.test(source))
+    throw new TypeError(
+      `compile(source, options): source must be .attn text, got the file name \`${source.trim()}\`: ` +
+        "read the file first (readFileSync(path, 'utf8'), or fetch(url) in a browser)",
     );
   if (typeof options !== 'object' || options === null || Array.isArray(options))
     throw new TypeError(

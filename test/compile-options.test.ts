@@ -15,6 +15,8 @@ const fails =
 describe('compile() options', () => {
   it.each([
     [{ target: 'metal' }, /unknown target `metal` \(targets: wgsl, cuda\)/],
+    // It read "unknown target undefined", as if `undefined` were a target someone wrote.
+    [{ headDim: 64 }, /option target is missing \(targets: wgsl, cuda\)/],
     [{ target: 'wgsl', dtype: 'xx' }, /unknown dtype `xx` \(dtypes: f32, f16, bf16\)/],
     [{ target: 'wgsl', lse: 'no' }, /option lse: expected a boolean, got `no`/],
     [{ target: 'wgsl', wgslEngine: 'gpu' }, /option wgslEngine: expected row or coop, got `gpu`/],
@@ -50,6 +52,17 @@ describe('compile() options', () => {
       /^compile\(source, options\): source must be a string of \.attn text, got null$/,
     );
     expect(() => compileWgsl(src, 'wgsl' as unknown as CompileOptions)).toThrow(/options must be an object/);
+  });
+
+  it('a file name for the source says to read the file (it read "expected `attention`, found `stdlib`")', () => {
+    expect(() => compile('stdlib/document.attn', { target: 'wgsl' })).toThrow(
+      /^compile\(source, options\): source must be \.attn text, got the file name `stdlib\/document\.attn`: read the file first/,
+    );
+    expect(() => compileWgsl(' ./my kernels/w.attn\n', { target: 'wgsl' })).toThrow(TypeError);
+    expect(compile('// w.attn\nattention w() { mask causal }', { target: 'wgsl' }).artifact.code).toContain(
+      '@compute',
+    );
+    expect(() => compile('// w.attn', { target: 'wgsl' })).toThrow(/expected at least one `attention`/);
   });
 
   it('keys it does not know that misspell none of its options pass (callers spread wider objects)', () => {

@@ -5,10 +5,10 @@
     out = attn(q, k, v, doc=ids).out
 
 `attnc.torch` needs torch; the rest (manifests, args structs, call checks, builds) is pure Python."""
-from .errors import ArgumentError, AttncError, BuildError, LaunchError, ManifestError, NoBackwardError
+from .errors import ArgumentError, AttncError, BuildError, LaunchError, ManifestError, MissingTorchError, NoBackwardError
 
 __version__ = '0.1.0'
-__all__ = ["ArgumentError", "AttncError", "BuildError", "LaunchError", "ManifestError", "NoBackwardError", "__version__"]
+__all__ = ["ArgumentError", "AttncError", "BuildError", "LaunchError", "ManifestError", "MissingTorchError", "NoBackwardError", "__version__"]
 
 
 def __getattr__(name):

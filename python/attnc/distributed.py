@@ -19,10 +19,12 @@ are skipped without a launch. ulysses_attention (attnc.distributed_ulysses) trad
 shards for head shards with all_to_all and calls the kernel once over the whole sequence.
 simulate_ring/simulate_ulysses play all P ranks one after another on one GPU: the same per-rank
 code with the transfers replaced by handing tensors over, which is how the GPU tests check them."""
-import torch
-import torch.distributed as dist
+from .errors import ArgumentError, import_torch
 
-from . import build
+torch = import_torch('attnc.distributed')
+import torch.distributed as dist  # noqa: E402 (torch is importable from here on)
+
+from . import build  # noqa: E402
 from . import torch as attnc_torch
 from .distributed_check import check_cp_kernel
 from .distributed_merge import NEG_INF, TorchOps, merge_weights
@@ -30,7 +32,6 @@ from .distributed_plan import ring_source, shard_chunks, shard_length, step_call
 from .distributed_source import ring_call_named, ring_tensors
 from .distributed_source import ring_source as ring_variant_source
 from .distributed_tiles import ChunkStats, PairFilter
-from .errors import ArgumentError
 
 __all__ = ['CPKernel', 'load', 'shard', 'unshard', 'ring_attention', 'ulysses_attention', 'simulate_ring', 'simulate_ulysses']
 

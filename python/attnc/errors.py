@@ -1,4 +1,5 @@
 """The errors attnc raises: each message names the kernel and the offending argument, file or tool."""
+import sys
 
 
 class AttncError(Exception):
@@ -23,3 +24,26 @@ class LaunchError(AttncError, RuntimeError):
 
 class NoBackwardError(AttncError, RuntimeError):
     """An input requires grad, and this kernel has no backward (no lse, a paged cache, or none compiled)."""
+
+
+class MissingTorchError(AttncError, ModuleNotFoundError):
+    """attnc.torch or attnc.distributed was imported where PyTorch is not installed."""
+
+
+def import_torch(module):
+    """`import torch` for `module` (attnc.torch, attnc.distributed): where torch is not installed, a
+    MissingTorchError that says what to install, in place of a bare "No module named 'torch'" from
+    inside the package. A torch that is installed but fails to import (a broken CUDA library) keeps
+    its own error."""
+    try:
+        import torch
+    except ImportError as e:
+        if e.name != 'torch':
+            raise
+        raise MissingTorchError(
+            f'{module} needs PyTorch (torch >= 2.4, a CUDA build), which this Python ({sys.executable}) '
+            'cannot import: install it with `pip install torch` (CUDA builds: https://pytorch.org/get-started/locally/). '
+            'Without torch, the pure modules still work: attnc.manifest, attnc.build and `python -m attnc compile`.',
+            name='torch',
+        ) from None
+    return torch

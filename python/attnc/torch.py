@@ -47,17 +47,21 @@ packed (their passes read keys by packed rows): other layouts are copied."""
 import json
 from typing import NamedTuple, Optional
 
-import torch
+from .errors import ArgumentError, NoBackwardError, import_torch
 
-from . import build
+torch = import_torch('attnc.torch')
+
+from . import build  # noqa: E402 (after torch: these import it too)
 from ._ops import DTYPE_NAMES, TORCH_DTYPES, artifact_family, device_arch, op_name, register, source_family
 from .call import TensorInfo, bind_call, check_interface, check_out, check_scalars
-from .errors import ArgumentError, NoBackwardError
 from .layout import call_dtype, dtype_name, out_layout
 from .manifest import Manifest
 
 if not hasattr(torch.library, 'custom_op'):
-    raise ImportError(f'attnc.torch needs torch >= 2.4 (torch.library.custom_op); this is torch {torch.__version__}')
+    raise ImportError(
+        f'attnc.torch needs torch >= 2.4 (torch.library.custom_op); this is torch {torch.__version__}: '
+        "upgrade it with `pip install -U 'torch>=2.4'`"
+    )
 
 __all__ = ['Attention', 'AttentionOutput', 'load', 'load_artifact']
 

@@ -2,6 +2,7 @@
 """Compiles every kernel the GPU tests use into python/gpu_tests/.artifacts (the attnc CLI needs
 Node, which the GPU machine lacks), plus one CLI --out directory for load_artifact. Run it where
 Node is, after `npm run build`; then carry python/gpu_tests/.artifacts to the GPU machine."""
+import argparse
 import os
 import subprocess
 import sys
@@ -26,4 +27,6 @@ def main():
 
 
 if __name__ == '__main__':
+    # No options: but `prepare.py --help` used to start compiling every kernel instead of answering.
+    argparse.ArgumentParser(description=__doc__, prog='python3 python/gpu_tests/prepare.py').parse_args()
     main()

@@ -6,6 +6,11 @@
 # Where Node is, first:  npm run build && python3 python/gpu_tests/prepare.py
 # (compiles the tests' kernels into python/gpu_tests/.artifacts; carry that directory along).
 set -euo pipefail
+# --help: these lines, before anything is installed (it went to pip install, then to pytest).
+if [[ "${1:-}" == -h || "${1:-}" == --help ]]; then
+  sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'
+  exit 0
+fi
 cd "$(dirname "$0")/../.."
 export PATH="$PATH:/usr/local/cuda/bin"
 python3 -m pip install --no-build-isolation --no-deps --quiet ./python

@@ -234,8 +234,34 @@ def test_the_pure_modules_import_without_torch():
     code = (
         "import sys; sys.modules['torch'] = None\n"  # any `import torch` now raises
         'import attnc, attnc.build, attnc.call, attnc.cli, attnc.kernel, attnc.manifest, attnc.__main__\n'
-        'try:\n    import attnc.torch\nexcept ImportError as e:\n    print(e)\n'
+        'for name in ("attnc.torch", "attnc.distributed"):\n'
+        '    try:\n        __import__(name)\n'
+        '    except attnc.errors.MissingTorchError as e:\n        print(type(e).__mro__[2].__name__, e.name, e)\n'
     )
     r = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, cwd=os.path.join(REPO, 'python'))
     assert r.returncode == 0, r.stderr
-    assert 'torch' in r.stdout  # only attnc.torch needs it
+    # Only the torch layer needs torch, and its error says what to install (a ModuleNotFoundError
+    # named 'torch', as callers that catch a missing torch expect), not "import of torch halted".
+    lines = r.stdout.splitlines()
+    assert [line.split(' needs ')[0] for line in lines] == [
+        "ModuleNotFoundError torch attnc.torch",
+        "ModuleNotFoundError torch attnc.distributed",
+    ]
+    assert all('torch >= 2.4' in line and '`pip install torch`' in line for line in lines)
+
+
+def test_gpu_tests_prepare_answers_help_without_compiling():
+    # `prepare.py --help` compiled every GPU-test kernel (minutes) instead of printing its usage.
+    prepare = os.path.join(REPO, 'python', 'gpu_tests', 'prepare.py')
+    r = subprocess.run([sys.executable, prepare, '--help'], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0 and r.stdout.startswith('usage: python3 python/gpu_tests/prepare.py'), r
+    assert 'Compiles every kernel the GPU tests use' in r.stdout and 'ready:' not in r.stdout  # nothing compiled
+    r = subprocess.run([sys.executable, prepare, '--bogus'], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2 and 'unrecognized arguments: --bogus' in r.stderr
+
+
+def test_gpu_tests_run_sh_answers_help_without_installing():
+    # `run.sh --help` ran `pip install ./python` first, then handed --help to pytest.
+    r = subprocess.run(['bash', os.path.join(REPO, 'python', 'gpu_tests', 'run.sh'), '--help'], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0 and r.stdout.startswith('GPU tests of the attnc Python package'), r
+    assert 'prepare.py' in r.stdout and 'set -euo' not in r.stdout and r.stderr == ''

@@ -1,5 +1,5 @@
 // `attnc check FILE…`: diagnostics only.
-import { renderDiagnostics, hasErrors } from '../diagnostics.js';
+import { escapeControl, renderDiagnostics, hasErrors } from '../diagnostics.js';
 import { didYouMean } from '../dsl/suggest.js';
 import { frontend, hiddenErrors } from '../dsl/index.js';
 import { decimalNumber, misspeltI32 } from './numbers.js';
@@ -48,12 +48,12 @@ export function checkCommand(source: string, file: string, json = false): number
     const shown = fe.diagnostics.filter((d) => d.severity === 'error').length - (hidden > 0 ? 1 : 0);
     const n = shown + hidden;
     const part = hidden > 0 ? ` (the first ${shown} shown)` : '';
-    process.stderr.write(`\n${file}: ${n} error${n === 1 ? '' : 's'}${part}\n`);
+    process.stderr.write(`\n${escapeControl(file)}: ${n} error${n === 1 ? '' : 's'}${part}\n`);
     return 1;
   }
   const names = fe.decls.map((d) => d.decl.name).join(', ');
   const count = `${fe.decls.length} attention${fe.decls.length === 1 ? '' : 's'}`;
-  process.stdout.write(`${file}: ok (${count}: ${names})\n`);
+  process.stdout.write(`${escapeControl(file)}: ok (${count}: ${names})\n`);
   return 0;
 }
 

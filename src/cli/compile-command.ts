@@ -8,7 +8,7 @@ import { formatFiles } from '../codegen/emit-ts-format.js';
 import { backwardEngineRefusal, cudaBackwardBeside } from '../backward.js';
 import { compile, type CompileOptions } from '../compile.js';
 import { COOP_MODULE_TIERS } from '../codegen/emit-ts-engines.js';
-import { CompileError, renderDiagnostics, type Diagnostic } from '../diagnostics.js';
+import { CompileError, escapeControl, renderDiagnostics, type Diagnostic } from '../diagnostics.js';
 import { dumpIR } from '../ir/dump.js';
 import type { Target } from '../ir/passes/legalize.js';
 import { UsageError } from './errors.js';
@@ -196,7 +196,7 @@ function report(o: CompileOutput, files: Record<string, string>, main: string, e
       ...(o.out === undefined ? { code: files[main] } : {}),
     });
   } else if (o.out === undefined) process.stdout.write(files[main]!);
-  else process.stdout.write(`wrote ${paths.join(', ')}\n`);
+  else process.stdout.write(`wrote ${paths.map(escapeControl).join(', ')}\n`);
   return 0;
 }
 

@@ -2,6 +2,7 @@
 // token-level heatmap with the kernel's tile grid and classes, a legend and the density.
 import { extname } from 'node:path';
 import { compile } from '../compile.js';
+import { escapeControl } from '../diagnostics.js';
 import { GridError, maskGrid, type ParamValues } from '../viz/grid.js';
 import { renderPng } from '../viz/png.js';
 import { renderSvg } from '../viz/svg.js';
@@ -102,7 +103,9 @@ export function vizCommand(source: string, file: string, f: VizFlags, params: Pa
   }
   ensureParentDirectory(out);
   writeOutput(out, format === '.svg' ? renderSvg(grid) : renderPng(grid).png);
-  process.stdout.write(`wrote ${out}: ${grid.name}, ${densityText(grid)}; ${tileText(grid)}\n`);
+  process.stdout.write(
+    `wrote ${escapeControl(out)}: ${grid.name}, ${densityText(grid)}; ${tileText(grid)}\n`,
+  );
   const routed = routedNote(compiled.kernel.routing, grid.name);
   if (routed) process.stdout.write(`${routed}\n`);
   return 0;

@@ -163,7 +163,9 @@ export abstract class ExprChecker {
     return this.err(
       `unknown name ${q(name)}`,
       span,
-      this.hints.foreignHint(name) ?? this.hints.didYouMean(name, visible),
+      this.hints.foreignHint(name) ??
+        this.hints.didYouMean(name, visible) ??
+        this.hints.undeclaredHint(name, false),
     );
   }
 
@@ -201,7 +203,7 @@ export abstract class ExprChecker {
       return this.err(
         `unknown tensor ${q(e.tensor)}`,
         e.tensorSpan,
-        this.hints.didYouMean(e.tensor, tensors),
+        this.hints.didYouMean(e.tensor, tensors) ?? this.hints.undeclaredHint(e.tensor, true),
       );
     }
     // A param whose type did not parse (`doc: tensor i32[kv]`), or a tensor whose dims did not

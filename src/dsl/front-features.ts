@@ -70,8 +70,16 @@ export function frontFeature<F extends FrontFeature>(
 }
 
 /** The hints of mistakes; none before the messages are loaded (compileAsync then loads them and checks again). */
-export type Hints = Pick<FrontFeatures['messages'], 'didYouMean' | 'foreignHint' | 'foreignFunctionHint'>;
+export type Hints = Pick<
+  FrontFeatures['messages'],
+  'didYouMean' | 'foreignHint' | 'foreignFunctionHint' | 'undeclaredHint'
+>;
 
 const none = (): undefined => undefined;
 export const hintsOf = (features: Partial<FrontFeatures>): Hints =>
-  features.messages ?? { didYouMean: none, foreignHint: none, foreignFunctionHint: none };
+  features.messages ?? {
+    didYouMean: none,
+    foreignHint: none,
+    foreignFunctionHint: none,
+    undeclaredHint: none,
+  };

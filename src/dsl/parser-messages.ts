@@ -124,9 +124,15 @@ function hintFor(
   // A word on a later line is where something missing at the end of this one was wanted (the
   // caret goes there, index.ts): `select from` then `mask` is not a misuse of `mask`.
   const onLaterLine = previous !== undefined && (actual.startLine ?? 0) > (previous.endLine ?? 0);
-  if (want === 'Identifier' && isKeyword(actual) && !onLaterLine)
+  // A first parameter is optional (`()`), so a keyword there reads as a missing `)`.
+  const firstParam = ruleName === 'attentionDecl' && want === 'RParen' && previous?.image === '(';
+  if ((want === 'Identifier' || firstParam) && isKeyword(actual) && !onLaterLine)
     return `\`${actual.image}\` is a reserved word`;
   if (actual.tokenType === T.Attention && want === 'RBrace') return 'is a `}` missing above?';
+  // An assignment (`score = score * 2.0`, as a score_mod's body might read): the keyword takes the
+  // expression itself.
+  if (actual.image === '=' && previous && [T.Mask, T.Score].includes(previous.tokenType))
+    return `no \`=\`: write \`${previous.image} EXPR\`, like ${previous.image === 'mask' ? '`mask q >= k`' : '`score score * 2.0`'}`;
   // A FlexAttention mask_mod or score_mod pasted as Python.
   if (ruleName === 'program' && ['def', 'lambda', 'import', 'from'].includes(actual.image))
     return 'this is no Python: write `attention NAME() { mask q >= k }` (`mask` for a mask_mod, `score` for a score_mod)';

@@ -63,3 +63,14 @@ export function foreignFunctionHint(name: string): string | undefined {
 export function foreignHint(name: string): string | undefined {
   return Object.hasOwn(foreignWords, name) ? `\`${name}\` is written ${foreignWords[name]} here` : undefined;
 }
+
+/**
+ * Where a name nothing declares would come from, for one no typo explains: params and tensors
+ * are declared in the `attention` header (`mask q - k < window` with no `window` param said only
+ * "unknown name"). None for a JavaScript object member, which cannot be a param.
+ */
+export function undeclaredHint(name: string, tensor: boolean): string | undefined {
+  if (name in Object.prototype) return undefined;
+  const param = tensor ? `${name}: i32[kv]` : `${name}: int = 8`;
+  return `declare it as a ${tensor ? 'tensor ' : ''}param in the header's \`(…)\`, like \`(${param})\``;
+}

@@ -1,7 +1,7 @@
 // Diagnostics print source lines, names and paths from files a user may not have written: no
 // control or bidi character reaches the terminal raw, and the caret stays under the span.
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -73,6 +73,30 @@ describe('escaping in diagnostics', () => {
     expect(r.status).toBe(1);
     expect(r.stderr).toContain('\\x1B[2J\\u202E');
     expect(r.stderr + r.stdout).not.toMatch(RAW);
+  });
+
+  it('paths in the lines check, compile and viz print themselves are escaped too', () => {
+    // Only diagnostics escaped: `FILE: ok`, `FILE: N errors` and `wrote PATH` printed a path raw.
+    const dir = join(mkdtempSync(join(tmpdir(), 'attnc-esc-')), 'a\x1b[2J\u202eb');
+    mkdirSync(dir);
+    const good = join(dir, 'good.attn');
+    const bad = join(dir, 'bad.attn');
+    writeFileSync(good, 'attention m() { mask causal }\n');
+    writeFileSync(bad, 'attention m() { mask q >= kk }\n');
+    const cli = (...args: string[]) =>
+      spawnSync(process.execPath, ['dist/src/cli/main.js', ...args], { encoding: 'utf8' });
+    const runs = [
+      cli('check', good, bad),
+      cli('compile', good, '--target', 'cuda', '--out', join(dir, 'out')),
+      cli('viz', good, '--out', join(dir, 'm.svg'), '--nq', '64', '--nk', '64'),
+    ];
+    expect(runs.map((r) => r.status)).toEqual([1, 0, 0]);
+    const text = runs.map((r) => r.stdout + r.stderr).join('');
+    expect(text).toMatch(/a\\x1B\[2J\\u202Eb\/good\.attn: ok/);
+    expect(text).toMatch(/a\\x1B\[2J\\u202Eb\/bad\.attn: 1 error/);
+    expect(text).toMatch(/wrote \S*a\\x1B\[2J\\u202Eb\/out\/m\.cu/);
+    expect(text).toMatch(/wrote \S*a\\x1B\[2J\\u202Eb\/m\.svg: m, density/);
+    expect(text).not.toMatch(RAW);
   });
 });
 

@@ -37,7 +37,13 @@ describe('names', () => {
     expect(inDecl('', 'mask caual')).toEqual(['unknown name `caual` [did you mean `causal`?]']);
     expect(inDecl('sinks: int', 'mask k < sikns')).toEqual(['unknown name `sikns` [did you mean `sinks`?]']);
     expect(inDecl('', 'mask k < nk')).toEqual(['unknown name `nk` [did you mean `Nk`?]']);
-    expect(inDecl('', 'mask zzz')).toEqual(['unknown name `zzz`']);
+    // No typo near: where a name comes from (it said only "unknown name").
+    expect(inDecl('', 'mask zzz')).toEqual([
+      "unknown name `zzz` [declare it as a param in the header's `(…)`, like `(zzz: int = 8)`]",
+    ]);
+    expect(inDecl('', 'mask doc[q] == doc[k]')[0]).toBe(
+      "unknown tensor `doc` [declare it as a tensor param in the header's `(…)`, like `(doc: i32[kv])`]",
+    );
     expect(inDecl('', 'mask toString')).toEqual(['unknown name `toString`']);
   });
 
@@ -138,8 +144,9 @@ describe('operators and calls', () => {
 
   it('does not cascade from an unknown name', () => {
     expect(inDecl('', 'mask (windw + 1) * 2 < q && exp(windw) > 0.0')).toEqual([
-      'unknown name `windw`',
-      'unknown name `windw`',
+      ...Array(2).fill(
+        "unknown name `windw` [declare it as a param in the header's `(…)`, like `(windw: int = 8)`]",
+      ),
     ]);
   });
 

@@ -31,6 +31,22 @@ describe('misspelt words', () => {
     expect(hints(`attention a() {\n  ${statement}\n}`)).toEqual([`did you mean \`${word}\`?`]);
   });
 
+  // They read only "expected an expression, found `=`".
+  it.each([
+    ['score = score * 2.0', '`score EXPR`, like `score score * 2.0`'],
+    ['mask = q >= k', '`mask EXPR`, like `mask q >= k`'],
+  ])('`%s` says the keyword takes the expression without `=`', (statement, form) => {
+    expect(hints(`attention a() {\n  ${statement}\n}`)).toEqual([`no \`=\`: write ${form}`]);
+  });
+
+  it('a keyword as a parameter name is a reserved word, the first parameter too', () => {
+    // The first one read only "expected `)` to close the parameter list, found `score`".
+    for (const params of ['score: f32 = 2.0', 'w: int = 3, score: f32 = 2.0'])
+      expect(hints(`attention a(${params}) {\n  score score * 2.0\n}`)).toEqual([
+        '`score` is a reserved word',
+      ]);
+  });
+
   it('a clause of the statement before, where recovery wanted the next statement', () => {
     expect(render(`attention a() {\n  route blocks(64) topk(4) by q . mean(k) forse first(1)\n}`))
       .toMatchInlineSnapshot(`
@@ -253,7 +269,7 @@ describe('recovery resumes at the next line', () => {
   it('a good statement after the bad line still parses and is checked', () => {
     expect(errors(`attention a() {\n  msak causal\n  mask q - k < nope\n}`)).toEqual([
       `2:3+4 ${statementWanted}, found \`msak\` (did you mean \`mask\`?)`,
-      '3:16+4 unknown name `nope`',
+      "3:16+4 unknown name `nope` (declare it as a param in the header's `(…)`, like `(nope: int = 8)`)",
     ]);
   });
 });

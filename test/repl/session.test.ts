@@ -284,6 +284,14 @@ describe('Session', () => {
       'error: cannot read /nonexistent.attn: no such file (ENOENT)\n',
     );
   });
+
+  it(':save and :load name an odd path escaped (they printed it raw)', async () => {
+    const { type } = session();
+    const file = join(dir, 'e\x1b[2J\u202e.attn');
+    const shown = join(dir, 'e\\x1B[2J\\u202E.attn');
+    expect(await type('attention a() { mask causal }', `:save ${file}`)).toContain(`saved a to ${shown}\n`);
+    expect(await session().type(`:load ${file}`)).toBe(`loaded a from ${shown}; current: a\n`);
+  });
 });
 
 describe('completion', () => {

@@ -61,8 +61,8 @@ function load(s: Session, rest: string): void {
   const names = s.define(text, file);
   s.print(
     names.length
-      ? `loaded ${names.join(', ')} from ${file}; current: ${s.current?.name}`
-      : `nothing loaded from ${file}`,
+      ? `loaded ${names.join(', ')} from ${escapeControl(file)}; current: ${s.current?.name}`
+      : `nothing loaded from ${escapeControl(file)}`,
   );
 }
 
@@ -73,7 +73,7 @@ function save(s: Session, rest: string): void {
   if (!defs.length) throw new ReplError('nothing to save: no attention defined');
   // Definition order with the current kernel last, so :load restores it as current.
   writeOutput(file, defs.map((d) => d.source.trimEnd() + '\n').join('\n'));
-  s.print(`saved ${defs.map((d) => d.name).join(', ')} to ${file}`);
+  s.print(`saved ${defs.map((d) => d.name).join(', ')} to ${escapeControl(file)}`);
 }
 
 /** The definition named `name`, or a ReplError naming what is defined. */
