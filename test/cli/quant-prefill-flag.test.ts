@@ -50,11 +50,13 @@ describe('--quant-prefill', () => {
     expect(wgsl.stderr).toContain('--quant-prefill staged needs --target cuda');
     const float = attnc('compile', 'stdlib/causal.attn', '--target', 'cuda', '--quant-prefill', 'staged');
     expect(float.status).toBe(1);
-    expect(float.stderr).toContain("quantPrefill 'staged' needs a quantized K or V cache");
+    expect(float.stderr).toContain("quantPrefill (--quant-prefill) 'staged' needs a quantized K or V cache");
     // fused too: both choose how quantized K/V is read, so over float K/V either is a mistake.
     const fusedFloat = attnc('compile', 'stdlib/causal.attn', '--target', 'cuda', '--quant-prefill', 'fused');
     expect(fusedFloat.status).toBe(1);
-    expect(fusedFloat.stderr).toContain("quantPrefill 'fused' needs a quantized K or V cache");
+    expect(fusedFloat.stderr).toContain(
+      "quantPrefill (--quant-prefill) 'fused' needs a quantized K or V cache",
+    );
     expect(attnc('compile', '--help').stdout).toContain('--quant-prefill staged|fused');
   });
 });

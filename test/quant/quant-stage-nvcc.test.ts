@@ -54,7 +54,9 @@ describe('staged prefill artifacts', () => {
   });
 
   it('refuses kernels it cannot stage, naming why', () => {
-    expect(() => staged('mask causal', 'nq')).toThrow(/quantPrefill 'staged' needs a quantized K or V cache/);
+    expect(() => staged('mask causal', 'nq')).toThrow(
+      /quantPrefill \(--quant-prefill\) 'staged' needs a quantized K or V cache/,
+    );
     // A compile error at the declaration, not a stack trace.
     expect(() => staged('mask causal', 'nq2')).toThrow(/--> <input>:1:11/);
   });

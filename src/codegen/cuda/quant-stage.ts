@@ -58,7 +58,7 @@ const quantizedOf = (f: TensorFormats): Which[] => (['k', 'v'] as const).filter(
 /** Either quantPrefill mode chooses how quantized K/V is read: over float K/V it is a mistake. */
 export function floatKvProblem(f: TensorFormats, mode: 'staged' | 'fused'): string | undefined {
   if (quantizedOf(f).length === 0)
-    return `quantPrefill '${mode}' needs a quantized K or V cache (a store statement)`;
+    return `quantPrefill (--quant-prefill) '${mode}' needs a quantized K or V cache (a store statement)`;
   return undefined;
 }
 
