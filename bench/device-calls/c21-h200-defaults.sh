@@ -21,7 +21,7 @@ timeout 130 python3 bench/cuda/quant-decode.py --build bench/build/cuda-quant-de
 echo "quant-decode exit $? at $(($(date +%s) - T0)) s"
 tail -n 14 $O/quant.log
 tar czf "$OUT/c21-quant.tgz" -C $O gpu.txt quant quant.log
-BUILD=bench/build/cuda-default OUT=$O/table CHECK_S=100 TABLE_S=240 \
+BUILD=bench/build/cuda-default OUT=$O/table CHECK_S=80 TABLE_S=200 \
   bash bench/cuda/run-table.sh 16384,32768 > $O/table.log 2>&1
 echo "table exit $? at $(($(date +%s) - T0)) s"
 grep -E '^\| ' $O/table.log | tail -n 30
