@@ -11,11 +11,14 @@ import type { MmaCheckOptions } from '../backward/mma-check.js';
 import type { Schedule } from '../../src/ir/kernel.js';
 import { expectOk, run, scratchDir, sassOnly } from './support.js';
 
-/** bwd_dkdv's text (up to the next kernel: bwd_dq_out or bwd_dq). */
-export const dkdvOf = (code: string): string => {
-  const at = code.indexOf('bwd_dkdv(const Args a)');
+/** Kernel `name`'s text in `code`, up to the next kernel (or the end). */
+const kernelOf = (code: string, name: string): string => {
+  const at = code.indexOf(`${name}(const Args a)`);
   return code.slice(at, code.indexOf('__global__', at));
 };
+
+/** bwd_dkdv's text (up to the next kernel: bwd_dq_out or bwd_dq). */
+export const dkdvOf = (code: string): string => kernelOf(code, 'bwd_dkdv');
 
 /** Every tensor-core engine's bf16 backward of `source`: mma, wgmma without and with the producer, each knob set. */
 export function backwardEngines(
@@ -64,12 +67,9 @@ function mmaBackwardText(source: string, sh: Shape, opts: MmaCheckOptions): stri
 export const mmaDkdvText = (source: string, sh: Shape, opts: MmaCheckOptions): string =>
   dkdvOf(mmaBackwardText(source, sh, opts));
 
-/** The deterministic bwd_dq's text (to its end) of the same backward. */
-export function mmaDqText(source: string, sh: Shape, opts: MmaCheckOptions): string {
-  const code = mmaBackwardText(source, sh, opts);
-  const at = code.indexOf('bwd_dq(const Args a)');
-  return code.slice(at, code.indexOf('__global__', at));
-}
+/** The deterministic bwd_dq's text (to the next kernel) of the same backward. */
+export const mmaDqText = (source: string, sh: Shape, opts: MmaCheckOptions): string =>
+  kernelOf(mmaBackwardText(source, sh, opts), 'bwd_dq');
 
 /** Every engine's backward of stdlib/causal.attn: no text of `marker`, bwd_dkdv over the plain key tiles. */
 export function expectPlainOrder(marker: string): void {

@@ -16,6 +16,8 @@
 // Every text of the plain order is the one bwd_dq emitted before the other orders existed.
 import type { BackwardMmaExprs, TileWalk } from './backward-mma-exprs.js';
 import type { DkdvPatch } from './backward-patch.js';
+import { residueKpos, residueQpos } from './backward-residue.js';
+import { keyRow, queryRow } from './patch.js';
 
 type Mask = BackwardMmaExprs['mask'];
 
@@ -98,8 +100,8 @@ function plainDqOrder(x: BackwardMmaExprs): DqOrder {
 }
 
 function residueDqOrder(r: NonNullable<BackwardMmaExprs['residue']>): DqOrder {
-  const qpos = (i: string): string => `a.q_offset + ru.row0 + ru.step * (${i})`;
-  const kpos = (j: string): string => `a.k_offset + ru.key0 + ru.step * (${j})`;
+  const qpos = residueQpos;
+  const kpos = residueKpos;
   // Rows `step` apart: the strided loader (a row is still whole 16-byte vectors).
   const strided = (w: string, rows: string, dst: string, src: string, valid: string): string =>
     `load_rows_strided<${w}, ${rows}>(${dst}, ${src}, (size_t)ru.step * ${w}, ${valid}, tid);`;
@@ -150,7 +152,6 @@ function residueDqOrder(r: NonNullable<BackwardMmaExprs['residue']>): DqOrder {
 const PATCH_GRID = 'patch_grid(PW_, a.Nq, a.Nk, a.q_offset, a.k_offset, BQ, gridDim.x)';
 
 function patchDqOrder(x: BackwardMmaExprs, p: DkdvPatch): DqOrder {
-  const keyOf = '[&](const int r) { const int j = kt * BK + r; return j < pu.nk ? patch_key(pu, j) : -1; }';
   return {
     head: [],
     // The unit and the row / key indices live in shared memory: the tile loop reads them per
@@ -172,8 +173,7 @@ function patchDqOrder(x: BackwardMmaExprs, p: DkdvPatch): DqOrder {
     ],
     close: ['  }'],
     rows: {
-      load: (w, dst, base) =>
-        `load_rows_gather<${w}, BQ>(${dst}, ${base} + qrow0 * ${w}, [&](const int r) { const int i = patch_row(pu, r); return i < a.Nq ? i : -1; }, tid);`,
+      load: (w, dst, base) => `load_rows_gather<${w}, BQ>(${dst}, ${base} + qrow0 * ${w}, ${queryRow}, tid);`,
       in: (i) => `patch_row(pu, ${i}) < a.Nq`,
       past: (i) => `patch_row(pu, ${i}) >= a.Nq`,
       index: (i) => `patch_row(pu, ${i})`,
@@ -185,7 +185,8 @@ function patchDqOrder(x: BackwardMmaExprs, p: DkdvPatch): DqOrder {
     },
     keys: {
       count: 'pu.nk',
-      load: (w, dst, base) => `load_rows_gather<${w}, BK>(${dst}, ${base} + krow0 * ${w}, ${keyOf}, tid);`,
+      load: (w, dst, base) =>
+        `load_rows_gather<${w}, BK>(${dst}, ${base} + krow0 * ${w}, ${keyRow('kt')}, tid);`,
       fill: [
         '    for (int r = tid; r < BK; r += THREADS)',
         '      krow_s[buf][r] = kt * BK + r < pu.nk ? patch_key(pu, kt * BK + r) : 0;',

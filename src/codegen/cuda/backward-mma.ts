@@ -15,7 +15,7 @@
 import type { AttentionKernel } from '../../ir/kernel.js';
 import { sharedStorage } from '../../ir/formats.js';
 import { dkdvKernel } from './backward-mma-kernels.js';
-import { mmaDeviceHelpers } from './mma-device.js';
+import { mmaDeviceHelpers, ROWS_LOADER } from './mma-device.js';
 import {
   renderTensorCoreBackward,
   type CudaBackwardMmaArtifact,
@@ -85,7 +85,7 @@ const mmaEngine: TensorCoreBackwardEngine = {
   includes: [],
   dkdv: (x, deterministic) => dkdvKernel(x, deterministic),
   deviceHelpers: (_s, dtype) => mmaDeviceHelpers(dtype),
-  loader: { name: 'load_rows', swizzle: 'swz<W>(r, c * 8)' },
+  loader: ROWS_LOADER,
 };
 
 /** The tensor-core backward of a compiled (forward, f16/bf16) kernel; throws when it has none. */

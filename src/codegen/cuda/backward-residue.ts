@@ -120,14 +120,22 @@ export const plainOrder: DkdvOrder = {
  * memory, words `base` on from Ls: per element, `row0 + step·i` arithmetic kept the unit's fields
  * live through the tile and spilled (bwd_dkdv, D = 128, sm_90a: mma 28 bytes, wgmma 52).
  */
+/**
+ * Absolute positions of class-local row `i` / key `j` of a residue unit `ru` (the query-side
+ * ResidueUnit and the key-side ResidueKeyUnit name the fields alike): bwd_dkdv's order here and
+ * the deterministic bwd_dq's (backward-dq-order.ts).
+ */
+export const residueQpos = (i: string): string => `a.q_offset + ru.row0 + ru.step * (${i})`;
+export const residueKpos = (j: string): string => `a.k_offset + ru.key0 + ru.step * (${j})`;
+
 function residueOrder(base: string, modulus: string): DkdvOrder {
   const indices = {
     nq: 'ru.nq',
     nk: 'ru.nk',
     qrow: (i: string) => `qrow0 + (size_t)ru.step * (${i})`,
   };
-  const qpos = (i: string): string => `a.q_offset + ru.row0 + ru.step * (${i})`;
-  const kpos = (j: string): string => `a.k_offset + ru.key0 + ru.step * (${j})`;
+  const qpos = residueQpos;
+  const kpos = residueKpos;
   return {
     ...indices,
     krow: (j) => `krow0 + (size_t)ru.step * (${j})`,

@@ -14,6 +14,7 @@ import type { SmemNeeds } from './backward-mask-hoists.js';
 import { residueBackwardHelpers } from './backward-residue.js';
 import { stridedLoader } from './residue.js';
 import { gatherLoader } from './patch.js';
+import { ROWS_LOADER } from './mma-device.js';
 import { patchBackwardHelpers } from './backward-patch.js';
 
 export interface CudaBackwardMmaArtifact {
@@ -281,7 +282,8 @@ function sourceHead(
  * do not emit for bwd_dkdv.
  */
 function dqOrderHelpers(x: BackwardMmaExprs, deterministic: boolean, loader: string): string[] {
-  if (!deterministic || loader === 'load_rows') return [];
-  if (x.patch) return gatherLoader('load_rows', 'swz<W>(r, c * 8)');
-  return x.residue ? stridedLoader('load_rows', 'swz<W>(r, c * 8)') : [];
+  const { name, swizzle } = ROWS_LOADER;
+  if (!deterministic || loader === name) return [];
+  if (x.patch) return gatherLoader(name, swizzle);
+  return x.residue ? stridedLoader(name, swizzle) : [];
 }

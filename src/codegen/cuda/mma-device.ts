@@ -9,6 +9,9 @@ const packers: Readonly<Record<'f16' | 'bf16', string>> = {
   f16: '__half2 v = __floats2half2_rn(lo, hi);',
 };
 
+/** The mma.sync cores' tile loader (`load_rows`, swizzled by swz<W>): its strided and gathered twins take the same. */
+export const ROWS_LOADER = { name: 'load_rows', swizzle: 'swz<W>(r, c * 8)' } as const;
+
 /** The helpers for 16-bit storage `dtype` (the prelude's T); they use THREADS from the core. */
 export function mmaDeviceHelpers(dtype: StorageDType): string[] {
   if (dtype === 'f32') throw new Error('CUDA mma core: f32 storage has no 16-bit mma');
@@ -36,8 +39,7 @@ export function mmaDeviceHelpers(dtype: StorageDType): string[] {
     '__device__ __forceinline__ void cp_wait() { asm volatile("cp.async.wait_group %0;\\n" ::"n"(N) : "memory"); }',
     '',
     ...cpAsyncLoader({
-      name: 'load_rows',
-      swizzle: 'swz<W>(r, c * 8)',
+      ...ROWS_LOADER,
       strided: false,
       comment: [
         '// Rows [0, ROWS) of a [.., W] matrix from `src` (row 0 = src) into swizzled `dst`; rows at or',

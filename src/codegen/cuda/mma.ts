@@ -6,7 +6,7 @@
 // element e of n-tile j of lane (g = lane/4, t = lane%4) is row g + 8·(e/2), key 8j + 2t + e%2.
 import { sharedStorage } from '../../ir/formats.js';
 import type { CoreExprs } from './exprs.js';
-import { mmaDeviceHelpers, pFragmentCode } from './mma-device.js';
+import { mmaDeviceHelpers, pFragmentCode, ROWS_LOADER } from './mma-device.js';
 import { coreBody, loopCode, softmaxCode, tileLambdaHead, tileLoaderCode } from './mma-body.js';
 import { tileScanBallot } from './mma-tiles.js';
 import { indent } from './indent.js';
@@ -73,7 +73,7 @@ export function mmaCore(plan: MmaPlan): AttentionCore {
         'static_assert(BQ == 16 * WARPS && BK % 16 == 0 && D % 64 == 0 && DV % 64 == 0, "mma tiling");',
         '',
         ...mmaDeviceHelpers(sharedStorage(kernel.formats)),
-        ...tileLoaderCode(kernel, { name: 'load_rows', swizzle: 'swz<W>(r, c * 8)' }),
+        ...tileLoaderCode(kernel, ROWS_LOADER),
         '',
         `extern "C" __global__ void __launch_bounds__(THREADS) ${entry}(const Args a, const float qscale) {`,
         ...coreBody(

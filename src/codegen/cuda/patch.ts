@@ -192,8 +192,12 @@ export interface PatchTexts {
   readonly tweaks: ReadonlySet<PatchTweak>;
 }
 
-const keyRow = (tile: string): string =>
+/** A gather's row_of for key tile `tile` of unit `pu` (BK slots of its box; -1: past its keys). */
+export const keyRow = (tile: string): string =>
   `[&](const int r) { const int j = ${tile} * BK + r; return j < pu.nk ? patch_key(pu, j) : -1; }`;
+
+/** A gather's row_of for the query rows of unit `pu` (-1: a pixel that is no query). */
+export const queryRow = '[&](const int r) { const int i = patch_row(pu, r); return i < a.Nq ? i : -1; }';
 
 /** Per-unit code of the patch layout, in the shape of residue.ts's `perm` (see permutation.ts). */
 export function patchPerm(t: PatchTexts) {
@@ -225,8 +229,7 @@ export function patchPerm(t: PatchTexts) {
     q0: 'const int q0 = 0; (void)q0; // rows are gathered by patch_row',
     nkt: 'const int nkt = (pu.nk + BK - 1) / BK;',
     qBounds: ['const int q_lo = pu.q_lo;', 'const int q_hi = pu.q_hi;'],
-    qLoad: (loader: string): string =>
-      `${loader}_gather<D, BQ>(Qs, q_rows(a, b, h, 0), [&](const int r) { const int i = patch_row(pu, r); return i < a.Nq ? i : -1; }, tid);`,
+    qLoad: (loader: string): string => `${loader}_gather<D, BQ>(Qs, q_rows(a, b, h, 0), ${queryRow}, tid);`,
     rows: [
       'const int row_r[2] = {patch_row(pu, warp * 16 + g), patch_row(pu, warp * 16 + g + 8)}; // Nq: none',
       ...(box
