@@ -2,7 +2,7 @@
 // pattern with a backward (bf16, D = 128) into bench/build/cuda-backward/, plus the index.json
 // that bench/cuda/backward.py reads on the GPU machine (which has no Node).
 //
-//   npx tsc -p tsconfig.json && node bench/cuda/backward-emit.mjs [--out dir] [--only a,b] [--engines x,y]
+//   npx tsc -p tsconfig.json && node bench/cuda/backward-emit.mjs [--out dir] [--only a,b] [--engines x,y] [--dim 64]
 //
 // --only keeps the patterns whose name contains one of the words (as backward.py's --only), and
 // --engines the named backward engines (default: all), so a device call carries only what it times.
@@ -16,7 +16,9 @@
 //        ws_exp ws_mask ws_pack ws_dqu ws_desc ws_dq8 ws_n128 one knob each, ws_all / ws_all8 together;
 //        ws_dqb the default with dQ added by the producer's bulk reductions, ws_pp that with the
 //        consumer warpgroups out of lockstep; ws_nosplit the default without splitMask;
-//        ws_plain, neighbourhood only: the default with bwd_dkdv in the plain order, not 2-D patches).
+//        ws_plain, neighbourhood only: the default with bwd_dkdv in the plain order, not 2-D patches;
+//        ws_ho the default (round 21: the producer hands the tile walk to the consumers where the
+//        classifier reads summaries), ws_ho_split / ws_ho_only the hand-over with fewer knobs).
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -63,6 +65,8 @@ function main() {
     return at >= 0 ? args[at + 1].split(',').filter((x) => x) : undefined;
   };
   const only = list('--only');
+  // --dim 64: the D = 64 kernels (backward.py --dim 64 times them).
+  const headDim = Number(list('--dim')?.[0] ?? 128);
   const wanted = list('--engines');
   const keep = (engine) => !wanted || wanted.includes(engine);
   mkdirSync(out, { recursive: true });
@@ -73,12 +77,12 @@ function main() {
     const { kernel: base } = compile(readFileSync(join(root, file), 'utf8'), {
       target: 'cuda',
       file,
-      headDim: 128,
+      headDim,
       dtype: 'bf16',
       lse: true,
       limits: { maxWorkgroupStorageBytes: 227 * 1024 },
     });
-    const variant = `bwd_${p.pattern}_bf16_d128`;
+    const variant = `bwd_${p.pattern}_bf16_d${headDim}`;
     const kernel = { ...base, name: variant };
     const fwd = renderCuda(kernel, {
       sourceHash: `bench:${p.pattern}`,

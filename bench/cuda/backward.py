@@ -23,7 +23,7 @@ Reads bench/build/cuda-backward/index.json (bench/cuda/backward-emit.mjs), build
 Results go to $OUT/backward.json (rewritten after every row) and a table on stdout.
 
   python3 bench/cuda/backward.py --build bench/build/cuda-backward [--sizes 4096,16384] [--budget 230]
-      [--only full,causal] [--engines mma,wg,ws]
+      [--only full,causal] [--engines mma,wg,ws] [--dim 64]
 """
 import argparse
 import ctypes
@@ -364,10 +364,13 @@ def main():
     ap.add_argument('--out', default=os.environ.get('OUT', os.path.join(HERE, '..', 'build', 'backward-out')))
     ap.add_argument('--sizes', default='4096,16384')
     ap.add_argument('--only', default='', help='comma list: patterns whose name contains one of them')
+    ap.add_argument('--dim', type=int, default=128, help='head dim D of the emitted kernels (backward-emit.mjs --dim)')
     ap.add_argument('--engines', default='mma,wg,ws', help='comma list of backward engines (index.json engines)')
     ap.add_argument('--budget', type=float, default=245, help='seconds from the start; later rows are skipped to fit')
     ap.add_argument('--check-flex', action='store_true', help="also run Flex's backward on the small shapes (compiles)")
     args = ap.parse_args()
+    global D
+    D = args.dim  # FLOPs, SDPA's shapes and the title (the kernels take theirs from the index)
     t0 = time.time()
     os.makedirs(args.out, exist_ok=True)
     only = [x for x in args.only.split(',') if x]

@@ -46,13 +46,20 @@ const tileOf = (c: string): string =>
   c.slice(c.indexOf('auto tile = [&]'), c.indexOf('bool full;', c.indexOf('auto tile = [&]')));
 
 describe('wgmma backward tune: the defaults', () => {
-  it("the default is ws_pp where the mask is cheap and round 9's knobs where it is costly", () => {
-    expect(WGMMA_BWD_TUNE).toEqual({ ...TUNE_ENGINES.ws_pp, pingPongCheapOnly: true });
+  it("the default is ws_pp where the mask is cheap, round 9's knobs where it is costly, the hand-over where summaries are read", () => {
+    expect(WGMMA_BWD_TUNE).toEqual({ ...TUNE_ENGINES.ws_pp, pingPongCheapOnly: true, tileHandoff: true });
+    expect(WGMMA_BWD_TUNE).toEqual(TUNE_ENGINES.ws_ho);
     expect(code('full', WGMMA_BWD_TUNE)).toBe(code('full', TUNE_ENGINES.ws_pp));
     expect(code('causal', WGMMA_BWD_TUNE)).toBe(code('causal', TUNE_ENGINES.ws_pp));
-    expect(code('document', WGMMA_BWD_TUNE)).toBe(code('document', R9_TUNE));
-    expect(code('document', TUNE_ENGINES.ws_pp)).not.toBe(code('document', R9_TUNE));
     expect(code('dilated', WGMMA_BWD_TUNE)).toBe(code('dilated', TUNE_ENGINES.ws_pp));
+    // Document: with the walk handed over its mask is cheap, so it takes the ping-pong kernel.
+    expect(code('document', WGMMA_BWD_TUNE)).toBe(
+      code('document', { ...TUNE_ENGINES.ws_pp, tileHandoff: true }),
+    );
+    expect(code('document', WGMMA_BWD_TUNE)).not.toBe(code('document', R9_TUNE)); // round 20's default
+    expect(code('heavy_hitter', WGMMA_BWD_TUNE)).toBe(
+      code('heavy_hitter', { ...R9_TUNE, tileHandoff: true }),
+    );
   });
   it('no tune is WGMMA_BWD_TUNE with a producer and NO_TUNE without; an empty one and every knob false emit the same source', () => {
     const off = Object.fromEntries(TUNE_KNOBS.map((k) => [k, false])) as BackwardWgmmaTune;
@@ -71,7 +78,8 @@ describe('wgmma backward tune: the defaults', () => {
   it('each knob changes the source, and the bench engines name real knob sets', () => {
     const base = code('causal');
     // pingPong, splitCheapOnly and pingPongCheapOnly only qualify other knobs (their own tests).
-    const qualifiers: readonly string[] = ['pingPong', 'splitCheapOnly', 'pingPongCheapOnly'];
+    // tileHandoff applies to classifiers that read summaries (its own tests, on document).
+    const qualifiers: readonly string[] = ['pingPong', 'splitCheapOnly', 'pingPongCheapOnly', 'tileHandoff'];
     for (const k of TUNE_KNOBS)
       if (!qualifiers.includes(k)) expect(code('causal', { [k]: true }), k).not.toBe(base);
     // pingPong needs dqBulk (alone it is dropped).
@@ -90,6 +98,9 @@ describe('wgmma backward tune: the defaults', () => {
       'ws_dqb',
       'ws_pp',
       'ws_nosplit',
+      'ws_ho',
+      'ws_ho_split',
+      'ws_ho_only',
     ]);
     expect(TUNE_ENGINES.ws_nosplit).toEqual({ ...R9_TUNE, splitMask: false });
     expect(TUNE_ENGINES.ws_dqb).toEqual({ ...R9_TUNE, dqBulk: true });
@@ -282,6 +293,69 @@ describe('wgmma backward tune: splitCheapOnly', () => {
   });
 });
 
+describe('wgmma backward tune: tileHandoff', () => {
+  const ho = { ...R9_TUNE, tileHandoff: true };
+  /** The consumers' part of bwd_dkdv (after the producer's return). */
+  const consumers = (c: string): string => {
+    const k = c.slice(c.indexOf('bwd_dkdv(const Args a)'));
+    return k.slice(k.indexOf('regs_inc<'), k.indexOf('__global__'));
+  };
+  const producer = (c: string): string => {
+    const k = c.slice(c.indexOf('bwd_dkdv(const Args a)'));
+    return k.slice(k.indexOf('regs_dec<'), k.indexOf('regs_inc<'));
+  };
+  it('consumers walk no tiles: each fill names its q-tile, head step and fullness, then one names none', () => {
+    for (const deterministic of [false, true]) {
+      const c = code('document', ho, 128, deterministic);
+      const con = consumers(c);
+      expect(con).not.toContain('next_tile');
+      expect(con).not.toContain('range_min_doc');
+      expect(con).not.toContain('__ballot_sync');
+      expect(con).toContain('mbar_wait(&full_bar[buf], (it >> 1) & 1);');
+      const read = con.indexOf('const int qt = tile_meta[2 * buf], hg = tile_meta[2 * buf + 1] >> 1;');
+      expect(read).toBeGreaterThan(con.indexOf('mbar_wait(&full_bar[buf]')); // after the acquire
+      expect(con).toContain('if (qt < 0) break;');
+      expect(con).toContain('const int h = hkv * group + hg;');
+      const pro = producer(c);
+      expect(pro.split('auto next_tile = [&]').length - 1).toBe(1); // the only walk
+      const slot = pro.indexOf('tile_meta[2 * buf + 1] = 2 * hg + (full ? 1 : 0);');
+      expect(slot).toBeGreaterThan(pro.indexOf('mbar_wait(&empty_bar[buf]')); // the buffer is free
+      expect(slot).toBeLessThan(pro.indexOf('mbar_arrive(&full_bar[buf]);')); // released by the arrive
+      // The closing fill waits for its buffer like any other and names no tile.
+      const end = pro.slice(pro.indexOf('the walk ended'));
+      expect(end).toContain('if (it >= 2) mbar_wait(&empty_bar[buf], ((it >> 1) - 1) & 1);');
+      expect(end.indexOf('tile_meta[2 * buf] = -1;')).toBeLessThan(
+        end.indexOf('mbar_arrive(&full_bar[buf]);'),
+      );
+    }
+  });
+  it('takes 16 bytes before the barriers, keeping them 8-byte aligned', () => {
+    const k = kernelOf('document', 128);
+    const [a, b] = [R9_TUNE, ho].map((tune) => renderCudaBackwardWgmma(k, { producer: true, tune }));
+    expect(b!.smemBytes - a!.smemBytes).toBe(16);
+    expect(b!.code).toContain('Ds + 2 * BM + 2 * BM + 1 * BN + 0 + 4); // [2]: buffer filled');
+    expect(b!.code).toContain('int* tile_meta = reinterpret_cast<int*>(full_bar) - 4;');
+  });
+  it('applies only where the classifier reads summaries, in the plain order, with a producer', () => {
+    for (const name of ['full', 'causal', 'sink_window', 'dilated', 'neighbourhood'])
+      expect(code(name, ho), name).toBe(code(name, R9_TUNE));
+    const k = kernelOf('document', 128);
+    expect(renderCudaBackwardWgmma(k, { producer: false, tune: ho }).code).toBe(
+      renderCudaBackwardWgmma(k, { producer: false, tune: R9_TUNE }).code,
+    );
+    for (const name of ['document', 'modality']) expect(code(name, ho), name).not.toBe(code(name, R9_TUNE));
+  });
+  it("makes document's mask cheap: its element part compares hoisted ids, so the cheap masks' knobs apply", () => {
+    expect(costlyMask(kernelOf('document', 128), true)).toBe(false);
+    expect(costlyMask(kernelOf('heavy_hitter', 128), true)).toBe(true); // reads a tensor per element
+    const cheapOnly = { ...R9_TUNE, splitCheapOnly: true };
+    expect(code('document', { ...cheapOnly, tileHandoff: true })).toBe(code('document', ho));
+    expect(code('document', { ...cheapOnly, tileHandoff: true })).not.toBe(
+      code('document', { ...cheapOnly, splitMask: false, tileHandoff: true }),
+    );
+  });
+});
+
 describe('wgmma backward tune: descriptor low words', () => {
   // desc128 (wgmma-device.ts) as 64-bit arithmetic, and desc_of(desc_lo(p, lbo) + units).
   const desc128 = (addr: number, lbo: number): bigint =>
@@ -321,6 +395,8 @@ describe('wgmma backward tune: nvcc sm_90a', () => {
       ['dqb', TUNE_ENGINES.ws_dqb!],
       ['pp', TUNE_ENGINES.ws_pp!],
       ['cheap', { ...R9_TUNE, splitCheapOnly: true }],
+      ['ho', TUNE_ENGINES.ws_ho!],
+      ['hosplit', TUNE_ENGINES.ws_ho_split!],
     ];
     for (const [tag, tune] of tunes)
       for (const headDim of [64, 128])
@@ -342,6 +418,8 @@ describe('wgmma backward tune: nvcc sm_90a', () => {
               continue;
             // splitCheapOnly: document (a costly mask) at D = 128 must not serialise its wgmmas.
             if (tag === 'cheap' && (deterministic || headDim === 64 || name !== 'document')) continue;
+            // tileHandoff: document alone (elsewhere it does not apply), both modes, D 64 and 128.
+            if (tag.startsWith('ho') && name !== 'document') continue;
             const ns = `attnc_${name}_${tag}_${headDim}_${deterministic ? 'det' : 'at'}`;
             const k = {
               ...kernelOf(name, headDim),
@@ -360,6 +438,8 @@ describe('wgmma backward tune: nvcc sm_90a', () => {
       r.stderr,
       3 * parts.length,
       [
+        // tileHandoff with ping-pong (document's default since round 21; backward-wgmma-ws.test.ts).
+        [/attnc_document_ho_(64|128)_at_backward\w*bwd_dkdvE/, 192],
         /attnc_(?!(full|causal)_dqb_)\w+_128_\w+_backward\w*bwd_dkdvE/,
         /attnc_(document|softcap)_\w+_det_backward\w*bwd_dqE/,
       ],

@@ -167,18 +167,26 @@ export function spillsByFunction(stderr: string): Map<string, { stores: number; 
 
 /**
  * Every function of a ptxas -v report spills nothing, except those matching `known` (each a
- * measured, explained exception), which must spill at most `knownBytes`.
+ * measured, explained exception), which must spill at most `knownBytes` — or the bytes paired with
+ * the pattern, for an exception measured apart (the first matching entry decides).
  */
 export function expectNoSpills(
   stderr: string,
   minFunctions: number,
-  known: readonly RegExp[] = [],
+  known: readonly (RegExp | readonly [RegExp, number])[] = [],
   knownBytes = 128,
 ): void {
   const spills = spillsByFunction(stderr);
   expect(spills.size).toBeGreaterThanOrEqual(minFunctions);
+  const bound = (name: string): number => {
+    for (const k of known) {
+      const [re, bytes] = k instanceof RegExp ? [k, knownBytes] : k;
+      if (re.test(name)) return bytes;
+    }
+    return 0;
+  };
   for (const [name, s] of spills) {
-    const limit = known.some((k) => k.test(name)) ? knownBytes : 0;
+    const limit = bound(name);
     expect(s.stores, `${name} spill stores`).toBeLessThanOrEqual(limit);
     expect(s.loads, `${name} spill loads`).toBeLessThanOrEqual(limit);
   }

@@ -88,13 +88,18 @@ export function dkdvOverGroup(head: readonly string[], np: number, o: DkdvOrder)
   ];
 }
 
+/** The plain order's query head `h` of GQA step hg and its first row. */
+export const plainHeadRows: readonly string[] = [
+  'const int h = hkv * group + hg;',
+  'const size_t qrow0 = ((size_t)b * a.H + h) * a.Nq;',
+];
+
 /** The query head `h` of GQA step hg, its first row, and next_tile over its q-tiles. */
 export function headWalk(x: BackwardMmaExprs): string[] {
   const o = x.order;
   if (!x.residue && !x.patch)
     return [
-      'const int h = hkv * group + hg;',
-      'const size_t qrow0 = ((size_t)b * a.H + h) * a.Nq;',
+      ...plainHeadRows,
       ...nextTile(
         x,
         'nqt',

@@ -34,6 +34,12 @@
 //   pingPongCheapOnly  pingPong (and the dqBulk it needs) only where the mask is cheap: document's
 //              pingPong kernel has its wgmmas serialised (C7520), and dqBulk without pingPong was
 //              slower than the 8-byte atomics on the H200 (full 16K: 37.5 vs 30.3 ms).
+//   tileHandoff  (producer kernel, plain order, classifiers that read tensor summaries: document,
+//              modality) the producer hands each filled buffer's q-tile (and its head step and
+//              fullness) to the consumers in shared memory, so only the producer classifies: the
+//              consumers lose the summary loads and ballot scan of their tile walk (latency on
+//              their critical path, registers), and costlyMask stops counting the classifier, so
+//              such masks take the cheap masks' knobs where their element mask is cheap.
 
 import type { AttentionKernel } from '../../ir/kernel.js';
 import type { Node } from '../../ir/graph.js';
@@ -54,6 +60,7 @@ export interface BackwardWgmmaTune {
   readonly pingPong?: boolean;
   readonly splitCheapOnly?: boolean;
   readonly pingPongCheapOnly?: boolean;
+  readonly tileHandoff?: boolean;
 }
 
 export const NO_TUNE: BackwardWgmmaTune = {};
@@ -74,6 +81,7 @@ export const ALL_TUNE: Required<BackwardWgmmaTune> = {
   pingPong: false,
   splitCheapOnly: false,
   pingPongCheapOnly: false,
+  tileHandoff: false,
 };
 
 /** The knob names. */
@@ -89,6 +97,7 @@ export const TUNE_KNOBS = [
   'pingPong',
   'splitCheapOnly',
   'pingPongCheapOnly',
+  'tileHandoff',
 ] as const;
 
 /**
@@ -114,6 +123,12 @@ export const TUNE_ENGINES: Readonly<Record<string, BackwardWgmmaTune>> = {
   // dilated and neighbourhood's bwd_dkdv (C7512, insufficient registers; nvcc 13, D 128). On
   // those patterns it is the default + splitCheapOnly.
   ws_nosplit: { ...ALL_TUNE, dq8: true, splitMask: false },
+  // The tile walk handed to the consumers (document, modality): the default since round 21 (the
+  // cheap masks' knobs where the element mask is cheap), then with splitMask but no ping-pong,
+  // then the handoff alone (round 9's knobs, document's default before).
+  ws_ho: { ...ALL_TUNE, dq8: true, dqBulk: true, pingPong: true, pingPongCheapOnly: true, tileHandoff: true },
+  ws_ho_split: { ...ALL_TUNE, dq8: true, splitCheapOnly: true, tileHandoff: true },
+  ws_ho_only: { ...ALL_TUNE, dq8: true, splitMask: false, tileHandoff: true },
 };
 
 /**
@@ -125,26 +140,41 @@ export const TUNE_ENGINES: Readonly<Record<string, BackwardWgmmaTune>> = {
  * hoisted, dilated and neighbourhood (cheap now) run fastest with the cheap masks' knobs (ws_pp
  * 18.53 / 5.19 ms beside 19.43 / 5.24); document stays on round 9's (3.68 ms; ws_pp 3.60).
  */
-export function costlyMask(kernel: AttentionKernel): boolean {
+export function costlyMask(kernel: AttentionKernel, handoff = false): boolean {
   const costly = (n: Node): boolean => n.op === Op.LOAD || n.op === Op.DIV || n.op === Op.MOD;
-  return elementMaskNodes(kernel).some(costly) || kernel.summaries.length > 0;
+  return elementMaskNodes(kernel).some(costly) || (!handoff && kernel.summaries.length > 0);
+}
+
+/**
+ * Whether the tileHandoff knob applies: the producer kernel (the caller's `producer`) in the plain
+ * order (no residue classes, no 2-D patches: their walks carry unit state the hand-over does not)
+ * where the classifier reads tensor summaries (elsewhere the consumers' walk is arithmetic and
+ * cheap, and the kernel stays the one without the knob).
+ */
+export function handoffApplies(kernel: AttentionKernel, patch: boolean): boolean {
+  return kernel.summaries.length > 0 && !kernel.residue?.hoists && !patch;
 }
 
 /**
  * The knobs a kernel gets from the ones asked for: the "cheap only" knobs drop their subject where
  * the mask is costly; pingPong and dqBulk go together, and only where dqBulk applies (`bulkApplies`:
- * the producer kernel's atomic mode with room for its blocks, backward-wgmma.ts).
+ * the producer kernel's atomic mode with room for its blocks, backward-wgmma.ts); tileHandoff only
+ * where `handoffOk` (the producer kernel and handoffApplies), and then the classifier's summary
+ * reads no longer make the mask costly.
  */
 export function resolveTune(
   kernel: AttentionKernel,
   asked: BackwardWgmmaTune,
   bulkApplies: boolean,
+  handoffOk = false,
 ): BackwardWgmmaTune {
-  const costly = costlyMask(kernel);
+  const handoff = asked.tileHandoff === true && handoffOk;
+  const costly = costlyMask(kernel, handoff);
   const bulk = asked.dqBulk === true && bulkApplies && !(asked.pingPongCheapOnly && costly);
   let t = asked;
   if ((asked.dqBulk || asked.pingPong) && !bulk) t = { ...t, dqBulk: false, pingPong: false };
   if (t.splitCheapOnly && t.splitMask && costly) t = { ...t, splitMask: false };
+  if (t.tileHandoff && !handoff) t = { ...t, tileHandoff: false };
   return t;
 }
 

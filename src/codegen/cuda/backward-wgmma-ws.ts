@@ -35,6 +35,13 @@ import { PINGPONG_SDP, pingPongDone, pingPongDqStep, pingPongStart } from './bac
 import { mbarArriveWaitHelpers, mbarInitHelper, setmaxnregHelpers } from './wgmma-ws-device.js';
 import { indent } from './indent.js';
 import { hoistEnd, queryHoistFill } from './backward-mask-hoists.js';
+import {
+  HANDOFF_DECL,
+  HANDOFF_END,
+  HANDOFF_FLOATS,
+  HANDOFF_SLOTS,
+  handoffConsumerLoop,
+} from './backward-wgmma-handoff.js';
 
 /** Threads of the producer warpgroup. */
 export const WS_PRODUCER_THREADS = 128;
@@ -122,7 +129,7 @@ function panelLoads(bulk: boolean, o: DkdvOrder): string[] {
 }
 
 /** The producer warpgroup's loop: every non-empty q-tile of every head of the group, in order. */
-function producerLoop(x: BackwardMmaExprs, bulk: boolean): string[] {
+function producerLoop(x: BackwardMmaExprs, bulk: boolean, handoff: boolean): string[] {
   const o = x.order;
   const loaders = bulk ? 'DQ_LOADERS' : 'WS_PRODUCER';
   return [
@@ -136,6 +143,7 @@ function producerLoop(x: BackwardMmaExprs, bulk: boolean): string[] {
         'for (int qt = next_tile(0, full); qt < nqt; qt = next_tile(qt + 1, full), ++it) {',
         '  const int buf = it & 1, q0 = qt * BM;',
         '  if (it >= 2) mbar_wait(&empty_bar[buf], ((it >> 1) - 1) & 1); // released after fill it - 2',
+        ...(handoff ? HANDOFF_SLOTS : []),
         ...panelLoads(bulk, o),
         '  cp_commit();',
         ...lseDeltaLoad('ptid', loaders, o),
@@ -149,14 +157,24 @@ function producerLoop(x: BackwardMmaExprs, bulk: boolean): string[] {
       '  ',
     ),
     '}',
+    ...(handoff ? HANDOFF_END : []),
   ];
 }
 
-/** The consumer warpgroups' loop: the default kernel's tile body on each filled buffer. */
-function consumerLoop(x: BackwardMmaExprs, deterministic: boolean, tune: BackwardWgmmaTune): string[] {
-  const release = tune.pingPong
+const releaseOf = (tune: BackwardWgmmaTune): string =>
+  tune.pingPong
     ? '  if ((tid & 127) == 0) mbar_arrive(&empty_bar[buf]); // per warpgroup (2 arrivals): its own barrier came last'
     : "  if (tid == 0) mbar_arrive(&empty_bar[buf]); // the tile body's last barrier: all reads done";
+
+/** The consumer warpgroups' loop: the default kernel's tile body on each filled buffer. */
+function consumerLoop(x: BackwardMmaExprs, deterministic: boolean, tune: BackwardWgmmaTune): string[] {
+  if (tune.tileHandoff)
+    return handoffConsumerLoop(x, {
+      start: tune.pingPong ? pingPongStart : [],
+      tile: wgmmaTileLambda(x, deterministic, tileSync(tune, x.order), tune),
+      release: releaseOf(tune).trimStart(),
+    });
+  const release = releaseOf(tune);
   return [
     ...(tune.pingPong ? pingPongStart : []),
     'int it = 0;',
@@ -206,15 +224,18 @@ export function wgmmaWsDkdvKernel(
   // renderCudaBackwardWgmma keeps dqBulk only in the atomic mode, where its buffers fit.
   const bulk = tune.dqBulk === true && !deterministic;
   const pingPong = bulk && tune.pingPong === true;
+  const handoff = tune.tileHandoff === true;
   const xsFloats = x.slots ? `${x.slots} * WARPS * NT * 4 * 32` : '0';
+  const barriers = `${x.order.afterPositions(hoistEnd(x.dkdvMask, 'Ds + 2 * BM'))} + ${xsFloats}${handoff ? HANDOFF_FLOATS : ''}`;
   return [
     '__global__ void __launch_bounds__(DKDV_THREADS, 1) bwd_dkdv(const Args a) {',
     '#if !ATTNC_SM90A',
     '  __trap(); // the compute_90 PTX image: no wgmma there',
     '#endif',
     ...wgmmaSmemTiles(x),
-    `  uint64_t* full_bar = reinterpret_cast<uint64_t*>(${x.order.afterPositions(hoistEnd(x.dkdvMask, 'Ds + 2 * BM'))} + ${xsFloats}); // [2]: buffer filled`,
+    `  uint64_t* full_bar = reinterpret_cast<uint64_t*>(${barriers}); // [2]: buffer filled`,
     '  uint64_t* empty_bar = full_bar + 2; // [2]: buffer released by the consumers',
+    ...(handoff ? HANDOFF_DECL : []),
     ...(bulk ? dqBulkSmemDecls : []),
     '  const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32, g = lane / 4, t4 = lane % 4, wg = warp / 4;',
     '  (void)wg;',
@@ -231,7 +252,7 @@ export function wgmmaWsDkdvKernel(
     '  if (tid >= THREADS) {',
     `    regs_dec<${regs.producer}>();`,
     ...(bulk ? indent(dqWarpBranch(pingPong, x.residue !== null), '    ') : []),
-    ...indent(producerLoop(x, bulk), '    '),
+    ...indent(producerLoop(x, bulk, handoff), '    '),
     '    return;',
     '  }',
     `  regs_inc<${regs.consumer}>();`,
