@@ -47,19 +47,27 @@ const tileOf = (c: string): string =>
 
 describe('wgmma backward tune: the defaults', () => {
   it("the default is ws_pp where the mask is cheap, round 9's knobs where it is costly, the hand-over where summaries are read", () => {
-    expect(WGMMA_BWD_TUNE).toEqual({ ...TUNE_ENGINES.ws_pp, pingPongCheapOnly: true, tileHandoff: true });
-    expect(WGMMA_BWD_TUNE).toEqual(TUNE_ENGINES.ws_ho);
+    expect(WGMMA_BWD_TUNE).toEqual({
+      ...TUNE_ENGINES.ws_pp,
+      pingPongCheapOnly: true,
+      tileHandoff: true,
+      firstTilesFirst: true,
+    });
+    expect(WGMMA_BWD_TUNE).toEqual(TUNE_ENGINES.ws_ft);
+    expect(code('full', WGMMA_BWD_TUNE)).toBe(code('full', TUNE_ENGINES.ws_ho)); // every tile full
+    expect(code('causal', WGMMA_BWD_TUNE)).not.toBe(code('causal', TUNE_ENGINES.ws_ho));
+    const ft = { firstTilesFirst: true };
     expect(code('full', WGMMA_BWD_TUNE)).toBe(code('full', TUNE_ENGINES.ws_pp));
-    expect(code('causal', WGMMA_BWD_TUNE)).toBe(code('causal', TUNE_ENGINES.ws_pp));
+    expect(code('causal', WGMMA_BWD_TUNE)).toBe(code('causal', { ...TUNE_ENGINES.ws_pp, ...ft }));
+    // Residue classes and 2-D patches keep their own block coordinates.
     expect(code('dilated', WGMMA_BWD_TUNE)).toBe(code('dilated', TUNE_ENGINES.ws_pp));
     // Document: with the walk handed over its mask is cheap, so it takes the ping-pong kernel.
     expect(code('document', WGMMA_BWD_TUNE)).toBe(
       code('document', { ...TUNE_ENGINES.ws_pp, tileHandoff: true }),
     );
     expect(code('document', WGMMA_BWD_TUNE)).not.toBe(code('document', R9_TUNE)); // round 20's default
-    expect(code('heavy_hitter', WGMMA_BWD_TUNE)).toBe(
-      code('heavy_hitter', { ...R9_TUNE, tileHandoff: true }),
-    );
+    // heavy_hitter reads a tensor per element (costly) and classifies its tiles by position.
+    expect(code('heavy_hitter', WGMMA_BWD_TUNE)).toBe(code('heavy_hitter', { ...R9_TUNE, ...ft }));
   });
   it('no tune is WGMMA_BWD_TUNE with a producer and NO_TUNE without; an empty one and every knob false emit the same source', () => {
     const off = Object.fromEntries(TUNE_KNOBS.map((k) => [k, false])) as BackwardWgmmaTune;
@@ -101,6 +109,8 @@ describe('wgmma backward tune: the defaults', () => {
       'ws_ho',
       'ws_ho_split',
       'ws_ho_only',
+      'ws_km',
+      'ws_ft',
     ]);
     expect(TUNE_ENGINES.ws_nosplit).toEqual({ ...R9_TUNE, splitMask: false });
     expect(TUNE_ENGINES.ws_dqb).toEqual({ ...R9_TUNE, dqBulk: true });
@@ -353,6 +363,36 @@ describe('wgmma backward tune: tileHandoff', () => {
     expect(code('document', { ...cheapOnly, tileHandoff: true })).not.toBe(
       code('document', { ...cheapOnly, splitMask: false, tileHandoff: true }),
     );
+  });
+});
+
+describe('wgmma backward tune: keyMajor', () => {
+  const km = { ...WGMMA_BWD_TUNE, keyMajor: true };
+  it("takes the block's key tile and head pair from its linear index, key tile slowest", () => {
+    for (const deterministic of [false, true]) {
+      const c = code('causal', km, 128, deterministic);
+      const k = c.slice(c.indexOf('bwd_dkdv(const Args a)'));
+      expect(k).toContain('lin = blockIdx.x + gridDim.x * (blockIdx.y + gridDim.y * blockIdx.z);');
+      expect(k).toContain(
+        'const int b = (lin % heads) / gridDim.y, hkv = (lin % heads) % gridDim.y, k0 = (lin / heads) * BN,',
+      );
+      expect(k.slice(0, k.indexOf('__global__'))).not.toContain('k0 = blockIdx.x * BN');
+    }
+    expect(code('causal', TUNE_ENGINES.ws_ho)).toContain('k0 = blockIdx.x * BN');
+  });
+  it('leaves the residue-class and 2-D patch orders (their own block coordinates) as they are', () => {
+    for (const name of ['dilated', 'neighbourhood'])
+      expect(code(name, km), name).toBe(code(name, WGMMA_BWD_TUNE));
+  });
+  it('firstTilesFirst: blocks 0 .. Hkv·B − 1 take key tile 0, the rest head-major; not where every tile is full', () => {
+    const c = code('sink_window', TUNE_ENGINES.ws_ft);
+    const k = c.slice(c.indexOf('bwd_dkdv(const Args a)'));
+    expect(k).toContain('const int rest = lin - heads, bh = lin < heads ? lin : rest / (gridDim.x - 1);');
+    expect(k).toContain('k0 = (lin < heads ? 0 : 1 + rest % (gridDim.x - 1)) * BN');
+    const off = { ...TUNE_ENGINES.ws_ft, firstTilesFirst: false };
+    expect(code('full', TUNE_ENGINES.ws_ft)).toBe(code('full', off));
+    expect(code('document', TUNE_ENGINES.ws_ft)).toBe(code('document', off)); // classified by summaries
+    expect(code('causal', TUNE_ENGINES.ws_ft)).not.toBe(code('causal', off));
   });
 });
 

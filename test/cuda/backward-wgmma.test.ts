@@ -144,11 +144,16 @@ const KNOWN: Readonly<Record<number, { readonly names: readonly RegExp[]; readon
  * stored/loaded (28/30 untuned: splitMask's second element loop, with the gain tensor's reads),
  * softcap 44/42 (24), the rest ≤ 28. Round 21: document and modality (76/78 before) take the
  * ping-pong kernel with their tile walk handed over (backward-wgmma-handoff.ts): 144/188 and 196/240
- * at D = 128, 104/112 and 112/136 at D = 64 — document's was faster all the same (docs/BACKWARD.md).
- * The bounds keep them from growing.
+ * at D = 128, 104/112 and 112/136 at D = 64 — document's was faster all the same (docs/BACKWARD.md);
+ * sink_calibration 120/126 with each head's first key tile first (firstTilesFirst's three
+ * coordinates; the cheap masks spill less with it). The bounds keep them from growing.
  */
 const PRODUCER_KNOWN = {
-  names: [[/attnc_(document|modality)_backward\w*bwd_dkdvE/, 240] as const, /attnc_\w+_backward\w*bwd_dkdvE/],
+  names: [
+    [/attnc_(document|modality)_backward\w*bwd_dkdvE/, 240] as const,
+    [/attnc_sink_calibration_backward\w*bwd_dkdvE/, 128] as const,
+    /attnc_\w+_backward\w*bwd_dkdvE/,
+  ],
   bytes: 104,
 };
 

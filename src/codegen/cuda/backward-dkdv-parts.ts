@@ -64,6 +64,30 @@ export const keyTileCoords: readonly string[] = [
   '  (void)k_lo; (void)k_hi;',
 ];
 
+/**
+ * keyTileCoords in key-tile-major launch order (the keyMajor knob, backward-wgmma-tune.ts): blocks
+ * start in linear order (x fastest), so block i takes key tile i / (Hkv·B) of head pair i % (Hkv·B):
+ * every head's first key tile starts first. Causal, sink and prefix masks give those tiles the most
+ * q-tiles; in the grid's own order the last heads' heavy tiles started last and ran alone at the end.
+ */
+export const keyMajorCoords: readonly string[] = [
+  '  const int heads = gridDim.y * gridDim.z, lin = blockIdx.x + gridDim.x * (blockIdx.y + gridDim.y * blockIdx.z);',
+  '  const int b = (lin % heads) / gridDim.y, hkv = (lin % heads) % gridDim.y, k0 = (lin / heads) * BN, group = a.H / a.Hkv;',
+  ...keyTileCoords.slice(1),
+];
+
+/**
+ * keyTileCoords with every head's first key tile first (the firstTilesFirst knob): blocks 0 ..
+ * Hkv·B − 1 take key tile 0 of each head pair, the rest run head-major as the grid's own order
+ * (consecutive blocks share a head's Q and dO in L2; key-major order lost that: full 16K 17% slower).
+ */
+export const firstTilesFirstCoords: readonly string[] = [
+  '  const int heads = gridDim.y * gridDim.z, lin = blockIdx.x + gridDim.x * (blockIdx.y + gridDim.y * blockIdx.z);',
+  '  const int rest = lin - heads, bh = lin < heads ? lin : rest / (gridDim.x - 1);',
+  '  const int b = bh / gridDim.y, hkv = bh % gridDim.y, k0 = (lin < heads ? 0 : 1 + rest % (gridDim.x - 1)) * BN, group = a.H / a.Hkv;',
+  ...keyTileCoords.slice(1),
+];
+
 /** dK and dV accumulators (and `np` param gradient sums), zeroed. */
 export function dkdvAccumulators(np: number): string[] {
   return [
@@ -196,8 +220,13 @@ export function statsSmemDecls(x: BackwardMmaExprs): string[] {
  * The CTA's key-tile coordinates, then the mask's per-key part of its tile (backward-mask-hoists.ts)
  * by the block's `threads` threads.
  */
-export const keyTileSetup = (x: BackwardMmaExprs, threads = 'THREADS'): string[] => [
-  ...(x.order.keyTile ?? keyTileCoords),
+export const keyTileSetup = (
+  x: BackwardMmaExprs,
+  threads = 'THREADS',
+  order: 'grid' | 'keyMajor' | 'firstTilesFirst' = 'grid',
+): string[] => [
+  ...(x.order.keyTile ??
+    { grid: keyTileCoords, keyMajor: keyMajorCoords, firstTilesFirst: firstTilesFirstCoords }[order]),
   ...keyHoistFill(x.dkdvMask, threads, x.order),
   ...x.order.keyPositions(threads),
 ];

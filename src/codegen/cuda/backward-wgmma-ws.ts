@@ -239,7 +239,11 @@ export function wgmmaWsDkdvKernel(
     ...(bulk ? dqBulkSmemDecls : []),
     '  const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32, g = lane / 4, t4 = lane % 4, wg = warp / 4;',
     '  (void)wg;',
-    ...keyTileSetup(x, 'DKDV_THREADS'),
+    ...keyTileSetup(
+      x,
+      'DKDV_THREADS',
+      tune.keyMajor ? 'keyMajor' : tune.firstTilesFirst ? 'firstTilesFirst' : 'grid',
+    ),
     '  if (tid == 0) {',
     '    for (int i = 0; i < 2; ++i) {',
     `      mbar_init(&full_bar[i], ${bulk ? 'DQ_LOADERS' : 'WS_PRODUCER'});`,
