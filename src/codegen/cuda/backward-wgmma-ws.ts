@@ -7,7 +7,8 @@
 //              lse/delta, wait for its own copies, proxy fence, arrive on full[buf] (128 arrivals);
 //   consumers  wait full[buf], tile body (its barriers are named barrier 1 over the 256 consumer
 //              threads, not __syncthreads), thread 0 arrives on empty[buf].
-// Both sides walk the same q-tiles with the same next_tile, so fills and releases pair up. dQ goes
+// Both sides walk the same q-tiles with the same next_tile, so fills and releases pair up (with
+// tileHandoff the producer alone walks and names each fill's tile: backward-wgmma-handoff.ts). dQ goes
 // into dq_acc by 16-byte atomics (red.global.add.v4.f32, sm_90) when dq_acc is 16-byte aligned:
 // lane pairs swap halves so each holds four consecutive columns of one row.
 import type { BackwardMmaExprs } from './backward-mma-exprs.js';
