@@ -64,6 +64,10 @@ export const keyTileCoords: readonly string[] = [
   '  (void)k_lo; (void)k_hi;',
 ];
 
+/** The block's linear index (x fastest, the order blocks start in) and the head pairs' count. */
+const LINEAR_BLOCK =
+  '  const int heads = gridDim.y * gridDim.z, lin = blockIdx.x + gridDim.x * (blockIdx.y + gridDim.y * blockIdx.z);';
+
 /**
  * keyTileCoords in key-tile-major launch order (the keyMajor knob, backward-wgmma-tune.ts): blocks
  * start in linear order (x fastest), so block i takes key tile i / (Hkv·B) of head pair i % (Hkv·B):
@@ -71,7 +75,7 @@ export const keyTileCoords: readonly string[] = [
  * q-tiles; in the grid's own order the last heads' heavy tiles started last and ran alone at the end.
  */
 export const keyMajorCoords: readonly string[] = [
-  '  const int heads = gridDim.y * gridDim.z, lin = blockIdx.x + gridDim.x * (blockIdx.y + gridDim.y * blockIdx.z);',
+  LINEAR_BLOCK,
   '  const int b = (lin % heads) / gridDim.y, hkv = (lin % heads) % gridDim.y, k0 = (lin / heads) * BN, group = a.H / a.Hkv;',
   ...keyTileCoords.slice(1),
 ];
@@ -82,7 +86,7 @@ export const keyMajorCoords: readonly string[] = [
  * (consecutive blocks share a head's Q and dO in L2; key-major order lost that: full 16K 17% slower).
  */
 export const firstTilesFirstCoords: readonly string[] = [
-  '  const int heads = gridDim.y * gridDim.z, lin = blockIdx.x + gridDim.x * (blockIdx.y + gridDim.y * blockIdx.z);',
+  LINEAR_BLOCK,
   '  const int rest = lin - heads, bh = lin < heads ? lin : rest / (gridDim.x - 1);',
   '  const int b = bh / gridDim.y, hkv = bh % gridDim.y, k0 = (lin < heads ? 0 : 1 + rest % (gridDim.x - 1)) * BN, group = a.H / a.Hkv;',
   ...keyTileCoords.slice(1),
@@ -216,6 +220,9 @@ export function statsSmemDecls(x: BackwardMmaExprs): string[] {
   ];
 }
 
+/** Which key tile and head pair a dK/dV block takes (the grid's order, or one of the two above). */
+export type BlockOrder = 'grid' | 'keyMajor' | 'firstTilesFirst';
+
 /**
  * The CTA's key-tile coordinates, then the mask's per-key part of its tile (backward-mask-hoists.ts)
  * by the block's `threads` threads.
@@ -223,7 +230,7 @@ export function statsSmemDecls(x: BackwardMmaExprs): string[] {
 export const keyTileSetup = (
   x: BackwardMmaExprs,
   threads = 'THREADS',
-  order: 'grid' | 'keyMajor' | 'firstTilesFirst' = 'grid',
+  order: BlockOrder = 'grid',
 ): string[] => [
   ...(x.order.keyTile ??
     { grid: keyTileCoords, keyMajor: keyMajorCoords, firstTilesFirst: firstTilesFirstCoords }[order]),

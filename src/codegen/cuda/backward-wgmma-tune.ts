@@ -57,6 +57,7 @@ import type { AttentionKernel } from '../../ir/kernel.js';
 import type { Node } from '../../ir/graph.js';
 import { Op } from '../../ir/ops.js';
 import { elementMaskNodes } from './backward-mask-hoists.js';
+import type { BlockOrder } from './backward-dkdv-parts.js';
 import { backwardTileMode } from '../../ir/tile-mode.js';
 import { wgmmaFn } from './wgmma-device.js';
 
@@ -119,10 +120,21 @@ export const TUNE_KNOBS = [
   'firstTilesFirst',
 ] as const;
 
+/** Round 10's default (every knob, 8-byte dQ atomics, ping-pong where the mask is cheap). */
+const PINGPONG_DEFAULT: BackwardWgmmaTune = {
+  ...ALL_TUNE,
+  dq8: true,
+  dqBulk: true,
+  pingPong: true,
+  pingPongCheapOnly: true,
+};
+/** Round 21's first step: the tile walk handed to the consumers where summaries are read. */
+const HANDOFF_DEFAULT: BackwardWgmmaTune = { ...PINGPONG_DEFAULT, tileHandoff: true };
+
 /**
  * The bench's tuned engines (bench/cuda/backward-emit.mjs: the producer kernel under each): one
  * knob each, then every knob but dq8 (an alternative to the 16-byte atomics), then with it too,
- * then that (the default) with dqBulk.
+ * then the later defaults and their alternatives; ws_ft is WGMMA_BWD_TUNE (backward-wgmma.ts).
  */
 export const TUNE_ENGINES: Readonly<Record<string, BackwardWgmmaTune>> = {
   ws_exp: { fastExp: true },
@@ -134,41 +146,28 @@ export const TUNE_ENGINES: Readonly<Record<string, BackwardWgmmaTune>> = {
   ws_n128: { n128: true },
   ws_all: ALL_TUNE,
   ws_all8: { ...ALL_TUNE, dq8: true },
-  // The default (WGMMA_BWD_TUNE = ws_all8's knobs) with dQ off the consumers' path.
+  // Round 9's default (ws_all8's knobs) with dQ off the consumers' path.
   ws_dqb: { ...ALL_TUNE, dq8: true, dqBulk: true },
   // ws_dqb with the consumer warpgroups out of lockstep.
   ws_pp: { ...ALL_TUNE, dq8: true, dqBulk: true, pingPong: true },
-  // The default without splitMask: with it ptxas serialises every wgmma of document, modality,
-  // dilated and neighbourhood's bwd_dkdv (C7512, insufficient registers; nvcc 13, D 128). On
-  // those patterns it is the default + splitCheapOnly.
+  // Round 9's default without splitMask: with it ptxas serialises every wgmma of document,
+  // modality, dilated and neighbourhood's bwd_dkdv (C7512, insufficient registers; nvcc 13, D 128).
+  // On those patterns it is that default + splitCheapOnly.
   ws_nosplit: { ...ALL_TUNE, dq8: true, splitMask: false },
-  // The tile walk handed to the consumers (document, modality): the default since round 21 (the
-  // cheap masks' knobs where the element mask is cheap), then with splitMask but no ping-pong,
-  // then the handoff alone (round 9's knobs, document's default before).
-  ws_ho: { ...ALL_TUNE, dq8: true, dqBulk: true, pingPong: true, pingPongCheapOnly: true, tileHandoff: true },
+  // The tile walk handed to the consumers (document, modality): with round 10's knobs (the cheap
+  // masks' set where the element mask is cheap), then with splitMask but no ping-pong, then the
+  // handoff alone (round 9's knobs, document's default before).
+  ws_ho: HANDOFF_DEFAULT,
   ws_ho_split: { ...ALL_TUNE, dq8: true, splitCheapOnly: true, tileHandoff: true },
   ws_ho_only: { ...ALL_TUNE, dq8: true, splitMask: false, tileHandoff: true },
-  // The default with key-tile-major block order.
-  ws_km: {
-    ...ALL_TUNE,
-    dq8: true,
-    dqBulk: true,
-    pingPong: true,
-    pingPongCheapOnly: true,
-    tileHandoff: true,
-    keyMajor: true,
-  },
-  // The default with every head's first key tile first.
-  ws_ft: {
-    ...ALL_TUNE,
-    dq8: true,
-    dqBulk: true,
-    pingPong: true,
-    pingPongCheapOnly: true,
-    tileHandoff: true,
-    firstTilesFirst: true,
-  },
+  // ws_ho with key-tile-major block order, then with every head's first key tile first (the default).
+  ws_km: { ...HANDOFF_DEFAULT, keyMajor: true },
+  ws_ft: { ...HANDOFF_DEFAULT, firstTilesFirst: true },
 };
+
+/** The block order keyTileSetup (backward-dkdv-parts.ts) takes for these knobs. */
+export const blockOrderOf = (t: BackwardWgmmaTune): BlockOrder =>
+  t.keyMajor ? 'keyMajor' : t.firstTilesFirst ? 'firstTilesFirst' : 'grid';
 
 /**
  * Whether the dK/dV kernel's mask is costly: its per-element part reads a tensor or divides (LOAD,

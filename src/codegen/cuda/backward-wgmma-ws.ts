@@ -24,7 +24,7 @@ import type { DkdvOrder } from './backward-residue.js';
 import { wgmmaSmemTiles } from './backward-wgmma-kernel.js';
 import { dqAdd2, wgmmaTileLambda } from './backward-wgmma-tile.js';
 import type { TileSync } from './backward-wgmma-tile.js';
-import { NO_TUNE, type BackwardWgmmaTune } from './backward-wgmma-tune.js';
+import { blockOrderOf, NO_TUNE, type BackwardWgmmaTune } from './backward-wgmma-tune.js';
 import {
   dqBulkDone,
   dqBulkInit,
@@ -164,8 +164,8 @@ function producerLoop(x: BackwardMmaExprs, bulk: boolean, handoff: boolean): str
 
 const releaseOf = (tune: BackwardWgmmaTune): string =>
   tune.pingPong
-    ? '  if ((tid & 127) == 0) mbar_arrive(&empty_bar[buf]); // per warpgroup (2 arrivals): its own barrier came last'
-    : "  if (tid == 0) mbar_arrive(&empty_bar[buf]); // the tile body's last barrier: all reads done";
+    ? 'if ((tid & 127) == 0) mbar_arrive(&empty_bar[buf]); // per warpgroup (2 arrivals): its own barrier came last'
+    : "if (tid == 0) mbar_arrive(&empty_bar[buf]); // the tile body's last barrier: all reads done";
 
 /** The consumer warpgroups' loop: the default kernel's tile body on each filled buffer. */
 function consumerLoop(x: BackwardMmaExprs, deterministic: boolean, tune: BackwardWgmmaTune): string[] {
@@ -173,9 +173,9 @@ function consumerLoop(x: BackwardMmaExprs, deterministic: boolean, tune: Backwar
     return handoffConsumerLoop(x, {
       start: tune.pingPong ? pingPongStart : [],
       tile: wgmmaTileLambda(x, deterministic, tileSync(tune, x.order), tune),
-      release: releaseOf(tune).trimStart(),
+      release: releaseOf(tune),
     });
-  const release = releaseOf(tune);
+  const release = `  ${releaseOf(tune)}`;
   return [
     ...(tune.pingPong ? pingPongStart : []),
     'int it = 0;',
@@ -240,11 +240,7 @@ export function wgmmaWsDkdvKernel(
     ...(bulk ? dqBulkSmemDecls : []),
     '  const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32, g = lane / 4, t4 = lane % 4, wg = warp / 4;',
     '  (void)wg;',
-    ...keyTileSetup(
-      x,
-      'DKDV_THREADS',
-      tune.keyMajor ? 'keyMajor' : tune.firstTilesFirst ? 'firstTilesFirst' : 'grid',
-    ),
+    ...keyTileSetup(x, 'DKDV_THREADS', blockOrderOf(tune)),
     '  if (tid == 0) {',
     '    for (int i = 0; i < 2; ++i) {',
     `      mbar_init(&full_bar[i], ${bulk ? 'DQ_LOADERS' : 'WS_PRODUCER'});`,

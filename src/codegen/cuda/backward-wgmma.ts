@@ -21,10 +21,10 @@ import { DQ_BULK_BYTES, DQ_BULK_LOADERS, DQ_LD, dqBulkHelpers } from './backward
 import { wgmmaDkdvKernel, wgmmaSmemBytes } from './backward-wgmma-kernel.js';
 import { pingPongHelpers, wgDqD } from './backward-wgmma-pingpong.js';
 import {
-  ALL_TUNE,
   NO_TUNE,
   handoffApplies,
   resolveTune,
+  TUNE_ENGINES,
   tuneHelpers,
   type BackwardWgmmaTune,
 } from './backward-wgmma-tune.js';
@@ -60,20 +60,12 @@ export const WGMMA_BWD_PRODUCER = true;
  * tile walk to the consumers where the classifier reads summaries (tileHandoff), which makes
  * document's mask cheap, so it takes the ping-pong kernel too: 16K 3.62 → 3.15 ms (0.90x → 1.04x
  * Flex; 3.74 → 3.21 in a second process), 4K 0.494 → 0.458; the hand-over alone was 2.5% slower.
- * Then every head's first key tile first where tiles are classified per position (firstTilesFirst,
- * engine ws_ft, same shapes, 16K): sinks + window 3.37 → 2.60 ms (0.98x → 1.27x Flex), causal
- * 13.66 → 13.31, document 3.11 → 3.13.
+ * Then every head's first key tile first where tiles are classified by position alone
+ * (firstTilesFirst, engine ws_ft, same shapes, 16K): sinks + window 3.37 → 2.60 ms (0.98x → 1.27x
+ * Flex), causal 13.66 → 13.31 (not on document: 3.11 → 3.13, more spills).
  * The kernel without a producer warpgroup (the opt-out) keeps NO_TUNE: it was not timed with them.
  */
-export const WGMMA_BWD_TUNE: BackwardWgmmaTune = {
-  ...ALL_TUNE,
-  dq8: true,
-  dqBulk: true,
-  pingPong: true,
-  pingPongCheapOnly: true,
-  tileHandoff: true,
-  firstTilesFirst: true,
-};
+export const WGMMA_BWD_TUNE: BackwardWgmmaTune = TUNE_ENGINES.ws_ft!;
 /** The most dynamic shared memory an sm_90 CTA may have (227 KiB). */
 const SM90_SMEM = 227 * 1024;
 
