@@ -9,6 +9,7 @@ the round-9 decode and backward profiles (docs/PERFORMANCE.md)."""
 import argparse
 import collections
 import csv
+import re
 
 
 def kernels(path):
@@ -56,13 +57,15 @@ def summary(name, header, rows, top):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument('csv')
-    ap.add_argument('kernel', help='a substring of the kernel name (the first match is summarised)')
+    ap.add_argument('kernel', help='a regex searched in the kernel name (the first match is summarised)')
     ap.add_argument('--top', type=int, default=25)
+    ap.add_argument('--all', action='store_true', help='summarise every matching kernel, not just the first')
     a = ap.parse_args()
-    match = next((k for k in kernels(a.csv) if a.kernel in k[0]), None)
-    if match is None:
-        raise SystemExit(f'no kernel whose name contains {a.kernel!r} in {a.csv}')
-    print(summary(*match, a.top))
+    matches = [k for k in kernels(a.csv) if re.search(a.kernel, k[0])]
+    if not matches:
+        raise SystemExit(f'no kernel whose name matches {a.kernel!r} in {a.csv}')
+    for match in matches if a.all else matches[:1]:
+        print(summary(*match, a.top))
 
 
 if __name__ == '__main__':
