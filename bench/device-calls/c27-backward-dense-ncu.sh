@@ -22,10 +22,10 @@ grep -E '^\| |ncu:' $O/run.log | tail -n 12
 ncu --import $O/ncu/bwd.ncu-rep --page details > $O/ncu/details.txt 2>&1
 ncu --import $O/ncu/bwd.ncu-rep --page source --csv --print-source sass > $O/ncu/sass.csv 2>/dev/null
 grep -E '^  [a-zA-Z_].*\(|Duration|Compute \(SM\) Throughput|Registers Per|Achieved Occupancy|Warp Cycles Per Issued|No Eligible|Executed Ipc A|Memory Throughput' $O/ncu/details.txt | head -80
-for k in attnc_full_backward.*bwd_dkdv attnc_causal_backward.*bwd_dkdv; do
-  python3 bench/cuda/sass-summary.py $O/ncu/sass.csv "$k" --top 20 > $O/ncu/sass-${k%%_backward*}.txt 2>&1
-  head -n 45 $O/ncu/sass-${k%%_backward*}.txt
+for p in full causal; do
+  python3 bench/cuda/sass-summary.py $O/ncu/sass.csv "_$p.*bwd_dkdv" --top 20 > $O/ncu/sass-$p.txt 2>&1
+  head -n 45 $O/ncu/sass-$p.txt
 done
 python3 bench/cuda/sass-summary.py $O/ncu/sass.csv "^(?!.*attnc)" --all --top 20 > $O/ncu/sass-sdpa.txt 2>&1
 head -n 90 $O/ncu/sass-sdpa.txt
-tar czf "$OUT/c27.tgz" -C $O gpu.txt run.log ncu/details.txt ncu/sass.csv ncu/sass-*.txt
+tar czf "$OUT/c27.tgz" -C $O gpu.txt run.log ncu/details.txt ncu/sass.csv $(cd $O && ls ncu/sass-*.txt)

@@ -52,18 +52,20 @@ describe('wgmma backward tune: the defaults', () => {
       pingPongCheapOnly: true,
       tileHandoff: true,
       firstTilesFirst: true,
+      dsMatrix: true,
     });
-    expect(WGMMA_BWD_TUNE).toEqual(TUNE_ENGINES.ws_ft);
-    expect(code('full', WGMMA_BWD_TUNE)).toBe(code('full', TUNE_ENGINES.ws_ho)); // every tile full
-    expect(code('causal', WGMMA_BWD_TUNE)).not.toBe(code('causal', TUNE_ENGINES.ws_ho));
-    const ft = { firstTilesFirst: true };
-    expect(code('full', WGMMA_BWD_TUNE)).toBe(code('full', TUNE_ENGINES.ws_pp));
+    expect(WGMMA_BWD_TUNE).toEqual(TUNE_ENGINES.ws_dsm);
+    const ds = { dsMatrix: true };
+    expect(code('full', WGMMA_BWD_TUNE)).toBe(code('full', { ...TUNE_ENGINES.ws_ho, ...ds })); // every tile full
+    expect(code('causal', WGMMA_BWD_TUNE)).not.toBe(code('causal', { ...TUNE_ENGINES.ws_ho, ...ds }));
+    const ft = { firstTilesFirst: true, ...ds };
+    expect(code('full', WGMMA_BWD_TUNE)).toBe(code('full', { ...TUNE_ENGINES.ws_pp, ...ds }));
     expect(code('causal', WGMMA_BWD_TUNE)).toBe(code('causal', { ...TUNE_ENGINES.ws_pp, ...ft }));
     // Residue classes and 2-D patches keep their own block coordinates.
-    expect(code('dilated', WGMMA_BWD_TUNE)).toBe(code('dilated', TUNE_ENGINES.ws_pp));
+    expect(code('dilated', WGMMA_BWD_TUNE)).toBe(code('dilated', { ...TUNE_ENGINES.ws_pp, ...ds }));
     // Document: with the walk handed over its mask is cheap, so it takes the ping-pong kernel.
     expect(code('document', WGMMA_BWD_TUNE)).toBe(
-      code('document', { ...TUNE_ENGINES.ws_pp, tileHandoff: true }),
+      code('document', { ...TUNE_ENGINES.ws_pp, tileHandoff: true, ...ds }),
     );
     expect(code('document', WGMMA_BWD_TUNE)).not.toBe(code('document', R9_TUNE)); // round 20's default
     // heavy_hitter reads a tensor per element (costly) and classifies its tiles by position.
@@ -111,6 +113,7 @@ describe('wgmma backward tune: the defaults', () => {
       'ws_ho_only',
       'ws_km',
       'ws_ft',
+      'ws_dsm',
     ]);
     expect(TUNE_ENGINES.ws_nosplit).toEqual({ ...R9_TUNE, splitMask: false });
     expect(TUNE_ENGINES.ws_dqb).toEqual({ ...R9_TUNE, dqBulk: true });

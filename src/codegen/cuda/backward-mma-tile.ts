@@ -134,12 +134,14 @@ function pText(x: BackwardMmaExprs, fast: boolean): string {
 
 /**
  * dscore′ = P·(dP − delta); the param/tensor gradients; dS = dscore′·∂score′/∂score, in s and (unless
- * deterministic) at `dsAt` in shared memory, the element offset of (query ql, key kl) in Ss.
+ * deterministic, or `storeDs` false: the caller stores it) at `dsAt` in shared memory, the element
+ * offset of (query ql, key kl) in Ss.
  */
 export function dsStep(
   x: BackwardMmaExprs,
   deterministic: boolean,
   dsAt = 'swz<BN>(ql, kl & ~7) + (kl & 7)',
+  storeDs = !deterministic,
 ): string[] {
   const loads = x.loads.map((l) => {
     const idx = l.index.map(read);
@@ -153,7 +155,7 @@ export function dsStep(
     // Deterministic mode: the dQ kernel sums the param gradients (tensor ones are refused).
     ...(deterministic ? [] : [...x.dParams.map((c, n) => `gp[${n}] += dsp * ${read(c)};`), ...loads]),
     `s[j][e] = dsp * ${read(x.dScore)};`,
-    ...(deterministic ? [] : [`Ss[${dsAt}] = from_f32(s[j][e]); // dS, [query][key]`]),
+    ...(storeDs ? [`Ss[${dsAt}] = from_f32(s[j][e]); // dS, [query][key]`] : []),
   ]);
 }
 

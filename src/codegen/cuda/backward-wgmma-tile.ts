@@ -59,6 +59,8 @@ export interface RegAOptions {
   readonly at?: DescAt;
   /** One m64n128 wgmma per k-step at width 128 (wg_pv_w), instead of two m64n64. */
   readonly n128?: boolean;
+  /** Lines after the A fragments are packed, before wgmma.fence (packFirst only). */
+  readonly afterPack?: readonly string[];
 }
 
 /** The wgmmas of one k-step kv: A fragment `pa`, B rows kv·16.. of `tile`. */
@@ -106,6 +108,7 @@ function gemmRegAPacked(acc: string, src: string, width: string, tile: string, o
     `  ${pa}[kv][2] = pack2(${src}[2 * kv + 1][0], ${src}[2 * kv + 1][1]);`,
     `  ${pa}[kv][3] = pack2(${src}[2 * kv + 1][2], ${src}[2 * kv + 1][3]);`,
     '}',
+    ...(o.afterPack ?? []),
     `acc_fence(${acc});`,
     'wg_fence();',
     '#pragma unroll',
@@ -217,6 +220,19 @@ const DESC_LO_DECLS = [
   '  const unsigned qt_d = desc_lo(Qb, 1024), ot_d = desc_lo(Ob, 1024); // MN-major views',
 ];
 
+/**
+ * dS into its [query][key] panels from dK's packed A fragments (the dsMatrix knob): pa_dk[kv][m] is
+ * the 8 × 8 block of keys 16·warp + 8·(m & 1).. × queries 8·(2 kv + m / 2).. held as the
+ * accumulators hold Sᵀ (a lane's pair: one key, two queries); stored transposed, each 16-byte row
+ * of 8 keys lands where the element stores put it (pswz's chunk of row `query`).
+ */
+const DS_MATRIX_STORE: readonly string[] = [
+  '// dS, [query][key]: lane L names row L % 8 of block L / 8.',
+  '#pragma unroll',
+  'for (int kv = 0; kv < BM / 16; ++kv)',
+  '  stsm_x4_t(Ss + pswz<BM>(lane & 7, warp * 16 + 8 * ((lane >> 3) & 1)) + (2 * kv + (lane >> 4)) * (8 * 64), pa_dk[kv]);',
+];
+
 /** The `tile(MASKED, qt, buf)` lambda of the wgmma dK/dV kernel. */
 export function wgmmaTileLambda(
   x: BackwardMmaExprs,
@@ -226,6 +242,8 @@ export function wgmmaTileLambda(
 ): string[] {
   const at = tune.descLo ? dscLo : du64;
   const regA: RegAOptions = { packFirst: tune.packFirst, at, n128: tune.n128 };
+  const dsMatrix = !deterministic && tune.dsMatrix === true && tune.packFirst === true;
+  const dsByElement = !deterministic && !dsMatrix;
   return [
     // MASKED is a run-time flag: two inlined copies of this body (masked, full) cost 64-190 bytes
     // of spills at D = 128 (the register allocator plans both in one loop); one copy, 0-20.
@@ -248,9 +266,15 @@ export function wgmmaTileLambda(
     ...indent(gemmRegA('dv', 's', 'DV', 'ot_d', regA), '  '),
     '  wg_wait<1>();',
     '  acc_fence(dp);',
-    ...indent(dsStep(x, deterministic, 'pswz<BM>(t4 * 2 + (e & 1), kl) + (kl & 7) + j * (8 * 64)'), '  '),
+    ...indent(
+      dsStep(x, deterministic, 'pswz<BM>(t4 * 2 + (e & 1), kl) + (kl & 7) + j * (8 * 64)', dsByElement),
+      '  ',
+    ),
     '  // dK += dSᵀ·Q.',
-    ...indent(gemmRegA('dk', 's', 'D', 'qt_d', regA), '  '),
+    ...indent(
+      gemmRegA('dk', 's', 'D', 'qt_d', dsMatrix ? { ...regA, afterPack: DS_MATRIX_STORE } : regA),
+      '  ',
+    ),
     ...(deterministic
       ? ['  wg_wait<0>();']
       : [

@@ -52,6 +52,12 @@
 //              causal 13.66 → 13.31, document 3.11 → 3.13 (deterministic 4.74 → 4.87, its kernel
 //              spilling 168 bytes instead of 68: dropped where the classifier reads summaries);
 //              on full, where every key tile has the same walk, 26.25 → 28.23: dropped there too.
+//   dsMatrix   (with packFirst, atomic mode) dS into shared memory by stmatrix.trans from the packed
+//              A fragments of dK += dSᵀ·Q (4 STSM a thread and tile): the accumulators are Sᵀ, and
+//              the 32 16-bit stores a thread and tile, each with its own conversion and swizzled
+//              address, were a fifth of the consumers' instructions (ncu, H100 full 16K, call 27:
+//              8.62 G warp instructions against cuDNN's 6.07 G; STS 542 M against cuDNN's 105 M
+//              of STS and STSM, F2FP 539 M against 270 M).
 
 import type { AttentionKernel } from '../../ir/kernel.js';
 import type { Node } from '../../ir/graph.js';
@@ -61,7 +67,7 @@ import type { BlockOrder } from './backward-dkdv-parts.js';
 import { backwardTileMode } from '../../ir/tile-mode.js';
 import { wgmmaFn } from './wgmma-device.js';
 
-/** The knobs (all off by default: the kernel the H200 timed last). */
+/** The knobs (all off by default: the kernel the H200 timed last; WGMMA_BWD_TUNE is the default set). */
 export interface BackwardWgmmaTune {
   readonly fastExp?: boolean;
   readonly splitMask?: boolean;
@@ -77,6 +83,7 @@ export interface BackwardWgmmaTune {
   readonly tileHandoff?: boolean;
   readonly keyMajor?: boolean;
   readonly firstTilesFirst?: boolean;
+  readonly dsMatrix?: boolean;
 }
 
 export const NO_TUNE: BackwardWgmmaTune = {};
@@ -100,6 +107,7 @@ export const ALL_TUNE: Required<BackwardWgmmaTune> = {
   tileHandoff: false,
   keyMajor: false,
   firstTilesFirst: false,
+  dsMatrix: false,
 };
 
 /** The knob names. */
@@ -118,6 +126,7 @@ export const TUNE_KNOBS = [
   'tileHandoff',
   'keyMajor',
   'firstTilesFirst',
+  'dsMatrix',
 ] as const;
 
 /** Round 10's default (every knob, 8-byte dQ atomics, ping-pong where the mask is cheap). */
@@ -134,7 +143,7 @@ const HANDOFF_DEFAULT: BackwardWgmmaTune = { ...PINGPONG_DEFAULT, tileHandoff: t
 /**
  * The bench's tuned engines (bench/cuda/backward-emit.mjs: the producer kernel under each): one
  * knob each, then every knob but dq8 (an alternative to the 16-byte atomics), then with it too,
- * then the later defaults and their alternatives; ws_ft is WGMMA_BWD_TUNE (backward-wgmma.ts).
+ * then the later defaults and their alternatives; ws_dsm is WGMMA_BWD_TUNE (backward-wgmma.ts).
  */
 export const TUNE_ENGINES: Readonly<Record<string, BackwardWgmmaTune>> = {
   ws_exp: { fastExp: true },
@@ -163,6 +172,8 @@ export const TUNE_ENGINES: Readonly<Record<string, BackwardWgmmaTune>> = {
   // ws_ho with key-tile-major block order, then with every head's first key tile first (the default).
   ws_km: { ...HANDOFF_DEFAULT, keyMajor: true },
   ws_ft: { ...HANDOFF_DEFAULT, firstTilesFirst: true },
+  // ws_ft with dS stored by stmatrix.trans (the default since round 22).
+  ws_dsm: { ...HANDOFF_DEFAULT, firstTilesFirst: true, dsMatrix: true },
 };
 
 /** The block order keyTileSetup (backward-dkdv-parts.ts) takes for these knobs. */
@@ -218,6 +229,9 @@ export function resolveTune(
   // first, anywhere; there it was no faster and spilled twice the bytes).
   const byPosition = backwardTileMode(kernel) === 'dynamic' && kernel.summaries.length === 0;
   if (t.firstTilesFirst && !byPosition) t = { ...t, firstTilesFirst: false };
+  // The packed dK fragments are what it stores; at D = 64 (dK's wgmmas half as long) it was 2–5%
+  // slower (H100 16K, calls 29–30: softcap, document; causal within the spread).
+  if (t.dsMatrix && (!t.packFirst || kernel.schedule.headDim < 128)) t = { ...t, dsMatrix: false };
   return t;
 }
 
@@ -232,6 +246,16 @@ export function tuneHelpers(t: BackwardWgmmaTune, dtype: 'f16' | 'bf16'): string
           '__device__ __forceinline__ void wg_pv_w(float (&d)[W / 8][4], const unsigned (&a)[4], uint64_t db) {',
           '  if constexpr (W == 128) wg_pv128(d, a, db);',
           '  else wg_pv<0>(d, a, db);',
+          '}',
+        ]
+      : []),
+    ...(t.dsMatrix
+      ? [
+          '// Four 8 × 8 16-bit matrices of registers r, stored transposed: lane L gives the address of',
+          '// row L % 8 of matrix L / 8 (sm_90).',
+          '__device__ __forceinline__ void stsm_x4_t(T* dst, const unsigned (&r)[4]) {',
+          '  asm volatile("stmatrix.sync.aligned.m8n8.x4.trans.shared.b16 [%0], {%1, %2, %3, %4};\\n"',
+          '               ::"r"(smem_addr(dst)), "r"(r[0]), "r"(r[1]), "r"(r[2]), "r"(r[3]) : "memory");',
           '}',
         ]
       : []),

@@ -63,9 +63,13 @@ export const WGMMA_BWD_PRODUCER = true;
  * Then every head's first key tile first where tiles are classified by position alone
  * (firstTilesFirst, engine ws_ft, same shapes, 16K): sinks + window 3.37 → 2.60 ms (0.98x → 1.27x
  * Flex), causal 13.66 → 13.31 (not on document: 3.11 → 3.13, more spills).
+ * Round 22 (engine ws_dsm, H100, same shapes, 16K, checked first: gradients bit-equal to ws_ft's):
+ * dS stored by stmatrix.trans (dsMatrix, D = 128): softcap 18.5–18.7 → 15.7–15.8 ms, sinks + window
+ * 2.56 → 2.46–2.48, sliding 2.38 → 2.29, ALiBi 13.65 → 13.25, causal, prefix, dilated, neighbourhood
+ * and document 1–3% faster; full within its run-to-run spread.
  * The kernel without a producer warpgroup (the opt-out) keeps NO_TUNE: it was not timed with them.
  */
-export const WGMMA_BWD_TUNE: BackwardWgmmaTune = TUNE_ENGINES.ws_ft!;
+export const WGMMA_BWD_TUNE: BackwardWgmmaTune = TUNE_ENGINES.ws_dsm!;
 /** The most dynamic shared memory an sm_90 CTA may have (227 KiB). */
 const SM90_SMEM = 227 * 1024;
 
@@ -187,7 +191,9 @@ export function renderCudaBackwardWgmma(
   const asked = options.tune ?? (producer ? WGMMA_BWD_TUNE : NO_TUNE);
   const bulk = asked.dqBulk === true && dqBulkApplies(kernel, producer, options.deterministic === true);
   const handoff = producer && handoffApplies(kernel, backwardPatchAsked(kernel));
-  const tune = resolveTune(kernel, asked, bulk, handoff);
+  // The deterministic mode keeps no dS in shared memory (bwd_dq recomputes it): no dsMatrix.
+  const modeAsked = options.deterministic ? { ...asked, dsMatrix: false } : asked;
+  const tune = resolveTune(kernel, modeAsked, bulk, handoff);
   const engine = producer ? wgmmaWsEngine(tune) : wgmmaEngine(tune);
   return { kind: 'cuda-backward-wgmma', ...renderTensorCoreBackward(kernel, engine, options) };
 }
