@@ -6,11 +6,10 @@
 // knob replaces those stores and nothing else; and where it is dropped. The numerics: H100 calls
 // 28–30 (bench/device-calls/c28-backward-ds-matrix.sh) checked every pattern against torch
 // autograd (gradients bit-equal to the element stores' kernel).
-import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { renderCudaBackwardWgmma, WGMMA_BWD_TUNE } from '../../src/codegen/cuda/backward-wgmma.js';
+import { WGMMA_BWD_TUNE } from '../../src/codegen/cuda/backward-wgmma.js';
 import type { BackwardWgmmaTune } from '../../src/codegen/cuda/backward-wgmma-tune.js';
-import { compile } from '../../src/index.js';
+import { producerBackwardCode } from './backward-engines.js';
 
 /** pswz<ROWS>(row, col) as the kernel defines it (128-byte XOR swizzle of 64-wide panels). */
 const pswz = (rows: number, row: number, col: number): number =>
@@ -57,19 +56,7 @@ describe('dsMatrix: stmatrix.trans addressing', () => {
   });
 });
 
-const kernelOf = (name: string, headDim: number) => {
-  const file = `stdlib/${name}.attn`;
-  return compile(readFileSync(file, 'utf8'), {
-    target: 'cuda',
-    file,
-    headDim,
-    dtype: 'bf16',
-    lse: true,
-    limits: { maxWorkgroupStorageBytes: 227 * 1024 },
-  }).kernel;
-};
-const code = (name: string, tune: BackwardWgmmaTune, headDim = 128, deterministic = false): string =>
-  renderCudaBackwardWgmma(kernelOf(name, headDim), { producer: true, deterministic, tune }).code;
+const code = producerBackwardCode;
 const without: BackwardWgmmaTune = { ...WGMMA_BWD_TUNE, dsMatrix: false };
 
 describe('dsMatrix: what it changes', () => {

@@ -4,12 +4,36 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect } from 'vitest';
 import { compileCudaBackwardMma, compileCudaBackwardWgmma } from '../../src/backward.js';
+import { renderCudaBackwardWgmma } from '../../src/codegen/cuda/backward-wgmma.js';
+import { compile } from '../../src/index.js';
 import { TUNE_ENGINES } from '../../src/codegen/cuda/backward-wgmma-tune.js';
 import type { BackwardWgmmaTune } from '../../src/codegen/cuda/backward-wgmma-tune.js';
 import type { Shape } from '../support/arbitraries.js';
 import type { MmaCheckOptions } from '../backward/mma-check.js';
 import type { Schedule } from '../../src/ir/kernel.js';
 import { expectOk, run, scratchDir, sassOnly } from './support.js';
+
+/** Stdlib kernel `name` as the CUDA backward takes it (bf16, lse, a Hopper's 227 KiB of shared memory). */
+export const stdlibBackwardKernel = (name: string, headDim: number) => {
+  const file = `stdlib/${name}.attn`;
+  return compile(readFileSync(file, 'utf8'), {
+    target: 'cuda',
+    file,
+    headDim,
+    dtype: 'bf16',
+    lse: true,
+    limits: { maxWorkgroupStorageBytes: 227 * 1024 },
+  }).kernel;
+};
+
+/** The producer kernel's backward source of stdlib `name` with the tile-body knobs `tune`. */
+export const producerBackwardCode = (
+  name: string,
+  tune?: BackwardWgmmaTune,
+  headDim = 128,
+  deterministic = false,
+): string =>
+  renderCudaBackwardWgmma(stdlibBackwardKernel(name, headDim), { producer: true, deterministic, tune }).code;
 
 /** Kernel `name`'s text in `code`, up to the next kernel (or the end). */
 const kernelOf = (code: string, name: string): string => {

@@ -4,7 +4,7 @@
 // one on every shared-memory address, and nvcc sm_90a builds the tuned kernels with warnings as
 // errors, bounded spills and no ptxas-injected warpgroup.arrive. The numerics are checked on the
 // H200 by bench/cuda/backward.py (ENGINES=ws,ws_*: each against torch autograd before timing).
-import { readFileSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import {
@@ -20,23 +20,11 @@ import {
   TUNE_KNOBS,
   type BackwardWgmmaTune,
 } from '../../src/codegen/cuda/backward-wgmma-tune.js';
-import { compile } from '../../src/index.js';
 import { expectNoSpills, expectOk, run, scratchDir, sassOnly } from './support.js';
+import { producerBackwardCode, stdlibBackwardKernel } from './backward-engines.js';
 
-const kernelOf = (name: string, headDim: number) => {
-  const file = `stdlib/${name}.attn`;
-  return compile(readFileSync(file, 'utf8'), {
-    target: 'cuda',
-    file,
-    headDim,
-    dtype: 'bf16',
-    lse: true,
-    limits: { maxWorkgroupStorageBytes: 227 * 1024 },
-  }).kernel;
-};
-
-const code = (name: string, tune?: BackwardWgmmaTune, headDim = 128, deterministic = false): string =>
-  renderCudaBackwardWgmma(kernelOf(name, headDim), { producer: true, deterministic, tune }).code;
+const kernelOf = stdlibBackwardKernel;
+const code = producerBackwardCode;
 
 /** Round 9's default (every knob but dqBulk / pingPong, 8-byte dQ atomics): the knobs' baseline. */
 const R9_TUNE: BackwardWgmmaTune = { ...ALL_TUNE, dq8: true };
