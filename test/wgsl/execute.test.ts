@@ -1,7 +1,7 @@
 // WGSL kernels executed on WebGPU (lavapipe on CI) agree with the dense float64 reference:
 // tails that are not tile multiples, Nq ≠ Nk, GQA, offsets, fully masked rows, large scores,
 // int semantics, several schedules and f16 storage.
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { Graph, type Node } from '../../src/ir/graph.js';
 import type { AttentionKernel } from '../../src/ir/kernel.js';
 import { Op } from '../../src/ir/ops.js';
@@ -21,7 +21,7 @@ import {
   randomDocs,
   render,
   runCase,
-  useEngine,
+  runOnEngine,
   withSchedule,
 } from './harness.js';
 
@@ -34,8 +34,7 @@ const softcapAlibi = (cap: number) => (s: number, _b: number, h: number, q: numb
 describe.each(['row', 'coop'] as const)(
   'WGSL attention, %s engine, matches the reference (f32, rel. error ≤ 1e-5)',
   (engine) => {
-    beforeEach(() => useEngine(engine));
-    afterEach(() => useEngine('row'));
+    runOnEngine(engine);
 
     it('full: GQA 2:1, B=2, Nq ≠ Nk, neither a tile multiple', async () => {
       for (const [Nq, Nk] of [
@@ -232,8 +231,7 @@ describe('the runtime', () => {
 const hasF16 = (await getDevice()).features.has('shader-f16');
 
 describe.each(['row', 'coop'] as const)('f16 storage, %s engine (rel. error ≤ 2e-3)', (engine) => {
-  beforeEach(() => useEngine(engine));
-  afterEach(() => useEngine('row'));
+  runOnEngine(engine);
   const f16 = withSchedule(testSchedule, { dtype: 'f16' });
   // CI's lavapipe has shader-f16, so CI always runs this (and fails without it); elsewhere it is skipped.
   it.skipIf(!hasF16 && !process.env.CI)('sliding window and document kernels in f16', async () => {

@@ -1,7 +1,7 @@
 // Shared by the WGSL GPU tests: render a kernel, run it on the process's WebGPU device and
 // compare with the dense float64 reference (src/runtime/reference.ts).
 import type { TestSchedule } from '../support/hand-kernels.js';
-import { expect } from 'vitest';
+import { afterEach, beforeEach, expect } from 'vitest';
 import { renderWgsl } from '../../src/codegen/wgsl/index.js';
 import type { Artifact } from '../../src/codegen/artifact.js';
 import { Graph, type Node } from '../../src/ir/graph.js';
@@ -64,9 +64,18 @@ function values(n: number, rand: () => number, spec: Case['values']): Float32Arr
 export type WgslEngine = 'row' | 'coop';
 let engine: WgslEngine = 'row';
 
-/** The engine runCase renders for (tests set it in a beforeEach of a describe.each over engines). */
-export function useEngine(e: WgslEngine): void {
-  engine = e;
+/**
+ * runCase renders for `e` in each test of the calling describe block, and each test ends back on
+ * 'row': with modules shared between the files of a worker (vitest.config.ts), this module outlives
+ * the file, so no later test or file may inherit the engine.
+ */
+export function runOnEngine(e: WgslEngine): void {
+  beforeEach(() => {
+    engine = e;
+  });
+  afterEach(() => {
+    engine = 'row';
+  });
 }
 
 /**
