@@ -242,7 +242,8 @@ export function wgmmaTileLambda(
 ): string[] {
   const at = tune.descLo ? dscLo : du64;
   const regA: RegAOptions = { packFirst: tune.packFirst, at, n128: tune.n128 };
-  const dsMatrix = !deterministic && tune.dsMatrix === true && tune.packFirst === true;
+  // resolveTune keeps dsMatrix only where it applies (atomic mode, packFirst, D 128).
+  const dsMatrix = tune.dsMatrix === true;
   const dsByElement = !deterministic && !dsMatrix;
   return [
     // MASKED is a run-time flag: two inlined copies of this body (masked, full) cost 64-190 bytes

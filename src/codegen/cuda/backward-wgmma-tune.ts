@@ -216,6 +216,7 @@ export function resolveTune(
   asked: BackwardWgmmaTune,
   bulkApplies: boolean,
   handoffOk = false,
+  deterministic = false,
 ): BackwardWgmmaTune {
   const handoff = asked.tileHandoff === true && handoffOk;
   const costly = costlyMask(kernel, handoff);
@@ -229,9 +230,11 @@ export function resolveTune(
   // first, anywhere; there it was no faster and spilled twice the bytes).
   const byPosition = backwardTileMode(kernel) === 'dynamic' && kernel.summaries.length === 0;
   if (t.firstTilesFirst && !byPosition) t = { ...t, firstTilesFirst: false };
-  // The packed dK fragments are what it stores; at D = 64 (dK's wgmmas half as long) it was 2–5%
-  // slower (H100 16K, calls 29–30: softcap, document; causal within the spread).
-  if (t.dsMatrix && (!t.packFirst || kernel.schedule.headDim < 128)) t = { ...t, dsMatrix: false };
+  // The packed dK fragments are what it stores; the deterministic mode keeps no dS in shared memory
+  // (bwd_dq recomputes it); at D = 64 (dK's wgmmas half as long) it was 2–5% slower (H100 16K,
+  // calls 29–30: softcap, document; causal within the spread).
+  const dsOk = t.packFirst === true && !deterministic && kernel.schedule.headDim >= 128;
+  if (t.dsMatrix && !dsOk) t = { ...t, dsMatrix: false };
   return t;
 }
 

@@ -191,9 +191,7 @@ export function renderCudaBackwardWgmma(
   const asked = options.tune ?? (producer ? WGMMA_BWD_TUNE : NO_TUNE);
   const bulk = asked.dqBulk === true && dqBulkApplies(kernel, producer, options.deterministic === true);
   const handoff = producer && handoffApplies(kernel, backwardPatchAsked(kernel));
-  // The deterministic mode keeps no dS in shared memory (bwd_dq recomputes it): no dsMatrix.
-  const modeAsked = options.deterministic ? { ...asked, dsMatrix: false } : asked;
-  const tune = resolveTune(kernel, modeAsked, bulk, handoff);
+  const tune = resolveTune(kernel, asked, bulk, handoff, options.deterministic === true);
   const engine = producer ? wgmmaWsEngine(tune) : wgmmaEngine(tune);
   return { kind: 'cuda-backward-wgmma', ...renderTensorCoreBackward(kernel, engine, options) };
 }
