@@ -64,6 +64,8 @@ export const MMA_KNOB_NAMES = [
   'MMA_QWARPS',
   'MMA_QKEYS',
   'MMA_QSTAGES',
+  // Their register cap (__launch_bounds__ minimum blocks an SM; default ATTNC_DEC_MMA_MIN_BLOCKS).
+  'MMA_QMIN_BLOCKS',
   // KIVI int4 / int2 caches on the tensor-core kernel (decode-mma-kivi.ts): 1 (default) on, 0 SIMT.
   'MMA_KIVI',
   // Lean per-step code, bits 1 (rescale on a max rise) and 2 (one row half): decode-mma-lean.ts.
@@ -149,6 +151,12 @@ export const DECODE_KNOB_VARIANTS: readonly DecodeKnobVariant[] = [
       ['q_w4s4', { MMA_QWARPS: 4, MMA_QKEYS: 16, MMA_QSTAGES: 4 }],
       ['q_w4s6', { MMA_QWARPS: 4, MMA_QKEYS: 16, MMA_QSTAGES: 6 }],
       ['q_w4k32s3', { MMA_QWARPS: 4, MMA_QKEYS: 32, MMA_QSTAGES: 3 }],
+      // Occupancy under the lean code: the 8-warp block takes 184 registers (sm_90a), so one block
+      // (8 warps) an SM; 4-warp blocks capped at 170 registers fit 3 an SM (12 warps, no spills),
+      // 2-warp blocks 6. Their shared memory: 74 KiB (w4), 37 KiB (w2) a block.
+      ['q_l3_w4m3', { MMA_LEAN: 3, MMA_QWARPS: 4, MMA_QMIN_BLOCKS: 3 }],
+      ['q_l3_w4k16s4m3', { MMA_LEAN: 3, MMA_QWARPS: 4, MMA_QKEYS: 16, MMA_QSTAGES: 4, MMA_QMIN_BLOCKS: 3 }],
+      ['q_l3_w2m6', { MMA_LEAN: 3, MMA_QWARPS: 2, MMA_QMIN_BLOCKS: 6 }],
     ] as const
   ).map(([name, knobs]) => ({ name, knobs, formats: ['int8', 'e4m3'] })),
   // KIVI int4 / int2 (per-channel K groups, per-token V groups, recent f16 window): 'default' is

@@ -64,7 +64,7 @@ export function mmaQuantOf(k: AttentionKernel): MmaQuant | undefined {
  * and 7% (e4m3) faster than 16 keys a warp, and faster at 32K too; more stages or 4 warps did not
  * help (the int8 kernel is bound by its conversions, not by the bytes in flight).
  */
-export const QUANT_TILE_DEFAULTS: Readonly<Partial<Record<'WARPS' | 'KEYS' | 'STAGES', number>>> = {
+export const QUANT_TILE_DEFAULTS: Readonly<Partial<Record<'WARPS' | 'KEYS' | 'STAGES' | 'MIN_BLOCKS', number>>> = {
   KEYS: 32,
 };
 
@@ -72,11 +72,11 @@ export const QUANT_TILE_DEFAULTS: Readonly<Partial<Record<'WARPS' | 'KEYS' | 'ST
 export const quantStreamBytesPerKey = (D: number, DV: number): number => D + 16 + DV + 32 + 8;
 
 /**
- * Knobs of the quantized tiles alone: `-DATTNC_DEC_MMA_QWARPS=n` / `QKEYS` / `QSTAGES` sweep a
+ * Knobs of the quantized tiles alone: `-DATTNC_DEC_MMA_QWARPS=n` / `QKEYS` / `QSTAGES` / `QMIN_BLOCKS` sweep a
  * quantized kernel's stream without touching a 16-bit float kernel built with the same flags (a
  * staged kernel's float twin shares the translation unit, and macros are global). Their defaults
  * (QUANT_TILE_DEFAULTS where its stream fits 227 KiB, else the shared knob's name, expanded where
- * used) keep ATTNC_DEC_MMA_WARPS / KEYS / STAGES setting both. A stage of 1-byte codes holds
+ * used) keep ATTNC_DEC_MMA_WARPS / KEYS / STAGES / MIN_BLOCKS setting both. A stage of 1-byte codes holds
  * about twice the keys of a bf16 stage in the same shared memory: more stages or more keys a
  * warp keep more bytes in flight.
  */
@@ -84,22 +84,23 @@ export function quantTileKnobs(D: number, DV: number, d = QUANT_TILE_DEFAULTS): 
   const keys = (d.WARPS ?? 8) * (d.KEYS ?? 16) * (d.STAGES ?? 2);
   const own = keys * quantStreamBytesPerKey(D, DV) <= 227 * 1024;
   return [
-    ...(['WARPS', 'KEYS', 'STAGES'] as const).flatMap((n) => [
+    ...(['WARPS', 'KEYS', 'STAGES', 'MIN_BLOCKS'] as const).flatMap((n) => [
       `#ifndef ATTNC_DEC_MMA_Q${n}`,
       `#define ATTNC_DEC_MMA_Q${n} ${own && d[n] !== undefined ? d[n] : `ATTNC_DEC_MMA_${n}`}`,
       '#endif',
     ]),
     'static_assert(ATTNC_DEC_MMA_QWARPS >= 1 && ATTNC_DEC_MMA_QWARPS <= 16 && ATTNC_DEC_MMA_QSTAGES >= 2, "ATTNC_DEC_MMA_QWARPS: 1..16; QSTAGES: 2 or more");',
     'static_assert(ATTNC_DEC_MMA_QKEYS >= 16 && ATTNC_DEC_MMA_QKEYS % 16 == 0, "ATTNC_DEC_MMA_QKEYS: a multiple of 16");',
+    'static_assert(ATTNC_DEC_MMA_QMIN_BLOCKS >= 1, "ATTNC_DEC_MMA_QMIN_BLOCKS: 1 or more");',
   ];
 }
 
-/** The macros a kernel's MMA_WARPS, MMA_KEYS and MMA_STAGES take (quantized tiles: their own knobs). */
+/** The macros a kernel's MMA_WARPS, MMA_KEYS, MMA_STAGES and register cap take (quantized tiles: their own knobs). */
 export const tileKnobMacros = (
   quant: boolean,
-): { readonly warps: string; readonly keys: string; readonly stages: string } => {
+): { readonly warps: string; readonly keys: string; readonly stages: string; readonly minBlocks: string } => {
   const p = quant ? 'ATTNC_DEC_MMA_Q' : 'ATTNC_DEC_MMA_';
-  return { warps: `${p}WARPS`, keys: `${p}KEYS`, stages: `${p}STAGES` };
+  return { warps: `${p}WARPS`, keys: `${p}KEYS`, stages: `${p}STAGES`, minBlocks: `${p}MIN_BLOCKS` };
 };
 
 /** Byte offsets in a K word of pair h's two channels (Q's A fragment takes the same). */

@@ -91,7 +91,7 @@ export function mmaDecodeDevice(
     ...cache.helpers,
     ...(lean ? leanHelpers : []),
     '',
-    ...kernelHead(el.dynamic, cache),
+    ...kernelHead(el.dynamic, cache, knob.minBlocks),
     `  ${MMA_SMEM_DECL}`,
     ...cache.smem,
     '  const int n_tiles = k_end > k_begin ? (k_end - k_begin + MMA_TILE - 1) / MMA_TILE : 0;',
@@ -121,9 +121,9 @@ export function mmaDecodeDevice(
  * The kernel's signature and its block's setup: Q's fragments, the rows this thread classifies
  * (dynamic tile classes), the warp's softmax state and output, the split's keys and row handles.
  */
-function kernelHead(dynamic: boolean, cache: MmaCacheLines): string[] {
+function kernelHead(dynamic: boolean, cache: MmaCacheLines, minBlocks: string): string[] {
   return [
-    '__global__ void __launch_bounds__(MMA_THREADS, ATTNC_DEC_MMA_MIN_BLOCKS) mma_split_kernel(const Args a, float* __restrict__ part, int split_keys, int n_splits, int row_tiles) {',
+    `__global__ void __launch_bounds__(MMA_THREADS, ${minBlocks}) mma_split_kernel(const Args a, float* __restrict__ part, int split_keys, int n_splits, int row_tiles) {`,
     '#if !defined(__CUDA_ARCH__) || __CUDA_ARCH__ >= 800',
     '  constexpr int NT = MMA_KEYS / 8; // key tiles of 8 per warp and tile',
     '  const int group = a.H / a.Hkv, packed = group * a.Nq, row_groups = (packed + MMA_ROWS - 1) / MMA_ROWS;',
