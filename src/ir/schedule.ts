@@ -157,7 +157,8 @@ export type WsTweak =
   | 'rescaleInTurn'
   | 'packFirst'
   | 'regs240'
-  | 'foldScale';
+  | 'foldScale'
+  | 'l2Swizzle';
 
 /**
  * Schedule.patchTweaks: the patch-layout refinements (codegen/cuda/patch-tweaks.ts), and
