@@ -157,8 +157,7 @@ export type WsTweak =
   | 'rescaleInTurn'
   | 'packFirst'
   | 'regs240'
-  | 'foldScale'
-  | 'l2Swizzle';
+  | 'foldScale';
 
 /**
  * Schedule.patchTweaks: the patch-layout refinements (codegen/cuda/patch-tweaks.ts), and

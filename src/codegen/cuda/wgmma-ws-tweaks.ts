@@ -26,12 +26,6 @@
 //                 tile in shared memory once, so the raw max stays the scaled one.
 //   rescaleInTurn overlapped consumers: O *= alpha between issuing the next S = Q·Kᵀ and this
 //                 P·V (under the S product, FlashAttention-3's order) instead of after P·V retires.
-//   l2Swizzle     the CTAs take their (batch, head, q-tile) in FlashAttention-3's LPT order: sections
-//                 of as many heads as have K and V in 32 MiB of L2 (times the GQA group), each
-//                 walked last q-tile first across its heads, instead of head by head. Under
-//                 causal-like masks the CTAs resident at once then are of similar length and read
-//                 a few heads' K/V; head by head, short CTAs of one head and long ones of the next
-//                 overlap, and at 32K two heads' K/V (32 MiB) are live at once.
 import type { Schedule, WsTweak } from '../../ir/kernel.js';
 import { wgmmaFn } from './wgmma-device.js';
 
@@ -45,7 +39,6 @@ export const wsTweakNames: readonly WsTweak[] = [
   'packFirst',
   'regs240',
   'foldScale',
-  'l2Swizzle',
 ];
 
 /** The switches a schedule turns on. */
@@ -76,39 +69,6 @@ export function wsTweaksProblem(s: Schedule, name: string): string | undefined {
   if (t.rescaleInTurn && !overlapped)
     return `${name}: wsTweaks rescaleInTurn needs wsConsumers overlap or fa3 (the serial tile rescales in its softmax)`;
   return undefined;
-}
-
-/** The CTA's batch b, head h, kv head hkv and first query row q0 (`const int` lines), by the tweaks' order. */
-export function ctaCoordLines(t: WsTweaks): string[] {
-  if (!t.l2Swizzle)
-    return [
-      '  const int h = blockIdx.y, b = blockIdx.z, hkv = h / (a.H / a.Hkv);',
-      '  // Last q-tile first: under causal-like masks it has the most tiles, so the long blocks start',
-      '  // early and the short ones fill the tail of the grid.',
-      '  const int q0 = (gridDim.x - 1 - blockIdx.x) * BQ;',
-    ];
-  return [
-    "  // wsTweaks l2Swizzle: sections of SW (batch, head) pairs, SW the heads whose K and V fit 32 MiB",
-    '  // (a power of two, at least 1) times the GQA group; in a section, last q-tile first across its',
-    '  // heads (the last section may hold fewer heads). Grid (q-tiles, H, B) as without it.',
-    '  int cta_h, cta_b, cta_m;',
-    '  {',
-    '    const long long kv_head = (long long)a.Nk * (D + DV) * (long long)sizeof(T);',
-    '    long long sw = 1;',
-    '    while (2 * sw * kv_head <= (32LL << 20)) sw *= 2;',
-    '    sw *= a.H / a.Hkv;',
-    '    const long long nq = gridDim.x, bh_all = (long long)a.H * a.B;',
-    '    const long long L = blockIdx.x + nq * (blockIdx.y + (long long)a.H * blockIdx.z);',
-    '    const long long sec = L / (nq * sw), r = L - sec * nq * sw;',
-    '    const long long hs = min(sw, bh_all - sec * sw);',
-    '    const long long bh = sec * sw + r % hs;',
-    '    cta_m = (int)(r / hs);',
-    '    cta_h = (int)(bh % a.H);',
-    '    cta_b = (int)(bh / a.H);',
-    '  }',
-    '  const int h = cta_h, b = cta_b, hkv = h / (a.H / a.Hkv);',
-    '  const int q0 = (gridDim.x - 1 - cta_m) * BQ;',
-  ];
 }
 
 /** Device helpers the tweaks need (none without them). */

@@ -11,7 +11,6 @@ import type { LaunchHook } from './launcher.js';
 import { indent } from './indent.js';
 import { foldsScale, serialSoftmaxCode } from './wgmma-ws-softmax.js';
 import {
-  ctaCoordLines,
   foldScaleQCode,
   pvIssueCode,
   qkIssueCode,
@@ -146,7 +145,10 @@ function kernelCode(kernel: AttentionKernel, e: CoreExprs, plan: WgmmaWsPlan, en
     '#endif',
     ...sharedLayout(e, plan, producerWalk),
     '  const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32, g = lane / 4, t4 = lane % 4;',
-    ...ctaCoordLines(plan.tweaks),
+    '  const int h = blockIdx.y, b = blockIdx.z, hkv = h / (a.H / a.Hkv);',
+    '  // Last q-tile first: under causal-like masks it has the most tiles, so the long blocks start',
+    '  // early and the short ones fill the tail of the grid.',
+    '  const int q0 = (gridDim.x - 1 - blockIdx.x) * BQ;',
     '  const int nkt = (a.Nk + BK - 1) / BK;',
     '  (void)Qs; (void)Ks; (void)Vs; (void)lane; (void)g; (void)t4; (void)hkv; (void)nkt; (void)tmq; (void)tmk; (void)tmv;',
     ...(e.mode === 'dynamic'
