@@ -88,18 +88,23 @@ def check_qkv(name, infos, dtype=None, head_dim=None, value_dim=None):
 CODE_DTYPES = ('i32', 'u32')  # quantized codes: 32-bit words, int32 or uint32 tensors of the same bits
 
 
-def _check_cache_tensor(name, what, spec_tensor, info, q_device, sizes, dtypes):
+def _check_cache_tensor(name, what, spec_tensor, info, q_device, sizes, dtypes, pool=None):
+    """One tensor of a quantized cache; pool ({pages, Hkv}: a paged call) checks a tensor that
+    pages against its pool shape (the manifest's pagedShape), the others against their shape."""
     where = f'{name}: {what}'
+    paged = pool is not None and spec_tensor.paged_exprs is not None
     if info is None:
-        raise ArgumentError(f'{where} must be a tensor {spec_tensor.describe()} (quantized cache {spec_tensor.part})')
+        kind = 'page pool' if paged else 'tensor'
+        raise ArgumentError(f'{where} must be a {kind} {spec_tensor.describe(paged)} (quantized cache {spec_tensor.part})')
     if info.dtype not in dtypes:
         raise ArgumentError(f'{where} must be {" or ".join(dtypes)} (quantized cache {spec_tensor.part}), got {info.dtype}')
     if info.device != q_device:
         raise ArgumentError(f'{where} is on {info.device}, q on {q_device}; they must share a device')
-    want = spec_tensor.shape(sizes)
+    want = spec_tensor.paged_shape(pool) if paged else spec_tensor.shape(sizes)
     if info.shape != want:
-        dims = ', '.join(spec_tensor.shape_exprs)
-        raise ArgumentError(f'{where} must have shape [{dims}] = {_shape_text(want)}, got {_shape_text(info.shape)}')
+        dims = ', '.join(spec_tensor.paged_exprs if paged else spec_tensor.shape_exprs)
+        kind = ' (a page pool)' if paged else ' (per sequence: not paged)' if pool is not None else ''
+        raise ArgumentError(f'{where} must have shape [{dims}] = {_shape_text(want)}{kind}, got {_shape_text(info.shape)}')
 
 
 def check_quant_qkv(manifest, infos, named, describe, dtype=None, head_dim=None):
@@ -180,21 +185,87 @@ def check_paged(name, page_size, infos, table, kv_len, dtype=None, head_dim=None
     if k.shape[:2] != v.shape[:2]:
         raise ArgumentError(f'{name}: k {_shape_text(k.shape)} and v {_shape_text(v.shape)} must agree on [pages, Hkv]')
     sizes, call_dtype, D, Dv = check_qkv(name, pools, dtype, head_dim, value_dim)
+    max_pages, sizes['Nk'] = _check_table(name, table, infos['q'], sizes['B'], P, kv_len)
+    return sizes, call_dtype, D, Dv, max_pages
+
+
+def _check_table(name, table, q, B, P, kv_len):
+    """block_table (i32 [B or more, max_pages] on q's device) and kv_len (default max_pages * P):
+    returns (max_pages, kv_len)."""
     if table.dtype != 'i32':
         raise ArgumentError(f'{name}: block_table must be i32 (torch.int32), got {table.dtype}')
-    if table.device != infos['q'].device:
-        raise ArgumentError(f'{name}: block_table is on {table.device}, q on {infos["q"].device}; they must share a device')
+    if table.device != q.device:
+        raise ArgumentError(f'{name}: block_table is on {table.device}, q on {q.device}; they must share a device')
     # More than B rows is an engine's table made for a larger batch: rows past B are never read
     # (as the TypeScript runtime and the emitted modules take it).
-    if len(table.shape) != 2 or table.shape[0] < sizes['B'] or table.shape[1] < 1:
-        raise ArgumentError(f'{name}: block_table must be [B, max_pages] = [{sizes["B"]}, >= 1] (more rows than B are unused), got {_shape_text(table.shape)}')
+    if len(table.shape) != 2 or table.shape[0] < B or table.shape[1] < 1:
+        raise ArgumentError(f'{name}: block_table must be [B, max_pages] = [{B}, >= 1] (more rows than B are unused), got {_shape_text(table.shape)}')
     max_pages = table.shape[1]
     if kv_len is None:
         kv_len = max_pages * P
     if isinstance(kv_len, bool) or not isinstance(kv_len, int) or not 0 <= kv_len <= max_pages * P:
         raise ArgumentError(f'{name}: kv_len must be an int in [0, max_pages * P] = [0, {max_pages * P}], got {kv_len!r}')
-    sizes['Nk'] = kv_len
-    return sizes, call_dtype, D, Dv, max_pages
+    return max_pages, kv_len
+
+
+def check_paged_quant(manifest, infos, named, describe, table, kv_len, dtype=None, head_dim=None):
+    """A paged call over quantized K/V (`cache paged P` with `store`; docs/LANGUAGE.md, "Paged
+    quantized caches"): q [B, H, Nq, D]; a quantized k or v is its codes' page pool [pages, Hkv, P,
+    words] (a float one [pages, Hkv, P, D or Dv] in q's dtype); the caches' other tensors by keyword,
+    those that page as pools (codes' rows, per-token and per-channel-group scales: the manifest's
+    pagedShape), per-sequence ones (per tensor or channel, norm, recent) in their [B, Hkv, ...]
+    shapes; block_table i32 [B, max_pages]; kv_len keys per sequence (default max_pages * P).
+    Returns (sizes, dtype, D, Dv, max_pages) with sizes' Nk = kv_len."""
+    name, P = manifest.name, manifest.page_size
+    if table is None:
+        raise ArgumentError(f'{name}: this kernel reads a paged quantized cache: pass block_table= (i32 [B, max_pages] page ids, pages of {P} rows)')
+    q = infos['q']
+    for role in ('q', 'k', 'v'):
+        info = infos[role]
+        if info is None or len(info.shape) != 4:
+            got = 'nothing' if info is None else f'shape {_shape_text(info.shape)}'
+            spec = manifest.caches.get(role)
+            what = QKV_DIMS['q'] if role == 'q' else f'the page pool of its codes, {spec.codes.describe(True)}' if spec else f'a page pool {PAGED_DIMS[role]}'
+            raise ArgumentError(f'{name}: {role} must be a 4-D tensor: {what}; got {got}')
+        if not info.is_cuda:
+            raise ArgumentError(f'{name}: {role} must be on a CUDA device, got {info.device}')
+        if role != 'q' and info.device != q.device:
+            raise ArgumentError(f'{name}: {role} is on {info.device}, q on {q.device}; they must share a device')
+    if q.dtype not in STORAGE_DTYPES:
+        raise ArgumentError(f'{name}: q is {q.dtype}; attnc kernels take {", ".join(STORAGE_DTYPES)}')
+    if dtype is not None and q.dtype != dtype:
+        raise ArgumentError(f'{name}: this kernel was built for {dtype}, q is {q.dtype} (pass dtype=\'{dtype}\' to cast it)')
+    B, H, Nq, D = q.shape
+    k, v = infos['k'], infos['v']
+    if k.shape[:3] != v.shape[:3]:
+        raise ArgumentError(f'{name}: k {_shape_text(k.shape)} and v {_shape_text(v.shape)} must agree on [pages, Hkv, P]')
+    pages, Hkv = k.shape[0], k.shape[1]
+    if k.shape[2] != P:
+        raise ArgumentError(f'{name}: k and v must be page pools of P = {P} rows (the kernel\'s page size), got shape {_shape_text(k.shape)}')
+    if Hkv < 1 or H % Hkv != 0:
+        raise ArgumentError(f'{name}: q heads H = {H} must be a multiple of k/v heads Hkv = {Hkv} (GQA)')
+    if D != manifest.head_dim or (head_dim is not None and D != head_dim):
+        raise ArgumentError(f'{name}: this kernel was built for head dim {manifest.head_dim}, q has {D} (quantized caches fix it: load with head_dim=)')
+    for size, value in (('B', B), ('H', H), ('Nq', Nq), ('pages', pages)):
+        if value > I32_MAX:
+            raise ArgumentError(f'{name}: {size} = {value} does not fit in int32')
+    max_pages, kv_len = _check_table(name, table, q, B, P, kv_len)
+    sizes = dict(B=B, H=H, Hkv=Hkv, Nq=Nq, Nk=kv_len)
+    pool = dict(pages=pages, Hkv=Hkv)
+    Dv = manifest.value_dim
+    for role, width in (('k', D), ('v', Dv)):
+        spec = manifest.caches.get(role)
+        if spec is not None:
+            _check_cache_tensor(name, role, spec.codes, infos[role], q.device, sizes, CODE_DTYPES, pool)
+            for t in spec.side:
+                dtypes = CODE_DTYPES if t.dtype == 'u32' else (t.dtype,)
+                _check_cache_tensor(name, t.field, t, describe(named.get(t.field)), q.device, sizes, dtypes, pool)
+        else:
+            if infos[role].dtype != q.dtype:
+                raise ArgumentError(f'{name}: {role} (a float cache) must be {q.dtype} like q, got {infos[role].dtype}')
+            if infos[role].shape[3] != width:
+                raise ArgumentError(f'{name}: {role} must be a page pool {PAGED_DIMS[role]} with last dim {width}, got {_shape_text(infos[role].shape)}')
+    return sizes, q.dtype, D, Dv, max_pages
 
 
 def is_f32_number(value):
@@ -284,7 +355,9 @@ def bind_call(manifest, infos, named, describe, dtype=None, head_dim=None, value
     kernel also block_table (a TensorInfo) and kv_len (check_paged)."""
     name = manifest.name
     max_pages = None
-    if manifest.caches:
+    if manifest.caches and manifest.page_size is not None:
+        sizes, call_dtype, D, Dv, max_pages = check_paged_quant(manifest, infos, named, describe, block_table, kv_len, dtype, head_dim)
+    elif manifest.caches:
         if block_table is not None or kv_len is not None:
             raise ArgumentError(f'{name}: block_table= and kv_len= are for kernels over a paged cache; this one reads quantized k and v as they are')
         sizes, call_dtype, D, Dv = check_quant_qkv(manifest, infos, named, describe, dtype, head_dim)

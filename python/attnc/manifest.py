@@ -104,16 +104,24 @@ class CacheTensor:
     """One tensor of a quantized K/V cache (the manifest's `caches`): its args field, which is also
     the keyword a call passes it by (k / v for the codes, k_scale, v_zero, ...), part ('codes',
     'codesHi', 'scale', 'zero', 'norm', 'recent'), dtype ('u32', 'f32', 'f16', 'bf16') and shape
-    expressions over B, Hkv, Nk."""
+    expressions over B, Hkv, Nk; in a paged kernel, a tensor that pages (codes, per-token and
+    per-channel-group scales) also has its pool shape over pages and Hkv (paged_exprs; None for a
+    per-sequence tensor, which keeps its shape)."""
 
-    def __init__(self, field, part, dtype, shape):
+    def __init__(self, field, part, dtype, shape, paged_shape=None):
         self.field, self.part, self.dtype, self.shape_exprs = field, part, dtype, list(shape)
+        self.paged_exprs = None if paged_shape is None else list(paged_shape)
 
     def shape(self, sizes):
         return tuple(evaluate(e, sizes) for e in self.shape_exprs)
 
-    def describe(self):
-        return f'{self.dtype} [{", ".join(self.shape_exprs)}]'
+    def paged_shape(self, sizes):
+        """The pool shape (sizes: pages and Hkv at least); only where paged_exprs is not None."""
+        return tuple(evaluate(e, sizes) for e in self.paged_exprs)
+
+    def describe(self, paged=False):
+        exprs = self.paged_exprs if paged and self.paged_exprs is not None else self.shape_exprs
+        return f'{self.dtype} [{", ".join(exprs)}]'
 
 
 class CacheSpec:
@@ -124,7 +132,7 @@ class CacheSpec:
         self.which = which
         self.format = _need(data, where, 'format')
         tensors = _entries(data, where, ('tensors',), ('field', 'part', 'dtype', 'shape'))
-        self.tensors = [CacheTensor(t['field'], t['part'], t['dtype'], t['shape']) for t in tensors]
+        self.tensors = [CacheTensor(t['field'], t['part'], t['dtype'], t['shape'], t.get('pagedShape')) for t in tensors]
         if not self.tensors or self.tensors[0].part != 'codes':
             raise ManifestError(f'{where}: caches.{which} must list its codes first')
         self.salient = data.get('salient')
@@ -293,7 +301,8 @@ class Manifest:
         """One line per keyword argument, for error messages and docs."""
         lines = [f'{p.name}: param {p.describe()}' for p in self.params]
         lines += [f'{t.name}: tensor {t.describe()}' for t in self.tensors]
-        lines += [f'{t.field}: quantized cache tensor {t.describe()}' for t in self.cache_keywords()]
+        paged = self.page_size is not None  # a paged kernel's tensors that page: their pool shapes
+        lines += [f'{t.field}: quantized cache tensor {t.describe(paged)}' for t in self.cache_keywords()]
         return lines
 
 

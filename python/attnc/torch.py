@@ -23,7 +23,8 @@ and the CUDA header: k_scale=, k_zero=, k_norm=, k_recent=, k_codesHi= (and v_..
 for dtype and shape (attn.manifest.interface_summary() lists them); a staged prefill's workspace
 (quant_prefill='staged') is allocated inside the op.
 Paged kernels (`cache paged P`) take k and v as page pools [pages, Hkv, P, D] with block_table=
-(int32 [B, max_pages]) and kv_len= (keys per sequence).
+(int32 [B, max_pages]) and kv_len= (keys per sequence); over a quantized cache, the codes and the
+side tensors that page as pools (the manifest's pagedShape), per-sequence ones as they are.
 dtype= per call casts q, k, v to that dtype first (a copy; out comes back in it). Params and
 tensors of the kernel go by keyword; an f32 param may be a one-element tensor (to get its gradient).
 

@@ -22,6 +22,24 @@ attention qi8() {
 }
 """
 
+# The same caches in pools of pages (test_quant_paged.py): int8 in pages of 16 rows, and KIVI int2
+# (stdlib/kivi.attn's formats) in pages of 64 rows, two rows of K's per-channel scales a page.
+PAGED_INT8_SOURCE = """
+attention pqi8() {
+  store kv int8 scale f32 per token
+  cache paged 16
+  mask causal
+}
+"""
+PAGED_KIVI_SOURCE = """
+attention pkivi() {
+  store k int2 scale f16 per channel group 32 zero f16 recent 128 f16
+  store v int2 scale f16 per token group 32 zero f16 recent 128 f16
+  cache paged 64
+  mask causal
+}
+"""
+
 # (path or source, BuildOptions keywords): load(..., dtype, head_dim) with both fixed compiles
 # exactly that; dtype=None or head_dim=None compiles an interface build (bf16, 64) at load and
 # one build per call dtype and head dims.
@@ -41,6 +59,8 @@ BUILDS = [
     (INT8_SOURCE, dict(dtype='bf16', head_dim=128, quant_prefill='staged')),
     (INT8_SOURCE, dict(dtype='bf16', head_dim=128, quant_prefill='fused')),
     ('stdlib/kivi.attn', dict(dtype='bf16', head_dim=128, quant_prefill='staged')),
+    (PAGED_INT8_SOURCE, dict(dtype='bf16', head_dim=128)),
+    (PAGED_KIVI_SOURCE, dict(dtype='bf16', head_dim=128)),
     # test_autograd_tensor_cores.py (the 16-bit builds above get the default, wgmma on sm_90a) and the
     # bit-exact torch.compile check of test_autograd.py (SIMT: deterministic).
     ('stdlib/causal.attn', dict(dtype='bf16', head_dim=64, backward_engine='mma')),

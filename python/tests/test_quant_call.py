@@ -159,3 +159,90 @@ def test_a_cache_tensor_lacking_a_key_is_a_manifest_error(quant):
         data['caches']['v']['tensors'][1].pop(key)
         with pytest.raises(ManifestError, match=rf'^edited.json \(caches.v\): tensors\[1\] lacks "{key}" \(written by another attnc version\?\)$'):
             Manifest(data, m.directory, 'edited.json')
+
+
+@pytest.fixture(scope='module')
+def paged_quant(tmp_path_factory):
+    """KIVI int4 over pages of 64 rows (codes and per-token V scales page by row, K's per-channel
+    scales of 32 tokens two rows a page, the recent window per sequence); name -> Manifest."""
+    source = (
+        'attention pkivi() {\n'
+        '  store k int4 scale f16 per channel group 32 zero f16 recent 128 f16\n'
+        '  store v int4 scale f16 per token group 32 zero f16 recent 128 f16\n'
+        '  cache paged 64\n'
+        '}\n'
+    )
+    root = tmp_path_factory.mktemp('pquant')
+    path = root / 'pkivi.attn'
+    path.write_text(source)
+    cmd = [node(), CLI, 'compile', str(path), '--target', 'cuda', '--dim', str(D), '--out', str(root / 'out')]
+    r = subprocess.run(cmd, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    return load_manifest(str(root / 'out'))
+
+
+PAGES, P = 9, 64
+
+
+def paged_kivi_call():
+    words = D // 8  # int4: 8 codes a word
+    infos = dict(q=TensorInfo((B, H, 1, D), 'bf16', GPU), k=TensorInfo((PAGES, Hkv, P, words), 'i32', GPU), v=TensorInfo((PAGES, Hkv, P, words), 'u32', GPU))
+    named = dict(
+        k_scale=TensorInfo((PAGES, Hkv, P // 32, D), 'f16', GPU), k_zero=TensorInfo((PAGES, Hkv, P // 32, D), 'f16', GPU),
+        k_recent=TensorInfo((B, Hkv, 128, D), 'f16', GPU), v_scale=TensorInfo((PAGES, Hkv, P, D // 32), 'f16', GPU),
+        v_zero=TensorInfo((PAGES, Hkv, P, D // 32), 'f16', GPU), v_recent=TensorInfo((B, Hkv, 128, D), 'f16', GPU),
+    )  # fmt: skip
+    return infos, named
+
+
+def bind_paged(m, infos, named, block_table, kv_len=None):
+    return bind_call(m, infos, named, lambda t: t if isinstance(t, TensorInfo) else None, block_table=block_table, kv_len=kv_len)
+
+
+def test_a_paged_quantized_manifest_gives_the_pool_shapes(paged_quant):
+    m = paged_quant
+    k = {t.part: t for t in m.caches['k'].tensors}
+    assert k['codes'].paged_exprs == ['pages', 'Hkv', '64', '16']
+    assert k['scale'].paged_shape(dict(pages=5, Hkv=3)) == (5, 3, 2, D)  # a row per 32-token group
+    assert k['recent'].paged_exprs is None  # per sequence
+    assert m.caches['v'].tensors[1].paged_exprs == ['pages', 'Hkv', '64', '4']
+    assert 'k_scale: quantized cache tensor f16 [pages, Hkv, 2, 128]' in m.interface_summary()
+    assert 'k_recent: quantized cache tensor f16 [B, Hkv, 128, 128]' in m.interface_summary()
+
+
+def test_a_paged_quantized_call_binds_pools_and_the_block_table(paged_quant):
+    m = paged_quant
+    table = TensorInfo((B + 1, 4), 'i32', GPU)  # a row more than B: a table made for a larger batch
+    for kv_len, want in ((None, 4 * P), (1, 1), (200, 200)):
+        bound = bind_paged(m, *paged_kivi_call(), table, kv_len)
+        assert bound.sizes == dict(B=B, H=H, Hkv=Hkv, Nq=1, Nk=want)
+        assert bound.max_pages == 4 and bound.cache_names[0] == 'k_scale'
+
+
+def test_paged_quantized_mistakes_name_the_argument(paged_quant):
+    m = paged_quant
+    infos, named = paged_kivi_call()
+    table = TensorInfo((B, 4), 'i32', GPU)
+
+    def fails_paged(message, infos=infos, named=named, block_table=table, kv_len=None):
+        with pytest.raises(ArgumentError, match='^' + re.escape(message) + '$'):
+            bind_paged(m, infos, named, block_table, kv_len)
+
+    fails_paged('pkivi: this kernel reads a paged quantized cache: pass block_table= (i32 [B, max_pages] page ids, pages of 64 rows)', block_table=None)
+    fails_paged(  # K's scales as a contiguous cache has them
+        'pkivi: k_scale must have shape [pages, Hkv, 2, 128] = [9, 2, 2, 128] (a page pool), got [2, 2, 8, 128]',
+        named={**named, 'k_scale': TensorInfo((B, Hkv, 8, D), 'f16', GPU)},
+    )
+    fails_paged(  # the recent window paged like the codes
+        'pkivi: v_recent must have shape [B, Hkv, 128, 128] = [2, 2, 128, 128] (per sequence: not paged), got [9, 2, 64, 128]',
+        named={**named, 'v_recent': TensorInfo((PAGES, Hkv, P, D), 'f16', GPU)},
+    )
+    fails_paged('pkivi: v_zero must be a page pool f16 [pages, Hkv, 64, 4] (quantized cache zero)', named={**named, 'v_zero': None})
+    fails_paged(
+        "pkivi: k and v must be page pools of P = 64 rows (the kernel's page size), got shape [9, 2, 32, 16]",
+        infos={**infos, 'k': TensorInfo((PAGES, Hkv, 32, 16), 'i32', GPU), 'v': TensorInfo((PAGES, Hkv, 32, 16), 'i32', GPU)},
+    )
+    fails_paged('pkivi: k [9, 2, 64, 16] and v [8, 2, 64, 16] must agree on [pages, Hkv, P]', infos={**infos, 'v': TensorInfo((PAGES - 1, Hkv, P, 16), 'i32', GPU)})
+    fails_paged('pkivi: kv_len must be an int in [0, max_pages * P] = [0, 256], got 257', kv_len=257)
+    fails_paged('pkivi: block_table must be i32 (torch.int32), got i64', block_table=TensorInfo((B, 4), 'i64', GPU))
+    fails_paged('pkivi: v must be a 4-D tensor: the page pool of its codes, u32 [pages, Hkv, 64, 16]; got nothing', infos={**infos, 'v': None})

@@ -2,12 +2,15 @@
 // tensors (codes in the k/v pointer, then the side tensors of cudaCacheParts), each with its dtype
 // and its shape as shape expressions over B, Hkv, Nk (the grammar of src/runtime/shape-expr.ts).
 // Callers without the compiler (python/attnc) check and bind a quantized call from it: the shapes
-// are cacheLayout's (src/quant/layout.ts), written symbolically because Nk is a runtime size.
+// are cacheLayout's (src/quant/layout.ts), written symbolically because Nk is a runtime size. A
+// paged kernel's tensors that page (codes, per-token and per-channel-group scales: src/quant/
+// paged-layout.ts) also carry their pool shape over `pages` (the caller's pool size) and Hkv.
 import type { TensorFormats } from '../../ir/formats.js';
 import type { AttentionKernel } from '../../ir/kernel.js';
 import { codesPerWord } from '../../quant/elem.js';
 import type { Granularity, QuantFormat } from '../../quant/format.js';
 import { wordsPerRow, type TensorDType } from '../../quant/layout.js';
+import { pagedRows } from '../../quant/paged-layout.js';
 import { cudaCacheParts, type CudaCachePart } from './dequant.js';
 import type { CudaLayout } from './layout.js';
 
@@ -18,6 +21,8 @@ export interface CacheTensorEntry {
   readonly part: 'codes' | CudaCachePart;
   readonly dtype: TensorDType;
   readonly shape: readonly string[];
+  /** A paged kernel's tensor that pages: its pool [pages, Hkv, rows a page, row length]. */
+  readonly pagedShape?: readonly string[];
 }
 
 export interface CacheEntry {
@@ -85,12 +90,19 @@ export function cachesManifest(kernel: AttentionKernel, layout: CudaLayout): Cac
     if (t.kind !== 'quant') return undefined;
     const D = which === 'k' ? kernel.schedule.headDim : kernel.schedule.valueDim;
     const parts: CacheTensorEntry['part'][] = ['codes', ...cudaCacheParts(t.format).map((p) => p.part)];
-    const tensors = parts.map((part) => ({
-      field: fieldOf(part === 'codes' ? which : `${which}_${part}`),
-      part,
-      dtype: partDtype(t.format, part),
-      shape: partShape(t.format, part, D),
-    }));
+    const P = formats.paged?.pageSize;
+    const tensors = parts.map((part) => {
+      const rows = P === undefined ? undefined : pagedRows(t.format, part, D, P);
+      return {
+        field: fieldOf(part === 'codes' ? which : `${which}_${part}`),
+        part,
+        dtype: partDtype(t.format, part),
+        shape: partShape(t.format, part, D),
+        ...(rows && P !== undefined
+          ? { pagedShape: ['pages', 'Hkv', String(P / rows.tokensPerRow), String(rows.rowLen)] }
+          : {}),
+      };
+    });
     return { format: t.format, tensors, ...(t.salient ? { salient: t.salient } : {}) };
   };
   const k = entry('k');
