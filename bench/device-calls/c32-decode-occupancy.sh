@@ -5,6 +5,11 @@
 # the quantized kernel's registers without touching a float twin in the same translation unit:
 # 4-warp blocks at 170 registers fit 3 an SM (12 warps, no spills), 2-warp blocks 6.
 # All at the lean code (LEAN 3, what a compiled kernel over a quantized cache runs); bf16 for SDPA.
+# The variants were DECODE_KNOB_VARIANTS entries at commit f998732 (removed after this call, slower):
+#   q_l3_w4m3       MMA_LEAN 3, MMA_QWARPS 4, MMA_QMIN_BLOCKS 3
+#   q_l3_w4k16s4m3  MMA_LEAN 3, MMA_QWARPS 4, MMA_QKEYS 16, MMA_QSTAGES 4, MMA_QMIN_BLOCKS 3
+#   q_l3_w2m6       MMA_LEAN 3, MMA_QWARPS 2, MMA_QMIN_BLOCKS 6
+# (to re-run: restore them there, or emit at that commit).
 # Prepare: npm run build
 #   node bench/cuda/quant-decode-emit.mjs --only default,lean3,q_l3_w4m3,q_l3_w4k16s4m3,q_l3_w2m6 --cases 0,2 --formats bf16,int8,e4m3
 # carry bench/build/cuda-quant-decode; returns $OUT/c32-quant.tgz.

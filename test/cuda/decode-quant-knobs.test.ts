@@ -1,5 +1,5 @@
 // The quantized tiles' own knobs of the tensor-core decode kernel (decode-mma-quant.ts's
-// quantTileKnobs): unset they stand for the shared knobs, so a 16-bit float kernel in the same
+// quantTileKnobs: warps, keys, stages, register cap): unset they stand for the shared knobs, so a 16-bit float kernel in the same
 // translation unit (a staged kernel's float twin) keeps its own; a default that would not fit
 // 227 KiB of shared memory is not taken.
 import { describe, expect, it } from 'vitest';
@@ -12,10 +12,11 @@ const defineOf = (lines: readonly string[], name: string): string | undefined =>
 describe('quantized tile knobs of the tensor-core decode kernel', () => {
   it('default to the shared knobs, or to fitting defaults of their own', () => {
     const shared = quantTileKnobs(128, 128, {});
-    expect(['QWARPS', 'QKEYS', 'QSTAGES'].map((n) => defineOf(shared, n))).toEqual([
+    expect(['QWARPS', 'QKEYS', 'QSTAGES', 'QMIN_BLOCKS'].map((n) => defineOf(shared, n))).toEqual([
       'ATTNC_DEC_MMA_WARPS',
       'ATTNC_DEC_MMA_KEYS',
       'ATTNC_DEC_MMA_STAGES',
+      'ATTNC_DEC_MMA_MIN_BLOCKS',
     ]);
     const own = quantTileKnobs(128, 128, { WARPS: 4, STAGES: 6 });
     expect(['QWARPS', 'QKEYS', 'QSTAGES'].map((n) => defineOf(own, n))).toEqual([
@@ -38,5 +39,11 @@ describe('quantized tile knobs of the tensor-core decode kernel', () => {
       'constexpr int MMA_ROWS = 16, MMA_WARPS = ATTNC_DEC_MMA_QWARPS, MMA_KEYS = ATTNC_DEC_MMA_QKEYS;',
       'constexpr int MMA_ROWS = 16, MMA_WARPS = ATTNC_DEC_MMA_WARPS, MMA_KEYS = ATTNC_DEC_MMA_KEYS;',
     ]);
+    // The register cap too: -DATTNC_DEC_MMA_QMIN_BLOCKS=n reaches the int8 kernel's launch bounds only.
+    const bounds = c.artifact.code
+      .split('\n')
+      .filter((l) => l.includes('mma_split_kernel(const Args'))
+      .map((l) => /__launch_bounds__\(MMA_THREADS, (\w+)\)/.exec(l)?.[1]);
+    expect(bounds).toEqual(['ATTNC_DEC_MMA_QMIN_BLOCKS', 'ATTNC_DEC_MMA_MIN_BLOCKS']);
   });
 });
