@@ -41,9 +41,10 @@ describe('wgmma backward tune: the defaults', () => {
       tileHandoff: true,
       firstTilesFirst: true,
       dsMatrix: true,
+      dqDouble: true,
     });
-    expect(WGMMA_BWD_TUNE).toEqual(TUNE_ENGINES.ws_dsm);
-    const ds = { dsMatrix: true };
+    expect(WGMMA_BWD_TUNE).toEqual(TUNE_ENGINES.ws_dq2);
+    const ds = { dsMatrix: true, dqDouble: true };
     expect(code('full', WGMMA_BWD_TUNE)).toBe(code('full', { ...TUNE_ENGINES.ws_ho, ...ds })); // every tile full
     expect(code('causal', WGMMA_BWD_TUNE)).not.toBe(code('causal', { ...TUNE_ENGINES.ws_ho, ...ds }));
     const ft = { firstTilesFirst: true, ...ds };
@@ -77,12 +78,16 @@ describe('wgmma backward tune: the defaults', () => {
     const base = code('causal');
     // pingPong, splitCheapOnly and pingPongCheapOnly only qualify other knobs (their own tests).
     // tileHandoff applies to classifiers that read summaries (its own tests, on document).
-    const qualifiers: readonly string[] = ['pingPong', 'splitCheapOnly', 'pingPongCheapOnly', 'tileHandoff'];
+    // dqDouble double-buffers pingPong's dQ block (alone it is dropped; its own tests below).
+    const qualifiers: readonly string[] = ['pingPong', 'splitCheapOnly', 'pingPongCheapOnly', 'tileHandoff', 'dqDouble'];
     for (const k of TUNE_KNOBS)
       if (!qualifiers.includes(k)) expect(code('causal', { [k]: true }), k).not.toBe(base);
     // pingPong needs dqBulk (alone it is dropped).
     expect(code('causal', { pingPong: true })).toBe(code('causal', {}));
     expect(code('causal', { dqBulk: true, pingPong: true })).not.toBe(code('causal', { dqBulk: true }));
+    expect(code('causal', { dqDouble: true })).toBe(code('causal', {}));
+    const pp = { dqBulk: true, pingPong: true };
+    expect(code('causal', { ...pp, dqDouble: true })).not.toBe(code('causal', pp));
     expect(Object.keys(TUNE_ENGINES)).toEqual([
       'ws_exp',
       'ws_mask',
@@ -102,6 +107,7 @@ describe('wgmma backward tune: the defaults', () => {
       'ws_km',
       'ws_ft',
       'ws_dsm',
+      'ws_dq2',
     ]);
     expect(TUNE_ENGINES.ws_nosplit).toEqual({ ...R9_TUNE, splitMask: false });
     expect(TUNE_ENGINES.ws_dqb).toEqual({ ...R9_TUNE, dqBulk: true });

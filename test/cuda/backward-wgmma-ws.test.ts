@@ -10,7 +10,7 @@ import { describe, expect, it } from 'vitest';
 import { compileCudaBackwardWgmma } from '../../src/backward.js';
 import { WGMMA_BWD_PRODUCER } from '../../src/codegen/cuda/backward-wgmma.js';
 import { ALL_TUNE } from '../../src/codegen/cuda/backward-wgmma-tune.js';
-import { DQ_BULK_BYTES } from '../../src/codegen/cuda/backward-wgmma-dq-bulk.js';
+import { DQ_BULK_BYTES, dqDoubleExtraBytes } from '../../src/codegen/cuda/backward-wgmma-dq-bulk.js';
 import { expectNoSpills, expectOk, run, scratchDir } from './support.js';
 
 const stdlib = (name: string): string => readFileSync(`stdlib/${name}.attn`, 'utf8');
@@ -120,7 +120,8 @@ describe('wgmma backward with a producer warpgroup: emitted structure', () => {
         producer: false,
       }).backward.smemBytes +
         32 +
-        DQ_BULK_BYTES, // dqBulk's blocks and barriers (the default since round 10)
+        DQ_BULK_BYTES + // dqBulk's blocks and barriers (the default since round 10)
+        dqDoubleExtraBytes(128), // pingPong's D-wide block twice (dqDouble, the default since round 23)
     );
   });
   it('pairs fills and releases: full waits on parity (it >> 1) & 1, empty on the release before', () => {

@@ -31,6 +31,13 @@ export const DQ_LD = 72;
 /** Shared memory the knob adds: dq_full[2], dq_empty[2], dq_meta[2][2] and two [BM][DQ_LD] f32 blocks. */
 export const DQ_BULK_BYTES = 4 * 8 + 4 * 8 + 2 * 64 * DQ_LD * 4;
 
+/**
+ * What dqDouble (with pingPong, whose one block is D + 8 floats a row and fills DQ_BULK_BYTES's
+ * room for two 64-wide ones at D = 128) adds: room for a second D-wide block.
+ */
+export const dqDoubleExtraBytes = (D: number): number =>
+  Math.max(0, 4 * 8 + 4 * 8 + 2 * 64 * (D + 8) * 4 - DQ_BULK_BYTES);
+
 /** Producer threads that still load Q/dO/lse/delta when the last warp does the dQ adds. */
 export const DQ_BULK_LOADERS = 96;
 
@@ -104,9 +111,12 @@ export const dqBulkDone: readonly string[] = [
  * over the two warpgroups' keys, added into the same 64 columns); each row one 256-byte bulk add,
  * lane and lane + 32. Both warpgroups walk the same q-tiles, so both stop at the same `it`.
  */
-export function dqBulkWarpLoop(pingPong = false, residue = false): string[] {
-  // pingPong: one block a tile, the two warpgroups' partial sums already added, D columns a row.
+export function dqBulkWarpLoop(pingPong = false, residue = false, double = false): string[] {
+  // pingPong: one block a tile, the two warpgroups' partial sums already added, D columns a row
+  // (dqDouble: in block it & 1, its barriers' (it >> 1)-th phase).
   const [blocks, col, bytes] = pingPong ? [1, '0', 'D * 4'] : [2, '(D == 128 ? 64 * w : 0)', '64 * 4'];
+  const dbl = pingPong && double;
+  const [b, phase] = dbl ? ['blk', '(it >> 1) & 1'] : ['w', 'it & 1']; // (`b` is the kernel's batch)
   // Residue classes (backward-residue.ts): a block's rows are `step` apart (the same step in every unit).
   const [lane, row] = residue ? ['(long long)ru.step * lane', '(size_t)r * ru.step * D'] : ['lane', 'r * D'];
   return [
@@ -116,21 +126,22 @@ export function dqBulkWarpLoop(pingPong = false, residue = false): string[] {
     '  bool done = false;',
     '#pragma unroll 1',
     `  for (int w = 0; w < ${blocks}; ++w) {`,
-    '    mbar_wait(&dq_full[w], it & 1);',
-    '    const int rows = (int)dq_meta[2 * w + 1];',
+    ...(dbl ? ['    const int blk = it & 1; // dqDouble: tile it in block it & 1'] : []),
+    `    mbar_wait(&dq_full[${b}], ${phase});`,
+    `    const int rows = (int)dq_meta[2 * ${b} + 1];`,
     '    if (rows < 0) {',
     '      done = true;',
     '      continue;',
     '    }',
-    '    const float* src = dQs + w * (BM * DQ_LD) + lane * DQ_LD;',
-    `    float* dst = a.dq_acc + (size_t)(dq_meta[2 * w] + ${lane}) * D + ${col};`,
+    `    const float* src = dQs + ${b} * (BM * DQ_LD) + lane * DQ_LD;`,
+    `    float* dst = a.dq_acc + (size_t)(dq_meta[2 * ${b}] + ${lane}) * D + ${col};`,
     '#pragma unroll',
     '    for (int r = 0; r < BM; r += 32)',
     `      if (lane + r < rows) bulk_add_f32(dst + ${row}, src + r * DQ_LD, ${bytes});`,
     '    bulk_commit();',
     '    bulk_wait_read();',
     '    __syncwarp();',
-    '    if (lane == 0) mbar_arrive(&dq_empty[w]);',
+    `    if (lane == 0) mbar_arrive(&dq_empty[${b}]);`,
     '  }',
     '  if (done) break;',
     '}',

@@ -15,7 +15,10 @@
 //     warpgroup's S/dP while the other does its exp/dS, and warpgroup 0 leading is the order the
 //     one-way dQ dependency (0 stores, 1 adds) wants, so warpgroup 1 rarely waits on barrier 4.
 // Cost: a D-wide dQ accumulator (64 registers at D = 128, was 32), so dK's wgmma is waited for
-// before dQ's are issued.
+// before dQ's are issued. With dqDouble (backward-wgmma-tune.ts) tile it uses block it & 1, named
+// barrier 4 or 7 and dq_full / dq_empty[it & 1]: warpgroup 0 waits for the block of tile it - 2.
+// Barriers 4 and 7 alternate because warpgroup 0 may store tile it + 1's partial before warpgroup
+// 1 has synced on tile it's (the scheduler barriers keep it from getting two tiles ahead).
 import { dqAdd2 } from './backward-wgmma-tile.js';
 import { indent } from './indent.js';
 import type { DkdvOrder } from './backward-residue.js';
@@ -43,64 +46,81 @@ export const pingPongStart: readonly string[] = ['if (wg == 1) pair_arrive(5);']
  * next 64-wide panel) and the partial-sum hand-over; the 8-byte atomics where dq_acc is not
  * 16-byte aligned (each warpgroup adds its partial).
  */
-export const pingPongDqStep = (o: DkdvOrder): string[] => [
-  'float acc[D / 8][4];',
-  '#pragma unroll',
-  'for (int j = 0; j < D / 8; ++j) acc[j][0] = acc[j][1] = acc[j][2] = acc[j][3] = 0.f;',
-  'const int c0 = 0;',
-  'const uint64_t sd = opaque(desc128(Ss + wg * (BM * 64), 16)), kb = opaque(desc128(Kw, BN * 128));',
-  '// dK done first: its packed dS fragments in flight beside a 64-register dQ accumulator made',
-  '// ptxas serialise every wgmma of the kernel (C7512, insufficient registers).',
-  'wg_wait<0>();',
-  'wg_fence();',
-  '#pragma unroll',
-  'for (int ks = 0; ks < 4; ++ks) wg_dq_d(acc, sd + du(ks * 16), kb + du(ks * 16 * 64));',
-  'wg_commit();',
-  'wg_wait<0>();',
-  'acc_fence(acc);',
-  'if (v4) {',
-  '  float* part = dQs + ((warp & 3) * 16 + g) * DQ_LD + t4 * 2;',
-  '  if (wg == 0) {',
-  '    if (it > 0) mbar_wait(&dq_empty[0], (it - 1) & 1); // the dQ warp has read the previous sum',
-  '#pragma unroll',
-  '    for (int r = 0; r < 2; ++r)',
-  '#pragma unroll',
-  '      for (int n = 0; n < D / 8; ++n)',
-  '        *reinterpret_cast<float2*>(part + 8 * r * DQ_LD + n * 8) = make_float2(acc[n][2 * r], acc[n][2 * r + 1]);',
-  '    pair_arrive(4);',
-  '  } else {',
-  '    pair_sync(4); // warpgroup 0 stored its partial',
-  '#pragma unroll',
-  '    for (int r = 0; r < 2; ++r)',
-  '#pragma unroll',
-  '      for (int n = 0; n < D / 8; ++n) {',
-  '        float2* p = reinterpret_cast<float2*>(part + 8 * r * DQ_LD + n * 8);',
-  '        const float2 o = *p;',
-  '        *p = make_float2(o.x + acc[n][2 * r], o.y + acc[n][2 * r + 1]);',
-  '      }',
-  '    if ((tid & 127) == 0) {',
-  `      dq_meta[0] = (long long)(${o.qrow('q0')});`,
-  `      dq_meta[1] = min(BM, ${o.nq} - q0);`,
-  '    }',
-  '    proxy_fence(); // generic-proxy stores, read by the bulk adds through the async proxy',
-  '    mbar_arrive(&dq_full[0]); // releases the sum and dq_meta to the dQ warp',
-  '  }',
-  '} else {',
-  ...indent(
-    dqAdd2(o).map((l) => l.replace('n < 8;', 'n < D / 8;')),
-    '  ',
-  ),
-  '}',
-];
+export const pingPongDqStep = (o: DkdvOrder, double = false): string[] => {
+  // The block, its handshake barrier and mbarriers: one, or dqDouble's two by tile parity.
+  const b = double ? '(it & 1)' : '0';
+  const waitEmpty = double
+    ? `if (it > 1) mbar_wait(&dq_empty[${b}], ((it >> 1) - 1) & 1); // the dQ warp has read tile it - 2's sum`
+    : 'if (it > 0) mbar_wait(&dq_empty[0], (it - 1) & 1); // the dQ warp has read the previous sum';
+  const pair = double ? '4 + 3 * (it & 1)' : '4';
+  return [
+    'float acc[D / 8][4];',
+    '#pragma unroll',
+    'for (int j = 0; j < D / 8; ++j) acc[j][0] = acc[j][1] = acc[j][2] = acc[j][3] = 0.f;',
+    'const int c0 = 0;',
+    'const uint64_t sd = opaque(desc128(Ss + wg * (BM * 64), 16)), kb = opaque(desc128(Kw, BN * 128));',
+    '// dK done first: its packed dS fragments in flight beside a 64-register dQ accumulator made',
+    '// ptxas serialise every wgmma of the kernel (C7512, insufficient registers).',
+    'wg_wait<0>();',
+    'wg_fence();',
+    '#pragma unroll',
+    'for (int ks = 0; ks < 4; ++ks) wg_dq_d(acc, sd + du(ks * 16), kb + du(ks * 16 * 64));',
+    'wg_commit();',
+    'wg_wait<0>();',
+    'acc_fence(acc);',
+    'if (v4) {',
+    `  float* part = dQs + ${double ? `${b} * (BM * DQ_LD) + ` : ''}((warp & 3) * 16 + g) * DQ_LD + t4 * 2;`,
+    '  if (wg == 0) {',
+    `    ${waitEmpty}`,
+    '#pragma unroll',
+    '    for (int r = 0; r < 2; ++r)',
+    '#pragma unroll',
+    '      for (int n = 0; n < D / 8; ++n)',
+    '        *reinterpret_cast<float2*>(part + 8 * r * DQ_LD + n * 8) = make_float2(acc[n][2 * r], acc[n][2 * r + 1]);',
+    `    pair_arrive(${pair});${double ? ' // barrier 7 for odd tiles: warpgroup 1 may still be on the last one' : ''}`,
+    '  } else {',
+    `    pair_sync(${pair}); // warpgroup 0 stored its partial`,
+    '#pragma unroll',
+    '    for (int r = 0; r < 2; ++r)',
+    '#pragma unroll',
+    '      for (int n = 0; n < D / 8; ++n) {',
+    '        float2* p = reinterpret_cast<float2*>(part + 8 * r * DQ_LD + n * 8);',
+    '        const float2 o = *p;',
+    '        *p = make_float2(o.x + acc[n][2 * r], o.y + acc[n][2 * r + 1]);',
+    '      }',
+    '    if ((tid & 127) == 0) {',
+    `      dq_meta[${double ? `2 * ${b}` : '0'}] = (long long)(${o.qrow('q0')});`,
+    `      dq_meta[${double ? `2 * ${b} + 1` : '1'}] = min(BM, ${o.nq} - q0);`,
+    '    }',
+    '    proxy_fence(); // generic-proxy stores, read by the bulk adds through the async proxy',
+    `    mbar_arrive(&dq_full[${b}]); // releases the sum and dq_meta to the dQ warp`,
+    '  }',
+    '} else {',
+    ...indent(
+      dqAdd2(o).map((l) => l.replace('n < 8;', 'n < D / 8;')),
+      '  ',
+    ),
+    '}',
+  ];
+};
 
 /** After the consumers' last tile: warpgroup 1 stops the dQ warp (a row count of -1). */
-export const pingPongDone: readonly string[] = [
-  'if (v4 && wg == 1) {',
-  '  if (it > 0) mbar_wait(&dq_empty[0], (it - 1) & 1);',
-  '  if ((tid & 127) == 0) dq_meta[1] = -1;',
-  '  mbar_arrive(&dq_full[0]);',
-  '}',
-];
+export const pingPongDone = (double = false): string[] =>
+  double
+    ? [
+        'if (v4 && wg == 1) { // in block it & 1, as tile it would be',
+        '  if (it > 1) mbar_wait(&dq_empty[it & 1], ((it >> 1) - 1) & 1);',
+        '  if ((tid & 127) == 0) dq_meta[2 * (it & 1) + 1] = -1;',
+        '  mbar_arrive(&dq_full[it & 1]);',
+        '}',
+      ]
+    : [
+        'if (v4 && wg == 1) {',
+        '  if (it > 0) mbar_wait(&dq_empty[0], (it - 1) & 1);',
+        '  if ((tid & 127) == 0) dq_meta[1] = -1;',
+        '  mbar_arrive(&dq_full[0]);',
+        '}',
+      ];
 
 /** The dQ step's wgmma over D columns (m64n128 at D = 128, the m64n64 wg_dq at D = 64). */
 export const wgDqD: readonly string[] = [

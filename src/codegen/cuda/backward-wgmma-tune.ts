@@ -58,6 +58,11 @@
 //              address, were a fifth of the consumers' instructions (ncu, H100 full 16K, call 27:
 //              8.62 G warp instructions against cuDNN's 6.07 G; STS 542 M against cuDNN's 105 M
 //              of STS and STSM, F2FP 539 M against 270 M).
+//   dqDouble   (with pingPong) the dQ block double-buffered: tile it's partial sum goes to block
+//              it & 1 (the second block dqBulk lays out and pingPong left unused), handed over on
+//              named barrier 4 or 7 and dq_full / dq_empty[it & 1], so warpgroup 0 waits for the dQ
+//              warp to have read the block of two tiles back, not of the last one (call 27: that
+//              wait was 5% of the consumers' stall samples on full).
 
 import type { AttentionKernel } from '../../ir/kernel.js';
 import type { Node } from '../../ir/graph.js';
@@ -84,6 +89,7 @@ export interface BackwardWgmmaTune {
   readonly keyMajor?: boolean;
   readonly firstTilesFirst?: boolean;
   readonly dsMatrix?: boolean;
+  readonly dqDouble?: boolean;
 }
 
 export const NO_TUNE: BackwardWgmmaTune = {};
@@ -108,6 +114,7 @@ export const ALL_TUNE: Required<BackwardWgmmaTune> = {
   keyMajor: false,
   firstTilesFirst: false,
   dsMatrix: false,
+  dqDouble: false,
 };
 
 /** The knob names. */
@@ -127,6 +134,7 @@ export const TUNE_KNOBS = [
   'keyMajor',
   'firstTilesFirst',
   'dsMatrix',
+  'dqDouble',
 ] as const;
 
 /** Round 10's default (every knob, 8-byte dQ atomics, ping-pong where the mask is cheap). */
@@ -143,7 +151,7 @@ const HANDOFF_DEFAULT: BackwardWgmmaTune = { ...PINGPONG_DEFAULT, tileHandoff: t
 /**
  * The bench's tuned engines (bench/cuda/backward-emit.mjs: the producer kernel under each): one
  * knob each, then every knob but dq8 (an alternative to the 16-byte atomics), then with it too,
- * then the later defaults and their alternatives; ws_dsm is WGMMA_BWD_TUNE (backward-wgmma.ts).
+ * then the later defaults and their alternatives; ws_dq2 is WGMMA_BWD_TUNE (backward-wgmma.ts).
  */
 export const TUNE_ENGINES: Readonly<Record<string, BackwardWgmmaTune>> = {
   ws_exp: { fastExp: true },
@@ -172,8 +180,10 @@ export const TUNE_ENGINES: Readonly<Record<string, BackwardWgmmaTune>> = {
   // ws_ho with key-tile-major block order, then with every head's first key tile first (the default).
   ws_km: { ...HANDOFF_DEFAULT, keyMajor: true },
   ws_ft: { ...HANDOFF_DEFAULT, firstTilesFirst: true },
-  // ws_ft with dS stored by stmatrix.trans (the default since round 22).
+  // ws_ft with dS stored by stmatrix.trans (round 22's default).
   ws_dsm: { ...HANDOFF_DEFAULT, firstTilesFirst: true, dsMatrix: true },
+  // ws_dsm with the dQ block double-buffered (the default since round 23).
+  ws_dq2: { ...HANDOFF_DEFAULT, firstTilesFirst: true, dsMatrix: true, dqDouble: true },
 };
 
 /** The block order keyTileSetup (backward-dkdv-parts.ts) takes for these knobs. */
@@ -235,6 +245,7 @@ export function resolveTune(
   // calls 29–30: softcap, document; causal within the spread).
   const dsOk = t.packFirst === true && !deterministic && kernel.schedule.headDim >= 128;
   if (t.dsMatrix && !dsOk) t = { ...t, dsMatrix: false };
+  if (t.dqDouble && !t.pingPong) t = { ...t, dqDouble: false }; // its second block is pingPong's spare
   return t;
 }
 

@@ -97,7 +97,13 @@ const dqAdd4 = (o: DkdvOrder): string[] => [
  * scheduler barriers (backward-wgmma-pingpong.ts).
  */
 function tileSync(tune: BackwardWgmmaTune, o: DkdvOrder): TileSync {
-  if (tune.pingPong) return { sync: 'wg_sync()', dqAdd: [], dqStep: pingPongDqStep(o), sdp: PINGPONG_SDP };
+  if (tune.pingPong)
+    return {
+      sync: 'wg_sync()',
+      dqAdd: [],
+      dqStep: pingPongDqStep(o, tune.dqDouble === true),
+      sdp: PINGPONG_SDP,
+    };
   const dqAdd = tune.dqBulk ? dqBulkStore(o) : tune.dq8 ? dqAdd2(o) : dqAdd4(o);
   return { sync: 'consumer_sync()', dqAdd };
 }
@@ -205,11 +211,11 @@ function consumerLoop(x: BackwardMmaExprs, deterministic: boolean, tune: Backwar
 }
 
 /** dqBulk: the producer's last warp leaves the loaders for the dQ adds (backward-wgmma-dq-bulk.ts). */
-function dqWarpBranch(pingPong: boolean, residue: boolean): string[] {
+function dqWarpBranch(pingPong: boolean, residue: boolean, double: boolean): string[] {
   return [
     'if (tid >= THREADS + DQ_LOADERS) {',
     '  const bool v4 = (reinterpret_cast<size_t>(a.dq_acc) & 15) == 0; // as the consumers decide',
-    ...indent(dqBulkWarpLoop(pingPong, residue), '  '),
+    ...indent(dqBulkWarpLoop(pingPong, residue, double), '  '),
     '  return;',
     '}',
   ];
@@ -252,7 +258,9 @@ export function wgmmaWsDkdvKernel(
     '  __syncthreads(); // the last CTA-wide barrier: the roles part here',
     '  if (tid >= THREADS) {',
     `    regs_dec<${regs.producer}>();`,
-    ...(bulk ? indent(dqWarpBranch(pingPong, x.residue !== null), '    ') : []),
+    ...(bulk
+      ? indent(dqWarpBranch(pingPong, x.residue !== null, pingPong && tune.dqDouble === true), '    ')
+      : []),
     ...indent(producerLoop(x, bulk, handoff), '    '),
     '    return;',
     '  }',
@@ -272,7 +280,7 @@ export function wgmmaWsDkdvKernel(
         ]),
     ...dkdvAccumulators(np),
     ...indent(consumerLoop(x, deterministic, tune), '  '),
-    ...(bulk ? indent(pingPong ? pingPongDone : dqBulkDone, '  ') : []),
+    ...(bulk ? indent(pingPong ? pingPongDone(tune.dqDouble === true) : dqBulkDone, '  ') : []),
     ...dkdvEpilogue(np, x.order),
     '}',
   ];

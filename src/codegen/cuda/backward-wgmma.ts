@@ -17,7 +17,13 @@ import {
   type CudaBackwardMmaArtifact,
   type TensorCoreBackwardEngine,
 } from './backward-tensor-core.js';
-import { DQ_BULK_BYTES, DQ_BULK_LOADERS, DQ_LD, dqBulkHelpers } from './backward-wgmma-dq-bulk.js';
+import {
+  DQ_BULK_BYTES,
+  DQ_BULK_LOADERS,
+  DQ_LD,
+  dqBulkHelpers,
+  dqDoubleExtraBytes,
+} from './backward-wgmma-dq-bulk.js';
 import { wgmmaDkdvKernel, wgmmaSmemBytes } from './backward-wgmma-kernel.js';
 import { pingPongHelpers, wgDqD } from './backward-wgmma-pingpong.js';
 import {
@@ -67,9 +73,13 @@ export const WGMMA_BWD_PRODUCER = true;
  * dS stored by stmatrix.trans (dsMatrix, D = 128): softcap 18.5–18.7 → 15.7–15.8 ms, sinks + window
  * 2.56 → 2.46–2.48, sliding 2.38 → 2.29, ALiBi 13.65 → 13.25, causal, prefix, dilated, neighbourhood
  * and document 1–3% faster; full within its run-to-run spread.
+ * Round 23 (engine ws_dq2, H100, same shapes, 16K, both engine orders, checked first: gradients
+ * bit-equal to ws_dsm's): the pingPong dQ block double-buffered (dqDouble), full 26.9–27.1 →
+ * 22.8–23.2 ms (0.76x → 0.88–0.89x SDPA), causal 13.0–13.1 → 11.2–11.4, sliding 2.31 → 1.97–1.99,
+ * prefix 13.8–14.4 → 12.2–12.4.
  * The kernel without a producer warpgroup (the opt-out) keeps NO_TUNE: it was not timed with them.
  */
-export const WGMMA_BWD_TUNE: BackwardWgmmaTune = TUNE_ENGINES.ws_dsm!;
+export const WGMMA_BWD_TUNE: BackwardWgmmaTune = TUNE_ENGINES.ws_dq2!;
 /** The most dynamic shared memory an sm_90 CTA may have (227 KiB). */
 const SM90_SMEM = 227 * 1024;
 
@@ -131,6 +141,7 @@ const wsSmemBytes = (s: AttentionKernel['schedule'], x: SmemNeeds, tune: Backwar
   wgmmaSmemBytes(s.headDim, s.valueDim, x) +
   WS_BARRIER_BYTES +
   (tune.dqBulk ? DQ_BULK_BYTES : 0) +
+  (tune.dqBulk && tune.pingPong && tune.dqDouble ? dqDoubleExtraBytes(s.headDim) : 0) +
   (tune.tileHandoff ? WS_HANDOFF_BYTES : 0);
 
 // The producer-warpgroup variant: the same source but for the dK/dV kernel, its block size
@@ -191,7 +202,10 @@ export function renderCudaBackwardWgmma(
   const asked = options.tune ?? (producer ? WGMMA_BWD_TUNE : NO_TUNE);
   const bulk = asked.dqBulk === true && dqBulkApplies(kernel, producer, options.deterministic === true);
   const handoff = producer && handoffApplies(kernel, backwardPatchAsked(kernel));
-  const tune = resolveTune(kernel, asked, bulk, handoff, options.deterministic === true);
+  let tune = resolveTune(kernel, asked, bulk, handoff, options.deterministic === true);
+  // dqDouble's second block only where it fits beside everything else.
+  if (tune.dqDouble && wsSmemBytes(kernel.schedule, backwardMmaExprs(kernel), tune) > SM90_SMEM)
+    tune = { ...tune, dqDouble: false };
   const engine = producer ? wgmmaWsEngine(tune) : wgmmaEngine(tune);
   return { kind: 'cuda-backward-wgmma', ...renderTensorCoreBackward(kernel, engine, options) };
 }
