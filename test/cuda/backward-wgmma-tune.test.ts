@@ -79,7 +79,13 @@ describe('wgmma backward tune: the defaults', () => {
     // pingPong, splitCheapOnly and pingPongCheapOnly only qualify other knobs (their own tests).
     // tileHandoff applies to classifiers that read summaries (its own tests, on document).
     // dqDouble double-buffers pingPong's dQ block (alone it is dropped; its own tests below).
-    const qualifiers: readonly string[] = ['pingPong', 'splitCheapOnly', 'pingPongCheapOnly', 'tileHandoff', 'dqDouble'];
+    const qualifiers: readonly string[] = [
+      'pingPong',
+      'splitCheapOnly',
+      'pingPongCheapOnly',
+      'tileHandoff',
+      'dqDouble',
+    ];
     for (const k of TUNE_KNOBS)
       if (!qualifiers.includes(k)) expect(code('causal', { [k]: true }), k).not.toBe(base);
     // pingPong needs dqBulk (alone it is dropped).

@@ -52,7 +52,10 @@ describe('manifest pool shapes of paged quantized caches', () => {
           }
           paged++;
           const env: Record<string, number> = { pages: 7, Hkv: 5 };
-          expect(t.pagedShape.map((e) => env[e] ?? Number(e)), t.field).toEqual(want);
+          expect(
+            t.pagedShape.map((e) => env[e] ?? Number(e)),
+            t.field,
+          ).toEqual(want);
         }
       }
       expect(paged).toBeGreaterThanOrEqual(2); // the codes of k and v at least
@@ -78,6 +81,7 @@ describe('manifest pool shapes of paged quantized caches', () => {
 
   it('a kernel without `cache paged` writes no pool shapes', () => {
     const { caches } = build(formats.kivi, undefined);
-    for (const t of [...caches.k!.tensors, ...caches.v!.tensors]) expect(t.pagedShape, t.field).toBeUndefined();
+    for (const t of [...caches.k!.tensors, ...caches.v!.tensors])
+      expect(t.pagedShape, t.field).toBeUndefined();
   });
 });

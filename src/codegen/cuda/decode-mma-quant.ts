@@ -64,7 +64,9 @@ export function mmaQuantOf(k: AttentionKernel): MmaQuant | undefined {
  * and 7% (e4m3) faster than 16 keys a warp, and faster at 32K too; more stages or 4 warps did not
  * help (the int8 kernel is bound by its conversions, not by the bytes in flight).
  */
-export const QUANT_TILE_DEFAULTS: Readonly<Partial<Record<'WARPS' | 'KEYS' | 'STAGES' | 'MIN_BLOCKS', number>>> = {
+export const QUANT_TILE_DEFAULTS: Readonly<
+  Partial<Record<'WARPS' | 'KEYS' | 'STAGES' | 'MIN_BLOCKS', number>>
+> = {
   KEYS: 32,
 };
 
