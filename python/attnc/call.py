@@ -114,21 +114,8 @@ def check_quant_qkv(manifest, infos, named, describe, dtype=None, head_dim=None)
     is [B, Hkv, Nk, D or Dv] in q's dtype. D and Dv are the manifest's (the codes do not show
     them). Returns (sizes, dtype, D, Dv)."""
     name = manifest.name
-    q = infos['q']
-    for role in ('q', 'k', 'v'):
-        info = infos[role]
-        if info is None or len(info.shape) != 4:
-            got = 'nothing' if info is None else f'shape {_shape_text(info.shape)}'
-            what = f'the codes of a quantized cache, {manifest.caches[role].codes.describe()}' if role in manifest.caches else QKV_DIMS[role]
-            raise ArgumentError(f'{name}: {role} must be a 4-D tensor: {what}; got {got}')
-        if not info.is_cuda:
-            raise ArgumentError(f'{name}: {role} must be on a CUDA device, got {info.device}')
-        if role != 'q' and info.device != q.device:
-            raise ArgumentError(f'{name}: {role} is on {info.device}, q on {q.device}; they must share a device')
-    if q.dtype not in STORAGE_DTYPES:
-        raise ArgumentError(f'{name}: q is {q.dtype}; attnc kernels take {", ".join(STORAGE_DTYPES)}')
-    if dtype is not None and q.dtype != dtype:
-        raise ArgumentError(f'{name}: this kernel was built for {dtype}, q is {q.dtype} (pass dtype=\'{dtype}\' to cast it)')
+    what = lambda role: f'the codes of a quantized cache, {manifest.caches[role].codes.describe()}'  # noqa: E731
+    q = _check_quant_qkv_tensors(manifest, infos, dtype, what)
     B, H, Nq, D = q.shape
     k, v = infos['k'], infos['v']
     if k.shape[:3] != v.shape[:3]:
@@ -144,20 +131,49 @@ def check_quant_qkv(manifest, infos, named, describe, dtype=None, head_dim=None)
         if value > I32_MAX:
             raise ArgumentError(f'{name}: {size} = {value} does not fit in int32')
     sizes = dict(B=B, H=H, Hkv=Hkv, Nq=Nq, Nk=Nk)
-    Dv = manifest.value_dim
-    for role, width in (('k', D), ('v', Dv)):
+    _check_quant_caches(manifest, infos, named, describe, sizes, D, QKV_DIMS)
+    return sizes, q.dtype, D, manifest.value_dim
+
+
+def _check_quant_qkv_tensors(manifest, infos, dtype, codes_what, float_what=QKV_DIMS.get):
+    """q, k and v of a call over quantized K/V: 4-D, on q's CUDA device, q in a storage dtype (the
+    kernel's when it was built for one). codes_what(role) describes a quantized k or v,
+    float_what(role) a float one. Returns q."""
+    name, q = manifest.name, infos['q']
+    for role in ('q', 'k', 'v'):
+        info = infos[role]
+        if info is None or len(info.shape) != 4:
+            got = 'nothing' if info is None else f'shape {_shape_text(info.shape)}'
+            what = QKV_DIMS['q'] if role == 'q' else codes_what(role) if role in manifest.caches else float_what(role)
+            raise ArgumentError(f'{name}: {role} must be a 4-D tensor: {what}; got {got}')
+        if not info.is_cuda:
+            raise ArgumentError(f'{name}: {role} must be on a CUDA device, got {info.device}')
+        if role != 'q' and info.device != q.device:
+            raise ArgumentError(f'{name}: {role} is on {info.device}, q on {q.device}; they must share a device')
+    if q.dtype not in STORAGE_DTYPES:
+        raise ArgumentError(f'{name}: q is {q.dtype}; attnc kernels take {", ".join(STORAGE_DTYPES)}')
+    if dtype is not None and q.dtype != dtype:
+        raise ArgumentError(f'{name}: this kernel was built for {dtype}, q is {q.dtype} (pass dtype=\'{dtype}\' to cast it)')
+    return q
+
+
+def _check_quant_caches(manifest, infos, named, describe, sizes, D, float_dims, pool=None):
+    """Each quantized cache's codes (k / v) and side tensors (by keyword) against the manifest, a
+    float k or v against q's dtype and its head dim (float_dims: how its shape is written); pool
+    ({pages, Hkv}) for a paged call."""
+    name, q = manifest.name, infos['q']
+    for role, width in (('k', D), ('v', manifest.value_dim)):
         spec = manifest.caches.get(role)
         if spec is not None:
-            _check_cache_tensor(name, role, spec.codes, infos[role], q.device, sizes, CODE_DTYPES)
+            _check_cache_tensor(name, role, spec.codes, infos[role], q.device, sizes, CODE_DTYPES, pool)
             for t in spec.side:
                 dtypes = CODE_DTYPES if t.dtype == 'u32' else (t.dtype,)
-                _check_cache_tensor(name, t.field, t, describe(named.get(t.field)), q.device, sizes, dtypes)
+                _check_cache_tensor(name, t.field, t, describe(named.get(t.field)), q.device, sizes, dtypes, pool)
         else:
             if infos[role].dtype != q.dtype:
                 raise ArgumentError(f'{name}: {role} (a float cache) must be {q.dtype} like q, got {infos[role].dtype}')
             if infos[role].shape[3] != width:
-                raise ArgumentError(f'{name}: {role} must be {QKV_DIMS[role]} with last dim {width}, got {_shape_text(infos[role].shape)}')
-    return sizes, q.dtype, D, Dv
+                raise ArgumentError(f'{name}: {role} must be {float_dims[role]} with last dim {width}, got {_shape_text(infos[role].shape)}')
 
 
 PAGED_DIMS = {'k': '[pages, Hkv, P, D]', 'v': '[pages, Hkv, P, Dv]'}
@@ -219,22 +235,8 @@ def check_paged_quant(manifest, infos, named, describe, table, kv_len, dtype=Non
     name, P = manifest.name, manifest.page_size
     if table is None:
         raise ArgumentError(f'{name}: this kernel reads a paged quantized cache: pass block_table= (i32 [B, max_pages] page ids, pages of {P} rows)')
-    q = infos['q']
-    for role in ('q', 'k', 'v'):
-        info = infos[role]
-        if info is None or len(info.shape) != 4:
-            got = 'nothing' if info is None else f'shape {_shape_text(info.shape)}'
-            spec = manifest.caches.get(role)
-            what = QKV_DIMS['q'] if role == 'q' else f'the page pool of its codes, {spec.codes.describe(True)}' if spec else f'a page pool {PAGED_DIMS[role]}'
-            raise ArgumentError(f'{name}: {role} must be a 4-D tensor: {what}; got {got}')
-        if not info.is_cuda:
-            raise ArgumentError(f'{name}: {role} must be on a CUDA device, got {info.device}')
-        if role != 'q' and info.device != q.device:
-            raise ArgumentError(f'{name}: {role} is on {info.device}, q on {q.device}; they must share a device')
-    if q.dtype not in STORAGE_DTYPES:
-        raise ArgumentError(f'{name}: q is {q.dtype}; attnc kernels take {", ".join(STORAGE_DTYPES)}')
-    if dtype is not None and q.dtype != dtype:
-        raise ArgumentError(f'{name}: this kernel was built for {dtype}, q is {q.dtype} (pass dtype=\'{dtype}\' to cast it)')
+    what = lambda role: f'the page pool of its codes, {manifest.caches[role].codes.describe(True)}'  # noqa: E731
+    q = _check_quant_qkv_tensors(manifest, infos, dtype, what, lambda role: f'a page pool {PAGED_DIMS[role]}')
     B, H, Nq, D = q.shape
     k, v = infos['k'], infos['v']
     if k.shape[:3] != v.shape[:3]:
@@ -251,21 +253,9 @@ def check_paged_quant(manifest, infos, named, describe, table, kv_len, dtype=Non
             raise ArgumentError(f'{name}: {size} = {value} does not fit in int32')
     max_pages, kv_len = _check_table(name, table, q, B, P, kv_len)
     sizes = dict(B=B, H=H, Hkv=Hkv, Nq=Nq, Nk=kv_len)
-    pool = dict(pages=pages, Hkv=Hkv)
-    Dv = manifest.value_dim
-    for role, width in (('k', D), ('v', Dv)):
-        spec = manifest.caches.get(role)
-        if spec is not None:
-            _check_cache_tensor(name, role, spec.codes, infos[role], q.device, sizes, CODE_DTYPES, pool)
-            for t in spec.side:
-                dtypes = CODE_DTYPES if t.dtype == 'u32' else (t.dtype,)
-                _check_cache_tensor(name, t.field, t, describe(named.get(t.field)), q.device, sizes, dtypes, pool)
-        else:
-            if infos[role].dtype != q.dtype:
-                raise ArgumentError(f'{name}: {role} (a float cache) must be {q.dtype} like q, got {infos[role].dtype}')
-            if infos[role].shape[3] != width:
-                raise ArgumentError(f'{name}: {role} must be a page pool {PAGED_DIMS[role]} with last dim {width}, got {_shape_text(infos[role].shape)}')
-    return sizes, q.dtype, D, Dv, max_pages
+    pool_dims = {r: f'a page pool {d}' for r, d in PAGED_DIMS.items()}
+    _check_quant_caches(manifest, infos, named, describe, sizes, D, pool_dims, dict(pages=pages, Hkv=Hkv))
+    return sizes, q.dtype, D, manifest.value_dim, max_pages
 
 
 def is_f32_number(value):
