@@ -6,7 +6,7 @@ reference over the dequantized (contiguous) caches, kv_len short of the table's 
 import pytest
 import torch
 from builds import PAGED_INT8_SOURCE, PAGED_KIVI_SOURCE
-from test_quant_prefill import B, D, Hkv, H, call_kwargs, check, int8_cache, kivi_cache
+from test_quant_prefill import B, D, H, call_kwargs, check, int8_cache, kivi_cache
 
 import attnc
 import attnc.torch
