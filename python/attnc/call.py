@@ -123,13 +123,7 @@ def check_quant_qkv(manifest, infos, named, describe, dtype=None, head_dim=None)
     Hkv, Nk = k.shape[1], k.shape[2]
     if k.shape[0] != B:
         raise ArgumentError(f'{name}: batch sizes differ: q {B}, k/v {k.shape[0]}')
-    if Hkv < 1 or H % Hkv != 0:
-        raise ArgumentError(f'{name}: q heads H = {H} must be a multiple of k/v heads Hkv = {Hkv} (GQA)')
-    if D != manifest.head_dim or (head_dim is not None and D != head_dim):
-        raise ArgumentError(f'{name}: this kernel was built for head dim {manifest.head_dim}, q has {D} (quantized caches fix it: load with head_dim=)')
-    for size, value in (('B', B), ('H', H), ('Nq', Nq), ('Nk', Nk)):
-        if value > I32_MAX:
-            raise ArgumentError(f'{name}: {size} = {value} does not fit in int32')
+    _check_quant_heads(manifest, head_dim, H, Hkv, D, (('B', B), ('H', H), ('Nq', Nq), ('Nk', Nk)))
     sizes = dict(B=B, H=H, Hkv=Hkv, Nq=Nq, Nk=Nk)
     _check_quant_caches(manifest, infos, named, describe, sizes, D, QKV_DIMS)
     return sizes, q.dtype, D, manifest.value_dim
@@ -155,6 +149,19 @@ def _check_quant_qkv_tensors(manifest, infos, dtype, codes_what, float_what=QKV_
     if dtype is not None and q.dtype != dtype:
         raise ArgumentError(f'{name}: this kernel was built for {dtype}, q is {q.dtype} (pass dtype=\'{dtype}\' to cast it)')
     return q
+
+
+def _check_quant_heads(manifest, head_dim, H, Hkv, D, sizes):
+    """GQA (H a multiple of Hkv), the head dim the kernel was built for (quantized codes do not show
+    it), and each (name, size) in int32."""
+    name = manifest.name
+    if Hkv < 1 or H % Hkv != 0:
+        raise ArgumentError(f'{name}: q heads H = {H} must be a multiple of k/v heads Hkv = {Hkv} (GQA)')
+    if D != manifest.head_dim or (head_dim is not None and D != head_dim):
+        raise ArgumentError(f'{name}: this kernel was built for head dim {manifest.head_dim}, q has {D} (quantized caches fix it: load with head_dim=)')
+    for size, value in sizes:
+        if value > I32_MAX:
+            raise ArgumentError(f'{name}: {size} = {value} does not fit in int32')
 
 
 def _check_quant_caches(manifest, infos, named, describe, sizes, D, float_dims, pool=None):
@@ -244,13 +251,7 @@ def check_paged_quant(manifest, infos, named, describe, table, kv_len, dtype=Non
     pages, Hkv = k.shape[0], k.shape[1]
     if k.shape[2] != P:
         raise ArgumentError(f'{name}: k and v must be page pools of P = {P} rows (the kernel\'s page size), got shape {_shape_text(k.shape)}')
-    if Hkv < 1 or H % Hkv != 0:
-        raise ArgumentError(f'{name}: q heads H = {H} must be a multiple of k/v heads Hkv = {Hkv} (GQA)')
-    if D != manifest.head_dim or (head_dim is not None and D != head_dim):
-        raise ArgumentError(f'{name}: this kernel was built for head dim {manifest.head_dim}, q has {D} (quantized caches fix it: load with head_dim=)')
-    for size, value in (('B', B), ('H', H), ('Nq', Nq), ('pages', pages)):
-        if value > I32_MAX:
-            raise ArgumentError(f'{name}: {size} = {value} does not fit in int32')
+    _check_quant_heads(manifest, head_dim, H, Hkv, D, (('B', B), ('H', H), ('Nq', Nq), ('pages', pages)))
     max_pages, kv_len = _check_table(name, table, q, B, P, kv_len)
     sizes = dict(B=B, H=H, Hkv=Hkv, Nq=Nq, Nk=kv_len)
     pool_dims = {r: f'a page pool {d}' for r, d in PAGED_DIMS.items()}
