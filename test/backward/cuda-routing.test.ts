@@ -14,7 +14,7 @@ import {
   compileCudaBackwardWgmma,
   cudaBackwardBeside,
 } from '../../src/backward.js';
-import { expectOk, run, scratchDir, sassOnly } from '../cuda/support.js';
+import { expectOk, run, scratchDir, quickCheckFlags } from '../cuda/support.js';
 import type { Shape } from '../support/arbitraries.js';
 import { checkCudaBackward as check } from './cuda-check.js';
 
@@ -172,7 +172,7 @@ describe('which backward takes a routing kernel', () => {
     });
     const tu = join(dir, 'backward-routing.cu');
     writeFileSync(tu, codes.join('\n'));
-    const flags = [...sassOnly('sm_90a'), '-std=c++17', '-Xcompiler', '-Wall', '-Werror', 'all-warnings'];
+    const flags = quickCheckFlags('sm_90a');
     expectOk(await run(process.env.NVCC ?? 'nvcc', [...flags, '-c', tu, '-o', `${tu}.o`]), `nvcc ${tu}`);
   }, 300_000);
 });

@@ -9,7 +9,7 @@ import { compileCudaBackward } from '../../src/backward.js';
 import { printDecl } from '../../src/dsl/print.js';
 import { arbProgram } from '../support/arbitraries.js';
 import type { Shape } from '../support/arbitraries.js';
-import { expectOk, run, scratchDir, sassOnly } from '../cuda/support.js';
+import { expectOk, run, scratchDir, quickCheckFlags } from '../cuda/support.js';
 import { checkCudaBackward as check } from './cuda-check.js';
 
 const TOL = 2e-5;
@@ -111,7 +111,7 @@ describe('CUDA SIMT backward (CPU emulation) vs the float64 gradient reference',
     );
     const tu = join(dir, 'backward.cu');
     writeFileSync(tu, codes.join('\n'));
-    const flags = [...sassOnly('sm_90a'), '-std=c++17', '-Xcompiler', '-Wall', '-Werror', 'all-warnings'];
+    const flags = quickCheckFlags('sm_90a');
     expectOk(await run(process.env.NVCC ?? 'nvcc', [...flags, '-c', tu, '-o', `${tu}.o`]), `nvcc ${tu}`);
   }, 300_000);
 });

@@ -9,7 +9,7 @@ import { describe, expect, it } from 'vitest';
 import { compile } from '../../src/compile.js';
 import { archOfCapability } from '../../src/codegen/cuda/arch.js';
 import { CompileError } from '../../src/diagnostics.js';
-import { expectOk, run, scratchDir } from './support.js';
+import { expectOk, run, scratchDir, quickCheckFlags } from './support.js';
 import { compileOffered, readStdlib, stdlibFiles, stdlibPath, storedStdlib } from '../support/stdlib.js';
 import { checkSource } from '../../src/compile.js';
 
@@ -105,7 +105,7 @@ describe('CUDA architectures', () => {
         }
     const tu = join(dir, 'sm80.cu');
     writeFileSync(tu, parts.join('\n'));
-    const flags = ['-arch=sm_80', '-std=c++17', '-Xcompiler', '-Wall', '-Werror', 'all-warnings'];
+    const flags = quickCheckFlags('sm_80');
     expectOk(await run(NVCC, [...flags, '-c', tu, '-o', join(dir, 'sm80.o')]), `nvcc ${tu}`);
   }, 900_000);
 });

@@ -9,7 +9,7 @@ import { describe, expect, it } from 'vitest';
 import { compileCudaBackwardMma, compileCudaBackwardWgmma } from '../../src/backward.js';
 import type { Shape } from '../support/arbitraries.js';
 import { checkMmaBackward, MMA_GRAD_TOL } from '../backward/mma-check.js';
-import { expectOk, run, scratchDir, sassOnly } from './support.js';
+import { expectOk, run, scratchDir, quickCheckFlags } from './support.js';
 
 /**
  * Per-query parts that do not read q: fuse's row plan holds every subexpression the key does not
@@ -21,8 +21,6 @@ const cases = {
   paramOnlyRow:
     'attention param_only_row(w0: int = -1) {\n  mask !((q - k) % -3 == 2 ? w0 == 1 : !(q - k > 1))\n}\n',
 } as const;
-
-const NVCC_FLAGS = ['-std=c++17', '-Xcompiler', '-Wall', '-Werror', 'all-warnings', '-c'];
 
 /** Every tensor-core backward of `source` for `arch`, renamed apart so one translation unit holds them. */
 function backwards(name: string, source: string, arch: 'sm_80' | 'sm_90a'): string[] {
@@ -52,7 +50,7 @@ describe('hoisted mask parts of the tensor-core backward: campaign repros', () =
           .join('\n'),
       );
       expectOk(
-        await run(process.env.NVCC ?? 'nvcc', [...sassOnly(arch), ...NVCC_FLAGS, tu, '-o', `${tu}.o`]),
+        await run(process.env.NVCC ?? 'nvcc', [...quickCheckFlags(arch), '-c', tu, '-o', `${tu}.o`]),
         `nvcc ${tu}`,
       );
     });

@@ -6,7 +6,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { compileCudaBackward, compileCudaBackwardMma, compileCudaBackwardWgmma } from '../../src/backward.js';
-import { expectOk, run, scratchDir, sassOnly } from './support.js';
+import { expectOk, run, scratchDir, quickCheckFlags } from './support.js';
 
 const source = (name: string): string =>
   `attention ${name}(c0: f32 = 1.5) {\n  score exp(min(c0 * 0.5, 2.0))\n  mask causal\n}`;
@@ -39,7 +39,7 @@ describe('CUDA backward of a score that ignores q·k', () => {
     const dir = scratchDir('bwd-unread');
     const tu = join(dir, 'unread.cu');
     writeFileSync(tu, codes().join('\n'));
-    const flags = [...sassOnly('sm_90a'), '-std=c++17', '-Xcompiler', '-Wall', '-Werror', 'all-warnings'];
+    const flags = quickCheckFlags('sm_90a');
     expectOk(await run(process.env.NVCC ?? 'nvcc', [...flags, '-c', tu, '-o', `${tu}.o`]), `nvcc ${tu}`);
   }, 600_000);
 });

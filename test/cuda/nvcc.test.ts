@@ -12,14 +12,14 @@ import {
   render,
   renamed,
   run,
-  sassOnly,
   scratchDir,
   testScheduleWith,
   writeArtifact,
+  strictFlags,
 } from './support.js';
 
 const NVCC = process.env.NVCC ?? 'nvcc';
-const nvccFlags = [...sassOnly('sm_90a'), '-std=c++17', '-Xcompiler', '-Wall', '-Werror', 'all-warnings'];
+const nvccFlags = strictFlags('sm_90a');
 
 describe.concurrent('cuda backend: nvcc and the C compiler accept the artifacts', () => {
   const dir = scratchDir('nvcc');

@@ -7,7 +7,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { compile } from '../../src/compile.js';
-import { expectOk, run, scratchDir, sassOnly } from './support.js';
+import { expectOk, run, scratchDir, quickCheckFlags } from './support.js';
 
 const dir = scratchDir('paged-quant-nvcc');
 
@@ -49,7 +49,7 @@ describe('paged quantized K/V caches (nvcc, warnings as errors)', () => {
         }
       const tu = join(dir, `paged-quant-${arch}.cu`);
       writeFileSync(tu, parts.join('\n'));
-      const flags = [...sassOnly(arch), '-std=c++17', '-Xcompiler', '-Wall', '-Werror', 'all-warnings'];
+      const flags = quickCheckFlags(arch);
       expectOk(await run(process.env.NVCC ?? 'nvcc', [...flags, '-c', tu, '-o', `${tu}.o`]), `nvcc ${tu}`);
     }, 600_000);
 });

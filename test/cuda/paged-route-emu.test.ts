@@ -24,7 +24,7 @@ import {
 } from '../support/oracle-cases.js';
 import { emulatedPrograms } from './emu-call.js';
 import { buildRoutingEmulation, runRouting } from './routing-emu.js';
-import { expectOk, run, scratchDir, sassOnly } from './support.js';
+import { expectOk, run, scratchDir, quickCheckFlags } from './support.js';
 
 const runs = Number(process.env.ATTNC_CUDA_PAGED_ROUTE_RUNS ?? 12);
 const D = 8;
@@ -151,7 +151,7 @@ describe('paged ranked block routing builds with nvcc', () => {
       );
       for (const c of codes) expect(c.kernel.schedule.engine).toBe(engine);
       writeFileSync(tu, codes.map((c) => c.artifact.code).join('\n'));
-      const flags = [...sassOnly(arch), '-std=c++17', '-Xcompiler', '-Wall', '-Werror', 'all-warnings'];
+      const flags = quickCheckFlags(arch);
       expectOk(await run(process.env.NVCC ?? 'nvcc', [...flags, '-c', tu, '-o', `${tu}.o`]), `nvcc ${tu}`);
     }
   }, 900_000);

@@ -29,7 +29,7 @@ import {
 import { buildEmulation } from './emu.js';
 import { EmuSpec, emulatedPrograms, type ArgField, type EmuCall } from './emu-call.js';
 import { buildSelectEmulation, runSelect } from './select-emu.js';
-import { expectOk, run, scratchDir, sassOnly } from './support.js';
+import { expectOk, run, scratchDir, quickCheckFlags } from './support.js';
 
 const runs = Number(process.env.ATTNC_CUDA_PAGED_SELECT_RUNS ?? 16);
 const D = 8;
@@ -273,7 +273,7 @@ describe('paged selection and importance build with nvcc', () => {
       );
       for (const c of codes) expect(c.kernel.schedule.engine).toBe(engine);
       writeFileSync(tu, codes.map((c) => c.artifact.code).join('\n'));
-      const flags = [...sassOnly(arch), '-std=c++17', '-Xcompiler', '-Wall', '-Werror', 'all-warnings'];
+      const flags = quickCheckFlags(arch);
       expectOk(await run(process.env.NVCC ?? 'nvcc', [...flags, '-c', tu, '-o', `${tu}.o`]), `nvcc ${tu}`);
     }
   }, 900_000);

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { compile } from '../../src/compile.js';
 import type { Engine } from '../../src/ir/kernel.js';
-import { expectOk, run, scratchDir, sassOnly } from './support.js';
+import { expectOk, run, scratchDir, quickCheckFlags, strictFlags } from './support.js';
 import { tokenPlan } from '../../src/codegen/cuda/token-form.js';
 import { evalShapeExpr } from '../../src/runtime/shape-expr.js';
 import { readStdlib, stdlibPath } from '../support/stdlib.js';
@@ -61,7 +61,7 @@ describe('block routing on CUDA', () => {
       if (engine === 'wgmma-ws') parts.push(...pooled128Defaults());
       const tu = join(dir, 'routing.cu');
       writeFileSync(tu, parts.join('\n'));
-      const flags = [...sassOnly('sm_90a'), '-std=c++17', '-Xcompiler', '-Wall', '-Werror', 'all-warnings'];
+      const flags = quickCheckFlags('sm_90a');
       expectOk(await run(NVCC, [...flags, '-c', tu, '-o', join(dir, 'routing.o')]), `nvcc ${tu}`);
     }, 600_000);
   }
@@ -98,7 +98,7 @@ describe('block routing on CUDA', () => {
     }
     const tu = join(dir, 'token.cu');
     writeFileSync(tu, parts.join('\n'));
-    const flags = ['-arch=sm_80', '-std=c++17', '-Xcompiler', '-Wall', '-Werror', 'all-warnings'];
+    const flags = quickCheckFlags('sm_80');
     expectOk(await run(NVCC, [...flags, '-c', tu, '-o', join(dir, 'token.o')]), `nvcc ${tu}`);
   }, 600_000);
 
@@ -129,7 +129,7 @@ describe('block routing on CUDA', () => {
     writeFileSync(tu, parts.join('\n'));
     const bound: Record<string, number> = { sm_90a: 0, sm_80: 24 };
     const builds = Object.entries(bound).map(async ([arch, most]) => {
-      const flags = [...sassOnly(arch), '-std=c++17', '-Xcompiler', '-Wall', '-Werror', 'all-warnings'];
+      const flags = strictFlags(arch);
       const r = await run(NVCC, [...flags, '-Xptxas', '-v', '-c', tu, '-o', join(dir, `rank-${arch}.o`)]);
       expectOk(r, `nvcc ${arch} ${tu}`);
       const props = [

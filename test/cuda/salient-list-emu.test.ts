@@ -20,7 +20,7 @@ import { pageQuantCache, type QuantPages } from '../../src/runtime/kv-quant-page
 import { referenceStoredDecl } from '../../src/runtime/reference-quant.js';
 import { buildEmulation, emulationSource, runEmulation } from './emu.js';
 import { packedStrideLine } from './emu-call.js';
-import { expectOk, run, scratchDir, sassOnly } from './support.js';
+import { expectOk, run, scratchDir, quickCheckFlags } from './support.js';
 
 const D = 16;
 const dir = scratchDir('salient-list-emu');
@@ -299,7 +299,7 @@ describe('CUDA salient tokens from an index list (CPU emulation)', () => {
       );
       const tu = join(dir, `nv-${arch}.cu`);
       writeFileSync(tu, a.code);
-      const flags = [...sassOnly(arch), '-std=c++17', '-Xcompiler', '-Wall', '-Werror', 'all-warnings'];
+      const flags = quickCheckFlags(arch);
       expectOk(await run(process.env.NVCC ?? 'nvcc', [...flags, '-c', tu, '-o', `${tu}.o`]), `nvcc ${tu}`);
     }
   }, 600_000);

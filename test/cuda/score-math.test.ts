@@ -8,7 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { compile } from '../../src/compile.js';
 import type { Engine, StorageDType } from '../../src/ir/kernel.js';
 import { readStdlib, stdlibPath } from '../support/stdlib.js';
-import { expectOk, run, scratchDir, writeArtifact, sassOnly } from './support.js';
+import { expectOk, run, scratchDir, writeArtifact, quickCheckFlags } from './support.js';
 
 const NVCC = process.env.NVCC ?? 'nvcc';
 
@@ -69,7 +69,7 @@ describe('score math per engine', () => {
     for (const [i, [arch, artifact]] of builds.entries()) {
       const sub = scratchDir(`score-math-${i}`);
       const cu = writeArtifact(sub, artifact);
-      const flags = [...sassOnly(arch), '-std=c++17', '-Xcompiler', '-Wall', '-Werror', 'all-warnings'];
+      const flags = quickCheckFlags(arch);
       expectOk(await run(NVCC, [...flags, '-c', cu, '-o', join(dir, `${i}.o`)]), `nvcc ${arch} ${cu}`);
     }
   }, 600_000);

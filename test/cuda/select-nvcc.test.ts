@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { compile } from '../../src/compile.js';
 import type { Engine } from '../../src/ir/kernel.js';
-import { expectOk, run, scratchDir, sassOnly } from './support.js';
+import { expectOk, run, scratchDir, quickCheckFlags } from './support.js';
 import { readStdlib, stdlibPath } from '../support/stdlib.js';
 
 const NVCC = process.env.NVCC ?? 'nvcc';
@@ -53,7 +53,7 @@ describe('token selection, emit, from and chunks on CUDA', () => {
         }
       const tu = join(dir, 'select.cu');
       writeFileSync(tu, parts.join('\n'));
-      const flags = [...sassOnly('sm_90a'), '-std=c++17', '-Xcompiler', '-Wall', '-Werror', 'all-warnings'];
+      const flags = quickCheckFlags('sm_90a');
       expectOk(await run(NVCC, [...flags, '-c', tu, '-o', join(dir, 'select.o')]), `nvcc ${tu}`);
     }, 600_000);
   }

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { writeFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { compile } from '../../src/compile.js';
-import { expectOk, run, scratchDir, writeArtifact, sassOnly } from './support.js';
+import { expectOk, run, scratchDir, writeArtifact, quickCheckFlags } from './support.js';
 
 const cases = [
   ['empty_mask', 'attention empty_mask() {\n  mask false\n}', {}],
@@ -61,7 +61,7 @@ describe('generated CUDA leaves no unread local', () => {
     const codes = artifacts().map((a) => (writeArtifact(dir, a), a.code));
     const tu = join(dir, 'unread.cu');
     writeFileSync(tu, codes.join('\n'));
-    const flags = [...sassOnly('sm_90a'), '-std=c++17', '-Xcompiler', '-Wall', '-Werror', 'all-warnings'];
+    const flags = quickCheckFlags('sm_90a');
     expectOk(await run(process.env.NVCC ?? 'nvcc', [...flags, '-c', tu, '-o', `${tu}.o`]), `nvcc ${tu}`);
   }, 600_000);
 });

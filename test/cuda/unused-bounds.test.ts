@@ -5,7 +5,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { compile } from '../../src/compile.js';
-import { expectOk, run, scratchDir, sassOnly } from './support.js';
+import { expectOk, run, scratchDir, quickCheckFlags } from './support.js';
 
 const NVCC = process.env.NVCC ?? 'nvcc';
 const masks = { qonly: 'q > w', konly: 'k >= w' } as const;
@@ -30,7 +30,7 @@ describe('classifier bounds a mask does not read', () => {
     const dir = scratchDir('unused-bounds');
     const tu = join(dir, 'unused.cu');
     writeFileSync(tu, parts.join('\n'));
-    const flags = [...sassOnly('sm_90a'), '-std=c++17', '-Xcompiler', '-Wall', '-Werror', 'all-warnings'];
+    const flags = quickCheckFlags('sm_90a');
     expectOk(await run(NVCC, [...flags, '-c', tu, '-o', join(dir, 'unused.o')]), `nvcc ${tu}`);
   }, 900_000);
 });

@@ -7,7 +7,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'vitest';
 import { compile } from '../../src/compile.js';
-import { expectOk, run, scratchDir, sassOnly } from './support.js';
+import { expectOk, run, scratchDir, quickCheckFlags } from './support.js';
 
 const CASES = [
   { source: 'attention zp() {\n  cache paged 64\n  mask causal\n}\n', headDim: 16 },
@@ -24,7 +24,7 @@ describe('CUDA kernels at small head dims build with nvcc (no zero-sized arrays)
     );
     const tu = join(dir, 'zero-size.cu');
     writeFileSync(tu, code.join('\n'));
-    const flags = [...sassOnly('sm_90a'), '-std=c++17', '-Xcompiler', '-Wall', '-Werror', 'all-warnings'];
+    const flags = quickCheckFlags('sm_90a');
     expectOk(await run(process.env.NVCC ?? 'nvcc', [...flags, '-c', tu, '-o', `${tu}.o`]), `nvcc ${tu}`);
   }, 600_000);
 });

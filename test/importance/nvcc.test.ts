@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { compile } from '../../src/compile.js';
 import type { ImportanceMode, StorageDType } from '../../src/ir/kernel.js';
-import { expectOk, run, scratchDir, writeArtifact, sassOnly } from '../cuda/support.js';
+import { expectOk, run, scratchDir, writeArtifact, quickCheckFlags } from '../cuda/support.js';
 import { readStdlib, staticStdlib, stdlibPath } from '../support/stdlib.js';
 
 const NVCC = process.env.NVCC ?? 'nvcc';
@@ -36,7 +36,7 @@ describe.concurrent('the CUDA importance pass compiles with nvcc', () => {
       });
       const tu = join(dir, 'stdlib.cu');
       writeFileSync(tu, parts.join('\n'));
-      const flags = [...sassOnly(arch), '-std=c++17', '-Xcompiler', '-Wall', '-Werror', 'all-warnings'];
+      const flags = quickCheckFlags(arch);
       expectOk(await run(NVCC, [...flags, '-c', tu, '-o', join(dir, 'stdlib.o')]), `nvcc ${tu}`);
     }, 900_000);
   }

@@ -14,7 +14,7 @@ import { compareArrays } from '../../src/runtime/compare.js';
 import { randomStoredInputs, rng } from '../../src/runtime/inputs.js';
 import { referenceStoredDecl } from '../../src/runtime/reference-quant.js';
 import { buildEmulation, runEmulation } from '../cuda/emu.js';
-import { expectOk, render, run, scratchDir, writeArtifact, sassOnly } from '../cuda/support.js';
+import { expectOk, render, run, scratchDir, writeArtifact, quickCheckFlags } from '../cuda/support.js';
 import { packedStrideLine } from '../cuda/emu-call.js';
 
 interface Field {
@@ -75,7 +75,7 @@ describe.concurrent('CUDA SIMT dequantizing K/V loads (CPU emulation)', () => {
     for (const [i, src] of sources.entries()) {
       const { artifact } = compile(src, { target: 'cuda', headDim: 128 });
       const cu = writeArtifact(dir, artifact);
-      const flags = [...sassOnly('sm_90a'), '-std=c++17', '-Xcompiler', '-Wall', '-Werror', 'all-warnings'];
+      const flags = quickCheckFlags('sm_90a');
       expectOk(
         await run(process.env.NVCC ?? 'nvcc', [...flags, '-c', cu, '-o', join(dir, `nv${i}.o`)]),
         `nvcc ${cu}`,

@@ -20,7 +20,7 @@ import { pageStoredCaches, type QuantPages } from '../../src/runtime/kv-quant-pa
 import type { QuantCache } from '../../src/quant/layout.js';
 import { buildEmulation } from '../cuda/emu.js';
 import { EmuSpec, type ArgField, type EmuCall } from '../cuda/emu-call.js';
-import { expectNoSpills, expectOk, run, scratchDir, writeArtifact, sassOnly } from '../cuda/support.js';
+import { expectNoSpills, expectOk, run, scratchDir, writeArtifact, strictFlags } from '../cuda/support.js';
 import { formatArb } from './arbitrary.js';
 import { storeStatement, withFlaggedSalient } from './format-source.js';
 
@@ -222,7 +222,7 @@ describe.concurrent('CUDA importance over quantized K caches (CPU emulation)', (
       const at = join(dir, `zip-${arch}-${dtype}`);
       mkdirSync(at, { recursive: true });
       const cu = writeArtifact(at, artifact);
-      const flags = [...sassOnly(arch), '-std=c++17', '-Xcompiler', '-Wall', '-Werror', 'all-warnings'];
+      const flags = strictFlags(arch);
       const r = await run(process.env.NVCC ?? 'nvcc', [...flags, '-Xptxas', '-v', '-c', cu, '-o', `${cu}.o`]);
       expectOk(r, `nvcc ${cu}`);
       expectNoSpills(

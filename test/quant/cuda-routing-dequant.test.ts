@@ -11,7 +11,7 @@ import { compareArrays } from '../../src/runtime/compare.js';
 import { randomStoredInputs, rng } from '../../src/runtime/inputs.js';
 import { referenceStoredDecl } from '../../src/runtime/reference-quant.js';
 import { buildRoutingEmulation, runRouting } from '../cuda/routing-emu.js';
-import { expectOk, run, scratchDir, writeArtifact, sassOnly } from '../cuda/support.js';
+import { expectOk, run, scratchDir, writeArtifact, quickCheckFlags } from '../cuda/support.js';
 
 const programs: readonly string[] = [
   'attention rq0(top: int = 2) {\n  store kv int8 scale f32 per token\n  route blocks(4) topk(top) by mean(q) . mean(k)\n}',
@@ -96,7 +96,7 @@ describe.concurrent('CUDA block routing over quantized K/V (CPU emulation)', () 
       });
       expect(artifact.code).toContain('k_dequant(a, bh * (size_t)a.Nk + t0 + p, t0 + p, d, bh)');
       const cu = writeArtifact(dir, artifact);
-      const flags = [...sassOnly(arch), '-std=c++17', '-Xcompiler', '-Wall', '-Werror', 'all-warnings'];
+      const flags = quickCheckFlags(arch);
       expectOk(
         await run(process.env.NVCC ?? 'nvcc', [...flags, '-c', cu, '-o', join(dir, `${engine}.o`)]),
         cu,

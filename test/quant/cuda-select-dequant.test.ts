@@ -16,7 +16,7 @@ import { dequantizedInputs, type StoredCache } from '../../src/runtime/reference
 import type { RefInputs } from '../../src/runtime/reference.js';
 import { buildSelectEmulation, runSelect } from '../cuda/select-emu.js';
 import { emulatedPrograms } from '../cuda/emu-call.js';
-import { expectOk, run, scratchDir, sassOnly } from '../cuda/support.js';
+import { expectOk, run, scratchDir, quickCheckFlags } from '../cuda/support.js';
 import {
   COUNT_PARAMS,
   FORCE_CLAUSE,
@@ -225,7 +225,7 @@ describe('CUDA selection over quantized K/V caches (emulated) agrees with the or
       );
       const tu = join(at, `${arch}.cu`);
       writeFileSync(tu, codes.join('\n'));
-      const flags = [...sassOnly(arch), '-std=c++17', '-Xcompiler', '-Wall', '-Werror', 'all-warnings'];
+      const flags = quickCheckFlags(arch);
       expectOk(await run(process.env.NVCC ?? 'nvcc', [...flags, '-c', tu, '-o', `${tu}.o`]), `nvcc ${tu}`);
     }
   }, 900_000);

@@ -5,7 +5,7 @@
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { compile } from '../../src/compile.js';
-import { writeArtifact, expectOk, run, scratchDir, sassOnly } from '../cuda/support.js';
+import { writeArtifact, expectOk, run, scratchDir, quickCheckFlags } from '../cuda/support.js';
 
 const source = (store: string): string =>
   `attention hoists2(keep: i32[kv], doc: i32[kv]) {\n  mask keep[k] != 0 && doc[k] == doc[q]\n  ${store}\n}`;
@@ -25,7 +25,7 @@ describe('staged quantized prefill with per-key hoists', () => {
     const dir = scratchDir('stage-hoists');
     const { artifact } = compile(source(stores[0]!), { target: 'cuda', headDim: 128, dtype: 'bf16' });
     const cu = writeArtifact(dir, artifact);
-    const flags = [...sassOnly('sm_90a'), '-std=c++17', '-Xcompiler', '-Wall', '-Werror', 'all-warnings'];
+    const flags = quickCheckFlags('sm_90a');
     expectOk(
       await run(process.env.NVCC ?? 'nvcc', [...flags, '-c', cu, '-o', join(dir, 'k.o')]),
       `nvcc ${cu}`,

@@ -8,7 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { fastConvertible } from '../../src/codegen/cuda/dequant-fast.js';
 import { compile } from '../../src/compile.js';
 import type { Engine } from '../../src/ir/kernel.js';
-import { expectOk, run, scratchDir, writeArtifact, sassOnly } from '../cuda/support.js';
+import { expectOk, run, scratchDir, writeArtifact, quickCheckFlags } from '../cuda/support.js';
 
 interface Case {
   readonly engine: Engine;
@@ -102,7 +102,7 @@ describe.concurrent('quantized K/V on the tensor-core engines (nvcc)', () => {
       }
       const cu = writeArtifact(dir, compiled.artifact);
       const arch = c.engine === 'mma' ? 'sm_80' : 'sm_90a';
-      const flags = [...sassOnly(arch), '-std=c++17', '-Xcompiler', '-Wall', '-Werror', 'all-warnings'];
+      const flags = quickCheckFlags(arch);
       expectOk(
         await run(process.env.NVCC ?? 'nvcc', [...flags, '-c', cu, '-o', join(dir, `tc${i}.o`)]),
         `nvcc ${cu}`,
