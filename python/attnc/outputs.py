@@ -20,7 +20,7 @@ class OutputSpec(NamedTuple):
 
 def call_sizes(q_shape, k_shape, page_size=None, max_pages=None, kv_len=None):
     """{B, H, Hkv, Nq, Nk} of a call from q's and k's shapes; a paged call's k is a page pool
-    [pages, Hkv, P, D] and Nk is kv_len (default max_pages * P), as attnc.call.check_paged says."""
+    [pages, Hkv, P, D] and Nk is kv_len (default max_pages * P), as attnc.call_caches.check_paged says."""
     B, H, Nq = q_shape[0], q_shape[1], q_shape[2]
     Nk = k_shape[2]
     if max_pages is not None:
