@@ -42,6 +42,9 @@ describe('compile cache', () => {
 
   it('replays an identical compile from another directory, and misses on any change', async () => {
     const log = join(mkdtempSync(join(tmpdir(), 'attnc-cache-log-')), 'log');
+    // A run-wide log (ATTNC_COMPILE_LOG set for the whole suite) is restored after: workers share
+    // this process with the files after this one.
+    const runLog = process.env.ATTNC_COMPILE_LOG;
     process.env.ATTNC_COMPILE_LOG = log;
     try {
       const salt = `-DSALT_${process.pid}_${Date.now()}`; // fresh keys whatever ran before in this run
@@ -54,7 +57,8 @@ describe('compile cache', () => {
       expect(logged(log).filter((l) => l.key === undefined)).toEqual([]);
       expect(logged(log).map((l) => l.hit)).toEqual([false, true, false, false, false]);
     } finally {
-      delete process.env.ATTNC_COMPILE_LOG;
+      if (runLog === undefined) delete process.env.ATTNC_COMPILE_LOG;
+      else process.env.ATTNC_COMPILE_LOG = runLog;
     }
   });
 
