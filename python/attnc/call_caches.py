@@ -37,9 +37,7 @@ def check_quant_qkv(manifest, infos, named, describe, dtype=None, head_dim=None)
     what = lambda role: f'the codes of a quantized cache, {manifest.caches[role].codes.describe()}'  # noqa: E731
     q = _check_quant_qkv_tensors(manifest, infos, dtype, what)
     B, H, Nq, D = q.shape
-    k, v = infos['k'], infos['v']
-    if k.shape[:3] != v.shape[:3]:
-        raise ArgumentError(f'{name}: k {shape_text(k.shape)} and v {shape_text(v.shape)} must agree on [B, Hkv, Nk]')
+    k = _agreeing_kv(name, infos, '[B, Hkv, Nk]')
     Hkv, Nk = k.shape[1], k.shape[2]
     if k.shape[0] != B:
         raise ArgumentError(f'{name}: batch sizes differ: q {B}, k/v {k.shape[0]}')
@@ -47,6 +45,15 @@ def check_quant_qkv(manifest, infos, named, describe, dtype=None, head_dim=None)
     sizes = dict(B=B, H=H, Hkv=Hkv, Nq=Nq, Nk=Nk)
     _check_quant_caches(manifest, infos, named, describe, sizes, D, QKV_DIMS)
     return sizes, q.dtype, D, manifest.value_dim
+
+
+def _agreeing_kv(name, infos, dims):
+    """k, once k and v (codes or floats: their last dims differ) agree on their first three dims
+    (dims: how those are written)."""
+    k, v = infos['k'], infos['v']
+    if k.shape[:3] != v.shape[:3]:
+        raise ArgumentError(f'{name}: k {shape_text(k.shape)} and v {shape_text(v.shape)} must agree on {dims}')
+    return k
 
 
 def _check_quant_qkv_tensors(manifest, infos, dtype, codes_what, float_what=QKV_DIMS.get):
@@ -165,9 +172,7 @@ def check_paged_quant(manifest, infos, named, describe, table, kv_len, dtype=Non
     what = lambda role: f'the page pool of its codes, {manifest.caches[role].codes.describe(True)}'  # noqa: E731
     q = _check_quant_qkv_tensors(manifest, infos, dtype, what, lambda role: f'a page pool {PAGED_DIMS[role]}')
     B, H, Nq, D = q.shape
-    k, v = infos['k'], infos['v']
-    if k.shape[:3] != v.shape[:3]:
-        raise ArgumentError(f'{name}: k {shape_text(k.shape)} and v {shape_text(v.shape)} must agree on [pages, Hkv, P]')
+    k = _agreeing_kv(name, infos, '[pages, Hkv, P]')
     pages, Hkv = k.shape[0], k.shape[1]
     if k.shape[2] != P:
         raise ArgumentError(f'{name}: k and v must be page pools of P = {P} rows (the kernel\'s page size), got shape {shape_text(k.shape)}')
