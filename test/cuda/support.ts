@@ -139,9 +139,9 @@ export const sassOnly = (arch: string): string[] => [
 ];
 
 /**
- * The build users get, checked strictly: `arch`'s SASS, C++17, warnings as errors in device and
- * host code (with `-c`, g++ -Wall too). For tests that read ptxas's report of the optimized code
- * (`-Xptxas -v`: spills, registers).
+ * `arch`'s SASS alone (sassOnly), C++17, NVVM and ptxas at their defaults (-O3), warnings as errors
+ * in device and host code (with `-c`, g++ -Wall too). For tests that read ptxas's report of the
+ * optimized code (`-Xptxas -v`: spills, registers).
  */
 export const strictFlags = (arch: string): string[] => [
   ...sassOnly(arch),
@@ -158,8 +158,8 @@ export const strictFlags = (arch: string): string[] => [
  * -O1 instead of -O3 (less inlining and unrolling): arch.test.ts's sm_80 unit builds in 52 CPU s
  * instead of 122 (cicc 114 → 46 s, ptxas 84 → 41 s). The optimized build stays checked where it
  * matters: stdlib-nvcc.test.ts builds the stdlib as users do, and every test that reads ptxas -v
- * uses strictFlags. test/cuda/quick-check.test.ts shows these flags still fail on bad PTX and
- * on a warning.
+ * uses strictFlags. test/cuda/quick-check.test.ts shows these flags still fail on bad PTX, on a
+ * warning, and on an sm_90a instruction built for sm_80.
  */
 export const quickCheckFlags = (arch: string): string[] => [...strictFlags(arch), '-Xcicc', '-O1'];
 
