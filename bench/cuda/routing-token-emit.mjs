@@ -18,8 +18,9 @@ mkdirSync(out, { recursive: true });
 
 // --keymajor: only the default nsa_select and its key-major variants (the short device call of
 // routing-token.sh --variants, about 6 MiB). --rank: only the default nsa_select and the ranking
-// variants of RANK_ROUND (round 25: ROUTE_QPREF; round 9's ROUTE_QREG / ROUTE_QVEC set its default;
-// round 9's ROUTE_F16, one f16 key part, was measured in round 10, not faster, and removed).
+// variants of round 9 (ROUTE_QREG, ROUTE_QVEC and their combinations; round 9's ROUTE_F16, one f16
+// key part, was measured in round 10, not faster, and removed; round 25's ROUTE_QPREF, an L2
+// prefetch of a later voter's query rows, likewise: bench/device-calls/c39-rank-prefetch.sh).
 const keyMajorOnly = process.argv.includes('--keymajor');
 const rankOnly = process.argv.includes('--rank');
 // [file, entry, engine (undefined: the default), dtype, head dim, static mask]
@@ -55,18 +56,7 @@ const rankVariants = [
   ['w16_qreg', { ROUTE_WARPS: 16, ROUTE_MINB: 1, ROUTE_QREG: 1 }, 9],
   ['qreg_u4', { ROUTE_QREG: 1, ROUTE_KUNROLL: 4 }, 9], // the vote pass: 4 k-steps' loads in flight
   ['qreg2', { ROUTE_QREG: 2 }, 9], // two voters held: a chunk staged once for both
-  // Round 25 (--rank emits these): the vote pass's query rows asked of L2 one or two voters ahead
-  // (ROUTE_QPREF), alone, with four k-steps' loads in flight, and with 128-bit query loads.
-  ['qpf1', { ROUTE_QPREF: 1 }, 25],
-  ['qpf2', { ROUTE_QPREF: 2 }, 25],
-  ['qpf4', { ROUTE_QPREF: 4 }, 25],
-  ['qpf2_u4', { ROUTE_QPREF: 2, ROUTE_KUNROLL: 4 }, 25],
-  ['qpf2_qvec', { ROUTE_QPREF: 2, ROUTE_QVEC: 1 }, 25],
-  ['u4', { ROUTE_KUNROLL: 4 }, 25],
-  ['default_again', {}, 25], // the default once more, last: the variants bracketed against drift
 ];
-// The round whose ranking variants --rank emits (beside the default).
-const RANK_ROUND = 25;
 function withConstants(code, values) {
   let out = code;
   for (const [name, v] of Object.entries(values)) {
@@ -125,7 +115,7 @@ for (const [file, entry, engine, dtype, headDim, mask] of variants) {
   if (keyMajorOnly) continue;
   const seen = new Set();
   for (const [tag, values, round] of rankVariants) {
-    if ((rankOnly && round !== RANK_ROUND) || seen.has(tag)) continue;
+    if ((rankOnly && round !== 9) || seen.has(tag)) continue;
     seen.add(tag);
     const name = `${variant}_${tag}`;
     writeFileSync(join(out, `${name}.cu`), withConstants(artifact.code, values));

@@ -5,7 +5,9 @@
 # at 64K with 16 and 64 query heads over 4 kv heads (the default first and again last, the
 # variants between), then memcheck / racecheck on qpf2, then Nsight Compute on the ranking of the
 # default and of qpf2 at 64 heads (DRAM bytes, L2 hit rate).
-# Prepare: npm run build && node bench/cuda/routing-token-emit.mjs --rank --out bench/build/cuda-token-rank25
+# Ran once (round 25, H100, 115 s; bench/results/device-calls-h100-2026-12-06-r25/c39-rank-prefetch):
+# no variant gained enough to keep, and the knob was removed — to re-run, check out commit 86539f4.
+# Prepare (at that commit): npm run build && node bench/cuda/routing-token-emit.mjs --rank --out bench/build/cuda-token-rank25
 # carry bench/build/cuda-token-rank25; returns $OUT/c39-*.
 set -uo pipefail
 cd "$(dirname "$0")/../.."

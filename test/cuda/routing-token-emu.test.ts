@@ -90,22 +90,14 @@ const KEY = 2 * QVEC;
 const QREG = 0;
 const ALL = 3 * QVEC;
 const QREG2 = 4 * QVEC;
-// + 5 · programs.length: ROUTE_QPREF = 2 (the L2 hint two voters ahead); + 6 · programs.length: the
-// hint one voter ahead with ROUTE_QREG = 0 (both passes chunk-outer).
-const QPREF = 5 * QVEC;
-const QPREF0 = 6 * QVEC;
 const knobsOf = (i: number): Readonly<Record<string, number>> =>
-  i >= QPREF0
-    ? { ROUTE_QPREF: 1, ROUTE_QREG: 0 }
-    : i >= QPREF
-      ? { ROUTE_QPREF: 2 }
-      : i >= QREG2
-        ? { ROUTE_QREG: 2 }
-        : i >= ALL
-          ? { ROUTE_QVEC: 1, ROUTE_QREG: 1 }
-          : i >= QVEC && i < KEY
-            ? { ROUTE_QVEC: 1, ROUTE_QREG: 0 }
-            : {};
+  i >= QREG2
+    ? { ROUTE_QREG: 2 }
+    : i >= ALL
+      ? { ROUTE_QVEC: 1, ROUTE_QREG: 1 }
+      : i >= QVEC && i < KEY
+        ? { ROUTE_QVEC: 1, ROUTE_QREG: 0 }
+        : {};
 const variantName = (i: number): string => {
   if (i >= KEY && i < ALL) return ' (key-major)';
   const knobs = Object.entries(knobsOf(i)).map(([n, v]) => `${n} ${v}`);
@@ -281,32 +273,6 @@ describe('raw-query block routing in bf16: tensor-core top-k and mma token atten
       fixed(QREG2 + 4, { Nq: 66, Nk: 400, Hkv: 2, group: 3, qOffset: 0, top: 7, f: 0, l: 1, seed: 1406 }),
     );
     await check(fixed(QREG2 + 0, { Nq: 70, Nk: 600, Hkv: 1, group: 5, top: 13, f: 1, l: 2, seed: 1407 }));
-  }, 900_000);
-
-  it('ROUTE_QPREF: the L2 hint for a later voter changes no selection', async () => {
-    const [src0, D0] = programs[0]!;
-    expect(compileFor(src0, D0).artifact.code).toContain('constexpr int ROUTE_QPREF = 0;');
-    // Several chunks and voters (the hint wraps from the last voter to the first), a row count that
-    // leaves warps partly and wholly past Nq, offsets, one voter (the hint names the voter itself).
-    for (const base of [QPREF, QPREF0]) {
-      for (const p of [0, 2, 4]) await check(fixed(base + p, { seed: 1600 + base + p }));
-      await check(fixed(base + 0, { Nq: 70, Nk: 600, Hkv: 1, group: 4, top: 13, f: 1, l: 2, seed: 1610 }));
-      await check(
-        fixed(base + 4, {
-          Nq: 66,
-          Nk: 400,
-          Hkv: 2,
-          group: 3,
-          qOffset: 5,
-          kOffset: 2,
-          top: 7,
-          f: 0,
-          l: 1,
-          seed: 1611,
-        }),
-      );
-      await check(fixed(base + 2, { Nq: 9, Nk: 200, Hkv: 1, group: 1, top: 3, f: 1, l: 1, seed: 1612 }));
-    }
   }, 900_000);
 
   it('queries or pooled keys far from 1 (past 65504, near 1e-6) rank as in f32', async () => {

@@ -129,11 +129,6 @@ const ptxHelpers: readonly (readonly [RegExp, string])[] = [
     '__device__ __forceinline__ void route_cp_commit() {}',
   ],
   [
-    /__device__ __forceinline__ void route_prefetch_l2\(const void\* p\) \{[^\n]*\}/,
-    // A hint on the GPU; here one byte read, so a wild address faults.
-    '__device__ __forceinline__ void route_prefetch_l2(const void* p) { (void)*static_cast<const volatile unsigned char*>(p); }',
-  ],
-  [
     /__device__ __forceinline__ void route_cp_wait_all\(\) \{[^\n]*\}/,
     '__device__ __forceinline__ void route_cp_wait_all() {}',
   ],

@@ -66,8 +66,6 @@ export const cpAsyncHelpers: readonly string[] = [
   '}',
   '__device__ __forceinline__ void route_cp_commit() { asm volatile("cp.async.commit_group;\\n" ::: "memory"); }',
   '__device__ __forceinline__ void route_cp_wait_all() { asm volatile("cp.async.wait_all;\\n" ::: "memory"); }',
-  '// A hint: the 128-byte line at p into L2 (ROUTE_QPREF; no register, no wait).',
-  '__device__ __forceinline__ void route_prefetch_l2(const void* p) { asm volatile("prefetch.global.L2 [%0];\\n" ::"l"(p)); }',
 ];
 
 /** The tuning constants: tile, chunk and list sizes and the opt-in variants (routing-topk-mma.ts, file comment). */
@@ -98,11 +96,6 @@ export function topkConstants(vote: boolean): string[] {
     'constexpr bool route_qreg = ROUTE_QREG != 0 && ROUTE_VOTE && D <= 128;',
     'constexpr int ROUTE_QSET = ROUTE_QREG > 1 ? ROUTE_QREG : 1; // voters held at once',
     'constexpr int ROUTE_QF = D / 16; // k-steps of a held query fragment',
-    '// n > 0: while a warp scores voter h of a chunk, it asks L2 for the rows of voter h + n (cyclic over',
-    "// the block's voters). At 64 query heads the vote pass's working set of query rows (~140 MB for the",
-    "// resident blocks) does not fit L2, so each voter's fragments came from DRAM at the load's own",
-    '// latency (ncu, H100: 18.6 GB of DRAM reads, L2 hit 48%).',
-    'constexpr int ROUTE_QPREF = 0;',
   ];
 }
 

@@ -228,8 +228,6 @@ function stepLoop(): string[] {
     '      for (int j = 0; j < ROUTE_KC / 8; ++j) met[j][0] = met[j][1] = met[j][2] = met[j][3] = 0.f;',
     '    }',
     '    for (int h = max(v_lo, hkv * G); h < min(v_hi, (hkv + 1) * G); ++h) {',
-    "      // The voter ROUTE_QPREF steps on (the next chunk's first voters after the last), into L2.",
-    '      if (ROUTE_QPREF > 0 && wrows > 0) q_prefetch(v_lo + (h - v_lo + ROUTE_QPREF) % (v_hi - v_lo));',
     '      const int cls = wrows > 0 ? route_chunk_class(a, b, h, wq_lo, wq_hi, id_lo, id_hi) : 0;',
     '      if (cls == 0) continue; // warp-uniform',
     '      scores(h, acc);',
