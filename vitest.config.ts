@@ -5,7 +5,11 @@ const isolated = Object.keys(ISOLATED_FILES);
 
 export default defineConfig({
   test: {
-    setupFiles: ['test/support/fast-check-seed.ts', 'test/support/timeouts.ts'],
+    setupFiles: [
+      'test/support/fast-check-seed.ts',
+      'test/support/timeouts.ts',
+      'test/support/pipeline-log.ts',
+    ],
     // One compile cache per run, shared by the test files: nvcc and g++ of a repeated
     // translation unit become free (test/support/compile-cache.ts).
     globalSetup: ['test/support/compile-cache-setup.ts'],
