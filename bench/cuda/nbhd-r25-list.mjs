@@ -27,7 +27,6 @@ const candidates = [
   ['q64_k64_s1_b2_box_va', wg(64, 64, 1, [...box, 'blocks2'])], // 64-key tiles alone
   ['q64_k64_s1_b3_box_va', wg(64, 64, 1, [...box, 'blocks3'])], // and three blocks an SM
   ['q64_k64_s2_b2_box_va', wg(64, 64, 2, [...box, 'blocks2'])], // or two stages, two blocks
-  ['q64_k128_s2_box_va', wg(64, 128, 2, box)], // two stages of 128-key tiles, one block an SM
 ];
 
 const variant = (id, schedule, extra = {}) => ({

@@ -19,8 +19,7 @@ export function tileScanBallot(kernel: AttentionKernel): boolean {
 // causal), so they are kept for classifiers that read memory (summaries), where each call
 // costs a global-memory latency. Arithmetic classifiers are asked per tile, between the first
 // and last non-empty tiles, which ballot scans find once, before the loop.
-const bounds = [
-  'int first = nkt, last = -1;',
+const scans = [
   'for (int base = 0; base < nkt; base += 32) {',
   '  bool f = false;',
   '  const unsigned bits = __ballot_sync(0xffffffffu, base + lane < nkt && classify(base + lane, f));',
@@ -31,6 +30,26 @@ const bounds = [
   '  const unsigned bits = __ballot_sync(0xffffffffu, base - lane >= first && classify(base - lane, f));',
   '  if (bits) { last = base - (__ffs(bits) - 1); break; }',
   '}',
+];
+
+/**
+ * The scans, or — where the permutation says every tile of the unit is non-empty (`everyTile`, a
+ * compile-time condition) — the whole range without them. Their early exits are warp-uniform but
+ * not provably warpgroup-uniform, and with them ptxas serialized every wgmma of the 2-D patch
+ * kernel at 64-key tiles (C7520) although no unit it runs them for skips a tile.
+ */
+const bounds = (everyTile: string | undefined): string[] => [
+  'int first = nkt, last = -1;',
+  ...(everyTile
+    ? [
+        `if constexpr (${everyTile}) { // every tile visited: the scans would find 0 .. nkt - 1`,
+        '  first = 0;',
+        '  last = nkt - 1;',
+        '} else {',
+        ...indent(scans, '  '),
+        '}',
+      ]
+    : scans),
   'auto next_tile = [&](int kt, bool& full) {',
   '  full = false;',
   '  for (kt = max(kt, first); kt <= last; ++kt)',
@@ -94,6 +113,6 @@ export function classifyCode(e: CoreExprs, readsMemory: boolean): string[] {
     '  full = !can_false;',
     '  return can_true;',
     '};',
-    ...(readsMemory ? ballot : bounds),
+    ...(readsMemory ? ballot : bounds(perm?.everyTile)),
   ];
 }

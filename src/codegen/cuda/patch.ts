@@ -241,6 +241,8 @@ export function patchPerm(t: PatchTexts) {
         : []),
     ],
     kpos: (j: string): string => `a.k_offset + patch_key(pu, ${j})`,
+    // visitAll in a box unit (PBOX: never a plain one): the classifier calls every tile non-empty.
+    everyTile: box && t.tweaks.has('visitAll') ? 'PBOX' : undefined,
     keyCount: 'pu.nk',
     kBounds: [
       ...(t.tweaks.has('visitAll') ? [visitAllGuard] : []),

@@ -14,6 +14,7 @@ export function permutationOf(e: CoreExprs): Permutation | null {
   if (r)
     return {
       ...perm,
+      everyTile: undefined,
       kvLoad: (loader: string) => mmaLoadKv(loader, true),
       unitLoop: (body: readonly string[]) => perm.unitLoop(r.modulus, body),
     };
