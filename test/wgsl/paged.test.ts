@@ -21,6 +21,7 @@ import {
 } from '../support/kv-layouts.js';
 import { expectAgreement, runDense } from '../support/oracle-cases.js';
 import { makeInputs, type Shape } from '../support/arbitraries.js';
+import { lightCoopDecode } from '../support/light-decode.js';
 
 const seed0 = process.env.CI ? 20261203 : Math.floor(Math.random() * 2 ** 31);
 
@@ -101,7 +102,11 @@ async function check(c: Case): Promise<void> {
   // The reference sees what the caches hold at the layout's places.
   expect(gatherKv(k.cache, k.layout, n(shape.D))).toEqual(inputs.k);
   const store = (x: Float32Array): Float32Array | Uint16Array => (c.dtype === 'f16' ? toF16(x) : x);
-  const gpu = await createKernel(device, compiled.artifact, { decode: c.decode, debug: true });
+  // The coop decode module at fewer invocations (lightCoopDecode): the addressing is the point here.
+  const gpu = await createKernel(device, lightCoopDecode(compiled.artifact), {
+    decode: c.decode,
+    debug: true,
+  });
   try {
     const run = gpu.run.bind(gpu);
     // runDense passes q/k/v as given: the physical caches replace the logical ones, with their layout.
