@@ -11,7 +11,7 @@ cd "$(dirname "$0")/../.."
 export PATH="$PATH:/usr/local/cuda/bin" PYTHONUNBUFFERED=1
 T0=$(date +%s)
 O="$OUT/${TAG:-c40}"
-OUT="$O" BUILD=bench/build/nbhd25 SIZES=16384,32768 TIME_S=${TIME_S:-260} BUDGET=200 bash bench/cuda/neighbourhood.sh
+OUT="$O" BUILD=bench/build/nbhd25 SIZES=${SIZES:-16384,32768} TIME_S=${TIME_S:-260} BUDGET=200 bash bench/cuda/neighbourhood.sh
 best=$(python3 - "$O/nbhd.json" <<'PY'
 import json, sys
 r = json.load(open(sys.argv[1]))
