@@ -36,6 +36,11 @@ export const nbhdCandidates = [
   ['q64_k128_s1_b2_u_rt_va', wg(64, 128, 1, [...lean, 'blocks2'])],
   ['q64_k64_s1_b3_u_rt_va', wg(64, 64, 1, [...lean, 'blocks3'])],
   ['q64_k64_s2_u_rt_va', wg(64, 64, 2, lean)],
+  // Round 25: the box mask on 64-key tiles, two stages. Until the tile-bound scans gave way to the
+  // whole range in box units under visitAll (mma-tiles.ts, everyTile), ptxas serialized its wgmmas
+  // (C7520); the compile test below keeps it so. (Three blocks an SM, bench/cuda/nbhd-r25-list.mjs,
+  // spills 12 bytes at its 168-register bound.)
+  ['q64_k64_s2_b2_box_va', wg(64, 64, 2, [...box, 'blocks2'])],
 ];
 
 const variant = (id, schedule, extra = {}) => ({
