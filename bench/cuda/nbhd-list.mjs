@@ -9,7 +9,8 @@ import base from './stdlib-list.mjs';
 const std = base.find((x) => x.name === 'std_neighbourhood');
 if (!std) throw new Error('nbhd-list: no std_neighbourhood entry');
 
-const wg = (blockQ, blockK, stages, patchTweaks) => ({
+/** A wgmma schedule of the patch layout: tiles, stages and Schedule.patchTweaks. */
+export const wg = (blockQ, blockK, stages, patchTweaks) => ({
   engine: 'wgmma',
   blockQ,
   blockK,
@@ -18,7 +19,7 @@ const wg = (blockQ, blockK, stages, patchTweaks) => ({
   patchTweaks,
 });
 const lean = ['unitRegs', 'rowTable', 'visitAll'];
-const box = ['boxMask', 'visitAll'];
+export const box = ['boxMask', 'visitAll'];
 
 /** id → schedule; `default` is what the schedule pass picks (wgmma q128 k128, two stages). */
 export const nbhdCandidates = [
@@ -43,7 +44,8 @@ export const nbhdCandidates = [
   ['q64_k64_s2_b2_box_va', wg(64, 64, 2, [...box, 'blocks2'])],
 ];
 
-const variant = (id, schedule, extra = {}) => ({
+/** A bench-list entry: stdlib's neighbourhood kernel (bf16, D 128) at schedule `schedule`. */
+export const variant = (id, schedule, extra = {}) => ({
   ...std,
   name: `std_neighbourhood__${id}`,
   dtypes: ['bf16'],

@@ -7,20 +7,7 @@
 // of the 64-key box builds (C7520), which is why bench/cuda/nbhd-list.mjs (whose candidates
 // test/cuda/patch-tweaks.test.ts holds to no C7520) does not carry them: timing says whether the
 // occupancy pays for it.
-import base from './stdlib-list.mjs';
-
-const std = base.find((x) => x.name === 'std_neighbourhood');
-if (!std) throw new Error('nbhd-r25-list: no std_neighbourhood entry');
-
-const wg = (blockQ, blockK, stages, patchTweaks) => ({
-  engine: 'wgmma',
-  blockQ,
-  blockK,
-  threads: 2 * blockQ,
-  stages,
-  patchTweaks,
-});
-const box = ['boxMask', 'visitAll'];
+import { box, variant, wg } from './nbhd-list.mjs';
 
 const candidates = [
   ['q64_k128_s1_b2_box_va', wg(64, 128, 1, [...box, 'blocks2'])], // the default, named
@@ -28,18 +15,6 @@ const candidates = [
   ['q64_k64_s1_b3_box_va', wg(64, 64, 1, [...box, 'blocks3'])], // and three blocks an SM
   ['q64_k64_s2_b2_box_va', wg(64, 64, 2, [...box, 'blocks2'])], // or two stages, two blocks
 ];
-
-const variant = (id, schedule, extra = {}) => ({
-  ...std,
-  name: `std_neighbourhood__${id}`,
-  dtypes: ['bf16'],
-  headDims: [128],
-  schedule,
-  perf: true,
-  pattern: 'neighbourhood',
-  candidate: id,
-  ...extra,
-});
 
 export default [
   variant('default', undefined, { defaultSchedule: true }),
