@@ -101,7 +101,8 @@ describe('patch layout in the CUDA cores', () => {
     // order ('backward', backward-patch.ts), which named patchTweaks would otherwise drop.
     expect(byDefault.schedule).toMatchObject({
       blockQ: 64,
-      patchTweaks: ['boxMask', 'visitAll', 'blocks2', 'backward'],
+      blockK: 64,
+      patchTweaks: ['boxMask', 'visitAll', 'blocks3', 'backward'],
     });
     const d64 = compile(src, { target: 'cuda', headDim: 64, dtype: 'bf16' }).artifact;
     expect(d64.schedule.patchTweaks).toEqual(['unitRegs', 'rowTable', 'visitAll', 'backward']);

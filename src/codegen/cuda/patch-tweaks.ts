@@ -35,19 +35,21 @@ export type NeighbourhoodPick = Candidate & Pick<Schedule, 'patchTweaks'>;
  * At D = 64, boxMask is serialized by ptxas (C7520) where unitRegs alone is not: a non-box pick.
  */
 const neighbourhoodDefaults: ReadonlyMap<number, NeighbourhoodPick> = new Map([
-  // H200, bf16, B 2, H 16, 15 × 15 on a 128-wide image, S 16384 (round 10, bench/cuda/neighbourhood.sh):
-  // 0.783 ms against the old default's 1.795 (q128 k128 s2, no tweaks) — 64-query patches with the
-  // box mask and two blocks an SM; the fastest of the 11 candidates, all checked on the device.
+  // H200, bf16, B 2, H 16, 15 × 15 on a 128-wide image, S 16384 (bench/cuda/neighbourhood.sh):
+  // round 10 took 64-query patches with the box mask and two blocks an SM (0.783 ms against the old
+  // default's 1.795); round 26 (call 41), once the box unit's tile bounds stopped serializing the
+  // wgmmas (everyTile), 64-key tiles at three blocks an SM: 0.729 ms against 0.772–0.777 (3.08× Flex).
+  // ptxas keeps 168 registers for three blocks and spills 12 bytes — timed with the spill.
   // 'backward' too: patchTweaks named here replace the default's, which has it (backward-patch.ts).
   [
     128,
     {
       engine: 'wgmma',
       blockQ: 64,
-      blockK: 128,
+      blockK: 64,
       threads: 128,
       stages: 1,
-      patchTweaks: ['boxMask', 'visitAll', 'blocks2', 'backward'],
+      patchTweaks: ['boxMask', 'visitAll', 'blocks3', 'backward'],
     },
   ],
   // D = 64: boxMask is serialized there (C7520); the per-thread unit, row table and no classifier
