@@ -85,7 +85,9 @@ describe('qk int8 on the wgmma-ws engine: emitted code', () => {
   it('S = Q·Kᵀ is the s8 wgmma over TMA-loaded codes, scaled by the block scales', () => {
     expect(code).toContain('wgmma.mma_async.sync.aligned.m64n128k32.s32.s8.s8');
     expect(code).not.toMatch(/\bwg_qk\(s,/); // no 16-bit S = Q·Kᵀ in the tile
-    expect(code).toContain('s[j][x] = (float)si[j][x] * ts;');
+    // The s32 sums become f32 by an integer add and an FADD (qk_s32_f32), not by I2F.
+    expect(code).toContain('s[j][x] = qk_s32_f32(si[j][x]) * ts;');
+    expect(code).not.toMatch(/\(float\)si\[/);
     expect(code).toContain('const float ts = qk_sq * qk_sk_ring[st];');
     expect(code).toContain('qk_sk_ring[st] = sk;');
     // Codes come as one 128-byte UINT8 row per token; V keeps the float core's map.
@@ -114,7 +116,7 @@ describe('qk int8 on the wgmma-ws engine: emitted code', () => {
     expect(issue).toContain('wg_qk8(reinterpret_cast<int (&)[NT][4]>(s),');
     expect(issue).not.toContain('wg_qk(');
     const softmax = f.slice(f.indexOf('auto softmax = [&]'));
-    expect(softmax.indexOf('s[j][x] = (float)__float_as_int(s[j][x]) * ts;')).toBeLessThan(
+    expect(softmax.indexOf('s[j][x] = qk_s32_f32(__float_as_int(s[j][x])) * ts;')).toBeLessThan(
       softmax.indexOf('const float x = s[j][e] * qscale;'),
     );
     expect(f).toContain('issue_qk(s, st2); // the next S, ahead of this P·V on the tensor cores');
@@ -131,6 +133,42 @@ describe('qk int8 on the wgmma-ws engine: emitted code', () => {
     const plain = compile(kernelOf('p8', '  qk int8\n'), opts(ws)).artifact.code;
     expect(plain).toContain('const size_t pb = 0;');
   });
+});
+
+// qk_s32_f32, cut from the emitted code and built for the host, against (float) x over every sum
+// D = 128 products of codes in [-127, 127] can give (and the first values past it, which it
+// must not be used for: the static_assert's bound is where it stops being exact).
+describe('qk int8 on the wgmma-ws engine: the s32 to f32 conversion', () => {
+  it('is (float) x for every |x| <= 128 * 127 * 127, and not past 2^22 + 1', async () => {
+    const code = compile(kernelOf('cv', '  qk int8\n'), opts(ws)).artifact.code;
+    const at = code.indexOf('__device__ __forceinline__ float qk_s32_f32(int x) {');
+    expect(at).toBeGreaterThan(0);
+    const helper = code.slice(at, code.indexOf('\n}\n', at) + 3);
+    expect(code.slice(code.lastIndexOf('static_assert', at), at)).toContain('D * 127 * 127 < (1 << 22)');
+    const dir = scratchDir('int8qk-cvt');
+    const main = [
+      '#include <cstdio>',
+      '#include <cstring>',
+      '#define __device__',
+      '#define __forceinline__ inline',
+      'static float __int_as_float(int x) { float f; std::memcpy(&f, &x, 4); return f; }',
+      helper,
+      'int main() {',
+      '  const int lim = 128 * 127 * 127;',
+      '  long bad = 0;',
+      '  for (int x = -lim; x <= lim; ++x) bad += qk_s32_f32(x) != (float)x;',
+      '  const int past = (1 << 22) + 1; // 2^22 itself still comes out exact',
+      '  std::printf("%ld %d\\n", bad, qk_s32_f32(past) != (float)past);',
+      '  return 0;',
+      '}',
+    ].join('\n');
+    writeFileSync(join(dir, 'cvt.cpp'), main);
+    const exe = join(dir, 'cvt');
+    expectOk(await run('g++', ['-O2', join(dir, 'cvt.cpp'), '-o', exe]), 'g++ cvt.cpp');
+    const r = await run(exe, []);
+    expectOk(r, exe);
+    expect(r.stdout.trim()).toBe('0 1');
+  }, 120_000);
 });
 
 // Whole artifacts in one translation unit: full (smooth k), causal, the LANGUAGE.md sliding

@@ -42,7 +42,7 @@ function tileLambda(e: CoreExprs, plan: WgmmaWsPlan, pv?: PvE4m3): string[] {
     '#pragma unroll',
     '  for (int j = 0; j < NT; ++j)',
     '#pragma unroll',
-    '    for (int x = 0; x < 4; ++x) s[j][x] = (float)si[j][x] * ts;',
+    '    for (int x = 0; x < 4; ++x) s[j][x] = qk_s32_f32(si[j][x]) * ts;',
     ...(pv ? pvE4m3TileCode(e, plan) : pv16Code(e, plan)),
   ];
 }
@@ -101,9 +101,24 @@ const overlapQk: OverlapQk = {
     '#pragma unroll',
     'for (int j = 0; j < NT; ++j)',
     '#pragma unroll',
-    '  for (int x = 0; x < 4; ++x) s[j][x] = (float)__float_as_int(s[j][x]) * ts;',
+    '  for (int x = 0; x < 4; ++x) s[j][x] = qk_s32_f32(__float_as_int(s[j][x])) * ts;',
   ],
 };
+
+/**
+ * `qk_s32_f32(x)`: an s32 sum of D products of codes in [−127, 127] as f32, exactly, without I2F.
+ * I2F issues at 16 a clock an SM, the rate of the softmax's ex2 (MUFU): one per score doubled the
+ * tile's quarter-rate work, which the s8 wgmma's saving (256 of bf16's 512 clocks a 64 × 128 × 128
+ * product) could not pay for. Below 2^22 in magnitude, x + 0x4B400000 is the bit pattern of
+ * 1.5 · 2^23 + x (one ulp is 1 there), and subtracting 1.5 · 2^23 is exact: an integer add and an
+ * FADD, both full rate, and the same f32 as (float) x.
+ */
+export const s32ToF32Helper: readonly string[] = [
+  'static_assert(D * 127 * 127 < (1 << 22), "qk int8: |S| must stay below 2^22 for qk_s32_f32");',
+  '__device__ __forceinline__ float qk_s32_f32(int x) {',
+  '  return __int_as_float(x + 0x4B400000) - 12582912.f; // 1.5 · 2^23: exact for |x| < 2^22',
+  '}',
+];
 
 /** The consumers' code: the Q block scale, then the tile loop of the plan's consumer schedule. */
 export function int8QkConsumerCode(kernel: AttentionKernel, e: CoreExprs, plan: WgmmaWsPlan): string[] {

@@ -24,7 +24,7 @@ import { int8QkPrepassDevice, int8QkPrepassHost } from './int8qk-wgmma-prepass.j
 import type { CoreOutput } from './simt.js';
 import { tileWalkCode } from './wgmma-ws-body.js';
 import { wsTweakDevice, wsTweakMmaDevice } from './wgmma-ws-tweaks.js';
-import { int8QkConsumerCode } from './int8qk-wgmma-consumer.js';
+import { int8QkConsumerCode, s32ToF32Helper } from './int8qk-wgmma-consumer.js';
 import { tmaHostCode, wgmmaWsDeviceHelpers } from './wgmma-ws-device.js';
 import { PRODUCER_THREADS, type WgmmaWsPlan } from './wgmma-ws-plan.js';
 import { codeMapsHost, producerCode, s8QkWgmma } from './int8qk-wgmma-parts.js';
@@ -97,6 +97,7 @@ function kernelPreamble(kernel: AttentionKernel, plan: WgmmaWsPlan, qk: QkInt8):
     '',
     `// qk int8 (int8qk-wgmma.ts): S = Q·Kᵀ over int8 codes, m64n${s.blockK}k32.s32.s8.s8.`,
     ...s8QkWgmma(s.blockK),
+    ...s32ToF32Helper,
     '',
     ...int8QkPrepassDevice({ q: 'q', k: 'k' }),
     '',
