@@ -1,0 +1,28 @@
+#!/bin/bash
+# Device call 43 (round 26, ≤ 560 s): three short steps in one call, most informative first, since
+# starts were scarce this round.
+#  1. call 42 (c42-int8qk-cvt.sh): `qk int8` with qk_s32_f32 beside the I2F build, then pv e4m3;
+#  2. the neighbourhood at 32K with the new D = 128 default (q64 k64, three blocks an SM) beside
+#     round 25's (q64 k128, two blocks: the list's q64_k128_s1_b2_box_va) and Flex;
+#  3. quantized decode at the true defaults (LEAN 3 for int8 / e4m3, bf16 beside, SDPA) at 32K and
+#     128K — the H200 figures of issue 10's int8 / fp8 rows (call 21's first step).
+# Prepare: npm run build; as c42; node bench/cuda/emit.mjs --engine wgmma --list
+#   bench/cuda/nbhd-r25-list.mjs --out bench/build/nbhd26; node bench/cuda/quant-decode-emit.mjs
+#   --only default,lean3 --cases 0,2. carry bench/build/{cuda-int8qk,cuda-int8qk-pv,nbhd26,
+#   cuda-quant-decode}; returns $OUT/c43/.
+set -uo pipefail
+cd "$(dirname "$0")/../.."
+export PATH="$PATH:/usr/local/cuda/bin" PYTHONUNBUFFERED=1
+T0=$(date +%s)
+O="$OUT/${TAG:-c43}"
+mkdir -p "$O/quant"
+nvidia-smi --query-gpu=name,clocks.sm,clocks.max.sm,temperature.gpu --format=csv > "$O/gpu.txt"
+OUT="$O" TAG=int8qk bash bench/device-calls/c42-int8qk-cvt.sh
+echo "== int8qk done at $(($(date +%s) - T0)) s"
+OUT="$O/nbhd" BUILD=bench/build/nbhd26 SIZES=32768 TIME_S=120 BUDGET=90 bash bench/cuda/neighbourhood.sh > "$O/nbhd.txt" 2>&1
+echo "== nbhd exit $? at $(($(date +%s) - T0)) s"
+tail -n 14 "$O/nbhd.txt"
+timeout 150 python3 bench/cuda/quant-decode.py --build bench/build/cuda-quant-decode --out "$O/quant" \
+  --formats bf16,int8,e4m3 --knobs default,lean3 --budget 120 > "$O/quant.log" 2>&1
+echo "== quant-decode exit $? at $(($(date +%s) - T0)) s"
+tail -n 16 "$O/quant.log"
