@@ -1,11 +1,12 @@
 #!/bin/bash
 # Device call 43 (round 26, ≤ 560 s): three short steps in one call, most informative first, since
 # starts were scarce this round.
-#  1. call 42 (c42-int8qk-cvt.sh): `qk int8` with qk_s32_f32 beside the I2F build, then pv e4m3;
+#  1. call 42's first step: `qk int8` with qk_s32_f32 beside the I2F build (its pv e4m3 set last);
 #  2. the neighbourhood at 32K with the new D = 128 default (q64 k64, three blocks an SM) beside
 #     round 25's (q64 k128, two blocks: the list's q64_k128_s1_b2_box_va) and Flex;
 #  3. quantized decode at the true defaults (LEAN 3 for int8 / e4m3, bf16 beside, SDPA) at 32K and
-#     128K — the H200 figures of issue 10's int8 / fp8 rows (call 21's first step).
+#     128K — the H200 figures of issue 10's int8 / fp8 rows (call 21's first step);
+#  4. call 42's pv e4m3 set, if the call's time limit leaves it room.
 # Prepare: npm run build; as c42; node bench/cuda/emit.mjs --engine wgmma --list
 #   bench/cuda/nbhd-r25-list.mjs --out bench/build/nbhd26; node bench/cuda/quant-decode-emit.mjs
 #   --only default,lean3 --cases 0,2. carry bench/build/{cuda-int8qk,cuda-int8qk-pv,nbhd26,
@@ -17,8 +18,9 @@ T0=$(date +%s)
 O="$OUT/${TAG:-c43}"
 mkdir -p "$O/quant"
 nvidia-smi --query-gpu=name,clocks.sm,clocks.max.sm,temperature.gpu --format=csv > "$O/gpu.txt"
-OUT="$O" TAG=int8qk bash bench/device-calls/c42-int8qk-cvt.sh
-echo "== int8qk done at $(($(date +%s) - T0)) s"
+OUT="$O/int8qk/qk" TIMEOUT=160 BUDGET=130 bash bench/cuda/int8qk.sh > "$O/int8qk-qk.txt" 2>&1
+echo "== int8qk exit $? at $(($(date +%s) - T0)) s"
+tail -n 30 "$O/int8qk-qk.txt"
 OUT="$O/nbhd" BUILD=bench/build/nbhd26 SIZES=32768 TIME_S=120 BUDGET=90 bash bench/cuda/neighbourhood.sh > "$O/nbhd.txt" 2>&1
 echo "== nbhd exit $? at $(($(date +%s) - T0)) s"
 tail -n 14 "$O/nbhd.txt"
@@ -26,3 +28,6 @@ timeout 150 python3 bench/cuda/quant-decode.py --build bench/build/cuda-quant-de
   --formats bf16,int8,e4m3 --knobs default,lean3 --budget 120 > "$O/quant.log" 2>&1
 echo "== quant-decode exit $? at $(($(date +%s) - T0)) s"
 tail -n 16 "$O/quant.log"
+OUT="$O/int8qk/pv" TIMEOUT=150 BUDGET=120 bash bench/cuda/int8qk-pv.sh > "$O/int8qk-pv.txt" 2>&1
+echo "== int8qk pv exit $? at $(($(date +%s) - T0)) s"
+tail -n 30 "$O/int8qk-pv.txt"
