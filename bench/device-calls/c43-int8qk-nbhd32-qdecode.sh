@@ -1,13 +1,16 @@
 #!/bin/bash
-# Device call 43 (round 26, ≤ 560 s): three short steps in one call, most informative first, since
+# Device call 43 (round 26, ≤ 560 s): four short steps in one call, most informative first, since
 # starts were scarce this round.
-#  1. call 42's first step: `qk int8` with qk_s32_f32 beside the I2F build (its pv e4m3 set last);
+#  1. `qk int8` with its s32 sums made f32 by an integer add and an FADD (qk_s32_f32) beside the
+#     I2F build (round 25's code renamed `<variant>I2F`), one process (bench/cuda/int8qk.sh);
 #  2. the neighbourhood at 32K with the new D = 128 default (q64 k64, three blocks an SM) beside
 #     round 25's (q64 k128, two blocks: the list's q64_k128_s1_b2_box_va) and Flex;
 #  3. quantized decode at the true defaults (LEAN 3 for int8 / e4m3, bf16 beside, SDPA) at 32K and
 #     128K — the H200 figures of issue 10's int8 / fp8 rows (call 21's first step);
-#  4. call 42's pv e4m3 set, if the call's time limit leaves it room.
-# Prepare: npm run build; as c42; node bench/cuda/emit.mjs --engine wgmma --list
+#  4. the pv e4m3 set (bench/cuda/int8qk-pv.sh, today's code only), if the call's limit leaves room.
+# Prepare: npm run build && node bench/cuda/int8qk-emit.mjs && node bench/cuda/int8qk-emit.mjs pv,
+#   the I2F variants from an emit at 0175b33 renamed into bench/build/cuda-int8qk (index.json entries
+#   with qk '<variant>I2F', names and include guards replaced); node bench/cuda/emit.mjs --engine wgmma --list
 #   bench/cuda/nbhd-r25-list.mjs --out bench/build/nbhd26; node bench/cuda/quant-decode-emit.mjs
 #   --only default,lean3 --cases 0,2. carry bench/build/{cuda-int8qk,cuda-int8qk-pv,nbhd26,
 #   cuda-quant-decode}; returns $OUT/c43/.
