@@ -2,6 +2,7 @@
 // wgmma over the codes in shared memory, the s32 sums scaled by sq·sk to f32 scores, then
 // wgmma-ws's own softmax and P·V (16-bit, or e4m3 with `pv e4m3`), serial, ping-pong or overlapped.
 import type { AttentionKernel } from '../../ir/kernel.js';
+import { INT8_QK_MAX } from '../../ir/int8qk.js';
 import type { PvE4m3 } from '../../ir/pv-e4m3.js';
 import type { CoreExprs } from './exprs.js';
 import { indent } from './indent.js';
@@ -106,7 +107,7 @@ const overlapQk: OverlapQk = {
 };
 
 /**
- * `qk_s32_f32(x)`: an s32 sum of D products of codes in [−127, 127] as f32, exactly, without I2F.
+ * `qk_s32_f32(x)`: an s32 sum of D products of codes in [−INT8_QK_MAX, INT8_QK_MAX] as f32, exactly, without I2F.
  * I2F issues at 16 a clock an SM, the rate of the softmax's ex2 (MUFU): one per score doubled the
  * tile's quarter-rate work, which the s8 wgmma's saving (256 of bf16's 512 clocks a 64 × 128 × 128
  * product) could not pay for. Below 2^22 in magnitude, x + 0x4B400000 is the bit pattern of
@@ -114,7 +115,7 @@ const overlapQk: OverlapQk = {
  * FADD, both full rate, and the same f32 as (float) x.
  */
 export const s32ToF32Helper: readonly string[] = [
-  'static_assert(D * 127 * 127 < (1 << 22), "qk int8: |S| must stay below 2^22 for qk_s32_f32");',
+  `static_assert(D * ${INT8_QK_MAX} * ${INT8_QK_MAX} < (1 << 22), "qk int8: |S| must stay below 2^22 for qk_s32_f32");`,
   '__device__ __forceinline__ float qk_s32_f32(int x) {',
   '  return __int_as_float(x + 0x4B400000) - 12582912.f; // 1.5 · 2^23: exact for |x| < 2^22',
   '}',
