@@ -20,7 +20,8 @@ mkdirSync(out, { recursive: true });
 
 // int8ws*: the serial consumers untweaked, with the tweaks that apply to them (T), ping-pong with
 // them (P), and FlashAttention-3's consumers (F: 128-key tiles; F112: 112-key tiles, the causal
-// kernel's spill-free size) with the overlapped ones too: the GPU run picks the default.
+// kernel's spill-free size) with the overlapped ones too, and P and F with foldScale (PF, FF): the
+// GPU run picks the default.
 const ws = { engine: 'wgmma-ws', blockK: 128 };
 const tweaks = ['fastExp', 'lazyRescale', 'pvN128', 'regs240'];
 const fa3 = { ...ws, wsConsumers: 'fa3', wsTweaks: [...tweaks, 'rescaleInTurn'] };
@@ -52,6 +53,12 @@ const qkVariants = {
   int8wsP: { stmt: int8, schedule: { ...ws, wsConsumers: 'pingpong', wsTweaks: tweaks } },
   int8wsF: { stmt: int8, schedule: fa3 },
   int8wsF112: { stmt: int8, schedule: { ...fa3, blockK: 112 } },
+  // foldScale (round 27): the raw s32 sums into the max, |qscale| · sq · sk into the exp2's FFMA.
+  int8wsPF: {
+    stmt: int8,
+    schedule: { ...ws, wsConsumers: 'pingpong', wsTweaks: [...tweaks, 'foldScale'] },
+  },
+  int8wsFF: { stmt: int8, schedule: { ...fa3, wsTweaks: [...fa3.wsTweaks, 'foldScale'] } },
 };
 const variants = pvSet ? pvVariants : qkVariants;
 // window: a sliding window (per-tile classification, partial tiles), checked at --check-n only.

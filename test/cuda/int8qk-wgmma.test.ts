@@ -58,7 +58,7 @@ describe('qk int8 on the wgmma-ws engine: schedules', () => {
     expect(() => compile(causal, opts(ws, { headDim: 64 }))).toThrow('needs headDim 128');
     expect(() => compile(causal, opts({ ...ws, wsProducerWalk: true }))).toThrow('leave wsProducerWalk out');
     expect(() => compile(causal, opts({ ...ws, wsTweaks: ['fastExp', 'splitKv'] }))).toThrow(
-      'takes the wsTweaks fastExp, lazyRescale, pvN128, regs240, packFirst, rescaleInTurn; not splitKv',
+      'takes the wsTweaks fastExp, lazyRescale, pvN128, regs240, packFirst, rescaleInTurn, foldScale; not splitKv',
     );
   });
 });
@@ -122,6 +122,32 @@ describe('qk int8 on the wgmma-ws engine: emitted code', () => {
     expect(f).toContain('issue_qk(s, st2); // the next S, ahead of this P·V on the tensor cores');
   });
 
+  it('foldScale: raw s32 sums (signed as qscale) into the max, |qscale| · sq · sk into the exp2', () => {
+    const folded = { ...tuned, wsTweaks: [...tuned.wsTweaks, 'foldScale'] } as const;
+    const t = compile(kernelOf('pf8', '  qk int8 smooth k\n  mask causal\n'), opts(folded)).artifact.code;
+    const body = t.slice(t.indexOf('auto tile = [&]'));
+    expect(t).toContain('const float qk_sg = qscale < 0.f ? -1.f : 1.f;');
+    expect(t).toContain('const float qk_qs = fabsf(qscale) * qk_sq;');
+    expect(body).toContain('const float qs = qs_t == 0.f ? 1e-30f : qs_t;');
+    expect(body).toContain('s[j][x] = qk_s32_f32_signed(si[j][x], qk_sg);');
+    expect(body).not.toContain('* ts;');
+    expect(body).not.toContain('s[j][e] * qscale'); // the element step keeps the raw sums
+    expect(body).toContain('ex2_ftz(fmaf(s[j][2 * r], qs, nb))');
+    // The overlapped consumers fold in the softmax lambda, where S lands.
+    const f = compile(
+      kernelOf('of8', '  qk int8\n  mask causal\n'),
+      opts({ ...fa3, wsTweaks: [...fa3.wsTweaks, 'foldScale'] }),
+    ).artifact.code;
+    const softmax = f.slice(f.indexOf('auto softmax = [&]'));
+    expect(softmax.indexOf('qk_s32_f32_signed(__float_as_int(s[j][x]), qk_sg)')).toBeGreaterThan(0);
+    expect(softmax.indexOf('const float qs = ')).toBeLessThan(softmax.indexOf('fmaf(s[j][2 * r], qs, nb)'));
+    // A score modifier keeps the scaled scores (foldScale applies to q·k alone), as on the float kernel.
+    const capped = compile(kernelOf('sc8', '  qk int8\n  score 30.0 * tanh(score / 30.0)\n'), opts(folded))
+      .artifact.code;
+    expect(capped).toContain('s[j][x] = qk_s32_f32(si[j][x]) * ts;');
+    expect(capped).not.toContain('qk_s32_f32_signed');
+  });
+
   it('the launcher runs the pre-pass (key sums with smooth k) before the attention', () => {
     const pre = launcher.indexOf('qk8_prepass(a, stream, &qk8)');
     const attn = launcher.indexOf('attnc_s8_attention<<<');
@@ -172,7 +198,8 @@ describe('qk int8 on the wgmma-ws engine: the s32 to f32 conversion', () => {
 });
 
 // Whole artifacts in one translation unit: full (smooth k), causal, the LANGUAGE.md sliding
-// window (a runtime param: per-tile classification), f16 and Dv = 64, ping-pong and fa3 consumers with the tweaks;
+// window (a runtime param: per-tile classification), f16 and Dv = 64, ping-pong and fa3 consumers with the tweaks
+// (ping-pong with foldScale too);
 // and `pv e4m3` (int8qk-pv-wgmma.ts): full with smooth v (serial), causal on ping-pong consumers
 // with the tweaks the fp8 tile takes.
 describe('qk int8 on the wgmma-ws engine compiles with nvcc', () => {
@@ -189,6 +216,10 @@ describe('qk int8 on the wgmma-ws engine compiles with nvcc', () => {
       compile(kernelOf('q8_tuned', '  qk int8 smooth k\n  mask causal\n'), opts(tuned)),
       compile(kernelOf('q8_fa3_causal', '  qk int8 smooth k\n  mask causal\n'), opts(fa3)),
       compile(kernelOf('q8_fa3_full', '  qk int8 smooth k\n'), opts({ ...fa3, blockK: 128 })),
+      compile(
+        kernelOf('q8_fold_causal', '  qk int8 smooth k\n  mask causal\n'),
+        opts({ ...tuned, wsTweaks: [...tuned.wsTweaks, 'foldScale'] }),
+      ),
     ];
     const pvArts = [
       compile(kernelOf('pv_full', '  qk int8 smooth k\n  pv e4m3 smooth v\n'), opts(ws)),

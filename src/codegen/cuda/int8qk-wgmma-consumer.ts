@@ -8,7 +8,7 @@ import type { CoreExprs } from './exprs.js';
 import { indent } from './indent.js';
 import { consumerFrame, consumerLoopCode, pingpongCode } from './wgmma-ws-body.js';
 import { overlapLoopCode, type OverlapQk } from './wgmma-ws-overlap.js';
-import { serialSoftmaxCode } from './wgmma-ws-softmax.js';
+import { foldsScale, serialSoftmaxCode } from './wgmma-ws-softmax.js';
 import { pvIssueCode } from './wgmma-ws-tweaks.js';
 import type { WgmmaWsPlan } from './wgmma-ws-plan.js';
 import { pvE4m3FinishCode, pvE4m3TileCode } from './int8qk-pv-wgmma.js';
@@ -37,13 +37,7 @@ function tileLambda(e: CoreExprs, plan: WgmmaWsPlan, pv?: PvE4m3): string[] {
     ...(plan.pingpong ? ['  pp_arrive(); // its turn'] : []),
     '  wg_wait0();',
     '  acc_fence_i(si);',
-    '  // scores = Σ qi8·ki8 · sq · sk (qscale comes in the element step, as for float scores).',
-    '  const float ts = qk_sq * qk_sk_ring[st];',
-    '  float s[NT][4];',
-    '#pragma unroll',
-    '  for (int j = 0; j < NT; ++j)',
-    '#pragma unroll',
-    '    for (int x = 0; x < 4; ++x) s[j][x] = qk_s32_f32(si[j][x]) * ts;',
+    ...indent(scoresCode(foldsScale(e, plan.tweaks), 'si[j][x]', ['float s[NT][4];']), '  '),
     ...(pv ? pvE4m3TileCode(e, plan) : pv16Code(e, plan)),
   ];
 }
@@ -96,15 +90,46 @@ const overlapQk: OverlapQk = {
     '  wg_commit();',
     '};',
   ],
-  scores: [
-    '// qk int8: scores = Σ qi8·ki8 · sq · sk (qscale comes in the element step).',
-    'const float ts = qk_sq * qk_sk_ring[st];',
+  scores: (fold) => scoresCode(fold, '__float_as_int(s[j][x])'),
+};
+
+/**
+ * The tile's s32 sums (`sum`, an expression in j and x) made the values the softmax takes: the
+ * scores Σ qi8·ki8 · sq · sk (qscale comes in the element step, as for float scores), or under
+ * foldScale the sums themselves, their sign flipped for a negative qscale (exactly: an FFMA by ±1
+ * of 1.5 · 2^23 + Σ whose result is ±Σ), and `qs` = |qscale| · sq · sk for the exp2's FFMA — one
+ * multiply a score fewer, as foldScale saves the float kernel its qscale.
+ */
+function scoresCode(fold: boolean, sum: string, declare: readonly string[] = []): string[] {
+  const loop = (value: string): string[] => [
     '#pragma unroll',
     'for (int j = 0; j < NT; ++j)',
     '#pragma unroll',
-    '  for (int x = 0; x < 4; ++x) s[j][x] = qk_s32_f32(__float_as_int(s[j][x])) * ts;',
-  ],
-};
+    `  for (int x = 0; x < 4; ++x) s[j][x] = ${value};`,
+  ];
+  if (!fold)
+    return [
+      '// scores = Σ qi8·ki8 · sq · sk (qscale comes in the element step, as for float scores).',
+      'const float ts = qk_sq * qk_sk_ring[st];',
+      ...declare,
+      ...loop(`qk_s32_f32(${sum}) * ts`),
+    ];
+  return [
+    '// foldScale: the sums (signed as qscale), and |qscale| · sq · sk for the exp2. qs stays off 0',
+    '// (only an underflow or an all-zero block gives 0, whose sums are 0) so a masked -inf stays',
+    '// -inf in the FFMA; a NaN stays NaN.',
+    'const float qs_t = qk_qs * qk_sk_ring[st];',
+    'const float qs = qs_t == 0.f ? 1e-30f : qs_t;',
+    ...declare,
+    ...loop(`qk_s32_f32_signed(${sum}, qk_sg)`),
+  ];
+}
+
+/** foldScale's per-CTA factors: qscale's sign, and |qscale| · sq (each tile multiplies in its sk). */
+const foldScaleInt8Code: readonly string[] = [
+  'const float qk_sg = qscale < 0.f ? -1.f : 1.f;',
+  'const float qk_qs = fabsf(qscale) * qk_sq;',
+];
 
 /**
  * `qk_s32_f32(x)`: an s32 sum of D products of codes in [−INT8_QK_MAX, INT8_QK_MAX] as f32, exactly, without I2F.
@@ -114,11 +139,19 @@ const overlapQk: OverlapQk = {
  * 1.5 · 2^23 + x (one ulp is 1 there), and subtracting 1.5 · 2^23 is exact: an integer add and an
  * FADD, both full rate, and the same f32 as (float) x.
  */
-export const s32ToF32Helper: readonly string[] = [
+export const s32ToF32Helper = (fold: boolean): string[] => [
   `static_assert(D * ${INT8_QK_MAX} * ${INT8_QK_MAX} < (1 << 22), "qk int8: |S| must stay below 2^22 for qk_s32_f32");`,
   '__device__ __forceinline__ float qk_s32_f32(int x) {',
   '  return __int_as_float(x + 0x4B400000) - 12582912.f; // 1.5 · 2^23: exact for |x| < 2^22',
   '}',
+  ...(fold
+    ? [
+        '// sg · x for sg = ±1 in one FFMA: sg · (1.5 · 2^23 + x) − sg · 1.5 · 2^23 is exactly ±x, as above.',
+        '__device__ __forceinline__ float qk_s32_f32_signed(int x, float sg) {',
+        '  return fmaf(__int_as_float(x + 0x4B400000), sg, -12582912.f * sg);',
+        '}',
+      ]
+    : []),
 ];
 
 /** The consumers' code: the Q block scale, then the tile loop of the plan's consumer schedule. */
@@ -137,6 +170,7 @@ export function int8QkConsumerCode(kernel: AttentionKernel, e: CoreExprs, plan: 
   return consumerFrame(kernel, e, plan, () => [
     "// This CTA's Q block scale (the pre-pass's); K's come with each tile (qk_sk_ring).",
     'const float qk_sq = __ldg(qk_sq_g + (size_t)(b * a.H + h) * ((a.Nq + BQ - 1) / BQ) + q0 / BQ);',
+    ...(foldsScale(e, plan.tweaks) ? foldScaleInt8Code : []),
     ...(plan.pingpong ? pingpongCode : []),
     ...(plan.overlap
       ? overlapLoopCode(e, { pingpong: plan.pingpong, walk: false, tweaks: plan.tweaks, qk: overlapQk })

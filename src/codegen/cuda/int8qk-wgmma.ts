@@ -23,6 +23,7 @@ import { indent } from './indent.js';
 import { int8QkPrepassDevice, int8QkPrepassHost } from './int8qk-wgmma-prepass.js';
 import type { CoreOutput } from './simt.js';
 import { tileWalkCode } from './wgmma-ws-body.js';
+import { foldsScale } from './wgmma-ws-softmax.js';
 import { wsTweakDevice, wsTweakMmaDevice } from './wgmma-ws-tweaks.js';
 import { int8QkConsumerCode, s32ToF32Helper } from './int8qk-wgmma-consumer.js';
 import { tmaHostCode, wgmmaWsDeviceHelpers } from './wgmma-ws-device.js';
@@ -50,10 +51,10 @@ export function int8QkWsSharedBytes(
 }
 
 /**
- * The wsTweaks that apply unchanged (the softmax's, P·V's shape, the register split, the overlapped
- * rescale's turn). Not splitKv (K and V share a stage barrier here), zeroInit (S's first k32 step
- * always overwrites) nor foldScale (the scores are scaled by sq·sk first); the serial tile always
- * packs P first.
+ * The wsTweaks that apply (the softmax's, P·V's shape, the register split, the overlapped rescale's
+ * turn, and foldScale: the raw s32 sums into the max, |qscale| · sq · sk into the exp2's FFMA,
+ * int8qk-wgmma-consumer.ts). Not splitKv (K and V share a stage barrier here) nor zeroInit (S's
+ * first k32 step always overwrites); the serial tile always packs P first.
  */
 export const int8QkWsTweaks: readonly WsTweak[] = [
   'fastExp',
@@ -62,6 +63,7 @@ export const int8QkWsTweaks: readonly WsTweak[] = [
   'regs240',
   'packFirst',
   'rescaleInTurn',
+  'foldScale',
 ];
 
 /** Why this kernel cannot take the int8 path of the wgmma-ws engine (undefined when it can). */
@@ -80,7 +82,7 @@ export function int8QkWsProblem(kernel: AttentionKernel, plan: WgmmaWsPlan): str
 }
 
 /** Constants, device helpers, the pre-passes and the host's TMA map makers: all before the kernel. */
-function kernelPreamble(kernel: AttentionKernel, plan: WgmmaWsPlan, qk: QkInt8): string[] {
+function kernelPreamble(kernel: AttentionKernel, e: CoreExprs, plan: WgmmaWsPlan, qk: QkInt8): string[] {
   const s = kernel.schedule;
   const dtype = sharedStorage(kernel.formats);
   const pv = kernel.pvE4m3;
@@ -97,7 +99,7 @@ function kernelPreamble(kernel: AttentionKernel, plan: WgmmaWsPlan, qk: QkInt8):
     '',
     `// qk int8 (int8qk-wgmma.ts): S = Q·Kᵀ over int8 codes, m64n${s.blockK}k32.s32.s8.s8.`,
     ...s8QkWgmma(s.blockK),
-    ...s32ToF32Helper,
+    ...s32ToF32Helper(foldsScale(e, plan.tweaks)),
     '',
     ...int8QkPrepassDevice({ q: 'q', k: 'k' }),
     '',
@@ -121,7 +123,7 @@ function kernelCode(
   const walk = e.mode === 'empty' ? [] : tileWalkCode(e, tileScanBallot(kernel));
   const pv = kernel.pvE4m3;
   return [
-    ...kernelPreamble(kernel, plan, qk),
+    ...kernelPreamble(kernel, e, plan, qk),
     '',
     `extern "C" __global__ void __launch_bounds__(THREADS, 1) ${entry}(const Args a, const float qscale,`,
     '    const __grid_constant__ TmaMap tmq, const __grid_constant__ TmaMap tmk, const __grid_constant__ TmaMap tmv,',

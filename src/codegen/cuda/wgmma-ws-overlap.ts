@@ -36,8 +36,11 @@ export interface OverlapOptions {
 export interface OverlapQk {
   /** Defines Qw and `issue_qk(float (&s)[NT][4], const int st)` (issue and commit). */
   readonly issue: readonly string[];
-  /** First in the softmax lambda (tile kt in buffer st): s made the scores the 16-bit product gives. */
-  readonly scores: readonly string[];
+  /**
+   * First in the softmax lambda (tile kt in buffer st): s made the scores the 16-bit product gives
+   * (under foldScale, `fold`, the raw q·k, with the `qs` the exp2 takes).
+   */
+  readonly scores: (fold: boolean) => readonly string[];
 }
 
 /** The wgmma issues of one turn, between the ping-pong barriers when there are any. */
@@ -109,7 +112,7 @@ function lambdas(e: CoreExprs, walk: boolean, t: WsTweaks, qk?: OverlapQk): stri
     '  const int kbase = kt * BK;',
     '  (void)kbase;',
     '  (void)st;',
-    ...indent(qk ? qk.scores : [], '  '),
+    ...indent(qk ? qk.scores(foldsScale(e, t)) : [], '  '),
     ...indent(walk ? hoistViews(e, true) : [], '  '),
     ...indent(routedTileBits(e), '  '),
     ...indent(elementLoopCode(wsElementCode(e, t)), '  '),
