@@ -8,9 +8,8 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ALL_KNOB_NAMES, DECODE_KNOB_VARIANTS, knobDefines } from '../../src/codegen/cuda/decode-knobs.js';
 import { compile } from '../../src/compile.js';
-import { expectOk, render, run, scratchDir, spillsByFunction, sassOnly } from './support.js';
+import { expectOk, ptxasEntries, render, scratchDir, spillsByFunction } from './support.js';
 
-const NVCC = process.env.NVCC ?? 'nvcc';
 const kivi = (bits: number) =>
   `store k int${bits} scale f16 per channel group 32 zero f16 recent 128 f16\n` +
   `  store v int${bits} scale f16 per token group 32 zero f16 recent 128 f16`;
@@ -32,18 +31,20 @@ const artifactCode = (name: string, store: string, arch: 'sm_90a' | 'sm_80'): st
   return render(c.kernel).code;
 };
 
-/** nvcc -Xptxas -v of `parts` as one translation unit; the split kernels' spill reports. */
+/**
+ * `parts` as one translation unit, its SIMT split and merge kernels (what the knobs reach)
+ * assembled by ptxas -v, the artifacts' other kernels building in their own tests; the split
+ * kernels' spill reports.
+ */
 async function build(dir: string, tag: string, arch: string, parts: readonly string[]) {
   const tu = join(dir, `${tag}.cu`);
   writeFileSync(tu, parts.join('\n'));
-  const r = await run(
-    NVCC,
-    [...sassOnly(arch), '-std=c++17', '-Xptxas', '-v', '-cubin', tu, '-o', `${tu}.cubin`],
-    undefined,
-    900_000,
-  );
-  expectOk(r, `nvcc ${tu}`);
-  return [...spillsByFunction(r.stderr)].filter(([fn]) => fn.includes('3dec12split_kernel'));
+  const isSplit = (fn: string) => fn.includes('3dec12split_kernel');
+  const r = await ptxasEntries(tu, arch, (fn) => isSplit(fn) || fn.includes('3dec12merge_kernel'), [
+    '-std=c++17',
+  ]);
+  expectOk(r, `ptxas ${tu}`);
+  return [...spillsByFunction(r.stderr)].filter(([fn]) => isSplit(fn));
 }
 
 describe('CUDA decode over quantized caches: nvcc', () => {

@@ -3,7 +3,7 @@
 import { uniformFormats, type TensorFormats } from '../../src/ir/formats.js';
 import { expect } from 'vitest';
 import { execFile } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Artifact } from '../../src/codegen/artifact.js';
@@ -137,6 +137,32 @@ export const sassOnly = (arch: string): string[] => [
   '-gencode',
   `arch=${arch.replace(/^sm_/, 'compute_')},code=${arch}`,
 ];
+
+/**
+ * `ptxas -v` over only the entries of `tu` that `keep` selects: nvcc -ptx (NVVM at -O3, the PTX an
+ * nvcc -cubin build hands ptxas), then ptxas -e. For spill checks of one kind of kernel in a unit
+ * of whole artifacts, whose other kernels build in their own tests: ptxas otherwise assembles them
+ * all (a decode artifact at D = 128: 0.85 s of ptxas, 0.22 s for its checked split kernel alone).
+ * The result's stderr is ptxas's report; `entries` the entries assembled.
+ */
+export async function ptxasEntries(
+  tu: string,
+  arch: string,
+  keep: (entry: string) => boolean,
+  nvccArgs: readonly string[] = [],
+  timeoutMs = 900_000,
+): Promise<RunResult & { readonly entries: readonly string[] }> {
+  const ptx = `${tu}.ptx`;
+  expectOk(
+    await run('nvcc', [...sassOnly(arch), ...nvccArgs, '-ptx', tu, '-o', ptx], undefined, timeoutMs),
+    `nvcc -ptx ${tu}`,
+  );
+  const all = [...readFileSync(ptx, 'utf8').matchAll(/^\.visible \.entry (\w+)\(/gm)].map((m) => m[1]!);
+  const entries = all.filter(keep);
+  expect(entries.length, `entries of ${tu} to assemble`).toBeGreaterThan(0);
+  const args = [`-arch=${arch}`, '-v', '-e', entries.join(','), ptx, '-o', `${tu}.cubin`];
+  return { ...(await run('ptxas', args, undefined, timeoutMs)), entries };
+}
 
 /**
  * `arch`'s SASS alone (sassOnly), C++17, NVVM and ptxas at their defaults (-O3), warnings as errors
