@@ -34,6 +34,11 @@ if (!(await hasNativeAdapter())) {
   // Narrower vectors halve it (test/wgsl/decode-coop: 303 -> 160 s CPU, docs/TESTING-TIME.md);
   // running the kernels, tiny in tests, is barely slower. An explicit setting wins.
   env.LP_NATIVE_VECTOR_WIDTH ??= '128';
+  // And no LLVM optimization passes over those shaders (gallivm's `nopt`): a cold shader cache,
+  // as on CI, spends most of its lavapipe time compiling, and the kernels tests dispatch are small
+  // (test/property.test.ts + test/wgsl/decode-coop-wide.test.ts, cold: 305 -> 220 s of test time,
+  // docs/TESTING-TIME.md); every test passes with it, and an explicit setting wins.
+  env.GALLIVM_PERF ??= 'nopt';
 }
 const binDir = join(projectRoot, 'node_modules/.bin');
 env.PATH = `${binDir}:${env.PATH ?? ''}`;
