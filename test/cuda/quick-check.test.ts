@@ -1,7 +1,8 @@
-// quickCheckFlags (support.ts) build with NVVM at -O1 to save compile time in the tests that ask only
-// whether emitted code is valid CUDA. Here: what those tests rely on still fails under them — bad
-// inline PTX (ptxas still assembles the code), a front-end warning under -Werror, an instruction the
-// arch lacks — and the flags differ from the strict build in the optimization level alone.
+// quickCheckFlags (support.ts) build with NVVM at -O1 and ptxas at -O0 to save compile time in the
+// tests that ask only whether emitted code is valid CUDA. Here: what those tests rely on still fails
+// under them — bad inline PTX (ptxas still assembles the code), a front-end warning under -Werror,
+// an instruction the arch lacks — and the flags differ from the strict build in the optimization
+// levels alone.
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -17,9 +18,9 @@ async function quickBuild(name: string, body: string, arch = 'sm_90a') {
 }
 
 describe('quickCheckFlags', () => {
-  it('are the strict flags with NVVM at -O1, nothing else', () => {
+  it('are the strict flags with NVVM at -O1 and ptxas at -O0, nothing else', () => {
     for (const arch of ['sm_80', 'sm_90a']) {
-      expect(quickCheckFlags(arch)).toEqual([...strictFlags(arch), '-Xcicc', '-O1']);
+      expect(quickCheckFlags(arch)).toEqual([...strictFlags(arch), '-Xcicc', '-O1', '-Xptxas', '-O0']);
       expect(strictFlags(arch)).toContain('-Werror');
     }
   });
