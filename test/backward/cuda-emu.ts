@@ -6,7 +6,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { CudaBackwardArtifact } from '../../src/codegen/cuda/backward.js';
-import { shim } from '../cuda/emu.js';
+import { EMU_RUN_HEAVY_CXX_FLAGS, shim } from '../cuda/emu.js';
 import { expectOk, run } from '../cuda/support.js';
 
 export interface CudaBackwardCall {
@@ -142,7 +142,7 @@ export async function emulateCudaBackward(
   writeFileSync(src, [shim, devicePart(art), driver(art, c, dir)].join('\n'));
   const exe = join(dir, 'bwd.emu');
   expectOk(
-    await run('g++', ['-std=c++20', '-O1', '-w', src, '-o', exe]),
+    await run('g++', [...EMU_RUN_HEAVY_CXX_FLAGS, src, '-o', exe]),
     `g++ (CPU emulation of ${art.name})`,
   );
   expectOk(await run(exe, []), `emulated ${art.name}`);

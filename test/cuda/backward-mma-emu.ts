@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { bwdBlockQ, BWD_BN, type CudaBackwardMmaArtifact } from '../../src/codegen/cuda/backward-mma.js';
 import { mmaDeviceHelpers } from '../../src/codegen/cuda/mma-device.js';
 import { cpAsyncLoader } from '../../src/codegen/cuda/kv-load-mma.js';
-import { shim } from './emu.js';
+import { EMU_RUN_HEAVY_CXX_FLAGS, shim } from './emu.js';
 import { expectOk, run } from './support.js';
 
 /** Warp-collective stand-ins for the PTX wrappers of mma-device.ts (inside the artifact's namespace). */
@@ -247,7 +247,7 @@ export async function emulateMmaBackward(
   writeFileSync(src, [shim, builtins, devicePart(art), driver(art, c, dir)].join('\n'));
   const exe = join(dir, 'bwd.emu');
   expectOk(
-    await run('g++', ['-std=c++20', '-O1', '-w', src, '-o', exe]),
+    await run('g++', [...EMU_RUN_HEAVY_CXX_FLAGS, src, '-o', exe]),
     `g++ (CPU emulation of ${art.name})`,
   );
   expectOk(await run(exe, []), `emulated ${art.name}`);
