@@ -105,13 +105,17 @@ describe('qk int8 [smooth k]', () => {
     );
   });
 
-  it('CUDA: the SIMT engine runs it, without the decode path; wgmma-ws on request, other tensor-core engines refused', () => {
+  it('CUDA: the s8 wgmma-ws kernel by default at D = 128 on sm_90a, else the SIMT engine, without the decode path; other tensor-core engines refused', () => {
     const src = decl('  qk int8 smooth k');
     const c = compile(src, { target: 'cuda', headDim: 128, dtype: 'bf16' });
     expect(c.kernel.qkInt8).toEqual({ smoothK: true });
-    expect(c.kernel.schedule.engine).toBe('simt');
-    expect(c.artifact.code).toContain('qk_block_max');
+    expect(c.kernel.schedule.engine).toBe('wgmma-ws');
+    expect(c.artifact.code).toContain('.s32.s8.s8');
     expect(c.artifact.code).not.toContain('::dec::wanted');
+    const simt = compile(src, { target: 'cuda', headDim: 64, dtype: 'bf16' });
+    expect(simt.kernel.schedule.engine).toBe('simt');
+    expect(simt.artifact.code).toContain('qk_block_max');
+    expect(simt.artifact.code).not.toContain('::dec::wanted');
     const plain = compile(decl(''), {
       target: 'cuda',
       headDim: 128,

@@ -59,12 +59,13 @@ describe.concurrent('qk int8 on the SIMT engine, executed on the CPU', () => {
     });
   }
 
-  it('the benchmarked kernel: default schedule, D 128, bf16, causal (bench/cuda/int8qk-emit.mjs)', async () => {
+  it('the benchmarked SIMT kernel: D 128, bf16, causal (bench/cuda/int8qk-emit.mjs `int8`)', async () => {
     const name = 'int8qk_d128';
     const c = compile(source(name, 'qk int8 smooth k', 'mask k <= q'), {
       target: 'cuda',
       headDim: 128,
       dtype: 'bf16',
+      schedule: { engine: 'simt' },
     });
     expect(c.kernel.schedule).toMatchObject({ engine: 'simt', blockQ: 64, blockK: 64 });
     const exe = await buildEmulation(dir, c.artifact, c.kernel);

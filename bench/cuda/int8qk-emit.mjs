@@ -1,7 +1,8 @@
 // Writes the CUDA artifacts that bench/cuda/int8qk.py checks and times: `qk int8 smooth k`
 // (SageAttention-style int8 Q·Kᵀ, docs/LANGUAGE.md "INT8 Q·Kᵀ") beside the bf16 default, full and
-// causal, D = 128, bf16 storage. `int8` is the statement's default engine (SIMT), `int8ws*` the
-// opt-in tensor-core kernel (engine wgmma-ws: s8 wgmma over codes from a quantize pre-pass,
+// causal, D = 128, bf16 storage. `int8` is the statement's default (round 28: the ping-pong s8
+// kernel with foldScale, int8QkWsDefault; `int8simt` the SIMT engine, the default before), `int8ws*` the
+// tensor-core kernel (engine wgmma-ws: s8 wgmma over codes from a quantize pre-pass,
 // src/codegen/cuda/int8qk-wgmma.ts) in five consumer schedules. Their blockQ / blockK are the quantization blocks, recorded
 // in index.json so the Python side can evaluate the same definition in torch:
 //   npm run build && node bench/cuda/int8qk-emit.mjs   → bench/build/cuda-int8qk/
@@ -48,6 +49,7 @@ const pvVariants = {
 const qkVariants = {
   bf16: { stmt: '' },
   int8: { stmt: int8 },
+  int8simt: { stmt: int8, schedule: { engine: 'simt' } },
   int8ws: { stmt: int8, schedule: ws },
   int8wsT: { stmt: int8, schedule: { ...ws, wsTweaks: tweaks } },
   int8wsP: { stmt: int8, schedule: { ...ws, wsConsumers: 'pingpong', wsTweaks: tweaks } },

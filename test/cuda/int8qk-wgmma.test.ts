@@ -27,8 +27,11 @@ describe('qk int8 on the wgmma-ws engine: schedules', () => {
   const causal = kernelOf('c8', '  qk int8 smooth k\n  mask causal\n');
   const full = kernelOf('f8', '  qk int8\n');
 
-  it('is taken only when asked for: serial consumers, 128 × 128 tiles, no preferred tunings', () => {
-    expect(compile(causal, opts(undefined)).kernel.schedule.engine).toBe('simt');
+  it('unasked at D = 128 on sm_90a: int8QkWsDefault; asked for: serial consumers, 128 × 128 tiles, no tunings', () => {
+    for (const dtype of ['bf16', 'f16'] as const)
+      expect(compile(causal, opts(undefined, { dtype })).kernel.schedule).toMatchObject(int8QkWsDefault!);
+    expect(compile(causal, opts(undefined, { arch: 'sm_80' })).kernel.schedule.engine).toBe('simt');
+    expect(compile(causal, opts(undefined, { headDim: 64 })).kernel.schedule.engine).toBe('simt');
     for (const src of [causal, full, sage]) {
       const s = compile(src, opts(ws)).kernel.schedule;
       expect(s).toMatchObject({ engine: 'wgmma-ws', blockQ: 128, threads: 384, stages: 2 });
@@ -39,11 +42,20 @@ describe('qk int8 on the wgmma-ws engine: schedules', () => {
     expect(compile(causal, opts(ws)).kernel.schedule.blockK).toBe(128);
   });
 
-  it('int8QkWsDefault (unset: SIMT stays the default) is tried first only where the s8 kernel runs', () => {
-    expect(int8QkWsDefault).toBeUndefined();
+  it('int8QkWsDefault (ping-pong with foldScale, call 44) is tried first only where the s8 kernel runs', () => {
+    expect(int8QkWsDefault).toEqual({
+      blockQ: 128,
+      blockK: 128,
+      threads: 384,
+      stages: 2,
+      engine: 'wgmma-ws',
+      wsConsumers: 'pingpong',
+      wsTweaks: ['fastExp', 'lazyRescale', 'pvN128', 'regs240', 'foldScale'],
+    });
+    const k0 = compile(causal, opts({ engine: 'simt' })).kernel;
+    expect(int8QkFirst(k0.schedule, k0, {})).toEqual([int8QkWsDefault]);
     const pick = { blockQ: 128, blockK: 112, threads: 384, stages: 2, engine: 'wgmma-ws' } as const;
     const k = compile(causal, opts(undefined)).kernel;
-    expect(int8QkFirst(k.schedule, k, {})).toEqual([]);
     expect(int8QkFirst(k.schedule, k, {}, pick)).toEqual([pick]);
     for (const asked of [{ engine: 'simt' }, { engine: 'wgmma-ws' }, { blockK: 64 }, { blockQ: 64 }] as const)
       expect(int8QkFirst(k.schedule, k, asked, pick)).toEqual([]);

@@ -166,11 +166,22 @@ export function preferredFirst(
 }
 
 /**
- * `qk int8`'s tensor-core default (codegen/cuda/int8qk-wgmma.ts), set once the H200 has checked
- * and timed its variants (bench/cuda/int8qk.sh): undefined keeps the SIMT engine the statement's
- * default; a schedule here is tried first, unasked, at D = 128 over bf16/f16 K and V.
+ * `qk int8`'s tensor-core default (codegen/cuda/int8qk-wgmma.ts), tried first, unasked, at D = 128
+ * over bf16/f16 K and V (elsewhere the SIMT engine stays the statement's default). Ping-pong
+ * consumers with foldScale (the raw s32 sums into the max, the scale in the exp2's FFMA): call 44
+ * (H100, bench/cuda/int8qk.sh, 16K, one process) checked every variant, then timed it at 0.99×
+ * attnc bf16 full and 1.05× causal, where the same consumers without foldScale ran 0.80× / 0.75×,
+ * round 25's I2F build 0.94× / 1.03×, FlashAttention-3's consumers 0.79–0.81× / 0.71–0.74×.
  */
-export const int8QkWsDefault: Preferred | undefined = undefined;
+export const int8QkWsDefault: Preferred | undefined = {
+  blockQ: 128,
+  blockK: 128,
+  threads: 384,
+  stages: 2,
+  engine: 'wgmma-ws',
+  wsConsumers: 'pingpong',
+  wsTweaks: ['fastExp', 'lazyRescale', 'pvN128', 'regs240', 'foldScale'],
+};
 
 /** qk int8: the tensor-core schedule tried first when nothing is asked (none by default). */
 export function int8QkFirst(
