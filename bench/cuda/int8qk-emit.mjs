@@ -27,6 +27,11 @@ const ws = { engine: 'wgmma-ws', blockK: 128 };
 const tweaks = ['fastExp', 'lazyRescale', 'pvN128', 'regs240'];
 const fa3 = { ...ws, wsConsumers: 'fa3', wsTweaks: [...tweaks, 'rescaleInTurn'] };
 const int8 = 'qk int8 smooth k';
+const pingpongFold = (more) => ({
+  ...ws,
+  wsConsumers: 'pingpong',
+  wsTweaks: [...tweaks, 'foldScale', ...more],
+});
 // The pv set: the serial s8 kernel plain, with its best serial tweaks (T) and with the tweaks
 // the fp8 tile takes (FR: the like-for-like baseline of PVT), then with fp8 P·V plain (PV), with
 // those tweaks (PVT), and tweaked without smooth v (PVr: the smoothing's cost); then on ping-pong
@@ -61,6 +66,9 @@ const qkVariants = {
     schedule: { ...ws, wsConsumers: 'pingpong', wsTweaks: [...tweaks, 'foldScale'] },
   },
   int8wsFF: { stmt: int8, schedule: { ...fa3, wsTweaks: [...fa3.wsTweaks, 'foldScale'] } },
+  // Round 28: the default (PF) with P packed first (k), over 3 stages (s3).
+  int8wsPFk: { stmt: int8, schedule: pingpongFold(['packFirst']) },
+  int8wsPFs3: { stmt: int8, schedule: { ...pingpongFold([]), stages: 3 } },
 };
 const variants = pvSet ? pvVariants : qkVariants;
 // window: a sliding window (per-tile classification, partial tiles), checked at --check-n only.
