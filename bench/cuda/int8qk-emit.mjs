@@ -61,10 +61,7 @@ const qkVariants = {
   int8wsF: { stmt: int8, schedule: fa3 },
   int8wsF112: { stmt: int8, schedule: { ...fa3, blockK: 112 } },
   // foldScale (round 27): the raw s32 sums into the max, |qscale| · sq · sk into the exp2's FFMA.
-  int8wsPF: {
-    stmt: int8,
-    schedule: { ...ws, wsConsumers: 'pingpong', wsTweaks: [...tweaks, 'foldScale'] },
-  },
+  int8wsPF: { stmt: int8, schedule: pingpongFold([]) },
   int8wsFF: { stmt: int8, schedule: { ...fa3, wsTweaks: [...fa3.wsTweaks, 'foldScale'] } },
   // Round 28: the default (PF) with P packed first (k), over 3 stages (s3).
   int8wsPFk: { stmt: int8, schedule: pingpongFold(['packFirst']) },

@@ -34,9 +34,10 @@ export function unsupportedQk(
 
 /**
  * `pv e4m3` (docs/LANGUAGE.md, "FP8 P·V"): an option of `qk int8`'s wgmma-ws kernel at D = 128
- * (codegen/cuda/int8qk-pv-wgmma.ts), asked for with `engine: 'wgmma-ws'` (its serial consumers; qk
- * int8's unasked schedules, ping-pong consumers or the SIMT engine, have no e4m3 P·V); everything else is refused at the statement rather than emit
- * a kernel that runs P·V in 16 bits and ignores it. The order of the reasons is the order a user
+ * (codegen/cuda/int8qk-pv-wgmma.ts), asked for with `engine: 'wgmma-ws'` (its serial consumers;
+ * qk int8's unasked schedules, ping-pong consumers or the SIMT engine, have no e4m3 P·V);
+ * everything else is refused at the statement rather than emit a kernel that runs P·V in 16 bits
+ * and ignores it. The order of the reasons is the order a user
  * fixes them in: target, dtype, the engine. Without `qk int8` it never gets here: the checker
  * refuses that (dsl/pv-stmt.ts checkPv); and `qk int8`'s refusals, checked first, cover target
  * and dtype today; pv's own stay so that a target `qk int8` gains does not take `pv e4m3` along

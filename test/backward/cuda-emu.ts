@@ -6,7 +6,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { CudaBackwardArtifact } from '../../src/codegen/cuda/backward.js';
-import { EMU_RUN_HEAVY_CXX_FLAGS, shim } from '../cuda/emu.js';
+import { EMU_RUN_HEAVY_CXX_FLAGS, compileEmulation, shim } from '../cuda/emu.js';
 import { expectOk, run } from '../cuda/support.js';
 
 export interface CudaBackwardCall {
@@ -141,10 +141,7 @@ export async function emulateCudaBackward(
   const src = join(dir, 'bwd.emu.cpp');
   writeFileSync(src, [shim, devicePart(art), driver(art, c, dir)].join('\n'));
   const exe = join(dir, 'bwd.emu');
-  expectOk(
-    await run('g++', [...EMU_RUN_HEAVY_CXX_FLAGS, src, '-o', exe]),
-    `g++ (CPU emulation of ${art.name})`,
-  );
+  await compileEmulation(src, exe, `g++ (CPU emulation of ${art.name})`, EMU_RUN_HEAVY_CXX_FLAGS);
   expectOk(await run(exe, []), `emulated ${art.name}`);
   const read = (name: string): Float32Array => {
     const u = new Uint8Array(readFileSync(join(dir, `${name}.out`)));

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { bwdBlockQ, BWD_BN, type CudaBackwardMmaArtifact } from '../../src/codegen/cuda/backward-mma.js';
 import { mmaDeviceHelpers } from '../../src/codegen/cuda/mma-device.js';
 import { cpAsyncLoader } from '../../src/codegen/cuda/kv-load-mma.js';
-import { EMU_RUN_HEAVY_CXX_FLAGS, shim } from './emu.js';
+import { EMU_RUN_HEAVY_CXX_FLAGS, compileEmulation, shim } from './emu.js';
 import { expectOk, run } from './support.js';
 
 /** Warp-collective stand-ins for the PTX wrappers of mma-device.ts (inside the artifact's namespace). */
@@ -246,10 +246,7 @@ export async function emulateMmaBackward(
   const src = join(dir, 'bwd.emu.cpp');
   writeFileSync(src, [shim, builtins, devicePart(art), driver(art, c, dir)].join('\n'));
   const exe = join(dir, 'bwd.emu');
-  expectOk(
-    await run('g++', [...EMU_RUN_HEAVY_CXX_FLAGS, src, '-o', exe]),
-    `g++ (CPU emulation of ${art.name})`,
-  );
+  await compileEmulation(src, exe, `g++ (CPU emulation of ${art.name})`, EMU_RUN_HEAVY_CXX_FLAGS);
   expectOk(await run(exe, []), `emulated ${art.name}`);
   const read = (name: string): Uint8Array => new Uint8Array(readFileSync(join(dir, `${name}.out`)));
   const u16 = (name: string): Uint16Array => {

@@ -14,7 +14,7 @@ import { declPredicates } from '../../src/runtime/ast-eval.js';
 import { compareArrays } from '../../src/runtime/compare.js';
 import { referenceAttention } from '../../src/runtime/reference.js';
 import { makeInputs } from '../support/arbitraries.js';
-import { EMU_CXX_FLAGS, emulationSource } from './emu.js';
+import { compileEmulation, emulationSource } from './emu.js';
 import { packedStridesCpp } from './emu-call.js';
 import { expectOk, run, scratchDir } from './support.js';
 
@@ -103,7 +103,7 @@ int main() {
   const src = join(dir, 'decode.emu.cpp');
   writeFileSync(src, base.slice(0, base.indexOf('// Spec lines:')) + main);
   const exe = join(dir, 'decode.emu');
-  expectOk(await run('g++', [...EMU_CXX_FLAGS, src, '-o', exe]), `g++ ${src}`);
+  await compileEmulation(src, exe, `g++ ${src}`);
   expectOk(await run(exe, []), exe);
   const raw = readFileSync(join(dir, 'out.bin'));
   const outBuf = raw.buffer.slice(raw.byteOffset, raw.byteOffset + raw.byteLength);

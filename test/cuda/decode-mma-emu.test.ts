@@ -17,7 +17,7 @@ import { fromF16, toF16 } from '../../src/runtime/f16.js';
 import { referenceAttention } from '../../src/runtime/reference.js';
 import { makeInputs } from '../support/arbitraries.js';
 import { withStandIns } from './decode-mma-emu.js';
-import { EMU_CXX_FLAGS, emulationSource } from './emu.js';
+import { compileEmulation, emulationSource } from './emu.js';
 import { packedStridesCpp } from './emu-call.js';
 import { expectOk, leanKnob, run, scratchDir } from './support.js';
 
@@ -134,7 +134,7 @@ int main() {
   const src = join(dir, 'decode-mma.emu.cpp');
   writeFileSync(src, base.slice(0, base.indexOf('// Spec lines:')) + main);
   const exe = join(dir, 'decode-mma.emu');
-  expectOk(await run('g++', [...EMU_CXX_FLAGS, src, '-o', exe]), `g++ ${src}`);
+  await compileEmulation(src, exe, `g++ ${src}`);
   expectOk(await run(exe, []), exe);
   const outRaw = readFileSync(join(dir, 'out.bin'));
   const bits = new Uint16Array(outRaw.buffer.slice(outRaw.byteOffset, outRaw.byteOffset + outRaw.byteLength));

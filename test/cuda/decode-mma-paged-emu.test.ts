@@ -19,7 +19,7 @@ import { rng } from '../../src/runtime/inputs.js';
 import { scatterKv, type KvCacheLayout, type KvSizes } from '../../src/runtime/kv-cache.js';
 import { referenceAttention } from '../../src/runtime/reference.js';
 import { withStandIns } from './decode-mma-emu.js';
-import { EMU_CXX_FLAGS, emulationSource } from './emu.js';
+import { compileEmulation, emulationSource } from './emu.js';
 import { packedStridesCpp } from './emu-call.js';
 import { expectOk, leanKnob, run, scratchDir } from './support.js';
 
@@ -150,7 +150,7 @@ int main() {
   // Knob overrides go first: the prelude's #ifndef defaults (kv-rows.ts) then keep them.
   writeFileSync(src, `${defines}\n` + base.slice(0, base.indexOf('// Spec lines:')) + main);
   const exe = join(dir, 'decode.emu');
-  expectOk(await run('g++', [...EMU_CXX_FLAGS, src, '-o', exe]), `g++ ${src}`);
+  await compileEmulation(src, exe, `g++ ${src}`);
   expectOk(await run(exe, []), exe);
   const raw = readFileSync(join(dir, 'out.bin'));
   const bits = new Uint16Array(raw.buffer.slice(raw.byteOffset, raw.byteOffset + raw.byteLength));

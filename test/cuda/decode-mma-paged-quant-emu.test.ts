@@ -21,7 +21,7 @@ import { randomStoredInputs, rng } from '../../src/runtime/inputs.js';
 import { pageQuantCache, type QuantPages } from '../../src/runtime/kv-quant-pages.js';
 import { referenceStoredDecl } from '../../src/runtime/reference-quant.js';
 import { withQuantStandIns } from './decode-mma-emu.js';
-import { EMU_CXX_FLAGS, emulationSource } from './emu.js';
+import { compileEmulation, emulationSource } from './emu.js';
 import { packedStridesCpp } from './emu-call.js';
 import { expectOk, leanKnob, run, scratchDir } from './support.js';
 
@@ -156,7 +156,7 @@ int main() {
   const src = join(dir, 'decode.emu.cpp');
   writeFileSync(src, base.slice(0, base.indexOf('// Spec lines:')) + main);
   const exe = join(dir, 'decode.emu');
-  expectOk(await run('g++', [...EMU_CXX_FLAGS, src, '-o', exe]), `g++ ${src}`);
+  await compileEmulation(src, exe, `g++ ${src}`);
   expectOk(await run(exe, []), exe);
   const raw = readFileSync(join(dir, 'out.bin'));
   const buf = raw.buffer.slice(raw.byteOffset, raw.byteOffset + raw.byteLength);

@@ -19,7 +19,7 @@ import { compareArrays } from '../../src/runtime/compare.js';
 import { randomStoredInputs, rng } from '../../src/runtime/inputs.js';
 import { referenceStoredDecl } from '../../src/runtime/reference-quant.js';
 import { withQuantStandIns } from './decode-mma-emu.js';
-import { EMU_CXX_FLAGS, emulationSource } from './emu.js';
+import { compileEmulation, emulationSource } from './emu.js';
 import { packedStridesCpp } from './emu-call.js';
 import { expectOk, leanKnob, run, scratchDir } from './support.js';
 
@@ -141,7 +141,7 @@ int main() {
   const src = join(dir, 'decode-mma-quant.emu.cpp');
   writeFileSync(src, base.slice(0, base.indexOf('// Spec lines:')) + main);
   const exe = join(dir, 'decode-mma-quant.emu');
-  expectOk(await run('g++', [...EMU_CXX_FLAGS, src, '-o', exe]), `g++ ${src}`);
+  await compileEmulation(src, exe, `g++ ${src}`);
   expectOk(await run(exe, []), exe);
   const raw = readFileSync(join(dir, 'out.bin'));
   const buf = raw.buffer.slice(raw.byteOffset, raw.byteOffset + raw.byteLength);

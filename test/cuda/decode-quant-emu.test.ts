@@ -20,7 +20,7 @@ import { randomStoredInputs, rng } from '../../src/runtime/inputs.js';
 import { referenceStoredDecl } from '../../src/runtime/reference-quant.js';
 import { formatArb } from '../quant/arbitrary.js';
 import { storeStatement, withFlaggedSalient } from '../quant/format-source.js';
-import { EMU_CXX_FLAGS, emulationSource } from './emu.js';
+import { compileEmulation, emulationSource } from './emu.js';
 import { expectOk, run, scratchDir } from './support.js';
 
 interface Shape {
@@ -105,7 +105,7 @@ int main(int argc, char** argv) {
   const src = join(dir, 'decode.emu.cpp');
   writeFileSync(src, base.slice(0, base.indexOf('// Spec lines:')) + main);
   const exe = join(dir, 'decode.emu');
-  expectOk(await run('g++', [...EMU_CXX_FLAGS, src, '-o', exe]), `g++ ${src}`);
+  await compileEmulation(src, exe, `g++ ${src}`);
 
   for (const [i, s] of shapes.entries()) {
     const rand = rng(seed * 31 + i);

@@ -207,12 +207,25 @@ export function emulationSource(a: Artifact, k: AttentionKernel): string {
   return [shim, device, driver(`AttncArgs_${k.name}`, calls)].join('\n');
 }
 
+/**
+ * g++ of an emulation source into `exe` (EMU_CXX_FLAGS unless `flags`), a failure reported as
+ * `label`: every emulation builds here, so the flag choice lives in one place.
+ */
+export async function compileEmulation(
+  src: string,
+  exe: string,
+  label = `g++ ${src}`,
+  flags: readonly string[] = EMU_CXX_FLAGS,
+): Promise<void> {
+  expectOk(await run('g++', [...flags, src, '-o', exe]), label);
+}
+
 /** Compiles the emulation of `a` in `dir`; returns the executable's path. */
 export async function buildEmulation(dir: string, a: Artifact, k: AttentionKernel): Promise<string> {
   const src = join(dir, `${k.name}.emu.cpp`);
   writeFileSync(src, emulationSource(a, k));
   const exe = join(dir, `${k.name}.emu`);
-  expectOk(await run('g++', [...EMU_CXX_FLAGS, src, '-o', exe]), `g++ (CPU emulation of ${k.name})`);
+  await compileEmulation(src, exe, `g++ (CPU emulation of ${k.name})`);
   return exe;
 }
 

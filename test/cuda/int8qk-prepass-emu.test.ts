@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { int8QkPrepassDevice, QK8_CHUNK } from '../../src/codegen/cuda/int8qk-wgmma-prepass.js';
 import { quantizeInt8Blocks, smoothKeys } from '../../src/runtime/reference-int8qk.js';
-import { EMU_CXX_FLAGS, shim } from './emu.js';
+import { compileEmulation, shim } from './emu.js';
 import { expectOk, run, scratchDir } from './support.js';
 
 const D = 128;
@@ -118,7 +118,7 @@ describe('qk int8 pre-pass of the wgmma-ws engine, executed on the CPU', () => {
   const exe = join(dir, 'prepass.emu');
   const built = (async () => {
     writeFileSync(join(dir, 'prepass.cpp'), source());
-    expectOk(await run('g++', [...EMU_CXX_FLAGS, join(dir, 'prepass.cpp'), '-o', exe]), 'g++ (pre-pass)');
+    await compileEmulation(join(dir, 'prepass.cpp'), exe, 'g++ (pre-pass)');
   })();
   const { B, H, Hkv, Nq, Nk, BQ, BK } = shape;
   const inp = inputs(13);

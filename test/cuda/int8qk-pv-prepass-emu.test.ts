@@ -15,7 +15,7 @@ import {
   pvE4m3PrepassDevice,
 } from '../../src/codegen/cuda/int8qk-pv-prepass.js';
 import { quantizeE4m3Channels } from '../../src/runtime/reference-int8qk-pv.js';
-import { EMU_CXX_FLAGS, shim } from './emu.js';
+import { compileEmulation, shim } from './emu.js';
 import { expectOk, run, scratchDir } from './support.js';
 
 const DV = 128;
@@ -137,10 +137,7 @@ describe('pv e4m3 V pre-pass, executed on the CPU', () => {
   const exe = join(dir, 'pv-prepass.emu');
   const built = (async () => {
     writeFileSync(join(dir, 'pv-prepass.cpp'), source());
-    expectOk(
-      await run('g++', [...EMU_CXX_FLAGS, join(dir, 'pv-prepass.cpp'), '-o', exe]),
-      'g++ (pv pre-pass)',
-    );
+    await compileEmulation(join(dir, 'pv-prepass.cpp'), exe, 'g++ (pv pre-pass)');
   })();
   const { B, Hkv, Nk } = shape;
   const inp = inputs(29);

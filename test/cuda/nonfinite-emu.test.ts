@@ -18,7 +18,7 @@ import {
   type NfShape,
   type Plant,
 } from '../support/nonfinite.js';
-import { EMU_CXX_FLAGS, buildEmulation, emulationSource } from './emu.js';
+import { buildEmulation, compileEmulation, emulationSource } from './emu.js';
 import { EmuSpec, packedStridesCpp, type ArgField, type EmuCall } from './emu-call.js';
 import { buildSelectEmulation, runSelect } from './select-emu.js';
 import { expectOk, run, scratchDir } from './support.js';
@@ -195,7 +195,7 @@ int main(int, char** argv) {
   const src = join(kdir, 'decode.emu.cpp');
   writeFileSync(src, base.slice(0, base.indexOf('// Spec lines:')) + main);
   const exe = join(kdir, 'decode.emu');
-  expectOk(await run('g++', [...EMU_CXX_FLAGS, src, '-o', exe]), `g++ ${src}`);
+  await compileEmulation(src, exe, `g++ ${src}`);
   return exe;
 }
 

@@ -16,7 +16,7 @@ import { compareArrays } from '../../src/runtime/compare.js';
 import { rng } from '../../src/runtime/inputs.js';
 import { gatherKv, scatterKv, type KvCacheLayout, type KvSizes } from '../../src/runtime/kv-cache.js';
 import { referenceAttention } from '../../src/runtime/reference.js';
-import { EMU_CXX_FLAGS, buildEmulation, emulationSource } from './emu.js';
+import { buildEmulation, compileEmulation, emulationSource } from './emu.js';
 import { EmuSpec, packedStridesCpp, type ArgField } from './emu-call.js';
 import { expectOk, run, scratchDir } from './support.js';
 
@@ -207,7 +207,7 @@ int main(int, char** argv) {
   const src = join(kdir, 'decode.emu.cpp');
   writeFileSync(src, base.slice(0, base.indexOf('// Spec lines:')) + main);
   const exe = join(kdir, 'decode.emu');
-  expectOk(await run('g++', [...EMU_CXX_FLAGS, src, '-o', exe]), `g++ ${src}`);
+  await compileEmulation(src, exe, `g++ ${src}`);
   return exe;
 }
 

@@ -25,7 +25,7 @@ import { quantizeSpecs } from '../../src/codegen/cuda/quantize-host.js';
 import { emptyPool } from '../quant/paged-quantize-support.js';
 import { buildQuantizeEmulation, callBuffers, runQuantize } from '../quant/quantize-emu.js';
 import { storeStatement, withFlaggedSalient } from '../quant/format-source.js';
-import { EMU_CXX_FLAGS, buildEmulation, emulationSource, runEmulation } from './emu.js';
+import { buildEmulation, compileEmulation, emulationSource, runEmulation } from './emu.js';
 import { packedStrideLine } from './emu-call.js';
 import { expectOk, run, scratchDir } from './support.js';
 
@@ -211,7 +211,7 @@ int main(int argc, char** argv) {
   const src = join(dir, 'decode.emu.cpp');
   writeFileSync(src, base.slice(0, base.indexOf('// Spec lines:')) + main);
   const exe = join(dir, 'decode.emu');
-  expectOk(await run('g++', [...EMU_CXX_FLAGS, src, '-o', exe]), `g++ ${src}`);
+  await compileEmulation(src, exe, `g++ ${src}`);
   return { exe, inputs };
 }
 

@@ -11,9 +11,8 @@ import type { AttentionKernel } from '../../src/ir/kernel.js';
 import type { QuantCache } from '../../src/quant/layout.js';
 import type { KvCacheLayout } from '../../src/runtime/kv-cache.js';
 import { isRankedBlocks, routingGroups } from '../../src/ir/routing.js';
-import { EMU_CXX_FLAGS, emulationSource } from './emu.js';
+import { compileEmulation, emulationSource } from './emu.js';
 import { EmuSpec, warpIntrinsics, type ArgField, type EmuCall } from './emu-call.js';
-import { expectOk, run } from './support.js';
 
 const extraShim = String.raw`
 template <class T> T atomicOr(T* p, T v) { T o = *p; *p = o | v; return o; }
@@ -66,7 +65,7 @@ export async function buildRoutingEmulation(dir: string, a: Artifact, k: Attenti
   const path = join(dir, `${k.name}.emu.cpp`);
   writeFileSync(path, src);
   const exe = join(dir, `${k.name}.emu`);
-  expectOk(await run('g++', [...EMU_CXX_FLAGS, path, '-o', exe]), `g++ (emulation of ${k.name})`);
+  await compileEmulation(path, exe, `g++ (emulation of ${k.name})`);
   return exe;
 }
 

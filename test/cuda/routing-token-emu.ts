@@ -11,10 +11,9 @@ import { join } from 'node:path';
 import type { Artifact } from '../../src/codegen/artifact.js';
 import type { AttentionKernel } from '../../src/ir/kernel.js';
 import { isRankedBlocks, routingGroups } from '../../src/ir/routing.js';
-import { EMU_CXX_FLAGS, emulationSource } from './emu.js';
+import { compileEmulation, emulationSource } from './emu.js';
 import { EmuSpec, warpIntrinsics, type ArgField, type EmuCall } from './emu-call.js';
 import { INDICES_POISON } from './routing-emu.js';
-import { expectOk, run } from './support.js';
 import { TOKEN_END } from '../../src/codegen/cuda/token-attn.js';
 
 /** The entry points the emulation has (the core attention is not compiled in). */
@@ -194,7 +193,7 @@ export async function buildTokenEmulation(dir: string, a: Artifact, k: Attention
   const path = join(dir, `${k.name}.emu.cpp`);
   writeFileSync(path, src);
   const exe = join(dir, `${k.name}.emu`);
-  expectOk(await run('g++', [...EMU_CXX_FLAGS, path, '-o', exe]), `g++ (emulation of ${k.name})`);
+  await compileEmulation(path, exe, `g++ (emulation of ${k.name})`);
   return exe;
 }
 

@@ -18,7 +18,7 @@ import { compareArrays } from '../../src/runtime/compare.js';
 import { randomStoredInputs, rng } from '../../src/runtime/inputs.js';
 import { pageQuantCache, type QuantPages } from '../../src/runtime/kv-quant-pages.js';
 import { referenceStoredDecl } from '../../src/runtime/reference-quant.js';
-import { EMU_CXX_FLAGS, buildEmulation, emulationSource, runEmulation } from './emu.js';
+import { buildEmulation, compileEmulation, emulationSource, runEmulation } from './emu.js';
 import { packedStrideLine } from './emu-call.js';
 import { expectOk, run, scratchDir, quickCheckFlags } from './support.js';
 
@@ -203,7 +203,7 @@ int main(int argc, char** argv) {
   const src = join(at, 'decode.emu.cpp');
   writeFileSync(src, base.slice(0, base.indexOf('// Spec lines:')) + main);
   const exe = join(at, 'decode.emu');
-  expectOk(await run('g++', [...EMU_CXX_FLAGS, src, '-o', exe]), `g++ ${src}`);
+  await compileEmulation(src, exe, `g++ ${src}`);
   return { exe, inputs };
 }
 

@@ -11,7 +11,7 @@ import {
   type QuantizeSpec,
 } from '../../src/codegen/cuda/quantize.js';
 import type { QuantCache, StoredFloats } from '../../src/quant/layout.js';
-import { EMU_CXX_FLAGS, shim } from '../cuda/emu.js';
+import { compileEmulation, shim } from '../cuda/emu.js';
 import { expectOk, run } from '../cuda/support.js';
 
 /** CUDA intrinsics the quantize kernels use beyond the shim (the CPU's f32 ops round correctly). */
@@ -85,7 +85,7 @@ export async function buildQuantizeEmulation(dir: string, s: QuantizeSpec): Prom
   const header = quantizeHeaderLines([s]).join('\n');
   writeFileSync(src, [shim, intrinsics, header, quantizeDevice(s), driver(s)].join('\n'));
   const exe = join(dir, 'quantize.emu');
-  expectOk(await run('g++', [...EMU_CXX_FLAGS, src, '-o', exe]), 'g++ (CPU emulation of quantize)');
+  await compileEmulation(src, exe, 'g++ (CPU emulation of quantize)');
   return exe;
 }
 

@@ -173,7 +173,7 @@ export function preferredFirst(
  * attnc bf16 full and 1.05× causal, where the same consumers without foldScale ran 0.80× / 0.75×,
  * round 25's I2F build 0.94× / 1.03×, FlashAttention-3's consumers 0.79–0.81× / 0.71–0.74×.
  */
-export const int8QkWsDefault: Preferred | undefined = {
+export const int8QkWsDefault: Preferred = {
   blockQ: 128,
   blockK: 128,
   threads: 384,
@@ -183,15 +183,14 @@ export const int8QkWsDefault: Preferred | undefined = {
   wsTweaks: ['fastExp', 'lazyRescale', 'pvN128', 'regs240', 'foldScale'],
 };
 
-/** qk int8: the tensor-core schedule tried first when nothing is asked (none by default). */
+/** qk int8: the tensor-core schedule tried first when nothing is asked (int8QkWsDefault unless given). */
 export function int8QkFirst(
   base: ScheduleBase,
   kernel: ScheduleKernelFacts,
   o: Partial<Schedule>,
-  preferred: Preferred | undefined = int8QkWsDefault,
+  preferred: Preferred = int8QkWsDefault,
 ): readonly Preferred[] {
-  if (preferred === undefined || o.engine !== undefined || o.blockQ !== undefined || o.blockK !== undefined)
-    return [];
+  if (o.engine !== undefined || o.blockQ !== undefined || o.blockK !== undefined) return [];
   // The s8 kernel's own limits (int8qk-wgmma.ts int8QkWsProblem): one 128-byte row of codes,
   // K and V read in place.
   if (base.headDim !== 128 || hasQuantizedKv(kernel.formats) || kernel.formats.paged !== undefined) return [];

@@ -112,8 +112,8 @@ function checkAsked(o: Partial<Schedule>, kernel: ScheduleKernelFacts, limits: T
   // cp.async engines (which zero-fill them) and SIMT run them.
   if (kernel.formats.paged !== undefined && o.engine === 'wgmma-ws')
     throw new Error('paged K/V caches run on the wgmma, mma and simt engines; wgmma-ws: not yet');
-  // qk int8: the SIMT engine by default (int8qk-simt.ts), or int8QkWsDefault once set; wgmma-ws
-  // when asked for (int8qk-wgmma.ts: its plain candidates, serial consumers unless asked).
+  // qk int8: int8QkWsDefault where the s8 kernel runs, else the SIMT engine (int8qk-simt.ts);
+  // wgmma-ws when asked for (int8qk-wgmma.ts: its plain candidates, serial consumers unless asked).
   if (kernel.qkInt8 !== undefined && o.engine !== undefined && o.engine !== 'simt' && o.engine !== 'wgmma-ws')
     throw new Error(`qk int8 runs on the simt and wgmma-ws engines; ${o.engine}: not yet`);
 }
