@@ -124,6 +124,13 @@ export interface Schedule {
    */
   readonly coopDoubleKv?: boolean;
   /**
+   * WGSL coop engine: workgroup x takes the query tiles from the last one down, so that under
+   * masks whose later rows see more keys (causal, prefix-LM) the longest tiles start first and
+   * the short ones fill the last wave instead of trailing it. Absent = first tile first. A tuning
+   * choice (the results do not depend on it).
+   */
+  readonly coopQDescending?: boolean;
+  /**
    * WGSL coop decode over a quantized K/V cache: 'wide' = each lane owns a contiguous run of
    * channels and loads its codes with vec4<u32> (or vec2<u32> / u32) loads, one per 16 bytes, and
    * reads a scale shared by the run once (codegen/wgsl/dequant-run.ts); formats whose row does not

@@ -1,5 +1,5 @@
-// The coop engine's tuning knobs (schedule.coopLanes, coopSplitKv, coopPrefetch, coopDoubleKv) and its chunked tile
-// classification, on WebGPU against the float64 reference: every knob must leave results alone.
+// The coop engine's tuning knobs (schedule.coopLanes, coopSplitKv, coopPrefetch, coopDoubleKv,
+// coopQDescending) and its chunked tile classification, on WebGPU against the float64 reference: every knob must leave results alone.
 // Small shapes (lavapipe compiles each pipeline in about a second).
 import { describe, expect, it } from 'vitest';
 import type { Schedule } from '../../src/ir/kernel.js';
@@ -65,10 +65,19 @@ describe('coop engine knobs agree with the reference (document mask, GQA, offset
       D: 32,
       schedule: { blockQ: 16, blockK: 16, threads: 32, coopLanes: 8, coopPrefetch: true, subgroups: true },
     },
-    // 16 lanes with K and V in two buffers, Q read from storage; D = 16: lanes past Dv/4 read padding.
+    // 16 lanes with K and V in two buffers, Q read from storage; D = 16: lanes past Dv/4 read
+    // padding. Query tiles last first: workgroup 0 takes the 13-row tail tile.
     {
       D: 16,
-      schedule: { blockQ: 16, blockK: 16, threads: 64, coopLanes: 16, coopSplitKv: true, coopQGlobal: true },
+      schedule: {
+        blockQ: 16,
+        blockK: 16,
+        threads: 64,
+        coopLanes: 16,
+        coopSplitKv: true,
+        coopQGlobal: true,
+        coopQDescending: true,
+      },
     },
     // 4-key tiles: 76 tiles over 3 chunks of 32 classified at once; prefetch skips empty tiles
     // inside a chunk and stops at its end.

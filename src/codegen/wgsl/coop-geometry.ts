@@ -35,6 +35,8 @@ export interface CoopGeometry {
   readonly prefetch: boolean;
   /** Whether the K/V tile buffers are doubled and taken in turn (schedule.coopDoubleKv). */
   readonly doubleKv: boolean;
+  /** Whether workgroup x takes the query tiles last first (schedule.coopQDescending). */
+  readonly qDescending: boolean;
   /** vec4 registers per invocation that hold a prefetched K (V) tile. */
   readonly kRegs: number;
   readonly vRegs: number;
@@ -63,6 +65,7 @@ export function coopGeometry(s: Schedule): CoopGeometry {
     qGlobal: s.coopQGlobal === true,
     prefetch: s.coopPrefetch === true,
     doubleKv: s.coopDoubleKv === true,
+    qDescending: s.coopQDescending === true,
     kRegs: Math.ceil((s.blockK * d4) / s.threads),
     vRegs: Math.ceil((s.blockK * dv4) / s.threads),
   };

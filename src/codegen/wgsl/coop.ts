@@ -198,7 +198,9 @@ export function coopAttentionBody(p: CoopParts): string {
     ...entryHead(g),
     '  let lane = lid % CO_LANES;',
     '  let r0 = (lid / CO_LANES) * CO_RM; // first tile row of this invocation',
-    '  let row0 = wg.x * BLOCK_Q;',
+    ...(g.qDescending
+      ? ['  let row0 = ((Nq + BLOCK_Q - 1u) / BLOCK_Q - 1u - wg.x) * BLOCK_Q; // the last tile first']
+      : ['  let row0 = wg.x * BLOCK_Q;']),
     '  let q_lo = u.q_offset + i32(row0);',
     '  let q_hi = u.q_offset + i32(min(row0 + BLOCK_Q, Nq)) - 1i;',
     '  // CO_D4 and CO_LANES, as bounds the compiler cannot fold (Nk >= 0): LLVM-based drivers',

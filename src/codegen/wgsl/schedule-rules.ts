@@ -125,6 +125,7 @@ function wgslCandidates(
           'coopPrefetch',
           'coopQGlobal',
           'coopDoubleKv',
+          'coopQDescending',
         ] as const
       ).some((k) => o[k] !== undefined);
       list = coopCandidatesFor(base, o.subgroups === true && !pinned);
