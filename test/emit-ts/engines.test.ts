@@ -177,7 +177,7 @@ function recording(device: GPUDevice): { device: GPUDevice; codes: string[] } {
 describe('emitted modules with coop variants for several limit tiers (the CLI default)', () => {
   // The CLI's tiers: 48 KiB + subgroups (the measured best knob sets), 32 KiB + subgroups (the
   // measured sets that fit), then 32 KiB without. lavapipe offers 32 KiB and subgroups: the first
-  // tier's tiles (256×32 of 512 invocations at D ≤ 64: 41–45 KiB) do not fit, so createKernel
+  // tier's tiles (256×32 at D ≤ 64: 41–45 KiB) do not fit, so createKernel
   // takes the second; the first tier's WGSL is checked on the H200 by bench/wgsl. The strict type
   // check covers the module's per-tier grids (an untyped literal once broke it).
   it.each([
