@@ -2,7 +2,8 @@
 # Device call 48 (round 29, ≤ 120 s): the WGSL coop engine's new defaults (query tiles last first;
 # at D ≤ 64 256x32 tiles of 256 invocations) against round 7/8's (the same tiles without ':qd', and
 # 256x32/512 at D 64) on all four patterns, N = 16384, H = 8, f32, one process per head dim, old and
-# new each timed twice (first and last), every kernel checked against the float64 reference first.
+# new each timed twice (first and last), with the new default plus explicit fma chains (':fma',
+# schedule.coopFma) between; every kernel checked against the float64 reference first.
 # Prepare: npm run build && bash bench/gpu-node/pack.sh; carry .carry and dist; returns $OUT/c48/.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
@@ -17,5 +18,5 @@ one() { # one D ENGINES
   echo "== D=$1 exit $? at $(($(date +%s) - T0)) s"
   grep -v '^Warning:' "$O/d$1.txt" | tail -n 25
 }
-one 128 coop,coop:128x32x256:l8:qg:pf,coop,coop:128x32x256:l8:qg:pf
-one 64 coop,coop:256x32x512:l8:qg:pf,coop:256x32x256:l4:qg:pf:qd,coop,coop:256x32x512:l8:qg:pf
+one 128 coop,coop:128x32x256:l8:qg:pf,coop:128x32x256:l8:qg:pf:qd:fma,coop,coop:128x32x256:l8:qg:pf
+one 64 coop,coop:256x32x512:l8:qg:pf,coop:256x32x256:l8:qg:pf:qd:fma,coop:256x32x256:l4:qg:pf:qd,coop,coop:256x32x512:l8:qg:pf

@@ -131,6 +131,13 @@ export interface Schedule {
    */
   readonly coopQDescending?: boolean;
   /**
+   * WGSL coop engine (f32 arithmetic): S = Q·Kᵀ and O += P·V as explicit fma() chains instead of
+   * `s += dot(q, k)` (a multiply, three fused adds and an add: five instructions for four products)
+   * and `o += p * v` (fused only where the driver contracts). Absent = dot and +=. A tuning choice
+   * (the sums' rounding order differs, within the f32 reference bound).
+   */
+  readonly coopFma?: boolean;
+  /**
    * WGSL coop decode over a quantized K/V cache: 'wide' = each lane owns a contiguous run of
    * channels and loads its codes with vec4<u32> (or vec2<u32> / u32) loads, one per 16 bytes, and
    * reads a scale shared by the run once (codegen/wgsl/dequant-run.ts); formats whose row does not

@@ -1,5 +1,5 @@
 // The coop engine's tuning knobs (schedule.coopLanes, coopSplitKv, coopPrefetch, coopDoubleKv,
-// coopQDescending) and its chunked tile classification, on WebGPU against the float64 reference: every knob must leave results alone.
+// coopQDescending, coopFma) and its chunked tile classification, on WebGPU against the float64 reference: every knob must leave results alone.
 // Small shapes (lavapipe compiles each pipeline in about a second).
 import { describe, expect, it } from 'vitest';
 import type { Schedule } from '../../src/ir/kernel.js';
@@ -94,6 +94,21 @@ describe('coop engine knobs agree with the reference (document mask, GQA, offset
     },
     // Static full tiles: prefetch of the next tile, whatever it holds.
     { D: 16, full: true, schedule: { blockQ: 16, blockK: 8, threads: 32, coopPrefetch: true } },
+    // S and P·V as fma chains, 8 lanes, prefetch, query tiles last first (round 29's candidates).
+    {
+      D: 32,
+      schedule: {
+        blockQ: 32,
+        blockK: 16,
+        threads: 32,
+        coopLanes: 8,
+        coopPrefetch: true,
+        coopQGlobal: true,
+        coopQDescending: true,
+        coopFma: true,
+        subgroups: true,
+      },
+    },
   ])('$schedule', (c) => agree(c), 120_000);
 });
 

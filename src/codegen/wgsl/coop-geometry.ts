@@ -37,6 +37,8 @@ export interface CoopGeometry {
   readonly doubleKv: boolean;
   /** Whether workgroup x takes the query tiles last first (schedule.coopQDescending). */
   readonly qDescending: boolean;
+  /** Whether S and P·V are written as explicit fma() chains (schedule.coopFma). */
+  readonly fma: boolean;
   /** vec4 registers per invocation that hold a prefetched K (V) tile. */
   readonly kRegs: number;
   readonly vRegs: number;
@@ -66,6 +68,7 @@ export function coopGeometry(s: Schedule): CoopGeometry {
     prefetch: s.coopPrefetch === true,
     doubleKv: s.coopDoubleKv === true,
     qDescending: s.coopQDescending === true,
+    fma: s.coopFma === true,
     kRegs: Math.ceil((s.blockK * d4) / s.threads),
     vRegs: Math.ceil((s.blockK * dv4) / s.threads),
   };

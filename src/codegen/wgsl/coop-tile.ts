@@ -95,10 +95,22 @@ export const halfTiles = (lines: readonly string[], f16: boolean): string[] =>
     ? lines.map((l) => l.replace(/vec4<f32>/g, 'vec4<f16>').replace(/vec4<f16>\(0\.0f\)/g, 'vec4<f16>(0.0h)'))
     : [...lines];
 
-/** S = Q·Kᵀ; Q from the staged tile, or from storage (schedule.coopQGlobal; q_row: rows past Nq clamped). */
-const scores = (qGlobal: boolean, f16: boolean): string[] =>
+/** The S product line as an fma() chain (schedule.coopFma, f32 tiles): four instructions a dot. */
+const FMA_SCORE =
+  'for (var c = 0u; c < CO_SC; c++) { let kc = kk[c]; sblk[i][c] = fma(qq.w, kc.w, fma(qq.z, kc.z, fma(qq.y, kc.y, fma(qq.x, kc.x, sblk[i][c])))); }';
+const DOT_SCORE = 'for (var c = 0u; c < CO_SC; c++) { sblk[i][c] += dot(qq, kk[c]); }';
+
+/**
+ * S = Q·Kᵀ; Q from the staged tile, or from storage (schedule.coopQGlobal; q_row: rows past Nq
+ * clamped); fma chains under schedule.coopFma where the tiles are f32 (f16 tiles widen in dot).
+ */
+const scores = (qGlobal: boolean, f16: boolean, fma: boolean): string[] =>
   halfTiles(scoresF32(qGlobal), f16).map((l) =>
-    f16 ? l.replace('+= dot(qq, kk[c]);', '+= dot(vec4<f32>(qq), vec4<f32>(kk[c]));') : l,
+    f16
+      ? l.replace('+= dot(qq, kk[c]);', '+= dot(vec4<f32>(qq), vec4<f32>(kk[c]));')
+      : fma
+        ? l.replace(DOT_SCORE, FMA_SCORE)
+        : l,
   );
 const scoresF32 = (qGlobal: boolean): string[] => [
   '// S = Q·K^T for this invocation\u2019s rows r0.. and keys lane + CO_LANES·c.',
@@ -110,7 +122,7 @@ const scoresF32 = (qGlobal: boolean): string[] => [
   '  for (var c = 0u; c < CO_SC; c++) { kk[c] = co_kv[(lane + CO_LANES * c) * CO_KVS + d]; }',
   '  for (var i = 0u; i < CO_RM; i++) {',
   qGlobal ? '    let qq = vec4<f32>(q_buf4[q_row[i] + d]);' : '    let qq = co_q[(r0 + i) * CO_QS + d];',
-  '    for (var c = 0u; c < CO_SC; c++) { sblk[i][c] += dot(qq, kk[c]); }',
+  `    ${DOT_SCORE}`,
   '  }',
   '}',
 ];
@@ -130,9 +142,14 @@ const softmax = [
   '}',
 ];
 
-const productPV = (vTile: string, f16: boolean): string[] =>
+/** O += P·V; an fma per vec4 under schedule.coopFma where the tiles are f32. */
+const productPV = (vTile: string, f16: boolean, fma: boolean): string[] =>
   halfTiles(productPVF32(vTile), f16).map((l) =>
-    f16 ? l.replace('+= pj * vv[c];', '+= vec4<f32>(f16(pj) * vv[c]);') : l,
+    f16
+      ? l.replace('+= pj * vv[c];', '+= vec4<f32>(f16(pj) * vv[c]);')
+      : fma
+        ? l.replace('acc[i][c] += pj * vv[c];', 'acc[i][c] = fma(vec4<f32>(pj), vv[c], acc[i][c]);')
+        : l,
   );
 const productPVF32 = (vTile: string): string[] => [
   '// O += P·V; every lane of a row reads the whole P row, so each sums l itself.',
@@ -160,6 +177,7 @@ const loadV = (tile: string, f16: boolean): string[] =>
  */
 function prefetchedTileBody(p: CoopParts, middle: string[], nextTile: readonly string[]): string[] {
   const h = coopF16(p.formats);
+  const g = coopGeometry(p.schedule);
   const direct = [
     'if (pf_tile != kt) { // not prefetched: load it now',
     ...pad([...loadK('kt', h), ...loadV('kt', h)], 2),
@@ -167,7 +185,7 @@ function prefetchedTileBody(p: CoopParts, middle: string[], nextTile: readonly s
   ];
   const storeK = storeKvRegsVec4('CO_D4', 'pk', 'CO_KR', 'co_kv');
   const next = [...nextTile, 'pf_tile = nt;'];
-  if (coopGeometry(p.schedule).splitKv) {
+  if (g.splitKv) {
     return [
       ...direct,
       ...storeK,
@@ -179,7 +197,7 @@ function prefetchedTileBody(p: CoopParts, middle: string[], nextTile: readonly s
       '}',
       ...middle,
       'workgroupBarrier(); // P is written',
-      ...productPV('co_v', h),
+      ...productPV('co_v', h, g.fma),
     ];
   }
   return [
@@ -197,7 +215,7 @@ function prefetchedTileBody(p: CoopParts, middle: string[], nextTile: readonly s
     'if (nt != CO_NONE) {',
     ...pad(loadV('nt', h), 2),
     '}',
-    ...productPV('co_kv', h),
+    ...productPV('co_kv', h, g.fma),
   ];
 }
 
@@ -215,13 +233,8 @@ export function coopTileBody(p: CoopParts, nextTile: readonly string[]): string[
 
 function singleKvTileBody(p: CoopParts, nextTile: readonly string[]): string[] {
   const h = coopF16(p.formats);
-  const middle = [
-    ...scores(coopGeometry(p.schedule).qGlobal, h),
-    ...scoreBlock(p),
-    ...reduceRowMax(p),
-    ...softmax,
-  ];
   const g = coopGeometry(p.schedule);
+  const middle = [...scores(g.qGlobal, h, g.fma), ...scoreBlock(p), ...reduceRowMax(p), ...softmax];
   if (g.prefetch) return prefetchedTileBody(p, middle, nextTile);
   if (g.splitKv) {
     return [
@@ -230,7 +243,7 @@ function singleKvTileBody(p: CoopParts, nextTile: readonly string[]): string[] {
       'workgroupBarrier(); // K and V are staged',
       ...middle,
       'workgroupBarrier(); // P is written',
-      ...productPV('co_v', h),
+      ...productPV('co_v', h, g.fma),
     ];
   }
   return [
@@ -240,6 +253,6 @@ function singleKvTileBody(p: CoopParts, nextTile: readonly string[]): string[] {
     'workgroupBarrier(); // P is written and K is no longer read',
     ...halfTiles(stageCoopKv('v', p.formats), h),
     'workgroupBarrier(); // V is staged',
-    ...productPV('co_kv', h),
+    ...productPV('co_kv', h, g.fma),
   ];
 }

@@ -131,6 +131,7 @@ function wgslCandidates(
           'coopQGlobal',
           'coopDoubleKv',
           'coopQDescending',
+          'coopFma',
         ] as const
       ).some((k) => o[k] !== undefined);
       list = coopCandidatesFor(base, o.subgroups === true && !pinned);
