@@ -138,6 +138,14 @@ export interface Schedule {
    */
   readonly coopFma?: boolean;
   /**
+   * WGSL coop engine: the S loop over the head dimension and, over float K/V, the P·V loop over a
+   * tile's keys get constant trip counts (CO_D4, BLOCK_K: keys past Nk are zero in the staged tile
+   * and in P), so a GPU driver can unroll them. Absent = bounds read at run time, which keeps
+   * LLVM-based CPU drivers (lavapipe) from unrolling them (about 10× their compile time). A tuning
+   * choice.
+   */
+  readonly coopUnroll?: boolean;
+  /**
    * WGSL coop decode over a quantized K/V cache: 'wide' = each lane owns a contiguous run of
    * channels and loads its codes with vec4<u32> (or vec2<u32> / u32) loads, one per 16 bytes, and
    * reads a scale shared by the run once (codegen/wgsl/dequant-run.ts); formats whose row does not

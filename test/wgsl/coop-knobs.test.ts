@@ -1,5 +1,5 @@
 // The coop engine's tuning knobs (schedule.coopLanes, coopSplitKv, coopPrefetch, coopDoubleKv,
-// coopQDescending, coopFma) and its chunked tile classification, on WebGPU against the float64 reference: every knob must leave results alone.
+// coopQDescending, coopFma, coopUnroll) and its chunked tile classification, on WebGPU against the float64 reference: every knob must leave results alone.
 // Small shapes (lavapipe compiles each pipeline in about a second).
 import { describe, expect, it } from 'vitest';
 import type { Schedule } from '../../src/ir/kernel.js';
@@ -108,6 +108,16 @@ describe('coop engine knobs agree with the reference (document mask, GQA, offset
         coopFma: true,
         subgroups: true,
       },
+    },
+    // Constant trip counts (the tail tile's P·V runs over all 8 keys: zero past Nk), split K/V.
+    {
+      D: 16,
+      schedule: { blockQ: 16, blockK: 8, threads: 32, coopSplitKv: true, coopUnroll: true, coopFma: true },
+    },
+    // The same with prefetch and one K/V buffer.
+    {
+      D: 16,
+      schedule: { blockQ: 16, blockK: 8, threads: 32, coopPrefetch: true, coopUnroll: true, subgroups: true },
     },
   ])('$schedule', (c) => agree(c), 120_000);
 });

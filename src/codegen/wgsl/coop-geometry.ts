@@ -39,6 +39,8 @@ export interface CoopGeometry {
   readonly qDescending: boolean;
   /** Whether S and P·V are written as explicit fma() chains (schedule.coopFma). */
   readonly fma: boolean;
+  /** Whether the S and (float K/V) P·V loops have constant trip counts (schedule.coopUnroll). */
+  readonly unroll: boolean;
   /** vec4 registers per invocation that hold a prefetched K (V) tile. */
   readonly kRegs: number;
   readonly vRegs: number;
@@ -69,6 +71,7 @@ export function coopGeometry(s: Schedule): CoopGeometry {
     doubleKv: s.coopDoubleKv === true,
     qDescending: s.coopQDescending === true,
     fma: s.coopFma === true,
+    unroll: s.coopUnroll === true,
     kRegs: Math.ceil((s.blockK * d4) / s.threads),
     vRegs: Math.ceil((s.blockK * dv4) / s.threads),
   };

@@ -142,15 +142,23 @@ const softmax = [
   '}',
 ];
 
-/** O += P·V; an fma per vec4 under schedule.coopFma where the tiles are f32. */
-const productPV = (vTile: string, f16: boolean, fma: boolean): string[] =>
-  halfTiles(productPVF32(vTile), f16).map((l) =>
-    f16
-      ? l.replace('+= pj * vv[c];', '+= vec4<f32>(f16(pj) * vv[c]);')
-      : fma
-        ? l.replace('acc[i][c] += pj * vv[c];', 'acc[i][c] = fma(vec4<f32>(pj), vv[c], acc[i][c]);')
-        : l,
-  );
+/**
+ * O += P·V; an fma per vec4 under schedule.coopFma where the tiles are f32; over every key of the
+ * tile under schedule.coopUnroll where K/V are float (their staging zeroes keys past Nk, and P is
+ * 0 there: a constant bound the driver can unroll).
+ */
+function productPV(vTile: string, p: CoopParts): string[] {
+  const f16 = coopF16(p.formats);
+  const g = coopGeometry(p.schedule);
+  const fullTile = g.unroll && p.formats.k.kind === 'float' && p.formats.v.kind === 'float';
+  return halfTiles(productPVF32(vTile), f16).map((l) => {
+    if (fullTile) l = l.replace('j < k_end - k0;', 'j < BLOCK_K;');
+    if (f16) return l.replace('+= pj * vv[c];', '+= vec4<f32>(f16(pj) * vv[c]);');
+    return g.fma
+      ? l.replace('acc[i][c] += pj * vv[c];', 'acc[i][c] = fma(vec4<f32>(pj), vv[c], acc[i][c]);')
+      : l;
+  });
+}
 const productPVF32 = (vTile: string): string[] => [
   '// O += P·V; every lane of a row reads the whole P row, so each sums l itself.',
   'for (var j = 0u; j < k_end - k0; j++) {',
@@ -197,7 +205,7 @@ function prefetchedTileBody(p: CoopParts, middle: string[], nextTile: readonly s
       '}',
       ...middle,
       'workgroupBarrier(); // P is written',
-      ...productPV('co_v', h, g.fma),
+      ...productPV('co_v', p),
     ];
   }
   return [
@@ -215,7 +223,7 @@ function prefetchedTileBody(p: CoopParts, middle: string[], nextTile: readonly s
     'if (nt != CO_NONE) {',
     ...pad(loadV('nt', h), 2),
     '}',
-    ...productPV('co_kv', h, g.fma),
+    ...productPV('co_kv', p),
   ];
 }
 
@@ -243,7 +251,7 @@ function singleKvTileBody(p: CoopParts, nextTile: readonly string[]): string[] {
       'workgroupBarrier(); // K and V are staged',
       ...middle,
       'workgroupBarrier(); // P is written',
-      ...productPV('co_v', h, g.fma),
+      ...productPV('co_v', p),
     ];
   }
   return [
@@ -253,6 +261,6 @@ function singleKvTileBody(p: CoopParts, nextTile: readonly string[]): string[] {
     'workgroupBarrier(); // P is written and K is no longer read',
     ...halfTiles(stageCoopKv('v', p.formats), h),
     'workgroupBarrier(); // V is staged',
-    ...productPV('co_kv', h, g.fma),
+    ...productPV('co_kv', p),
   ];
 }

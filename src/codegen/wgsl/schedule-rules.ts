@@ -132,6 +132,7 @@ function wgslCandidates(
           'coopDoubleKv',
           'coopQDescending',
           'coopFma',
+          'coopUnroll',
         ] as const
       ).some((k) => o[k] !== undefined);
       list = coopCandidatesFor(base, o.subgroups === true && !pinned);
