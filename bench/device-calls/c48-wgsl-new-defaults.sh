@@ -18,7 +18,7 @@ one() { # one D ENGINES
   timeout 100 bash bench/gpu-node/run.sh node bench/wgsl/run.mjs --out "$O/d$1.json" --no-decode \
     --only causal,full,sliding_window,document --dims "$1" --n 16384 --reps 3 --engines "$2" > "$O/d$1.txt" 2>&1
   echo "== D=$1 exit $? at $(($(date +%s) - T0)) s"
-  grep -v '^Warning:' "$O/d$1.txt" | tail -n 25
+  grep -v '^Warning:' "$O/d$1.txt" | tail -n 40
 }
 one 128 coop,coop:128x32x256:l8:qg:pf,$N128:fma,$N128:ur,$N128:fma:ur,coop,coop:128x32x256:l8:qg:pf
 one 64 coop,coop:256x32x512:l8:qg:pf,$N64:fma,$N64:ur,$N64:fma:ur,coop:256x32x256:l4:qg:pf:qd,coop,coop:256x32x512:l8:qg:pf
