@@ -7,7 +7,15 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { hasCudaDecode } from '../../src/codegen/cuda/decode.js';
 import { compile } from '../../src/compile.js';
-import { expectOk, render, run, sassOnly, scratchDir, writeArtifact } from './support.js';
+import {
+  expectOk,
+  render,
+  run,
+  sassOnly,
+  scratchDir,
+  writeArtifact,
+  hostExecutableFlags,
+} from './support.js';
 import { staticStdlib } from '../support/stdlib.js';
 
 const NVCC = process.env.NVCC ?? 'nvcc';
@@ -104,7 +112,10 @@ int main(void) {
 `,
     );
     const exe = join(dir, 'decode_main');
-    expectOk(await run(NVCC, ['-arch=sm_90a', '-std=c++17', main, '-o', exe]), 'nvcc (decode launcher test)');
+    expectOk(
+      await run(NVCC, [...hostExecutableFlags('sm_90a'), main, '-o', exe]),
+      'nvcc (decode launcher test)',
+    );
     const r = await run(exe, []);
     expectOk(r, exe);
     const lines = r.stdout.trim().split('\n');

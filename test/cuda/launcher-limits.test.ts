@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { MAX_ROWS } from '../../src/codegen/cuda/launcher-checks.js';
 import { compile } from '../../src/compile.js';
-import { expectOk, run, scratchDir, writeArtifact } from './support.js';
+import { expectOk, run, scratchDir, writeArtifact, hostExecutableFlags } from './support.js';
 
 const NVCC = process.env.NVCC ?? 'nvcc';
 
@@ -109,7 +109,7 @@ ${calls.join('\n')}
 `,
     );
     const exe = join(dir, 'limits_main');
-    expectOk(await run(NVCC, ['-arch=sm_80', '-std=c++17', main, '-o', exe]), 'nvcc (launcher limits)');
+    expectOk(await run(NVCC, [...hostExecutableFlags('sm_80'), main, '-o', exe]), 'nvcc (launcher limits)');
     const r = await run(exe, []);
     expectOk(r, exe);
     const lines = r.stdout.trim().split('\n');
@@ -158,7 +158,7 @@ ${calls.join('\n')}
 `,
     );
     const exe = join(dir, 'limits_routing');
-    expectOk(await run(NVCC, ['-arch=sm_80', '-std=c++17', main, '-o', exe]), 'nvcc (routing limits)');
+    expectOk(await run(NVCC, [...hostExecutableFlags('sm_80'), main, '-o', exe]), 'nvcc (routing limits)');
     const r = await run(exe, []);
     expectOk(r, exe);
     const lines = r.stdout.trim().split('\n');

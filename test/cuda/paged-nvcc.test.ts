@@ -5,7 +5,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { compile } from '../../src/compile.js';
-import { expectOk, run, scratchDir, quickCheckFlags } from './support.js';
+import { expectOk, run, scratchDir, quickCheckFlags, hostExecutableFlags } from './support.js';
 
 const dir = scratchDir('paged-nvcc');
 
@@ -65,7 +65,10 @@ ${cases.map(([set]) => `  reset(&a); { ${set} } show(attnc_pl_launch(&a, 0));`).
 `,
     );
     const exe = join(ldir, 'pl_main');
-    expectOk(await run(process.env.NVCC ?? 'nvcc', ['-arch=sm_80', '-std=c++17', main, '-o', exe]), 'nvcc');
+    expectOk(
+      await run(process.env.NVCC ?? 'nvcc', [...hostExecutableFlags('sm_80'), main, '-o', exe]),
+      'nvcc',
+    );
     const r = await run(exe, []);
     expectOk(r, exe);
     const lines = r.stdout.trim().split('\n');

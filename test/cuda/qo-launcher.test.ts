@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { writeFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { compile } from '../../src/compile.js';
-import { expectOk, run, scratchDir, writeArtifact } from './support.js';
+import { expectOk, run, scratchDir, writeArtifact, hostExecutableFlags } from './support.js';
 
 const NVCC = process.env.NVCC ?? 'nvcc';
 
@@ -41,7 +41,10 @@ int main(void) {
 `,
     );
     const exe = join(dir, 'main');
-    expectOk(await run(NVCC, ['-arch=sm_90a', '-std=c++17', main, '-o', exe]), 'nvcc (q/out launcher test)');
+    expectOk(
+      await run(NVCC, [...hostExecutableFlags('sm_90a'), main, '-o', exe]),
+      'nvcc (q/out launcher test)',
+    );
     const r = await run(exe, []);
     expectOk(r, exe);
     const lines = r.stdout.trim().split('\n');

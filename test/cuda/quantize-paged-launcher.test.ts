@@ -8,7 +8,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { compile } from '../../src/compile.js';
-import { expectOk, run, scratchDir, writeArtifact } from './support.js';
+import { expectOk, run, scratchDir, writeArtifact, hostExecutableFlags } from './support.js';
 
 const NVCC = process.env.NVCC ?? 'nvcc';
 
@@ -55,7 +55,7 @@ ${cases.map(([set]) => `  reset(&a); { ${set} } show(attnc_pql_quantize_k(&a, 0)
     );
     const exe = join(dir, 'pql_main');
     expectOk(
-      await run(NVCC, ['-arch=sm_80', '-std=c++17', main, '-o', exe]),
+      await run(NVCC, [...hostExecutableFlags('sm_80'), main, '-o', exe]),
       'nvcc (paged quantize launcher)',
     );
     const r = await run(exe, []);

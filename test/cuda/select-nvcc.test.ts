@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { compile } from '../../src/compile.js';
 import type { Engine } from '../../src/ir/kernel.js';
-import { expectOk, run, scratchDir, quickCheckFlags } from './support.js';
+import { expectOk, run, scratchDir, quickCheckFlags, hostExecutableFlags } from './support.js';
 import { readStdlib, stdlibPath } from '../support/stdlib.js';
 
 const NVCC = process.env.NVCC ?? 'nvcc';
@@ -141,7 +141,7 @@ int main() {
     writeFileSync(join(dir, 'main.cu'), main);
     const exe = join(dir, 'host-checks');
     expectOk(
-      await run(NVCC, ['-arch=sm_90a', '-std=c++17', join(dir, 'main.cu'), '-o', exe], dir),
+      await run(NVCC, [...hostExecutableFlags('sm_90a'), join(dir, 'main.cu'), '-o', exe], dir),
       'nvcc host checks',
     );
     const r = await run(exe, []);

@@ -10,7 +10,7 @@ import { compile } from '../../src/compile.js';
 import { CompileError } from '../../src/diagnostics.js';
 import type { ImportanceMode } from '../../src/ir/kernel.js';
 import { readStdlib } from '../support/stdlib.js';
-import { expectOk, run, scratchDir, writeArtifact } from '../cuda/support.js';
+import { expectOk, run, scratchDir, writeArtifact, hostExecutableFlags } from '../cuda/support.js';
 
 const causal = readStdlib('causal.attn');
 const cli = 'dist/src/cli/main.js';
@@ -166,7 +166,10 @@ int main(void) {
 `,
     );
     const exe = join(dir, 'main');
-    expectOk(await run(process.env.NVCC ?? 'nvcc', ['-arch=sm_80', '-std=c++17', main, '-o', exe]), 'nvcc');
+    expectOk(
+      await run(process.env.NVCC ?? 'nvcc', [...hostExecutableFlags('sm_80'), main, '-o', exe]),
+      'nvcc',
+    );
     const r = await run(exe, []);
     expectOk(r, exe);
     const lines = r.stdout.trim().split('\n');

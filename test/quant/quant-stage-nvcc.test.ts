@@ -6,7 +6,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { compile } from '../../src/compile.js';
-import { expectOk, run, scratchDir, writeArtifact, sassOnly } from '../cuda/support.js';
+import { expectOk, run, scratchDir, writeArtifact, sassOnly, hostExecutableFlags } from '../cuda/support.js';
 
 const NVCC = process.env.NVCC ?? 'nvcc';
 
@@ -119,7 +119,7 @@ int main(void) {
 `,
     );
     const exe = join(dir, 'stw_main');
-    expectOk(await run(NVCC, ['-arch=sm_80', '-std=c++17', main, '-o', exe]), 'nvcc (staged launcher)');
+    expectOk(await run(NVCC, [...hostExecutableFlags('sm_80'), main, '-o', exe]), 'nvcc (staged launcher)');
     const r = await run(exe, []);
     expectOk(r, exe);
     const lines = r.stdout.trim().split('\n');
