@@ -19,6 +19,7 @@ const OPTION_NAMES: readonly (keyof CompileOptions)[] = [
   'wgslEngine',
   'lse',
   'importance',
+  'decode',
   'observe',
 ];
 /**
@@ -55,6 +56,8 @@ export function optionsProblem(o: CompileOptions): string | undefined {
     return `unknown dtype ${show(o.dtype)} (dtypes: ${DTYPES.join(', ')})`;
   if (o.lse !== undefined && typeof o.lse !== 'boolean')
     return `option lse: expected a boolean, got ${show(o.lse)}`;
+  if (o.decode !== undefined && typeof o.decode !== 'boolean')
+    return `option decode: expected a boolean, got ${show(o.decode)}`;
   if (o.importance !== undefined && o.importance !== 'sum' && o.importance !== 'normalized')
     return `option importance: expected sum or normalized, got ${show(o.importance)}`;
   if (o.wgslEngine !== undefined && o.wgslEngine !== 'row' && o.wgslEngine !== 'coop')

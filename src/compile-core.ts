@@ -57,6 +57,12 @@ export interface CompileOptions {
    * allows the key ('normalized', 0 for a key no row sees). Not for routing kernels.
    */
   readonly importance?: ImportanceMode;
+  /**
+   * false: leave the split-KV decode variant out of the artifact (CUDA: no decode kernels and the
+   * launcher always runs prefill, a .cu about half the size that nvcc builds in half the time;
+   * WGSL: no decode module). Default true.
+   */
+  readonly decode?: boolean;
   /** Sees the IR after each pass (`--dump-ir`, verify in tests). */
   readonly observe?: (pass: string, ir: AttentionIR) => void;
 }
@@ -163,7 +169,16 @@ function lowerWith(
   const lowering = { importance, routing: front.sparsity?.lowerRouting };
   const stored = front.storage?.checkedFormats(decl) ?? {};
   const ir = lowerAndSchedule(decl, options, { ...lowering, stored }, target, limits, source, refuse);
-  return { source, program, decl, kernel: toKernel(ir), target, limits, refuse };
+  const kernel = toKernel(ir);
+  return {
+    source,
+    program,
+    decl,
+    kernel: options.decode === false ? { ...kernel, decodeVariant: false } : kernel,
+    target,
+    limits,
+    refuse,
+  };
 }
 
 /** The backend's artifact of a lowered kernel, and its warnings. */

@@ -23,7 +23,7 @@ export const commands: Readonly<Record<CommandName, CommandSpec>> = {
                      [--importance sum|normalized]   (the per-key importance output)
                      [--emit ts|js]   (wgsl: a self-contained module with a typed createKernel)
                      [--shared-runtime]   (with --emit and --out: modules import one attnc-runtime)
-                     [--no-decode]   (with --emit: leave out the split-KV decode variant; smaller)
+                     [--no-decode]   (leave out the split-KV decode variant: few-query launches run prefill; smaller)
                      [--arch sm_80|sm_86|sm_89|sm_90a]   (cuda; default sm_90a)
                      [--quant-prefill staged|fused]   (cuda, quantized K/V: dequantize once into a workspace, or per tile)
                      [--decode-lean off|knob|on]   (cuda: the tensor-core decode's lean code; default on for quantized K/V)

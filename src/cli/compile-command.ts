@@ -118,6 +118,9 @@ function compileOptionsOf(
     // WGSL's emitted backward() reads the forward's lse (CUDA's manifest says when there is none).
     lse: !f['no-lse'] || (f.backward === true && target === 'wgsl'),
     ...(f.importance !== undefined ? { importance: parseImportance(f.importance)! } : {}),
+    // No split-KV decode variant: CUDA's .cu without decode kernels (half the nvcc time), WGSL's
+    // artifact and emitted module without the decode module.
+    ...(f['no-decode'] ? { decode: false } : {}),
     observe,
   };
 }

@@ -163,8 +163,6 @@ export function checkCompileFlags(f: CompileFlags): CheckedCompileFlags {
     throw new UsageError(`--emit expects ts or js, got \`${emit}\``);
   if (emit !== undefined && target !== 'wgsl')
     throw new UsageError(`--emit ${emit} needs --target wgsl (a CUDA artifact is .cu + .h + .json)`);
-  if (f['no-decode'] && emit === undefined)
-    throw new UsageError('--no-decode needs --emit ts|js (it leaves the decode variant out of the module)');
   // --backward: WGSL, the emitted module's backward(); CUDA, NAME_backward.cu in the manifest.
   if (f.backward && target === 'wgsl' && (emit === undefined || f['shared-runtime']))
     throw new UsageError(

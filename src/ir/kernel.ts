@@ -117,6 +117,12 @@ export interface AttentionKernel {
   readonly tensors: readonly TensorSlot[];
   readonly summaries: readonly SummarySlot[];
   readonly outputs: KernelOutputs;
+  /**
+   * false: the artifact leaves out its split-KV decode variant (CompileOptions.decode; CUDA's decode
+   * path and launcher branch, WGSL's decode module), so few-query launches run the prefill kernel.
+   * Absent: the variant is there wherever the kernel has one.
+   */
+  readonly decodeVariant?: false;
   /** How q, k, v and out are stored (a load widens to f32, a store narrows). */
   readonly formats: TensorFormats;
   readonly schedule: Schedule;

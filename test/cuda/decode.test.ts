@@ -84,13 +84,40 @@ describe('CUDA decode mode', () => {
     expect(odd.artifact.code).not.toContain('::dec::');
   });
 
-  it('the launcher takes decode mode for Nq <= 16 and Nk >= 1024 only', async () => {
-    const { artifact } = cudaOf('sliding_window.attn', 'f32', 64);
-    const cu = writeArtifact(dir, artifact);
-    const main = join(dir, 'decode_main.cu');
-    writeFileSync(
-      main,
-      `#include "${cu}"
+  it('decode: false leaves the variant out of the artifact on both targets, and refuses a non-boolean', () => {
+    const src = readFileSync('stdlib/causal.attn', 'utf8');
+    const cuda = compile(src, { target: 'cuda', headDim: 128, dtype: 'bf16', decode: false });
+    expect(hasCudaDecode(cuda.kernel)).toBe(false);
+    expect(cuda.artifact.code).not.toMatch(/::dec::|split_kernel|merge_kernel/);
+    expect(cuda.artifact.code).toContain('attnc_causal_launch');
+    // The prefill kernel is the one with the variant, unchanged.
+    const withDecode = compile(src, { target: 'cuda', headDim: 128, dtype: 'bf16' }).artifact.code;
+    const kernelOf = (c: string): string =>
+      c.slice(c.indexOf('__global__'), c.indexOf('\n}\n', c.indexOf('__global__')));
+    expect(kernelOf(cuda.artifact.code)).toBe(kernelOf(withDecode));
+    const wgsl = compile(src, { target: 'wgsl', headDim: 16, decode: false });
+    expect(wgsl.artifact.decode).toBeUndefined();
+    expect(compile(src, { target: 'wgsl', headDim: 16 }).artifact.decode).toBeDefined();
+    expect(() => compile(src, { target: 'cuda', decode: 'no' as unknown as boolean })).toThrow(
+      'option decode: expected a boolean, got `no`',
+    );
+  });
+
+  it.each([true, false])(
+    'the launcher takes decode mode for Nq <= 16 and Nk >= 1024 only (decode: %s)',
+    async (decode) => {
+      const { artifact } = compile(readFileSync('stdlib/sliding_window.attn', 'utf8'), {
+        target: 'cuda',
+        file: 'sliding_window.attn',
+        headDim: 64,
+        dtype: 'f32',
+        decode,
+      });
+      const cu = writeArtifact(scratchDir(`decode-launcher-${decode}`), artifact);
+      const main = join(cu, '..', 'decode_main.cu');
+      writeFileSync(
+        main,
+        `#include "${cu}"
 #include <stdio.h>
 static void show(int code) { printf("%d|%s\\n", code, attnc_sliding_window_last_error()); }
 int main(void) {
@@ -105,20 +132,24 @@ int main(void) {
   return 0;
 }
 `,
-    );
-    const exe = join(dir, 'decode_main');
-    expectOk(
-      await run(NVCC, [...hostExecutableFlags('sm_90a'), main, '-o', exe]),
-      'nvcc (decode launcher test)',
-    );
-    const r = await run(exe, []);
-    expectOk(r, exe);
-    const lines = r.stdout.trim().split('\n');
-    // No GPU here: decode mode's first CUDA call (its shared-memory opt-in or scratch) fails.
-    expect(lines[0]).toMatch(/^2\|attnc_sliding_window: decode(: cannot reserve| scratch)/);
-    expect(lines[1]).toMatch(/^2\|attnc_sliding_window: decode(: cannot reserve| scratch)/);
-    expect(lines[2]).not.toMatch(/decode/);
-    expect(lines[3]).not.toMatch(/decode/);
-    expect(lines[2]).toMatch(/^2\|/);
-  });
+      );
+      const exe = join(cu, '..', 'decode_main');
+      expectOk(
+        await run(NVCC, [...hostExecutableFlags('sm_90a'), main, '-o', exe]),
+        'nvcc (decode launcher test)',
+      );
+      const r = await run(exe, []);
+      expectOk(r, exe);
+      const lines = r.stdout.trim().split('\n');
+      // No GPU here: decode mode's first CUDA call (its shared-memory opt-in or scratch) fails;
+      // without the variant every shape takes the prefill path, which fails at its launch.
+      for (const i of [0, 1]) {
+        if (decode) expect(lines[i]).toMatch(/^2\|attnc_sliding_window: decode(: cannot reserve| scratch)/);
+        else expect(lines[i]).toMatch(/^2\|(?!.*decode)/);
+      }
+      expect(lines[2]).not.toMatch(/decode/);
+      expect(lines[3]).not.toMatch(/decode/);
+      expect(lines[2]).toMatch(/^2\|/);
+    },
+  );
 });

@@ -87,7 +87,8 @@ describe('patch tweaks compile with nvcc', () => {
     const parts = cases.map(([id, schedule]) => {
       const kernel = kernelOf(nbhd, schedule);
       expect(kernel.schedule.patchTweaks, id).toEqual(schedule.patchTweaks);
-      return renderCuda({ ...kernel, name: `nbhd_${id}` }, meta).code;
+      // No decode variant (mma.test.ts and decode.test.ts build it): the candidates' kernels alone.
+      return renderCuda({ ...kernel, decodeVariant: false, name: `nbhd_${id}` }, meta).code;
     });
     const tu = join(dir, 'nbhd.cu');
     writeFileSync(tu, parts.join('\n'));

@@ -56,16 +56,31 @@ describe('attnc compile --emit', () => {
     expect(stdout.out).toBe(readFileSync(join(dir, 'softcap.js'), 'utf8'));
   });
 
-  it('--no-decode leaves the decode variant out (smaller); without --emit it is a usage error', () => {
+  it('--no-decode leaves the decode variant out (smaller), emitted or not, on both targets', () => {
     const full = attnc('compile', 'stdlib/causal.attn', '--emit', 'js', '--dim', '16');
     const lean = attnc('compile', 'stdlib/causal.attn', '--emit', 'js', '--dim', '16', '--no-decode');
     expect([full.code, lean.code], full.err + lean.err).toEqual([0, 0]);
     expect(full.out).toContain('const decodeWgsl = `');
     expect(lean.out).not.toContain('decodeWgsl');
     expect(lean.out.length).toBeLessThan(full.out.length);
-    const bare = attnc('compile', 'stdlib/causal.attn', '--no-decode');
-    expect(bare.code).toBe(1);
-    expect(bare.err).toContain('--no-decode needs --emit ts|js');
+    // A plain WGSL compile: the manifest beside the .wgsl carries the decode module, or not.
+    const dir = mkdtempSync(join(tmpdir(), 'attnc-nodecode-'));
+    for (const [sub, extra] of [
+      ['lean', ['--no-decode']],
+      ['full', []],
+    ] as const) {
+      const r = attnc('compile', 'stdlib/causal.attn', '--out', join(dir, sub), ...extra);
+      expect(r.code, r.err).toBe(0);
+    }
+    const manifest = (sub: string): Record<string, unknown> =>
+      JSON.parse(readFileSync(join(dir, sub, 'causal.json'), 'utf8')) as Record<string, unknown>;
+    expect(manifest('lean').decode).toBeUndefined();
+    expect(manifest('full').decode).toBeDefined();
+    const cuda = attnc('compile', 'stdlib/causal.attn', '--target', 'cuda', '--no-decode', '--json');
+    expect(cuda.code, cuda.err).toBe(0);
+    const code = (JSON.parse(cuda.out) as { code: string }).code;
+    expect(code).toContain('attnc_causal_launch');
+    expect(code).not.toMatch(/::dec::|split_kernel/);
   });
 
   it('usage errors: --emit with --target cuda, an unknown language', () => {

@@ -20,12 +20,12 @@ export function decodeVectorWidth(k: AttentionKernel): number {
 }
 
 /**
- * Whether the artifact gets a decode path: not routed, some tile non-empty, D and Dv multiples
- * of 8. Quantized K/V caches dequantize in its chunk loads (decode-quant.ts).
+ * Whether the artifact gets a decode path: not left out (CompileOptions.decode), not routed, some
+ * tile non-empty, D and Dv multiples of 8. Quantized K/V caches dequantize in its chunk loads (decode-quant.ts).
  */
 export function hasCudaDecode(k: AttentionKernel): boolean {
   const empty = k.tiles.kind === 'static' && k.tiles.value === 'empty';
-  return k.routing === undefined && !empty && decodeVectorWidth(k) > 0;
+  return k.decodeVariant !== false && k.routing === undefined && !empty && decodeVectorWidth(k) > 0;
 }
 
 /**

@@ -47,7 +47,8 @@ export const featureTitles: Readonly<Record<WgslFeature, string>> = {
 
 /** Whether `kernel` gets a decode variant: routed kernels and all-empty masks do not (yet). */
 export function hasDecodeVariant(kernel: AttentionKernel): boolean {
-  return kernel.routing === undefined && !(kernel.tiles.kind === 'static' && kernel.tiles.value === 'empty');
+  const empty = kernel.tiles.kind === 'static' && kernel.tiles.value === 'empty';
+  return kernel.decodeVariant !== false && kernel.routing === undefined && !empty;
 }
 
 /** The features renderWgsl uses for `kernel`. */
