@@ -24,7 +24,7 @@ type Engine = 'row' | 'coop';
  * Tile overrides per engine: the row engine an invocation per row; the coop engine 4 or 8 lanes
  * per row (two or four rows per invocation), 16- or 32-row tiles (lavapipe compiles those in
  * seconds; some other shapes take it a minute), subgroup reductions on or off, and its tuning
- * knobs (prefetch, two K/V buffers, Q from storage, query tiles last first, fma chains) by variant.
+ * knobs (prefetch, two K/V buffers, Q from storage, query tiles last first, fma chains, chunk spans) by variant.
  */
 function engineSchedule(engine: Engine, tile: number, variant: number): Partial<Schedule> {
   if (engine === 'row') return { blockQ: tile, threads: tile, blockK: tile };
@@ -40,6 +40,7 @@ function engineSchedule(engine: Engine, tile: number, variant: number): Partial<
     coopQGlobal: variant === 2 || variant === 5,
     coopQDescending: variant === 1 || variant === 4,
     coopFma: variant >= 2,
+    coopChunkSpan: variant % 2 === 0,
   };
 }
 

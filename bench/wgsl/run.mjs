@@ -60,7 +60,7 @@ const sizes = {
  * An engine name with optional knobs: 'row', 'coop' (the schedule's choice for the device) or
  * 'coop:64x16x128' (blockQ x blockK x threads; a trailing 'x0' turns subgroup reductions off),
  * followed by ':l8' (coopLanes), ':kv2' (coopSplitKv), ':pf' (coopPrefetch), ':qg' (coopQGlobal),
- * ':db' (coopDoubleKv), ':qd' (coopQDescending), ':fma' (coopFma), ':ur' (coopUnroll) or ':sg0' (no subgroups), e.g.
+ * ':db' (coopDoubleKv), ':qd' (coopQDescending), ':fma' (coopFma), ':ur' (coopUnroll), ':sp' (coopChunkSpan) or ':sg0' (no subgroups), e.g.
  * 'coop:64x16x256:l8:kv2'.
  */
 function engineSchedule(engine) {
@@ -78,6 +78,7 @@ function engineSchedule(engine) {
     else if (knob === 'qd') schedule.coopQDescending = true;
     else if (knob === 'fma') schedule.coopFma = true;
     else if (knob === 'ur') schedule.coopUnroll = true;
+    else if (knob === 'sp') schedule.coopChunkSpan = true;
     else if (knob === 'sg0') schedule.subgroups = false;
     else throw new Error(`engine "${engine}": unknown knob "${knob}"`);
   }
@@ -177,7 +178,7 @@ async function prefill(device, limits, rows) {
                 readyMs,
                 schedule:
                   `${s.blockQ}x${s.blockK}/${s.threads}${s.subgroups ? ' sg' : ''}` +
-                  `${s.coopLanes ? ` l${s.coopLanes}` : ''}${s.coopSplitKv ? ' kv2' : ''}${s.coopPrefetch ? ' pf' : ''}${s.coopQGlobal ? ' qg' : ''}${s.coopDoubleKv ? ' db' : ''}${s.coopQDescending ? ' qd' : ''}${s.coopFma ? ' fma' : ''}${s.coopUnroll ? ' ur' : ''}`,
+                  `${s.coopLanes ? ` l${s.coopLanes}` : ''}${s.coopSplitKv ? ' kv2' : ''}${s.coopPrefetch ? ' pf' : ''}${s.coopQGlobal ? ' qg' : ''}${s.coopDoubleKv ? ' db' : ''}${s.coopQDescending ? ' qd' : ''}${s.coopFma ? ' fma' : ''}${s.coopUnroll ? ' ur' : ''}${s.coopChunkSpan ? ' sp' : ''}`,
               });
               report(rows.at(-1));
             }

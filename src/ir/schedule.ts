@@ -146,6 +146,14 @@ export interface Schedule {
    */
   readonly coopUnroll?: boolean;
   /**
+   * WGSL coop engine, masks classified per tile: a chunk's tile loop runs from its first tile with
+   * work to its last (found with two workgroup atomics after the chunk is classified) instead of
+   * over every tile, each empty one costing a barrier (its class is read uniformly). Under a
+   * sliding window or a document mask most of a row's tiles are empty. Absent = every tile. A
+   * tuning choice.
+   */
+  readonly coopChunkSpan?: boolean;
+  /**
    * WGSL coop decode over a quantized K/V cache: 'wide' = each lane owns a contiguous run of
    * channels and loads its codes with vec4<u32> (or vec2<u32> / u32) loads, one per 16 bytes, and
    * reads a scale shared by the run once (codegen/wgsl/dequant-run.ts); formats whose row does not

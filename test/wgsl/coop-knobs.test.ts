@@ -1,5 +1,5 @@
 // The coop engine's tuning knobs (schedule.coopLanes, coopSplitKv, coopPrefetch, coopDoubleKv,
-// coopQDescending, coopFma, coopUnroll) and its chunked tile classification, on WebGPU against the float64 reference: every knob must leave results alone.
+// coopQDescending, coopFma, coopUnroll, coopChunkSpan) and its chunked tile classification, on WebGPU against the float64 reference: every knob must leave results alone.
 // Small shapes (lavapipe compiles each pipeline in about a second).
 import { describe, expect, it } from 'vitest';
 import type { Schedule } from '../../src/ir/kernel.js';
@@ -113,6 +113,31 @@ describe('coop engine knobs agree with the reference (document mask, GQA, offset
     {
       D: 16,
       schedule: { blockQ: 16, blockK: 8, threads: 32, coopSplitKv: true, coopUnroll: true, coopFma: true },
+    },
+    // Chunk spans: 4-key tiles, 76 over 3 chunks of 32 — the document mask leaves most of a row's
+    // tiles empty, the loop runs from each chunk's first tile with work to its last; prefetch.
+    {
+      D: 16,
+      schedule: {
+        blockQ: 16,
+        blockK: 4,
+        threads: 32,
+        coopPrefetch: true,
+        coopChunkSpan: true,
+        subgroups: true,
+      },
+    },
+    // The same without prefetch, split K/V, last first.
+    {
+      D: 16,
+      schedule: {
+        blockQ: 16,
+        blockK: 4,
+        threads: 32,
+        coopSplitKv: true,
+        coopChunkSpan: true,
+        coopQDescending: true,
+      },
     },
     // The same with prefetch and one K/V buffer.
     {

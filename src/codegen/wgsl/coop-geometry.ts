@@ -41,6 +41,8 @@ export interface CoopGeometry {
   readonly fma: boolean;
   /** Whether the S and (float K/V) P·V loops have constant trip counts (schedule.coopUnroll). */
   readonly unroll: boolean;
+  /** Whether a chunk's tile loop spans its tiles with work only (schedule.coopChunkSpan). */
+  readonly chunkSpan: boolean;
   /** vec4 registers per invocation that hold a prefetched K (V) tile. */
   readonly kRegs: number;
   readonly vRegs: number;
@@ -72,6 +74,7 @@ export function coopGeometry(s: Schedule): CoopGeometry {
     qDescending: s.coopQDescending === true,
     fma: s.coopFma === true,
     unroll: s.coopUnroll === true,
+    chunkSpan: s.coopChunkSpan === true,
     kRegs: Math.ceil((s.blockK * d4) / s.threads),
     vRegs: Math.ceil((s.blockK * dv4) / s.threads),
   };
@@ -88,7 +91,8 @@ export const classWords = (s: Schedule): number => Math.ceil(s.threads / 16);
 export function coopWorkgroupBytes(s: Schedule): number {
   const g = coopGeometry(s);
   const kvTiles = (g.splitKv ? 2 : 1) * (g.doubleKv ? 2 : 1);
-  const words = s.blockQ + s.threads + 1 + (g.doubleKv ? classWords(s) : 0);
+  // Words: row flags, tile classes, the subgroup check, packed classes, the chunk span (2 + 2).
+  const words = s.blockQ + s.threads + 1 + (g.doubleKv ? classWords(s) : 0) + (g.chunkSpan ? 4 : 0);
   const qTile = g.qGlobal ? 0 : s.blockQ * g.qStride;
   return 16 * (qTile + kvTiles * s.blockK * g.kvStride) + 4 * (s.blockQ * g.pStride + words);
 }

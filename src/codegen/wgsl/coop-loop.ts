@@ -42,11 +42,13 @@ export function coopTileLoop(p: CoopParts): string[] {
   const double = coopGeometry(p.schedule).doubleKv;
   if (!chunked) return staticLoop(p, double, tile);
   if (double) return packedChunkLoop(p, ownClass, tile);
+  const span = spansChunks(p);
   return [
     'for (var kc = 0u; kc < n_tiles; kc += CO_THREADS) {',
+    ...(span ? chunkSpanReset : []),
     ...chunkClasses(p, ownClass),
-    '  let kt_end = min(kc + CO_THREADS, n_tiles);',
-    '  for (var kt = kc; kt < kt_end; kt++) {',
+    ...(span ? chunkSpanFound : ['  let kt_first = kc;', '  let kt_end = min(kc + CO_THREADS, n_tiles);']),
+    '  for (var kt = kt_first; kt < kt_end; kt++) {',
     ...pad(
       tile([
         '  // Uniform for the barriers below; its barrier also ends the previous tile’s reads.',
@@ -59,6 +61,32 @@ export function coopTileLoop(p: CoopParts): string[] {
     '}',
   ];
 }
+
+/**
+ * Whether the chunk loop spans only its tiles with work (schedule.coopChunkSpan): masks classified
+ * per tile, not routed (routing writes the classes itself) and one K/V buffer set.
+ */
+export const spansChunks = (p: CoopParts): boolean => {
+  const g = coopGeometry(p.schedule);
+  return g.chunkSpan && p.mode === 'dynamic' && !p.routed && !g.doubleKv;
+};
+
+/**
+ * schedule.coopChunkSpan: lid 0 resets the span before the chunk's first barrier (the previous
+ * chunk read it uniformly long before); each tile with work narrows it; after a barrier lid 0
+ * publishes it for a uniform read. An all-empty chunk spans nothing (first 0xffffffff, end 0).
+ */
+const chunkSpanReset = [
+  '  if (lid == 0u) { atomicStore(&co_span_at[0], 0xffffffffu); atomicStore(&co_span_at[1], 0u); }',
+];
+const chunkSpanFound = [
+  '  if (own_cls != TILE_EMPTY) { atomicMin(&co_span_at[0], kc + lid); atomicMax(&co_span_at[1], kc + lid + 1u); }',
+  '  workgroupBarrier(); // the chunk\u2019s span is found',
+  '  if (lid == 0u) { co_span = vec2<u32>(atomicLoad(&co_span_at[0]), atomicLoad(&co_span_at[1])); }',
+  '  let kt_span = workgroupUniformLoad(&co_span);',
+  '  let kt_first = kt_span.x; // tiles before and after the span are empty: no barrier each',
+  '  let kt_end = kt_span.y;',
+];
 
 /** One static class for every tile: a plain loop over the tiles. */
 function staticLoop(p: CoopParts, double: boolean, tile: (cls: string[]) => string[]): string[] {

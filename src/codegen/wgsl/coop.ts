@@ -21,7 +21,7 @@ import type { ClassMode } from './attention.js';
 import { attentionEntryHead, pad } from './entry-lines.js';
 import { classWords, COOP_LANES, coopGeometry, type CoopGeometry } from './coop-geometry.js';
 import { coopF16, halfTiles } from './coop-tile.js';
-import { coopTileLoop } from './coop-loop.js';
+import { coopTileLoop, spansChunks } from './coop-loop.js';
 import type { WgslFeatures } from './features.js';
 import type { WgslLayout } from './layout.js';
 
@@ -113,6 +113,12 @@ function declarations(p: CoopParts): string[] {
       ? [`var<workgroup> co_clsw: array<u32, ${classWords(s)}>; // the chunk\u2019s classes, 16 to a word`]
       : []),
     ...(sgCheck(g) ? ['var<workgroup> co_nosg: u32; // some row’s lanes are not inside one subgroup'] : []),
+    ...(spansChunks(p)
+      ? [
+          'var<workgroup> co_span_at: array<atomic<u32>, 2>; // first and last + 1 tile with work, as found',
+          'var<workgroup> co_span: vec2<u32>; // the same, read uniformly',
+        ]
+      : []),
   ];
 }
 

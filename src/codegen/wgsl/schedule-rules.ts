@@ -137,6 +137,7 @@ function wgslCandidates(
           'coopQDescending',
           'coopFma',
           'coopUnroll',
+          'coopChunkSpan',
         ] as const
       ).some((k) => o[k] !== undefined);
       list = coopCandidatesFor(base, o.subgroups === true && !pinned);
