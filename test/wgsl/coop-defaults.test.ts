@@ -32,24 +32,25 @@ function picked(limits: WgslLimits, headDim: number, schedule = {}): string {
     s.coopQDescending ? 'qd' : '',
     s.coopFma ? 'fma' : '',
     s.coopUnroll ? 'ur' : '',
+    s.coopChunkSpan ? 'sp' : '',
   ].filter(Boolean);
   return [`${s.blockQ}x${s.blockK}/${s.threads}`, ...knobs].join(' ');
 }
 
 describe('the coop default schedule follows the device limits', () => {
   it('takes the measured best sets with 48 KiB and subgroups', () => {
-    expect(picked(h200, 128)).toBe('128x32/256 sg l8 qg pf qd fma ur');
-    expect(picked(h200, 64)).toBe('256x32/256 sg l8 qg pf qd fma ur');
-    expect(picked(h200, 32)).toBe('256x32/256 sg l8 qg pf qd fma ur');
+    expect(picked(h200, 128)).toBe('128x32/256 sg l8 qg pf qd fma ur sp');
+    expect(picked(h200, 64)).toBe('256x32/256 sg l8 qg pf qd fma ur sp');
+    expect(picked(h200, 32)).toBe('256x32/256 sg l8 qg pf qd fma ur sp');
     // 128 invocations at most: the 64×64 tile of 128 (all tuned sets take query tiles last first).
-    expect(picked({ ...h200, maxInvocations: 128 }, 64)).toBe('64x64/128 sg l8 qg pf qd fma ur');
+    expect(picked({ ...h200, maxInvocations: 128 }, 64)).toBe('64x64/128 sg l8 qg pf qd fma ur sp');
   });
   it('steps down to the sets that fit 32 KiB', () => {
-    expect(picked(browser32, 128)).toBe('64x32/128 sg l8 qg pf qd fma ur');
+    expect(picked(browser32, 128)).toBe('64x32/128 sg l8 qg pf qd fma ur sp');
     // At D 64 the 128×32 tile's K and V take 16 KiB: it fits.
-    expect(picked(browser32, 64)).toBe('128x32/256 sg l8 qg pf qd fma ur');
+    expect(picked(browser32, 64)).toBe('128x32/256 sg l8 qg pf qd fma ur sp');
     // 128 invocations at most: the 256-invocation set does not fit either.
-    expect(picked({ ...h200, maxInvocations: 128 }, 128)).toBe('64x32/128 sg l8 qg pf qd fma ur');
+    expect(picked({ ...h200, maxInvocations: 128 }, 128)).toBe('64x32/128 sg l8 qg pf qd fma ur sp');
   });
   it('keeps the portable list without subgroups, at 16 KiB, past D = 128 and when a tile is pinned', () => {
     expect(picked({ ...h200, subgroups: false }, 128)).toBe('64x16/128');
