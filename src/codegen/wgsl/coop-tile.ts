@@ -97,7 +97,7 @@ export const halfTiles = (lines: readonly string[], f16: boolean): string[] =>
 
 /** The S product line as an fma() chain (schedule.coopFma, f32 tiles): four instructions a dot. */
 const FMA_SCORE =
-  'for (var c = 0u; c < CO_SC; c++) { let kc = kk[c]; sblk[i][c] = fma(qq.w, kc.w, fma(qq.z, kc.z, fma(qq.y, kc.y, fma(qq.x, kc.x, sblk[i][c])))); }';
+  'for (var c = 0u; c < CO_SC; c++) { let k4 = kk[c]; sblk[i][c] = fma(qq.w, k4.w, fma(qq.z, k4.z, fma(qq.y, k4.y, fma(qq.x, k4.x, sblk[i][c])))); }';
 const DOT_SCORE = 'for (var c = 0u; c < CO_SC; c++) { sblk[i][c] += dot(qq, kk[c]); }';
 
 /**

@@ -212,9 +212,12 @@ export function coopAttentionBody(p: CoopParts): string {
     '  // CO_D4 and CO_LANES, as bounds the compiler cannot fold (Nk >= 0): LLVM-based drivers',
     '  // (lavapipe) fully unroll constant loops around the register-indexed ones and took ~10x',
     '  // longer to compile.',
-    g.unroll
-      ? '  let d4_loop = CO_D4; // constant: the driver may unroll the S loop (schedule.coopUnroll)'
-      : '  let d4_loop = select(CO_D4, 0u, u.Nk < 0i);',
+    ...(g.unroll
+      ? [
+          '  // schedule.coopUnroll: the S loop\u2019s bound a constant, for a GPU driver to unroll.',
+          '  let d4_loop = CO_D4;',
+        ]
+      : ['  let d4_loop = select(CO_D4, 0u, u.Nk < 0i);']),
     ...(g.subgroups && !sgCheck(g) ? [] : ['  let lanes_loop = select(CO_LANES, 0u, u.Nk < 0i);']),
     ...(g.qGlobal ? qRows : halfTiles(stageQ, coopF16(p.formats))),
     ...(p.routed ? p.routed.render.routedRowState : []),

@@ -205,8 +205,9 @@ fn attention(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_ind
     }
     workgroupBarrier(); // the previous chunk’s classes are no longer read
     co_cls[lid] = own_cls;
+    let kt_first = kc;
     let kt_end = min(kc + CO_THREADS, n_tiles);
-    for (var kt = kc; kt < kt_end; kt++) {
+    for (var kt = kt_first; kt < kt_end; kt++) {
       let k0 = kt * BLOCK_K;
       let k_end = min(k0 + BLOCK_K, Nk);
       // Uniform for the barriers below; its barrier also ends the previous tile’s reads.
