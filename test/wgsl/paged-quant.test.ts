@@ -93,34 +93,36 @@ async function pagedVsUnpaged(
   const tensors: Record<string, Int32Array> = stored.salient.sal ? { sal: stored.salient.sal.data } : {};
   const base = { q, B: s.B, H: s.H, Hkv: s.Hkv, Nq: s.Nq, Nk: s.Nk, tensors, params: {} };
   const empty = new Float32Array(0);
-  const a = await createKernel(device, flat.artifact, { decode });
-  const b = await createKernel(device, paged.artifact, { decode, debug: true });
-  try {
-    const want = await a.run({ ...base, k: empty, v: empty, caches: stored.caches });
-    const pagedRun = (): ReturnType<typeof b.run> =>
-      b.run({
-        ...base,
-        k: empty,
-        v: empty,
-        caches: pools,
-        kvCache: { blockTable: pages.blockTable, maxPages: pages.maxPages },
-      });
-    // A paged decode module binds the block table besides the flat one's buffers: where that
-    // passes the device's storage-buffer limit, decode 'always' is refused, naming both counts
-    // (the default 'auto' takes the prefill kernel), and the comparison runs on the prefill kernel.
-    if (
-      decode === 'always' &&
-      decodeStorageBuffers(paged.artifact) > device.limits.maxStorageBuffersPerShaderStage
-    ) {
-      await expect(pagedRun()).rejects.toThrow(
+  const pagedInputs = {
+    ...base,
+    k: empty,
+    v: empty,
+    caches: pools,
+    kvCache: { blockTable: pages.blockTable, maxPages: pages.maxPages },
+  };
+  // A paged decode module binds the block table besides the flat one's buffers: where that
+  // passes the device's storage-buffer limit, decode 'always' is refused, naming both counts
+  // (the default 'auto' takes the prefill kernel), and the comparison runs on the prefill kernel.
+  const overLimit =
+    decode === 'always' &&
+    decodeStorageBuffers(paged.artifact) > device.limits.maxStorageBuffersPerShaderStage;
+  if (overLimit) {
+    const refused = await createKernel(device, paged.artifact, { decode, debug: true });
+    try {
+      await expect(refused.run(pagedInputs)).rejects.toThrow(
         /decode mode of kernel "paged" binds \d+ storage buffers; the device allows \d+/,
       );
-      a.destroy();
-      b.destroy();
-      return pagedVsUnpaged(store, body, P, s, engine, 'never', seed);
+    } finally {
+      refused.destroy();
     }
-    const got = await pagedRun();
-    const where = `${store} | ${body.trim()} | P ${P} ${engine} ${decode} ${JSON.stringify(s)}`;
+  }
+  const mode = overLimit ? 'never' : decode;
+  const a = await createKernel(device, flat.artifact, { decode: mode });
+  const b = await createKernel(device, paged.artifact, { decode: mode, debug: true });
+  try {
+    const want = await a.run({ ...base, k: empty, v: empty, caches: stored.caches });
+    const got = await b.run(pagedInputs);
+    const where = `${store} | ${body.trim()} | P ${P} ${engine} ${mode} ${JSON.stringify(s)}`;
     expect(Array.from(got.out).some(Number.isNaN), where).toBe(false);
     expect(got.out, where).toEqual(want.out);
     expect(got.lse, where).toEqual(want.lse);
