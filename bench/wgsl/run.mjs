@@ -15,6 +15,7 @@
 // time per launch): runtime run() re-uploads every input per call and the idle GPU drops its clocks.
 import { writeFileSync } from 'node:fs';
 import { compile } from '../../dist/src/compile.js';
+import { COOP_FLAG_KNOBS } from '../../dist/src/codegen/wgsl/coop-geometry.js';
 import { compareArrays } from '../../dist/src/runtime/compare.js';
 import { referenceAttention } from '../../dist/src/runtime/reference.js';
 import { createKernel, deviceLimits, getDevice } from '../../dist/src/runtime/webgpu.js';
@@ -59,10 +60,12 @@ const sizes = {
 /**
  * An engine name with optional knobs: 'row', 'coop' (the schedule's choice for the device) or
  * 'coop:64x16x128' (blockQ x blockK x threads; a trailing 'x0' turns subgroup reductions off),
- * followed by ':l8' (coopLanes), ':kv2' (coopSplitKv), ':pf' (coopPrefetch), ':qg' (coopQGlobal),
- * ':db' (coopDoubleKv), ':qd' (coopQDescending), ':fma' (coopFma), ':ur' (coopUnroll), ':sp' (coopChunkSpan) or ':sg0' (no subgroups), e.g.
- * 'coop:64x16x256:l8:kv2'.
+ * followed by ':l8' (coopLanes), ':sg0' (no subgroups) or a tag of COOP_FLAG_KNOBS (':kv2' for
+ * coopSplitKv, ':pf' coopPrefetch, ':qg' coopQGlobal, ':db' coopDoubleKv, ':qd' coopQDescending,
+ * ':fma' coopFma, ':ur' coopUnroll, ':sp' coopChunkSpan), e.g. 'coop:64x16x256:l8:kv2'.
  */
+const knobOfTag = new Map(Object.entries(COOP_FLAG_KNOBS).map(([knob, tag]) => [tag, knob]));
+
 function engineSchedule(engine) {
   const [name, ...knobs] = engine.split(':');
   const schedule = {};
@@ -71,14 +74,7 @@ function engineSchedule(engine) {
       const [blockQ, blockK, threads, sg] = knob.split('x').map(Number);
       Object.assign(schedule, { blockQ, blockK, threads }, sg === 0 ? { subgroups: false } : {});
     } else if (/^l\d+$/.test(knob)) schedule.coopLanes = Number(knob.slice(1));
-    else if (knob === 'kv2') schedule.coopSplitKv = true;
-    else if (knob === 'pf') schedule.coopPrefetch = true;
-    else if (knob === 'qg') schedule.coopQGlobal = true;
-    else if (knob === 'db') schedule.coopDoubleKv = true;
-    else if (knob === 'qd') schedule.coopQDescending = true;
-    else if (knob === 'fma') schedule.coopFma = true;
-    else if (knob === 'ur') schedule.coopUnroll = true;
-    else if (knob === 'sp') schedule.coopChunkSpan = true;
+    else if (knobOfTag.has(knob)) schedule[knobOfTag.get(knob)] = true;
     else if (knob === 'sg0') schedule.subgroups = false;
     else throw new Error(`engine "${engine}": unknown knob "${knob}"`);
   }
@@ -178,7 +174,10 @@ async function prefill(device, limits, rows) {
                 readyMs,
                 schedule:
                   `${s.blockQ}x${s.blockK}/${s.threads}${s.subgroups ? ' sg' : ''}` +
-                  `${s.coopLanes ? ` l${s.coopLanes}` : ''}${s.coopSplitKv ? ' kv2' : ''}${s.coopPrefetch ? ' pf' : ''}${s.coopQGlobal ? ' qg' : ''}${s.coopDoubleKv ? ' db' : ''}${s.coopQDescending ? ' qd' : ''}${s.coopFma ? ' fma' : ''}${s.coopUnroll ? ' ur' : ''}${s.coopChunkSpan ? ' sp' : ''}`,
+                  `${s.coopLanes ? ` l${s.coopLanes}` : ''}` +
+                  Object.entries(COOP_FLAG_KNOBS)
+                    .map(([knob, tag]) => (s[knob] ? ` ${tag}` : ''))
+                    .join(''),
               });
               report(rows.at(-1));
             }

@@ -12,6 +12,22 @@ export const COOP_LANES = 4;
 /** The lane counts the coop engine renders (powers of two up to NVIDIA's subgroup size). */
 export const COOP_LANE_CHOICES: readonly number[] = [4, 8, 16, 32];
 
+/**
+ * The coop engine's on/off tuning knobs (Schedule fields) and the tags benchmarks spell them with
+ * (bench/wgsl/run.mjs's engine specs and its schedule column, in this order). A knob set here
+ * pins the schedule: the schedule pass then keeps the portable list (schedule-rules.ts).
+ */
+export const COOP_FLAG_KNOBS = {
+  coopSplitKv: 'kv2',
+  coopPrefetch: 'pf',
+  coopQGlobal: 'qg',
+  coopDoubleKv: 'db',
+  coopQDescending: 'qd',
+  coopFma: 'fma',
+  coopUnroll: 'ur',
+  coopChunkSpan: 'sp',
+} as const satisfies Partial<Record<keyof Schedule, string>>;
+
 export interface CoopGeometry {
   /** Invocations per query row (a power of two). */
   readonly lanes: number;

@@ -11,6 +11,7 @@ import type {
   ScheduleRules,
   TargetLimits,
 } from '../../ir/passes/schedule.js';
+import { COOP_FLAG_KNOBS } from './coop-geometry.js';
 import { wgslWorkgroupBytes } from './limits.js';
 
 /**
@@ -112,6 +113,15 @@ function coopRuns(base: ScheduleBase, kernel: ScheduleKernelFacts): boolean {
   return !empty && [base.headDim, base.valueDim].every((d) => d % 4 === 0);
 }
 
+/** Overrides that pin a coop schedule: a tile or any tuning knob. */
+const pinningKeys: readonly (keyof Schedule)[] = [
+  'blockQ',
+  'blockK',
+  'threads',
+  'coopLanes',
+  ...(Object.keys(COOP_FLAG_KNOBS) as (keyof typeof COOP_FLAG_KNOBS)[]),
+];
+
 function wgslCandidates(
   base: ScheduleBase,
   overrides: Partial<Schedule>,
@@ -125,22 +135,7 @@ function wgslCandidates(
       // Subgroup reductions wherever the device has them (an override can turn them off).
       o = { subgroups: limits.subgroups === true, ...o };
       // The tuned knob sets only when no tile or knob is pinned (an override keeps today's list).
-      const pinned = (
-        [
-          'blockQ',
-          'blockK',
-          'threads',
-          'coopLanes',
-          'coopSplitKv',
-          'coopPrefetch',
-          'coopQGlobal',
-          'coopDoubleKv',
-          'coopQDescending',
-          'coopFma',
-          'coopUnroll',
-          'coopChunkSpan',
-        ] as const
-      ).some((k) => o[k] !== undefined);
+      const pinned = pinningKeys.some((k) => o[k] !== undefined);
       list = coopCandidatesFor(base, o.subgroups === true && !pinned);
     } else {
       // The row engine runs an invocation per row: a threads override meant for coop lanes goes.
