@@ -21,8 +21,8 @@ import { staticStdlib } from '../support/stdlib.js';
 const NVCC = process.env.NVCC ?? 'nvcc';
 // Mask/score kernels; the routing/selection ones build in routing-nvcc and select-nvcc.test.ts.
 const stdlib = staticStdlib;
-const cudaOf = (file: string, dtype: 'bf16' | 'f32', D: number) =>
-  compile(readFileSync(join('stdlib', file), 'utf8'), { target: 'cuda', file, headDim: D, dtype });
+const cudaOf = (file: string, dtype: 'bf16' | 'f32', D: number, decode = true) =>
+  compile(readFileSync(join('stdlib', file), 'utf8'), { target: 'cuda', file, headDim: D, dtype, decode });
 
 describe('CUDA decode mode', () => {
   const dir = scratchDir('decode');
@@ -106,13 +106,7 @@ describe('CUDA decode mode', () => {
   it.each([true, false])(
     'the launcher takes decode mode for Nq <= 16 and Nk >= 1024 only (decode: %s)',
     async (decode) => {
-      const { artifact } = compile(readFileSync('stdlib/sliding_window.attn', 'utf8'), {
-        target: 'cuda',
-        file: 'sliding_window.attn',
-        headDim: 64,
-        dtype: 'f32',
-        decode,
-      });
+      const { artifact } = cudaOf('sliding_window.attn', 'f32', 64, decode);
       const cu = writeArtifact(scratchDir(`decode-launcher-${decode}`), artifact);
       const main = join(cu, '..', 'decode_main.cu');
       writeFileSync(

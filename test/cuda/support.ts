@@ -178,6 +178,9 @@ export const strictFlags = (arch: string): string[] => [
   'all-warnings',
 ];
 
+/** NVVM at -O1 and ptxas at -O0: device code built to be checked, not run. */
+const unoptimizedDevice = ['-Xcicc', '-O1', '-Xptxas', '-O0'];
+
 /**
  * strictFlags for a test that asks only whether the code is valid CUDA: the front end's errors and
  * warnings, the PTX and its inline assembly through ptxas, ptxas's resource checks. NVVM runs at
@@ -189,13 +192,7 @@ export const strictFlags = (arch: string): string[] => [
  * ptxas 8.1 → 4.4 s, the nvcc run 16.0 → 13.6 s). test/cuda/quick-check.test.ts shows these flags
  * still fail on bad PTX, on a warning, and on an sm_90a instruction built for sm_80.
  */
-export const quickCheckFlags = (arch: string): string[] => [
-  ...strictFlags(arch),
-  '-Xcicc',
-  '-O1',
-  '-Xptxas',
-  '-O0',
-];
+export const quickCheckFlags = (arch: string): string[] => [...strictFlags(arch), ...unoptimizedDevice];
 
 /**
  * nvcc's flags for a host-side test executable (a launcher's argument checks, its manifest): no GPU
@@ -205,10 +202,7 @@ export const quickCheckFlags = (arch: string): string[] => [
 export const hostExecutableFlags = (arch: string): string[] => [
   ...sassOnly(arch),
   '-std=c++17',
-  '-Xcicc',
-  '-O1',
-  '-Xptxas',
-  '-O0',
+  ...unoptimizedDevice,
 ];
 
 export const CUDA_INCLUDE = process.env.CUDA_HOME
