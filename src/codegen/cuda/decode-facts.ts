@@ -21,7 +21,8 @@ export function decodeVectorWidth(k: AttentionKernel): number {
 
 /**
  * Whether the artifact gets a decode path: not left out (CompileOptions.decode), not routed, some
- * tile non-empty, D and Dv multiples of 8. Quantized K/V caches dequantize in its chunk loads (decode-quant.ts).
+ * tile non-empty, D and Dv multiples of 8. Quantized K/V caches dequantize in its chunk loads
+ * (decode-quant.ts).
  */
 export function hasCudaDecode(k: AttentionKernel): boolean {
   const empty = k.tiles.kind === 'static' && k.tiles.value === 'empty';

@@ -74,7 +74,8 @@ export const spansChunks = (p: CoopParts): boolean => {
 /**
  * schedule.coopChunkSpan: lid 0 resets the span before the chunk's first barrier (the previous
  * chunk read it uniformly long before); the first and last tile of each run of tiles with work
- * narrow it; after a barrier lid 0 publishes it for a uniform read. An all-empty chunk spans nothing (first 0xffffffff, end 0).
+ * narrow it; after a barrier lid 0 publishes it for a uniform read. An all-empty chunk spans
+ * nothing (first 0xffffffff, end 0).
  */
 const chunkSpanReset = [
   '  if (lid == 0u) { atomicStore(&co_span_at[0], 0xffffffffu); atomicStore(&co_span_at[1], 0u); }',
