@@ -24,7 +24,8 @@ type Engine = 'row' | 'coop';
  * Tile overrides per engine: the row engine an invocation per row; the coop engine 4 or 8 lanes
  * per row (two or four rows per invocation), 16- or 32-row tiles (lavapipe compiles those in
  * seconds; some other shapes take it a minute), subgroup reductions on or off, and its tuning
- * knobs (prefetch, two K/V buffers, Q from storage, query tiles last first, fma chains, chunk spans) by variant.
+ * knobs (prefetch, two K/V buffers, Q from storage, query tiles last first, fma chains, chunk spans, P
+ * shuffled between lanes) by variant.
  */
 function engineSchedule(engine: Engine, tile: number, variant: number): Partial<Schedule> {
   if (engine === 'row') return { blockQ: tile, threads: tile, blockK: tile };
@@ -41,6 +42,8 @@ function engineSchedule(engine: Engine, tile: number, variant: number): Partial<
     coopQDescending: variant === 1 || variant === 4,
     coopFma: variant >= 2,
     coopChunkSpan: variant % 2 === 0,
+    // P in registers needs subgroups (check() drops it where the device has none).
+    coopPShuffle: variant === 2 || variant === 4,
   };
 }
 
@@ -63,7 +66,11 @@ async function check(
     valueDim: shape.Dv,
     limits,
     wgslEngine: engine,
-    schedule: { ...schedule, subgroups: schedule.subgroups === true && limits.subgroups === true },
+    schedule: {
+      ...schedule,
+      subgroups: schedule.subgroups === true && limits.subgroups === true,
+      coopPShuffle: schedule.coopPShuffle === true && limits.subgroups === true,
+    },
     // Every pass must leave well-formed IR.
     observe: (pass, ir) => expect(verify(ir), `IR after ${pass}`).toEqual([]),
   });

@@ -154,6 +154,25 @@ export interface Schedule {
    */
   readonly coopChunkSpan?: boolean;
   /**
+   * WGSL coop engine on devices with subgroups: P stays in the registers that held S, and P·V
+   * reads key j of a row from the lane that owns it (subgroupShuffle) instead of from workgroup
+   * memory. The P tile (blockQ × (blockK + 1) floats) leaves workgroup memory, which lets 64-key
+   * tiles fit 48 KiB beside 128 query rows (half the Q reads a key in the S loop), and the split
+   * K/V buffers lose the barrier that published P. Where a row's lanes turn out not to share a
+   * subgroup (checked at run time), P goes through a blockQ × lanes buffer a score column at a
+   * time. Absent = P through workgroup memory. A tuning choice.
+   */
+  readonly coopPShuffle?: boolean;
+  /**
+   * WGSL coop engine: workgroups, taken in launch order (x fastest), cover every (head, batch) of
+   * a query tile before the next tile, instead of every tile of a head before the next head. With
+   * coopQDescending the longest tiles of all heads then start first; otherwise a head's longest
+   * tiles start only after the previous heads' tiles have been handed out, and under causal masks
+   * the last wave trails (a list-scheduling model: 1.24× the ideal time at 64 tiles a head, one
+   * workgroup an SM). Absent = one head's tiles after another. A tuning choice.
+   */
+  readonly coopHeadsInner?: boolean;
+  /**
    * WGSL coop decode over a quantized K/V cache: 'wide' = each lane owns a contiguous run of
    * channels and loads its codes with vec4<u32> (or vec2<u32> / u32) loads, one per 16 bytes, and
    * reads a scale shared by the run once (codegen/wgsl/dequant-run.ts); formats whose row does not

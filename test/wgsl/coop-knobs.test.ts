@@ -1,5 +1,5 @@
 // The coop engine's tuning knobs (schedule.coopLanes, coopSplitKv, coopPrefetch, coopDoubleKv,
-// coopQDescending, coopFma, coopUnroll, coopChunkSpan) and its chunked tile classification, on WebGPU against the float64 reference: every knob must leave results alone.
+// coopQDescending, coopFma, coopUnroll, coopChunkSpan, coopPShuffle, coopHeadsInner) and its chunked tile classification, on WebGPU against the float64 reference: every knob must leave results alone.
 // Small shapes (lavapipe compiles each pipeline in about a second).
 import { describe, expect, it } from 'vitest';
 import type { Schedule } from '../../src/ir/kernel.js';
@@ -21,9 +21,11 @@ interface KnobCase {
   readonly D: number;
   /** No mask (static full tiles) instead of the document mask. */
   readonly full?: boolean;
+  /** Batches (1 unless said). */
+  readonly batch?: number;
 }
 
-async function agree({ schedule, D, full }: KnobCase): Promise<void> {
+async function agree({ schedule, D, full, batch }: KnobCase): Promise<void> {
   const device = await getDevice();
   const limits = deviceLimits(device);
   const subgroups = schedule.subgroups === true && limits.subgroups === true;
@@ -35,7 +37,7 @@ async function agree({ schedule, D, full }: KnobCase): Promise<void> {
     schedule: { ...schedule, subgroups },
   });
   // GQA 4:2, Nq < Nk (query offset Nk - Nq), documents of 1..40 keys, a tail tile.
-  const [B, H, Hkv, Nq, Nk] = [1, 4, 2, 45, 301];
+  const [B, H, Hkv, Nq, Nk] = [batch ?? 1, 4, 2, 45, 301];
   const doc = Int32Array.from({ length: Nk }, (_, i) => Math.floor(Math.sqrt(i * 5.3)));
   const q = values(B * H * Nq * D, 1);
   const k = values(B * Hkv * Nk * D, 2);
@@ -143,6 +145,73 @@ describe('coop engine knobs agree with the reference (document mask, GQA, offset
     {
       D: 16,
       schedule: { blockQ: 16, blockK: 8, threads: 32, coopPrefetch: true, coopUnroll: true, subgroups: true },
+    },
+    // P kept in registers, read by subgroupShuffle in P·V (four lanes: every WebGPU subgroup size
+    // holds a row; lavapipe's is 4 to 16 by CPU), round 29's knobs, one K/V buffer with prefetch.
+    {
+      D: 32,
+      schedule: {
+        blockQ: 32,
+        blockK: 16,
+        threads: 32,
+        coopPrefetch: true,
+        coopQGlobal: true,
+        coopQDescending: true,
+        coopFma: true,
+        coopUnroll: true,
+        coopChunkSpan: true,
+        coopPShuffle: true,
+        subgroups: true,
+      },
+    },
+    // The same over split K/V buffers (no barrier after P) and run-time loop bounds.
+    {
+      D: 16,
+      schedule: {
+        blockQ: 16,
+        blockK: 8,
+        threads: 32,
+        coopSplitKv: true,
+        coopPShuffle: true,
+        subgroups: true,
+      },
+    },
+    // Heads inner (workgroups renumbered: every head and batch of a query tile, then the next
+    // tile), two batches, last first, chunk spans: 3 query tiles × 4 heads × 2 batches.
+    {
+      D: 16,
+      batch: 2,
+      schedule: {
+        blockQ: 16,
+        blockK: 8,
+        threads: 32,
+        coopPrefetch: true,
+        coopQDescending: true,
+        coopChunkSpan: true,
+        coopHeadsInner: true,
+        subgroups: true,
+      },
+    },
+    // The same over static full tiles, first tile first.
+    { D: 16, batch: 2, full: true, schedule: { blockQ: 16, blockK: 8, threads: 32, coopHeadsInner: true } },
+    // 32 lanes, wider than lavapipe's subgroups: the run-time check sends P through co_p.
+    {
+      D: 32,
+      schedule: { blockQ: 8, blockK: 32, threads: 256, coopLanes: 32, coopPShuffle: true, subgroups: true },
+    },
+    // 16 lanes (through co_p where subgroups are narrower), two score columns, prefetch, constant bounds.
+    {
+      D: 32,
+      schedule: {
+        blockQ: 16,
+        blockK: 64,
+        threads: 256,
+        coopLanes: 16,
+        coopPrefetch: true,
+        coopUnroll: true,
+        coopPShuffle: true,
+        subgroups: true,
+      },
     },
   ])('$schedule', (c) => agree(c), 120_000);
 });

@@ -1,6 +1,7 @@
 // Geometry of the cooperative WGSL engine (coop.ts): how a workgroup's invocations split a query
 // tile, and how much workgroup memory that takes. Kept apart from the renderer so the schedule
 // pass (footprint) and the device check (limits.ts) agree with the code without rendering it.
+import type { TensorFormats } from '../../ir/formats.js';
 import type { Schedule } from '../../ir/kernel.js';
 
 /**
@@ -26,6 +27,8 @@ export const COOP_FLAG_KNOBS = {
   coopFma: 'fma',
   coopUnroll: 'ur',
   coopChunkSpan: 'sp',
+  coopPShuffle: 'ps',
+  coopHeadsInner: 'hi',
 } as const satisfies Partial<Record<keyof Schedule, string>>;
 
 export interface CoopGeometry {
@@ -59,6 +62,10 @@ export interface CoopGeometry {
   readonly unroll: boolean;
   /** Whether a chunk's tile loop spans its tiles with work only (schedule.coopChunkSpan). */
   readonly chunkSpan: boolean;
+  /** Whether P stays in registers and P·V shuffles it between a row's lanes (schedule.coopPShuffle). */
+  readonly pShuffle: boolean;
+  /** Whether launch order takes every head of a query tile first (schedule.coopHeadsInner). */
+  readonly headsInner: boolean;
   /** vec4 registers per invocation that hold a prefetched K (V) tile. */
   readonly kRegs: number;
   readonly vRegs: number;
@@ -91,10 +98,24 @@ export function coopGeometry(s: Schedule): CoopGeometry {
     fma: s.coopFma === true,
     unroll: s.coopUnroll === true,
     chunkSpan: s.coopChunkSpan === true,
+    pShuffle: s.coopPShuffle === true,
+    headsInner: s.coopHeadsInner === true,
     kRegs: Math.ceil((s.blockK * d4) / s.threads),
     vRegs: Math.ceil((s.blockK * dv4) / s.threads),
   };
 }
+
+/**
+ * f32 words of co_p per query row: a row of P (padded), or under coopPShuffle only the lanes'
+ * row maxima and one score column of P at a time (both where subgroups fail the run-time check).
+ */
+export const pWords = (g: CoopGeometry): number => (g.pShuffle ? g.lanes : g.pStride);
+
+/**
+ * Whether shuffles need a run-time check that each row's lanes lie in one subgroup: xor shuffles
+ * over more than four lanes, and every shuffle of P (its source lane is computed from sg_id).
+ */
+export const sgCheck = (g: CoopGeometry): boolean => g.subgroups && (g.lanes > COOP_LANES || g.pShuffle);
 
 /** Words of a chunk's tile classes packed 16 to a word (coopDoubleKv). */
 export const classWords = (s: Schedule): number => Math.ceil(s.threads / 16);
@@ -110,7 +131,7 @@ export function coopWorkgroupBytes(s: Schedule): number {
   // Words: row flags, tile classes, the subgroup check, packed classes, the chunk span (2 + 2).
   const words = s.blockQ + s.threads + 1 + (g.doubleKv ? classWords(s) : 0) + (g.chunkSpan ? 4 : 0);
   const qTile = g.qGlobal ? 0 : s.blockQ * g.qStride;
-  return 16 * (qTile + kvTiles * s.blockK * g.kvStride) + 4 * (s.blockQ * g.pStride + words);
+  return 16 * (qTile + kvTiles * s.blockK * g.kvStride) + 4 * (s.blockQ * pWords(g) + words);
 }
 
 /** Why `s` cannot run on the coop engine (undefined when it can), device limits aside. */
@@ -123,6 +144,9 @@ export function coopScheduleProblem(s: Schedule): string | undefined {
     return `coopLanes must be one of ${COOP_LANE_CHOICES.join(', ')}, got ${String(lanes)}`;
   }
   if (s.blockK % lanes !== 0) return `the coop engine needs blockK to be a multiple of ${lanes} (coopLanes)`;
+  if (s.coopPShuffle === true && s.subgroups !== true) {
+    return 'coopPShuffle passes P between lanes by subgroupShuffle: it needs subgroups';
+  }
   if (s.stages !== 1) return 'the coop engine stages one K/V tile at a time: stages must be 1';
   const rows = (s.blockQ * lanes) / s.threads;
   if (!Number.isInteger(rows) || rows < 1) {
@@ -130,3 +154,20 @@ export function coopScheduleProblem(s: Schedule): string | undefined {
   }
   return undefined;
 }
+
+/**
+ * f16 arithmetic (q, k and v stored as f16; the module then enables shader-f16): the staged Q, K
+ * and V tiles and their prefetch registers hold vec4<f16> (half the workgroup memory and its
+ * traffic). O += P·V takes f16 products of P (in [0, 1]) and V — bounded by |V|, so they cannot
+ * overflow — summed in f32. S = Q·Kᵀ widens to f32 before multiplying: an f16 product of two f16
+ * values overflows past 65504 (|q|, |k| ≈ 256) where the f32 score is finite, and a +inf score
+ * would turn the row into NaN. Row maxima, exp, the row sums l and the rescale stay f32.
+ */
+export const coopF16 = (f: TensorFormats): boolean =>
+  (['q', 'k', 'v'] as const).every((w) => f[w].kind === 'float' && f[w].dtype === 'f16');
+
+/** `lines` with their vec4<f32> tile values as vec4<f16> under f16 arithmetic. */
+export const halfTiles = (lines: readonly string[], f16: boolean): string[] =>
+  f16
+    ? lines.map((l) => l.replace(/vec4<f32>/g, 'vec4<f16>').replace(/vec4<f16>\(0\.0f\)/g, 'vec4<f16>(0.0h)'))
+    : [...lines];

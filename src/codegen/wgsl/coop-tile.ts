@@ -2,10 +2,10 @@
 // register block, score and mask, the row max over the row's lanes, the online-softmax update,
 // P to workgroup memory and O += P·V. Renders lines for the body of the tile loop; `cls` (the
 // tile class), `k0`, `k_end`, `lane`, `r0` and `row0` are in scope there.
-import type { TensorFormats } from '../../ir/formats.js';
 import { pad } from './entry-lines.js';
 import type { CoopParts } from './coop.js';
-import { coopGeometry } from './coop-geometry.js';
+import { coopF16, coopGeometry, halfTiles, sgCheck, type CoopGeometry } from './coop-geometry.js';
+import { productPV } from './coop-pv.js';
 import { loadKvRegsVec4, stageCoopKv, storeKvRegsVec4 } from './kv-load.js';
 
 /** Scores of this invocation's block: the score expression, then the mask (partial tiles). */
@@ -74,26 +74,9 @@ function reduceRowMax(p: CoopParts): string[] {
     '}',
   ];
   // Four lanes fit every subgroup size WebGPU allows; more are checked at run time (use_sg).
-  if (g.lanes <= 4) return shuffles;
+  if (!sgCheck(g)) return shuffles;
   return ['if (use_sg) {', ...pad(shuffles, 2), '} else {', ...pad(rowMaxViaMemory, 2), '}'];
 }
-
-/**
- * f16 arithmetic (q, k and v stored as f16; the module then enables shader-f16): the staged Q, K
- * and V tiles and their prefetch registers hold vec4<f16> (half the workgroup memory and its
- * traffic). O += P·V takes f16 products of P (in [0, 1]) and V — bounded by |V|, so they cannot
- * overflow — summed in f32. S = Q·Kᵀ widens to f32 before multiplying: an f16 product of two f16
- * values overflows past 65504 (|q|, |k| ≈ 256) where the f32 score is finite, and a +inf score
- * would turn the row into NaN. Row maxima, exp, the row sums l and the rescale stay f32.
- */
-export const coopF16 = (f: TensorFormats): boolean =>
-  (['q', 'k', 'v'] as const).every((w) => f[w].kind === 'float' && f[w].dtype === 'f16');
-
-/** `lines` with their vec4<f32> tile values as vec4<f16> under f16 arithmetic. */
-export const halfTiles = (lines: readonly string[], f16: boolean): string[] =>
-  f16
-    ? lines.map((l) => l.replace(/vec4<f32>/g, 'vec4<f16>').replace(/vec4<f16>\(0\.0f\)/g, 'vec4<f16>(0.0h)'))
-    : [...lines];
 
 /** The S product line as an fma() chain (schedule.coopFma, f32 tiles): four instructions a dot. */
 const FMA_SCORE =
@@ -127,7 +110,13 @@ const scoresF32 = (qGlobal: boolean): string[] => [
   '}',
 ];
 
-const softmax = [
+/** The online-softmax update; P to workgroup memory, or kept in sblk (schedule.coopPShuffle). */
+const softmax = (pShuffle: boolean): string[] =>
+  pShuffle
+    ? softmaxLines.map((l) => l.replace(P_TO_MEMORY, 'sblk[i][c] =').replace('write P', 'keep P'))
+    : softmaxLines;
+const P_TO_MEMORY = 'co_p[(r0 + i) * CO_PS + lane + CO_LANES * c] =';
+const softmaxLines = [
   '// Online softmax: rescale to the new row max, write P for the P·V step.',
   'for (var i = 0u; i < CO_RM; i++) {',
   '  let m_new = max(m_run[i], m_tile[i]);',
@@ -138,36 +127,6 @@ const softmax = [
   '  for (var c = 0u; c < CO_SC; c++) {',
   '    let s = sblk[i][c];',
   '    co_p[(r0 + i) * CO_PS + lane + CO_LANES * c] = select(0.0f, exp(s - m_new), s > MASKED);',
-  '  }',
-  '}',
-];
-
-/**
- * O += P·V; an fma per vec4 under schedule.coopFma where the tiles are f32; over every key of the
- * tile under schedule.coopUnroll where K/V are float (their staging zeroes keys past Nk, and P is
- * 0 there: a constant bound the driver can unroll).
- */
-function productPV(vTile: string, p: CoopParts): string[] {
-  const f16 = coopF16(p.formats);
-  const g = coopGeometry(p.schedule);
-  const fullTile = g.unroll && p.formats.k.kind === 'float' && p.formats.v.kind === 'float';
-  return halfTiles(productPVF32(vTile), f16).map((l) => {
-    if (fullTile) l = l.replace('j < k_end - k0;', 'j < BLOCK_K;');
-    if (f16) return l.replace('+= pj * vv[c];', '+= vec4<f32>(f16(pj) * vv[c]);');
-    return g.fma
-      ? l.replace('acc[i][c] += pj * vv[c];', 'acc[i][c] = fma(vec4<f32>(pj), vv[c], acc[i][c]);')
-      : l;
-  });
-}
-const productPVF32 = (vTile: string): string[] => [
-  '// O += P·V; every lane of a row reads the whole P row, so each sums l itself.',
-  'for (var j = 0u; j < k_end - k0; j++) {',
-  '  var vv: array<vec4<f32>, CO_OC>;',
-  `  for (var c = 0u; c < CO_OC; c++) { vv[c] = ${vTile}[j * CO_KVS + lane + CO_LANES * c]; }`,
-  '  for (var i = 0u; i < CO_RM; i++) {',
-  '    let pj = co_p[(r0 + i) * CO_PS + j];',
-  '    l_run[i] += pj;',
-  '    for (var c = 0u; c < CO_OC; c++) { acc[i][c] += pj * vv[c]; }',
   '  }',
   '}',
 ];
@@ -204,7 +163,7 @@ function prefetchedTileBody(p: CoopParts, middle: string[], nextTile: readonly s
       ...pad([...loadK('nt', h), ...loadV('nt', h)], 2),
       '}',
       ...middle,
-      'workgroupBarrier(); // P is written',
+      ...pWritten(g),
       ...productPV('co_v', p),
     ];
   }
@@ -217,7 +176,7 @@ function prefetchedTileBody(p: CoopParts, middle: string[], nextTile: readonly s
     ...pad(loadK('nt', h), 2),
     '}',
     ...middle,
-    'workgroupBarrier(); // P is written and K is no longer read',
+    ...kFreed(g),
     ...storeKvRegsVec4('CO_DV4', 'pv', 'CO_VR', 'co_kv'),
     'workgroupBarrier(); // V is staged',
     'if (nt != CO_NONE) {',
@@ -226,6 +185,15 @@ function prefetchedTileBody(p: CoopParts, middle: string[], nextTile: readonly s
     ...productPV('co_kv', p),
   ];
 }
+
+/** The barrier after P with split K/V buffers: P in registers (coopPShuffle) needs none. */
+const pWritten = (g: CoopGeometry): string[] => (g.pShuffle ? [] : ['workgroupBarrier(); // P is written']);
+/** The barrier before V takes K's buffer (and, unless P stays in registers, after P is written). */
+const kFreed = (g: CoopGeometry): string[] => [
+  g.pShuffle
+    ? 'workgroupBarrier(); // K is no longer read'
+    : 'workgroupBarrier(); // P is written and K is no longer read',
+];
 
 /** The tile: stage K (and V), S, scores, row max, softmax, P, then V (unless staged) and P·V. */
 export function coopTileBody(p: CoopParts, nextTile: readonly string[]): string[] {
@@ -242,7 +210,12 @@ export function coopTileBody(p: CoopParts, nextTile: readonly string[]): string[
 function singleKvTileBody(p: CoopParts, nextTile: readonly string[]): string[] {
   const h = coopF16(p.formats);
   const g = coopGeometry(p.schedule);
-  const middle = [...scores(g.qGlobal, h, g.fma), ...scoreBlock(p), ...reduceRowMax(p), ...softmax];
+  const middle = [
+    ...scores(g.qGlobal, h, g.fma),
+    ...scoreBlock(p),
+    ...reduceRowMax(p),
+    ...softmax(g.pShuffle),
+  ];
   if (g.prefetch) return prefetchedTileBody(p, middle, nextTile);
   if (g.splitKv) {
     return [
@@ -250,7 +223,7 @@ function singleKvTileBody(p: CoopParts, nextTile: readonly string[]): string[] {
       ...halfTiles(stageCoopKv('v', p.formats, 'co_v'), h),
       'workgroupBarrier(); // K and V are staged',
       ...middle,
-      'workgroupBarrier(); // P is written',
+      ...pWritten(g),
       ...productPV('co_v', p),
     ];
   }
@@ -258,7 +231,7 @@ function singleKvTileBody(p: CoopParts, nextTile: readonly string[]): string[] {
     ...halfTiles(stageCoopKv('k', p.formats), h),
     'workgroupBarrier(); // K is staged',
     ...middle,
-    'workgroupBarrier(); // P is written and K is no longer read',
+    ...kFreed(g),
     ...halfTiles(stageCoopKv('v', p.formats), h),
     'workgroupBarrier(); // V is staged',
     ...productPV('co_kv', p),

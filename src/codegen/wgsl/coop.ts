@@ -19,8 +19,15 @@ import type { RoutingPlan } from '../../ir/routing.js';
 import type { Linearized } from '../linearize.js';
 import type { ClassMode } from './attention.js';
 import { attentionEntryHead, pad } from './entry-lines.js';
-import { classWords, COOP_LANES, coopGeometry, type CoopGeometry } from './coop-geometry.js';
-import { coopF16, halfTiles } from './coop-tile.js';
+import {
+  classWords,
+  coopF16,
+  coopGeometry,
+  halfTiles,
+  pWords,
+  sgCheck,
+  type CoopGeometry,
+} from './coop-geometry.js';
 import { coopTileLoop, spansChunks } from './coop-loop.js';
 import type { WgslFeatures } from './features.js';
 import type { WgslLayout } from './layout.js';
@@ -104,7 +111,9 @@ function declarations(p: CoopParts): string[] {
       ],
       coopF16(p.formats),
     ),
-    `var<workgroup> co_p: array<f32, ${s.blockQ * g.pStride}>; // P = exp(s - m) of the tile (or lanes’ row maxima)`,
+    g.pShuffle
+      ? `var<workgroup> co_p: array<f32, ${s.blockQ * pWords(g)}>; // lanes’ row maxima, a column of P (no subgroups)`
+      : `var<workgroup> co_p: array<f32, ${s.blockQ * pWords(g)}>; // P = exp(s - m) of the tile (or lanes’ row maxima)`,
     'var<workgroup> co_bad: array<atomic<u32>, BLOCK_Q>; // row saw a NaN or +inf allowed score',
     ...(p.mode === 'dynamic' || p.routed
       ? ['var<workgroup> co_cls: array<u32, CO_THREADS>; // tile classes of a chunk of tiles']
@@ -122,16 +131,13 @@ function declarations(p: CoopParts): string[] {
   ];
 }
 
-/** Whether shuffles need a run-time check that each row's lanes lie in one subgroup. */
-const sgCheck = (g: CoopGeometry): boolean => g.subgroups && g.lanes > COOP_LANES;
-
 /** The entry point's header (attention.ts's, plus the subgroup builtins when they are checked). */
 function entryHead(g: CoopGeometry): string[] {
   const sg = sgCheck(g)
     ? ', @builtin(subgroup_size) sg_size: u32, @builtin(subgroup_invocation_id) sg_id: u32'
     : '';
   return [
-    ...attentionEntryHead('CO_THREADS', sg),
+    ...attentionEntryHead('CO_THREADS', sg, g.headsInner),
     ...(sgCheck(g)
       ? [
           '  // Shuffles need each row’s lanes inside one subgroup, in order (not promised by WebGPU).',

@@ -14,10 +14,14 @@ export const pad = (lines: readonly string[], n: number): string[] =>
  * derive from the workgroup id: sizes, (b, h), the (batch, head) row and the GQA kv row base.
  * `builtins` adds parameters after the invocation index (coop.ts's subgroup builtins).
  */
-export function attentionEntryHead(workgroupSize: string, builtins = ''): string[] {
+export function attentionEntryHead(workgroupSize: string, builtins = '', headsInner = false): string[] {
+  const wg = headsInner
+    ? '@builtin(workgroup_id) wg_launch: vec3<u32>, @builtin(num_workgroups) n_wg: vec3<u32>'
+    : '@builtin(workgroup_id) wg: vec3<u32>';
   return [
     `@compute @workgroup_size(${workgroupSize})`,
-    `fn attention(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32${builtins}) {`,
+    `fn attention(${wg}, @builtin(local_invocation_index) lid: u32${builtins}) {`,
+    ...(headsInner ? headsInnerOrder : []),
     '  let Nq = u32(u.Nq);',
     '  let Nk = u32(u.Nk);',
     '  let b = i32(wg.z);',
@@ -27,6 +31,18 @@ export function attentionEntryHead(workgroupSize: string, builtins = ''): string
     ...kvEntry('wg.z', 'wg.y / (u32(u.H) / u32(u.Hkv))'),
   ];
 }
+
+/**
+ * Launch order (x fastest) renumbered so that consecutive workgroups take every (head, batch) of
+ * one query tile before the next tile (schedule.coopHeadsInner); `wg` is then (tile, head, batch)
+ * as in the plain order, so everything after reads it unchanged.
+ */
+const headsInnerOrder = [
+  '  // Every (head, batch) of a query tile before the next tile (schedule.coopHeadsInner).',
+  '  let wg_flat = wg_launch.x + n_wg.x * (wg_launch.y + n_wg.y * wg_launch.z);',
+  '  let wg_hb = wg_flat % (n_wg.y * n_wg.z);',
+  '  let wg = vec3<u32>(wg_flat / (n_wg.y * n_wg.z), wg_hb % n_wg.y, wg_hb / n_wg.y);',
+];
 
 /**
  * Stores a row's lse at `lse_buf[index]`: NaN when the row is poisoned, m + log(l) when it saw an
