@@ -9,6 +9,7 @@ import { referenceAttention } from '../../src/runtime/reference.js';
 import { createKernel, deviceLimits, getDevice } from '../../src/runtime/webgpu.js';
 
 const causal = 'attention causal() {\n  mask causal\n}\n';
+const full = 'attention full() {\n  mask true\n}\n';
 
 const h200: WgslLimits = {
   maxWorkgroupStorageBytes: 49152,
@@ -20,8 +21,8 @@ const browser32: WgslLimits = { ...h200, maxWorkgroupStorageBytes: 32768 };
 const portable: WgslLimits = { maxWorkgroupStorageBytes: 16384, maxInvocations: 256, shaderF16: false };
 
 /** The schedule compile() picks for the coop engine, as "BQxBK/T knobs". */
-function picked(limits: WgslLimits, headDim: number, schedule = {}): string {
-  const { artifact: a } = compile(causal, { target: 'wgsl', headDim, limits, wgslEngine: 'coop', schedule });
+function picked(limits: WgslLimits, headDim: number, schedule = {}, source = causal): string {
+  const { artifact: a } = compile(source, { target: 'wgsl', headDim, limits, wgslEngine: 'coop', schedule });
   const s = a.schedule;
   const knobs = [
     s.subgroups ? 'sg' : '',
@@ -33,24 +34,30 @@ function picked(limits: WgslLimits, headDim: number, schedule = {}): string {
     s.coopFma ? 'fma' : '',
     s.coopUnroll ? 'ur' : '',
     s.coopChunkSpan ? 'sp' : '',
+    s.coopPShuffle ? 'ps' : '',
+    s.coopHeadsInner ? 'hi' : '',
   ].filter(Boolean);
   return [`${s.blockQ}x${s.blockK}/${s.threads}`, ...knobs].join(' ');
 }
 
 describe('the coop default schedule follows the device limits', () => {
   it('takes the measured best sets with 48 KiB and subgroups', () => {
-    expect(picked(h200, 128)).toBe('128x32/256 sg l8 qg pf qd fma ur sp');
-    expect(picked(h200, 64)).toBe('256x32/256 sg l8 qg pf qd fma ur sp');
-    expect(picked(h200, 32)).toBe('256x32/256 sg l8 qg pf qd fma ur sp');
+    // Causal tiles are classified per tile: every head of a query tile is launched first (hi).
+    expect(picked(h200, 128)).toBe('128x32/256 sg l8 qg pf qd fma ur sp hi');
+    expect(picked(h200, 64)).toBe('256x32/256 sg l8 qg pf qd fma ur sp ps hi');
+    expect(picked(h200, 32)).toBe('256x32/256 sg l8 qg pf qd fma ur sp ps hi');
+    // Full tiles all have the same work: launch order stays one head after another.
+    expect(picked(h200, 128, {}, full)).toBe('128x32/256 sg l8 qg pf qd fma ur sp');
+    expect(picked(h200, 64, {}, full)).toBe('256x32/256 sg l8 qg pf qd fma ur sp ps');
     // 128 invocations at most: the 64×64 tile of 128 (all tuned sets take query tiles last first).
-    expect(picked({ ...h200, maxInvocations: 128 }, 64)).toBe('64x64/128 sg l8 qg pf qd fma ur sp');
+    expect(picked({ ...h200, maxInvocations: 128 }, 64)).toBe('64x64/128 sg l8 qg pf qd fma ur sp hi');
   });
   it('steps down to the sets that fit 32 KiB', () => {
-    expect(picked(browser32, 128)).toBe('64x32/128 sg l8 qg pf qd fma ur sp');
-    // At D 64 the 128×32 tile's K and V take 16 KiB: it fits.
-    expect(picked(browser32, 64)).toBe('128x32/256 sg l8 qg pf qd fma ur sp');
+    expect(picked(browser32, 128)).toBe('64x32/128 sg l8 qg pf qd fma ur sp hi');
+    // At D 64 the lead set fits: with P in registers its K/V tile and co_p take 17 KiB.
+    expect(picked(browser32, 64)).toBe('256x32/256 sg l8 qg pf qd fma ur sp ps hi');
     // 128 invocations at most: the 256-invocation set does not fit either.
-    expect(picked({ ...h200, maxInvocations: 128 }, 128)).toBe('64x32/128 sg l8 qg pf qd fma ur sp');
+    expect(picked({ ...h200, maxInvocations: 128 }, 128)).toBe('64x32/128 sg l8 qg pf qd fma ur sp hi');
   });
   it('keeps the portable list without subgroups, at 16 KiB, past D = 128 and when a tile is pinned', () => {
     expect(picked({ ...h200, subgroups: false }, 128)).toBe('64x16/128');

@@ -36,7 +36,8 @@ const rowCandidates: readonly Candidate[] = [
  * that fits the device's workgroup memory first.
  */
 /** A coop candidate may also set the engine's tuning knobs (coop-geometry.ts). */
-type CoopCandidate = Candidate & Pick<Schedule, 'coopLanes' | 'coopSplitKv' | 'coopPrefetch' | 'coopQGlobal'>;
+type CoopCandidate = Candidate &
+  Pick<Schedule, 'coopLanes' | 'coopSplitKv' | 'coopPrefetch' | 'coopQGlobal' | 'coopPShuffle'>;
 
 const coopCandidates: readonly CoopCandidate[] = [
   { blockQ: 64, blockK: 64, threads: 128, stages: 1 },
@@ -86,21 +87,45 @@ const tunedCoop128: readonly CoopCandidate[] = [
   },
   { blockQ: 64, blockK: 32, threads: 128, stages: 1, coopLanes: 8, coopQGlobal: true, coopPrefetch: true },
 ];
+// Round 30 (calls 59–60): the lead D 64 set keeps P in registers (coopPShuffle): full 25.5 → 25.6,
+// causal 19.7 → 20.1 (24.1 → 24.8 with heads inner). At D 128 it ran 35–45% slower at every
+// tile (12.2–16.0 TFLOP/s; 64-key tiles included): left off there.
 const tunedCoop64: readonly CoopCandidate[] = [
-  { blockQ: 256, blockK: 32, threads: 256, stages: 1, coopLanes: 8, coopQGlobal: true, coopPrefetch: true },
+  {
+    blockQ: 256,
+    blockK: 32,
+    threads: 256,
+    stages: 1,
+    coopLanes: 8,
+    coopQGlobal: true,
+    coopPrefetch: true,
+    coopPShuffle: true,
+  },
   { blockQ: 256, blockK: 32, threads: 512, stages: 1, coopLanes: 8, coopQGlobal: true, coopPrefetch: true },
   { blockQ: 128, blockK: 32, threads: 256, stages: 1, coopLanes: 8, coopQGlobal: true, coopPrefetch: true },
   { blockQ: 64, blockK: 64, threads: 128, stages: 1, coopLanes: 8, coopQGlobal: true, coopPrefetch: true },
   { blockQ: 64, blockK: 32, threads: 128, stages: 1, coopLanes: 8, coopQGlobal: true, coopPrefetch: true },
 ];
 
-/** The coop candidates for `base` on a device with (or without) subgroups, preferred first. */
-function coopCandidatesFor(base: ScheduleBase, subgroups: boolean): readonly CoopCandidate[] {
+/**
+ * The coop candidates for `base` on a device with (or without) subgroups, preferred first.
+ * Round 30 (an H100, call 60): where tiles are classified per tile (their work differs from
+ * query tile to query tile) every head of a query tile is launched before the next tile
+ * (coopHeadsInner): D 64 causal 19.7 → 24.1 TFLOP/s, document +12% (both head dims), D 128 causal
+ * +1.4%, sliding window unchanged; under full masks, where every tile has the same work, it cost
+ * D 64 3% (more heads' K/V at once in L2) and is left off.
+ */
+function coopCandidatesFor(
+  base: ScheduleBase,
+  kernel: ScheduleKernelFacts,
+  subgroups: boolean,
+): readonly CoopCandidate[] {
   if (!subgroups) return coopCandidates;
   const d = Math.max(base.headDim, base.valueDim);
   const tuned = d <= 64 ? tunedCoop64 : d <= 128 ? tunedCoop128 : [];
   const round29 = { coopQDescending: true, coopFma: true, coopUnroll: true, coopChunkSpan: true } as const;
-  return [...tuned.map((c) => ({ ...c, ...round29 })), ...coopCandidates];
+  const round30 = kernel.tiles?.kind === 'dynamic' ? { coopHeadsInner: true } : {};
+  return [...tuned.map((c) => ({ ...c, ...round29, ...round30 })), ...coopCandidates];
 }
 
 /**
@@ -136,7 +161,7 @@ function wgslCandidates(
       o = { subgroups: limits.subgroups === true, ...o };
       // The tuned knob sets only when no tile or knob is pinned (an override keeps today's list).
       const pinned = pinningKeys.some((k) => o[k] !== undefined);
-      list = coopCandidatesFor(base, o.subgroups === true && !pinned);
+      list = coopCandidatesFor(base, kernel, o.subgroups === true && !pinned);
     } else {
       // The row engine runs an invocation per row: a threads override meant for coop lanes goes.
       const { wgslEngine: _engine, subgroups: _subgroups, threads: _threads, ...rest } = o;
