@@ -62,7 +62,8 @@ const sizes = {
  * 'coop:64x16x128' (blockQ x blockK x threads; a trailing 'x0' turns subgroup reductions off),
  * followed by ':l8' (coopLanes), ':sg0' (no subgroups) or a tag of COOP_FLAG_KNOBS (':kv2' for
  * coopSplitKv, ':pf' coopPrefetch, ':qg' coopQGlobal, ':db' coopDoubleKv, ':qd' coopQDescending,
- * ':fma' coopFma, ':ur' coopUnroll, ':sp' coopChunkSpan), e.g. 'coop:64x16x256:l8:kv2'.
+ * ':fma' coopFma, ':ur' coopUnroll, ':sp' coopChunkSpan, ':ps' coopPShuffle, ':hi'
+ * coopHeadsInner), e.g. 'coop:64x16x256:l8:kv2'.
  */
 const knobOfTag = new Map(Object.entries(COOP_FLAG_KNOBS).map(([knob, tag]) => [tag, knob]));
 
