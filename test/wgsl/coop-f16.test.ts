@@ -35,7 +35,11 @@ describe('coop f16 arithmetic', () => {
   });
 
   it.each<[number, Partial<Schedule>, number?]>([
-    [64, {}], // the device's default coop schedule (lavapipe: 64x32/128, 8 lanes, Q from storage, prefetch)
+    // The device's default coop schedule (lavapipe: 256x32/256, 8 lanes, Q from storage, prefetch,
+    // P in registers — through co_p, lavapipe's subgroups being narrower than 8 — heads inner).
+    [64, {}],
+    // P in registers read by subgroupShuffle (4 lanes), its f16 P·V products.
+    [32, { blockQ: 16, blockK: 16, threads: 32, coopPShuffle: true, subgroups: true }],
     [32, { blockQ: 16, blockK: 16, threads: 32, coopSplitKv: true }], // staged Q, K and V in two buffers
     [32, { blockQ: 16, blockK: 8, threads: 32, coopLanes: 8, coopPrefetch: true, coopSplitKv: true }],
     [16, { blockQ: 16, blockK: 16, threads: 64 }], // one K-then-V buffer, 4 lanes
