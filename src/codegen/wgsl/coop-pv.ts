@@ -26,13 +26,7 @@ export function productPV(vTile: string, p: CoopParts): string[] {
 const productPVF32 = (vTile: string): string[] => [
   '// O += P·V; every lane of a row reads the whole P row, so each sums l itself.',
   'for (var j = 0u; j < k_end - k0; j++) {',
-  '  var vv: array<vec4<f32>, CO_OC>;',
-  `  for (var c = 0u; c < CO_OC; c++) { vv[c] = ${vTile}[j * CO_KVS + lane + CO_LANES * c]; }`,
-  '  for (var i = 0u; i < CO_RM; i++) {',
-  '    let pj = co_p[(r0 + i) * CO_PS + j];',
-  '    l_run[i] += pj;',
-  '    for (var c = 0u; c < CO_OC; c++) { acc[i][c] += pj * vv[c]; }',
-  '  }',
+  ...pad(pvKey(vTile, 'co_p[(r0 + i) * CO_PS + j]'), 2),
   '}',
 ];
 
@@ -52,7 +46,7 @@ const pvKey = (vTile: string, pj: string): string[] => [
  * x's sblk[i][sc]. With the row's lanes in one subgroup (use_sg) every lane reads it by
  * subgroupShuffle; otherwise P goes through co_p a score column at a time (two barriers each).
  * Keys in ascending order either way. Under unroll the bounds are constants (the driver unrolls);
- * over tiles that may hold keys past Nk with non-zero staging (quantized K/V) the keys are bounded.
+ * where productPV keeps the tile's key bound (not `fullTile`), each key is checked against it.
  */
 function shuffledPV(vTile: string, g: CoopGeometry, fullTile: boolean): string[] {
   const scLoop = g.unroll ? 'CO_SC' : 'select(CO_SC, 0u, u.Nk < 0i)';

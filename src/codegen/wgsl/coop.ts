@@ -75,6 +75,9 @@ function vec4Views(p: CoopParts): string[] {
   ];
 }
 
+const pTileNote = 'P = exp(s - m) of the tile (or lanes\u2019 row maxima)';
+const pColumnNote = 'lanes\u2019 row maxima, a column of P (no subgroups)';
+
 function declarations(p: CoopParts): string[] {
   const s = p.schedule;
   const g = coopGeometry(s);
@@ -111,9 +114,7 @@ function declarations(p: CoopParts): string[] {
       ],
       coopF16(p.formats),
     ),
-    g.pShuffle
-      ? `var<workgroup> co_p: array<f32, ${s.blockQ * pWords(g)}>; // lanes’ row maxima, a column of P (no subgroups)`
-      : `var<workgroup> co_p: array<f32, ${s.blockQ * pWords(g)}>; // P = exp(s - m) of the tile (or lanes’ row maxima)`,
+    `var<workgroup> co_p: array<f32, ${s.blockQ * pWords(g)}>; // ${g.pShuffle ? pColumnNote : pTileNote}`,
     'var<workgroup> co_bad: array<atomic<u32>, BLOCK_Q>; // row saw a NaN or +inf allowed score',
     ...(p.mode === 'dynamic' || p.routed
       ? ['var<workgroup> co_cls: array<u32, CO_THREADS>; // tile classes of a chunk of tiles']

@@ -36,8 +36,7 @@ const rowCandidates: readonly Candidate[] = [
  * that fits the device's workgroup memory first.
  */
 /** A coop candidate may also set the engine's tuning knobs (coop-geometry.ts). */
-type CoopCandidate = Candidate &
-  Pick<Schedule, 'coopLanes' | 'coopSplitKv' | 'coopPrefetch' | 'coopQGlobal' | 'coopPShuffle'>;
+type CoopCandidate = Candidate & Pick<Schedule, 'coopLanes' | keyof typeof COOP_FLAG_KNOBS>;
 
 const coopCandidates: readonly CoopCandidate[] = [
   { blockQ: 64, blockK: 64, threads: 128, stages: 1 },
