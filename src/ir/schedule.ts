@@ -174,6 +174,14 @@ export interface Schedule {
    */
   readonly coopHeadsInner?: boolean;
   /**
+   * WGSL coop engine where shuffles need the run-time subgroup check (more than four lanes a row,
+   * or coopPShuffle): the check branches once, around the whole tile loop (rendered once with
+   * shuffles only and once with workgroup memory only), instead of at the row max and at P·V of
+   * every tile. Twice the loop's code; no branch inside it. Absent = checked where used. A tuning
+   * choice (results are the same either way).
+   */
+  readonly coopSgHoist?: boolean;
+  /**
    * WGSL coop decode over a quantized K/V cache: 'wide' = each lane owns a contiguous run of
    * channels and loads its codes with vec4<u32> (or vec2<u32> / u32) loads, one per 16 bytes, and
    * reads a scale shared by the run once (codegen/wgsl/dequant-run.ts); formats whose row does not

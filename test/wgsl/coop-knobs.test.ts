@@ -1,63 +1,11 @@
 // The coop engine's tuning knobs (schedule.coopLanes, coopSplitKv, coopPrefetch, coopDoubleKv,
-// coopQDescending, coopFma, coopUnroll, coopChunkSpan, coopPShuffle, coopHeadsInner) and its chunked tile classification, on WebGPU against the float64 reference: every knob must leave results alone.
+// coopQDescending, coopFma, coopUnroll, coopChunkSpan, coopPShuffle, coopHeadsInner; coopSgHoist in coop-sg-hoist.test.ts) and its chunked tile classification, on WebGPU against the float64 reference: every knob must leave results alone.
 // Small shapes (lavapipe compiles each pipeline in about a second).
 import { describe, expect, it } from 'vitest';
-import type { Schedule } from '../../src/ir/kernel.js';
 import { compile } from '../../src/compile.js';
-import { compareArrays } from '../../src/runtime/compare.js';
-import { referenceAttention } from '../../src/runtime/reference.js';
 import { createKernel, deviceLimits, getDevice } from '../../src/runtime/webgpu.js';
+import { agree, type KnobCase } from '../support/coop-agree.js';
 import { readStdlib } from '../support/stdlib.js';
-
-const fullMask = 'attention full() {\n  mask true\n}\n';
-const documentMask = 'attention document(doc: i32[kv]) {\n  mask doc[q] == doc[k] && causal\n}\n';
-
-function values(n: number, seed: number): Float32Array {
-  return Float32Array.from({ length: n }, (_, i) => Math.sin(seed * 7.1 + i * 0.37) * 1.5);
-}
-
-interface KnobCase {
-  readonly schedule: Partial<Schedule>;
-  readonly D: number;
-  /** No mask (static full tiles) instead of the document mask. */
-  readonly full?: boolean;
-  /** Batches (1 unless said). */
-  readonly batch?: number;
-}
-
-async function agree({ schedule, D, full, batch }: KnobCase): Promise<void> {
-  const device = await getDevice();
-  const limits = deviceLimits(device);
-  const subgroups = schedule.subgroups === true && limits.subgroups === true;
-  const { artifact } = compile(full ? fullMask : documentMask, {
-    target: 'wgsl',
-    headDim: D,
-    limits,
-    wgslEngine: 'coop',
-    schedule: { ...schedule, subgroups },
-  });
-  // GQA 4:2, Nq < Nk (query offset Nk - Nq), documents of 1..40 keys, a tail tile.
-  const [B, H, Hkv, Nq, Nk] = [batch ?? 1, 4, 2, 45, 301];
-  const doc = Int32Array.from({ length: Nk }, (_, i) => Math.floor(Math.sqrt(i * 5.3)));
-  const q = values(B * H * Nq * D, 1);
-  const k = values(B * Hkv * Nk * D, 2);
-  const v = values(B * Hkv * Nk * D, 3);
-  const gpu = await createKernel(device, artifact, { decode: 'never', debug: true });
-  try {
-    const res = await gpu.run({ q, k, v, B, H, Hkv, Nq, Nk, ...(full ? {} : { tensors: { doc } }) });
-    const ref = referenceAttention(
-      { q, k, v, B, Hq: H, Hkv, Nq, Nk, D, Dv: D },
-      { mask: (_b, _h, qi, ki) => full === true || (doc[qi] === doc[ki] && qi >= ki) },
-    );
-    const where = JSON.stringify(artifact.schedule);
-    const out = compareArrays(res.out, ref.out, ref.outScale);
-    expect(out.nanCount, where).toBe(0);
-    expect(out.relError, where).toBeLessThan(1e-5);
-    expect(compareArrays(res.lse!, ref.lse, 1).relError, where).toBeLessThan(1e-5);
-  } finally {
-    gpu.destroy();
-  }
-}
 
 describe('coop engine knobs agree with the reference (document mask, GQA, offsets, tails)', () => {
   it.each<KnobCase>([
@@ -213,7 +161,13 @@ describe('coop engine knobs agree with the reference (document mask, GQA, offset
         subgroups: true,
       },
     },
-  ])('$schedule', (c) => agree(c), 120_000);
+  ])(
+    '$schedule',
+    async (c) => {
+      await agree(c);
+    },
+    120_000,
+  );
 });
 
 describe('coopDoubleKv: K/V buffers taken in turn, classes 16 to a word, one barrier less per tile', () => {
@@ -252,7 +206,13 @@ describe('coopDoubleKv: K/V buffers taken in turn, classes 16 to a word, one bar
       full: true,
       schedule: { blockQ: 16, blockK: 8, threads: 32, coopSplitKv: true, coopDoubleKv: true },
     },
-  ])('$schedule', (c) => agree(c), 300_000);
+  ])(
+    '$schedule',
+    async (c) => {
+      await agree(c);
+    },
+    300_000,
+  );
 
   // Routed kernels take the packed chunk loop too (their classes gated by the selection first):
   // the pipeline must build (WGSL validation, uniformity of the class word). Their results are

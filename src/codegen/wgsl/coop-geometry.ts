@@ -29,6 +29,7 @@ export const COOP_FLAG_KNOBS = {
   coopChunkSpan: 'sp',
   coopPShuffle: 'ps',
   coopHeadsInner: 'hi',
+  coopSgHoist: 'sh',
 } as const satisfies Partial<Record<keyof Schedule, string>>;
 
 export interface CoopGeometry {
@@ -66,6 +67,8 @@ export interface CoopGeometry {
   readonly pShuffle: boolean;
   /** Whether launch order takes every head of a query tile first (schedule.coopHeadsInner). */
   readonly headsInner: boolean;
+  /** Whether the subgroup check branches once around the tile loop (schedule.coopSgHoist). */
+  readonly sgHoist: boolean;
   /** vec4 registers per invocation that hold a prefetched K (V) tile. */
   readonly kRegs: number;
   readonly vRegs: number;
@@ -100,6 +103,7 @@ export function coopGeometry(s: Schedule): CoopGeometry {
     chunkSpan: s.coopChunkSpan === true,
     pShuffle: s.coopPShuffle === true,
     headsInner: s.coopHeadsInner === true,
+    sgHoist: s.coopSgHoist === true,
     kRegs: Math.ceil((s.blockK * d4) / s.threads),
     vRegs: Math.ceil((s.blockK * dv4) / s.threads),
   };

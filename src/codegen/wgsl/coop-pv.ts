@@ -2,7 +2,8 @@
 // P times the staged V tile to its register block of O, P read from workgroup memory or, under
 // schedule.coopPShuffle, from the lane that holds it in registers.
 import type { CoopParts } from './coop.js';
-import { coopF16, coopGeometry, halfTiles, type CoopGeometry } from './coop-geometry.js';
+import { bySubgroupPath } from './coop-subgroup.js';
+import { coopF16, coopGeometry, halfTiles } from './coop-geometry.js';
 import { pad } from './entry-lines.js';
 
 /**
@@ -14,7 +15,7 @@ export function productPV(vTile: string, p: CoopParts): string[] {
   const f16 = coopF16(p.formats);
   const g = coopGeometry(p.schedule);
   const fullTile = g.unroll && p.formats.k.kind === 'float' && p.formats.v.kind === 'float';
-  const lines = g.pShuffle ? shuffledPV(vTile, g, fullTile) : productPVF32(vTile);
+  const lines = g.pShuffle ? shuffledPV(vTile, p, fullTile) : productPVF32(vTile);
   return halfTiles(lines, f16).map((l) => {
     if (fullTile) l = l.replace('j < k_end - k0;', 'j < BLOCK_K;');
     if (f16) return l.replace('+= pj * vv[c];', '+= vec4<f32>(f16(pj) * vv[c]);');
@@ -48,7 +49,8 @@ const pvKey = (vTile: string, pj: string): string[] => [
  * Keys in ascending order either way. Under unroll the bounds are constants (the driver unrolls);
  * where productPV keeps the tile's key bound (not `fullTile`), each key is checked against it.
  */
-function shuffledPV(vTile: string, g: CoopGeometry, fullTile: boolean): string[] {
+function shuffledPV(vTile: string, p: CoopParts, fullTile: boolean): string[] {
+  const g = coopGeometry(p.schedule);
   const scLoop = g.unroll ? 'CO_SC' : 'select(CO_SC, 0u, u.Nk < 0i)';
   const xLoop = g.unroll ? 'CO_LANES' : 'lanes_loop';
   const key = (pj: string): string[] => [
@@ -80,10 +82,6 @@ function shuffledPV(vTile: string, g: CoopGeometry, fullTile: boolean): string[]
   ]).flat();
   return [
     '// O += P·V with P in registers: key x + CO_LANES·sc of row i is lane x\u2019s sblk[i][sc].',
-    'if (use_sg) {',
-    ...pad(shuffled, 2),
-    '} else {',
-    ...pad(viaMemory, 2),
-    '}',
+    ...bySubgroupPath(p, shuffled, viaMemory),
   ];
 }

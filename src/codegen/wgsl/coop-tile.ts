@@ -4,7 +4,8 @@
 // tile class), `k0`, `k_end`, `lane`, `r0` and `row0` are in scope there.
 import { pad } from './entry-lines.js';
 import type { CoopParts } from './coop.js';
-import { coopF16, coopGeometry, halfTiles, sgCheck, type CoopGeometry } from './coop-geometry.js';
+import { bySubgroupPath } from './coop-subgroup.js';
+import { coopF16, coopGeometry, halfTiles, type CoopGeometry } from './coop-geometry.js';
 import { productPV } from './coop-pv.js';
 import { loadKvRegsVec4, stageCoopKv, storeKvRegsVec4 } from './kv-load.js';
 
@@ -74,8 +75,7 @@ function reduceRowMax(p: CoopParts): string[] {
     '}',
   ];
   // Four lanes fit every subgroup size WebGPU allows; more are checked at run time (use_sg).
-  if (!sgCheck(g)) return shuffles;
-  return ['if (use_sg) {', ...pad(shuffles, 2), '} else {', ...pad(rowMaxViaMemory, 2), '}'];
+  return bySubgroupPath(p, shuffles, rowMaxViaMemory);
 }
 
 /** The S product line as an fma() chain (schedule.coopFma, f32 tiles): four instructions a dot. */

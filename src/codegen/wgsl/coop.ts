@@ -29,6 +29,7 @@ import {
   type CoopGeometry,
 } from './coop-geometry.js';
 import { coopTileLoop, spansChunks } from './coop-loop.js';
+import type { SgPath } from './coop-subgroup.js';
 import type { WgslFeatures } from './features.js';
 import type { WgslLayout } from './layout.js';
 
@@ -46,6 +47,24 @@ export interface CoopParts {
   readonly layout: WgslLayout;
   /** Block routing attending the selection: tiles and keys gated by each row's. */
   readonly routed: CoopRouted | undefined;
+  /**
+   * The side of the run-time subgroup check (use_sg) this rendering is inside: coopSgHoist renders
+   * the tile loop once for each. Absent: each use checks it.
+   */
+  readonly sgPath?: SgPath;
+}
+
+/** The tile loop; under coopSgHoist once a side of the subgroup check. */
+function tileLoops(p: CoopParts): string[] {
+  if (!coopGeometry(p.schedule).sgHoist || !sgCheck(coopGeometry(p.schedule))) return coopTileLoop(p);
+  return [
+    '// schedule.coopSgHoist: the subgroup check (uniform) chooses the whole loop.',
+    'if (use_sg) {',
+    ...pad(coopTileLoop({ ...p, sgPath: 'shuffle' }), 2),
+    '} else {',
+    ...pad(coopTileLoop({ ...p, sgPath: 'memory' }), 2),
+    '}',
+  ];
 }
 
 /** A routing plan and the routing feature's coop code (coop-route.ts, through features.ts). */
@@ -249,7 +268,7 @@ export function coopAttentionBody(p: CoopParts): string {
           '  var pf_tile = CO_NONE;',
         ]
       : []),
-    ...pad(coopTileLoop(p), 2),
+    ...pad(tileLoops(p), 2),
     ...pad(epilogue(p), 2),
     '}',
   ].join('\n');
