@@ -63,7 +63,7 @@ const sizes = {
  * followed by ':l8' (coopLanes), ':sg0' (no subgroups) or a tag of COOP_FLAG_KNOBS (':kv2' for
  * coopSplitKv, ':pf' coopPrefetch, ':qg' coopQGlobal, ':db' coopDoubleKv, ':qd' coopQDescending,
  * ':fma' coopFma, ':ur' coopUnroll, ':sp' coopChunkSpan, ':ps' coopPShuffle, ':hi'
- * coopHeadsInner), e.g. 'coop:64x16x256:l8:kv2'.
+ * coopHeadsInner, ':sh' coopSgHoist), e.g. 'coop:64x16x256:l8:kv2'.
  */
 const knobOfTag = new Map(Object.entries(COOP_FLAG_KNOBS).map(([knob, tag]) => [tag, knob]));
 

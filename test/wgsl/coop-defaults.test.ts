@@ -36,6 +36,7 @@ function picked(limits: WgslLimits, headDim: number, schedule = {}, source = cau
     s.coopChunkSpan ? 'sp' : '',
     s.coopPShuffle ? 'ps' : '',
     s.coopHeadsInner ? 'hi' : '',
+    s.coopSgHoist ? 'sh' : '',
   ].filter(Boolean);
   return [`${s.blockQ}x${s.blockK}/${s.threads}`, ...knobs].join(' ');
 }
@@ -43,19 +44,20 @@ function picked(limits: WgslLimits, headDim: number, schedule = {}, source = cau
 describe('the coop default schedule follows the device limits', () => {
   it('takes the measured best sets with 48 KiB and subgroups', () => {
     // Causal tiles are classified per tile: every head of a query tile is launched first (hi).
+    // At D ≤ 64 the subgroup check sits outside the tile loop (sh); at D 128 only under full masks.
     expect(picked(h200, 128)).toBe('128x32/256 sg l8 qg pf qd fma ur sp hi');
-    expect(picked(h200, 64)).toBe('256x32/256 sg l8 qg pf qd fma ur sp ps hi');
-    expect(picked(h200, 32)).toBe('256x32/256 sg l8 qg pf qd fma ur sp ps hi');
+    expect(picked(h200, 64)).toBe('256x32/256 sg l8 qg pf qd fma ur sp ps hi sh');
+    expect(picked(h200, 32)).toBe('256x32/256 sg l8 qg pf qd fma ur sp ps hi sh');
     // Full tiles all have the same work: launch order stays one head after another.
-    expect(picked(h200, 128, {}, full)).toBe('128x32/256 sg l8 qg pf qd fma ur sp');
-    expect(picked(h200, 64, {}, full)).toBe('256x32/256 sg l8 qg pf qd fma ur sp ps');
+    expect(picked(h200, 128, {}, full)).toBe('128x32/256 sg l8 qg pf qd fma ur sp sh');
+    expect(picked(h200, 64, {}, full)).toBe('256x32/256 sg l8 qg pf qd fma ur sp ps sh');
     // 128 invocations at most: the 64×64 tile of 128 (all tuned sets take query tiles last first).
-    expect(picked({ ...h200, maxInvocations: 128 }, 64)).toBe('64x64/128 sg l8 qg pf qd fma ur sp hi');
+    expect(picked({ ...h200, maxInvocations: 128 }, 64)).toBe('64x64/128 sg l8 qg pf qd fma ur sp hi sh');
   });
   it('steps down to the sets that fit 32 KiB', () => {
     expect(picked(browser32, 128)).toBe('64x32/128 sg l8 qg pf qd fma ur sp hi');
     // At D 64 the lead set fits: with P in registers its K/V tile and co_p take 17 KiB.
-    expect(picked(browser32, 64)).toBe('256x32/256 sg l8 qg pf qd fma ur sp ps hi');
+    expect(picked(browser32, 64)).toBe('256x32/256 sg l8 qg pf qd fma ur sp ps hi sh');
     // 128 invocations at most: the 256-invocation set does not fit either.
     expect(picked({ ...h200, maxInvocations: 128 }, 128)).toBe('64x32/128 sg l8 qg pf qd fma ur sp hi');
   });

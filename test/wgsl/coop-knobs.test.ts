@@ -1,5 +1,7 @@
 // The coop engine's tuning knobs (schedule.coopLanes, coopSplitKv, coopPrefetch, coopDoubleKv,
-// coopQDescending, coopFma, coopUnroll, coopChunkSpan, coopPShuffle, coopHeadsInner; coopSgHoist in coop-sg-hoist.test.ts) and its chunked tile classification, on WebGPU against the float64 reference: every knob must leave results alone.
+// coopQDescending, coopFma, coopUnroll, coopChunkSpan, coopPShuffle, coopHeadsInner; coopSgHoist
+// in coop-sg-hoist.test.ts) and its chunked tile classification, on WebGPU against the float64
+// reference: every knob must leave results alone.
 // Small shapes (lavapipe compiles each pipeline in about a second).
 import { describe, expect, it } from 'vitest';
 import { compile } from '../../src/compile.js';
