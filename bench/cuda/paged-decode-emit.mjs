@@ -3,8 +3,9 @@
 // bf16 cache and an int8 one (f16 scale per token), D = 128. Each artifact is one kernel name
 // (bf16_contiguous, bf16_paged16, ..., int8_paged256); index.json lists them with their page size,
 // cache kind and the nvcc -D variants the bench builds (the paged ones also with
-// ATTNC_KV_PAGE_RUNS=0: the round-6 per-row block-table lookup, for a same-process comparison; and
-// int8 pages of 16 with ATTNC_DEC_MMA=0: the SIMT split kernel paged quantized caches took before).
+// ATTNC_KV_PAGE_ONCE=0: K, V and scale fetches each looking their page ids up, as before round 31,
+// for a same-process comparison; ATTNC_KV_PAGE_RUNS=0, the round-6 per-row lookup, and
+// ATTNC_DEC_MMA=0, the SIMT split kernel, were compared in rounds 7 and 15).
 //   npm run build && node bench/cuda/paged-decode-emit.mjs   → bench/build/cuda-paged/{name}.{cu,json}
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -38,16 +39,14 @@ for (const [cache, store] of Object.entries(stores))
     writeFileSync(join(out, `${name}.json`), artifact.files[`${artifact.name}.json`]);
     const lookup = page ? 'run' : '';
     const variants = [{ variant: name, defines: [], lookup, mma }];
+    // Each fetch looking its page ids up, as before round 31 (-DATTNC_KV_PAGE_ONCE=0).
     if (page)
       variants.push({
-        variant: `${name}__per_row`,
-        defines: ['-DATTNC_KV_PAGE_RUNS=0'],
-        lookup: 'per-row',
+        variant: `${name}__separate`,
+        defines: ['-DATTNC_KV_PAGE_ONCE=0'],
+        lookup: 'separate',
         mma,
       });
-    // The int8 paged cache's kernel before this round: the SIMT split kernel (-DATTNC_DEC_MMA=0).
-    if (cache === 'int8' && page === 16)
-      variants.push({ variant: `${name}__simt`, defines: ['-DATTNC_DEC_MMA=0'], lookup: 'simt', mma: false });
     for (const v of variants)
       index.push({ name: v.variant, source: name, cache, page, manifest: `${name}.json`, ...v });
   }

@@ -2,8 +2,8 @@
 
 Builds the artifacts of bench/cuda/paged-decode-emit.mjs: causal decode over a contiguous cache and
 over paged caches (pages of 16, 64, 256), for bf16 and for int8 (f16 scale per token) caches, the
-paged ones twice (the default run lookup, and -DATTNC_KV_PAGE_RUNS=0: the round-6 per-row block
-table lookup), int8 pages of 16 also with -DATTNC_DEC_MMA=0 (the SIMT kernel they took before).
+paged ones twice (the default: a tile's page ids read in one pass; and -DATTNC_KV_PAGE_ONCE=0:
+K, V and scale fetches each looking theirs up, as before round 31).
 Then per Nk in (32K, 128K), B = 4, H = 32, Hkv = 8, D = 128, one query: fills page pools in one
 random page order (HND pages [pages, Hkv, P, row]; NaN bf16 rows and NaN scales in the spare pages
 and past Nk) with the contiguous cache's rows, and checks first: each contiguous kernel against a

@@ -28,7 +28,10 @@ describe('tensor-core decode over quantized caches', () => {
     const { kernel, code } = decodeOf('cache paged 16');
     expect(mmaQuantOf(kernel)).toBeDefined();
     expect(code).toContain('dmq_k(');
-    expect(code).toContain('dm_fetch_code_pages<D, KPB>(kcp');
+    // One pass over the block table a tile (K, V and scale page ids before any copy); the separate
+    // fetches stay for shapes it does not cover.
+    expect(code).toContain('dm_fetch_tile_pages<D, KPB, DV, VPB>(kcp, vcp,');
+    expect(code).toContain('dm_fetch_code_pages<KW, KP>(kg,');
     expect(code).toContain('dm_fetch_scale_pages(');
     expect(code).not.toContain('dm_fetch_codes<D, KPB>(kc,');
   });

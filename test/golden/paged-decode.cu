@@ -137,6 +137,11 @@ constexpr int PAGE = 16, LOG2_PAGE = 4;
 #ifndef ATTNC_KV_PAGE_RUNS
 #define ATTNC_KV_PAGE_RUNS 1
 #endif
+// 1: a decode tile reads its K, V (and scale) page ids in one pass (kv-pages-once.ts); 0: each
+// fetch looks its own up (before round 31; kept for the same comparison).
+#ifndef ATTNC_KV_PAGE_ONCE
+#define ATTNC_KV_PAGE_ONCE 1
+#endif
 struct KvRows {
   const T* p;         // the kv head in page 0
   const int* pages;   // this batch's row of the block table
@@ -1002,6 +1007,40 @@ __device__ __forceinline__ void dm_fetch(const KvRows& g, T* dst, int t0, int t1
     }
   }
 }
+// K and V rows t0..t1-1 of a paged cache, every page id read before the first copy (kv-pages-once.ts).
+template <int KW, int KP, int VW, int VP>
+__device__ __forceinline__ void dm_fetch_kv_pages(const KvRows& kg, const KvRows& vg, T* kd, T* vd, int t0, int t1) {
+  constexpr int KC = KW * (int)sizeof(T) / 16, VC = VW * (int)sizeof(T) / 16, E = 16 / (int)sizeof(T);
+  constexpr int KN = MMA_TILE * KC / MMA_THREADS, VN = MMA_TILE * VC / MMA_THREADS; // rows a thread
+  constexpr bool once = ATTNC_KV_PAGE_ONCE && ATTNC_KV_PAGE_RUNS &&
+      MMA_THREADS % KC == 0 && (MMA_TILE * KC) % MMA_THREADS == 0 && KN >= 1 && KN <= PAGE &&
+      MMA_THREADS % VC == 0 && (MMA_TILE * VC) % MMA_THREADS == 0 && VN >= 1 && VN <= PAGE;
+  if constexpr (!once) {
+    dm_fetch<KW, KP>(kg, kd, t0, t1);
+    dm_fetch<VW, VP>(vg, vd, t0, t1);
+  } else {
+    const int kc = threadIdx.x % KC, kj0 = threadIdx.x / KC * KN;
+    const int vc = threadIdx.x % VC, vj0 = threadIdx.x / VC * VN;
+    // Rows past t1 arrive as zeros; their (unread) source is the run's last valid row.
+    const long long kf = min(t0 + kj0, t1 - 1), kl = min(t0 + kj0 + KN - 1, t1 - 1);
+    const long long vf = min(t0 + vj0, t1 - 1), vl = min(t0 + vj0 + VN - 1, t1 - 1);
+    const int* pg = kg.pages;
+    const int klo = __ldg(pg + (kf >> LOG2_PAGE)), khi = __ldg(pg + (kl >> LOG2_PAGE));
+    const int vlo = __ldg(pg + (vf >> LOG2_PAGE)), vhi = __ldg(pg + (vl >> LOG2_PAGE));
+    const KvRows::Run kr{kf >> LOG2_PAGE, kg.p + (long long)klo * kg.ps, kg.p + (long long)khi * kg.ps};
+    const KvRows::Run vr{vf >> LOG2_PAGE, vg.p + (long long)vlo * vg.ps, vg.p + (long long)vhi * vg.ps};
+#pragma unroll
+    for (int r = 0; r < KN; ++r) {
+      const int kj = t0 + kj0 + r;
+      dec_cp<16>(kd + (kj0 + r) * KP + kc * E, kg.row(kr, kj < t1 ? kj : kf) + kc * E, kj < t1);
+    }
+#pragma unroll
+    for (int r = 0; r < VN; ++r) {
+      const int kj = t0 + vj0 + r;
+      dec_cp<16>(vd + (vj0 + r) * VP + vc * E, vg.row(vr, kj < t1 ? kj : vf) + vc * E, kj < t1);
+    }
+  }
+}
 
 __global__ void __launch_bounds__(MMA_THREADS, ATTNC_DEC_MMA_MIN_BLOCKS) mma_split_kernel(const Args a, float* __restrict__ part, int split_keys, int n_splits, int row_tiles) {
 #if !defined(__CUDA_ARCH__) || __CUDA_ARCH__ >= 800
@@ -1054,8 +1093,7 @@ __global__ void __launch_bounds__(MMA_THREADS, ATTNC_DEC_MMA_MIN_BLOCKS) mma_spl
     fetched = any ? fetched | (1u << (it % MMA_STAGES)) : fetched & ~(1u << (it % MMA_STAGES));
     if (any) {
       const int t0 = k_begin + it * MMA_TILE, t1 = min(t0 + MMA_TILE, k_end);
-      dm_fetch<D, KP>(kg, ks + (it % MMA_STAGES) * MMA_TILE * KP, t0, t1);
-      dm_fetch<DV, VP>(vg, vs + (it % MMA_STAGES) * MMA_TILE * VP, t0, t1);
+      dm_fetch_kv_pages<D, KP, DV, VP>(kg, vg, ks + (it % MMA_STAGES) * MMA_TILE * KP, vs + (it % MMA_STAGES) * MMA_TILE * VP, t0, t1);
     }
     dec_commit(); // one group per tile, fetched or not
   };

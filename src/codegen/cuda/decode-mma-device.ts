@@ -1,6 +1,7 @@
 // Device helpers of the tensor-core decode kernel (decode-mma.ts), in namespace dec: the PTX
 // wrappers (ldmatrix .x4 / .trans, mma.sync m16n8k16, f32 pairs → 16-bit pairs), which the CPU
 // emulator swaps for warp-level C++ (test/cuda/decode-mma-emu.ts), and the tile fetch into padded rows.
+import { pagesOnceFetch } from './kv-pages-once.js';
 import { kvAt, pagedTileFetch } from './kv-rows.js';
 
 /** PTX wrappers (namespace dec): ldmatrix, mma.sync, f32 pairs → 16-bit pairs. */
@@ -52,6 +53,15 @@ export function mmaFetch(paged = false): string[] {
         copy: (j, src, ok) => `dec_cp<16>(dst + (${j}) * PITCH + c * E, ${src}, ${ok});`,
       }),
       '}',
+      ...pagesOnceFetch({
+        name: 'dm_fetch_kv_pages',
+        handle: 'KvRows',
+        elem: 'T',
+        chunks: (w) => `${w} * (int)sizeof(T) / 16`,
+        elems: '16 / (int)sizeof(T)',
+        separate: ['dm_fetch<KW, KP>(kg, kd, t0, t1);', 'dm_fetch<VW, VP>(vg, vd, t0, t1);'],
+        scales: false,
+      }),
     ];
   return [
     ...head,

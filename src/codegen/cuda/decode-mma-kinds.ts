@@ -71,10 +71,14 @@ function denseLines(dtype: 'f16' | 'bf16', paged: boolean): MmaCacheLines {
       `  const KvRows vg = ${kvHead(V_ROWS, 'b', 'hk', paged)};`,
     ],
     smem: ['  T* ks = reinterpret_cast<T*>(dm_smem);', '  T* vs = ks + MMA_STAGES * MMA_TILE * KP;'],
-    fetch: [
-      '      dm_fetch<D, KP>(kg, ks + (it % MMA_STAGES) * MMA_TILE * KP, t0, t1);',
-      '      dm_fetch<DV, VP>(vg, vs + (it % MMA_STAGES) * MMA_TILE * VP, t0, t1);',
-    ],
+    fetch: paged
+      ? [
+          '      dm_fetch_kv_pages<D, KP, DV, VP>(kg, vg, ks + (it % MMA_STAGES) * MMA_TILE * KP, vs + (it % MMA_STAGES) * MMA_TILE * VP, t0, t1);',
+        ]
+      : [
+          '      dm_fetch<D, KP>(kg, ks + (it % MMA_STAGES) * MMA_TILE * KP, t0, t1);',
+          '      dm_fetch<DV, VP>(vg, vs + (it % MMA_STAGES) * MMA_TILE * VP, t0, t1);',
+        ],
     outColumn: undefined,
   };
 }

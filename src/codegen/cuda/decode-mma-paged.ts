@@ -2,11 +2,28 @@
 // rows and the per-token scales of a cache in pools of pages (docs/LANGUAGE.md "Paged quantized
 // caches", quant/paged-layout.ts), read through the block table. Code rows stream like float rows
 // (kv-rows.ts pagedTileFetch over a CodePages handle: a thread looks its pages up once per run of
-// rows); the scales fill the same word windows as a packed cache's (decode-mma-quant.ts
+// rows; kv-pages-once.ts: K's, V's and the scales' page ids in one pass); the scales fill the same word windows as a packed cache's (decode-mma-quant.ts
 // dm_fetch_scales: tokens from the even token at or before the tile's first), each word two tokens
 // of one page (P ≥ 2: an even token and the next share a page, and their pool rows are adjacent).
 import type { MmaQuant } from './decode-mma-quant.js';
 import { codePages, codePagesStruct, pagedTileFetch } from './kv-rows.js';
+import { pagesOnceFetch } from './kv-pages-once.js';
+
+/** The tile's code rows and scale windows, page ids read once (kv-pages-once.ts). */
+const pagedTileFetchOnce = pagesOnceFetch({
+  name: 'dm_fetch_tile_pages',
+  handle: 'CodePages',
+  elem: 'unsigned char',
+  chunks: (w) => `${w} / 16`,
+  elems: '16',
+  separate: [
+    'dm_fetch_code_pages<KW, KP>(kg, kd, t0, t1);',
+    'dm_fetch_code_pages<VW, VP>(vg, vd, t0, t1);',
+    'if (ksc) dm_fetch_scale_pages(ksc, skd, kg.pages, page_elems, t0, t1);',
+    'if (vsc) dm_fetch_scale_pages(vsc, svd, kg.pages, page_elems, t0, t1);',
+  ],
+  scales: true,
+});
 
 /** Device helpers (namespace dec, after decode-mma-quant.ts's scale helpers): the code and scale fetches. */
 export const pagedQuantFetch: readonly string[] = [
@@ -43,6 +60,7 @@ export const pagedQuantFetch: readonly string[] = [
   '    }',
   '  }',
   '}',
+  ...pagedTileFetchOnce,
 ];
 
 /** Kernel-scope handles of a paged cache's code rows (b, hk in scope); kv0 0: scales go by token. */
@@ -56,14 +74,12 @@ export const pagedCodeHandles: readonly string[] = [
 
 /** Tile `it`'s code copies and scale windows (in fetch(): t0, t1, hk, kcp in scope). */
 export function pagedQuantFetchLines(q: MmaQuant, field: (key: string) => string): string[] {
+  const scales = (w: 'k' | 'v'): string =>
+    q[w].scaled ? `a.${field(`cache:${w}_scale`)} + (long long)hk * PAGE` : 'nullptr';
   return [
-    '      dm_fetch_code_pages<D, KPB>(kcp, ks + (it % MMA_STAGES) * MMA_TILE * KPB, t0, t1);',
-    '      dm_fetch_code_pages<DV, VPB>(vcp, vs + (it % MMA_STAGES) * MMA_TILE * VPB, t0, t1);',
-    ...(['k', 'v'] as const)
-      .filter((w) => q[w].scaled)
-      .map(
-        (w) =>
-          `      dm_fetch_scale_pages(a.${field(`cache:${w}_scale`)} + (long long)hk * PAGE, sc${w} + (it % MMA_STAGES) * SCW, kcp.pages, (long long)a.Hkv * PAGE, t0, t1);`,
-      ),
+    '      dm_fetch_tile_pages<D, KPB, DV, VPB>(kcp, vcp, ks + (it % MMA_STAGES) * MMA_TILE * KPB,',
+    '          vs + (it % MMA_STAGES) * MMA_TILE * VPB,',
+    `          ${scales('k')}, ${scales('v')},`,
+    '          sck + (it % MMA_STAGES) * SCW, scv + (it % MMA_STAGES) * SCW, (long long)a.Hkv * PAGE, t0, t1);',
   ];
 }
