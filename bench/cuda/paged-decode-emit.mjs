@@ -39,6 +39,14 @@ for (const [cache, store] of Object.entries(stores))
     writeFileSync(join(out, `${name}.json`), artifact.files[`${artifact.name}.json`]);
     const lookup = page ? 'run' : '';
     const variants = [{ variant: name, defines: [], lookup, mma }];
+    // int8 pages: a run inside one page addressed through row() like any other (round 31's first step).
+    if (page && cache === 'int8')
+      variants.push({
+        variant: `${name}__nobase`,
+        defines: ['-DATTNC_KV_PAGE_BASE=0'],
+        lookup: 'once, no base',
+        mma,
+      });
     // Each fetch looking its page ids up, as before round 31 (-DATTNC_KV_PAGE_ONCE=0).
     if (page)
       variants.push({

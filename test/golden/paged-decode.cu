@@ -142,6 +142,10 @@ constexpr int PAGE = 16, LOG2_PAGE = 4;
 #ifndef ATTNC_KV_PAGE_ONCE
 #define ATTNC_KV_PAGE_ONCE 1
 #endif
+// 1: there, a run of rows inside one page is addressed from one base; 0: through row() (round 31).
+#ifndef ATTNC_KV_PAGE_BASE
+#define ATTNC_KV_PAGE_BASE 1
+#endif
 struct KvRows {
   const T* p;         // the kv head in page 0
   const int* pages;   // this batch's row of the block table
@@ -1029,15 +1033,23 @@ __device__ __forceinline__ void dm_fetch_kv_pages(const KvRows& kg, const KvRows
     const int vlo = __ldg(pg + (vf >> LOG2_PAGE)), vhi = __ldg(pg + (vl >> LOG2_PAGE));
     const KvRows::Run kr{kf >> LOG2_PAGE, kg.p + (long long)klo * kg.ps, kg.p + (long long)khi * kg.ps};
     const KvRows::Run vr{vf >> LOG2_PAGE, vg.p + (long long)vlo * vg.ps, vg.p + (long long)vhi * vg.ps};
+    const bool k1 = ATTNC_KV_PAGE_BASE && (kl >> LOG2_PAGE) == (kf >> LOG2_PAGE); // inside one page
+    const T* kb = kg.row(kr, kf);
 #pragma unroll
     for (int r = 0; r < KN; ++r) {
       const int kj = t0 + kj0 + r;
-      dec_cp<16>(kd + (kj0 + r) * KP + kc * E, kg.row(kr, kj < t1 ? kj : kf) + kc * E, kj < t1);
+      const bool ok = kj < t1;
+      const T* src = !ok ? kb : k1 ? kb + r * kg.rs : kg.row(kr, kj);
+      dec_cp<16>(kd + (kj0 + r) * KP + kc * E, src + kc * E, ok);
     }
+    const bool v1 = ATTNC_KV_PAGE_BASE && (vl >> LOG2_PAGE) == (vf >> LOG2_PAGE); // inside one page
+    const T* vb = vg.row(vr, vf);
 #pragma unroll
     for (int r = 0; r < VN; ++r) {
       const int kj = t0 + vj0 + r;
-      dec_cp<16>(vd + (vj0 + r) * VP + vc * E, vg.row(vr, kj < t1 ? kj : vf) + vc * E, kj < t1);
+      const bool ok = kj < t1;
+      const T* src = !ok ? vb : v1 ? vb + r * vg.rs : vg.row(vr, kj);
+      dec_cp<16>(vd + (vj0 + r) * VP + vc * E, src + vc * E, ok);
     }
   }
 }

@@ -62,20 +62,29 @@ export function pagesOnceFetch(o: PagesOnce): string[] {
     ...(o.scales ? ['    const int sp = n ? __ldg(pg + (e >> LOG2_PAGE)) : 0;'] : []),
     `    const ${o.handle}::Run kr{kf >> LOG2_PAGE, kg.p + (long long)klo * kg.ps, kg.p + (long long)khi * kg.ps};`,
     `    const ${o.handle}::Run vr{vf >> LOG2_PAGE, vg.p + (long long)vlo * vg.ps, vg.p + (long long)vhi * vg.ps};`,
-    ...runCopies('k', 'K'),
-    ...runCopies('v', 'V'),
+    ...runCopies('k', 'K', o.elem),
+    ...runCopies('v', 'V', o.elem),
     ...(o.scales ? scaleCopies : []),
     '  }',
     '}',
   ];
 }
 
-/** The copies of one tensor's run (kd/kg/kr or vd/vg/vr). */
-const runCopies = (t: 'k' | 'v', T: 'K' | 'V'): string[] => [
+/**
+ * The copies of one tensor's run (kd/kg/kr or vd/vg/vr). A run inside one page (whenever runs
+ * start on a multiple of their length and pages hold at least a run) is rows f, f + 1, … from one
+ * base: an add a row instead of the handle's page select and 64-bit multiply, which the int8
+ * kernel, bound by its conversions, pays for.
+ */
+const runCopies = (t: 'k' | 'v', T: 'K' | 'V', elem: string): string[] => [
+  `    const bool ${t}1 = ATTNC_KV_PAGE_BASE && (${t}l >> LOG2_PAGE) == (${t}f >> LOG2_PAGE); // inside one page`,
+  `    const ${elem}* ${t}b = ${t}g.row(${t}r, ${t}f);`,
   '#pragma unroll',
   `    for (int r = 0; r < ${T}N; ++r) {`,
   `      const int kj = t0 + ${t}j0 + r;`,
-  `      dec_cp<16>(${t}d + (${t}j0 + r) * ${T}P + ${t}c * E, ${t}g.row(${t}r, kj < t1 ? kj : ${t}f) + ${t}c * E, kj < t1);`,
+  '      const bool ok = kj < t1;',
+  `      const ${elem}* src = !ok ? ${t}b : ${t}1 ? ${t}b + r * ${t}g.rs : ${t}g.row(${t}r, kj);`,
+  `      dec_cp<16>(${t}d + (${t}j0 + r) * ${T}P + ${t}c * E, src + ${t}c * E, ok);`,
   '    }',
 ];
 
