@@ -47,6 +47,14 @@ for (const [cache, store] of Object.entries(stores))
         lookup: 'once, no base',
         mma,
       });
+    // A tile's page ids read during the previous tile's fetch (-DATTNC_KV_PAGE_AHEAD=1).
+    if (page)
+      variants.push({
+        variant: `${name}__ahead`,
+        defines: ['-DATTNC_KV_PAGE_AHEAD=1'],
+        lookup: 'ahead',
+        mma,
+      });
     // Each fetch looking its page ids up, as before round 31 (-DATTNC_KV_PAGE_ONCE=0).
     if (page)
       variants.push({

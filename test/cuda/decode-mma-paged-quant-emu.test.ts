@@ -66,6 +66,7 @@ async function emulate(
   seed: number,
   mask = '',
   lean = 0, // ATTNC_DEC_MMA_LEAN bits, the lean code emitted as a knob (decode-mma-lean.ts); 0: the default code
+  defines = '', // more #define lines before the kernel
 ): Promise<void> {
   const source = `attention qp${tag}() {\n  cache paged ${P}\n  ${store}\n  ${mask}\n}`;
   const comp = compile(source, {
@@ -120,6 +121,7 @@ async function emulate(
   const main = `
 #define ${MMA_EMU_MACRO} 1
 ${lean ? `#define ATTNC_DEC_MMA_LEAN ${lean}` : ''}
+${defines}
 inline float atomicAdd(float* p, float v) { const float o = *p; *p = o + v; return o; }
 inline int emu_or_acc = 0;
 inline int __syncthreads_or(int p) {
@@ -215,5 +217,20 @@ describe(`paged quantized K/V in the tensor-core decode kernel (CPU emulation, s
     await emulate('l8p16', 'store kv int8 scale f16 per token', 16, c, seed0 + 2, '', 3);
     const g8 = { B: 1, H: 8, Hkv: 1, Nq: 3, Nk: 260, splitKeys: 130 };
     await emulate('le4p32', 'store kv e4m3 scale f16 per token', 32, g8, seed0 + 3, 'mask causal', 3);
+  }, 900_000);
+  // kv-pages-once.ts: the next tile's page ids read during this tile's fetch (a skipped or first
+  // tile reads its own); splits ending inside tiles, an unscaled K beside a scaled V.
+  it('page ids a tile ahead (ATTNC_KV_PAGE_AHEAD 1): int8 pages of 16, e4m3 V with an e5m2 K in pages of 32', async () => {
+    const ahead = '#define ATTNC_KV_PAGE_AHEAD 1';
+    const c = { B: 2, H: 8, Hkv: 2, Nq: 1, Nk: 300, splitKeys: 99 };
+    await emulate('a8p16', 'store kv int8 scale f16 per token', 16, c, seed0 + 4, '', 0, ahead);
+    const g = { B: 1, H: 8, Hkv: 2, Nq: 2, Nk: 300, splitKeys: 260 };
+    const store = 'store k e5m2\n  store v e4m3 scale f16 per token';
+    await emulate('ae4p32', store, 32, g, seed0 + 5, 'mask causal', 0, ahead);
+    // Sinks and a window of 30 over one split: the middle tile is skipped (no fetch), so the
+    // ids read ahead for it are not the next fetched tile's.
+    const s = { B: 1, H: 4, Hkv: 1, Nq: 1, Nk: 700, splitKeys: 700 }; // tiles of up to 256 keys
+    const sinks = 'mask causal && (q - k < 30 || k < 4)';
+    await emulate('as8p16', 'store kv int8 scale f16 per token', 16, s, seed0 + 6, sinks, 0, ahead);
   }, 900_000);
 });
