@@ -220,8 +220,10 @@ describe(`paged quantized K/V in the tensor-core decode kernel (CPU emulation, s
   }, 900_000);
   // kv-pages-once.ts: the next tile's page ids read during this tile's fetch (a skipped or first
   // tile reads its own); splits ending inside tiles, an unscaled K beside a scaled V.
-  it('page ids a tile ahead (ATTNC_KV_PAGE_AHEAD 1): int8 pages of 16, e4m3 V with an e5m2 K in pages of 32', async () => {
-    const ahead = '#define ATTNC_KV_PAGE_AHEAD 1';
+  // With them, a run inside one page addressed from one base (ATTNC_KV_PAGE_BASE 1; splits of 99
+  // keys start runs off page boundaries, so some runs cross a page).
+  it('page ids a tile ahead, runs from one base (ATTNC_KV_PAGE_AHEAD 1, ATTNC_KV_PAGE_BASE 1): int8 pages of 16, e4m3 V with an e5m2 K in pages of 32', async () => {
+    const ahead = '#define ATTNC_KV_PAGE_AHEAD 1\n#define ATTNC_KV_PAGE_BASE 1';
     const c = { B: 2, H: 8, Hkv: 2, Nq: 1, Nk: 300, splitKeys: 99 };
     await emulate('a8p16', 'store kv int8 scale f16 per token', 16, c, seed0 + 4, '', 0, ahead);
     const g = { B: 1, H: 8, Hkv: 2, Nq: 2, Nk: 300, splitKeys: 260 };

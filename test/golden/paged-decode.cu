@@ -142,11 +142,12 @@ constexpr int PAGE = 16, LOG2_PAGE = 4;
 #ifndef ATTNC_KV_PAGE_ONCE
 #define ATTNC_KV_PAGE_ONCE 1
 #endif
-// 1: there, a run of rows inside one page is addressed from one base; 0: through row() (round 31).
+// 1: there, a run of rows inside one page is addressed from one base; 0: through row(), as
+// timed in round 31 (call 63). Both untimed: 1 here and ATTNC_KV_PAGE_AHEAD 1 (call 64 got no machine).
 #ifndef ATTNC_KV_PAGE_BASE
-#define ATTNC_KV_PAGE_BASE 1
+#define ATTNC_KV_PAGE_BASE 0
 #endif
-// 1: there, a tile’s page ids are read during the previous tile’s fetch (round 31: measured).
+// 1: there, a tile’s page ids are read during the previous tile’s fetch.
 #ifndef ATTNC_KV_PAGE_AHEAD
 #define ATTNC_KV_PAGE_AHEAD 0
 #endif
