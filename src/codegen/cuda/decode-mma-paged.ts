@@ -2,9 +2,10 @@
 // rows and the per-token scales of a cache in pools of pages (docs/LANGUAGE.md "Paged quantized
 // caches", quant/paged-layout.ts), read through the block table. Code rows stream like float rows
 // (kv-rows.ts pagedTileFetch over a CodePages handle: a thread looks its pages up once per run of
-// rows; kv-pages-once.ts: K's, V's and the scales' page ids in one pass); the scales fill the same word windows as a packed cache's (decode-mma-quant.ts
-// dm_fetch_scales: tokens from the even token at or before the tile's first), each word two tokens
-// of one page (P ≥ 2: an even token and the next share a page, and their pool rows are adjacent).
+// rows; kv-pages-once.ts: K's, V's and the scales' page ids in one pass); the scales fill the same
+// word windows as a packed cache's (decode-mma-quant.ts dm_fetch_scales: tokens from the even
+// token at or before the tile's first), each word two tokens of one page (P ≥ 2: an even token and
+// the next share a page, and their pool rows are adjacent).
 import type { MmaQuant } from './decode-mma-quant.js';
 import { codePages, codePagesStruct, pagedTileFetch } from './kv-rows.js';
 import { pagesOnceFetch } from './kv-pages-once.js';
@@ -47,16 +48,14 @@ export const pagedQuantFetch: readonly string[] = [
   "// PAGE (kv_qrow's, without its 64-bit division: `pages` is the batch's block table row).",
   '__device__ __forceinline__ void dm_fetch_scale_pages(const unsigned short* s, unsigned* dst, const int* pages, long long page_elems, long long first, long long end) {',
   '  const long long e0 = first & ~1LL;',
-  '  auto at = [&](long long t) { return s + (long long)__ldg(pages + (t >> LOG2_PAGE)) * page_elems + (t & (PAGE - 1)); };',
-  '  // A word is two tokens of one page at adjacent pool elements when pages hold two or more.',
-  '  const bool aligned = PAGE >= 2 && ((size_t)s & 3u) == 0; // the same for the whole block',
+  '  auto at = [&](long long t) { return (long long)__ldg(pages + (t >> LOG2_PAGE)) * page_elems + (t & (PAGE - 1)); };',
   '  for (int i = threadIdx.x; i < SCW; i += MMA_THREADS) {',
   '    const long long e = e0 + 2 * (long long)i;',
   '    const int n = e >= end ? 0 : e + 1 >= end ? 2 : 4; // bytes inside tokens e0..end-1',
-  '    if (aligned) {',
-  '      dm_cp4(dst + i, n ? at(e) : s, n);',
-  '    } else { // a plain copy; the barrier before the tile is read publishes it',
-  '      dst[i] = (n ? (unsigned)*at(e) : 0u) | (n == 4 ? (unsigned)*at(e + 1) << 16 : 0u);',
+  '    if constexpr (PAGE >= 2) { // a word is two tokens of one page, at adjacent pool elements',
+  '      dm_scale_word(dst + i, s, n ? at(e) : 0, n);',
+  '    } else { // pages of one token: a plain copy; the barrier before the tile is read publishes it',
+  '      dst[i] = (n ? (unsigned)s[at(e)] : 0u) | (n == 4 ? (unsigned)s[at(e + 1)] << 16 : 0u);',
   '    }',
   '  }',
   '}',

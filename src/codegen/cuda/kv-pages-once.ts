@@ -21,7 +21,7 @@ export interface PagesOnce {
   readonly elems: string;
   /** The separate fetches (KW, KP, VW, VP, kg, vg, kd, vd, t0, t1 in scope; scales too). */
   readonly separate: readonly string[];
-  /** Whether scale windows of per-token f16 scales come with the tile (SCW words a cache). */
+  /** Whether scale windows of per-token f16 scales come with the tile (SCW words a cache; dm_scale_word). */
   readonly scales: boolean;
 }
 
@@ -32,7 +32,6 @@ export function pagesOnceFetch(o: PagesOnce): string[] {
     : '';
   return [
     ...pageIdsStruct,
-    ...(o.scales ? scaleWord : []),
     ...(o.scales
       ? [
           '// K and V rows t0..t1-1 of a paged cache, then the scale windows of the scaled caches (ksc / vsc,',
@@ -129,17 +128,4 @@ const scaleCopies = [
   '      if (ksc) dm_scale_word(skd + i, ksc, at, n);',
   '      if (vsc) dm_scale_word(svd + i, vsc, at, n);',
   '    }',
-];
-
-const scaleWord = [
-  '// Scale word dst of n bytes (0, 2 or 4) from element `at` of s: an async copy where s is 4-byte',
-  '// aligned (the same for the whole block), else a plain one (the barrier before the tile is read',
-  '// publishes it).',
-  '__device__ __forceinline__ void dm_scale_word(unsigned* dst, const unsigned short* s, long long at, int n) {',
-  '  if (((size_t)s & 3u) == 0) {',
-  '    dm_cp4(dst, n ? s + at : s, n);',
-  '  } else {',
-  '    *dst = (n ? (unsigned)s[at] : 0u) | (n == 4 ? (unsigned)s[at + 1] << 16 : 0u);',
-  '  }',
-  '}',
 ];

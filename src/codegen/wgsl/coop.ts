@@ -56,7 +56,8 @@ export interface CoopParts {
 
 /** The tile loop; under coopSgHoist once a side of the subgroup check. */
 function tileLoops(p: CoopParts): string[] {
-  if (!coopGeometry(p.schedule).sgHoist || !sgCheck(coopGeometry(p.schedule))) return coopTileLoop(p);
+  const g = coopGeometry(p.schedule);
+  if (!g.sgHoist || !sgCheck(g)) return coopTileLoop(p);
   return [
     '// schedule.coopSgHoist: the subgroup check (uniform) chooses the whole loop.',
     'if (use_sg) {',
