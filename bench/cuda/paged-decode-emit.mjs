@@ -37,22 +37,14 @@ for (const [cache, store] of Object.entries(stores))
     const mma = cache === 'bf16' || mmaQuantOf(kernel) !== undefined;
     writeFileSync(join(out, `${name}.cu`), code);
     writeFileSync(join(out, `${name}.json`), artifact.files[`${artifact.name}.json`]);
-    const lookup = page ? 'run' : '';
+    const lookup = page ? 'once, one base' : '';
     const variants = [{ variant: name, defines: [], lookup, mma }];
-    // int8 pages: a run inside one page addressed from one base (-DATTNC_KV_PAGE_BASE=1, untimed).
-    if (page && cache === 'int8')
-      variants.push({
-        variant: `${name}__base`,
-        defines: ['-DATTNC_KV_PAGE_BASE=1'],
-        lookup: 'once, one base',
-        mma,
-      });
-    // A tile's page ids read during the previous tile's fetch (-DATTNC_KV_PAGE_AHEAD=1).
+    // Every row through row() instead of a run's one base (-DATTNC_KV_PAGE_BASE=0, round 31's default).
     if (page)
       variants.push({
-        variant: `${name}__ahead`,
-        defines: ['-DATTNC_KV_PAGE_AHEAD=1'],
-        lookup: 'ahead',
+        variant: `${name}__rows`,
+        defines: ['-DATTNC_KV_PAGE_BASE=0'],
+        lookup: 'once, rows',
         mma,
       });
     // Each fetch looking its page ids up, as before round 31 (-DATTNC_KV_PAGE_ONCE=0).

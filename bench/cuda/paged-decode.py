@@ -2,8 +2,9 @@
 
 Builds the artifacts of bench/cuda/paged-decode-emit.mjs: causal decode over a contiguous cache and
 over paged caches (pages of 16, 64, 256), for bf16 and for int8 (f16 scale per token) caches, the
-paged ones twice (the default: a tile's page ids read in one pass; and -DATTNC_KV_PAGE_ONCE=0:
-K, V and scale fetches each looking theirs up, as before round 31).
+paged ones three times (the default: a tile's page ids read in one pass, a run inside one page
+addressed from one base; -DATTNC_KV_PAGE_BASE=0: every row through the handle's row(), round 31's
+default; -DATTNC_KV_PAGE_ONCE=0: K, V and scale fetches each looking theirs up, as before round 31).
 Then per Nk in (32K, 128K), B = 4, H = 32, Hkv = 8, D = 128, one query: fills page pools in one
 random page order (HND pages [pages, Hkv, P, row]; NaN bf16 rows and NaN scales in the spare pages
 and past Nk) with the contiguous cache's rows, and checks first: each contiguous kernel against a
@@ -11,7 +12,7 @@ float32 torch reference of its (dequantized) cache at 32K, every paged output ag
 contiguous one (bit-equal where both take the same decode kernel: same splits, same math, only
 the addresses differ; else within bf16 tolerance). Then times each (CUDA events, median of 50
 after 10 warm-ups, two passes, the lower median kept) and reports ms, GB/s of the cache bytes
-read, and paged / contiguous of the same cache. About 60-90 s (15 nvcc builds in parallel).
+read, and paged / contiguous of the same cache. About 60-90 s (20 nvcc builds in parallel).
 
     npm run build && node bench/cuda/paged-decode-emit.mjs           # here
     timeout 170 python3 bench/cuda/paged-decode.py --build bench/build/cuda-paged --out $OUT   # on the GPU

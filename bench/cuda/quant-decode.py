@@ -51,7 +51,8 @@ def build(d, e, knob, reuse=False):
         return None
     nvcc = shutil.which('nvcc') or '/usr/local/cuda/bin/nvcc'
     defs = [f'-DATTNC_DEC_{k}={v}' for k, v in knob['knobs'].items()]
-    cmd = [nvcc, '-O3', '-arch=sm_90a', '-std=c++17', '--shared', '-Xcompiler', '-fPIC', *defs, '-o', so, src]
+    extra = os.environ.get('NVCC_EXTRA', '').split()  # e.g. -lineinfo for Nsight Compute's source view
+    cmd = [nvcc, '-O3', '-arch=sm_90a', '-std=c++17', '--shared', '-Xcompiler', '-fPIC', *defs, *extra, '-o', so, src]
     r = subprocess.run(cmd, capture_output=True, text=True)
     return f'nvcc failed for {e["name"]} {knob["name"]}:\n{r.stderr[-2000:]}' if r.returncode else None
 

@@ -186,12 +186,9 @@ describe(`the tensor-core decode over paged bf16 caches on the CPU emulator (see
     ['pages of 16, between a run and a tile', 16, ''],
     ['pages of 256, larger than a tile', 256, ''],
     ['pages of 16, the per-copy lookup (ATTNC_KV_PAGE_RUNS 0)', 16, '#define ATTNC_KV_PAGE_RUNS 0'],
-    ['pages of 16, page ids a tile ahead (ATTNC_KV_PAGE_AHEAD 1)', 16, '#define ATTNC_KV_PAGE_AHEAD 1'],
-    [
-      'pages of 16, a run inside a page from one base (ATTNC_KV_PAGE_BASE 1)',
-      16,
-      '#define ATTNC_KV_PAGE_BASE 1',
-    ],
+    // The default addresses a run inside one page from one base; 0 sends every row through row().
+    ['pages of 16, every row through row() (ATTNC_KV_PAGE_BASE 0)', 16, '#define ATTNC_KV_PAGE_BASE 0'],
+    ['pages of 16, each fetch its own lookups (ATTNC_KV_PAGE_ONCE 0)', 16, '#define ATTNC_KV_PAGE_ONCE 0'],
     // The lean code is exact (decode-mma-lean.ts): bit-equal to the default contiguous kernel.
     ['pages of 16, the lean per-step code (ATTNC_DEC_MMA_LEAN 3)', 16, '#define ATTNC_DEC_MMA_LEAN 3'],
   ];

@@ -218,21 +218,20 @@ describe(`paged quantized K/V in the tensor-core decode kernel (CPU emulation, s
     const g8 = { B: 1, H: 8, Hkv: 1, Nq: 3, Nk: 260, splitKeys: 130 };
     await emulate('le4p32', 'store kv e4m3 scale f16 per token', 32, g8, seed0 + 3, 'mask causal', 3);
   }, 900_000);
-  // kv-pages-once.ts: the next tile's page ids read during this tile's fetch (a skipped or first
-  // tile reads its own); splits ending inside tiles, an unscaled K beside a scaled V.
-  // With them, a run inside one page addressed from one base (ATTNC_KV_PAGE_BASE 1; splits of 99
-  // keys start runs off page boundaries, so some runs cross a page).
-  it('page ids a tile ahead, runs from one base (ATTNC_KV_PAGE_AHEAD 1, ATTNC_KV_PAGE_BASE 1): int8 pages of 16, e4m3 V with an e5m2 K in pages of 32', async () => {
-    const ahead = '#define ATTNC_KV_PAGE_AHEAD 1\n#define ATTNC_KV_PAGE_BASE 1';
+  // kv-pages-once.ts: every row through row() instead of a run's one base (ATTNC_KV_PAGE_BASE 0;
+  // the default, base 1, runs in the cases above, where splits of 99 keys start runs off page
+  // boundaries, so some runs cross a page), and each fetch looking its own pages up
+  // (ATTNC_KV_PAGE_ONCE 0); splits ending inside tiles, an unscaled K beside a scaled V, and a
+  // skipped tile (sinks and a window of 30 over one split).
+  it('rows through row() (ATTNC_KV_PAGE_BASE 0) and separate lookups (ATTNC_KV_PAGE_ONCE 0): int8 pages of 16, e4m3 V with an e5m2 K in pages of 32, a skipped tile', async () => {
+    const rows = '#define ATTNC_KV_PAGE_BASE 0';
     const c = { B: 2, H: 8, Hkv: 2, Nq: 1, Nk: 300, splitKeys: 99 };
-    await emulate('a8p16', 'store kv int8 scale f16 per token', 16, c, seed0 + 4, '', 0, ahead);
+    await emulate('r8p16', 'store kv int8 scale f16 per token', 16, c, seed0 + 4, '', 0, rows);
     const g = { B: 1, H: 8, Hkv: 2, Nq: 2, Nk: 300, splitKeys: 260 };
     const store = 'store k e5m2\n  store v e4m3 scale f16 per token';
-    await emulate('ae4p32', store, 32, g, seed0 + 5, 'mask causal', 0, ahead);
-    // Sinks and a window of 30 over one split: the middle tile is skipped (no fetch), so the
-    // ids read ahead for it are not the next fetched tile's.
+    await emulate('re4p32', store, 32, g, seed0 + 5, 'mask causal', 0, '#define ATTNC_KV_PAGE_ONCE 0');
     const s = { B: 1, H: 4, Hkv: 1, Nq: 1, Nk: 700, splitKeys: 700 }; // tiles of up to 256 keys
     const sinks = 'mask causal && (q - k < 30 || k < 4)';
-    await emulate('as8p16', 'store kv int8 scale f16 per token', 16, s, seed0 + 6, sinks, 0, ahead);
+    await emulate('rs8p16', 'store kv int8 scale f16 per token', 16, s, seed0 + 6, sinks, 0, rows);
   }, 900_000);
 });

@@ -142,14 +142,10 @@ constexpr int PAGE = 16, LOG2_PAGE = 4;
 #ifndef ATTNC_KV_PAGE_ONCE
 #define ATTNC_KV_PAGE_ONCE 1
 #endif
-// 1: there, a run of rows inside one page is addressed from one base; 0: through row(), as
-// timed in round 31 (call 63). Both untimed: 1 here and ATTNC_KV_PAGE_AHEAD 1 (call 64 got no machine).
+// 1: there, a run of rows inside one page is addressed from one base (int8 pages 6-8% faster on
+// an H100, round 32 call 65); 0: every row through row(), as in round 31.
 #ifndef ATTNC_KV_PAGE_BASE
-#define ATTNC_KV_PAGE_BASE 0
-#endif
-// 1: there, a tile’s page ids are read during the previous tile’s fetch.
-#ifndef ATTNC_KV_PAGE_AHEAD
-#define ATTNC_KV_PAGE_AHEAD 0
+#define ATTNC_KV_PAGE_BASE 1
 #endif
 struct KvRows {
   const T* p;         // the kv head in page 0
@@ -1016,13 +1012,9 @@ __device__ __forceinline__ void dm_fetch(const KvRows& g, T* dst, int t0, int t1
     }
   }
 }
-// A thread’s page ids of the tile from row t0 (kv-pages-once.ts; t0 -1: none read yet).
-struct PageIds {
-  int t0 = -1, klo = 0, khi = 0, vlo = 0, vhi = 0, sp = 0;
-};
 // K and V rows t0..t1-1 of a paged cache, every page id read before the first copy (kv-pages-once.ts).
 template <int KW, int KP, int VW, int VP>
-__device__ __forceinline__ void dm_fetch_kv_pages(const KvRows& kg, const KvRows& vg, T* kd, T* vd, int t0, int t1, PageIds& ids, int t_end) {
+__device__ __forceinline__ void dm_fetch_kv_pages(const KvRows& kg, const KvRows& vg, T* kd, T* vd, int t0, int t1) {
   constexpr int KC = KW * (int)sizeof(T) / 16, VC = VW * (int)sizeof(T) / 16, E = 16 / (int)sizeof(T);
   constexpr int KN = MMA_TILE * KC / MMA_THREADS, VN = MMA_TILE * VC / MMA_THREADS; // rows a thread
   constexpr bool once = ATTNC_KV_PAGE_ONCE && ATTNC_KV_PAGE_RUNS &&
@@ -1034,23 +1026,13 @@ __device__ __forceinline__ void dm_fetch_kv_pages(const KvRows& kg, const KvRows
   } else {
     const int kc = threadIdx.x % KC, kj0 = threadIdx.x / KC * KN;
     const int vc = threadIdx.x % VC, vj0 = threadIdx.x / VC * VN;
-    // The page ids of tile a0..min(a0 + MMA_TILE, t_end) - 1: the runs’ first and last rows’ (rows
-    // past the tile's end clamp to its last) and this thread's scale word's.
-    auto ids_of = [&](int a0) {
-      const int a1 = min(a0 + MMA_TILE, t_end);
-      const int* pg = kg.pages;
-      ids.t0 = a0;
-      ids.klo = __ldg(pg + (min(a0 + kj0, a1 - 1) >> LOG2_PAGE));
-      ids.khi = __ldg(pg + (min(a0 + kj0 + KN - 1, a1 - 1) >> LOG2_PAGE));
-      ids.vlo = __ldg(pg + (min(a0 + vj0, a1 - 1) >> LOG2_PAGE));
-      ids.vhi = __ldg(pg + (min(a0 + vj0 + VN - 1, a1 - 1) >> LOG2_PAGE));
-    };
-    // ATTNC_KV_PAGE_AHEAD: the previous fetch read this tile’s ids (unless a tile was skipped).
-    if (!ATTNC_KV_PAGE_AHEAD || ids.t0 != t0) ids_of(t0);
-    const int klo = ids.klo, khi = ids.khi, vlo = ids.vlo, vhi = ids.vhi;
     // Rows past t1 arrive as zeros; their (unread) source is the run's last valid row.
     const long long kf = min(t0 + kj0, t1 - 1), kl = min(t0 + kj0 + KN - 1, t1 - 1);
     const long long vf = min(t0 + vj0, t1 - 1), vl = min(t0 + vj0 + VN - 1, t1 - 1);
+    // Every page id first: the runs’ first and last rows’ and this thread’s scale word’s.
+    const int* pg = kg.pages;
+    const int klo = __ldg(pg + (kf >> LOG2_PAGE)), khi = __ldg(pg + (kl >> LOG2_PAGE));
+    const int vlo = __ldg(pg + (vf >> LOG2_PAGE)), vhi = __ldg(pg + (vl >> LOG2_PAGE));
     const KvRows::Run kr{kf >> LOG2_PAGE, kg.p + (long long)klo * kg.ps, kg.p + (long long)khi * kg.ps};
     const KvRows::Run vr{vf >> LOG2_PAGE, vg.p + (long long)vlo * vg.ps, vg.p + (long long)vhi * vg.ps};
     const bool k1 = ATTNC_KV_PAGE_BASE && (kl >> LOG2_PAGE) == (kf >> LOG2_PAGE); // inside one page
@@ -1071,8 +1053,6 @@ __device__ __forceinline__ void dm_fetch_kv_pages(const KvRows& kg, const KvRows
       const T* src = !ok ? vb : v1 ? vb + r * vg.rs : vg.row(vr, kj);
       dec_cp<16>(vd + (vj0 + r) * VP + vc * E, src + vc * E, ok);
     }
-    // The next tile’s ids, read now and used a tile later (after this tile’s copies: nothing waits).
-    if (ATTNC_KV_PAGE_AHEAD && t0 + MMA_TILE < t_end) ids_of(t0 + MMA_TILE);
   }
 }
 
@@ -1117,7 +1097,6 @@ __global__ void __launch_bounds__(MMA_THREADS, ATTNC_DEC_MMA_MIN_BLOCKS) mma_spl
   const int k_begin = split * split_keys, k_end = min(a.Nk, k_begin + split_keys);
   const KvRows kg = KvRows{static_cast<const T*>(a.k) + (long long)hk * a.k_stride_h, a.block_table + (size_t)b * a.max_pages, a.k_stride_b, a.k_stride_n};
   const KvRows vg = KvRows{static_cast<const T*>(a.v) + (long long)hk * a.v_stride_h, a.block_table + (size_t)b * a.max_pages, a.v_stride_b, a.v_stride_n};
-  PageIds pid; // this thread’s page ids of the next tile (kv-pages-once.ts)
   extern __shared__ float4 dm_smem[];
   T* ks = reinterpret_cast<T*>(dm_smem);
   T* vs = ks + MMA_STAGES * MMA_TILE * KP;
@@ -1128,7 +1107,7 @@ __global__ void __launch_bounds__(MMA_THREADS, ATTNC_DEC_MMA_MIN_BLOCKS) mma_spl
     fetched = any ? fetched | (1u << (it % MMA_STAGES)) : fetched & ~(1u << (it % MMA_STAGES));
     if (any) {
       const int t0 = k_begin + it * MMA_TILE, t1 = min(t0 + MMA_TILE, k_end);
-      dm_fetch_kv_pages<D, KP, DV, VP>(kg, vg, ks + (it % MMA_STAGES) * MMA_TILE * KP, vs + (it % MMA_STAGES) * MMA_TILE * VP, t0, t1, pid, k_end);
+      dm_fetch_kv_pages<D, KP, DV, VP>(kg, vg, ks + (it % MMA_STAGES) * MMA_TILE * KP, vs + (it % MMA_STAGES) * MMA_TILE * VP, t0, t1);
     }
     dec_commit(); // one group per tile, fetched or not
   };

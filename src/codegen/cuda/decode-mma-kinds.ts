@@ -69,12 +69,11 @@ function denseLines(dtype: 'f16' | 'bf16', paged: boolean): MmaCacheLines {
       splitKeyRange,
       `  const KvRows kg = ${kvHead(K_ROWS, 'b', 'hk', paged)};`,
       `  const KvRows vg = ${kvHead(V_ROWS, 'b', 'hk', paged)};`,
-      ...(paged ? ['  PageIds pid; // this thread\u2019s page ids of the next tile (kv-pages-once.ts)'] : []),
     ],
     smem: ['  T* ks = reinterpret_cast<T*>(dm_smem);', '  T* vs = ks + MMA_STAGES * MMA_TILE * KP;'],
     fetch: paged
       ? [
-          '      dm_fetch_kv_pages<D, KP, DV, VP>(kg, vg, ks + (it % MMA_STAGES) * MMA_TILE * KP, vs + (it % MMA_STAGES) * MMA_TILE * VP, t0, t1, pid, k_end);',
+          '      dm_fetch_kv_pages<D, KP, DV, VP>(kg, vg, ks + (it % MMA_STAGES) * MMA_TILE * KP, vs + (it % MMA_STAGES) * MMA_TILE * VP, t0, t1);',
         ]
       : [
           '      dm_fetch<D, KP>(kg, ks + (it % MMA_STAGES) * MMA_TILE * KP, t0, t1);',

@@ -69,7 +69,6 @@ export const pagedCodeHandles: readonly string[] = [
   '  [[maybe_unused]] const size_t kv0 = 0;',
   `  const CodePages kcp = ${codePages('k', 'b', 'hk', 'D')};`,
   `  const CodePages vcp = ${codePages('v', 'b', 'hk', 'DV')};`,
-  '  PageIds pid; // this thread\u2019s page ids of the next tile (kv-pages-once.ts)',
 ];
 
 /** Tile `it`'s code copies and scale windows (in fetch(): t0, t1, hk, kcp in scope). */
@@ -80,6 +79,6 @@ export function pagedQuantFetchLines(q: MmaQuant, field: (key: string) => string
     '      dm_fetch_tile_pages<D, KPB, DV, VPB>(kcp, vcp, ks + (it % MMA_STAGES) * MMA_TILE * KPB,',
     '          vs + (it % MMA_STAGES) * MMA_TILE * VPB,',
     `          ${scales('k')}, ${scales('v')},`,
-    '          sck + (it % MMA_STAGES) * SCW, scv + (it % MMA_STAGES) * SCW, (long long)a.Hkv * PAGE, t0, t1, pid, k_end);',
+    '          sck + (it % MMA_STAGES) * SCW, scv + (it % MMA_STAGES) * SCW, (long long)a.Hkv * PAGE, t0, t1);',
   ];
 }
