@@ -217,6 +217,19 @@ describe('quantized K/V in the tensor-core decode kernel (CPU emulation) agrees 
       },
     );
   }, 600_000);
+  // The one-pointer code-row fetch (ATTNC_DEC_MMA_FETCH_RUNS 1: KIVI's default, off for int8 / fp8)
+  // over 128-byte rows; splits ending inside a tile (rows past a split's end must arrive as zeros:
+  // the e4m3 case fails when one more row is copied), and 4 warps (a pass of 32 rows, 4 a tile).
+  it('code rows from one pointer a thread (ATTNC_DEC_MMA_FETCH_RUNS 1): int8 with 4 warps, e4m3 GQA 8 x Nq 3', async () => {
+    const c = { B: 2, H: 8, Hkv: 2, Nq: 1, Nk: 301, splitKeys: 100 };
+    await emulate('fr8', 'store kv int8 scale f16 per token', 'bf16', c, '', {
+      MMA_FETCH_RUNS: 1,
+      MMA_QWARPS: 4,
+    });
+    const g8 = { B: 1, H: 8, Hkv: 1, Nq: 3, Nk: 260, splitKeys: 100 };
+    const knobs = { MMA_FETCH_RUNS: 1, MMA_LEAN: 3 };
+    await emulate('fre4', 'store kv e4m3 scale f16 per token', 'bf16', g8, 'mask causal', knobs);
+  }, 600_000);
   it('lean (ATTNC_DEC_MMA_LEAN, decode-mma-lean.ts): one row half at GQA 4; both halves and one in GQA 8 x Nq 3, causal', async () => {
     const c = { B: 2, H: 8, Hkv: 2, Nq: 1, Nk: 301, splitKeys: 100 };
     await emulate('l3', 'store kv int8 scale f16 per token', 'bf16', c, '', { MMA_LEAN: 3 });

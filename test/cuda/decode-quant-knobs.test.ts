@@ -11,21 +11,41 @@ const defineOf = (lines: readonly string[], name: string): string | undefined =>
 
 describe('quantized tile knobs of the tensor-core decode kernel', () => {
   it('default to the shared knobs, or to fitting defaults of their own', () => {
-    const shared = quantTileKnobs(128, 128, {});
+    const shared = quantTileKnobs(128, 128, false, {});
     expect(['QWARPS', 'QKEYS', 'QSTAGES', 'QMIN_BLOCKS'].map((n) => defineOf(shared, n))).toEqual([
       'ATTNC_DEC_MMA_WARPS',
       'ATTNC_DEC_MMA_KEYS',
       'ATTNC_DEC_MMA_STAGES',
       'ATTNC_DEC_MMA_MIN_BLOCKS',
     ]);
-    const own = quantTileKnobs(128, 128, { WARPS: 4, STAGES: 6 });
+    const own = quantTileKnobs(128, 128, false, { WARPS: 4, STAGES: 6 });
     expect(['QWARPS', 'QKEYS', 'QSTAGES'].map((n) => defineOf(own, n))).toEqual([
       '4',
       'ATTNC_DEC_MMA_KEYS',
       '6',
     ]);
     // 8 warps x 16 keys x 6 stages x 312 bytes = 234 KiB: not taken.
-    expect(defineOf(quantTileKnobs(128, 128, { STAGES: 6 }), 'QSTAGES')).toBe('ATTNC_DEC_MMA_STAGES');
+    expect(defineOf(quantTileKnobs(128, 128, false, { STAGES: 6 }), 'QSTAGES')).toBe('ATTNC_DEC_MMA_STAGES');
+  });
+
+  // Round 32's code-row fetch (one pointer a thread) is the default where it was timed faster:
+  // KIVI caches (H200 call 67, with 16-byte scale copies), not int8 / fp8 (4-8% slower there).
+  it('take the one-pointer code-row fetch for KIVI caches only', () => {
+    expect(defineOf(quantTileKnobs(128, 128, true), 'FETCH_RUNS')).toBe('1');
+    expect(defineOf(quantTileKnobs(128, 128, false), 'FETCH_RUNS')).toBe('0');
+    const emitted = (store: string): string | undefined =>
+      defineOf(
+        compile(`attention f() {\n  ${store}\n}\n`, {
+          target: 'cuda',
+          headDim: 128,
+          dtype: 'bf16',
+        }).artifact.code.split('\n'),
+        'FETCH_RUNS',
+      );
+    expect(emitted('store kv int8 scale f16 per token')).toBe('0');
+    const kivi = (w: string, per: string) =>
+      `store ${w} int4 scale f16 per ${per} group 32 zero f16 recent 128 f16`;
+    expect(emitted(`${kivi('k', 'channel')}\n  ${kivi('v', 'token')}`)).toBe('1');
   });
 
   it('size the int8 kernel and leave the float twin of the same artifact on the shared knobs', () => {

@@ -68,6 +68,8 @@ export const MMA_KNOB_NAMES = [
   'MMA_QMIN_BLOCKS',
   // KIVI int4 / int2 caches on the tensor-core kernel (decode-mma-kivi.ts): 1 (default) on, 0 SIMT.
   'MMA_KIVI',
+  // Quantized code rows copied from one pointer a thread (1, default) or by the general index form (0).
+  'MMA_FETCH_RUNS',
   // Lean per-step code, bits 1 (rescale on a max rise) and 2 (one row half): decode-mma-lean.ts.
   // Emitted only where the artifact was compiled with Schedule.decodeLean 'knob' (the bench's) or 'on'.
   'MMA_LEAN',
@@ -176,6 +178,12 @@ export const DECODE_KNOB_VARIANTS: readonly DecodeKnobVariant[] = [
       ['lean3', { MMA_LEAN: 3 }],
     ] as const
   ).map(([name, knobs]) => ({ name, knobs, formats: ['bf16', 'int8', 'e4m3', 'int4', 'int2'] })),
+  // Round 32's code-row fetch off (the general index form), at the quantized caches' LEAN 3.
+  {
+    name: 'lean3_fetch0',
+    knobs: { MMA_LEAN: 3, MMA_FETCH_RUNS: 0 },
+    formats: ['int8', 'e4m3', 'int4', 'int2'],
+  },
 ];
 
 /** `#define` lines of a variant's overrides (for a translation unit that holds several artifacts). */

@@ -55,7 +55,7 @@ export function mmaKnobs(k: AttentionKernel): string[] {
     'static_assert(ATTNC_DEC_MMA_WARPS >= 1 && ATTNC_DEC_MMA_WARPS <= 16, "ATTNC_DEC_MMA_WARPS: 1..16");',
     'static_assert(ATTNC_DEC_MMA_KEYS >= 16 && ATTNC_DEC_MMA_KEYS % 16 == 0, "ATTNC_DEC_MMA_KEYS: a multiple of 16");',
     'static_assert(ATTNC_DEC_MMA_STAGES >= 2 && ATTNC_DEC_MMA_MIN_BLOCKS >= 1, "decode mma knobs");',
-    ...(tiles ? quantTileKnobs(k.schedule.headDim, k.schedule.valueDim) : []),
+    ...(tiles ? quantTileKnobs(k.schedule.headDim, k.schedule.valueDim, mmaKiviOf(k) !== undefined) : []),
     ...(lean === 'off' ? [] : leanKnob(lean)),
   ];
 }

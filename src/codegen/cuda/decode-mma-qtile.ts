@@ -111,7 +111,14 @@ export const quantPv: readonly string[] = [
   '      }',
 ];
 
-/** Code rows t0..t1-1 (ROWB bytes each, from `src`: the cache head's first row) into dst, PITCH apart. */
+/**
+ * Code rows t0..t1-1 (ROWB bytes each, from `src`: the cache head's first row) into dst, PITCH
+ * apart. Where the threads split a pass into whole rows (MMA_THREADS a multiple of the row's 16-byte
+ * chunks) a thread keeps one chunk column and one source pointer, and its copies step by constant
+ * offsets: the general form's index division and 64-bit multiply a copy, which ptxas recomputed
+ * for every 16 bytes under the kernel's register pressure (call 65: ~29 instructions a copy, a
+ * third of the int8 kernel's), leave the loop.
+ */
 export const quantFetch: readonly string[] = [
   '#ifdef __CUDA_ARCH__',
   'typedef uint4 DmW4; // 16-byte shared-memory reads',
@@ -120,12 +127,27 @@ export const quantFetch: readonly string[] = [
   '#endif',
   'template <int ROWB, int PITCH>',
   '__device__ __forceinline__ void dm_fetch_codes(const unsigned char* src, unsigned char* dst, int t0, int t1) {',
-  '  constexpr int C = ROWB / 16;',
+  '  constexpr int C = ROWB / 16, N = (MMA_TILE * C + MMA_THREADS - 1) / MMA_THREADS;',
+  '  if constexpr (ATTNC_DEC_MMA_FETCH_RUNS && MMA_THREADS % C == 0) {',
+  '    constexpr int R = MMA_THREADS / C; // rows a pass',
+  '    const int j0 = threadIdx.x / C, c = threadIdx.x % C;',
+  "    const unsigned char* first = src + (size_t)t0 * ROWB + c * 16; // the tile's first row: rows past t1 name it",
+  '    const unsigned char* s = first + (size_t)j0 * ROWB;',
+  '    unsigned char* d = dst + j0 * PITCH + c * 16;',
+  '    const int left = t1 - t0 - j0; // valid rows from the thread’s first',
   '#pragma unroll',
-  '  for (int n = 0; n < (MMA_TILE * C + MMA_THREADS - 1) / MMA_THREADS; ++n) {',
-  '    const int i = threadIdx.x + n * MMA_THREADS, j = i / C, c = i % C, kj = t0 + j;',
-  '    const bool ok = kj < t1;',
-  '    if (i < MMA_TILE * C) dec_cp<16>(dst + j * PITCH + c * 16, src + (size_t)(ok ? kj : t0) * ROWB + c * 16, ok);',
+  '    for (int n = 0; n < N; ++n)',
+  '      if (MMA_TILE % R == 0 || n * R + j0 < MMA_TILE) {',
+  '        const bool ok = n * R < left;',
+  '        dec_cp<16>(d + n * R * PITCH, ok ? s + (size_t)n * R * ROWB : first, ok);',
+  '      }',
+  '  } else {',
+  '#pragma unroll',
+  '    for (int n = 0; n < N; ++n) {',
+  '      const int i = threadIdx.x + n * MMA_THREADS, j = i / C, c = i % C, kj = t0 + j;',
+  '      const bool ok = kj < t1;',
+  '      if (i < MMA_TILE * C) dec_cp<16>(dst + j * PITCH + c * 16, src + (size_t)(ok ? kj : t0) * ROWB + c * 16, ok);',
+  '    }',
   '  }',
   '}',
 ];

@@ -82,7 +82,7 @@ export const quantStreamBytesPerKey = (D: number, DV: number): number => D + 16 
  * about twice the keys of a bf16 stage in the same shared memory: more stages or more keys a
  * warp keep more bytes in flight.
  */
-export function quantTileKnobs(D: number, DV: number, d = QUANT_TILE_DEFAULTS): string[] {
+export function quantTileKnobs(D: number, DV: number, kivi: boolean, d = QUANT_TILE_DEFAULTS): string[] {
   const keys = (d.WARPS ?? 8) * (d.KEYS ?? 16) * (d.STAGES ?? 2);
   const own = keys * quantStreamBytesPerKey(D, DV) <= 227 * 1024;
   return [
@@ -94,6 +94,12 @@ export function quantTileKnobs(D: number, DV: number, d = QUANT_TILE_DEFAULTS): 
     'static_assert(ATTNC_DEC_MMA_QWARPS >= 1 && ATTNC_DEC_MMA_QWARPS <= 16 && ATTNC_DEC_MMA_QSTAGES >= 2, "ATTNC_DEC_MMA_QWARPS: 1..16; QSTAGES: 2 or more");',
     'static_assert(ATTNC_DEC_MMA_QKEYS >= 16 && ATTNC_DEC_MMA_QKEYS % 16 == 0, "ATTNC_DEC_MMA_QKEYS: a multiple of 16");',
     'static_assert(ATTNC_DEC_MMA_QMIN_BLOCKS >= 1, "ATTNC_DEC_MMA_QMIN_BLOCKS: 1 or more");',
+    '// 1: a thread copies its code rows from one pointer at constant offsets; 0: the general index',
+    '// form (decode-mma-qtile.ts quantFetch). H200 call 67: KIVI 18% faster with it (and 16-byte',
+    '// scale copies), int8 / e4m3 4-8% slower: 1 for KIVI caches only.',
+    '#ifndef ATTNC_DEC_MMA_FETCH_RUNS',
+    `#define ATTNC_DEC_MMA_FETCH_RUNS ${kivi ? 1 : 0}`,
+    '#endif',
   ];
 }
 
