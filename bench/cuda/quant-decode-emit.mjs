@@ -73,9 +73,11 @@ const bytes = (a) => new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
 const index = [];
 for (const v of emitted) {
   const source = `attention qd_${v.name}() {\n  ${v.store}\n}\n`;
-  // The lean per-step code behind -DATTNC_DEC_MMA_LEAN (Schedule.decodeLean 'knob'; default 0: the
-  // arithmetic without it), so the lean1..3 variants build from the same artifacts (decode-mma-lean.ts).
-  const schedule = { decodeLean: 'knob' };
+  // The lean per-step code behind -DATTNC_DEC_MMA_LEAN, so the lean1..3 variants build from the same
+  // artifacts (decode-mma-lean.ts), with the compiler's own default unset: 3 for quantized caches
+  // (Schedule.decodeLean 'on'), 0 for bf16 ('knob'). (Until round 32 every artifact took 0, so the
+  // `default` variant of a quantized cache was not the emitted default: its `lean3` was.)
+  const schedule = { decodeLean: v.store ? 'on' : 'knob' };
   const c = compile(source, {
     target: 'cuda',
     headDim: D,
