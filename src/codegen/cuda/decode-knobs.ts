@@ -68,7 +68,8 @@ export const MMA_KNOB_NAMES = [
   'MMA_QMIN_BLOCKS',
   // KIVI int4 / int2 caches on the tensor-core kernel (decode-mma-kivi.ts): 1 (default) on, 0 SIMT.
   'MMA_KIVI',
-  // Quantized code rows copied from one pointer a thread (1, default) or by the general index form (0).
+  // Quantized code rows copied from one pointer a thread (1: KIVI's default) or by the general index
+  // form (0: int8 / fp8's default; decode-mma-quant.ts quantTileKnobs).
   'MMA_FETCH_RUNS',
   // Lean per-step code, bits 1 (rescale on a max rise) and 2 (one row half): decode-mma-lean.ts.
   // Emitted only where the artifact was compiled with Schedule.decodeLean 'knob' (the bench's) or 'on'.

@@ -237,15 +237,19 @@ export function mmaQuantHelpers(q: MmaQuant): string[] {
   ];
 }
 
-/** Shared-memory helpers of the scale stream: 4-byte cp.async of word windows (2 scales a word). */
+/** Shared-memory helpers of the scale stream: cp.async of word windows (2 scales a word). */
 export const scaleFetchHelpers: readonly string[] = [
-  '// n (0, 2 or 4) bytes global -> shared, the rest of the word zero.',
-  '__device__ __forceinline__ void dm_cp4(unsigned* dst, const unsigned short* src, int n) {',
+  '// n (0..N) bytes global -> shared, the rest of the N zero (src read only when n > 0); N 4 or 16.',
+  'template <int N>',
+  '__device__ __forceinline__ void dm_cpn(unsigned* dst, const unsigned short* src, int n) {',
   '#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800',
   '  const unsigned d = (unsigned)__cvta_generic_to_shared(dst);',
-  '  asm volatile("cp.async.ca.shared.global [%0], [%1], 4, %2;\\n" ::"r"(d), "l"(src), "r"(n) : "memory");',
+  '  if constexpr (N == 16)',
+  '    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\\n" ::"r"(d), "l"(src), "r"(n) : "memory");',
+  '  else',
+  '    asm volatile("cp.async.ca.shared.global [%0], [%1], %2, %3;\\n" ::"r"(d), "l"(src), "n"(N), "r"(n) : "memory");',
   '#else',
-  '  *dst = 0u;',
+  '  memset(dst, 0, N);',
   '  if (n) memcpy(dst, src, (size_t)n);',
   '#endif',
   '}',
@@ -254,7 +258,7 @@ export const scaleFetchHelpers: readonly string[] = [
   '// (the barrier before the tile is read publishes it).',
   '__device__ __forceinline__ void dm_scale_word(unsigned* dst, const unsigned short* s, long long at, int n) {',
   '  if (((size_t)s & 3u) == 0) {',
-  '    dm_cp4(dst, n ? s + at : s, n);',
+  '    dm_cpn<4>(dst, n ? s + at : s, n);',
   '  } else {',
   '    *dst = (n ? (unsigned)s[at] : 0u) | (n == 4 ? (unsigned)s[at + 1] << 16 : 0u);',
   '  }',

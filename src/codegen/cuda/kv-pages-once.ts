@@ -62,7 +62,7 @@ export function pagesOnceFetch(o: PagesOnce): string[] {
     '    const int* pg = kg.pages;',
     '    const int klo = __ldg(pg + (kf >> LOG2_PAGE)), khi = __ldg(pg + (kl >> LOG2_PAGE));',
     '    const int vlo = __ldg(pg + (vf >> LOG2_PAGE)), vhi = __ldg(pg + (vl >> LOG2_PAGE));',
-    ...(o.scales ? ['    const int sp = i < SCW && e < t1 ? __ldg(pg + (e >> LOG2_PAGE)) : 0;'] : []),
+    ...(o.scales ? ['    const int sp = n ? __ldg(pg + (e >> LOG2_PAGE)) : 0; // n: 0 past SCW and t1'] : []),
     `    const ${o.handle}::Run kr{kf >> LOG2_PAGE, kg.p + (long long)klo * kg.ps, kg.p + (long long)khi * kg.ps};`,
     `    const ${o.handle}::Run vr{vf >> LOG2_PAGE, vg.p + (long long)vlo * vg.ps, vg.p + (long long)vhi * vg.ps};`,
     ...runCopies('k', 'K', o.elem),
