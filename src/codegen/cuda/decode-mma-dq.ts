@@ -6,10 +6,16 @@
 // Codes pack low bits first (quant/quantize.ts's pack: channel c of a word at bit (c % n) · bits).
 // The magic-number trick: a code x ≤ 1023 under the f16 exponent of 1024 (0x6400 | x) is the f16
 // value 1024 + x exactly, so one AND-OR (a single lop3) and one hsub2 of 1024 turn two codes into
-// an exact f16 pair. A K word gives its pairs (i, i + n/2) — n codes a word — since one mask picks
-// the same field of both 16-bit halves; Q's A fragment takes the same channel order (the dot over
-// channels does not depend on order). A V pair takes one field of two keys' words (a, b).
-// The host build (CPU emulator) computes the same bits without f16 arithmetic.
+// an exact f16 pair. A field need not be shifted down first: masked in place at bit r of the
+// mantissa (r + bits ≤ 10) under the exponent of 2^(10 - r), whose ulp is 2^-r, it reads
+// 2^(10 - r) + code exactly, and one hsub2 of 2^(10 - r) leaves the code. Fields at bits 8..15 of
+// a half take one shift of the word by 8, shared by all of them, so a word's fields cost a lop3
+// and an hsub2 each and one shift in all (three instructions a field with the shift first; an
+// hfma2 by 2^-r instead, timed on the H200 in round 33, made ptxas rematerialise its two constants
+// at every use under the kernels' register pressure). A K word gives its pairs (i, i + n/2) — n codes a
+// word — since one mask picks the same field of both 16-bit halves; Q's A fragment takes the same
+// channel order (the dot over channels does not depend on order). A V pair takes one field of two
+// keys' words (a, b). The host build (CPU emulator) computes the same bits without f16 arithmetic.
 
 /** Bits a code of the unsigned formats this file converts. */
 export type UnsignedCodeBits = 4 | 2;
@@ -35,6 +41,20 @@ const magicPair: readonly string[] = [
   '  return dmq_small_f16(x & 0x3ffu) | (dmq_small_f16((x >> 16) & 0x3ffu) << 16);',
   '#endif',
   '}',
+  '// The field of `bits` bits at bit o (o + bits <= 16) of both halves of w → f16 pair, exactly: masked',
+  '// in place at bit o % 8 (of w >> 8 from bit 8), then one hsub2 (see above). o, bits: constants after unrolling.',
+  '__device__ __forceinline__ unsigned dmq_field(unsigned w, int bits, int o) {',
+  '#ifdef __CUDA_ARCH__',
+  '  const int r = o & 7;',
+  '  const unsigned m = ((1u << bits) - 1u) << r, h = ((unsigned)(25 - r) << 10) * 0x10001u; // h: 2^(10 - r) a half',
+  '  const unsigned x = ((o >= 8 ? w >> 8 : w) & (m * 0x10001u)) | h;',
+  '  const __half2 v = __hsub2(*reinterpret_cast<const __half2*>(&x), *reinterpret_cast<const __half2*>(&h));',
+  '  return *reinterpret_cast<const unsigned*>(&v);',
+  '#else',
+  '  const unsigned m = (1u << bits) - 1u;',
+  '  return dmq_small_f16((w >> o) & m) | (dmq_small_f16((w >> (16 + o)) & m) << 16);',
+  '#endif',
+  '}',
 ];
 
 /**
@@ -44,12 +64,9 @@ const magicPair: readonly string[] = [
 export function unsignedPairHelpers(widths: readonly UnsignedCodeBits[]): string[] {
   const one = (bits: UnsignedCodeBits): string[] => {
     const mask = (1 << bits) - 1;
-    const both = `0x${(mask | (mask << 16)).toString(16).padStart(8, '0')}u`;
     return [
       `// int${bits}: K pair (i, i + ${codesPerWordOf(bits) / 2}) of a word; V code c of keys a, b.`,
-      `__device__ __forceinline__ unsigned dmq_u${bits}k(unsigned w, int i) {`,
-      `  return dmq_magic(((w >> (${bits} * i)) & ${both}) | 0x64006400u);`,
-      '}',
+      `__device__ __forceinline__ unsigned dmq_u${bits}k(unsigned w, int i) { return dmq_field(w, ${bits}, ${bits} * i); }`,
       `__device__ __forceinline__ unsigned dmq_u${bits}v(unsigned wa, unsigned wb, int c) {`,
       `  const unsigned lo = (wa >> (${bits} * c)) & ${mask}u, hi = (wb >> (${bits} * c)) & ${mask}u;`,
       '  return dmq_magic(lo | (hi << 16) | 0x64006400u);',

@@ -9,8 +9,11 @@
  * the group's scales (f16 s′ = s · 2^-(e+1), e the exponent of the group's largest |s| over the
  * row: |q̂_g| < 2^14, no overflow; one rounding, __hmul2), the code MMAs, and the bias Σ q̂_g z by
  * one more MMA per k-step (z is an f16: exact operands, f32 accumulation); s[j][e] ends as q·k.
+ * `halves`: the row halves the loop computes (HALVES in the lean loop, else 2). With one, rows
+ * 8..15 are padding: their A registers are 0 (not 0 · s′, which a non-finite scale would make
+ * NaN in rows nobody reads) and their C elements keep the MMA's sums unscaled.
  */
-export const kiviScores: readonly string[] = [
+export const kiviScores = (halves: string): string[] => [
   '      float s[NT][4];',
   '#pragma unroll',
   '      for (int j = 0; j < NT; ++j) s[j][0] = s[j][1] = s[j][2] = s[j][3] = 0.f;',
@@ -61,7 +64,7 @@ export const kiviScores: readonly string[] = [
   '            const unsigned sp = dk_hmul2(dk_hmul2(dk_pair(sw, 2 * ks + h), f2a), f2b);',
   '            zp[h] = dk_pair(zw, 2 * ks + h);',
   '            qk[2 * h] = dk_hmul2(qf[ks][2 * h], sp);',
-  '            qk[2 * h + 1] = dk_hmul2(qf[ks][2 * h + 1], sp);',
+  `            qk[2 * h + 1] = ${halves} > 1 ? dk_hmul2(qf[ks][2 * h + 1], sp) : 0u;`,
   '          }',
   '          dm_mma_h(bz, qk, zp[0], zp[1]);',
   '#pragma unroll',
@@ -71,7 +74,7 @@ export const kiviScores: readonly string[] = [
   '#pragma unroll',
   '        for (int j = 0; j < NT; ++j)',
   '#pragma unroll',
-  '          for (int e = 0; e < 4; ++e)',
+  `          for (int e = 0; e < 2 * ${halves}; ++e)`,
   '            if ((kw + dmq_key(j, e & 1)) / 32 == g) s[j][e] = (s[j][e] - bz[e & 2]) * kinv[e >> 1];',
   '      }',
 ];
@@ -79,10 +82,15 @@ export const kiviScores: readonly string[] = [
 /**
  * O += p′·codes per V group g (p′ = f16(p · s_t,g), one A fragment a group); Σ p′ z by one more MMA
  * a group into column g of vb (lanes r0 == g give the B column: their keys' z, exact f16 operands).
+ * `halves` as kiviScores's: with one, the padding rows' A registers are 0 (their p are 0 already).
  */
-export const kiviPv: readonly string[] = [
+export const kiviPv = (halves: string): string[] => [
   '      const unsigned short* vzs = reinterpret_cast<const unsigned short*>(svz + (it % MMA_STAGES) * 2 * VGW);',
-  "      const int vsh = VBITS * ((4 * r0) % VCPW); // the lane's first V code in a word",
+  "      // The lane's first V code in a word starts byte vb0 = VBITS ((4 r0) % VCPW) / 8; the byte_perm",
+  "      // selector puts bytes vb0, vb0 + 1 of key a's word in the low half and key b's in the high one",
+  "      // (int2's vb0 3 reads another byte above its 4 codes, and dk_vcode masks it off).",
+  '      const unsigned vb0 = VBITS * ((4 * r0) % VCPW) / 8;',
+  '      const unsigned vsel = vb0 | ((vb0 + 1) & 7) << 4 | (vb0 + 4) << 8 | ((vb0 + 5) & 7) << 12;',
   '#pragma unroll',
   '      for (int kk = 0; kk < NT / 2; ++kk) {',
   "        const int kr0 = kw - t0 + 16 * kk + (lane & 3); // tile row of the lane's key 0; keys +4, +8, +12",
@@ -107,13 +115,13 @@ export const kiviPv: readonly string[] = [
   '          unsigned pa[4];',
   '#pragma unroll',
   '          for (int h8 = 0; h8 < 2; ++h8) {',
-  '            pa[h8] = dm_h2(p[h8][0] * sc[0], p[h8][1] * sc[1]);',
-  '            pa[h8 + 2] = dm_h2(p[h8][2] * sc[2], p[h8][3] * sc[3]);',
+  `            pa[h8] = h8 < ${halves} ? dm_h2(p[h8][0] * sc[0], p[h8][1] * sc[1]) : 0u;`,
+  `            pa[h8 + 2] = h8 < ${halves} ? dm_h2(p[h8][2] * sc[2], p[h8][3] * sc[3]) : 0u;`,
   '          }',
   '          dm_mma_h(vb, pa, r0 == g ? zb[0] : 0u, r0 == g ? zb[1] : 0u);',
   "          // Codes 4 r0 % VCPW + nq (channels 32 g + 4 r0 + nq) of keys (a, b) in a word's two halves.",
-  '          const unsigned t01 = __byte_perm(w[0] >> vsh, w[1] >> vsh, 0x5410u);',
-  '          const unsigned t23 = __byte_perm(w[2] >> vsh, w[3] >> vsh, 0x5410u);',
+  '          const unsigned t01 = __byte_perm(w[0], w[1], vsel);',
+  '          const unsigned t23 = __byte_perm(w[2], w[3], vsel);',
   '#pragma unroll',
   '          for (int nq = 0; nq < 4; ++nq) dm_mma_h(o[4 * g + nq], pa, dk_vcode(t01, nq), dk_vcode(t23, nq));',
   '        }',

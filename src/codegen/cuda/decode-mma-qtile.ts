@@ -87,14 +87,19 @@ export const quantScores = (E: string): string[] => [
   '      }',
 ];
 
-/** O += (p · s_v)·c over the warp's keys (vt: its first V code row, bytes). */
-export const quantPv: readonly string[] = [
+/**
+ * O += (p · s_v)·c over the warp's keys (vt: its first V code row, bytes). `halves`: the row halves
+ * the loop computes (HALVES in the lean loop, else 2); with one, the padding rows' A registers are
+ * 0 (their p are 0; 0 · s_v is no constant to the compiler, and NaN for a non-finite scale).
+ */
+export const quantPv = (halves: string): string[] => [
   '#pragma unroll',
   '      for (int kk = 0; kk < NT / 2; ++kk) {',
+  `        constexpr bool rows8 = ${halves} > 1; // rows 8..15 live`,
   '        const unsigned pa[4] = {dm_h2(s[2 * kk][0] * sv[2 * kk][0], s[2 * kk][1] * sv[2 * kk][1]),',
-  '                                dm_h2(s[2 * kk][2] * sv[2 * kk][0], s[2 * kk][3] * sv[2 * kk][1]),',
+  '                                rows8 ? dm_h2(s[2 * kk][2] * sv[2 * kk][0], s[2 * kk][3] * sv[2 * kk][1]) : 0u,',
   '                                dm_h2(s[2 * kk + 1][0] * sv[2 * kk + 1][0], s[2 * kk + 1][1] * sv[2 * kk + 1][1]),',
-  '                                dm_h2(s[2 * kk + 1][2] * sv[2 * kk + 1][0], s[2 * kk + 1][3] * sv[2 * kk + 1][1])};',
+  '                                rows8 ? dm_h2(s[2 * kk + 1][2] * sv[2 * kk + 1][0], s[2 * kk + 1][3] * sv[2 * kk + 1][1]) : 0u};',
   '        // Keys t, t + 4 (b0) and t + 8, t + 12 (b1) of the block; channels r0 · DV / 8 + nb.',
   '        const unsigned char* vr = vt + (16 * kk + (lane & 3)) * VPB + r0 * (DV / 8);',
   '#pragma unroll',

@@ -61,13 +61,14 @@ export function warpStepLines(
   lean: boolean,
   sm: SoftmaxLines,
 ): string[] {
+  const halves = lean ? 'HALVES' : '2'; // the row halves the step computes (decode-mma-lean.ts)
   if (kivi)
     return [
       '      const unsigned char* kt = ks + (it % MMA_STAGES) * MMA_TILE * KPB + warp * MMA_KEYS * KPB;',
       '      const unsigned char* vt = vs + (it % MMA_STAGES) * MMA_TILE * VPB + warp * MMA_KEYS * VPB;',
-      ...kiviScores,
+      ...kiviScores(halves),
       ...sm('kw + dmq_key(j, e & 1)', kiviRescale, 'HALVES'),
-      ...kiviPv,
+      ...kiviPv(halves),
     ];
   if (quant)
     return [
@@ -76,7 +77,7 @@ export function warpStepLines(
       ...scaleLoads(quant),
       ...quantScores(lean ? '2 * HALVES' : '4'),
       ...sm('kw + dmq_key(j, e & 1)', [], 'HALVES'),
-      ...quantPv,
+      ...quantPv(halves),
     ];
   return [
     '      const T* kt = ks + (it % MMA_STAGES) * MMA_TILE * KP + warp * MMA_KEYS * KP;',
