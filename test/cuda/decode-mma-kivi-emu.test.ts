@@ -82,10 +82,14 @@ async function emulate(
   const dir = scratchDir(`decode-mma-kivi-${tag}`);
   const decode = decodeSource(kernel, layout, ns).split(DEVICE_END)[0]!;
   expect(decode, 'the KIVI format has the tensor-core kernel').toContain('dk_kpair(');
+  // The key-major kernel (decode-mma-kivi-km.ts) is emitted exactly where no mask applies.
+  expect(decode.includes('#if ATTNC_DEC_MMA_KIVI_KM'), `key-major kernel with mask '${mask}'`).toBe(
+    mask === '',
+  );
   const device = withQuantStandIns(mutate(decode))
     .replace('extern __shared__ float w[];', 'float* w = (float*)emu::dyn_smem;')
     .replace(PIPE_SMEM_DECL, 'float4* dec_smem = emu::dyn_smem;')
-    .replace(MMA_SMEM_DECL, 'float4* dm_smem = emu::dyn_smem;');
+    .replaceAll(MMA_SMEM_DECL, 'float4* dm_smem = emu::dyn_smem;'); // both KIVI kernels
   const formats = checkedFormats(comp.decl);
   const rand = rng(c.Nk * 13 + c.H);
   const stored = randomStoredInputs(formats, { ...c, D, Dv: D }, rand);
@@ -114,7 +118,8 @@ async function emulate(
   });
   const packed = (c.H / c.Hkv) * c.Nq;
   const rowTiles = Math.ceil(packed / 4);
-  const rowGroups = Math.ceil(packed / 16);
+  // Row groups of MMA_ROWS packed rows (16, or 8 in the key-major KIVI kernel): the host's count.
+  const rowGroups = `((${packed} + dec::MMA_ROWS - 1) / dec::MMA_ROWS)`;
   const nSplits = Math.ceil(c.Nk / c.splitKeys);
   const outBytes = dtype === 'bf16' ? 2 : 4;
   const main = `
@@ -147,7 +152,7 @@ int main() {
   a.q_offset = ${c.Nk - c.Nq}; a.k_offset = 0; a.scale = ${Math.fround(1 / Math.sqrt(D))}f;
   ${packedStridesCpp(kernel, 'a')}
   std::vector<float> part((size_t)${c.B * c.Hkv * rowTiles * nSplits} * dec::MT * (DV + 2), NAN);
-  emu::launch(dim3{${nSplits * rowGroups}, ${c.Hkv}, ${c.B}}, dec::MMA_THREADS, dec::MMA_SMEM, [&] { dec::mma_split_kernel(a, part.data(), ${c.splitKeys}, ${nSplits}, ${rowTiles}); });
+  emu::launch(dim3{${nSplits} * ${rowGroups}, ${c.Hkv}, ${c.B}}, dec::MMA_THREADS, dec::MMA_SMEM, [&] { dec::mma_split_kernel(a, part.data(), ${c.splitKeys}, ${nSplits}, ${rowTiles}); });
   emu::launch(dim3{${c.Nq}, ${c.H}, ${c.B}}, 128, ${nSplits * 4}, [&] { dec::merge_kernel(a, part.data(), ${nSplits}, ${rowTiles}); });
   FILE* f = fopen("${join(dir, 'out.bin')}", "wb"); fwrite(out.data(), 1, out.size(), f); fwrite(lse.data(), 4, lse.size(), f); fclose(f);
   return 0;
@@ -259,31 +264,77 @@ describe('KIVI K/V in the tensor-core decode kernel (CPU emulation) agrees with 
       { MMA_LEAN: 3 },
     );
   }, 600_000);
-  it('mutations fail: K zero points read as scales, V zero points not subtracted, tiny K scales mis-scaled', async () => {
+  it('mutations fail in both kernels (key-major, query-major): K zero points read as scales, V zero points not subtracted, tiny K scales mis-scaled', async () => {
     const c = { B: 1, H: 4, Hkv: 1, Nq: 1, Nk: 200, splitKeys: 100 };
-    const kz = (d: string): string => {
-      const from = 'reinterpret_cast<const DmW4*>(gs + 2 * KGW + (lane & 3) * (D / 4))';
-      expect(d).toContain(from);
-      return d.replace(from, 'reinterpret_cast<const DmW4*>(gs + (lane & 3) * (D / 4))');
-    };
-    const vz = (d: string): string => {
-      const from = 'o[4 * g + nq][2 * h8] -= x, o[4 * g + nq][2 * h8 + 1] -= x;';
-      expect(d).toContain(from);
-      return d.replace(from, '(void)x;');
-    };
-    const ok = await emulate('mok', kivi(4, 4, 16), 'bf16', c);
-    expect(ok.out).toBeLessThanOrEqual(4e-3);
-    const k = await emulate('mkz', kivi(4, 4, 16), 'bf16', c, '', {}, kz);
-    const v = await emulate('mvz', kivi(4, 4, 16), 'bf16', c, '', {}, vz);
-    expect(Math.max(k.out, k.lse * 100), 'wrong K zero points').toBeGreaterThan(1e-2);
-    expect(v.out, 'V zero points dropped').toBeGreaterThan(1e-2);
+    /** Every occurrence of `from` (the kernels share some lines) replaced; it must occur. */
+    const swap =
+      (from: string, to: string) =>
+      (d: string): string => {
+        expect(d).toContain(from);
+        return d.replaceAll(from, to);
+      };
+    const kz = swap(
+      'reinterpret_cast<const DmW4*>(gs + 2 * KGW + (lane & 3) * (D / 4))',
+      'reinterpret_cast<const DmW4*>(gs + (lane & 3) * (D / 4))',
+    );
+    const vz = (d: string): string =>
+      swap(
+        'o[n][e] -= vz[n >> 1][e & 1];',
+        '(void)0;',
+      )(swap('o[4 * g + nq][2 * h8] -= x, o[4 * g + nq][2 * h8 + 1] -= x;', '(void)x;')(d));
     // Tiny K scales: the second f16 factor of s′ dropped.
-    const fb = (d: string): string => {
-      const from = 'f2b = dk_pow2h(fb) * 0x10001u';
-      expect(d).toContain(from);
-      return d.replace(from, 'f2b = dk_pow2h(0) * 0x10001u');
-    };
-    const t = await emulate('mfb', kivi(4, 4, 0), 'bf16', { ...c, kScaleShift: 16 }, '', {}, fb);
-    expect(t.out, 'tiny scales mis-scaled').toBeGreaterThan(1e-2);
+    const fb = swap('f2b = dk_pow2h(fb) * 0x10001u', 'f2b = dk_pow2h(0) * 0x10001u');
+    for (const km of [1, 0]) {
+      const knobs = { MMA_KIVI_KM: km };
+      const ok = await emulate(`mok${km}`, kivi(4, 4, 16), 'bf16', c, '', knobs);
+      expect(ok.out).toBeLessThanOrEqual(4e-3);
+      const k = await emulate(`mkz${km}`, kivi(4, 4, 16), 'bf16', c, '', knobs, kz);
+      const v = await emulate(`mvz${km}`, kivi(4, 4, 16), 'bf16', c, '', knobs, vz);
+      expect(Math.max(k.out, k.lse * 100), `KM ${km}: wrong K zero points`).toBeGreaterThan(1e-2);
+      expect(v.out, `KM ${km}: V zero points dropped`).toBeGreaterThan(1e-2);
+      const t = await emulate(`mfb${km}`, kivi(4, 4, 0), 'bf16', { ...c, kScaleShift: 16 }, '', knobs, fb);
+      expect(t.out, `KM ${km}: tiny scales mis-scaled`).toBeGreaterThan(1e-2);
+    }
+  }, 600_000);
+  it('key-major kernel (decode-mma-kivi-km.ts, -DATTNC_DEC_MMA_KIVI_KM=1): GQA 4 with recent rows inside the last split, splits not aligned to 32 (bf16 and f32 q), tiny K scales, packed rows 8 and 16 (two row groups), Nq 3, 16-key m-tiles, 4 warps, the two-block register cap', async () => {
+    const km = { MMA_KIVI_KM: 1 };
+    const c = { B: 2, H: 8, Hkv: 2, Nq: 1, Nk: 301, splitKeys: 100 };
+    await agrees('k4b', kivi(4, 4, 40), 'bf16', c, '', km);
+    await agrees('k4f', kivi(4, 4, 0), 'f32', { ...c, Nk: 203, splitKeys: 70 }, '', km);
+    await agrees('k4t', kivi(4, 4, 0), 'bf16', { ...c, Nk: 150, splitKeys: 64, kScaleShift: 16 }, '', km);
+    await agrees(
+      'k8',
+      kivi(4, 4, 40),
+      'bf16',
+      { B: 1, H: 16, Hkv: 2, Nq: 1, Nk: 333, splitKeys: 120 },
+      '',
+      km,
+    );
+    await agrees(
+      'k16',
+      kivi(2, 4, 24),
+      'f32',
+      { B: 1, H: 16, Hkv: 1, Nq: 1, Nk: 290, splitKeys: 100 },
+      '',
+      km,
+    );
+    await agrees('kq3', kivi(4, 2, 8), 'bf16', { B: 2, H: 4, Hkv: 2, Nq: 3, Nk: 150, splitKeys: 72 }, '', km);
+    await agrees('kk16', kivi(4, 4, 32), 'bf16', { B: 1, H: 8, Hkv: 2, Nq: 1, Nk: 400, splitKeys: 144 }, '', {
+      ...km,
+      MMA_QKEYS: 16,
+      MMA_QWARPS: 4,
+    });
+    // Scale and zero words read from shared memory at each use (KM_HELD false).
+    await agrees(
+      'kb2',
+      kivi(2, 2, 128),
+      'bf16',
+      { B: 1, H: 8, Hkv: 2, Nq: 1, Nk: 1100, splitKeys: 512 },
+      '',
+      {
+        ...km,
+        MMA_QMIN_BLOCKS: 2,
+      },
+    );
   }, 600_000);
 });

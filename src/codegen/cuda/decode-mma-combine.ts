@@ -42,6 +42,15 @@ export const combineWarpStates = (oColumn?: string): string[] => [
       ]),
   '  }',
   '  __syncthreads();',
+  ...combineRows,
+];
+
+/**
+ * The block's partials from the warps' states in shared memory (cm, cl, co: m, l and o of each warp
+ * and packed row of the block), one per packed row, in part_slot's layout. Shared by the kernels
+ * that lay the states out differently in registers (decode-mma-kivi-km.ts's key-major one).
+ */
+export const combineRows: readonly string[] = [
   '  for (int i = threadIdx.x; i < MMA_ROWS * (DV + 2); i += MMA_THREADS) {',
   '    const int r = i / (DV + 2), c = i % (DV + 2), p = rg * MMA_ROWS + r;',
   '    if (p >= packed) continue;',

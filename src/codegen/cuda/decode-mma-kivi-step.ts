@@ -5,21 +5,12 @@
 // lines decode-mma-tiles.ts's loop runs per tile.
 
 /**
- * S of the warp's keys from the stage's code rows (kt): per K group the warp's keys touch, q̂ times
- * the group's scales (f16 s′ = s · 2^-(e+1), e the exponent of the group's largest |s| over the
- * row: |q̂_g| < 2^14, no overflow; one rounding, __hmul2), the code MMAs, and the bias Σ q̂_g z by
- * one more MMA per k-step (z is an f16: exact operands, f32 accumulation); s[j][e] ends as q·k.
- * `halves`: the row halves the loop computes (HALVES in the lean loop, else 2). With one, rows
- * 8..15 are padding: their A registers are 0 (not 0 · s′, which a non-finite scale would make
- * NaN in rows nobody reads) and their C elements keep the MMA's sums unscaled.
+ * Group g's scale windows (gs) and the fold of its scales into q̂: the lane's scale / zero words sw,
+ * zw (16-byte reads), the exponent es of the group's largest |s| over the row, s′'s two exact f16
+ * factors f2a, f2b, and kinv, which takes S back to q·k (qinv: the row's, or the column's in the
+ * key-major kernel). Shared by both KIVI kernels (g, kzs, t0, lane in scope).
  */
-export const kiviScores = (halves: string): string[] => [
-  '      float s[NT][4];',
-  '#pragma unroll',
-  '      for (int j = 0; j < NT; ++j) s[j][0] = s[j][1] = s[j][2] = s[j][3] = 0.f;',
-  '      const unsigned short* kzs = reinterpret_cast<const unsigned short*>(skz + (it % MMA_STAGES) * 2 * KGW);',
-  '      const int kwe = min(kw + MMA_KEYS, t1);',
-  '      for (int g = kw / 32; g <= (kwe - 1) / 32; ++g) { // one group when the split is 32-aligned',
+export const kiviGroupScale: readonly string[] = [
   '        const unsigned short* gs = kzs + (g - t0 / 32) * D; // scales; zeros 2 KGW halves on',
   "        // The largest |s| of the lane's D / 4 channels (contiguous), then of the row: f16 bits order as values.",
   "        // sw / zw: the lane's scale / zero words (16-byte reads); a pair (c, c + KPPW) is dk_pair's.",
@@ -43,6 +34,25 @@ export const kiviScores = (halves: string): string[] => [
   '        const int fa = min(-es - 1, 15), fb = -es - 1 - fa;',
   '        const unsigned f2a = dk_pow2h(fa) * 0x10001u, f2b = dk_pow2h(fb) * 0x10001u;',
   '        const float kinv[2] = {qinv[0] * ldexpf(1.f, es + 1), qinv[1] * ldexpf(1.f, es + 1)};',
+];
+
+/**
+ * S of the warp's keys from the stage's code rows (kt): per K group the warp's keys touch, q̂ times
+ * the group's scales (f16 s′ = s · 2^-(e+1), e the exponent of the group's largest |s| over the
+ * row: |q̂_g| < 2^14, no overflow; one rounding, __hmul2), the code MMAs, and the bias Σ q̂_g z by
+ * one more MMA per k-step (z is an f16: exact operands, f32 accumulation); s[j][e] ends as q·k.
+ * `halves`: the row halves the loop computes (HALVES in the lean loop, else 2). With one, rows
+ * 8..15 are padding: their A registers are 0 (not 0 · s′, which a non-finite scale would make
+ * NaN in rows nobody reads) and their C elements keep the MMA's sums unscaled.
+ */
+export const kiviScores = (halves: string): string[] => [
+  '      float s[NT][4];',
+  '#pragma unroll',
+  '      for (int j = 0; j < NT; ++j) s[j][0] = s[j][1] = s[j][2] = s[j][3] = 0.f;',
+  '      const unsigned short* kzs = reinterpret_cast<const unsigned short*>(skz + (it % MMA_STAGES) * 2 * KGW);',
+  '      const int kwe = min(kw + MMA_KEYS, t1);',
+  '      for (int g = kw / 32; g <= (kwe - 1) / 32; ++g) { // one group when the split is 32-aligned',
+  ...kiviGroupScale,
   '        // The code words of every tile j (column r0: the key dmq_key(j, ·) of lane 4 (r0 / 2) + ...);',
   "        // a key of another group reads codes 0, so its S stays exactly as the other group's pass left it.",
   '        unsigned w[NT][KWL];',

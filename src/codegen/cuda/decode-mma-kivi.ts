@@ -157,12 +157,11 @@ export function kiviHelpers(kv: MmaKivi): string[] {
   ];
 }
 
-/** Q's f16 A fragments q̂ = q · 2^(14 - e) per row in the KIVI K channel order (qinv = 2^(e - 14)). */
-export const kiviLoadQ: readonly string[] = [
-  '  unsigned qf[D / 16][4];',
-  '  float qinv[2];',
-  '#pragma unroll',
-  '  for (int h8 = 0; h8 < 2; ++h8) {',
+/**
+ * Row r0 + 8 h8 of the block's q as f16 pairs q̂ = q · 2^(14 - e) in the KIVI K channel order
+ * (pair h of k-step ks into `dst`; qinv[h8] = 2^(e - 14)): both KIVI kernels' Q (h8 in scope).
+ */
+export const kiviQRow = (dst: string): string[] => [
   ...qRowHead,
   '      for (int h = 0; h < 2; ++h) {',
   '        const int c = dk_chan(ks, h);',
@@ -174,8 +173,17 @@ export const kiviLoadQ: readonly string[] = [
   '#pragma unroll',
   '      for (int h = 0; h < 2; ++h) {',
   '        const int c = dk_chan(ks, h);',
-  '        qf[ks][h8 + 2 * h] = ok ? dm_h2(to_f32(qs[c]) * f, to_f32(qs[c + KPPW]) * f) : 0u;',
+  `        ${dst} = ok ? dm_h2(to_f32(qs[c]) * f, to_f32(qs[c + KPPW]) * f) : 0u;`,
   '      }',
+];
+
+/** Q's f16 A fragments q̂ = q · 2^(14 - e) per row in the KIVI K channel order (qinv = 2^(e - 14)). */
+export const kiviLoadQ: readonly string[] = [
+  '  unsigned qf[D / 16][4];',
+  '  float qinv[2];',
+  '#pragma unroll',
+  '  for (int h8 = 0; h8 < 2; ++h8) {',
+  ...kiviQRow('qf[ks][h8 + 2 * h]'),
   '  }',
   '  // Σ_t p′_t,g z_t,g of V group g in column g of one C fragment (rows r0, r0 + 8), rescaled with o.',
   '  float vb[4] = {0.f, 0.f, 0.f, 0.f};',
