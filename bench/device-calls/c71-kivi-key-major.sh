@@ -1,17 +1,19 @@
 #!/bin/bash
 # Device call 71 (round 33, ≤ 300 s; written in round 33, which got no device for it): the key-major
-# KIVI decode kernel (decode-mma-kivi-km.ts: keys as the MMA's M, the GQA group's queries as N;
-# -DATTNC_DEC_MMA_KIVI_KM=1, off by default until this call checks and times it) as lean3_km, and
-# capped for two blocks an SM (lean3_km_b2: QMIN_BLOCKS 2, 128 registers, the K scale words read
-# from shared memory at each use), beside the query-major default (lean3) and round 32's code
-# (int4_r32, int2_r32, from 8b36327), all at LEAN 3; the default's KIVI fields are round 33's (one
-# hsub2 of a per-field magic; call 70 timed the hfma2 form). Outputs checked first; B 4, H 32 /
-# Hkv 8, D 128, one query, 32K and 128K, SDPA bf16 in the same process; then Nsight Compute on the
-# key-major int4 split kernel at 128K.
-# Prepare: npm run build; node bench/cuda/quant-decode-emit.mjs --only lean3,lean3_km,lean3_km_b2
-#   --cases 2 --formats bf16,int8,e4m3,int4,int2; int4 / int2 from a worktree of 8b36327 copied in as
-#   <format>_r32 and added to index.json (variants and lean3's formats). Carry
-#   bench/build/cuda-quant-decode; returns $OUT/c71/ and $OUT/c71.tar.xz.
+# quantized decode kernel (decode-mma-km.ts: keys as the MMA's M, the GQA group's queries as N;
+# -DATTNC_DEC_MMA_KM=1, off by default until this call checks and times it) as lean3_km (KIVI int4 /
+# int2, int8, e4m3), capped for two blocks an SM (lean3_km_b2: KIVI at QMIN_BLOCKS 2, 128 registers,
+# the K scale words read from shared memory at each use; lean3_km_k16b2: int8 / e4m3 with 16-key
+# warps, 108 registers), beside the query-major default (lean3) and round 32's code (int4_r32,
+# int2_r32, from 8b36327), all at LEAN 3; the default's KIVI fields are round 33's (one hsub2 of a
+# per-field magic; call 70 timed the hfma2 form). Outputs checked first; B 4, H 32 / Hkv 8, D 128,
+# one query, 32K and 128K, SDPA bf16 in the same process; then Nsight Compute on the key-major int4
+# split kernel at 128K. If the key-major rows are right and faster, make ATTNC_DEC_MMA_KM 1 the
+# default (decode-mma-km.ts kmSwitch) with the best cap per format.
+# Prepare: npm run build; node bench/cuda/quant-decode-emit.mjs --only
+#   lean3,lean3_km,lean3_km_b2,lean3_km_k16b2 --cases 2 --formats bf16,int8,e4m3,int4,int2; int4 /
+#   int2 from a worktree of 8b36327 copied in as <format>_r32 and added to index.json (variants and
+#   lean3's formats). Carry bench/build/cuda-quant-decode; returns $OUT/c71/ and $OUT/c71.tar.xz.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 T0=$(date +%s)

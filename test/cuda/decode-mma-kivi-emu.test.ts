@@ -82,10 +82,8 @@ async function emulate(
   const dir = scratchDir(`decode-mma-kivi-${tag}`);
   const decode = decodeSource(kernel, layout, ns).split(DEVICE_END)[0]!;
   expect(decode, 'the KIVI format has the tensor-core kernel').toContain('dk_kpair(');
-  // The key-major kernel (decode-mma-kivi-km.ts) is emitted exactly where no mask applies.
-  expect(decode.includes('#if ATTNC_DEC_MMA_KIVI_KM'), `key-major kernel with mask '${mask}'`).toBe(
-    mask === '',
-  );
+  // The key-major kernel (decode-mma-km.ts) is emitted exactly where no mask applies.
+  expect(decode.includes('#if ATTNC_DEC_MMA_KM'), `key-major kernel with mask '${mask}'`).toBe(mask === '');
   const device = withQuantStandIns(mutate(decode))
     .replace('extern __shared__ float w[];', 'float* w = (float*)emu::dyn_smem;')
     .replace(PIPE_SMEM_DECL, 'float4* dec_smem = emu::dyn_smem;')
@@ -285,7 +283,7 @@ describe('KIVI K/V in the tensor-core decode kernel (CPU emulation) agrees with 
     // Tiny K scales: the second f16 factor of s′ dropped.
     const fb = swap('f2b = dk_pow2h(fb) * 0x10001u', 'f2b = dk_pow2h(0) * 0x10001u');
     for (const km of [1, 0]) {
-      const knobs = { MMA_KIVI_KM: km };
+      const knobs = { MMA_KM: km };
       const ok = await emulate(`mok${km}`, kivi(4, 4, 16), 'bf16', c, '', knobs);
       expect(ok.out).toBeLessThanOrEqual(4e-3);
       const k = await emulate(`mkz${km}`, kivi(4, 4, 16), 'bf16', c, '', knobs, kz);
@@ -296,8 +294,8 @@ describe('KIVI K/V in the tensor-core decode kernel (CPU emulation) agrees with 
       expect(t.out, `KM ${km}: tiny scales mis-scaled`).toBeGreaterThan(1e-2);
     }
   }, 600_000);
-  it('key-major kernel (decode-mma-kivi-km.ts, -DATTNC_DEC_MMA_KIVI_KM=1): GQA 4 with recent rows inside the last split, splits not aligned to 32 (bf16 and f32 q), tiny K scales, packed rows 8 and 16 (two row groups), Nq 3, 16-key m-tiles, 4 warps, the two-block register cap', async () => {
-    const km = { MMA_KIVI_KM: 1 };
+  it('key-major kernel (decode-mma-km.ts, -DATTNC_DEC_MMA_KM=1): GQA 4 with recent rows inside the last split, splits not aligned to 32 (bf16 and f32 q), tiny K scales, packed rows 8 and 16 (two row groups), Nq 3, 16-key m-tiles, 4 warps, the two-block register cap', async () => {
+    const km = { MMA_KM: 1 };
     const c = { B: 2, H: 8, Hkv: 2, Nq: 1, Nk: 301, splitKeys: 100 };
     await agrees('k4b', kivi(4, 4, 40), 'bf16', c, '', km);
     await agrees('k4f', kivi(4, 4, 0), 'f32', { ...c, Nk: 203, splitKeys: 70 }, '', km);

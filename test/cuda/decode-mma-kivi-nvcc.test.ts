@@ -1,7 +1,7 @@
 // KIVI caches on the tensor-core decode kernel (decode-mma-kivi.ts) build with nvcc for sm_90a
 // and sm_80 without register spills: int4 and int2 as bench/cuda/quant-decode.py times them (bf16
-// D = 128, recent 128 f16; the key-major kernel, decode-mma-kivi-km.ts, and the query-major one at
-// -DATTNC_DEC_MMA_KIVI_KM=0), int2 without a window and causal (query-major). On by default: the
+// D = 128, recent 128 f16; the key-major kernel, decode-mma-km.ts, and the query-major one at
+// -DATTNC_DEC_MMA_KM=0), int2 without a window and causal (query-major). On by default: the
 // host takes it where ATTNC_DEC_MMA && ATTNC_DEC_MMA_KIVI (default 1).
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -46,7 +46,7 @@ describe('KIVI on the tensor-core decode kernel: nvcc', () => {
   for (const arch of ['sm_90a', 'sm_80'] as const) {
     it(`${arch}: int4, int2 and causal int2 build without spills (also with ATTNC_DEC_MMA_LEAN 3; the query-major kernel too)`, async () => {
       const undefs = ALL_KNOB_NAMES.map((n) => `#undef ATTNC_DEC_${n}`);
-      // Unmasked int4 / int2 build the key-major kernel (decode-mma-kivi-km.ts); KIVI_KM 0 the
+      // Unmasked int4 / int2 build the key-major kernel (decode-mma-km.ts); KIVI_KM 0 the
       // query-major one in its place.
       const builds = Object.entries(sources).flatMap(([n, s]) => [
         ...[0, 3].map((lean) => ({ n, s, lean, km: 1 })),
@@ -55,7 +55,7 @@ describe('KIVI on the tensor-core decode kernel: nvcc', () => {
       const parts = builds.map(({ n, s, lean, km }) =>
         [
           '#define ATTNC_DEC_MMA_KIVI 1',
-          `#define ATTNC_DEC_MMA_KIVI_KM ${km}`,
+          `#define ATTNC_DEC_MMA_KM ${km}`,
           ...(lean ? [`#define ATTNC_DEC_MMA_LEAN ${lean}`] : []),
           code(`km${lean}${km}_${n}`, s, arch, lean ? 'knob' : 'off'),
           '#undef ATTNC_DEC_MMA_KIVI',

@@ -52,6 +52,7 @@ async function emulate(
   c: Case,
   mask = '',
   knobs: Readonly<Record<string, number>> = {},
+  mutate: (device: string) => string = (d) => d,
 ): Promise<void> {
   const source = `attention qm${tag}() {\n  ${store}\n  ${mask}\n}`;
   const comp = compile(source, {
@@ -69,10 +70,12 @@ async function emulate(
   const dir = scratchDir(`decode-mma-quant-${tag}`);
   const decode = decodeSource(kernel, layout, ns).split(DEVICE_END)[0]!;
   expect(decode, 'the quantized format takes the tensor-core kernel').toContain('dmq_k(');
-  const device = withQuantStandIns(decode)
+  // The key-major kernel (decode-mma-km.ts) is emitted exactly where no mask applies.
+  expect(decode.includes('#if ATTNC_DEC_MMA_KM'), `key-major kernel with mask '${mask}'`).toBe(mask === '');
+  const device = withQuantStandIns(mutate(decode))
     .replace('extern __shared__ float w[];', 'float* w = (float*)emu::dyn_smem;')
     .replace(PIPE_SMEM_DECL, 'float4* dec_smem = emu::dyn_smem;')
-    .replace(MMA_SMEM_DECL, 'float4* dm_smem = emu::dyn_smem;');
+    .replaceAll(MMA_SMEM_DECL, 'float4* dm_smem = emu::dyn_smem;'); // both kernels
   const formats = checkedFormats(comp.decl);
   const rand = rng(c.Nk * 13 + c.H);
   const stored = randomStoredInputs(formats, { ...c, D, Dv: D }, rand);
@@ -98,7 +101,8 @@ async function emulate(
   });
   const packed = (c.H / c.Hkv) * c.Nq;
   const rowTiles = Math.ceil(packed / 4);
-  const rowGroups = Math.ceil(packed / 16);
+  // Row groups of MMA_ROWS packed rows (16, or 8 in the key-major kernel): the host's count.
+  const rowGroups = `((${packed} + dec::MMA_ROWS - 1) / dec::MMA_ROWS)`;
   const nSplits = Math.ceil(c.Nk / c.splitKeys);
   const outBytes = dtype === 'bf16' ? 2 : 4;
   const main = `
@@ -131,7 +135,7 @@ int main() {
   a.q_offset = ${c.Nk - c.Nq}; a.k_offset = 0; a.scale = ${Math.fround(1 / Math.sqrt(D))}f;
   ${packedStridesCpp(kernel, 'a')}
   std::vector<float> part((size_t)${c.B * c.Hkv * rowTiles * nSplits} * dec::MT * (DV + 2), NAN);
-  emu::launch(dim3{${nSplits * rowGroups}, ${c.Hkv}, ${c.B}}, dec::MMA_THREADS, dec::MMA_SMEM, [&] { dec::mma_split_kernel(a, part.data(), ${c.splitKeys}, ${nSplits}, ${rowTiles}); });
+  emu::launch(dim3{${nSplits} * ${rowGroups}, ${c.Hkv}, ${c.B}}, dec::MMA_THREADS, dec::MMA_SMEM, [&] { dec::mma_split_kernel(a, part.data(), ${c.splitKeys}, ${nSplits}, ${rowTiles}); });
   emu::launch(dim3{${c.Nq}, ${c.H}, ${c.B}}, 128, ${nSplits * 4}, [&] { dec::merge_kernel(a, part.data(), ${nSplits}, ${rowTiles}); });
   FILE* f = fopen("${join(dir, 'out.bin')}", "wb"); fwrite(out.data(), 1, out.size(), f); fwrite(lse.data(), 4, lse.size(), f); fclose(f);
   return 0;
@@ -244,6 +248,39 @@ describe('quantized K/V in the tensor-core decode kernel (CPU emulation) agrees 
       { MMA_LEAN: 3 },
     );
   }, 600_000);
+  it('key-major kernel (decode-mma-km.ts, -DATTNC_DEC_MMA_KM=1): int8 (f32 and bf16 q, odd scale windows), e4m3 GQA 8 x Nq 3 (three row groups), unscaled e5m2 K with int8 V, int8 K with unscaled e4m3 V, e3m4, 4 warps x 16 keys; a dropped K scale fails', async () => {
+    const km = { MMA_KM: 1 };
+    const c = { B: 2, H: 8, Hkv: 2, Nq: 1, Nk: 301, splitKeys: 100 };
+    await emulate('k8f', 'store kv int8 scale f16 per token', 'f32', c, '', km);
+    await emulate('k8b', 'store kv int8 scale f16 per token', 'bf16', c, '', km);
+    await emulate(
+      'k8o',
+      'store kv int8 scale f16 per token',
+      'bf16',
+      { ...c, Nk: 190, oddScales: true },
+      '',
+      km,
+    );
+    const g8 = { B: 1, H: 8, Hkv: 1, Nq: 3, Nk: 260, splitKeys: 130 };
+    await emulate('ke4', 'store kv e4m3 scale f16 per token', 'bf16', g8, '', km);
+    const mixed = { B: 1, H: 6, Hkv: 2, Nq: 2, Nk: 150, splitKeys: 64 };
+    await emulate('ke5', 'store k e5m2\n  store v int8 scale f16 per token', 'f32', mixed, '', km);
+    await emulate('kie', 'store k int8 scale f16 per token\n  store v e4m3', 'bf16', mixed, '', km);
+    await emulate('ke3', 'store k e3m4 scale f16 per token\n  store v e3m4', 'bf16', mixed, '', km);
+    await emulate('kw4', 'store kv int8 scale f16 per token', 'bf16', { ...c, Nk: 400, splitKeys: 144 }, '', {
+      ...km,
+      MMA_QWARPS: 4,
+      MMA_QKEYS: 16,
+    });
+    const dropK = (d: string): string => {
+      const from = 's[mt][e] *= sk[mt][e >> 1] * qinv[e & 1];';
+      expect(d).toContain(from);
+      return d.replace(from, 's[mt][e] *= qinv[e & 1];');
+    };
+    await expect(
+      emulate('kmu', 'store kv int8 scale f16 per token', 'bf16', c, '', km, dropK),
+    ).rejects.toThrow();
+  }, 600_000);
   it('random eligible formats for k and v, GQA, Nq, ragged Nk, split lengths, q dtype', async () => {
     const seed = process.env.CI ? 11 : Date.now() % 100_000;
     const elem = fc.constantFrom(
@@ -271,6 +308,7 @@ describe('quantized K/V in the tensor-core decode kernel (CPU emulation) agrees 
       const shape = { B: 1, H: r.Hkv * r.group, Hkv: r.Hkv, Nq: r.Nq, Nk: r.Nk, splitKeys: r.splitKeys };
       const store = `store k ${r.k}\n  store v ${r.v}`;
       await emulate(`r${i}`, store, r.dtype, shape, r.causal ? 'mask causal' : '');
+      if (!r.causal) await emulate(`rk${i}`, store, r.dtype, shape, '', { MMA_KM: 1 }); // key-major
     }
   }, 900_000);
 });

@@ -74,9 +74,9 @@ export const MMA_KNOB_NAMES = [
   // Lean per-step code, bits 1 (rescale on a max rise) and 2 (one row half): decode-mma-lean.ts.
   // Emitted only where the artifact was compiled with Schedule.decodeLean 'knob' (the bench's) or 'on'.
   'MMA_LEAN',
-  // KIVI caches without masks or score modifiers: 1 the key-major kernel, 0 (default until timed)
-  // the query-major one (decode-mma-kivi-km.ts).
-  'MMA_KIVI_KM',
+  // KIVI and packed int8 / fp8 caches without masks or score modifiers: 1 the key-major kernel,
+  // 0 (default until timed) the query-major one (decode-mma-km.ts).
+  'MMA_KM',
 ] as const;
 type AnyKnobName = KnobName | (typeof MMA_KNOB_NAMES)[number];
 /** Every knob macro suffix (ATTNC_DEC_<name>), SIMT and tensor-core. */
@@ -182,13 +182,19 @@ export const DECODE_KNOB_VARIANTS: readonly DecodeKnobVariant[] = [
       ['lean3', { MMA_LEAN: 3 }],
     ] as const
   ).map(([name, knobs]) => ({ name, knobs, formats: ['bf16', 'int8', 'e4m3', 'int4', 'int2'] })),
-  // KIVI: the key-major kernel (decode-mma-kivi-km.ts) beside the query-major default at LEAN 3, and
-  // capped for two blocks an SM (128 registers a thread).
-  { name: 'lean3_km', knobs: { MMA_LEAN: 3, MMA_KIVI_KM: 1 }, formats: ['int4', 'int2'] },
+  // The key-major kernel (decode-mma-km.ts) beside the query-major default at LEAN 3, and capped
+  // for two blocks an SM (128 registers a thread; int8 / e4m3 with 16-key warps so that two
+  // blocks' streams fit: 108 registers, no spill).
+  { name: 'lean3_km', knobs: { MMA_LEAN: 3, MMA_KM: 1 }, formats: ['int8', 'e4m3', 'int4', 'int2'] },
   {
     name: 'lean3_km_b2',
-    knobs: { MMA_LEAN: 3, MMA_KIVI_KM: 1, MMA_QMIN_BLOCKS: 2 },
+    knobs: { MMA_LEAN: 3, MMA_KM: 1, MMA_QMIN_BLOCKS: 2 },
     formats: ['int4', 'int2'],
+  },
+  {
+    name: 'lean3_km_k16b2',
+    knobs: { MMA_LEAN: 3, MMA_KM: 1, MMA_QMIN_BLOCKS: 2, MMA_QKEYS: 16 },
+    formats: ['int8', 'e4m3'],
   },
   // Round 32's code-row fetch off (the general index form), at the quantized caches' LEAN 3.
   {

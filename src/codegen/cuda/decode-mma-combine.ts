@@ -48,7 +48,7 @@ export const combineWarpStates = (oColumn?: string): string[] => [
 /**
  * The block's partials from the warps' states in shared memory (cm, cl, co: m, l and o of each warp
  * and packed row of the block), one per packed row, in part_slot's layout. Shared by the kernels
- * that lay the states out differently in registers (decode-mma-kivi-km.ts's key-major one).
+ * that lay the states out differently in registers (decode-mma-km.ts's key-major one).
  */
 export const combineRows: readonly string[] = [
   '  for (int i = threadIdx.x; i < MMA_ROWS * (DV + 2); i += MMA_THREADS) {',

@@ -1,9 +1,11 @@
-// The per-tile lines of the key-major KIVI decode kernel (decode-mma-kivi-km.ts says why keys are
+// The per-tile lines of the key-major KIVI decode kernel (decode-mma-km.ts says why keys are
 // the MMA's M and lays out the fragments): S of the warp's keys per K group, the online softmax on
 // the lane's two query columns, O += P′·codes per V group with P′ moved from C fragments to B
 // fragments by movmatrix, the recent f16 tail, and the warps' combine.
 
 import { kiviGroupScale } from './decode-mma-kivi-step.js';
+import { kiviQRow } from './decode-mma-kivi.js';
+import { kmColumnQinv } from './decode-mma-km-parts.js';
 
 /**
  * Sᵀ of the warp's keys (kt: its first K code row): per K group its keys touch, q̂ times the group's
@@ -12,7 +14,7 @@ import { kiviGroupScale } from './decode-mma-kivi-step.js';
  * k-step whose A rows are all z. s[mt][e] ends as q·k of key 16 mt + r0 + 8 (e / 2), query column
  * 2t + e % 2.
  */
-export const kmScores: readonly string[] = [
+export const kmKiviScores: readonly string[] = [
   '      float s[KMT][4];',
   '#pragma unroll',
   '      for (int mt = 0; mt < KMT; ++mt) s[mt][0] = s[mt][1] = s[mt][2] = s[mt][3] = 0.f;',
@@ -61,50 +63,8 @@ export const kmScores: readonly string[] = [
   '      }',
 ];
 
-/**
- * The online softmax on the lane's query columns (2t, 2t + 1): scores to base 2 (keys at or past t1
- * are -inf), the column max over the warp's keys (the eight lanes r0 hold one column's keys), the
- * rescale only when some column's max rose (decode-mma-lean.ts's vote), p = 2^(s - m); l sums the
- * lane's own p (the eight lanes' sums are added at the end). `rescale`: more lines under corr (c).
- */
-export const kmSoftmax = (rescale: readonly string[]): string[] => [
-  '      float mx[2] = {-INFINITY, -INFINITY};',
-  '#pragma unroll',
-  '      for (int mt = 0; mt < KMT; ++mt)',
-  '#pragma unroll',
-  '        for (int e = 0; e < 4; ++e) {',
-  '          const int kj = kw + 16 * mt + r0 + 8 * (e >> 1);',
-  '          s[mt][e] = kj < t1 ? s[mt][e] * sl2 : -INFINITY;',
-  '          mx[e & 1] = fmaxf(mx[e & 1], s[mt][e]);',
-  '        }',
-  '#pragma unroll',
-  '      for (int c = 0; c < 2; ++c)',
-  '#pragma unroll',
-  '        for (int d = 4; d < 32; d <<= 1) mx[c] = fmaxf(mx[c], __shfl_xor_sync(0xffffffffu, mx[c], d));',
-  '      if (dm_any(mx[0] > m[0] || mx[1] > m[1])) {',
-  '#pragma unroll',
-  '        for (int c = 0; c < 2; ++c) {',
-  '          const bool up = mx[c] > -INFINITY;',
-  '          const float mn = up ? fmaxf(m[c], mx[c]) : m[c], corr = up ? exp2f(m[c] - mn) : 1.f;',
-  '          l[c] *= corr;',
-  '#pragma unroll',
-  '          for (int n = 0; n < DV / 16; ++n) o[n][c] *= corr, o[n][c + 2] *= corr;',
-  ...rescale,
-  '          m[c] = mn;',
-  '        }',
-  '      }',
-  '      // -inf (masked) weighs 0; a NaN or +inf score gives p = NaN, which poisons the column.',
-  '#pragma unroll',
-  '      for (int mt = 0; mt < KMT; ++mt)',
-  '#pragma unroll',
-  '        for (int e = 0; e < 4; ++e) {',
-  '          s[mt][e] = s[mt][e] == -INFINITY ? 0.f : exp2f(s[mt][e] - m[e & 1]);',
-  '          l[e & 1] += s[mt][e];',
-  '        }',
-];
-
 /** The V zero-point terms follow o through the rescale (corr, c in scope). */
-export const kmRescale: readonly string[] = [
+export const kmKiviRescale: readonly string[] = [
   '#pragma unroll',
   '          for (int g = 0; g < VG; ++g) vz[g][c] *= corr;',
 ];
@@ -112,10 +72,10 @@ export const kmRescale: readonly string[] = [
 /**
  * O += P′·codes per V group g: p′ = f16(p · s_t,g) in the C layout (keys r0, r0 + 8 of the m-tile
  * kk, the lane's columns), moved to B fragments (keys 2t, 2t + 1 / 2t + 8, 2t + 9, column r0) by
- * movmatrix; the codes of keys 2t.. as A fragments (channel rows, decode-mma-kivi-km.ts); Σ p′ z by
+ * movmatrix; the codes of keys 2t.. as A fragments (channel rows, decode-mma-km.ts); Σ p′ z by
  * one more MMA whose A rows are all the keys' z, into vz[g].
  */
-export const kmPv: readonly string[] = [
+export const kmKiviPv: readonly string[] = [
   '      const unsigned short* vzs = reinterpret_cast<const unsigned short*>(svz + (it % MMA_STAGES) * 2 * VGW);',
   '      const unsigned vb0 = VBITS * ((4 * r0) % VCPW) / 8; // the byte of channel 32 g + 4 r0 in its word',
   '      const unsigned vsel = vb0 | ((vb0 + 1) & 7) << 4 | (vb0 + 4) << 8 | ((vb0 + 5) & 7) << 12;',
@@ -151,7 +111,7 @@ export const kmPv: readonly string[] = [
  * time: f16 pairs read from global memory straight into the A fragments (K in Q's channel order,
  * V in O's channel rows), P moved to B fragments by movmatrix. `softmax`: kmSoftmax's lines.
  */
-export const kmTail = (field: (key: string) => string, softmax: readonly string[]): string[] => [
+export const kmKiviTail = (field: (key: string) => string, softmax: readonly string[]): string[] => [
   '  { // recent f16 tokens: the window rows of the split',
   '    const int r_begin = max(k_begin, qend);',
   `    const unsigned short* rk = a.${field('cache:k_recent')} + ((size_t)b * a.Hkv + hk) * RECENT * D;`,
@@ -200,36 +160,36 @@ export const kmTail = (field: (key: string) => string, softmax: readonly string[
   '  }',
 ];
 
-/**
- * The warps' states combined in shared memory into one partial per query column (part_slot): l
- * summed over the eight lanes of a column, o less its V zero-point terms, o[n][e]'s channel
- * 32 (n / 2) + 4 r0 + 2 (n % 2) + e / 2.
- */
-export const kmCombine: readonly string[] = [
+/** KIVI's o less its V zero-point terms, before the combine. */
+export const kmKiviOut: readonly string[] = [
   '#pragma unroll',
   '  for (int n = 0; n < DV / 16; ++n)',
   '#pragma unroll',
   '    for (int e = 0; e < 4; ++e) o[n][e] -= vz[n >> 1][e & 1];',
-  '#pragma unroll',
-  '  for (int c = 0; c < 2; ++c)',
-  '#pragma unroll',
-  '    for (int d = 4; d < 32; d <<= 1) l[c] += __shfl_xor_sync(0xffffffffu, l[c], d);',
-  '  dec_wait<0>();',
-  '  __syncthreads(); // the stream buffers are free: they hold the combine now',
-  '  float* cm = reinterpret_cast<float*>(dm_smem); // [WARPS][ROWS] m, then l, then o [WARPS][ROWS][DV]',
-  '  float* cl = cm + MMA_WARPS * MMA_ROWS;',
-  '  float* co = cl + MMA_WARPS * MMA_ROWS;',
-  '#pragma unroll',
-  '  for (int c = 0; c < 2; ++c) {',
-  '    const int r = 2 * (lane & 3) + c;',
-  '    if (r0 == 0) {',
-  '      cm[warp * MMA_ROWS + r] = l[c] != 0.f ? m[c] : -INFINITY; // l NaN: poisoned, kept',
-  '      cl[warp * MMA_ROWS + r] = l[c];',
-  '    }',
-  '#pragma unroll',
-  '    for (int n = 0; n < DV / 16; ++n)',
-  '#pragma unroll',
-  '      for (int v = 0; v < 2; ++v) co[((size_t)warp * MMA_ROWS + r) * DV + 32 * (n >> 1) + 4 * r0 + 2 * (n & 1) + v] = o[n][c + 2 * v];',
+];
+
+/** KIVI's channel of O's m-tile n, row r0 + 8 v (kmKiviPv's layout). */
+export const kmKiviChannel = '32 * (n >> 1) + 4 * r0 + 2 * (n & 1) + v';
+
+/** Q's B fragments: row r0's q̂ = q · 2^(14 - e) in the K channel order; qinv of the lane's columns. */
+export const kmKiviLoadQ: readonly string[] = [
+  '  unsigned qb[D / 16][2];',
+  '  float qinv[2];',
+  '  {',
+  "    constexpr int h8 = 0; // row r0 of the block: the query of the lane's B column",
+  ...kiviQRow('qb[ks][h]'),
+  ...kmColumnQinv,
   '  }',
-  '  __syncthreads();',
+];
+
+/** Device helpers of the KIVI step: the K group's scale words read from shared memory under a cap. */
+export const kmKiviHelpers: readonly string[] = [
+  "// Under a register cap for two blocks an SM (QMIN_BLOCKS 2 or more) the K group's scale and zero",
+  '// words stay in shared memory, read at each use (volatile: nvcc would keep all 32 in registers;',
+  '// 128 registers then spill 16 bytes where holding them spilt 148); else they are held.',
+  'constexpr bool KM_HELD = ATTNC_DEC_MMA_QMIN_BLOCKS < 2;',
+  '__device__ __forceinline__ unsigned dk_pair_v(const volatile unsigned* w, int p) {',
+  '  const int b = (KCPW / 2) * (p / KPPW) + (p % KPPW) / 2;',
+  '  return __byte_perm(w[b], w[b + KPPW / 2], (p & 1) ? 0x7632u : 0x5410u);',
+  '}',
 ];

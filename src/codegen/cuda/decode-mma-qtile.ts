@@ -41,14 +41,14 @@ export const qRowScale: readonly string[] = [
   '    qinv[h8] = ldexpf(1.f, ex - 14);',
 ];
 
-/** Q's A fragments in f16: q · 2^(14 - e) per row, e the exponent of the row's max |q|. */
-export function quantLoadQ(q: MmaQuant): string[] {
+/**
+ * Row r0 + 8 h8 of the block's q in f16, q · 2^(14 - e) (e the exponent of the row's max |q|), as
+ * the pairs of K words' pairs 0 and 1 of k-step ks (into dst(0), dst(1)); qinv[h8] = 2^(e - 14).
+ * Both quantized kernels' Q (h8 in scope).
+ */
+export function quantQRow(q: MmaQuant, dst: (h: 0 | 1) => string): string[] {
   const [p0, p1] = kPairOffsets(q.k.elem);
   return [
-    '  unsigned qf[D / 16][4];',
-    '  float qinv[2]; // 2^(e - 14): S of q̂ back to q',
-    '#pragma unroll',
-    '  for (int h8 = 0; h8 < 2; ++h8) {',
     ...qRowHead,
     '      for (int i = 0; i < 4; ++i) amax = fmaxf(amax, ok ? fabsf(to_f32(qs[' + kChan + ' + i])) : 0.f);',
     ...qRowScale,
@@ -56,9 +56,20 @@ export function quantLoadQ(q: MmaQuant): string[] {
     '    for (int ks = 0; ks < D / 16; ++ks) {',
     `      const int c = ${kChan};`,
     '      auto qv = [&](int i) { return ok ? to_f32(qs[c + i]) * f : 0.f; };',
-    `      qf[ks][h8] = dm_h2(qv(${p0[0]}), qv(${p0[1]}));`,
-    `      qf[ks][h8 + 2] = dm_h2(qv(${p1[0]}), qv(${p1[1]}));`,
+    `      ${dst(0)} = dm_h2(qv(${p0[0]}), qv(${p0[1]}));`,
+    `      ${dst(1)} = dm_h2(qv(${p1[0]}), qv(${p1[1]}));`,
     '    }',
+  ];
+}
+
+/** Q's A fragments in f16: q · 2^(14 - e) per row, e the exponent of the row's max |q|. */
+export function quantLoadQ(q: MmaQuant): string[] {
+  return [
+    '  unsigned qf[D / 16][4];',
+    '  float qinv[2]; // 2^(e - 14): S of q̂ back to q',
+    '#pragma unroll',
+    '  for (int h8 = 0; h8 < 2; ++h8) {',
+    ...quantQRow(q, (h) => (h ? 'qf[ks][h8 + 2]' : 'qf[ks][h8]')),
     '  }',
   ];
 }

@@ -284,20 +284,20 @@ export function scaleFetchLines(q: MmaQuant, field: (key: string) => string): st
     );
 }
 
-/** Statements reading the per-token scales of the lane's 2·NT keys from the stage (sk, sv; 1 where none). */
-export function scaleLoads(q: MmaQuant): string[] {
+/** The per-token scales of the lane's keys from the stage (sk, sv [tiles][2], of key `key`; 1 where none). */
+export function scaleLoads(q: MmaQuant, tiles = 'NT', key = 'kw + dmq_key(j, e)'): string[] {
   const load = (w: 'k' | 'v', c: MmaQuantCache): string =>
     c.scaled
       ? `ok ? dec_half_bits(reinterpret_cast<const unsigned short*>(sc${w} + (it % MMA_STAGES) * SCW)[o0 + kj - t0]) : 0.f`
       : '1.f';
   return [
-    '      float sk[NT][2], sv[NT][2];',
+    `      float sk[${tiles}][2], sv[${tiles}][2];`,
     '      [[maybe_unused]] const int o0 = (int)((kv0 + t0) & 1); // the window starts at an even row',
     '#pragma unroll',
-    '      for (int j = 0; j < NT; ++j)',
+    `      for (int j = 0; j < ${tiles}; ++j)`,
     '#pragma unroll',
     '        for (int e = 0; e < 2; ++e) {',
-    '          const int kj = kw + dmq_key(j, e), ok = kj < t1;',
+    `          const int kj = ${key}, ok = kj < t1;`,
     `          sk[j][e] = ${load('k', q.k)};`,
     `          sv[j][e] = ${load('v', q.v)};`,
     '        }',

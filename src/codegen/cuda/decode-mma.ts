@@ -37,7 +37,7 @@ import { mmaCacheLines, type MmaCacheLines } from './decode-mma-kinds.js';
 import { mmaQuantOf, tileKnobMacros } from './decode-mma-quant.js';
 import { kiviRescale, kiviVBias, mmaKiviOf } from './decode-mma-kivi.js';
 import { kiviTail } from './decode-mma-kivi-tail.js';
-import { kiviKeyMajorTakes, kiviKmHelpers, kiviKmKernel, kiviKmSwitch } from './decode-mma-kivi-km.js';
+import { hasKeyMajor, keyMajorKernel, kmHelpers, kmKindHelpers, kmSwitch } from './decode-mma-km.js';
 import { combineWarpStates } from './decode-mma-combine.js';
 import { mmaKnobs } from './decode-mma-knobs.js';
 import { decodeLeanOf, leanHelpers, leanStream } from './decode-mma-lean.js';
@@ -79,7 +79,7 @@ export function mmaDecodeDevice(
   const lean = decodeLeanOf(k) !== 'off';
   const sm = softmaxLines(el, lean);
   const tileLoop = tileLoopLines(el.dynamic, classify, warpStepLines(quant, kivi, lean, sm));
-  const km = kivi !== undefined && kiviKeyMajorTakes(el); // the key-major kernel, behind its switch (off)
+  const km = hasKeyMajor(k, el); // the key-major kernel, behind its switch (off)
   const queryMajor = [
     ...kernelHead(el.dynamic, cache, knob.minBlocks),
     `  ${MMA_SMEM_DECL}`,
@@ -114,8 +114,8 @@ export function mmaDecodeDevice(
   return [
     '// ---- tensor-core split kernel (sm_80+): codegen/cuda/decode-mma.ts ----',
     ...mmaKnobs(k),
-    ...(km ? kiviKmSwitch : []),
-    `constexpr int MMA_ROWS = ${km ? '(ATTNC_DEC_MMA_KIVI_KM ? 8 : 16)' : '16'}, MMA_WARPS = ${knob.warps}, MMA_KEYS = ${knob.keys};`,
+    ...(km ? kmSwitch : []),
+    `constexpr int MMA_ROWS = ${km ? '(ATTNC_DEC_MMA_KM ? 8 : 16)' : '16'}, MMA_WARPS = ${knob.warps}, MMA_KEYS = ${knob.keys};`,
     `constexpr int MMA_THREADS = 32 * MMA_WARPS, MMA_TILE = MMA_WARPS * MMA_KEYS, MMA_STAGES = ${knob.stages};`,
     ...cache.constants,
     'constexpr size_t MMA_COMBINE = sizeof(float) * (size_t)MMA_WARPS * MMA_ROWS * (DV + 2);',
@@ -124,10 +124,10 @@ export function mmaDecodeDevice(
     `#if defined(__CUDACC__) || defined(${MMA_EMU_MACRO}) // plain emulator builds skip it`,
     ...cache.helpers,
     ...(lean || km ? leanHelpers : []),
-    ...(km ? kiviKmHelpers : []),
+    ...(km ? [...kmHelpers, ...kmKindHelpers(k, el)] : []),
     '',
-    ...(km && kivi
-      ? ['#if ATTNC_DEC_MMA_KIVI_KM', ...kiviKmKernel(kivi, frame, field), '#else', ...queryMajor, '#endif']
+    ...(km
+      ? ['#if ATTNC_DEC_MMA_KM', ...keyMajorKernel(k, el, frame, field), '#else', ...queryMajor, '#endif']
       : queryMajor),
     '#endif // __CUDACC__',
   ];
