@@ -109,15 +109,21 @@ export const kmKiviPv: readonly string[] = [
 /**
  * The recent f16 tokens [max(k_begin, qend), k_all) after the code tiles, MMA_KEYS a warp at a
  * time: f16 pairs read from global memory straight into the A fragments (K in Q's channel order,
- * V in O's channel rows), P moved to B fragments by movmatrix. `softmax`: kmSoftmax's lines.
+ * V in O's channel rows), P moved to B fragments by movmatrix. `classify`, `softmax`: the lane's tile
+ * classes and kmSoftmax's lines.
  */
-export const kmKiviTail = (field: (key: string) => string, softmax: readonly string[]): string[] => [
+export const kmKiviTail = (
+  field: (key: string) => string,
+  classify: readonly string[],
+  softmax: readonly string[],
+): string[] => [
   '  { // recent f16 tokens: the window rows of the split',
   '    const int r_begin = max(k_begin, qend);',
   `    const unsigned short* rk = a.${field('cache:k_recent')} + ((size_t)b * a.Hkv + hk) * RECENT * D;`,
   `    const unsigned short* rv = a.${field('cache:v_recent')} + ((size_t)b * a.Hkv + hk) * RECENT * DV;`,
   '    for (int kw = r_begin + warp * MMA_KEYS; kw < k_all; kw += MMA_TILE) { // warp-uniform',
-  '      const int t1 = k_all;',
+  '      [[maybe_unused]] const int t0 = r_begin, t1 = k_all;',
+  ...classify.map((l) => `  ${l}`),
   '      float s[KMT][4];',
   '#pragma unroll',
   '      for (int mt = 0; mt < KMT; ++mt) {',

@@ -1,6 +1,7 @@
 // Pieces every key-major decode kernel shares (decode-mma-km.ts says what the layout is): the
 // movmatrix transpose and an indexed shuffle, the query columns' qinv, the online softmax on the
 // lane's two query columns, and the warps' combine into shared memory.
+import { scoreLines, type MmaElements } from './decode-mma-step.js';
 
 /** Device helpers: movmatrix.trans and an indexed shuffle (the CPU emulator has butterflies only). */
 export const kmHelpers: readonly string[] = [
@@ -35,20 +36,21 @@ export const kmColumnQinv: readonly string[] = [
 ];
 
 /**
- * The online softmax on the lane's query columns (2t, 2t + 1): scores to base 2 (keys at or past t1
+ * The online softmax on the lane's query columns (2t, 2t + 1): masks and the score modifier
+ * (decode-mma-step.ts's scoreLines, the query of element e being column e & 1; keys at or past t1
  * are -inf), the column max over the warp's keys (the eight lanes r0 hold one column's keys), the
  * rescale only when some column's max rose (decode-mma-lean.ts's vote), p = 2^(s - m); l sums the
  * lane's own p (the eight lanes' sums are added at the end). `rescale`: more lines under corr (c).
  */
-export const kmSoftmax = (rescale: readonly string[]): string[] => [
+export const kmSoftmax = (el: MmaElements, rescale: readonly string[]): string[] => [
   '      float mx[2] = {-INFINITY, -INFINITY};',
   '#pragma unroll',
-  '      for (int mt = 0; mt < KMT; ++mt)',
+  '      for (int j = 0; j < KMT; ++j)',
   '#pragma unroll',
   '        for (int e = 0; e < 4; ++e) {',
-  '          const int kj = kw + 16 * mt + r0 + 8 * (e >> 1);',
-  '          s[mt][e] = kj < t1 ? s[mt][e] * sl2 : -INFINITY;',
-  '          mx[e & 1] = fmaxf(mx[e & 1], s[mt][e]);',
+  '          const int kj = kw + 16 * j + r0 + 8 * (e >> 1);',
+  ...scoreLines(el, 'e & 1'),
+  '          mx[e & 1] = fmaxf(mx[e & 1], s[j][e]);',
   '        }',
   '#pragma unroll',
   '      for (int c = 0; c < 2; ++c)',
@@ -68,11 +70,11 @@ export const kmSoftmax = (rescale: readonly string[]): string[] => [
   '      }',
   '      // -inf (masked) weighs 0; a NaN or +inf score gives p = NaN, which poisons the column.',
   '#pragma unroll',
-  '      for (int mt = 0; mt < KMT; ++mt)',
+  '      for (int j = 0; j < KMT; ++j)',
   '#pragma unroll',
   '        for (int e = 0; e < 4; ++e) {',
-  '          s[mt][e] = s[mt][e] == -INFINITY ? 0.f : exp2f(s[mt][e] - m[e & 1]);',
-  '          l[e & 1] += s[mt][e];',
+  '          s[j][e] = s[j][e] == -INFINITY ? 0.f : exp2f(s[j][e] - m[e & 1]);',
+  '          l[e & 1] += s[j][e];',
   '        }',
 ];
 

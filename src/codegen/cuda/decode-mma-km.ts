@@ -1,7 +1,8 @@
 // The key-major quantized decode kernel: the tensor-core split kernel of decode-mma.ts with the keys
 // as the MMA's M and the GQA group's queries as its N (Sᵀ = K·Qᵀ, Oᵀ = Vᵀ·Pᵀ), for KIVI caches
 // (decode-mma-kivi.ts's formats and folds) and packed int8 / fp8 caches with per-token scales
-// (decode-mma-quant.ts's), without masks or score modifiers. Why: at GQA 4 the query-major kernel
+// (decode-mma-quant.ts's), with masks, score modifiers and tile classes as the query-major kernel
+// has them (decode-mma-step.ts's scoreLines on the lane's query columns). Why: at GQA 4 the query-major kernel
 // pads 4 query rows to the MMA's 16, so 12 of 16 rows of every accumulator are padding: its O takes
 // 64 registers a lane (DV 128) and Q's fragments 32, and the KIVI kernel sits at 254 registers, one
 // block of 8 warps an SM (call 67: half the issue slots idle; int8 184). With the queries as N (8
@@ -19,7 +20,7 @@
 // it, test/cuda/decode-mma-kivi-emu.test.ts and decode-mma-quant-emu.test.ts; round 33 got no
 // device after writing it: bench/device-calls/c71-kivi-key-major.sh is the call).
 import type { AttentionKernel } from '../../ir/kernel.js';
-import type { MmaElements } from './decode-mma-step.js';
+import { classifiedRows, laneQueries, type MmaElements } from './decode-mma-step.js';
 import { combineRows } from './decode-mma-combine.js';
 import { kmCombine, kmSoftmax } from './decode-mma-km-parts.js';
 import {
@@ -52,9 +53,13 @@ interface KmKind {
   readonly out: readonly string[];
 }
 
-/** The key-major kind of kernel `k`, or undefined where it has none (masks, score modifiers, paged caches). */
-function kmKindOf(k: AttentionKernel, el: MmaElements, field: (key: string) => string): KmKind | undefined {
-  if (el.needMask || !el.identity || el.dynamic) return undefined;
+/** The key-major kind of kernel `k` (classify: the lane's tile classes, t0 and t1 in scope), or undefined (paged caches, 16-bit floats). */
+function kmKindOf(
+  k: AttentionKernel,
+  el: MmaElements,
+  field: (key: string) => string,
+  classify: readonly string[],
+): KmKind | undefined {
   const kivi = mmaKiviOf(k);
   if (kivi)
     return {
@@ -65,8 +70,8 @@ function kmKindOf(k: AttentionKernel, el: MmaElements, field: (key: string) => s
         '#pragma unroll',
         '  for (int g = 0; g < VG; ++g) vz[g][0] = vz[g][1] = vz[g][2] = vz[g][3] = 0.f;',
       ],
-      step: [...kmKiviScores, ...kmSoftmax(kmKiviRescale), ...kmKiviPv],
-      tail: kivi.recent > 0 ? kmKiviTail(field, kmSoftmax(kmKiviRescale)) : [],
+      step: [...kmKiviScores, ...kmSoftmax(el, kmKiviRescale), ...kmKiviPv],
+      tail: kivi.recent > 0 ? kmKiviTail(field, classify, kmSoftmax(el, kmKiviRescale)) : [],
       channel: kmKiviChannel,
       out: kmKiviOut,
     };
@@ -76,7 +81,7 @@ function kmKindOf(k: AttentionKernel, el: MmaElements, field: (key: string) => s
       helpers: [],
       loadQ: kmQuantLoadQ(quant),
       state: [],
-      step: [...kmQuantScores(quant), ...kmSoftmax([]), ...kmQuantPv],
+      step: [...kmQuantScores(quant), ...kmSoftmax(el, []), ...kmQuantPv],
       tail: [],
       channel: kmQuantChannel,
       out: [],
@@ -86,7 +91,7 @@ function kmKindOf(k: AttentionKernel, el: MmaElements, field: (key: string) => s
 
 /** Whether kernel `k` has the key-major kernel (behind its switch). */
 export const hasKeyMajor = (k: AttentionKernel, el: MmaElements): boolean =>
-  kmKindOf(k, el, () => '') !== undefined;
+  kmKindOf(k, el, () => '', []) !== undefined;
 
 /** The switch (emitted with the tensor-core knobs where hasKeyMajor). */
 export const kmSwitch: readonly string[] = [
@@ -102,11 +107,14 @@ export interface KmFrame {
   readonly smemDecl: string;
   readonly fetchBody: readonly string[];
   readonly minBlocks: string;
+  /** decode-mma-tiles.ts's tileClassLines: the fetch's opening (a vote with dynamic classes), the lane's classes. */
+  readonly fetchBarrier: readonly string[];
+  readonly classify: readonly string[];
 }
 
 /** The kind's device helpers (after the cache kind's own and kmHelpers). */
 export const kmKindHelpers = (k: AttentionKernel, el: MmaElements): readonly string[] =>
-  kmKindOf(k, el, () => '')?.helpers ?? [];
+  kmKindOf(k, el, () => '', [])?.helpers ?? [];
 
 /** The key-major kernel (namespace dec, after the cache kind's helpers and kmHelpers). */
 export function keyMajorKernel(
@@ -115,7 +123,7 @@ export function keyMajorKernel(
   frame: KmFrame,
   field: (key: string) => string,
 ): string[] {
-  const kind = kmKindOf(k, el, field);
+  const kind = kmKindOf(k, el, field, frame.classify);
   if (!kind) throw new Error('CUDA backend: no key-major decode kernel for this kernel');
   const warpStep = [
     '      const unsigned char* kt = ks + (it % MMA_STAGES) * MMA_TILE * KPB + warp * MMA_KEYS * KPB;',
@@ -131,24 +139,26 @@ export function keyMajorKernel(
     '  const int hk = blockIdx.y, b = blockIdx.z;',
     '  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, r0 = lane >> 2;',
     ...kind.loadQ,
+    ...laneQueries('2 * (lane & 3) + h8'), // the lane's columns
+    ...(el.dynamic ? classifiedRows : []),
     '  float m[2] = {-INFINITY, -INFINITY}, l[2] = {0.f, 0.f}, o[DV / 16][4];',
     '#pragma unroll',
     '  for (int n = 0; n < DV / 16; ++n) o[n][0] = o[n][1] = o[n][2] = o[n][3] = 0.f;',
     ...kind.state,
-    '  const float sl2 = a.scale * LOG2E;',
+    '  [[maybe_unused]] const float sl2 = a.scale * LOG2E; // identity scores: one multiply to base 2',
     ...frame.keys,
     `  ${frame.smemDecl}`,
     ...frame.smem,
     '  const int n_tiles = k_end > k_begin ? (k_end - k_begin + MMA_TILE - 1) / MMA_TILE : 0;',
     '  auto fetch = [&](int it) {',
-    '    if (it < n_tiles) {',
+    ...frame.fetchBarrier,
     '      const int t0 = k_begin + it * MMA_TILE, t1 = min(t0 + MMA_TILE, k_end);',
     ...frame.fetchBody,
     '    }',
     '    dec_commit(); // one group per tile, fetched or not',
     '  };',
     '  for (int st = 0; st < MMA_STAGES - 1; ++st) fetch(st);',
-    ...tileLoopLines(false, [], warpStep),
+    ...tileLoopLines(el.dynamic, frame.classify, warpStep),
     ...kind.tail,
     ...kind.out,
     ...kmCombine(kind.channel),

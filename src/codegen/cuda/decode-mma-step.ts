@@ -105,9 +105,11 @@ export const densePv: string[] = [
   '      }',
 ];
 
-/** s[j][e] of key kj (row half e >> 1) becomes its base-2 score, or -inf where masked. */
-export function scoreLines(el: MmaElements): string[] {
-  const h = 'e >> 1';
+/**
+ * s[j][e] of key kj becomes its base-2 score, or -inf where masked; `h` indexes the lane's query
+ * (hr2, qp2, cls2): its row half e >> 1, or its column e & 1 in the key-major kernel.
+ */
+export function scoreLines(el: MmaElements, h = 'e >> 1'): string[] {
   const allow = ['kj < t1'];
   if (el.needMask)
     allow.push(`cls2[${h}] != 0`, `(cls2[${h}] == 1 || elem_mask(a, b, hr2[${h}], qp2[${h}], kpos))`);
@@ -121,13 +123,27 @@ export function scoreLines(el: MmaElements): string[] {
   ];
 }
 
-/** Rows r0, r0 + 8 of the lane: head and query position (for the mask and score functions). */
-export const laneRows: string[] = [
+/**
+ * The lane's two queries, rows r0 and r0 + 8 (or, `row` given, e.g. the key-major kernel's columns
+ * 2t, 2t + 1): head and query position for the mask and score functions.
+ */
+export const laneQueries = (row = 'r0 + 8 * h8'): string[] => [
   '  [[maybe_unused]] int hr2[2], qp2[2];',
   '#pragma unroll',
   '  for (int h8 = 0; h8 < 2; ++h8) {',
-  '    const int p = rg * MMA_ROWS + r0 + 8 * h8, pp = p < packed ? p : 0; // padding rows: discarded',
+  `    const int p = rg * MMA_ROWS + ${row}, pp = p < packed ? p : 0; // padding rows: discarded`,
   '    hr2[h8] = hk * group + pp / a.Nq;',
   '    qp2[h8] = pp % a.Nq + a.q_offset;',
   '  }',
+];
+
+/** Rows r0, r0 + 8 of the lane (the query-major kernel). */
+export const laneRows: readonly string[] = laneQueries();
+
+/** Dynamic tile classes: the packed row each thread classifies for the fetch's vote, and the stage bits. */
+export const classifiedRows: readonly string[] = [
+  '  const int crow = rg * MMA_ROWS + (int)(threadIdx.x % MMA_ROWS); // the row this thread classifies',
+  '  const bool crow_ok = crow < packed;',
+  '  const int crow_h = hk * group + (crow_ok ? crow : 0) / a.Nq, crow_q = (crow_ok ? crow : 0) % a.Nq + a.q_offset;',
+  '  unsigned fetched = 0; // bit s: stage buffer s holds its tile',
 ];

@@ -41,7 +41,7 @@ import { hasKeyMajor, keyMajorKernel, kmHelpers, kmKindHelpers, kmSwitch } from 
 import { combineWarpStates } from './decode-mma-combine.js';
 import { mmaKnobs } from './decode-mma-knobs.js';
 import { decodeLeanOf, leanHelpers, leanStream } from './decode-mma-lean.js';
-import { laneRows, type MmaElements } from './decode-mma-step.js';
+import { classifiedRows, laneRows, type MmaElements } from './decode-mma-step.js';
 import { softmaxLines, tileClassLines, tileLoopLines, warpStepLines } from './decode-mma-tiles.js';
 
 export { mmaPtx } from './decode-mma-device.js';
@@ -110,6 +110,8 @@ export function mmaDecodeDevice(
     smemDecl: MMA_SMEM_DECL,
     fetchBody: cache.fetch,
     minBlocks: knob.minBlocks,
+    fetchBarrier,
+    classify,
   };
   return [
     '// ---- tensor-core split kernel (sm_80+): codegen/cuda/decode-mma.ts ----',
@@ -148,14 +150,7 @@ function kernelHead(dynamic: boolean, cache: MmaCacheLines, minBlocks: string): 
     '  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, r0 = lane >> 2;',
     ...cache.loadQ,
     ...laneRows,
-    ...(dynamic
-      ? [
-          '  const int crow = rg * MMA_ROWS + (int)(threadIdx.x % MMA_ROWS); // the row this thread classifies',
-          '  const bool crow_ok = crow < packed;',
-          '  const int crow_h = hk * group + (crow_ok ? crow : 0) / a.Nq, crow_q = (crow_ok ? crow : 0) % a.Nq + a.q_offset;',
-          '  unsigned fetched = 0; // bit s: stage buffer s holds its tile',
-        ]
-      : []),
+    ...(dynamic ? classifiedRows : []),
     '  float m[2] = {-INFINITY, -INFINITY}, l[2] = {0.f, 0.f}, o[DV / 8][4];',
     '#pragma unroll',
     '  for (int n = 0; n < DV / 8; ++n) o[n][0] = o[n][1] = o[n][2] = o[n][3] = 0.f;',
