@@ -10,8 +10,8 @@ import { kmColumnQinv } from './decode-mma-km-parts.js';
 /**
  * Sᵀ of the warp's keys (kt: its first K code row): per K group its keys touch, q̂ times the group's
  * scales (as decode-mma-kivi-step.ts: one f16 rounding, |q̂_g| < 2^14), the code MMAs with the codes
- * as A fragments (keys r0, r0 + 8 of m-tile mt), and the zero-point bias Σ q̂_g z by one more MMA a
- * k-step whose A rows are all z. s[mt][e] ends as q·k of key 16 mt + r0 + 8 (e / 2), query column
+ * as A fragments (rows r0, r0 + 8 of m-tile mt: keys kr0, kr0 + 8), and the zero-point bias Σ q̂_g z by one more MMA a
+ * k-step whose A rows are all z. s[mt][e] ends as q·k of key 16 mt + kr0 + 8 (e / 2), query column
  * 2t + e % 2.
  */
 export const kmKiviScores: readonly string[] = [
@@ -24,13 +24,13 @@ export const kmKiviScores: readonly string[] = [
   ...kiviGroupScale,
   "        // Capped for two blocks an SM, the lane's scale / zero words are read again at each use.",
   '        const volatile unsigned* swv = reinterpret_cast<const volatile unsigned*>(gs + (lane & 3) * (D / 4));',
-  "        // Code words of keys r0 (v 0) and r0 + 8 (v 1) of each m-tile; another group's keys read 0.",
+  "        // Code words of rows r0 (v 0) and r0 + 8 (v 1) of each m-tile; another group's keys read 0.",
   '        unsigned w[KMT][2][KWL];',
   '#pragma unroll',
   '        for (int mt = 0; mt < KMT; ++mt)',
   '#pragma unroll',
   '          for (int v = 0; v < 2; ++v) {',
-  '            const int kc = 16 * mt + r0 + 8 * v;',
+  '            const int kc = 16 * mt + kr0 + 8 * v;',
   '            const bool in = (kw + kc) / 32 == g;',
   '            const unsigned* kr = reinterpret_cast<const unsigned*>(kt + kc * KPB) + KWL * (lane & 3);',
   '#pragma unroll',
@@ -59,7 +59,7 @@ export const kmKiviScores: readonly string[] = [
   '        for (int mt = 0; mt < KMT; ++mt)',
   '#pragma unroll',
   '          for (int e = 0; e < 4; ++e)',
-  '            if ((kw + 16 * mt + r0 + 8 * (e >> 1)) / 32 == g) s[mt][e] = (s[mt][e] - bz[e & 1]) * kinv[e & 1];',
+  '            if ((kw + 16 * mt + kr0 + 8 * (e >> 1)) / 32 == g) s[mt][e] = (s[mt][e] - bz[e & 1]) * kinv[e & 1];',
   '      }',
 ];
 
@@ -70,10 +70,10 @@ export const kmKiviRescale: readonly string[] = [
 ];
 
 /**
- * O += P′·codes per V group g: p′ = f16(p · s_t,g) in the C layout (keys r0, r0 + 8 of the m-tile
- * kk, the lane's columns), moved to B fragments (keys 2t, 2t + 1 / 2t + 8, 2t + 9, column r0) by
- * movmatrix; the codes of keys 2t.. as A fragments (channel rows, decode-mma-km.ts); Σ p′ z by
- * one more MMA whose A rows are all the keys' z, into vz[g].
+ * O += P′·codes per V group g: p′ = f16(p · s_t,g) in the C layout (rows r0, r0 + 8 of the m-tile
+ * kk: keys kr0, kr0 + 8; the lane's columns), moved to B fragments (k indices 2t, 2t + 1 / 2t + 8,
+ * 2t + 9: keys t, t + 4 / t + 8, t + 12; column r0) by movmatrix; those keys' codes as A fragments
+ * (channel rows, decode-mma-km.ts); Σ p′ z by one more MMA whose A rows are all the keys' z, into vz[g].
  */
 export const kmKiviPv: readonly string[] = [
   '      const unsigned short* vzs = reinterpret_cast<const unsigned short*>(svz + (it % MMA_STAGES) * 2 * VGW);',
@@ -83,20 +83,20 @@ export const kmKiviPv: readonly string[] = [
   '#pragma unroll',
   '      for (int kk = 0; kk < KMT; ++kk) {',
   "        const int kr = kw - t0 + 16 * kk; // tile row of the m-tile's first key",
-  "        const unsigned char* vr = vt + (16 * kk + 2 * (lane & 3)) * VPB; // key 2t's code row",
+  "        const unsigned char* vr = vt + (16 * kk + (lane & 3)) * VPB; // k index 2t's code row (key t; 2t + 1: t + 4)",
   '        unsigned zk[2]; // z of keys (2t, 2t + 1) and (2t + 8, 2t + 9) in group g: set per g below',
   '#pragma unroll',
   '        for (int g = 0; g < VG; ++g) {',
-  '          const float sa = dec_half_bits(vzs[(kr + r0) * VG + g]), sb = dec_half_bits(vzs[(kr + r0 + 8) * VG + g]);',
+  '          const float sa = dec_half_bits(vzs[(kr + kr0) * VG + g]), sb = dec_half_bits(vzs[(kr + kr0 + 8) * VG + g]);',
   '          const unsigned pb0 = dm_movt(dm_h2(s[kk][0] * sa, s[kk][1] * sa));',
   '          const unsigned pb1 = dm_movt(dm_h2(s[kk][2] * sb, s[kk][3] * sb));',
-  '          auto z = [&](int i) { return (unsigned)vzs[2 * VGW + (kr + 2 * (lane & 3) + i) * VG + g]; };',
-  '          zk[0] = z(0) | z(1) << 16;',
-  '          zk[1] = z(8) | z(9) << 16;',
+  '          auto z = [&](int i) { return (unsigned)vzs[2 * VGW + (kr + (lane & 3) + i) * VG + g]; };',
+  '          zk[0] = z(0) | z(4) << 16;',
+  '          zk[1] = z(8) | z(12) << 16;',
   '          const unsigned za[4] = {zk[0], zk[0], zk[1], zk[1]};',
   '          dm_mma_h(vz[g], za, pb0, pb1);',
   '          auto word = [&](int i) { return reinterpret_cast<const unsigned*>(vr + i * VPB)[g * (32 / VCPW) + vw]; };',
-  '          const unsigned t01 = __byte_perm(word(0), word(1), vsel), t23 = __byte_perm(word(8), word(9), vsel);',
+  '          const unsigned t01 = __byte_perm(word(0), word(4), vsel), t23 = __byte_perm(word(8), word(12), vsel);',
   '#pragma unroll',
   '          for (int u = 0; u < 2; ++u) {',
   '            const unsigned va[4] = {dk_vcode(t01, 2 * u), dk_vcode(t01, 2 * u + 1), dk_vcode(t23, 2 * u), dk_vcode(t23, 2 * u + 1)};',
@@ -131,7 +131,7 @@ export const kmKiviTail = (
   '        const unsigned short* kr[2];',
   '#pragma unroll',
   '        for (int v = 0; v < 2; ++v) {',
-  '          const int key = kw + 16 * mt + r0 + 8 * v;',
+  '          const int key = kw + 16 * mt + kr0 + 8 * v;',
   '          kr[v] = key < t1 ? rk + (size_t)(key - qend) * D : nullptr;',
   '        }',
   '        auto pair = [&](int v, int c) { return kr[v] ? (unsigned)kr[v][c] | ((unsigned)kr[v][c + KPPW] << 16) : 0u; };',
@@ -151,7 +151,7 @@ export const kmKiviTail = (
   '        const unsigned short* vr[4];',
   '#pragma unroll',
   '        for (int i = 0; i < 4; ++i) {',
-  '          const int key = kw + 16 * kk + 2 * (lane & 3) + (i & 1) + 8 * (i >> 1);',
+  '          const int key = kw + 16 * kk + (lane & 3) + 4 * (i & 1) + 8 * (i >> 1);',
   '          vr[i] = key < t1 ? rv + (size_t)(key - qend) * DV : nullptr;',
   '        }',
   '        auto h = [&](int i, int c) { return vr[i] ? (unsigned)vr[i][c] : 0u; };',
@@ -192,7 +192,7 @@ export const kmKiviLoadQ: readonly string[] = [
 export const kmKiviHelpers: readonly string[] = [
   "// Under a register cap for two blocks an SM (QMIN_BLOCKS 2 or more) the K group's scale and zero",
   '// words stay in shared memory, read at each use (volatile: nvcc would keep all 32 in registers;',
-  '// 128 registers then spill 16 bytes where holding them spilt 148); else they are held.',
+  '// 128 registers then spill 8 bytes where holding them spilt 148); else they are held.',
   'constexpr bool KM_HELD = ATTNC_DEC_MMA_QMIN_BLOCKS < 2;',
   '__device__ __forceinline__ unsigned dk_pair_v(const volatile unsigned* w, int p) {',
   '  const int b = (KCPW / 2) * (p / KPPW) + (p % KPPW) / 2;',

@@ -48,7 +48,7 @@ export const kmSoftmax = (el: MmaElements, rescale: readonly string[]): string[]
   '      for (int j = 0; j < KMT; ++j)',
   '#pragma unroll',
   '        for (int e = 0; e < 4; ++e) {',
-  '          const int kj = kw + 16 * j + r0 + 8 * (e >> 1);',
+  '          const int kj = kw + 16 * j + kr0 + 8 * (e >> 1);',
   ...scoreLines(el, 'e & 1'),
   '          mx[e & 1] = fmaxf(mx[e & 1], s[j][e]);',
   '        }',

@@ -9,7 +9,8 @@
 // columns, 4 of them real) O is 32 registers and Q's B fragments 16, the score and P·V MMAs halve,
 // and the per-element work (dequantizing each code once) is unchanged.
 //
-// Layout (lane = 4 r0 + t): an m-tile is 16 keys; the lane's A rows are keys r0, r0 + 8 and its C
+// Layout (lane = 4 r0 + t): an m-tile is 16 keys; the lane's A rows r0, r0 + 8 are keys kr0, kr0 + 8
+// (kr0 = r0 / 2 + 4 (r0 % 2), the bank-conflict-free order of the query-major kernel) and its C
 // columns the queries 2t, 2t + 1 (packed rows rg·8 + 2t + c). K's A fragments take the lane's code
 // words exactly as the query-major kernel's B fragments did (its channel order), Q's B fragments
 // are that kernel's A fragments of row r0. For P·V the A fragments are V's codes of keys 2t, 2t + 1
@@ -138,6 +139,10 @@ export function keyMajorKernel(
     '  const int split = blockIdx.x / row_groups, rg = blockIdx.x % row_groups;',
     '  const int hk = blockIdx.y, b = blockIdx.z;',
     '  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, r0 = lane >> 2;',
+    '  // The key of A row r0 in an m-tile (+ 8 for row r0 + 8), and of k index 2t (+ 4 for 2t + 1): lanes',
+    '  // r0 and r0 + 1 read rows 4 apart, lanes t and t + 1 rows 1 apart, so their 16-byte reads of a',
+    "  // code row's pitch fall in distinct banks (the query-major kernel's key order, dmq_key).",
+    '  const int kr0 = (r0 >> 1) + 4 * (r0 & 1);',
     ...kind.loadQ,
     ...laneQueries('2 * (lane & 3) + h8'), // the lane's columns
     ...(el.dynamic ? classifiedRows : []),

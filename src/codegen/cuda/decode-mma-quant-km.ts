@@ -22,14 +22,14 @@ export const kmQuantLoadQ = (q: MmaQuant): string[] => [
 /** O's channel of m-tile n, row r0 + 8 v (kmQuantPv's layout). */
 export const kmQuantChannel = 'r0 * (DV / 8) + 16 * (n >> 3) + 2 * (n & 7) + v';
 
-/** Scales of the lane's keys (16 mt + r0 + 8 v: sk[mt][v], sv[mt][v]), then Sᵀ = codes · q̂ to q·k. */
+/** Scales of the lane's keys (16 mt + kr0 + 8 v: sk[mt][v], sv[mt][v]), then Sᵀ = codes · q̂ to q·k. */
 export const kmQuantScores = (q: MmaQuant): string[] => [
-  ...scaleLoads(q, 'KMT', 'kw + 16 * j + r0 + 8 * e'),
+  ...scaleLoads(q, 'KMT', 'kw + 16 * j + kr0 + 8 * e'),
   '      float s[KMT][4];',
   '#pragma unroll',
   '      for (int mt = 0; mt < KMT; ++mt) {',
   '        s[mt][0] = s[mt][1] = s[mt][2] = s[mt][3] = 0.f;',
-  '        const unsigned char* kr = kt + (16 * mt + r0) * KPB + 16 * (lane & 3); // key r0; r0 + 8 is 8 rows on',
+  "        const unsigned char* kr = kt + (16 * mt + kr0) * KPB + 16 * (lane & 3); // row r0's key; row r0 + 8 is 8 keys on",
   '#pragma unroll',
   '        for (int m = 0; m < D / 64; ++m) {',
   '          const DmW4 x = *reinterpret_cast<const DmW4*>(kr + 64 * m), y = *reinterpret_cast<const DmW4*>(kr + 8 * KPB + 64 * m);',
@@ -51,12 +51,12 @@ export const kmQuantPv: readonly string[] = [
   '      for (int kk = 0; kk < KMT; ++kk) {',
   '        const unsigned pb0 = dm_movt(dm_h2(s[kk][0] * sv[kk][0], s[kk][1] * sv[kk][0]));',
   '        const unsigned pb1 = dm_movt(dm_h2(s[kk][2] * sv[kk][1], s[kk][3] * sv[kk][1]));',
-  "        const unsigned char* vr = vt + (16 * kk + 2 * (lane & 3)) * VPB + r0 * (DV / 8); // key 2t's channels",
+  "        const unsigned char* vr = vt + (16 * kk + (lane & 3)) * VPB + r0 * (DV / 8); // k index 2t's channels (key t)",
   '#pragma unroll',
   '        for (int m = 0; m < DV / 128; ++m) {',
-  '          DmW4 w4[4]; // keys 2t, 2t + 1, 2t + 8, 2t + 9',
+  '          DmW4 w4[4]; // k indices 2t, 2t + 1, 2t + 8, 2t + 9: keys t, t + 4, t + 8, t + 12',
   '#pragma unroll',
-  '          for (int i = 0; i < 4; ++i) w4[i] = *reinterpret_cast<const DmW4*>(vr + ((i & 1) + 8 * (i >> 1)) * VPB + 16 * m);',
+  '          for (int i = 0; i < 4; ++i) w4[i] = *reinterpret_cast<const DmW4*>(vr + (4 * (i & 1) + 8 * (i >> 1)) * VPB + 16 * m);',
   '          auto word = [&](int i, int x) { const unsigned* p = &w4[i].x; return p[x >> 2]; };',
   '#pragma unroll',
   '          for (int x = 0; x < 8; ++x) { // m-tile 8 m + x: bytes 2x (row r0), 2x + 1 (row r0 + 8)',
