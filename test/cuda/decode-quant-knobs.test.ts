@@ -54,9 +54,10 @@ describe('quantized tile knobs of the tensor-core decode kernel', () => {
       headDim: 128,
       dtype: 'bf16',
     });
-    const consts = c.artifact.code.split('\n').filter((l) => l.startsWith('constexpr int MMA_ROWS = 16'));
+    const consts = c.artifact.code.split('\n').filter((l) => l.startsWith('constexpr int MMA_ROWS = '));
     expect(consts).toEqual([
-      'constexpr int MMA_ROWS = 16, MMA_WARPS = ATTNC_DEC_MMA_QWARPS, MMA_KEYS = ATTNC_DEC_MMA_QKEYS;',
+      // 8 rows a block in the key-major kernel (decode-mma-km.ts), behind its switch.
+      'constexpr int MMA_ROWS = (ATTNC_DEC_MMA_KM ? 8 : 16), MMA_WARPS = ATTNC_DEC_MMA_QWARPS, MMA_KEYS = ATTNC_DEC_MMA_QKEYS;',
       'constexpr int MMA_ROWS = 16, MMA_WARPS = ATTNC_DEC_MMA_WARPS, MMA_KEYS = ATTNC_DEC_MMA_KEYS;',
     ]);
     // The register cap too: -DATTNC_DEC_MMA_QMIN_BLOCKS=n reaches the int8 kernel's launch bounds only.
@@ -64,6 +65,11 @@ describe('quantized tile knobs of the tensor-core decode kernel', () => {
       .split('\n')
       .filter((l) => l.includes('mma_split_kernel(const Args'))
       .map((l) => /__launch_bounds__\(MMA_THREADS, (\w+)\)/.exec(l)?.[1]);
-    expect(bounds).toEqual(['ATTNC_DEC_MMA_QMIN_BLOCKS', 'ATTNC_DEC_MMA_MIN_BLOCKS']);
+    // The int8 kernel twice: key-major and query-major, one of them compiled (ATTNC_DEC_MMA_KM).
+    expect(bounds).toEqual([
+      'ATTNC_DEC_MMA_QMIN_BLOCKS',
+      'ATTNC_DEC_MMA_QMIN_BLOCKS',
+      'ATTNC_DEC_MMA_MIN_BLOCKS',
+    ]);
   });
 });

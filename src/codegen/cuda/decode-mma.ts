@@ -126,7 +126,7 @@ export function mmaDecodeDevice(
     `#if defined(__CUDACC__) || defined(${MMA_EMU_MACRO}) // plain emulator builds skip it`,
     ...cache.helpers,
     ...(lean || km ? leanHelpers : []),
-    ...(km ? [...kmHelpers, ...kmKindHelpers(k, el)] : []),
+    ...(km ? ['#if ATTNC_DEC_MMA_KM', ...kmHelpers, ...kmKindHelpers(k, el), '#endif'] : []),
     '',
     ...(km
       ? ['#if ATTNC_DEC_MMA_KM', ...keyMajorKernel(k, el, frame, field), '#else', ...queryMajor, '#endif']
