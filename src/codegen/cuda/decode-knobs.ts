@@ -74,8 +74,8 @@ export const MMA_KNOB_NAMES = [
   // Lean per-step code, bits 1 (rescale on a max rise) and 2 (one row half): decode-mma-lean.ts.
   // Emitted only where the artifact was compiled with Schedule.decodeLean 'knob' (the bench's) or 'on'.
   'MMA_LEAN',
-  // KIVI and packed int8 / fp8 caches: 1 the key-major kernel,
-  // 0 (default until timed) the query-major one (decode-mma-km.ts).
+  // KIVI and packed int8 / fp8 caches: 1 the key-major kernel, 0 (default until timed) the
+  // query-major one (decode-mma-km.ts).
   'MMA_KM',
 ] as const;
 type AnyKnobName = KnobName | (typeof MMA_KNOB_NAMES)[number];

@@ -1,11 +1,12 @@
 // The per-tile lines of the key-major KIVI decode kernel (decode-mma-km.ts says why keys are
 // the MMA's M and lays out the fragments): S of the warp's keys per K group, the online softmax on
 // the lane's two query columns, O += P′·codes per V group with P′ moved from C fragments to B
-// fragments by movmatrix, the recent f16 tail, and the warps' combine.
+// fragments by movmatrix, the recent f16 tail, and what the combine needs of KIVI (decode-mma-km-parts.ts
+// holds the shared softmax and combine).
 
 import { kiviGroupScale } from './decode-mma-kivi-step.js';
 import { kiviQRow } from './decode-mma-kivi.js';
-import { kmColumnQinv } from './decode-mma-km-parts.js';
+import { kmLoadQ } from './decode-mma-km-parts.js';
 
 /**
  * Sᵀ of the warp's keys (kt: its first K code row): per K group its keys touch, q̂ times the group's
@@ -42,8 +43,8 @@ export const kmKiviScores: readonly string[] = [
   '          unsigned qk[2], zp[2];',
   '#pragma unroll',
   '          for (int h = 0; h < 2; ++h) {',
-  '            const unsigned sp = dk_hmul2(dk_hmul2(KM_HELD ? dk_pair(sw, 2 * ks + h) : dk_pair_v(swv, 2 * ks + h), f2a), f2b);',
-  '            zp[h] = KM_HELD ? dk_pair(zw, 2 * ks + h) : dk_pair_v(swv + KGW, 2 * ks + h);',
+  '            const unsigned sp = dk_hmul2(dk_hmul2(KM_HELD ? dk_pair(sw, 2 * ks + h) : dk_pair(swv, 2 * ks + h), f2a), f2b);',
+  '            zp[h] = KM_HELD ? dk_pair(zw, 2 * ks + h) : dk_pair(swv + KGW, 2 * ks + h);',
   '            qk[h] = dk_hmul2(qb[ks][h], sp);',
   '          }',
   '          const unsigned za[4] = {zp[0], zp[0], zp[1], zp[1]};',
@@ -84,16 +85,14 @@ export const kmKiviPv: readonly string[] = [
   '      for (int kk = 0; kk < KMT; ++kk) {',
   "        const int kr = kw - t0 + 16 * kk; // tile row of the m-tile's first key",
   "        const unsigned char* vr = vt + (16 * kk + (lane & 3)) * VPB; // k index 2t's code row (key t; 2t + 1: t + 4)",
-  '        unsigned zk[2]; // z of keys (2t, 2t + 1) and (2t + 8, 2t + 9) in group g: set per g below',
   '#pragma unroll',
   '        for (int g = 0; g < VG; ++g) {',
   '          const float sa = dec_half_bits(vzs[(kr + kr0) * VG + g]), sb = dec_half_bits(vzs[(kr + kr0 + 8) * VG + g]);',
   '          const unsigned pb0 = dm_movt(dm_h2(s[kk][0] * sa, s[kk][1] * sa));',
   '          const unsigned pb1 = dm_movt(dm_h2(s[kk][2] * sb, s[kk][3] * sb));',
   '          auto z = [&](int i) { return (unsigned)vzs[2 * VGW + (kr + (lane & 3) + i) * VG + g]; };',
-  '          zk[0] = z(0) | z(4) << 16;',
-  '          zk[1] = z(8) | z(12) << 16;',
-  '          const unsigned za[4] = {zk[0], zk[0], zk[1], zk[1]};',
+  '          const unsigned z0 = z(0) | z(4) << 16, z8 = z(8) | z(12) << 16; // k indices 2t.. / 2t + 8..',
+  '          const unsigned za[4] = {z0, z0, z8, z8};',
   '          dm_mma_h(vz[g], za, pb0, pb1);',
   '          auto word = [&](int i) { return reinterpret_cast<const unsigned*>(vr + i * VPB)[g * (32 / VCPW) + vw]; };',
   '          const unsigned t01 = __byte_perm(word(0), word(4), vsel), t23 = __byte_perm(word(8), word(12), vsel);',
@@ -178,24 +177,12 @@ export const kmKiviOut: readonly string[] = [
 export const kmKiviChannel = '32 * (n >> 1) + 4 * r0 + 2 * (n & 1) + v';
 
 /** Q's B fragments: row r0's q̂ = q · 2^(14 - e) in the K channel order; qinv of the lane's columns. */
-export const kmKiviLoadQ: readonly string[] = [
-  '  unsigned qb[D / 16][2];',
-  '  float qinv[2];',
-  '  {',
-  "    constexpr int h8 = 0; // row r0 of the block: the query of the lane's B column",
-  ...kiviQRow('qb[ks][h]'),
-  ...kmColumnQinv,
-  '  }',
-];
+export const kmKiviLoadQ: readonly string[] = kmLoadQ(kiviQRow('qb[ks][h]'));
 
-/** Device helpers of the KIVI step: the K group's scale words read from shared memory under a cap. */
+/** Device constants of the KIVI step: whether the K group's scale words are held in registers. */
 export const kmKiviHelpers: readonly string[] = [
   "// Under a register cap for two blocks an SM (QMIN_BLOCKS 2 or more) the K group's scale and zero",
   '// words stay in shared memory, read at each use (volatile: nvcc would keep all 32 in registers;',
   '// 128 registers then spill 8 bytes where holding them spilt 148); else they are held.',
-  'constexpr bool KM_HELD = ATTNC_DEC_MMA_QMIN_BLOCKS < 2;',
-  '__device__ __forceinline__ unsigned dk_pair_v(const volatile unsigned* w, int p) {',
-  '  const int b = (KCPW / 2) * (p / KPPW) + (p % KPPW) / 2;',
-  '  return __byte_perm(w[b], w[b + KPPW / 2], (p & 1) ? 0x7632u : 0x5410u);',
-  '}',
+  'constexpr bool KM_HELD = ATTNC_DEC_MMA_QMIN_BLOCKS < 2; // dk_pair takes either',
 ];

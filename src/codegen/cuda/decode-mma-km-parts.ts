@@ -28,11 +28,20 @@ export const kmHelpers: readonly string[] = [
   '}',
 ];
 
-/** qinv[0] (row r0's, from qRowScale) becomes the lane's query columns' 2t, 2t + 1 (lane in scope). */
-export const kmColumnQinv: readonly string[] = [
+/**
+ * Q's B fragments qb (the cache kind's `row` lines fill them from row r0, as the query-major kernel
+ * fills its A fragments, and set qinv[0]); then qinv of the lane's query columns 2t, 2t + 1.
+ */
+export const kmLoadQ = (row: readonly string[]): string[] => [
+  '  unsigned qb[D / 16][2];',
+  '  float qinv[2];',
+  '  {',
+  "    constexpr int h8 = 0; // row r0 of the block: the query of the lane's B column",
+  ...row,
   '    const float qi = qinv[0];',
   '#pragma unroll',
   '    for (int c = 0; c < 2; ++c) qinv[c] = dm_shfl_from(qi, 4 * (2 * (lane & 3) + c)); // column 2t + c',
+  '  }',
 ];
 
 /**

@@ -35,14 +35,14 @@ import {
   kmKiviTail,
 } from './decode-mma-kivi-km-step.js';
 import { kmQuantChannel, kmQuantLoadQ, kmQuantPv, kmQuantScores } from './decode-mma-quant-km.js';
-import { tileLoopLines } from './decode-mma-tiles.js';
+import { codeStageRows, splitKernelClose, splitKernelOpen, tileLoopLines } from './decode-mma-tiles.js';
 import { mmaKiviOf } from './decode-mma-kivi.js';
 import { mmaQuantOf } from './decode-mma-quant.js';
 
 export { kmHelpers } from './decode-mma-km-parts.js';
 
-/** A cache kind's lines in the key-major kernel. */
-interface KmKind {
+/** A cache kind's lines in the key-major kernel (keyMajorKind). */
+export interface KmKind {
   readonly helpers: readonly string[];
   readonly loadQ: readonly string[];
   /** More per-lane state beside m, l and o. */
@@ -54,15 +54,19 @@ interface KmKind {
   readonly out: readonly string[];
 }
 
-/** The key-major kind of kernel `k` (classify: the lane's tile classes, t0 and t1 in scope), or undefined (paged caches, 16-bit floats). */
-function kmKindOf(
+/**
+ * The key-major kind of kernel `k` (classify: the lane's tile classes, t0 and t1 in scope), or
+ * undefined where it has none (paged caches, 16-bit float caches): decided once per kernel.
+ */
+export function keyMajorKind(
   k: AttentionKernel,
   el: MmaElements,
   field: (key: string) => string,
   classify: readonly string[],
 ): KmKind | undefined {
   const kivi = mmaKiviOf(k);
-  if (kivi)
+  if (kivi) {
+    const softmax = kmSoftmax(el, kmKiviRescale);
     return {
       helpers: kmKiviHelpers,
       loadQ: kmKiviLoadQ,
@@ -71,11 +75,12 @@ function kmKindOf(
         '#pragma unroll',
         '  for (int g = 0; g < VG; ++g) vz[g][0] = vz[g][1] = vz[g][2] = vz[g][3] = 0.f;',
       ],
-      step: [...kmKiviScores, ...kmSoftmax(el, kmKiviRescale), ...kmKiviPv],
-      tail: kivi.recent > 0 ? kmKiviTail(field, classify, kmSoftmax(el, kmKiviRescale)) : [],
+      step: [...kmKiviScores, ...softmax, ...kmKiviPv],
+      tail: kivi.recent > 0 ? kmKiviTail(field, classify, softmax) : [],
       channel: kmKiviChannel,
       out: kmKiviOut,
     };
+  }
   const quant = k.formats.paged ? undefined : mmaQuantOf(k);
   if (quant)
     return {
@@ -90,55 +95,31 @@ function kmKindOf(
   return undefined;
 }
 
-/** Whether kernel `k` has the key-major kernel (behind its switch). */
-export const hasKeyMajor = (k: AttentionKernel, el: MmaElements): boolean =>
-  kmKindOf(k, el, () => '', []) !== undefined;
-
-/** The switch (emitted with the tensor-core knobs where hasKeyMajor). */
+/** The switch (emitted with the tensor-core knobs where keyMajorKind gives a kind). */
 export const kmSwitch: readonly string[] = [
   '#ifndef ATTNC_DEC_MMA_KM',
   '#define ATTNC_DEC_MMA_KM 0 // 1: the key-major kernel, not yet timed on a GPU (decode-mma-km.ts)',
   '#endif',
 ];
 
-/** The kernel's parts from decode-mma.ts's assembly: its cache lines, smem, fetch and launch bounds. */
+/** What the key-major kernel takes from decode-mma.ts's assembly (the query-major kernel's too). */
 export interface KmFrame {
+  readonly minBlocks: string;
+  /** The split's keys and row handles; the dynamic shared memory and stage buffers. */
   readonly keys: readonly string[];
   readonly smem: readonly string[];
-  readonly smemDecl: string;
-  readonly fetchBody: readonly string[];
-  readonly minBlocks: string;
-  /** decode-mma-tiles.ts's tileClassLines: the fetch's opening (a vote with dynamic classes), the lane's classes. */
-  readonly fetchBarrier: readonly string[];
+  /** decode-mma-tiles.ts's stageFetch; tileClassLines's lane classes. */
+  readonly fetch: readonly string[];
   readonly classify: readonly string[];
 }
 
-/** The kind's device helpers (after the cache kind's own and kmHelpers). */
-export const kmKindHelpers = (k: AttentionKernel, el: MmaElements): readonly string[] =>
-  kmKindOf(k, el, () => '', [])?.helpers ?? [];
-
-/** The key-major kernel (namespace dec, after the cache kind's helpers and kmHelpers). */
-export function keyMajorKernel(
-  k: AttentionKernel,
-  el: MmaElements,
-  frame: KmFrame,
-  field: (key: string) => string,
-): string[] {
-  const kind = kmKindOf(k, el, field, frame.classify);
-  if (!kind) throw new Error('CUDA backend: no key-major decode kernel for this kernel');
-  const warpStep = [
-    '      const unsigned char* kt = ks + (it % MMA_STAGES) * MMA_TILE * KPB + warp * MMA_KEYS * KPB;',
-    '      const unsigned char* vt = vs + (it % MMA_STAGES) * MMA_TILE * VPB + warp * MMA_KEYS * VPB;',
-    ...kind.step,
-  ];
+/** The key-major kernel (namespace dec, after the cache kind's helpers, kmHelpers and kind.helpers). */
+export function keyMajorKernel(kind: KmKind, el: MmaElements, frame: KmFrame): string[] {
   return [
-    `__global__ void __launch_bounds__(MMA_THREADS, ${frame.minBlocks}) mma_split_kernel(const Args a, float* __restrict__ part, int split_keys, int n_splits, int row_tiles) {`,
-    '#if !defined(__CUDA_ARCH__) || __CUDA_ARCH__ >= 800',
-    '  constexpr int KMT = MMA_KEYS / 16; // m-tiles of 16 keys a warp and tile',
-    '  const int group = a.H / a.Hkv, packed = group * a.Nq, row_groups = (packed + MMA_ROWS - 1) / MMA_ROWS;',
-    '  const int split = blockIdx.x / row_groups, rg = blockIdx.x % row_groups;',
-    '  const int hk = blockIdx.y, b = blockIdx.z;',
-    '  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, r0 = lane >> 2;',
+    ...splitKernelOpen(
+      frame.minBlocks,
+      '  constexpr int KMT = MMA_KEYS / 16; // m-tiles of 16 keys a warp and tile',
+    ),
     '  // The key of A row r0 in an m-tile (+ 8 for row r0 + 8), and of k index 2t (+ 4 for 2t + 1): lanes',
     '  // r0 and r0 + 1 read rows 4 apart, lanes t and t + 1 rows 1 apart, so their 16-byte reads of a',
     "  // code row's pitch fall in distinct banks (the query-major kernel's key order, dmq_key).",
@@ -152,25 +133,13 @@ export function keyMajorKernel(
     ...kind.state,
     '  [[maybe_unused]] const float sl2 = a.scale * LOG2E; // identity scores: one multiply to base 2',
     ...frame.keys,
-    `  ${frame.smemDecl}`,
     ...frame.smem,
-    '  const int n_tiles = k_end > k_begin ? (k_end - k_begin + MMA_TILE - 1) / MMA_TILE : 0;',
-    '  auto fetch = [&](int it) {',
-    ...frame.fetchBarrier,
-    '      const int t0 = k_begin + it * MMA_TILE, t1 = min(t0 + MMA_TILE, k_end);',
-    ...frame.fetchBody,
-    '    }',
-    '    dec_commit(); // one group per tile, fetched or not',
-    '  };',
-    '  for (int st = 0; st < MMA_STAGES - 1; ++st) fetch(st);',
-    ...tileLoopLines(el.dynamic, frame.classify, warpStep),
+    ...frame.fetch,
+    ...tileLoopLines(el.dynamic, frame.classify, [...codeStageRows, ...kind.step]),
     ...kind.tail,
     ...kind.out,
     ...kmCombine(kind.channel),
     ...combineRows,
-    '#else',
-    '  __trap(); // the host launches this kernel on compute capability 8.0 and up only',
-    '#endif',
-    '}',
+    ...splitKernelClose,
   ];
 }

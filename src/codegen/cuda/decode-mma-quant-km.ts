@@ -4,20 +4,12 @@
 // Channel orders: K as decode-mma-qtile.ts has it (a lane's K word pairs are Q's pairs); V: lane r0
 // reads channels r0 · DV / 8 .. + DV / 8 - 1 of a code row, and O's m-tile n, row r0 + 8 v is
 // channel r0 · DV / 8 + 16 (n / 8) + 2 (n % 8) + v.
-import { kmColumnQinv } from './decode-mma-km-parts.js';
+import { kmLoadQ } from './decode-mma-km-parts.js';
 import { quantQRow } from './decode-mma-qtile.js';
 import { scaleLoads, type MmaQuant } from './decode-mma-quant.js';
 
 /** Q's B fragments (row r0's pairs, as the query-major kernel's A fragments) and the columns' qinv. */
-export const kmQuantLoadQ = (q: MmaQuant): string[] => [
-  '  unsigned qb[D / 16][2];',
-  '  float qinv[2];',
-  '  {',
-  "    constexpr int h8 = 0; // row r0 of the block: the query of the lane's B column",
-  ...quantQRow(q, (h) => `qb[ks][${h}]`),
-  ...kmColumnQinv,
-  '  }',
-];
+export const kmQuantLoadQ = (q: MmaQuant): string[] => kmLoadQ(quantQRow(q, (h) => `qb[ks][${h}]`));
 
 /** O's channel of m-tile n, row r0 + 8 v (kmQuantPv's layout). */
 export const kmQuantChannel = 'r0 * (DV / 8) + 16 * (n >> 3) + 2 * (n & 7) + v';

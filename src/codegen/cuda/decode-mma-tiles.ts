@@ -64,16 +64,14 @@ export function warpStepLines(
   const halves = lean ? 'HALVES' : '2'; // the row halves the step computes (decode-mma-lean.ts)
   if (kivi)
     return [
-      '      const unsigned char* kt = ks + (it % MMA_STAGES) * MMA_TILE * KPB + warp * MMA_KEYS * KPB;',
-      '      const unsigned char* vt = vs + (it % MMA_STAGES) * MMA_TILE * VPB + warp * MMA_KEYS * VPB;',
+      ...codeStageRows,
       ...kiviScores(halves),
       ...sm('kw + dmq_key(j, e & 1)', kiviRescale, 'HALVES'),
       ...kiviPv(halves),
     ];
   if (quant)
     return [
-      '      const unsigned char* kt = ks + (it % MMA_STAGES) * MMA_TILE * KPB + warp * MMA_KEYS * KPB;',
-      '      const unsigned char* vt = vs + (it % MMA_STAGES) * MMA_TILE * VPB + warp * MMA_KEYS * VPB;',
+      ...codeStageRows,
       ...scaleLoads(quant),
       ...quantScores(lean ? '2 * HALVES' : '4'),
       ...sm('kw + dmq_key(j, e & 1)', [], 'HALVES'),
@@ -87,6 +85,47 @@ export function warpStepLines(
     ...densePv,
   ];
 }
+
+/**
+ * The split kernel's signature, architecture guard and block coordinates, shared by the
+ * query-major and key-major kernels; `tiles`: the constexpr line of a warp's key tiles.
+ */
+export const splitKernelOpen = (minBlocks: string, tiles: string): string[] => [
+  `__global__ void __launch_bounds__(MMA_THREADS, ${minBlocks}) mma_split_kernel(const Args a, float* __restrict__ part, int split_keys, int n_splits, int row_tiles) {`,
+  '#if !defined(__CUDA_ARCH__) || __CUDA_ARCH__ >= 800',
+  tiles,
+  '  const int group = a.H / a.Hkv, packed = group * a.Nq, row_groups = (packed + MMA_ROWS - 1) / MMA_ROWS;',
+  '  const int split = blockIdx.x / row_groups, rg = blockIdx.x % row_groups;',
+  '  const int hk = blockIdx.y, b = blockIdx.z;',
+  '  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, r0 = lane >> 2;',
+];
+
+/** The split kernel's end: the trap where the architecture has no tensor-core path. */
+export const splitKernelClose: readonly string[] = [
+  '#else',
+  '  __trap(); // the host launches this kernel on compute capability 8.0 and up only',
+  '#endif',
+  '}',
+];
+
+/** The stage fetch (fetchBarrier opens it: a vote with dynamic classes; fetchBody: one tile's copies) and its prologue. */
+export const stageFetch = (fetchBarrier: readonly string[], fetchBody: readonly string[]): string[] => [
+  '  const int n_tiles = k_end > k_begin ? (k_end - k_begin + MMA_TILE - 1) / MMA_TILE : 0;',
+  '  auto fetch = [&](int it) {',
+  ...fetchBarrier,
+  '      const int t0 = k_begin + it * MMA_TILE, t1 = min(t0 + MMA_TILE, k_end);',
+  ...fetchBody,
+  '    }',
+  '    dec_commit(); // one group per tile, fetched or not',
+  '  };',
+  '  for (int st = 0; st < MMA_STAGES - 1; ++st) fetch(st);',
+];
+
+/** The warp's first K and V code rows of the current stage (quantized and KIVI caches, bytes). */
+export const codeStageRows: readonly string[] = [
+  '      const unsigned char* kt = ks + (it % MMA_STAGES) * MMA_TILE * KPB + warp * MMA_KEYS * KPB;',
+  '      const unsigned char* vt = vs + (it % MMA_STAGES) * MMA_TILE * VPB + warp * MMA_KEYS * VPB;',
+];
 
 /** The loop over the split's key tiles: wait for tile it, prefetch, skip or classify, the warp's step. */
 export function tileLoopLines(

@@ -37,12 +37,20 @@ import { mmaCacheLines, type MmaCacheLines } from './decode-mma-kinds.js';
 import { mmaQuantOf, tileKnobMacros } from './decode-mma-quant.js';
 import { kiviRescale, kiviVBias, mmaKiviOf } from './decode-mma-kivi.js';
 import { kiviTail } from './decode-mma-kivi-tail.js';
-import { hasKeyMajor, keyMajorKernel, kmHelpers, kmKindHelpers, kmSwitch } from './decode-mma-km.js';
+import { keyMajorKernel, keyMajorKind, kmHelpers, kmSwitch } from './decode-mma-km.js';
 import { combineWarpStates } from './decode-mma-combine.js';
 import { mmaKnobs } from './decode-mma-knobs.js';
 import { decodeLeanOf, leanHelpers, leanStream } from './decode-mma-lean.js';
 import { classifiedRows, laneRows, type MmaElements } from './decode-mma-step.js';
-import { softmaxLines, tileClassLines, tileLoopLines, warpStepLines } from './decode-mma-tiles.js';
+import {
+  softmaxLines,
+  splitKernelClose,
+  splitKernelOpen,
+  stageFetch,
+  tileClassLines,
+  tileLoopLines,
+  warpStepLines,
+} from './decode-mma-tiles.js';
 
 export { mmaPtx } from './decode-mma-device.js';
 export { MMA_KNOB_DEFAULTS, MMA_ROWS } from './decode-mma-knobs.js';
@@ -79,40 +87,22 @@ export function mmaDecodeDevice(
   const lean = decodeLeanOf(k) !== 'off';
   const sm = softmaxLines(el, lean);
   const tileLoop = tileLoopLines(el.dynamic, classify, warpStepLines(quant, kivi, lean, sm));
-  const km = hasKeyMajor(k, el); // the key-major kernel, behind its switch (off)
+  const km = keyMajorKind(k, el, field, classify); // the key-major kernel, behind its switch (off)
+  const smem = [`  ${MMA_SMEM_DECL}`, ...cache.smem];
+  const fetch = stageFetch(fetchBarrier, cache.fetch);
   const queryMajor = [
     ...kernelHead(el.dynamic, cache, knob.minBlocks),
-    `  ${MMA_SMEM_DECL}`,
-    ...cache.smem,
-    '  const int n_tiles = k_end > k_begin ? (k_end - k_begin + MMA_TILE - 1) / MMA_TILE : 0;',
-    '  auto fetch = [&](int it) {',
-    ...fetchBarrier,
-    '      const int t0 = k_begin + it * MMA_TILE, t1 = min(t0 + MMA_TILE, k_end);',
-    ...cache.fetch,
-    '    }',
-    '    dec_commit(); // one group per tile, fetched or not',
-    '  };',
-    '  for (int st = 0; st < MMA_STAGES - 1; ++st) fetch(st);',
+    ...smem,
+    ...fetch,
     ...(lean ? leanStream(tileLoop) : tileLoop),
     ...(kivi && kivi.recent > 0
       ? kiviTail(field, classify, sm('kw + dmq_key(j, e & 1)', kiviRescale, '2'))
       : []),
     ...(kivi ? kiviVBias : []),
     ...combineWarpStates(cache.outColumn),
-    '#else',
-    '  __trap(); // the host launches this kernel on compute capability 8.0 and up only',
-    '#endif',
-    '}',
+    ...splitKernelClose,
   ];
-  const frame = {
-    keys: cache.keys,
-    smem: cache.smem,
-    smemDecl: MMA_SMEM_DECL,
-    fetchBody: cache.fetch,
-    minBlocks: knob.minBlocks,
-    fetchBarrier,
-    classify,
-  };
+  const frame = { minBlocks: knob.minBlocks, keys: cache.keys, smem, fetch, classify };
   return [
     '// ---- tensor-core split kernel (sm_80+): codegen/cuda/decode-mma.ts ----',
     ...mmaKnobs(k),
@@ -126,10 +116,10 @@ export function mmaDecodeDevice(
     `#if defined(__CUDACC__) || defined(${MMA_EMU_MACRO}) // plain emulator builds skip it`,
     ...cache.helpers,
     ...(lean || km ? leanHelpers : []),
-    ...(km ? ['#if ATTNC_DEC_MMA_KM', ...kmHelpers, ...kmKindHelpers(k, el), '#endif'] : []),
+    ...(km ? ['#if ATTNC_DEC_MMA_KM', ...kmHelpers, ...km.helpers, '#endif'] : []),
     '',
     ...(km
-      ? ['#if ATTNC_DEC_MMA_KM', ...keyMajorKernel(k, el, frame, field), '#else', ...queryMajor, '#endif']
+      ? ['#if ATTNC_DEC_MMA_KM', ...keyMajorKernel(km, el, frame), '#else', ...queryMajor, '#endif']
       : queryMajor),
     '#endif // __CUDACC__',
   ];
@@ -141,13 +131,7 @@ export function mmaDecodeDevice(
  */
 function kernelHead(dynamic: boolean, cache: MmaCacheLines, minBlocks: string): string[] {
   return [
-    `__global__ void __launch_bounds__(MMA_THREADS, ${minBlocks}) mma_split_kernel(const Args a, float* __restrict__ part, int split_keys, int n_splits, int row_tiles) {`,
-    '#if !defined(__CUDA_ARCH__) || __CUDA_ARCH__ >= 800',
-    '  constexpr int NT = MMA_KEYS / 8; // key tiles of 8 per warp and tile',
-    '  const int group = a.H / a.Hkv, packed = group * a.Nq, row_groups = (packed + MMA_ROWS - 1) / MMA_ROWS;',
-    '  const int split = blockIdx.x / row_groups, rg = blockIdx.x % row_groups;',
-    '  const int hk = blockIdx.y, b = blockIdx.z;',
-    '  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, r0 = lane >> 2;',
+    ...splitKernelOpen(minBlocks, '  constexpr int NT = MMA_KEYS / 8; // key tiles of 8 per warp and tile'),
     ...cache.loadQ,
     ...laneRows,
     ...(dynamic ? classifiedRows : []),
