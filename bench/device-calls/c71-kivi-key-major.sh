@@ -1,5 +1,5 @@
 #!/bin/bash
-# Device call 71 (round 33, ≤ 300 s; written in round 33, which got no device for it): the key-major
+# Device call 71 (round 33/34, ≤ 420 s; written in round 33, which got no device for it): the key-major
 # quantized decode kernel (decode-mma-km.ts: keys as the MMA's M, the GQA group's queries as N;
 # -DATTNC_DEC_MMA_KM=1, off by default until this call checks and times it) as lean3_km (KIVI int4 /
 # int2, int8, e4m3), capped for two blocks an SM (lean3_km_b2: KIVI at QMIN_BLOCKS 2, 128 registers,
@@ -13,7 +13,9 @@
 # Prepare: npm run build; node bench/cuda/quant-decode-emit.mjs --only
 #   lean3,lean3_km,lean3_km_b2,lean3_km_k16b2 --cases 2 --formats bf16,int8,e4m3,int4,int2; int4 /
 #   int2 from a worktree of 8b36327 copied in as <format>_r32 and added to index.json (variants and
-#   lean3's formats). Carry bench/build/cuda-quant-decode; returns $OUT/c71/ and $OUT/c71.tar.xz.
+#   lean3's formats); round 34 added three index.json-only knob points (not in DECODE_KNOB_VARIANTS,
+#   to keep the nvcc tests' builds down): lean3_km_s4 (QSTAGES 4), lean3_km_b2_s3 (KIVI, QSTAGES 3),
+#   lean3_km_k16b2_s3 (int8 / e4m3, QSTAGES 3). Carry bench/build/cuda-quant-decode; returns $OUT/c71/ and $OUT/c71.tar.xz.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 T0=$(date +%s)
@@ -23,7 +25,7 @@ nvidia-smi --query-gpu=name,clocks.sm,clocks.max.sm,temperature.gpu --format=csv
 cat "$O/gpu.txt"
 export PATH="$PATH:/usr/local/cuda/bin" PYTHONUNBUFFERED=1
 B=bench/build/cuda-quant-decode
-timeout 200 python3 bench/cuda/quant-decode.py --build $B --out "$O" --budget 170 > "$O/quant.log" 2>&1
+timeout 280 python3 bench/cuda/quant-decode.py --build $B --out "$O" --budget 250 > "$O/quant.log" 2>&1
 echo "quant exit $? at $(($(date +%s) - T0)) s"
 grep -E "^\| (32768|131072)|FAIL|fail" "$O/quant.log" | head -40
 ATTNC_NCU='int4 lean3_km Nk=131072' timeout 90 ncu --profile-from-start off --kernel-name regex:mma_split \
