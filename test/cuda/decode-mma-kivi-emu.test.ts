@@ -250,16 +250,18 @@ describe('KIVI K/V in the tensor-core decode kernel (CPU emulation) agrees with 
       },
     );
   }, 600_000);
-  it('lean (ATTNC_DEC_MMA_LEAN, decode-mma-lean.ts): one row half with a recent window (GQA 4); GQA 8 x Nq 3 causal', async () => {
+  // The tests above run the default (the key-major kernel since round 34, 4-warp blocks); this one
+  // and the mutations below keep the query-major kernel (-DATTNC_DEC_MMA_KM=0) checked.
+  it('query-major kernel, lean (ATTNC_DEC_MMA_KM 0, ATTNC_DEC_MMA_LEAN 3): one row half with a recent window (GQA 4); GQA 8 x Nq 3 causal', async () => {
     const c = { B: 2, H: 8, Hkv: 2, Nq: 1, Nk: 301, splitKeys: 100 };
-    await agrees('l3', kivi(4, 4, 40), 'bf16', c, '', { MMA_LEAN: 3 });
+    await agrees('l3', kivi(4, 4, 40), 'bf16', c, '', { MMA_LEAN: 3, MMA_KM: 0 });
     await agrees(
       'l3c',
       kivi(2, 2, 32),
       'bf16',
       { B: 1, H: 8, Hkv: 1, Nq: 3, Nk: 260, splitKeys: 100 },
       'mask causal',
-      { MMA_LEAN: 3 },
+      { MMA_LEAN: 3, MMA_KM: 0 },
     );
   }, 600_000);
   it('mutations fail in both kernels (key-major, query-major): K zero points read as scales, V zero points not subtracted, tiny K scales mis-scaled', async () => {
@@ -271,10 +273,18 @@ describe('KIVI K/V in the tensor-core decode kernel (CPU emulation) agrees with 
         expect(d).toContain(from);
         return d.replaceAll(from, to);
       };
-    const kz = swap(
-      'reinterpret_cast<const DmW4*>(gs + 2 * KGW + (lane & 3) * (D / 4))',
-      'reinterpret_cast<const DmW4*>(gs + (lane & 3) * (D / 4))',
-    );
+    // Held in registers (uncapped) or read from shared memory at each use (capped: KM_HELD false,
+    // the key-major default's three blocks an SM).
+    const kz = (d: string): string =>
+      swap(
+        'dk_pair(swv + KGW, 2 * ks + h)',
+        'dk_pair(swv, 2 * ks + h)',
+      )(
+        swap(
+          'reinterpret_cast<const DmW4*>(gs + 2 * KGW + (lane & 3) * (D / 4))',
+          'reinterpret_cast<const DmW4*>(gs + (lane & 3) * (D / 4))',
+        )(d),
+      );
     const vz = (d: string): string =>
       swap(
         'o[n][e] -= vz[n >> 1][e & 1];',

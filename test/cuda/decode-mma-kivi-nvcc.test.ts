@@ -1,5 +1,5 @@
 // KIVI caches on the tensor-core decode kernel (decode-mma-kivi.ts) build with nvcc for sm_90a
-// and sm_80 without register spills: int4 and int2 as bench/cuda/quant-decode.py times them (bf16
+// and sm_80 without register spills (the key-major default: a few bytes under its cap): int4 and int2 as bench/cuda/quant-decode.py times them (bf16
 // D = 128, recent 128 f16; the key-major kernel, decode-mma-km.ts, and the query-major one at
 // -DATTNC_DEC_MMA_KM=0), int2 without a window and causal (query-major). On by default: the
 // host takes it where ATTNC_DEC_MMA && ATTNC_DEC_MMA_KIVI (default 1).
@@ -44,7 +44,7 @@ describe('KIVI on the tensor-core decode kernel: nvcc', () => {
   });
 
   for (const arch of ['sm_90a', 'sm_80'] as const) {
-    it(`${arch}: int4, int2 and causal int2 build without spills (also with ATTNC_DEC_MMA_LEAN 3; the query-major kernel too)`, async () => {
+    it(`${arch}: int4, int2 and causal int2 build, the key-major default spilling at most 16 bytes under its register cap, the query-major kernel none (also with ATTNC_DEC_MMA_LEAN 3)`, async () => {
       const undefs = ALL_KNOB_NAMES.map((n) => `#undef ATTNC_DEC_${n}`);
       // Unmasked int4 / int2 build the key-major kernel (decode-mma-km.ts); KIVI_KM 0 the
       // query-major one in its place.
@@ -72,7 +72,14 @@ describe('KIVI on the tensor-core decode kernel: nvcc', () => {
       expect(r.entries.length).toBe(parts.length);
       const mma = [...spillsByFunction(r.stderr)].filter(([fn]) => isMma(fn));
       expect(mma.length).toBe(parts.length);
-      for (const [fn, s] of mma) expect(s, fn).toEqual({ stores: 0, loads: 0 });
+      // The key-major default caps registers for three 4-warp blocks an SM (KM_KIVI_TILES: 168
+      // registers and 4 bytes spilled at sm_90a, the fastest on the H100 in round 34); a few words
+      // at most. The query-major kernel, uncapped, spills nothing.
+      const cap = (fn: string): number => (/km[03]1_/.test(fn) ? 16 : 0);
+      for (const [fn, s] of mma) {
+        expect(s.stores, fn).toBeLessThanOrEqual(cap(fn));
+        expect(s.loads, fn).toBeLessThanOrEqual(cap(fn));
+      }
     }, 1_000_000);
   }
 });

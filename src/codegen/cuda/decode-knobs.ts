@@ -74,8 +74,8 @@ export const MMA_KNOB_NAMES = [
   // Lean per-step code, bits 1 (rescale on a max rise) and 2 (one row half): decode-mma-lean.ts.
   // Emitted only where the artifact was compiled with Schedule.decodeLean 'knob' (the bench's) or 'on'.
   'MMA_LEAN',
-  // KIVI and packed int8 / fp8 caches: 1 the key-major kernel, 0 (default until timed) the
-  // query-major one (decode-mma-km.ts).
+  // KIVI and packed int8 / fp8 caches: 1 the key-major kernel (the default for KIVI and fp8 since
+  // round 34), 0 the query-major one (int8's default; decode-mma-km.ts keyMajorDefault).
   'MMA_KM',
 ] as const;
 type AnyKnobName = KnobName | (typeof MMA_KNOB_NAMES)[number];
@@ -182,8 +182,9 @@ export const DECODE_KNOB_VARIANTS: readonly DecodeKnobVariant[] = [
       ['lean3', { MMA_LEAN: 3 }],
     ] as const
   ).map(([name, knobs]) => ({ name, knobs, formats: ['bf16', 'int8', 'e4m3', 'int4', 'int2'] })),
-  // The key-major kernel (decode-mma-km.ts) beside the query-major default at LEAN 3, and capped
-  // for two blocks an SM (128 registers a thread; int8 / e4m3 with 16-key warps so that two
+  // The key-major kernel (decode-mma-km.ts; the default for KIVI and fp8 since round 34, with
+  // KIVI's 4-warp blocks capped for three an SM) forced on at LEAN 3 (KIVI: those default tiles),
+  // and capped for two blocks an SM (128 registers a thread; int8 / e4m3 with 16-key warps so that two
   // blocks' streams fit: 108 registers, no spill).
   { name: 'lean3_km', knobs: { MMA_LEAN: 3, MMA_KM: 1 }, formats: ['int8', 'e4m3', 'int4', 'int2'] },
   {

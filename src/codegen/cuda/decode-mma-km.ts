@@ -17,9 +17,9 @@
 // (and + 8) in channel rows each cache kind lays out (decode-mma-kivi-km-step.ts: a V group a pair
 // of m-tiles; decode-mma-quant-km.ts); P′ = p · s_v leaves the C layout (keys as rows) for the B
 // layout (keys as k) by movmatrix.trans (one 8×8 transpose a register). Built with
-// -DATTNC_DEC_MMA_KM=1; off by default until a GPU has checked and timed it (the CPU emulator runs
-// it, test/cuda/decode-mma-kivi-emu.test.ts and decode-mma-quant-emu.test.ts; round 33 got no
-// device after writing it: bench/device-calls/c71-kivi-key-major.sh is the call).
+// ATTNC_DEC_MMA_KM (keyMajorDefault: on for KIVI and fp8 caches since round 34's H100 timing, off
+// where a side is int8); the CPU emulator runs both kernels (test/cuda/decode-mma-kivi-emu.test.ts
+// and decode-mma-quant-emu.test.ts).
 import type { AttentionKernel } from '../../ir/kernel.js';
 import { classifiedRows, laneQueries, type MmaElements } from './decode-mma-step.js';
 import { combineRows } from './decode-mma-combine.js';
@@ -95,10 +95,30 @@ export function keyMajorKind(
   return undefined;
 }
 
-/** The switch (emitted with the tensor-core knobs where keyMajorKind gives a kind). */
-export const kmSwitch: readonly string[] = [
+/**
+ * Whether the key-major kernel is `k`'s default (where keyMajorKind gives a kind). H100, round 34
+ * (docs/PERFORMANCE.md), B 4, H 32 / Hkv 8, D 128, 128K keys: KIVI int4 0.465 → 0.372 ms, int2
+ * 0.426 → 0.342 (4-warp blocks, three an SM: KM_KIVI_TILES), e4m3 0.381 → 0.377 (0.118 → 0.111 at
+ * 32K); int8 0.379 → 0.395 (slower: its conversions, not the padded rows, bound it), so a cache with
+ * an int8 side keeps the query-major kernel.
+ */
+export function keyMajorDefault(k: AttentionKernel): boolean {
+  if (mmaKiviOf(k)) return true;
+  const q = mmaQuantOf(k);
+  return q !== undefined && q.k.elem !== 'int8' && q.v.elem !== 'int8';
+}
+
+/**
+ * The key-major KIVI kernel's tile defaults (QWARPS, QMIN_BLOCKS where ATTNC_DEC_MMA_KM is 1):
+ * 4-warp blocks capped for three an SM (170 registers). H100 round 34, 128K: int4 0.372 ms against
+ * 0.397 at 8 warps capped for two, 0.406 uncapped; 2- and 6-warp blocks, 64-key warps slower.
+ */
+export const KM_KIVI_TILES = { WARPS: 4, MIN_BLOCKS: 3 } as const;
+
+/** The switch, emitted before the tensor-core knobs where keyMajorKind gives a kind. */
+export const kmSwitch = (on: boolean): string[] => [
   '#ifndef ATTNC_DEC_MMA_KM',
-  '#define ATTNC_DEC_MMA_KM 0 // 1: the key-major kernel, not yet timed on a GPU (decode-mma-km.ts)',
+  `#define ATTNC_DEC_MMA_KM ${on ? 1 : 0} // 1: the key-major kernel, 0: the query-major one (decode-mma-km.ts)`,
   '#endif',
 ];
 

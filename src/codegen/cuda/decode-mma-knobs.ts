@@ -4,7 +4,12 @@
 // build override them with -D. Kept apart from the kernel assembly because they are the kernel's
 // tuning surface (decode-knobs.ts's variants and the benches set exactly these macros).
 import type { AttentionKernel } from '../../ir/kernel.js';
-import { mmaQuantOf, quantStreamBytesPerKey, quantTileKnobs } from './decode-mma-quant.js';
+import {
+  mmaQuantOf,
+  quantStreamBytesPerKey,
+  quantTileKnobs,
+  type KmTileDefaults,
+} from './decode-mma-quant.js';
 import { kiviStreamBytesPerKey, kiviSwitch, mmaKiviOf } from './decode-mma-kivi.js';
 import { decodeLeanOf, leanKnob } from './decode-mma-lean.js';
 
@@ -41,8 +46,8 @@ function mmaDefaults(k: AttentionKernel): Record<string, number> {
   return { ...base, ...f };
 }
 
-/** `#ifndef` defaults of the tensor-core knobs. */
-export function mmaKnobs(k: AttentionKernel): string[] {
+/** `#ifndef` defaults of the tensor-core knobs; `km`: quantized tile defaults where ATTNC_DEC_MMA_KM is 1. */
+export function mmaKnobs(k: AttentionKernel, km: KmTileDefaults = {}): string[] {
   const knobs = Object.entries(mmaDefaults(k));
   const tiles = mmaQuantOf(k) !== undefined || mmaKiviOf(k) !== undefined;
   const lean = decodeLeanOf(k);
@@ -55,7 +60,9 @@ export function mmaKnobs(k: AttentionKernel): string[] {
     'static_assert(ATTNC_DEC_MMA_WARPS >= 1 && ATTNC_DEC_MMA_WARPS <= 16, "ATTNC_DEC_MMA_WARPS: 1..16");',
     'static_assert(ATTNC_DEC_MMA_KEYS >= 16 && ATTNC_DEC_MMA_KEYS % 16 == 0, "ATTNC_DEC_MMA_KEYS: a multiple of 16");',
     'static_assert(ATTNC_DEC_MMA_STAGES >= 2 && ATTNC_DEC_MMA_MIN_BLOCKS >= 1, "decode mma knobs");',
-    ...(tiles ? quantTileKnobs(k.schedule.headDim, k.schedule.valueDim, mmaKiviOf(k) !== undefined) : []),
+    ...(tiles
+      ? quantTileKnobs(k.schedule.headDim, k.schedule.valueDim, mmaKiviOf(k) !== undefined, undefined, km)
+      : []),
     ...(lean === 'off' ? [] : leanKnob(lean)),
   ];
 }

@@ -64,9 +64,10 @@ export function mmaQuantOf(k: AttentionKernel): MmaQuant | undefined {
  * and 7% (e4m3) faster than 16 keys a warp, and faster at 32K too; more stages or 4 warps did not
  * help (the int8 kernel is bound by its conversions, not by the bytes in flight).
  */
-export const QUANT_TILE_DEFAULTS: Readonly<
-  Partial<Record<'WARPS' | 'KEYS' | 'STAGES' | 'MIN_BLOCKS', number>>
-> = {
+type TileKnob = 'WARPS' | 'KEYS' | 'STAGES' | 'MIN_BLOCKS';
+/** Quantized tile defaults of the key-major kernel (decode-mma-km.ts KM_KIVI_TILES), where they differ. */
+export type KmTileDefaults = Readonly<Partial<Record<TileKnob, number>>>;
+export const QUANT_TILE_DEFAULTS: Readonly<Partial<Record<TileKnob, number>>> = {
   KEYS: 32,
 };
 
@@ -82,13 +83,23 @@ export const quantStreamBytesPerKey = (D: number, DV: number): number => D + 16 
  * about twice the keys of a bf16 stage in the same shared memory: more stages or more keys a
  * warp keep more bytes in flight.
  */
-export function quantTileKnobs(D: number, DV: number, kivi: boolean, d = QUANT_TILE_DEFAULTS): string[] {
+export function quantTileKnobs(
+  D: number,
+  DV: number,
+  kivi: boolean,
+  d = QUANT_TILE_DEFAULTS,
+  km: KmTileDefaults = {},
+): string[] {
   const keys = (d.WARPS ?? 8) * (d.KEYS ?? 16) * (d.STAGES ?? 2);
   const own = keys * quantStreamBytesPerKey(D, DV) <= 227 * 1024;
+  const value = (n: TileKnob): string => {
+    const qm = own && d[n] !== undefined ? `${d[n]}` : `ATTNC_DEC_MMA_${n}`;
+    return km[n] === undefined ? qm : `(ATTNC_DEC_MMA_KM ? ${km[n]} : ${qm})`;
+  };
   return [
     ...(['WARPS', 'KEYS', 'STAGES', 'MIN_BLOCKS'] as const).flatMap((n) => [
       `#ifndef ATTNC_DEC_MMA_Q${n}`,
-      `#define ATTNC_DEC_MMA_Q${n} ${own && d[n] !== undefined ? d[n] : `ATTNC_DEC_MMA_${n}`}`,
+      `#define ATTNC_DEC_MMA_Q${n} ${value(n)}`,
       '#endif',
     ]),
     'static_assert(ATTNC_DEC_MMA_QWARPS >= 1 && ATTNC_DEC_MMA_QWARPS <= 16 && ATTNC_DEC_MMA_QSTAGES >= 2, "ATTNC_DEC_MMA_QWARPS: 1..16; QSTAGES: 2 or more");',

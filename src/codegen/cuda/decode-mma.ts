@@ -37,7 +37,14 @@ import { mmaCacheLines, type MmaCacheLines } from './decode-mma-kinds.js';
 import { mmaQuantOf, tileKnobMacros } from './decode-mma-quant.js';
 import { kiviRescale, kiviVBias, mmaKiviOf } from './decode-mma-kivi.js';
 import { kiviTail } from './decode-mma-kivi-tail.js';
-import { keyMajorKernel, keyMajorKind, kmHelpers, kmSwitch } from './decode-mma-km.js';
+import {
+  keyMajorDefault,
+  keyMajorKernel,
+  keyMajorKind,
+  kmHelpers,
+  kmSwitch,
+  KM_KIVI_TILES,
+} from './decode-mma-km.js';
 import { combineWarpStates } from './decode-mma-combine.js';
 import { mmaKnobs } from './decode-mma-knobs.js';
 import { decodeLeanOf, leanHelpers, leanStream } from './decode-mma-lean.js';
@@ -87,7 +94,7 @@ export function mmaDecodeDevice(
   const lean = decodeLeanOf(k) !== 'off';
   const sm = softmaxLines(el, lean);
   const tileLoop = tileLoopLines(el.dynamic, classify, warpStepLines(quant, kivi, lean, sm));
-  const km = keyMajorKind(k, el, field, classify); // the key-major kernel, behind its switch (off)
+  const km = keyMajorKind(k, el, field, classify); // the key-major kernel, behind its switch
   const smem = [`  ${MMA_SMEM_DECL}`, ...cache.smem];
   const fetch = stageFetch(fetchBarrier, cache.fetch);
   const queryMajor = [
@@ -105,8 +112,8 @@ export function mmaDecodeDevice(
   const frame = { minBlocks: knob.minBlocks, keys: cache.keys, smem, fetch, classify };
   return [
     '// ---- tensor-core split kernel (sm_80+): codegen/cuda/decode-mma.ts ----',
-    ...mmaKnobs(k),
-    ...(km ? kmSwitch : []),
+    ...(km ? kmSwitch(keyMajorDefault(k)) : []),
+    ...mmaKnobs(k, km && mmaKiviOf(k) ? KM_KIVI_TILES : {}),
     `constexpr int MMA_ROWS = ${km ? '(ATTNC_DEC_MMA_KM ? 8 : 16)' : '16'}, MMA_WARPS = ${knob.warps}, MMA_KEYS = ${knob.keys};`,
     `constexpr int MMA_THREADS = 32 * MMA_WARPS, MMA_TILE = MMA_WARPS * MMA_KEYS, MMA_STAGES = ${knob.stages};`,
     ...cache.constants,
