@@ -3,9 +3,8 @@
 # three an SM; e4m3: 8 warps) on the H200, where issue 10's targets are set, beside the query-major
 # kernel (lean3_qm: -DATTNC_DEC_MMA_KM=0) in the same process; int8 and bf16 at their defaults;
 # B 4, H 32 / Hkv 8, D 128, one query, 32K and 128K, SDPA bf16 beside, outputs checked first.
-# Prepare: npm run build; node bench/cuda/quant-decode-emit.mjs --only lean3 --cases 2 --formats
-#   bf16,int8,e4m3,int4,int2; add to the build's index.json the knob point
-#   {"name": "lean3_qm", "knobs": {"MMA_LEAN": 3, "MMA_KM": 0}, "formats": ["e4m3", "int4", "int2"]}.
+# Prepare: npm run build; node bench/cuda/quant-decode-emit.mjs --only lean3,lean3_qm --cases 2
+#   --formats bf16,int8,e4m3,int4,int2.
 # Carry bench/build/cuda-quant-decode; returns $OUT/c76/.
 set -uo pipefail
 cd "$(dirname "$0")/../.."

@@ -104,6 +104,13 @@ describe('CUDA tensor-core decode: nvcc', () => {
           code('ml_causal', stdlib('causal.attn'), 'bf16', 128, arch, 'knob'),
           ...undefs,
         ].join('\n'),
+        // fp8 caches take the key-major kernel by default (decode-mma-km.ts): the query-major one too.
+        [
+          '#define ATTNC_DEC_MMA_LEAN 3',
+          '#define ATTNC_DEC_MMA_KM 0',
+          code('mqm_e4m3', quant.e4m3, 'bf16', 128, arch, 'knob'),
+          ...undefs,
+        ].join('\n'),
       ];
       const tu = join(dir, `mma-${arch}.cu`);
       writeFileSync(tu, parts.join('\n'));

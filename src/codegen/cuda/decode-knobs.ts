@@ -197,6 +197,8 @@ export const DECODE_KNOB_VARIANTS: readonly DecodeKnobVariant[] = [
     knobs: { MMA_LEAN: 3, MMA_KM: 1, MMA_QMIN_BLOCKS: 2, MMA_QKEYS: 16 },
     formats: ['int8', 'e4m3'],
   },
+  // The query-major kernel where the key-major one is the default (KIVI, fp8), at LEAN 3.
+  { name: 'lean3_qm', knobs: { MMA_LEAN: 3, MMA_KM: 0 }, formats: ['e4m3', 'int4', 'int2'] },
   // Round 32's code-row fetch off (the general index form), at the quantized caches' LEAN 3.
   {
     name: 'lean3_fetch0',
