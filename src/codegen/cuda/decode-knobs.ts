@@ -75,7 +75,7 @@ export const MMA_KNOB_NAMES = [
   // Emitted only where the artifact was compiled with Schedule.decodeLean 'knob' (the bench's) or 'on'.
   'MMA_LEAN',
   // KIVI and packed int8 / fp8 caches: 1 the key-major kernel (the default for KIVI and fp8 since
-  // round 34), 0 the query-major one (int8's default; decode-mma-km.ts keyMajorDefault).
+  // round 34), 0 the query-major one (int8's default; decode-mma-km.ts KmKind.byDefault).
   'MMA_KM',
 ] as const;
 type AnyKnobName = KnobName | (typeof MMA_KNOB_NAMES)[number];

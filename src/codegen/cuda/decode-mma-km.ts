@@ -17,7 +17,7 @@
 // (and + 8) in channel rows each cache kind lays out (decode-mma-kivi-km-step.ts: a V group a pair
 // of m-tiles; decode-mma-quant-km.ts); P′ = p · s_v leaves the C layout (keys as rows) for the B
 // layout (keys as k) by movmatrix.trans (one 8×8 transpose a register). Built with
-// ATTNC_DEC_MMA_KM (keyMajorDefault: on for KIVI and fp8 caches since round 34's H100 timing, off
+// ATTNC_DEC_MMA_KM (KmKind.byDefault: on for KIVI and fp8 caches since round 34's H100 timing, off
 // where a side is int8); the CPU emulator runs both kernels (test/cuda/decode-mma-kivi-emu.test.ts
 // and decode-mma-quant-emu.test.ts).
 import type { AttentionKernel } from '../../ir/kernel.js';
@@ -37,7 +37,7 @@ import {
 import { kmQuantChannel, kmQuantLoadQ, kmQuantPv, kmQuantScores } from './decode-mma-quant-km.js';
 import { codeStageRows, splitKernelClose, splitKernelOpen, tileLoopLines } from './decode-mma-tiles.js';
 import { mmaKiviOf } from './decode-mma-kivi.js';
-import { mmaQuantOf } from './decode-mma-quant.js';
+import { mmaQuantOf, type QuantTileDefaults } from './decode-mma-quant.js';
 
 export { kmHelpers } from './decode-mma-km-parts.js';
 
@@ -52,6 +52,15 @@ export interface KmKind {
   /** o's channel of m-tile n, row r0 + 8 v; lines on o before the combine. */
   readonly channel: string;
   readonly out: readonly string[];
+  /**
+   * Whether it is the default (ATTNC_DEC_MMA_KM 1). H100, round 34 (docs/PERFORMANCE.md), B 4,
+   * H 32 / Hkv 8, D 128, 128K keys: KIVI int4 0.465 → 0.372 ms, int2 0.426 → 0.342 (KM_KIVI_TILES),
+   * e4m3 0.381 → 0.377 (0.118 → 0.111 at 32K); int8 0.379 → 0.395 (slower: its conversions, not
+   * the padded rows, bound it), so a cache with an int8 side keeps the query-major kernel.
+   */
+  readonly byDefault: boolean;
+  /** Quantized tile defaults where ATTNC_DEC_MMA_KM is 1 (quantTileKnobs), where they differ. */
+  readonly tiles: QuantTileDefaults;
 }
 
 /**
@@ -79,6 +88,8 @@ export function keyMajorKind(
       tail: kivi.recent > 0 ? kmKiviTail(field, classify, softmax) : [],
       channel: kmKiviChannel,
       out: kmKiviOut,
+      byDefault: true,
+      tiles: KM_KIVI_TILES,
     };
   }
   const quant = k.formats.paged ? undefined : mmaQuantOf(k);
@@ -91,21 +102,10 @@ export function keyMajorKind(
       tail: [],
       channel: kmQuantChannel,
       out: [],
+      byDefault: quant.k.elem !== 'int8' && quant.v.elem !== 'int8',
+      tiles: {},
     };
   return undefined;
-}
-
-/**
- * Whether the key-major kernel is `k`'s default (where keyMajorKind gives a kind). H100, round 34
- * (docs/PERFORMANCE.md), B 4, H 32 / Hkv 8, D 128, 128K keys: KIVI int4 0.465 → 0.372 ms, int2
- * 0.426 → 0.342 (4-warp blocks, three an SM: KM_KIVI_TILES), e4m3 0.381 → 0.377 (0.118 → 0.111 at
- * 32K); int8 0.379 → 0.395 (slower: its conversions, not the padded rows, bound it), so a cache with
- * an int8 side keeps the query-major kernel.
- */
-export function keyMajorDefault(k: AttentionKernel): boolean {
-  if (mmaKiviOf(k)) return true;
-  const q = mmaQuantOf(k);
-  return q !== undefined && q.k.elem !== 'int8' && q.v.elem !== 'int8';
 }
 
 /**
@@ -113,7 +113,7 @@ export function keyMajorDefault(k: AttentionKernel): boolean {
  * 4-warp blocks capped for three an SM (170 registers). H100 round 34, 128K: int4 0.372 ms against
  * 0.397 at 8 warps capped for two, 0.406 uncapped; 2- and 6-warp blocks, 64-key warps slower.
  */
-export const KM_KIVI_TILES = { WARPS: 4, MIN_BLOCKS: 3 } as const;
+export const KM_KIVI_TILES: QuantTileDefaults = { WARPS: 4, MIN_BLOCKS: 3 };
 
 /** The switch, emitted before the tensor-core knobs where keyMajorKind gives a kind. */
 export const kmSwitch = (on: boolean): string[] => [

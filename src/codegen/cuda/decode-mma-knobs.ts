@@ -8,7 +8,7 @@ import {
   mmaQuantOf,
   quantStreamBytesPerKey,
   quantTileKnobs,
-  type KmTileDefaults,
+  type QuantTileDefaults,
 } from './decode-mma-quant.js';
 import { kiviStreamBytesPerKey, kiviSwitch, mmaKiviOf } from './decode-mma-kivi.js';
 import { decodeLeanOf, leanKnob } from './decode-mma-lean.js';
@@ -47,7 +47,7 @@ function mmaDefaults(k: AttentionKernel): Record<string, number> {
 }
 
 /** `#ifndef` defaults of the tensor-core knobs; `km`: quantized tile defaults where ATTNC_DEC_MMA_KM is 1. */
-export function mmaKnobs(k: AttentionKernel, km: KmTileDefaults = {}): string[] {
+export function mmaKnobs(k: AttentionKernel, km: QuantTileDefaults = {}): string[] {
   const knobs = Object.entries(mmaDefaults(k));
   const tiles = mmaQuantOf(k) !== undefined || mmaKiviOf(k) !== undefined;
   const lean = decodeLeanOf(k);

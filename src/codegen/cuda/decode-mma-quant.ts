@@ -65,9 +65,9 @@ export function mmaQuantOf(k: AttentionKernel): MmaQuant | undefined {
  * help (the int8 kernel is bound by its conversions, not by the bytes in flight).
  */
 type TileKnob = 'WARPS' | 'KEYS' | 'STAGES' | 'MIN_BLOCKS';
-/** Quantized tile defaults of the key-major kernel (decode-mma-km.ts KM_KIVI_TILES), where they differ. */
-export type KmTileDefaults = Readonly<Partial<Record<TileKnob, number>>>;
-export const QUANT_TILE_DEFAULTS: Readonly<Partial<Record<TileKnob, number>>> = {
+/** Defaults of the quantized tile knobs (ATTNC_DEC_MMA_Q<name>), where they differ from the shared ones. */
+export type QuantTileDefaults = Readonly<Partial<Record<TileKnob, number>>>;
+export const QUANT_TILE_DEFAULTS: QuantTileDefaults = {
   KEYS: 32,
 };
 
@@ -88,7 +88,7 @@ export function quantTileKnobs(
   DV: number,
   kivi: boolean,
   d = QUANT_TILE_DEFAULTS,
-  km: KmTileDefaults = {},
+  km: QuantTileDefaults = {}, // the key-major kernel's, under ATTNC_DEC_MMA_KM
 ): string[] {
   const keys = (d.WARPS ?? 8) * (d.KEYS ?? 16) * (d.STAGES ?? 2);
   const own = keys * quantStreamBytesPerKey(D, DV) <= 227 * 1024;

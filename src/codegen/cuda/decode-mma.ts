@@ -37,14 +37,7 @@ import { mmaCacheLines, type MmaCacheLines } from './decode-mma-kinds.js';
 import { mmaQuantOf, tileKnobMacros } from './decode-mma-quant.js';
 import { kiviRescale, kiviVBias, mmaKiviOf } from './decode-mma-kivi.js';
 import { kiviTail } from './decode-mma-kivi-tail.js';
-import {
-  keyMajorDefault,
-  keyMajorKernel,
-  keyMajorKind,
-  kmHelpers,
-  kmSwitch,
-  KM_KIVI_TILES,
-} from './decode-mma-km.js';
+import { keyMajorKernel, keyMajorKind, kmHelpers, kmSwitch } from './decode-mma-km.js';
 import { combineWarpStates } from './decode-mma-combine.js';
 import { mmaKnobs } from './decode-mma-knobs.js';
 import { decodeLeanOf, leanHelpers, leanStream } from './decode-mma-lean.js';
@@ -112,8 +105,8 @@ export function mmaDecodeDevice(
   const frame = { minBlocks: knob.minBlocks, keys: cache.keys, smem, fetch, classify };
   return [
     '// ---- tensor-core split kernel (sm_80+): codegen/cuda/decode-mma.ts ----',
-    ...(km ? kmSwitch(keyMajorDefault(k)) : []),
-    ...mmaKnobs(k, km && mmaKiviOf(k) ? KM_KIVI_TILES : {}),
+    ...(km ? kmSwitch(km.byDefault) : []),
+    ...mmaKnobs(k, km?.tiles),
     `constexpr int MMA_ROWS = ${km ? '(ATTNC_DEC_MMA_KM ? 8 : 16)' : '16'}, MMA_WARPS = ${knob.warps}, MMA_KEYS = ${knob.keys};`,
     `constexpr int MMA_THREADS = 32 * MMA_WARPS, MMA_TILE = MMA_WARPS * MMA_KEYS, MMA_STAGES = ${knob.stages};`,
     ...cache.constants,
