@@ -1,5 +1,5 @@
 // Writes what bench/cuda/quant-decode.py checks and times: CUDA decode over bf16 and quantized K/V
-// caches (int8, fp8 e4m3, int4 and int2 KIVI-style), one artifact per format, plus correctness
+// caches (int8, fp8 e4m3, int4 and int2 KIVI-style, int4 / int2 per token), one artifact per format, plus correctness
 // cases: quantized caches built by src/quant, q, and the float64 reference's out and lse; and the
 // knob variants (DECODE_KNOB_VARIANTS, src/codegen/cuda/decode-knobs.ts) each format is rebuilt with. `--only a,b` keeps those variants,
 // `--cases 0,2` those correctness cases (all three take 31 MiB; cases 0 and 2, 11 MiB), `--formats` those formats.
@@ -44,8 +44,21 @@ const variants = [
     store: kivi(2),
     what: 'int2 KIVI-style (k per channel g32, v per token g32, recent 128 f16)',
   },
+  // Per-token sub-byte caches (decode-mma-tokint.ts, the key-major kernel): symmetric, and with a
+  // zero point a token (LMDeploy / QServe-style KV4), int2 with a zero point.
+  { name: 'int4t', store: 'store kv int4 scale f16 per token', what: 'int4 symmetric, f16 scale per token' },
+  {
+    name: 'int4tz',
+    store: 'store kv int4 scale f16 per token zero f16',
+    what: 'int4 asymmetric, f16 scale and zero per token',
+  },
+  {
+    name: 'int2tz',
+    store: 'store kv int2 scale f16 per token zero f16',
+    what: 'int2 asymmetric, f16 scale and zero per token',
+  },
 ];
-// `--formats a,b` keeps those formats (default: all five).
+// `--formats a,b` keeps those formats (default: all eight).
 const formatsAt = process.argv.indexOf('--formats');
 const formatSel = formatsAt > 0 ? new Set(process.argv[formatsAt + 1].split(',')) : undefined;
 const emitted = variants.filter((v) => !formatSel || formatSel.has(v.name));

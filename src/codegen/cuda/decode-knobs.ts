@@ -199,6 +199,15 @@ export const DECODE_KNOB_VARIANTS: readonly DecodeKnobVariant[] = [
   },
   // The query-major kernel where the key-major one is the default (KIVI, fp8), at LEAN 3.
   { name: 'lean3_qm', knobs: { MMA_LEAN: 3, MMA_KM: 0 }, formats: ['e4m3', 'int4', 'int2'] },
+  // Per-token int4 / int2 (decode-mma-tokint.ts, key-major only; default 4-warp blocks capped for
+  // four an SM, KM_TOKEN_INT_TILES): KIVI's three an SM, 8-warp blocks for two, three stages.
+  ...(
+    [
+      ['tok_b3', { MMA_QMIN_BLOCKS: 3 }],
+      ['tok_w8b2', { MMA_QWARPS: 8, MMA_QMIN_BLOCKS: 2 }],
+      ['tok_s3', { MMA_QSTAGES: 3 }],
+    ] as const
+  ).map(([name, knobs]) => ({ name, knobs, formats: ['int4t', 'int4tz', 'int2tz'] })),
   // Round 32's code-row fetch off (the general index form), at the quantized caches' LEAN 3.
   {
     name: 'lean3_fetch0',

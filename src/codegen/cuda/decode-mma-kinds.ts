@@ -24,6 +24,13 @@ import {
   type MmaQuant,
 } from './decode-mma-quant.js';
 import { denseLoadQ } from './decode-mma-step.js';
+import {
+  mmaTokenIntOf,
+  tokenIntConstants,
+  tokenIntFetch,
+  tokenIntHelpers,
+  type MmaTokenInt,
+} from './decode-mma-tokint.js';
 import { kvHead, K_ROWS, V_ROWS } from './kv-rows.js';
 
 /** A cache kind's lines at each point of the kernel where the kinds differ. */
@@ -51,6 +58,8 @@ export function mmaCacheLines(k: AttentionKernel, field: (key: string) => string
   const paged = k.formats.paged !== undefined;
   const kivi = mmaKiviOf(k);
   if (kivi) return kiviLines(kivi, field);
+  const tok = mmaTokenIntOf(k);
+  if (tok) return tokenIntLines(tok, field);
   const quant = mmaQuantOf(k);
   if (quant) return quantLines(quant, paged, field);
   return denseLines(sharedStorage(k.formats) as 'f16' | 'bf16', paged);
@@ -122,28 +131,50 @@ function quantLines(quant: MmaQuant, paged: boolean, field: (key: string) => str
   };
 }
 
+/** The split's keys of a sub-byte cache with a recent window: the code tiles end where it starts. */
+const subByteKeys = (kScales: readonly string[]): string[] => [
+  '  // The code tiles end where the recent window starts (qend); the window is a tail (k_all).',
+  '  const int k_begin = split * split_keys, k_all = min(a.Nk, k_begin + split_keys);',
+  '  const int qend = a.Nk - min(RECENT, a.Nk), k_end = max(k_begin, min(k_all, qend));',
+  '  const size_t kv0 = ((size_t)b * a.Hkv + hk) * a.Nk; // code rows packed [B, Hkv, Nk, bytes]',
+  ...kScales,
+  '  const unsigned char* kc = static_cast<const unsigned char*>(a.k) + kv0 * KB;',
+  '  const unsigned char* vc = static_cast<const unsigned char*>(a.v) + kv0 * VB;',
+];
+
+/** Code rows, then K's and V's scale windows (`what`: the K windows' kind). */
+const subByteSmem = (what: string): string[] => [
+  '  unsigned char* ks = reinterpret_cast<unsigned char*>(dm_smem);',
+  '  unsigned char* vs = ks + MMA_STAGES * MMA_TILE * KPB;',
+  `  unsigned* skz = reinterpret_cast<unsigned*>(vs + MMA_STAGES * MMA_TILE * VPB); // ${what}`,
+  '  unsigned* svz = skz + MMA_STAGES * 2 * KGW; // V scale windows',
+];
+
 /** KIVI int4 / int2 codes (decode-mma-kivi.ts): the code tiles end where the recent window starts. */
 function kiviLines(kivi: MmaKivi, field: (key: string) => string): MmaCacheLines {
   return {
     constants: kiviConstants(kivi),
     helpers: kiviHelpers(kivi),
     loadQ: kiviLoadQ,
-    keys: [
-      '  // The code tiles end where the recent window starts (qend); the window is a tail (k_all).',
-      '  const int k_begin = split * split_keys, k_all = min(a.Nk, k_begin + split_keys);',
-      '  const int qend = a.Nk - min(RECENT, a.Nk), k_end = max(k_begin, min(k_all, qend));',
-      '  const size_t kv0 = ((size_t)b * a.Hkv + hk) * a.Nk; // code rows packed [B, Hkv, Nk, bytes]',
-      '  const size_t n_groups = ((size_t)a.Nk + 31) / 32; // K scale / zero rows a head',
-      '  const unsigned char* kc = static_cast<const unsigned char*>(a.k) + kv0 * KB;',
-      '  const unsigned char* vc = static_cast<const unsigned char*>(a.v) + kv0 * VB;',
-    ],
-    smem: [
-      '  unsigned char* ks = reinterpret_cast<unsigned char*>(dm_smem);',
-      '  unsigned char* vs = ks + MMA_STAGES * MMA_TILE * KPB;',
-      '  unsigned* skz = reinterpret_cast<unsigned*>(vs + MMA_STAGES * MMA_TILE * VPB); // K group windows',
-      '  unsigned* svz = skz + MMA_STAGES * 2 * KGW; // V scale windows',
-    ],
+    keys: subByteKeys(['  const size_t n_groups = ((size_t)a.Nk + 31) / 32; // K scale / zero rows a head']),
+    smem: subByteSmem('K group windows'),
     fetch: kiviFetch(field),
     outColumn: kiviOutColumn,
+  };
+}
+
+/**
+ * Per-token int4 / int2 codes (decode-mma-tokint.ts): KIVI's rows and windows; the key-major
+ * kernel only, so no query-major Q or output permutation.
+ */
+function tokenIntLines(t: MmaTokenInt, field: (key: string) => string): MmaCacheLines {
+  return {
+    constants: tokenIntConstants(t),
+    helpers: tokenIntHelpers(t),
+    loadQ: [],
+    keys: subByteKeys([]),
+    smem: subByteSmem('K scale windows'),
+    fetch: tokenIntFetch(t, field),
+    outColumn: undefined,
   };
 }

@@ -38,6 +38,15 @@ import { kmQuantChannel, kmQuantLoadQ, kmQuantPv, kmQuantScores } from './decode
 import { codeStageRows, splitKernelClose, splitKernelOpen, tileLoopLines } from './decode-mma-tiles.js';
 import { mmaKiviOf } from './decode-mma-kivi.js';
 import { mmaQuantOf, type QuantTileDefaults } from './decode-mma-quant.js';
+import { mmaTokenIntOf, type MmaTokenInt } from './decode-mma-tokint.js';
+import {
+  tokenIntOut,
+  tokenIntPv,
+  tokenIntQSum,
+  tokenIntRescale,
+  tokenIntScores,
+  tokenIntState,
+} from './decode-mma-tokint-step.js';
 
 export { kmHelpers } from './decode-mma-km-parts.js';
 
@@ -61,6 +70,8 @@ export interface KmKind {
   readonly byDefault: boolean;
   /** Quantized tile defaults where ATTNC_DEC_MMA_KM is 1 (quantTileKnobs), where they differ. */
   readonly tiles: QuantTileDefaults;
+  /** No query-major kernel exists for the kind (per-token int4 / int2): ATTNC_DEC_MMA_KM stays 1. */
+  readonly only?: boolean;
 }
 
 /**
@@ -92,6 +103,8 @@ export function keyMajorKind(
       tiles: KM_KIVI_TILES,
     };
   }
+  const tok = mmaTokenIntOf(k);
+  if (tok) return tokenIntKind(tok, el, field, classify);
   const quant = k.formats.paged ? undefined : mmaQuantOf(k);
   if (quant)
     return {
@@ -108,6 +121,35 @@ export function keyMajorKind(
   return undefined;
 }
 
+/** Per-token int4 / int2 caches (decode-mma-tokint.ts): the key-major kernel only. */
+function tokenIntKind(
+  t: MmaTokenInt,
+  el: MmaElements,
+  field: (key: string) => string,
+  classify: readonly string[],
+): KmKind {
+  const softmax = kmSoftmax(el, tokenIntRescale(t));
+  return {
+    helpers: [],
+    loadQ: [...kmKiviLoadQ, ...(t.k.zero ? tokenIntQSum : [])],
+    state: tokenIntState(t),
+    step: [...tokenIntScores(t), ...softmax, ...tokenIntPv(t)],
+    tail: t.recent > 0 ? kmKiviTail(field, classify, softmax) : [],
+    channel: kmKiviChannel,
+    out: tokenIntOut(t),
+    byDefault: true,
+    tiles: KM_TOKEN_INT_TILES,
+    only: true,
+  };
+}
+
+/**
+ * Per-token int4 / int2 tile defaults: 4-warp blocks capped for four an SM (128 registers; sm_90a,
+ * D 128: 111 symmetric int4, 124 with zero points, 4 bytes spilled with a recent window), one more
+ * block than KIVI's three since the kernel holds no K group scales. Not yet timed on a GPU.
+ */
+export const KM_TOKEN_INT_TILES: QuantTileDefaults = { WARPS: 4, MIN_BLOCKS: 4 };
+
 /**
  * The key-major KIVI kernel's tile defaults (QWARPS, QMIN_BLOCKS where ATTNC_DEC_MMA_KM is 1):
  * 4-warp blocks capped for three an SM (170 registers). H100 round 34, 128K: int4 0.372 ms against
@@ -116,11 +158,19 @@ export function keyMajorKind(
 export const KM_KIVI_TILES: QuantTileDefaults = { WARPS: 4, MIN_BLOCKS: 3 };
 
 /** The switch, emitted before the tensor-core knobs where keyMajorKind gives a kind. */
-export const kmSwitch = (on: boolean): string[] => [
-  '#ifndef ATTNC_DEC_MMA_KM',
-  `#define ATTNC_DEC_MMA_KM ${on ? 1 : 0} // 1: the key-major kernel, 0: the query-major one (decode-mma-km.ts)`,
-  '#endif',
-];
+export const kmSwitch = (kind: KmKind): string[] =>
+  kind.only
+    ? [
+        '#ifndef ATTNC_DEC_MMA_KM',
+        '#define ATTNC_DEC_MMA_KM 1 // this cache kind has the key-major kernel only (decode-mma-km.ts)',
+        '#endif',
+        'static_assert(ATTNC_DEC_MMA_KM == 1, "ATTNC_DEC_MMA_KM: per-token int4 / int2 caches have the key-major kernel only");',
+      ]
+    : [
+        '#ifndef ATTNC_DEC_MMA_KM',
+        `#define ATTNC_DEC_MMA_KM ${kind.byDefault ? 1 : 0} // 1: the key-major kernel, 0: the query-major one (decode-mma-km.ts)`,
+        '#endif',
+      ];
 
 /** What the key-major kernel takes from decode-mma.ts's assembly (the query-major kernel's too). */
 export interface KmFrame {

@@ -11,6 +11,7 @@ import {
   type QuantTileDefaults,
 } from './decode-mma-quant.js';
 import { kiviStreamBytesPerKey, kiviSwitch, mmaKiviOf } from './decode-mma-kivi.js';
+import { mmaTokenIntOf, tokenIntStreamBytesPerKey } from './decode-mma-tokint.js';
 import { decodeLeanOf, leanKnob } from './decode-mma-lean.js';
 
 /** Packed rows per block: the MMA's M. */
@@ -33,11 +34,14 @@ function mmaDefaults(k: AttentionKernel): Record<string, number> {
   const { headDim: D, valueDim: DV } = k.schedule;
   // Stream bytes a key and stage (decode-mma-qtile.ts's pitches and scale words; else padded 16-bit rows).
   const kivi = mmaKiviOf(k);
+  const tok = mmaTokenIntOf(k);
   const perKey = kivi
     ? kiviStreamBytesPerKey(kivi, D, DV)
-    : mmaQuantOf(k)
-      ? quantStreamBytesPerKey(D, DV)
-      : 2 * (D + 8 + DV + 8);
+    : tok
+      ? tokenIntStreamBytesPerKey(tok, D, DV)
+      : mmaQuantOf(k)
+        ? quantStreamBytesPerKey(D, DV)
+        : 2 * (D + 8 + DV + 8);
   const fits = (w: number, st: number): boolean =>
     Math.max(st * w * MMA_KNOB_DEFAULTS.KEYS * perKey, 4 * w * MMA_ROWS * (DV + 2)) <= 227 * 1024;
   const base = MMA_KNOB_DEFAULTS;
@@ -49,7 +53,9 @@ function mmaDefaults(k: AttentionKernel): Record<string, number> {
 /** `#ifndef` defaults of the tensor-core knobs; `km`: quantized tile defaults where ATTNC_DEC_MMA_KM is 1. */
 export function mmaKnobs(k: AttentionKernel, km: QuantTileDefaults = {}): string[] {
   const knobs = Object.entries(mmaDefaults(k));
-  const tiles = mmaQuantOf(k) !== undefined || mmaKiviOf(k) !== undefined;
+  // Sub-byte codes (KIVI, per-token int4 / int2) copy their rows by runs (ATTNC_DEC_MMA_FETCH_RUNS).
+  const subByte = mmaKiviOf(k) !== undefined || mmaTokenIntOf(k) !== undefined;
+  const tiles = mmaQuantOf(k) !== undefined || subByte;
   const lean = decodeLeanOf(k);
   return [
     ...(mmaKiviOf(k) ? kiviSwitch : []),
@@ -60,9 +66,7 @@ export function mmaKnobs(k: AttentionKernel, km: QuantTileDefaults = {}): string
     'static_assert(ATTNC_DEC_MMA_WARPS >= 1 && ATTNC_DEC_MMA_WARPS <= 16, "ATTNC_DEC_MMA_WARPS: 1..16");',
     'static_assert(ATTNC_DEC_MMA_KEYS >= 16 && ATTNC_DEC_MMA_KEYS % 16 == 0, "ATTNC_DEC_MMA_KEYS: a multiple of 16");',
     'static_assert(ATTNC_DEC_MMA_STAGES >= 2 && ATTNC_DEC_MMA_MIN_BLOCKS >= 1, "decode mma knobs");',
-    ...(tiles
-      ? quantTileKnobs(k.schedule.headDim, k.schedule.valueDim, mmaKiviOf(k) !== undefined, undefined, km)
-      : []),
+    ...(tiles ? quantTileKnobs(k.schedule.headDim, k.schedule.valueDim, subByte, undefined, km) : []),
     ...(lean === 'off' ? [] : leanKnob(lean)),
   ];
 }

@@ -86,7 +86,7 @@ export const quantStreamBytesPerKey = (D: number, DV: number): number => D + 16 
 export function quantTileKnobs(
   D: number,
   DV: number,
-  kivi: boolean,
+  subByte: boolean, // KIVI or per-token int4 / int2: code rows copied by runs
   d = QUANT_TILE_DEFAULTS,
   km: QuantTileDefaults = {}, // the key-major kernel's, under ATTNC_DEC_MMA_KM
 ): string[] {
@@ -107,9 +107,9 @@ export function quantTileKnobs(
     'static_assert(ATTNC_DEC_MMA_QMIN_BLOCKS >= 1, "ATTNC_DEC_MMA_QMIN_BLOCKS: 1 or more");',
     '// 1: a thread copies its code rows from one pointer at constant offsets; 0: the general index',
     '// form (decode-mma-qtile.ts quantFetch). H200 call 67: KIVI 18% faster with it (and 16-byte',
-    '// scale copies), int8 / e4m3 4-8% slower: 1 for KIVI caches only.',
+    '// scale copies), int8 / e4m3 4-8% slower: 1 for sub-byte codes (KIVI, per-token int4 / int2) only.',
     '#ifndef ATTNC_DEC_MMA_FETCH_RUNS',
-    `#define ATTNC_DEC_MMA_FETCH_RUNS ${kivi ? 1 : 0}`,
+    `#define ATTNC_DEC_MMA_FETCH_RUNS ${subByte ? 1 : 0}`,
     '#endif',
   ];
 }

@@ -21,7 +21,8 @@
 // block may see is neither fetched nor computed (the block agrees through __syncthreads_or).
 // Taken for 16-bit float K/V, D and Dv multiples of 16, 16-byte rows, and for the quantized caches
 // of decode-mma-quant.ts (packed, or paged: decode-mma-paged.ts), and KIVI int4 / int2 caches
-// (decode-mma-kivi.ts; -DATTNC_DEC_MMA_KIVI=0 gives them the SIMT kernel); f32 and other quantized
+// (decode-mma-kivi.ts; -DATTNC_DEC_MMA_KIVI=0 gives them the SIMT kernel), and per-token int4 / int2
+// caches (decode-mma-tokint.ts; the key-major kernel only); f32 and other quantized
 // caches keep the SIMT kernel. The host takes
 // it on devices of compute capability 8.0 and up (decode-host.ts) unless built with
 // -DATTNC_DEC_MMA=0 or run with ATTNC_DECODE_MMA=0. The CPU emulator (test/cuda/decode-mma-emu.ts)
@@ -36,6 +37,7 @@ import type { AttentionKernel } from '../../ir/kernel.js';
 import { mmaCacheLines, type MmaCacheLines } from './decode-mma-kinds.js';
 import { mmaQuantOf, tileKnobMacros } from './decode-mma-quant.js';
 import { kiviRescale, kiviVBias, mmaKiviOf } from './decode-mma-kivi.js';
+import { mmaTokenIntOf } from './decode-mma-tokint.js';
 import { kiviTail } from './decode-mma-kivi-tail.js';
 import { keyMajorKernel, keyMajorKind, kmHelpers, kmSwitch } from './decode-mma-km.js';
 import { combineWarpStates } from './decode-mma-combine.js';
@@ -60,6 +62,7 @@ export type { MmaElements } from './decode-mma-step.js';
 export function hasMmaDecode(k: AttentionKernel, vectorWidth: number): boolean {
   if (mmaQuantOf(k)) return true; // int8 / fp8 with per-token f16 scales (decode-mma-quant.ts)
   if (mmaKiviOf(k)) return true; // int4 / int2 KIVI, off unless -DATTNC_DEC_MMA_KIVI=1 (decode-mma-kivi.ts)
+  if (mmaTokenIntOf(k)) return true; // per-token int4 / int2, key-major only (decode-mma-tokint.ts)
   if (k.formats.k.kind !== 'float' || k.formats.v.kind !== 'float') return false;
   const dtype = sharedStorage(k.formats);
   if (dtype === 'f32') return false;
@@ -82,7 +85,7 @@ export function mmaDecodeDevice(
   const quant = mmaQuantOf(k);
   const kivi = mmaKiviOf(k);
   const cache = mmaCacheLines(k, field);
-  const knob = tileKnobMacros(quant !== undefined || kivi !== undefined);
+  const knob = tileKnobMacros(quant !== undefined || kivi !== undefined || mmaTokenIntOf(k) !== undefined);
   const { fetchBarrier, classify } = tileClassLines(el);
   const lean = decodeLeanOf(k) !== 'off';
   const sm = softmaxLines(el, lean);
@@ -90,7 +93,7 @@ export function mmaDecodeDevice(
   const km = keyMajorKind(k, el, field, classify); // the key-major kernel, behind its switch
   const smem = [`  ${MMA_SMEM_DECL}`, ...cache.smem];
   const fetch = stageFetch(fetchBarrier, cache.fetch);
-  const queryMajor = [
+  const queryMajor = (): string[] => [
     ...kernelHead(el.dynamic, cache, knob.minBlocks),
     ...smem,
     ...fetch,
@@ -105,7 +108,7 @@ export function mmaDecodeDevice(
   const frame = { minBlocks: knob.minBlocks, keys: cache.keys, smem, fetch, classify };
   return [
     '// ---- tensor-core split kernel (sm_80+): codegen/cuda/decode-mma.ts ----',
-    ...(km ? kmSwitch(km.byDefault) : []),
+    ...(km ? kmSwitch(km) : []),
     ...mmaKnobs(k, km?.tiles),
     `constexpr int MMA_ROWS = ${km ? '(ATTNC_DEC_MMA_KM ? 8 : 16)' : '16'}, MMA_WARPS = ${knob.warps}, MMA_KEYS = ${knob.keys};`,
     `constexpr int MMA_THREADS = 32 * MMA_WARPS, MMA_TILE = MMA_WARPS * MMA_KEYS, MMA_STAGES = ${knob.stages};`,
@@ -118,9 +121,11 @@ export function mmaDecodeDevice(
     ...(lean || km ? leanHelpers : []),
     ...(km ? ['#if ATTNC_DEC_MMA_KM', ...kmHelpers, ...km.helpers, '#endif'] : []),
     '',
-    ...(km
-      ? ['#if ATTNC_DEC_MMA_KM', ...keyMajorKernel(km, el, frame), '#else', ...queryMajor, '#endif']
-      : queryMajor),
+    ...(km?.only
+      ? keyMajorKernel(km, el, frame)
+      : km
+        ? ['#if ATTNC_DEC_MMA_KM', ...keyMajorKernel(km, el, frame), '#else', ...queryMajor(), '#endif']
+        : queryMajor()),
     '#endif // __CUDACC__',
   ];
 }

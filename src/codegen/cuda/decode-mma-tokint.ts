@@ -1,0 +1,129 @@
+// Per-token int4 / int2 caches (the common sub-byte layouts of engines: one f16 scale a token row,
+// or one a run of g channels of it for V, symmetric or with an f16 zero point, an optional window
+// of recent f16 tokens) in the key-major tensor-core decode kernel (decode-mma-km.ts). Without it
+// they took the SIMT kernel, about three times slower than the tensor-core one on KIVI caches.
+// The codes enter the f16 MMA exactly (decode-mma-dq.ts's magic-number pairs; a symmetric code's
+// sign bit flipped in the same lop3, so the pair is the signed code); scales and zero points are
+// folded, never applied per element:
+// - K (one scale s and zero z a token): q·k = s · 2^(e_q - 14) · (q̂ · code − z · Σ q̂), the sum over
+//   the row's f16 q̂ taken once per split (q̂ = q · 2^(14 - e_q), as the int8 path); symmetric: no z.
+// - V (a scale and zero per token and run of g channels): O_g += f16(p · s_t,g) · code, and
+//   Σ_t f16(p_t · s_t,g) z_t,g by one more MMA a group, subtracted at the end (KIVI's V).
+// Channel orders are KIVI's (decode-mma-kivi.ts): a K scale covering the whole row fits any order,
+// and V's groups of g ≥ 32 channels are whole 32-channel blocks of O's m-tiles. Key-major only: at
+// GQA 4 the query-major kernel pads 12 of 16 rows, and KIVI measured 1.25× faster key-major.
+import type { AttentionKernel } from '../../ir/kernel.js';
+import type { QuantFormat } from '../../quant/format.js';
+import type { UnsignedCodeBits } from './decode-mma-dq.js';
+import { kiviHelpers } from './decode-mma-kivi.js';
+
+/** One cache's codes: bits, whether it has a zero point (else symmetric signed codes), scales a token. */
+export interface TokenIntSide {
+  readonly bits: UnsignedCodeBits;
+  readonly zero: boolean;
+  readonly groups: number;
+}
+
+export interface MmaTokenInt {
+  readonly k: TokenIntSide;
+  readonly v: TokenIntSide;
+  /** Recent f16 tokens (the same window on K and V), 0 without one. */
+  readonly recent: number;
+}
+
+/** A per-token int4 / int2 cache of `dim` channels whose scale groups are whole multiples of 32. */
+function tokenSide(q: QuantFormat, dim: number, grouped: boolean): TokenIntSide | undefined {
+  if (q.kind !== 'int' || (q.elem !== 'int4' && q.elem !== 'int2')) return undefined;
+  if (q.norm || q.salient || q.scale.dtype !== 'f16' || q.scale.per.kind !== 'token') return undefined;
+  if (q.zero !== undefined && q.zero !== 'f16') return undefined;
+  if (q.recent && q.recent.dtype !== 'f16') return undefined;
+  const g = q.scale.per.group ?? dim;
+  if (grouped ? g % 32 !== 0 || dim % g !== 0 : g !== dim) return undefined;
+  return { bits: q.elem === 'int4' ? 4 : 2, zero: q.zero !== undefined, groups: dim / g };
+}
+
+/**
+ * Per-token int4 / int2 K/V the key-major kernel takes (packed caches, D a multiple of 64, DV of
+ * 128; K one scale a token, V one a token or a run of 32·m channels), else undefined.
+ */
+export function mmaTokenIntOf(k: AttentionKernel): MmaTokenInt | undefined {
+  const { k: kf, v: vf, paged } = k.formats;
+  const s = k.schedule;
+  if (kf.kind !== 'quant' || vf.kind !== 'quant' || paged) return undefined;
+  if (s.headDim % 64 !== 0 || s.valueDim % 128 !== 0 || s.valueDim > 256) return undefined;
+  const ks = tokenSide(kf.format, s.headDim, false);
+  const vs = tokenSide(vf.format, s.valueDim, true);
+  const recent = kf.format.recent?.tokens ?? 0;
+  if (!ks || !vs || recent !== (vf.format.recent?.tokens ?? 0)) return undefined;
+  return { k: ks, v: vs, recent };
+}
+
+/** Stream bytes a key and stage: code rows and pitches, one K scale (and zero), V's per group. */
+export const tokenIntStreamBytesPerKey = (t: MmaTokenInt, D: number, DV: number): number =>
+  (D * t.k.bits) / 8 + 16 + (DV * t.v.bits) / 8 + 16 + 4 + 4 * t.v.groups;
+
+/** Constants of the layout (bytes, words): KIVI's code rows; K and V scale (and zero) windows. */
+export const tokenIntConstants = (t: MmaTokenInt): string[] => [
+  `constexpr int KBITS = ${t.k.bits}, VBITS = ${t.v.bits}, RECENT = ${t.recent};`,
+  'constexpr int KCPW = 32 / KBITS, KPPW = KCPW / 2, VCPW = 32 / VBITS; // codes / pairs a word',
+  'constexpr int KB = D * KBITS / 8, VB = DV * VBITS / 8, KPB = KB + 16, VPB = VB + 16; // row bytes, pitches',
+  'constexpr int KWL = D / (4 * KCPW); // K words a lane reads of a key row',
+  `constexpr int VG = DV / 32, VS = ${t.v.groups}, VGS = VG / VS; // 32-channel blocks of V, scales a key, blocks a scale`,
+  'constexpr int KGW = MMA_TILE / 2, VGW = MMA_TILE * VS / 2; // scale words a tile (zeros as many after)',
+  `constexpr bool KZERO = ${t.k.zero}, VZERO = ${t.v.zero}; // else symmetric signed codes`,
+  'static_assert(KB % 16 == 0 && VB % 16 == 0 && D % (4 * KCPW) == 0 && DV % 128 == 0 && VG <= 8, "per-token int tiles");',
+  'constexpr size_t MMA_STREAM = (size_t)MMA_STAGES * (MMA_TILE * (KPB + VPB) + 4 * (2 * KGW + 2 * VGW));',
+];
+
+/**
+ * Field `bits` at bit o of both halves of w as signed two's complement codes → f16 pair, exactly:
+ * dmq_field's masked-in-place form with the field's sign bit flipped in the same lop3 (the code
+ * plus 2^(bits-1), unsigned), less 2^(10 - r) + 2^(bits-1) by one hsub2.
+ */
+const signedField: readonly string[] = [
+  '__device__ __forceinline__ unsigned dt_sfield(unsigned w, int bits, int o) {',
+  '#ifdef __CUDA_ARCH__',
+  '  const int r = o & 7;',
+  '  const unsigned m = ((1u << bits) - 1u) << r, sg = (1u << (bits - 1)) << r;',
+  '  const unsigned h = ((unsigned)(25 - r) << 10) * 0x10001u; // 2^(10 - r) a half',
+  '  const unsigned x = (((o >= 8 ? w >> 8 : w) & (m * 0x10001u)) ^ (sg * 0x10001u)) | h;',
+  '  const unsigned c = h | sg * 0x10001u; // 2^(10 - r) + 2^(bits - 1): the sign bit is its ulp · 2^(bits - 1)',
+  '  const __half2 v = __hsub2(*reinterpret_cast<const __half2*>(&x), *reinterpret_cast<const __half2*>(&c));',
+  '  return *reinterpret_cast<const unsigned*>(&v);',
+  '#else',
+  '  auto sx = [&](unsigned f) { return (float)((int)(f << (32 - bits)) >> (32 - bits)); };',
+  '  const unsigned m = (1u << bits) - 1u;',
+  '  return dm_h2(sx((w >> o) & m), sx((w >> (16 + o)) & m));',
+  '#endif',
+  '}',
+];
+
+/** Device helpers (namespace dec): KIVI's, and the pair readers of either kind of code. */
+export function tokenIntHelpers(t: MmaTokenInt): string[] {
+  const read = (side: TokenIntSide): string => (side.zero ? 'dmq_field' : 'dt_sfield'); // unsigned codes with a zero point, else signed
+  return [
+    ...kiviHelpers({ kBits: t.k.bits, vBits: t.v.bits, recent: t.recent }),
+    '// ---- per-token int4 / int2 K/V in the key-major kernel: codegen/cuda/decode-mma-tokint.ts ----',
+    ...signedField,
+    `__device__ __forceinline__ unsigned dt_kpair(unsigned w, int i) { return ${read(t.k)}(w, KBITS, KBITS * i); }`,
+    `__device__ __forceinline__ unsigned dt_vcode(unsigned t, int nq) { return ${read(t.v)}(t, VBITS, VBITS * nq); }`,
+  ];
+}
+
+/** Fetch lines of tile `it` (t0, t1, kv0 in scope): code rows, K scale (zero) and V scale (zero) windows. */
+export const tokenIntFetch = (t: MmaTokenInt, field: (key: string) => string): string[] => [
+  '      dm_fetch_codes<KB, KPB>(kc, ks + (it % MMA_STAGES) * MMA_TILE * KPB, t0, t1);',
+  '      dm_fetch_codes<VB, VPB>(vc, vs + (it % MMA_STAGES) * MMA_TILE * VPB, t0, t1);',
+  '      {',
+  '        unsigned* kd = skz + (it % MMA_STAGES) * 2 * KGW;',
+  `        dk_fetch_halves(a.${field('cache:k_scale')}, kd, kv0 + t0, t1 - t0, KGW);`,
+  ...(t.k.zero
+    ? [`        dk_fetch_halves(a.${field('cache:k_zero')}, kd + KGW, kv0 + t0, t1 - t0, KGW);`]
+    : []),
+  '        unsigned* vd = svz + (it % MMA_STAGES) * 2 * VGW;',
+  `        dk_fetch_halves(a.${field('cache:v_scale')}, vd, (kv0 + t0) * VS, (t1 - t0) * VS, VGW);`,
+  ...(t.v.zero
+    ? [`        dk_fetch_halves(a.${field('cache:v_zero')}, vd + VGW, (kv0 + t0) * VS, (t1 - t0) * VS, VGW);`]
+    : []),
+  '      }',
+];
