@@ -197,6 +197,13 @@ export const DECODE_KNOB_VARIANTS: readonly DecodeKnobVariant[] = [
     knobs: { MMA_LEAN: 3, MMA_KM: 1, MMA_QMIN_BLOCKS: 2, MMA_QKEYS: 16 },
     formats: ['int8', 'e4m3'],
   },
+  // The key-major int8 / fp8 kernel at four 4-warp blocks an SM (16 warps, 128 registers, no spill
+  // at sm_90a; 16-key warps so that four blocks' streams fit): round 34 timed it at one 8-warp block.
+  {
+    name: 'km_w4k16b4',
+    knobs: { MMA_KM: 1, MMA_QWARPS: 4, MMA_QKEYS: 16, MMA_QMIN_BLOCKS: 4 },
+    formats: ['int8', 'e4m3'],
+  },
   // The query-major kernel where the key-major one is the default (KIVI, fp8), at LEAN 3.
   { name: 'lean3_qm', knobs: { MMA_LEAN: 3, MMA_KM: 0 }, formats: ['e4m3', 'int4', 'int2'] },
   // Per-token int4 / int2 (decode-mma-tokint.ts, key-major only; default 4-warp blocks capped for
