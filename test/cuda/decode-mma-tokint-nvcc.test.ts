@@ -1,7 +1,7 @@
 // Per-token int4 / int2 caches on the key-major tensor-core decode kernel (decode-mma-tokint.ts)
 // build with nvcc for sm_90a and sm_80 at their defaults (4-warp blocks capped for four an SM,
 // KM_TOKEN_INT_TILES) spilling at most 16 bytes: symmetric and zero-point int4, int2 with V groups
-// of 32, a recent window with mixed signedness, causal; ATTNC_DEC_MMA_KM=0 (no query-major kernel
+// of 32, a recent window with mixed signedness, causal, paged (pages of 16 and of one token); ATTNC_DEC_MMA_KM=0 (no query-major kernel
 // for them) stops the build with its message; the host takes the kernel where ATTNC_DEC_MMA is on.
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -18,6 +18,9 @@ const sources: Record<string, string> = {
     'store k int4 scale f16 per token zero f16 recent 64 f16\n' +
     '  store v int4 scale f16 per token group 64 recent 64 f16',
   s2c: 'store kv int2 scale f16 per token\n  mask causal',
+  // Paged: code rows and scale / zero pools through the block table.
+  p16: 'cache paged 16\n  store kv int4 scale f16 per token zero f16',
+  p1: 'cache paged 1\n  store k int2 scale f16 per token\n  store v int2 scale f16 per token group 32 zero f16',
 };
 const code = (name: string, store: string, arch: string): string =>
   render(

@@ -31,7 +31,7 @@ import {
   tokenIntHelpers,
   type MmaTokenInt,
 } from './decode-mma-tokint.js';
-import { kvHead, K_ROWS, V_ROWS } from './kv-rows.js';
+import { codePages, kvHead, K_ROWS, V_ROWS } from './kv-rows.js';
 
 /** A cache kind's lines at each point of the kernel where the kinds differ. */
 export interface MmaCacheLines {
@@ -131,15 +131,20 @@ function quantLines(quant: MmaQuant, paged: boolean, field: (key: string) => str
   };
 }
 
-/** The split's keys of a sub-byte cache with a recent window: the code tiles end where it starts. */
-const subByteKeys = (kScales: readonly string[]): string[] => [
+/**
+ * The split's keys of a sub-byte cache with a recent window: the code tiles end where it starts.
+ * `paged`: a paged cache's code row handles (else packed rows from kv0).
+ */
+const subByteKeys = (kScales: readonly string[], paged?: readonly string[]): string[] => [
   '  // The code tiles end where the recent window starts (qend); the window is a tail (k_all).',
   '  const int k_begin = split * split_keys, k_all = min(a.Nk, k_begin + split_keys);',
   '  const int qend = a.Nk - min(RECENT, a.Nk), k_end = max(k_begin, min(k_all, qend));',
-  '  const size_t kv0 = ((size_t)b * a.Hkv + hk) * a.Nk; // code rows packed [B, Hkv, Nk, bytes]',
-  ...kScales,
-  '  const unsigned char* kc = static_cast<const unsigned char*>(a.k) + kv0 * KB;',
-  '  const unsigned char* vc = static_cast<const unsigned char*>(a.v) + kv0 * VB;',
+  ...(paged ?? [
+    '  const size_t kv0 = ((size_t)b * a.Hkv + hk) * a.Nk; // code rows packed [B, Hkv, Nk, bytes]',
+    ...kScales,
+    '  const unsigned char* kc = static_cast<const unsigned char*>(a.k) + kv0 * KB;',
+    '  const unsigned char* vc = static_cast<const unsigned char*>(a.v) + kv0 * VB;',
+  ]),
 ];
 
 /** Code rows, then K's and V's scale windows (`what`: the K windows' kind). */
@@ -172,7 +177,16 @@ function tokenIntLines(t: MmaTokenInt, field: (key: string) => string): MmaCache
     constants: tokenIntConstants(t),
     helpers: tokenIntHelpers(t),
     loadQ: [],
-    keys: subByteKeys([]),
+    keys: subByteKeys(
+      [],
+      t.paged
+        ? [
+            '  // Code rows through the block table (kv-rows.ts CodePages); scales and zeros by token.',
+            `  const CodePages kcp = ${codePages('k', 'b', 'hk', 'KB')};`,
+            `  const CodePages vcp = ${codePages('v', 'b', 'hk', 'VB')};`,
+          ]
+        : undefined,
+    ),
     smem: subByteSmem('K scale windows'),
     fetch: tokenIntFetch(t, field),
     outColumn: undefined,

@@ -23,7 +23,7 @@
 // decode-mma-kivi-step.ts, the recent tail in decode-mma-kivi-tail.ts.
 import type { AttentionKernel } from '../../ir/kernel.js';
 import type { QuantFormat } from '../../quant/format.js';
-import { f16PairHelpers, mmaF16Ptx, scaleFetchHelpers } from './decode-mma-quant.js';
+import { copyHelpers, f16PairHelpers, mmaF16Ptx } from './decode-mma-quant.js';
 import { qRowHead, qRowScale, quantFetch } from './decode-mma-qtile.js';
 import { unsignedPairHelpers, type UnsignedCodeBits } from './decode-mma-dq.js';
 
@@ -89,7 +89,6 @@ export const kiviConstants = (kv: MmaKivi): string[] => [
 /** Device helpers (namespace dec). */
 export function kiviHelpers(kv: MmaKivi): string[] {
   const widths = [...new Set([kv.kBits, kv.vBits])];
-  const cut = scaleFetchHelpers.findIndex((l) => l.includes('The f16 scales of rows'));
   return [
     '// ---- KIVI K/V in the tensor-core kernel: codegen/cuda/decode-mma-kivi.ts ----',
     ...f16PairHelpers,
@@ -135,7 +134,7 @@ export function kiviHelpers(kv: MmaKivi): string[] {
     '}',
     ...mmaF16Ptx,
     ...quantFetch,
-    ...scaleFetchHelpers.slice(0, cut),
+    ...copyHelpers,
     '// f16 values src[first .. first + n) into W words of dst, zero past n, published by the barrier',
     '// before the tile: 16-byte cp.async where src + first and dst are 16-byte aligned (the K windows',
     '// always, the V windows from an even token: 4 a thread at most where 4-byte copies took 9),',

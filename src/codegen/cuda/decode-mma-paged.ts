@@ -26,8 +26,8 @@ const pagedTileFetchOnce = pagesOnceFetch({
   scales: true,
 });
 
-/** Device helpers (namespace dec, after decode-mma-quant.ts's scale helpers): the code and scale fetches. */
-export const pagedQuantFetch: readonly string[] = [
+/** CodePages and dm_fetch_code_pages: a paged cache's code rows into a padded stage tile. */
+export const pagedCodeFetch: readonly string[] = [
   ...codePagesStruct,
   '// Code rows t0..t1-1 of a paged cache into a padded tile (PITCH bytes a row), 16 bytes a copy.',
   'template <int ROWB, int PITCH>',
@@ -43,6 +43,11 @@ export const pagedQuantFetch: readonly string[] = [
     copy: (j, src, ok) => `dec_cp<16>(dst + (${j}) * PITCH + c * 16, ${src}, ${ok});`,
   }),
   '}',
+];
+
+/** Device helpers (namespace dec, after decode-mma-quant.ts's scale helpers): the code and scale fetches. */
+export const pagedQuantFetch: readonly string[] = [
+  ...pagedCodeFetch,
   '// The f16 scales of tokens first..end-1 of one (batch, kv head), from the even token at or before',
   '// first (SCW words, as dm_fetch_scales). Token t is pool element page(t)·Hkv·PAGE + hk·PAGE + t mod',
   "// PAGE (kv_qrow's, without its 64-bit division: `pages` is the batch's block table row).",

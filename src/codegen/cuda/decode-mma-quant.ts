@@ -248,8 +248,8 @@ export function mmaQuantHelpers(q: MmaQuant): string[] {
   ];
 }
 
-/** Shared-memory helpers of the scale stream: cp.async of word windows (2 scales a word). */
-export const scaleFetchHelpers: readonly string[] = [
+/** n bytes global → shared by cp.async (sm_80+; a plain copy elsewhere), the rest of N zero. */
+export const copyHelpers: readonly string[] = [
   '// n (0..N) bytes global -> shared, the rest of the N zero (src read only when n > 0); N 4 or 16.',
   'template <int N>',
   '__device__ __forceinline__ void dm_cpn(unsigned* dst, const unsigned short* src, int n) {',
@@ -264,6 +264,10 @@ export const scaleFetchHelpers: readonly string[] = [
   '  if (n) memcpy(dst, src, (size_t)n);',
   '#endif',
   '}',
+];
+
+/** One word of two f16 scales: dm_scale_word. */
+export const scaleWordHelper: readonly string[] = [
   '// The f16 scales of rows, two a word: word dst takes n bytes (0, 2 or 4) from element `at` of s,',
   '// by an async copy where s is 4-byte aligned (the same for the whole block), else a plain one',
   '// (the barrier before the tile is read publishes it).',
@@ -274,6 +278,12 @@ export const scaleFetchHelpers: readonly string[] = [
   '    *dst = (n ? (unsigned)s[at] : 0u) | (n == 4 ? (unsigned)s[at + 1] << 16 : 0u);',
   '  }',
   '}',
+];
+
+/** Shared-memory helpers of the scale stream: cp.async of word windows (2 scales a word). */
+export const scaleFetchHelpers: readonly string[] = [
+  ...copyHelpers,
+  ...scaleWordHelper,
   '// Rows first..end-1 from the even row at or before first (SCW words).',
   '__device__ __forceinline__ void dm_fetch_scales(const unsigned short* s, unsigned* dst, size_t first, size_t end) {',
   '  const size_t e0 = first & ~(size_t)1;',

@@ -1,6 +1,7 @@
 // Per-token int4 / int2 caches (the common sub-byte layouts of engines: one f16 scale a token row,
 // or one a run of g channels of it for V, symmetric or with an f16 zero point, an optional window
-// of recent f16 tokens) in the key-major tensor-core decode kernel (decode-mma-km.ts). Without it
+// of recent f16 tokens; packed, or paged through a block table) in the key-major tensor-core decode
+// kernel (decode-mma-km.ts). Without it
 // they took the SIMT kernel, about three times slower than the tensor-core one on KIVI caches.
 // The codes enter the f16 MMA exactly (decode-mma-dq.ts's magic-number pairs; a symmetric code's
 // sign bit flipped in the same lop3, so the pair is the signed code); scales and zero points are
@@ -16,6 +17,8 @@ import type { AttentionKernel } from '../../ir/kernel.js';
 import type { QuantFormat } from '../../quant/format.js';
 import type { UnsignedCodeBits } from './decode-mma-dq.js';
 import { kiviHelpers } from './decode-mma-kivi.js';
+import { pagedCodeFetch } from './decode-mma-paged.js';
+import { scaleWordHelper } from './decode-mma-quant.js';
 
 /** One cache's codes: bits, whether it has a zero point (else symmetric signed codes), scales a token. */
 export interface TokenIntSide {
@@ -29,6 +32,8 @@ export interface MmaTokenInt {
   readonly v: TokenIntSide;
   /** Recent f16 tokens (the same window on K and V), 0 without one. */
   readonly recent: number;
+  /** Code rows and scales in pools of pages (docs/LANGUAGE.md "Paged quantized caches"). */
+  readonly paged: boolean;
 }
 
 /** A per-token int4 / int2 cache of `dim` channels whose scale groups are whole multiples of 32. */
@@ -43,19 +48,19 @@ function tokenSide(q: QuantFormat, dim: number, grouped: boolean): TokenIntSide 
 }
 
 /**
- * Per-token int4 / int2 K/V the key-major kernel takes (packed caches, D a multiple of 64, DV of
- * 128; K one scale a token, V one a token or a run of 32·m channels), else undefined.
+ * Per-token int4 / int2 K/V the key-major kernel takes (packed or paged caches, D a multiple of 64,
+ * DV of 128 or 256; K one scale a token, V one a token or a run of 32·m channels), else undefined.
  */
 export function mmaTokenIntOf(k: AttentionKernel): MmaTokenInt | undefined {
   const { k: kf, v: vf, paged } = k.formats;
   const s = k.schedule;
-  if (kf.kind !== 'quant' || vf.kind !== 'quant' || paged) return undefined;
+  if (kf.kind !== 'quant' || vf.kind !== 'quant') return undefined;
   if (s.headDim % 64 !== 0 || s.valueDim % 128 !== 0 || s.valueDim > 256) return undefined;
   const ks = tokenSide(kf.format, s.headDim, false);
   const vs = tokenSide(vf.format, s.valueDim, true);
   const recent = kf.format.recent?.tokens ?? 0;
   if (!ks || !vs || recent !== (vf.format.recent?.tokens ?? 0)) return undefined;
-  return { k: ks, v: vs, recent };
+  return { k: ks, v: vs, recent, paged: paged !== undefined };
 }
 
 /** Stream bytes a key and stage: code rows and pitches, one K scale (and zero), V's per group. */
@@ -98,32 +103,73 @@ const signedField: readonly string[] = [
   '}',
 ];
 
-/** Device helpers (namespace dec): KIVI's, and the pair readers of either kind of code. */
+/**
+ * The halves of a paged per-token scale (or zero) pool's window: page ids looked up per word, a
+ * word's two halves one 4-byte copy where they are adjacent in the pool.
+ */
+const pagedHalves: readonly string[] = [
+  '// Halves of tokens t0..t0+n-1 (C a token) of a paged per-token pool s (the kv head in page 0; a page',
+  '// page_elems on) into W words of dst, zero past n. Word i holds window halves 2i, 2i + 1: one token',
+  '// (C even) or tokens e, e + 1 of one page (C 1, e even, PAGE >= 2), adjacent and 4-byte aligned in',
+  '// the pool: one 4-byte copy (dm_scale_word); else two plain reads (the barrier before the tile publishes them).',
+  'template <int C>',
+  '__device__ __forceinline__ void dt_fetch_halves_pages(const unsigned short* s, unsigned* dst, const int* pages, long long page_elems, int t0, int n, int W) {',
+  '  auto at = [&](long long e, int g) { return (long long)__ldg(pages + (e >> LOG2_PAGE)) * page_elems + (e & (PAGE - 1)) * C + g; };',
+  '  for (int i = threadIdx.x; i < W; i += MMA_THREADS) {',
+  '    const int h = 2 * i, t = h / C, g = h % C;',
+  '    const long long e = (long long)t0 + t;',
+  '    const int nb = t >= n ? 0 : (C == 1 && t + 1 >= n) ? 2 : 4; // bytes inside the window',
+  '    if (C % 2 == 0 || (PAGE >= 2 && (e & 1) == 0))',
+  '      dm_scale_word(dst + i, s, nb ? at(e, g) : 0, nb);',
+  '    else',
+  '      dst[i] = (nb ? (unsigned)s[at(e, 0)] : 0u) | (nb == 4 ? (unsigned)s[at(e + 1, 0)] << 16 : 0u);',
+  '  }',
+  '}',
+];
+
+/** Device helpers (namespace dec): KIVI's, the pair readers of either kind of code, the paged fetches. */
 export function tokenIntHelpers(t: MmaTokenInt): string[] {
-  const read = (side: TokenIntSide): string => (side.zero ? 'dmq_field' : 'dt_sfield'); // unsigned codes with a zero point, else signed
+  // Unsigned codes with a zero point, else signed.
+  const read = (side: TokenIntSide): string => (side.zero ? 'dmq_field' : 'dt_sfield');
   return [
     ...kiviHelpers({ kBits: t.k.bits, vBits: t.v.bits, recent: t.recent }),
     '// ---- per-token int4 / int2 K/V in the key-major kernel: codegen/cuda/decode-mma-tokint.ts ----',
     ...signedField,
     `__device__ __forceinline__ unsigned dt_kpair(unsigned w, int i) { return ${read(t.k)}(w, KBITS, KBITS * i); }`,
     `__device__ __forceinline__ unsigned dt_vcode(unsigned t, int nq) { return ${read(t.v)}(t, VBITS, VBITS * nq); }`,
+    ...(t.paged ? [...scaleWordHelper, ...pagedCodeFetch, ...pagedHalves] : []),
   ];
 }
 
-/** Fetch lines of tile `it` (t0, t1, kv0 in scope): code rows, K scale (zero) and V scale (zero) windows. */
-export const tokenIntFetch = (t: MmaTokenInt, field: (key: string) => string): string[] => [
-  '      dm_fetch_codes<KB, KPB>(kc, ks + (it % MMA_STAGES) * MMA_TILE * KPB, t0, t1);',
-  '      dm_fetch_codes<VB, VPB>(vc, vs + (it % MMA_STAGES) * MMA_TILE * VPB, t0, t1);',
-  '      {',
-  '        unsigned* kd = skz + (it % MMA_STAGES) * 2 * KGW;',
-  `        dk_fetch_halves(a.${field('cache:k_scale')}, kd, kv0 + t0, t1 - t0, KGW);`,
-  ...(t.k.zero
-    ? [`        dk_fetch_halves(a.${field('cache:k_zero')}, kd + KGW, kv0 + t0, t1 - t0, KGW);`]
-    : []),
-  '        unsigned* vd = svz + (it % MMA_STAGES) * 2 * VGW;',
-  `        dk_fetch_halves(a.${field('cache:v_scale')}, vd, (kv0 + t0) * VS, (t1 - t0) * VS, VGW);`,
-  ...(t.v.zero
-    ? [`        dk_fetch_halves(a.${field('cache:v_zero')}, vd + VGW, (kv0 + t0) * VS, (t1 - t0) * VS, VGW);`]
-    : []),
-  '      }',
-];
+/** Fetch lines of tile `it` (t0, t1 in scope; kv0 packed, kcp / vcp paged): code rows, scale (zero) windows. */
+export function tokenIntFetch(t: MmaTokenInt, field: (key: string) => string): string[] {
+  // One window of halves: K's (one a token) or V's (VS a token), scales then zeros.
+  const window = (w: 'k' | 'v', part: 'scale' | 'zero'): string => {
+    const [dst, words, per] = w === 'k' ? ['kd', 'KGW', '1'] : ['vd', 'VGW', 'VS'];
+    const to = part === 'zero' ? `${dst} + ${words}` : dst;
+    const src = `a.${field(`cache:${w}_${part}`)}`;
+    return t.paged
+      ? `        dt_fetch_halves_pages<${per}>(${src} + (long long)hk * PAGE * ${per}, ${to}, kcp.pages, (long long)a.Hkv * PAGE * ${per}, t0, t1 - t0, ${words});`
+      : `        dk_fetch_halves(${src}, ${to}, (kv0 + t0) * ${per}, (t1 - t0) * ${per}, ${words});`;
+  };
+  const codes = t.paged
+    ? [
+        '      dm_fetch_code_pages<KB, KPB>(kcp, ks + (it % MMA_STAGES) * MMA_TILE * KPB, t0, t1);',
+        '      dm_fetch_code_pages<VB, VPB>(vcp, vs + (it % MMA_STAGES) * MMA_TILE * VPB, t0, t1);',
+      ]
+    : [
+        '      dm_fetch_codes<KB, KPB>(kc, ks + (it % MMA_STAGES) * MMA_TILE * KPB, t0, t1);',
+        '      dm_fetch_codes<VB, VPB>(vc, vs + (it % MMA_STAGES) * MMA_TILE * VPB, t0, t1);',
+      ];
+  return [
+    ...codes,
+    '      {',
+    '        unsigned* kd = skz + (it % MMA_STAGES) * 2 * KGW;',
+    window('k', 'scale'),
+    ...(t.k.zero ? [window('k', 'zero')] : []),
+    '        unsigned* vd = svz + (it % MMA_STAGES) * 2 * VGW;',
+    window('v', 'scale'),
+    ...(t.v.zero ? [window('v', 'zero')] : []),
+    '      }',
+  ];
+}
