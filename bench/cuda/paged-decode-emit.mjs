@@ -1,6 +1,6 @@
 // Writes the CUDA artifacts bench/cuda/paged-decode.py checks and times: causal decode over a
 // contiguous cache beside the same kernel over paged caches (pages of 16, 64 and 256 rows), for a
-// bf16 cache and an int8 one (f16 scale per token), D = 128. Each artifact is one kernel name
+// bf16 cache, an int8 one and a symmetric int4 one (f16 scale per token), D = 128. Each artifact is one kernel name
 // (bf16_contiguous, bf16_paged16, ..., int8_paged256); index.json lists them with their page size,
 // cache kind and the nvcc -D variants the bench builds (the paged ones also with
 // ATTNC_KV_PAGE_ONCE=0: K, V and scale fetches each looking their page ids up, as before round 31,
@@ -15,9 +15,14 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const imp = (p) => import(pathToFileURL(join(root, 'dist/src', p)).href);
 const { compile } = await imp('compile.js');
 const { mmaQuantOf } = await imp('codegen/cuda/decode-mma-quant.js');
+const { mmaTokenIntOf } = await imp('codegen/cuda/decode-mma-tokint.js');
 const out = join(root, 'bench/build/cuda-paged');
 mkdirSync(out, { recursive: true });
-const stores = { bf16: '', int8: 'store kv int8 scale f16 per token' };
+const stores = {
+  bf16: '',
+  int8: 'store kv int8 scale f16 per token',
+  int4: 'store kv int4 scale f16 per token', // symmetric (decode-mma-tokint.ts, round 35)
+};
 const pages = [0, 16, 64, 256];
 const index = [];
 for (const [cache, store] of Object.entries(stores))
@@ -34,7 +39,7 @@ for (const [cache, store] of Object.entries(stores))
     const code = artifact.code;
     if (!code.includes('namespace dec {')) throw new Error(`${name}: no decode path`);
     // Whether the tensor-core decode takes this cache (else the SIMT split kernel runs it).
-    const mma = cache === 'bf16' || mmaQuantOf(kernel) !== undefined;
+    const mma = cache === 'bf16' || mmaQuantOf(kernel) !== undefined || mmaTokenIntOf(kernel) !== undefined;
     writeFileSync(join(out, `${name}.cu`), code);
     writeFileSync(join(out, `${name}.json`), artifact.files[`${artifact.name}.json`]);
     const lookup = page ? 'once, one base' : '';
@@ -59,4 +64,5 @@ for (const [cache, store] of Object.entries(stores))
       index.push({ name: v.variant, source: name, cache, page, manifest: `${name}.json`, ...v });
   }
 writeFileSync(join(out, 'index.json'), JSON.stringify(index, null, 2));
-console.log(`wrote ${index.length} builds of ${pages.length * 2} artifacts to ${out}`);
+const artifacts = pages.length * Object.keys(stores).length;
+console.log(`wrote ${index.length} builds of ${artifacts} artifacts to ${out}`);

@@ -1,7 +1,7 @@
 """Paged vs contiguous decode on the GPU (issue #10 item 6: paged within 5% of contiguous).
 
 Builds the artifacts of bench/cuda/paged-decode-emit.mjs: causal decode over a contiguous cache and
-over paged caches (pages of 16, 64, 256), for bf16 and for int8 (f16 scale per token) caches, the
+over paged caches (pages of 16, 64, 256), for bf16, int8 and symmetric int4 (f16 scale per token) caches, the
 paged ones three times (the default: a tile's page ids read in one pass, a run inside one page
 addressed from one base; -DATTNC_KV_PAGE_BASE=0: every row through the handle's row(), round 31's
 default; -DATTNC_KV_PAGE_ONCE=0: K, V and scale fetches each looking theirs up, as before round 31).
@@ -12,7 +12,7 @@ float32 torch reference of its (dequantized) cache at 32K, every paged output ag
 contiguous one (bit-equal where both take the same decode kernel: same splits, same math, only
 the addresses differ; else within bf16 tolerance). Then times each (CUDA events, median of 50
 after 10 warm-ups, two passes, the lower median kept) and reports ms, GB/s of the cache bytes
-read, and paged / contiguous of the same cache. About 60-90 s (20 nvcc builds in parallel).
+read, and paged / contiguous of the same cache. About 90-120 s (30 nvcc builds in parallel).
 
     npm run build && node bench/cuda/paged-decode-emit.mjs           # here
     timeout 170 python3 bench/cuda/paged-decode.py --build bench/build/cuda-paged --out $OUT   # on the GPU
@@ -72,11 +72,21 @@ def caches(kind, Nk, gen):
         k, v = (torch.randn(B, HKV, Nk, D, generator=gen, device='cuda').to(torch.bfloat16) for _ in range(2))
         return {'k': k, 'v': v}, (k.float(), v.float())
     t = {}
+    per_word = 4 if kind == 'int8' else 8  # int8, or symmetric int4 (signed nibbles, low bits first)
     for w in ('k', 'v'):
-        codes = torch.randint(-2**31, 2**31 - 1, (B, HKV, Nk, D // 4), generator=gen, dtype=torch.int32, device='cuda')
-        t[w] = codes  # 4 int8 codes a word, channel 4i + byte (little-endian)
-        t[f'{w}_scale'] = (0.01 + 0.01 * torch.rand(B, HKV, Nk, 1, generator=gen, device='cuda')).to(torch.float16)
-    deq = tuple(t[w].view(torch.int8).float() * t[f'{w}_scale'].float() for w in ('k', 'v'))
+        codes = torch.randint(-2**31, 2**31 - 1, (B, HKV, Nk, D // per_word), generator=gen, dtype=torch.int32,
+                              device='cuda')
+        t[w] = codes  # channel per_word·i + j at bits (32 / per_word)·j of word i (little-endian)
+        scale = 0.01 if kind == 'int8' else 0.15  # int4 codes are 16x smaller: similar K/V magnitudes
+        t[f'{w}_scale'] = (scale * (1 + torch.rand(B, HKV, Nk, 1, generator=gen, device='cuda'))).to(torch.float16)
+
+    def values(c):
+        if kind == 'int8':
+            return c.view(torch.int8).float()
+        shifts = torch.arange(0, 32, 4, device=c.device, dtype=torch.int32)
+        nib = (c.unsqueeze(-1) >> shifts) & 0xF
+        return ((nib ^ 8) - 8).reshape(*c.shape[:-1], D).float()
+    deq = tuple(values(t[w]) * t[f'{w}_scale'].float() for w in ('k', 'v'))
     return t, deq
 
 
@@ -143,7 +153,7 @@ def main():
     rows, failures = [], []
     for Nk in (int(x) for x in a.nk.split(',')):
         q = torch.randn(B, H, 1, D, generator=gen, device='cuda').to(torch.bfloat16)
-        for kind in ('bf16', 'int8'):
+        for kind in sorted({e['cache'] for e in index}, key=('bf16', 'int8', 'int4').index):
             cont, (kd, vd) = caches(kind, Nk, gen)
             nbytes = bytes_read(cont)
             pools = {}
