@@ -45,7 +45,7 @@ const variants = [
     what: 'int2 KIVI-style (k per channel g32, v per token g32, recent 128 f16)',
   },
   // Per-token sub-byte caches (decode-mma-tokint.ts, the key-major kernel): symmetric, and with a
-  // zero point a token (LMDeploy / QServe-style KV4), int2 with a zero point.
+  // zero point a token (LMDeploy / QServe-style KV4), per 64 channels (HF QuantizedCache), int2.
   { name: 'int4t', store: 'store kv int4 scale f16 per token', what: 'int4 symmetric, f16 scale per token' },
   {
     name: 'int4tz',
@@ -53,12 +53,17 @@ const variants = [
     what: 'int4 asymmetric, f16 scale and zero per token',
   },
   {
+    name: 'int4g64z',
+    store: 'store kv int4 scale f16 per token group 64 zero f16',
+    what: 'int4 asymmetric, f16 scale and zero per token and 64 channels (HF QuantizedCache-style)',
+  },
+  {
     name: 'int2tz',
     store: 'store kv int2 scale f16 per token zero f16',
     what: 'int2 asymmetric, f16 scale and zero per token',
   },
 ];
-// `--formats a,b` keeps those formats (default: all eight).
+// `--formats a,b` keeps those formats (default: all nine).
 const formatsAt = process.argv.indexOf('--formats');
 const formatSel = formatsAt > 0 ? new Set(process.argv[formatsAt + 1].split(',')) : undefined;
 const emitted = variants.filter((v) => !formatSel || formatSel.has(v.name));

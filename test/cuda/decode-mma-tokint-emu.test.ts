@@ -4,7 +4,8 @@
 // decode.ts's merge kernel, against the float64 reference of the dequantized caches: both widths
 // and mixed, both signednesses on either side, V groups, GQA, Nq, ragged Nk, splits not aligned to
 // 32, recent windows, masks and a score modifier, tile knobs; mutations (unsigned reads of signed
-// codes, a dropped K zero term, V zero points not subtracted, one V scale for every group) must fail.
+// codes, a dropped K zero term, V zero points not subtracted, one V or K scale for every run, K words
+// in the other order) must fail; K scales per run of channels (the interleaved K order).
 import { describe, expect, it } from 'vitest';
 import { agrees, emulate, type Case } from './decode-mma-subbyte-emu.js';
 
@@ -43,6 +44,20 @@ describe('per-token int4 / int2 K/V in the key-major tensor-core decode kernel (
     await ok('m24', both(side('k', 2, true), side('v', 4, false, 32)), 'bf16', c);
   }, 600_000);
 
+  it('K scales per run of channels (the interleaved K order): int4 runs of 32 and 64, int2 of 64, with and without zero points, a recent window', async () => {
+    const c = { B: 2, H: 8, Hkv: 2, Nq: 1, Nk: 301, splitKeys: 100 };
+    await ok('g4s', side('kv', 4, false, 32), 'bf16', c);
+    await ok('g4z', both(side('k', 4, true, 64), side('v', 4, true, 32)), 'f32', {
+      ...c,
+      Nk: 203,
+      splitKeys: 70,
+    });
+    const g8 = { B: 1, H: 8, Hkv: 1, Nq: 3, Nk: 260, splitKeys: 130 };
+    await ok('g2z', side('kv', 2, true, 64), 'bf16', g8, 'mask causal');
+    await ok('g4r', both(side('k', 4, true, 32, 40), side('v', 2, false, 64, 40)), 'bf16', c);
+    await ok('g4t', side('kv', 4, true, 32), 'bf16', { ...c, Nk: 150, splitKeys: 64, kScaleShift: 16 });
+  }, 600_000);
+
   it('recent f16 windows: inside the last split, across splits, longer than Nk', async () => {
     const rk = (bits: number, zero: boolean, r: number): string =>
       both(side('k', bits, zero, 0, r), side('v', bits, zero, 32, r));
@@ -68,7 +83,7 @@ describe('per-token int4 / int2 K/V in the key-major tensor-core decode kernel (
     await ok('p16', side('kv', 4, true), 'f32', { B: 1, H: 16, Hkv: 1, Nq: 1, Nk: 290, splitKeys: 100 });
   }, 600_000);
 
-  it('mutations fail: signed codes read unsigned, the K zero term dropped, V zero points not subtracted, one V scale for every group', async () => {
+  it('mutations fail: signed codes read unsigned, the K zero term dropped, V zero points not subtracted, one V or K scale for every run, K words in the contiguous order', async () => {
     const c = { B: 1, H: 4, Hkv: 1, Nq: 1, Nk: 200, splitKeys: 100 };
     const swap =
       (from: string, to: string) =>
@@ -88,11 +103,20 @@ describe('per-token int4 / int2 K/V in the key-major tensor-core decode kernel (
       swap('return dt_sfield(w, KBITS, KBITS * i);', 'return dmq_field(w, KBITS, KBITS * i);'),
     );
     expect(unsigned.out, 'signed K codes read unsigned').toBeGreaterThan(1e-2);
-    const kz = await run('mkz', asym, swap('dec_half_bits(kzs[2 * KGW + row]) * qsum[e & 1]', '0.f'));
+    const kz = await run('mkz', asym, swap('dec_half_bits(kzs[2 * KGW + row]) * qsum[g][e & 1]', '0.f'));
     expect(Math.max(kz.out, kz.lse * 100), 'K zero term dropped').toBeGreaterThan(1e-2);
     const vz = await run('mvz', asym, swap('o[n][e] -= vz[(n >> 1) / VGS][e & 1];', '(void)0;'));
     expect(vz.out, 'V zero points not subtracted').toBeGreaterThan(1e-2);
     const vs = await run('mvs', asym, swap('vzs[(kr + kr0) * VS + sg]', 'vzs[(kr + kr0) * VS]'));
     expect(vs.out, 'one V scale for every group').toBeGreaterThan(1e-2);
+    const grouped = both(side('k', 4, true, 32), side('v', 4, true, 32));
+    const ksg = await run(
+      'mks',
+      grouped,
+      swap('const int row = (kr + 8 * (e >> 1)) * KS + g;', 'const int row = (kr + 8 * (e >> 1)) * KS;'),
+    );
+    expect(Math.max(ksg.out, ksg.lse * 100), 'one K scale for every run').toBeGreaterThan(1e-2);
+    const kil = await run('mki', grouped, swap('kr[4 * m + (lane & 3)]', 'kr[KWL * (lane & 3) + m]'));
+    expect(Math.max(kil.out, kil.lse * 100), 'K words in the contiguous order').toBeGreaterThan(1e-2);
   }, 600_000);
 });

@@ -18,6 +18,9 @@ const sources: Record<string, string> = {
     'store k int4 scale f16 per token zero f16 recent 64 f16\n' +
     '  store v int4 scale f16 per token group 64 recent 64 f16',
   s2c: 'store kv int2 scale f16 per token\n  mask causal',
+  // K scales per run of channels (the interleaved K order), with and without zero points.
+  g4: 'store kv int4 scale f16 per token group 32',
+  g2z: 'store kv int2 scale f16 per token group 64 zero f16',
   // Paged: code rows and scale / zero pools through the block table.
   p16: 'cache paged 16\n  store kv int4 scale f16 per token zero f16',
   p1: 'cache paged 1\n  store k int2 scale f16 per token\n  store v int2 scale f16 per token group 32 zero f16',
@@ -31,16 +34,20 @@ const code = (name: string, store: string, arch: string): string =>
 describe('per-token int4 / int2 on the key-major decode kernel: nvcc', () => {
   const dir = scratchDir('decode-mma-tokint-nvcc');
 
-  it('is the key-major kernel alone, taken where ATTNC_DEC_MMA is on; not for per-channel or grouped K scales', () => {
+  it('is the key-major kernel alone, taken where ATTNC_DEC_MMA is on; not for per-channel K scales or runs its k-steps would straddle', () => {
     const c = code('t4', sources.s4!, 'sm_90a');
     expect(c).toContain('mma_split_kernel');
     expect(c).toContain('dt_kpair(');
     expect(c).not.toContain('constexpr int NT = MMA_KEYS / 8'); // the query-major kernel's
     expect(c).not.toContain('ATTNC_DEC_MMA_KIVI');
     expect(c).toContain('if (!ATTNC_DEC_MMA || major < 8');
-    // K scales per run of channels (or per channel) and f32 scales keep the SIMT kernel.
+    // K runs of channels that are not whole runs of a k-step's (int4 32, int2 64), V runs that are
+    // not whole 32-channel blocks, per-channel K scales and f32 scales keep the SIMT kernel.
+    expect(code('g4', 'store kv int4 scale f16 per token group 32', 'sm_90a')).toContain('dt_kpair(');
     for (const other of [
-      'store kv int4 scale f16 per token group 32',
+      'store kv int4 scale f16 per token group 16',
+      'store kv int2 scale f16 per token group 32',
+      'store k int4 scale f16 per token\n  store v int4 scale f16 per token group 16',
       'store kv int4 scale f32 per token',
       'store k int4 scale f16 per channel\n  store v int4 scale f16 per token',
     ])

@@ -22,6 +22,12 @@ describe(`paged per-token int4 / int2 K/V in the key-major decode kernel (CPU em
     await emulate('tz16', store, 16, c, seed0 + 7, 'mask causal', 0, '', TOKEN_INT);
     await emulate('tz2', store, 2, c, seed0 + 8, 'mask causal', 0, '', TOKEN_INT);
   }, 900_000);
+  it('K scales per run of 64 channels (HF QuantizedCache-style int4 with zero points), pages of 16 and 1', async () => {
+    const store = 'store kv int4 scale f16 per token group 64 zero f16';
+    const c = { B: 1, H: 8, Hkv: 2, Nq: 1, Nk: 300, splitKeys: 99 };
+    await emulate('tg16', store, 16, c, seed0 + 11, '', 0, '', TOKEN_INT);
+    await emulate('tg1', store, 1, c, seed0 + 12, 'mask causal', 0, '', TOKEN_INT);
+  }, 900_000);
   it('int2 with zero points and a recent window of 32 (unpaged), pages of 32', async () => {
     const store =
       'store k int2 scale f16 per token zero f16 recent 32 f16\n  store v int2 scale f16 per token group 64 zero f16 recent 32 f16';

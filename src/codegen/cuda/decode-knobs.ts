@@ -214,7 +214,7 @@ export const DECODE_KNOB_VARIANTS: readonly DecodeKnobVariant[] = [
       ['tok_w8b2', { MMA_QWARPS: 8, MMA_QMIN_BLOCKS: 2 }],
       ['tok_s3', { MMA_QSTAGES: 3 }],
     ] as const
-  ).map(([name, knobs]) => ({ name, knobs, formats: ['int4t', 'int4tz', 'int2tz'] })),
+  ).map(([name, knobs]) => ({ name, knobs, formats: ['int4t', 'int4tz', 'int4g64z', 'int2tz'] })),
   // Round 32's code-row fetch off (the general index form), at the quantized caches' LEAN 3.
   {
     name: 'lean3_fetch0',

@@ -86,8 +86,19 @@ export const kiviConstants = (kv: MmaKivi): string[] => [
   'constexpr size_t MMA_STREAM = (size_t)MMA_STAGES * (MMA_TILE * (KPB + VPB) + 4 * (2 * KGW + 2 * VGW));',
 ];
 
-/** Device helpers (namespace dec). */
-export function kiviHelpers(kv: MmaKivi): string[] {
+/**
+ * Lane t's K channel of pair p (c; its pair partner c + KPPW): KIVI's order, the lane's KWL words
+ * contiguous (16-byte reads); `interleaved` (decode-mma-tokint.ts, K scales per run of channels):
+ * word p / KPPW of the lanes side by side, so that each k-step's 16 channels lie in one run of
+ * 4·KCPW channels.
+ */
+const kChannel = (interleaved: boolean): string =>
+  interleaved
+    ? '  return KCPW * ((p / KPPW) * 4 + (int)(threadIdx.x & 3)) + p % KPPW;'
+    : '  return KCPW * ((int)(threadIdx.x & 3) * KWL + p / KPPW) + p % KPPW;';
+
+/** Device helpers (namespace dec); `interleaved`: the K channel order (kChannel). */
+export function kiviHelpers(kv: MmaKivi, interleaved = false): string[] {
   const widths = [...new Set([kv.kBits, kv.vBits])];
   return [
     '// ---- KIVI K/V in the tensor-core kernel: codegen/cuda/decode-mma-kivi.ts ----',
@@ -99,7 +110,7 @@ export function kiviHelpers(kv: MmaKivi): string[] {
     "// Channel of lane t's K pair (k-step ks, register h): the first of (c, c + KPPW).",
     '__device__ __forceinline__ int dk_chan(int ks, int h) {',
     '  const int p = 2 * ks + h;',
-    '  return KCPW * ((int)(threadIdx.x & 3) * KWL + p / KPPW) + p % KPPW;',
+    kChannel(interleaved),
     '}',
     "// Key of S tile j, column parity e of the lane, among its warp's keys (as decode-mma-quant.ts).",
     '__device__ __forceinline__ int dmq_key(int j, int e) { return 16 * (j >> 1) + (int)(threadIdx.x & 3) + 4 * (2 * (j & 1) + e); }',

@@ -4,19 +4,24 @@
 // per V scale group with KIVI's V layout (decode-mma-kivi-km-step.ts), the recent f16 tail.
 import type { MmaTokenInt } from './decode-mma-tokint.js';
 
-/** Σ q̂ of the lane's query columns (the K zero points' term): the row's over its quad, then shuffled. */
+/** Σ q̂ per K scale group of the lane's query columns (the K zero points' term): the row's over its quad, then shuffled. */
 export const tokenIntQSum: readonly string[] = [
-  '  float qsum[2]; // Σ_c q̂_c of columns 2t, 2t + 1 (f16 q̂, summed in f32)',
+  '  float qsum[KS][2]; // Σ_c q̂_c over group g of columns 2t, 2t + 1 (f16 q̂, summed in f32)',
   '  {',
-  '    float r = 0.f;',
+  '    float r[KS];',
+  '#pragma unroll',
+  '    for (int g = 0; g < KS; ++g) r[g] = 0.f;',
   '#pragma unroll',
   '    for (int ks = 0; ks < D / 16; ++ks)',
   '#pragma unroll',
-  '      for (int h = 0; h < 2; ++h) r += dk_lo(qb[ks][h]) + dk_hi(qb[ks][h]);',
-  '    r += __shfl_xor_sync(0xffffffffu, r, 1);',
-  '    r += __shfl_xor_sync(0xffffffffu, r, 2); // the quad holds row r0',
+  '      for (int h = 0; h < 2; ++h) r[ks / KGS] += dk_lo(qb[ks][h]) + dk_hi(qb[ks][h]);',
   '#pragma unroll',
-  '    for (int c = 0; c < 2; ++c) qsum[c] = dm_shfl_from(r, 4 * (2 * (lane & 3) + c));',
+  '    for (int g = 0; g < KS; ++g) {',
+  '      r[g] += __shfl_xor_sync(0xffffffffu, r[g], 1);',
+  '      r[g] += __shfl_xor_sync(0xffffffffu, r[g], 2); // the quad holds row r0',
+  '#pragma unroll',
+  '      for (int c = 0; c < 2; ++c) qsum[g][c] = dm_shfl_from(r[g], 4 * (2 * (lane & 3) + c));',
+  '    }',
   '  }',
 ];
 
@@ -36,9 +41,10 @@ export const tokenIntRescale = (t: MmaTokenInt): string[] =>
 
 /**
  * Sᵀ of the warp's keys: per m-tile, the code words of rows r0 (v 0) and r0 + 8 (keys kr0, kr0 + 8)
- * as A fragments in KIVI's channel order against Q's B fragments, then each C element (key row,
- * query column) times the key's scale and the column's qinv, less z · Σ q̂ first where K has zero
- * points. Keys past t1 read the window's zero scales (their rows are masked after).
+ * as A fragments (KIVI's channel order, or the interleaved one where KS > 1) against Q's B
+ * fragments, each K scale group's k-steps into their own accumulator, then each C element (key row,
+ * query column) plus that times the key's group scale and the column's qinv, less z · Σ q̂ first
+ * where K has zero points. Keys past t1 read the window's zero scales (their rows are masked after).
  */
 export const tokenIntScores = (t: MmaTokenInt): string[] => [
   '      float s[KMT][4];',
@@ -49,23 +55,27 @@ export const tokenIntScores = (t: MmaTokenInt): string[] => [
   '        unsigned w[2][KWL];',
   '#pragma unroll',
   '        for (int v = 0; v < 2; ++v) {',
-  '          const unsigned* kr = reinterpret_cast<const unsigned*>(kt + (16 * mt + kr0 + 8 * v) * KPB) + KWL * (lane & 3);',
+  '          const unsigned* kr = reinterpret_cast<const unsigned*>(kt + (16 * mt + kr0 + 8 * v) * KPB);',
   '#pragma unroll',
-  '          for (int m = 0; m < KWL; ++m) w[v][m] = kr[m];',
-  '        }',
-  '#pragma unroll',
-  '        for (int ks = 0; ks < D / 16; ++ks) {',
-  '          const int w0 = (2 * ks) / KPPW, i0 = (2 * ks) % KPPW, w1 = (2 * ks + 1) / KPPW, i1 = (2 * ks + 1) % KPPW;',
-  '          const unsigned ka[4] = {dt_kpair(w[0][w0], i0), dt_kpair(w[1][w0], i0), dt_kpair(w[0][w1], i1), dt_kpair(w[1][w1], i1)};',
-  '          dm_mma_h(s[mt], ka, qb[ks][0], qb[ks][1]);',
+  "          for (int m = 0; m < KWL; ++m) w[v][m] = KS > 1 ? kr[4 * m + (lane & 3)] : kr[KWL * (lane & 3) + m]; // dk_chan's order",
   '        }',
   "        const int kr = kw - t0 + 16 * mt + kr0; // the window row of A row r0's key",
   '#pragma unroll',
-  '        for (int e = 0; e < 4; ++e) {',
-  '          const int row = kr + 8 * (e >> 1);',
+  '        for (int g = 0; g < KS; ++g) {',
+  '          float acc[4] = {0.f, 0.f, 0.f, 0.f};',
+  '#pragma unroll',
+  '          for (int ks = g * KGS; ks < (g + 1) * KGS; ++ks) {',
+  '            const int w0 = (2 * ks) / KPPW, i0 = (2 * ks) % KPPW, w1 = (2 * ks + 1) / KPPW, i1 = (2 * ks + 1) % KPPW;',
+  '            const unsigned ka[4] = {dt_kpair(w[0][w0], i0), dt_kpair(w[1][w0], i0), dt_kpair(w[0][w1], i1), dt_kpair(w[1][w1], i1)};',
+  '            dm_mma_h(acc, ka, qb[ks][0], qb[ks][1]);',
+  '          }',
+  '#pragma unroll',
+  '          for (int e = 0; e < 4; ++e) {',
+  '            const int row = (kr + 8 * (e >> 1)) * KS + g;',
   t.k.zero
-    ? '          s[mt][e] = (s[mt][e] - dec_half_bits(kzs[2 * KGW + row]) * qsum[e & 1]) * (dec_half_bits(kzs[row]) * qinv[e & 1]);'
-    : '          s[mt][e] *= dec_half_bits(kzs[row]) * qinv[e & 1];',
+    ? '            s[mt][e] += (acc[e] - dec_half_bits(kzs[2 * KGW + row]) * qsum[g][e & 1]) * (dec_half_bits(kzs[row]) * qinv[e & 1]);'
+    : '            s[mt][e] += acc[e] * (dec_half_bits(kzs[row]) * qinv[e & 1]);',
+  '          }',
   '        }',
   '      }',
 ];

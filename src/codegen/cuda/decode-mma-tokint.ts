@@ -6,12 +6,15 @@
 // The codes enter the f16 MMA exactly (decode-mma-dq.ts's magic-number pairs; a symmetric code's
 // sign bit flipped in the same lop3, so the pair is the signed code); scales and zero points are
 // folded, never applied per element:
-// - K (one scale s and zero z a token): q·k = s · 2^(e_q - 14) · (q̂ · code − z · Σ q̂), the sum over
-//   the row's f16 q̂ taken once per split (q̂ = q · 2^(14 - e_q), as the int8 path); symmetric: no z.
+// - K (a scale s and zero z a token and run g of channels): q·k = 2^(e_q - 14) Σ_g s_g (q̂_g · code_g
+//   − z_g · Σ q̂_g), each run's MMAs into their own accumulator, the sums over the row's f16 q̂ taken
+//   once per split (q̂ = q · 2^(14 - e_q), as the int8 path); symmetric: no z.
 // - V (a scale and zero per token and run of g channels): O_g += f16(p · s_t,g) · code, and
 //   Σ_t f16(p_t · s_t,g) z_t,g by one more MMA a group, subtracted at the end (KIVI's V).
-// Channel orders are KIVI's (decode-mma-kivi.ts): a K scale covering the whole row fits any order,
-// and V's groups of g ≥ 32 channels are whole 32-channel blocks of O's m-tiles. Key-major only: at
+// Channel orders are KIVI's (decode-mma-kivi.ts): a K scale covering the whole row fits its order
+// (a lane's words contiguous); K runs of channels take the interleaved one (the lanes' words side by
+// side: a k-step's channels in one run of 4·(32 / bits)); V's groups of g ≥ 32 channels are whole
+// 32-channel blocks of O's m-tiles. Key-major only: at
 // GQA 4 the query-major kernel pads 12 of 16 rows, and KIVI measured 1.25× faster key-major.
 import type { AttentionKernel } from '../../ir/kernel.js';
 import type { QuantFormat } from '../../quant/format.js';
@@ -36,36 +39,47 @@ export interface MmaTokenInt {
   readonly paged: boolean;
 }
 
-/** A per-token int4 / int2 cache of `dim` channels whose scale groups are whole multiples of 32. */
-function tokenSide(q: QuantFormat, dim: number, grouped: boolean): TokenIntSide | undefined {
+/**
+ * A per-token int4 / int2 cache of `dim` channels whose scale groups (runs of channels) divide it
+ * and are whole multiples of `quantum(bits)` channels.
+ */
+function tokenSide(q: QuantFormat, dim: number, quantum: (bits: 4 | 2) => number): TokenIntSide | undefined {
   if (q.kind !== 'int' || (q.elem !== 'int4' && q.elem !== 'int2')) return undefined;
   if (q.norm || q.salient || q.scale.dtype !== 'f16' || q.scale.per.kind !== 'token') return undefined;
   if (q.zero !== undefined && q.zero !== 'f16') return undefined;
   if (q.recent && q.recent.dtype !== 'f16') return undefined;
+  const bits = q.elem === 'int4' ? 4 : 2;
   const g = q.scale.per.group ?? dim;
-  if (grouped ? g % 32 !== 0 || dim % g !== 0 : g !== dim) return undefined;
-  return { bits: q.elem === 'int4' ? 4 : 2, zero: q.zero !== undefined, groups: dim / g };
+  if (dim % g !== 0 || (g !== dim && g % quantum(bits) !== 0)) return undefined;
+  return { bits, zero: q.zero !== undefined, groups: dim / g };
 }
 
 /**
+ * K groups: whole runs of 4·(32 / bits) channels (the interleaved order's k-steps stay in one:
+ * int4 32, int2 64); V groups: whole 32-channel blocks of O's m-tiles.
+ */
+const kQuantum = (bits: 4 | 2): number => (4 * 32) / bits;
+const vQuantum = (): number => 32;
+
+/**
  * Per-token int4 / int2 K/V the key-major kernel takes (packed or paged caches, D a multiple of 64,
- * DV of 128 or 256; K one scale a token, V one a token or a run of 32·m channels), else undefined.
+ * DV of 128 or 256; scales one a token or one a run of channels, kQuantum / vQuantum), else undefined.
  */
 export function mmaTokenIntOf(k: AttentionKernel): MmaTokenInt | undefined {
   const { k: kf, v: vf, paged } = k.formats;
   const s = k.schedule;
   if (kf.kind !== 'quant' || vf.kind !== 'quant') return undefined;
   if (s.headDim % 64 !== 0 || s.valueDim % 128 !== 0 || s.valueDim > 256) return undefined;
-  const ks = tokenSide(kf.format, s.headDim, false);
-  const vs = tokenSide(vf.format, s.valueDim, true);
+  const ks = tokenSide(kf.format, s.headDim, kQuantum);
+  const vs = tokenSide(vf.format, s.valueDim, vQuantum);
   const recent = kf.format.recent?.tokens ?? 0;
   if (!ks || !vs || recent !== (vf.format.recent?.tokens ?? 0)) return undefined;
   return { k: ks, v: vs, recent, paged: paged !== undefined };
 }
 
-/** Stream bytes a key and stage: code rows and pitches, one K scale (and zero), V's per group. */
+/** Stream bytes a key and stage: code rows and pitches, scales and zeros per group. */
 export const tokenIntStreamBytesPerKey = (t: MmaTokenInt, D: number, DV: number): number =>
-  (D * t.k.bits) / 8 + 16 + (DV * t.v.bits) / 8 + 16 + 4 + 4 * t.v.groups;
+  (D * t.k.bits) / 8 + 16 + (DV * t.v.bits) / 8 + 16 + 4 * t.k.groups + 4 * t.v.groups;
 
 /** Constants of the layout (bytes, words): KIVI's code rows; K and V scale (and zero) windows. */
 export const tokenIntConstants = (t: MmaTokenInt): string[] => [
@@ -74,7 +88,8 @@ export const tokenIntConstants = (t: MmaTokenInt): string[] => [
   'constexpr int KB = D * KBITS / 8, VB = DV * VBITS / 8, KPB = KB + 16, VPB = VB + 16; // row bytes, pitches',
   'constexpr int KWL = D / (4 * KCPW); // K words a lane reads of a key row',
   `constexpr int VG = DV / 32, VS = ${t.v.groups}, VGS = VG / VS; // 32-channel blocks of V, scales a key, blocks a scale`,
-  'constexpr int KGW = MMA_TILE / 2, VGW = MMA_TILE * VS / 2; // scale words a tile (zeros as many after)',
+  `constexpr int KS = ${t.k.groups}, KGS = D / 16 / KS; // K scales a key, k-steps a K scale`,
+  'constexpr int KGW = MMA_TILE * KS / 2, VGW = MMA_TILE * VS / 2; // scale words a tile (zeros as many after)',
   `constexpr bool KZERO = ${t.k.zero}, VZERO = ${t.v.zero}; // else symmetric signed codes`,
   'static_assert(KB % 16 == 0 && VB % 16 == 0 && D % (4 * KCPW) == 0 && DV % 128 == 0 && VG <= 8, "per-token int tiles");',
   'constexpr size_t MMA_STREAM = (size_t)MMA_STAGES * (MMA_TILE * (KPB + VPB) + 4 * (2 * KGW + 2 * VGW));',
@@ -132,7 +147,8 @@ export function tokenIntHelpers(t: MmaTokenInt): string[] {
   // Unsigned codes with a zero point, else signed.
   const read = (side: TokenIntSide): string => (side.zero ? 'dmq_field' : 'dt_sfield');
   return [
-    ...kiviHelpers({ kBits: t.k.bits, vBits: t.v.bits, recent: t.recent }),
+    // K scales per run of channels take the interleaved K order (each k-step in one run).
+    ...kiviHelpers({ kBits: t.k.bits, vBits: t.v.bits, recent: t.recent }, t.k.groups > 1),
     '// ---- per-token int4 / int2 K/V in the key-major kernel: codegen/cuda/decode-mma-tokint.ts ----',
     ...signedField,
     `__device__ __forceinline__ unsigned dt_kpair(unsigned w, int i) { return ${read(t.k)}(w, KBITS, KBITS * i); }`,
@@ -145,7 +161,7 @@ export function tokenIntHelpers(t: MmaTokenInt): string[] {
 export function tokenIntFetch(t: MmaTokenInt, field: (key: string) => string): string[] {
   // One window of halves: K's (one a token) or V's (VS a token), scales then zeros.
   const window = (w: 'k' | 'v', part: 'scale' | 'zero'): string => {
-    const [dst, words, per] = w === 'k' ? ['kd', 'KGW', '1'] : ['vd', 'VGW', 'VS'];
+    const [dst, words, per] = w === 'k' ? ['kd', 'KGW', 'KS'] : ['vd', 'VGW', 'VS'];
     const to = part === 'zero' ? `${dst} + ${words}` : dst;
     const src = `a.${field(`cache:${w}_${part}`)}`;
     return t.paged
