@@ -7,7 +7,7 @@
 // aligned to K's groups of 32, a causal mask, q in f32 and bf16; mutations (wrong zero points)
 // must fail.
 import { describe, expect, it } from 'vitest';
-import { agrees, emulate } from './decode-mma-subbyte-emu.js';
+import { agrees, emulate } from './decode-mma-packed-emu.js';
 
 const kivi = (kb: number, vb: number, recent: number): string => {
   const r = recent > 0 ? ` recent ${recent} f16` : '';

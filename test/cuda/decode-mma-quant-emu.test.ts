@@ -4,48 +4,17 @@
 // the float64 reference of the dequantized caches: K and V element types mixed, GQA 1..8 × Nq,
 // ragged Nk, splits ending inside a tile, a causal mask, q in f32 and bf16.
 import fc from 'fast-check';
-import { readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { MMA_EMU_MACRO, MMA_SMEM_DECL } from '../../src/codegen/cuda/decode-mma.js';
-import { PIPE_SMEM_DECL } from '../../src/codegen/cuda/decode-pipe.js';
-import { DEVICE_END, decodeSource } from '../../src/codegen/cuda/decode.js';
-import { cudaCacheParts } from '../../src/codegen/cuda/dequant.js';
-import { cudaLayout } from '../../src/codegen/cuda/layout.js';
-import { compile } from '../../src/compile.js';
-import { checkedFormats } from '../../src/quant/format.js';
-import type { QuantCache } from '../../src/quant/layout.js';
-import { compareArrays } from '../../src/runtime/compare.js';
-import { randomStoredInputs, rng } from '../../src/runtime/inputs.js';
-import { referenceStoredDecl } from '../../src/runtime/reference-quant.js';
-import { withQuantStandIns } from './decode-mma-emu.js';
-import { compileEmulation, emulationSource } from './emu.js';
-import { packedStridesCpp } from './emu-call.js';
-import { expectOk, leanKnob, run, scratchDir } from './support.js';
+import { agrees, type Case } from './decode-mma-packed-emu.js';
 
-interface Case {
-  readonly B: number;
-  readonly H: number;
-  readonly Hkv: number;
-  readonly Nq: number;
-  readonly Nk: number;
-  readonly splitKeys: number;
-  /** Scale tensors 2 bytes past a 4-byte boundary (the scale stream's plain-copy path). */
-  readonly oddScales?: boolean;
-}
+/** What an int8 / fp8 cache's kernel holds: its pair reader; the key-major kernel behind its switch. */
+const QUANT_KERNEL = ['dmq_k(', '#if ATTNC_DEC_MMA_KM'];
 
-const D = 128;
-const bytesOf = (x: ArrayBufferView): Uint8Array => new Uint8Array(x.buffer, x.byteOffset, x.byteLength);
-const bf16Bits = (x: Float32Array): Uint16Array =>
-  Uint16Array.from(
-    new Uint32Array(Float32Array.from(x).buffer),
-    (w) => (w + 0x7fff + ((w >>> 16) & 1)) >>> 16,
-  );
-const fromBf16 = (b: Uint16Array): Float32Array =>
-  new Float32Array(Uint32Array.from(b, (x) => x << 16).buffer);
-
-/** `knobs`: ATTNC_DEC_* overrides (decode-knobs.ts) defined before the kernel. */
-async function emulate(
+/**
+ * `knobs`: ATTNC_DEC_* overrides (decode-knobs.ts) defined before the kernel. q̂ (f32 q) and p·s
+ * round to f16 (2^-11 each), the output to bf16 where that is the dtype (2^-9): agrees' bounds.
+ */
+const emulate = (
   tag: string,
   store: string,
   dtype: 'f32' | 'bf16',
@@ -53,117 +22,7 @@ async function emulate(
   mask = '',
   knobs: Readonly<Record<string, number>> = {},
   mutate: (device: string) => string = (d) => d,
-): Promise<void> {
-  const source = `attention qm${tag}() {\n  ${store}\n  ${mask}\n}`;
-  const comp = compile(source, {
-    target: 'cuda',
-    headDim: D,
-    valueDim: D,
-    dtype,
-    // MMA_LEAN (decode-mma-lean.ts) exists only where the lean code is emitted as a knob.
-    schedule: { engine: 'simt', decodeLean: leanKnob('MMA_LEAN' in knobs) },
-  });
-  const kernel = comp.kernel;
-  const ns = `attnc_${kernel.name}`;
-  const layout = cudaLayout(kernel);
-  const fld = (key: string) => layout.field(key);
-  const dir = scratchDir(`decode-mma-quant-${tag}`);
-  const decode = decodeSource(kernel, layout, ns).split(DEVICE_END)[0]!;
-  expect(decode, 'the quantized format takes the tensor-core kernel').toContain('dmq_k(');
-  // The key-major kernel (decode-mma-km.ts) is emitted beside the query-major one, behind its switch.
-  expect(decode, 'the key-major kernel').toContain('#if ATTNC_DEC_MMA_KM');
-  const device = withQuantStandIns(mutate(decode))
-    .replace('extern __shared__ float w[];', 'float* w = (float*)emu::dyn_smem;')
-    .replace(PIPE_SMEM_DECL, 'float4* dec_smem = emu::dyn_smem;')
-    .replaceAll(MMA_SMEM_DECL, 'float4* dm_smem = emu::dyn_smem;'); // both kernels
-  const formats = checkedFormats(comp.decl);
-  const rand = rng(c.Nk * 13 + c.H);
-  const stored = randomStoredInputs(formats, { ...c, D, Dv: D }, rand);
-  const q = new Float32Array(c.B * c.H * c.Nq * D).map(() => rand() * 2 - 1);
-  const qBits = dtype === 'bf16' ? bf16Bits(q) : q;
-  const qValues = dtype === 'bf16' ? fromBf16(qBits as Uint16Array) : q;
-  const inputs: [string, ArrayBufferView][] = [['q', qBits]];
-  for (const which of ['k', 'v'] as const) {
-    const held = (name: string): ArrayBufferView => {
-      const x = stored.caches[which]![name as keyof QuantCache]!;
-      return ArrayBuffer.isView(x) ? x : x.data;
-    };
-    inputs.push([which, held('codes')]);
-    for (const { part } of cudaCacheParts(formats[which]!))
-      inputs.push([`cache:${which}_${part}`, held(part)]);
-  }
-  const reads = inputs.map(([key, data], i) => {
-    const path = join(dir, `in${i}.bin`);
-    const shift = c.oddScales && key.endsWith('_scale') ? 2 : 0;
-    writeFileSync(path, Buffer.concat([Buffer.alloc(shift), bytesOf(data)]));
-    const ptr = `static_cast<unsigned char*>(rd("${path}", ${data.byteLength + shift})) + ${shift}`;
-    return `a.${fld(key)} = reinterpret_cast<decltype(a.${fld(key)})>(${ptr});`;
-  });
-  const packed = (c.H / c.Hkv) * c.Nq;
-  const rowTiles = Math.ceil(packed / 4);
-  // Row groups of MMA_ROWS packed rows (16, or 8 in the key-major kernel): the host's count.
-  const rowGroups = `((${packed} + dec::MMA_ROWS - 1) / dec::MMA_ROWS)`;
-  const nSplits = Math.ceil(c.Nk / c.splitKeys);
-  const outBytes = dtype === 'bf16' ? 2 : 4;
-  const main = `
-#define ${MMA_EMU_MACRO} 1
-${Object.entries(knobs)
-  .map(([n, v]) => `#define ATTNC_DEC_${n} ${v}`)
-  .join('\n')}
-inline float atomicAdd(float* p, float v) { const float o = *p; *p = o + v; return o; }
-inline int emu_or_acc = 0;
-inline int __syncthreads_or(int p) {
-  if (p) emu_or_acc = 1;
-  emu::block_bar.wait();
-  const int r = emu_or_acc;
-  emu::block_bar.wait();
-  if (threadIdx.x == 0) emu_or_acc = 0;
-  emu::block_bar.wait();
-  return r;
-}
-${device}
-int main() {
-  using namespace ${ns};
-  AttncArgs_${kernel.name} a{};
-  auto rd = [](const char* p, size_t n) { void* b = aligned_alloc(64, (n + 63) / 64 * 64 + 64); FILE* f = fopen(p, "rb"); if (n && fread(b, 1, n, f) != n) exit(3); fclose(f); return b; };
-  ${reads.join('\n  ')}
-  std::vector<unsigned char> out((size_t)${c.B * c.H * c.Nq * D * outBytes}, 0xff);
-  std::vector<float> lse(${c.B * c.H * c.Nq}, NAN);
-  a.${fld('out')} = reinterpret_cast<decltype(a.${fld('out')})>(out.data());
-  a.${fld('lse')} = lse.data();
-  a.B = ${c.B}; a.H = ${c.H}; a.Hkv = ${c.Hkv}; a.Nq = ${c.Nq}; a.Nk = ${c.Nk};
-  a.q_offset = ${c.Nk - c.Nq}; a.k_offset = 0; a.scale = ${Math.fround(1 / Math.sqrt(D))}f;
-  ${packedStridesCpp(kernel, 'a')}
-  std::vector<float> part((size_t)${c.B * c.Hkv * rowTiles * nSplits} * dec::MT * (DV + 2), NAN);
-  emu::launch(dim3{${nSplits} * ${rowGroups}, ${c.Hkv}, ${c.B}}, dec::MMA_THREADS, dec::MMA_SMEM, [&] { dec::mma_split_kernel(a, part.data(), ${c.splitKeys}, ${nSplits}, ${rowTiles}); });
-  emu::launch(dim3{${c.Nq}, ${c.H}, ${c.B}}, 128, ${nSplits * 4}, [&] { dec::merge_kernel(a, part.data(), ${nSplits}, ${rowTiles}); });
-  FILE* f = fopen("${join(dir, 'out.bin')}", "wb"); fwrite(out.data(), 1, out.size(), f); fwrite(lse.data(), 4, lse.size(), f); fclose(f);
-  return 0;
-}
-`;
-  const base = emulationSource(comp.artifact, kernel);
-  const src = join(dir, 'decode-mma-quant.emu.cpp');
-  writeFileSync(src, base.slice(0, base.indexOf('// Spec lines:')) + main);
-  const exe = join(dir, 'decode-mma-quant.emu');
-  await compileEmulation(src, exe, `g++ ${src}`);
-  expectOk(await run(exe, []), exe);
-  const raw = readFileSync(join(dir, 'out.bin'));
-  const buf = raw.buffer.slice(raw.byteOffset, raw.byteOffset + raw.byteLength);
-  const nOut = c.B * c.H * c.Nq * D;
-  const out = dtype === 'bf16' ? fromBf16(new Uint16Array(buf, 0, nOut)) : new Float32Array(buf, 0, nOut);
-  const lse = new Float32Array(buf, nOut * outBytes, c.B * c.H * c.Nq);
-  const empty = new Float32Array(0);
-  const inp = { q: qValues, k: empty, v: empty, B: c.B, Hq: c.H, Hkv: c.Hkv, Nq: c.Nq, Nk: c.Nk, D, Dv: D };
-  const sizes = { B: c.B, H: c.H, Hkv: c.Hkv, Nq: c.Nq, Nk: c.Nk, D };
-  const ref = referenceStoredDecl(comp.decl, inp, { params: {}, tensors: {}, sizes }, stored.caches);
-  const what = `${store.replace(/\n\s*/g, '; ')} ${mask} ${dtype} ${JSON.stringify(c)}`;
-  const o = compareArrays(out, ref.out, ref.outScale);
-  const l = compareArrays(lse, ref.lse, 1);
-  expect(o.nanCount, what).toBe(0);
-  // q̂ (f32 q) and p·s round to f16 (2^-11 each), the output to bf16 where that is the dtype (2^-9).
-  expect(o.relError, what).toBeLessThanOrEqual(dtype === 'bf16' ? 4e-3 : 1e-3);
-  expect(l.relError, what).toBeLessThanOrEqual(dtype === 'bf16' ? 3e-5 : 1e-3); // q̂: exact for bf16 q, 2^-11 for f32
-}
+): Promise<void> => agrees(tag, store, dtype, c, mask, knobs, QUANT_KERNEL, mutate);
 
 describe('quantized K/V in the tensor-core decode kernel (CPU emulation) agrees with the reference', () => {
   it('int8, scale f16 per token: GQA 4 x Nq 1, ragged Nk, splits ending inside a tile (f32 and bf16 q)', async () => {

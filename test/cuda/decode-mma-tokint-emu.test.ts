@@ -7,7 +7,7 @@
 // codes, a dropped K zero term, V zero points not subtracted, one V or K scale for every run, K words
 // in the other order) must fail; K scales per run of channels (the interleaved K order).
 import { describe, expect, it } from 'vitest';
-import { agrees, emulate, type Case } from './decode-mma-subbyte-emu.js';
+import { agrees, emulate, type Case } from './decode-mma-packed-emu.js';
 
 /** The kernel the tests expect: per-token pairs, the key-major kernel alone. */
 const TOKEN_INT_KERNEL = ['dt_kpair(', 'static_assert(ATTNC_DEC_MMA_KM == 1'];

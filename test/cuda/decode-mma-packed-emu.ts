@@ -1,7 +1,8 @@
-// The CPU emulation of the key-major and query-major tensor-core decode kernels on sub-byte caches
-// (KIVI, decode-mma-kivi.ts; per-token int4 / int2, decode-mma-tokint.ts): the kernel's device code
-// built with the warp-level stand-ins of decode-mma-emu.ts, run and merged by decode.ts's merge
-// kernel on random stored caches, against the float64 reference of the dequantized caches.
+// The CPU emulation of the tensor-core decode kernels (query-major and key-major) over packed
+// quantized caches (int8 / fp8, decode-mma-quant.ts; KIVI, decode-mma-kivi.ts; per-token int4 / int2,
+// decode-mma-tokint.ts): the kernel's device code built with the warp-level stand-ins of
+// decode-mma-emu.ts, run and merged by decode.ts's merge kernel on random stored caches, against the
+// float64 reference of the dequantized caches.
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect } from 'vitest';
@@ -79,7 +80,7 @@ export async function emulate(
   const ns = `attnc_${kernel.name}`;
   const layout = cudaLayout(kernel);
   const fld = (key: string) => layout.field(key);
-  const dir = scratchDir(`decode-mma-kivi-${tag}`);
+  const dir = scratchDir(`decode-mma-packed-${tag}`);
   const decode = decodeSource(kernel, layout, ns).split(DEVICE_END)[0]!;
   for (const s of expected) expect(decode, `the tensor-core kernel of ${store}`).toContain(s);
   const device = withQuantStandIns(mutate(decode))
@@ -155,9 +156,9 @@ int main() {
 }
 `;
   const base = emulationSource(comp.artifact, kernel);
-  const src = join(dir, 'decode-mma-kivi.emu.cpp');
+  const src = join(dir, 'decode-mma-packed.emu.cpp');
   writeFileSync(src, base.slice(0, base.indexOf('// Spec lines:')) + main);
-  const exe = join(dir, 'decode-mma-kivi.emu');
+  const exe = join(dir, 'decode-mma-packed.emu');
   await compileEmulation(src, exe, `g++ ${src}`);
   expectOk(await run(exe, []), exe);
   const raw = readFileSync(join(dir, 'out.bin'));
@@ -174,7 +175,10 @@ int main() {
   return { out: o.relError, lse: l.relError, nans: o.nanCount };
 }
 
-/** The int8 tests' bounds (decode-mma-quant-emu.test.ts) for f32 q: q̂_g = f16(q · s_g) rounds as f32 q̂ does there. */
+/**
+ * The reference's bounds: q̂ (f32 q; KIVI's q̂_g = f16(q · s_g)) and p·s round to f16 (2^-11 each),
+ * the output to bf16 where that is the dtype (2^-9); `expected`: what the kernel must hold.
+ */
 export async function agrees(
   tag: string,
   store: string,
@@ -183,8 +187,9 @@ export async function agrees(
   mask = '',
   knobs: Readonly<Record<string, number>> = {},
   expected: readonly string[] = KIVI_KERNEL,
+  mutate: (device: string) => string = (d) => d,
 ): Promise<void> {
-  const e = await emulate(tag, store, dtype, c, mask, knobs, (d) => d, expected);
+  const e = await emulate(tag, store, dtype, c, mask, knobs, mutate, expected);
   const what = `${store.replace(/\n\s*/g, '; ')} ${mask} ${dtype} ${JSON.stringify(c)} ${JSON.stringify(e)}`;
   expect(e.nans, what).toBe(0);
   // q̂_g and p·s round to f16 (2^-11 each), the output to bf16 where that is the dtype (2^-9).
