@@ -16,13 +16,8 @@ import {
 } from './decode-mma-kivi.js';
 import { pagedCodeHandles, pagedQuantFetch, pagedQuantFetchLines } from './decode-mma-paged.js';
 import { quantConstants, quantFetch, quantLoadQ, quantOutColumn } from './decode-mma-qtile.js';
-import {
-  mmaQuantHelpers,
-  mmaQuantOf,
-  scaleFetchHelpers,
-  scaleFetchLines,
-  type MmaQuant,
-} from './decode-mma-quant.js';
+import { mmaQuantHelpers, mmaQuantOf, type MmaQuant } from './decode-mma-quant.js';
+import { scaleFetchHelpers, scaleFetchLines } from './decode-mma-scales.js';
 import { denseLoadQ } from './decode-mma-step.js';
 import {
   mmaTokenIntOf,

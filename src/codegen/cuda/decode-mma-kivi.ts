@@ -23,7 +23,8 @@
 // decode-mma-kivi-step.ts, the recent tail in decode-mma-kivi-tail.ts.
 import type { AttentionKernel } from '../../ir/kernel.js';
 import type { QuantFormat } from '../../quant/format.js';
-import { copyHelpers, f16PairHelpers, mmaF16Ptx } from './decode-mma-quant.js';
+import { f16PairHelpers, mmaF16Ptx } from './decode-mma-quant.js';
+import { copyHelpers } from './decode-mma-scales.js';
 import { qRowHead, qRowScale, quantFetch } from './decode-mma-qtile.js';
 import { unsignedPairHelpers, type UnsignedCodeBits } from './decode-mma-dq.js';
 

@@ -6,7 +6,8 @@
 // channel r0 · DV / 8 + 16 (n / 8) + 2 (n % 8) + v.
 import { kmLoadQ } from './decode-mma-km-parts.js';
 import { quantQRow } from './decode-mma-qtile.js';
-import { scaleLoads, type MmaQuant } from './decode-mma-quant.js';
+import type { MmaQuant } from './decode-mma-quant.js';
+import { scaleLoads } from './decode-mma-scales.js';
 
 /** Q's B fragments (row r0's pairs, as the query-major kernel's A fragments) and the columns' qinv. */
 export const kmQuantLoadQ = (q: MmaQuant): string[] => kmLoadQ(quantQRow(q, (h) => `qb[ks][${h}]`));

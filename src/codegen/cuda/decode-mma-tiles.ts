@@ -6,7 +6,8 @@
 // Kept apart from the kernel assembly: this is the kernel's per-tile control flow, while
 // decode-mma.ts lays out its constants, pointers, shared memory and fetch.
 import { leanSoftmax } from './decode-mma-lean.js';
-import { scaleLoads, type MmaQuant } from './decode-mma-quant.js';
+import type { MmaQuant } from './decode-mma-quant.js';
+import { scaleLoads } from './decode-mma-scales.js';
 import { quantPv, quantScores } from './decode-mma-qtile.js';
 import { kiviRescale, type MmaKivi } from './decode-mma-kivi.js';
 import { kiviPv, kiviScores } from './decode-mma-kivi-step.js';

@@ -21,7 +21,7 @@ import type { QuantFormat } from '../../quant/format.js';
 import type { UnsignedCodeBits } from './decode-mma-dq.js';
 import { kiviHelpers } from './decode-mma-kivi.js';
 import { pagedCodeFetch } from './decode-mma-paged.js';
-import { scaleWordHelper } from './decode-mma-quant.js';
+import { scaleWordHelper } from './decode-mma-scales.js';
 
 /** One cache's codes: bits, whether it has a zero point (else symmetric signed codes), scales a token. */
 export interface TokenIntSide {
