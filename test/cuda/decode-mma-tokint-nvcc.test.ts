@@ -57,7 +57,7 @@ describe('per-token int4 / int2 on the key-major decode kernel: nvcc', () => {
   // The bench's sweep points for these caches (decode-knobs.ts), built on the zero-point int4 kernel.
   const variants = DECODE_KNOB_VARIANTS.filter((v) => v.formats?.includes('int4tz'));
   for (const arch of ['sm_90a', 'sm_80'] as const) {
-    it(`${arch}: every shape builds at its defaults, and ${variants.length} swept variants, spilling at most 16 bytes`, async () => {
+    it(`${arch}: every shape builds at its defaults, and ${variants.length} swept variants, spilling at most 16 bytes (warnings as errors)`, async () => {
       const undefs = ALL_KNOB_NAMES.map((n) => `#undef ATTNC_DEC_${n}`);
       const parts = [
         ...Object.entries(sources).map(([n, s]) => [code(`tk_${n}`, s, arch), ...undefs].join('\n')),
@@ -68,7 +68,8 @@ describe('per-token int4 / int2 on the key-major decode kernel: nvcc', () => {
       const tu = join(dir, `tokint-${arch}.cu`);
       writeFileSync(tu, parts.join('\n'));
       const isMma = (fn: string): boolean => fn.includes('3dec16mma_split_kernel');
-      const r = await ptxasEntries(tu, arch, isMma, ['-std=c++17']);
+      // Warnings as errors: an engine embedding the kernel may build with them.
+      const r = await ptxasEntries(tu, arch, isMma, ['-std=c++17', '-Werror', 'all-warnings']);
       expectOk(r, `ptxas ${tu}`);
       const mma = [...spillsByFunction(r.stderr)].filter(([fn]) => isMma(fn));
       expect(mma.length).toBe(parts.length);

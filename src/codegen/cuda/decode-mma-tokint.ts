@@ -90,7 +90,6 @@ export const tokenIntConstants = (t: MmaTokenInt): string[] => [
   `constexpr int VG = DV / 32, VS = ${t.v.groups}, VGS = VG / VS; // 32-channel blocks of V, scales a key, blocks a scale`,
   `constexpr int KS = ${t.k.groups}, KGS = D / 16 / KS; // K scales a key, k-steps a K scale`,
   'constexpr int KGW = MMA_TILE * KS / 2, VGW = MMA_TILE * VS / 2; // scale words a tile (zeros as many after)',
-  `constexpr bool KZERO = ${t.k.zero}, VZERO = ${t.v.zero}; // else symmetric signed codes`,
   'static_assert(KB % 16 == 0 && VB % 16 == 0 && D % (4 * KCPW) == 0 && DV % 128 == 0 && VG <= 8, "per-token int tiles");',
   'constexpr size_t MMA_STREAM = (size_t)MMA_STAGES * (MMA_TILE * (KPB + VPB) + 4 * (2 * KGW + 2 * VGW));',
 ];
