@@ -37,6 +37,8 @@ export interface Case {
   readonly oddScales?: boolean;
   /** K scales times 2^-n (f16, rounded: subnormal ones too) and q times 2^n: tiny scales, S as large. */
   readonly kScaleShift?: number;
+  /** The head dimension of q, k and v (128 unless given). */
+  readonly D?: number;
 }
 
 /** Relative errors of out and lse against the reference, and the NaN count of out. */
@@ -46,7 +48,6 @@ export interface Errors {
   readonly nans: number;
 }
 
-const D = 128;
 const bytesOf = (x: ArrayBufferView): Uint8Array => new Uint8Array(x.buffer, x.byteOffset, x.byteLength);
 const bf16Bits = (x: Float32Array): Uint16Array =>
   Uint16Array.from(
@@ -67,6 +68,7 @@ export async function emulate(
   mutate: (device: string) => string = (d) => d,
   expected: readonly string[] = KIVI_KERNEL,
 ): Promise<Errors> {
+  const D = c.D ?? 128;
   const source = `attention qm${tag}() {\n  ${store}\n  ${mask}\n}`;
   const comp = compile(source, {
     target: 'cuda',

@@ -58,6 +58,13 @@ describe('per-token int4 / int2 K/V in the key-major tensor-core decode kernel (
     await ok('g4t', side('kv', 4, true, 32), 'bf16', { ...c, Nk: 150, splitKeys: 64, kScaleShift: 16 });
   }, 600_000);
 
+  it('head dims 64 (int4; int2 in runs of 64 with zero points) and 256', async () => {
+    const c = { B: 2, H: 8, Hkv: 2, Nq: 1, Nk: 301, splitKeys: 100 };
+    await ok('d64s', side('kv', 4, false), 'bf16', { ...c, D: 64 });
+    await ok('d64g', side('kv', 2, true, 64), 'f32', { ...c, D: 64 }, 'mask causal');
+    await ok('d256', both(side('k', 4, true), side('v', 4, true, 64)), 'bf16', { ...c, D: 256 });
+  }, 600_000);
+
   it('recent f16 windows: inside the last split, across splits, longer than Nk', async () => {
     const rk = (bits: number, zero: boolean, r: number): string =>
       both(side('k', bits, zero, 0, r), side('v', bits, zero, 32, r));

@@ -25,9 +25,9 @@ const sources: Record<string, string> = {
   p16: 'cache paged 16\n  store kv int4 scale f16 per token zero f16',
   p1: 'cache paged 1\n  store k int2 scale f16 per token\n  store v int2 scale f16 per token group 32 zero f16',
 };
-const code = (name: string, store: string, arch: string): string =>
+const code = (name: string, store: string, arch: string, headDim = 128): string =>
   render(
-    compile(`attention ${name}() {\n  ${store}\n}\n`, { target: 'cuda', headDim: 128, dtype: 'bf16', arch })
+    compile(`attention ${name}() {\n  ${store}\n}\n`, { target: 'cuda', headDim, dtype: 'bf16', arch })
       .kernel,
   ).code;
 
@@ -61,6 +61,7 @@ describe('per-token int4 / int2 on the key-major decode kernel: nvcc', () => {
       const undefs = ALL_KNOB_NAMES.map((n) => `#undef ATTNC_DEC_${n}`);
       const parts = [
         ...Object.entries(sources).map(([n, s]) => [code(`tk_${n}`, s, arch), ...undefs].join('\n')),
+        [code('tk_d64', sources.z4!, arch, 64), ...undefs].join('\n'), // head dim 64
         ...variants.map((v) =>
           [...knobDefines(v), code(`tv_${v.name}`, sources.z4!, arch), ...undefs].join('\n'),
         ),

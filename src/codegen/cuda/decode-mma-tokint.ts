@@ -62,14 +62,14 @@ const kQuantum = (bits: 4 | 2): number => (4 * 32) / bits;
 const vQuantum = (): number => 32;
 
 /**
- * Per-token int4 / int2 K/V the key-major kernel takes (packed or paged caches, D a multiple of 64,
- * DV of 128 or 256; scales one a token or one a run of channels, kQuantum / vQuantum), else undefined.
+ * Per-token int4 / int2 K/V the key-major kernel takes (packed or paged caches, D and DV multiples of 64,
+ * DV at most 256; scales one a token or one a run of channels, kQuantum / vQuantum), else undefined.
  */
 export function mmaTokenIntOf(k: AttentionKernel): MmaTokenInt | undefined {
   const { k: kf, v: vf, paged } = k.formats;
   const s = k.schedule;
   if (kf.kind !== 'quant' || vf.kind !== 'quant') return undefined;
-  if (s.headDim % 64 !== 0 || s.valueDim % 128 !== 0 || s.valueDim > 256) return undefined;
+  if (s.headDim % 64 !== 0 || s.valueDim % 64 !== 0 || s.valueDim > 256) return undefined;
   const ks = tokenSide(kf.format, s.headDim, kQuantum);
   const vs = tokenSide(vf.format, s.valueDim, vQuantum);
   const recent = kf.format.recent?.tokens ?? 0;
@@ -90,7 +90,7 @@ export const tokenIntConstants = (t: MmaTokenInt): string[] => [
   `constexpr int VG = DV / 32, VS = ${t.v.groups}, VGS = VG / VS; // 32-channel blocks of V, scales a key, blocks a scale`,
   `constexpr int KS = ${t.k.groups}, KGS = D / 16 / KS; // K scales a key, k-steps a K scale`,
   'constexpr int KGW = MMA_TILE * KS / 2, VGW = MMA_TILE * VS / 2; // scale words a tile (zeros as many after)',
-  'static_assert(KB % 16 == 0 && VB % 16 == 0 && D % (4 * KCPW) == 0 && DV % 128 == 0 && VG <= 8, "per-token int tiles");',
+  'static_assert(KB % 16 == 0 && VB % 16 == 0 && D % (4 * KCPW) == 0 && DV % 64 == 0 && VG <= 8, "per-token int tiles");',
   'constexpr size_t MMA_STREAM = (size_t)MMA_STAGES * (MMA_TILE * (KPB + VPB) + 4 * (2 * KGW + 2 * VGW));',
 ];
 
