@@ -1,21 +1,20 @@
-// Per-token int4 / int2 caches (the common sub-byte layouts of engines: one f16 scale a token row,
-// or one a run of g channels of it for V, symmetric or with an f16 zero point, an optional window
-// of recent f16 tokens; packed, or paged through a block table) in the key-major tensor-core decode
-// kernel (decode-mma-km.ts). Without it
-// they took the SIMT kernel, about three times slower than the tensor-core one on KIVI caches.
-// The codes enter the f16 MMA exactly (decode-mma-dq.ts's magic-number pairs; a symmetric code's
-// sign bit flipped in the same lop3, so the pair is the signed code); scales and zero points are
-// folded, never applied per element:
+// Per-token int4 / int2 caches, the common sub-byte layouts of engines (LMDeploy / QServe-style KV4:
+// one f16 scale a token row; HF's QuantizedCache: one a token and run of 64 channels), symmetric or
+// with f16 zero points, an optional window of recent f16 tokens, packed or paged through a block
+// table, in the key-major tensor-core decode kernel (decode-mma-km.ts). Before it they took the SIMT
+// kernel (on KIVI caches about 2.5x slower than the tensor-core one). The codes enter the f16 MMA
+// exactly (decode-mma-dq.ts's magic-number pairs; a symmetric code's sign bit flipped in the same
+// lop3, so the pair is the signed code); scales and zero points are folded, never applied per element:
 // - K (a scale s and zero z a token and run g of channels): q·k = 2^(e_q - 14) Σ_g s_g (q̂_g · code_g
 //   − z_g · Σ q̂_g), each run's MMAs into their own accumulator, the sums over the row's f16 q̂ taken
 //   once per split (q̂ = q · 2^(14 - e_q), as the int8 path); symmetric: no z.
-// - V (a scale and zero per token and run of g channels): O_g += f16(p · s_t,g) · code, and
+// - V (a scale and zero a token and run of g channels): O_g += f16(p · s_t,g) · code, and
 //   Σ_t f16(p_t · s_t,g) z_t,g by one more MMA a group, subtracted at the end (KIVI's V).
-// Channel orders are KIVI's (decode-mma-kivi.ts): a K scale covering the whole row fits its order
-// (a lane's words contiguous); K runs of channels take the interleaved one (the lanes' words side by
-// side: a k-step's channels in one run of 4·(32 / bits)); V's groups of g ≥ 32 channels are whole
-// 32-channel blocks of O's m-tiles. Key-major only: at
-// GQA 4 the query-major kernel pads 12 of 16 rows, and KIVI measured 1.25× faster key-major.
+// Channel orders are KIVI's (decode-mma-kivi.ts) where a K scale covers the whole row (a lane's words
+// contiguous: 16-byte reads); K runs of channels take the interleaved one (the lanes' words side by
+// side: each k-step's channels in one run of 4·(32 / bits)); V's runs of g ≥ 32 channels are whole
+// 32-channel blocks of O's m-tiles. Key-major only: at GQA 4 the query-major kernel pads 12 of 16
+// rows, and KIVI ran 1.25x faster key-major (round 34).
 import type { AttentionKernel } from '../../ir/kernel.js';
 import type { QuantFormat } from '../../quant/format.js';
 import type { UnsignedCodeBits } from './decode-mma-dq.js';
