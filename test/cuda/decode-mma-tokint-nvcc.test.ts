@@ -54,10 +54,12 @@ describe('per-token int4 / int2 on the key-major decode kernel: nvcc', () => {
       expect(code('o4', other, 'sm_90a'), other).not.toContain('dt_kpair(');
   });
 
-  // The bench's sweep points for these caches (decode-knobs.ts), built on the zero-point int4 kernel.
-  const variants = DECODE_KNOB_VARIANTS.filter((v) => v.formats?.includes('int4tz'));
+  // The bench's sweep points for these caches (decode-knobs.ts), built on the zero-point int4 kernel
+  // for the Hopper the bench runs on.
+  const swept = DECODE_KNOB_VARIANTS.filter((v) => v.formats?.includes('int4tz'));
   for (const arch of ['sm_90a', 'sm_80'] as const) {
-    it(`${arch}: every shape builds at its defaults, and ${variants.length} swept variants, spilling at most 16 bytes (warnings as errors)`, async () => {
+    const variants = arch === 'sm_90a' ? swept : [];
+    it(`${arch}: every shape builds at its defaults${variants.length ? `, and ${variants.length} swept variants,` : ''} spilling at most 16 bytes (warnings as errors)`, async () => {
       const undefs = ALL_KNOB_NAMES.map((n) => `#undef ATTNC_DEC_${n}`);
       const parts = [
         ...Object.entries(sources).map(([n, s]) => [code(`tk_${n}`, s, arch), ...undefs].join('\n')),
