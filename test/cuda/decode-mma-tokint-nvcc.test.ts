@@ -1,8 +1,10 @@
 // Per-token int4 / int2 caches on the key-major tensor-core decode kernel (decode-mma-tokint.ts)
-// build with nvcc for sm_90a and sm_80 at their defaults (4-warp blocks capped for four an SM,
-// KM_TOKEN_INT_TILES) spilling at most 16 bytes: symmetric and zero-point int4, int2 with V groups
-// of 32, a recent window with mixed signedness, causal, paged (pages of 16 and of one token); ATTNC_DEC_MMA_KM=0 (no query-major kernel
-// for them) stops the build with its message; the host takes the kernel where ATTNC_DEC_MMA is on.
+// build with nvcc (warnings as errors) for sm_90a and sm_80 at their defaults (4-warp blocks capped
+// for four an SM, KM_TOKEN_INT_TILES) spilling at most 16 bytes: symmetric and zero-point int4, int2
+// with V runs of 32, K runs of 32 and 64, a recent window with mixed signedness, causal, paged (pages
+// of 16 and of one token), head dim 64; the bench's tile points at sm_90a; ATTNC_DEC_MMA_KM=0 (no
+// query-major kernel for them) stops the build with its message; the host takes the kernel where
+// ATTNC_DEC_MMA is on.
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
