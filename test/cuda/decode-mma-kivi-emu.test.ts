@@ -44,6 +44,16 @@ describe('KIVI K/V in the tensor-core decode kernel (CPU emulation) agrees with 
       'mask causal',
     );
   }, 600_000);
+  it('head dim 64, both kernels: int4 with a recent window; int2 GQA 4 x Nq 3 causal', async () => {
+    const c = { B: 2, H: 8, Hkv: 2, Nq: 1, Nk: 301, splitKeys: 100, D: 64 };
+    for (const km of [1, 0]) {
+      await agrees(`d4${km}`, kivi(4, 4, 40), 'bf16', c, '', { MMA_KM: km, MMA_LEAN: 3 });
+      await agrees(`d2${km}`, kivi(2, 2, 0), 'f32', { ...c, Nq: 3 }, 'mask causal', {
+        MMA_KM: km,
+        MMA_LEAN: 3,
+      });
+    }
+  }, 600_000);
   it('mixed int4 K / int2 V; a window longer than Nk; host-like splits of whole tiles (8 and 4 warps)', async () => {
     await agrees(
       'm42',

@@ -20,11 +20,17 @@ const sources: Record<string, string> = {
   int2c: `${kivi(2, '')}\n  mask causal`,
 };
 /** `lean`: the lean per-step code emitted as a knob (decode-mma-lean.ts). */
-const code = (name: string, store: string, arch: string, decodeLean: DecodeLean = 'off'): string =>
+const code = (
+  name: string,
+  store: string,
+  arch: string,
+  decodeLean: DecodeLean = 'off',
+  headDim = 128,
+): string =>
   render(
     compile(`attention ${name}() {\n  ${store}\n}\n`, {
       target: 'cuda',
-      headDim: 128,
+      headDim,
       dtype: 'bf16',
       arch,
       schedule: { decodeLean },
@@ -44,20 +50,22 @@ describe('KIVI on the tensor-core decode kernel: nvcc', () => {
   });
 
   for (const arch of ['sm_90a', 'sm_80'] as const) {
-    it(`${arch}: int4, int2 and causal int2 build, the key-major default spilling at most 16 bytes under its register cap, the query-major kernel none (also with ATTNC_DEC_MMA_LEAN 3)`, async () => {
+    it(`${arch}: int4, int2, causal int2 and D 64 int4 build, the key-major default spilling at most 16 bytes under its register cap, the query-major kernel none (also with ATTNC_DEC_MMA_LEAN 3)`, async () => {
       const undefs = ALL_KNOB_NAMES.map((n) => `#undef ATTNC_DEC_${n}`);
       // Unmasked int4 / int2 build the key-major kernel (decode-mma-km.ts); KIVI_KM 0 the
       // query-major one in its place.
       const builds = Object.entries(sources).flatMap(([n, s]) => [
-        ...[0, 3].map((lean) => ({ n, s, lean, km: 1 })),
-        ...(n === 'int2c' ? [] : [{ n, s, lean: 3, km: 0 }]),
+        ...[0, 3].map((lean) => ({ n, s, lean, km: 1, D: 128 })),
+        ...(n === 'int2c' ? [] : [{ n, s, lean: 3, km: 0, D: 128 }]),
       ]);
-      const parts = builds.map(({ n, s, lean, km }) =>
+      // Head dim 64, both kernels.
+      builds.push(...[0, 1].map((km) => ({ n: 'd64', s: sources.int4!, lean: 3, km, D: 64 })));
+      const parts = builds.map(({ n, s, lean, km, D }) =>
         [
           '#define ATTNC_DEC_MMA_KIVI 1',
           `#define ATTNC_DEC_MMA_KM ${km}`,
           ...(lean ? [`#define ATTNC_DEC_MMA_LEAN ${lean}`] : []),
-          code(`km${lean}${km}_${n}`, s, arch, lean ? 'knob' : 'off'),
+          code(`km${lean}${km}_${n}`, s, arch, lean ? 'knob' : 'off', D),
           '#undef ATTNC_DEC_MMA_KIVI',
           ...undefs,
         ].join('\n'),

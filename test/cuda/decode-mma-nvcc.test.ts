@@ -50,11 +50,13 @@ describe('CUDA tensor-core decode: nvcc', () => {
     // Quantized: int8 / fp8 with per-token f16 scales (decode-mma-quant.ts); others keep the SIMT kernel.
     expect(code('q8', quant.int8, 'bf16', 128)).toContain('mma_split_kernel');
     expect(code('q8f', quant.int8, 'f32', 128)).toContain('mma_split_kernel');
-    // KIVI int4 / int2 at D 128 carry it (on; -DATTNC_DEC_MMA_KIVI=0 for the SIMT kernel) (decode-mma-kivi-nvcc.test.ts); D 64 does not.
+    // KIVI int4 / int2 at D 64 to 256 carry it (on; -DATTNC_DEC_MMA_KIVI=0 for the SIMT kernel)
+    // (decode-mma-kivi-nvcc.test.ts); D 32 does not.
     const kivi =
       'attention q4() {\n  store k int4 scale f16 per channel group 32 zero f16\n  store v int4 scale f16 per token group 32 zero f16\n}\n';
     expect(code('q4', kivi, 'bf16', 128)).toContain('#define ATTNC_DEC_MMA_KIVI 1');
-    expect(code('q4s', kivi, 'bf16', 64)).not.toContain('mma_split_kernel');
+    expect(code('q4d', kivi, 'bf16', 64)).toContain('#define ATTNC_DEC_MMA_KIVI 1');
+    expect(code('q4s', kivi, 'bf16', 32)).not.toContain('mma_split_kernel');
     const grouped = 'attention q8g() {\n  store kv int8 scale f16 per token group 32\n}\n';
     expect(code('q8g', grouped, 'bf16', 128)).not.toContain('mma_split_kernel');
   });

@@ -44,14 +44,14 @@ function kiviBits(q: QuantFormat, per: 'channel' | 'token'): UnsignedCodeBits | 
   return q.elem === 'int4' ? 4 : 2;
 }
 
-/** KIVI K/V the tensor-core kernel takes (packed caches, D a multiple of 64, DV of 128), else undefined. */
+/** KIVI K/V the tensor-core kernel takes (packed caches, D and DV multiples of 64, DV ≤ 256), else undefined. */
 export function mmaKiviOf(k: AttentionKernel): MmaKivi | undefined {
   const { k: kf, v: vf, paged } = k.formats;
   if (kf.kind !== 'quant' || vf.kind !== 'quant' || paged) return undefined;
   const kBits = kiviBits(kf.format, 'channel');
   const vBits = kiviBits(vf.format, 'token');
   const s = k.schedule;
-  if (!kBits || !vBits || s.headDim % 64 !== 0 || s.valueDim % 128 !== 0) return undefined;
+  if (!kBits || !vBits || s.headDim % 64 !== 0 || s.valueDim % 64 !== 0 || s.valueDim > 256) return undefined;
   const rk = kf.format.recent?.tokens ?? 0;
   if (rk !== (vf.format.recent?.tokens ?? 0)) return undefined;
   return { kBits, vBits, recent: rk };
@@ -83,7 +83,7 @@ export const kiviConstants = (kv: MmaKivi): string[] => [
   'constexpr int KWL = D / (4 * KCPW); // K words a lane reads of a key row',
   'constexpr int KG = (MMA_TILE + 30) / 32 + 1, KGW = KG * D / 2; // K groups a tile touches; their words',
   'constexpr int VG = DV / 32, VGW = MMA_TILE * VG / 2; // V groups a key; words a tile',
-  'static_assert(KB % 16 == 0 && VB % 16 == 0 && D % (4 * KCPW) == 0 && DV % 128 == 0 && VG <= 8, "KIVI tiles");',
+  'static_assert(KB % 16 == 0 && VB % 16 == 0 && D % (4 * KCPW) == 0 && DV % 64 == 0 && VG <= 8, "KIVI tiles");',
   'constexpr size_t MMA_STREAM = (size_t)MMA_STAGES * (MMA_TILE * (KPB + VPB) + 4 * (2 * KGW + 2 * VGW));',
 ];
 
