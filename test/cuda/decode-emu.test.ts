@@ -17,6 +17,7 @@ import { makeInputs } from '../support/arbitraries.js';
 import { compileEmulation, emulationSource } from './emu.js';
 import { packedStridesCpp } from './emu-call.js';
 import { expectOk, run, scratchDir } from './support.js';
+import { EMU_READ_FILE } from './decode-mma-emu.js';
 
 interface EmuCase {
   B: number;
@@ -76,7 +77,7 @@ atomic_float_shim
 int main() {
   using namespace ${ns};
   AttncArgs_${kernel.name} a{};
-  auto rd = [](const char* p, size_t n) { void* b = aligned_alloc(64, (n + 63) / 64 * 64 + 64); FILE* f = fopen(p, "rb"); if (n && fread(b, 1, n, f) != n) exit(3); fclose(f); return b; };
+  ${EMU_READ_FILE}
   a.${fld('q')} = rd("${join(dir, 'q.bin')}", ${inputs.q.length * esz});
   a.${fld('k')} = rd("${join(dir, 'k.bin')}", ${inputs.k.length * esz});
   a.${fld('v')} = rd("${join(dir, 'v.bin')}", ${inputs.v.length * esz});

@@ -16,7 +16,7 @@ import { compareArrays } from '../../src/runtime/compare.js';
 import { fromF16, toF16 } from '../../src/runtime/f16.js';
 import { referenceAttention } from '../../src/runtime/reference.js';
 import { makeInputs } from '../support/arbitraries.js';
-import { withStandIns } from './decode-mma-emu.js';
+import { EMU_BLOCK_HELPERS, EMU_READ_FILE, withStandIns } from './decode-mma-emu.js';
 import { compileEmulation, emulationSource } from './emu.js';
 import { packedStridesCpp } from './emu-call.js';
 import { expectOk, leanKnob, run, scratchDir } from './support.js';
@@ -95,23 +95,12 @@ async function emulate(dtype: 'bf16' | 'f16', c: MmaCase, file = 'full.attn'): P
   const main = `
 #define ${MMA_EMU_MACRO} 1
 ${knobs.join('\n')}
-inline float atomicAdd(float* p, float v) { const float o = *p; *p = o + v; return o; }
-// Fibers run one at a time: the block's OR through the block barrier (collect, read, reset).
-inline int emu_or_acc = 0;
-inline int __syncthreads_or(int p) {
-  if (p) emu_or_acc = 1;
-  emu::block_bar.wait();
-  const int r = emu_or_acc;
-  emu::block_bar.wait();
-  if (threadIdx.x == 0) emu_or_acc = 0;
-  emu::block_bar.wait();
-  return r;
-}
+${EMU_BLOCK_HELPERS}
 ${device}
 int main() {
   using namespace ${ns};
   AttncArgs_${kernel.name} a{};
-  auto rd = [](const char* p, size_t n) { void* b = aligned_alloc(64, (n + 63) / 64 * 64 + 64); FILE* f = fopen(p, "rb"); if (n && fread(b, 1, n, f) != n) exit(3); fclose(f); return b; };
+  ${EMU_READ_FILE}
   a.${fld('q')} = rd("${join(dir, 'q.bin')}", ${inputs.q.length * 2});
   a.${fld('k')} = rd("${join(dir, 'k.bin')}", ${inputs.k.length * 2});
   a.${fld('v')} = rd("${join(dir, 'v.bin')}", ${inputs.v.length * 2});

@@ -97,3 +97,22 @@ export function withQuantStandIns(device: string): string {
     throw new Error('decode-mma-emu: the f16 mma of decode-mma-quant.ts was not found');
   return device.replace(ptx, decodeMmaF16StandIn);
 }
+
+/**
+ * What the emulated block needs beside the kernels (C++ before the device code): atomicAdd, and
+ * __syncthreads_or through the block barrier (fibers run one at a time: collect, read, reset).
+ */
+export const EMU_BLOCK_HELPERS = String.raw`inline float atomicAdd(float* p, float v) { const float o = *p; *p = o + v; return o; }
+inline int emu_or_acc = 0;
+inline int __syncthreads_or(int p) {
+  if (p) emu_or_acc = 1;
+  emu::block_bar.wait();
+  const int r = emu_or_acc;
+  emu::block_bar.wait();
+  if (threadIdx.x == 0) emu_or_acc = 0;
+  emu::block_bar.wait();
+  return r;
+}`;
+
+/** main()'s `rd(path, bytes)`: a file's bytes in a 64-byte aligned, padded buffer (exit 3 when short). */
+export const EMU_READ_FILE = String.raw`auto rd = [](const char* p, size_t n) { void* b = aligned_alloc(64, (n + 63) / 64 * 64 + 64); FILE* f = fopen(p, "rb"); if (n && fread(b, 1, n, f) != n) exit(3); fclose(f); return b; };`;

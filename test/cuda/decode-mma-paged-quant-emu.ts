@@ -17,7 +17,7 @@ import { compareArrays } from '../../src/runtime/compare.js';
 import { randomStoredInputs, rng } from '../../src/runtime/inputs.js';
 import { pageQuantCache, type QuantPages } from '../../src/runtime/kv-quant-pages.js';
 import { referenceStoredDecl } from '../../src/runtime/reference-quant.js';
-import { withQuantStandIns } from './decode-mma-emu.js';
+import { EMU_BLOCK_HELPERS, EMU_READ_FILE, withQuantStandIns } from './decode-mma-emu.js';
 import { compileEmulation, emulationSource } from './emu.js';
 import { packedStridesCpp } from './emu-call.js';
 import { expectOk, leanKnob, run, scratchDir } from './support.js';
@@ -122,22 +122,12 @@ export async function emulate(
 #define ${MMA_EMU_MACRO} 1
 ${lean ? `#define ATTNC_DEC_MMA_LEAN ${lean}` : ''}
 ${defines}
-inline float atomicAdd(float* p, float v) { const float o = *p; *p = o + v; return o; }
-inline int emu_or_acc = 0;
-inline int __syncthreads_or(int p) {
-  if (p) emu_or_acc = 1;
-  emu::block_bar.wait();
-  const int r = emu_or_acc;
-  emu::block_bar.wait();
-  if (threadIdx.x == 0) emu_or_acc = 0;
-  emu::block_bar.wait();
-  return r;
-}
+${EMU_BLOCK_HELPERS}
 ${device}
 int main() {
   using namespace ${ns};
   AttncArgs_${kernel.name} a{};
-  auto rd = [](const char* p, size_t n) { void* b = aligned_alloc(64, (n + 63) / 64 * 64 + 64); FILE* f = fopen(p, "rb"); if (n && fread(b, 1, n, f) != n) exit(3); fclose(f); return b; };
+  ${EMU_READ_FILE}
   ${reads.join('\n  ')}
   a.${fld('max_pages')} = ${pages.maxPages};
   std::vector<uint16_t> out(${c.B * c.H * c.Nq * D}, 0xffff);
