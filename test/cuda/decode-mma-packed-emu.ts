@@ -1,6 +1,6 @@
-// The CPU emulation of the tensor-core decode kernels (query-major and key-major) over packed
-// quantized caches (int8 / fp8, decode-mma-quant.ts; KIVI, decode-mma-kivi.ts; per-token int4 / int2,
-// decode-mma-tokint.ts): the kernel's device code built with the warp-level stand-ins of
+// The CPU emulation of the tensor-core decode kernels (query-major and key-major) over quantized
+// caches, packed or paged (int8 / fp8, decode-mma-quant.ts and decode-mma-paged.ts; KIVI,
+// decode-mma-kivi.ts; per-token int4 / int2, decode-mma-tokint.ts): the kernel's device code built with the warp-level stand-ins of
 // decode-mma-emu.ts, run and merged by decode.ts's merge kernel on random stored caches, against the
 // float64 reference of the dequantized caches.
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -17,6 +17,7 @@ import { checkedFormats } from '../../src/quant/format.js';
 import type { QuantCache } from '../../src/quant/layout.js';
 import { compareArrays } from '../../src/runtime/compare.js';
 import { randomStoredInputs, rng } from '../../src/runtime/inputs.js';
+import { pageQuantCache, type QuantPages } from '../../src/runtime/kv-quant-pages.js';
 import { referenceStoredDecl } from '../../src/runtime/reference-quant.js';
 import { EMU_BLOCK_HELPERS, EMU_READ_FILE, withQuantStandIns } from './decode-mma-emu.js';
 import { compileEmulation, emulationSource } from './emu.js';
@@ -57,7 +58,34 @@ const bf16Bits = (x: Float32Array): Uint16Array =>
 const fromBf16 = (b: Uint16Array): Float32Array =>
   new Float32Array(Uint32Array.from(b, (x) => x << 16).buffer);
 
-/** `knobs`: ATTNC_DEC_* overrides (decode-knobs.ts) defined before the kernel; `mutate`: a source edit. */
+/**
+ * Paged caches (`cache paged P`): pools of pages in a random order (runtime/kv-quant-pages.ts:
+ * every element no token addresses poisoned) read through a block table; `seed` seeds the inputs
+ * and the page order; `defines`: more #define lines before the kernel.
+ */
+export interface Paging {
+  readonly P: number;
+  readonly seed: number;
+  readonly defines?: string;
+}
+
+/** A block table over a shuffled pool with spare pages (one past Nk per batch, two unused). */
+function randomPages(c: Case, P: number, r: () => number): QuantPages {
+  const maxPages = Math.ceil(c.Nk / P) + 1;
+  const pages = c.B * maxPages + 2;
+  const ids = Array.from({ length: pages }, (_, i) => i).sort(() => r() - 0.5);
+  return {
+    pageSize: P,
+    maxPages,
+    pages,
+    blockTable: Int32Array.from({ length: c.B * maxPages }, (_, i) => ids[i]!),
+  };
+}
+
+/**
+ * `knobs`: ATTNC_DEC_* overrides (decode-knobs.ts) defined before the kernel; `mutate`: a source
+ * edit; `expected`: what the kernel must hold; `paging`: the caches in pages (else packed).
+ */
 export async function emulate(
   tag: string,
   store: string,
@@ -67,9 +95,11 @@ export async function emulate(
   knobs: Readonly<Record<string, number>> = {},
   mutate: (device: string) => string = (d) => d,
   expected: readonly string[] = KIVI_KERNEL,
+  paging?: Paging,
 ): Promise<Errors> {
   const D = c.D ?? 128;
-  const source = `attention qm${tag}() {\n  ${store}\n  ${mask}\n}`;
+  const pagedLine = paging ? `cache paged ${paging.P}\n  ` : '';
+  const source = `attention qm${tag}() {\n  ${pagedLine}${store}\n  ${mask}\n}`;
   const comp = compile(source, {
     target: 'cuda',
     headDim: D,
@@ -90,7 +120,7 @@ export async function emulate(
     .replace(PIPE_SMEM_DECL, 'float4* dec_smem = emu::dyn_smem;')
     .replaceAll(MMA_SMEM_DECL, 'float4* dm_smem = emu::dyn_smem;'); // both KIVI kernels
   const formats = checkedFormats(comp.decl);
-  const rand = rng(c.Nk * 13 + c.H);
+  const rand = rng(paging?.seed ?? c.Nk * 13 + c.H);
   const stored = randomStoredInputs(formats, { ...c, D, Dv: D }, rand);
   const qShift = 2 ** (c.kScaleShift ?? 0);
   const q = new Float32Array(c.B * c.H * c.Nq * D).map(() => (rand() * 2 - 1) * qShift);
@@ -98,10 +128,15 @@ export async function emulate(
   for (let i = 0; c.kScaleShift && i < ks.data.length; ++i) writeFloat(ks, i, readFloat(ks, i) / qShift);
   const qBits = dtype === 'bf16' ? bf16Bits(q) : q;
   const qValues = dtype === 'bf16' ? fromBf16(qBits as Uint16Array) : q;
+  const pages = paging && randomPages(c, paging.P, rand);
   const inputs: [string, ArrayBufferView][] = [['q', qBits]];
+  if (pages) inputs.push(['block_table', pages.blockTable]);
   for (const which of ['k', 'v'] as const) {
+    const cache = pages
+      ? pageQuantCache(formats[which]!, stored.caches[which]!, { B: c.B, Hkv: c.Hkv, Nk: c.Nk, D }, pages)
+      : stored.caches[which]!;
     const held = (name: string): ArrayBufferView => {
-      const x = stored.caches[which]![name as keyof QuantCache]!;
+      const x = cache[name as keyof QuantCache]!;
       return ArrayBuffer.isView(x) ? x : x.data;
     };
     inputs.push([which, held('codes')]);
@@ -126,6 +161,7 @@ export async function emulate(
 ${Object.entries(knobs)
   .map(([n, v]) => `#define ATTNC_DEC_${n} ${v}`)
   .join('\n')}
+${paging?.defines ?? ''}
 ${EMU_BLOCK_HELPERS}
 ${device}
 int main() {
@@ -133,6 +169,7 @@ int main() {
   AttncArgs_${kernel.name} a{};
   ${EMU_READ_FILE}
   ${reads.join('\n  ')}
+  ${pages ? `a.${fld('max_pages')} = ${pages.maxPages};` : ''}
   std::vector<unsigned char> out((size_t)${c.B * c.H * c.Nq * D * outBytes}, 0xff);
   std::vector<float> lse(${c.B * c.H * c.Nq}, NAN);
   a.${fld('out')} = reinterpret_cast<decltype(a.${fld('out')})>(out.data());
