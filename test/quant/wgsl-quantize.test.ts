@@ -106,7 +106,12 @@ describe('WGSL quantize module (lavapipe) equals src/quant quantize bit for bit'
             start: 0,
             n: s.Nk,
           });
-          expectSame(full, quantize(format, now.exact, s, marks), `full fill ${JSON.stringify(s)}`);
+          // An empty range rewrites nothing (docs/LANGUAGE.md "Quantizing a range of rows"; the CUDA
+          // launcher returns at n == 0): with Nk = 0 the poisoned scales of a group without members
+          // stay, where quantize() writes 1 (the contract needs the cache to equal quantize before a
+          // call; the partial-range check below covers Nk = 0 that way).
+          if (s.Nk > 0)
+            expectSame(full, quantize(format, now.exact, s, marks), `full fill ${JSON.stringify(s)}`);
           const start = s.Nk === 0 ? 0 : sh.a % s.Nk;
           const n = s.Nk === 0 ? 0 : sh.b % (s.Nk - start + 1);
           const before = source(values, len, input, 3);
