@@ -18,6 +18,7 @@ const sources: Record<string, string> = {
   int4: kivi(4, ' recent 128 f16'),
   int2: kivi(2, ' recent 128 f16'),
   int2c: `${kivi(2, '')}\n  mask causal`,
+  int4p: `cache paged 64\n  ${kivi(4, ' recent 128 f16')}`, // paged (block table)
 };
 /** `lean`: the lean per-step code emitted as a knob (decode-mma-lean.ts). */
 const code = (
@@ -50,7 +51,7 @@ describe('KIVI on the tensor-core decode kernel: nvcc', () => {
   });
 
   for (const arch of ['sm_90a', 'sm_80'] as const) {
-    it(`${arch}: int4, int2, causal int2 and D 64 int4 build, the key-major default spilling at most 16 bytes under its register cap, the query-major kernel none (also with ATTNC_DEC_MMA_LEAN 3)`, async () => {
+    it(`${arch}: int4, int2, causal int2, paged int4 and D 64 int4 build, the key-major default spilling at most 16 bytes under its register cap, the query-major kernel none (also with ATTNC_DEC_MMA_LEAN 3)`, async () => {
       const undefs = ALL_KNOB_NAMES.map((n) => `#undef ATTNC_DEC_${n}`);
       // Unmasked int4 / int2 build the key-major kernel (decode-mma-km.ts); KIVI_KM 0 the
       // query-major one in its place.

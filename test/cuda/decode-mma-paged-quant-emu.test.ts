@@ -4,8 +4,10 @@
 // block table, on the CPU emulator (decode-mma-emu.ts's f16 mma stand-in) and merged by decode.ts's
 // merge kernel, against the float64 reference of the contiguous caches: pages smaller than a
 // thread's run of rows (the per-row lookup), between a run and a tile, and larger than a tile;
-// partly filled last pages, GQA × Nq, splits ending inside a tile and inside a run, a causal mask.
-import { describe, it } from 'vitest';
+// partly filled last pages, GQA × Nq, splits ending inside a tile and inside a run, a causal mask;
+// KIVI caches (decode-mma-kivi.ts: K groups of 32 tokens in page rows, V per-token groups) on both
+// kernels.
+import { describe, expect, it } from 'vitest';
 import { rng } from '../../src/runtime/inputs.js';
 import { emulate, seed0 } from './decode-mma-paged-quant-emu.js';
 
@@ -49,5 +51,27 @@ describe(`paged quantized K/V in the tensor-core decode kernel (CPU emulation, s
     const s = { B: 1, H: 4, Hkv: 1, Nq: 1, Nk: 700, splitKeys: 700 }; // tiles of up to 256 keys
     const sinks = 'mask causal && (q - k < 30 || k < 4)';
     await emulate('rs8p16', 'store kv int8 scale f16 per token', 16, s, seed0 + 6, sinks, 0, rows);
+  }, 900_000);
+  // KIVI (decode-mma-kivi.ts): K's per-channel groups of 32 tokens in rows of pages (a group never
+  // straddles pages: pages of 32 and more), V's per-token groups of 32 channels; both kernels.
+  it('KIVI int4 / int2: pages of 32, 64 and 256, an unpaged recent window; the query-major kernel at GQA 4 x Nq 3 causal; a group read from the first page fails', async () => {
+    const kivi = (bits: number, recent: number): string => {
+      const r = recent > 0 ? ` recent ${recent} f16` : '';
+      return `store k int${bits} scale f16 per channel group 32 zero f16${r}\n  store v int${bits} scale f16 per token group 32 zero f16${r}`;
+    };
+    const KIVI = 'dk_fetch_groups_pages(';
+    const c = { B: 2, H: 8, Hkv: 2, Nq: 1, Nk: 300, splitKeys: 99 };
+    for (const P of [32, 64, 256])
+      await emulate(`kv${P}`, kivi(4, 40), P, c, seed0 + 20 + P, '', 3, '', KIVI);
+    const km0 = '#define ATTNC_DEC_MMA_KM 0';
+    await emulate('kvq', kivi(2, 0), 32, { ...c, Nq: 3 }, seed0 + 21, 'mask causal', 3, km0, KIVI);
+    const from = '(long long)__ldg(pages + (t >> LOG2_PAGE)) * page_elems + ((t & (PAGE - 1)) >> 5) * D';
+    const firstPage = (d: string): string => {
+      expect(d).toContain(from);
+      return d.replaceAll(from, '(long long)__ldg(pages) * page_elems + ((t & (PAGE - 1)) >> 5) * D');
+    };
+    await expect(emulate('kvm', kivi(4, 0), 32, c, seed0 + 22, '', 3, '', KIVI, firstPage)).rejects.toThrow(
+      /to be less than or equal/,
+    );
   }, 900_000);
 });

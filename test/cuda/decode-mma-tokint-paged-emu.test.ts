@@ -1,13 +1,13 @@
 // Paged per-token int4 / int2 caches in the key-major tensor-core decode kernel
 // (decode-mma-tokint.ts): code rows and per-token scale / zero pools in pages of a random order, read
-// through the block table (dm_fetch_code_pages, dt_fetch_halves_pages), on the CPU emulator against
+// through the block table (dm_fetch_code_pages, dm_fetch_halves_pages), on the CPU emulator against
 // the float64 reference of the contiguous caches: pages of one token (plain reads), two, 16 and
 // 256, splits starting at odd tokens (a scale word across two pages), V scales per 32 channels,
 // zero points, an unpaged recent window, GQA × Nq, causal.
 import { describe, expect, it } from 'vitest';
 import { emulate, seed0 } from './decode-mma-paged-quant-emu.js';
 
-const TOKEN_INT = 'dt_fetch_halves_pages<';
+const TOKEN_INT = 'dm_fetch_halves_pages<';
 
 describe(`paged per-token int4 / int2 K/V in the key-major decode kernel (CPU emulation, seed ${seed0})`, () => {
   it('symmetric int4: pages of 1, 2, 16 and 256; splits of 99 keys', async () => {

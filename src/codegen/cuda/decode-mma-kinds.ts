@@ -142,6 +142,13 @@ const subByteKeys = (kScales: readonly string[], paged?: readonly string[]): str
   ]),
 ];
 
+/** A paged sub-byte cache's code row handles (kv-rows.ts CodePages); its scale windows go by token. */
+const pagedCodeRows: readonly string[] = [
+  '  // Code rows through the block table (kv-rows.ts CodePages); scales and zeros by token.',
+  `  const CodePages kcp = ${codePages('k', 'b', 'hk', 'KB')};`,
+  `  const CodePages vcp = ${codePages('v', 'b', 'hk', 'VB')};`,
+];
+
 /** Code rows, then K's and V's scale windows (`what`: the K windows' kind). */
 const subByteSmem = (what: string): string[] => [
   '  unsigned char* ks = reinterpret_cast<unsigned char*>(dm_smem);',
@@ -150,15 +157,18 @@ const subByteSmem = (what: string): string[] => [
   '  unsigned* svz = skz + MMA_STAGES * 2 * KGW; // V scale windows',
 ];
 
-/** KIVI int4 / int2 codes (decode-mma-kivi.ts): the code tiles end where the recent window starts. */
+/** KIVI int4 / int2 codes (decode-mma-kivi.ts), packed or paged: the code tiles end where the recent window starts. */
 function kiviLines(kivi: MmaKivi, field: (key: string) => string): MmaCacheLines {
   return {
     constants: kiviConstants(kivi),
     helpers: kiviHelpers(kivi),
     loadQ: kiviLoadQ,
-    keys: subByteKeys(['  const size_t n_groups = ((size_t)a.Nk + 31) / 32; // K scale / zero rows a head']),
+    keys: subByteKeys(
+      ['  const size_t n_groups = ((size_t)a.Nk + 31) / 32; // K scale / zero rows a head'],
+      kivi.paged ? pagedCodeRows : undefined,
+    ),
     smem: subByteSmem('K group windows'),
-    fetch: kiviFetch(field),
+    fetch: kiviFetch(field, kivi.paged),
     outColumn: kiviOutColumn,
   };
 }
@@ -172,16 +182,7 @@ function tokenIntLines(t: MmaTokenInt, field: (key: string) => string): MmaCache
     constants: tokenIntConstants(t),
     helpers: tokenIntHelpers(t),
     loadQ: [],
-    keys: subByteKeys(
-      [],
-      t.paged
-        ? [
-            '  // Code rows through the block table (kv-rows.ts CodePages); scales and zeros by token.',
-            `  const CodePages kcp = ${codePages('k', 'b', 'hk', 'KB')};`,
-            `  const CodePages vcp = ${codePages('v', 'b', 'hk', 'VB')};`,
-          ]
-        : undefined,
-    ),
+    keys: subByteKeys([], t.paged ? pagedCodeRows : undefined),
     smem: subByteSmem('K scale windows'),
     fetch: tokenIntFetch(t, field),
     outColumn: undefined,

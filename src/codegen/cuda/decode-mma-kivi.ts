@@ -24,7 +24,8 @@
 import type { AttentionKernel } from '../../ir/kernel.js';
 import type { QuantFormat } from '../../quant/format.js';
 import { f16PairHelpers, mmaF16Ptx } from './decode-mma-quant.js';
-import { copyHelpers } from './decode-mma-scales.js';
+import { copyHelpers, scaleWordHelper } from './decode-mma-scales.js';
+import { pagedCodeFetch, pagedGroupsFetch, pagedHalvesFetch } from './decode-mma-paged.js';
 import { qRowHead, qRowScale, quantFetch } from './decode-mma-qtile.js';
 import { unsignedPairHelpers, type UnsignedCodeBits } from './decode-mma-dq.js';
 
@@ -33,6 +34,8 @@ export interface MmaKivi {
   readonly vBits: UnsignedCodeBits;
   /** Recent f16 tokens (the same window on K and V), 0 without one. */
   readonly recent: number;
+  /** Code rows and scales in pools of pages (docs/LANGUAGE.md "Paged quantized caches"). */
+  readonly paged: boolean;
 }
 
 /** The KIVI shape this kernel takes: unsigned int4/int2, f16 scale and zero, group 32, f16 recent. */
@@ -44,17 +47,17 @@ function kiviBits(q: QuantFormat, per: 'channel' | 'token'): UnsignedCodeBits | 
   return q.elem === 'int4' ? 4 : 2;
 }
 
-/** KIVI K/V the tensor-core kernel takes (packed caches, D and DV multiples of 64, DV ≤ 256), else undefined. */
+/** KIVI K/V the tensor-core kernel takes (packed or paged caches, D and DV multiples of 64, DV ≤ 256), else undefined. */
 export function mmaKiviOf(k: AttentionKernel): MmaKivi | undefined {
   const { k: kf, v: vf, paged } = k.formats;
-  if (kf.kind !== 'quant' || vf.kind !== 'quant' || paged) return undefined;
+  if (kf.kind !== 'quant' || vf.kind !== 'quant') return undefined;
   const kBits = kiviBits(kf.format, 'channel');
   const vBits = kiviBits(vf.format, 'token');
   const s = k.schedule;
   if (!kBits || !vBits || s.headDim % 64 !== 0 || s.valueDim % 64 !== 0 || s.valueDim > 256) return undefined;
   const rk = kf.format.recent?.tokens ?? 0;
   if (rk !== (vf.format.recent?.tokens ?? 0)) return undefined;
-  return { kBits, vBits, recent: rk };
+  return { kBits, vBits, recent: rk, paged: paged !== undefined };
 }
 
 /** Stream bytes a key and stage (codes and pitches; the scale windows are small and ignored). */
@@ -167,6 +170,7 @@ export function kiviHelpers(kv: MmaKivi, interleaved = false): string[] {
     '    else dst[i] = (nb ? (unsigned)s[h] : 0u) | (nb == 4 ? (unsigned)s[h + 1] << 16 : 0u);',
     '  }',
     '}',
+    ...(kv.paged ? [...scaleWordHelper, ...pagedCodeFetch, ...pagedHalvesFetch, ...pagedGroupsFetch] : []),
   ];
 }
 
@@ -202,21 +206,42 @@ export const kiviLoadQ: readonly string[] = [
   '  float vb[4] = {0.f, 0.f, 0.f, 0.f};',
 ];
 
-/** Fetch lines of tile `it` (t0, t1, kv0 in scope): code rows, K group windows, V scale windows. */
-export const kiviFetch = (field: (key: string) => string): string[] => [
-  '      dm_fetch_codes<KB, KPB>(kc, ks + (it % MMA_STAGES) * MMA_TILE * KPB, t0, t1);',
-  '      dm_fetch_codes<VB, VPB>(vc, vs + (it % MMA_STAGES) * MMA_TILE * VPB, t0, t1);',
-  '      {',
-  '        const size_t g0 = ((size_t)b * a.Hkv + hk) * n_groups + t0 / 32;',
-  '        const int gn = ((t1 - 1) / 32 - t0 / 32 + 1) * D;',
-  '        unsigned* kd = skz + (it % MMA_STAGES) * 2 * KGW;',
-  `        dk_fetch_halves(a.${field('cache:k_scale')}, kd, g0 * D, gn, KGW);`,
-  `        dk_fetch_halves(a.${field('cache:k_zero')}, kd + KGW, g0 * D, gn, KGW);`,
-  '        unsigned* vd = svz + (it % MMA_STAGES) * 2 * VGW;',
-  `        dk_fetch_halves(a.${field('cache:v_scale')}, vd, (kv0 + t0) * VG, (t1 - t0) * VG, VGW);`,
-  `        dk_fetch_halves(a.${field('cache:v_zero')}, vd + VGW, (kv0 + t0) * VG, (t1 - t0) * VG, VGW);`,
-  '      }',
-];
+/**
+ * Fetch lines of tile `it` (t0, t1 in scope; kv0 packed, kcp / vcp paged): code rows, K group
+ * windows, V scale windows.
+ */
+export function kiviFetch(field: (key: string) => string, paged: boolean): string[] {
+  const f = (key: string): string => `a.${field(key)}`;
+  if (paged)
+    return [
+      '      dm_fetch_code_pages<KB, KPB>(kcp, ks + (it % MMA_STAGES) * MMA_TILE * KPB, t0, t1);',
+      '      dm_fetch_code_pages<VB, VPB>(vcp, vs + (it % MMA_STAGES) * MMA_TILE * VPB, t0, t1);',
+      '      {',
+      '        const long long kpe = (long long)a.Hkv * (PAGE / 32) * D, khead = (long long)hk * (PAGE / 32) * D;',
+      '        unsigned* kd = skz + (it % MMA_STAGES) * 2 * KGW;',
+      `        dk_fetch_groups_pages(${f('cache:k_scale')} + khead, kd, kcp.pages, kpe, t0, t1, KGW);`,
+      `        dk_fetch_groups_pages(${f('cache:k_zero')} + khead, kd + KGW, kcp.pages, kpe, t0, t1, KGW);`,
+      '        const long long vpe = (long long)a.Hkv * PAGE * VG, vhead = (long long)hk * PAGE * VG;',
+      '        unsigned* vd = svz + (it % MMA_STAGES) * 2 * VGW;',
+      `        dm_fetch_halves_pages<VG>(${f('cache:v_scale')} + vhead, vd, kcp.pages, vpe, t0, t1 - t0, VGW);`,
+      `        dm_fetch_halves_pages<VG>(${f('cache:v_zero')} + vhead, vd + VGW, kcp.pages, vpe, t0, t1 - t0, VGW);`,
+      '      }',
+    ];
+  return [
+    '      dm_fetch_codes<KB, KPB>(kc, ks + (it % MMA_STAGES) * MMA_TILE * KPB, t0, t1);',
+    '      dm_fetch_codes<VB, VPB>(vc, vs + (it % MMA_STAGES) * MMA_TILE * VPB, t0, t1);',
+    '      {',
+    '        const size_t g0 = ((size_t)b * a.Hkv + hk) * n_groups + t0 / 32;',
+    '        const int gn = ((t1 - 1) / 32 - t0 / 32 + 1) * D;',
+    '        unsigned* kd = skz + (it % MMA_STAGES) * 2 * KGW;',
+    `        dk_fetch_halves(${f('cache:k_scale')}, kd, g0 * D, gn, KGW);`,
+    `        dk_fetch_halves(${f('cache:k_zero')}, kd + KGW, g0 * D, gn, KGW);`,
+    '        unsigned* vd = svz + (it % MMA_STAGES) * 2 * VGW;',
+    `        dk_fetch_halves(${f('cache:v_scale')}, vd, (kv0 + t0) * VG, (t1 - t0) * VG, VGW);`,
+    `        dk_fetch_halves(${f('cache:v_zero')}, vd + VGW, (kv0 + t0) * VG, (t1 - t0) * VG, VGW);`,
+    '      }',
+  ];
+}
 
 /** Output column of o[n][2 h8 + ee]: channel 32 (n / 4) + 4 (2t + ee) + n % 4. */
 export const kiviOutColumn = '32 * (n >> 2) + 4 * (2 * (lane & 3) + ee) + (n & 3)';

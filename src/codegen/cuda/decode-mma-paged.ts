@@ -87,3 +87,46 @@ export function pagedQuantFetchLines(q: MmaQuant, field: (key: string) => string
     '          sck + (it % MMA_STAGES) * SCW, scv + (it % MMA_STAGES) * SCW, (long long)a.Hkv * PAGE, t0, t1);',
   ];
 }
+
+/**
+ * The halves of a paged per-token scale (or zero) pool's window (per-token int4 / int2 caches, KIVI's
+ * V): page ids looked up per word, a word's two halves one 4-byte copy where they are adjacent in
+ * the pool (dm_scale_word, decode-mma-scales.ts).
+ */
+export const pagedHalvesFetch: readonly string[] = [
+  '// Halves of tokens t0..t0+n-1 (C a token) of a paged per-token pool s (the kv head in page 0; a page',
+  '// page_elems on) into W words of dst, zero past n. Word i holds window halves 2i, 2i + 1: one token',
+  '// (C even) or tokens e, e + 1 of one page (C 1, e even, PAGE >= 2), adjacent and 4-byte aligned in',
+  '// the pool: one 4-byte copy (dm_scale_word); else two plain reads (the barrier before the tile publishes them).',
+  'template <int C>',
+  '__device__ __forceinline__ void dm_fetch_halves_pages(const unsigned short* s, unsigned* dst, const int* pages, long long page_elems, int t0, int n, int W) {',
+  '  auto at = [&](long long e, int g) { return (long long)__ldg(pages + (e >> LOG2_PAGE)) * page_elems + (e & (PAGE - 1)) * C + g; };',
+  '  for (int i = threadIdx.x; i < W; i += MMA_THREADS) {',
+  '    const int h = 2 * i, t = h / C, g = h % C;',
+  '    const long long e = (long long)t0 + t;',
+  '    const int nb = t >= n ? 0 : (C == 1 && t + 1 >= n) ? 2 : 4; // bytes inside the window',
+  '    if (C % 2 == 0 || (PAGE >= 2 && (e & 1) == 0))',
+  '      dm_scale_word(dst + i, s, nb ? at(e, g) : 0, nb);',
+  '    else',
+  '      dst[i] = (nb ? (unsigned)s[at(e, 0)] : 0u) | (nb == 4 ? (unsigned)s[at(e + 1, 0)] << 16 : 0u);',
+  '  }',
+  '}',
+];
+
+/**
+ * KIVI's K group windows from a paged per-channel-group pool ([pages, Hkv, PAGE / 32, D], a group of
+ * 32 tokens never straddling pages): groups t0 / 32 .. (t1 - 1) / 32 in order, D / 2 words each.
+ */
+export const pagedGroupsFetch: readonly string[] = [
+  '// K groups of 32 tokens t0 / 32 .. (t1 - 1) / 32 of a paged pool s (the kv head in page 0; a page',
+  '// page_elems on: PAGE / 32 rows of D halves) into W words of dst, D / 2 words a group, zero past them.',
+  '__device__ __forceinline__ void dk_fetch_groups_pages(const unsigned short* s, unsigned* dst, const int* pages, long long page_elems, int t0, int t1, int W) {',
+  '  const int g_lo = t0 / 32, g_n = (t1 - 1) / 32 - g_lo + 1;',
+  '  for (int i = threadIdx.x; i < W; i += MMA_THREADS) {',
+  '    const int j = i / (D / 2), w = i % (D / 2), nb = j < g_n ? 4 : 0;',
+  "    const long long t = 32LL * (g_lo + j); // the group's first token",
+  '    const long long at = nb ? (long long)__ldg(pages + (t >> LOG2_PAGE)) * page_elems + ((t & (PAGE - 1)) >> 5) * D + 2 * w : 0;',
+  '    dm_scale_word(dst + i, s, at, nb);',
+  '  }',
+  '}',
+];

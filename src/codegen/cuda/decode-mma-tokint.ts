@@ -19,8 +19,6 @@ import type { AttentionKernel } from '../../ir/kernel.js';
 import type { QuantFormat } from '../../quant/format.js';
 import type { UnsignedCodeBits } from './decode-mma-dq.js';
 import { kiviHelpers } from './decode-mma-kivi.js';
-import { pagedCodeFetch } from './decode-mma-paged.js';
-import { scaleWordHelper } from './decode-mma-scales.js';
 
 /** One cache's codes: bits, whether it has a zero point (else symmetric signed codes), scales a token. */
 export interface TokenIntSide {
@@ -116,42 +114,17 @@ const signedField: readonly string[] = [
   '}',
 ];
 
-/**
- * The halves of a paged per-token scale (or zero) pool's window: page ids looked up per word, a
- * word's two halves one 4-byte copy where they are adjacent in the pool.
- */
-const pagedHalves: readonly string[] = [
-  '// Halves of tokens t0..t0+n-1 (C a token) of a paged per-token pool s (the kv head in page 0; a page',
-  '// page_elems on) into W words of dst, zero past n. Word i holds window halves 2i, 2i + 1: one token',
-  '// (C even) or tokens e, e + 1 of one page (C 1, e even, PAGE >= 2), adjacent and 4-byte aligned in',
-  '// the pool: one 4-byte copy (dm_scale_word); else two plain reads (the barrier before the tile publishes them).',
-  'template <int C>',
-  '__device__ __forceinline__ void dt_fetch_halves_pages(const unsigned short* s, unsigned* dst, const int* pages, long long page_elems, int t0, int n, int W) {',
-  '  auto at = [&](long long e, int g) { return (long long)__ldg(pages + (e >> LOG2_PAGE)) * page_elems + (e & (PAGE - 1)) * C + g; };',
-  '  for (int i = threadIdx.x; i < W; i += MMA_THREADS) {',
-  '    const int h = 2 * i, t = h / C, g = h % C;',
-  '    const long long e = (long long)t0 + t;',
-  '    const int nb = t >= n ? 0 : (C == 1 && t + 1 >= n) ? 2 : 4; // bytes inside the window',
-  '    if (C % 2 == 0 || (PAGE >= 2 && (e & 1) == 0))',
-  '      dm_scale_word(dst + i, s, nb ? at(e, g) : 0, nb);',
-  '    else',
-  '      dst[i] = (nb ? (unsigned)s[at(e, 0)] : 0u) | (nb == 4 ? (unsigned)s[at(e + 1, 0)] << 16 : 0u);',
-  '  }',
-  '}',
-];
-
 /** Device helpers (namespace dec): KIVI's, the pair readers of either kind of code, the paged fetches. */
 export function tokenIntHelpers(t: MmaTokenInt): string[] {
   // Unsigned codes with a zero point, else signed.
   const read = (side: TokenIntSide): string => (side.zero ? 'dmq_field' : 'dt_sfield');
   return [
     // K scales per run of channels take the interleaved K order (each k-step in one run).
-    ...kiviHelpers({ kBits: t.k.bits, vBits: t.v.bits, recent: t.recent }, t.k.groups > 1),
+    ...kiviHelpers({ kBits: t.k.bits, vBits: t.v.bits, recent: t.recent, paged: t.paged }, t.k.groups > 1),
     '// ---- per-token int4 / int2 K/V in the key-major kernel: codegen/cuda/decode-mma-tokint.ts ----',
     ...signedField,
     `__device__ __forceinline__ unsigned dt_kpair(unsigned w, int i) { return ${read(t.k)}(w, KBITS, KBITS * i); }`,
     `__device__ __forceinline__ unsigned dt_vcode(unsigned t, int nq) { return ${read(t.v)}(t, VBITS, VBITS * nq); }`,
-    ...(t.paged ? [...scaleWordHelper, ...pagedCodeFetch, ...pagedHalves] : []),
   ];
 }
 
@@ -163,7 +136,7 @@ export function tokenIntFetch(t: MmaTokenInt, field: (key: string) => string): s
     const to = part === 'zero' ? `${dst} + ${words}` : dst;
     const src = `a.${field(`cache:${w}_${part}`)}`;
     return t.paged
-      ? `        dt_fetch_halves_pages<${per}>(${src} + (long long)hk * PAGE * ${per}, ${to}, kcp.pages, (long long)a.Hkv * PAGE * ${per}, t0, t1 - t0, ${words});`
+      ? `        dm_fetch_halves_pages<${per}>(${src} + (long long)hk * PAGE * ${per}, ${to}, kcp.pages, (long long)a.Hkv * PAGE * ${per}, t0, t1 - t0, ${words});`
       : `        dk_fetch_halves(${src}, ${to}, (kv0 + t0) * ${per}, (t1 - t0) * ${per}, ${words});`;
   };
   const codes = t.paged

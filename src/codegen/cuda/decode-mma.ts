@@ -20,9 +20,9 @@
 // elem_score per element, as in the SIMT kernel); with dynamic tile classes a tile no row of the
 // block may see is neither fetched nor computed (the block agrees through __syncthreads_or).
 // Taken for 16-bit float K/V, D and Dv multiples of 16, 16-byte rows, and for the quantized caches
-// of decode-mma-quant.ts (packed, or paged: decode-mma-paged.ts), and KIVI int4 / int2 caches
-// (decode-mma-kivi.ts; -DATTNC_DEC_MMA_KIVI=0 gives them the SIMT kernel), and per-token int4 / int2
-// caches (decode-mma-tokint.ts; the key-major kernel only); f32 and other quantized
+// of decode-mma-quant.ts, KIVI int4 / int2 caches (decode-mma-kivi.ts; -DATTNC_DEC_MMA_KIVI=0 gives
+// them the SIMT kernel) and per-token int4 / int2 caches (decode-mma-tokint.ts; the key-major kernel
+// only), each packed or paged (decode-mma-paged.ts); f32 and other quantized
 // caches keep the SIMT kernel. The host takes
 // it on devices of compute capability 8.0 and up (decode-host.ts) unless built with
 // -DATTNC_DEC_MMA=0 or run with ATTNC_DECODE_MMA=0. The CPU emulator (test/cuda/decode-mma-emu.ts)
