@@ -1436,6 +1436,1076 @@ __global__ void __launch_bounds__(MERGE_THREADS) merge_kernel(const Args a, cons
   if (threadIdx.x == 0 && a.lse != NULL)
     a.lse[((size_t)b * a.H + h) * a.Nq + row] = L == 0.f ? -INFINITY : (M + log2f(L)) * LN2;
 }
+
+// ---- tensor-core split kernel (sm_80+): codegen/cuda/decode-mma.ts ----
+#ifndef ATTNC_DEC_MMA_KM
+#define ATTNC_DEC_MMA_KM 1 // 1: the key-major kernel, 0: the query-major one (decode-mma-km.ts)
+#endif
+#ifndef ATTNC_DEC_MMA_KIVI
+#define ATTNC_DEC_MMA_KIVI 1 // 0: KIVI caches on the SIMT kernel (decode-mma-kivi.ts)
+#endif
+#ifndef ATTNC_DEC_MMA
+#define ATTNC_DEC_MMA 1
+#endif
+#ifndef ATTNC_DEC_MMA_WARPS
+#define ATTNC_DEC_MMA_WARPS 8
+#endif
+#ifndef ATTNC_DEC_MMA_KEYS
+#define ATTNC_DEC_MMA_KEYS 16
+#endif
+#ifndef ATTNC_DEC_MMA_STAGES
+#define ATTNC_DEC_MMA_STAGES 2
+#endif
+#ifndef ATTNC_DEC_MMA_MIN_BLOCKS
+#define ATTNC_DEC_MMA_MIN_BLOCKS 1
+#endif
+static_assert(ATTNC_DEC_MMA_WARPS >= 1 && ATTNC_DEC_MMA_WARPS <= 16, "ATTNC_DEC_MMA_WARPS: 1..16");
+static_assert(ATTNC_DEC_MMA_KEYS >= 16 && ATTNC_DEC_MMA_KEYS % 16 == 0, "ATTNC_DEC_MMA_KEYS: a multiple of 16");
+static_assert(ATTNC_DEC_MMA_STAGES >= 2 && ATTNC_DEC_MMA_MIN_BLOCKS >= 1, "decode mma knobs");
+#ifndef ATTNC_DEC_MMA_QWARPS
+#define ATTNC_DEC_MMA_QWARPS (ATTNC_DEC_MMA_KM ? 4 : ATTNC_DEC_MMA_WARPS)
+#endif
+#ifndef ATTNC_DEC_MMA_QKEYS
+#define ATTNC_DEC_MMA_QKEYS 32
+#endif
+#ifndef ATTNC_DEC_MMA_QSTAGES
+#define ATTNC_DEC_MMA_QSTAGES ATTNC_DEC_MMA_STAGES
+#endif
+#ifndef ATTNC_DEC_MMA_QMIN_BLOCKS
+#define ATTNC_DEC_MMA_QMIN_BLOCKS (ATTNC_DEC_MMA_KM ? 3 : ATTNC_DEC_MMA_MIN_BLOCKS)
+#endif
+static_assert(ATTNC_DEC_MMA_QWARPS >= 1 && ATTNC_DEC_MMA_QWARPS <= 16 && ATTNC_DEC_MMA_QSTAGES >= 2, "ATTNC_DEC_MMA_QWARPS: 1..16; QSTAGES: 2 or more");
+static_assert(ATTNC_DEC_MMA_QKEYS >= 16 && ATTNC_DEC_MMA_QKEYS % 16 == 0, "ATTNC_DEC_MMA_QKEYS: a multiple of 16");
+static_assert(ATTNC_DEC_MMA_QMIN_BLOCKS >= 1, "ATTNC_DEC_MMA_QMIN_BLOCKS: 1 or more");
+// 1: a thread copies its code rows from one pointer at constant offsets; 0: the general index
+// form (decode-mma-qtile.ts quantFetch). H200 call 67: KIVI 18% faster with it (and 16-byte
+// scale copies), int8 / e4m3 4-8% slower: 1 for sub-byte codes (KIVI, per-token int4 / int2) only.
+#ifndef ATTNC_DEC_MMA_FETCH_RUNS
+#define ATTNC_DEC_MMA_FETCH_RUNS 1
+#endif
+#ifndef ATTNC_DEC_MMA_LEAN
+#define ATTNC_DEC_MMA_LEAN 3 // bits: 1 rescale on a max rise only, 2 skip padding rows 8..15 (decode-mma-lean.ts)
+#endif
+static_assert(ATTNC_DEC_MMA_LEAN >= 0 && ATTNC_DEC_MMA_LEAN <= 3, "ATTNC_DEC_MMA_LEAN: bits 1, 2");
+constexpr int MMA_ROWS = (ATTNC_DEC_MMA_KM ? 8 : 16), MMA_WARPS = ATTNC_DEC_MMA_QWARPS, MMA_KEYS = ATTNC_DEC_MMA_QKEYS;
+constexpr int MMA_THREADS = 32 * MMA_WARPS, MMA_TILE = MMA_WARPS * MMA_KEYS, MMA_STAGES = ATTNC_DEC_MMA_QSTAGES;
+constexpr int KBITS = 2, VBITS = 2, RECENT = 128;
+constexpr int KCPW = 32 / KBITS, KPPW = KCPW / 2, VCPW = 32 / VBITS; // codes / pairs a word
+constexpr int KB = D * KBITS / 8, VB = DV * VBITS / 8, KPB = KB + 16, VPB = VB + 16; // row bytes, pitches
+constexpr int KWL = D / (4 * KCPW); // K words a lane reads of a key row
+constexpr int KG = (MMA_TILE + 30) / 32 + 1, KGW = KG * D / 2; // K groups a tile touches; their words
+constexpr int VG = DV / 32, VGW = MMA_TILE * VG / 2; // V groups a key; words a tile
+static_assert(KB % 16 == 0 && VB % 16 == 0 && D % (4 * KCPW) == 0 && DV % 64 == 0 && VG <= 8, "KIVI tiles");
+constexpr size_t MMA_STREAM = (size_t)MMA_STAGES * (MMA_TILE * (KPB + VPB) + 4 * (2 * KGW + 2 * VGW));
+constexpr size_t MMA_COMBINE = sizeof(float) * (size_t)MMA_WARPS * MMA_ROWS * (DV + 2);
+constexpr size_t MMA_SMEM = MMA_STREAM > MMA_COMBINE ? MMA_STREAM : MMA_COMBINE; // dynamic, per block
+static_assert(MMA_SMEM <= 227 * 1024, "decode mma: ATTNC_DEC_MMA_STAGES x WARPS x KEYS keys need more than 227 KiB of shared memory per block");
+#if defined(__CUDACC__) || defined(ATTNC_EMU_DECODE_MMA) // plain emulator builds skip it
+// ---- KIVI K/V in the tensor-core kernel: codegen/cuda/decode-mma-kivi.ts ----
+// Round to nearest even f32 pair → f16 pair (lo, hi).
+__device__ __forceinline__ unsigned dm_h2(float lo, float hi) {
+#ifdef __CUDA_ARCH__
+  const __half2 v = __floats2half2_rn(lo, hi);
+  return *reinterpret_cast<const unsigned*>(&v);
+#else
+  auto h = [](float f) -> unsigned {
+    unsigned u; memcpy(&u, &f, 4);
+    const unsigned s = (u >> 16) & 0x8000u, e = (u >> 23) & 0xffu, m = u & 0x7fffffu;
+    if (e == 0xffu) return s | 0x7c00u | (m ? 0x200u : 0u);
+    const int ex = (int)e - 127 + 15;
+    if (ex >= 31) return s | 0x7c00u;
+    if (ex <= 0) { // subnormal or zero: round m·2^(e) to a multiple of 2^-24
+      if (ex < -10) return s;
+      const unsigned mm = m | 0x800000u, sh = (unsigned)(14 - ex), r = mm >> sh, rem = mm & ((1u << sh) - 1u), half = 1u << (sh - 1);
+      return s | (r + (rem > half || (rem == half && (r & 1u))));
+    }
+    const unsigned r = ((unsigned)ex << 10) | (m >> 13), rem = m & 0x1fffu;
+    return s | (r + (rem > 0x1000u || (rem == 0x1000u && (r & 1u)))); // a carry into the exponent is right
+  };
+  return h(lo) | (h(hi) << 16);
+#endif
+}
+#ifndef __CUDA_ARCH__
+inline unsigned __byte_perm(unsigned x, unsigned y, unsigned s) {
+  const unsigned long long v = ((unsigned long long)y << 32) | x;
+  unsigned r = 0;
+  for (int i = 0; i < 4; ++i) r |= (unsigned)((v >> (8 * ((s >> (4 * i)) & 7u))) & 0xffu) << (8 * i);
+  return r;
+}
+#endif
+// f16 bits of an integer n < 2048, exactly (host build: no f16 arithmetic there).
+__device__ __forceinline__ unsigned dmq_small_f16(unsigned n) {
+  if (n == 0u) return 0u;
+  unsigned e = 0u;
+  while ((n >> (e + 1u)) != 0u) ++e;
+  return ((e + 15u) << 10) | ((n << (10u - e)) & 0x3ffu);
+}
+// Halves of x, each 0x6400 | code, to the f16 pair (code lo, code hi).
+__device__ __forceinline__ unsigned dmq_magic(unsigned x) {
+#ifdef __CUDA_ARCH__
+  const __half2 r = __hsub2(*reinterpret_cast<const __half2*>(&x), __halves2half2(__ushort_as_half(0x6400), __ushort_as_half(0x6400)));
+  return *reinterpret_cast<const unsigned*>(&r);
+#else
+  return dmq_small_f16(x & 0x3ffu) | (dmq_small_f16((x >> 16) & 0x3ffu) << 16);
+#endif
+}
+// The field of `bits` bits at bit o (o + bits <= 16) of both halves of w → f16 pair, exactly: masked
+// in place at bit o % 8 (of w >> 8 from bit 8), then one hsub2 (see above). o, bits: constants after unrolling.
+__device__ __forceinline__ unsigned dmq_field(unsigned w, int bits, int o) {
+#ifdef __CUDA_ARCH__
+  const int r = o & 7;
+  const unsigned m = ((1u << bits) - 1u) << r, h = ((unsigned)(25 - r) << 10) * 0x10001u; // h: 2^(10 - r) a half
+  const unsigned x = ((o >= 8 ? w >> 8 : w) & (m * 0x10001u)) | h;
+  const __half2 v = __hsub2(*reinterpret_cast<const __half2*>(&x), *reinterpret_cast<const __half2*>(&h));
+  return *reinterpret_cast<const unsigned*>(&v);
+#else
+  const unsigned m = (1u << bits) - 1u;
+  return dmq_small_f16((w >> o) & m) | (dmq_small_f16((w >> (16 + o)) & m) << 16);
+#endif
+}
+// int2: K pair (i, i + 8) of a word; V code c of keys a, b.
+__device__ __forceinline__ unsigned dmq_u2k(unsigned w, int i) { return dmq_field(w, 2, 2 * i); }
+__device__ __forceinline__ unsigned dmq_u2v(unsigned wa, unsigned wb, int c) {
+  const unsigned lo = (wa >> (2 * c)) & 3u, hi = (wb >> (2 * c)) & 3u;
+  return dmq_magic(lo | (hi << 16) | 0x64006400u);
+}
+__device__ __forceinline__ unsigned dk_kpair(unsigned w, int i) { return dmq_u2k(w, i); }
+// Code nq of both halves of t (two keys) → f16 pair (4 codes × VBITS ≤ 16 bits a half).
+__device__ __forceinline__ unsigned dk_vcode(unsigned t, int nq) { return dmq_field(t, VBITS, VBITS * nq); }
+// Channel of lane t's K pair (k-step ks, register h): the first of (c, c + KPPW).
+__device__ __forceinline__ int dk_chan(int ks, int h) {
+  const int p = 2 * ks + h;
+  return KCPW * ((int)(threadIdx.x & 3) * KWL + p / KPPW) + p % KPPW;
+}
+// Key of S tile j, column parity e of the lane, among its warp's keys (as decode-mma-quant.ts).
+__device__ __forceinline__ int dmq_key(int j, int e) { return 16 * (j >> 1) + (int)(threadIdx.x & 3) + 4 * (2 * (j & 1) + e); }
+__device__ __forceinline__ float dk_lo(unsigned h) { return dec_half_bits((unsigned short)(h & 0xffffu)); }
+__device__ __forceinline__ float dk_hi(unsigned h) { return dec_half_bits((unsigned short)(h >> 16)); }
+// f16 pair product, rounded once (host: the exact f32 product of two f16, rounded to f16).
+__device__ __forceinline__ unsigned dk_hmul2(unsigned a, unsigned b) {
+#ifdef __CUDA_ARCH__
+  const __half2 r = __hmul2(*reinterpret_cast<const __half2*>(&a), *reinterpret_cast<const __half2*>(&b));
+  return *reinterpret_cast<const unsigned*>(&r);
+#else
+  return dm_h2(dk_lo(a) * dk_lo(b), dk_hi(a) * dk_hi(b));
+#endif
+}
+// f16 bits of 2^a, -24 <= a <= 15.
+__device__ __forceinline__ unsigned dk_pow2h(int a) { return a >= -14 ? (unsigned)(a + 15) << 10 : 1u << (a + 24); }
+// Halves (c, c + KPPW) of pair p from the lane's words w of f16 per channel (dk_chan's order);
+// w in registers, or volatile shared memory read at each use (decode-mma-kivi-km-step.ts).
+template <class W>
+__device__ __forceinline__ unsigned dk_pair(W* w, int p) {
+  const int b = (KCPW / 2) * (p / KPPW) + (p % KPPW) / 2;
+  return __byte_perm(w[b], w[b + KPPW / 2], (p & 1) ? 0x7632u : 0x5410u);
+}
+// Per 16-bit half unsigned max.
+__device__ __forceinline__ unsigned dk_vmax2(unsigned a, unsigned b) {
+#ifdef __CUDA_ARCH__
+  return __vmaxu2(a, b);
+#else
+  const unsigned lo = (a & 0xffffu) > (b & 0xffffu) ? a & 0xffffu : b & 0xffffu;
+  return lo | ((a >> 16) > (b >> 16) ? a >> 16 : b >> 16) << 16;
+#endif
+}
+__device__ __forceinline__ void dm_mma_h(float (&c)[4], const unsigned (&a)[4], unsigned b0, unsigned b1) {
+  asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, {%0, %1, %2, %3};\n"
+      : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+}
+#ifdef __CUDA_ARCH__
+typedef uint4 DmW4; // 16-byte shared-memory reads
+#else
+struct alignas(16) DmW4 { unsigned x, y, z, w; };
+#endif
+template <int ROWB, int PITCH>
+__device__ __forceinline__ void dm_fetch_codes(const unsigned char* src, unsigned char* dst, int t0, int t1) {
+  constexpr int C = ROWB / 16, N = (MMA_TILE * C + MMA_THREADS - 1) / MMA_THREADS;
+  if constexpr (ATTNC_DEC_MMA_FETCH_RUNS && MMA_THREADS % C == 0) {
+    constexpr int R = MMA_THREADS / C; // rows a pass
+    const int j0 = threadIdx.x / C, c = threadIdx.x % C;
+    const unsigned char* first = src + (size_t)t0 * ROWB + c * 16; // the tile's first row: rows past t1 name it
+    const unsigned char* s = first + (size_t)j0 * ROWB;
+    unsigned char* d = dst + j0 * PITCH + c * 16;
+    const int left = t1 - t0 - j0; // valid rows from the thread’s first
+#pragma unroll
+    for (int n = 0; n < N; ++n)
+      if (MMA_TILE % R == 0 || n * R + j0 < MMA_TILE) {
+        const bool ok = n * R < left;
+        dec_cp<16>(d + n * R * PITCH, ok ? s + (size_t)n * R * ROWB : first, ok);
+      }
+  } else {
+#pragma unroll
+    for (int n = 0; n < N; ++n) {
+      const int i = threadIdx.x + n * MMA_THREADS, j = i / C, c = i % C, kj = t0 + j;
+      const bool ok = kj < t1;
+      if (i < MMA_TILE * C) dec_cp<16>(dst + j * PITCH + c * 16, src + (size_t)(ok ? kj : t0) * ROWB + c * 16, ok);
+    }
+  }
+}
+// n (0..N) bytes global -> shared, the rest of the N zero (src read only when n > 0); N 4 or 16.
+template <int N>
+__device__ __forceinline__ void dm_cpn(unsigned* dst, const unsigned short* src, int n) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+  const unsigned d = (unsigned)__cvta_generic_to_shared(dst);
+  if constexpr (N == 16)
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(d), "l"(src), "r"(n) : "memory");
+  else
+    asm volatile("cp.async.ca.shared.global [%0], [%1], %2, %3;\n" ::"r"(d), "l"(src), "n"(N), "r"(n) : "memory");
+#else
+  memset(dst, 0, N);
+  if (n) memcpy(dst, src, (size_t)n);
+#endif
+}
+// f16 values src[first .. first + n) into W words of dst, zero past n, published by the barrier
+// before the tile: 16-byte cp.async where src + first and dst are 16-byte aligned (the K windows
+// always, the V windows from an even token: 4 a thread at most where 4-byte copies took 9),
+// else 4-byte ones where 4-byte aligned, else plain copies. The tests are the same for the block.
+__device__ __forceinline__ void dk_fetch_halves(const unsigned short* src, unsigned* dst, size_t first, int n, int W) {
+  const unsigned short* s = src + first;
+  if ((((size_t)s | (size_t)dst) & 15u) == 0 && W % 4 == 0) {
+    for (int i = threadIdx.x; i < W / 4; i += MMA_THREADS) {
+      const int nb = min(max(2 * (n - 8 * i), 0), 16);
+      dm_cpn<16>(dst + 4 * i, nb ? s + 8 * i : s, nb);
+    }
+    return;
+  }
+  const bool aligned = ((size_t)s & 3u) == 0;
+  for (int i = threadIdx.x; i < W; i += MMA_THREADS) {
+    const int h = 2 * i, nb = h >= n ? 0 : h + 1 >= n ? 2 : 4;
+    if (aligned) dm_cpn<4>(dst + i, s + (nb ? h : 0), nb);
+    else dst[i] = (nb ? (unsigned)s[h] : 0u) | (nb == 4 ? (unsigned)s[h + 1] << 16 : 0u);
+  }
+}
+template <int N> struct DmHalves { static constexpr int value = N; };
+__device__ __forceinline__ bool dm_any(bool p) {
+#ifdef __CUDACC__
+  return __any_sync(0xffffffffu, p);
+#else // the CPU emulator has shuffles, not votes
+  int x = p;
+  for (int d = 1; d < 32; d <<= 1) x |= __shfl_xor_sync(0xffffffffu, x, d);
+  return x != 0;
+#endif
+}
+#if ATTNC_DEC_MMA_KM
+// The 8×8 16-bit matrix whose row r0, columns 2t, 2t + 1 lane 4 r0 + t holds, transposed: the lane
+// gets row r0 of the transpose (elements (2t, r0), (2t + 1, r0) of the input).
+__device__ __forceinline__ unsigned dm_movt(unsigned x) {
+#ifdef __CUDA_ARCH__
+  unsigned y;
+  asm volatile("movmatrix.sync.aligned.m8n8.trans.b16 %0, %1;\n" : "=r"(y) : "r"(x));
+  return y;
+#else
+  const int l = (int)(threadIdx.x & 31), g = l >> 2, t = l & 3, sh = 16 * (g & 1);
+  const unsigned lo = __shfl_xor_sync(0xffffffffu, x, l ^ (8 * t + g / 2));
+  const unsigned hi = __shfl_xor_sync(0xffffffffu, x, l ^ (8 * t + 4 + g / 2));
+  return ((lo >> sh) & 0xffffu) | ((hi >> sh) & 0xffffu) << 16;
+#endif
+}
+__device__ __forceinline__ float dm_shfl_from(float v, int src) {
+#ifdef __CUDA_ARCH__
+  return __shfl_sync(0xffffffffu, v, src);
+#else
+  return __shfl_xor_sync(0xffffffffu, v, (int)(threadIdx.x & 31) ^ src);
+#endif
+}
+// Under a register cap for two blocks an SM (QMIN_BLOCKS 2 or more) the K group's scale and zero
+// words stay in shared memory, read at each use (volatile: nvcc would keep all 32 in registers;
+// 128 registers then spill 8 bytes where holding them spilt 148); else they are held.
+constexpr bool KM_HELD = ATTNC_DEC_MMA_QMIN_BLOCKS < 2; // dk_pair takes either
+#endif
+
+#if ATTNC_DEC_MMA_KM
+__global__ void __launch_bounds__(MMA_THREADS, ATTNC_DEC_MMA_QMIN_BLOCKS) mma_split_kernel(const Args a, float* __restrict__ part, int split_keys, int n_splits, int row_tiles) {
+#if !defined(__CUDA_ARCH__) || __CUDA_ARCH__ >= 800
+  constexpr int KMT = MMA_KEYS / 16; // m-tiles of 16 keys a warp and tile
+  const int group = a.H / a.Hkv, packed = group * a.Nq, row_groups = (packed + MMA_ROWS - 1) / MMA_ROWS;
+  const int split = blockIdx.x / row_groups, rg = blockIdx.x % row_groups;
+  const int hk = blockIdx.y, b = blockIdx.z;
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, r0 = lane >> 2;
+  // The key of A row r0 in an m-tile (+ 8 for row r0 + 8), and of k index 2t (+ 4 for 2t + 1): lanes
+  // r0 and r0 + 1 read rows 4 apart, lanes t and t + 1 rows 1 apart, so their 16-byte reads of a
+  // code row's pitch fall in distinct banks (the query-major kernel's key order, dmq_key).
+  const int kr0 = (r0 >> 1) + 4 * (r0 & 1);
+  unsigned qb[D / 16][2];
+  float qinv[2];
+  {
+    constexpr int h8 = 0; // row r0 of the block: the query of the lane's B column
+    const int p = rg * MMA_ROWS + r0 + 8 * h8;
+    const bool ok = p < packed;
+    const int pp = ok ? p : 0;
+    const T* qs = q_row(a, b, hk * group + pp / a.Nq, pp % a.Nq);
+    float amax = 0.f;
+#pragma unroll
+    for (int ks = 0; ks < D / 16; ++ks)
+#pragma unroll
+      for (int h = 0; h < 2; ++h) {
+        const int c = dk_chan(ks, h);
+        if (ok) amax = fmaxf(amax, fmaxf(fabsf(to_f32(qs[c])), fabsf(to_f32(qs[c + KPPW]))));
+      }
+    amax = fmaxf(amax, __shfl_xor_sync(0xffffffffu, amax, 1));
+    amax = fmaxf(amax, __shfl_xor_sync(0xffffffffu, amax, 2)); // the quad holds the row
+    int ex = 0; // 0 for a zero row and for inf / NaN (they stay inf / NaN in f16)
+    if (amax > 0.f && amax <= 3.4e38f) frexpf(amax, &ex);
+    ex = max(ex, -100);
+    const float f = ldexpf(1.f, 14 - ex);
+    qinv[h8] = ldexpf(1.f, ex - 14);
+#pragma unroll
+    for (int ks = 0; ks < D / 16; ++ks)
+#pragma unroll
+      for (int h = 0; h < 2; ++h) {
+        const int c = dk_chan(ks, h);
+        qb[ks][h] = ok ? dm_h2(to_f32(qs[c]) * f, to_f32(qs[c + KPPW]) * f) : 0u;
+      }
+    const float qi = qinv[0];
+#pragma unroll
+    for (int c = 0; c < 2; ++c) qinv[c] = dm_shfl_from(qi, 4 * (2 * (lane & 3) + c)); // column 2t + c
+  }
+  [[maybe_unused]] int hr2[2], qp2[2];
+#pragma unroll
+  for (int h8 = 0; h8 < 2; ++h8) {
+    const int p = rg * MMA_ROWS + 2 * (lane & 3) + h8, pp = p < packed ? p : 0; // padding rows: discarded
+    hr2[h8] = hk * group + pp / a.Nq;
+    qp2[h8] = pp % a.Nq + a.q_offset;
+  }
+  const int crow = rg * MMA_ROWS + (int)(threadIdx.x % MMA_ROWS); // the row this thread classifies
+  const bool crow_ok = crow < packed;
+  const int crow_h = hk * group + (crow_ok ? crow : 0) / a.Nq, crow_q = (crow_ok ? crow : 0) % a.Nq + a.q_offset;
+  unsigned fetched = 0; // bit s: stage buffer s holds its tile
+  float m[2] = {-INFINITY, -INFINITY}, l[2] = {0.f, 0.f}, o[DV / 16][4];
+#pragma unroll
+  for (int n = 0; n < DV / 16; ++n) o[n][0] = o[n][1] = o[n][2] = o[n][3] = 0.f;
+  float vz[VG][4]; // Σ p′ z of each V group (columns 2t, 2t + 1; rows alike)
+#pragma unroll
+  for (int g = 0; g < VG; ++g) vz[g][0] = vz[g][1] = vz[g][2] = vz[g][3] = 0.f;
+  [[maybe_unused]] const float sl2 = a.scale * LOG2E; // identity scores: one multiply to base 2
+  // The code tiles end where the recent window starts (qend); the window is a tail (k_all).
+  const int k_begin = split * split_keys, k_all = min(a.Nk, k_begin + split_keys);
+  const int qend = a.Nk - min(RECENT, a.Nk), k_end = max(k_begin, min(k_all, qend));
+  const size_t kv0 = ((size_t)b * a.Hkv + hk) * a.Nk; // code rows packed [B, Hkv, Nk, bytes]
+  const size_t n_groups = ((size_t)a.Nk + 31) / 32; // K scale / zero rows a head
+  const unsigned char* kc = static_cast<const unsigned char*>(a.k) + kv0 * KB;
+  const unsigned char* vc = static_cast<const unsigned char*>(a.v) + kv0 * VB;
+  extern __shared__ float4 dm_smem[];
+  unsigned char* ks = reinterpret_cast<unsigned char*>(dm_smem);
+  unsigned char* vs = ks + MMA_STAGES * MMA_TILE * KPB;
+  unsigned* skz = reinterpret_cast<unsigned*>(vs + MMA_STAGES * MMA_TILE * VPB); // K group windows
+  unsigned* svz = skz + MMA_STAGES * 2 * KGW; // V scale windows
+  const int n_tiles = k_end > k_begin ? (k_end - k_begin + MMA_TILE - 1) / MMA_TILE : 0;
+  auto fetch = [&](int it) {
+    const int f0 = k_begin + it * MMA_TILE, f1 = min(f0 + MMA_TILE, k_end);
+    const bool any = __syncthreads_or(it < n_tiles && crow_ok && tile_class(a, b, crow_h, crow_q, crow_q, f0 + a.k_offset, f1 - 1 + a.k_offset) != 0);
+    fetched = any ? fetched | (1u << (it % MMA_STAGES)) : fetched & ~(1u << (it % MMA_STAGES));
+    if (any) {
+      const int t0 = k_begin + it * MMA_TILE, t1 = min(t0 + MMA_TILE, k_end);
+      dm_fetch_codes<KB, KPB>(kc, ks + (it % MMA_STAGES) * MMA_TILE * KPB, t0, t1);
+      dm_fetch_codes<VB, VPB>(vc, vs + (it % MMA_STAGES) * MMA_TILE * VPB, t0, t1);
+      {
+        const size_t g0 = ((size_t)b * a.Hkv + hk) * n_groups + t0 / 32;
+        const int gn = ((t1 - 1) / 32 - t0 / 32 + 1) * D;
+        unsigned* kd = skz + (it % MMA_STAGES) * 2 * KGW;
+        dk_fetch_halves(a.k_scale, kd, g0 * D, gn, KGW);
+        dk_fetch_halves(a.k_zero, kd + KGW, g0 * D, gn, KGW);
+        unsigned* vd = svz + (it % MMA_STAGES) * 2 * VGW;
+        dk_fetch_halves(a.v_scale, vd, (kv0 + t0) * VG, (t1 - t0) * VG, VGW);
+        dk_fetch_halves(a.v_zero, vd + VGW, (kv0 + t0) * VG, (t1 - t0) * VG, VGW);
+      }
+    }
+    dec_commit(); // one group per tile, fetched or not
+  };
+  for (int st = 0; st < MMA_STAGES - 1; ++st) fetch(st);
+  for (int it = 0; it < n_tiles; ++it) {
+    dec_wait<MMA_STAGES - 2>();
+    // fetch() begins with the barrier: every copy of tile it landed, tile it - 1 is free
+    fetch(it + MMA_STAGES - 1);
+    const int t0 = k_begin + it * MMA_TILE, t1 = min(t0 + MMA_TILE, k_end);
+    if (!((fetched >> (it % MMA_STAGES)) & 1u)) continue; // the same for the whole block
+    int cls2[2];
+#pragma unroll
+    for (int h8 = 0; h8 < 2; ++h8) cls2[h8] = tile_class(a, b, hr2[h8], qp2[h8], qp2[h8], t0 + a.k_offset, t1 - 1 + a.k_offset);
+    const int kw = t0 + warp * MMA_KEYS;
+    if (kw < t1) { // warp-uniform: a warp past the split end has no keys in this tile
+      const unsigned char* kt = ks + (it % MMA_STAGES) * MMA_TILE * KPB + warp * MMA_KEYS * KPB;
+      const unsigned char* vt = vs + (it % MMA_STAGES) * MMA_TILE * VPB + warp * MMA_KEYS * VPB;
+      float s[KMT][4];
+#pragma unroll
+      for (int mt = 0; mt < KMT; ++mt) s[mt][0] = s[mt][1] = s[mt][2] = s[mt][3] = 0.f;
+      const unsigned short* kzs = reinterpret_cast<const unsigned short*>(skz + (it % MMA_STAGES) * 2 * KGW);
+      const int kwe = min(kw + MMA_KEYS, t1);
+      for (int g = kw / 32; g <= (kwe - 1) / 32; ++g) { // one group when the split is 32-aligned
+        const unsigned short* gs = kzs + (g - t0 / 32) * D; // scales; zeros 2 KGW halves on
+        // The largest |s| of the lane's D / 4 channels (contiguous), then of the row: f16 bits order as values.
+        // sw / zw: the lane's scale / zero words (16-byte reads); a pair (c, c + KPPW) is dk_pair's.
+        unsigned sw[D / 8], zw[D / 8], mb = 0u;
+#pragma unroll
+        for (int m = 0; m < D / 32; ++m) {
+          const DmW4 x = reinterpret_cast<const DmW4*>(gs + (lane & 3) * (D / 4))[m];
+          const DmW4 y = reinterpret_cast<const DmW4*>(gs + 2 * KGW + (lane & 3) * (D / 4))[m];
+          sw[4 * m] = x.x, sw[4 * m + 1] = x.y, sw[4 * m + 2] = x.z, sw[4 * m + 3] = x.w;
+          zw[4 * m] = y.x, zw[4 * m + 1] = y.y, zw[4 * m + 2] = y.z, zw[4 * m + 3] = y.w;
+          mb = dk_vmax2(mb, dk_vmax2(dk_vmax2(x.x & 0x7fff7fffu, x.y & 0x7fff7fffu), dk_vmax2(x.z & 0x7fff7fffu, x.w & 0x7fff7fffu)));
+        }
+        mb = max(mb & 0xffffu, mb >> 16);
+        mb = max(mb, __shfl_xor_sync(0xffffffffu, mb, 1));
+        mb = max(mb, __shfl_xor_sync(0xffffffffu, mb, 2));
+        // e: the exponent of the largest scale (0 for zeros, inf or NaN: they stay what they are).
+        int es = 1;
+        if (mb != 0u && mb < 0x7c00u) frexpf(dec_half_bits((unsigned short)mb), &es); // max in [2^(es-1), 2^es)
+        es -= 1;
+        // s′ = s · 2^-(es+1) by two exact f16 factors (2^-(es+1) reaches 2^23 for tiny scales).
+        const int fa = min(-es - 1, 15), fb = -es - 1 - fa;
+        const unsigned f2a = dk_pow2h(fa) * 0x10001u, f2b = dk_pow2h(fb) * 0x10001u;
+        const float kinv[2] = {qinv[0] * ldexpf(1.f, es + 1), qinv[1] * ldexpf(1.f, es + 1)};
+        // Capped for two blocks an SM, the lane's scale / zero words are read again at each use.
+        const volatile unsigned* swv = reinterpret_cast<const volatile unsigned*>(gs + (lane & 3) * (D / 4));
+        // Code words of rows r0 (v 0) and r0 + 8 (v 1) of each m-tile; another group's keys read 0.
+        unsigned w[KMT][2][KWL];
+#pragma unroll
+        for (int mt = 0; mt < KMT; ++mt)
+#pragma unroll
+          for (int v = 0; v < 2; ++v) {
+            const int kc = 16 * mt + kr0 + 8 * v;
+            const bool in = (kw + kc) / 32 == g;
+            const unsigned* kr = reinterpret_cast<const unsigned*>(kt + kc * KPB) + KWL * (lane & 3);
+#pragma unroll
+            for (int m = 0; m < KWL; ++m) w[mt][v][m] = in ? kr[m] : 0u;
+          }
+        float bz[4] = {0.f, 0.f, 0.f, 0.f}; // Σ q̂_g z of columns 2t, 2t + 1 (rows all alike)
+#pragma unroll
+        for (int ks = 0; ks < D / 16; ++ks) {
+          unsigned qk[2], zp[2];
+#pragma unroll
+          for (int h = 0; h < 2; ++h) {
+            const unsigned sp = dk_hmul2(dk_hmul2(KM_HELD ? dk_pair(sw, 2 * ks + h) : dk_pair(swv, 2 * ks + h), f2a), f2b);
+            zp[h] = KM_HELD ? dk_pair(zw, 2 * ks + h) : dk_pair(swv + KGW, 2 * ks + h);
+            qk[h] = dk_hmul2(qb[ks][h], sp);
+          }
+          const unsigned za[4] = {zp[0], zp[0], zp[1], zp[1]};
+          dm_mma_h(bz, za, qk[0], qk[1]);
+          const int w0 = (2 * ks) / KPPW, i0 = (2 * ks) % KPPW, w1 = (2 * ks + 1) / KPPW, i1 = (2 * ks + 1) % KPPW;
+#pragma unroll
+          for (int mt = 0; mt < KMT; ++mt) {
+            const unsigned ka[4] = {dk_kpair(w[mt][0][w0], i0), dk_kpair(w[mt][1][w0], i0), dk_kpair(w[mt][0][w1], i1), dk_kpair(w[mt][1][w1], i1)};
+            dm_mma_h(s[mt], ka, qk[0], qk[1]);
+          }
+        }
+#pragma unroll
+        for (int mt = 0; mt < KMT; ++mt)
+#pragma unroll
+          for (int e = 0; e < 4; ++e)
+            if ((kw + 16 * mt + kr0 + 8 * (e >> 1)) / 32 == g) s[mt][e] = (s[mt][e] - bz[e & 1]) * kinv[e & 1];
+      }
+      float mx[2] = {-INFINITY, -INFINITY};
+#pragma unroll
+      for (int j = 0; j < KMT; ++j)
+#pragma unroll
+        for (int e = 0; e < 4; ++e) {
+          const int kj = kw + 16 * j + kr0 + 8 * (e >> 1);
+          [[maybe_unused]] const int kpos = kj + a.k_offset;
+          s[j][e] = kj < t1 && cls2[e & 1] != 0 && (cls2[e & 1] == 1 || elem_mask(a, b, hr2[e & 1], qp2[e & 1], kpos)) ? s[j][e] * sl2 : -INFINITY;
+          mx[e & 1] = fmaxf(mx[e & 1], s[j][e]);
+        }
+#pragma unroll
+      for (int c = 0; c < 2; ++c)
+#pragma unroll
+        for (int d = 4; d < 32; d <<= 1) mx[c] = fmaxf(mx[c], __shfl_xor_sync(0xffffffffu, mx[c], d));
+      if (dm_any(mx[0] > m[0] || mx[1] > m[1])) {
+#pragma unroll
+        for (int c = 0; c < 2; ++c) {
+          const bool up = mx[c] > -INFINITY;
+          const float mn = up ? fmaxf(m[c], mx[c]) : m[c], corr = up ? exp2f(m[c] - mn) : 1.f;
+          l[c] *= corr;
+#pragma unroll
+          for (int n = 0; n < DV / 16; ++n) o[n][c] *= corr, o[n][c + 2] *= corr;
+#pragma unroll
+          for (int g = 0; g < VG; ++g) vz[g][c] *= corr;
+          m[c] = mn;
+        }
+      }
+      // -inf (masked) weighs 0; a NaN or +inf score gives p = NaN, which poisons the column.
+#pragma unroll
+      for (int j = 0; j < KMT; ++j)
+#pragma unroll
+        for (int e = 0; e < 4; ++e) {
+          s[j][e] = s[j][e] == -INFINITY ? 0.f : exp2f(s[j][e] - m[e & 1]);
+          l[e & 1] += s[j][e];
+        }
+      const unsigned short* vzs = reinterpret_cast<const unsigned short*>(svz + (it % MMA_STAGES) * 2 * VGW);
+      const unsigned vb0 = VBITS * ((4 * r0) % VCPW) / 8; // the byte of channel 32 g + 4 r0 in its word
+      const unsigned vsel = vb0 | ((vb0 + 1) & 7) << 4 | (vb0 + 4) << 8 | ((vb0 + 5) & 7) << 12;
+      const int vw = 4 * r0 * VBITS / 32; // its word in group 0
+#pragma unroll
+      for (int kk = 0; kk < KMT; ++kk) {
+        const int kr = kw - t0 + 16 * kk; // tile row of the m-tile's first key
+        const unsigned char* vr = vt + (16 * kk + (lane & 3)) * VPB; // k index 2t's code row (key t; 2t + 1: t + 4)
+#pragma unroll
+        for (int g = 0; g < VG; ++g) {
+          const float sa = dec_half_bits(vzs[(kr + kr0) * VG + g]), sb = dec_half_bits(vzs[(kr + kr0 + 8) * VG + g]);
+          const unsigned pb0 = dm_movt(dm_h2(s[kk][0] * sa, s[kk][1] * sa));
+          const unsigned pb1 = dm_movt(dm_h2(s[kk][2] * sb, s[kk][3] * sb));
+          auto z = [&](int i) { return (unsigned)vzs[2 * VGW + (kr + (lane & 3) + i) * VG + g]; };
+          const unsigned z0 = z(0) | z(4) << 16, z8 = z(8) | z(12) << 16; // k indices 2t.. / 2t + 8..
+          const unsigned za[4] = {z0, z0, z8, z8};
+          dm_mma_h(vz[g], za, pb0, pb1);
+          auto word = [&](int i) { return reinterpret_cast<const unsigned*>(vr + i * VPB)[g * (32 / VCPW) + vw]; };
+          const unsigned t01 = __byte_perm(word(0), word(4), vsel), t23 = __byte_perm(word(8), word(12), vsel);
+#pragma unroll
+          for (int u = 0; u < 2; ++u) {
+            const unsigned va[4] = {dk_vcode(t01, 2 * u), dk_vcode(t01, 2 * u + 1), dk_vcode(t23, 2 * u), dk_vcode(t23, 2 * u + 1)};
+            dm_mma_h(o[2 * g + u], va, pb0, pb1);
+          }
+        }
+      }
+    }
+  }
+  { // recent f16 tokens: the window rows of the split
+    const int r_begin = max(k_begin, qend);
+    const unsigned short* rk = a.k_recent + ((size_t)b * a.Hkv + hk) * RECENT * D;
+    const unsigned short* rv = a.v_recent + ((size_t)b * a.Hkv + hk) * RECENT * DV;
+    for (int kw = r_begin + warp * MMA_KEYS; kw < k_all; kw += MMA_TILE) { // warp-uniform
+      [[maybe_unused]] const int t0 = r_begin, t1 = k_all;
+      int cls2[2];
+  #pragma unroll
+      for (int h8 = 0; h8 < 2; ++h8) cls2[h8] = tile_class(a, b, hr2[h8], qp2[h8], qp2[h8], t0 + a.k_offset, t1 - 1 + a.k_offset);
+      float s[KMT][4];
+#pragma unroll
+      for (int mt = 0; mt < KMT; ++mt) {
+        s[mt][0] = s[mt][1] = s[mt][2] = s[mt][3] = 0.f;
+        const unsigned short* kr[2];
+#pragma unroll
+        for (int v = 0; v < 2; ++v) {
+          const int key = kw + 16 * mt + kr0 + 8 * v;
+          kr[v] = key < t1 ? rk + (size_t)(key - qend) * D : nullptr;
+        }
+        auto pair = [&](int v, int c) { return kr[v] ? (unsigned)kr[v][c] | ((unsigned)kr[v][c + KPPW] << 16) : 0u; };
+#pragma unroll
+        for (int ks = 0; ks < D / 16; ++ks) {
+          const int c0 = dk_chan(ks, 0), c1 = dk_chan(ks, 1);
+          const unsigned ka[4] = {pair(0, c0), pair(1, c0), pair(0, c1), pair(1, c1)};
+          dm_mma_h(s[mt], ka, qb[ks][0], qb[ks][1]);
+        }
+#pragma unroll
+        for (int e = 0; e < 4; ++e) s[mt][e] *= qinv[e & 1];
+      }
+      float mx[2] = {-INFINITY, -INFINITY};
+#pragma unroll
+      for (int j = 0; j < KMT; ++j)
+#pragma unroll
+        for (int e = 0; e < 4; ++e) {
+          const int kj = kw + 16 * j + kr0 + 8 * (e >> 1);
+          [[maybe_unused]] const int kpos = kj + a.k_offset;
+          s[j][e] = kj < t1 && cls2[e & 1] != 0 && (cls2[e & 1] == 1 || elem_mask(a, b, hr2[e & 1], qp2[e & 1], kpos)) ? s[j][e] * sl2 : -INFINITY;
+          mx[e & 1] = fmaxf(mx[e & 1], s[j][e]);
+        }
+#pragma unroll
+      for (int c = 0; c < 2; ++c)
+#pragma unroll
+        for (int d = 4; d < 32; d <<= 1) mx[c] = fmaxf(mx[c], __shfl_xor_sync(0xffffffffu, mx[c], d));
+      if (dm_any(mx[0] > m[0] || mx[1] > m[1])) {
+#pragma unroll
+        for (int c = 0; c < 2; ++c) {
+          const bool up = mx[c] > -INFINITY;
+          const float mn = up ? fmaxf(m[c], mx[c]) : m[c], corr = up ? exp2f(m[c] - mn) : 1.f;
+          l[c] *= corr;
+#pragma unroll
+          for (int n = 0; n < DV / 16; ++n) o[n][c] *= corr, o[n][c + 2] *= corr;
+#pragma unroll
+          for (int g = 0; g < VG; ++g) vz[g][c] *= corr;
+          m[c] = mn;
+        }
+      }
+      // -inf (masked) weighs 0; a NaN or +inf score gives p = NaN, which poisons the column.
+#pragma unroll
+      for (int j = 0; j < KMT; ++j)
+#pragma unroll
+        for (int e = 0; e < 4; ++e) {
+          s[j][e] = s[j][e] == -INFINITY ? 0.f : exp2f(s[j][e] - m[e & 1]);
+          l[e & 1] += s[j][e];
+        }
+#pragma unroll
+      for (int kk = 0; kk < KMT; ++kk) {
+        const unsigned pb0 = dm_movt(dm_h2(s[kk][0], s[kk][1])), pb1 = dm_movt(dm_h2(s[kk][2], s[kk][3]));
+        const unsigned short* vr[4];
+#pragma unroll
+        for (int i = 0; i < 4; ++i) {
+          const int key = kw + 16 * kk + (lane & 3) + 4 * (i & 1) + 8 * (i >> 1);
+          vr[i] = key < t1 ? rv + (size_t)(key - qend) * DV : nullptr;
+        }
+        auto h = [&](int i, int c) { return vr[i] ? (unsigned)vr[i][c] : 0u; };
+#pragma unroll
+        for (int n = 0; n < DV / 16; ++n) {
+          const int c = 32 * (n >> 1) + 4 * r0 + 2 * (n & 1); // channel rows r0 (c), r0 + 8 (c + 1)
+          const unsigned va[4] = {h(0, c) | h(1, c) << 16, h(0, c + 1) | h(1, c + 1) << 16, h(2, c) | h(3, c) << 16, h(2, c + 1) | h(3, c + 1) << 16};
+          dm_mma_h(o[n], va, pb0, pb1);
+        }
+      }
+    }
+  }
+#pragma unroll
+  for (int n = 0; n < DV / 16; ++n)
+#pragma unroll
+    for (int e = 0; e < 4; ++e) o[n][e] -= vz[n >> 1][e & 1];
+#pragma unroll
+  for (int c = 0; c < 2; ++c)
+#pragma unroll
+    for (int d = 4; d < 32; d <<= 1) l[c] += __shfl_xor_sync(0xffffffffu, l[c], d);
+  dec_wait<0>();
+  __syncthreads(); // the stream buffers are free: they hold the combine now
+  float* cm = reinterpret_cast<float*>(dm_smem); // [WARPS][ROWS] m, then l, then o [WARPS][ROWS][DV]
+  float* cl = cm + MMA_WARPS * MMA_ROWS;
+  float* co = cl + MMA_WARPS * MMA_ROWS;
+#pragma unroll
+  for (int c = 0; c < 2; ++c) {
+    const int r = 2 * (lane & 3) + c;
+    if (r0 == 0) {
+      cm[warp * MMA_ROWS + r] = l[c] != 0.f ? m[c] : -INFINITY; // l NaN: poisoned, kept
+      cl[warp * MMA_ROWS + r] = l[c];
+    }
+#pragma unroll
+    for (int n = 0; n < DV / 16; ++n)
+#pragma unroll
+      for (int v = 0; v < 2; ++v) co[((size_t)warp * MMA_ROWS + r) * DV + 32 * (n >> 1) + 4 * r0 + 2 * (n & 1) + v] = o[n][c + 2 * v];
+  }
+  __syncthreads();
+  for (int i = threadIdx.x; i < MMA_ROWS * (DV + 2); i += MMA_THREADS) {
+    const int r = i / (DV + 2), c = i % (DV + 2), p = rg * MMA_ROWS + r;
+    if (p >= packed) continue;
+    float M = -INFINITY;
+    for (int w = 0; w < MMA_WARPS; ++w) M = fmaxf(M, cm[w * MMA_ROWS + r]);
+    float x = 0.f;
+    if (c == DV) {
+      x = M;
+    } else {
+      for (int w = 0; w < MMA_WARPS; ++w) {
+        const float lw = cl[w * MMA_ROWS + r];
+        if (lw == 0.f) continue; // a NaN l carries on
+        const float f = exp2f(cm[w * MMA_ROWS + r] - M);
+        x += (c < DV ? co[((size_t)w * MMA_ROWS + r) * DV + c] : lw) * f;
+      }
+    }
+    part[part_slot(a, b, hk, p / MT, row_tiles, split, n_splits, p % MT) + c] = x;
+  }
+#else
+  __trap(); // the host launches this kernel on compute capability 8.0 and up only
+#endif
+}
+#else
+__global__ void __launch_bounds__(MMA_THREADS, ATTNC_DEC_MMA_QMIN_BLOCKS) mma_split_kernel(const Args a, float* __restrict__ part, int split_keys, int n_splits, int row_tiles) {
+#if !defined(__CUDA_ARCH__) || __CUDA_ARCH__ >= 800
+  constexpr int NT = MMA_KEYS / 8; // key tiles of 8 per warp and tile
+  const int group = a.H / a.Hkv, packed = group * a.Nq, row_groups = (packed + MMA_ROWS - 1) / MMA_ROWS;
+  const int split = blockIdx.x / row_groups, rg = blockIdx.x % row_groups;
+  const int hk = blockIdx.y, b = blockIdx.z;
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, r0 = lane >> 2;
+  unsigned qf[D / 16][4];
+  float qinv[2];
+#pragma unroll
+  for (int h8 = 0; h8 < 2; ++h8) {
+    const int p = rg * MMA_ROWS + r0 + 8 * h8;
+    const bool ok = p < packed;
+    const int pp = ok ? p : 0;
+    const T* qs = q_row(a, b, hk * group + pp / a.Nq, pp % a.Nq);
+    float amax = 0.f;
+#pragma unroll
+    for (int ks = 0; ks < D / 16; ++ks)
+#pragma unroll
+      for (int h = 0; h < 2; ++h) {
+        const int c = dk_chan(ks, h);
+        if (ok) amax = fmaxf(amax, fmaxf(fabsf(to_f32(qs[c])), fabsf(to_f32(qs[c + KPPW]))));
+      }
+    amax = fmaxf(amax, __shfl_xor_sync(0xffffffffu, amax, 1));
+    amax = fmaxf(amax, __shfl_xor_sync(0xffffffffu, amax, 2)); // the quad holds the row
+    int ex = 0; // 0 for a zero row and for inf / NaN (they stay inf / NaN in f16)
+    if (amax > 0.f && amax <= 3.4e38f) frexpf(amax, &ex);
+    ex = max(ex, -100);
+    const float f = ldexpf(1.f, 14 - ex);
+    qinv[h8] = ldexpf(1.f, ex - 14);
+#pragma unroll
+    for (int ks = 0; ks < D / 16; ++ks)
+#pragma unroll
+      for (int h = 0; h < 2; ++h) {
+        const int c = dk_chan(ks, h);
+        qf[ks][h8 + 2 * h] = ok ? dm_h2(to_f32(qs[c]) * f, to_f32(qs[c + KPPW]) * f) : 0u;
+      }
+  }
+  // Σ_t p′_t,g z_t,g of V group g in column g of one C fragment (rows r0, r0 + 8), rescaled with o.
+  float vb[4] = {0.f, 0.f, 0.f, 0.f};
+  [[maybe_unused]] int hr2[2], qp2[2];
+#pragma unroll
+  for (int h8 = 0; h8 < 2; ++h8) {
+    const int p = rg * MMA_ROWS + r0 + 8 * h8, pp = p < packed ? p : 0; // padding rows: discarded
+    hr2[h8] = hk * group + pp / a.Nq;
+    qp2[h8] = pp % a.Nq + a.q_offset;
+  }
+  const int crow = rg * MMA_ROWS + (int)(threadIdx.x % MMA_ROWS); // the row this thread classifies
+  const bool crow_ok = crow < packed;
+  const int crow_h = hk * group + (crow_ok ? crow : 0) / a.Nq, crow_q = (crow_ok ? crow : 0) % a.Nq + a.q_offset;
+  unsigned fetched = 0; // bit s: stage buffer s holds its tile
+  float m[2] = {-INFINITY, -INFINITY}, l[2] = {0.f, 0.f}, o[DV / 8][4];
+#pragma unroll
+  for (int n = 0; n < DV / 8; ++n) o[n][0] = o[n][1] = o[n][2] = o[n][3] = 0.f;
+  [[maybe_unused]] const float sl2 = a.scale * LOG2E; // identity scores: one multiply to base 2
+  // The code tiles end where the recent window starts (qend); the window is a tail (k_all).
+  const int k_begin = split * split_keys, k_all = min(a.Nk, k_begin + split_keys);
+  const int qend = a.Nk - min(RECENT, a.Nk), k_end = max(k_begin, min(k_all, qend));
+  const size_t kv0 = ((size_t)b * a.Hkv + hk) * a.Nk; // code rows packed [B, Hkv, Nk, bytes]
+  const size_t n_groups = ((size_t)a.Nk + 31) / 32; // K scale / zero rows a head
+  const unsigned char* kc = static_cast<const unsigned char*>(a.k) + kv0 * KB;
+  const unsigned char* vc = static_cast<const unsigned char*>(a.v) + kv0 * VB;
+  extern __shared__ float4 dm_smem[];
+  unsigned char* ks = reinterpret_cast<unsigned char*>(dm_smem);
+  unsigned char* vs = ks + MMA_STAGES * MMA_TILE * KPB;
+  unsigned* skz = reinterpret_cast<unsigned*>(vs + MMA_STAGES * MMA_TILE * VPB); // K group windows
+  unsigned* svz = skz + MMA_STAGES * 2 * KGW; // V scale windows
+  const int n_tiles = k_end > k_begin ? (k_end - k_begin + MMA_TILE - 1) / MMA_TILE : 0;
+  auto fetch = [&](int it) {
+    const int f0 = k_begin + it * MMA_TILE, f1 = min(f0 + MMA_TILE, k_end);
+    const bool any = __syncthreads_or(it < n_tiles && crow_ok && tile_class(a, b, crow_h, crow_q, crow_q, f0 + a.k_offset, f1 - 1 + a.k_offset) != 0);
+    fetched = any ? fetched | (1u << (it % MMA_STAGES)) : fetched & ~(1u << (it % MMA_STAGES));
+    if (any) {
+      const int t0 = k_begin + it * MMA_TILE, t1 = min(t0 + MMA_TILE, k_end);
+      dm_fetch_codes<KB, KPB>(kc, ks + (it % MMA_STAGES) * MMA_TILE * KPB, t0, t1);
+      dm_fetch_codes<VB, VPB>(vc, vs + (it % MMA_STAGES) * MMA_TILE * VPB, t0, t1);
+      {
+        const size_t g0 = ((size_t)b * a.Hkv + hk) * n_groups + t0 / 32;
+        const int gn = ((t1 - 1) / 32 - t0 / 32 + 1) * D;
+        unsigned* kd = skz + (it % MMA_STAGES) * 2 * KGW;
+        dk_fetch_halves(a.k_scale, kd, g0 * D, gn, KGW);
+        dk_fetch_halves(a.k_zero, kd + KGW, g0 * D, gn, KGW);
+        unsigned* vd = svz + (it % MMA_STAGES) * 2 * VGW;
+        dk_fetch_halves(a.v_scale, vd, (kv0 + t0) * VG, (t1 - t0) * VG, VGW);
+        dk_fetch_halves(a.v_zero, vd + VGW, (kv0 + t0) * VG, (t1 - t0) * VG, VGW);
+      }
+    }
+    dec_commit(); // one group per tile, fetched or not
+  };
+  for (int st = 0; st < MMA_STAGES - 1; ++st) fetch(st);
+  // LEAN bit 2: rows 8..15 of this block are padding (block-uniform), the loop takes one row half.
+  const bool lo_only = (ATTNC_DEC_MMA_LEAN & 2) != 0 && rg * MMA_ROWS + 8 >= packed;
+  auto stream = [&](auto halves) {
+    constexpr int HALVES = decltype(halves)::value;
+    for (int it = 0; it < n_tiles; ++it) {
+      dec_wait<MMA_STAGES - 2>();
+      // fetch() begins with the barrier: every copy of tile it landed, tile it - 1 is free
+      fetch(it + MMA_STAGES - 1);
+      const int t0 = k_begin + it * MMA_TILE, t1 = min(t0 + MMA_TILE, k_end);
+      if (!((fetched >> (it % MMA_STAGES)) & 1u)) continue; // the same for the whole block
+      int cls2[2];
+#pragma unroll
+      for (int h8 = 0; h8 < 2; ++h8) cls2[h8] = tile_class(a, b, hr2[h8], qp2[h8], qp2[h8], t0 + a.k_offset, t1 - 1 + a.k_offset);
+      const int kw = t0 + warp * MMA_KEYS;
+      if (kw < t1) { // warp-uniform: a warp past the split end has no keys in this tile
+        const unsigned char* kt = ks + (it % MMA_STAGES) * MMA_TILE * KPB + warp * MMA_KEYS * KPB;
+        const unsigned char* vt = vs + (it % MMA_STAGES) * MMA_TILE * VPB + warp * MMA_KEYS * VPB;
+        float s[NT][4];
+#pragma unroll
+        for (int j = 0; j < NT; ++j) s[j][0] = s[j][1] = s[j][2] = s[j][3] = 0.f;
+        const unsigned short* kzs = reinterpret_cast<const unsigned short*>(skz + (it % MMA_STAGES) * 2 * KGW);
+        const int kwe = min(kw + MMA_KEYS, t1);
+        for (int g = kw / 32; g <= (kwe - 1) / 32; ++g) { // one group when the split is 32-aligned
+          const unsigned short* gs = kzs + (g - t0 / 32) * D; // scales; zeros 2 KGW halves on
+          // The largest |s| of the lane's D / 4 channels (contiguous), then of the row: f16 bits order as values.
+          // sw / zw: the lane's scale / zero words (16-byte reads); a pair (c, c + KPPW) is dk_pair's.
+          unsigned sw[D / 8], zw[D / 8], mb = 0u;
+#pragma unroll
+          for (int m = 0; m < D / 32; ++m) {
+            const DmW4 x = reinterpret_cast<const DmW4*>(gs + (lane & 3) * (D / 4))[m];
+            const DmW4 y = reinterpret_cast<const DmW4*>(gs + 2 * KGW + (lane & 3) * (D / 4))[m];
+            sw[4 * m] = x.x, sw[4 * m + 1] = x.y, sw[4 * m + 2] = x.z, sw[4 * m + 3] = x.w;
+            zw[4 * m] = y.x, zw[4 * m + 1] = y.y, zw[4 * m + 2] = y.z, zw[4 * m + 3] = y.w;
+            mb = dk_vmax2(mb, dk_vmax2(dk_vmax2(x.x & 0x7fff7fffu, x.y & 0x7fff7fffu), dk_vmax2(x.z & 0x7fff7fffu, x.w & 0x7fff7fffu)));
+          }
+          mb = max(mb & 0xffffu, mb >> 16);
+          mb = max(mb, __shfl_xor_sync(0xffffffffu, mb, 1));
+          mb = max(mb, __shfl_xor_sync(0xffffffffu, mb, 2));
+          // e: the exponent of the largest scale (0 for zeros, inf or NaN: they stay what they are).
+          int es = 1;
+          if (mb != 0u && mb < 0x7c00u) frexpf(dec_half_bits((unsigned short)mb), &es); // max in [2^(es-1), 2^es)
+          es -= 1;
+          // s′ = s · 2^-(es+1) by two exact f16 factors (2^-(es+1) reaches 2^23 for tiny scales).
+          const int fa = min(-es - 1, 15), fb = -es - 1 - fa;
+          const unsigned f2a = dk_pow2h(fa) * 0x10001u, f2b = dk_pow2h(fb) * 0x10001u;
+          const float kinv[2] = {qinv[0] * ldexpf(1.f, es + 1), qinv[1] * ldexpf(1.f, es + 1)};
+          // The code words of every tile j (column r0: the key dmq_key(j, ·) of lane 4 (r0 / 2) + ...);
+          // a key of another group reads codes 0, so its S stays exactly as the other group's pass left it.
+          unsigned w[NT][KWL];
+#pragma unroll
+          for (int j = 0; j < NT; ++j) {
+            const int kc = 16 * (j >> 1) + (r0 >> 1) + 4 * (2 * (j & 1) + (r0 & 1));
+            const bool in = (kw + kc) / 32 == g;
+            const unsigned* kr = reinterpret_cast<const unsigned*>(kt + kc * KPB) + KWL * (lane & 3);
+#pragma unroll
+            for (int m = 0; m < KWL; ++m) w[j][m] = in ? kr[m] : 0u;
+          }
+          float bz[4] = {0.f, 0.f, 0.f, 0.f}; // Σ q̂_g z: every column the same
+          // k-step by k-step: the group's A fragment of q̂_g (one k-step live), then every tile's MMA.
+#pragma unroll
+          for (int ks = 0; ks < D / 16; ++ks) {
+            unsigned qk[4], zp[2];
+#pragma unroll
+            for (int h = 0; h < 2; ++h) {
+              const unsigned sp = dk_hmul2(dk_hmul2(dk_pair(sw, 2 * ks + h), f2a), f2b);
+              zp[h] = dk_pair(zw, 2 * ks + h);
+              qk[2 * h] = dk_hmul2(qf[ks][2 * h], sp);
+              qk[2 * h + 1] = HALVES > 1 ? dk_hmul2(qf[ks][2 * h + 1], sp) : 0u;
+            }
+            dm_mma_h(bz, qk, zp[0], zp[1]);
+#pragma unroll
+            for (int j = 0; j < NT; ++j)
+              dm_mma_h(s[j], qk, dk_kpair(w[j][(2 * ks) / KPPW], (2 * ks) % KPPW), dk_kpair(w[j][(2 * ks + 1) / KPPW], (2 * ks + 1) % KPPW));
+          }
+#pragma unroll
+          for (int j = 0; j < NT; ++j)
+#pragma unroll
+            for (int e = 0; e < 2 * HALVES; ++e)
+              if ((kw + dmq_key(j, e & 1)) / 32 == g) s[j][e] = (s[j][e] - bz[e & 2]) * kinv[e >> 1];
+        }
+        float mt[2] = {-INFINITY, -INFINITY};
+#pragma unroll
+        for (int j = 0; j < NT; ++j)
+#pragma unroll
+          for (int e = 0; e < 2 * HALVES; ++e) {
+            const int kj = kw + dmq_key(j, e & 1);
+            [[maybe_unused]] const int kpos = kj + a.k_offset;
+            s[j][e] = kj < t1 && cls2[e >> 1] != 0 && (cls2[e >> 1] == 1 || elem_mask(a, b, hr2[e >> 1], qp2[e >> 1], kpos)) ? s[j][e] * sl2 : -INFINITY;
+            mt[e >> 1] = fmaxf(mt[e >> 1], s[j][e]);
+          }
+#pragma unroll
+        for (int h8 = 0; h8 < HALVES; ++h8) {
+          mt[h8] = fmaxf(mt[h8], __shfl_xor_sync(0xffffffffu, mt[h8], 1));
+          mt[h8] = fmaxf(mt[h8], __shfl_xor_sync(0xffffffffu, mt[h8], 2));
+        }
+        // LEAN bit 1: only when some lane's row max rose; every other corr would be exactly 1.
+        if ((ATTNC_DEC_MMA_LEAN & 1) == 0 || dm_any(mt[0] > m[0] || (HALVES > 1 && mt[1] > m[1]))) {
+#pragma unroll
+          for (int h8 = 0; h8 < HALVES; ++h8) {
+            // Under the vote no divergent branch: a row without a finite max this step keeps m, corr 1.
+            if ((ATTNC_DEC_MMA_LEAN & 1) != 0 || mt[h8] > -INFINITY) {
+              const bool up = mt[h8] > -INFINITY;
+              const float mn = up ? fmaxf(m[h8], mt[h8]) : m[h8], corr = up ? exp2f(m[h8] - mn) : 1.f;
+              l[h8] *= corr;
+#pragma unroll
+              for (int n = 0; n < DV / 8; ++n) o[n][2 * h8] *= corr, o[n][2 * h8 + 1] *= corr;
+              vb[2 * h8] *= corr, vb[2 * h8 + 1] *= corr;
+              m[h8] = mn;
+            }
+          }
+        }
+        // -inf (masked) weighs 0; a NaN or +inf score gives p = NaN, which poisons the row.
+        // Padding rows of a one-half loop weigh 0 (their O rows are never read).
+#pragma unroll
+        for (int j = 0; j < NT; ++j)
+#pragma unroll
+          for (int e = 0; e < 4; ++e) {
+            if (e >= 2 * HALVES) {
+              s[j][e] = 0.f;
+              continue;
+            }
+            s[j][e] = s[j][e] == -INFINITY ? 0.f : exp2f(s[j][e] - m[e >> 1]);
+            l[e >> 1] += s[j][e];
+          }
+        const unsigned short* vzs = reinterpret_cast<const unsigned short*>(svz + (it % MMA_STAGES) * 2 * VGW);
+        // The lane's first V code in a word starts byte vb0 = VBITS ((4 r0) % VCPW) / 8; the byte_perm
+        // selector puts bytes vb0, vb0 + 1 of key a's word in the low half and key b's in the high one
+        // (int2's vb0 3 reads another byte above its 4 codes, and dk_vcode masks it off).
+        const unsigned vb0 = VBITS * ((4 * r0) % VCPW) / 8;
+        const unsigned vsel = vb0 | ((vb0 + 1) & 7) << 4 | (vb0 + 4) << 8 | ((vb0 + 5) & 7) << 12;
+#pragma unroll
+        for (int kk = 0; kk < NT / 2; ++kk) {
+          const int kr0 = kw - t0 + 16 * kk + (lane & 3); // tile row of the lane's key 0; keys +4, +8, +12
+          const float p[2][4] = {{s[2 * kk][0], s[2 * kk][1], s[2 * kk + 1][0], s[2 * kk + 1][1]},
+                                 {s[2 * kk][2], s[2 * kk][3], s[2 * kk + 1][2], s[2 * kk + 1][3]}};
+          unsigned zb[2] = {0u, 0u}; // z of group r0 at the lane's keys (t, t + 4), (t + 8, t + 12)
+          if (r0 < VG) {
+            auto z = [&](int i) { return (unsigned)vzs[2 * VGW + (kr0 + 4 * i) * VG + r0]; };
+            zb[0] = z(0) | (z(1) << 16);
+            zb[1] = z(2) | (z(3) << 16);
+          }
+#pragma unroll
+          for (int g = 0; g < VG; ++g) {
+            unsigned w[4];
+            float sc[4];
+#pragma unroll
+            for (int i = 0; i < 4; ++i) {
+              w[i] = reinterpret_cast<const unsigned*>(vt + (16 * kk + (lane & 3) + 4 * i) * VPB)[g * (32 / VCPW) + 4 * r0 / VCPW];
+              const unsigned sw = reinterpret_cast<const unsigned*>(vzs + (kr0 + 4 * i) * VG)[g >> 1]; // VG even
+              sc[i] = dec_half_bits((unsigned short)(g & 1 ? sw >> 16 : sw & 0xffffu));
+            }
+            unsigned pa[4];
+#pragma unroll
+            for (int h8 = 0; h8 < 2; ++h8) {
+              pa[h8] = h8 < HALVES ? dm_h2(p[h8][0] * sc[0], p[h8][1] * sc[1]) : 0u;
+              pa[h8 + 2] = h8 < HALVES ? dm_h2(p[h8][2] * sc[2], p[h8][3] * sc[3]) : 0u;
+            }
+            dm_mma_h(vb, pa, r0 == g ? zb[0] : 0u, r0 == g ? zb[1] : 0u);
+            // Codes 4 r0 % VCPW + nq (channels 32 g + 4 r0 + nq) of keys (a, b) in a word's two halves.
+            const unsigned t01 = __byte_perm(w[0], w[1], vsel);
+            const unsigned t23 = __byte_perm(w[2], w[3], vsel);
+#pragma unroll
+            for (int nq = 0; nq < 4; ++nq) dm_mma_h(o[4 * g + nq], pa, dk_vcode(t01, nq), dk_vcode(t23, nq));
+          }
+        }
+      }
+    }
+  };
+  if (lo_only)
+    stream(DmHalves<1>{});
+  else
+    stream(DmHalves<2>{});
+  { // recent f16 tokens: the window rows of the split
+    const int r_begin = max(k_begin, qend);
+    const unsigned short* rk = a.k_recent + ((size_t)b * a.Hkv + hk) * RECENT * D;
+    const unsigned short* rv = a.v_recent + ((size_t)b * a.Hkv + hk) * RECENT * DV;
+    for (int kw = r_begin + warp * MMA_KEYS; kw < k_all; kw += MMA_TILE) { // warp-uniform
+      const int t0 = r_begin, t1 = k_all;
+      int cls2[2];
+  #pragma unroll
+      for (int h8 = 0; h8 < 2; ++h8) cls2[h8] = tile_class(a, b, hr2[h8], qp2[h8], qp2[h8], t0 + a.k_offset, t1 - 1 + a.k_offset);
+      float s[NT][4];
+#pragma unroll
+      for (int j = 0; j < NT; ++j) {
+        s[j][0] = s[j][1] = s[j][2] = s[j][3] = 0.f;
+        const int key = kw + 16 * (j >> 1) + (r0 >> 1) + 4 * (2 * (j & 1) + (r0 & 1));
+        const bool ok = key < t1;
+        const unsigned short* kr = rk + (size_t)(ok ? key - qend : 0) * D;
+#pragma unroll
+        for (int ks = 0; ks < D / 16; ++ks) {
+          const int c0 = dk_chan(ks, 0), c1 = dk_chan(ks, 1);
+          const unsigned b0 = ok ? (unsigned)kr[c0] | ((unsigned)kr[c0 + KPPW] << 16) : 0u;
+          const unsigned b1 = ok ? (unsigned)kr[c1] | ((unsigned)kr[c1 + KPPW] << 16) : 0u;
+          dm_mma_h(s[j], qf[ks], b0, b1);
+        }
+#pragma unroll
+        for (int e = 0; e < 4; ++e) s[j][e] *= qinv[e >> 1];
+      }
+      float mt[2] = {-INFINITY, -INFINITY};
+#pragma unroll
+      for (int j = 0; j < NT; ++j)
+#pragma unroll
+        for (int e = 0; e < 2 * 2; ++e) {
+          const int kj = kw + dmq_key(j, e & 1);
+          [[maybe_unused]] const int kpos = kj + a.k_offset;
+          s[j][e] = kj < t1 && cls2[e >> 1] != 0 && (cls2[e >> 1] == 1 || elem_mask(a, b, hr2[e >> 1], qp2[e >> 1], kpos)) ? s[j][e] * sl2 : -INFINITY;
+          mt[e >> 1] = fmaxf(mt[e >> 1], s[j][e]);
+        }
+#pragma unroll
+      for (int h8 = 0; h8 < 2; ++h8) {
+        mt[h8] = fmaxf(mt[h8], __shfl_xor_sync(0xffffffffu, mt[h8], 1));
+        mt[h8] = fmaxf(mt[h8], __shfl_xor_sync(0xffffffffu, mt[h8], 2));
+      }
+      // LEAN bit 1: only when some lane's row max rose; every other corr would be exactly 1.
+      if ((ATTNC_DEC_MMA_LEAN & 1) == 0 || dm_any(mt[0] > m[0] || (2 > 1 && mt[1] > m[1]))) {
+#pragma unroll
+        for (int h8 = 0; h8 < 2; ++h8) {
+          // Under the vote no divergent branch: a row without a finite max this step keeps m, corr 1.
+          if ((ATTNC_DEC_MMA_LEAN & 1) != 0 || mt[h8] > -INFINITY) {
+            const bool up = mt[h8] > -INFINITY;
+            const float mn = up ? fmaxf(m[h8], mt[h8]) : m[h8], corr = up ? exp2f(m[h8] - mn) : 1.f;
+            l[h8] *= corr;
+#pragma unroll
+            for (int n = 0; n < DV / 8; ++n) o[n][2 * h8] *= corr, o[n][2 * h8 + 1] *= corr;
+            vb[2 * h8] *= corr, vb[2 * h8 + 1] *= corr;
+            m[h8] = mn;
+          }
+        }
+      }
+      // -inf (masked) weighs 0; a NaN or +inf score gives p = NaN, which poisons the row.
+      // Padding rows of a one-half loop weigh 0 (their O rows are never read).
+#pragma unroll
+      for (int j = 0; j < NT; ++j)
+#pragma unroll
+        for (int e = 0; e < 4; ++e) {
+          if (e >= 2 * 2) {
+            s[j][e] = 0.f;
+            continue;
+          }
+          s[j][e] = s[j][e] == -INFINITY ? 0.f : exp2f(s[j][e] - m[e >> 1]);
+          l[e >> 1] += s[j][e];
+        }
+#pragma unroll
+      for (int kk = 0; kk < NT / 2; ++kk) {
+        const unsigned pa[4] = {dm_h2(s[2 * kk][0], s[2 * kk][1]), dm_h2(s[2 * kk][2], s[2 * kk][3]),
+                                dm_h2(s[2 * kk + 1][0], s[2 * kk + 1][1]), dm_h2(s[2 * kk + 1][2], s[2 * kk + 1][3])};
+        const unsigned short* vr[4];
+        bool vok[4];
+#pragma unroll
+        for (int i = 0; i < 4; ++i) {
+          const int key = kw + 16 * kk + (lane & 3) + 4 * i;
+          vok[i] = key < t1;
+          vr[i] = rv + (size_t)(vok[i] ? key - qend : 0) * DV;
+        }
+#pragma unroll
+        for (int n = 0; n < DV / 8; ++n) {
+          const int c = 32 * (n >> 2) + 4 * r0 + (n & 3);
+          auto h = [&](int i) { return vok[i] ? (unsigned)vr[i][c] : 0u; };
+          dm_mma_h(o[n], pa, h(0) | (h(1) << 16), h(2) | (h(3) << 16));
+        }
+      }
+    }
+  }
+  float vq[4][4]; // vq[k][d]: vb[k] of quad lane (lane & 3) ^ d
+#pragma unroll
+  for (int k = 0; k < 4; ++k) {
+    vq[k][0] = vb[k];
+#pragma unroll
+    for (int d = 1; d < 4; ++d) vq[k][d] = __shfl_xor_sync(0xffffffffu, vb[k], d);
+  }
+#pragma unroll
+  for (int h8 = 0; h8 < 2; ++h8)
+#pragma unroll
+    for (int g = 0; g < VG; ++g) {
+      const int d = (lane & 3) ^ (g >> 1);
+      const float x = d == 0 ? vq[2 * h8 + (g & 1)][0] : d == 1 ? vq[2 * h8 + (g & 1)][1] : d == 2 ? vq[2 * h8 + (g & 1)][2] : vq[2 * h8 + (g & 1)][3];
+#pragma unroll
+      for (int nq = 0; nq < 4; ++nq) o[4 * g + nq][2 * h8] -= x, o[4 * g + nq][2 * h8 + 1] -= x;
+    }
+  dec_wait<0>();
+  __syncthreads(); // the stream buffers are free: they hold the combine now
+#pragma unroll
+  for (int h8 = 0; h8 < 2; ++h8) {
+    l[h8] += __shfl_xor_sync(0xffffffffu, l[h8], 1);
+    l[h8] += __shfl_xor_sync(0xffffffffu, l[h8], 2);
+  }
+  float* cm = reinterpret_cast<float*>(dm_smem); // [WARPS][16] m, then l, then o [WARPS][16][DV]
+  float* cl = cm + MMA_WARPS * MMA_ROWS;
+  float* co = cl + MMA_WARPS * MMA_ROWS;
+#pragma unroll
+  for (int h8 = 0; h8 < 2; ++h8) {
+    const int r = r0 + 8 * h8;
+    if ((lane & 3) == 0) {
+      cm[warp * MMA_ROWS + r] = l[h8] != 0.f ? m[h8] : -INFINITY; // l NaN: poisoned, kept
+      cl[warp * MMA_ROWS + r] = l[h8];
+    }
+#pragma unroll
+    for (int n = 0; n < DV / 8; ++n)
+#pragma unroll
+      for (int ee = 0; ee < 2; ++ee) co[((size_t)warp * MMA_ROWS + r) * DV + 32 * (n >> 2) + 4 * (2 * (lane & 3) + ee) + (n & 3)] = o[n][2 * h8 + ee];
+  }
+  __syncthreads();
+  for (int i = threadIdx.x; i < MMA_ROWS * (DV + 2); i += MMA_THREADS) {
+    const int r = i / (DV + 2), c = i % (DV + 2), p = rg * MMA_ROWS + r;
+    if (p >= packed) continue;
+    float M = -INFINITY;
+    for (int w = 0; w < MMA_WARPS; ++w) M = fmaxf(M, cm[w * MMA_ROWS + r]);
+    float x = 0.f;
+    if (c == DV) {
+      x = M;
+    } else {
+      for (int w = 0; w < MMA_WARPS; ++w) {
+        const float lw = cl[w * MMA_ROWS + r];
+        if (lw == 0.f) continue; // a NaN l carries on
+        const float f = exp2f(cm[w * MMA_ROWS + r] - M);
+        x += (c < DV ? co[((size_t)w * MMA_ROWS + r) * DV + c] : lw) * f;
+      }
+    }
+    part[part_slot(a, b, hk, p / MT, row_tiles, split, n_splits, p % MT) + c] = x;
+  }
+#else
+  __trap(); // the host launches this kernel on compute capability 8.0 and up only
+#endif
+}
+#endif
+#endif // __CUDACC__
 } // namespace dec
 } // namespace attnc_kivi
 // ---- decode: host side ----
@@ -1462,6 +2532,26 @@ static double split_cost(long long base, long long w, int sms, int resident) {
   return (double)(per_sm + waves * resident) / (2.0 * (double)w);
 }
 
+static int mma_resident(int dev) {
+  static int state[64] = {};
+  if (state[dev] != 0) return state[dev];
+  const char* e = getenv("ATTNC_DECODE_MMA");
+  int major = 0;
+  if (cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev) != cudaSuccess) major = 0;
+  if (!(ATTNC_DEC_MMA && ATTNC_DEC_MMA_KIVI) || major < 8 || (e != NULL && e[0] == '0')) return state[dev] = -1;
+  int optin = 0;
+  if (cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev) != cudaSuccess) optin = 0;
+  if (optin > 0 && MMA_SMEM > (size_t)optin) {
+    fail(ATTNC_ERR_ARGS, "decode: ATTNC_DEC_MMA_STAGES (%d) x ATTNC_DEC_MMA_WARPS (%d) x ATTNC_DEC_MMA_KEYS (%d) keys need %zu bytes of shared memory per block, above the %d this device allows: rebuild with fewer", MMA_STAGES, MMA_WARPS, MMA_KEYS, MMA_SMEM, optin);
+    return -2;
+  }
+  if (cudaFuncSetAttribute(mma_split_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)MMA_SMEM) != cudaSuccess)
+    return state[dev] = -1; // the SIMT kernel then
+  int n = 0;
+  if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(&n, mma_split_kernel, MMA_THREADS, MMA_SMEM) != cudaSuccess || n < 1) n = 1;
+  return state[dev] = n;
+}
+
 static int launch(const Args& a, cudaStream_t stream) {
   int dev = 0;
   if (cudaGetDevice(&dev) != cudaSuccess) dev = 0;
@@ -1483,11 +2573,14 @@ static int launch(const Args& a, cudaStream_t stream) {
     if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(&n, split_kernel, THREADS, SPLIT_SMEM) != cudaSuccess || n < 1) n = 1;
     resident_blocks[dev] = n;
   }
+  const int mma_blocks = mma_resident(dev);
+  if (mma_blocks == -2) return ATTNC_ERR_ARGS; // fail() said why
+  const bool use_mma = mma_blocks > 0;
   // The tensor-core kernel (decode-mma.ts) takes MMA_ROWS packed rows a block, the SIMT one MT.
-  const int sms = sm_count[dev], resident = resident_blocks[dev];
-  const int tile_keys = TILE, stages = STAGES;
+  const int sms = sm_count[dev], resident = (use_mma ? mma_blocks : resident_blocks[dev]);
+  const int tile_keys = (use_mma ? MMA_TILE : TILE), stages = (use_mma ? MMA_STAGES : STAGES);
   const int packed = (a.H / a.Hkv) * a.Nq, row_tiles = (packed + MT - 1) / MT;
-  const int rows = MT, row_groups = (packed + rows - 1) / rows;
+  const int rows = (use_mma ? MMA_ROWS : MT), row_groups = (packed + rows - 1) / rows;
   const long long base = (long long)a.Hkv * a.B * row_groups;
   const int tiles = (a.Nk + tile_keys - 1) / tile_keys;
   // Splits: enough blocks for every SM to hold `resident` of them, then, within 1/2x..4x of
@@ -1526,6 +2619,9 @@ static int launch(const Args& a, cudaStream_t stream) {
   float* part = NULL;
   cudaError_t e = cudaMallocFromPoolAsync(reinterpret_cast<void**>(&part), bytes, pool, stream);
   if (e != cudaSuccess) return fail(ATTNC_ERR_CUDA, "decode scratch of %zu bytes: %s", bytes, cudaGetErrorString(e));
+  if (use_mma)
+    mma_split_kernel<<<dim3(n_splits * row_groups, a.Hkv, a.B), MMA_THREADS, MMA_SMEM, stream>>>(a, part, split_keys, n_splits, row_tiles);
+  else
   split_kernel<<<dim3(n_splits * row_tiles, a.Hkv, a.B), THREADS, SPLIT_SMEM, stream>>>(a, part, split_keys, n_splits, row_tiles);
   e = cudaGetLastError();
   if (e == cudaSuccess) {
