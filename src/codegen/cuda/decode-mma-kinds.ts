@@ -48,16 +48,43 @@ export interface MmaCacheLines {
 
 const splitKeyRange = '  const int k_begin = split * split_keys, k_end = min(a.Nk, k_begin + split_keys);';
 
-/** The lines of `k`'s cache kind (hasMmaDecode says the kernel has the tensor-core path). */
-export function mmaCacheLines(k: AttentionKernel, field: (key: string) => string): MmaCacheLines {
-  const paged = k.formats.paged !== undefined;
+/**
+ * The tensor-core decode's cache kind, decided once per kernel from its formats (the format records
+ * are disjoint): KIVI, per-token int4 / int2, int8 / fp8 per token, else 16-bit floats (or none:
+ * hasMmaDecode checks those).
+ */
+export type MmaCache =
+  | { readonly kind: 'kivi'; readonly kivi: MmaKivi }
+  | { readonly kind: 'tokint'; readonly tok: MmaTokenInt }
+  | { readonly kind: 'quant'; readonly quant: MmaQuant }
+  | { readonly kind: 'dense' };
+
+export function mmaCacheOf(k: AttentionKernel): MmaCache {
   const kivi = mmaKiviOf(k);
-  if (kivi) return kiviLines(kivi, field);
+  if (kivi) return { kind: 'kivi', kivi };
   const tok = mmaTokenIntOf(k);
-  if (tok) return tokenIntLines(tok, field);
+  if (tok) return { kind: 'tokint', tok };
   const quant = mmaQuantOf(k);
-  if (quant) return quantLines(quant, paged, field);
-  return denseLines(sharedStorage(k.formats) as 'f16' | 'bf16', paged);
+  return quant ? { kind: 'quant', quant } : { kind: 'dense' };
+}
+
+/** The lines of `k`'s cache kind (hasMmaDecode says the kernel has the tensor-core path). */
+export function mmaCacheLines(
+  k: AttentionKernel,
+  cache: MmaCache,
+  field: (key: string) => string,
+): MmaCacheLines {
+  const paged = k.formats.paged !== undefined;
+  switch (cache.kind) {
+    case 'kivi':
+      return kiviLines(cache.kivi, field);
+    case 'tokint':
+      return tokenIntLines(cache.tok, field);
+    case 'quant':
+      return quantLines(cache.quant, paged, field);
+    case 'dense':
+      return denseLines(sharedStorage(k.formats) as 'f16' | 'bf16', paged);
+  }
 }
 
 /** 16-bit float K/V: padded rows in shared memory, ldmatrix straight from them. */

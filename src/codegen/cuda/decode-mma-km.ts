@@ -36,9 +36,9 @@ import {
 } from './decode-mma-kivi-km-step.js';
 import { kmQuantChannel, kmQuantLoadQ, kmQuantPv, kmQuantScores } from './decode-mma-quant-km.js';
 import { codeStageRows, splitKernelClose, splitKernelOpen, tileLoopLines } from './decode-mma-tiles.js';
-import { mmaKiviOf } from './decode-mma-kivi.js';
-import { mmaQuantOf, type QuantTileDefaults } from './decode-mma-quant.js';
-import { mmaTokenIntOf, type MmaTokenInt } from './decode-mma-tokint.js';
+import type { MmaCache } from './decode-mma-kinds.js';
+import type { QuantTileDefaults } from './decode-mma-quant.js';
+import type { MmaTokenInt } from './decode-mma-tokint.js';
 import {
   tokenIntOut,
   tokenIntPv,
@@ -75,17 +75,18 @@ export interface KmKind {
 }
 
 /**
- * The key-major kind of kernel `k` (classify: the lane's tile classes, t0 and t1 in scope), or
- * undefined where it has none (paged caches, 16-bit float caches): decided once per kernel.
+ * The key-major kind of kernel `k` with cache kind `cache` (classify: the lane's tile classes, t0 and
+ * t1 in scope), or undefined where it has none (paged int8 / fp8, 16-bit float caches).
  */
 export function keyMajorKind(
   k: AttentionKernel,
+  cache: MmaCache,
   el: MmaElements,
   field: (key: string) => string,
   classify: readonly string[],
 ): KmKind | undefined {
-  const kivi = mmaKiviOf(k);
-  if (kivi) {
+  if (cache.kind === 'kivi') {
+    const kivi = cache.kivi;
     const softmax = kmSoftmax(el, kmKiviRescale);
     return {
       helpers: kmKiviHelpers,
@@ -103,10 +104,10 @@ export function keyMajorKind(
       tiles: KM_KIVI_TILES,
     };
   }
-  const tok = mmaTokenIntOf(k);
-  if (tok) return tokenIntKind(tok, el, field, classify);
-  const quant = k.formats.paged ? undefined : mmaQuantOf(k);
-  if (quant)
+  if (cache.kind === 'tokint') return tokenIntKind(cache.tok, el, field, classify);
+  // Paged int8 / fp8 caches keep the query-major kernel.
+  if (cache.kind === 'quant' && !k.formats.paged) {
+    const quant = cache.quant;
     return {
       helpers: [],
       loadQ: kmQuantLoadQ(quant),
@@ -118,6 +119,7 @@ export function keyMajorKind(
       byDefault: quant.k.elem !== 'int8' && quant.v.elem !== 'int8',
       tiles: {},
     };
+  }
   return undefined;
 }
 

@@ -4,14 +4,10 @@
 // build override them with -D. Kept apart from the kernel assembly because they are the kernel's
 // tuning surface (decode-knobs.ts's variants and the benches set exactly these macros).
 import type { AttentionKernel } from '../../ir/kernel.js';
-import {
-  mmaQuantOf,
-  quantStreamBytesPerKey,
-  quantTileKnobs,
-  type QuantTileDefaults,
-} from './decode-mma-quant.js';
-import { kiviStreamBytesPerKey, kiviSwitch, mmaKiviOf } from './decode-mma-kivi.js';
-import { mmaTokenIntOf, tokenIntStreamBytesPerKey } from './decode-mma-tokint.js';
+import type { MmaCache } from './decode-mma-kinds.js';
+import { quantStreamBytesPerKey, quantTileKnobs, type QuantTileDefaults } from './decode-mma-quant.js';
+import { kiviStreamBytesPerKey, kiviSwitch } from './decode-mma-kivi.js';
+import { tokenIntStreamBytesPerKey } from './decode-mma-tokint.js';
 import { decodeLeanOf, leanKnob } from './decode-mma-lean.js';
 
 /** Packed rows per block: the MMA's M. */
@@ -29,19 +25,24 @@ const MMA_FALLBACKS = [
   { WARPS: 2, STAGES: 2, MIN_BLOCKS: 2 },
 ] as const;
 
+/** Stream bytes a key and stage of the cache kind (its pitches and scale words; padded 16-bit rows). */
+function streamBytesPerKey(cache: MmaCache, D: number, DV: number): number {
+  switch (cache.kind) {
+    case 'kivi':
+      return kiviStreamBytesPerKey(cache.kivi, D, DV);
+    case 'tokint':
+      return tokenIntStreamBytesPerKey(cache.tok, D, DV);
+    case 'quant':
+      return quantStreamBytesPerKey(D, DV);
+    case 'dense':
+      return 2 * (D + 8 + DV + 8);
+  }
+}
+
 /** The kernel's defaults: MMA_KNOB_DEFAULTS, or a fallback where its shared memory would not fit. */
-function mmaDefaults(k: AttentionKernel): Record<string, number> {
+function mmaDefaults(k: AttentionKernel, cache: MmaCache): Record<string, number> {
   const { headDim: D, valueDim: DV } = k.schedule;
-  // Stream bytes a key and stage (decode-mma-qtile.ts's pitches and scale words; else padded 16-bit rows).
-  const kivi = mmaKiviOf(k);
-  const tok = mmaTokenIntOf(k);
-  const perKey = kivi
-    ? kiviStreamBytesPerKey(kivi, D, DV)
-    : tok
-      ? tokenIntStreamBytesPerKey(tok, D, DV)
-      : mmaQuantOf(k)
-        ? quantStreamBytesPerKey(D, DV)
-        : 2 * (D + 8 + DV + 8);
+  const perKey = streamBytesPerKey(cache, D, DV);
   const fits = (w: number, st: number): boolean =>
     Math.max(st * w * MMA_KNOB_DEFAULTS.KEYS * perKey, 4 * w * MMA_ROWS * (DV + 2)) <= 227 * 1024;
   const base = MMA_KNOB_DEFAULTS;
@@ -51,14 +52,13 @@ function mmaDefaults(k: AttentionKernel): Record<string, number> {
 }
 
 /** `#ifndef` defaults of the tensor-core knobs; `km`: quantized tile defaults where ATTNC_DEC_MMA_KM is 1. */
-export function mmaKnobs(k: AttentionKernel, km: QuantTileDefaults = {}): string[] {
-  const knobs = Object.entries(mmaDefaults(k));
+export function mmaKnobs(k: AttentionKernel, cache: MmaCache, km: QuantTileDefaults = {}): string[] {
+  const knobs = Object.entries(mmaDefaults(k, cache));
   // Sub-byte codes (KIVI, per-token int4 / int2) copy their rows by runs (ATTNC_DEC_MMA_FETCH_RUNS).
-  const subByte = mmaKiviOf(k) !== undefined || mmaTokenIntOf(k) !== undefined;
-  const tiles = mmaQuantOf(k) !== undefined || subByte;
+  const subByte = cache.kind === 'kivi' || cache.kind === 'tokint';
   const lean = decodeLeanOf(k);
   return [
-    ...(mmaKiviOf(k) ? kiviSwitch : []),
+    ...(cache.kind === 'kivi' ? kiviSwitch : []),
     ...knobs.flatMap(([n, v]) => {
       const name = n === '' ? 'ATTNC_DEC_MMA' : `ATTNC_DEC_MMA_${n}`; // '': on (1) or off (0)
       return [`#ifndef ${name}`, `#define ${name} ${v}`, '#endif'];
@@ -66,7 +66,9 @@ export function mmaKnobs(k: AttentionKernel, km: QuantTileDefaults = {}): string
     'static_assert(ATTNC_DEC_MMA_WARPS >= 1 && ATTNC_DEC_MMA_WARPS <= 16, "ATTNC_DEC_MMA_WARPS: 1..16");',
     'static_assert(ATTNC_DEC_MMA_KEYS >= 16 && ATTNC_DEC_MMA_KEYS % 16 == 0, "ATTNC_DEC_MMA_KEYS: a multiple of 16");',
     'static_assert(ATTNC_DEC_MMA_STAGES >= 2 && ATTNC_DEC_MMA_MIN_BLOCKS >= 1, "decode mma knobs");',
-    ...(tiles ? quantTileKnobs(k.schedule.headDim, k.schedule.valueDim, subByte, undefined, km) : []),
+    ...(cache.kind !== 'dense'
+      ? quantTileKnobs(k.schedule.headDim, k.schedule.valueDim, subByte, undefined, km)
+      : []),
     ...(lean === 'off' ? [] : leanKnob(lean)),
   ];
 }

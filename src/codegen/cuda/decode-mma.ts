@@ -34,10 +34,9 @@
 // decode-mma-tiles.ts, the warps' combine in decode-mma-combine.ts.
 import { sharedStorage } from '../../ir/formats.js';
 import type { AttentionKernel } from '../../ir/kernel.js';
-import { mmaCacheLines, type MmaCacheLines } from './decode-mma-kinds.js';
-import { mmaQuantOf, tileKnobMacros } from './decode-mma-quant.js';
-import { kiviRescale, kiviVBias, mmaKiviOf } from './decode-mma-kivi.js';
-import { mmaTokenIntOf } from './decode-mma-tokint.js';
+import { mmaCacheLines, mmaCacheOf, type MmaCacheLines } from './decode-mma-kinds.js';
+import { tileKnobMacros } from './decode-mma-quant.js';
+import { kiviRescale, kiviVBias } from './decode-mma-kivi.js';
 import { kiviTail } from './decode-mma-kivi-tail.js';
 import { keyMajorKernel, keyMajorKind, kmHelpers, kmSwitch } from './decode-mma-km.js';
 import { combineWarpStates } from './decode-mma-combine.js';
@@ -60,9 +59,8 @@ export type { MmaElements } from './decode-mma-step.js';
 
 /** Whether the kernel has a tensor-core decode path: 16-bit float K/V, 16-byte rows, D, Dv multiples of 16. */
 export function hasMmaDecode(k: AttentionKernel, vectorWidth: number): boolean {
-  if (mmaQuantOf(k)) return true; // int8 / fp8 with per-token f16 scales (decode-mma-quant.ts)
-  if (mmaKiviOf(k)) return true; // int4 / int2 KIVI, off unless -DATTNC_DEC_MMA_KIVI=1 (decode-mma-kivi.ts)
-  if (mmaTokenIntOf(k)) return true; // per-token int4 / int2, key-major only (decode-mma-tokint.ts)
+  // int8 / fp8 per token, KIVI int4 / int2, per-token int4 / int2 (decode-mma-kinds.ts MmaCache).
+  if (mmaCacheOf(k).kind !== 'dense') return true;
   if (k.formats.k.kind !== 'float' || k.formats.v.kind !== 'float') return false;
   const dtype = sharedStorage(k.formats);
   if (dtype === 'f32') return false;
@@ -82,34 +80,38 @@ export function mmaDecodeDevice(
   el: MmaElements,
   field: (key: string) => string,
 ): string[] {
-  const quant = mmaQuantOf(k);
-  const kivi = mmaKiviOf(k);
-  const cache = mmaCacheLines(k, field);
-  const knob = tileKnobMacros(quant !== undefined || kivi !== undefined || mmaTokenIntOf(k) !== undefined);
+  const cacheKind = mmaCacheOf(k);
+  const quant = cacheKind.kind === 'quant' ? cacheKind.quant : undefined;
+  const kivi = cacheKind.kind === 'kivi' ? cacheKind.kivi : undefined;
+  const cache = mmaCacheLines(k, cacheKind, field);
+  const knob = tileKnobMacros(cacheKind.kind !== 'dense');
   const { fetchBarrier, classify } = tileClassLines(el);
   const lean = decodeLeanOf(k) !== 'off';
   const sm = softmaxLines(el, lean);
-  const tileLoop = tileLoopLines(el.dynamic, classify, warpStepLines(quant, kivi, lean, sm));
-  const km = keyMajorKind(k, el, field, classify); // the key-major kernel, behind its switch
+  const km = keyMajorKind(k, cacheKind, el, field, classify); // the key-major kernel, behind its switch
   const smem = [`  ${MMA_SMEM_DECL}`, ...cache.smem];
   const fetch = stageFetch(fetchBarrier, cache.fetch);
-  const queryMajor = (): string[] => [
-    ...kernelHead(el.dynamic, cache, knob.minBlocks),
-    ...smem,
-    ...fetch,
-    ...(lean ? leanStream(tileLoop) : tileLoop),
-    ...(kivi && kivi.recent > 0
-      ? kiviTail(field, classify, sm('kw + dmq_key(j, e & 1)', kiviRescale, '2'))
-      : []),
-    ...(kivi ? kiviVBias : []),
-    ...combineWarpStates(cache.outColumn),
-    ...splitKernelClose,
-  ];
+  // Only where the kind has a query-major kernel (not per-token int4 / int2: km.only).
+  const queryMajor = (): string[] => {
+    const tileLoop = tileLoopLines(el.dynamic, classify, warpStepLines(quant, kivi, lean, sm));
+    return [
+      ...kernelHead(el.dynamic, cache, knob.minBlocks),
+      ...smem,
+      ...fetch,
+      ...(lean ? leanStream(tileLoop) : tileLoop),
+      ...(kivi && kivi.recent > 0
+        ? kiviTail(field, classify, sm('kw + dmq_key(j, e & 1)', kiviRescale, '2'))
+        : []),
+      ...(kivi ? kiviVBias : []),
+      ...combineWarpStates(cache.outColumn),
+      ...splitKernelClose,
+    ];
+  };
   const frame = { minBlocks: knob.minBlocks, keys: cache.keys, smem, fetch, classify };
   return [
     '// ---- tensor-core split kernel (sm_80+): codegen/cuda/decode-mma.ts ----',
     ...(km ? kmSwitch(km) : []),
-    ...mmaKnobs(k, km?.tiles),
+    ...mmaKnobs(k, cacheKind, km?.tiles),
     `constexpr int MMA_ROWS = ${km ? '(ATTNC_DEC_MMA_KM ? 8 : 16)' : '16'}, MMA_WARPS = ${knob.warps}, MMA_KEYS = ${knob.keys};`,
     `constexpr int MMA_THREADS = 32 * MMA_WARPS, MMA_TILE = MMA_WARPS * MMA_KEYS, MMA_STAGES = ${knob.stages};`,
     ...cache.constants,
