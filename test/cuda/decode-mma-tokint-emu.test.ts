@@ -107,7 +107,7 @@ describe('per-token int4 / int2 K/V in the key-major tensor-core decode kernel (
     const unsigned = await run(
       'mus',
       sym,
-      swap('return dt_sfield(w, KBITS, KBITS * i);', 'return dmq_field(w, KBITS, KBITS * i);'),
+      swap('return dmq_field(w, KBITS, KBITS * i, true);', 'return dmq_field(w, KBITS, KBITS * i, false);'),
     );
     expect(unsigned.out, 'signed K codes read unsigned').toBeGreaterThan(1e-2);
     const kz = await run('mkz', asym, swap('dec_half_bits(kzs[2 * KGW + row]) * qsum[g][e & 1]', '0.f'));

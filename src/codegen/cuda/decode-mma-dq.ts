@@ -1,7 +1,8 @@
-// Two-element conversions of unsigned int4 / int2 codes (KIVI's zero-point formats) to f16 pairs
-// for the tensor-core decode kernel's KIVI path (decode-mma-kivi.ts, -DATTNC_DEC_MMA_KIVI=1): K's
-// per-channel scale folded into q per group of 32 tokens, V's per-token scale into p per group of
-// 32 channels, the zero points subtracted as MMA terms; these turn the codes into exact f16 pairs.
+// Two-element conversions of int4 / int2 codes to f16 pairs for the tensor-core decode kernel's
+// sub-byte paths: unsigned codes of zero-point formats (KIVI, decode-mma-kivi.ts: K's per-channel
+// scale folded into q per group of 32 tokens, V's per-token scale into p per group of 32 channels,
+// the zero points subtracted as MMA terms) and the signed codes of symmetric per-token caches
+// (decode-mma-tokint.ts, dmq_field's sgn); these turn the codes into exact f16 pairs.
 //
 // Codes pack low bits first (quant/quantize.ts's pack: channel c of a word at bit (c % n) · bits).
 // The magic-number trick: a code x ≤ 1023 under the f16 exponent of 1024 (0x6400 | x) is the f16
@@ -42,17 +43,24 @@ const magicPair: readonly string[] = [
   '#endif',
   '}',
   '// The field of `bits` bits at bit o (o + bits <= 16) of both halves of w → f16 pair, exactly: masked',
-  '// in place at bit o % 8 (of w >> 8 from bit 8), then one hsub2 (see above). o, bits: constants after unrolling.',
-  '__device__ __forceinline__ unsigned dmq_field(unsigned w, int bits, int o) {',
+  '// in place at bit o % 8 (of w >> 8 from bit 8), then one hsub2 (see above). sgn: the field holds',
+  "// two's complement codes; its sign bit is flipped in the same lop3 (code + 2^(bits - 1), unsigned) and",
+  '// taken off with h: c = 2^(10 - r) + 2^(bits - 1). o, bits, sgn: constants after unrolling.',
+  '__device__ __forceinline__ unsigned dmq_field(unsigned w, int bits, int o, bool sgn = false) {',
   '#ifdef __CUDA_ARCH__',
   '  const int r = o & 7;',
   '  const unsigned m = ((1u << bits) - 1u) << r, h = ((unsigned)(25 - r) << 10) * 0x10001u; // h: 2^(10 - r) a half',
-  '  const unsigned x = ((o >= 8 ? w >> 8 : w) & (m * 0x10001u)) | h;',
-  '  const __half2 v = __hsub2(*reinterpret_cast<const __half2*>(&x), *reinterpret_cast<const __half2*>(&h));',
+  '  const unsigned s = sgn ? ((1u << (bits - 1)) << r) * 0x10001u : 0u, c = h | s;',
+  '  const unsigned x = (((o >= 8 ? w >> 8 : w) & (m * 0x10001u)) ^ s) | h;',
+  '  const __half2 v = __hsub2(*reinterpret_cast<const __half2*>(&x), *reinterpret_cast<const __half2*>(&c));',
   '  return *reinterpret_cast<const unsigned*>(&v);',
   '#else',
+  '  auto f16 = [&](unsigned u) {',
+  '    const int v = sgn ? (int)(u << (32 - bits)) >> (32 - bits) : (int)u;',
+  '    return v < 0 ? 0x8000u | dmq_small_f16((unsigned)-v) : dmq_small_f16((unsigned)v);',
+  '  };',
   '  const unsigned m = (1u << bits) - 1u;',
-  '  return dmq_small_f16((w >> o) & m) | (dmq_small_f16((w >> (16 + o)) & m) << 16);',
+  '  return f16((w >> o) & m) | (f16((w >> (16 + o)) & m) << 16);',
   '#endif',
   '}',
 ];

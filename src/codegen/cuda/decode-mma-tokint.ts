@@ -91,40 +91,16 @@ export const tokenIntConstants = (t: MmaTokenInt): string[] => [
   'constexpr size_t MMA_STREAM = (size_t)MMA_STAGES * (MMA_TILE * (KPB + VPB) + 4 * (2 * KGW + 2 * VGW));',
 ];
 
-/**
- * Field `bits` at bit o of both halves of w as signed two's complement codes → f16 pair, exactly:
- * dmq_field's masked-in-place form with the field's sign bit flipped in the same lop3 (the code
- * plus 2^(bits-1), unsigned), less 2^(10 - r) + 2^(bits-1) by one hsub2.
- */
-const signedField: readonly string[] = [
-  '__device__ __forceinline__ unsigned dt_sfield(unsigned w, int bits, int o) {',
-  '#ifdef __CUDA_ARCH__',
-  '  const int r = o & 7;',
-  '  const unsigned m = ((1u << bits) - 1u) << r, sg = (1u << (bits - 1)) << r;',
-  '  const unsigned h = ((unsigned)(25 - r) << 10) * 0x10001u; // 2^(10 - r) a half',
-  '  const unsigned x = (((o >= 8 ? w >> 8 : w) & (m * 0x10001u)) ^ (sg * 0x10001u)) | h;',
-  '  const unsigned c = h | sg * 0x10001u; // 2^(10 - r) + 2^(bits - 1): the sign bit is its ulp · 2^(bits - 1)',
-  '  const __half2 v = __hsub2(*reinterpret_cast<const __half2*>(&x), *reinterpret_cast<const __half2*>(&c));',
-  '  return *reinterpret_cast<const unsigned*>(&v);',
-  '#else',
-  '  auto sx = [&](unsigned f) { return (float)((int)(f << (32 - bits)) >> (32 - bits)); };',
-  '  const unsigned m = (1u << bits) - 1u;',
-  '  return dm_h2(sx((w >> o) & m), sx((w >> (16 + o)) & m));',
-  '#endif',
-  '}',
-];
-
 /** Device helpers (namespace dec): KIVI's, the pair readers of either kind of code, the paged fetches. */
 export function tokenIntHelpers(t: MmaTokenInt): string[] {
-  // Unsigned codes with a zero point, else signed.
-  const read = (side: TokenIntSide): string => (side.zero ? 'dmq_field' : 'dt_sfield');
+  // Unsigned codes with a zero point, else signed (dmq_field's sgn, decode-mma-dq.ts).
+  const sgn = (side: TokenIntSide): string => (side.zero ? 'false' : 'true');
   return [
     // K scales per run of channels take the interleaved K order (each k-step in one run).
     ...kiviHelpers({ kBits: t.k.bits, vBits: t.v.bits, recent: t.recent, paged: t.paged }, t.k.groups > 1),
     '// ---- per-token int4 / int2 K/V in the key-major kernel: codegen/cuda/decode-mma-tokint.ts ----',
-    ...signedField,
-    `__device__ __forceinline__ unsigned dt_kpair(unsigned w, int i) { return ${read(t.k)}(w, KBITS, KBITS * i); }`,
-    `__device__ __forceinline__ unsigned dt_vcode(unsigned t, int nq) { return ${read(t.v)}(t, VBITS, VBITS * nq); }`,
+    `__device__ __forceinline__ unsigned dt_kpair(unsigned w, int i) { return dmq_field(w, KBITS, KBITS * i, ${sgn(t.k)}); }`,
+    `__device__ __forceinline__ unsigned dt_vcode(unsigned t, int nq) { return dmq_field(t, VBITS, VBITS * nq, ${sgn(t.v)}); }`,
   ];
 }
 
